@@ -1,0 +1,144 @@
+"""IMAP measurements, the same for every server: single-session latencies on a large
+mailbox, a mixed workload from C client processes, and memory per idle session.
+
+Every session runs over TLS (IMAPS) with the client certificate presented."""
+
+import imaplib
+import multiprocessing
+import os
+import ssl
+import time
+
+from . import common
+
+
+def context(pki, cert):
+    ctx = ssl.create_default_context(cafile=os.path.join(pki, "ca.crt"))
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if cert:
+        ctx.load_cert_chain(os.path.join(pki, cert + ".crt"), os.path.join(pki, cert + ".key"))
+    return ctx
+
+
+def login(server, timeout=300):
+    """server: dict(port, pki, cert, user, password, external)."""
+    c = imaplib.IMAP4_SSL("127.0.0.1", server["port"], timeout=timeout,
+                          ssl_context=context(server["pki"], server.get("cert")))
+    if server.get("external"):
+        c.authenticate("EXTERNAL", lambda _x: b"")
+    else:
+        c.login(server["user"], server["password"])
+    return c
+
+
+def timed(fn, *args):
+    t = time.monotonic()
+    typ, data = fn(*args)
+    if typ != "OK":
+        raise RuntimeError("%s: %s %r" % (getattr(fn, "__name__", "?"), typ, data[:1]))
+    return time.monotonic() - t, data
+
+
+def latencies(server, select_reps=20, flags_reps=5):
+    """SELECT INBOX and FETCH 1:* FLAGS on the populated mailbox, one session."""
+    c = login(server)
+    try:
+        first, data = timed(c.select, "INBOX")
+        exists = int(data[0])
+        sel = [timed(c.select, "INBOX")[0] for _ in range(select_reps)]
+        flags = [timed(c.fetch, "1:*", "(FLAGS)")[0] for _ in range(flags_reps)]
+        c.logout()
+    except Exception:
+        c.shutdown()
+        raise
+    return {
+        "messages": exists,
+        "first_select_ms": common.ms(first),
+        "select_p50_ms": common.ms(common.percentile(sel, 50)),
+        "select_p99_ms": common.ms(common.percentile(sel, 99)),
+        "fetch_all_flags_p50_ms": common.ms(common.percentile(flags, 50)),
+        "fetch_all_flags_max_ms": common.ms(max(flags)),
+    }
+
+
+def _round(server, c_factory, lat, window):
+    """One round: login, select, fetch flags, fetch bodies, search, logout."""
+    t = time.monotonic()
+    c = c_factory()
+    lat["login"].append(time.monotonic() - t)
+    d, data = timed(c.select, "INBOX")
+    lat["select"].append(d)
+    n = int(data[0])
+    lo = max(1, n - window + 1)
+    lat["fetch_flags"].append(timed(c.fetch, "%d:%d" % (lo, n), "(FLAGS)")[0])
+    lat["fetch_bodies"].append(timed(c.fetch, "%d:%d" % (max(1, n - 9), n), "(BODY.PEEK[])")[0])
+    lat["search"].append(timed(c.search, None, "UNSEEN")[0])
+    t = time.monotonic()
+    c.logout()
+    lat["logout"].append(time.monotonic() - t)
+
+
+def _worker(server, rounds, window, max_seconds, out):
+    lat = {k: [] for k in ("login", "select", "fetch_flags", "fetch_bodies", "search", "logout")}
+    errors = []
+    deadline = time.monotonic() + max_seconds
+    for _ in range(rounds):
+        if time.monotonic() > deadline:
+            break
+        try:
+            _round(server, lambda: login(server), lat, window)
+        except Exception as e:  # every failure is counted and shown
+            errors.append(repr(e)[:200])
+            if len(errors) > 10:
+                break
+    out.put({"lat": lat, "errors": errors})
+
+
+def mixed(server, clients, rounds, window=100, max_seconds=600):
+    q = multiprocessing.Queue()
+    procs = [multiprocessing.Process(target=_worker, args=(server, rounds, window, max_seconds, q))
+             for _ in range(clients)]
+    t0 = time.monotonic()
+    for p in procs:
+        p.start()
+    results = [q.get(timeout=max_seconds + 300) for _ in procs]
+    elapsed = time.monotonic() - t0
+    for p in procs:
+        p.join(timeout=30)
+    lat = {}
+    for r in results:
+        for k, v in r["lat"].items():
+            lat.setdefault(k, []).extend(v)
+    ops = sum(len(v) for v in lat.values())
+    errors = [e for r in results for e in r["errors"]]
+    out = {"clients": clients, "rounds": rounds, "ops": ops, "seconds": round(elapsed, 3),
+           "ops_per_s": round(ops / elapsed, 1) if ops else 0.0,
+           "errors": len(errors), "first_errors": errors[:3]}
+    for k, v in lat.items():
+        out[k + "_p50_ms"] = common.ms(common.percentile(v, 50))
+    return out
+
+
+def idle_memory(server, pids_fn, sessions=50, settle=2.0):
+    """Memory added per idle session (logged in, INBOX selected), by RSS and by PSS
+    summed over the server's processes (pids_fn() lists them)."""
+    time.sleep(settle)
+    rss0, pss0 = common.memory_of(pids_fn())
+    conns = []
+    try:
+        for _ in range(sessions):
+            c = login(server)
+            c.select("INBOX")
+            conns.append(c)
+        time.sleep(settle)
+        rss1, pss1 = common.memory_of(pids_fn())
+    finally:
+        for c in conns:
+            try:
+                c.logout()
+            except Exception:  # noqa: BLE001 - best effort at the end
+                pass
+    return {"idle_sessions": len(conns),
+            "rss_kb_per_session": round((rss1 - rss0) / max(1, len(conns)), 1),
+            "pss_kb_per_session": round((pss1 - pss0) / max(1, len(conns)), 1),
+            "rss_kb_before": rss0, "rss_kb_with_sessions": rss1}

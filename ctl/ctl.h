@@ -1,0 +1,39 @@
+/* ctl.h: shared state and helpers of mssctl subcommands.
+ *
+ * Each subcommand is `int ctl_X(struct ctl *c, int argc, char **argv)` where argv[0]
+ * is the subcommand name, and returns the exit status: 0 success, 1 refused (one line
+ * on stderr saying why, via ctl_fail), 2 usage error (via ctl_usage). */
+#ifndef MSS_CTL_H
+#define MSS_CTL_H
+
+#include "lib/config.h"
+#include "store/store.h"
+
+#define CTL_OK 0
+#define CTL_REFUSED 1
+#define CTL_USAGE 2
+
+struct ctl {
+	struct mss_config cfg;
+	struct store *store; /* opened by ctl_open_store */
+};
+
+/* Opens the store (database and keys). Returns 0, or prints why and returns -1. */
+int ctl_open_store(struct ctl *c);
+/* Prints "mssctl: <message>" on stderr; returns CTL_REFUSED. */
+int ctl_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints "mssctl: <message>" and a usage hint on stderr; returns CTL_USAGE. */
+int ctl_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Appends an audit record for an administrative action (actor "mssctl"). Returns 0/-1. */
+int ctl_audit_action(struct ctl *c, const char *action, const char *target, const char *detail,
+		     const char *result, const char *patient);
+
+int ctl_init(struct ctl *c, int argc, char **argv);
+int ctl_account(struct ctl *c, int argc, char **argv);
+int ctl_directory(struct ctl *c, int argc, char **argv);
+int ctl_trust(struct ctl *c, int argc, char **argv);
+int ctl_access(struct ctl *c, int argc, char **argv);
+int ctl_history(struct ctl *c, int argc, char **argv);
+int ctl_audit(struct ctl *c, int argc, char **argv);
+
+#endif

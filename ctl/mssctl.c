@@ -1,0 +1,134 @@
+/* mssctl: the administration tool (see doc/mssctl.8). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ctl/ctl.h"
+#include "lib/crypto.h"
+#include "lib/log.h"
+#include "lib/str.h"
+#include "policy/audit.h"
+
+struct ctl_command {
+	const char *name;
+	int (*run)(struct ctl *c, int argc, char **argv);
+	const char *usage;
+};
+
+static const struct ctl_command commands[] = {
+	{"init", ctl_init, "init"},
+	{"account", ctl_account, "account add ADDRESS --role patient|professional|organisation [--name NAME] "
+				  "[--rpps ID] [--finess ID] [--cert-sha256 HEX] [--password-stdin] | "
+				  "list | show ADDRESS | disable ADDRESS"},
+	{"directory", ctl_directory, "directory import FILE [--strict] | show ADDRESS | search TEXT"},
+	{"trust", ctl_trust, "trust import FILE | list"},
+	{"access", ctl_access, "access grant|revoke|block|unblock PATIENT PRO | list PATIENT"},
+	{"history", ctl_history, "history PATIENT"},
+	{"audit", ctl_audit, "audit verify"},
+};
+
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: mssctl -c FILE COMMAND ...\ncommands:\n");
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(f, "  %s\n", commands[i].usage);
+}
+
+int ctl_fail(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("mssctl: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	return CTL_REFUSED;
+}
+
+int ctl_usage(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("mssctl: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputs(" (mssctl -h for usage)\n", stderr);
+	va_end(ap);
+	return CTL_USAGE;
+}
+
+int ctl_open_store(struct ctl *c)
+{
+	if (c->store)
+		return 0;
+	char err[512];
+	c->store = store_open(&c->cfg, err, sizeof err);
+	if (c->store == NULL) {
+		ctl_fail("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+int ctl_audit_action(struct ctl *c, const char *action, const char *target, const char *detail,
+		     const char *result, const char *patient)
+{
+	char err[256];
+	struct audit_event ev = {.actor = "mssctl", .auth = "local", .action = action, .target = target,
+				 .detail = detail, .result = result, .peer = "", .patient = patient ? patient : ""};
+	if (audit_append(store_db(c->store), &ev, err, sizeof err) < 0) {
+		fprintf(stderr, "mssctl: warning: audit record not written: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+static const struct ctl_command *find_command(const char *name)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	const char *conf = MSS_SYSCONFDIR "/mss/mss.conf";
+	int opt;
+	while ((opt = getopt(argc, argv, "+c:h")) != -1) {
+		switch (opt) {
+		case 'c':
+			conf = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return CTL_OK;
+		default:
+			usage(stderr);
+			return CTL_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return CTL_USAGE;
+	}
+	const struct ctl_command *cmd = find_command(argv[optind]);
+	if (cmd == NULL)
+		return ctl_usage("unknown command \"%s\"", argv[optind]);
+	log_open("mssctl", 1);
+	if (crypto_init() < 0)
+		return ctl_fail("libsodium could not be initialised");
+	struct ctl c;
+	memset(&c, 0, sizeof c);
+	config_defaults(&c.cfg);
+	char err[1024];
+	if (config_load(&c.cfg, conf, err, sizeof err) < 0)
+		return ctl_fail("%s", err);
+	int rc = cmd->run(&c, argc - optind, argv + optind);
+	if (c.store)
+		store_close(c.store);
+	return rc;
+}

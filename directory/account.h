@@ -1,0 +1,51 @@
+/* account.h: local accounts (patients, professionals, organisations).
+ *
+ * Results are copied into plain structs; nothing here hands out database pointers.
+ * Functions take the process's database connection (see store_db()). */
+#ifndef MSS_ACCOUNT_H
+#define MSS_ACCOUNT_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum account_role { ROLE_PATIENT = 1, ROLE_PROFESSIONAL = 2, ROLE_ORGANISATION = 3 };
+
+struct account {
+	int64_t id;
+	char address[256];       /* lowercase */
+	enum account_role role;
+	char name[128];
+	char rpps[32];
+	char finess[32];
+	bool has_password;
+	bool disabled;
+	int64_t created;         /* unix time */
+};
+
+/* "patient" -> ROLE_PATIENT; 0 when unknown. */
+enum account_role account_role_parse(const char *s);
+const char *account_role_name(enum account_role r);
+
+/* Adds an account. password may be NULL (no password login). cert_sha256 may be NULL
+ * or 64 hex digits. Returns 0; 1 when refused (err says why: duplicate address, bad
+ * address, bad fingerprint); -1 on a database error. Caller holds no transaction. */
+int account_add(sqlite3 *db, const struct account *a, const char *password, const char *cert_sha256,
+		char *err, size_t errlen);
+/* Loads by address (case-insensitive). Returns 1 found, 0 not found, -1 error. */
+int account_get(sqlite3 *db, const char *address, struct account *out);
+/* Loads the account a verified client certificate maps to: by registered SHA-256
+ * fingerprint, else by its subjectAltName email. Returns 1, 0 (no account), -1. */
+int account_by_cert(sqlite3 *db, const char *sha256, const char *email, struct account *out);
+/* Checks a password login. Returns 1 (out filled) on success, 0 on failure (unknown
+ * address, disabled, no password, wrong password: same timing for all), -1 error. */
+int account_check_password(sqlite3 *db, const char *address, const char *password, struct account *out);
+/* Calls fn for each account in address order. Returns 0 or -1. */
+int account_foreach(sqlite3 *db, int (*fn)(const struct account *a, void *arg), void *arg);
+/* Marks disabled. Returns 0, 1 when there is no such account, -1 error. */
+int account_disable(sqlite3 *db, const char *address, char *err, size_t errlen);
+/* Lists registered fingerprints into out (space separated). Returns 0 or -1. */
+int account_cert_list(sqlite3 *db, int64_t account_id, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,75 @@
+/* imap_cmd.h: the command table and the capability table.
+ *
+ * Each IMAP command is one row (name, handler, states allowed, flags); the
+ * dispatcher checks the state so handlers never re-check it (Dovecot struct command).
+ * The CAPABILITY line is generated from the capability table, each row with its RFC
+ * and when it is advertised, so what is advertised and what is implemented cannot
+ * drift apart. */
+#ifndef MSS_IMAP_CMD_H
+#define MSS_IMAP_CMD_H
+
+#include "imapd/imap_parser.h"
+#include "imapd/imap_session.h"
+
+/* Row flags. */
+#define CMD_NO_EXPUNGE 0x01u /* untagged EXPUNGE forbidden while answering (RFC 9051 7.5.1) */
+#define CMD_LITERAL_BIG 0x02u /* literals up to max_message_size (APPEND) */
+
+typedef void (*imap_cmd_fn)(struct imap_session *s, struct imap_command *c);
+
+struct imap_cmd_def {
+	const char *name;   /* upper case; "UID FETCH" for UID variants */
+	imap_cmd_fn fn;
+	unsigned states;    /* IMAP_STATE_* bits where the command is allowed */
+	unsigned flags;     /* CMD_* */
+};
+
+/* The row of name (upper case), or NULL. */
+const struct imap_cmd_def *imap_cmd_find(const char *name);
+/* Checks the state, runs the handler. Unknown command or wrong state: tagged BAD. */
+void imap_cmd_dispatch(struct imap_session *s, struct imap_command *c);
+/* Appends the capability list (space separated, no "CAPABILITY" word) valid for the
+ * session now: STARTTLS/LOGINDISABLED before TLS, AUTH=PLAIN after it, etc. */
+void imap_capability_list(const struct imap_session *s, struct buf *out);
+
+/* Handlers, by file. */
+/* imap_auth.c */
+void cmd_capability(struct imap_session *s, struct imap_command *c);
+void cmd_noop(struct imap_session *s, struct imap_command *c);
+void cmd_logout(struct imap_session *s, struct imap_command *c);
+void cmd_starttls(struct imap_session *s, struct imap_command *c);
+void cmd_authenticate(struct imap_session *s, struct imap_command *c);
+void cmd_login(struct imap_session *s, struct imap_command *c);
+void cmd_enable(struct imap_session *s, struct imap_command *c);
+void cmd_id(struct imap_session *s, struct imap_command *c);
+/* imap_mailbox.c */
+void cmd_select(struct imap_session *s, struct imap_command *c);
+void cmd_create(struct imap_session *s, struct imap_command *c);
+void cmd_delete(struct imap_session *s, struct imap_command *c);
+void cmd_rename(struct imap_session *s, struct imap_command *c);
+void cmd_subscribe(struct imap_session *s, struct imap_command *c);
+void cmd_status(struct imap_session *s, struct imap_command *c);
+void cmd_append(struct imap_session *s, struct imap_command *c);
+void cmd_check(struct imap_session *s, struct imap_command *c);
+void cmd_close(struct imap_session *s, struct imap_command *c);
+void cmd_expunge(struct imap_session *s, struct imap_command *c);
+/* imap_list.c */
+void cmd_list(struct imap_session *s, struct imap_command *c);
+void cmd_namespace(struct imap_session *s, struct imap_command *c);
+/* imap_fetch.c */
+void cmd_fetch(struct imap_session *s, struct imap_command *c);
+/* imap_search.c */
+void cmd_search(struct imap_session *s, struct imap_command *c);
+/* imap_msg.c */
+void cmd_store(struct imap_session *s, struct imap_command *c);
+void cmd_copy(struct imap_session *s, struct imap_command *c);
+/* imap_idle.c */
+void cmd_idle(struct imap_session *s, struct imap_command *c);
+
+/* Shared by STATUS and LIST RETURN (STATUS): writes "* STATUS name (items)" for the
+ * UTF-8 mailbox name with the items of list (an IMAP_ARG_LIST). Returns 0, 1 when the
+ * mailbox does not exist, -1 on a store error, -2 on a bad item (err set). */
+int imap_status_write(struct imap_session *s, const char *name, const struct imap_arg *items,
+		      const char **err);
+
+#endif

@@ -1,0 +1,366 @@
+/* imap_mailbox.c: mailbox commands: SELECT/EXAMINE, CREATE, DELETE, RENAME,
+ * (UN)SUBSCRIBE, STATUS, APPEND, CHECK, CLOSE/UNSELECT, EXPUNGE (RFC 9051 6.3, 6.4). */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "imapd/imap_cmd.h"
+#include "imapd/imap_date.h"
+#include "lib/log.h"
+#include "lib/str.h"
+
+/* Reports a store failure: internal errors are logged, never shown in detail. */
+static void store_failed(struct imap_session *s, const char *tag, const char *what, const char *err)
+{
+	log_err("imap.store", "user=%s op=%s error=\"%s\"", s->account.address, what, err);
+	imap_no(s, tag, "[SERVERBUG] Internal error, try again later");
+}
+
+/* The mailbox name argument i, decoded; BAD sent when it is not one. */
+static bool mailbox_arg(struct imap_session *s, struct imap_command *c, size_t i, char *out, size_t outlen)
+{
+	if (i >= c->nargs || imap_mailbox_arg(s, &c->args[i], out, outlen) < 0) {
+		imap_bad(s, c->tag, "Invalid mailbox name");
+		return false;
+	}
+	return true;
+}
+
+static void select_untagged(struct imap_session *s, const struct store_mailbox *mb)
+{
+	struct imap_view *v = &s->view;
+	conn_puts(s->conn, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n");
+	conn_printf(s->conn, "* OK [PERMANENTFLAGS (%s)] Flags permitted\r\n",
+		    v->readonly ? "" : "\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*");
+	conn_printf(s->conn, "* %zu EXISTS\r\n", v->n);
+	if (!s->enabled_rev2) /* RFC 9051 dropped RECENT and UNSEEN from SELECT */
+		conn_puts(s->conn, "* 0 RECENT\r\n");
+	for (size_t i = 0; i < v->n && !s->enabled_rev2; i++)
+		if (!(v->v[i].flags & STORE_FLAG_SEEN)) {
+			conn_printf(s->conn, "* OK [UNSEEN %zu] First unseen\r\n", i + 1);
+			break;
+		}
+	conn_printf(s->conn, "* OK [UIDVALIDITY %u] UIDs valid\r\n", mb->uidvalidity);
+	conn_printf(s->conn, "* OK [UIDNEXT %u] Predicted next UID\r\n", mb->uidnext);
+	conn_printf(s->conn, "* OK [HIGHESTMODSEQ %llu] Highest\r\n", (unsigned long long)mb->highestmodseq);
+}
+
+void cmd_select(struct imap_session *s, struct imap_command *c)
+{
+	bool examine = strcmp(c->name, "EXAMINE") == 0;
+	char name[STORE_MAILBOX_MAX];
+	if (c->nargs < 1 || c->nargs > 2) {
+		imap_bad(s, c->tag, "%s expects a mailbox name", c->name);
+		return;
+	}
+	if (c->nargs == 2) { /* RFC 7162 3.1.8: SELECT mailbox (CONDSTORE) */
+		const struct imap_arg *p = &c->args[1];
+		if (p->type != IMAP_ARG_LIST || p->count != 1 || !imap_arg_is_atom(&p->list[0], "CONDSTORE")) {
+			imap_bad(s, c->tag, "Unsupported SELECT parameter");
+			return;
+		}
+		s->enabled_condstore = true;
+	}
+	if (!mailbox_arg(s, c, 0, name, sizeof(name)))
+		return;
+	if (s->view.open) /* RFC 9051 6.3.2: the previous mailbox is closed, without expunge */
+		conn_puts(s->conn, "* OK [CLOSED] Previous mailbox closed\r\n");
+	struct store_mailbox mb;
+	int rc = imap_view_open(s, name, examine, &mb);
+	if (rc == 0) {
+		imap_no(s, c->tag, "[NONEXISTENT] Mailbox does not exist");
+		return;
+	}
+	if (rc < 0) {
+		imap_no(s, c->tag, "[SERVERBUG] Internal error, try again later");
+		return;
+	}
+	s->n_select++;
+	select_untagged(s, &mb);
+	imap_ok(s, c->tag, "[%s] %s completed", examine ? "READ-ONLY" : "READ-WRITE", c->name);
+}
+
+void cmd_create(struct imap_session *s, struct imap_command *c)
+{
+	char name[STORE_MAILBOX_MAX], err[256];
+	if (c->nargs != 1) {
+		imap_bad(s, c->tag, "CREATE expects a mailbox name");
+		return;
+	}
+	if (!mailbox_arg(s, c, 0, name, sizeof(name)))
+		return;
+	if (strcmp(name, "INBOX") == 0) {
+		imap_no(s, c->tag, "[ALREADYEXISTS] INBOX always exists");
+		return;
+	}
+	int rc = store_mailbox_create(s->store, s->account.address, name, 0, err, sizeof(err));
+	if (rc < 0)
+		store_failed(s, c->tag, "create", err);
+	else if (rc == 1)
+		imap_no(s, c->tag, "[ALREADYEXISTS] %s", err);
+	else
+		imap_ok(s, c->tag, "Create completed");
+}
+
+void cmd_delete(struct imap_session *s, struct imap_command *c)
+{
+	char name[STORE_MAILBOX_MAX], err[256];
+	if (c->nargs != 1) {
+		imap_bad(s, c->tag, "DELETE expects a mailbox name");
+		return;
+	}
+	if (!mailbox_arg(s, c, 0, name, sizeof(name)))
+		return;
+	if (s->view.open && strcmp(s->view.name, name) == 0)
+		imap_view_close(s); /* as Dovecot: the mailbox is deselected first */
+	int rc = store_mailbox_delete(s->store, s->account.address, name, err, sizeof(err));
+	if (rc < 0)
+		store_failed(s, c->tag, "delete", err);
+	else if (rc == 1)
+		imap_no(s, c->tag, "[NONEXISTENT] %s", err);
+	else
+		imap_ok(s, c->tag, "Delete completed");
+}
+
+void cmd_rename(struct imap_session *s, struct imap_command *c)
+{
+	char from[STORE_MAILBOX_MAX], to[STORE_MAILBOX_MAX], err[256];
+	if (c->nargs != 2) {
+		imap_bad(s, c->tag, "RENAME expects two mailbox names");
+		return;
+	}
+	if (!mailbox_arg(s, c, 0, from, sizeof(from)) || !mailbox_arg(s, c, 1, to, sizeof(to)))
+		return;
+	int rc = store_mailbox_rename(s->store, s->account.address, from, to, err, sizeof(err));
+	if (rc < 0)
+		store_failed(s, c->tag, "rename", err);
+	else if (rc == 1)
+		imap_no(s, c->tag, "%s", err);
+	else
+		imap_ok(s, c->tag, "Rename completed");
+}
+
+void cmd_subscribe(struct imap_session *s, struct imap_command *c)
+{
+	char name[STORE_MAILBOX_MAX], err[256];
+	bool sub = strcmp(c->name, "SUBSCRIBE") == 0;
+	if (c->nargs != 1) {
+		imap_bad(s, c->tag, "%s expects a mailbox name", c->name);
+		return;
+	}
+	if (!mailbox_arg(s, c, 0, name, sizeof(name)))
+		return;
+	int rc = store_mailbox_subscribe(s->store, s->account.address, name, sub, err, sizeof(err));
+	if (rc < 0)
+		store_failed(s, c->tag, "subscribe", err);
+	else if (rc == 1)
+		imap_no(s, c->tag, "[NONEXISTENT] Mailbox does not exist");
+	else
+		imap_ok(s, c->tag, "%s completed", c->name);
+}
+
+/* Appends one STATUS item; returns -1 for an unknown item. */
+static int status_item(struct buf *b, const char *item, const struct store_mailbox *mb)
+{
+	unsigned long long v;
+	if (str_ieq(item, "MESSAGES"))
+		v = mb->messages;
+	else if (str_ieq(item, "UIDNEXT"))
+		v = mb->uidnext;
+	else if (str_ieq(item, "UIDVALIDITY"))
+		v = mb->uidvalidity;
+	else if (str_ieq(item, "UNSEEN"))
+		v = mb->unseen;
+	else if (str_ieq(item, "RECENT"))
+		v = 0;
+	else if (str_ieq(item, "DELETED"))
+		v = mb->deleted;
+	else if (str_ieq(item, "SIZE"))
+		v = mb->total_size;
+	else if (str_ieq(item, "HIGHESTMODSEQ"))
+		v = mb->highestmodseq;
+	else
+		return -1;
+	char up[32];
+	str_copy(up, sizeof(up), item);
+	for (char *p = up; *p; p++)
+		if (*p >= 'a' && *p <= 'z')
+			*p = (char)(*p - 32);
+	buf_printf(b, "%s%s %llu", b->len ? " " : "", up, v);
+	return 0;
+}
+
+int imap_status_write(struct imap_session *s, const char *name, const struct imap_arg *items,
+		      const char **err)
+{
+	if (items->type != IMAP_ARG_LIST || items->count == 0) {
+		*err = "STATUS expects a list of items";
+		return -2;
+	}
+	for (size_t i = 0; i < items->count; i++)
+		if (items->list[i].type != IMAP_ARG_ATOM) {
+			*err = "Invalid STATUS item";
+			return -2;
+		}
+	struct store_mailbox mb;
+	char serr[256];
+	int rc = store_mailbox_status(s->store, s->account.address, name, &mb, serr, sizeof(serr));
+	if (rc < 0) {
+		log_err("imap.store", "user=%s op=status error=\"%s\"", s->account.address, serr);
+		return -1;
+	}
+	if (rc == 0)
+		return 1;
+	struct buf b;
+	buf_init(&b, BUF_UNLIMITED);
+	for (size_t i = 0; i < items->count; i++)
+		if (status_item(&b, items->list[i].str, &mb) < 0) {
+			*err = "Unknown STATUS item";
+			buf_free(&b);
+			return -2;
+		}
+	conn_puts(s->conn, "* STATUS ");
+	imap_write_mailbox(s, name);
+	conn_printf(s->conn, " (%s)\r\n", b.data);
+	buf_free(&b);
+	return 0;
+}
+
+void cmd_status(struct imap_session *s, struct imap_command *c)
+{
+	char name[STORE_MAILBOX_MAX];
+	if (c->nargs != 2) {
+		imap_bad(s, c->tag, "STATUS expects a mailbox and a list");
+		return;
+	}
+	if (!mailbox_arg(s, c, 0, name, sizeof(name)))
+		return;
+	const char *err = NULL;
+	int rc = imap_status_write(s, name, &c->args[1], &err);
+	if (rc == -2)
+		imap_bad(s, c->tag, "%s", err);
+	else if (rc == -1)
+		imap_no(s, c->tag, "[SERVERBUG] Internal error, try again later");
+	else if (rc == 1)
+		imap_no(s, c->tag, "[NONEXISTENT] Mailbox does not exist");
+	else
+		imap_ok(s, c->tag, "Status completed");
+}
+
+/* APPEND mailbox [(flags)] [date-time] literal (RFC 9051 6.3.12). */
+void cmd_append(struct imap_session *s, struct imap_command *c)
+{
+	char name[STORE_MAILBOX_MAX], err[256];
+	if (c->nargs < 2 || c->nargs > 4 || c->args[c->nargs - 1].type != IMAP_ARG_LITERAL) {
+		imap_bad(s, c->tag, "APPEND expects mailbox [flags] [date] literal");
+		return;
+	}
+	if (!mailbox_arg(s, c, 0, name, sizeof(name)))
+		return;
+	uint32_t flags = 0;
+	int64_t date = 0;
+	struct buf kw;
+	buf_init(&kw, STORE_KEYWORDS_MAX);
+	for (size_t i = 1; i + 1 < c->nargs; i++) {
+		const struct imap_arg *a = &c->args[i];
+		if (a->type == IMAP_ARG_LIST && i == 1) {
+			if (imap_flags_parse(a, &flags, &kw) < 0) {
+				imap_bad(s, c->tag, "Invalid flags");
+				goto out;
+			}
+		} else if (a->type == IMAP_ARG_QUOTED && imap_date_time_parse(a->str, &date) == 0) {
+			continue;
+		} else {
+			imap_bad(s, c->tag, "Invalid APPEND arguments");
+			goto out;
+		}
+	}
+	const struct imap_arg *msg = &c->args[c->nargs - 1];
+	if (msg->len == 0) {
+		imap_no(s, c->tag, "Cannot append an empty message");
+		goto out;
+	}
+	struct store_append ap = { .user = s->account.address, .mailbox = name, .data = msg->str,
+				   .len = msg->len, .internal_date = date, .flags = flags,
+				   .keywords = kw.len ? kw.data : NULL };
+	uint32_t uidv = 0, uid = 0;
+	int rc = store_append(s->store, &ap, &uidv, &uid, err, sizeof(err));
+	if (rc < 0) {
+		store_failed(s, c->tag, "append", err);
+	} else if (rc == 1) {
+		imap_no(s, c->tag, "[TRYCREATE] %s", err);
+	} else {
+		s->n_append++;
+		imap_ok(s, c->tag, "[APPENDUID %u %u] Append completed", uidv, uid);
+	}
+out:
+	buf_free(&kw);
+}
+
+void cmd_check(struct imap_session *s, struct imap_command *c)
+{
+	imap_ok(s, c->tag, "Check completed");
+}
+
+/* CLOSE expunges silently (unless read-only); UNSELECT does not (RFC 3691). */
+void cmd_close(struct imap_session *s, struct imap_command *c)
+{
+	if (c->nargs != 0) {
+		imap_bad(s, c->tag, "%s takes no arguments", c->name);
+		return;
+	}
+	if (strcmp(c->name, "CLOSE") == 0 && !s->view.readonly) {
+		char err[256];
+		uint32_t *gone = NULL;
+		size_t ngone = 0;
+		if (store_expunge(s->store, s->view.id, NULL, 0, &gone, &ngone, err, sizeof(err)) < 0)
+			log_err("imap.store", "user=%s op=close error=\"%s\"", s->account.address, err);
+		s->n_expunge += (unsigned)ngone;
+		free(gone);
+	}
+	imap_view_close(s);
+	imap_ok(s, c->tag, "%s completed", c->name);
+}
+
+void cmd_expunge(struct imap_session *s, struct imap_command *c)
+{
+	bool uid = strcmp(c->name, "UID EXPUNGE") == 0;
+	if (c->nargs != (uid ? 1u : 0u) || (uid && c->args[0].type != IMAP_ARG_ATOM)) {
+		imap_bad(s, c->tag, "Invalid %s arguments", c->name);
+		return;
+	}
+	if (s->view.readonly) {
+		imap_no(s, c->tag, "[READ-ONLY] Mailbox is read-only");
+		return;
+	}
+	uint32_t *uids = NULL;
+	size_t n = 0;
+	if (uid) {
+		size_t *idx;
+		const char *e;
+		if (imap_view_resolve(s, c->args[0].str, true, &idx, &n, &e) < 0) {
+			imap_bad(s, c->tag, "%s", e);
+			return;
+		}
+		uids = xcalloc(n ? n : 1, sizeof(*uids));
+		for (size_t i = 0; i < n; i++)
+			uids[i] = s->view.v[idx[i]].uid;
+		free(idx);
+	}
+	char err[256];
+	uint32_t *gone = NULL;
+	size_t ngone = 0;
+	int rc = uid && n == 0 ? 0
+			       : store_expunge(s->store, s->view.id, uids, uid ? n : 0, &gone, &ngone, err,
+					       sizeof(err));
+	free(uids);
+	if (rc < 0) {
+		store_failed(s, c->tag, "expunge", err);
+		return;
+	}
+	for (size_t i = 0; i < ngone; i++)
+		imap_view_expunged(s, gone[i]);
+	s->n_expunge += (unsigned)ngone;
+	free(gone);
+	imap_ok(s, c->tag, "%s completed", c->name);
+}

@@ -1,0 +1,209 @@
+/* imap_msg.c: STORE, COPY and MOVE, and their UID forms (RFC 9051 6.4.6-6.4.8,
+ * RFC 6851 MOVE, RFC 4315 COPYUID, RFC 7162 UNCHANGEDSINCE / MODIFIED). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "imapd/imap_cmd.h"
+#include "lib/log.h"
+#include "lib/str.h"
+
+/* Resolves the set argument into UIDs (ascending). Returns 0, or -1 with BAD sent. */
+static int resolve_uids(struct imap_session *s, struct imap_command *c, const struct imap_arg *a,
+			bool uid, uint32_t **uids, size_t *n, size_t **idx_r)
+{
+	size_t *idx = NULL;
+	const char *err = "Invalid sequence set";
+	if (a->type != IMAP_ARG_ATOM || imap_view_resolve(s, a->str, uid, &idx, n, &err) < 0) {
+		imap_bad(s, c->tag, "%s", err);
+		return -1;
+	}
+	*uids = xcalloc(*n ? *n : 1, sizeof(**uids));
+	for (size_t i = 0; i < *n; i++)
+		(*uids)[i] = s->view.v[idx[i]].uid;
+	if (idx_r)
+		*idx_r = idx;
+	else
+		free(idx);
+	return 0;
+}
+
+/* (+|-)FLAGS[.SILENT] */
+static int store_op(const char *s, enum store_flags_op *op, bool *silent)
+{
+	*op = STORE_FLAGS_REPLACE;
+	if (*s == '+' || *s == '-') {
+		*op = *s == '+' ? STORE_FLAGS_ADD : STORE_FLAGS_REMOVE;
+		s++;
+	}
+	*silent = str_ieq(s, "FLAGS.SILENT");
+	return *silent || str_ieq(s, "FLAGS") ? 0 : -1;
+}
+
+static void store_reply_fetch(struct imap_session *s, size_t i, bool uid)
+{
+	const struct imap_msg *m = &s->view.v[i];
+	struct buf b;
+	buf_init(&b, BUF_UNLIMITED);
+	imap_flags_format(&b, m->flags, m->keywords, m->recent && !s->enabled_rev2);
+	conn_printf(s->conn, "* %zu FETCH (FLAGS (%s)", i + 1, b.data);
+	if (uid)
+		conn_printf(s->conn, " UID %u", m->uid);
+	if (s->enabled_condstore)
+		conn_printf(s->conn, " MODSEQ (%llu)", (unsigned long long)m->modseq);
+	conn_puts(s->conn, ")\r\n");
+	buf_free(&b);
+}
+
+/* Parses "(UNCHANGEDSINCE n)" at args[*i] when present. Returns 0 or -1. */
+static int store_modifier(struct imap_session *s, struct imap_command *c, size_t *i, uint64_t *since)
+{
+	const struct imap_arg *a = &c->args[*i];
+	if (a->type != IMAP_ARG_LIST)
+		return 0;
+	if (a->count != 2 || !imap_arg_is_atom(&a->list[0], "UNCHANGEDSINCE") ||
+	    a->list[1].type != IMAP_ARG_ATOM || str_to_u64(a->list[1].str, INT64_MAX, since) < 0)
+		return -1;
+	s->enabled_condstore = true;
+	(*i)++;
+	return 0;
+}
+
+static void store_apply(struct imap_session *s, struct imap_command *c, const uint32_t *uids, size_t *idx,
+			size_t n, const struct store_flags_req *req, bool silent)
+{
+	bool uid = strcmp(c->name, "UID STORE") == 0;
+	struct store_flags_result res;
+	memset(&res, 0, sizeof(res));
+	char err[256];
+	int rc = n ? store_set_flags(s->store, s->view.id, uids, n, req, &res, err, sizeof(err)) : 0;
+	if (rc != 0) {
+		if (rc < 0)
+			log_err("imap.store", "user=%s op=flags error=\"%s\"", s->account.address, err);
+		imap_no(s, c->tag, rc < 0 ? "[SERVERBUG] Internal error" : "Invalid flags or mailbox gone");
+		return;
+	}
+	for (size_t k = 0; k < res.updated.n; k++) {
+		const struct store_msg *m = &res.updated.v[k];
+		size_t vi = imap_view_find(s, m->uid);
+		if (vi != (size_t)-1)
+			imap_view_set_flags(s, vi, m->flags, m->keywords, m->modseq);
+	}
+	for (size_t k = 0; k < n && !silent; k++) {
+		bool failed = false;
+		for (size_t f = 0; f < res.nfailed && !failed; f++)
+			failed = res.failed[f] == uids[k];
+		if (!failed)
+			store_reply_fetch(s, idx[k], uid);
+	}
+	if (res.nfailed > 0) {
+		struct buf set;
+		buf_init(&set, BUF_UNLIMITED);
+		if (uid) {
+			imap_set_format(&set, res.failed, res.nfailed);
+		} else {
+			for (size_t f = 0; f < res.nfailed; f++) {
+				size_t vi = imap_view_find(s, res.failed[f]);
+				buf_printf(&set, "%s%zu", set.len ? "," : "", vi + 1);
+			}
+		}
+		imap_ok(s, c->tag, "[MODIFIED %s] Conditional STORE failed", set.data);
+		buf_free(&set);
+	} else {
+		imap_ok(s, c->tag, "%s completed", c->name);
+	}
+	store_flags_result_free(&res);
+}
+
+void cmd_store(struct imap_session *s, struct imap_command *c)
+{
+	bool uid = strcmp(c->name, "UID STORE") == 0;
+	size_t i = 1;
+	struct store_flags_req req = { 0 };
+	bool silent;
+	if (c->nargs < 3 || store_modifier(s, c, &i, &req.unchangedsince) < 0 || i + 2 != c->nargs ||
+	    c->args[i].type != IMAP_ARG_ATOM || store_op(c->args[i].str, &req.op, &silent) < 0) {
+		imap_bad(s, c->tag, "Invalid STORE arguments");
+		return;
+	}
+	struct buf kw;
+	buf_init(&kw, STORE_KEYWORDS_MAX);
+	if (imap_flags_parse(&c->args[i + 1], &req.flags, &kw) < 0) {
+		imap_bad(s, c->tag, "Invalid flags");
+		buf_free(&kw);
+		return;
+	}
+	req.keywords = kw.len ? kw.data : NULL;
+	uint32_t *uids = NULL;
+	size_t n = 0, *idx = NULL;
+	if (resolve_uids(s, c, &c->args[0], uid, &uids, &n, &idx) == 0) {
+		if (s->view.readonly)
+			imap_no(s, c->tag, "[READ-ONLY] Mailbox is read-only");
+		else
+			store_apply(s, c, uids, idx, n, &req, silent);
+	}
+	free(uids);
+	free(idx);
+	buf_free(&kw);
+}
+
+static void copy_done(struct imap_session *s, struct imap_command *c, bool move,
+		      const struct store_copy_result *res)
+{
+	struct buf src, dst;
+	buf_init(&src, BUF_UNLIMITED);
+	buf_init(&dst, BUF_UNLIMITED);
+	imap_set_format(&src, res->src_uids, res->n);
+	imap_set_format(&dst, res->dst_uids, res->n);
+	if (!move) {
+		if (res->n)
+			imap_ok(s, c->tag, "[COPYUID %u %s %s] Copy completed", res->dst_uidvalidity, src.data,
+				dst.data);
+		else
+			imap_ok(s, c->tag, "Copy completed");
+	} else {
+		if (res->n)
+			conn_printf(s->conn, "* OK [COPYUID %u %s %s] Moved\r\n", res->dst_uidvalidity, src.data,
+				    dst.data);
+		for (size_t i = 0; i < res->nexpunged; i++)
+			imap_view_expunged(s, res->expunged[i]);
+		s->n_expunge += (unsigned)res->nexpunged;
+		imap_ok(s, c->tag, "Move completed");
+	}
+	buf_free(&src);
+	buf_free(&dst);
+}
+
+void cmd_copy(struct imap_session *s, struct imap_command *c)
+{
+	bool uid = strncmp(c->name, "UID ", 4) == 0;
+	bool move = strcmp(c->name + (uid ? 4 : 0), "MOVE") == 0;
+	char name[STORE_MAILBOX_MAX], err[256];
+	if (c->nargs != 2 || imap_mailbox_arg(s, &c->args[1], name, sizeof(name)) < 0) {
+		imap_bad(s, c->tag, "%s expects a set and a mailbox", c->name);
+		return;
+	}
+	uint32_t *uids = NULL;
+	size_t n = 0;
+	if (resolve_uids(s, c, &c->args[0], uid, &uids, &n, NULL) < 0)
+		return;
+	if (move && s->view.readonly) {
+		imap_no(s, c->tag, "[READ-ONLY] Mailbox is read-only");
+		free(uids);
+		return;
+	}
+	struct store_copy_result res;
+	memset(&res, 0, sizeof(res));
+	int rc = n ? store_copy(s->store, s->view.id, uids, n, s->account.address, name, move, &res, err,
+				sizeof(err))
+		   : 0;
+	free(uids);
+	if (rc < 0) {
+		log_err("imap.store", "user=%s op=copy error=\"%s\"", s->account.address, err);
+		imap_no(s, c->tag, "[SERVERBUG] Internal error, try again later");
+	} else if (rc == 1) {
+		imap_no(s, c->tag, "[TRYCREATE] Mailbox does not exist");
+	} else {
+		copy_done(s, c, move, &res);
+	}
+	store_copy_result_free(&res);
+}

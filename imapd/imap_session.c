@@ -1,0 +1,343 @@
+/* imap_session.c: the command loop, the command reader (lines + literals) and replies. */
+#include "imapd/imap_session.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "imapd/imap_cmd.h"
+#include "imapd/imap_mutf7.h"
+#include "lib/log.h"
+#include "lib/str.h"
+#include "policy/audit.h"
+
+/* How one attempt to read a command ended. */
+enum read_result {
+	READ_COMMAND,  /* a whole command is in the buffer */
+	READ_REPLIED,  /* refused before parsing (reply already written); read the next one */
+	READ_CLOSE,    /* EOF, I/O error, timeout or a literal we cannot skip: end */
+};
+
+void imap_reply(struct imap_session *s, const char *tag, const char *status, const char *fmt, ...)
+{
+	bool bad = strcmp(status, "BAD") == 0;
+	if (s->view.open && !s->close_after_reply)
+		imap_view_sync(s, (s->cmd_flags & CMD_NO_EXPUNGE) == 0);
+	conn_printf(s->conn, "%s %s ", tag, status);
+	va_list ap;
+	va_start(ap, fmt);
+	char text[512];
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	conn_printf(s->conn, "%s\r\n", text);
+	if (!bad) {
+		s->bad_in_row = 0;
+		return;
+	}
+	if (++s->bad_in_row >= s->cfg->imap_max_bad && !s->close_after_reply) {
+		conn_puts(s->conn, "* BYE Too many invalid commands\r\n");
+		log_info("imap.bye", "peer=%s reason=too_many_errors", conn_peer_ip(s->conn));
+		s->close_after_reply = true;
+	}
+}
+
+void imap_write_string(struct imap_session *s, const char *p, size_t len)
+{
+	bool quoted = len <= 1024;
+	for (size_t i = 0; quoted && i < len; i++) {
+		unsigned char c = (unsigned char)p[i];
+		if (c < 0x20 || c == 0x7f || (c >= 0x80 && !s->enabled_utf8))
+			quoted = false;
+	}
+	if (quoted && len > 0 && !str_is_utf8(p, len))
+		quoted = false;
+	if (!quoted) {
+		conn_printf(s->conn, "{%zu}\r\n", len);
+		conn_write(s->conn, p, len);
+		return;
+	}
+	struct buf b;
+	buf_init(&b, BUF_UNLIMITED);
+	buf_append_char(&b, '"');
+	for (size_t i = 0; i < len; i++) {
+		if (p[i] == '"' || p[i] == '\\')
+			buf_append_char(&b, '\\');
+		buf_append_char(&b, p[i]);
+	}
+	buf_append_char(&b, '"');
+	conn_write(s->conn, b.data, b.len);
+	buf_free(&b);
+}
+
+void imap_write_mailbox(struct imap_session *s, const char *name)
+{
+	if (s->enabled_utf8) {
+		imap_write_string(s, name, strlen(name));
+		return;
+	}
+	struct buf b;
+	buf_init(&b, BUF_UNLIMITED);
+	if (mutf7_encode(name, &b) < 0) {
+		buf_reset(&b);
+		buf_append_str(&b, "INVALID");
+	}
+	imap_write_string(s, b.data, b.len);
+	buf_free(&b);
+}
+
+int imap_mailbox_arg(struct imap_session *s, const struct imap_arg *a, char *out, size_t outlen)
+{
+	const char *v = imap_arg_astring(a);
+	if (v == NULL)
+		return -1;
+	struct buf b;
+	buf_init(&b, outlen);
+	int rc = 0;
+	if (s->enabled_utf8) {
+		if (!str_is_utf8(v, strlen(v)) || buf_append_str(&b, v) < 0)
+			rc = -1;
+	} else if (mutf7_decode(v, &b) < 0 || b.len >= outlen) {
+		rc = -1;
+	}
+	if (rc == 0) {
+		if (str_ieq(b.data, "INBOX"))
+			str_copy(out, outlen, "INBOX");
+		else if (str_copy(out, outlen, b.data) < 0)
+			rc = -1;
+	}
+	buf_free(&b);
+	return rc;
+}
+
+void imap_flags_format(struct buf *out, uint32_t flags, const char *keywords, bool recent)
+{
+	char tmp[STORE_KEYWORDS_MAX + 128];
+	if (store_flags_format(flags, keywords, tmp, sizeof(tmp)) < 0)
+		store_flags_format(flags, NULL, tmp, sizeof(tmp));
+	buf_append_str(out, tmp);
+	if (recent)
+		buf_append_str(out, tmp[0] ? " \\Recent" : "\\Recent");
+}
+
+static int flag_one(const struct imap_arg *a, uint32_t *flags, struct buf *kw)
+{
+	if (a->type != IMAP_ARG_ATOM)
+		return -1;
+	if (a->str[0] == '\\') {
+		uint32_t f = store_flag_parse(a->str);
+		if (f == 0)
+			return -1;
+		*flags |= f;
+		return 0;
+	}
+	if (!store_keyword_valid(a->str))
+		return -1;
+	if (kw->len > 0 && buf_append_char(kw, ' ') < 0)
+		return -1;
+	return buf_append_str(kw, a->str);
+}
+
+int imap_flags_parse(const struct imap_arg *a, uint32_t *flags, struct buf *kw)
+{
+	*flags = 0;
+	if (a->type != IMAP_ARG_LIST)
+		return flag_one(a, flags, kw);
+	for (size_t i = 0; i < a->count; i++)
+		if (flag_one(&a->list[i], flags, kw) < 0)
+			return -1;
+	return 0;
+}
+
+void imap_set_format(struct buf *b, const uint32_t *u, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		while (j + 1 < n && u[j + 1] == u[j] + 1)
+			j++;
+		if (b->len > 0)
+			buf_append_char(b, ',');
+		if (j == i)
+			buf_printf(b, "%u", u[i]);
+		else
+			buf_printf(b, "%u:%u", u[i], u[j]);
+		i = j + 1;
+	}
+}
+
+void imap_audit(struct imap_session *s, const char *action, const char *target, const char *detail,
+		const char *result)
+{
+	if (s->store == NULL)
+		return;
+	struct audit_event ev = {
+		.actor = s->state == IMAP_STATE_NOT_AUTH ? "anonymous" : s->account.address,
+		.auth = s->auth_method ? s->auth_method : "none",
+		.action = action,
+		.target = target,
+		.detail = detail,
+		.result = result,
+		.peer = conn_peer_ip(s->conn),
+		.patient = "",
+	};
+	char err[256];
+	if (audit_append(store_db(s->store), &ev, err, sizeof(err)) < 0)
+		log_err("imap.audit", "action=%s error=\"%s\"", action, err);
+}
+
+/* ---- reading one command ---- */
+
+/* The most literal bytes this command may carry: big only for APPEND once logged in
+ * (an anonymous client never makes us buffer megabytes). */
+static size_t literal_limit(const struct imap_session *s, const char *name)
+{
+	const struct imap_cmd_def *d = imap_cmd_find(name);
+	if (d != NULL && (d->flags & CMD_LITERAL_BIG) && s->state != IMAP_STATE_NOT_AUTH)
+		return (size_t)s->cfg->max_message_size;
+	return s->cfg->imap_max_line;
+}
+
+/* After a refused literal: a synchronising one was never sent, so the client is in
+ * step; a non-synchronising one is already on its way and cannot be told apart from
+ * commands, so the session ends (RFC 7888 section 4). */
+static enum read_result refuse_literal(struct imap_session *s, const char *tag, bool nonsync,
+				       bool too_big, uint64_t size)
+{
+	log_info("imap.literal_refused", "peer=%s size=%llu nonsync=%d", conn_peer_ip(s->conn),
+		 (unsigned long long)size, nonsync);
+	if (too_big)
+		imap_reply(s, tag, nonsync ? "BAD" : "NO", "[TOOBIG] Literal too large");
+	else
+		imap_bad(s, tag, "Invalid literal");
+	if (nonsync) {
+		conn_puts(s->conn, "* BYE Non-synchronising literal refused\r\n");
+		return READ_CLOSE;
+	}
+	return READ_REPLIED;
+}
+
+static enum read_result read_fail(struct imap_session *s, enum conn_result r)
+{
+	if (r == CONN_TIMEOUT) {
+		conn_puts(s->conn, "* BYE Idle timeout\r\n");
+		conn_flush(s->conn);
+		log_info("imap.timeout", "peer=%s", conn_peer_ip(s->conn));
+	}
+	return READ_CLOSE;
+}
+
+/* Reads lines and literals until the command is complete (see imap_parser.h). */
+static enum read_result read_command(struct imap_session *s, struct buf *cmd)
+{
+	struct buf line;
+	buf_init(&line, BUF_UNLIMITED);
+	buf_reset(cmd);
+	char tag[IMAP_TAG_MAX + 1] = "*", name[IMAP_NAME_MAX + 1] = "", err[128];
+	size_t lit_max = s->cfg->imap_max_line;
+	enum read_result res = READ_COMMAND;
+	for (bool first = true;; first = false) {
+		enum conn_result r = conn_read_line(s->conn, &line, s->cfg->imap_max_line, NULL);
+		if (r == CONN_TOOLONG) {
+			imap_reply(s, tag, "BAD", "[TOOBIG] Command line too long");
+			res = READ_REPLIED;
+			break;
+		}
+		if (r != CONN_OK) {
+			res = read_fail(s, r);
+			break;
+		}
+		if (first) {
+			if (line.len == 0) {
+				res = READ_REPLIED; /* empty lines are ignored, as Dovecot does */
+				break;
+			}
+			if (imap_parse_head(line.data, line.len, tag, sizeof(tag), name, sizeof(name), err,
+					    sizeof(err)) == 0)
+				lit_max = literal_limit(s, name);
+		}
+		if (buf_append(cmd, line.data, line.len) < 0) {
+			imap_reply(s, tag, "BAD", "[TOOBIG] Command too long");
+			res = READ_REPLIED;
+			break;
+		}
+		uint64_t size;
+		bool nonsync;
+		int lit = imap_line_literal(line.data, line.len, &size, &nonsync);
+		if (lit == 0)
+			break;
+		if (lit < 0 || size > lit_max) {
+			res = refuse_literal(s, tag, lit < 0 ? false : nonsync, lit > 0, size);
+			break;
+		}
+		if (!nonsync) {
+			conn_puts(s->conn, "+ OK\r\n");
+			conn_flush(s->conn);
+		}
+		if (buf_append(cmd, "\r\n", 2) < 0 || buf_reserve(cmd, (size_t)size) < 0) {
+			res = refuse_literal(s, tag, true, true, size);
+			break;
+		}
+		r = conn_read_exact(s->conn, cmd, (size_t)size);
+		if (r != CONN_OK) {
+			res = read_fail(s, r);
+			break;
+		}
+	}
+	buf_free(&line);
+	return res;
+}
+
+static void greet(struct imap_session *s)
+{
+	struct buf capa;
+	buf_init(&capa, BUF_UNLIMITED);
+	imap_capability_list(s, &capa);
+	conn_printf(s->conn, "* OK [CAPABILITY %s] %s MSS IMAP ready\r\n", capa.data, s->cfg->hostname);
+	buf_free(&capa);
+}
+
+static void run_one(struct imap_session *s, struct buf *cmdbuf)
+{
+	struct imap_command cmd;
+	char err[128];
+	if (imap_parse_command(cmdbuf->data, cmdbuf->len, &cmd, err, sizeof(err)) < 0) {
+		imap_reply(s, cmd.tag, "BAD", "Error in IMAP command: %s", err);
+		imap_command_free(&cmd);
+		return;
+	}
+	imap_cmd_dispatch(s, &cmd);
+	imap_command_free(&cmd);
+}
+
+void imap_session_run(struct imap_session *s)
+{
+	s->state = IMAP_STATE_NOT_AUTH;
+	s->view.watch_fd = -1;
+	conn_set_timeout(s->conn, s->cfg->imap_idle_timeout);
+	greet(s);
+	struct buf cmdbuf;
+	size_t big = (size_t)s->cfg->max_message_size + 4 * (size_t)s->cfg->imap_max_line;
+	buf_init(&cmdbuf, big);
+	while (s->state != IMAP_STATE_LOGOUT && !s->close_after_reply) {
+		if (conn_flush(s->conn) < 0)
+			break;
+		enum read_result r = read_command(s, &cmdbuf);
+		if (r == READ_CLOSE)
+			break;
+		if (r == READ_COMMAND)
+			run_one(s, &cmdbuf);
+		/* keep memory low between commands after a big APPEND */
+		if (cmdbuf.cap > 1024 * 1024) {
+			buf_free(&cmdbuf);
+			buf_init(&cmdbuf, big);
+		}
+	}
+	conn_flush(s->conn);
+	buf_free(&cmdbuf);
+	if (s->state != IMAP_STATE_NOT_AUTH) {
+		char detail[160];
+		str_format(detail, sizeof(detail), "selects=%u fetches=%u appends=%u expunges=%u", s->n_select,
+			   s->n_fetch, s->n_append, s->n_expunge);
+		imap_audit(s, "imap.logout", s->account.address, detail, "ok");
+	}
+	imap_view_close(s);
+}

@@ -1,0 +1,125 @@
+/* imap_session.h: one IMAP connection: its state, its selected mailbox, its replies.
+ *
+ * A session runs in its own process (forked by lib/master). The command loop reads
+ * whole commands (literals included) through lib/conn's bounded reader, parses them
+ * (imap_parser), and dispatches through the command table (imap_cmd), which checks
+ * the state before any handler runs. */
+#ifndef MSS_IMAP_SESSION_H
+#define MSS_IMAP_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "directory/account.h"
+#include "imapd/imap_parser.h"
+#include "lib/buf.h"
+#include "lib/config.h"
+#include "lib/conn.h"
+#include "lib/tls.h"
+#include "store/store.h"
+
+enum imap_state {
+	IMAP_STATE_NOT_AUTH = 0x1,
+	IMAP_STATE_AUTH = 0x2,
+	IMAP_STATE_SELECTED = 0x4,
+	IMAP_STATE_LOGOUT = 0x8,
+};
+
+/* One message as the session sees it: index i is sequence number i + 1. */
+struct imap_msg {
+	uint32_t uid;
+	uint32_t flags; /* STORE_FLAG_* */
+	uint64_t modseq;
+	char *keywords; /* malloc'ed, NULL when none */
+	bool recent;    /* \Recent for this session (arrived while selected) */
+};
+
+/* The selected mailbox: a snapshot kept in step with the store by imap_view_sync. */
+struct imap_view {
+	bool open;
+	int64_t id;
+	char name[STORE_MAILBOX_MAX]; /* UTF-8 */
+	bool readonly;                /* EXAMINE */
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint64_t highestmodseq;       /* the last MODSEQ this session has caught up to */
+	struct imap_msg *v;
+	size_t n, cap;
+	int watch_fd;                 /* store change notifications, -1 when none */
+};
+
+struct imap_session {
+	struct conn *conn;
+	const struct mss_config *cfg;
+	struct store *store;
+	struct tls_ctx *tls;
+	bool implicit_tls;         /* imaps listener */
+	enum imap_state state;
+	struct account account;    /* valid once authenticated */
+	const char *auth_method;   /* "password" or "certificate" */
+	bool enabled_utf8;         /* ENABLE UTF8=ACCEPT */
+	bool enabled_condstore;    /* ENABLE CONDSTORE, or a CONDSTORE-using command */
+	bool enabled_rev2;         /* ENABLE IMAP4rev2 */
+	unsigned bad_in_row;       /* consecutive BAD replies (BYE at cfg->imap_max_bad) */
+	unsigned auth_failures;
+	bool close_after_reply;    /* BYE was sent: end the session */
+	unsigned cmd_flags;        /* CMD_* of the command being answered (imap_cmd.h) */
+	struct imap_view view;
+	uint32_t *saved;           /* SEARCHRES "$" (RFC 5182): UIDs, ascending */
+	size_t nsaved;
+	/* counted, not listed: reading one's own mail (audited once at logout) */
+	unsigned n_select, n_fetch, n_append, n_expunge;
+};
+
+/* Runs the session on an accepted socket until LOGOUT, EOF, timeout or BYE. */
+void imap_session_run(struct imap_session *s);
+
+/* ---- replies ---- */
+/* Tagged completion. Before it, untagged updates of the selected mailbox are sent when
+ * allowed (imap_view_sync). BAD increments the consecutive-BAD counter (and closes the
+ * session past the limit); OK and NO reset it. text may start with "[CODE] ". */
+void imap_reply(struct imap_session *s, const char *tag, const char *status, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+#define imap_ok(s, tag, ...) imap_reply(s, tag, "OK", __VA_ARGS__)
+#define imap_no(s, tag, ...) imap_reply(s, tag, "NO", __VA_ARGS__)
+#define imap_bad(s, tag, ...) imap_reply(s, tag, "BAD", __VA_ARGS__)
+/* Writes a string as IMAP quoted text when it is short and safe, else as a literal. */
+void imap_write_string(struct imap_session *s, const char *p, size_t len);
+/* Writes a mailbox name (UTF-8 inside) as it must appear on the wire: modified UTF-7,
+ * or UTF-8 after ENABLE UTF8=ACCEPT. */
+void imap_write_mailbox(struct imap_session *s, const char *name);
+/* Decodes a mailbox name argument into UTF-8 (INBOX case-folded). Returns 0, or -1 when
+ * the name is not valid modified UTF-7 / UTF-8. */
+int imap_mailbox_arg(struct imap_session *s, const struct imap_arg *a, char *out, size_t outlen);
+/* Appends "flag flag ..." for flags and keywords into out. */
+void imap_flags_format(struct buf *out, uint32_t flags, const char *keywords, bool recent);
+/* Parses a flag list "(\Seen kw)" or a single flag into flags + keywords (space
+ * separated, into kw). Returns 0 or -1 (invalid flag, \Recent, non-flag). */
+int imap_flags_parse(const struct imap_arg *a, uint32_t *flags, struct buf *kw);
+/* Appends an ascending list of numbers in compact set form ("1:3,7"). */
+void imap_set_format(struct buf *out, const uint32_t *v, size_t n);
+/* Appends an audit record (action, target, result); failures are logged, not fatal. */
+void imap_audit(struct imap_session *s, const char *action, const char *target, const char *detail,
+		const char *result);
+
+/* ---- the selected mailbox (imap_view.c) ---- */
+/* Opens the view of mailbox name (UTF-8). Returns 1, 0 when it does not exist, -1. */
+int imap_view_open(struct imap_session *s, const char *name, bool readonly, struct store_mailbox *mb);
+void imap_view_close(struct imap_session *s);
+/* Brings the view up to date and writes the untagged EXPUNGE / EXISTS / FETCH FLAGS
+ * responses. allow_expunge false (during FETCH, STORE, SEARCH) defers everything.
+ * Returns 0, or -1 when the mailbox disappeared (BYE sent). */
+int imap_view_sync(struct imap_session *s, bool allow_expunge);
+/* Resolves a sequence set argument (sequence numbers, or UIDs when uid) into the view's
+ * indexes (ascending, unique, malloc'ed into *idx). Returns 0, or -1 with err for BAD. */
+int imap_view_resolve(struct imap_session *s, const char *set, bool uid, size_t **idx, size_t *n,
+		      const char **err);
+/* Index of uid in the view, or (size_t)-1. */
+size_t imap_view_find(const struct imap_session *s, uint32_t uid);
+/* Removes the message with uid and writes "* n EXPUNGE". */
+void imap_view_expunged(struct imap_session *s, uint32_t uid);
+/* Replaces the flags of view entry i. */
+void imap_view_set_flags(struct imap_session *s, size_t i, uint32_t flags, const char *keywords,
+			 uint64_t modseq);
+
+#endif

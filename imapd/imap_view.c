@@ -1,0 +1,240 @@
+/* imap_view.c: the selected mailbox as this session sees it, kept in step with the
+ * store (RFC 9051 7.5: EXISTS, EXPUNGE and FETCH FLAGS sent to every session that has
+ * the mailbox selected). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "imapd/imap_session.h"
+#include "lib/log.h"
+#include "lib/str.h"
+
+static void msg_free(struct imap_msg *m)
+{
+	free(m->keywords);
+	m->keywords = NULL;
+}
+
+static void view_push(struct imap_view *v, const struct store_msg *sm, bool recent)
+{
+	if (v->n == v->cap) {
+		v->cap = v->cap ? v->cap * 2 : 64;
+		v->v = xrealloc(v->v, v->cap * sizeof(*v->v));
+	}
+	struct imap_msg *m = &v->v[v->n++];
+	m->uid = sm->uid;
+	m->flags = sm->flags;
+	m->modseq = sm->modseq;
+	m->keywords = sm->keywords && sm->keywords[0] ? xstrdup(sm->keywords) : NULL;
+	m->recent = recent;
+}
+
+void imap_view_close(struct imap_session *s)
+{
+	struct imap_view *v = &s->view;
+	for (size_t i = 0; i < v->n; i++)
+		msg_free(&v->v[i]);
+	free(v->v);
+	if (v->watch_fd >= 0)
+		store_watch_close(v->watch_fd);
+	memset(v, 0, sizeof(*v));
+	v->watch_fd = -1;
+	free(s->saved); /* "$" is per selected mailbox (RFC 5182 2.1) */
+	s->saved = NULL;
+	s->nsaved = 0;
+	if (s->state == IMAP_STATE_SELECTED)
+		s->state = IMAP_STATE_AUTH;
+}
+
+int imap_view_open(struct imap_session *s, const char *name, bool readonly, struct store_mailbox *mb)
+{
+	imap_view_close(s);
+	struct store_msglist list = { 0 };
+	char err[256];
+	int rc = store_select(s->store, s->account.address, name, mb, &list, err, sizeof(err));
+	if (rc != 1) {
+		if (rc < 0)
+			log_err("imap.select", "user=%s error=\"%s\"", s->account.address, err);
+		return rc;
+	}
+	struct imap_view *v = &s->view;
+	v->open = true;
+	v->id = mb->id;
+	str_copy(v->name, sizeof(v->name), mb->name);
+	v->readonly = readonly;
+	v->uidvalidity = mb->uidvalidity;
+	v->uidnext = mb->uidnext;
+	v->highestmodseq = mb->highestmodseq;
+	for (size_t i = 0; i < list.n; i++)
+		view_push(v, &list.v[i], false);
+	store_msglist_free(&list);
+	v->watch_fd = store_watch_open(s->store, v->id, err, sizeof(err));
+	if (v->watch_fd < 0)
+		log_warn("imap.watch", "mailbox_id=%lld error=\"%s\"", (long long)v->id, err);
+	s->state = IMAP_STATE_SELECTED;
+	return 1;
+}
+
+size_t imap_view_find(const struct imap_session *s, uint32_t uid)
+{
+	const struct imap_view *v = &s->view;
+	size_t lo = 0, hi = v->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (v->v[mid].uid == uid)
+			return mid;
+		if (v->v[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return (size_t)-1;
+}
+
+void imap_view_expunged(struct imap_session *s, uint32_t uid)
+{
+	struct imap_view *v = &s->view;
+	size_t i = imap_view_find(s, uid);
+	if (i == (size_t)-1)
+		return;
+	msg_free(&v->v[i]);
+	memmove(&v->v[i], &v->v[i + 1], (v->n - i - 1) * sizeof(*v->v));
+	v->n--;
+	conn_printf(s->conn, "* %zu EXPUNGE\r\n", i + 1);
+}
+
+void imap_view_set_flags(struct imap_session *s, size_t i, uint32_t flags, const char *keywords,
+			 uint64_t modseq)
+{
+	struct imap_msg *m = &s->view.v[i];
+	free(m->keywords);
+	m->keywords = keywords && keywords[0] ? xstrdup(keywords) : NULL;
+	m->flags = flags;
+	m->modseq = modseq;
+}
+
+static bool same_keywords(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+static void write_flags_update(struct imap_session *s, size_t i)
+{
+	const struct imap_msg *m = &s->view.v[i];
+	struct buf b;
+	buf_init(&b, BUF_UNLIMITED);
+	imap_flags_format(&b, m->flags, m->keywords, m->recent && !s->enabled_rev2);
+	conn_printf(s->conn, "* %zu FETCH (UID %u FLAGS (%s)", i + 1, m->uid, b.data);
+	if (s->enabled_condstore)
+		conn_printf(s->conn, " MODSEQ (%llu)", (unsigned long long)m->modseq);
+	conn_puts(s->conn, ")\r\n");
+	buf_free(&b);
+}
+
+/* Applies one change: a flag update of a known message, or a new message. */
+static bool apply_change(struct imap_session *s, const struct store_msg *sm)
+{
+	struct imap_view *v = &s->view;
+	size_t i = imap_view_find(s, sm->uid);
+	if (i != (size_t)-1) {
+		struct imap_msg *m = &v->v[i];
+		bool changed = m->flags != sm->flags || !same_keywords(m->keywords, sm->keywords);
+		imap_view_set_flags(s, i, sm->flags, sm->keywords, sm->modseq);
+		if (changed)
+			write_flags_update(s, i);
+		return false;
+	}
+	if (v->n > 0 && sm->uid < v->v[v->n - 1].uid)
+		return false; /* an old UID we do not have: expunged before we saw it */
+	view_push(v, sm, true);
+	return true;
+}
+
+int imap_view_sync(struct imap_session *s, bool allow_expunge)
+{
+	struct imap_view *v = &s->view;
+	if (!v->open || !allow_expunge)
+		return 0;
+	if (v->watch_fd >= 0)
+		store_watch_drain(v->watch_fd);
+	struct store_changes ch;
+	memset(&ch, 0, sizeof(ch));
+	char err[256];
+	int rc = store_changes_since(s->store, v->id, v->highestmodseq, &ch, err, sizeof(err));
+	if (rc == 0) {
+		conn_puts(s->conn, "* BYE Selected mailbox was deleted\r\n");
+		s->close_after_reply = true;
+		store_changes_free(&ch);
+		return -1;
+	}
+	if (rc < 0) {
+		log_err("imap.sync", "mailbox_id=%lld error=\"%s\"", (long long)v->id, err);
+		store_changes_free(&ch);
+		return 0;
+	}
+	for (size_t i = 0; i < ch.nexpunged; i++)
+		imap_view_expunged(s, ch.expunged[i]);
+	bool added = false;
+	for (size_t i = 0; i < ch.changed.n; i++)
+		added |= apply_change(s, &ch.changed.v[i]);
+	if (added) {
+		conn_printf(s->conn, "* %zu EXISTS\r\n", v->n);
+	}
+	v->highestmodseq = ch.mbox.highestmodseq;
+	v->uidnext = ch.mbox.uidnext;
+	store_changes_free(&ch);
+	return 0;
+}
+
+static int add_index(size_t **idx, size_t *n, size_t *cap, size_t i)
+{
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 64;
+		*idx = xrealloc(*idx, *cap * sizeof(**idx));
+	}
+	(*idx)[(*n)++] = i;
+	return 0;
+}
+
+int imap_view_resolve(struct imap_session *s, const char *set, bool uid, size_t **idx, size_t *n,
+		      const char **err)
+{
+	struct imap_view *v = &s->view;
+	struct imap_seqset ss;
+	*idx = NULL;
+	*n = 0;
+	if (strcmp(set, "$") == 0) { /* the saved search result (RFC 5182) */
+		size_t cap = 0;
+		for (size_t i = 0; i < s->nsaved; i++) {
+			size_t k = imap_view_find(s, s->saved[i]);
+			if (k != (size_t)-1)
+				add_index(idx, n, &cap, k);
+		}
+		return 0;
+	}
+	if (imap_seqset_parse(set, &ss) < 0) {
+		*err = "Invalid sequence set";
+		return -1;
+	}
+	size_t cap = 0;
+	if (uid) {
+		uint32_t star = v->n ? v->v[v->n - 1].uid : 0;
+		for (size_t i = 0; i < v->n; i++)
+			if (imap_seqset_contains(&ss, v->v[i].uid, star))
+				add_index(idx, n, &cap, i);
+		/* "N:*" always includes the highest UID (RFC 9051 6.4.9) */
+		if (v->n && *n == 0 && imap_seqset_has_star(&ss))
+			add_index(idx, n, &cap, v->n - 1);
+		imap_seqset_free(&ss);
+		return 0;
+	}
+	if (v->n == 0 || imap_seqset_max(&ss, (uint32_t)v->n) > v->n) {
+		*err = v->n == 0 ? "No messages in mailbox" : "Invalid message sequence number";
+		imap_seqset_free(&ss);
+		return -1;
+	}
+	for (size_t i = 0; i < v->n; i++)
+		if (imap_seqset_contains(&ss, (uint32_t)(i + 1), (uint32_t)v->n))
+			add_index(idx, n, &cap, i);
+	imap_seqset_free(&ss);
+	return 0;
+}

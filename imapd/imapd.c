@@ -1,0 +1,144 @@
+/* imapd.c: mss-imapd: reads the config, binds imap_listen (STARTTLS) and imaps_listen
+ * (implicit TLS), loads the TLS material, drops privileges, and runs one process per
+ * connection (lib/master). Usage: mss-imapd -c FILE [-d]. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "imapd/imap_session.h"
+#include "lib/config.h"
+#include "lib/crypto.h"
+#include "lib/log.h"
+#include "lib/master.h"
+#include "lib/str.h"
+
+enum { LISTEN_IMAP = 0, LISTEN_IMAPS = 1 };
+
+struct imapd {
+	struct mss_config cfg;
+	struct tls_ctx *tls;
+};
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: mss-imapd -c FILE [-d]\n");
+	exit(2);
+}
+
+/* Opening the store after fork: one database connection per session process. */
+static void session(int fd, const struct session_info *si, void *arg)
+{
+	struct imapd *d = arg;
+	struct imap_session s;
+	memset(&s, 0, sizeof(s));
+	s.cfg = &d->cfg;
+	s.tls = d->tls;
+	s.implicit_tls = si->listener->kind == LISTEN_IMAPS;
+	s.conn = conn_new(fd, si->peer_ip);
+	signal(SIGPIPE, SIG_IGN);
+	char err[256];
+	if (s.implicit_tls) {
+		conn_set_timeout(s.conn, d->cfg.tls_handshake_timeout);
+		if (conn_start_tls(s.conn, d->tls, err, sizeof(err)) < 0) {
+			log_info("imap.tls_failed", "peer=%s error=\"%s\"", si->peer_ip, err);
+			conn_free(s.conn);
+			return;
+		}
+	}
+	s.store = store_open(&d->cfg, err, sizeof(err));
+	if (s.store == NULL) {
+		log_err("imap.store_open", "error=\"%s\"", err);
+		conn_puts(s.conn, "* BYE Service temporarily unavailable\r\n");
+		conn_flush(s.conn);
+		conn_free(s.conn);
+		return;
+	}
+	log_info("imap.connect", "peer=%s listener=%s", si->peer_ip, si->listener->name);
+	imap_session_run(&s);
+	log_info("imap.disconnect", "peer=%s user=%s", si->peer_ip,
+		 s.state == IMAP_STATE_NOT_AUTH ? "-" : s.account.address);
+	store_close(s.store);
+	conn_free(s.conn);
+}
+
+static void overload(int fd, const struct session_info *si, const char *why)
+{
+	char line[160];
+	str_format(line, sizeof(line), "* BYE %s\r\n", why);
+	if (si->listener->kind == LISTEN_IMAP) /* no TLS yet: a plain line can be read */
+		(void)!write(fd, line, strlen(line));
+}
+
+static struct tls_ctx *load_tls(const struct mss_config *cfg)
+{
+	struct tls_server_opts o = {
+		.cert_file = cfg->tls_cert,
+		.key_file = cfg->tls_key,
+		.ca_file = cfg->tls_ca,
+		.crl_file = cfg->tls_crl,
+		.client_cert = TLS_CLIENT_CERT_OPTIONAL, /* professionals: AUTHENTICATE EXTERNAL */
+	};
+	char err[512];
+	if (cfg->tls_cert[0] == '\0' || cfg->tls_key[0] == '\0')
+		fatal("%s: tls_cert and tls_key are required (IMAP logins need TLS)", cfg->path);
+	struct tls_ctx *t = tls_server_ctx_new(&o, err, sizeof(err));
+	if (t == NULL)
+		fatal("%s", err);
+	return t;
+}
+
+int main(int argc, char **argv)
+{
+	const char *path = NULL;
+	int foreground = 0, opt;
+	while ((opt = getopt(argc, argv, "c:d")) != -1) {
+		if (opt == 'c')
+			path = optarg;
+		else if (opt == 'd')
+			foreground = 1;
+		else
+			usage();
+	}
+	if (path == NULL || optind != argc)
+		usage();
+	static struct imapd d;
+	char err[1024];
+	config_defaults(&d.cfg);
+	if (config_load(&d.cfg, path, err, sizeof(err)) < 0) {
+		fprintf(stderr, "mss-imapd: %s\n", err);
+		return 1;
+	}
+	if (foreground)
+		d.cfg.log_stderr = 1;
+	log_open("mss-imapd", d.cfg.log_stderr);
+	if (crypto_init() < 0)
+		fatal("libsodium initialisation failed");
+	struct listener ls[2] = {
+		{ .name = "imap", .kind = LISTEN_IMAP, .fd = -1 },
+		{ .name = "imaps", .kind = LISTEN_IMAPS, .fd = -1 },
+	};
+	str_copy(ls[0].addr, sizeof(ls[0].addr), d.cfg.imap_listen);
+	str_copy(ls[1].addr, sizeof(ls[1].addr), d.cfg.imaps_listen);
+	if (ls[0].addr[0] == '\0' && ls[1].addr[0] == '\0')
+		fatal("%s: neither imap_listen nor imaps_listen is set", path);
+	d.tls = load_tls(&d.cfg);
+	if (master_bind(ls, 2, err, sizeof(err)) < 0)
+		fatal("%s", err);
+	if (master_drop_privileges(d.cfg.user, err, sizeof(err)) < 0)
+		fatal("%s", err);
+	log_info("imapd.start", "imap=%s imaps=%s", ls[0].addr[0] ? ls[0].addr : "-",
+		 ls[1].addr[0] ? ls[1].addr : "-");
+	struct master_opts mo = {
+		.max_sessions = d.cfg.max_sessions,
+		.max_sessions_per_ip = d.cfg.max_sessions_per_ip,
+		.user = d.cfg.user,
+		.session = session,
+		.overload = overload,
+		.arg = &d,
+	};
+	int rc = master_run(&mo, ls, 2);
+	tls_ctx_free(d.tls);
+	return rc == 0 ? 0 : 1;
+}

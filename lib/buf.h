@@ -1,0 +1,52 @@
+/* buf.h: the one growable byte string used everywhere.
+ *
+ * A buf always keeps a NUL byte after its data (so data is usable as a C string
+ * when it holds no NUL), never grows past its limit, and aborts on out-of-memory
+ * rather than returning NULL (Postfix VSTRING discipline). Binary data is fine:
+ * len is authoritative. */
+#ifndef MSS_BUF_H
+#define MSS_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+struct buf {
+	char *data;   /* NUL-terminated, never NULL after buf_init */
+	size_t len;   /* bytes of data, excluding the NUL */
+	size_t cap;   /* allocated bytes, including room for the NUL */
+	size_t limit; /* the most data bytes it may hold */
+};
+
+#define BUF_UNLIMITED ((size_t)-1 / 2)
+
+/* Initialises an empty buffer that holds at most limit bytes. */
+void buf_init(struct buf *b, size_t limit);
+/* Frees the storage; the buf may be buf_init'ed again. */
+void buf_free(struct buf *b);
+/* Empties the buffer, keeping its storage. */
+void buf_reset(struct buf *b);
+/* Appends n bytes. Returns 0, or -1 (nothing appended) if the limit would be passed. */
+int buf_append(struct buf *b, const void *p, size_t n);
+int buf_append_str(struct buf *b, const char *s);
+int buf_append_char(struct buf *b, char c);
+/* Appends formatted text. Returns 0, or -1 (nothing appended) past the limit. */
+int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int buf_vprintf(struct buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+/* Removes the first n bytes (all if n >= len). */
+void buf_consume(struct buf *b, size_t n);
+/* Shortens the data to n bytes (no-op if n >= len). */
+void buf_truncate(struct buf *b, size_t n);
+/* Makes room for at least n more bytes; returns 0 or -1 past the limit. The caller may
+ * write into data + len and then call buf_added(). */
+int buf_reserve(struct buf *b, size_t n);
+void buf_added(struct buf *b, size_t n);
+/* Returns a malloc'ed copy of the data as a C string (caller frees). */
+char *buf_strdup(const struct buf *b);
+/* Out-of-memory aware allocators: they never return NULL. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+
+#endif

@@ -1,0 +1,371 @@
+/* config.c: the mss.conf parser. Every key is one row of config_keys below: adding a
+ * key means adding a field to struct mss_config, a row here and an entry in
+ * doc/mss.conf.5. */
+
+#include "lib/config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/buf.h"
+#include "lib/master.h"
+#include "lib/str.h"
+
+enum key_type {
+	KEY_STRING,   /* free text */
+	KEY_PATH,     /* file or directory name */
+	KEY_LISTEN,   /* host:port or empty */
+	KEY_DOMAINS,  /* list of domain names */
+	KEY_NETWORKS, /* list of CIDR networks */
+	KEY_CODES,    /* list of short codes (digits/letters) */
+	KEY_SIZE,     /* bytes, with optional K/M/G suffix */
+	KEY_UINT,     /* plain number */
+	KEY_SECONDS,  /* duration, with optional s/m/h/d suffix */
+	KEY_BOOL,
+};
+
+struct config_key {
+	const char *name;
+	enum key_type type;
+	size_t offset;
+	size_t size;        /* for text types: field size */
+	const char *dflt;   /* default, as it would be written in the file */
+	uint64_t min, max;  /* for numbers */
+};
+
+#define TEXT(name, type, dflt) {#name, type, offsetof(struct mss_config, name), \
+	sizeof(((struct mss_config *)0)->name), dflt, 0, 0}
+#define NUM(name, type, dflt, min, max) {#name, type, offsetof(struct mss_config, name), \
+	sizeof(((struct mss_config *)0)->name), dflt, min, max}
+
+static const struct config_key config_keys[] = {
+	TEXT(hostname, KEY_STRING, ""),
+	TEXT(data_dir, KEY_PATH, "/var/lib/mss"),
+	TEXT(user, KEY_STRING, "mss"),
+	TEXT(domains, KEY_DOMAINS, ""),
+	TEXT(patient_domain, KEY_STRING, ""),
+	TEXT(smtp_listen, KEY_LISTEN, ""),
+	TEXT(submission_listen, KEY_LISTEN, ""),
+	TEXT(submissions_listen, KEY_LISTEN, ""),
+	TEXT(imap_listen, KEY_LISTEN, ""),
+	TEXT(imaps_listen, KEY_LISTEN, ""),
+	TEXT(tls_cert, KEY_PATH, ""),
+	TEXT(tls_key, KEY_PATH, ""),
+	TEXT(tls_ca, KEY_PATH, ""),
+	TEXT(tls_crl, KEY_PATH, ""),
+	NUM(max_message_size, KEY_SIZE, "25M", 1024, 1ULL << 31),
+	NUM(max_sessions, KEY_UINT, "200", 1, 100000),
+	NUM(max_sessions_per_ip, KEY_UINT, "20", 1, 100000),
+	TEXT(notify_command, KEY_PATH, ""),
+	NUM(notify_timeout, KEY_SECONDS, "10", 1, 3600),
+	NUM(notify_access_interval, KEY_SECONDS, "1d", 0, 365 * 86400ULL),
+	TEXT(relay_networks, KEY_NETWORKS, ""),
+	TEXT(spf_zone_file, KEY_PATH, ""),
+	TEXT(pharmacy_professions, KEY_CODES, "21"),
+	TEXT(vault_classes_file, KEY_PATH, ""),
+	NUM(smtp_command_timeout, KEY_SECONDS, "5m", 1, 86400),
+	NUM(smtp_data_timeout, KEY_SECONDS, "10m", 1, 86400),
+	NUM(smtp_max_recipients, KEY_UINT, "100", 1, 10000),
+	NUM(smtp_max_errors, KEY_UINT, "10", 1, 1000),
+	NUM(smtp_max_line, KEY_UINT, "1000", 512, 65536),
+	NUM(auth_max_failures, KEY_UINT, "5", 1, 100),
+	NUM(auth_failure_delay, KEY_UINT, "1000", 0, 60000),
+	NUM(imap_idle_timeout, KEY_SECONDS, "30m", 60, 86400),
+	NUM(imap_max_line, KEY_UINT, "65536", 1024, 1 << 24),
+	NUM(imap_max_bad, KEY_UINT, "10", 1, 1000),
+	NUM(tls_handshake_timeout, KEY_SECONDS, "30", 1, 3600),
+	NUM(log_stderr, KEY_BOOL, "no", 0, 1),
+};
+
+#define NKEYS (sizeof config_keys / sizeof config_keys[0])
+
+static const struct config_key *find_key(const char *name)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (strcmp(config_keys[i].name, name) == 0)
+			return &config_keys[i];
+	return NULL;
+}
+
+static int parse_scaled(const char *v, const char *suffixes, const uint64_t *scales, uint64_t *out)
+{
+	char digits[32];
+	size_t n = strspn(v, "0123456789");
+	if (n == 0 || n >= sizeof digits)
+		return -1;
+	memcpy(digits, v, n);
+	digits[n] = '\0';
+	uint64_t base;
+	if (str_to_u64(digits, UINT64_MAX, &base) < 0)
+		return -1;
+	uint64_t scale = 1;
+	if (v[n] != '\0') {
+		const char *s = strchr(suffixes, v[n] | 0x20);
+		if (s == NULL || v[n + 1] != '\0')
+			return -1;
+		scale = scales[s - suffixes];
+	}
+	if (base > UINT64_MAX / scale)
+		return -1;
+	*out = base * scale;
+	return 0;
+}
+
+static int parse_number(const struct config_key *k, const char *v, uint64_t *out, char *err, size_t errlen)
+{
+	static const uint64_t size_scales[] = {1024, 1024 * 1024, 1024 * 1024 * 1024};
+	static const uint64_t time_scales[] = {1, 60, 3600, 86400};
+	int r;
+	if (k->type == KEY_SIZE)
+		r = parse_scaled(v, "kmg", size_scales, out);
+	else if (k->type == KEY_SECONDS)
+		r = parse_scaled(v, "smhd", time_scales, out);
+	else
+		r = str_to_u64(v, UINT64_MAX, out);
+	if (r < 0) {
+		str_format(err, errlen, "%s: \"%s\" is not a %s", k->name, v,
+			   k->type == KEY_SIZE ? "size (e.g. 25M)" :
+			   k->type == KEY_SECONDS ? "duration (e.g. 30s, 5m)" : "number");
+		return -1;
+	}
+	if (*out < k->min || *out > k->max) {
+		str_format(err, errlen, "%s: %s is out of range (%llu to %llu)", k->name, v,
+			   (unsigned long long)k->min, (unsigned long long)k->max);
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_bool(const char *v, uint64_t *out)
+{
+	if (str_ieq(v, "yes") || str_ieq(v, "true") || str_ieq(v, "on") || strcmp(v, "1") == 0)
+		*out = 1;
+	else if (str_ieq(v, "no") || str_ieq(v, "false") || str_ieq(v, "off") || strcmp(v, "0") == 0)
+		*out = 0;
+	else
+		return -1;
+	return 0;
+}
+
+static bool is_domain(const char *d, size_t n)
+{
+	if (n == 0 || n > 253 || d[0] == '.' || d[0] == '-' || d[n - 1] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = d[i];
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			  c == '-' || c == '.';
+		if (!ok || (c == '.' && d[i + 1] == '.'))
+			return false;
+	}
+	return true;
+}
+
+static bool is_network(const char *w, size_t n)
+{
+	char tmp[64];
+	if (n >= sizeof tmp)
+		return false;
+	memcpy(tmp, w, n);
+	tmp[n] = '\0';
+	char *slash = strchr(tmp, '/');
+	uint64_t bits = 0;
+	if (slash) {
+		*slash = '\0';
+		if (str_to_u64(slash + 1, 128, &bits) < 0)
+			return false;
+	}
+	unsigned char addr[16];
+	if (inet_pton(AF_INET, tmp, addr) == 1)
+		return !slash || bits <= 32;
+	return inet_pton(AF_INET6, tmp, addr) == 1;
+}
+
+static bool is_code(const char *w, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!((w[i] >= '0' && w[i] <= '9') || (w[i] >= 'A' && w[i] <= 'Z') || (w[i] >= 'a' && w[i] <= 'z')))
+			return false;
+	return n > 0 && n <= 16;
+}
+
+/* Checks each word of a comma/space separated list. */
+static int check_list(const struct config_key *k, const char *v, char *err, size_t errlen)
+{
+	for (const char *p = v; *p;) {
+		p += strspn(p, " ,\t");
+		size_t n = strcspn(p, " ,\t");
+		if (n == 0)
+			break;
+		bool ok = k->type == KEY_DOMAINS ? is_domain(p, n) :
+			  k->type == KEY_NETWORKS ? is_network(p, n) : is_code(p, n);
+		if (!ok) {
+			str_format(err, errlen, "%s: \"%.*s\" is not a valid %s", k->name, (int)(n > 64 ? 64 : n), p,
+				   k->type == KEY_DOMAINS ? "domain" :
+				   k->type == KEY_NETWORKS ? "network (e.g. 192.0.2.0/24)" : "code");
+			return -1;
+		}
+		p += n;
+	}
+	return 0;
+}
+
+static int check_text(const struct config_key *k, const char *v, char *err, size_t errlen)
+{
+	if (strlen(v) >= k->size) {
+		str_format(err, errlen, "%s: value is too long (at most %zu characters)", k->name, k->size - 1);
+		return -1;
+	}
+	if (k->type == KEY_LISTEN && v[0] != '\0') {
+		char host[256], port[32];
+		uint64_t p;
+		if (master_parse_addr(v, host, sizeof host, port, sizeof port) < 0 ||
+		    str_to_u64(port, 65535, &p) < 0 || p == 0) {
+			str_format(err, errlen, "%s: \"%s\" is not host:port (e.g. 127.0.0.1:25)", k->name, v);
+			return -1;
+		}
+	}
+	if (k->type == KEY_DOMAINS || k->type == KEY_NETWORKS || k->type == KEY_CODES)
+		return check_list(k, v, err, errlen);
+	return 0;
+}
+
+static void store_number(struct mss_config *cfg, const struct config_key *k, uint64_t v)
+{
+	char *field = (char *)cfg + k->offset;
+	if (k->size == sizeof(uint64_t))
+		memcpy(field, &v, sizeof v);
+	else if (k->size == sizeof(unsigned)) {
+		unsigned u = (unsigned)v;
+		memcpy(field, &u, sizeof u);
+	}
+}
+
+int config_set(struct mss_config *cfg, const char *key, const char *value, char *err, size_t errlen)
+{
+	const struct config_key *k = find_key(key);
+	if (k == NULL) {
+		str_format(err, errlen, "unknown key \"%s\"", key);
+		return -1;
+	}
+	if (k->type <= KEY_CODES) {
+		if (check_text(k, value, err, errlen) < 0)
+			return -1;
+		str_copy((char *)cfg + k->offset, k->size, value);
+		return 0;
+	}
+	uint64_t v;
+	if (k->type == KEY_BOOL) {
+		if (parse_bool(value, &v) < 0) {
+			str_format(err, errlen, "%s: \"%s\" is not yes or no", k->name, value);
+			return -1;
+		}
+	} else if (parse_number(k, value, &v, err, errlen) < 0) {
+		return -1;
+	}
+	store_number(cfg, k, v);
+	return 0;
+}
+
+void config_defaults(struct mss_config *cfg)
+{
+	char err[256];
+	memset(cfg, 0, sizeof *cfg);
+	for (size_t i = 0; i < NKEYS; i++)
+		if (config_set(cfg, config_keys[i].name, config_keys[i].dflt, err, sizeof err) < 0)
+			abort(); /* a default that does not parse is a bug in the table */
+	if (gethostname(cfg->hostname, sizeof cfg->hostname) < 0 || cfg->hostname[0] == '\0')
+		str_copy(cfg->hostname, sizeof cfg->hostname, "localhost");
+	cfg->hostname[sizeof cfg->hostname - 1] = '\0';
+}
+
+/* Splits "key = value" (already trimmed, not a comment). */
+static int split_line(char *line, char **key, char **value, char *err, size_t errlen)
+{
+	char *eq = strchr(line, '=');
+	if (eq == NULL) {
+		str_format(err, errlen, "expected \"key = value\"");
+		return -1;
+	}
+	*eq = '\0';
+	*key = str_trim(line);
+	*value = str_trim(eq + 1);
+	if (**key == '\0') {
+		str_format(err, errlen, "missing key before \"=\"");
+		return -1;
+	}
+	return 0;
+}
+
+/* One bit per key, to refuse a key given twice (a likely editing mistake). */
+struct seen_keys {
+	unsigned char seen[NKEYS];
+};
+
+static int load_line(struct mss_config *cfg, char *line, struct seen_keys *seen, char *why, size_t whylen)
+{
+	char *key, *value;
+	str_trim(line);
+	if (line[0] == '\0' || line[0] == '#')
+		return 0;
+	if (split_line(line, &key, &value, why, whylen) < 0)
+		return -1;
+	const struct config_key *k = find_key(key);
+	if (k != NULL && seen->seen[k - config_keys]++) {
+		str_format(why, whylen, "key \"%s\" is given twice", key);
+		return -1;
+	}
+	return config_set(cfg, key, value, why, whylen);
+}
+
+int config_load(struct mss_config *cfg, const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL) {
+		str_format(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		return -1;
+	}
+	str_copy(cfg->path, sizeof cfg->path, path);
+	struct seen_keys seen;
+	memset(&seen, 0, sizeof seen);
+	char line[CONFIG_LIST_MAX + 256], why[512];
+	unsigned lineno = 0;
+	int rc = 0;
+	while (fgets(line, sizeof line, f) != NULL) {
+		lineno++;
+		size_t n = strlen(line);
+		if (n == sizeof line - 1 && line[n - 1] != '\n') {
+			str_format(err, errlen, "%s:%u: line is too long", path, lineno);
+			rc = -1;
+			break;
+		}
+		if (load_line(cfg, line, &seen, why, sizeof why) < 0) {
+			str_format(err, errlen, "%s:%u: %s", path, lineno, why);
+			rc = -1;
+			break;
+		}
+	}
+	fclose(f);
+	if (rc == 0 && cfg->data_dir[0] != '/') {
+		str_format(err, errlen, "%s: data_dir must be an absolute path", path);
+		rc = -1;
+	}
+	return rc;
+}
+
+int config_data_path(const struct mss_config *cfg, const char *name, char *out, size_t outlen)
+{
+	return str_format(out, outlen, "%s/%s", cfg->data_dir, name);
+}
+
+int config_is_local_domain(const struct mss_config *cfg, const char *domain)
+{
+	if (cfg->patient_domain[0] && str_ieq(domain, cfg->patient_domain))
+		return 1;
+	return str_list_contains(cfg->domains, domain);
+}

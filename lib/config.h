@@ -1,0 +1,68 @@
+/* config.h: the mss.conf parser (see doc/mss.conf.5).
+ *
+ * "key = value" lines, '#' comments, blank lines. Every key is a row of one table
+ * (config.c) with its type, default and bounds; an unknown key, a repeated key or a
+ * bad value is an error naming the file, the line and why. */
+#ifndef MSS_CONFIG_H
+#define MSS_CONFIG_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#define CONFIG_PATH_MAX 1024
+#define CONFIG_STR_MAX 256
+#define CONFIG_LIST_MAX 4096
+
+struct mss_config {
+	char path[CONFIG_PATH_MAX];          /* the file it was read from */
+	char hostname[CONFIG_STR_MAX];       /* name in greetings and Received:, default: gethostname */
+	char data_dir[CONFIG_PATH_MAX];
+	char user[CONFIG_STR_MAX];           /* unprivileged account after binding */
+	char domains[CONFIG_LIST_MAX];       /* professionals' and organisations' domains */
+	char patient_domain[CONFIG_STR_MAX];
+	char smtp_listen[CONFIG_STR_MAX];    /* host:port, empty = disabled */
+	char submission_listen[CONFIG_STR_MAX];
+	char submissions_listen[CONFIG_STR_MAX];
+	char imap_listen[CONFIG_STR_MAX];
+	char imaps_listen[CONFIG_STR_MAX];
+	char tls_cert[CONFIG_PATH_MAX];
+	char tls_key[CONFIG_PATH_MAX];
+	char tls_ca[CONFIG_PATH_MAX];
+	char tls_crl[CONFIG_PATH_MAX];
+	uint64_t max_message_size;           /* bytes; default 25 MiB */
+	unsigned max_sessions;               /* per daemon; default 200 */
+	unsigned max_sessions_per_ip;        /* default 20 */
+	char notify_command[CONFIG_PATH_MAX];
+	unsigned notify_timeout;             /* seconds; default 10 */
+	unsigned notify_access_interval;     /* seconds between two "vault opened" notices; default 86400 */
+	char relay_networks[CONFIG_LIST_MAX];/* CIDR list */
+	char spf_zone_file[CONFIG_PATH_MAX]; /* SPF records "name TYPE value" instead of DNS ("" = DNS) */
+	char pharmacy_professions[CONFIG_LIST_MAX]; /* default "21" */
+	char vault_classes_file[CONFIG_PATH_MAX];   /* extra LOINC -> class rows */
+	unsigned smtp_command_timeout;       /* seconds; default 300 */
+	unsigned smtp_data_timeout;          /* seconds; default 600 */
+	unsigned smtp_max_recipients;        /* default 100 */
+	unsigned smtp_max_errors;            /* default 10 */
+	unsigned smtp_max_line;              /* default 1000 (RFC 5321 4.5.3.1.6 incl. CRLF) */
+	unsigned auth_max_failures;          /* default 5 */
+	unsigned auth_failure_delay;         /* milliseconds; default 1000 */
+	unsigned imap_idle_timeout;          /* seconds; default 1800 (RFC 9051 5.4) */
+	unsigned imap_max_line;              /* default 65536 */
+	unsigned imap_max_bad;               /* consecutive BAD before BYE; default 10 */
+	unsigned tls_handshake_timeout;      /* seconds; default 30 */
+	int log_stderr;                      /* 1 = log to stderr (also set by -d) */
+};
+
+/* Sets every key to its default. */
+void config_defaults(struct mss_config *cfg);
+/* Reads path over the defaults. Returns 0, or -1 with err = "FILE:LINE: why". */
+int config_load(struct mss_config *cfg, const char *path, char *err, size_t errlen);
+/* Parses one "key = value" line (already without newline) into cfg; used by
+ * config_load and the tests. Returns 0 or -1 with err = why (no file:line). */
+int config_set(struct mss_config *cfg, const char *key, const char *value, char *err, size_t errlen);
+/* Builds data_dir/name into out. Returns 0 or -1 if it does not fit. */
+int config_data_path(const struct mss_config *cfg, const char *name, char *out, size_t outlen);
+/* True when domain (case-insensitive) is one served here: patient_domain or in domains. */
+int config_is_local_domain(const struct mss_config *cfg, const char *domain);
+
+#endif

@@ -1,0 +1,325 @@
+/* conn.c: bounded buffered client stream, plain or TLS (see conn.h). */
+#include "lib/conn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/str.h"
+
+#define CONN_READ_CHUNK 16384
+#define CONN_OUT_FLUSH 65536 /* flush automatically past this much pending output */
+
+struct conn {
+	int fd;
+	struct tls_sess *tls;
+	struct tls_peer peer;
+	char peer_ip[64];
+	unsigned timeout_s;
+	struct buf in;  /* bytes read, not yet consumed */
+	struct buf out; /* replies not yet sent */
+	bool broken;    /* a write failed: further output is dropped */
+};
+
+struct conn *conn_new(int fd, const char *peer_ip)
+{
+	struct conn *c = xcalloc(1, sizeof *c);
+	c->fd = fd;
+	str_copy(c->peer_ip, sizeof c->peer_ip, peer_ip ? peer_ip : "");
+	buf_init(&c->in, BUF_UNLIMITED);
+	buf_init(&c->out, BUF_UNLIMITED);
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	return c;
+}
+
+void conn_free(struct conn *c)
+{
+	if (c == NULL)
+		return;
+	if (c->tls)
+		tls_sess_free(c->tls);
+	if (c->fd >= 0)
+		close(c->fd);
+	buf_free(&c->in);
+	buf_free(&c->out);
+	free(c);
+}
+
+void conn_set_timeout(struct conn *c, unsigned seconds)
+{
+	c->timeout_s = seconds;
+}
+
+const char *conn_peer_ip(const struct conn *c)
+{
+	return c->peer_ip;
+}
+
+int conn_fd(const struct conn *c)
+{
+	return c->fd;
+}
+
+bool conn_is_tls(const struct conn *c)
+{
+	return c->tls != NULL;
+}
+
+const struct tls_peer *conn_tls_peer(const struct conn *c)
+{
+	return &c->peer;
+}
+
+static long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* Waits for fd to be ready for events until deadline (ms, 0 = forever).
+ * Returns 1 ready, 0 timeout, -1 error. */
+static int wait_fd(int fd, short events, long deadline)
+{
+	for (;;) {
+		int ms = -1;
+		if (deadline) {
+			long left = deadline - now_ms();
+			if (left <= 0)
+				return 0;
+			ms = left > 60000 ? 60000 : (int)left;
+		}
+		struct pollfd p = {.fd = fd, .events = events};
+		int r = poll(&p, 1, ms);
+		if (r > 0)
+			return 1;
+		if (r < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+static long deadline_of(const struct conn *c)
+{
+	return c->timeout_s ? now_ms() + (long)c->timeout_s * 1000L : 0;
+}
+
+/* Reads what is available (at least one byte) into c->in. */
+static enum conn_result fill(struct conn *c)
+{
+	long deadline = deadline_of(c);
+	for (;;) {
+		if (buf_reserve(&c->in, CONN_READ_CHUNK) < 0)
+			return CONN_ERROR;
+		ssize_t n;
+		if (c->tls)
+			n = tls_read(c->tls, c->in.data + c->in.len, CONN_READ_CHUNK);
+		else {
+			n = read(c->fd, c->in.data + c->in.len, CONN_READ_CHUNK);
+			if (n < 0)
+				n = (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? -2 : -1;
+		}
+		if (n > 0) {
+			buf_added(&c->in, (size_t)n);
+			return CONN_OK;
+		}
+		if (n == 0)
+			return CONN_EOF;
+		if (n == -1)
+			return CONN_ERROR;
+		int w = wait_fd(c->fd, POLLIN, deadline);
+		if (w == 0)
+			return CONN_TIMEOUT;
+		if (w < 0)
+			return CONN_ERROR;
+	}
+}
+
+static void take_line(struct conn *c, size_t lf, struct buf *line, int *flags)
+{
+	size_t end = lf;
+	int f = 0;
+	if (end > 0 && c->in.data[end - 1] == '\r')
+		end--;
+	else
+		f |= CONN_LINE_BARE_LF;
+	if (memchr(c->in.data, '\0', end) != NULL)
+		f |= CONN_LINE_NUL;
+	buf_append(line, c->in.data, end);
+	buf_consume(&c->in, lf + 1);
+	if (flags)
+		*flags = f;
+}
+
+/* Discards input up to and including the next LF (the tail of an over-long line). */
+static enum conn_result skip_line(struct conn *c)
+{
+	for (;;) {
+		char *lf = memchr(c->in.data, '\n', c->in.len);
+		if (lf != NULL) {
+			buf_consume(&c->in, (size_t)(lf - c->in.data) + 1);
+			return CONN_TOOLONG;
+		}
+		buf_reset(&c->in);
+		enum conn_result r = fill(c);
+		if (r != CONN_OK)
+			return r;
+	}
+}
+
+enum conn_result conn_read_line(struct conn *c, struct buf *line, size_t max, int *flags)
+{
+	buf_reset(line);
+	if (flags)
+		*flags = 0;
+	size_t scanned = 0;
+	for (;;) {
+		char *lf = memchr(c->in.data + scanned, '\n', c->in.len - scanned);
+		if (lf != NULL) {
+			size_t pos = (size_t)(lf - c->in.data);
+			size_t content = (pos > 0 && c->in.data[pos - 1] == '\r') ? pos - 1 : pos;
+			if (content > max) {
+				buf_consume(&c->in, pos + 1);
+				return CONN_TOOLONG;
+			}
+			take_line(c, pos, line, flags);
+			if (line->len < content) /* the line buffer's own limit was too small */
+				return CONN_TOOLONG;
+			return CONN_OK;
+		}
+		scanned = c->in.len;
+		/* +1: a CR may still be waiting for its LF. */
+		if (c->in.len > max + 1)
+			return skip_line(c);
+		enum conn_result r = fill(c);
+		if (r != CONN_OK)
+			return r;
+	}
+}
+
+enum conn_result conn_read_exact(struct conn *c, struct buf *out, size_t n)
+{
+	while (n > 0) {
+		if (c->in.len == 0) {
+			enum conn_result r = fill(c);
+			if (r != CONN_OK)
+				return r;
+		}
+		size_t take = c->in.len < n ? c->in.len : n;
+		if (buf_append(out, c->in.data, take) < 0)
+			return CONN_TOOLONG;
+		buf_consume(&c->in, take);
+		n -= take;
+	}
+	return CONN_OK;
+}
+
+bool conn_has_buffered_input(const struct conn *c)
+{
+	return c->in.len > 0 || (c->tls && tls_pending(c->tls) > 0);
+}
+
+int conn_wait_readable(struct conn *c, int extra_fd, int timeout_ms)
+{
+	if (conn_has_buffered_input(c))
+		return 1;
+	struct pollfd p[2] = {{.fd = c->fd, .events = POLLIN}, {.fd = extra_fd, .events = POLLIN}};
+	int r;
+	do
+		r = poll(p, extra_fd >= 0 ? 2 : 1, timeout_ms);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -1;
+	if (r == 0)
+		return 0;
+	if (p[0].revents)
+		return 1;
+	return 2;
+}
+
+static int send_all(struct conn *c, const char *p, size_t n)
+{
+	long deadline = deadline_of(c);
+	while (n > 0) {
+		ssize_t w;
+		if (c->tls)
+			w = tls_write(c->tls, p, n);
+		else {
+			w = write(c->fd, p, n);
+			if (w < 0)
+				w = (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? -2 : -1;
+		}
+		if (w > 0) {
+			p += w;
+			n -= (size_t)w;
+			continue;
+		}
+		if (w == -1 || wait_fd(c->fd, POLLOUT, deadline) <= 0)
+			return -1;
+	}
+	return 0;
+}
+
+int conn_flush(struct conn *c)
+{
+	if (c->broken)
+		return -1;
+	int r = send_all(c, c->out.data, c->out.len);
+	buf_reset(&c->out);
+	if (r < 0)
+		c->broken = true;
+	return r;
+}
+
+int conn_write(struct conn *c, const void *p, size_t n)
+{
+	if (c->broken)
+		return -1;
+	buf_append(&c->out, p, n);
+	if (c->out.len >= CONN_OUT_FLUSH)
+		return conn_flush(c);
+	return 0;
+}
+
+int conn_puts(struct conn *c, const char *s)
+{
+	return conn_write(c, s, strlen(s));
+}
+
+int conn_printf(struct conn *c, const char *fmt, ...)
+{
+	if (c->broken)
+		return -1;
+	va_list ap;
+	va_start(ap, fmt);
+	buf_vprintf(&c->out, fmt, ap);
+	va_end(ap);
+	if (c->out.len >= CONN_OUT_FLUSH)
+		return conn_flush(c);
+	return 0;
+}
+
+int conn_start_tls(struct conn *c, struct tls_ctx *ctx, char *err, size_t errlen)
+{
+	if (c->tls) {
+		str_copy(err, errlen, "TLS already active");
+		return -1;
+	}
+	if (conn_flush(c) < 0) {
+		str_copy(err, errlen, "connection lost before TLS");
+		return -1;
+	}
+	/* RFC 3207 5 / CVE-2011-0411: anything sent in the clear after STARTTLS is dropped. */
+	buf_reset(&c->in);
+	c->tls = tls_accept(ctx, c->fd, c->timeout_s ? c->timeout_s : 30, err, errlen);
+	if (c->tls == NULL)
+		return -1;
+	tls_peer_info(c->tls, &c->peer);
+	return 0;
+}

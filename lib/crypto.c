@@ -1,0 +1,522 @@
+/* crypto.c: lib/crypto.h on libsodium.
+ *
+ * Blob file format (version 1):
+ *   "MSSB1" | secretstream header (24 bytes) | chunk*
+ * Every chunk but the last holds exactly BLOB_CHUNK plaintext bytes (so BLOB_CHUNK +
+ * ABYTES on disk) tagged MESSAGE; the last holds 0..BLOB_CHUNK bytes tagged FINAL.
+ * The fixed size lets the reader find chunk boundaries without a length field an
+ * attacker could alter; the FINAL tag detects truncation at a chunk boundary, and
+ * bytes after it are refused. */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/crypto.h"
+#include "lib/str.h"
+
+#define SS_HEADER crypto_secretstream_xchacha20poly1305_HEADERBYTES
+#define SS_ABYTES crypto_secretstream_xchacha20poly1305_ABYTES
+#define SS_TAG_MESSAGE crypto_secretstream_xchacha20poly1305_TAG_MESSAGE
+#define SS_TAG_FINAL crypto_secretstream_xchacha20poly1305_TAG_FINAL
+#define BLOB_MAGIC "MSSB1"
+#define BLOB_MAGIC_LEN 5
+#define BLOB_CHUNK 65536
+#define WRAP_BIN_LEN (crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + CRYPTO_KEY_LEN)
+
+_Static_assert(CRYPTO_KEY_LEN == crypto_secretstream_xchacha20poly1305_KEYBYTES, "key size");
+_Static_assert(CRYPTO_KEY_LEN == crypto_secretbox_KEYBYTES, "wrap key size");
+_Static_assert(CRYPTO_HASH_STR_LEN == crypto_pwhash_STRBYTES, "hash string size");
+_Static_assert(CRYPTO_WRAPPED_HEX_LEN == 2 * WRAP_BIN_LEN + 1, "wrapped key size");
+
+/* Argon2id with the interactive limits of a random password: same cost as a real
+ * verification, so an unknown user takes as long as a known one. */
+static const char dummy_hash[] =
+    "$argon2id$v=19$m=65536,t=2,p=1$U1Au53Bi9jpOOU/Ml5KV3Q$2lnnP0RD3BOFonmk7HXqytv6tNkylWKrHwEbUUG4A9Q";
+
+struct blob_writer {
+	int fd;
+	char *tmp_path;
+	char *final_path;
+	crypto_secretstream_xchacha20poly1305_state st;
+	unsigned char plain[BLOB_CHUNK];
+	size_t used;
+	unsigned char cipher[BLOB_CHUNK + SS_ABYTES];
+	bool failed; /* a chunk was lost: commit must not publish the file */
+};
+
+int crypto_init(void)
+{
+	return sodium_init() < 0 ? -1 : 0;
+}
+
+/* ---- passwords ---- */
+
+int crypto_password_hash(const char *password, char out[CRYPTO_HASH_STR_LEN])
+{
+	return crypto_pwhash_str_alg(out, password, strlen(password), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+	                             crypto_pwhash_MEMLIMIT_INTERACTIVE, crypto_pwhash_ALG_ARGON2ID13) == 0
+	           ? 0
+	           : -1;
+}
+
+bool crypto_password_verify(const char *hash, const char *password)
+{
+	/* libsodium reads the hash as a char[crypto_pwhash_STRBYTES]: hand it one. */
+	char h[CRYPTO_HASH_STR_LEN] = {0};
+
+	if (!hash || !password || str_copy(h, sizeof(h), hash) < 0)
+		return false;
+	return crypto_pwhash_str_verify(h, password, strlen(password)) == 0;
+}
+
+bool crypto_password_verify_dummy(const char *password)
+{
+	(void)crypto_password_verify(dummy_hash, password ? password : "");
+	return false;
+}
+
+/* ---- file helpers ---- */
+
+static int write_all(int fd, const void *p, size_t n)
+{
+	const unsigned char *c = p;
+
+	while (n > 0) {
+		ssize_t w = write(fd, c, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Reads up to n bytes, stopping early only at EOF. Returns the count or -1. */
+static ssize_t read_full(int fd, void *p, size_t n)
+{
+	unsigned char *c = p;
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = read(fd, c + got, n - got);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
+/* The directory part of path ("." when it has none), malloc'ed. */
+static char *dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		return xstrdup(".");
+	if (slash == path)
+		return xstrdup("/");
+	return xstrndup(path, (size_t)(slash - path));
+}
+
+int crypto_fsync_dir_of(const char *path)
+{
+	char *dir = dir_of(path);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc = -1;
+
+	free(dir);
+	if (fd < 0)
+		return -1;
+	if (fsync(fd) == 0)
+		rc = 0;
+	close(fd);
+	return rc;
+}
+
+/* mkdir -p of the directory holding path (mode 0700), fsyncing the parent of every
+ * directory it creates so the new entries survive a crash. */
+static int make_parent_dirs(const char *path)
+{
+	char *dir = dir_of(path);
+	size_t i, len = strlen(dir);
+	int rc = 0;
+
+	for (i = 1; i <= len && rc == 0; i++) {
+		if (dir[i] != '/' && dir[i] != '\0')
+			continue;
+		dir[i] = '\0';
+		if (mkdir(dir, 0700) == 0)
+			rc = crypto_fsync_dir_of(dir);
+		else if (errno != EEXIST)
+			rc = -1;
+		if (i < len)
+			dir[i] = '/';
+	}
+	free(dir);
+	return rc;
+}
+
+/* ---- master key and key wrapping ---- */
+
+int crypto_master_key_create(const char *path, char *err, size_t errlen)
+{
+	unsigned char key[CRYPTO_KEY_LEN];
+	int fd, rc = 0;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		(void)str_format(err, errlen, "cannot create master key file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	randombytes_buf(key, sizeof(key));
+	if (fchmod(fd, 0600) < 0 || write_all(fd, key, sizeof(key)) < 0 || fsync(fd) < 0) {
+		(void)str_format(err, errlen, "cannot write master key file %s: %s", path, strerror(errno));
+		rc = -1;
+	}
+	sodium_memzero(key, sizeof(key));
+	if (close(fd) < 0 && rc == 0) {
+		(void)str_format(err, errlen, "cannot write master key file %s: %s", path, strerror(errno));
+		rc = -1;
+	}
+	if (rc < 0)
+		(void)unlink(path);
+	else
+		(void)crypto_fsync_dir_of(path);
+	return rc;
+}
+
+/* Checks the key file is a regular file of exactly the key's size that only its
+ * owner can read or change. */
+static int master_key_check(int fd, const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0) {
+		(void)str_format(err, errlen, "cannot stat master key file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		(void)str_format(err, errlen, "master key file %s is not a regular file", path);
+		return -1;
+	}
+	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+		(void)str_format(err, errlen,
+		                 "master key file %s is accessible by group or others (mode %03o, want 600)",
+		                 path, (unsigned)(st.st_mode & 0777));
+		return -1;
+	}
+	if (st.st_size != CRYPTO_KEY_LEN) {
+		(void)str_format(err, errlen, "master key file %s has the wrong size (%lld bytes, want %d)",
+		                 path, (long long)st.st_size, CRYPTO_KEY_LEN);
+		return -1;
+	}
+	return 0;
+}
+
+int crypto_master_key_load(const char *path, unsigned char key[CRYPTO_KEY_LEN], char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int rc = -1;
+
+	if (fd < 0) {
+		(void)str_format(err, errlen, "cannot open master key file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (master_key_check(fd, path, err, errlen) == 0) {
+		if (read_full(fd, key, CRYPTO_KEY_LEN) == CRYPTO_KEY_LEN)
+			rc = 0;
+		else
+			(void)str_format(err, errlen, "cannot read master key file %s", path);
+	}
+	close(fd);
+	if (rc < 0)
+		sodium_memzero(key, CRYPTO_KEY_LEN);
+	return rc;
+}
+
+void crypto_key_generate(unsigned char key[CRYPTO_KEY_LEN])
+{
+	crypto_secretstream_xchacha20poly1305_keygen(key);
+}
+
+int crypto_key_wrap(const unsigned char master[CRYPTO_KEY_LEN], const unsigned char key[CRYPTO_KEY_LEN],
+                    char out_hex[CRYPTO_WRAPPED_HEX_LEN])
+{
+	unsigned char bin[WRAP_BIN_LEN];
+	int rc = 0;
+
+	randombytes_buf(bin, crypto_secretbox_NONCEBYTES);
+	if (crypto_secretbox_easy(bin + crypto_secretbox_NONCEBYTES, key, CRYPTO_KEY_LEN, bin, master) != 0)
+		rc = -1;
+	else
+		sodium_bin2hex(out_hex, CRYPTO_WRAPPED_HEX_LEN, bin, sizeof(bin));
+	sodium_memzero(bin, sizeof(bin));
+	return rc;
+}
+
+int crypto_key_unwrap(const unsigned char master[CRYPTO_KEY_LEN], const char *wrapped_hex,
+                      unsigned char key[CRYPTO_KEY_LEN])
+{
+	unsigned char bin[WRAP_BIN_LEN];
+	size_t binlen = 0;
+	const char *end = NULL;
+	int rc = -1;
+
+	if (!wrapped_hex || strlen(wrapped_hex) != 2 * WRAP_BIN_LEN)
+		return -1;
+	if (sodium_hex2bin(bin, sizeof(bin), wrapped_hex, 2 * WRAP_BIN_LEN, NULL, &binlen, &end) == 0 &&
+	    binlen == WRAP_BIN_LEN && end == wrapped_hex + 2 * WRAP_BIN_LEN &&
+	    crypto_secretbox_open_easy(key, bin + crypto_secretbox_NONCEBYTES,
+	                               WRAP_BIN_LEN - crypto_secretbox_NONCEBYTES, bin, master) == 0)
+		rc = 0;
+	sodium_memzero(bin, sizeof(bin));
+	if (rc < 0)
+		sodium_memzero(key, CRYPTO_KEY_LEN);
+	return rc;
+}
+
+void crypto_key_wipe(unsigned char key[CRYPTO_KEY_LEN])
+{
+	sodium_memzero(key, CRYPTO_KEY_LEN);
+}
+
+/* ---- blob writer ---- */
+
+static void writer_free(struct blob_writer *w)
+{
+	if (w->fd >= 0)
+		close(w->fd);
+	free(w->tmp_path);
+	free(w->final_path);
+	sodium_memzero(w, sizeof(*w)); /* the stream state holds the key */
+	free(w);
+}
+
+/* Creates the temporary file next to final_path. Returns 0 or -1 with err. */
+static int writer_open_tmp(struct blob_writer *w, char *err, size_t errlen)
+{
+	char *dir = dir_of(w->final_path);
+	struct buf b;
+
+	buf_init(&b, BUF_UNLIMITED);
+	(void)buf_printf(&b, "%s/.tmp-blob-XXXXXX", dir);
+	free(dir);
+	w->tmp_path = buf_strdup(&b);
+	buf_free(&b);
+	w->fd = mkostemp(w->tmp_path, O_CLOEXEC);
+	if (w->fd < 0) {
+		(void)str_format(err, errlen, "cannot create temporary blob for %s: %s", w->final_path,
+		                 strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+struct blob_writer *crypto_blob_create(const char *final_path, const unsigned char key[CRYPTO_KEY_LEN],
+                                       char *err, size_t errlen)
+{
+	struct blob_writer *w = xcalloc(1, sizeof(*w));
+	unsigned char head[BLOB_MAGIC_LEN + SS_HEADER];
+
+	w->fd = -1;
+	w->final_path = xstrdup(final_path);
+	if (make_parent_dirs(final_path) < 0) {
+		(void)str_format(err, errlen, "cannot create directory for %s: %s", final_path,
+		                 strerror(errno));
+		writer_free(w);
+		return NULL;
+	}
+	if (writer_open_tmp(w, err, errlen) < 0) {
+		writer_free(w);
+		return NULL;
+	}
+	memcpy(head, BLOB_MAGIC, BLOB_MAGIC_LEN);
+	crypto_secretstream_xchacha20poly1305_init_push(&w->st, head + BLOB_MAGIC_LEN, key);
+	if (write_all(w->fd, head, sizeof(head)) < 0) {
+		(void)str_format(err, errlen, "cannot write blob for %s: %s", final_path, strerror(errno));
+		crypto_blob_abort(w);
+		return NULL;
+	}
+	return w;
+}
+
+/* Encrypts the buffered plaintext as one chunk with tag and writes it. */
+static int writer_push(struct blob_writer *w, unsigned char tag, char *err, size_t errlen)
+{
+	unsigned long long clen = 0;
+
+	crypto_secretstream_xchacha20poly1305_push(&w->st, w->cipher, &clen, w->plain, w->used, NULL, 0, tag);
+	sodium_memzero(w->plain, w->used);
+	w->used = 0;
+	if (w->failed || write_all(w->fd, w->cipher, (size_t)clen) < 0) {
+		w->failed = true;
+		(void)str_format(err, errlen, "cannot write blob for %s: %s", w->final_path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int crypto_blob_write(struct blob_writer *w, const void *p, size_t n, char *err, size_t errlen)
+{
+	const unsigned char *c = p;
+
+	while (n > 0) {
+		size_t take;
+
+		/* A full chunk goes out only once more data follows: the last chunk must
+		 * carry the FINAL tag, and commit sends it. */
+		if (w->used == BLOB_CHUNK && writer_push(w, SS_TAG_MESSAGE, err, errlen) < 0)
+			return -1;
+		take = BLOB_CHUNK - w->used;
+		if (take > n)
+			take = n;
+		memcpy(w->plain + w->used, c, take);
+		w->used += take;
+		c += take;
+		n -= take;
+	}
+	return 0;
+}
+
+int crypto_blob_commit(struct blob_writer *w, char *err, size_t errlen)
+{
+	int fd, synced, closed;
+
+	if (writer_push(w, SS_TAG_FINAL, err, errlen) < 0)
+		goto fail;
+	fd = w->fd;
+	w->fd = -1;
+	synced = fsync(fd);
+	closed = close(fd);
+	if (synced < 0 || closed < 0) {
+		(void)str_format(err, errlen, "cannot sync blob for %s: %s", w->final_path, strerror(errno));
+		goto fail;
+	}
+	if (rename(w->tmp_path, w->final_path) < 0) {
+		(void)str_format(err, errlen, "cannot rename blob to %s: %s", w->final_path, strerror(errno));
+		goto fail;
+	}
+	if (crypto_fsync_dir_of(w->final_path) < 0) {
+		(void)str_format(err, errlen, "cannot sync directory of %s: %s", w->final_path,
+		                 strerror(errno));
+		writer_free(w);
+		return -1;
+	}
+	writer_free(w);
+	return 0;
+fail:
+	crypto_blob_abort(w);
+	return -1;
+}
+
+void crypto_blob_abort(struct blob_writer *w)
+{
+	if (!w)
+		return;
+	if (w->tmp_path)
+		(void)unlink(w->tmp_path);
+	writer_free(w);
+}
+
+int crypto_blob_write_file(const char *final_path, const unsigned char key[CRYPTO_KEY_LEN], const void *p,
+                           size_t n, char *err, size_t errlen)
+{
+	struct blob_writer *w = crypto_blob_create(final_path, key, err, errlen);
+
+	if (!w)
+		return -1;
+	if (crypto_blob_write(w, p, n, err, errlen) < 0) {
+		crypto_blob_abort(w);
+		return -1;
+	}
+	return crypto_blob_commit(w, err, errlen);
+}
+
+/* ---- blob reader ---- */
+
+static int reader_header(int fd, crypto_secretstream_xchacha20poly1305_state *st,
+                         const unsigned char key[CRYPTO_KEY_LEN])
+{
+	unsigned char head[BLOB_MAGIC_LEN + SS_HEADER];
+
+	if (read_full(fd, head, sizeof(head)) != (ssize_t)sizeof(head))
+		return -1;
+	if (memcmp(head, BLOB_MAGIC, BLOB_MAGIC_LEN) != 0)
+		return -1;
+	return crypto_secretstream_xchacha20poly1305_init_pull(st, head + BLOB_MAGIC_LEN, key) == 0 ? 0 : -1;
+}
+
+/* Decrypts the chunks after the header into out. Returns NULL, or why it failed. */
+static const char *reader_chunks(int fd, crypto_secretstream_xchacha20poly1305_state *st, struct buf *out,
+                                 unsigned char *cipher)
+{
+	unsigned char tag = 0;
+
+	while (tag != SS_TAG_FINAL) {
+		unsigned long long mlen = 0;
+		ssize_t n = read_full(fd, cipher, BLOB_CHUNK + SS_ABYTES);
+
+		if (n < 0)
+			return "read error";
+		if (n < (ssize_t)SS_ABYTES)
+			return "truncated";
+		if (buf_reserve(out, (size_t)n - SS_ABYTES) < 0)
+			return "larger than the buffer limit";
+		if (crypto_secretstream_xchacha20poly1305_pull(st, (unsigned char *)out->data + out->len,
+		                                               &mlen, &tag, cipher, (unsigned long long)n,
+		                                               NULL, 0) != 0)
+			return "altered (authentication failed)";
+		buf_added(out, (size_t)mlen);
+		/* Only a full chunk may be followed by another one. */
+		if (tag != SS_TAG_FINAL && (tag != SS_TAG_MESSAGE || n != BLOB_CHUNK + SS_ABYTES))
+			return "truncated";
+	}
+	if (read_full(fd, cipher, 1) != 0)
+		return "has data after its end";
+	return NULL;
+}
+
+int crypto_blob_read(const char *path, const unsigned char key[CRYPTO_KEY_LEN], struct buf *out, char *err,
+                     size_t errlen)
+{
+	crypto_secretstream_xchacha20poly1305_state st;
+	unsigned char *cipher;
+	size_t orig_len = out->len;
+	const char *why;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		(void)str_format(err, errlen, "cannot open blob %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (reader_header(fd, &st, key) < 0) {
+		(void)str_format(err, errlen, "blob %s: bad or truncated header", path);
+		close(fd);
+		return -1;
+	}
+	cipher = xmalloc(BLOB_CHUNK + SS_ABYTES);
+	why = reader_chunks(fd, &st, out, cipher);
+	free(cipher);
+	close(fd);
+	sodium_memzero(&st, sizeof(st));
+	if (!why)
+		return 0;
+	/* Nothing unauthenticated or incomplete reaches the caller. */
+	sodium_memzero(out->data + orig_len, out->len - orig_len);
+	buf_truncate(out, orig_len);
+	(void)str_format(err, errlen, "blob %s: %s", path, why);
+	return -1;
+}

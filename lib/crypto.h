@@ -1,0 +1,62 @@
+/* crypto.h: libsodium helpers: passwords, keys, encryption at rest.
+ *
+ * Keys never reach logs or error strings. Key buffers are wiped with sodium_memzero
+ * when the caller is done (crypto_key_wipe). */
+#ifndef MSS_CRYPTO_H
+#define MSS_CRYPTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sodium.h>
+
+#include "lib/buf.h"
+
+#define CRYPTO_KEY_LEN 32 /* crypto_secretstream_xchacha20poly1305_KEYBYTES */
+#define CRYPTO_HASH_STR_LEN 128 /* crypto_pwhash_STRBYTES */
+/* A wrapped key: nonce (24) + secretbox MAC (16) + key (32), as hex: 144 chars + NUL. */
+#define CRYPTO_WRAPPED_HEX_LEN 145
+
+/* sodium_init; returns 0 or -1. Call once per process before anything else here. */
+int crypto_init(void);
+
+/* Argon2id hash (crypto_pwhash_str, interactive limits). Returns 0 or -1. */
+int crypto_password_hash(const char *password, char out[CRYPTO_HASH_STR_LEN]);
+/* true when password matches hash. Constant time in the password. */
+bool crypto_password_verify(const char *hash, const char *password);
+/* Verifies against a fixed dummy hash: for unknown users, so timing does not tell
+ * whether an account exists. Always false. */
+bool crypto_password_verify_dummy(const char *password);
+
+/* Creates a new random master key file (mode 0600, O_EXCL). Returns 0 or -1 + err. */
+int crypto_master_key_create(const char *path, char *err, size_t errlen);
+/* Loads the master key; refuses a file readable by group or others. */
+int crypto_master_key_load(const char *path, unsigned char key[CRYPTO_KEY_LEN], char *err, size_t errlen);
+/* New random per-account key, and its form wrapped by the master key (hex text). */
+void crypto_key_generate(unsigned char key[CRYPTO_KEY_LEN]);
+int crypto_key_wrap(const unsigned char master[CRYPTO_KEY_LEN], const unsigned char key[CRYPTO_KEY_LEN],
+		    char out_hex[CRYPTO_WRAPPED_HEX_LEN]);
+/* Returns 0, or -1 when the wrapped key was altered or the master key is wrong. */
+int crypto_key_unwrap(const unsigned char master[CRYPTO_KEY_LEN], const char *wrapped_hex,
+		      unsigned char key[CRYPTO_KEY_LEN]);
+void crypto_key_wipe(unsigned char key[CRYPTO_KEY_LEN]);
+
+/* Streaming encryption of one blob (XChaCha20-Poly1305 secretstream) into a file:
+ * written to a temporary file in the destination's directory, then on commit fsynced,
+ * renamed to final_path, and the directory fsynced. Durable once commit returns 0. */
+struct blob_writer;
+struct blob_writer *crypto_blob_create(const char *final_path, const unsigned char key[CRYPTO_KEY_LEN],
+				       char *err, size_t errlen);
+int crypto_blob_write(struct blob_writer *w, const void *p, size_t n, char *err, size_t errlen);
+int crypto_blob_commit(struct blob_writer *w, char *err, size_t errlen); /* frees w */
+void crypto_blob_abort(struct blob_writer *w);                           /* removes temp, frees w */
+/* One-shot write of a whole buffer (create + write + commit). */
+int crypto_blob_write_file(const char *final_path, const unsigned char key[CRYPTO_KEY_LEN],
+			   const void *p, size_t n, char *err, size_t errlen);
+/* Decrypts a whole blob, appending the plaintext to out. Returns 0, or -1 when the file is
+ * missing, truncated or altered (authentication fails), with err. */
+int crypto_blob_read(const char *path, const unsigned char key[CRYPTO_KEY_LEN], struct buf *out,
+		     char *err, size_t errlen);
+/* fsyncs the directory that holds path (after create/rename/unlink). */
+int crypto_fsync_dir_of(const char *path);
+
+#endif

@@ -1,0 +1,109 @@
+/* log.c: one line per event, key=value (see log.h). */
+
+#include "lib/log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *log_ident = "mss";
+static int log_to_stderr = 1;
+
+void log_open(const char *ident, int to_stderr)
+{
+	log_ident = ident;
+	log_to_stderr = to_stderr;
+	if (!to_stderr)
+		openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
+}
+
+static int syslog_priority(enum log_level lvl)
+{
+	switch (lvl) {
+	case LOG_LVL_DEBUG:
+		return LOG_DEBUG;
+	case LOG_LVL_INFO:
+		return LOG_INFO;
+	case LOG_LVL_WARN:
+		return LOG_WARNING;
+	default:
+		return LOG_ERR;
+	}
+}
+
+static const char *level_name(enum log_level lvl)
+{
+	static const char *names[] = {"debug", "info", "warn", "error"};
+	return names[lvl <= LOG_LVL_ERR ? lvl : LOG_LVL_ERR];
+}
+
+/* Replaces CR, LF and other controls so that one event can never forge another line. */
+static void sanitize(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
+static void log_vevent(enum log_level lvl, const char *event, const char *fmt, va_list ap)
+{
+	char msg[2048];
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	sanitize(msg);
+	if (!log_to_stderr) {
+		syslog(syslog_priority(lvl), "event=%s %s", event, msg);
+		return;
+	}
+	char when[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+	fprintf(stderr, "%s %s[%ld] level=%s event=%s %s\n", when, log_ident, (long)getpid(),
+		level_name(lvl), event, msg);
+}
+
+void log_event(enum log_level lvl, const char *event, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_vevent(lvl, event, fmt, ap);
+	va_end(ap);
+}
+
+const char *log_quote(char *out, unsigned outlen, const char *v)
+{
+	if (outlen < 3) {
+		if (outlen)
+			out[0] = '\0';
+		return out;
+	}
+	int quote = v[0] == '\0' || strpbrk(v, " \t\"=") != NULL;
+	unsigned o = 0;
+	if (quote)
+		out[o++] = '"';
+	for (; *v && o + 2 < outlen; v++) {
+		unsigned char c = (unsigned char)*v;
+		out[o++] = (c < 0x20 || c == 0x7f || c == '"') ? '?' : (char)c;
+	}
+	if (quote)
+		out[o++] = '"';
+	out[o] = '\0';
+	return out;
+}
+
+void fatal(const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	log_event(LOG_LVL_ERR, "fatal", "reason=\"%s\"", msg);
+	if (!log_to_stderr)
+		fprintf(stderr, "%s: %s\n", log_ident, msg);
+	exit(1);
+}

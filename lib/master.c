@@ -1,0 +1,305 @@
+/* master.c: bind, drop privileges, accept and fork one process per session (see master.h). */
+#include "lib/master.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/buf.h"
+#include "lib/log.h"
+#include "lib/str.h"
+
+int master_parse_addr(const char *addr, char *host, size_t hostlen, char *port, size_t portlen)
+{
+	const char *colon;
+	if (addr[0] == '[') {
+		const char *close = strchr(addr, ']');
+		if (close == NULL || close[1] != ':')
+			return -1;
+		if ((size_t)(close - addr - 1) >= hostlen)
+			return -1;
+		memcpy(host, addr + 1, (size_t)(close - addr - 1));
+		host[close - addr - 1] = '\0';
+		colon = close + 1;
+	} else {
+		colon = strrchr(addr, ':');
+		if (colon == NULL || (size_t)(colon - addr) >= hostlen || strchr(addr, ':') != colon)
+			return -1;
+		memcpy(host, addr, (size_t)(colon - addr));
+		host[colon - addr] = '\0';
+	}
+	if (host[0] == '\0' || colon[1] == '\0')
+		return -1;
+	return str_copy(port, portlen, colon + 1);
+}
+
+static int bind_one(struct listener *l, char *err, size_t errlen)
+{
+	char host[256], port[32];
+	if (master_parse_addr(l->addr, host, sizeof host, port, sizeof port) < 0) {
+		str_format(err, errlen, "%s: \"%s\" is not host:port", l->name, l->addr);
+		return -1;
+	}
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+	struct addrinfo *res;
+	int gai = getaddrinfo(host, port, &hints, &res);
+	if (gai != 0) {
+		str_format(err, errlen, "%s: cannot resolve %s: %s", l->name, l->addr, gai_strerror(gai));
+		return -1;
+	}
+	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int one = 1;
+	if (fd >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 128) < 0) {
+		str_format(err, errlen, "%s: cannot listen on %s: %s", l->name, l->addr, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(res);
+		return -1;
+	}
+	freeaddrinfo(res);
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	l->fd = fd;
+	return 0;
+}
+
+int master_bind(struct listener *ls, size_t n, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < n; i++) {
+		ls[i].fd = -1;
+		if (ls[i].addr[0] == '\0')
+			continue;
+		if (bind_one(&ls[i], err, errlen) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int master_drop_privileges(const char *user, char *err, size_t errlen)
+{
+	if (user == NULL || user[0] == '\0')
+		return 0;
+	struct passwd *pw = getpwnam(user);
+	if (pw == NULL) {
+		str_format(err, errlen, "user \"%s\" does not exist (set user in the config)", user);
+		return -1;
+	}
+	if (pw->pw_uid == geteuid())
+		return 0;
+	if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
+		str_format(err, errlen, "cannot switch to user \"%s\": %s", user, strerror(errno));
+		return -1;
+	}
+	if (setuid(0) == 0) { /* must not be able to regain root */
+		str_format(err, errlen, "privileges could not be dropped for \"%s\"", user);
+		return -1;
+	}
+	return 0;
+}
+
+/* The running sessions, to enforce limits and to signal them at shutdown. */
+struct child {
+	pid_t pid;
+	char ip[64];
+};
+
+struct master_state {
+	struct child *children;
+	size_t nchildren;
+	size_t cap;
+};
+
+static volatile sig_atomic_t got_term;
+static volatile sig_atomic_t got_chld;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	got_term = 1;
+}
+
+static void on_chld(int sig)
+{
+	(void)sig;
+	got_chld = 1;
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_term;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = on_chld;
+	sa.sa_flags = SA_NOCLDSTOP;
+	sigaction(SIGCHLD, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static void reap(struct master_state *m)
+{
+	pid_t pid;
+	int status;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (size_t i = 0; i < m->nchildren; i++) {
+			if (m->children[i].pid != pid)
+				continue;
+			if (WIFSIGNALED(status))
+				log_warn("session_crashed", "pid=%ld signal=%d", (long)pid, WTERMSIG(status));
+			m->children[i] = m->children[--m->nchildren];
+			break;
+		}
+	}
+}
+
+static unsigned count_ip(const struct master_state *m, const char *ip)
+{
+	unsigned n = 0;
+	for (size_t i = 0; i < m->nchildren; i++)
+		n += strcmp(m->children[i].ip, ip) == 0;
+	return n;
+}
+
+static void fill_session_info(int fd, const struct listener *l, struct session_info *si)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	memset(si, 0, sizeof *si);
+	si->listener = l;
+	char port[16];
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0 &&
+	    getnameinfo((struct sockaddr *)&ss, len, si->peer_ip, sizeof si->peer_ip, port, sizeof port,
+			NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+		si->peer_port = (unsigned)atoi(port);
+	len = sizeof ss;
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+		getnameinfo((struct sockaddr *)&ss, len, si->local_ip, sizeof si->local_ip, NULL, 0, NI_NUMERICHOST);
+	/* Present IPv4-mapped IPv6 peers as plain IPv4, as operators write them. */
+	if (strncmp(si->peer_ip, "::ffff:", 7) == 0)
+		memmove(si->peer_ip, si->peer_ip + 7, strlen(si->peer_ip + 7) + 1);
+}
+
+static void run_child(const struct master_opts *o, struct listener *ls, size_t n, int fd,
+		      const struct session_info *si)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ls[i].fd >= 0)
+			close(ls[i].fd);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGCHLD, SIG_DFL);
+	if (o->child_init)
+		o->child_init(o->arg);
+	o->session(fd, si, o->arg);
+	_exit(0);
+}
+
+static const char *over_limit(const struct master_opts *o, const struct master_state *m, const char *ip)
+{
+	if (m->nchildren >= o->max_sessions)
+		return "too many sessions";
+	if (count_ip(m, ip) >= o->max_sessions_per_ip)
+		return "too many sessions from your address";
+	return NULL;
+}
+
+static void accept_one(const struct master_opts *o, struct master_state *m, struct listener *ls, size_t n,
+		       struct listener *l)
+{
+	int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	struct session_info si;
+	fill_session_info(fd, l, &si);
+	const char *why = over_limit(o, m, si.peer_ip);
+	if (why) {
+		log_warn("session_refused", "listener=%s peer=%s reason=\"%s\"", l->name, si.peer_ip, why);
+		if (o->overload)
+			o->overload(fd, &si, why);
+		close(fd);
+		return;
+	}
+	pid_t pid = fork();
+	if (pid == 0)
+		run_child(o, ls, n, fd, &si);
+	close(fd);
+	if (pid < 0) {
+		log_err("fork_failed", "error=\"%s\"", strerror(errno));
+		return;
+	}
+	if (m->nchildren == m->cap) {
+		m->cap = m->cap ? m->cap * 2 : 64;
+		m->children = xrealloc(m->children, m->cap * sizeof *m->children);
+	}
+	m->children[m->nchildren].pid = pid;
+	str_copy(m->children[m->nchildren].ip, sizeof m->children[0].ip, si.peer_ip);
+	m->nchildren++;
+}
+
+/* Gives sessions a few seconds to finish their current command, then kills them. */
+static void stop_children(struct master_state *m)
+{
+	for (size_t i = 0; i < m->nchildren; i++)
+		kill(m->children[i].pid, SIGTERM);
+	for (int tries = 0; tries < 50 && m->nchildren > 0; tries++) {
+		reap(m);
+		if (m->nchildren > 0)
+			usleep(100000);
+	}
+	for (size_t i = 0; i < m->nchildren; i++)
+		kill(m->children[i].pid, SIGKILL);
+	while (m->nchildren > 0 && waitpid(-1, NULL, 0) > 0)
+		reap(m);
+}
+
+int master_run(const struct master_opts *o, struct listener *ls, size_t n)
+{
+	struct master_state m = {0};
+	struct pollfd pfd[MASTER_MAX_LISTENERS];
+	struct listener *by_index[MASTER_MAX_LISTENERS];
+	size_t np = 0;
+	for (size_t i = 0; i < n && np < MASTER_MAX_LISTENERS; i++) {
+		if (ls[i].fd < 0)
+			continue;
+		pfd[np].fd = ls[i].fd;
+		pfd[np].events = POLLIN;
+		by_index[np++] = &ls[i];
+	}
+	install_signals();
+	while (!got_term) {
+		int r = poll(pfd, np, 1000);
+		if (got_chld) {
+			got_chld = 0;
+			reap(&m);
+		}
+		if (r <= 0)
+			continue;
+		for (size_t i = 0; i < np; i++)
+			if (pfd[i].revents & POLLIN)
+				accept_one(o, &m, ls, n, by_index[i]);
+	}
+	log_info("shutdown", "sessions=%zu", m.nchildren);
+	for (size_t i = 0; i < n; i++)
+		if (ls[i].fd >= 0)
+			close(ls[i].fd);
+	stop_children(&m);
+	if (o->on_shutdown)
+		o->on_shutdown(o->arg);
+	free(m.children);
+	return 0;
+}

@@ -1,0 +1,56 @@
+/* master.h: listeners and the process model shared by both daemons.
+ *
+ * The master binds every listener, then drops privileges, then accepts and forks one
+ * process per connection (a session never sees another session's memory), within
+ * max_sessions and max_sessions_per_ip. It reaps children and, on SIGTERM or SIGINT,
+ * stops accepting, passes SIGTERM to the sessions, waits briefly and exits. */
+#ifndef MSS_MASTER_H
+#define MSS_MASTER_H
+
+#include <stddef.h>
+
+#define MASTER_MAX_LISTENERS 8
+
+struct listener {
+	const char *name; /* "smtp", "submission", ... (for logs and the session) */
+	char addr[256];   /* "host:port" as configured */
+	int kind;         /* the daemon's own meaning (e.g. implicit TLS or not) */
+	int fd;           /* bound socket, -1 before master_bind */
+};
+
+struct session_info {
+	const struct listener *listener;
+	char peer_ip[64];
+	unsigned peer_port;
+	char local_ip[64];
+};
+
+/* Runs in the child, which owns fd; returning ends the child (exit 0). */
+typedef void (*session_fn)(int fd, const struct session_info *si, void *arg);
+/* Runs in the master when a connection must be refused for a limit: write one short
+ * protocol line to fd (e.g. "421 4.7.0 ...") and return; the master closes fd. */
+typedef void (*overload_fn)(int fd, const struct session_info *si, const char *why);
+
+struct master_opts {
+	unsigned max_sessions;
+	unsigned max_sessions_per_ip;
+	const char *user;            /* switch to this user after binding ("" or current: no switch) */
+	session_fn session;
+	overload_fn overload;
+	void *arg;
+	void (*child_init)(void *arg);   /* in each child, after fork, before session (may be NULL) */
+	void (*on_shutdown)(void *arg);  /* in the master before exit (may be NULL) */
+};
+
+/* Parses "host:port" ("[::1]:25" for IPv6). Returns 0 or -1. */
+int master_parse_addr(const char *addr, char *host, size_t hostlen, char *port, size_t portlen);
+/* Binds (SO_REUSEADDR, listen backlog 128) each listener with a non-empty addr.
+ * Returns 0, or -1 with err naming the address and why. */
+int master_bind(struct listener *ls, size_t n, char *err, size_t errlen);
+/* Switches to user (and its primary group, no supplementary groups) unless it is
+ * the current user. Returns 0 or -1 with err. */
+int master_drop_privileges(const char *user, char *err, size_t errlen);
+/* Accept loop; returns 0 after a clean shutdown. */
+int master_run(const struct master_opts *opts, struct listener *ls, size_t n);
+
+#endif

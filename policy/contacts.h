@@ -1,0 +1,47 @@
+/* contacts.h: a patient's authorised contacts and patients' blocks.
+ *
+ * A professional who writes to a patient becomes the patient's authorised contact:
+ * the message's Reply-To when it is a trust-space address, else its From (REFERENCE.md
+ * "Conversation rules"). The contact is closed when that professional's last message
+ * ends the exchange (header X-MSS-MES: FIN, or subject exactly "[FIN]"), and open again
+ * if they write later. Tables: policy_contacts and patient_blocks (directory_schema.h). */
+#ifndef MSS_CONTACTS_H
+#define MSS_CONTACTS_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "lib/config.h"
+#include "policy/policy_rules.h"
+
+/* What a message says about its conversation, read from its header with libetpan. */
+struct contact_info {
+	char from[256];      /* first From mailbox, lowercase, "" when none */
+	char reply_to[256];  /* first Reply-To mailbox, lowercase, "" when none */
+	bool fin;            /* X-MSS-MES: FIN, or Subject exactly "[FIN]" */
+};
+
+/* Parses the message header (data need not be NUL-terminated). Returns 0, or -1 when
+ * the header cannot be parsed (info then empty). */
+int contacts_parse_message(const char *data, size_t len, struct contact_info *info);
+
+/* The address a patient will reply to: reply_to when in the trust space (a local
+ * domain or a listed domain), else from. Returns it ("" when neither). */
+const char *contacts_reply_address(sqlite3 *db, const struct mss_config *cfg, const struct contact_info *info);
+
+/* Records (or updates) patient's contact with state open, or closed when fin.
+ * Returns 0 or -1. */
+int contacts_record(sqlite3 *db, const char *patient, const char *contact, bool fin);
+
+/* The state of patient's contact. Returns 0 (out set, CONTACT_NONE when unknown) or -1. */
+int contacts_state(sqlite3 *db, const char *patient, const char *contact, enum contact_state *out);
+
+/* 1 when patient has blocked sender, 0 when not, -1 on error. */
+int contacts_is_blocked(sqlite3 *db, const char *patient, const char *sender);
+
+/* Adds or removes a block (for mssctl access block|unblock and IMAP). Returns 0, 1
+ * when nothing changed, -1 on error. */
+int contacts_block(sqlite3 *db, const char *patient, const char *professional, bool blocked);
+
+#endif

@@ -1,0 +1,347 @@
+/* policy.c: who may write to whom (see policy.h), and delivery's consequences.
+ *
+ * The facts of each question are read here (accounts, directory, trust list, blocks,
+ * contacts, configuration); the rules themselves are policy_rules.c. */
+#include "policy/policy.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "directory/account.h"
+#include "directory/directory_entry.h"
+#include "directory/schema.h"
+#include "directory/trust.h"
+#include "lib/log.h"
+#include "lib/str.h"
+#include "policy/audit.h"
+#include "policy/contacts.h"
+#include "policy/policy_rules.h"
+#include "policy/vault.h"
+
+const char *policy_auth_name(enum sender_auth a)
+{
+	static const char *const names[] = {"anonymous", "password", "certificate",
+					    "operator", "relay-certificate", "relay-spf"};
+	return (a >= SENDER_ANONYMOUS && a <= SENDER_RELAY_SPF) ? names[a] : "unknown";
+}
+
+int policy_schema_migrate(sqlite3 *db, char *err, size_t errlen)
+{
+	if (directory_schema_migrate(db, err, errlen) < 0 || store_schema_migrate(db, err, errlen) < 0 ||
+	    audit_schema_migrate(db, err, errlen) < 0 || vault_schema_migrate(db, err, errlen) < 0)
+		return -1;
+	return 0;
+}
+
+static int refuse(struct mss_status *st, int code, const char *enh, const char *text)
+{
+	st->code = code;
+	str_copy(st->enhanced, sizeof st->enhanced, enh);
+	str_copy(st->text, sizeof st->text, text);
+	return code >= 500 ? 1 : -1;
+}
+
+static int accept(struct mss_status *st)
+{
+	st->code = 0;
+	st->enhanced[0] = st->text[0] = '\0';
+	return 0;
+}
+
+static int temp_failure(struct mss_status *st)
+{
+	return refuse(st, 451, "4.3.0", "temporary failure, try again later");
+}
+
+/* Records the decision; a failure to audit is an internal error (fail closed). */
+static int audit_decision(sqlite3 *db, const struct policy_sender *s, const char *action, const char *target,
+			  const char *detail, const struct mss_status *st, const char *patient)
+{
+	char result[300], err[256];
+	if (st->code == 0)
+		str_copy(result, sizeof result, "ok");
+	else
+		str_format(result, sizeof result, "refused: %d %s %s", st->code, st->enhanced, st->text);
+	struct audit_event ev = {.actor = s->account[0] ? s->account : (s->tls_subject_dn[0] ? s->tls_subject_dn : "anonymous"),
+				 .auth = policy_auth_name(s->auth), .action = action, .target = target,
+				 .detail = detail, .result = result, .peer = s->peer_ip, .patient = patient};
+	if (audit_append(db, &ev, err, sizeof err) < 0) {
+		log_err("audit_failed", "action=%s error=\"%s\"", action, err);
+		return -1;
+	}
+	return 0;
+}
+
+static bool is_submission(const struct policy_sender *s)
+{
+	return s->auth == SENDER_PASSWORD || s->auth == SENDER_CERTIFICATE;
+}
+
+/* The address the sender speaks for: their login on submission, else the envelope. */
+static const char *sender_identity(const struct policy_sender *s, const char *mail_from)
+{
+	return is_submission(s) ? s->account : mail_from;
+}
+
+/* ---- MAIL FROM ---- */
+
+/* An operator speaks for the domains the trust list gives its certificate DN. */
+static int mail_operator(sqlite3 *db, const struct mss_config *cfg, const struct policy_sender *s,
+			 const char *mail_from, struct mss_status *st, const char **why)
+{
+	const char *dom = str_address_domain(mail_from);
+	if (mail_from[0] != '\0' && config_is_local_domain(cfg, dom)) {
+		*why = "address-not-theirs";
+		return refuse(st, 553, "5.7.1", "sender address is served here, not by your operator");
+	}
+	int r = mail_from[0] == '\0' ? trust_dn_known(db, s->tls_subject_dn) : trust_is_listed(db, dom, s->tls_subject_dn);
+	if (r < 0)
+		return temp_failure(st);
+	if (r == 0) {
+		*why = "operator-not-listed";
+		return refuse(st, 550, "5.7.1", "your certificate is not on the trust list for this sender's domain");
+	}
+	*why = "operator-listed";
+	return accept(st);
+}
+
+/* An establishment relay speaks for its own domain (certificate) or for the domain SPF
+ * vouched for (network relay), never for a patient. */
+static int mail_relay(const struct mss_config *cfg, const struct policy_sender *s, const char *mail_from,
+		      struct mss_status *st, const char **why)
+{
+	const char *dom = str_address_domain(mail_from);
+	bool ok = s->auth == SENDER_RELAY_CERT ? (s->account[0] != '\0' && mail_from[0] != '\0' &&
+						  str_ieq(dom, str_address_domain(s->account)))
+					       : !str_ieq(dom, cfg->patient_domain);
+	if (!ok) {
+		*why = "address-not-theirs";
+		return refuse(st, 553, "5.7.1", "sender address is not yours: use your own domain");
+	}
+	*why = "relay";
+	return accept(st);
+}
+
+static int decide_mail(sqlite3 *db, const struct mss_config *cfg, const struct policy_sender *s,
+		       const char *mail_from, struct mss_status *st, const char **why)
+{
+	switch (s->auth) {
+	case SENDER_PASSWORD:
+	case SENDER_CERTIFICATE:
+		if (s->account[0] == '\0') {
+			*why = "not-authenticated";
+			return refuse(st, 530, "5.7.0", "authentication required");
+		}
+		/* <> is allowed: read receipts (MDN) are sent with a null sender. */
+		if (mail_from[0] != '\0' && !str_ieq(mail_from, s->account)) {
+			*why = "address-not-theirs";
+			return refuse(st, 553, "5.7.1", "sender address is not yours: use your own address");
+		}
+		*why = "own-address";
+		return accept(st);
+	case SENDER_OPERATOR:
+		return mail_operator(db, cfg, s, mail_from, st, why);
+	case SENDER_RELAY_CERT:
+	case SENDER_RELAY_SPF:
+		return mail_relay(cfg, s, mail_from, st, why);
+	case SENDER_ANONYMOUS:
+	default:
+		*why = "sender-unproven";
+		if (strcmp(s->listener, "smtp") != 0)
+			return refuse(st, 530, "5.7.0", "authentication required");
+		return refuse(st, 550, "5.7.1", "sender not authenticated: only the health trust space may write here");
+	}
+}
+
+int policy_mail_db(sqlite3 *db, const struct mss_config *cfg, const struct policy_sender *s, const char *mail_from,
+		   struct mss_status *st)
+{
+	const char *why = "error";
+	int r = decide_mail(db, cfg, s, mail_from, st, &why);
+	char detail[64];
+	str_format(detail, sizeof detail, "reason=%s", why);
+	if (audit_decision(db, s, "smtp.mail", mail_from[0] ? mail_from : "<>", detail, st, "") < 0)
+		return temp_failure(st);
+	return r;
+}
+
+int policy_check_mail(struct store *store, const struct policy_sender *s, const char *mail_from,
+		      struct mss_status *st)
+{
+	return policy_mail_db(store_db(store), store_config(store), s, mail_from, st);
+}
+
+/* ---- RCPT TO ---- */
+
+static int sender_proven(sqlite3 *db, const struct policy_sender *s, const char *mail_from)
+{
+	switch (s->auth) {
+	case SENDER_PASSWORD:
+	case SENDER_CERTIFICATE:
+	case SENDER_RELAY_CERT:
+		return s->account[0] != '\0';
+	case SENDER_RELAY_SPF:
+		return 1;
+	case SENDER_OPERATOR:
+		return mail_from[0] == '\0' ? trust_dn_known(db, s->tls_subject_dn)
+					    : trust_is_listed(db, str_address_domain(mail_from), s->tls_subject_dn);
+	default:
+		return 0;
+	}
+}
+
+static int sender_facts(sqlite3 *db, const struct policy_sender *s, const char *identity, const char *mail_from,
+			struct policy_facts *f)
+{
+	int proven = sender_proven(db, s, mail_from);
+	if (proven < 0)
+		return -1;
+	f->sender_proven = proven == 1;
+	if (!f->sender_proven || identity[0] == '\0')
+		return 0;
+	struct account a;
+	int r = account_get(db, identity, &a);
+	if (r < 0)
+		return -1;
+	if (r == 1 && !a.disabled) {
+		f->sender_patient = a.role == ROLE_PATIENT;
+		f->sender_local_pro = a.role == ROLE_PROFESSIONAL || a.role == ROLE_ORGANISATION;
+	}
+	struct dir_entry e;
+	r = dir_entry_get(db, identity, &e);
+	if (r < 0)
+		return -1;
+	f->sender_dir_active = r == 1 && e.active;
+	f->sender_dir_inactive = r == 1 && !e.active;
+	return 0;
+}
+
+static int rcpt_facts(sqlite3 *db, const struct mss_config *cfg, const char *rcpt, struct policy_facts *f)
+{
+	const char *dom = str_address_domain(rcpt);
+	if (config_is_local_domain(cfg, dom)) {
+		struct account a;
+		int r = account_get(db, rcpt, &a);
+		if (r < 0)
+			return -1;
+		f->place = RCPT_LOCAL;
+		f->rcpt_exists = r == 1 && !a.disabled;
+		f->rcpt_patient = f->rcpt_exists && a.role == ROLE_PATIENT;
+	} else {
+		int r = trust_domain_known(db, dom);
+		if (r < 0)
+			return -1;
+		f->place = r == 1 ? RCPT_TRUST : RCPT_OUTSIDE;
+	}
+	int ph = dir_entry_is_pharmacy(db, rcpt, cfg->pharmacy_professions);
+	if (ph < 0)
+		return -1;
+	f->rcpt_pharmacy = ph == 1;
+	return 0;
+}
+
+static int relation_facts(sqlite3 *db, const char *identity, const char *rcpt, struct policy_facts *f)
+{
+	if (f->rcpt_patient && identity[0] != '\0') {
+		int b = contacts_is_blocked(db, rcpt, identity);
+		if (b < 0)
+			return -1;
+		f->blocked = b == 1;
+	}
+	if (f->sender_patient && contacts_state(db, identity, rcpt, &f->contact) < 0)
+		return -1;
+	return 0;
+}
+
+int policy_rcpt_facts(sqlite3 *db, const struct mss_config *cfg, const struct policy_sender *s, const char *mail_from,
+		      const char *rcpt, struct policy_facts *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->auth = s->auth;
+	f->relay_supported = false;
+	const char *identity = sender_identity(s, mail_from);
+	if (sender_facts(db, s, identity, mail_from, f) < 0 || rcpt_facts(db, cfg, rcpt, f) < 0 ||
+	    relation_facts(db, identity, rcpt, f) < 0)
+		return -1;
+	return 0;
+}
+
+int policy_rcpt_db(sqlite3 *db, const struct mss_config *cfg, const struct policy_sender *s, const char *mail_from,
+		   const char *rcpt, struct mss_status *st)
+{
+	struct policy_facts f;
+	struct policy_verdict v = {.reason = "error"};
+	int r;
+	if (policy_rcpt_facts(db, cfg, s, mail_from, rcpt, &f) < 0) {
+		r = temp_failure(&v.st);
+	} else {
+		r = policy_decide(&f, &v);
+	}
+	*st = v.st;
+	char detail[400];
+	str_format(detail, sizeof detail, "from=%s reason=%s", mail_from[0] ? mail_from : "<>", v.reason);
+	const char *identity = sender_identity(s, mail_from);
+	const char *patient = f.rcpt_patient ? rcpt : f.sender_patient ? identity : "";
+	if (audit_decision(db, s, "smtp.rcpt", rcpt, detail, st, patient) < 0)
+		return temp_failure(st);
+	return r;
+}
+
+int policy_check_rcpt(struct store *store, const struct policy_sender *s, const char *mail_from,
+		      const char *rcpt, struct mss_status *st)
+{
+	return policy_rcpt_db(store_db(store), store_config(store), s, mail_from, rcpt, st);
+}
+
+/* ---- delivery ---- */
+
+/* A professional's message to a patient opens (or, with FIN, closes) the patient's
+ * authorised contact. Failures are logged: the message is already stored. */
+static void record_contacts(sqlite3 *db, const struct mss_config *cfg, const struct policy_message *m)
+{
+	const char *identity = sender_identity(m->sender, m->mail_from);
+	struct account a;
+	if (identity[0] != '\0' && account_get(db, identity, &a) == 1 && a.role == ROLE_PATIENT)
+		return;
+	struct contact_info info;
+	if (contacts_parse_message(m->data, m->len, &info) < 0)
+		memset(&info, 0, sizeof info);
+	const char *contact = contacts_reply_address(db, cfg, &info);
+	if (contact[0] == '\0')
+		contact = identity;
+	if (contact[0] == '\0')
+		return;
+	for (size_t i = 0; i < m->nrcpt; i++) {
+		struct account to;
+		if (account_get(db, m->rcpts[i], &to) != 1 || to.role != ROLE_PATIENT)
+			continue;
+		if (contacts_record(db, to.address, contact, info.fin) < 0) {
+			log_err("contact_failed", "queue_id=%s", m->queue_id);
+			continue;
+		}
+		struct mss_status ok = {0};
+		audit_decision(db, m->sender, info.fin ? "contact.close" : "contact.open", contact, m->queue_id, &ok,
+			       to.address);
+	}
+}
+
+int policy_deliver(struct store *store, const struct policy_message *m, struct mss_status *st)
+{
+	char err[512], detail[600];
+	sqlite3 *db = store_db(store);
+	struct store_delivery d = {.mail_from = m->mail_from, .rcpts = m->rcpts, .nrcpt = m->nrcpt,
+				   .data = m->data, .len = m->len};
+	if (store_deliver(store, &d, NULL, err, sizeof err) < 0) {
+		log_err("delivery_failed", "queue_id=%s error=\"%s\"", m->queue_id, err);
+		refuse(st, 451, "4.3.0", "temporary failure storing the message, try again later");
+		audit_decision(db, m->sender, "smtp.deliver", m->queue_id, NULL, st, "");
+		return -1;
+	}
+	accept(st);
+	record_contacts(db, store_config(store), m);
+	str_format(detail, sizeof detail, "from=%s rcpts=%zu size=%zu", m->mail_from, m->nrcpt, m->len);
+	for (size_t i = 0; i < m->nrcpt; i++)
+		audit_decision(db, m->sender, "smtp.deliver", m->rcpts[i], detail, st, "");
+	vault_file_delivery(store, m); /* after the durable store: filing never loses mail */
+	return 0;
+}

@@ -1,0 +1,40 @@
+/* vault_history.h: who did what to a patient's data, and when, read from the audit
+ * log (the records whose patient is this patient). For mssctl history and for the
+ * read-only IMAP folder Historique, where imapd shows each entry as one message.
+ *
+ * Records concerning INVISIBLE_PATIENT documents are written without the patient
+ * (see vault_file.c), so they never appear here. */
+#ifndef MSS_VAULT_HISTORY_H
+#define MSS_VAULT_HISTORY_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/buf.h"
+
+struct vault_history_entry {
+	int64_t seq;       /* the audit record's number: stable, increasing (use it as UID) */
+	int64_t time;      /* unix time */
+	char who[256];     /* the actor ("mssctl" for the administrator, "mss" for the service) */
+	char what[96];     /* in French, e.g. "Document consulté" */
+	char document[512];/* the document or folder concerned ("Documents/Biologie UID 3"), or "" */
+	char result[256];  /* "ok" or why it was refused */
+	char action[64];   /* the audit action, e.g. "vault.read" */
+};
+
+/* Calls fn for each entry with seq > after_seq, oldest first; fn returns nonzero to
+ * stop. Returns 0 or -1. */
+int vault_history_foreach(sqlite3 *db, const char *patient, int64_t after_seq,
+			  int (*fn)(const struct vault_history_entry *e, void *arg), void *arg);
+
+/* Builds the message that shows entry e in the Historique folder: the same bytes
+ * every time for the same entry (Date = the entry's time, Message-ID from its seq),
+ * From the service address, text/plain UTF-8 in French. Returns 0 or -1. */
+int vault_history_message(const char *service_address, const char *patient, const struct vault_history_entry *e,
+			  struct buf *out);
+
+/* "2026-11-29 09:30:00" (UTC) for t. */
+void vault_history_time(int64_t t, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,40 @@
+/* vault_notify.h: telling the patient what happened to their vault.
+ *
+ * A notification is a short message in the patient's INBOX, From the service
+ * address of patient_domain, in French, naming at most the document class and the
+ * author or professional: never a title, a file name or any content. When
+ * notify_command is set, it is also run as `notify_command KIND PATIENT-ADDRESS`
+ * (KIND: document.added, document.changed, vault.opened), without a shell, with
+ * stdin/stdout on /dev/null, killed after notify_timeout seconds; its failure is
+ * logged and never blocks delivery. Each notification is audited. */
+#ifndef MSS_VAULT_NOTIFY_H
+#define MSS_VAULT_NOTIFY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "lib/config.h"
+#include "store/store.h"
+
+struct vault_notice_item {
+	const char *class_name; /* "Biologie" */
+	const char *author;     /* "Jean MARTIN" or an address */
+	bool changed;           /* a new version of a document already filed */
+};
+
+/* One message for the documents filed from one incoming message (n >= 1).
+ * Returns 0, or -1 (logged) when it could not be stored. */
+int vault_notify_documents(struct store *store, const char *patient, const struct vault_notice_item *items,
+			   size_t n);
+
+/* A professional opened the patient's vault (imapd: SELECT/EXAMINE of a shared
+ * Patients/<patient>/Documents... mailbox). At most one notice per professional and
+ * patient per notify_access_interval seconds (0: every time). Returns 1 sent, 0 not
+ * needed (already told recently), -1 error (logged). */
+int vault_notify_access(struct store *store, const char *patient, const char *professional);
+
+/* Runs notify_command KIND PATIENT when configured. Returns 0 (also when not
+ * configured), -1 when it failed or timed out (logged). Waits at most notify_timeout. */
+int vault_notify_command(const struct mss_config *cfg, const char *kind, const char *patient);
+
+#endif

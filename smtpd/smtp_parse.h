@@ -1,0 +1,63 @@
+/* smtp_parse.h: SMTP command syntax as pure functions (no I/O, no session state),
+ * so that they are unit-tested from tables and fuzzed.
+ *
+ * Inputs are NUL-terminated lines without CRLF (the reader already rejected NULs and
+ * overlong lines). Nothing here allocates. */
+#ifndef MSS_SMTP_PARSE_H
+#define MSS_SMTP_PARSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "smtpd/smtp_reply.h"
+
+/* RFC 5321 4.5.3.1.3: a path is at most 256 octets including the angle brackets. */
+#define SMTP_PATH_MAX 256
+#define SMTP_DOMAIN_MAX 256
+#define SMTP_VERB_MAX 16
+
+struct smtp_cmdline {
+	char verb[SMTP_VERB_MAX]; /* uppercased */
+	const char *args;         /* into the line, after the verb and its spaces; "" if none */
+};
+
+/* Splits "VERB args". Returns 0, or -1 when there is no verb of 1..15 letters
+ * followed by a space or the end of the line. */
+int smtp_parse_verb(const char *line, struct smtp_cmdline *out);
+
+struct smtp_mail_params {
+	uint64_t size;  /* SIZE= (RFC 1870); 0 when absent */
+	bool has_size;
+	int body;       /* 0 absent, 7 (7BIT) or 8 (8BITMIME, RFC 6152) */
+};
+
+/* Parses the argument of MAIL: "FROM:<path> [params]". The address is written
+ * lowercased without brackets; "" for the null reverse-path <>. A source route
+ * (<@a,@b:user@d>) is accepted and dropped (RFC 5321 4.1.2 says MUST accept).
+ * Returns RPL_OK, or the reply to send (RPL_SYNTAX_MAIL, RPL_BAD_SENDER, RPL_PARAM_UNKNOWN,
+ * RPL_BAD_BODY). */
+enum smtp_reply_id smtp_parse_mail(const char *args, char addr[SMTP_PATH_MAX], struct smtp_mail_params *p);
+/* Parses the argument of RCPT: "TO:<path>". No parameters are supported (no DSN).
+ * Returns RPL_OK, RPL_SYNTAX_RCPT, RPL_BAD_RECIPIENT or RPL_PARAM_UNKNOWN. */
+enum smtp_reply_id smtp_parse_rcpt(const char *args, char addr[SMTP_PATH_MAX]);
+/* Checks the HELO/EHLO argument: one domain or address literal, printable ASCII,
+ * at most 255 octets. Copies it to out. Returns 0 or -1. */
+int smtp_parse_helo(const char *args, char out[SMTP_DOMAIN_MAX]);
+/* Checks an address "local@domain" (dot-string or quoted local part, domain of
+ * LDH labels or an address literal). */
+bool smtp_parse_is_mailbox(const char *s);
+
+/* Splits "MECHANISM [initial-response]". The mechanism is uppercased into mech.
+ * *resp points into args ("" when absent). Returns 0 or -1. */
+int smtp_parse_auth(const char *args, char *mech, size_t mechlen, const char **resp);
+/* Decodes base64 text into out (NUL-terminated; out must hold outlen bytes). "=" is the
+ * empty response (RFC 4954 4). Returns the decoded length, or -1 for bad base64 or
+ * when it does not fit. */
+long smtp_parse_base64(const char *in, char *out, size_t outlen);
+/* Splits a SASL PLAIN message "authzid NUL authcid NUL passwd" (RFC 4616).
+ * Returns 0 (pointers into msg) or -1 when malformed. */
+int smtp_parse_sasl_plain(const char *msg, size_t len, const char **authzid, const char **authcid,
+			  const char **passwd);
+
+#endif

@@ -1,0 +1,280 @@
+/* smtp_session.c: the conversation loop, STARTTLS, and the session's helpers.
+ *
+ * Limits live in the reader: every command line goes through conn_read_line with the
+ * line limit and the command timeout, and "too long", "bare LF", "NUL", EOF and
+ * timeout are handled here once; handlers only ever see a clean command line. */
+
+#include "smtpd/smtp_session.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+#include "lib/str.h"
+#include "policy/audit.h"
+#include "smtpd/smtp_auth.h"
+#include "smtpd/smtp_cmd.h"
+#include "store/store.h"
+
+int smtp_reply(struct smtp_session *s, enum smtp_reply_id id)
+{
+	const struct smtp_reply *r = smtp_reply_get(id);
+
+	/* "Too many recipients" is the client's normal way to learn the limit
+	 * (RFC 5321 4.5.3.1.10), not an error to count. */
+	if (r->code >= 400 && id != RPL_TOO_MANY_RCPTS)
+		s->errors++;
+	if (smtp_reply_closes(id))
+		s->closing = true;
+	return smtp_reply_send(s->conn, id);
+}
+
+int smtp_reply_st(struct smtp_session *s, const struct mss_status *st)
+{
+	if (st->code >= 400)
+		s->errors++;
+	if (st->code == 421)
+		s->closing = true;
+	return smtp_reply_send_status(s->conn, st);
+}
+
+void smtp_session_reset_txn(struct smtp_session *s)
+{
+	for (size_t i = 0; i < s->nrcpt; i++)
+		free(s->rcpts[i]);
+	free(s->rcpts);
+	s->rcpts = NULL;
+	s->nrcpt = 0;
+	s->rcpt_count = 0;
+	s->in_mail = false;
+	s->mail_from[0] = '\0';
+	memset(&s->mail_params, 0, sizeof(s->mail_params));
+	memset(&s->sender, 0, sizeof(s->sender));
+}
+
+void smtp_session_reset_after_tls(struct smtp_session *s)
+{
+	/* RFC 3207 4.2: the server MUST discard any knowledge obtained from the client
+	 * before the TLS negotiation. */
+	smtp_session_reset_txn(s);
+	s->helo[0] = '\0';
+	s->esmtp = false;
+	s->authenticated = false;
+	memset(&s->auth_account, 0, sizeof(s->auth_account));
+	s->cert_mapped = false;
+	memset(&s->cert_account, 0, sizeof(s->cert_account));
+}
+
+const char *smtp_session_protocol(const struct smtp_session *s)
+{
+	if (!s->esmtp)
+		return "SMTP";
+	if (s->tls)
+		return s->authenticated ? "ESMTPSA" : "ESMTPS";
+	return s->authenticated ? "ESMTPA" : "ESMTP";
+}
+
+void smtp_session_audit(struct smtp_session *s, const char *action, const char *target,
+			const char *detail, const struct mss_status *st)
+{
+	struct audit_event ev;
+	char result[320], err[256];
+	const char *actor = s->sender.account[0] ? s->sender.account
+			    : s->authenticated     ? s->auth_account.address
+						   : "anonymous";
+
+	str_format(result, sizeof(result), "refused: %d %s %s", st->code, st->enhanced, st->text);
+	memset(&ev, 0, sizeof(ev));
+	ev.actor = actor;
+	ev.auth = s->authenticated ? policy_auth_name(s->auth_kind) : policy_auth_name(s->sender.auth);
+	ev.action = action;
+	ev.target = target;
+	ev.detail = detail;
+	ev.result = result;
+	ev.peer = s->peer_ip;
+	ev.patient = "";
+	if (s->store == NULL || audit_append(store_db(s->store), &ev, err, sizeof(err)) < 0)
+		log_err("smtp.audit", "session=%s action=%s result=failed why=\"%s\"", s->id, action,
+			s->store ? err : "no store");
+}
+
+enum conn_result smtp_session_challenge(struct smtp_session *s, const char *b64, struct buf *line)
+{
+	size_t max = s->cfg->smtp_max_line > 2 ? s->cfg->smtp_max_line - 2 : 998;
+	enum conn_result r;
+	int flags = 0;
+
+	if (max > line->limit)
+		max = line->limit;
+	conn_printf(s->conn, "334 %s\r\n", b64);
+	if (conn_flush(s->conn) < 0) {
+		s->closing = true;
+		return CONN_ERROR;
+	}
+	r = conn_read_line(s->conn, line, max, &flags);
+	if (r == CONN_TIMEOUT)
+		smtp_reply(s, RPL_TIMEOUT);
+	if (r == CONN_EOF || r == CONN_ERROR || r == CONN_TIMEOUT) {
+		s->closing = true;
+		return r;
+	}
+	if (r == CONN_TOOLONG || (flags & (CONN_LINE_BARE_LF | CONN_LINE_NUL)))
+		return CONN_TOOLONG;
+	return CONN_OK;
+}
+
+/* Runs the TLS handshake (STARTTLS or implicit) and records the verified peer. */
+static int start_tls(struct smtp_session *s)
+{
+	char err[256], dn[600];
+
+	conn_set_timeout(s->conn, s->cfg->tls_handshake_timeout);
+	if (conn_start_tls(s->conn, s->ctx->tls, err, sizeof(err)) < 0) {
+		log_warn("smtp.tls", "session=%s peer=%s result=failed why=\"%s\"", s->id, s->peer_ip, err);
+		return -1;
+	}
+	conn_set_timeout(s->conn, s->cfg->smtp_command_timeout);
+	s->tls = true;
+	s->peer = *conn_tls_peer(s->conn);
+	log_info("smtp.tls", "session=%s peer=%s version=%s cipher=%s client_cert=%s subject=%s", s->id,
+		 s->peer_ip, s->peer.version, s->peer.cipher, s->peer.has_cert ? "verified" : "none",
+		 log_quote(dn, sizeof(dn), s->peer.subject_dn));
+	return 0;
+}
+
+/* A verified client certificate may stand for a local account (DESIGN: registered
+ * fingerprint, or subjectAltName email), for SASL EXTERNAL and relay identification. */
+static void map_certificate(struct smtp_session *s)
+{
+	struct account a;
+
+	s->cert_mapped = false;
+	if (!s->peer.has_cert || s->store == NULL)
+		return;
+	if (account_by_cert(store_db(s->store), s->peer.sha256, s->peer.email, &a) == 1 && !a.disabled) {
+		s->cert_account = a;
+		s->cert_mapped = true;
+	}
+}
+
+int smtp_cmd_starttls(struct smtp_session *s, const char *args)
+{
+	if (args[0])
+		return smtp_reply(s, RPL_NO_ARGS);
+	if (s->tls)
+		return smtp_reply(s, RPL_TLS_ACTIVE);
+	if (s->ctx->tls == NULL)
+		return smtp_reply(s, RPL_TLS_UNAVAILABLE);
+	smtp_reply(s, RPL_STARTTLS_GO);
+	/* conn_start_tls drops whatever the client sent after STARTTLS in the clear
+	 * (CVE-2011-0411), so injected commands are never run inside TLS. */
+	if (conn_flush(s->conn) < 0 || start_tls(s) < 0) {
+		s->closing = true;
+		return -1;
+	}
+	smtp_session_reset_after_tls(s);
+	map_certificate(s);
+	return 0;
+}
+
+/* Reads and runs commands until QUIT, a closing reply, EOF or timeout. */
+static void session_loop(struct smtp_session *s)
+{
+	size_t max = s->cfg->smtp_max_line > 2 ? s->cfg->smtp_max_line - 2 : 998;
+	struct buf line;
+	enum conn_result r;
+	int flags;
+
+	buf_init(&line, max + 16);
+	while (!s->closing) {
+		/* RFC 2920: answer a pipelined group in one write, once its input is used up. */
+		if (!conn_has_buffered_input(s->conn) && conn_flush(s->conn) < 0)
+			break;
+		flags = 0;
+		r = conn_read_line(s->conn, &line, max, &flags);
+		if (r == CONN_EOF || r == CONN_ERROR)
+			break;
+		if (r == CONN_TIMEOUT)
+			smtp_reply(s, RPL_TIMEOUT);
+		else if (r == CONN_TOOLONG)
+			smtp_reply(s, RPL_LINE_TOO_LONG);
+		else if (flags & CONN_LINE_BARE_LF)
+			smtp_reply(s, RPL_BARE_LF);
+		else if ((flags & CONN_LINE_NUL) || memchr(line.data, '\0', line.len))
+			smtp_reply(s, RPL_NUL_IN_COMMAND);
+		else if (smtp_cmd_dispatch(s, line.data) & CMD_ENDS_GROUP)
+			conn_flush(s->conn);
+		if (!s->closing && s->errors >= s->cfg->smtp_max_errors)
+			smtp_reply(s, RPL_TOO_MANY_ERRORS);
+	}
+	conn_flush(s->conn);
+	buf_free(&line);
+}
+
+static void session_id(char out[16])
+{
+	unsigned char r[4];
+
+	randombytes_buf(r, sizeof(r));
+	str_hex(out, r, sizeof(r));
+}
+
+/* Store, implicit TLS and greeting. Returns 0 when the conversation may start. */
+static int session_open(struct smtp_session *s)
+{
+	char err[256];
+
+	if (s->kind == SMTP_KIND_SUBMISSIONS && (s->ctx->tls == NULL || start_tls(s) < 0))
+		return -1;
+	s->store = store_open(s->cfg, err, sizeof(err));
+	if (s->store == NULL) {
+		log_err("smtp.store", "session=%s result=failed why=\"%s\"", s->id, err);
+		smtp_reply(s, RPL_UNAVAILABLE);
+		conn_flush(s->conn);
+		return -1;
+	}
+	map_certificate(s);
+	conn_printf(s->conn, "220 %s ESMTP MSS\r\n", s->cfg->hostname);
+	return 0;
+}
+
+void smtp_session_main(int fd, const struct session_info *si, void *arg)
+{
+	struct smtp_session s;
+
+	memset(&s, 0, sizeof(s));
+	s.ctx = arg;
+	s.cfg = s.ctx->cfg;
+	s.kind = (enum smtp_kind)si->listener->kind;
+	s.listener = si->listener->name;
+	str_copy(s.peer_ip, sizeof(s.peer_ip), si->peer_ip);
+	session_id(s.id);
+	s.conn = conn_new(fd, si->peer_ip);
+	if (s.conn == NULL)
+		return;
+	conn_set_timeout(s.conn, s.cfg->smtp_command_timeout);
+	log_info("smtp.connect", "session=%s listener=%s peer=%s port=%u", s.id, s.listener, s.peer_ip,
+		 si->peer_port);
+	if (session_open(&s) == 0)
+		session_loop(&s);
+	log_info("smtp.disconnect", "session=%s peer=%s messages=%u errors=%u", s.id, s.peer_ip,
+		 s.messages, s.errors);
+	smtp_session_reset_txn(&s);
+	if (s.store)
+		store_close(s.store);
+	conn_free(s.conn);
+}
+
+void smtp_session_overload(int fd, const struct session_info *si, const char *why)
+{
+	static const char msg[] = "421 4.7.0 Error: too many connections, try again later\r\n";
+	ssize_t n = 0;
+
+	/* Implicit TLS clients expect a handshake, not text: just close on them. */
+	if (si->listener->kind != SMTP_KIND_SUBMISSIONS)
+		n = write(fd, msg, sizeof(msg) - 1);
+	(void)n;
+	log_warn("smtp.overload", "listener=%s peer=%s why=\"%s\"", si->listener->name, si->peer_ip, why);
+}

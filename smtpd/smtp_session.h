@@ -1,0 +1,101 @@
+/* smtp_session.h: one SMTP conversation, from the greeting to the close.
+ *
+ * The session owns its connection and its store handle; it runs in its own process
+ * (forked by lib/master), so nothing here is shared with other sessions except the
+ * read-only daemon context and the per-IP authentication failure table. */
+#ifndef MSS_SMTP_SESSION_H
+#define MSS_SMTP_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "directory/account.h"
+#include "lib/config.h"
+#include "lib/conn.h"
+#include "lib/master.h"
+#include "lib/tls.h"
+#include "policy/policy.h"
+#include "smtpd/smtp_parse.h"
+#include "smtpd/smtp_reply.h"
+
+/* The listener kinds of mss-smtpd (struct listener.kind). */
+enum smtp_kind {
+	SMTP_KIND_MX = 0,          /* smtp_listen: STARTTLS, peers are MTAs */
+	SMTP_KIND_SUBMISSION = 1,  /* submission_listen: STARTTLS, AUTH required */
+	SMTP_KIND_SUBMISSIONS = 2, /* submissions_listen: implicit TLS, AUTH required */
+};
+
+struct smtp_authfail;
+struct smtp_spf;
+
+/* Built by the master before it forks; read-only in sessions. */
+struct smtpd_ctx {
+	const struct mss_config *cfg;
+	struct tls_ctx *tls;             /* NULL when no certificate is configured */
+	struct smtp_authfail *authfail;  /* shared between sessions (see smtp_auth.h) */
+	struct smtp_spf *spf;
+};
+
+struct smtp_session {
+	const struct smtpd_ctx *ctx;
+	const struct mss_config *cfg;
+	struct conn *conn;
+	struct store *store;
+	enum smtp_kind kind;
+	const char *listener;     /* "smtp", "submission", "submissions" */
+	char id[16];              /* session id for logs */
+	char peer_ip[64];
+
+	char helo[SMTP_DOMAIN_MAX];
+	bool esmtp;               /* EHLO (not HELO) */
+	bool tls;
+	struct tls_peer peer;     /* verified client certificate, if any */
+	bool cert_mapped;         /* peer certificate maps to cert_account */
+	struct account cert_account;
+	bool authenticated;
+	struct account auth_account;
+	enum sender_auth auth_kind; /* SENDER_PASSWORD or SENDER_CERTIFICATE once authenticated */
+	unsigned auth_failures;
+
+	/* The current transaction. */
+	bool in_mail;
+	char mail_from[SMTP_PATH_MAX];
+	struct smtp_mail_params mail_params;
+	struct policy_sender sender;
+	char **rcpts;             /* accepted recipients, each once */
+	size_t nrcpt;
+	unsigned rcpt_count;      /* accepted RCPT commands, duplicates included */
+
+	unsigned errors;
+	unsigned messages;
+	bool closing;             /* reply sent; close after flushing */
+};
+
+/* Session entry point for lib/master (arg: struct smtpd_ctx). */
+void smtp_session_main(int fd, const struct session_info *si, void *arg);
+/* Overload reply for lib/master (421). */
+void smtp_session_overload(int fd, const struct session_info *si, const char *why);
+
+/* Sends a reply from the table; counts errors (5xx/4xx other than 452 too many
+ * recipients) and marks the session closing for 421. Returns 0 or -1. */
+int smtp_reply(struct smtp_session *s, enum smtp_reply_id id);
+/* Sends a status (e.g. the policy's verdict), counting it like smtp_reply. */
+int smtp_reply_st(struct smtp_session *s, const struct mss_status *st);
+/* Sends "334 b64", flushes, and reads the client's answer into line (reset first).
+ * Returns CONN_OK; CONN_TOOLONG for an unusable line (too long, NUL, bare LF); or
+ * EOF/ERROR/TIMEOUT, after which the session is closing (421 already sent on timeout). */
+enum conn_result smtp_session_challenge(struct smtp_session *s, const char *b64, struct buf *line);
+/* Forgets the current transaction (RSET, after DATA, after STARTTLS/EHLO). */
+void smtp_session_reset_txn(struct smtp_session *s);
+/* Forgets everything learnt before STARTTLS (RFC 3207 4.2). */
+void smtp_session_reset_after_tls(struct smtp_session *s);
+
+/* Protocol name for Received: (RFC 3848). */
+const char *smtp_session_protocol(const struct smtp_session *s);
+/* Records a refusal decided by smtpd itself in the audit log (the policy records its
+ * own decisions). Never content: envelope, size and reason only. */
+void smtp_session_audit(struct smtp_session *s, const char *action, const char *target,
+			const char *detail, const struct mss_status *st);
+
+#endif

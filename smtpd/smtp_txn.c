@@ -1,0 +1,303 @@
+/* smtp_txn.c: the mail transaction: MAIL, RCPT, DATA and delivery.
+ *
+ * smtpd establishes who the sender is (how the session authenticated, never the MAIL
+ * FROM text alone) and asks policy/ about MAIL and each RCPT; after the final dot it
+ * hands the whole message to policy_deliver and says 250 only when that returned 0,
+ * i.e. when the message is durably stored (fsynced files, committed database). */
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lib/log.h"
+#include "lib/str.h"
+#include "smtpd/smtp_cmd.h"
+#include "smtpd/smtp_data.h"
+#include "smtpd/smtp_spf.h"
+
+/* MX peers: an organisation's certificate makes a relay; any other verified
+ * certificate is an operator, whose DN the policy checks against the trust list;
+ * without a certificate, relay_networks plus SPF pass makes a relay. */
+static void identify_mx_sender(struct smtp_session *s, const char *mail_from)
+{
+	struct policy_sender *ps = &s->sender;
+	char spf[32] = "", q[300];
+	int pass;
+
+	if (s->cert_mapped && s->cert_account.role == ROLE_ORGANISATION) {
+		ps->auth = SENDER_RELAY_CERT;
+		str_copy(ps->account, sizeof(ps->account), s->cert_account.address);
+		return;
+	}
+	if (s->peer.has_cert) {
+		ps->auth = SENDER_OPERATOR;
+		return;
+	}
+	ps->auth = SENDER_ANONYMOUS;
+	if (!s->cfg->relay_networks[0] || !smtp_net_match(s->cfg->relay_networks, s->peer_ip))
+		return;
+	pass = smtp_spf_check(s->ctx->spf, s->peer_ip, s->helo, mail_from, spf, sizeof(spf));
+	log_info("smtp.spf", "session=%s peer=%s domain=%s result=%s", s->id, s->peer_ip,
+		 log_quote(q, sizeof(q), str_address_domain(mail_from)), spf);
+	if (pass == 1)
+		ps->auth = SENDER_RELAY_SPF;
+}
+
+static void identify_sender(struct smtp_session *s, const char *mail_from)
+{
+	struct policy_sender *ps = &s->sender;
+
+	memset(ps, 0, sizeof(*ps));
+	str_copy(ps->peer_ip, sizeof(ps->peer_ip), s->peer_ip);
+	str_copy(ps->listener, sizeof(ps->listener), s->listener);
+	if (s->peer.has_cert)
+		str_copy(ps->tls_subject_dn, sizeof(ps->tls_subject_dn), s->peer.subject_dn);
+	if (s->kind == SMTP_KIND_MX) {
+		identify_mx_sender(s, mail_from);
+		return;
+	}
+	ps->auth = s->auth_kind;
+	str_copy(ps->account, sizeof(ps->account), s->auth_account.address);
+}
+
+static int refuse(struct smtp_session *s, const char *action, const char *target, enum smtp_reply_id id)
+{
+	struct mss_status st;
+	char detail[400];
+
+	smtp_reply_status(id, &st);
+	str_format(detail, sizeof(detail), "from=<%s> listener=%s", s->in_mail ? s->mail_from : "",
+		   s->listener);
+	smtp_session_audit(s, action, target, detail, &st);
+	return smtp_reply(s, id);
+}
+
+/* A policy refusal: the policy audited it already. An internal error (-1) or a status
+ * without a refusal code becomes 451 4.3.0, never an accidental acceptance. */
+static int policy_refused(struct smtp_session *s, int rc, struct mss_status *st)
+{
+	if (rc < 0 || st->code < 400)
+		smtp_reply_status(RPL_TEMPFAIL, st);
+	return smtp_reply_st(s, st);
+}
+
+int smtp_cmd_mail(struct smtp_session *s, const char *args)
+{
+	char from[SMTP_PATH_MAX], q[300];
+	struct smtp_mail_params p;
+	struct mss_status st;
+	enum smtp_reply_id r;
+	int rc;
+
+	if (s->in_mail)
+		return smtp_reply(s, RPL_NESTED_MAIL);
+	r = smtp_parse_mail(args, from, &p);
+	if (r != RPL_OK)
+		return smtp_reply(s, r);
+	if (p.has_size && p.size > s->cfg->max_message_size)
+		return refuse(s, "smtp.mail", from, RPL_SIZE_EXCEEDED); /* RFC 1870 6 */
+	/* The policy sees how the session authenticated, not just the MAIL FROM text:
+	 * it refuses a submitted address that is not the login's (553 5.7.1). */
+	identify_sender(s, from);
+	memset(&st, 0, sizeof(st));
+	rc = policy_check_mail(s->store, &s->sender, from, &st);
+	if (rc != 0)
+		return policy_refused(s, rc, &st);
+	str_copy(s->mail_from, sizeof(s->mail_from), from);
+	s->in_mail = true;
+	s->mail_params = p;
+	log_info("smtp.mail", "session=%s from=%s auth=%s", s->id, log_quote(q, sizeof(q), from),
+		 policy_auth_name(s->sender.auth));
+	return smtp_reply(s, RPL_MAIL_OK);
+}
+
+static bool has_rcpt(const struct smtp_session *s, const char *rcpt)
+{
+	for (size_t i = 0; i < s->nrcpt; i++)
+		if (strcmp(s->rcpts[i], rcpt) == 0)
+			return true;
+	return false;
+}
+
+int smtp_cmd_rcpt(struct smtp_session *s, const char *args)
+{
+	char rcpt[SMTP_PATH_MAX], q[300];
+	struct mss_status st;
+	enum smtp_reply_id r;
+	int rc;
+
+	r = smtp_parse_rcpt(args, rcpt);
+	if (r != RPL_OK)
+		return smtp_reply(s, r);
+	if (s->rcpt_count >= s->cfg->smtp_max_recipients)
+		return smtp_reply(s, RPL_TOO_MANY_RCPTS); /* RFC 5321 4.5.3.1.10 */
+	memset(&st, 0, sizeof(st));
+	rc = policy_check_rcpt(s->store, &s->sender, s->mail_from, rcpt, &st);
+	if (rc != 0)
+		return policy_refused(s, rc, &st);
+	/* Never an open relay, whatever the policy says: smtpd delivers locally only. */
+	if (!config_is_local_domain(s->cfg, str_address_domain(rcpt)))
+		return refuse(s, "smtp.rcpt", rcpt, s->kind == SMTP_KIND_MX ? RPL_RELAY_DENIED : RPL_RELAY_NOT_YET);
+	s->rcpt_count++;
+	if (!has_rcpt(s, rcpt)) {
+		s->rcpts = xrealloc(s->rcpts, (s->nrcpt + 1) * sizeof(*s->rcpts));
+		s->rcpts[s->nrcpt++] = xstrdup(rcpt);
+	}
+	log_info("smtp.rcpt", "session=%s to=%s result=ok", s->id, log_quote(q, sizeof(q), rcpt));
+	return smtp_reply(s, RPL_RCPT_OK);
+}
+
+/* Reads the message lines into d. Returns 0 when the data ended (with or without a
+ * verdict against it), 1 on a bare LF (reply, then close), -1 when the connection is
+ * gone or timed out (already handled). */
+static int read_data(struct smtp_session *s, struct smtp_data *d)
+{
+	size_t max = s->cfg->smtp_max_line > 2 ? s->cfg->smtp_max_line - 2 : 998;
+	struct buf line;
+	enum conn_result r;
+	enum smtp_data_step step = SMTP_DATA_MORE;
+	int flags = 0, rc = 0;
+
+	buf_init(&line, max + 16);
+	conn_set_timeout(s->conn, s->cfg->smtp_data_timeout);
+	while (step == SMTP_DATA_MORE) {
+		r = conn_read_line(s->conn, &line, max, &flags);
+		if (r == CONN_OK) {
+			step = smtp_data_line(d, line.data, line.len, flags);
+		} else if (r == CONN_TOOLONG) {
+			smtp_data_line_dropped(d, max + 1);
+		} else {
+			if (r == CONN_TIMEOUT)
+				smtp_reply(s, RPL_TIMEOUT);
+			s->closing = true;
+			rc = -1;
+			break;
+		}
+	}
+	if (step == SMTP_DATA_ABORT)
+		rc = 1;
+	conn_set_timeout(s->conn, s->cfg->smtp_command_timeout);
+	buf_free(&line);
+	return rc;
+}
+
+static void make_queue_id(char out[16])
+{
+	unsigned char r[6];
+
+	randombytes_buf(r, sizeof(r));
+	str_hex(out, r, sizeof(r));
+	for (char *p = out; *p; p++)
+		if (*p >= 'a' && *p <= 'f')
+			*p = (char)(*p - 'a' + 'A');
+}
+
+static int deliver(struct smtp_session *s, struct smtp_data *d)
+{
+	char qid[16], q[300];
+	struct buf hdr;
+	struct smtp_trace t;
+	struct mss_status st;
+	struct policy_message pm;
+	int rc;
+
+	make_queue_id(qid);
+	t.return_path = s->mail_from;
+	t.helo = s->helo;
+	t.peer_ip = s->peer_ip;
+	t.hostname = s->cfg->hostname;
+	t.protocol = smtp_session_protocol(s);
+	t.tls_version = s->tls ? s->peer.version : "";
+	t.tls_cipher = s->tls ? s->peer.cipher : "";
+	t.queue_id = qid;
+	t.for_rcpt = s->nrcpt == 1 ? s->rcpts[0] : "";
+	t.now = time(NULL);
+	buf_init(&hdr, SMTP_DATA_SLACK);
+	if (smtp_data_trace_headers(d, &t, &hdr) < 0 || smtp_data_prepend(d, &hdr) < 0) {
+		buf_free(&hdr);
+		log_err("smtp.deliver", "session=%s qid=%s result=failed why=\"trace headers\"", s->id, qid);
+		return smtp_reply(s, RPL_TEMPFAIL);
+	}
+	buf_free(&hdr);
+
+	memset(&pm, 0, sizeof(pm));
+	pm.sender = &s->sender;
+	pm.mail_from = s->mail_from;
+	pm.rcpts = (const char *const *)s->rcpts;
+	pm.nrcpt = s->nrcpt;
+	pm.data = d->body.data;
+	pm.len = d->body.len;
+	pm.queue_id = qid;
+	memset(&st, 0, sizeof(st));
+	rc = policy_deliver(s->store, &pm, &st);
+	log_info("smtp.deliver", "session=%s qid=%s from=%s nrcpt=%zu size=%zu result=%s", s->id, qid,
+		 log_quote(q, sizeof(q), s->mail_from), s->nrcpt, d->body.len, rc == 0 ? "ok" : "failed");
+	if (rc != 0) {
+		if (st.code < 400)
+			smtp_reply_status(RPL_TEMPFAIL, &st);
+		return smtp_reply_st(s, &st);
+	}
+	s->messages++;
+	str_format(q, sizeof(q), "Ok: queued as %s", qid);
+	return smtp_reply_send_line(s->conn, 250, "2.0.0", q, true);
+}
+
+/* Records a message smtpd itself did not take (the policy records the others). */
+static void audit_data(struct smtp_session *s, const struct smtp_data *d, const struct mss_status *st)
+{
+	char detail[400], target[SMTP_PATH_MAX + 16];
+
+	str_format(target, sizeof(target), "%s%s", s->rcpts[0], s->nrcpt > 1 ? " (+more)" : "");
+	str_format(detail, sizeof(detail), "from=<%s> nrcpt=%zu size=%llu listener=%s", s->mail_from,
+		   s->nrcpt, (unsigned long long)d->size, s->listener);
+	smtp_session_audit(s, "smtp.data", target, detail, st);
+}
+
+static void data_refused(struct smtp_session *s, const struct smtp_data *d, enum smtp_reply_id id)
+{
+	struct mss_status st;
+
+	smtp_reply_status(id, &st);
+	audit_data(s, d, &st);
+	smtp_reply(s, id);
+}
+
+/* The client vanished or timed out inside DATA: the transaction is recorded too. */
+static void data_abandoned(struct smtp_session *s, const struct smtp_data *d)
+{
+	struct mss_status st;
+
+	smtp_reply_status(RPL_TIMEOUT, &st);
+	str_copy(st.text, sizeof(st.text), "connection lost or timed out during DATA");
+	audit_data(s, d, &st);
+}
+
+int smtp_cmd_data(struct smtp_session *s, const char *args)
+{
+	struct smtp_data d;
+	enum smtp_reply_id verdict;
+	int rc;
+
+	if (args[0])
+		return smtp_reply(s, RPL_NO_ARGS);
+	smtp_reply(s, RPL_DATA_GO);
+	if (conn_flush(s->conn) < 0) {
+		s->closing = true;
+		return -1;
+	}
+	smtp_data_init(&d, s->cfg->max_message_size);
+	rc = read_data(s, &d);
+	if (rc < 0)
+		data_abandoned(s, &d);
+	if (rc >= 0) {
+		verdict = smtp_data_verdict(&d);
+		if (verdict != RPL_OK)
+			data_refused(s, &d, verdict);
+		else
+			deliver(s, &d);
+	}
+	smtp_data_free(&d);
+	smtp_session_reset_txn(s);
+	return rc < 0 ? -1 : 0;
+}

@@ -1,0 +1,141 @@
+/* smtpd.c: mss-smtpd, the SMTP server (MX and submission). See mss-smtpd(8).
+ *
+ * The master reads the configuration, loads TLS material and the SPF zone, binds the
+ * three listeners, then lib/master drops privileges and forks one session per
+ * connection (smtp_session.c). */
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/config.h"
+#include "lib/crypto.h"
+#include "lib/log.h"
+#include "lib/master.h"
+#include "lib/str.h"
+#include "lib/tls.h"
+#include "smtpd/smtp_auth.h"
+#include "smtpd/smtp_session.h"
+#include "smtpd/smtp_spf.h"
+#include "store/store.h"
+
+static struct mss_config cfg;
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: mss-smtpd -c FILE [-d]\n");
+	exit(2);
+}
+
+static void load_config(int argc, char **argv)
+{
+	const char *path = NULL;
+	char err[CONFIG_PATH_MAX + 256];
+	int c, foreground = 0;
+
+	while ((c = getopt(argc, argv, "c:d")) != -1) {
+		if (c == 'c')
+			path = optarg;
+		else if (c == 'd')
+			foreground = 1;
+		else
+			usage();
+	}
+	if (path == NULL || optind != argc)
+		usage();
+	config_defaults(&cfg);
+	if (config_load(&cfg, path, err, sizeof(err)) < 0) {
+		fprintf(stderr, "mss-smtpd: %s\n", err);
+		exit(1);
+	}
+	if (foreground)
+		cfg.log_stderr = 1;
+}
+
+static struct tls_ctx *load_tls(void)
+{
+	struct tls_server_opts o;
+	struct tls_ctx *tls;
+	char err[512];
+
+	/* Every listener needs TLS: the MX refuses MAIL before STARTTLS, and
+	 * submission never takes a password in the clear. */
+	if (!cfg.tls_cert[0] || !cfg.tls_key[0])
+		fatal("%s: tls_cert and tls_key are required by mss-smtpd", cfg.path);
+	memset(&o, 0, sizeof(o));
+	o.cert_file = cfg.tls_cert;
+	o.key_file = cfg.tls_key;
+	o.ca_file = cfg.tls_ca;
+	o.crl_file = cfg.tls_crl;
+	o.client_cert = TLS_CLIENT_CERT_OPTIONAL;
+	tls = tls_server_ctx_new(&o, err, sizeof(err));
+	if (tls == NULL)
+		fatal("TLS: %s", err);
+	return tls;
+}
+
+/* Opens the store once in the master, so a broken data_dir stops the daemon at
+ * start rather than failing every session. */
+static void check_store(void)
+{
+	char err[512];
+	struct store *st = store_open(&cfg, err, sizeof(err));
+
+	if (st == NULL)
+		fatal("store: %s", err);
+	store_close(st);
+}
+
+int main(int argc, char **argv)
+{
+	struct listener ls[3] = {
+		{"smtp", "", SMTP_KIND_MX, -1},
+		{"submission", "", SMTP_KIND_SUBMISSION, -1},
+		{"submissions", "", SMTP_KIND_SUBMISSIONS, -1},
+	};
+	struct smtpd_ctx ctx;
+	struct master_opts mo;
+	char err[512];
+	int rc;
+
+	load_config(argc, argv);
+	log_open("mss-smtpd", cfg.log_stderr);
+	if (crypto_init() < 0)
+		fatal("libsodium initialisation failed");
+	str_copy(ls[0].addr, sizeof(ls[0].addr), cfg.smtp_listen);
+	str_copy(ls[1].addr, sizeof(ls[1].addr), cfg.submission_listen);
+	str_copy(ls[2].addr, sizeof(ls[2].addr), cfg.submissions_listen);
+	if (!ls[0].addr[0] && !ls[1].addr[0] && !ls[2].addr[0])
+		fatal("%s: no listener (smtp_listen, submission_listen, submissions_listen)", cfg.path);
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.cfg = &cfg;
+	ctx.tls = load_tls();
+	ctx.spf = smtp_spf_new(cfg.spf_zone_file, err, sizeof(err));
+	if (ctx.spf == NULL)
+		fatal("SPF: %s", err);
+	ctx.authfail = smtp_authfail_new();
+	if (ctx.authfail == NULL)
+		fatal("cannot map the authentication failure table");
+	check_store();
+	if (master_bind(ls, 3, err, sizeof(err)) < 0)
+		fatal("%s", err);
+	signal(SIGPIPE, SIG_IGN);
+
+	memset(&mo, 0, sizeof(mo));
+	mo.max_sessions = cfg.max_sessions;
+	mo.max_sessions_per_ip = cfg.max_sessions_per_ip;
+	mo.user = cfg.user;
+	mo.session = smtp_session_main;
+	mo.overload = smtp_session_overload;
+	mo.arg = &ctx;
+	log_info("smtpd.start", "smtp=%s submission=%s submissions=%s", ls[0].addr[0] ? ls[0].addr : "-",
+		 ls[1].addr[0] ? ls[1].addr : "-", ls[2].addr[0] ? ls[2].addr : "-");
+	rc = master_run(&mo, ls, 3);
+	smtp_spf_free(ctx.spf);
+	smtp_authfail_free(ctx.authfail);
+	tls_ctx_free(ctx.tls);
+	return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,390 @@
+/* store.h: mailboxes and messages, bodies encrypted at rest.
+ *
+ * The only way the daemons reach stored mail. Plain request/reply functions on plain
+ * structs, so the store can later move behind a socket into its own process.
+ *
+ * Conventions for every function below:
+ * - Returns 0 on success, -1 on an internal error (err filled, never content or keys),
+ *   and 1 (or another documented positive value) for a refusal the client caused
+ *   (no such mailbox, already exists, ...), with err saying why in plain words.
+ * - "user" is a local account address (case-insensitive) made by store_user_create.
+ * - Mailbox names are UTF-8, '/' is the hierarchy delimiter, "INBOX" is matched
+ *   case-insensitively (and stored as "INBOX"). imapd converts modified UTF-7.
+ * - A mailbox_id (from store_mailbox_get / store_select) stays valid across renames;
+ *   once the mailbox is deleted, functions taking it return 1 ("no such mailbox").
+ *   The store trusts its caller for access rights: imapd/policy decide who may reach
+ *   which mailbox before calling.
+ * - Never "database is locked": writers wait (db_begin_write).
+ * - Results that hold arrays or strings are owned by the caller and released with the
+ *   matching *_free function; each *_free accepts a zeroed struct. */
+#ifndef MSS_STORE_H
+#define MSS_STORE_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/buf.h"
+#include "lib/config.h"
+
+struct store;
+
+/* ---- opening, creating ---------------------------------------------------------- */
+
+/* Opens data_dir/mss.db (never creates it: a missing database fails with "... run
+ * mssctl init") and loads data_dir/keys/master.key. Per-account keys are unwrapped on
+ * first use and cached until store_close, which wipes them. Returns NULL with err.
+ * Call after fork: one store per process. */
+struct store *store_open(const struct mss_config *cfg, char *err, size_t errlen);
+/* Closes the database and wipes every key held. NULL is fine. */
+void store_close(struct store *st);
+/* The process's database connection, for directory/ and policy/ (same transactions). */
+sqlite3 *store_db(struct store *st);
+const struct mss_config *store_config(struct store *st);
+
+/* Creates data_dir (0700), blobs/, keys/, run/, keys/master.key (0600) and the database
+ * with store/'s schema only, refusing an existing data_dir/mss.db ("already
+ * initialised"). store/ may not depend on directory/ or policy/, so the caller
+ * (mssctl init) then opens the store and runs directory_schema_migrate and
+ * audit_schema_migrate on store_db(). Returns 0 or -1 with err. */
+int store_create_data_dir(const struct mss_config *cfg, char *err, size_t errlen);
+/* Applies store/'s migrations on db (component "store"). Returns 0 or -1 with err. */
+int store_schema_migrate(sqlite3 *db, char *err, size_t errlen);
+
+/* Creates the store side of a new account: its wrapped key and the default mailboxes
+ * INBOX, Sent (\Sent), Drafts (\Drafts), Trash (\Trash), all subscribed. Runs inside
+ * the caller's write transaction if one is open. Returns 0, 1 when the account already
+ * has a store side, -1 with err. */
+int store_user_create(struct store *st, const char *address, char *err, size_t errlen);
+/* Returns 1 when address has a store side, 0 when not, -1 on error. */
+int store_user_exists(struct store *st, const char *address);
+
+/* ---- flags ---------------------------------------------------------------------- */
+
+/* System flags as a bitmask. \Recent is not stored (RFC 9051 dropped it); imapd may
+ * report it per session. Keywords are separate: a space-separated text of atoms,
+ * kept sorted and unique by the store, at most STORE_KEYWORDS_MAX bytes. */
+#define STORE_FLAG_SEEN 0x01u
+#define STORE_FLAG_ANSWERED 0x02u
+#define STORE_FLAG_FLAGGED 0x04u
+#define STORE_FLAG_DELETED 0x08u
+#define STORE_FLAG_DRAFT 0x10u
+#define STORE_FLAG_ALL 0x1fu
+#define STORE_KEYWORDS_MAX 1024
+
+/* "\\Seen" -> STORE_FLAG_SEEN (case-insensitive); 0 when s is not a system flag. */
+uint32_t store_flag_parse(const char *s);
+/* Writes "\\Seen \\Flagged kw1 kw2" (system flags then keywords, space separated,
+ * "" when none) into out. keywords may be NULL. Returns 0 or -1 when it does not fit. */
+int store_flags_format(uint32_t flags, const char *keywords, char *out, size_t outlen);
+/* true when s is a valid keyword atom (RFC 9051 flag-keyword: no controls, spaces,
+ * "(){%*\"\\]", not starting with '\\'), at most 100 bytes. */
+bool store_keyword_valid(const char *s);
+
+/* ---- mailboxes ------------------------------------------------------------------ */
+
+#define STORE_MAILBOX_MAX 512 /* bytes of a UTF-8 name, NUL included */
+
+enum store_special_use {
+	STORE_SPECIAL_NONE = 0,
+	STORE_SPECIAL_SENT = 0x01,   /* \Sent   (RFC 6154) */
+	STORE_SPECIAL_DRAFTS = 0x02, /* \Drafts */
+	STORE_SPECIAL_TRASH = 0x04,  /* \Trash  */
+	STORE_SPECIAL_JUNK = 0x08,   /* \Junk   */
+	STORE_SPECIAL_ARCHIVE = 0x10 /* \Archive */
+};
+
+struct store_mailbox {
+	int64_t id;
+	char name[STORE_MAILBOX_MAX];
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint64_t highestmodseq; /* >= 1; the MODSEQ of the latest change (RFC 7162) */
+	unsigned special_use;   /* STORE_SPECIAL_* bits */
+	bool subscribed;
+	/* Filled by store_mailbox_status and store_select only (0 elsewhere): */
+	uint32_t messages;
+	uint32_t unseen;     /* messages without \Seen */
+	uint32_t deleted;    /* messages with \Deleted */
+	uint64_t total_size; /* sum of RFC822.SIZE (STATUS SIZE, RFC 8438) */
+};
+
+struct store_mailbox_list {
+	struct store_mailbox *v; /* sorted by name (bytewise), INBOX first */
+	size_t n;
+};
+
+/* Lists every mailbox of user (imapd does the LIST pattern matching and derives
+ * \HasChildren etc. from the names). Counts are not filled. Returns 0 or -1. */
+int store_mailbox_list(struct store *st, const char *user, struct store_mailbox_list *out, char *err,
+                       size_t errlen);
+void store_mailbox_list_free(struct store_mailbox_list *l);
+
+/* Looks up one mailbox by name (counts not filled). Returns 1 found, 0 not found, -1. */
+int store_mailbox_get(struct store *st, const char *user, const char *name, struct store_mailbox *out,
+                      char *err, size_t errlen);
+/* Same by id (counts not filled). Returns 1 found, 0 gone, -1. */
+int store_mailbox_get_id(struct store *st, int64_t mailbox_id, struct store_mailbox *out, char *err,
+                         size_t errlen);
+/* STATUS: the mailbox with its counts filled. Returns 1 found, 0 not found, -1. */
+int store_mailbox_status(struct store *st, const char *user, const char *name, struct store_mailbox *out,
+                         char *err, size_t errlen);
+
+/* Creates name (special_use: STORE_SPECIAL_* or 0) with a fresh UIDVALIDITY, also
+ * creating missing parents ("a/b/c" makes "a" and "a/b"). A trailing '/' is dropped.
+ * Returns 0, 1 when it exists or the name is invalid (empty, "//", control
+ * characters, not UTF-8, too long), -1. */
+int store_mailbox_create(struct store *st, const char *user, const char *name, unsigned special_use,
+                         char *err, size_t errlen);
+/* Deletes name and its messages (their blobs are removed after the commit). Children,
+ * if any, stay. Returns 0, 1 when it does not exist or is INBOX, -1. Sessions that
+ * have it selected are woken (their mailbox_id then answers 1). */
+int store_mailbox_delete(struct store *st, const char *user, const char *name, char *err, size_t errlen);
+/* Renames from to to, with its children (from/x becomes to/x), keeping ids, UIDs and
+ * UIDVALIDITY. Renaming INBOX moves its messages into a new mailbox to and leaves
+ * INBOX empty (RFC 9051 6.3.6). Missing parents of to are created. Returns 0, 1 when
+ * from does not exist, to (or a child's new name) exists, or to is invalid, -1. */
+int store_mailbox_rename(struct store *st, const char *user, const char *from, const char *to, char *err,
+                         size_t errlen);
+/* Sets or clears the subscription of an existing mailbox. Returns 0, 1 when it does
+ * not exist, -1. */
+int store_mailbox_subscribe(struct store *st, const char *user, const char *name, bool subscribed, char *err,
+                            size_t errlen);
+
+/* ---- message lists (SELECT, FETCH FLAGS, SEARCH on metadata) --------------------- */
+
+struct store_msg {
+	uint32_t uid;
+	uint32_t flags; /* STORE_FLAG_* */
+	uint64_t modseq;
+	int64_t internaldate; /* unix time */
+	uint64_t size;        /* RFC822.SIZE: octets of the stored message */
+	char *keywords;       /* space-separated, NULL when none; owned by the list */
+};
+
+struct store_msglist {
+	struct store_msg *v; /* ascending UID; index i is sequence number i + 1 */
+	size_t n;
+};
+void store_msglist_free(struct store_msglist *l);
+
+/* SELECT/EXAMINE: the mailbox (counts filled) and its messages, read in one consistent
+ * snapshot with one query (no decryption): fast for 100,000 messages. list may be
+ * NULL (then only the counts). Returns 1 found, 0 no such mailbox, -1. */
+int store_select(struct store *st, const char *user, const char *name, struct store_mailbox *mbox,
+                 struct store_msglist *list, char *err, size_t errlen);
+/* Same by id (re-reading the selected mailbox). Returns 1, 0 when it was deleted, -1. */
+int store_select_id(struct store *st, int64_t mailbox_id, struct store_mailbox *mbox,
+                    struct store_msglist *list, char *err, size_t errlen);
+
+/* What changed in a mailbox since a MODSEQ (IDLE/NOOP updates, CONDSTORE/QRESYNC):
+ * changed: messages whose MODSEQ > since (new ones and flag changes), ascending UID;
+ * expunged: UIDs removed with MODSEQ > since, ascending; mbox: the mailbox now
+ * (counts filled). A session keeps the highestmodseq it last saw and asks with it.
+ * Returns 1, 0 when the mailbox was deleted, -1. */
+struct store_changes {
+	struct store_mailbox mbox;
+	struct store_msglist changed;
+	uint32_t *expunged;
+	size_t nexpunged;
+};
+int store_changes_since(struct store *st, int64_t mailbox_id, uint64_t since, struct store_changes *out,
+                        char *err, size_t errlen);
+void store_changes_free(struct store_changes *c);
+
+/* ---- waking sessions (IDLE) ----------------------------------------------------- */
+
+/* After each commit that changes a mailbox (deliver, append, copy/move into it,
+ * expunge, flags, delete, rename) the store touches data_dir/run/mbox-<id>.
+ * store_watch_open returns a non-blocking inotify descriptor (close-on-exec) that
+ * becomes readable when that happens; the session polls it beside its socket, then
+ * calls store_watch_drain and store_changes_since. No database polling loop.
+ * When the mailbox is deleted the fd wakes one last time and store_changes_since
+ * then answers 0 (gone). Returns the fd, or -1 with err. */
+int store_watch_open(struct store *st, int64_t mailbox_id, char *err, size_t errlen);
+/* Reads and discards the pending events (never blocks). Returns 1 when there were any,
+ * 0 when none, -1 on error. */
+int store_watch_drain(int fd);
+void store_watch_close(int fd);
+
+/* ---- one message's cached metadata (FETCH ENVELOPE, BODYSTRUCTURE, ...) ---------- */
+
+#define STORE_WANT_ENVELOPE 0x01u
+#define STORE_WANT_BODYSTRUCTURE 0x02u /* extensible form (BODYSTRUCTURE) */
+#define STORE_WANT_BODY 0x04u          /* non-extensible form (FETCH BODY) */
+
+struct store_message {
+	struct store_msg msg; /* keywords owned by this struct */
+	int64_t sent_date;    /* Date: as unix time; 0 when missing or unparsable (SENTBEFORE etc. then use
+	                         INTERNALDATE) */
+	uint64_t header_size; /* octets of the header block, blank line included */
+	/* Ready-to-send IMAP text (RFC 9051 7.5.2 syntax), NULL unless asked for: */
+	char *envelope;      /* "(\"date\" \"subject\" ((...)) ...)" */
+	char *bodystructure; /* "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"utf-8\") NIL NIL \"7BIT\" 12 1 NIL NIL NIL
+	                        NIL)" */
+	char *body;
+};
+/* Reads the cached metadata of (mailbox_id, uid); want: STORE_WANT_* bits. No
+ * decryption. Returns 1 found, 0 no such message (expunged), -1. */
+int store_message_get(struct store *st, int64_t mailbox_id, uint32_t uid, unsigned want,
+                      struct store_message *out, char *err, size_t errlen);
+void store_message_free(struct store_message *m);
+
+/* ---- sections (FETCH BODY[...], BINARY is not provided) ------------------------- */
+
+enum store_section_kind {
+	STORE_SECTION_ALL,               /* BODY[] / BODY[1.2]: the part's content as on the wire;
+	                                    for part "" the whole message */
+	STORE_SECTION_HEADER,            /* [HEADER], [n.HEADER] (message/rfc822 part) */
+	STORE_SECTION_HEADER_FIELDS,     /* [HEADER.FIELDS (a b)] */
+	STORE_SECTION_HEADER_FIELDS_NOT, /* [HEADER.FIELDS.NOT (a b)] */
+	STORE_SECTION_TEXT,              /* [TEXT], [n.TEXT] */
+	STORE_SECTION_MIME               /* [n.MIME]: the part's MIME header block */
+};
+
+#define STORE_PART_DEPTH_MAX 32
+
+struct store_section {
+	uint32_t part[STORE_PART_DEPTH_MAX]; /* part numbers, each >= 1 ("1.2" = {1, 2}) */
+	size_t depth;                        /* 0 = the message itself */
+	enum store_section_kind kind;
+	const char *const *fields; /* HEADER.FIELDS names (case-insensitive) */
+	size_t nfields;
+	uint64_t offset; /* partial <offset.length> */
+	uint64_t length; /* UINT64_MAX = to the end */
+};
+
+/* Appends the section's octets of (mailbox_id, uid), after partial, to out (the
+ * message is decrypted on the fly; the last message decrypted is kept in a
+ * per-process cache so several sections of one message decrypt once). Header
+ * sections end with the blank line (RFC 9051 6.4.5). A part number that does not
+ * exist yields no octets (0 returned, out unchanged), as most servers answer "".
+ * Returns 0, 1 when the message does not exist, -1 (e.g. the blob fails
+ * authentication: tampered or missing) with err. */
+int store_fetch_section(struct store *st, int64_t mailbox_id, uint32_t uid, const struct store_section *sec,
+                        struct buf *out, char *err, size_t errlen);
+/* Parses the text between the brackets of BODY[...] ("", "HEADER", "1.2.MIME",
+ * "HEADER.FIELDS (From To)", "2.HEADER.FIELDS.NOT (X-A)") into sec, with partial
+ * set to the whole. fields point into a copy kept in *storage (caller frees it with
+ * free()). Returns 0, or -1 on a syntax error. A convenience for imapd. */
+int store_section_parse(const char *spec, struct store_section *sec, char **storage);
+
+/* ---- search on text ------------------------------------------------------------- */
+
+enum store_text_where {
+	STORE_TEXT_HEADER, /* SEARCH HEADER field needle (field: name, "" = any header) */
+	STORE_TEXT_BODY,   /* SEARCH BODY: text parts, decoded (QP/base64, charset to UTF-8) */
+	STORE_TEXT_TEXT    /* SEARCH TEXT: headers (decoded encoded words) and body */
+};
+/* SEARCH FROM/TO/CC/BCC/SUBJECT are STORE_TEXT_HEADER with that field. Matching is a
+ * case-insensitive substring (ASCII case folding) on the decoded text, the empty
+ * needle matching any message that has the field. Returns 1 match, 0 no match or no
+ * such message, -1 error (e.g. tampered blob). */
+int store_search_text(struct store *st, int64_t mailbox_id, uint32_t uid, enum store_text_where where,
+                      const char *field, const char *needle, char *err, size_t errlen);
+
+/* ---- writing messages ----------------------------------------------------------- */
+
+/* One message to several local accounts. */
+struct store_delivery {
+	const char *mail_from;    /* envelope sender ("" for <>) */
+	const char *const *rcpts; /* account addresses (local, existing) */
+	size_t nrcpt;
+	const char *mailbox; /* NULL = "INBOX"; created (with parents) when missing */
+	const char *data;    /* the full message as it is stored (CRLF lines) */
+	size_t len;
+	int64_t internal_date; /* unix time; 0 = now */
+	const char *flags;     /* initial flags and keywords, e.g. "\\Seen $Masked" (NULL = none) */
+};
+/* Stores the message for every recipient: encrypted, fsynced, renamed, then one
+ * database commit for all. Durable when it returns 0 (SMTP may then say 250).
+ * On -1 nothing remains (no row, no file). uids_out (may be NULL) gets each
+ * recipient's new UID. ENVELOPE/BODYSTRUCTURE are computed here, once. Wakes the
+ * sessions watching each mailbox. Called inside the caller's open transaction, the
+ * rows join it (savepoint): durable and visible only at the caller's commit, and the
+ * watchers are woken too early, so daemons call it with no transaction open. */
+int store_deliver(struct store *st, const struct store_delivery *d, uint32_t *uids_out, char *err,
+                  size_t errlen);
+
+/* APPEND (RFC 9051 6.3.12, UIDPLUS APPENDUID). */
+struct store_append {
+	const char *user;
+	const char *mailbox;
+	const char *data;
+	size_t len;
+	int64_t internal_date; /* 0 = now */
+	uint32_t flags;        /* STORE_FLAG_* */
+	const char *keywords;  /* space-separated, NULL = none; invalid ones refused */
+};
+/* Returns 0 with *uidvalidity and *uid set, 1 when the mailbox does not exist
+ * (imapd answers NO [TRYCREATE]) or a keyword is invalid, -1. */
+int store_append(struct store *st, const struct store_append *a, uint32_t *uidvalidity, uint32_t *uid,
+                 char *err, size_t errlen);
+
+/* COPY / MOVE (RFC 9051 6.4.7, RFC 6851, UIDPLUS COPYUID). */
+struct store_copy_result {
+	uint32_t dst_uidvalidity;
+	uint32_t *src_uids; /* the source UIDs actually copied (ascending) */
+	uint32_t *dst_uids; /* their new UIDs, same order */
+	size_t n;
+	uint32_t *expunged; /* MOVE: source UIDs removed (same as src_uids) */
+	size_t nexpunged;
+};
+/* Copies the listed UIDs of src_mailbox_id (UIDs that no longer exist are skipped)
+ * into dst_user's mailbox dst_name, keeping flags, keywords and INTERNALDATE, in one
+ * transaction. move: the source messages are then expunged in the same transaction.
+ * The copy shares the source's encrypted blob (reference counted) when both mailboxes
+ * belong to the same account, and is re-encrypted under the other account's key
+ * otherwise. Returns 0, 1 when the destination does not exist (TRYCREATE) or the
+ * source mailbox is gone, -1. */
+int store_copy(struct store *st, int64_t src_mailbox_id, const uint32_t *uids, size_t n, const char *dst_user,
+               const char *dst_name, bool move, struct store_copy_result *res, char *err, size_t errlen);
+void store_copy_result_free(struct store_copy_result *r);
+
+/* STORE / UID STORE (RFC 9051 6.4.6, RFC 7162 UNCHANGEDSINCE). */
+enum store_flags_op { STORE_FLAGS_REPLACE, STORE_FLAGS_ADD, STORE_FLAGS_REMOVE };
+struct store_flags_req {
+	enum store_flags_op op;
+	uint32_t flags;          /* STORE_FLAG_* */
+	const char *keywords;    /* space-separated, NULL = none */
+	uint64_t unchangedsince; /* 0 = no condition */
+};
+struct store_flags_result {
+	struct store_msglist updated; /* messages whose flags changed, with new flags and MODSEQ */
+	uint32_t *failed;             /* UNCHANGEDSINCE failures (MODIFIED response code) */
+	size_t nfailed;
+	uint64_t highestmodseq; /* of the mailbox after the command */
+};
+/* Applies req to the listed UIDs of mailbox_id in one transaction; messages whose
+ * flags do not change keep their MODSEQ; those changed get one new MODSEQ. UIDs
+ * that do not exist are skipped. Returns 0, 1 when the mailbox is gone or a keyword
+ * is invalid, -1. */
+int store_set_flags(struct store *st, int64_t mailbox_id, const uint32_t *uids, size_t n,
+                    const struct store_flags_req *req, struct store_flags_result *res, char *err,
+                    size_t errlen);
+void store_flags_result_free(struct store_flags_result *r);
+
+/* EXPUNGE / UID EXPUNGE (RFC 4315): removes the messages with \Deleted, all of them
+ * when uids is NULL, else only those listed. expunged (may be NULL) gets the removed
+ * UIDs, ascending (malloc'ed, caller frees). Blobs no longer referenced are removed
+ * after the commit. Returns 0, 1 when the mailbox is gone, -1. */
+int store_expunge(struct store *st, int64_t mailbox_id, const uint32_t *uids, size_t n, uint32_t **expunged,
+                  size_t *nexpunged, char *err, size_t errlen);
+
+/* ---- building ENVELOPE / BODYSTRUCTURE (also used by the fuzz target) ------------- */
+
+struct store_mime_info {
+	char *envelope;
+	char *bodystructure;
+	char *body;
+	int64_t sent_date;
+	uint64_t header_size;
+};
+/* Parses a message with libetpan and builds its IMAP ENVELOPE, BODYSTRUCTURE and BODY
+ * strings. Malformed MIME never fails: it falls back to a single text/plain part.
+ * Returns 0, -1 only when memory or the parser itself fails. */
+int store_mime_build(const char *data, size_t len, struct store_mime_info *out);
+void store_mime_info_free(struct store_mime_info *mi);
+
+#endif

@@ -1,0 +1,177 @@
+/* store_blob.c: encrypted message bodies under data_dir/blobs/<2 hex>/<name>.
+ *
+ * A blob's name is random (not its row id) so that it can be written, fsynced and
+ * renamed before the database transaction that references it begins: deliver writes
+ * the files first, commits second, and removes the files if the commit fails. */
+#include "store/store.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <libetpan/libetpan.h>
+#include <sodium.h>
+
+#include "lib/crypto.h"
+#include "lib/db.h"
+#include "lib/str.h"
+#include "store/store_int.h"
+
+void store_blob_name(char out[STORE_BLOB_NAME_LEN])
+{
+	unsigned char r[16];
+	randombytes_buf(r, sizeof(r));
+	str_hex(out, r, sizeof(r));
+}
+
+int store_blob_path(struct store *st, const char *name, char *out, size_t outlen)
+{
+	return str_format(out, outlen, "%s/blobs/%.2s/%s", st->cfg.data_dir, name, name);
+}
+
+static int blob_dir(struct store *st, const char *name, char *err, size_t errlen)
+{
+	char dir[CONFIG_PATH_MAX + 64];
+	if (str_format(dir, sizeof(dir), "%s/blobs/%.2s", st->cfg.data_dir, name) < 0) {
+		str_format(err, errlen, "blob path too long");
+		return -1;
+	}
+	if (mkdir(dir, 0700) == 0) {
+		crypto_fsync_dir_of(dir);
+		return 0;
+	}
+	if (errno == EEXIST)
+		return 0;
+	str_format(err, errlen, "%s: %s", dir, strerror(errno));
+	return -1;
+}
+
+int store_blob_put(struct store *st, const unsigned char key[CRYPTO_KEY_LEN], const char *data, size_t len,
+                   char name[STORE_BLOB_NAME_LEN], struct store_paths *written, char *err, size_t errlen)
+{
+	char path[CONFIG_PATH_MAX + 64];
+	store_blob_name(name);
+	if (store_blob_path(st, name, path, sizeof(path)) < 0) {
+		str_format(err, errlen, "blob path too long");
+		return -1;
+	}
+	if (blob_dir(st, name, err, errlen) < 0)
+		return -1;
+	if (crypto_blob_write_file(path, key, data, len, err, errlen) < 0)
+		return -1;
+	store_paths_add(written, path);
+	return 0;
+}
+
+int store_blob_insert(struct store *st, int64_t user_id, const char *name, uint64_t size, int64_t *blob_id,
+                      char *err, size_t errlen)
+{
+	sqlite3_stmt *q =
+	    db_prepare(st->db, "INSERT INTO blobs(user_id, name, size) VALUES(?, ?, ?)", err, errlen);
+	if (q == NULL)
+		return -1;
+	sqlite3_bind_int64(q, 1, user_id);
+	db_bind_text(q, 2, name);
+	sqlite3_bind_int64(q, 3, (sqlite3_int64)size);
+	int rc = db_step(q);
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE) {
+		db_error(st->db, "blob insert", err, errlen);
+		return -1;
+	}
+	*blob_id = sqlite3_last_insert_rowid(st->db);
+	return 0;
+}
+
+void store_cache_clear(struct store *st)
+{
+	if (st->cache.mime != NULL)
+		mailmime_free(st->cache.mime);
+	st->cache.mime = NULL;
+	if (st->cache.data.data != NULL) {
+		sodium_memzero(st->cache.data.data, st->cache.data.len);
+		buf_reset(&st->cache.data);
+	}
+	st->cache.blob[0] = '\0';
+	st->cache.valid = false;
+}
+
+int store_blob_load(struct store *st, int64_t user_id, const char *name, char *err, size_t errlen)
+{
+	unsigned char key[CRYPTO_KEY_LEN];
+	char path[CONFIG_PATH_MAX + 64];
+
+	if (st->cache.valid && strcmp(st->cache.blob, name) == 0)
+		return 0;
+	store_cache_clear(st);
+	if (store_blob_path(st, name, path, sizeof(path)) < 0) {
+		str_format(err, errlen, "blob path too long");
+		return -1;
+	}
+	if (store_user_key(st, user_id, key, err, errlen) < 0)
+		return -1;
+	int rc = crypto_blob_read(path, key, &st->cache.data, err, errlen);
+	sodium_memzero(key, sizeof(key));
+	if (rc < 0) {
+		store_cache_clear(st);
+		return -1;
+	}
+	size_t idx = 0;
+	if (mailmime_parse(st->cache.data.data, st->cache.data.len, &idx, &st->cache.mime) !=
+	    MAILIMF_NO_ERROR)
+		st->cache.mime = NULL;
+	str_copy(st->cache.blob, sizeof(st->cache.blob), name);
+	st->cache.valid = true;
+	return 0;
+}
+
+static int blob_unused(struct store *st, int64_t blob_id, char *name, size_t namelen, char *err,
+                       size_t errlen)
+{
+	sqlite3_stmt *q = db_prepare(st->db,
+	                             "SELECT name FROM blobs WHERE id = ?1"
+	                             " AND NOT EXISTS (SELECT 1 FROM messages WHERE blob_id = ?1)",
+	                             err, errlen);
+	if (q == NULL)
+		return -1;
+	sqlite3_bind_int64(q, 1, blob_id);
+	int rc = db_step(q);
+	int ret = 0;
+	if (rc == SQLITE_ROW) {
+		db_column_copy(q, 0, name, namelen);
+		ret = 1;
+	} else if (rc != SQLITE_DONE) {
+		db_error(st->db, "blob", err, errlen);
+		ret = -1;
+	}
+	sqlite3_finalize(q);
+	return ret;
+}
+
+int store_blob_release(struct store *st, const int64_t *blob_ids, size_t n, struct store_paths *unlinked,
+                       char *err, size_t errlen)
+{
+	char name[STORE_BLOB_NAME_LEN + 8];
+	char path[CONFIG_PATH_MAX + 64];
+	sqlite3_stmt *del = db_prepare(st->db, "DELETE FROM blobs WHERE id = ?", err, errlen);
+	if (del == NULL)
+		return -1;
+	int ret = 0;
+	for (size_t i = 0; i < n && ret == 0; i++) {
+		int rc = blob_unused(st, blob_ids[i], name, sizeof(name), err, errlen);
+		if (rc < 0)
+			ret = -1;
+		if (rc != 1)
+			continue;
+		sqlite3_reset(del);
+		sqlite3_bind_int64(del, 1, blob_ids[i]);
+		if (db_step(del) != SQLITE_DONE) {
+			db_error(st->db, "blob delete", err, errlen);
+			ret = -1;
+		} else if (store_blob_path(st, name, path, sizeof(path)) == 0) {
+			store_paths_add(unlinked, path);
+		}
+	}
+	sqlite3_finalize(del);
+	return ret;
+}

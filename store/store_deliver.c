@@ -1,0 +1,258 @@
+/* store_deliver.c: new messages: SMTP delivery to several accounts, IMAP APPEND.
+ *
+ * Order that makes "250" true: parse once, write every recipient's encrypted blob
+ * (fsynced, renamed), then one write transaction inserting every row, then commit.
+ * Any failure rolls back and removes the blobs written: nothing remains. Inside a
+ * caller's open transaction (policy) the rows join it as a savepoint. */
+#include "store/store.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "lib/db.h"
+#include "lib/log.h"
+#include "lib/str.h"
+#include "store/store_int.h"
+
+int store_message_insert(struct store *st, const struct store_new_msg *m, uint32_t uid, uint64_t modseq,
+                         char *err, size_t errlen)
+{
+	sqlite3_stmt *q =
+	    db_prepare(st->db,
+	               "INSERT INTO messages(mailbox_id, uid, modseq, internaldate, size, flags, keywords,"
+	               " blob_id, sent_date, header_size, envelope, bodystructure, body)"
+	               " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	               err, errlen);
+	if (q == NULL)
+		return -1;
+	sqlite3_bind_int64(q, 1, m->mailbox_id);
+	sqlite3_bind_int64(q, 2, uid);
+	sqlite3_bind_int64(q, 3, (sqlite3_int64)modseq);
+	sqlite3_bind_int64(q, 4, m->internaldate);
+	sqlite3_bind_int64(q, 5, (sqlite3_int64)m->size);
+	sqlite3_bind_int(q, 6, (int)(m->flags & STORE_FLAG_ALL));
+	db_bind_text(q, 7, (m->keywords != NULL && m->keywords[0] != '\0') ? m->keywords : NULL);
+	sqlite3_bind_int64(q, 8, m->blob_id);
+	sqlite3_bind_int64(q, 9, m->mi->sent_date);
+	sqlite3_bind_int64(q, 10, (sqlite3_int64)m->mi->header_size);
+	db_bind_text(q, 11, m->mi->envelope);
+	db_bind_text(q, 12, m->mi->bodystructure);
+	db_bind_text(q, 13, m->mi->body);
+	int rc = db_step(q);
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE) {
+		db_error(st->db, "message insert", err, errlen);
+		return -1;
+	}
+	return 0;
+}
+
+/* One recipient's part of a delivery, prepared before the transaction. */
+struct rcpt_plan {
+	int64_t user_id;
+	char blob[STORE_BLOB_NAME_LEN];
+	int64_t mailbox_id; /* filled inside the transaction */
+};
+
+static int plan_rcpt(struct store *st, const char *address, const char *data, size_t len, struct rcpt_plan *p,
+                     struct store_paths *written, char *err, size_t errlen)
+{
+	unsigned char key[CRYPTO_KEY_LEN];
+	int rc = store_user_id(st, address, &p->user_id, err, errlen);
+	if (rc <= 0) {
+		if (rc == 0)
+			str_format(err, errlen, "recipient has no mailboxes");
+		return -1;
+	}
+	if (store_user_key(st, p->user_id, key, err, errlen) < 0)
+		return -1;
+	rc = store_blob_put(st, key, data, len, p->blob, written, err, errlen);
+	sodium_memzero(key, sizeof(key));
+	return rc;
+}
+
+/* Inside the transaction: the target mailbox (created when missing), the blob row,
+ * one UID, the message row. */
+static int insert_for(struct store *st, struct rcpt_plan *p, const char *mailbox,
+                      const struct store_new_msg *tmpl, uint32_t *uid, char *err, size_t errlen)
+{
+	struct store_mailbox mb;
+	struct store_new_msg m = *tmpl;
+	uint64_t modseq;
+	int rc = store_mailbox_row(st, p->user_id, mailbox, &mb, NULL, err, errlen);
+	if (rc == 0) {
+		if (store_mailbox_create_locked(st, p->user_id, mailbox, 0, true, err, errlen) != 0)
+			return -1;
+		rc = store_mailbox_row(st, p->user_id, mailbox, &mb, NULL, err, errlen);
+	}
+	if (rc != 1)
+		return -1;
+	p->mailbox_id = mb.id;
+	m.mailbox_id = mb.id;
+	if (store_blob_insert(st, p->user_id, p->blob, tmpl->size, &m.blob_id, err, errlen) < 0 ||
+	    store_mailbox_bump(st, mb.id, 1, uid, &modseq, err, errlen) < 0)
+		return -1;
+	return store_message_insert(st, &m, *uid, modseq, err, errlen);
+}
+
+static int deliver_rows(struct store *st, const struct store_delivery *d, const char *mailbox,
+                        struct rcpt_plan *plans, const struct store_new_msg *tmpl, uint32_t *uids_out,
+                        char *err, size_t errlen)
+{
+	struct store_txn t;
+	int rc = 0;
+	if (store_txn_begin(st, &t, err, errlen) < 0)
+		return -1;
+	for (size_t i = 0; i < d->nrcpt && rc == 0; i++) {
+		uint32_t uid;
+		rc = insert_for(st, &plans[i], mailbox, tmpl, &uid, err, errlen);
+		if (rc == 0 && uids_out != NULL)
+			uids_out[i] = uid;
+	}
+	return store_txn_end(st, &t, rc, err, errlen);
+}
+
+static int deliver_prepare(const struct store_delivery *d, char *mailbox, uint32_t *flags, char *keywords,
+                           char *err, size_t errlen)
+{
+	if (d->nrcpt == 0 || d->data == NULL) {
+		str_format(err, errlen, "nothing to deliver");
+		return -1;
+	}
+	if (store_name_normalise(d->mailbox != NULL ? d->mailbox : "INBOX", mailbox, STORE_MAILBOX_MAX) < 0) {
+		str_format(err, errlen, "invalid mailbox name");
+		return -1;
+	}
+	if (store_flags_split(d->flags, flags, keywords, STORE_KEYWORDS_MAX) != 0) {
+		str_format(err, errlen, "invalid initial flags");
+		return -1;
+	}
+	return 0;
+}
+
+int store_deliver(struct store *st, const struct store_delivery *d, uint32_t *uids_out, char *err,
+                  size_t errlen)
+{
+	char mailbox[STORE_MAILBOX_MAX];
+	char keywords[STORE_KEYWORDS_MAX];
+	struct store_mime_info mi;
+	struct store_paths written = {0};
+	uint32_t flags;
+
+	if (deliver_prepare(d, mailbox, &flags, keywords, err, errlen) < 0)
+		return -1;
+	if (store_mime_build(d->data, d->len, &mi) < 0) {
+		str_format(err, errlen, "cannot analyse the message");
+		return -1;
+	}
+	struct store_new_msg tmpl = {.flags = flags,
+	                             .keywords = keywords,
+	                             .internaldate =
+	                                 d->internal_date != 0 ? d->internal_date : (int64_t)time(NULL),
+	                             .size = d->len,
+	                             .mi = &mi};
+	struct rcpt_plan *plans = xcalloc(d->nrcpt, sizeof(*plans));
+	int rc = 0;
+	for (size_t i = 0; i < d->nrcpt && rc == 0; i++)
+		rc = plan_rcpt(st, d->rcpts[i], d->data, d->len, &plans[i], &written, err, errlen);
+	if (rc == 0)
+		rc = deliver_rows(st, d, mailbox, plans, &tmpl, uids_out, err, errlen);
+	if (rc == 0) {
+		store_paths_free(&written);
+		for (size_t i = 0; i < d->nrcpt; i++)
+			store_notify(st, plans[i].mailbox_id);
+	} else {
+		store_paths_unlink(&written);
+	}
+	free(plans);
+	store_mime_info_free(&mi);
+	return rc;
+}
+
+static int append_rows(struct store *st, int64_t user_id, const char *name, const char *blob,
+                       struct store_new_msg *m, uint32_t *uidvalidity, uint32_t *uid, char *err,
+                       size_t errlen)
+{
+	struct store_mailbox mb;
+	struct store_txn t;
+	uint64_t modseq;
+	if (store_txn_begin(st, &t, err, errlen) < 0)
+		return -1;
+	int rc = store_mailbox_row(st, user_id, name, &mb, NULL, err, errlen);
+	if (rc == 1) {
+		m->mailbox_id = mb.id;
+		if (store_blob_insert(st, user_id, blob, m->size, &m->blob_id, err, errlen) < 0 ||
+		    store_mailbox_bump(st, mb.id, 1, uid, &modseq, err, errlen) < 0 ||
+		    store_message_insert(st, m, *uid, modseq, err, errlen) < 0)
+			rc = -1;
+	} else if (rc == 0) {
+		str_format(err, errlen, "no such mailbox");
+	}
+	if (rc != 1)
+		return store_txn_end(st, &t, rc == 0 ? 1 : -1, err, errlen);
+	*uidvalidity = mb.uidvalidity;
+	return store_txn_end(st, &t, 0, err, errlen);
+}
+
+static int append_check(struct store *st, const struct store_append *a, int64_t *user_id, char *name,
+                        char *keywords, char *err, size_t errlen)
+{
+	int rc = store_user_id(st, a->user, user_id, err, errlen);
+	if (rc <= 0) {
+		if (rc == 0)
+			str_format(err, errlen, "no such account");
+		return rc < 0 ? -1 : 1;
+	}
+	if (store_name_normalise(a->mailbox, name, STORE_MAILBOX_MAX) < 0) {
+		str_format(err, errlen, "no such mailbox");
+		return 1;
+	}
+	if (store_keywords_normalise(a->keywords, keywords, STORE_KEYWORDS_MAX) != 0) {
+		str_format(err, errlen, "invalid keyword");
+		return 1;
+	}
+	return 0;
+}
+
+int store_append(struct store *st, const struct store_append *a, uint32_t *uidvalidity, uint32_t *uid,
+                 char *err, size_t errlen)
+{
+	int64_t user_id;
+	char name[STORE_MAILBOX_MAX];
+	char keywords[STORE_KEYWORDS_MAX];
+	char blob[STORE_BLOB_NAME_LEN];
+	unsigned char key[CRYPTO_KEY_LEN];
+	struct store_paths written = {0};
+	struct store_mime_info mi;
+
+	int rc = append_check(st, a, &user_id, name, keywords, err, errlen);
+	if (rc != 0)
+		return rc;
+	if (store_mime_build(a->data, a->len, &mi) < 0) {
+		str_format(err, errlen, "cannot analyse the message");
+		return -1;
+	}
+	struct store_new_msg m = {.flags = a->flags & STORE_FLAG_ALL,
+	                          .keywords = keywords,
+	                          .internaldate =
+	                              a->internal_date != 0 ? a->internal_date : (int64_t)time(NULL),
+	                          .size = a->len,
+	                          .mi = &mi};
+	rc = store_user_key(st, user_id, key, err, errlen);
+	if (rc == 0)
+		rc = store_blob_put(st, key, a->data, a->len, blob, &written, err, errlen);
+	sodium_memzero(key, sizeof(key));
+	if (rc == 0)
+		rc = append_rows(st, user_id, name, blob, &m, uidvalidity, uid, err, errlen);
+	if (rc == 0) {
+		store_paths_free(&written);
+		store_notify(st, m.mailbox_id);
+	} else {
+		store_paths_unlink(&written);
+	}
+	store_mime_info_free(&mi);
+	return rc;
+}

@@ -1,0 +1,164 @@
+/* store_int.h: what the store's files share among themselves (never included outside
+ * store/ and its unit tests). */
+#ifndef MSS_STORE_INT_H
+#define MSS_STORE_INT_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/buf.h"
+#include "lib/config.h"
+#include "lib/crypto.h"
+#include "store/store.h"
+
+#define STORE_BLOB_NAME_LEN 33 /* 16 random bytes as hex + NUL */
+
+struct store_key {
+	int64_t user_id;
+	unsigned char key[CRYPTO_KEY_LEN];
+};
+
+struct mailmime;
+
+/* The last message decrypted, so that several FETCH sections of one message cost one
+ * decryption and one MIME parse. Keyed by blob name (blobs never change). */
+struct store_cache {
+	char blob[STORE_BLOB_NAME_LEN];
+	struct buf data;
+	struct mailmime *mime; /* NULL when libetpan could not parse it */
+	bool valid;
+};
+
+struct store {
+	sqlite3 *db;
+	struct mss_config cfg;
+	unsigned char master[CRYPTO_KEY_LEN];
+	struct store_key *keys;
+	size_t nkeys;
+	struct store_cache cache;
+};
+
+/* A blob a transaction wrote or made unreferenced: removed after rollback or commit. */
+struct store_paths {
+	char **v;
+	size_t n;
+};
+void store_paths_add(struct store_paths *p, const char *path);
+/* Unlinks every path (errors ignored: an orphan file is harmless) and frees. */
+void store_paths_unlink(struct store_paths *p);
+void store_paths_free(struct store_paths *p);
+
+/* store.c: a write transaction of our own, or a savepoint inside the caller's
+ * (store_user_create runs inside directory's account creation). */
+struct store_txn {
+	bool own;
+};
+int store_txn_begin(struct store *st, struct store_txn *t, char *err, size_t errlen);
+/* rc == 0: commits (or releases); else rolls back. Returns rc, or -1 when the commit
+ * failed. */
+int store_txn_end(struct store *st, struct store_txn *t, int rc, char *err, size_t errlen);
+/* Begins a deferred read transaction when none is open (consistent snapshot). */
+int store_read_begin(struct store *st, struct store_txn *t, char *err, size_t errlen);
+void store_read_end(struct store *st, struct store_txn *t);
+
+/* store_user.c */
+/* Returns 1 with *user_id, 0 unknown, -1. */
+int store_user_id(struct store *st, const char *address, int64_t *user_id, char *err, size_t errlen);
+/* The account's unwrapped key (cached). Returns 0 or -1. */
+int store_user_key(struct store *st, int64_t user_id, unsigned char key[CRYPTO_KEY_LEN], char *err,
+                   size_t errlen);
+/* Returns the next UIDVALIDITY (strictly increasing, seeded from the clock). */
+int store_next_uidvalidity(struct store *st, uint32_t *out, char *err, size_t errlen);
+
+/* store_blob.c */
+/* Fresh random blob name. */
+void store_blob_name(char out[STORE_BLOB_NAME_LEN]);
+/* data_dir/blobs/<2 hex>/<name>. */
+int store_blob_path(struct store *st, const char *name, char *out, size_t outlen);
+/* Encrypts data under key into a new blob (fsynced, renamed); out: its name, path
+ * added to written. Returns 0 or -1. */
+int store_blob_put(struct store *st, const unsigned char key[CRYPTO_KEY_LEN], const char *data, size_t len,
+                   char name[STORE_BLOB_NAME_LEN], struct store_paths *written, char *err, size_t errlen);
+/* Decrypts blob name of user_id into the process cache. Returns 0 or -1. */
+int store_blob_load(struct store *st, int64_t user_id, const char *name, char *err, size_t errlen);
+/* After messages were deleted: removes rows of the given blobs that no message uses
+ * any more and adds their paths to unlinked. Inside the write transaction. */
+int store_blob_release(struct store *st, const int64_t *blob_ids, size_t n, struct store_paths *unlinked,
+                       char *err, size_t errlen);
+/* Inserts a blobs row. Returns 0 with *blob_id or -1. */
+int store_blob_insert(struct store *st, int64_t user_id, const char *name, uint64_t size, int64_t *blob_id,
+                      char *err, size_t errlen);
+void store_cache_clear(struct store *st);
+
+/* store_mailbox.c */
+/* Normalises a mailbox name into out: "inbox" -> "INBOX", trailing '/' dropped;
+ * returns 0, or -1 when invalid. */
+int store_name_normalise(const char *name, char *out, size_t outlen);
+/* Reads a mailbox row by (user, name) or id: returns 1, 0, -1. */
+int store_mailbox_row(struct store *st, int64_t user_id, const char *name, struct store_mailbox *out,
+                      int64_t *owner, char *err, size_t errlen);
+int store_mailbox_row_id(struct store *st, int64_t mailbox_id, struct store_mailbox *out, int64_t *owner,
+                         char *err, size_t errlen);
+/* Inside a write transaction: creates name and missing parents. Returns 0, 1 exists, -1. */
+int store_mailbox_create_locked(struct store *st, int64_t user_id, const char *name, unsigned special_use,
+                                bool subscribed, char *err, size_t errlen);
+/* Inside a write transaction: allocates n UIDs and one new MODSEQ for mailbox_id.
+ * Returns 0 with *first_uid and *modseq, -1. */
+int store_mailbox_bump(struct store *st, int64_t mailbox_id, uint32_t nuids, uint32_t *first_uid,
+                       uint64_t *modseq, char *err, size_t errlen);
+/* Fills messages/unseen/deleted/total_size. */
+int store_mailbox_counts(struct store *st, struct store_mailbox *mb, char *err, size_t errlen);
+
+/* store_watch.c: touches data_dir/run/mbox-<id> after a commit. */
+void store_notify(struct store *st, int64_t mailbox_id);
+/* After a mailbox was deleted: wakes its watchers, then removes its change file. */
+void store_notify_gone(struct store *st, int64_t mailbox_id);
+
+/* store_flags.c */
+/* Normalises a keyword list (sorted, unique) into out ("" when none). Returns 0, or 1
+ * when a keyword is invalid or the list too long. */
+int store_keywords_normalise(const char *in, char *out, size_t outlen);
+/* Merges: op applied to current (flags + keywords) giving new ones. Returns 0 or 1. */
+int store_keywords_apply(enum store_flags_op op, const char *cur, const char *arg, char *out, size_t outlen);
+/* Splits "\\Seen kw" into system flags and normalised keywords. Returns 0 or 1. */
+int store_flags_split(const char *text, uint32_t *flags, char *keywords, size_t kwlen);
+
+/* store_deliver.c: inserts one message row in an open write transaction. */
+struct store_new_msg {
+	int64_t mailbox_id;
+	int64_t blob_id;
+	uint32_t flags;
+	const char *keywords;
+	int64_t internaldate;
+	uint64_t size;
+	const struct store_mime_info *mi;
+};
+int store_message_insert(struct store *st, const struct store_new_msg *m, uint32_t uid, uint64_t modseq,
+                         char *err, size_t errlen);
+
+/* store_modify.c: inside a write transaction, removes the listed messages of
+ * mailbox_id, records them as expunged at modseq, and releases their blobs
+ * (paths to remove after the commit go to unlinked). */
+int store_expunge_locked(struct store *st, int64_t mailbox_id, const uint32_t *uids, size_t n,
+                         uint64_t modseq, struct store_paths *unlinked, char *err, size_t errlen);
+
+/* store_section.c: loads (mailbox_id, uid) into the cache. Returns 1, 0 no such
+ * message, -1. */
+int store_message_load(struct store *st, int64_t mailbox_id, uint32_t uid, char *err, size_t errlen);
+/* Appends the section of data[0..len) (parsed into mime, NULL when libetpan could not)
+ * to out, after partial. Never reads outside data. Used by store_fetch_section and the
+ * fuzz target. */
+void store_section_extract(const char *data, size_t len, const struct mailmime *mime,
+                           const struct store_section *sec, struct buf *out);
+
+/* store_mime.c: byte ranges within a parsed message. */
+/* Offset of the end of the header block (blank line included) of data[0..len),
+ * found with libetpan's field parser. */
+size_t store_header_end(const char *data, size_t len);
+
+/* store_mime.c: IMAP string quoting (NIL, "quoted" or {literal}). */
+void store_imap_nstring(struct buf *b, const char *s, size_t n, bool nil_if_null);
+
+#endif

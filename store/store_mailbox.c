@@ -1,0 +1,337 @@
+/* store_mailbox.c: mailbox rows: names, UIDVALIDITY/UIDNEXT/HIGHESTMODSEQ, create,
+ * delete, rename, subscribe, list, status. */
+#include "store/store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/db.h"
+#include "lib/str.h"
+#include "store/store_int.h"
+
+#define MAILBOX_COLS "id, name, uidvalidity, uidnext, highestmodseq, special_use, subscribed, user_id"
+
+/* Refuses names IMAP cannot carry safely: controls, LIST wildcards, empty levels. */
+int store_name_normalise(const char *name, char *out, size_t outlen)
+{
+	size_t n = strlen(name);
+	while (n > 0 && name[n - 1] == '/')
+		n--;
+	if (n == 0 || n >= outlen || n >= STORE_MAILBOX_MAX || name[0] == '/' || !str_is_utf8(name, n))
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (c < 0x20 || c == 0x7f || c == '*' || c == '%' || (c == '/' && name[i + 1] == '/'))
+			return -1;
+	}
+	memcpy(out, name, n);
+	out[n] = '\0';
+	/* INBOX is case-insensitive, also as the first level of a hierarchy. */
+	if (str_ieqn(out, "INBOX", 5) && (out[5] == '\0' || out[5] == '/'))
+		memcpy(out, "INBOX", 5);
+	return 0;
+}
+
+static void mailbox_from_row(sqlite3_stmt *q, struct store_mailbox *out, int64_t *owner)
+{
+	memset(out, 0, sizeof(*out));
+	out->id = sqlite3_column_int64(q, 0);
+	db_column_copy(q, 1, out->name, sizeof(out->name));
+	out->uidvalidity = (uint32_t)sqlite3_column_int64(q, 2);
+	out->uidnext = (uint32_t)sqlite3_column_int64(q, 3);
+	out->highestmodseq = (uint64_t)sqlite3_column_int64(q, 4);
+	out->special_use = (unsigned)sqlite3_column_int(q, 5);
+	out->subscribed = sqlite3_column_int(q, 6) != 0;
+	if (owner != NULL)
+		*owner = sqlite3_column_int64(q, 7);
+}
+
+static int mailbox_query(struct store *st, sqlite3_stmt *q, struct store_mailbox *out, int64_t *owner,
+                         char *err, size_t errlen)
+{
+	int rc = db_step(q);
+	int ret = 0;
+	if (rc == SQLITE_ROW) {
+		mailbox_from_row(q, out, owner);
+		ret = 1;
+	} else if (rc != SQLITE_DONE) {
+		db_error(st->db, "mailbox", err, errlen);
+		ret = -1;
+	}
+	sqlite3_finalize(q);
+	return ret;
+}
+
+int store_mailbox_row(struct store *st, int64_t user_id, const char *name, struct store_mailbox *out,
+                      int64_t *owner, char *err, size_t errlen)
+{
+	sqlite3_stmt *q = db_prepare(
+	    st->db, "SELECT " MAILBOX_COLS " FROM mailboxes WHERE user_id = ? AND name = ?", err, errlen);
+	if (q == NULL)
+		return -1;
+	sqlite3_bind_int64(q, 1, user_id);
+	db_bind_text(q, 2, name);
+	return mailbox_query(st, q, out, owner, err, errlen);
+}
+
+int store_mailbox_row_id(struct store *st, int64_t mailbox_id, struct store_mailbox *out, int64_t *owner,
+                         char *err, size_t errlen)
+{
+	sqlite3_stmt *q =
+	    db_prepare(st->db, "SELECT " MAILBOX_COLS " FROM mailboxes WHERE id = ?", err, errlen);
+	if (q == NULL)
+		return -1;
+	sqlite3_bind_int64(q, 1, mailbox_id);
+	return mailbox_query(st, q, out, owner, err, errlen);
+}
+
+int store_mailbox_counts(struct store *st, struct store_mailbox *mb, char *err, size_t errlen)
+{
+	sqlite3_stmt *q =
+	    db_prepare(st->db,
+	               "SELECT count(*), total((flags & 1) = 0), total((flags & 8) != 0), total(size)"
+	               " FROM messages WHERE mailbox_id = ?",
+	               err, errlen);
+	if (q == NULL)
+		return -1;
+	sqlite3_bind_int64(q, 1, mb->id);
+	int rc = db_step(q);
+	if (rc == SQLITE_ROW) {
+		mb->messages = (uint32_t)sqlite3_column_int64(q, 0);
+		mb->unseen = (uint32_t)sqlite3_column_double(q, 1);
+		mb->deleted = (uint32_t)sqlite3_column_double(q, 2);
+		mb->total_size = (uint64_t)sqlite3_column_double(q, 3);
+	}
+	sqlite3_finalize(q);
+	if (rc != SQLITE_ROW) {
+		db_error(st->db, "mailbox counts", err, errlen);
+		return -1;
+	}
+	return 0;
+}
+
+/* Resolves user and normalised name; returns 1 ok, 0 refused (err set), -1. */
+static int resolve(struct store *st, const char *user, const char *name, int64_t *user_id, char *norm,
+                   char *err, size_t errlen)
+{
+	int rc = store_user_id(st, user, user_id, err, errlen);
+	if (rc <= 0) {
+		if (rc == 0)
+			str_format(err, errlen, "no such account");
+		return rc;
+	}
+	if (store_name_normalise(name, norm, STORE_MAILBOX_MAX) < 0) {
+		str_format(err, errlen, "invalid mailbox name");
+		return 0;
+	}
+	return 1;
+}
+
+int store_mailbox_get(struct store *st, const char *user, const char *name, struct store_mailbox *out,
+                      char *err, size_t errlen)
+{
+	int64_t user_id;
+	char norm[STORE_MAILBOX_MAX];
+	int rc = resolve(st, user, name, &user_id, norm, err, errlen);
+	if (rc <= 0)
+		return rc;
+	return store_mailbox_row(st, user_id, norm, out, NULL, err, errlen);
+}
+
+int store_mailbox_get_id(struct store *st, int64_t mailbox_id, struct store_mailbox *out, char *err,
+                         size_t errlen)
+{
+	return store_mailbox_row_id(st, mailbox_id, out, NULL, err, errlen);
+}
+
+int store_mailbox_status(struct store *st, const char *user, const char *name, struct store_mailbox *out,
+                         char *err, size_t errlen)
+{
+	struct store_txn t;
+	if (store_read_begin(st, &t, err, errlen) < 0)
+		return -1;
+	int rc = store_mailbox_get(st, user, name, out, err, errlen);
+	if (rc == 1 && store_mailbox_counts(st, out, err, errlen) < 0)
+		rc = -1;
+	store_read_end(st, &t);
+	return rc;
+}
+
+static int mailbox_insert(struct store *st, int64_t user_id, const char *name, unsigned special_use,
+                          bool subscribed, char *err, size_t errlen)
+{
+	uint32_t uidvalidity;
+	if (store_next_uidvalidity(st, &uidvalidity, err, errlen) < 0)
+		return -1;
+	sqlite3_stmt *q =
+	    db_prepare(st->db,
+	               "INSERT INTO mailboxes(user_id, name, uidvalidity, special_use, subscribed)"
+	               " VALUES(?, ?, ?, ?, ?)",
+	               err, errlen);
+	if (q == NULL)
+		return -1;
+	sqlite3_bind_int64(q, 1, user_id);
+	db_bind_text(q, 2, name);
+	sqlite3_bind_int64(q, 3, uidvalidity);
+	sqlite3_bind_int(q, 4, (int)special_use);
+	sqlite3_bind_int(q, 5, subscribed ? 1 : 0);
+	int rc = db_step(q);
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE) {
+		db_error(st->db, "mailbox insert", err, errlen);
+		return -1;
+	}
+	return 0;
+}
+
+/* Creates each missing parent of name ("a", "a/b" for "a/b/c"). */
+static int create_parents(struct store *st, int64_t user_id, const char *name, char *err, size_t errlen)
+{
+	char parent[STORE_MAILBOX_MAX];
+	struct store_mailbox mb;
+	for (const char *p = strchr(name, '/'); p != NULL; p = strchr(p + 1, '/')) {
+		size_t n = (size_t)(p - name);
+		memcpy(parent, name, n);
+		parent[n] = '\0';
+		int rc = store_mailbox_row(st, user_id, parent, &mb, NULL, err, errlen);
+		if (rc < 0)
+			return -1;
+		if (rc == 0 && mailbox_insert(st, user_id, parent, 0, false, err, errlen) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int store_mailbox_create_locked(struct store *st, int64_t user_id, const char *name, unsigned special_use,
+                                bool subscribed, char *err, size_t errlen)
+{
+	struct store_mailbox mb;
+	int rc = store_mailbox_row(st, user_id, name, &mb, NULL, err, errlen);
+	if (rc != 0) {
+		if (rc == 1)
+			str_format(err, errlen, "mailbox already exists");
+		return rc;
+	}
+	if (create_parents(st, user_id, name, err, errlen) < 0)
+		return -1;
+	return mailbox_insert(st, user_id, name, special_use, subscribed, err, errlen);
+}
+
+int store_mailbox_create(struct store *st, const char *user, const char *name, unsigned special_use,
+                         char *err, size_t errlen)
+{
+	int64_t user_id;
+	char norm[STORE_MAILBOX_MAX];
+	struct store_txn t;
+	int rc = resolve(st, user, name, &user_id, norm, err, errlen);
+	if (rc <= 0)
+		return rc < 0 ? -1 : 1;
+	if (store_txn_begin(st, &t, err, errlen) < 0)
+		return -1;
+	rc = store_mailbox_create_locked(st, user_id, norm, special_use, false, err, errlen);
+	return store_txn_end(st, &t, rc, err, errlen);
+}
+
+int store_mailbox_bump(struct store *st, int64_t mailbox_id, uint32_t nuids, uint32_t *first_uid,
+                       uint64_t *modseq, char *err, size_t errlen)
+{
+	sqlite3_stmt *q =
+	    db_prepare(st->db,
+	               "UPDATE mailboxes SET uidnext = uidnext + ?, highestmodseq = highestmodseq + 1"
+	               " WHERE id = ? RETURNING uidnext, highestmodseq",
+	               err, errlen);
+	if (q == NULL)
+		return -1;
+	sqlite3_bind_int64(q, 1, nuids);
+	sqlite3_bind_int64(q, 2, mailbox_id);
+	int rc = db_step(q);
+	int64_t uidnext = 0;
+	if (rc == SQLITE_ROW) {
+		uidnext = sqlite3_column_int64(q, 0);
+		*modseq = (uint64_t)sqlite3_column_int64(q, 1);
+		while (db_step(q) == SQLITE_ROW)
+			;
+	}
+	sqlite3_finalize(q);
+	if (rc != SQLITE_ROW) {
+		if (rc == SQLITE_DONE)
+			str_format(err, errlen, "mailbox no longer exists");
+		else
+			db_error(st->db, "mailbox update", err, errlen);
+		return -1;
+	}
+	/* UIDs are 32-bit, nonzero (RFC 9051 2.3.1.1): refusing beats wrapping. */
+	if (uidnext > (int64_t)UINT32_MAX) {
+		str_format(err, errlen, "mailbox UIDs exhausted");
+		return -1;
+	}
+	if (first_uid != NULL)
+		*first_uid = (uint32_t)(uidnext - nuids);
+	return 0;
+}
+
+int store_mailbox_list(struct store *st, const char *user, struct store_mailbox_list *out, char *err,
+                       size_t errlen)
+{
+	int64_t user_id;
+	memset(out, 0, sizeof(*out));
+	int rc = store_user_id(st, user, &user_id, err, errlen);
+	if (rc <= 0) {
+		if (rc == 0)
+			str_format(err, errlen, "no such account");
+		return -1;
+	}
+	sqlite3_stmt *q = db_prepare(st->db,
+	                             "SELECT " MAILBOX_COLS " FROM mailboxes WHERE user_id = ?"
+	                             " ORDER BY name <> 'INBOX', name",
+	                             err, errlen);
+	if (q == NULL)
+		return -1;
+	sqlite3_bind_int64(q, 1, user_id);
+	while ((rc = db_step(q)) == SQLITE_ROW) {
+		out->v = xrealloc(out->v, (out->n + 1) * sizeof(*out->v));
+		mailbox_from_row(q, &out->v[out->n++], NULL);
+	}
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE) {
+		db_error(st->db, "mailbox list", err, errlen);
+		store_mailbox_list_free(out);
+		return -1;
+	}
+	return 0;
+}
+
+void store_mailbox_list_free(struct store_mailbox_list *l)
+{
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+int store_mailbox_subscribe(struct store *st, const char *user, const char *name, bool subscribed, char *err,
+                            size_t errlen)
+{
+	int64_t user_id;
+	char norm[STORE_MAILBOX_MAX];
+	int rc = resolve(st, user, name, &user_id, norm, err, errlen);
+	if (rc <= 0)
+		return rc < 0 ? -1 : 1;
+	sqlite3_stmt *q = db_prepare(
+	    st->db, "UPDATE mailboxes SET subscribed = ? WHERE user_id = ? AND name = ?", err, errlen);
+	if (q == NULL)
+		return -1;
+	sqlite3_bind_int(q, 1, subscribed ? 1 : 0);
+	sqlite3_bind_int64(q, 2, user_id);
+	db_bind_text(q, 3, norm);
+	rc = db_step(q);
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE) {
+		db_error(st->db, "subscribe", err, errlen);
+		return -1;
+	}
+	if (sqlite3_changes(st->db) == 0) {
+		str_format(err, errlen, "no such mailbox");
+		return 1;
+	}
+	return 0;
+}

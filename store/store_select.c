@@ -1,0 +1,219 @@
+/* store_select.c: reading message lists and cached metadata; no decryption here. */
+#include "store/store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/db.h"
+#include "lib/str.h"
+#include "store/store_int.h"
+
+#define MSG_COLS "uid, flags, modseq, internaldate, size, keywords"
+
+static void msg_from_row(sqlite3_stmt *q, struct store_msg *m)
+{
+	m->uid = (uint32_t)sqlite3_column_int64(q, 0);
+	m->flags = (uint32_t)sqlite3_column_int(q, 1);
+	m->modseq = (uint64_t)sqlite3_column_int64(q, 2);
+	m->internaldate = sqlite3_column_int64(q, 3);
+	m->size = (uint64_t)sqlite3_column_int64(q, 4);
+	const unsigned char *kw = sqlite3_column_text(q, 5);
+	m->keywords = (kw != NULL && kw[0] != '\0') ? xstrdup((const char *)kw) : NULL;
+}
+
+void store_msglist_free(struct store_msglist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i].keywords);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+/* Reads the rows of q into list, growing geometrically (100,000 rows). */
+static int msglist_read(struct store *st, sqlite3_stmt *q, struct store_msglist *list, char *err,
+                        size_t errlen)
+{
+	size_t cap = 0;
+	int rc;
+	memset(list, 0, sizeof(*list));
+	while ((rc = db_step(q)) == SQLITE_ROW) {
+		if (list->n == cap) {
+			cap = cap == 0 ? 256 : cap * 2;
+			list->v = xrealloc(list->v, cap * sizeof(*list->v));
+		}
+		msg_from_row(q, &list->v[list->n++]);
+	}
+	if (rc != SQLITE_DONE) {
+		db_error(st->db, "messages", err, errlen);
+		store_msglist_free(list);
+		return -1;
+	}
+	return 0;
+}
+
+static int select_locked(struct store *st, struct store_mailbox *mbox, struct store_msglist *list, char *err,
+                         size_t errlen)
+{
+	if (store_mailbox_counts(st, mbox, err, errlen) < 0)
+		return -1;
+	if (list == NULL)
+		return 1;
+	sqlite3_stmt *q = db_prepare(
+	    st->db, "SELECT " MSG_COLS " FROM messages WHERE mailbox_id = ? ORDER BY uid", err, errlen);
+	if (q == NULL)
+		return -1;
+	sqlite3_bind_int64(q, 1, mbox->id);
+	int rc = msglist_read(st, q, list, err, errlen);
+	sqlite3_finalize(q);
+	return rc < 0 ? -1 : 1;
+}
+
+int store_select(struct store *st, const char *user, const char *name, struct store_mailbox *mbox,
+                 struct store_msglist *list, char *err, size_t errlen)
+{
+	struct store_txn t;
+	if (list != NULL)
+		memset(list, 0, sizeof(*list));
+	if (store_read_begin(st, &t, err, errlen) < 0)
+		return -1;
+	int rc = store_mailbox_get(st, user, name, mbox, err, errlen);
+	if (rc == 1)
+		rc = select_locked(st, mbox, list, err, errlen);
+	store_read_end(st, &t);
+	return rc;
+}
+
+int store_select_id(struct store *st, int64_t mailbox_id, struct store_mailbox *mbox,
+                    struct store_msglist *list, char *err, size_t errlen)
+{
+	struct store_txn t;
+	if (list != NULL)
+		memset(list, 0, sizeof(*list));
+	if (store_read_begin(st, &t, err, errlen) < 0)
+		return -1;
+	int rc = store_mailbox_row_id(st, mailbox_id, mbox, NULL, err, errlen);
+	if (rc == 1)
+		rc = select_locked(st, mbox, list, err, errlen);
+	store_read_end(st, &t);
+	return rc;
+}
+
+static int expunged_read(struct store *st, int64_t mailbox_id, uint64_t since, struct store_changes *out,
+                         char *err, size_t errlen)
+{
+	sqlite3_stmt *q = db_prepare(
+	    st->db, "SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid", err, errlen);
+	if (q == NULL)
+		return -1;
+	sqlite3_bind_int64(q, 1, mailbox_id);
+	sqlite3_bind_int64(q, 2, (sqlite3_int64)since);
+	size_t cap = 0;
+	int rc;
+	while ((rc = db_step(q)) == SQLITE_ROW) {
+		if (out->nexpunged == cap) {
+			cap = cap == 0 ? 64 : cap * 2;
+			out->expunged = xrealloc(out->expunged, cap * sizeof(*out->expunged));
+		}
+		out->expunged[out->nexpunged++] = (uint32_t)sqlite3_column_int64(q, 0);
+	}
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE) {
+		db_error(st->db, "expunged", err, errlen);
+		return -1;
+	}
+	return 0;
+}
+
+static int changes_locked(struct store *st, int64_t mailbox_id, uint64_t since, struct store_changes *out,
+                          char *err, size_t errlen)
+{
+	int rc = store_mailbox_row_id(st, mailbox_id, &out->mbox, NULL, err, errlen);
+	if (rc != 1)
+		return rc;
+	if (store_mailbox_counts(st, &out->mbox, err, errlen) < 0)
+		return -1;
+	sqlite3_stmt *q = db_prepare(
+	    st->db, "SELECT " MSG_COLS " FROM messages WHERE mailbox_id = ? AND modseq > ? ORDER BY uid", err,
+	    errlen);
+	if (q == NULL)
+		return -1;
+	sqlite3_bind_int64(q, 1, mailbox_id);
+	sqlite3_bind_int64(q, 2, (sqlite3_int64)since);
+	rc = msglist_read(st, q, &out->changed, err, errlen);
+	sqlite3_finalize(q);
+	if (rc < 0 || expunged_read(st, mailbox_id, since, out, err, errlen) < 0)
+		return -1;
+	return 1;
+}
+
+int store_changes_since(struct store *st, int64_t mailbox_id, uint64_t since, struct store_changes *out,
+                        char *err, size_t errlen)
+{
+	struct store_txn t;
+	memset(out, 0, sizeof(*out));
+	if (store_read_begin(st, &t, err, errlen) < 0)
+		return -1;
+	int rc = changes_locked(st, mailbox_id, since, out, err, errlen);
+	store_read_end(st, &t);
+	if (rc != 1)
+		store_changes_free(out);
+	return rc;
+}
+
+void store_changes_free(struct store_changes *c)
+{
+	store_msglist_free(&c->changed);
+	free(c->expunged);
+	c->expunged = NULL;
+	c->nexpunged = 0;
+}
+
+static char *column_dup(sqlite3_stmt *q, int col)
+{
+	const unsigned char *s = sqlite3_column_text(q, col);
+	return xstrdup(s != NULL ? (const char *)s : "NIL");
+}
+
+int store_message_get(struct store *st, int64_t mailbox_id, uint32_t uid, unsigned want,
+                      struct store_message *out, char *err, size_t errlen)
+{
+	memset(out, 0, sizeof(*out));
+	sqlite3_stmt *q =
+	    db_prepare(st->db,
+	               "SELECT " MSG_COLS ", sent_date, header_size, envelope, bodystructure, body"
+	               " FROM messages WHERE mailbox_id = ? AND uid = ?",
+	               err, errlen);
+	if (q == NULL)
+		return -1;
+	sqlite3_bind_int64(q, 1, mailbox_id);
+	sqlite3_bind_int64(q, 2, uid);
+	int rc = db_step(q);
+	int ret = 0;
+	if (rc == SQLITE_ROW) {
+		msg_from_row(q, &out->msg);
+		out->sent_date = sqlite3_column_int64(q, 6);
+		out->header_size = (uint64_t)sqlite3_column_int64(q, 7);
+		if (want & STORE_WANT_ENVELOPE)
+			out->envelope = column_dup(q, 8);
+		if (want & STORE_WANT_BODYSTRUCTURE)
+			out->bodystructure = column_dup(q, 9);
+		if (want & STORE_WANT_BODY)
+			out->body = column_dup(q, 10);
+		ret = 1;
+	} else if (rc != SQLITE_DONE) {
+		db_error(st->db, "message", err, errlen);
+		ret = -1;
+	}
+	sqlite3_finalize(q);
+	return ret;
+}
+
+void store_message_free(struct store_message *m)
+{
+	free(m->msg.keywords);
+	free(m->envelope);
+	free(m->bodystructure);
+	free(m->body);
+	memset(m, 0, sizeof(*m));
+}

@@ -1,0 +1,287 @@
+"""Shared fixtures for MSS integration tests: a throw-away PKI, and MSS instances with
+their own data directory, config and free loopback ports, daemons started for real.
+
+Environment:
+  MSS_BUILD_DIR   where the built binaries are (default: the source tree)
+  MSS_SOURCE_DIR  the source tree (default: two levels above this file)
+"""
+import hashlib
+import os
+import pwd
+import signal
+import socket
+import ssl
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+SRC = Path(os.environ.get("MSS_SOURCE_DIR") or Path(__file__).resolve().parents[2])
+BUILD = Path(os.environ.get("MSS_BUILD_DIR") or SRC)
+
+BINARIES = {
+    "smtpd": BUILD / "smtpd" / "mss-smtpd",
+    "imapd": BUILD / "imapd" / "mss-imapd",
+    "mssctl": BUILD / "ctl" / "mssctl",
+}
+LISTENERS = {
+    "smtpd": ("smtp", "submission", "submissions"),
+    "imapd": ("imap", "imaps"),
+}
+
+PRO_DOMAIN = "pro.mss.test"
+PATIENT_DOMAIN = "patient.mss.test"
+PATIENT = "146026322000196@patient.mss.test"
+PATIENT2 = "279035121518989@patient.mss.test"
+PRO = "dr.martin@pro.mss.test"
+PRO2 = "dr.durand@pro.mss.test"
+ORG = "labo@pro.mss.test"
+PASSWORDS = {
+    PATIENT: "patient-secret-1",
+    PATIENT2: "patient-secret-2",
+    PRO: "pro-secret-1",
+    PRO2: "pro-secret-2",
+    ORG: "org-secret-1",
+}
+
+# Sanitizer reports in a daemon's log fail the test that ran it.
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer")
+os.environ.setdefault("ASAN_OPTIONS", "detect_leaks=0:abort_on_error=0")
+os.environ.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cert_sha256(cert_path):
+    """SHA-256 fingerprint (lowercase hex) of a PEM certificate's DER form."""
+    der = ssl.PEM_cert_to_DER_cert(Path(cert_path).read_text())
+    return hashlib.sha256(der).hexdigest()
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory):
+    """The test PKI of scripts/make-test-pki (see its README for the files)."""
+    d = tmp_path_factory.mktemp("pki")
+    subprocess.run([str(SRC / "scripts" / "make-test-pki"), str(d)], check=True,
+                   stdout=subprocess.DEVNULL)
+    return d
+
+
+class Mss:
+    """One MSS installation: config, data_dir, daemons on free loopback ports."""
+
+    def __init__(self, root, pki, extra=None):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.pki = Path(pki)
+        self.data_dir = self.root / "data"
+        self.conf = self.root / "mss.conf"
+        self.ports = {name: free_port() for names in LISTENERS.values() for name in names}
+        self.procs = {}
+        self.settings = self.default_settings()
+        self.settings.update(extra or {})
+        self.write_config()
+
+    def default_settings(self):
+        p = self.pki
+        s = {
+            "hostname": "mx.mss.test",
+            "data_dir": str(self.data_dir),
+            "user": pwd.getpwuid(os.geteuid()).pw_name,
+            "domains": PRO_DOMAIN,
+            "patient_domain": PATIENT_DOMAIN,
+            "tls_cert": str(p / "server.crt"),
+            "tls_key": str(p / "server.key"),
+            "tls_ca": str(p / "ca.crt"),
+            "tls_crl": str(p / "crl.pem"),
+            "auth_failure_delay": "100",
+        }
+        for name, port in self.ports.items():
+            s[f"{name}_listen"] = f"127.0.0.1:{port}"
+        return s
+
+    def write_config(self):
+        lines = [f"{k} = {v}" for k, v in self.settings.items()]
+        self.conf.write_text("# written by tests/integration/conftest.py\n" + "\n".join(lines) + "\n")
+
+    def set(self, **kw):
+        """Changes config keys (takes effect for daemons started afterwards)."""
+        self.settings.update({k: str(v) for k, v in kw.items()})
+        self.write_config()
+
+    # --- mssctl ---------------------------------------------------------------
+    def ctl(self, *args, input=None, check=True):
+        r = subprocess.run([str(BINARIES["mssctl"]), "-c", str(self.conf), *map(str, args)],
+                           input=input, capture_output=True, text=True, timeout=120)
+        if check and r.returncode != 0:
+            raise AssertionError(f"mssctl {' '.join(map(str, args))} exited {r.returncode}: "
+                                 f"{r.stderr.strip()}")
+        return r
+
+    def init(self):
+        return self.ctl("init")
+
+    def add_account(self, address, role, password=None, cert=None, name=None, check=True):
+        args = ["account", "add", address, "--role", role]
+        if name:
+            args += ["--name", name]
+        if cert:
+            args += ["--cert-sha256", cert_sha256(cert)]
+        if password is not None:
+            args += ["--password-stdin"]
+        return self.ctl(*args, input=(password + "\n") if password is not None else None,
+                        check=check)
+
+    def add_demo_accounts(self):
+        """The usual cast: two patients, two professionals, a laboratory."""
+        self.add_account(PATIENT, "patient", password=PASSWORDS[PATIENT], name="Patient Demo")
+        self.add_account(PATIENT2, "patient", password=PASSWORDS[PATIENT2], name="Patient Deux")
+        self.add_account(PRO, "professional", password=PASSWORDS[PRO], cert=self.pki / "pro.crt",
+                         name="Dr Martin")
+        self.add_account(PRO2, "professional", password=PASSWORDS[PRO2], cert=self.pki / "pro2.crt",
+                         name="Dr Durand")
+        self.add_account(ORG, "organisation", password=PASSWORDS[ORG], cert=self.pki / "org.crt",
+                         name="Laboratoire")
+
+    # --- daemons --------------------------------------------------------------
+    def log_path(self, daemon):
+        return self.root / f"{daemon}.log"
+
+    def log(self, daemon):
+        p = self.log_path(daemon)
+        return p.read_text(errors="replace") if p.exists() else ""
+
+    def start(self, daemon, wait=True):
+        """Starts mss-smtpd or mss-imapd in the foreground (-d) and waits for its ports."""
+        assert daemon in LISTENERS, daemon
+        logf = open(self.log_path(daemon), "ab")
+        proc = subprocess.Popen([str(BINARIES[daemon]), "-c", str(self.conf), "-d"],
+                                stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+        logf.close()
+        self.procs[daemon] = proc
+        if wait:
+            self.wait_ready(daemon)
+        return proc
+
+    def wait_ready(self, daemon, timeout=15):
+        names = [n for n in LISTENERS[daemon] if self.settings.get(f"{n}_listen")]
+        deadline = time.monotonic() + timeout
+        for name in names:
+            while True:
+                if self.procs[daemon].poll() is not None:
+                    raise AssertionError(f"{daemon} exited {self.procs[daemon].returncode}:\n"
+                                         + self.log(daemon)[-3000:])
+                try:
+                    socket.create_connection(("127.0.0.1", self.ports[name]), timeout=1).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise AssertionError(f"{daemon} not listening on {name}:\n"
+                                             + self.log(daemon)[-3000:])
+                    time.sleep(0.05)
+
+    def stop(self, daemon, sig=signal.SIGTERM, timeout=15):
+        """Stops a daemon (its whole process group), then fails on sanitizer reports."""
+        proc = self.procs.pop(daemon, None)
+        if proc is None:
+            return
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+        self.check_sanitizers(daemon)
+
+    def kill9(self, daemon):
+        """kill -9 of the master and every session process (crash simulation)."""
+        proc = self.procs.pop(daemon, None)
+        if proc is None:
+            return
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=10)
+
+    def check_sanitizers(self, daemon):
+        text = self.log(daemon)
+        for marker in SANITIZER_MARKERS:
+            if marker in text:
+                raise AssertionError(f"sanitizer report in {daemon} log:\n" + text[-5000:])
+
+    def stop_all(self):
+        for daemon in list(self.procs):
+            self.stop(daemon)
+
+    # --- clients --------------------------------------------------------------
+    def client_context(self, cert=None):
+        """A client TLS context trusting the test CA; cert: 'pro', 'org', ... (pki name)."""
+        ctx = ssl.create_default_context(cafile=str(self.pki / "ca.crt"))
+        if cert:
+            ctx.load_cert_chain(str(self.pki / f"{cert}.crt"), str(self.pki / f"{cert}.key"))
+        return ctx
+
+    def port(self, name):
+        return self.ports[name]
+
+    def sql(self, query, *params):
+        """Reads the database directly (for assertions only)."""
+        import sqlite3
+        con = sqlite3.connect(str(self.data_dir / "mss.db"), timeout=30)
+        try:
+            return con.execute(query, params).fetchall()
+        finally:
+            con.close()
+
+
+@pytest.fixture
+def mss_factory(tmp_path, pki):
+    """Makes initialised instances; each is stopped at the end of the test."""
+    made = []
+
+    def make(extra=None, init=True, name="mss"):
+        m = Mss(tmp_path / name, pki, extra)
+        if init:
+            m.init()
+        made.append(m)
+        return m
+
+    yield make
+    errors = []
+    for m in made:
+        try:
+            m.stop_all()
+        except AssertionError as e:
+            errors.append(str(e))
+    if errors:
+        raise AssertionError("\n".join(errors))
+
+
+@pytest.fixture
+def mss(mss_factory):
+    """An initialised instance with the demo accounts, no daemon started yet."""
+    m = mss_factory()
+    m.add_demo_accounts()
+    return m
+
+
+@pytest.fixture
+def smtpd(mss):
+    mss.start("smtpd")
+    return mss
+
+
+@pytest.fixture
+def imapd(mss):
+    mss.start("imapd")
+    return mss

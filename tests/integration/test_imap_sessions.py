@@ -1,0 +1,93 @@
+"""Two mss-imapd sessions on one mailbox: new mail, flag changes and expunges made by
+one are sent to the other (EXISTS, FETCH FLAGS, EXPUNGE), also during IDLE."""
+import time
+
+from conftest import PATIENT
+from test_imap_helpers import RawImap, simple_message
+
+
+def untagged(lines, word):
+    return [l for l in lines if isinstance(l, bytes) and l.startswith(b"* ") and word in l]
+
+
+def test_flags_and_expunges_seen_by_other_session(imapd):
+    a = RawImap(imapd)
+    b = RawImap(imapd, implicit=False)
+    try:
+        a.login(PATIENT)
+        b.login(PATIENT)
+        for i in range(3):
+            msg = simple_message(i)
+            a.send(f"p{i} APPEND INBOX {{{len(msg)}+}}\r\n".encode() + msg + b"\r\n")
+            _, t = a.read_until_tagged(f"p{i}")
+            assert t.startswith(f"p{i} OK".encode())
+        _, t = a.cmd("a1", "SELECT INBOX")
+        lines, t = b.cmd("b1", "SELECT INBOX")
+        assert b"* 3 EXISTS" in lines
+
+        _, t = a.cmd("a2", "STORE 2 +FLAGS (\\Flagged)")
+        assert t.startswith(b"a2 OK")
+        lines, t = b.cmd("b2", "NOOP")
+        assert any(b"* 2 FETCH" in l and b"\\Flagged" in l for l in lines), lines
+
+        _, t = a.cmd("a3", "STORE 1 +FLAGS.SILENT (\\Deleted)")
+        lines, t = a.cmd("a4", "EXPUNGE")
+        assert b"* 1 EXPUNGE" in lines
+        lines, t = b.cmd("b3", "NOOP")
+        assert b"* 1 EXPUNGE" in lines, lines
+        lines, t = b.cmd("b4", "FETCH 1:* (UID FLAGS)")
+        assert len(untagged(lines, b"FETCH")) == 2
+        assert b"UID 2" in untagged(lines, b"FETCH")[0]
+
+        # no EXPUNGE while answering FETCH (RFC 9051 7.5.1): it waits for the next NOOP
+        _, t = a.cmd("a5", "UID STORE 3 +FLAGS.SILENT (\\Deleted)")
+        _, t = a.cmd("a6", "UID EXPUNGE 3")
+        lines, t = b.cmd("b5", "FETCH 1 (FLAGS)")
+        assert not untagged(lines, b"EXPUNGE")
+        lines, t = b.cmd("b6", "NOOP")
+        assert b"* 2 EXPUNGE" in lines
+
+        # during IDLE: new message, flag change and expunge arrive without a command
+        b.send(b"b7 IDLE\r\n")
+        assert b.readline().startswith(b"+")
+        t0 = time.monotonic()
+        msg = simple_message(9)
+        a.send(f"a7 APPEND INBOX {{{len(msg)}+}}\r\n".encode() + msg + b"\r\n")
+        a.read_until_tagged("a7")
+        assert b.readline() == b"* 2 EXISTS"
+        assert time.monotonic() - t0 < 2
+        a.cmd("a8", "NOOP")
+        a.cmd("a9", "STORE 2 +FLAGS (\\Seen)")
+        line = b.readline()
+        assert line.startswith(b"* 2 FETCH") and b"\\Seen" in line, line
+        a.cmd("a10", "STORE 1 +FLAGS.SILENT (\\Deleted)")
+        a.cmd("a11", "EXPUNGE")
+        line = b.readline()
+        if line.startswith(b"* 1 FETCH"):  # the \Deleted flag may be seen before the expunge
+            assert b"\\Deleted" in line
+            line = b.readline()
+        assert line == b"* 1 EXPUNGE"
+        b.send(b"DONE\r\n")
+        _, t = b.read_until_tagged("b7")
+        assert t.startswith(b"b7 OK")
+    finally:
+        a.close()
+        b.close()
+
+
+def test_mailbox_deleted_under_a_session(imapd):
+    a = RawImap(imapd)
+    b = RawImap(imapd)
+    try:
+        a.login(PATIENT)
+        b.login(PATIENT)
+        a.cmd("a1", "CREATE Temp")
+        _, t = b.cmd("b1", "SELECT Temp")
+        assert t.startswith(b"b1 OK")
+        _, t = a.cmd("a2", "DELETE Temp")
+        assert t.startswith(b"a2 OK")
+        lines, t = b.cmd("b2", "NOOP")
+        assert any(l.startswith(b"* BYE") for l in lines)
+    finally:
+        a.close()
+        b.close()

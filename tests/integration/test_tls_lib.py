@@ -1,0 +1,352 @@
+"""lib/tls_openssl.c end to end: tests/unit/tls_test_server (an echo server over
+lib/tls.h) against real clients, openssl s_client and gnutls-cli, with the test PKI.
+
+The server prints one line per connection: "ok\\tkey=value..." with the peer identity,
+or "error\\t<reason>"; the assertions read that line.
+"""
+import os
+import select
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+SRC = Path(os.environ.get("MSS_SOURCE_DIR") or Path(__file__).resolve().parents[2])
+BUILD = Path(os.environ.get("MSS_BUILD_DIR") or SRC)
+SERVER = BUILD / "tests" / "unit" / "tls_test_server"
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server_bin():
+    """tls_test_server is a check program: build it when "make all" did not."""
+    if not SERVER.exists():
+        subprocess.run(["make", "-C", str(SERVER.parent), SERVER.name], check=True,
+                       stdout=subprocess.DEVNULL)
+    return SERVER
+
+
+class Server:
+    def __init__(self, binary, pki, mode, maxconn=1, ca="ca.crt", crl="crl.pem",
+                 cert="server.crt", key="server.key", handshake_s=10):
+        self.port = free_port()
+        path = lambda f: str(pki / f) if f != "-" else "-"
+        self.proc = subprocess.Popen(
+            [str(binary), str(self.port), path(cert), path(key), path(ca), path(crl), mode,
+             str(maxconn), "30", str(handshake_s)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.first = self.line(10)
+
+    def line(self, timeout=10):
+        """The server's next stdout line, or "" after timeout / exit."""
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        if not ready:
+            return ""
+        return self.proc.stdout.readline().rstrip("\n")
+
+    def result(self, timeout=10):
+        """(status, fields) of the next connection's line."""
+        parts = self.line(timeout).split("\t")
+        if parts[0] == "ok":
+            return "ok", dict(p.split("=", 1) for p in parts[1:])
+        return parts[0], {"reason": parts[1] if len(parts) > 1 else ""}
+
+    def stop(self):
+        """Lets the server exit on its own (so sanitizers report), then checks stderr."""
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        err = self.proc.stderr.read()
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+        for marker in SANITIZER_MARKERS:
+            assert marker not in err, err
+
+
+@pytest.fixture
+def start(server_bin, pki):
+    servers = []
+
+    def _start(mode, **kw):
+        s = Server(server_bin, pki, mode, **kw)
+        servers.append(s)
+        return s
+
+    yield _start
+    for s in servers:
+        s.stop()
+
+
+def s_client(pki, port, cert=None, args=(), data="hello\n"):
+    """openssl s_client to the server; returns (returncode, stdout+stderr)."""
+    cmd = ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-CAfile", str(pki / "ca.crt"),
+           "-verify_return_error", "-quiet", *args]
+    if cert:
+        cmd += ["-cert", str(pki / f"{cert}.crt"), "-key", str(pki / f"{cert}.key")]
+    p = subprocess.run(cmd, input=data, capture_output=True, text=True, timeout=20)
+    return p.returncode, p.stdout + p.stderr
+
+
+def fingerprint(pki, cert):
+    out = subprocess.run(["openssl", "x509", "-in", str(pki / f"{cert}.crt"), "-noout",
+                          "-fingerprint", "-sha256"], capture_output=True, text=True,
+                         check=True).stdout
+    return out.strip().split("=", 1)[1].replace(":", "").lower()
+
+
+def test_trusted_client_cert_identity(start, pki):
+    srv = start("require")
+    assert srv.first == "listening"
+    rc, out = s_client(pki, srv.port, cert="pro")
+    status, f = srv.result()
+    assert status == "ok", f
+    assert f["has_cert"] == "1"
+    assert f["email"] == "dr.martin@pro.mss.test"
+    assert f["subject"] == "CN=Dr Martin,O=MSS Test,C=FR"
+    assert f["issuer"] == "CN=MSS Test CA,O=MSS Test,C=FR"
+    assert f["sha256"] == fingerprint(pki, "pro")
+    assert f["version"] == "TLSv1.3"
+    assert "hello" in out  # the echo came back over the session
+    assert rc == 0
+
+
+def test_operator_server_cert_dn(start, pki):
+    """An operator's MTA presents its server certificate (EKU serverAuth+clientAuth)."""
+    srv = start("optional")
+    s_client(pki, srv.port, cert="operator")
+    status, f = srv.result()
+    assert status == "ok", f
+    assert f["subject"] == "CN=mx.other-operator.test,OU=12345678900011,O=Other Operator,C=FR"
+    assert f["email"] == ""
+    assert f["sha256"] == fingerprint(pki, "operator")
+
+
+def test_require_without_cert_refused(start, pki):
+    srv = start("require")
+    rc, out = s_client(pki, srv.port)
+    status, f = srv.result()
+    assert (status, f["reason"]) == ("error", "no client certificate")
+    assert "hello" not in out
+
+
+def test_optional_without_cert_accepted(start, pki):
+    srv = start("optional")
+    rc, out = s_client(pki, srv.port)
+    status, f = srv.result()
+    assert status == "ok", f
+    assert f["has_cert"] == "0" and f["email"] == "" and f["sha256"] == ""
+    assert "hello" in out
+
+
+def test_none_mode_asks_no_cert(start, pki):
+    srv = start("none", ca="-", crl="-")
+    s_client(pki, srv.port, cert="pro")
+    status, f = srv.result()
+    assert status == "ok", f
+    assert f["has_cert"] == "0"
+
+
+BAD_CERTS = [
+    ("expired", "certificate has expired"),
+    ("revoked", "certificate revoked"),
+    ("untrusted", "unable to get local issuer certificate"),
+]
+
+
+@pytest.mark.parametrize("mode", ["require", "optional"])
+@pytest.mark.parametrize("cert,reason", BAD_CERTS)
+def test_bad_client_cert_refused(start, pki, mode, cert, reason):
+    srv = start(mode)
+    rc, out = s_client(pki, srv.port, cert=cert)
+    status, f = srv.result()
+    assert (status, f["reason"]) == ("error", reason)
+    assert "hello" not in out
+
+
+def test_cert_without_client_auth_eku_refused(start, pki):
+    """server.crt has EKU serverAuth only: not usable to log in as a client."""
+    srv = start("optional")
+    s_client(pki, srv.port, cert="server")
+    status, f = srv.result()
+    assert (status, f["reason"]) == ("error", "unsuitable certificate purpose")
+
+
+@pytest.mark.parametrize("cert,reason", BAD_CERTS)
+def test_bad_client_cert_refused_tls12(start, pki, cert, reason):
+    srv = start("optional")
+    rc, out = s_client(pki, srv.port, cert=cert, args=["-tls1_2"])
+    status, f = srv.result()
+    assert (status, f["reason"]) == ("error", reason)
+    assert rc != 0 and "hello" not in out
+
+
+def test_tls11_refused(start, pki):
+    srv = start("optional")
+    # SECLEVEL=0 so that this OpenSSL client really offers TLS 1.1.
+    rc, out = s_client(pki, srv.port, args=["-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"])
+    status, f = srv.result()
+    assert (status, f["reason"]) == ("error", "unsupported protocol")
+    assert rc != 0
+
+
+def test_non_forward_secret_cipher_refused(start, pki):
+    srv = start("optional")
+    rc, out = s_client(pki, srv.port, args=["-tls1_2", "-cipher", "AES128-GCM-SHA256"])
+    status, f = srv.result()
+    assert (status, f["reason"]) == ("error", "no shared cipher")
+    assert rc != 0
+
+
+def test_cbc_cipher_refused(start, pki):
+    srv = start("optional")
+    rc, out = s_client(pki, srv.port, args=["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA256"])
+    status, f = srv.result()
+    assert (status, f["reason"]) == ("error", "no shared cipher")
+
+
+def test_tls12_gets_ecdhe_aead(start, pki):
+    srv = start("optional")
+    rc, out = s_client(pki, srv.port, cert="pro2", args=["-tls1_2"])
+    status, f = srv.result()
+    assert status == "ok", f
+    assert f["version"] == "TLSv1.2"
+    assert f["cipher"].startswith("ECDHE-") and ("GCM" in f["cipher"] or "CHACHA20" in f["cipher"])
+    assert f["email"] == "dr.durand@pro.mss.test"
+
+
+@pytest.mark.skipif(not shutil.which("gnutls-cli"), reason="gnutls-cli not installed")
+def test_gnutls_client_tls12(start, pki):
+    srv = start("require")
+    p = subprocess.Popen(
+        ["gnutls-cli", "--x509cafile", str(pki / "ca.crt"), "--x509certfile", str(pki / "org.crt"),
+         "--x509keyfile", str(pki / "org.key"), "--priority", "NORMAL:-VERS-ALL:+VERS-TLS1.2",
+         "-p", str(srv.port), "127.0.0.1"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    status, f = srv.result()
+    try:
+        out, _ = p.communicate("hello\n", timeout=15)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert status == "ok", f
+    assert f["email"] == "labo@pro.mss.test"
+    assert f["version"] == "TLSv1.2"
+    assert f["sha256"] == fingerprint(pki, "org")
+
+
+def test_several_connections(start, pki):
+    srv = start("optional", maxconn=3)
+    s_client(pki, srv.port, cert="revoked")
+    assert srv.result()[0] == "error"
+    s_client(pki, srv.port, cert="pro")
+    assert srv.result()[1].get("email") == "dr.martin@pro.mss.test"
+    s_client(pki, srv.port)
+    assert srv.result()[1].get("has_cert") == "0"
+    assert srv.proc.wait(timeout=10) == 0
+
+
+def test_handshake_timeout(start, pki):
+    srv = start("optional", handshake_s=1)
+    t0 = time.monotonic()
+    with socket.create_connection(("127.0.0.1", srv.port)):  # and say nothing
+        status, f = srv.result(timeout=10)
+    assert (status, f["reason"]) == ("error", "handshake timed out")
+    assert time.monotonic() - t0 < 5
+
+
+def test_garbage_instead_of_handshake(start, pki):
+    srv = start("optional")
+    with socket.create_connection(("127.0.0.1", srv.port)) as s:
+        s.sendall(b"EHLO example.org\r\n")
+        status, f = srv.result()
+    assert status == "error" and f["reason"]
+
+
+@pytest.mark.parametrize("kw,expect", [
+    ({"cert": "missing.crt"}, "missing.crt"),
+    ({"key": "missing.key"}, "missing.key"),
+    ({"key": "pro.key"}, "does not match"),
+    ({"ca": "missing-ca.crt"}, "missing-ca.crt"),
+    ({"crl": "missing.pem"}, "missing.pem"),
+    ({"crl": "ca.crt"}, "no CRL in file"),
+    ({"ca": "-", "crl": "-"}, "need a CA file"),
+])
+def test_context_errors_name_the_file(start, pki, kw, expect):
+    srv = start("require", **kw)
+    assert srv.first.startswith("ctx-error\t"), srv.first
+    assert expect in srv.first
+
+
+def test_renegotiation_refused(start, pki):
+    srv = start("optional")
+    p = subprocess.Popen(
+        ["openssl", "s_client", "-connect", f"127.0.0.1:{srv.port}", "-CAfile", str(pki / "ca.crt"),
+         "-tls1_2"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    status, f = srv.result()
+    assert status == "ok", f
+    try:
+        time.sleep(0.3)
+        p.stdin.write("R\n")  # s_client: renegotiate
+        p.stdin.flush()
+        time.sleep(1)
+        out, _ = p.communicate("", timeout=10)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert "RENEGOTIATING" in out
+    assert "no renegotiation" in out
+
+
+def issue_cert(pki, d, name, subj, san):
+    """A client certificate signed by the test CA, made on the spot."""
+    key, csr, crt, ext = (d / f"{name}.{e}" for e in ("key", "csr", "crt", "ext"))
+    ext.write_text(f"extendedKeyUsage = clientAuth\nsubjectAltName = {san}\n")
+    run = lambda *a: subprocess.run(a, check=True, capture_output=True)
+    run("openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+        "-out", str(key))
+    run("openssl", "req", "-new", "-utf8", "-key", str(key), "-subj", subj, "-out", str(csr))
+    run("openssl", "x509", "-req", "-in", str(csr), "-CA", str(pki / "ca.crt"), "-CAkey",
+        str(pki / "ca.key"), "-CAcreateserial", "-CAserial", str(d / "serial"), "-days", "2",
+        "-sha256", "-extfile", str(ext), "-out", str(crt))
+    return crt, key
+
+
+def test_dn_escaping_and_first_email(start, pki, tmp_path):
+    crt, key = issue_cert(pki, tmp_path, "odd", "/C=FR/O=Soins, Paris/CN=Dr \u00c9lise+UID=42",
+                          "email:first@pro.mss.test,email:second@pro.mss.test")
+    srv = start("require")
+    s_client(pki, srv.port, args=["-cert", str(crt), "-key", str(key)])
+    status, f = srv.result()
+    assert status == "ok", f
+    assert f["email"] == "first@pro.mss.test"
+    # RFC 2253 as OpenSSL's XN_FLAG_RFC2253 prints it: ',' escaped, UTF-8 bytes as \XX
+    # (dn.c unescapes both), the same text as "openssl x509 -nameopt RFC2253".
+    expected = subprocess.run(["openssl", "x509", "-in", str(crt), "-noout", "-subject",
+                               "-nameopt", "RFC2253"], capture_output=True, text=True,
+                              check=True).stdout.strip().split("=", 1)[1]
+    assert f["subject"] == expected
+    assert "CN=Dr \\C3\\89lise" in expected and "O=Soins\\, Paris,C=FR" in expected
+
+
+def test_overlong_email_left_empty(start, pki, tmp_path):
+    long_addr = "a" * 300 + "@pro.mss.test"
+    crt, key = issue_cert(pki, tmp_path, "long", "/C=FR/O=MSS Test/CN=Long", f"email:{long_addr}")
+    srv = start("require")
+    s_client(pki, srv.port, args=["-cert", str(crt), "-key", str(key)])
+    status, f = srv.result()
+    assert status == "ok", f
+    assert f["email"] == "" and f["has_cert"] == "1"

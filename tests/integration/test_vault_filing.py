@@ -1,0 +1,267 @@
+"""The vault end to end: a professional sends documents to a patient over submission
+(real smtplib client); the patient's real IMAP client (imaplib) finds each document in
+Documents/<Class> byte for byte, and a notification in the INBOX. Identity mismatch,
+INVISIBLE_PATIENT, MASQUE_PS, zip bombs and malformed archives are handled without
+losing the message."""
+import email
+import email.policy
+import imaplib
+import os
+import smtplib
+import sys
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from conftest import ORG, PASSWORDS, PATIENT, PATIENT2, PRO
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import xdm  # noqa: E402  (tests/xdm.py)
+
+PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n" + bytes(range(256)) * 20 + b"\n%%EOF\n"
+
+
+def send(m, msg, user=PRO):
+    with smtplib.SMTP("127.0.0.1", m.port("submission"), timeout=30) as s:
+        s.starttls(context=m.client_context())
+        s.login(user, PASSWORDS[user])
+        s.send_message(msg)
+
+
+def message(subject="XDM/1.0/DDM+CR de biologie DEMO Patient", to=PATIENT, headers=None):
+    msg = EmailMessage()
+    msg["From"] = PRO
+    msg["To"] = to
+    msg["Subject"] = subject
+    for k, v in (headers or {}).items():
+        msg[k] = v
+    msg.set_content("Bonjour, voici vos résultats.\n")
+    return msg
+
+
+def imap(m, user=PATIENT):
+    c = imaplib.IMAP4("127.0.0.1", m.port("imap"), timeout=30)
+    c.starttls(ssl_context=m.client_context())
+    c.login(user, PASSWORDS[user])
+    return c
+
+
+def mailboxes(c):
+    typ, data = c.list()
+    assert typ == "OK"
+    names = []
+    for line in data:
+        line = line.decode()
+        names.append(line.rsplit(" ", 1)[-1].strip('"'))
+    return names
+
+
+def fetch_all(c, mailbox):
+    """Every message of mailbox as email.message objects ([] when it does not exist)."""
+    typ, _ = c.select('"%s"' % mailbox, readonly=True)
+    if typ != "OK":
+        return []
+    typ, data = c.uid("SEARCH", None, "ALL")
+    out = []
+    for uid in data[0].split():
+        typ, parts = c.uid("FETCH", uid, "(BODY.PEEK[])")
+        assert typ == "OK"
+        raw = next(p[1] for p in parts if isinstance(p, tuple))
+        out.append(email.message_from_bytes(raw, policy=email.policy.default))
+    return out
+
+
+def attachments(msg):
+    return [(p.get_filename(), p.get_content_type(), p.get_payload(decode=True))
+            for p in msg.iter_attachments()]
+
+
+def vault_docs(m, patient=PATIENT):
+    return m.sql("SELECT class, type_code, mime, masked_ps, invisible_patient, store_user, mailbox "
+                 "FROM vault_document WHERE patient = ? ORDER BY id", patient)
+
+
+@pytest.fixture
+def both(mss):
+    mss.start("smtpd")
+    mss.start("imapd")
+    return mss
+
+
+def test_pdf_and_xdm_filed_byte_for_byte(both):
+    cda = xdm.cda_document()
+    archive = xdm.build_xdm([{"name": "DOC0001.XML", "data": cda, "type_code": "11502-2",
+                              "title": "CR de biologie"}])
+    msg = message(headers={"X-MSS-INS": "O", "X-MSS-CODECDA": "11502-2"})
+    msg.add_attachment(PDF, maintype="application", subtype="pdf",
+                       filename="20261129_CR-BIO_DEMO_Patient.pdf")
+    msg.add_attachment(archive, maintype="application", subtype="zip", filename="IHE_XDM.ZIP")
+    send(both, msg)
+
+    c = imap(both)
+    assert "Documents/Biologie" in mailboxes(c)
+    docs = fetch_all(c, "Documents/Biologie")
+    got = {}
+    for d in docs:
+        assert d["X-MSS-Document-Class"] == "Biologie"
+        assert d["X-MSS-Source-Message-ID"]
+        assert d["X-MSS-Author"]
+        for name, ctype, payload in attachments(d):
+            got[name] = (ctype, payload, d["X-MSS-Document-Type"])
+    assert got["DOC0001.XML"][1] == cda
+    assert got["DOC0001.XML"][2] == "11502-2"
+    assert got["20261129_CR-BIO_DEMO_Patient.pdf"][:2] == ("application/pdf", PDF)
+    # The message itself is in the INBOX, with a notification beside it.
+    inbox = fetch_all(c, "INBOX")
+    subjects = [str(x["Subject"]) for x in inbox]
+    assert msg["Subject"] in subjects
+    notices = [x for x in inbox if str(x["From"]).startswith("service@patient.mss.test")]
+    assert len(notices) == 1
+    body = notices[0].get_body().get_content()
+    assert "Biologie" in body and "DOC0001" not in body and "CR de biologie" not in body
+    c.logout()
+    rows = vault_docs(both)
+    assert len(rows) == 2 and all(r[0] == "Biologie" for r in rows)
+
+
+def test_classification_without_metadata(both):
+    msg = message(subject="Votre ordonnance")
+    msg.add_attachment(b"%PDF-1.7 ordonnance", maintype="application", subtype="pdf",
+                       filename="ordonnance.pdf")
+    msg.add_attachment(b"\x89PNG\r\n\x1a\n" + b"\0" * 64, maintype="image", subtype="png",
+                       filename="photo.png")
+    msg.add_attachment("Compte rendu de consultation\n", subtype="plain", filename="cr-consultation.txt")
+    send(both, msg)
+    classes = sorted(r[0] for r in vault_docs(both))
+    assert classes == ["Comptes-rendus", "Imagerie", "Ordonnances"]
+
+
+def test_admin_class_table_extends(mss_factory, tmp_path):
+    table = tmp_path / "classes.conf"
+    table.write_text("# local codes\nX-LOCAL-1 = Vaccinations\n")
+    m = mss_factory(extra={"vault_classes_file": str(table)})
+    m.add_demo_accounts()
+    m.start("smtpd")
+    archive = xdm.build_xdm([{"name": "DOC0001.XML", "data": xdm.cda_document(code="X-LOCAL-1"),
+                              "type_code": "X-LOCAL-1", "type_scheme": "1.2.250.1.999"}])
+    msg = message(subject="carnet")
+    msg.add_attachment(archive, maintype="application", subtype="zip", filename="IHE_XDM.ZIP")
+    send(m, msg)
+    assert [r[0] for r in vault_docs(m)] == ["Vaccinations"]
+
+
+def test_ins_mismatch_not_filed_and_sender_told(both):
+    archive = xdm.build_xdm(ins="279035121518989")  # PATIENT2's INS, sent to PATIENT
+    msg = message(headers={"X-MSS-INS": "O"})
+    msg.add_attachment(PDF, maintype="application", subtype="pdf", filename="copie.pdf")
+    msg.add_attachment(archive, maintype="application", subtype="zip", filename="IHE_XDM.ZIP")
+    send(both, msg)
+    assert vault_docs(both) == []
+    c = imap(both)
+    assert not any(n.startswith("Documents/") for n in mailboxes(c))
+    assert msg["Subject"] in [str(x["Subject"]) for x in fetch_all(c, "INBOX")]  # still delivered
+    c.logout()
+    c = imap(both, PRO)
+    ko = [x for x in fetch_all(c, "INBOX") if "[KO Intégration système !][904]" in str(x["Subject"])]
+    assert len(ko) == 1
+    assert ko[0].get_content_type() == "multipart/report"
+    report = [p for p in ko[0].walk() if p.get_content_type() == "message/disposition-notification"]
+    assert report and b"processed/Error: 904^" in report[0].as_bytes()
+    c.logout()
+
+
+def test_invisible_patient_never_shown_masked_flagged(both):
+    archive = xdm.build_xdm([
+        {"name": "DOC0001.XML", "data": xdm.cda_document(title="visible"), "type_code": "11502-2"},
+        {"name": "DOC0002.XML", "data": xdm.cda_document(title="cache"), "type_code": "18748-4",
+         "confidentiality": ["N", "INVISIBLE_PATIENT"]},
+        {"name": "DOC0003.XML", "data": xdm.cda_document(title="masque"), "type_code": "11488-4",
+         "confidentiality": ["MASQUE_PS"]},
+    ])
+    msg = message()
+    msg.add_attachment(archive, maintype="application", subtype="zip", filename="IHE_XDM.ZIP")
+    send(both, msg)
+    c = imap(both)
+    names = mailboxes(c)
+    assert "Documents/Biologie" in names and "Documents/Comptes-rendus" in names
+    assert "Documents/Imagerie" not in names
+    for name in names:
+        for d in fetch_all(c, name):
+            for _, _, payload in attachments(d):
+                assert b"cache" not in (payload or b"")
+    typ, _ = c.select('"Documents/Comptes-rendus"', readonly=True)
+    typ, data = c.fetch("1", "(FLAGS)")
+    assert b"$Masked" in data[0]
+    notice = [x for x in fetch_all(c, "INBOX") if str(x["From"]).startswith("service@")]
+    assert len(notice) == 1 and "Imagerie" not in notice[0].get_body().get_content()
+    c.logout()
+    rows = vault_docs(both)
+    inv = [r for r in rows if r[4]]
+    assert len(inv) == 1 and inv[0][5] == "vault-professionnels@patient.mss.test"
+    # Nothing in the patient's history names the invisible document.
+    hist = both.ctl("history", PATIENT).stdout
+    assert "Imagerie" not in hist
+
+
+@pytest.mark.parametrize("case", ["bomb", "no-metadata", "bad-xml", "wrong-mime", "pdf-as-inline-text"])
+def test_bad_archives_and_types_still_delivered(both, case):
+    msg = message(subject="cas " + case)
+    if case == "bomb":
+        msg.add_attachment(xdm.zip_bomb(), maintype="application", subtype="zip", filename="IHE_XDM.ZIP")
+    elif case == "no-metadata":
+        msg.add_attachment(xdm.build_xdm(with_metadata=False), maintype="application", subtype="zip",
+                           filename="IHE_XDM.ZIP")
+    elif case == "bad-xml":
+        msg.add_attachment(xdm.build_xdm(metadata=b"<lcm:SubmitObjectsRequest><oops"),
+                           maintype="application", subtype="zip", filename="IHE_XDM.ZIP")
+    elif case == "wrong-mime":
+        msg.add_attachment(PDF, maintype="application", subtype="octet-stream", filename="resultat")
+    else:
+        msg.add_attachment(PDF, maintype="text", subtype="plain", disposition="inline")
+    send(both, msg)
+    c = imap(both)
+    assert "cas " + case in [str(x["Subject"]) for x in fetch_all(c, "INBOX")]
+    rows = vault_docs(both)
+    if case == "bomb":
+        assert rows == []
+        c2 = imap(both, PRO)
+        ko = [x for x in fetch_all(c2, "INBOX") if "[906]" in str(x["Subject"])]
+        assert len(ko) == 1
+        c2.logout()
+    elif case in ("wrong-mime", "pdf-as-inline-text"):
+        assert [(r[0], r[2]) for r in rows] == [("Autres", "application/pdf")]
+        d = fetch_all(c, "Documents/Autres")[0]
+        assert attachments(d)[0][1:] == ("application/pdf", PDF)
+    else:
+        assert [(r[0], r[2]) for r in rows] == [("Autres", "application/zip")]
+        d = fetch_all(c, "Documents/Autres")[0]
+        assert attachments(d)[0][2][:2] == b"PK"
+    c.logout()
+    assert "vault_" in both.log("smtpd")
+
+
+def test_audit_chain_holds_after_filing(both):
+    msg = message()
+    msg.add_attachment(PDF, maintype="application", subtype="pdf", filename="a.pdf")
+    send(both, msg)
+    r = both.ctl("audit", "verify")
+    assert r.returncode == 0, r.stderr
+    actions = [a for (a,) in both.sql("SELECT action FROM audit_log WHERE patient = ?", PATIENT)]
+    assert "vault.file" in actions and "vault.notify" in actions
+
+
+def test_standalone_cda_checked_and_classified(both):
+    good = xdm.cda_document(code="18842-5", title="Lettre de liaison")
+    msg = message(subject="compte rendu")
+    msg.add_attachment(good, maintype="text", subtype="xml", filename="cr.xml")
+    send(both, msg)
+    assert [(r[0], r[1]) for r in vault_docs(both)] == [("Hospitalisation", "18842-5")]
+    wrong = xdm.cda_document(ins="279035121518989")
+    msg = message(subject="autre patient")
+    msg.add_attachment(wrong, maintype="text", subtype="xml", filename="cr2.xml")
+    send(both, msg)
+    assert len(vault_docs(both)) == 1
+    c = imap(both, PRO)
+    assert any("[904]" in str(x["Subject"]) for x in fetch_all(c, "INBOX"))
+    c.logout()

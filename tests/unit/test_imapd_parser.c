@@ -1,0 +1,206 @@
+/* Unit tests: imapd/imap_parser (command syntax into an argument tree). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "imapd/imap_parser.h"
+#include "lib/buf.h"
+
+/* Renders an argument tree as text: atoms as is, quoted as "..", literals as {n:..},
+ * NIL as NIL, lists in parentheses. Makes the tables below readable. */
+static void render(const struct imap_arg *a, size_t n, struct buf *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			buf_append_char(out, ' ');
+		switch (a[i].type) {
+		case IMAP_ARG_ATOM:
+			buf_append_str(out, a[i].str);
+			break;
+		case IMAP_ARG_QUOTED:
+			buf_printf(out, "\"%s\"", a[i].str);
+			break;
+		case IMAP_ARG_LITERAL:
+			buf_printf(out, "{%zu:", a[i].len);
+			buf_append(out, a[i].str, a[i].len);
+			buf_append_char(out, '}');
+			break;
+		case IMAP_ARG_NIL:
+			buf_append_str(out, "NIL");
+			break;
+		case IMAP_ARG_LIST:
+			buf_append_char(out, '(');
+			render(a[i].list, a[i].count, out);
+			buf_append_char(out, ')');
+			break;
+		}
+	}
+}
+
+struct good_case {
+	const char *in;
+	const char *tag, *name, *args;
+	size_t extra, args_extra; /* bytes after an embedded NUL in input / expected args */
+};
+
+static const struct good_case good[] = {
+	{ "a1 NOOP", "a1", "NOOP", "", 0, 0 },
+	{ "a1 noop", "a1", "NOOP", "", 0, 0 },
+	{ "A2 LOGIN user \"pa ss\"", "A2", "LOGIN", "user \"pa ss\"", 0, 0 },
+	{ "t LOGIN \"a\\\"b\\\\c\" x", "t", "LOGIN", "\"a\"b\\c\" x", 0, 0 },
+	{ "t LOGIN {4}\r\nuser {3+}\r\npwd", "t", "LOGIN", "{4:user} {3:pwd}", 0, 0 },
+	{ "t APPEND INBOX (\\Seen $Label) {5}\r\nab\0cd", "t", "APPEND", "INBOX (\\Seen $Label) {5:ab\0cd}", 3, 4 },
+	{ "t FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (From To)]<0.100>)", "t", "FETCH",
+	  "1:* (FLAGS BODY.PEEK[HEADER.FIELDS (From To)]<0.100>)", 0, 0 },
+	{ "t uid fetch 1,3:5 (UID)", "t", "UID FETCH", "1,3:5 (UID)", 0, 0 },
+	{ "t SEARCH OR (FROM a) NOT (SEEN) SUBJECT nil", "t", "SEARCH", "OR (FROM a) NOT (SEEN) SUBJECT NIL", 0, 0 },
+	{ "t LIST \"\" %", "t", "LIST", "\"\" %", 0, 0 },
+	{ "t LIST () \"\" *", "t", "LIST", "() \"\" *", 0, 0 },
+	{ "t STORE 1 +FLAGS.SILENT (\\Deleted)", "t", "STORE", "1 +FLAGS.SILENT (\\Deleted)", 0, 0 },
+	{ "t SELECT \"caf\xc3\xa9\"", "t", "SELECT", "\"caf\xc3\xa9\"", 0, 0 },
+	{ "t ID NIL", "t", "ID", "NIL", 0, 0 },
+	{ "t X ((((a))))", "t", "X", "((((a))))", 0, 0 },
+	{ "t X {0}\r\n", "t", "X", "{0:}", 0, 0 },
+};
+
+static void test_good(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		const struct good_case *g = &good[i];
+		size_t len = strlen(g->in) + g->extra;
+		struct imap_command c;
+		char err[128] = "";
+		int rc = imap_parse_command(g->in, len, &c, err, sizeof(err));
+		if (rc != 0)
+			fail_msg("case %zu (%s): %s", i, g->in, err);
+		assert_string_equal(c.tag, g->tag);
+		assert_string_equal(c.name, g->name);
+		struct buf out;
+		buf_init(&out, BUF_UNLIMITED);
+		render(c.args, c.nargs, &out);
+		size_t want = strlen(g->args) + g->args_extra;
+		if (out.len != want || memcmp(out.data, g->args, want) != 0)
+			fail_msg("case %zu: got [%s] want [%s]", i, out.data, g->args);
+		buf_free(&out);
+		imap_command_free(&c);
+	}
+}
+
+struct bad_case {
+	const char *in;
+	const char *tag; /* the tag reported with the BAD */
+};
+
+static const struct bad_case bad[] = {
+	{ "", "*" },
+	{ "a1", "a1" },
+	{ "a1 ", "a1" },
+	{ "a1  NOOP", "a1" },
+	{ "a1 NOOP ", "a1" },
+	{ "a1 LOGIN a  b", "a1" },
+	{ "a1 LOGIN (a b", "a1" },
+	{ "a1 LOGIN a b)", "a1" },
+	{ "a1 LOGIN a b))", "a1" },
+	{ "a1 LOGIN \"abc", "a1" },
+	{ "a1 LOGIN \"a\\bc\"", "a1" },
+	{ "a1 LOGIN {5}\r\nab", "a1" },
+	{ "a1 LOGIN {5}ab", "a1" },
+	{ "a1 LOGIN {x}\r\nab", "a1" },
+	{ "a1 LOGIN {99999999999999999999}\r\nab", "a1" },
+	{ "a1 LOGIN \xff\xfe", "a1" },
+	{ "a1 LOGIN \"\xff\xfe\"", "a1" },
+	{ "a1 FETCH 1 BODY[HEADER", "a1" },
+	{ "\xc3\xa9 NOOP", "*" },
+	{ "a+b NOOP", "*" },
+	{ "a1 N0OP", "a1" },
+	{ "a1 UID", "a1" },
+	{ "a1 UID  FETCH", "a1" },
+	{ "a1 X (((((((((((((((((((a)))))))))))))))))))", "a1" },
+};
+
+static void test_bad(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct imap_command c;
+		char err[128] = "";
+		int rc = imap_parse_command(bad[i].in, strlen(bad[i].in), &c, err, sizeof(err));
+		if (rc != -1)
+			fail_msg("case %zu (%s) parsed", i, bad[i].in);
+		assert_true(err[0] != '\0');
+		if (strcmp(c.tag, bad[i].tag) != 0)
+			fail_msg("case %zu: tag [%s] want [%s]", i, c.tag, bad[i].tag);
+		imap_command_free(&c);
+	}
+}
+
+static void test_line_literal(void **state)
+{
+	(void)state;
+	uint64_t n;
+	bool ns;
+	assert_int_equal(imap_line_literal("a LOGIN {5}", 11, &n, &ns), 1);
+	assert_int_equal(n, 5);
+	assert_false(ns);
+	assert_int_equal(imap_line_literal("a LOGIN {12+}", 13, &n, &ns), 1);
+	assert_int_equal(n, 12);
+	assert_true(ns);
+	assert_int_equal(imap_line_literal("a LOGIN x", 9, &n, &ns), 0);
+	assert_int_equal(imap_line_literal("a LOGIN }", 9, &n, &ns), 0);
+	assert_int_equal(imap_line_literal("a LOGIN {}", 10, &n, &ns), -1);
+	assert_int_equal(imap_line_literal("a LOGIN {+}", 11, &n, &ns), -1);
+	assert_int_equal(imap_line_literal("a X {99999999999999999999}", 26, &n, &ns), -1);
+	assert_int_equal(imap_line_literal("a X {9223372036854775807}", 25, &n, &ns), -1);
+	assert_int_equal(imap_line_literal("a X {1++}", 9, &n, &ns), -1);
+}
+
+static void test_head(void **state)
+{
+	(void)state;
+	char tag[IMAP_TAG_MAX + 1], name[IMAP_NAME_MAX + 1], err[64];
+	assert_int_equal(imap_parse_head("x1 append INBOX {10}", 20, tag, sizeof(tag), name, sizeof(name), err,
+					 sizeof(err)),
+			 0);
+	assert_string_equal(tag, "x1");
+	assert_string_equal(name, "APPEND");
+	assert_int_equal(imap_parse_head("x1 UID fetch 1", 14, tag, sizeof(tag), name, sizeof(name), err,
+					 sizeof(err)),
+			 0);
+	assert_string_equal(name, "UID FETCH");
+	char longtag[200];
+	memset(longtag, 'a', sizeof(longtag));
+	assert_int_equal(imap_parse_head(longtag, sizeof(longtag), tag, sizeof(tag), name, sizeof(name), err,
+					 sizeof(err)),
+			 -1);
+}
+
+static void test_astring_helpers(void **state)
+{
+	(void)state;
+	struct imap_command c;
+	char err[64];
+	const char in[] = "t X a \"b\" {2}\r\nc\0 NIL (d)";
+	assert_int_equal(imap_parse_command(in, sizeof(in) - 1, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.nargs, 5);
+	assert_string_equal(imap_arg_astring(&c.args[0]), "a");
+	assert_string_equal(imap_arg_astring(&c.args[1]), "b");
+	assert_null(imap_arg_astring(&c.args[2])); /* holds a NUL */
+	assert_null(imap_arg_astring(&c.args[3]));
+	assert_null(imap_arg_astring(&c.args[4]));
+	assert_true(imap_arg_is_atom(&c.args[0], "A"));
+	imap_command_free(&c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_good),	   cmocka_unit_test(test_bad),
+		cmocka_unit_test(test_line_literal), cmocka_unit_test(test_head),
+		cmocka_unit_test(test_astring_helpers),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

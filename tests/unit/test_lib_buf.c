@@ -1,0 +1,146 @@
+/* Unit tests: lib/buf and lib/str. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "lib/buf.h"
+#include "lib/str.h"
+
+static void test_append_keeps_nul(void **state)
+{
+	(void)state;
+	struct buf b;
+	buf_init(&b, 100);
+	assert_int_equal(buf_append_str(&b, "hello"), 0);
+	assert_int_equal(b.len, 5);
+	assert_string_equal(b.data, "hello");
+	assert_int_equal(buf_append(&b, "\0x", 2), 0);
+	assert_int_equal(b.len, 7);
+	assert_int_equal(b.data[7], '\0');
+	buf_free(&b);
+}
+
+static void test_limit_refuses_whole_append(void **state)
+{
+	(void)state;
+	struct buf b;
+	buf_init(&b, 8);
+	assert_int_equal(buf_append_str(&b, "12345678"), 0);
+	assert_int_equal(buf_append_char(&b, '9'), -1);
+	assert_int_equal(b.len, 8);
+	buf_reset(&b);
+	assert_int_equal(buf_append_str(&b, "123"), 0);
+	assert_int_equal(buf_append_str(&b, "456789"), -1);
+	assert_string_equal(b.data, "123");
+	assert_int_equal(buf_printf(&b, "%s", "abcdefgh"), -1);
+	assert_string_equal(b.data, "123");
+	buf_free(&b);
+}
+
+static void test_grows_large(void **state)
+{
+	(void)state;
+	struct buf b;
+	buf_init(&b, BUF_UNLIMITED);
+	for (int i = 0; i < 100000; i++)
+		assert_int_equal(buf_printf(&b, "%05d", i % 100000), 0);
+	assert_int_equal(b.len, 500000);
+	assert_memory_equal(b.data + 499995, "99999", 5);
+	buf_free(&b);
+}
+
+static void test_consume_truncate(void **state)
+{
+	(void)state;
+	struct buf b;
+	buf_init(&b, 64);
+	buf_append_str(&b, "abcdef");
+	buf_consume(&b, 2);
+	assert_string_equal(b.data, "cdef");
+	buf_truncate(&b, 2);
+	assert_string_equal(b.data, "cd");
+	buf_consume(&b, 10);
+	assert_int_equal(b.len, 0);
+	assert_string_equal(b.data, "");
+	buf_free(&b);
+}
+
+static void test_str_copy_truncates(void **state)
+{
+	(void)state;
+	char small[4];
+	assert_int_equal(str_copy(small, sizeof small, "abc"), 0);
+	assert_int_equal(str_copy(small, sizeof small, "abcd"), -1);
+	assert_string_equal(small, "abc");
+	assert_int_equal(str_format(small, sizeof small, "%d", 12345), -1);
+}
+
+static void test_str_numbers(void **state)
+{
+	(void)state;
+	uint64_t v;
+	assert_int_equal(str_to_u64("0", 10, &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(str_to_u64("4294967295", UINT32_MAX, &v), 0);
+	assert_int_equal(str_to_u64("4294967296", UINT32_MAX, &v), -1);
+	assert_int_equal(str_to_u64("", 10, &v), -1);
+	assert_int_equal(str_to_u64("1a", 100, &v), -1);
+	assert_int_equal(str_to_u64("-1", 100, &v), -1);
+	assert_int_equal(str_to_u64("99999999999999999999999", UINT64_MAX, &v), -1);
+}
+
+static void test_str_address(void **state)
+{
+	(void)state;
+	assert_true(str_is_address("dr.martin@pro.mss.test"));
+	assert_true(str_is_address("146026322000196@patient.mss.test"));
+	assert_false(str_is_address("no-at-sign"));
+	assert_false(str_is_address("a@b@c"));
+	assert_false(str_is_address("@pro.mss.test"));
+	assert_false(str_is_address("x@"));
+	assert_false(str_is_address("x y@pro.mss.test"));
+	assert_false(str_is_address("x@pro..test"));
+	assert_false(str_is_address("<x@pro.test>"));
+	assert_string_equal(str_address_domain("a@B.test"), "B.test");
+}
+
+static void test_str_utf8(void **state)
+{
+	(void)state;
+	assert_true(str_is_utf8("abc", 3));
+	assert_true(str_is_utf8("\xc3\xa9", 2));             /* é */
+	assert_true(str_is_utf8("\xf0\x9f\x98\x80", 4));     /* emoji */
+	assert_false(str_is_utf8("\xc3", 1));                /* truncated */
+	assert_false(str_is_utf8("\xc0\xaf", 2));            /* overlong */
+	assert_false(str_is_utf8("\xed\xa0\x80", 3));        /* surrogate */
+	assert_false(str_is_utf8("\xe9t\xe9", 3));           /* latin-1 */
+	assert_false(str_is_utf8("\xf4\x90\x80\x80", 4));    /* > U+10FFFF */
+}
+
+static void test_str_list_and_case(void **state)
+{
+	(void)state;
+	assert_true(str_list_contains("pro.mss.test, other.test", "OTHER.test"));
+	assert_false(str_list_contains("pro.mss.test", "mss.test"));
+	assert_false(str_list_contains("", "x"));
+	assert_true(str_ieq("EHLO", "ehlo"));
+	assert_false(str_ieq("EHLO", "ehl"));
+	assert_true(str_iprefix("MAIL FROM:<x>", "mail from:"));
+	assert_true(str_secret_eq("abc", "abc", 3));
+	assert_false(str_secret_eq("abc", "abd", 3));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_append_keeps_nul),   cmocka_unit_test(test_limit_refuses_whole_append),
+		cmocka_unit_test(test_grows_large),        cmocka_unit_test(test_consume_truncate),
+		cmocka_unit_test(test_str_copy_truncates), cmocka_unit_test(test_str_numbers),
+		cmocka_unit_test(test_str_address),        cmocka_unit_test(test_str_utf8),
+		cmocka_unit_test(test_str_list_and_case),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

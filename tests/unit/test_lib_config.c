@@ -1,0 +1,153 @@
+/* Unit tests: lib/config, every error path (table-driven). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "lib/config.h"
+
+struct case_ {
+	const char *file;     /* file content */
+	const char *expect;   /* NULL = loads; else a substring of the error */
+};
+
+static const struct case_ cases[] = {
+	{"data_dir = /tmp/x\n", NULL},
+	{"# comment\n\n  data_dir = /tmp/x  \nmax_message_size = 10M\n", NULL},
+	{"data_dir = /tmp/x\nbogus = 1\n", ":2: unknown key \"bogus\""},
+	{"data_dir = /tmp/x\ndata_dir = /tmp/y\n", ":2: key \"data_dir\" is given twice"},
+	{"data_dir /tmp/x\n", ":1: expected \"key = value\""},
+	{" = 3\n", ":1: missing key"},
+	{"max_sessions = lots\n", ":1: max_sessions: \"lots\" is not a number"},
+	{"max_sessions = 0\n", "out of range"},
+	{"max_sessions = 99999999999999999999999\n", "is not a number"},
+	{"max_message_size = 10X\n", "is not a size"},
+	{"max_message_size = 10\n", "out of range"},
+	{"max_message_size = 3G\n", "out of range"},
+	{"smtp_command_timeout = 5y\n", "is not a duration"},
+	{"log_stderr = maybe\n", "is not yes or no"},
+	{"smtp_listen = localhost\n", "is not host:port"},
+	{"smtp_listen = 127.0.0.1:0\n", "is not host:port"},
+	{"smtp_listen = 127.0.0.1:70000\n", "is not host:port"},
+	{"domains = pro.mss.test bad_domain!\n", "\"bad_domain!\" is not a valid domain"},
+	{"relay_networks = 192.0.2.0/24, 10.0.0.0/33\n", "is not a valid network"},
+	{"relay_networks = nonsense\n", "is not a valid network"},
+	{"pharmacy_professions = 21, 2-1\n", "is not a valid code"},
+	{"data_dir = relative/path\n", "data_dir must be an absolute path"},
+};
+
+static void write_file(const char *path, const char *content)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(content, f);
+	fclose(f);
+}
+
+static void test_table(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/mss-config-test-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct mss_config cfg;
+		char err[512] = "";
+		config_defaults(&cfg);
+		write_file(path, cases[i].file);
+		int r = config_load(&cfg, path, err, sizeof err);
+		if (cases[i].expect == NULL) {
+			if (r != 0)
+				fail_msg("case %zu: unexpected error %s", i, err);
+		} else {
+			if (r != -1 || strstr(err, cases[i].expect) == NULL)
+				fail_msg("case %zu: expected \"%s\", got r=%d \"%s\"", i, cases[i].expect, r, err);
+			if (strncmp(err, path, strlen(path)) != 0)
+				fail_msg("case %zu: error does not name the file: %s", i, err);
+		}
+	}
+	unlink(path);
+}
+
+static void test_defaults_and_values(void **state)
+{
+	(void)state;
+	struct mss_config cfg;
+	char err[256];
+	config_defaults(&cfg);
+	assert_int_equal(cfg.max_message_size, 25 * 1024 * 1024);
+	assert_int_equal(cfg.smtp_command_timeout, 300);
+	assert_int_equal(cfg.imap_idle_timeout, 1800);
+	assert_int_equal(cfg.smtp_max_recipients, 100);
+	assert_string_equal(cfg.pharmacy_professions, "21");
+	assert_int_equal(config_set(&cfg, "max_message_size", "1G", err, sizeof err), 0);
+	assert_int_equal(cfg.max_message_size, 1024ULL * 1024 * 1024);
+	assert_int_equal(config_set(&cfg, "smtp_data_timeout", "2h", err, sizeof err), 0);
+	assert_int_equal(cfg.smtp_data_timeout, 7200);
+	assert_int_equal(config_set(&cfg, "imap_listen", "[::1]:143", err, sizeof err), 0);
+	assert_int_equal(config_set(&cfg, "imap_listen", "", err, sizeof err), 0);
+	assert_int_equal(config_set(&cfg, "domains", "pro.mss.test, chu.test", err, sizeof err), 0);
+	assert_int_equal(config_set(&cfg, "patient_domain", "patient.mss.test", err, sizeof err), 0);
+	assert_true(config_is_local_domain(&cfg, "CHU.test"));
+	assert_true(config_is_local_domain(&cfg, "patient.mss.test"));
+	assert_false(config_is_local_domain(&cfg, "other.test"));
+}
+
+static void test_value_too_long(void **state)
+{
+	(void)state;
+	struct mss_config cfg;
+	char err[256];
+	char big[CONFIG_STR_MAX + 10];
+	memset(big, 'a', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	config_defaults(&cfg);
+	assert_int_equal(config_set(&cfg, "user", big, err, sizeof err), -1);
+	assert_non_null(strstr(err, "too long"));
+}
+
+static void test_missing_file(void **state)
+{
+	(void)state;
+	struct mss_config cfg;
+	char err[256];
+	config_defaults(&cfg);
+	assert_int_equal(config_load(&cfg, "/nonexistent/mss.conf", err, sizeof err), -1);
+	assert_non_null(strstr(err, "/nonexistent/mss.conf: cannot open"));
+}
+
+static void test_line_too_long(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/mss-config-long-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	FILE *f = fdopen(fd, "w");
+	fputs("domains = ", f);
+	for (int i = 0; i < 10000; i++)
+		fputc('a', f);
+	fputc('\n', f);
+	fclose(f);
+	struct mss_config cfg;
+	char err[512];
+	config_defaults(&cfg);
+	assert_int_equal(config_load(&cfg, path, err, sizeof err), -1);
+	assert_non_null(strstr(err, ":1: line is too long"));
+	unlink(path);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_table),          cmocka_unit_test(test_defaults_and_values),
+		cmocka_unit_test(test_value_too_long), cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_line_too_long),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,336 @@
+/* test_policy_rcpt.c: the policy through its database-level entry points, as a table:
+ * (how authenticated, account, certificate DN, MAIL FROM, RCPT) -> decision and code,
+ * on a database holding real accounts, directory entries, trust list, blocks and
+ * contacts. Also: authorised contacts from message headers, and the audit records. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "directory/account.h"
+#include "directory/directory_entry.h"
+#include "directory/directory_import.h"
+#include "directory/schema.h"
+#include "directory/trust.h"
+#include "lib/config.h"
+#include "lib/crypto.h"
+#include "lib/db.h"
+#include "lib/str.h"
+#include "policy/audit.h"
+#include "policy/contacts.h"
+#include "policy/policy_rules.h"
+
+#define PAT "146026322000196@patient.mss.test"
+#define PAT2 "279035121518989@patient.mss.test"
+#define OP_DN "CN=mx.other-operator.test,OU=12345678900011,O=Other Operator,C=FR"
+#define BAD_DN "CN=mx.evil.test,O=Evil,C=FR"
+
+static char dir[64];
+static sqlite3 *db;
+static struct mss_config cfg;
+
+static void write_file(const char *path, const char *content)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(content, f);
+	fclose(f);
+}
+
+static void add_account(const char *address, enum account_role role)
+{
+	struct account a;
+	memset(&a, 0, sizeof a);
+	str_copy(a.address, sizeof a.address, address);
+	a.role = role;
+	char err[256];
+	if (account_add(db, &a, NULL, NULL, err, sizeof err) != 0)
+		fail_msg("account_add %s: %s", address, err);
+}
+
+static void load_directory(void)
+{
+	char path[128], err[256];
+	str_format(path, sizeof path, "%s/dir.csv", dir);
+	write_file(path,
+		   "Type de BAL|Adresse BAL|Type Identifiant PP|Identifiant PP|Type identifiant structure|"
+		   "Identification Structure|Nom d'exercice|Prénom d'exercice|Code Profession|Libellé Profession\n"
+		   "PER|dr.remote@other-operator.test|8|10001|1|1|REMOTE|Rémi|10|Médecin\n"
+		   "PER|dr.inactive@other-operator.test|8|10002|1|1|INACTIVE|Ina|10|Médecin\n"
+		   "ORG|pharma@other-operator.test|||3|2|Pharmacie||21|Pharmacien\n"
+		   "ORG|pharmacie@pro.mss.test|||3|3|Pharmacie||21|Pharmacien\n"
+		   "ORG|labo@pro.mss.test|||3|4|Labo||39|Biologiste\n"
+		   "PER|dr.martin@pro.mss.test|8|10003|1|1|MARTIN|Jean|10|Médecin\n");
+	struct dir_import_result r;
+	if (directory_import(db, path, true, &r, err, sizeof err) != 0)
+		fail_msg("directory import: %s (%s)", err, r.nbad_kept ? r.bad_lines[0].why : "");
+	assert_int_equal(dir_entry_set_active(db, "dr.inactive@other-operator.test", false), 0);
+	str_format(path, sizeof path, "%s/trust.xml", dir);
+	write_file(path, "<ListeBlancheMSSante xmlns=\"https://listeblanche.mssante.fr/schema\"><ListeDomaines>"
+			 "<Domaine><Nom>other-operator.test</Nom><DNCertificatOperateur>" OP_DN
+			 "</DNCertificatOperateur></Domaine>"
+			 "<Domaine><Nom>third.test</Nom><DNCertificatOperateur>CN=mx.third.test,C=FR"
+			 "</DNCertificatOperateur></Domaine></ListeDomaines></ListeBlancheMSSante>");
+	struct trust_import_result tr;
+	assert_int_equal(trust_import(db, path, &tr, err, sizeof err), 0);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	char err[256], path[128];
+	if (crypto_init() < 0)
+		return -1;
+	str_copy(dir, sizeof dir, "/tmp/mss-test-policy-XXXXXX");
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	str_format(path, sizeof path, "%s/keys", dir);
+	mkdir(path, 0700);
+	str_format(path, sizeof path, "%s/mss.db", dir);
+	db = db_open(path, 1, err, sizeof err);
+	if (db == NULL || directory_schema_migrate(db, err, sizeof err) < 0 || audit_schema_migrate(db, err, sizeof err) < 0) {
+		fprintf(stderr, "setup: %s\n", err);
+		return -1;
+	}
+	config_defaults(&cfg);
+	if (config_set(&cfg, "domains", "pro.mss.test", err, sizeof err) < 0 ||
+	    config_set(&cfg, "patient_domain", "patient.mss.test", err, sizeof err) < 0) {
+		fprintf(stderr, "config: %s\n", err);
+		return -1;
+	}
+	add_account(PAT, ROLE_PATIENT);
+	add_account(PAT2, ROLE_PATIENT);
+	add_account("dr.martin@pro.mss.test", ROLE_PROFESSIONAL);
+	add_account("dr.durand@pro.mss.test", ROLE_PROFESSIONAL);
+	add_account("dr.off@pro.mss.test", ROLE_PROFESSIONAL);
+	add_account("labo@pro.mss.test", ROLE_ORGANISATION);
+	add_account("pharmacie@pro.mss.test", ROLE_ORGANISATION);
+	assert_int_equal(account_disable(db, "dr.off@pro.mss.test", err, sizeof err), 0);
+	load_directory();
+	assert_int_equal(contacts_block(db, PAT, "dr.durand@pro.mss.test", true), 0);
+	assert_int_equal(contacts_block(db, PAT, "Dr.Durand@pro.mss.test", true), 1);
+	assert_int_equal(contacts_record(db, PAT, "dr.martin@pro.mss.test", false), 0);
+	assert_int_equal(contacts_record(db, PAT, "labo@pro.mss.test", true), 0);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	db_close(db);
+	char cmd[128];
+	str_format(cmd, sizeof cmd, "rm -rf %s", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+struct row {
+	enum sender_auth auth;
+	const char *account;
+	const char *dn;
+	const char *listener;
+	const char *mail_from;
+	const char *rcpt; /* NULL: a MAIL FROM row */
+	int rc;
+	int code;
+	const char *enhanced;
+};
+
+#define A_PW SENDER_PASSWORD
+#define A_CERT SENDER_CERTIFICATE
+#define A_OP SENDER_OPERATOR
+#define A_ANON SENDER_ANONYMOUS
+#define A_RCERT SENDER_RELAY_CERT
+#define A_RSPF SENDER_RELAY_SPF
+
+static const struct row rows[] = {
+	/* MAIL FROM: a sender using an address that is not theirs is refused */
+	{A_CERT, "dr.martin@pro.mss.test", "", "submission", "dr.martin@pro.mss.test", NULL, 0, 0, ""},
+	{A_CERT, "dr.martin@pro.mss.test", "", "submission", "DR.MARTIN@pro.mss.test", NULL, 0, 0, ""},
+	{A_CERT, "dr.martin@pro.mss.test", "", "submission", "", NULL, 0, 0, ""},
+	{A_CERT, "dr.martin@pro.mss.test", "", "submission", "dr.durand@pro.mss.test", NULL, 1, 553, "5.7.1"},
+	{A_PW, PAT, "", "submission", PAT2, NULL, 1, 553, "5.7.1"},
+	{A_PW, "", "", "submission", PAT, NULL, 1, 530, "5.7.0"},
+	{A_OP, "", OP_DN, "smtp", "dr.remote@other-operator.test", NULL, 0, 0, ""},
+	{A_OP, "", "cn=MX.other-operator.test, ou=12345678900011, o=Other  Operator, c=FR", "smtp",
+	 "dr.remote@Other-Operator.test", NULL, 0, 0, ""},
+	{A_OP, "", OP_DN, "smtp", "", NULL, 0, 0, ""},
+	{A_OP, "", BAD_DN, "smtp", "dr.remote@other-operator.test", NULL, 1, 550, "5.7.1"},
+	{A_OP, "", BAD_DN, "smtp", "", NULL, 1, 550, "5.7.1"},
+	{A_OP, "", "CN=mx.third.test,C=FR", "smtp", "dr.remote@other-operator.test", NULL, 1, 550, "5.7.1"},
+	{A_OP, "", OP_DN, "smtp", "dr.martin@pro.mss.test", NULL, 1, 553, "5.7.1"},
+	{A_OP, "", OP_DN, "smtp", PAT, NULL, 1, 553, "5.7.1"},
+	{A_ANON, "", "", "smtp", "someone@example.org", NULL, 1, 550, "5.7.1"},
+	{A_ANON, "", "", "submission", "someone@example.org", NULL, 1, 530, "5.7.0"},
+	{A_RCERT, "labo@pro.mss.test", "", "smtp", "dr.martin@pro.mss.test", NULL, 0, 0, ""},
+	{A_RCERT, "labo@pro.mss.test", "", "smtp", PAT, NULL, 1, 553, "5.7.1"},
+	{A_RSPF, "", "", "smtp", "secretariat@hospital.test", NULL, 0, 0, ""},
+	{A_RSPF, "", "", "smtp", PAT, NULL, 1, 553, "5.7.1"},
+
+	/* RCPT: professional to patient, blocked professional, disabled account */
+	{A_CERT, "dr.martin@pro.mss.test", "", "submission", "dr.martin@pro.mss.test", PAT, 0, 0, ""},
+	{A_CERT, "labo@pro.mss.test", "", "submission", "labo@pro.mss.test", PAT, 0, 0, ""},
+	{A_CERT, "dr.durand@pro.mss.test", "", "submission", "dr.durand@pro.mss.test", PAT, 1, 550, "5.7.1"},
+	{A_CERT, "dr.durand@pro.mss.test", "", "submission", "dr.durand@pro.mss.test", PAT2, 0, 0, ""},
+	{A_CERT, "dr.off@pro.mss.test", "", "submission", "dr.off@pro.mss.test", PAT, 1, 550, "5.7.1"},
+	/* patient to patient, reply to contact, after FIN, no contact, pharmacy */
+	{A_PW, PAT, "", "submission", PAT, PAT2, 1, 550, "5.7.1"},
+	{A_PW, PAT, "", "submission", PAT, PAT, 1, 550, "5.7.1"},
+	{A_PW, PAT, "", "submission", PAT, "Dr.Martin@pro.mss.test", 0, 0, ""},
+	{A_PW, PAT, "", "submission", PAT, "labo@pro.mss.test", 1, 550, "5.7.1"},
+	{A_PW, PAT, "", "submission", PAT, "dr.durand@pro.mss.test", 1, 550, "5.7.1"},
+	{A_PW, PAT2, "", "submission", PAT2, "dr.martin@pro.mss.test", 1, 550, "5.7.1"},
+	{A_PW, PAT, "", "submission", PAT, "pharmacie@pro.mss.test", 0, 0, ""},
+	{A_PW, PAT2, "", "submission", PAT2, "pharmacie@pro.mss.test", 0, 0, ""},
+	{A_PW, PAT, "", "submission", PAT, "nobody@pro.mss.test", 1, 550, "5.1.1"},
+	{A_PW, PAT, "", "submission", PAT, "nobody@patient.mss.test", 1, 550, "5.1.1"},
+	{A_PW, PAT, "", "submission", PAT, "friend@example.org", 1, 550, "5.7.1"},
+	{A_PW, PAT, "", "submission", PAT, "dr.remote@other-operator.test", 1, 550, "5.7.1"},
+	/* operators: listed, directory active / inactive / absent */
+	{A_OP, "", OP_DN, "smtp", "dr.remote@other-operator.test", PAT, 0, 0, ""},
+	{A_OP, "", OP_DN, "smtp", "dr.inactive@other-operator.test", PAT, 1, 550, "5.7.1"},
+	{A_OP, "", OP_DN, "smtp", "unknown@other-operator.test", PAT, 1, 550, "5.7.1"},
+	{A_OP, "", OP_DN, "smtp", "unknown@other-operator.test", "dr.martin@pro.mss.test", 0, 0, ""},
+	{A_OP, "", OP_DN, "smtp", "dr.remote@other-operator.test", "nobody@pro.mss.test", 1, 550, "5.1.1"},
+	{A_OP, "", OP_DN, "smtp", "dr.remote@other-operator.test", "x@third.test", 1, 550, "5.7.1"},
+	{A_OP, "", BAD_DN, "smtp", "dr.remote@other-operator.test", "dr.martin@pro.mss.test", 1, 550, "5.7.1"},
+	{A_ANON, "", "", "smtp", "someone@example.org", "dr.martin@pro.mss.test", 1, 550, "5.7.1"},
+	{A_ANON, "", "", "smtp", "someone@example.org", "nobody@pro.mss.test", 1, 550, "5.7.1"},
+	/* relays */
+	{A_RCERT, "labo@pro.mss.test", "", "smtp", "dr.martin@pro.mss.test", PAT, 0, 0, ""},
+	{A_RSPF, "", "", "smtp", "dr.remote@other-operator.test", PAT, 0, 0, ""},
+	{A_RSPF, "", "", "smtp", "secretariat@hospital.test", PAT, 1, 550, "5.7.1"},
+	/* professionals: among themselves, never outside the trust space */
+	{A_CERT, "dr.martin@pro.mss.test", "", "submission", "dr.martin@pro.mss.test", "dr.durand@pro.mss.test", 0, 0, ""},
+	{A_CERT, "dr.martin@pro.mss.test", "", "submission", "dr.martin@pro.mss.test", "dr.off@pro.mss.test", 1, 550,
+	 "5.1.1"},
+	{A_CERT, "dr.martin@pro.mss.test", "", "submission", "dr.martin@pro.mss.test", "x@example.org", 1, 550, "5.7.1"},
+	{A_CERT, "dr.martin@pro.mss.test", "", "submission", "dr.martin@pro.mss.test", "x@other-operator.test", 1, 550,
+	 "5.7.1"},
+};
+
+static int64_t audit_count(void)
+{
+	sqlite3_stmt *st = NULL;
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM audit_log", -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	int64_t n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+static void test_policy_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		const struct row *r = &rows[i];
+		struct policy_sender s;
+		memset(&s, 0, sizeof s);
+		s.auth = r->auth;
+		str_copy(s.account, sizeof s.account, r->account);
+		str_copy(s.tls_subject_dn, sizeof s.tls_subject_dn, r->dn);
+		str_copy(s.listener, sizeof s.listener, r->listener);
+		str_copy(s.peer_ip, sizeof s.peer_ip, "127.0.0.1");
+		struct mss_status st;
+		memset(&st, 0, sizeof st);
+		int64_t before = audit_count();
+		int rc = r->rcpt ? policy_rcpt_db(db, &cfg, &s, r->mail_from, r->rcpt, &st)
+				 : policy_mail_db(db, &cfg, &s, r->mail_from, &st);
+		if (rc != r->rc || st.code != r->code || strcmp(st.enhanced, r->enhanced) != 0)
+			fail_msg("row %zu (%s -> %s): got rc=%d %d %s \"%s\", want rc=%d %d %s", i, r->mail_from,
+				 r->rcpt ? r->rcpt : "MAIL", rc, st.code, st.enhanced, st.text, r->rc, r->code, r->enhanced);
+		if (audit_count() != before + 1)
+			fail_msg("row %zu: decision not audited", i);
+	}
+}
+
+static void test_audit_reason(void **state)
+{
+	(void)state;
+	struct policy_sender s = {.auth = SENDER_PASSWORD};
+	str_copy(s.account, sizeof s.account, PAT);
+	str_copy(s.listener, sizeof s.listener, "submission");
+	struct mss_status st;
+	assert_int_equal(policy_rcpt_db(db, &cfg, &s, PAT, PAT2, &st), 1);
+	sqlite3_stmt *q = NULL;
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT action, target, detail, result, patient FROM audit_log "
+						"ORDER BY seq DESC LIMIT 1", -1, &q, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(q, 0), "smtp.rcpt");
+	assert_string_equal((const char *)sqlite3_column_text(q, 1), PAT2);
+	assert_non_null(strstr((const char *)sqlite3_column_text(q, 2), "reason=patient-to-patient"));
+	assert_non_null(strstr((const char *)sqlite3_column_text(q, 3), "refused: 550 5.7.1"));
+	assert_string_equal((const char *)sqlite3_column_text(q, 4), PAT2);
+	sqlite3_finalize(q);
+}
+
+struct msg_case {
+	const char *msg;
+	const char *contact;
+	bool fin;
+};
+
+static void test_contact_from_headers(void **state)
+{
+	(void)state;
+	static const struct msg_case cases[] = {
+		{"From: Dr Martin <dr.martin@pro.mss.test>\r\nSubject: hello\r\n\r\nbody\r\n", "dr.martin@pro.mss.test", false},
+		{"From: dr.martin@pro.mss.test\r\nReply-To: Secretariat <secretariat@other-operator.test>\r\n"
+		 "Subject: x\r\n\r\n", "secretariat@other-operator.test", false},
+		{"From: dr.martin@pro.mss.test\r\nReply-To: someone@example.org\r\n\r\n", "dr.martin@pro.mss.test", false},
+		{"From: dr.martin@pro.mss.test\r\nX-MSS-MES: FIN\r\n\r\n", "dr.martin@pro.mss.test", true},
+		{"From: dr.martin@pro.mss.test\r\nx-mss-mes:  fin \r\n\r\n", "dr.martin@pro.mss.test", true},
+		{"From: dr.martin@pro.mss.test\r\nSubject: [FIN]\r\n\r\n", "dr.martin@pro.mss.test", true},
+		{"From: dr.martin@pro.mss.test\r\nSubject: [fin]\r\n\r\n", "dr.martin@pro.mss.test", false},
+		{"From: dr.martin@pro.mss.test\r\nSubject: Re: [FIN]\r\n\r\n", "dr.martin@pro.mss.test", false},
+		{"From: dr.martin@pro.mss.test\r\nX-MSS-MES: SUITE\r\n\r\nX-MSS-MES: FIN\r\n", "dr.martin@pro.mss.test", false},
+		{"From: dr.martin@pro.mss.test\n\nSubject: [FIN]\n", "dr.martin@pro.mss.test", false},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct contact_info info;
+		contacts_parse_message(cases[i].msg, strlen(cases[i].msg), &info);
+		const char *c = contacts_reply_address(db, &cfg, &info);
+		if (strcmp(c, cases[i].contact) != 0 || info.fin != cases[i].fin)
+			fail_msg("case %zu: contact %s fin %d, want %s %d", i, c, info.fin, cases[i].contact, cases[i].fin);
+	}
+}
+
+static void test_contact_states(void **state)
+{
+	(void)state;
+	enum contact_state cs;
+	assert_int_equal(contacts_state(db, PAT2, "dr.durand@pro.mss.test", &cs), 0);
+	assert_int_equal(cs, CONTACT_NONE);
+	assert_int_equal(contacts_record(db, PAT2, "Dr.Durand@pro.mss.test", false), 0);
+	assert_int_equal(contacts_state(db, PAT2, "dr.durand@PRO.mss.test", &cs), 0);
+	assert_int_equal(cs, CONTACT_OPEN);
+	assert_int_equal(contacts_record(db, PAT2, "dr.durand@pro.mss.test", true), 0);
+	assert_int_equal(contacts_state(db, PAT2, "dr.durand@pro.mss.test", &cs), 0);
+	assert_int_equal(cs, CONTACT_CLOSED);
+	/* writing again reopens the exchange */
+	assert_int_equal(contacts_record(db, PAT2, "dr.durand@pro.mss.test", false), 0);
+	assert_int_equal(contacts_state(db, PAT2, "dr.durand@pro.mss.test", &cs), 0);
+	assert_int_equal(cs, CONTACT_OPEN);
+	assert_int_equal(contacts_record(db, PAT2, "not an address", false), -1);
+	assert_int_equal(contacts_is_blocked(db, PAT, "DR.DURAND@pro.mss.test"), 1);
+	assert_int_equal(contacts_block(db, PAT, "dr.durand@pro.mss.test", false), 0);
+	assert_int_equal(contacts_is_blocked(db, PAT, "dr.durand@pro.mss.test"), 0);
+	assert_int_equal(contacts_block(db, PAT, "dr.durand@pro.mss.test", true), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_policy_table),
+		cmocka_unit_test(test_audit_reason),
+		cmocka_unit_test(test_contact_from_headers),
+		cmocka_unit_test(test_contact_states),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

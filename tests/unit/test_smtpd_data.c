@@ -1,0 +1,212 @@
+/* Unit tests: smtpd/smtp_data (the DATA reader and the trace headers). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "lib/conn.h"
+#include "smtpd/smtp_data.h"
+
+/* Feeds text split at LF the way conn_read_line does; returns the last step. */
+static enum smtp_data_step feed(struct smtp_data *d, const char *text)
+{
+	enum smtp_data_step step = SMTP_DATA_MORE;
+	const char *p = text;
+
+	while (*p && step == SMTP_DATA_MORE) {
+		const char *nl = strchr(p, '\n');
+		size_t len;
+		int flags = 0;
+
+		if (nl == NULL)
+			break;
+		len = (size_t)(nl - p);
+		if (len > 0 && p[len - 1] == '\r')
+			len--;
+		else
+			flags |= CONN_LINE_BARE_LF;
+		step = smtp_data_line(d, p, len, flags);
+		p = nl + 1;
+	}
+	return step;
+}
+
+static void test_dot_unstuffing_and_end(void **state)
+{
+	struct smtp_data d;
+
+	smtp_data_init(&d, 1000);
+	assert_int_equal(feed(&d, "Subject: x\r\n\r\n..leading dot\r\n.\r\n"), SMTP_DATA_END);
+	assert_string_equal(d.body.data, "Subject: x\r\n\r\n.leading dot\r\n");
+	assert_int_equal(smtp_data_verdict(&d), RPL_OK);
+	assert_false(d.has_message_id);
+	assert_false(d.has_date);
+	smtp_data_free(&d);
+}
+
+static void test_headers_seen(void **state)
+{
+	struct smtp_data d;
+
+	smtp_data_init(&d, 1000);
+	feed(&d, "message-id: <a@b>\r\nDATE: Sun, 1 Jan 2026 00:00:00 +0000\r\n\r\nMessage-ID: body\r\n.\r\n");
+	assert_true(d.has_message_id);
+	assert_true(d.has_date);
+	assert_false(d.headerless);
+	smtp_data_free(&d);
+	/* A Message-ID in the body does not count. */
+	smtp_data_init(&d, 1000);
+	feed(&d, "Subject: x\r\n\r\nMessage-ID: <a@b>\r\n.\r\n");
+	assert_false(d.has_message_id);
+	smtp_data_free(&d);
+	/* Folded continuation lines stay in the header. */
+	smtp_data_init(&d, 1000);
+	feed(&d, "Subject: x\r\n continued\r\nMessage-Id: <a@b>\r\n\r\n.\r\n");
+	assert_true(d.has_message_id);
+	smtp_data_free(&d);
+}
+
+static void test_headerless(void **state)
+{
+	struct smtp_data d;
+	struct buf out;
+	struct smtp_trace t = {"a@b.c", "client", "127.0.0.1", "mx.test", "ESMTPS", "TLSv1.3",
+			       "TLS_AES_256_GCM_SHA384", "ABC123", "", 0};
+
+	smtp_data_init(&d, 1000);
+	feed(&d, "just a body line\r\n.\r\n");
+	assert_true(d.headerless);
+	buf_init(&out, 4096);
+	assert_int_equal(smtp_data_trace_headers(&d, &t, &out), 0);
+	/* The added fields are followed by the blank line the message lacked. */
+	assert_non_null(strstr(out.data, "\r\n\r\n"));
+	assert_int_equal(memcmp(out.data + out.len - 4, "\r\n\r\n", 4), 0);
+	buf_free(&out);
+	smtp_data_free(&d);
+}
+
+static void test_size_limit_counts_past_limit(void **state)
+{
+	struct smtp_data d;
+
+	smtp_data_init(&d, 20);
+	assert_int_equal(feed(&d, "0123456789\r\n0123456789\r\n0123456789\r\n.\r\n"), SMTP_DATA_END);
+	assert_true(d.too_big);
+	assert_int_equal(d.size, 36);
+	assert_int_equal(smtp_data_verdict(&d), RPL_SIZE_EXCEEDED);
+	assert_true(d.body.len <= 20);
+	smtp_data_free(&d);
+}
+
+static void test_bare_lf_aborts(void **state)
+{
+	struct smtp_data d;
+
+	/* The SMTP smuggling sequence <LF>.<CR><LF> never ends the data. */
+	smtp_data_init(&d, 1000);
+	assert_int_equal(feed(&d, "Subject: x\r\n\r\nbody\n.\r\nMAIL FROM:<evil@x>\r\n"), SMTP_DATA_ABORT);
+	assert_int_equal(smtp_data_verdict(&d), RPL_BARE_LF);
+	smtp_data_free(&d);
+	/* Nor does <CR><LF>.<LF>. */
+	smtp_data_init(&d, 1000);
+	assert_int_equal(feed(&d, "body\r\n.\n"), SMTP_DATA_ABORT);
+	smtp_data_free(&d);
+	/* A bare CR inside a line is content, and "." followed by CR is not the end. */
+	smtp_data_init(&d, 1000);
+	assert_int_equal(feed(&d, "a\rb\r\n.\r.\r\n.\r\n"), SMTP_DATA_END);
+	assert_string_equal(d.body.data, "a\rb\r\n\r.\r\n");
+	smtp_data_free(&d);
+}
+
+static void test_nul_and_long_lines(void **state)
+{
+	struct smtp_data d;
+
+	smtp_data_init(&d, 1000);
+	assert_int_equal(smtp_data_line(&d, "a\0b", 3, CONN_LINE_NUL), SMTP_DATA_MORE);
+	assert_int_equal(smtp_data_line(&d, ".", 1, 0), SMTP_DATA_END);
+	assert_int_equal(smtp_data_verdict(&d), RPL_MSG_NUL);
+	smtp_data_free(&d);
+
+	smtp_data_init(&d, 100000);
+	smtp_data_line_dropped(&d, 999);
+	assert_int_equal(smtp_data_line(&d, ".", 1, 0), SMTP_DATA_END);
+	assert_int_equal(smtp_data_verdict(&d), RPL_MSG_LINE_TOO_LONG);
+	smtp_data_free(&d);
+}
+
+static void test_trace_headers(void **state)
+{
+	struct smtp_data d;
+	struct buf out;
+	struct smtp_trace t = {"dr.martin@pro.mss.test", "client.example", "127.0.0.1", "mx.mss.test",
+			       "ESMTPSA", "TLSv1.3", "TLS_AES_256_GCM_SHA384", "0A1B2C3D4E5F",
+			       "146026322000196@patient.mss.test", 1795944315};
+
+	smtp_data_init(&d, 1000);
+	feed(&d, "Subject: x\r\n\r\nbody\r\n.\r\n");
+	buf_init(&out, 4096);
+	assert_int_equal(smtp_data_trace_headers(&d, &t, &out), 0);
+	assert_int_equal(strncmp(out.data, "Return-Path: <dr.martin@pro.mss.test>\r\nReceived: from client.example ([127.0.0.1])\r\n", 82), 0);
+	assert_non_null(strstr(out.data, "by mx.mss.test (MSS) with ESMTPSA id 0A1B2C3D4E5F"));
+	assert_non_null(strstr(out.data, "\tfor <146026322000196@patient.mss.test>; "));
+	assert_non_null(strstr(out.data, "Message-ID: <0A1B2C3D4E5F@mx.mss.test>\r\n"));
+	assert_non_null(strstr(out.data, "Date: "));
+	/* Every line ends in CRLF, no bare LF. */
+	for (size_t i = 0; i < out.len; i++)
+		if (out.data[i] == '\n')
+			assert_int_equal(out.data[i - 1], '\r');
+	buf_free(&out);
+	smtp_data_free(&d);
+}
+
+static void test_prepend_in_place(void **state)
+{
+	struct smtp_data d;
+	struct buf hdr;
+
+	/* A message exactly at the limit still gets its trace headers. */
+	smtp_data_init(&d, 12);
+	feed(&d, "0123456789\r\n.\r\n");
+	assert_int_equal(smtp_data_verdict(&d), RPL_OK);
+	buf_init(&hdr, SMTP_DATA_SLACK + 10);
+	buf_append_str(&hdr, "Received: x\r\n");
+	assert_int_equal(smtp_data_prepend(&d, &hdr), 0);
+	assert_string_equal(d.body.data, "Received: x\r\n0123456789\r\n");
+	/* Trace headers larger than the slack are refused, the body unchanged. */
+	buf_reset(&hdr);
+	for (int i = 0; i < SMTP_DATA_SLACK; i++)
+		buf_append_char(&hdr, 'h');
+	assert_int_equal(smtp_data_prepend(&d, &hdr), -1);
+	assert_string_equal(d.body.data, "Received: x\r\n0123456789\r\n");
+	buf_free(&hdr);
+	smtp_data_free(&d);
+}
+
+static void test_date(void **state)
+{
+	char out[64];
+
+	smtp_data_date(0, out, sizeof(out));
+	assert_string_equal(out, "Thu, 01 Jan 1970 00:00:00 +0000");
+	smtp_data_date(1795944315, out, sizeof(out));
+	assert_string_equal(out, "Sun, 29 Nov 2026 09:25:15 +0000");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_dot_unstuffing_and_end),
+		cmocka_unit_test(test_headers_seen),
+		cmocka_unit_test(test_headerless),
+		cmocka_unit_test(test_size_limit_counts_past_limit),
+		cmocka_unit_test(test_bare_lf_aborts),
+		cmocka_unit_test(test_nul_and_long_lines),
+		cmocka_unit_test(test_trace_headers),
+		cmocka_unit_test(test_prepend_in_place),
+		cmocka_unit_test(test_date),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,227 @@
+/* Unit tests: smtpd/smtp_parse (command syntax), table-driven. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "smtpd/smtp_parse.h"
+
+static void test_verb(void **state)
+{
+	static const struct {
+		const char *line;
+		int rc;
+		const char *verb, *args;
+	} cases[] = {
+		{"EHLO client.example", 0, "EHLO", "client.example"},
+		{"ehlo   client.example", 0, "EHLO", "client.example"},
+		{"QUIT", 0, "QUIT", ""},
+		{"MaIl FROM:<a@b>", 0, "MAIL", "FROM:<a@b>"},
+		{"STARTTLS", 0, "STARTTLS", ""},
+		{"", -1, NULL, NULL},
+		{" NOOP", -1, NULL, NULL},
+		{"NO0P", -1, NULL, NULL},
+		{"MAIL:FROM", -1, NULL, NULL},
+		{"ABCDEFGHIJKLMNOPQRSTUVWXYZ", -1, NULL, NULL},
+		{"\x80\x81", -1, NULL, NULL},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct smtp_cmdline cl;
+		int rc = smtp_parse_verb(cases[i].line, &cl);
+
+		assert_int_equal(rc, cases[i].rc);
+		if (rc == 0) {
+			assert_string_equal(cl.verb, cases[i].verb);
+			assert_string_equal(cl.args, cases[i].args);
+		}
+	}
+}
+
+static void test_mail(void **state)
+{
+	static const struct {
+		const char *args;
+		enum smtp_reply_id r;
+		const char *addr;
+		uint64_t size;
+		int body;
+	} cases[] = {
+		{"FROM:<Dr.Martin@PRO.mss.test>", RPL_OK, "dr.martin@pro.mss.test", 0, 0},
+		{"from: <a@b.c>", RPL_OK, "a@b.c", 0, 0},
+		{"FROM:<>", RPL_OK, "", 0, 0},
+		{"FROM:<a@b.c> SIZE=1234 BODY=8BITMIME", RPL_OK, "a@b.c", 1234, 8},
+		{"FROM:<a@b.c> body=7bit", RPL_OK, "a@b.c", 0, 7},
+		{"FROM:<a@b.c> AUTH=<>", RPL_OK, "a@b.c", 0, 0},
+		{"FROM:<@relay.example,@r2.example:a@b.c>", RPL_OK, "a@b.c", 0, 0},
+		{"FROM:<\"john doe\"@b.c>", RPL_OK, "\"john doe\"@b.c", 0, 0},
+		{"FROM:<a@[192.0.2.1]>", RPL_OK, "a@[192.0.2.1]", 0, 0},
+		{"FROM:a@b.c", RPL_SYNTAX_MAIL, "", 0, 0},
+		{"FROM:<a@b.c", RPL_SYNTAX_MAIL, "", 0, 0},
+		{"TO:<a@b.c>", RPL_SYNTAX_MAIL, "", 0, 0},
+		{"FROM:<a@b.c>junk", RPL_SYNTAX_MAIL, "", 0, 0},
+		{"FROM:<a b@c.d>", RPL_BAD_SENDER, "", 0, 0},
+		{"FROM:<a@>", RPL_BAD_SENDER, "", 0, 0},
+		{"FROM:<@b.c>", RPL_BAD_SENDER, "", 0, 0},
+		{"FROM:<a..b@c.d>", RPL_BAD_SENDER, "", 0, 0},
+		{"FROM:<a@-b.c>", RPL_BAD_SENDER, "", 0, 0},
+		{"FROM:<a@b-.c>", RPL_BAD_SENDER, "", 0, 0},
+		{"FROM:<a@b..c>", RPL_BAD_SENDER, "", 0, 0},
+		{"FROM:<caf\xc3\xa9@b.c>", RPL_BAD_SENDER, "", 0, 0},
+		{"FROM:<a@b.c> SIZE=abc", RPL_SYNTAX, "", 0, 0},
+		{"FROM:<a@b.c> SIZE=1 SIZE=2", RPL_SYNTAX, "", 0, 0},
+		{"FROM:<a@b.c> SIZE=99999999999999999999999", RPL_SYNTAX, "", 0, 0},
+		{"FROM:<a@b.c> BODY=BINARYMIME", RPL_BAD_BODY, "", 0, 0},
+		{"FROM:<a@b.c> RET=HDRS", RPL_PARAM_UNKNOWN, "", 0, 0},
+		{"FROM:<a@b.c> =x", RPL_SYNTAX, "", 0, 0},
+		{"FROM:<a@b.c> SIZE=", RPL_SYNTAX, "", 0, 0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char addr[SMTP_PATH_MAX];
+		struct smtp_mail_params p;
+		enum smtp_reply_id r = smtp_parse_mail(cases[i].args, addr, &p);
+
+		if (r != cases[i].r)
+			fail_msg("case %zu \"%s\": got %d want %d", i, cases[i].args, r, cases[i].r);
+		if (r == RPL_OK) {
+			assert_string_equal(addr, cases[i].addr);
+			assert_int_equal(p.size, cases[i].size);
+			assert_int_equal(p.body, cases[i].body);
+		}
+	}
+}
+
+static void test_mail_path_length(void **state)
+{
+	char args[600], addr[SMTP_PATH_MAX];
+	struct smtp_mail_params p;
+	char local[70];
+
+	/* A 65-octet local part passes RFC 5321 4.5.3.1.1. */
+	memset(local, 'x', 65);
+	local[65] = '\0';
+	snprintf(args, sizeof(args), "FROM:<%s@b.c>", local);
+	assert_int_equal(smtp_parse_mail(args, addr, &p), RPL_BAD_SENDER);
+	local[64] = '\0';
+	snprintf(args, sizeof(args), "FROM:<%s@b.c>", local);
+	assert_int_equal(smtp_parse_mail(args, addr, &p), RPL_OK);
+	/* A path longer than 256 octets. */
+	memset(args, 'a', sizeof(args));
+	memcpy(args, "FROM:<x@", 8);
+	memcpy(args + 500, ".com>", 6);
+	for (int i = 70; i < 500; i += 60)
+		args[i] = '.';
+	assert_int_equal(smtp_parse_mail(args, addr, &p), RPL_BAD_SENDER);
+}
+
+static void test_rcpt(void **state)
+{
+	static const struct {
+		const char *args;
+		enum smtp_reply_id r;
+		const char *addr;
+	} cases[] = {
+		{"TO:<146026322000196@patient.mss.test>", RPL_OK, "146026322000196@patient.mss.test"},
+		{"to:<A@B.C>", RPL_OK, "a@b.c"},
+		{"TO: <a@b.c>  ", RPL_OK, "a@b.c"},
+		{"TO:<>", RPL_BAD_RECIPIENT, ""},
+		{"TO:<postmaster>", RPL_BAD_RECIPIENT, ""},
+		{"TO:a@b.c", RPL_SYNTAX_RCPT, ""},
+		{"FROM:<a@b.c>", RPL_SYNTAX_RCPT, ""},
+		{"TO:<a@b.c> NOTIFY=NEVER", RPL_PARAM_UNKNOWN, ""},
+		{"TO:<a@b.c> !", RPL_SYNTAX, ""},
+		{"TO:<a@b.c>>", RPL_SYNTAX_RCPT, ""},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char addr[SMTP_PATH_MAX];
+		enum smtp_reply_id r = smtp_parse_rcpt(cases[i].args, addr);
+
+		if (r != cases[i].r)
+			fail_msg("case %zu \"%s\": got %d want %d", i, cases[i].args, r, cases[i].r);
+		if (r == RPL_OK)
+			assert_string_equal(addr, cases[i].addr);
+	}
+}
+
+static void test_helo(void **state)
+{
+	char out[SMTP_DOMAIN_MAX], longname[300];
+
+	assert_int_equal(smtp_parse_helo("client.example", out), 0);
+	assert_string_equal(out, "client.example");
+	assert_int_equal(smtp_parse_helo("[127.0.0.1]  ", out), 0);
+	assert_string_equal(out, "[127.0.0.1]");
+	assert_int_equal(smtp_parse_helo("", out), -1);
+	assert_int_equal(smtp_parse_helo("two words", out), -1);
+	assert_int_equal(smtp_parse_helo("bad\x01", out), -1);
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	assert_int_equal(smtp_parse_helo(longname, out), -1);
+}
+
+static void test_auth(void **state)
+{
+	char mech[32];
+	const char *resp;
+
+	assert_int_equal(smtp_parse_auth("plain AGFAYi5jAHNlY3JldA==", mech, sizeof(mech), &resp), 0);
+	assert_string_equal(mech, "PLAIN");
+	assert_string_equal(resp, "AGFAYi5jAHNlY3JldA==");
+	assert_int_equal(smtp_parse_auth("LOGIN", mech, sizeof(mech), &resp), 0);
+	assert_string_equal(resp, "");
+	assert_int_equal(smtp_parse_auth("", mech, sizeof(mech), &resp), -1);
+	assert_int_equal(smtp_parse_auth("PLAIN a b", mech, sizeof(mech), &resp), -1);
+	assert_int_equal(smtp_parse_auth("PL@IN", mech, sizeof(mech), &resp), -1);
+}
+
+static void test_base64_and_plain(void **state)
+{
+	char out[64];
+	const char *z, *c, *p;
+	long n;
+
+	n = smtp_parse_base64("AGFAYi5jAHNlY3JldA==", out, sizeof(out));
+	assert_int_equal(n, 13);
+	assert_int_equal(smtp_parse_sasl_plain(out, (size_t)n, &z, &c, &p), 0);
+	assert_string_equal(z, "");
+	assert_string_equal(c, "a@b.c");
+	assert_string_equal(p, "secret");
+	assert_int_equal(smtp_parse_base64("=", out, sizeof(out)), 0);
+	assert_int_equal(smtp_parse_base64("not base64!", out, sizeof(out)), -1);
+	assert_int_equal(smtp_parse_base64("QUJD", out, 3), -1); /* no room for the NUL */
+	/* Missing fields, extra NULs. */
+	assert_int_equal(smtp_parse_sasl_plain("abc", 3, &z, &c, &p), -1);
+	assert_int_equal(smtp_parse_sasl_plain("\0user", 5, &z, &c, &p), -1);
+	assert_int_equal(smtp_parse_sasl_plain("\0user\0", 6, &z, &c, &p), -1);
+	assert_int_equal(smtp_parse_sasl_plain("\0\0pw", 4, &z, &c, &p), -1);
+	assert_int_equal(smtp_parse_sasl_plain("\0u\0p\0x", 6, &z, &c, &p), -1);
+}
+
+static void test_mailbox(void **state)
+{
+	assert_true(smtp_parse_is_mailbox("a.b-c+d@x-y.example"));
+	assert_true(smtp_parse_is_mailbox("\"a\\\"b\"@x.example"));
+	assert_false(smtp_parse_is_mailbox(".a@x.example"));
+	assert_false(smtp_parse_is_mailbox("a.@x.example"));
+	assert_false(smtp_parse_is_mailbox("a@x.example."));
+	assert_false(smtp_parse_is_mailbox("a@[1.2.3.4"));
+	assert_false(smtp_parse_is_mailbox("a@b@c"));
+	assert_false(smtp_parse_is_mailbox("\"unterminated@x.example"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_verb),
+		cmocka_unit_test(test_mail),
+		cmocka_unit_test(test_mail_path_length),
+		cmocka_unit_test(test_rcpt),
+		cmocka_unit_test(test_helo),
+		cmocka_unit_test(test_auth),
+		cmocka_unit_test(test_base64_and_plain),
+		cmocka_unit_test(test_mailbox),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,471 @@
+/* test_store_message.c: deliver, fetch back, flags/keywords/MODSEQ, copy/move/
+ * expunge with UIDs, changes since a MODSEQ, the IDLE watch, tampering, and a
+ * 2,000-message mailbox. */
+#include "test_store_util.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#define PAT "146026322000196@patient.mss.test"
+#define PRO "dr.martin@pro.mss.test"
+
+static const char msg1[] = "From: Dr Martin <dr.martin@pro.mss.test>\r\n"
+                           "To: <146026322000196@patient.mss.test>\r\n"
+                           "Subject: Resultats\r\n"
+                           "\r\n"
+                           "Bonjour,\r\nvoici vos resultats.\r\n";
+
+static int setup(void **state)
+{
+	if (store_fixture_setup(state) != 0)
+		return -1;
+	struct store_fixture *f = *state;
+	if (store_user_create(f->st, PAT, f->err, sizeof(f->err)) != 0 ||
+	    store_user_create(f->st, PRO, f->err, sizeof(f->err)) != 0)
+		return -1;
+	return 0;
+}
+
+static void fetch_all(struct store_fixture *f, int64_t mbox, uint32_t uid, struct buf *out)
+{
+	struct store_section sec = {.kind = STORE_SECTION_ALL, .length = UINT64_MAX};
+	buf_reset(out);
+	assert_int_equal(store_fetch_section(f->st, mbox, uid, &sec, out, f->err, sizeof(f->err)), 0);
+}
+
+static size_t count_blobs(struct store_fixture *f)
+{
+	char cmd[600];
+	str_format(cmd, sizeof(cmd), "find '%s/blobs' -type f | wc -l", f->cfg.data_dir);
+	FILE *p = popen(cmd, "r");
+	unsigned long n = 0;
+	assert_non_null(p);
+	assert_int_equal(fscanf(p, "%lu", &n), 1);
+	pclose(p);
+	return n;
+}
+
+static void test_deliver_fetch_back(void **state)
+{
+	struct store_fixture *f = *state;
+	const char *rcpts[2] = {PAT, PRO};
+	uint32_t uids[2];
+	struct store_delivery d = {
+	    .mail_from = PRO, .rcpts = rcpts, .nrcpt = 2, .data = msg1, .len = sizeof(msg1) - 1};
+	assert_int_equal(store_deliver(f->st, &d, uids, f->err, sizeof(f->err)), 0);
+	assert_int_equal(uids[0], 1);
+	assert_int_equal(uids[1], 1);
+	assert_int_equal(count_blobs(f), 2);
+
+	struct buf b;
+	buf_init(&b, BUF_UNLIMITED);
+	fetch_all(f, store_fixture_mailbox(f, PAT, "INBOX"), 1, &b);
+	assert_int_equal(b.len, sizeof(msg1) - 1);
+	assert_memory_equal(b.data, msg1, b.len);
+	fetch_all(f, store_fixture_mailbox(f, PRO, "INBOX"), 1, &b);
+	assert_memory_equal(b.data, msg1, b.len);
+
+	/* The blob on disk is not the plaintext. */
+	char cmd[700];
+	str_format(cmd, sizeof(cmd), "grep -rq 'voici vos resultats' '%s/blobs'", f->cfg.data_dir);
+	assert_int_not_equal(system(cmd), 0);
+
+	struct store_message m;
+	assert_int_equal(store_message_get(f->st, store_fixture_mailbox(f, PAT, "INBOX"), 1,
+	                                   STORE_WANT_ENVELOPE | STORE_WANT_BODYSTRUCTURE, &m, f->err,
+	                                   sizeof(f->err)),
+	                 1);
+	assert_int_equal(m.msg.size, sizeof(msg1) - 1);
+	assert_true(m.msg.internaldate > 0);
+	assert_non_null(m.envelope);
+	assert_string_equal(
+	    m.bodystructure,
+	    "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 32 2 NIL NIL NIL NIL)");
+	assert_null(m.body);
+	store_message_free(&m);
+	assert_int_equal(store_message_get(f->st, store_fixture_mailbox(f, PAT, "INBOX"), 9, 0, &m, f->err,
+	                                   sizeof(f->err)),
+	                 0);
+	buf_free(&b);
+}
+
+static void test_deliver_failure_leaves_nothing(void **state)
+{
+	struct store_fixture *f = *state;
+	const char *rcpts[2] = {PAT, "unknown@pro.mss.test"};
+	struct store_delivery d = {
+	    .mail_from = PRO, .rcpts = rcpts, .nrcpt = 2, .data = msg1, .len = sizeof(msg1) - 1};
+	assert_int_equal(store_deliver(f->st, &d, NULL, f->err, sizeof(f->err)), -1);
+	assert_int_equal(count_blobs(f), 0);
+	struct store_mailbox mb;
+	assert_int_equal(store_mailbox_status(f->st, PAT, "INBOX", &mb, f->err, sizeof(f->err)), 1);
+	assert_int_equal(mb.messages, 0);
+	assert_int_equal(mb.uidnext, 1);
+}
+
+static void test_append_select(void **state)
+{
+	struct store_fixture *f = *state;
+	uint32_t validity, uid;
+	struct store_append a = {.user = PAT,
+	                         .mailbox = "Drafts",
+	                         .data = msg1,
+	                         .len = sizeof(msg1) - 1,
+	                         .internal_date = 1600000000,
+	                         .flags = STORE_FLAG_DRAFT | STORE_FLAG_SEEN,
+	                         .keywords = "$Work Todo"};
+	assert_int_equal(store_append(f->st, &a, &validity, &uid, f->err, sizeof(f->err)), 0);
+	assert_int_equal(uid, 1);
+	a.mailbox = "Nope";
+	assert_int_equal(store_append(f->st, &a, &validity, &uid, f->err, sizeof(f->err)), 1);
+	a.mailbox = "Drafts";
+	a.keywords = "bad(kw";
+	assert_int_equal(store_append(f->st, &a, &validity, &uid, f->err, sizeof(f->err)), 1);
+
+	struct store_mailbox mb;
+	struct store_msglist l;
+	assert_int_equal(store_select(f->st, PAT, "Drafts", &mb, &l, f->err, sizeof(f->err)), 1);
+	assert_int_equal(mb.uidvalidity, validity);
+	assert_int_equal(mb.messages, 1);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.v[0].uid, 1);
+	assert_int_equal(l.v[0].flags, STORE_FLAG_DRAFT | STORE_FLAG_SEEN);
+	assert_string_equal(l.v[0].keywords, "$Work Todo");
+	assert_int_equal(l.v[0].internaldate, 1600000000);
+	assert_int_equal(l.v[0].size, sizeof(msg1) - 1);
+	char text[256];
+	assert_int_equal(store_flags_format(l.v[0].flags, l.v[0].keywords, text, sizeof(text)), 0);
+	assert_string_equal(text, "\\Seen \\Draft $Work Todo");
+	store_msglist_free(&l);
+}
+
+static void test_flags_modseq(void **state)
+{
+	struct store_fixture *f = *state;
+	int64_t inbox = store_fixture_mailbox(f, PAT, "INBOX");
+	store_fixture_deliver(f, PAT, NULL, msg1, NULL);
+	store_fixture_deliver(f, PAT, NULL, msg1, NULL);
+	struct store_mailbox mb;
+	assert_int_equal(store_mailbox_get_id(f->st, inbox, &mb, f->err, sizeof(f->err)), 1);
+	uint64_t m0 = mb.highestmodseq;
+
+	uint32_t uids[] = {1, 2, 77};
+	struct store_flags_req req = {.op = STORE_FLAGS_ADD, .flags = STORE_FLAG_SEEN, .keywords = "$Masked"};
+	struct store_flags_result res;
+	assert_int_equal(store_set_flags(f->st, inbox, uids, 3, &req, &res, f->err, sizeof(f->err)), 0);
+	assert_int_equal(res.updated.n, 2);
+	assert_int_equal(res.updated.v[0].flags, STORE_FLAG_SEEN);
+	assert_string_equal(res.updated.v[1].keywords, "$Masked");
+	uint64_t m1 = res.highestmodseq;
+	assert_true(m1 > m0);
+	assert_int_equal(res.updated.v[0].modseq, m1);
+	store_flags_result_free(&res);
+
+	/* No change: MODSEQ stays. */
+	assert_int_equal(store_set_flags(f->st, inbox, uids, 2, &req, &res, f->err, sizeof(f->err)), 0);
+	assert_int_equal(res.updated.n, 0);
+	assert_int_equal(res.highestmodseq, m1);
+	store_flags_result_free(&res);
+
+	/* UNCHANGEDSINCE (RFC 7162): uid 1 changed after m1 - 1, so it fails. */
+	uint32_t one = 1;
+	struct store_flags_req rm = {.op = STORE_FLAGS_REMOVE,
+	                             .flags = STORE_FLAG_SEEN,
+	                             .keywords = "$masked",
+	                             .unchangedsince = m1 - 1};
+	assert_int_equal(store_set_flags(f->st, inbox, &one, 1, &rm, &res, f->err, sizeof(f->err)), 0);
+	assert_int_equal(res.nfailed, 1);
+	assert_int_equal(res.failed[0], 1);
+	assert_int_equal(res.updated.n, 0);
+	store_flags_result_free(&res);
+	rm.unchangedsince = m1;
+	assert_int_equal(store_set_flags(f->st, inbox, &one, 1, &rm, &res, f->err, sizeof(f->err)), 0);
+	assert_int_equal(res.nfailed, 0);
+	assert_int_equal(res.updated.n, 1);
+	assert_int_equal(res.updated.v[0].flags, 0);
+	assert_null(res.updated.v[0].keywords);
+	store_flags_result_free(&res);
+
+	/* Replace, and an invalid keyword refused. */
+	struct store_flags_req rep = {
+	    .op = STORE_FLAGS_REPLACE, .flags = STORE_FLAG_FLAGGED, .keywords = "b a"};
+	assert_int_equal(store_set_flags(f->st, inbox, uids, 2, &rep, &res, f->err, sizeof(f->err)), 0);
+	assert_string_equal(res.updated.v[0].keywords, "a b");
+	store_flags_result_free(&res);
+	rep.keywords = "\\Bad";
+	assert_int_equal(store_set_flags(f->st, inbox, uids, 2, &rep, &res, f->err, sizeof(f->err)), 1);
+
+	/* Changes since m1: both messages, flags as now. */
+	struct store_changes ch;
+	assert_int_equal(store_changes_since(f->st, inbox, m1, &ch, f->err, sizeof(f->err)), 1);
+	assert_int_equal(ch.changed.n, 2);
+	assert_int_equal(ch.changed.v[1].flags, STORE_FLAG_FLAGGED);
+	assert_int_equal(ch.nexpunged, 0);
+	store_changes_free(&ch);
+}
+
+static void test_copy_move_expunge(void **state)
+{
+	struct store_fixture *f = *state;
+	int64_t inbox = store_fixture_mailbox(f, PAT, "INBOX");
+	int64_t trash = store_fixture_mailbox(f, PAT, "Trash");
+	for (int i = 0; i < 4; i++)
+		store_fixture_deliver(f, PAT, NULL, msg1, i == 0 ? "\\Flagged" : NULL);
+	assert_int_equal(count_blobs(f), 4);
+
+	uint32_t sel[] = {1, 3, 99};
+	struct store_copy_result cr;
+	assert_int_equal(store_copy(f->st, inbox, sel, 3, PAT, "Trash", false, &cr, f->err, sizeof(f->err)),
+	                 0);
+	assert_int_equal(cr.n, 2);
+	assert_int_equal(cr.src_uids[0], 1);
+	assert_int_equal(cr.src_uids[1], 3);
+	assert_int_equal(cr.dst_uids[0], 1);
+	assert_int_equal(cr.dst_uids[1], 2);
+	assert_int_equal(cr.nexpunged, 0);
+	store_copy_result_free(&cr);
+	assert_int_equal(count_blobs(f), 4); /* same account: blobs shared */
+
+	struct store_msglist l;
+	struct store_mailbox mb;
+	assert_int_equal(store_select_id(f->st, trash, &mb, &l, f->err, sizeof(f->err)), 1);
+	assert_int_equal(l.n, 2);
+	assert_int_equal(l.v[0].flags, STORE_FLAG_FLAGGED);
+	assert_int_equal(mb.uidnext, 3);
+	store_msglist_free(&l);
+
+	/* MOVE uid 2 to Sent: gone from INBOX, present in Sent. */
+	uint32_t two = 2;
+	assert_int_equal(store_copy(f->st, inbox, &two, 1, PAT, "Sent", true, &cr, f->err, sizeof(f->err)),
+	                 0);
+	assert_int_equal(cr.nexpunged, 1);
+	assert_int_equal(cr.expunged[0], 2);
+	assert_int_equal(cr.dst_uids[0], 1);
+	store_copy_result_free(&cr);
+	assert_int_equal(store_copy(f->st, inbox, &two, 1, PAT, "Nope", false, &cr, f->err, sizeof(f->err)),
+	                 1);
+
+	/* Cross account: re-encrypted under the other key. */
+	uint32_t four = 4;
+	assert_int_equal(store_copy(f->st, inbox, &four, 1, PRO, "INBOX", false, &cr, f->err, sizeof(f->err)),
+	                 0);
+	store_copy_result_free(&cr);
+	assert_int_equal(count_blobs(f), 5);
+	struct buf b;
+	buf_init(&b, BUF_UNLIMITED);
+	fetch_all(f, store_fixture_mailbox(f, PRO, "INBOX"), 1, &b);
+	assert_memory_equal(b.data, msg1, sizeof(msg1) - 1);
+	buf_free(&b);
+
+	/* EXPUNGE: only \Deleted, UID EXPUNGE restricted to the set. */
+	struct store_flags_req del = {.op = STORE_FLAGS_ADD, .flags = STORE_FLAG_DELETED};
+	struct store_flags_result fr;
+	uint32_t d[] = {1, 3, 4};
+	assert_int_equal(store_set_flags(f->st, inbox, d, 3, &del, &fr, f->err, sizeof(f->err)), 0);
+	store_flags_result_free(&fr);
+	assert_int_equal(store_mailbox_get_id(f->st, inbox, &mb, f->err, sizeof(f->err)), 1);
+	uint64_t before = mb.highestmodseq;
+	uint32_t *gone;
+	size_t ngone;
+	uint32_t only[] = {3, 4};
+	assert_int_equal(store_expunge(f->st, inbox, only, 2, &gone, &ngone, f->err, sizeof(f->err)), 0);
+	assert_int_equal(ngone, 2);
+	assert_int_equal(gone[0], 3);
+	assert_int_equal(gone[1], 4);
+	free(gone);
+	assert_int_equal(store_expunge(f->st, inbox, NULL, 0, &gone, &ngone, f->err, sizeof(f->err)), 0);
+	assert_int_equal(ngone, 1);
+	assert_int_equal(gone[0], 1);
+	free(gone);
+	/* uid 1 and 3 still live in Trash (shared blobs), uid 2 in Sent; 4 was only in INBOX. */
+	assert_int_equal(count_blobs(f), 4);
+
+	struct store_changes ch;
+	assert_int_equal(store_changes_since(f->st, inbox, before, &ch, f->err, sizeof(f->err)), 1);
+	assert_int_equal(ch.nexpunged, 3);
+	assert_int_equal(ch.expunged[0], 1);
+	assert_int_equal(ch.mbox.messages, 0);
+	store_changes_free(&ch);
+
+	/* UIDs are never reused. */
+	assert_int_equal(store_fixture_deliver(f, PAT, NULL, msg1, NULL), 5);
+}
+
+static void test_watch(void **state)
+{
+	struct store_fixture *f = *state;
+	int64_t inbox = store_fixture_mailbox(f, PAT, "INBOX");
+	int fd = store_watch_open(f->st, inbox, f->err, sizeof(f->err));
+	assert_true(fd >= 0);
+	assert_int_equal(store_watch_drain(fd), 0);
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	assert_int_equal(poll(&p, 1, 0), 0);
+
+	/* Another process delivers: the descriptor becomes readable. */
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char err[256];
+		struct store *st = store_open(&f->cfg, err, sizeof(err));
+		const char *r[1] = {PAT};
+		struct store_delivery d = {
+		    .mail_from = "", .rcpts = r, .nrcpt = 1, .data = msg1, .len = sizeof(msg1) - 1};
+		int rc = st != NULL ? store_deliver(st, &d, NULL, err, sizeof(err)) : -1;
+		store_close(st);
+		_exit(rc == 0 ? 0 : 1);
+	}
+	int status;
+	assert_int_equal(poll(&p, 1, 5000), 1);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(store_watch_drain(fd), 1);
+	assert_int_equal(poll(&p, 1, 0), 0);
+	struct store_changes ch;
+	assert_int_equal(store_changes_since(f->st, inbox, 1, &ch, f->err, sizeof(f->err)), 1);
+	assert_int_equal(ch.changed.n, 1);
+	assert_int_equal(ch.mbox.messages, 1);
+	store_changes_free(&ch);
+	store_watch_close(fd);
+
+	/* A deleted mailbox wakes its watchers once more, then reads as gone. */
+	assert_int_equal(store_mailbox_create(f->st, PAT, "Tmp", 0, f->err, sizeof(f->err)), 0);
+	int64_t tmp = store_fixture_mailbox(f, PAT, "Tmp");
+	fd = store_watch_open(f->st, tmp, f->err, sizeof(f->err));
+	assert_true(fd >= 0);
+	assert_int_equal(store_mailbox_delete(f->st, PAT, "Tmp", f->err, sizeof(f->err)), 0);
+	p.fd = fd;
+	assert_int_equal(poll(&p, 1, 1000), 1);
+	assert_int_equal(store_watch_drain(fd), 1);
+	assert_int_equal(store_changes_since(f->st, tmp, 0, &ch, f->err, sizeof(f->err)), 0);
+	store_watch_close(fd);
+}
+
+static void test_tamper(void **state)
+{
+	struct store_fixture *f = *state;
+	int64_t inbox = store_fixture_mailbox(f, PAT, "INBOX");
+	store_fixture_deliver(f, PAT, NULL, msg1, NULL);
+	char cmd[700];
+	/* Flip one byte in the middle of the only blob. */
+	str_format(cmd, sizeof(cmd),
+	           "f=$(find '%s/blobs' -type f); printf '\\377' | dd of=\"$f\" bs=1 seek=60 conv=notrunc "
+	           "status=none",
+	           f->cfg.data_dir);
+	assert_int_equal(system(cmd), 0);
+	struct store_section sec = {.kind = STORE_SECTION_ALL, .length = UINT64_MAX};
+	struct buf b;
+	buf_init(&b, BUF_UNLIMITED);
+	assert_int_equal(store_fetch_section(f->st, inbox, 1, &sec, &b, f->err, sizeof(f->err)), -1);
+	assert_int_equal(b.len, 0);
+	assert_int_equal(
+	    store_search_text(f->st, inbox, 1, STORE_TEXT_BODY, NULL, "voici", f->err, sizeof(f->err)), -1);
+	/* Metadata stays readable. */
+	struct store_msglist l;
+	struct store_mailbox mb;
+	assert_int_equal(store_select_id(f->st, inbox, &mb, &l, f->err, sizeof(f->err)), 1);
+	assert_int_equal(l.n, 1);
+	store_msglist_free(&l);
+	buf_free(&b);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void test_large_mailbox(void **state)
+{
+	struct store_fixture *f = *state;
+	int64_t inbox = store_fixture_mailbox(f, PAT, "INBOX");
+	double t0 = now_s();
+	for (int i = 0; i < 2000; i++)
+		store_fixture_deliver(f, PAT, NULL, msg1, (i % 3) == 0 ? "\\Seen" : NULL);
+	double t1 = now_s();
+	struct store_msglist l;
+	struct store_mailbox mb;
+	assert_int_equal(store_select_id(f->st, inbox, &mb, &l, f->err, sizeof(f->err)), 1);
+	double t2 = now_s();
+	assert_int_equal(l.n, 2000);
+	assert_int_equal(mb.messages, 2000);
+	assert_int_equal(mb.unseen, 2000 - 667);
+	for (size_t i = 0; i < l.n; i++)
+		assert_int_equal(l.v[i].uid, i + 1);
+	store_msglist_free(&l);
+	print_message("2000 deliveries: %.2f s, select: %.4f s\n", t1 - t0, t2 - t1);
+}
+
+/* Many session processes writing at once: nobody sees "database is locked", UIDs
+ * stay unique and dense. */
+static void test_concurrent_writers(void **state)
+{
+	struct store_fixture *f = *state;
+	enum { NPROC = 6, NMSG = 30 };
+	pid_t pids[NPROC];
+	for (int p = 0; p < NPROC; p++) {
+		pids[p] = fork();
+		assert_true(pids[p] >= 0);
+		if (pids[p] != 0)
+			continue;
+		char err[256];
+		int bad = 0;
+		struct store *st = store_open(&f->cfg, err, sizeof(err));
+		const char *r[1] = {PAT};
+		struct store_delivery d = {
+		    .mail_from = "", .rcpts = r, .nrcpt = 1, .data = msg1, .len = sizeof(msg1) - 1};
+		for (int i = 0; st != NULL && i < NMSG; i++) {
+			uint32_t uid;
+			if (store_deliver(st, &d, &uid, err, sizeof(err)) != 0) {
+				fprintf(stderr, "deliver: %s\n", err);
+				bad = 1;
+				continue;
+			}
+			struct store_mailbox mb;
+			struct store_flags_result res;
+			struct store_flags_req req = {.op = STORE_FLAGS_ADD, .flags = STORE_FLAG_SEEN};
+			if (store_mailbox_get(st, PAT, "INBOX", &mb, err, sizeof(err)) != 1 ||
+			    store_set_flags(st, mb.id, &uid, 1, &req, &res, err, sizeof(err)) != 0) {
+				fprintf(stderr, "flags: %s\n", err);
+				bad = 1;
+			}
+			store_flags_result_free(&res);
+		}
+		store_close(st);
+		_exit(st == NULL || bad ? 1 : 0);
+	}
+	for (int p = 0; p < NPROC; p++) {
+		int status;
+		assert_int_equal(waitpid(pids[p], &status, 0), pids[p]);
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
+	struct store_msglist l;
+	struct store_mailbox mb;
+	assert_int_equal(store_select(f->st, PAT, "INBOX", &mb, &l, f->err, sizeof(f->err)), 1);
+	assert_int_equal(l.n, NPROC * NMSG);
+	assert_int_equal(mb.unseen, 0);
+	for (size_t i = 0; i < l.n; i++)
+		assert_int_equal(l.v[i].uid, i + 1);
+	store_msglist_free(&l);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_deliver_fetch_back, setup, store_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_deliver_failure_leaves_nothing, setup,
+	                                    store_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_append_select, setup, store_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_flags_modseq, setup, store_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_copy_move_expunge, setup, store_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_watch, setup, store_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_tamper, setup, store_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_large_mailbox, setup, store_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, store_fixture_teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

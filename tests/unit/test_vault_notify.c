@@ -1,0 +1,163 @@
+/* test_vault_notify.c: notifications on a real store: the "vault opened" notice at
+ * most once per professional and patient per interval, notify_command called with the
+ * kind and the address only, and a hanging command cut at notify_timeout. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "directory/account.h"
+#include "lib/config.h"
+#include "lib/crypto.h"
+#include "lib/str.h"
+#include "policy/policy.h"
+#include "policy/vault_notify.h"
+#include "store/store.h"
+
+#define PATIENT "146026322000196@patient.mss.test"
+#define PRO "dr.martin@pro.mss.test"
+
+struct fx {
+	char dir[64];
+	char out[128];
+	struct mss_config cfg;
+	struct store *st;
+};
+
+static void write_script(const char *path, const char *body)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "#!/bin/sh\n%s\n", body);
+	fclose(f);
+	chmod(path, 0755);
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof *f);
+	char err[512], script[128], body[256];
+	struct account a;
+	assert_int_equal(crypto_init(), 0);
+	str_copy(f->dir, sizeof f->dir, "/tmp/test_vault_notify.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	config_defaults(&f->cfg);
+	str_format(f->cfg.data_dir, sizeof f->cfg.data_dir, "%s/data", f->dir);
+	str_copy(f->cfg.patient_domain, sizeof f->cfg.patient_domain, "patient.mss.test");
+	str_copy(f->cfg.domains, sizeof f->cfg.domains, "pro.mss.test");
+	str_format(f->out, sizeof f->out, "%s/notified", f->dir);
+	str_format(script, sizeof script, "%s/notify.sh", f->dir);
+	str_format(body, sizeof body, "echo \"$1 $2 $#\" >> '%s'", f->out);
+	write_script(script, body);
+	str_copy(f->cfg.notify_command, sizeof f->cfg.notify_command, script);
+	f->cfg.notify_timeout = 1;
+	assert_int_equal(store_create_data_dir(&f->cfg, err, sizeof err), 0);
+	f->st = store_open(&f->cfg, err, sizeof err);
+	assert_non_null(f->st);
+	assert_int_equal(policy_schema_migrate(store_db(f->st), err, sizeof err), 0);
+	memset(&a, 0, sizeof a);
+	str_copy(a.address, sizeof a.address, PATIENT);
+	a.role = ROLE_PATIENT;
+	assert_int_equal(account_add(store_db(f->st), &a, NULL, NULL, err, sizeof err), 0);
+	assert_int_equal(store_user_create(f->st, PATIENT, err, sizeof err), 0);
+	str_copy(a.address, sizeof a.address, PRO);
+	str_copy(a.name, sizeof a.name, "Dr Martin");
+	a.role = ROLE_PROFESSIONAL;
+	assert_int_equal(account_add(store_db(f->st), &a, NULL, NULL, err, sizeof err), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	char cmd[128];
+	store_close(f->st);
+	str_format(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+static uint32_t inbox_count(struct fx *f)
+{
+	struct store_mailbox mb;
+	char err[256];
+	assert_int_equal(store_mailbox_status(f->st, PATIENT, "INBOX", &mb, err, sizeof err), 1);
+	return mb.messages;
+}
+
+static void test_access_notice_once_per_interval(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(vault_notify_access(f->st, PATIENT, PRO), 1);
+	assert_int_equal(vault_notify_access(f->st, PATIENT, PRO), 0);
+	assert_int_equal(inbox_count(f), 1);
+	FILE *in = fopen(f->out, "r");
+	char line[256] = "";
+	assert_non_null(in);
+	assert_non_null(fgets(line, sizeof line, in));
+	fclose(in);
+	assert_string_equal(line, "vault.opened " PATIENT " 2\n");
+	/* The notice names the professional, never a document. */
+	struct store_section sec = {.depth = 0, .kind = STORE_SECTION_ALL, .length = UINT64_MAX};
+	struct store_mailbox mb;
+	struct buf b;
+	char err[256];
+	assert_int_equal(store_mailbox_get(f->st, PATIENT, "INBOX", &mb, err, sizeof err), 1);
+	buf_init(&b, BUF_UNLIMITED);
+	assert_int_equal(store_fetch_section(f->st, mb.id, 1, &sec, &b, err, sizeof err), 0);
+	assert_non_null(strstr(b.data, "From: service@patient.mss.test"));
+	assert_non_null(strstr(b.data, "Dr Martin"));
+	buf_free(&b);
+}
+
+static void test_interval_zero_always(void **state)
+{
+	struct fx *f = *state;
+	f->cfg.notify_access_interval = 0;
+	store_close(f->st);
+	char err[512];
+	f->st = store_open(&f->cfg, err, sizeof err);
+	assert_non_null(f->st);
+	assert_int_equal(vault_notify_access(f->st, PATIENT, PRO), 1);
+	assert_int_equal(vault_notify_access(f->st, PATIENT, PRO), 1);
+	assert_int_equal(inbox_count(f), 2);
+}
+
+static void test_command_timeout_and_failure(void **state)
+{
+	struct fx *f = *state;
+	char script[128];
+	str_format(script, sizeof script, "%s/slow.sh", f->dir);
+	write_script(script, "sleep 30");
+	str_copy(f->cfg.notify_command, sizeof f->cfg.notify_command, script);
+	time_t t0 = time(NULL);
+	assert_int_equal(vault_notify_command(&f->cfg, "document.added", PATIENT), -1);
+	assert_true(time(NULL) - t0 <= 3);
+	write_script(script, "exit 3");
+	assert_int_equal(vault_notify_command(&f->cfg, "document.added", PATIENT), -1);
+	str_format(script, sizeof script, "%s/missing", f->dir);
+	str_copy(f->cfg.notify_command, sizeof f->cfg.notify_command, script);
+	assert_int_equal(vault_notify_command(&f->cfg, "document.added", PATIENT), -1);
+	f->cfg.notify_command[0] = '\0';
+	assert_int_equal(vault_notify_command(&f->cfg, "document.added", PATIENT), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_access_notice_once_per_interval, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_interval_zero_always, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_command_timeout_and_failure, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,208 @@
+/* test_vault_xdm.c: the XDS metadata reader (table-driven) and the archive limits. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+#include <zip.h>
+
+#include "lib/str.h"
+#include "policy/vault_cda.h"
+#include "policy/vault_xdm.h"
+
+#define NS "xmlns:lcm=\"urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0\" " \
+	   "xmlns:rim=\"urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0\""
+#define ENTRY_OPEN "<rim:ExtrinsicObject id=\"D1\" mimeType=\"text/xml\">"
+#define SLOT(n, v) "<rim:Slot name=\"" n "\"><rim:ValueList><rim:Value>" v "</rim:Value></rim:ValueList></rim:Slot>"
+#define CLS(scheme, node, inner) \
+	"<rim:Classification classificationScheme=\"" scheme "\" nodeRepresentation=\"" node "\">" inner \
+	"</rim:Classification>"
+#define TYPE "urn:uuid:f0306f51-975f-434e-a61c-c59651d33983"
+#define CONF "urn:uuid:f4f85eac-e6cb-4883-b524-f2705394840f"
+#define AUTHOR "urn:uuid:93606bcf-9494-43ec-9b4e-a7748d1a838d"
+#define PID "urn:uuid:58a6f841-87b3-4a3e-92fd-a8ffeff98427"
+#define PATIENT_ID(v) "<rim:ExternalIdentifier identificationScheme=\"" PID "\" value=\"" v "\"/>"
+#define DOC(inner) "<lcm:SubmitObjectsRequest " NS "><rim:RegistryObjectList>" ENTRY_OPEN inner \
+	"</rim:ExtrinsicObject></rim:RegistryObjectList></lcm:SubmitObjectsRequest>"
+
+struct md_case {
+	const char *name;
+	const char *xml;
+	int rc;
+	const char *ins, *oid, *type, *author, *uri, *title;
+	bool masked, invisible;
+};
+
+static const struct md_case cases[] = {
+	{"full entry",
+	 DOC(SLOT("creationTime", "20261129083000") SLOT("URI", "DOC0001.XML") SLOT("size", "12")
+		     "<rim:Name><rim:LocalizedString value=\"CR bio\"/></rim:Name>"
+		     CLS(AUTHOR, "", SLOT("authorPerson", "801234567890^MARTIN^Jean^^^^^^&amp;1.2&amp;ISO"))
+		     CLS(TYPE, "11502-2", SLOT("codingScheme", "2.16.840.1.113883.6.1")
+			 "<rim:Name><rim:LocalizedString value=\"CR d'examens\"/></rim:Name>")
+		     CLS(CONF, "N", "") PATIENT_ID("146026322000196^^^&amp;1.2.250.1.213.1.4.10&amp;ISO")),
+	 0, "146026322000196", "1.2.250.1.213.1.4.10", "11502-2", "Jean MARTIN", "DOC0001.XML", "CR bio", false,
+	 false},
+	{"confidentiality flags and institution author",
+	 DOC(SLOT("URI", "D.XML") CLS(CONF, "MASQUE_PS", "") CLS(CONF, "INVISIBLE_PATIENT", "")
+		     CLS(AUTHOR, "", SLOT("authorInstitution", "Hopital Test^^^^^&amp;1.2&amp;ISO^IDNST"))
+		     PATIENT_ID("1^^^&amp;1.2.3&amp;ISO")),
+	 0, "1", "1.2.3", "", "Hopital Test", "D.XML", "", true, true},
+	{"other prefix names", "<a:SubmitObjectsRequest xmlns:a=\"urn:x\"><a:ExtrinsicObject id=\"x\">"
+			       "<a:Slot name=\"URI\"><a:ValueList><a:Value>X.XML</a:Value></a:ValueList></a:Slot>"
+			       "</a:ExtrinsicObject></a:SubmitObjectsRequest>",
+	 0, "", "", "", "", "X.XML", "", false, false},
+	{"malformed", "<lcm:SubmitObjectsRequest " NS "><oops", -1, .ins = ""},
+	{"unbound prefix", "<lcm:SubmitObjectsRequest><x/></lcm:SubmitObjectsRequest>", -1, .ins = ""},
+	{"doctype refused", "<?xml version=\"1.0\"?><!DOCTYPE a [<!ENTITY x \"y\">]><SubmitObjectsRequest/>", -1, .ins = ""},
+	{"wrong root", "<html><ExtrinsicObject/></html>", -1, .ins = ""},
+	{"no entries", "<SubmitObjectsRequest/>", -1, .ins = ""},
+	{"empty", "", -1, .ins = ""},
+};
+
+static void test_metadata_table(void **state)
+{
+	static struct xdm_metadata md;
+	char err[256];
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		const struct md_case *c = &cases[i];
+		int rc = xdm_metadata_parse(c->xml, strlen(c->xml), &md, err, sizeof err);
+		if (rc != c->rc)
+			fail_msg("case \"%s\": rc %d (%s)", c->name, rc, err);
+		if (rc != 0)
+			continue;
+		assert_int_equal(md.ndocs, 1);
+		const struct xdm_document *d = &md.docs[0];
+		assert_string_equal(d->patient_ins, c->ins);
+		assert_string_equal(d->patient_oid, c->oid);
+		assert_string_equal(d->type_code, c->type);
+		assert_string_equal(d->author, c->author);
+		assert_string_equal(d->uri, c->uri);
+		assert_string_equal(d->title, c->title);
+		assert_int_equal(d->masked_ps, c->masked);
+		assert_int_equal(d->invisible_patient, c->invisible);
+	}
+}
+
+static void test_ins_oids(void **state)
+{
+	assert_true(xdm_is_ins_oid("1.2.250.1.213.1.4.8"));
+	assert_true(xdm_is_ins_oid("1.2.250.1.213.1.4.9"));
+	assert_true(xdm_is_ins_oid("1.2.250.1.213.1.4.10"));
+	assert_true(xdm_is_ins_oid("1.2.250.1.213.1.4.11"));
+	assert_false(xdm_is_ins_oid("1.2.250.1.213.1.4.2"));
+	assert_false(xdm_is_ins_oid(""));
+}
+
+/* Builds a ZIP in memory with libzip: entries name/data pairs. */
+static void *make_zip(const char *const *names, const void *const *datas, const size_t *lens, size_t n, size_t *len)
+{
+	zip_error_t ze;
+	zip_error_init(&ze);
+	zip_source_t *src = zip_source_buffer_create(NULL, 0, 0, &ze);
+	zip_source_keep(src);
+	zip_t *za = zip_open_from_source(src, ZIP_TRUNCATE, &ze);
+	assert_non_null(za);
+	for (size_t i = 0; i < n; i++) {
+		zip_source_t *s = zip_source_buffer(za, datas[i], lens[i], 0);
+		assert_true(zip_file_add(za, names[i], s, 0) >= 0);
+	}
+	assert_int_equal(zip_close(za), 0);
+	zip_stat_t st;
+	zip_source_stat(src, &st);
+	void *out = malloc(st.size);
+	zip_source_open(src);
+	*len = (size_t)zip_source_read(src, out, st.size);
+	zip_source_close(src);
+	zip_source_free(src);
+	return out;
+}
+
+static void test_archive_limits_and_reads(void **state)
+{
+	static struct xdm_metadata md;
+	struct xdm_limits lim;
+	struct xdm_archive *a;
+	char err[256];
+	size_t len;
+	const char *meta = DOC(SLOT("URI", "DOC0001.XML") SLOT("size", "5") SLOT("hash",
+		"aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d") PATIENT_ID("146026322000196^^^&amp;1.2.250.1.213.1.4.10&amp;ISO"));
+	char *zeros = calloc(1, 4 * 1024 * 1024);
+	const char *names[] = {"IHE_XDM/SUBSET01/METADATA.XML", "IHE_XDM/SUBSET01/DOC0001.XML", "BIG"};
+	const void *datas[] = {meta, "hello", zeros};
+	size_t lens[] = {strlen(meta), 5, 4 * 1024 * 1024};
+
+	void *z = make_zip(names, datas, lens, 2, &len);
+	xdm_limits_default(&lim);
+	assert_int_equal(xdm_open(z, len, &lim, &a, err, sizeof err), XDM_OK);
+	assert_int_equal(xdm_read_metadata(a, &md, err, sizeof err), XDM_OK);
+	struct buf b;
+	buf_init(&b, BUF_UNLIMITED);
+	assert_int_equal(xdm_read_document(a, md.docs[0].uri, &b, err, sizeof err), 0);
+	assert_int_equal(b.len, 5);
+	assert_int_equal(xdm_check_document(&md.docs[0], b.data, b.len, err, sizeof err), 0);
+	assert_int_equal(xdm_check_document(&md.docs[0], "hellO", 5, err, sizeof err), -1);
+	assert_int_equal(xdm_read_document(a, "../../etc/passwd", &b, err, sizeof err), -1);
+	assert_int_equal(xdm_read_document(a, "MISSING.XML", &b, err, sizeof err), -1);
+	buf_free(&b);
+	xdm_close(a);
+	free(z);
+
+	/* 4 MiB of zeros compress far beyond ratio 200: refused before inflating. */
+	z = make_zip(names, datas, lens, 3, &len);
+	assert_int_equal(xdm_open(z, len, &lim, &a, err, sizeof err), XDM_TOO_LARGE);
+	lim.max_ratio = 100000;
+	lim.max_total = 1024 * 1024;
+	assert_int_equal(xdm_open(z, len, &lim, &a, err, sizeof err), XDM_TOO_LARGE);
+	lim.max_total = 64 * 1024 * 1024;
+	lim.max_entries = 2;
+	assert_int_equal(xdm_open(z, len, &lim, &a, err, sizeof err), XDM_TOO_LARGE);
+	free(z);
+
+	/* Without METADATA.XML, and not a ZIP at all. */
+	z = make_zip(names + 1, datas + 1, lens + 1, 1, &len);
+	xdm_limits_default(&lim);
+	assert_int_equal(xdm_open(z, len, &lim, &a, err, sizeof err), XDM_OK);
+	assert_int_equal(xdm_read_metadata(a, &md, err, sizeof err), XDM_NO_METADATA);
+	xdm_close(a);
+	free(z);
+	assert_int_equal(xdm_open("PK\3\4garbage", 11, &lim, &a, err, sizeof err), XDM_NOT_ZIP);
+	free(zeros);
+}
+
+static void test_cda(void **state)
+{
+	struct cda_info ci;
+	char err[256];
+	const char *ok = "<?xml version=\"1.0\"?><ClinicalDocument xmlns=\"urn:hl7-org:v3\">"
+			 "<code code=\"11502-2\" codeSystem=\"2.16.840.1.113883.6.1\"/><title>CR de biologie</title>"
+			 "<recordTarget><patientRole><id root=\"1.2.250.1.71.4.2.1\" extension=\"local\"/>"
+			 "<id root=\"1.2.250.1.213.1.4.10\" extension=\"146026322000196\"/></patientRole></recordTarget>"
+			 "<component><structuredBody><component><section><code code=\"x\"/><title>t</title>"
+			 "</section></component></structuredBody></component></ClinicalDocument>";
+	assert_int_equal(cda_parse(ok, strlen(ok), &ci, err, sizeof err), 0);
+	assert_string_equal(ci.code, "11502-2");
+	assert_string_equal(ci.title, "CR de biologie");
+	assert_string_equal(ci.ins, "146026322000196");
+	assert_string_equal(ci.oid, "1.2.250.1.213.1.4.10");
+	const char *no_ins = "<ClinicalDocument><recordTarget><patientRole><id root=\"1.2.3\" extension=\"9\"/>"
+			     "</patientRole></recordTarget></ClinicalDocument>";
+	assert_int_equal(cda_parse(no_ins, strlen(no_ins), &ci, err, sizeof err), 0);
+	assert_string_equal(ci.ins, "");
+	assert_int_equal(cda_parse("<html/>", 7, &ci, err, sizeof err), -1);
+	assert_int_equal(cda_parse("<ClinicalDocument>", 18, &ci, err, sizeof err), -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_metadata_table),
+		cmocka_unit_test(test_ins_oids),
+		cmocka_unit_test(test_archive_limits_and_reads),
+		cmocka_unit_test(test_cda),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
