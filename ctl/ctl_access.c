@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "ctl/ctl.h"
+#include "directory/account.h"
 #include "policy/vault_access.h"
 #include "policy/vault_history.h"
 
@@ -36,9 +37,15 @@ static int list_one(const struct vault_access_entry *e, void *arg)
 
 static int access_list(struct ctl *c, const char *patient)
 {
+	struct account a;
 	int n = 0;
+	int r = account_get(store_db(c->store), patient, &a);
+	if (r < 0)
+		return ctl_fail("access list: database error");
+	if (r == 0 || a.role != ROLE_PATIENT)
+		return ctl_fail("access list: %s is not a patient account here", patient);
 	printf("%-40s %-6s %-8s %s\n", "PROFESSIONAL", "RIGHTS", "BLOCKED", "GRANTED (UTC)");
-	if (vault_access_list(store_db(c->store), patient, list_one, &n) != 0)
+	if (vault_access_list(store_db(c->store), a.address, list_one, &n) != 0)
 		return ctl_fail("access list: database error");
 	if (n == 0)
 		printf("(no grant and no block)\n");

@@ -24,9 +24,10 @@ static void print_bad_lines(FILE *out, const struct dir_import_result *r)
 {
 	for (unsigned i = 0; i < r->nbad_kept; i++)
 		fprintf(out, "unreadable line %llu: %s\n", (unsigned long long)r->bad_lines[i].line,
-			r->bad_lines[i].why);
+		        r->bad_lines[i].why);
 	if (r->bad > r->nbad_kept)
-		fprintf(out, "... and %llu more unreadable lines\n", (unsigned long long)(r->bad - r->nbad_kept));
+		fprintf(out, "... and %llu more unreadable lines\n",
+		        (unsigned long long)(r->bad - r->nbad_kept));
 }
 
 static int import_cmd(struct ctl *c, int argc, char **argv)
@@ -56,8 +57,8 @@ static int import_cmd(struct ctl *c, int argc, char **argv)
 		return ctl_fail("directory import %s: %s", path, err);
 	}
 	str_format(detail, sizeof detail, "lines=%llu unreadable=%llu added=%llu changed=%llu removed=%llu",
-		   (unsigned long long)r.lines, (unsigned long long)r.bad, (unsigned long long)r.added,
-		   (unsigned long long)r.changed, (unsigned long long)r.removed);
+	           (unsigned long long)r.lines, (unsigned long long)r.bad, (unsigned long long)r.added,
+	           (unsigned long long)r.changed, (unsigned long long)r.removed);
 	ctl_audit_action(c, "admin.directory.import", path, detail, "ok", NULL);
 	print_import(path, &r);
 	print_bad_lines(stdout, &r);
@@ -67,8 +68,8 @@ static int import_cmd(struct ctl *c, int argc, char **argv)
 static int print_structure(const struct dir_structure *s, void *arg)
 {
 	(void)arg;
-	printf("structure: %s %s | %s | %s | %s\n", s->id_type[0] ? s->id_type : "-", s->id_value[0] ? s->id_value : "-",
-	       s->name, s->service, s->postcode);
+	printf("structure: %s %s | %s | %s | %s\n", s->id_type[0] ? s->id_type : "-",
+	       s->id_value[0] ? s->id_value : "-", s->name, s->service, s->postcode);
 	return 0;
 }
 
@@ -77,7 +78,8 @@ static void print_local_account(struct ctl *c, const char *address)
 	struct account a;
 	int r = account_get(store_db(c->store), address, &a);
 	if (r == 1)
-		printf("local account: %s (%s)\n", account_role_name(a.role), a.disabled ? "disabled" : "active");
+		printf("local account: %s (%s)\n", account_role_name(a.role),
+		       a.disabled ? "disabled" : "active");
 	else
 		printf("local account: %s\n", r == 0 ? "none" : "unknown (database error)");
 }
@@ -96,8 +98,8 @@ static int show_cmd(struct ctl *c, int argc, char **argv)
 		return ctl_fail("%s is not in the directory", argv[2]);
 	printf("address: %s\nbal type: %s\nidentifier: %s %s\nnational identifier: %s\ncivility: %s\n"
 	       "name: %s\nfirst name: %s\nprofession: %s %s\nspeciality: %s %s\nstate: %s\n",
-	       e.address, e.bal_type, e.id_type, e.id_value, e.national_id, e.civility, e.last_name, e.first_name,
-	       e.profession_code, e.profession_label, e.speciality_code, e.speciality_label,
+	       e.address, e.bal_type, e.id_type, e.id_value, e.national_id, e.civility, e.last_name,
+	       e.first_name, e.profession_code, e.profession_label, e.speciality_code, e.speciality_label,
 	       e.active ? "active" : "inactive");
 	if (dir_structure_foreach(store_db(c->store), e.address, print_structure, NULL) < 0)
 		return ctl_fail("cannot read the directory");
@@ -108,8 +110,8 @@ static int show_cmd(struct ctl *c, int argc, char **argv)
 static int print_entry_row(const struct dir_entry *e, void *arg)
 {
 	(void)arg;
-	printf("%-45s %s %-5s %-11s %s %s | %s%s\n", e->address, e->bal_type, e->id_type, e->id_value, e->last_name,
-	       e->first_name, e->profession_label, e->active ? "" : " (inactive)");
+	printf("%-45s %s %-5s %-11s %s %s | %s%s\n", e->address, e->bal_type, e->id_type, e->id_value,
+	       e->last_name, e->first_name, e->profession_label, e->active ? "" : " (inactive)");
 	return 0;
 }
 
@@ -136,7 +138,8 @@ static int search_cmd(struct ctl *c, int argc, char **argv)
 	int n = dir_entry_search(store_db(c->store), text, limit, print_entry_row, NULL);
 	if (n < 0)
 		return ctl_fail("cannot search the directory");
-	printf("%d entr%s%s\n", n, n == 1 ? "y" : "ies", (unsigned)n == limit ? " (limit reached: --limit N)" : "");
+	printf("%d entr%s%s\n", n, n == 1 ? "y" : "ies",
+	       (unsigned)n == limit ? " (limit reached: --limit N)" : "");
 	return CTL_OK;
 }
 
@@ -151,8 +154,8 @@ static int active_cmd(struct ctl *c, int argc, char **argv, bool active)
 		return ctl_fail("cannot update the directory");
 	if (r > 0)
 		return ctl_fail("%s is not in the directory", argv[2]);
-	ctl_audit_action(c, active ? "admin.directory.enable" : "admin.directory.disable", argv[2], NULL, "ok",
-			 NULL);
+	ctl_audit_action(c, active ? "admin.directory.enable" : "admin.directory.disable", argv[2], NULL,
+	                 "ok", NULL);
 	printf("%s %s\n", active ? "enabled" : "disabled", argv[2]);
 	return CTL_OK;
 }

@@ -20,8 +20,8 @@ static int import_cmd(struct ctl *c, int argc, char **argv)
 		return ctl_fail("trust import %s: %s", argv[2], err);
 	}
 	str_format(detail, sizeof detail, "domains=%llu entries=%llu added=%llu removed=%llu",
-		   (unsigned long long)r.domains, (unsigned long long)r.entries, (unsigned long long)r.added,
-		   (unsigned long long)r.removed);
+	           (unsigned long long)r.domains, (unsigned long long)r.entries, (unsigned long long)r.added,
+	           (unsigned long long)r.removed);
 	ctl_audit_action(c, "admin.trust.import", argv[2], detail, "ok", NULL);
 	printf("imported %s: %llu domains, %llu entries (added %llu, removed %llu)\n", argv[2],
 	       (unsigned long long)r.domains, (unsigned long long)r.entries, (unsigned long long)r.added,

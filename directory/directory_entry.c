@@ -6,8 +6,8 @@
 #include "lib/db.h"
 #include "lib/str.h"
 
-#define ENTRY_SELECT                                                                               \
-	"SELECT address, bal_type, id_type, id_value, national_id, civility, last_name, first_name, " \
+#define ENTRY_SELECT                                                                                         \
+	"SELECT address, bal_type, id_type, id_value, national_id, civility, last_name, first_name, "        \
 	"profession_code, profession_label, speciality_code, speciality_label, active FROM directory_entry "
 
 static void entry_from_row(sqlite3_stmt *st, struct dir_entry *e)
@@ -55,16 +55,16 @@ int dir_entry_get(sqlite3 *db, const char *address, struct dir_entry *out)
 }
 
 int dir_structure_foreach(sqlite3 *db, const char *address,
-			  int (*fn)(const struct dir_structure *s, void *arg), void *arg)
+                          int (*fn)(const struct dir_structure *s, void *arg), void *arg)
 {
 	char key[DIR_ADDRESS_MAX];
 	if (key_of(address, key, sizeof(key)) < 0)
 		return 0;
 	sqlite3_stmt *st = NULL;
 	if (sqlite3_prepare_v2(db,
-			       "SELECT id_type, id_value, name, service, postcode FROM directory_structure "
-			       "WHERE address = ? ORDER BY id_type, id_value, name, service, postcode",
-			       -1, &st, NULL) != SQLITE_OK)
+	                       "SELECT id_type, id_value, name, service, postcode FROM directory_structure "
+	                       "WHERE address = ? ORDER BY id_type, id_value, name, service, postcode",
+	                       -1, &st, NULL) != SQLITE_OK)
 		return -1;
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	int n = 0, rc;
@@ -86,15 +86,15 @@ int dir_structure_foreach(sqlite3 *db, const char *address,
 }
 
 int dir_entry_search(sqlite3 *db, const char *text, unsigned limit,
-		     int (*fn)(const struct dir_entry *e, void *arg), void *arg)
+                     int (*fn)(const struct dir_entry *e, void *arg), void *arg)
 {
 	/* instr() rather than LIKE: the administrator's text may hold % or _. */
 	static const char sql[] =
-		ENTRY_SELECT "WHERE instr(lower(address || '|' || last_name || '|' || first_name || '|' || "
-			     "id_value || '|' || national_id || '|' || profession_label || '|' || "
-			     "speciality_label), lower(?1)) > 0 OR address IN (SELECT address FROM "
-			     "directory_structure WHERE instr(lower(name || '|' || id_value || '|' || postcode), "
-			     "lower(?1)) > 0) ORDER BY address LIMIT ?2";
+	    ENTRY_SELECT "WHERE instr(lower(address || '|' || last_name || '|' || first_name || '|' || "
+	                 "id_value || '|' || national_id || '|' || profession_label || '|' || "
+	                 "speciality_label), lower(?1)) > 0 OR address IN (SELECT address FROM "
+	                 "directory_structure WHERE instr(lower(name || '|' || id_value || '|' || postcode), "
+	                 "lower(?1)) > 0) ORDER BY address LIMIT ?2";
 	sqlite3_stmt *st = NULL;
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
 		return -1;
@@ -120,8 +120,8 @@ int dir_entry_set_active(sqlite3 *db, const char *address, bool active)
 	if (key_of(address, key, sizeof(key)) < 0)
 		return 1;
 	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(db, "UPDATE directory_entry SET active = ? WHERE address = ?", -1, &st, NULL) !=
-	    SQLITE_OK)
+	if (sqlite3_prepare_v2(db, "UPDATE directory_entry SET active = ? WHERE address = ?", -1, &st,
+	                       NULL) != SQLITE_OK)
 		return -1;
 	sqlite3_bind_int(st, 1, active ? 1 : 0);
 	sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);

@@ -19,11 +19,11 @@
 #define DIR_TEXT_MAX 256
 
 struct dir_entry {
-	char address[DIR_ADDRESS_MAX];      /* lowercase */
-	char bal_type[8];                   /* PER, ORG, APP, CAB */
-	char id_type[DIR_CODE_MAX];         /* RPPS, ADELI, or the file's raw code; "" when none */
-	char id_value[DIR_CODE_MAX];        /* the RPPS/ADELI number */
-	char national_id[DIR_CODE_MAX];     /* "Identification nationale PP" (type digit + number) */
+	char address[DIR_ADDRESS_MAX];  /* lowercase */
+	char bal_type[8];               /* PER, ORG, APP, CAB */
+	char id_type[DIR_CODE_MAX];     /* RPPS, ADELI, or the file's raw code; "" when none */
+	char id_value[DIR_CODE_MAX];    /* the RPPS/ADELI number */
+	char national_id[DIR_CODE_MAX]; /* "Identification nationale PP" (type digit + number) */
 	char civility[DIR_CODE_MAX];
 	char last_name[DIR_TEXT_MAX];
 	char first_name[DIR_TEXT_MAX];
@@ -36,10 +36,10 @@ struct dir_entry {
 
 /* One structure an address belongs to (one per line of the file). */
 struct dir_structure {
-	char id_type[DIR_CODE_MAX];         /* FINESS, SIRET, SIREN, RPPS (rang), or raw code */
+	char id_type[DIR_CODE_MAX]; /* FINESS, SIRET, SIREN, RPPS (rang), or raw code */
 	char id_value[DIR_CODE_MAX];
-	char name[DIR_TEXT_MAX];            /* Raison sociale structure BAL */
-	char service[DIR_TEXT_MAX];         /* Service de rattachement */
+	char name[DIR_TEXT_MAX];    /* Raison sociale structure BAL */
+	char service[DIR_TEXT_MAX]; /* Service de rattachement */
 	char postcode[DIR_CODE_MAX];
 };
 
@@ -49,13 +49,13 @@ int dir_entry_get(sqlite3 *db, const char *address, struct dir_entry *out);
 /* Calls fn for each structure of address, in a stable order; fn returning non-zero
  * stops. Returns the number of structures, or -1 on a database error. */
 int dir_structure_foreach(sqlite3 *db, const char *address,
-			  int (*fn)(const struct dir_structure *s, void *arg), void *arg);
+                          int (*fn)(const struct dir_structure *s, void *arg), void *arg);
 
 /* Calls fn for each entry whose address, name, first name, identifier, profession
  * label, speciality label or structure name contains text (case-insensitive for ASCII),
  * at most limit entries, in address order. Returns the number found or -1. */
 int dir_entry_search(sqlite3 *db, const char *text, unsigned limit,
-		     int (*fn)(const struct dir_entry *e, void *arg), void *arg);
+                     int (*fn)(const struct dir_entry *e, void *arg), void *arg);
 
 /* Sets the administrator's active flag. Returns 0, 1 when there is no such entry, -1. */
 int dir_entry_set_active(sqlite3 *db, const char *address, bool active);

@@ -20,11 +20,11 @@
  * (SQLite's external sorter: bounded memory); random-order inserts into a keyed table
  * would thrash the page cache on a national-size file. */
 static const char stage_sql[] =
-	"DROP TABLE IF EXISTS temp.stage_line;"
-	"CREATE TEMP TABLE stage_line (lineno INTEGER NOT NULL, address TEXT NOT NULL, bal_type TEXT,"
-	" id_type TEXT, id_value TEXT, national_id TEXT, civility TEXT, last_name TEXT, first_name TEXT,"
-	" profession_code TEXT, profession_label TEXT, speciality_code TEXT, speciality_label TEXT,"
-	" s_id_type TEXT, s_id_value TEXT, s_name TEXT, s_service TEXT, s_postcode TEXT);";
+    "DROP TABLE IF EXISTS temp.stage_line;"
+    "CREATE TEMP TABLE stage_line (lineno INTEGER NOT NULL, address TEXT NOT NULL, bal_type TEXT,"
+    " id_type TEXT, id_value TEXT, national_id TEXT, civility TEXT, last_name TEXT, first_name TEXT,"
+    " profession_code TEXT, profession_label TEXT, speciality_code TEXT, speciality_label TEXT,"
+    " s_id_type TEXT, s_id_value TEXT, s_name TEXT, s_service TEXT, s_postcode TEXT);";
 
 static const char ins_line_sql[] = "INSERT INTO temp.stage_line VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 
@@ -48,12 +48,13 @@ static void note_bad(struct dir_import_result *r, uint64_t lineno, const char *w
 }
 
 static int stage_line(struct importer *im, uint64_t lineno, const struct dir_entry *e,
-		      const struct dir_structure *s)
+                      const struct dir_structure *s)
 {
-	const char *v[] = {e->address, e->bal_type, e->id_type, e->id_value, e->national_id, e->civility,
-			   e->last_name, e->first_name, e->profession_code, e->profession_label,
-			   e->speciality_code, e->speciality_label, s->id_type, s->id_value, s->name,
-			   s->service, s->postcode};
+	const char *v[] = {
+	    e->address,         e->bal_type,         e->id_type,    e->id_value,        e->national_id,
+	    e->civility,        e->last_name,        e->first_name, e->profession_code, e->profession_label,
+	    e->speciality_code, e->speciality_label, s->id_type,    s->id_value,        s->name,
+	    s->service,         s->postcode};
 	sqlite3_bind_int64(im->ins_line, 1, (sqlite3_int64)lineno);
 	for (int i = 0; i < (int)(sizeof(v) / sizeof(v[0])); i++)
 		sqlite3_bind_text(im->ins_line, i + 2, v[i], -1, SQLITE_STATIC);
@@ -174,23 +175,36 @@ static int prepare(struct importer *im)
 	return im->ins_line ? 0 : -1;
 }
 
-static int run(struct importer *im, FILE *f, bool strict)
+/* Reads the whole file into the staging table. Only SQLite's temporary database is
+ * written, so the main database's write lock is not held while the file is parsed:
+ * deliveries and audit records go on meanwhile. Returns 0, 1 refused, -1 error. */
+static int stage_file(struct importer *im, FILE *f, bool strict)
 {
-	if (prepare(im) < 0)
+	if (db_exec(im->db, "BEGIN", im->err, im->errlen) < 0)
 		return -1;
-	int rc = read_lines(im, f);
+	int rc = prepare(im);
+	if (rc == 0)
+		rc = read_lines(im, f);
+	sqlite3_finalize(im->ins_line);
+	im->ins_line = NULL;
 	if (rc == 0 && strict && im->r->bad > 0) {
 		str_format(im->err, im->errlen, "%llu unreadable line(s) and --strict: nothing imported",
-			   (unsigned long long)im->r->bad);
+		           (unsigned long long)im->r->bad);
 		rc = 1;
 	}
+	if (rc == 0 && db_exec(im->db, "CREATE INDEX temp.stage_line_address ON stage_line(address)", im->err,
+	                       im->errlen) < 0)
+		rc = -1;
 	if (rc == 0)
-		rc = diff_and_apply(im->db, im->r, im->err, im->errlen);
+		return db_exec(im->db, "COMMIT", im->err, im->errlen);
+	db_rollback(im->db);
 	return rc;
 }
 
+/* Staging, then the comparison and every change to the directory in one write
+ * transaction: a refused or failed import leaves the directory as it was. */
 int directory_import(sqlite3 *db, const char *path, bool strict, struct dir_import_result *r, char *err,
-		     size_t errlen)
+                     size_t errlen)
 {
 	memset(r, 0, sizeof(*r));
 	FILE *f = fopen(path, "rb");
@@ -199,20 +213,22 @@ int directory_import(sqlite3 *db, const char *path, bool strict, struct dir_impo
 		return 1;
 	}
 	struct importer im = {.db = db, .r = r, .err = err, .errlen = errlen};
-	/* A bounded page cache: big enough to keep the B-tree tops hot, fixed whatever the
-	 * file size. */
-	db_exec(db, "PRAGMA temp_store = FILE; PRAGMA main.cache_size = -32768; PRAGMA temp.cache_size = -32768", err, errlen);
-	int rc = db_begin_write(db, err, errlen);
+	/* A bounded page cache, fixed whatever the file size. */
+	db_exec(db,
+	        "PRAGMA temp_store = FILE; PRAGMA main.cache_size = -16384; PRAGMA temp.cache_size = -16384",
+	        err, errlen);
+	int rc = stage_file(&im, f, strict);
 	if (rc == 0)
-		rc = run(&im, f, strict);
-	sqlite3_finalize(im.ins_line);
-	if (rc == 0)
-		rc = db_commit(db, err, errlen);
-	else
-		db_rollback(db);
+		rc = db_begin_write(db, err, errlen);
+	if (rc == 0) {
+		rc = diff_and_apply(db, r, err, errlen);
+		if (rc == 0)
+			rc = db_commit(db, err, errlen);
+		else
+			db_rollback(db);
+	}
 	char ignored[64];
-	db_exec(db, "DROP TABLE IF EXISTS temp.stage_line",
-		ignored, sizeof(ignored));
+	db_exec(db, "DROP TABLE IF EXISTS temp.stage_line", ignored, sizeof(ignored));
 	fclose(f);
 	return rc;
 }

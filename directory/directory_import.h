@@ -14,15 +14,15 @@
 #define DIR_IMPORT_BAD_KEPT 10
 
 struct dir_import_result {
-	uint64_t lines;      /* data lines read (header excluded, empty lines included) */
-	uint64_t imported;   /* lines imported */
-	uint64_t empty;      /* empty lines skipped */
-	uint64_t bad;        /* lines that could not be read */
-	uint64_t addresses;  /* distinct addresses now in the directory */
+	uint64_t lines;     /* data lines read (header excluded, empty lines included) */
+	uint64_t imported;  /* lines imported */
+	uint64_t empty;     /* empty lines skipped */
+	uint64_t bad;       /* lines that could not be read */
+	uint64_t addresses; /* distinct addresses now in the directory */
 	uint64_t added, changed, removed;
-	unsigned nbad_kept;  /* first DIR_IMPORT_BAD_KEPT bad lines */
+	unsigned nbad_kept; /* first DIR_IMPORT_BAD_KEPT bad lines */
 	struct {
-		uint64_t line;   /* 1-based line number in the file (the header is line 1) */
+		uint64_t line; /* 1-based line number in the file (the header is line 1) */
 		char why[128];
 	} bad_lines[DIR_IMPORT_BAD_KEPT];
 };
@@ -32,7 +32,7 @@ struct dir_import_result {
  * open, missing column, bad lines under strict, read error; r holds the bad lines), -1
  * on a database error. The caller holds no transaction. */
 int directory_import(sqlite3 *db, const char *path, bool strict, struct dir_import_result *r, char *err,
-		     size_t errlen);
+                     size_t errlen);
 
 /* Internal to directory_import.c / directory_merge.c: applies the lines staged in
  * temp.stage_line to the directory tables inside the caller's write transaction, filling

@@ -14,23 +14,23 @@ struct col_def {
 
 /* Required: what identifies a mailbox and its owner. The rest is shown when present. */
 static const struct col_def cols[DCOL_COUNT] = {
-	[DCOL_BAL_TYPE] = {"Type de BAL", "type de bal", true},
-	[DCOL_ADDRESS] = {"Adresse BAL", "adresse bal", true},
-	[DCOL_PP_ID_TYPE] = {"Type Identifiant PP", "type identifiant pp", true},
-	[DCOL_PP_ID] = {"Identifiant PP", "identifiant pp", true},
-	[DCOL_PP_NATIONAL_ID] = {"Identification nationale PP", "identification nationale pp", false},
-	[DCOL_STRUCT_ID_TYPE] = {"Type identifiant structure", "type identifiant structure", true},
-	[DCOL_STRUCT_ID] = {"Identification Structure", "identification structure", true},
-	[DCOL_SERVICE] = {"Service de rattachement", "service de rattachement", false},
-	[DCOL_CIVILITY] = {"Civilité d'exercice", "civilite d'exercice", false},
-	[DCOL_LAST_NAME] = {"Nom d'exercice", "nom d'exercice", true},
-	[DCOL_FIRST_NAME] = {"Prénom d'exercice", "prenom d'exercice", true},
-	[DCOL_PROF_CODE] = {"Code Profession", "code profession", true},
-	[DCOL_PROF_LABEL] = {"Libellé Profession", "libelle profession", true},
-	[DCOL_SF_CODE] = {"Code savoir-faire", "code savoir-faire", false},
-	[DCOL_SF_LABEL] = {"Libellé savoir-faire", "libelle savoir-faire", false},
-	[DCOL_STRUCT_NAME] = {"Raison Sociale structure BAL", "raison sociale structure bal", false},
-	[DCOL_POSTCODE] = {"Code postal", "code postal", false},
+    [DCOL_BAL_TYPE] = {"Type de BAL", "type de bal", true},
+    [DCOL_ADDRESS] = {"Adresse BAL", "adresse bal", true},
+    [DCOL_PP_ID_TYPE] = {"Type Identifiant PP", "type identifiant pp", true},
+    [DCOL_PP_ID] = {"Identifiant PP", "identifiant pp", true},
+    [DCOL_PP_NATIONAL_ID] = {"Identification nationale PP", "identification nationale pp", false},
+    [DCOL_STRUCT_ID_TYPE] = {"Type identifiant structure", "type identifiant structure", true},
+    [DCOL_STRUCT_ID] = {"Identification Structure", "identification structure", true},
+    [DCOL_SERVICE] = {"Service de rattachement", "service de rattachement", false},
+    [DCOL_CIVILITY] = {"Civilité d'exercice", "civilite d'exercice", false},
+    [DCOL_LAST_NAME] = {"Nom d'exercice", "nom d'exercice", true},
+    [DCOL_FIRST_NAME] = {"Prénom d'exercice", "prenom d'exercice", true},
+    [DCOL_PROF_CODE] = {"Code Profession", "code profession", true},
+    [DCOL_PROF_LABEL] = {"Libellé Profession", "libelle profession", true},
+    [DCOL_SF_CODE] = {"Code savoir-faire", "code savoir-faire", false},
+    [DCOL_SF_LABEL] = {"Libellé savoir-faire", "libelle savoir-faire", false},
+    [DCOL_STRUCT_NAME] = {"Raison Sociale structure BAL", "raison sociale structure bal", false},
+    [DCOL_POSTCODE] = {"Code postal", "code postal", false},
 };
 
 const char *dir_col_name(enum dir_col c)
@@ -41,7 +41,10 @@ const char *dir_col_name(enum dir_col c)
 /* Two-byte UTF-8 Latin-1 letters that header names use, folded to ASCII. */
 static int fold_latin1(unsigned char b2)
 {
-	static const char map[64] = "AAAAAAACEEEEIIII" "DNOOOOOxOUUUUYTs" "aaaaaaaceeeeiiii" "dnooooo/ouuuuyty";
+	static const char map[64] = "AAAAAAACEEEEIIII"
+	                            "DNOOOOOxOUUUUYTs"
+	                            "aaaaaaaceeeeiiii"
+	                            "dnooooo/ouuuuyty";
 	if (b2 < 0x80 || b2 > 0xbf)
 		return -1;
 	return map[b2 - 0x80];
@@ -59,7 +62,7 @@ static void header_key(const char *s, size_t n, char *out, size_t outlen)
 		if (c == 0xc3 && i + 1 < n && fold_latin1((unsigned char)s[i + 1]) > 0) {
 			f = fold_latin1((unsigned char)s[++i]);
 		} else if (c == 0xe2 && i + 2 < n && (unsigned char)s[i + 1] == 0x80 &&
-			   ((unsigned char)s[i + 2] == 0x99 || (unsigned char)s[i + 2] == 0x98)) {
+		           ((unsigned char)s[i + 2] == 0x99 || (unsigned char)s[i + 2] == 0x98)) {
 			f = '\'';
 			i += 2;
 		}
@@ -152,7 +155,7 @@ static size_t split_fields(const char *line, size_t len, struct span *f, size_t 
 
 /* Copies field c (trimmed) into out; an absent column gives "". Returns -1 when too long. */
 static int field_copy(const struct dir_header *h, const struct span *f, enum dir_col c, char *out,
-		      size_t outlen, char *err, size_t errlen)
+                      size_t outlen, char *err, size_t errlen)
 {
 	out[0] = '\0';
 	if (h->col[c] < 0)
@@ -187,7 +190,7 @@ static bool trailing_empty(const struct span *f, size_t from, size_t nf)
 }
 
 static int copy_fields(const struct dir_header *h, const struct span *f, struct dir_entry *e,
-		       struct dir_structure *st, char *err, size_t errlen)
+                       struct dir_structure *st, char *err, size_t errlen)
 {
 	char ppt[DIR_CODE_MAX], sit[DIR_CODE_MAX];
 #define F(col, dst) field_copy(h, f, col, dst, sizeof(dst), err, errlen)
@@ -226,7 +229,7 @@ static int check_entry(struct dir_entry *e, char *err, size_t errlen)
 }
 
 int dir_line_parse(const struct dir_header *h, const char *line, size_t len, struct dir_entry *e,
-		   struct dir_structure *st, char *err, size_t errlen)
+                   struct dir_structure *st, char *err, size_t errlen)
 {
 	struct span f[DIR_MAX_FIELDS + 1];
 	memset(e, 0, sizeof(*e));

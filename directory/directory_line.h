@@ -56,7 +56,7 @@ int dir_header_parse(const char *line, size_t len, struct dir_header *h, char *e
  * be read, with err saying why (bad UTF-8, wrong number of fields, bad address, unknown
  * BAL type, field too long). Never reads outside [line, line + len). */
 int dir_line_parse(const struct dir_header *h, const char *line, size_t len, struct dir_entry *e,
-		   struct dir_structure *st, char *err, size_t errlen);
+                   struct dir_structure *st, char *err, size_t errlen);
 
 /* Maps the file's identifier type codes to names: PP "8" -> "RPPS", "0" -> "ADELI";
  * structure "1" -> "FINESS", "2" -> "SIREN", "3" -> "SIRET", "4" -> "RPPS". Names already

@@ -23,30 +23,33 @@
 enum stmt { S_SCAN, S_GET, S_INSERT, S_UPDATE, S_DEL_STRUCT, S_INS_STRUCT, S_COUNT };
 
 static const char *const stmt_sql[S_COUNT] = {
-	[S_SCAN] = "SELECT lineno, address, bal_type, id_type, id_value, national_id, civility, last_name,"
-		   " first_name, profession_code, profession_label, speciality_code, speciality_label,"
-		   " s_id_type, s_id_value, s_name, s_service, s_postcode FROM temp.stage_line NOT INDEXED"
-		   " ORDER BY address, rowid",
-	[S_GET] = "SELECT digest FROM main.directory_entry WHERE address = ?",
-	[S_INSERT] = "INSERT INTO main.directory_entry (address, bal_type, id_type, id_value, national_id, civility,"
-		     " last_name, first_name, profession_code, profession_label, speciality_code, speciality_label,"
-		     " digest, updated, active) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,1)",
-	[S_UPDATE] = "UPDATE main.directory_entry SET bal_type = ?2, id_type = ?3, id_value = ?4, national_id = ?5,"
-		     " civility = ?6, last_name = ?7, first_name = ?8, profession_code = ?9, profession_label = ?10,"
-		     " speciality_code = ?11, speciality_label = ?12, digest = ?13, updated = ?14 WHERE address = ?1",
-	[S_DEL_STRUCT] = "DELETE FROM main.directory_structure WHERE address = ?",
-	[S_INS_STRUCT] = "INSERT OR IGNORE INTO main.directory_structure (address, id_type, id_value, name, service,"
-			 " postcode) VALUES (?,?,?,?,?,?)",
+    [S_SCAN] = "SELECT lineno, address, bal_type, id_type, id_value, national_id, civility, last_name,"
+               " first_name, profession_code, profession_label, speciality_code, speciality_label,"
+               " s_id_type, s_id_value, s_name, s_service, s_postcode FROM temp.stage_line NOT INDEXED"
+               " ORDER BY address, rowid",
+    [S_GET] = "SELECT digest FROM main.directory_entry WHERE address = ?",
+    [S_INSERT] =
+        ("INSERT INTO main.directory_entry (address, bal_type, id_type, id_value, national_id, civility,"
+         " last_name, first_name, profession_code, profession_label, speciality_code, speciality_label,"
+         " digest, updated, active) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,1)"),
+    [S_UPDATE] =
+        ("UPDATE main.directory_entry SET bal_type = ?2, id_type = ?3, id_value = ?4, national_id = ?5,"
+         " civility = ?6, last_name = ?7, first_name = ?8, profession_code = ?9, profession_label = ?10,"
+         " speciality_code = ?11, speciality_label = ?12, digest = ?13, updated = ?14 WHERE address = ?1"),
+    [S_DEL_STRUCT] = "DELETE FROM main.directory_structure WHERE address = ?",
+    [S_INS_STRUCT] =
+        ("INSERT OR IGNORE INTO main.directory_structure (address, id_type, id_value, name, service,"
+         " postcode) VALUES (?,?,?,?,?,?)"),
 };
 
-/* Entries whose address the new file lacks: their structures first, then themselves. */
+/* Entries whose address the new file lacks: their structures first, then themselves
+ * (temp.stage_line_address, built while staging, makes each test an index probe). */
 static const char remove_sql[] =
-	"CREATE INDEX temp.stage_line_address ON stage_line(address);"
-	"DELETE FROM main.directory_structure WHERE address IN (SELECT address FROM main.directory_entry d"
-	" WHERE NOT EXISTS (SELECT 1 FROM temp.stage_line s WHERE s.address = d.address));";
+    "DELETE FROM main.directory_structure WHERE address IN (SELECT address FROM main.directory_entry d"
+    " WHERE NOT EXISTS (SELECT 1 FROM temp.stage_line s WHERE s.address = d.address));";
 static const char remove_entries_sql[] =
-	"DELETE FROM main.directory_entry WHERE NOT EXISTS"
-	" (SELECT 1 FROM temp.stage_line s WHERE s.address = directory_entry.address)";
+    "DELETE FROM main.directory_entry WHERE NOT EXISTS"
+    " (SELECT 1 FROM temp.stage_line s WHERE s.address = directory_entry.address)";
 
 struct group {
 	bool open;
@@ -126,7 +129,7 @@ static void hash_field(crypto_generichash_state *h, const char *s)
 {
 	size_t n = strlen(s);
 	unsigned char len[4] = {(unsigned char)(n >> 24), (unsigned char)(n >> 16), (unsigned char)(n >> 8),
-				(unsigned char)n};
+	                        (unsigned char)n};
 	crypto_generichash_update(h, len, sizeof(len));
 	crypto_generichash_update(h, (const unsigned char *)s, n);
 }
@@ -136,9 +139,9 @@ static void digest_of(const struct group *g, unsigned char out[DIGEST_LEN])
 	crypto_generichash_state h;
 	crypto_generichash_init(&h, NULL, 0, DIGEST_LEN);
 	const struct dir_entry *e = &g->e;
-	const char *f[] = {e->bal_type, e->id_type, e->id_value, e->national_id, e->civility, e->last_name,
-			   e->first_name, e->profession_code, e->profession_label, e->speciality_code,
-			   e->speciality_label};
+	const char *f[] = {e->bal_type,         e->id_type,         e->id_value,        e->national_id,
+	                   e->civility,         e->last_name,       e->first_name,      e->profession_code,
+	                   e->profession_label, e->speciality_code, e->speciality_label};
 	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
 		hash_field(&h, f[i]);
 	for (size_t i = 0; i < g->n; i++) {
@@ -168,9 +171,9 @@ static int write_entry(struct merger *m, enum stmt which, const unsigned char di
 {
 	sqlite3_stmt *st = m->s[which];
 	const struct dir_entry *e = &m->g.e;
-	const char *f[] = {e->address, e->bal_type, e->id_type, e->id_value, e->national_id, e->civility,
-			   e->last_name, e->first_name, e->profession_code, e->profession_label,
-			   e->speciality_code, e->speciality_label};
+	const char *f[] = {e->address,         e->bal_type,         e->id_type,         e->id_value,
+	                   e->national_id,     e->civility,         e->last_name,       e->first_name,
+	                   e->profession_code, e->profession_label, e->speciality_code, e->speciality_label};
 	for (int i = 0; i < 12; i++)
 		sqlite3_bind_text(st, i + 1, f[i], -1, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 13, digest, DIGEST_LEN, SQLITE_STATIC);
@@ -206,7 +209,7 @@ static int flush_group(struct merger *m)
 	int rc = sqlite3_step(get);
 	bool found = rc == SQLITE_ROW;
 	bool same = found && sqlite3_column_bytes(get, 0) == DIGEST_LEN &&
-		    memcmp(sqlite3_column_blob(get, 0), digest, DIGEST_LEN) == 0;
+	            memcmp(sqlite3_column_blob(get, 0), digest, DIGEST_LEN) == 0;
 	sqlite3_reset(get);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 		db_error(m->db, "directory read", m->err, m->errlen);
@@ -235,7 +238,7 @@ static void note_too_many(struct merger *m, sqlite3_stmt *scan)
 	if (r->nbad_kept < DIR_IMPORT_BAD_KEPT) {
 		r->bad_lines[r->nbad_kept].line = (uint64_t)sqlite3_column_int64(scan, 0);
 		str_copy(r->bad_lines[r->nbad_kept].why, sizeof(r->bad_lines[0].why),
-			 "too many structures for one address");
+		         "too many structures for one address");
 		r->nbad_kept++;
 	}
 }
@@ -277,7 +280,8 @@ static int merge_scan(struct merger *m)
 
 static int remove_missing(struct merger *m)
 {
-	if (db_exec(m->db, remove_sql, m->err, m->errlen) < 0 || db_exec(m->db, remove_entries_sql, m->err, m->errlen) < 0)
+	if (db_exec(m->db, remove_sql, m->err, m->errlen) < 0 ||
+	    db_exec(m->db, remove_entries_sql, m->err, m->errlen) < 0)
 		return -1;
 	m->r->removed = (uint64_t)sqlite3_changes(m->db);
 	return 0;

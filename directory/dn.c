@@ -13,29 +13,40 @@ static const struct {
 	const char *name;
 	const char *oid;
 } attr_types[] = {
-	{"cn", "2.5.4.3"},	       {"commonname", "2.5.4.3"},
-	{"sn", "2.5.4.4"},	       {"surname", "2.5.4.4"},
-	{"serialnumber", "2.5.4.5"},   {"c", "2.5.4.6"},
-	{"countryname", "2.5.4.6"},    {"l", "2.5.4.7"},
-	{"localityname", "2.5.4.7"},   {"st", "2.5.4.8"},
-	{"s", "2.5.4.8"},	       {"stateorprovincename", "2.5.4.8"},
-	{"street", "2.5.4.9"},	       {"streetaddress", "2.5.4.9"},
-	{"o", "2.5.4.10"},	       {"organizationname", "2.5.4.10"},
-	{"ou", "2.5.4.11"},	       {"organizationalunitname", "2.5.4.11"},
-	{"title", "2.5.4.12"},	       {"gn", "2.5.4.42"},
-	{"givenname", "2.5.4.42"},     {"organizationidentifier", "2.5.4.97"},
-	{"dc", "0.9.2342.19200300.100.1.25"},
-	{"domaincomponent", "0.9.2342.19200300.100.1.25"},
-	{"uid", "0.9.2342.19200300.100.1.1"},
-	{"userid", "0.9.2342.19200300.100.1.1"},
-	{"emailaddress", "1.2.840.113549.1.9.1"},
-	{"email", "1.2.840.113549.1.9.1"},
-	{"e", "1.2.840.113549.1.9.1"},
+    {"cn", "2.5.4.3"},
+    {"commonname", "2.5.4.3"},
+    {"sn", "2.5.4.4"},
+    {"surname", "2.5.4.4"},
+    {"serialnumber", "2.5.4.5"},
+    {"c", "2.5.4.6"},
+    {"countryname", "2.5.4.6"},
+    {"l", "2.5.4.7"},
+    {"localityname", "2.5.4.7"},
+    {"st", "2.5.4.8"},
+    {"s", "2.5.4.8"},
+    {"stateorprovincename", "2.5.4.8"},
+    {"street", "2.5.4.9"},
+    {"streetaddress", "2.5.4.9"},
+    {"o", "2.5.4.10"},
+    {"organizationname", "2.5.4.10"},
+    {"ou", "2.5.4.11"},
+    {"organizationalunitname", "2.5.4.11"},
+    {"title", "2.5.4.12"},
+    {"gn", "2.5.4.42"},
+    {"givenname", "2.5.4.42"},
+    {"organizationidentifier", "2.5.4.97"},
+    {"dc", "0.9.2342.19200300.100.1.25"},
+    {"domaincomponent", "0.9.2342.19200300.100.1.25"},
+    {"uid", "0.9.2342.19200300.100.1.1"},
+    {"userid", "0.9.2342.19200300.100.1.1"},
+    {"emailaddress", "1.2.840.113549.1.9.1"},
+    {"email", "1.2.840.113549.1.9.1"},
+    {"e", "1.2.840.113549.1.9.1"},
 };
 
 struct dn_parser {
 	const char *p;
-	char sep;        /* ',' (RFC 4514) or '/' (OpenSSL oneline) */
+	char sep; /* ',' (RFC 4514) or '/' (OpenSSL oneline) */
 	char *err;
 	size_t errlen;
 };
@@ -111,7 +122,8 @@ static int parse_hex_value(struct dn_parser *ps, struct buf *raw)
 	}
 	while (is_space(*ps->p))
 		ps->p++;
-	if (digits == 0 || digits % 2 != 0 || (*ps->p && *ps->p != ps->sep && *ps->p != '+' && *ps->p != ';')) {
+	if (digits == 0 || digits % 2 != 0 ||
+	    (*ps->p && *ps->p != ps->sep && *ps->p != '+' && *ps->p != ';')) {
 		str_copy(ps->err, ps->errlen, "bad hex value");
 		return -1;
 	}
@@ -168,10 +180,10 @@ static int append_canonical_value(struct buf *out, const struct buf *raw)
 		space = false;
 		if (c >= 'A' && c <= 'Z')
 			c = (unsigned char)(c - 'A' + 'a');
-		int rc = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '@' || c == '_' ||
-				 c == '-'
-			 ? buf_append_char(out, (char)c)
-			 : buf_printf(out, "\\%02x", c);
+		int rc = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '@' ||
+		                 c == '_' || c == '-'
+		             ? buf_append_char(out, (char)c)
+		             : buf_printf(out, "\\%02x", c);
 		if (rc < 0)
 			return -1;
 	}
@@ -224,7 +236,8 @@ static int parse_rdn(struct dn_parser *ps, struct buf *rdn)
 	}
 	qsort(avas, n, sizeof(avas[0]), cmp_str);
 	for (size_t i = 0; i < n; i++) {
-		if (rc == 0 && ((i > 0 && buf_append_char(rdn, '+') < 0) || buf_append_str(rdn, avas[i]) < 0)) {
+		if (rc == 0 &&
+		    ((i > 0 && buf_append_char(rdn, '+') < 0) || buf_append_str(rdn, avas[i]) < 0)) {
 			str_copy(ps->err, ps->errlen, "DN too long");
 			rc = -1;
 		}

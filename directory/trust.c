@@ -48,27 +48,33 @@ static int apply(sqlite3 *db, struct trust_import_result *r, char *err, size_t e
 {
 	if (count_of(db, "SELECT count(*) FROM temp.trust_stage", &r->entries) < 0 ||
 	    count_of(db, "SELECT count(DISTINCT domain) FROM temp.trust_stage", &r->domains) < 0 ||
-	    count_of(db, "SELECT count(*) FROM (SELECT domain, dn_key FROM temp.trust_stage EXCEPT "
-			 "SELECT domain, dn_key FROM main.trust_domain)", &r->added) < 0 ||
-	    count_of(db, "SELECT count(*) FROM (SELECT domain, dn_key FROM main.trust_domain EXCEPT "
-			 "SELECT domain, dn_key FROM temp.trust_stage)", &r->removed) < 0) {
+	    count_of(db,
+	             "SELECT count(*) FROM (SELECT domain, dn_key FROM temp.trust_stage EXCEPT "
+	             "SELECT domain, dn_key FROM main.trust_domain)",
+	             &r->added) < 0 ||
+	    count_of(db,
+	             "SELECT count(*) FROM (SELECT domain, dn_key FROM main.trust_domain EXCEPT "
+	             "SELECT domain, dn_key FROM temp.trust_stage)",
+	             &r->removed) < 0) {
 		db_error(db, "trust diff", err, errlen);
 		return -1;
 	}
-	return db_exec(db, "DELETE FROM main.trust_domain;"
-			   "INSERT INTO main.trust_domain (domain, dn_key, dn, description, updated)"
-			   " SELECT domain, dn_key, dn, description, updated FROM temp.trust_stage;",
-		       err, errlen);
+	return db_exec(db,
+	               "DELETE FROM main.trust_domain;"
+	               "INSERT INTO main.trust_domain (domain, dn_key, dn, description, updated)"
+	               " SELECT domain, dn_key, dn, description, updated FROM temp.trust_stage;",
+	               err, errlen);
 }
 
 /* Parses into the staging table then applies; the caller's transaction is open. */
 static int import_in_tx(sqlite3 *db, FILE *f, struct trust_import_result *r, char *err, size_t errlen)
 {
-	if (db_exec(db, "DROP TABLE IF EXISTS temp.trust_stage;"
-			"CREATE TEMP TABLE trust_stage (domain TEXT NOT NULL, dn_key TEXT NOT NULL,"
-			" dn TEXT NOT NULL, description TEXT NOT NULL, updated TEXT NOT NULL,"
-			" PRIMARY KEY (domain, dn_key)) WITHOUT ROWID;",
-		    err, errlen) < 0)
+	if (db_exec(db,
+	            "DROP TABLE IF EXISTS temp.trust_stage;"
+	            "CREATE TEMP TABLE trust_stage (domain TEXT NOT NULL, dn_key TEXT NOT NULL,"
+	            " dn TEXT NOT NULL, description TEXT NOT NULL, updated TEXT NOT NULL,"
+	            " PRIMARY KEY (domain, dn_key)) WITHOUT ROWID;",
+	            err, errlen) < 0)
 		return -1;
 	struct stager sg = {.err = err, .errlen = errlen};
 	/* A domain listed twice with the same DN (in any spelling) counts once. */
@@ -154,13 +160,14 @@ int trust_domain_known(sqlite3 *db, const char *domain)
 	return exists(db, "SELECT 1 FROM trust_domain WHERE domain = ?1", dom, NULL, NULL);
 }
 
-int trust_foreach(sqlite3 *db, const char *pattern, int (*fn)(const struct trust_entry *e, void *arg), void *arg)
+int trust_foreach(sqlite3 *db, const char *pattern, int (*fn)(const struct trust_entry *e, void *arg),
+                  void *arg)
 {
 	sqlite3_stmt *st = NULL;
 	if (sqlite3_prepare_v2(db,
-			       "SELECT domain, dn, description, updated FROM trust_domain "
-			       "WHERE ?1 IS NULL OR instr(domain, lower(?1)) > 0 ORDER BY domain, dn_key",
-			       -1, &st, NULL) != SQLITE_OK)
+	                       "SELECT domain, dn, description, updated FROM trust_domain "
+	                       "WHERE ?1 IS NULL OR instr(domain, lower(?1)) > 0 ORDER BY domain, dn_key",
+	                       -1, &st, NULL) != SQLITE_OK)
 		return -1;
 	db_bind_text(st, 1, pattern);
 	int n = 0, rc;

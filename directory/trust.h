@@ -17,10 +17,10 @@
 #define TRUST_FIELD_MAX 1024
 
 struct trust_entry {
-	char domain[256];      /* lowercase */
+	char domain[256]; /* lowercase */
 	char dn[TRUST_FIELD_MAX];
 	char description[TRUST_FIELD_MAX];
-	char updated[64];      /* DateMAJ as written */
+	char updated[64]; /* DateMAJ as written */
 };
 
 /* Parses a ListeBlancheMSSante document with expat and calls fn once per (domain, DN)
@@ -32,14 +32,14 @@ struct trust_entry {
  * Nom or DN, a bad domain name, a DN that does not parse, a field over TRUST_FIELD_MAX.
  * Returns 0, or -1 with err (with the XML line number where it helps). */
 int trust_xml_parse(const char *data, size_t len, int (*fn)(const struct trust_entry *e, void *arg),
-		    void *arg, char *err, size_t errlen);
+                    void *arg, char *err, size_t errlen);
 /* The same, reading f in chunks (bounded memory). */
 int trust_xml_parse_file(FILE *f, int (*fn)(const struct trust_entry *e, void *arg), void *arg, char *err,
-			 size_t errlen);
+                         size_t errlen);
 
 struct trust_import_result {
-	uint64_t entries;  /* (domain, DN) pairs in the file, duplicates counted once */
-	uint64_t domains;  /* distinct domains */
+	uint64_t entries; /* (domain, DN) pairs in the file, duplicates counted once */
+	uint64_t domains; /* distinct domains */
 	uint64_t added, removed;
 };
 
@@ -56,6 +56,7 @@ int trust_dn_known(sqlite3 *db, const char *dn);
 int trust_domain_known(sqlite3 *db, const char *domain);
 /* Calls fn for each listed pair in domain order; pattern, when not NULL, keeps the
  * domains that contain it. Returns the count or -1. */
-int trust_foreach(sqlite3 *db, const char *pattern, int (*fn)(const struct trust_entry *e, void *arg), void *arg);
+int trust_foreach(sqlite3 *db, const char *pattern, int (*fn)(const struct trust_entry *e, void *arg),
+                  void *arg);
 
 #endif

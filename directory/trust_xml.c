@@ -18,7 +18,7 @@ struct tx {
 	XML_Parser p;
 	int depth;
 	bool root_ok, in_domaine;
-	enum field field;       /* the field whose text is being collected */
+	enum field field; /* the field whose text is being collected */
 	char text[TRUST_FIELD_MAX];
 	size_t textlen;
 	bool text_overflow;
@@ -70,18 +70,16 @@ static enum field field_of(const char *local)
 static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **atts)
 {
 	struct tx *t = ud;
-	if (++t->depth > MAX_DEPTH)
-		{
+	if (++t->depth > MAX_DEPTH) {
 		fail(t, "elements nested too deep");
 		return;
 	}
 	const char *local = local_name(name, t->depth > 1);
 	if (t->depth == 1) {
-		if (local == NULL || strcmp(local, "ListeBlancheMSSante") != 0)
-			{
-		fail(t, "root element is not ListeBlancheMSSante in namespace " TRUST_NS);
-		return;
-	}
+		if (local == NULL || strcmp(local, "ListeBlancheMSSante") != 0) {
+			fail(t, "root element is not ListeBlancheMSSante in namespace " TRUST_NS);
+			return;
+		}
 		t->root_ok = true;
 	} else if (t->depth == 3 && local != NULL && strcmp(local, "Domaine") == 0) {
 		t->in_domaine = true;
@@ -108,8 +106,7 @@ static bool valid_domain(const char *d)
 /* Stores the collected text of a finished field (trimmed). */
 static void end_field(struct tx *t)
 {
-	if (t->text_overflow)
-		{
+	if (t->text_overflow) {
 		fail(t, "field too long");
 		return;
 	}
@@ -127,11 +124,10 @@ static void end_field(struct tx *t)
 		str_copy(t->cur.updated, sizeof(t->cur.updated), v);
 		break;
 	case F_DN:
-		if (t->ndn == MAX_DNS)
-			{
-		fail(t, "too many DNCertificatOperateur in one Domaine");
-		return;
-	}
+		if (t->ndn == MAX_DNS) {
+			fail(t, "too many DNCertificatOperateur in one Domaine");
+			return;
+		}
 		str_copy(t->dns[t->ndn++], TRUST_FIELD_MAX, v);
 		break;
 	case F_NONE:
@@ -144,13 +140,11 @@ static void end_field(struct tx *t)
 static void end_domaine(struct tx *t)
 {
 	t->in_domaine = false;
-	if (!valid_domain(t->cur.domain))
-		{
+	if (!valid_domain(t->cur.domain)) {
 		fail(t, t->cur.domain[0] ? "bad domain name in Nom" : "Domaine without Nom");
 		return;
 	}
-	if (t->ndn == 0)
-		{
+	if (t->ndn == 0) {
 		fail(t, "Domaine without DNCertificatOperateur");
 		return;
 	}
@@ -159,16 +153,15 @@ static void end_domaine(struct tx *t)
 		if (dn_canonical(t->dns[i], false, key, sizeof(key), why, sizeof(why)) < 0) {
 			str_format(msg, sizeof(msg), "bad DNCertificatOperateur: %s", why);
 			{
-		fail(t, msg);
-		return;
-	}
+				fail(t, msg);
+				return;
+			}
 		}
 		str_copy(t->cur.dn, sizeof(t->cur.dn), t->dns[i]);
-		if (t->fn(&t->cur, t->arg) != 0)
-			{
-		fail(t, "cannot store the entry");
-		return;
-	}
+		if (t->fn(&t->cur, t->arg) != 0) {
+			fail(t, "cannot store the entry");
+			return;
+		}
 	}
 }
 
@@ -199,20 +192,20 @@ static void XMLCALL on_text(void *ud, const XML_Char *s, int len)
 /* Any DOCTYPE is refused before its internal subset is read: no entity is ever
  * declared, so none can be expanded. */
 static void XMLCALL on_doctype(void *ud, const XML_Char *name, const XML_Char *sysid, const XML_Char *pubid,
-			       int has_internal_subset)
+                               int has_internal_subset)
 {
 	fail(ud, "DOCTYPE not allowed in the trust list");
 }
 
 static void XMLCALL on_entity_decl(void *ud, const XML_Char *name, int is_param, const XML_Char *value,
-				   int value_len, const XML_Char *base, const XML_Char *sysid,
-				   const XML_Char *pubid, const XML_Char *notation)
+                                   int value_len, const XML_Char *base, const XML_Char *sysid,
+                                   const XML_Char *pubid, const XML_Char *notation)
 {
 	fail(ud, "entity declarations not allowed");
 }
 
 static XML_Parser tx_start(struct tx *t, int (*fn)(const struct trust_entry *, void *), void *arg, char *err,
-			   size_t errlen)
+                           size_t errlen)
 {
 	memset(t, 0, sizeof(*t));
 	t->fn = fn;
@@ -243,8 +236,8 @@ static int tx_feed(struct tx *t, const char *data, size_t len, bool final)
 			if (!t->failed) {
 				t->failed = true;
 				str_format(t->err, t->errlen, "line %lu: %s",
-					   (unsigned long)XML_GetCurrentLineNumber(t->p),
-					   XML_ErrorString(XML_GetErrorCode(t->p)));
+				           (unsigned long)XML_GetCurrentLineNumber(t->p),
+				           XML_ErrorString(XML_GetErrorCode(t->p)));
 			}
 			return -1;
 		}
@@ -267,7 +260,7 @@ static int tx_finish(struct tx *t, int rc)
 }
 
 int trust_xml_parse(const char *data, size_t len, int (*fn)(const struct trust_entry *e, void *arg),
-		    void *arg, char *err, size_t errlen)
+                    void *arg, char *err, size_t errlen)
 {
 	static struct tx t; /* large (the DN array): not on the stack */
 	if (tx_start(&t, fn, arg, err, errlen) == NULL)
@@ -276,7 +269,7 @@ int trust_xml_parse(const char *data, size_t len, int (*fn)(const struct trust_e
 }
 
 int trust_xml_parse_file(FILE *f, int (*fn)(const struct trust_entry *e, void *arg), void *arg, char *err,
-			 size_t errlen)
+                         size_t errlen)
 {
 	static struct tx t;
 	static char chunk[1 << 16];

@@ -56,19 +56,21 @@ void cmd_starttls(struct imap_session *s, struct imap_command *c)
 	imap_ok(s, c->tag, "Begin TLS negotiation now");
 	conn_flush(s->conn);
 	char err[256];
-	if (conn_start_tls(s->conn, s->tls, err, sizeof(err)) < 0) {
+	conn_set_timeout(s->conn, s->cfg->tls_handshake_timeout);
+	int rc = conn_start_tls(s->conn, s->tls, err, sizeof(err));
+	conn_set_timeout(s->conn, s->cfg->imap_idle_timeout);
+	if (rc < 0) {
 		log_info("imap.tls_failed", "peer=%s error=\"%s\"", conn_peer_ip(s->conn), err);
 		s->close_after_reply = true;
 		return;
 	}
 	const struct tls_peer *p = conn_tls_peer(s->conn);
 	log_info("imap.starttls", "peer=%s version=%s cipher=%s client_cert=%d", conn_peer_ip(s->conn),
-		 p->version, p->cipher, p->has_cert);
+	         p->version, p->cipher, p->has_cert);
 }
 
 /* Successful authentication: the state changes and the capabilities are resent. */
-static void auth_success(struct imap_session *s, const char *tag, const struct account *a,
-			 const char *method)
+static void auth_success(struct imap_session *s, const char *tag, const struct account *a, const char *method)
 {
 	s->account = *a;
 	s->auth_method = method;
@@ -85,16 +87,16 @@ static void auth_success(struct imap_session *s, const char *tag, const struct a
 
 /* Failed authentication: audited, slowed down, and the session ends after too many. */
 static void auth_failure(struct imap_session *s, const char *tag, const char *who, const char *method,
-			 const char *why)
+                         const char *why)
 {
 	char result[128];
 	str_format(result, sizeof(result), "refused: %s", why);
 	imap_audit(s, "imap.login", who, method, result);
 	char q[300];
 	log_info("imap.login_failed", "peer=%s user=%s method=%s reason=\"%s\"", conn_peer_ip(s->conn),
-		 log_quote(q, sizeof(q), who), method, why);
+	         log_quote(q, sizeof(q), who), method, why);
 	unsigned ms = s->cfg->auth_failure_delay;
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
 	nanosleep(&ts, NULL);
 	imap_no(s, tag, "[AUTHENTICATIONFAILED] Authentication failed");
 	if (++s->auth_failures >= s->cfg->auth_max_failures) {
@@ -147,7 +149,7 @@ static long sasl_decode(const char *in, unsigned char *out, size_t outlen)
 		return 0;
 	size_t n;
 	if (sodium_base642bin(out, outlen - 1, in, strlen(in), NULL, &n, NULL,
-			      sodium_base64_VARIANT_ORIGINAL) != 0)
+	                      sodium_base64_VARIANT_ORIGINAL) != 0)
 		return -1;
 	out[n] = '\0';
 	return (long)n;
@@ -157,7 +159,7 @@ static long sasl_decode(const char *in, unsigned char *out, size_t outlen)
  * Returns the decoded length, -1 on bad base64 (BAD sent), -2 when cancelled or the
  * connection ended (reply sent or session closing). */
 static long sasl_response(struct imap_session *s, const char *tag, const struct imap_command *c,
-			  unsigned char *out, size_t outlen)
+                          unsigned char *out, size_t outlen)
 {
 	const char *ir = c->nargs == 2 ? imap_arg_astring(&c->args[1]) : NULL;
 	struct buf line;
@@ -230,7 +232,8 @@ static void sasl_external(struct imap_session *s, struct imap_command *c)
 		return;
 	}
 	if (rc == 0 || a.disabled) {
-		auth_failure(s, c->tag, p->email, "certificate", rc == 0 ? "unknown certificate" : "disabled");
+		auth_failure(s, c->tag, p->email, "certificate",
+		             rc == 0 ? "unknown certificate" : "disabled");
 		return;
 	}
 	if (n > 0 && (memchr(authz, '\0', (size_t)n) || !str_ieq((const char *)authz, a.address))) {

@@ -43,7 +43,7 @@ int imap_binary_cte(const char *h, size_t len)
 
 /* Reads one section kind of the same part into out. Returns store_fetch_section's value. */
 static int read_part(struct imap_session *s, uint32_t uid, const struct store_section *base,
-		     enum store_section_kind kind, struct buf *out)
+                     enum store_section_kind kind, struct buf *out)
 {
 	struct store_section sec = *base;
 	sec.kind = kind;
@@ -57,7 +57,7 @@ static int read_part(struct imap_session *s, uint32_t uid, const struct store_se
 }
 
 int imap_binary_section(struct imap_session *s, uint32_t uid, const struct store_section *sec,
-			struct buf *out)
+                        struct buf *out)
 {
 	if (sec->depth == 0)
 		return read_part(s, uid, sec, STORE_SECTION_ALL, out);

@@ -10,7 +10,7 @@
  * decoded. Returns 0; 1 when the message is gone; -1 on a store error (logged); -2
  * when the encoding is unknown (the client gets NO [UNKNOWN-CTE]). */
 int imap_binary_section(struct imap_session *s, uint32_t uid, const struct store_section *sec,
-			struct buf *out);
+                        struct buf *out);
 /* The transfer encoding named in a MIME header block (libetpan MAILMIME_MECHANISM_*),
  * 7BIT when absent, -1 when unknown. Exposed for the unit tests. */
 int imap_binary_cte(const char *header, size_t len);

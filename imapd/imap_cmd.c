@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "imapd/imap_vault.h"
+#include "policy/vault_access.h"
 #include "lib/str.h"
 
 #define S_NA IMAP_STATE_NOT_AUTH
@@ -12,54 +14,59 @@
 #define S_AUTHED (S_AU | S_SE)
 
 static const struct imap_cmd_def cmd_table[] = {
-	/* any state (RFC 9051 6.1) */
-	{ "CAPABILITY", cmd_capability, S_ANY, 0 },
-	{ "NOOP", cmd_noop, S_ANY, 0 },
-	{ "LOGOUT", cmd_logout, S_ANY, 0 },
-	{ "ID", cmd_id, S_ANY, 0 },
-	/* not authenticated (6.2) */
-	{ "STARTTLS", cmd_starttls, S_NA, 0 },
-	{ "AUTHENTICATE", cmd_authenticate, S_NA, 0 },
-	{ "LOGIN", cmd_login, S_NA, 0 },
-	/* authenticated (6.3) */
-	{ "ENABLE", cmd_enable, S_AUTHED, 0 },
-	{ "SELECT", cmd_select, S_AUTHED, 0 },
-	{ "EXAMINE", cmd_select, S_AUTHED, 0 },
-	{ "CREATE", cmd_create, S_AUTHED, 0 },
-	{ "DELETE", cmd_delete, S_AUTHED, 0 },
-	{ "RENAME", cmd_rename, S_AUTHED, 0 },
-	{ "SUBSCRIBE", cmd_subscribe, S_AUTHED, 0 },
-	{ "UNSUBSCRIBE", cmd_subscribe, S_AUTHED, 0 },
-	{ "LIST", cmd_list, S_AUTHED, 0 },
-	{ "LSUB", cmd_list, S_AUTHED, 0 },
-	{ "NAMESPACE", cmd_namespace, S_AUTHED, 0 },
-	{ "STATUS", cmd_status, S_AUTHED, 0 },
-	{ "APPEND", cmd_append, S_AUTHED, CMD_LITERAL_BIG },
-	{ "IDLE", cmd_idle, S_AUTHED, 0 },
-	/* selected (6.4) */
-	{ "CHECK", cmd_check, S_SE, 0 },
-	{ "CLOSE", cmd_close, S_SE, 0 },
-	{ "UNSELECT", cmd_close, S_SE, 0 },
-	{ "EXPUNGE", cmd_expunge, S_SE, 0 },
-	{ "SEARCH", cmd_search, S_SE, CMD_NO_EXPUNGE },
-	{ "FETCH", cmd_fetch, S_SE, CMD_NO_EXPUNGE },
-	{ "STORE", cmd_store, S_SE, CMD_NO_EXPUNGE },
-	{ "COPY", cmd_copy, S_SE, 0 },
-	{ "MOVE", cmd_copy, S_SE, 0 },
-	{ "UID SEARCH", cmd_search, S_SE, 0 },
-	{ "UID FETCH", cmd_fetch, S_SE, 0 },
-	{ "UID STORE", cmd_store, S_SE, 0 },
-	{ "UID COPY", cmd_copy, S_SE, 0 },
-	{ "UID MOVE", cmd_copy, S_SE, 0 },
-	{ "UID EXPUNGE", cmd_expunge, S_SE, 0 },
+    /* any state (RFC 9051 6.1) */
+    {"CAPABILITY", cmd_capability, S_ANY, 0},
+    {"NOOP", cmd_noop, S_ANY, 0},
+    {"LOGOUT", cmd_logout, S_ANY, 0},
+    {"ID", cmd_id, S_ANY, 0},
+    /* not authenticated (6.2) */
+    {"STARTTLS", cmd_starttls, S_NA, 0},
+    {"AUTHENTICATE", cmd_authenticate, S_NA, 0},
+    {"LOGIN", cmd_login, S_NA, 0},
+    /* authenticated (6.3) */
+    {"ENABLE", cmd_enable, S_AUTHED, 0},
+    {"SELECT", cmd_select, S_AUTHED, 0},
+    {"EXAMINE", cmd_select, S_AUTHED, 0},
+    {"CREATE", cmd_create, S_AUTHED, 0},
+    {"DELETE", cmd_delete, S_AUTHED, 0},
+    {"RENAME", cmd_rename, S_AUTHED, 0},
+    {"SUBSCRIBE", cmd_subscribe, S_AUTHED, 0},
+    {"UNSUBSCRIBE", cmd_subscribe, S_AUTHED, 0},
+    {"LIST", cmd_list, S_AUTHED, 0},
+    {"LSUB", cmd_list, S_AUTHED, 0},
+    {"NAMESPACE", cmd_namespace, S_AUTHED, 0},
+    {"STATUS", cmd_status, S_AUTHED, 0},
+    {"APPEND", cmd_append, S_AUTHED, CMD_LITERAL_BIG},
+    {"IDLE", cmd_idle, S_AUTHED, 0},
+    {"SETACL", cmd_setacl, S_AUTHED, 0},
+    {"DELETEACL", cmd_setacl, S_AUTHED, 0},
+    {"GETACL", cmd_getacl, S_AUTHED, 0},
+    {"MYRIGHTS", cmd_myrights, S_AUTHED, 0},
+    {"LISTRIGHTS", cmd_listrights, S_AUTHED, 0},
+    /* selected (6.4) */
+    {"CHECK", cmd_check, S_SE, 0},
+    {"CLOSE", cmd_close, S_SE, 0},
+    {"UNSELECT", cmd_close, S_SE, 0},
+    {"EXPUNGE", cmd_expunge, S_SE, 0},
+    {"SEARCH", cmd_search, S_SE, CMD_NO_EXPUNGE},
+    {"FETCH", cmd_fetch, S_SE, CMD_NO_EXPUNGE},
+    {"STORE", cmd_store, S_SE, CMD_NO_EXPUNGE},
+    {"COPY", cmd_copy, S_SE, 0},
+    {"MOVE", cmd_copy, S_SE, 0},
+    {"UID SEARCH", cmd_search, S_SE, 0},
+    {"UID FETCH", cmd_fetch, S_SE, 0},
+    {"UID STORE", cmd_store, S_SE, 0},
+    {"UID COPY", cmd_copy, S_SE, 0},
+    {"UID MOVE", cmd_copy, S_SE, 0},
+    {"UID EXPUNGE", cmd_expunge, S_SE, 0},
 };
 
 /* When a capability is advertised. */
 #define CAP_ALWAYS 0x0u
-#define CAP_PRE_TLS 0x1u   /* only before TLS (STARTTLS, LOGINDISABLED) */
-#define CAP_TLS 0x2u       /* only under TLS */
-#define CAP_PRE_AUTH 0x4u  /* only before authentication */
-#define CAP_CERT 0x8u      /* only when the client presented a verified certificate */
+#define CAP_PRE_TLS 0x1u  /* only before TLS (STARTTLS, LOGINDISABLED) */
+#define CAP_TLS 0x2u      /* only under TLS */
+#define CAP_PRE_AUTH 0x4u /* only before authentication */
+#define CAP_CERT 0x8u     /* only when the client presented a verified certificate */
 
 struct imap_capa {
 	const char *name;
@@ -68,30 +75,31 @@ struct imap_capa {
 };
 
 static const struct imap_capa capa_table[] = {
-	{ "IMAP4rev1", "RFC 3501", CAP_ALWAYS },
-	{ "IMAP4rev2", "RFC 9051", CAP_ALWAYS },
-	{ "STARTTLS", "RFC 9051 6.2.1", CAP_PRE_TLS | CAP_PRE_AUTH },
-	{ "LOGINDISABLED", "RFC 9051 6.2.3", CAP_PRE_TLS | CAP_PRE_AUTH },
-	{ "AUTH=PLAIN", "RFC 4616", CAP_TLS | CAP_PRE_AUTH },
-	{ "AUTH=EXTERNAL", "RFC 4422 appendix A", CAP_TLS | CAP_PRE_AUTH | CAP_CERT },
-	{ "SASL-IR", "RFC 4959", CAP_ALWAYS },
-	{ "LITERAL+", "RFC 7888", CAP_ALWAYS },
-	{ "ENABLE", "RFC 5161", CAP_ALWAYS },
-	{ "IDLE", "RFC 2177", CAP_ALWAYS },
-	{ "UIDPLUS", "RFC 4315", CAP_ALWAYS },
-	{ "MOVE", "RFC 6851", CAP_ALWAYS },
-	{ "NAMESPACE", "RFC 2342", CAP_ALWAYS },
-	{ "SPECIAL-USE", "RFC 6154", CAP_ALWAYS },
-	{ "UNSELECT", "RFC 3691", CAP_ALWAYS },
-	{ "CHILDREN", "RFC 3348", CAP_ALWAYS },
-	{ "ID", "RFC 2971", CAP_ALWAYS },
-	{ "CONDSTORE", "RFC 7162", CAP_ALWAYS },
-	{ "ESEARCH", "RFC 4731", CAP_ALWAYS },
-	{ "SEARCHRES", "RFC 5182", CAP_ALWAYS },
-	{ "BINARY", "RFC 3516", CAP_ALWAYS },
-	{ "LIST-EXTENDED", "RFC 5258", CAP_ALWAYS },
-	{ "LIST-STATUS", "RFC 5819", CAP_ALWAYS },
-	{ "STATUS=SIZE", "RFC 8438", CAP_ALWAYS },
+    {"IMAP4rev1", "RFC 3501", CAP_ALWAYS},
+    {"IMAP4rev2", "RFC 9051", CAP_ALWAYS},
+    {"STARTTLS", "RFC 9051 6.2.1", CAP_PRE_TLS | CAP_PRE_AUTH},
+    {"LOGINDISABLED", "RFC 9051 6.2.3", CAP_PRE_TLS | CAP_PRE_AUTH},
+    {"AUTH=PLAIN", "RFC 4616", CAP_TLS | CAP_PRE_AUTH},
+    {"AUTH=EXTERNAL", "RFC 4422 appendix A", CAP_TLS | CAP_PRE_AUTH | CAP_CERT},
+    {"SASL-IR", "RFC 4959", CAP_ALWAYS},
+    {"LITERAL+", "RFC 7888", CAP_ALWAYS},
+    {"ENABLE", "RFC 5161", CAP_ALWAYS},
+    {"IDLE", "RFC 2177", CAP_ALWAYS},
+    {"UIDPLUS", "RFC 4315", CAP_ALWAYS},
+    {"MOVE", "RFC 6851", CAP_ALWAYS},
+    {"NAMESPACE", "RFC 2342", CAP_ALWAYS},
+    {"SPECIAL-USE", "RFC 6154", CAP_ALWAYS},
+    {"UNSELECT", "RFC 3691", CAP_ALWAYS},
+    {"CHILDREN", "RFC 3348", CAP_ALWAYS},
+    {"ID", "RFC 2971", CAP_ALWAYS},
+    {"CONDSTORE", "RFC 7162", CAP_ALWAYS},
+    {"ESEARCH", "RFC 4731", CAP_ALWAYS},
+    {"SEARCHRES", "RFC 5182", CAP_ALWAYS},
+    {"BINARY", "RFC 3516", CAP_ALWAYS},
+    {"LIST-EXTENDED", "RFC 5258", CAP_ALWAYS},
+    {"LIST-STATUS", "RFC 5819", CAP_ALWAYS},
+    {"STATUS=SIZE", "RFC 8438", CAP_ALWAYS},
+    {"ACL", "RFC 4314", CAP_ALWAYS},
 };
 
 const struct imap_cmd_def *imap_cmd_find(const char *name)
@@ -127,6 +135,17 @@ void imap_capability_list(const struct imap_session *s, struct buf *out)
 	}
 }
 
+/* The commands before which a patient's Historique is brought up to date: those that
+ * show folders or their counts, or wait for news. Cheap when nothing is new. */
+static bool history_refresh(const char *name)
+{
+	static const char *const names[] = {"SELECT", "EXAMINE", "STATUS", "LIST", "LSUB", "NOOP", "CHECK", "IDLE"};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(names[i], name) == 0)
+			return true;
+	return false;
+}
+
 void imap_cmd_dispatch(struct imap_session *s, struct imap_command *c)
 {
 	const struct imap_cmd_def *d = imap_cmd_find(c->name);
@@ -136,12 +155,23 @@ void imap_cmd_dispatch(struct imap_session *s, struct imap_command *c)
 	}
 	if ((d->states & s->state) == 0) {
 		imap_bad(s, c->tag, "%s not allowed %s", d->name,
-			 s->state == IMAP_STATE_NOT_AUTH ? "before authentication"
-			 : s->state == IMAP_STATE_AUTH	 ? "without a selected mailbox"
-							 : "now");
+		         s->state == IMAP_STATE_NOT_AUTH ? "before authentication"
+		         : s->state == IMAP_STATE_AUTH   ? "without a selected mailbox"
+		                                         : "now");
 		return;
 	}
+	if (s->view.shared && vault_may_read(store_db(s->store), s->account.address, s->view.patient) != 1) {
+		/* a grant withdrawn (or a block) takes effect at once, also mid-session */
+		conn_puts(s->conn, "* BYE Access to this folder was withdrawn\r\n");
+		s->close_after_reply = true;
+		return;
+	}
+	enum imap_state before = s->state;
+	if (before != IMAP_STATE_NOT_AUTH && history_refresh(d->name))
+		imap_history_sync(s); /* new history entries appear as messages of Historique */
 	s->cmd_flags = d->flags;
 	d->fn(s, c);
 	s->cmd_flags = 0;
+	if (before == IMAP_STATE_NOT_AUTH && s->state == IMAP_STATE_AUTH)
+		imap_history_sync(s); /* at login */
 }

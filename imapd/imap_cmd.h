@@ -12,16 +12,16 @@
 #include "imapd/imap_session.h"
 
 /* Row flags. */
-#define CMD_NO_EXPUNGE 0x01u /* untagged EXPUNGE forbidden while answering (RFC 9051 7.5.1) */
+#define CMD_NO_EXPUNGE 0x01u  /* untagged EXPUNGE forbidden while answering (RFC 9051 7.5.1) */
 #define CMD_LITERAL_BIG 0x02u /* literals up to max_message_size (APPEND) */
 
 typedef void (*imap_cmd_fn)(struct imap_session *s, struct imap_command *c);
 
 struct imap_cmd_def {
-	const char *name;   /* upper case; "UID FETCH" for UID variants */
+	const char *name; /* upper case; "UID FETCH" for UID variants */
 	imap_cmd_fn fn;
-	unsigned states;    /* IMAP_STATE_* bits where the command is allowed */
-	unsigned flags;     /* CMD_* */
+	unsigned states; /* IMAP_STATE_* bits where the command is allowed */
+	unsigned flags;  /* CMD_* */
 };
 
 /* The row of name (upper case), or NULL. */
@@ -68,8 +68,9 @@ void cmd_idle(struct imap_session *s, struct imap_command *c);
 
 /* Shared by STATUS and LIST RETURN (STATUS): writes "* STATUS name (items)" for the
  * UTF-8 mailbox name with the items of list (an IMAP_ARG_LIST). Returns 0, 1 when the
- * mailbox does not exist, -1 on a store error, -2 on a bad item (err set). */
+ * mailbox does not exist, -1 on a store error, -2 on a bad item (err set), -3 when a
+ * shared folder may not be read (refusal audited). */
 int imap_status_write(struct imap_session *s, const char *name, const struct imap_arg *items,
-		      const char **err);
+                      const char **err);
 
 #endif

@@ -7,8 +7,8 @@
 
 #include "lib/str.h"
 
-static const char *const months[12] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-					"Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+static const char *const months[12] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
 static int month_of(const char *m)
 {
@@ -96,5 +96,5 @@ void imap_date_time_format(int64_t t, char *out, size_t outlen)
 	struct tm tm;
 	gmtime_r(&tt, &tm);
 	str_format(out, outlen, "%02d-%s-%04d %02d:%02d:%02d +0000", tm.tm_mday, months[tm.tm_mon],
-		   tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	           tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }

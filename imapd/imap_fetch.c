@@ -9,6 +9,7 @@
 #include "imapd/imap_binary.h"
 #include "imapd/imap_cmd.h"
 #include "imapd/imap_date.h"
+#include "imapd/imap_vault.h"
 #include "lib/log.h"
 #include "lib/str.h"
 
@@ -19,8 +20,8 @@ enum fetch_kind {
 	F_SIZE,
 	F_ENVELOPE,
 	F_BODYSTRUCTURE,
-	F_BODY,     /* non-extensible structure */
-	F_SECTION,  /* BODY[...] / BODY.PEEK[...] / RFC822 / RFC822.HEADER / RFC822.TEXT */
+	F_BODY,    /* non-extensible structure */
+	F_SECTION, /* BODY[...] / BODY.PEEK[...] / RFC822 / RFC822.HEADER / RFC822.TEXT */
 	F_MODSEQ,
 	F_BINARY,      /* BINARY[part]<partial> / BINARY.PEEK (RFC 3516, RFC 9051) */
 	F_BINARY_SIZE, /* BINARY.SIZE[part] */
@@ -31,18 +32,18 @@ struct fetch_item {
 	bool peek;
 	char label[IMAP_NAME_MAX + 256]; /* how the item is named in the response */
 	struct store_section sec;
-	char *storage;                   /* owned by sec (store_section_parse) */
+	char *storage; /* owned by sec (store_section_parse) */
 	bool partial;
 };
 
 struct fetch_req {
 	struct fetch_item items[64];
 	size_t n;
-	unsigned want;          /* STORE_WANT_* */
-	bool need_meta;         /* INTERNALDATE, RFC822.SIZE or structures */
+	unsigned want;  /* STORE_WANT_* */
+	bool need_meta; /* INTERNALDATE, RFC822.SIZE or structures */
 	bool sets_seen;
-	bool has_section;       /* message content is read (counted for the audit) */
-	uint64_t changedsince;  /* CHANGEDSINCE modifier, 0 = none */
+	bool has_section;      /* message content is read (counted for the audit) */
+	uint64_t changedsince; /* CHANGEDSINCE modifier, 0 = none */
 };
 
 static struct fetch_item *add_item(struct fetch_req *r, enum fetch_kind k)
@@ -158,7 +159,10 @@ static int parse_rfc822(struct fetch_req *r, const char *s)
 	if (!it->peek)
 		r->sets_seen = true;
 	r->has_section = true;
-	str_copy(it->label, sizeof(it->label), str_ieq(s, "RFC822") ? "RFC822" : str_ieq(s, "RFC822.HEADER") ? "RFC822.HEADER" : "RFC822.TEXT");
+	str_copy(it->label, sizeof(it->label),
+	         str_ieq(s, "RFC822")          ? "RFC822"
+	         : str_ieq(s, "RFC822.HEADER") ? "RFC822.HEADER"
+	                                       : "RFC822.TEXT");
 	return 0;
 }
 
@@ -169,14 +173,14 @@ static int parse_simple(struct fetch_req *r, const char *s)
 		enum fetch_kind kind;
 		unsigned want;
 	} t[] = {
-		{ "FLAGS", F_FLAGS, 0 },
-		{ "UID", F_UID, 0 },
-		{ "INTERNALDATE", F_INTERNALDATE, 0 },
-		{ "RFC822.SIZE", F_SIZE, 0 },
-		{ "ENVELOPE", F_ENVELOPE, STORE_WANT_ENVELOPE },
-		{ "BODYSTRUCTURE", F_BODYSTRUCTURE, STORE_WANT_BODYSTRUCTURE },
-		{ "BODY", F_BODY, STORE_WANT_BODY },
-		{ "MODSEQ", F_MODSEQ, 0 },
+	    {"FLAGS", F_FLAGS, 0},
+	    {"UID", F_UID, 0},
+	    {"INTERNALDATE", F_INTERNALDATE, 0},
+	    {"RFC822.SIZE", F_SIZE, 0},
+	    {"ENVELOPE", F_ENVELOPE, STORE_WANT_ENVELOPE},
+	    {"BODYSTRUCTURE", F_BODYSTRUCTURE, STORE_WANT_BODYSTRUCTURE},
+	    {"BODY", F_BODY, STORE_WANT_BODY},
+	    {"MODSEQ", F_MODSEQ, 0},
 	};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		if (!str_ieq(s, t[i].name))
@@ -277,15 +281,17 @@ static void free_request(struct fetch_req *r)
 
 /* Non-PEEK body sections set \Seen (RFC 9051 6.4.5) before the data is sent, so the
  * FLAGS in the response are the new ones. */
-static void mark_seen(struct imap_session *s, const size_t *idx, size_t n)
+static void mark_seen(struct imap_session *s, const size_t *idx, size_t n, bool *newly)
 {
 	uint32_t *uids = xcalloc(n ? n : 1, sizeof(*uids));
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++)
-		if (!(s->view.v[idx[i]].flags & STORE_FLAG_SEEN))
+		if (!(s->view.v[idx[i]].flags & STORE_FLAG_SEEN)) {
 			uids[k++] = s->view.v[idx[i]].uid;
+			newly[i] = true;
+		}
 	if (k > 0) {
-		struct store_flags_req req = { .op = STORE_FLAGS_ADD, .flags = STORE_FLAG_SEEN };
+		struct store_flags_req req = {.op = STORE_FLAGS_ADD, .flags = STORE_FLAG_SEEN};
 		struct store_flags_result res;
 		memset(&res, 0, sizeof(res));
 		char err[256];
@@ -298,6 +304,7 @@ static void mark_seen(struct imap_session *s, const size_t *idx, size_t n)
 			}
 		} else {
 			log_err("imap.store", "user=%s op=seen error=\"%s\"", s->account.address, err);
+			memset(newly, 0, n * sizeof(*newly));
 		}
 		store_flags_result_free(&res);
 	}
@@ -316,7 +323,7 @@ static void write_flags(struct imap_session *s, const struct imap_msg *m)
 /* BINARY[...] / BINARY.SIZE[...]: the part decoded from its transfer encoding; a
  * literal8 when the octets hold a NUL (RFC 3516 4.2). */
 static int write_binary(struct imap_session *s, const struct fetch_item *it, const struct imap_msg *m,
-			struct buf *data)
+                        struct buf *data)
 {
 	buf_reset(data);
 	int rc = imap_binary_section(s, m->uid, &it->sec, data);
@@ -342,7 +349,7 @@ static int write_binary(struct imap_session *s, const struct fetch_item *it, con
 
 /* Writes one item; returns 1 when the message turned out to be gone, -1 on a store error. */
 static int write_item(struct imap_session *s, const struct fetch_item *it, const struct imap_msg *m,
-		      const struct store_message *sm, struct buf *data)
+                      const struct store_message *sm, struct buf *data)
 {
 	char date[40];
 	switch (it->kind) {
@@ -395,8 +402,11 @@ static int write_item(struct imap_session *s, const struct fetch_item *it, const
 	return 0;
 }
 
-/* One "* n FETCH (...)" response. Returns 0, 1 when the message is gone, -1 error. */
-static int fetch_one(struct imap_session *s, const struct fetch_req *r, size_t i, struct buf *data)
+/* One "* n FETCH (...)" response; seen_now: \Seen was just set by this FETCH, so FLAGS
+ * is sent even when not asked for (RFC 9051 6.4.5, as Dovecot does). Returns 0, 1 when
+ * the message is gone, -1 error, -2 unknown transfer encoding. */
+static int fetch_one(struct imap_session *s, const struct fetch_req *r, size_t i, bool seen_now,
+                     struct buf *data)
 {
 	const struct imap_msg *m = &s->view.v[i];
 	struct store_message sm;
@@ -406,7 +416,8 @@ static int fetch_one(struct imap_session *s, const struct fetch_req *r, size_t i
 		int rc = store_message_get(s->store, s->view.id, m->uid, r->want, &sm, err, sizeof(err));
 		if (rc != 1) {
 			if (rc < 0)
-				log_err("imap.fetch", "user=%s uid=%u error=\"%s\"", s->account.address, m->uid, err);
+				log_err("imap.fetch", "user=%s uid=%u error=\"%s\"", s->account.address,
+				        m->uid, err);
 			return rc < 0 ? -1 : 1;
 		}
 	}
@@ -416,6 +427,13 @@ static int fetch_one(struct imap_session *s, const struct fetch_req *r, size_t i
 		if (k > 0)
 			conn_puts(s->conn, " ");
 		rc = write_item(s, &r->items[k], m, &sm, data);
+	}
+	bool has_flags = false;
+	for (size_t k = 0; k < r->n; k++)
+		has_flags |= r->items[k].kind == F_FLAGS;
+	if (seen_now && !has_flags && rc == 0) {
+		conn_puts(s->conn, " ");
+		write_flags(s, m);
 	}
 	conn_puts(s->conn, ")\r\n");
 	store_message_free(&sm);
@@ -437,15 +455,18 @@ void cmd_fetch(struct imap_session *s, struct imap_command *c)
 		imap_bad(s, c->tag, "%s", err);
 		goto out;
 	}
+	bool *newly = xcalloc(n ? n : 1, sizeof(*newly));
 	if (r.sets_seen && !s->view.readonly)
-		mark_seen(s, idx, n);
+		mark_seen(s, idx, n, newly);
 	struct buf data;
 	buf_init(&data, BUF_UNLIMITED);
 	size_t gone = 0, failed = 0, bodies = 0, unknown_cte = 0;
 	for (size_t k = 0; k < n; k++) {
 		if (r.changedsince && s->view.v[idx[k]].modseq <= r.changedsince)
 			continue;
-		int rc = fetch_one(s, &r, idx[k], &data);
+		int rc = fetch_one(s, &r, idx[k], newly[k], &data);
+		if (rc == 0 && s->view.shared && (r.has_section || r.need_meta))
+			imap_vault_read(s, s->view.v[idx[k]].uid); /* another account's data: listed */
 		gone += rc == 1;
 		failed += rc == -1;
 		unknown_cte += rc == -2;
@@ -456,6 +477,7 @@ void cmd_fetch(struct imap_session *s, struct imap_command *c)
 		}
 	}
 	buf_free(&data);
+	free(newly);
 	s->n_fetch += (unsigned)bodies;
 	if (unknown_cte)
 		imap_no(s, c->tag, "[UNKNOWN-CTE] Unknown content transfer encoding");

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "imapd/imap_cmd.h"
+#include "imapd/imap_vault.h"
 #include "lib/log.h"
 #include "lib/str.h"
 
@@ -91,9 +92,11 @@ static void special_use_attrs(struct buf *b, unsigned su)
 	static const struct {
 		unsigned bit;
 		const char *name;
-	} t[] = { { STORE_SPECIAL_SENT, "\\Sent" },	{ STORE_SPECIAL_DRAFTS, "\\Drafts" },
-		  { STORE_SPECIAL_TRASH, "\\Trash" },	{ STORE_SPECIAL_JUNK, "\\Junk" },
-		  { STORE_SPECIAL_ARCHIVE, "\\Archive" } };
+	} t[] = {{STORE_SPECIAL_SENT, "\\Sent"},
+	         {STORE_SPECIAL_DRAFTS, "\\Drafts"},
+	         {STORE_SPECIAL_TRASH, "\\Trash"},
+	         {STORE_SPECIAL_JUNK, "\\Junk"},
+	         {STORE_SPECIAL_ARCHIVE, "\\Archive"}};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
 		if (su & t[i].bit)
 			buf_printf(b, " %s", t[i].name);
@@ -102,7 +105,7 @@ static void special_use_attrs(struct buf *b, unsigned su)
 /* Writes one LIST/LSUB line for name; mb is NULL for a parent that does not exist;
  * childinfo: listed only for a subscribed child (RECURSIVEMATCH, CHILDINFO). */
 static void list_line(struct imap_session *s, const struct list_req *r, const struct store_mailbox_list *l,
-		      const char *name, const struct store_mailbox *mb, bool childinfo)
+                      const char *name, const struct store_mailbox *mb, bool childinfo)
 {
 	struct buf b;
 	buf_init(&b, BUF_UNLIMITED);
@@ -115,7 +118,7 @@ static void list_line(struct imap_session *s, const struct list_req *r, const st
 	if (mb)
 		special_use_attrs(&b, mb->special_use);
 	conn_printf(s->conn, "* %s (%s) \"/\" ", (r->opts & LIST_LSUB) ? "LSUB" : "LIST",
-		    b.len ? b.data + 1 : "");
+	            b.len ? b.data + 1 : "");
 	imap_write_mailbox(s, name);
 	if (childinfo)
 		conn_puts(s->conn, " (\"CHILDINFO\" (\"SUBSCRIBED\"))");
@@ -168,7 +171,7 @@ static bool name_set_add(struct name_set *ns, const char *name)
 /* The parent levels of a listed mailbox that do not exist themselves, so that '%'
  * still shows the hierarchy (RFC 9051 6.3.9: \NonExistent, LSUB: \Noselect). */
 static void list_missing_parents(struct imap_session *s, const struct list_req *r,
-				 const struct store_mailbox_list *l, const char *full, struct name_set *seen)
+                                 const struct store_mailbox_list *l, const char *full, struct name_set *seen)
 {
 	if ((r->opts & LIST_SEL_SPECIALUSE) ||
 	    ((r->opts & LIST_SEL_SUBSCRIBED) && !(r->opts & LIST_SEL_RECURSIVE)))
@@ -186,7 +189,7 @@ static void list_missing_parents(struct imap_session *s, const struct list_req *
 
 static void list_all(struct imap_session *s, const struct list_req *r, const struct store_mailbox_list *l)
 {
-	struct name_set seen = { 0 };
+	struct name_set seen = {0};
 	for (size_t i = 0; i < l->n; i++) {
 		const struct store_mailbox *mb = &l->v[i];
 		bool sel = selected_by(r, mb);
@@ -197,7 +200,7 @@ static void list_all(struct imap_session *s, const struct list_req *r, const str
 		if (sel)
 			list_line(s, r, l, mb->name, mb, false);
 		else if ((r->opts & LIST_SEL_RECURSIVE) && (r->opts & LIST_SEL_SUBSCRIBED) &&
-			 subscribed_child(l, mb->name))
+		         subscribed_child(l, mb->name))
 			list_line(s, r, l, mb->name, mb, true);
 	}
 	for (size_t k = 0; k < seen.n; k++)
@@ -237,7 +240,7 @@ static int parse_return(struct list_req *r, const struct imap_arg *a)
 		} else if (imap_arg_is_atom(o, "CHILDREN") || imap_arg_is_atom(o, "SPECIAL-USE")) {
 			continue; /* always returned */
 		} else if (imap_arg_is_atom(o, "STATUS") && i + 1 < a->count &&
-			   a->list[i + 1].type == IMAP_ARG_LIST) {
+		           a->list[i + 1].type == IMAP_ARG_LIST) {
 			r->opts |= LIST_RET_STATUS;
 			r->status_items = &a->list[++i];
 		} else {
@@ -307,13 +310,15 @@ void cmd_list(struct imap_session *s, struct imap_command *c)
 		imap_ok(s, c->tag, "List completed");
 		goto out;
 	}
-	struct store_mailbox_list l = { 0 };
+	struct store_mailbox_list l = {0};
 	char err[256];
 	if (store_mailbox_list(s->store, s->account.address, &l, err, sizeof(err)) < 0) {
 		log_err("imap.store", "user=%s op=list error=\"%s\"", s->account.address, err);
 		imap_no(s, c->tag, "[SERVERBUG] Internal error, try again later");
 		goto out;
 	}
+	if (imap_vault_list(s, &l) < 0)
+		log_err("imap.list", "user=%s error=vault", s->account.address);
 	list_all(s, &r, &l);
 	store_mailbox_list_free(&l);
 	imap_ok(s, c->tag, "%s completed", c->name);
@@ -324,6 +329,10 @@ out:
 
 void cmd_namespace(struct imap_session *s, struct imap_command *c)
 {
-	conn_puts(s->conn, "* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n");
+	if (s->account.role == ROLE_PATIENT)
+		conn_puts(s->conn, "* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n");
+	else /* professionals read granted vaults under Patients/ (RFC 2342 shared) */
+		conn_puts(s->conn,
+		          "* NAMESPACE ((\"\" \"/\")) NIL ((\"" IMAP_VAULT_NAMESPACE "/\" \"/\"))\r\n");
 	imap_ok(s, c->tag, "Namespace completed");
 }

@@ -6,8 +6,10 @@
 
 #include "imapd/imap_cmd.h"
 #include "imapd/imap_date.h"
+#include "imapd/imap_vault.h"
 #include "lib/log.h"
 #include "lib/str.h"
+#include "policy/vault_history.h"
 
 /* Reports a store failure: internal errors are logged, never shown in detail. */
 static void store_failed(struct imap_session *s, const char *tag, const char *what, const char *err)
@@ -26,12 +28,67 @@ static bool mailbox_arg(struct imap_session *s, struct imap_command *c, size_t i
 	return true;
 }
 
+/* Appends each keyword used in the mailbox once (the FLAGS response names them). */
+static void view_keywords(const struct imap_view *v, struct buf *out)
+{
+	const char *prev = NULL;
+	for (size_t i = 0; i < v->n; i++) {
+		if (v->v[i].keywords == NULL || (prev && strcmp(prev, v->v[i].keywords) == 0))
+			continue; /* most messages repeat their neighbour's keywords */
+		prev = v->v[i].keywords;
+		char *copy = xstrdup(v->v[i].keywords), *save = NULL;
+		for (char *k = strtok_r(copy, " ", &save); k; k = strtok_r(NULL, " ", &save)) {
+			size_t kl = strlen(k);
+			bool dup = false;
+			for (const char *p = out->data; !dup && (p = strstr(p, k)) != NULL; p += kl)
+				dup = (p == out->data || p[-1] == ' ') && (p[kl] == ' ' || p[kl] == '\0');
+			if (!dup && out->len < 8192)
+				buf_printf(out, " %s", k);
+		}
+		free(copy);
+	}
+}
+
+/* A mailbox name argument that a write command may use: the shared namespace is
+ * read-only (refused and audited). */
+static bool own_mailbox_arg(struct imap_session *s, struct imap_command *c, size_t i, char *out,
+                            size_t outlen)
+{
+	if (!mailbox_arg(s, c, i, out, outlen))
+		return false;
+	if (imap_vault_name(out)) {
+		imap_vault_refuse(s, c->tag, c->name, out);
+		return false;
+	}
+	return true;
+}
+
+/* As own_mailbox_arg, for commands that would write into or remove the mailbox: a
+ * patient's Historique is refused too (its messages are the history, kept as is). */
+static bool writable_mailbox_arg(struct imap_session *s, struct imap_command *c, size_t i, char *out,
+                                 size_t outlen)
+{
+	if (!own_mailbox_arg(s, c, i, out, outlen))
+		return false;
+	if (imap_history_protected(s, out)) {
+		imap_no(s, c->tag, "[NOPERM] " VAULT_HISTORY_MAILBOX " is read-only");
+		return false;
+	}
+	return true;
+}
+
 static void select_untagged(struct imap_session *s, const struct store_mailbox *mb)
 {
 	struct imap_view *v = &s->view;
-	conn_puts(s->conn, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n");
+	struct buf kw;
+	buf_init(&kw, BUF_UNLIMITED);
+	view_keywords(v, &kw);
+	conn_printf(s->conn, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft%s)\r\n", kw.data);
+	buf_free(&kw);
 	conn_printf(s->conn, "* OK [PERMANENTFLAGS (%s)] Flags permitted\r\n",
-		    v->readonly ? "" : "\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*");
+	            v->readonly  ? ""
+	            : v->history ? "\\Seen" /* history: the patient may only mark it read */
+	                         : "\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*");
 	conn_printf(s->conn, "* %zu EXISTS\r\n", v->n);
 	if (!s->enabled_rev2) /* RFC 9051 dropped RECENT and UNSEEN from SELECT */
 		conn_puts(s->conn, "* 0 RECENT\r\n");
@@ -55,7 +112,8 @@ void cmd_select(struct imap_session *s, struct imap_command *c)
 	}
 	if (c->nargs == 2) { /* RFC 7162 3.1.8: SELECT mailbox (CONDSTORE) */
 		const struct imap_arg *p = &c->args[1];
-		if (p->type != IMAP_ARG_LIST || p->count != 1 || !imap_arg_is_atom(&p->list[0], "CONDSTORE")) {
+		if (p->type != IMAP_ARG_LIST || p->count != 1 ||
+		    !imap_arg_is_atom(&p->list[0], "CONDSTORE")) {
 			imap_bad(s, c->tag, "Unsupported SELECT parameter");
 			return;
 		}
@@ -63,10 +121,19 @@ void cmd_select(struct imap_session *s, struct imap_command *c)
 	}
 	if (!mailbox_arg(s, c, 0, name, sizeof(name)))
 		return;
-	if (s->view.open) /* RFC 9051 6.3.2: the previous mailbox is closed, without expunge */
+	if (s->view.open) { /* RFC 9051 6.3.2: the previous mailbox is closed, without expunge */
 		conn_puts(s->conn, "* OK [CLOSED] Previous mailbox closed\r\n");
+		imap_view_close(s);
+	}
+	struct imap_target t;
+	int rc = imap_vault_resolve(s, name, &t, c->name);
+	if (rc == 0) {
+		imap_no(s, c->tag, "[NOPERM] Permission denied");
+		return;
+	}
 	struct store_mailbox mb;
-	int rc = imap_view_open(s, name, examine, &mb);
+	if (rc > 0)
+		rc = imap_view_open(s, &t, examine, &mb);
 	if (rc == 0) {
 		imap_no(s, c->tag, "[NONEXISTENT] Mailbox does not exist");
 		return;
@@ -76,8 +143,10 @@ void cmd_select(struct imap_session *s, struct imap_command *c)
 		return;
 	}
 	s->n_select++;
+	if (t.shared)
+		imap_vault_opened(s, &t);
 	select_untagged(s, &mb);
-	imap_ok(s, c->tag, "[%s] %s completed", examine ? "READ-ONLY" : "READ-WRITE", c->name);
+	imap_ok(s, c->tag, "[%s] %s completed", s->view.readonly ? "READ-ONLY" : "READ-WRITE", c->name);
 }
 
 void cmd_create(struct imap_session *s, struct imap_command *c)
@@ -87,17 +156,24 @@ void cmd_create(struct imap_session *s, struct imap_command *c)
 		imap_bad(s, c->tag, "CREATE expects a mailbox name");
 		return;
 	}
-	if (!mailbox_arg(s, c, 0, name, sizeof(name)))
+	if (!writable_mailbox_arg(s, c, 0, name, sizeof(name)))
 		return;
 	if (strcmp(name, "INBOX") == 0) {
 		imap_no(s, c->tag, "[ALREADYEXISTS] INBOX always exists");
 		return;
 	}
-	int rc = store_mailbox_create(s->store, s->account.address, name, 0, err, sizeof(err));
+	struct store_mailbox mb;
+	int rc = store_mailbox_get(s->store, s->account.address, name, &mb, err, sizeof(err));
+	if (rc == 1) {
+		imap_no(s, c->tag, "[ALREADYEXISTS] Mailbox already exists");
+		return;
+	}
+	if (rc == 0)
+		rc = store_mailbox_create(s->store, s->account.address, name, 0, err, sizeof(err));
 	if (rc < 0)
 		store_failed(s, c->tag, "create", err);
 	else if (rc == 1)
-		imap_no(s, c->tag, "[ALREADYEXISTS] %s", err);
+		imap_no(s, c->tag, "[CANNOT] %s", err);
 	else
 		imap_ok(s, c->tag, "Create completed");
 }
@@ -109,7 +185,7 @@ void cmd_delete(struct imap_session *s, struct imap_command *c)
 		imap_bad(s, c->tag, "DELETE expects a mailbox name");
 		return;
 	}
-	if (!mailbox_arg(s, c, 0, name, sizeof(name)))
+	if (!writable_mailbox_arg(s, c, 0, name, sizeof(name)))
 		return;
 	if (s->view.open && strcmp(s->view.name, name) == 0)
 		imap_view_close(s); /* as Dovecot: the mailbox is deselected first */
@@ -129,9 +205,11 @@ void cmd_rename(struct imap_session *s, struct imap_command *c)
 		imap_bad(s, c->tag, "RENAME expects two mailbox names");
 		return;
 	}
-	if (!mailbox_arg(s, c, 0, from, sizeof(from)) || !mailbox_arg(s, c, 1, to, sizeof(to)))
+	if (!writable_mailbox_arg(s, c, 0, from, sizeof(from)) || !writable_mailbox_arg(s, c, 1, to, sizeof(to)))
 		return;
 	int rc = store_mailbox_rename(s->store, s->account.address, from, to, err, sizeof(err));
+	if (rc == 0 && s->view.open && strcmp(s->view.name, from) == 0)
+		str_copy(s->view.name, sizeof(s->view.name), to); /* ids survive a rename */
 	if (rc < 0)
 		store_failed(s, c->tag, "rename", err);
 	else if (rc == 1)
@@ -148,7 +226,7 @@ void cmd_subscribe(struct imap_session *s, struct imap_command *c)
 		imap_bad(s, c->tag, "%s expects a mailbox name", c->name);
 		return;
 	}
-	if (!mailbox_arg(s, c, 0, name, sizeof(name)))
+	if (!own_mailbox_arg(s, c, 0, name, sizeof(name)))
 		return;
 	int rc = store_mailbox_subscribe(s->store, s->account.address, name, sub, err, sizeof(err));
 	if (rc < 0)
@@ -191,7 +269,7 @@ static int status_item(struct buf *b, const char *item, const struct store_mailb
 }
 
 int imap_status_write(struct imap_session *s, const char *name, const struct imap_arg *items,
-		      const char **err)
+                      const char **err)
 {
 	if (items->type != IMAP_ARG_LIST || items->count == 0) {
 		*err = "STATUS expects a list of items";
@@ -203,8 +281,15 @@ int imap_status_write(struct imap_session *s, const char *name, const struct ima
 			return -2;
 		}
 	struct store_mailbox mb;
-	char serr[256];
-	int rc = store_mailbox_status(s->store, s->account.address, name, &mb, serr, sizeof(serr));
+	char serr[256] = "";
+	struct imap_target t;
+	int rc = imap_vault_resolve(s, name, &t, "STATUS");
+	if (rc == 0)
+		return -3;
+	if (rc > 0 && t.shared)
+		rc = imap_vault_status(s, &t, &mb);
+	else if (rc > 0)
+		rc = store_mailbox_status(s->store, t.owner, t.name, &mb, serr, sizeof(serr));
 	if (rc < 0) {
 		log_err("imap.store", "user=%s op=status error=\"%s\"", s->account.address, serr);
 		return -1;
@@ -237,7 +322,9 @@ void cmd_status(struct imap_session *s, struct imap_command *c)
 		return;
 	const char *err = NULL;
 	int rc = imap_status_write(s, name, &c->args[1], &err);
-	if (rc == -2)
+	if (rc == -3)
+		imap_no(s, c->tag, "[NOPERM] Permission denied");
+	else if (rc == -2)
 		imap_bad(s, c->tag, "%s", err);
 	else if (rc == -1)
 		imap_no(s, c->tag, "[SERVERBUG] Internal error, try again later");
@@ -255,7 +342,7 @@ void cmd_append(struct imap_session *s, struct imap_command *c)
 		imap_bad(s, c->tag, "APPEND expects mailbox [flags] [date] literal");
 		return;
 	}
-	if (!mailbox_arg(s, c, 0, name, sizeof(name)))
+	if (!writable_mailbox_arg(s, c, 0, name, sizeof(name)))
 		return;
 	uint32_t flags = 0;
 	int64_t date = 0;
@@ -280,9 +367,13 @@ void cmd_append(struct imap_session *s, struct imap_command *c)
 		imap_no(s, c->tag, "Cannot append an empty message");
 		goto out;
 	}
-	struct store_append ap = { .user = s->account.address, .mailbox = name, .data = msg->str,
-				   .len = msg->len, .internal_date = date, .flags = flags,
-				   .keywords = kw.len ? kw.data : NULL };
+	struct store_append ap = {.user = s->account.address,
+	                          .mailbox = name,
+	                          .data = msg->str,
+	                          .len = msg->len,
+	                          .internal_date = date,
+	                          .flags = flags,
+	                          .keywords = kw.len ? kw.data : NULL};
 	uint32_t uidv = 0, uid = 0;
 	int rc = store_append(s->store, &ap, &uidv, &uid, err, sizeof(err));
 	if (rc < 0) {
@@ -329,8 +420,16 @@ void cmd_expunge(struct imap_session *s, struct imap_command *c)
 		imap_bad(s, c->tag, "Invalid %s arguments", c->name);
 		return;
 	}
+	if (s->view.shared) {
+		imap_vault_refuse(s, c->tag, c->name, "");
+		return;
+	}
 	if (s->view.readonly) {
 		imap_no(s, c->tag, "[READ-ONLY] Mailbox is read-only");
+		return;
+	}
+	if (s->view.history) {
+		imap_no(s, c->tag, "[NOPERM] " VAULT_HISTORY_MAILBOX " is read-only");
 		return;
 	}
 	uint32_t *uids = NULL;
@@ -351,8 +450,8 @@ void cmd_expunge(struct imap_session *s, struct imap_command *c)
 	uint32_t *gone = NULL;
 	size_t ngone = 0;
 	int rc = uid && n == 0 ? 0
-			       : store_expunge(s->store, s->view.id, uids, uid ? n : 0, &gone, &ngone, err,
-					       sizeof(err));
+	                       : store_expunge(s->store, s->view.id, uids, uid ? n : 0, &gone, &ngone, err,
+	                                       sizeof(err));
 	free(uids);
 	if (rc < 0) {
 		store_failed(s, c->tag, "expunge", err);

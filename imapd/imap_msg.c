@@ -4,12 +4,15 @@
 #include <string.h>
 
 #include "imapd/imap_cmd.h"
+#include "imapd/imap_vault.h"
 #include "lib/log.h"
 #include "lib/str.h"
+#include "policy/vault.h"
+#include "policy/vault_history.h"
 
 /* Resolves the set argument into UIDs (ascending). Returns 0, or -1 with BAD sent. */
-static int resolve_uids(struct imap_session *s, struct imap_command *c, const struct imap_arg *a,
-			bool uid, uint32_t **uids, size_t *n, size_t **idx_r)
+static int resolve_uids(struct imap_session *s, struct imap_command *c, const struct imap_arg *a, bool uid,
+                        uint32_t **uids, size_t *n, size_t **idx_r)
 {
 	size_t *idx = NULL;
 	const char *err = "Invalid sequence set";
@@ -69,7 +72,7 @@ static int store_modifier(struct imap_session *s, struct imap_command *c, size_t
 }
 
 static void store_apply(struct imap_session *s, struct imap_command *c, const uint32_t *uids, size_t *idx,
-			size_t n, const struct store_flags_req *req, bool silent)
+                        size_t n, const struct store_flags_req *req, bool silent)
 {
 	bool uid = strcmp(c->name, "UID STORE") == 0;
 	struct store_flags_result res;
@@ -82,11 +85,17 @@ static void store_apply(struct imap_session *s, struct imap_command *c, const ui
 		imap_no(s, c->tag, rc < 0 ? "[SERVERBUG] Internal error" : "Invalid flags or mailbox gone");
 		return;
 	}
+	bool vault = vault_is_documents_mailbox(s->view.name);
 	for (size_t k = 0; k < res.updated.n; k++) {
 		const struct store_msg *m = &res.updated.v[k];
 		size_t vi = imap_view_find(s, m->uid);
-		if (vi != (size_t)-1)
-			imap_view_set_flags(s, vi, m->flags, m->keywords, m->modseq);
+		if (vi == (size_t)-1)
+			continue;
+		bool was = imap_keywords_masked(s->view.v[vi].keywords),
+		     now = imap_keywords_masked(m->keywords);
+		if (vault && was != now) /* the patient hid or showed a document: history */
+			imap_vault_mask_changed(s, m->uid, now);
+		imap_view_set_flags(s, vi, m->flags, m->keywords, m->modseq);
 	}
 	for (size_t k = 0; k < n && !silent; k++) {
 		bool failed = false;
@@ -118,7 +127,7 @@ void cmd_store(struct imap_session *s, struct imap_command *c)
 {
 	bool uid = strcmp(c->name, "UID STORE") == 0;
 	size_t i = 1;
-	struct store_flags_req req = { 0 };
+	struct store_flags_req req = {0};
 	bool silent;
 	if (c->nargs < 3 || store_modifier(s, c, &i, &req.unchangedsince) < 0 || i + 2 != c->nargs ||
 	    c->args[i].type != IMAP_ARG_ATOM || store_op(c->args[i].str, &req.op, &silent) < 0) {
@@ -136,8 +145,12 @@ void cmd_store(struct imap_session *s, struct imap_command *c)
 	uint32_t *uids = NULL;
 	size_t n = 0, *idx = NULL;
 	if (resolve_uids(s, c, &c->args[0], uid, &uids, &n, &idx) == 0) {
-		if (s->view.readonly)
+		if (s->view.shared)
+			imap_vault_refuse(s, c->tag, c->name, "");
+		else if (s->view.readonly)
 			imap_no(s, c->tag, "[READ-ONLY] Mailbox is read-only");
+		else if (s->view.history && (req.keywords || (req.flags & ~STORE_FLAG_SEEN)))
+			imap_no(s, c->tag, "[NOPERM] Only \\Seen can change in " VAULT_HISTORY_MAILBOX);
 		else
 			store_apply(s, c, uids, idx, n, &req, silent);
 	}
@@ -147,7 +160,7 @@ void cmd_store(struct imap_session *s, struct imap_command *c)
 }
 
 static void copy_done(struct imap_session *s, struct imap_command *c, bool move,
-		      const struct store_copy_result *res)
+                      const struct store_copy_result *res)
 {
 	struct buf src, dst;
 	buf_init(&src, BUF_UNLIMITED);
@@ -156,14 +169,14 @@ static void copy_done(struct imap_session *s, struct imap_command *c, bool move,
 	imap_set_format(&dst, res->dst_uids, res->n);
 	if (!move) {
 		if (res->n)
-			imap_ok(s, c->tag, "[COPYUID %u %s %s] Copy completed", res->dst_uidvalidity, src.data,
-				dst.data);
+			imap_ok(s, c->tag, "[COPYUID %u %s %s] Copy completed", res->dst_uidvalidity,
+			        src.data, dst.data);
 		else
 			imap_ok(s, c->tag, "Copy completed");
 	} else {
 		if (res->n)
-			conn_printf(s->conn, "* OK [COPYUID %u %s %s] Moved\r\n", res->dst_uidvalidity, src.data,
-				    dst.data);
+			conn_printf(s->conn, "* OK [COPYUID %u %s %s] Moved\r\n", res->dst_uidvalidity,
+			            src.data, dst.data);
 		for (size_t i = 0; i < res->nexpunged; i++)
 			imap_view_expunged(s, res->expunged[i]);
 		s->n_expunge += (unsigned)res->nexpunged;
@@ -182,6 +195,14 @@ void cmd_copy(struct imap_session *s, struct imap_command *c)
 		imap_bad(s, c->tag, "%s expects a set and a mailbox", c->name);
 		return;
 	}
+	if (s->view.shared || imap_vault_name(name)) { /* the vault is read where it is */
+		imap_vault_refuse(s, c->tag, c->name, s->view.shared ? "" : name);
+		return;
+	}
+	if (imap_history_protected(s, name) || (move && s->view.history)) {
+		imap_no(s, c->tag, "[NOPERM] " VAULT_HISTORY_MAILBOX " is read-only");
+		return;
+	}
 	uint32_t *uids = NULL;
 	size_t n = 0;
 	if (resolve_uids(s, c, &c->args[0], uid, &uids, &n, NULL) < 0)
@@ -194,8 +215,8 @@ void cmd_copy(struct imap_session *s, struct imap_command *c)
 	struct store_copy_result res;
 	memset(&res, 0, sizeof(res));
 	int rc = n ? store_copy(s->store, s->view.id, uids, n, s->account.address, name, move, &res, err,
-				sizeof(err))
-		   : 0;
+	                        sizeof(err))
+	           : 0;
 	free(uids);
 	if (rc < 0) {
 		log_err("imap.store", "user=%s op=copy error=\"%s\"", s->account.address, err);

@@ -99,7 +99,7 @@ static int parse_atom(struct parser *ps, struct imap_arg *a)
 	}
 	if (ps->p == start) {
 		ps->err = (unsigned char)*ps->p >= 0x80 ? "8-bit characters not allowed in atoms"
-							: "Unexpected character";
+		                                        : "Unexpected character";
 		return -1;
 	}
 	size_t n = (size_t)(ps->p - start);
@@ -241,8 +241,7 @@ static int parse_one(struct parser *ps, struct imap_arg *a, int depth)
 }
 
 /* Parses items separated by single spaces until ')' (in a list) or the end. */
-static int parse_items(struct parser *ps, struct imap_arg **items_r, size_t *count_r, int depth,
-		       bool in_list)
+static int parse_items(struct parser *ps, struct imap_arg **items_r, size_t *count_r, int depth, bool in_list)
 {
 	struct imap_arg *items = NULL;
 	size_t n = 0, cap = 0;
@@ -308,8 +307,8 @@ static bool tag_char(unsigned char c)
 
 /* tag SP name: shared by imap_parse_head and imap_parse_command. Returns the position
  * after the name, or NULL with err. */
-static const char *parse_tag_name(const char *p, const char *end, char *tag, size_t taglen,
-				  char *name, size_t namelen, const char **err)
+static const char *parse_tag_name(const char *p, const char *end, char *tag, size_t taglen, char *name,
+                                  size_t namelen, const char **err)
 {
 	str_copy(tag, taglen, "*");
 	const char *t = p;
@@ -363,8 +362,8 @@ static const char *parse_tag_name(const char *p, const char *end, char *tag, siz
 	return p;
 }
 
-int imap_parse_head(const char *line, size_t len, char *tag, size_t taglen, char *name,
-		    size_t namelen, char *err, size_t errlen)
+int imap_parse_head(const char *line, size_t len, char *tag, size_t taglen, char *name, size_t namelen,
+                    char *err, size_t errlen)
 {
 	const char *e = NULL;
 	if (parse_tag_name(line, line + len, tag, taglen, name, namelen, &e) == NULL) {
@@ -374,19 +373,18 @@ int imap_parse_head(const char *line, size_t len, char *tag, size_t taglen, char
 	return 0;
 }
 
-int imap_parse_command(const char *data, size_t len, struct imap_command *cmd, char *err,
-		       size_t errlen)
+int imap_parse_command(const char *data, size_t len, struct imap_command *cmd, char *err, size_t errlen)
 {
 	memset(cmd, 0, sizeof(*cmd));
 	cmd->arena = xcalloc(1, sizeof(*cmd->arena));
 	const char *e = NULL;
-	const char *p = parse_tag_name(data, data + len, cmd->tag, sizeof(cmd->tag), cmd->name,
-				       sizeof(cmd->name), &e);
+	const char *p =
+	    parse_tag_name(data, data + len, cmd->tag, sizeof(cmd->tag), cmd->name, sizeof(cmd->name), &e);
 	if (p == NULL) {
 		str_copy(err, errlen, e);
 		return -1;
 	}
-	struct parser ps = { .p = p, .end = data + len, .arena = cmd->arena };
+	struct parser ps = {.p = p, .end = data + len, .arena = cmd->arena};
 	if (ps.p < ps.end) {
 		ps.p++; /* the space after the name */
 		if (ps.p >= ps.end || *ps.p == ' ') {
@@ -431,8 +429,7 @@ int imap_line_literal(const char *line, size_t len, uint64_t *size, bool *nonsyn
 
 bool imap_arg_is_string(const struct imap_arg *a)
 {
-	return a->type == IMAP_ARG_ATOM || a->type == IMAP_ARG_QUOTED ||
-	       a->type == IMAP_ARG_LITERAL;
+	return a->type == IMAP_ARG_ATOM || a->type == IMAP_ARG_QUOTED || a->type == IMAP_ARG_LITERAL;
 }
 
 bool imap_arg_is_atom(const struct imap_arg *a, const char *word)
@@ -462,11 +459,13 @@ static int seq_number(const char **pp, uint32_t *out)
 	uint64_t v = 0;
 	while (*p >= '0' && *p <= '9') {
 		v = v * 10 + (uint64_t)(*p - '0');
-		if (v > UINT32_MAX - 1) /* 4294967295 is '*'s stand-in; nz-number < 2^32 */
+		if (v > UINT32_MAX) /* nz-number < 2^32 */
 			return -1;
 		p++;
 	}
-	*out = (uint32_t)v;
+	/* 4294967295 stands for '*' inside; clients that write it mean "the top", and no
+	 * UID reaches it (the store's UIDNEXT stays below), so it becomes 4294967294. */
+	*out = v == UINT32_MAX ? UINT32_MAX - 1 : (uint32_t)v;
 	*pp = p;
 	return 0;
 }
@@ -554,4 +553,46 @@ uint32_t imap_seqset_max(const struct imap_seqset *set, uint32_t star)
 			m = hi;
 	}
 	return m;
+}
+
+static int range_cmp(const void *a, const void *b)
+{
+	const struct imap_seq_range *x = a, *y = b;
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+void imap_seqset_normalise(struct imap_seqset *set, uint32_t star)
+{
+	for (size_t i = 0; i < set->n; i++) {
+		uint32_t lo = resolve(set->r[i].lo, star), hi = resolve(set->r[i].hi, star);
+		set->r[i].lo = lo < hi ? lo : hi;
+		set->r[i].hi = lo < hi ? hi : lo;
+	}
+	if (set->n > 1)
+		qsort(set->r, set->n, sizeof(*set->r), range_cmp);
+	size_t k = 0;
+	for (size_t i = 0; i < set->n; i++) {
+		if (k > 0 && (uint64_t)set->r[i].lo <= (uint64_t)set->r[k - 1].hi + 1) {
+			if (set->r[i].hi > set->r[k - 1].hi)
+				set->r[k - 1].hi = set->r[i].hi;
+			continue;
+		}
+		set->r[k++] = set->r[i];
+	}
+	set->n = k;
+}
+
+bool imap_seqset_has(const struct imap_seqset *set, uint32_t v)
+{
+	size_t lo = 0, hi = set->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (v < set->r[mid].lo)
+			hi = mid;
+		else if (v > set->r[mid].hi)
+			lo = mid + 1;
+		else
+			return true;
+	}
+	return false;
 }

@@ -28,11 +28,11 @@ enum imap_arg_type {
 
 struct imap_arg {
 	enum imap_arg_type type;
-	const char *str;        /* atom/quoted/literal: NUL-terminated copy */
-	size_t len;             /* its length */
-	struct imap_arg *list;  /* IMAP_ARG_LIST: its items */
-	size_t count;           /* number of items */
-	bool binary;            /* a literal8 "~{N}" */
+	const char *str;       /* atom/quoted/literal: NUL-terminated copy */
+	size_t len;            /* its length */
+	struct imap_arg *list; /* IMAP_ARG_LIST: its items */
+	size_t count;          /* number of items */
+	bool binary;           /* a literal8 "~{N}" */
 };
 
 struct imap_arena;
@@ -42,22 +42,21 @@ struct imap_command {
 	char name[IMAP_NAME_MAX + 1]; /* upper-cased; "UID FETCH" for UID commands */
 	struct imap_arg *args;        /* top-level arguments after the name */
 	size_t nargs;
-	struct imap_arena *arena;     /* owns args and their strings */
+	struct imap_arena *arena; /* owns args and their strings */
 };
 
 /* Parses the tag and command name only (enough to answer BAD with the right tag and
  * to choose limits before the literals are read). line is the first line of the
  * command. Returns 0, or -1 with err; tag is set whenever one could be read ("*"
  * otherwise). */
-int imap_parse_head(const char *line, size_t len, char *tag, size_t taglen, char *name,
-		    size_t namelen, char *err, size_t errlen);
+int imap_parse_head(const char *line, size_t len, char *tag, size_t taglen, char *name, size_t namelen,
+                    char *err, size_t errlen);
 
 /* Parses a whole assembled command. cmd is filled (imap_command_free releases it,
  * also after a failure). Returns 0, or -1 with a short err for a tagged BAD (the tag
  * is filled when it could be read). Never reads beyond len, never crashes on any
  * input (fuzzed). */
-int imap_parse_command(const char *data, size_t len, struct imap_command *cmd, char *err,
-		       size_t errlen);
+int imap_parse_command(const char *data, size_t len, struct imap_command *cmd, char *err, size_t errlen);
 void imap_command_free(struct imap_command *cmd);
 
 /* If a line ends with a literal announcement "{N}" or "{N+}", returns 1 with the size
@@ -93,5 +92,11 @@ bool imap_seqset_contains(const struct imap_seqset *set, uint32_t v, uint32_t st
 bool imap_seqset_has_star(const struct imap_seqset *set);
 /* The largest number named, '*' counted as star. */
 uint32_t imap_seqset_max(const struct imap_seqset *set, uint32_t star);
+/* Replaces '*' by star, then sorts and merges the ranges, so that membership is a
+ * binary search (imap_seqset_has): a set of many ranges against a large mailbox costs
+ * O(messages x log ranges), not O(messages x ranges). */
+void imap_seqset_normalise(struct imap_seqset *set, uint32_t star);
+/* Membership in a normalised set. */
+bool imap_seqset_has(const struct imap_seqset *set, uint32_t v);
 
 #endif

@@ -15,17 +15,26 @@
 #define SEARCH_DEPTH_MAX 32
 
 enum skind {
-	K_ALL, K_AND, K_OR, K_NOT,
-	K_FLAG,       /* flags & flag */
+	K_ALL,
+	K_AND,
+	K_OR,
+	K_NOT,
+	K_FLAG, /* flags & flag */
 	K_KEYWORD,
 	K_RECENT,
-	K_BEFORE, K_ON, K_SINCE,               /* INTERNALDATE */
-	K_SENTBEFORE, K_SENTON, K_SENTSINCE,   /* Date: header */
-	K_LARGER, K_SMALLER,
-	K_TEXT,       /* header/body/text substring */
-	K_SEQ, K_UID,
+	K_BEFORE,
+	K_ON,
+	K_SINCE, /* INTERNALDATE */
+	K_SENTBEFORE,
+	K_SENTON,
+	K_SENTSINCE, /* Date: header */
+	K_LARGER,
+	K_SMALLER,
+	K_TEXT, /* header/body/text substring */
+	K_SEQ,
+	K_UID,
 	K_MODSEQ,
-	K_SAVED,      /* "$": the saved result (RFC 5182) */
+	K_SAVED, /* "$": the saved result (RFC 5182) */
 };
 
 struct snode {
@@ -33,8 +42,8 @@ struct snode {
 	uint32_t flag;
 	uint64_t num;
 	int64_t date;
-	const char *str;    /* keyword / needle (points into the command) */
-	const char *field;  /* header field for K_TEXT */
+	const char *str;   /* keyword / needle (points into the command) */
+	const char *field; /* header field for K_TEXT */
 	enum store_text_where where;
 	struct imap_seqset set;
 	struct snode **kids;
@@ -52,7 +61,7 @@ struct sparse {
 
 struct sctx {
 	struct imap_session *s;
-	size_t idx;            /* view index of the message */
+	size_t idx; /* view index of the message */
 	bool meta_loaded;
 	int meta_rc;
 	struct store_message meta;
@@ -196,12 +205,15 @@ static struct snode *set_key(struct sparse *p, const char *set, enum skind k)
 		snode_free(n);
 		return NULL;
 	}
+	const struct imap_view *v = &p->s->view;
+	uint32_t star = k == K_SEQ ? (uint32_t)v->n : (v->n ? v->v[v->n - 1].uid : 0);
+	imap_seqset_normalise(&n->set, star);
 	return n;
 }
 
 static struct snode *list_key(struct sparse *p, const struct imap_arg *a)
 {
-	struct sparse sub = { .s = p->s, .args = a->list, .n = a->count, .depth = p->depth + 1 };
+	struct sparse sub = {.s = p->s, .args = a->list, .n = a->count, .depth = p->depth + 1};
 	if (a->count == 0 || sub.depth > SEARCH_DEPTH_MAX * 4) {
 		p->err = "Invalid search list";
 		return NULL;
@@ -248,11 +260,11 @@ static struct snode *simple_key(const char *k)
 		uint32_t flag;
 		bool un;
 	} t[] = {
-		{ "ANSWERED", STORE_FLAG_ANSWERED, false }, { "UNANSWERED", STORE_FLAG_ANSWERED, true },
-		{ "DELETED", STORE_FLAG_DELETED, false },   { "UNDELETED", STORE_FLAG_DELETED, true },
-		{ "DRAFT", STORE_FLAG_DRAFT, false },	    { "UNDRAFT", STORE_FLAG_DRAFT, true },
-		{ "FLAGGED", STORE_FLAG_FLAGGED, false },   { "UNFLAGGED", STORE_FLAG_FLAGGED, true },
-		{ "SEEN", STORE_FLAG_SEEN, false },	    { "UNSEEN", STORE_FLAG_SEEN, true },
+	    {"ANSWERED", STORE_FLAG_ANSWERED, false}, {"UNANSWERED", STORE_FLAG_ANSWERED, true},
+	    {"DELETED", STORE_FLAG_DELETED, false},   {"UNDELETED", STORE_FLAG_DELETED, true},
+	    {"DRAFT", STORE_FLAG_DRAFT, false},       {"UNDRAFT", STORE_FLAG_DRAFT, true},
+	    {"FLAGGED", STORE_FLAG_FLAGGED, false},   {"UNFLAGGED", STORE_FLAG_FLAGGED, true},
+	    {"SEEN", STORE_FLAG_SEEN, false},         {"UNSEEN", STORE_FLAG_SEEN, true},
 	};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
 		if (str_ieq(k, t[i].name))
@@ -274,8 +286,8 @@ static struct snode *simple_key(const char *k)
 
 static struct snode *header_alias(struct sparse *p, const char *k)
 {
-	static const char *const h[] = { "FROM", "From", "TO", "To", "CC", "Cc", "BCC", "Bcc",
-					 "SUBJECT", "Subject" };
+	static const char *const h[] = {"FROM", "From", "TO",  "To",      "CC",
+	                                "Cc",   "BCC",  "Bcc", "SUBJECT", "Subject"};
 	for (size_t i = 0; i < sizeof(h) / sizeof(h[0]); i += 2)
 		if (str_ieq(k, h[i]))
 			return text_key(p, STORE_TEXT_HEADER, h[i + 1]);
@@ -315,8 +327,8 @@ static struct snode *parse_key_inner(struct sparse *p)
 	static const struct {
 		const char *name;
 		enum skind kind;
-	} dates[] = { { "BEFORE", K_BEFORE },	      { "ON", K_ON },	  { "SINCE", K_SINCE },
-		      { "SENTBEFORE", K_SENTBEFORE }, { "SENTON", K_SENTON }, { "SENTSINCE", K_SENTSINCE } };
+	} dates[] = {{"BEFORE", K_BEFORE},         {"ON", K_ON},         {"SINCE", K_SINCE},
+	             {"SENTBEFORE", K_SENTBEFORE}, {"SENTON", K_SENTON}, {"SENTSINCE", K_SENTSINCE}};
 	for (size_t i = 0; i < sizeof(dates) / sizeof(dates[0]); i++)
 		if (str_ieq(k, dates[i].name))
 			return date_key(p, dates[i].kind);
@@ -363,7 +375,7 @@ static const struct store_message *meta(struct sctx *x)
 		char err[256];
 		memset(&x->meta, 0, sizeof(x->meta));
 		x->meta_rc = store_message_get(x->s->store, x->s->view.id, x->s->view.v[x->idx].uid, 0,
-					       &x->meta, err, sizeof(err));
+		                               &x->meta, err, sizeof(err));
 		if (x->meta_rc < 0) {
 			log_err("imap.search", "user=%s error=\"%s\"", x->s->account.address, err);
 			x->error = true;
@@ -425,7 +437,7 @@ static bool eval_text(struct sctx *x, const struct snode *n)
 {
 	char err[256];
 	int rc = store_search_text(x->s->store, x->s->view.id, x->s->view.v[x->idx].uid, n->where,
-				   n->field ? n->field : "", n->str, err, sizeof(err));
+	                           n->field ? n->field : "", n->str, err, sizeof(err));
 	if (rc < 0) {
 		log_err("imap.search", "user=%s error=\"%s\"", x->s->account.address, err);
 		x->error = true;
@@ -455,7 +467,6 @@ static bool eval_meta(struct sctx *x, const struct snode *n)
 static bool eval(struct sctx *x, const struct snode *n)
 {
 	const struct imap_msg *m = &x->s->view.v[x->idx];
-	uint32_t star_uid = x->s->view.v[x->s->view.n - 1].uid;
 	switch (n->kind) {
 	case K_ALL:
 		return true;
@@ -475,9 +486,9 @@ static bool eval(struct sctx *x, const struct snode *n)
 	case K_RECENT:
 		return m->recent;
 	case K_SEQ:
-		return imap_seqset_contains(&n->set, (uint32_t)(x->idx + 1), (uint32_t)x->s->view.n);
+		return imap_seqset_has(&n->set, (uint32_t)(x->idx + 1));
 	case K_UID:
-		return imap_seqset_contains(&n->set, m->uid, star_uid);
+		return imap_seqset_has(&n->set, m->uid);
 	case K_MODSEQ:
 		return m->modseq >= n->num;
 	case K_SAVED:
@@ -560,7 +571,7 @@ static void save_result(struct imap_session *s, const uint32_t *uids, size_t n, 
 }
 
 static void write_esearch(struct imap_session *s, const char *tag, bool uid, const uint32_t *v, size_t n,
-			  unsigned ret, bool has_modseq, uint64_t maxmod)
+                          unsigned ret, bool has_modseq, uint64_t maxmod)
 {
 	conn_printf(s->conn, "* ESEARCH (TAG \"%s\")%s", tag, uid ? " UID" : "");
 	if (n > 0 && (ret & RET_MIN))
@@ -582,7 +593,7 @@ static void write_esearch(struct imap_session *s, const char *tag, bool uid, con
 }
 
 static void write_search(struct imap_session *s, const uint32_t *v, size_t n, bool has_modseq,
-			 uint64_t maxmod)
+                         uint64_t maxmod)
 {
 	conn_puts(s->conn, "* SEARCH");
 	for (size_t i = 0; i < n; i++)
@@ -595,12 +606,12 @@ static void write_search(struct imap_session *s, const uint32_t *v, size_t n, bo
 /* Evaluates root on every message; fills hits (numbers as answered: UIDs or sequence
  * numbers) and uids. Returns 0 or -1 on a store error. */
 static int evaluate(struct imap_session *s, struct snode *root, bool uid, uint32_t *hits, uint32_t *uids,
-		    size_t *n, uint64_t *maxmod)
+                    size_t *n, uint64_t *maxmod)
 {
 	*n = 0;
 	*maxmod = 0;
 	for (size_t i = 0; i < s->view.n; i++) {
-		struct sctx x = { .s = s, .idx = i };
+		struct sctx x = {.s = s, .idx = i};
 		bool hit = eval(&x, root);
 		if (x.meta_loaded)
 			store_message_free(&x.meta);
@@ -617,7 +628,7 @@ static int evaluate(struct imap_session *s, struct snode *root, bool uid, uint32
 }
 
 static void run_search(struct imap_session *s, struct imap_command *c, struct snode *root, bool has_modseq,
-		       unsigned ret, bool esearch)
+                       unsigned ret, bool esearch)
 {
 	bool uid = strcmp(c->name, "UID SEARCH") == 0;
 	size_t cap = s->view.n ? s->view.n : 1, n;
@@ -652,8 +663,8 @@ static int parse_return(struct imap_command *c, size_t *i, unsigned *ret, bool *
 	static const struct {
 		const char *name;
 		unsigned bit;
-	} t[] = { { "MIN", RET_MIN }, { "MAX", RET_MAX }, { "ALL", RET_ALL }, { "COUNT", RET_COUNT },
-		  { "SAVE", RET_SAVE } };
+	} t[] = {
+	    {"MIN", RET_MIN}, {"MAX", RET_MAX}, {"ALL", RET_ALL}, {"COUNT", RET_COUNT}, {"SAVE", RET_SAVE}};
 	for (size_t k = 0; k < l->count; k++) {
 		unsigned bit = 0;
 		for (size_t j = 0; j < sizeof(t) / sizeof(t[0]) && !bit; j++)
@@ -682,7 +693,7 @@ void cmd_search(struct imap_session *s, struct imap_command *c)
 		imap_bad(s, c->tag, "SEARCH expects search keys");
 		return;
 	}
-	struct sparse p = { .s = s, .args = c->args, .n = c->nargs, .i = first };
+	struct sparse p = {.s = s, .args = c->args, .n = c->nargs, .i = first};
 	struct snode *root = snode_new(K_AND);
 	while (p.i < p.n) {
 		struct snode *k = parse_key(&p);

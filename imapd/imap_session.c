@@ -13,9 +13,9 @@
 
 /* How one attempt to read a command ended. */
 enum read_result {
-	READ_COMMAND,  /* a whole command is in the buffer */
-	READ_REPLIED,  /* refused before parsing (reply already written); read the next one */
-	READ_CLOSE,    /* EOF, I/O error, timeout or a literal we cannot skip: end */
+	READ_COMMAND, /* a whole command is in the buffer */
+	READ_REPLIED, /* refused before parsing (reply already written); read the next one */
+	READ_CLOSE,   /* EOF, I/O error, timeout or a literal we cannot skip: end */
 };
 
 void imap_reply(struct imap_session *s, const char *tag, const char *status, const char *fmt, ...)
@@ -24,12 +24,19 @@ void imap_reply(struct imap_session *s, const char *tag, const char *status, con
 	if (s->view.open && !s->close_after_reply)
 		imap_view_sync(s, (s->cmd_flags & CMD_NO_EXPUNGE) == 0);
 	conn_printf(s->conn, "%s %s ", tag, status);
+	/* unbounded on purpose: [COPYUID ...] and [MODIFIED ...] sets may be long */
+	struct buf text;
+	buf_init(&text, BUF_UNLIMITED);
 	va_list ap;
 	va_start(ap, fmt);
-	char text[512];
-	vsnprintf(text, sizeof(text), fmt, ap);
+	buf_vprintf(&text, fmt, ap);
 	va_end(ap);
-	conn_printf(s->conn, "%s\r\n", text);
+	for (size_t i = 0; i < text.len; i++) /* a reply is one line whatever the text holds */
+		if ((unsigned char)text.data[i] < 0x20)
+			text.data[i] = ' ';
+	conn_write(s->conn, text.data, text.len);
+	conn_puts(s->conn, "\r\n");
+	buf_free(&text);
 	if (!bad) {
 		s->bad_in_row = 0;
 		return;
@@ -165,19 +172,19 @@ void imap_set_format(struct buf *b, const uint32_t *u, size_t n)
 }
 
 void imap_audit(struct imap_session *s, const char *action, const char *target, const char *detail,
-		const char *result)
+                const char *result)
 {
 	if (s->store == NULL)
 		return;
 	struct audit_event ev = {
-		.actor = s->state == IMAP_STATE_NOT_AUTH ? "anonymous" : s->account.address,
-		.auth = s->auth_method ? s->auth_method : "none",
-		.action = action,
-		.target = target,
-		.detail = detail,
-		.result = result,
-		.peer = conn_peer_ip(s->conn),
-		.patient = "",
+	    .actor = s->state == IMAP_STATE_NOT_AUTH ? "anonymous" : s->account.address,
+	    .auth = s->auth_method ? s->auth_method : "none",
+	    .action = action,
+	    .target = target,
+	    .detail = detail,
+	    .result = result,
+	    .peer = conn_peer_ip(s->conn),
+	    .patient = "",
 	};
 	char err[256];
 	if (audit_append(store_db(s->store), &ev, err, sizeof(err)) < 0)
@@ -199,13 +206,13 @@ static size_t literal_limit(const struct imap_session *s, const char *name)
 /* After a refused literal: a synchronising one was never sent, so the client is in
  * step; a non-synchronising one is already on its way and cannot be told apart from
  * commands, so the session ends (RFC 7888 section 4). */
-static enum read_result refuse_literal(struct imap_session *s, const char *tag, bool nonsync,
-				       bool too_big, uint64_t size)
+static enum read_result refuse_literal(struct imap_session *s, const char *tag, bool nonsync, bool too_big,
+                                       uint64_t size)
 {
 	log_info("imap.literal_refused", "peer=%s size=%llu nonsync=%d", conn_peer_ip(s->conn),
-		 (unsigned long long)size, nonsync);
+	         (unsigned long long)size, nonsync);
 	if (too_big)
-		imap_reply(s, tag, nonsync ? "BAD" : "NO", "[TOOBIG] Literal too large");
+		imap_reply(s, tag, nonsync ? "BAD" : "NO", "[TOOBIG] Command or literal too large");
 	else
 		imap_bad(s, tag, "Invalid literal");
 	if (nonsync) {
@@ -233,6 +240,9 @@ static enum read_result read_command(struct imap_session *s, struct buf *cmd)
 	buf_reset(cmd);
 	char tag[IMAP_TAG_MAX + 1] = "*", name[IMAP_NAME_MAX + 1] = "", err[128];
 	size_t lit_max = s->cfg->imap_max_line;
+	/* the whole command, literals included: a few lines' worth except for APPEND, so
+	 * that an anonymous client cannot make a session hold megabytes */
+	size_t total_max = 4 * (size_t)s->cfg->imap_max_line;
 	enum read_result res = READ_COMMAND;
 	for (bool first = true;; first = false) {
 		enum conn_result r = conn_read_line(s->conn, &line, s->cfg->imap_max_line, NULL);
@@ -251,20 +261,21 @@ static enum read_result read_command(struct imap_session *s, struct buf *cmd)
 				break;
 			}
 			if (imap_parse_head(line.data, line.len, tag, sizeof(tag), name, sizeof(name), err,
-					    sizeof(err)) == 0)
+			                    sizeof(err)) == 0)
 				lit_max = literal_limit(s, name);
+			if (lit_max > s->cfg->imap_max_line)
+				total_max += lit_max;
 		}
-		if (buf_append(cmd, line.data, line.len) < 0) {
-			imap_reply(s, tag, "BAD", "[TOOBIG] Command too long");
-			res = READ_REPLIED;
+		uint64_t size = 0;
+		bool nonsync = false;
+		int lit = imap_line_literal(line.data, line.len, &size, &nonsync);
+		if (cmd->len + line.len > total_max || buf_append(cmd, line.data, line.len) < 0) {
+			res = refuse_literal(s, tag, lit > 0 && nonsync, true, size);
 			break;
 		}
-		uint64_t size;
-		bool nonsync;
-		int lit = imap_line_literal(line.data, line.len, &size, &nonsync);
 		if (lit == 0)
 			break;
-		if (lit < 0 || size > lit_max) {
+		if (lit < 0 || size > lit_max || cmd->len + size > total_max) {
 			res = refuse_literal(s, tag, lit < 0 ? false : nonsync, lit > 0, size);
 			break;
 		}
@@ -335,8 +346,8 @@ void imap_session_run(struct imap_session *s)
 	buf_free(&cmdbuf);
 	if (s->state != IMAP_STATE_NOT_AUTH) {
 		char detail[160];
-		str_format(detail, sizeof(detail), "selects=%u fetches=%u appends=%u expunges=%u", s->n_select,
-			   s->n_fetch, s->n_append, s->n_expunge);
+		str_format(detail, sizeof(detail), "selects=%u fetches=%u appends=%u expunges=%u",
+		           s->n_select, s->n_fetch, s->n_append, s->n_expunge);
 		imap_audit(s, "imap.logout", s->account.address, detail, "ok");
 	}
 	imap_view_close(s);

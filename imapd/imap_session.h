@@ -34,18 +34,33 @@ struct imap_msg {
 	bool recent;    /* \Recent for this session (arrived while selected) */
 };
 
+/* Where a mailbox name points: one's own mailbox, or a patient's vault folder that a
+ * professional may read ("Patients/<patient>/Documents/<Class>", imap_vault.c). */
+struct imap_target {
+	char owner[256];              /* the store user holding the mailbox */
+	char name[STORE_MAILBOX_MAX]; /* its name in the owner's store (UTF-8) */
+	bool shared;                  /* another account's data: read-only, audited */
+	char patient[256];            /* shared: the patient whose vault it is */
+	bool ps;                      /* shared: Documents-PS (INVISIBLE_PATIENT documents) */
+};
+
 /* The selected mailbox: a snapshot kept in step with the store by imap_view_sync. */
 struct imap_view {
 	bool open;
 	int64_t id;
-	char name[STORE_MAILBOX_MAX]; /* UTF-8 */
+	char name[STORE_MAILBOX_MAX]; /* UTF-8, in the owner's store */
+	char owner[256];              /* store user (the session's account unless shared) */
+	bool shared;                  /* a patient's vault seen by a professional: $Masked hidden */
 	bool readonly;                /* EXAMINE */
+	char patient[256];            /* shared: the patient whose vault it is */
+	bool ps;                      /* shared: Documents-PS, never shown in the patient's history */
+	bool history;                 /* the patient's own Historique: only \Seen may change */
 	uint32_t uidvalidity;
 	uint32_t uidnext;
-	uint64_t highestmodseq;       /* the last MODSEQ this session has caught up to */
+	uint64_t highestmodseq; /* the last MODSEQ this session has caught up to */
 	struct imap_msg *v;
 	size_t n, cap;
-	int watch_fd;                 /* store change notifications, -1 when none */
+	int watch_fd; /* store change notifications, -1 when none */
 };
 
 struct imap_session {
@@ -53,19 +68,19 @@ struct imap_session {
 	const struct mss_config *cfg;
 	struct store *store;
 	struct tls_ctx *tls;
-	bool implicit_tls;         /* imaps listener */
+	bool implicit_tls; /* imaps listener */
 	enum imap_state state;
-	struct account account;    /* valid once authenticated */
-	const char *auth_method;   /* "password" or "certificate" */
-	bool enabled_utf8;         /* ENABLE UTF8=ACCEPT */
-	bool enabled_condstore;    /* ENABLE CONDSTORE, or a CONDSTORE-using command */
-	bool enabled_rev2;         /* ENABLE IMAP4rev2 */
-	unsigned bad_in_row;       /* consecutive BAD replies (BYE at cfg->imap_max_bad) */
+	struct account account;  /* valid once authenticated */
+	const char *auth_method; /* "password" or "certificate" */
+	bool enabled_utf8;       /* ENABLE UTF8=ACCEPT */
+	bool enabled_condstore;  /* ENABLE CONDSTORE, or a CONDSTORE-using command */
+	bool enabled_rev2;       /* ENABLE IMAP4rev2 */
+	unsigned bad_in_row;     /* consecutive BAD replies (BYE at cfg->imap_max_bad) */
 	unsigned auth_failures;
-	bool close_after_reply;    /* BYE was sent: end the session */
-	unsigned cmd_flags;        /* CMD_* of the command being answered (imap_cmd.h) */
+	bool close_after_reply; /* BYE was sent: end the session */
+	unsigned cmd_flags;     /* CMD_* of the command being answered (imap_cmd.h) */
 	struct imap_view view;
-	uint32_t *saved;           /* SEARCHRES "$" (RFC 5182): UIDs, ascending */
+	uint32_t *saved; /* SEARCHRES "$" (RFC 5182): UIDs, ascending */
 	size_t nsaved;
 	/* counted, not listed: reading one's own mail (audited once at logout) */
 	unsigned n_select, n_fetch, n_append, n_expunge;
@@ -79,7 +94,7 @@ void imap_session_run(struct imap_session *s);
  * allowed (imap_view_sync). BAD increments the consecutive-BAD counter (and closes the
  * session past the limit); OK and NO reset it. text may start with "[CODE] ". */
 void imap_reply(struct imap_session *s, const char *tag, const char *status, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 #define imap_ok(s, tag, ...) imap_reply(s, tag, "OK", __VA_ARGS__)
 #define imap_no(s, tag, ...) imap_reply(s, tag, "NO", __VA_ARGS__)
 #define imap_bad(s, tag, ...) imap_reply(s, tag, "BAD", __VA_ARGS__)
@@ -100,11 +115,15 @@ int imap_flags_parse(const struct imap_arg *a, uint32_t *flags, struct buf *kw);
 void imap_set_format(struct buf *out, const uint32_t *v, size_t n);
 /* Appends an audit record (action, target, result); failures are logged, not fatal. */
 void imap_audit(struct imap_session *s, const char *action, const char *target, const char *detail,
-		const char *result);
+                const char *result);
 
 /* ---- the selected mailbox (imap_view.c) ---- */
-/* Opens the view of mailbox name (UTF-8). Returns 1, 0 when it does not exist, -1. */
-int imap_view_open(struct imap_session *s, const char *name, bool readonly, struct store_mailbox *mb);
+/* Opens the view of mailbox t. A shared view leaves out the messages with the keyword
+ * $Masked. Returns 1, 0 when it does not exist, -1. */
+int imap_view_open(struct imap_session *s, const struct imap_target *t, bool readonly,
+                   struct store_mailbox *mb);
+/* true when the message is hidden from this view ($Masked in a shared view). */
+bool imap_view_hides(const struct imap_session *s, const char *keywords);
 void imap_view_close(struct imap_session *s);
 /* Brings the view up to date and writes the untagged EXPUNGE / EXISTS / FETCH FLAGS
  * responses. allow_expunge false (during FETCH, STORE, SEARCH) defers everything.
@@ -113,13 +132,13 @@ int imap_view_sync(struct imap_session *s, bool allow_expunge);
 /* Resolves a sequence set argument (sequence numbers, or UIDs when uid) into the view's
  * indexes (ascending, unique, malloc'ed into *idx). Returns 0, or -1 with err for BAD. */
 int imap_view_resolve(struct imap_session *s, const char *set, bool uid, size_t **idx, size_t *n,
-		      const char **err);
+                      const char **err);
 /* Index of uid in the view, or (size_t)-1. */
 size_t imap_view_find(const struct imap_session *s, uint32_t uid);
 /* Removes the message with uid and writes "* n EXPUNGE". */
 void imap_view_expunged(struct imap_session *s, uint32_t uid);
 /* Replaces the flags of view entry i. */
 void imap_view_set_flags(struct imap_session *s, size_t i, uint32_t flags, const char *keywords,
-			 uint64_t modseq);
+                         uint64_t modseq);
 
 #endif

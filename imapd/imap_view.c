@@ -7,6 +7,8 @@
 #include "imapd/imap_session.h"
 #include "lib/log.h"
 #include "lib/str.h"
+#include "imapd/imap_vault.h"
+#include "policy/vault_access.h"
 
 static void msg_free(struct imap_msg *m)
 {
@@ -45,12 +47,18 @@ void imap_view_close(struct imap_session *s)
 		s->state = IMAP_STATE_AUTH;
 }
 
-int imap_view_open(struct imap_session *s, const char *name, bool readonly, struct store_mailbox *mb)
+bool imap_view_hides(const struct imap_session *s, const char *keywords)
+{
+	return s->view.shared && imap_keywords_masked(keywords);
+}
+
+int imap_view_open(struct imap_session *s, const struct imap_target *t, bool readonly,
+                   struct store_mailbox *mb)
 {
 	imap_view_close(s);
-	struct store_msglist list = { 0 };
+	struct store_msglist list = {0};
 	char err[256];
-	int rc = store_select(s->store, s->account.address, name, mb, &list, err, sizeof(err));
+	int rc = store_select(s->store, t->owner, t->name, mb, &list, err, sizeof(err));
 	if (rc != 1) {
 		if (rc < 0)
 			log_err("imap.select", "user=%s error=\"%s\"", s->account.address, err);
@@ -60,12 +68,18 @@ int imap_view_open(struct imap_session *s, const char *name, bool readonly, stru
 	v->open = true;
 	v->id = mb->id;
 	str_copy(v->name, sizeof(v->name), mb->name);
-	v->readonly = readonly;
+	str_copy(v->owner, sizeof(v->owner), t->owner);
+	v->shared = t->shared;
+	str_copy(v->patient, sizeof(v->patient), t->patient);
+	v->ps = t->ps;
+	v->history = !t->shared && imap_history_protected(s, t->name);
+	v->readonly = readonly || t->shared;
 	v->uidvalidity = mb->uidvalidity;
 	v->uidnext = mb->uidnext;
 	v->highestmodseq = mb->highestmodseq;
 	for (size_t i = 0; i < list.n; i++)
-		view_push(v, &list.v[i], false);
+		if (!imap_view_hides(s, list.v[i].keywords))
+			view_push(v, &list.v[i], false);
 	store_msglist_free(&list);
 	v->watch_fd = store_watch_open(s->store, v->id, err, sizeof(err));
 	if (v->watch_fd < 0)
@@ -103,7 +117,7 @@ void imap_view_expunged(struct imap_session *s, uint32_t uid)
 }
 
 void imap_view_set_flags(struct imap_session *s, size_t i, uint32_t flags, const char *keywords,
-			 uint64_t modseq)
+                         uint64_t modseq)
 {
 	struct imap_msg *m = &s->view.v[i];
 	free(m->keywords);
@@ -135,6 +149,11 @@ static bool apply_change(struct imap_session *s, const struct store_msg *sm)
 {
 	struct imap_view *v = &s->view;
 	size_t i = imap_view_find(s, sm->uid);
+	if (imap_view_hides(s, sm->keywords)) {
+		if (i != (size_t)-1) /* masked meanwhile: gone from a professional's view */
+			imap_view_expunged(s, sm->uid);
+		return false;
+	}
 	if (i != (size_t)-1) {
 		struct imap_msg *m = &v->v[i];
 		bool changed = m->flags != sm->flags || !same_keywords(m->keywords, sm->keywords);
@@ -154,6 +173,12 @@ int imap_view_sync(struct imap_session *s, bool allow_expunge)
 	struct imap_view *v = &s->view;
 	if (!v->open || !allow_expunge)
 		return 0;
+	if (v->shared && vault_may_read(store_db(s->store), s->account.address, v->patient) != 1) {
+		/* the patient revoked the grant or blocked the reader since SELECT */
+		conn_puts(s->conn, "* BYE Access to this folder was withdrawn\r\n");
+		s->close_after_reply = true;
+		return -1;
+	}
 	if (v->watch_fd >= 0)
 		store_watch_drain(v->watch_fd);
 	struct store_changes ch;
@@ -196,7 +221,7 @@ static int add_index(size_t **idx, size_t *n, size_t *cap, size_t i)
 }
 
 int imap_view_resolve(struct imap_session *s, const char *set, bool uid, size_t **idx, size_t *n,
-		      const char **err)
+                      const char **err)
 {
 	struct imap_view *v = &s->view;
 	struct imap_seqset ss;
@@ -217,13 +242,11 @@ int imap_view_resolve(struct imap_session *s, const char *set, bool uid, size_t 
 	}
 	size_t cap = 0;
 	if (uid) {
-		uint32_t star = v->n ? v->v[v->n - 1].uid : 0;
+		/* '*' is the highest UID, so "N:*" always names it (RFC 9051 6.4.9) */
+		imap_seqset_normalise(&ss, v->n ? v->v[v->n - 1].uid : 0);
 		for (size_t i = 0; i < v->n; i++)
-			if (imap_seqset_contains(&ss, v->v[i].uid, star))
+			if (imap_seqset_has(&ss, v->v[i].uid))
 				add_index(idx, n, &cap, i);
-		/* "N:*" always includes the highest UID (RFC 9051 6.4.9) */
-		if (v->n && *n == 0 && imap_seqset_has_star(&ss))
-			add_index(idx, n, &cap, v->n - 1);
 		imap_seqset_free(&ss);
 		return 0;
 	}
@@ -232,8 +255,9 @@ int imap_view_resolve(struct imap_session *s, const char *set, bool uid, size_t 
 		imap_seqset_free(&ss);
 		return -1;
 	}
+	imap_seqset_normalise(&ss, (uint32_t)v->n);
 	for (size_t i = 0; i < v->n; i++)
-		if (imap_seqset_contains(&ss, (uint32_t)(i + 1), (uint32_t)v->n))
+		if (imap_seqset_has(&ss, (uint32_t)(i + 1)))
 			add_index(idx, n, &cap, i);
 	imap_seqset_free(&ss);
 	return 0;

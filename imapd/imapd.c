@@ -58,7 +58,7 @@ static void session(int fd, const struct session_info *si, void *arg)
 	log_info("imap.connect", "peer=%s listener=%s", si->peer_ip, si->listener->name);
 	imap_session_run(&s);
 	log_info("imap.disconnect", "peer=%s user=%s", si->peer_ip,
-		 s.state == IMAP_STATE_NOT_AUTH ? "-" : s.account.address);
+	         s.state == IMAP_STATE_NOT_AUTH ? "-" : s.account.address);
 	store_close(s.store);
 	conn_free(s.conn);
 }
@@ -74,11 +74,11 @@ static void overload(int fd, const struct session_info *si, const char *why)
 static struct tls_ctx *load_tls(const struct mss_config *cfg)
 {
 	struct tls_server_opts o = {
-		.cert_file = cfg->tls_cert,
-		.key_file = cfg->tls_key,
-		.ca_file = cfg->tls_ca,
-		.crl_file = cfg->tls_crl,
-		.client_cert = TLS_CLIENT_CERT_OPTIONAL, /* professionals: AUTHENTICATE EXTERNAL */
+	    .cert_file = cfg->tls_cert,
+	    .key_file = cfg->tls_key,
+	    .ca_file = cfg->tls_ca,
+	    .crl_file = cfg->tls_crl,
+	    .client_cert = TLS_CLIENT_CERT_OPTIONAL, /* professionals: AUTHENTICATE EXTERNAL */
 	};
 	char err[512];
 	if (cfg->tls_cert[0] == '\0' || cfg->tls_key[0] == '\0')
@@ -116,8 +116,8 @@ int main(int argc, char **argv)
 	if (crypto_init() < 0)
 		fatal("libsodium initialisation failed");
 	struct listener ls[2] = {
-		{ .name = "imap", .kind = LISTEN_IMAP, .fd = -1 },
-		{ .name = "imaps", .kind = LISTEN_IMAPS, .fd = -1 },
+	    {.name = "imap", .kind = LISTEN_IMAP, .fd = -1},
+	    {.name = "imaps", .kind = LISTEN_IMAPS, .fd = -1},
 	};
 	str_copy(ls[0].addr, sizeof(ls[0].addr), d.cfg.imap_listen);
 	str_copy(ls[1].addr, sizeof(ls[1].addr), d.cfg.imaps_listen);
@@ -129,14 +129,14 @@ int main(int argc, char **argv)
 	if (master_drop_privileges(d.cfg.user, err, sizeof(err)) < 0)
 		fatal("%s", err);
 	log_info("imapd.start", "imap=%s imaps=%s", ls[0].addr[0] ? ls[0].addr : "-",
-		 ls[1].addr[0] ? ls[1].addr : "-");
+	         ls[1].addr[0] ? ls[1].addr : "-");
 	struct master_opts mo = {
-		.max_sessions = d.cfg.max_sessions,
-		.max_sessions_per_ip = d.cfg.max_sessions_per_ip,
-		.user = d.cfg.user,
-		.session = session,
-		.overload = overload,
-		.arg = &d,
+	    .max_sessions = d.cfg.max_sessions,
+	    .max_sessions_per_ip = d.cfg.max_sessions_per_ip,
+	    .user = d.cfg.user,
+	    .session = session,
+	    .overload = overload,
+	    .arg = &d,
 	};
 	int rc = master_run(&mo, ls, 2);
 	tls_ctx_free(d.tls);

@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -36,6 +38,11 @@ struct conn *conn_new(int fd, const char *peer_ip)
 	int fl = fcntl(fd, F_GETFL);
 	if (fl >= 0)
 		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	/* Replies are already gathered in c->out and flushed once per pipelined group;
+	 * Nagle would only hold the last segment back until the peer's delayed ACK
+	 * (~40 ms per command). Fails harmlessly on non-TCP sockets. */
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	return c;
 }
 

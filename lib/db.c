@@ -18,6 +18,21 @@ void db_error(sqlite3 *db, const char *what, char *err, size_t errlen)
 	str_format(err, errlen, "%s: %s", what, db ? sqlite3_errmsg(db) : "no database");
 }
 
+/* SQLite's own busy handler sleeps up to 100 ms per retry, so under many concurrent
+ * sessions a writer often sleeps long after the lock was released, which shows up
+ * as long tail latencies. Writers hold the lock for about one commit (an fsync, ~1 ms),
+ * so retry quickly, with jitter so that waiting processes do not wake in step. */
+static int busy_handler(void *arg, int attempt)
+{
+	(void)arg;
+	long waited_ms = (long)attempt * 2; /* about what the sleeps below add up to */
+	if (waited_ms > DB_BUSY_TIMEOUT_MS)
+		return 0;
+	unsigned base_us = attempt < 4 ? 200u : 1000u;
+	usleep(base_us + (unsigned)(rand() % 1500));
+	return 1;
+}
+
 sqlite3 *db_open(const char *path, int create, char *err, size_t errlen)
 {
 	sqlite3 *db = NULL;
@@ -28,7 +43,8 @@ sqlite3 *db_open(const char *path, int create, char *err, size_t errlen)
 		sqlite3_close(db);
 		return NULL;
 	}
-	sqlite3_busy_timeout(db, DB_BUSY_TIMEOUT_MS);
+	srand((unsigned)getpid() ^ (unsigned)time(NULL));
+	sqlite3_busy_handler(db, busy_handler, NULL);
 	sqlite3_extended_result_codes(db, 1);
 	static const char *pragmas =
 		"PRAGMA journal_mode=WAL;"

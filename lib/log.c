@@ -49,6 +49,7 @@ static void sanitize(char *s)
 			*s = '?';
 }
 
+__attribute__((format(printf, 3, 0)))
 static void log_vevent(enum log_level lvl, const char *event, const char *fmt, va_list ap)
 {
 	char msg[2048];

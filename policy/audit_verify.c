@@ -26,6 +26,7 @@ struct verify_ctx {
 	unsigned char pk[crypto_sign_PUBLICKEYBYTES];
 	struct checkpoint *cps;
 	size_t ncp;
+	size_t next_cp; /* cursor for find_cp */
 	struct audit_verify_result *r;
 };
 
@@ -84,11 +85,14 @@ static int check_checkpoint_sigs(struct verify_ctx *v)
 	return 0;
 }
 
-static const struct checkpoint *find_cp(const struct verify_ctx *v, int64_t seq)
+/* Checkpoints are sorted by seq and records come in seq order: one cursor walks both,
+ * so verification stays linear however long the log. */
+static const struct checkpoint *find_cp(struct verify_ctx *v, int64_t seq)
 {
-	for (size_t i = 0; i < v->ncp; i++)
-		if (v->cps[i].seq == seq)
-			return &v->cps[i];
+	while (v->next_cp < v->ncp && v->cps[v->next_cp].seq < seq)
+		v->next_cp++;
+	if (v->next_cp < v->ncp && v->cps[v->next_cp].seq == seq)
+		return &v->cps[v->next_cp];
 	return NULL;
 }
 

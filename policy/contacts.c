@@ -36,7 +36,8 @@ static void reply_to_field(const struct mailimf_reply_to *r, struct contact_info
 	for (clistiter *it = clist_begin(r->rt_addr_list->ad_list); it != NULL; it = clist_next(it)) {
 		const struct mailimf_address *a = clist_content(it);
 		if (a != NULL && a->ad_type == MAILIMF_ADDRESS_MAILBOX && a->ad_data.ad_mailbox != NULL) {
-			copy_addr(info->reply_to, sizeof(info->reply_to), a->ad_data.ad_mailbox->mb_addr_spec);
+			copy_addr(info->reply_to, sizeof(info->reply_to),
+			          a->ad_data.ad_mailbox->mb_addr_spec);
 			return;
 		}
 	}
@@ -68,7 +69,8 @@ static void one_field(const struct mailimf_field *f, struct contact_info *info)
 			info->fin = true;
 		break;
 	case MAILIMF_FIELD_OPTIONAL_FIELD:
-		if (f->fld_data.fld_optional_field && str_ieq(f->fld_data.fld_optional_field->fld_name, "X-MSS-MES") &&
+		if (f->fld_data.fld_optional_field &&
+		    str_ieq(f->fld_data.fld_optional_field->fld_name, "X-MSS-MES") &&
 		    value_is(f->fld_data.fld_optional_field->fld_value, "FIN", true))
 			info->fin = true;
 		break;
@@ -81,7 +83,8 @@ static void one_field(const struct mailimf_field *f, struct contact_info *info)
 static size_t header_length(const char *data, size_t len)
 {
 	for (size_t i = 0; i + 1 < len; i++) {
-		if (data[i] == '\n' && (data[i + 1] == '\n' || (data[i + 1] == '\r' && i + 2 < len && data[i + 2] == '\n')))
+		if (data[i] == '\n' &&
+		    (data[i + 1] == '\n' || (data[i + 1] == '\r' && i + 2 < len && data[i + 2] == '\n')))
 			return i + 1;
 	}
 	return len;
@@ -92,7 +95,8 @@ int contacts_parse_message(const char *data, size_t len, struct contact_info *in
 	memset(info, 0, sizeof(*info));
 	size_t idx = 0;
 	struct mailimf_fields *fields = NULL;
-	if (mailimf_fields_parse(data, header_length(data, len), &idx, &fields) != MAILIMF_NO_ERROR || fields == NULL)
+	if (mailimf_fields_parse(data, header_length(data, len), &idx, &fields) != MAILIMF_NO_ERROR ||
+	    fields == NULL)
 		return -1;
 	for (clistiter *it = clist_begin(fields->fld_list); it != NULL; it = clist_next(it)) {
 		const struct mailimf_field *f = clist_content(it);
@@ -143,10 +147,10 @@ int contacts_record(sqlite3 *db, const char *patient, const char *contact, bool 
 		return -1;
 	sqlite3_stmt *st = NULL;
 	if (sqlite3_prepare_v2(db,
-			       "INSERT INTO policy_contacts (patient, contact, state, first_seen, last_seen)"
-			       " VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT(patient, contact) DO UPDATE SET"
-			       " state = excluded.state, last_seen = excluded.last_seen",
-			       -1, &st, NULL) != SQLITE_OK)
+	                       "INSERT INTO policy_contacts (patient, contact, state, first_seen, last_seen)"
+	                       " VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT(patient, contact) DO UPDATE SET"
+	                       " state = excluded.state, last_seen = excluded.last_seen",
+	                       -1, &st, NULL) != SQLITE_OK)
 		return -1;
 	sqlite3_bind_text(st, 1, p, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, c, -1, SQLITE_STATIC);
@@ -164,8 +168,8 @@ int contacts_state(sqlite3 *db, const char *patient, const char *contact, enum c
 	if (keys(patient, contact, p, c) < 0)
 		return 0;
 	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(db, "SELECT state FROM policy_contacts WHERE patient = ? AND contact = ?", -1, &st,
-			       NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db, "SELECT state FROM policy_contacts WHERE patient = ? AND contact = ?", -1,
+	                       &st, NULL) != SQLITE_OK)
 		return -1;
 	sqlite3_bind_text(st, 1, p, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, c, -1, SQLITE_STATIC);
@@ -183,7 +187,8 @@ int contacts_is_blocked(sqlite3 *db, const char *patient, const char *sender)
 	char p[256], s[256];
 	if (keys(patient, sender, p, s) < 0)
 		return 0;
-	return exec_bind(db, "SELECT 1 FROM patient_blocks WHERE patient = ? AND professional = ?", p, s, NULL);
+	return exec_bind(db, "SELECT 1 FROM patient_blocks WHERE patient = ? AND professional = ?", p, s,
+	                 NULL);
 }
 
 int contacts_block(sqlite3 *db, const char *patient, const char *professional, bool blocked)
@@ -191,10 +196,11 @@ int contacts_block(sqlite3 *db, const char *patient, const char *professional, b
 	char p[256], s[256];
 	if (keys(patient, professional, p, s) < 0)
 		return -1;
-	int rc = exec_bind(db,
-			   blocked ? "INSERT OR IGNORE INTO patient_blocks (patient, professional) VALUES (?, ?)"
-				   : "DELETE FROM patient_blocks WHERE patient = ? AND professional = ?",
-			   p, s, NULL);
+	int rc =
+	    exec_bind(db,
+	              blocked ? "INSERT OR IGNORE INTO patient_blocks (patient, professional) VALUES (?, ?)"
+	                      : "DELETE FROM patient_blocks WHERE patient = ? AND professional = ?",
+	              p, s, NULL);
 	if (rc < 0)
 		return -1;
 	return sqlite3_changes(db) > 0 ? 0 : 1;

@@ -17,9 +17,9 @@
 
 /* What a message says about its conversation, read from its header with libetpan. */
 struct contact_info {
-	char from[256];      /* first From mailbox, lowercase, "" when none */
-	char reply_to[256];  /* first Reply-To mailbox, lowercase, "" when none */
-	bool fin;            /* X-MSS-MES: FIN, or Subject exactly "[FIN]" */
+	char from[256];     /* first From mailbox, lowercase, "" when none */
+	char reply_to[256]; /* first Reply-To mailbox, lowercase, "" when none */
+	bool fin;           /* X-MSS-MES: FIN, or Subject exactly "[FIN]" */
 };
 
 /* Parses the message header (data need not be NUL-terminated). Returns 0, or -1 when
@@ -28,7 +28,8 @@ int contacts_parse_message(const char *data, size_t len, struct contact_info *in
 
 /* The address a patient will reply to: reply_to when in the trust space (a local
  * domain or a listed domain), else from. Returns it ("" when neither). */
-const char *contacts_reply_address(sqlite3 *db, const struct mss_config *cfg, const struct contact_info *info);
+const char *contacts_reply_address(sqlite3 *db, const struct mss_config *cfg,
+                                   const struct contact_info *info);
 
 /* Records (or updates) patient's contact with state open, or closed when fin.
  * Returns 0 or -1. */

@@ -20,8 +20,8 @@
 
 const char *policy_auth_name(enum sender_auth a)
 {
-	static const char *const names[] = {"anonymous", "password", "certificate",
-					    "operator", "relay-certificate", "relay-spf"};
+	static const char *const names[] = {"anonymous", "password",          "certificate",
+	                                    "operator",  "relay-certificate", "relay-spf"};
 	return (a >= SENDER_ANONYMOUS && a <= SENDER_RELAY_SPF) ? names[a] : "unknown";
 }
 
@@ -55,16 +55,22 @@ static int temp_failure(struct mss_status *st)
 
 /* Records the decision; a failure to audit is an internal error (fail closed). */
 static int audit_decision(sqlite3 *db, const struct policy_sender *s, const char *action, const char *target,
-			  const char *detail, const struct mss_status *st, const char *patient)
+                          const char *detail, const struct mss_status *st, const char *patient)
 {
 	char result[300], err[256];
 	if (st->code == 0)
 		str_copy(result, sizeof result, "ok");
 	else
 		str_format(result, sizeof result, "refused: %d %s %s", st->code, st->enhanced, st->text);
-	struct audit_event ev = {.actor = s->account[0] ? s->account : (s->tls_subject_dn[0] ? s->tls_subject_dn : "anonymous"),
-				 .auth = policy_auth_name(s->auth), .action = action, .target = target,
-				 .detail = detail, .result = result, .peer = s->peer_ip, .patient = patient};
+	struct audit_event ev = {
+	    .actor = s->account[0] ? s->account : (s->tls_subject_dn[0] ? s->tls_subject_dn : "anonymous"),
+	    .auth = policy_auth_name(s->auth),
+	    .action = action,
+	    .target = target,
+	    .detail = detail,
+	    .result = result,
+	    .peer = s->peer_ip,
+	    .patient = patient};
 	if (audit_append(db, &ev, err, sizeof err) < 0) {
 		log_err("audit_failed", "action=%s error=\"%s\"", action, err);
 		return -1;
@@ -87,19 +93,21 @@ static const char *sender_identity(const struct policy_sender *s, const char *ma
 
 /* An operator speaks for the domains the trust list gives its certificate DN. */
 static int mail_operator(sqlite3 *db, const struct mss_config *cfg, const struct policy_sender *s,
-			 const char *mail_from, struct mss_status *st, const char **why)
+                         const char *mail_from, struct mss_status *st, const char **why)
 {
 	const char *dom = str_address_domain(mail_from);
 	if (mail_from[0] != '\0' && config_is_local_domain(cfg, dom)) {
 		*why = "address-not-theirs";
 		return refuse(st, 553, "5.7.1", "sender address is served here, not by your operator");
 	}
-	int r = mail_from[0] == '\0' ? trust_dn_known(db, s->tls_subject_dn) : trust_is_listed(db, dom, s->tls_subject_dn);
+	int r = mail_from[0] == '\0' ? trust_dn_known(db, s->tls_subject_dn)
+	                             : trust_is_listed(db, dom, s->tls_subject_dn);
 	if (r < 0)
 		return temp_failure(st);
 	if (r == 0) {
 		*why = "operator-not-listed";
-		return refuse(st, 550, "5.7.1", "your certificate is not on the trust list for this sender's domain");
+		return refuse(st, 550, "5.7.1",
+		              "your certificate is not on the trust list for this sender's domain");
 	}
 	*why = "operator-listed";
 	return accept(st);
@@ -108,12 +116,12 @@ static int mail_operator(sqlite3 *db, const struct mss_config *cfg, const struct
 /* An establishment relay speaks for its own domain (certificate) or for the domain SPF
  * vouched for (network relay), never for a patient. */
 static int mail_relay(const struct mss_config *cfg, const struct policy_sender *s, const char *mail_from,
-		      struct mss_status *st, const char **why)
+                      struct mss_status *st, const char **why)
 {
 	const char *dom = str_address_domain(mail_from);
 	bool ok = s->auth == SENDER_RELAY_CERT ? (s->account[0] != '\0' && mail_from[0] != '\0' &&
-						  str_ieq(dom, str_address_domain(s->account)))
-					       : !str_ieq(dom, cfg->patient_domain);
+	                                          str_ieq(dom, str_address_domain(s->account)))
+	                                       : !str_ieq(dom, cfg->patient_domain);
 	if (!ok) {
 		*why = "address-not-theirs";
 		return refuse(st, 553, "5.7.1", "sender address is not yours: use your own domain");
@@ -123,7 +131,7 @@ static int mail_relay(const struct mss_config *cfg, const struct policy_sender *
 }
 
 static int decide_mail(sqlite3 *db, const struct mss_config *cfg, const struct policy_sender *s,
-		       const char *mail_from, struct mss_status *st, const char **why)
+                       const char *mail_from, struct mss_status *st, const char **why)
 {
 	switch (s->auth) {
 	case SENDER_PASSWORD:
@@ -149,12 +157,13 @@ static int decide_mail(sqlite3 *db, const struct mss_config *cfg, const struct p
 		*why = "sender-unproven";
 		if (strcmp(s->listener, "smtp") != 0)
 			return refuse(st, 530, "5.7.0", "authentication required");
-		return refuse(st, 550, "5.7.1", "sender not authenticated: only the health trust space may write here");
+		return refuse(st, 550, "5.7.1",
+		              "sender not authenticated: only the health trust space may write here");
 	}
 }
 
-int policy_mail_db(sqlite3 *db, const struct mss_config *cfg, const struct policy_sender *s, const char *mail_from,
-		   struct mss_status *st)
+int policy_mail_db(sqlite3 *db, const struct mss_config *cfg, const struct policy_sender *s,
+                   const char *mail_from, struct mss_status *st)
 {
 	const char *why = "error";
 	int r = decide_mail(db, cfg, s, mail_from, st, &why);
@@ -166,7 +175,7 @@ int policy_mail_db(sqlite3 *db, const struct mss_config *cfg, const struct polic
 }
 
 int policy_check_mail(struct store *store, const struct policy_sender *s, const char *mail_from,
-		      struct mss_status *st)
+                      struct mss_status *st)
 {
 	return policy_mail_db(store_db(store), store_config(store), s, mail_from, st);
 }
@@ -183,15 +192,16 @@ static int sender_proven(sqlite3 *db, const struct policy_sender *s, const char 
 	case SENDER_RELAY_SPF:
 		return 1;
 	case SENDER_OPERATOR:
-		return mail_from[0] == '\0' ? trust_dn_known(db, s->tls_subject_dn)
-					    : trust_is_listed(db, str_address_domain(mail_from), s->tls_subject_dn);
+		return mail_from[0] == '\0'
+		           ? trust_dn_known(db, s->tls_subject_dn)
+		           : trust_is_listed(db, str_address_domain(mail_from), s->tls_subject_dn);
 	default:
 		return 0;
 	}
 }
 
-static int sender_facts(sqlite3 *db, const struct policy_sender *s, const char *identity, const char *mail_from,
-			struct policy_facts *f)
+static int sender_facts(sqlite3 *db, const struct policy_sender *s, const char *identity,
+                        const char *mail_from, struct policy_facts *f)
 {
 	int proven = sender_proven(db, s, mail_from);
 	if (proven < 0)
@@ -253,8 +263,8 @@ static int relation_facts(sqlite3 *db, const char *identity, const char *rcpt, s
 	return 0;
 }
 
-int policy_rcpt_facts(sqlite3 *db, const struct mss_config *cfg, const struct policy_sender *s, const char *mail_from,
-		      const char *rcpt, struct policy_facts *f)
+int policy_rcpt_facts(sqlite3 *db, const struct mss_config *cfg, const struct policy_sender *s,
+                      const char *mail_from, const char *rcpt, struct policy_facts *f)
 {
 	memset(f, 0, sizeof(*f));
 	f->auth = s->auth;
@@ -266,8 +276,8 @@ int policy_rcpt_facts(sqlite3 *db, const struct mss_config *cfg, const struct po
 	return 0;
 }
 
-int policy_rcpt_db(sqlite3 *db, const struct mss_config *cfg, const struct policy_sender *s, const char *mail_from,
-		   const char *rcpt, struct mss_status *st)
+int policy_rcpt_db(sqlite3 *db, const struct mss_config *cfg, const struct policy_sender *s,
+                   const char *mail_from, const char *rcpt, struct mss_status *st)
 {
 	struct policy_facts f;
 	struct policy_verdict v = {.reason = "error"};
@@ -288,7 +298,7 @@ int policy_rcpt_db(sqlite3 *db, const struct mss_config *cfg, const struct polic
 }
 
 int policy_check_rcpt(struct store *store, const struct policy_sender *s, const char *mail_from,
-		      const char *rcpt, struct mss_status *st)
+                      const char *rcpt, struct mss_status *st)
 {
 	return policy_rcpt_db(store_db(store), store_config(store), s, mail_from, rcpt, st);
 }
@@ -320,8 +330,8 @@ static void record_contacts(sqlite3 *db, const struct mss_config *cfg, const str
 			continue;
 		}
 		struct mss_status ok = {0};
-		audit_decision(db, m->sender, info.fin ? "contact.close" : "contact.open", contact, m->queue_id, &ok,
-			       to.address);
+		audit_decision(db, m->sender, info.fin ? "contact.close" : "contact.open", contact,
+		               m->queue_id, &ok, to.address);
 	}
 }
 
@@ -329,9 +339,8 @@ int policy_deliver(struct store *store, const struct policy_message *m, struct m
 {
 	char err[512], detail[600];
 	sqlite3 *db = store_db(store);
-	struct store_delivery d = {.mail_from = m->mail_from, .rcpts = m->rcpts, .nrcpt = m->nrcpt,
-				   .data = m->data, .len = m->len};
-	if (store_deliver(store, &d, NULL, err, sizeof err) < 0) {
+	/* one store_deliver, or patients get a copy without INVISIBLE_PATIENT documents */
+	if (vault_deliver_inbox(store, m, err, sizeof err) < 0) {
 		log_err("delivery_failed", "queue_id=%s error=\"%s\"", m->queue_id, err);
 		refuse(st, 451, "4.3.0", "temporary failure storing the message, try again later");
 		audit_decision(db, m->sender, "smtp.deliver", m->queue_id, NULL, st, "");

@@ -26,21 +26,21 @@ static const struct {
 	const char *reason;
 	const char *text;
 } refusals[] = {
-	[R_NO_MAILBOX] = {550, "5.1.1", "no-mailbox", "no such mailbox here"},
-	[R_UNPROVEN] = {550, "5.7.1", "sender-unproven",
-			"sender not authenticated: only the health trust space may write here"},
-	[R_RELAY_DENIED] = {550, "5.7.1", "relay-denied", "relay denied: recipient is not served here"},
-	[R_OUTSIDE] = {550, "5.7.1", "outside-trust-space", "recipient is outside the health trust space"},
-	[R_RELAY_UNSUPPORTED] = {550, "5.7.1", "relay-unsupported",
-				 "delivery to other operators is not available from this server"},
-	[R_PATIENT_TO_PATIENT] = {550, "5.7.1", "patient-to-patient", "patients cannot write to patients"},
-	[R_BLOCKED] = {550, "5.7.1", "blocked", "the patient has blocked this sender"},
-	[R_INACTIVE] = {550, "5.7.1", "directory-inactive", "sender's directory entry is not active"},
-	[R_NOT_APPROVED] = {550, "5.7.1", "not-approved",
-			    "only approved professionals may start a conversation with a patient"},
-	[R_CLOSED] = {550, "5.7.1", "exchange-closed", "this professional has closed the exchange"},
-	[R_NO_CONTACT] = {550, "5.7.1", "no-contact",
-			  "patients may only reply to professionals who wrote to them, or write to a pharmacy"},
+    [R_NO_MAILBOX] = {550, "5.1.1", "no-mailbox", "no such mailbox here"},
+    [R_UNPROVEN] = {550, "5.7.1", "sender-unproven",
+                    "sender not authenticated: only the health trust space may write here"},
+    [R_RELAY_DENIED] = {550, "5.7.1", "relay-denied", "relay denied: recipient is not served here"},
+    [R_OUTSIDE] = {550, "5.7.1", "outside-trust-space", "recipient is outside the health trust space"},
+    [R_RELAY_UNSUPPORTED] = {550, "5.7.1", "relay-unsupported",
+                             "delivery to other operators is not available from this server"},
+    [R_PATIENT_TO_PATIENT] = {550, "5.7.1", "patient-to-patient", "patients cannot write to patients"},
+    [R_BLOCKED] = {550, "5.7.1", "blocked", "the patient has blocked this sender"},
+    [R_INACTIVE] = {550, "5.7.1", "directory-inactive", "sender's directory entry is not active"},
+    [R_NOT_APPROVED] = {550, "5.7.1", "not-approved",
+                        "only approved professionals may start a conversation with a patient"},
+    [R_CLOSED] = {550, "5.7.1", "exchange-closed", "this professional has closed the exchange"},
+    [R_NO_CONTACT] = {550, "5.7.1", "no-contact",
+                      "patients may only reply to professionals who wrote to them, or write to a pharmacy"},
 };
 
 static int refuse(struct policy_verdict *v, enum refusal r)
@@ -89,7 +89,8 @@ static int to_patient(const struct policy_facts *f, struct policy_verdict *v)
  * the trust space, and a patient only to a contact or a pharmacy. */
 static int to_remote(const struct policy_facts *f, struct policy_verdict *v)
 {
-	bool local_user = f->auth == SENDER_PASSWORD || f->auth == SENDER_CERTIFICATE || f->auth == SENDER_RELAY_CERT;
+	bool local_user =
+	    f->auth == SENDER_PASSWORD || f->auth == SENDER_CERTIFICATE || f->auth == SENDER_RELAY_CERT;
 	if (!local_user || !f->sender_proven)
 		return refuse(v, R_RELAY_DENIED);
 	if (f->place == RCPT_OUTSIDE)

@@ -16,9 +16,9 @@
 #include "policy/policy.h"
 
 enum rcpt_place {
-	RCPT_LOCAL = 0,   /* a domain served here (domains or patient_domain) */
-	RCPT_TRUST,       /* another operator's domain on the trust list */
-	RCPT_OUTSIDE,     /* anything else */
+	RCPT_LOCAL = 0, /* a domain served here (domains or patient_domain) */
+	RCPT_TRUST,     /* another operator's domain on the trust list */
+	RCPT_OUTSIDE,   /* anything else */
 };
 
 enum contact_state { CONTACT_NONE = 0, CONTACT_OPEN, CONTACT_CLOSED };
@@ -26,26 +26,26 @@ enum contact_state { CONTACT_NONE = 0, CONTACT_OPEN, CONTACT_CLOSED };
 struct policy_facts {
 	enum sender_auth auth;
 	/* the sender */
-	bool sender_proven;        /* identity established (login, certificate, listed operator, relay) */
-	bool sender_patient;       /* a local patient account */
-	bool sender_local_pro;     /* a local professional or organisation account, enabled */
-	bool sender_dir_active;    /* an active entry of the national directory */
-	bool sender_dir_inactive;  /* a directory entry the administrator made inactive */
+	bool sender_proven;       /* identity established (login, certificate, listed operator, relay) */
+	bool sender_patient;      /* a local patient account */
+	bool sender_local_pro;    /* a local professional or organisation account, enabled */
+	bool sender_dir_active;   /* an active entry of the national directory */
+	bool sender_dir_inactive; /* a directory entry the administrator made inactive */
 	/* the recipient */
 	enum rcpt_place place;
-	bool rcpt_exists;          /* local: an enabled account */
-	bool rcpt_patient;         /* local: a patient account */
-	bool rcpt_pharmacy;        /* an active ORG entry whose profession code is a pharmacy's */
+	bool rcpt_exists;   /* local: an enabled account */
+	bool rcpt_patient;  /* local: a patient account */
+	bool rcpt_pharmacy; /* an active ORG entry whose profession code is a pharmacy's */
 	/* between them */
-	bool blocked;              /* the recipient patient has blocked the sender */
+	bool blocked;               /* the recipient patient has blocked the sender */
 	enum contact_state contact; /* the sender patient's contact state with the recipient */
 	/* what this server can do */
-	bool relay_supported;      /* outbound delivery to other operators exists */
+	bool relay_supported; /* outbound delivery to other operators exists */
 };
 
 struct policy_verdict {
-	struct mss_status st;      /* code 0 = accepted */
-	const char *reason;        /* short fixed word for the audit record, e.g. "patient-to-patient" */
+	struct mss_status st; /* code 0 = accepted */
+	const char *reason;   /* short fixed word for the audit record, e.g. "patient-to-patient" */
 };
 
 /* Decides one RCPT. Returns 0 accepted, 1 refused (v->st says how); v->reason always set. */
@@ -54,12 +54,12 @@ int policy_decide(const struct policy_facts *f, struct policy_verdict *v);
 /* The database-level halves of policy_check_mail / policy_check_rcpt (which call them
  * with store_db() and store_config()), so tests can run them on any database holding
  * the directory, audit and store schemas. Same returns; each decision is audited. */
-int policy_mail_db(sqlite3 *db, const struct mss_config *cfg, const struct policy_sender *s, const char *mail_from,
-		   struct mss_status *st);
-int policy_rcpt_db(sqlite3 *db, const struct mss_config *cfg, const struct policy_sender *s, const char *mail_from,
-		   const char *rcpt, struct mss_status *st);
+int policy_mail_db(sqlite3 *db, const struct mss_config *cfg, const struct policy_sender *s,
+                   const char *mail_from, struct mss_status *st);
+int policy_rcpt_db(sqlite3 *db, const struct mss_config *cfg, const struct policy_sender *s,
+                   const char *mail_from, const char *rcpt, struct mss_status *st);
 /* Gathers the facts of one RCPT question. Returns 0 or -1 on a database error. */
-int policy_rcpt_facts(sqlite3 *db, const struct mss_config *cfg, const struct policy_sender *s, const char *mail_from,
-		      const char *rcpt, struct policy_facts *f);
+int policy_rcpt_facts(sqlite3 *db, const struct mss_config *cfg, const struct policy_sender *s,
+                      const char *mail_from, const char *rcpt, struct policy_facts *f);
 
 #endif

@@ -67,6 +67,22 @@ int vault_file_message(struct store *store, const struct policy_message *m, cons
  * that is a patient account (others are left alone). Never fails the delivery. */
 void vault_file_delivery(struct store *store, const struct policy_message *m);
 
+/* The copy of a message that a patient's INBOX gets (vault_patient_copy.c). When the
+ * message carries documents marked INVISIBLE_PATIENT, returns 1 with out = the message
+ * without the parts holding them (the XDM archive, and the readable copies sent beside
+ * it), each replaced by a short French text part saying that an attachment reserved
+ * for professionals went to the care team, and with a new Message-ID (the message as
+ * sent is never in a patient's mailbox). Returns 0 when there is nothing to withhold
+ * (deliver the message as it is), -1 on error. Nothing is lost: vault_file_message
+ * files those documents, from the original, for professionals (vault_ps_user()). */
+struct buf;
+int vault_patient_copy(const struct mss_config *cfg, const char *data, size_t len, struct buf *out);
+
+/* What policy_deliver calls to store m in its recipients' INBOX: one store_deliver as
+ * before, except that patient recipients get vault_patient_copy() when it withholds
+ * something (then two deliveries: others first). Returns 0 (durable) or -1 with err. */
+int vault_deliver_inbox(struct store *store, const struct policy_message *m, char *err, size_t errlen);
+
 /* Loads the administrator's class table from cfg->vault_classes_file once per process
  * (vault_file_message calls it). Returns 0, or -1 with err (built-in table kept). */
 int vault_classes_init(const struct mss_config *cfg, char *err, size_t errlen);

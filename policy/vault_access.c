@@ -69,8 +69,8 @@ static int check_parties(sqlite3 *db, enum access_op op, const char *patient, co
 }
 
 static const char *const op_sql[] = {
-	"INSERT OR IGNORE INTO vault_grant (patient, professional, rights, created, created_by)"
-	" VALUES (?1, ?2, 'lr', strftime('%s','now'), ?3)",
+	("INSERT OR IGNORE INTO vault_grant (patient, professional, rights, created, created_by)"
+	 " VALUES (?1, ?2, 'lr', strftime('%s','now'), ?3)"),
 	"DELETE FROM vault_grant WHERE patient = ?1 AND professional = ?2",
 	"INSERT OR IGNORE INTO patient_blocks (patient, professional) VALUES (?1, ?2)",
 	"DELETE FROM patient_blocks WHERE patient = ?1 AND professional = ?2",

@@ -246,11 +246,13 @@ static void settle_plain_docs(struct filing *f)
 static void audit_doc(struct filing *f, const struct vault_doc *d, const char *target, const char *result)
 {
 	char detail[400], err[256];
-	str_format(detail, sizeof detail, "class=%s type=%s mime=%s size=%zu%s%s source=%s%s%s",
+	/* X-MSS-INS (O: the sender says the XDM carries a qualified INS) is recorded
+	 * beside what the metadata showed, for whoever investigates a refusal. */
+	str_format(detail, sizeof detail, "class=%s type=%s mime=%s size=%zu%s%s x-mss-ins=%s source=%s%s%s",
 		   vault_class_name(d->cls), d->type_code[0] ? d->type_code : "-", d->mime, d->len,
 		   d->masked_ps ? " masked_ps" : "", d->invisible_patient ? " invisible_patient" : "",
-		   f->m->queue_id ? f->m->queue_id : "-", d->error[0] && !d->error_code ? " note=" : "",
-		   d->error_code ? "" : d->error);
+		   f->msg.x_mss_ins[0] ? f->msg.x_mss_ins : "-", f->m->queue_id ? f->m->queue_id : "-",
+		   d->error[0] && !d->error_code ? " note=" : "", d->error_code ? "" : d->error);
 	/* INVISIBLE_PATIENT documents stay out of the patient's own history. */
 	struct audit_event ev = {.actor = f->sender, .auth = policy_auth_name(f->m->sender->auth),
 				 .action = "vault.file", .target = target, .detail = detail, .result = result,

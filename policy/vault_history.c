@@ -2,12 +2,18 @@
 #include "policy/vault_history.h"
 
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "directory/account.h"
+#include "directory/directory_entry.h"
+#include "lib/db.h"
 #include "lib/str.h"
 #include "policy/audit.h"
+#include "policy/vault.h"
 #include "policy/vault_mime.h"
+#include "store/store.h"
 
 struct label {
 	const char *action;
@@ -16,14 +22,15 @@ struct label {
 };
 
 static const struct label labels[] = {
-	{"smtp.rcpt", "Message annoncé", "Message refusé"},
-	{"smtp.deliver", "Message reçu", "Message non remis"},
+	{"smtp.rcpt", "Message reçu", "Message refusé"},
+	{"smtp.deliver", "Message remis", "Message non remis"},
 	{"vault.file", "Document classé", "Document non classé"},
 	{"vault.open", "Coffre-fort consulté", "Consultation refusée"},
 	{"vault.read", "Document consulté", "Consultation refusée"},
 	{"vault.mask", "Document masqué aux professionnels", "Masquage refusé"},
 	{"vault.unmask", "Document de nouveau visible", "Démasquage refusé"},
 	{"vault.notify", "Notification envoyée", "Notification non envoyée"},
+	{"vault.refused", "Tentative d'accès refusée", "Tentative d'accès refusée"},
 	{"vault.ko", "Erreur d'intégration signalée à l'expéditeur", "Erreur d'intégration non signalée"},
 	{"access.grant", "Accès au coffre-fort accordé", "Accès non accordé"},
 	{"access.revoke", "Accès au coffre-fort retiré", "Retrait refusé"},
@@ -119,4 +126,151 @@ int vault_history_message(const char *service_address, const char *patient, cons
 				  "Content-Transfer-Encoding: 8bit\r\n\r\n");
 	rc |= buf_append_str(out, text);
 	return rc ? -1 : 0;
+}
+
+bool vault_is_history_mailbox(const char *name)
+{
+	return strcmp(name, VAULT_HISTORY_MAILBOX) == 0;
+}
+
+/* "Dr Jean Martin (dr.martin@pro.mss.test)" when the account or the national
+ * directory names the actor, else the address as recorded. */
+static void who_display(sqlite3 *db, const char *who, char *out, size_t outlen)
+{
+	struct account a;
+	struct dir_entry *d = xcalloc(1, sizeof *d);
+	char name[300] = "";
+	if (strchr(who, '@') != NULL) {
+		if (account_get(db, who, &a) == 1 && a.name[0])
+			str_copy(name, sizeof name, a.name);
+		else if (dir_entry_get(db, who, d) == 1 && (d->last_name[0] || d->first_name[0]))
+			str_format(name, sizeof name, "%s%s%s", d->first_name, d->first_name[0] ? " " : "",
+				   d->last_name);
+	}
+	free(d);
+	if (name[0] && str_format(out, outlen, "%s (%s)", name, who) == 0)
+		return;
+	str_copy(out, outlen, who);
+}
+
+struct sync_run {
+	struct store *store;
+	const char *patient;
+	char service[300];
+	unsigned max, added;
+	int64_t last;
+	int failed;
+	char *err;
+	size_t errlen;
+};
+
+static int sync_one(const struct vault_history_entry *e, void *arg)
+{
+	struct sync_run *r = arg;
+	struct vault_history_entry shown = *e;
+	struct buf msg;
+	who_display(store_db(r->store), e->who, shown.who, sizeof shown.who);
+	buf_init(&msg, BUF_UNLIMITED);
+	const char *rcpt[1] = {r->patient};
+	struct store_delivery d = {.mail_from = "", .rcpts = rcpt, .nrcpt = 1, .mailbox = VAULT_HISTORY_MAILBOX,
+				   .internal_date = e->time};
+	int rc = vault_history_message(r->service, r->patient, &shown, &msg);
+	if (rc == 0) {
+		d.data = msg.data;
+		d.len = msg.len;
+		rc = store_deliver(r->store, &d, NULL, r->err, r->errlen);
+	}
+	buf_free(&msg);
+	if (rc != 0) {
+		r->failed = 1;
+		return 1;
+	}
+	r->last = e->seq;
+	r->added++;
+	return r->max && r->added >= r->max;
+}
+
+static int sync_last(sqlite3 *db, const char *patient, int64_t *last, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = db_prepare(db, "SELECT last_seq FROM vault_history_sync WHERE patient = ?", err, errlen);
+	if (!st)
+		return -1;
+	db_bind_text(st, 1, patient);
+	int rc = db_step(st);
+	*last = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int sync_save(sqlite3 *db, const char *patient, int64_t last, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = db_prepare(db,
+				      "INSERT INTO vault_history_sync (patient, last_seq) VALUES (?, ?)"
+				      " ON CONFLICT(patient) DO UPDATE SET last_seq = excluded.last_seq",
+				      err, errlen);
+	if (!st)
+		return -1;
+	db_bind_text(st, 1, patient);
+	sqlite3_bind_int64(st, 2, last);
+	int rc = db_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		db_error(db, "history sync", err, errlen);
+		return -1;
+	}
+	return 0;
+}
+
+/* true when some entry is newer than the last one copied: the common case is "no",
+ * answered without a write transaction. */
+static int sync_pending(sqlite3 *db, const char *patient, char *err, size_t errlen)
+{
+	int64_t last = 0;
+	if (sync_last(db, patient, &last, err, errlen) != 0)
+		return -1;
+	sqlite3_stmt *st = db_prepare(db, "SELECT 1 FROM audit_log WHERE patient = ? AND seq > ? LIMIT 1", err,
+				      errlen);
+	if (!st)
+		return -1;
+	db_bind_text(st, 1, patient);
+	sqlite3_bind_int64(st, 2, last);
+	int rc = db_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		db_error(db, "history pending", err, errlen);
+		return -1;
+	}
+	return rc == SQLITE_ROW;
+}
+
+int vault_history_sync(struct store *store, const char *patient, unsigned max, char *err, size_t errlen)
+{
+	sqlite3 *db = store_db(store);
+	struct sync_run r = {.store = store, .max = max, .err = err, .errlen = errlen};
+	char p[256];
+	err[0] = '\0';
+	str_copy(p, sizeof p, patient);
+	str_lower(p);
+	r.patient = p;
+	int pending = sync_pending(db, p, err, errlen);
+	if (pending <= 0)
+		return pending;
+	if (vault_service_address(store_config(store), r.service, sizeof r.service) != 0) {
+		str_copy(err, errlen, "service address too long");
+		return -1;
+	}
+	if (db_begin_write(db, err, errlen) != 0)
+		return -1;
+	/* read again inside the transaction: another session may have just copied them */
+	if (sync_last(db, p, &r.last, err, errlen) != 0 ||
+	    vault_history_foreach(db, p, r.last, sync_one, &r) != 0 || r.failed ||
+	    (r.added > 0 && sync_save(db, p, r.last, err, errlen) != 0)) {
+		if (!r.failed && !err[0])
+			str_copy(err, errlen, "history: database error");
+		db_rollback(db);
+		return -1;
+	}
+	if (db_commit(db, err, errlen) != 0)
+		return -1;
+	return (int)r.added;
 }

@@ -8,6 +8,7 @@
 #define MSS_VAULT_HISTORY_H
 
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,6 +34,24 @@ int vault_history_foreach(sqlite3 *db, const char *patient, int64_t after_seq,
  * From the service address, text/plain UTF-8 in French. Returns 0 or -1. */
 int vault_history_message(const char *service_address, const char *patient, const struct vault_history_entry *e,
 			  struct buf *out);
+
+/* The patient's read-only IMAP folder of history entries. */
+#define VAULT_HISTORY_MAILBOX "Historique"
+
+/* true when name is the Historique folder (exact name, case-sensitive as stored). */
+bool vault_is_history_mailbox(const char *name);
+
+/* Copies into the patient's mailbox "Historique" (created on first use, not a
+ * special-use folder) one message per history entry newer than the last one copied
+ * (remembered per patient in vault_history_sync), in one write transaction, so that
+ * concurrent sessions never copy an entry twice. Each message is
+ * vault_history_message() of the entry, with the actor shown by name when the account
+ * or the directory knows it, internal date = the entry's time, not \Seen. At most
+ * max entries per call (0: no limit); the rest come at the next call. Cheap when there
+ * is nothing new (one indexed query). Call with no transaction open. Returns the
+ * number of messages added, or -1 with err (nothing added). */
+struct store;
+int vault_history_sync(struct store *store, const char *patient, unsigned max, char *err, size_t errlen);
 
 /* "2026-11-29 09:30:00" (UTC) for t. */
 void vault_history_time(int64_t t, char *out, size_t outlen);

@@ -16,6 +16,9 @@ struct vault_part {
 	size_t len;
 	char declared_mime[128]; /* lowercased type/subtype as sent */
 	char filename[256];      /* decoded, "" when none */
+	const char *raw;         /* the part as sent (MIME header + body), inside the parsed data */
+	size_t rawlen;
+	bool whole_body;         /* the message's only body (its MIME header is the message's) */
 };
 
 /* The incoming message as the vault needs it. Strings "" when absent. */

@@ -47,6 +47,38 @@ static int encoded_words(struct buf *b, const char *v, size_t name_len)
 	return rc;
 }
 
+static size_t longest_word(const char *v)
+{
+	size_t best = 0;
+	while (*v) {
+		size_t n = strcspn(v, " ");
+		best = n > best ? n : best;
+		v += n;
+		v += strspn(v, " ");
+	}
+	return best;
+}
+
+/* Folds at spaces so that lines stay near 78 characters (RFC 5322 2.1.1); a fold is
+ * CRLF before an existing space, so unfolding gives the value back unchanged. */
+static int fold_ascii(struct buf *b, const char *v, size_t col)
+{
+	while (*v) {
+		size_t lead = strspn(v, " ");
+		size_t word = strcspn(v + lead, " ");
+		if (col > 1 && lead > 0 && col + lead + word > 78) {
+			if (buf_append_str(b, "\r\n") != 0)
+				return -1;
+			col = 0;
+		}
+		if (buf_append(b, v, lead + word) != 0)
+			return -1;
+		col += lead + word;
+		v += lead + word;
+	}
+	return 0;
+}
+
 /* Drops CR, LF and other controls: a header value is one logical line. */
 static void clean_value(const char *in, char *out, size_t outlen)
 {
@@ -64,8 +96,8 @@ int mime_header(struct buf *b, const char *name, const char *value)
 	clean_value(value ? value : "", v, sizeof v);
 	if (buf_printf(b, "%s: ", name) != 0)
 		return -1;
-	if (plain_ascii(v)) {
-		if (buf_append_str(b, v) != 0)
+	if (plain_ascii(v) && longest_word(v) < 900) {
+		if (fold_ascii(b, v, strlen(name) + 2) != 0)
 			return -1;
 	} else if (encoded_words(b, v, strlen(name)) != 0) {
 		return -1;

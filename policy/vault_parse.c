@@ -117,7 +117,7 @@ static bool is_document(const char *type, const struct mailmime_single_fields *s
 
 static const char *magic_type(const char *d, size_t len);
 
-static void single_part(struct mailmime *mm, struct vault_parsed *out)
+static void single_part(struct mailmime *mm, struct vault_parsed *out, int depth)
 {
 	struct mailmime_single_fields sf;
 	struct vault_part p;
@@ -125,6 +125,9 @@ static void single_part(struct mailmime *mm, struct vault_parsed *out)
 	memset(&p, 0, sizeof p);
 	mailmime_single_fields_init(&sf, mm->mm_mime_fields, mm->mm_content_type);
 	content_type(mm->mm_content_type, p.declared_mime, sizeof p.declared_mime);
+	p.raw = mm->mm_mime_start;
+	p.rawlen = mm->mm_length;
+	p.whole_body = depth == 1;
 	const char *fn = sf.fld_disposition_filename ? sf.fld_disposition_filename : sf.fld_content_name;
 	if (fn)
 		decode_words(fn, p.filename, sizeof p.filename);
@@ -148,7 +151,7 @@ static void walk(struct mailmime *mm, struct vault_parsed *out, int depth)
 		return;
 	switch (mm->mm_type) {
 	case MAILMIME_SINGLE:
-		single_part(mm, out);
+		single_part(mm, out, depth);
 		break;
 	case MAILMIME_MULTIPLE:
 		for (clistiter *it = clist_begin(mm->mm_data.mm_multipart.mm_mp_list); it; it = clist_next(it))

@@ -31,6 +31,10 @@ static const struct db_migration vault_migrations[] = {
 	    " professional TEXT NOT NULL COLLATE NOCASE,"
 	    " last INTEGER NOT NULL,"
 	    " PRIMARY KEY (patient, professional)) WITHOUT ROWID;"},
+	/* the last audit record copied into each patient's Historique folder */
+	{2, "CREATE TABLE vault_history_sync ("
+	    " patient TEXT NOT NULL COLLATE NOCASE PRIMARY KEY,"
+	    " last_seq INTEGER NOT NULL) WITHOUT ROWID;"},
 };
 
 int vault_schema_migrate(sqlite3 *db, char *err, size_t errlen)

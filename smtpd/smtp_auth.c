@@ -29,8 +29,8 @@ struct smtp_authfail {
 
 struct smtp_authfail *smtp_authfail_new(void)
 {
-	void *p = mmap(NULL, sizeof(struct smtp_authfail), PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	void *p = mmap(NULL, sizeof(struct smtp_authfail), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+	               -1, 0);
 
 	if (p == MAP_FAILED)
 		return NULL;
@@ -149,7 +149,7 @@ static void sleep_ms(unsigned ms)
 
 /* Sends a 334 challenge and reads the client's base64 answer, decoded into out. */
 static enum auth_outcome challenge(struct smtp_session *s, const char *b64, char *out, size_t outlen,
-				   long *len)
+                                   long *len)
 {
 	struct buf line;
 	enum conn_result r;
@@ -172,7 +172,7 @@ static enum auth_outcome challenge(struct smtp_session *s, const char *b64, char
 
 /* Decodes an initial response, or asks for one with an empty challenge. */
 static enum auth_outcome initial(struct smtp_session *s, const char *resp, char *out, size_t outlen,
-				 long *len)
+                                 long *len)
 {
 	if (resp[0] == '\0')
 		return challenge(s, "", out, outlen, len);
@@ -257,9 +257,8 @@ static int auth_succeeded(struct smtp_session *s, const char *mech)
 
 	s->authenticated = true;
 	smtp_authfail_clear(s->ctx->authfail, s->peer_ip);
-	log_info("smtp.auth", "session=%s peer=%s mech=%s user=%s role=%s result=ok", s->id, s->peer_ip,
-		 mech, log_quote(q, sizeof(q), s->auth_account.address),
-		 account_role_name(s->auth_account.role));
+	log_info("smtp.auth", "session=%s peer=%s mech=%s user=%s role=%s result=ok", s->id, s->peer_ip, mech,
+	         log_quote(q, sizeof(q), s->auth_account.address), account_role_name(s->auth_account.role));
 	return smtp_reply(s, RPL_AUTH_OK);
 }
 
@@ -275,8 +274,8 @@ static int auth_failed(struct smtp_session *s, const char *mech, enum auth_outco
 		return smtp_reply(s, RPL_AUTH_ABORTED);
 	s->auth_failures++;
 	n = smtp_authfail_add(s->ctx->authfail, s->peer_ip, time(NULL));
-	log_warn("smtp.auth", "session=%s peer=%s mech=%s result=failed failures=%u", s->id, s->peer_ip,
-		 mech, n);
+	log_warn("smtp.auth", "session=%s peer=%s mech=%s result=failed failures=%u", s->id, s->peer_ip, mech,
+	         n);
 	/* The delay slows guessing; the count per IP stops it. */
 	sleep_ms(s->cfg->auth_failure_delay);
 	if (n >= s->cfg->auth_max_failures || s->auth_failures >= s->cfg->auth_max_failures)

@@ -16,18 +16,18 @@ static int cmd_vrfy(struct smtp_session *s, const char *args);
 static int cmd_help(struct smtp_session *s, const char *args);
 
 static const struct smtp_cmd commands[] = {
-	{"EHLO", cmd_ehlo, CMD_BEFORE_TLS | CMD_ENDS_GROUP},
-	{"HELO", cmd_helo, CMD_BEFORE_TLS | CMD_ENDS_GROUP},
-	{"STARTTLS", smtp_cmd_starttls, CMD_BEFORE_TLS | CMD_NEEDS_HELO | CMD_ENDS_GROUP},
-	{"AUTH", smtp_cmd_auth, CMD_NEEDS_HELO | CMD_NO_TXN | CMD_ENDS_GROUP},
-	{"MAIL", smtp_cmd_mail, CMD_NEEDS_HELO | CMD_NEEDS_AUTH},
-	{"RCPT", smtp_cmd_rcpt, CMD_NEEDS_AUTH | CMD_NEEDS_MAIL},
-	{"DATA", smtp_cmd_data, CMD_NEEDS_AUTH | CMD_NEEDS_MAIL | CMD_NEEDS_RCPT | CMD_ENDS_GROUP},
-	{"RSET", cmd_rset, CMD_BEFORE_TLS},
-	{"NOOP", cmd_noop, CMD_BEFORE_TLS | CMD_ENDS_GROUP},
-	{"QUIT", cmd_quit, CMD_BEFORE_TLS | CMD_ENDS_GROUP},
-	{"VRFY", cmd_vrfy, CMD_BEFORE_TLS | CMD_ENDS_GROUP},
-	{"HELP", cmd_help, CMD_BEFORE_TLS},
+    {"EHLO", cmd_ehlo, CMD_BEFORE_TLS | CMD_ENDS_GROUP},
+    {"HELO", cmd_helo, CMD_BEFORE_TLS | CMD_ENDS_GROUP},
+    {"STARTTLS", smtp_cmd_starttls, CMD_BEFORE_TLS | CMD_NEEDS_HELO | CMD_ENDS_GROUP},
+    {"AUTH", smtp_cmd_auth, CMD_NEEDS_HELO | CMD_NO_TXN | CMD_ENDS_GROUP},
+    {"MAIL", smtp_cmd_mail, CMD_NEEDS_HELO | CMD_NEEDS_AUTH},
+    {"RCPT", smtp_cmd_rcpt, CMD_NEEDS_AUTH | CMD_NEEDS_MAIL},
+    {"DATA", smtp_cmd_data, CMD_NEEDS_AUTH | CMD_NEEDS_MAIL | CMD_NEEDS_RCPT | CMD_ENDS_GROUP},
+    {"RSET", cmd_rset, CMD_BEFORE_TLS},
+    {"NOOP", cmd_noop, CMD_BEFORE_TLS | CMD_ENDS_GROUP},
+    {"QUIT", cmd_quit, CMD_BEFORE_TLS | CMD_ENDS_GROUP},
+    {"VRFY", cmd_vrfy, CMD_BEFORE_TLS | CMD_ENDS_GROUP},
+    {"HELP", cmd_help, CMD_BEFORE_TLS},
 };
 
 const struct smtp_cmd *smtp_cmd_find(const char *verb)
@@ -116,12 +116,12 @@ static const struct smtp_capa {
 	bool (*offered)(const struct smtp_session *s);
 	void (*args)(const struct smtp_session *s, struct buf *out);
 } capabilities[] = {
-	{"PIPELINING", "RFC 2920", always, NULL},
-	{"SIZE", "RFC 1870", always, size_arg},
-	{"8BITMIME", "RFC 6152", always, NULL},
-	{"ENHANCEDSTATUSCODES", "RFC 2034", always, NULL},
-	{"STARTTLS", "RFC 3207", smtp_cmd_starttls_offered, NULL},
-	{"AUTH", "RFC 4954", smtp_cmd_auth_offered, auth_arg},
+    {"PIPELINING", "RFC 2920", always, NULL},
+    {"SIZE", "RFC 1870", always, size_arg},
+    {"8BITMIME", "RFC 6152", always, NULL},
+    {"ENHANCEDSTATUSCODES", "RFC 2034", always, NULL},
+    {"STARTTLS", "RFC 3207", smtp_cmd_starttls_offered, NULL},
+    {"AUTH", "RFC 4954", smtp_cmd_auth_offered, auth_arg},
 };
 
 void smtp_cmd_ehlo_keywords(const struct smtp_session *s, struct buf *out)

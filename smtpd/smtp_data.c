@@ -13,7 +13,7 @@ void smtp_data_init(struct smtp_data *d, uint64_t max_size)
 	d->max_size = max_size;
 	d->in_header = true;
 	buf_init(&d->body, max_size < BUF_UNLIMITED - SMTP_DATA_SLACK ? (size_t)max_size + SMTP_DATA_SLACK
-									 : BUF_UNLIMITED);
+	                                                              : BUF_UNLIMITED);
 }
 
 void smtp_data_free(struct smtp_data *d)
@@ -126,14 +126,13 @@ void smtp_data_date(time_t t, char *out, size_t outlen)
 {
 	static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
 	static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-					     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 	struct tm tm;
 
 	/* Names spelled out here, not by strftime, so the locale never changes them. */
 	gmtime_r(&t, &tm);
-	str_format(out, outlen, "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday % 7],
-		   tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-		   tm.tm_sec);
+	str_format(out, outlen, "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday % 7], tm.tm_mday,
+	           months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 int smtp_data_trace_headers(const struct smtp_data *d, const struct smtp_trace *t, struct buf *out)
@@ -143,8 +142,8 @@ int smtp_data_trace_headers(const struct smtp_data *d, const struct smtp_trace *
 
 	smtp_data_date(t->now, date, sizeof(date));
 	rc |= buf_printf(out, "Return-Path: <%s>\r\n", t->return_path);
-	rc |= buf_printf(out, "Received: from %s ([%s])\r\n\tby %s (MSS) with %s id %s", t->helo,
-			 t->peer_ip, t->hostname, t->protocol, t->queue_id);
+	rc |= buf_printf(out, "Received: from %s ([%s])\r\n\tby %s (MSS) with %s id %s", t->helo, t->peer_ip,
+	                 t->hostname, t->protocol, t->queue_id);
 	if (t->tls_version[0])
 		rc |= buf_printf(out, "\r\n\t(using %s with cipher %s)", t->tls_version, t->tls_cipher);
 	if (t->for_rcpt[0])

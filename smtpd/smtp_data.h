@@ -25,17 +25,17 @@ enum smtp_data_step {
 #define SMTP_DATA_SLACK 16384 /* room for the trace headers */
 
 struct smtp_data {
-	struct buf body;         /* unstuffed content, CRLF line ends */
-	uint64_t size;           /* content octets seen, also past the limit */
+	struct buf body; /* unstuffed content, CRLF line ends */
+	uint64_t size;   /* content octets seen, also past the limit */
 	uint64_t max_size;
 	bool too_big;
 	bool line_too_long;
 	bool has_nul;
 	bool bare_lf;
-	bool in_header;          /* still in the header section */
+	bool in_header; /* still in the header section */
 	bool has_message_id;
 	bool has_date;
-	bool headerless;         /* the first line was not a header field */
+	bool headerless; /* the first line was not a header field */
 	unsigned lines;
 };
 
@@ -61,7 +61,7 @@ struct smtp_trace {
 	const char *tls_version; /* "" when clear */
 	const char *tls_cipher;
 	const char *queue_id;
-	const char *for_rcpt;    /* "" when several recipients (they stay private) */
+	const char *for_rcpt; /* "" when several recipients (they stay private) */
 	time_t now;
 };
 

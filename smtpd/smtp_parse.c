@@ -168,7 +168,7 @@ static const char *skip_source_route(const char *p, const char *end)
 
 /* Parses "<path>" at *pp. On success *pp points after '>'. */
 static enum smtp_reply_id parse_path(const char **pp, char addr[SMTP_PATH_MAX], bool allow_null,
-				     enum smtp_reply_id bad)
+                                     enum smtp_reply_id bad)
 {
 	const char *p = *pp, *start, *end;
 	long n;
@@ -357,7 +357,7 @@ long smtp_parse_base64(const char *in, char *out, size_t outlen)
 		return 0;
 	}
 	if (sodium_base642bin((unsigned char *)out, outlen - 1, in, len, NULL, &bin_len, &end,
-			      sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	                      sodium_base64_VARIANT_ORIGINAL) != 0 ||
 	    end != in + len)
 		return -1;
 	out[bin_len] = '\0';
@@ -365,7 +365,7 @@ long smtp_parse_base64(const char *in, char *out, size_t outlen)
 }
 
 int smtp_parse_sasl_plain(const char *msg, size_t len, const char **authzid, const char **authcid,
-			  const char **passwd)
+                          const char **passwd)
 {
 	const char *nul1 = memchr(msg, '\0', len), *nul2;
 

@@ -27,9 +27,9 @@ struct smtp_cmdline {
 int smtp_parse_verb(const char *line, struct smtp_cmdline *out);
 
 struct smtp_mail_params {
-	uint64_t size;  /* SIZE= (RFC 1870); 0 when absent */
+	uint64_t size; /* SIZE= (RFC 1870); 0 when absent */
 	bool has_size;
-	int body;       /* 0 absent, 7 (7BIT) or 8 (8BITMIME, RFC 6152) */
+	int body; /* 0 absent, 7 (7BIT) or 8 (8BITMIME, RFC 6152) */
 };
 
 /* Parses the argument of MAIL: "FROM:<path> [params]". The address is written
@@ -58,6 +58,6 @@ long smtp_parse_base64(const char *in, char *out, size_t outlen);
 /* Splits a SASL PLAIN message "authzid NUL authcid NUL passwd" (RFC 4616).
  * Returns 0 (pointers into msg) or -1 when malformed. */
 int smtp_parse_sasl_plain(const char *msg, size_t len, const char **authzid, const char **authcid,
-			  const char **passwd);
+                          const char **passwd);
 
 #endif

@@ -14,57 +14,57 @@
 struct conn;
 
 enum smtp_reply_id {
-	RPL_OK,               /* 250 2.0.0 */
-	RPL_MAIL_OK,          /* 250 2.1.0 */
-	RPL_RCPT_OK,          /* 250 2.1.5 */
-	RPL_BYE,              /* 221 2.0.0 */
-	RPL_RESET_OK,         /* 250 2.0.0 */
-	RPL_VRFY,             /* 252 2.0.0 */
-	RPL_HELP,             /* 214 2.0.0 */
-	RPL_DATA_GO,          /* 354 */
-	RPL_STARTTLS_GO,      /* 220 2.0.0 */
-	RPL_AUTH_OK,          /* 235 2.7.0 */
-	RPL_TIMEOUT,          /* 421 4.4.2 */
-	RPL_TOO_MANY_ERRORS,  /* 421 4.7.0 */
-	RPL_AUTH_LOCKED,      /* 421 4.7.0 */
-	RPL_OVERLOAD,         /* 421 4.7.0 */
-	RPL_UNAVAILABLE,      /* 421 4.3.0 */
-	RPL_TEMPFAIL,         /* 451 4.3.0 */
-	RPL_TOO_MANY_RCPTS,   /* 452 4.5.3 */
-	RPL_TLS_UNAVAILABLE,  /* 454 4.7.0 */
-	RPL_AUTH_TEMPFAIL,    /* 454 4.7.0 */
-	RPL_UNKNOWN_COMMAND,  /* 500 5.5.2 */
-	RPL_LINE_TOO_LONG,    /* 500 5.5.2 */
-	RPL_NUL_IN_COMMAND,   /* 500 5.5.2 */
-	RPL_BARE_LF,          /* 550 5.5.2, then the session closes */
-	RPL_SYNTAX,           /* 501 5.5.4 */
-	RPL_SYNTAX_HELO,      /* 501 5.5.4 */
-	RPL_SYNTAX_MAIL,      /* 501 5.5.4 */
-	RPL_SYNTAX_RCPT,      /* 501 5.5.4 */
-	RPL_NO_ARGS,          /* 501 5.5.4 */
-	RPL_BAD_SENDER,       /* 501 5.1.7 */
-	RPL_BAD_RECIPIENT,    /* 501 5.1.3 */
-	RPL_BAD_BODY,         /* 501 5.5.4 */
-	RPL_AUTH_ABORTED,     /* 501 5.7.0 */
-	RPL_AUTH_BAD_BASE64,  /* 501 5.5.2 */
-	RPL_HELO_FIRST,       /* 503 5.5.1 */
-	RPL_NESTED_MAIL,      /* 503 5.5.1 */
-	RPL_NEED_MAIL,        /* 503 5.5.1 */
-	RPL_NEED_RCPT,        /* 503 5.5.1 */
-	RPL_TLS_ACTIVE,       /* 503 5.5.1 */
-	RPL_ALREADY_AUTH,     /* 503 5.5.1 */
-	RPL_AUTH_IN_MAIL,     /* 503 5.5.1 */
-	RPL_AUTH_NOT_ENABLED, /* 503 5.5.1 */
-	RPL_MECH_UNKNOWN,     /* 504 5.5.4 */
-	RPL_TLS_REQUIRED,     /* 530 5.7.0 */
-	RPL_AUTH_REQUIRED,    /* 530 5.7.0 */
-	RPL_AUTH_FAILED,      /* 535 5.7.8 */
-	RPL_RELAY_DENIED,     /* 550 5.7.1 */
-	RPL_RELAY_NOT_YET,    /* 550 5.7.1 */
-	RPL_SIZE_EXCEEDED,    /* 552 5.3.4 */
-	RPL_MSG_LINE_TOO_LONG,/* 500 5.5.2 */
-	RPL_MSG_NUL,          /* 554 5.6.0 */
-	RPL_PARAM_UNKNOWN,    /* 555 5.5.4 */
+	RPL_OK,                /* 250 2.0.0 */
+	RPL_MAIL_OK,           /* 250 2.1.0 */
+	RPL_RCPT_OK,           /* 250 2.1.5 */
+	RPL_BYE,               /* 221 2.0.0 */
+	RPL_RESET_OK,          /* 250 2.0.0 */
+	RPL_VRFY,              /* 252 2.0.0 */
+	RPL_HELP,              /* 214 2.0.0 */
+	RPL_DATA_GO,           /* 354 */
+	RPL_STARTTLS_GO,       /* 220 2.0.0 */
+	RPL_AUTH_OK,           /* 235 2.7.0 */
+	RPL_TIMEOUT,           /* 421 4.4.2 */
+	RPL_TOO_MANY_ERRORS,   /* 421 4.7.0 */
+	RPL_AUTH_LOCKED,       /* 421 4.7.0 */
+	RPL_OVERLOAD,          /* 421 4.7.0 */
+	RPL_UNAVAILABLE,       /* 421 4.3.0 */
+	RPL_TEMPFAIL,          /* 451 4.3.0 */
+	RPL_TOO_MANY_RCPTS,    /* 452 4.5.3 */
+	RPL_TLS_UNAVAILABLE,   /* 454 4.7.0 */
+	RPL_AUTH_TEMPFAIL,     /* 454 4.7.0 */
+	RPL_UNKNOWN_COMMAND,   /* 500 5.5.2 */
+	RPL_LINE_TOO_LONG,     /* 500 5.5.2 */
+	RPL_NUL_IN_COMMAND,    /* 500 5.5.2 */
+	RPL_BARE_LF,           /* 550 5.5.2, then the session closes */
+	RPL_SYNTAX,            /* 501 5.5.4 */
+	RPL_SYNTAX_HELO,       /* 501 5.5.4 */
+	RPL_SYNTAX_MAIL,       /* 501 5.5.4 */
+	RPL_SYNTAX_RCPT,       /* 501 5.5.4 */
+	RPL_NO_ARGS,           /* 501 5.5.4 */
+	RPL_BAD_SENDER,        /* 501 5.1.7 */
+	RPL_BAD_RECIPIENT,     /* 501 5.1.3 */
+	RPL_BAD_BODY,          /* 501 5.5.4 */
+	RPL_AUTH_ABORTED,      /* 501 5.7.0 */
+	RPL_AUTH_BAD_BASE64,   /* 501 5.5.2 */
+	RPL_HELO_FIRST,        /* 503 5.5.1 */
+	RPL_NESTED_MAIL,       /* 503 5.5.1 */
+	RPL_NEED_MAIL,         /* 503 5.5.1 */
+	RPL_NEED_RCPT,         /* 503 5.5.1 */
+	RPL_TLS_ACTIVE,        /* 503 5.5.1 */
+	RPL_ALREADY_AUTH,      /* 503 5.5.1 */
+	RPL_AUTH_IN_MAIL,      /* 503 5.5.1 */
+	RPL_AUTH_NOT_ENABLED,  /* 503 5.5.1 */
+	RPL_MECH_UNKNOWN,      /* 504 5.5.4 */
+	RPL_TLS_REQUIRED,      /* 530 5.7.0 */
+	RPL_AUTH_REQUIRED,     /* 530 5.7.0 */
+	RPL_AUTH_FAILED,       /* 535 5.7.8 */
+	RPL_RELAY_DENIED,      /* 550 5.7.1 */
+	RPL_RELAY_NOT_YET,     /* 550 5.7.1 */
+	RPL_SIZE_EXCEEDED,     /* 552 5.3.4 */
+	RPL_MSG_LINE_TOO_LONG, /* 500 5.5.2 */
+	RPL_MSG_NUL,           /* 554 5.6.0 */
+	RPL_PARAM_UNKNOWN,     /* 555 5.5.4 */
 	RPL_COUNT
 };
 

@@ -76,14 +76,15 @@ const char *smtp_session_protocol(const struct smtp_session *s)
 	return s->authenticated ? "ESMTPA" : "ESMTP";
 }
 
-void smtp_session_audit(struct smtp_session *s, const char *action, const char *target,
-			const char *detail, const struct mss_status *st)
+void smtp_session_audit(struct smtp_session *s, const char *action, const char *target, const char *detail,
+                        const struct mss_status *st)
 {
 	struct audit_event ev;
 	char result[320], err[256];
-	const char *actor = s->sender.account[0] ? s->sender.account
-			    : s->authenticated     ? s->auth_account.address
-						   : "anonymous";
+	const char *actor = s->sender.account[0]          ? s->sender.account
+	                    : s->authenticated            ? s->auth_account.address
+	                    : s->sender.tls_subject_dn[0] ? s->sender.tls_subject_dn
+	                                                  : "anonymous";
 
 	str_format(result, sizeof(result), "refused: %d %s %s", st->code, st->enhanced, st->text);
 	memset(&ev, 0, sizeof(ev));
@@ -97,7 +98,7 @@ void smtp_session_audit(struct smtp_session *s, const char *action, const char *
 	ev.patient = "";
 	if (s->store == NULL || audit_append(store_db(s->store), &ev, err, sizeof(err)) < 0)
 		log_err("smtp.audit", "session=%s action=%s result=failed why=\"%s\"", s->id, action,
-			s->store ? err : "no store");
+		        s->store ? err : "no store");
 }
 
 enum conn_result smtp_session_challenge(struct smtp_session *s, const char *b64, struct buf *line)
@@ -139,8 +140,8 @@ static int start_tls(struct smtp_session *s)
 	s->tls = true;
 	s->peer = *conn_tls_peer(s->conn);
 	log_info("smtp.tls", "session=%s peer=%s version=%s cipher=%s client_cert=%s subject=%s", s->id,
-		 s->peer_ip, s->peer.version, s->peer.cipher, s->peer.has_cert ? "verified" : "none",
-		 log_quote(dn, sizeof(dn), s->peer.subject_dn));
+	         s->peer_ip, s->peer.version, s->peer.cipher, s->peer.has_cert ? "verified" : "none",
+	         log_quote(dn, sizeof(dn), s->peer.subject_dn));
 	return 0;
 }
 
@@ -256,11 +257,11 @@ void smtp_session_main(int fd, const struct session_info *si, void *arg)
 		return;
 	conn_set_timeout(s.conn, s.cfg->smtp_command_timeout);
 	log_info("smtp.connect", "session=%s listener=%s peer=%s port=%u", s.id, s.listener, s.peer_ip,
-		 si->peer_port);
+	         si->peer_port);
 	if (session_open(&s) == 0)
 		session_loop(&s);
-	log_info("smtp.disconnect", "session=%s peer=%s messages=%u errors=%u", s.id, s.peer_ip,
-		 s.messages, s.errors);
+	log_info("smtp.disconnect", "session=%s peer=%s messages=%u errors=%u", s.id, s.peer_ip, s.messages,
+	         s.errors);
 	smtp_session_reset_txn(&s);
 	if (s.store)
 		store_close(s.store);
@@ -269,12 +270,14 @@ void smtp_session_main(int fd, const struct session_info *si, void *arg)
 
 void smtp_session_overload(int fd, const struct session_info *si, const char *why)
 {
-	static const char msg[] = "421 4.7.0 Error: too many connections, try again later\r\n";
+	const struct smtp_reply *r = smtp_reply_get(RPL_OVERLOAD);
+	char msg[200];
 	ssize_t n = 0;
 
 	/* Implicit TLS clients expect a handshake, not text: just close on them. */
-	if (si->listener->kind != SMTP_KIND_SUBMISSIONS)
-		n = write(fd, msg, sizeof(msg) - 1);
+	if (si->listener->kind != SMTP_KIND_SUBMISSIONS &&
+	    str_format(msg, sizeof(msg), "%d %s %s\r\n", r->code, r->enhanced, r->text) == 0)
+		n = write(fd, msg, strlen(msg));
 	(void)n;
 	log_warn("smtp.overload", "listener=%s peer=%s why=\"%s\"", si->listener->name, si->peer_ip, why);
 }

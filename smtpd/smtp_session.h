@@ -32,8 +32,8 @@ struct smtp_spf;
 /* Built by the master before it forks; read-only in sessions. */
 struct smtpd_ctx {
 	const struct mss_config *cfg;
-	struct tls_ctx *tls;             /* NULL when no certificate is configured */
-	struct smtp_authfail *authfail;  /* shared between sessions (see smtp_auth.h) */
+	struct tls_ctx *tls;            /* NULL when no certificate is configured */
+	struct smtp_authfail *authfail; /* shared between sessions (see smtp_auth.h) */
 	struct smtp_spf *spf;
 };
 
@@ -43,15 +43,15 @@ struct smtp_session {
 	struct conn *conn;
 	struct store *store;
 	enum smtp_kind kind;
-	const char *listener;     /* "smtp", "submission", "submissions" */
-	char id[16];              /* session id for logs */
+	const char *listener; /* "smtp", "submission", "submissions" */
+	char id[16];          /* session id for logs */
 	char peer_ip[64];
 
 	char helo[SMTP_DOMAIN_MAX];
-	bool esmtp;               /* EHLO (not HELO) */
+	bool esmtp; /* EHLO (not HELO) */
 	bool tls;
-	struct tls_peer peer;     /* verified client certificate, if any */
-	bool cert_mapped;         /* peer certificate maps to cert_account */
+	struct tls_peer peer; /* verified client certificate, if any */
+	bool cert_mapped;     /* peer certificate maps to cert_account */
 	struct account cert_account;
 	bool authenticated;
 	struct account auth_account;
@@ -63,13 +63,13 @@ struct smtp_session {
 	char mail_from[SMTP_PATH_MAX];
 	struct smtp_mail_params mail_params;
 	struct policy_sender sender;
-	char **rcpts;             /* accepted recipients, each once */
+	char **rcpts; /* accepted recipients, each once */
 	size_t nrcpt;
-	unsigned rcpt_count;      /* accepted RCPT commands, duplicates included */
+	unsigned rcpt_count; /* accepted RCPT commands, duplicates included */
 
 	unsigned errors;
 	unsigned messages;
-	bool closing;             /* reply sent; close after flushing */
+	bool closing; /* reply sent; close after flushing */
 };
 
 /* Session entry point for lib/master (arg: struct smtpd_ctx). */
@@ -95,7 +95,7 @@ void smtp_session_reset_after_tls(struct smtp_session *s);
 const char *smtp_session_protocol(const struct smtp_session *s);
 /* Records a refusal decided by smtpd itself in the audit log (the policy records its
  * own decisions). Never content: envelope, size and reason only. */
-void smtp_session_audit(struct smtp_session *s, const char *action, const char *target,
-			const char *detail, const struct mss_status *st);
+void smtp_session_audit(struct smtp_session *s, const char *action, const char *target, const char *detail,
+                        const struct mss_status *st);
 
 #endif

@@ -26,8 +26,8 @@ static const struct {
 	const char *name;
 	ns_type type;
 } zone_types[] = {
-	{"TXT", ns_t_txt}, {"SPF", ns_t_spf}, {"A", ns_t_a},
-	{"AAAA", ns_t_aaaa}, {"MX", ns_t_mx}, {"PTR", ns_t_ptr},
+    {"TXT", ns_t_txt},   {"SPF", ns_t_spf}, {"A", ns_t_a},
+    {"AAAA", ns_t_aaaa}, {"MX", ns_t_mx},   {"PTR", ns_t_ptr},
 };
 
 /* One zone line "name TYPE value" ('#' comments, blank lines). Returns 0 or -1. */
@@ -52,7 +52,8 @@ static int zone_line(SPF_dns_server_t *dns, char *line, char *why, size_t whylen
 	for (size_t i = 0; i < sizeof(zone_types) / sizeof(zone_types[0]); i++) {
 		if (!str_ieq(type, zone_types[i].name))
 			continue;
-		if (SPF_dns_zone_add_str(dns, name, zone_types[i].type, NETDB_SUCCESS, value) != SPF_E_SUCCESS)
+		if (SPF_dns_zone_add_str(dns, name, zone_types[i].type, NETDB_SUCCESS, value) !=
+		    SPF_E_SUCCESS)
 			return str_format(why, whylen, "libspf2 refused the record"), -1;
 		return 0;
 	}
@@ -131,9 +132,9 @@ static SPF_result_t evaluate(SPF_server_t *server, SPF_request_t *req, SPF_respo
 	if (e != SPF_E_SUCCESS || rec == NULL) {
 		if (rec)
 			SPF_record_free(rec);
-		return e == SPF_E_NOT_SPF ? SPF_RESULT_NONE
+		return e == SPF_E_NOT_SPF     ? SPF_RESULT_NONE
 		       : e == SPF_E_DNS_ERROR ? SPF_RESULT_TEMPERROR
-					      : SPF_RESULT_PERMERROR;
+		                              : SPF_RESULT_PERMERROR;
 	}
 	resp->spf_record_exp = rec;
 	e = SPF_record_interpret(rec, req, resp, 0);
@@ -142,8 +143,8 @@ static SPF_result_t evaluate(SPF_server_t *server, SPF_request_t *req, SPF_respo
 	return e == SPF_E_SUCCESS ? SPF_response_result(resp) : SPF_RESULT_PERMERROR;
 }
 
-int smtp_spf_check(struct smtp_spf *spf, const char *ip, const char *helo, const char *sender,
-		   char *result, size_t resultlen)
+int smtp_spf_check(struct smtp_spf *spf, const char *ip, const char *helo, const char *sender, char *result,
+                   size_t resultlen)
 {
 	SPF_request_t *req;
 	SPF_response_t *resp;

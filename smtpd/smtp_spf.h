@@ -21,8 +21,8 @@ void smtp_spf_free(struct smtp_spf *spf);
  * NULL) receives the SPF result name ("pass", "fail", "none", ...). Unlike libspf2's
  * SPF_request_query_mailfrom, loopback peers get no free pass: they are checked
  * against the record like any other address. */
-int smtp_spf_check(struct smtp_spf *spf, const char *ip, const char *helo, const char *sender,
-		   char *result, size_t resultlen);
+int smtp_spf_check(struct smtp_spf *spf, const char *ip, const char *helo, const char *sender, char *result,
+                   size_t resultlen);
 
 /* True when ip (textual IPv4/IPv6) is inside one of the CIDR blocks of list
  * ("10.0.0.0/8, 192.0.2.1, 2001:db8::/32"). Malformed entries never match. */

@@ -5,6 +5,7 @@
  * hands the whole message to policy_deliver and says 250 only when that returned 0,
  * i.e. when the message is durably stored (fsynced files, committed database). */
 
+#include <signal.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +40,7 @@ static void identify_mx_sender(struct smtp_session *s, const char *mail_from)
 		return;
 	pass = smtp_spf_check(s->ctx->spf, s->peer_ip, s->helo, mail_from, spf, sizeof(spf));
 	log_info("smtp.spf", "session=%s peer=%s domain=%s result=%s", s->id, s->peer_ip,
-		 log_quote(q, sizeof(q), str_address_domain(mail_from)), spf);
+	         log_quote(q, sizeof(q), str_address_domain(mail_from)), spf);
 	if (pass == 1)
 		ps->auth = SENDER_RELAY_SPF;
 }
@@ -68,7 +69,7 @@ static int refuse(struct smtp_session *s, const char *action, const char *target
 
 	smtp_reply_status(id, &st);
 	str_format(detail, sizeof(detail), "from=<%s> listener=%s", s->in_mail ? s->mail_from : "",
-		   s->listener);
+	           s->listener);
 	smtp_session_audit(s, action, target, detail, &st);
 	return smtp_reply(s, id);
 }
@@ -95,11 +96,11 @@ int smtp_cmd_mail(struct smtp_session *s, const char *args)
 	r = smtp_parse_mail(args, from, &p);
 	if (r != RPL_OK)
 		return smtp_reply(s, r);
-	if (p.has_size && p.size > s->cfg->max_message_size)
-		return refuse(s, "smtp.mail", from, RPL_SIZE_EXCEEDED); /* RFC 1870 6 */
 	/* The policy sees how the session authenticated, not just the MAIL FROM text:
 	 * it refuses a submitted address that is not the login's (553 5.7.1). */
 	identify_sender(s, from);
+	if (p.has_size && p.size > s->cfg->max_message_size)
+		return refuse(s, "smtp.mail", from, RPL_SIZE_EXCEEDED); /* RFC 1870 6 */
 	memset(&st, 0, sizeof(st));
 	rc = policy_check_mail(s->store, &s->sender, from, &st);
 	if (rc != 0)
@@ -108,7 +109,7 @@ int smtp_cmd_mail(struct smtp_session *s, const char *args)
 	s->in_mail = true;
 	s->mail_params = p;
 	log_info("smtp.mail", "session=%s from=%s auth=%s", s->id, log_quote(q, sizeof(q), from),
-		 policy_auth_name(s->sender.auth));
+	         policy_auth_name(s->sender.auth));
 	return smtp_reply(s, RPL_MAIL_OK);
 }
 
@@ -138,7 +139,8 @@ int smtp_cmd_rcpt(struct smtp_session *s, const char *args)
 		return policy_refused(s, rc, &st);
 	/* Never an open relay, whatever the policy says: smtpd delivers locally only. */
 	if (!config_is_local_domain(s->cfg, str_address_domain(rcpt)))
-		return refuse(s, "smtp.rcpt", rcpt, s->kind == SMTP_KIND_MX ? RPL_RELAY_DENIED : RPL_RELAY_NOT_YET);
+		return refuse(s, "smtp.rcpt", rcpt,
+		              s->kind == SMTP_KIND_MX ? RPL_RELAY_DENIED : RPL_RELAY_NOT_YET);
 	s->rcpt_count++;
 	if (!has_rcpt(s, rcpt)) {
 		s->rcpts = xrealloc(s->rcpts, (s->nrcpt + 1) * sizeof(*s->rcpts));
@@ -232,7 +234,7 @@ static int deliver(struct smtp_session *s, struct smtp_data *d)
 	memset(&st, 0, sizeof(st));
 	rc = policy_deliver(s->store, &pm, &st);
 	log_info("smtp.deliver", "session=%s qid=%s from=%s nrcpt=%zu size=%zu result=%s", s->id, qid,
-		 log_quote(q, sizeof(q), s->mail_from), s->nrcpt, d->body.len, rc == 0 ? "ok" : "failed");
+	         log_quote(q, sizeof(q), s->mail_from), s->nrcpt, d->body.len, rc == 0 ? "ok" : "failed");
 	if (rc != 0) {
 		if (st.code < 400)
 			smtp_reply_status(RPL_TEMPFAIL, &st);
@@ -243,6 +245,22 @@ static int deliver(struct smtp_session *s, struct smtp_data *d)
 	return smtp_reply_send_line(s->conn, 250, "2.0.0", q, true);
 }
 
+/* A shutdown (SIGTERM from the master) waits until the message is stored and the
+ * client has its answer, so a stop never cuts a delivery in half nor leaves a stored
+ * message unacknowledged (the client would send it twice). */
+static void deliver_uninterrupted(struct smtp_session *s, struct smtp_data *d)
+{
+	sigset_t stop, old;
+
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigprocmask(SIG_BLOCK, &stop, &old);
+	deliver(s, d);
+	conn_flush(s->conn);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
 /* Records a message smtpd itself did not take (the policy records the others). */
 static void audit_data(struct smtp_session *s, const struct smtp_data *d, const struct mss_status *st)
 {
@@ -250,7 +268,7 @@ static void audit_data(struct smtp_session *s, const struct smtp_data *d, const 
 
 	str_format(target, sizeof(target), "%s%s", s->rcpts[0], s->nrcpt > 1 ? " (+more)" : "");
 	str_format(detail, sizeof(detail), "from=<%s> nrcpt=%zu size=%llu listener=%s", s->mail_from,
-		   s->nrcpt, (unsigned long long)d->size, s->listener);
+	           s->nrcpt, (unsigned long long)d->size, s->listener);
 	smtp_session_audit(s, "smtp.data", target, detail, st);
 }
 
@@ -295,7 +313,7 @@ int smtp_cmd_data(struct smtp_session *s, const char *args)
 		if (verdict != RPL_OK)
 			data_refused(s, &d, verdict);
 		else
-			deliver(s, &d);
+			deliver_uninterrupted(s, &d);
 	}
 	smtp_data_free(&d);
 	smtp_session_reset_txn(s);

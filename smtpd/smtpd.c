@@ -91,9 +91,9 @@ static void check_store(void)
 int main(int argc, char **argv)
 {
 	struct listener ls[3] = {
-		{"smtp", "", SMTP_KIND_MX, -1},
-		{"submission", "", SMTP_KIND_SUBMISSION, -1},
-		{"submissions", "", SMTP_KIND_SUBMISSIONS, -1},
+	    {"smtp", "", SMTP_KIND_MX, -1},
+	    {"submission", "", SMTP_KIND_SUBMISSION, -1},
+	    {"submissions", "", SMTP_KIND_SUBMISSIONS, -1},
 	};
 	struct smtpd_ctx ctx;
 	struct master_opts mo;
@@ -132,7 +132,7 @@ int main(int argc, char **argv)
 	mo.overload = smtp_session_overload;
 	mo.arg = &ctx;
 	log_info("smtpd.start", "smtp=%s submission=%s submissions=%s", ls[0].addr[0] ? ls[0].addr : "-",
-		 ls[1].addr[0] ? ls[1].addr : "-", ls[2].addr[0] ? ls[2].addr : "-");
+	         ls[1].addr[0] ? ls[1].addr : "-", ls[2].addr[0] ? ls[2].addr : "-");
 	rc = master_run(&mo, ls, 3);
 	smtp_spf_free(ctx.spf);
 	smtp_authfail_free(ctx.authfail);

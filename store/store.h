@@ -195,6 +195,12 @@ void store_changes_free(struct store_changes *c);
 
 /* ---- waking sessions (IDLE) ----------------------------------------------------- */
 
+/* Wakes the watchers of the mailboxes changed inside a write transaction that the
+ * caller opened itself (policy_deliver's one transaction for store, audit and
+ * contacts). Call after that transaction ends; after a rollback the wake is spurious
+ * but harmless. Changes made outside a caller's transaction wake at once. */
+void store_notify_flush(struct store *st);
+
 /* After each commit that changes a mailbox (deliver, append, copy/move into it,
  * expunge, flags, delete, rename) the store touches data_dir/run/mbox-<id>.
  * store_watch_open returns a non-blocking inotify descriptor (close-on-exec) that

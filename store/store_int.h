@@ -31,6 +31,8 @@ struct store_cache {
 	bool valid;
 };
 
+#define STORE_PENDING_NOTIFY_MAX 128
+
 struct store {
 	sqlite3 *db;
 	struct mss_config cfg;
@@ -38,6 +40,10 @@ struct store {
 	struct store_key *keys;
 	size_t nkeys;
 	struct store_cache cache;
+	/* Mailboxes changed inside a transaction the caller owns: their watchers are woken
+	 * by store_notify_flush once that transaction has committed. */
+	int64_t pending_notify[STORE_PENDING_NOTIFY_MAX];
+	size_t npending_notify;
 };
 
 /* A blob a transaction wrote or made unreferenced: removed after rollback or commit. */

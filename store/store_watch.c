@@ -31,12 +31,37 @@ static int touch(const char *path)
 	return 0;
 }
 
-void store_notify(struct store *st, int64_t mailbox_id)
+static void notify_now(struct store *st, int64_t mailbox_id)
 {
 	char path[CONFIG_PATH_MAX + 64];
 	if (mailbox_id <= 0 || change_path(st, mailbox_id, path, sizeof(path)) < 0)
 		return;
 	touch(path); /* best effort: a failure only delays the others' update */
+}
+
+/* Inside the caller's transaction a woken session would look before the commit and
+ * see nothing new, and then sleep until the next change: so wait for the commit. */
+void store_notify(struct store *st, int64_t mailbox_id)
+{
+	if (sqlite3_get_autocommit(st->db)) {
+		notify_now(st, mailbox_id);
+		return;
+	}
+	for (size_t i = 0; i < st->npending_notify; i++)
+		if (st->pending_notify[i] == mailbox_id)
+			return;
+	if (st->npending_notify == STORE_PENDING_NOTIFY_MAX) {
+		notify_now(st, mailbox_id); /* early wake: the session rechecks on its next wake */
+		return;
+	}
+	st->pending_notify[st->npending_notify++] = mailbox_id;
+}
+
+void store_notify_flush(struct store *st)
+{
+	for (size_t i = 0; i < st->npending_notify; i++)
+		notify_now(st, st->pending_notify[i]);
+	st->npending_notify = 0;
 }
 
 void store_notify_gone(struct store *st, int64_t mailbox_id)

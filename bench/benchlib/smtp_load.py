@@ -90,7 +90,8 @@ def _worker(job, out):
                 s.close()
             except OSError:
                 pass
-            if len(errors) > 20:
+            # A permanent refusal (5xx) will not change by retrying.
+            if len(errors) > 20 or getattr(e, "smtp_code", 0) >= 500:
                 break
     out.put({"lat": lat, "conn": conn_lat, "errors": errors, "sent": sent})
 

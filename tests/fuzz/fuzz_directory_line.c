@@ -11,13 +11,13 @@
 #include "directory/directory_line.h"
 
 static const char published[] =
-	"Type de BAL|Adresse BAL|Type Identifiant PP|Identifiant PP|Identification nationale PP|"
-	"Type identifiant structure|Identification Structure|Service de rattachement|"
-	"Civilité d'exercice|Nom d'exercice|Prénom d'exercice|Catégorie profession|"
-	"Libellé de catégorie profession|Code Profession|Libellé Profession|Code savoir-faire|"
-	"Libellé savoir-faire|Dématérialisation|Raison Sociale structure BAL|Complément destinataire|"
-	"Complément point géographique|Numéro Voie|Indice répétition voie|Code type de voie|"
-	"Libellé type de voie|Libellé Voie|Mention distribution|Bureau cedex|Code postal|Code commune|Pays";
+    "Type de BAL|Adresse BAL|Type Identifiant PP|Identifiant PP|Identification nationale PP|"
+    "Type identifiant structure|Identification Structure|Service de rattachement|"
+    "Civilité d'exercice|Nom d'exercice|Prénom d'exercice|Catégorie profession|"
+    "Libellé de catégorie profession|Code Profession|Libellé Profession|Code savoir-faire|"
+    "Libellé savoir-faire|Dématérialisation|Raison Sociale structure BAL|Complément destinataire|"
+    "Complément point géographique|Numéro Voie|Indice répétition voie|Code type de voie|"
+    "Libellé type de voie|Libellé Voie|Mention distribution|Bureau cedex|Code postal|Code commune|Pays";
 
 static void parse_lines(const struct dir_header *h, const char *p, const char *end)
 {

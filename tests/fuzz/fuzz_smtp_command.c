@@ -1,17 +1,17 @@
-/* fuzz-libs: lib */
+/* fuzz-libs: smtpd lib */
 /* fuzz_smtp_command: the SMTP command parser (smtpd/smtp_parse.c) on arbitrary
  * command lines, as the session hands them over: split into verb and arguments, then
  * the argument parser of that verb (MAIL, RCPT, EHLO/HELO, AUTH with its base64 and
- * SASL PLAIN decoding). smtp_parse.c is compiled in directly: it is pure and needs
- * only lib/. Besides crashes, checks the contracts the session relies on: a parsed
- * address is short enough for a path, lowercase, and a valid mailbox or empty. */
+ * SASL PLAIN decoding). smtp_parse.c is pure: it needs only lib/. Besides crashes,
+ * checks the contracts the session relies on: a parsed address is short enough for
+ * a path, lowercase, and a valid mailbox or empty. */
 #include <ctype.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "smtpd/smtp_parse.c"
+#include "smtpd/smtp_parse.h"
 
 static void check_address(const char *addr, enum smtp_reply_id r)
 {

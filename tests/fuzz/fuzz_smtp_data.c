@@ -1,17 +1,18 @@
-/* fuzz-libs: lib */
+/* fuzz-libs: smtpd lib */
 /* fuzz_smtp_data: the DATA reader (smtpd/smtp_data.c) on arbitrary message streams.
  * The input is cut into lines the way conn_read_line does (LF ends a line; a line
  * without CR before its LF is a bare LF; longer than the line limit is dropped) and
  * fed until the reader ends or aborts. The first byte picks the size limit, so the
  * "too big" paths run too. Checks: the stored body never passes the limit, every LF in
  * it follows a CR, a bare LF always ends in the bare-LF verdict, and the trace headers
- * always build and fit in front of an accepted message. smtp_data.c is compiled in directly (pure, lib/ only). */
+ * always build and fit in front of an accepted message. smtp_data.c is pure (lib/ only). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "smtpd/smtp_data.c"
+#include "lib/conn.h"
+#include "smtpd/smtp_data.h"
 
 #define LINE_MAX_CONTENT 998
 
@@ -29,8 +30,16 @@ static void check_body(const struct smtp_data *d)
 static void check_trace(struct smtp_data *d)
 {
 	struct buf out;
-	struct smtp_trace t = {"a@b.c", "helo", "192.0.2.1", "mx.test", "ESMTPS", "TLSv1.3",
-			       "TLS_AES_128_GCM_SHA256", "0123456789AB", "", 0};
+	struct smtp_trace t = {"a@b.c",
+	                       "helo",
+	                       "192.0.2.1",
+	                       "mx.test",
+	                       "ESMTPS",
+	                       "TLSv1.3",
+	                       "TLS_AES_128_GCM_SHA256",
+	                       "0123456789AB",
+	                       "",
+	                       0};
 	size_t before = d->body.len;
 
 	buf_init(&out, SMTP_DATA_SLACK);

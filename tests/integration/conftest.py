@@ -8,6 +8,7 @@ Environment:
 import hashlib
 import os
 import pwd
+import shutil
 import signal
 import socket
 import ssl
@@ -157,16 +158,39 @@ class Mss:
         return p.read_text(errors="replace") if p.exists() else ""
 
     def start(self, daemon, wait=True):
-        """Starts mss-smtpd or mss-imapd in the foreground (-d) and waits for its ports."""
+        """Starts mss-smtpd or mss-imapd in the foreground (-d) and waits for its ports.
+
+        A free port can be taken by another process between free_port() and the
+        daemon's bind: then new ports are chosen and the start is tried again."""
         assert daemon in LISTENERS, daemon
+        for attempt in range(5):
+            proc = self._spawn(daemon)
+            if not wait:
+                return proc
+            try:
+                self.wait_ready(daemon)
+                return proc
+            except AssertionError:
+                if attempt == 4 or "Address already in use" not in self.log(daemon):
+                    raise
+                self.procs.pop(daemon, None)
+                self._new_ports(daemon)
+        return proc
+
+    def _spawn(self, daemon):
         logf = open(self.log_path(daemon), "ab")
         proc = subprocess.Popen([str(BINARIES[daemon]), "-c", str(self.conf), "-d"],
                                 stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
         logf.close()
         self.procs[daemon] = proc
-        if wait:
-            self.wait_ready(daemon)
         return proc
+
+    def _new_ports(self, daemon):
+        for name in LISTENERS[daemon]:
+            if self.settings.get(f"{name}_listen"):
+                self.ports[name] = free_port()
+                self.settings[f"{name}_listen"] = f"127.0.0.1:{self.ports[name]}"
+        self.write_config()
 
     def wait_ready(self, daemon, timeout=15):
         names = [n for n in LISTENERS[daemon] if self.settings.get(f"{n}_listen")]
@@ -267,11 +291,21 @@ def mss_factory(tmp_path, pki):
         raise AssertionError("\n".join(errors))
 
 
-@pytest.fixture
-def mss(mss_factory):
-    """An initialised instance with the demo accounts, no daemon started yet."""
-    m = mss_factory()
+@pytest.fixture(scope="session")
+def demo_data_dir(tmp_path_factory, pki):
+    """A data_dir made once per session with the demo accounts (init and five Argon2id
+    hashes cost about a second per test); each test gets its own copy."""
+    m = Mss(tmp_path_factory.mktemp("demo-template"), pki)
+    m.init()
     m.add_demo_accounts()
+    return m.data_dir
+
+
+@pytest.fixture
+def mss(mss_factory, demo_data_dir):
+    """An initialised instance with the demo accounts, no daemon started yet."""
+    m = mss_factory(init=False)
+    shutil.copytree(demo_data_dir, m.data_dir, symlinks=True)
     return m
 
 

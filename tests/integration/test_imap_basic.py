@@ -50,6 +50,7 @@ def test_full_session(imapd, kind):
 
         typ, data = c.select("INBOX")
         assert typ == "OK" and data == [b"1"]
+        assert b"$Important" in c.response("FLAGS")[1][0]  # keywords in use are listed
 
         flags = fetch_one(c, "1", "(FLAGS)")[0]
         assert b"\\Flagged" in flags and b"$Important" in flags and b"\\Seen" not in flags
@@ -306,5 +307,49 @@ def test_examine_is_read_only(imapd):
         assert typ == "NO"
         c.fetch("1", "(BODY[])")  # no \Seen in a read-only mailbox
         assert b"\\Seen" not in c.fetch("1", "(FLAGS)")[1][0]
+    finally:
+        c.logout()
+
+
+def test_audit_login_and_counted_reading(imapd):
+    c = tls_client(imapd, PATIENT)
+    c.append("INBOX", None, None, multipart_message())
+    c.select("INBOX")
+    c.fetch("1", "(BODY[])")
+    c.fetch("1", "(BODY.PEEK[1])")
+    c.logout()
+    deadline = time.monotonic() + 10
+    rows = []
+    while time.monotonic() < deadline:
+        rows = imapd.sql("SELECT actor, auth, action, target, detail, result FROM audit_log "
+                         "WHERE actor = ? AND action LIKE 'imap.%' ORDER BY seq", PATIENT)
+        if any(r[2] == "imap.logout" for r in rows):
+            break
+        time.sleep(0.1)
+    actions = [r[2] for r in rows]
+    assert actions == ["imap.login", "imap.logout"], rows
+    assert rows[0][1] == "password" and rows[0][5] == "ok"
+    assert rows[1][4] == "selects=1 fetches=2 appends=1 expunges=0"
+    # one's own reading is counted, not listed message by message
+    assert imapd.sql("SELECT count(*) FROM audit_log WHERE action LIKE 'imap.fetch%'") == [(0,)]
+    r = imapd.ctl("audit", "verify", check=False)
+    assert r.returncode == 0, r.stderr
+
+
+def test_large_append_within_and_over_max_message_size(mss):
+    mss.set(max_message_size=3 * 1024 * 1024)
+    mss.start("imapd")
+    c = tls_client(mss, PATIENT)
+    try:
+        big = b"Subject: big\r\n\r\n" + (b"0123456789" * 7 + b"\r\n") * 36000  # ~2.6 MB
+        typ, data = c.append("INBOX", None, None, big)
+        assert typ == "OK", data
+        c.select("INBOX")
+        typ, data = c.fetch("1", "(RFC822.SIZE BODY.PEEK[])")
+        assert data[0][1] == big
+        too_big = big + b"x" * (1024 * 1024)
+        typ, data = c.append("INBOX", None, None, too_big)
+        assert typ == "NO" and b"TOOBIG" in data[0]
+        assert c.noop()[0] == "OK"
     finally:
         c.logout()

@@ -4,6 +4,7 @@ mss-smtpd fetched over IMAP byte for byte."""
 import re
 import shutil
 import smtplib
+import socket
 import subprocess
 import time
 
@@ -58,6 +59,9 @@ def test_openssl_starttls(imapd):
 
 def append_many(mss, user, msgs):
     c = tls_client(mss, user)
+    # imaplib writes a literal and its closing CRLF separately: without TCP_NODELAY the
+    # CRLF waits for the server's delayed ACK (~40 ms per APPEND), a client artifact.
+    c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         for m in msgs:
             typ, _ = c.append("INBOX", None, None, m)

@@ -87,6 +87,7 @@ def test_binary_fetch_and_literal8(imapd):
         assert b"\\Seen" not in lines[0]
         lines, t = r.cmd("a5", "FETCH 1 (BINARY[3])")
         assert lines[1] == parts[2].get_payload(decode=True)
+        assert lines[2] == b" FLAGS (\\Seen))"  # \Seen just set: FLAGS sent unasked
         lines, t = r.cmd("a6", "FETCH 1 (FLAGS)")
         assert b"\\Seen" in lines[0]
         _, t = r.cmd("a7", "FETCH 1 (BINARY[HEADER])")

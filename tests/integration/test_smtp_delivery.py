@@ -102,3 +102,34 @@ def test_trace_headers_in_stored_message(smtpd):
     assert f"Message-ID: <{qid}@mx.mss.test>" in header
     assert "\r\nDate: " in header
     im.logout()
+
+
+def test_concurrent_senders_all_stored(smtpd):
+    """Ten sessions at once (STARTTLS, client certificate, EXTERNAL), five messages each:
+    every 250 has its stored message and nothing else is stored."""
+    import smtplib
+    import threading
+
+    ok, failures = [], []
+    body = b"Subject: load\r\n\r\n" + (b"x" * 76 + b"\r\n") * 52
+
+    def sender(n):
+        try:
+            with smtplib.SMTP("127.0.0.1", smtpd.port("submission"), timeout=60) as s:
+                s.starttls(context=smtpd.client_context("pro"))
+                s.ehlo("load.test")
+                assert s.docmd("AUTH", "EXTERNAL =")[0] == 235
+                for _ in range(5):
+                    s.sendmail(PRO, [PATIENT], body)
+                    ok.append(n)
+        except Exception as e:  # reported below
+            failures.append(repr(e))
+
+    threads = [threading.Thread(target=sender, args=(i,)) for i in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert failures == []
+    assert len(ok) == 50
+    assert inbox_count(smtpd, PATIENT) == 50

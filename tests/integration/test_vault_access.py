@@ -46,6 +46,7 @@ def test_grant_list_revoke(mss):
     (("access",), 2),
     (("history",), 2),
     (("history", PRO), 1),
+    (("access", "list", PRO), 1),
     (("audit", "check"), 2),
 ])
 def test_refusals_and_usage(mss, args, code):

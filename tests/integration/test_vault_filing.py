@@ -265,3 +265,49 @@ def test_standalone_cda_checked_and_classified(both):
     c = imap(both, PRO)
     assert any("[904]" in str(x["Subject"]) for x in fetch_all(c, "INBOX"))
     c.logout()
+
+
+def test_replaced_document_notified_as_changed(both):
+    for version in (1, 2):
+        archive = xdm.build_xdm([{"name": "DOC0001.XML", "data": xdm.cda_document(title=f"v{version}"),
+                                  "unique_id": "1.2.250.1.999.1.42"}])
+        msg = message(subject=f"version {version}")
+        msg.add_attachment(archive, maintype="application", subtype="zip", filename="IHE_XDM.ZIP")
+        send(both, msg)
+    c = imap(both)
+    notices = [x for x in fetch_all(c, "INBOX") if str(x["From"]).startswith("service@")]
+    c.logout()
+    assert [str(n["Subject"]) for n in notices] == ["Nouveau document dans votre coffre-fort",
+                                                    "Document mis à jour dans votre coffre-fort"]
+    assert len(vault_docs(both)) == 2
+
+
+def test_notify_command_gets_kind_and_address_only(mss_factory, tmp_path):
+    out = tmp_path / "events"
+    script = tmp_path / "notify.sh"
+    script.write_text(f"#!/bin/sh\necho \"$# $1 $2\" >> {out}\n")
+    script.chmod(0o755)
+    m = mss_factory(extra={"notify_command": str(script), "notify_timeout": "5"})
+    m.add_demo_accounts()
+    m.start("smtpd")
+    msg = message()
+    msg.add_attachment(PDF, maintype="application", subtype="pdf", filename="a.pdf")
+    send(m, msg)
+    assert out.read_text() == f"2 document.added {PATIENT}\n"
+
+
+def test_hanging_notify_command_does_not_block_delivery(mss_factory, tmp_path):
+    script = tmp_path / "hang.sh"
+    script.write_text("#!/bin/sh\nsleep 60\n")
+    script.chmod(0o755)
+    m = mss_factory(extra={"notify_command": str(script), "notify_timeout": "1"})
+    m.add_demo_accounts()
+    m.start("smtpd")
+    msg = message()
+    msg.add_attachment(PDF, maintype="application", subtype="pdf", filename="a.pdf")
+    import time
+    t0 = time.monotonic()
+    send(m, msg)
+    assert time.monotonic() - t0 < 15
+    assert len(vault_docs(m)) == 1
+    assert "result=timeout" in m.log("smtpd")

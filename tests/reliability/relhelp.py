@@ -158,8 +158,10 @@ def body_of(raw):
 
 # --- processes and database -------------------------------------------------------
 def group_pids(pgid):
-    """Pids in process group pgid (a daemon's master and every child it forked)."""
-    out = []
+    """Live pids of a daemon started as process group leader pgid: the members of its
+    process group and every descendant of the leader (a child that called setsid()
+    is still found through its parent)."""
+    members, parent = set(), {}
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
@@ -167,11 +169,21 @@ def group_pids(pgid):
             with open(f"/proc/{d}/stat") as f:
                 st = f.read()
             fields = st[st.rindex(")") + 2:].split()
-            if fields[0] != "Z" and int(fields[2]) == pgid:
-                out.append(int(d))
-        except (OSError, ValueError, IndexError):
+        except (OSError, ValueError):
             continue
-    return out
+        if fields[0] in ("Z", "X"):
+            continue
+        parent[int(d)] = int(fields[1])
+        if int(fields[2]) == pgid:
+            members.add(int(d))
+    for pid in parent:
+        p, hops = pid, 0
+        while p > 1 and hops < 64:
+            if p == pgid:
+                members.add(pid)
+                break
+            p, hops = parent.get(p, 0), hops + 1
+    return sorted(members)
 
 
 def rss_kb(pid):

@@ -19,7 +19,7 @@ from relhelp import (PASSWORDS, PRO, PRO2, body_of, fetch_all, group_pids, imap_
 TOTAL = 2000
 CLIENTS = 10
 PER_CONNECTION = 10
-SEND_CAP_S = 90  # the kill happens by then whatever the throughput
+SEND_CAP_S = 60  # the kill happens by then whatever the throughput
 
 
 class Sender(threading.Thread):
@@ -48,7 +48,7 @@ class Sender(threading.Thread):
                     sent += 1
                 s.quit()
             except (OSError, smtplib.SMTPException, ssl.SSLError) as e:
-                self.errors.append(repr(e)[:200])
+                self.errors.append((time.monotonic(), repr(e)[:200]))
                 return
 
 
@@ -75,6 +75,10 @@ def test_kill9_during_delivery(mss, tmp_path):
     wait_until(lambda: acked_count(senders) >= kill_after or all(not s.is_alive() for s in senders),
                SEND_CAP_S, step=0.005)
     killed_at = acked_count(senders)
+    kill_time = time.monotonic()
+    for daemon in ("smtpd", "imapd"):  # nothing died on its own before the kill
+        assert mss.procs[daemon].poll() is None, f"{daemon} exited before the kill:\n" + \
+            mss.log(daemon)[-2000:]
     mss.kill9("smtpd")
     mss.kill9("imapd")
     stop.set()
@@ -86,6 +90,8 @@ def test_kill9_during_delivery(mss, tmp_path):
     info = (f"seed={seed} kill_after={kill_after} acked_at_kill={killed_at} "
             f"acked={len(acked)} after {time.monotonic() - start:.1f}s")
     print(info)
+    early = [e for s in senders for t, e in s.errors if t < kill_time]
+    assert not early, f"errors before the kill: {early[:3]}: {info}"
 
     # kill -9 of the group left nothing behind.
     for daemon, pgid in pgids.items():

@@ -27,10 +27,12 @@ def both(pki, tmp_path_factory):
     m = integration.Mss(tmp_path_factory.mktemp("tls") / "mss", pki)
     m.init()
     m.add_demo_accounts()
-    m.start("smtpd")
-    m.start("imapd")
-    yield m
-    m.stop_all()
+    try:  # the daemons stop even when the second one fails to start
+        m.start("smtpd")
+        m.start("imapd")
+        yield m
+    finally:
+        m.stop_all()
 
 
 def legacy_context(pki, version=None, ciphers=None, cert="pro"):

@@ -15,12 +15,14 @@
 #include "directory/directory_import.h"
 #include "directory/schema.h"
 #include "directory/trust.h"
+#include "lib/buf.h"
 #include "lib/db.h"
 
-#define HDR "Type de BAL|Adresse BAL|Type Identifiant PP|Identifiant PP|Identification nationale PP|" \
-	    "Type identifiant structure|Identification Structure|Service de rattachement|"         \
-	    "Civilité d'exercice|Nom d'exercice|Prénom d'exercice|Code Profession|Libellé Profession|" \
-	    "Code savoir-faire|Libellé savoir-faire|Raison Sociale structure BAL|Code postal\n"
+#define HDR                                                                                                  \
+	"Type de BAL|Adresse BAL|Type Identifiant PP|Identifiant PP|Identification nationale PP|"            \
+	"Type identifiant structure|Identification Structure|Service de rattachement|"                       \
+	"Civilité d'exercice|Nom d'exercice|Prénom d'exercice|Code Profession|Libellé Profession|"        \
+	"Code savoir-faire|Libellé savoir-faire|Raison Sociale structure BAL|Code postal\n"
 
 struct fixture {
 	char dir[64];
@@ -93,12 +95,15 @@ static void test_import_and_reimport(void **state)
 	struct fixture *f = *state;
 	struct dir_import_result r;
 	static const char v1[] =
-		HDR "PER|dr.martin@pro.mss.test|8|10001|810001|1|750000001||DR|MARTIN|Jean|10|Médecin|SM54|MG|Clinique A|75001\n"
-		    "PER|dr.martin@pro.mss.test|8|10001|810001|1|750000002||DR|MARTIN|Jean|10|Médecin|SM54|MG|Clinique B|75002\n"
-		    "PER|dr.martin@pro.mss.test|8|10001|810001|1|750000001||DR|MARTIN|Jean|10|Médecin|SM54|MG|Clinique A|75001\n"
-		    "\n"
-		    "ORG|pharma@pro.mss.test||||3|123|||Pharmacie||21|Pharmacien|||Pharmacie du coin|75003\r\n"
-		    "PER|gone@pro.mss.test|8|10002|810002|||||GONE|Paul|10|Médecin||||\n";
+	    HDR "PER|dr.martin@pro.mss.test|8|10001|810001|1|750000001||DR|MARTIN|Jean|10|Médecin|SM54|MG|"
+	        "Clinique A|75001\n"
+	        "PER|dr.martin@pro.mss.test|8|10001|810001|1|750000002||DR|MARTIN|Jean|10|Médecin|SM54|MG|"
+	        "Clinique B|75002\n"
+	        "PER|dr.martin@pro.mss.test|8|10001|810001|1|750000001||DR|MARTIN|Jean|10|Médecin|SM54|MG|"
+	        "Clinique A|75001\n"
+	        "\n"
+	        "ORG|pharma@pro.mss.test||||3|123|||Pharmacie||21|Pharmacien|||Pharmacie du coin|75003\r\n"
+	        "PER|gone@pro.mss.test|8|10002|810002|||||GONE|Paul|10|Médecin||||\n";
 	assert_int_equal(import_str(f, v1, false, &r), 0);
 	assert_int_equal(r.lines, 6);
 	assert_int_equal(r.imported, 5);
@@ -120,9 +125,10 @@ static void test_import_and_reimport(void **state)
 
 	/* martin loses a structure, pharma renamed, gone removed, new added */
 	static const char v2[] =
-		HDR "PER|dr.martin@pro.mss.test|8|10001|810001|1|750000001||DR|MARTIN|Jean|10|Médecin|SM54|MG|Clinique A|75001\n"
-		    "ORG|pharma@pro.mss.test||||3|123|||Pharmacie||21|Pharmacien|||Pharmacie du parc|75003\n"
-		    "PER|new@pro.mss.test|8|10003|810003|||||NEW|Eve|60|Infirmier||||\n";
+	    HDR "PER|dr.martin@pro.mss.test|8|10001|810001|1|750000001||DR|MARTIN|Jean|10|Médecin|SM54|MG|"
+	        "Clinique A|75001\n"
+	        "ORG|pharma@pro.mss.test||||3|123|||Pharmacie||21|Pharmacien|||Pharmacie du parc|75003\n"
+	        "PER|new@pro.mss.test|8|10003|810003|||||NEW|Eve|60|Infirmier||||\n";
 	assert_int_equal(import_str(f, v2, false, &r), 0);
 	assert_int_equal(r.added, 1);
 	assert_int_equal(r.changed, 2);
@@ -137,8 +143,8 @@ static void test_import_refused_changes_nothing(void **state)
 {
 	struct fixture *f = *state;
 	struct dir_import_result r;
-	static const char good[] =
-		HDR "PER|dr.martin@pro.mss.test|8|10001|810001|1|750000001||DR|MARTIN|Jean|10|Médecin|SM54|MG|A|75001\n";
+	static const char good[] = HDR "PER|dr.martin@pro.mss.test|8|10001|810001|1|750000001||DR|MARTIN|"
+	                               "Jean|10|Médecin|SM54|MG|A|75001\n";
 	assert_int_equal(import_str(f, good, false, &r), 0);
 	/* missing column: refused, naming it */
 	static const char nocol[] = "Type de BAL|Adresse BAL\nPER|x@pro.mss.test\n";
@@ -149,7 +155,7 @@ static void test_import_refused_changes_nothing(void **state)
 	assert_int_equal(dir_entry_count(f->db), 1);
 	/* strict with one bad line: refused, nothing changed */
 	static const char onebad[] = HDR "PER|other@pro.mss.test|8|10009|810009|||||O|P|10|Médecin||||\n"
-					 "PER|bad\xff@pro.mss.test|8|1|8||||||A|B|10|M||||\n";
+	                                 "PER|bad\xff@pro.mss.test|8|1|8||||||A|B|10|M||||\n";
 	write_file(f, onebad, strlen(onebad));
 	assert_int_equal(directory_import(f->db, f->file, true, &r, err, sizeof err), 1);
 	assert_int_equal(r.bad, 1);
@@ -206,20 +212,55 @@ static void test_import_long_line(void **state)
 	assert_int_equal(r.imported, 1);
 }
 
+static int count_entries(const struct dir_entry *e, void *arg)
+{
+	(void)e;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* One address on 1,200 lines with different structures: memory stays capped (1,000
+ * structures kept), the rest reported, the import goes on. */
+static void test_import_many_structures_capped(void **state)
+{
+	struct fixture *f = *state;
+	struct buf b;
+	buf_init(&b, BUF_UNLIMITED);
+	buf_append_str(&b, HDR);
+	for (int i = 0; i < 1200; i++)
+		buf_printf(&b, "PER|many@pro.mss.test|8|1|81|1|%d||DR|A|B|10|M||||75001\n", i);
+	buf_append_str(&b, "PER|other@pro.mss.test|8|2|82|||||C|D|10|M||||\n");
+	struct dir_import_result r;
+	assert_int_equal(import_str(f, b.data, false, &r), 0);
+	buf_free(&b);
+	assert_int_equal(r.added, 2);
+	assert_int_equal(r.bad, 200);
+	assert_string_equal(r.bad_lines[0].why, "too many structures for one address");
+	int n = 0;
+	assert_int_equal(dir_structure_foreach(f->db, "many@pro.mss.test", count_structures, &n), 1000);
+	n = 0;
+	assert_int_equal(dir_entry_search(f->db, "OTHER@", 10, count_entries, &n), 1);
+	n = 0;
+	assert_int_equal(dir_entry_search(f->db, "pro.mss.test", 1, count_entries, &n), 1);
+	n = 0;
+	assert_int_equal(dir_entry_search(f->db, "%", 10, count_entries, &n), 0);
+}
+
 static void test_trust_import(void **state)
 {
 	struct fixture *f = *state;
 	static const char xml[] =
-		"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-		"<ListeBlancheMSSante xmlns=\"https://listeblanche.mssante.fr/schema\"><ListeDomaines>\n"
-		"<Domaine><Nom>other-operator.test</Nom><Description>d</Description>"
-		"<DNCertificatOperateur>CN=mx.other-operator.test,OU=12345678900011,O=Other Operator,C=FR"
-		"</DNCertificatOperateur><DateMAJ>2024-01-01</DateMAJ></Domaine>\n"
-		"<Domaine><Nom>other-operator.test</Nom>"
-		"<DNCertificatOperateur>CN=mx2.other-operator.test,O=Other Operator,C=FR</DNCertificatOperateur></Domaine>\n"
-		"<Domaine><Nom>third.test</Nom>"
-		"<DNCertificatOperateur>CN=mx.third.test,C=FR</DNCertificatOperateur></Domaine>\n"
-		"</ListeDomaines></ListeBlancheMSSante>\n";
+	    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+	    "<ListeBlancheMSSante xmlns=\"https://listeblanche.mssante.fr/schema\"><ListeDomaines>\n"
+	    "<Domaine><Nom>other-operator.test</Nom><Description>d</Description>"
+	    "<DNCertificatOperateur>CN=mx.other-operator.test,OU=12345678900011,O=Other Operator,C=FR"
+	    "</DNCertificatOperateur><DateMAJ>2024-01-01</DateMAJ></Domaine>\n"
+	    "<Domaine><Nom>other-operator.test</Nom>"
+	    "<DNCertificatOperateur>CN=mx2.other-operator.test,O=Other "
+	    "Operator,C=FR</DNCertificatOperateur></Domaine>\n"
+	    "<Domaine><Nom>third.test</Nom>"
+	    "<DNCertificatOperateur>CN=mx.third.test,C=FR</DNCertificatOperateur></Domaine>\n"
+	    "</ListeDomaines></ListeBlancheMSSante>\n";
 	write_file(f, xml, strlen(xml));
 	struct trust_import_result r;
 	char err[256] = "";
@@ -227,14 +268,22 @@ static void test_trust_import(void **state)
 	assert_int_equal(r.entries, 3);
 	assert_int_equal(r.domains, 2);
 	assert_int_equal(r.added, 3);
-	assert_int_equal(trust_is_listed(f->db, "Other-Operator.test",
-					 "cn=mx.other-operator.test, ou=12345678900011, o=other operator, c=FR"), 1);
-	assert_int_equal(trust_is_listed(f->db, "other-operator.test",
-					 "C=FR, O=Other Operator, OU=12345678900011, CN=mx.other-operator.test"), 1);
-	assert_int_equal(trust_is_listed(f->db, "other-operator.test",
-					 "/C=FR/O=Other Operator/OU=12345678900011/CN=mx.other-operator.test"), 1);
-	assert_int_equal(trust_is_listed(f->db, "third.test", "CN=mx.other-operator.test,O=Other Operator,C=FR"), 0);
-	assert_int_equal(trust_is_listed(f->db, "other-operator.test", "CN=mx.evil.test,O=Other Operator,C=FR"), 0);
+	assert_int_equal(
+	    trust_is_listed(f->db, "Other-Operator.test",
+	                    "cn=mx.other-operator.test, ou=12345678900011, o=other operator, c=FR"),
+	    1);
+	assert_int_equal(
+	    trust_is_listed(f->db, "other-operator.test",
+	                    "C=FR, O=Other Operator, OU=12345678900011, CN=mx.other-operator.test"),
+	    1);
+	assert_int_equal(
+	    trust_is_listed(f->db, "other-operator.test",
+	                    "/C=FR/O=Other Operator/OU=12345678900011/CN=mx.other-operator.test"),
+	    1);
+	assert_int_equal(
+	    trust_is_listed(f->db, "third.test", "CN=mx.other-operator.test,O=Other Operator,C=FR"), 0);
+	assert_int_equal(
+	    trust_is_listed(f->db, "other-operator.test", "CN=mx.evil.test,O=Other Operator,C=FR"), 0);
 	assert_int_equal(trust_domain_known(f->db, "THIRD.test"), 1);
 	assert_int_equal(trust_domain_known(f->db, "fourth.test"), 0);
 	/* a malformed list changes nothing */
@@ -243,10 +292,11 @@ static void test_trust_import(void **state)
 	assert_int_equal(trust_domain_known(f->db, "third.test"), 1);
 	/* reimport without third.test */
 	static const char xml2[] =
-		"<ListeBlancheMSSante xmlns=\"https://listeblanche.mssante.fr/schema\"><ListeDomaines>"
-		"<Domaine><Nom>other-operator.test</Nom>"
-		"<DNCertificatOperateur>CN=mx2.other-operator.test,O=Other Operator,C=FR</DNCertificatOperateur></Domaine>"
-		"</ListeDomaines></ListeBlancheMSSante>";
+	    "<ListeBlancheMSSante xmlns=\"https://listeblanche.mssante.fr/schema\"><ListeDomaines>"
+	    "<Domaine><Nom>other-operator.test</Nom>"
+	    "<DNCertificatOperateur>CN=mx2.other-operator.test,O=Other "
+	    "Operator,C=FR</DNCertificatOperateur></Domaine>"
+	    "</ListeDomaines></ListeBlancheMSSante>";
 	write_file(f, xml2, strlen(xml2));
 	assert_int_equal(trust_import(f->db, f->file, &r, err, sizeof err), 0);
 	assert_int_equal(r.added, 0);
@@ -257,11 +307,12 @@ static void test_trust_import(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_import_and_reimport, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_import_refused_changes_nothing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_import_bad_lines_reported, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_import_long_line, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_trust_import, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_import_and_reimport, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_import_refused_changes_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_import_bad_lines_reported, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_import_long_line, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_import_many_structures_capped, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_trust_import, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,16 +10,18 @@
 #include "directory/directory_line.h"
 
 /* The 31 published columns, in the published order. */
-#define H31 "Type de BAL|Adresse BAL|Type Identifiant PP|Identifiant PP|Identification nationale PP|" \
-	    "Type identifiant structure|Identification Structure|Service de rattachement|"         \
-	    "Civilité d'exercice|Nom d'exercice|Prénom d'exercice|Catégorie profession|"           \
-	    "Libellé de catégorie profession|Code Profession|Libellé Profession|Code savoir-faire|" \
-	    "Libellé savoir-faire|Dématérialisation|Raison Sociale structure BAL|"                 \
-	    "Complément destinataire|Complément point géographique|Numéro Voie|"                   \
-	    "Indice répétition voie|Code type de voie|Libellé type de voie|Libellé Voie|"          \
-	    "Mention distribution|Bureau cedex|Code postal|Code commune|Pays"
-#define L31 "PER|Dr.Martin@Pro.MSS.test|8|10001234567|810001234567|1|750000001||DR|MARTIN|Jean|C|Civil|10|" \
-	    "Médecin|SM54|Médecine générale|True|Cabinet Martin||||||||||75001|75101|99100"
+#define H31                                                                                                  \
+	"Type de BAL|Adresse BAL|Type Identifiant PP|Identifiant PP|Identification nationale PP|"            \
+	"Type identifiant structure|Identification Structure|Service de rattachement|"                       \
+	"Civilité d'exercice|Nom d'exercice|Prénom d'exercice|Catégorie profession|"                      \
+	"Libellé de catégorie profession|Code Profession|Libellé Profession|Code savoir-faire|"           \
+	"Libellé savoir-faire|Dématérialisation|Raison Sociale structure BAL|"                            \
+	"Complément destinataire|Complément point géographique|Numéro Voie|"                             \
+	"Indice répétition voie|Code type de voie|Libellé type de voie|Libellé Voie|"                    \
+	"Mention distribution|Bureau cedex|Code postal|Code commune|Pays"
+#define L31                                                                                                  \
+	"PER|Dr.Martin@Pro.MSS.test|8|10001234567|810001234567|1|750000001||DR|MARTIN|Jean|C|Civil|10|"      \
+	"Médecin|SM54|Médecine générale|True|Cabinet Martin||||||||||75001|75101|99100"
 
 static void test_header_31(void **state)
 {
@@ -44,15 +46,19 @@ static void test_header_table(void **state)
 {
 	(void)state;
 	static const struct header_case cases[] = {
-		/* other order, other case, no accents, typographic apostrophe, BOM, CRLF */
-		{"\xef\xbb\xbf" "adresse bal|TYPE DE BAL|Nom d\xe2\x80\x99" "exercice|Prenom d'exercice|Code Profession|"
-		 "Libelle Profession|Identifiant PP|Type Identifiant PP|Identification Structure|"
-		 "Type identifiant structure\r", 0, NULL},
-		{"Type de BAL|Nom d'exercice|Prénom d'exercice|Code Profession|Libellé Profession|Identifiant PP|"
-		 "Type Identifiant PP|Identification Structure|Type identifiant structure", -1, "\"Adresse BAL\""},
-		{"Type de BAL|Adresse BAL", -1, "missing column"},
-		{"", -1, "missing column"},
-		{"Type de BAL|Adresse \xff BAL", -1, "UTF-8"},
+	    /* other order, other case, no accents, typographic apostrophe, BOM, CRLF */
+	    {"\xef\xbb\xbf"
+	     "adresse bal|TYPE DE BAL|Nom d\xe2\x80\x99"
+	     "exercice|Prenom d'exercice|Code Profession|"
+	     "Libelle Profession|Identifiant PP|Type Identifiant PP|Identification Structure|"
+	     "Type identifiant structure\r",
+	     0, NULL},
+	    {"Type de BAL|Nom d'exercice|Prénom d'exercice|Code Profession|Libellé Profession|Identifiant PP|"
+	     "Type Identifiant PP|Identification Structure|Type identifiant structure",
+	     -1, "\"Adresse BAL\""},
+	    {"Type de BAL|Adresse BAL", -1, "missing column"},
+	    {"", -1, "missing column"},
+	    {"Type de BAL|Adresse \xff BAL", -1, "UTF-8"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct dir_header h;
@@ -119,22 +125,24 @@ static void test_line_table(void **state)
 {
 	(void)state;
 	static const struct line_case cases[] = {
-		{L31, 0, NULL},
-		{L31 "\r", 0, NULL},           /* CRLF line end */
-		{L31 "|", 0, NULL},            /* trailing separator */
-		{L31 "||", 0, NULL},
-		{L31 "|x", -1, "fields"},      /* a real extra value: columns shifted */
-		{"", 1, NULL},                 /* empty line */
-		{"\r", 1, NULL},
-		{"PER|a@b.c", -1, "fields"},
-		{"PER|dr.\xc3(@pro.mss.test|8|1|81|1|2||DR|A|B|C|C|10|M|S|S|T|R||||||||||7|7|9", -1, "UTF-8"},
-		{"XXX|a@pro.mss.test|8|1|81|1|2||DR|A|B|C|C|10|M|S|S|T|R||||||||||7|7|9", -1, "BAL type"},
-		{"PER|not-an-address|8|1|81|1|2||DR|A|B|C|C|10|M|S|S|T|R||||||||||7|7|9", -1, "address"},
-		{"PER||8|1|81|1|2||DR|A|B|C|C|10|M|S|S|T|R||||||||||7|7|9", -1, "address"},
-		{"org|Pharma@pro.mss.test||||3|12345678900011|||||C|C|21|Pharmacien|||F|Pharmacie||||||||||75002|75102|99100",
-		 0, NULL},
-		{"PER|a@pro.mss.test|8|123456789012345678901234567890123|81|1|2||DR|A|B|C|C|10|M|S|S|T|R||||||||||7|7|9",
-		 -1, "too long"},
+	    {L31, 0, NULL},
+	    {L31 "\r", 0, NULL}, /* CRLF line end */
+	    {L31 "|", 0, NULL},  /* trailing separator */
+	    {L31 "||", 0, NULL},
+	    {L31 "|x", -1, "fields"}, /* a real extra value: columns shifted */
+	    {"", 1, NULL},            /* empty line */
+	    {"\r", 1, NULL},
+	    {"PER|a@b.c", -1, "fields"},
+	    {"PER|dr.\xc3(@pro.mss.test|8|1|81|1|2||DR|A|B|C|C|10|M|S|S|T|R||||||||||7|7|9", -1, "UTF-8"},
+	    {"XXX|a@pro.mss.test|8|1|81|1|2||DR|A|B|C|C|10|M|S|S|T|R||||||||||7|7|9", -1, "BAL type"},
+	    {"PER|not-an-address|8|1|81|1|2||DR|A|B|C|C|10|M|S|S|T|R||||||||||7|7|9", -1, "address"},
+	    {"PER||8|1|81|1|2||DR|A|B|C|C|10|M|S|S|T|R||||||||||7|7|9", -1, "address"},
+	    {"org|Pharma@pro.mss.test||||3|12345678900011|||||C|C|21|Pharmacien|||F|Pharmacie||||||||||75002|"
+	     "75102|99100",
+	     0, NULL},
+	    {"PER|a@pro.mss.test|8|123456789012345678901234567890123|81|1|2||DR|A|B|C|C|10|M|S|S|T|R|||||||||"
+	     "|7|7|9",
+	     -1, "too long"},
 	};
 	struct dir_header h;
 	char err[128];
@@ -154,9 +162,10 @@ static void test_line_table(void **state)
 static void test_reordered_columns(void **state)
 {
 	(void)state;
-	static const char hdr[] = "Nom d'exercice|Prénom d'exercice|Adresse BAL|Type de BAL|Code Profession|"
-				  "Libellé Profession|Identifiant PP|Type Identifiant PP|Identification Structure|"
-				  "Type identifiant structure";
+	static const char hdr[] =
+	    "Nom d'exercice|Prénom d'exercice|Adresse BAL|Type de BAL|Code Profession|"
+	    "Libellé Profession|Identifiant PP|Type Identifiant PP|Identification Structure|"
+	    "Type identifiant structure";
 	static const char line[] = "DURAND|Anne|dr.durand@pro.mss.test|PER|10|Médecin|10009876543|0|123|3";
 	struct dir_header h;
 	struct dir_entry e;
@@ -187,10 +196,10 @@ static void test_id_type_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_header_31),	  cmocka_unit_test(test_header_table),
-		cmocka_unit_test(test_line_31),		  cmocka_unit_test(test_line_32_columns),
-		cmocka_unit_test(test_line_table),	  cmocka_unit_test(test_reordered_columns),
-		cmocka_unit_test(test_id_type_names),
+	    cmocka_unit_test(test_header_31),     cmocka_unit_test(test_header_table),
+	    cmocka_unit_test(test_line_31),       cmocka_unit_test(test_line_32_columns),
+	    cmocka_unit_test(test_line_table),    cmocka_unit_test(test_reordered_columns),
+	    cmocka_unit_test(test_id_type_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,9 +18,14 @@ static void test_date_time(void **state)
 	char out[40];
 	imap_date_time_format(t, out, sizeof(out));
 	assert_string_equal(out, "07-Jul-1996 02:44:25 +0000");
-	const char *bad[] = { "", "17-Jul-1996", "17-Jux-1996 02:44:25 +0000", "17-Jul-1996 24:00:00 +0000",
-			      "17-Jul-1996 02:44:25 0000", "17-Jul-1996 02:44:25 +00000", "1-Jul-96 02:44:25 +0000",
-			      "x" };
+	const char *bad[] = {"",
+	                     "17-Jul-1996",
+	                     "17-Jux-1996 02:44:25 +0000",
+	                     "17-Jul-1996 24:00:00 +0000",
+	                     "17-Jul-1996 02:44:25 0000",
+	                     "17-Jul-1996 02:44:25 +00000",
+	                     "1-Jul-96 02:44:25 +0000",
+	                     "x"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		if (imap_date_time_parse(bad[i], &t) != -1)
 			fail_msg("accepted [%s]", bad[i]);
@@ -43,8 +48,8 @@ static void test_date(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_date_time),
-		cmocka_unit_test(test_date),
+	    cmocka_unit_test(test_date_time),
+	    cmocka_unit_test(test_date),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

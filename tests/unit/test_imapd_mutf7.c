@@ -14,41 +14,40 @@ struct pair {
 };
 
 static const struct pair pairs[] = {
-	{ "INBOX", "INBOX" },
-	{ "", "" },
-	{ "a&b", "a&-b" },
-	{ "&", "&-" },
-	{ "Documents/Comptes-rendus", "Documents/Comptes-rendus" },
-	{ "R\xc3\xa9sultats", "R&AOk-sultats" },
-	{ "Cr\xc3\xa9\xc3\xa9", "Cr&AOkA6Q-" },
-	{ "~peter/mail/\xe5\x8f\xb0\xe5\x8c\x97/\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e",
-	  "~peter/mail/&U,BTFw-/&ZeVnLIqe-" }, /* RFC 3501 5.1.3 example */
-	{ "\xf0\x9f\x98\x80", "&2D3eAA-" },   /* outside the BMP: a surrogate pair */
-	{ "a\tb", "a&AAk-b" },                /* controls are encoded */
+    {"INBOX", "INBOX"},
+    {"", ""},
+    {"a&b", "a&-b"},
+    {"&", "&-"},
+    {"Documents/Comptes-rendus", "Documents/Comptes-rendus"},
+    {"R\xc3\xa9sultats", "R&AOk-sultats"},
+    {"Cr\xc3\xa9\xc3\xa9", "Cr&AOkA6Q-"},
+    {"~peter/mail/\xe5\x8f\xb0\xe5\x8c\x97/\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e",
+     "~peter/mail/&U,BTFw-/&ZeVnLIqe-"}, /* RFC 3501 5.1.3 example */
+    {"\xf0\x9f\x98\x80", "&2D3eAA-"},    /* outside the BMP: a surrogate pair */
+    {"a\tb", "a&AAk-b"},                 /* controls are encoded */
 };
 
 static const char *const bad_wire[] = {
-	"&",           /* not closed */
-	"&AOk",        /* not closed */
-	"&AOk-&AOk-",  /* two adjacent runs must be one */
-	"&AGE-",       /* "a" must be written as itself */
-	"&ACY-",       /* "&" must be "&-" */
-	"&2D0-",       /* lone high surrogate */
-	"&3gA-",       /* lone low surrogate */
-	"&AOl-",       /* non-zero padding bits */
-	"&A-",         /* too short for one unit */
-	"&AO!-",       /* not base64 */
-	"caf\xc3\xa9", /* 8-bit on the wire */
-	"a\001b",
-	"&AAA-",       /* NUL */
+    "&",                    /* not closed */
+    "&AOk",                 /* not closed */
+    "&AOk-&AOk-",           /* two adjacent runs must be one */
+    "&AGE-",                /* "a" must be written as itself */
+    "&ACY-",                /* "&" must be "&-" */
+    "&2D0-",                /* lone high surrogate */
+    "&3gA-",                /* lone low surrogate */
+    "&AOl-",                /* non-zero padding bits */
+    "&A-",                  /* too short for one unit */
+    "&AO!-",                /* not base64 */
+    "caf\xc3\xa9",          /* 8-bit on the wire */
+    "a\001b",      "&AAA-", /* NUL */
 };
 
 static const char *const bad_utf8[] = {
-	"\xff",
-	"\xc3",
-	"\xc0\xaf",         /* overlong */
-	"\xed\xa0\x80",     /* surrogate */
-	"\xf4\x90\x80\x80", /* > U+10FFFF */
+    "\xff",
+    "\xc3",
+    "\xc0\xaf",         /* overlong */
+    "\xed\xa0\x80",     /* surrogate */
+    "\xf4\x90\x80\x80", /* > U+10FFFF */
 };
 
 static void test_round_trip(void **state)
@@ -90,8 +89,8 @@ static void test_bad(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_round_trip),
-		cmocka_unit_test(test_bad),
+	    cmocka_unit_test(test_round_trip),
+	    cmocka_unit_test(test_bad),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -47,23 +47,24 @@ struct good_case {
 };
 
 static const struct good_case good[] = {
-	{ "a1 NOOP", "a1", "NOOP", "", 0, 0 },
-	{ "a1 noop", "a1", "NOOP", "", 0, 0 },
-	{ "A2 LOGIN user \"pa ss\"", "A2", "LOGIN", "user \"pa ss\"", 0, 0 },
-	{ "t LOGIN \"a\\\"b\\\\c\" x", "t", "LOGIN", "\"a\"b\\c\" x", 0, 0 },
-	{ "t LOGIN {4}\r\nuser {3+}\r\npwd", "t", "LOGIN", "{4:user} {3:pwd}", 0, 0 },
-	{ "t APPEND INBOX (\\Seen $Label) {5}\r\nab\0cd", "t", "APPEND", "INBOX (\\Seen $Label) {5:ab\0cd}", 3, 4 },
-	{ "t FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (From To)]<0.100>)", "t", "FETCH",
-	  "1:* (FLAGS BODY.PEEK[HEADER.FIELDS (From To)]<0.100>)", 0, 0 },
-	{ "t uid fetch 1,3:5 (UID)", "t", "UID FETCH", "1,3:5 (UID)", 0, 0 },
-	{ "t SEARCH OR (FROM a) NOT (SEEN) SUBJECT nil", "t", "SEARCH", "OR (FROM a) NOT (SEEN) SUBJECT NIL", 0, 0 },
-	{ "t LIST \"\" %", "t", "LIST", "\"\" %", 0, 0 },
-	{ "t LIST () \"\" *", "t", "LIST", "() \"\" *", 0, 0 },
-	{ "t STORE 1 +FLAGS.SILENT (\\Deleted)", "t", "STORE", "1 +FLAGS.SILENT (\\Deleted)", 0, 0 },
-	{ "t SELECT \"caf\xc3\xa9\"", "t", "SELECT", "\"caf\xc3\xa9\"", 0, 0 },
-	{ "t ID NIL", "t", "ID", "NIL", 0, 0 },
-	{ "t X ((((a))))", "t", "X", "((((a))))", 0, 0 },
-	{ "t X {0}\r\n", "t", "X", "{0:}", 0, 0 },
+    {"a1 NOOP", "a1", "NOOP", "", 0, 0},
+    {"a1 noop", "a1", "NOOP", "", 0, 0},
+    {"A2 LOGIN user \"pa ss\"", "A2", "LOGIN", "user \"pa ss\"", 0, 0},
+    {"t LOGIN \"a\\\"b\\\\c\" x", "t", "LOGIN", "\"a\"b\\c\" x", 0, 0},
+    {"t LOGIN {4}\r\nuser {3+}\r\npwd", "t", "LOGIN", "{4:user} {3:pwd}", 0, 0},
+    {"t APPEND INBOX (\\Seen $Label) {5}\r\nab\0cd", "t", "APPEND", "INBOX (\\Seen $Label) {5:ab\0cd}", 3, 4},
+    {"t FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (From To)]<0.100>)", "t", "FETCH",
+     "1:* (FLAGS BODY.PEEK[HEADER.FIELDS (From To)]<0.100>)", 0, 0},
+    {"t uid fetch 1,3:5 (UID)", "t", "UID FETCH", "1,3:5 (UID)", 0, 0},
+    {"t SEARCH OR (FROM a) NOT (SEEN) SUBJECT nil", "t", "SEARCH", "OR (FROM a) NOT (SEEN) SUBJECT NIL", 0,
+     0},
+    {"t LIST \"\" %", "t", "LIST", "\"\" %", 0, 0},
+    {"t LIST () \"\" *", "t", "LIST", "() \"\" *", 0, 0},
+    {"t STORE 1 +FLAGS.SILENT (\\Deleted)", "t", "STORE", "1 +FLAGS.SILENT (\\Deleted)", 0, 0},
+    {"t SELECT \"caf\xc3\xa9\"", "t", "SELECT", "\"caf\xc3\xa9\"", 0, 0},
+    {"t ID NIL", "t", "ID", "NIL", 0, 0},
+    {"t X ((((a))))", "t", "X", "((((a))))", 0, 0},
+    {"t X {0}\r\n", "t", "X", "{0:}", 0, 0},
 };
 
 static void test_good(void **state)
@@ -96,30 +97,30 @@ struct bad_case {
 };
 
 static const struct bad_case bad[] = {
-	{ "", "*" },
-	{ "a1", "a1" },
-	{ "a1 ", "a1" },
-	{ "a1  NOOP", "a1" },
-	{ "a1 NOOP ", "a1" },
-	{ "a1 LOGIN a  b", "a1" },
-	{ "a1 LOGIN (a b", "a1" },
-	{ "a1 LOGIN a b)", "a1" },
-	{ "a1 LOGIN a b))", "a1" },
-	{ "a1 LOGIN \"abc", "a1" },
-	{ "a1 LOGIN \"a\\bc\"", "a1" },
-	{ "a1 LOGIN {5}\r\nab", "a1" },
-	{ "a1 LOGIN {5}ab", "a1" },
-	{ "a1 LOGIN {x}\r\nab", "a1" },
-	{ "a1 LOGIN {99999999999999999999}\r\nab", "a1" },
-	{ "a1 LOGIN \xff\xfe", "a1" },
-	{ "a1 LOGIN \"\xff\xfe\"", "a1" },
-	{ "a1 FETCH 1 BODY[HEADER", "a1" },
-	{ "\xc3\xa9 NOOP", "*" },
-	{ "a+b NOOP", "*" },
-	{ "a1 N0OP", "a1" },
-	{ "a1 UID", "a1" },
-	{ "a1 UID  FETCH", "a1" },
-	{ "a1 X (((((((((((((((((((a)))))))))))))))))))", "a1" },
+    {"", "*"},
+    {"a1", "a1"},
+    {"a1 ", "a1"},
+    {"a1  NOOP", "a1"},
+    {"a1 NOOP ", "a1"},
+    {"a1 LOGIN a  b", "a1"},
+    {"a1 LOGIN (a b", "a1"},
+    {"a1 LOGIN a b)", "a1"},
+    {"a1 LOGIN a b))", "a1"},
+    {"a1 LOGIN \"abc", "a1"},
+    {"a1 LOGIN \"a\\bc\"", "a1"},
+    {"a1 LOGIN {5}\r\nab", "a1"},
+    {"a1 LOGIN {5}ab", "a1"},
+    {"a1 LOGIN {x}\r\nab", "a1"},
+    {"a1 LOGIN {99999999999999999999}\r\nab", "a1"},
+    {"a1 LOGIN \xff\xfe", "a1"},
+    {"a1 LOGIN \"\xff\xfe\"", "a1"},
+    {"a1 FETCH 1 BODY[HEADER", "a1"},
+    {"\xc3\xa9 NOOP", "*"},
+    {"a+b NOOP", "*"},
+    {"a1 N0OP", "a1"},
+    {"a1 UID", "a1"},
+    {"a1 UID  FETCH", "a1"},
+    {"a1 X (((((((((((((((((((a)))))))))))))))))))", "a1"},
 };
 
 static void test_bad(void **state)
@@ -162,20 +163,19 @@ static void test_head(void **state)
 {
 	(void)state;
 	char tag[IMAP_TAG_MAX + 1], name[IMAP_NAME_MAX + 1], err[64];
-	assert_int_equal(imap_parse_head("x1 append INBOX {10}", 20, tag, sizeof(tag), name, sizeof(name), err,
-					 sizeof(err)),
-			 0);
+	assert_int_equal(imap_parse_head("x1 append INBOX {10}", 20, tag, sizeof(tag), name, sizeof(name),
+	                                 err, sizeof(err)),
+	                 0);
 	assert_string_equal(tag, "x1");
 	assert_string_equal(name, "APPEND");
-	assert_int_equal(imap_parse_head("x1 UID fetch 1", 14, tag, sizeof(tag), name, sizeof(name), err,
-					 sizeof(err)),
-			 0);
+	assert_int_equal(
+	    imap_parse_head("x1 UID fetch 1", 14, tag, sizeof(tag), name, sizeof(name), err, sizeof(err)), 0);
 	assert_string_equal(name, "UID FETCH");
 	char longtag[200];
 	memset(longtag, 'a', sizeof(longtag));
-	assert_int_equal(imap_parse_head(longtag, sizeof(longtag), tag, sizeof(tag), name, sizeof(name), err,
-					 sizeof(err)),
-			 -1);
+	assert_int_equal(
+	    imap_parse_head(longtag, sizeof(longtag), tag, sizeof(tag), name, sizeof(name), err, sizeof(err)),
+	    -1);
 }
 
 static void test_astring_helpers(void **state)
@@ -198,9 +198,11 @@ static void test_astring_helpers(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_good),	   cmocka_unit_test(test_bad),
-		cmocka_unit_test(test_line_literal), cmocka_unit_test(test_head),
-		cmocka_unit_test(test_astring_helpers),
+	    cmocka_unit_test(test_good),
+	    cmocka_unit_test(test_bad),
+	    cmocka_unit_test(test_line_literal),
+	    cmocka_unit_test(test_head),
+	    cmocka_unit_test(test_astring_helpers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -59,25 +59,27 @@ static void load_directory(void)
 {
 	char path[128], err[256];
 	str_format(path, sizeof path, "%s/dir.csv", dir);
-	write_file(path,
-		   "Type de BAL|Adresse BAL|Type Identifiant PP|Identifiant PP|Type identifiant structure|"
-		   "Identification Structure|Nom d'exercice|Prénom d'exercice|Code Profession|Libellé Profession\n"
-		   "PER|dr.remote@other-operator.test|8|10001|1|1|REMOTE|Rémi|10|Médecin\n"
-		   "PER|dr.inactive@other-operator.test|8|10002|1|1|INACTIVE|Ina|10|Médecin\n"
-		   "ORG|pharma@other-operator.test|||3|2|Pharmacie||21|Pharmacien\n"
-		   "ORG|pharmacie@pro.mss.test|||3|3|Pharmacie||21|Pharmacien\n"
-		   "ORG|labo@pro.mss.test|||3|4|Labo||39|Biologiste\n"
-		   "PER|dr.martin@pro.mss.test|8|10003|1|1|MARTIN|Jean|10|Médecin\n");
+	write_file(
+	    path,
+	    "Type de BAL|Adresse BAL|Type Identifiant PP|Identifiant PP|Type identifiant structure|"
+	    "Identification Structure|Nom d'exercice|Prénom d'exercice|Code Profession|Libellé Profession\n"
+	    "PER|dr.remote@other-operator.test|8|10001|1|1|REMOTE|Rémi|10|Médecin\n"
+	    "PER|dr.inactive@other-operator.test|8|10002|1|1|INACTIVE|Ina|10|Médecin\n"
+	    "ORG|pharma@other-operator.test|||3|2|Pharmacie||21|Pharmacien\n"
+	    "ORG|pharmacie@pro.mss.test|||3|3|Pharmacie||21|Pharmacien\n"
+	    "ORG|labo@pro.mss.test|||3|4|Labo||39|Biologiste\n"
+	    "PER|dr.martin@pro.mss.test|8|10003|1|1|MARTIN|Jean|10|Médecin\n");
 	struct dir_import_result r;
 	if (directory_import(db, path, true, &r, err, sizeof err) != 0)
 		fail_msg("directory import: %s (%s)", err, r.nbad_kept ? r.bad_lines[0].why : "");
 	assert_int_equal(dir_entry_set_active(db, "dr.inactive@other-operator.test", false), 0);
 	str_format(path, sizeof path, "%s/trust.xml", dir);
-	write_file(path, "<ListeBlancheMSSante xmlns=\"https://listeblanche.mssante.fr/schema\"><ListeDomaines>"
-			 "<Domaine><Nom>other-operator.test</Nom><DNCertificatOperateur>" OP_DN
-			 "</DNCertificatOperateur></Domaine>"
-			 "<Domaine><Nom>third.test</Nom><DNCertificatOperateur>CN=mx.third.test,C=FR"
-			 "</DNCertificatOperateur></Domaine></ListeDomaines></ListeBlancheMSSante>");
+	write_file(path,
+	           "<ListeBlancheMSSante xmlns=\"https://listeblanche.mssante.fr/schema\"><ListeDomaines>"
+	           "<Domaine><Nom>other-operator.test</Nom><DNCertificatOperateur>" OP_DN
+	           "</DNCertificatOperateur></Domaine>"
+	           "<Domaine><Nom>third.test</Nom><DNCertificatOperateur>CN=mx.third.test,C=FR"
+	           "</DNCertificatOperateur></Domaine></ListeDomaines></ListeBlancheMSSante>");
 	struct trust_import_result tr;
 	assert_int_equal(trust_import(db, path, &tr, err, sizeof err), 0);
 }
@@ -95,7 +97,8 @@ static int setup(void **state)
 	mkdir(path, 0700);
 	str_format(path, sizeof path, "%s/mss.db", dir);
 	db = db_open(path, 1, err, sizeof err);
-	if (db == NULL || directory_schema_migrate(db, err, sizeof err) < 0 || audit_schema_migrate(db, err, sizeof err) < 0) {
+	if (db == NULL || directory_schema_migrate(db, err, sizeof err) < 0 ||
+	    audit_schema_migrate(db, err, sizeof err) < 0) {
 		fprintf(stderr, "setup: %s\n", err);
 		return -1;
 	}
@@ -150,69 +153,71 @@ struct row {
 #define A_RSPF SENDER_RELAY_SPF
 
 static const struct row rows[] = {
-	/* MAIL FROM: a sender using an address that is not theirs is refused */
-	{A_CERT, "dr.martin@pro.mss.test", "", "submission", "dr.martin@pro.mss.test", NULL, 0, 0, ""},
-	{A_CERT, "dr.martin@pro.mss.test", "", "submission", "DR.MARTIN@pro.mss.test", NULL, 0, 0, ""},
-	{A_CERT, "dr.martin@pro.mss.test", "", "submission", "", NULL, 0, 0, ""},
-	{A_CERT, "dr.martin@pro.mss.test", "", "submission", "dr.durand@pro.mss.test", NULL, 1, 553, "5.7.1"},
-	{A_PW, PAT, "", "submission", PAT2, NULL, 1, 553, "5.7.1"},
-	{A_PW, "", "", "submission", PAT, NULL, 1, 530, "5.7.0"},
-	{A_OP, "", OP_DN, "smtp", "dr.remote@other-operator.test", NULL, 0, 0, ""},
-	{A_OP, "", "cn=MX.other-operator.test, ou=12345678900011, o=Other  Operator, c=FR", "smtp",
-	 "dr.remote@Other-Operator.test", NULL, 0, 0, ""},
-	{A_OP, "", OP_DN, "smtp", "", NULL, 0, 0, ""},
-	{A_OP, "", BAD_DN, "smtp", "dr.remote@other-operator.test", NULL, 1, 550, "5.7.1"},
-	{A_OP, "", BAD_DN, "smtp", "", NULL, 1, 550, "5.7.1"},
-	{A_OP, "", "CN=mx.third.test,C=FR", "smtp", "dr.remote@other-operator.test", NULL, 1, 550, "5.7.1"},
-	{A_OP, "", OP_DN, "smtp", "dr.martin@pro.mss.test", NULL, 1, 553, "5.7.1"},
-	{A_OP, "", OP_DN, "smtp", PAT, NULL, 1, 553, "5.7.1"},
-	{A_ANON, "", "", "smtp", "someone@example.org", NULL, 1, 550, "5.7.1"},
-	{A_ANON, "", "", "submission", "someone@example.org", NULL, 1, 530, "5.7.0"},
-	{A_RCERT, "labo@pro.mss.test", "", "smtp", "dr.martin@pro.mss.test", NULL, 0, 0, ""},
-	{A_RCERT, "labo@pro.mss.test", "", "smtp", PAT, NULL, 1, 553, "5.7.1"},
-	{A_RSPF, "", "", "smtp", "secretariat@hospital.test", NULL, 0, 0, ""},
-	{A_RSPF, "", "", "smtp", PAT, NULL, 1, 553, "5.7.1"},
+    /* MAIL FROM: a sender using an address that is not theirs is refused */
+    {A_CERT, "dr.martin@pro.mss.test", "", "submission", "dr.martin@pro.mss.test", NULL, 0, 0, ""},
+    {A_CERT, "dr.martin@pro.mss.test", "", "submission", "DR.MARTIN@pro.mss.test", NULL, 0, 0, ""},
+    {A_CERT, "dr.martin@pro.mss.test", "", "submission", "", NULL, 0, 0, ""},
+    {A_CERT, "dr.martin@pro.mss.test", "", "submission", "dr.durand@pro.mss.test", NULL, 1, 553, "5.7.1"},
+    {A_PW, PAT, "", "submission", PAT2, NULL, 1, 553, "5.7.1"},
+    {A_PW, "", "", "submission", PAT, NULL, 1, 530, "5.7.0"},
+    {A_OP, "", OP_DN, "smtp", "dr.remote@other-operator.test", NULL, 0, 0, ""},
+    {A_OP, "", "cn=MX.other-operator.test, ou=12345678900011, o=Other  Operator, c=FR", "smtp",
+     "dr.remote@Other-Operator.test", NULL, 0, 0, ""},
+    {A_OP, "", OP_DN, "smtp", "", NULL, 0, 0, ""},
+    {A_OP, "", BAD_DN, "smtp", "dr.remote@other-operator.test", NULL, 1, 550, "5.7.1"},
+    {A_OP, "", BAD_DN, "smtp", "", NULL, 1, 550, "5.7.1"},
+    {A_OP, "", "CN=mx.third.test,C=FR", "smtp", "dr.remote@other-operator.test", NULL, 1, 550, "5.7.1"},
+    {A_OP, "", OP_DN, "smtp", "dr.martin@pro.mss.test", NULL, 1, 553, "5.7.1"},
+    {A_OP, "", OP_DN, "smtp", PAT, NULL, 1, 553, "5.7.1"},
+    {A_ANON, "", "", "smtp", "someone@example.org", NULL, 1, 550, "5.7.1"},
+    {A_ANON, "", "", "submission", "someone@example.org", NULL, 1, 530, "5.7.0"},
+    {A_RCERT, "labo@pro.mss.test", "", "smtp", "dr.martin@pro.mss.test", NULL, 0, 0, ""},
+    {A_RCERT, "labo@pro.mss.test", "", "smtp", PAT, NULL, 1, 553, "5.7.1"},
+    {A_RSPF, "", "", "smtp", "secretariat@hospital.test", NULL, 0, 0, ""},
+    {A_RSPF, "", "", "smtp", PAT, NULL, 1, 553, "5.7.1"},
 
-	/* RCPT: professional to patient, blocked professional, disabled account */
-	{A_CERT, "dr.martin@pro.mss.test", "", "submission", "dr.martin@pro.mss.test", PAT, 0, 0, ""},
-	{A_CERT, "labo@pro.mss.test", "", "submission", "labo@pro.mss.test", PAT, 0, 0, ""},
-	{A_CERT, "dr.durand@pro.mss.test", "", "submission", "dr.durand@pro.mss.test", PAT, 1, 550, "5.7.1"},
-	{A_CERT, "dr.durand@pro.mss.test", "", "submission", "dr.durand@pro.mss.test", PAT2, 0, 0, ""},
-	{A_CERT, "dr.off@pro.mss.test", "", "submission", "dr.off@pro.mss.test", PAT, 1, 550, "5.7.1"},
-	/* patient to patient, reply to contact, after FIN, no contact, pharmacy */
-	{A_PW, PAT, "", "submission", PAT, PAT2, 1, 550, "5.7.1"},
-	{A_PW, PAT, "", "submission", PAT, PAT, 1, 550, "5.7.1"},
-	{A_PW, PAT, "", "submission", PAT, "Dr.Martin@pro.mss.test", 0, 0, ""},
-	{A_PW, PAT, "", "submission", PAT, "labo@pro.mss.test", 1, 550, "5.7.1"},
-	{A_PW, PAT, "", "submission", PAT, "dr.durand@pro.mss.test", 1, 550, "5.7.1"},
-	{A_PW, PAT2, "", "submission", PAT2, "dr.martin@pro.mss.test", 1, 550, "5.7.1"},
-	{A_PW, PAT, "", "submission", PAT, "pharmacie@pro.mss.test", 0, 0, ""},
-	{A_PW, PAT2, "", "submission", PAT2, "pharmacie@pro.mss.test", 0, 0, ""},
-	{A_PW, PAT, "", "submission", PAT, "nobody@pro.mss.test", 1, 550, "5.1.1"},
-	{A_PW, PAT, "", "submission", PAT, "nobody@patient.mss.test", 1, 550, "5.1.1"},
-	{A_PW, PAT, "", "submission", PAT, "friend@example.org", 1, 550, "5.7.1"},
-	{A_PW, PAT, "", "submission", PAT, "dr.remote@other-operator.test", 1, 550, "5.7.1"},
-	/* operators: listed, directory active / inactive / absent */
-	{A_OP, "", OP_DN, "smtp", "dr.remote@other-operator.test", PAT, 0, 0, ""},
-	{A_OP, "", OP_DN, "smtp", "dr.inactive@other-operator.test", PAT, 1, 550, "5.7.1"},
-	{A_OP, "", OP_DN, "smtp", "unknown@other-operator.test", PAT, 1, 550, "5.7.1"},
-	{A_OP, "", OP_DN, "smtp", "unknown@other-operator.test", "dr.martin@pro.mss.test", 0, 0, ""},
-	{A_OP, "", OP_DN, "smtp", "dr.remote@other-operator.test", "nobody@pro.mss.test", 1, 550, "5.1.1"},
-	{A_OP, "", OP_DN, "smtp", "dr.remote@other-operator.test", "x@third.test", 1, 550, "5.7.1"},
-	{A_OP, "", BAD_DN, "smtp", "dr.remote@other-operator.test", "dr.martin@pro.mss.test", 1, 550, "5.7.1"},
-	{A_ANON, "", "", "smtp", "someone@example.org", "dr.martin@pro.mss.test", 1, 550, "5.7.1"},
-	{A_ANON, "", "", "smtp", "someone@example.org", "nobody@pro.mss.test", 1, 550, "5.7.1"},
-	/* relays */
-	{A_RCERT, "labo@pro.mss.test", "", "smtp", "dr.martin@pro.mss.test", PAT, 0, 0, ""},
-	{A_RSPF, "", "", "smtp", "dr.remote@other-operator.test", PAT, 0, 0, ""},
-	{A_RSPF, "", "", "smtp", "secretariat@hospital.test", PAT, 1, 550, "5.7.1"},
-	/* professionals: among themselves, never outside the trust space */
-	{A_CERT, "dr.martin@pro.mss.test", "", "submission", "dr.martin@pro.mss.test", "dr.durand@pro.mss.test", 0, 0, ""},
-	{A_CERT, "dr.martin@pro.mss.test", "", "submission", "dr.martin@pro.mss.test", "dr.off@pro.mss.test", 1, 550,
-	 "5.1.1"},
-	{A_CERT, "dr.martin@pro.mss.test", "", "submission", "dr.martin@pro.mss.test", "x@example.org", 1, 550, "5.7.1"},
-	{A_CERT, "dr.martin@pro.mss.test", "", "submission", "dr.martin@pro.mss.test", "x@other-operator.test", 1, 550,
-	 "5.7.1"},
+    /* RCPT: professional to patient, blocked professional, disabled account */
+    {A_CERT, "dr.martin@pro.mss.test", "", "submission", "dr.martin@pro.mss.test", PAT, 0, 0, ""},
+    {A_CERT, "labo@pro.mss.test", "", "submission", "labo@pro.mss.test", PAT, 0, 0, ""},
+    {A_CERT, "dr.durand@pro.mss.test", "", "submission", "dr.durand@pro.mss.test", PAT, 1, 550, "5.7.1"},
+    {A_CERT, "dr.durand@pro.mss.test", "", "submission", "dr.durand@pro.mss.test", PAT2, 0, 0, ""},
+    {A_CERT, "dr.off@pro.mss.test", "", "submission", "dr.off@pro.mss.test", PAT, 1, 550, "5.7.1"},
+    /* patient to patient, reply to contact, after FIN, no contact, pharmacy */
+    {A_PW, PAT, "", "submission", PAT, PAT2, 1, 550, "5.7.1"},
+    {A_PW, PAT, "", "submission", PAT, PAT, 1, 550, "5.7.1"},
+    {A_PW, PAT, "", "submission", PAT, "Dr.Martin@pro.mss.test", 0, 0, ""},
+    {A_PW, PAT, "", "submission", PAT, "labo@pro.mss.test", 1, 550, "5.7.1"},
+    {A_PW, PAT, "", "submission", PAT, "dr.durand@pro.mss.test", 1, 550, "5.7.1"},
+    {A_PW, PAT2, "", "submission", PAT2, "dr.martin@pro.mss.test", 1, 550, "5.7.1"},
+    {A_PW, PAT, "", "submission", PAT, "pharmacie@pro.mss.test", 0, 0, ""},
+    {A_PW, PAT2, "", "submission", PAT2, "pharmacie@pro.mss.test", 0, 0, ""},
+    {A_PW, PAT, "", "submission", PAT, "nobody@pro.mss.test", 1, 550, "5.1.1"},
+    {A_PW, PAT, "", "submission", PAT, "nobody@patient.mss.test", 1, 550, "5.1.1"},
+    {A_PW, PAT, "", "submission", PAT, "friend@example.org", 1, 550, "5.7.1"},
+    {A_PW, PAT, "", "submission", PAT, "dr.remote@other-operator.test", 1, 550, "5.7.1"},
+    /* operators: listed, directory active / inactive / absent */
+    {A_OP, "", OP_DN, "smtp", "dr.remote@other-operator.test", PAT, 0, 0, ""},
+    {A_OP, "", OP_DN, "smtp", "dr.inactive@other-operator.test", PAT, 1, 550, "5.7.1"},
+    {A_OP, "", OP_DN, "smtp", "unknown@other-operator.test", PAT, 1, 550, "5.7.1"},
+    {A_OP, "", OP_DN, "smtp", "unknown@other-operator.test", "dr.martin@pro.mss.test", 0, 0, ""},
+    {A_OP, "", OP_DN, "smtp", "dr.remote@other-operator.test", "nobody@pro.mss.test", 1, 550, "5.1.1"},
+    {A_OP, "", OP_DN, "smtp", "dr.remote@other-operator.test", "x@third.test", 1, 550, "5.7.1"},
+    {A_OP, "", BAD_DN, "smtp", "dr.remote@other-operator.test", "dr.martin@pro.mss.test", 1, 550, "5.7.1"},
+    {A_ANON, "", "", "smtp", "someone@example.org", "dr.martin@pro.mss.test", 1, 550, "5.7.1"},
+    {A_ANON, "", "", "smtp", "someone@example.org", "nobody@pro.mss.test", 1, 550, "5.7.1"},
+    /* relays */
+    {A_RCERT, "labo@pro.mss.test", "", "smtp", "dr.martin@pro.mss.test", PAT, 0, 0, ""},
+    {A_RSPF, "", "", "smtp", "dr.remote@other-operator.test", PAT, 0, 0, ""},
+    {A_RSPF, "", "", "smtp", "secretariat@hospital.test", PAT, 1, 550, "5.7.1"},
+    /* professionals: among themselves, never outside the trust space */
+    {A_CERT, "dr.martin@pro.mss.test", "", "submission", "dr.martin@pro.mss.test", "dr.durand@pro.mss.test",
+     0, 0, ""},
+    {A_CERT, "dr.martin@pro.mss.test", "", "submission", "dr.martin@pro.mss.test", "dr.off@pro.mss.test", 1,
+     550, "5.1.1"},
+    {A_CERT, "dr.martin@pro.mss.test", "", "submission", "dr.martin@pro.mss.test", "x@example.org", 1, 550,
+     "5.7.1"},
+    {A_CERT, "dr.martin@pro.mss.test", "", "submission", "dr.martin@pro.mss.test", "x@other-operator.test", 1,
+     550, "5.7.1"},
 };
 
 static int64_t audit_count(void)
@@ -241,10 +246,11 @@ static void test_policy_table(void **state)
 		memset(&st, 0, sizeof st);
 		int64_t before = audit_count();
 		int rc = r->rcpt ? policy_rcpt_db(db, &cfg, &s, r->mail_from, r->rcpt, &st)
-				 : policy_mail_db(db, &cfg, &s, r->mail_from, &st);
+		                 : policy_mail_db(db, &cfg, &s, r->mail_from, &st);
 		if (rc != r->rc || st.code != r->code || strcmp(st.enhanced, r->enhanced) != 0)
-			fail_msg("row %zu (%s -> %s): got rc=%d %d %s \"%s\", want rc=%d %d %s", i, r->mail_from,
-				 r->rcpt ? r->rcpt : "MAIL", rc, st.code, st.enhanced, st.text, r->rc, r->code, r->enhanced);
+			fail_msg("row %zu (%s -> %s): got rc=%d %d %s \"%s\", want rc=%d %d %s", i,
+			         r->mail_from, r->rcpt ? r->rcpt : "MAIL", rc, st.code, st.enhanced, st.text,
+			         r->rc, r->code, r->enhanced);
 		if (audit_count() != before + 1)
 			fail_msg("row %zu: decision not audited", i);
 	}
@@ -259,8 +265,11 @@ static void test_audit_reason(void **state)
 	struct mss_status st;
 	assert_int_equal(policy_rcpt_db(db, &cfg, &s, PAT, PAT2, &st), 1);
 	sqlite3_stmt *q = NULL;
-	assert_int_equal(sqlite3_prepare_v2(db, "SELECT action, target, detail, result, patient FROM audit_log "
-						"ORDER BY seq DESC LIMIT 1", -1, &q, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db,
+	                                    "SELECT action, target, detail, result, patient FROM audit_log "
+	                                    "ORDER BY seq DESC LIMIT 1",
+	                                    -1, &q, NULL),
+	                 SQLITE_OK);
 	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
 	assert_string_equal((const char *)sqlite3_column_text(q, 0), "smtp.rcpt");
 	assert_string_equal((const char *)sqlite3_column_text(q, 1), PAT2);
@@ -280,24 +289,29 @@ static void test_contact_from_headers(void **state)
 {
 	(void)state;
 	static const struct msg_case cases[] = {
-		{"From: Dr Martin <dr.martin@pro.mss.test>\r\nSubject: hello\r\n\r\nbody\r\n", "dr.martin@pro.mss.test", false},
-		{"From: dr.martin@pro.mss.test\r\nReply-To: Secretariat <secretariat@other-operator.test>\r\n"
-		 "Subject: x\r\n\r\n", "secretariat@other-operator.test", false},
-		{"From: dr.martin@pro.mss.test\r\nReply-To: someone@example.org\r\n\r\n", "dr.martin@pro.mss.test", false},
-		{"From: dr.martin@pro.mss.test\r\nX-MSS-MES: FIN\r\n\r\n", "dr.martin@pro.mss.test", true},
-		{"From: dr.martin@pro.mss.test\r\nx-mss-mes:  fin \r\n\r\n", "dr.martin@pro.mss.test", true},
-		{"From: dr.martin@pro.mss.test\r\nSubject: [FIN]\r\n\r\n", "dr.martin@pro.mss.test", true},
-		{"From: dr.martin@pro.mss.test\r\nSubject: [fin]\r\n\r\n", "dr.martin@pro.mss.test", false},
-		{"From: dr.martin@pro.mss.test\r\nSubject: Re: [FIN]\r\n\r\n", "dr.martin@pro.mss.test", false},
-		{"From: dr.martin@pro.mss.test\r\nX-MSS-MES: SUITE\r\n\r\nX-MSS-MES: FIN\r\n", "dr.martin@pro.mss.test", false},
-		{"From: dr.martin@pro.mss.test\n\nSubject: [FIN]\n", "dr.martin@pro.mss.test", false},
+	    {"From: Dr Martin <dr.martin@pro.mss.test>\r\nSubject: hello\r\n\r\nbody\r\n",
+	     "dr.martin@pro.mss.test", false},
+	    {"From: dr.martin@pro.mss.test\r\nReply-To: Secretariat <secretariat@other-operator.test>\r\n"
+	     "Subject: x\r\n\r\n",
+	     "secretariat@other-operator.test", false},
+	    {"From: dr.martin@pro.mss.test\r\nReply-To: someone@example.org\r\n\r\n",
+	     "dr.martin@pro.mss.test", false},
+	    {"From: dr.martin@pro.mss.test\r\nX-MSS-MES: FIN\r\n\r\n", "dr.martin@pro.mss.test", true},
+	    {"From: dr.martin@pro.mss.test\r\nx-mss-mes:  fin \r\n\r\n", "dr.martin@pro.mss.test", true},
+	    {"From: dr.martin@pro.mss.test\r\nSubject: [FIN]\r\n\r\n", "dr.martin@pro.mss.test", true},
+	    {"From: dr.martin@pro.mss.test\r\nSubject: [fin]\r\n\r\n", "dr.martin@pro.mss.test", false},
+	    {"From: dr.martin@pro.mss.test\r\nSubject: Re: [FIN]\r\n\r\n", "dr.martin@pro.mss.test", false},
+	    {"From: dr.martin@pro.mss.test\r\nX-MSS-MES: SUITE\r\n\r\nX-MSS-MES: FIN\r\n",
+	     "dr.martin@pro.mss.test", false},
+	    {"From: dr.martin@pro.mss.test\n\nSubject: [FIN]\n", "dr.martin@pro.mss.test", false},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct contact_info info;
 		contacts_parse_message(cases[i].msg, strlen(cases[i].msg), &info);
 		const char *c = contacts_reply_address(db, &cfg, &info);
 		if (strcmp(c, cases[i].contact) != 0 || info.fin != cases[i].fin)
-			fail_msg("case %zu: contact %s fin %d, want %s %d", i, c, info.fin, cases[i].contact, cases[i].fin);
+			fail_msg("case %zu: contact %s fin %d, want %s %d", i, c, info.fin, cases[i].contact,
+			         cases[i].fin);
 	}
 }
 
@@ -327,10 +341,10 @@ static void test_contact_states(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_policy_table),
-		cmocka_unit_test(test_audit_reason),
-		cmocka_unit_test(test_contact_from_headers),
-		cmocka_unit_test(test_contact_states),
+	    cmocka_unit_test(test_policy_table),
+	    cmocka_unit_test(test_audit_reason),
+	    cmocka_unit_test(test_contact_from_headers),
+	    cmocka_unit_test(test_contact_states),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -27,10 +27,10 @@ enum who {
 enum to {
 	TO_PATIENT,
 	TO_PRO,
-	TO_PHARMACY,  /* local organisation the directory marks as a pharmacy */
-	TO_UNKNOWN,   /* local domain, no such mailbox */
-	TO_REMOTE,    /* other operator's domain on the trust list */
-	TO_OUTSIDE,   /* not in the trust space */
+	TO_PHARMACY, /* local organisation the directory marks as a pharmacy */
+	TO_UNKNOWN,  /* local domain, no such mailbox */
+	TO_REMOTE,   /* other operator's domain on the trust list */
+	TO_OUTSIDE,  /* not in the trust space */
 };
 
 struct row {
@@ -48,9 +48,9 @@ static void facts_of(const struct row *r, struct policy_facts *f)
 {
 	memset(f, 0, sizeof *f);
 	static const enum sender_auth auths[] = {
-		[PATIENT] = SENDER_PASSWORD, [PRO] = SENDER_CERTIFICATE, [ORG] = SENDER_CERTIFICATE,
-		[DIR_REMOTE] = SENDER_OPERATOR, [DIR_INACTIVE] = SENDER_OPERATOR, [TRUST_ONLY] = SENDER_OPERATOR,
-		[ANON] = SENDER_ANONYMOUS, [RELAY] = SENDER_RELAY_CERT,
+	    [PATIENT] = SENDER_PASSWORD,    [PRO] = SENDER_CERTIFICATE,       [ORG] = SENDER_CERTIFICATE,
+	    [DIR_REMOTE] = SENDER_OPERATOR, [DIR_INACTIVE] = SENDER_OPERATOR, [TRUST_ONLY] = SENDER_OPERATOR,
+	    [ANON] = SENDER_ANONYMOUS,      [RELAY] = SENDER_RELAY_CERT,
 	};
 	f->auth = auths[r->who];
 	f->sender_proven = r->who != ANON;
@@ -66,54 +66,60 @@ static void facts_of(const struct row *r, struct policy_facts *f)
 	f->contact = r->contact;
 }
 
-#define OK(who, to, reason) {who, to, false, CONTACT_NONE, 0, 0, "", reason}
-#define NO(who, to, code, enh, reason) {who, to, false, CONTACT_NONE, 1, code, enh, reason}
+#define OK(who, to, reason)                                                                                  \
+	{                                                                                                    \
+		who, to, false, CONTACT_NONE, 0, 0, "", reason                                               \
+	}
+#define NO(who, to, code, enh, reason)                                                                       \
+	{                                                                                                    \
+		who, to, false, CONTACT_NONE, 1, code, enh, reason                                           \
+	}
 
 static const struct row rows[] = {
-	/* to a patient: approved senders only, not blocked, never another patient */
-	OK(PRO, TO_PATIENT, "approved-sender"),
-	OK(ORG, TO_PATIENT, "approved-sender"),
-	OK(DIR_REMOTE, TO_PATIENT, "approved-sender"),
-	OK(RELAY, TO_PATIENT, "approved-sender"),
-	NO(DIR_INACTIVE, TO_PATIENT, 550, "5.7.1", "directory-inactive"),
-	NO(TRUST_ONLY, TO_PATIENT, 550, "5.7.1", "not-approved"),
-	NO(ANON, TO_PATIENT, 550, "5.7.1", "sender-unproven"),
-	NO(PATIENT, TO_PATIENT, 550, "5.7.1", "patient-to-patient"),
-	{PRO, TO_PATIENT, true, CONTACT_NONE, 1, 550, "5.7.1", "blocked"},
-	{DIR_REMOTE, TO_PATIENT, true, CONTACT_NONE, 1, 550, "5.7.1", "blocked"},
-	{ORG, TO_PATIENT, true, CONTACT_NONE, 1, 550, "5.7.1", "blocked"},
-	{PATIENT, TO_PATIENT, false, CONTACT_OPEN, 1, 550, "5.7.1", "patient-to-patient"},
-	/* a patient writes to a professional: reply to a contact, until FIN */
-	{PATIENT, TO_PRO, false, CONTACT_OPEN, 0, 0, "", "authorised-contact"},
-	{PATIENT, TO_PRO, false, CONTACT_CLOSED, 1, 550, "5.7.1", "exchange-closed"},
-	NO(PATIENT, TO_PRO, 550, "5.7.1", "no-contact"),
-	/* ... or to a pharmacy first */
-	OK(PATIENT, TO_PHARMACY, "pharmacy"),
-	{PATIENT, TO_PHARMACY, false, CONTACT_CLOSED, 0, 0, "", "pharmacy"},
-	/* professionals among themselves */
-	OK(PRO, TO_PRO, "professional-exchange"),
-	OK(ORG, TO_PRO, "professional-exchange"),
-	OK(DIR_REMOTE, TO_PRO, "professional-exchange"),
-	OK(TRUST_ONLY, TO_PRO, "professional-exchange"),
-	OK(DIR_INACTIVE, TO_PRO, "professional-exchange"),
-	OK(RELAY, TO_PHARMACY, "professional-exchange"),
-	NO(ANON, TO_PRO, 550, "5.7.1", "sender-unproven"),
-	/* unknown local mailbox, for everyone */
-	NO(PRO, TO_UNKNOWN, 550, "5.1.1", "no-mailbox"),
-	NO(PATIENT, TO_UNKNOWN, 550, "5.1.1", "no-mailbox"),
-	NO(DIR_REMOTE, TO_UNKNOWN, 550, "5.1.1", "no-mailbox"),
-	NO(ANON, TO_UNKNOWN, 550, "5.7.1", "sender-unproven"),
-	/* elsewhere: never outside the trust space; no relay for peers */
-	NO(PRO, TO_OUTSIDE, 550, "5.7.1", "outside-trust-space"),
-	NO(PATIENT, TO_OUTSIDE, 550, "5.7.1", "outside-trust-space"),
-	{PATIENT, TO_OUTSIDE, false, CONTACT_OPEN, 1, 550, "5.7.1", "outside-trust-space"},
-	NO(PATIENT, TO_REMOTE, 550, "5.7.1", "no-contact"),
-	{PATIENT, TO_REMOTE, false, CONTACT_CLOSED, 1, 550, "5.7.1", "exchange-closed"},
-	{PATIENT, TO_REMOTE, false, CONTACT_OPEN, 1, 550, "5.7.1", "relay-unsupported"},
-	NO(PRO, TO_REMOTE, 550, "5.7.1", "relay-unsupported"),
-	NO(DIR_REMOTE, TO_REMOTE, 550, "5.7.1", "relay-denied"),
-	NO(DIR_REMOTE, TO_OUTSIDE, 550, "5.7.1", "relay-denied"),
-	NO(ANON, TO_REMOTE, 550, "5.7.1", "relay-denied"),
+    /* to a patient: approved senders only, not blocked, never another patient */
+    OK(PRO, TO_PATIENT, "approved-sender"),
+    OK(ORG, TO_PATIENT, "approved-sender"),
+    OK(DIR_REMOTE, TO_PATIENT, "approved-sender"),
+    OK(RELAY, TO_PATIENT, "approved-sender"),
+    NO(DIR_INACTIVE, TO_PATIENT, 550, "5.7.1", "directory-inactive"),
+    NO(TRUST_ONLY, TO_PATIENT, 550, "5.7.1", "not-approved"),
+    NO(ANON, TO_PATIENT, 550, "5.7.1", "sender-unproven"),
+    NO(PATIENT, TO_PATIENT, 550, "5.7.1", "patient-to-patient"),
+    {PRO, TO_PATIENT, true, CONTACT_NONE, 1, 550, "5.7.1", "blocked"},
+    {DIR_REMOTE, TO_PATIENT, true, CONTACT_NONE, 1, 550, "5.7.1", "blocked"},
+    {ORG, TO_PATIENT, true, CONTACT_NONE, 1, 550, "5.7.1", "blocked"},
+    {PATIENT, TO_PATIENT, false, CONTACT_OPEN, 1, 550, "5.7.1", "patient-to-patient"},
+    /* a patient writes to a professional: reply to a contact, until FIN */
+    {PATIENT, TO_PRO, false, CONTACT_OPEN, 0, 0, "", "authorised-contact"},
+    {PATIENT, TO_PRO, false, CONTACT_CLOSED, 1, 550, "5.7.1", "exchange-closed"},
+    NO(PATIENT, TO_PRO, 550, "5.7.1", "no-contact"),
+    /* ... or to a pharmacy first */
+    OK(PATIENT, TO_PHARMACY, "pharmacy"),
+    {PATIENT, TO_PHARMACY, false, CONTACT_CLOSED, 0, 0, "", "pharmacy"},
+    /* professionals among themselves */
+    OK(PRO, TO_PRO, "professional-exchange"),
+    OK(ORG, TO_PRO, "professional-exchange"),
+    OK(DIR_REMOTE, TO_PRO, "professional-exchange"),
+    OK(TRUST_ONLY, TO_PRO, "professional-exchange"),
+    OK(DIR_INACTIVE, TO_PRO, "professional-exchange"),
+    OK(RELAY, TO_PHARMACY, "professional-exchange"),
+    NO(ANON, TO_PRO, 550, "5.7.1", "sender-unproven"),
+    /* unknown local mailbox, for everyone */
+    NO(PRO, TO_UNKNOWN, 550, "5.1.1", "no-mailbox"),
+    NO(PATIENT, TO_UNKNOWN, 550, "5.1.1", "no-mailbox"),
+    NO(DIR_REMOTE, TO_UNKNOWN, 550, "5.1.1", "no-mailbox"),
+    NO(ANON, TO_UNKNOWN, 550, "5.7.1", "sender-unproven"),
+    /* elsewhere: never outside the trust space; no relay for peers */
+    NO(PRO, TO_OUTSIDE, 550, "5.7.1", "outside-trust-space"),
+    NO(PATIENT, TO_OUTSIDE, 550, "5.7.1", "outside-trust-space"),
+    {PATIENT, TO_OUTSIDE, false, CONTACT_OPEN, 1, 550, "5.7.1", "outside-trust-space"},
+    NO(PATIENT, TO_REMOTE, 550, "5.7.1", "no-contact"),
+    {PATIENT, TO_REMOTE, false, CONTACT_CLOSED, 1, 550, "5.7.1", "exchange-closed"},
+    {PATIENT, TO_REMOTE, false, CONTACT_OPEN, 1, 550, "5.7.1", "relay-unsupported"},
+    NO(PRO, TO_REMOTE, 550, "5.7.1", "relay-unsupported"),
+    NO(DIR_REMOTE, TO_REMOTE, 550, "5.7.1", "relay-denied"),
+    NO(DIR_REMOTE, TO_OUTSIDE, 550, "5.7.1", "relay-denied"),
+    NO(ANON, TO_REMOTE, 550, "5.7.1", "relay-denied"),
 };
 
 static void test_rules_table(void **state)
@@ -124,10 +130,11 @@ static void test_rules_table(void **state)
 		struct policy_verdict v;
 		facts_of(&rows[i], &f);
 		int rc = policy_decide(&f, &v);
-		if (rc != rows[i].rc || v.st.code != rows[i].code || strcmp(v.st.enhanced, rows[i].enhanced) != 0 ||
-		    strcmp(v.reason, rows[i].reason) != 0)
-			fail_msg("row %zu: got rc=%d %d %s %s, want rc=%d %d %s %s", i, rc, v.st.code, v.st.enhanced,
-				 v.reason, rows[i].rc, rows[i].code, rows[i].enhanced, rows[i].reason);
+		if (rc != rows[i].rc || v.st.code != rows[i].code ||
+		    strcmp(v.st.enhanced, rows[i].enhanced) != 0 || strcmp(v.reason, rows[i].reason) != 0)
+			fail_msg("row %zu: got rc=%d %d %s %s, want rc=%d %d %s %s", i, rc, v.st.code,
+			         v.st.enhanced, v.reason, rows[i].rc, rows[i].code, rows[i].enhanced,
+			         rows[i].reason);
 		if (rc != 0 && v.st.text[0] == '\0')
 			fail_msg("row %zu: refusal without text", i);
 	}
@@ -154,8 +161,8 @@ static void test_relay_supported(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_rules_table),
-		cmocka_unit_test(test_relay_supported),
+	    cmocka_unit_test(test_rules_table),
+	    cmocka_unit_test(test_relay_supported),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

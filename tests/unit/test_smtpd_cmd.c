@@ -48,7 +48,7 @@ static void test_ehlo_mx_before_and_after_tls(void **state)
 
 	session(&s, SMTP_KIND_MX, false);
 	assert_string_equal(keywords(&s),
-			    "PIPELINING\nSIZE 26214400\n8BITMIME\nENHANCEDSTATUSCODES\nSTARTTLS\n");
+	                    "PIPELINING\nSIZE 26214400\n8BITMIME\nENHANCEDSTATUSCODES\nSTARTTLS\n");
 	s.tls = true;
 	/* No STARTTLS twice, and never AUTH on the MX. */
 	assert_string_equal(keywords(&s), "PIPELINING\nSIZE 26214400\n8BITMIME\nENHANCEDSTATUSCODES\n");
@@ -72,7 +72,7 @@ static void test_ehlo_submission(void **state)
 static void test_command_table(void **state)
 {
 	static const char *const verbs[] = {"EHLO", "HELO", "STARTTLS", "AUTH", "MAIL", "RCPT",
-					    "DATA", "RSET", "NOOP", "QUIT", "VRFY", "HELP"};
+	                                    "DATA", "RSET", "NOOP",     "QUIT", "VRFY", "HELP"};
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		assert_non_null(smtp_cmd_find(verbs[i]));
 	assert_null(smtp_cmd_find("EXPN"));
@@ -134,8 +134,8 @@ static void test_spf_zone(void **state)
 	int fd = mkstemp(path);
 	struct smtp_spf *spf;
 	static const char zone[] = "# test zone\n"
-				   "relay.test TXT \"v=spf1 ip4:127.0.0.1 -all\"\n"
-				   "soft.test TXT v=spf1 ~all\n";
+	                           "relay.test TXT \"v=spf1 ip4:127.0.0.1 -all\"\n"
+	                           "soft.test TXT v=spf1 ~all\n";
 
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, zone, sizeof(zone) - 1), (ssize_t)(sizeof(zone) - 1));
@@ -195,13 +195,13 @@ static void test_authfail_table(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_ehlo_mx_before_and_after_tls),
-		cmocka_unit_test(test_ehlo_submission),
-		cmocka_unit_test(test_command_table),
-		cmocka_unit_test(test_reply_table),
-		cmocka_unit_test(test_net_match),
-		cmocka_unit_test(test_spf_zone),
-		cmocka_unit_test(test_authfail_table),
+	    cmocka_unit_test(test_ehlo_mx_before_and_after_tls),
+	    cmocka_unit_test(test_ehlo_submission),
+	    cmocka_unit_test(test_command_table),
+	    cmocka_unit_test(test_reply_table),
+	    cmocka_unit_test(test_net_match),
+	    cmocka_unit_test(test_spf_zone),
+	    cmocka_unit_test(test_authfail_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -51,7 +51,8 @@ static void test_headers_seen(void **state)
 	struct smtp_data d;
 
 	smtp_data_init(&d, 1000);
-	feed(&d, "message-id: <a@b>\r\nDATE: Sun, 1 Jan 2026 00:00:00 +0000\r\n\r\nMessage-ID: body\r\n.\r\n");
+	feed(&d,
+	     "message-id: <a@b>\r\nDATE: Sun, 1 Jan 2026 00:00:00 +0000\r\n\r\nMessage-ID: body\r\n.\r\n");
 	assert_true(d.has_message_id);
 	assert_true(d.has_date);
 	assert_false(d.headerless);
@@ -72,8 +73,16 @@ static void test_headerless(void **state)
 {
 	struct smtp_data d;
 	struct buf out;
-	struct smtp_trace t = {"a@b.c", "client", "127.0.0.1", "mx.test", "ESMTPS", "TLSv1.3",
-			       "TLS_AES_256_GCM_SHA384", "ABC123", "", 0};
+	struct smtp_trace t = {"a@b.c",
+	                       "client",
+	                       "127.0.0.1",
+	                       "mx.test",
+	                       "ESMTPS",
+	                       "TLSv1.3",
+	                       "TLS_AES_256_GCM_SHA384",
+	                       "ABC123",
+	                       "",
+	                       0};
 
 	smtp_data_init(&d, 1000);
 	feed(&d, "just a body line\r\n.\r\n");
@@ -141,15 +150,27 @@ static void test_trace_headers(void **state)
 {
 	struct smtp_data d;
 	struct buf out;
-	struct smtp_trace t = {"dr.martin@pro.mss.test", "client.example", "127.0.0.1", "mx.mss.test",
-			       "ESMTPSA", "TLSv1.3", "TLS_AES_256_GCM_SHA384", "0A1B2C3D4E5F",
-			       "146026322000196@patient.mss.test", 1795944315};
+	struct smtp_trace t = {"dr.martin@pro.mss.test",
+	                       "client.example",
+	                       "127.0.0.1",
+	                       "mx.mss.test",
+	                       "ESMTPSA",
+	                       "TLSv1.3",
+	                       "TLS_AES_256_GCM_SHA384",
+	                       "0A1B2C3D4E5F",
+	                       "146026322000196@patient.mss.test",
+	                       1795944315};
 
 	smtp_data_init(&d, 1000);
 	feed(&d, "Subject: x\r\n\r\nbody\r\n.\r\n");
 	buf_init(&out, 4096);
 	assert_int_equal(smtp_data_trace_headers(&d, &t, &out), 0);
-	assert_int_equal(strncmp(out.data, "Return-Path: <dr.martin@pro.mss.test>\r\nReceived: from client.example ([127.0.0.1])\r\n", 82), 0);
+	assert_int_equal(
+	    strncmp(
+	        out.data,
+	        "Return-Path: <dr.martin@pro.mss.test>\r\nReceived: from client.example ([127.0.0.1])\r\n",
+	        82),
+	    0);
 	assert_non_null(strstr(out.data, "by mx.mss.test (MSS) with ESMTPSA id 0A1B2C3D4E5F"));
 	assert_non_null(strstr(out.data, "\tfor <146026322000196@patient.mss.test>; "));
 	assert_non_null(strstr(out.data, "Message-ID: <0A1B2C3D4E5F@mx.mss.test>\r\n"));
@@ -198,15 +219,15 @@ static void test_date(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_dot_unstuffing_and_end),
-		cmocka_unit_test(test_headers_seen),
-		cmocka_unit_test(test_headerless),
-		cmocka_unit_test(test_size_limit_counts_past_limit),
-		cmocka_unit_test(test_bare_lf_aborts),
-		cmocka_unit_test(test_nul_and_long_lines),
-		cmocka_unit_test(test_trace_headers),
-		cmocka_unit_test(test_prepend_in_place),
-		cmocka_unit_test(test_date),
+	    cmocka_unit_test(test_dot_unstuffing_and_end),
+	    cmocka_unit_test(test_headers_seen),
+	    cmocka_unit_test(test_headerless),
+	    cmocka_unit_test(test_size_limit_counts_past_limit),
+	    cmocka_unit_test(test_bare_lf_aborts),
+	    cmocka_unit_test(test_nul_and_long_lines),
+	    cmocka_unit_test(test_trace_headers),
+	    cmocka_unit_test(test_prepend_in_place),
+	    cmocka_unit_test(test_date),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,17 +16,17 @@ static void test_verb(void **state)
 		int rc;
 		const char *verb, *args;
 	} cases[] = {
-		{"EHLO client.example", 0, "EHLO", "client.example"},
-		{"ehlo   client.example", 0, "EHLO", "client.example"},
-		{"QUIT", 0, "QUIT", ""},
-		{"MaIl FROM:<a@b>", 0, "MAIL", "FROM:<a@b>"},
-		{"STARTTLS", 0, "STARTTLS", ""},
-		{"", -1, NULL, NULL},
-		{" NOOP", -1, NULL, NULL},
-		{"NO0P", -1, NULL, NULL},
-		{"MAIL:FROM", -1, NULL, NULL},
-		{"ABCDEFGHIJKLMNOPQRSTUVWXYZ", -1, NULL, NULL},
-		{"\x80\x81", -1, NULL, NULL},
+	    {"EHLO client.example", 0, "EHLO", "client.example"},
+	    {"ehlo   client.example", 0, "EHLO", "client.example"},
+	    {"QUIT", 0, "QUIT", ""},
+	    {"MaIl FROM:<a@b>", 0, "MAIL", "FROM:<a@b>"},
+	    {"STARTTLS", 0, "STARTTLS", ""},
+	    {"", -1, NULL, NULL},
+	    {" NOOP", -1, NULL, NULL},
+	    {"NO0P", -1, NULL, NULL},
+	    {"MAIL:FROM", -1, NULL, NULL},
+	    {"ABCDEFGHIJKLMNOPQRSTUVWXYZ", -1, NULL, NULL},
+	    {"\x80\x81", -1, NULL, NULL},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct smtp_cmdline cl;
@@ -49,34 +49,34 @@ static void test_mail(void **state)
 		uint64_t size;
 		int body;
 	} cases[] = {
-		{"FROM:<Dr.Martin@PRO.mss.test>", RPL_OK, "dr.martin@pro.mss.test", 0, 0},
-		{"from: <a@b.c>", RPL_OK, "a@b.c", 0, 0},
-		{"FROM:<>", RPL_OK, "", 0, 0},
-		{"FROM:<a@b.c> SIZE=1234 BODY=8BITMIME", RPL_OK, "a@b.c", 1234, 8},
-		{"FROM:<a@b.c> body=7bit", RPL_OK, "a@b.c", 0, 7},
-		{"FROM:<a@b.c> AUTH=<>", RPL_OK, "a@b.c", 0, 0},
-		{"FROM:<@relay.example,@r2.example:a@b.c>", RPL_OK, "a@b.c", 0, 0},
-		{"FROM:<\"john doe\"@b.c>", RPL_OK, "\"john doe\"@b.c", 0, 0},
-		{"FROM:<a@[192.0.2.1]>", RPL_OK, "a@[192.0.2.1]", 0, 0},
-		{"FROM:a@b.c", RPL_SYNTAX_MAIL, "", 0, 0},
-		{"FROM:<a@b.c", RPL_SYNTAX_MAIL, "", 0, 0},
-		{"TO:<a@b.c>", RPL_SYNTAX_MAIL, "", 0, 0},
-		{"FROM:<a@b.c>junk", RPL_SYNTAX_MAIL, "", 0, 0},
-		{"FROM:<a b@c.d>", RPL_BAD_SENDER, "", 0, 0},
-		{"FROM:<a@>", RPL_BAD_SENDER, "", 0, 0},
-		{"FROM:<@b.c>", RPL_BAD_SENDER, "", 0, 0},
-		{"FROM:<a..b@c.d>", RPL_BAD_SENDER, "", 0, 0},
-		{"FROM:<a@-b.c>", RPL_BAD_SENDER, "", 0, 0},
-		{"FROM:<a@b-.c>", RPL_BAD_SENDER, "", 0, 0},
-		{"FROM:<a@b..c>", RPL_BAD_SENDER, "", 0, 0},
-		{"FROM:<caf\xc3\xa9@b.c>", RPL_BAD_SENDER, "", 0, 0},
-		{"FROM:<a@b.c> SIZE=abc", RPL_SYNTAX, "", 0, 0},
-		{"FROM:<a@b.c> SIZE=1 SIZE=2", RPL_SYNTAX, "", 0, 0},
-		{"FROM:<a@b.c> SIZE=99999999999999999999999", RPL_SYNTAX, "", 0, 0},
-		{"FROM:<a@b.c> BODY=BINARYMIME", RPL_BAD_BODY, "", 0, 0},
-		{"FROM:<a@b.c> RET=HDRS", RPL_PARAM_UNKNOWN, "", 0, 0},
-		{"FROM:<a@b.c> =x", RPL_SYNTAX, "", 0, 0},
-		{"FROM:<a@b.c> SIZE=", RPL_SYNTAX, "", 0, 0},
+	    {"FROM:<Dr.Martin@PRO.mss.test>", RPL_OK, "dr.martin@pro.mss.test", 0, 0},
+	    {"from: <a@b.c>", RPL_OK, "a@b.c", 0, 0},
+	    {"FROM:<>", RPL_OK, "", 0, 0},
+	    {"FROM:<a@b.c> SIZE=1234 BODY=8BITMIME", RPL_OK, "a@b.c", 1234, 8},
+	    {"FROM:<a@b.c> body=7bit", RPL_OK, "a@b.c", 0, 7},
+	    {"FROM:<a@b.c> AUTH=<>", RPL_OK, "a@b.c", 0, 0},
+	    {"FROM:<@relay.example,@r2.example:a@b.c>", RPL_OK, "a@b.c", 0, 0},
+	    {"FROM:<\"john doe\"@b.c>", RPL_OK, "\"john doe\"@b.c", 0, 0},
+	    {"FROM:<a@[192.0.2.1]>", RPL_OK, "a@[192.0.2.1]", 0, 0},
+	    {"FROM:a@b.c", RPL_SYNTAX_MAIL, "", 0, 0},
+	    {"FROM:<a@b.c", RPL_SYNTAX_MAIL, "", 0, 0},
+	    {"TO:<a@b.c>", RPL_SYNTAX_MAIL, "", 0, 0},
+	    {"FROM:<a@b.c>junk", RPL_SYNTAX_MAIL, "", 0, 0},
+	    {"FROM:<a b@c.d>", RPL_BAD_SENDER, "", 0, 0},
+	    {"FROM:<a@>", RPL_BAD_SENDER, "", 0, 0},
+	    {"FROM:<@b.c>", RPL_BAD_SENDER, "", 0, 0},
+	    {"FROM:<a..b@c.d>", RPL_BAD_SENDER, "", 0, 0},
+	    {"FROM:<a@-b.c>", RPL_BAD_SENDER, "", 0, 0},
+	    {"FROM:<a@b-.c>", RPL_BAD_SENDER, "", 0, 0},
+	    {"FROM:<a@b..c>", RPL_BAD_SENDER, "", 0, 0},
+	    {"FROM:<caf\xc3\xa9@b.c>", RPL_BAD_SENDER, "", 0, 0},
+	    {"FROM:<a@b.c> SIZE=abc", RPL_SYNTAX, "", 0, 0},
+	    {"FROM:<a@b.c> SIZE=1 SIZE=2", RPL_SYNTAX, "", 0, 0},
+	    {"FROM:<a@b.c> SIZE=99999999999999999999999", RPL_SYNTAX, "", 0, 0},
+	    {"FROM:<a@b.c> BODY=BINARYMIME", RPL_BAD_BODY, "", 0, 0},
+	    {"FROM:<a@b.c> RET=HDRS", RPL_PARAM_UNKNOWN, "", 0, 0},
+	    {"FROM:<a@b.c> =x", RPL_SYNTAX, "", 0, 0},
+	    {"FROM:<a@b.c> SIZE=", RPL_SYNTAX, "", 0, 0},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char addr[SMTP_PATH_MAX];
@@ -123,16 +123,16 @@ static void test_rcpt(void **state)
 		enum smtp_reply_id r;
 		const char *addr;
 	} cases[] = {
-		{"TO:<146026322000196@patient.mss.test>", RPL_OK, "146026322000196@patient.mss.test"},
-		{"to:<A@B.C>", RPL_OK, "a@b.c"},
-		{"TO: <a@b.c>  ", RPL_OK, "a@b.c"},
-		{"TO:<>", RPL_BAD_RECIPIENT, ""},
-		{"TO:<postmaster>", RPL_BAD_RECIPIENT, ""},
-		{"TO:a@b.c", RPL_SYNTAX_RCPT, ""},
-		{"FROM:<a@b.c>", RPL_SYNTAX_RCPT, ""},
-		{"TO:<a@b.c> NOTIFY=NEVER", RPL_PARAM_UNKNOWN, ""},
-		{"TO:<a@b.c> !", RPL_SYNTAX, ""},
-		{"TO:<a@b.c>>", RPL_SYNTAX_RCPT, ""},
+	    {"TO:<146026322000196@patient.mss.test>", RPL_OK, "146026322000196@patient.mss.test"},
+	    {"to:<A@B.C>", RPL_OK, "a@b.c"},
+	    {"TO: <a@b.c>  ", RPL_OK, "a@b.c"},
+	    {"TO:<>", RPL_BAD_RECIPIENT, ""},
+	    {"TO:<postmaster>", RPL_BAD_RECIPIENT, ""},
+	    {"TO:a@b.c", RPL_SYNTAX_RCPT, ""},
+	    {"FROM:<a@b.c>", RPL_SYNTAX_RCPT, ""},
+	    {"TO:<a@b.c> NOTIFY=NEVER", RPL_PARAM_UNKNOWN, ""},
+	    {"TO:<a@b.c> !", RPL_SYNTAX, ""},
+	    {"TO:<a@b.c>>", RPL_SYNTAX_RCPT, ""},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char addr[SMTP_PATH_MAX];
@@ -214,14 +214,14 @@ static void test_mailbox(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_verb),
-		cmocka_unit_test(test_mail),
-		cmocka_unit_test(test_mail_path_length),
-		cmocka_unit_test(test_rcpt),
-		cmocka_unit_test(test_helo),
-		cmocka_unit_test(test_auth),
-		cmocka_unit_test(test_base64_and_plain),
-		cmocka_unit_test(test_mailbox),
+	    cmocka_unit_test(test_verb),
+	    cmocka_unit_test(test_mail),
+	    cmocka_unit_test(test_mail_path_length),
+	    cmocka_unit_test(test_rcpt),
+	    cmocka_unit_test(test_helo),
+	    cmocka_unit_test(test_auth),
+	    cmocka_unit_test(test_base64_and_plain),
+	    cmocka_unit_test(test_mailbox),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -136,6 +136,18 @@ static void test_mime_header_encoding(void **state)
 		line = end + 2;
 	}
 	buf_reset(&b);
+	struct buf longv;
+	buf_init(&longv, BUF_UNLIMITED);
+	for (int i = 0; i < 40; i++)
+		buf_append_str(&longv, "word1234 ");
+	assert_int_equal(mime_header(&b, "Subject", longv.data), 0);
+	buf_free(&longv);
+	for (char *line = b.data; *line; ) {
+		char *end = strstr(line, "\r\n");
+		assert_true(end - line <= 78);
+		line = end + 2;
+	}
+	buf_reset(&b);
 	assert_int_equal(mime_header(&b, "Subject", "a\r\nBcc: x@y"), 0);
 	assert_string_equal(b.data, "Subject: a  Bcc: x@y\r\n"); /* no header injection */
 	buf_reset(&b);

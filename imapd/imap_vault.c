@@ -1,0 +1,437 @@
+/* imap_vault.c: the vault over IMAP: the shared namespace Patients/<patient>/Documents
+ * for professionals, and the ACL commands with which a patient shares it (see
+ * imap_vault.h). Every decision is policy/vault_access's; this file maps IMAP onto it. */
+#include "imapd/imap_vault.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "imapd/imap_cmd.h"
+#include "lib/log.h"
+#include "lib/str.h"
+#include "policy/vault.h"
+#include "policy/vault_access.h"
+#include "policy/vault_history.h"
+#include "policy/vault_notify.h"
+
+#define OWNER_RIGHTS "lrswipkxtea" /* a patient on their own Documents (RFC 4314 2.1) */
+
+static struct vault_actor actor_of(const struct imap_session *s)
+{
+	struct vault_actor a = {s->account.address, s->auth_method ? s->auth_method : "none",
+	                        conn_peer_ip(s->conn)};
+	return a;
+}
+
+bool imap_keywords_masked(const char *keywords)
+{
+	if (keywords == NULL)
+		return false;
+	size_t n = strlen(VAULT_MASKED_KEYWORD);
+	for (const char *p = keywords; (p = strstr(p, VAULT_MASKED_KEYWORD)) != NULL; p += n)
+		if ((p == keywords || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
+			return true;
+	return false;
+}
+
+bool imap_vault_name(const char *name)
+{
+	size_t n = strlen(IMAP_VAULT_NAMESPACE);
+	return strncmp(name, IMAP_VAULT_NAMESPACE, n) == 0 && (name[n] == '\0' || name[n] == '/');
+}
+
+/* "Patients/<patient>/<rest>" -> patient, rest. Returns 0 or -1. */
+static int split_shared(const char *name, char *patient, size_t plen, const char **rest)
+{
+	const char *p = name + strlen(IMAP_VAULT_NAMESPACE);
+	if (*p != '/')
+		return -1;
+	p++;
+	const char *slash = strchr(p, '/');
+	if (slash == NULL || slash == p || (size_t)(slash - p) >= plen)
+		return -1;
+	memcpy(patient, p, (size_t)(slash - p));
+	patient[slash - p] = '\0';
+	*rest = slash + 1;
+	return 0;
+}
+
+static void audit_refusal(struct imap_session *s, const char *patient, const char *cmd, const char *name,
+                          const char *why)
+{
+	struct vault_actor a = actor_of(s);
+	char result[96];
+	str_format(result, sizeof(result), "refused: %s", why);
+	if (vault_audit(store_db(s->store), &a, "vault.refused", patient, name, cmd, result) < 0)
+		log_err("imap.audit", "action=vault.refused user=%s", s->account.address);
+}
+
+#define HISTORY_SYNC_MAX 2000 /* entries copied per call; the rest at the next command */
+
+void imap_history_sync(struct imap_session *s)
+{
+	char err[256];
+	if (s->state == IMAP_STATE_NOT_AUTH || s->account.role != ROLE_PATIENT)
+		return;
+	int n = vault_history_sync(s->store, s->account.address, HISTORY_SYNC_MAX, err, sizeof(err));
+	if (n < 0)
+		log_err("imap.history", "user=%s error=\"%s\"", s->account.address, err);
+	else if (n > 0)
+		log_info("imap.history", "user=%s added=%d", s->account.address, n);
+}
+
+bool imap_history_protected(const struct imap_session *s, const char *name)
+{
+	return s->account.role == ROLE_PATIENT && name != NULL && vault_is_history_mailbox(name);
+}
+
+/* "Documents-PS[/<Class>]" of patient -> the holder's mailbox "<patient>/Documents[/<Class>]".
+ * Returns 1 when rest names such a folder, 0 when not, -1 when too long. */
+static int ps_folder(const char *patient, const char *rest, char *out, size_t outlen)
+{
+	size_t n = strlen(IMAP_VAULT_PS_FOLDER);
+	if (strncmp(rest, IMAP_VAULT_PS_FOLDER, n) != 0 || (rest[n] != '\0' && rest[n] != '/'))
+		return 0;
+	return str_format(out, outlen, "%s/Documents%s", patient, rest + n) == 0 ? 1 : -1;
+}
+
+int imap_vault_resolve(struct imap_session *s, const char *name, struct imap_target *t, const char *cmd)
+{
+	memset(t, 0, sizeof(*t));
+	if (!imap_vault_name(name)) {
+		str_copy(t->owner, sizeof(t->owner), s->account.address);
+		str_copy(t->name, sizeof(t->name), name);
+		return 1;
+	}
+	char patient[256], psname[STORE_MAILBOX_MAX];
+	const char *rest = NULL;
+	int ps = 0;
+	if (split_shared(name, patient, sizeof(patient), &rest) == 0) {
+		str_lower(patient);
+		ps = ps_folder(patient, rest, psname, sizeof(psname));
+	}
+	if (rest == NULL || ps < 0 || (ps == 0 && !vault_is_documents_mailbox(rest))) {
+		audit_refusal(s, "", cmd, name, "not a shared folder");
+		return 0;
+	}
+	int rc = s->account.role == ROLE_PATIENT
+	             ? 0
+	             : vault_may_read(store_db(s->store), s->account.address, patient);
+	if (rc != 1) {
+		audit_refusal(s, rc < 0 || ps ? "" : patient, cmd, name, rc < 0 ? "error" : "no grant");
+		return rc < 0 ? -1 : 0;
+	}
+	if (ps) {
+		if (vault_ps_user(s->cfg, t->owner, sizeof(t->owner)) != 0)
+			return -1;
+		str_copy(t->name, sizeof(t->name), psname);
+	} else {
+		str_copy(t->owner, sizeof(t->owner), patient);
+		str_copy(t->name, sizeof(t->name), rest);
+	}
+	str_copy(t->patient, sizeof(t->patient), patient);
+	t->shared = true;
+	t->ps = ps == 1;
+	return 1;
+}
+
+void imap_vault_refuse(struct imap_session *s, const char *tag, const char *cmd, const char *name)
+{
+	char patient[256] = "";
+	const char *rest;
+	if (imap_vault_name(name) && split_shared(name, patient, sizeof(patient), &rest) == 0) {
+		str_lower(patient);
+		char ps[STORE_MAILBOX_MAX];
+		if (ps_folder(patient, rest, ps, sizeof(ps)) != 0)
+			patient[0] = '\0'; /* never in the patient's history */
+	} else if (s->view.shared && !s->view.ps && (name == NULL || name[0] == '\0')) {
+		str_copy(patient, sizeof(patient), s->view.patient);
+	}
+	audit_refusal(s, patient, cmd, name ? name : "", "read-only");
+	imap_no(s, tag, "[NOPERM] Permission denied");
+}
+
+void imap_vault_opened(struct imap_session *s, const struct imap_target *t)
+{
+	struct vault_actor a = actor_of(s);
+	if (t->ps) { /* INVISIBLE_PATIENT documents: recorded, never shown to the patient */
+		char target[STORE_MAILBOX_MAX + 300];
+		str_format(target, sizeof(target), "%s:%s", t->owner, t->name);
+		if (vault_audit(store_db(s->store), &a, "vault.open", "", target, NULL, "ok") < 0)
+			log_err("imap.audit", "action=vault.open user=%s", s->account.address);
+		return;
+	}
+	if (vault_audit(store_db(s->store), &a, "vault.open", t->patient, t->name, NULL, "ok") < 0)
+		log_err("imap.audit", "action=vault.open user=%s", s->account.address);
+	vault_notify_access(s->store, t->patient, s->account.address);
+}
+
+void imap_vault_read(struct imap_session *s, uint32_t uid)
+{
+	struct vault_actor a = actor_of(s);
+	char target[STORE_MAILBOX_MAX + 300];
+	if (s->view.ps)
+		str_format(target, sizeof(target), "%s:%s %u", s->view.owner, s->view.name, uid);
+	else
+		str_format(target, sizeof(target), "%s %u", s->view.name, uid);
+	if (vault_audit(store_db(s->store), &a, "vault.read", s->view.ps ? "" : s->view.patient, target, NULL,
+	                "ok") < 0)
+		log_err("imap.audit", "action=vault.read user=%s", s->account.address);
+}
+
+void imap_vault_mask_changed(struct imap_session *s, uint32_t uid, bool masked)
+{
+	struct vault_actor a = actor_of(s);
+	char target[STORE_MAILBOX_MAX + 16];
+	str_format(target, sizeof(target), "%s %u", s->view.name, uid);
+	if (vault_audit(store_db(s->store), &a, masked ? "vault.mask" : "vault.unmask", s->account.address,
+	                target, NULL, "ok") < 0)
+		log_err("imap.audit", "action=vault.mask user=%s", s->account.address);
+}
+
+struct list_ctx {
+	struct imap_session *s;
+	struct store_mailbox_list *l;
+	int rc;
+};
+
+static void list_push(struct list_ctx *x, const struct store_mailbox *mb)
+{
+	x->l->v = xrealloc(x->l->v, (x->l->n + 1) * sizeof(*x->l->v));
+	x->l->v[x->l->n++] = *mb;
+}
+
+/* Appends the patient's Documents-PS folders (INVISIBLE_PATIENT documents), if any. */
+static void add_patient_ps(struct list_ctx *x, const char *patient)
+{
+	char user[300], prefix[300], err[256];
+	struct store_mailbox_list pl = {0};
+	if (vault_ps_user(x->s->cfg, user, sizeof(user)) != 0 || store_user_exists(x->s->store, user) != 1)
+		return;
+	if (str_format(prefix, sizeof(prefix), "%s/Documents", patient) < 0)
+		return;
+	if (store_mailbox_list(x->s->store, user, &pl, err, sizeof(err)) < 0) {
+		log_err("imap.store", "user=%s op=vault_list_ps error=\"%s\"", x->s->account.address, err);
+		return;
+	}
+	size_t n = strlen(prefix);
+	for (size_t i = 0; i < pl.n; i++) {
+		const char *name = pl.v[i].name;
+		if (strncmp(name, prefix, n) != 0 || (name[n] != '\0' && name[n] != '/'))
+			continue;
+		struct store_mailbox mb = pl.v[i];
+		if (str_format(mb.name, sizeof(mb.name), "%s/%s/%s%s", IMAP_VAULT_NAMESPACE, patient,
+		               IMAP_VAULT_PS_FOLDER, name + n) < 0)
+			continue;
+		mb.subscribed = false;
+		mb.special_use = 0;
+		list_push(x, &mb);
+	}
+	store_mailbox_list_free(&pl);
+}
+
+/* Appends one patient's Documents folders to the listing. */
+static int add_patient(const char *patient, void *arg)
+{
+	struct list_ctx *x = arg;
+	struct store_mailbox_list pl = {0};
+	char err[256];
+	if (store_mailbox_list(x->s->store, patient, &pl, err, sizeof(err)) < 0) {
+		log_err("imap.store", "user=%s op=vault_list error=\"%s\"", x->s->account.address, err);
+		return 0;
+	}
+	for (size_t i = 0; i < pl.n; i++) {
+		if (!vault_is_documents_mailbox(pl.v[i].name))
+			continue;
+		struct store_mailbox mb = pl.v[i];
+		if (str_format(mb.name, sizeof(mb.name), "%s/%s/%s", IMAP_VAULT_NAMESPACE, patient,
+		               pl.v[i].name) < 0)
+			continue;
+		mb.subscribed = false;
+		mb.special_use = 0;
+		x->l->v = xrealloc(x->l->v, (x->l->n + 1) * sizeof(*x->l->v));
+		x->l->v[x->l->n++] = mb;
+	}
+	store_mailbox_list_free(&pl);
+	add_patient_ps(x, patient);
+	return 0;
+}
+
+int imap_vault_list(struct imap_session *s, struct store_mailbox_list *l)
+{
+	if (s->account.role == ROLE_PATIENT)
+		return 0;
+	struct list_ctx x = {s, l, 0};
+	return vault_patients_readable_by(store_db(s->store), s->account.address, add_patient, &x);
+}
+
+int imap_vault_status(struct imap_session *s, const struct imap_target *t, struct store_mailbox *mb)
+{
+	struct store_msglist list = {0};
+	char err[256];
+	int rc = store_select(s->store, t->owner, t->name, mb, &list, err, sizeof(err));
+	if (rc != 1) {
+		if (rc < 0)
+			log_err("imap.store", "user=%s op=vault_status error=\"%s\"", s->account.address,
+			        err);
+		return rc;
+	}
+	mb->messages = mb->unseen = mb->deleted = 0;
+	mb->total_size = 0;
+	for (size_t i = 0; i < list.n; i++) {
+		const struct store_msg *m = &list.v[i];
+		if (imap_keywords_masked(m->keywords))
+			continue;
+		mb->messages++;
+		mb->unseen += !(m->flags & STORE_FLAG_SEEN);
+		mb->deleted += (m->flags & STORE_FLAG_DELETED) != 0;
+		mb->total_size += m->size;
+	}
+	store_msglist_free(&list);
+	return 1;
+}
+
+/* ---- ACL commands (RFC 4314): only a patient, only on "Documents" ---- */
+
+/* The mailbox argument of an ACL command must be the patient's own "Documents". */
+static bool acl_mailbox_ok(struct imap_session *s, struct imap_command *c, char *name, size_t namelen)
+{
+	if (c->nargs < 1 || imap_mailbox_arg(s, &c->args[0], name, namelen) < 0) {
+		imap_bad(s, c->tag, "Invalid mailbox name");
+		return false;
+	}
+	if (s->account.role != ROLE_PATIENT || strcmp(name, "Documents") != 0) {
+		imap_vault_refuse(s, c->tag, c->name, name);
+		return false;
+	}
+	return true;
+}
+
+/* Rights a patient may give: read access, "lr" (with or without '+'); "" or "-..." revokes. */
+static int parse_rights(const char *r, bool *grant)
+{
+	if (r[0] == '\0' || r[0] == '-') {
+		*grant = false;
+		return 0;
+	}
+	if (r[0] == '+')
+		r++;
+	*grant = true;
+	for (; *r; r++)
+		if (*r != 'l' && *r != 'r')
+			return -1;
+	return 0;
+}
+
+void cmd_setacl(struct imap_session *s, struct imap_command *c)
+{
+	char name[STORE_MAILBOX_MAX], err[256];
+	bool del = strcmp(c->name, "DELETEACL") == 0;
+	const char *who = c->nargs >= 2 ? imap_arg_astring(&c->args[1]) : NULL;
+	const char *rights = !del && c->nargs == 3 ? imap_arg_astring(&c->args[2]) : "";
+	if (who == NULL || rights == NULL || c->nargs != (del ? 2u : 3u)) {
+		imap_bad(s, c->tag, "%s expects mailbox identifier%s", c->name, del ? "" : " rights");
+		return;
+	}
+	if (!acl_mailbox_ok(s, c, name, sizeof(name)))
+		return;
+	bool grant = false;
+	if (parse_rights(rights, &grant) < 0) {
+		imap_no(s, c->tag, "[CANNOT] Only read access (lr) can be shared");
+		return;
+	}
+	char pro[256];
+	str_copy(pro, sizeof(pro), who);
+	str_lower(pro);
+	struct vault_actor a = actor_of(s);
+	int rc = grant
+	             ? vault_access_grant(store_db(s->store), &a, s->account.address, pro, err, sizeof(err))
+	             : vault_access_revoke(store_db(s->store), &a, s->account.address, pro, err, sizeof(err));
+	if (rc < 0) {
+		log_err("imap.acl", "user=%s error=\"%s\"", s->account.address, err);
+		imap_no(s, c->tag, "[SERVERBUG] Internal error, try again later");
+	} else if (rc == 1 && !grant) {
+		imap_ok(s, c->tag, "%s completed", c->name); /* nothing to revoke: already so */
+	} else if (rc == 1) {
+		imap_no(s, c->tag, "[CANNOT] %s", err);
+	} else {
+		imap_ok(s, c->tag, "%s completed", c->name);
+	}
+}
+
+struct acl_out {
+	struct imap_session *s;
+};
+
+static int acl_entry(const struct vault_access_entry *e, void *arg)
+{
+	struct acl_out *o = arg;
+	if (e->rights[0] == '\0' || e->blocked)
+		return 0;
+	conn_puts(o->s->conn, " ");
+	imap_write_string(o->s, e->professional, strlen(e->professional));
+	conn_printf(o->s->conn, " %s", e->rights);
+	return 0;
+}
+
+void cmd_getacl(struct imap_session *s, struct imap_command *c)
+{
+	char name[STORE_MAILBOX_MAX];
+	if (c->nargs != 1) {
+		imap_bad(s, c->tag, "GETACL expects a mailbox");
+		return;
+	}
+	if (!acl_mailbox_ok(s, c, name, sizeof(name)))
+		return;
+	conn_puts(s->conn, "* ACL Documents ");
+	imap_write_string(s, s->account.address, strlen(s->account.address));
+	conn_puts(s->conn, " " OWNER_RIGHTS);
+	struct acl_out o = {s};
+	int rc = vault_access_list(store_db(s->store), s->account.address, acl_entry, &o);
+	conn_puts(s->conn, "\r\n");
+	if (rc < 0)
+		imap_no(s, c->tag, "[SERVERBUG] Internal error, try again later");
+	else
+		imap_ok(s, c->tag, "Getacl completed");
+}
+
+void cmd_listrights(struct imap_session *s, struct imap_command *c)
+{
+	char name[STORE_MAILBOX_MAX];
+	const char *who = c->nargs == 2 ? imap_arg_astring(&c->args[1]) : NULL;
+	if (who == NULL) {
+		imap_bad(s, c->tag, "LISTRIGHTS expects mailbox identifier");
+		return;
+	}
+	if (!acl_mailbox_ok(s, c, name, sizeof(name)))
+		return;
+	conn_puts(s->conn, "* LISTRIGHTS Documents ");
+	imap_write_string(s, who, strlen(who));
+	conn_puts(s->conn, " \"\" l r\r\n");
+	imap_ok(s, c->tag, "Listrights completed");
+}
+
+void cmd_myrights(struct imap_session *s, struct imap_command *c)
+{
+	char name[STORE_MAILBOX_MAX];
+	if (c->nargs != 1 || imap_mailbox_arg(s, &c->args[0], name, sizeof(name)) < 0) {
+		imap_bad(s, c->tag, "MYRIGHTS expects a mailbox");
+		return;
+	}
+	struct imap_target t;
+	int rc = imap_vault_resolve(s, name, &t, c->name);
+	if (rc <= 0) {
+		imap_no(s, c->tag, rc < 0 ? "[SERVERBUG] Internal error" : "[NOPERM] Permission denied");
+		return;
+	}
+	struct store_mailbox mb;
+	char err[256];
+	if (store_mailbox_get(s->store, t.owner, t.name, &mb, err, sizeof(err)) != 1) {
+		imap_no(s, c->tag, "[NONEXISTENT] Mailbox does not exist");
+		return;
+	}
+	conn_puts(s->conn, "* MYRIGHTS ");
+	imap_write_mailbox(s, name);
+	conn_printf(s->conn, " %s\r\n", t.shared ? "lr" : imap_history_protected(s, t.name) ? "lrs" : OWNER_RIGHTS);
+	imap_ok(s, c->tag, "Myrights completed");
+}

@@ -1,0 +1,65 @@
+/* imap_vault.h: the patient's vault as IMAP shows it (DESIGN.md "The vault").
+ *
+ * - A patient shares the vault with SETACL Documents <professional> lr and stops with
+ *   DELETEACL (RFC 4314); GETACL, MYRIGHTS and LISTRIGHTS answer for it. The decision
+ *   and its record belong to policy/vault_access.
+ * - A professional with a grant (and no block) sees the folders read-only under the
+ *   shared namespace "Patients/<patient>/Documents/<Class>", without the documents
+ *   that carry $Masked. Opening such a folder and fetching a document are audited
+ *   (vault.open, vault.read) and the patient is notified of the opening.
+ * - The documents the sender marked INVISIBLE_PATIENT (held by vault_ps_user()) are
+ *   shown to the same professionals under "Patients/<patient>/Documents-PS/<Class>",
+ *   read-only; their opening and reading are audited without the patient (they never
+ *   appear in the patient's history) and the patient is not notified.
+ * - Anything else in that namespace (writes, ACL changes, other folders) is refused,
+ *   and the refusal audited.
+ * - A patient's own folder "Historique" holds their history (vault_history_sync):
+ *   brought up to date at login and before the commands that show folders; only
+ *   \Seen may change there (no APPEND, COPY/MOVE into it, other flags, EXPUNGE,
+ *   CREATE, DELETE, RENAME: NO [NOPERM]). */
+#ifndef MSS_IMAP_VAULT_H
+#define MSS_IMAP_VAULT_H
+
+#include "imapd/imap_parser.h"
+#include "imapd/imap_session.h"
+
+#define IMAP_VAULT_NAMESPACE "Patients"
+#define IMAP_VAULT_PS_FOLDER "Documents-PS" /* INVISIBLE_PATIENT documents, for professionals */
+
+/* Brings the patient's Historique up to date (no-op for other accounts); failures
+ * are logged only. */
+void imap_history_sync(struct imap_session *s);
+/* true when name is the session's own Historique and the session is a patient's. */
+bool imap_history_protected(const struct imap_session *s, const char *name);
+
+/* true when a keyword list holds $Masked. */
+bool imap_keywords_masked(const char *keywords);
+/* true when name lies in the shared namespace ("Patients" or "Patients/..."). */
+bool imap_vault_name(const char *name);
+/* Resolves a decoded mailbox name for reading (SELECT, EXAMINE, STATUS). Returns 1
+ * with t filled (own mailbox, or a shared vault folder the session may read), 0 when
+ * the shared folder may not be read (the refusal is audited; answer NO), -1 on a
+ * database error. */
+int imap_vault_resolve(struct imap_session *s, const char *name, struct imap_target *t, const char *cmd);
+/* Audits a refused operation on another account's data and answers NO [NOPERM]. */
+void imap_vault_refuse(struct imap_session *s, const char *tag, const char *cmd, const char *name);
+/* Audits the opening of a shared folder and notifies its patient. */
+void imap_vault_opened(struct imap_session *s, const struct imap_target *t);
+/* Audits one document read through a shared view (vault.read, mailbox and UID). */
+void imap_vault_read(struct imap_session *s, uint32_t uid);
+/* Audits a patient's $Masked change on a vault document (vault.mask / vault.unmask). */
+void imap_vault_mask_changed(struct imap_session *s, uint32_t uid, bool masked);
+/* Adds the shared folders the professional may read to l (names prefixed with
+ * "Patients/<patient>/", not subscribed). Returns 0 or -1. */
+int imap_vault_list(struct imap_session *s, struct store_mailbox_list *l);
+/* STATUS counts of a shared folder, $Masked documents left out. Returns 1, 0 when it
+ * does not exist, -1. */
+int imap_vault_status(struct imap_session *s, const struct imap_target *t, struct store_mailbox *mb);
+
+/* RFC 4314 commands. */
+void cmd_setacl(struct imap_session *s, struct imap_command *c);
+void cmd_getacl(struct imap_session *s, struct imap_command *c);
+void cmd_myrights(struct imap_session *s, struct imap_command *c);
+void cmd_listrights(struct imap_session *s, struct imap_command *c);
+
+#endif
