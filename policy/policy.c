@@ -11,6 +11,7 @@
 #include "directory/directory_entry.h"
 #include "directory/schema.h"
 #include "directory/trust.h"
+#include "lib/db.h"
 #include "lib/log.h"
 #include "lib/str.h"
 #include "policy/audit.h"
@@ -335,22 +336,47 @@ static void record_contacts(sqlite3 *db, const struct mss_config *cfg, const str
 	}
 }
 
+/* The message rows, the authorised contacts and the audit records commit together:
+ * one fsync of the database per message instead of one per record, and no state
+ * where a message is stored but its delivery is not in the audit log. */
+static int deliver_in_transaction(struct store *store, const struct policy_message *m, char *err,
+				  size_t errlen)
+{
+	sqlite3 *db = store_db(store);
+	char detail[600];
+	if (db_begin_write(db, err, errlen) < 0)
+		return -1;
+	/* one store_deliver, or patients get a copy without INVISIBLE_PATIENT documents */
+	if (vault_deliver_inbox(store, m, err, errlen) < 0)
+		goto fail;
+	record_contacts(db, store_config(store), m);
+	str_format(detail, sizeof detail, "from=%s rcpts=%zu size=%zu", m->mail_from, m->nrcpt, m->len);
+	struct mss_status ok = {0};
+	for (size_t i = 0; i < m->nrcpt; i++)
+		if (audit_decision(db, m->sender, "smtp.deliver", m->rcpts[i], detail, &ok, "") < 0) {
+			str_copy(err, errlen, "audit record not written");
+			goto fail;
+		}
+	if (db_commit(db, err, errlen) < 0)
+		goto fail;
+	store_notify_flush(store);
+	return 0;
+fail:
+	db_rollback(db);
+	store_notify_flush(store);
+	return -1;
+}
+
 int policy_deliver(struct store *store, const struct policy_message *m, struct mss_status *st)
 {
-	char err[512], detail[600];
-	sqlite3 *db = store_db(store);
-	/* one store_deliver, or patients get a copy without INVISIBLE_PATIENT documents */
-	if (vault_deliver_inbox(store, m, err, sizeof err) < 0) {
+	char err[512];
+	if (deliver_in_transaction(store, m, err, sizeof err) < 0) {
 		log_err("delivery_failed", "queue_id=%s error=\"%s\"", m->queue_id, err);
 		refuse(st, 451, "4.3.0", "temporary failure storing the message, try again later");
-		audit_decision(db, m->sender, "smtp.deliver", m->queue_id, NULL, st, "");
+		audit_decision(store_db(store), m->sender, "smtp.deliver", m->queue_id, NULL, st, "");
 		return -1;
 	}
 	accept(st);
-	record_contacts(db, store_config(store), m);
-	str_format(detail, sizeof detail, "from=%s rcpts=%zu size=%zu", m->mail_from, m->nrcpt, m->len);
-	for (size_t i = 0; i < m->nrcpt; i++)
-		audit_decision(db, m->sender, "smtp.deliver", m->rcpts[i], detail, st, "");
 	vault_file_delivery(store, m); /* after the durable store: filing never loses mail */
 	return 0;
 }

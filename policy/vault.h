@@ -80,7 +80,8 @@ int vault_patient_copy(const struct mss_config *cfg, const char *data, size_t le
 
 /* What policy_deliver calls to store m in its recipients' INBOX: one store_deliver as
  * before, except that patient recipients get vault_patient_copy() when it withholds
- * something (then two deliveries: others first). Returns 0 (durable) or -1 with err. */
+ * something (then two deliveries: others first). Joins the caller's write transaction
+ * when one is open (both deliveries then commit together). Returns 0 or -1 with err. */
 int vault_deliver_inbox(struct store *store, const struct policy_message *m, char *err, size_t errlen);
 
 /* Loads the administrator's class table from cfg->vault_classes_file once per process

@@ -268,9 +268,10 @@ int vault_history_sync(struct store *store, const char *patient, unsigned max, c
 		if (!r.failed && !err[0])
 			str_copy(err, errlen, "history: database error");
 		db_rollback(db);
+		store_notify_flush(store);
 		return -1;
 	}
-	if (db_commit(db, err, errlen) != 0)
-		return -1;
-	return (int)r.added;
+	int rc = db_commit(db, err, errlen);
+	store_notify_flush(store); /* sessions idling on Historique see the new messages */
+	return rc != 0 ? -1 : (int)r.added;
 }

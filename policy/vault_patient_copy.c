@@ -211,8 +211,9 @@ int vault_deliver_inbox(struct store *store, const struct policy_message *m, cha
 	} else if (c == 0) {
 		rc = deliver(store, m, m->rcpts, m->nrcpt, m->data, m->len, err, errlen);
 	} else {
-		/* Two deliveries: should the second fail, the sender retries and the first
-		 * recipients get the message twice, never zero times. */
+		/* Two deliveries: inside policy_deliver's transaction they commit together;
+		 * called without one, should the second fail, the sender retries and the
+		 * first recipients get the message twice, never zero times. */
 		log_info("vault_patient_copy", "queue_id=%s patients=%zu withheld=invisible_patient",
 			 m->queue_id ? m->queue_id : "-", np);
 		rc = deliver(store, m, others, no, m->data, m->len, err, errlen);

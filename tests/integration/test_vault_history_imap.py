@@ -280,3 +280,30 @@ def test_idle_on_history_sees_new_entries(both):
     found = re.findall(rb"\* (\d+) EXISTS", seen)
     assert found and int(found[-1]) > before, seen
     pat.logout()
+
+
+def test_idle_wakes_when_another_session_syncs(both):
+    """The copy is a store delivery: a session idling on Historique wakes at once when
+    another session of the patient brings the folder up to date (here: its login)."""
+    m = both
+    send_document(m)
+    pat = imap(m, PATIENT)
+    doc_folder(pat)
+    typ, data = pat.select("Historique")
+    before = int(data[0])
+    tag = pat._new_tag().decode()
+    pat.send(f"{tag} IDLE\r\n".encode())
+    assert pat.readline().startswith(b"+")
+    m.ctl("access", "grant", PATIENT, PRO)
+    started = time.monotonic()
+    other = imap(m, PATIENT)  # its login copies the new entry
+    pat.sock.settimeout(20)
+    line = pat.readline()
+    assert re.match(rb"\* (\d+) EXISTS", line), line
+    assert int(re.match(rb"\* (\d+) EXISTS", line).group(1)) > before
+    assert time.monotonic() - started < 10  # not the 30 s periodic check
+    pat.send(b"DONE\r\n")
+    while not pat.readline().startswith(tag.encode()):
+        pass
+    other.logout()
+    pat.logout()
