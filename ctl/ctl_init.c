@@ -1,5 +1,6 @@
 /* ctl_init.c: mssctl init: data directory, keys, database. */
 #include <errno.h>
+#include <ftw.h>
 #include <pwd.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -11,7 +12,23 @@
 #include "lib/str.h"
 #include "policy/policy.h"
 
-/* Gives data_dir to the daemons' user, so that they can run after dropping root. */
+static uid_t owner_uid;
+static gid_t owner_gid;
+
+static int give_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+	(void)sb;
+	(void)type;
+	(void)ftw;
+	if (lchown(path, owner_uid, owner_gid) < 0) {
+		ctl_fail("cannot give %s to the daemons' user: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Gives the whole data_dir to the daemons' user, as the last step of init, so that
+ * every file init made (database, master key, audit key) is theirs. */
 static int chown_tree(const struct mss_config *cfg)
 {
 	struct passwd *pw = getpwnam(cfg->user);
@@ -20,15 +37,9 @@ static int chown_tree(const struct mss_config *cfg)
 				cfg->user);
 	if (pw->pw_uid == geteuid())
 		return 0;
-	static const char *const parts[] = {"", "/mss.db", "/blobs", "/keys", "/keys/master.key", "/run"};
-	for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
-		char path[CONFIG_PATH_MAX + 32];
-		if (str_format(path, sizeof path, "%s%s", cfg->data_dir, parts[i]) < 0)
-			return ctl_fail("data_dir path is too long");
-		if (chown(path, pw->pw_uid, pw->pw_gid) < 0 && errno != ENOENT)
-			return ctl_fail("cannot give %s to %s: %s", path, cfg->user, strerror(errno));
-	}
-	return 0;
+	owner_uid = pw->pw_uid;
+	owner_gid = pw->pw_gid;
+	return nftw(cfg->data_dir, give_one, 16, FTW_PHYS) == 0 ? 0 : CTL_REFUSED;
 }
 
 int ctl_init(struct ctl *c, int argc, char **argv)
@@ -46,10 +57,12 @@ int ctl_init(struct ctl *c, int argc, char **argv)
 		return CTL_REFUSED;
 	if (policy_schema_migrate(store_db(c->store), err, sizeof err) < 0)
 		return ctl_fail("%s", err);
+	ctl_audit_action(c, "admin.init", c->cfg.data_dir, NULL, "ok", NULL);
+	store_close(c->store); /* closes the database so that no journal is left behind */
+	c->store = NULL;
 	int rc = chown_tree(&c->cfg);
 	if (rc != 0)
 		return rc;
-	ctl_audit_action(c, "admin.init", c->cfg.data_dir, NULL, "ok", NULL);
 	printf("initialised %s\n", c->cfg.data_dir);
 	return CTL_OK;
 }

@@ -8,6 +8,7 @@
 #include "ctl/ctl.h"
 #include "lib/crypto.h"
 #include "lib/log.h"
+#include "lib/master.h"
 #include "lib/str.h"
 #include "policy/audit.h"
 
@@ -126,6 +127,10 @@ int main(int argc, char **argv)
 	config_defaults(&c.cfg);
 	char err[1024];
 	if (config_load(&c.cfg, conf, err, sizeof err) < 0)
+		return ctl_fail("%s", err);
+	/* Everything but init works as the daemons' user, so that no file mssctl creates
+	 * (database journal, blobs, keys) ends up owned by root and unusable by them. */
+	if (cmd->run != ctl_init && master_drop_privileges(c.cfg.user, err, sizeof err) < 0)
 		return ctl_fail("%s", err);
 	int rc = cmd->run(&c, argc - optind, argv + optind);
 	if (c.store)

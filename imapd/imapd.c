@@ -11,6 +11,7 @@
 #include "lib/config.h"
 #include "lib/crypto.h"
 #include "lib/log.h"
+#include "policy/audit.h"
 #include "lib/master.h"
 #include "lib/str.h"
 
@@ -25,6 +26,13 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: mss-imapd -c FILE [-d]\n");
 	exit(2);
+}
+
+/* A signed audit checkpoint at shutdown, so the log's end is sealed (issue 6). */
+static void shutdown_checkpoint(void *arg)
+{
+	const struct imapd *d = arg;
+	audit_shutdown_checkpoint(&d->cfg);
 }
 
 /* Opening the store after fork: one database connection per session process. */
@@ -136,6 +144,7 @@ int main(int argc, char **argv)
 	    .user = d.cfg.user,
 	    .session = session,
 	    .overload = overload,
+	    .on_shutdown = shutdown_checkpoint,
 	    .arg = &d,
 	};
 	int rc = master_run(&mo, ls, 2);

@@ -75,6 +75,7 @@ static const struct config_key config_keys[] = {
 	NUM(smtp_max_line, KEY_UINT, "1000", 512, 65536),
 	NUM(auth_max_failures, KEY_UINT, "5", 1, 100),
 	NUM(auth_failure_delay, KEY_UINT, "1000", 0, 60000),
+	NUM(professional_password_needs_cert, KEY_BOOL, "yes", 0, 1),
 	NUM(imap_idle_timeout, KEY_SECONDS, "30m", 60, 86400),
 	NUM(imap_max_line, KEY_UINT, "65536", 1024, 1 << 24),
 	NUM(imap_max_bad, KEY_UINT, "10", 1, 1000),

@@ -46,6 +46,7 @@ struct mss_config {
 	unsigned smtp_max_line;              /* default 1000 (RFC 5321 4.5.3.1.6 incl. CRLF) */
 	unsigned auth_max_failures;          /* default 5 */
 	unsigned auth_failure_delay;         /* milliseconds; default 1000 */
+	int professional_password_needs_cert; /* submission: password + matching client cert; default yes */
 	unsigned imap_idle_timeout;          /* seconds; default 1800 (RFC 9051 5.4) */
 	unsigned imap_max_line;              /* default 65536 */
 	unsigned imap_max_bad;               /* consecutive BAD before BYE; default 10 */

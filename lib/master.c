@@ -280,6 +280,11 @@ int master_run(const struct master_opts *o, struct listener *ls, size_t n)
 		pfd[np].events = POLLIN;
 		by_index[np++] = &ls[i];
 	}
+	/* Enforced here rather than left to each daemon: no session ever runs as the
+	 * user that bound the ports (root for 25/143/587/993). */
+	char err[256];
+	if (master_drop_privileges(o->user, err, sizeof err) < 0)
+		fatal("%s", err);
 	install_signals();
 	while (!got_term) {
 		int r = poll(pfd, np, 1000);

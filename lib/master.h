@@ -50,7 +50,8 @@ int master_bind(struct listener *ls, size_t n, char *err, size_t errlen);
 /* Switches to user (and its primary group, no supplementary groups) unless it is
  * the current user. Returns 0 or -1 with err. */
 int master_drop_privileges(const char *user, char *err, size_t errlen);
-/* Accept loop; returns 0 after a clean shutdown. */
+/* Drops privileges to opts->user (fatal if that fails), then runs the accept loop;
+ * returns 0 after a clean shutdown. */
 int master_run(const struct master_opts *opts, struct listener *ls, size_t n);
 
 #endif

@@ -180,6 +180,29 @@ static enum auth_outcome initial(struct smtp_session *s, const char *resp, char 
 	return *len < 0 ? AUTH_BAD_INPUT : AUTH_SUCCESS;
 }
 
+/* DESIGN.md: on submission a professional or organisation proves itself with its
+ * health-PKI certificate; a password alone (phishable, guessable) never sends health
+ * mail in their name. So a password login also needs a verified client certificate
+ * that maps to the same account. Patients have no certificates: password only. */
+static enum auth_outcome password_needs_certificate(struct smtp_session *s, const struct account *a)
+{
+	struct account owner;
+	if (!s->peer.has_cert) {
+		log_warn("smtp.auth", "peer=%s account=%s reason=\"password without client certificate\"",
+			 conn_peer_ip(s->conn), a->address);
+		return AUTH_FAILURE;
+	}
+	int rc = account_by_cert(store_db(s->store), s->peer.sha256, s->peer.email, &owner);
+	if (rc < 0)
+		return AUTH_TEMPFAIL;
+	if (rc == 0 || owner.id != a->id) {
+		log_warn("smtp.auth", "peer=%s account=%s reason=\"client certificate of another account\"",
+			 conn_peer_ip(s->conn), a->address);
+		return AUTH_FAILURE;
+	}
+	return AUTH_SUCCESS;
+}
+
 static enum auth_outcome check_password(struct smtp_session *s, const char *user, const char *pass)
 {
 	struct account a;
@@ -189,6 +212,11 @@ static enum auth_outcome check_password(struct smtp_session *s, const char *user
 		return AUTH_TEMPFAIL;
 	if (rc == 0)
 		return AUTH_FAILURE;
+	if (a.role != ROLE_PATIENT && s->cfg->professional_password_needs_cert) {
+		rc = password_needs_certificate(s, &a);
+		if (rc != AUTH_SUCCESS)
+			return rc;
+	}
 	s->auth_account = a;
 	s->auth_kind = SENDER_PASSWORD;
 	return AUTH_SUCCESS;

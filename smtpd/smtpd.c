@@ -13,6 +13,7 @@
 #include "lib/config.h"
 #include "lib/crypto.h"
 #include "lib/log.h"
+#include "policy/audit.h"
 #include "lib/master.h"
 #include "lib/str.h"
 #include "lib/tls.h"
@@ -88,6 +89,13 @@ static void check_store(void)
 	store_close(st);
 }
 
+/* A signed audit checkpoint at shutdown, so the log's end is sealed (issue 6). */
+static void shutdown_checkpoint(void *arg)
+{
+	const struct smtpd_ctx *c = arg;
+	audit_shutdown_checkpoint(c->cfg);
+}
+
 int main(int argc, char **argv)
 {
 	struct listener ls[3] = {
@@ -130,6 +138,7 @@ int main(int argc, char **argv)
 	mo.user = cfg.user;
 	mo.session = smtp_session_main;
 	mo.overload = smtp_session_overload;
+	mo.on_shutdown = shutdown_checkpoint;
 	mo.arg = &ctx;
 	log_info("smtpd.start", "smtp=%s submission=%s submissions=%s", ls[0].addr[0] ? ls[0].addr : "-",
 	         ls[1].addr[0] ? ls[1].addr : "-", ls[2].addr[0] ? ls[2].addr : "-");

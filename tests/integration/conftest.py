@@ -101,6 +101,9 @@ class Mss:
             "tls_ca": str(p / "ca.crt"),
             "tls_crl": str(p / "crl.pem"),
             "auth_failure_delay": "100",
+            # Most tests drive professionals by password for brevity; the default
+            # (password + certificate) is tested in test_smtp_pro_auth.py.
+            "professional_password_needs_cert": "no",
         }
         for name, port in self.ports.items():
             s[f"{name}_listen"] = f"127.0.0.1:{port}"
@@ -178,7 +181,10 @@ class Mss:
         return proc
 
     def _spawn(self, daemon):
-        logf = open(self.log_path(daemon), "ab")
+        p = self.log_path(daemon)
+        self.starts_seen = getattr(self, "starts_seen", {})
+        self.starts_seen[daemon] = self.log(daemon).count(f"event={daemon}.start")
+        logf = open(p, "ab")
         proc = subprocess.Popen([str(BINARIES[daemon]), "-c", str(self.conf), "-d"],
                                 stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
         logf.close()
@@ -193,8 +199,19 @@ class Mss:
         self.write_config()
 
     def wait_ready(self, daemon, timeout=15):
+        """Ready when this daemon logged its start (all listeners bound) and accepts.
+        A connection alone could reach another test's daemon that took our port."""
         names = [n for n in LISTENERS[daemon] if self.settings.get(f"{n}_listen")]
         deadline = time.monotonic() + timeout
+        start_event = f"event={daemon}.start"
+        seen = getattr(self, "starts_seen", {}).get(daemon, 0)
+        while self.log(daemon).count(start_event) <= seen:
+            if self.procs[daemon].poll() is not None:
+                raise AssertionError(f"{daemon} exited {self.procs[daemon].returncode}:\n"
+                                     + self.log(daemon)[-3000:])
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{daemon} did not start:\n" + self.log(daemon)[-3000:])
+            time.sleep(0.05)
         for name in names:
             while True:
                 if self.procs[daemon].poll() is not None:
