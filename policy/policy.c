@@ -336,35 +336,38 @@ static void record_contacts(sqlite3 *db, const struct mss_config *cfg, const str
 	}
 }
 
-/* The message rows, the authorised contacts and the audit records commit together:
- * one fsync of the database per message instead of one per record, and no state
- * where a message is stored but its delivery is not in the audit log. */
+/* What commits with the message rows (store_deliver's hook): the authorised contacts
+ * and the delivery's audit records. One database fsync per message instead of one per
+ * record, no stored message without its audit record, and the blobs' own fsyncs stay
+ * outside the write lock. */
+struct delivery_records {
+	struct store *store;
+	const struct policy_message *m;
+};
+
+static int record_delivery(void *arg, char *err, size_t errlen)
+{
+	const struct delivery_records *r = arg;
+	sqlite3 *db = store_db(r->store);
+	char detail[600];
+	record_contacts(db, store_config(r->store), r->m);
+	str_format(detail, sizeof detail, "from=%s rcpts=%zu size=%zu", r->m->mail_from, r->m->nrcpt, r->m->len);
+	struct mss_status ok = {0};
+	for (size_t i = 0; i < r->m->nrcpt; i++)
+		if (audit_decision(db, r->m->sender, "smtp.deliver", r->m->rcpts[i], detail, &ok, "") < 0) {
+			str_copy(err, errlen, "audit record not written");
+			return -1;
+		}
+	return 0;
+}
+
 static int deliver_in_transaction(struct store *store, const struct policy_message *m, char *err,
 				  size_t errlen)
 {
-	sqlite3 *db = store_db(store);
-	char detail[600];
-	if (db_begin_write(db, err, errlen) < 0)
-		return -1;
+	struct delivery_records r = {.store = store, .m = m};
+	struct vault_inbox_hook hook = {.fn = record_delivery, .arg = &r};
 	/* one store_deliver, or patients get a copy without INVISIBLE_PATIENT documents */
-	if (vault_deliver_inbox(store, m, err, errlen) < 0)
-		goto fail;
-	record_contacts(db, store_config(store), m);
-	str_format(detail, sizeof detail, "from=%s rcpts=%zu size=%zu", m->mail_from, m->nrcpt, m->len);
-	struct mss_status ok = {0};
-	for (size_t i = 0; i < m->nrcpt; i++)
-		if (audit_decision(db, m->sender, "smtp.deliver", m->rcpts[i], detail, &ok, "") < 0) {
-			str_copy(err, errlen, "audit record not written");
-			goto fail;
-		}
-	if (db_commit(db, err, errlen) < 0)
-		goto fail;
-	store_notify_flush(store);
-	return 0;
-fail:
-	db_rollback(db);
-	store_notify_flush(store);
-	return -1;
+	return vault_deliver_inbox(store, m, &hook, err, errlen);
 }
 
 int policy_deliver(struct store *store, const struct policy_message *m, struct mss_status *st)

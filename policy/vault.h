@@ -78,11 +78,17 @@ void vault_file_delivery(struct store *store, const struct policy_message *m);
 struct buf;
 int vault_patient_copy(const struct mss_config *cfg, const char *data, size_t len, struct buf *out);
 
+/* Work the caller commits with the delivery (store_delivery.in_transaction). */
+struct vault_inbox_hook {
+	int (*fn)(void *arg, char *err, size_t errlen);
+	void *arg;
+};
 /* What policy_deliver calls to store m in its recipients' INBOX: one store_deliver as
  * before, except that patient recipients get vault_patient_copy() when it withholds
- * something (then two deliveries: others first). Joins the caller's write transaction
- * when one is open (both deliveries then commit together). Returns 0 or -1 with err. */
-int vault_deliver_inbox(struct store *store, const struct policy_message *m, char *err, size_t errlen);
+ * something (then two deliveries: others first, the hook with the last one). hook may
+ * be NULL. Returns 0 or -1 with err. */
+int vault_deliver_inbox(struct store *store, const struct policy_message *m, const struct vault_inbox_hook *hook,
+			char *err, size_t errlen);
 
 /* Loads the administrator's class table from cfg->vault_classes_file once per process
  * (vault_file_message calls it). Returns 0, or -1 with err (built-in table kept). */

@@ -181,15 +181,20 @@ int vault_patient_copy(const struct mss_config *cfg, const char *data, size_t le
 
 /* Stores one message for the listed recipients' INBOX. */
 static int deliver(struct store *store, const struct policy_message *m, const char *const *rcpts, size_t n,
-		   const char *data, size_t len, char *err, size_t errlen)
+		   const char *data, size_t len, const struct vault_inbox_hook *hook, char *err, size_t errlen)
 {
 	if (n == 0)
 		return 0;
 	struct store_delivery d = {.mail_from = m->mail_from, .rcpts = rcpts, .nrcpt = n, .data = data, .len = len};
+	if (hook) {
+		d.in_transaction = hook->fn;
+		d.in_transaction_arg = hook->arg;
+	}
 	return store_deliver(store, &d, NULL, err, errlen);
 }
 
-int vault_deliver_inbox(struct store *store, const struct policy_message *m, char *err, size_t errlen)
+int vault_deliver_inbox(struct store *store, const struct policy_message *m, const struct vault_inbox_hook *hook,
+			char *err, size_t errlen)
 {
 	const char **patients = xcalloc(m->nrcpt + 1, sizeof *patients);
 	const char **others = xcalloc(m->nrcpt + 1, sizeof *others);
@@ -209,16 +214,16 @@ int vault_deliver_inbox(struct store *store, const struct policy_message *m, cha
 		str_copy(err, errlen, "the patient's copy could not be built");
 		rc = -1;
 	} else if (c == 0) {
-		rc = deliver(store, m, m->rcpts, m->nrcpt, m->data, m->len, err, errlen);
+		rc = deliver(store, m, m->rcpts, m->nrcpt, m->data, m->len, hook, err, errlen);
 	} else {
-		/* Two deliveries: inside policy_deliver's transaction they commit together;
-		 * called without one, should the second fail, the sender retries and the
-		 * first recipients get the message twice, never zero times. */
+		/* Two deliveries: should the second fail, the sender retries and the first
+		 * recipients get the message twice, never zero times. The hook runs with the
+		 * second, so the audit records say delivered only once all is stored. */
 		log_info("vault_patient_copy", "queue_id=%s patients=%zu withheld=invisible_patient",
 			 m->queue_id ? m->queue_id : "-", np);
-		rc = deliver(store, m, others, no, m->data, m->len, err, errlen);
+		rc = deliver(store, m, others, no, m->data, m->len, NULL, err, errlen);
 		if (rc == 0)
-			rc = deliver(store, m, patients, np, copy.data, copy.len, err, errlen);
+			rc = deliver(store, m, patients, np, copy.data, copy.len, hook, err, errlen);
 	}
 	buf_free(&copy);
 	free(patients);

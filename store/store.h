@@ -302,6 +302,12 @@ struct store_delivery {
 	size_t len;
 	int64_t internal_date; /* unix time; 0 = now */
 	const char *flags;     /* initial flags and keywords, e.g. "\\Seen $Masked" (NULL = none) */
+	/* Runs inside the delivery's write transaction, after the rows are inserted and
+	 * before the commit (NULL = none): the caller's own records (audit, contacts)
+	 * commit with the message, while the blobs are written and fsynced before the
+	 * lock is taken. Non-zero rolls the whole delivery back (err filled). */
+	int (*in_transaction)(void *arg, char *err, size_t errlen);
+	void *in_transaction_arg;
 };
 /* Stores the message for every recipient: encrypted, fsynced, renamed, then one
  * database commit for all. Durable when it returns 0 (SMTP may then say 250).
