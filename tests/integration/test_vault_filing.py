@@ -57,8 +57,8 @@ def mailboxes(c):
     return names
 
 
-def fetch_all(c, mailbox):
-    """Every message of mailbox as email.message objects ([] when it does not exist)."""
+def raw_messages(c, mailbox):
+    """Every message of mailbox as bytes, by UID ([] when it does not exist)."""
     typ, _ = c.select('"%s"' % mailbox, readonly=True)
     if typ != "OK":
         return []
@@ -67,9 +67,14 @@ def fetch_all(c, mailbox):
     for uid in data[0].split():
         typ, parts = c.uid("FETCH", uid, "(BODY.PEEK[])")
         assert typ == "OK"
-        raw = next(p[1] for p in parts if isinstance(p, tuple))
-        out.append(email.message_from_bytes(raw, policy=email.policy.default))
+        out.append(next(p[1] for p in parts if isinstance(p, tuple)))
     return out
+
+
+def fetch_all(c, mailbox):
+    """Every message of mailbox as email.message objects ([] when it does not exist)."""
+    return [email.message_from_bytes(raw, policy=email.policy.default)
+            for raw in raw_messages(c, mailbox)]
 
 
 def attachments(msg):

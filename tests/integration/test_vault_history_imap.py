@@ -250,10 +250,9 @@ def test_second_sync_adds_only_new_entries(both):
     assert r.returncode == 0, r.stderr
 
 
-def test_idle_on_history_sees_new_entries(both):
-    """Entries are audit records, not deliveries: an IDLE on Historique checks for new
-    ones at least every 30 s and shows them as EXISTS."""
-    m = both
+def start_idle_on_history(m):
+    """A patient session idling on Historique after one filed document; returns the
+    session, the IDLE tag and the message count before."""
     send_document(m)
     pat = imap(m, PATIENT)
     doc_folder(pat)
@@ -262,6 +261,14 @@ def test_idle_on_history_sees_new_entries(both):
     tag = pat._new_tag().decode()
     pat.send(f"{tag} IDLE\r\n".encode())
     assert pat.readline().startswith(b"+")
+    return pat, tag, before
+
+
+def test_idle_on_history_sees_new_entries(both):
+    """Entries are audit records, not deliveries: an IDLE on Historique checks for new
+    ones at least every 30 s and shows them as EXISTS."""
+    m = both
+    pat, tag, before = start_idle_on_history(m)
     m.ctl("access", "grant", PATIENT, PRO)  # by the administrator, while the patient idles
     seen = b""
     pat.sock.settimeout(45)
@@ -286,14 +293,7 @@ def test_idle_wakes_when_another_session_syncs(both):
     """The copy is a store delivery: a session idling on Historique wakes at once when
     another session of the patient brings the folder up to date (here: its login)."""
     m = both
-    send_document(m)
-    pat = imap(m, PATIENT)
-    doc_folder(pat)
-    typ, data = pat.select("Historique")
-    before = int(data[0])
-    tag = pat._new_tag().decode()
-    pat.send(f"{tag} IDLE\r\n".encode())
-    assert pat.readline().startswith(b"+")
+    pat, tag, before = start_idle_on_history(m)
     m.ctl("access", "grant", PATIENT, PRO)
     started = time.monotonic()
     other = imap(m, PATIENT)  # its login copies the new entry

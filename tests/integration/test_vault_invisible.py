@@ -20,6 +20,7 @@ from conftest import PASSWORDS, PATIENT, PRO, PRO2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import xdm  # noqa: E402  (tests/xdm.py)
+from test_vault_filing import raw_messages  # noqa: E402
 
 SECRET = "Résultat-réservé-aux-soignants-7f3a9c"
 PDF_SECRET = b"%PDF-1.4\n% " + SECRET.encode() + b"\n" + bytes(range(256)) * 4 + b"\n%%EOF\n"
@@ -71,17 +72,7 @@ def names(c, pattern="*"):
     return [line.decode().rsplit(" ", 1)[-1].strip('"') for line in data if line]
 
 
-def every_message(c, mailbox):
-    typ, _ = c.select(f'"{mailbox}"', readonly=True)
-    if typ != "OK":
-        return []
-    typ, data = c.uid("SEARCH", None, "ALL")
-    out = []
-    for uid in data[0].split():
-        typ, parts = c.uid("FETCH", uid, "(BODY.PEEK[])")
-        assert typ == "OK"
-        out.append(next(p[1] for p in parts if isinstance(p, tuple)))
-    return out
+every_message = raw_messages
 
 
 def decoded_parts(raw):
