@@ -26,7 +26,7 @@ int ctl_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int ctl_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Appends an audit record for an administrative action (actor "mssctl"). Returns 0/-1. */
 int ctl_audit_action(struct ctl *c, const char *action, const char *target, const char *detail,
-		     const char *result, const char *patient);
+                     const char *result, const char *patient);
 
 int ctl_init(struct ctl *c, int argc, char **argv);
 int ctl_account(struct ctl *c, int argc, char **argv);

@@ -12,16 +12,16 @@ static const struct vault_actor ctl_actor = {"mssctl", "local", ""};
 
 struct access_cmd {
 	const char *name;
-	int (*run)(sqlite3 *db, const struct vault_actor *who, const char *patient, const char *pro, char *err,
-		   size_t errlen);
+	int (*run)(sqlite3 *db, const struct vault_actor *who, const char *patient, const char *pro,
+	           char *err, size_t errlen);
 	const char *done; /* printed on success */
 };
 
 static const struct access_cmd access_cmds[] = {
-	{"grant", vault_access_grant, "granted"},
-	{"revoke", vault_access_revoke, "revoked"},
-	{"block", vault_access_block, "blocked"},
-	{"unblock", vault_access_unblock, "unblocked"},
+    {"grant", vault_access_grant, "granted"},
+    {"revoke", vault_access_revoke, "revoked"},
+    {"block", vault_access_block, "blocked"},
+    {"unblock", vault_access_unblock, "unblocked"},
 };
 
 static int list_one(const struct vault_access_entry *e, void *arg)

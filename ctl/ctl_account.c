@@ -105,7 +105,7 @@ static int account_add_cmd(struct ctl *c, int argc, char **argv)
 	char password[PASSWORD_MAX];
 	if (o.password_stdin && read_password(password, sizeof password) < 0)
 		return ctl_fail("--password-stdin: no password (or longer than %d bytes) on standard input",
-				PASSWORD_MAX - 1);
+		                PASSWORD_MAX - 1);
 	if (ctl_open_store(c) < 0)
 		return CTL_REFUSED;
 	rc = add_in_transaction(c, &o, o.password_stdin ? password : NULL);
@@ -120,8 +120,8 @@ static int account_add_cmd(struct ctl *c, int argc, char **argv)
 static int print_row(const struct account *a, void *arg)
 {
 	(void)arg;
-	printf("%-40s %-13s %-8s %s\n", a->address, account_role_name(a->role), a->disabled ? "disabled" : "active",
-	       a->name);
+	printf("%-40s %-13s %-8s %s\n", a->address, account_role_name(a->role),
+	       a->disabled ? "disabled" : "active", a->name);
 	return 0;
 }
 

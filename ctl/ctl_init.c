@@ -33,8 +33,9 @@ static int chown_tree(const struct mss_config *cfg)
 {
 	struct passwd *pw = getpwnam(cfg->user);
 	if (pw == NULL)
-		return ctl_fail("user \"%s\" (config key user) does not exist: create it or change the config",
-				cfg->user);
+		return ctl_fail(
+		    "user \"%s\" (config key user) does not exist: create it or change the config",
+		    cfg->user);
 	if (pw->pw_uid == geteuid())
 		return 0;
 	owner_uid = pw->pw_uid;
@@ -48,8 +49,9 @@ int ctl_init(struct ctl *c, int argc, char **argv)
 	if (argc != 1)
 		return ctl_usage("init takes no arguments");
 	if (getpwnam(c->cfg.user) == NULL)
-		return ctl_fail("user \"%s\" (config key user) does not exist: create it or change the config",
-				c->cfg.user);
+		return ctl_fail(
+		    "user \"%s\" (config key user) does not exist: create it or change the config",
+		    c->cfg.user);
 	char err[1024];
 	if (store_create_data_dir(&c->cfg, err, sizeof err) < 0)
 		return ctl_fail("%s", err);

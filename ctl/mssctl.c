@@ -19,15 +19,16 @@ struct ctl_command {
 };
 
 static const struct ctl_command commands[] = {
-	{"init", ctl_init, "init"},
-	{"account", ctl_account, "account add ADDRESS --role patient|professional|organisation [--name NAME] "
-				  "[--rpps ID] [--finess ID] [--cert-sha256 HEX] [--password-stdin] | "
-				  "list | show ADDRESS | disable ADDRESS"},
-	{"directory", ctl_directory, "directory import FILE [--strict] | show ADDRESS | search TEXT"},
-	{"trust", ctl_trust, "trust import FILE | list"},
-	{"access", ctl_access, "access grant|revoke|block|unblock PATIENT PRO | list PATIENT"},
-	{"history", ctl_history, "history PATIENT"},
-	{"audit", ctl_audit, "audit verify"},
+    {"init", ctl_init, "init"},
+    {"account", ctl_account,
+     "account add ADDRESS --role patient|professional|organisation [--name NAME] "
+     "[--rpps ID] [--finess ID] [--cert-sha256 HEX] [--password-stdin] | "
+     "list | show ADDRESS | disable ADDRESS"},
+    {"directory", ctl_directory, "directory import FILE [--strict] | show ADDRESS | search TEXT"},
+    {"trust", ctl_trust, "trust import FILE | list"},
+    {"access", ctl_access, "access grant|revoke|block|unblock PATIENT PRO | list PATIENT"},
+    {"history", ctl_history, "history PATIENT"},
+    {"audit", ctl_audit, "audit verify"},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -75,11 +76,17 @@ int ctl_open_store(struct ctl *c)
 }
 
 int ctl_audit_action(struct ctl *c, const char *action, const char *target, const char *detail,
-		     const char *result, const char *patient)
+                     const char *result, const char *patient)
 {
 	char err[256];
-	struct audit_event ev = {.actor = "mssctl", .auth = "local", .action = action, .target = target,
-				 .detail = detail, .result = result, .peer = "", .patient = patient ? patient : ""};
+	struct audit_event ev = {.actor = "mssctl",
+	                         .auth = "local",
+	                         .action = action,
+	                         .target = target,
+	                         .detail = detail,
+	                         .result = result,
+	                         .peer = "",
+	                         .patient = patient ? patient : ""};
 	if (audit_append(store_db(c->store), &ev, err, sizeof err) < 0) {
 		fprintf(stderr, "mssctl: warning: audit record not written: %s\n", err);
 		return -1;

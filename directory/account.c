@@ -8,9 +8,8 @@
 #include "lib/db.h"
 #include "lib/str.h"
 
-static const char *const role_names[] = {[ROLE_PATIENT] = "patient",
-					 [ROLE_PROFESSIONAL] = "professional",
-					 [ROLE_ORGANISATION] = "organisation"};
+static const char *const role_names[] = {
+    [ROLE_PATIENT] = "patient", [ROLE_PROFESSIONAL] = "professional", [ROLE_ORGANISATION] = "organisation"};
 
 enum account_role account_role_parse(const char *s)
 {
@@ -70,9 +69,11 @@ static int validate(const struct account *a, const char *cert, char fp[65], char
 
 static int insert_account(sqlite3 *db, const struct account *a, const char *hash, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = db_prepare(db,
-		"INSERT INTO accounts(address, role, name, rpps, finess, password_hash, created) "
-		"VALUES(lower(?), ?, ?, ?, ?, ?, ?)", err, errlen);
+	sqlite3_stmt *st =
+	    db_prepare(db,
+	               "INSERT INTO accounts(address, role, name, rpps, finess, password_hash, created) "
+	               "VALUES(lower(?), ?, ?, ?, ?, ?, ?)",
+	               err, errlen);
 	if (st == NULL)
 		return -1;
 	db_bind_text(st, 1, a->address);
@@ -97,7 +98,8 @@ static int insert_account(sqlite3 *db, const struct account *a, const char *hash
 
 static int insert_cert(sqlite3 *db, int64_t id, const char *fp, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = db_prepare(db, "INSERT INTO account_certs(sha256, account_id) VALUES(?, ?)", err, errlen);
+	sqlite3_stmt *st =
+	    db_prepare(db, "INSERT INTO account_certs(sha256, account_id) VALUES(?, ?)", err, errlen);
 	if (st == NULL)
 		return -1;
 	db_bind_text(st, 1, fp);
@@ -116,7 +118,7 @@ static int insert_cert(sqlite3 *db, int64_t id, const char *fp, char *err, size_
 }
 
 int account_add(sqlite3 *db, const struct account *a, const char *password, const char *cert_sha256,
-		char *err, size_t errlen)
+                char *err, size_t errlen)
 {
 	char fp[65];
 	int r = validate(a, cert_sha256, fp, err, errlen);
@@ -174,8 +176,10 @@ int account_get(sqlite3 *db, const char *address, struct account *out)
 int account_by_cert(sqlite3 *db, const char *sha256, const char *email, struct account *out)
 {
 	if (sha256 && sha256[0]) {
-		int r = query_one(db, "SELECT " ACCOUNT_COLUMNS " FROM accounts WHERE id = "
-				      "(SELECT account_id FROM account_certs WHERE sha256 = lower(?))", sha256, out);
+		int r = query_one(db,
+		                  "SELECT " ACCOUNT_COLUMNS " FROM accounts WHERE id = "
+		                  "(SELECT account_id FROM account_certs WHERE sha256 = lower(?))",
+		                  sha256, out);
 		if (r != 0)
 			return r;
 	}
@@ -187,8 +191,8 @@ int account_by_cert(sqlite3 *db, const char *sha256, const char *email, struct a
 int account_check_password(sqlite3 *db, const char *address, const char *password, struct account *out)
 {
 	char err[256];
-	sqlite3_stmt *st = db_prepare(db, "SELECT " ACCOUNT_COLUMNS ", password_hash FROM accounts WHERE address = ?",
-				      err, sizeof err);
+	sqlite3_stmt *st = db_prepare(
+	    db, "SELECT " ACCOUNT_COLUMNS ", password_hash FROM accounts WHERE address = ?", err, sizeof err);
 	if (st == NULL)
 		return -1;
 	db_bind_text(st, 1, address);
@@ -196,7 +200,8 @@ int account_check_password(sqlite3 *db, const char *address, const char *passwor
 	int ok = 0;
 	if (rc == SQLITE_ROW && sqlite3_column_type(st, 9) == SQLITE_TEXT) {
 		read_row(st, out);
-		ok = crypto_password_verify((const char *)sqlite3_column_text(st, 9), password) && !out->disabled;
+		ok = crypto_password_verify((const char *)sqlite3_column_text(st, 9), password) &&
+		     !out->disabled;
 	} else {
 		/* Same work for unknown accounts: timing must not reveal which exist. */
 		crypto_password_verify_dummy(password);
@@ -210,7 +215,8 @@ int account_check_password(sqlite3 *db, const char *address, const char *passwor
 int account_foreach(sqlite3 *db, int (*fn)(const struct account *a, void *arg), void *arg)
 {
 	char err[256];
-	sqlite3_stmt *st = db_prepare(db, "SELECT " ACCOUNT_COLUMNS " FROM accounts ORDER BY address", err, sizeof err);
+	sqlite3_stmt *st =
+	    db_prepare(db, "SELECT " ACCOUNT_COLUMNS " FROM accounts ORDER BY address", err, sizeof err);
 	if (st == NULL)
 		return -1;
 	int rc;
@@ -247,8 +253,8 @@ int account_cert_list(sqlite3 *db, int64_t account_id, char *out, size_t outlen)
 {
 	char err[256];
 	out[0] = '\0';
-	sqlite3_stmt *st = db_prepare(db, "SELECT sha256 FROM account_certs WHERE account_id = ? ORDER BY sha256",
-				      err, sizeof err);
+	sqlite3_stmt *st = db_prepare(
+	    db, "SELECT sha256 FROM account_certs WHERE account_id = ? ORDER BY sha256", err, sizeof err);
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, account_id);

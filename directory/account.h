@@ -14,14 +14,14 @@ enum account_role { ROLE_PATIENT = 1, ROLE_PROFESSIONAL = 2, ROLE_ORGANISATION =
 
 struct account {
 	int64_t id;
-	char address[256];       /* lowercase */
+	char address[256]; /* lowercase */
 	enum account_role role;
 	char name[128];
 	char rpps[32];
 	char finess[32];
 	bool has_password;
 	bool disabled;
-	int64_t created;         /* unix time */
+	int64_t created; /* unix time */
 };
 
 /* "patient" -> ROLE_PATIENT; 0 when unknown. */
@@ -32,7 +32,7 @@ const char *account_role_name(enum account_role r);
  * or 64 hex digits. Returns 0; 1 when refused (err says why: duplicate address, bad
  * address, bad fingerprint); -1 on a database error. Caller holds no transaction. */
 int account_add(sqlite3 *db, const struct account *a, const char *password, const char *cert_sha256,
-		char *err, size_t errlen);
+                char *err, size_t errlen);
 /* Loads by address (case-insensitive). Returns 1 found, 0 not found, -1 error. */
 int account_get(sqlite3 *db, const char *address, struct account *out);
 /* Loads the account a verified client certificate maps to: by registered SHA-256

@@ -139,7 +139,8 @@ void imap_capability_list(const struct imap_session *s, struct buf *out)
  * show folders or their counts, or wait for news. Cheap when nothing is new. */
 static bool history_refresh(const char *name)
 {
-	static const char *const names[] = {"SELECT", "EXAMINE", "STATUS", "LIST", "LSUB", "NOOP", "CHECK", "IDLE"};
+	static const char *const names[] = {"SELECT", "EXAMINE", "STATUS", "LIST",
+	                                    "LSUB",   "NOOP",    "CHECK",  "IDLE"};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (strcmp(names[i], name) == 0)
 			return true;

@@ -205,7 +205,8 @@ void cmd_rename(struct imap_session *s, struct imap_command *c)
 		imap_bad(s, c->tag, "RENAME expects two mailbox names");
 		return;
 	}
-	if (!writable_mailbox_arg(s, c, 0, from, sizeof(from)) || !writable_mailbox_arg(s, c, 1, to, sizeof(to)))
+	if (!writable_mailbox_arg(s, c, 0, from, sizeof(from)) ||
+	    !writable_mailbox_arg(s, c, 1, to, sizeof(to)))
 		return;
 	int rc = store_mailbox_rename(s->store, s->account.address, from, to, err, sizeof(err));
 	if (rc == 0 && s->view.open && strcmp(s->view.name, from) == 0)

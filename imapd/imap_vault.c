@@ -432,6 +432,9 @@ void cmd_myrights(struct imap_session *s, struct imap_command *c)
 	}
 	conn_puts(s->conn, "* MYRIGHTS ");
 	imap_write_mailbox(s, name);
-	conn_printf(s->conn, " %s\r\n", t.shared ? "lr" : imap_history_protected(s, t.name) ? "lrs" : OWNER_RIGHTS);
+	conn_printf(s->conn, " %s\r\n",
+	            t.shared                            ? "lr"
+	            : imap_history_protected(s, t.name) ? "lrs"
+	                                                : OWNER_RIGHTS);
 	imap_ok(s, c->tag, "Myrights completed");
 }

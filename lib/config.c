@@ -33,54 +33,60 @@ struct config_key {
 	const char *name;
 	enum key_type type;
 	size_t offset;
-	size_t size;        /* for text types: field size */
-	const char *dflt;   /* default, as it would be written in the file */
-	uint64_t min, max;  /* for numbers */
+	size_t size;       /* for text types: field size */
+	const char *dflt;  /* default, as it would be written in the file */
+	uint64_t min, max; /* for numbers */
 };
 
-#define TEXT(name, type, dflt) {#name, type, offsetof(struct mss_config, name), \
-	sizeof(((struct mss_config *)0)->name), dflt, 0, 0}
-#define NUM(name, type, dflt, min, max) {#name, type, offsetof(struct mss_config, name), \
-	sizeof(((struct mss_config *)0)->name), dflt, min, max}
+#define TEXT(name, type, dflt)                                                                               \
+	{                                                                                                    \
+#name, type, offsetof(struct mss_config, name), sizeof(((struct mss_config *)0)->name),      \
+		    dflt, 0, 0                                                                               \
+	}
+#define NUM(name, type, dflt, min, max)                                                                      \
+	{                                                                                                    \
+#name, type, offsetof(struct mss_config, name), sizeof(((struct mss_config *)0)->name),      \
+		    dflt, min, max                                                                           \
+	}
 
 static const struct config_key config_keys[] = {
-	TEXT(hostname, KEY_STRING, ""),
-	TEXT(data_dir, KEY_PATH, "/var/lib/mss"),
-	TEXT(user, KEY_STRING, "mss"),
-	TEXT(domains, KEY_DOMAINS, ""),
-	TEXT(patient_domain, KEY_STRING, ""),
-	TEXT(smtp_listen, KEY_LISTEN, ""),
-	TEXT(submission_listen, KEY_LISTEN, ""),
-	TEXT(submissions_listen, KEY_LISTEN, ""),
-	TEXT(imap_listen, KEY_LISTEN, ""),
-	TEXT(imaps_listen, KEY_LISTEN, ""),
-	TEXT(tls_cert, KEY_PATH, ""),
-	TEXT(tls_key, KEY_PATH, ""),
-	TEXT(tls_ca, KEY_PATH, ""),
-	TEXT(tls_crl, KEY_PATH, ""),
-	NUM(max_message_size, KEY_SIZE, "25M", 1024, 1ULL << 31),
-	NUM(max_sessions, KEY_UINT, "200", 1, 100000),
-	NUM(max_sessions_per_ip, KEY_UINT, "20", 1, 100000),
-	TEXT(notify_command, KEY_PATH, ""),
-	NUM(notify_timeout, KEY_SECONDS, "10", 1, 3600),
-	NUM(notify_access_interval, KEY_SECONDS, "1d", 0, 365 * 86400ULL),
-	TEXT(relay_networks, KEY_NETWORKS, ""),
-	TEXT(spf_zone_file, KEY_PATH, ""),
-	TEXT(pharmacy_professions, KEY_CODES, "21"),
-	TEXT(vault_classes_file, KEY_PATH, ""),
-	NUM(smtp_command_timeout, KEY_SECONDS, "5m", 1, 86400),
-	NUM(smtp_data_timeout, KEY_SECONDS, "10m", 1, 86400),
-	NUM(smtp_max_recipients, KEY_UINT, "100", 1, 10000),
-	NUM(smtp_max_errors, KEY_UINT, "10", 1, 1000),
-	NUM(smtp_max_line, KEY_UINT, "1000", 512, 65536),
-	NUM(auth_max_failures, KEY_UINT, "5", 1, 100),
-	NUM(auth_failure_delay, KEY_UINT, "1000", 0, 60000),
-	NUM(professional_password_needs_cert, KEY_BOOL, "yes", 0, 1),
-	NUM(imap_idle_timeout, KEY_SECONDS, "30m", 60, 86400),
-	NUM(imap_max_line, KEY_UINT, "65536", 1024, 1 << 24),
-	NUM(imap_max_bad, KEY_UINT, "10", 1, 1000),
-	NUM(tls_handshake_timeout, KEY_SECONDS, "30", 1, 3600),
-	NUM(log_stderr, KEY_BOOL, "no", 0, 1),
+    TEXT(hostname, KEY_STRING, ""),
+    TEXT(data_dir, KEY_PATH, "/var/lib/mss"),
+    TEXT(user, KEY_STRING, "mss"),
+    TEXT(domains, KEY_DOMAINS, ""),
+    TEXT(patient_domain, KEY_STRING, ""),
+    TEXT(smtp_listen, KEY_LISTEN, ""),
+    TEXT(submission_listen, KEY_LISTEN, ""),
+    TEXT(submissions_listen, KEY_LISTEN, ""),
+    TEXT(imap_listen, KEY_LISTEN, ""),
+    TEXT(imaps_listen, KEY_LISTEN, ""),
+    TEXT(tls_cert, KEY_PATH, ""),
+    TEXT(tls_key, KEY_PATH, ""),
+    TEXT(tls_ca, KEY_PATH, ""),
+    TEXT(tls_crl, KEY_PATH, ""),
+    NUM(max_message_size, KEY_SIZE, "25M", 1024, 1ULL << 31),
+    NUM(max_sessions, KEY_UINT, "200", 1, 100000),
+    NUM(max_sessions_per_ip, KEY_UINT, "20", 1, 100000),
+    TEXT(notify_command, KEY_PATH, ""),
+    NUM(notify_timeout, KEY_SECONDS, "10", 1, 3600),
+    NUM(notify_access_interval, KEY_SECONDS, "1d", 0, 365 * 86400ULL),
+    TEXT(relay_networks, KEY_NETWORKS, ""),
+    TEXT(spf_zone_file, KEY_PATH, ""),
+    TEXT(pharmacy_professions, KEY_CODES, "21"),
+    TEXT(vault_classes_file, KEY_PATH, ""),
+    NUM(smtp_command_timeout, KEY_SECONDS, "5m", 1, 86400),
+    NUM(smtp_data_timeout, KEY_SECONDS, "10m", 1, 86400),
+    NUM(smtp_max_recipients, KEY_UINT, "100", 1, 10000),
+    NUM(smtp_max_errors, KEY_UINT, "10", 1, 1000),
+    NUM(smtp_max_line, KEY_UINT, "1000", 512, 65536),
+    NUM(auth_max_failures, KEY_UINT, "5", 1, 100),
+    NUM(auth_failure_delay, KEY_UINT, "1000", 0, 60000),
+    NUM(professional_password_needs_cert, KEY_BOOL, "yes", 0, 1),
+    NUM(imap_idle_timeout, KEY_SECONDS, "30m", 60, 86400),
+    NUM(imap_max_line, KEY_UINT, "65536", 1024, 1 << 24),
+    NUM(imap_max_bad, KEY_UINT, "10", 1, 1000),
+    NUM(tls_handshake_timeout, KEY_SECONDS, "30", 1, 3600),
+    NUM(log_stderr, KEY_BOOL, "no", 0, 1),
 };
 
 #define NKEYS (sizeof config_keys / sizeof config_keys[0])
@@ -130,13 +136,14 @@ static int parse_number(const struct config_key *k, const char *v, uint64_t *out
 		r = str_to_u64(v, UINT64_MAX, out);
 	if (r < 0) {
 		str_format(err, errlen, "%s: \"%s\" is not a %s", k->name, v,
-			   k->type == KEY_SIZE ? "size (e.g. 25M)" :
-			   k->type == KEY_SECONDS ? "duration (e.g. 30s, 5m)" : "number");
+		           k->type == KEY_SIZE      ? "size (e.g. 25M)"
+		           : k->type == KEY_SECONDS ? "duration (e.g. 30s, 5m)"
+		                                    : "number");
 		return -1;
 	}
 	if (*out < k->min || *out > k->max) {
 		str_format(err, errlen, "%s: %s is out of range (%llu to %llu)", k->name, v,
-			   (unsigned long long)k->min, (unsigned long long)k->max);
+		           (unsigned long long)k->min, (unsigned long long)k->max);
 		return -1;
 	}
 	return 0;
@@ -160,7 +167,7 @@ static bool is_domain(const char *d, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		char c = d[i];
 		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-			  c == '-' || c == '.';
+		          c == '-' || c == '.';
 		if (!ok || (c == '.' && d[i + 1] == '.'))
 			return false;
 	}
@@ -190,7 +197,8 @@ static bool is_network(const char *w, size_t n)
 static bool is_code(const char *w, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		if (!((w[i] >= '0' && w[i] <= '9') || (w[i] >= 'A' && w[i] <= 'Z') || (w[i] >= 'a' && w[i] <= 'z')))
+		if (!((w[i] >= '0' && w[i] <= '9') || (w[i] >= 'A' && w[i] <= 'Z') ||
+		      (w[i] >= 'a' && w[i] <= 'z')))
 			return false;
 	return n > 0 && n <= 16;
 }
@@ -203,12 +211,15 @@ static int check_list(const struct config_key *k, const char *v, char *err, size
 		size_t n = strcspn(p, " ,\t");
 		if (n == 0)
 			break;
-		bool ok = k->type == KEY_DOMAINS ? is_domain(p, n) :
-			  k->type == KEY_NETWORKS ? is_network(p, n) : is_code(p, n);
+		bool ok = k->type == KEY_DOMAINS    ? is_domain(p, n)
+		          : k->type == KEY_NETWORKS ? is_network(p, n)
+		                                    : is_code(p, n);
 		if (!ok) {
-			str_format(err, errlen, "%s: \"%.*s\" is not a valid %s", k->name, (int)(n > 64 ? 64 : n), p,
-				   k->type == KEY_DOMAINS ? "domain" :
-				   k->type == KEY_NETWORKS ? "network (e.g. 192.0.2.0/24)" : "code");
+			str_format(err, errlen, "%s: \"%.*s\" is not a valid %s", k->name,
+			           (int)(n > 64 ? 64 : n), p,
+			           k->type == KEY_DOMAINS    ? "domain"
+			           : k->type == KEY_NETWORKS ? "network (e.g. 192.0.2.0/24)"
+			                                     : "code");
 			return -1;
 		}
 		p += n;
@@ -219,7 +230,8 @@ static int check_list(const struct config_key *k, const char *v, char *err, size
 static int check_text(const struct config_key *k, const char *v, char *err, size_t errlen)
 {
 	if (strlen(v) >= k->size) {
-		str_format(err, errlen, "%s: value is too long (at most %zu characters)", k->name, k->size - 1);
+		str_format(err, errlen, "%s: value is too long (at most %zu characters)", k->name,
+		           k->size - 1);
 		return -1;
 	}
 	if (k->type == KEY_LISTEN && v[0] != '\0') {
@@ -227,7 +239,8 @@ static int check_text(const struct config_key *k, const char *v, char *err, size
 		uint64_t p;
 		if (master_parse_addr(v, host, sizeof host, port, sizeof port) < 0 ||
 		    str_to_u64(port, 65535, &p) < 0 || p == 0) {
-			str_format(err, errlen, "%s: \"%s\" is not host:port (e.g. 127.0.0.1:25)", k->name, v);
+			str_format(err, errlen, "%s: \"%s\" is not host:port (e.g. 127.0.0.1:25)", k->name,
+			           v);
 			return -1;
 		}
 	}

@@ -14,13 +14,13 @@
 #define CONFIG_LIST_MAX 4096
 
 struct mss_config {
-	char path[CONFIG_PATH_MAX];          /* the file it was read from */
-	char hostname[CONFIG_STR_MAX];       /* name in greetings and Received:, default: gethostname */
+	char path[CONFIG_PATH_MAX];    /* the file it was read from */
+	char hostname[CONFIG_STR_MAX]; /* name in greetings and Received:, default: gethostname */
 	char data_dir[CONFIG_PATH_MAX];
-	char user[CONFIG_STR_MAX];           /* unprivileged account after binding */
-	char domains[CONFIG_LIST_MAX];       /* professionals' and organisations' domains */
+	char user[CONFIG_STR_MAX];     /* unprivileged account after binding */
+	char domains[CONFIG_LIST_MAX]; /* professionals' and organisations' domains */
 	char patient_domain[CONFIG_STR_MAX];
-	char smtp_listen[CONFIG_STR_MAX];    /* host:port, empty = disabled */
+	char smtp_listen[CONFIG_STR_MAX]; /* host:port, empty = disabled */
 	char submission_listen[CONFIG_STR_MAX];
 	char submissions_listen[CONFIG_STR_MAX];
 	char imap_listen[CONFIG_STR_MAX];
@@ -29,29 +29,29 @@ struct mss_config {
 	char tls_key[CONFIG_PATH_MAX];
 	char tls_ca[CONFIG_PATH_MAX];
 	char tls_crl[CONFIG_PATH_MAX];
-	uint64_t max_message_size;           /* bytes; default 25 MiB */
-	unsigned max_sessions;               /* per daemon; default 200 */
-	unsigned max_sessions_per_ip;        /* default 20 */
+	uint64_t max_message_size;    /* bytes; default 25 MiB */
+	unsigned max_sessions;        /* per daemon; default 200 */
+	unsigned max_sessions_per_ip; /* default 20 */
 	char notify_command[CONFIG_PATH_MAX];
-	unsigned notify_timeout;             /* seconds; default 10 */
-	unsigned notify_access_interval;     /* seconds between two "vault opened" notices; default 86400 */
-	char relay_networks[CONFIG_LIST_MAX];/* CIDR list */
-	char spf_zone_file[CONFIG_PATH_MAX]; /* SPF records "name TYPE value" instead of DNS ("" = DNS) */
+	unsigned notify_timeout;              /* seconds; default 10 */
+	unsigned notify_access_interval;      /* seconds between two "vault opened" notices; default 86400 */
+	char relay_networks[CONFIG_LIST_MAX]; /* CIDR list */
+	char spf_zone_file[CONFIG_PATH_MAX];  /* SPF records "name TYPE value" instead of DNS ("" = DNS) */
 	char pharmacy_professions[CONFIG_LIST_MAX]; /* default "21" */
 	char vault_classes_file[CONFIG_PATH_MAX];   /* extra LOINC -> class rows */
-	unsigned smtp_command_timeout;       /* seconds; default 300 */
-	unsigned smtp_data_timeout;          /* seconds; default 600 */
-	unsigned smtp_max_recipients;        /* default 100 */
-	unsigned smtp_max_errors;            /* default 10 */
-	unsigned smtp_max_line;              /* default 1000 (RFC 5321 4.5.3.1.6 incl. CRLF) */
-	unsigned auth_max_failures;          /* default 5 */
-	unsigned auth_failure_delay;         /* milliseconds; default 1000 */
+	unsigned smtp_command_timeout;              /* seconds; default 300 */
+	unsigned smtp_data_timeout;                 /* seconds; default 600 */
+	unsigned smtp_max_recipients;               /* default 100 */
+	unsigned smtp_max_errors;                   /* default 10 */
+	unsigned smtp_max_line;                     /* default 1000 (RFC 5321 4.5.3.1.6 incl. CRLF) */
+	unsigned auth_max_failures;                 /* default 5 */
+	unsigned auth_failure_delay;                /* milliseconds; default 1000 */
 	int professional_password_needs_cert; /* submission: password + matching client cert; default yes */
-	unsigned imap_idle_timeout;          /* seconds; default 1800 (RFC 9051 5.4) */
-	unsigned imap_max_line;              /* default 65536 */
-	unsigned imap_max_bad;               /* consecutive BAD before BYE; default 10 */
-	unsigned tls_handshake_timeout;      /* seconds; default 30 */
-	int log_stderr;                      /* 1 = log to stderr (also set by -d) */
+	unsigned imap_idle_timeout;           /* seconds; default 1800 (RFC 9051 5.4) */
+	unsigned imap_max_line;               /* default 65536 */
+	unsigned imap_max_bad;                /* consecutive BAD before BYE; default 10 */
+	unsigned tls_handshake_timeout;       /* seconds; default 30 */
+	int log_stderr;                       /* 1 = log to stderr (also set by -d) */
 };
 
 /* Sets every key to its default. */

@@ -11,7 +11,7 @@
 
 #include "lib/buf.h"
 
-#define CRYPTO_KEY_LEN 32 /* crypto_secretstream_xchacha20poly1305_KEYBYTES */
+#define CRYPTO_KEY_LEN 32       /* crypto_secretstream_xchacha20poly1305_KEYBYTES */
 #define CRYPTO_HASH_STR_LEN 128 /* crypto_pwhash_STRBYTES */
 /* A wrapped key: nonce (24) + secretbox MAC (16) + key (32), as hex: 144 chars + NUL. */
 #define CRYPTO_WRAPPED_HEX_LEN 145
@@ -34,10 +34,10 @@ int crypto_master_key_load(const char *path, unsigned char key[CRYPTO_KEY_LEN], 
 /* New random per-account key, and its form wrapped by the master key (hex text). */
 void crypto_key_generate(unsigned char key[CRYPTO_KEY_LEN]);
 int crypto_key_wrap(const unsigned char master[CRYPTO_KEY_LEN], const unsigned char key[CRYPTO_KEY_LEN],
-		    char out_hex[CRYPTO_WRAPPED_HEX_LEN]);
+                    char out_hex[CRYPTO_WRAPPED_HEX_LEN]);
 /* Returns 0, or -1 when the wrapped key was altered or the master key is wrong. */
 int crypto_key_unwrap(const unsigned char master[CRYPTO_KEY_LEN], const char *wrapped_hex,
-		      unsigned char key[CRYPTO_KEY_LEN]);
+                      unsigned char key[CRYPTO_KEY_LEN]);
 void crypto_key_wipe(unsigned char key[CRYPTO_KEY_LEN]);
 
 /* Streaming encryption of one blob (XChaCha20-Poly1305 secretstream) into a file:
@@ -45,17 +45,17 @@ void crypto_key_wipe(unsigned char key[CRYPTO_KEY_LEN]);
  * renamed to final_path, and the directory fsynced. Durable once commit returns 0. */
 struct blob_writer;
 struct blob_writer *crypto_blob_create(const char *final_path, const unsigned char key[CRYPTO_KEY_LEN],
-				       char *err, size_t errlen);
+                                       char *err, size_t errlen);
 int crypto_blob_write(struct blob_writer *w, const void *p, size_t n, char *err, size_t errlen);
 int crypto_blob_commit(struct blob_writer *w, char *err, size_t errlen); /* frees w */
 void crypto_blob_abort(struct blob_writer *w);                           /* removes temp, frees w */
 /* One-shot write of a whole buffer (create + write + commit). */
-int crypto_blob_write_file(const char *final_path, const unsigned char key[CRYPTO_KEY_LEN],
-			   const void *p, size_t n, char *err, size_t errlen);
+int crypto_blob_write_file(const char *final_path, const unsigned char key[CRYPTO_KEY_LEN], const void *p,
+                           size_t n, char *err, size_t errlen);
 /* Decrypts a whole blob, appending the plaintext to out. Returns 0, or -1 when the file is
  * missing, truncated or altered (authentication fails), with err. */
-int crypto_blob_read(const char *path, const unsigned char key[CRYPTO_KEY_LEN], struct buf *out,
-		     char *err, size_t errlen);
+int crypto_blob_read(const char *path, const unsigned char key[CRYPTO_KEY_LEN], struct buf *out, char *err,
+                     size_t errlen);
 /* fsyncs the directory that holds path (after create/rename/unlink). */
 int crypto_fsync_dir_of(const char *path);
 

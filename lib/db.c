@@ -39,18 +39,17 @@ sqlite3 *db_open(const char *path, int create, char *err, size_t errlen)
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
 	if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
 		str_format(err, errlen, "%s: cannot open database: %s%s", path,
-			   db ? sqlite3_errmsg(db) : "out of memory", create ? "" : " (run mssctl init?)");
+		           db ? sqlite3_errmsg(db) : "out of memory", create ? "" : " (run mssctl init?)");
 		sqlite3_close(db);
 		return NULL;
 	}
 	srand((unsigned)getpid() ^ (unsigned)time(NULL));
 	sqlite3_busy_handler(db, busy_handler, NULL);
 	sqlite3_extended_result_codes(db, 1);
-	static const char *pragmas =
-		"PRAGMA journal_mode=WAL;"
-		"PRAGMA synchronous=FULL;"
-		"PRAGMA foreign_keys=ON;"
-		"PRAGMA secure_delete=ON;";
+	static const char *pragmas = "PRAGMA journal_mode=WAL;"
+	                             "PRAGMA synchronous=FULL;"
+	                             "PRAGMA foreign_keys=ON;"
+	                             "PRAGMA secure_delete=ON;";
 	char *msg = NULL;
 	if (sqlite3_exec(db, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
 		str_format(err, errlen, "%s: cannot set up database: %s", path, msg ? msg : "?");
@@ -179,8 +178,10 @@ int db_column_copy(sqlite3_stmt *st, int col, char *out, size_t outlen)
 
 static int current_version(sqlite3 *db, const char *component, int *version, char *err, size_t errlen)
 {
-	if (db_exec(db, "CREATE TABLE IF NOT EXISTS schema_version("
-			"component TEXT PRIMARY KEY, version INTEGER NOT NULL)", err, errlen) < 0)
+	if (db_exec(db,
+	            "CREATE TABLE IF NOT EXISTS schema_version("
+	            "component TEXT PRIMARY KEY, version INTEGER NOT NULL)",
+	            err, errlen) < 0)
 		return -1;
 	sqlite3_stmt *st = NULL;
 	if (sqlite3_prepare_v2(db, "SELECT version FROM schema_version WHERE component = ?", -1, &st, NULL) !=
@@ -197,9 +198,10 @@ static int current_version(sqlite3 *db, const char *component, int *version, cha
 static int record_version(sqlite3 *db, const char *component, int version, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(db, "INSERT INTO schema_version(component, version) VALUES(?, ?) "
-				   "ON CONFLICT(component) DO UPDATE SET version = excluded.version",
-			       -1, &st, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(db,
+	                       "INSERT INTO schema_version(component, version) VALUES(?, ?) "
+	                       "ON CONFLICT(component) DO UPDATE SET version = excluded.version",
+	                       -1, &st, NULL) != SQLITE_OK) {
 		db_error(db, "schema_version", err, errlen);
 		return -1;
 	}
@@ -214,7 +216,8 @@ static int record_version(sqlite3 *db, const char *component, int version, char 
 	return 0;
 }
 
-static int apply_one(sqlite3 *db, const char *component, const struct db_migration *m, char *err, size_t errlen)
+static int apply_one(sqlite3 *db, const char *component, const struct db_migration *m, char *err,
+                     size_t errlen)
 {
 	char why[512];
 	if (db_begin_write(db, err, errlen) < 0)
@@ -239,7 +242,7 @@ fail:
 }
 
 int db_migrate(sqlite3 *db, const char *component, const struct db_migration *m, size_t n, char *err,
-	       size_t errlen)
+               size_t errlen)
 {
 	int version;
 	if (current_version(db, component, &version, err, errlen) < 0)

@@ -21,8 +21,8 @@ struct db_migration {
 
 /* Applies, in one transaction each, the migrations of component whose version is above
  * the recorded one (table schema_version(component, version)). Returns 0 or -1 + err. */
-int db_migrate(sqlite3 *db, const char *component, const struct db_migration *m, size_t n,
-	       char *err, size_t errlen);
+int db_migrate(sqlite3 *db, const char *component, const struct db_migration *m, size_t n, char *err,
+               size_t errlen);
 
 /* BEGIN IMMEDIATE, retried with backoff while the database is busy (up to ~60 s).
  * Returns 0 or -1 with err. */

@@ -49,8 +49,8 @@ static void sanitize(char *s)
 			*s = '?';
 }
 
-__attribute__((format(printf, 3, 0)))
-static void log_vevent(enum log_level lvl, const char *event, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void log_vevent(enum log_level lvl, const char *event,
+                                                             const char *fmt, va_list ap)
 {
 	char msg[2048];
 	vsnprintf(msg, sizeof msg, fmt, ap);
@@ -63,8 +63,8 @@ static void log_vevent(enum log_level lvl, const char *event, const char *fmt, v
 	time_t now = time(NULL);
 	struct tm tm;
 	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
-	fprintf(stderr, "%s %s[%ld] level=%s event=%s %s\n", when, log_ident, (long)getpid(),
-		level_name(lvl), event, msg);
+	fprintf(stderr, "%s %s[%ld] level=%s event=%s %s\n", when, log_ident, (long)getpid(), level_name(lvl),
+	        event, msg);
 }
 
 void log_event(enum log_level lvl, const char *event, const char *fmt, ...)

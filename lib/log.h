@@ -12,7 +12,7 @@ enum log_level { LOG_LVL_DEBUG, LOG_LVL_INFO, LOG_LVL_WARN, LOG_LVL_ERR };
 void log_open(const char *ident, int to_stderr);
 /* Logs one event: fmt is a printf format producing "key=value key=value" text. */
 void log_event(enum log_level lvl, const char *event, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 #define log_info(ev, ...) log_event(LOG_LVL_INFO, ev, __VA_ARGS__)
 #define log_warn(ev, ...) log_event(LOG_LVL_WARN, ev, __VA_ARGS__)
 #define log_err(ev, ...) log_event(LOG_LVL_ERR, ev, __VA_ARGS__)

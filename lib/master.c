@@ -52,8 +52,8 @@ static int bind_one(struct listener *l, char *err, size_t errlen)
 		str_format(err, errlen, "%s: \"%s\" is not host:port", l->name, l->addr);
 		return -1;
 	}
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+	struct addrinfo hints = {
+	    .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
 	struct addrinfo *res;
 	int gai = getaddrinfo(host, port, &hints, &res);
 	if (gai != 0) {
@@ -184,18 +184,19 @@ static void fill_session_info(int fd, const struct listener *l, struct session_i
 	char port[16];
 	if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0 &&
 	    getnameinfo((struct sockaddr *)&ss, len, si->peer_ip, sizeof si->peer_ip, port, sizeof port,
-			NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+	                NI_NUMERICHOST | NI_NUMERICSERV) == 0)
 		si->peer_port = (unsigned)atoi(port);
 	len = sizeof ss;
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
-		getnameinfo((struct sockaddr *)&ss, len, si->local_ip, sizeof si->local_ip, NULL, 0, NI_NUMERICHOST);
+		getnameinfo((struct sockaddr *)&ss, len, si->local_ip, sizeof si->local_ip, NULL, 0,
+		            NI_NUMERICHOST);
 	/* Present IPv4-mapped IPv6 peers as plain IPv4, as operators write them. */
 	if (strncmp(si->peer_ip, "::ffff:", 7) == 0)
 		memmove(si->peer_ip, si->peer_ip + 7, strlen(si->peer_ip + 7) + 1);
 }
 
 static void run_child(const struct master_opts *o, struct listener *ls, size_t n, int fd,
-		      const struct session_info *si)
+                      const struct session_info *si)
 {
 	for (size_t i = 0; i < n; i++)
 		if (ls[i].fd >= 0)
@@ -219,7 +220,7 @@ static const char *over_limit(const struct master_opts *o, const struct master_s
 }
 
 static void accept_one(const struct master_opts *o, struct master_state *m, struct listener *ls, size_t n,
-		       struct listener *l)
+                       struct listener *l)
 {
 	int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0)

@@ -34,12 +34,12 @@ typedef void (*overload_fn)(int fd, const struct session_info *si, const char *w
 struct master_opts {
 	unsigned max_sessions;
 	unsigned max_sessions_per_ip;
-	const char *user;            /* switch to this user after binding ("" or current: no switch) */
+	const char *user; /* switch to this user after binding ("" or current: no switch) */
 	session_fn session;
 	overload_fn overload;
 	void *arg;
-	void (*child_init)(void *arg);   /* in each child, after fork, before session (may be NULL) */
-	void (*on_shutdown)(void *arg);  /* in the master before exit (may be NULL) */
+	void (*child_init)(void *arg);  /* in each child, after fork, before session (may be NULL) */
+	void (*on_shutdown)(void *arg); /* in the master before exit (may be NULL) */
 };
 
 /* Parses "host:port" ("[::1]:25" for IPv6). Returns 0 or -1. */

@@ -33,7 +33,7 @@ struct tls_peer {
 	char email[256];      /* first subjectAltName rfc822Name */
 	char subject_dn[512]; /* RFC 2253 form, e.g. "CN=mx.example.fr,OU=123,O=Org,C=FR" */
 	char issuer_dn[512];
-	char version[16];     /* "TLSv1.3" */
+	char version[16]; /* "TLSv1.3" */
 	char cipher[64];
 };
 

@@ -12,20 +12,20 @@
 #include "policy/audit_chain.h"
 
 static const struct db_migration audit_migrations[] = {
-	{1, "CREATE TABLE audit_log ("
-	    " seq INTEGER PRIMARY KEY,"
-	    " time INTEGER NOT NULL,"
-	    " actor TEXT NOT NULL, auth TEXT NOT NULL, action TEXT NOT NULL,"
-	    " target TEXT NOT NULL, detail TEXT NOT NULL, result TEXT NOT NULL,"
-	    " peer TEXT NOT NULL, patient TEXT NOT NULL,"
-	    " prev TEXT NOT NULL, hash TEXT NOT NULL);"
-	    "CREATE INDEX audit_log_patient ON audit_log(patient, seq);"
-	    "CREATE TABLE audit_checkpoint ("
-	    " seq INTEGER PRIMARY KEY, time INTEGER NOT NULL,"
-	    " hash TEXT NOT NULL, signature TEXT NOT NULL);"
-	    "CREATE TABLE audit_head ("
-	    " id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL,"
-	    " hash TEXT NOT NULL, signature TEXT NOT NULL);"},
+    {1, "CREATE TABLE audit_log ("
+        " seq INTEGER PRIMARY KEY,"
+        " time INTEGER NOT NULL,"
+        " actor TEXT NOT NULL, auth TEXT NOT NULL, action TEXT NOT NULL,"
+        " target TEXT NOT NULL, detail TEXT NOT NULL, result TEXT NOT NULL,"
+        " peer TEXT NOT NULL, patient TEXT NOT NULL,"
+        " prev TEXT NOT NULL, hash TEXT NOT NULL);"
+        "CREATE INDEX audit_log_patient ON audit_log(patient, seq);"
+        "CREATE TABLE audit_checkpoint ("
+        " seq INTEGER PRIMARY KEY, time INTEGER NOT NULL,"
+        " hash TEXT NOT NULL, signature TEXT NOT NULL);"
+        "CREATE TABLE audit_head ("
+        " id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL,"
+        " hash TEXT NOT NULL, signature TEXT NOT NULL);"},
 };
 
 /* The process's key, loaded on first use. */
@@ -62,8 +62,8 @@ static const unsigned char *key_get(sqlite3 *db)
 	return audit_key.sk;
 }
 
-static void sign_hex(const unsigned char *sk, const char *kind, int64_t seq, const unsigned char hash[AUDIT_HASH_LEN],
-		     char out[AUDIT_SIG_HEX])
+static void sign_hex(const unsigned char *sk, const char *kind, int64_t seq,
+                     const unsigned char hash[AUDIT_HASH_LEN], char out[AUDIT_SIG_HEX])
 {
 	unsigned char msg[96], sig[crypto_sign_BYTES];
 	size_t n = audit_chain_statement(kind, seq, hash, msg);
@@ -75,7 +75,8 @@ static void sign_hex(const unsigned char *sk, const char *kind, int64_t seq, con
 static int read_tail(sqlite3 *db, int64_t *seq, unsigned char hash[AUDIT_HASH_LEN], char *err, size_t errlen)
 {
 	char hex[AUDIT_HASH_HEX];
-	sqlite3_stmt *st = db_prepare(db, "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", err, errlen);
+	sqlite3_stmt *st =
+	    db_prepare(db, "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", err, errlen);
 	if (!st)
 		return -1;
 	int rc = sqlite3_step(st);
@@ -99,13 +100,13 @@ static int read_tail(sqlite3 *db, int64_t *seq, unsigned char hash[AUDIT_HASH_LE
 	return 0;
 }
 
-static int insert_record(sqlite3 *db, const struct audit_fields *fl, const char *prev_hex, const char *hash_hex,
-			 char *err, size_t errlen)
+static int insert_record(sqlite3 *db, const struct audit_fields *fl, const char *prev_hex,
+                         const char *hash_hex, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = db_prepare(db,
-				      "INSERT INTO audit_log (seq, time, actor, auth, action, target, detail,"
-				      " result, peer, patient, prev, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-				      err, errlen);
+	                              "INSERT INTO audit_log (seq, time, actor, auth, action, target, detail,"
+	                              " result, peer, patient, prev, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+	                              err, errlen);
 	if (!st)
 		return -1;
 	sqlite3_bind_int64(st, 1, fl->seq);
@@ -124,7 +125,7 @@ static int insert_record(sqlite3 *db, const struct audit_fields *fl, const char 
 }
 
 static int write_signed(sqlite3 *db, const char *sql, int64_t seq, const char *hash_hex, const char *sig,
-			char *err, size_t errlen)
+                        char *err, size_t errlen)
 {
 	sqlite3_stmt *st = db_prepare(db, sql, err, errlen);
 	if (!st)
@@ -143,13 +144,13 @@ static int write_signed(sqlite3 *db, const char *sql, int64_t seq, const char *h
 }
 
 #define SQL_HEAD "INSERT OR REPLACE INTO audit_head (id, seq, hash, signature) VALUES (1, ?1, ?2, ?3)"
-#define SQL_CHECKPOINT \
+#define SQL_CHECKPOINT                                                                                       \
 	"INSERT OR IGNORE INTO audit_checkpoint (seq, hash, signature, time) VALUES (?1, ?2, ?3, ?4)"
 
 /* The head is re-signed on every append so that records cut off the end are noticed;
  * without a key it is left unsigned, which verification reports. */
 static int sign_head_and_checkpoint(sqlite3 *db, int64_t seq, const unsigned char hash[AUDIT_HASH_LEN],
-				    const char *hash_hex, char *err, size_t errlen)
+                                    const char *hash_hex, char *err, size_t errlen)
 {
 	char sig[AUDIT_SIG_HEX] = "";
 	const unsigned char *sk = key_get(db);
@@ -167,8 +168,8 @@ static int sign_head_and_checkpoint(sqlite3 *db, int64_t seq, const unsigned cha
 int audit_append_locked(sqlite3 *db, const struct audit_event *ev, char *err, size_t errlen)
 {
 	struct audit_fields fl = {
-		.time = (int64_t)time(NULL),
-		.f = {ev->actor, ev->auth, ev->action, ev->target, ev->detail, ev->result, ev->peer, ev->patient},
+	    .time = (int64_t)time(NULL),
+	    .f = {ev->actor, ev->auth, ev->action, ev->target, ev->detail, ev->result, ev->peer, ev->patient},
 	};
 	unsigned char prev[AUDIT_HASH_LEN], hash[AUDIT_HASH_LEN];
 	char prev_hex[AUDIT_HASH_HEX], hash_hex[AUDIT_HASH_HEX];
@@ -262,8 +263,14 @@ static int append_genesis(sqlite3 *db, char *err, size_t errlen)
 	int64_t seq;
 	unsigned char hash[AUDIT_HASH_LEN];
 	const struct audit_event ev = {
-		.actor = "mss", .auth = "local", .action = "audit.init", .target = "audit_log",
-		.detail = "log created", .result = "ok", .peer = "", .patient = "",
+	    .actor = "mss",
+	    .auth = "local",
+	    .action = "audit.init",
+	    .target = "audit_log",
+	    .detail = "log created",
+	    .result = "ok",
+	    .peer = "",
+	    .patient = "",
 	};
 
 	if (read_tail(db, &seq, hash, err, errlen) != 0)
@@ -282,8 +289,8 @@ static int append_genesis(sqlite3 *db, char *err, size_t errlen)
 
 int audit_schema_migrate(sqlite3 *db, char *err, size_t errlen)
 {
-	if (db_migrate(db, "audit", audit_migrations, sizeof audit_migrations / sizeof audit_migrations[0], err,
-		       errlen) != 0)
+	if (db_migrate(db, "audit", audit_migrations, sizeof audit_migrations / sizeof audit_migrations[0],
+	               err, errlen) != 0)
 		return -1;
 	return append_genesis(db, err, errlen);
 }
@@ -294,13 +301,14 @@ static void copy_col(sqlite3_stmt *st, int col, char *out, size_t outlen)
 }
 
 int audit_foreach_patient(sqlite3 *db, const char *patient, int64_t after_seq,
-			  int (*fn)(const struct audit_record *rec, void *arg), void *arg)
+                          int (*fn)(const struct audit_record *rec, void *arg), void *arg)
 {
 	char err[256];
-	sqlite3_stmt *st = db_prepare(db,
-				      "SELECT seq, time, actor, auth, action, target, detail, result, peer, patient"
-				      " FROM audit_log WHERE patient = ? AND seq > ? ORDER BY seq",
-				      err, sizeof err);
+	sqlite3_stmt *st =
+	    db_prepare(db,
+	               "SELECT seq, time, actor, auth, action, target, detail, result, peer, patient"
+	               " FROM audit_log WHERE patient = ? AND seq > ? ORDER BY seq",
+	               err, sizeof err);
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, patient);

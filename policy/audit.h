@@ -87,6 +87,6 @@ struct audit_record {
 /* Calls fn for each record concerning patient (the patient column), oldest first,
  * from seq > after_seq; fn returns nonzero to stop. Returns 0 or -1. */
 int audit_foreach_patient(sqlite3 *db, const char *patient, int64_t after_seq,
-			  int (*fn)(const struct audit_record *rec, void *arg), void *arg);
+                          int (*fn)(const struct audit_record *rec, void *arg), void *arg);
 
 #endif

@@ -28,7 +28,7 @@ static void put_u32(unsigned char *p, uint32_t v)
 }
 
 void audit_chain_hash(const unsigned char prev[AUDIT_HASH_LEN], const struct audit_fields *fl,
-		      unsigned char out[AUDIT_HASH_LEN])
+                      unsigned char out[AUDIT_HASH_LEN])
 {
 	crypto_generichash_state h;
 	unsigned char num[16];
@@ -52,7 +52,7 @@ void audit_chain_hash(const unsigned char prev[AUDIT_HASH_LEN], const struct aud
 }
 
 size_t audit_chain_statement(const char *kind, int64_t seq, const unsigned char hash[AUDIT_HASH_LEN],
-			     unsigned char msg[96])
+                             unsigned char msg[96])
 {
 	size_t n = 0;
 	const char *tag = strcmp(kind, "head") == 0 ? "MSSAUDIT1-HEAD" : "MSSAUDIT1-CHECKPOINT";
@@ -134,8 +134,8 @@ static int write_all(int fd, const void *p, size_t n)
 
 /* Writes path from a temp file and links it into place; EEXIST means someone else won
  * the race, which is fine (the caller then reads theirs). */
-static int publish_file(const char *keydir, const char *name, const void *p, size_t n, mode_t mode,
-			char *err, size_t errlen)
+static int publish_file(const char *keydir, const char *name, const void *p, size_t n, mode_t mode, char *err,
+                        size_t errlen)
 {
 	char tmp[1100], final[1100];
 	struct stat dst;
@@ -167,7 +167,7 @@ static int publish_file(const char *keydir, const char *name, const void *p, siz
 }
 
 int audit_key_load_or_create(const char *keydir, unsigned char sk[crypto_sign_SECRETKEYBYTES], char *err,
-			     size_t errlen)
+                             size_t errlen)
 {
 	char path[1100];
 	struct stat sb;
@@ -202,7 +202,7 @@ int audit_key_load_or_create(const char *keydir, unsigned char sk[crypto_sign_SE
 }
 
 int audit_key_load_public(const char *keydir, unsigned char pk[crypto_sign_PUBLICKEYBYTES], char *err,
-			  size_t errlen)
+                          size_t errlen)
 {
 	char path[1100];
 	unsigned char sk[crypto_sign_SECRETKEYBYTES];

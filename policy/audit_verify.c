@@ -37,7 +37,8 @@ static int broken(struct audit_verify_result *r, int64_t seq, const char *why)
 	return 1;
 }
 
-static int sig_ok(const unsigned char *pk, const char *kind, int64_t seq, const char *hash_hex, const char *sig_hex)
+static int sig_ok(const unsigned char *pk, const char *kind, int64_t seq, const char *hash_hex,
+                  const char *sig_hex)
 {
 	unsigned char hash[AUDIT_HASH_LEN], sig[crypto_sign_BYTES], msg[96];
 
@@ -51,8 +52,8 @@ static int load_checkpoints(struct verify_ctx *v)
 {
 	char err[256];
 	size_t cap = 0;
-	sqlite3_stmt *st = db_prepare(v->db, "SELECT seq, hash, signature FROM audit_checkpoint ORDER BY seq", err,
-				      sizeof err);
+	sqlite3_stmt *st = db_prepare(v->db, "SELECT seq, hash, signature FROM audit_checkpoint ORDER BY seq",
+	                              err, sizeof err);
 	if (!st) {
 		str_copy(v->r->why, sizeof v->r->why, err);
 		return -1;
@@ -78,7 +79,7 @@ static int check_checkpoint_sigs(struct verify_ctx *v)
 	for (size_t i = 0; i < v->ncp; i++) {
 		if (!sig_ok(v->pk, "checkpoint", v->cps[i].seq, v->cps[i].hash, v->cps[i].sig)) {
 			str_format(why, sizeof why, "record %lld: checkpoint signature does not verify",
-				   (long long)v->cps[i].seq);
+			           (long long)v->cps[i].seq);
 			return broken(v->r, v->cps[i].seq, why);
 		}
 	}
@@ -97,7 +98,8 @@ static const struct checkpoint *find_cp(struct verify_ctx *v, int64_t seq)
 }
 
 /* One record: its place, its link to the previous one, its own hash, a checkpoint. */
-static int check_record(struct verify_ctx *v, sqlite3_stmt *st, int64_t expect, unsigned char prev[AUDIT_HASH_LEN])
+static int check_record(struct verify_ctx *v, sqlite3_stmt *st, int64_t expect,
+                        unsigned char prev[AUDIT_HASH_LEN])
 {
 	char why[256], prev_hex[AUDIT_HASH_HEX], calc_hex[AUDIT_HASH_HEX];
 	unsigned char calc[AUDIT_HASH_LEN];
@@ -108,26 +110,29 @@ static int check_record(struct verify_ctx *v, sqlite3_stmt *st, int64_t expect, 
 	const char *stored_hash = (const char *)sqlite3_column_text(st, 11);
 
 	if (fl.seq != expect) {
-		str_format(why, sizeof why, "record %lld is missing (deleted): record %lld follows record %lld",
-			   (long long)expect, (long long)fl.seq, (long long)(expect - 1));
+		str_format(why, sizeof why,
+		           "record %lld is missing (deleted): record %lld follows record %lld",
+		           (long long)expect, (long long)fl.seq, (long long)(expect - 1));
 		return broken(v->r, expect, why);
 	}
 	sodium_bin2hex(prev_hex, sizeof prev_hex, prev, AUDIT_HASH_LEN);
 	if (!stored_prev || strcmp(stored_prev, prev_hex) != 0) {
-		str_format(why, sizeof why, "record %lld: link to record %lld is broken (previous hash differs)",
-			   (long long)fl.seq, (long long)(fl.seq - 1));
+		str_format(why, sizeof why,
+		           "record %lld: link to record %lld is broken (previous hash differs)",
+		           (long long)fl.seq, (long long)(fl.seq - 1));
 		return broken(v->r, fl.seq, why);
 	}
 	audit_chain_hash(prev, &fl, calc);
 	sodium_bin2hex(calc_hex, sizeof calc_hex, calc, sizeof calc);
 	if (!stored_hash || strcmp(stored_hash, calc_hex) != 0) {
 		str_format(why, sizeof why, "record %lld: contents do not match its hash (altered or moved)",
-			   (long long)fl.seq);
+		           (long long)fl.seq);
 		return broken(v->r, fl.seq, why);
 	}
 	const struct checkpoint *cp = find_cp(v, fl.seq);
 	if (cp && strcmp(cp->hash, calc_hex) != 0) {
-		str_format(why, sizeof why, "record %lld: differs from its signed checkpoint", (long long)fl.seq);
+		str_format(why, sizeof why, "record %lld: differs from its signed checkpoint",
+		           (long long)fl.seq);
 		return broken(v->r, fl.seq, why);
 	}
 	memcpy(prev, calc, AUDIT_HASH_LEN);
@@ -140,10 +145,11 @@ static int check_chain(struct verify_ctx *v, int64_t *last)
 	unsigned char prev[AUDIT_HASH_LEN] = {0};
 	int64_t expect = 1;
 	int rc = 0;
-	sqlite3_stmt *st = db_prepare(v->db,
-				      "SELECT seq, time, actor, auth, action, target, detail, result, peer, patient,"
-				      " prev, hash FROM audit_log ORDER BY seq",
-				      err, sizeof err);
+	sqlite3_stmt *st =
+	    db_prepare(v->db,
+	               "SELECT seq, time, actor, auth, action, target, detail, result, peer, patient,"
+	               " prev, hash FROM audit_log ORDER BY seq",
+	               err, sizeof err);
 	if (!st) {
 		str_copy(v->r->why, sizeof v->r->why, err);
 		return -1;
@@ -167,12 +173,14 @@ static int check_tail(struct verify_ctx *v, int64_t last)
 	int64_t head = -1;
 
 	if (v->ncp > 0 && v->cps[v->ncp - 1].seq > last) {
-		str_format(why, sizeof why, "record %lld is missing: the log ends at record %lld but a checkpoint "
-			   "names record %lld (truncated)", (long long)(last + 1), (long long)last,
-			   (long long)v->cps[v->ncp - 1].seq);
+		str_format(why, sizeof why,
+		           "record %lld is missing: the log ends at record %lld but a checkpoint "
+		           "names record %lld (truncated)",
+		           (long long)(last + 1), (long long)last, (long long)v->cps[v->ncp - 1].seq);
 		return broken(v->r, last + 1, why);
 	}
-	sqlite3_stmt *st = db_prepare(v->db, "SELECT seq, hash, signature FROM audit_head WHERE id = 1", err, sizeof err);
+	sqlite3_stmt *st =
+	    db_prepare(v->db, "SELECT seq, hash, signature FROM audit_head WHERE id = 1", err, sizeof err);
 	if (!st) {
 		str_copy(v->r->why, sizeof v->r->why, err);
 		return -1;
@@ -184,21 +192,26 @@ static int check_tail(struct verify_ctx *v, int64_t last)
 	}
 	sqlite3_finalize(st);
 	if (head < 0) {
-		str_format(why, sizeof why, "record %lld: the signed head of the log is missing", (long long)(last + 1));
+		str_format(why, sizeof why, "record %lld: the signed head of the log is missing",
+		           (long long)(last + 1));
 		return broken(v->r, last + 1, why);
 	}
 	if (!sig_ok(v->pk, "head", head, hash, sig)) {
-		str_format(why, sizeof why, "record %lld: the head of the log is not validly signed", (long long)head);
+		str_format(why, sizeof why, "record %lld: the head of the log is not validly signed",
+		           (long long)head);
 		return broken(v->r, head, why);
 	}
 	if (head > last) {
-		str_format(why, sizeof why, "record %lld is missing: the log ends at record %lld but its signed head "
-			   "names record %lld (truncated)", (long long)(last + 1), (long long)last, (long long)head);
+		str_format(why, sizeof why,
+		           "record %lld is missing: the log ends at record %lld but its signed head "
+		           "names record %lld (truncated)",
+		           (long long)(last + 1), (long long)last, (long long)head);
 		return broken(v->r, last + 1, why);
 	}
 	if (head < last) {
-		str_format(why, sizeof why, "record %lld: not covered by the signed head (which ends at record %lld)",
-			   (long long)(head + 1), (long long)head);
+		str_format(why, sizeof why,
+		           "record %lld: not covered by the signed head (which ends at record %lld)",
+		           (long long)(head + 1), (long long)head);
 		return broken(v->r, head + 1, why);
 	}
 	return 0;

@@ -351,7 +351,8 @@ static int record_delivery(void *arg, char *err, size_t errlen)
 	sqlite3 *db = store_db(r->store);
 	char detail[600];
 	record_contacts(db, store_config(r->store), r->m);
-	str_format(detail, sizeof detail, "from=%s rcpts=%zu size=%zu", r->m->mail_from, r->m->nrcpt, r->m->len);
+	str_format(detail, sizeof detail, "from=%s rcpts=%zu size=%zu", r->m->mail_from, r->m->nrcpt,
+	           r->m->len);
 	struct mss_status ok = {0};
 	for (size_t i = 0; i < r->m->nrcpt; i++)
 		if (audit_decision(db, r->m->sender, "smtp.deliver", r->m->rcpts[i], detail, &ok, "") < 0) {
@@ -362,7 +363,7 @@ static int record_delivery(void *arg, char *err, size_t errlen)
 }
 
 static int deliver_in_transaction(struct store *store, const struct policy_message *m, char *err,
-				  size_t errlen)
+                                  size_t errlen)
 {
 	struct delivery_records r = {.store = store, .m = m};
 	struct vault_inbox_hook hook = {.fn = record_delivery, .arg = &r};

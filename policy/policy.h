@@ -12,20 +12,20 @@
 #include "store/store.h"
 
 enum sender_auth {
-	SENDER_ANONYMOUS = 0,   /* nothing proven (MX without a trusted certificate) */
-	SENDER_PASSWORD,        /* SASL PLAIN/LOGIN on submission */
-	SENDER_CERTIFICATE,     /* SASL EXTERNAL / client certificate mapped to a local account */
-	SENDER_OPERATOR,        /* MX peer whose server certificate DN is on the trust list */
-	SENDER_RELAY_CERT,      /* establishment relay: client cert mapped to an organisation */
-	SENDER_RELAY_SPF,       /* establishment relay: relay_networks + SPF pass */
+	SENDER_ANONYMOUS = 0, /* nothing proven (MX without a trusted certificate) */
+	SENDER_PASSWORD,      /* SASL PLAIN/LOGIN on submission */
+	SENDER_CERTIFICATE,   /* SASL EXTERNAL / client certificate mapped to a local account */
+	SENDER_OPERATOR,      /* MX peer whose server certificate DN is on the trust list */
+	SENDER_RELAY_CERT,    /* establishment relay: client cert mapped to an organisation */
+	SENDER_RELAY_SPF,     /* establishment relay: relay_networks + SPF pass */
 };
 
 struct policy_sender {
 	enum sender_auth auth;
-	char account[256];      /* authenticated local account address, "" when none */
+	char account[256]; /* authenticated local account address, "" when none */
 	char peer_ip[64];
 	char tls_subject_dn[512]; /* verified peer certificate subject DN, "" when none */
-	char listener[32];      /* "smtp", "submission", "submissions" */
+	char listener[32];        /* "smtp", "submission", "submissions" */
 };
 
 const char *policy_auth_name(enum sender_auth a);
@@ -38,10 +38,10 @@ int policy_schema_migrate(sqlite3 *db, char *err, size_t errlen);
  * address: 553 5.7.1; an operator must be listed for the MAIL FROM domain: 550 5.7.1).
  * Returns 0 accept, 1 refused (st filled), -1 internal error (st = 451 4.3.0). */
 int policy_check_mail(struct store *store, const struct policy_sender *s, const char *mail_from,
-		      struct mss_status *st);
+                      struct mss_status *st);
 /* Decides one RCPT (the conversation rules). Same returns. Audited with its reason. */
 int policy_check_rcpt(struct store *store, const struct policy_sender *s, const char *mail_from,
-		      const char *rcpt, struct mss_status *st);
+                      const char *rcpt, struct mss_status *st);
 
 /* Delivers an accepted message to its local recipients: stores it (durably), then
  * applies its consequences (authorised contacts, vault filing, notifications) and

@@ -28,7 +28,7 @@
 #include "policy/policy.h"
 #include "store/store.h"
 
-#define VAULT_SERVICE_LOCALPART "service"   /* From: of notifications and reports */
+#define VAULT_SERVICE_LOCALPART "service"         /* From: of notifications and reports */
 #define VAULT_PS_LOCALPART "vault-professionnels" /* holder of INVISIBLE_PATIENT documents */
 #define VAULT_MASKED_KEYWORD "$Masked"
 
@@ -48,9 +48,9 @@ int vault_ps_mailbox(const char *patient, const char *class_name, char *out, siz
 bool vault_is_documents_mailbox(const char *name);
 
 struct vault_file_report {
-	unsigned filed;    /* documents filed (visible to the patient or not) */
-	unsigned refused;  /* documents not filed (identity mismatch, over limits, ...) */
-	int error_code;    /* first integration error sent to the sender (902...906), 0 none */
+	unsigned filed;   /* documents filed (visible to the patient or not) */
+	unsigned refused; /* documents not filed (identity mismatch, over limits, ...) */
+	int error_code;   /* first integration error sent to the sender (902...906), 0 none */
 };
 
 /* Files every document that message m carries for patient (a patient account, the
@@ -61,7 +61,7 @@ struct vault_file_report {
  * Notifies the patient, audits each document. Never fails the delivery: returns 0,
  * or -1 on an internal error (logged, audited), with rep filled as far as it went. */
 int vault_file_message(struct store *store, const struct policy_message *m, const char *patient,
-		       struct vault_file_report *rep);
+                       struct vault_file_report *rep);
 
 /* What policy_deliver calls after storing m: vault_file_message for each recipient
  * that is a patient account (others are left alone). Never fails the delivery. */
@@ -87,8 +87,8 @@ struct vault_inbox_hook {
  * before, except that patient recipients get vault_patient_copy() when it withholds
  * something (then two deliveries: others first, the hook with the last one). hook may
  * be NULL. Returns 0 or -1 with err. */
-int vault_deliver_inbox(struct store *store, const struct policy_message *m, const struct vault_inbox_hook *hook,
-			char *err, size_t errlen);
+int vault_deliver_inbox(struct store *store, const struct policy_message *m,
+                        const struct vault_inbox_hook *hook, char *err, size_t errlen);
 
 /* Loads the administrator's class table from cfg->vault_classes_file once per process
  * (vault_file_message calls it). Returns 0, or -1 with err (built-in table kept). */

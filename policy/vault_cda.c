@@ -105,7 +105,8 @@ static void XMLCALL on_text(void *ud, const char *s, int len)
 	p->out->title[p->title_len] = '\0';
 }
 
-static void XMLCALL on_doctype(void *ud, const XML_Char *n, const XML_Char *s, const XML_Char *pub, int internal)
+static void XMLCALL on_doctype(void *ud, const XML_Char *n, const XML_Char *s, const XML_Char *pub,
+                               int internal)
 {
 	(void)n, (void)s, (void)pub, (void)internal;
 	stop(ud, "a DOCTYPE is not allowed");
@@ -132,7 +133,8 @@ int cda_parse(const char *xml, size_t len, struct cda_info *out, char *err, size
 	XML_SetCharacterDataHandler(p.xp, on_text);
 	XML_SetStartDoctypeDeclHandler(p.xp, on_doctype);
 	if (XML_Parse(p.xp, xml, (int)len, XML_TRUE) != XML_STATUS_OK || !p.root_ok) {
-		str_format(err, errlen, "CDA: %s", p.error[0] ? p.error : XML_ErrorString(XML_GetErrorCode(p.xp)));
+		str_format(err, errlen, "CDA: %s",
+		           p.error[0] ? p.error : XML_ErrorString(XML_GetErrorCode(p.xp)));
 		rc = -1;
 	}
 	XML_ParserFree(p.xp);

@@ -11,7 +11,7 @@
 #include "lib/str.h"
 
 static const char *const class_names[VAULT_NCLASSES] = {
-	"Ordonnances", "Biologie", "Imagerie", "Comptes-rendus", "Hospitalisation", "Vaccinations", "Autres",
+    "Ordonnances", "Biologie", "Imagerie", "Comptes-rendus", "Hospitalisation", "Vaccinations", "Autres",
 };
 
 struct code_row {
@@ -21,58 +21,58 @@ struct code_row {
 
 /* LOINC document types (and the ANS volets' use of them). */
 static const struct code_row builtin[] = {
-	/* prescriptions, dispensing */
-	{"57833-6", VAULT_ORDONNANCES}, /* Prescription for medication */
-	{"57832-8", VAULT_ORDONNANCES}, /* Prescription for diagnostic or specialist care */
-	{"57828-6", VAULT_ORDONNANCES}, /* Prescription list */
-	{"57829-4", VAULT_ORDONNANCES}, /* Prescription for durable medical equipment */
-	{"60593-1", VAULT_ORDONNANCES}, /* Medication dispensed */
-	/* laboratory */
-	{"11502-2", VAULT_BIOLOGIE}, /* Laboratory report */
-	{"26436-6", VAULT_BIOLOGIE}, /* Laboratory studies */
-	{"18719-5", VAULT_BIOLOGIE}, /* Chemistry studies */
-	{"18723-7", VAULT_BIOLOGIE}, /* Hematology studies */
-	{"18725-2", VAULT_BIOLOGIE}, /* Microbiology studies */
-	{"18727-8", VAULT_BIOLOGIE}, /* Serology studies */
-	{"18717-9", VAULT_BIOLOGIE}, /* Blood bank studies */
-	{"18729-4", VAULT_BIOLOGIE}, /* Urinalysis studies */
-	{"11526-1", VAULT_BIOLOGIE}, /* Pathology study */
-	{"60568-3", VAULT_BIOLOGIE}, /* Pathology synoptic report */
-	/* imaging */
-	{"18748-4", VAULT_IMAGERIE}, /* Diagnostic imaging study */
-	{"18726-0", VAULT_IMAGERIE}, /* Radiology studies */
-	{"18747-6", VAULT_IMAGERIE}, /* CT study */
-	{"18755-9", VAULT_IMAGERIE}, /* MRI study */
-	{"18760-9", VAULT_IMAGERIE}, /* Ultrasound study */
-	{"18757-5", VAULT_IMAGERIE}, /* Nuclear medicine study */
-	{"18782-3", VAULT_IMAGERIE}, /* Radiology study observation */
-	{"30746-2", VAULT_IMAGERIE}, /* Chest X-ray */
-	{"55113-5", VAULT_IMAGERIE}, /* Key images */
-	{"68604-8", VAULT_IMAGERIE}, /* Radiology diagnostic study note */
-	/* consultation notes, letters, procedures */
-	{"11488-4", VAULT_COMPTES_RENDUS}, /* Consult note */
-	{"51845-6", VAULT_COMPTES_RENDUS}, /* Outpatient consult note */
-	{"11506-3", VAULT_COMPTES_RENDUS}, /* Progress note */
-	{"28570-0", VAULT_COMPTES_RENDUS}, /* Procedure note */
-	{"11504-8", VAULT_COMPTES_RENDUS}, /* Surgical operation note */
-	{"34794-8", VAULT_COMPTES_RENDUS}, /* Interdisciplinary conference (RCP) */
-	{"57133-1", VAULT_COMPTES_RENDUS}, /* Referral note (letter) */
-	{"34133-9", VAULT_COMPTES_RENDUS}, /* Summary of episode note */
-	{"34117-2", VAULT_COMPTES_RENDUS}, /* History and physical note */
-	{"60591-5", VAULT_COMPTES_RENDUS}, /* Patient summary (synthese medicale) */
-	{"34109-9", VAULT_COMPTES_RENDUS}, /* Note */
-	/* hospital stays */
-	{"18842-5", VAULT_HOSPITALISATION}, /* Discharge summary */
-	{"34105-7", VAULT_HOSPITALISATION}, /* Hospital discharge summary */
-	{"11490-0", VAULT_HOSPITALISATION}, /* Physician discharge summary */
-	{"59258-4", VAULT_HOSPITALISATION}, /* Emergency department discharge summary */
-	{"18761-7", VAULT_HOSPITALISATION}, /* Transfer summary note */
-	{"11492-6", VAULT_HOSPITALISATION}, /* History and physical note, hospital */
-	{"34111-5", VAULT_HOSPITALISATION}, /* Emergency department note */
-	/* immunisation */
-	{"11369-6", VAULT_VACCINATIONS}, /* History of immunization */
-	{"82593-5", VAULT_VACCINATIONS}, /* Immunization summary report */
-	{"87273-9", VAULT_VACCINATIONS}, /* Immunization note */
+    /* prescriptions, dispensing */
+    {"57833-6", VAULT_ORDONNANCES}, /* Prescription for medication */
+    {"57832-8", VAULT_ORDONNANCES}, /* Prescription for diagnostic or specialist care */
+    {"57828-6", VAULT_ORDONNANCES}, /* Prescription list */
+    {"57829-4", VAULT_ORDONNANCES}, /* Prescription for durable medical equipment */
+    {"60593-1", VAULT_ORDONNANCES}, /* Medication dispensed */
+    /* laboratory */
+    {"11502-2", VAULT_BIOLOGIE}, /* Laboratory report */
+    {"26436-6", VAULT_BIOLOGIE}, /* Laboratory studies */
+    {"18719-5", VAULT_BIOLOGIE}, /* Chemistry studies */
+    {"18723-7", VAULT_BIOLOGIE}, /* Hematology studies */
+    {"18725-2", VAULT_BIOLOGIE}, /* Microbiology studies */
+    {"18727-8", VAULT_BIOLOGIE}, /* Serology studies */
+    {"18717-9", VAULT_BIOLOGIE}, /* Blood bank studies */
+    {"18729-4", VAULT_BIOLOGIE}, /* Urinalysis studies */
+    {"11526-1", VAULT_BIOLOGIE}, /* Pathology study */
+    {"60568-3", VAULT_BIOLOGIE}, /* Pathology synoptic report */
+    /* imaging */
+    {"18748-4", VAULT_IMAGERIE}, /* Diagnostic imaging study */
+    {"18726-0", VAULT_IMAGERIE}, /* Radiology studies */
+    {"18747-6", VAULT_IMAGERIE}, /* CT study */
+    {"18755-9", VAULT_IMAGERIE}, /* MRI study */
+    {"18760-9", VAULT_IMAGERIE}, /* Ultrasound study */
+    {"18757-5", VAULT_IMAGERIE}, /* Nuclear medicine study */
+    {"18782-3", VAULT_IMAGERIE}, /* Radiology study observation */
+    {"30746-2", VAULT_IMAGERIE}, /* Chest X-ray */
+    {"55113-5", VAULT_IMAGERIE}, /* Key images */
+    {"68604-8", VAULT_IMAGERIE}, /* Radiology diagnostic study note */
+    /* consultation notes, letters, procedures */
+    {"11488-4", VAULT_COMPTES_RENDUS}, /* Consult note */
+    {"51845-6", VAULT_COMPTES_RENDUS}, /* Outpatient consult note */
+    {"11506-3", VAULT_COMPTES_RENDUS}, /* Progress note */
+    {"28570-0", VAULT_COMPTES_RENDUS}, /* Procedure note */
+    {"11504-8", VAULT_COMPTES_RENDUS}, /* Surgical operation note */
+    {"34794-8", VAULT_COMPTES_RENDUS}, /* Interdisciplinary conference (RCP) */
+    {"57133-1", VAULT_COMPTES_RENDUS}, /* Referral note (letter) */
+    {"34133-9", VAULT_COMPTES_RENDUS}, /* Summary of episode note */
+    {"34117-2", VAULT_COMPTES_RENDUS}, /* History and physical note */
+    {"60591-5", VAULT_COMPTES_RENDUS}, /* Patient summary (synthese medicale) */
+    {"34109-9", VAULT_COMPTES_RENDUS}, /* Note */
+    /* hospital stays */
+    {"18842-5", VAULT_HOSPITALISATION}, /* Discharge summary */
+    {"34105-7", VAULT_HOSPITALISATION}, /* Hospital discharge summary */
+    {"11490-0", VAULT_HOSPITALISATION}, /* Physician discharge summary */
+    {"59258-4", VAULT_HOSPITALISATION}, /* Emergency department discharge summary */
+    {"18761-7", VAULT_HOSPITALISATION}, /* Transfer summary note */
+    {"11492-6", VAULT_HOSPITALISATION}, /* History and physical note, hospital */
+    {"34111-5", VAULT_HOSPITALISATION}, /* Emergency department note */
+    /* immunisation */
+    {"11369-6", VAULT_VACCINATIONS}, /* History of immunization */
+    {"82593-5", VAULT_VACCINATIONS}, /* Immunization summary report */
+    {"87273-9", VAULT_VACCINATIONS}, /* Immunization note */
 };
 
 /* The administrator's rows (vault_classes_file), searched first. */
@@ -134,8 +134,10 @@ static int parse_line(char *line, const char *path, unsigned lineno, char *err, 
 		return -1;
 	}
 	if (vault_class_parse(rest, &c) != 0) {
-		str_format(err, errlen, "%s:%u: unknown class \"%.40s\" (Ordonnances, Biologie, Imagerie, "
-			   "Comptes-rendus, Hospitalisation, Vaccinations or Autres)", path, lineno, rest);
+		str_format(err, errlen,
+		           "%s:%u: unknown class \"%.40s\" (Ordonnances, Biologie, Imagerie, "
+		           "Comptes-rendus, Hospitalisation, Vaccinations or Autres)",
+		           path, lineno, rest);
 		return -1;
 	}
 	extra_add(line, c);
@@ -214,33 +216,33 @@ struct keyword {
 
 /* Order matters: "lettre de sortie" is a hospital letter before being a letter. */
 static const struct keyword keywords[] = {
-	{"vaccin", false, VAULT_VACCINATIONS},
-	{"immunis", false, VAULT_VACCINATIONS},
-	{"ordonnance", false, VAULT_ORDONNANCES},
-	{"prescription", false, VAULT_ORDONNANCES},
-	{"hospitalisation", false, VAULT_HOSPITALISATION},
-	{"sortie", true, VAULT_HOSPITALISATION},
-	{"discharge", false, VAULT_HOSPITALISATION},
-	{"biolog", false, VAULT_BIOLOGIE},
-	{"laboratoire", false, VAULT_BIOLOGIE},
-	{"analyses", true, VAULT_BIOLOGIE},
-	{"bilan sanguin", false, VAULT_BIOLOGIE},
-	{"labo", true, VAULT_BIOLOGIE},
-	{"radio", false, VAULT_IMAGERIE},
-	{"imagerie", false, VAULT_IMAGERIE},
-	{"chograph", false, VAULT_IMAGERIE}, /* echographie, échographie */
-	{"scanner", false, VAULT_IMAGERIE},
-	{"mammograph", false, VAULT_IMAGERIE},
-	{"irm", true, VAULT_IMAGERIE},
-	{"tdm", true, VAULT_IMAGERIE},
-	{"compte-rendu", false, VAULT_COMPTES_RENDUS},
-	{"compte rendu", false, VAULT_COMPTES_RENDUS},
-	{"comptes-rendus", false, VAULT_COMPTES_RENDUS},
-	{"consultation", false, VAULT_COMPTES_RENDUS},
-	{"courrier", false, VAULT_COMPTES_RENDUS},
-	{"lettre", false, VAULT_COMPTES_RENDUS},
-	{"synth", false, VAULT_COMPTES_RENDUS},
-	{"cr", true, VAULT_COMPTES_RENDUS},
+    {"vaccin", false, VAULT_VACCINATIONS},
+    {"immunis", false, VAULT_VACCINATIONS},
+    {"ordonnance", false, VAULT_ORDONNANCES},
+    {"prescription", false, VAULT_ORDONNANCES},
+    {"hospitalisation", false, VAULT_HOSPITALISATION},
+    {"sortie", true, VAULT_HOSPITALISATION},
+    {"discharge", false, VAULT_HOSPITALISATION},
+    {"biolog", false, VAULT_BIOLOGIE},
+    {"laboratoire", false, VAULT_BIOLOGIE},
+    {"analyses", true, VAULT_BIOLOGIE},
+    {"bilan sanguin", false, VAULT_BIOLOGIE},
+    {"labo", true, VAULT_BIOLOGIE},
+    {"radio", false, VAULT_IMAGERIE},
+    {"imagerie", false, VAULT_IMAGERIE},
+    {"chograph", false, VAULT_IMAGERIE}, /* echographie, échographie */
+    {"scanner", false, VAULT_IMAGERIE},
+    {"mammograph", false, VAULT_IMAGERIE},
+    {"irm", true, VAULT_IMAGERIE},
+    {"tdm", true, VAULT_IMAGERIE},
+    {"compte-rendu", false, VAULT_COMPTES_RENDUS},
+    {"compte rendu", false, VAULT_COMPTES_RENDUS},
+    {"comptes-rendus", false, VAULT_COMPTES_RENDUS},
+    {"consultation", false, VAULT_COMPTES_RENDUS},
+    {"courrier", false, VAULT_COMPTES_RENDUS},
+    {"lettre", false, VAULT_COMPTES_RENDUS},
+    {"synth", false, VAULT_COMPTES_RENDUS},
+    {"cr", true, VAULT_COMPTES_RENDUS},
 };
 
 static bool is_word_char(unsigned char c)

@@ -37,7 +37,7 @@ static int describe(struct buf *t, const struct vault_doc *d, const char *source
 		rc = buf_printf(t, "Auteur : %s\n", d->author);
 	if (rc == 0 && (d->type_label[0] || d->type_code[0]))
 		rc = buf_printf(t, "Type : %s%s%s%s\n", d->type_label, d->type_label[0] ? " " : "",
-				d->type_code[0] ? "LOINC " : "", d->type_code);
+		                d->type_code[0] ? "LOINC " : "", d->type_code);
 	if (rc == 0 && d->created[0]) {
 		human_date(d->created, when, sizeof when);
 		rc = buf_printf(t, "Date du document : %s\n", when);
@@ -50,7 +50,7 @@ static int describe(struct buf *t, const struct vault_doc *d, const char *source
 }
 
 int vault_build_document(struct buf *out, const struct vault_doc *d, const char *from, const char *patient,
-			 const char *source_message_id, const char *service_domain)
+                         const char *source_message_id, const char *service_domain)
 {
 	char boundary[33], id[33], msgid[128], src[300];
 	struct buf text;
@@ -72,8 +72,9 @@ int vault_build_document(struct buf *out, const struct vault_doc *d, const char 
 		rc |= mime_header(out, "X-MSS-Source-Message-ID", src);
 	if (d->created[0])
 		rc |= mime_header(out, "X-MSS-Document-Date", d->created);
-	rc |= buf_printf(out, "MIME-Version: 1.0\r\nContent-Type: multipart/mixed;\r\n\tboundary=\"%s\"\r\n\r\n",
-			 boundary);
+	rc |= buf_printf(out,
+	                 "MIME-Version: 1.0\r\nContent-Type: multipart/mixed;\r\n\tboundary=\"%s\"\r\n\r\n",
+	                 boundary);
 	buf_init(&text, 64 * 1024);
 	rc |= describe(&text, d, source_message_id);
 	rc |= mime_text_part(out, boundary, text.data);

@@ -87,7 +87,8 @@ static void check_identity(struct filing *f, struct vault_doc *d, const char *in
 	if (!ins[0])
 		refuse_doc(d, 903, "no patient INS in the document metadata");
 	else if (!xdm_is_ins_oid(oid))
-		refuse_doc(d, 905, "the patient identifier is not a qualified INS (unknown assigning authority)");
+		refuse_doc(d, 905,
+		           "the patient identifier is not a qualified INS (unknown assigning authority)");
 	else if (!f->patient_ins[0])
 		refuse_doc(d, 902, "the recipient mailbox is not identified by an INS: patient unknown");
 	else if (strcmp(ins, f->patient_ins) != 0)
@@ -96,7 +97,8 @@ static void check_identity(struct filing *f, struct vault_doc *d, const char *in
 
 static void classify_xdm(struct vault_doc *d, const struct xdm_document *x)
 {
-	if (vault_classify_code(x->type_code, &d->cls) == 0 || vault_classify_code(x->class_code, &d->cls) == 0)
+	if (vault_classify_code(x->type_code, &d->cls) == 0 ||
+	    vault_classify_code(x->class_code, &d->cls) == 0)
 		return;
 	char text[600];
 	str_format(text, sizeof text, "%s %s", x->title, x->type_label);
@@ -188,9 +190,10 @@ static void zip_part(struct filing *f, const struct vault_part *p, const char *m
 		 * archive over the limits, which is never stored a second time. */
 		struct vault_doc *d = plain_doc(f, p, mime);
 		log_warn("vault_xdm", "patient=%s queue_id=%s result=\"%s\"", f->patient, f->m->queue_id,
-			 xdm_result_text(r));
+		         xdm_result_text(r));
 		if (d && r == XDM_TOO_LARGE)
-			refuse_doc(d, 906, "IHE XDM archive over the size limits (refused as a possible zip bomb)");
+			refuse_doc(d, 906,
+			           "IHE XDM archive over the size limits (refused as a possible zip bomb)");
 		else if (d)
 			str_copy(d->error, sizeof d->error, xdm_result_text(r)); /* filed, with a note */
 	}
@@ -249,20 +252,25 @@ static void audit_doc(struct filing *f, const struct vault_doc *d, const char *t
 	/* X-MSS-INS (O: the sender says the XDM carries a qualified INS) is recorded
 	 * beside what the metadata showed, for whoever investigates a refusal. */
 	str_format(detail, sizeof detail, "class=%s type=%s mime=%s size=%zu%s%s x-mss-ins=%s source=%s%s%s",
-		   vault_class_name(d->cls), d->type_code[0] ? d->type_code : "-", d->mime, d->len,
-		   d->masked_ps ? " masked_ps" : "", d->invisible_patient ? " invisible_patient" : "",
-		   f->msg.x_mss_ins[0] ? f->msg.x_mss_ins : "-", f->m->queue_id ? f->m->queue_id : "-",
-		   d->error[0] && !d->error_code ? " note=" : "", d->error_code ? "" : d->error);
+	           vault_class_name(d->cls), d->type_code[0] ? d->type_code : "-", d->mime, d->len,
+	           d->masked_ps ? " masked_ps" : "", d->invisible_patient ? " invisible_patient" : "",
+	           f->msg.x_mss_ins[0] ? f->msg.x_mss_ins : "-", f->m->queue_id ? f->m->queue_id : "-",
+	           d->error[0] && !d->error_code ? " note=" : "", d->error_code ? "" : d->error);
 	/* INVISIBLE_PATIENT documents stay out of the patient's own history. */
-	struct audit_event ev = {.actor = f->sender, .auth = policy_auth_name(f->m->sender->auth),
-				 .action = "vault.file", .target = target, .detail = detail, .result = result,
-				 .peer = f->m->sender->peer_ip, .patient = d->invisible_patient ? "" : f->patient};
+	struct audit_event ev = {.actor = f->sender,
+	                         .auth = policy_auth_name(f->m->sender->auth),
+	                         .action = "vault.file",
+	                         .target = target,
+	                         .detail = detail,
+	                         .result = result,
+	                         .peer = f->m->sender->peer_ip,
+	                         .patient = d->invisible_patient ? "" : f->patient};
 	if (audit_append(store_db(f->store), &ev, err, sizeof err) != 0)
 		log_err("audit_failed", "action=vault.file error=\"%s\"", err);
 }
 
-static int index_doc(struct filing *f, const struct vault_doc *d, const char *user, const char *mailbox, uint32_t uid,
-		     bool *changed)
+static int index_doc(struct filing *f, const struct vault_doc *d, const char *user, const char *mailbox,
+                     uint32_t uid, bool *changed)
 {
 	char err[256], sha[65];
 	unsigned char h[32];
@@ -271,8 +279,8 @@ static int index_doc(struct filing *f, const struct vault_doc *d, const char *us
 	str_hex(sha, h, sizeof h);
 	*changed = false;
 	if (d->unique_id[0]) {
-		sqlite3_stmt *q = db_prepare(db, "SELECT 1 FROM vault_document WHERE patient = ? AND unique_id = ?", err,
-					     sizeof err);
+		sqlite3_stmt *q = db_prepare(
+		    db, "SELECT 1 FROM vault_document WHERE patient = ? AND unique_id = ?", err, sizeof err);
 		if (q) {
 			db_bind_text(q, 1, f->patient);
 			db_bind_text(q, 2, d->unique_id);
@@ -280,16 +288,17 @@ static int index_doc(struct filing *f, const struct vault_doc *d, const char *us
 			sqlite3_finalize(q);
 		}
 	}
-	sqlite3_stmt *st = db_prepare(db,
-				      "INSERT INTO vault_document (patient, class, type_code, mime, author, created,"
-				      " filed, source_message_id, sender, unique_id, masked_ps, invisible_patient,"
-				      " store_user, mailbox, uid, size, sha256)"
-				      " VALUES (?,?,?,?,?,?,strftime('%s','now'),?,?,?,?,?,?,?,?,?,?)",
-				      err, sizeof err);
+	sqlite3_stmt *st =
+	    db_prepare(db,
+	               "INSERT INTO vault_document (patient, class, type_code, mime, author, created,"
+	               " filed, source_message_id, sender, unique_id, masked_ps, invisible_patient,"
+	               " store_user, mailbox, uid, size, sha256)"
+	               " VALUES (?,?,?,?,?,?,strftime('%s','now'),?,?,?,?,?,?,?,?,?,?)",
+	               err, sizeof err);
 	if (!st)
 		return -1;
-	const char *text[] = {f->patient, vault_class_name(d->cls), d->type_code, d->mime, d->author, d->created,
-			      f->msg.message_id, f->sender, d->unique_id};
+	const char *text[] = {f->patient, vault_class_name(d->cls), d->type_code, d->mime,     d->author,
+	                      d->created, f->msg.message_id,        f->sender,    d->unique_id};
 	for (int i = 0; i < 9; i++)
 		db_bind_text(st, i + 1, text[i]);
 	sqlite3_bind_int(st, 10, d->masked_ps);
@@ -307,7 +316,7 @@ static int index_doc(struct filing *f, const struct vault_doc *d, const char *us
 /* Where a document goes: the patient's Documents/<Class>, or for INVISIBLE_PATIENT the
  * professionals-only store user. */
 static int destination(struct filing *f, const struct vault_doc *d, char *user, size_t ulen, char *mbox,
-		       size_t mlen)
+                       size_t mlen)
 {
 	char err[256];
 	const struct mss_config *cfg = store_config(f->store);
@@ -318,7 +327,8 @@ static int destination(struct filing *f, const struct vault_doc *d, char *user, 
 	if (vault_ps_user(cfg, user, ulen) != 0 ||
 	    vault_ps_mailbox(f->patient, vault_class_name(d->cls), mbox, mlen) != 0)
 		return -1;
-	if (store_user_exists(f->store, user) == 0 && store_user_create(f->store, user, err, sizeof err) < 0) {
+	if (store_user_exists(f->store, user) == 0 &&
+	    store_user_create(f->store, user, err, sizeof err) < 0) {
 		log_err("vault_ps_user", "error=\"%s\"", err);
 		return -1;
 	}
@@ -338,9 +348,13 @@ static int store_doc(struct filing *f, const struct vault_doc *d, char *target, 
 	buf_init(&msg, BUF_UNLIMITED);
 	int rc = vault_build_document(&msg, d, f->sender, f->patient, f->msg.message_id, domain);
 	const char *rcpt[1] = {user};
-	struct store_delivery sd = {.mail_from = "", .rcpts = rcpt, .nrcpt = 1, .mailbox = mbox,
-				    .data = msg.data, .len = msg.len,
-				    .flags = d->masked_ps ? VAULT_MASKED_KEYWORD : NULL};
+	struct store_delivery sd = {.mail_from = "",
+	                            .rcpts = rcpt,
+	                            .nrcpt = 1,
+	                            .mailbox = mbox,
+	                            .data = msg.data,
+	                            .len = msg.len,
+	                            .flags = d->masked_ps ? VAULT_MASKED_KEYWORD : NULL};
 	if (rc == 0 && store_deliver(f->store, &sd, &uid, err, sizeof err) != 0) {
 		log_err("vault_store_failed", "patient=%s error=\"%s\"", f->patient, err);
 		rc = -1;
@@ -348,8 +362,8 @@ static int store_doc(struct filing *f, const struct vault_doc *d, char *target, 
 	buf_free(&msg);
 	if (rc != 0)
 		return -1;
-	str_format(target, tlen, "%s%s%s UID %u", d->invisible_patient ? user : "", d->invisible_patient ? ":" : "",
-		   mbox, uid);
+	str_format(target, tlen, "%s%s%s UID %u", d->invisible_patient ? user : "",
+	           d->invisible_patient ? ":" : "", mbox, uid);
 	if (index_doc(f, d, user, mbox, uid, changed) != 0)
 		log_err("vault_index_failed", "patient=%s mailbox=%s uid=%u", f->patient, mbox, uid);
 	return 0;
@@ -375,7 +389,8 @@ static void file_all(struct filing *f, struct vault_notice_item *items, size_t *
 		audit_doc(f, d, target, "ok");
 		f->rep->filed++;
 		if (!d->invisible_patient)
-			items[(*nitems)++] = (struct vault_notice_item){vault_class_name(d->cls), d->author, changed};
+			items[(*nitems)++] =
+			    (struct vault_notice_item){vault_class_name(d->cls), d->author, changed};
 	}
 }
 
@@ -405,12 +420,12 @@ static void report_refusals(struct filing *f)
 	f->rep->error_code = code;
 	int r = vault_send_ko(f->store, f->sender, f->patient, &f->msg, f->docs, f->ndocs, code);
 	if (r != 0)
-		log_warn("vault_ko_not_sent", "patient=%s sender=%s code=%d why=%s", f->patient, f->sender, code,
-			 r > 0 ? "sender has no mailbox here" : "error");
+		log_warn("vault_ko_not_sent", "patient=%s sender=%s code=%d why=%s", f->patient, f->sender,
+		         code, r > 0 ? "sender has no mailbox here" : "error");
 }
 
 int vault_file_message(struct store *store, const struct policy_message *m, const char *patient,
-		       struct vault_file_report *rep)
+                       struct vault_file_report *rep)
 {
 	char err[256];
 	struct filing *f = xcalloc(1, sizeof *f);
@@ -439,7 +454,7 @@ int vault_file_message(struct store *store, const struct policy_message *m, cons
 			vault_notify_documents(store, patient, items, nitems);
 	}
 	log_info("vault_file", "patient=%s queue_id=%s filed=%u refused=%u code=%d", patient,
-		 m->queue_id ? m->queue_id : "-", rep->filed, rep->refused, rep->error_code);
+	         m->queue_id ? m->queue_id : "-", rep->filed, rep->refused, rep->error_code);
 	for (size_t i = 0; i < f->nextracted; i++)
 		buf_free(&f->extracted[i]);
 	vault_parsed_free(&f->msg);
@@ -453,7 +468,8 @@ void vault_file_delivery(struct store *store, const struct policy_message *m)
 	struct vault_file_report rep;
 	struct account a;
 	for (size_t i = 0; i < m->nrcpt; i++) {
-		if (account_get(store_db(store), m->rcpts[i], &a) == 1 && a.role == ROLE_PATIENT && !a.disabled)
+		if (account_get(store_db(store), m->rcpts[i], &a) == 1 && a.role == ROLE_PATIENT &&
+		    !a.disabled)
 			vault_file_message(store, m, a.address, &rep);
 	}
 }

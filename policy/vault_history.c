@@ -22,22 +22,22 @@ struct label {
 };
 
 static const struct label labels[] = {
-	{"smtp.rcpt", "Message reçu", "Message refusé"},
-	{"smtp.deliver", "Message remis", "Message non remis"},
-	{"vault.file", "Document classé", "Document non classé"},
-	{"vault.open", "Coffre-fort consulté", "Consultation refusée"},
-	{"vault.read", "Document consulté", "Consultation refusée"},
-	{"vault.mask", "Document masqué aux professionnels", "Masquage refusé"},
-	{"vault.unmask", "Document de nouveau visible", "Démasquage refusé"},
-	{"vault.notify", "Notification envoyée", "Notification non envoyée"},
-	{"vault.refused", "Tentative d'accès refusée", "Tentative d'accès refusée"},
-	{"vault.ko", "Erreur d'intégration signalée à l'expéditeur", "Erreur d'intégration non signalée"},
-	{"access.grant", "Accès au coffre-fort accordé", "Accès non accordé"},
-	{"access.revoke", "Accès au coffre-fort retiré", "Retrait refusé"},
-	{"access.block", "Professionnel bloqué", "Blocage refusé"},
-	{"access.unblock", "Professionnel débloqué", "Déblocage refusé"},
-	{"imap.login", "Connexion à la messagerie", "Connexion refusée"},
-	{"imap.acl", "Droits modifiés", "Modification des droits refusée"},
+    {"smtp.rcpt", "Message reçu", "Message refusé"},
+    {"smtp.deliver", "Message remis", "Message non remis"},
+    {"vault.file", "Document classé", "Document non classé"},
+    {"vault.open", "Coffre-fort consulté", "Consultation refusée"},
+    {"vault.read", "Document consulté", "Consultation refusée"},
+    {"vault.mask", "Document masqué aux professionnels", "Masquage refusé"},
+    {"vault.unmask", "Document de nouveau visible", "Démasquage refusé"},
+    {"vault.notify", "Notification envoyée", "Notification non envoyée"},
+    {"vault.refused", "Tentative d'accès refusée", "Tentative d'accès refusée"},
+    {"vault.ko", "Erreur d'intégration signalée à l'expéditeur", "Erreur d'intégration non signalée"},
+    {"access.grant", "Accès au coffre-fort accordé", "Accès non accordé"},
+    {"access.revoke", "Accès au coffre-fort retiré", "Retrait refusé"},
+    {"access.block", "Professionnel bloqué", "Blocage refusé"},
+    {"access.unblock", "Professionnel débloqué", "Déblocage refusé"},
+    {"imap.login", "Connexion à la messagerie", "Connexion refusée"},
+    {"imap.acl", "Droits modifiés", "Modification des droits refusée"},
 };
 
 static void label_of(const struct audit_record *r, char *out, size_t outlen)
@@ -75,7 +75,7 @@ static int one(const struct audit_record *r, void *arg)
 }
 
 int vault_history_foreach(sqlite3 *db, const char *patient, int64_t after_seq,
-			  int (*fn)(const struct vault_history_entry *e, void *arg), void *arg)
+                          int (*fn)(const struct vault_history_entry *e, void *arg), void *arg)
 {
 	char p[256];
 	struct walk w = {fn, arg};
@@ -90,23 +90,23 @@ void vault_history_time(int64_t t, char *out, size_t outlen)
 	struct tm tm;
 	gmtime_r(&tt, &tm);
 	str_format(out, outlen, "%04d-%02d-%02d %02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-		   tm.tm_hour, tm.tm_min, tm.tm_sec);
+	           tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 static int date_header(struct buf *b, int64_t t)
 {
 	static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
 	static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-					     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 	time_t tt = (time_t)t;
 	struct tm tm;
 	gmtime_r(&tt, &tm);
 	return buf_printf(b, "Date: %s, %02d %s %04d %02d:%02d:%02d +0000\r\n", days[tm.tm_wday], tm.tm_mday,
-			  months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	                  months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
-int vault_history_message(const char *service_address, const char *patient, const struct vault_history_entry *e,
-			  struct buf *out)
+int vault_history_message(const char *service_address, const char *patient,
+                          const struct vault_history_entry *e, struct buf *out)
 {
 	char when[32], subject[512], msgid[300], text[2048];
 	const char *domain = strchr(service_address, '@');
@@ -115,15 +115,16 @@ int vault_history_message(const char *service_address, const char *patient, cons
 	vault_history_time(e->time, when, sizeof when);
 	str_format(subject, sizeof subject, "%s : %s", e->what, e->who);
 	str_format(msgid, sizeof msgid, "<history.%lld%s>", (long long)e->seq, domain ? domain : "@mss");
-	str_format(text, sizeof text, "Quand : %s (UTC)\r\nQui : %s\r\nQuoi : %s\r\nDocument : %s\r\nRésultat : %s\r\n",
-		   when, e->who, e->what, e->document[0] ? e->document : "-", e->result);
+	str_format(text, sizeof text,
+	           "Quand : %s (UTC)\r\nQui : %s\r\nQuoi : %s\r\nDocument : %s\r\nRésultat : %s\r\n", when,
+	           e->who, e->what, e->document[0] ? e->document : "-", e->result);
 	rc |= mime_header(out, "From", service_address);
 	rc |= mime_header(out, "To", patient);
 	rc |= date_header(out, e->time);
 	rc |= mime_header(out, "Subject", subject);
 	rc |= mime_header(out, "Message-ID", msgid);
 	rc |= buf_append_str(out, "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
-				  "Content-Transfer-Encoding: 8bit\r\n\r\n");
+	                          "Content-Transfer-Encoding: 8bit\r\n\r\n");
 	rc |= buf_append_str(out, text);
 	return rc ? -1 : 0;
 }
@@ -145,7 +146,7 @@ static void who_display(sqlite3 *db, const char *who, char *out, size_t outlen)
 			str_copy(name, sizeof name, a.name);
 		else if (dir_entry_get(db, who, d) == 1 && (d->last_name[0] || d->first_name[0]))
 			str_format(name, sizeof name, "%s%s%s", d->first_name, d->first_name[0] ? " " : "",
-				   d->last_name);
+			           d->last_name);
 	}
 	free(d);
 	if (name[0] && str_format(out, outlen, "%s (%s)", name, who) == 0)
@@ -172,8 +173,11 @@ static int sync_one(const struct vault_history_entry *e, void *arg)
 	who_display(store_db(r->store), e->who, shown.who, sizeof shown.who);
 	buf_init(&msg, BUF_UNLIMITED);
 	const char *rcpt[1] = {r->patient};
-	struct store_delivery d = {.mail_from = "", .rcpts = rcpt, .nrcpt = 1, .mailbox = VAULT_HISTORY_MAILBOX,
-				   .internal_date = e->time};
+	struct store_delivery d = {.mail_from = "",
+	                           .rcpts = rcpt,
+	                           .nrcpt = 1,
+	                           .mailbox = VAULT_HISTORY_MAILBOX,
+	                           .internal_date = e->time};
 	int rc = vault_history_message(r->service, r->patient, &shown, &msg);
 	if (rc == 0) {
 		d.data = msg.data;
@@ -192,7 +196,8 @@ static int sync_one(const struct vault_history_entry *e, void *arg)
 
 static int sync_last(sqlite3 *db, const char *patient, int64_t *last, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = db_prepare(db, "SELECT last_seq FROM vault_history_sync WHERE patient = ?", err, errlen);
+	sqlite3_stmt *st =
+	    db_prepare(db, "SELECT last_seq FROM vault_history_sync WHERE patient = ?", err, errlen);
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, patient);
@@ -205,9 +210,9 @@ static int sync_last(sqlite3 *db, const char *patient, int64_t *last, char *err,
 static int sync_save(sqlite3 *db, const char *patient, int64_t last, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = db_prepare(db,
-				      "INSERT INTO vault_history_sync (patient, last_seq) VALUES (?, ?)"
-				      " ON CONFLICT(patient) DO UPDATE SET last_seq = excluded.last_seq",
-				      err, errlen);
+	                              "INSERT INTO vault_history_sync (patient, last_seq) VALUES (?, ?)"
+	                              " ON CONFLICT(patient) DO UPDATE SET last_seq = excluded.last_seq",
+	                              err, errlen);
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, patient);
@@ -228,8 +233,8 @@ static int sync_pending(sqlite3 *db, const char *patient, char *err, size_t errl
 	int64_t last = 0;
 	if (sync_last(db, patient, &last, err, errlen) != 0)
 		return -1;
-	sqlite3_stmt *st = db_prepare(db, "SELECT 1 FROM audit_log WHERE patient = ? AND seq > ? LIMIT 1", err,
-				      errlen);
+	sqlite3_stmt *st =
+	    db_prepare(db, "SELECT 1 FROM audit_log WHERE patient = ? AND seq > ? LIMIT 1", err, errlen);
 	if (!st)
 		return -1;
 	db_bind_text(st, 1, patient);

@@ -15,25 +15,25 @@
 #include "lib/buf.h"
 
 struct vault_history_entry {
-	int64_t seq;       /* the audit record's number: stable, increasing (use it as UID) */
-	int64_t time;      /* unix time */
-	char who[256];     /* the actor ("mssctl" for the administrator, "mss" for the service) */
-	char what[96];     /* in French, e.g. "Document consulté" */
-	char document[512];/* the document or folder concerned ("Documents/Biologie UID 3"), or "" */
-	char result[256];  /* "ok" or why it was refused */
-	char action[64];   /* the audit action, e.g. "vault.read" */
+	int64_t seq;        /* the audit record's number: stable, increasing (use it as UID) */
+	int64_t time;       /* unix time */
+	char who[256];      /* the actor ("mssctl" for the administrator, "mss" for the service) */
+	char what[96];      /* in French, e.g. "Document consulté" */
+	char document[512]; /* the document or folder concerned ("Documents/Biologie UID 3"), or "" */
+	char result[256];   /* "ok" or why it was refused */
+	char action[64];    /* the audit action, e.g. "vault.read" */
 };
 
 /* Calls fn for each entry with seq > after_seq, oldest first; fn returns nonzero to
  * stop. Returns 0 or -1. */
 int vault_history_foreach(sqlite3 *db, const char *patient, int64_t after_seq,
-			  int (*fn)(const struct vault_history_entry *e, void *arg), void *arg);
+                          int (*fn)(const struct vault_history_entry *e, void *arg), void *arg);
 
 /* Builds the message that shows entry e in the Historique folder: the same bytes
  * every time for the same entry (Date = the entry's time, Message-ID from its seq),
  * From the service address, text/plain UTF-8 in French. Returns 0 or -1. */
-int vault_history_message(const char *service_address, const char *patient, const struct vault_history_entry *e,
-			  struct buf *out);
+int vault_history_message(const char *service_address, const char *patient,
+                          const struct vault_history_entry *e, struct buf *out);
 
 /* The patient's read-only IMAP folder of history entries. */
 #define VAULT_HISTORY_MAILBOX "Historique"

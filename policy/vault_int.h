@@ -18,7 +18,7 @@ struct vault_part {
 	char filename[256];      /* decoded, "" when none */
 	const char *raw;         /* the part as sent (MIME header + body), inside the parsed data */
 	size_t rawlen;
-	bool whole_body;         /* the message's only body (its MIME header is the message's) */
+	bool whole_body; /* the message's only body (its MIME header is the message's) */
 };
 
 /* The incoming message as the vault needs it. Strings "" when absent. */
@@ -41,7 +41,7 @@ void vault_parsed_free(struct vault_parsed *p);
 /* The MIME type the bytes really are (magic numbers first: PDF, ZIP, JPEG, PNG, GIF,
  * TIFF, DICOM, CDA XML), else the declared one, else application/octet-stream. */
 void vault_sniff(const char *data, size_t len, const char *declared, const char *filename, char *out,
-		 size_t outlen);
+                 size_t outlen);
 
 /* A document about to be filed. */
 struct vault_doc {
@@ -50,30 +50,30 @@ struct vault_doc {
 	char mime[128];
 	char filename[256];
 	enum vault_class cls;
-	char type_code[64];   /* LOINC when known */
+	char type_code[64]; /* LOINC when known */
 	char type_label[256];
 	char author[256];
 	char title[256];
-	char created[32];     /* YYYYMMDDhhmmss when known */
+	char created[32]; /* YYYYMMDDhhmmss when known */
 	char unique_id[128];
 	bool masked_ps;
 	bool invisible_patient;
 	bool from_xdm;
-	bool cls_known;       /* classified from its own code (CDA): kept as is */
-	int error_code;       /* 0: to file; else the integration error (902...906) */
-	char error[160];      /* why, in words (no content) */
+	bool cls_known;  /* classified from its own code (CDA): kept as is */
+	int error_code;  /* 0: to file; else the integration error (902...906) */
+	char error[160]; /* why, in words (no content) */
 };
 
 /* Builds the document message (see vault.h for its headers). Returns 0 or -1. */
 struct buf;
 int vault_build_document(struct buf *out, const struct vault_doc *d, const char *from, const char *patient,
-			 const char *source_message_id, const char *service_domain);
+                         const char *source_message_id, const char *service_domain);
 
 /* Sends the sender an integration error report for the refused documents (when the
  * sender has a mailbox here). Returns 0 sent, 1 not sendable (remote sender), -1. */
 struct store;
-int vault_send_ko(struct store *store, const char *sender, const char *patient, const struct vault_parsed *msg,
-		  const struct vault_doc *docs, size_t ndocs, int code);
+int vault_send_ko(struct store *store, const char *sender, const char *patient,
+                  const struct vault_parsed *msg, const struct vault_doc *docs, size_t ndocs, int code);
 
 /* Label of an integration error code ("INS du document différent de celui du patient"). */
 const char *vault_ko_label(int code);

@@ -37,26 +37,28 @@ const char *vault_ko_label(int code)
 	}
 }
 
-static int report_parts(struct buf *b, const char *boundary, const char *patient, const struct vault_parsed *msg,
-			int code, const char *host)
+static int report_parts(struct buf *b, const char *boundary, const char *patient,
+                        const struct vault_parsed *msg, int code, const char *host)
 {
 	char text[1024];
-	str_format(text, sizeof text,
-		   "Le message adressé à %s a bien été remis, mais un ou plusieurs documents n'ont pas pu être "
-		   "intégrés à son coffre-fort.\n\nCode %d : %s.\n\nLes documents concernés sont joints.\n",
-		   patient, code, vault_ko_label(code));
+	str_format(
+	    text, sizeof text,
+	    "Le message adressé à %s a bien été remis, mais un ou plusieurs documents n'ont pas pu être "
+	    "intégrés à son coffre-fort.\n\nCode %d : %s.\n\nLes documents concernés sont joints.\n",
+	    patient, code, vault_ko_label(code));
 	if (mime_text_part(b, boundary, text) != 0)
 		return -1;
-	return buf_printf(b,
-			  "--%s\r\nContent-Type: message/disposition-notification\r\n\r\n"
-			  "Reporting-UA: %s; MSS\r\nFinal-Recipient: rfc822;%s\r\n%s%s%s"
-			  "Disposition: automatic-action/MDN-sent-automatically; processed/Error: %d^%s\r\n\r\n",
-			  boundary, host, patient, msg->message_id[0] ? "Original-Message-ID: <" : "", msg->message_id,
-			  msg->message_id[0] ? ">\r\n" : "", code, vault_ko_label(code));
+	return buf_printf(
+	    b,
+	    "--%s\r\nContent-Type: message/disposition-notification\r\n\r\n"
+	    "Reporting-UA: %s; MSS\r\nFinal-Recipient: rfc822;%s\r\n%s%s%s"
+	    "Disposition: automatic-action/MDN-sent-automatically; processed/Error: %d^%s\r\n\r\n",
+	    boundary, host, patient, msg->message_id[0] ? "Original-Message-ID: <" : "", msg->message_id,
+	    msg->message_id[0] ? ">\r\n" : "", code, vault_ko_label(code));
 }
 
 static int build_ko(struct buf *b, const struct mss_config *cfg, const char *sender, const char *patient,
-		    const struct vault_parsed *msg, const struct vault_doc *docs, size_t ndocs, int code)
+                    const struct vault_parsed *msg, const struct vault_doc *docs, size_t ndocs, int code)
 {
 	char from[300], subject[700], boundary[33], id[33], msgid[400];
 	int rc = 0;
@@ -71,33 +73,46 @@ static int build_ko(struct buf *b, const struct mss_config *cfg, const char *sen
 	rc |= mime_header(b, "Subject", subject);
 	rc |= mime_header(b, "Message-ID", msgid);
 	rc |= mime_header(b, "Auto-Submitted", "auto-replied");
-	rc |= buf_printf(b, "MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=disposition-notification;"
-			    "\r\n\tboundary=\"%s\"\r\n\r\n", boundary);
+	rc |= buf_printf(
+	    b,
+	    "MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=disposition-notification;"
+	    "\r\n\tboundary=\"%s\"\r\n\r\n",
+	    boundary);
 	rc |= report_parts(b, boundary, patient, msg, code, cfg->hostname[0] ? cfg->hostname : "mss");
 	for (size_t i = 0; i < ndocs; i++)
 		if (docs[i].error_code && docs[i].data)
-			rc |= mime_attachment(b, boundary, docs[i].mime, docs[i].filename, docs[i].data, docs[i].len);
+			rc |= mime_attachment(b, boundary, docs[i].mime, docs[i].filename, docs[i].data,
+			                      docs[i].len);
 	rc |= buf_printf(b, "--%s--\r\n", boundary);
 	return rc ? -1 : 0;
 }
 
-static void audit_ko(struct store *store, const char *sender, const char *patient, int code, const char *result)
+static void audit_ko(struct store *store, const char *sender, const char *patient, int code,
+                     const char *result)
 {
 	char detail[64], err[256];
 	str_format(detail, sizeof detail, "code=%d", code);
-	struct audit_event ev = {.actor = "mss", .auth = "local", .action = "vault.ko", .target = sender,
-				 .detail = detail, .result = result, .peer = "", .patient = patient};
+	struct audit_event ev = {.actor = "mss",
+	                         .auth = "local",
+	                         .action = "vault.ko",
+	                         .target = sender,
+	                         .detail = detail,
+	                         .result = result,
+	                         .peer = "",
+	                         .patient = patient};
 	if (audit_append(store_db(store), &ev, err, sizeof err) != 0)
 		log_err("audit_failed", "action=vault.ko error=\"%s\"", err);
 }
 
-int vault_send_ko(struct store *store, const char *sender, const char *patient, const struct vault_parsed *msg,
-		  const struct vault_doc *docs, size_t ndocs, int code)
+int vault_send_ko(struct store *store, const char *sender, const char *patient,
+                  const struct vault_parsed *msg, const struct vault_doc *docs, size_t ndocs, int code)
 {
 	char err[256];
 	struct account a;
-	if (!sender[0] || account_get(store_db(store), sender, &a) != 1 || store_user_exists(store, a.address) != 1) {
-		audit_ko(store, sender[0] ? sender : "<>", patient, code, "not sent: the sender has no mailbox here");
+	if (!sender[0] || account_get(store_db(store), sender, &a) != 1 ||
+	    store_user_exists(store, a.address) != 1) {
+		audit_ko(store, sender[0] ? sender : "<>", patient, code,
+		         "not sent: the sender has no mailbox here");
 		return 1;
 	}
 	struct buf b;

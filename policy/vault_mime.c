@@ -39,7 +39,8 @@ static int encoded_words(struct buf *b, const char *v, size_t name_len)
 	bool first = true;
 	while (*v && rc == 0) {
 		size_t n = utf8_cut(v, first ? room / 4 * 3 : 45);
-		sodium_bin2base64(b64, sizeof b64, (const unsigned char *)v, n, sodium_base64_VARIANT_ORIGINAL);
+		sodium_bin2base64(b64, sizeof b64, (const unsigned char *)v, n,
+		                  sodium_base64_VARIANT_ORIGINAL);
 		rc = buf_printf(b, "%s=?UTF-8?B?%s?=", first ? "" : "\r\n ", b64);
 		first = false;
 		v += n;
@@ -109,13 +110,13 @@ int mime_date_header(struct buf *b)
 {
 	static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
 	static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-					     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 	time_t now = time(NULL);
 	struct tm tm;
 	gmtime_r(&now, &tm);
 	/* Spelled out rather than strftime, which follows the locale. */
 	return buf_printf(b, "Date: %s, %02d %s %04d %02d:%02d:%02d +0000\r\n", days[tm.tm_wday], tm.tm_mday,
-			  months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	                  months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 void mime_random_token(char out[33])
@@ -151,16 +152,16 @@ static int file_param(struct buf *b, const char *param, const char *filename)
 	if (buf_printf(b, ";\r\n\t%s*=utf-8''", param) != 0)
 		return -1;
 	for (const unsigned char *p = (const unsigned char *)f; *p; p++) {
-		bool keep = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-			    strchr("!#$&+-.^_`|~", *p);
+		bool keep = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		            (*p >= '0' && *p <= '9') || strchr("!#$&+-.^_`|~", *p);
 		if ((keep ? buf_append_char(b, (char)*p) : buf_printf(b, "%%%02X", *p)) != 0)
 			return -1;
 	}
 	return 0;
 }
 
-int mime_attachment(struct buf *b, const char *boundary, const char *mime, const char *filename, const void *data,
-		    size_t len)
+int mime_attachment(struct buf *b, const char *boundary, const char *mime, const char *filename,
+                    const void *data, size_t len)
 {
 	if (buf_printf(b, "--%s\r\nContent-Type: %s", boundary, mime) != 0)
 		return -1;
@@ -186,7 +187,8 @@ static int qp(struct buf *b, const char *text)
 			col = 0;
 			continue;
 		}
-		bool lit = (*p >= 33 && *p <= 126 && *p != '=') || (*p == ' ' && p[1] != '\n' && p[1] != '\0');
+		bool lit =
+		    (*p >= 33 && *p <= 126 && *p != '=') || (*p == ' ' && p[1] != '\n' && p[1] != '\0');
 		size_t w = lit ? 1 : 3;
 		if (col + w > 75) {
 			rc = buf_append_str(b, "=\r\n");
@@ -201,8 +203,10 @@ static int qp(struct buf *b, const char *text)
 
 int mime_text_part(struct buf *b, const char *boundary, const char *text)
 {
-	if (buf_printf(b, "--%s\r\nContent-Type: text/plain; charset=utf-8\r\n"
-			  "Content-Transfer-Encoding: quoted-printable\r\n\r\n", boundary) != 0)
+	if (buf_printf(b,
+	               "--%s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+	               "Content-Transfer-Encoding: quoted-printable\r\n\r\n",
+	               boundary) != 0)
 		return -1;
 	if (qp(b, text) != 0)
 		return -1;

@@ -21,8 +21,8 @@ int mime_date_header(struct buf *b);
 void mime_random_token(char out[33]);
 /* Starts an attachment part: "--boundary", Content-Type with name, Content-Disposition
  * with filename, base64 body. mime and filename must be set (filename may be ""). */
-int mime_attachment(struct buf *b, const char *boundary, const char *mime, const char *filename, const void *data,
-		    size_t len);
+int mime_attachment(struct buf *b, const char *boundary, const char *mime, const char *filename,
+                    const void *data, size_t len);
 /* A text/plain; charset=utf-8 part in quoted-printable (keeps lines short whatever the
  * text), preceded by "--boundary". */
 int mime_text_part(struct buf *b, const char *boundary, const char *text);

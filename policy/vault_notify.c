@@ -19,12 +19,18 @@
 #include "policy/vault_mime.h"
 
 static void audit_notice(struct store *store, const char *patient, const char *kind, const char *actor,
-			 const char *result)
+                         const char *result)
 {
 	char detail[96], err[256];
 	str_format(detail, sizeof detail, "kind=%s", kind);
-	struct audit_event ev = {.actor = actor, .auth = "local", .action = "vault.notify", .target = patient,
-				 .detail = detail, .result = result, .peer = "", .patient = patient};
+	struct audit_event ev = {.actor = actor,
+	                         .auth = "local",
+	                         .action = "vault.notify",
+	                         .target = patient,
+	                         .detail = detail,
+	                         .result = result,
+	                         .peer = "",
+	                         .patient = patient};
 	if (audit_append(store_db(store), &ev, err, sizeof err) != 0)
 		log_err("audit_failed", "action=vault.notify error=\"%s\"", err);
 }
@@ -48,7 +54,8 @@ static int deliver_notice(struct store *store, const char *patient, const char *
 	rc |= mime_header(&b, "Subject", subject);
 	rc |= mime_header(&b, "Message-ID", msgid);
 	rc |= mime_header(&b, "Auto-Submitted", "auto-generated");
-	rc |= buf_printf(&b, "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"%s\"\r\n\r\n", boundary);
+	rc |= buf_printf(&b, "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"%s\"\r\n\r\n",
+	                 boundary);
 	rc |= mime_text_part(&b, boundary, text);
 	rc |= buf_printf(&b, "--%s--\r\n", boundary);
 	const char *rcpt[1] = {patient};
@@ -62,7 +69,7 @@ static int deliver_notice(struct store *store, const char *patient, const char *
 }
 
 int vault_notify_documents(struct store *store, const char *patient, const struct vault_notice_item *items,
-			   size_t n)
+                           size_t n)
 {
 	struct buf t;
 	bool all_changed = true;
@@ -71,16 +78,18 @@ int vault_notify_documents(struct store *store, const char *patient, const struc
 	const char *kind = all_changed ? "document.changed" : "document.added";
 	buf_init(&t, 256 * 1024);
 	buf_printf(&t, "Bonjour,\n\n%s dans votre coffre-fort :\n\n",
-		   all_changed ? (n > 1 ? "Des documents ont été mis à jour" : "Un document a été mis à jour")
-			       : (n > 1 ? "De nouveaux documents ont été ajoutés" : "Un nouveau document a été ajouté"));
+	           all_changed ? (n > 1 ? "Des documents ont été mis à jour" : "Un document a été mis à jour")
+	                       : (n > 1 ? "De nouveaux documents ont été ajoutés"
+	                                : "Un nouveau document a été ajouté"));
 	for (size_t i = 0; i < n; i++)
 		buf_printf(&t, "- %s%s, de %s : dossier Documents/%s\n", items[i].class_name,
-			   items[i].changed ? " (mise à jour)" : "", items[i].author, items[i].class_name);
-	buf_append_str(&t, "\nCe message ne contient aucun document : consultez-les dans votre messagerie.\n");
+		           items[i].changed ? " (mise à jour)" : "", items[i].author, items[i].class_name);
+	buf_append_str(&t,
+	               "\nCe message ne contient aucun document : consultez-les dans votre messagerie.\n");
 	int rc = deliver_notice(store, patient,
-				all_changed ? "Document mis à jour dans votre coffre-fort"
-					    : "Nouveau document dans votre coffre-fort",
-				t.data);
+	                        all_changed ? "Document mis à jour dans votre coffre-fort"
+	                                    : "Nouveau document dans votre coffre-fort",
+	                        t.data);
 	buf_free(&t);
 	audit_notice(store, patient, kind, "mss", rc == 0 ? "ok" : "error: not stored");
 	vault_notify_command(store_config(store), kind, patient);
@@ -95,8 +104,8 @@ static int claim_notice(sqlite3 *db, const char *patient, const char *pro, unsig
 	int64_t now = (int64_t)time(NULL), last = -1;
 	if (db_begin_write(db, err, sizeof err) != 0)
 		return -1;
-	sqlite3_stmt *q = db_prepare(db, "SELECT last FROM vault_notice WHERE patient = ? AND professional = ?", err,
-				     sizeof err);
+	sqlite3_stmt *q = db_prepare(
+	    db, "SELECT last FROM vault_notice WHERE patient = ? AND professional = ?", err, sizeof err);
 	if (!q) {
 		db_rollback(db);
 		return -1;
@@ -110,8 +119,9 @@ static int claim_notice(sqlite3 *db, const char *patient, const char *pro, unsig
 		db_rollback(db);
 		return 0;
 	}
-	q = db_prepare(db, "INSERT OR REPLACE INTO vault_notice (patient, professional, last) VALUES (?, ?, ?)", err,
-		       sizeof err);
+	q = db_prepare(db,
+	               "INSERT OR REPLACE INTO vault_notice (patient, professional, last) VALUES (?, ?, ?)",
+	               err, sizeof err);
 	int rc = -1;
 	if (q) {
 		db_bind_text(q, 1, patient);
@@ -142,13 +152,14 @@ int vault_notify_access(struct store *store, const char *patient, const char *pr
 	time_t now = time(NULL);
 	struct tm tm;
 	gmtime_r(&now, &tm);
-	str_format(when, sizeof when, "%02d/%02d/%04d à %02d:%02d UTC", tm.tm_mday, tm.tm_mon + 1, tm.tm_year + 1900,
-		   tm.tm_hour, tm.tm_min);
-	str_format(text, sizeof text,
-		   "Bonjour,\n\n%s a ouvert votre coffre-fort de documents le %s.\n\n"
-		   "Vous pouvez voir l'historique des consultations dans le dossier Historique de votre messagerie, "
-		   "et retirer cet accès à tout moment.\n",
-		   who, when);
+	str_format(when, sizeof when, "%02d/%02d/%04d à %02d:%02d UTC", tm.tm_mday, tm.tm_mon + 1,
+	           tm.tm_year + 1900, tm.tm_hour, tm.tm_min);
+	str_format(
+	    text, sizeof text,
+	    "Bonjour,\n\n%s a ouvert votre coffre-fort de documents le %s.\n\n"
+	    "Vous pouvez voir l'historique des consultations dans le dossier Historique de votre messagerie, "
+	    "et retirer cet accès à tout moment.\n",
+	    who, when);
 	int rc = deliver_notice(store, patient, "Consultation de votre coffre-fort", text);
 	audit_notice(store, patient, "vault.opened", professional, rc == 0 ? "ok" : "error: not stored");
 	vault_notify_command(cfg, "vault.opened", patient);
@@ -208,12 +219,12 @@ int vault_notify_command(const struct mss_config *cfg, const char *kind, const c
 	int w = wait_bounded(pid, cfg->notify_timeout, &status);
 	if (w == 1) {
 		log_warn("notify_command", "kind=%s patient=%s result=timeout seconds=%u", kind, patient,
-			 cfg->notify_timeout);
+		         cfg->notify_timeout);
 		return -1;
 	}
 	if (w < 0 || (WIFEXITED(status) && WEXITSTATUS(status) != 0) || WIFSIGNALED(status)) {
 		log_warn("notify_command", "kind=%s patient=%s result=failed status=%d", kind, patient,
-			 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+		         WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 		return -1;
 	}
 	log_info("notify_command", "kind=%s patient=%s result=ok", kind, patient);

@@ -25,7 +25,7 @@ struct vault_notice_item {
 /* One message for the documents filed from one incoming message (n >= 1).
  * Returns 0, or -1 (logged) when it could not be stored. */
 int vault_notify_documents(struct store *store, const char *patient, const struct vault_notice_item *items,
-			   size_t n);
+                           size_t n);
 
 /* A professional opened the patient's vault (imapd: SELECT/EXAMINE of a shared
  * Patients/<patient>/Documents... mailbox). At most one notice per professional and

@@ -16,7 +16,8 @@ static void decode_words(const char *in, char *out, size_t outlen)
 	size_t idx = 0;
 	char *res = NULL;
 	if (strstr(in, "=?") &&
-	    mailmime_encoded_phrase_parse("iso-8859-1", in, strlen(in), &idx, "utf-8", &res) == MAILIMF_NO_ERROR &&
+	    mailmime_encoded_phrase_parse("iso-8859-1", in, strlen(in), &idx, "utf-8", &res) ==
+	        MAILIMF_NO_ERROR &&
 	    res) {
 		str_copy(out, outlen, res);
 		free(res);
@@ -35,7 +36,8 @@ static void header_fields(struct mailimf_fields *f, struct vault_parsed *out)
 		if (fld->fld_type == MAILIMF_FIELD_SUBJECT && fld->fld_data.fld_subject->sbj_value)
 			decode_words(fld->fld_data.fld_subject->sbj_value, out->subject, sizeof out->subject);
 		else if (fld->fld_type == MAILIMF_FIELD_MESSAGE_ID && fld->fld_data.fld_message_id->mid_value)
-			str_copy(out->message_id, sizeof out->message_id, fld->fld_data.fld_message_id->mid_value);
+			str_copy(out->message_id, sizeof out->message_id,
+			         fld->fld_data.fld_message_id->mid_value);
 		else if (fld->fld_type == MAILIMF_FIELD_OPTIONAL_FIELD) {
 			struct mailimf_optional_field *o = fld->fld_data.fld_optional_field;
 			if (str_ieq(o->fld_name, "X-MSS-INS"))
@@ -90,9 +92,10 @@ static int decode_body(struct mailmime *mm, const struct mailmime_single_fields 
 	char *res = NULL;
 	if (!body || body->dt_type != MAILMIME_DATA_TEXT)
 		return -1;
-	int enc = (body->dt_encoded && sf->fld_encoding) ? sf->fld_encoding->enc_type : MAILMIME_MECHANISM_8BIT;
-	if (mailmime_part_parse(body->dt_data.dt_text.dt_data, body->dt_data.dt_text.dt_length, &idx, enc, &res,
-				&rlen) != MAILIMF_NO_ERROR)
+	int enc =
+	    (body->dt_encoded && sf->fld_encoding) ? sf->fld_encoding->enc_type : MAILMIME_MECHANISM_8BIT;
+	if (mailmime_part_parse(body->dt_data.dt_text.dt_data, body->dt_data.dt_text.dt_length, &idx, enc,
+	                        &res, &rlen) != MAILIMF_NO_ERROR)
 		return -1;
 	p->data = xmalloc(rlen + 1);
 	memcpy(p->data, res, rlen);
@@ -107,7 +110,7 @@ static int decode_body(struct mailmime *mm, const struct mailmime_single_fields 
 static bool is_document(const char *type, const struct mailmime_single_fields *sf, const char *filename)
 {
 	bool attached = sf->fld_disposition && sf->fld_disposition->dsp_type &&
-			sf->fld_disposition->dsp_type->dsp_type == MAILMIME_DISPOSITION_TYPE_ATTACHMENT;
+	                sf->fld_disposition->dsp_type->dsp_type == MAILMIME_DISPOSITION_TYPE_ATTACHMENT;
 	if (str_iprefix(type, "multipart/") || str_iprefix(type, "message/"))
 		return false;
 	if (attached || filename[0])
@@ -154,7 +157,8 @@ static void walk(struct mailmime *mm, struct vault_parsed *out, int depth)
 		single_part(mm, out, depth);
 		break;
 	case MAILMIME_MULTIPLE:
-		for (clistiter *it = clist_begin(mm->mm_data.mm_multipart.mm_mp_list); it; it = clist_next(it))
+		for (clistiter *it = clist_begin(mm->mm_data.mm_multipart.mm_mp_list); it;
+		     it = clist_next(it))
 			walk(clist_content(it), out, depth + 1);
 		break;
 	case MAILMIME_MESSAGE:
@@ -230,7 +234,7 @@ static const char *magic_type(const char *d, size_t len)
 }
 
 void vault_sniff(const char *data, size_t len, const char *declared, const char *filename, char *out,
-		 size_t outlen)
+                 size_t outlen)
 {
 	const char *m = magic_type(data, len);
 	if (m) {

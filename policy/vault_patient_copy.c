@@ -20,8 +20,8 @@
 #include "policy/vault_xdm.h"
 
 static const char notice[] =
-	"Une pièce jointe de ce message est réservée aux professionnels de santé. Elle a été "
-	"transmise à l'équipe de soins qui vous suit et n'est pas affichée ici.\r\n";
+    "Une pièce jointe de ce message est réservée aux professionnels de santé. Elle a été "
+    "transmise à l'équipe de soins qui vous suit et n'est pas affichée ici.\r\n";
 
 /* 1 when p is an IHE XDM archive with at least one INVISIBLE_PATIENT document, 0 when
  * it is one without, -1 when it is not an XDM archive. */
@@ -80,7 +80,8 @@ static bool field_is(const char *p, size_t len, const char *const *names, size_t
 
 /* Copies the header block (without its blank line) minus the named fields and their
  * continuation lines. Returns the offset of the body. */
-static size_t copy_header(const char *data, size_t len, const char *const *drop, size_t ndrop, struct buf *out)
+static size_t copy_header(const char *data, size_t len, const char *const *drop, size_t ndrop,
+                          struct buf *out)
 {
 	size_t i = 0;
 	bool dropping = false;
@@ -123,16 +124,16 @@ static size_t delimiter_start(const char *data, size_t from, size_t start)
 static void replacement_part(struct buf *out)
 {
 	buf_append_str(out, "Content-Type: text/plain; charset=utf-8\r\n"
-			    "Content-Transfer-Encoding: base64\r\n\r\n");
+	                    "Content-Transfer-Encoding: base64\r\n\r\n");
 	mime_base64(out, notice, sizeof notice - 1);
 }
 
 static int build(const struct mss_config *cfg, const char *data, size_t len, const struct vault_parsed *msg,
-		 const bool *strip, struct buf *out)
+                 const bool *strip, struct buf *out)
 {
 	static const char *const id_only[] = {"Message-ID"};
 	static const char *const id_and_mime[] = {"Message-ID", "MIME-Version", "Content-Type",
-						  "Content-Transfer-Encoding", "Content-Disposition"};
+	                                          "Content-Transfer-Encoding", "Content-Disposition"};
 	bool whole = false;
 	char token[33];
 	for (size_t i = 0; i < msg->nparts; i++)
@@ -181,11 +182,13 @@ int vault_patient_copy(const struct mss_config *cfg, const char *data, size_t le
 
 /* Stores one message for the listed recipients' INBOX. */
 static int deliver(struct store *store, const struct policy_message *m, const char *const *rcpts, size_t n,
-		   const char *data, size_t len, const struct vault_inbox_hook *hook, char *err, size_t errlen)
+                   const char *data, size_t len, const struct vault_inbox_hook *hook, char *err,
+                   size_t errlen)
 {
 	if (n == 0)
 		return 0;
-	struct store_delivery d = {.mail_from = m->mail_from, .rcpts = rcpts, .nrcpt = n, .data = data, .len = len};
+	struct store_delivery d = {
+	    .mail_from = m->mail_from, .rcpts = rcpts, .nrcpt = n, .data = data, .len = len};
 	if (hook) {
 		d.in_transaction = hook->fn;
 		d.in_transaction_arg = hook->arg;
@@ -193,8 +196,8 @@ static int deliver(struct store *store, const struct policy_message *m, const ch
 	return store_deliver(store, &d, NULL, err, errlen);
 }
 
-int vault_deliver_inbox(struct store *store, const struct policy_message *m, const struct vault_inbox_hook *hook,
-			char *err, size_t errlen)
+int vault_deliver_inbox(struct store *store, const struct policy_message *m,
+                        const struct vault_inbox_hook *hook, char *err, size_t errlen)
 {
 	const char **patients = xcalloc(m->nrcpt + 1, sizeof *patients);
 	const char **others = xcalloc(m->nrcpt + 1, sizeof *others);
@@ -220,7 +223,7 @@ int vault_deliver_inbox(struct store *store, const struct policy_message *m, con
 		 * recipients get the message twice, never zero times. The hook runs with the
 		 * second, so the audit records say delivered only once all is stored. */
 		log_info("vault_patient_copy", "queue_id=%s patients=%zu withheld=invisible_patient",
-			 m->queue_id ? m->queue_id : "-", np);
+		         m->queue_id ? m->queue_id : "-", np);
 		rc = deliver(store, m, others, no, m->data, m->len, NULL, err, errlen);
 		if (rc == 0)
 			rc = deliver(store, m, patients, np, copy.data, copy.len, hook, err, errlen);

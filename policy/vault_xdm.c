@@ -46,27 +46,27 @@ const char *xdm_result_text(enum xdm_result r)
 	return "unknown";
 }
 
-static enum xdm_result check_entry(const zip_stat_t *sb, const struct xdm_limits *lim, uint64_t *total, char *err,
-				   size_t errlen)
+static enum xdm_result check_entry(const zip_stat_t *sb, const struct xdm_limits *lim, uint64_t *total,
+                                   char *err, size_t errlen)
 {
 	if (!(sb->valid & ZIP_STAT_SIZE) || !(sb->valid & ZIP_STAT_COMP_SIZE)) {
 		str_copy(err, errlen, "archive entry without sizes");
 		return XDM_NOT_ZIP;
 	}
 	if (sb->size > lim->max_entry) {
-		str_format(err, errlen, "an entry inflates to %llu bytes (limit %llu)", (unsigned long long)sb->size,
-			   (unsigned long long)lim->max_entry);
+		str_format(err, errlen, "an entry inflates to %llu bytes (limit %llu)",
+		           (unsigned long long)sb->size, (unsigned long long)lim->max_entry);
 		return XDM_TOO_LARGE;
 	}
-	if (sb->size > XDM_RATIO_FLOOR &&
-	    (sb->comp_size == 0 || sb->size / sb->comp_size > lim->max_ratio)) {
-		str_format(err, errlen, "an entry's compression ratio is over %llu", (unsigned long long)lim->max_ratio);
+	if (sb->size > XDM_RATIO_FLOOR && (sb->comp_size == 0 || sb->size / sb->comp_size > lim->max_ratio)) {
+		str_format(err, errlen, "an entry's compression ratio is over %llu",
+		           (unsigned long long)lim->max_ratio);
 		return XDM_TOO_LARGE;
 	}
 	*total += sb->size;
 	if (*total > lim->max_total) {
 		str_format(err, errlen, "the archive inflates to more than %llu bytes",
-			   (unsigned long long)lim->max_total);
+		           (unsigned long long)lim->max_total);
 		return XDM_TOO_LARGE;
 	}
 	return XDM_OK;
@@ -81,7 +81,8 @@ static enum xdm_result check_limits(zip_t *za, const struct xdm_limits *lim, cha
 		return XDM_NOT_ZIP;
 	}
 	if ((uint64_t)n > lim->max_entries) {
-		str_format(err, errlen, "%lld entries (limit %llu)", (long long)n, (unsigned long long)lim->max_entries);
+		str_format(err, errlen, "%lld entries (limit %llu)", (long long)n,
+		           (unsigned long long)lim->max_entries);
 		return XDM_TOO_LARGE;
 	}
 	for (zip_int64_t i = 0; i < n; i++) {
@@ -99,7 +100,7 @@ static enum xdm_result check_limits(zip_t *za, const struct xdm_limits *lim, cha
 }
 
 enum xdm_result xdm_open(const void *zip, size_t len, const struct xdm_limits *lim, struct xdm_archive **out,
-			 char *err, size_t errlen)
+                         char *err, size_t errlen)
 {
 	zip_error_t ze;
 	zip_error_init(&ze);
@@ -140,7 +141,7 @@ void xdm_close(struct xdm_archive *a)
 
 /* Reads entry name (case-insensitive) into out, at most max bytes. 1 missing, -1 bad. */
 static int read_entry(struct xdm_archive *a, const char *name, uint64_t max, struct buf *out, char *err,
-		      size_t errlen)
+                      size_t errlen)
 {
 	zip_int64_t idx = zip_name_locate(a->za, name, ZIP_FL_NOCASE);
 	zip_stat_t sb;
@@ -162,7 +163,8 @@ static int read_entry(struct xdm_archive *a, const char *name, uint64_t max, str
 	while (rc == 0) {
 		zip_int64_t r = zip_fread(zf, tmp, sizeof tmp);
 		if (r < 0) {
-			str_format(err, errlen, "corrupt archive entry: %s", zip_error_strerror(zip_file_get_error(zf)));
+			str_format(err, errlen, "corrupt archive entry: %s",
+			           zip_error_strerror(zip_file_get_error(zf)));
 			rc = -1;
 		} else if (r == 0) {
 			break;
@@ -229,7 +231,7 @@ int xdm_check_document(const struct xdm_document *d, const void *data, size_t le
 
 	if (d->has_size && d->size != (uint64_t)len) {
 		str_format(err, errlen, "document size %zu differs from the metadata (%llu)", len,
-			   (unsigned long long)d->size);
+		           (unsigned long long)d->size);
 		return -1;
 	}
 	if (!d->hash[0])

@@ -20,33 +20,33 @@
 /* One XDS DocumentEntry (ebRIM ExtrinsicObject). Strings are UTF-8, NUL-terminated,
  * "" when absent, cut to their size. */
 struct xdm_document {
-	char entry_id[128];       /* ExtrinsicObject id attribute */
-	char uri[256];            /* Slot URI: the file name inside SUBSET01 */
-	char mime_type[128];      /* mimeType attribute */
-	char patient_ins[64];     /* patientId CX first component (the INS) */
-	char patient_oid[64];     /* patientId assigning authority OID */
-	char type_code[64];       /* typeCode nodeRepresentation (mostly LOINC) */
-	char type_scheme[64];     /* typeCode codingScheme */
-	char type_label[256];     /* typeCode display name */
-	char class_code[64];      /* classCode nodeRepresentation */
-	char author[256];         /* author person as "First LAST", else institution name */
-	char creation_time[32];   /* creationTime slot, e.g. 20261129093000 */
-	char title[256];          /* Name/LocalizedString */
-	char unique_id[128];      /* XDSDocumentEntry.uniqueId */
-	char hash[64];            /* hash slot: SHA-1 hex of the file */
-	uint64_t size;            /* size slot (0 when absent) */
+	char entry_id[128];     /* ExtrinsicObject id attribute */
+	char uri[256];          /* Slot URI: the file name inside SUBSET01 */
+	char mime_type[128];    /* mimeType attribute */
+	char patient_ins[64];   /* patientId CX first component (the INS) */
+	char patient_oid[64];   /* patientId assigning authority OID */
+	char type_code[64];     /* typeCode nodeRepresentation (mostly LOINC) */
+	char type_scheme[64];   /* typeCode codingScheme */
+	char type_label[256];   /* typeCode display name */
+	char class_code[64];    /* classCode nodeRepresentation */
+	char author[256];       /* author person as "First LAST", else institution name */
+	char creation_time[32]; /* creationTime slot, e.g. 20261129093000 */
+	char title[256];        /* Name/LocalizedString */
+	char unique_id[128];    /* XDSDocumentEntry.uniqueId */
+	char hash[64];          /* hash slot: SHA-1 hex of the file */
+	uint64_t size;          /* size slot (0 when absent) */
 	bool has_size;
-	bool masked_ps;           /* confidentialityCode MASQUE_PS */
-	bool invisible_patient;   /* confidentialityCode INVISIBLE_PATIENT */
+	bool masked_ps;                 /* confidentialityCode MASQUE_PS */
+	bool invisible_patient;         /* confidentialityCode INVISIBLE_PATIENT */
 	bool invisible_representatives; /* INVISIBLE_REPRESENTANTS_LEGAUX */
 };
 
 struct xdm_metadata {
 	struct xdm_document docs[XDM_MAX_DOCUMENTS];
 	size_t ndocs;
-	char submission_ins[64];  /* SubmissionSet patientId, when the entries lack one */
+	char submission_ins[64]; /* SubmissionSet patientId, when the entries lack one */
 	char submission_oid[64];
-	bool truncated;           /* more than XDM_MAX_DOCUMENTS entries: the rest ignored */
+	bool truncated; /* more than XDM_MAX_DOCUMENTS entries: the rest ignored */
 };
 
 /* Parses an ebRIM 3.0 SubmitObjectsRequest (namespace prefixes do not matter). A
@@ -58,20 +58,20 @@ int xdm_metadata_parse(const char *xml, size_t len, struct xdm_metadata *out, ch
 bool xdm_is_ins_oid(const char *oid);
 
 struct xdm_limits {
-	uint64_t max_entries;      /* entries in the archive */
-	uint64_t max_total;        /* sum of uncompressed sizes */
-	uint64_t max_entry;        /* one entry uncompressed */
-	uint64_t max_ratio;        /* uncompressed / compressed, per entry */
+	uint64_t max_entries; /* entries in the archive */
+	uint64_t max_total;   /* sum of uncompressed sizes */
+	uint64_t max_entry;   /* one entry uncompressed */
+	uint64_t max_ratio;   /* uncompressed / compressed, per entry */
 };
 /* The defaults: 256 entries, 64 MiB total, 32 MiB per entry, ratio 200. */
 void xdm_limits_default(struct xdm_limits *l);
 
 enum xdm_result {
 	XDM_OK = 0,
-	XDM_NOT_ZIP,       /* not a readable ZIP archive */
-	XDM_TOO_LARGE,     /* over the limits: a zip bomb or simply too big; nothing inflated */
-	XDM_NO_METADATA,   /* no IHE_XDM/SUBSET01/METADATA.XML */
-	XDM_BAD_METADATA,  /* METADATA.XML is not well-formed XDS metadata */
+	XDM_NOT_ZIP,      /* not a readable ZIP archive */
+	XDM_TOO_LARGE,    /* over the limits: a zip bomb or simply too big; nothing inflated */
+	XDM_NO_METADATA,  /* no IHE_XDM/SUBSET01/METADATA.XML */
+	XDM_BAD_METADATA, /* METADATA.XML is not well-formed XDS metadata */
 };
 const char *xdm_result_text(enum xdm_result r);
 
@@ -80,7 +80,7 @@ struct xdm_archive;
  * checks the limits over every entry. Returns XDM_OK with *out, or another result
  * with err. */
 enum xdm_result xdm_open(const void *zip, size_t len, const struct xdm_limits *lim, struct xdm_archive **out,
-			 char *err, size_t errlen);
+                         char *err, size_t errlen);
 void xdm_close(struct xdm_archive *a);
 /* Reads METADATA.XML and parses it. XDM_OK, XDM_NO_METADATA or XDM_BAD_METADATA. */
 enum xdm_result xdm_read_metadata(struct xdm_archive *a, struct xdm_metadata *md, char *err, size_t errlen);

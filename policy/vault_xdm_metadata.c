@@ -46,8 +46,8 @@ struct md_parser {
 
 bool xdm_is_ins_oid(const char *oid)
 {
-	static const char *const oids[] = {"1.2.250.1.213.1.4.8", "1.2.250.1.213.1.4.9", "1.2.250.1.213.1.4.10",
-					   "1.2.250.1.213.1.4.11"};
+	static const char *const oids[] = {"1.2.250.1.213.1.4.8", "1.2.250.1.213.1.4.9",
+	                                   "1.2.250.1.213.1.4.10", "1.2.250.1.213.1.4.11"};
 	for (size_t i = 0; i < sizeof oids / sizeof oids[0]; i++)
 		if (strcmp(oid, oids[i]) == 0)
 			return true;
@@ -148,12 +148,12 @@ static void external_identifier(struct md_parser *p, const char **atts)
 	const char *value = attr(atts, "value");
 	if (p->doc && strcmp(scheme, XDS_PATIENT_ID) == 0)
 		parse_cx(value, p->doc->patient_ins, sizeof p->doc->patient_ins, p->doc->patient_oid,
-			 sizeof p->doc->patient_oid);
+		         sizeof p->doc->patient_oid);
 	else if (p->doc && strcmp(scheme, XDS_UNIQUE_ID) == 0)
 		str_copy(p->doc->unique_id, sizeof p->doc->unique_id, value);
 	else if (p->pkg_depth && strcmp(scheme, XDS_SS_PATIENT_ID) == 0)
 		parse_cx(value, p->md->submission_ins, sizeof p->md->submission_ins, p->md->submission_oid,
-			 sizeof p->md->submission_oid);
+		         sizeof p->md->submission_oid);
 }
 
 static void localized_string(struct md_parser *p, const char **atts)
@@ -303,7 +303,7 @@ static void XMLCALL on_end(void *ud, const char *name)
 }
 
 static void XMLCALL on_doctype(void *ud, const XML_Char *name, const XML_Char *sysid, const XML_Char *pubid,
-			       int has_internal)
+                               int has_internal)
 {
 	(void)name, (void)sysid, (void)pubid, (void)has_internal;
 	fail(ud, "a DOCTYPE is not allowed in XDS metadata");
@@ -346,7 +346,8 @@ int xdm_metadata_parse(const char *xml, size_t len, struct xdm_metadata *out, ch
 			str_format(err, errlen, "METADATA.XML: %s", p.error);
 		else
 			str_format(err, errlen, "METADATA.XML line %lu: %s",
-				   (unsigned long)XML_GetCurrentLineNumber(p.xp), XML_ErrorString(XML_GetErrorCode(p.xp)));
+			           (unsigned long)XML_GetCurrentLineNumber(p.xp),
+			           XML_ErrorString(XML_GetErrorCode(p.xp)));
 		rc = -1;
 	} else if (!p.root_seen || out->ndocs == 0) {
 		str_copy(err, errlen, "METADATA.XML: no document entry");

@@ -189,7 +189,7 @@ static enum auth_outcome password_needs_certificate(struct smtp_session *s, cons
 	struct account owner;
 	if (!s->peer.has_cert) {
 		log_warn("smtp.auth", "peer=%s account=%s reason=\"password without client certificate\"",
-			 conn_peer_ip(s->conn), a->address);
+		         conn_peer_ip(s->conn), a->address);
 		return AUTH_FAILURE;
 	}
 	int rc = account_by_cert(store_db(s->store), s->peer.sha256, s->peer.email, &owner);
@@ -197,7 +197,7 @@ static enum auth_outcome password_needs_certificate(struct smtp_session *s, cons
 		return AUTH_TEMPFAIL;
 	if (rc == 0 || owner.id != a->id) {
 		log_warn("smtp.auth", "peer=%s account=%s reason=\"client certificate of another account\"",
-			 conn_peer_ip(s->conn), a->address);
+		         conn_peer_ip(s->conn), a->address);
 		return AUTH_FAILURE;
 	}
 	return AUTH_SUCCESS;

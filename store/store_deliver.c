@@ -112,7 +112,8 @@ static int deliver_rows(struct store *st, const struct store_delivery *d, const 
 		if (rc == 0 && uids_out != NULL)
 			uids_out[i] = uid;
 	}
-	if (rc == 0 && d->in_transaction != NULL && d->in_transaction(d->in_transaction_arg, err, errlen) != 0)
+	if (rc == 0 && d->in_transaction != NULL &&
+	    d->in_transaction(d->in_transaction_arg, err, errlen) != 0)
 		rc = -1;
 	return store_txn_end(st, &t, rc, err, errlen);
 }

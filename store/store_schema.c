@@ -53,11 +53,11 @@ static const struct db_migration store_migrations[] = {
         " modseq INTEGER NOT NULL,"
         " PRIMARY KEY(mailbox_id, uid)) WITHOUT ROWID;"
         "CREATE INDEX expunged_modseq ON expunged(mailbox_id, modseq);"},
-	/* SELECT and FETCH FLAGS read every message's small columns: a covering index
-	 * keeps them off the wide rows (ENVELOPE, BODYSTRUCTURE), about twice as fast on
-	 * a 100,000-message mailbox. */
-	{2, "CREATE INDEX messages_select ON messages(mailbox_id, uid, flags, modseq, internaldate, size,"
-	    " keywords);"},
+    /* SELECT and FETCH FLAGS read every message's small columns: a covering index
+     * keeps them off the wide rows (ENVELOPE, BODYSTRUCTURE), about twice as fast on
+     * a 100,000-message mailbox. */
+    {2, "CREATE INDEX messages_select ON messages(mailbox_id, uid, flags, modseq, internaldate, size,"
+        " keywords);"},
 };
 
 int store_schema_migrate(sqlite3 *db, char *err, size_t errlen)

@@ -20,7 +20,8 @@ static int write_input(const uint8_t *data, size_t size)
 		snprintf(path, sizeof path, "/tmp/fuzz-config-%ld.conf", (long)getpid());
 	}
 	FILE *f = fopen(path, "wb");
-	if (f == NULL) return -1;
+	if (f == NULL)
+		return -1;
 	if (size > 0 && fwrite(data, 1, size, f) != size) {
 		fclose(f);
 		return -1;
@@ -33,12 +34,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct mss_config cfg;
 	char err[512];
 
-	if (write_input(data, size) != 0) return 0;
+	if (write_input(data, size) != 0)
+		return 0;
 	config_defaults(&cfg);
 	err[0] = '\0';
 	if (config_load(&cfg, path, err, sizeof err) != 0) {
 		/* The error must be a terminated string naming the file. */
-		if (memchr(err, '\0', sizeof err) == NULL) abort();
+		if (memchr(err, '\0', sizeof err) == NULL)
+			abort();
 	}
 	unlink(path);
 

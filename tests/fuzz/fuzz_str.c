@@ -19,19 +19,33 @@ static bool ref_is_utf8(const unsigned char *s, size_t n)
 		unsigned char c = s[i];
 		size_t len;
 		unsigned char lo = 0x80, hi = 0xbf;
-		if (c < 0x80) { i++; continue; }
-		if (c >= 0xc2 && c <= 0xdf) len = 2;
-		else if (c >= 0xe0 && c <= 0xef) len = 3;
-		else if (c >= 0xf0 && c <= 0xf4) len = 4;
-		else return false;
-		if (c == 0xe0) lo = 0xa0;
-		if (c == 0xed) hi = 0x9f;
-		if (c == 0xf0) lo = 0x90;
-		if (c == 0xf4) hi = 0x8f;
-		if (i + len > n) return false;
-		if (s[i + 1] < lo || s[i + 1] > hi) return false;
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			len = 2;
+		else if (c >= 0xe0 && c <= 0xef)
+			len = 3;
+		else if (c >= 0xf0 && c <= 0xf4)
+			len = 4;
+		else
+			return false;
+		if (c == 0xe0)
+			lo = 0xa0;
+		if (c == 0xed)
+			hi = 0x9f;
+		if (c == 0xf0)
+			lo = 0x90;
+		if (c == 0xf4)
+			hi = 0x8f;
+		if (i + len > n)
+			return false;
+		if (s[i + 1] < lo || s[i + 1] > hi)
+			return false;
 		for (size_t k = 2; k < len; k++)
-			if (s[i + k] < 0x80 || s[i + k] > 0xbf) return false;
+			if (s[i + k] < 0x80 || s[i + k] > 0xbf)
+				return false;
 		i += len;
 	}
 	return true;
@@ -41,7 +55,8 @@ static void check_trim_lower(const char *s)
 {
 	size_t n = strlen(s);
 	char *t = malloc(n + 1);
-	if (t == NULL) return;
+	if (t == NULL)
+		return;
 	memcpy(t, s, n + 1);
 	char *r = str_trim(t);
 	size_t rn = strlen(r);
@@ -49,7 +64,8 @@ static void check_trim_lower(const char *s)
 		abort();
 	str_lower(r);
 	for (size_t i = 0; i < rn; i++)
-		if (r[i] >= 'A' && r[i] <= 'Z') abort();
+		if (r[i] >= 'A' && r[i] <= 'Z')
+			abort();
 	free(t);
 }
 
@@ -57,8 +73,10 @@ static void check_copy(const char *s)
 {
 	char small[16];
 	int rc = str_copy(small, sizeof small, s);
-	if (strlen(small) >= sizeof small) abort();
-	if ((strlen(s) < sizeof small) != (rc == 0)) abort();
+	if (strlen(small) >= sizeof small)
+		abort();
+	if ((strlen(s) < sizeof small) != (rc == 0))
+		abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -66,7 +84,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (str_is_utf8((const char *)data, size) != ref_is_utf8(data, size))
 		abort();
 	char *s = malloc(size + 1);
-	if (s == NULL) return 0;
+	if (s == NULL)
+		return 0;
 	memcpy(s, data, size);
 	s[size] = '\0';
 	check_trim_lower(s);

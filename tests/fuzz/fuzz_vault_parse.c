@@ -26,7 +26,7 @@ static void build(const struct vault_part *p)
 	memcpy(d.title, msg.subject, sizeof d.title - 1);
 	buf_init(&out, BUF_UNLIMITED);
 	if (vault_build_document(&out, &d, "dr.martin@pro.mss.test", "146026322000196@patient.mss.test",
-				 msg.message_id, "patient.mss.test") == 0) {
+	                         msg.message_id, "patient.mss.test") == 0) {
 		for (size_t i = 0; i < out.len; i++)
 			if (out.data[i] == '\n' && (i == 0 || out.data[i - 1] != '\r'))
 				abort(); /* a bare LF in a message we would store */

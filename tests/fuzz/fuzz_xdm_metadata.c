@@ -2,8 +2,8 @@
 /* fuzz_xdm_metadata.c: the IHE XDM reader on hostile bytes.
  *
  * The first byte picks the entry point: 2 = the CDA reader (expat), other even
- * values = METADATA.XML parser (expat) on the rest; odd = the whole archive path (libzip from memory, limits, METADATA.XML, every
- * document named in it, hash and size checks). Neither may crash, leak, read out of
+ * values = METADATA.XML parser (expat) on the rest; odd = the whole archive path (libzip from memory, limits,
+ * METADATA.XML, every document named in it, hash and size checks). Neither may crash, leak, read out of
  * bounds or inflate past the limits. */
 #include <stddef.h>
 #include <stdint.h>

@@ -15,8 +15,7 @@ from test_imap_helpers import multipart_message, simple_message, tls_client
 
 
 def need(tool):
-    if shutil.which(tool) is None:
-        pytest.skip(f"{tool} is not installed (scripts/install-deps)")
+    assert shutil.which(tool), f"{tool} is not installed (scripts/install-deps)"
 
 
 def test_curl_imaps(imapd):

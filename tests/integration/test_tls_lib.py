@@ -225,7 +225,6 @@ def test_tls12_gets_ecdhe_aead(start, pki):
     assert f["email"] == "dr.durand@pro.mss.test"
 
 
-@pytest.mark.skipif(not shutil.which("gnutls-cli"), reason="gnutls-cli not installed")
 def test_gnutls_client_tls12(start, pki):
     srv = start("require")
     p = subprocess.Popen(

@@ -111,13 +111,13 @@ static void test_str_utf8(void **state)
 {
 	(void)state;
 	assert_true(str_is_utf8("abc", 3));
-	assert_true(str_is_utf8("\xc3\xa9", 2));             /* é */
-	assert_true(str_is_utf8("\xf0\x9f\x98\x80", 4));     /* emoji */
-	assert_false(str_is_utf8("\xc3", 1));                /* truncated */
-	assert_false(str_is_utf8("\xc0\xaf", 2));            /* overlong */
-	assert_false(str_is_utf8("\xed\xa0\x80", 3));        /* surrogate */
-	assert_false(str_is_utf8("\xe9t\xe9", 3));           /* latin-1 */
-	assert_false(str_is_utf8("\xf4\x90\x80\x80", 4));    /* > U+10FFFF */
+	assert_true(str_is_utf8("\xc3\xa9", 2));          /* é */
+	assert_true(str_is_utf8("\xf0\x9f\x98\x80", 4));  /* emoji */
+	assert_false(str_is_utf8("\xc3", 1));             /* truncated */
+	assert_false(str_is_utf8("\xc0\xaf", 2));         /* overlong */
+	assert_false(str_is_utf8("\xed\xa0\x80", 3));     /* surrogate */
+	assert_false(str_is_utf8("\xe9t\xe9", 3));        /* latin-1 */
+	assert_false(str_is_utf8("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
 }
 
 static void test_str_list_and_case(void **state)
@@ -136,11 +136,11 @@ static void test_str_list_and_case(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_append_keeps_nul),   cmocka_unit_test(test_limit_refuses_whole_append),
-		cmocka_unit_test(test_grows_large),        cmocka_unit_test(test_consume_truncate),
-		cmocka_unit_test(test_str_copy_truncates), cmocka_unit_test(test_str_numbers),
-		cmocka_unit_test(test_str_address),        cmocka_unit_test(test_str_utf8),
-		cmocka_unit_test(test_str_list_and_case),
+	    cmocka_unit_test(test_append_keeps_nul),   cmocka_unit_test(test_limit_refuses_whole_append),
+	    cmocka_unit_test(test_grows_large),        cmocka_unit_test(test_consume_truncate),
+	    cmocka_unit_test(test_str_copy_truncates), cmocka_unit_test(test_str_numbers),
+	    cmocka_unit_test(test_str_address),        cmocka_unit_test(test_str_utf8),
+	    cmocka_unit_test(test_str_list_and_case),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,33 +12,33 @@
 #include "lib/config.h"
 
 struct case_ {
-	const char *file;     /* file content */
-	const char *expect;   /* NULL = loads; else a substring of the error */
+	const char *file;   /* file content */
+	const char *expect; /* NULL = loads; else a substring of the error */
 };
 
 static const struct case_ cases[] = {
-	{"data_dir = /tmp/x\n", NULL},
-	{"# comment\n\n  data_dir = /tmp/x  \nmax_message_size = 10M\n", NULL},
-	{"data_dir = /tmp/x\nbogus = 1\n", ":2: unknown key \"bogus\""},
-	{"data_dir = /tmp/x\ndata_dir = /tmp/y\n", ":2: key \"data_dir\" is given twice"},
-	{"data_dir /tmp/x\n", ":1: expected \"key = value\""},
-	{" = 3\n", ":1: missing key"},
-	{"max_sessions = lots\n", ":1: max_sessions: \"lots\" is not a number"},
-	{"max_sessions = 0\n", "out of range"},
-	{"max_sessions = 99999999999999999999999\n", "is not a number"},
-	{"max_message_size = 10X\n", "is not a size"},
-	{"max_message_size = 10\n", "out of range"},
-	{"max_message_size = 3G\n", "out of range"},
-	{"smtp_command_timeout = 5y\n", "is not a duration"},
-	{"log_stderr = maybe\n", "is not yes or no"},
-	{"smtp_listen = localhost\n", "is not host:port"},
-	{"smtp_listen = 127.0.0.1:0\n", "is not host:port"},
-	{"smtp_listen = 127.0.0.1:70000\n", "is not host:port"},
-	{"domains = pro.mss.test bad_domain!\n", "\"bad_domain!\" is not a valid domain"},
-	{"relay_networks = 192.0.2.0/24, 10.0.0.0/33\n", "is not a valid network"},
-	{"relay_networks = nonsense\n", "is not a valid network"},
-	{"pharmacy_professions = 21, 2-1\n", "is not a valid code"},
-	{"data_dir = relative/path\n", "data_dir must be an absolute path"},
+    {"data_dir = /tmp/x\n", NULL},
+    {"# comment\n\n  data_dir = /tmp/x  \nmax_message_size = 10M\n", NULL},
+    {"data_dir = /tmp/x\nbogus = 1\n", ":2: unknown key \"bogus\""},
+    {"data_dir = /tmp/x\ndata_dir = /tmp/y\n", ":2: key \"data_dir\" is given twice"},
+    {"data_dir /tmp/x\n", ":1: expected \"key = value\""},
+    {" = 3\n", ":1: missing key"},
+    {"max_sessions = lots\n", ":1: max_sessions: \"lots\" is not a number"},
+    {"max_sessions = 0\n", "out of range"},
+    {"max_sessions = 99999999999999999999999\n", "is not a number"},
+    {"max_message_size = 10X\n", "is not a size"},
+    {"max_message_size = 10\n", "out of range"},
+    {"max_message_size = 3G\n", "out of range"},
+    {"smtp_command_timeout = 5y\n", "is not a duration"},
+    {"log_stderr = maybe\n", "is not yes or no"},
+    {"smtp_listen = localhost\n", "is not host:port"},
+    {"smtp_listen = 127.0.0.1:0\n", "is not host:port"},
+    {"smtp_listen = 127.0.0.1:70000\n", "is not host:port"},
+    {"domains = pro.mss.test bad_domain!\n", "\"bad_domain!\" is not a valid domain"},
+    {"relay_networks = 192.0.2.0/24, 10.0.0.0/33\n", "is not a valid network"},
+    {"relay_networks = nonsense\n", "is not a valid network"},
+    {"pharmacy_professions = 21, 2-1\n", "is not a valid code"},
+    {"data_dir = relative/path\n", "data_dir must be an absolute path"},
 };
 
 static void write_file(const char *path, const char *content)
@@ -67,7 +67,8 @@ static void test_table(void **state)
 				fail_msg("case %zu: unexpected error %s", i, err);
 		} else {
 			if (r != -1 || strstr(err, cases[i].expect) == NULL)
-				fail_msg("case %zu: expected \"%s\", got r=%d \"%s\"", i, cases[i].expect, r, err);
+				fail_msg("case %zu: expected \"%s\", got r=%d \"%s\"", i, cases[i].expect, r,
+				         err);
 			if (strncmp(err, path, strlen(path)) != 0)
 				fail_msg("case %zu: error does not name the file: %s", i, err);
 		}
@@ -145,9 +146,9 @@ static void test_line_too_long(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_table),          cmocka_unit_test(test_defaults_and_values),
-		cmocka_unit_test(test_value_too_long), cmocka_unit_test(test_missing_file),
-		cmocka_unit_test(test_line_too_long),
+	    cmocka_unit_test(test_table),          cmocka_unit_test(test_defaults_and_values),
+	    cmocka_unit_test(test_value_too_long), cmocka_unit_test(test_missing_file),
+	    cmocka_unit_test(test_line_too_long),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -152,13 +152,13 @@ static void test_write_flush(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_crlf_and_bare_lf, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_too_long_then_next_line, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_exact_limit_is_ok, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_nul_flagged, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_eof_and_timeout, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_read_exact_literal, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_write_flush, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_crlf_and_bare_lf, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_too_long_then_next_line, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_exact_limit_is_ok, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_nul_flagged, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_eof_and_timeout, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_read_exact_literal, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_write_flush, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -45,16 +45,16 @@ static int count(sqlite3 *db, const char *sql)
 }
 
 static const struct db_migration v1[] = {
-	{1, "CREATE TABLE t(a INTEGER);"},
+    {1, "CREATE TABLE t(a INTEGER);"},
 };
 static const struct db_migration v2[] = {
-	{1, "CREATE TABLE t(a INTEGER);"},
-	{2, "ALTER TABLE t ADD COLUMN b TEXT; INSERT INTO t VALUES(1, 'x');"},
+    {1, "CREATE TABLE t(a INTEGER);"},
+    {2, "ALTER TABLE t ADD COLUMN b TEXT; INSERT INTO t VALUES(1, 'x');"},
 };
 static const struct db_migration broken[] = {
-	{1, "CREATE TABLE t(a INTEGER);"},
-	{2, "ALTER TABLE t ADD COLUMN b TEXT; INSERT INTO t VALUES(1, 'x');"},
-	{3, "INSERT INTO t VALUES(2, 'y'); THIS IS NOT SQL;"},
+    {1, "CREATE TABLE t(a INTEGER);"},
+    {2, "ALTER TABLE t ADD COLUMN b TEXT; INSERT INTO t VALUES(1, 'x');"},
+    {3, "INSERT INTO t VALUES(2, 'y'); THIS IS NOT SQL;"},
 };
 
 static void test_migrations_apply_in_order(void **state)
@@ -106,7 +106,8 @@ static void test_concurrent_writers(void **state)
 	(void)state;
 	char err[256];
 	sqlite3 *db = db_open(dbpath, 1, err, sizeof err);
-	assert_int_equal(db_exec(db, "CREATE TABLE c(n INTEGER); INSERT INTO c VALUES(0);", err, sizeof err), 0);
+	assert_int_equal(db_exec(db, "CREATE TABLE c(n INTEGER); INSERT INTO c VALUES(0);", err, sizeof err),
+	                 0);
 	db_close(db);
 	enum { PROCS = 8, EACH = 50 };
 	for (int p = 0; p < PROCS; p++) {
@@ -137,10 +138,10 @@ static void test_concurrent_writers(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_migrations_apply_in_order, setup, NULL),
-		cmocka_unit_test_setup_teardown(test_failed_migration_changes_nothing, NULL, teardown),
-		cmocka_unit_test(test_open_missing_without_create),
-		cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_migrations_apply_in_order, setup, NULL),
+	    cmocka_unit_test_setup_teardown(test_failed_migration_changes_nothing, NULL, teardown),
+	    cmocka_unit_test(test_open_missing_without_create),
+	    cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

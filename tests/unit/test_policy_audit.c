@@ -58,9 +58,14 @@ static void append_n(sqlite3 *db, int n, const char *actor)
 	char err[256], target[64];
 	for (int i = 0; i < n; i++) {
 		str_format(target, sizeof target, "doc-%d", i);
-		struct audit_event ev = {.actor = actor, .auth = "certificate", .action = "vault.read",
-					 .target = target, .detail = NULL, .result = "ok", .peer = "127.0.0.1",
-					 .patient = "146026322000196@patient.mss.test"};
+		struct audit_event ev = {.actor = actor,
+		                         .auth = "certificate",
+		                         .action = "vault.read",
+		                         .target = target,
+		                         .detail = NULL,
+		                         .result = "ok",
+		                         .peer = "127.0.0.1",
+		                         .patient = "146026322000196@patient.mss.test"};
 		assert_int_equal(audit_append(db, &ev, err, sizeof err), 0);
 	}
 }
@@ -129,8 +134,8 @@ static void test_swapped_records(void **state)
 	struct audit_verify_result r;
 	append_n(f->db, 10, "dr.martin@pro.mss.test");
 	exec_sql(f->db, "UPDATE audit_log SET seq = -1 WHERE seq = 3;"
-			"UPDATE audit_log SET seq = 3 WHERE seq = 6;"
-			"UPDATE audit_log SET seq = 6 WHERE seq = -1;");
+	                "UPDATE audit_log SET seq = 3 WHERE seq = 6;"
+	                "UPDATE audit_log SET seq = 6 WHERE seq = -1;");
 	assert_int_equal(verify(f->db, &r), 1);
 	assert_int_equal(r.broken_seq, 3);
 }
@@ -179,7 +184,7 @@ static void test_checkpoint_every_1000(void **state)
 	assert_int_equal(r.checkpoints, 2);
 	/* A forged checkpoint signature is named at its record. */
 	exec_sql(f->db, "UPDATE audit_checkpoint SET signature = replace(signature, substr(signature, 1, 2), "
-			"CASE substr(signature, 1, 2) WHEN 'aa' THEN 'bb' ELSE 'aa' END) WHERE seq = 1000");
+	                "CASE substr(signature, 1, 2) WHEN 'aa' THEN 'bb' ELSE 'aa' END) WHERE seq = 1000");
 	assert_int_equal(verify(f->db, &r), 1);
 	assert_int_equal(r.broken_seq, 1000);
 }
@@ -201,8 +206,13 @@ static void test_concurrent_writers(void **state)
 				_exit(3);
 			str_format(actor, sizeof actor, "writer%d@pro.mss.test", i);
 			for (int k = 0; k < EACH; k++) {
-				struct audit_event ev = {.actor = actor, .auth = "certificate", .action = "smtp.deliver",
-							 .target = "x", .result = "ok", .peer = "", .patient = ""};
+				struct audit_event ev = {.actor = actor,
+				                         .auth = "certificate",
+				                         .action = "smtp.deliver",
+				                         .target = "x",
+				                         .result = "ok",
+				                         .peer = "",
+				                         .patient = ""};
 				if (audit_append(db, &ev, err, sizeof err) != 0)
 					_exit(4);
 			}
@@ -232,27 +242,29 @@ static void test_foreach_patient(void **state)
 	struct fx *f = *state;
 	int n = 0;
 	append_n(f->db, 4, "dr.martin@pro.mss.test");
-	assert_int_equal(audit_foreach_patient(f->db, "146026322000196@patient.mss.test", 0, count_cb, &n), 0);
+	assert_int_equal(audit_foreach_patient(f->db, "146026322000196@patient.mss.test", 0, count_cb, &n),
+	                 0);
 	assert_int_equal(n, 4);
 	n = 0;
-	assert_int_equal(audit_foreach_patient(f->db, "146026322000196@patient.mss.test", 3, count_cb, &n), 0);
+	assert_int_equal(audit_foreach_patient(f->db, "146026322000196@patient.mss.test", 3, count_cb, &n),
+	                 0);
 	assert_int_equal(n, 2);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_untouched_passes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_edited_field, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_edited_hash_too, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_deleted_record, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_swapped_records, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_emptied, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_head_forged, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_checkpoint_every_1000, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_foreach_patient, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_untouched_passes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_edited_field, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_edited_hash_too, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deleted_record, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_swapped_records, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_emptied, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_head_forged, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_checkpoint_every_1000, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_foreach_patient, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -208,7 +208,8 @@ static void test_inbox_hierarchy_and_validity(void **state)
 	assert_int_equal(store_mailbox_get(f->st, USER, "Z", &b, f->err, sizeof(f->err)), 1);
 	assert_true(b.uidvalidity > a.uidvalidity);
 	assert_false(b.subscribed);
-	assert_int_equal(store_mailbox_create(f->st, USER, "Junk", STORE_SPECIAL_JUNK, f->err, sizeof(f->err)), 0);
+	assert_int_equal(
+	    store_mailbox_create(f->st, USER, "Junk", STORE_SPECIAL_JUNK, f->err, sizeof(f->err)), 0);
 	assert_int_equal(store_mailbox_get(f->st, USER, "Junk", &b, f->err, sizeof(f->err)), 1);
 	assert_int_equal(b.special_use, STORE_SPECIAL_JUNK);
 }

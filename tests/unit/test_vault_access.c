@@ -80,16 +80,19 @@ static void test_grant_revoke(void **state)
 	struct fx *f = *state;
 	char err[256];
 	assert_int_equal(vault_may_read(f->db, PRO, PATIENT), 0);
-	assert_int_equal(vault_access_grant(f->db, &admin, PATIENT, "Dr.Martin@PRO.mss.test", err, sizeof err), 0);
+	assert_int_equal(
+	    vault_access_grant(f->db, &admin, PATIENT, "Dr.Martin@PRO.mss.test", err, sizeof err), 0);
 	assert_int_equal(vault_may_read(f->db, PRO, PATIENT), 1);
 	assert_int_equal(vault_may_read(f->db, PRO2, PATIENT), 0);
-	assert_int_equal(vault_access_grant(f->db, &admin, PATIENT, PRO, err, sizeof err), 0); /* idempotent */
+	assert_int_equal(vault_access_grant(f->db, &admin, PATIENT, PRO, err, sizeof err),
+	                 0); /* idempotent */
 	assert_int_equal(vault_access_revoke(f->db, &admin, PATIENT, PRO, err, sizeof err), 0);
 	assert_int_equal(vault_may_read(f->db, PRO, PATIENT), 0);
 	assert_int_equal(vault_access_revoke(f->db, &admin, PATIENT, PRO, err, sizeof err), 1);
 	/* Refusals: grants only from a patient to a professional account here. */
 	assert_int_equal(vault_access_grant(f->db, &admin, PRO, PATIENT, err, sizeof err), 1);
-	assert_int_equal(vault_access_grant(f->db, &admin, PATIENT, "nobody@pro.mss.test", err, sizeof err), 1);
+	assert_int_equal(vault_access_grant(f->db, &admin, PATIENT, "nobody@pro.mss.test", err, sizeof err),
+	                 1);
 	assert_int_equal(vault_access_grant(f->db, &admin, PATIENT, "not an address", err, sizeof err), 1);
 }
 
@@ -104,7 +107,8 @@ static void test_block_overrides_grant(void **state)
 	assert_int_equal(vault_access_grant(f->db, &admin, PATIENT, PRO, err, sizeof err), 1);
 	assert_non_null(strstr(err, "blocked"));
 	/* Remote professionals may be blocked too. */
-	assert_int_equal(vault_access_block(f->db, &admin, PATIENT, "x@other-operator.test", err, sizeof err), 0);
+	assert_int_equal(vault_access_block(f->db, &admin, PATIENT, "x@other-operator.test", err, sizeof err),
+	                 0);
 	assert_int_equal(vault_access_unblock(f->db, &admin, PATIENT, PRO, err, sizeof err), 0);
 	assert_int_equal(vault_may_read(f->db, PRO, PATIENT), 1); /* the grant was kept */
 	assert_int_equal(vault_access_unblock(f->db, &admin, PATIENT, PRO, err, sizeof err), 1);
@@ -172,7 +176,8 @@ static void test_history_from_audit(void **state)
 	char err[256];
 	const struct vault_actor pro = {PRO, "certificate", "127.0.0.1"};
 	assert_int_equal(vault_access_grant(f->db, &admin, PATIENT, PRO, err, sizeof err), 0);
-	assert_int_equal(vault_audit(f->db, &pro, "vault.read", PATIENT, "Documents/Biologie UID 1", NULL, "ok"), 0);
+	assert_int_equal(
+	    vault_audit(f->db, &pro, "vault.read", PATIENT, "Documents/Biologie UID 1", NULL, "ok"), 0);
 	assert_int_equal(vault_access_revoke(f->db, &admin, PATIENT, PRO, err, sizeof err), 0);
 	assert_int_equal(vault_history_foreach(f->db, PATIENT, 0, history_cb, &s), 0);
 	assert_int_equal(s.n, 3);
@@ -203,10 +208,10 @@ static void test_history_from_audit(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_grant_revoke, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_block_overrides_grant, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_lists, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_history_from_audit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_grant_revoke, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_block_overrides_grant, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_lists, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_history_from_audit, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,8 +22,9 @@ static void test_codes(void **state)
 		const char *code;
 		enum vault_class cls;
 	} rows[] = {
-		{"57833-6", VAULT_ORDONNANCES}, {"11502-2", VAULT_BIOLOGIE},     {"18748-4", VAULT_IMAGERIE},
-		{"11488-4", VAULT_COMPTES_RENDUS}, {"18842-5", VAULT_HOSPITALISATION}, {"11369-6", VAULT_VACCINATIONS},
+	    {"57833-6", VAULT_ORDONNANCES},     {"11502-2", VAULT_BIOLOGIE},
+	    {"18748-4", VAULT_IMAGERIE},        {"11488-4", VAULT_COMPTES_RENDUS},
+	    {"18842-5", VAULT_HOSPITALISATION}, {"11369-6", VAULT_VACCINATIONS},
 	};
 	enum vault_class c;
 	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
@@ -52,16 +53,16 @@ static void test_guess(void **state)
 		const char *mime, *file, *subject;
 		enum vault_class cls;
 	} rows[] = {
-		{"application/pdf", "ordonnance_2026.pdf", "", VAULT_ORDONNANCES},
-		{"application/pdf", "20261129_CR_DUPONT_Jean.pdf", "", VAULT_COMPTES_RENDUS},
-		{"application/pdf", "resultats.pdf", "Bilan biologique", VAULT_BIOLOGIE},
-		{"application/pdf", "x.pdf", "Échographie abdominale", VAULT_IMAGERIE},
-		{"image/jpeg", "photo.jpg", "Votre ordonnance", VAULT_IMAGERIE},
-		{"application/pdf", "lettre de sortie.pdf", "", VAULT_HOSPITALISATION},
-		{"application/pdf", "carnet-vaccination.pdf", "", VAULT_VACCINATIONS},
-		{"application/pdf", "confirmation.pdf", "", VAULT_AUTRES}, /* "irm" only as a word */
-		{"application/octet-stream", "", "", VAULT_AUTRES},
-		{NULL, NULL, NULL, VAULT_AUTRES},
+	    {"application/pdf", "ordonnance_2026.pdf", "", VAULT_ORDONNANCES},
+	    {"application/pdf", "20261129_CR_DUPONT_Jean.pdf", "", VAULT_COMPTES_RENDUS},
+	    {"application/pdf", "resultats.pdf", "Bilan biologique", VAULT_BIOLOGIE},
+	    {"application/pdf", "x.pdf", "Échographie abdominale", VAULT_IMAGERIE},
+	    {"image/jpeg", "photo.jpg", "Votre ordonnance", VAULT_IMAGERIE},
+	    {"application/pdf", "lettre de sortie.pdf", "", VAULT_HOSPITALISATION},
+	    {"application/pdf", "carnet-vaccination.pdf", "", VAULT_VACCINATIONS},
+	    {"application/pdf", "confirmation.pdf", "", VAULT_AUTRES}, /* "irm" only as a word */
+	    {"application/octet-stream", "", "", VAULT_AUTRES},
+	    {NULL, NULL, NULL, VAULT_AUTRES},
 	};
 	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
 		enum vault_class c = vault_classify_guess(rows[i].mime, rows[i].file, rows[i].subject);
@@ -105,13 +106,14 @@ static void test_mime_base64_lines(void **state)
 	buf_init(&b, BUF_UNLIMITED);
 	assert_int_equal(mime_base64(&b, data, sizeof data), 0);
 	/* Every line is at most 76 characters and ends with CRLF. */
-	for (char *line = b.data; *line; ) {
+	for (char *line = b.data; *line;) {
 		char *end = strstr(line, "\r\n");
 		assert_non_null(end);
 		assert_true(end - line <= 76);
 		size_t got = 0;
-		assert_int_equal(sodium_base642bin(back + off, sizeof back - off, line, (size_t)(end - line), NULL, &got,
-						   NULL, sodium_base64_VARIANT_ORIGINAL), 0);
+		assert_int_equal(sodium_base642bin(back + off, sizeof back - off, line, (size_t)(end - line),
+		                                   NULL, &got, NULL, sodium_base64_VARIANT_ORIGINAL),
+		                 0);
 		off += got;
 		line = end + 2;
 		n++;
@@ -128,9 +130,10 @@ static void test_mime_header_encoding(void **state)
 	assert_int_equal(mime_header(&b, "Subject", "plain ascii"), 0);
 	assert_string_equal(b.data, "Subject: plain ascii\r\n");
 	buf_reset(&b);
-	assert_int_equal(mime_header(&b, "X-MSS-Author", "Hélène Éléonore Dupont-Préfontaine de la Gâtinais"), 0);
+	assert_int_equal(mime_header(&b, "X-MSS-Author", "Hélène Éléonore Dupont-Préfontaine de la Gâtinais"),
+	                 0);
 	assert_true(strncmp(b.data, "X-MSS-Author: =?UTF-8?B?", 24) == 0);
-	for (char *line = b.data; *line; ) {
+	for (char *line = b.data; *line;) {
 		char *end = strstr(line, "\r\n");
 		assert_true(end - line <= 78);
 		line = end + 2;
@@ -142,7 +145,7 @@ static void test_mime_header_encoding(void **state)
 		buf_append_str(&longv, "word1234 ");
 	assert_int_equal(mime_header(&b, "Subject", longv.data), 0);
 	buf_free(&longv);
-	for (char *line = b.data; *line; ) {
+	for (char *line = b.data; *line;) {
 		char *end = strstr(line, "\r\n");
 		assert_true(end - line <= 78);
 		line = end + 2;
@@ -159,9 +162,12 @@ static void test_mime_header_encoding(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_codes),      cmocka_unit_test(test_names),
-		cmocka_unit_test(test_guess),      cmocka_unit_test(test_admin_file),
-		cmocka_unit_test(test_mime_base64_lines), cmocka_unit_test(test_mime_header_encoding),
+	    cmocka_unit_test(test_codes),
+	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_guess),
+	    cmocka_unit_test(test_admin_file),
+	    cmocka_unit_test(test_mime_base64_lines),
+	    cmocka_unit_test(test_mime_header_encoding),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -155,9 +155,9 @@ static void test_command_timeout_and_failure(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_access_notice_once_per_interval, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_interval_zero_always, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_command_timeout_and_failure, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_access_notice_once_per_interval, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_interval_zero_always, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_command_timeout_and_failure, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,19 +13,22 @@
 #include "policy/vault_cda.h"
 #include "policy/vault_xdm.h"
 
-#define NS "xmlns:lcm=\"urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0\" " \
-	   "xmlns:rim=\"urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0\""
+#define NS                                                                                                   \
+	"xmlns:lcm=\"urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0\" "                                         \
+	"xmlns:rim=\"urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0\""
 #define ENTRY_OPEN "<rim:ExtrinsicObject id=\"D1\" mimeType=\"text/xml\">"
-#define SLOT(n, v) "<rim:Slot name=\"" n "\"><rim:ValueList><rim:Value>" v "</rim:Value></rim:ValueList></rim:Slot>"
-#define CLS(scheme, node, inner) \
-	"<rim:Classification classificationScheme=\"" scheme "\" nodeRepresentation=\"" node "\">" inner \
+#define SLOT(n, v)                                                                                           \
+	"<rim:Slot name=\"" n "\"><rim:ValueList><rim:Value>" v "</rim:Value></rim:ValueList></rim:Slot>"
+#define CLS(scheme, node, inner)                                                                             \
+	"<rim:Classification classificationScheme=\"" scheme "\" nodeRepresentation=\"" node "\">" inner     \
 	"</rim:Classification>"
 #define TYPE "urn:uuid:f0306f51-975f-434e-a61c-c59651d33983"
 #define CONF "urn:uuid:f4f85eac-e6cb-4883-b524-f2705394840f"
 #define AUTHOR "urn:uuid:93606bcf-9494-43ec-9b4e-a7748d1a838d"
 #define PID "urn:uuid:58a6f841-87b3-4a3e-92fd-a8ffeff98427"
 #define PATIENT_ID(v) "<rim:ExternalIdentifier identificationScheme=\"" PID "\" value=\"" v "\"/>"
-#define DOC(inner) "<lcm:SubmitObjectsRequest " NS "><rim:RegistryObjectList>" ENTRY_OPEN inner \
+#define DOC(inner)                                                                                           \
+	"<lcm:SubmitObjectsRequest " NS "><rim:RegistryObjectList>" ENTRY_OPEN inner                         \
 	"</rim:ExtrinsicObject></rim:RegistryObjectList></lcm:SubmitObjectsRequest>"
 
 struct md_case {
@@ -37,30 +40,33 @@ struct md_case {
 };
 
 static const struct md_case cases[] = {
-	{"full entry",
-	 DOC(SLOT("creationTime", "20261129083000") SLOT("URI", "DOC0001.XML") SLOT("size", "12")
-		     "<rim:Name><rim:LocalizedString value=\"CR bio\"/></rim:Name>"
-		     CLS(AUTHOR, "", SLOT("authorPerson", "801234567890^MARTIN^Jean^^^^^^&amp;1.2&amp;ISO"))
-		     CLS(TYPE, "11502-2", SLOT("codingScheme", "2.16.840.1.113883.6.1")
-			 "<rim:Name><rim:LocalizedString value=\"CR d'examens\"/></rim:Name>")
-		     CLS(CONF, "N", "") PATIENT_ID("146026322000196^^^&amp;1.2.250.1.213.1.4.10&amp;ISO")),
-	 0, "146026322000196", "1.2.250.1.213.1.4.10", "11502-2", "Jean MARTIN", "DOC0001.XML", "CR bio", false,
-	 false},
-	{"confidentiality flags and institution author",
-	 DOC(SLOT("URI", "D.XML") CLS(CONF, "MASQUE_PS", "") CLS(CONF, "INVISIBLE_PATIENT", "")
-		     CLS(AUTHOR, "", SLOT("authorInstitution", "Hopital Test^^^^^&amp;1.2&amp;ISO^IDNST"))
-		     PATIENT_ID("1^^^&amp;1.2.3&amp;ISO")),
-	 0, "1", "1.2.3", "", "Hopital Test", "D.XML", "", true, true},
-	{"other prefix names", "<a:SubmitObjectsRequest xmlns:a=\"urn:x\"><a:ExtrinsicObject id=\"x\">"
-			       "<a:Slot name=\"URI\"><a:ValueList><a:Value>X.XML</a:Value></a:ValueList></a:Slot>"
-			       "</a:ExtrinsicObject></a:SubmitObjectsRequest>",
-	 0, "", "", "", "", "X.XML", "", false, false},
-	{"malformed", "<lcm:SubmitObjectsRequest " NS "><oops", -1, .ins = ""},
-	{"unbound prefix", "<lcm:SubmitObjectsRequest><x/></lcm:SubmitObjectsRequest>", -1, .ins = ""},
-	{"doctype refused", "<?xml version=\"1.0\"?><!DOCTYPE a [<!ENTITY x \"y\">]><SubmitObjectsRequest/>", -1, .ins = ""},
-	{"wrong root", "<html><ExtrinsicObject/></html>", -1, .ins = ""},
-	{"no entries", "<SubmitObjectsRequest/>", -1, .ins = ""},
-	{"empty", "", -1, .ins = ""},
+    {"full entry",
+     DOC(SLOT("creationTime", "20261129083000") SLOT("URI", "DOC0001.XML")
+             SLOT("size", "12") "<rim:Name><rim:LocalizedString value=\"CR bio\"/></rim:Name>" CLS(
+                 AUTHOR, "", SLOT("authorPerson", "801234567890^MARTIN^Jean^^^^^^&amp;1.2&amp;ISO"))
+                 CLS(TYPE, "11502-2",
+                     SLOT("codingScheme", "2.16.840.1.113883.6.1") "<rim:Name><rim:LocalizedString "
+                                                                   "value=\"CR d'examens\"/></rim:Name>")
+                     CLS(CONF, "N", "") PATIENT_ID("146026322000196^^^&amp;1.2.250.1.213.1.4.10&amp;ISO")),
+     0, "146026322000196", "1.2.250.1.213.1.4.10", "11502-2", "Jean MARTIN", "DOC0001.XML", "CR bio", false,
+     false},
+    {"confidentiality flags and institution author",
+     DOC(SLOT("URI", "D.XML") CLS(CONF, "MASQUE_PS", "") CLS(CONF, "INVISIBLE_PATIENT", "")
+             CLS(AUTHOR, "", SLOT("authorInstitution", "Hopital Test^^^^^&amp;1.2&amp;ISO^IDNST"))
+                 PATIENT_ID("1^^^&amp;1.2.3&amp;ISO")),
+     0, "1", "1.2.3", "", "Hopital Test", "D.XML", "", true, true},
+    {"other prefix names",
+     "<a:SubmitObjectsRequest xmlns:a=\"urn:x\"><a:ExtrinsicObject id=\"x\">"
+     "<a:Slot name=\"URI\"><a:ValueList><a:Value>X.XML</a:Value></a:ValueList></a:Slot>"
+     "</a:ExtrinsicObject></a:SubmitObjectsRequest>",
+     0, "", "", "", "", "X.XML", "", false, false},
+    {"malformed", "<lcm:SubmitObjectsRequest " NS "><oops", -1, .ins = ""},
+    {"unbound prefix", "<lcm:SubmitObjectsRequest><x/></lcm:SubmitObjectsRequest>", -1, .ins = ""},
+    {"doctype refused", "<?xml version=\"1.0\"?><!DOCTYPE a [<!ENTITY x \"y\">]><SubmitObjectsRequest/>", -1,
+     .ins = ""},
+    {"wrong root", "<html><ExtrinsicObject/></html>", -1, .ins = ""},
+    {"no entries", "<SubmitObjectsRequest/>", -1, .ins = ""},
+    {"empty", "", -1, .ins = ""},
 };
 
 static void test_metadata_table(void **state)
@@ -98,7 +104,8 @@ static void test_ins_oids(void **state)
 }
 
 /* Builds a ZIP in memory with libzip: entries name/data pairs. */
-static void *make_zip(const char *const *names, const void *const *datas, const size_t *lens, size_t n, size_t *len)
+static void *make_zip(const char *const *names, const void *const *datas, const size_t *lens, size_t n,
+                      size_t *len)
 {
 	zip_error_t ze;
 	zip_error_init(&ze);
@@ -128,8 +135,9 @@ static void test_archive_limits_and_reads(void **state)
 	struct xdm_archive *a;
 	char err[256];
 	size_t len;
-	const char *meta = DOC(SLOT("URI", "DOC0001.XML") SLOT("size", "5") SLOT("hash",
-		"aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d") PATIENT_ID("146026322000196^^^&amp;1.2.250.1.213.1.4.10&amp;ISO"));
+	const char *meta = DOC(SLOT("URI", "DOC0001.XML") SLOT("size", "5")
+	                           SLOT("hash", "aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d")
+	                               PATIENT_ID("146026322000196^^^&amp;1.2.250.1.213.1.4.10&amp;ISO"));
 	char *zeros = calloc(1, 4 * 1024 * 1024);
 	const char *names[] = {"IHE_XDM/SUBSET01/METADATA.XML", "IHE_XDM/SUBSET01/DOC0001.XML", "BIG"};
 	const void *datas[] = {meta, "hello", zeros};
@@ -177,19 +185,21 @@ static void test_cda(void **state)
 {
 	struct cda_info ci;
 	char err[256];
-	const char *ok = "<?xml version=\"1.0\"?><ClinicalDocument xmlns=\"urn:hl7-org:v3\">"
-			 "<code code=\"11502-2\" codeSystem=\"2.16.840.1.113883.6.1\"/><title>CR de biologie</title>"
-			 "<recordTarget><patientRole><id root=\"1.2.250.1.71.4.2.1\" extension=\"local\"/>"
-			 "<id root=\"1.2.250.1.213.1.4.10\" extension=\"146026322000196\"/></patientRole></recordTarget>"
-			 "<component><structuredBody><component><section><code code=\"x\"/><title>t</title>"
-			 "</section></component></structuredBody></component></ClinicalDocument>";
+	const char *ok =
+	    "<?xml version=\"1.0\"?><ClinicalDocument xmlns=\"urn:hl7-org:v3\">"
+	    "<code code=\"11502-2\" codeSystem=\"2.16.840.1.113883.6.1\"/><title>CR de biologie</title>"
+	    "<recordTarget><patientRole><id root=\"1.2.250.1.71.4.2.1\" extension=\"local\"/>"
+	    "<id root=\"1.2.250.1.213.1.4.10\" extension=\"146026322000196\"/></patientRole></recordTarget>"
+	    "<component><structuredBody><component><section><code code=\"x\"/><title>t</title>"
+	    "</section></component></structuredBody></component></ClinicalDocument>";
 	assert_int_equal(cda_parse(ok, strlen(ok), &ci, err, sizeof err), 0);
 	assert_string_equal(ci.code, "11502-2");
 	assert_string_equal(ci.title, "CR de biologie");
 	assert_string_equal(ci.ins, "146026322000196");
 	assert_string_equal(ci.oid, "1.2.250.1.213.1.4.10");
-	const char *no_ins = "<ClinicalDocument><recordTarget><patientRole><id root=\"1.2.3\" extension=\"9\"/>"
-			     "</patientRole></recordTarget></ClinicalDocument>";
+	const char *no_ins =
+	    "<ClinicalDocument><recordTarget><patientRole><id root=\"1.2.3\" extension=\"9\"/>"
+	    "</patientRole></recordTarget></ClinicalDocument>";
 	assert_int_equal(cda_parse(no_ins, strlen(no_ins), &ci, err, sizeof err), 0);
 	assert_string_equal(ci.ins, "");
 	assert_int_equal(cda_parse("<html/>", 7, &ci, err, sizeof err), -1);
@@ -199,10 +209,10 @@ static void test_cda(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_metadata_table),
-		cmocka_unit_test(test_ins_oids),
-		cmocka_unit_test(test_archive_limits_and_reads),
-		cmocka_unit_test(test_cda),
+	    cmocka_unit_test(test_metadata_table),
+	    cmocka_unit_test(test_ins_oids),
+	    cmocka_unit_test(test_archive_limits_and_reads),
+	    cmocka_unit_test(test_cda),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
