@@ -18,7 +18,9 @@
  * ignored with one log line and the CRL in force stays. A CRL past its nextUpdate
  * stays in force (Référentiel CONF.22) with a warning at most once an hour.
  *
- */
+ * Private key: read from key_file, or kept in another process, the key agent
+ * (tls_agent_*), which signs for the handshake over a socketpair: the process that
+ * runs handshakes then never holds the key. */
 #ifndef MSS_TLS_H
 #define MSS_TLS_H
 
@@ -34,10 +36,12 @@ enum tls_client_cert {
 
 struct tls_server_opts {
 	const char *cert_file; /* PEM chain, leaf first */
-	const char *key_file;  /* PEM private key */
+	const char *key_file;  /* PEM private key (unused with use_key_agent) */
 	const char *ca_file;   /* PEM CAs that client certificates must chain to ("" = none) */
 	const char *crl_file;  /* CRL(s) checked for client certificates ("" = none) */
 	enum tls_client_cert client_cert;
+	bool use_key_agent; /* sign through key_agent_fd instead of reading key_file */
+	int key_agent_fd;   /* a channel from tls_agent_channel (the context does not own it) */
 };
 
 /* The relay's side (issue 13): presents cert_file when the server asks for a client
@@ -47,9 +51,11 @@ struct tls_server_opts {
  * against the trust list, as DESIGN.md "Relay out to the trust space" says. */
 struct tls_client_opts {
 	const char *cert_file; /* PEM chain to present (relay_cert), "" = none */
-	const char *key_file;  /* its key (relay_key) */
+	const char *key_file;  /* its key (relay_key), unused with use_key_agent */
 	const char *ca_file;   /* PEM CAs that server certificates must chain to (required) */
 	const char *crl_file;  /* "" = none */
+	bool use_key_agent;
+	int key_agent_fd;
 };
 
 /* The verified peer certificate, as callers need it. All strings NUL-terminated,
@@ -70,7 +76,7 @@ struct tls_sess;
 /* The backend compiled in: "openssl" or "gnutls". */
 const char *tls_backend(void);
 
-/* Loads certificate, key, CA and CRL. Returns NULL with
+/* Loads certificate, key (or checks the agent has it), CA and CRL. Returns NULL with
  * err naming the file and why ("cannot read key file /x: Is a directory", "no
  * certificate in certificate file /x", "key file /k does not match certificate file
  * /c", "CRL file /x: not signed by a CA of /ca"); a CRL file with no CRL in it is an
@@ -95,6 +101,9 @@ int tls_ctx_reload_crl(struct tls_ctx *ctx, char *err, size_t errlen);
  * tls_connect do it themselves; a master may call it before forking sessions so
  * that they inherit the new CRL instead of each reading it. */
 void tls_ctx_check_crl(struct tls_ctx *ctx);
+/* Makes the context sign through another key agent channel (in a session process that
+ * was given its own channel). Returns 0, or -1 if the context has no agent key. */
+int tls_ctx_set_key_agent(struct tls_ctx *ctx, int fd);
 
 /* Runs the server handshake on fd, polling, bounded by timeout_s (0 = no bound). A
  * blocking fd is made non-blocking for the handshake and given back its mode. Returns
@@ -125,5 +134,30 @@ size_t tls_pending(struct tls_sess *s);
 void tls_peer_info(struct tls_sess *s, struct tls_peer *out);
 /* Sends close_notify (best effort) and frees; does not close the fd. */
 void tls_sess_free(struct tls_sess *s);
+
+/* The key agent (issue 12): a process that holds the TLS private keys and performs
+ * only the signature a handshake needs (ECDSA; RSA PKCS#1 v1.5 and RSA-PSS for TLS 1.2
+ * and 1.3), for requests received on channels (socketpair(AF_UNIX, SOCK_SEQPACKET)).
+ * Requests are typed and length-checked; a malformed or unexpected one (unknown key,
+ * a scheme the key cannot do, a wrong length, a block that is not a PSS encoding) is
+ * refused, logged, and ends that channel. New channels reach the agent over its
+ * control socket, from the master. */
+struct tls_agent;
+
+/* Loads the PEM private keys (RSA or EC). Returns NULL with err naming the file. */
+struct tls_agent *tls_agent_new(const char *const *key_files, size_t n, char *err, size_t errlen);
+/* Serves until ctl_fd reaches EOF (the master is gone): control messages add
+ * channels (tls_agent_channel) or reload the keys (tls_agent_request_reload).
+ * Returns 0 at EOF, -1 when polling fails. */
+int tls_agent_run(struct tls_agent *a, int ctl_fd);
+/* Re-reads the key files; on failure the keys in force stay. Returns 0 or -1 (err). */
+int tls_agent_reload(struct tls_agent *a, char *err, size_t errlen);
+/* Wipes the keys and frees. */
+void tls_agent_free(struct tls_agent *a);
+/* In the master: makes a new channel, hands one end to the agent over ctl_fd and
+ * returns the other (close-on-exec), or -1 with err. */
+int tls_agent_channel(int ctl_fd, char *err, size_t errlen);
+/* In the master: asks the agent to re-read its key files (SIGHUP). Returns 0 or -1. */
+int tls_agent_request_reload(int ctl_fd);
 
 #endif

@@ -1,5 +1,5 @@
 /* tls_openssl.c: lib/tls.h contexts on OpenSSL 3 (sessions: tls_openssl_sess.c, CRLs:
- * tls_openssl_crl.c).
+ * tls_openssl_crl.c, agent-held keys: tls_openssl_key.c).
  *
  * Policy (DESIGN.md "TLS 1.2 and 1.3 only, ECDHE + AEAD suites only"): TLS 1.0/1.1
  * refused, TLS 1.2 limited to ECDHE with AES-GCM or ChaCha20-Poly1305, TLS 1.3 with
@@ -148,10 +148,27 @@ static int load_key_file(SSL_CTX *c, const char *key, const char *cert, char *er
 	return rc;
 }
 
-/* Certificate and key: both, or (client side) neither. */
-static int load_cert(struct tls_ctx *ctx, SSL_CTX *c, char *err, size_t errlen)
+static int load_agent_key(struct tls_ctx *ctx, SSL_CTX *c, struct tls_agent_key **akey_r, char *err,
+                          size_t errlen)
 {
-	bool has_key = *ctx->key_file != '\0';
+	EVP_PKEY *pk = tls_ossl_agent_pkey(SSL_CTX_get0_certificate(c), ctx->agent_fd, akey_r, err, errlen);
+	int rc = 0;
+
+	if (!pk)
+		return -1;
+	if (SSL_CTX_use_PrivateKey(c, pk) != 1) {
+		(void)tls_errf(err, errlen, "key agent for certificate file %s: %s", ctx->cert_file,
+		               tls_ossl_reason("key not usable"));
+		rc = -1;
+	}
+	EVP_PKEY_free(pk);
+	return rc;
+}
+
+/* Certificate and key: both, or (client side) neither. */
+static int load_cert(struct tls_ctx *ctx, SSL_CTX *c, struct tls_agent_key **akey_r, char *err, size_t errlen)
+{
+	bool has_key = ctx->use_agent || *ctx->key_file != '\0';
 
 	if (ctx->client && !*ctx->cert_file && !has_key)
 		return 0;
@@ -159,6 +176,8 @@ static int load_cert(struct tls_ctx *ctx, SSL_CTX *c, char *err, size_t errlen)
 		return tls_errf(err, errlen, "TLS certificate and key files must be set");
 	if (load_chain(c, ctx->cert_file, err, errlen) < 0)
 		return -1;
+	if (ctx->use_agent)
+		return load_agent_key(ctx, c, akey_r, err, errlen);
 	return load_key_file(c, ctx->key_file, ctx->cert_file, err, errlen);
 }
 
@@ -218,7 +237,8 @@ static int ctx_build(struct tls_ctx *ctx, char *err, size_t errlen)
 	if (!ctx->ssl_ctx || !ctx->cas)
 		return tls_errf(err, errlen, "TLS context: %s", tls_ossl_reason("cannot create"));
 	SSL_CTX_set_session_id_context(ctx->ssl_ctx, sid_ctx, sizeof(sid_ctx) - 1);
-	if (ctx_policy(ctx->ssl_ctx, err, errlen) < 0 || load_cert(ctx, ctx->ssl_ctx, err, errlen) < 0)
+	if (ctx_policy(ctx->ssl_ctx, err, errlen) < 0 ||
+	    load_cert(ctx, ctx->ssl_ctx, &ctx->akey, err, errlen) < 0)
 		return -1;
 	if (has_ca && load_cas(ctx, ctx->ssl_ctx, ctx->cas, err, errlen) < 0)
 		return -1;
@@ -245,6 +265,7 @@ static void ctx_material_free(struct tls_ctx *ctx)
 	tls_crl_watch_free(&ctx->crl);
 	ctx->ssl_ctx = NULL;
 	ctx->cas = NULL;
+	ctx->akey = NULL; /* owned by the key inside ssl_ctx */
 }
 
 static struct tls_ctx *ctx_new(struct tls_ctx *ctx, char *err, size_t errlen)
@@ -265,6 +286,8 @@ struct tls_ctx *tls_server_ctx_new(const struct tls_server_opts *o, char *err, s
 	ctx->key_file = dup_opt(o->key_file);
 	ctx->ca_file = dup_opt(o->ca_file);
 	ctx->crl_file = dup_opt(o->crl_file);
+	ctx->use_agent = o->use_key_agent;
+	ctx->agent_fd = o->use_key_agent ? o->key_agent_fd : -1;
 	return ctx_new(ctx, err, errlen);
 }
 
@@ -277,6 +300,8 @@ struct tls_ctx *tls_client_ctx_new(const struct tls_client_opts *o, char *err, s
 	ctx->key_file = dup_opt(o->key_file);
 	ctx->ca_file = dup_opt(o->ca_file);
 	ctx->crl_file = dup_opt(o->crl_file);
+	ctx->use_agent = o->use_key_agent;
+	ctx->agent_fd = o->use_key_agent ? o->key_agent_fd : -1;
 	return ctx_new(ctx, err, errlen);
 }
 
@@ -286,6 +311,7 @@ int tls_ctx_reload(struct tls_ctx *ctx, char *err, size_t errlen)
 
 	next.ssl_ctx = NULL;
 	next.cas = NULL;
+	next.akey = NULL;
 	memset(&next.crl, 0, sizeof(next.crl));
 	if (ctx_build(&next, err, errlen) < 0) {
 		ctx_material_free(&next);
@@ -297,6 +323,7 @@ int tls_ctx_reload(struct tls_ctx *ctx, char *err, size_t errlen)
 	sk_X509_pop_free(ctx->cas, X509_free);
 	ctx->ssl_ctx = next.ssl_ctx;
 	ctx->cas = next.cas;
+	ctx->akey = next.akey;
 	tls_crl_watch_take(&ctx->crl, &next.crl);
 	/* The CRL install callback points at the context it was built for. */
 	ctx->crl.backend = ctx;
@@ -311,6 +338,15 @@ int tls_ctx_reload_crl(struct tls_ctx *ctx, char *err, size_t errlen)
 void tls_ctx_check_crl(struct tls_ctx *ctx)
 {
 	tls_crl_watch_check(&ctx->crl);
+}
+
+int tls_ctx_set_key_agent(struct tls_ctx *ctx, int fd)
+{
+	if (!ctx->use_agent || !ctx->akey)
+		return -1;
+	ctx->agent_fd = fd;
+	tls_ossl_agent_key_set_fd(ctx->akey, fd);
+	return 0;
 }
 
 void tls_ctx_free(struct tls_ctx *ctx)

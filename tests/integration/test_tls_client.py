@@ -7,93 +7,12 @@ revocation of the server's certificate and reports the verified identity (its su
 DN is what the relay matches against the trust list)."""
 import os
 import socket
-import subprocess
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
-from tlshelp import BUILD, fingerprint, free_port
-
-CLIENT = BUILD / "tests" / "unit" / "tls_test_client"
-
-
-@pytest.fixture(scope="module")
-def client_bin():
-    if not CLIENT.exists():
-        subprocess.run(["make", "-C", str(CLIENT.parent), CLIENT.name], check=True,
-                       stdout=subprocess.DEVNULL)
-    return CLIENT
-
-
-class Peer:
-    """A real TLS server on a free loopback port, its output kept in a file."""
-
-    def __init__(self, kind, pki, log_dir, cert="server", args=()):
-        self.port = free_port()
-        self.out_path = Path(log_dir) / f"{kind}.{self.port}.out"
-        p = lambda n: str(pki / n)
-        if kind == "openssl":
-            cmd = ["openssl", "s_server", "-accept", f"127.0.0.1:{self.port}", "-naccept", "1",
-                   "-cert", p(f"{cert}.crt"), "-key", p(f"{cert}.key"), "-rev", *args]
-            ready = "ACCEPT"
-        else:
-            cmd = ["gnutls-serv", "--echo", "-p", str(self.port), "--x509certfile", p(f"{cert}.crt"),
-                   "--x509keyfile", p(f"{cert}.key"), *args]
-            ready = "listening"
-        self.out = open(self.out_path, "w")
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=self.out,
-                                     stderr=subprocess.STDOUT, text=True)
-        deadline = time.monotonic() + 10
-        while ready not in self.output():
-            assert self.proc.poll() is None, self.output()
-            assert time.monotonic() < deadline, self.output()
-            time.sleep(0.05)
-
-    def output(self):
-        return self.out_path.read_text(errors="replace")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.out.close()
-
-
-@pytest.fixture
-def serve(pki, tmp_path):
-    peers = []
-
-    def _serve(kind, **kw):
-        peer = Peer(kind, pki, tmp_path, **kw)
-        peers.append(peer)
-        return peer
-
-    yield _serve
-    for peer in peers:
-        peer.stop()
-
-
-def connect(client_bin, pki, port, cert="-", crl="crl.pem", name="localhost", timeout=10, ca="ca.crt"):
-    """Runs tls_test_client; returns (status, fields, echo line)."""
-    path = lambda n: str(pki / n) if n != "-" else "-"
-    args = [str(client_bin), str(port), name,
-            path(f"{cert}.crt") if cert != "-" else "-", path(f"{cert}.key") if cert != "-" else "-",
-            path(ca), path(crl), str(timeout)]
-    p = subprocess.run(args, capture_output=True, text=True, timeout=timeout + 20)
-    lines = p.stdout.splitlines()
-    assert lines, p.stderr
-    parts = lines[0].split("\t")
-    echo = next((l.split("\t", 1)[1] for l in lines[1:] if l.startswith("echo\t")), None)
-    if parts[0] == "ok":
-        return "ok", dict(x.split("=", 1) for x in parts[1:]), echo
-    return parts[0], {"reason": parts[1] if len(parts) > 1 else ""}, echo
-
+from tlshelp import client_bin, connect, fingerprint, serve  # noqa: F401 (fixtures)
 
 KINDS = ["openssl", "gnutls"]
 

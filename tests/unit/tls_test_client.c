@@ -2,8 +2,9 @@
  * tests/integration/test_tls_client.py against real servers (openssl s_server,
  * gnutls-serv, Python's ssl).
  *
- * usage: tls_test_client PORT SERVER_NAME CERT KEY CA CRL [TIMEOUT_S]
- *   CERT, KEY, CRL may be "-" for none; SERVER_NAME "-" sends no name. Connects to
+ * usage: tls_test_client [-a] PORT SERVER_NAME CERT KEY CA CRL [TIMEOUT_S]
+ *   CERT, KEY, CRL may be "-" for none; SERVER_NAME "-" sends no name. -a: a key agent
+ *   process holds KEY and the context signs through it. Connects to
  *   127.0.0.1:PORT, then prints one line:
  *     ok<TAB>sha256=..<TAB>email=..<TAB>subject=..<TAB>issuer=..<TAB>version=..<TAB>...
  *   or error<TAB><reason from tls_connect>, or ctx-error<TAB><reason>; after "ok" it
@@ -14,6 +15,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +23,7 @@
 #include <unistd.h>
 
 #include "lib/tls.h"
+#include "tests/unit/tls_test_agent.h"
 
 static const char *opt_file(const char *arg)
 {
@@ -80,10 +83,16 @@ int main(int argc, char **argv)
 	struct tls_peer peer;
 	char err[512];
 	unsigned timeout_s;
+	bool use_agent = false;
 	int fd;
 
+	if (argc > 1 && !strcmp(argv[1], "-a")) {
+		use_agent = true;
+		argv++;
+		argc--;
+	}
 	if (argc != 7 && argc != 8) {
-		fprintf(stderr, "usage: tls_test_client PORT SERVER_NAME CERT KEY CA CRL [TIMEOUT_S]\n");
+		fprintf(stderr, "usage: tls_test_client [-a] PORT SERVER_NAME CERT KEY CA CRL [TIMEOUT_S]\n");
 		return 2;
 	}
 	timeout_s = argc == 8 ? (unsigned)atoi(argv[7]) : 10;
@@ -93,6 +102,14 @@ int main(int argc, char **argv)
 	                             .key_file = opt_file(argv[4]),
 	                             .ca_file = opt_file(argv[5]),
 	                             .crl_file = opt_file(argv[6])};
+	if (use_agent) {
+		pid_t pid;
+		int ctl = test_agent_start(argv[4], &pid);
+
+		o.key_file = "";
+		o.use_key_agent = true;
+		o.key_agent_fd = tls_agent_channel(ctl, err, sizeof(err));
+	}
 	ctx = tls_client_ctx_new(&o, err, sizeof(err));
 	if (!ctx) {
 		printf("ctx-error\t%s\n", err);

@@ -1,8 +1,11 @@
 /* tls_test_server: a tiny TLS echo server over lib/tls.h, driven by
  * tests/integration/test_tls_lib.py with real clients (openssl s_client, gnutls-cli).
  *
- * usage: tls_test_server PORT CERT KEY CA CRL none|optional|require MAXCONN TIMEOUT_S [HANDSHAKE_S]
+ * usage: tls_test_server [-a] PORT CERT KEY CA CRL none|optional|require MAXCONN TIMEOUT_S
+ *                        [HANDSHAKE_S]
  *   CA and CRL may be "-" for none; HANDSHAKE_S (default 10) bounds each handshake.
+ *   -a: a key agent process holds KEY (this process never opens it) and the context
+ *   signs through a channel to it.
  *   Listens on 127.0.0.1:PORT, prints "listening", then for each connection one line:
  *     ok<TAB>sha256=..<TAB>email=..<TAB>subject=..<TAB>issuer=..<TAB>version=..<TAB>...
  *   or
@@ -12,6 +15,8 @@
  *   Commands on stdin, each answered with one line on stdout:
  *     reload       tls_ctx_reload      -> "reload<TAB>ok" or "reload<TAB>error<TAB>why"
  *     reload-crl   tls_ctx_reload_crl  -> "reload-crl<TAB>RC<TAB>why"
+ *     agent-pid    -> "agent-pid<TAB>PID" (0 without -a)
+ *     agent-reload tls_agent_request_reload -> "agent-reload<TAB>RC"
  *   The library's log lines go to stderr. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,11 +34,14 @@
 
 #include "lib/str.h"
 #include "lib/tls.h"
+#include "tests/unit/tls_test_agent.h"
 
 #define LINE_MAX_BYTES 4096
 
 static time_t deadline;
 static unsigned handshake_s = 10;
+static pid_t agent_pid;
+static int agent_ctl = -1;
 
 static int listen_on(unsigned port)
 {
@@ -113,6 +121,10 @@ static int command(struct tls_ctx *ctx)
 			printf("reload\tok\n");
 		else
 			printf("reload\terror\t%s\n", err);
+	} else if (!strcmp(line, "agent-pid")) {
+		printf("agent-pid\t%ld\n", (long)agent_pid);
+	} else if (!strcmp(line, "agent-reload")) {
+		printf("agent-reload\t%d\n", tls_agent_request_reload(agent_ctl));
 	} else if (!strcmp(line, "reload-crl")) {
 		rc = tls_ctx_reload_crl(ctx, err, sizeof(err));
 		printf("reload-crl\t%d\t%s\n", rc, rc < 0 ? err : "");
@@ -165,12 +177,17 @@ int main(int argc, char **argv)
 	struct tls_ctx *ctx;
 	char err[512];
 	int lfd, done = 0, maxconn;
-	bool stdin_open = true;
+	bool stdin_open = true, use_agent = false;
 
+	if (argc > 1 && !strcmp(argv[1], "-a")) {
+		use_agent = true;
+		argv++;
+		argc--;
+	}
 	if (argc != 9 && argc != 10) {
-		fprintf(stderr,
-		        "usage: tls_test_server PORT CERT KEY CA CRL none|optional|require MAXCONN TIMEOUT_S "
-		        "[HANDSHAKE_S]\n");
+		fprintf(stderr, "usage: tls_test_server [-a] PORT CERT KEY CA CRL none|optional|require "
+		                "MAXCONN TIMEOUT_S "
+		                "[HANDSHAKE_S]\n");
 		return 2;
 	}
 	if (argc == 10)
@@ -182,6 +199,16 @@ int main(int argc, char **argv)
 	                                .ca_file = opt_file(argv[4]),
 	                                .crl_file = opt_file(argv[5]),
 	                                .client_cert = parse_mode(argv[6])};
+	if (use_agent) {
+		agent_ctl = test_agent_start(argv[3], &agent_pid);
+		opts.use_key_agent = true;
+		opts.key_agent_fd = tls_agent_channel(agent_ctl, err, sizeof(err));
+		opts.key_file = "";
+		if (opts.key_agent_fd < 0) {
+			printf("agent-error\t%s\n", err);
+			return 1;
+		}
+	}
 	maxconn = atoi(argv[7]);
 	deadline = time(NULL) + atoi(argv[8]);
 	ctx = tls_server_ctx_new(&opts, err, sizeof(err));
