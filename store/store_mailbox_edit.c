@@ -140,6 +140,30 @@ static int rename_inbox(struct store *st, int64_t user_id, const char *to, int64
 	return rc;
 }
 
+/* The subscriptions follow the renamed mailboxes (those already held under the new
+ * names are kept as they are). */
+static int rename_subscriptions(struct store *st, int64_t user_id, const char *from, const char *to,
+                                char *err, size_t errlen)
+{
+	sqlite3_stmt *q =
+	    db_prepare(st->db,
+	               "UPDATE OR REPLACE subscriptions SET name = ?3 || substr(name, length(?2) + 1)"
+	               " WHERE user_id = ?1 AND (name = ?2 OR substr(name, 1, length(?2) + 1) = ?2 || '/')",
+	               err, errlen);
+	if (q == NULL)
+		return -1;
+	sqlite3_bind_int64(q, 1, user_id);
+	db_bind_text(q, 2, from);
+	db_bind_text(q, 3, to);
+	int rc = db_step(q);
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE) {
+		db_error(st->db, "rename subscriptions", err, errlen);
+		return -1;
+	}
+	return 0;
+}
+
 static int rename_tree(struct store *st, int64_t user_id, const char *from, const char *to, char *err,
                        size_t errlen)
 {
@@ -177,7 +201,7 @@ static int rename_tree(struct store *st, int64_t user_id, const char *from, cons
 		db_error(st->db, "rename", err, errlen);
 		return -1;
 	}
-	return 0;
+	return rename_subscriptions(st, user_id, from, to, err, errlen);
 }
 
 static int rename_txn(struct store *st, int64_t user_id, const char *from, const char *to, int64_t *notify_id,

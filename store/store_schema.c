@@ -58,6 +58,18 @@ static const struct db_migration store_migrations[] = {
      * a 100,000-message mailbox. */
     {2, "CREATE INDEX messages_select ON messages(mailbox_id, uid, flags, modseq, internaldate, size,"
         " keywords);"},
+    /* Subscriptions are names, not mailboxes: they outlive DELETE and may name a
+     * mailbox that does not exist (RFC 9051 6.3.7). first_recent_uid: the lowest UID
+     * still \Recent, taken by the first session to select the mailbox (RFC 3501
+     * 2.3.2); existing mail is not recent. */
+    {3, "CREATE TABLE subscriptions("
+        " user_id INTEGER NOT NULL REFERENCES store_users(id) ON DELETE CASCADE,"
+        " name TEXT NOT NULL,"
+        " PRIMARY KEY(user_id, name)) WITHOUT ROWID;"
+        "INSERT INTO subscriptions(user_id, name) SELECT user_id, name FROM mailboxes WHERE subscribed;"
+        "ALTER TABLE mailboxes DROP COLUMN subscribed;"
+        "ALTER TABLE mailboxes ADD COLUMN first_recent_uid INTEGER NOT NULL DEFAULT 1;"
+        "UPDATE mailboxes SET first_recent_uid = uidnext;"},
 };
 
 int store_schema_migrate(sqlite3 *db, char *err, size_t errlen)
