@@ -9,30 +9,14 @@
 
 #include "directory/account.h"
 #include "directory/directory_entry.h"
-#include "directory/schema.h"
 #include "directory/trust.h"
 #include "lib/db.h"
 #include "lib/log.h"
 #include "lib/str.h"
-#include "policy/audit.h"
+#include "audit/audit.h"
 #include "policy/contacts.h"
 #include "policy/policy_rules.h"
-#include "policy/vault.h"
-
-const char *policy_auth_name(enum sender_auth a)
-{
-	static const char *const names[] = {"anonymous", "password",          "certificate",
-	                                    "operator",  "relay-certificate", "relay-spf"};
-	return (a >= SENDER_ANONYMOUS && a <= SENDER_RELAY_SPF) ? names[a] : "unknown";
-}
-
-int policy_schema_migrate(sqlite3 *db, char *err, size_t errlen)
-{
-	if (directory_schema_migrate(db, err, errlen) < 0 || store_schema_migrate(db, err, errlen) < 0 ||
-	    audit_schema_migrate(db, err, errlen) < 0 || vault_schema_migrate(db, err, errlen) < 0)
-		return -1;
-	return 0;
-}
+#include "vault/vault.h"
 
 static int refuse(struct mss_status *st, int code, const char *enh, const char *text)
 {

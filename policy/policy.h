@@ -10,29 +10,21 @@
 
 #include "lib/status.h"
 #include "store/store.h"
+#include "vault/vault_message.h"
 
-enum sender_auth {
-	SENDER_ANONYMOUS = 0, /* nothing proven (MX without a trusted certificate) */
-	SENDER_PASSWORD,      /* SASL PLAIN/LOGIN on submission */
-	SENDER_CERTIFICATE,   /* SASL EXTERNAL / client certificate mapped to a local account */
-	SENDER_OPERATOR,      /* MX peer whose server certificate DN is on the trust list */
-	SENDER_RELAY_CERT,    /* establishment relay: client cert mapped to an organisation */
-	SENDER_RELAY_SPF,     /* establishment relay: relay_networks + SPF pass */
-};
+/* The schema of every part that keeps tables in the store (directory, store, audit,
+ * vault, policy), as one: mssctl init creates it and mssctl migrate upgrades it with
+ * policy_schema_migrate; the daemons and mssctl's other commands refuse to work on an
+ * older or newer one (policy_schema_check). */
 
-struct policy_sender {
-	enum sender_auth auth;
-	char account[256]; /* authenticated local account address, "" when none */
-	char peer_ip[64];
-	char tls_subject_dn[512]; /* verified peer certificate subject DN, "" when none */
-	char listener[32];        /* "smtp", "submission", "submissions" */
-};
-
-const char *policy_auth_name(enum sender_auth a);
-
-/* Applies every component's migrations (directory, store, audit, policy, vault) on db:
- * run by mssctl init and at each daemon's start (idempotent). Returns 0 or -1 + err. */
-int policy_schema_migrate(sqlite3 *db, char *err, size_t errlen);
+/* Applies every part's pending migrations, each step in its own transaction
+ * (idempotent; concurrent runs apply each step once). *applied (may be NULL): steps
+ * run. Returns 0 or -1 with err naming the part and step. */
+int policy_schema_migrate(struct store *st, int *applied, char *err, size_t errlen);
+/* Returns 0 when every part is at this code's version; 1 when the store is older
+ * (err: "store schema older than this code (store 1 < 2): run mssctl migrate"); 2
+ * when newer (err names the part: this code is older than the data); -1 on error. */
+int policy_schema_check(struct store *st, char *err, size_t errlen);
 
 /* Decides MAIL FROM for this sender (e.g. a professional may only send as their own
  * address: 553 5.7.1; an operator must be listed for the MAIL FROM domain: 550 5.7.1).
@@ -47,15 +39,6 @@ int policy_check_rcpt(struct store *store, const struct policy_sender *s, const 
  * applies its consequences (authorised contacts, vault filing, notifications) and
  * audits the transaction. Returns 0 when stored (250 may be said), -1 with st filled
  * (451 4.3.0) when nothing was stored. */
-struct policy_message {
-	const struct policy_sender *sender;
-	const char *mail_from;
-	const char *const *rcpts;
-	size_t nrcpt;
-	const char *data; /* full message, CRLF lines, with Received: etc. already added */
-	size_t len;
-	const char *queue_id;
-};
 int policy_deliver(struct store *store, const struct policy_message *m, struct mss_status *st);
 
 #endif

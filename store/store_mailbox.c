@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "lib/db.h"
+#include "lib/sql.h"
 #include "lib/str.h"
 #include "store/store_int.h"
 
@@ -168,21 +169,12 @@ int store_mailbox_status(struct store *st, const char *user, const char *name, s
 static int subscription_set(struct store *st, int64_t user_id, const char *name, bool on, char *err,
                             size_t errlen)
 {
-	sqlite3_stmt *q = db_prepare(st->db,
-	                             on ? "INSERT OR IGNORE INTO subscriptions(user_id, name) VALUES(?, ?)"
-	                                : "DELETE FROM subscriptions WHERE user_id = ? AND name = ?",
-	                             err, errlen);
-	if (q == NULL)
-		return -1;
-	sqlite3_bind_int64(q, 1, user_id);
-	db_bind_text(q, 2, name);
-	int rc = db_step(q);
-	sqlite3_finalize(q);
-	if (rc != SQLITE_DONE) {
-		db_error(st->db, "subscription", err, errlen);
-		return -1;
-	}
-	return sqlite3_changes(st->db) > 0 ? 1 : 0;
+	int rc = sql_exec(st->sql, "subscription",
+	                  on ? "INSERT INTO subscriptions(user_id, name) VALUES(?1, ?2)"
+	                       " ON CONFLICT (user_id, name) DO NOTHING"
+	                     : "DELETE FROM subscriptions WHERE user_id = ?1 AND name = ?2",
+	                  SQL_ARGS(SQL_INT(user_id), SQL_TEXT(name)), err, errlen);
+	return rc < 0 ? -1 : rc > 0;
 }
 
 static int mailbox_insert(struct store *st, int64_t user_id, const char *name, unsigned special_use,
@@ -299,27 +291,21 @@ int store_mailbox_bump(struct store *st, int64_t mailbox_id, uint32_t nuids, uin
 static int subscriptions_orphan(struct store *st, int64_t user_id, struct store_mailbox_list *out, char *err,
                                 size_t errlen)
 {
-	sqlite3_stmt *q = db_prepare(st->db,
-	                             "SELECT name FROM subscriptions s WHERE user_id = ?1 AND NOT EXISTS"
-	                             " (SELECT 1 FROM mailboxes m WHERE m.user_id = ?1 AND m.name = s.name)"
-	                             " ORDER BY name",
-	                             err, errlen);
+	struct sql_stmt *q = sql_query(st->sql, "subscriptions",
+	                               "SELECT name FROM subscriptions s WHERE user_id = ?1 AND NOT EXISTS"
+	                               " (SELECT 1 FROM mailboxes m WHERE m.user_id = ?1 AND m.name = s.name)"
+	                               " ORDER BY name",
+	                               SQL_ARGS(SQL_INT(user_id)), err, errlen);
 	if (q == NULL)
 		return -1;
-	sqlite3_bind_int64(q, 1, user_id);
 	int rc;
-	while ((rc = db_step(q)) == SQLITE_ROW) {
+	while ((rc = sql_next(q, err, errlen)) == 1) {
 		out->subscribed_only = xrealloc(out->subscribed_only,
 		                                (out->nsubscribed_only + 1) * sizeof(*out->subscribed_only));
-		const unsigned char *t = sqlite3_column_text(q, 0);
-		out->subscribed_only[out->nsubscribed_only++] = xstrdup(t != NULL ? (const char *)t : "");
+		out->subscribed_only[out->nsubscribed_only++] = xstrdup(sql_text(q, 0));
 	}
-	sqlite3_finalize(q);
-	if (rc != SQLITE_DONE) {
-		db_error(st->db, "subscriptions", err, errlen);
-		return -1;
-	}
-	return 0;
+	sql_done(q);
+	return rc < 0 ? -1 : 0;
 }
 
 int store_mailbox_list(struct store *st, const char *user, struct store_mailbox_list *out, char *err,
@@ -400,19 +386,10 @@ static int recent_claim_txn(struct store *st, int64_t mailbox_id, uint32_t upto,
 	*first_recent = mb.first_recent_uid;
 	if (upto <= mb.first_recent_uid)
 		return 0;
-	sqlite3_stmt *q =
-	    db_prepare(st->db, "UPDATE mailboxes SET first_recent_uid = ? WHERE id = ?", err, errlen);
-	if (q == NULL)
-		return -1;
-	sqlite3_bind_int64(q, 1, upto);
-	sqlite3_bind_int64(q, 2, mailbox_id);
-	rc = db_step(q);
-	sqlite3_finalize(q);
-	if (rc != SQLITE_DONE) {
-		db_error(st->db, "recent", err, errlen);
-		return -1;
-	}
-	return 0;
+	return sql_exec(st->sql, "recent", "UPDATE mailboxes SET first_recent_uid = ?1 WHERE id = ?2",
+	                SQL_ARGS(SQL_INT(upto), SQL_INT(mailbox_id)), err, errlen) < 0
+	           ? -1
+	           : 0;
 }
 
 int store_recent_claim(struct store *st, int64_t mailbox_id, uint32_t upto, uint32_t *first_recent, char *err,

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "lib/db.h"
+#include "lib/sql.h"
 #include "lib/str.h"
 #include "store/store_int.h"
 
@@ -140,28 +141,23 @@ static int rename_inbox(struct store *st, int64_t user_id, const char *to, int64
 	return rc;
 }
 
-/* The subscriptions follow the renamed mailboxes (those already held under the new
- * names are kept as they are). */
+/* The subscriptions follow the renamed mailboxes (replacing any held under the new
+ * names, whose mailboxes were deleted). */
 static int rename_subscriptions(struct store *st, int64_t user_id, const char *from, const char *to,
                                 char *err, size_t errlen)
 {
-	sqlite3_stmt *q =
-	    db_prepare(st->db,
-	               "UPDATE OR REPLACE subscriptions SET name = ?3 || substr(name, length(?2) + 1)"
-	               " WHERE user_id = ?1 AND (name = ?2 OR substr(name, 1, length(?2) + 1) = ?2 || '/')",
-	               err, errlen);
-	if (q == NULL)
+	/* substr() and length() count characters in both engines, so UTF-8 names work */
+	if (sql_exec(st->sql, "rename subscriptions",
+	             "DELETE FROM subscriptions WHERE user_id = ?1"
+	             " AND (name = ?2 OR substr(name, 1, length(?2) + 1) = ?2 || '/')",
+	             SQL_ARGS(SQL_INT(user_id), SQL_TEXT(to)), err, errlen) < 0)
 		return -1;
-	sqlite3_bind_int64(q, 1, user_id);
-	db_bind_text(q, 2, from);
-	db_bind_text(q, 3, to);
-	int rc = db_step(q);
-	sqlite3_finalize(q);
-	if (rc != SQLITE_DONE) {
-		db_error(st->db, "rename subscriptions", err, errlen);
-		return -1;
-	}
-	return 0;
+	return sql_exec(st->sql, "rename subscriptions",
+	                "UPDATE subscriptions SET name = ?3 || substr(name, length(?2) + 1)"
+	                " WHERE user_id = ?1 AND (name = ?2 OR substr(name, 1, length(?2) + 1) = ?2 || '/')",
+	                SQL_ARGS(SQL_INT(user_id), SQL_TEXT(from), SQL_TEXT(to)), err, errlen) < 0
+	           ? -1
+	           : 0;
 }
 
 static int rename_tree(struct store *st, int64_t user_id, const char *from, const char *to, char *err,

@@ -1,0 +1,233 @@
+/* audit_chain.c: canonical encoding, BLAKE2b chain and the Ed25519 audit key. */
+
+#include "audit/audit_chain.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/str.h"
+
+static void put_u64(unsigned char *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		p[i] = (unsigned char)(v & 0xff);
+		v >>= 8;
+	}
+}
+
+static void put_u32(unsigned char *p, uint32_t v)
+{
+	for (int i = 3; i >= 0; i--) {
+		p[i] = (unsigned char)(v & 0xff);
+		v >>= 8;
+	}
+}
+
+void audit_chain_hash(const unsigned char prev[AUDIT_HASH_LEN], const struct audit_fields *fl,
+                      unsigned char out[AUDIT_HASH_LEN])
+{
+	crypto_generichash_state h;
+	unsigned char num[16];
+
+	crypto_generichash_init(&h, NULL, 0, AUDIT_HASH_LEN);
+	crypto_generichash_update(&h, prev, AUDIT_HASH_LEN);
+	crypto_generichash_update(&h, (const unsigned char *)"MSSAUDIT1", 9);
+	put_u64(num, (uint64_t)fl->seq);
+	put_u64(num + 8, (uint64_t)fl->time);
+	crypto_generichash_update(&h, num, 16);
+	for (int i = 0; i < 8; i++) {
+		const char *v = fl->f[i] ? fl->f[i] : "";
+		size_t n = strlen(v);
+		/* Length-prefixed, so no choice of field values can shift bytes between
+		 * fields and collide with another record's encoding. */
+		put_u32(num, (uint32_t)n);
+		crypto_generichash_update(&h, num, 4);
+		crypto_generichash_update(&h, (const unsigned char *)v, n);
+	}
+	crypto_generichash_final(&h, out, AUDIT_HASH_LEN);
+}
+
+size_t audit_chain_statement(const char *kind, int64_t seq, const unsigned char hash[AUDIT_HASH_LEN],
+                             unsigned char msg[96])
+{
+	size_t n = 0;
+	const char *tag = strcmp(kind, "head") == 0 ? "MSSAUDIT1-HEAD" : "MSSAUDIT1-CHECKPOINT";
+	size_t tl = strlen(tag);
+
+	memcpy(msg, tag, tl);
+	n += tl;
+	msg[n++] = 0;
+	put_u64(msg + n, (uint64_t)seq);
+	n += 8;
+	memcpy(msg + n, hash, AUDIT_HASH_LEN);
+	n += AUDIT_HASH_LEN;
+	return n;
+}
+
+int audit_key_dir(sqlite3 *db, const char *override, char *out, size_t outlen)
+{
+	if (override && *override)
+		return str_copy(out, outlen, override);
+	const char *f = sqlite3_db_filename(db, "main");
+	if (!f || !*f)
+		return -1;
+	const char *slash = strrchr(f, '/');
+	if (!slash)
+		return str_copy(out, outlen, "keys");
+	return str_format(out, outlen, "%.*s/keys", (int)(slash - f), f);
+}
+
+int audit_unhex(const char *hex, unsigned char *out, size_t n)
+{
+	size_t bin_len = 0;
+	if (strlen(hex) != n * 2)
+		return -1;
+	if (sodium_hex2bin(out, n, hex, n * 2, NULL, &bin_len, NULL) != 0 || bin_len != n)
+		return -1;
+	return 0;
+}
+
+static int read_exact_file(const char *path, unsigned char *out, size_t n, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		str_format(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	size_t got = 0;
+	while (got < n) {
+		ssize_t r = read(fd, out + got, n - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	char extra;
+	ssize_t more = read(fd, &extra, 1);
+	close(fd);
+	if (got != n || more != 0) {
+		str_format(err, errlen, "%s: not a %zu-byte key", path, n);
+		return -1;
+	}
+	return 0;
+}
+
+static int write_all(int fd, const void *p, size_t n)
+{
+	const unsigned char *c = p;
+	while (n > 0) {
+		ssize_t w = write(fd, c, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Writes path from a temp file and links it into place; EEXIST means someone else won
+ * the race, which is fine (the caller then reads theirs). */
+static int publish_file(const char *keydir, const char *name, const void *p, size_t n, mode_t mode, char *err,
+                        size_t errlen)
+{
+	char tmp[1100], final[1100];
+	struct stat dst;
+
+	if (str_format(tmp, sizeof tmp, "%s/.%s.%ld", keydir, name, (long)getpid()) < 0 ||
+	    str_format(final, sizeof final, "%s/%s", keydir, name) < 0) {
+		str_copy(err, errlen, "audit key path too long");
+		return -1;
+	}
+	unlink(tmp);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	if (fd < 0) {
+		str_format(err, errlen, "%s: %s", tmp, strerror(errno));
+		return -1;
+	}
+	/* mssctl may run as root while the daemons run as `user`: the key follows the
+	 * owner of the key directory so both can read it. */
+	if (geteuid() == 0 && stat(keydir, &dst) == 0 && fchown(fd, dst.st_uid, dst.st_gid) != 0) {
+		/* best effort; the daemon reports an unreadable key itself */
+	}
+	int rc = write_all(fd, p, n) == 0 && fsync(fd) == 0 ? 0 : -1;
+	close(fd);
+	if (rc == 0 && link(tmp, final) != 0 && errno != EEXIST)
+		rc = -1;
+	unlink(tmp);
+	if (rc != 0)
+		str_format(err, errlen, "%s: %s", final, strerror(errno));
+	return rc;
+}
+
+int audit_key_load_or_create(const char *keydir, unsigned char sk[crypto_sign_SECRETKEYBYTES], char *err,
+                             size_t errlen)
+{
+	char path[1100];
+	struct stat sb;
+
+	if (str_format(path, sizeof path, "%s/audit.key", keydir) < 0) {
+		str_copy(err, errlen, "audit key path too long");
+		return -1;
+	}
+	if (stat(keydir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+		str_format(err, errlen, "%s: no key directory", keydir);
+		return -1;
+	}
+	if (access(path, F_OK) != 0) {
+		unsigned char pk[crypto_sign_PUBLICKEYBYTES], nsk[crypto_sign_SECRETKEYBYTES];
+		char pkhex[crypto_sign_PUBLICKEYBYTES * 2 + 2];
+		crypto_sign_keypair(pk, nsk);
+		int rc = publish_file(keydir, "audit.key", nsk, sizeof nsk, 0600, err, errlen);
+		sodium_memzero(nsk, sizeof nsk);
+		if (rc != 0)
+			return -1;
+		/* audit.pub is derived from whichever audit.key won a creation race. */
+		if (read_exact_file(path, sk, crypto_sign_SECRETKEYBYTES, err, errlen) != 0)
+			return -1;
+		crypto_sign_ed25519_sk_to_pk(pk, sk);
+		sodium_bin2hex(pkhex, sizeof pkhex, pk, sizeof pk);
+		size_t l = strlen(pkhex);
+		pkhex[l] = '\n';
+		publish_file(keydir, "audit.pub", pkhex, l + 1, 0644, err, errlen);
+		return 0;
+	}
+	return read_exact_file(path, sk, crypto_sign_SECRETKEYBYTES, err, errlen);
+}
+
+int audit_key_load_public(const char *keydir, unsigned char pk[crypto_sign_PUBLICKEYBYTES], char *err,
+                          size_t errlen)
+{
+	char path[1100];
+	unsigned char sk[crypto_sign_SECRETKEYBYTES];
+
+	if (str_format(path, sizeof path, "%s/audit.key", keydir) == 0 &&
+	    read_exact_file(path, sk, sizeof sk, err, errlen) == 0) {
+		crypto_sign_ed25519_sk_to_pk(pk, sk);
+		sodium_memzero(sk, sizeof sk);
+		return 0;
+	}
+	if (str_format(path, sizeof path, "%s/audit.pub", keydir) < 0)
+		return -1;
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		str_format(err, errlen, "no audit key in %s", keydir);
+		return -1;
+	}
+	char line[256] = "";
+	if (!fgets(line, sizeof line, f))
+		line[0] = '\0';
+	fclose(f);
+	str_trim(line);
+	if (audit_unhex(line, pk, crypto_sign_PUBLICKEYBYTES) != 0) {
+		str_format(err, errlen, "%s: not an Ed25519 public key", path);
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,48 @@
+/* audit_chain.h: the audit log's hashing, canonical encoding and Ed25519 key,
+ * shared by audit.c (writing) and audit_verify.c (checking). Private to audit/. */
+#ifndef MSS_AUDIT_CHAIN_H
+#define MSS_AUDIT_CHAIN_H
+
+#include <sodium.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "audit/audit.h"
+
+#define AUDIT_HASH_LEN 32 /* BLAKE2b-256 */
+#define AUDIT_HASH_HEX (AUDIT_HASH_LEN * 2 + 1)
+#define AUDIT_SIG_HEX (crypto_sign_BYTES * 2 + 1)
+#define AUDIT_CHECKPOINT_EVERY 1000
+
+/* The fields that are hashed, in their canonical order. NULL counts as "". */
+struct audit_fields {
+	int64_t seq;
+	int64_t time;
+	const char *f[8]; /* actor auth action target detail result peer patient */
+};
+
+/* hash = BLAKE2b-256(prev || canonical(fields)). Deterministic, never fails. */
+void audit_chain_hash(const unsigned char prev[AUDIT_HASH_LEN], const struct audit_fields *fl,
+                      unsigned char out[AUDIT_HASH_LEN]);
+
+/* The signed statements: "this seq has this hash" for a checkpoint or for the head.
+ * kind is "checkpoint" or "head"; msg receives at most 96 bytes; returns its length. */
+size_t audit_chain_statement(const char *kind, int64_t seq, const unsigned char hash[AUDIT_HASH_LEN],
+                             unsigned char msg[96]);
+
+/* Key directory for db: the override if set, else the directory "keys" beside the
+ * main database file. Returns 0, or -1 when none can be found (in-memory database). */
+int audit_key_dir(sqlite3 *db, const char *override, char *out, size_t outlen);
+/* Loads KEYDIR/audit.key, creating it (and audit.pub) when missing: written to a
+ * temporary file with mode 0600 and linked into place, so concurrent creators agree on
+ * one key. Returns 0, or -1 (no key directory, unreadable, wrong size) with err. */
+int audit_key_load_or_create(const char *keydir, unsigned char sk[crypto_sign_SECRETKEYBYTES], char *err,
+                             size_t errlen);
+/* Loads the public key: derived from audit.key when it is readable, else audit.pub.
+ * Returns 0 or -1 with err. */
+int audit_key_load_public(const char *keydir, unsigned char pk[crypto_sign_PUBLICKEYBYTES], char *err,
+                          size_t errlen);
+/* Hex decoding of exactly n bytes. Returns 0, or -1 when hex is not 2n hex digits. */
+int audit_unhex(const char *hex, unsigned char *out, size_t n);
+
+#endif

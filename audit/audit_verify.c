@@ -1,0 +1,248 @@
+/* audit_verify.c: checks the audit chain, its signed checkpoints and its signed head.
+ *
+ * Each kind of tampering shows up at a definite place: an edited field changes that
+ * record's hash; a deleted record leaves a gap in seq; swapped records no longer hash
+ * to their stored values at their position; records cut off the end fall short of the
+ * signed head (and of any later checkpoint). */
+
+#include "audit/audit.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/buf.h"
+#include "lib/db.h"
+#include "lib/str.h"
+#include "audit/audit_chain.h"
+
+struct checkpoint {
+	int64_t seq;
+	char hash[AUDIT_HASH_HEX];
+	char sig[AUDIT_SIG_HEX];
+};
+
+struct verify_ctx {
+	sqlite3 *db;
+	unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+	struct checkpoint *cps;
+	size_t ncp;
+	size_t next_cp; /* cursor for find_cp */
+	struct audit_verify_result *r;
+};
+
+static int broken(struct audit_verify_result *r, int64_t seq, const char *why)
+{
+	r->broken_seq = seq;
+	str_copy(r->why, sizeof r->why, why);
+	return 1;
+}
+
+static int sig_ok(const unsigned char *pk, const char *kind, int64_t seq, const char *hash_hex,
+                  const char *sig_hex)
+{
+	unsigned char hash[AUDIT_HASH_LEN], sig[crypto_sign_BYTES], msg[96];
+
+	if (audit_unhex(hash_hex, hash, sizeof hash) != 0 || audit_unhex(sig_hex, sig, sizeof sig) != 0)
+		return 0;
+	size_t n = audit_chain_statement(kind, seq, hash, msg);
+	return crypto_sign_verify_detached(sig, msg, n, pk) == 0;
+}
+
+static int load_checkpoints(struct verify_ctx *v)
+{
+	char err[256];
+	size_t cap = 0;
+	sqlite3_stmt *st = db_prepare(v->db, "SELECT seq, hash, signature FROM audit_checkpoint ORDER BY seq",
+	                              err, sizeof err);
+	if (!st) {
+		str_copy(v->r->why, sizeof v->r->why, err);
+		return -1;
+	}
+	while (db_step(st) == SQLITE_ROW) {
+		if (v->ncp == cap) {
+			cap = cap ? cap * 2 : 16;
+			v->cps = xrealloc(v->cps, cap * sizeof *v->cps);
+		}
+		struct checkpoint *c = &v->cps[v->ncp++];
+		c->seq = sqlite3_column_int64(st, 0);
+		db_column_copy(st, 1, c->hash, sizeof c->hash);
+		db_column_copy(st, 2, c->sig, sizeof c->sig);
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+/* Checks each checkpoint's signature; the first bad one is reported at its seq. */
+static int check_checkpoint_sigs(struct verify_ctx *v)
+{
+	char why[256];
+	for (size_t i = 0; i < v->ncp; i++) {
+		if (!sig_ok(v->pk, "checkpoint", v->cps[i].seq, v->cps[i].hash, v->cps[i].sig)) {
+			str_format(why, sizeof why, "record %lld: checkpoint signature does not verify",
+			           (long long)v->cps[i].seq);
+			return broken(v->r, v->cps[i].seq, why);
+		}
+	}
+	return 0;
+}
+
+/* Checkpoints are sorted by seq and records come in seq order: one cursor walks both,
+ * so verification stays linear however long the log. */
+static const struct checkpoint *find_cp(struct verify_ctx *v, int64_t seq)
+{
+	while (v->next_cp < v->ncp && v->cps[v->next_cp].seq < seq)
+		v->next_cp++;
+	if (v->next_cp < v->ncp && v->cps[v->next_cp].seq == seq)
+		return &v->cps[v->next_cp];
+	return NULL;
+}
+
+/* One record: its place, its link to the previous one, its own hash, a checkpoint. */
+static int check_record(struct verify_ctx *v, sqlite3_stmt *st, int64_t expect,
+                        unsigned char prev[AUDIT_HASH_LEN])
+{
+	char why[256], prev_hex[AUDIT_HASH_HEX], calc_hex[AUDIT_HASH_HEX];
+	unsigned char calc[AUDIT_HASH_LEN];
+	struct audit_fields fl = {.seq = sqlite3_column_int64(st, 0), .time = sqlite3_column_int64(st, 1)};
+	for (int i = 0; i < 8; i++)
+		fl.f[i] = (const char *)sqlite3_column_text(st, 2 + i);
+	const char *stored_prev = (const char *)sqlite3_column_text(st, 10);
+	const char *stored_hash = (const char *)sqlite3_column_text(st, 11);
+
+	if (fl.seq != expect) {
+		str_format(why, sizeof why,
+		           "record %lld is missing (deleted): record %lld follows record %lld",
+		           (long long)expect, (long long)fl.seq, (long long)(expect - 1));
+		return broken(v->r, expect, why);
+	}
+	sodium_bin2hex(prev_hex, sizeof prev_hex, prev, AUDIT_HASH_LEN);
+	if (!stored_prev || strcmp(stored_prev, prev_hex) != 0) {
+		str_format(why, sizeof why,
+		           "record %lld: link to record %lld is broken (previous hash differs)",
+		           (long long)fl.seq, (long long)(fl.seq - 1));
+		return broken(v->r, fl.seq, why);
+	}
+	audit_chain_hash(prev, &fl, calc);
+	sodium_bin2hex(calc_hex, sizeof calc_hex, calc, sizeof calc);
+	if (!stored_hash || strcmp(stored_hash, calc_hex) != 0) {
+		str_format(why, sizeof why, "record %lld: contents do not match its hash (altered or moved)",
+		           (long long)fl.seq);
+		return broken(v->r, fl.seq, why);
+	}
+	const struct checkpoint *cp = find_cp(v, fl.seq);
+	if (cp && strcmp(cp->hash, calc_hex) != 0) {
+		str_format(why, sizeof why, "record %lld: differs from its signed checkpoint",
+		           (long long)fl.seq);
+		return broken(v->r, fl.seq, why);
+	}
+	memcpy(prev, calc, AUDIT_HASH_LEN);
+	return 0;
+}
+
+static int check_chain(struct verify_ctx *v, int64_t *last)
+{
+	char err[256];
+	unsigned char prev[AUDIT_HASH_LEN] = {0};
+	int64_t expect = 1;
+	int rc = 0;
+	sqlite3_stmt *st =
+	    db_prepare(v->db,
+	               "SELECT seq, time, actor, auth, action, target, detail, result, peer, patient,"
+	               " prev, hash FROM audit_log ORDER BY seq",
+	               err, sizeof err);
+	if (!st) {
+		str_copy(v->r->why, sizeof v->r->why, err);
+		return -1;
+	}
+	while (rc == 0 && db_step(st) == SQLITE_ROW) {
+		rc = check_record(v, st, expect, prev);
+		if (rc == 0) {
+			v->r->records++;
+			expect++;
+		}
+	}
+	sqlite3_finalize(st);
+	*last = expect - 1;
+	return rc;
+}
+
+/* Records cut off the end: a checkpoint or the signed head names a later record. */
+static int check_tail(struct verify_ctx *v, int64_t last)
+{
+	char why[256], err[256], hash[AUDIT_HASH_HEX] = "", sig[AUDIT_SIG_HEX] = "";
+	int64_t head = -1;
+
+	if (v->ncp > 0 && v->cps[v->ncp - 1].seq > last) {
+		str_format(why, sizeof why,
+		           "record %lld is missing: the log ends at record %lld but a checkpoint "
+		           "names record %lld (truncated)",
+		           (long long)(last + 1), (long long)last, (long long)v->cps[v->ncp - 1].seq);
+		return broken(v->r, last + 1, why);
+	}
+	sqlite3_stmt *st =
+	    db_prepare(v->db, "SELECT seq, hash, signature FROM audit_head WHERE id = 1", err, sizeof err);
+	if (!st) {
+		str_copy(v->r->why, sizeof v->r->why, err);
+		return -1;
+	}
+	if (db_step(st) == SQLITE_ROW) {
+		head = sqlite3_column_int64(st, 0);
+		db_column_copy(st, 1, hash, sizeof hash);
+		db_column_copy(st, 2, sig, sizeof sig);
+	}
+	sqlite3_finalize(st);
+	if (head < 0) {
+		str_format(why, sizeof why, "record %lld: the signed head of the log is missing",
+		           (long long)(last + 1));
+		return broken(v->r, last + 1, why);
+	}
+	if (!sig_ok(v->pk, "head", head, hash, sig)) {
+		str_format(why, sizeof why, "record %lld: the head of the log is not validly signed",
+		           (long long)head);
+		return broken(v->r, head, why);
+	}
+	if (head > last) {
+		str_format(why, sizeof why,
+		           "record %lld is missing: the log ends at record %lld but its signed head "
+		           "names record %lld (truncated)",
+		           (long long)(last + 1), (long long)last, (long long)head);
+		return broken(v->r, last + 1, why);
+	}
+	if (head < last) {
+		str_format(why, sizeof why,
+		           "record %lld: not covered by the signed head (which ends at record %lld)",
+		           (long long)(head + 1), (long long)head);
+		return broken(v->r, head + 1, why);
+	}
+	return 0;
+}
+
+int audit_verify(sqlite3 *db, const char *keydir, struct audit_verify_result *r)
+{
+	char dir[1024];
+	struct verify_ctx v = {.db = db, .r = r};
+	int64_t last = 0;
+	int rc;
+
+	memset(r, 0, sizeof *r);
+	if (audit_key_dir(db, keydir, dir, sizeof dir) != 0) {
+		str_copy(r->why, sizeof r->why, "no key directory for the audit log");
+		return -1;
+	}
+	if (audit_key_load_public(dir, v.pk, r->why, sizeof r->why) != 0)
+		return -1;
+	if (db_begin_read(db, r->why, sizeof r->why) != 0)
+		return -1;
+	rc = load_checkpoints(&v);
+	if (rc == 0)
+		rc = check_chain(&v, &last);
+	if (rc == 0)
+		rc = check_checkpoint_sigs(&v);
+	if (rc == 0)
+		rc = check_tail(&v, last);
+	if (rc == 0)
+		r->checkpoints = (int64_t)v.ncp;
+	db_rollback(db);
+	free(v.cps);
+	return rc;
+}

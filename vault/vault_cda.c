@@ -1,0 +1,143 @@
+/* vault_cda.c: patient INS, code and title of a CDA R2 document (see vault_cda.h). */
+#include "vault/vault_cda.h"
+
+#include <expat.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "lib/str.h"
+#include "vault/vault_xdm.h"
+
+#define CDA_MAX_DEPTH 256
+
+struct cda_parser {
+	XML_Parser xp;
+	struct cda_info *out;
+	int depth;
+	bool root_ok;
+	int in_record_target; /* depth of recordTarget, 0 outside */
+	int in_patient_role;  /* depth of patientRole, 0 outside */
+	bool in_title;
+	size_t title_len;
+	char error[96];
+};
+
+static const char *local_name(const char *name)
+{
+	const char *bar = strrchr(name, '|');
+	return bar ? bar + 1 : name;
+}
+
+static const char *attr(const char **atts, const char *name)
+{
+	for (size_t i = 0; atts[i]; i += 2)
+		if (strcmp(local_name(atts[i]), name) == 0)
+			return atts[i + 1];
+	return "";
+}
+
+static void stop(struct cda_parser *p, const char *why)
+{
+	if (!p->error[0])
+		str_copy(p->error, sizeof p->error, why);
+	XML_StopParser(p->xp, XML_FALSE);
+}
+
+static void patient_id(struct cda_parser *p, const char **atts)
+{
+	const char *root = attr(atts, "root");
+	if (p->out->ins[0] || !xdm_is_ins_oid(root))
+		return;
+	str_copy(p->out->ins, sizeof p->out->ins, attr(atts, "extension"));
+	str_copy(p->out->oid, sizeof p->out->oid, root);
+}
+
+static void XMLCALL on_start(void *ud, const char *name, const char **atts)
+{
+	struct cda_parser *p = ud;
+	const char *ln = local_name(name);
+	if (++p->depth > CDA_MAX_DEPTH) {
+		stop(p, "elements nested too deeply");
+		return;
+	}
+	if (p->depth == 1) {
+		if (strcmp(ln, "ClinicalDocument") != 0) {
+			stop(p, "not a ClinicalDocument");
+			return;
+		}
+		p->root_ok = true;
+	} else if (p->depth == 2 && strcmp(ln, "code") == 0 && !p->out->code[0]) {
+		str_copy(p->out->code, sizeof p->out->code, attr(atts, "code"));
+	} else if (p->depth == 2 && strcmp(ln, "title") == 0) {
+		p->in_title = true;
+	} else if (p->depth == 2 && strcmp(ln, "recordTarget") == 0) {
+		p->in_record_target = p->depth;
+	} else if (p->in_record_target && p->depth == 3 && strcmp(ln, "patientRole") == 0) {
+		p->in_patient_role = p->depth;
+	} else if (p->in_patient_role && p->depth == 4 && strcmp(ln, "id") == 0) {
+		patient_id(p, atts);
+	}
+}
+
+static void XMLCALL on_end(void *ud, const char *name)
+{
+	struct cda_parser *p = ud;
+	const char *ln = local_name(name);
+	if (p->depth == 2 && strcmp(ln, "title") == 0)
+		p->in_title = false;
+	if (p->in_patient_role == p->depth)
+		p->in_patient_role = 0;
+	if (p->in_record_target == p->depth)
+		p->in_record_target = 0;
+	p->depth--;
+}
+
+static void XMLCALL on_text(void *ud, const char *s, int len)
+{
+	struct cda_parser *p = ud;
+	size_t room = sizeof p->out->title - 1 - p->title_len;
+	if (!p->in_title || len <= 0)
+		return;
+	size_t n = (size_t)len < room ? (size_t)len : room;
+	memcpy(p->out->title + p->title_len, s, n);
+	p->title_len += n;
+	p->out->title[p->title_len] = '\0';
+}
+
+static void XMLCALL on_doctype(void *ud, const XML_Char *n, const XML_Char *s, const XML_Char *pub,
+                               int internal)
+{
+	(void)n, (void)s, (void)pub, (void)internal;
+	stop(ud, "a DOCTYPE is not allowed");
+}
+
+int cda_parse(const char *xml, size_t len, struct cda_info *out, char *err, size_t errlen)
+{
+	struct cda_parser p;
+	int rc = 0;
+	memset(out, 0, sizeof *out);
+	memset(&p, 0, sizeof p);
+	p.out = out;
+	if (len > (size_t)INT32_MAX) {
+		str_copy(err, errlen, "CDA document too large");
+		return -1;
+	}
+	p.xp = XML_ParserCreateNS(NULL, '|');
+	if (!p.xp) {
+		str_copy(err, errlen, "out of memory");
+		return -1;
+	}
+	XML_SetUserData(p.xp, &p);
+	XML_SetElementHandler(p.xp, on_start, on_end);
+	XML_SetCharacterDataHandler(p.xp, on_text);
+	XML_SetStartDoctypeDeclHandler(p.xp, on_doctype);
+	if (XML_Parse(p.xp, xml, (int)len, XML_TRUE) != XML_STATUS_OK || !p.root_ok) {
+		str_format(err, errlen, "CDA: %s",
+		           p.error[0] ? p.error : XML_ErrorString(XML_GetErrorCode(p.xp)));
+		rc = -1;
+	}
+	XML_ParserFree(p.xp);
+	str_trim(out->title);
+	return rc;
+}

@@ -1,0 +1,130 @@
+/* vault_ko.c: the integration error report sent back to a document's sender.
+ *
+ * The service's format: an MDN (RFC 8098, multipart/report) whose subject begins
+ * "[KO Intégration système !][<code>]" before the original subject, with
+ * "Disposition: automatic-action/MDN-sent-automatically; processed/Error:
+ * <code>^<label>", and the refused documents attached. It is delivered to the sender's
+ * mailbox when the sender is local; a remote sender would need the outbound relay,
+ * which MSS does not have yet (logged and audited as not sent). */
+#include <string.h>
+
+#include "directory/account.h"
+#include "lib/buf.h"
+#include "lib/log.h"
+#include "lib/str.h"
+#include "audit/audit.h"
+#include "vault/vault.h"
+#include "vault/vault_int.h"
+#include "vault/vault_mime.h"
+
+const char *vault_ko_label(int code)
+{
+	switch (code) {
+	case 900:
+		return "Version incorrecte pour un remplacement ou une suppression";
+	case 901:
+		return "Auteur non autorise a remplacer ou supprimer";
+	case 902:
+		return "Patient inconnu";
+	case 903:
+		return "Pas d'INS dans le document";
+	case 904:
+		return "INS du document different de celui du patient destinataire";
+	case 905:
+		return "INS incomplet";
+	default:
+		return "Autre erreur d'integration";
+	}
+}
+
+static int report_parts(struct buf *b, const char *boundary, const char *patient,
+                        const struct vault_parsed *msg, int code, const char *host)
+{
+	char text[1024];
+	str_format(
+	    text, sizeof text,
+	    "Le message adressé à %s a bien été remis, mais un ou plusieurs documents n'ont pas pu être "
+	    "intégrés à son coffre-fort.\n\nCode %d : %s.\n\nLes documents concernés sont joints.\n",
+	    patient, code, vault_ko_label(code));
+	if (mime_text_part(b, boundary, text) != 0)
+		return -1;
+	return buf_printf(
+	    b,
+	    "--%s\r\nContent-Type: message/disposition-notification\r\n\r\n"
+	    "Reporting-UA: %s; MSS\r\nFinal-Recipient: rfc822;%s\r\n%s%s%s"
+	    "Disposition: automatic-action/MDN-sent-automatically; processed/Error: %d^%s\r\n\r\n",
+	    boundary, host, patient, msg->message_id[0] ? "Original-Message-ID: <" : "", msg->message_id,
+	    msg->message_id[0] ? ">\r\n" : "", code, vault_ko_label(code));
+}
+
+static int build_ko(struct buf *b, const struct mss_config *cfg, const char *sender, const char *patient,
+                    const struct vault_parsed *msg, const struct vault_doc *docs, size_t ndocs, int code)
+{
+	char from[300], subject[700], boundary[33], id[33], msgid[400];
+	int rc = 0;
+	vault_service_address(cfg, from, sizeof from);
+	mime_random_token(boundary);
+	mime_random_token(id);
+	str_format(msgid, sizeof msgid, "<ko.%s@%s>", id, cfg->patient_domain);
+	str_format(subject, sizeof subject, "[KO Intégration système !][%d] %s", code, msg->subject);
+	rc |= mime_header(b, "From", from);
+	rc |= mime_header(b, "To", sender);
+	rc |= mime_date_header(b);
+	rc |= mime_header(b, "Subject", subject);
+	rc |= mime_header(b, "Message-ID", msgid);
+	rc |= mime_header(b, "Auto-Submitted", "auto-replied");
+	rc |= buf_printf(
+	    b,
+	    "MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=disposition-notification;"
+	    "\r\n\tboundary=\"%s\"\r\n\r\n",
+	    boundary);
+	rc |= report_parts(b, boundary, patient, msg, code, cfg->hostname[0] ? cfg->hostname : "mss");
+	for (size_t i = 0; i < ndocs; i++)
+		if (docs[i].error_code && docs[i].data)
+			rc |= mime_attachment(b, boundary, docs[i].mime, docs[i].filename, docs[i].data,
+			                      docs[i].len);
+	rc |= buf_printf(b, "--%s--\r\n", boundary);
+	return rc ? -1 : 0;
+}
+
+static void audit_ko(struct store *store, const char *sender, const char *patient, int code,
+                     const char *result)
+{
+	char detail[64], err[256];
+	str_format(detail, sizeof detail, "code=%d", code);
+	struct audit_event ev = {.actor = "mss",
+	                         .auth = "local",
+	                         .action = "vault.ko",
+	                         .target = sender,
+	                         .detail = detail,
+	                         .result = result,
+	                         .peer = "",
+	                         .patient = patient};
+	if (audit_append(store_db(store), &ev, err, sizeof err) != 0)
+		log_err("audit_failed", "action=vault.ko error=\"%s\"", err);
+}
+
+int vault_send_ko(struct store *store, const char *sender, const char *patient,
+                  const struct vault_parsed *msg, const struct vault_doc *docs, size_t ndocs, int code)
+{
+	char err[256];
+	struct account a;
+	if (!sender[0] || account_get(store_db(store), sender, &a) != 1 ||
+	    store_user_exists(store, a.address) != 1) {
+		audit_ko(store, sender[0] ? sender : "<>", patient, code,
+		         "not sent: the sender has no mailbox here");
+		return 1;
+	}
+	struct buf b;
+	buf_init(&b, BUF_UNLIMITED);
+	int rc = build_ko(&b, store_config(store), a.address, patient, msg, docs, ndocs, code);
+	const char *rcpt[1] = {a.address};
+	struct store_delivery d = {.mail_from = "", .rcpts = rcpt, .nrcpt = 1, .data = b.data, .len = b.len};
+	if (rc == 0 && store_deliver(store, &d, NULL, err, sizeof err) != 0) {
+		log_err("vault_ko_failed", "sender=%s error=\"%s\"", a.address, err);
+		rc = -1;
+	}
+	buf_free(&b);
+	audit_ko(store, a.address, patient, code, rc == 0 ? "ok" : "error: not stored");
+	return rc;
+}

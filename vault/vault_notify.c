@@ -1,0 +1,232 @@
+/* vault_notify.c: notifications to the patient (INBOX message, notify_command). */
+#include "vault/vault_notify.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "directory/account.h"
+#include "lib/buf.h"
+#include "lib/db.h"
+#include "lib/log.h"
+#include "lib/str.h"
+#include "audit/audit.h"
+#include "vault/vault.h"
+#include "vault/vault_mime.h"
+
+static void audit_notice(struct store *store, const char *patient, const char *kind, const char *actor,
+                         const char *result)
+{
+	char detail[96], err[256];
+	str_format(detail, sizeof detail, "kind=%s", kind);
+	struct audit_event ev = {.actor = actor,
+	                         .auth = "local",
+	                         .action = "vault.notify",
+	                         .target = patient,
+	                         .detail = detail,
+	                         .result = result,
+	                         .peer = "",
+	                         .patient = patient};
+	if (audit_append(store_db(store), &ev, err, sizeof err) != 0)
+		log_err("audit_failed", "action=vault.notify error=\"%s\"", err);
+}
+
+/* Stores a short text message from the service address into the patient's INBOX. */
+static int deliver_notice(struct store *store, const char *patient, const char *subject, const char *text)
+{
+	const struct mss_config *cfg = store_config(store);
+	char from[300], id[33], msgid[400], err[256], boundary[33];
+	struct buf b;
+	int rc = 0;
+
+	vault_service_address(cfg, from, sizeof from);
+	mime_random_token(id);
+	mime_random_token(boundary);
+	str_format(msgid, sizeof msgid, "<notice.%s@%s>", id, cfg->patient_domain);
+	buf_init(&b, BUF_UNLIMITED);
+	rc |= mime_header(&b, "From", from);
+	rc |= mime_header(&b, "To", patient);
+	rc |= mime_date_header(&b);
+	rc |= mime_header(&b, "Subject", subject);
+	rc |= mime_header(&b, "Message-ID", msgid);
+	rc |= mime_header(&b, "Auto-Submitted", "auto-generated");
+	rc |= buf_printf(&b, "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"%s\"\r\n\r\n",
+	                 boundary);
+	rc |= mime_text_part(&b, boundary, text);
+	rc |= buf_printf(&b, "--%s--\r\n", boundary);
+	const char *rcpt[1] = {patient};
+	struct store_delivery d = {.mail_from = "", .rcpts = rcpt, .nrcpt = 1, .data = b.data, .len = b.len};
+	if (rc == 0 && store_deliver(store, &d, NULL, err, sizeof err) != 0) {
+		log_err("vault_notice_failed", "patient=%s error=\"%s\"", patient, err);
+		rc = -1;
+	}
+	buf_free(&b);
+	return rc ? -1 : 0;
+}
+
+int vault_notify_documents(struct store *store, const char *patient, const struct vault_notice_item *items,
+                           size_t n)
+{
+	struct buf t;
+	bool all_changed = true;
+	for (size_t i = 0; i < n; i++)
+		all_changed &= items[i].changed;
+	const char *kind = all_changed ? "document.changed" : "document.added";
+	buf_init(&t, 256 * 1024);
+	buf_printf(&t, "Bonjour,\n\n%s dans votre coffre-fort :\n\n",
+	           all_changed ? (n > 1 ? "Des documents ont été mis à jour" : "Un document a été mis à jour")
+	                       : (n > 1 ? "De nouveaux documents ont été ajoutés"
+	                                : "Un nouveau document a été ajouté"));
+	for (size_t i = 0; i < n; i++)
+		buf_printf(&t, "- %s%s, de %s : dossier Documents/%s\n", items[i].class_name,
+		           items[i].changed ? " (mise à jour)" : "", items[i].author, items[i].class_name);
+	buf_append_str(&t,
+	               "\nCe message ne contient aucun document : consultez-les dans votre messagerie.\n");
+	int rc = deliver_notice(store, patient,
+	                        all_changed ? "Document mis à jour dans votre coffre-fort"
+	                                    : "Nouveau document dans votre coffre-fort",
+	                        t.data);
+	buf_free(&t);
+	audit_notice(store, patient, kind, "mss", rc == 0 ? "ok" : "error: not stored");
+	vault_notify_command(store_config(store), kind, patient);
+	return rc;
+}
+
+/* Claims the right to notify (pro, patient) now, in one write transaction so that two
+ * sessions opening the vault at once send one notice. Returns 1 claimed, 0 too soon, -1. */
+static int claim_notice(sqlite3 *db, const char *patient, const char *pro, unsigned interval)
+{
+	char err[256];
+	int64_t now = (int64_t)time(NULL), last = -1;
+	if (db_begin_write(db, err, sizeof err) != 0)
+		return -1;
+	sqlite3_stmt *q = db_prepare(
+	    db, "SELECT last FROM vault_notice WHERE patient = ? AND professional = ?", err, sizeof err);
+	if (!q) {
+		db_rollback(db);
+		return -1;
+	}
+	db_bind_text(q, 1, patient);
+	db_bind_text(q, 2, pro);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		last = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	if (last >= 0 && interval > 0 && now - last < (int64_t)interval) {
+		db_rollback(db);
+		return 0;
+	}
+	q = db_prepare(db,
+	               "INSERT OR REPLACE INTO vault_notice (patient, professional, last) VALUES (?, ?, ?)",
+	               err, sizeof err);
+	int rc = -1;
+	if (q) {
+		db_bind_text(q, 1, patient);
+		db_bind_text(q, 2, pro);
+		sqlite3_bind_int64(q, 3, now);
+		rc = sqlite3_step(q) == SQLITE_DONE ? 0 : -1;
+		sqlite3_finalize(q);
+	}
+	if (rc != 0) {
+		db_rollback(db);
+		return -1;
+	}
+	return db_commit(db, err, sizeof err) == 0 ? 1 : -1;
+}
+
+int vault_notify_access(struct store *store, const char *patient, const char *professional)
+{
+	const struct mss_config *cfg = store_config(store);
+	char text[1024], who[400], when[64];
+	struct account a;
+	int r = claim_notice(store_db(store), patient, professional, cfg->notify_access_interval);
+	if (r <= 0)
+		return r;
+	if (account_get(store_db(store), professional, &a) == 1 && a.name[0])
+		str_format(who, sizeof who, "%s (%s)", a.name, professional);
+	else
+		str_copy(who, sizeof who, professional);
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	str_format(when, sizeof when, "%02d/%02d/%04d à %02d:%02d UTC", tm.tm_mday, tm.tm_mon + 1,
+	           tm.tm_year + 1900, tm.tm_hour, tm.tm_min);
+	str_format(
+	    text, sizeof text,
+	    "Bonjour,\n\n%s a ouvert votre coffre-fort de documents le %s.\n\n"
+	    "Vous pouvez voir l'historique des consultations dans le dossier Historique de votre messagerie, "
+	    "et retirer cet accès à tout moment.\n",
+	    who, when);
+	int rc = deliver_notice(store, patient, "Consultation de votre coffre-fort", text);
+	audit_notice(store, patient, "vault.opened", professional, rc == 0 ? "ok" : "error: not stored");
+	vault_notify_command(cfg, "vault.opened", patient);
+	return rc == 0 ? 1 : -1;
+}
+
+static void child_exec(const char *cmd, const char *kind, const char *patient)
+{
+	int fd = open("/dev/null", O_RDWR);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		if (fd > 1)
+			close(fd);
+	}
+	setpgid(0, 0);
+	char *const argv[] = {(char *)cmd, (char *)kind, (char *)patient, NULL};
+	execv(cmd, argv);
+	_exit(127);
+}
+
+/* Waits for pid up to timeout seconds; kills its process group after that. */
+static int wait_bounded(pid_t pid, unsigned timeout, int *status)
+{
+	struct timespec step = {0, 20 * 1000 * 1000};
+	unsigned long waited_ms = 0;
+	for (;;) {
+		pid_t r = waitpid(pid, status, WNOHANG);
+		if (r == pid)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return errno == ECHILD ? 0 : -1; /* SIGCHLD ignored: reaped for us */
+		if (waited_ms >= (unsigned long)timeout * 1000) {
+			kill(-pid, SIGKILL);
+			kill(pid, SIGKILL);
+			waitpid(pid, status, 0);
+			return 1;
+		}
+		nanosleep(&step, NULL);
+		waited_ms += 20;
+	}
+}
+
+int vault_notify_command(const struct mss_config *cfg, const char *kind, const char *patient)
+{
+	int status = 0;
+	if (!cfg->notify_command[0])
+		return 0;
+	pid_t pid = fork();
+	if (pid < 0) {
+		log_err("notify_command", "kind=%s result=error why=fork", kind);
+		return -1;
+	}
+	if (pid == 0)
+		child_exec(cfg->notify_command, kind, patient);
+	setpgid(pid, pid); /* also in the child: whichever runs first, the group exists */
+	int w = wait_bounded(pid, cfg->notify_timeout, &status);
+	if (w == 1) {
+		log_warn("notify_command", "kind=%s patient=%s result=timeout seconds=%u", kind, patient,
+		         cfg->notify_timeout);
+		return -1;
+	}
+	if (w < 0 || (WIFEXITED(status) && WEXITSTATUS(status) != 0) || WIFSIGNALED(status)) {
+		log_warn("notify_command", "kind=%s patient=%s result=failed status=%d", kind, patient,
+		         WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+		return -1;
+	}
+	log_info("notify_command", "kind=%s patient=%s result=ok", kind, patient);
+	return 0;
+}

@@ -1,0 +1,360 @@
+/* vault_xdm_metadata.c: XDS metadata (METADATA.XML, ebRIM 3.0) read with expat.
+ *
+ * The parser keeps only what the vault needs from each DocumentEntry. Names are
+ * compared by local name (expat namespace processing, separator '|'), so any prefix
+ * the sender chose works. A DOCTYPE is refused: metadata never needs one, and it is
+ * the door to entity expansion attacks. */
+#include "vault/vault_xdm.h"
+
+#include <expat.h>
+#include <string.h>
+
+#include "lib/str.h"
+
+/* XDS classification and identification schemes (IHE ITI TF-3 4.2.5). */
+#define XDS_AUTHOR "urn:uuid:93606bcf-9494-43ec-9b4e-a7748d1a838d"
+#define XDS_CLASS_CODE "urn:uuid:41a5887f-8865-4c09-adf7-e362475b143a"
+#define XDS_CONFIDENTIALITY "urn:uuid:f4f85eac-e6cb-4883-b524-f2705394840f"
+#define XDS_TYPE_CODE "urn:uuid:f0306f51-975f-434e-a61c-c59651d33983"
+#define XDS_PATIENT_ID "urn:uuid:58a6f841-87b3-4a3e-92fd-a8ffeff98427"
+#define XDS_UNIQUE_ID "urn:uuid:2e82c1f6-a085-4c72-9da3-8640a32e42ab"
+#define XDS_SS_PATIENT_ID "urn:uuid:6b5aea1a-874d-4603-a4bc-96a0a7b38446"
+
+#define MD_MAX_DEPTH 64
+#define MD_VALUE_MAX 1024
+
+struct md_parser {
+	XML_Parser xp;
+	struct xdm_metadata *md;
+	struct xdm_document *doc; /* the ExtrinsicObject being read, or NULL */
+	int depth;
+	int root_seen;
+	int eo_depth;   /* depth of the current ExtrinsicObject */
+	int pkg_depth;  /* depth of the current RegistryPackage, 0 outside */
+	int cls_depth;  /* depth of the current Classification, 0 outside */
+	int name_depth; /* depth of the current Name, 0 outside */
+	char cls_scheme[128];
+	char cls_node[256];
+	char cls_person[256];
+	char cls_institution[256];
+	char slot[64];
+	int in_value;
+	char value[MD_VALUE_MAX];
+	size_t vlen;
+	char error[128];
+};
+
+bool xdm_is_ins_oid(const char *oid)
+{
+	static const char *const oids[] = {"1.2.250.1.213.1.4.8", "1.2.250.1.213.1.4.9",
+	                                   "1.2.250.1.213.1.4.10", "1.2.250.1.213.1.4.11"};
+	for (size_t i = 0; i < sizeof oids / sizeof oids[0]; i++)
+		if (strcmp(oid, oids[i]) == 0)
+			return true;
+	return false;
+}
+
+static const char *local_name(const char *name)
+{
+	const char *bar = strrchr(name, '|');
+	return bar ? bar + 1 : name;
+}
+
+static const char *attr(const char **atts, const char *name)
+{
+	for (size_t i = 0; atts[i]; i += 2)
+		if (strcmp(local_name(atts[i]), name) == 0)
+			return atts[i + 1];
+	return "";
+}
+
+static void fail(struct md_parser *p, const char *why)
+{
+	if (!p->error[0])
+		str_copy(p->error, sizeof p->error, why);
+	XML_StopParser(p->xp, XML_FALSE);
+}
+
+/* Copies the n-th '^'-separated component of an HL7 v2 value (0-based). */
+static void hl7_component(const char *v, int n, char *out, size_t outlen)
+{
+	for (int i = 0; i < n && v; i++) {
+		v = strchr(v, '^');
+		if (v)
+			v++;
+	}
+	out[0] = '\0';
+	if (!v)
+		return;
+	size_t len = strcspn(v, "^");
+	if (len >= outlen)
+		len = outlen - 1;
+	memcpy(out, v, len);
+	out[len] = '\0';
+}
+
+/* CX "INS^^^&OID&ISO": the identifier and its assigning authority's OID. */
+static void parse_cx(const char *v, char *id, size_t idlen, char *oid, size_t oidlen)
+{
+	char auth[256];
+	hl7_component(v, 0, id, idlen);
+	hl7_component(v, 3, auth, sizeof auth);
+	const char *amp = strchr(auth, '&');
+	oid[0] = '\0';
+	if (amp) {
+		size_t len = strcspn(amp + 1, "&");
+		if (len >= oidlen)
+			len = oidlen - 1;
+		memcpy(oid, amp + 1, len);
+		oid[len] = '\0';
+	}
+}
+
+/* XCN "ID^FAMILY^GIVEN^...": "Given FAMILY", or the identifier alone. */
+static void parse_xcn(const char *v, char *out, size_t outlen)
+{
+	char id[128], family[128], given[128];
+	hl7_component(v, 0, id, sizeof id);
+	hl7_component(v, 1, family, sizeof family);
+	hl7_component(v, 2, given, sizeof given);
+	if (family[0] && given[0])
+		str_format(out, outlen, "%s %s", given, family);
+	else if (family[0])
+		str_copy(out, outlen, family);
+	else
+		str_copy(out, outlen, id);
+}
+
+static void start_extrinsic(struct md_parser *p, const char **atts)
+{
+	if (p->doc) {
+		fail(p, "nested ExtrinsicObject");
+		return;
+	}
+	if (p->md->ndocs >= XDM_MAX_DOCUMENTS) {
+		p->md->truncated = true;
+		return;
+	}
+	p->doc = &p->md->docs[p->md->ndocs++];
+	memset(p->doc, 0, sizeof *p->doc);
+	str_copy(p->doc->entry_id, sizeof p->doc->entry_id, attr(atts, "id"));
+	str_copy(p->doc->mime_type, sizeof p->doc->mime_type, attr(atts, "mimeType"));
+	p->eo_depth = p->depth;
+}
+
+static void external_identifier(struct md_parser *p, const char **atts)
+{
+	const char *scheme = attr(atts, "identificationScheme");
+	const char *value = attr(atts, "value");
+	if (p->doc && strcmp(scheme, XDS_PATIENT_ID) == 0)
+		parse_cx(value, p->doc->patient_ins, sizeof p->doc->patient_ins, p->doc->patient_oid,
+		         sizeof p->doc->patient_oid);
+	else if (p->doc && strcmp(scheme, XDS_UNIQUE_ID) == 0)
+		str_copy(p->doc->unique_id, sizeof p->doc->unique_id, value);
+	else if (p->pkg_depth && strcmp(scheme, XDS_SS_PATIENT_ID) == 0)
+		parse_cx(value, p->md->submission_ins, sizeof p->md->submission_ins, p->md->submission_oid,
+		         sizeof p->md->submission_oid);
+}
+
+static void localized_string(struct md_parser *p, const char **atts)
+{
+	if (!p->doc || !p->name_depth)
+		return;
+	const char *v = attr(atts, "value");
+	if (p->cls_depth && strcmp(p->cls_scheme, XDS_TYPE_CODE) == 0)
+		str_copy(p->doc->type_label, sizeof p->doc->type_label, v);
+	else if (!p->cls_depth && p->name_depth == p->eo_depth + 1)
+		str_copy(p->doc->title, sizeof p->doc->title, v);
+}
+
+static void XMLCALL on_start(void *ud, const char *name, const char **atts)
+{
+	struct md_parser *p = ud;
+	const char *ln = local_name(name);
+
+	if (++p->depth > MD_MAX_DEPTH) {
+		fail(p, "elements nested too deeply");
+		return;
+	}
+	if (p->depth == 1) {
+		p->root_seen = 1;
+		if (strcmp(ln, "SubmitObjectsRequest") != 0) {
+			fail(p, "root element is not SubmitObjectsRequest");
+			return;
+		}
+	}
+	if (strcmp(ln, "ExtrinsicObject") == 0) {
+		start_extrinsic(p, atts);
+	} else if (strcmp(ln, "RegistryPackage") == 0) {
+		p->pkg_depth = p->depth;
+	} else if (strcmp(ln, "Classification") == 0 && !p->cls_depth) {
+		p->cls_depth = p->depth;
+		str_copy(p->cls_scheme, sizeof p->cls_scheme, attr(atts, "classificationScheme"));
+		str_copy(p->cls_node, sizeof p->cls_node, attr(atts, "nodeRepresentation"));
+		p->cls_person[0] = p->cls_institution[0] = '\0';
+	} else if (strcmp(ln, "Slot") == 0) {
+		str_copy(p->slot, sizeof p->slot, attr(atts, "name"));
+	} else if (strcmp(ln, "Value") == 0) {
+		p->in_value = 1;
+		p->vlen = 0;
+	} else if (strcmp(ln, "Name") == 0) {
+		p->name_depth = p->depth;
+	} else if (strcmp(ln, "LocalizedString") == 0) {
+		localized_string(p, atts);
+	} else if (strcmp(ln, "ExternalIdentifier") == 0) {
+		external_identifier(p, atts);
+	}
+}
+
+static void XMLCALL on_text(void *ud, const char *s, int len)
+{
+	struct md_parser *p = ud;
+	if (!p->in_value || len <= 0)
+		return;
+	size_t n = (size_t)len;
+	if (n > sizeof p->value - 1 - p->vlen)
+		n = sizeof p->value - 1 - p->vlen; /* cut, never overflow */
+	memcpy(p->value + p->vlen, s, n);
+	p->vlen += n;
+	p->value[p->vlen] = '\0';
+}
+
+/* A Slot value inside a Classification (author, codingScheme). */
+static void classification_value(struct md_parser *p, const char *v)
+{
+	if (strcmp(p->slot, "authorPerson") == 0 && !p->cls_person[0])
+		parse_xcn(v, p->cls_person, sizeof p->cls_person);
+	else if (strcmp(p->slot, "authorInstitution") == 0 && !p->cls_institution[0])
+		hl7_component(v, 0, p->cls_institution, sizeof p->cls_institution);
+	else if (strcmp(p->slot, "codingScheme") == 0 && strcmp(p->cls_scheme, XDS_TYPE_CODE) == 0)
+		str_copy(p->doc->type_scheme, sizeof p->doc->type_scheme, v);
+}
+
+static void document_value(struct md_parser *p, const char *v)
+{
+	struct xdm_document *d = p->doc;
+	uint64_t n;
+	if (strcmp(p->slot, "creationTime") == 0)
+		str_copy(d->creation_time, sizeof d->creation_time, v);
+	else if (strcmp(p->slot, "URI") == 0 && !d->uri[0])
+		str_copy(d->uri, sizeof d->uri, v);
+	else if (strcmp(p->slot, "hash") == 0)
+		str_copy(d->hash, sizeof d->hash, v);
+	else if (strcmp(p->slot, "size") == 0 && str_to_u64(v, UINT64_MAX / 2, &n) == 0) {
+		d->size = n;
+		d->has_size = true;
+	}
+}
+
+static void end_value(struct md_parser *p)
+{
+	char v[MD_VALUE_MAX];
+	p->in_value = 0;
+	str_copy(v, sizeof v, p->value);
+	str_trim(v);
+	if (!p->doc)
+		return;
+	if (p->cls_depth)
+		classification_value(p, v);
+	else
+		document_value(p, v);
+}
+
+static void end_classification(struct md_parser *p)
+{
+	struct xdm_document *d = p->doc;
+	p->cls_depth = 0;
+	if (!d)
+		return;
+	if (strcmp(p->cls_scheme, XDS_TYPE_CODE) == 0)
+		str_copy(d->type_code, sizeof d->type_code, p->cls_node);
+	else if (strcmp(p->cls_scheme, XDS_CLASS_CODE) == 0)
+		str_copy(d->class_code, sizeof d->class_code, p->cls_node);
+	else if (strcmp(p->cls_scheme, XDS_CONFIDENTIALITY) == 0) {
+		if (strcmp(p->cls_node, "MASQUE_PS") == 0)
+			d->masked_ps = true;
+		else if (strcmp(p->cls_node, "INVISIBLE_PATIENT") == 0)
+			d->invisible_patient = true;
+		else if (strcmp(p->cls_node, "INVISIBLE_REPRESENTANTS_LEGAUX") == 0)
+			d->invisible_representatives = true;
+	} else if (strcmp(p->cls_scheme, XDS_AUTHOR) == 0 && !d->author[0]) {
+		str_copy(d->author, sizeof d->author, p->cls_person[0] ? p->cls_person : p->cls_institution);
+	}
+}
+
+static void XMLCALL on_end(void *ud, const char *name)
+{
+	struct md_parser *p = ud;
+	const char *ln = local_name(name);
+
+	if (strcmp(ln, "Value") == 0 && p->in_value)
+		end_value(p);
+	else if (strcmp(ln, "Slot") == 0)
+		p->slot[0] = '\0';
+	else if (strcmp(ln, "Name") == 0 && p->name_depth == p->depth)
+		p->name_depth = 0;
+	else if (strcmp(ln, "Classification") == 0 && p->cls_depth == p->depth)
+		end_classification(p);
+	else if (strcmp(ln, "ExtrinsicObject") == 0 && p->doc && p->eo_depth == p->depth)
+		p->doc = NULL;
+	else if (strcmp(ln, "RegistryPackage") == 0 && p->pkg_depth == p->depth)
+		p->pkg_depth = 0;
+	p->depth--;
+}
+
+static void XMLCALL on_doctype(void *ud, const XML_Char *name, const XML_Char *sysid, const XML_Char *pubid,
+                               int has_internal)
+{
+	(void)name, (void)sysid, (void)pubid, (void)has_internal;
+	fail(ud, "a DOCTYPE is not allowed in XDS metadata");
+}
+
+/* Entries without a patientId of their own take the submission set's. */
+static void inherit_patient(struct xdm_metadata *md)
+{
+	for (size_t i = 0; i < md->ndocs; i++) {
+		if (!md->docs[i].patient_ins[0]) {
+			str_copy(md->docs[i].patient_ins, sizeof md->docs[i].patient_ins, md->submission_ins);
+			str_copy(md->docs[i].patient_oid, sizeof md->docs[i].patient_oid, md->submission_oid);
+		}
+	}
+}
+
+int xdm_metadata_parse(const char *xml, size_t len, struct xdm_metadata *out, char *err, size_t errlen)
+{
+	struct md_parser p;
+	int rc = 0;
+
+	memset(out, 0, sizeof *out);
+	memset(&p, 0, sizeof p);
+	p.md = out;
+	if (len > (size_t)INT32_MAX) {
+		str_copy(err, errlen, "metadata too large");
+		return -1;
+	}
+	p.xp = XML_ParserCreateNS(NULL, '|');
+	if (!p.xp) {
+		str_copy(err, errlen, "out of memory");
+		return -1;
+	}
+	XML_SetUserData(p.xp, &p);
+	XML_SetElementHandler(p.xp, on_start, on_end);
+	XML_SetCharacterDataHandler(p.xp, on_text);
+	XML_SetStartDoctypeDeclHandler(p.xp, on_doctype);
+	if (XML_Parse(p.xp, xml, (int)len, XML_TRUE) != XML_STATUS_OK) {
+		if (p.error[0])
+			str_format(err, errlen, "METADATA.XML: %s", p.error);
+		else
+			str_format(err, errlen, "METADATA.XML line %lu: %s",
+			           (unsigned long)XML_GetCurrentLineNumber(p.xp),
+			           XML_ErrorString(XML_GetErrorCode(p.xp)));
+		rc = -1;
+	} else if (!p.root_seen || out->ndocs == 0) {
+		str_copy(err, errlen, "METADATA.XML: no document entry");
+		rc = -1;
+	}
+	XML_ParserFree(p.xp);
+	if (rc == 0)
+		inherit_patient(out);
+	return rc;
+}
