@@ -76,4 +76,4 @@ static const struct sql_migration store_migrations[] = {
 };
 
 const struct sql_schema store_schema = {"store", store_migrations,
-                                        sizeof store_migrations / sizeof store_migrations[0], NULL};
+                                        sizeof store_migrations / sizeof store_migrations[0]};
