@@ -402,7 +402,7 @@ static void sender_identity(struct filing *f)
 	const struct policy_sender *s = f->m->sender;
 	str_copy(f->sender, sizeof f->sender, s->account[0] ? s->account : f->m->mail_from);
 	str_copy(f->sender_name, sizeof f->sender_name, f->sender);
-	if (f->sender[0] && account_get(store_db(f->store), f->sender, &a) == 1 && a.name[0])
+	if (f->sender[0] && account_get(f->store, f->sender, &a) == 1 && a.name[0])
 		str_copy(f->sender_name, sizeof f->sender_name, a.name);
 }
 
@@ -462,8 +462,7 @@ void vault_file_delivery(struct store *store, const struct policy_message *m)
 	struct vault_file_report rep;
 	struct account a;
 	for (size_t i = 0; i < m->nrcpt; i++) {
-		if (account_get(store_db(store), m->rcpts[i], &a) == 1 && a.role == ROLE_PATIENT &&
-		    !a.disabled)
+		if (account_get(store, m->rcpts[i], &a) == 1 && a.role == ROLE_PATIENT && !a.disabled)
 			vault_file_message(store, m, a.address, &rep);
 	}
 }
