@@ -77,9 +77,11 @@ int imap_view_open(struct imap_session *s, const struct imap_target *t, bool rea
 	v->uidvalidity = mb->uidvalidity;
 	v->uidnext = mb->uidnext;
 	v->highestmodseq = mb->highestmodseq;
-	for (size_t i = 0; i < list.n; i++)
+	for (size_t i = 0; i < list.n; i++) {
+		imap_vault_strip(s, &list.v[i]); /* the patient's own flags never cross */
 		if (!imap_view_hides(s, list.v[i].keywords))
 			view_push(v, &list.v[i], false);
+	}
 	store_msglist_free(&list);
 	v->watch_fd = store_watch_open(s->store, v->id, err, sizeof(err));
 	if (v->watch_fd < 0)
@@ -199,8 +201,10 @@ int imap_view_sync(struct imap_session *s, bool allow_expunge)
 	for (size_t i = 0; i < ch.nexpunged; i++)
 		imap_view_expunged(s, ch.expunged[i]);
 	bool added = false;
-	for (size_t i = 0; i < ch.changed.n; i++)
+	for (size_t i = 0; i < ch.changed.n; i++) {
+		imap_vault_strip(s, &ch.changed.v[i]); /* the patient's own flags never cross */
 		added |= apply_change(s, &ch.changed.v[i]);
+	}
 	if (added) {
 		conn_printf(s->conn, "* %zu EXISTS\r\n", v->n);
 	}
