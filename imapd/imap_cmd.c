@@ -161,7 +161,7 @@ void imap_cmd_dispatch(struct imap_session *s, struct imap_command *c)
 		                                         : "now");
 		return;
 	}
-	if (s->view.shared && vault_may_read(store_db(s->store), s->account.address, s->view.patient) != 1) {
+	if (s->view.shared && vault_may_read(s->store, s->account.address, s->view.patient) != 1) {
 		/* a grant withdrawn (or a block) takes effect at once, also mid-session */
 		conn_puts(s->conn, "* BYE Access to this folder was withdrawn\r\n");
 		s->close_after_reply = true;

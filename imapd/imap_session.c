@@ -187,7 +187,7 @@ void imap_audit(struct imap_session *s, const char *action, const char *target, 
 	    .patient = "",
 	};
 	char err[256];
-	if (audit_append(store_db(s->store), &ev, err, sizeof(err)) < 0)
+	if (audit_append(s->store, &ev, err, sizeof(err)) < 0)
 		log_err("imap.audit", "action=%s error=\"%s\"", action, err);
 }
 

@@ -175,7 +175,7 @@ int imap_view_sync(struct imap_session *s, bool allow_expunge)
 	struct imap_view *v = &s->view;
 	if (!v->open || !allow_expunge)
 		return 0;
-	if (v->shared && vault_may_read(store_db(s->store), s->account.address, v->patient) != 1) {
+	if (v->shared && vault_may_read(s->store, s->account.address, v->patient) != 1) {
 		/* the patient revoked the grant or blocked the reader since SELECT */
 		conn_puts(s->conn, "* BYE Access to this folder was withdrawn\r\n");
 		s->close_after_reply = true;

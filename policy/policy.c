@@ -9,9 +9,7 @@
 
 #include "directory/account.h"
 #include "directory/directory_entry.h"
-#include "directory/schema.h"
 #include "directory/trust.h"
-#include "lib/db.h"
 #include "lib/log.h"
 #include "lib/str.h"
 #include "audit/audit.h"
@@ -19,14 +17,6 @@
 #include "policy/policy_rules.h"
 #include "vault/vault.h"
 #include "vault/vault_delivery.h"
-
-int policy_schema_migrate(sqlite3 *db, char *err, size_t errlen)
-{
-	if (directory_schema_migrate(db, err, errlen) < 0 || store_schema_migrate(db, err, errlen) < 0 ||
-	    audit_schema_migrate(db, err, errlen) < 0 || vault_schema_migrate(db, err, errlen) < 0)
-		return -1;
-	return 0;
-}
 
 static int refuse(struct mss_status *st, int code, const char *enh, const char *text)
 {
@@ -49,8 +39,9 @@ static int temp_failure(struct mss_status *st)
 }
 
 /* Records the decision; a failure to audit is an internal error (fail closed). */
-static int audit_decision(sqlite3 *db, const struct policy_sender *s, const char *action, const char *target,
-                          const char *detail, const struct mss_status *st, const char *patient)
+static int audit_decision(struct store *store, const struct policy_sender *s, const char *action,
+                          const char *target, const char *detail, const struct mss_status *st,
+                          const char *patient)
 {
 	char result[300], err[256];
 	if (st->code == 0)
@@ -66,7 +57,7 @@ static int audit_decision(sqlite3 *db, const struct policy_sender *s, const char
 	    .result = result,
 	    .peer = s->peer_ip,
 	    .patient = patient};
-	if (audit_append(db, &ev, err, sizeof err) < 0) {
+	if (audit_append(store, &ev, err, sizeof err) < 0) {
 		log_err("audit_failed", "action=%s error=\"%s\"", action, err);
 		return -1;
 	}
@@ -87,7 +78,7 @@ static const char *sender_identity(const struct policy_sender *s, const char *ma
 /* ---- MAIL FROM ---- */
 
 /* An operator speaks for the domains the trust list gives its certificate DN. */
-static int mail_operator(sqlite3 *db, const struct mss_config *cfg, const struct policy_sender *s,
+static int mail_operator(struct store *store, const struct mss_config *cfg, const struct policy_sender *s,
                          const char *mail_from, struct mss_status *st, const char **why)
 {
 	const char *dom = str_address_domain(mail_from);
@@ -95,8 +86,8 @@ static int mail_operator(sqlite3 *db, const struct mss_config *cfg, const struct
 		*why = "address-not-theirs";
 		return refuse(st, 553, "5.7.1", "sender address is served here, not by your operator");
 	}
-	int r = mail_from[0] == '\0' ? trust_dn_known(db, s->tls_subject_dn)
-	                             : trust_is_listed(db, dom, s->tls_subject_dn);
+	int r = mail_from[0] == '\0' ? trust_dn_known(store_db(store), s->tls_subject_dn)
+	                             : trust_is_listed(store_db(store), dom, s->tls_subject_dn);
 	if (r < 0)
 		return temp_failure(st);
 	if (r == 0) {
@@ -125,7 +116,7 @@ static int mail_relay(const struct mss_config *cfg, const struct policy_sender *
 	return accept(st);
 }
 
-static int decide_mail(sqlite3 *db, const struct mss_config *cfg, const struct policy_sender *s,
+static int decide_mail(struct store *store, const struct mss_config *cfg, const struct policy_sender *s,
                        const char *mail_from, struct mss_status *st, const char **why)
 {
 	switch (s->auth) {
@@ -143,7 +134,7 @@ static int decide_mail(sqlite3 *db, const struct mss_config *cfg, const struct p
 		*why = "own-address";
 		return accept(st);
 	case SENDER_OPERATOR:
-		return mail_operator(db, cfg, s, mail_from, st, why);
+		return mail_operator(store, cfg, s, mail_from, st, why);
 	case SENDER_RELAY_CERT:
 	case SENDER_RELAY_SPF:
 		return mail_relay(cfg, s, mail_from, st, why);
@@ -157,27 +148,21 @@ static int decide_mail(sqlite3 *db, const struct mss_config *cfg, const struct p
 	}
 }
 
-int policy_mail_db(sqlite3 *db, const struct mss_config *cfg, const struct policy_sender *s,
-                   const char *mail_from, struct mss_status *st)
+int policy_check_mail(struct store *store, const struct policy_sender *s, const char *mail_from,
+                      struct mss_status *st)
 {
 	const char *why = "error";
-	int r = decide_mail(db, cfg, s, mail_from, st, &why);
+	int r = decide_mail(store, store_config(store), s, mail_from, st, &why);
 	char detail[64];
 	str_format(detail, sizeof detail, "reason=%s", why);
-	if (audit_decision(db, s, "smtp.mail", mail_from[0] ? mail_from : "<>", detail, st, "") < 0)
+	if (audit_decision(store, s, "smtp.mail", mail_from[0] ? mail_from : "<>", detail, st, "") < 0)
 		return temp_failure(st);
 	return r;
 }
 
-int policy_check_mail(struct store *store, const struct policy_sender *s, const char *mail_from,
-                      struct mss_status *st)
-{
-	return policy_mail_db(store_db(store), store_config(store), s, mail_from, st);
-}
-
 /* ---- RCPT TO ---- */
 
-static int sender_proven(sqlite3 *db, const struct policy_sender *s, const char *mail_from)
+static int sender_proven(struct store *store, const struct policy_sender *s, const char *mail_from)
 {
 	switch (s->auth) {
 	case SENDER_PASSWORD:
@@ -187,25 +172,25 @@ static int sender_proven(sqlite3 *db, const struct policy_sender *s, const char 
 	case SENDER_RELAY_SPF:
 		return 1;
 	case SENDER_OPERATOR:
-		return mail_from[0] == '\0'
-		           ? trust_dn_known(db, s->tls_subject_dn)
-		           : trust_is_listed(db, str_address_domain(mail_from), s->tls_subject_dn);
+		return mail_from[0] == '\0' ? trust_dn_known(store_db(store), s->tls_subject_dn)
+		                            : trust_is_listed(store_db(store), str_address_domain(mail_from),
+		                                              s->tls_subject_dn);
 	default:
 		return 0;
 	}
 }
 
-static int sender_facts(sqlite3 *db, const struct policy_sender *s, const char *identity,
+static int sender_facts(struct store *store, const struct policy_sender *s, const char *identity,
                         const char *mail_from, struct policy_facts *f)
 {
-	int proven = sender_proven(db, s, mail_from);
+	int proven = sender_proven(store, s, mail_from);
 	if (proven < 0)
 		return -1;
 	f->sender_proven = proven == 1;
 	if (!f->sender_proven || identity[0] == '\0')
 		return 0;
 	struct account a;
-	int r = account_get(db, identity, &a);
+	int r = account_get(store_db(store), identity, &a);
 	if (r < 0)
 		return -1;
 	if (r == 1 && !a.disabled) {
@@ -213,7 +198,7 @@ static int sender_facts(sqlite3 *db, const struct policy_sender *s, const char *
 		f->sender_local_pro = a.role == ROLE_PROFESSIONAL || a.role == ROLE_ORGANISATION;
 	}
 	struct dir_entry e;
-	r = dir_entry_get(db, identity, &e);
+	r = dir_entry_get(store_db(store), identity, &e);
 	if (r < 0)
 		return -1;
 	f->sender_dir_active = r == 1 && e.active;
@@ -221,63 +206,65 @@ static int sender_facts(sqlite3 *db, const struct policy_sender *s, const char *
 	return 0;
 }
 
-static int rcpt_facts(sqlite3 *db, const struct mss_config *cfg, const char *rcpt, struct policy_facts *f)
+static int rcpt_facts(struct store *store, const struct mss_config *cfg, const char *rcpt,
+                      struct policy_facts *f)
 {
 	const char *dom = str_address_domain(rcpt);
 	if (config_is_local_domain(cfg, dom)) {
 		struct account a;
-		int r = account_get(db, rcpt, &a);
+		int r = account_get(store_db(store), rcpt, &a);
 		if (r < 0)
 			return -1;
 		f->place = RCPT_LOCAL;
 		f->rcpt_exists = r == 1 && !a.disabled;
 		f->rcpt_patient = f->rcpt_exists && a.role == ROLE_PATIENT;
 	} else {
-		int r = trust_domain_known(db, dom);
+		int r = trust_domain_known(store_db(store), dom);
 		if (r < 0)
 			return -1;
 		f->place = r == 1 ? RCPT_TRUST : RCPT_OUTSIDE;
 	}
-	int ph = dir_entry_is_pharmacy(db, rcpt, cfg->pharmacy_professions);
+	int ph = dir_entry_is_pharmacy(store_db(store), rcpt, cfg->pharmacy_professions);
 	if (ph < 0)
 		return -1;
 	f->rcpt_pharmacy = ph == 1;
 	return 0;
 }
 
-static int relation_facts(sqlite3 *db, const char *identity, const char *rcpt, struct policy_facts *f)
+static int relation_facts(struct store *store, const char *identity, const char *rcpt, struct policy_facts *f)
 {
 	if (f->rcpt_patient && identity[0] != '\0') {
-		int b = contacts_is_blocked(db, rcpt, identity);
+		int b = contacts_is_blocked(store, rcpt, identity);
 		if (b < 0)
 			return -1;
 		f->blocked = b == 1;
 	}
-	if (f->sender_patient && contacts_state(db, identity, rcpt, &f->contact) < 0)
+	if (f->sender_patient && contacts_state(store, identity, rcpt, &f->contact) < 0)
 		return -1;
 	return 0;
 }
 
-int policy_rcpt_facts(sqlite3 *db, const struct mss_config *cfg, const struct policy_sender *s,
-                      const char *mail_from, const char *rcpt, struct policy_facts *f)
+int policy_rcpt_facts(struct store *store, const struct policy_sender *s, const char *mail_from,
+                      const char *rcpt, struct policy_facts *f)
 {
+	const struct mss_config *cfg = store_config(store);
 	memset(f, 0, sizeof(*f));
 	f->auth = s->auth;
 	f->relay_supported = false;
 	const char *identity = sender_identity(s, mail_from);
-	if (sender_facts(db, s, identity, mail_from, f) < 0 || rcpt_facts(db, cfg, rcpt, f) < 0 ||
-	    relation_facts(db, identity, rcpt, f) < 0)
+	if (sender_facts(store, s, identity, mail_from, f) < 0 || rcpt_facts(store, cfg, rcpt, f) < 0 ||
+	    relation_facts(store, identity, rcpt, f) < 0)
 		return -1;
 	return 0;
 }
 
-int policy_rcpt_db(sqlite3 *db, const struct mss_config *cfg, const struct policy_sender *s,
-                   const char *mail_from, const char *rcpt, struct mss_status *st)
+int policy_check_rcpt(struct store *store, const struct policy_sender *s, const char *mail_from,
+                      const char *rcpt, struct mss_status *st)
 {
 	struct policy_facts f;
 	struct policy_verdict v = {.reason = "error"};
 	int r;
-	if (policy_rcpt_facts(db, cfg, s, mail_from, rcpt, &f) < 0) {
+	if (policy_rcpt_facts(store, s, mail_from, rcpt, &f) < 0) {
 		r = temp_failure(&v.st);
 	} else {
 		r = policy_decide(&f, &v);
@@ -288,15 +275,9 @@ int policy_rcpt_db(sqlite3 *db, const struct mss_config *cfg, const struct polic
 	const char *identity = sender_identity(s, mail_from);
 	/* an accepted RCPT is no event for the patient: the delivery is (smtp.deliver) */
 	const char *patient = st->code == 0 ? "" : f.rcpt_patient ? rcpt : f.sender_patient ? identity : "";
-	if (audit_decision(db, s, "smtp.rcpt", rcpt, detail, st, patient) < 0)
+	if (audit_decision(store, s, "smtp.rcpt", rcpt, detail, st, patient) < 0)
 		return temp_failure(st);
 	return r;
-}
-
-int policy_check_rcpt(struct store *store, const struct policy_sender *s, const char *mail_from,
-                      const char *rcpt, struct mss_status *st)
-{
-	return policy_rcpt_db(store_db(store), store_config(store), s, mail_from, rcpt, st);
 }
 
 /* ---- delivery ---- */
@@ -304,7 +285,7 @@ int policy_check_rcpt(struct store *store, const struct policy_sender *s, const 
 /* A professional's message to a patient opens (or, with FIN, closes) the patient's
  * authorised contact. Read from the delivery's one parse; each recipient's account
  * from its one lookup. Failures are logged: the message is stored with the records. */
-static void record_contacts(sqlite3 *db, const struct mss_config *cfg, const struct vault_delivery *d)
+static void record_contacts(struct store *store, const struct vault_delivery *d)
 {
 	const struct policy_message *m = d->m;
 	const char *identity = sender_identity(m->sender, m->mail_from);
@@ -314,7 +295,7 @@ static void record_contacts(sqlite3 *db, const struct mss_config *cfg, const str
 	memset(&info, 0, sizeof info);
 	if (d->parsed)
 		contacts_info_from_header(&d->msg.h, &info);
-	const char *contact = contacts_reply_address(db, cfg, &info);
+	const char *contact = contacts_reply_address(store, &info);
 	if (contact[0] == '\0')
 		contact = identity;
 	if (contact[0] == '\0')
@@ -323,12 +304,12 @@ static void record_contacts(sqlite3 *db, const struct mss_config *cfg, const str
 		const struct vault_rcpt *to = &d->rcpts[i];
 		if (!to->account || to->role != ROLE_PATIENT)
 			continue;
-		if (contacts_record(db, to->canonical, contact, info.fin) < 0) {
+		if (contacts_record(store, to->canonical, contact, info.fin) < 0) {
 			log_err("contact_failed", "qid=%s", m->queue_id);
 			continue;
 		}
 		struct mss_status ok = {0};
-		audit_decision(db, m->sender, info.fin ? "contact.close" : "contact.open", contact,
+		audit_decision(store, m->sender, info.fin ? "contact.close" : "contact.open", contact,
 		               m->queue_id, &ok, to->canonical);
 	}
 }
@@ -355,13 +336,12 @@ static int record_delivery(void *arg, char *err, size_t errlen)
 {
 	const struct delivery_records *r = arg;
 	const struct policy_message *m = r->d->m;
-	sqlite3 *db = store_db(r->store);
 	char detail[600];
-	record_contacts(db, store_config(r->store), r->d);
+	record_contacts(r->store, r->d);
 	str_format(detail, sizeof detail, "from=%s rcpts=%zu size=%zu", m->mail_from, m->nrcpt, m->len);
 	struct mss_status ok = {0};
 	for (size_t i = 0; i < m->nrcpt; i++)
-		if (audit_decision(db, m->sender, "smtp.deliver", m->rcpts[i], detail, &ok,
+		if (audit_decision(r->store, m->sender, "smtp.deliver", m->rcpts[i], detail, &ok,
 		                   delivery_patient(r->d, &r->d->rcpts[i])) < 0) {
 			str_copy(err, errlen, "audit record not written");
 			return -1;
@@ -384,7 +364,7 @@ int policy_deliver(struct store *store, const struct policy_message *m, struct m
 	if (rc != 0) {
 		log_err("delivery_failed", "qid=%s error=\"%s\"", m->queue_id, err);
 		refuse(st, 451, "4.3.0", "temporary failure storing the message, try again later");
-		audit_decision(store_db(store), m->sender, "smtp.deliver", m->queue_id, NULL, st, "");
+		audit_decision(store, m->sender, "smtp.deliver", m->queue_id, NULL, st, "");
 		return -1;
 	}
 	accept(st);

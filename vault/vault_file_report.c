@@ -101,7 +101,7 @@ static void audit_withheld(struct filing *f)
 	                         .result = "ok",
 	                         .peer = "",
 	                         .patient = ""};
-	if (audit_append(store_db(f->store), &ev, err, sizeof err) != 0)
+	if (audit_append(f->store, &ev, err, sizeof err) != 0)
 		log_err("audit_failed", "action=vault.withhold error=\"%s\"", err);
 }
 

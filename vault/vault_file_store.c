@@ -91,7 +91,7 @@ static void audit_doc(struct filing *f, const struct vault_doc *d, const char *t
 	                         .result = result,
 	                         .peer = f->d->m->sender->peer_ip,
 	                         .patient = d->invisible_patient ? "" : f->rcpt->canonical};
-	if (audit_append(store_db(f->store), &ev, err, sizeof err) != 0)
+	if (audit_append(f->store, &ev, err, sizeof err) != 0)
 		log_err("audit_failed", "action=vault.file error=\"%s\"", err);
 }
 
@@ -100,8 +100,8 @@ static void audit_doc(struct filing *f, const struct vault_doc *d, const char *t
 static int replaced_version(struct filing *f, struct vault_doc *d, struct vault_version *old)
 {
 	char err[256];
-	int r = vault_index_replaced(store_db(f->store), f->rcpt->canonical, d->replaces, d->unique_id,
-	                             d->set_id, d->version, old, err, sizeof err);
+	int r = vault_index_replaced(f->store, f->rcpt->canonical, d->replaces, d->unique_id, d->set_id,
+	                             d->version, old, err, sizeof err);
 	if (r < 0) {
 		log_err("vault_index", "patient=%s error=\"%s\"", f->rcpt->canonical, err);
 		return 0;
@@ -122,7 +122,7 @@ static void supersede(struct filing *f, const struct vault_version *old, int64_t
 	struct store_flags_result res;
 	struct store_flags_req req = {.op = STORE_FLAGS_ADD, .keywords = VAULT_SUPERSEDED_KEYWORD};
 	memset(&res, 0, sizeof res);
-	if (vault_index_supersede(store_db(f->store), old->id, new_id, err, sizeof err) != 0 ||
+	if (vault_index_supersede(f->store, old->id, new_id, err, sizeof err) != 0 ||
 	    store_mailbox_get(f->store, old->store_user, old->mailbox, &mb, err, sizeof err) != 1 ||
 	    store_set_flags(f->store, mb.id, &old->uid, 1, &req, &res, err, sizeof err) != 0)
 		log_err("vault_supersede", "patient=%s error=\"%s\"", f->rcpt->canonical, err);
@@ -153,7 +153,7 @@ static int index_doc(struct filing *f, const struct vault_doc *d, const char *us
 	                              .uid = uid,
 	                              .size = d->len,
 	                              .sha256 = sha};
-	if (vault_index_add(store_db(f->store), &row, id, err, sizeof err) != 0) {
+	if (vault_index_add(f->store, &row, id, err, sizeof err) != 0) {
 		log_err("vault_index_failed", "patient=%s mailbox=%s uid=%u error=\"%s\"", f->rcpt->canonical,
 		        mbox, uid, err);
 		return -1;

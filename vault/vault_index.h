@@ -8,10 +8,11 @@
 #ifndef MSS_VAULT_INDEX_H
 #define MSS_VAULT_INDEX_H
 
-#include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "store/store.h"
 
 struct vault_index_row {
 	int64_t id;
@@ -27,7 +28,7 @@ struct vault_index_row {
 };
 
 /* Adds a row; *id gets its id. Returns 0 or -1 with err. */
-int vault_index_add(sqlite3 *db, const struct vault_index_row *r, int64_t *id, char *err, size_t errlen);
+int vault_index_add(struct store *st, const struct vault_index_row *r, int64_t *id, char *err, size_t errlen);
 
 /* An earlier version of a document, as stored. */
 struct vault_version {
@@ -44,10 +45,10 @@ struct vault_version {
  * the entry whose entryUUID an RPLC association names (replaces), else the same XDS
  * uniqueId sent again, else the same CDA setId with a lower versionNumber. Returns 1
  * with *out, 0 when there is none, -1 with err. */
-int vault_index_replaced(sqlite3 *db, const char *patient, const char *replaces, const char *unique_id,
+int vault_index_replaced(struct store *st, const char *patient, const char *replaces, const char *unique_id,
                          const char *set_id, int version, struct vault_version *out, char *err,
                          size_t errlen);
 /* Marks old_id as superseded by new_id. Returns 0 or -1 with err. */
-int vault_index_supersede(sqlite3 *db, int64_t old_id, int64_t new_id, char *err, size_t errlen);
+int vault_index_supersede(struct store *st, int64_t old_id, int64_t new_id, char *err, size_t errlen);
 
 #endif

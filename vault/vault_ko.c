@@ -118,7 +118,7 @@ static void audit_ko(struct store *store, const char *sender, const char *patien
 	                         .result = result,
 	                         .peer = "",
 	                         .patient = patient};
-	if (audit_append(store_db(store), &ev, err, sizeof err) != 0)
+	if (audit_append(store, &ev, err, sizeof err) != 0)
 		log_err("audit_failed", "action=vault.ko error=\"%s\"", err);
 }
 
