@@ -297,10 +297,11 @@ static int add_patient(const char *patient, void *arg)
 	}
 	for (size_t i = 0; i < pl.n; i++) {
 		struct store_mailbox shown;
-		if (!vault_is_documents_mailbox(pl.v[i].name) ||
-		    (strcmp(pl.v[i].name, "Documents") != 0 &&
-		     visible_folder(x->s, patient, pl.v[i].name, &shown) != 1))
-			continue; /* a folder whose documents are all masked is not shown */
+		/* "Documents" itself holds no document: LIST shows it as the placeholder parent
+		 * it is; a folder whose documents are all masked is not shown at all */
+		if (!vault_is_documents_mailbox(pl.v[i].name) || strcmp(pl.v[i].name, "Documents") == 0 ||
+		    visible_folder(x->s, patient, pl.v[i].name, &shown) != 1)
+			continue;
 		struct store_mailbox mb = pl.v[i];
 		if (str_format(mb.name, sizeof(mb.name), "%s/%s/%s", IMAP_VAULT_NAMESPACE, patient,
 		               pl.v[i].name) < 0)
