@@ -112,7 +112,8 @@ static void list_line(struct imap_session *s, const struct list_req *r, const st
 	/* \NonExistent is RFC 5258's; a client that did not enable IMAP4rev2 may know only
 	 * RFC 3501's \Noselect (mbsync then tries to open the placeholder, and fails) */
 	if (mb == NULL)
-		buf_append_str(&b, (r->opts & LIST_LSUB) || !s->enabled_rev2 ? " \\Noselect" : " \\NonExistent");
+		buf_append_str(&b,
+		               (r->opts & LIST_LSUB) || !s->enabled_rev2 ? " \\Noselect" : " \\NonExistent");
 	if (!(r->opts & LIST_LSUB))
 		buf_append_str(&b, has_children(l, name) ? " \\HasChildren" : " \\HasNoChildren");
 	if (mb && mb->subscribed && (r->opts & (LIST_RET_SUBSCRIBED | LIST_SEL_SUBSCRIBED)))
