@@ -39,7 +39,7 @@ static int access_list(struct ctl *c, const char *patient)
 {
 	struct account a;
 	int n = 0;
-	int r = account_get(store_db(c->store), patient, &a);
+	int r = account_get(c->store, patient, &a);
 	if (r < 0)
 		return ctl_fail("access list: database error");
 	if (r == 0 || a.role != ROLE_PATIENT)

@@ -24,7 +24,7 @@ int ctl_history(struct ctl *c, int argc, char **argv)
 		return ctl_usage("usage: history PATIENT");
 	if (ctl_open_store(c) != 0)
 		return CTL_REFUSED;
-	int r = account_get(store_db(c->store), argv[1], &a);
+	int r = account_get(c->store, argv[1], &a);
 	if (r < 0)
 		return ctl_fail("history: database error");
 	if (r == 0 || a.role != ROLE_PATIENT)

@@ -109,7 +109,7 @@ static void auth_failure(struct imap_session *s, const char *tag, const char *wh
 static void password_login(struct imap_session *s, const char *tag, const char *user, const char *pass)
 {
 	struct account a;
-	int rc = account_check_password(store_db(s->store), user, pass, &a);
+	int rc = account_check_password(s->store, user, pass, &a);
 	if (rc < 0) {
 		imap_no(s, tag, "[UNAVAILABLE] Temporary failure, try again later");
 		return;
@@ -226,7 +226,7 @@ static void sasl_external(struct imap_session *s, struct imap_command *c)
 		return;
 	}
 	struct account a;
-	int rc = account_by_cert(store_db(s->store), p->sha256, p->email, &a);
+	int rc = account_by_cert(s->store, p->sha256, p->email, &a);
 	if (rc < 0) {
 		imap_no(s, c->tag, "[UNAVAILABLE] Temporary failure, try again later");
 		return;
@@ -277,7 +277,7 @@ void cmd_enable(struct imap_session *s, struct imap_command *c)
 			return;
 		}
 		if (str_ieq(c->args[i].str, "CONDSTORE") && !s->enabled_condstore) {
-			s->enabled_condstore = true;
+			imap_condstore_enable(s);
 			buf_append_str(&en, " CONDSTORE");
 		} else if (str_ieq(c->args[i].str, "IMAP4rev2") && !s->enabled_rev2) {
 			/* RFC 9051: ESEARCH results, UTF-8 mailbox names, no \Recent */

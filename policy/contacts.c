@@ -41,8 +41,7 @@ const char *contacts_reply_address(struct store *st, const struct contact_info *
 {
 	if (info->reply_to[0] != '\0') {
 		const char *dom = str_address_domain(info->reply_to);
-		if (config_is_local_domain(store_config(st), dom) ||
-		    trust_domain_known(store_db(st), dom) == 1)
+		if (config_is_local_domain(store_config(st), dom) || trust_domain_known(st, dom) == 1)
 			return info->reply_to;
 	}
 	return info->from;

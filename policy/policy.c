@@ -86,8 +86,8 @@ static int mail_operator(struct store *store, const struct mss_config *cfg, cons
 		*why = "address-not-theirs";
 		return refuse(st, 553, "5.7.1", "sender address is served here, not by your operator");
 	}
-	int r = mail_from[0] == '\0' ? trust_dn_known(store_db(store), s->tls_subject_dn)
-	                             : trust_is_listed(store_db(store), dom, s->tls_subject_dn);
+	int r = mail_from[0] == '\0' ? trust_dn_known(store, s->tls_subject_dn)
+	                             : trust_is_listed(store, dom, s->tls_subject_dn);
 	if (r < 0)
 		return temp_failure(st);
 	if (r == 0) {
@@ -172,9 +172,9 @@ static int sender_proven(struct store *store, const struct policy_sender *s, con
 	case SENDER_RELAY_SPF:
 		return 1;
 	case SENDER_OPERATOR:
-		return mail_from[0] == '\0' ? trust_dn_known(store_db(store), s->tls_subject_dn)
-		                            : trust_is_listed(store_db(store), str_address_domain(mail_from),
-		                                              s->tls_subject_dn);
+		return mail_from[0] == '\0'
+		           ? trust_dn_known(store, s->tls_subject_dn)
+		           : trust_is_listed(store, str_address_domain(mail_from), s->tls_subject_dn);
 	default:
 		return 0;
 	}
@@ -190,7 +190,7 @@ static int sender_facts(struct store *store, const struct policy_sender *s, cons
 	if (!f->sender_proven || identity[0] == '\0')
 		return 0;
 	struct account a;
-	int r = account_get(store_db(store), identity, &a);
+	int r = account_get(store, identity, &a);
 	if (r < 0)
 		return -1;
 	if (r == 1 && !a.disabled) {
@@ -198,7 +198,7 @@ static int sender_facts(struct store *store, const struct policy_sender *s, cons
 		f->sender_local_pro = a.role == ROLE_PROFESSIONAL || a.role == ROLE_ORGANISATION;
 	}
 	struct dir_entry e;
-	r = dir_entry_get(store_db(store), identity, &e);
+	r = dir_entry_get(store, identity, &e);
 	if (r < 0)
 		return -1;
 	f->sender_dir_active = r == 1 && e.active;
@@ -212,19 +212,19 @@ static int rcpt_facts(struct store *store, const struct mss_config *cfg, const c
 	const char *dom = str_address_domain(rcpt);
 	if (config_is_local_domain(cfg, dom)) {
 		struct account a;
-		int r = account_get(store_db(store), rcpt, &a);
+		int r = account_get(store, rcpt, &a);
 		if (r < 0)
 			return -1;
 		f->place = RCPT_LOCAL;
 		f->rcpt_exists = r == 1 && !a.disabled;
 		f->rcpt_patient = f->rcpt_exists && a.role == ROLE_PATIENT;
 	} else {
-		int r = trust_domain_known(store_db(store), dom);
+		int r = trust_domain_known(store, dom);
 		if (r < 0)
 			return -1;
 		f->place = r == 1 ? RCPT_TRUST : RCPT_OUTSIDE;
 	}
-	int ph = dir_entry_is_pharmacy(store_db(store), rcpt, cfg->pharmacy_professions);
+	int ph = dir_entry_is_pharmacy(store, rcpt, cfg->pharmacy_professions);
 	if (ph < 0)
 		return -1;
 	f->rcpt_pharmacy = ph == 1;

@@ -192,7 +192,7 @@ static enum auth_outcome password_needs_certificate(struct smtp_session *s, cons
 		         conn_peer_ip(s->conn), a->address);
 		return AUTH_FAILURE;
 	}
-	int rc = account_by_cert(store_db(s->store), s->peer.sha256, s->peer.email, &owner);
+	int rc = account_by_cert(s->store, s->peer.sha256, s->peer.email, &owner);
 	if (rc < 0)
 		return AUTH_TEMPFAIL;
 	if (rc == 0 || owner.id != a->id) {
@@ -206,7 +206,7 @@ static enum auth_outcome password_needs_certificate(struct smtp_session *s, cons
 static enum auth_outcome check_password(struct smtp_session *s, const char *user, const char *pass)
 {
 	struct account a;
-	int rc = account_check_password(store_db(s->store), user, pass, &a);
+	int rc = account_check_password(s->store, user, pass, &a);
 
 	if (rc < 0)
 		return AUTH_TEMPFAIL;

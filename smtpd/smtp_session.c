@@ -154,7 +154,7 @@ static void map_certificate(struct smtp_session *s)
 	s->cert_mapped = false;
 	if (!s->peer.has_cert || s->store == NULL)
 		return;
-	if (account_by_cert(store_db(s->store), s->peer.sha256, s->peer.email, &a) == 1 && !a.disabled) {
+	if (account_by_cert(s->store, s->peer.sha256, s->peer.email, &a) == 1 && !a.disabled) {
 		s->cert_account = a;
 		s->cert_mapped = true;
 	}

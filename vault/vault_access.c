@@ -55,14 +55,14 @@ static int check_parties(struct store *st, enum access_op op, const char *patien
                          size_t errlen)
 {
 	struct account a;
-	int r = account_get(store_db(st), patient, &a);
+	int r = account_get(st, patient, &a);
 	if (r < 0)
 		return -1;
 	if (r == 0 || a.role != ROLE_PATIENT)
 		return refuse(err, errlen, "not a patient account here");
 	if (op != OP_GRANT)
 		return 0;
-	r = account_get(store_db(st), pro, &a);
+	r = account_get(st, pro, &a);
 	if (r < 0)
 		return -1;
 	if (r == 0 || (a.role != ROLE_PROFESSIONAL && a.role != ROLE_ORGANISATION))

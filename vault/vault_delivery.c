@@ -18,12 +18,12 @@ void vault_address_ins(const char *address, char *out, size_t outlen)
 	}
 }
 
-static int lookup_rcpt(sqlite3 *db, const char *address, struct vault_rcpt *r)
+static int lookup_rcpt(struct store *st, const char *address, struct vault_rcpt *r)
 {
 	struct account a;
 	memset(r, 0, sizeof *r);
 	r->address = address;
-	int rc = account_get(db, address, &a);
+	int rc = account_get(st, address, &a);
 	if (rc < 0)
 		return -1;
 	r->account = rc == 1 && !a.disabled;
@@ -37,17 +37,17 @@ static int lookup_rcpt(sqlite3 *db, const char *address, struct vault_rcpt *r)
 	return 0;
 }
 
-static int lookup_sender(sqlite3 *db, const struct policy_message *m, struct vault_delivery *d)
+static int lookup_sender(struct store *st, const struct policy_message *m, struct vault_delivery *d)
 {
 	struct account a;
 	const char *s = m->sender->account[0] ? m->sender->account : m->mail_from;
 	if (str_copy(d->sender, sizeof d->sender, s) != 0)
 		d->sender[0] = '\0';
-	int rc = d->sender[0] ? account_get(db, d->sender, &a) : 0;
+	int rc = d->sender[0] ? account_get(st, d->sender, &a) : 0;
 	if (rc < 0)
 		return -1;
 	d->sender_patient = rc == 1 && a.role == ROLE_PATIENT;
-	vault_person_name(db, d->sender, d->sender_name, sizeof d->sender_name);
+	vault_person_name(st, d->sender, d->sender_name, sizeof d->sender_name);
 	if (!d->sender_name[0])
 		str_copy(d->sender_name, sizeof d->sender_name, d->sender);
 	return 0;
@@ -78,19 +78,19 @@ static void parse(struct store *store, struct vault_delivery *d)
 int vault_delivery_open(struct store *store, const struct policy_message *m, struct vault_delivery *d,
                         char *err, size_t errlen)
 {
-	sqlite3 *db = store_db(store);
+	struct store *st = store;
 	memset(d, 0, sizeof *d);
 	d->m = m;
 	d->rcpts = xcalloc(m->nrcpt ? m->nrcpt : 1, sizeof *d->rcpts);
 	for (size_t i = 0; i < m->nrcpt; i++) {
-		if (lookup_rcpt(db, m->rcpts[i], &d->rcpts[i]) != 0) {
+		if (lookup_rcpt(st, m->rcpts[i], &d->rcpts[i]) != 0) {
 			str_copy(err, errlen, "recipient lookup failed");
 			free(d->rcpts);
 			return -1;
 		}
 		d->npatients += d->rcpts[i].account && d->rcpts[i].role == ROLE_PATIENT;
 	}
-	if (lookup_sender(db, m, d) != 0) {
+	if (lookup_sender(st, m, d) != 0) {
 		str_copy(err, errlen, "sender lookup failed");
 		free(d->rcpts);
 		return -1;

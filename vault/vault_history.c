@@ -144,9 +144,9 @@ static void who_display(struct store *st, const char *who, char *out, size_t out
 	struct dir_entry *d = xcalloc(1, sizeof *d);
 	char name[300] = "";
 	if (strchr(who, '@') != NULL) {
-		if (account_get(store_db(st), who, &a) == 1 && a.name[0])
+		if (account_get(st, who, &a) == 1 && a.name[0])
 			str_copy(name, sizeof name, a.name);
-		else if (dir_entry_get(store_db(st), who, d) == 1 && (d->last_name[0] || d->first_name[0]))
+		else if (dir_entry_get(st, who, d) == 1 && (d->last_name[0] || d->first_name[0]))
 			str_format(name, sizeof name, "%s%s%s", d->first_name, d->first_name[0] ? " " : "",
 			           d->last_name);
 	}

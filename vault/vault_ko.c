@@ -126,7 +126,7 @@ int vault_send_ko(struct store *store, const struct vault_ko *ko)
 {
 	char err[256];
 	struct account a;
-	if (!ko->sender[0] || account_get(store_db(store), ko->sender, &a) != 1 ||
+	if (!ko->sender[0] || account_get(store, ko->sender, &a) != 1 ||
 	    store_user_exists(store, a.address) != 1) {
 		audit_ko(store, ko->sender[0] ? ko->sender : "<>", ko->audit_patient, ko->code,
 		         "not sent: the sender has no mailbox here");

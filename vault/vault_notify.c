@@ -154,7 +154,7 @@ int vault_notify_access(struct store *store, const char *patient, const char *pr
 	int r = claim_notice(store_sql(store), patient, professional, cfg->notify_access_interval);
 	if (r <= 0)
 		return r;
-	if (account_get(store_db(store), professional, &a) == 1 && a.name[0])
+	if (account_get(store, professional, &a) == 1 && a.name[0])
 		str_format(who, sizeof who, "%s (%s)", a.name, professional);
 	else
 		str_copy(who, sizeof who, professional);

@@ -6,12 +6,13 @@
 #ifndef MSS_VAULT_PEOPLE_H
 #define MSS_VAULT_PEOPLE_H
 
-#include <sqlite3.h>
 #include <stddef.h>
 
+#include "store/store.h"
+
 /* The name of address ("" when neither the accounts nor the directory know it). */
-void vault_person_name(sqlite3 *db, const char *address, char *out, size_t outlen);
+void vault_person_name(struct store *st, const char *address, char *out, size_t outlen);
 /* "Dr Martin (dr.martin@pro.mss.test)", else the address as given. */
-void vault_person_display(sqlite3 *db, const char *address, char *out, size_t outlen);
+void vault_person_display(struct store *st, const char *address, char *out, size_t outlen);
 
 #endif

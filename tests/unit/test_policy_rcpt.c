@@ -21,7 +21,6 @@
 #include "directory/trust.h"
 #include "lib/config.h"
 #include "lib/crypto.h"
-#include "lib/db.h"
 #include "test_db_util.h"
 #include "lib/str.h"
 #include "audit/audit.h"
@@ -36,7 +35,6 @@
 #define BAD_DN "CN=mx.evil.test,O=Evil,C=FR"
 
 static char dir[300];
-static sqlite3 *db; /* the store's handle, for directory/ until its conversion */
 static struct store *store;
 static struct test_data td;
 
@@ -55,7 +53,7 @@ static void add_account(const char *address, enum account_role role)
 	str_copy(a.address, sizeof a.address, address);
 	a.role = role;
 	char err[256];
-	if (account_add(db, &a, NULL, NULL, err, sizeof err) != 0)
+	if (account_add(store, &a, NULL, NULL, err, sizeof err) != 0)
 		fail_msg("account_add %s: %s", address, err);
 }
 
@@ -74,9 +72,9 @@ static void load_directory(void)
 	    "ORG|labo@pro.mss.test|||3|4|Labo||39|Biologiste\n"
 	    "PER|dr.martin@pro.mss.test|8|10003|1|1|MARTIN|Jean|10|Médecin\n");
 	struct dir_import_result r;
-	if (directory_import(db, path, true, &r, err, sizeof err) != 0)
+	if (directory_import(store, path, true, &r, err, sizeof err) != 0)
 		fail_msg("directory import: %s (%s)", err, r.nbad_kept ? r.bad_lines[0].why : "");
-	assert_int_equal(dir_entry_set_active(db, "dr.inactive@other-operator.test", false), 0);
+	assert_int_equal(dir_entry_set_active(store, "dr.inactive@other-operator.test", false), 0);
 	str_format(path, sizeof path, "%s/trust.xml", dir);
 	write_file(path,
 	           "<ListeBlancheMSSante xmlns=\"https://listeblanche.mssante.fr/schema\"><ListeDomaines>"
@@ -85,7 +83,7 @@ static void load_directory(void)
 	           "<Domaine><Nom>third.test</Nom><DNCertificatOperateur>CN=mx.third.test,C=FR"
 	           "</DNCertificatOperateur></Domaine></ListeDomaines></ListeBlancheMSSante>");
 	struct trust_import_result tr;
-	assert_int_equal(trust_import(db, path, &tr, err, sizeof err), 0);
+	assert_int_equal(trust_import(store, path, &tr, err, sizeof err), 0);
 }
 
 static int setup(void **state)
@@ -104,7 +102,6 @@ static int setup(void **state)
 	if (test_data_open(&td, parts, 3) != 0 || audit_start_log(td.st, err, sizeof err) != 0)
 		return -1;
 	store = td.st;
-	db = store_db(store);
 	add_account(PAT, ROLE_PATIENT);
 	add_account(PAT2, ROLE_PATIENT);
 	add_account("dr.martin@pro.mss.test", ROLE_PROFESSIONAL);
@@ -112,7 +109,7 @@ static int setup(void **state)
 	add_account("dr.off@pro.mss.test", ROLE_PROFESSIONAL);
 	add_account("labo@pro.mss.test", ROLE_ORGANISATION);
 	add_account("pharmacie@pro.mss.test", ROLE_ORGANISATION);
-	assert_int_equal(account_disable(db, "dr.off@pro.mss.test", err, sizeof err), 0);
+	assert_int_equal(account_disable(store, "dr.off@pro.mss.test", err, sizeof err), 0);
 	load_directory();
 	assert_int_equal(contacts_block(store, PAT, "dr.durand@pro.mss.test", true), 0);
 	assert_int_equal(contacts_block(store, PAT, "Dr.Durand@pro.mss.test", true), 1);

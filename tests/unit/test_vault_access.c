@@ -41,7 +41,7 @@ static void add(struct store *st, const char *addr, enum account_role role)
 	memset(&a, 0, sizeof a);
 	str_copy(a.address, sizeof a.address, addr);
 	a.role = role;
-	assert_int_equal(account_add(store_db(st), &a, NULL, NULL, err, sizeof err), 0);
+	assert_int_equal(account_add(st, &a, NULL, NULL, err, sizeof err), 0);
 }
 
 static int setup(void **state)
