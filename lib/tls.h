@@ -140,8 +140,9 @@ void tls_sess_free(struct tls_sess *s);
  * and 1.3), for requests received on channels (socketpair(AF_UNIX, SOCK_SEQPACKET)).
  * Requests are typed and length-checked; a malformed or unexpected one (unknown key,
  * a scheme the key cannot do, a wrong length, a block that is not a PSS encoding) is
- * refused, logged, and ends that channel. New channels reach the agent over its
- * control socket, from the master. */
+ * refused, logged, and ends that channel; a request for a key it does not hold (replaced
+ * by a reload) just fails. New channels reach the agent over its control socket
+ * (socketpair(AF_UNIX, SOCK_SEQPACKET)), from the master. */
 struct tls_agent;
 
 /* Loads the PEM private keys (RSA or EC). Returns NULL with err naming the file. */
@@ -157,7 +158,9 @@ void tls_agent_free(struct tls_agent *a);
 /* In the master: makes a new channel, hands one end to the agent over ctl_fd and
  * returns the other (close-on-exec), or -1 with err. */
 int tls_agent_channel(int ctl_fd, char *err, size_t errlen);
-/* In the master: asks the agent to re-read its key files (SIGHUP). Returns 0 or -1. */
-int tls_agent_request_reload(int ctl_fd);
+/* In the master (SIGHUP): asks the agent to re-read its key files and waits for its
+ * answer (10 s at most), so that contexts reloaded afterwards find the new keys.
+ * Returns 0, or -1 with err (the agent then keeps its previous keys). */
+int tls_agent_request_reload(int ctl_fd, char *err, size_t errlen);
 
 #endif

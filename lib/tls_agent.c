@@ -120,8 +120,13 @@ int tls_agent_handle(struct tls_agent *a, const uint8_t *msg, size_t n, uint8_t 
 	if (tls_agent_parse_sign(msg, n, &r, err, errlen) < 0)
 		return -1;
 	k = find_key(a, r.key_id);
-	if (!k)
-		return tls_errf(err, errlen, "no such key");
+	if (!k) {
+		/* A key replaced by a reload while a handshake was under way: that handshake
+		 * fails, the channel stays. */
+		log_warn("tls.agent_unknown_key", "action=failed");
+		*outlen = tls_agent_encode_header(out, TLS_AGENT_FAILED, r.id);
+		return 1;
+	}
 	rc = tls_held_key_sign(k->k, &r, sig, sizeof(sig), &siglen, err, errlen);
 	if (rc == -1)
 		return -1;
@@ -219,11 +224,25 @@ static void channel_read(struct tls_agent *a, size_t i)
 		channel_end(a, i); /* the session is gone or stuck: its handshake fails */
 }
 
+/* Reloads the keys and tells the master (tls_agent_request_reload waits for it). */
+static void reload_answer(struct tls_agent *a, uint32_t id)
+{
+	uint8_t msg[TLS_AGENT_HEADER];
+	char err[512];
+	bool ok = tls_agent_reload(a, err, sizeof(err)) == 0;
+
+	if (ok)
+		log_info("tls.agent_reloaded", "keys=%zu", a->nkeys);
+	else
+		log_err("tls.agent_reload_failed", "error=\"%s\" action=previous-kept", err);
+	tls_agent_encode_header(msg, ok ? TLS_AGENT_RELOADED : TLS_AGENT_FAILED, id);
+	(void)send(a->pfd[0].fd, msg, sizeof(msg), MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
 /* Serves one control message. Returns 0, or 1 when the master is gone. */
 static int control_read(struct tls_agent *a)
 {
 	uint8_t msg[TLS_AGENT_HEADER + 1];
-	char err[512];
 	uint32_t id;
 	int fd, type;
 	ssize_t n = recv_msg(a->pfd[0].fd, msg, sizeof(msg), &fd);
@@ -241,10 +260,8 @@ static int control_read(struct tls_agent *a)
 	}
 	if (fd >= 0)
 		close(fd);
-	if (type == TLS_AGENT_RELOAD && tls_agent_reload(a, err, sizeof(err)) == 0)
-		log_info("tls.agent_reloaded", "keys=%zu", a->nkeys);
-	else if (type == TLS_AGENT_RELOAD)
-		log_err("tls.agent_reload_failed", "error=\"%s\" action=previous-kept", err);
+	if (type == TLS_AGENT_RELOAD)
+		reload_answer(a, id);
 	else
 		log_warn("tls.agent_refused", "channel=control error=\"malformed control message\"");
 	return 0;
@@ -263,12 +280,13 @@ int tls_agent_run(struct tls_agent *a, int ctl_fd)
 			continue;
 		if (r < 0)
 			return -1;
+		/* The master first: a reload it ordered applies to the requests that wait. */
+		if (a->pfd[0].revents && control_read(a))
+			return 0;
 		/* From the last: channel_end moves the last channel into the freed slot. */
 		for (size_t i = a->npfd; i-- > 1;)
 			if (a->pfd[i].revents)
 				channel_read(a, i);
-		if (a->pfd[0].revents && control_read(a))
-			return 0;
 	}
 }
 
@@ -299,10 +317,21 @@ int tls_agent_channel(int ctl_fd, char *err, size_t errlen)
 	return sv[0];
 }
 
-int tls_agent_request_reload(int ctl_fd)
+int tls_agent_request_reload(int ctl_fd, char *err, size_t errlen)
 {
-	uint8_t msg[TLS_AGENT_HEADER];
+	uint8_t msg[TLS_AGENT_HEADER + 1];
+	long deadline = tls_now_ms() + TLS_AGENT_TIMEOUT_MS;
+	uint32_t id = 0;
+	ssize_t n;
 
 	tls_agent_encode_header(msg, TLS_AGENT_RELOAD, 0);
-	return send(ctl_fd, msg, sizeof(msg), MSG_NOSIGNAL) == (ssize_t)sizeof(msg) ? 0 : -1;
+	if (send(ctl_fd, msg, TLS_AGENT_HEADER, MSG_NOSIGNAL) != TLS_AGENT_HEADER)
+		return tls_errf(err, errlen, "key agent: %s", strerror(errno));
+	if (tls_wait_fd(ctl_fd, POLLIN, deadline) <= 0)
+		return tls_errf(err, errlen, "key agent: no answer to the reload");
+	n = recv(ctl_fd, msg, sizeof(msg), MSG_DONTWAIT);
+	if (n == TLS_AGENT_HEADER && tls_agent_parse_header(msg, (size_t)n, &id) == TLS_AGENT_RELOADED)
+		return 0;
+	return tls_errf(err, errlen,
+	                "key agent: the key files did not load, the previous keys stay (see its log)");
 }

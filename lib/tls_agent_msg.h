@@ -11,9 +11,11 @@
  * SIGNATURE (agent -> channel): header | n u16 | 0 u16 | signature[n]
  * FAILED (agent -> channel): header (the key could not sign; the channel stays open)
  * ADD_CHANNEL (control -> agent): header, with one descriptor (SCM_RIGHTS)
- * RELOAD (control -> agent): header
+ * RELOAD (control -> agent): header; answered on the control socket with RELOADED,
+ *   or FAILED when a key file did not load (the keys in force stay)
  * A request that does not parse, or that the key it names cannot serve, is refused:
- * the agent logs it and closes that channel. */
+ * the agent logs it and closes that channel. A request naming a key the agent does
+ * not hold (replaced by a reload meanwhile) is answered FAILED. */
 #ifndef MSS_TLS_AGENT_MSG_H
 #define MSS_TLS_AGENT_MSG_H
 
@@ -33,6 +35,7 @@ enum tls_agent_type {
 	TLS_AGENT_FAILED = 3,
 	TLS_AGENT_ADD_CHANNEL = 16,
 	TLS_AGENT_RELOAD = 17,
+	TLS_AGENT_RELOADED = 18,
 };
 
 /* What to sign. data is a digest of the hash's length, except for RSA_PSS_BLOCK: an
@@ -88,8 +91,8 @@ size_t tls_agent_encode_header(uint8_t *out, uint8_t type, uint32_t id);
 
 struct tls_agent;
 /* The agent's answer to one message read on a channel (tls_agent.c): 1 with a reply in
- * out (*outlen bytes: SIGNATURE, or FAILED when the key could not sign), -1 when the
- * request is refused (err says why: the channel must end). */
+ * out (*outlen bytes: SIGNATURE, or FAILED when the key is not held or could not
+ * sign), -1 when the request is refused (err says why: the channel must end). */
 int tls_agent_handle(struct tls_agent *a, const uint8_t *msg, size_t n, uint8_t *out, size_t *outlen,
                      char *err, size_t errlen);
 

@@ -152,7 +152,7 @@ def test_agent_key_reload(start, pki, tmp_path):
     assert srv.result()[0] == "ok"
     shutil.copyfile(pki / "rsa.key", tmp_path / "live.key")
     shutil.copyfile(pki / "rsa.crt", tmp_path / "live.crt")
-    assert srv.command("agent-reload") == ["agent-reload", "0"]
+    assert srv.command("agent-reload") == ["agent-reload", "0", ""]
     assert srv.command("reload") == ["reload", "ok"]
     rc, out = s_client(pki, srv.port, args=["-showcerts"])
     status, f = srv.result()

@@ -16,7 +16,7 @@
  *     reload       tls_ctx_reload      -> "reload<TAB>ok" or "reload<TAB>error<TAB>why"
  *     reload-crl   tls_ctx_reload_crl  -> "reload-crl<TAB>RC<TAB>why"
  *     agent-pid    -> "agent-pid<TAB>PID" (0 without -a)
- *     agent-reload tls_agent_request_reload -> "agent-reload<TAB>RC"
+ *     agent-reload tls_agent_request_reload -> "agent-reload<TAB>RC<TAB>why"
  *   The library's log lines go to stderr. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -124,7 +124,8 @@ static int command(struct tls_ctx *ctx)
 	} else if (!strcmp(line, "agent-pid")) {
 		printf("agent-pid\t%ld\n", (long)agent_pid);
 	} else if (!strcmp(line, "agent-reload")) {
-		printf("agent-reload\t%d\n", tls_agent_request_reload(agent_ctl));
+		rc = tls_agent_request_reload(agent_ctl, err, sizeof(err));
+		printf("agent-reload\t%d\t%s\n", rc, rc < 0 ? err : "");
 	} else if (!strcmp(line, "reload-crl")) {
 		rc = tls_ctx_reload_crl(ctx, err, sizeof(err));
 		printf("reload-crl\t%d\t%s\n", rc, rc < 0 ? err : "");
