@@ -37,6 +37,14 @@ static const struct sql_migration vault_migrations[] = {
      .sqlite = "CREATE TABLE vault_history_sync ("
                " patient TEXT NOT NULL COLLATE NOCASE PRIMARY KEY,"
                " last_seq INTEGER NOT NULL) WITHOUT ROWID;"},
+    /* patients' blocks (vault_access.h), created by directory_entries step 1 in
+     * databases made before the vault owned them */
+    {.version = 3,
+     .sqlite = "CREATE TABLE IF NOT EXISTS patient_blocks ("
+               " patient TEXT NOT NULL,"
+               " professional TEXT NOT NULL,"
+               " created INTEGER NOT NULL,"
+               " PRIMARY KEY (patient, professional)) WITHOUT ROWID;"},
 };
 
 const struct sql_schema vault_schema = {"vault", vault_migrations,
