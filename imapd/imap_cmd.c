@@ -17,7 +17,7 @@ static const struct imap_cmd_def cmd_table[] = {
     /* any state (RFC 9051 6.1) */
     {"CAPABILITY", cmd_capability, S_ANY, 0},
     {"NOOP", cmd_noop, S_ANY, 0},
-    {"LOGOUT", cmd_logout, S_ANY, 0},
+    {"LOGOUT", cmd_logout, S_ANY, CMD_NO_SYNC},
     {"ID", cmd_id, S_ANY, 0},
     /* not authenticated (6.2) */
     {"STARTTLS", cmd_starttls, S_NA, 0},

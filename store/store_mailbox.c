@@ -9,7 +9,10 @@
 #include "lib/str.h"
 #include "store/store_int.h"
 
-#define MAILBOX_COLS "id, name, uidvalidity, uidnext, highestmodseq, special_use, subscribed, user_id"
+#define MAILBOX_COLS                                                                                         \
+	"id, name, uidvalidity, uidnext, highestmodseq, special_use,"                                        \
+	" CASE WHEN EXISTS(SELECT 1 FROM subscriptions s WHERE s.user_id = mailboxes.user_id"                \
+	" AND s.name = mailboxes.name) THEN 1 ELSE 0 END, user_id, first_recent_uid"
 
 /* Refuses names IMAP cannot carry safely: controls, LIST wildcards, empty levels. */
 int store_name_normalise(const char *name, char *out, size_t outlen)
@@ -44,6 +47,7 @@ static int mailbox_from_row(struct sql_stmt *q, struct store_mailbox *out, int64
 	out->subscribed = sql_int(q, 6) != 0;
 	if (owner != NULL)
 		*owner = sql_int(q, 7);
+	out->first_recent_uid = (uint32_t)sql_int(q, 8);
 	return sql_text_copy(q, 1, out->name, sizeof(out->name));
 }
 
@@ -87,8 +91,9 @@ int store_mailbox_counts(struct store *st, struct store_mailbox *mb, char *err, 
 	    sql_query(st->sql, "store.mailbox_counts",
 	              "SELECT count(*), coalesce(sum(CASE WHEN (flags & 1) = 0 THEN 1 ELSE 0 END), 0),"
 	              " coalesce(sum(CASE WHEN (flags & 8) != 0 THEN 1 ELSE 0 END), 0),"
-	              " coalesce(sum(size), 0) FROM messages WHERE mailbox_id = ?1",
-	              SQL_ARGS(SQL_INT(mb->id)), err, errlen);
+	              " coalesce(sum(size), 0), coalesce(sum(CASE WHEN uid >= ?2 THEN 1 ELSE 0 END), 0)"
+	              " FROM messages WHERE mailbox_id = ?1",
+	              SQL_ARGS(SQL_INT(mb->id), SQL_INT(mb->first_recent_uid)), err, errlen);
 	if (q == NULL)
 		return -1;
 	int rc = sql_next(q, err, errlen);
@@ -97,6 +102,7 @@ int store_mailbox_counts(struct store *st, struct store_mailbox *mb, char *err, 
 		mb->unseen = (uint32_t)sql_int(q, 1);
 		mb->deleted = (uint32_t)sql_int(q, 2);
 		mb->total_size = (uint64_t)sql_int(q, 3);
+		mb->recent = (uint32_t)sql_int(q, 4);
 	}
 	sql_done(q);
 	return rc == 1 ? 0 : -1;
@@ -149,20 +155,32 @@ int store_mailbox_status(struct store *st, const char *user, const char *name, s
 	return rc;
 }
 
+/* Adds or removes (user_id, name) in the subscriptions. Returns the number of rows
+ * changed (0 or 1), or -1. */
+static int subscription_set(struct store *st, int64_t user_id, const char *name, bool on, char *err,
+                            size_t errlen)
+{
+	int rc = sql_exec(st->sql, "subscription",
+	                  on ? "INSERT INTO subscriptions(user_id, name) VALUES(?1, ?2)"
+	                       " ON CONFLICT (user_id, name) DO NOTHING"
+	                     : "DELETE FROM subscriptions WHERE user_id = ?1 AND name = ?2",
+	                  SQL_ARGS(SQL_INT(user_id), SQL_TEXT(name)), err, errlen);
+	return rc < 0 ? -1 : rc > 0;
+}
+
 static int mailbox_insert(struct store *st, int64_t user_id, const char *name, unsigned special_use,
                           bool subscribed, char *err, size_t errlen)
 {
 	uint32_t uidvalidity;
 	if (store_next_uidvalidity(st, &uidvalidity, err, errlen) < 0)
 		return -1;
-	return sql_exec(st->sql, "store.mailbox_insert",
-	                "INSERT INTO mailboxes (user_id, name, uidvalidity, special_use, subscribed)"
-	                " VALUES (?1, ?2, ?3, ?4, ?5)",
-	                SQL_ARGS(SQL_INT(user_id), SQL_TEXT(name), SQL_INT(uidvalidity), SQL_INT(special_use),
-	                         SQL_INT(subscribed ? 1 : 0)),
-	                err, errlen) == 1
-	           ? 0
-	           : -1;
+	if (sql_exec(
+	        st->sql, "store.mailbox_insert",
+	        "INSERT INTO mailboxes (user_id, name, uidvalidity, special_use) VALUES (?1, ?2, ?3, ?4)",
+	        SQL_ARGS(SQL_INT(user_id), SQL_TEXT(name), SQL_INT(uidvalidity), SQL_INT(special_use)), err,
+	        errlen) != 1)
+		return -1;
+	return subscribed && subscription_set(st, user_id, name, true, err, errlen) < 0 ? -1 : 0;
 }
 
 /* Creates each missing parent of name ("a", "a/b" for "a/b/c"). */
@@ -248,6 +266,27 @@ int store_mailbox_bump(struct store *st, int64_t mailbox_id, uint32_t nuids, uin
 	return 0;
 }
 
+/* The subscribed names without a mailbox (deleted since, RFC 9051 6.3.7). */
+static int subscriptions_orphan(struct store *st, int64_t user_id, struct store_mailbox_list *out, char *err,
+                                size_t errlen)
+{
+	struct sql_stmt *q = sql_query(st->sql, "subscriptions",
+	                               "SELECT name FROM subscriptions s WHERE user_id = ?1 AND NOT EXISTS"
+	                               " (SELECT 1 FROM mailboxes m WHERE m.user_id = ?1 AND m.name = s.name)"
+	                               " ORDER BY name",
+	                               SQL_ARGS(SQL_INT(user_id)), err, errlen);
+	if (q == NULL)
+		return -1;
+	int rc;
+	while ((rc = sql_next(q, err, errlen)) == 1) {
+		out->subscribed_only = xrealloc(out->subscribed_only,
+		                                (out->nsubscribed_only + 1) * sizeof(*out->subscribed_only));
+		out->subscribed_only[out->nsubscribed_only++] = xstrdup(sql_text(q, 0));
+	}
+	sql_done(q);
+	return rc < 0 ? -1 : 0;
+}
+
 int store_mailbox_list(struct store *st, const char *user, struct store_mailbox_list *out, char *err,
                        size_t errlen)
 {
@@ -271,7 +310,7 @@ int store_mailbox_list(struct store *st, const char *user, struct store_mailbox_
 			out->n++;
 	}
 	sql_done(q);
-	if (rc < 0) {
+	if (rc < 0 || subscriptions_orphan(st, user_id, out, err, errlen) < 0) {
 		store_mailbox_list_free(out);
 		return -1;
 	}
@@ -281,8 +320,10 @@ int store_mailbox_list(struct store *st, const char *user, struct store_mailbox_
 void store_mailbox_list_free(struct store_mailbox_list *l)
 {
 	free(l->v);
-	l->v = NULL;
-	l->n = 0;
+	for (size_t i = 0; i < l->nsubscribed_only; i++)
+		free(l->subscribed_only[i]);
+	free(l->subscribed_only);
+	memset(l, 0, sizeof(*l));
 }
 
 int store_mailbox_subscribe(struct store *st, const char *user, const char *name, bool subscribed, char *err,
@@ -290,18 +331,50 @@ int store_mailbox_subscribe(struct store *st, const char *user, const char *name
 {
 	int64_t user_id;
 	char norm[STORE_MAILBOX_MAX];
+	struct store_mailbox mb;
 	int rc = resolve(st, user, name, &user_id, norm, err, errlen);
 	if (rc <= 0)
 		return rc < 0 ? -1 : 1;
-	int n =
-	    sql_exec(st->sql, "store.subscribe",
-	             "UPDATE mailboxes SET subscribed = ?1 WHERE user_id = ?2 AND name = ?3",
-	             SQL_ARGS(SQL_INT(subscribed ? 1 : 0), SQL_INT(user_id), SQL_TEXT(norm)), err, errlen);
-	if (n < 0)
+	/* Subscribing needs the mailbox; unsubscribing works on a name whose mailbox is gone. */
+	rc = store_mailbox_row(st, user_id, norm, &mb, NULL, err, errlen);
+	if (rc < 0)
 		return -1;
-	if (n == 0) {
+	if (rc == 0 && subscribed) {
+		str_format(err, errlen, "no such mailbox");
+		return 1;
+	}
+	int changed = subscription_set(st, user_id, norm, subscribed, err, errlen);
+	if (changed < 0)
+		return -1;
+	if (rc == 0 && changed == 0) {
 		str_format(err, errlen, "no such mailbox");
 		return 1;
 	}
 	return 0;
+}
+
+static int recent_claim_txn(struct store *st, int64_t mailbox_id, uint32_t upto, uint32_t *first_recent,
+                            char *err, size_t errlen)
+{
+	struct store_mailbox mb;
+	int rc = store_mailbox_row_id(st, mailbox_id, &mb, NULL, err, errlen);
+	if (rc <= 0)
+		return rc < 0 ? -1 : 1;
+	*first_recent = mb.first_recent_uid;
+	if (upto <= mb.first_recent_uid)
+		return 0;
+	return sql_exec(st->sql, "recent", "UPDATE mailboxes SET first_recent_uid = ?1 WHERE id = ?2",
+	                SQL_ARGS(SQL_INT(upto), SQL_INT(mailbox_id)), err, errlen) < 0
+	           ? -1
+	           : 0;
+}
+
+int store_recent_claim(struct store *st, int64_t mailbox_id, uint32_t upto, uint32_t *first_recent, char *err,
+                       size_t errlen)
+{
+	struct store_txn t;
+	if (store_txn_begin(st, &t, err, errlen) < 0)
+		return -1;
+	int rc = recent_claim_txn(st, mailbox_id, upto, first_recent, err, errlen);
+	return store_txn_end(st, &t, rc, err, errlen);
 }
