@@ -107,6 +107,9 @@ struct msg_limits {
 	unsigned max_depth; /* nesting described (default 16) */
 };
 void msg_limits_default(struct msg_limits *l);
+/* The limits the configuration sets (max_mime_parts, max_mime_depth). */
+struct mss_config;
+void msg_limits_from_config(const struct mss_config *cfg, struct msg_limits *l);
 
 /* Parses data (CRLF or LF lines, not NUL-terminated). Returns 0 with m filled (free it
  * with msg_free), or -1 with err when the bytes are not a message at all (m is then

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/config.h"
 #include "lib/str.h"
 #include "msg/msg_int.h"
 
@@ -12,6 +13,15 @@ void msg_limits_default(struct msg_limits *l)
 {
 	l->max_parts = 1024;
 	l->max_depth = 16;
+}
+
+void msg_limits_from_config(const struct mss_config *cfg, struct msg_limits *l)
+{
+	msg_limits_default(l);
+	if (cfg->max_mime_parts)
+		l->max_parts = cfg->max_mime_parts;
+	if (cfg->max_mime_depth)
+		l->max_depth = cfg->max_mime_depth;
 }
 
 struct walker {
