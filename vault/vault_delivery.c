@@ -49,7 +49,7 @@ static int lookup_sender(struct store *st, const struct policy_message *m, struc
 	d->sender_patient = rc == 1 && a.role == ROLE_PATIENT;
 	vault_person_name(st, d->sender, d->sender_name, sizeof d->sender_name);
 	if (!d->sender_name[0])
-		str_copy(d->sender_name, sizeof d->sender_name, d->sender);
+		memcpy(d->sender_name, d->sender, sizeof d->sender_name); /* same size: never cut */
 	return 0;
 }
 

@@ -75,6 +75,7 @@ static void header(const struct mss_config *cfg, const struct msg *m, const stru
 	copy_header(m->data, m->h.size < m->len ? m->h.size : m->len, drop, n, out);
 	if (plan->strip_prefix) {
 		char subject[1024];
+		_Static_assert(sizeof subject >= sizeof m->h.subject, "the subject always fits");
 		str_copy(subject, sizeof subject, m->h.subject + strlen(VAULT_XDM_SUBJECT_PREFIX));
 		mime_header(out, "Subject", str_trim(subject));
 	}
