@@ -9,6 +9,8 @@
 
 #include <stddef.h>
 
+struct msg;
+
 enum sender_auth {
 	SENDER_ANONYMOUS = 0, /* nothing proven (MX without a trusted certificate) */
 	SENDER_PASSWORD,      /* SASL PLAIN/LOGIN on submission */
@@ -38,6 +40,10 @@ struct policy_message {
 	const char *data; /* full message, CRLF lines, with Received: etc. already added */
 	size_t len;
 	const char *queue_id;
+	/* The caller's parse of exactly data (msg/: mss-smtpd parses once at the end of
+	 * DATA, for its own checks too), NULL to let the delivery parse it. Never freed by
+	 * the delivery; it must outlive policy_deliver. */
+	const struct msg *parsed;
 };
 
 #endif
