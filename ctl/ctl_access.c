@@ -5,8 +5,8 @@
 
 #include "ctl/ctl.h"
 #include "directory/account.h"
-#include "policy/vault_access.h"
-#include "policy/vault_history.h"
+#include "vault/vault_access.h"
+#include "vault/vault_history.h"
 
 static const struct vault_actor ctl_actor = {"mssctl", "local", ""};
 

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "ctl/ctl.h"
-#include "policy/audit.h"
+#include "audit/audit.h"
 
 /* Exit 0 only when every record, checkpoint and the signed head hold; otherwise one
  * line naming the first broken record. */

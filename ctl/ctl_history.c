@@ -4,7 +4,7 @@
 
 #include "ctl/ctl.h"
 #include "directory/account.h"
-#include "policy/vault_history.h"
+#include "vault/vault_history.h"
 
 static int print_entry(const struct vault_history_entry *e, void *arg)
 {

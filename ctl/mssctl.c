@@ -10,7 +10,7 @@
 #include "lib/log.h"
 #include "lib/master.h"
 #include "lib/str.h"
-#include "policy/audit.h"
+#include "audit/audit.h"
 
 struct ctl_command {
 	const char *name;

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "imapd/imap_vault.h"
-#include "policy/vault_access.h"
+#include "vault/vault_access.h"
 #include "lib/str.h"
 
 #define S_NA IMAP_STATE_NOT_AUTH

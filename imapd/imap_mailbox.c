@@ -9,7 +9,7 @@
 #include "imapd/imap_vault.h"
 #include "lib/log.h"
 #include "lib/str.h"
-#include "policy/vault_history.h"
+#include "vault/vault_history.h"
 
 /* Reports a store failure: internal errors are logged, never shown in detail. */
 static void store_failed(struct imap_session *s, const char *tag, const char *what, const char *err)

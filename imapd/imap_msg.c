@@ -7,8 +7,8 @@
 #include "imapd/imap_vault.h"
 #include "lib/log.h"
 #include "lib/str.h"
-#include "policy/vault.h"
-#include "policy/vault_history.h"
+#include "vault/vault.h"
+#include "vault/vault_history.h"
 
 /* Resolves the set argument into UIDs (ascending). Returns 0, or -1 with BAD sent. */
 static int resolve_uids(struct imap_session *s, struct imap_command *c, const struct imap_arg *a, bool uid,

@@ -9,7 +9,7 @@
 #include "imapd/imap_mutf7.h"
 #include "lib/log.h"
 #include "lib/str.h"
-#include "policy/audit.h"
+#include "audit/audit.h"
 
 /* How one attempt to read a command ended. */
 enum read_result {

@@ -1,6 +1,6 @@
 /* imap_vault.c: the vault over IMAP: the shared namespace Patients/<patient>/Documents
  * for professionals, and the ACL commands with which a patient shares it (see
- * imap_vault.h). Every decision is policy/vault_access's; this file maps IMAP onto it. */
+ * imap_vault.h). Every decision is vault/vault_access's; this file maps IMAP onto it. */
 #include "imapd/imap_vault.h"
 
 #include <stdlib.h>
@@ -9,10 +9,10 @@
 #include "imapd/imap_cmd.h"
 #include "lib/log.h"
 #include "lib/str.h"
-#include "policy/vault.h"
-#include "policy/vault_access.h"
-#include "policy/vault_history.h"
-#include "policy/vault_notify.h"
+#include "vault/vault.h"
+#include "vault/vault_access.h"
+#include "vault/vault_history.h"
+#include "vault/vault_notify.h"
 
 #define OWNER_RIGHTS "lrswipkxtea" /* a patient on their own Documents (RFC 4314 2.1) */
 

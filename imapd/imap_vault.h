@@ -2,7 +2,7 @@
  *
  * - A patient shares the vault with SETACL Documents <professional> lr and stops with
  *   DELETEACL (RFC 4314); GETACL, MYRIGHTS and LISTRIGHTS answer for it. The decision
- *   and its record belong to policy/vault_access.
+ *   and its record belong to vault/vault_access.
  * - A professional with a grant (and no block) sees the folders read-only under the
  *   shared namespace "Patients/<patient>/Documents/<Class>", without the documents
  *   that carry $Masked. Opening such a folder and fetching a document are audited

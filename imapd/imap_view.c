@@ -8,7 +8,7 @@
 #include "lib/log.h"
 #include "lib/str.h"
 #include "imapd/imap_vault.h"
-#include "policy/vault_access.h"
+#include "vault/vault_access.h"
 
 static void msg_free(struct imap_msg *m)
 {

@@ -11,7 +11,7 @@
 #include "lib/config.h"
 #include "lib/crypto.h"
 #include "lib/log.h"
-#include "policy/audit.h"
+#include "audit/audit.h"
 #include "lib/master.h"
 #include "lib/str.h"
 

@@ -1,7 +1,7 @@
 /* db.h: SQLite helpers: one connection per process, WAL, numbered migrations, and
  * write transactions that wait and retry rather than surface "database is locked".
  *
- * Only store/, directory/ and policy/ use these; daemons never see sqlite3 handles. */
+ * Only store/, directory/, audit/, vault/ and policy/ use these; daemons never see sqlite3 handles. */
 #ifndef MSS_DB_H
 #define MSS_DB_H
 

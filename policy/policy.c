@@ -14,17 +14,10 @@
 #include "lib/db.h"
 #include "lib/log.h"
 #include "lib/str.h"
-#include "policy/audit.h"
+#include "audit/audit.h"
 #include "policy/contacts.h"
 #include "policy/policy_rules.h"
-#include "policy/vault.h"
-
-const char *policy_auth_name(enum sender_auth a)
-{
-	static const char *const names[] = {"anonymous", "password",          "certificate",
-	                                    "operator",  "relay-certificate", "relay-spf"};
-	return (a >= SENDER_ANONYMOUS && a <= SENDER_RELAY_SPF) ? names[a] : "unknown";
-}
+#include "vault/vault.h"
 
 int policy_schema_migrate(sqlite3 *db, char *err, size_t errlen)
 {

@@ -10,25 +10,7 @@
 
 #include "lib/status.h"
 #include "store/store.h"
-
-enum sender_auth {
-	SENDER_ANONYMOUS = 0, /* nothing proven (MX without a trusted certificate) */
-	SENDER_PASSWORD,      /* SASL PLAIN/LOGIN on submission */
-	SENDER_CERTIFICATE,   /* SASL EXTERNAL / client certificate mapped to a local account */
-	SENDER_OPERATOR,      /* MX peer whose server certificate DN is on the trust list */
-	SENDER_RELAY_CERT,    /* establishment relay: client cert mapped to an organisation */
-	SENDER_RELAY_SPF,     /* establishment relay: relay_networks + SPF pass */
-};
-
-struct policy_sender {
-	enum sender_auth auth;
-	char account[256]; /* authenticated local account address, "" when none */
-	char peer_ip[64];
-	char tls_subject_dn[512]; /* verified peer certificate subject DN, "" when none */
-	char listener[32];        /* "smtp", "submission", "submissions" */
-};
-
-const char *policy_auth_name(enum sender_auth a);
+#include "vault/vault_message.h"
 
 /* Applies every component's migrations (directory, store, audit, policy, vault) on db:
  * run by mssctl init and at each daemon's start (idempotent). Returns 0 or -1 + err. */
@@ -47,15 +29,6 @@ int policy_check_rcpt(struct store *store, const struct policy_sender *s, const 
  * applies its consequences (authorised contacts, vault filing, notifications) and
  * audits the transaction. Returns 0 when stored (250 may be said), -1 with st filled
  * (451 4.3.0) when nothing was stored. */
-struct policy_message {
-	const struct policy_sender *sender;
-	const char *mail_from;
-	const char *const *rcpts;
-	size_t nrcpt;
-	const char *data; /* full message, CRLF lines, with Received: etc. already added */
-	size_t len;
-	const char *queue_id;
-};
 int policy_deliver(struct store *store, const struct policy_message *m, struct mss_status *st);
 
 #endif

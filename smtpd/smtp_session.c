@@ -13,7 +13,7 @@
 
 #include "lib/log.h"
 #include "lib/str.h"
-#include "policy/audit.h"
+#include "audit/audit.h"
 #include "smtpd/smtp_auth.h"
 #include "smtpd/smtp_cmd.h"
 #include "store/store.h"

@@ -13,7 +13,7 @@
 #include "lib/config.h"
 #include "lib/crypto.h"
 #include "lib/log.h"
-#include "policy/audit.h"
+#include "audit/audit.h"
 #include "lib/master.h"
 #include "lib/str.h"
 #include "lib/tls.h"

@@ -39,7 +39,7 @@ struct store;
 struct store *store_open(const struct mss_config *cfg, char *err, size_t errlen);
 /* Closes the database and wipes every key held. NULL is fine. */
 void store_close(struct store *st);
-/* The process's database connection, for directory/ and policy/ (same transactions). */
+/* The process's database connection, for directory/, audit/, vault/ and policy/ (same transactions). */
 sqlite3 *store_db(struct store *st);
 const struct mss_config *store_config(struct store *st);
 

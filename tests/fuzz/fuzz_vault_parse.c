@@ -1,4 +1,4 @@
-/* fuzz-libs: policy lib */
+/* fuzz-libs: vault lib */
 /* fuzz_vault_parse.c: the vault's view of an incoming message (libetpan parse, parts
  * decoded, types sniffed) and the document messages built from what it finds, on
  * hostile messages. Never crashes; every built document message is CRLF-clean. */
@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "lib/buf.h"
-#include "policy/vault_int.h"
+#include "vault/vault_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,4 +1,4 @@
-/* fuzz-libs: policy directory store lib */
+/* fuzz-libs: vault audit directory store lib */
 /* fuzz_vault_patient_copy.c: the patient's copy of a hostile message (libetpan parse,
  * XDM archives opened for their metadata, parts cut out by byte range). Never
  * crashes; a rewritten copy always carries its own Message-ID and is never longer than
@@ -11,7 +11,7 @@
 #include "lib/buf.h"
 #include "lib/config.h"
 #include "lib/str.h"
-#include "policy/vault.h"
+#include "vault/vault.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,4 +1,4 @@
-/* fuzz-libs: policy lib */
+/* fuzz-libs: vault lib */
 /* fuzz_xdm_metadata.c: the IHE XDM reader on hostile bytes.
  *
  * The first byte picks the entry point: 2 = the CDA reader (expat), other even
@@ -9,8 +9,8 @@
 #include <stdint.h>
 
 #include "lib/buf.h"
-#include "policy/vault_cda.h"
-#include "policy/vault_xdm.h"
+#include "vault/vault_cda.h"
+#include "vault/vault_xdm.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

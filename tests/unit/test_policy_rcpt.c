@@ -23,7 +23,7 @@
 #include "lib/crypto.h"
 #include "lib/db.h"
 #include "lib/str.h"
-#include "policy/audit.h"
+#include "audit/audit.h"
 #include "policy/contacts.h"
 #include "policy/policy_rules.h"
 

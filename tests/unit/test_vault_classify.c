@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #include "lib/buf.h"
-#include "policy/vault_classify.h"
-#include "policy/vault_mime.h"
+#include "vault/vault_classify.h"
+#include "vault/vault_mime.h"
 
 static void test_codes(void **state)
 {

@@ -19,7 +19,7 @@
 #include "lib/crypto.h"
 #include "lib/str.h"
 #include "policy/policy.h"
-#include "policy/vault_notify.h"
+#include "vault/vault_notify.h"
 #include "store/store.h"
 
 #define PATIENT "146026322000196@patient.mss.test"

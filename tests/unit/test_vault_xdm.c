@@ -10,8 +10,8 @@
 #include <zip.h>
 
 #include "lib/str.h"
-#include "policy/vault_cda.h"
-#include "policy/vault_xdm.h"
+#include "vault/vault_cda.h"
+#include "vault/vault_xdm.h"
 
 #define NS                                                                                                   \
 	"xmlns:lcm=\"urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0\" "                                         \

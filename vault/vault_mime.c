@@ -1,5 +1,5 @@
 /* vault_mime.c: MIME building blocks for the vault's messages (see vault_mime.h). */
-#include "policy/vault_mime.h"
+#include "vault/vault_mime.h"
 
 #include <sodium.h>
 #include <stdbool.h>

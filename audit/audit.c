@@ -1,6 +1,6 @@
 /* audit.c: appending to the chained audit log (see audit.h). */
 
-#include "policy/audit.h"
+#include "audit/audit.h"
 
 #include <string.h>
 #include <time.h>
@@ -9,7 +9,7 @@
 #include "lib/db.h"
 #include "lib/log.h"
 #include "lib/str.h"
-#include "policy/audit_chain.h"
+#include "audit/audit_chain.h"
 
 static const struct db_migration audit_migrations[] = {
     {1, "CREATE TABLE audit_log ("

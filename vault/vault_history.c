@@ -1,5 +1,5 @@
 /* vault_history.c: the patient's history, from the audit log. */
-#include "policy/vault_history.h"
+#include "vault/vault_history.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -10,9 +10,9 @@
 #include "directory/directory_entry.h"
 #include "lib/db.h"
 #include "lib/str.h"
-#include "policy/audit.h"
-#include "policy/vault.h"
-#include "policy/vault_mime.h"
+#include "audit/audit.h"
+#include "vault/vault.h"
+#include "vault/vault_mime.h"
 #include "store/store.h"
 
 struct label {

@@ -1,5 +1,5 @@
 /* vault_access.c: grants, blocks and the read decision (see vault_access.h). */
-#include "policy/vault_access.h"
+#include "vault/vault_access.h"
 
 #include <string.h>
 
@@ -7,7 +7,7 @@
 #include "lib/db.h"
 #include "lib/log.h"
 #include "lib/str.h"
-#include "policy/audit.h"
+#include "audit/audit.h"
 
 #define ADDR_MAX 256
 

@@ -12,10 +12,10 @@
 #include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/str.h"
-#include "policy/audit.h"
-#include "policy/vault.h"
-#include "policy/vault_int.h"
-#include "policy/vault_mime.h"
+#include "audit/audit.h"
+#include "vault/vault.h"
+#include "vault/vault_int.h"
+#include "vault/vault_mime.h"
 
 const char *vault_ko_label(int code)
 {

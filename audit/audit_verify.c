@@ -5,7 +5,7 @@
  * to their stored values at their position; records cut off the end fall short of the
  * signed head (and of any later checkpoint). */
 
-#include "policy/audit.h"
+#include "audit/audit.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +13,7 @@
 #include "lib/buf.h"
 #include "lib/db.h"
 #include "lib/str.h"
-#include "policy/audit_chain.h"
+#include "audit/audit_chain.h"
 
 struct checkpoint {
 	int64_t seq;

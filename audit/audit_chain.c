@@ -1,6 +1,6 @@
 /* audit_chain.c: canonical encoding, BLAKE2b chain and the Ed25519 audit key. */
 
-#include "policy/audit_chain.h"
+#include "audit/audit_chain.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -4,8 +4,8 @@
 
 #include "lib/buf.h"
 #include "lib/str.h"
-#include "policy/vault_int.h"
-#include "policy/vault_mime.h"
+#include "vault/vault_int.h"
+#include "vault/vault_mime.h"
 
 /* "20261129083000" -> "29/11/2026 08:30"; anything else is shown as given. */
 static void human_date(const char *ts, char *out, size_t outlen)

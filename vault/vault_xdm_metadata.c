@@ -4,7 +4,7 @@
  * compared by local name (expat namespace processing, separator '|'), so any prefix
  * the sender chose works. A DOCTYPE is refused: metadata never needs one, and it is
  * the door to entity expansion attacks. */
-#include "policy/vault_xdm.h"
+#include "vault/vault_xdm.h"
 
 #include <expat.h>
 #include <string.h>

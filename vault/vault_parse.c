@@ -6,7 +6,7 @@
 
 #include "lib/buf.h"
 #include "lib/str.h"
-#include "policy/vault_int.h"
+#include "vault/vault_int.h"
 
 #define VAULT_MIME_DEPTH 16
 

@@ -1,4 +1,4 @@
-/* test_policy_audit.c: the audit chain: appends, verification, every kind of
+/* test_audit.c: the audit chain: appends, verification, every kind of
  * tampering named at its place, concurrent writers from many processes. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,7 +16,7 @@
 
 #include "lib/db.h"
 #include "lib/str.h"
-#include "policy/audit.h"
+#include "audit/audit.h"
 
 struct fx {
 	char dir[256];

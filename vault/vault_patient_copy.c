@@ -7,7 +7,7 @@
  * beside it, which follow the archive's visibility as in filing) are replaced by a
  * short French note, and the copy gets its own Message-ID: the message as the sender
  * wrote it is never in the patient's mailboxes. */
-#include "policy/vault.h"
+#include "vault/vault.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -15,9 +15,9 @@
 #include "directory/account.h"
 #include "lib/log.h"
 #include "lib/str.h"
-#include "policy/vault_int.h"
-#include "policy/vault_mime.h"
-#include "policy/vault_xdm.h"
+#include "vault/vault_int.h"
+#include "vault/vault_mime.h"
+#include "vault/vault_xdm.h"
 
 static const char notice[] =
     "Une pièce jointe de ce message est réservée aux professionnels de santé. Elle a été "

@@ -1,5 +1,5 @@
 /* vault_schema.c: the vault's tables and the service addresses it uses. */
-#include "policy/vault.h"
+#include "vault/vault.h"
 
 #include <string.h>
 

@@ -1,5 +1,5 @@
 /* vault_notify.c: notifications to the patient (INBOX message, notify_command). */
-#include "policy/vault_notify.h"
+#include "vault/vault_notify.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,9 +14,9 @@
 #include "lib/db.h"
 #include "lib/log.h"
 #include "lib/str.h"
-#include "policy/audit.h"
-#include "policy/vault.h"
-#include "policy/vault_mime.h"
+#include "audit/audit.h"
+#include "vault/vault.h"
+#include "vault/vault_mime.h"
 
 static void audit_notice(struct store *store, const char *patient, const char *kind, const char *actor,
                          const char *result)

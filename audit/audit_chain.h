@@ -1,5 +1,5 @@
 /* audit_chain.h: the audit log's hashing, canonical encoding and Ed25519 key,
- * shared by audit.c (writing) and audit_verify.c (checking). Private to policy/. */
+ * shared by audit.c (writing) and audit_verify.c (checking). Private to audit/. */
 #ifndef MSS_AUDIT_CHAIN_H
 #define MSS_AUDIT_CHAIN_H
 
@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "policy/audit.h"
+#include "audit/audit.h"
 
 #define AUDIT_HASH_LEN 32 /* BLAKE2b-256 */
 #define AUDIT_HASH_HEX (AUDIT_HASH_LEN * 2 + 1)

@@ -3,7 +3,7 @@
  * Sizes come from the central directory and are checked for every entry before
  * anything is inflated; reads are then capped at the declared size, so an entry
  * that lies about its size cannot make us produce more. */
-#include "policy/vault_xdm.h"
+#include "vault/vault_xdm.h"
 
 #include <openssl/evp.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* vault_classify.c: LOINC table, the administrator's extension file, and the guess
  * from MIME type, file name and subject for documents without metadata. */
-#include "policy/vault_classify.h"
+#include "vault/vault_classify.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -25,8 +25,8 @@
 #include <stddef.h>
 
 #include "lib/config.h"
-#include "policy/policy.h"
 #include "store/store.h"
+#include "vault/vault_message.h"
 
 #define VAULT_SERVICE_LOCALPART "service"         /* From: of notifications and reports */
 #define VAULT_PS_LOCALPART "vault-professionnels" /* holder of INVISIBLE_PATIENT documents */

@@ -1,5 +1,5 @@
 /* vault_cda.c: patient INS, code and title of a CDA R2 document (see vault_cda.h). */
-#include "policy/vault_cda.h"
+#include "vault/vault_cda.h"
 
 #include <expat.h>
 #include <stdbool.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "lib/str.h"
-#include "policy/vault_xdm.h"
+#include "vault/vault_xdm.h"
 
 #define CDA_MAX_DEPTH 256
 

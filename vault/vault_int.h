@@ -1,4 +1,4 @@
-/* vault_int.h: what the vault's files share inside policy/ (not for other parts). */
+/* vault_int.h: what the vault's files share inside vault/ (not for other parts). */
 #ifndef MSS_VAULT_INT_H
 #define MSS_VAULT_INT_H
 
@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "policy/vault_classify.h"
+#include "vault/vault_classify.h"
 
 #define VAULT_MAX_PARTS 64
 

@@ -1,5 +1,5 @@
 /* vault_mime.h: building the messages the vault writes (document messages,
- * notifications, integration error reports). Private to policy/.
+ * notifications, integration error reports). Private to vault/.
  *
  * Everything produced is RFC 5322/2045 clean: CRLF lines, header values that are not
  * plain ASCII as RFC 2047 encoded words, file names as RFC 2231 parameters when

@@ -5,7 +5,7 @@
  * each as a message in Documents/<Class>, audit each, then tell the patient
  * (notification) and the sender (integration error report) as needed. The incoming
  * message is already stored in the INBOX: nothing here can lose it. */
-#include "policy/vault.h"
+#include "vault/vault.h"
 
 #include <sodium.h>
 #include <stdlib.h>
@@ -15,11 +15,11 @@
 #include "lib/db.h"
 #include "lib/log.h"
 #include "lib/str.h"
-#include "policy/audit.h"
-#include "policy/vault_cda.h"
-#include "policy/vault_int.h"
-#include "policy/vault_notify.h"
-#include "policy/vault_xdm.h"
+#include "audit/audit.h"
+#include "vault/vault_cda.h"
+#include "vault/vault_int.h"
+#include "vault/vault_notify.h"
+#include "vault/vault_xdm.h"
 
 #define VAULT_MAX_DOCS 128
 /* Bytes all the archives of one message may inflate to together (each one also has
