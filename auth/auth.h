@@ -30,6 +30,7 @@
 
 #include "directory/account.h"
 #include "lib/config.h"
+#include "lib/tls.h"
 
 #define AUTH_ADDRESS_MAX 256
 #define AUTH_TOKEN_MAX 16384 /* DESIGN.md: longer tokens are refused before any parsing */
@@ -146,6 +147,10 @@ const char *auth_strength_name(enum auth_strength s);
  * it). Returns rp->result. */
 enum auth_result auth_verify(const struct auth_ctx *ctx, const struct auth_request *rq, struct auth_reply *rp,
                              time_t now);
+
+/* Copies what authentication needs of a verified TLS peer (nothing when it has no
+ * certificate). */
+void auth_peer_from_tls(struct auth_peer *out, const struct tls_peer *p);
 
 /* The account peer's certificate maps to (see above), for offering EXTERNAL and for
  * establishment relays on the MX. Returns 1 (rp->account and rp->role set), 0 when it

@@ -13,12 +13,12 @@
 
 struct auth_facts {
 	enum auth_mech mech;
-	bool account_found;  /* the account the attempt names (or the certificate's) exists */
+	bool account_found; /* the account the attempt names (or the certificate's) exists */
 	enum account_role role;
 	bool disabled;
-	bool secret_ok;      /* the password or the token verified for this account */
-	bool authzid_ok;     /* no authorization identity, or the account's own */
-	bool has_cert;       /* a verified client certificate was presented */
+	bool secret_ok;       /* the password or the token verified for this account */
+	bool authzid_ok;      /* no authorization identity, or the account's own */
+	bool has_cert;        /* a verified client certificate was presented */
 	bool cert_is_account; /* ... and it maps to this very account */
 };
 

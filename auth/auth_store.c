@@ -19,8 +19,8 @@ static const struct db_migration auth_migrations[] = {
 
 int auth_schema_migrate(sqlite3 *db, char *err, size_t errlen)
 {
-	return db_migrate(db, "auth", auth_migrations, sizeof(auth_migrations) / sizeof(auth_migrations[0]), err,
-	                  errlen);
+	return db_migrate(db, "auth", auth_migrations, sizeof(auth_migrations) / sizeof(auth_migrations[0]),
+	                  err, errlen);
 }
 
 int auth_store_counter(sqlite3 *db, const char *scope, const char *key, time_t now, unsigned window,
@@ -28,8 +28,8 @@ int auth_store_counter(sqlite3 *db, const char *scope, const char *key, time_t n
 {
 	char err[256];
 	sqlite3_stmt *st = db_prepare(
-	    db, "SELECT failures, window_start, locked_until FROM auth_failures WHERE scope = ? AND key = ?", err,
-	    sizeof(err));
+	    db, "SELECT failures, window_start, locked_until FROM auth_failures WHERE scope = ? AND key = ?",
+	    err, sizeof(err));
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -60,8 +60,8 @@ static const char fail_sql[] =
     "    WHEN (CASE WHEN window_start <= ?3 - ?4 THEN 1 ELSE failures + 1 END) >= ?5 THEN ?3 + ?6 "
     "    ELSE 0 END";
 
-static int fail_one(sqlite3 *db, const struct auth_failure_key *k, time_t now, unsigned window, unsigned lockout,
-                    char *err, size_t errlen)
+static int fail_one(sqlite3 *db, const struct auth_failure_key *k, time_t now, unsigned window,
+                    unsigned lockout, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = db_prepare(db, fail_sql, err, errlen);
 	int rc;
@@ -86,8 +86,8 @@ static int fail_one(sqlite3 *db, const struct auth_failure_key *k, time_t now, u
 /* Guessers from many addresses would otherwise fill the table with dead rows. */
 static int prune(sqlite3 *db, time_t now, unsigned window, char *err, size_t errlen)
 {
-	sqlite3_stmt *st =
-	    db_prepare(db, "DELETE FROM auth_failures WHERE window_start <= ? AND locked_until <= ?", err, errlen);
+	sqlite3_stmt *st = db_prepare(
+	    db, "DELETE FROM auth_failures WHERE window_start <= ? AND locked_until <= ?", err, errlen);
 	int rc;
 
 	if (st == NULL)
@@ -123,7 +123,8 @@ int auth_store_fail(sqlite3 *db, const struct auth_failure_key *k, size_t n, tim
 int auth_store_clear(sqlite3 *db, const char *scope, const char *key)
 {
 	char err[256];
-	sqlite3_stmt *st = db_prepare(db, "DELETE FROM auth_failures WHERE scope = ? AND key = ?", err, sizeof(err));
+	sqlite3_stmt *st =
+	    db_prepare(db, "DELETE FROM auth_failures WHERE scope = ? AND key = ?", err, sizeof(err));
 	int rc;
 
 	if (st == NULL)

@@ -20,7 +20,8 @@ static void client_key(const char *ip, char *out, size_t outlen)
 
 	if (strchr(ip, ':') != NULL && inet_pton(AF_INET6, ip, &a) == 1 && !IN6_IS_ADDR_V4MAPPED(&a)) {
 		memset(a.s6_addr + 8, 0, 8);
-		if (inet_ntop(AF_INET6, &a, text, sizeof(text)) != NULL && str_format(out, outlen, "%s/64", text) == 0)
+		if (inet_ntop(AF_INET6, &a, text, sizeof(text)) != NULL &&
+		    str_format(out, outlen, "%s/64", text) == 0)
 			return;
 	}
 	(void)str_copy(out, outlen, ip);

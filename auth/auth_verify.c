@@ -45,9 +45,22 @@ const char *auth_reason_name(enum auth_reason r)
 
 const char *auth_strength_name(enum auth_strength s)
 {
-	static const char *const names[] = {"none", "password", "certificate", "password+certificate", "token"};
+	static const char *const names[] = {"none", "password", "certificate", "password+certificate",
+	                                    "token"};
 
 	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "none";
+}
+
+void auth_peer_from_tls(struct auth_peer *out, const struct tls_peer *p)
+{
+	memset(out, 0, sizeof(*out));
+	if (!p->has_cert)
+		return;
+	out->has_cert = true;
+	/* Same sizes as lib/tls's fields: nothing is ever cut. */
+	(void)str_copy(out->sha256, sizeof(out->sha256), p->sha256);
+	(void)str_copy(out->email, sizeof(out->email), p->email);
+	(void)str_copy(out->subject_dn, sizeof(out->subject_dn), p->subject_dn);
 }
 
 int auth_cert_map(const struct auth_ctx *ctx, const struct auth_peer *peer, struct auth_reply *rp)
@@ -130,8 +143,8 @@ static int account_of_claim(const struct auth_ctx *ctx, const char *identity, st
 static enum auth_reason token_facts(const struct auth_ctx *ctx, const struct auth_request *rq, time_t now,
                                     struct account *a, struct auth_facts *f)
 {
-	struct oauth_expect e = {ctx->cfg->oauth_issuer, ctx->cfg->oauth_audience, ctx->cfg->oauth_identity_claim,
-	                         ctx->cfg->oauth_clock_skew, now};
+	struct oauth_expect e = {ctx->cfg->oauth_issuer, ctx->cfg->oauth_audience,
+	                         ctx->cfg->oauth_identity_claim, ctx->cfg->oauth_clock_skew, now};
 	char identity[AUTH_ADDRESS_MAX];
 	enum auth_reason r;
 	int found;
@@ -197,7 +210,8 @@ static enum auth_reason decide(const struct auth_ctx *ctx, const struct auth_req
 }
 
 /* The audit record of an attempt: mechanism and client address, never the secret. */
-static int audit_attempt(const struct auth_ctx *ctx, const struct auth_request *rq, const struct auth_reply *rp)
+static int audit_attempt(const struct auth_ctx *ctx, const struct auth_request *rq,
+                         const struct auth_reply *rp)
 {
 	char action[32], detail[160], result[96], err[256];
 	bool ok = rp->result == AUTH_OK;
@@ -210,11 +224,12 @@ static int audit_attempt(const struct auth_ctx *ctx, const struct auth_request *
 	    .detail = detail,
 	    .result = result,
 	    .peer = rq->client_ip,
-	    .patient = ok && rp->role == ROLE_PATIENT ? rp->account : "",
+	    .patient = "",
 	};
 
 	if (str_format(action, sizeof(action), "%s.login", rq->protocol[0] ? rq->protocol : "auth") < 0 ||
-	    str_format(detail, sizeof(detail), "mech=%s listener=%s", sasl_mech_name(rq->mech), rq->listener) < 0 ||
+	    str_format(detail, sizeof(detail), "mech=%s listener=%s", sasl_mech_name(rq->mech),
+	               rq->listener) < 0 ||
 	    str_format(result, sizeof(result), ok ? "ok" : "refused: %s", auth_reason_name(rp->reason)) < 0)
 		return -1;
 	if (audit_append(ctx->db, &ev, err, sizeof(err)) < 0) {
@@ -229,14 +244,18 @@ static void log_attempt(const struct auth_request *rq, const struct auth_reply *
 	char q[300];
 	const char *named = rp->result == AUTH_OK ? rp->account : rq->user[0] ? rq->user : rq->authzid;
 
-	log_info("auth.login", "protocol=%s listener=%s peer=%s mech=%s user=%s result=%s reason=%s strength=%s",
-	         rq->protocol, rq->listener, rq->client_ip, sasl_mech_name(rq->mech), log_quote(q, sizeof(q), named),
-	         rp->result == AUTH_OK ? "ok" : rp->result == AUTH_LOCKED ? "locked" : "failed",
+	log_info("auth.login",
+	         "protocol=%s listener=%s peer=%s mech=%s user=%s result=%s reason=%s strength=%s",
+	         rq->protocol, rq->listener, rq->client_ip, sasl_mech_name(rq->mech),
+	         log_quote(q, sizeof(q), named),
+	         rp->result == AUTH_OK       ? "ok"
+	         : rp->result == AUTH_LOCKED ? "locked"
+	                                     : "failed",
 	         auth_reason_name(rp->reason), auth_strength_name(rp->strength));
 }
 
-static enum auth_result finish(const struct auth_ctx *ctx, const struct auth_request *rq, struct auth_reply *rp,
-                               enum auth_result result, enum auth_reason reason)
+static enum auth_result finish(const struct auth_ctx *ctx, const struct auth_request *rq,
+                               struct auth_reply *rp, enum auth_result result, enum auth_reason reason)
 {
 	rp->result = result;
 	rp->reason = reason;
@@ -251,8 +270,8 @@ static enum auth_result finish(const struct auth_ctx *ctx, const struct auth_req
 	return rp->result;
 }
 
-static enum auth_result succeed(const struct auth_ctx *ctx, const struct auth_request *rq, struct auth_reply *rp,
-                                const struct account *a, enum auth_strength strength)
+static enum auth_result succeed(const struct auth_ctx *ctx, const struct auth_request *rq,
+                                struct auth_reply *rp, const struct account *a, enum auth_strength strength)
 {
 	(void)str_copy(rp->account, sizeof(rp->account), a->address);
 	rp->role = a->role;
@@ -273,10 +292,11 @@ static enum auth_result verify_certificate(const struct auth_ctx *ctx, const str
 	return finish(ctx, rq, rp, r == AUTH_R_INTERNAL ? AUTH_TEMPFAIL : AUTH_FAILED, r);
 }
 
-static enum auth_result locked(const struct auth_ctx *ctx, const struct auth_request *rq, struct auth_reply *rp,
-                               const struct auth_throttle *t)
+static enum auth_result locked(const struct auth_ctx *ctx, const struct auth_request *rq,
+                               struct auth_reply *rp, const struct auth_throttle *t)
 {
-	return finish(ctx, rq, rp, AUTH_LOCKED, t->client_locked ? AUTH_R_LOCKED_CLIENT : AUTH_R_LOCKED_ACCOUNT);
+	return finish(ctx, rq, rp, AUTH_LOCKED,
+	              t->client_locked ? AUTH_R_LOCKED_CLIENT : AUTH_R_LOCKED_ACCOUNT);
 }
 
 enum auth_result auth_verify(const struct auth_ctx *ctx, const struct auth_request *rq, struct auth_reply *rp,
@@ -299,7 +319,8 @@ enum auth_result auth_verify(const struct auth_ctx *ctx, const struct auth_reque
 	r = decide(ctx, rq, now, &a, &strength);
 	if (r == AUTH_R_OK) {
 		if (auth_throttle_success(ctx->db, &t) < 0)
-			log_warn("auth.throttle", "peer=%s result=failed error=\"cannot clear the counter\"", rq->client_ip);
+			log_warn("auth.throttle", "peer=%s result=failed error=\"cannot clear the counter\"",
+			         rq->client_ip);
 		return succeed(ctx, rq, rp, &a, strength);
 	}
 	if (r == AUTH_R_INTERNAL)

@@ -35,9 +35,11 @@ size_t oauth_keys_count(const struct oauth_keys *k);
  * (freeing the old set). On failure *keys is left as it was. Returns 0 or -1 + err. */
 int oauth_keys_reload(struct oauth_keys **keys, const char *path, char *err, size_t errlen);
 
-/* At start: when oauth_jwks_file is set, oauth_issuer and oauth_audience must be too.
- * Returns 0, or -1 with err naming the missing key. */
-int oauth_config_check(const struct mss_config *cfg, char *err, size_t errlen);
+/* At a daemon's start: *out becomes the keys of oauth_jwks_file, or NULL when it is
+ * not set (no XOAUTH2, no OAUTHBEARER). A set oauth_jwks_file needs oauth_issuer and
+ * oauth_audience. Returns 0, or -1 with err naming the file (or key) and why: the
+ * daemon must not start. */
+int oauth_keys_for_config(const struct mss_config *cfg, struct oauth_keys **out, char *err, size_t errlen);
 
 struct oauth_expect {
 	const char *issuer;

@@ -39,7 +39,8 @@ static enum auth_reason check_times(const json_t *claims, const struct oauth_exp
 	/* 4.1.4: not accepted on or after exp; a token without exp would never expire. */
 	if (!numeric_date(claims, "exp", &exp) || now >= exp + skew)
 		return AUTH_R_TOKEN_EXPIRED;
-	if (json_object_get(claims, "nbf") != NULL && (!numeric_date(claims, "nbf", &nbf) || now + skew < nbf))
+	if (json_object_get(claims, "nbf") != NULL &&
+	    (!numeric_date(claims, "nbf", &nbf) || now + skew < nbf))
 		return AUTH_R_TOKEN_NOT_YET;
 	return AUTH_R_OK;
 }

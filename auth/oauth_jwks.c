@@ -56,7 +56,8 @@ static EVP_PKEY *rsa_key(const json_t *jwk, const char **why)
 	unsigned char n[JWK_BIN_MAX], e[16];
 	long nl = member_bin(jwk, "n", n, sizeof(n)), el = member_bin(jwk, "e", e, sizeof(e));
 	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
-	BIGNUM *bn = nl > 0 ? BN_bin2bn(n, (int)nl, NULL) : NULL, *be = el > 0 ? BN_bin2bn(e, (int)el, NULL) : NULL;
+	BIGNUM *bn = nl > 0 ? BN_bin2bn(n, (int)nl, NULL) : NULL,
+	       *be = el > 0 ? BN_bin2bn(e, (int)el, NULL) : NULL;
 	EVP_PKEY *pkey = NULL;
 
 	*why = "RSA key without valid \"n\" and \"e\"";
@@ -145,7 +146,8 @@ static int add_key(struct oauth_keys *k, const json_t *jwk, const char **why)
 	if (u <= 0)
 		return u;
 	*why = "\"kid\" or \"alg\" is not a short string";
-	if (!opt_string(jwk, "kid", key.kid, sizeof(key.kid)) || !opt_string(jwk, "alg", key.alg, sizeof(key.alg)))
+	if (!opt_string(jwk, "kid", key.kid, sizeof(key.kid)) ||
+	    !opt_string(jwk, "alg", key.alg, sizeof(key.alg)))
 		return -1;
 	for (size_t i = 0; i < k->n; i++)
 		if (strcmp(k->v[i].kid, key.kid) == 0) {
@@ -255,15 +257,18 @@ int oauth_keys_reload(struct oauth_keys **keys, const char *path, char *err, siz
 	return 0;
 }
 
-int oauth_config_check(const struct mss_config *cfg, char *err, size_t errlen)
+int oauth_keys_for_config(const struct mss_config *cfg, struct oauth_keys **out, char *err, size_t errlen)
 {
+	*out = NULL;
 	if (!cfg->oauth_jwks_file[0])
 		return 0;
 	if (!cfg->oauth_issuer[0] || !cfg->oauth_audience[0]) {
-		str_format(err, errlen, "%s: oauth_jwks_file needs oauth_issuer and oauth_audience", cfg->path);
+		str_format(err, errlen, "%s: oauth_jwks_file needs oauth_issuer and oauth_audience",
+		           cfg->path);
 		return -1;
 	}
-	return 0;
+	*out = oauth_keys_load(cfg->oauth_jwks_file, err, errlen);
+	return *out ? 0 : -1;
 }
 
 static bool fits(const struct oauth_key *key, const char *alg)

@@ -21,7 +21,8 @@ static bool split(const char *token, size_t len, struct jws_parts *j)
 	for (int i = 0; i < 3; i++) {
 		const char *dot = i < 2 ? memchr(p, '.', (size_t)(end - p)) : end;
 
-		if (dot == NULL || dot == p)
+		/* An empty signature ("alg":"none") is left for the alg check to refuse. */
+		if (dot == NULL || (dot == p && i < 2))
 			return false;
 		j->p[i] = p;
 		j->n[i] = (size_t)(dot - p);
@@ -95,9 +96,9 @@ static bool verify_sig(const struct oauth_key *key, const char *alg, const struc
 	if (md == NULL || EVP_DigestVerifyInit(md, &pctx, EVP_sha256(), NULL, key->pkey) != 1)
 		goto out;
 	/* RFC 7518 3.5: MGF1 with SHA-256, salt as long as the hash. */
-	if (strcmp(alg, "PS256") == 0 &&
-	    (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) <= 0 ||
-	     EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, 32) <= 0 || EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha256()) <= 0))
+	if (strcmp(alg, "PS256") == 0 && (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) <= 0 ||
+	                                  EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, 32) <= 0 ||
+	                                  EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha256()) <= 0))
 		goto out;
 	ok = EVP_DigestVerify(md, sig, slen, (const unsigned char *)j->p[0], signed_len) == 1;
 out:

@@ -114,7 +114,8 @@ static enum got get_message(struct exchange *x, const char *challenge, size_t ma
 
 /* Reads the one message of PLAIN, EXTERNAL, XOAUTH2 or OAUTHBEARER into rq.
  * Returns 0 when rq is ready for verification, -1 with *stop otherwise. */
-static int read_single(struct exchange *x, enum auth_mech mech, struct auth_request *rq, enum sasl_outcome *stop)
+static int read_single(struct exchange *x, enum auth_mech mech, struct auth_request *rq,
+                       enum sasl_outcome *stop)
 {
 	bool oauth = mech == AUTH_MECH_XOAUTH2 || mech == AUTH_MECH_OAUTHBEARER;
 	enum got g = get_message(x, "", oauth ? SASL_OAUTH_MAX : SASL_MSG_MAX, stop);
@@ -181,6 +182,8 @@ static enum sasl_outcome oauth_error(struct exchange *x, enum auth_mech mech)
 	return SASL_FAILED;
 }
 
+/* The outcome of a verified request. x may be NULL for a mechanism without an error
+ * challenge (all but XOAUTH2 and OAUTHBEARER). */
 static enum sasl_outcome verified(struct exchange *x, enum auth_mech mech, const struct auth_reply *rp)
 {
 	switch (rp->result) {
@@ -216,6 +219,19 @@ static enum sasl_outcome exchange(struct exchange *x, enum auth_mech mech, struc
 	x->io->verify(x->io->arg, rq, rp);
 	sodium_memzero(rq->secret, sizeof(rq->secret));
 	return verified(x, mech, rp);
+}
+
+enum sasl_outcome sasl_password(const char *user, const char *password, const struct sasl_io *io,
+                                struct auth_request *rq, struct auth_reply *rp)
+{
+	rq->mech = AUTH_MECH_LOGIN;
+	rq->user[0] = rq->authzid[0] = rq->secret[0] = '\0';
+	sasl_parse_login_user((const unsigned char *)user, strlen(user), rq);
+	sasl_parse_login_password((const unsigned char *)password, strlen(password), rq);
+	memset(rp, 0, sizeof(*rp));
+	io->verify(io->arg, rq, rp);
+	sodium_memzero(rq->secret, sizeof(rq->secret));
+	return verified(NULL, rq->mech, rp);
 }
 
 enum sasl_outcome sasl_run(enum auth_mech mech, const char *initial, const struct sasl_io *io,

@@ -70,6 +70,12 @@ struct sasl_io {
 enum sasl_outcome sasl_run(enum auth_mech mech, const char *initial, const struct sasl_io *io,
                            struct auth_request *rq, struct auth_reply *rp);
 
+/* For a login outside SASL (IMAP LOGIN, a web form): user and password as given, under
+ * the same rules, limits, delay and outcomes as a SASL LOGIN exchange (io->challenge
+ * is not used). The secret is wiped before it returns. */
+enum sasl_outcome sasl_password(const char *user, const char *password, const struct sasl_io *io,
+                                struct auth_request *rq, struct auth_reply *rp);
+
 /* ---- the parsers (pure; unit-tested and fuzzed) ---- */
 
 /* One base64 decoder for the whole part: variant 0 is standard base64 with padding

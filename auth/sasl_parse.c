@@ -11,7 +11,8 @@
 
 long sasl_b64_decode(const char *in, size_t inlen, enum sasl_b64 variant, unsigned char *out, size_t outlen)
 {
-	int v = variant == SASL_B64_URL ? sodium_base64_VARIANT_URLSAFE_NO_PADDING : sodium_base64_VARIANT_ORIGINAL;
+	int v = variant == SASL_B64_URL ? sodium_base64_VARIANT_URLSAFE_NO_PADDING
+	                                : sodium_base64_VARIANT_ORIGINAL;
 	size_t n = 0;
 
 	if (outlen == 0)
@@ -148,7 +149,8 @@ static void take_pair(const unsigned char *p, size_t n, bool xoauth2, struct kv_
 }
 
 /* Reads pairs from p to end, which must finish with the empty pair (^A^A). */
-static void parse_pairs(const unsigned char *p, const unsigned char *end, bool xoauth2, struct auth_request *rq)
+static void parse_pairs(const unsigned char *p, const unsigned char *end, bool xoauth2,
+                        struct auth_request *rq)
 {
 	struct kv_state st = {false, false};
 

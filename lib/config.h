@@ -54,11 +54,11 @@ struct mss_config {
 	char oauth_jwks_file[CONFIG_PATH_MAX];      /* JWK Set; "" = no XOAUTH2/OAUTHBEARER */
 	char oauth_identity_claim[CONFIG_STR_MAX];  /* default preferred_username */
 	unsigned oauth_clock_skew;                  /* seconds; default 60 */
-	unsigned imap_idle_timeout;           /* seconds; default 1800 (RFC 9051 5.4) */
-	unsigned imap_max_line;               /* default 65536 */
-	unsigned imap_max_bad;                /* consecutive BAD before BYE; default 10 */
-	unsigned tls_handshake_timeout;       /* seconds; default 30 */
-	int log_stderr;                       /* 1 = log to stderr (also set by -d) */
+	unsigned imap_idle_timeout;                 /* seconds; default 1800 (RFC 9051 5.4) */
+	unsigned imap_max_line;                     /* default 65536 */
+	unsigned imap_max_bad;                      /* consecutive BAD before BYE; default 10 */
+	unsigned tls_handshake_timeout;             /* seconds; default 30 */
+	int log_stderr;                             /* 1 = log to stderr (also set by -d) */
 };
 
 /* Sets every key to its default. */

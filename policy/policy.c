@@ -15,6 +15,7 @@
 #include "lib/log.h"
 #include "lib/str.h"
 #include "audit/audit.h"
+#include "auth/auth.h"
 #include "policy/contacts.h"
 #include "policy/policy_rules.h"
 #include "vault/vault.h"
@@ -22,7 +23,8 @@
 int policy_schema_migrate(sqlite3 *db, char *err, size_t errlen)
 {
 	if (directory_schema_migrate(db, err, errlen) < 0 || store_schema_migrate(db, err, errlen) < 0 ||
-	    audit_schema_migrate(db, err, errlen) < 0 || vault_schema_migrate(db, err, errlen) < 0)
+	    audit_schema_migrate(db, err, errlen) < 0 || auth_schema_migrate(db, err, errlen) < 0 ||
+	    vault_schema_migrate(db, err, errlen) < 0)
 		return -1;
 	return 0;
 }
@@ -74,7 +76,7 @@ static int audit_decision(sqlite3 *db, const struct policy_sender *s, const char
 
 static bool is_submission(const struct policy_sender *s)
 {
-	return s->auth == SENDER_PASSWORD || s->auth == SENDER_CERTIFICATE;
+	return s->auth == SENDER_PASSWORD || s->auth == SENDER_CERTIFICATE || s->auth == SENDER_TOKEN;
 }
 
 /* The address the sender speaks for: their login on submission, else the envelope. */
@@ -130,6 +132,7 @@ static int decide_mail(sqlite3 *db, const struct mss_config *cfg, const struct p
 	switch (s->auth) {
 	case SENDER_PASSWORD:
 	case SENDER_CERTIFICATE:
+	case SENDER_TOKEN:
 		if (s->account[0] == '\0') {
 			*why = "not-authenticated";
 			return refuse(st, 530, "5.7.0", "authentication required");
@@ -181,6 +184,7 @@ static int sender_proven(sqlite3 *db, const struct policy_sender *s, const char 
 	switch (s->auth) {
 	case SENDER_PASSWORD:
 	case SENDER_CERTIFICATE:
+	case SENDER_TOKEN:
 	case SENDER_RELAY_CERT:
 		return s->account[0] != '\0';
 	case SENDER_RELAY_SPF:

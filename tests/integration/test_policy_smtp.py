@@ -72,7 +72,7 @@ def as_professional(m, cert="pro"):
 
 def as_password(m, user):
     s = smtplib.SMTP("127.0.0.1", m.port("submission"), timeout=30)
-    s.starttls(context=m.client_context())
+    s.starttls(context=m.login_context(user))
     s.login(user, PASSWORDS[user])
     return s
 
