@@ -7,25 +7,28 @@
 
 #include "lib/config.h"
 #include "lib/db.h"
+#include "lib/sql_sqlite.h"
 #include "lib/log.h"
 #include "lib/str.h"
 #include "audit/audit_chain.h"
+#include "audit/audit_schema.h"
 
-static const struct db_migration audit_migrations[] = {
-    {1, "CREATE TABLE audit_log ("
-        " seq INTEGER PRIMARY KEY,"
-        " time INTEGER NOT NULL,"
-        " actor TEXT NOT NULL, auth TEXT NOT NULL, action TEXT NOT NULL,"
-        " target TEXT NOT NULL, detail TEXT NOT NULL, result TEXT NOT NULL,"
-        " peer TEXT NOT NULL, patient TEXT NOT NULL,"
-        " prev TEXT NOT NULL, hash TEXT NOT NULL);"
-        "CREATE INDEX audit_log_patient ON audit_log(patient, seq);"
-        "CREATE TABLE audit_checkpoint ("
-        " seq INTEGER PRIMARY KEY, time INTEGER NOT NULL,"
-        " hash TEXT NOT NULL, signature TEXT NOT NULL);"
-        "CREATE TABLE audit_head ("
-        " id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL,"
-        " hash TEXT NOT NULL, signature TEXT NOT NULL);"},
+static const struct sql_migration audit_migrations[] = {
+    {.version = 1,
+     .sqlite = "CREATE TABLE audit_log ("
+               " seq INTEGER PRIMARY KEY,"
+               " time INTEGER NOT NULL,"
+               " actor TEXT NOT NULL, auth TEXT NOT NULL, action TEXT NOT NULL,"
+               " target TEXT NOT NULL, detail TEXT NOT NULL, result TEXT NOT NULL,"
+               " peer TEXT NOT NULL, patient TEXT NOT NULL,"
+               " prev TEXT NOT NULL, hash TEXT NOT NULL);"
+               "CREATE INDEX audit_log_patient ON audit_log(patient, seq);"
+               "CREATE TABLE audit_checkpoint ("
+               " seq INTEGER PRIMARY KEY, time INTEGER NOT NULL,"
+               " hash TEXT NOT NULL, signature TEXT NOT NULL);"
+               "CREATE TABLE audit_head ("
+               " id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL,"
+               " hash TEXT NOT NULL, signature TEXT NOT NULL);"},
 };
 
 /* The process's key, loaded on first use. */
@@ -287,13 +290,13 @@ static int append_genesis(sqlite3 *db, char *err, size_t errlen)
 	return audit_append(db, &ev, err, errlen);
 }
 
-int audit_schema_migrate(sqlite3 *db, char *err, size_t errlen)
+static int audit_after_migrate(struct sql *db, char *err, size_t errlen)
 {
-	if (db_migrate(db, "audit", audit_migrations, sizeof audit_migrations / sizeof audit_migrations[0],
-	               err, errlen) != 0)
-		return -1;
-	return append_genesis(db, err, errlen);
+	return append_genesis(sql_sqlite_handle(db), err, errlen);
 }
+
+const struct sql_schema audit_schema = {
+    "audit", audit_migrations, sizeof audit_migrations / sizeof audit_migrations[0], audit_after_migrate};
 
 static void copy_col(sqlite3_stmt *st, int col, char *out, size_t outlen)
 {

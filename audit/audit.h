@@ -27,12 +27,10 @@ struct audit_event {
 int audit_append(sqlite3 *db, const struct audit_event *ev, char *err, size_t errlen);
 /* Appends inside the caller's open write transaction. */
 int audit_append_locked(sqlite3 *db, const struct audit_event *ev, char *err, size_t errlen);
-/* Applies the audit tables' migrations. */
-int audit_schema_migrate(sqlite3 *db, char *err, size_t errlen);
 
 /* --- Signed checkpoints, verification and reading (vault). ---
  *
- * Tables (audit_schema_migrate): audit_log(seq 1,2,3..., time, actor, auth, action,
+ * Tables (audit_schema.h): audit_log(seq 1,2,3..., time, actor, auth, action,
  * target, detail, result, peer, patient, prev, hash), audit_checkpoint(seq, time, hash,
  * signature), audit_head(seq, hash, signature). Record n's hash is
  * BLAKE2b-256(hash(n-1) || canonical(n)); record 1 chains over 32 zero bytes. The

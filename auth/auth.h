@@ -23,7 +23,6 @@
 #ifndef MSS_AUTH_H
 #define MSS_AUTH_H
 
-#include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
@@ -31,6 +30,7 @@
 #include "directory/account.h"
 #include "lib/config.h"
 #include "lib/tls.h"
+#include "store/store.h"
 
 #define AUTH_ADDRESS_MAX 256
 #define AUTH_TOKEN_MAX 16384 /* DESIGN.md: longer tokens are refused before any parsing */
@@ -128,11 +128,11 @@ struct auth_reply {
 
 struct oauth_keys;
 
-/* What verification needs. Today each session process builds one over its own
- * database connection; with privilege separation it lives in the authentication
- * process. keys is NULL when OAuth is not configured. */
+/* What verification needs. Today each session process builds one over its own store
+ * handle; with privilege separation it lives in the authentication process. keys is
+ * NULL when OAuth is not configured. */
 struct auth_ctx {
-	sqlite3 *db;
+	struct store *store;
 	const struct mss_config *cfg;
 	const struct oauth_keys *keys;
 };
@@ -156,8 +156,5 @@ void auth_peer_from_tls(struct auth_peer *out, const struct tls_peer *p);
  * establishment relays on the MX. Returns 1 (rp->account and rp->role set), 0 when it
  * maps to none (no certificate, unknown, a patient's, disabled), -1 on error. */
 int auth_cert_map(const struct auth_ctx *ctx, const struct auth_peer *peer, struct auth_reply *rp);
-
-/* Applies the authentication tables' migrations (component "auth"). Returns 0 or -1. */
-int auth_schema_migrate(sqlite3 *db, char *err, size_t errlen);
 
 #endif

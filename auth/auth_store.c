@@ -4,157 +4,133 @@
 #include <string.h>
 
 #include "auth/auth.h"
-#include "lib/db.h"
 #include "lib/str.h"
+#include "store/store_sql.h"
 
-static const struct db_migration auth_migrations[] = {
-    {1, "CREATE TABLE auth_failures("
-        "  scope TEXT NOT NULL,"
-        "  key TEXT NOT NULL,"
-        "  failures INTEGER NOT NULL,"
-        "  window_start INTEGER NOT NULL,"
-        "  locked_until INTEGER NOT NULL DEFAULT 0,"
-        "  PRIMARY KEY (scope, key)) WITHOUT ROWID;"},
+static const struct sql_migration auth_migrations[] = {
+    {.version = 1,
+     .sqlite = "CREATE TABLE auth_failures("
+               "  scope TEXT NOT NULL,"
+               "  key TEXT NOT NULL,"
+               "  failures INTEGER NOT NULL,"
+               "  window_start INTEGER NOT NULL,"
+               "  locked_until INTEGER NOT NULL DEFAULT 0,"
+               "  PRIMARY KEY (scope, key)) WITHOUT ROWID;",
+     .postgresql = "CREATE TABLE auth_failures("
+                   "  scope TEXT NOT NULL,"
+                   "  key TEXT NOT NULL,"
+                   "  failures INTEGER NOT NULL,"
+                   "  window_start BIGINT NOT NULL,"
+                   "  locked_until BIGINT NOT NULL DEFAULT 0,"
+                   "  PRIMARY KEY (scope, key));"},
 };
 
-int auth_schema_migrate(sqlite3 *db, char *err, size_t errlen)
-{
-	return db_migrate(db, "auth", auth_migrations, sizeof(auth_migrations) / sizeof(auth_migrations[0]),
-	                  err, errlen);
-}
+const struct sql_schema auth_schema = {"auth", auth_migrations,
+                                       sizeof(auth_migrations) / sizeof(auth_migrations[0]), NULL};
 
-int auth_store_counter(sqlite3 *db, const char *scope, const char *key, time_t now, unsigned window,
+int auth_store_counter(struct sql *db, const char *scope, const char *key, time_t now, unsigned window,
                        struct auth_counter *out)
 {
 	char err[256];
-	sqlite3_stmt *st = db_prepare(
-	    db, "SELECT failures, window_start, locked_until FROM auth_failures WHERE scope = ? AND key = ?",
-	    err, sizeof(err));
+	struct sql_stmt *q = sql_query(
+	    db, "read authentication failures",
+	    "SELECT failures, window_start, locked_until FROM auth_failures WHERE scope = ?1 AND key = ?2",
+	    SQL_ARGS(SQL_TEXT(scope), SQL_TEXT(key)), err, sizeof(err));
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if (st == NULL)
+	if (q == NULL)
 		return -1;
-	db_bind_text(st, 1, scope);
-	db_bind_text(st, 2, key);
-	rc = db_step(st);
-	if (rc == SQLITE_ROW) {
-		if (sqlite3_column_int64(st, 1) > (sqlite3_int64)now - window)
-			out->failures = (unsigned)sqlite3_column_int(st, 0);
-		if (sqlite3_column_int64(st, 2) > (sqlite3_int64)now)
-			out->locked_until = (time_t)sqlite3_column_int64(st, 2);
+	rc = sql_next(q, err, sizeof(err));
+	if (rc == 1) {
+		if (sql_int(q, 1) > (int64_t)now - window)
+			out->failures = (unsigned)sql_int(q, 0);
+		if (sql_int(q, 2) > (int64_t)now)
+			out->locked_until = (time_t)sql_int(q, 2);
 	}
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+	sql_done(q);
+	return rc < 0 ? -1 : 0;
 }
 
 /* A failure outside the window starts a new one; reaching max locks (a lock already
- * running is kept, never shortened). */
+ * running is kept, never shortened). ?3 now, ?4 window, ?5 max, ?6 lockout. */
 static const char fail_sql[] =
     "INSERT INTO auth_failures(scope, key, failures, window_start, locked_until) "
     "VALUES(?1, ?2, 1, ?3, CASE WHEN ?5 <= 1 THEN ?3 + ?6 ELSE 0 END) "
-    "ON CONFLICT(scope, key) DO UPDATE SET "
-    "  failures = CASE WHEN window_start <= ?3 - ?4 THEN 1 ELSE failures + 1 END, "
-    "  window_start = CASE WHEN window_start <= ?3 - ?4 THEN ?3 ELSE window_start END, "
-    "  locked_until = CASE WHEN locked_until > ?3 THEN locked_until "
-    "    WHEN (CASE WHEN window_start <= ?3 - ?4 THEN 1 ELSE failures + 1 END) >= ?5 THEN ?3 + ?6 "
+    "ON CONFLICT (scope, key) DO UPDATE SET "
+    "  failures = CASE WHEN auth_failures.window_start <= ?3 - ?4 THEN 1 "
+    "    ELSE auth_failures.failures + 1 END, "
+    "  window_start = CASE WHEN auth_failures.window_start <= ?3 - ?4 THEN ?3 "
+    "    ELSE auth_failures.window_start END, "
+    "  locked_until = CASE WHEN auth_failures.locked_until > ?3 THEN auth_failures.locked_until "
+    "    WHEN (CASE WHEN auth_failures.window_start <= ?3 - ?4 THEN 1 "
+    "      ELSE auth_failures.failures + 1 END) >= ?5 THEN ?3 + ?6 "
     "    ELSE 0 END";
 
-static int fail_one(sqlite3 *db, const struct auth_failure_key *k, time_t now, unsigned window,
-                    unsigned lockout, char *err, size_t errlen)
+struct fail_job {
+	struct sql *db;
+	const struct auth_failure_key *k;
+	size_t n;
+	int64_t now, window, lockout;
+};
+
+static int fail_in_transaction(void *arg, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = db_prepare(db, fail_sql, err, errlen);
-	int rc;
+	const struct fail_job *j = arg;
 
-	if (st == NULL)
-		return -1;
-	db_bind_text(st, 1, k->scope);
-	db_bind_text(st, 2, k->key);
-	sqlite3_bind_int64(st, 3, (sqlite3_int64)now);
-	sqlite3_bind_int64(st, 4, (sqlite3_int64)window);
-	sqlite3_bind_int64(st, 5, (sqlite3_int64)k->max);
-	sqlite3_bind_int64(st, 6, (sqlite3_int64)lockout);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		db_error(db, "record authentication failure", err, errlen);
-		return -1;
-	}
-	return 0;
-}
-
-/* Guessers from many addresses would otherwise fill the table with dead rows. */
-static int prune(sqlite3 *db, time_t now, unsigned window, char *err, size_t errlen)
-{
-	sqlite3_stmt *st = db_prepare(
-	    db, "DELETE FROM auth_failures WHERE window_start <= ? AND locked_until <= ?", err, errlen);
-	int rc;
-
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)now - window);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)now);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		db_error(db, "prune authentication failures", err, errlen);
-		return -1;
-	}
-	return 0;
-}
-
-int auth_store_fail(sqlite3 *db, const struct auth_failure_key *k, size_t n, time_t now, unsigned window,
-                    unsigned lockout, char *err, size_t errlen)
-{
-	if (db_begin_write(db, err, errlen) < 0)
-		return -1;
-	for (size_t i = 0; i < n; i++)
-		if (fail_one(db, &k[i], now, window, lockout, err, errlen) < 0) {
-			db_rollback(db);
+	for (size_t i = 0; i < j->n; i++)
+		if (sql_exec(j->db, "record authentication failure", fail_sql,
+		             SQL_ARGS(SQL_TEXT(j->k[i].scope), SQL_TEXT(j->k[i].key), SQL_INT(j->now),
+		                      SQL_INT(j->window), SQL_INT(j->k[i].max), SQL_INT(j->lockout)),
+		             err, errlen) < 0)
 			return -1;
-		}
-	if (prune(db, now, window, err, errlen) < 0) {
-		db_rollback(db);
+	/* Guessers from many addresses would otherwise fill the table with dead rows. */
+	if (sql_exec(j->db, "prune authentication failures",
+	             "DELETE FROM auth_failures WHERE window_start <= ?1 AND locked_until <= ?2",
+	             SQL_ARGS(SQL_INT(j->now - j->window), SQL_INT(j->now)), err, errlen) < 0)
 		return -1;
-	}
-	return db_commit(db, err, errlen);
+	return 0;
 }
 
-int auth_store_clear(sqlite3 *db, const char *scope, const char *key)
+int auth_store_fail(struct sql *db, const struct auth_failure_key *k, size_t n, time_t now, unsigned window,
+                    unsigned lockout, char *err, size_t errlen)
+{
+	struct fail_job j = {db, k, n, (int64_t)now, (int64_t)window, (int64_t)lockout};
+
+	return sql_transaction(db, fail_in_transaction, &j, err, errlen) == 0 ? 0 : -1;
+}
+
+int auth_store_clear(struct sql *db, const char *scope, const char *key)
 {
 	char err[256];
-	sqlite3_stmt *st =
-	    db_prepare(db, "DELETE FROM auth_failures WHERE scope = ? AND key = ?", err, sizeof(err));
-	int rc;
 
-	if (st == NULL)
-		return -1;
-	db_bind_text(st, 1, scope);
-	db_bind_text(st, 2, key);
-	rc = db_step(st);
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : -1;
+	return sql_exec(db, "clear authentication failures",
+	                "DELETE FROM auth_failures WHERE scope = ?1 AND key = ?2",
+	                SQL_ARGS(SQL_TEXT(scope), SQL_TEXT(key)), err, sizeof(err)) < 0
+	           ? -1
+	           : 0;
 }
 
-int auth_store_account_by_rpps(sqlite3 *db, const char *rpps, struct account *out)
+int auth_store_account_by_rpps(struct store *st, const char *rpps, struct account *out)
 {
-	char err[256], address[AUTH_ADDRESS_MAX];
-	sqlite3_stmt *st;
+	char err[256], address[AUTH_ADDRESS_MAX] = "";
+	struct sql_stmt *q;
 	int rc, found = 0;
 
 	if (rpps[0] == '\0')
 		return 0;
-	st = db_prepare(db, "SELECT address FROM accounts WHERE rpps = ? LIMIT 2", err, sizeof(err));
-	if (st == NULL)
+	q = sql_query(store_sql(st), "find account by RPPS",
+	              "SELECT address FROM accounts WHERE rpps = ?1 LIMIT 2", SQL_ARGS(SQL_TEXT(rpps)), err,
+	              sizeof(err));
+	if (q == NULL)
 		return -1;
-	db_bind_text(st, 1, rpps);
-	while ((rc = db_step(st)) == SQLITE_ROW)
-		if (found++ == 0 && db_column_copy(st, 0, address, sizeof(address)) < 0)
+	while ((rc = sql_next(q, err, sizeof(err))) == 1)
+		if (found++ == 0 && sql_text_copy(q, 0, address, sizeof(address)) < 0)
 			found = 2; /* cannot be an address of ours: treat as ambiguous */
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
+	sql_done(q);
+	if (rc < 0)
 		return -1;
 	if (found != 1)
 		return 0; /* two mailboxes for one RPPS: the token cannot say which */
-	return account_get(db, address, out);
+	return account_get(store_db(st), address, out);
 }

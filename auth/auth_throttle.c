@@ -35,7 +35,7 @@ void auth_throttle_keys(struct auth_throttle *t, const char *client_ip, const ch
 	str_lower(t->account);
 }
 
-int auth_throttle_read(sqlite3 *db, const struct mss_config *cfg, struct auth_throttle *t, time_t now)
+int auth_throttle_read(struct sql *db, const struct mss_config *cfg, struct auth_throttle *t, time_t now)
 {
 	struct auth_counter c, a = {0, 0};
 
@@ -50,8 +50,8 @@ int auth_throttle_read(sqlite3 *db, const struct mss_config *cfg, struct auth_th
 	return 0;
 }
 
-int auth_throttle_fail(sqlite3 *db, const struct mss_config *cfg, struct auth_throttle *t, bool count_account,
-                       time_t now)
+int auth_throttle_fail(struct sql *db, const struct mss_config *cfg, struct auth_throttle *t,
+                       bool count_account, time_t now)
 {
 	struct auth_failure_key k[2] = {
 	    {"client", t->client, cfg->auth_max_failures},
@@ -65,7 +65,7 @@ int auth_throttle_fail(sqlite3 *db, const struct mss_config *cfg, struct auth_th
 	return auth_throttle_read(db, cfg, t, now);
 }
 
-int auth_throttle_success(sqlite3 *db, const struct auth_throttle *t)
+int auth_throttle_success(struct sql *db, const struct auth_throttle *t)
 {
 	if (t->account[0] == '\0' || (t->account_failures == 0 && !t->account_locked))
 		return 0; /* nothing to forget: no write */

@@ -16,12 +16,12 @@
 #ifndef MSS_AUTH_THROTTLE_H
 #define MSS_AUTH_THROTTLE_H
 
-#include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
 
 #include "lib/config.h"
+#include "lib/sql.h"
 
 struct auth_throttle {
 	char client[80];   /* the client key: an IPv4 address, or an IPv6 /64 */
@@ -34,13 +34,13 @@ struct auth_throttle {
  * An account name that does not fit is cut: it can only be a guesser's. */
 void auth_throttle_keys(struct auth_throttle *t, const char *client_ip, const char *account);
 /* Reads the counters of t's keys at now. Returns 0 or -1. */
-int auth_throttle_read(sqlite3 *db, const struct mss_config *cfg, struct auth_throttle *t, time_t now);
+int auth_throttle_read(struct sql *db, const struct mss_config *cfg, struct auth_throttle *t, time_t now);
 /* Records one failure of t's keys (count_account: also the account's), then reads the
  * counters again. Returns 0 or -1. */
-int auth_throttle_fail(sqlite3 *db, const struct mss_config *cfg, struct auth_throttle *t, bool count_account,
-                       time_t now);
+int auth_throttle_fail(struct sql *db, const struct mss_config *cfg, struct auth_throttle *t,
+                       bool count_account, time_t now);
 /* A success of account: its counter is forgotten. Returns 0 or -1. */
-int auth_throttle_success(sqlite3 *db, const struct auth_throttle *t);
+int auth_throttle_success(struct sql *db, const struct auth_throttle *t);
 /* Milliseconds to wait before answering a failure, from the counters. */
 unsigned auth_throttle_delay(const struct mss_config *cfg, const struct auth_throttle *t);
 

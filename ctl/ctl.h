@@ -18,8 +18,11 @@ struct ctl {
 	struct store *store; /* opened by ctl_open_store */
 };
 
-/* Opens the store (database and keys). Returns 0, or prints why and returns -1. */
+/* Opens the store (database and keys) and checks that its schema is this code's
+ * (else names mssctl migrate). Returns 0, or prints why and returns -1. */
 int ctl_open_store(struct ctl *c);
+/* The same without the schema check: for init (creates it) and migrate. */
+int ctl_open_store_unchecked(struct ctl *c);
 /* Prints "mssctl: <message>" on stderr; returns CTL_REFUSED. */
 int ctl_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints "mssctl: <message>" and a usage hint on stderr; returns CTL_USAGE. */
@@ -35,5 +38,6 @@ int ctl_trust(struct ctl *c, int argc, char **argv);
 int ctl_access(struct ctl *c, int argc, char **argv);
 int ctl_history(struct ctl *c, int argc, char **argv);
 int ctl_audit(struct ctl *c, int argc, char **argv);
+int ctl_migrate(struct ctl *c, int argc, char **argv);
 
 #endif

@@ -55,9 +55,9 @@ int ctl_init(struct ctl *c, int argc, char **argv)
 	char err[1024];
 	if (store_create_data_dir(&c->cfg, err, sizeof err) < 0)
 		return ctl_fail("%s", err);
-	if (ctl_open_store(c) < 0)
+	if (ctl_open_store_unchecked(c) < 0)
 		return CTL_REFUSED;
-	if (policy_schema_migrate(store_db(c->store), err, sizeof err) < 0)
+	if (policy_schema_migrate(c->store, NULL, err, sizeof err) < 0)
 		return ctl_fail("%s", err);
 	ctl_audit_action(c, "admin.init", c->cfg.data_dir, NULL, "ok", NULL);
 	store_close(c->store); /* closes the database so that no journal is left behind */

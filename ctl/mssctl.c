@@ -11,6 +11,7 @@
 #include "lib/master.h"
 #include "lib/str.h"
 #include "audit/audit.h"
+#include "policy/policy.h"
 
 struct ctl_command {
 	const char *name;
@@ -29,6 +30,7 @@ static const struct ctl_command commands[] = {
     {"access", ctl_access, "access grant|revoke|block|unblock PATIENT PRO | list PATIENT"},
     {"history", ctl_history, "history PATIENT"},
     {"audit", ctl_audit, "audit verify"},
+    {"migrate", ctl_migrate, "migrate"},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -62,13 +64,25 @@ int ctl_usage(const char *fmt, ...)
 	return CTL_USAGE;
 }
 
-int ctl_open_store(struct ctl *c)
+int ctl_open_store_unchecked(struct ctl *c)
 {
 	if (c->store)
 		return 0;
 	char err[512];
 	c->store = store_open(&c->cfg, err, sizeof err);
 	if (c->store == NULL) {
+		ctl_fail("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+int ctl_open_store(struct ctl *c)
+{
+	char err[512];
+	if (ctl_open_store_unchecked(c) < 0)
+		return -1;
+	if (policy_schema_check(c->store, err, sizeof err) != 0) {
 		ctl_fail("%s", err);
 		return -1;
 	}

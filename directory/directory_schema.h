@@ -13,11 +13,7 @@
 #ifndef MSS_DIRECTORY_SCHEMA_ENTRIES_H
 #define MSS_DIRECTORY_SCHEMA_ENTRIES_H
 
-#include <sqlite3.h>
-#include <stddef.h>
-
-/* Applies the "directory_entries" migrations. Returns 0 or -1 with err. Called from
- * directory_schema_migrate() (schema.c), after the accounts' migrations. */
-int directory_entries_schema_migrate(sqlite3 *db, char *err, size_t errlen);
+/* The tables are migrated as directory_entries_schema (schema.h). */
+#include "directory/schema.h"
 
 #endif

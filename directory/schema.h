@@ -1,11 +1,13 @@
-/* schema.h: the directory's tables (accounts, approved professionals, trust list). */
+/* schema.h: the directory's tables, as two migration components: "directory"
+ * (accounts, account_certs: schema.c) and "directory_entries" (the national directory,
+ * trust list, patients' blocks and contacts: directory_schema.c). For policy/'s list
+ * of every part's schema; the daemons never see it. */
 #ifndef MSS_DIRECTORY_SCHEMA_H
 #define MSS_DIRECTORY_SCHEMA_H
 
-#include <sqlite3.h>
-#include <stddef.h>
+#include "lib/sql.h"
 
-/* Applies the directory's migrations. Returns 0 or -1 with err. */
-int directory_schema_migrate(sqlite3 *db, char *err, size_t errlen);
+extern const struct sql_schema directory_schema;
+extern const struct sql_schema directory_entries_schema;
 
 #endif

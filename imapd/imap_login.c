@@ -11,7 +11,7 @@
 
 static struct auth_ctx auth_context(const struct imap_session *s)
 {
-	struct auth_ctx c = {store_db(s->store), s->cfg, s->oauth};
+	struct auth_ctx c = {s->store, s->cfg, s->oauth};
 
 	return c;
 }

@@ -16,6 +16,7 @@
 #include "audit/audit.h"
 #include "lib/master.h"
 #include "lib/str.h"
+#include "policy/policy.h"
 
 enum { LISTEN_IMAP = 0, LISTEN_IMAPS = 1 };
 
@@ -102,6 +103,21 @@ static struct tls_ctx *load_tls(const struct mss_config *cfg)
 	return t;
 }
 
+/* Opens the store once in the master (as the daemons' user), so a broken data_dir or
+ * a schema this code does not match (mssctl migrate not run after an upgrade) stops
+ * the daemon at start rather than failing every session. */
+static void check_store(const struct mss_config *cfg)
+{
+	char err[512];
+	struct store *st = store_open(cfg, err, sizeof(err));
+	if (st == NULL)
+		fatal("store: %s", err);
+	int rc = policy_schema_check(st, err, sizeof(err));
+	store_close(st);
+	if (rc != 0)
+		fatal("store: %s", err);
+}
+
 int main(int argc, char **argv)
 {
 	const char *path = NULL;
@@ -143,6 +159,7 @@ int main(int argc, char **argv)
 		fatal("%s", err);
 	if (master_drop_privileges(d.cfg.user, err, sizeof(err)) < 0)
 		fatal("%s", err);
+	check_store(&d.cfg);
 	log_info("imapd.start", "imap=%s imaps=%s", ls[0].addr[0] ? ls[0].addr : "-",
 	         ls[1].addr[0] ? ls[1].addr : "-");
 	struct master_opts mo = {

@@ -9,7 +9,6 @@
 
 #include "directory/account.h"
 #include "directory/directory_entry.h"
-#include "directory/schema.h"
 #include "directory/trust.h"
 #include "lib/db.h"
 #include "lib/log.h"
@@ -19,15 +18,6 @@
 #include "policy/contacts.h"
 #include "policy/policy_rules.h"
 #include "vault/vault.h"
-
-int policy_schema_migrate(sqlite3 *db, char *err, size_t errlen)
-{
-	if (directory_schema_migrate(db, err, errlen) < 0 || store_schema_migrate(db, err, errlen) < 0 ||
-	    audit_schema_migrate(db, err, errlen) < 0 || auth_schema_migrate(db, err, errlen) < 0 ||
-	    vault_schema_migrate(db, err, errlen) < 0)
-		return -1;
-	return 0;
-}
 
 static int refuse(struct mss_status *st, int code, const char *enh, const char *text)
 {

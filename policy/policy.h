@@ -12,9 +12,19 @@
 #include "store/store.h"
 #include "vault/vault_message.h"
 
-/* Applies every component's migrations (directory, store, audit, policy, vault) on db:
- * run by mssctl init and at each daemon's start (idempotent). Returns 0 or -1 + err. */
-int policy_schema_migrate(sqlite3 *db, char *err, size_t errlen);
+/* The schema of every part that keeps tables in the store (directory, store, audit,
+ * vault, policy), as one: mssctl init creates it and mssctl migrate upgrades it with
+ * policy_schema_migrate; the daemons and mssctl's other commands refuse to work on an
+ * older or newer one (policy_schema_check). */
+
+/* Applies every part's pending migrations, each step in its own transaction
+ * (idempotent; concurrent runs apply each step once). *applied (may be NULL): steps
+ * run. Returns 0 or -1 with err naming the part and step. */
+int policy_schema_migrate(struct store *st, int *applied, char *err, size_t errlen);
+/* Returns 0 when every part is at this code's version; 1 when the store is older
+ * (err: "store schema older than this code (store 1 < 2): run mssctl migrate"); 2
+ * when newer (err names the part: this code is older than the data); -1 on error. */
+int policy_schema_check(struct store *st, char *err, size_t errlen);
 
 /* Decides MAIL FROM for this sender (e.g. a professional may only send as their own
  * address: 553 5.7.1; an operator must be listed for the MAIL FROM domain: 550 5.7.1).

@@ -18,6 +18,7 @@
 #include "lib/str.h"
 #include "lib/tls.h"
 #include "auth/oauth.h"
+#include "policy/policy.h"
 #include "smtpd/smtp_session.h"
 #include "smtpd/smtp_spf.h"
 #include "store/store.h"
@@ -77,8 +78,9 @@ static struct tls_ctx *load_tls(void)
 	return tls;
 }
 
-/* Opens the store once in the master, so a broken data_dir stops the daemon at
- * start rather than failing every session. */
+/* Opens the store once in the master, so a broken data_dir or a schema this code does
+ * not match (mssctl migrate not run after an upgrade) stops the daemon at start rather
+ * than failing every session. */
 static void check_store(void)
 {
 	char err[512];
@@ -86,7 +88,10 @@ static void check_store(void)
 
 	if (st == NULL)
 		fatal("store: %s", err);
+	int rc = policy_schema_check(st, err, sizeof(err));
 	store_close(st);
+	if (rc != 0)
+		fatal("store: %s", err);
 }
 
 /* A signed audit checkpoint at shutdown, so the log's end is sealed (issue 6). */

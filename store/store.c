@@ -12,8 +12,11 @@
 
 #include "lib/crypto.h"
 #include "lib/db.h"
+#include "lib/sql.h"
+#include "lib/sql_sqlite.h"
 #include "lib/str.h"
 #include "store/store_int.h"
+#include "store/store_sql.h"
 
 static int make_dir(const char *path, char *err, size_t errlen)
 {
@@ -34,8 +37,8 @@ static int data_path(const struct mss_config *cfg, const char *name, char *out, 
 	return -1;
 }
 
-/* Creates everything but the database's other components (see store.h: mssctl runs
- * directory_schema_migrate and audit_schema_migrate next, store/ may not call them). */
+/* Creates everything but the other parts' tables (see store.h: mssctl init runs
+ * policy_schema_migrate next; store/ may not call the parts above it). */
 int store_create_data_dir(const struct mss_config *cfg, char *err, size_t errlen)
 {
 	char path[CONFIG_PATH_MAX + 64];
@@ -68,11 +71,11 @@ int store_create_data_dir(const struct mss_config *cfg, char *err, size_t errlen
 		return -1;
 	if (data_path(cfg, "mss.db", path, sizeof(path), err, errlen) < 0)
 		return -1;
-	sqlite3 *db = db_open(path, 1, err, errlen);
+	struct sql *db = sql_open(path, SQL_OPEN_CREATE, err, errlen);
 	if (db == NULL)
 		return -1;
-	int rc = store_schema_migrate(db, err, errlen);
-	db_close(db);
+	int rc = sql_migrate(db, &store_schema, NULL, err, errlen);
+	sql_close(db);
 	return rc;
 }
 
@@ -94,9 +97,10 @@ struct store *store_open(const struct mss_config *cfg, char *err, size_t errlen)
 	struct store *st = xcalloc(1, sizeof(*st));
 	st->cfg = *cfg;
 	buf_init(&st->cache.data, BUF_UNLIMITED);
-	st->db = db_open(path, 0, err, errlen);
-	if (st->db == NULL)
+	st->sql = sql_open(path, 0, err, errlen);
+	if (st->sql == NULL)
 		goto fail;
+	st->db = sql_sqlite_handle(st->sql);
 	if (data_path(cfg, "keys/master.key", path, sizeof(path), err, errlen) < 0 ||
 	    crypto_master_key_load(path, st->master, err, errlen) < 0)
 		goto fail;
@@ -116,14 +120,18 @@ void store_close(struct store *st)
 		sodium_memzero(st->keys[i].key, sizeof(st->keys[i].key));
 	free(st->keys);
 	sodium_memzero(st->master, sizeof(st->master));
-	if (st->db != NULL)
-		db_close(st->db);
+	sql_close(st->sql);
 	free(st);
 }
 
 sqlite3 *store_db(struct store *st)
 {
 	return st->db;
+}
+
+struct sql *store_sql(struct store *st)
+{
+	return st->sql;
 }
 
 const struct mss_config *store_config(struct store *st)

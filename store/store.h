@@ -45,12 +45,10 @@ const struct mss_config *store_config(struct store *st);
 
 /* Creates data_dir (0700), blobs/, keys/, run/, keys/master.key (0600) and the database
  * with store/'s schema only, refusing an existing data_dir/mss.db ("already
- * initialised"). store/ may not depend on directory/ or policy/, so the caller
- * (mssctl init) then opens the store and runs directory_schema_migrate and
- * audit_schema_migrate on store_db(). Returns 0 or -1 with err. */
+ * initialised"). store/ may not depend on the parts above it, so the caller (mssctl
+ * init) then opens the store and creates theirs (policy_schema_migrate). Returns 0 or
+ * -1 with err. */
 int store_create_data_dir(const struct mss_config *cfg, char *err, size_t errlen);
-/* Applies store/'s migrations on db (component "store"). Returns 0 or -1 with err. */
-int store_schema_migrate(sqlite3 *db, char *err, size_t errlen);
 
 /* Creates the store side of a new account: its wrapped key and the default mailboxes
  * INBOX, Sent (\Sent), Drafts (\Drafts), Trash (\Trash), all subscribed. Runs inside

@@ -11,6 +11,7 @@
 #include "lib/buf.h"
 #include "lib/config.h"
 #include "lib/crypto.h"
+#include "lib/sql.h"
 #include "store/store.h"
 
 #define STORE_BLOB_NAME_LEN 33 /* 16 random bytes as hex + NUL */
@@ -34,7 +35,8 @@ struct store_cache {
 #define STORE_PENDING_NOTIFY_MAX 128
 
 struct store {
-	sqlite3 *db;
+	struct sql *sql;
+	sqlite3 *db; /* the SQLite handle under sql, for code not yet converted */
 	struct mss_config cfg;
 	unsigned char master[CRYPTO_KEY_LEN];
 	struct store_key *keys;

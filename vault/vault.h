@@ -32,10 +32,6 @@
 #define VAULT_PS_LOCALPART "vault-professionnels" /* holder of INVISIBLE_PATIENT documents */
 #define VAULT_MASKED_KEYWORD "$Masked"
 
-/* Applies the vault's migrations (component "vault": vault_document, vault_grant,
- * vault_notice). Called from policy_schema_migrate. Returns 0 or -1 with err. */
-int vault_schema_migrate(sqlite3 *db, char *err, size_t errlen);
-
 /* "service@<patient_domain>": the sender of notifications and integration reports. */
 int vault_service_address(const struct mss_config *cfg, char *out, size_t outlen);
 /* "vault-professionnels@<patient_domain>": the store user holding INVISIBLE_PATIENT

@@ -1,47 +1,46 @@
 /* vault_schema.c: the vault's tables and the service addresses it uses. */
 #include "vault/vault.h"
+#include "vault/vault_schema.h"
 
 #include <string.h>
 
-#include "lib/db.h"
 #include "lib/str.h"
 
 /* Addresses are stored lowercase; no titles or file names are kept here (they stay in
  * the encrypted message). */
-static const struct db_migration vault_migrations[] = {
-    {1, "CREATE TABLE vault_document ("
-        " id INTEGER PRIMARY KEY,"
-        " patient TEXT NOT NULL COLLATE NOCASE,"
-        " class TEXT NOT NULL, type_code TEXT NOT NULL, mime TEXT NOT NULL,"
-        " author TEXT NOT NULL, created TEXT NOT NULL, filed INTEGER NOT NULL,"
-        " source_message_id TEXT NOT NULL, sender TEXT NOT NULL, unique_id TEXT NOT NULL,"
-        " masked_ps INTEGER NOT NULL, invisible_patient INTEGER NOT NULL,"
-        " store_user TEXT NOT NULL, mailbox TEXT NOT NULL, uid INTEGER NOT NULL,"
-        " size INTEGER NOT NULL, sha256 TEXT NOT NULL);"
-        "CREATE INDEX vault_document_patient ON vault_document(patient, unique_id);"
-        "CREATE TABLE vault_grant ("
-        " patient TEXT NOT NULL COLLATE NOCASE,"
-        " professional TEXT NOT NULL COLLATE NOCASE,"
-        " rights TEXT NOT NULL DEFAULT 'lr',"
-        " created INTEGER NOT NULL,"
-        " created_by TEXT NOT NULL,"
-        " PRIMARY KEY (patient, professional)) WITHOUT ROWID;"
-        "CREATE TABLE vault_notice ("
-        " patient TEXT NOT NULL COLLATE NOCASE,"
-        " professional TEXT NOT NULL COLLATE NOCASE,"
-        " last INTEGER NOT NULL,"
-        " PRIMARY KEY (patient, professional)) WITHOUT ROWID;"},
+static const struct sql_migration vault_migrations[] = {
+    {.version = 1,
+     .sqlite = "CREATE TABLE vault_document ("
+               " id INTEGER PRIMARY KEY,"
+               " patient TEXT NOT NULL COLLATE NOCASE,"
+               " class TEXT NOT NULL, type_code TEXT NOT NULL, mime TEXT NOT NULL,"
+               " author TEXT NOT NULL, created TEXT NOT NULL, filed INTEGER NOT NULL,"
+               " source_message_id TEXT NOT NULL, sender TEXT NOT NULL, unique_id TEXT NOT NULL,"
+               " masked_ps INTEGER NOT NULL, invisible_patient INTEGER NOT NULL,"
+               " store_user TEXT NOT NULL, mailbox TEXT NOT NULL, uid INTEGER NOT NULL,"
+               " size INTEGER NOT NULL, sha256 TEXT NOT NULL);"
+               "CREATE INDEX vault_document_patient ON vault_document(patient, unique_id);"
+               "CREATE TABLE vault_grant ("
+               " patient TEXT NOT NULL COLLATE NOCASE,"
+               " professional TEXT NOT NULL COLLATE NOCASE,"
+               " rights TEXT NOT NULL DEFAULT 'lr',"
+               " created INTEGER NOT NULL,"
+               " created_by TEXT NOT NULL,"
+               " PRIMARY KEY (patient, professional)) WITHOUT ROWID;"
+               "CREATE TABLE vault_notice ("
+               " patient TEXT NOT NULL COLLATE NOCASE,"
+               " professional TEXT NOT NULL COLLATE NOCASE,"
+               " last INTEGER NOT NULL,"
+               " PRIMARY KEY (patient, professional)) WITHOUT ROWID;"},
     /* the last audit record copied into each patient's Historique folder */
-    {2, "CREATE TABLE vault_history_sync ("
-        " patient TEXT NOT NULL COLLATE NOCASE PRIMARY KEY,"
-        " last_seq INTEGER NOT NULL) WITHOUT ROWID;"},
+    {.version = 2,
+     .sqlite = "CREATE TABLE vault_history_sync ("
+               " patient TEXT NOT NULL COLLATE NOCASE PRIMARY KEY,"
+               " last_seq INTEGER NOT NULL) WITHOUT ROWID;"},
 };
 
-int vault_schema_migrate(sqlite3 *db, char *err, size_t errlen)
-{
-	return db_migrate(db, "vault", vault_migrations, sizeof vault_migrations / sizeof vault_migrations[0],
-	                  err, errlen);
-}
+const struct sql_schema vault_schema = {"vault", vault_migrations,
+                                        sizeof vault_migrations / sizeof vault_migrations[0], NULL};
 
 int vault_service_address(const struct mss_config *cfg, char *out, size_t outlen)
 {

@@ -15,19 +15,22 @@
 #include <unistd.h>
 
 #include "lib/db.h"
+#include "test_db_util.h"
 #include "lib/str.h"
 #include "audit/audit.h"
+#include "audit/audit_schema.h"
 
 struct fx {
 	char dir[256];
 	char dbpath[300];
 	sqlite3 *db;
+	struct sql *conn;
 };
 
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof *f);
-	char err[256], keys[320];
+	char keys[320];
 	assert_int_equal(sodium_init() >= 0, 1);
 	str_copy(f->dir, sizeof f->dir, "/tmp/test_audit.XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
@@ -35,9 +38,9 @@ static int setup(void **state)
 	str_format(keys, sizeof keys, "%s/keys", f->dir);
 	assert_int_equal(mkdir(keys, 0700), 0);
 	audit_set_key_dir(NULL);
-	f->db = db_open(f->dbpath, 1, err, sizeof err);
-	assert_non_null(f->db);
-	assert_int_equal(audit_schema_migrate(f->db, err, sizeof err), 0);
+	const struct sql_schema *parts[] = {&audit_schema};
+	f->conn = test_db_create(f->dbpath, parts, 1, &f->db);
+	assert_non_null(f->conn);
 	*state = f;
 	return 0;
 }
@@ -46,7 +49,7 @@ static int teardown(void **state)
 {
 	struct fx *f = *state;
 	char cmd[400];
-	db_close(f->db);
+	sql_close(f->conn);
 	str_format(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
 	assert_int_equal(system(cmd), 0);
 	free(f);

@@ -17,6 +17,7 @@
 #include "directory/trust.h"
 #include "lib/buf.h"
 #include "lib/db.h"
+#include "test_db_util.h"
 
 #define HDR                                                                                                  \
 	"Type de BAL|Adresse BAL|Type Identifiant PP|Identifiant PP|Identification nationale PP|"            \
@@ -29,6 +30,7 @@ struct fixture {
 	char dbpath[128];
 	char file[128];
 	sqlite3 *db;
+	struct sql *conn;
 };
 
 static int setup(void **state)
@@ -39,12 +41,10 @@ static int setup(void **state)
 		return -1;
 	snprintf(f->dbpath, sizeof f->dbpath, "%s/mss.db", f->dir);
 	snprintf(f->file, sizeof f->file, "%s/input", f->dir);
-	char err[256];
-	f->db = db_open(f->dbpath, 1, err, sizeof err);
-	if (f->db == NULL || directory_schema_migrate(f->db, err, sizeof err) < 0) {
-		fprintf(stderr, "setup: %s\n", err);
+	const struct sql_schema *parts[] = {&directory_schema, &directory_entries_schema};
+	f->conn = test_db_create(f->dbpath, parts, 2, &f->db);
+	if (f->conn == NULL)
 		return -1;
-	}
 	*state = f;
 	return 0;
 }
@@ -52,7 +52,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	db_close(f->db);
+	sql_close(f->conn);
 	unlink(f->dbpath);
 	char p[160];
 	snprintf(p, sizeof p, "%s-wal", f->dbpath);

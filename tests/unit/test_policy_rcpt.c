@@ -22,8 +22,10 @@
 #include "lib/config.h"
 #include "lib/crypto.h"
 #include "lib/db.h"
+#include "test_db_util.h"
 #include "lib/str.h"
 #include "audit/audit.h"
+#include "audit/audit_schema.h"
 #include "policy/contacts.h"
 #include "policy/policy_rules.h"
 
@@ -34,6 +36,7 @@
 
 static char dir[64];
 static sqlite3 *db;
+static struct sql *conn;
 static struct mss_config cfg;
 
 static void write_file(const char *path, const char *content)
@@ -96,12 +99,10 @@ static int setup(void **state)
 	str_format(path, sizeof path, "%s/keys", dir);
 	mkdir(path, 0700);
 	str_format(path, sizeof path, "%s/mss.db", dir);
-	db = db_open(path, 1, err, sizeof err);
-	if (db == NULL || directory_schema_migrate(db, err, sizeof err) < 0 ||
-	    audit_schema_migrate(db, err, sizeof err) < 0) {
-		fprintf(stderr, "setup: %s\n", err);
+	const struct sql_schema *parts[] = {&directory_schema, &directory_entries_schema, &audit_schema};
+	conn = test_db_create(path, parts, 3, &db);
+	if (conn == NULL)
 		return -1;
-	}
 	config_defaults(&cfg);
 	if (config_set(&cfg, "domains", "pro.mss.test", err, sizeof err) < 0 ||
 	    config_set(&cfg, "patient_domain", "patient.mss.test", err, sizeof err) < 0) {
@@ -127,7 +128,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	db_close(db);
+	sql_close(conn);
 	char cmd[128];
 	str_format(cmd, sizeof cmd, "rm -rf %s", dir);
 	return system(cmd) == 0 ? 0 : -1;

@@ -15,9 +15,12 @@
 #include "directory/account.h"
 #include "directory/schema.h"
 #include "lib/db.h"
+#include "test_db_util.h"
 #include "lib/str.h"
 #include "audit/audit.h"
+#include "audit/audit_schema.h"
 #include "vault/vault.h"
+#include "vault/vault_schema.h"
 #include "vault/vault_access.h"
 #include "vault/vault_history.h"
 
@@ -30,6 +33,7 @@ static const struct vault_actor admin = {"mssctl", "local", ""};
 struct fx {
 	char dir[64];
 	sqlite3 *db;
+	struct sql *conn;
 };
 
 static void add(sqlite3 *db, const char *addr, enum account_role role)
@@ -45,18 +49,17 @@ static void add(sqlite3 *db, const char *addr, enum account_role role)
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof *f);
-	char err[256], path[128];
+	char path[128];
 	assert_true(sodium_init() >= 0);
 	str_copy(f->dir, sizeof f->dir, "/tmp/test_vault_access.XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
 	str_format(path, sizeof path, "%s/keys", f->dir);
 	mkdir(path, 0700);
 	str_format(path, sizeof path, "%s/mss.db", f->dir);
-	f->db = db_open(path, 1, err, sizeof err);
-	assert_non_null(f->db);
-	assert_int_equal(directory_schema_migrate(f->db, err, sizeof err), 0);
-	assert_int_equal(audit_schema_migrate(f->db, err, sizeof err), 0);
-	assert_int_equal(vault_schema_migrate(f->db, err, sizeof err), 0);
+	const struct sql_schema *parts[] = {&directory_schema, &directory_entries_schema, &audit_schema,
+	                                    &vault_schema};
+	f->conn = test_db_create(path, parts, 4, &f->db);
+	assert_non_null(f->conn);
 	add(f->db, PATIENT, ROLE_PATIENT);
 	add(f->db, PRO, ROLE_PROFESSIONAL);
 	add(f->db, PRO2, ROLE_PROFESSIONAL);
@@ -68,7 +71,7 @@ static int teardown(void **state)
 {
 	struct fx *f = *state;
 	char cmd[128];
-	db_close(f->db);
+	sql_close(f->conn);
 	str_format(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
 	assert_int_equal(system(cmd), 0);
 	free(f);

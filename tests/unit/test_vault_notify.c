@@ -62,7 +62,7 @@ static int setup(void **state)
 	assert_int_equal(store_create_data_dir(&f->cfg, err, sizeof err), 0);
 	f->st = store_open(&f->cfg, err, sizeof err);
 	assert_non_null(f->st);
-	assert_int_equal(policy_schema_migrate(store_db(f->st), err, sizeof err), 0);
+	assert_int_equal(policy_schema_migrate(f->st, NULL, err, sizeof err), 0);
 	memset(&a, 0, sizeof a);
 	str_copy(a.address, sizeof a.address, PATIENT);
 	a.role = ROLE_PATIENT;

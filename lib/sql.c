@@ -1,0 +1,437 @@
+/* sql.c: the engine-neutral half of sql.h: choosing the driver, whole-statement
+ * helpers, transactions and migrations. The engines live in sql_sqlite.c (and
+ * sql_pg.c). */
+#include "lib/sql.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/sql_int.h"
+#include "lib/str.h"
+
+static const struct sql_driver *const drivers[] = {&sql_sqlite_driver};
+
+void sql_backoff(unsigned attempt)
+{
+	unsigned ms = 1u << (attempt < 6 ? attempt : 6);
+	usleep((ms * 1000u) + (unsigned)(rand() % 1000));
+}
+
+long sql_elapsed_ms(const struct timespec *start)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - start->tv_sec) * 1000L + (now.tv_nsec - start->tv_nsec) / 1000000L;
+}
+
+static bool is_postgresql(const char *target)
+{
+	return strncmp(target, "postgresql://", 13) == 0 || strncmp(target, "postgres://", 11) == 0;
+}
+
+struct sql *sql_open(const char *target, unsigned flags, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < sizeof drivers / sizeof drivers[0]; i++)
+		if (drivers[i]->accepts(target))
+			return drivers[i]->open(target, flags, err, errlen);
+	if (is_postgresql(target))
+		str_format(err, errlen, "this build has no PostgreSQL driver");
+	else
+		str_format(err, errlen, "%s: no database driver for this target", target);
+	return NULL;
+}
+
+void sql_close(struct sql *db)
+{
+	if (db != NULL)
+		db->drv->close(db);
+}
+
+enum sql_engine sql_engine(const struct sql *db)
+{
+	return db->drv->engine;
+}
+
+enum sql_error sql_last_error(const struct sql *db)
+{
+	return db->last_error;
+}
+
+unsigned long sql_prepare_count(const struct sql *db)
+{
+	return db->prepares;
+}
+
+/* ---- statements ------------------------------------------------------------------ */
+
+struct sql_stmt *sql_query(struct sql *db, const char *what, const char *sql, const struct sql_value *args,
+                           size_t nargs, char *err, size_t errlen)
+{
+	db->last_error = SQL_ERR_NONE;
+	return db->drv->query(db, what, sql, args, nargs, err, errlen);
+}
+
+int sql_next(struct sql_stmt *q, char *err, size_t errlen)
+{
+	return q->db->drv->next(q, err, errlen);
+}
+
+void sql_done(struct sql_stmt *q)
+{
+	if (q != NULL)
+		q->db->drv->done(q);
+}
+
+int64_t sql_int(struct sql_stmt *q, int col)
+{
+	return q->db->drv->col_int(q, col);
+}
+
+bool sql_is_null(struct sql_stmt *q, int col)
+{
+	return q->db->drv->col_null(q, col);
+}
+
+const char *sql_text(struct sql_stmt *q, int col)
+{
+	return q->db->drv->col_text(q, col);
+}
+
+const void *sql_blob(struct sql_stmt *q, int col, size_t *len)
+{
+	return q->db->drv->col_blob(q, col, len);
+}
+
+int sql_text_copy(struct sql_stmt *q, int col, char *out, size_t outlen)
+{
+	const char *t = sql_text(q, col);
+	return str_copy(out, outlen, t != NULL ? t : "");
+}
+
+int sql_exec(struct sql *db, const char *what, const char *sql, const struct sql_value *args, size_t nargs,
+             char *err, size_t errlen)
+{
+	struct sql_stmt *q = sql_query(db, what, sql, args, nargs, err, errlen);
+	if (q == NULL)
+		return -1;
+	int rc;
+	while ((rc = sql_next(q, err, errlen)) == 1)
+		; /* RETURNING rows nobody asked for */
+	int changed = rc == 0 ? db->drv->changes(q) : -1;
+	sql_done(q);
+	return changed;
+}
+
+int sql_one(struct sql *db, const char *what, const char *sql, const struct sql_value *args, size_t nargs,
+            int64_t *out, char *err, size_t errlen)
+{
+	struct sql_stmt *q = sql_query(db, what, sql, args, nargs, err, errlen);
+	if (q == NULL)
+		return -1;
+	int rc = sql_next(q, err, errlen);
+	if (rc == 1) {
+		*out = sql_int(q, 0);
+		/* Step to the end so an INSERT ... RETURNING completes before the reset. */
+		int more;
+		while ((more = sql_next(q, err, errlen)) == 1)
+			;
+		if (more < 0)
+			rc = -1;
+	}
+	sql_done(q);
+	return rc;
+}
+
+int sql_foreach(struct sql *db, const char *what, const char *sql, const struct sql_value *args, size_t nargs,
+                int (*row)(void *arg, struct sql_stmt *q), void *arg, char *err, size_t errlen)
+{
+	struct sql_stmt *q = sql_query(db, what, sql, args, nargs, err, errlen);
+	if (q == NULL)
+		return -1;
+	int rc;
+	while ((rc = sql_next(q, err, errlen)) == 1) {
+		int r = row(arg, q);
+		if (r != 0) {
+			rc = r;
+			break;
+		}
+	}
+	sql_done(q);
+	return rc;
+}
+
+/* ---- transactions ---------------------------------------------------------------- */
+
+int sql_begin_write(struct sql *db, char *err, size_t errlen)
+{
+	db->last_error = SQL_ERR_NONE;
+	return db->drv->begin(db, true, err, errlen);
+}
+
+int sql_begin_read(struct sql *db, char *err, size_t errlen)
+{
+	db->last_error = SQL_ERR_NONE;
+	return db->drv->begin(db, false, err, errlen);
+}
+
+int sql_commit(struct sql *db, char *err, size_t errlen)
+{
+	if (db->drv->commit(db, err, errlen) < 0) {
+		enum sql_error kind = db->last_error;
+		db->drv->rollback(db);
+		db->last_error = kind;
+		return -1;
+	}
+	return 0;
+}
+
+void sql_rollback(struct sql *db)
+{
+	db->drv->rollback(db);
+}
+
+bool sql_in_transaction(const struct sql *db)
+{
+	return db->drv->in_transaction(db);
+}
+
+static bool plain_identifier(const char *s)
+{
+	if (*s == '\0' || strlen(s) > 32)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+		      *s == '_'))
+			return false;
+	return true;
+}
+
+int sql_savepoint(struct sql *db, const char *name, char *err, size_t errlen)
+{
+	char q[64];
+	if (!plain_identifier(name) || str_format(q, sizeof q, "SAVEPOINT %s", name) != 0) {
+		str_format(err, errlen, "savepoint: bad name");
+		return -1;
+	}
+	return db->drv->script(db, "savepoint", q, false, err, errlen);
+}
+
+int sql_release(struct sql *db, const char *name, bool keep, char *err, size_t errlen)
+{
+	char q[96];
+	if (!plain_identifier(name)) {
+		str_format(err, errlen, "savepoint: bad name");
+		return -1;
+	}
+	if (!keep) {
+		if (str_format(q, sizeof q, "ROLLBACK TO SAVEPOINT %s", name) != 0 ||
+		    db->drv->script(db, "savepoint", q, false, err, errlen) < 0)
+			return -1;
+	}
+	if (str_format(q, sizeof q, "RELEASE SAVEPOINT %s", name) != 0)
+		return -1;
+	return db->drv->script(db, "savepoint", q, false, err, errlen);
+}
+
+#define SQL_TRANSACTION_TRIES 5
+
+int sql_transaction(struct sql *db, int (*fn)(void *arg, char *err, size_t errlen), void *arg, char *err,
+                    size_t errlen)
+{
+	for (unsigned attempt = 0;; attempt++) {
+		if (sql_begin_write(db, err, errlen) < 0)
+			return -1;
+		int rc = fn(arg, err, errlen);
+		if (rc == 0 && sql_commit(db, err, errlen) == 0)
+			return 0;
+		enum sql_error kind = db->last_error;
+		sql_rollback(db);
+		if (kind != SQL_ERR_BUSY || attempt + 1 >= SQL_TRANSACTION_TRIES)
+			return rc != 0 ? rc : -1;
+		sql_backoff(attempt);
+	}
+}
+
+/* ---- migrations ------------------------------------------------------------------ */
+
+static int version_table(struct sql *db, char *err, size_t errlen)
+{
+	return db->drv->script(db, "schema_version",
+	                       "CREATE TABLE IF NOT EXISTS schema_version("
+	                       "component TEXT PRIMARY KEY, version INTEGER NOT NULL)",
+	                       true, err, errlen);
+}
+
+static int current_version(struct sql *db, const char *component, int *version, char *err, size_t errlen)
+{
+	int64_t v = 0;
+	if (version_table(db, err, errlen) < 0)
+		return -1;
+	int rc = sql_one(db, "schema_version", "SELECT version FROM schema_version WHERE component = ?1",
+	                 SQL_ARGS(SQL_TEXT(component)), &v, err, errlen);
+	if (rc < 0)
+		return -1;
+	*version = rc == 1 ? (int)v : 0;
+	return 0;
+}
+
+int sql_schema_set(struct sql *db, const char *component, int version, char *err, size_t errlen)
+{
+	if (version_table(db, err, errlen) < 0)
+		return -1;
+	return sql_exec(db, "schema_version",
+	                "INSERT INTO schema_version(component, version) VALUES(?1, ?2)"
+	                " ON CONFLICT(component) DO UPDATE SET version = excluded.version",
+	                SQL_ARGS(SQL_TEXT(component), SQL_INT(version)), err, errlen) < 0
+	           ? -1
+	           : 0;
+}
+
+static const char *migration_text(const struct sql *db, const struct sql_migration *m)
+{
+	if (m->sql != NULL)
+		return m->sql;
+	return db->drv->engine == SQL_POSTGRESQL ? m->postgresql : m->sqlite;
+}
+
+static int apply_one(struct sql *db, const char *component, const struct sql_migration *m, char *err,
+                     size_t errlen)
+{
+	char why[512];
+	int version;
+	const char *text = migration_text(db, m);
+	if (text == NULL) {
+		str_format(err, errlen, "%s migration %d: no DDL for this engine", component, m->version);
+		return -1;
+	}
+	if (sql_begin_write(db, err, errlen) < 0)
+		return -1;
+	if (current_version(db, component, &version, err, errlen) < 0)
+		goto fail;
+	if (version >= m->version) { /* another process applied it meanwhile */
+		sql_rollback(db);
+		return 0;
+	}
+	if (text[0] != '\0' && db->drv->script(db, component, text, false, why, sizeof why) < 0) {
+		str_format(err, errlen, "%s migration %d: %s", component, m->version, why);
+		goto fail;
+	}
+	if (sql_schema_set(db, component, m->version, err, errlen) < 0)
+		goto fail;
+	return sql_commit(db, err, errlen);
+fail:
+	sql_rollback(db);
+	return -1;
+}
+
+int sql_migrate(struct sql *db, const struct sql_schema *s, int *applied, char *err, size_t errlen)
+{
+	int version, n = 0;
+	if (applied != NULL)
+		*applied = 0;
+	for (size_t i = 0; i < s->nsteps; i++) {
+		if (s->steps[i].version != (int)i + 1) {
+			str_format(err, errlen, "%s: migrations out of order at %d", s->component,
+			           s->steps[i].version);
+			return -1;
+		}
+	}
+	if (current_version(db, s->component, &version, err, errlen) < 0)
+		return -1;
+	for (size_t i = 0; i < s->nsteps; i++) {
+		if (s->steps[i].version <= version)
+			continue;
+		if (apply_one(db, s->component, &s->steps[i], err, errlen) < 0)
+			return -1;
+		n++;
+	}
+	if (applied != NULL)
+		*applied = n;
+	return s->after != NULL ? s->after(db, err, errlen) : 0;
+}
+
+int sql_schema_latest(const struct sql_schema *s)
+{
+	return s->nsteps > 0 ? s->steps[s->nsteps - 1].version : 0;
+}
+
+int sql_schema_check(struct sql *db, const struct sql_schema *s, int *have, char *err, size_t errlen)
+{
+	int latest = sql_schema_latest(s);
+	if (current_version(db, s->component, have, err, errlen) < 0)
+		return -1;
+	if (*have == latest)
+		return 0;
+	return *have < latest ? 1 : 2;
+}
+/* ---- placeholders ---------------------------------------------------------------- */
+
+/* Copies the quoted run at in[*i] ('...' or "...", q its quote) through its closing
+ * quote; a doubled quote stays inside. */
+static int copy_quoted(const char *in, size_t *i, char q, char *out, size_t outlen, size_t *o)
+{
+	size_t j = *i + 1;
+	while (in[j] != '\0') {
+		if (in[j++] != q)
+			continue;
+		if (in[j] != q)
+			break;
+		j++;
+	}
+	size_t l = j - *i;
+	if (*o + l >= outlen)
+		return -1;
+	memcpy(out + *o, in + *i, l);
+	*o += l;
+	*i = j;
+	return 0;
+}
+
+int sql_placeholders_dollar(const char *in, char *out, size_t outlen)
+{
+	size_t i = 0, o = 0;
+	unsigned next = 1;
+	while (in[i] != '\0') {
+		char c = in[i];
+		if (c == '\'' || c == '"') {
+			if (copy_quoted(in, &i, c, out, outlen, &o) < 0)
+				return -1;
+			continue;
+		}
+		if (c == '-' && in[i + 1] == '-') {
+			while (in[i] != '\0' && in[i] != '\n') {
+				if (o + 1 >= outlen)
+					return -1;
+				out[o++] = in[i++];
+			}
+			continue;
+		}
+		if (c == '?') {
+			unsigned n = 0;
+			size_t j = i + 1;
+			while (in[j] >= '0' && in[j] <= '9' && n < 100000)
+				n = n * 10 + (unsigned)(in[j++] - '0');
+			if (j == i + 1)
+				n = next;
+			next = n + 1;
+			char num[16];
+			str_format(num, sizeof num, "$%u", n);
+			size_t l = strlen(num);
+			if (o + l >= outlen)
+				return -1;
+			memcpy(out + o, num, l);
+			o += l;
+			i = j;
+			continue;
+		}
+		if (o + 1 >= outlen)
+			return -1;
+		out[o++] = in[i++];
+	}
+	if (o >= outlen)
+		return -1;
+	out[o] = '\0';
+	return 0;
+}

@@ -1,0 +1,202 @@
+/* sql.h: the one way MSS code talks to its database, whatever the engine.
+ *
+ * A small query helper in the manner of Dovecot's lib-sql: a connection object, a
+ * bind list in and rows out, one retrying step, and every error checked and reported
+ * with the statement's purpose ("what"). The engine is a driver behind this header:
+ * sql_sqlite.c (SQLite, the embedded default) today, sql_pg.c (PostgreSQL via libpq)
+ * next. Only the data parts (store/, directory/, audit/, vault/, policy/) include it;
+ * daemons and mssctl never see a connection (scripts/check-style enforces it).
+ *
+ * SQL text is written once for every engine, in the common subset of SQLite 3.40 and
+ * PostgreSQL 15:
+ * - placeholders are ?1, ?2, ... (numbered, each may repeat); the PostgreSQL driver
+ *   rewrites them to $1, $2 (sql_placeholders_dollar below);
+ * - INSERT ... ON CONFLICT (cols) DO NOTHING / DO UPDATE SET c = excluded.c, never
+ *   INSERT OR IGNORE / OR REPLACE;
+ * - generated ids come back with RETURNING id (sql_one / a query), never from a
+ *   last-insert-rowid call; no AUTOINCREMENT semantics relied on;
+ * - BLOB columns are bound and read as bytes (SQL_BLOB / sql_blob), TEXT as UTF-8;
+ * - DDL that differs (types, identity columns) goes in per-engine migration texts.
+ *
+ * Conventions: functions that can fail return -1 and fill err with
+ * "what: engine message"; nothing here logs. A connection belongs to one process
+ * (open it after fork) and one thread. */
+#ifndef MSS_SQL_H
+#define MSS_SQL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct sql;      /* a connection, with its cache of prepared statements */
+struct sql_stmt; /* one query in progress: a cursor over its rows */
+
+enum sql_engine { SQL_SQLITE = 1, SQL_POSTGRESQL = 2 };
+
+/* ---- values bound to placeholders ------------------------------------------------ */
+
+enum sql_type { SQL_TNULL = 0, SQL_TINT, SQL_TTEXT, SQL_TBLOB };
+
+struct sql_value {
+	enum sql_type type;
+	int64_t i;
+	const char *s; /* text: NUL-terminated UTF-8; NULL binds SQL NULL */
+	const void *p; /* blob: len bytes, NUL bytes allowed; p NULL with len 0 = empty */
+	size_t len;
+};
+
+/* Constructors for a bind list: the values are only read during the call. */
+#define SQL_INT(x) ((struct sql_value){.type = SQL_TINT, .i = (int64_t)(x)})
+#define SQL_TEXT(x) ((struct sql_value){.type = SQL_TTEXT, .s = (x)})
+#define SQL_BLOB(ptr, n) ((struct sql_value){.type = SQL_TBLOB, .p = (ptr), .len = (n)})
+#define SQL_NULL ((struct sql_value){.type = SQL_TNULL})
+/* SQL_ARGS(a, b, ...) expands to the (array, count) pair every call takes;
+ * SQL_NOARGS for a statement without placeholders. */
+#define SQL_ARGS(...)                                                                                        \
+	(const struct sql_value[]){__VA_ARGS__},                                                             \
+	    sizeof((const struct sql_value[]){__VA_ARGS__}) / sizeof(struct sql_value)
+#define SQL_NOARGS NULL, 0
+
+/* ---- connections ----------------------------------------------------------------- */
+
+#define SQL_OPEN_CREATE 0x01u /* SQLite: create the file when missing */
+
+/* Opens target: "postgresql://..." or "postgres://..." (PostgreSQL driver), else a
+ * SQLite file path (optionally "sqlite:PATH"). SQLite runs in WAL mode with
+ * synchronous=FULL (a commit survives power loss), foreign keys on, secure_delete,
+ * and a jittered busy handler. Returns the connection, or NULL with err. */
+struct sql *sql_open(const char *target, unsigned flags, char *err, size_t errlen);
+/* Finalizes the cached statements and closes. NULL is fine. Never inside a
+ * transaction that should commit (it is rolled back). */
+void sql_close(struct sql *db);
+enum sql_engine sql_engine(const struct sql *db);
+
+/* ---- statements ------------------------------------------------------------------ */
+
+/* Runs one statement to completion (INSERT, UPDATE, DELETE, DDL without results).
+ * Returns the number of rows it changed (>= 0), or -1 with err. A statement that
+ * yields rows is an error here (use sql_one or sql_query). */
+int sql_exec(struct sql *db, const char *what, const char *sql, const struct sql_value *args, size_t nargs,
+             char *err, size_t errlen);
+
+/* Runs a query expected to give at most one row and reads its first column as an
+ * integer into *out (NULL reads as 0): SELECT count(*), SELECT id ..., and INSERT ...
+ * RETURNING id. Returns 1 with *out, 0 when there was no row (*out untouched), -1. */
+int sql_one(struct sql *db, const char *what, const char *sql, const struct sql_value *args, size_t nargs,
+            int64_t *out, char *err, size_t errlen);
+
+/* Starts a query: prepares (or takes from the cache) and binds. Every bind is
+ * checked: a wrong count or a failing bind is an error naming what. Returns the
+ * cursor, NULL with err. The caller then calls sql_next until it returns 0 or -1, or
+ * stops early, and always ends with sql_done. Another query may run while this one is
+ * open (its statement is then prepared apart). */
+struct sql_stmt *sql_query(struct sql *db, const char *what, const char *sql, const struct sql_value *args,
+                           size_t nargs, char *err, size_t errlen);
+/* Steps: 1 a row is ready, 0 no more rows, -1 error (err filled). Outside a
+ * transaction a busy database is waited for (retries with backoff, ~60 s at most);
+ * inside one it is reported (retrying there could deadlock). */
+int sql_next(struct sql_stmt *q, char *err, size_t errlen);
+/* Resets the statement and gives it back to the cache. NULL is fine. */
+void sql_done(struct sql_stmt *q);
+
+/* Columns of the current row, counted from 0. Pointers stay valid until the next
+ * sql_next or sql_done. A NULL reads as 0, as the text NULL, as a blob of 0 bytes. */
+int64_t sql_int(struct sql_stmt *q, int col);
+bool sql_is_null(struct sql_stmt *q, int col);
+const char *sql_text(struct sql_stmt *q, int col);
+const void *sql_blob(struct sql_stmt *q, int col, size_t *len);
+/* Copies column text into out ("" for NULL). Returns 0, or -1 when it did not fit
+ * (out then holds a cut copy: callers treat it as an error). */
+int sql_text_copy(struct sql_stmt *q, int col, char *out, size_t outlen) __attribute__((warn_unused_result));
+
+/* Runs a query and calls row(arg, q) for each row; row returns 0 to go on, non-zero
+ * to stop (that value is returned). Returns 0 when all rows were read, -1 on error. */
+int sql_foreach(struct sql *db, const char *what, const char *sql, const struct sql_value *args, size_t nargs,
+                int (*row)(void *arg, struct sql_stmt *q), void *arg, char *err, size_t errlen);
+
+/* ---- what went wrong ------------------------------------------------------------- */
+
+enum sql_error {
+	SQL_ERR_NONE = 0,
+	SQL_ERR_BUSY,       /* locked / serialization failure: the transaction may be retried */
+	SQL_ERR_CONSTRAINT, /* a UNIQUE, NOT NULL, CHECK or foreign key refused the change */
+	SQL_ERR_OTHER,
+};
+/* The kind of the last error on db (valid right after a call returned -1). Note for
+ * PostgreSQL: an error aborts the open transaction, so code that expects a
+ * constraint to refuse a change inside a transaction checks first instead. */
+enum sql_error sql_last_error(const struct sql *db);
+/* Statements prepared on db so far: the cache's effect, for tests and benchmarks. */
+unsigned long sql_prepare_count(const struct sql *db);
+
+/* ---- transactions ---------------------------------------------------------------- */
+
+/* Starts a write transaction, waiting while another writer holds the database
+ * (SQLite: BEGIN IMMEDIATE retried with backoff up to ~60 s, so "database is locked"
+ * never reaches a client). Returns 0 or -1 with err. */
+int sql_begin_write(struct sql *db, char *err, size_t errlen);
+/* Starts a read transaction: one consistent snapshot for several queries. */
+int sql_begin_read(struct sql *db, char *err, size_t errlen);
+/* Commits, retried while busy. Returns 0, or -1 with err (then rolled back). */
+int sql_commit(struct sql *db, char *err, size_t errlen);
+/* Rolls back the open transaction, if any. */
+void sql_rollback(struct sql *db);
+/* True inside a transaction begun by sql_begin_*. */
+bool sql_in_transaction(const struct sql *db);
+/* Nested work inside the open transaction: SAVEPOINT name / RELEASE name (keeping the
+ * work) / ROLLBACK TO name then RELEASE (undoing it). name: a plain identifier. */
+int sql_savepoint(struct sql *db, const char *name, char *err, size_t errlen);
+int sql_release(struct sql *db, const char *name, bool keep, char *err, size_t errlen);
+
+/* Runs fn(arg, err, errlen) inside a write transaction and commits. When the
+ * transaction fails with SQL_ERR_BUSY (PostgreSQL: serialization failure, deadlock)
+ * it is rolled back and fn runs again from the start (a few times), so fn must only
+ * touch the database and its own arg. fn returns 0 to commit, anything else to roll
+ * back (that value is returned). Returns 0, fn's value, or -1 with err. */
+int sql_transaction(struct sql *db, int (*fn)(void *arg, char *err, size_t errlen), void *arg, char *err,
+                    size_t errlen);
+
+/* ---- schema migrations ----------------------------------------------------------- */
+
+/* One numbered step of one part's schema. sql is the text for every engine; when the
+ * engines need different DDL, sql is NULL and sqlite / postgresql hold each one (an
+ * empty string: nothing to do on that engine at this step). */
+struct sql_migration {
+	int version; /* 1, 2, 3 ... in order, no gaps */
+	const char *sql;
+	const char *sqlite;
+	const char *postgresql;
+};
+
+/* One part's schema: its component name in schema_version ("store", "audit", ...), its
+ * steps, and an optional idempotent hook run after them on every migration (e.g. the
+ * audit log's first record). */
+struct sql_schema {
+	const char *component;
+	const struct sql_migration *steps;
+	size_t nsteps;
+	int (*after)(struct sql *db, char *err, size_t errlen);
+};
+
+/* Applies the steps above the version recorded in schema_version(component,
+ * version), each in its own write transaction (concurrent migrators never apply one
+ * twice), then the after hook. *applied (may be NULL) gets the number of steps run.
+ * Returns 0 or -1 with err naming the component and version. */
+int sql_migrate(struct sql *db, const struct sql_schema *s, int *applied, char *err, size_t errlen);
+/* Compares the recorded version with the latest step. Returns 0 when equal, 1 when
+ * the database is older (mssctl migrate brings it up), 2 when it is newer (written by
+ * a newer MSS), -1 on error; *have gets the recorded version (0: none). */
+int sql_schema_check(struct sql *db, const struct sql_schema *s, int *have, char *err, size_t errlen);
+/* The latest version s knows. */
+int sql_schema_latest(const struct sql_schema *s);
+/* Sets component's recorded version (tests, repairs). Returns 0 or -1. */
+int sql_schema_set(struct sql *db, const char *component, int version, char *err, size_t errlen);
+
+/* ---- for drivers ----------------------------------------------------------------- */
+
+/* Rewrites ?N placeholders to $N (PostgreSQL), leaving quoted strings, quoted
+ * identifiers and comments alone; a bare ? becomes the next number. Returns 0, or -1
+ * when out (outlen bytes) is too small. */
+int sql_placeholders_dollar(const char *in, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,67 @@
+/* sql_int.h: what a database driver provides to lib/sql.c (sql.h's engine-neutral
+ * half). One driver per engine, one file each: sql_sqlite.c, and sql_pg.c next.
+ * Never included outside lib/sql*.c and their unit tests. */
+#ifndef MSS_SQL_INT_H
+#define MSS_SQL_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "lib/sql.h"
+
+/* How long an operation waits for a busy database before it fails (and the client
+ * gets a temporary error): long enough that contention never reaches a client. */
+#define SQL_WAIT_MS 60000
+
+struct sql_driver {
+	enum sql_engine engine;
+	const char *name;
+	/* true when target names this engine ("postgresql://...") */
+	bool (*accepts)(const char *target);
+	struct sql *(*open)(const char *target, unsigned flags, char *err, size_t errlen);
+	void (*close)(struct sql *db);
+	/* prepares (or takes from the cache) and binds every value, checked */
+	struct sql_stmt *(*query)(struct sql *db, const char *what, const char *sql,
+	                          const struct sql_value *args, size_t nargs, char *err, size_t errlen);
+	int (*next)(struct sql_stmt *q, char *err, size_t errlen);
+	void (*done)(struct sql_stmt *q);
+	/* rows changed by q, once sql_next returned 0 */
+	int (*changes)(struct sql_stmt *q);
+	int64_t (*col_int)(struct sql_stmt *q, int col);
+	bool (*col_null)(struct sql_stmt *q, int col);
+	const char *(*col_text)(struct sql_stmt *q, int col);
+	const void *(*col_blob)(struct sql_stmt *q, int col, size_t *len);
+	/* one or more statements without parameters or results (DDL, SAVEPOINT);
+	 * retry_busy: wait while the database is busy (transaction control) */
+	int (*script)(struct sql *db, const char *what, const char *sql, bool retry_busy, char *err,
+	              size_t errlen);
+	/* BEGIN (read or write), waiting while busy; COMMIT; ROLLBACK */
+	int (*begin)(struct sql *db, bool write, char *err, size_t errlen);
+	int (*commit)(struct sql *db, char *err, size_t errlen);
+	void (*rollback)(struct sql *db);
+	bool (*in_transaction)(const struct sql *db);
+};
+
+/* Every driver's connection and cursor start with these. */
+struct sql {
+	const struct sql_driver *drv;
+	enum sql_error last_error;
+	unsigned long prepares; /* statements the driver prepared (sql_prepare_count) */
+};
+
+struct sql_stmt {
+	struct sql *db;
+	const char *what; /* the caller's purpose, for error messages */
+};
+
+extern const struct sql_driver sql_sqlite_driver;
+
+/* Sleeps about 1, 2, 4 ... 64 ms with jitter for retry number attempt, so colliding
+ * writers spread out. */
+void sql_backoff(unsigned attempt);
+/* Milliseconds since *start (CLOCK_MONOTONIC). */
+long sql_elapsed_ms(const struct timespec *start);
+
+#endif

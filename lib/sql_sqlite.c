@@ -1,0 +1,410 @@
+/* sql_sqlite.c: the SQLite driver behind sql.h.
+ *
+ * One connection per process, WAL with synchronous=FULL, BEGIN IMMEDIATE for writers
+ * (retried with backoff), a jittered busy handler, and prepared statements cached per
+ * connection by SQL text: the hot paths (delivery, SELECT, FETCH) prepare each
+ * statement once per process instead of once per call. */
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/buf.h"
+#include "lib/sql_int.h"
+#include "lib/sql_sqlite.h"
+#include "lib/str.h"
+
+/* How long one lock attempt waits inside SQLite's busy handler. */
+#define LITE_BUSY_TIMEOUT_MS 5000
+/* Statement cache: open addressing; past LITE_CACHE_MAX distinct texts the others
+ * are prepared per call, as before the cache (no eviction, so cursors never move). */
+#define LITE_CACHE_SLOTS 512
+#define LITE_CACHE_MAX 384
+
+struct lite_stmt {
+	struct sql_stmt base;
+	sqlite3_stmt *st;
+	struct lite_entry *entry; /* NULL: prepared apart, finalized by done */
+	bool had_row;
+	bool started;
+	struct timespec start;
+	int changes;
+};
+
+struct lite_entry {
+	char *sql; /* NULL: free slot */
+	uint32_t hash;
+	bool busy; /* a cursor is open on it */
+	struct lite_stmt cur;
+};
+
+struct lite {
+	struct sql base;
+	sqlite3 *h;
+	size_t ncached;
+	struct lite_entry cache[LITE_CACHE_SLOTS];
+};
+
+static struct lite *lite(struct sql *db)
+{
+	return (struct lite *)db;
+}
+
+static enum sql_error error_kind(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return SQL_ERR_BUSY;
+	case SQLITE_CONSTRAINT:
+		return SQL_ERR_CONSTRAINT;
+	default:
+		return SQL_ERR_OTHER;
+	}
+}
+
+static int fail(struct lite *l, int rc, const char *what, char *err, size_t errlen)
+{
+	l->base.last_error = error_kind(rc);
+	str_format(err, errlen, "%s: %s", what, sqlite3_errmsg(l->h));
+	return -1;
+}
+
+static bool is_busy(int rc)
+{
+	return error_kind(rc) == SQL_ERR_BUSY;
+}
+
+/* SQLite's own busy handler sleeps up to 100 ms per retry, so under many concurrent
+ * sessions a writer often sleeps long after the lock was released, which shows up
+ * as long tail latencies. Writers hold the lock for about one commit (an fsync, ~1 ms),
+ * so retry quickly, with jitter so that waiting processes do not wake in step. */
+static int busy_handler(void *arg, int attempt)
+{
+	(void)arg;
+	long waited_ms = (long)attempt * 2; /* about what the sleeps below add up to */
+	if (waited_ms > LITE_BUSY_TIMEOUT_MS)
+		return 0;
+	unsigned base_us = attempt < 4 ? 200u : 1000u;
+	usleep(base_us + (unsigned)(rand() % 1500));
+	return 1;
+}
+
+static bool lite_accepts(const char *target)
+{
+	return strstr(target, "://") == NULL;
+}
+
+static struct sql *lite_open(const char *target, unsigned flags, char *err, size_t errlen)
+{
+	const char *path = strncmp(target, "sqlite:", 7) == 0 ? target + 7 : target;
+	bool create = (flags & SQL_OPEN_CREATE) != 0;
+	sqlite3 *h = NULL;
+	int oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+	if (sqlite3_open_v2(path, &h, oflags, NULL) != SQLITE_OK) {
+		str_format(err, errlen, "%s: cannot open database: %s%s", path,
+		           h ? sqlite3_errmsg(h) : "out of memory", create ? "" : " (run mssctl init?)");
+		sqlite3_close(h);
+		return NULL;
+	}
+	srand((unsigned)getpid() ^ (unsigned)time(NULL));
+	sqlite3_busy_handler(h, busy_handler, NULL);
+	sqlite3_extended_result_codes(h, 1);
+	static const char *pragmas = "PRAGMA journal_mode=WAL;"
+	                             "PRAGMA synchronous=FULL;"
+	                             "PRAGMA foreign_keys=ON;"
+	                             "PRAGMA secure_delete=ON;";
+	char *msg = NULL;
+	if (sqlite3_exec(h, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
+		str_format(err, errlen, "%s: cannot set up database: %s", path, msg ? msg : "?");
+		sqlite3_free(msg);
+		sqlite3_close(h);
+		return NULL;
+	}
+	struct lite *l = xcalloc(1, sizeof *l);
+	l->base.drv = &sql_sqlite_driver;
+	l->h = h;
+	return &l->base;
+}
+
+static void lite_close(struct sql *db)
+{
+	struct lite *l = lite(db);
+	if (!sqlite3_get_autocommit(l->h))
+		sqlite3_exec(l->h, "ROLLBACK", NULL, NULL, NULL);
+	for (size_t i = 0; i < LITE_CACHE_SLOTS; i++) {
+		if (l->cache[i].sql == NULL)
+			continue;
+		sqlite3_finalize(l->cache[i].cur.st);
+		free(l->cache[i].sql);
+	}
+	sqlite3_close_v2(l->h);
+	free(l);
+}
+
+sqlite3 *sql_sqlite_handle(struct sql *db)
+{
+	return db->drv == &sql_sqlite_driver ? lite(db)->h : NULL;
+}
+
+/* ---- the statement cache --------------------------------------------------------- */
+
+static uint32_t text_hash(const char *s)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+/* The slot holding sql, or the free slot where it would go. */
+static struct lite_entry *cache_slot(struct lite *l, const char *sql, uint32_t hash)
+{
+	size_t i = hash & (LITE_CACHE_SLOTS - 1);
+	for (;; i = (i + 1) & (LITE_CACHE_SLOTS - 1)) {
+		struct lite_entry *e = &l->cache[i];
+		if (e->sql == NULL || (e->hash == hash && strcmp(e->sql, sql) == 0))
+			return e;
+	}
+}
+
+static sqlite3_stmt *prepare(struct lite *l, const char *what, const char *sql, bool persistent, char *err,
+                             size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	l->base.prepares++;
+	int rc = sqlite3_prepare_v3(l->h, sql, -1, persistent ? SQLITE_PREPARE_PERSISTENT : 0, &st, NULL);
+	if (rc != SQLITE_OK) {
+		fail(l, rc, what, err, errlen);
+		return NULL;
+	}
+	return st;
+}
+
+/* A cursor for sql: the cached statement when free, else one prepared apart. */
+static struct lite_stmt *cursor_for(struct lite *l, const char *what, const char *sql, char *err,
+                                    size_t errlen)
+{
+	uint32_t hash = text_hash(sql);
+	struct lite_entry *e = cache_slot(l, sql, hash);
+	if (e->sql != NULL && !e->busy) {
+		e->busy = true;
+		return &e->cur;
+	}
+	bool cache = e->sql == NULL && l->ncached < LITE_CACHE_MAX;
+	sqlite3_stmt *st = prepare(l, what, sql, cache, err, errlen);
+	if (st == NULL)
+		return NULL;
+	if (!cache) {
+		struct lite_stmt *c = xcalloc(1, sizeof *c);
+		c->st = st;
+		return c;
+	}
+	e->sql = xstrdup(sql);
+	e->hash = hash;
+	e->busy = true;
+	e->cur.st = st;
+	e->cur.entry = e;
+	l->ncached++;
+	return &e->cur;
+}
+
+/* ---- statements ------------------------------------------------------------------ */
+
+static int bind_one(sqlite3_stmt *st, int idx, const struct sql_value *v)
+{
+	switch (v->type) {
+	case SQL_TNULL:
+		return sqlite3_bind_null(st, idx);
+	case SQL_TINT:
+		return sqlite3_bind_int64(st, idx, v->i);
+	case SQL_TTEXT:
+		if (v->s == NULL)
+			return sqlite3_bind_null(st, idx);
+		return sqlite3_bind_text(st, idx, v->s, -1, SQLITE_TRANSIENT);
+	case SQL_TBLOB:
+		if (v->len == 0) /* a NULL pointer would bind SQL NULL */
+			return sqlite3_bind_zeroblob(st, idx, 0);
+		if (v->len > (size_t)INT32_MAX)
+			return SQLITE_TOOBIG;
+		return sqlite3_bind_blob(st, idx, v->p, (int)v->len, SQLITE_TRANSIENT);
+	}
+	return SQLITE_MISUSE;
+}
+
+static int bind_all(struct lite *l, struct lite_stmt *c, const struct sql_value *args, size_t nargs,
+                    char *err, size_t errlen)
+{
+	int want = sqlite3_bind_parameter_count(c->st);
+	if ((size_t)want != nargs) {
+		l->base.last_error = SQL_ERR_OTHER;
+		str_format(err, errlen, "%s: %zu values bound, the statement has %d placeholders",
+		           c->base.what, nargs, want);
+		return -1;
+	}
+	for (size_t i = 0; i < nargs; i++) {
+		int rc = bind_one(c->st, (int)i + 1, &args[i]);
+		if (rc != SQLITE_OK) {
+			char what[160];
+			str_format(what, sizeof what, "%s: value %zu", c->base.what, i + 1);
+			return fail(l, rc, what, err, errlen);
+		}
+	}
+	return 0;
+}
+
+static void lite_done(struct sql_stmt *q)
+{
+	struct lite_stmt *c = (struct lite_stmt *)q;
+	if (c->entry == NULL) {
+		sqlite3_finalize(c->st);
+		free(c);
+		return;
+	}
+	sqlite3_reset(c->st);
+	sqlite3_clear_bindings(c->st);
+	c->entry->busy = false;
+}
+
+static struct sql_stmt *lite_query(struct sql *db, const char *what, const char *sql,
+                                   const struct sql_value *args, size_t nargs, char *err, size_t errlen)
+{
+	struct lite *l = lite(db);
+	struct lite_stmt *c = cursor_for(l, what, sql, err, errlen);
+	if (c == NULL)
+		return NULL;
+	c->base.db = db;
+	c->base.what = what;
+	c->had_row = c->started = false;
+	c->changes = 0;
+	if (bind_all(l, c, args, nargs, err, errlen) < 0) {
+		lite_done(&c->base);
+		return NULL;
+	}
+	return &c->base;
+}
+
+static int lite_next(struct sql_stmt *q, char *err, size_t errlen)
+{
+	struct lite_stmt *c = (struct lite_stmt *)q;
+	struct lite *l = lite(q->db);
+	if (!c->started) {
+		c->started = true;
+		clock_gettime(CLOCK_MONOTONIC, &c->start);
+	}
+	for (unsigned attempt = 0;; attempt++) {
+		int rc = sqlite3_step(c->st);
+		if (rc == SQLITE_ROW) {
+			c->had_row = true;
+			return 1;
+		}
+		if (rc == SQLITE_DONE) {
+			c->changes = sqlite3_changes(l->h);
+			return 0;
+		}
+		/* Retry only before any row was handed out, and never inside an explicit
+		 * transaction: there waiting could deadlock, so the caller rolls back. */
+		if (!is_busy(rc) || c->had_row || !sqlite3_get_autocommit(l->h) ||
+		    sql_elapsed_ms(&c->start) > SQL_WAIT_MS)
+			return fail(l, rc, q->what, err, errlen);
+		sqlite3_reset(c->st);
+		sql_backoff(attempt);
+	}
+}
+
+static int lite_changes(struct sql_stmt *q)
+{
+	return ((struct lite_stmt *)q)->changes;
+}
+
+static int64_t lite_col_int(struct sql_stmt *q, int col)
+{
+	return sqlite3_column_int64(((struct lite_stmt *)q)->st, col);
+}
+
+static bool lite_col_null(struct sql_stmt *q, int col)
+{
+	return sqlite3_column_type(((struct lite_stmt *)q)->st, col) == SQLITE_NULL;
+}
+
+static const char *lite_col_text(struct sql_stmt *q, int col)
+{
+	return (const char *)sqlite3_column_text(((struct lite_stmt *)q)->st, col);
+}
+
+static const void *lite_col_blob(struct sql_stmt *q, int col, size_t *len)
+{
+	sqlite3_stmt *st = ((struct lite_stmt *)q)->st;
+	const void *p = sqlite3_column_blob(st, col);
+	*len = (size_t)sqlite3_column_bytes(st, col);
+	return p != NULL ? p : "";
+}
+
+/* ---- scripts and transactions ---------------------------------------------------- */
+
+static int lite_script(struct sql *db, const char *what, const char *sql, bool retry_busy, char *err,
+                       size_t errlen)
+{
+	struct lite *l = lite(db);
+	struct timespec start;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (unsigned attempt = 0;; attempt++) {
+		char *msg = NULL;
+		int rc = sqlite3_exec(l->h, sql, NULL, NULL, &msg);
+		if (rc == SQLITE_OK)
+			return 0;
+		if (!retry_busy || !is_busy(rc) || sql_elapsed_ms(&start) > SQL_WAIT_MS) {
+			l->base.last_error = error_kind(rc);
+			str_format(err, errlen, "%s: %s", what, msg ? msg : sqlite3_errmsg(l->h));
+			sqlite3_free(msg);
+			return -1;
+		}
+		sqlite3_free(msg);
+		sql_backoff(attempt);
+	}
+}
+
+static int lite_begin(struct sql *db, bool write, char *err, size_t errlen)
+{
+	return lite_script(db, write ? "begin write" : "begin read", write ? "BEGIN IMMEDIATE" : "BEGIN",
+	                   true, err, errlen);
+}
+
+static int lite_commit(struct sql *db, char *err, size_t errlen)
+{
+	return lite_script(db, "commit", "COMMIT", true, err, errlen);
+}
+
+static void lite_rollback(struct sql *db)
+{
+	struct lite *l = lite(db);
+	if (!sqlite3_get_autocommit(l->h))
+		sqlite3_exec(l->h, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static bool lite_in_transaction(const struct sql *db)
+{
+	return !sqlite3_get_autocommit(((const struct lite *)db)->h);
+}
+
+const struct sql_driver sql_sqlite_driver = {
+    .engine = SQL_SQLITE,
+    .name = "sqlite",
+    .accepts = lite_accepts,
+    .open = lite_open,
+    .close = lite_close,
+    .query = lite_query,
+    .next = lite_next,
+    .done = lite_done,
+    .changes = lite_changes,
+    .col_int = lite_col_int,
+    .col_null = lite_col_null,
+    .col_text = lite_col_text,
+    .col_blob = lite_col_blob,
+    .script = lite_script,
+    .begin = lite_begin,
+    .commit = lite_commit,
+    .rollback = lite_rollback,
+    .in_transaction = lite_in_transaction,
+};

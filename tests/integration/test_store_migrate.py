@@ -1,0 +1,77 @@
+"""Schema versions (issue 18): mssctl init creates the schema, mssctl migrate upgrades
+it, and the daemons and mssctl's other commands refuse a store whose schema is older
+(naming mssctl migrate) or newer than the code, instead of changing it silently."""
+import sqlite3
+
+
+def write_sql(m, *statements):
+    """Changes the database behind MSS's back (mss.sql only reads)."""
+    con = sqlite3.connect(str(m.data_dir / "mss.db"))
+    try:
+        for s in statements:
+            con.execute(s)
+        con.commit()
+    finally:
+        con.close()
+
+
+def lower_store_schema(m):
+    """Makes a data_dir as an older MSS left it: store at version 1 (before the
+    covering index of migration 2)."""
+    write_sql(m, "DROP INDEX messages_select",
+              "UPDATE schema_version SET version = 1 WHERE component = 'store'")
+
+
+def start_fails(m, daemon):
+    proc = m.start(daemon, wait=False)
+    rc = proc.wait(timeout=30)
+    m.procs.pop(daemon, None)
+    return rc, m.log(daemon)
+
+
+def test_daemons_refuse_older_schema_until_migrate(mss_factory):
+    m = mss_factory()
+    lower_store_schema(m)
+    assert m.sql("SELECT version FROM schema_version WHERE component = 'store'") == [(1,)]
+    for daemon in ("smtpd", "imapd"):
+        rc, log = start_fails(m, daemon)
+        assert rc == 1, log
+        assert "store schema older than this code (store 1 < 2): run mssctl migrate" in log, log
+    r = m.ctl("account", "list", check=False)
+    assert r.returncode == 1
+    assert "run mssctl migrate" in r.stderr
+    r = m.ctl("migrate")
+    assert r.stdout.strip() == "store schema: 1 migration applied"
+    assert m.sql("SELECT count(*) FROM sqlite_master WHERE name = 'messages_select'") == [(1,)]
+    assert m.sql("SELECT version FROM schema_version WHERE component = 'store'") == [(2,)]
+    assert m.sql("SELECT result, detail FROM audit_log WHERE action = 'admin.migrate'") == [("ok", "steps=1")]
+    assert m.ctl("migrate").stdout.strip() == "store schema: up to date"
+    m.start("smtpd")
+    m.start("imapd")
+    assert m.ctl("audit", "verify").returncode == 0
+
+
+def test_newer_schema_is_refused_by_all(mss_factory):
+    m = mss_factory()
+    write_sql(m, "UPDATE schema_version SET version = 99 WHERE component = 'vault'")
+    rc, log = start_fails(m, "smtpd")
+    assert rc == 1
+    assert "store schema newer than this code (vault 99 > " in log, log
+    r = m.ctl("migrate", check=False)
+    assert r.returncode == 1
+    assert "newer than this code (vault 99" in r.stderr
+    assert m.sql("SELECT version FROM schema_version WHERE component = 'vault'") == [(99,)]
+
+
+def test_init_creates_current_schema_and_migrate_usage(mss_factory):
+    m = mss_factory()
+    assert m.ctl("migrate").stdout.strip() == "store schema: up to date"
+    components = dict(m.sql("SELECT component, version FROM schema_version"))
+    assert set(components) >= {"directory", "directory_entries", "store", "audit", "vault"}
+    r = m.ctl("migrate", "now", check=False)
+    assert r.returncode == 2
+    assert "migrate takes no arguments" in r.stderr
+    fresh = mss_factory(init=False, name="fresh")
+    r = fresh.ctl("migrate", check=False)
+    assert r.returncode == 1
+    assert "run mssctl init" in r.stderr
