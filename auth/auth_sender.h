@@ -22,6 +22,7 @@ struct policy_sender {
 	char peer_ip[64];
 	char tls_subject_dn[512]; /* verified peer certificate subject DN, "" when none */
 	char listener[32];        /* "smtp", "submission", "submissions" */
+	char spf_domain[256];     /* SENDER_RELAY_SPF: the domain SPF passed for */
 };
 
 /* The fixed word the audit log records for a, "unknown" when out of range. */

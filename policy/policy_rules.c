@@ -78,10 +78,12 @@ static int to_patient(const struct policy_facts *f, struct policy_verdict *v)
 {
 	if (f->blocked)
 		return refuse(v, R_BLOCKED);
-	if (f->sender_local_pro || f->sender_dir_active)
-		return accept(v, "approved-sender");
+	/* An inactive directory entry outweighs a local account: the administrator's
+	 * decision to disable the entry holds (issue 10). */
 	if (f->sender_dir_inactive)
 		return refuse(v, R_INACTIVE);
+	if (f->sender_local_pro || f->sender_dir_active)
+		return accept(v, "approved-sender");
 	return refuse(v, R_NOT_APPROVED);
 }
 
