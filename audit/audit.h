@@ -8,9 +8,10 @@
 #ifndef MSS_AUDIT_H
 #define MSS_AUDIT_H
 
-#include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "store/store.h"
 
 struct audit_event {
 	const char *actor;   /* authenticated identity, or "anonymous", or "mssctl" */
@@ -23,10 +24,10 @@ struct audit_event {
 	const char *patient; /* the patient whose data this concerns, "" when none (history) */
 };
 
-/* Appends one record in its own write transaction. Returns 0 or -1 with err. */
-int audit_append(sqlite3 *db, const struct audit_event *ev, char *err, size_t errlen);
-/* Appends inside the caller's open write transaction. */
-int audit_append_locked(sqlite3 *db, const struct audit_event *ev, char *err, size_t errlen);
+/* Appends one record: in its own write transaction, or inside the one the caller has
+ * open on st (then it commits or rolls back with the caller's work). Returns 0 or -1
+ * with err. */
+int audit_append(struct store *st, const struct audit_event *ev, char *err, size_t errlen);
 
 /* --- Signed checkpoints, verification and reading (vault). ---
  *
@@ -40,7 +41,7 @@ int audit_append_locked(sqlite3 *db, const struct audit_event *ev, char *err, si
  *
  * The Ed25519 key is KEYDIR/audit.key (64-byte secret key, mode 0600, created when
  * missing, owned like KEYDIR) with its public half in KEYDIR/audit.pub (hex). KEYDIR
- * defaults to "keys" beside the database file (data_dir/keys). With the key, every
+ * defaults to data_dir/keys. With the key, every
  * append also re-signs the head (last seq + hash) so that cutting records off the end
  * of the table is detected, and every 1,000th record gets a signed checkpoint. */
 
@@ -49,13 +50,9 @@ int audit_append_locked(sqlite3 *db, const struct audit_event *ev, char *err, si
 void audit_set_key_dir(const char *dir);
 /* Writes a signed checkpoint over the current last record unless one exists (daemon
  * shutdown, end of an mssctl run). Returns 0 (also when the log is empty) or -1. */
-int audit_checkpoint(sqlite3 *db, char *err, size_t errlen);
-/* The same for a process that holds no connection (a daemon master's on_shutdown):
- * opens db_path (data_dir/mss.db), checkpoints, closes. Returns 0 or -1 with err. */
-int audit_checkpoint_file(const char *db_path, char *err, size_t errlen);
-/* For a daemon master's on_shutdown: audit_checkpoint_file on cfg's data_dir/mss.db,
- * logging the outcome (one line). Never fails the shutdown. */
-struct mss_config;
+int audit_checkpoint(struct store *st, char *err, size_t errlen);
+/* For a daemon master's on_shutdown, which holds no store: opens one on cfg,
+ * checkpoints, closes, logging the outcome (one line). Never fails the shutdown. */
 void audit_shutdown_checkpoint(const struct mss_config *cfg);
 
 struct audit_verify_result {
@@ -67,7 +64,7 @@ struct audit_verify_result {
 /* Checks the whole chain, every checkpoint signature and the signed head against the
  * public key in keydir (NULL: data_dir/keys). Returns 0 when everything holds, 1 when
  * broken (r->why names the first broken record), -1 on an error reading (r->why). */
-int audit_verify(sqlite3 *db, const char *keydir, struct audit_verify_result *r);
+int audit_verify(struct store *st, const char *keydir, struct audit_verify_result *r);
 
 /* One stored record, as read back (history, mssctl). */
 struct audit_record {
@@ -84,7 +81,7 @@ struct audit_record {
 };
 /* Calls fn for each record concerning patient (the patient column), oldest first,
  * from seq > after_seq; fn returns nonzero to stop. Returns 0 or -1. */
-int audit_foreach_patient(sqlite3 *db, const char *patient, int64_t after_seq,
+int audit_foreach_patient(struct store *st, const char *patient, int64_t after_seq,
                           int (*fn)(const struct audit_record *rec, void *arg), void *arg);
 
 #endif

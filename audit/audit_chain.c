@@ -68,17 +68,13 @@ size_t audit_chain_statement(const char *kind, int64_t seq, const unsigned char 
 	return n;
 }
 
-int audit_key_dir(sqlite3 *db, const char *override, char *out, size_t outlen)
+int audit_key_dir(const char *data_dir, const char *override, char *out, size_t outlen)
 {
 	if (override && *override)
 		return str_copy(out, outlen, override);
-	const char *f = sqlite3_db_filename(db, "main");
-	if (!f || !*f)
+	if (data_dir == NULL || *data_dir == '\0')
 		return -1;
-	const char *slash = strrchr(f, '/');
-	if (!slash)
-		return str_copy(out, outlen, "keys");
-	return str_format(out, outlen, "%.*s/keys", (int)(slash - f), f);
+	return str_format(out, outlen, "%s/keys", data_dir);
 }
 
 int audit_unhex(const char *hex, unsigned char *out, size_t n)

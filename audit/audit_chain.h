@@ -30,9 +30,9 @@ void audit_chain_hash(const unsigned char prev[AUDIT_HASH_LEN], const struct aud
 size_t audit_chain_statement(const char *kind, int64_t seq, const unsigned char hash[AUDIT_HASH_LEN],
                              unsigned char msg[96]);
 
-/* Key directory for db: the override if set, else the directory "keys" beside the
- * main database file. Returns 0, or -1 when none can be found (in-memory database). */
-int audit_key_dir(sqlite3 *db, const char *override, char *out, size_t outlen);
+/* The key directory: the override if set, else data_dir/keys. Returns 0, or -1 when
+ * there is none (no data_dir) or it does not fit. */
+int audit_key_dir(const char *data_dir, const char *override, char *out, size_t outlen);
 /* Loads KEYDIR/audit.key, creating it (and audit.pub) when missing: written to a
  * temporary file with mode 0600 and linked into place, so concurrent creators agree on
  * one key. Returns 0, or -1 (no key directory, unreadable, wrong size) with err. */

@@ -11,9 +11,10 @@
 #include <string.h>
 
 #include "lib/buf.h"
-#include "lib/db.h"
+#include "lib/sql.h"
 #include "lib/str.h"
 #include "audit/audit_chain.h"
+#include "store/store_sql.h"
 
 struct checkpoint {
 	int64_t seq;
@@ -22,7 +23,7 @@ struct checkpoint {
 };
 
 struct verify_ctx {
-	sqlite3 *db;
+	struct sql *db;
 	unsigned char pk[crypto_sign_PUBLICKEYBYTES];
 	struct checkpoint *cps;
 	size_t ncp;
@@ -48,28 +49,28 @@ static int sig_ok(const unsigned char *pk, const char *kind, int64_t seq, const 
 	return crypto_sign_verify_detached(sig, msg, n, pk) == 0;
 }
 
+static int checkpoint_row(void *arg, struct sql_stmt *q)
+{
+	struct verify_ctx *v = arg;
+	if (v->ncp % 16 == 0)
+		v->cps = xrealloc(v->cps, (v->ncp + 16) * sizeof *v->cps);
+	struct checkpoint *c = &v->cps[v->ncp++];
+	c->seq = sql_int(q, 0);
+	/* a hash or signature longer than its hex form is damage: kept cut, it cannot
+	 * verify, and the checkpoint is reported */
+	if (sql_text_copy(q, 1, c->hash, sizeof c->hash) != 0 ||
+	    sql_text_copy(q, 2, c->sig, sizeof c->sig) != 0)
+		c->sig[0] = '\0';
+	return 0;
+}
+
 static int load_checkpoints(struct verify_ctx *v)
 {
-	char err[256];
-	size_t cap = 0;
-	sqlite3_stmt *st = db_prepare(v->db, "SELECT seq, hash, signature FROM audit_checkpoint ORDER BY seq",
-	                              err, sizeof err);
-	if (!st) {
-		str_copy(v->r->why, sizeof v->r->why, err);
-		return -1;
-	}
-	while (db_step(st) == SQLITE_ROW) {
-		if (v->ncp == cap) {
-			cap = cap ? cap * 2 : 16;
-			v->cps = xrealloc(v->cps, cap * sizeof *v->cps);
-		}
-		struct checkpoint *c = &v->cps[v->ncp++];
-		c->seq = sqlite3_column_int64(st, 0);
-		db_column_copy(st, 1, c->hash, sizeof c->hash);
-		db_column_copy(st, 2, c->sig, sizeof c->sig);
-	}
-	sqlite3_finalize(st);
-	return 0;
+	return sql_foreach(v->db, "audit.checkpoints",
+	                   "SELECT seq, hash, signature FROM audit_checkpoint ORDER BY seq", SQL_NOARGS,
+	                   checkpoint_row, v, v->r->why, sizeof v->r->why) < 0
+	           ? -1
+	           : 0;
 }
 
 /* Checks each checkpoint's signature; the first bad one is reported at its seq. */
@@ -98,16 +99,16 @@ static const struct checkpoint *find_cp(struct verify_ctx *v, int64_t seq)
 }
 
 /* One record: its place, its link to the previous one, its own hash, a checkpoint. */
-static int check_record(struct verify_ctx *v, sqlite3_stmt *st, int64_t expect,
+static int check_record(struct verify_ctx *v, struct sql_stmt *q, int64_t expect,
                         unsigned char prev[AUDIT_HASH_LEN])
 {
 	char why[256], prev_hex[AUDIT_HASH_HEX], calc_hex[AUDIT_HASH_HEX];
 	unsigned char calc[AUDIT_HASH_LEN];
-	struct audit_fields fl = {.seq = sqlite3_column_int64(st, 0), .time = sqlite3_column_int64(st, 1)};
+	struct audit_fields fl = {.seq = sql_int(q, 0), .time = sql_int(q, 1)};
 	for (int i = 0; i < 8; i++)
-		fl.f[i] = (const char *)sqlite3_column_text(st, 2 + i);
-	const char *stored_prev = (const char *)sqlite3_column_text(st, 10);
-	const char *stored_hash = (const char *)sqlite3_column_text(st, 11);
+		fl.f[i] = sql_text(q, 2 + i);
+	const char *stored_prev = sql_text(q, 10);
+	const char *stored_hash = sql_text(q, 11);
 
 	if (fl.seq != expect) {
 		str_format(why, sizeof why,
@@ -141,35 +142,32 @@ static int check_record(struct verify_ctx *v, sqlite3_stmt *st, int64_t expect,
 
 static int check_chain(struct verify_ctx *v, int64_t *last)
 {
-	char err[256];
 	unsigned char prev[AUDIT_HASH_LEN] = {0};
 	int64_t expect = 1;
-	int rc = 0;
-	sqlite3_stmt *st =
-	    db_prepare(v->db,
-	               "SELECT seq, time, actor, auth, action, target, detail, result, peer, patient,"
-	               " prev, hash FROM audit_log ORDER BY seq",
-	               err, sizeof err);
-	if (!st) {
-		str_copy(v->r->why, sizeof v->r->why, err);
+	int rc = 0, more;
+	struct sql_stmt *q =
+	    sql_query(v->db, "audit.chain",
+	              "SELECT seq, time, actor, auth, action, target, detail, result, peer, patient,"
+	              " prev, hash FROM audit_log ORDER BY seq",
+	              SQL_NOARGS, v->r->why, sizeof v->r->why);
+	if (q == NULL)
 		return -1;
-	}
-	while (rc == 0 && db_step(st) == SQLITE_ROW) {
-		rc = check_record(v, st, expect, prev);
+	while (rc == 0 && (more = sql_next(q, v->r->why, sizeof v->r->why)) == 1) {
+		rc = check_record(v, q, expect, prev);
 		if (rc == 0) {
 			v->r->records++;
 			expect++;
 		}
 	}
-	sqlite3_finalize(st);
+	sql_done(q);
 	*last = expect - 1;
-	return rc;
+	return rc == 0 && more < 0 ? -1 : rc;
 }
 
 /* Records cut off the end: a checkpoint or the signed head names a later record. */
 static int check_tail(struct verify_ctx *v, int64_t last)
 {
-	char why[256], err[256], hash[AUDIT_HASH_HEX] = "", sig[AUDIT_SIG_HEX] = "";
+	char why[256], hash[AUDIT_HASH_HEX] = "", sig[AUDIT_SIG_HEX] = "";
 	int64_t head = -1;
 
 	if (v->ncp > 0 && v->cps[v->ncp - 1].seq > last) {
@@ -179,18 +177,21 @@ static int check_tail(struct verify_ctx *v, int64_t last)
 		           (long long)(last + 1), (long long)last, (long long)v->cps[v->ncp - 1].seq);
 		return broken(v->r, last + 1, why);
 	}
-	sqlite3_stmt *st =
-	    db_prepare(v->db, "SELECT seq, hash, signature FROM audit_head WHERE id = 1", err, sizeof err);
-	if (!st) {
-		str_copy(v->r->why, sizeof v->r->why, err);
+	struct sql_stmt *q =
+	    sql_query(v->db, "audit.head", "SELECT seq, hash, signature FROM audit_head WHERE id = 1",
+	              SQL_NOARGS, v->r->why, sizeof v->r->why);
+	if (q == NULL)
 		return -1;
+	int rc = sql_next(q, v->r->why, sizeof v->r->why);
+	if (rc == 1) {
+		head = sql_int(q, 0);
+		/* cut: cannot verify, reported as not validly signed below */
+		if (sql_text_copy(q, 1, hash, sizeof hash) != 0 || sql_text_copy(q, 2, sig, sizeof sig) != 0)
+			sig[0] = '\0';
 	}
-	if (db_step(st) == SQLITE_ROW) {
-		head = sqlite3_column_int64(st, 0);
-		db_column_copy(st, 1, hash, sizeof hash);
-		db_column_copy(st, 2, sig, sizeof sig);
-	}
-	sqlite3_finalize(st);
+	sql_done(q);
+	if (rc < 0)
+		return -1;
 	if (head < 0) {
 		str_format(why, sizeof why, "record %lld: the signed head of the log is missing",
 		           (long long)(last + 1));
@@ -217,21 +218,21 @@ static int check_tail(struct verify_ctx *v, int64_t last)
 	return 0;
 }
 
-int audit_verify(sqlite3 *db, const char *keydir, struct audit_verify_result *r)
+int audit_verify(struct store *st, const char *keydir, struct audit_verify_result *r)
 {
 	char dir[1024];
-	struct verify_ctx v = {.db = db, .r = r};
+	struct verify_ctx v = {.db = store_sql(st), .r = r};
 	int64_t last = 0;
 	int rc;
 
 	memset(r, 0, sizeof *r);
-	if (audit_key_dir(db, keydir, dir, sizeof dir) != 0) {
+	if (audit_key_dir(store_config(st)->data_dir, keydir, dir, sizeof dir) != 0) {
 		str_copy(r->why, sizeof r->why, "no key directory for the audit log");
 		return -1;
 	}
 	if (audit_key_load_public(dir, v.pk, r->why, sizeof r->why) != 0)
 		return -1;
-	if (db_begin_read(db, r->why, sizeof r->why) != 0)
+	if (sql_begin_read(v.db, r->why, sizeof r->why) != 0)
 		return -1;
 	rc = load_checkpoints(&v);
 	if (rc == 0)
@@ -242,7 +243,7 @@ int audit_verify(sqlite3 *db, const char *keydir, struct audit_verify_result *r)
 		rc = check_tail(&v, last);
 	if (rc == 0)
 		r->checkpoints = (int64_t)v.ncp;
-	db_rollback(db);
+	sql_rollback(v.db);
 	free(v.cps);
 	return rc;
 }

@@ -26,7 +26,7 @@ static const struct sql_migration auth_migrations[] = {
 };
 
 const struct sql_schema auth_schema = {"auth", auth_migrations,
-                                       sizeof(auth_migrations) / sizeof(auth_migrations[0]), NULL};
+                                       sizeof(auth_migrations) / sizeof(auth_migrations[0])};
 
 int auth_store_counter(struct sql *db, const char *scope, const char *key, time_t now, unsigned window,
                        struct auth_counter *out)
@@ -132,5 +132,5 @@ int auth_store_account_by_rpps(struct store *st, const char *rpps, struct accoun
 		return -1;
 	if (found != 1)
 		return 0; /* two mailboxes for one RPPS: the token cannot say which */
-	return account_get(store_db(st), address, out);
+	return account_get(st, address, out);
 }

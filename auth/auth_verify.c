@@ -71,7 +71,7 @@ int auth_cert_map(const struct auth_ctx *ctx, const struct auth_peer *peer, stru
 
 	if (!peer->has_cert)
 		return 0;
-	r = account_by_cert(store_db(ctx->store), peer->sha256, peer->email, &a);
+	r = account_by_cert(ctx->store, peer->sha256, peer->email, &a);
 	if (r <= 0)
 		return r;
 	/* A certificate never stands for a patient: patients log in by password only. */
@@ -118,7 +118,7 @@ static enum auth_reason password_facts(const struct auth_ctx *ctx, const struct 
 	if (rq->input != AUTH_INPUT_OK)
 		return AUTH_R_MALFORMED;
 	/* Unknown, disabled or password-less accounts cost the same Argon2id work. */
-	r = account_check_password(store_db(ctx->store), rq->user, rq->secret, a);
+	r = account_check_password(ctx->store, rq->user, rq->secret, a);
 	if (r < 0)
 		return AUTH_R_INTERNAL;
 	f->account_found = f->secret_ok = r == 1;
@@ -135,7 +135,7 @@ static bool claim_names(const char *identity, const struct account *a)
 static int account_of_claim(const struct auth_ctx *ctx, const char *identity, struct account *a)
 {
 	if (strchr(identity, '@'))
-		return account_get(store_db(ctx->store), identity, a);
+		return account_get(ctx->store, identity, a);
 	if (identity[0] == '8')
 		return auth_store_account_by_rpps(ctx->store, identity + 1, a);
 	return 0;
@@ -158,8 +158,7 @@ static enum auth_reason token_facts(const struct auth_ctx *ctx, const struct aut
 	if (r != AUTH_R_OK)
 		return r;
 	/* The SASL user, when named, must be the account the token was issued for. */
-	found =
-	    rq->user[0] ? account_get(store_db(ctx->store), rq->user, a) : account_of_claim(ctx, identity, a);
+	found = rq->user[0] ? account_get(ctx->store, rq->user, a) : account_of_claim(ctx, identity, a);
 	if (found < 0)
 		return AUTH_R_INTERNAL;
 	if (found == 0)
@@ -182,7 +181,7 @@ static enum auth_reason external_facts(const struct auth_ctx *ctx, const struct 
 	r = auth_cert_map(ctx, &rq->peer, &cert);
 	if (r < 0)
 		return AUTH_R_INTERNAL;
-	if (r == 0 || account_get(store_db(ctx->store), cert.account, a) != 1)
+	if (r == 0 || account_get(ctx->store, cert.account, a) != 1)
 		return AUTH_R_CERT_UNMAPPED;
 	f->account_found = true;
 	return account_facts(ctx, rq, a, f);
@@ -234,7 +233,7 @@ static int audit_attempt(const struct auth_ctx *ctx, const struct auth_request *
 	               rq->listener) < 0 ||
 	    str_format(result, sizeof(result), ok ? "ok" : "refused: %s", auth_reason_name(rp->reason)) < 0)
 		return -1;
-	if (audit_append(store_db(ctx->store), &ev, err, sizeof(err)) < 0) {
+	if (audit_append(ctx->store, &ev, err, sizeof(err)) < 0) {
 		log_err("auth.audit", "peer=%s result=failed error=\"%s\"", rq->client_ip, err);
 		return -1;
 	}

@@ -74,10 +74,10 @@ static int temp_failure(struct mss_status *out, const char **why)
 }
 
 /* An address whose national directory entry is inactive cannot send. */
-static enum verdict directory_state(sqlite3 *db, const char *addr)
+static enum verdict directory_state(struct store *st, const char *addr)
 {
 	struct dir_entry e;
-	int r = dir_entry_get(db, addr, &e);
+	int r = dir_entry_get(st, addr, &e);
 
 	if (r < 0)
 		return V_ERROR;
@@ -85,8 +85,8 @@ static enum verdict directory_state(sqlite3 *db, const char *addr)
 }
 
 /* The domain part, for operators and SPF relays: listed for its DN, not served here. */
-static enum verdict domain_verdict(sqlite3 *db, const struct mss_config *cfg, const struct policy_sender *s,
-                                   const char *addr)
+static enum verdict domain_verdict(struct store *st, const struct mss_config *cfg,
+                                   const struct policy_sender *s, const char *addr)
 {
 	const char *dom = str_address_domain(addr);
 	int r;
@@ -95,42 +95,43 @@ static enum verdict domain_verdict(sqlite3 *db, const struct mss_config *cfg, co
 		return V_LOCAL;
 	if (s->auth == SENDER_RELAY_SPF)
 		return s->spf_domain[0] && str_ieq(dom, s->spf_domain) ? V_OK : V_NOT_YOURS;
-	r = trust_is_listed(db, dom, s->tls_subject_dn);
+	r = trust_is_listed(st, dom, s->tls_subject_dn);
 	return r < 0 ? V_ERROR : r == 1 ? V_OK : V_NOT_LISTED;
 }
 
 /* May s use addr as its own (in MAIL FROM, From or Sender)? */
-static enum verdict address_verdict(sqlite3 *db, const struct mss_config *cfg, const struct policy_sender *s,
-                                    const char *addr)
+static enum verdict address_verdict(struct store *st, const struct mss_config *cfg,
+                                    const struct policy_sender *s, const char *addr)
 {
 	enum verdict v;
 
 	if (local_account(s->auth) || s->auth == SENDER_RELAY_CERT)
 		v = s->account[0] && str_ieq(addr, s->account) ? V_OK : V_NOT_YOURS;
 	else if (s->auth == SENDER_OPERATOR || s->auth == SENDER_RELAY_SPF)
-		v = domain_verdict(db, cfg, s, addr);
+		v = domain_verdict(st, cfg, s, addr);
 	else
 		v = V_NOT_YOURS;
-	return v == V_OK ? directory_state(db, addr) : v;
+	return v == V_OK ? directory_state(st, addr) : v;
 }
 
 /* A local sender's account, or a relay's organisation account: disabled, or its
  * directory entry made inactive, since the login, it sends nothing more. */
-static int sender_state(sqlite3 *db, const struct policy_sender *s, struct mss_status *out, const char **why)
+static int sender_state(struct store *st, const struct policy_sender *s, struct mss_status *out,
+                        const char **why)
 {
 	struct account a;
 	int r;
 
 	if (!local_account(s->auth) && s->auth != SENDER_RELAY_CERT)
 		return 0;
-	r = account_get(db, s->account, &a);
+	r = account_get(st, s->account, &a);
 	if (r < 0)
 		return temp_failure(out, why);
 	if (r == 0 || a.disabled) {
 		*why = "account-disabled";
 		return refuse(out, 550, "5.7.1", "your account", "is disabled: it cannot send");
 	}
-	switch (directory_state(db, s->account)) {
+	switch (directory_state(st, s->account)) {
 	case V_ERROR:
 		return temp_failure(out, why);
 	case V_INACTIVE:
@@ -154,9 +155,10 @@ static int unproven(const struct policy_sender *s, struct mss_status *out, const
 
 /* <> is allowed: bounces and read receipts (MDN) are sent with a null sender; an
  * operator's must still come from a DN the trust list knows. */
-static int null_sender(sqlite3 *db, const struct policy_sender *s, struct mss_status *out, const char **why)
+static int null_sender(struct store *st, const struct policy_sender *s, struct mss_status *out,
+                       const char **why)
 {
-	int r = s->auth == SENDER_OPERATOR ? trust_dn_known(db, s->tls_subject_dn) : 1;
+	int r = s->auth == SENDER_OPERATOR ? trust_dn_known(st, s->tls_subject_dn) : 1;
 
 	if (r < 0)
 		return temp_failure(out, why);
@@ -168,7 +170,7 @@ static int null_sender(sqlite3 *db, const struct policy_sender *s, struct mss_st
 	return accept(out);
 }
 
-int identity_check_mail(sqlite3 *db, const struct mss_config *cfg, const struct policy_sender *s,
+int identity_check_mail(struct store *st, const struct mss_config *cfg, const struct policy_sender *s,
                         const char *mail_from, struct mss_status *out, const char **why)
 {
 	bool account_kind = local_account(s->auth) || s->auth == SENDER_RELAY_CERT;
@@ -177,12 +179,12 @@ int identity_check_mail(sqlite3 *db, const struct mss_config *cfg, const struct 
 
 	if (s->auth == SENDER_ANONYMOUS || (account_kind && !s->account[0]))
 		return unproven(s, out, why);
-	r = sender_state(db, s, out, why);
+	r = sender_state(st, s, out, why);
 	if (r != 0)
 		return r;
 	if (mail_from[0] == '\0')
-		return null_sender(db, s, out, why);
-	v = address_verdict(db, cfg, s, mail_from);
+		return null_sender(st, s, out, why);
+	v = address_verdict(st, cfg, s, mail_from);
 	if (v == V_ERROR)
 		return temp_failure(out, why);
 	*why = verdict_reason[v];
@@ -194,12 +196,12 @@ int identity_check_mail(sqlite3 *db, const struct mss_config *cfg, const struct 
 	return accept(out);
 }
 
-static int check_list(sqlite3 *db, const struct mss_config *cfg, const struct policy_sender *s,
+static int check_list(struct store *st, const struct mss_config *cfg, const struct policy_sender *s,
                       const char *const *addr, size_t n, const char *what, struct mss_status *out,
                       const char **why)
 {
 	for (size_t i = 0; i < n; i++) {
-		enum verdict v = address_verdict(db, cfg, s, addr[i]);
+		enum verdict v = address_verdict(st, cfg, s, addr[i]);
 
 		if (v == V_ERROR)
 			return temp_failure(out, why);
@@ -211,7 +213,7 @@ static int check_list(sqlite3 *db, const struct mss_config *cfg, const struct po
 	return 0;
 }
 
-int identity_check_header(sqlite3 *db, const struct mss_config *cfg, const struct policy_sender *s,
+int identity_check_header(struct store *st, const struct mss_config *cfg, const struct policy_sender *s,
                           const char *mail_from, const struct identity_header *h, struct mss_status *out,
                           const char **why)
 {
@@ -223,9 +225,9 @@ int identity_check_header(sqlite3 *db, const struct mss_config *cfg, const struc
 		*why = "header-unreadable";
 		return refuse(out, 550, "5.7.1", "header From or Sender", "cannot be read as addresses");
 	}
-	r = check_list(db, cfg, s, h->from, h->nfrom, "header From", out, why);
+	r = check_list(st, cfg, s, h->from, h->nfrom, "header From", out, why);
 	if (r == 0)
-		r = check_list(db, cfg, s, h->sender, h->nsender, "header Sender", out, why);
+		r = check_list(st, cfg, s, h->sender, h->nsender, "header Sender", out, why);
 	if (r != 0)
 		return r;
 	*why = "header-own";

@@ -21,17 +21,17 @@
 #ifndef MSS_IDENTITY_H
 #define MSS_IDENTITY_H
 
-#include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
 
 #include "auth/auth_sender.h"
 #include "lib/config.h"
 #include "lib/status.h"
+#include "store/store.h"
 
 /* MAIL FROM. Returns 0 accepted, 1 refused (st filled), -1 on a database error (st:
  * 451 4.3.0). */
-int identity_check_mail(sqlite3 *db, const struct mss_config *cfg, const struct policy_sender *s,
+int identity_check_mail(struct store *st, const struct mss_config *cfg, const struct policy_sender *s,
                         const char *mail_from, struct mss_status *out, const char **why);
 
 /* The author fields of a message header (RFC 5322 3.6.2). */
@@ -45,7 +45,7 @@ struct identity_header {
 
 /* The header. A message without From is not refused here (it claims no author).
  * Same returns as identity_check_mail. */
-int identity_check_header(sqlite3 *db, const struct mss_config *cfg, const struct policy_sender *s,
+int identity_check_header(struct store *st, const struct mss_config *cfg, const struct policy_sender *s,
                           const char *mail_from, const struct identity_header *h, struct mss_status *out,
                           const char **why);
 

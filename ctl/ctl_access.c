@@ -12,7 +12,7 @@ static const struct vault_actor ctl_actor = {"mssctl", "local", ""};
 
 struct access_cmd {
 	const char *name;
-	int (*run)(sqlite3 *db, const struct vault_actor *who, const char *patient, const char *pro,
+	int (*run)(struct store *st, const struct vault_actor *who, const char *patient, const char *pro,
 	           char *err, size_t errlen);
 	const char *done; /* printed on success */
 };
@@ -39,13 +39,13 @@ static int access_list(struct ctl *c, const char *patient)
 {
 	struct account a;
 	int n = 0;
-	int r = account_get(store_db(c->store), patient, &a);
+	int r = account_get(c->store, patient, &a);
 	if (r < 0)
 		return ctl_fail("access list: database error");
 	if (r == 0 || a.role != ROLE_PATIENT)
 		return ctl_fail("access list: %s is not a patient account here", patient);
 	printf("%-40s %-6s %-8s %s\n", "PROFESSIONAL", "RIGHTS", "BLOCKED", "GRANTED (UTC)");
-	if (vault_access_list(store_db(c->store), a.address, list_one, &n) != 0)
+	if (vault_access_list(c->store, a.address, list_one, &n) != 0)
 		return ctl_fail("access list: database error");
 	if (n == 0)
 		printf("(no grant and no block)\n");
@@ -65,7 +65,7 @@ int ctl_access(struct ctl *c, int argc, char **argv)
 			continue;
 		if (ctl_open_store(c) != 0)
 			return CTL_REFUSED;
-		int r = access_cmds[i].run(store_db(c->store), &ctl_actor, argv[2], argv[3], err, sizeof err);
+		int r = access_cmds[i].run(c->store, &ctl_actor, argv[2], argv[3], err, sizeof err);
 		if (r > 0)
 			return ctl_fail("access %s %s %s: %s", argv[1], argv[2], argv[3], err);
 		if (r < 0)

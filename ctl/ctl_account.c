@@ -5,7 +5,6 @@
 #include "ctl/ctl.h"
 #include "directory/account.h"
 #include "lib/crypto.h"
-#include "lib/db.h"
 #include "lib/str.h"
 
 #define PASSWORD_MAX 1024
@@ -80,18 +79,8 @@ static int read_password(char *out, size_t outlen)
 /* The account row and its mailboxes are created in one transaction: all or nothing. */
 static int add_in_transaction(struct ctl *c, const struct add_options *o, const char *password)
 {
-	sqlite3 *db = store_db(c->store);
 	char err[512];
-	if (db_begin_write(db, err, sizeof err) < 0)
-		return ctl_fail("%s", err);
-	int r = account_add(db, &o->a, password, o->cert, err, sizeof err);
-	if (r == 0 && store_user_create(c->store, o->a.address, err, sizeof err) < 0)
-		r = -1;
-	if (r != 0) {
-		db_rollback(db);
-		return ctl_fail("%s", err);
-	}
-	if (db_commit(db, err, sizeof err) < 0)
+	if (account_add(c->store, &o->a, password, o->cert, err, sizeof err) != 0)
 		return ctl_fail("%s", err);
 	return 0;
 }
@@ -131,7 +120,7 @@ static int account_list_cmd(struct ctl *c, int argc)
 		return ctl_usage("account list takes no arguments");
 	if (ctl_open_store(c) < 0)
 		return CTL_REFUSED;
-	if (account_foreach(store_db(c->store), print_row, NULL) < 0)
+	if (account_foreach(c->store, print_row, NULL) < 0)
 		return ctl_fail("cannot list accounts");
 	return CTL_OK;
 }
@@ -143,13 +132,13 @@ static int account_show_cmd(struct ctl *c, int argc, char **argv)
 	if (ctl_open_store(c) < 0)
 		return CTL_REFUSED;
 	struct account a;
-	int r = account_get(store_db(c->store), argv[2], &a);
+	int r = account_get(c->store, argv[2], &a);
 	if (r < 0)
 		return ctl_fail("cannot read accounts");
 	if (r == 0)
 		return ctl_fail("no account %s", argv[2]);
 	char certs[1024];
-	account_cert_list(store_db(c->store), a.id, certs, sizeof certs);
+	account_cert_list(c->store, a.id, certs, sizeof certs);
 	printf("address: %s\nrole: %s\nname: %s\nrpps: %s\nfiness: %s\npassword: %s\ncertificates: %s\n"
 	       "state: %s\ncreated: %lld\n",
 	       a.address, account_role_name(a.role), a.name, a.rpps, a.finess, a.has_password ? "yes" : "no",
@@ -164,7 +153,7 @@ static int account_disable_cmd(struct ctl *c, int argc, char **argv)
 	if (ctl_open_store(c) < 0)
 		return CTL_REFUSED;
 	char err[512];
-	int r = account_disable(store_db(c->store), argv[2], err, sizeof err);
+	int r = account_disable(c->store, argv[2], err, sizeof err);
 	if (r != 0)
 		return ctl_fail("%s", err);
 	ctl_audit_action(c, "admin.account.disable", argv[2], NULL, "ok", NULL);

@@ -13,7 +13,7 @@ static int audit_verify_cmd(struct ctl *c)
 
 	if (ctl_open_store(c) != 0)
 		return CTL_REFUSED;
-	int rc = audit_verify(store_db(c->store), NULL, &r);
+	int rc = audit_verify(c->store, NULL, &r);
 	if (rc < 0)
 		return ctl_fail("audit verify: cannot check: %s", r.why);
 	if (rc > 0)

@@ -50,7 +50,7 @@ static int import_cmd(struct ctl *c, int argc, char **argv)
 		return CTL_REFUSED;
 	struct dir_import_result r;
 	char err[512], detail[256];
-	int rc = directory_import(store_db(c->store), path, strict, &r, err, sizeof err);
+	int rc = directory_import(c->store, path, strict, &r, err, sizeof err);
 	if (rc != 0) {
 		print_bad_lines(stderr, &r);
 		ctl_audit_action(c, "admin.directory.import", path, NULL, rc < 0 ? "error" : "refused", NULL);
@@ -76,7 +76,7 @@ static int print_structure(const struct dir_structure *s, void *arg)
 static void print_local_account(struct ctl *c, const char *address)
 {
 	struct account a;
-	int r = account_get(store_db(c->store), address, &a);
+	int r = account_get(c->store, address, &a);
 	if (r == 1)
 		printf("local account: %s (%s)\n", account_role_name(a.role),
 		       a.disabled ? "disabled" : "active");
@@ -91,7 +91,7 @@ static int show_cmd(struct ctl *c, int argc, char **argv)
 	if (ctl_open_store(c) < 0)
 		return CTL_REFUSED;
 	struct dir_entry e;
-	int r = dir_entry_get(store_db(c->store), argv[2], &e);
+	int r = dir_entry_get(c->store, argv[2], &e);
 	if (r < 0)
 		return ctl_fail("cannot read the directory");
 	if (r == 0)
@@ -101,7 +101,7 @@ static int show_cmd(struct ctl *c, int argc, char **argv)
 	       e.address, e.bal_type, e.id_type, e.id_value, e.national_id, e.civility, e.last_name,
 	       e.first_name, e.profession_code, e.profession_label, e.speciality_code, e.speciality_label,
 	       e.active ? "active" : "inactive");
-	if (dir_structure_foreach(store_db(c->store), e.address, print_structure, NULL) < 0)
+	if (dir_structure_foreach(c->store, e.address, print_structure, NULL) < 0)
 		return ctl_fail("cannot read the directory");
 	print_local_account(c, e.address);
 	return CTL_OK;
@@ -135,7 +135,7 @@ static int search_cmd(struct ctl *c, int argc, char **argv)
 		return ctl_usage("directory search needs a TEXT");
 	if (ctl_open_store(c) < 0)
 		return CTL_REFUSED;
-	int n = dir_entry_search(store_db(c->store), text, limit, print_entry_row, NULL);
+	int n = dir_entry_search(c->store, text, limit, print_entry_row, NULL);
 	if (n < 0)
 		return ctl_fail("cannot search the directory");
 	printf("%d entr%s%s\n", n, n == 1 ? "y" : "ies",
@@ -149,7 +149,7 @@ static int active_cmd(struct ctl *c, int argc, char **argv, bool active)
 		return ctl_usage("directory %s needs an ADDRESS", argv[1]);
 	if (ctl_open_store(c) < 0)
 		return CTL_REFUSED;
-	int r = dir_entry_set_active(store_db(c->store), argv[2], active);
+	int r = dir_entry_set_active(c->store, argv[2], active);
 	if (r < 0)
 		return ctl_fail("cannot update the directory");
 	if (r > 0)

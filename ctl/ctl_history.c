@@ -24,13 +24,13 @@ int ctl_history(struct ctl *c, int argc, char **argv)
 		return ctl_usage("usage: history PATIENT");
 	if (ctl_open_store(c) != 0)
 		return CTL_REFUSED;
-	int r = account_get(store_db(c->store), argv[1], &a);
+	int r = account_get(c->store, argv[1], &a);
 	if (r < 0)
 		return ctl_fail("history: database error");
 	if (r == 0 || a.role != ROLE_PATIENT)
 		return ctl_fail("history: %s is not a patient account here", argv[1]);
 	printf("%-19s  %-36s  %-40s  %s\n", "WHEN (UTC)", "WHO", "WHAT", "DOCUMENT");
-	if (vault_history_foreach(store_db(c->store), a.address, 0, print_entry, &n) != 0)
+	if (vault_history_foreach(c->store, a.address, 0, print_entry, &n) != 0)
 		return ctl_fail("history: database error");
 	if (n == 0)
 		printf("(nothing recorded)\n");

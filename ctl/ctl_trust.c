@@ -14,7 +14,7 @@ static int import_cmd(struct ctl *c, int argc, char **argv)
 		return CTL_REFUSED;
 	struct trust_import_result r;
 	char err[512], detail[200];
-	int rc = trust_import(store_db(c->store), argv[2], &r, err, sizeof err);
+	int rc = trust_import(c->store, argv[2], &r, err, sizeof err);
 	if (rc != 0) {
 		ctl_audit_action(c, "admin.trust.import", argv[2], NULL, rc < 0 ? "error" : "refused", NULL);
 		return ctl_fail("trust import %s: %s", argv[2], err);
@@ -42,7 +42,7 @@ static int list_cmd(struct ctl *c, int argc, char **argv)
 		return ctl_usage("trust list takes at most one DOMAIN text");
 	if (ctl_open_store(c) < 0)
 		return CTL_REFUSED;
-	int n = trust_foreach(store_db(c->store), argc == 3 ? argv[2] : NULL, print_entry, NULL);
+	int n = trust_foreach(c->store, argc == 3 ? argv[2] : NULL, print_entry, NULL);
 	if (n < 0)
 		return ctl_fail("cannot read the trust list");
 	printf("%d entr%s\n", n, n == 1 ? "y" : "ies");

@@ -101,7 +101,7 @@ int ctl_audit_action(struct ctl *c, const char *action, const char *target, cons
 	                         .result = result,
 	                         .peer = "",
 	                         .patient = patient ? patient : ""};
-	if (audit_append(store_db(c->store), &ev, err, sizeof err) < 0) {
+	if (audit_append(c->store, &ev, err, sizeof err) < 0) {
 		fprintf(stderr, "mssctl: warning: audit record not written: %s\n", err);
 		return -1;
 	}

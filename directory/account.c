@@ -1,12 +1,15 @@
 /* account.c: local accounts (see account.h). */
 #include "directory/account.h"
 
+#include <sodium.h>
 #include <string.h>
 #include <time.h>
 
 #include "lib/crypto.h"
-#include "lib/db.h"
+#include "lib/log.h"
+#include "lib/sql.h"
 #include "lib/str.h"
+#include "store/store_sql.h"
 
 static const char *const role_names[] = {
     [ROLE_PATIENT] = "patient", [ROLE_PROFESSIONAL] = "professional", [ROLE_ORGANISATION] = "organisation"};
@@ -67,208 +70,282 @@ static int validate(const struct account *a, const char *cert, char fp[65], char
 	return 0;
 }
 
-static int insert_account(sqlite3 *db, const struct account *a, const char *hash, char *err, size_t errlen)
+static int failed(const char *what, const char *why, char *err, size_t errlen)
 {
-	sqlite3_stmt *st =
-	    db_prepare(db,
-	               "INSERT INTO accounts(address, role, name, rpps, finess, password_hash, created) "
-	               "VALUES(lower(?), ?, ?, ?, ?, ?, ?)",
-	               err, errlen);
-	if (st == NULL)
-		return -1;
-	db_bind_text(st, 1, a->address);
-	db_bind_text(st, 2, account_role_name(a->role));
-	db_bind_text(st, 3, a->name);
-	db_bind_text(st, 4, a->rpps);
-	db_bind_text(st, 5, a->finess);
-	db_bind_text(st, 6, hash);
-	sqlite3_bind_int64(st, 7, (sqlite3_int64)time(NULL));
-	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if ((rc & 0xff) == SQLITE_CONSTRAINT) {
-		str_format(err, errlen, "account %s already exists", a->address);
-		return 1;
-	}
-	if (rc != SQLITE_DONE) {
-		db_error(db, "add account", err, errlen);
-		return -1;
-	}
-	return 0;
+	if (err != NULL && err[0] == '\0')
+		str_format(err, errlen, "%s: %s", what, why);
+	return -1;
 }
 
-static int insert_cert(sqlite3 *db, int64_t id, const char *fp, char *err, size_t errlen)
+/* 1 when the query finds a row, 0 when not, -1 (err) on error. */
+static int exists(struct sql *db, const char *what, const char *sql, const char *param, char *err,
+                  size_t errlen)
 {
-	sqlite3_stmt *st =
-	    db_prepare(db, "INSERT INTO account_certs(sha256, account_id) VALUES(?, ?)", err, errlen);
-	if (st == NULL)
-		return -1;
-	db_bind_text(st, 1, fp);
-	sqlite3_bind_int64(st, 2, id);
-	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if ((rc & 0xff) == SQLITE_CONSTRAINT) {
-		str_format(err, errlen, "certificate %s is already registered to another account", fp);
-		return 1;
-	}
-	if (rc != SQLITE_DONE) {
-		db_error(db, "add certificate", err, errlen);
-		return -1;
-	}
-	return 0;
+	int64_t one;
+	return sql_one(db, what, sql, SQL_ARGS(SQL_TEXT(param)), &one, err, errlen);
 }
 
-int account_add(sqlite3 *db, const struct account *a, const char *password, const char *cert_sha256,
+/* Inside the write transaction. Duplicates are looked for first: with PostgreSQL a
+ * violated constraint would abort the whole transaction. */
+static int insert_account(struct sql *db, const struct account *a, const char *hash, int64_t *id, char *err,
+                          size_t errlen)
+{
+	char addr[sizeof a->address];
+	if (str_copy(addr, sizeof addr, a->address) != 0)
+		return failed("account.add", "address too long", err, errlen);
+	str_lower(addr);
+	int r = exists(db, "account.exists", "SELECT 1 FROM accounts WHERE address = ?1", addr, err, errlen);
+	if (r != 0) {
+		if (r > 0)
+			str_format(err, errlen, "account %s already exists", a->address);
+		return r;
+	}
+	r = sql_one(db, "account.add",
+	            "INSERT INTO accounts (address, role, name, rpps, finess, password_hash, created)"
+	            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
+	            SQL_ARGS(SQL_TEXT(addr), SQL_TEXT(account_role_name(a->role)), SQL_TEXT(a->name),
+	                     SQL_TEXT(a->rpps), SQL_TEXT(a->finess), SQL_TEXT(hash), SQL_INT(time(NULL))),
+	            id, err, errlen);
+	return r == 1 ? 0 : -1;
+}
+
+static int insert_cert(struct sql *db, int64_t id, const char *fp, char *err, size_t errlen)
+{
+	int r = exists(db, "account.cert_exists", "SELECT 1 FROM account_certs WHERE sha256 = ?1", fp, err,
+	               errlen);
+	if (r != 0) {
+		if (r > 0)
+			str_format(err, errlen, "certificate %s is already registered to another account",
+			           fp);
+		return r;
+	}
+	return sql_exec(db, "account.add_cert",
+	                "INSERT INTO account_certs (sha256, account_id) VALUES (?1, ?2)",
+	                SQL_ARGS(SQL_TEXT(fp), SQL_INT(id)), err, errlen) == 1
+	           ? 0
+	           : -1;
+}
+
+/* The account row, its certificate and its store side (key, mailboxes). */
+static int add_locked(struct store *st, const struct account *a, const char *hash, const char *fp, char *err,
+                      size_t errlen)
+{
+	int64_t id = 0;
+	int r = insert_account(store_sql(st), a, hash, &id, err, errlen);
+	if (r == 0 && fp[0])
+		r = insert_cert(store_sql(st), id, fp, err, errlen);
+	if (r == 0 && store_user_create(st, a->address, err, errlen) < 0)
+		r = -1;
+	return r;
+}
+
+int account_add(struct store *st, const struct account *a, const char *password, const char *cert_sha256,
                 char *err, size_t errlen)
 {
-	char fp[65];
+	char fp[65], hash[CRYPTO_HASH_STR_LEN];
+	struct sql *db = store_sql(st);
+	err[0] = '\0';
 	int r = validate(a, cert_sha256, fp, err, errlen);
 	if (r != 0)
 		return r;
-	char hash[CRYPTO_HASH_STR_LEN];
 	if (password && crypto_password_hash(password, hash) < 0) {
 		str_format(err, errlen, "cannot hash the password (out of memory?)");
 		return -1;
 	}
-	r = insert_account(db, a, password ? hash : NULL, err, errlen);
+	bool own = !sql_in_transaction(db);
+	if (own ? sql_begin_write(db, err, errlen) : sql_savepoint(db, "account_add", err, errlen))
+		r = -1;
+	else
+		r = add_locked(st, a, password ? hash : NULL, fp, err, errlen);
 	sodium_memzero(hash, sizeof hash);
-	if (r == 0 && fp[0])
-		r = insert_cert(db, sqlite3_last_insert_rowid(db), fp, err, errlen);
+	if (own && r == 0)
+		return sql_commit(db, err, errlen) == 0 ? 0 : -1;
+	if (own) {
+		sql_rollback(db);
+		return r;
+	}
+	char why[256];
+	if (sql_release(db, "account_add", r == 0, why, sizeof why) != 0 && r == 0) {
+		str_copy(err, errlen, why);
+		r = -1;
+	}
 	return r;
 }
 
 #define ACCOUNT_COLUMNS "id, address, role, name, rpps, finess, password_hash IS NOT NULL, disabled, created"
 
-static void read_row(sqlite3_stmt *st, struct account *out)
+/* Fields are bounded by what account_add accepts; a longer stored one is damage,
+ * reported as an error rather than cut. */
+static int read_row(struct sql_stmt *q, struct account *out)
 {
 	memset(out, 0, sizeof *out);
-	out->id = sqlite3_column_int64(st, 0);
-	db_column_copy(st, 1, out->address, sizeof out->address);
-	out->role = account_role_parse((const char *)sqlite3_column_text(st, 2));
-	db_column_copy(st, 3, out->name, sizeof out->name);
-	db_column_copy(st, 4, out->rpps, sizeof out->rpps);
-	db_column_copy(st, 5, out->finess, sizeof out->finess);
-	out->has_password = sqlite3_column_int(st, 6) != 0;
-	out->disabled = sqlite3_column_int(st, 7) != 0;
-	out->created = sqlite3_column_int64(st, 8);
+	out->id = sql_int(q, 0);
+	const char *role = sql_text(q, 2);
+	out->role = role != NULL ? account_role_parse(role) : 0;
+	out->has_password = sql_int(q, 6) != 0;
+	out->disabled = sql_int(q, 7) != 0;
+	out->created = sql_int(q, 8);
+	return sql_text_copy(q, 1, out->address, sizeof out->address) |
+	       sql_text_copy(q, 3, out->name, sizeof out->name) |
+	       sql_text_copy(q, 4, out->rpps, sizeof out->rpps) |
+	       sql_text_copy(q, 5, out->finess, sizeof out->finess);
 }
 
 /* Runs a one-parameter query expected to return at most one account. */
-static int query_one(sqlite3 *db, const char *sql, const char *param, struct account *out)
+static int query_one(struct store *st, const char *what, const char *sql, const char *param,
+                     struct account *out)
 {
 	char err[256];
-	sqlite3_stmt *st = db_prepare(db, sql, err, sizeof err);
-	if (st == NULL)
+	struct sql_stmt *q = sql_query(store_sql(st), what, sql, SQL_ARGS(SQL_TEXT(param)), err, sizeof err);
+	if (q == NULL) {
+		log_err("account_read", "error=\"%s\"", err);
 		return -1;
-	db_bind_text(st, 1, param);
-	int rc = db_step(st);
-	int found = rc == SQLITE_ROW;
-	if (found)
-		read_row(st, out);
-	sqlite3_finalize(st);
-	return (rc == SQLITE_ROW || rc == SQLITE_DONE) ? found : -1;
+	}
+	int rc = sql_next(q, err, sizeof err);
+	if (rc == 1 && read_row(q, out) != 0) {
+		str_format(err, sizeof err, "%s: stored field too long", what);
+		rc = -1;
+	}
+	sql_done(q);
+	if (rc < 0)
+		log_err("account_read", "error=\"%s\"", err);
+	return rc;
 }
 
-int account_get(sqlite3 *db, const char *address, struct account *out)
+/* Addresses are stored lowercase: looking them up lowercase keeps the comparison
+ * plain (and engine-neutral) and the index usable. */
+static int lower_key(const char *in, char out[256])
 {
-	return query_one(db, "SELECT " ACCOUNT_COLUMNS " FROM accounts WHERE address = ?", address, out);
+	if (str_copy(out, 256, in) != 0)
+		return -1;
+	str_lower(out);
+	return 0;
 }
 
-int account_by_cert(sqlite3 *db, const char *sha256, const char *email, struct account *out)
+int account_get(struct store *st, const char *address, struct account *out)
 {
-	if (sha256 && sha256[0]) {
-		int r = query_one(db,
+	char key[256];
+	if (lower_key(address, key) != 0)
+		return 0;
+	return query_one(st, "account.get", "SELECT " ACCOUNT_COLUMNS " FROM accounts WHERE address = ?1",
+	                 key, out);
+}
+
+int account_by_cert(struct store *st, const char *sha256, const char *email, struct account *out)
+{
+	char key[256];
+	if (sha256 && sha256[0] && lower_key(sha256, key) == 0) {
+		int r = query_one(st, "account.by_cert",
 		                  "SELECT " ACCOUNT_COLUMNS " FROM accounts WHERE id = "
-		                  "(SELECT account_id FROM account_certs WHERE sha256 = lower(?))",
-		                  sha256, out);
+		                  "(SELECT account_id FROM account_certs WHERE sha256 = ?1)",
+		                  key, out);
 		if (r != 0)
 			return r;
 	}
 	if (email && email[0])
-		return account_get(db, email, out);
+		return account_get(st, email, out);
 	return 0;
 }
 
-int account_check_password(sqlite3 *db, const char *address, const char *password, struct account *out)
+int account_check_password(struct store *st, const char *address, const char *password, struct account *out)
 {
-	char err[256];
-	sqlite3_stmt *st = db_prepare(
-	    db, "SELECT " ACCOUNT_COLUMNS ", password_hash FROM accounts WHERE address = ?", err, sizeof err);
-	if (st == NULL)
-		return -1;
-	db_bind_text(st, 1, address);
-	int rc = db_step(st);
-	int ok = 0;
-	if (rc == SQLITE_ROW && sqlite3_column_type(st, 9) == SQLITE_TEXT) {
-		read_row(st, out);
-		ok = crypto_password_verify((const char *)sqlite3_column_text(st, 9), password) &&
-		     !out->disabled;
+	char err[256], key[256];
+	int rc = 0, ok = 0;
+	struct sql_stmt *q = NULL;
+	if (lower_key(address, key) == 0) {
+		q = sql_query(store_sql(st), "account.password",
+		              "SELECT " ACCOUNT_COLUMNS ", password_hash FROM accounts WHERE address = ?1",
+		              SQL_ARGS(SQL_TEXT(key)), err, sizeof err);
+		rc = q != NULL ? sql_next(q, err, sizeof err) : -1;
+	}
+	const char *hash = rc == 1 ? sql_text(q, 9) : NULL;
+	if (hash != NULL && read_row(q, out) == 0) {
+		ok = crypto_password_verify(hash, password) && !out->disabled;
 	} else {
 		/* Same work for unknown accounts: timing must not reveal which exist. */
 		crypto_password_verify_dummy(password);
 	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	sql_done(q);
+	if (rc < 0) {
+		log_err("account_read", "error=\"%s\"", err);
 		return -1;
+	}
 	return ok;
 }
 
-int account_foreach(sqlite3 *db, int (*fn)(const struct account *a, void *arg), void *arg)
+struct each {
+	int (*fn)(const struct account *a, void *arg);
+	void *arg;
+};
+
+static int each_row(void *arg, struct sql_stmt *q)
 {
-	char err[256];
-	sqlite3_stmt *st =
-	    db_prepare(db, "SELECT " ACCOUNT_COLUMNS " FROM accounts ORDER BY address", err, sizeof err);
-	if (st == NULL)
-		return -1;
-	int rc;
-	while ((rc = db_step(st)) == SQLITE_ROW) {
-		struct account a;
-		read_row(st, &a);
-		if (fn(&a, arg) < 0)
-			break;
-	}
-	sqlite3_finalize(st);
-	return (rc == SQLITE_DONE || rc == SQLITE_ROW) ? 0 : -1;
+	struct each *e = arg;
+	struct account a;
+	if (read_row(q, &a) != 0)
+		return 0; /* a damaged row is left out of the listing */
+	return e->fn(&a, e->arg) < 0 ? 1 : 0;
 }
 
-int account_disable(sqlite3 *db, const char *address, char *err, size_t errlen)
+int account_foreach(struct store *st, int (*fn)(const struct account *a, void *arg), void *arg)
 {
-	sqlite3_stmt *st = db_prepare(db, "UPDATE accounts SET disabled = 1 WHERE address = ?", err, errlen);
-	if (st == NULL)
-		return -1;
-	db_bind_text(st, 1, address);
-	int rc = db_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		db_error(db, "disable account", err, errlen);
-		return -1;
+	char err[256];
+	struct each e = {fn, arg};
+	int rc = sql_foreach(store_sql(st), "account.list",
+	                     "SELECT " ACCOUNT_COLUMNS " FROM accounts ORDER BY address", SQL_NOARGS,
+	                     each_row, &e, err, sizeof err);
+	if (rc < 0)
+		log_err("account_read", "error=\"%s\"", err);
+	return rc < 0 ? -1 : 0;
+}
+
+int account_disable(struct store *st, const char *address, char *err, size_t errlen)
+{
+	char key[256];
+	if (lower_key(address, key) != 0) {
+		str_format(err, errlen, "no account %s", address);
+		return 1;
 	}
-	if (sqlite3_changes(db) == 0) {
+	int n =
+	    sql_exec(store_sql(st), "account.disable", "UPDATE accounts SET disabled = 1 WHERE address = ?1",
+	             SQL_ARGS(SQL_TEXT(key)), err, errlen);
+	if (n < 0)
+		return -1;
+	if (n == 0) {
 		str_format(err, errlen, "no account %s", address);
 		return 1;
 	}
 	return 0;
 }
 
-int account_cert_list(sqlite3 *db, int64_t account_id, char *out, size_t outlen)
+struct cert_list {
+	char *out;
+	size_t outlen, used;
+};
+
+static int cert_row(void *arg, struct sql_stmt *q)
+{
+	struct cert_list *c = arg;
+	const char *fp = sql_text(q, 0);
+	size_t n = fp != NULL ? strlen(fp) : 0;
+	if (n == 0 || c->used + n + 2 > c->outlen)
+		return 1;
+	if (c->used)
+		c->out[c->used++] = ' ';
+	memcpy(c->out + c->used, fp, n + 1);
+	c->used += n;
+	return 0;
+}
+
+int account_cert_list(struct store *st, int64_t account_id, char *out, size_t outlen)
 {
 	char err[256];
+	struct cert_list c = {out, outlen, 0};
 	out[0] = '\0';
-	sqlite3_stmt *st = db_prepare(
-	    db, "SELECT sha256 FROM account_certs WHERE account_id = ? ORDER BY sha256", err, sizeof err);
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_int64(st, 1, account_id);
-	size_t used = 0;
-	while (db_step(st) == SQLITE_ROW) {
-		const char *fp = (const char *)sqlite3_column_text(st, 0);
-		size_t n = strlen(fp);
-		if (used + n + 2 > outlen)
-			break;
-		if (used)
-			out[used++] = ' ';
-		memcpy(out + used, fp, n + 1);
-		used += n;
-	}
-	sqlite3_finalize(st);
-	return 0;
+	int rc = sql_foreach(store_sql(st), "account.certs",
+	                     "SELECT sha256 FROM account_certs WHERE account_id = ?1 ORDER BY sha256",
+	                     SQL_ARGS(SQL_INT(account_id)), cert_row, &c, err, sizeof err);
+	if (rc < 0)
+		log_err("account_read", "error=\"%s\"", err);
+	return rc < 0 ? -1 : 0;
 }

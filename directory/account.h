@@ -1,14 +1,15 @@
 /* account.h: local accounts (patients, professionals, organisations).
  *
  * Results are copied into plain structs; nothing here hands out database pointers.
- * Functions take the process's database connection (see store_db()). */
+ * Functions take the process's store (its connection holds the accounts). */
 #ifndef MSS_ACCOUNT_H
 #define MSS_ACCOUNT_H
 
-#include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "store/store.h"
 
 enum account_role { ROLE_PATIENT = 1, ROLE_PROFESSIONAL = 2, ROLE_ORGANISATION = 3 };
 
@@ -28,24 +29,26 @@ struct account {
 enum account_role account_role_parse(const char *s);
 const char *account_role_name(enum account_role r);
 
-/* Adds an account. password may be NULL (no password login). cert_sha256 may be NULL
- * or 64 hex digits. Returns 0; 1 when refused (err says why: duplicate address, bad
- * address, bad fingerprint); -1 on a database error. Caller holds no transaction. */
-int account_add(sqlite3 *db, const struct account *a, const char *password, const char *cert_sha256,
+/* Adds an account with its store side (key, INBOX, Sent, Drafts, Trash), all or
+ * nothing: in its own write transaction, or inside the caller's. password may be NULL
+ * (no password login). cert_sha256 may be NULL or 64 hex digits. Returns 0; 1 when
+ * refused (err says why: duplicate address or certificate, bad address, bad
+ * fingerprint); -1 on a database error. */
+int account_add(struct store *st, const struct account *a, const char *password, const char *cert_sha256,
                 char *err, size_t errlen);
 /* Loads by address (case-insensitive). Returns 1 found, 0 not found, -1 error. */
-int account_get(sqlite3 *db, const char *address, struct account *out);
+int account_get(struct store *st, const char *address, struct account *out);
 /* Loads the account a verified client certificate maps to: by registered SHA-256
  * fingerprint, else by its subjectAltName email. Returns 1, 0 (no account), -1. */
-int account_by_cert(sqlite3 *db, const char *sha256, const char *email, struct account *out);
+int account_by_cert(struct store *st, const char *sha256, const char *email, struct account *out);
 /* Checks a password login. Returns 1 (out filled) on success, 0 on failure (unknown
  * address, disabled, no password, wrong password: same timing for all), -1 error. */
-int account_check_password(sqlite3 *db, const char *address, const char *password, struct account *out);
+int account_check_password(struct store *st, const char *address, const char *password, struct account *out);
 /* Calls fn for each account in address order. Returns 0 or -1. */
-int account_foreach(sqlite3 *db, int (*fn)(const struct account *a, void *arg), void *arg);
+int account_foreach(struct store *st, int (*fn)(const struct account *a, void *arg), void *arg);
 /* Marks disabled. Returns 0, 1 when there is no such account, -1 error. */
-int account_disable(sqlite3 *db, const char *address, char *err, size_t errlen);
+int account_disable(struct store *st, const char *address, char *err, size_t errlen);
 /* Lists registered fingerprints into out (space separated). Returns 0 or -1. */
-int account_cert_list(sqlite3 *db, int64_t account_id, char *out, size_t outlen);
+int account_cert_list(struct store *st, int64_t account_id, char *out, size_t outlen);
 
 #endif

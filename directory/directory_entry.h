@@ -7,10 +7,11 @@
 #ifndef MSS_DIRECTORY_ENTRY_H
 #define MSS_DIRECTORY_ENTRY_H
 
-#include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "store/store.h"
 
 /* Field sizes, NUL included. A field longer than this makes its line unreadable
  * (never silently cut: a cut address or identifier would be a different one). */
@@ -44,28 +45,28 @@ struct dir_structure {
 };
 
 /* Loads the entry of address (case-insensitive). Returns 1 found, 0 not found, -1 error. */
-int dir_entry_get(sqlite3 *db, const char *address, struct dir_entry *out);
+int dir_entry_get(struct store *st, const char *address, struct dir_entry *out);
 
 /* Calls fn for each structure of address, in a stable order; fn returning non-zero
  * stops. Returns the number of structures, or -1 on a database error. */
-int dir_structure_foreach(sqlite3 *db, const char *address,
+int dir_structure_foreach(struct store *st, const char *address,
                           int (*fn)(const struct dir_structure *s, void *arg), void *arg);
 
 /* Calls fn for each entry whose address, name, first name, identifier, profession
  * label, speciality label or structure name contains text (case-insensitive for ASCII),
  * at most limit entries, in address order. Returns the number found or -1. */
-int dir_entry_search(sqlite3 *db, const char *text, unsigned limit,
+int dir_entry_search(struct store *st, const char *text, unsigned limit,
                      int (*fn)(const struct dir_entry *e, void *arg), void *arg);
 
 /* Sets the administrator's active flag. Returns 0, 1 when there is no such entry, -1. */
-int dir_entry_set_active(sqlite3 *db, const char *address, bool active);
+int dir_entry_set_active(struct store *st, const char *address, bool active);
 
 /* True (1) when address is an active entry whose BAL type is ORG and whose profession
  * code is in codes (comma/space separated list, e.g. "21"): a pharmacy a patient may
  * write to first. 0 when not, -1 on error. */
-int dir_entry_is_pharmacy(sqlite3 *db, const char *address, const char *codes);
+int dir_entry_is_pharmacy(struct store *st, const char *address, const char *codes);
 
 /* Number of entries, for reports. -1 on error. */
-int64_t dir_entry_count(sqlite3 *db);
+int64_t dir_entry_count(struct store *st);
 
 #endif

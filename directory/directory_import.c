@@ -1,8 +1,8 @@
 /* directory_import.c: streams the public directory file into the database.
  *
  * Memory stays bounded: the file is read through a fixed buffer, a line never grows
- * past DIR_MAX_LINE, and the staging tables live in SQLite's temporary database (on
- * disk, with a bounded page cache), never in our heap. */
+ * past DIR_MAX_LINE, and the staging tables are temporary tables of the database (with
+ * SQLite on disk, with a bounded page cache), never in our heap. */
 
 #include <errno.h>
 #include <stdio.h>
@@ -12,25 +12,27 @@
 #include "directory/directory_import.h"
 #include "directory/directory_line.h"
 #include "lib/buf.h"
-#include "lib/db.h"
+#include "lib/log.h"
+#include "lib/sql.h"
 #include "lib/str.h"
+#include "store/store_sql.h"
 
 /* Lines are appended in file order to a plain rowid table: sequential writes, fast
  * whatever the file's order. directory_merge.c then reads them back sorted by address
  * (SQLite's external sorter: bounded memory); random-order inserts into a keyed table
  * would thrash the page cache on a national-size file. */
 static const char stage_sql[] =
-    "DROP TABLE IF EXISTS temp.stage_line;"
+    "DROP TABLE IF EXISTS stage_line;"
     "CREATE TEMP TABLE stage_line (lineno INTEGER NOT NULL, address TEXT NOT NULL, bal_type TEXT,"
     " id_type TEXT, id_value TEXT, national_id TEXT, civility TEXT, last_name TEXT, first_name TEXT,"
     " profession_code TEXT, profession_label TEXT, speciality_code TEXT, speciality_label TEXT,"
     " s_id_type TEXT, s_id_value TEXT, s_name TEXT, s_service TEXT, s_postcode TEXT);";
 
-static const char ins_line_sql[] = "INSERT INTO temp.stage_line VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+static const char ins_line_sql[] = "INSERT INTO stage_line VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+                                   "?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
 
 struct importer {
-	sqlite3 *db;
-	sqlite3_stmt *ins_line;
+	struct sql *db;
 	struct dir_header hdr;
 	struct dir_import_result *r;
 	char *err;
@@ -50,21 +52,17 @@ static void note_bad(struct dir_import_result *r, uint64_t lineno, const char *w
 static int stage_line(struct importer *im, uint64_t lineno, const struct dir_entry *e,
                       const struct dir_structure *s)
 {
-	const char *v[] = {
-	    e->address,         e->bal_type,         e->id_type,    e->id_value,        e->national_id,
-	    e->civility,        e->last_name,        e->first_name, e->profession_code, e->profession_label,
-	    e->speciality_code, e->speciality_label, s->id_type,    s->id_value,        s->name,
-	    s->service,         s->postcode};
-	sqlite3_bind_int64(im->ins_line, 1, (sqlite3_int64)lineno);
-	for (int i = 0; i < (int)(sizeof(v) / sizeof(v[0])); i++)
-		sqlite3_bind_text(im->ins_line, i + 2, v[i], -1, SQLITE_STATIC);
-	int rc = sqlite3_step(im->ins_line);
-	sqlite3_reset(im->ins_line);
-	if (rc != SQLITE_DONE) {
-		db_error(im->db, "staging", im->err, im->errlen);
-		return -1;
-	}
-	return 0;
+	return sql_exec(im->db, "directory.stage", ins_line_sql,
+	                SQL_ARGS(SQL_INT(lineno), SQL_TEXT(e->address), SQL_TEXT(e->bal_type),
+	                         SQL_TEXT(e->id_type), SQL_TEXT(e->id_value), SQL_TEXT(e->national_id),
+	                         SQL_TEXT(e->civility), SQL_TEXT(e->last_name), SQL_TEXT(e->first_name),
+	                         SQL_TEXT(e->profession_code), SQL_TEXT(e->profession_label),
+	                         SQL_TEXT(e->speciality_code), SQL_TEXT(e->speciality_label),
+	                         SQL_TEXT(s->id_type), SQL_TEXT(s->id_value), SQL_TEXT(s->name),
+	                         SQL_TEXT(s->service), SQL_TEXT(s->postcode)),
+	                im->err, im->errlen) == 1
+	           ? 0
+	           : -1;
 }
 
 /* Handles one line (lineno 1 is the header). Returns 0, 1 refused, -1 db error. */
@@ -144,68 +142,50 @@ static int read_lines(struct importer *im, FILE *f)
 	return rc;
 }
 
-static int count_query(sqlite3 *db, const char *sql, uint64_t *out, char *err, size_t errlen)
+static int diff_and_apply(struct sql *db, struct dir_import_result *r, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-		db_error(db, "count", err, errlen);
+	int64_t n = 0;
+	if (dir_merge_staged(db, r, err, errlen) < 0 ||
+	    sql_one(db, "directory.count", "SELECT count(*) FROM directory_entry", SQL_NOARGS, &n, err,
+	            errlen) != 1)
 		return -1;
-	}
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		*out = (uint64_t)sqlite3_column_int64(st, 0);
-	else
-		db_error(db, "count", err, errlen);
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? 0 : -1;
+	r->addresses = (uint64_t)n;
+	return 0;
 }
 
-static int diff_and_apply(sqlite3 *db, struct dir_import_result *r, char *err, size_t errlen)
-{
-	if (dir_merge_staged(db, r, err, errlen) < 0)
-		return -1;
-	return count_query(db, "SELECT count(*) FROM main.directory_entry", &r->addresses, err, errlen);
-}
-
-static int prepare(struct importer *im)
-{
-	if (db_exec(im->db, stage_sql, im->err, im->errlen) < 0)
-		return -1;
-	im->ins_line = db_prepare(im->db, ins_line_sql, im->err, im->errlen);
-	return im->ins_line ? 0 : -1;
-}
-
-/* Reads the whole file into the staging table. Only SQLite's temporary database is
- * written, so the main database's write lock is not held while the file is parsed:
- * deliveries and audit records go on meanwhile. Returns 0, 1 refused, -1 error. */
+/* Reads the whole file into the staging table, in a read transaction: the staging
+ * table is temporary (SQLite keeps it in its separate temporary database; PostgreSQL
+ * lets a read-only transaction write temporary tables), so the directory's write lock
+ * is not held while the file is parsed: deliveries and audit records go on meanwhile.
+ * Returns 0, 1 refused, -1 error. */
 static int stage_file(struct importer *im, FILE *f, bool strict)
 {
-	if (db_exec(im->db, "BEGIN", im->err, im->errlen) < 0)
+	if (sql_script(im->db, "directory.stage", stage_sql, im->err, im->errlen) < 0 ||
+	    sql_begin_read(im->db, im->err, im->errlen) < 0)
 		return -1;
-	int rc = prepare(im);
-	if (rc == 0)
-		rc = read_lines(im, f);
-	sqlite3_finalize(im->ins_line);
-	im->ins_line = NULL;
+	int rc = read_lines(im, f);
 	if (rc == 0 && strict && im->r->bad > 0) {
 		str_format(im->err, im->errlen, "%llu unreadable line(s) and --strict: nothing imported",
 		           (unsigned long long)im->r->bad);
 		rc = 1;
 	}
-	if (rc == 0 && db_exec(im->db, "CREATE INDEX temp.stage_line_address ON stage_line(address)", im->err,
-	                       im->errlen) < 0)
-		rc = -1;
-	if (rc == 0)
-		return db_exec(im->db, "COMMIT", im->err, im->errlen);
-	db_rollback(im->db);
-	return rc;
+	if (rc != 0) {
+		sql_rollback(im->db);
+		return rc;
+	}
+	if (sql_commit(im->db, im->err, im->errlen) < 0)
+		return -1;
+	/* DDL, so outside the read transaction */
+	return sql_script(im->db, "directory.stage", "CREATE INDEX stage_line_address ON stage_line(address)",
+	                  im->err, im->errlen);
 }
 
 /* Staging, then the comparison and every change to the directory in one write
  * transaction: a refused or failed import leaves the directory as it was. */
-int directory_import(sqlite3 *db, const char *path, bool strict, struct dir_import_result *r, char *err,
+int directory_import(struct store *st, const char *path, bool strict, struct dir_import_result *r, char *err,
                      size_t errlen)
 {
+	struct sql *db = store_sql(st);
 	memset(r, 0, sizeof(*r));
 	FILE *f = fopen(path, "rb");
 	if (f == NULL) {
@@ -214,21 +194,26 @@ int directory_import(sqlite3 *db, const char *path, bool strict, struct dir_impo
 	}
 	struct importer im = {.db = db, .r = r, .err = err, .errlen = errlen};
 	/* A bounded page cache, fixed whatever the file size. */
-	db_exec(db,
+	if (sql_engine(db) == SQL_SQLITE &&
+	    sql_script(
+	        db, "directory.cache",
 	        "PRAGMA temp_store = FILE; PRAGMA main.cache_size = -16384; PRAGMA temp.cache_size = -16384",
-	        err, errlen);
+	        err, errlen) < 0)
+		log_warn("directory_import", "error=\"%s\"", err);
 	int rc = stage_file(&im, f, strict);
 	if (rc == 0)
-		rc = db_begin_write(db, err, errlen);
+		rc = sql_begin_write(db, err, errlen);
 	if (rc == 0) {
 		rc = diff_and_apply(db, r, err, errlen);
 		if (rc == 0)
-			rc = db_commit(db, err, errlen);
+			rc = sql_commit(db, err, errlen);
 		else
-			db_rollback(db);
+			sql_rollback(db);
 	}
 	char ignored[64];
-	db_exec(db, "DROP TABLE IF EXISTS temp.stage_line", ignored, sizeof(ignored));
+	if (sql_script(db, "directory.unstage", "DROP TABLE IF EXISTS stage_line", ignored, sizeof(ignored)) <
+	    0)
+		log_warn("directory_import", "error=\"%s\"", ignored);
 	fclose(f);
 	return rc;
 }

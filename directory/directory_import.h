@@ -6,10 +6,12 @@
 #ifndef MSS_DIRECTORY_IMPORT_H
 #define MSS_DIRECTORY_IMPORT_H
 
-#include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "lib/sql.h"
+#include "store/store.h"
 
 #define DIR_IMPORT_BAD_KEPT 10
 
@@ -31,12 +33,12 @@ struct dir_import_result {
  * whole file. Returns 0 when committed (r filled), 1 when refused (err says why: cannot
  * open, missing column, bad lines under strict, read error; r holds the bad lines), -1
  * on a database error. The caller holds no transaction. */
-int directory_import(sqlite3 *db, const char *path, bool strict, struct dir_import_result *r, char *err,
+int directory_import(struct store *st, const char *path, bool strict, struct dir_import_result *r, char *err,
                      size_t errlen);
 
-/* Internal to directory_import.c / directory_merge.c: applies the lines staged in
- * temp.stage_line to the directory tables inside the caller's write transaction, filling
- * r->added, changed, removed. Returns 0 or -1 with err. */
-int dir_merge_staged(sqlite3 *db, struct dir_import_result *r, char *err, size_t errlen);
+/* Internal to directory_import.c / directory_merge.c: applies the lines staged in the
+ * temporary table stage_line to the directory tables inside the caller's write
+ * transaction, filling r->added, changed, removed. Returns 0 or -1 with err. */
+int dir_merge_staged(struct sql *db, struct dir_import_result *r, char *err, size_t errlen);
 
 #endif

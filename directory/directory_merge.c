@@ -13,43 +13,38 @@
 #include "directory/directory_import.h"
 #include "directory/directory_line.h"
 #include "lib/buf.h"
-#include "lib/db.h"
+#include "lib/sql.h"
 #include "lib/str.h"
 
 /* Far above any real address (a few structures each); caps memory on hostile input. */
 #define MAX_STRUCTURES 1000
 #define DIGEST_LEN 16
 
-enum stmt { S_SCAN, S_GET, S_INSERT, S_UPDATE, S_DEL_STRUCT, S_INS_STRUCT, S_COUNT };
-
-static const char *const stmt_sql[S_COUNT] = {
-    [S_SCAN] = "SELECT lineno, address, bal_type, id_type, id_value, national_id, civility, last_name,"
-               " first_name, profession_code, profession_label, speciality_code, speciality_label,"
-               " s_id_type, s_id_value, s_name, s_service, s_postcode FROM temp.stage_line NOT INDEXED"
-               " ORDER BY address, rowid",
-    [S_GET] = "SELECT digest FROM main.directory_entry WHERE address = ?",
-    [S_INSERT] =
-        ("INSERT INTO main.directory_entry (address, bal_type, id_type, id_value, national_id, civility,"
-         " last_name, first_name, profession_code, profession_label, speciality_code, speciality_label,"
-         " digest, updated, active) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,1)"),
-    [S_UPDATE] =
-        ("UPDATE main.directory_entry SET bal_type = ?2, id_type = ?3, id_value = ?4, national_id = ?5,"
-         " civility = ?6, last_name = ?7, first_name = ?8, profession_code = ?9, profession_label = ?10,"
-         " speciality_code = ?11, speciality_label = ?12, digest = ?13, updated = ?14 WHERE address = ?1"),
-    [S_DEL_STRUCT] = "DELETE FROM main.directory_structure WHERE address = ?",
-    [S_INS_STRUCT] =
-        ("INSERT OR IGNORE INTO main.directory_structure (address, id_type, id_value, name, service,"
-         " postcode) VALUES (?,?,?,?,?,?)"),
-};
+/* The staged lines in address order, each address's lines in file order: SQLite's
+ * external sorter (the index on address is dropped before, so that the scan does not
+ * become a random walk through it). */
+static const char scan_sql[] =
+    "SELECT lineno, address, bal_type, id_type, id_value, national_id, civility, last_name,"
+    " first_name, profession_code, profession_label, speciality_code, speciality_label,"
+    " s_id_type, s_id_value, s_name, s_service, s_postcode FROM stage_line ORDER BY address, lineno";
+static const char insert_sql[] =
+    "INSERT INTO directory_entry (address, bal_type, id_type, id_value, national_id, civility, last_name,"
+    " first_name, profession_code, profession_label, speciality_code, speciality_label, digest, updated, "
+    "active)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 1)";
+static const char update_sql[] =
+    "UPDATE directory_entry SET bal_type = ?2, id_type = ?3, id_value = ?4, national_id = ?5,"
+    " civility = ?6, last_name = ?7, first_name = ?8, profession_code = ?9, profession_label = ?10,"
+    " speciality_code = ?11, speciality_label = ?12, digest = ?13, updated = ?14 WHERE address = ?1";
 
 /* Entries whose address the new file lacks: their structures first, then themselves
- * (temp.stage_line_address, built while staging, makes each test an index probe). */
+ * (stage_line_address, built while staging, makes each test an index probe). */
 static const char remove_sql[] =
-    "DELETE FROM main.directory_structure WHERE address IN (SELECT address FROM main.directory_entry d"
-    " WHERE NOT EXISTS (SELECT 1 FROM temp.stage_line s WHERE s.address = d.address));";
+    "DELETE FROM directory_structure WHERE address IN (SELECT address FROM directory_entry d"
+    " WHERE NOT EXISTS (SELECT 1 FROM stage_line s WHERE s.address = d.address))";
 static const char remove_entries_sql[] =
-    "DELETE FROM main.directory_entry WHERE NOT EXISTS"
-    " (SELECT 1 FROM temp.stage_line s WHERE s.address = directory_entry.address)";
+    "DELETE FROM directory_entry WHERE NOT EXISTS"
+    " (SELECT 1 FROM stage_line s WHERE s.address = directory_entry.address)";
 
 struct group {
 	bool open;
@@ -59,8 +54,7 @@ struct group {
 };
 
 struct merger {
-	sqlite3 *db;
-	sqlite3_stmt *s[S_COUNT];
+	struct sql *db;
 	struct dir_import_result *r;
 	struct group g;
 	int64_t now;
@@ -68,35 +62,31 @@ struct merger {
 	size_t errlen;
 };
 
-static void col(sqlite3_stmt *st, int i, char *out, size_t outlen)
-{
-	db_column_copy(st, i, out, outlen);
-}
-
-static void row_entry(sqlite3_stmt *st, struct dir_entry *e)
+/* Staged fields were bounded by the line parser: copies fit. */
+static int row_entry(struct sql_stmt *q, struct dir_entry *e)
 {
 	memset(e, 0, sizeof(*e));
-	col(st, 1, e->address, sizeof(e->address));
-	col(st, 2, e->bal_type, sizeof(e->bal_type));
-	col(st, 3, e->id_type, sizeof(e->id_type));
-	col(st, 4, e->id_value, sizeof(e->id_value));
-	col(st, 5, e->national_id, sizeof(e->national_id));
-	col(st, 6, e->civility, sizeof(e->civility));
-	col(st, 7, e->last_name, sizeof(e->last_name));
-	col(st, 8, e->first_name, sizeof(e->first_name));
-	col(st, 9, e->profession_code, sizeof(e->profession_code));
-	col(st, 10, e->profession_label, sizeof(e->profession_label));
-	col(st, 11, e->speciality_code, sizeof(e->speciality_code));
-	col(st, 12, e->speciality_label, sizeof(e->speciality_label));
+	return sql_text_copy(q, 1, e->address, sizeof(e->address)) |
+	       sql_text_copy(q, 2, e->bal_type, sizeof(e->bal_type)) |
+	       sql_text_copy(q, 3, e->id_type, sizeof(e->id_type)) |
+	       sql_text_copy(q, 4, e->id_value, sizeof(e->id_value)) |
+	       sql_text_copy(q, 5, e->national_id, sizeof(e->national_id)) |
+	       sql_text_copy(q, 6, e->civility, sizeof(e->civility)) |
+	       sql_text_copy(q, 7, e->last_name, sizeof(e->last_name)) |
+	       sql_text_copy(q, 8, e->first_name, sizeof(e->first_name)) |
+	       sql_text_copy(q, 9, e->profession_code, sizeof(e->profession_code)) |
+	       sql_text_copy(q, 10, e->profession_label, sizeof(e->profession_label)) |
+	       sql_text_copy(q, 11, e->speciality_code, sizeof(e->speciality_code)) |
+	       sql_text_copy(q, 12, e->speciality_label, sizeof(e->speciality_label));
 }
 
-static void row_structure(sqlite3_stmt *st, struct dir_structure *s)
+static int row_structure(struct sql_stmt *q, struct dir_structure *s)
 {
-	col(st, 13, s->id_type, sizeof(s->id_type));
-	col(st, 14, s->id_value, sizeof(s->id_value));
-	col(st, 15, s->name, sizeof(s->name));
-	col(st, 16, s->service, sizeof(s->service));
-	col(st, 17, s->postcode, sizeof(s->postcode));
+	return sql_text_copy(q, 13, s->id_type, sizeof(s->id_type)) |
+	       sql_text_copy(q, 14, s->id_value, sizeof(s->id_value)) |
+	       sql_text_copy(q, 15, s->name, sizeof(s->name)) |
+	       sql_text_copy(q, 16, s->service, sizeof(s->service)) |
+	       sql_text_copy(q, 17, s->postcode, sizeof(s->postcode));
 }
 
 static int cmp_structure(const void *a, const void *b)
@@ -156,43 +146,53 @@ static void digest_of(const struct group *g, unsigned char out[DIGEST_LEN])
 	crypto_generichash_final(&h, out, DIGEST_LEN);
 }
 
-static int step_done(struct merger *m, sqlite3_stmt *st)
+static int write_entry(struct merger *m, const char *sql, const unsigned char digest[DIGEST_LEN])
 {
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-		db_error(m->db, "directory update", m->err, m->errlen);
-		return -1;
-	}
-	return 0;
-}
-
-static int write_entry(struct merger *m, enum stmt which, const unsigned char digest[DIGEST_LEN])
-{
-	sqlite3_stmt *st = m->s[which];
 	const struct dir_entry *e = &m->g.e;
-	const char *f[] = {e->address,         e->bal_type,         e->id_type,         e->id_value,
-	                   e->national_id,     e->civility,         e->last_name,       e->first_name,
-	                   e->profession_code, e->profession_label, e->speciality_code, e->speciality_label};
-	for (int i = 0; i < 12; i++)
-		sqlite3_bind_text(st, i + 1, f[i], -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 13, digest, DIGEST_LEN, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 14, m->now);
-	return step_done(m, st);
+	return sql_exec(m->db, "directory.write", sql,
+	                SQL_ARGS(SQL_TEXT(e->address), SQL_TEXT(e->bal_type), SQL_TEXT(e->id_type),
+	                         SQL_TEXT(e->id_value), SQL_TEXT(e->national_id), SQL_TEXT(e->civility),
+	                         SQL_TEXT(e->last_name), SQL_TEXT(e->first_name),
+	                         SQL_TEXT(e->profession_code), SQL_TEXT(e->profession_label),
+	                         SQL_TEXT(e->speciality_code), SQL_TEXT(e->speciality_label),
+	                         SQL_BLOB(digest, DIGEST_LEN), SQL_INT(m->now)),
+	                m->err, m->errlen) == 1
+	           ? 0
+	           : -1;
 }
 
 static int write_structures(struct merger *m)
 {
-	sqlite3_stmt *st = m->s[S_INS_STRUCT];
 	for (size_t i = 0; i < m->g.n; i++) {
 		const struct dir_structure *s = &m->g.st[i];
-		const char *f[] = {m->g.e.address, s->id_type, s->id_value, s->name, s->service, s->postcode};
-		for (int k = 0; k < 6; k++)
-			sqlite3_bind_text(st, k + 1, f[k], -1, SQLITE_STATIC);
-		if (step_done(m, st) < 0)
+		if (sql_exec(m->db, "directory.write_structure",
+		             "INSERT INTO directory_structure (address, id_type, id_value, name, service, "
+		             "postcode)"
+		             " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+		             " ON CONFLICT (address, id_type, id_value, name, service, postcode) DO NOTHING",
+		             SQL_ARGS(SQL_TEXT(m->g.e.address), SQL_TEXT(s->id_type), SQL_TEXT(s->id_value),
+		                      SQL_TEXT(s->name), SQL_TEXT(s->service), SQL_TEXT(s->postcode)),
+		             m->err, m->errlen) < 0)
 			return -1;
 	}
 	return 0;
+}
+
+/* The stored digest of the group's address: 1 same as digest, 0 differs, 2 no entry,
+ * -1 error. */
+static int stored_digest(struct merger *m, const unsigned char digest[DIGEST_LEN])
+{
+	struct sql_stmt *q =
+	    sql_query(m->db, "directory.digest", "SELECT digest FROM directory_entry WHERE address = ?1",
+	              SQL_ARGS(SQL_TEXT(m->g.e.address)), m->err, m->errlen);
+	if (q == NULL)
+		return -1;
+	int rc = sql_next(q, m->err, m->errlen);
+	size_t len = 0;
+	const void *p = rc == 1 ? sql_blob(q, 0, &len) : NULL;
+	int r = rc < 0 ? -1 : rc == 0 ? 2 : (len == DIGEST_LEN && memcmp(p, digest, DIGEST_LEN) == 0);
+	sql_done(q);
+	return r;
 }
 
 /* Compares the finished group with the stored entry and writes only what changed. */
@@ -204,101 +204,101 @@ static int flush_group(struct merger *m)
 	dedupe(&m->g);
 	unsigned char digest[DIGEST_LEN];
 	digest_of(&m->g, digest);
-	sqlite3_stmt *get = m->s[S_GET];
-	sqlite3_bind_text(get, 1, m->g.e.address, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(get);
-	bool found = rc == SQLITE_ROW;
-	bool same = found && sqlite3_column_bytes(get, 0) == DIGEST_LEN &&
-	            memcmp(sqlite3_column_blob(get, 0), digest, DIGEST_LEN) == 0;
-	sqlite3_reset(get);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		db_error(m->db, "directory read", m->err, m->errlen);
+	int r = stored_digest(m, digest);
+	if (r < 0)
 		return -1;
-	}
-	if (same)
+	if (r == 1)
 		return 0;
-	if (found) {
+	if (r == 0) {
 		m->r->changed++;
-		sqlite3_bind_text(m->s[S_DEL_STRUCT], 1, m->g.e.address, -1, SQLITE_STATIC);
-		if (step_done(m, m->s[S_DEL_STRUCT]) < 0 || write_entry(m, S_UPDATE, digest) < 0)
+		if (sql_exec(m->db, "directory.clear_structures",
+		             "DELETE FROM directory_structure WHERE address = ?1",
+		             SQL_ARGS(SQL_TEXT(m->g.e.address)), m->err, m->errlen) < 0 ||
+		    write_entry(m, update_sql, digest) < 0)
 			return -1;
 	} else {
 		m->r->added++;
-		if (write_entry(m, S_INSERT, digest) < 0)
+		if (write_entry(m, insert_sql, digest) < 0)
 			return -1;
 	}
 	return write_structures(m);
 }
 
-static void note_too_many(struct merger *m, sqlite3_stmt *scan)
+static void note_bad(struct merger *m, uint64_t lineno, const char *why)
 {
 	struct dir_import_result *r = m->r;
 	r->bad++;
 	r->imported--;
 	if (r->nbad_kept < DIR_IMPORT_BAD_KEPT) {
-		r->bad_lines[r->nbad_kept].line = (uint64_t)sqlite3_column_int64(scan, 0);
-		str_copy(r->bad_lines[r->nbad_kept].why, sizeof(r->bad_lines[0].why),
-		         "too many structures for one address");
+		r->bad_lines[r->nbad_kept].line = lineno;
+		if (str_copy(r->bad_lines[r->nbad_kept].why, sizeof(r->bad_lines[0].why), why) != 0)
+			r->bad_lines[r->nbad_kept].why[0] = '\0';
 		r->nbad_kept++;
 	}
 }
 
 /* Adds one staged line to the current group, flushing it when the address changes. */
-static int add_row(struct merger *m, sqlite3_stmt *scan)
+static int add_row(struct merger *m, struct sql_stmt *scan)
 {
-	const unsigned char *addr = sqlite3_column_text(scan, 1);
+	const char *addr = sql_text(scan, 1);
 	if (addr == NULL)
 		return 0;
-	if (!m->g.open || strcmp((const char *)addr, m->g.e.address) != 0) {
+	if (!m->g.open || strcmp(addr, m->g.e.address) != 0) {
 		if (flush_group(m) < 0)
 			return -1;
-		row_entry(scan, &m->g.e);
+		if (row_entry(scan, &m->g.e) != 0) {
+			note_bad(m, (uint64_t)sql_int(scan, 0), "field too long");
+			return 0;
+		}
 		m->g.n = 0;
 		m->g.open = true;
 	}
 	if (m->g.n == MAX_STRUCTURES) {
-		note_too_many(m, scan);
+		note_bad(m, (uint64_t)sql_int(scan, 0), "too many structures for one address");
 		return 0;
 	}
 	memset(&m->g.st[m->g.n], 0, sizeof(m->g.st[0]));
-	row_structure(scan, &m->g.st[m->g.n++]);
+	if (row_structure(scan, &m->g.st[m->g.n]) != 0) {
+		note_bad(m, (uint64_t)sql_int(scan, 0), "field too long");
+		return 0;
+	}
+	m->g.n++;
 	return 0;
 }
 
 static int merge_scan(struct merger *m)
 {
-	int rc;
-	while ((rc = sqlite3_step(m->s[S_SCAN])) == SQLITE_ROW)
-		if (add_row(m, m->s[S_SCAN]) < 0)
-			return -1;
-	if (rc != SQLITE_DONE) {
-		db_error(m->db, "directory staging scan", m->err, m->errlen);
+	struct sql_stmt *scan = sql_query(m->db, "directory.scan", scan_sql, SQL_NOARGS, m->err, m->errlen);
+	if (scan == NULL)
 		return -1;
-	}
-	return flush_group(m);
+	int rc;
+	while ((rc = sql_next(scan, m->err, m->errlen)) == 1)
+		if (add_row(m, scan) < 0) {
+			rc = -1;
+			break;
+		}
+	sql_done(scan);
+	return rc < 0 ? -1 : flush_group(m);
 }
 
 static int remove_missing(struct merger *m)
 {
-	if (db_exec(m->db, remove_sql, m->err, m->errlen) < 0 ||
-	    db_exec(m->db, remove_entries_sql, m->err, m->errlen) < 0)
+	int n;
+	if (sql_exec(m->db, "directory.remove", remove_sql, SQL_NOARGS, m->err, m->errlen) < 0 ||
+	    (n = sql_exec(m->db, "directory.remove", remove_entries_sql, SQL_NOARGS, m->err, m->errlen)) < 0)
 		return -1;
-	m->r->removed = (uint64_t)sqlite3_changes(m->db);
-	return 0;
+	m->r->removed = (uint64_t)n;
+	/* the scan below sorts instead of walking the index (see scan_sql) */
+	return sql_script(m->db, "directory.merge", "DROP INDEX stage_line_address", m->err, m->errlen);
 }
 
-int dir_merge_staged(sqlite3 *db, struct dir_import_result *r, char *err, size_t errlen)
+int dir_merge_staged(struct sql *db, struct dir_import_result *r, char *err, size_t errlen)
 {
 	struct merger m = {.db = db, .r = r, .err = err, .errlen = errlen, .now = (int64_t)time(NULL)};
 	m.g.st = xcalloc(MAX_STRUCTURES, sizeof(m.g.st[0]));
 	int rc = remove_missing(&m);
-	for (int i = 0; i < S_COUNT && rc == 0; i++)
-		if ((m.s[i] = db_prepare(db, stmt_sql[i], err, errlen)) == NULL)
-			rc = -1;
 	if (rc == 0)
 		rc = merge_scan(&m);
-	for (int i = 0; i < S_COUNT; i++)
-		sqlite3_finalize(m.s[i]);
 	free(m.g.st);
 	return rc;
 }

@@ -57,4 +57,4 @@ static const struct sql_migration migrations[] = {
 };
 
 const struct sql_schema directory_entries_schema = {"directory_entries", migrations,
-                                                    sizeof migrations / sizeof migrations[0], NULL};
+                                                    sizeof migrations / sizeof migrations[0]};

@@ -20,5 +20,5 @@ static const struct sql_migration directory_migrations[] = {
                "CREATE INDEX account_certs_account ON account_certs(account_id);"},
 };
 
-const struct sql_schema directory_schema = {
-    "directory", directory_migrations, sizeof directory_migrations / sizeof directory_migrations[0], NULL};
+const struct sql_schema directory_schema = {"directory", directory_migrations,
+                                            sizeof directory_migrations / sizeof directory_migrations[0]};

@@ -5,11 +5,13 @@
 
 #include "directory/dn.h"
 #include "directory/trust.h"
-#include "lib/db.h"
+#include "lib/log.h"
+#include "lib/sql.h"
 #include "lib/str.h"
+#include "store/store_sql.h"
 
 struct stager {
-	sqlite3_stmt *ins;
+	struct sql *db;
 	char *err;
 	size_t errlen;
 };
@@ -20,106 +22,96 @@ static int stage_entry(const struct trust_entry *e, void *arg)
 	char key[DN_KEY_MAX], why[96];
 	if (dn_canonical(e->dn, false, key, sizeof(key), why, sizeof(why)) < 0)
 		return -1;
-	const char *v[] = {e->domain, key, e->dn, e->description, e->updated};
-	for (int i = 0; i < 5; i++)
-		sqlite3_bind_text(sg->ins, i + 1, v[i], -1, SQLITE_STATIC);
-	int rc = sqlite3_step(sg->ins);
-	sqlite3_reset(sg->ins);
-	if (rc != SQLITE_DONE) {
-		db_error(sqlite3_db_handle(sg->ins), "trust staging", sg->err, sg->errlen);
-		return -1;
-	}
-	return 0;
-}
-
-static int count_of(sqlite3 *db, const char *sql, uint64_t *out)
-{
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return -1;
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		*out = (uint64_t)sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? 0 : -1;
-}
-
-static int apply(sqlite3 *db, struct trust_import_result *r, char *err, size_t errlen)
-{
-	if (count_of(db, "SELECT count(*) FROM temp.trust_stage", &r->entries) < 0 ||
-	    count_of(db, "SELECT count(DISTINCT domain) FROM temp.trust_stage", &r->domains) < 0 ||
-	    count_of(db,
-	             "SELECT count(*) FROM (SELECT domain, dn_key FROM temp.trust_stage EXCEPT "
-	             "SELECT domain, dn_key FROM main.trust_domain)",
-	             &r->added) < 0 ||
-	    count_of(db,
-	             "SELECT count(*) FROM (SELECT domain, dn_key FROM main.trust_domain EXCEPT "
-	             "SELECT domain, dn_key FROM temp.trust_stage)",
-	             &r->removed) < 0) {
-		db_error(db, "trust diff", err, errlen);
-		return -1;
-	}
-	return db_exec(db,
-	               "DELETE FROM main.trust_domain;"
-	               "INSERT INTO main.trust_domain (domain, dn_key, dn, description, updated)"
-	               " SELECT domain, dn_key, dn, description, updated FROM temp.trust_stage;",
-	               err, errlen);
-}
-
-/* Parses into the staging table then applies; the caller's transaction is open. */
-static int import_in_tx(sqlite3 *db, FILE *f, struct trust_import_result *r, char *err, size_t errlen)
-{
-	if (db_exec(db,
-	            "DROP TABLE IF EXISTS temp.trust_stage;"
-	            "CREATE TEMP TABLE trust_stage (domain TEXT NOT NULL, dn_key TEXT NOT NULL,"
-	            " dn TEXT NOT NULL, description TEXT NOT NULL, updated TEXT NOT NULL,"
-	            " PRIMARY KEY (domain, dn_key)) WITHOUT ROWID;",
-	            err, errlen) < 0)
-		return -1;
-	struct stager sg = {.err = err, .errlen = errlen};
 	/* A domain listed twice with the same DN (in any spelling) counts once. */
-	sg.ins = db_prepare(db, "INSERT OR IGNORE INTO temp.trust_stage VALUES (?, ?, ?, ?, ?)", err, errlen);
-	if (sg.ins == NULL)
+	return sql_exec(sg->db, "trust.stage",
+	                "INSERT INTO trust_stage VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (domain, dn_key) DO "
+	                "NOTHING",
+	                SQL_ARGS(SQL_TEXT(e->domain), SQL_TEXT(key), SQL_TEXT(e->dn),
+	                         SQL_TEXT(e->description), SQL_TEXT(e->updated)),
+	                sg->err, sg->errlen) < 0
+	           ? -1
+	           : 0;
+}
+
+static int count_of(struct sql *db, const char *sql, uint64_t *out, char *err, size_t errlen)
+{
+	int64_t n = 0;
+	int rc = sql_one(db, "trust.diff", sql, SQL_NOARGS, &n, err, errlen);
+	*out = (uint64_t)n;
+	return rc == 1 ? 0 : -1;
+}
+
+static int apply(struct sql *db, struct trust_import_result *r, char *err, size_t errlen)
+{
+	if (count_of(db, "SELECT count(*) FROM trust_stage", &r->entries, err, errlen) < 0 ||
+	    count_of(db, "SELECT count(DISTINCT domain) FROM trust_stage", &r->domains, err, errlen) < 0 ||
+	    count_of(db,
+	             "SELECT count(*) FROM (SELECT domain, dn_key FROM trust_stage EXCEPT "
+	             "SELECT domain, dn_key FROM trust_domain) AS added",
+	             &r->added, err, errlen) < 0 ||
+	    count_of(db,
+	             "SELECT count(*) FROM (SELECT domain, dn_key FROM trust_domain EXCEPT "
+	             "SELECT domain, dn_key FROM trust_stage) AS removed",
+	             &r->removed, err, errlen) < 0)
 		return -1;
+	return sql_script(db, "trust.apply",
+	                  "DELETE FROM trust_domain;"
+	                  "INSERT INTO trust_domain (domain, dn_key, dn, description, updated)"
+	                  " SELECT domain, dn_key, dn, description, updated FROM trust_stage;",
+	                  err, errlen);
+}
+
+/* Parses into the staging table then applies; the caller's transaction is open. The
+ * staging table is a temporary one (per connection, dropped afterwards). */
+static int import_in_tx(struct sql *db, FILE *f, struct trust_import_result *r, char *err, size_t errlen)
+{
+	if (sql_script(db, "trust.stage",
+	               "DROP TABLE IF EXISTS trust_stage;"
+	               "CREATE TEMP TABLE trust_stage (domain TEXT NOT NULL, dn_key TEXT NOT NULL,"
+	               " dn TEXT NOT NULL, description TEXT NOT NULL, updated TEXT NOT NULL,"
+	               " PRIMARY KEY (domain, dn_key));",
+	               err, errlen) < 0)
+		return -1;
+	struct stager sg = {.db = db, .err = err, .errlen = errlen};
+	err[0] = '\0';
 	int rc = trust_xml_parse_file(f, stage_entry, &sg, err, errlen) < 0 ? 1 : 0;
-	sqlite3_finalize(sg.ins);
 	if (rc == 0)
 		rc = apply(db, r, err, errlen);
 	return rc;
 }
 
-int trust_import(sqlite3 *db, const char *path, struct trust_import_result *r, char *err, size_t errlen)
+int trust_import(struct store *st, const char *path, struct trust_import_result *r, char *err, size_t errlen)
 {
+	struct sql *db = store_sql(st);
 	memset(r, 0, sizeof(*r));
 	FILE *f = fopen(path, "rb");
 	if (f == NULL) {
 		str_format(err, errlen, "%s: %s", path, strerror(errno));
 		return 1;
 	}
-	int rc = db_begin_write(db, err, errlen);
+	int rc = sql_begin_write(db, err, errlen);
 	if (rc == 0)
 		rc = import_in_tx(db, f, r, err, errlen);
 	if (rc == 0)
-		rc = db_commit(db, err, errlen);
+		rc = sql_commit(db, err, errlen);
 	else
-		db_rollback(db);
+		sql_rollback(db);
 	char ignored[64];
-	db_exec(db, "DROP TABLE IF EXISTS temp.trust_stage", ignored, sizeof(ignored));
+	if (sql_script(db, "trust.unstage", "DROP TABLE IF EXISTS trust_stage", ignored, sizeof(ignored)) !=
+	    0)
+		log_warn("trust_import", "error=\"%s\"", ignored);
 	fclose(f);
 	return rc;
 }
 
-static int exists(sqlite3 *db, const char *sql, const char *a, const char *b, const char *c)
+static int exists(struct store *st, const char *what, const char *sql, const struct sql_value *args, size_t n)
 {
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return -1;
-	const char *v[] = {a, b, c};
-	for (int i = 0; i < 3 && v[i] != NULL; i++)
-		sqlite3_bind_text(st, i + 1, v[i], -1, SQLITE_STATIC);
-	int rc = db_step(st);
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	char err[256];
+	int64_t one;
+	int rc = sql_one(store_sql(st), what, sql, args, n, &one, err, sizeof(err));
+	if (rc < 0)
+		log_err("trust_read", "error=\"%s\"", err);
+	return rc;
 }
 
 /* Both RDN orders are tried: certificates print their subject most specific first
@@ -134,55 +126,79 @@ static int dn_keys(const char *dn, char *k1, char *k2)
 	return 0;
 }
 
-int trust_is_listed(sqlite3 *db, const char *domain, const char *dn)
+int trust_is_listed(struct store *st, const char *domain, const char *dn)
 {
 	char k1[DN_KEY_MAX], k2[DN_KEY_MAX], dom[256];
 	if (dn_keys(dn, k1, k2) < 0 || str_copy(dom, sizeof(dom), domain) < 0)
 		return 0;
 	str_lower(dom);
-	return exists(db, "SELECT 1 FROM trust_domain WHERE domain = ?1 AND dn_key IN (?2, ?3)", dom, k1, k2);
+	return exists(st, "trust.listed",
+	              "SELECT 1 FROM trust_domain WHERE domain = ?1 AND dn_key IN (?2, ?3)",
+	              SQL_ARGS(SQL_TEXT(dom), SQL_TEXT(k1), SQL_TEXT(k2)));
 }
 
-int trust_dn_known(sqlite3 *db, const char *dn)
+int trust_dn_known(struct store *st, const char *dn)
 {
 	char k1[DN_KEY_MAX], k2[DN_KEY_MAX];
 	if (dn_keys(dn, k1, k2) < 0)
 		return 0;
-	return exists(db, "SELECT 1 FROM trust_domain WHERE dn_key IN (?1, ?2)", k1, k2, NULL);
+	return exists(st, "trust.dn_known", "SELECT 1 FROM trust_domain WHERE dn_key IN (?1, ?2)",
+	              SQL_ARGS(SQL_TEXT(k1), SQL_TEXT(k2)));
 }
 
-int trust_domain_known(sqlite3 *db, const char *domain)
+int trust_domain_known(struct store *st, const char *domain)
 {
 	char dom[256];
 	if (str_copy(dom, sizeof(dom), domain) < 0)
 		return 0;
 	str_lower(dom);
-	return exists(db, "SELECT 1 FROM trust_domain WHERE domain = ?1", dom, NULL, NULL);
+	return exists(st, "trust.domain_known", "SELECT 1 FROM trust_domain WHERE domain = ?1",
+	              SQL_ARGS(SQL_TEXT(dom)));
 }
 
-int trust_foreach(sqlite3 *db, const char *pattern, int (*fn)(const struct trust_entry *e, void *arg),
+struct walk {
+	int (*fn)(const struct trust_entry *e, void *arg);
+	void *arg;
+	int n;
+};
+
+static int trust_row(void *arg, struct sql_stmt *q)
+{
+	struct walk *w = arg;
+	struct trust_entry e;
+	if ((sql_text_copy(q, 0, e.domain, sizeof(e.domain)) | sql_text_copy(q, 1, e.dn, sizeof(e.dn)) |
+	     sql_text_copy(q, 2, e.description, sizeof(e.description)) |
+	     sql_text_copy(q, 3, e.updated, sizeof(e.updated))) != 0)
+		return 0; /* longer than the import accepts: left out */
+	w->n++;
+	return w->fn(&e, w->arg) != 0 ? 1 : 0;
+}
+
+int trust_foreach(struct store *st, const char *pattern, int (*fn)(const struct trust_entry *e, void *arg),
                   void *arg)
 {
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(db,
-	                       "SELECT domain, dn, description, updated FROM trust_domain "
-	                       "WHERE ?1 IS NULL OR instr(domain, lower(?1)) > 0 ORDER BY domain, dn_key",
-	                       -1, &st, NULL) != SQLITE_OK)
-		return -1;
-	db_bind_text(st, 1, pattern);
-	int n = 0, rc;
-	while ((rc = db_step(st)) == SQLITE_ROW) {
-		struct trust_entry e;
-		db_column_copy(st, 0, e.domain, sizeof(e.domain));
-		db_column_copy(st, 1, e.dn, sizeof(e.dn));
-		db_column_copy(st, 2, e.description, sizeof(e.description));
-		db_column_copy(st, 3, e.updated, sizeof(e.updated));
-		n++;
-		if (fn(&e, arg) != 0) {
-			rc = SQLITE_DONE;
-			break;
-		}
+	char like[300], err[256];
+	struct walk w = {fn, arg, 0};
+	size_t o = 0;
+	/* the pattern matched anywhere in the domain, as typed: its own % _ \ escaped */
+	like[o++] = '%';
+	for (const char *p = pattern ? pattern : ""; *p; p++) {
+		if (o + 3 >= sizeof(like))
+			return 0;
+		if (*p == '%' || *p == '_' || *p == '\\')
+			like[o++] = '\\';
+		like[o++] = (*p >= 'A' && *p <= 'Z') ? (char)(*p + 32) : *p;
 	}
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? n : -1;
+	like[o++] = '%';
+	like[o] = '\0';
+	int rc = sql_foreach(
+	    store_sql(st), "trust.list",
+	    "SELECT domain, dn, description, updated FROM trust_domain WHERE domain LIKE ?1 ESCAPE '\\'"
+	    " ORDER BY domain, dn_key",
+	    SQL_ARGS(SQL_TEXT(like)), trust_row, &w, err, sizeof(err));
+	if (rc < 0) {
+		log_err("trust_read", "error=\"%s\"", err);
+		return -1;
+	}
+	return w.n;
 }

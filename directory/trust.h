@@ -7,11 +7,12 @@
 #ifndef MSS_TRUST_H
 #define MSS_TRUST_H
 
-#include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+
+#include "store/store.h"
 
 #define TRUST_NS "https://listeblanche.mssante.fr/schema"
 #define TRUST_FIELD_MAX 1024
@@ -45,18 +46,18 @@ struct trust_import_result {
 
 /* Replaces the trust list with the file's, in one transaction: a refused file changes
  * nothing. Returns 0, 1 refused (err), -1 database error (err). */
-int trust_import(sqlite3 *db, const char *path, struct trust_import_result *r, char *err, size_t errlen);
+int trust_import(struct store *st, const char *path, struct trust_import_result *r, char *err, size_t errlen);
 
 /* 1 when dn (any spelling, RFC 4514 or OpenSSL oneline) is listed for domain, 0 when not
  * (or dn does not parse), -1 on a database error. */
-int trust_is_listed(sqlite3 *db, const char *domain, const char *dn);
+int trust_is_listed(struct store *st, const char *domain, const char *dn);
 /* 1 when dn is listed for at least one domain (an operator's bounce, MAIL FROM:<>). */
-int trust_dn_known(sqlite3 *db, const char *dn);
+int trust_dn_known(struct store *st, const char *dn);
 /* 1 when domain belongs to the trust space (listed), 0 when not, -1 on error. */
-int trust_domain_known(sqlite3 *db, const char *domain);
+int trust_domain_known(struct store *st, const char *domain);
 /* Calls fn for each listed pair in domain order; pattern, when not NULL, keeps the
  * domains that contain it. Returns the count or -1. */
-int trust_foreach(sqlite3 *db, const char *pattern, int (*fn)(const struct trust_entry *e, void *arg),
+int trust_foreach(struct store *st, const char *pattern, int (*fn)(const struct trust_entry *e, void *arg),
                   void *arg);
 
 #endif

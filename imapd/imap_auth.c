@@ -83,7 +83,7 @@ void cmd_enable(struct imap_session *s, struct imap_command *c)
 			return;
 		}
 		if (str_ieq(c->args[i].str, "CONDSTORE") && !s->enabled_condstore) {
-			s->enabled_condstore = true;
+			imap_condstore_enable(s);
 			buf_append_str(&en, " CONDSTORE");
 		} else if (str_ieq(c->args[i].str, "IMAP4rev2") && !s->enabled_rev2) {
 			/* RFC 9051: ESEARCH results, UTF-8 mailbox names, no \Recent */

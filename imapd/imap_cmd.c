@@ -18,7 +18,7 @@ static const struct imap_cmd_def cmd_table[] = {
     /* any state (RFC 9051 6.1) */
     {"CAPABILITY", cmd_capability, S_ANY, 0},
     {"NOOP", cmd_noop, S_ANY, 0},
-    {"LOGOUT", cmd_logout, S_ANY, 0},
+    {"LOGOUT", cmd_logout, S_ANY, CMD_NO_SYNC},
     {"ID", cmd_id, S_ANY, 0},
     /* not authenticated (6.2) */
     {"STARTTLS", cmd_starttls, S_NA, 0},
@@ -171,7 +171,7 @@ void imap_cmd_dispatch(struct imap_session *s, struct imap_command *c)
 		                                         : "now");
 		return;
 	}
-	if (s->view.shared && vault_may_read(store_db(s->store), s->account.address, s->view.patient) != 1) {
+	if (s->view.shared && vault_may_read(s->store, s->account.address, s->view.patient) != 1) {
 		/* a grant withdrawn (or a block) takes effect at once, also mid-session */
 		conn_puts(s->conn, "* BYE Access to this folder was withdrawn\r\n");
 		s->close_after_reply = true;

@@ -14,6 +14,7 @@
 /* Row flags. */
 #define CMD_NO_EXPUNGE 0x01u  /* untagged EXPUNGE forbidden while answering (RFC 9051 7.5.1) */
 #define CMD_LITERAL_BIG 0x02u /* literals up to max_message_size (APPEND) */
+#define CMD_NO_SYNC 0x04u     /* no untagged updates at all (LOGOUT: nothing after BYE) */
 
 typedef void (*imap_cmd_fn)(struct imap_session *s, struct imap_command *c);
 

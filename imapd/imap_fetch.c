@@ -236,7 +236,7 @@ static int parse_modifiers(struct imap_session *s, struct fetch_req *r, const st
 	if (a->type != IMAP_ARG_LIST || a->count != 2 || !imap_arg_is_atom(&a->list[0], "CHANGEDSINCE") ||
 	    a->list[1].type != IMAP_ARG_ATOM || str_to_u64(a->list[1].str, INT64_MAX, &r->changedsince) < 0)
 		return -1;
-	s->enabled_condstore = true;
+	imap_condstore_enable(s);
 	if (add_item(r, F_MODSEQ) == NULL)
 		return -1;
 	return 0;
@@ -262,7 +262,7 @@ static int parse_request(struct imap_session *s, struct imap_command *c, struct 
 		return -1;
 	for (size_t i = 0; i < r->n; i++)
 		if (r->items[i].kind == F_MODSEQ)
-			s->enabled_condstore = true;
+			imap_condstore_enable(s);
 	if (strcmp(c->name, "UID FETCH") == 0) {
 		bool has_uid = false;
 		for (size_t i = 0; i < r->n; i++)

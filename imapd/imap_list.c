@@ -102,51 +102,42 @@ static void special_use_attrs(struct buf *b, unsigned su)
 			buf_printf(b, " %s", t[i].name);
 }
 
-/* Writes one LIST/LSUB line for name; mb is NULL for a parent that does not exist;
- * childinfo: listed only for a subscribed child (RECURSIVEMATCH, CHILDINFO). */
+/* How one name is listed. */
+struct list_entry {
+	const char *name;
+	const struct store_mailbox *mb; /* NULL: no such mailbox */
+	bool subscribed;
+	bool noselect;  /* LSUB of an unsubscribed parent (RFC 3501 6.3.9) */
+	bool childinfo; /* RECURSIVEMATCH: a subscribed child is not listed (RFC 5258 3.5) */
+};
+
+/* Writes one LIST/LSUB line. */
 static void list_line(struct imap_session *s, const struct list_req *r, const struct store_mailbox_list *l,
-                      const char *name, const struct store_mailbox *mb, bool childinfo)
+                      const struct list_entry *e)
 {
 	struct buf b;
 	buf_init(&b, BUF_UNLIMITED);
-	if (mb == NULL)
-		buf_append_str(&b, (r->opts & LIST_LSUB) ? " \\Noselect" : " \\NonExistent");
+	if (e->noselect || (e->mb == NULL && (r->opts & LIST_LSUB)))
+		buf_append_str(&b, " \\Noselect");
+	else if (e->mb == NULL)
+		buf_append_str(&b, " \\NonExistent");
 	if (!(r->opts & LIST_LSUB))
-		buf_append_str(&b, has_children(l, name) ? " \\HasChildren" : " \\HasNoChildren");
-	if (mb && mb->subscribed && (r->opts & (LIST_RET_SUBSCRIBED | LIST_SEL_SUBSCRIBED)))
+		buf_append_str(&b, has_children(l, e->name) ? " \\HasChildren" : " \\HasNoChildren");
+	if (e->subscribed && (r->opts & (LIST_RET_SUBSCRIBED | LIST_SEL_SUBSCRIBED)))
 		buf_append_str(&b, " \\Subscribed");
-	if (mb)
-		special_use_attrs(&b, mb->special_use);
+	if (e->mb)
+		special_use_attrs(&b, e->mb->special_use);
 	conn_printf(s->conn, "* %s (%s) \"/\" ", (r->opts & LIST_LSUB) ? "LSUB" : "LIST",
 	            b.len ? b.data + 1 : "");
-	imap_write_mailbox(s, name);
-	if (childinfo)
+	imap_write_mailbox(s, e->name);
+	if (e->childinfo)
 		conn_puts(s->conn, " (\"CHILDINFO\" (\"SUBSCRIBED\"))");
 	conn_puts(s->conn, "\r\n");
 	buf_free(&b);
-	if (mb && (r->opts & LIST_RET_STATUS)) {
+	if (e->mb && (r->opts & LIST_RET_STATUS)) {
 		const char *err;
-		imap_status_write(s, name, r->status_items, &err);
+		imap_status_write(s, e->name, r->status_items, &err);
 	}
-}
-
-static bool selected_by(const struct list_req *r, const struct store_mailbox *mb)
-{
-	if ((r->opts & (LIST_SEL_SUBSCRIBED | LIST_LSUB)) && !mb->subscribed)
-		return false;
-	if ((r->opts & LIST_SEL_SPECIALUSE) && mb->special_use == 0)
-		return false;
-	return true;
-}
-
-/* true when some mailbox below name is subscribed. */
-static bool subscribed_child(const struct store_mailbox_list *l, const char *name)
-{
-	size_t n = strlen(name);
-	for (size_t i = 0; i < l->n; i++)
-		if (l->v[i].subscribed && strncmp(l->v[i].name, name, n) == 0 && l->v[i].name[n] == '/')
-			return true;
-	return false;
 }
 
 struct name_set {
@@ -154,12 +145,19 @@ struct name_set {
 	size_t n, cap;
 };
 
-/* Adds name; false when it was already there. */
-static bool name_set_add(struct name_set *ns, const char *name)
+static bool name_set_has(const struct name_set *ns, const char *name)
 {
 	for (size_t k = 0; k < ns->n; k++)
 		if (strcmp(ns->v[k], name) == 0)
-			return false;
+			return true;
+	return false;
+}
+
+/* Adds name; false when it was already there. */
+static bool name_set_add(struct name_set *ns, const char *name)
+{
+	if (name_set_has(ns, name))
+		return false;
 	if (ns->n == ns->cap) {
 		ns->cap = ns->cap ? ns->cap * 2 : 16;
 		ns->v = xrealloc(ns->v, ns->cap * sizeof(*ns->v));
@@ -168,44 +166,111 @@ static bool name_set_add(struct name_set *ns, const char *name)
 	return true;
 }
 
+static void name_set_free(struct name_set *ns)
+{
+	for (size_t k = 0; k < ns->n; k++)
+		free(ns->v[k]);
+	free(ns->v);
+}
+
 /* The parent levels of a listed mailbox that do not exist themselves, so that '%'
- * still shows the hierarchy (RFC 9051 6.3.9: \NonExistent, LSUB: \Noselect). */
+ * still shows the hierarchy (RFC 9051 6.3.9: \NonExistent). */
 static void list_missing_parents(struct imap_session *s, const struct list_req *r,
                                  const struct store_mailbox_list *l, const char *full, struct name_set *seen)
 {
-	if ((r->opts & LIST_SEL_SPECIALUSE) ||
-	    ((r->opts & LIST_SEL_SUBSCRIBED) && !(r->opts & LIST_SEL_RECURSIVE)))
+	if (r->opts & LIST_SEL_SPECIALUSE)
 		return;
-	bool childinfo = (r->opts & LIST_SEL_RECURSIVE) != 0;
 	char name[STORE_MAILBOX_MAX];
 	str_copy(name, sizeof(name), full);
 	for (char *slash = strchr(name, '/'); slash != NULL; slash = strchr(slash + 1, '/')) {
 		*slash = '\0';
-		if (find(l, name) == NULL && matches_any(r, name) && name_set_add(seen, name))
-			list_line(s, r, l, name, NULL, childinfo);
+		if (find(l, name) == NULL && matches_any(r, name) && name_set_add(seen, name)) {
+			struct list_entry e = {.name = name};
+			list_line(s, r, l, &e);
+		}
 		*slash = '/';
 	}
 }
 
-static void list_all(struct imap_session *s, const struct list_req *r, const struct store_mailbox_list *l)
+/* LIST without the SUBSCRIBED selection: the mailboxes that exist. */
+static void list_existing(struct imap_session *s, const struct list_req *r,
+                          const struct store_mailbox_list *l)
 {
 	struct name_set seen = {0};
 	for (size_t i = 0; i < l->n; i++) {
 		const struct store_mailbox *mb = &l->v[i];
-		bool sel = selected_by(r, mb);
-		if (sel)
-			list_missing_parents(s, r, l, mb->name, &seen);
+		if ((r->opts & LIST_SEL_SPECIALUSE) && mb->special_use == 0)
+			continue;
+		list_missing_parents(s, r, l, mb->name, &seen);
 		if (!matches_any(r, mb->name))
 			continue;
-		if (sel)
-			list_line(s, r, l, mb->name, mb, false);
-		else if ((r->opts & LIST_SEL_RECURSIVE) && (r->opts & LIST_SEL_SUBSCRIBED) &&
-		         subscribed_child(l, mb->name))
-			list_line(s, r, l, mb->name, mb, true);
+		struct list_entry e = {.name = mb->name, .mb = mb, .subscribed = mb->subscribed};
+		list_line(s, r, l, &e);
 	}
-	for (size_t k = 0; k < seen.n; k++)
-		free(seen.v[k]);
-	free(seen.v);
+	name_set_free(&seen);
+}
+
+/* The subscribed names (existing mailboxes and names whose mailbox is gone). */
+static void subscribed_names(const struct store_mailbox_list *l, struct name_set *out)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i].subscribed)
+			name_set_add(out, l->v[i].name);
+	for (size_t i = 0; i < l->nsubscribed_only; i++)
+		name_set_add(out, l->subscribed_only[i]);
+}
+
+/* A parent of a subscribed name that the pattern does not match: LSUB lists it as
+ * \Noselect (RFC 3501 6.3.9), LIST (SUBSCRIBED RECURSIVEMATCH) with CHILDINFO (RFC
+ * 5258 3.5), unless it is itself subscribed and so listed anyway. */
+static void list_sub_parents(struct imap_session *s, const struct list_req *r,
+                             const struct store_mailbox_list *l, const struct name_set *subs,
+                             const char *child, struct name_set *seen)
+{
+	char name[STORE_MAILBOX_MAX];
+	str_copy(name, sizeof(name), child);
+	for (char *slash = strchr(name, '/'); slash != NULL; slash = strchr(slash + 1, '/')) {
+		*slash = '\0';
+		if (!name_set_has(subs, name) && matches_any(r, name) && name_set_add(seen, name)) {
+			struct list_entry e = {.name = name, .mb = find(l, name)};
+			if (r->opts & LIST_LSUB)
+				e.noselect = true;
+			else
+				e.childinfo = true;
+			list_line(s, r, l, &e);
+		}
+		*slash = '/';
+	}
+}
+
+/* LSUB and LIST (SUBSCRIBED ...): the subscriptions, existing mailboxes or not. */
+static void list_subscribed(struct imap_session *s, const struct list_req *r,
+                            const struct store_mailbox_list *l)
+{
+	struct name_set subs = {0}, seen = {0};
+	subscribed_names(l, &subs);
+	bool parents = (r->opts & LIST_LSUB) || (r->opts & LIST_SEL_RECURSIVE);
+	for (size_t i = 0; i < subs.n; i++) {
+		const struct store_mailbox *mb = find(l, subs.v[i]);
+		if ((r->opts & LIST_SEL_SPECIALUSE) && (mb == NULL || mb->special_use == 0))
+			continue;
+		if (matches_any(r, subs.v[i])) {
+			struct list_entry e = {.name = subs.v[i], .mb = mb, .subscribed = true};
+			list_line(s, r, l, &e);
+		} else if (parents) {
+			list_sub_parents(s, r, l, &subs, subs.v[i], &seen);
+		}
+	}
+	name_set_free(&subs);
+	name_set_free(&seen);
+}
+
+static void list_all(struct imap_session *s, const struct list_req *r, const struct store_mailbox_list *l)
+{
+	if (r->opts & (LIST_LSUB | LIST_SEL_SUBSCRIBED))
+		list_subscribed(s, r, l);
+	else
+		list_existing(s, r, l);
 }
 
 static int parse_selection(struct list_req *r, const struct imap_arg *a)
@@ -254,8 +319,12 @@ static int parse_return(struct list_req *r, const struct imap_arg *a)
 static int add_pattern(struct imap_session *s, struct list_req *r, const struct imap_arg *a)
 {
 	char pat[STORE_MAILBOX_MAX], full[STORE_MAILBOX_MAX * 2];
-	if (r->npatterns >= sizeof(r->patterns) / sizeof(r->patterns[0]) ||
-	    imap_mailbox_arg(s, a, pat, sizeof(pat)) < 0)
+	if (r->npatterns >= sizeof(r->patterns) / sizeof(r->patterns[0]))
+		return -1;
+	int rc = imap_mailbox_arg(s, a, pat, sizeof(pat));
+	if (rc == -2)
+		return 0; /* no mailbox has a name that is not valid modified UTF-7: it matches none */
+	if (rc < 0)
 		return -1;
 	if (str_format(full, sizeof(full), "%s%s", r->ref, pat) < 0)
 		return -1;

@@ -21,32 +21,12 @@ static void store_failed(struct imap_session *s, const char *tag, const char *wh
 /* The mailbox name argument i, decoded; BAD sent when it is not one. */
 static bool mailbox_arg(struct imap_session *s, struct imap_command *c, size_t i, char *out, size_t outlen)
 {
-	if (i >= c->nargs || imap_mailbox_arg(s, &c->args[i], out, outlen) < 0) {
+	int rc = i < c->nargs ? imap_mailbox_arg(s, &c->args[i], out, outlen) : -1;
+	if (rc == -1)
 		imap_bad(s, c->tag, "Invalid mailbox name");
-		return false;
-	}
-	return true;
-}
-
-/* Appends each keyword used in the mailbox once (the FLAGS response names them). */
-static void view_keywords(const struct imap_view *v, struct buf *out)
-{
-	const char *prev = NULL;
-	for (size_t i = 0; i < v->n; i++) {
-		if (v->v[i].keywords == NULL || (prev && strcmp(prev, v->v[i].keywords) == 0))
-			continue; /* most messages repeat their neighbour's keywords */
-		prev = v->v[i].keywords;
-		char *copy = xstrdup(v->v[i].keywords), *save = NULL;
-		for (char *k = strtok_r(copy, " ", &save); k; k = strtok_r(NULL, " ", &save)) {
-			size_t kl = strlen(k);
-			bool dup = false;
-			for (const char *p = out->data; !dup && (p = strstr(p, k)) != NULL; p += kl)
-				dup = (p == out->data || p[-1] == ' ') && (p[kl] == ' ' || p[kl] == '\0');
-			if (!dup && out->len < 8192)
-				buf_printf(out, " %s", k);
-		}
-		free(copy);
-	}
+	else if (rc == -2) /* a valid argument that names no mailbox (Dovecot answers NO too) */
+		imap_no(s, c->tag, "[CANNOT] Invalid mailbox name");
+	return rc == 0;
 }
 
 /* A mailbox name argument that a write command may use: the shared namespace is
@@ -80,18 +60,10 @@ static bool writable_mailbox_arg(struct imap_session *s, struct imap_command *c,
 static void select_untagged(struct imap_session *s, const struct store_mailbox *mb)
 {
 	struct imap_view *v = &s->view;
-	struct buf kw;
-	buf_init(&kw, BUF_UNLIMITED);
-	view_keywords(v, &kw);
-	conn_printf(s->conn, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft%s)\r\n", kw.data);
-	buf_free(&kw);
-	conn_printf(s->conn, "* OK [PERMANENTFLAGS (%s)] Flags permitted\r\n",
-	            v->readonly  ? ""
-	            : v->history ? "\\Seen" /* history: the patient may only mark it read */
-	                         : "\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*");
+	imap_view_write_flags(s);
 	conn_printf(s->conn, "* %zu EXISTS\r\n", v->n);
 	if (!s->enabled_rev2) /* RFC 9051 dropped RECENT and UNSEEN from SELECT */
-		conn_puts(s->conn, "* 0 RECENT\r\n");
+		conn_printf(s->conn, "* %zu RECENT\r\n", v->nrecent);
 	for (size_t i = 0; i < v->n && !s->enabled_rev2; i++)
 		if (!(v->v[i].flags & STORE_FLAG_SEEN)) {
 			conn_printf(s->conn, "* OK [UNSEEN %zu] First unseen\r\n", i + 1);
@@ -251,7 +223,7 @@ static int status_item(struct buf *b, const char *item, const struct store_mailb
 	else if (str_ieq(item, "UNSEEN"))
 		v = mb->unseen;
 	else if (str_ieq(item, "RECENT"))
-		v = 0;
+		v = mb->recent;
 	else if (str_ieq(item, "DELETED"))
 		v = mb->deleted;
 	else if (str_ieq(item, "SIZE"))

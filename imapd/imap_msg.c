@@ -66,7 +66,7 @@ static int store_modifier(struct imap_session *s, struct imap_command *c, size_t
 	if (a->count != 2 || !imap_arg_is_atom(&a->list[0], "UNCHANGEDSINCE") ||
 	    a->list[1].type != IMAP_ARG_ATOM || str_to_u64(a->list[1].str, INT64_MAX, since) < 0)
 		return -1;
-	s->enabled_condstore = true;
+	imap_condstore_enable(s);
 	(*i)++;
 	return 0;
 }
@@ -191,8 +191,13 @@ void cmd_copy(struct imap_session *s, struct imap_command *c)
 	bool uid = strncmp(c->name, "UID ", 4) == 0;
 	bool move = strcmp(c->name + (uid ? 4 : 0), "MOVE") == 0;
 	char name[STORE_MAILBOX_MAX], err[256];
-	if (c->nargs != 2 || imap_mailbox_arg(s, &c->args[1], name, sizeof(name)) < 0) {
+	int arc = c->nargs == 2 ? imap_mailbox_arg(s, &c->args[1], name, sizeof(name)) : -1;
+	if (arc == -1) {
 		imap_bad(s, c->tag, "%s expects a set and a mailbox", c->name);
+		return;
+	}
+	if (arc == -2) {
+		imap_no(s, c->tag, "[TRYCREATE] Mailbox does not exist");
 		return;
 	}
 	if (s->view.shared || imap_vault_name(name)) { /* the vault is read where it is */

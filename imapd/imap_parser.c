@@ -72,6 +72,15 @@ static const char *arena_strndup(struct parser *ps, const char *s, size_t n)
 	return d;
 }
 
+/* The ']' closing a '[' at p, on the same line; NULL when there is none. */
+static const char *section_end(const char *p, const char *end)
+{
+	for (; p < end && *p != '\r' && *p != '\n'; p++)
+		if (*p == ']')
+			return p;
+	return NULL;
+}
+
 /* An atom; a '[' opens a section read up to its ']' with spaces and parentheses allowed
  * inside (FETCH BODY[HEADER.FIELDS (From To)]<0.10>, RFC 9051 6.4.5). */
 static int parse_atom(struct parser *ps, struct imap_arg *a)
@@ -80,10 +89,12 @@ static int parse_atom(struct parser *ps, struct imap_arg *a)
 	while (ps->p < ps->end) {
 		unsigned char c = (unsigned char)*ps->p;
 		if (c == '[') {
-			const char *close = memchr(ps->p, ']', (size_t)(ps->end - ps->p));
+			/* '[' is an ATOM-CHAR: without a ']' on the same line it is just that
+			 * ("SELECT foo[" names a mailbox, RFC 9051 9: atom) */
+			const char *close = section_end(ps->p, ps->end);
 			if (close == NULL) {
-				ps->err = "Missing ']'";
-				return -1;
+				ps->p++;
+				continue;
 			}
 			for (const char *q = ps->p; q < close; q++)
 				if ((unsigned char)*q < 0x20 || (unsigned char)*q >= 0x7f) {
@@ -104,8 +115,8 @@ static int parse_atom(struct parser *ps, struct imap_arg *a)
 	}
 	size_t n = (size_t)(ps->p - start);
 	if (n == 3 && str_ieqn(start, "NIL", 3)) {
-		a->type = IMAP_ARG_NIL;
-		a->str = "NIL";
+		a->type = IMAP_ARG_NIL; /* also an atom: its text is kept */
+		a->str = arena_strndup(ps, start, n);
 		a->len = 3;
 		return 0;
 	}
@@ -434,12 +445,13 @@ bool imap_arg_is_string(const struct imap_arg *a)
 
 bool imap_arg_is_atom(const struct imap_arg *a, const char *word)
 {
-	return a->type == IMAP_ARG_ATOM && str_ieq(a->str, word);
+	return (a->type == IMAP_ARG_ATOM || a->type == IMAP_ARG_NIL) && str_ieq(a->str, word);
 }
 
 const char *imap_arg_astring(const struct imap_arg *a)
 {
-	if (!imap_arg_is_string(a) || strlen(a->str) != a->len)
+	/* NIL is an atom too: "SEARCH SUBJECT NIL" searches for the text NIL */
+	if ((!imap_arg_is_string(a) && a->type != IMAP_ARG_NIL) || strlen(a->str) != a->len)
 		return NULL;
 	return a->str;
 }

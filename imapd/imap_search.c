@@ -193,7 +193,7 @@ static struct snode *modseq_key(struct sparse *p)
 	if (p->i + 2 < p->n && p->args[p->i].type == IMAP_ARG_QUOTED)
 		p->i += 2; /* per-flag entries: we keep one MODSEQ per message */
 	p->has_modseq = true;
-	p->s->enabled_condstore = true;
+	imap_condstore_enable(p->s);
 	return number_key(p, K_MODSEQ);
 }
 
@@ -570,6 +570,25 @@ static void save_result(struct imap_session *s, const uint32_t *uids, size_t n, 
 		s->saved[s->nsaved++] = uids[n - 1];
 }
 
+/* The MODSEQ an ESEARCH answer carries: the highest among the messages it returns,
+ * so only those of MIN and MAX when neither ALL nor COUNT is asked (RFC 7162 3.1.5). */
+static uint64_t returned_modseq(struct imap_session *s, const uint32_t *uids, size_t n, unsigned ret,
+                                uint64_t maxmod)
+{
+	if (n == 0 || (ret & (RET_ALL | RET_COUNT)))
+		return maxmod;
+	uint64_t m = 0;
+	size_t ends[2] = {0, n - 1};
+	for (size_t k = 0; k < 2; k++) {
+		if (!(ret & (k == 0 ? RET_MIN : RET_MAX)))
+			continue;
+		size_t i = imap_view_find(s, uids[ends[k]]);
+		if (i != (size_t)-1 && s->view.v[i].modseq > m)
+			m = s->view.v[i].modseq;
+	}
+	return m;
+}
+
 static void write_esearch(struct imap_session *s, const char *tag, bool uid, const uint32_t *v, size_t n,
                           unsigned ret, bool has_modseq, uint64_t maxmod)
 {
@@ -644,7 +663,8 @@ static void run_search(struct imap_session *s, struct imap_command *c, struct sn
 		if (!esearch)
 			write_search(s, hits, n, has_modseq, maxmod);
 		else if (ret != RET_SAVE) /* SAVE alone answers nothing (RFC 5182 2.1) */
-			write_esearch(s, c->tag, uid, hits, n, ret, has_modseq, maxmod);
+			write_esearch(s, c->tag, uid, hits, n, ret, has_modseq,
+			              returned_modseq(s, uids, n, ret, maxmod));
 		imap_ok(s, c->tag, "%s completed", c->name);
 	}
 	free(hits);

@@ -21,7 +21,7 @@ enum read_result {
 void imap_reply(struct imap_session *s, const char *tag, const char *status, const char *fmt, ...)
 {
 	bool bad = strcmp(status, "BAD") == 0;
-	if (s->view.open && !s->close_after_reply)
+	if (s->view.open && !s->close_after_reply && !(s->cmd_flags & CMD_NO_SYNC))
 		imap_view_sync(s, (s->cmd_flags & CMD_NO_EXPUNGE) == 0);
 	conn_printf(s->conn, "%s %s ", tag, status);
 	/* unbounded on purpose: [COPYUID ...] and [MODIFIED ...] sets may be long */
@@ -102,15 +102,15 @@ int imap_mailbox_arg(struct imap_session *s, const struct imap_arg *a, char *out
 	int rc = 0;
 	if (s->enabled_utf8) {
 		if (!str_is_utf8(v, strlen(v)) || buf_append_str(&b, v) < 0)
-			rc = -1;
+			rc = -2;
 	} else if (mutf7_decode(v, &b) < 0 || b.len >= outlen) {
-		rc = -1;
+		rc = -2;
 	}
 	if (rc == 0) {
 		if (str_ieq(b.data, "INBOX"))
 			str_copy(out, outlen, "INBOX");
 		else if (str_copy(out, outlen, b.data) < 0)
-			rc = -1;
+			rc = -2;
 	}
 	buf_free(&b);
 	return rc;
@@ -128,7 +128,7 @@ void imap_flags_format(struct buf *out, uint32_t flags, const char *keywords, bo
 
 static int flag_one(const struct imap_arg *a, uint32_t *flags, struct buf *kw)
 {
-	if (a->type != IMAP_ARG_ATOM)
+	if (a->type != IMAP_ARG_ATOM && a->type != IMAP_ARG_NIL) /* "NIL" is a keyword like any */
 		return -1;
 	if (a->str[0] == '\\') {
 		uint32_t f = store_flag_parse(a->str);
@@ -171,6 +171,18 @@ void imap_set_format(struct buf *b, const uint32_t *u, size_t n)
 	}
 }
 
+void imap_condstore_enable(struct imap_session *s)
+{
+	if (s->enabled_condstore)
+		return;
+	s->enabled_condstore = true;
+	/* RFC 7162 3.1: a CONDSTORE enabling command with a mailbox selected tells the
+	 * client where the mailbox's MODSEQ stands */
+	if (s->view.open)
+		conn_printf(s->conn, "* OK [HIGHESTMODSEQ %llu] Highest\r\n",
+		            (unsigned long long)s->view.highestmodseq);
+}
+
 void imap_audit(struct imap_session *s, const char *action, const char *target, const char *detail,
                 const char *result)
 {
@@ -187,7 +199,7 @@ void imap_audit(struct imap_session *s, const char *action, const char *target, 
 	    .patient = "",
 	};
 	char err[256];
-	if (audit_append(store_db(s->store), &ev, err, sizeof(err)) < 0)
+	if (audit_append(s->store, &ev, err, sizeof(err)) < 0)
 		log_err("imap.audit", "action=%s error=\"%s\"", action, err);
 }
 

@@ -62,7 +62,12 @@ struct imap_view {
 	uint64_t highestmodseq; /* the last MODSEQ this session has caught up to */
 	struct imap_msg *v;
 	size_t n, cap;
-	int watch_fd; /* store change notifications, -1 when none */
+	size_t nrecent; /* messages with recent set */
+	int watch_fd;   /* store change notifications, -1 when none */
+	/* keywords announced in the last FLAGS response (a new one is announced before a
+	 * FETCH shows it, RFC 9051 7.3.5) */
+	char **kw;
+	size_t nkw;
 };
 
 struct imap_session {
@@ -106,8 +111,9 @@ void imap_write_string(struct imap_session *s, const char *p, size_t len);
 /* Writes a mailbox name (UTF-8 inside) as it must appear on the wire: modified UTF-7,
  * or UTF-8 after ENABLE UTF8=ACCEPT. */
 void imap_write_mailbox(struct imap_session *s, const char *name);
-/* Decodes a mailbox name argument into UTF-8 (INBOX case-folded). Returns 0, or -1 when
- * the name is not valid modified UTF-7 / UTF-8. */
+/* Decodes a mailbox name argument into UTF-8 (INBOX case-folded). Returns 0; -1 when
+ * the argument is not an astring (BAD); -2 when it is not valid modified UTF-7 / UTF-8
+ * or too long: no mailbox can have that name (NO). */
 int imap_mailbox_arg(struct imap_session *s, const struct imap_arg *a, char *out, size_t outlen);
 /* Appends "flag flag ..." for flags and keywords into out. */
 void imap_flags_format(struct buf *out, uint32_t flags, const char *keywords, bool recent);
@@ -116,6 +122,9 @@ void imap_flags_format(struct buf *out, uint32_t flags, const char *keywords, bo
 int imap_flags_parse(const struct imap_arg *a, uint32_t *flags, struct buf *kw);
 /* Appends an ascending list of numbers in compact set form ("1:3,7"). */
 void imap_set_format(struct buf *out, const uint32_t *v, size_t n);
+/* Turns CONDSTORE on for the session (RFC 7162 3.1 enabling commands), sending
+ * "* OK [HIGHESTMODSEQ n]" the first time when a mailbox is selected. */
+void imap_condstore_enable(struct imap_session *s);
 /* Appends an audit record (action, target, result); failures are logged, not fatal. */
 void imap_audit(struct imap_session *s, const char *action, const char *target, const char *detail,
                 const char *result);
@@ -140,7 +149,15 @@ int imap_view_resolve(struct imap_session *s, const char *set, bool uid, size_t 
 size_t imap_view_find(const struct imap_session *s, uint32_t uid);
 /* Removes the message with uid and writes "* n EXPUNGE". */
 void imap_view_expunged(struct imap_session *s, uint32_t uid);
-/* Replaces the flags of view entry i. */
+/* Announces the keywords of a message that the last FLAGS response did not name:
+ * writes "* FLAGS (...)" and "* OK [PERMANENTFLAGS (...)]" when there are any. */
+void imap_view_note_keywords(struct imap_session *s, const char *keywords);
+/* Fills the view's keyword set from its messages (at SELECT); frees it. */
+void imap_view_collect_keywords(struct imap_view *v);
+void imap_view_free_keywords(struct imap_view *v);
+/* Writes the FLAGS and PERMANENTFLAGS responses with every keyword the view holds. */
+void imap_view_write_flags(struct imap_session *s);
+/* Replaces the flags of view entry i (announcing new keywords first). */
 void imap_view_set_flags(struct imap_session *s, size_t i, uint32_t flags, const char *keywords,
                          uint64_t modseq);
 

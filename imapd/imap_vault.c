@@ -62,7 +62,7 @@ static void audit_refusal(struct imap_session *s, const char *patient, const cha
 	struct vault_actor a = actor_of(s);
 	char result[96];
 	str_format(result, sizeof(result), "refused: %s", why);
-	if (vault_audit(store_db(s->store), &a, "vault.refused", patient, name, cmd, result) < 0)
+	if (vault_audit(s->store, &a, "vault.refused", patient, name, cmd, result) < 0)
 		log_err("imap.audit", "action=vault.refused user=%s", s->account.address);
 }
 
@@ -114,9 +114,7 @@ int imap_vault_resolve(struct imap_session *s, const char *name, struct imap_tar
 		audit_refusal(s, "", cmd, name, "not a shared folder");
 		return 0;
 	}
-	int rc = s->account.role == ROLE_PATIENT
-	             ? 0
-	             : vault_may_read(store_db(s->store), s->account.address, patient);
+	int rc = s->account.role == ROLE_PATIENT ? 0 : vault_may_read(s->store, s->account.address, patient);
 	if (rc != 1) {
 		audit_refusal(s, rc < 0 || ps ? "" : patient, cmd, name, rc < 0 ? "error" : "no grant");
 		return rc < 0 ? -1 : 0;
@@ -157,11 +155,11 @@ void imap_vault_opened(struct imap_session *s, const struct imap_target *t)
 	if (t->ps) { /* INVISIBLE_PATIENT documents: recorded, never shown to the patient */
 		char target[STORE_MAILBOX_MAX + 300];
 		str_format(target, sizeof(target), "%s:%s", t->owner, t->name);
-		if (vault_audit(store_db(s->store), &a, "vault.open", "", target, NULL, "ok") < 0)
+		if (vault_audit(s->store, &a, "vault.open", "", target, NULL, "ok") < 0)
 			log_err("imap.audit", "action=vault.open user=%s", s->account.address);
 		return;
 	}
-	if (vault_audit(store_db(s->store), &a, "vault.open", t->patient, t->name, NULL, "ok") < 0)
+	if (vault_audit(s->store, &a, "vault.open", t->patient, t->name, NULL, "ok") < 0)
 		log_err("imap.audit", "action=vault.open user=%s", s->account.address);
 	vault_notify_access(s->store, t->patient, s->account.address);
 }
@@ -174,8 +172,8 @@ void imap_vault_read(struct imap_session *s, uint32_t uid)
 		str_format(target, sizeof(target), "%s:%s %u", s->view.owner, s->view.name, uid);
 	else
 		str_format(target, sizeof(target), "%s %u", s->view.name, uid);
-	if (vault_audit(store_db(s->store), &a, "vault.read", s->view.ps ? "" : s->view.patient, target, NULL,
-	                "ok") < 0)
+	if (vault_audit(s->store, &a, "vault.read", s->view.ps ? "" : s->view.patient, target, NULL, "ok") <
+	    0)
 		log_err("imap.audit", "action=vault.read user=%s", s->account.address);
 }
 
@@ -184,8 +182,8 @@ void imap_vault_mask_changed(struct imap_session *s, uint32_t uid, bool masked)
 	struct vault_actor a = actor_of(s);
 	char target[STORE_MAILBOX_MAX + 16];
 	str_format(target, sizeof(target), "%s %u", s->view.name, uid);
-	if (vault_audit(store_db(s->store), &a, masked ? "vault.mask" : "vault.unmask", s->account.address,
-	                target, NULL, "ok") < 0)
+	if (vault_audit(s->store, &a, masked ? "vault.mask" : "vault.unmask", s->account.address, target,
+	                NULL, "ok") < 0)
 		log_err("imap.audit", "action=vault.mask user=%s", s->account.address);
 }
 
@@ -262,7 +260,7 @@ int imap_vault_list(struct imap_session *s, struct store_mailbox_list *l)
 	if (s->account.role == ROLE_PATIENT)
 		return 0;
 	struct list_ctx x = {s, l, 0};
-	return vault_patients_readable_by(store_db(s->store), s->account.address, add_patient, &x);
+	return vault_patients_readable_by(s->store, s->account.address, add_patient, &x);
 }
 
 int imap_vault_status(struct imap_session *s, const struct imap_target *t, struct store_mailbox *mb)
@@ -344,9 +342,8 @@ void cmd_setacl(struct imap_session *s, struct imap_command *c)
 	str_copy(pro, sizeof(pro), who);
 	str_lower(pro);
 	struct vault_actor a = actor_of(s);
-	int rc = grant
-	             ? vault_access_grant(store_db(s->store), &a, s->account.address, pro, err, sizeof(err))
-	             : vault_access_revoke(store_db(s->store), &a, s->account.address, pro, err, sizeof(err));
+	int rc = grant ? vault_access_grant(s->store, &a, s->account.address, pro, err, sizeof(err))
+	               : vault_access_revoke(s->store, &a, s->account.address, pro, err, sizeof(err));
 	if (rc < 0) {
 		log_err("imap.acl", "user=%s error=\"%s\"", s->account.address, err);
 		imap_no(s, c->tag, "[SERVERBUG] Internal error, try again later");
@@ -387,7 +384,7 @@ void cmd_getacl(struct imap_session *s, struct imap_command *c)
 	imap_write_string(s, s->account.address, strlen(s->account.address));
 	conn_puts(s->conn, " " OWNER_RIGHTS);
 	struct acl_out o = {s};
-	int rc = vault_access_list(store_db(s->store), s->account.address, acl_entry, &o);
+	int rc = vault_access_list(s->store, s->account.address, acl_entry, &o);
 	conn_puts(s->conn, "\r\n");
 	if (rc < 0)
 		imap_no(s, c->tag, "[SERVERBUG] Internal error, try again later");

@@ -18,6 +18,7 @@ static void msg_free(struct imap_msg *m)
 
 static void view_push(struct imap_view *v, const struct store_msg *sm, bool recent)
 {
+	v->nrecent += recent;
 	if (v->n == v->cap) {
 		v->cap = v->cap ? v->cap * 2 : 64;
 		v->v = xrealloc(v->v, v->cap * sizeof(*v->v));
@@ -38,6 +39,7 @@ void imap_view_close(struct imap_session *s)
 	free(v->v);
 	if (v->watch_fd >= 0)
 		store_watch_close(v->watch_fd);
+	imap_view_free_keywords(v);
 	memset(v, 0, sizeof(*v));
 	v->watch_fd = -1;
 	free(s->saved); /* "$" is per selected mailbox (RFC 5182 2.1) */
@@ -50,6 +52,22 @@ void imap_view_close(struct imap_session *s)
 bool imap_view_hides(const struct imap_session *s, const char *keywords)
 {
 	return s->view.shared && imap_keywords_masked(keywords);
+}
+
+/* The first UID that is \Recent in this session (RFC 3501 2.3.2): a read-write view
+ * takes the messages no session has seen yet; a read-only one shows them as recent
+ * without taking them (RFC 3501 6.3.2). mb is the mailbox as just read. */
+static uint32_t recent_from(struct imap_session *s, const struct store_mailbox *mb)
+{
+	uint32_t first = mb->first_recent_uid;
+	if (s->view.readonly || first >= mb->uidnext)
+		return first;
+	char err[256];
+	if (store_recent_claim(s->store, mb->id, mb->uidnext, &first, err, sizeof(err)) != 0) {
+		log_err("imap.recent", "mailbox_id=%lld error=\"%s\"", (long long)mb->id, err);
+		return UINT32_MAX; /* nothing recent rather than recent twice */
+	}
+	return first;
 }
 
 int imap_view_open(struct imap_session *s, const struct imap_target *t, bool readonly,
@@ -77,10 +95,12 @@ int imap_view_open(struct imap_session *s, const struct imap_target *t, bool rea
 	v->uidvalidity = mb->uidvalidity;
 	v->uidnext = mb->uidnext;
 	v->highestmodseq = mb->highestmodseq;
+	uint32_t first_recent = recent_from(s, mb);
 	for (size_t i = 0; i < list.n; i++)
 		if (!imap_view_hides(s, list.v[i].keywords))
-			view_push(v, &list.v[i], false);
+			view_push(v, &list.v[i], list.v[i].uid >= first_recent);
 	store_msglist_free(&list);
+	imap_view_collect_keywords(v);
 	v->watch_fd = store_watch_open(s->store, v->id, err, sizeof(err));
 	if (v->watch_fd < 0)
 		log_warn("imap.watch", "mailbox_id=%lld error=\"%s\"", (long long)v->id, err);
@@ -110,6 +130,7 @@ void imap_view_expunged(struct imap_session *s, uint32_t uid)
 	size_t i = imap_view_find(s, uid);
 	if (i == (size_t)-1)
 		return;
+	v->nrecent -= v->v[i].recent;
 	msg_free(&v->v[i]);
 	memmove(&v->v[i], &v->v[i + 1], (v->n - i - 1) * sizeof(*v->v));
 	v->n--;
@@ -120,6 +141,7 @@ void imap_view_set_flags(struct imap_session *s, size_t i, uint32_t flags, const
                          uint64_t modseq)
 {
 	struct imap_msg *m = &s->view.v[i];
+	imap_view_note_keywords(s, keywords);
 	free(m->keywords);
 	m->keywords = keywords && keywords[0] ? xstrdup(keywords) : NULL;
 	m->flags = flags;
@@ -144,8 +166,9 @@ static void write_flags_update(struct imap_session *s, size_t i)
 	buf_free(&b);
 }
 
-/* Applies one change: a flag update of a known message, or a new message. */
-static bool apply_change(struct imap_session *s, const struct store_msg *sm)
+/* Applies one change: a flag update of a known message, or a new message (recent
+ * from UID first_recent on). */
+static bool apply_change(struct imap_session *s, const struct store_msg *sm, uint32_t first_recent)
 {
 	struct imap_view *v = &s->view;
 	size_t i = imap_view_find(s, sm->uid);
@@ -164,7 +187,8 @@ static bool apply_change(struct imap_session *s, const struct store_msg *sm)
 	}
 	if (v->n > 0 && sm->uid < v->v[v->n - 1].uid)
 		return false; /* an old UID we do not have: expunged before we saw it */
-	view_push(v, sm, true);
+	imap_view_note_keywords(s, sm->keywords);
+	view_push(v, sm, sm->uid >= first_recent);
 	return true;
 }
 
@@ -173,7 +197,7 @@ int imap_view_sync(struct imap_session *s, bool allow_expunge)
 	struct imap_view *v = &s->view;
 	if (!v->open || !allow_expunge)
 		return 0;
-	if (v->shared && vault_may_read(store_db(s->store), s->account.address, v->patient) != 1) {
+	if (v->shared && vault_may_read(s->store, s->account.address, v->patient) != 1) {
 		/* the patient revoked the grant or blocked the reader since SELECT */
 		conn_puts(s->conn, "* BYE Access to this folder was withdrawn\r\n");
 		s->close_after_reply = true;
@@ -199,10 +223,15 @@ int imap_view_sync(struct imap_session *s, bool allow_expunge)
 	for (size_t i = 0; i < ch.nexpunged; i++)
 		imap_view_expunged(s, ch.expunged[i]);
 	bool added = false;
+	uint32_t first_recent = UINT32_MAX;
+	if (ch.mbox.uidnext > v->uidnext)
+		first_recent = recent_from(s, &ch.mbox);
 	for (size_t i = 0; i < ch.changed.n; i++)
-		added |= apply_change(s, &ch.changed.v[i]);
+		added |= apply_change(s, &ch.changed.v[i], first_recent);
 	if (added) {
 		conn_printf(s->conn, "* %zu EXISTS\r\n", v->n);
+		if (!s->enabled_rev2)
+			conn_printf(s->conn, "* %zu RECENT\r\n", v->nrecent);
 	}
 	v->highestmodseq = ch.mbox.highestmodseq;
 	v->uidnext = ch.mbox.uidnext;

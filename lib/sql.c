@@ -124,6 +124,12 @@ int sql_exec(struct sql *db, const char *what, const char *sql, const struct sql
 	return changed;
 }
 
+int sql_script(struct sql *db, const char *what, const char *sql, char *err, size_t errlen)
+{
+	db->last_error = SQL_ERR_NONE;
+	return db->drv->script(db, what, sql, false, err, errlen);
+}
+
 int sql_one(struct sql *db, const char *what, const char *sql, const struct sql_value *args, size_t nargs,
             int64_t *out, char *err, size_t errlen)
 {
@@ -233,6 +239,15 @@ int sql_release(struct sql *db, const char *name, bool keep, char *err, size_t e
 	if (str_format(q, sizeof q, "RELEASE SAVEPOINT %s", name) != 0)
 		return -1;
 	return db->drv->script(db, "savepoint", q, false, err, errlen);
+}
+
+int sql_lock(struct sql *db, const char *name, char *err, size_t errlen)
+{
+	if (!sql_in_transaction(db)) {
+		str_format(err, errlen, "lock %s: no transaction open", name);
+		return -1;
+	}
+	return db->drv->lock != NULL ? db->drv->lock(db, name, err, errlen) : 0;
 }
 
 #define SQL_TRANSACTION_TRIES 5
@@ -349,7 +364,7 @@ int sql_migrate(struct sql *db, const struct sql_schema *s, int *applied, char *
 	}
 	if (applied != NULL)
 		*applied = n;
-	return s->after != NULL ? s->after(db, err, errlen) : 0;
+	return 0;
 }
 
 int sql_schema_latest(const struct sql_schema *s)

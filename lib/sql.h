@@ -79,6 +79,11 @@ enum sql_engine sql_engine(const struct sql *db);
 int sql_exec(struct sql *db, const char *what, const char *sql, const struct sql_value *args, size_t nargs,
              char *err, size_t errlen);
 
+/* Runs one or more statements without parameters or results (DDL, fixtures in
+ * tests), separated by ';'. Returns 0 or -1 with err. Every other call here takes
+ * exactly one statement, and refuses text after it. */
+int sql_script(struct sql *db, const char *what, const char *sql, char *err, size_t errlen);
+
 /* Runs a query expected to give at most one row and reads its first column as an
  * integer into *out (NULL reads as 0): SELECT count(*), SELECT id ..., and INSERT ...
  * RETURNING id. Returns 1 with *out, 0 when there was no row (*out untouched), -1. */
@@ -148,6 +153,12 @@ bool sql_in_transaction(const struct sql *db);
 int sql_savepoint(struct sql *db, const char *name, char *err, size_t errlen);
 int sql_release(struct sql *db, const char *name, bool keep, char *err, size_t errlen);
 
+/* Inside a write transaction: serializes the rest of it with every other transaction
+ * that takes the same named lock, on any host (the audit chain's tail, a counter read
+ * then written). SQLite serializes all writers already (BEGIN IMMEDIATE): a no-op
+ * there; PostgreSQL: a transaction-scoped advisory lock. Returns 0 or -1 with err. */
+int sql_lock(struct sql *db, const char *name, char *err, size_t errlen);
+
 /* Runs fn(arg, err, errlen) inside a write transaction and commits. When the
  * transaction fails with SQL_ERR_BUSY (PostgreSQL: serialization failure, deadlock)
  * it is rolled back and fn runs again from the start (a few times), so fn must only
@@ -168,19 +179,17 @@ struct sql_migration {
 	const char *postgresql;
 };
 
-/* One part's schema: its component name in schema_version ("store", "audit", ...), its
- * steps, and an optional idempotent hook run after them on every migration (e.g. the
- * audit log's first record). */
+/* One part's schema: its component name in schema_version ("store", "audit", ...) and
+ * its steps. */
 struct sql_schema {
 	const char *component;
 	const struct sql_migration *steps;
 	size_t nsteps;
-	int (*after)(struct sql *db, char *err, size_t errlen);
 };
 
 /* Applies the steps above the version recorded in schema_version(component,
  * version), each in its own write transaction (concurrent migrators never apply one
- * twice), then the after hook. *applied (may be NULL) gets the number of steps run.
+ * twice). *applied (may be NULL) gets the number of steps run.
  * Returns 0 or -1 with err naming the component and version. */
 int sql_migrate(struct sql *db, const struct sql_schema *s, int *applied, char *err, size_t errlen);
 /* Compares the recorded version with the latest step. Returns 0 when equal, 1 when

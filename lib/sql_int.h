@@ -42,6 +42,8 @@ struct sql_driver {
 	int (*commit)(struct sql *db, char *err, size_t errlen);
 	void (*rollback)(struct sql *db);
 	bool (*in_transaction)(const struct sql *db);
+	/* sql_lock inside a write transaction (NULL: writers are serialized anyway) */
+	int (*lock)(struct sql *db, const char *name, char *err, size_t errlen);
 };
 
 /* Every driver's connection and cursor start with these. */

@@ -173,10 +173,21 @@ static sqlite3_stmt *prepare(struct lite *l, const char *what, const char *sql, 
                              size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
+	const char *tail = NULL;
 	l->base.prepares++;
-	int rc = sqlite3_prepare_v3(l->h, sql, -1, persistent ? SQLITE_PREPARE_PERSISTENT : 0, &st, NULL);
+	int rc = sqlite3_prepare_v3(l->h, sql, -1, persistent ? SQLITE_PREPARE_PERSISTENT : 0, &st, &tail);
 	if (rc != SQLITE_OK) {
 		fail(l, rc, what, err, errlen);
+		return NULL;
+	}
+	while (tail != NULL && (*tail == ' ' || *tail == '\n' || *tail == '\t' || *tail == ';'))
+		tail++;
+	if (st == NULL || (tail != NULL && *tail != '\0')) {
+		/* a second statement would be silently ignored: sql_script is for those */
+		sqlite3_finalize(st);
+		l->base.last_error = SQL_ERR_OTHER;
+		str_format(err, errlen, "%s: %s", what,
+		           st == NULL ? "no statement" : "more than one statement");
 		return NULL;
 	}
 	return st;

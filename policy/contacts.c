@@ -6,7 +6,9 @@
 #include <time.h>
 
 #include "directory/trust.h"
-#include "lib/db.h"
+#include "store/store_sql.h"
+#include "lib/log.h"
+#include "lib/sql.h"
 #include "lib/str.h"
 
 static void copy_addr(char *out, size_t outlen, const char *addr)
@@ -107,27 +109,14 @@ int contacts_parse_message(const char *data, size_t len, struct contact_info *in
 	return 0;
 }
 
-const char *contacts_reply_address(sqlite3 *db, const struct mss_config *cfg, const struct contact_info *info)
+const char *contacts_reply_address(struct store *st, const struct contact_info *info)
 {
 	if (info->reply_to[0] != '\0') {
 		const char *dom = str_address_domain(info->reply_to);
-		if (config_is_local_domain(cfg, dom) || trust_domain_known(db, dom) == 1)
+		if (config_is_local_domain(store_config(st), dom) || trust_domain_known(st, dom) == 1)
 			return info->reply_to;
 	}
 	return info->from;
-}
-
-static int exec_bind(sqlite3 *db, const char *sql, const char *a, const char *b, const char *c)
-{
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return -1;
-	const char *v[] = {a, b, c};
-	for (int i = 0; i < 3 && v[i] != NULL; i++)
-		sqlite3_bind_text(st, i + 1, v[i], -1, SQLITE_TRANSIENT);
-	int rc = db_step(st);
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
 /* Lowercased copies of the two addresses; -1 when too long. */
@@ -140,68 +129,76 @@ static int keys(const char *a, const char *b, char ka[256], char kb[256])
 	return 0;
 }
 
-int contacts_record(sqlite3 *db, const char *patient, const char *contact, bool fin)
+static int failed(const char *err)
 {
-	char p[256], c[256];
+	log_err("contacts", "error=\"%s\"", err);
+	return -1;
+}
+
+int contacts_record(struct store *st, const char *patient, const char *contact, bool fin)
+{
+	char p[256], c[256], err[256];
 	if (keys(patient, contact, p, c) < 0 || !str_is_address(c))
 		return -1;
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(db,
-	                       "INSERT INTO policy_contacts (patient, contact, state, first_seen, last_seen)"
-	                       " VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT(patient, contact) DO UPDATE SET"
-	                       " state = excluded.state, last_seen = excluded.last_seen",
-	                       -1, &st, NULL) != SQLITE_OK)
-		return -1;
-	sqlite3_bind_text(st, 1, p, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, c, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, fin ? "closed" : "open", -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, (sqlite3_int64)time(NULL));
-	int rc = db_step(st);
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : -1;
+	if (sql_exec(
+	        store_sql(st), "contacts.record",
+	        "INSERT INTO policy_contacts (patient, contact, state, first_seen, last_seen)"
+	        " VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (patient, contact) DO UPDATE SET"
+	        " state = excluded.state, last_seen = excluded.last_seen",
+	        SQL_ARGS(SQL_TEXT(p), SQL_TEXT(c), SQL_TEXT(fin ? "closed" : "open"), SQL_INT(time(NULL))),
+	        err, sizeof err) < 0)
+		return failed(err);
+	return 0;
 }
 
-int contacts_state(sqlite3 *db, const char *patient, const char *contact, enum contact_state *out)
+int contacts_state(struct store *st, const char *patient, const char *contact, enum contact_state *out)
 {
+	char p[256], c[256], err[256];
 	*out = CONTACT_NONE;
-	char p[256], c[256];
 	if (keys(patient, contact, p, c) < 0)
 		return 0;
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(db, "SELECT state FROM policy_contacts WHERE patient = ? AND contact = ?", -1,
-	                       &st, NULL) != SQLITE_OK)
-		return -1;
-	sqlite3_bind_text(st, 1, p, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, c, -1, SQLITE_STATIC);
-	int rc = db_step(st);
-	if (rc == SQLITE_ROW) {
-		const unsigned char *s = sqlite3_column_text(st, 0);
-		*out = s != NULL && strcmp((const char *)s, "open") == 0 ? CONTACT_OPEN : CONTACT_CLOSED;
+	struct sql_stmt *q =
+	    sql_query(store_sql(st), "contacts.state",
+	              "SELECT state FROM policy_contacts WHERE patient = ?1 AND contact = ?2",
+	              SQL_ARGS(SQL_TEXT(p), SQL_TEXT(c)), err, sizeof err);
+	if (q == NULL)
+		return failed(err);
+	int rc = sql_next(q, err, sizeof err);
+	if (rc == 1) {
+		const char *s = sql_text(q, 0);
+		*out = s != NULL && strcmp(s, "open") == 0 ? CONTACT_OPEN : CONTACT_CLOSED;
 	}
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+	sql_done(q);
+	return rc < 0 ? failed(err) : 0;
 }
 
-int contacts_is_blocked(sqlite3 *db, const char *patient, const char *sender)
+int contacts_is_blocked(struct store *st, const char *patient, const char *sender)
 {
-	char p[256], s[256];
+	char p[256], s[256], err[256];
+	int64_t one;
 	if (keys(patient, sender, p, s) < 0)
 		return 0;
-	return exec_bind(db, "SELECT 1 FROM patient_blocks WHERE patient = ? AND professional = ?", p, s,
-	                 NULL);
+	int rc = sql_one(store_sql(st), "contacts.blocked",
+	                 "SELECT 1 FROM patient_blocks WHERE patient = ?1 AND professional = ?2",
+	                 SQL_ARGS(SQL_TEXT(p), SQL_TEXT(s)), &one, err, sizeof err);
+	return rc < 0 ? failed(err) : rc;
 }
 
-int contacts_block(sqlite3 *db, const char *patient, const char *professional, bool blocked)
+int contacts_block(struct store *st, const char *patient, const char *professional, bool blocked)
 {
-	char p[256], s[256];
+	char p[256], s[256], err[256];
 	if (keys(patient, professional, p, s) < 0)
 		return -1;
-	int rc =
-	    exec_bind(db,
-	              blocked ? "INSERT OR IGNORE INTO patient_blocks (patient, professional) VALUES (?, ?)"
-	                      : "DELETE FROM patient_blocks WHERE patient = ? AND professional = ?",
-	              p, s, NULL);
-	if (rc < 0)
-		return -1;
-	return sqlite3_changes(db) > 0 ? 0 : 1;
+	int n =
+	    blocked
+	        ? sql_exec(store_sql(st), "contacts.block",
+	                   "INSERT INTO patient_blocks (patient, professional, created) VALUES (?1, ?2, ?3)"
+	                   " ON CONFLICT (patient, professional) DO NOTHING",
+	                   SQL_ARGS(SQL_TEXT(p), SQL_TEXT(s), SQL_INT(time(NULL))), err, sizeof err)
+	        : sql_exec(store_sql(st), "contacts.unblock",
+	                   "DELETE FROM patient_blocks WHERE patient = ?1 AND professional = ?2",
+	                   SQL_ARGS(SQL_TEXT(p), SQL_TEXT(s)), err, sizeof err);
+	if (n < 0)
+		return failed(err);
+	return n > 0 ? 0 : 1;
 }

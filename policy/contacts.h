@@ -8,12 +8,12 @@
 #ifndef MSS_CONTACTS_H
 #define MSS_CONTACTS_H
 
-#include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
 
 #include "lib/config.h"
 #include "policy/policy_rules.h"
+#include "store/store.h"
 
 /* What a message says about its conversation, read from its header with libetpan. */
 struct contact_info {
@@ -28,21 +28,20 @@ int contacts_parse_message(const char *data, size_t len, struct contact_info *in
 
 /* The address a patient will reply to: reply_to when in the trust space (a local
  * domain or a listed domain), else from. Returns it ("" when neither). */
-const char *contacts_reply_address(sqlite3 *db, const struct mss_config *cfg,
-                                   const struct contact_info *info);
+const char *contacts_reply_address(struct store *st, const struct contact_info *info);
 
 /* Records (or updates) patient's contact with state open, or closed when fin.
  * Returns 0 or -1. */
-int contacts_record(sqlite3 *db, const char *patient, const char *contact, bool fin);
+int contacts_record(struct store *st, const char *patient, const char *contact, bool fin);
 
 /* The state of patient's contact. Returns 0 (out set, CONTACT_NONE when unknown) or -1. */
-int contacts_state(sqlite3 *db, const char *patient, const char *contact, enum contact_state *out);
+int contacts_state(struct store *st, const char *patient, const char *contact, enum contact_state *out);
 
 /* 1 when patient has blocked sender, 0 when not, -1 on error. */
-int contacts_is_blocked(sqlite3 *db, const char *patient, const char *sender);
+int contacts_is_blocked(struct store *st, const char *patient, const char *sender);
 
 /* Adds or removes a block (for mssctl access block|unblock and IMAP). Returns 0, 1
  * when nothing changed, -1 on error. */
-int contacts_block(sqlite3 *db, const char *patient, const char *professional, bool blocked);
+int contacts_block(struct store *st, const char *patient, const char *professional, bool blocked);
 
 #endif

@@ -10,7 +10,6 @@
 #include "directory/account.h"
 #include "directory/directory_entry.h"
 #include "directory/trust.h"
-#include "lib/db.h"
 #include "lib/log.h"
 #include "lib/str.h"
 #include "audit/audit.h"
@@ -40,8 +39,9 @@ static int temp_failure(struct mss_status *st)
 }
 
 /* Records the decision; a failure to audit is an internal error (fail closed). */
-static int audit_decision(sqlite3 *db, const struct policy_sender *s, const char *action, const char *target,
-                          const char *detail, const struct mss_status *st, const char *patient)
+static int audit_decision(struct store *store, const struct policy_sender *s, const char *action,
+                          const char *target, const char *detail, const struct mss_status *st,
+                          const char *patient)
 {
 	char result[300], err[256];
 	if (st->code == 0)
@@ -57,7 +57,7 @@ static int audit_decision(sqlite3 *db, const struct policy_sender *s, const char
 	    .result = result,
 	    .peer = s->peer_ip,
 	    .patient = patient};
-	if (audit_append(db, &ev, err, sizeof err) < 0) {
+	if (audit_append(store, &ev, err, sizeof err) < 0) {
 		log_err("audit_failed", "action=%s error=\"%s\"", action, err);
 		return -1;
 	}
@@ -77,43 +77,36 @@ static const char *sender_identity(const struct policy_sender *s, const char *ma
 
 /* ---- MAIL FROM and the header: who the sender may be is auth/identity.c's ---- */
 
-int policy_mail_db(sqlite3 *db, const struct mss_config *cfg, const struct policy_sender *s,
-                   const char *mail_from, struct mss_status *st)
-{
-	const char *why = "error";
-	int r = identity_check_mail(db, cfg, s, mail_from, st, &why);
-	char detail[64];
-	str_format(detail, sizeof detail, "reason=%s", why);
-	if (audit_decision(db, s, "smtp.mail", mail_from[0] ? mail_from : "<>", detail, st, "") < 0)
-		return temp_failure(st);
-	return r;
-}
-
 int policy_check_mail(struct store *store, const struct policy_sender *s, const char *mail_from,
                       struct mss_status *st)
 {
-	return policy_mail_db(store_db(store), store_config(store), s, mail_from, st);
+	const char *why = "error";
+	int r = identity_check_mail(store, store_config(store), s, mail_from, st, &why);
+	char detail[64];
+	str_format(detail, sizeof detail, "reason=%s", why);
+	if (audit_decision(store, s, "smtp.mail", mail_from[0] ? mail_from : "<>", detail, st, "") < 0)
+		return temp_failure(st);
+	return r;
 }
 
 int policy_check_header(struct store *store, const struct policy_sender *s, const char *mail_from,
                         const struct identity_header *h, struct mss_status *st)
 {
-	sqlite3 *db = store_db(store);
 	const char *why = "error";
-	int r = identity_check_header(db, store_config(store), s, mail_from, h, st, &why);
+	int r = identity_check_header(store, store_config(store), s, mail_from, h, st, &why);
 	char detail[64];
 
 	if (r == 0)
 		return 0; /* accepted: the delivery's own record says so */
 	str_format(detail, sizeof detail, "reason=%s", why);
-	if (audit_decision(db, s, "smtp.header", mail_from[0] ? mail_from : "<>", detail, st, "") < 0)
+	if (audit_decision(store, s, "smtp.header", mail_from[0] ? mail_from : "<>", detail, st, "") < 0)
 		return temp_failure(st);
 	return r;
 }
 
 /* ---- RCPT TO ---- */
 
-static int sender_proven(sqlite3 *db, const struct policy_sender *s, const char *mail_from)
+static int sender_proven(struct store *store, const struct policy_sender *s, const char *mail_from)
 {
 	switch (s->auth) {
 	case SENDER_PASSWORD:
@@ -125,24 +118,24 @@ static int sender_proven(sqlite3 *db, const struct policy_sender *s, const char 
 		return 1;
 	case SENDER_OPERATOR:
 		return mail_from[0] == '\0'
-		           ? trust_dn_known(db, s->tls_subject_dn)
-		           : trust_is_listed(db, str_address_domain(mail_from), s->tls_subject_dn);
+		           ? trust_dn_known(store, s->tls_subject_dn)
+		           : trust_is_listed(store, str_address_domain(mail_from), s->tls_subject_dn);
 	default:
 		return 0;
 	}
 }
 
-static int sender_facts(sqlite3 *db, const struct policy_sender *s, const char *identity,
+static int sender_facts(struct store *store, const struct policy_sender *s, const char *identity,
                         const char *mail_from, struct policy_facts *f)
 {
-	int proven = sender_proven(db, s, mail_from);
+	int proven = sender_proven(store, s, mail_from);
 	if (proven < 0)
 		return -1;
 	f->sender_proven = proven == 1;
 	if (!f->sender_proven || identity[0] == '\0')
 		return 0;
 	struct account a;
-	int r = account_get(db, identity, &a);
+	int r = account_get(store, identity, &a);
 	if (r < 0)
 		return -1;
 	if (r == 1 && !a.disabled) {
@@ -150,7 +143,7 @@ static int sender_facts(sqlite3 *db, const struct policy_sender *s, const char *
 		f->sender_local_pro = a.role == ROLE_PROFESSIONAL || a.role == ROLE_ORGANISATION;
 	}
 	struct dir_entry e;
-	r = dir_entry_get(db, identity, &e);
+	r = dir_entry_get(store, identity, &e);
 	if (r < 0)
 		return -1;
 	f->sender_dir_active = r == 1 && e.active;
@@ -158,63 +151,65 @@ static int sender_facts(sqlite3 *db, const struct policy_sender *s, const char *
 	return 0;
 }
 
-static int rcpt_facts(sqlite3 *db, const struct mss_config *cfg, const char *rcpt, struct policy_facts *f)
+static int rcpt_facts(struct store *store, const struct mss_config *cfg, const char *rcpt,
+                      struct policy_facts *f)
 {
 	const char *dom = str_address_domain(rcpt);
 	if (config_is_local_domain(cfg, dom)) {
 		struct account a;
-		int r = account_get(db, rcpt, &a);
+		int r = account_get(store, rcpt, &a);
 		if (r < 0)
 			return -1;
 		f->place = RCPT_LOCAL;
 		f->rcpt_exists = r == 1 && !a.disabled;
 		f->rcpt_patient = f->rcpt_exists && a.role == ROLE_PATIENT;
 	} else {
-		int r = trust_domain_known(db, dom);
+		int r = trust_domain_known(store, dom);
 		if (r < 0)
 			return -1;
 		f->place = r == 1 ? RCPT_TRUST : RCPT_OUTSIDE;
 	}
-	int ph = dir_entry_is_pharmacy(db, rcpt, cfg->pharmacy_professions);
+	int ph = dir_entry_is_pharmacy(store, rcpt, cfg->pharmacy_professions);
 	if (ph < 0)
 		return -1;
 	f->rcpt_pharmacy = ph == 1;
 	return 0;
 }
 
-static int relation_facts(sqlite3 *db, const char *identity, const char *rcpt, struct policy_facts *f)
+static int relation_facts(struct store *store, const char *identity, const char *rcpt, struct policy_facts *f)
 {
 	if (f->rcpt_patient && identity[0] != '\0') {
-		int b = contacts_is_blocked(db, rcpt, identity);
+		int b = contacts_is_blocked(store, rcpt, identity);
 		if (b < 0)
 			return -1;
 		f->blocked = b == 1;
 	}
-	if (f->sender_patient && contacts_state(db, identity, rcpt, &f->contact) < 0)
+	if (f->sender_patient && contacts_state(store, identity, rcpt, &f->contact) < 0)
 		return -1;
 	return 0;
 }
 
-int policy_rcpt_facts(sqlite3 *db, const struct mss_config *cfg, const struct policy_sender *s,
-                      const char *mail_from, const char *rcpt, struct policy_facts *f)
+int policy_rcpt_facts(struct store *store, const struct policy_sender *s, const char *mail_from,
+                      const char *rcpt, struct policy_facts *f)
 {
+	const struct mss_config *cfg = store_config(store);
 	memset(f, 0, sizeof(*f));
 	f->auth = s->auth;
 	f->relay_supported = false;
 	const char *identity = sender_identity(s, mail_from);
-	if (sender_facts(db, s, identity, mail_from, f) < 0 || rcpt_facts(db, cfg, rcpt, f) < 0 ||
-	    relation_facts(db, identity, rcpt, f) < 0)
+	if (sender_facts(store, s, identity, mail_from, f) < 0 || rcpt_facts(store, cfg, rcpt, f) < 0 ||
+	    relation_facts(store, identity, rcpt, f) < 0)
 		return -1;
 	return 0;
 }
 
-int policy_rcpt_db(sqlite3 *db, const struct mss_config *cfg, const struct policy_sender *s,
-                   const char *mail_from, const char *rcpt, struct mss_status *st)
+int policy_check_rcpt(struct store *store, const struct policy_sender *s, const char *mail_from,
+                      const char *rcpt, struct mss_status *st)
 {
 	struct policy_facts f;
 	struct policy_verdict v = {.reason = "error"};
 	int r;
-	if (policy_rcpt_facts(db, cfg, s, mail_from, rcpt, &f) < 0) {
+	if (policy_rcpt_facts(store, s, mail_from, rcpt, &f) < 0) {
 		r = temp_failure(&v.st);
 	} else {
 		r = policy_decide(&f, &v);
@@ -224,31 +219,25 @@ int policy_rcpt_db(sqlite3 *db, const struct mss_config *cfg, const struct polic
 	str_format(detail, sizeof detail, "from=%s reason=%s", mail_from[0] ? mail_from : "<>", v.reason);
 	const char *identity = sender_identity(s, mail_from);
 	const char *patient = f.rcpt_patient ? rcpt : f.sender_patient ? identity : "";
-	if (audit_decision(db, s, "smtp.rcpt", rcpt, detail, st, patient) < 0)
+	if (audit_decision(store, s, "smtp.rcpt", rcpt, detail, st, patient) < 0)
 		return temp_failure(st);
 	return r;
-}
-
-int policy_check_rcpt(struct store *store, const struct policy_sender *s, const char *mail_from,
-                      const char *rcpt, struct mss_status *st)
-{
-	return policy_rcpt_db(store_db(store), store_config(store), s, mail_from, rcpt, st);
 }
 
 /* ---- delivery ---- */
 
 /* A professional's message to a patient opens (or, with FIN, closes) the patient's
  * authorised contact. Failures are logged: the message is already stored. */
-static void record_contacts(sqlite3 *db, const struct mss_config *cfg, const struct policy_message *m)
+static void record_contacts(struct store *store, const struct policy_message *m)
 {
 	const char *identity = sender_identity(m->sender, m->mail_from);
 	struct account a;
-	if (identity[0] != '\0' && account_get(db, identity, &a) == 1 && a.role == ROLE_PATIENT)
+	if (identity[0] != '\0' && account_get(store, identity, &a) == 1 && a.role == ROLE_PATIENT)
 		return;
 	struct contact_info info;
 	if (contacts_parse_message(m->data, m->len, &info) < 0)
 		memset(&info, 0, sizeof info);
-	const char *contact = contacts_reply_address(db, cfg, &info);
+	const char *contact = contacts_reply_address(store, &info);
 	if (contact[0] == '\0')
 		contact = identity;
 	if (contact[0] == '\0')
@@ -257,14 +246,14 @@ static void record_contacts(sqlite3 *db, const struct mss_config *cfg, const str
 	bool fin = info.fin && identity_may_close(m->sender, info.from[0] ? info.from : identity, contact);
 	for (size_t i = 0; i < m->nrcpt; i++) {
 		struct account to;
-		if (account_get(db, m->rcpts[i], &to) != 1 || to.role != ROLE_PATIENT)
+		if (account_get(store, m->rcpts[i], &to) != 1 || to.role != ROLE_PATIENT)
 			continue;
-		if (contacts_record(db, to.address, contact, fin) < 0) {
+		if (contacts_record(store, to.address, contact, fin) < 0) {
 			log_err("contact_failed", "queue_id=%s", m->queue_id);
 			continue;
 		}
 		struct mss_status ok = {0};
-		audit_decision(db, m->sender, fin ? "contact.close" : "contact.open", contact, m->queue_id,
+		audit_decision(store, m->sender, fin ? "contact.close" : "contact.open", contact, m->queue_id,
 		               &ok, to.address);
 	}
 }
@@ -281,14 +270,14 @@ struct delivery_records {
 static int record_delivery(void *arg, char *err, size_t errlen)
 {
 	const struct delivery_records *r = arg;
-	sqlite3 *db = store_db(r->store);
 	char detail[600];
-	record_contacts(db, store_config(r->store), r->m);
+	record_contacts(r->store, r->m);
 	str_format(detail, sizeof detail, "from=%s rcpts=%zu size=%zu", r->m->mail_from, r->m->nrcpt,
 	           r->m->len);
 	struct mss_status ok = {0};
 	for (size_t i = 0; i < r->m->nrcpt; i++)
-		if (audit_decision(db, r->m->sender, "smtp.deliver", r->m->rcpts[i], detail, &ok, "") < 0) {
+		if (audit_decision(r->store, r->m->sender, "smtp.deliver", r->m->rcpts[i], detail, &ok, "") <
+		    0) {
 			str_copy(err, errlen, "audit record not written");
 			return -1;
 		}
@@ -310,7 +299,7 @@ int policy_deliver(struct store *store, const struct policy_message *m, struct m
 	if (deliver_in_transaction(store, m, err, sizeof err) < 0) {
 		log_err("delivery_failed", "queue_id=%s error=\"%s\"", m->queue_id, err);
 		refuse(st, 451, "4.3.0", "temporary failure storing the message, try again later");
-		audit_decision(store_db(store), m->sender, "smtp.deliver", m->queue_id, NULL, st, "");
+		audit_decision(store, m->sender, "smtp.deliver", m->queue_id, NULL, st, "");
 		return -1;
 	}
 	accept(st);

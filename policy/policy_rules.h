@@ -8,7 +8,6 @@
 #ifndef MSS_POLICY_RULES_H
 #define MSS_POLICY_RULES_H
 
-#include <sqlite3.h>
 #include <stdbool.h>
 
 #include "lib/config.h"
@@ -51,15 +50,9 @@ struct policy_verdict {
 /* Decides one RCPT. Returns 0 accepted, 1 refused (v->st says how); v->reason always set. */
 int policy_decide(const struct policy_facts *f, struct policy_verdict *v);
 
-/* The database-level halves of policy_check_mail / policy_check_rcpt (which call them
- * with store_db() and store_config()), so tests can run them on any database holding
- * the directory, audit and store schemas. Same returns; each decision is audited. */
-int policy_mail_db(sqlite3 *db, const struct mss_config *cfg, const struct policy_sender *s,
-                   const char *mail_from, struct mss_status *st);
-int policy_rcpt_db(sqlite3 *db, const struct mss_config *cfg, const struct policy_sender *s,
-                   const char *mail_from, const char *rcpt, struct mss_status *st);
-/* Gathers the facts of one RCPT question. Returns 0 or -1 on a database error. */
-int policy_rcpt_facts(sqlite3 *db, const struct mss_config *cfg, const struct policy_sender *s,
-                      const char *mail_from, const char *rcpt, struct policy_facts *f);
+/* Gathers the facts of one RCPT question from st (accounts, directory, trust list,
+ * blocks, contacts) and its configuration. Returns 0 or -1 on a database error. */
+int policy_rcpt_facts(struct store *st, const struct policy_sender *s, const char *mail_from,
+                      const char *rcpt, struct policy_facts *f);
 
 #endif

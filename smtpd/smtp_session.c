@@ -96,7 +96,7 @@ void smtp_session_audit(struct smtp_session *s, const char *action, const char *
 	ev.result = result;
 	ev.peer = s->peer_ip;
 	ev.patient = "";
-	if (s->store == NULL || audit_append(store_db(s->store), &ev, err, sizeof(err)) < 0)
+	if (s->store == NULL || audit_append(s->store, &ev, err, sizeof(err)) < 0)
 		log_err("smtp.audit", "session=%s action=%s result=failed why=\"%s\"", s->id, action,
 		        s->store ? err : "no store");
 }

@@ -101,8 +101,10 @@ struct store_mailbox {
 	uint64_t highestmodseq; /* >= 1; the MODSEQ of the latest change (RFC 7162) */
 	unsigned special_use;   /* STORE_SPECIAL_* bits */
 	bool subscribed;
+	uint32_t first_recent_uid; /* messages from this UID on are \Recent (RFC 3501 2.3.2) */
 	/* Filled by store_mailbox_status and store_select only (0 elsewhere): */
 	uint32_t messages;
+	uint32_t recent;     /* messages with UID >= first_recent_uid */
 	uint32_t unseen;     /* messages without \Seen */
 	uint32_t deleted;    /* messages with \Deleted */
 	uint64_t total_size; /* sum of RFC822.SIZE (STATUS SIZE, RFC 8438) */
@@ -111,6 +113,8 @@ struct store_mailbox {
 struct store_mailbox_list {
 	struct store_mailbox *v; /* sorted by name (bytewise), INBOX first */
 	size_t n;
+	char **subscribed_only; /* subscribed names that have no mailbox (deleted since), sorted */
+	size_t nsubscribed_only;
 };
 
 /* Lists every mailbox of user (imapd does the LIST pattern matching and derives
@@ -136,19 +140,28 @@ int store_mailbox_status(struct store *st, const char *user, const char *name, s
 int store_mailbox_create(struct store *st, const char *user, const char *name, unsigned special_use,
                          char *err, size_t errlen);
 /* Deletes name and its messages (their blobs are removed after the commit). Children,
- * if any, stay. Returns 0, 1 when it does not exist or is INBOX, -1. Sessions that
- * have it selected are woken (their mailbox_id then answers 1). */
+ * if any, stay; so does its subscription (RFC 9051 6.3.4). Returns 0, 1 when it does not exist or is INBOX,
+ * -1. Sessions that have it selected are woken (their mailbox_id then answers 1). */
 int store_mailbox_delete(struct store *st, const char *user, const char *name, char *err, size_t errlen);
-/* Renames from to to, with its children (from/x becomes to/x), keeping ids, UIDs and
- * UIDVALIDITY. Renaming INBOX moves its messages into a new mailbox to and leaves
+/* Renames from to to, with its children (from/x becomes to/x), keeping ids, UIDs,
+ * UIDVALIDITY and subscriptions. Renaming INBOX moves its messages into a new mailbox to and leaves
  * INBOX empty (RFC 9051 6.3.6). Missing parents of to are created. Returns 0, 1 when
  * from does not exist, to (or a child's new name) exists, or to is invalid, -1. */
 int store_mailbox_rename(struct store *st, const char *user, const char *from, const char *to, char *err,
                          size_t errlen);
-/* Sets or clears the subscription of an existing mailbox. Returns 0, 1 when it does
- * not exist, -1. */
+/* Subscribes to an existing mailbox, or removes a subscription (also one whose
+ * mailbox was deleted since). Returns 0, 1 when the mailbox does not exist (and, to
+ * unsubscribe, the name is not subscribed either), -1. */
 int store_mailbox_subscribe(struct store *st, const char *user, const char *name, bool subscribed, char *err,
                             size_t errlen);
+
+/* \Recent (RFC 3501 2.3.2): a message is recent in the one session that first sees it
+ * with the mailbox selected read-write. Atomically moves the mailbox's
+ * first_recent_uid up to upto (never down) and returns its value before, so the caller
+ * owns \Recent on the UIDs in [*first_recent, upto). Returns 0, 1 when the mailbox
+ * is gone, -1. */
+int store_recent_claim(struct store *st, int64_t mailbox_id, uint32_t upto, uint32_t *first_recent, char *err,
+                       size_t errlen);
 
 /* ---- message lists (SELECT, FETCH FLAGS, SEARCH on metadata) --------------------- */
 

@@ -6,10 +6,14 @@
 #include <string.h>
 
 #include "lib/db.h"
+#include "lib/sql.h"
 #include "lib/str.h"
 #include "store/store_int.h"
 
-#define MAILBOX_COLS "id, name, uidvalidity, uidnext, highestmodseq, special_use, subscribed, user_id"
+#define MAILBOX_COLS                                                                                         \
+	"id, name, uidvalidity, uidnext, highestmodseq, special_use,"                                        \
+	" EXISTS(SELECT 1 FROM subscriptions s WHERE s.user_id = mailboxes.user_id"                          \
+	" AND s.name = mailboxes.name), user_id, first_recent_uid"
 
 /* Refuses names IMAP cannot carry safely: controls, LIST wildcards, empty levels. */
 int store_name_normalise(const char *name, char *out, size_t outlen)
@@ -44,6 +48,7 @@ static void mailbox_from_row(sqlite3_stmt *q, struct store_mailbox *out, int64_t
 	out->subscribed = sqlite3_column_int(q, 6) != 0;
 	if (owner != NULL)
 		*owner = sqlite3_column_int64(q, 7);
+	out->first_recent_uid = (uint32_t)sqlite3_column_int64(q, 8);
 }
 
 static int mailbox_query(struct store *st, sqlite3_stmt *q, struct store_mailbox *out, int64_t *owner,
@@ -89,18 +94,20 @@ int store_mailbox_counts(struct store *st, struct store_mailbox *mb, char *err, 
 {
 	sqlite3_stmt *q =
 	    db_prepare(st->db,
-	               "SELECT count(*), total((flags & 1) = 0), total((flags & 8) != 0), total(size)"
-	               " FROM messages WHERE mailbox_id = ?",
+	               "SELECT count(*), total((flags & 1) = 0), total((flags & 8) != 0), total(size),"
+	               " total(uid >= ?2) FROM messages WHERE mailbox_id = ?1",
 	               err, errlen);
 	if (q == NULL)
 		return -1;
 	sqlite3_bind_int64(q, 1, mb->id);
+	sqlite3_bind_int64(q, 2, mb->first_recent_uid);
 	int rc = db_step(q);
 	if (rc == SQLITE_ROW) {
 		mb->messages = (uint32_t)sqlite3_column_int64(q, 0);
 		mb->unseen = (uint32_t)sqlite3_column_double(q, 1);
 		mb->deleted = (uint32_t)sqlite3_column_double(q, 2);
 		mb->total_size = (uint64_t)sqlite3_column_double(q, 3);
+		mb->recent = (uint32_t)sqlite3_column_double(q, 4);
 	}
 	sqlite3_finalize(q);
 	if (rc != SQLITE_ROW) {
@@ -157,31 +164,41 @@ int store_mailbox_status(struct store *st, const char *user, const char *name, s
 	return rc;
 }
 
+/* Adds or removes (user_id, name) in the subscriptions. Returns the number of rows
+ * changed (0 or 1), or -1. */
+static int subscription_set(struct store *st, int64_t user_id, const char *name, bool on, char *err,
+                            size_t errlen)
+{
+	int rc = sql_exec(st->sql, "subscription",
+	                  on ? "INSERT INTO subscriptions(user_id, name) VALUES(?1, ?2)"
+	                       " ON CONFLICT (user_id, name) DO NOTHING"
+	                     : "DELETE FROM subscriptions WHERE user_id = ?1 AND name = ?2",
+	                  SQL_ARGS(SQL_INT(user_id), SQL_TEXT(name)), err, errlen);
+	return rc < 0 ? -1 : rc > 0;
+}
+
 static int mailbox_insert(struct store *st, int64_t user_id, const char *name, unsigned special_use,
                           bool subscribed, char *err, size_t errlen)
 {
 	uint32_t uidvalidity;
 	if (store_next_uidvalidity(st, &uidvalidity, err, errlen) < 0)
 		return -1;
-	sqlite3_stmt *q =
-	    db_prepare(st->db,
-	               "INSERT INTO mailboxes(user_id, name, uidvalidity, special_use, subscribed)"
-	               " VALUES(?, ?, ?, ?, ?)",
-	               err, errlen);
+	sqlite3_stmt *q = db_prepare(
+	    st->db, "INSERT INTO mailboxes(user_id, name, uidvalidity, special_use) VALUES(?, ?, ?, ?)", err,
+	    errlen);
 	if (q == NULL)
 		return -1;
 	sqlite3_bind_int64(q, 1, user_id);
 	db_bind_text(q, 2, name);
 	sqlite3_bind_int64(q, 3, uidvalidity);
 	sqlite3_bind_int(q, 4, (int)special_use);
-	sqlite3_bind_int(q, 5, subscribed ? 1 : 0);
 	int rc = db_step(q);
 	sqlite3_finalize(q);
 	if (rc != SQLITE_DONE) {
 		db_error(st->db, "mailbox insert", err, errlen);
 		return -1;
 	}
-	return 0;
+	return subscribed && subscription_set(st, user_id, name, true, err, errlen) < 0 ? -1 : 0;
 }
 
 /* Creates each missing parent of name ("a", "a/b" for "a/b/c"). */
@@ -270,6 +287,27 @@ int store_mailbox_bump(struct store *st, int64_t mailbox_id, uint32_t nuids, uin
 	return 0;
 }
 
+/* The subscribed names without a mailbox (deleted since, RFC 9051 6.3.7). */
+static int subscriptions_orphan(struct store *st, int64_t user_id, struct store_mailbox_list *out, char *err,
+                                size_t errlen)
+{
+	struct sql_stmt *q = sql_query(st->sql, "subscriptions",
+	                               "SELECT name FROM subscriptions s WHERE user_id = ?1 AND NOT EXISTS"
+	                               " (SELECT 1 FROM mailboxes m WHERE m.user_id = ?1 AND m.name = s.name)"
+	                               " ORDER BY name",
+	                               SQL_ARGS(SQL_INT(user_id)), err, errlen);
+	if (q == NULL)
+		return -1;
+	int rc;
+	while ((rc = sql_next(q, err, errlen)) == 1) {
+		out->subscribed_only = xrealloc(out->subscribed_only,
+		                                (out->nsubscribed_only + 1) * sizeof(*out->subscribed_only));
+		out->subscribed_only[out->nsubscribed_only++] = xstrdup(sql_text(q, 0));
+	}
+	sql_done(q);
+	return rc < 0 ? -1 : 0;
+}
+
 int store_mailbox_list(struct store *st, const char *user, struct store_mailbox_list *out, char *err,
                        size_t errlen)
 {
@@ -293,8 +331,9 @@ int store_mailbox_list(struct store *st, const char *user, struct store_mailbox_
 		mailbox_from_row(q, &out->v[out->n++], NULL);
 	}
 	sqlite3_finalize(q);
-	if (rc != SQLITE_DONE) {
-		db_error(st->db, "mailbox list", err, errlen);
+	if (rc != SQLITE_DONE || subscriptions_orphan(st, user_id, out, err, errlen) < 0) {
+		if (rc != SQLITE_DONE)
+			db_error(st->db, "mailbox list", err, errlen);
 		store_mailbox_list_free(out);
 		return -1;
 	}
@@ -304,8 +343,10 @@ int store_mailbox_list(struct store *st, const char *user, struct store_mailbox_
 void store_mailbox_list_free(struct store_mailbox_list *l)
 {
 	free(l->v);
-	l->v = NULL;
-	l->n = 0;
+	for (size_t i = 0; i < l->nsubscribed_only; i++)
+		free(l->subscribed_only[i]);
+	free(l->subscribed_only);
+	memset(l, 0, sizeof(*l));
 }
 
 int store_mailbox_subscribe(struct store *st, const char *user, const char *name, bool subscribed, char *err,
@@ -313,25 +354,50 @@ int store_mailbox_subscribe(struct store *st, const char *user, const char *name
 {
 	int64_t user_id;
 	char norm[STORE_MAILBOX_MAX];
+	struct store_mailbox mb;
 	int rc = resolve(st, user, name, &user_id, norm, err, errlen);
 	if (rc <= 0)
 		return rc < 0 ? -1 : 1;
-	sqlite3_stmt *q = db_prepare(
-	    st->db, "UPDATE mailboxes SET subscribed = ? WHERE user_id = ? AND name = ?", err, errlen);
-	if (q == NULL)
+	/* Subscribing needs the mailbox; unsubscribing works on a name whose mailbox is gone. */
+	rc = store_mailbox_row(st, user_id, norm, &mb, NULL, err, errlen);
+	if (rc < 0)
 		return -1;
-	sqlite3_bind_int(q, 1, subscribed ? 1 : 0);
-	sqlite3_bind_int64(q, 2, user_id);
-	db_bind_text(q, 3, norm);
-	rc = db_step(q);
-	sqlite3_finalize(q);
-	if (rc != SQLITE_DONE) {
-		db_error(st->db, "subscribe", err, errlen);
-		return -1;
+	if (rc == 0 && subscribed) {
+		str_format(err, errlen, "no such mailbox");
+		return 1;
 	}
-	if (sqlite3_changes(st->db) == 0) {
+	int changed = subscription_set(st, user_id, norm, subscribed, err, errlen);
+	if (changed < 0)
+		return -1;
+	if (rc == 0 && changed == 0) {
 		str_format(err, errlen, "no such mailbox");
 		return 1;
 	}
 	return 0;
+}
+
+static int recent_claim_txn(struct store *st, int64_t mailbox_id, uint32_t upto, uint32_t *first_recent,
+                            char *err, size_t errlen)
+{
+	struct store_mailbox mb;
+	int rc = store_mailbox_row_id(st, mailbox_id, &mb, NULL, err, errlen);
+	if (rc <= 0)
+		return rc < 0 ? -1 : 1;
+	*first_recent = mb.first_recent_uid;
+	if (upto <= mb.first_recent_uid)
+		return 0;
+	return sql_exec(st->sql, "recent", "UPDATE mailboxes SET first_recent_uid = ?1 WHERE id = ?2",
+	                SQL_ARGS(SQL_INT(upto), SQL_INT(mailbox_id)), err, errlen) < 0
+	           ? -1
+	           : 0;
+}
+
+int store_recent_claim(struct store *st, int64_t mailbox_id, uint32_t upto, uint32_t *first_recent, char *err,
+                       size_t errlen)
+{
+	struct store_txn t;
+	if (store_txn_begin(st, &t, err, errlen) < 0)
+		return -1;
+	int rc = recent_claim_txn(st, mailbox_id, upto, first_recent, err, errlen);
+	return store_txn_end(st, &t, rc, err, errlen);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "lib/db.h"
+#include "lib/sql.h"
 #include "lib/str.h"
 #include "store/store_int.h"
 
@@ -140,6 +141,25 @@ static int rename_inbox(struct store *st, int64_t user_id, const char *to, int64
 	return rc;
 }
 
+/* The subscriptions follow the renamed mailboxes (replacing any held under the new
+ * names, whose mailboxes were deleted). */
+static int rename_subscriptions(struct store *st, int64_t user_id, const char *from, const char *to,
+                                char *err, size_t errlen)
+{
+	/* substr() and length() count characters in both engines, so UTF-8 names work */
+	if (sql_exec(st->sql, "rename subscriptions",
+	             "DELETE FROM subscriptions WHERE user_id = ?1"
+	             " AND (name = ?2 OR substr(name, 1, length(?2) + 1) = ?2 || '/')",
+	             SQL_ARGS(SQL_INT(user_id), SQL_TEXT(to)), err, errlen) < 0)
+		return -1;
+	return sql_exec(st->sql, "rename subscriptions",
+	                "UPDATE subscriptions SET name = ?3 || substr(name, length(?2) + 1)"
+	                " WHERE user_id = ?1 AND (name = ?2 OR substr(name, 1, length(?2) + 1) = ?2 || '/')",
+	                SQL_ARGS(SQL_INT(user_id), SQL_TEXT(from), SQL_TEXT(to)), err, errlen) < 0
+	           ? -1
+	           : 0;
+}
+
 static int rename_tree(struct store *st, int64_t user_id, const char *from, const char *to, char *err,
                        size_t errlen)
 {
@@ -177,7 +197,7 @@ static int rename_tree(struct store *st, int64_t user_id, const char *from, cons
 		db_error(st->db, "rename", err, errlen);
 		return -1;
 	}
-	return 0;
+	return rename_subscriptions(st, user_id, from, to, err, errlen);
 }
 
 static int rename_txn(struct store *st, int64_t user_id, const char *from, const char *to, int64_t *notify_id,

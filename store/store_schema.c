@@ -59,7 +59,21 @@ static const struct sql_migration store_migrations[] = {
     {.version = 2,
      .sql = "CREATE INDEX messages_select ON messages(mailbox_id, uid, flags, modseq, internaldate, size,"
             " keywords);"},
+    /* Subscriptions are names, not mailboxes: they outlive DELETE and may name a
+     * mailbox that does not exist (RFC 9051 6.3.7). first_recent_uid: the lowest UID
+     * still \Recent, taken by the first session to select the mailbox (RFC 3501
+     * 2.3.2); existing mail is not recent. */
+    {.version = 3,
+     .sqlite = "CREATE TABLE subscriptions("
+               " user_id INTEGER NOT NULL REFERENCES store_users(id) ON DELETE CASCADE,"
+               " name TEXT NOT NULL,"
+               " PRIMARY KEY(user_id, name)) WITHOUT ROWID;"
+               "INSERT INTO subscriptions(user_id, name)"
+               " SELECT user_id, name FROM mailboxes WHERE subscribed <> 0;"
+               "ALTER TABLE mailboxes DROP COLUMN subscribed;"
+               "ALTER TABLE mailboxes ADD COLUMN first_recent_uid INTEGER NOT NULL DEFAULT 1;"
+               "UPDATE mailboxes SET first_recent_uid = uidnext;"},
 };
 
 const struct sql_schema store_schema = {"store", store_migrations,
-                                        sizeof store_migrations / sizeof store_migrations[0], NULL};
+                                        sizeof store_migrations / sizeof store_migrations[0]};

@@ -20,7 +20,6 @@
 #ifndef MSS_VAULT_H
 #define MSS_VAULT_H
 
-#include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
 

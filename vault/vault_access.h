@@ -19,10 +19,11 @@
 #ifndef MSS_VAULT_ACCESS_H
 #define MSS_VAULT_ACCESS_H
 
-#include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "store/store.h"
 
 /* Who asks, for the audit record: e.g. {"146026322000196@patient.mss.test",
  * "password", "127.0.0.1"} from imapd, {"mssctl", "local", ""} from mssctl. */
@@ -35,25 +36,25 @@ struct vault_actor {
 /* Grants pro read access to patient's vault. Returns 0 (also when already granted),
  * 1 refused with err (patient is not a patient account, pro is not a local
  * professional or organisation account, pro is blocked by the patient), -1 error. */
-int vault_access_grant(sqlite3 *db, const struct vault_actor *who, const char *patient, const char *pro,
+int vault_access_grant(struct store *st, const struct vault_actor *who, const char *patient, const char *pro,
                        char *err, size_t errlen);
 /* Removes the grant. Returns 0, 1 when there was none (err), -1. */
-int vault_access_revoke(sqlite3 *db, const struct vault_actor *who, const char *patient, const char *pro,
+int vault_access_revoke(struct store *st, const struct vault_actor *who, const char *patient, const char *pro,
                         char *err, size_t errlen);
 /* Blocks pro for patient (RCPT refused with 550 5.7.1, vault hidden). pro may be any
  * valid address. Returns 0 (also when already blocked), 1 refused (err), -1. */
-int vault_access_block(sqlite3 *db, const struct vault_actor *who, const char *patient, const char *pro,
+int vault_access_block(struct store *st, const struct vault_actor *who, const char *patient, const char *pro,
                        char *err, size_t errlen);
 /* Lifts the block. Returns 0, 1 when there was none (err), -1. */
-int vault_access_unblock(sqlite3 *db, const struct vault_actor *who, const char *patient, const char *pro,
-                         char *err, size_t errlen);
+int vault_access_unblock(struct store *st, const struct vault_actor *who, const char *patient,
+                         const char *pro, char *err, size_t errlen);
 
 /* The decision imapd asks for each access of pro to patient's vault: 1 when pro holds
  * a grant, is not blocked, and both accounts exist and are enabled; 0 otherwise; -1
  * on a database error (deny). */
-int vault_may_read(sqlite3 *db, const char *pro, const char *patient);
+int vault_may_read(struct store *st, const char *pro, const char *patient);
 /* 1 when patient blocked pro, 0 not, -1 error. */
-int vault_is_blocked(sqlite3 *db, const char *patient, const char *pro);
+int vault_is_blocked(struct store *st, const char *patient, const char *pro);
 
 struct vault_access_entry {
 	char professional[256];
@@ -64,18 +65,18 @@ struct vault_access_entry {
 };
 /* Calls fn for every professional with a grant or a block on patient's vault (address
  * order); fn returns nonzero to stop. Returns 0 or -1. (IMAP GETACL, mssctl list.) */
-int vault_access_list(sqlite3 *db, const char *patient,
+int vault_access_list(struct store *st, const char *patient,
                       int (*fn)(const struct vault_access_entry *e, void *arg), void *arg);
 /* Calls fn for every patient whose vault pro may read now (grant, no block), in
  * address order: the Patients/<patient>/... folders imapd lists. Returns 0 or -1. */
-int vault_patients_readable_by(sqlite3 *db, const char *pro, int (*fn)(const char *patient, void *arg),
+int vault_patients_readable_by(struct store *st, const char *pro, int (*fn)(const char *patient, void *arg),
                                void *arg);
 
 /* Appends an audit record about patient's vault (imapd: "vault.open" when a
  * professional selects a vault folder, "vault.read" for a document fetched,
  * "vault.mask"/"vault.unmask" for $Masked set or cleared, "acl.refused", ...).
  * target: mailbox and UID or the professional concerned. Returns 0 or -1. */
-int vault_audit(sqlite3 *db, const struct vault_actor *who, const char *action, const char *patient,
+int vault_audit(struct store *st, const struct vault_actor *who, const char *action, const char *patient,
                 const char *target, const char *detail, const char *result);
 
 #endif

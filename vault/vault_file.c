@@ -10,9 +10,10 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "directory/account.h"
-#include "lib/db.h"
+#include "lib/sql.h"
 #include "lib/log.h"
 #include "lib/str.h"
 #include "audit/audit.h"
@@ -20,6 +21,7 @@
 #include "vault/vault_int.h"
 #include "vault/vault_notify.h"
 #include "vault/vault_xdm.h"
+#include "store/store_sql.h"
 
 #define VAULT_MAX_DOCS 128
 /* Bytes all the archives of one message may inflate to together (each one also has
@@ -265,7 +267,7 @@ static void audit_doc(struct filing *f, const struct vault_doc *d, const char *t
 	                         .result = result,
 	                         .peer = f->m->sender->peer_ip,
 	                         .patient = d->invisible_patient ? "" : f->patient};
-	if (audit_append(store_db(f->store), &ev, err, sizeof err) != 0)
+	if (audit_append(f->store, &ev, err, sizeof err) != 0)
 		log_err("audit_failed", "action=vault.file error=\"%s\"", err);
 }
 
@@ -274,43 +276,35 @@ static int index_doc(struct filing *f, const struct vault_doc *d, const char *us
 {
 	char err[256], sha[65];
 	unsigned char h[32];
-	sqlite3 *db = store_db(f->store);
+	int64_t one;
+	struct sql *db = store_sql(f->store);
 	crypto_hash_sha256(h, (const unsigned char *)d->data, d->len);
 	str_hex(sha, h, sizeof h);
 	*changed = false;
 	if (d->unique_id[0]) {
-		sqlite3_stmt *q = db_prepare(
-		    db, "SELECT 1 FROM vault_document WHERE patient = ? AND unique_id = ?", err, sizeof err);
-		if (q) {
-			db_bind_text(q, 1, f->patient);
-			db_bind_text(q, 2, d->unique_id);
-			*changed = db_step(q) == SQLITE_ROW;
-			sqlite3_finalize(q);
-		}
+		int r =
+		    sql_one(db, "vault.document_exists",
+		            "SELECT 1 FROM vault_document WHERE patient = ?1 AND unique_id = ?2",
+		            SQL_ARGS(SQL_TEXT(f->patient), SQL_TEXT(d->unique_id)), &one, err, sizeof err);
+		if (r < 0)
+			log_err("vault_index", "patient=%s error=\"%s\"", f->patient, err);
+		*changed = r == 1;
 	}
-	sqlite3_stmt *st =
-	    db_prepare(db,
-	               "INSERT INTO vault_document (patient, class, type_code, mime, author, created,"
-	               " filed, source_message_id, sender, unique_id, masked_ps, invisible_patient,"
-	               " store_user, mailbox, uid, size, sha256)"
-	               " VALUES (?,?,?,?,?,?,strftime('%s','now'),?,?,?,?,?,?,?,?,?,?)",
-	               err, sizeof err);
-	if (!st)
-		return -1;
-	const char *text[] = {f->patient, vault_class_name(d->cls), d->type_code, d->mime,     d->author,
-	                      d->created, f->msg.message_id,        f->sender,    d->unique_id};
-	for (int i = 0; i < 9; i++)
-		db_bind_text(st, i + 1, text[i]);
-	sqlite3_bind_int(st, 10, d->masked_ps);
-	sqlite3_bind_int(st, 11, d->invisible_patient);
-	db_bind_text(st, 12, user);
-	db_bind_text(st, 13, mailbox);
-	sqlite3_bind_int64(st, 14, uid);
-	sqlite3_bind_int64(st, 15, (int64_t)d->len);
-	db_bind_text(st, 16, sha);
-	int rc = db_step(st);
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : -1;
+	int rc = sql_exec(
+	    db, "vault.document_insert",
+	    "INSERT INTO vault_document (patient, class, type_code, mime, author, created, filed,"
+	    " source_message_id, sender, unique_id, masked_ps, invisible_patient, store_user, mailbox, uid,"
+	    " size, sha256) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, "
+	    "?17)",
+	    SQL_ARGS(SQL_TEXT(f->patient), SQL_TEXT(vault_class_name(d->cls)), SQL_TEXT(d->type_code),
+	             SQL_TEXT(d->mime), SQL_TEXT(d->author), SQL_TEXT(d->created), SQL_INT(time(NULL)),
+	             SQL_TEXT(f->msg.message_id), SQL_TEXT(f->sender), SQL_TEXT(d->unique_id),
+	             SQL_INT(d->masked_ps), SQL_INT(d->invisible_patient), SQL_TEXT(user), SQL_TEXT(mailbox),
+	             SQL_INT(uid), SQL_INT(d->len), SQL_TEXT(sha)),
+	    err, sizeof err);
+	if (rc < 0)
+		log_err("vault_index", "patient=%s error=\"%s\"", f->patient, err);
+	return rc == 1 ? 0 : -1;
 }
 
 /* Where a document goes: the patient's Documents/<Class>, or for INVISIBLE_PATIENT the
@@ -408,7 +402,7 @@ static void sender_identity(struct filing *f)
 	const struct policy_sender *s = f->m->sender;
 	str_copy(f->sender, sizeof f->sender, s->account[0] ? s->account : f->m->mail_from);
 	str_copy(f->sender_name, sizeof f->sender_name, f->sender);
-	if (f->sender[0] && account_get(store_db(f->store), f->sender, &a) == 1 && a.name[0])
+	if (f->sender[0] && account_get(f->store, f->sender, &a) == 1 && a.name[0])
 		str_copy(f->sender_name, sizeof f->sender_name, a.name);
 }
 
@@ -468,8 +462,7 @@ void vault_file_delivery(struct store *store, const struct policy_message *m)
 	struct vault_file_report rep;
 	struct account a;
 	for (size_t i = 0; i < m->nrcpt; i++) {
-		if (account_get(store_db(store), m->rcpts[i], &a) == 1 && a.role == ROLE_PATIENT &&
-		    !a.disabled)
+		if (account_get(store, m->rcpts[i], &a) == 1 && a.role == ROLE_PATIENT && !a.disabled)
 			vault_file_message(store, m, a.address, &rep);
 	}
 }

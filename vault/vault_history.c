@@ -8,12 +8,13 @@
 
 #include "directory/account.h"
 #include "directory/directory_entry.h"
-#include "lib/db.h"
+#include "lib/sql.h"
 #include "lib/str.h"
 #include "audit/audit.h"
 #include "vault/vault.h"
 #include "vault/vault_mime.h"
 #include "store/store.h"
+#include "store/store_sql.h"
 
 struct label {
 	const char *action;
@@ -74,14 +75,15 @@ static int one(const struct audit_record *r, void *arg)
 	return w->fn(&e, w->arg);
 }
 
-int vault_history_foreach(sqlite3 *db, const char *patient, int64_t after_seq,
+int vault_history_foreach(struct store *st, const char *patient, int64_t after_seq,
                           int (*fn)(const struct vault_history_entry *e, void *arg), void *arg)
 {
 	char p[256];
 	struct walk w = {fn, arg};
-	str_copy(p, sizeof p, patient);
+	if (str_copy(p, sizeof p, patient) != 0)
+		return 0; /* longer than any address: no history */
 	str_lower(p);
-	return audit_foreach_patient(db, p, after_seq, one, &w);
+	return audit_foreach_patient(st, p, after_seq, one, &w);
 }
 
 void vault_history_time(int64_t t, char *out, size_t outlen)
@@ -136,15 +138,15 @@ bool vault_is_history_mailbox(const char *name)
 
 /* "Dr Jean Martin (dr.martin@pro.mss.test)" when the account or the national
  * directory names the actor, else the address as recorded. */
-static void who_display(sqlite3 *db, const char *who, char *out, size_t outlen)
+static void who_display(struct store *st, const char *who, char *out, size_t outlen)
 {
 	struct account a;
 	struct dir_entry *d = xcalloc(1, sizeof *d);
 	char name[300] = "";
 	if (strchr(who, '@') != NULL) {
-		if (account_get(db, who, &a) == 1 && a.name[0])
+		if (account_get(st, who, &a) == 1 && a.name[0])
 			str_copy(name, sizeof name, a.name);
-		else if (dir_entry_get(db, who, d) == 1 && (d->last_name[0] || d->first_name[0]))
+		else if (dir_entry_get(st, who, d) == 1 && (d->last_name[0] || d->first_name[0]))
 			str_format(name, sizeof name, "%s%s%s", d->first_name, d->first_name[0] ? " " : "",
 			           d->last_name);
 	}
@@ -170,7 +172,7 @@ static int sync_one(const struct vault_history_entry *e, void *arg)
 	struct sync_run *r = arg;
 	struct vault_history_entry shown = *e;
 	struct buf msg;
-	who_display(store_db(r->store), e->who, shown.who, sizeof shown.who);
+	who_display(r->store, e->who, shown.who, sizeof shown.who);
 	buf_init(&msg, BUF_UNLIMITED);
 	const char *rcpt[1] = {r->patient};
 	struct store_delivery d = {.mail_from = "",
@@ -194,67 +196,44 @@ static int sync_one(const struct vault_history_entry *e, void *arg)
 	return r->max && r->added >= r->max;
 }
 
-static int sync_last(sqlite3 *db, const char *patient, int64_t *last, char *err, size_t errlen)
+static int sync_last(struct sql *db, const char *patient, int64_t *last, char *err, size_t errlen)
 {
-	sqlite3_stmt *st =
-	    db_prepare(db, "SELECT last_seq FROM vault_history_sync WHERE patient = ?", err, errlen);
-	if (!st)
-		return -1;
-	db_bind_text(st, 1, patient);
-	int rc = db_step(st);
-	*last = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+	*last = 0;
+	int rc = sql_one(db, "history.last", "SELECT last_seq FROM vault_history_sync WHERE patient = ?1",
+	                 SQL_ARGS(SQL_TEXT(patient)), last, err, errlen);
+	return rc < 0 ? -1 : 0;
 }
 
-static int sync_save(sqlite3 *db, const char *patient, int64_t last, char *err, size_t errlen)
+static int sync_save(struct sql *db, const char *patient, int64_t last, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = db_prepare(db,
-	                              "INSERT INTO vault_history_sync (patient, last_seq) VALUES (?, ?)"
-	                              " ON CONFLICT(patient) DO UPDATE SET last_seq = excluded.last_seq",
-	                              err, errlen);
-	if (!st)
-		return -1;
-	db_bind_text(st, 1, patient);
-	sqlite3_bind_int64(st, 2, last);
-	int rc = db_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		db_error(db, "history sync", err, errlen);
-		return -1;
-	}
-	return 0;
+	return sql_exec(db, "history.save",
+	                "INSERT INTO vault_history_sync (patient, last_seq) VALUES (?1, ?2)"
+	                " ON CONFLICT (patient) DO UPDATE SET last_seq = excluded.last_seq",
+	                SQL_ARGS(SQL_TEXT(patient), SQL_INT(last)), err, errlen) < 0
+	           ? -1
+	           : 0;
 }
 
 /* true when some entry is newer than the last one copied: the common case is "no",
  * answered without a write transaction. */
-static int sync_pending(sqlite3 *db, const char *patient, char *err, size_t errlen)
+static int sync_pending(struct sql *db, const char *patient, char *err, size_t errlen)
 {
-	int64_t last = 0;
+	int64_t last = 0, one;
 	if (sync_last(db, patient, &last, err, errlen) != 0)
 		return -1;
-	sqlite3_stmt *st =
-	    db_prepare(db, "SELECT 1 FROM audit_log WHERE patient = ? AND seq > ? LIMIT 1", err, errlen);
-	if (!st)
-		return -1;
-	db_bind_text(st, 1, patient);
-	sqlite3_bind_int64(st, 2, last);
-	int rc = db_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		db_error(db, "history pending", err, errlen);
-		return -1;
-	}
-	return rc == SQLITE_ROW;
+	return sql_one(db, "history.pending",
+	               "SELECT 1 FROM audit_log WHERE patient = ?1 AND seq > ?2 LIMIT 1",
+	               SQL_ARGS(SQL_TEXT(patient), SQL_INT(last)), &one, err, errlen);
 }
 
 int vault_history_sync(struct store *store, const char *patient, unsigned max, char *err, size_t errlen)
 {
-	sqlite3 *db = store_db(store);
+	struct sql *db = store_sql(store);
 	struct sync_run r = {.store = store, .max = max, .err = err, .errlen = errlen};
 	char p[256];
 	err[0] = '\0';
-	str_copy(p, sizeof p, patient);
+	if (str_copy(p, sizeof p, patient) != 0)
+		return 0; /* longer than any address: no history */
 	str_lower(p);
 	r.patient = p;
 	int pending = sync_pending(db, p, err, errlen);
@@ -264,19 +243,19 @@ int vault_history_sync(struct store *store, const char *patient, unsigned max, c
 		str_copy(err, errlen, "service address too long");
 		return -1;
 	}
-	if (db_begin_write(db, err, errlen) != 0)
+	if (sql_begin_write(db, err, errlen) != 0)
 		return -1;
 	/* read again inside the transaction: another session may have just copied them */
 	if (sync_last(db, p, &r.last, err, errlen) != 0 ||
-	    vault_history_foreach(db, p, r.last, sync_one, &r) != 0 || r.failed ||
+	    vault_history_foreach(store, p, r.last, sync_one, &r) != 0 || r.failed ||
 	    (r.added > 0 && sync_save(db, p, r.last, err, errlen) != 0)) {
 		if (!r.failed && !err[0])
 			str_copy(err, errlen, "history: database error");
-		db_rollback(db);
+		sql_rollback(db);
 		store_notify_flush(store);
 		return -1;
 	}
-	int rc = db_commit(db, err, errlen);
+	int rc = sql_commit(db, err, errlen);
 	store_notify_flush(store); /* sessions idling on Historique see the new messages */
 	return rc != 0 ? -1 : (int)r.added;
 }

@@ -7,12 +7,12 @@
 #ifndef MSS_VAULT_HISTORY_H
 #define MSS_VAULT_HISTORY_H
 
-#include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "lib/buf.h"
+#include "store/store.h"
 
 struct vault_history_entry {
 	int64_t seq;        /* the audit record's number: stable, increasing (use it as UID) */
@@ -26,7 +26,7 @@ struct vault_history_entry {
 
 /* Calls fn for each entry with seq > after_seq, oldest first; fn returns nonzero to
  * stop. Returns 0 or -1. */
-int vault_history_foreach(sqlite3 *db, const char *patient, int64_t after_seq,
+int vault_history_foreach(struct store *st, const char *patient, int64_t after_seq,
                           int (*fn)(const struct vault_history_entry *e, void *arg), void *arg);
 
 /* Builds the message that shows entry e in the Historique folder: the same bytes
@@ -50,7 +50,6 @@ bool vault_is_history_mailbox(const char *name);
  * max entries per call (0: no limit); the rest come at the next call. Cheap when there
  * is nothing new (one indexed query). Call with no transaction open. Returns the
  * number of messages added, or -1 with err (nothing added). */
-struct store;
 int vault_history_sync(struct store *store, const char *patient, unsigned max, char *err, size_t errlen);
 
 /* "2026-11-29 09:30:00" (UTC) for t. */

@@ -100,7 +100,7 @@ static void audit_ko(struct store *store, const char *sender, const char *patien
 	                         .result = result,
 	                         .peer = "",
 	                         .patient = patient};
-	if (audit_append(store_db(store), &ev, err, sizeof err) != 0)
+	if (audit_append(store, &ev, err, sizeof err) != 0)
 		log_err("audit_failed", "action=vault.ko error=\"%s\"", err);
 }
 
@@ -109,8 +109,7 @@ int vault_send_ko(struct store *store, const char *sender, const char *patient,
 {
 	char err[256];
 	struct account a;
-	if (!sender[0] || account_get(store_db(store), sender, &a) != 1 ||
-	    store_user_exists(store, a.address) != 1) {
+	if (!sender[0] || account_get(store, sender, &a) != 1 || store_user_exists(store, a.address) != 1) {
 		audit_ko(store, sender[0] ? sender : "<>", patient, code,
 		         "not sent: the sender has no mailbox here");
 		return 1;

@@ -11,12 +11,13 @@
 
 #include "directory/account.h"
 #include "lib/buf.h"
-#include "lib/db.h"
+#include "lib/sql.h"
 #include "lib/log.h"
 #include "lib/str.h"
 #include "audit/audit.h"
 #include "vault/vault.h"
 #include "vault/vault_mime.h"
+#include "store/store_sql.h"
 
 static void audit_notice(struct store *store, const char *patient, const char *kind, const char *actor,
                          const char *result)
@@ -31,7 +32,7 @@ static void audit_notice(struct store *store, const char *patient, const char *k
 	                         .result = result,
 	                         .peer = "",
 	                         .patient = patient};
-	if (audit_append(store_db(store), &ev, err, sizeof err) != 0)
+	if (audit_append(store, &ev, err, sizeof err) != 0)
 		log_err("audit_failed", "action=vault.notify error=\"%s\"", err);
 }
 
@@ -98,43 +99,40 @@ int vault_notify_documents(struct store *store, const char *patient, const struc
 
 /* Claims the right to notify (pro, patient) now, in one write transaction so that two
  * sessions opening the vault at once send one notice. Returns 1 claimed, 0 too soon, -1. */
-static int claim_notice(sqlite3 *db, const char *patient, const char *pro, unsigned interval)
+static int claim_locked(struct sql *db, const char *patient, const char *pro, unsigned interval, char *err,
+                        size_t errlen)
+{
+	int64_t now = (int64_t)time(NULL), last = -1;
+	int r = sql_one(db, "vault.notice_last",
+	                "SELECT last FROM vault_notice WHERE patient = ?1 AND professional = ?2",
+	                SQL_ARGS(SQL_TEXT(patient), SQL_TEXT(pro)), &last, err, errlen);
+	if (r < 0)
+		return -1;
+	if (r == 1 && interval > 0 && now - last < (int64_t)interval)
+		return 0;
+	if (sql_exec(db, "vault.notice_claim",
+	             "INSERT INTO vault_notice (patient, professional, last) VALUES (?1, ?2, ?3)"
+	             " ON CONFLICT (patient, professional) DO UPDATE SET last = excluded.last",
+	             SQL_ARGS(SQL_TEXT(patient), SQL_TEXT(pro), SQL_INT(now)), err, errlen) < 0)
+		return -1;
+	return 1;
+}
+
+static int claim_notice(struct sql *db, const char *patient, const char *pro, unsigned interval)
 {
 	char err[256];
-	int64_t now = (int64_t)time(NULL), last = -1;
-	if (db_begin_write(db, err, sizeof err) != 0)
-		return -1;
-	sqlite3_stmt *q = db_prepare(
-	    db, "SELECT last FROM vault_notice WHERE patient = ? AND professional = ?", err, sizeof err);
-	if (!q) {
-		db_rollback(db);
+	if (sql_begin_write(db, err, sizeof err) != 0) {
+		log_err("vault_notice", "error=\"%s\"", err);
 		return -1;
 	}
-	db_bind_text(q, 1, patient);
-	db_bind_text(q, 2, pro);
-	if (sqlite3_step(q) == SQLITE_ROW)
-		last = sqlite3_column_int64(q, 0);
-	sqlite3_finalize(q);
-	if (last >= 0 && interval > 0 && now - last < (int64_t)interval) {
-		db_rollback(db);
-		return 0;
-	}
-	q = db_prepare(db,
-	               "INSERT OR REPLACE INTO vault_notice (patient, professional, last) VALUES (?, ?, ?)",
-	               err, sizeof err);
-	int rc = -1;
-	if (q) {
-		db_bind_text(q, 1, patient);
-		db_bind_text(q, 2, pro);
-		sqlite3_bind_int64(q, 3, now);
-		rc = sqlite3_step(q) == SQLITE_DONE ? 0 : -1;
-		sqlite3_finalize(q);
-	}
-	if (rc != 0) {
-		db_rollback(db);
-		return -1;
-	}
-	return db_commit(db, err, sizeof err) == 0 ? 1 : -1;
+	int r = claim_locked(db, patient, pro, interval, err, sizeof err);
+	if (r == 1 && sql_commit(db, err, sizeof err) != 0)
+		r = -1;
+	else if (r != 1)
+		sql_rollback(db);
+	if (r < 0)
+		log_err("vault_notice", "error=\"%s\"", err);
+	return r;
 }
 
 int vault_notify_access(struct store *store, const char *patient, const char *professional)
@@ -142,10 +140,10 @@ int vault_notify_access(struct store *store, const char *patient, const char *pr
 	const struct mss_config *cfg = store_config(store);
 	char text[1024], who[400], when[64];
 	struct account a;
-	int r = claim_notice(store_db(store), patient, professional, cfg->notify_access_interval);
+	int r = claim_notice(store_sql(store), patient, professional, cfg->notify_access_interval);
 	if (r <= 0)
 		return r;
-	if (account_get(store_db(store), professional, &a) == 1 && a.name[0])
+	if (account_get(store, professional, &a) == 1 && a.name[0])
 		str_format(who, sizeof who, "%s (%s)", a.name, professional);
 	else
 		str_copy(who, sizeof who, professional);

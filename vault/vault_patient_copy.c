@@ -206,7 +206,7 @@ int vault_deliver_inbox(struct store *store, const struct policy_message *m,
 	struct buf copy;
 	buf_init(&copy, BUF_UNLIMITED);
 	for (size_t i = 0; i < m->nrcpt; i++) {
-		if (account_get(store_db(store), m->rcpts[i], &a) == 1 && a.role == ROLE_PATIENT)
+		if (account_get(store, m->rcpts[i], &a) == 1 && a.role == ROLE_PATIENT)
 			patients[np++] = m->rcpts[i];
 		else
 			others[no++] = m->rcpts[i];

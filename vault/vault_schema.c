@@ -40,7 +40,7 @@ static const struct sql_migration vault_migrations[] = {
 };
 
 const struct sql_schema vault_schema = {"vault", vault_migrations,
-                                        sizeof vault_migrations / sizeof vault_migrations[0], NULL};
+                                        sizeof vault_migrations / sizeof vault_migrations[0]};
 
 int vault_service_address(const struct mss_config *cfg, char *out, size_t outlen)
 {

@@ -87,7 +87,7 @@ def test_binary_fetch_and_literal8(imapd):
         assert b"\\Seen" not in lines[0]
         lines, t = r.cmd("a5", "FETCH 1 (BINARY[3])")
         assert lines[1] == parts[2].get_payload(decode=True)
-        assert lines[2] == b" FLAGS (\\Seen))"  # \Seen just set: FLAGS sent unasked
+        assert lines[2] == b" FLAGS (\\Seen \\Recent))"  # \Seen just set: FLAGS sent unasked
         lines, t = r.cmd("a6", "FETCH 1 (FLAGS)")
         assert b"\\Seen" in lines[0]
         _, t = r.cmd("a7", "FETCH 1 (BINARY[HEADER])")
@@ -157,7 +157,7 @@ def test_condstore(imapd):
         lines, t = r.cmd("a1", "SELECT INBOX (CONDSTORE)")
         hms = int(re.search(rb"HIGHESTMODSEQ (\d+)", b" ".join(lines)).group(1))
         lines, t = r.cmd("a2", "STORE 2 +FLAGS (\\Seen)")
-        m = re.search(rb"\* 2 FETCH \(FLAGS \(\\Seen\) MODSEQ \((\d+)\)\)", lines[0])
+        m = re.search(rb"\* 2 FETCH \(FLAGS \(\\Seen \\Recent\) MODSEQ \((\d+)\)\)", lines[0])
         assert m and int(m.group(1)) > hms, lines
         lines, t = r.cmd("a3", f"FETCH 1:* (UID FLAGS) (CHANGEDSINCE {hms})")
         assert len(lines) == 1 and lines[0].startswith(b"* 2 FETCH")

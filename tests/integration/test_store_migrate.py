@@ -15,11 +15,18 @@ def write_sql(m, *statements):
         con.close()
 
 
+LATEST = 3  # the store's latest migration (store/store_schema.c)
+
+
 def lower_store_schema(m):
-    """Makes a data_dir as an older MSS left it: store at version 1 (before the
-    covering index of migration 2)."""
-    write_sql(m, "DROP INDEX messages_select",
-              "UPDATE schema_version SET version = 1 WHERE component = 'store'")
+    """Makes a data_dir as an older MSS left it: store at version LATEST - 1 (before
+    migration 3 moved subscriptions to their own table and added first_recent_uid)."""
+    write_sql(m, "ALTER TABLE mailboxes ADD COLUMN subscribed INTEGER NOT NULL DEFAULT 0",
+              "UPDATE mailboxes SET subscribed = 1 WHERE EXISTS (SELECT 1 FROM subscriptions s"
+              " WHERE s.user_id = mailboxes.user_id AND s.name = mailboxes.name)",
+              "DROP TABLE subscriptions",
+              "ALTER TABLE mailboxes DROP COLUMN first_recent_uid",
+              f"UPDATE schema_version SET version = {LATEST - 1} WHERE component = 'store'")
 
 
 def start_fails(m, daemon):
@@ -32,18 +39,19 @@ def start_fails(m, daemon):
 def test_daemons_refuse_older_schema_until_migrate(mss_factory):
     m = mss_factory()
     lower_store_schema(m)
-    assert m.sql("SELECT version FROM schema_version WHERE component = 'store'") == [(1,)]
+    assert m.sql("SELECT version FROM schema_version WHERE component = 'store'") == [(LATEST - 1,)]
     for daemon in ("smtpd", "imapd"):
         rc, log = start_fails(m, daemon)
         assert rc == 1, log
-        assert "store schema older than this code (store 1 < 2): run mssctl migrate" in log, log
+        assert (f"store schema older than this code (store {LATEST - 1} < {LATEST}): run mssctl migrate"
+                in log), log
     r = m.ctl("account", "list", check=False)
     assert r.returncode == 1
     assert "run mssctl migrate" in r.stderr
     r = m.ctl("migrate")
     assert r.stdout.strip() == "store schema: 1 migration applied"
-    assert m.sql("SELECT count(*) FROM sqlite_master WHERE name = 'messages_select'") == [(1,)]
-    assert m.sql("SELECT version FROM schema_version WHERE component = 'store'") == [(2,)]
+    assert m.sql("SELECT count(*) FROM sqlite_master WHERE name = 'subscriptions'") == [(1,)]
+    assert m.sql("SELECT version FROM schema_version WHERE component = 'store'") == [(LATEST,)]
     assert m.sql("SELECT result, detail FROM audit_log WHERE action = 'admin.migrate'") == [("ok", "steps=1")]
     assert m.ctl("migrate").stdout.strip() == "store schema: up to date"
     m.start("smtpd")

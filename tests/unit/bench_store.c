@@ -76,14 +76,12 @@ static struct store *setup(struct mss_config *cfg, char *dir)
 	memset(&a, 0, sizeof a);
 	str_copy(a.address, sizeof a.address, PATIENT);
 	a.role = ROLE_PATIENT;
-	if (account_add(store_db(st), &a, NULL, NULL, err, sizeof err) != 0 ||
-	    store_user_create(st, PATIENT, err, sizeof err) != 0)
+	if (account_add(st, &a, NULL, NULL, err, sizeof err) != 0)
 		die("patient", err);
 	str_copy(a.address, sizeof a.address, PRO);
 	str_copy(a.name, sizeof a.name, "Dr Martin");
 	a.role = ROLE_PROFESSIONAL;
-	if (account_add(store_db(st), &a, NULL, NULL, err, sizeof err) != 0 ||
-	    store_user_create(st, PRO, err, sizeof err) != 0)
+	if (account_add(st, &a, NULL, NULL, err, sizeof err) != 0)
 		die("pro", err);
 	return st;
 }
@@ -145,7 +143,7 @@ static void read_loop(struct store *st, unsigned rounds)
 	struct account a;
 	clock_start(&c);
 	for (unsigned i = 0; i < rounds * 100; i++)
-		if (account_get(store_db(st), PATIENT, &a) != 1)
+		if (account_get(st, PATIENT, &a) != 1)
 			die("account_get", "");
 	clock_report(&c, "account_get", rounds * 100);
 }

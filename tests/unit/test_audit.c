@@ -14,33 +14,27 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "lib/db.h"
-#include "test_db_util.h"
 #include "lib/str.h"
 #include "audit/audit.h"
 #include "audit/audit_schema.h"
+#include "test_db_util.h"
 
 struct fx {
-	char dir[256];
-	char dbpath[300];
-	sqlite3 *db;
-	struct sql *conn;
+	struct test_data t;
+	struct store *st;
 };
 
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof *f);
-	char keys[320];
-	assert_int_equal(sodium_init() >= 0, 1);
-	str_copy(f->dir, sizeof f->dir, "/tmp/test_audit.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	str_format(f->dbpath, sizeof f->dbpath, "%s/mss.db", f->dir);
-	str_format(keys, sizeof keys, "%s/keys", f->dir);
-	assert_int_equal(mkdir(keys, 0700), 0);
-	audit_set_key_dir(NULL);
+	char err[256];
 	const struct sql_schema *parts[] = {&audit_schema};
-	f->conn = test_db_create(f->dbpath, parts, 1, &f->db);
-	assert_non_null(f->conn);
+	assert_int_equal(sodium_init() >= 0, 1);
+	audit_set_key_dir(NULL);
+	assert_int_equal(test_data_init(&f->t, "test_audit"), 0);
+	assert_int_equal(test_data_open(&f->t, parts, 1), 0);
+	f->st = f->t.st;
+	assert_int_equal(audit_start_log(f->st, err, sizeof err), 0);
 	*state = f;
 	return 0;
 }
@@ -48,15 +42,12 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	char cmd[400];
-	sql_close(f->conn);
-	str_format(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-	assert_int_equal(system(cmd), 0);
+	test_data_close(&f->t);
 	free(f);
 	return 0;
 }
 
-static void append_n(sqlite3 *db, int n, const char *actor)
+static void append_n(struct store *st, int n, const char *actor)
 {
 	char err[256], target[64];
 	for (int i = 0; i < n; i++) {
@@ -69,32 +60,31 @@ static void append_n(sqlite3 *db, int n, const char *actor)
 		                         .result = "ok",
 		                         .peer = "127.0.0.1",
 		                         .patient = "146026322000196@patient.mss.test"};
-		assert_int_equal(audit_append(db, &ev, err, sizeof err), 0);
+		assert_int_equal(audit_append(st, &ev, err, sizeof err), 0);
 	}
 }
 
-static int verify(sqlite3 *db, struct audit_verify_result *r)
+static int verify(struct store *st, struct audit_verify_result *r)
 {
-	return audit_verify(db, NULL, r);
+	return audit_verify(st, NULL, r);
 }
 
-static void exec_sql(sqlite3 *db, const char *sql)
+static void exec_sql(struct store *st, const char *sql)
 {
-	char err[256];
-	assert_int_equal(db_exec(db, sql, err, sizeof err), 0);
+	assert_true(test_sql(st, sql) >= 0);
 }
 
 static void test_untouched_passes(void **state)
 {
 	struct fx *f = *state;
 	struct audit_verify_result r;
-	append_n(f->db, 20, "dr.martin@pro.mss.test");
-	assert_int_equal(verify(f->db, &r), 0);
+	append_n(f->st, 20, "dr.martin@pro.mss.test");
+	assert_int_equal(verify(f->st, &r), 0);
 	assert_int_equal(r.records, 21); /* + the audit.init record */
 	assert_int_equal(r.broken_seq, 0);
 	struct stat sb;
 	char key[400];
-	str_format(key, sizeof key, "%s/keys/audit.key", f->dir);
+	str_format(key, sizeof key, "%s/keys/audit.key", f->t.cfg.data_dir);
 	assert_int_equal(stat(key, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0600);
 }
@@ -103,9 +93,9 @@ static void test_edited_field(void **state)
 {
 	struct fx *f = *state;
 	struct audit_verify_result r;
-	append_n(f->db, 10, "dr.martin@pro.mss.test");
-	exec_sql(f->db, "UPDATE audit_log SET actor = 'someone.else@pro.mss.test' WHERE seq = 5");
-	assert_int_equal(verify(f->db, &r), 1);
+	append_n(f->st, 10, "dr.martin@pro.mss.test");
+	exec_sql(f->st, "UPDATE audit_log SET actor = 'someone.else@pro.mss.test' WHERE seq = 5");
+	assert_int_equal(verify(f->st, &r), 1);
 	assert_int_equal(r.broken_seq, 5);
 	assert_non_null(strstr(r.why, "record 5"));
 }
@@ -114,9 +104,9 @@ static void test_edited_hash_too(void **state)
 {
 	struct fx *f = *state;
 	struct audit_verify_result r;
-	append_n(f->db, 10, "dr.martin@pro.mss.test");
-	exec_sql(f->db, "UPDATE audit_log SET result = 'refused', hash = prev WHERE seq = 7");
-	assert_int_equal(verify(f->db, &r), 1);
+	append_n(f->st, 10, "dr.martin@pro.mss.test");
+	exec_sql(f->st, "UPDATE audit_log SET result = 'refused', hash = prev WHERE seq = 7");
+	assert_int_equal(verify(f->st, &r), 1);
 	assert_int_equal(r.broken_seq, 7);
 }
 
@@ -124,9 +114,9 @@ static void test_deleted_record(void **state)
 {
 	struct fx *f = *state;
 	struct audit_verify_result r;
-	append_n(f->db, 10, "dr.martin@pro.mss.test");
-	exec_sql(f->db, "DELETE FROM audit_log WHERE seq = 4");
-	assert_int_equal(verify(f->db, &r), 1);
+	append_n(f->st, 10, "dr.martin@pro.mss.test");
+	exec_sql(f->st, "DELETE FROM audit_log WHERE seq = 4");
+	assert_int_equal(verify(f->st, &r), 1);
 	assert_int_equal(r.broken_seq, 4);
 	assert_non_null(strstr(r.why, "missing"));
 }
@@ -135,11 +125,11 @@ static void test_swapped_records(void **state)
 {
 	struct fx *f = *state;
 	struct audit_verify_result r;
-	append_n(f->db, 10, "dr.martin@pro.mss.test");
-	exec_sql(f->db, "UPDATE audit_log SET seq = -1 WHERE seq = 3;"
+	append_n(f->st, 10, "dr.martin@pro.mss.test");
+	exec_sql(f->st, "UPDATE audit_log SET seq = -1 WHERE seq = 3;"
 	                "UPDATE audit_log SET seq = 3 WHERE seq = 6;"
 	                "UPDATE audit_log SET seq = 6 WHERE seq = -1;");
-	assert_int_equal(verify(f->db, &r), 1);
+	assert_int_equal(verify(f->st, &r), 1);
 	assert_int_equal(r.broken_seq, 3);
 }
 
@@ -147,9 +137,9 @@ static void test_truncated(void **state)
 {
 	struct fx *f = *state;
 	struct audit_verify_result r;
-	append_n(f->db, 10, "dr.martin@pro.mss.test");
-	exec_sql(f->db, "DELETE FROM audit_log WHERE seq > 8");
-	assert_int_equal(verify(f->db, &r), 1);
+	append_n(f->st, 10, "dr.martin@pro.mss.test");
+	exec_sql(f->st, "DELETE FROM audit_log WHERE seq > 8");
+	assert_int_equal(verify(f->st, &r), 1);
 	assert_int_equal(r.broken_seq, 9);
 	assert_non_null(strstr(r.why, "truncated"));
 }
@@ -158,9 +148,9 @@ static void test_emptied(void **state)
 {
 	struct fx *f = *state;
 	struct audit_verify_result r;
-	append_n(f->db, 3, "dr.martin@pro.mss.test");
-	exec_sql(f->db, "DELETE FROM audit_log");
-	assert_int_equal(verify(f->db, &r), 1);
+	append_n(f->st, 3, "dr.martin@pro.mss.test");
+	exec_sql(f->st, "DELETE FROM audit_log");
+	assert_int_equal(verify(f->st, &r), 1);
 	assert_int_equal(r.broken_seq, 1);
 }
 
@@ -168,9 +158,9 @@ static void test_head_forged(void **state)
 {
 	struct fx *f = *state;
 	struct audit_verify_result r;
-	append_n(f->db, 5, "dr.martin@pro.mss.test");
-	exec_sql(f->db, "DELETE FROM audit_log WHERE seq > 4; UPDATE audit_head SET seq = 4");
-	assert_int_equal(verify(f->db, &r), 1);
+	append_n(f->st, 5, "dr.martin@pro.mss.test");
+	exec_sql(f->st, "DELETE FROM audit_log WHERE seq > 4; UPDATE audit_head SET seq = 4");
+	assert_int_equal(verify(f->st, &r), 1);
 	assert_int_equal(r.broken_seq, 4);
 }
 
@@ -179,16 +169,16 @@ static void test_checkpoint_every_1000(void **state)
 	struct fx *f = *state;
 	struct audit_verify_result r;
 	char err[256];
-	append_n(f->db, 1000, "dr.martin@pro.mss.test");
-	assert_int_equal(verify(f->db, &r), 0);
+	append_n(f->st, 1000, "dr.martin@pro.mss.test");
+	assert_int_equal(verify(f->st, &r), 0);
 	assert_int_equal(r.checkpoints, 1);
-	assert_int_equal(audit_checkpoint(f->db, err, sizeof err), 0);
-	assert_int_equal(verify(f->db, &r), 0);
+	assert_int_equal(audit_checkpoint(f->st, err, sizeof err), 0);
+	assert_int_equal(verify(f->st, &r), 0);
 	assert_int_equal(r.checkpoints, 2);
 	/* A forged checkpoint signature is named at its record. */
-	exec_sql(f->db, "UPDATE audit_checkpoint SET signature = replace(signature, substr(signature, 1, 2), "
+	exec_sql(f->st, "UPDATE audit_checkpoint SET signature = replace(signature, substr(signature, 1, 2), "
 	                "CASE substr(signature, 1, 2) WHEN 'aa' THEN 'bb' ELSE 'aa' END) WHERE seq = 1000");
-	assert_int_equal(verify(f->db, &r), 1);
+	assert_int_equal(verify(f->st, &r), 1);
 	assert_int_equal(r.broken_seq, 1000);
 }
 
@@ -204,8 +194,8 @@ static void test_concurrent_writers(void **state)
 		assert_true(pids[i] >= 0);
 		if (pids[i] == 0) {
 			char err[256], actor[64];
-			sqlite3 *db = db_open(f->dbpath, 0, err, sizeof err);
-			if (!db)
+			struct store *st = store_open(&f->t.cfg, err, sizeof err);
+			if (!st)
 				_exit(3);
 			str_format(actor, sizeof actor, "writer%d@pro.mss.test", i);
 			for (int k = 0; k < EACH; k++) {
@@ -216,10 +206,10 @@ static void test_concurrent_writers(void **state)
 				                         .result = "ok",
 				                         .peer = "",
 				                         .patient = ""};
-				if (audit_append(db, &ev, err, sizeof err) != 0)
+				if (audit_append(st, &ev, err, sizeof err) != 0)
 					_exit(4);
 			}
-			db_close(db);
+			store_close(st);
 			_exit(0);
 		}
 	}
@@ -229,7 +219,7 @@ static void test_concurrent_writers(void **state)
 		assert_true(WIFEXITED(st));
 		assert_int_equal(WEXITSTATUS(st), 0);
 	}
-	assert_int_equal(verify(f->db, &r), 0);
+	assert_int_equal(verify(f->st, &r), 0);
 	assert_int_equal(r.records, 1 + NPROC * EACH);
 }
 
@@ -244,12 +234,12 @@ static void test_foreach_patient(void **state)
 {
 	struct fx *f = *state;
 	int n = 0;
-	append_n(f->db, 4, "dr.martin@pro.mss.test");
-	assert_int_equal(audit_foreach_patient(f->db, "146026322000196@patient.mss.test", 0, count_cb, &n),
+	append_n(f->st, 4, "dr.martin@pro.mss.test");
+	assert_int_equal(audit_foreach_patient(f->st, "146026322000196@patient.mss.test", 0, count_cb, &n),
 	                 0);
 	assert_int_equal(n, 4);
 	n = 0;
-	assert_int_equal(audit_foreach_patient(f->db, "146026322000196@patient.mss.test", 3, count_cb, &n),
+	assert_int_equal(audit_foreach_patient(f->st, "146026322000196@patient.mss.test", 3, count_cb, &n),
 	                 0);
 	assert_int_equal(n, 2);
 }

@@ -7,7 +7,6 @@
 #include "auth/auth.h"
 #include "auth/auth_throttle.h"
 #include "directory/account.h"
-#include "lib/db.h"
 #include "policy/policy.h"
 #include "store/store_sql.h"
 
@@ -20,14 +19,12 @@
 static int setup(void **state)
 {
 	struct store_fixture *f;
-	sqlite3 *db;
 	struct account a = {0};
 	char err[256];
 
 	if (store_fixture_setup(state) < 0)
 		return -1;
 	f = *state;
-	db = store_db(f->st);
 	if (policy_schema_migrate(f->st, NULL, err, sizeof(err)) < 0)
 		return -1;
 	f->cfg.auth_max_failures = 5;
@@ -37,14 +34,14 @@ static int setup(void **state)
 	f->cfg.auth_failure_delay = 100;
 	a.role = ROLE_PATIENT;
 	str_copy(a.address, sizeof(a.address), PATIENT);
-	if (account_add(db, &a, "right", NULL, err, sizeof(err)) != 0)
+	if (account_add(f->st, &a, "right", NULL, err, sizeof(err)) != 0)
 		return -1;
 	str_copy(a.address, sizeof(a.address), PATIENT2);
-	if (account_add(db, &a, "mine", NULL, err, sizeof(err)) != 0)
+	if (account_add(f->st, &a, "mine", NULL, err, sizeof(err)) != 0)
 		return -1;
 	a.role = ROLE_PROFESSIONAL;
 	str_copy(a.address, sizeof(a.address), PRO);
-	return account_add(db, &a, "pro-pw", PRO_FP, err, sizeof(err)) == 0 ? 0 : -1;
+	return account_add(f->st, &a, "pro-pw", PRO_FP, err, sizeof(err)) == 0 ? 0 : -1;
 }
 
 static enum auth_result attempt(struct store_fixture *f, enum auth_mech mech, const char *ip,
@@ -197,32 +194,29 @@ static void test_professional_and_disabled(void **state)
 	assert_int_equal(rp.reason, AUTH_R_NEEDS_CERT);
 	assert_int_equal(attempt(f, AUTH_MECH_LOGIN, "192.0.2.20", PRO, "pro-pw", true, T0, &rp), AUTH_OK);
 	assert_int_equal(rp.strength, AUTH_STRENGTH_PASSWORD_CERT);
-	assert_int_equal(account_disable(store_db(f->st), PRO, err, sizeof(err)), 0);
+	assert_int_equal(account_disable(f->st, PRO, err, sizeof(err)), 0);
 	assert_int_equal(attempt(f, AUTH_MECH_LOGIN, "192.0.2.21", PRO, "pro-pw", true, T0, &rp),
 	                 AUTH_FAILED);
 	assert_int_equal(attempt(f, AUTH_MECH_EXTERNAL, "192.0.2.21", "", "", true, T0, &rp), AUTH_FAILED);
 	assert_int_equal(rp.reason, AUTH_R_CERT_UNMAPPED);
 }
 
-static int count_rows(sqlite3 *db, const char *where)
+static int count_rows(struct store *st, const char *where)
 {
 	char sql[512], err[256];
-	sqlite3_stmt *st;
-	int n = -1;
+	int64_t n = -1;
 
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM audit_log WHERE %s", where);
-	st = db_prepare(db, sql, err, sizeof(err));
-	if (st && sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	return n;
+	if (sql_one(store_sql(st), "count audit records", sql, SQL_NOARGS, &n, err, sizeof(err)) != 1)
+		return -1;
+	return (int)n;
 }
 
 /* Every attempt is audited with the mechanism and the client address; the secret never. */
 static void test_audit_records(void **state)
 {
 	struct store_fixture *f = *state;
-	sqlite3 *db = store_db(f->st);
+	struct store *db = f->st;
 	struct auth_reply rp;
 
 	password(f, "192.0.2.30", PATIENT, "Secret-Guess-1", T0);

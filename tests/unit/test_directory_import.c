@@ -16,7 +16,6 @@
 #include "directory/schema.h"
 #include "directory/trust.h"
 #include "lib/buf.h"
-#include "lib/db.h"
 #include "test_db_util.h"
 
 #define HDR                                                                                                  \
@@ -26,25 +25,19 @@
 	"Code savoir-faire|Libellé savoir-faire|Raison Sociale structure BAL|Code postal\n"
 
 struct fixture {
-	char dir[64];
-	char dbpath[128];
-	char file[128];
-	sqlite3 *db;
-	struct sql *conn;
+	struct test_data t;
+	char file[400];
+	struct store *st;
 };
 
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof *f);
-	snprintf(f->dir, sizeof f->dir, "/tmp/mss-test-dir-XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
-		return -1;
-	snprintf(f->dbpath, sizeof f->dbpath, "%s/mss.db", f->dir);
-	snprintf(f->file, sizeof f->file, "%s/input", f->dir);
 	const struct sql_schema *parts[] = {&directory_schema, &directory_entries_schema};
-	f->conn = test_db_create(f->dbpath, parts, 2, &f->db);
-	if (f->conn == NULL)
+	if (test_data_init(&f->t, "mss-test-dir") != 0 || test_data_open(&f->t, parts, 2) != 0)
 		return -1;
+	f->st = f->t.st;
+	snprintf(f->file, sizeof f->file, "%s/input", f->t.dir);
 	*state = f;
 	return 0;
 }
@@ -52,15 +45,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	sql_close(f->conn);
-	unlink(f->dbpath);
-	char p[160];
-	snprintf(p, sizeof p, "%s-wal", f->dbpath);
-	unlink(p);
-	snprintf(p, sizeof p, "%s-shm", f->dbpath);
-	unlink(p);
-	unlink(f->file);
-	rmdir(f->dir);
+	test_data_close(&f->t);
 	free(f);
 	return 0;
 }
@@ -77,7 +62,7 @@ static int import_str(struct fixture *f, const char *content, bool strict, struc
 {
 	write_file(f, content, strlen(content));
 	char err[256] = "";
-	int rc = directory_import(f->db, f->file, strict, r, err, sizeof err);
+	int rc = directory_import(f->st, f->file, strict, r, err, sizeof err);
 	if (rc != 0)
 		fprintf(stderr, "import: %s\n", err);
 	return rc;
@@ -114,10 +99,10 @@ static void test_import_and_reimport(void **state)
 	assert_int_equal(r.removed, 0);
 	assert_int_equal(r.addresses, 3);
 	int n = 0;
-	assert_int_equal(dir_structure_foreach(f->db, "DR.MARTIN@pro.mss.test", count_structures, &n), 2);
-	assert_int_equal(dir_entry_is_pharmacy(f->db, "pharma@pro.mss.test", "21"), 1);
-	assert_int_equal(dir_entry_is_pharmacy(f->db, "pharma@pro.mss.test", "22, 23"), 0);
-	assert_int_equal(dir_entry_is_pharmacy(f->db, "dr.martin@pro.mss.test", "10"), 0);
+	assert_int_equal(dir_structure_foreach(f->st, "DR.MARTIN@pro.mss.test", count_structures, &n), 2);
+	assert_int_equal(dir_entry_is_pharmacy(f->st, "pharma@pro.mss.test", "21"), 1);
+	assert_int_equal(dir_entry_is_pharmacy(f->st, "pharma@pro.mss.test", "22, 23"), 0);
+	assert_int_equal(dir_entry_is_pharmacy(f->st, "dr.martin@pro.mss.test", "10"), 0);
 
 	/* same file again: nothing changes */
 	assert_int_equal(import_str(f, v1, false, &r), 0);
@@ -134,8 +119,8 @@ static void test_import_and_reimport(void **state)
 	assert_int_equal(r.changed, 2);
 	assert_int_equal(r.removed, 1);
 	struct dir_entry e;
-	assert_int_equal(dir_entry_get(f->db, "gone@pro.mss.test", &e), 0);
-	assert_int_equal(dir_entry_get(f->db, "new@pro.mss.test", &e), 1);
+	assert_int_equal(dir_entry_get(f->st, "gone@pro.mss.test", &e), 0);
+	assert_int_equal(dir_entry_get(f->st, "new@pro.mss.test", &e), 1);
 	assert_string_equal(e.profession_label, "Infirmier");
 }
 
@@ -150,30 +135,30 @@ static void test_import_refused_changes_nothing(void **state)
 	static const char nocol[] = "Type de BAL|Adresse BAL\nPER|x@pro.mss.test\n";
 	write_file(f, nocol, strlen(nocol));
 	char err[256] = "";
-	assert_int_equal(directory_import(f->db, f->file, false, &r, err, sizeof err), 1);
+	assert_int_equal(directory_import(f->st, f->file, false, &r, err, sizeof err), 1);
 	assert_non_null(strstr(err, "missing column"));
-	assert_int_equal(dir_entry_count(f->db), 1);
+	assert_int_equal(dir_entry_count(f->st), 1);
 	/* strict with one bad line: refused, nothing changed */
 	static const char onebad[] = HDR "PER|other@pro.mss.test|8|10009|810009|||||O|P|10|Médecin||||\n"
 	                                 "PER|bad\xff@pro.mss.test|8|1|8||||||A|B|10|M||||\n";
 	write_file(f, onebad, strlen(onebad));
-	assert_int_equal(directory_import(f->db, f->file, true, &r, err, sizeof err), 1);
+	assert_int_equal(directory_import(f->st, f->file, true, &r, err, sizeof err), 1);
 	assert_int_equal(r.bad, 1);
 	assert_int_equal(r.bad_lines[0].line, 3);
 	struct dir_entry e;
-	assert_int_equal(dir_entry_get(f->db, "other@pro.mss.test", &e), 0);
-	assert_int_equal(dir_entry_get(f->db, "dr.martin@pro.mss.test", &e), 1);
+	assert_int_equal(dir_entry_get(f->st, "other@pro.mss.test", &e), 0);
+	assert_int_equal(dir_entry_get(f->st, "dr.martin@pro.mss.test", &e), 1);
 	/* not strict: the good line goes in, the bad one is reported */
-	assert_int_equal(directory_import(f->db, f->file, false, &r, err, sizeof err), 0);
+	assert_int_equal(directory_import(f->st, f->file, false, &r, err, sizeof err), 0);
 	assert_int_equal(r.bad, 1);
 	assert_int_equal(r.added, 1);
 	assert_int_equal(r.removed, 1);
 	/* a missing file */
-	assert_int_equal(directory_import(f->db, "/nonexistent/file", false, &r, err, sizeof err), 1);
+	assert_int_equal(directory_import(f->st, "/nonexistent/file", false, &r, err, sizeof err), 1);
 	/* an empty file */
 	write_file(f, "", 0);
-	assert_int_equal(directory_import(f->db, f->file, false, &r, err, sizeof err), 1);
-	assert_int_equal(dir_entry_count(f->db), 1);
+	assert_int_equal(directory_import(f->st, f->file, false, &r, err, sizeof err), 1);
+	assert_int_equal(dir_entry_count(f->st), 1);
 }
 
 static void test_import_bad_lines_reported(void **state)
@@ -206,7 +191,7 @@ static void test_import_long_line(void **state)
 	write_file(f, content, n);
 	free(content);
 	char err[256];
-	assert_int_equal(directory_import(f->db, f->file, false, &r, err, sizeof err), 0);
+	assert_int_equal(directory_import(f->st, f->file, false, &r, err, sizeof err), 0);
 	assert_int_equal(r.bad, 1);
 	assert_string_equal(r.bad_lines[0].why, "line too long");
 	assert_int_equal(r.imported, 1);
@@ -237,13 +222,13 @@ static void test_import_many_structures_capped(void **state)
 	assert_int_equal(r.bad, 200);
 	assert_string_equal(r.bad_lines[0].why, "too many structures for one address");
 	int n = 0;
-	assert_int_equal(dir_structure_foreach(f->db, "many@pro.mss.test", count_structures, &n), 1000);
+	assert_int_equal(dir_structure_foreach(f->st, "many@pro.mss.test", count_structures, &n), 1000);
 	n = 0;
-	assert_int_equal(dir_entry_search(f->db, "OTHER@", 10, count_entries, &n), 1);
+	assert_int_equal(dir_entry_search(f->st, "OTHER@", 10, count_entries, &n), 1);
 	n = 0;
-	assert_int_equal(dir_entry_search(f->db, "pro.mss.test", 1, count_entries, &n), 1);
+	assert_int_equal(dir_entry_search(f->st, "pro.mss.test", 1, count_entries, &n), 1);
 	n = 0;
-	assert_int_equal(dir_entry_search(f->db, "%", 10, count_entries, &n), 0);
+	assert_int_equal(dir_entry_search(f->st, "%", 10, count_entries, &n), 0);
 }
 
 static void test_trust_import(void **state)
@@ -264,32 +249,32 @@ static void test_trust_import(void **state)
 	write_file(f, xml, strlen(xml));
 	struct trust_import_result r;
 	char err[256] = "";
-	assert_int_equal(trust_import(f->db, f->file, &r, err, sizeof err), 0);
+	assert_int_equal(trust_import(f->st, f->file, &r, err, sizeof err), 0);
 	assert_int_equal(r.entries, 3);
 	assert_int_equal(r.domains, 2);
 	assert_int_equal(r.added, 3);
 	assert_int_equal(
-	    trust_is_listed(f->db, "Other-Operator.test",
+	    trust_is_listed(f->st, "Other-Operator.test",
 	                    "cn=mx.other-operator.test, ou=12345678900011, o=other operator, c=FR"),
 	    1);
 	assert_int_equal(
-	    trust_is_listed(f->db, "other-operator.test",
+	    trust_is_listed(f->st, "other-operator.test",
 	                    "C=FR, O=Other Operator, OU=12345678900011, CN=mx.other-operator.test"),
 	    1);
 	assert_int_equal(
-	    trust_is_listed(f->db, "other-operator.test",
+	    trust_is_listed(f->st, "other-operator.test",
 	                    "/C=FR/O=Other Operator/OU=12345678900011/CN=mx.other-operator.test"),
 	    1);
 	assert_int_equal(
-	    trust_is_listed(f->db, "third.test", "CN=mx.other-operator.test,O=Other Operator,C=FR"), 0);
+	    trust_is_listed(f->st, "third.test", "CN=mx.other-operator.test,O=Other Operator,C=FR"), 0);
 	assert_int_equal(
-	    trust_is_listed(f->db, "other-operator.test", "CN=mx.evil.test,O=Other Operator,C=FR"), 0);
-	assert_int_equal(trust_domain_known(f->db, "THIRD.test"), 1);
-	assert_int_equal(trust_domain_known(f->db, "fourth.test"), 0);
+	    trust_is_listed(f->st, "other-operator.test", "CN=mx.evil.test,O=Other Operator,C=FR"), 0);
+	assert_int_equal(trust_domain_known(f->st, "THIRD.test"), 1);
+	assert_int_equal(trust_domain_known(f->st, "fourth.test"), 0);
 	/* a malformed list changes nothing */
 	write_file(f, "<ListeBlancheMSSante", 20);
-	assert_int_equal(trust_import(f->db, f->file, &r, err, sizeof err), 1);
-	assert_int_equal(trust_domain_known(f->db, "third.test"), 1);
+	assert_int_equal(trust_import(f->st, f->file, &r, err, sizeof err), 1);
+	assert_int_equal(trust_domain_known(f->st, "third.test"), 1);
 	/* reimport without third.test */
 	static const char xml2[] =
 	    "<ListeBlancheMSSante xmlns=\"https://listeblanche.mssante.fr/schema\"><ListeDomaines>"
@@ -298,10 +283,10 @@ static void test_trust_import(void **state)
 	    "Operator,C=FR</DNCertificatOperateur></Domaine>"
 	    "</ListeDomaines></ListeBlancheMSSante>";
 	write_file(f, xml2, strlen(xml2));
-	assert_int_equal(trust_import(f->db, f->file, &r, err, sizeof err), 0);
+	assert_int_equal(trust_import(f->st, f->file, &r, err, sizeof err), 0);
 	assert_int_equal(r.added, 0);
 	assert_int_equal(r.removed, 2);
-	assert_int_equal(trust_domain_known(f->db, "third.test"), 0);
+	assert_int_equal(trust_domain_known(f->st, "third.test"), 0);
 }
 
 int main(void)

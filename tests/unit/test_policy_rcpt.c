@@ -21,7 +21,6 @@
 #include "directory/trust.h"
 #include "lib/config.h"
 #include "lib/crypto.h"
-#include "lib/db.h"
 #include "test_db_util.h"
 #include "lib/str.h"
 #include "audit/audit.h"
@@ -34,10 +33,9 @@
 #define OP_DN "CN=mx.other-operator.test,OU=12345678900011,O=Other Operator,C=FR"
 #define BAD_DN "CN=mx.evil.test,O=Evil,C=FR"
 
-static char dir[64];
-static sqlite3 *db;
-static struct sql *conn;
-static struct mss_config cfg;
+static char dir[300];
+static struct store *store;
+static struct test_data td;
 
 static void write_file(const char *path, const char *content)
 {
@@ -54,7 +52,7 @@ static void add_account(const char *address, enum account_role role)
 	str_copy(a.address, sizeof a.address, address);
 	a.role = role;
 	char err[256];
-	if (account_add(db, &a, NULL, NULL, err, sizeof err) != 0)
+	if (account_add(store, &a, NULL, NULL, err, sizeof err) != 0)
 		fail_msg("account_add %s: %s", address, err);
 }
 
@@ -73,9 +71,9 @@ static void load_directory(void)
 	    "ORG|labo@pro.mss.test|||3|4|Labo||39|Biologiste\n"
 	    "PER|dr.martin@pro.mss.test|8|10003|1|1|MARTIN|Jean|10|Médecin\n");
 	struct dir_import_result r;
-	if (directory_import(db, path, true, &r, err, sizeof err) != 0)
+	if (directory_import(store, path, true, &r, err, sizeof err) != 0)
 		fail_msg("directory import: %s (%s)", err, r.nbad_kept ? r.bad_lines[0].why : "");
-	assert_int_equal(dir_entry_set_active(db, "dr.inactive@other-operator.test", false), 0);
+	assert_int_equal(dir_entry_set_active(store, "dr.inactive@other-operator.test", false), 0);
 	str_format(path, sizeof path, "%s/trust.xml", dir);
 	write_file(path,
 	           "<ListeBlancheMSSante xmlns=\"https://listeblanche.mssante.fr/schema\"><ListeDomaines>"
@@ -84,31 +82,25 @@ static void load_directory(void)
 	           "<Domaine><Nom>third.test</Nom><DNCertificatOperateur>CN=mx.third.test,C=FR"
 	           "</DNCertificatOperateur></Domaine></ListeDomaines></ListeBlancheMSSante>");
 	struct trust_import_result tr;
-	assert_int_equal(trust_import(db, path, &tr, err, sizeof err), 0);
+	assert_int_equal(trust_import(store, path, &tr, err, sizeof err), 0);
 }
 
 static int setup(void **state)
 {
 	(void)state;
-	char err[256], path[128];
-	if (crypto_init() < 0)
-		return -1;
-	str_copy(dir, sizeof dir, "/tmp/mss-test-policy-XXXXXX");
-	if (mkdtemp(dir) == NULL)
-		return -1;
-	str_format(path, sizeof path, "%s/keys", dir);
-	mkdir(path, 0700);
-	str_format(path, sizeof path, "%s/mss.db", dir);
+	char err[256];
 	const struct sql_schema *parts[] = {&directory_schema, &directory_entries_schema, &audit_schema};
-	conn = test_db_create(path, parts, 3, &db);
-	if (conn == NULL)
+	if (crypto_init() < 0 || test_data_init(&td, "mss-test-policy") != 0)
 		return -1;
-	config_defaults(&cfg);
-	if (config_set(&cfg, "domains", "pro.mss.test", err, sizeof err) < 0 ||
-	    config_set(&cfg, "patient_domain", "patient.mss.test", err, sizeof err) < 0) {
+	str_copy(dir, sizeof dir, td.dir);
+	if (config_set(&td.cfg, "domains", "pro.mss.test", err, sizeof err) < 0 ||
+	    config_set(&td.cfg, "patient_domain", "patient.mss.test", err, sizeof err) < 0) {
 		fprintf(stderr, "config: %s\n", err);
 		return -1;
 	}
+	if (test_data_open(&td, parts, 3) != 0 || audit_start_log(td.st, err, sizeof err) != 0)
+		return -1;
+	store = td.st;
 	add_account(PAT, ROLE_PATIENT);
 	add_account(PAT2, ROLE_PATIENT);
 	add_account("dr.martin@pro.mss.test", ROLE_PROFESSIONAL);
@@ -116,22 +108,20 @@ static int setup(void **state)
 	add_account("dr.off@pro.mss.test", ROLE_PROFESSIONAL);
 	add_account("labo@pro.mss.test", ROLE_ORGANISATION);
 	add_account("pharmacie@pro.mss.test", ROLE_ORGANISATION);
-	assert_int_equal(account_disable(db, "dr.off@pro.mss.test", err, sizeof err), 0);
+	assert_int_equal(account_disable(store, "dr.off@pro.mss.test", err, sizeof err), 0);
 	load_directory();
-	assert_int_equal(contacts_block(db, PAT, "dr.durand@pro.mss.test", true), 0);
-	assert_int_equal(contacts_block(db, PAT, "Dr.Durand@pro.mss.test", true), 1);
-	assert_int_equal(contacts_record(db, PAT, "dr.martin@pro.mss.test", false), 0);
-	assert_int_equal(contacts_record(db, PAT, "labo@pro.mss.test", true), 0);
+	assert_int_equal(contacts_block(store, PAT, "dr.durand@pro.mss.test", true), 0);
+	assert_int_equal(contacts_block(store, PAT, "Dr.Durand@pro.mss.test", true), 1);
+	assert_int_equal(contacts_record(store, PAT, "dr.martin@pro.mss.test", false), 0);
+	assert_int_equal(contacts_record(store, PAT, "labo@pro.mss.test", true), 0);
 	return 0;
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	sql_close(conn);
-	char cmd[128];
-	str_format(cmd, sizeof cmd, "rm -rf %s", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	test_data_close(&td);
+	return 0;
 }
 
 struct row {
@@ -234,12 +224,7 @@ static const struct row rows[] = {
 
 static int64_t audit_count(void)
 {
-	sqlite3_stmt *st = NULL;
-	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM audit_log", -1, &st, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	int64_t n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return n;
+	return test_sql_int(store, "SELECT count(*) FROM audit_log");
 }
 
 static void test_policy_table(void **state)
@@ -260,8 +245,8 @@ static void test_policy_table(void **state)
 		struct mss_status st;
 		memset(&st, 0, sizeof st);
 		int64_t before = audit_count();
-		int rc = r->rcpt ? policy_rcpt_db(db, &cfg, &s, r->mail_from, r->rcpt, &st)
-		                 : policy_mail_db(db, &cfg, &s, r->mail_from, &st);
+		int rc = r->rcpt ? policy_check_rcpt(store, &s, r->mail_from, r->rcpt, &st)
+		                 : policy_check_mail(store, &s, r->mail_from, &st);
 		if (rc != r->rc || st.code != r->code || strcmp(st.enhanced, r->enhanced) != 0)
 			fail_msg("row %zu (%s -> %s): got rc=%d %d %s \"%s\", want rc=%d %d %s", i,
 			         r->mail_from, r->rcpt ? r->rcpt : "MAIL", rc, st.code, st.enhanced, st.text,
@@ -278,20 +263,20 @@ static void test_audit_reason(void **state)
 	str_copy(s.account, sizeof s.account, PAT);
 	str_copy(s.listener, sizeof s.listener, "submission");
 	struct mss_status st;
-	assert_int_equal(policy_rcpt_db(db, &cfg, &s, PAT, PAT2, &st), 1);
-	sqlite3_stmt *q = NULL;
-	assert_int_equal(sqlite3_prepare_v2(db,
-	                                    "SELECT action, target, detail, result, patient FROM audit_log "
-	                                    "ORDER BY seq DESC LIMIT 1",
-	                                    -1, &q, NULL),
-	                 SQLITE_OK);
-	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-	assert_string_equal((const char *)sqlite3_column_text(q, 0), "smtp.rcpt");
-	assert_string_equal((const char *)sqlite3_column_text(q, 1), PAT2);
-	assert_non_null(strstr((const char *)sqlite3_column_text(q, 2), "reason=patient-to-patient"));
-	assert_non_null(strstr((const char *)sqlite3_column_text(q, 3), "refused: 550 5.7.1"));
-	assert_string_equal((const char *)sqlite3_column_text(q, 4), PAT2);
-	sqlite3_finalize(q);
+	assert_int_equal(policy_check_rcpt(store, &s, PAT, PAT2, &st), 1);
+	char err[256];
+	struct sql_stmt *q = sql_query(store_sql(store), "test",
+	                               "SELECT action, target, detail, result, patient FROM audit_log "
+	                               "ORDER BY seq DESC LIMIT 1",
+	                               SQL_NOARGS, err, sizeof err);
+	assert_non_null(q);
+	assert_int_equal(sql_next(q, err, sizeof err), 1);
+	assert_string_equal(sql_text(q, 0), "smtp.rcpt");
+	assert_string_equal(sql_text(q, 1), PAT2);
+	assert_non_null(strstr(sql_text(q, 2), "reason=patient-to-patient"));
+	assert_non_null(strstr(sql_text(q, 3), "refused: 550 5.7.1"));
+	assert_string_equal(sql_text(q, 4), PAT2);
+	sql_done(q);
 }
 
 struct msg_case {
@@ -323,7 +308,7 @@ static void test_contact_from_headers(void **state)
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct contact_info info;
 		contacts_parse_message(cases[i].msg, strlen(cases[i].msg), &info);
-		const char *c = contacts_reply_address(db, &cfg, &info);
+		const char *c = contacts_reply_address(store, &info);
 		if (strcmp(c, cases[i].contact) != 0 || info.fin != cases[i].fin)
 			fail_msg("case %zu: contact %s fin %d, want %s %d", i, c, info.fin, cases[i].contact,
 			         cases[i].fin);
@@ -334,23 +319,23 @@ static void test_contact_states(void **state)
 {
 	(void)state;
 	enum contact_state cs;
-	assert_int_equal(contacts_state(db, PAT2, "dr.durand@pro.mss.test", &cs), 0);
+	assert_int_equal(contacts_state(store, PAT2, "dr.durand@pro.mss.test", &cs), 0);
 	assert_int_equal(cs, CONTACT_NONE);
-	assert_int_equal(contacts_record(db, PAT2, "Dr.Durand@pro.mss.test", false), 0);
-	assert_int_equal(contacts_state(db, PAT2, "dr.durand@PRO.mss.test", &cs), 0);
+	assert_int_equal(contacts_record(store, PAT2, "Dr.Durand@pro.mss.test", false), 0);
+	assert_int_equal(contacts_state(store, PAT2, "dr.durand@PRO.mss.test", &cs), 0);
 	assert_int_equal(cs, CONTACT_OPEN);
-	assert_int_equal(contacts_record(db, PAT2, "dr.durand@pro.mss.test", true), 0);
-	assert_int_equal(contacts_state(db, PAT2, "dr.durand@pro.mss.test", &cs), 0);
+	assert_int_equal(contacts_record(store, PAT2, "dr.durand@pro.mss.test", true), 0);
+	assert_int_equal(contacts_state(store, PAT2, "dr.durand@pro.mss.test", &cs), 0);
 	assert_int_equal(cs, CONTACT_CLOSED);
 	/* writing again reopens the exchange */
-	assert_int_equal(contacts_record(db, PAT2, "dr.durand@pro.mss.test", false), 0);
-	assert_int_equal(contacts_state(db, PAT2, "dr.durand@pro.mss.test", &cs), 0);
+	assert_int_equal(contacts_record(store, PAT2, "dr.durand@pro.mss.test", false), 0);
+	assert_int_equal(contacts_state(store, PAT2, "dr.durand@pro.mss.test", &cs), 0);
 	assert_int_equal(cs, CONTACT_OPEN);
-	assert_int_equal(contacts_record(db, PAT2, "not an address", false), -1);
-	assert_int_equal(contacts_is_blocked(db, PAT, "DR.DURAND@pro.mss.test"), 1);
-	assert_int_equal(contacts_block(db, PAT, "dr.durand@pro.mss.test", false), 0);
-	assert_int_equal(contacts_is_blocked(db, PAT, "dr.durand@pro.mss.test"), 0);
-	assert_int_equal(contacts_block(db, PAT, "dr.durand@pro.mss.test", true), 0);
+	assert_int_equal(contacts_record(store, PAT2, "not an address", false), -1);
+	assert_int_equal(contacts_is_blocked(store, PAT, "DR.DURAND@pro.mss.test"), 1);
+	assert_int_equal(contacts_block(store, PAT, "dr.durand@pro.mss.test", false), 0);
+	assert_int_equal(contacts_is_blocked(store, PAT, "dr.durand@pro.mss.test"), 0);
+	assert_int_equal(contacts_block(store, PAT, "dr.durand@pro.mss.test", true), 0);
 }
 
 int main(void)

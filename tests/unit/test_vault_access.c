@@ -14,7 +14,6 @@
 
 #include "directory/account.h"
 #include "directory/schema.h"
-#include "lib/db.h"
 #include "test_db_util.h"
 #include "lib/str.h"
 #include "audit/audit.h"
@@ -31,38 +30,34 @@
 static const struct vault_actor admin = {"mssctl", "local", ""};
 
 struct fx {
-	char dir[64];
-	sqlite3 *db;
-	struct sql *conn;
+	struct test_data t;
+	struct store *st;
 };
 
-static void add(sqlite3 *db, const char *addr, enum account_role role)
+static void add(struct store *st, const char *addr, enum account_role role)
 {
 	char err[256];
 	struct account a;
 	memset(&a, 0, sizeof a);
 	str_copy(a.address, sizeof a.address, addr);
 	a.role = role;
-	assert_int_equal(account_add(db, &a, NULL, NULL, err, sizeof err), 0);
+	assert_int_equal(account_add(st, &a, NULL, NULL, err, sizeof err), 0);
 }
 
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof *f);
-	char path[128];
-	assert_true(sodium_init() >= 0);
-	str_copy(f->dir, sizeof f->dir, "/tmp/test_vault_access.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	str_format(path, sizeof path, "%s/keys", f->dir);
-	mkdir(path, 0700);
-	str_format(path, sizeof path, "%s/mss.db", f->dir);
+	char err[256];
 	const struct sql_schema *parts[] = {&directory_schema, &directory_entries_schema, &audit_schema,
 	                                    &vault_schema};
-	f->conn = test_db_create(path, parts, 4, &f->db);
-	assert_non_null(f->conn);
-	add(f->db, PATIENT, ROLE_PATIENT);
-	add(f->db, PRO, ROLE_PROFESSIONAL);
-	add(f->db, PRO2, ROLE_PROFESSIONAL);
+	assert_true(sodium_init() >= 0);
+	assert_int_equal(test_data_init(&f->t, "test_vault_access"), 0);
+	assert_int_equal(test_data_open(&f->t, parts, 4), 0);
+	f->st = f->t.st;
+	assert_int_equal(audit_start_log(f->st, err, sizeof err), 0);
+	add(f->st, PATIENT, ROLE_PATIENT);
+	add(f->st, PRO, ROLE_PROFESSIONAL);
+	add(f->st, PRO2, ROLE_PROFESSIONAL);
 	*state = f;
 	return 0;
 }
@@ -70,10 +65,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	char cmd[128];
-	sql_close(f->conn);
-	str_format(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-	assert_int_equal(system(cmd), 0);
+	test_data_close(&f->t);
 	free(f);
 	return 0;
 }
@@ -82,39 +74,39 @@ static void test_grant_revoke(void **state)
 {
 	struct fx *f = *state;
 	char err[256];
-	assert_int_equal(vault_may_read(f->db, PRO, PATIENT), 0);
+	assert_int_equal(vault_may_read(f->st, PRO, PATIENT), 0);
 	assert_int_equal(
-	    vault_access_grant(f->db, &admin, PATIENT, "Dr.Martin@PRO.mss.test", err, sizeof err), 0);
-	assert_int_equal(vault_may_read(f->db, PRO, PATIENT), 1);
-	assert_int_equal(vault_may_read(f->db, PRO2, PATIENT), 0);
-	assert_int_equal(vault_access_grant(f->db, &admin, PATIENT, PRO, err, sizeof err),
+	    vault_access_grant(f->st, &admin, PATIENT, "Dr.Martin@PRO.mss.test", err, sizeof err), 0);
+	assert_int_equal(vault_may_read(f->st, PRO, PATIENT), 1);
+	assert_int_equal(vault_may_read(f->st, PRO2, PATIENT), 0);
+	assert_int_equal(vault_access_grant(f->st, &admin, PATIENT, PRO, err, sizeof err),
 	                 0); /* idempotent */
-	assert_int_equal(vault_access_revoke(f->db, &admin, PATIENT, PRO, err, sizeof err), 0);
-	assert_int_equal(vault_may_read(f->db, PRO, PATIENT), 0);
-	assert_int_equal(vault_access_revoke(f->db, &admin, PATIENT, PRO, err, sizeof err), 1);
+	assert_int_equal(vault_access_revoke(f->st, &admin, PATIENT, PRO, err, sizeof err), 0);
+	assert_int_equal(vault_may_read(f->st, PRO, PATIENT), 0);
+	assert_int_equal(vault_access_revoke(f->st, &admin, PATIENT, PRO, err, sizeof err), 1);
 	/* Refusals: grants only from a patient to a professional account here. */
-	assert_int_equal(vault_access_grant(f->db, &admin, PRO, PATIENT, err, sizeof err), 1);
-	assert_int_equal(vault_access_grant(f->db, &admin, PATIENT, "nobody@pro.mss.test", err, sizeof err),
+	assert_int_equal(vault_access_grant(f->st, &admin, PRO, PATIENT, err, sizeof err), 1);
+	assert_int_equal(vault_access_grant(f->st, &admin, PATIENT, "nobody@pro.mss.test", err, sizeof err),
 	                 1);
-	assert_int_equal(vault_access_grant(f->db, &admin, PATIENT, "not an address", err, sizeof err), 1);
+	assert_int_equal(vault_access_grant(f->st, &admin, PATIENT, "not an address", err, sizeof err), 1);
 }
 
 static void test_block_overrides_grant(void **state)
 {
 	struct fx *f = *state;
 	char err[256];
-	assert_int_equal(vault_access_grant(f->db, &admin, PATIENT, PRO, err, sizeof err), 0);
-	assert_int_equal(vault_access_block(f->db, &admin, PATIENT, PRO, err, sizeof err), 0);
-	assert_int_equal(vault_is_blocked(f->db, PATIENT, PRO), 1);
-	assert_int_equal(vault_may_read(f->db, PRO, PATIENT), 0);
-	assert_int_equal(vault_access_grant(f->db, &admin, PATIENT, PRO, err, sizeof err), 1);
+	assert_int_equal(vault_access_grant(f->st, &admin, PATIENT, PRO, err, sizeof err), 0);
+	assert_int_equal(vault_access_block(f->st, &admin, PATIENT, PRO, err, sizeof err), 0);
+	assert_int_equal(vault_is_blocked(f->st, PATIENT, PRO), 1);
+	assert_int_equal(vault_may_read(f->st, PRO, PATIENT), 0);
+	assert_int_equal(vault_access_grant(f->st, &admin, PATIENT, PRO, err, sizeof err), 1);
 	assert_non_null(strstr(err, "blocked"));
 	/* Remote professionals may be blocked too. */
-	assert_int_equal(vault_access_block(f->db, &admin, PATIENT, "x@other-operator.test", err, sizeof err),
+	assert_int_equal(vault_access_block(f->st, &admin, PATIENT, "x@other-operator.test", err, sizeof err),
 	                 0);
-	assert_int_equal(vault_access_unblock(f->db, &admin, PATIENT, PRO, err, sizeof err), 0);
-	assert_int_equal(vault_may_read(f->db, PRO, PATIENT), 1); /* the grant was kept */
-	assert_int_equal(vault_access_unblock(f->db, &admin, PATIENT, PRO, err, sizeof err), 1);
+	assert_int_equal(vault_access_unblock(f->st, &admin, PATIENT, PRO, err, sizeof err), 0);
+	assert_int_equal(vault_may_read(f->st, PRO, PATIENT), 1); /* the grant was kept */
+	assert_int_equal(vault_access_unblock(f->st, &admin, PATIENT, PRO, err, sizeof err), 1);
 }
 
 struct seen {
@@ -146,20 +138,20 @@ static void test_lists(void **state)
 	struct fx *f = *state;
 	struct seen s = {0};
 	char err[256];
-	assert_int_equal(vault_access_grant(f->db, &admin, PATIENT, PRO, err, sizeof err), 0);
-	assert_int_equal(vault_access_block(f->db, &admin, PATIENT, PRO2, err, sizeof err), 0);
-	assert_int_equal(vault_access_list(f->db, PATIENT, collect, &s), 0);
+	assert_int_equal(vault_access_grant(f->st, &admin, PATIENT, PRO, err, sizeof err), 0);
+	assert_int_equal(vault_access_block(f->st, &admin, PATIENT, PRO2, err, sizeof err), 0);
+	assert_int_equal(vault_access_list(f->st, PATIENT, collect, &s), 0);
 	assert_int_equal(s.n, 2);
 	assert_string_equal(s.names[0], PRO2);
 	assert_true(s.blocked[0]);
 	assert_string_equal(s.names[1], PRO);
 	assert_false(s.blocked[1]);
 	memset(&s, 0, sizeof s);
-	assert_int_equal(vault_patients_readable_by(f->db, PRO, collect_patient, &s), 0);
+	assert_int_equal(vault_patients_readable_by(f->st, PRO, collect_patient, &s), 0);
 	assert_int_equal(s.n, 1);
 	assert_string_equal(s.names[0], PATIENT);
 	memset(&s, 0, sizeof s);
-	assert_int_equal(vault_patients_readable_by(f->db, PRO2, collect_patient, &s), 0);
+	assert_int_equal(vault_patients_readable_by(f->st, PRO2, collect_patient, &s), 0);
 	assert_int_equal(s.n, 0);
 }
 
@@ -178,11 +170,11 @@ static void test_history_from_audit(void **state)
 	struct seen s = {0};
 	char err[256];
 	const struct vault_actor pro = {PRO, "certificate", "127.0.0.1"};
-	assert_int_equal(vault_access_grant(f->db, &admin, PATIENT, PRO, err, sizeof err), 0);
+	assert_int_equal(vault_access_grant(f->st, &admin, PATIENT, PRO, err, sizeof err), 0);
 	assert_int_equal(
-	    vault_audit(f->db, &pro, "vault.read", PATIENT, "Documents/Biologie UID 1", NULL, "ok"), 0);
-	assert_int_equal(vault_access_revoke(f->db, &admin, PATIENT, PRO, err, sizeof err), 0);
-	assert_int_equal(vault_history_foreach(f->db, PATIENT, 0, history_cb, &s), 0);
+	    vault_audit(f->st, &pro, "vault.read", PATIENT, "Documents/Biologie UID 1", NULL, "ok"), 0);
+	assert_int_equal(vault_access_revoke(f->st, &admin, PATIENT, PRO, err, sizeof err), 0);
+	assert_int_equal(vault_history_foreach(f->st, PATIENT, 0, history_cb, &s), 0);
 	assert_int_equal(s.n, 3);
 	assert_string_equal(s.names[0], "mssctl|access.grant|" PRO);
 	assert_string_equal(s.names[1], PRO "|vault.read|Documents/Biologie UID 1");
@@ -205,7 +197,7 @@ static void test_history_from_audit(void **state)
 	buf_free(&a);
 	buf_free(&b);
 	struct audit_verify_result r;
-	assert_int_equal(audit_verify(f->db, NULL, &r), 0);
+	assert_int_equal(audit_verify(f->st, NULL, &r), 0);
 }
 
 int main(void)

@@ -66,12 +66,11 @@ static int setup(void **state)
 	memset(&a, 0, sizeof a);
 	str_copy(a.address, sizeof a.address, PATIENT);
 	a.role = ROLE_PATIENT;
-	assert_int_equal(account_add(store_db(f->st), &a, NULL, NULL, err, sizeof err), 0);
-	assert_int_equal(store_user_create(f->st, PATIENT, err, sizeof err), 0);
+	assert_int_equal(account_add(f->st, &a, NULL, NULL, err, sizeof err), 0);
 	str_copy(a.address, sizeof a.address, PRO);
 	str_copy(a.name, sizeof a.name, "Dr Martin");
 	a.role = ROLE_PROFESSIONAL;
-	assert_int_equal(account_add(store_db(f->st), &a, NULL, NULL, err, sizeof err), 0);
+	assert_int_equal(account_add(f->st, &a, NULL, NULL, err, sizeof err), 0);
 	*state = f;
 	return 0;
 }
