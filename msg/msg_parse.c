@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/config.h"
 #include "lib/str.h"
 #include "msg/msg_int.h"
 
@@ -12,6 +13,15 @@ void msg_limits_default(struct msg_limits *l)
 {
 	l->max_parts = 1024;
 	l->max_depth = 16;
+}
+
+void msg_limits_from_config(const struct mss_config *cfg, struct msg_limits *l)
+{
+	msg_limits_default(l);
+	if (cfg->max_mime_parts)
+		l->max_parts = cfg->max_mime_parts;
+	if (cfg->max_mime_depth)
+		l->max_depth = cfg->max_mime_depth;
 }
 
 struct walker {
@@ -97,10 +107,10 @@ static void part_fields(struct mailmime *mm, struct msg_part *p)
 	const char *fn = sf.fld_disposition_filename ? sf.fld_disposition_filename : sf.fld_content_name;
 	if (fn)
 		msg_decode_words(fn, p->filename, sizeof p->filename);
-	if (sf.fld_content_charset) {
-		str_copy(p->charset, sizeof p->charset, sf.fld_content_charset);
+	if (sf.fld_content_charset && str_copy(p->charset, sizeof p->charset, sf.fld_content_charset) == 0)
 		str_lower(p->charset);
-	}
+	else
+		p->charset[0] = '\0'; /* none, or longer than any charset name */
 	p->encoding = encoding_of(&sf, mm->mm_body);
 	p->attachment = sf.fld_disposition && sf.fld_disposition->dsp_type &&
 	                sf.fld_disposition->dsp_type->dsp_type == MAILMIME_DISPOSITION_TYPE_ATTACHMENT;

@@ -13,6 +13,7 @@
 
 #include "lib/log.h"
 #include "lib/str.h"
+#include "msg/msg.h"
 #include "smtpd/smtp_cmd.h"
 #include "smtpd/smtp_data.h"
 #include "smtpd/smtp_header.h"
@@ -237,8 +238,17 @@ static int deliver(struct smtp_session *s, struct smtp_data *d)
 	pm.data = d->body.data;
 	pm.len = d->body.len;
 	pm.queue_id = qid;
+	/* One parse at the end of DATA, handed down to every stage of the delivery */
+	struct msg parsed;
+	struct msg_limits lim;
+	char perr[160];
+	msg_limits_from_config(s->cfg, &lim);
+	if (msg_parse(pm.data, pm.len, &lim, &parsed, perr, sizeof(perr)) == 0)
+		pm.parsed = &parsed;
 	memset(&st, 0, sizeof(st));
 	rc = policy_deliver(s->store, &pm, &st);
+	if (pm.parsed != NULL)
+		msg_free(&parsed);
 	log_info("smtp.deliver", "session=%s qid=%s from=%s nrcpt=%zu size=%zu result=%s", s->id, qid,
 	         log_quote(q, sizeof(q), s->mail_from), s->nrcpt, d->body.len, rc == 0 ? "ok" : "failed");
 	if (rc != 0) {

@@ -28,6 +28,7 @@
 #include "lib/config.h"
 
 struct store;
+struct msg; /* msg/msg.h: a message parsed once */
 
 /* ---- opening, creating ---------------------------------------------------------- */
 
@@ -316,6 +317,10 @@ struct store_delivery {
 	 * lock is taken. Non-zero rolls the whole delivery back (err filled). */
 	int (*in_transaction)(void *arg, char *err, size_t errlen);
 	void *in_transaction_arg;
+	/* The caller's parse of exactly data (msg/), when it has one: ENVELOPE and
+	 * BODYSTRUCTURE are then built from it instead of parsing the message again
+	 * (NULL = the store parses). */
+	const struct msg *parsed;
 };
 /* Stores the message for every recipient: encrypted, fsynced, renamed, then one
  * database commit for all. Durable when it returns 0 (SMTP may then say 250).
@@ -405,6 +410,10 @@ struct store_mime_info {
  * strings. Malformed MIME never fails: it falls back to a single text/plain part.
  * Returns 0, -1 only when memory or the parser itself fails. */
 int store_mime_build(const char *data, size_t len, struct store_mime_info *out);
+/* The same from a parse the caller already made of exactly data (msg/'s tree): the MIME
+ * tree is not parsed again. parsed NULL: as store_mime_build. */
+int store_mime_build_parsed(const char *data, size_t len, const struct msg *parsed,
+                            struct store_mime_info *out);
 void store_mime_info_free(struct store_mime_info *mi);
 
 #endif

@@ -133,7 +133,7 @@ int store_deliver(struct store *st, const struct store_delivery *d, uint32_t *ui
 
 	if (deliver_prepare(d, mailbox, &flags, keywords, err, errlen) < 0)
 		return -1;
-	if (store_mime_build(d->data, d->len, &mi) < 0) {
+	if (store_mime_build_parsed(d->data, d->len, d->parsed, &mi) < 0) {
 		str_format(err, errlen, "cannot analyse the message");
 		return -1;
 	}

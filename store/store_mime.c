@@ -16,6 +16,7 @@
 
 #include "lib/buf.h"
 #include "lib/str.h"
+#include "msg/msg.h"
 #include "store/store_int.h"
 
 #define MIME_DEPTH_MAX 40 /* deeper trees are described as text/plain */
@@ -690,14 +691,18 @@ static void structure(struct buf *b, const struct mailmime *m, bool ext, int dep
 	}
 }
 
-static void build_structures(const char *data, size_t len, size_t hlen, struct store_mime_info *out)
+/* tree: the caller's parse of data (not freed here), NULL to parse it now. */
+static void build_structures(const char *data, size_t len, size_t hlen, struct mailmime *tree,
+                             struct store_mime_info *out)
 {
 	struct buf bs, body;
-	struct mailmime *mime = NULL;
+	struct mailmime *mime = tree;
 	size_t idx = 0;
 	buf_init(&bs, BUF_UNLIMITED);
 	buf_init(&body, BUF_UNLIMITED);
-	if (mailmime_parse(data, len, &idx, &mime) == MAILIMF_NO_ERROR && mime != NULL &&
+	if (tree == NULL && mailmime_parse(data, len, &idx, &mime) != MAILIMF_NO_ERROR)
+		mime = NULL;
+	if (mime != NULL &&
 	    (mime->mm_type != MAILMIME_MESSAGE || mime->mm_data.mm_message.mm_msg_mime != NULL)) {
 		structure(&bs, mime, true, 0);
 		structure(&body, mime, false, 0);
@@ -705,7 +710,7 @@ static void build_structures(const char *data, size_t len, size_t hlen, struct s
 		plain_fallback(&bs, data + hlen, len - hlen, true);
 		plain_fallback(&body, data + hlen, len - hlen, false);
 	}
-	if (mime != NULL)
+	if (mime != NULL && tree == NULL)
 		mailmime_free(mime);
 	out->bodystructure = buf_strdup(&bs);
 	out->body = buf_strdup(&body);
@@ -714,6 +719,12 @@ static void build_structures(const char *data, size_t len, size_t hlen, struct s
 }
 
 int store_mime_build(const char *data, size_t len, struct store_mime_info *out)
+{
+	return store_mime_build_parsed(data, len, NULL, out);
+}
+
+int store_mime_build_parsed(const char *data, size_t len, const struct msg *parsed,
+                            struct store_mime_info *out)
 {
 	struct buf env;
 	memset(out, 0, sizeof(*out));
@@ -724,7 +735,9 @@ int store_mime_build(const char *data, size_t len, struct store_mime_info *out)
 	envelope_build(&env, data, len, &out->sent_date);
 	out->envelope = buf_strdup(&env);
 	buf_free(&env);
-	build_structures(data, len, (size_t)out->header_size, out);
+	build_structures(data, len, (size_t)out->header_size,
+	                 parsed != NULL && parsed->data == data && parsed->len == len ? parsed->tree : NULL,
+	                 out);
 	return 0;
 }
 

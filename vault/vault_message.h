@@ -11,6 +11,8 @@
 
 #include "auth/auth_sender.h"
 
+struct msg;
+
 /* An accepted message on its way to its local recipients (policy_deliver). */
 struct policy_message {
 	const struct policy_sender *sender;
@@ -20,6 +22,10 @@ struct policy_message {
 	const char *data; /* full message, CRLF lines, with Received: etc. already added */
 	size_t len;
 	const char *queue_id;
+	/* The caller's parse of exactly data (msg/: mss-smtpd parses once at the end of
+	 * DATA, for its own checks too), NULL to let the delivery parse it. Never freed by
+	 * the delivery; it must outlive policy_deliver. */
+	const struct msg *parsed;
 };
 
 #endif
