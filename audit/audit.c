@@ -31,53 +31,9 @@ static const struct sql_migration audit_migrations[] = {
                " hash TEXT NOT NULL, signature TEXT NOT NULL);"},
 };
 
-/* The process's key, loaded on first use. */
-static struct {
-	char override[1024];
-	char dir[1024];
-	int state; /* 0 not tried, 1 loaded, -1 failed for dir */
-	unsigned char sk[crypto_sign_SECRETKEYBYTES];
-} audit_key;
-
-void audit_set_key_dir(const char *dir)
-{
-	str_copy(audit_key.override, sizeof audit_key.override, dir ? dir : "");
-	audit_key.state = 0;
-	sodium_memzero(audit_key.sk, sizeof audit_key.sk);
-}
-
-/* Returns the secret key, or NULL when this process has none (no key directory). */
-static const unsigned char *key_get(const struct mss_config *cfg)
-{
-	char dir[1024], err[256];
-
-	if (audit_key_dir(cfg->data_dir, audit_key.override, dir, sizeof dir) != 0)
-		return NULL;
-	if (audit_key.state != 0 && strcmp(dir, audit_key.dir) == 0)
-		return audit_key.state == 1 ? audit_key.sk : NULL;
-	if (str_copy(audit_key.dir, sizeof audit_key.dir, dir) != 0)
-		return NULL;
-	if (audit_key_load_or_create(dir, audit_key.sk, err, sizeof err) != 0) {
-		log_warn("audit_key", "result=unavailable error=\"%s\"", err);
-		audit_key.state = -1;
-		return NULL;
-	}
-	audit_key.state = 1;
-	return audit_key.sk;
-}
-
-static void sign_hex(const unsigned char *sk, const char *kind, int64_t seq,
-                     const unsigned char hash[AUDIT_HASH_LEN], char out[AUDIT_SIG_HEX])
-{
-	unsigned char msg[96], sig[crypto_sign_BYTES];
-	size_t n = audit_chain_statement(kind, seq, hash, msg);
-	crypto_sign_detached(sig, NULL, msg, n, sk);
-	sodium_bin2hex(out, AUDIT_SIG_HEX, sig, sizeof sig);
-}
-
 /* Reads the last record's seq and hash (0 and zeros for an empty log). */
-static int read_tail(struct sql *db, int64_t *seq, unsigned char hash[AUDIT_HASH_LEN], char *err,
-                     size_t errlen)
+int audit_read_tail(struct sql *db, int64_t *seq, unsigned char hash[AUDIT_HASH_LEN], char *err,
+                    size_t errlen)
 {
 	char hex[AUDIT_HASH_HEX];
 	struct sql_stmt *q =
@@ -120,52 +76,9 @@ static int insert_record(struct sql *db, const struct audit_fields *fl, const ch
 	           : -1;
 }
 
-static int write_head(struct sql *db, int64_t seq, const char *hash_hex, const char *sig, char *err,
-                      size_t errlen)
-{
-	return sql_exec(db, "audit.head",
-	                "INSERT INTO audit_head (id, seq, hash, signature) VALUES (1, ?1, ?2, ?3)"
-	                " ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash,"
-	                " signature = excluded.signature",
-	                SQL_ARGS(SQL_INT(seq), SQL_TEXT(hash_hex), SQL_TEXT(sig)), err, errlen) < 0
-	           ? -1
-	           : 0;
-}
-
-static int write_checkpoint(struct sql *db, int64_t seq, const char *hash_hex, const char *sig, char *err,
-                            size_t errlen)
-{
-	return sql_exec(db, "audit.checkpoint",
-	                "INSERT INTO audit_checkpoint (seq, hash, signature, time) VALUES (?1, ?2, ?3, ?4)"
-	                " ON CONFLICT (seq) DO NOTHING",
-	                SQL_ARGS(SQL_INT(seq), SQL_TEXT(hash_hex), SQL_TEXT(sig), SQL_INT(time(NULL))), err,
-	                errlen) < 0
-	           ? -1
-	           : 0;
-}
-
-/* The head is re-signed on every append so that records cut off the end are noticed;
- * without a key it is left unsigned, which verification reports. */
-static int sign_head_and_checkpoint(struct sql *db, const unsigned char *sk, int64_t seq,
-                                    const unsigned char hash[AUDIT_HASH_LEN], const char *hash_hex, char *err,
-                                    size_t errlen)
-{
-	char sig[AUDIT_SIG_HEX] = "";
-
-	if (sk)
-		sign_hex(sk, "head", seq, hash, sig);
-	if (write_head(db, seq, hash_hex, sig, err, errlen) != 0)
-		return -1;
-	if (!sk || seq % AUDIT_CHECKPOINT_EVERY != 0)
-		return 0;
-	sign_hex(sk, "checkpoint", seq, hash, sig);
-	return write_checkpoint(db, seq, hash_hex, sig, err, errlen);
-}
-
 /* Inside a write transaction: one record after the tail. The chain lock keeps two
  * writers (hosts, with PostgreSQL) from chaining onto the same tail. */
-static int append_locked(struct sql *db, const unsigned char *sk, const struct audit_event *ev, char *err,
-                         size_t errlen)
+static int append_locked(struct sql *db, const struct audit_event *ev, int64_t *seq, char *err, size_t errlen)
 {
 	struct audit_fields fl = {
 	    .time = (int64_t)time(NULL),
@@ -174,7 +87,8 @@ static int append_locked(struct sql *db, const unsigned char *sk, const struct a
 	unsigned char prev[AUDIT_HASH_LEN], hash[AUDIT_HASH_LEN];
 	char prev_hex[AUDIT_HASH_HEX], hash_hex[AUDIT_HASH_HEX];
 
-	if (sql_lock(db, "audit.chain", err, errlen) != 0 || read_tail(db, &fl.seq, prev, err, errlen) != 0)
+	if (sql_lock(db, "audit.chain", err, errlen) != 0 ||
+	    audit_read_tail(db, &fl.seq, prev, err, errlen) != 0)
 		return -1;
 	fl.seq++;
 	audit_chain_hash(prev, &fl, hash);
@@ -182,69 +96,36 @@ static int append_locked(struct sql *db, const unsigned char *sk, const struct a
 	sodium_bin2hex(hash_hex, sizeof hash_hex, hash, sizeof hash);
 	if (insert_record(db, &fl, prev_hex, hash_hex, err, errlen) != 0)
 		return -1;
-	return sign_head_and_checkpoint(db, sk, fl.seq, hash, hash_hex, err, errlen);
+	*seq = fl.seq;
+	return 0;
 }
 
+/* The record is signed by the signer process (audit_signer.c), never here: this process
+ * runs as the daemons' user and holds no signing key. It is told a record exists; a
+ * record inside someone's transaction is signed once that transaction commits (the
+ * signer signs committed records only, and looks again shortly after a notice). */
 int audit_append(struct store *st, const struct audit_event *ev, char *err, size_t errlen)
 {
 	struct sql *db = store_sql(st);
-	const unsigned char *sk = key_get(store_config(st));
+	int64_t seq = 0;
 	/* Inside someone's transaction already: join it (the order is still strict,
 	 * since that transaction holds the write lock once it wrote). */
-	if (sql_in_transaction(db))
-		return append_locked(db, sk, ev, err, errlen);
-	if (sql_begin_write(db, err, errlen) != 0)
-		return -1;
-	if (append_locked(db, sk, ev, err, errlen) != 0) {
-		sql_rollback(db);
-		return -1;
-	}
-	return sql_commit(db, err, errlen);
-}
-
-static int checkpoint_locked(struct sql *db, const unsigned char *sk, char *err, size_t errlen)
-{
-	int64_t seq;
-	unsigned char hash[AUDIT_HASH_LEN];
-	char hash_hex[AUDIT_HASH_HEX], sig[AUDIT_SIG_HEX];
-
-	if (!sk) {
-		str_copy(err, errlen, "no audit key: checkpoint not signed");
-		return -1;
-	}
-	if (sql_lock(db, "audit.chain", err, errlen) != 0 || read_tail(db, &seq, hash, err, errlen) != 0)
-		return -1;
-	if (seq == 0)
+	if (sql_in_transaction(db)) {
+		if (append_locked(db, ev, &seq, err, errlen) != 0)
+			return -1;
+		audit_signer_notify(seq);
 		return 0;
-	sodium_bin2hex(hash_hex, sizeof hash_hex, hash, sizeof hash);
-	sign_hex(sk, "checkpoint", seq, hash, sig);
-	return write_checkpoint(db, seq, hash_hex, sig, err, errlen);
-}
-
-int audit_checkpoint(struct store *st, char *err, size_t errlen)
-{
-	struct sql *db = store_sql(st);
-	const unsigned char *sk = key_get(store_config(st));
-	if (sql_in_transaction(db))
-		return checkpoint_locked(db, sk, err, errlen);
+	}
 	if (sql_begin_write(db, err, errlen) != 0)
 		return -1;
-	if (checkpoint_locked(db, sk, err, errlen) != 0) {
+	if (append_locked(db, ev, &seq, err, errlen) != 0) {
 		sql_rollback(db);
 		return -1;
 	}
-	return sql_commit(db, err, errlen);
-}
-
-void audit_shutdown_checkpoint(const struct mss_config *cfg)
-{
-	char err[256];
-	struct store *st = store_open(cfg, err, sizeof err);
-	if (st == NULL || audit_checkpoint(st, err, sizeof err) != 0)
-		log_err("audit_checkpoint", "result=error error=\"%s\"", err);
-	else
-		log_info("audit_checkpoint", "result=ok when=shutdown");
-	store_close(st);
+	if (sql_commit(db, err, errlen) != 0)
+		return -1;
+	audit_signer_notify(seq);
+	return 0;
 }
 
 /* The first record marks the log's beginning, so that an emptied table is told
@@ -264,7 +145,7 @@ int audit_start_log(struct store *st, char *err, size_t errlen)
 	    .patient = "",
 	};
 
-	if (read_tail(store_sql(st), &seq, hash, err, errlen) != 0)
+	if (audit_read_tail(store_sql(st), &seq, hash, err, errlen) != 0)
 		return -1;
 	if (seq != 0)
 		return 0;

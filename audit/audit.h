@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sodium.h>
+
 #include "store/store.h"
 
 struct audit_event {
@@ -39,31 +41,77 @@ int audit_append(struct store *st, const struct audit_event *ev, char *err, size
  * each of actor, auth, action, target, detail, result, peer, patient as a 4-byte
  * big-endian length and its bytes (NULL is the empty string).
  *
- * The Ed25519 key is KEYDIR/audit.key (64-byte secret key, mode 0600, created when
- * missing, owned like KEYDIR) with its public half in KEYDIR/audit.pub (hex). KEYDIR
- * defaults to data_dir/keys. With the key, every
- * append also re-signs the head (last seq + hash) so that cutting records off the end
- * of the table is detected, and every 1,000th record gets a signed checkpoint. */
+ * The Ed25519 key is KEYDIR/audit.key (64-byte secret key, mode 0600) with its public
+ * half in KEYDIR/audit.pub (hex, 0644); KEYDIR defaults to data_dir/keys.
+ *
+ * Signing (issue 12): writers never sign. The key belongs to whoever started the
+ * daemon or mssctl (root in production) and only the signer process, forked before the
+ * privilege drop, reads it (audit_signer_start). audit_append tells the signer a record
+ * exists; the signer signs the head (last seq + hash) of the *committed* log, and a
+ * checkpoint every 1,000th record and when asked to finish, but only when the records
+ * since the last head it signed chain from that head: a shortened or rewritten log
+ * gets no new signature. `mssctl audit anchor` prints the signed head and the key for
+ * the administrator to keep elsewhere; `audit verify --anchor` checks against it, which
+ * also catches a log re-signed with a new key by someone who replaced audit.pub. */
 
 /* Overrides the key directory for this process (NULL: back to data_dir/keys).
- * Call before the first append (e.g. at daemon start); the key is loaded lazily. */
+ * Call before the first signing. */
 void audit_set_key_dir(const char *dir);
-/* Writes a signed checkpoint over the current last record unless one exists (daemon
- * shutdown, end of an mssctl run). Returns 0 (also when the log is empty) or -1. */
+/* Signs the committed log as described above: a head over the last record, the due
+ * checkpoints, and with final a checkpoint over the last record. signed_seq (may be
+ * NULL) receives the last record signed. Returns 0, or -1 with err (no key, a log that
+ * does not extend the last signed head, a database error). The signer's work; tests
+ * and tools without a signer call it directly. */
+int audit_sign(struct store *st, int final, int64_t *signed_seq, char *err, size_t errlen);
+/* audit_sign(st, 1, ...): a signed checkpoint over the current last record. */
 int audit_checkpoint(struct store *st, char *err, size_t errlen);
-/* For a daemon master's on_shutdown, which holds no store: opens one on cfg,
- * checkpoints, closes, logging the outcome (one line). Never fails the shutdown. */
-void audit_shutdown_checkpoint(const struct mss_config *cfg);
+
+/* Forks the signer process (call before dropping privileges, before any session). Each
+ * later audit_append in this process and its children notifies it. Returns 0 or -1. */
+int audit_signer_start(const struct mss_config *cfg, char *err, size_t errlen);
+/* Tells the signer record seq exists (audit_append does it; no-op without a signer). */
+void audit_signer_notify(int64_t seq);
+/* Asks the signer to sign what is left, checkpoint and exit, and waits for it (at most
+ * 20 s): at daemon shutdown, at the end of an mssctl run. */
+void audit_signer_finish(void);
+/* Closes this process's channel to the signer (a child that must not reach it). */
+void audit_signer_forget(void);
 
 struct audit_verify_result {
-	int64_t records;     /* records checked */
-	int64_t checkpoints; /* signed checkpoints that verified */
-	int64_t broken_seq;  /* first broken record (0 when the chain holds) */
-	char why[256];       /* one line naming the first broken place, "" when ok */
+	int64_t records;       /* records checked */
+	int64_t checkpoints;   /* signed checkpoints that verified */
+	int64_t head;          /* the signed head's record */
+	int64_t unsigned_tail; /* records after the signed head (not signed yet) */
+	int64_t anchor_seq;    /* the anchored record found in the chain (0: no anchor) */
+	int64_t broken_seq;    /* first broken record (0 when the chain holds) */
+	char why[256];         /* one line naming the first broken place, "" when ok */
 };
+/* The administrator's copy of a signed head, kept off the machine ("anchor"). */
+struct audit_anchor {
+	unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+	int64_t seq;
+	char hash[65]; /* hex */
+	char sig[129]; /* hex, the head signature */
+};
+/* The anchor's one-line text form:
+ * "mss-audit-anchor 1 key=HEX seq=N hash=HEX sig=HEX". */
+int audit_anchor_format(const struct audit_anchor *a, char *out, size_t outlen);
+/* Parses that line (surrounding blanks allowed). Returns 0, or -1 with err. */
+int audit_anchor_parse(const char *line, struct audit_anchor *a, char *err, size_t errlen);
+/* The current signed head of a log that verifies, with the public key of keydir.
+ * Returns 0, 1 when the log does not verify (r->why), -1 on error (r->why). */
+int audit_anchor_take(struct store *st, const char *keydir, struct audit_anchor *a,
+                      struct audit_verify_result *r);
+
 /* Checks the whole chain, every checkpoint signature and the signed head against the
- * public key in keydir (NULL: data_dir/keys). Returns 0 when everything holds, 1 when
- * broken (r->why names the first broken record), -1 on an error reading (r->why). */
+ * public key: the anchor's when anchor is not NULL (and then record anchor->seq must be
+ * in the chain with the anchored hash), else keydir/audit.pub (keydir NULL:
+ * data_dir/keys). Records after the signed head are counted in r->unsigned_tail: they
+ * are being signed (or were written after the signer stopped) and are not an error.
+ * Returns 0 when everything holds, 1 when broken (r->why names the first broken
+ * record), -1 on an error reading (r->why). */
+int audit_verify_anchored(struct store *st, const char *keydir, const struct audit_anchor *anchor,
+                          struct audit_verify_result *r);
 int audit_verify(struct store *st, const char *keydir, struct audit_verify_result *r);
 
 /* One stored record, as read back (history, mssctl). */

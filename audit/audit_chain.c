@@ -134,7 +134,6 @@ static int publish_file(const char *keydir, const char *name, const void *p, siz
                         size_t errlen)
 {
 	char tmp[1100], final[1100];
-	struct stat dst;
 
 	if (str_format(tmp, sizeof tmp, "%s/.%s.%ld", keydir, name, (long)getpid()) < 0 ||
 	    str_format(final, sizeof final, "%s/%s", keydir, name) < 0) {
@@ -147,11 +146,9 @@ static int publish_file(const char *keydir, const char *name, const void *p, siz
 		str_format(err, errlen, "%s: %s", tmp, strerror(errno));
 		return -1;
 	}
-	/* mssctl may run as root while the daemons run as `user`: the key follows the
-	 * owner of the key directory so both can read it. */
-	if (geteuid() == 0 && stat(keydir, &dst) == 0 && fchown(fd, dst.st_uid, dst.st_gid) != 0) {
-		/* best effort; the daemon reports an unreadable key itself */
-	}
+	/* The file stays its creator's: the signer creates it, as root when the daemon or
+	 * mssctl started as root, so the daemons' user can neither read audit.key nor
+	 * rewrite audit.pub (issue 12). */
 	int rc = write_all(fd, p, n) == 0 && fsync(fd) == 0 ? 0 : -1;
 	close(fd);
 	if (rc == 0 && link(tmp, final) != 0 && errno != EEXIST)
@@ -160,6 +157,22 @@ static int publish_file(const char *keydir, const char *name, const void *p, siz
 	if (rc != 0)
 		str_format(err, errlen, "%s: %s", final, strerror(errno));
 	return rc;
+}
+
+/* audit.pub from the secret key, when it is missing (a key made before audit.pub
+ * existed, or a creation race lost after audit.key was linked). */
+static void publish_public(const char *keydir, const unsigned char sk[crypto_sign_SECRETKEYBYTES])
+{
+	char path[1100], pkhex[crypto_sign_PUBLICKEYBYTES * 2 + 2], err[256];
+	unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+
+	if (str_format(path, sizeof path, "%s/audit.pub", keydir) < 0 || access(path, F_OK) == 0)
+		return;
+	crypto_sign_ed25519_sk_to_pk(pk, sk);
+	sodium_bin2hex(pkhex, sizeof pkhex, pk, sizeof pk);
+	size_t l = strlen(pkhex);
+	pkhex[l] = '\n';
+	publish_file(keydir, "audit.pub", pkhex, l + 1, 0644, err, sizeof err);
 }
 
 int audit_key_load_or_create(const char *keydir, unsigned char sk[crypto_sign_SECRETKEYBYTES], char *err,
@@ -178,42 +191,38 @@ int audit_key_load_or_create(const char *keydir, unsigned char sk[crypto_sign_SE
 	}
 	if (access(path, F_OK) != 0) {
 		unsigned char pk[crypto_sign_PUBLICKEYBYTES], nsk[crypto_sign_SECRETKEYBYTES];
-		char pkhex[crypto_sign_PUBLICKEYBYTES * 2 + 2];
 		crypto_sign_keypair(pk, nsk);
 		int rc = publish_file(keydir, "audit.key", nsk, sizeof nsk, 0600, err, errlen);
 		sodium_memzero(nsk, sizeof nsk);
 		if (rc != 0)
 			return -1;
-		/* audit.pub is derived from whichever audit.key won a creation race. */
-		if (read_exact_file(path, sk, crypto_sign_SECRETKEYBYTES, err, errlen) != 0)
-			return -1;
-		crypto_sign_ed25519_sk_to_pk(pk, sk);
-		sodium_bin2hex(pkhex, sizeof pkhex, pk, sizeof pk);
-		size_t l = strlen(pkhex);
-		pkhex[l] = '\n';
-		publish_file(keydir, "audit.pub", pkhex, l + 1, 0644, err, errlen);
-		return 0;
 	}
-	return read_exact_file(path, sk, crypto_sign_SECRETKEYBYTES, err, errlen);
+	/* whichever audit.key won a creation race is the one read, and published */
+	if (read_exact_file(path, sk, crypto_sign_SECRETKEYBYTES, err, errlen) != 0)
+		return -1;
+	/* Root signs only with a key nobody else could have written: a key file the
+	 * daemons' user owns may be theirs, made to re-sign a shortened log. */
+	if (geteuid() == 0 && (lstat(path, &sb) != 0 || sb.st_uid != 0)) {
+		sodium_memzero(sk, crypto_sign_SECRETKEYBYTES);
+		str_format(err, errlen, "%s is not owned by root: not used for signing", path);
+		return -1;
+	}
+	publish_public(keydir, sk);
+	return 0;
 }
 
 int audit_key_load_public(const char *keydir, unsigned char pk[crypto_sign_PUBLICKEYBYTES], char *err,
                           size_t errlen)
 {
 	char path[1100];
-	unsigned char sk[crypto_sign_SECRETKEYBYTES];
 
-	if (str_format(path, sizeof path, "%s/audit.key", keydir) == 0 &&
-	    read_exact_file(path, sk, sizeof sk, err, errlen) == 0) {
-		crypto_sign_ed25519_sk_to_pk(pk, sk);
-		sodium_memzero(sk, sizeof sk);
-		return 0;
-	}
-	if (str_format(path, sizeof path, "%s/audit.pub", keydir) < 0)
+	if (str_format(path, sizeof path, "%s/audit.pub", keydir) < 0) {
+		str_copy(err, errlen, "audit key path too long");
 		return -1;
+	}
 	FILE *f = fopen(path, "re");
 	if (!f) {
-		str_format(err, errlen, "no audit key in %s", keydir);
+		str_format(err, errlen, "no audit public key: %s: %s", path, strerror(errno));
 		return -1;
 	}
 	char line[256] = "";
@@ -226,4 +235,15 @@ int audit_key_load_public(const char *keydir, unsigned char pk[crypto_sign_PUBLI
 		return -1;
 	}
 	return 0;
+}
+
+int audit_sig_ok(const unsigned char *pk, const char *kind, int64_t seq, const char *hash_hex,
+                 const char *sig_hex)
+{
+	unsigned char hash[AUDIT_HASH_LEN], sig[crypto_sign_BYTES], msg[96];
+
+	if (audit_unhex(hash_hex, hash, sizeof hash) != 0 || audit_unhex(sig_hex, sig, sizeof sig) != 0)
+		return 0;
+	size_t n = audit_chain_statement(kind, seq, hash, msg);
+	return crypto_sign_verify_detached(sig, msg, n, pk) == 0;
 }

@@ -38,10 +38,18 @@ int audit_key_dir(const char *data_dir, const char *override, char *out, size_t 
  * one key. Returns 0, or -1 (no key directory, unreadable, wrong size) with err. */
 int audit_key_load_or_create(const char *keydir, unsigned char sk[crypto_sign_SECRETKEYBYTES], char *err,
                              size_t errlen);
-/* Loads the public key: derived from audit.key when it is readable, else audit.pub.
- * Returns 0 or -1 with err. */
+/* Loads the public key from KEYDIR/audit.pub alone (verification never needs, nor
+ * should be able to read, the secret key). Returns 0 or -1 with err. */
 int audit_key_load_public(const char *keydir, unsigned char pk[crypto_sign_PUBLICKEYBYTES], char *err,
                           size_t errlen);
+struct sql;
+/* Reads the last record's seq and hash (0 and zeros for an empty log; zeros for a
+ * damaged hash, which verification names). Returns 0 or -1 with err. */
+int audit_read_tail(struct sql *db, int64_t *seq, unsigned char hash[AUDIT_HASH_LEN], char *err,
+                    size_t errlen);
+/* Checks sig_hex over the statement (kind, seq, hash_hex) with pk: 1 when it verifies. */
+int audit_sig_ok(const unsigned char *pk, const char *kind, int64_t seq, const char *hash_hex,
+                 const char *sig_hex);
 /* Hex decoding of exactly n bytes. Returns 0, or -1 when hex is not 2n hex digits. */
 int audit_unhex(const char *hex, unsigned char *out, size_t n);
 

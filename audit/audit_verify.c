@@ -25,6 +25,10 @@ struct checkpoint {
 struct verify_ctx {
 	struct sql *db;
 	unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+	const struct audit_anchor *anchor;
+	int anchor_seen;
+	char head_hash[AUDIT_HASH_HEX];
+	char head_sig[AUDIT_SIG_HEX];
 	struct checkpoint *cps;
 	size_t ncp;
 	size_t next_cp; /* cursor for find_cp */
@@ -36,17 +40,6 @@ static int broken(struct audit_verify_result *r, int64_t seq, const char *why)
 	r->broken_seq = seq;
 	str_copy(r->why, sizeof r->why, why);
 	return 1;
-}
-
-static int sig_ok(const unsigned char *pk, const char *kind, int64_t seq, const char *hash_hex,
-                  const char *sig_hex)
-{
-	unsigned char hash[AUDIT_HASH_LEN], sig[crypto_sign_BYTES], msg[96];
-
-	if (audit_unhex(hash_hex, hash, sizeof hash) != 0 || audit_unhex(sig_hex, sig, sizeof sig) != 0)
-		return 0;
-	size_t n = audit_chain_statement(kind, seq, hash, msg);
-	return crypto_sign_verify_detached(sig, msg, n, pk) == 0;
 }
 
 static int checkpoint_row(void *arg, struct sql_stmt *q)
@@ -78,7 +71,7 @@ static int check_checkpoint_sigs(struct verify_ctx *v)
 {
 	char why[256];
 	for (size_t i = 0; i < v->ncp; i++) {
-		if (!sig_ok(v->pk, "checkpoint", v->cps[i].seq, v->cps[i].hash, v->cps[i].sig)) {
+		if (!audit_sig_ok(v->pk, "checkpoint", v->cps[i].seq, v->cps[i].hash, v->cps[i].sig)) {
 			str_format(why, sizeof why, "record %lld: checkpoint signature does not verify",
 			           (long long)v->cps[i].seq);
 			return broken(v->r, v->cps[i].seq, why);
@@ -136,6 +129,15 @@ static int check_record(struct verify_ctx *v, struct sql_stmt *q, int64_t expect
 		           (long long)fl.seq);
 		return broken(v->r, fl.seq, why);
 	}
+	if (v->anchor && fl.seq == v->anchor->seq) {
+		if (strcmp(v->anchor->hash, calc_hex) != 0) {
+			str_format(why, sizeof why,
+			           "record %lld: differs from the anchor kept off the machine",
+			           (long long)fl.seq);
+			return broken(v->r, fl.seq, why);
+		}
+		v->anchor_seen = 1;
+	}
 	memcpy(prev, calc, AUDIT_HASH_LEN);
 	return 0;
 }
@@ -162,6 +164,23 @@ static int check_chain(struct verify_ctx *v, int64_t *last)
 	sql_done(q);
 	*last = expect - 1;
 	return rc == 0 && more < 0 ? -1 : rc;
+}
+
+/* The record the signed head names must be the one it signed: a log cut short and
+ * written again past the old head has the right length and the wrong records. */
+static int head_record_differs(struct verify_ctx *v, int64_t head, const char *hash)
+{
+	char rec[AUDIT_HASH_HEX] = "", err[256];
+	struct sql_stmt *q =
+	    sql_query(v->db, "audit.record_hash", "SELECT hash FROM audit_log WHERE seq = ?1",
+	              SQL_ARGS(SQL_INT(head)), err, sizeof err);
+	if (q == NULL)
+		return 1;
+	int rc = sql_next(q, err, sizeof err);
+	if (rc == 1 && sql_text_copy(q, 0, rec, sizeof rec) != 0)
+		rec[0] = '\0';
+	sql_done(q);
+	return head > 0 && (rc != 1 || strcmp(rec, hash) != 0);
 }
 
 /* Records cut off the end: a checkpoint or the signed head names a later record. */
@@ -197,11 +216,19 @@ static int check_tail(struct verify_ctx *v, int64_t last)
 		           (long long)(last + 1));
 		return broken(v->r, last + 1, why);
 	}
-	if (!sig_ok(v->pk, "head", head, hash, sig)) {
+	if (!audit_sig_ok(v->pk, "head", head, hash, sig)) {
 		str_format(why, sizeof why, "record %lld: the head of the log is not validly signed",
 		           (long long)head);
 		return broken(v->r, head, why);
 	}
+	v->r->head = head;
+	if (head <= last && head_record_differs(v, head, hash)) {
+		str_format(why, sizeof why, "record %lld: differs from the signed head (rewritten)",
+		           (long long)head);
+		return broken(v->r, head, why);
+	}
+	str_copy(v->head_hash, sizeof v->head_hash, hash);
+	str_copy(v->head_sig, sizeof v->head_sig, sig);
 	if (head > last) {
 		str_format(why, sizeof why,
 		           "record %lld is missing: the log ends at record %lld but its signed head "
@@ -209,41 +236,96 @@ static int check_tail(struct verify_ctx *v, int64_t last)
 		           (long long)(last + 1), (long long)last, (long long)head);
 		return broken(v->r, last + 1, why);
 	}
-	if (head < last) {
-		str_format(why, sizeof why,
-		           "record %lld: not covered by the signed head (which ends at record %lld)",
-		           (long long)(head + 1), (long long)head);
-		return broken(v->r, head + 1, why);
+	/* Records after the signed head are the signer's pending work (it signs committed
+	 * records only); cutting them is not detectable, which is why the head is signed
+	 * within moments and sealed at every shutdown. */
+	v->r->unsigned_tail = last - head;
+	if (v->anchor && !v->anchor_seen) {
+		str_format(
+		    why, sizeof why,
+		    "record %lld is missing: the log ends at record %lld but the anchor names record %lld "
+		    "(truncated)",
+		    (long long)(last + 1), (long long)last, (long long)v->anchor->seq);
+		return broken(v->r, last + 1, why);
 	}
 	return 0;
 }
 
-int audit_verify(struct store *st, const char *keydir, struct audit_verify_result *r)
+static int verify_with(struct verify_ctx *v, int64_t *last)
+{
+	int rc = load_checkpoints(v);
+	if (rc == 0)
+		rc = check_chain(v, last);
+	if (rc == 0)
+		rc = check_checkpoint_sigs(v);
+	if (rc == 0)
+		rc = check_tail(v, *last);
+	if (rc == 0) {
+		v->r->checkpoints = (int64_t)v->ncp;
+		v->r->anchor_seq = v->anchor ? v->anchor->seq : 0;
+	}
+	return rc;
+}
+
+static int load_key(struct store *st, const char *keydir, struct verify_ctx *v)
 {
 	char dir[1024];
-	struct verify_ctx v = {.db = store_sql(st), .r = r};
-	int64_t last = 0;
-	int rc;
-
-	memset(r, 0, sizeof *r);
+	if (v->anchor) {
+		memcpy(v->pk, v->anchor->pk, sizeof v->pk);
+		return 0;
+	}
 	if (audit_key_dir(store_config(st)->data_dir, keydir, dir, sizeof dir) != 0) {
-		str_copy(r->why, sizeof r->why, "no key directory for the audit log");
+		str_copy(v->r->why, sizeof v->r->why, "no key directory for the audit log");
 		return -1;
 	}
-	if (audit_key_load_public(dir, v.pk, r->why, sizeof r->why) != 0)
+	return audit_key_load_public(dir, v->pk, v->r->why, sizeof v->r->why);
+}
+
+int audit_verify_anchored(struct store *st, const char *keydir, const struct audit_anchor *anchor,
+                          struct audit_verify_result *r)
+{
+	struct verify_ctx v = {.db = store_sql(st), .r = r, .anchor = anchor};
+	int64_t last = 0;
+
+	memset(r, 0, sizeof *r);
+	if (load_key(st, keydir, &v) != 0)
 		return -1;
 	if (sql_begin_read(v.db, r->why, sizeof r->why) != 0)
 		return -1;
-	rc = load_checkpoints(&v);
-	if (rc == 0)
-		rc = check_chain(&v, &last);
-	if (rc == 0)
-		rc = check_checkpoint_sigs(&v);
-	if (rc == 0)
-		rc = check_tail(&v, last);
-	if (rc == 0)
-		r->checkpoints = (int64_t)v.ncp;
+	int rc = verify_with(&v, &last);
 	sql_rollback(v.db);
 	free(v.cps);
 	return rc;
+}
+
+int audit_verify(struct store *st, const char *keydir, struct audit_verify_result *r)
+{
+	return audit_verify_anchored(st, keydir, NULL, r);
+}
+
+int audit_anchor_take(struct store *st, const char *keydir, struct audit_anchor *a,
+                      struct audit_verify_result *r)
+{
+	struct verify_ctx v = {.db = store_sql(st), .r = r};
+	int64_t last = 0;
+
+	memset(r, 0, sizeof *r);
+	memset(a, 0, sizeof *a);
+	if (load_key(st, keydir, &v) != 0)
+		return -1;
+	if (sql_begin_read(v.db, r->why, sizeof r->why) != 0)
+		return -1;
+	int rc = verify_with(&v, &last);
+	sql_rollback(v.db);
+	free(v.cps);
+	if (rc != 0)
+		return rc;
+	memcpy(a->pk, v.pk, sizeof a->pk);
+	a->seq = r->head;
+	if (str_copy(a->hash, sizeof a->hash, v.head_hash) != 0 ||
+	    str_copy(a->sig, sizeof a->sig, v.head_sig) != 0) {
+		str_copy(r->why, sizeof r->why, "the signed head does not fit an anchor");
+		return -1;
+	}
+	return 0;
 }

@@ -16,6 +16,7 @@
 struct ctl {
 	struct mss_config cfg;
 	struct store *store; /* opened by ctl_open_store */
+	int started_as_root; /* mssctl ran as root before switching to the daemons' user */
 };
 
 /* Opens the store (database and keys) and checks that its schema is this code's

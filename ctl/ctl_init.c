@@ -15,11 +15,25 @@
 static uid_t owner_uid;
 static gid_t owner_gid;
 
+/* audit.key, audit.pub, and the temporary files they are written to (".audit.key.PID"),
+ * since the signer may be creating them while init walks the tree. */
+static int is_audit_key(const char *name)
+{
+	if (name[0] == '.')
+		name++;
+	return strncmp(name, "audit.key", 9) == 0 || strncmp(name, "audit.pub", 9) == 0;
+}
+
 static int give_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
 {
 	(void)sb;
 	(void)type;
-	(void)ftw;
+	/* The audit key pair stays with whoever runs init (root): only the audit signer,
+	 * which keeps that identity, may sign (issue 12). */
+	const char *name = path + ftw->base;
+	if (ftw->level == 2 && is_audit_key(name) && ftw->base >= 5 &&
+	    strncmp(path + ftw->base - 5, "keys/", 5) == 0)
+		return 0;
 	if (lchown(path, owner_uid, owner_gid) < 0) {
 		ctl_fail("cannot give %s to the daemons' user: %s", path, strerror(errno));
 		return -1;
@@ -27,8 +41,8 @@ static int give_one(const char *path, const struct stat *sb, int type, struct FT
 	return 0;
 }
 
-/* Gives the whole data_dir to the daemons' user, as the last step of init, so that
- * every file init made (database, master key, audit key) is theirs. */
+/* Gives the data_dir to the daemons' user, as the last step of init, so that every
+ * file init made (database, master key) is theirs; but not the audit key pair. */
 static int chown_tree(const struct mss_config *cfg)
 {
 	struct passwd *pw = getpwnam(cfg->user);

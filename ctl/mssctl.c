@@ -29,7 +29,7 @@ static const struct ctl_command commands[] = {
     {"trust", ctl_trust, "trust import FILE | list"},
     {"access", ctl_access, "access grant|revoke|block|unblock PATIENT PRO | list PATIENT"},
     {"history", ctl_history, "history PATIENT"},
-    {"audit", ctl_audit, "audit verify"},
+    {"audit", ctl_audit, "audit verify [--anchor FILE|-] | anchor"},
     {"migrate", ctl_migrate, "migrate"},
 };
 
@@ -149,12 +149,20 @@ int main(int argc, char **argv)
 	char err[1024];
 	if (config_load(&c.cfg, conf, err, sizeof err) < 0)
 		return ctl_fail("%s", err);
+	/* The audit signer keeps mssctl's starting identity (root): the daemons' user
+	 * cannot read the audit key it holds (issue 12). */
+	if (audit_signer_start(&c.cfg, err, sizeof err) < 0)
+		return ctl_fail("%s", err);
+	c.started_as_root = geteuid() == 0;
 	/* Everything but init works as the daemons' user, so that no file mssctl creates
 	 * (database journal, blobs, keys) ends up owned by root and unusable by them. */
-	if (cmd->run != ctl_init && master_drop_privileges(c.cfg.user, err, sizeof err) < 0)
+	if (cmd->run != ctl_init && master_drop_privileges(c.cfg.user, err, sizeof err) < 0) {
+		audit_signer_finish();
 		return ctl_fail("%s", err);
+	}
 	int rc = cmd->run(&c, argc - optind, argv + optind);
 	if (c.store)
 		store_close(c.store);
+	audit_signer_finish(); /* signs this run's records and seals them with a checkpoint */
 	return rc;
 }

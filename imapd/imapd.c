@@ -32,11 +32,11 @@ static void usage(void)
 	exit(2);
 }
 
-/* A signed audit checkpoint at shutdown, so the log's end is sealed (issue 6). */
+/* The signer seals the log's end with a checkpoint at shutdown (issue 6) and exits. */
 static void shutdown_checkpoint(void *arg)
 {
-	const struct imapd *d = arg;
-	audit_shutdown_checkpoint(&d->cfg);
+	(void)arg;
+	audit_signer_finish();
 }
 
 /* Opening the store after fork: one database connection per session process. */
@@ -156,6 +156,9 @@ int main(int argc, char **argv)
 	if (oauth_keys_for_config(&d.cfg, &d.oauth, err, sizeof(err)) < 0)
 		fatal("OAuth: %s", err);
 	if (master_bind(ls, 2, err, sizeof(err)) < 0)
+		fatal("%s", err);
+	/* Forked before the privilege drop: the audit key is not the daemons' user's. */
+	if (audit_signer_start(&d.cfg, err, sizeof(err)) < 0)
 		fatal("%s", err);
 	if (master_drop_privileges(d.cfg.user, err, sizeof(err)) < 0)
 		fatal("%s", err);

@@ -94,11 +94,11 @@ static void check_store(void)
 		fatal("store: %s", err);
 }
 
-/* A signed audit checkpoint at shutdown, so the log's end is sealed (issue 6). */
+/* The signer seals the log's end with a checkpoint at shutdown (issue 6) and exits. */
 static void shutdown_checkpoint(void *arg)
 {
-	const struct smtpd_ctx *c = arg;
-	audit_shutdown_checkpoint(c->cfg);
+	(void)arg;
+	audit_signer_finish();
 }
 
 int main(int argc, char **argv)
@@ -135,6 +135,13 @@ int main(int argc, char **argv)
 	if (master_bind(ls, 3, err, sizeof(err)) < 0)
 		fatal("%s", err);
 	signal(SIGPIPE, SIG_IGN);
+	/* Forked before the privilege drop: the audit key is not the daemons' user's
+	 * (issue 12). */
+	if (audit_signer_start(&cfg, err, sizeof(err)) < 0)
+		fatal("%s", err);
+	/* Dropped before the start is logged, so that "started" means "running as user". */
+	if (master_drop_privileges(cfg.user, err, sizeof(err)) < 0)
+		fatal("%s", err);
 
 	memset(&mo, 0, sizeof(mo));
 	mo.max_sessions = cfg.max_sessions;

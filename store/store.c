@@ -77,7 +77,7 @@ int store_create_data_dir(const struct mss_config *cfg, char *err, size_t errlen
 	return rc;
 }
 
-struct store *store_open(const struct mss_config *cfg, char *err, size_t errlen)
+static struct store *open_db(const struct mss_config *cfg, int with_key, char *err, size_t errlen)
 {
 	char path[CONFIG_PATH_MAX + 64];
 	struct stat sb;
@@ -98,13 +98,26 @@ struct store *store_open(const struct mss_config *cfg, char *err, size_t errlen)
 	st->sql = sql_open(path, 0, err, errlen);
 	if (st->sql == NULL)
 		goto fail;
+	if (!with_key)
+		return st;
 	if (data_path(cfg, "keys/master.key", path, sizeof(path), err, errlen) < 0 ||
 	    crypto_master_key_load(path, st->master, err, errlen) < 0)
 		goto fail;
+	st->has_master = 1;
 	return st;
 fail:
 	store_close(st);
 	return NULL;
+}
+
+struct store *store_open(const struct mss_config *cfg, char *err, size_t errlen)
+{
+	return open_db(cfg, 1, err, errlen);
+}
+
+struct store *store_open_nokeys(const struct mss_config *cfg, char *err, size_t errlen)
+{
+	return open_db(cfg, 0, err, errlen);
 }
 
 void store_close(struct store *st)

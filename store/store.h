@@ -37,6 +37,10 @@ struct msg; /* msg/msg.h: a message parsed once */
  * first use and cached until store_close, which wipes them. Returns NULL with err.
  * Call after fork: one store per process. */
 struct store *store_open(const struct mss_config *cfg, char *err, size_t errlen);
+/* The same database without the master key: for a process that must never hold it
+ * (the audit signer, which reads the log and writes signatures only). Any call that
+ * needs an account's key fails on such a store. */
+struct store *store_open_nokeys(const struct mss_config *cfg, char *err, size_t errlen);
 /* Closes the database and wipes every key held. NULL is fine. */
 void store_close(struct store *st);
 const struct mss_config *store_config(struct store *st);

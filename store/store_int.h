@@ -37,6 +37,7 @@ struct store {
 	struct sql *sql; /* the process's connection (store_sql.h gives it to the data parts) */
 	struct mss_config cfg;
 	unsigned char master[CRYPTO_KEY_LEN];
+	int has_master; /* 0: opened with store_open_nokeys, no account key can be made or read */
 	struct store_key *keys;
 	size_t nkeys;
 	struct store_cache cache;

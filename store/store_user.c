@@ -53,6 +53,10 @@ static int user_insert(struct store *st, const char *address, int64_t *user_id, 
 	unsigned char key[CRYPTO_KEY_LEN];
 	char wrapped[CRYPTO_WRAPPED_HEX_LEN];
 
+	if (!st->has_master) {
+		str_format(err, errlen, "no master key in this process");
+		return -1;
+	}
 	crypto_key_generate(key);
 	int rc = crypto_key_wrap(st->master, key, wrapped);
 	crypto_key_wipe(key);
@@ -130,7 +134,7 @@ int store_user_key(struct store *st, int64_t user_id, unsigned char key[CRYPTO_K
 			str_format(err, errlen, "account key missing");
 		return -1;
 	}
-	if (crypto_key_unwrap(st->master, wrapped, key) < 0) {
+	if (!st->has_master || crypto_key_unwrap(st->master, wrapped, key) < 0) {
 		str_format(err, errlen, "account key cannot be unwrapped (altered, or wrong master key)");
 		return -1;
 	}

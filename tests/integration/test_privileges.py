@@ -1,5 +1,7 @@
 """Privileges: the daemons bind as root and then run, master and sessions alike, as the
-configured user; mssctl works as that user too, so every file in data_dir stays theirs."""
+configured user; mssctl works as that user too, so every file in data_dir stays theirs,
+but for the audit key pair, which stays root's: only the audit signer (forked before the
+drop, still root) reads the key."""
 import os
 import pwd
 import shutil
@@ -52,6 +54,21 @@ def children(pid):
     return out
 
 
+def comm(pid):
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+AUDIT_KEYS = ("audit.key", "audit.pub")
+
+
+def not_users(m, uid):
+    return [str(p) for p in m.data_dir.rglob("*")
+            if p.stat().st_uid != uid and not (p.parent.name == "keys" and p.name in AUDIT_KEYS)]
+
+
 def test_daemons_and_sessions_run_as_the_configured_user(unprivileged):
     m = unprivileged
     nobody = pwd.getpwnam(USER).pw_uid
@@ -61,8 +78,11 @@ def test_daemons_and_sessions_run_as_the_configured_user(unprivileged):
     s = smtplib.SMTP("127.0.0.1", m.port("submission"), timeout=20)
     s.starttls(context=m.client_context("pro"))
     s.ehlo()
-    sessions = children(m.procs["smtpd"].pid)
+    kids = children(m.procs["smtpd"].pid)
+    signers = [p for p in kids if comm(p) == "mss-audit-sign"]
+    sessions = [p for p in kids if p not in signers]
     assert sessions and all(uid_of(p) == {nobody} for p in sessions)
+    assert len(signers) == 1 and uid_of(signers[0]) == {0}
     assert s.docmd("AUTH", "EXTERNAL =")[0] == 235
     s.sendmail(PRO, [PATIENT], b"Subject: hello\r\n\r\nbody\r\n")
     s.quit()
@@ -74,9 +94,9 @@ def test_daemons_and_sessions_run_as_the_configured_user(unprivileged):
     c.logout()
     m.stop("smtpd")
     m.stop("imapd")
-    owners = {p: p.stat().st_uid for p in m.data_dir.rglob("*")}
-    assert owners and all(uid == nobody for uid in owners.values()), \
-        [str(p) for p, u in owners.items() if u != nobody]
+    assert list(m.data_dir.rglob("*")) and not not_users(m, nobody)
+    for name in AUDIT_KEYS:
+        assert (m.data_dir / "keys" / name).stat().st_uid == 0
 
 
 def test_mssctl_as_root_leaves_no_root_owned_file(unprivileged):
@@ -84,4 +104,4 @@ def test_mssctl_as_root_leaves_no_root_owned_file(unprivileged):
     m.ctl("access", "grant", PATIENT, PRO)
     m.ctl("audit", "verify")
     nobody = pwd.getpwnam(USER).pw_uid
-    assert all(p.stat().st_uid == nobody for p in m.data_dir.rglob("*"))
+    assert not not_users(m, nobody)
