@@ -1,6 +1,7 @@
 /* mssctl: the administration tool (see doc/mssctl.8). */
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -141,6 +142,8 @@ int main(int argc, char **argv)
 	if (cmd == NULL)
 		return ctl_usage("unknown command \"%s\"", argv[optind]);
 	log_open("mssctl", 1);
+	/* every file made from here on is 0600 / every directory 0700 (issue 12) */
+	umask(077);
 	if (crypto_init() < 0)
 		return ctl_fail("libsodium could not be initialised");
 	struct ctl c;

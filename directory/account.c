@@ -7,6 +7,7 @@
 
 #include "lib/crypto.h"
 #include "lib/log.h"
+#include "lib/slots.h"
 #include "lib/sql.h"
 #include "lib/str.h"
 #include "store/store_sql.h"
@@ -252,6 +253,13 @@ int account_check_password(struct store *st, const char *address, const char *pa
 	char err[256], key[256];
 	int rc = 0, ok = 0;
 	struct sql_stmt *q = NULL;
+	/* At most auth_hash_concurrency Argon2id checks at once per daemon (64 MiB each):
+	 * the others wait their turn up to auth_hash_wait, then fail as temporary. */
+	int slot = slots_take();
+	if (slot < 0) {
+		log_warn("auth.hash_busy", "error=\"no password hashing slot came free in time\"");
+		return -1;
+	}
 	if (lower_key(address, key) == 0) {
 		q = sql_query(store_sql(st), "account.password",
 		              "SELECT " ACCOUNT_COLUMNS ", password_hash FROM accounts WHERE address = ?1",
@@ -266,6 +274,7 @@ int account_check_password(struct store *st, const char *address, const char *pa
 		crypto_password_verify_dummy(password);
 	}
 	sql_done(q);
+	slots_give(slot);
 	if (rc < 0) {
 		log_err("account_read", "error=\"%s\"", err);
 		return -1;

@@ -74,6 +74,8 @@ void cmd_idle(struct imap_session *s, struct imap_command *c)
 		if (s->view.history && wait > IDLE_HISTORY_MS)
 			wait = IDLE_HISTORY_MS;
 		int rc = conn_wait_readable(s->conn, fd, (int)wait);
+		if (rc == -2)
+			conn_puts(s->conn, "* BYE Server shutting down\r\n");
 		if (rc < 0) {
 			s->close_after_reply = true;
 			return;

@@ -236,7 +236,14 @@ static enum read_result refuse_literal(struct imap_session *s, const char *tag, 
 
 static enum read_result read_fail(struct imap_session *s, enum conn_result r)
 {
+	if (r == CONN_STOP) { /* SIGTERM: RFC 9051 7.1.5, the server is closing */
+		conn_puts(s->conn, "* BYE Server shutting down\r\n");
+		conn_flush(s->conn);
+		log_info("imap.shutdown", "peer=%s", conn_peer_ip(s->conn));
+		return READ_CLOSE;
+	}
 	if (r == CONN_TIMEOUT) {
+		conn_set_deadline(s->conn, 0); /* the reply still goes out */
 		conn_puts(s->conn, "* BYE Idle timeout\r\n");
 		conn_flush(s->conn);
 		log_info("imap.timeout", "peer=%s", conn_peer_ip(s->conn));
@@ -256,6 +263,17 @@ static enum read_result read_command(struct imap_session *s, struct buf *cmd)
 	 * that an anonymous client cannot make a session hold megabytes */
 	size_t total_max = 4 * (size_t)s->cfg->imap_max_line;
 	enum read_result res = READ_COMMAND;
+	/* Idle between commands up to imap_idle_timeout; once a command starts it must
+	 * arrive whole within imap_command_timeout (an APPEND's message within
+	 * imap_append_timeout), however slowly its bytes trickle in (issue 12). */
+	if (!conn_has_buffered_input(s->conn)) {
+		int w = conn_wait_readable(s->conn, -1, (int)s->cfg->imap_idle_timeout * 1000);
+		if (w <= 0) {
+			buf_free(&line);
+			return read_fail(s, w == 0 ? CONN_TIMEOUT : w == -2 ? CONN_STOP : CONN_ERROR);
+		}
+	}
+	conn_set_deadline(s->conn, s->cfg->imap_command_timeout);
 	for (bool first = true;; first = false) {
 		enum conn_result r = conn_read_line(s->conn, &line, s->cfg->imap_max_line, NULL);
 		if (r == CONN_TOOLONG) {
@@ -299,12 +317,15 @@ static enum read_result read_command(struct imap_session *s, struct buf *cmd)
 			res = refuse_literal(s, tag, true, true, size);
 			break;
 		}
+		if (size > s->cfg->imap_max_line)
+			conn_set_deadline(s->conn, s->cfg->imap_append_timeout);
 		r = conn_read_exact(s->conn, cmd, (size_t)size);
 		if (r != CONN_OK) {
 			res = read_fail(s, r);
 			break;
 		}
 	}
+	conn_set_deadline(s->conn, 0);
 	buf_free(&line);
 	return res;
 }

@@ -3,6 +3,7 @@
  * connection (lib/master). Usage: mss-imapd -c FILE [-d]. */
 #include <signal.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include "lib/log.h"
 #include "audit/audit.h"
 #include "lib/master.h"
+#include "lib/slots.h"
 #include "lib/str.h"
 #include "policy/policy.h"
 
@@ -85,7 +87,9 @@ static void overload(int fd, const struct session_info *si, const char *why)
 		(void)!write(fd, line, strlen(line));
 }
 
-static struct tls_ctx *load_tls(const struct mss_config *cfg)
+/* The server context of cfg's files, or NULL with err (at start: fatal; on SIGHUP:
+ * the old context stays). */
+static struct tls_ctx *tls_of(const struct mss_config *cfg, char *err, size_t errlen)
 {
 	struct tls_server_opts o = {
 	    .cert_file = cfg->tls_cert,
@@ -94,10 +98,18 @@ static struct tls_ctx *load_tls(const struct mss_config *cfg)
 	    .crl_file = cfg->tls_crl,
 	    .client_cert = TLS_CLIENT_CERT_OPTIONAL, /* professionals: AUTHENTICATE EXTERNAL */
 	};
+	if (cfg->tls_cert[0] == '\0' || cfg->tls_key[0] == '\0') {
+		str_format(err, errlen, "%s: tls_cert and tls_key are required (IMAP logins need TLS)",
+		           cfg->path);
+		return NULL;
+	}
+	return tls_server_ctx_new(&o, err, errlen);
+}
+
+static struct tls_ctx *load_tls(const struct mss_config *cfg)
+{
 	char err[512];
-	if (cfg->tls_cert[0] == '\0' || cfg->tls_key[0] == '\0')
-		fatal("%s: tls_cert and tls_key are required (IMAP logins need TLS)", cfg->path);
-	struct tls_ctx *t = tls_server_ctx_new(&o, err, sizeof(err));
+	struct tls_ctx *t = tls_of(cfg, err, sizeof(err));
 	if (t == NULL)
 		fatal("%s", err);
 	return t;
@@ -123,8 +135,30 @@ static void check_store(const struct mss_config *cfg)
 static void reload(void *arg)
 {
 	struct imapd *d = arg;
+	static struct mss_config next; /* large: not on the stack */
+	char err[CONFIG_PATH_MAX + 256];
+	int restart = 0;
 
+	/* Everything is loaded before anything changes: a bad file keeps the old settings. */
+	if (config_reload(&d->cfg, &next, &restart, err, sizeof(err)) < 0) {
+		log_err("reload", "result=failed error=\"%s\"", err);
+		return;
+	}
+	struct tls_ctx *tls = tls_of(&next, err, sizeof(err));
+	if (tls == NULL) {
+		log_err("reload", "result=failed error=\"TLS: %s\"", err);
+		return;
+	}
+	d->cfg = next;
+	tls_ctx_free(d->tls);
+	d->tls = tls;
 	(void)oauth_keys_sighup(&d->cfg, &d->oauth);
+	if (restart)
+		log_warn("reload",
+		         "result=ok error=\"data_dir, user and the listeners change only on restart: "
+		         "kept\"");
+	else
+		log_info("reload", "result=ok");
 }
 
 int main(int argc, char **argv)
@@ -142,6 +176,8 @@ int main(int argc, char **argv)
 	if (path == NULL || optind != argc)
 		usage();
 	static struct imapd d;
+	/* every file made from here on is 0600 / every directory 0700 (issue 12) */
+	umask(077);
 	char err[1024];
 	config_defaults(&d.cfg);
 	if (config_load(&d.cfg, path, err, sizeof(err)) < 0) {
@@ -169,6 +205,9 @@ int main(int argc, char **argv)
 	/* Forked before the privilege drop: the audit key is not the daemons' user's. */
 	if (audit_signer_start(&d.cfg, err, sizeof(err)) < 0)
 		fatal("%s", err);
+	/* one pool of password-hashing places for all sessions (issue 12) */
+	if (slots_init(d.cfg.auth_hash_concurrency, d.cfg.auth_hash_wait * 1000) < 0)
+		fatal("cannot make the password hashing pool");
 	if (master_drop_privileges(d.cfg.user, err, sizeof(err)) < 0)
 		fatal("%s", err);
 	check_store(&d.cfg);

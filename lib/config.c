@@ -99,6 +99,15 @@ static const struct config_key config_keys[] = {
     NUM(imap_max_line, KEY_UINT, "65536", 1024, 1 << 24),
     NUM(imap_max_bad, KEY_UINT, "10", 1, 1000),
     NUM(tls_handshake_timeout, KEY_SECONDS, "30", 1, 3600),
+    /* availability limits (issue 12) */
+    NUM(smtp_max_sessions, KEY_UINT, "100", 1, 100000),
+    NUM(submission_max_sessions, KEY_UINT, "100", 1, 100000),
+    NUM(imap_command_timeout, KEY_SECONDS, "2m", 1, 86400),
+    NUM(imap_append_timeout, KEY_SECONDS, "10m", 1, 86400),
+    NUM(imap_max_search_keys, KEY_UINT, "64", 1, 100000),
+    NUM(imap_search_timeout, KEY_SECONDS, "10", 1, 3600),
+    NUM(auth_hash_concurrency, KEY_UINT, "4", 1, 1024),
+    NUM(auth_hash_wait, KEY_SECONDS, "10", 1, 3600),
     NUM(log_stderr, KEY_BOOL, "no", 0, 1),
 };
 
@@ -422,4 +431,31 @@ int config_is_local_domain(const struct mss_config *cfg, const char *domain)
 	if (cfg->patient_domain[0] && str_ieq(domain, cfg->patient_domain))
 		return 1;
 	return str_list_contains(cfg->domains, domain);
+}
+
+/* Copies the field back from cur when next differs; notes that a restart is needed. */
+#define KEEP(field)                                                                                          \
+	do {                                                                                                 \
+		if (memcmp(next->field, cur->field, sizeof next->field) != 0) {                              \
+			memcpy(next->field, cur->field, sizeof next->field);                                 \
+			*restart = 1;                                                                        \
+		}                                                                                            \
+	} while (0)
+
+int config_reload(const struct mss_config *cur, struct mss_config *next, int *restart, char *err,
+                  size_t errlen)
+{
+	*restart = 0;
+	config_defaults(next);
+	if (config_load(next, cur->path, err, errlen) < 0)
+		return -1;
+	KEEP(data_dir);
+	KEEP(user);
+	KEEP(smtp_listen);
+	KEEP(submission_listen);
+	KEEP(submissions_listen);
+	KEEP(imap_listen);
+	KEEP(imaps_listen);
+	next->log_stderr = cur->log_stderr;
+	return 0;
 }

@@ -64,13 +64,28 @@ struct mss_config {
 	unsigned imap_max_line;                    /* default 65536 */
 	unsigned imap_max_bad;                     /* consecutive BAD before BYE; default 10 */
 	unsigned tls_handshake_timeout;            /* seconds; default 30 */
-	int log_stderr;                            /* 1 = log to stderr (also set by -d) */
+	/* availability limits (issue 12) */
+	unsigned smtp_max_sessions;       /* sessions on the MX listener; default 100 */
+	unsigned submission_max_sessions; /* sessions on submission + submissions; default 100 */
+	unsigned imap_command_timeout;    /* seconds to receive one command, from its first byte; 2m */
+	unsigned imap_append_timeout;     /* seconds to receive an APPEND's message; default 10m */
+	unsigned imap_max_search_keys;    /* search keys in one SEARCH; default 64 */
+	unsigned imap_search_timeout;     /* seconds one SEARCH may run before NO [LIMIT]; 10 */
+	unsigned auth_hash_concurrency;   /* password hashes computed at once per daemon; default 4 */
+	unsigned auth_hash_wait;          /* seconds a login waits for a hashing slot; default 10 */
+	int log_stderr;                   /* 1 = log to stderr (also set by -d) */
 };
 
 /* Sets every key to its default. */
 void config_defaults(struct mss_config *cfg);
 /* Reads path over the defaults. Returns 0, or -1 with err = "FILE:LINE: why". */
 int config_load(struct mss_config *cfg, const char *path, char *err, size_t errlen);
+/* SIGHUP: reads cur->path over the defaults into next. What only a restart can change
+ * (data_dir, user, the *_listen addresses, log_stderr) keeps cur's value, and
+ * *restart is set when the file asked for another. Returns 0, or -1 with err
+ * ("FILE:LINE: why"); next is then unusable and cur stays in force. */
+int config_reload(const struct mss_config *cur, struct mss_config *next, int *restart, char *err,
+                  size_t errlen);
 /* Parses one "key = value" line (already without newline) into cfg; used by
  * config_load and the tests. Returns 0 or -1 with err = why (no file:line). */
 int config_set(struct mss_config *cfg, const char *key, const char *value, char *err, size_t errlen);

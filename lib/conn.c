@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,9 +24,10 @@ struct conn {
 	struct tls_peer peer;
 	char peer_ip[64];
 	unsigned timeout_s;
-	struct buf in;  /* bytes read, not yet consumed */
-	struct buf out; /* replies not yet sent */
-	bool broken;    /* a write failed: further output is dropped */
+	long total_deadline; /* ms (monotonic) by which the current command must be in; 0 none */
+	struct buf in;       /* bytes read, not yet consumed */
+	struct buf out;      /* replies not yet sent */
+	bool broken;         /* a write failed: further output is dropped */
 };
 
 struct conn *conn_new(int fd, const char *peer_ip)
@@ -91,11 +93,25 @@ static long now_ms(void)
 	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
+static volatile sig_atomic_t stop_requested;
+
+void conn_request_stop(void)
+{
+	stop_requested = 1;
+}
+
+bool conn_stopping(void)
+{
+	return stop_requested != 0;
+}
+
 /* Waits for fd to be ready for events until deadline (ms, 0 = forever).
- * Returns 1 ready, 0 timeout, -1 error. */
+ * Returns 1 ready, 0 timeout, -1 error, -2 stopping (only when waiting for input). */
 static int wait_fd(int fd, short events, long deadline)
 {
 	for (;;) {
+		if (stop_requested && (events & POLLIN))
+			return -2;
 		int ms = -1;
 		if (deadline) {
 			long left = deadline - now_ms();
@@ -112,9 +128,20 @@ static int wait_fd(int fd, short events, long deadline)
 	}
 }
 
+/* The sooner of the per-wait timeout and the command's total deadline: a client that
+ * sends one byte just before each timeout still cannot hold the session past the
+ * total (issue 12). */
 static long deadline_of(const struct conn *c)
 {
-	return c->timeout_s ? now_ms() + (long)c->timeout_s * 1000L : 0;
+	long d = c->timeout_s ? now_ms() + (long)c->timeout_s * 1000L : 0;
+	if (c->total_deadline && (d == 0 || c->total_deadline < d))
+		d = c->total_deadline;
+	return d;
+}
+
+void conn_set_deadline(struct conn *c, unsigned seconds)
+{
+	c->total_deadline = seconds ? now_ms() + (long)seconds * 1000L : 0;
 }
 
 /* Reads what is available (at least one byte) into c->in. */
@@ -141,6 +168,8 @@ static enum conn_result fill(struct conn *c)
 		if (n == -1)
 			return CONN_ERROR;
 		int w = wait_fd(c->fd, POLLIN, deadline);
+		if (w == -2)
+			return CONN_STOP;
 		if (w == 0)
 			return CONN_TIMEOUT;
 		if (w < 0)
@@ -238,9 +267,11 @@ int conn_wait_readable(struct conn *c, int extra_fd, int timeout_ms)
 		return 1;
 	struct pollfd p[2] = {{.fd = c->fd, .events = POLLIN}, {.fd = extra_fd, .events = POLLIN}};
 	int r;
-	do
+	do {
+		if (stop_requested)
+			return -2;
 		r = poll(p, extra_fd >= 0 ? 2 : 1, timeout_ms);
-	while (r < 0 && errno == EINTR);
+	} while (r < 0 && errno == EINTR);
 	if (r < 0)
 		return -1;
 	if (r == 0)

@@ -21,6 +21,7 @@ enum conn_result {
 	CONN_ERROR = -2,   /* I/O or TLS error */
 	CONN_TOOLONG = -3, /* line longer than the limit: the rest of it was discarded */
 	CONN_TIMEOUT = -4,
+	CONN_STOP = -5, /* the daemon is stopping (SIGTERM): say goodbye and end */
 };
 
 /* Flags describing the line just read. */
@@ -35,6 +36,10 @@ struct conn *conn_new(int fd, const char *peer_ip);
 void conn_free(struct conn *c);
 /* Sets the timeout in seconds for each subsequent read/write wait (0 = none). */
 void conn_set_timeout(struct conn *c, unsigned seconds);
+/* Sets a total deadline, seconds from now (0 = none), for every read and write wait
+ * until it is set again: one command, or one DATA/APPEND transfer, must arrive whole
+ * by then, however the bytes trickle in; past it, reads return CONN_TIMEOUT. */
+void conn_set_deadline(struct conn *c, unsigned seconds);
 const char *conn_peer_ip(const struct conn *c);
 int conn_fd(const struct conn *c);
 
@@ -48,7 +53,8 @@ enum conn_result conn_read_exact(struct conn *c, struct buf *out, size_t n);
  * the client pipelined more commands. */
 bool conn_has_buffered_input(const struct conn *c);
 /* Waits up to timeout_ms for input to be readable (buffered or on the socket), also
- * watching extra_fd (or -1). Returns 1 input ready, 2 extra_fd ready, 0 timeout, -1 error. */
+ * watching extra_fd (or -1). Returns 1 input ready, 2 extra_fd ready, 0 timeout, -1 error,
+ * -2 the process is stopping (conn_request_stop). */
 int conn_wait_readable(struct conn *c, int extra_fd, int timeout_ms);
 
 /* Buffers output; conn_flush sends it. Returns 0 or -1 (connection broken). */
@@ -56,6 +62,12 @@ int conn_write(struct conn *c, const void *p, size_t n);
 int conn_puts(struct conn *c, const char *s);
 int conn_printf(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int conn_flush(struct conn *c);
+
+/* Async-signal-safe, for a session's SIGTERM handler: from now on every wait for input
+ * returns CONN_STOP (or -2) at once, so the protocol answers "421"/"* BYE" and ends;
+ * work in progress (a delivery) finishes first, output still goes out. */
+void conn_request_stop(void);
+bool conn_stopping(void);
 
 /* Starts TLS as the server (STARTTLS or implicit TLS). Any input buffered before the
  * handshake is discarded first, so that commands injected in the clear before the

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "lib/buf.h"
+#include "lib/conn.h"
 #include "lib/log.h"
 #include "lib/str.h"
 
@@ -114,6 +115,7 @@ int master_drop_privileges(const char *user, char *err, size_t errlen)
 /* The running sessions, to enforce limits and to signal them at shutdown. */
 struct child {
 	pid_t pid;
+	int pool;
 	char ip[64];
 };
 
@@ -126,6 +128,14 @@ struct master_state {
 static volatile sig_atomic_t got_term;
 static volatile sig_atomic_t got_chld;
 static volatile sig_atomic_t got_hup;
+
+/* In a session: finish the work in hand, then say goodbye at the next wait for input
+ * ("421" / "* BYE"), instead of dying mid-command. */
+static void on_session_term(int sig)
+{
+	(void)sig;
+	conn_request_stop();
+}
 
 static void on_term(int sig)
 {
@@ -210,8 +220,11 @@ static void run_child(const struct master_opts *o, struct listener *ls, size_t n
 	for (size_t i = 0; i < n; i++)
 		if (ls[i].fd >= 0)
 			close(ls[i].fd);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_session_term; /* no SA_RESTART: a wait for input is interrupted */
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
 	signal(SIGCHLD, SIG_DFL);
 	/* A session keeps the material it was forked with; a SIGHUP sent to the whole
 	 * process group must not end it. */
@@ -222,10 +235,22 @@ static void run_child(const struct master_opts *o, struct listener *ls, size_t n
 	_exit(0);
 }
 
-static const char *over_limit(const struct master_opts *o, const struct master_state *m, const char *ip)
+static unsigned count_pool(const struct master_state *m, int pool)
+{
+	unsigned n = 0;
+	for (size_t i = 0; i < m->nchildren; i++)
+		n += m->children[i].pool == pool;
+	return n;
+}
+
+static const char *over_limit(const struct master_opts *o, const struct master_state *m, const char *ip,
+                              int pool)
 {
 	if (m->nchildren >= o->max_sessions)
 		return "too many sessions";
+	if (pool >= 0 && pool < MASTER_MAX_POOLS && o->pool_max[pool] &&
+	    count_pool(m, pool) >= o->pool_max[pool])
+		return "too many sessions on this service";
 	if (count_ip(m, ip) >= o->max_sessions_per_ip)
 		return "too many sessions from your address";
 	return NULL;
@@ -239,7 +264,7 @@ static void accept_one(const struct master_opts *o, struct master_state *m, stru
 		return;
 	struct session_info si;
 	fill_session_info(fd, l, &si);
-	const char *why = over_limit(o, m, si.peer_ip);
+	const char *why = over_limit(o, m, si.peer_ip, l->pool);
 	if (why) {
 		log_warn("session_refused", "listener=%s peer=%s reason=\"%s\"", l->name, si.peer_ip, why);
 		if (o->overload)
@@ -260,6 +285,7 @@ static void accept_one(const struct master_opts *o, struct master_state *m, stru
 		m->children = xrealloc(m->children, m->cap * sizeof *m->children);
 	}
 	m->children[m->nchildren].pid = pid;
+	m->children[m->nchildren].pool = l->pool;
 	str_copy(m->children[m->nchildren].ip, sizeof m->children[0].ip, si.peer_ip);
 	m->nchildren++;
 }
@@ -296,6 +322,9 @@ int master_run(const struct master_opts *o, struct listener *ls, size_t n)
 	/* Enforced here rather than left to each daemon: no session ever runs as the
 	 * user that bound the ports (root for 25/143/587/993). */
 	char err[256];
+	if (getuid() != 0 && geteuid() != 0)
+		log_warn("privsep.reduced", "error=\"not started as root: sessions, the master and the audit "
+		                            "signer share one user\"");
 	if (master_drop_privileges(o->user, err, sizeof err) < 0)
 		fatal("%s", err);
 	install_signals();

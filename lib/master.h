@@ -14,12 +14,15 @@
 #include <stddef.h>
 
 #define MASTER_MAX_LISTENERS 8
+#define MASTER_MAX_POOLS 4
 
 struct listener {
 	const char *name; /* "smtp", "submission", ... (for logs and the session) */
 	char addr[256];   /* "host:port" as configured */
 	int kind;         /* the daemon's own meaning (e.g. implicit TLS or not) */
 	int fd;           /* bound socket, -1 before master_bind */
+	int pool;         /* session pool (0..MASTER_MAX_POOLS-1): listeners of one pool share
+	                     its limit, so idle MX clients cannot take submission's places */
 };
 
 struct session_info {
@@ -36,8 +39,9 @@ typedef void (*session_fn)(int fd, const struct session_info *si, void *arg);
 typedef void (*overload_fn)(int fd, const struct session_info *si, const char *why);
 
 struct master_opts {
-	unsigned max_sessions;
+	unsigned max_sessions; /* the daemon's total */
 	unsigned max_sessions_per_ip;
+	unsigned pool_max[MASTER_MAX_POOLS]; /* each pool's own limit; 0 = the total only */
 	const char *user; /* switch to this user after binding ("" or current: no switch) */
 	session_fn session;
 	overload_fn overload;

@@ -20,6 +20,8 @@ static const struct smtp_reply replies[RPL_COUNT] = {
     [RPL_STARTTLS_GO] = {220, "2.0.0", "Ready to start TLS"},
     [RPL_AUTH_OK] = {235, "2.7.0", "Authentication successful"},
     [RPL_TIMEOUT] = {421, "4.4.2", "Error: timeout exceeded, closing connection"},
+    /* RFC 3463 4.3.2: system not accepting network messages (stopping) */
+    [RPL_SHUTDOWN] = {421, "4.3.2", "Service shutting down, try again later"},
     [RPL_TOO_MANY_ERRORS] = {421, "4.7.0", "Error: too many errors, closing connection"},
     [RPL_AUTH_LOCKED] = {421, "4.7.0", "Error: too many authentication failures, closing connection"},
     [RPL_OVERLOAD] = {421, "4.7.0", "Error: too many connections, try again later"},

@@ -25,6 +25,7 @@ enum smtp_reply_id {
 	RPL_STARTTLS_GO,       /* 220 2.0.0 */
 	RPL_AUTH_OK,           /* 235 2.7.0 */
 	RPL_TIMEOUT,           /* 421 4.4.2 */
+	RPL_SHUTDOWN,          /* 421 4.3.2 */
 	RPL_TOO_MANY_ERRORS,   /* 421 4.7.0 */
 	RPL_AUTH_LOCKED,       /* 421 4.7.0 */
 	RPL_OVERLOAD,          /* 421 4.7.0 */

@@ -114,10 +114,16 @@ enum conn_result smtp_session_challenge(struct smtp_session *s, const char *b64,
 		s->closing = true;
 		return CONN_ERROR;
 	}
+	conn_set_deadline(s->conn, s->cfg->smtp_command_timeout);
 	r = conn_read_line(s->conn, line, max, &flags);
+	conn_set_deadline(s->conn, 0);
 	if (r == CONN_TIMEOUT)
 		smtp_reply(s, RPL_TIMEOUT);
-	if (r == CONN_EOF || r == CONN_ERROR || r == CONN_TIMEOUT) {
+	if (r == CONN_STOP)
+		smtp_reply(s, RPL_SHUTDOWN);
+	if (r == CONN_EOF || r == CONN_ERROR || r == CONN_TIMEOUT || r == CONN_STOP) {
+		if (r == CONN_STOP)
+			r = CONN_EOF;
 		s->closing = true;
 		return r;
 	}
@@ -188,9 +194,16 @@ static void session_loop(struct smtp_session *s)
 		if (!conn_has_buffered_input(s->conn) && conn_flush(s->conn) < 0)
 			break;
 		flags = 0;
+		/* the whole command within smtp_command_timeout, however it trickles in */
+		conn_set_deadline(s->conn, s->cfg->smtp_command_timeout);
 		r = conn_read_line(s->conn, &line, read_max, &flags);
+		conn_set_deadline(s->conn, 0);
 		if (r == CONN_EOF || r == CONN_ERROR)
 			break;
+		if (r == CONN_STOP) { /* SIGTERM between commands: say so, end */
+			smtp_reply(s, RPL_SHUTDOWN);
+			break;
+		}
 		if (r == CONN_TIMEOUT)
 			smtp_reply(s, RPL_TIMEOUT);
 		else if (r == CONN_TOOLONG || (r == CONN_OK && line_too_long(s, &line, max)))

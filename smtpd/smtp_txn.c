@@ -170,6 +170,8 @@ static int read_data(struct smtp_session *s, struct smtp_data *d)
 
 	buf_init(&line, max + 16);
 	conn_set_timeout(s->conn, s->cfg->smtp_data_timeout);
+	/* the whole message within smtp_data_timeout, not each read (issue 12) */
+	conn_set_deadline(s->conn, s->cfg->smtp_data_timeout);
 	while (step == SMTP_DATA_MORE) {
 		r = conn_read_line(s->conn, &line, max, &flags);
 		if (r == CONN_OK) {
@@ -177,8 +179,11 @@ static int read_data(struct smtp_session *s, struct smtp_data *d)
 		} else if (r == CONN_TOOLONG) {
 			smtp_data_line_dropped(d, max + 1);
 		} else {
+			conn_set_deadline(s->conn, 0); /* the reply still goes out */
 			if (r == CONN_TIMEOUT)
 				smtp_reply(s, RPL_TIMEOUT);
+			else if (r == CONN_STOP) /* stopping mid-message: not accepted, the client retries */
+				smtp_reply(s, RPL_SHUTDOWN);
 			s->closing = true;
 			rc = -1;
 			break;
@@ -186,6 +191,7 @@ static int read_data(struct smtp_session *s, struct smtp_data *d)
 	}
 	if (step == SMTP_DATA_ABORT)
 		rc = 1;
+	conn_set_deadline(s->conn, 0);
 	conn_set_timeout(s->conn, s->cfg->smtp_command_timeout);
 	buf_free(&line);
 	return rc;

@@ -6,6 +6,7 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include "lib/log.h"
 #include "audit/audit.h"
 #include "lib/master.h"
+#include "lib/slots.h"
 #include "lib/str.h"
 #include "lib/tls.h"
 #include "auth/oauth.h"
@@ -56,23 +58,31 @@ static void load_config(int argc, char **argv)
 		cfg.log_stderr = 1;
 }
 
-static struct tls_ctx *load_tls(void)
+/* The server context of c's files, or NULL with err (at start: fatal; on SIGHUP: the
+ * old context stays). */
+static struct tls_ctx *tls_of(const struct mss_config *c, char *err, size_t errlen)
 {
 	struct tls_server_opts o;
-	struct tls_ctx *tls;
-	char err[512];
 
 	/* Every listener needs TLS: the MX refuses MAIL before STARTTLS, and
 	 * submission never takes a password in the clear. */
-	if (!cfg.tls_cert[0] || !cfg.tls_key[0])
-		fatal("%s: tls_cert and tls_key are required by mss-smtpd", cfg.path);
+	if (!c->tls_cert[0] || !c->tls_key[0]) {
+		str_format(err, errlen, "%s: tls_cert and tls_key are required by mss-smtpd", c->path);
+		return NULL;
+	}
 	memset(&o, 0, sizeof(o));
-	o.cert_file = cfg.tls_cert;
-	o.key_file = cfg.tls_key;
-	o.ca_file = cfg.tls_ca;
-	o.crl_file = cfg.tls_crl;
+	o.cert_file = c->tls_cert;
+	o.key_file = c->tls_key;
+	o.ca_file = c->tls_ca;
+	o.crl_file = c->tls_crl;
 	o.client_cert = TLS_CLIENT_CERT_OPTIONAL;
-	tls = tls_server_ctx_new(&o, err, sizeof(err));
+	return tls_server_ctx_new(&o, err, errlen);
+}
+
+static struct tls_ctx *load_tls(void)
+{
+	char err[512];
+	struct tls_ctx *tls = tls_of(&cfg, err, sizeof(err));
 	if (tls == NULL)
 		fatal("TLS: %s", err);
 	return tls;
@@ -106,16 +116,46 @@ static void shutdown_checkpoint(void *arg)
 static void reload(void *arg)
 {
 	struct smtpd_ctx *c = arg;
+	static struct mss_config next; /* large: not on the stack */
+	char err[CONFIG_PATH_MAX + 256];
+	int restart = 0;
 
+	/* Everything is loaded before anything changes: a bad file keeps the old settings. */
+	if (config_reload(&cfg, &next, &restart, err, sizeof(err)) < 0) {
+		log_err("reload", "result=failed error=\"%s\"", err);
+		return;
+	}
+	struct tls_ctx *tls = tls_of(&next, err, sizeof(err));
+	if (tls == NULL) {
+		log_err("reload", "result=failed error=\"TLS: %s\"", err);
+		return;
+	}
+	struct smtp_spf *spf = smtp_spf_new(next.spf_zone_file, err, sizeof(err));
+	if (spf == NULL) {
+		tls_ctx_free(tls);
+		log_err("reload", "result=failed error=\"SPF: %s\"", err);
+		return;
+	}
+	cfg = next;
+	tls_ctx_free(c->tls);
+	c->tls = tls;
+	smtp_spf_free(c->spf);
+	c->spf = spf;
 	(void)oauth_keys_sighup(c->cfg, &c->oauth);
+	if (restart)
+		log_warn("reload",
+		         "result=ok error=\"data_dir, user and the listeners change only on restart: "
+		         "kept\"");
+	else
+		log_info("reload", "result=ok");
 }
 
 int main(int argc, char **argv)
 {
 	struct listener ls[3] = {
-	    {"smtp", "", SMTP_KIND_MX, -1},
-	    {"submission", "", SMTP_KIND_SUBMISSION, -1},
-	    {"submissions", "", SMTP_KIND_SUBMISSIONS, -1},
+	    {"smtp", "", SMTP_KIND_MX, -1, 0},
+	    {"submission", "", SMTP_KIND_SUBMISSION, -1, 1},
+	    {"submissions", "", SMTP_KIND_SUBMISSIONS, -1, 1},
 	};
 	struct smtpd_ctx ctx;
 	struct master_opts mo;
@@ -123,6 +163,8 @@ int main(int argc, char **argv)
 	int rc;
 
 	load_config(argc, argv);
+	/* every file made from here on is 0600 / every directory 0700 (issue 12) */
+	umask(077);
 	log_open("mss-smtpd", cfg.log_stderr);
 	if (crypto_init() < 0)
 		fatal("libsodium initialisation failed");
@@ -148,6 +190,9 @@ int main(int argc, char **argv)
 	 * (issue 12). */
 	if (audit_signer_start(&cfg, err, sizeof(err)) < 0)
 		fatal("%s", err);
+	/* one pool of password-hashing places for all sessions (issue 12) */
+	if (slots_init(cfg.auth_hash_concurrency, cfg.auth_hash_wait * 1000) < 0)
+		fatal("cannot make the password hashing pool");
 	/* Dropped before the start is logged, so that "started" means "running as user". */
 	if (master_drop_privileges(cfg.user, err, sizeof(err)) < 0)
 		fatal("%s", err);
@@ -155,6 +200,10 @@ int main(int argc, char **argv)
 	memset(&mo, 0, sizeof(mo));
 	mo.max_sessions = cfg.max_sessions;
 	mo.max_sessions_per_ip = cfg.max_sessions_per_ip;
+	/* MX and submission have their own places (issue 12): idle MX connections cannot
+	 * lock a professional out of submission. */
+	mo.pool_max[0] = cfg.smtp_max_sessions;
+	mo.pool_max[1] = cfg.submission_max_sessions;
 	mo.user = cfg.user;
 	mo.session = smtp_session_main;
 	mo.overload = smtp_session_overload;

@@ -179,13 +179,16 @@ int vault_notify_access(struct store *store, const char *patient, const char *pr
 
 static void child_exec(const char *cmd, const char *kind, const char *patient)
 {
+	/* The command gets nothing of the session: /dev/null for stdin, stdout and stderr
+	 * (stderr is the daemon's log under -d) and no other descriptor, whether or not
+	 * it was opened close-on-exec (issue 12). */
 	int fd = open("/dev/null", O_RDWR);
-	if (fd >= 0) {
-		dup2(fd, 0);
-		dup2(fd, 1);
-		if (fd > 1)
-			close(fd);
-	}
+	if (fd < 0)
+		_exit(127);
+	dup2(fd, 0);
+	dup2(fd, 1);
+	dup2(fd, 2);
+	close_range(3, ~0U, 0);
 	setpgid(0, 0);
 	char *const argv[] = {(char *)cmd, (char *)kind, (char *)patient, NULL};
 	execv(cmd, argv);

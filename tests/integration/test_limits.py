@@ -1,0 +1,214 @@
+"""Availability and hygiene limits of issue 12, each against real daemons: a total
+deadline per command and per DATA/APPEND transfer (a client trickling one byte a second
+is cut at the deadline, not kept alive by each byte), separate session limits for MX and
+submission, a bounded pool for password hashing, a bound on one SEARCH, notify_command
+started with no descriptor of the daemon, and every file in data_dir private (0600)."""
+import imaplib
+import smtplib
+import socket
+import ssl
+import stat
+import time
+from concurrent.futures import ThreadPoolExecutor
+from email.message import EmailMessage
+
+from conftest import PASSWORDS, PATIENT, PRO
+
+
+def send(m, subject="hello"):
+    msg = EmailMessage()
+    msg["From"] = PRO
+    msg["To"] = PATIENT
+    msg["Subject"] = subject
+    msg.set_content("Bonjour.\n")
+    with smtplib.SMTP("127.0.0.1", m.port("submission"), timeout=30) as s:
+        s.starttls(context=m.login_context(PRO))
+        s.login(PRO, PASSWORDS[PRO])
+        s.send_message(msg)
+
+
+def trickle(sock, data, every=1.0, limit=20.0):
+    """Sends data one byte at a time; returns the seconds until the server closed."""
+    t0 = time.monotonic()
+    sock.settimeout(every)
+    for b in data:
+        if time.monotonic() - t0 > limit:
+            break
+        try:
+            sock.sendall(bytes([b]))
+        except OSError:
+            return time.monotonic() - t0
+        try:
+            got = sock.recv(4096)
+            if got == b"" or b"421" in got or b"BYE" in got:
+                return time.monotonic() - t0
+        except socket.timeout:
+            pass
+        except OSError:
+            return time.monotonic() - t0
+    return time.monotonic() - t0
+
+
+def test_smtp_command_deadline_is_total(mss):
+    mss.set(smtp_command_timeout=3)
+    mss.start("smtpd")
+    s = socket.create_connection(("127.0.0.1", mss.port("smtp")), timeout=10)
+    assert s.recv(512).startswith(b"220")
+    took = trickle(s, b"NOOP and a very long line that never ends" * 2)
+    s.close()
+    assert took < 7, f"a trickling client held the session {took:.1f} s past a 3 s deadline"
+
+
+def test_smtp_data_deadline_is_total(mss):
+    mss.set(smtp_data_timeout=3)
+    mss.start("smtpd")
+    c = smtplib.SMTP("127.0.0.1", mss.port("submission"), timeout=30)
+    c.starttls(context=mss.login_context(PRO))
+    c.login(PRO, PASSWORDS[PRO])
+    c.mail(PRO)
+    c.rcpt(PATIENT)
+    assert c.docmd("DATA")[0] == 354
+    took = trickle(c.sock, b"Subject: slow\r\n\r\n" + b"x" * 60)
+    c.close()
+    assert took < 7, f"DATA trickled for {took:.1f} s past a 3 s deadline"
+
+
+def test_imap_command_deadline_is_total(mss):
+    mss.set(imap_command_timeout=3)
+    mss.start("imapd")
+    raw = socket.create_connection(("127.0.0.1", mss.port("imaps")), timeout=10)
+    s = mss.client_context().wrap_socket(raw, server_hostname="localhost")
+    assert b"OK" in s.recv(512)
+    took = trickle(s, b"a1 NOOP and more and more and more and more")
+    s.close()
+    assert took < 7, f"an IMAP command trickled for {took:.1f} s past a 3 s deadline"
+
+
+def test_idle_mx_connections_leave_submission_its_places(mss):
+    mss.set(max_sessions=50, smtp_max_sessions=3, submission_max_sessions=5)
+    mss.start("smtpd")
+    held = []
+    for _ in range(3):
+        s = socket.create_connection(("127.0.0.1", mss.port("smtp")), timeout=10)
+        assert s.recv(512).startswith(b"220")
+        held.append(s)
+    extra = socket.create_connection(("127.0.0.1", mss.port("smtp")), timeout=10)
+    assert extra.recv(512).startswith(b"421")
+    extra.close()
+    sub = socket.create_connection(("127.0.0.1", mss.port("submission")), timeout=10)
+    assert sub.recv(512).startswith(b"220")
+    sub.close()
+    for s in held:
+        s.close()
+    assert "too many sessions on this service" in mss.log("smtpd")
+
+
+def imap_login(m):
+    c = imaplib.IMAP4_SSL("127.0.0.1", m.port("imaps"), ssl_context=m.login_context(PATIENT), timeout=60)
+    try:
+        typ, data = c.login(PATIENT, PASSWORDS[PATIENT])
+        c.logout()
+        return typ
+    except imaplib.IMAP4.error as e:
+        return str(e)
+
+
+def test_password_hashing_is_a_bounded_pool(mss):
+    """One hashing place, one second of patience: among many simultaneous password
+    logins some are told to come back (NO [UNAVAILABLE]), none is refused as wrong,
+    and the session count never means that many 64 MiB hashes at once."""
+    mss.set(auth_hash_concurrency=1, auth_hash_wait=1, max_sessions_per_ip=40)
+    mss.start("imapd")
+    with ThreadPoolExecutor(max_workers=16) as ex:
+        results = list(ex.map(lambda _: imap_login(mss), range(16)))
+    assert "OK" in results
+    busy = [r for r in results if r != "OK"]
+    assert busy and all("UNAVAILABLE" in r for r in busy), results
+    assert "auth.hash_busy" in mss.log("imapd")
+
+
+def test_password_pool_queues_within_its_wait(mss):
+    mss.set(auth_hash_concurrency=2, auth_hash_wait=60, max_sessions_per_ip=40)
+    mss.start("imapd")
+    with ThreadPoolExecutor(max_workers=8) as ex:
+        results = list(ex.map(lambda _: imap_login(mss), range(8)))
+    assert results == ["OK"] * 8
+
+
+def test_search_with_too_many_keys_is_refused(mss):
+    mss.set(imap_max_search_keys=20)
+    mss.start("smtpd")
+    send(mss)
+    mss.start("imapd")
+    c = imaplib.IMAP4_SSL("127.0.0.1", mss.port("imaps"), ssl_context=mss.login_context(PATIENT))
+    c.login(PATIENT, PASSWORDS[PATIENT])
+    c.select("INBOX")
+    keys = " ".join(f'NOT BODY "needle{i}"' for i in range(30))
+    typ, data = c._simple_command("SEARCH", keys)
+    assert typ == "NO" and b"[LIMIT]" in data[0], data
+    typ, data = c.search(None, *[f'NOT BODY "needle{i}"' for i in range(5)])
+    assert typ == "OK" and data[0].split() == [b"1"]
+    c.logout()
+
+
+def test_notify_command_gets_no_descriptor_of_the_daemon(mss, tmp_path):
+    out = tmp_path / "fds"
+    script = tmp_path / "notify.sh"
+    script.write_text(f"#!/bin/sh\nls -l /proc/$$/fd > {out}.tmp 2>&1; mv {out}.tmp {out}\n")
+    script.chmod(0o755)
+    mss.set(notify_command=str(script), notify_timeout=5)
+    mss.start("smtpd")
+    msg = EmailMessage()
+    msg["From"] = PRO
+    msg["To"] = PATIENT
+    msg["Subject"] = "compte rendu"
+    msg.set_content("Bonjour.\n")
+    msg.add_attachment(b"%PDF-1.4\n%%EOF\n", maintype="application", subtype="pdf", filename="a.pdf")
+    with smtplib.SMTP("127.0.0.1", mss.port("submission"), timeout=30) as s:
+        s.starttls(context=mss.login_context(PRO))
+        s.login(PRO, PASSWORDS[PRO])
+        s.send_message(msg)
+    deadline = time.time() + 10
+    while not out.exists() and time.time() < deadline:
+        time.sleep(0.2)
+    listing = out.read_text()
+    fds = {}
+    for line in listing.splitlines():
+        if "->" in line:
+            name, target = line.split("->")
+            fds[name.split()[-1]] = target.strip()
+    # The shell's stdio is /dev/null (its saved copies show as such), its own script,
+    # and the listing it writes: nothing of the daemon (log, sockets, database).
+    assert fds["0"] == "/dev/null", listing
+    allowed = {"/dev/null", str(script), f"{out}.tmp"}
+    assert set(fds.values()) <= allowed, listing
+
+
+def private(path):
+    mode = stat.S_IMODE(path.stat().st_mode)
+    return mode & 0o077 == 0
+
+
+def test_every_file_in_data_dir_is_private(mss_factory):
+    m = mss_factory()
+    m.add_account(PATIENT, "patient", password=PASSWORDS[PATIENT])
+    m.add_account(PRO, "professional", password=PASSWORDS[PRO], cert=m.pki / "pro.crt")
+    m.start("smtpd")
+    m.start("imapd")
+    send(m)
+    c = imaplib.IMAP4_SSL("127.0.0.1", m.port("imaps"), ssl_context=m.login_context(PATIENT))
+    c.login(PATIENT, PASSWORDS[PATIENT])
+    c.select("INBOX")
+    c.fetch("1", "(BODY.PEEK[])")
+    # While the daemons run (WAL and shared-memory files exist) and after.
+    def check(running):
+        paths = [p for p in m.data_dir.rglob("*") if not p.is_symlink()]
+        names = {p.name for p in paths}
+        assert "mss.db" in names and (not running or "mss.db-wal" in names), names
+        public = [f"{p} {oct(p.stat().st_mode)}" for p in paths if not private(p) and p.name != "audit.pub"]
+        assert not public, public
+    check(True)
+    c.logout()
+    m.stop("smtpd")
+    m.stop("imapd")
+    check(False)
