@@ -9,6 +9,8 @@
 #include "lib/str.h"
 #include "msg/msg_int.h"
 
+#define MSG_DECODE_SLACK 4 /* bytes libetpan's decoders may read past a part's end */
+
 void msg_limits_default(struct msg_limits *l)
 {
 	l->max_parts = 1024;
@@ -232,9 +234,21 @@ int msg_part_decode(const struct msg *m, size_t i, struct buf *out)
 	                                        : MAILMIME_MECHANISM_8BIT;
 	size_t idx = 0, rlen = 0;
 	char *res = NULL;
-	if (mailmime_part_parse(m->data + p->body, p->body_len, &idx, enc, &res, &rlen) != MAILIMF_NO_ERROR)
+	/* libetpan's quoted-printable decoder reads the two characters after a final "="
+	 * even past the given length: a body that ends the message is decoded from a copy
+	 * with room after it (found by tests/fuzz/fuzz_msg.c). */
+	const char *body = m->data + p->body;
+	char *copy = NULL;
+	if (m->len - (p->body + p->body_len) < MSG_DECODE_SLACK) {
+		copy = xcalloc(1, p->body_len + MSG_DECODE_SLACK);
+		memcpy(copy, body, p->body_len);
+		body = copy;
+	}
+	int rc = mailmime_part_parse(body, p->body_len, &idx, enc, &res, &rlen) == MAILIMF_NO_ERROR ? 0 : -1;
+	free(copy);
+	if (rc != 0)
 		return -1;
-	int rc = buf_append(out, res, rlen);
+	rc = buf_append(out, res, rlen);
 	mailmime_decoded_part_free(res);
 	return rc == 0 ? 0 : -1;
 }
