@@ -289,8 +289,8 @@ static int check_text(const struct config_key *k, const char *v, char *err, size
 	if (k->type == KEY_STORE && v[0] != '\0' && strncmp(v, "postgresql://", 13) != 0 &&
 	    strncmp(v, "postgres://", 11) != 0) {
 		/* the value may hold a password: never repeat it */
-		str_format(err, errlen, "%s: not a PostgreSQL URI (postgresql://...); leave it empty for SQLite",
-		           k->name);
+		str_format(err, errlen,
+		           "%s: not a PostgreSQL URI (postgresql://...); leave it empty for SQLite", k->name);
 		return -1;
 	}
 	if (k->type == KEY_TIMEZONE && !is_timezone(v)) {
@@ -319,7 +319,7 @@ int config_set(struct mss_config *cfg, const char *key, const char *value, char 
 		str_format(err, errlen, "unknown key \"%s\"", key);
 		return -1;
 	}
-	if (k->type <= KEY_CODES || k->type == KEY_TIMEZONE) {
+	if (k->type <= KEY_CODES || k->type == KEY_TIMEZONE || k->type == KEY_STORE) {
 		if (check_text(k, value, err, errlen) < 0)
 			return -1;
 		str_copy((char *)cfg + k->offset, k->size, value);

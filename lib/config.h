@@ -24,7 +24,7 @@ struct mss_config {
 	char master_key_file[CONFIG_PATH_MAX]; /* "" = data_dir/keys/master.key */
 	unsigned store_timeout;                /* seconds one database call may take; default 30 */
 	char user[CONFIG_STR_MAX];             /* unprivileged account after binding */
-	char domains[CONFIG_LIST_MAX]; /* professionals' and organisations' domains */
+	char domains[CONFIG_LIST_MAX];         /* professionals' and organisations' domains */
 	char patient_domain[CONFIG_STR_MAX];
 	char smtp_listen[CONFIG_STR_MAX]; /* host:port, empty = disabled */
 	char submission_listen[CONFIG_STR_MAX];

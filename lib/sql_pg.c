@@ -44,6 +44,10 @@
 /* Answer time added to the server-side bounds before the client gives up itself. */
 #define PG_GRACE_MS 5000
 #define PG_CONNECT_TIMEOUT_S 10
+/* After a connection attempt failed, calls fail at once for this long instead of each
+ * waiting out its own connection timeout: a session answers "try again later"
+ * promptly while the database is unreachable. */
+#define PG_RETRY_MS 2000
 
 /* Type OIDs (pg_type.h, stable since PostgreSQL 7). */
 #define PG_OID_BYTEA 17
@@ -62,8 +66,9 @@ struct pg {
 	PGconn *c;    /* NULL after a drop */
 	char *target; /* to connect again (may hold a password: wiped on close) */
 	unsigned timeout_ms;
-	bool txn;       /* inside a transaction begun by pg_begin */
-	bool listening; /* LISTEN issued on this connection */
+	long long retry_at_ms; /* monotonic: no new connection attempt before this */
+	bool txn;              /* inside a transaction begun by pg_begin */
+	bool listening;        /* LISTEN issued on this connection */
 	unsigned long next_name;
 	size_t ncached;
 	struct pg_entry cache[PG_CACHE_SLOTS];
@@ -200,7 +205,12 @@ static int build_params(struct conn_params *cp, PQconninfoOption *opts, unsigned
 	for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
 		if (!param_given(cp, defaults[i][0]))
 			param_set(cp, defaults[i][0], defaults[i][1]);
-	str_format(cp->connect_timeout, sizeof cp->connect_timeout, "%u", PG_CONNECT_TIMEOUT_S);
+	/* a bounded caller waits for a connection no longer than for an answer (libpq
+	 * takes 2 s at least) */
+	unsigned connect_s = PG_CONNECT_TIMEOUT_S;
+	if (timeout_ms != 0 && (timeout_ms + 999) / 1000 < connect_s)
+		connect_s = (timeout_ms + 999) / 1000 < 2 ? 2 : (timeout_ms + 999) / 1000;
+	str_format(cp->connect_timeout, sizeof cp->connect_timeout, "%u", connect_s);
 	if (!param_given(cp, "connect_timeout"))
 		param_set(cp, "connect_timeout", cp->connect_timeout);
 	str_format(cp->user_timeout, sizeof cp->user_timeout, "%u", bound);
@@ -310,6 +320,13 @@ static void cache_clear(struct pg *p)
 }
 
 /* Closes without waiting on the network (a partition must not hang the caller). */
+static long long now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
 static void drop(struct pg *p)
 {
 	if (p->c != NULL) {
@@ -358,10 +375,15 @@ static int ready(struct pg *p, const char *what, char *err, size_t errlen)
 		                "connection to the database lost in a transaction", err, errlen);
 	drop(p);
 	cache_clear(p);
+	if (p->timeout_ms != 0 && now_ms() < p->retry_at_ms)
+		return fail_msg(p, SQL_ERR_CONNECTION, what, "the database is unreachable (retrying shortly)",
+		                err, errlen);
 	char why[400];
 	p->c = connect_db(p->target, p->timeout_ms, why, sizeof why);
-	if (p->c == NULL)
+	if (p->c == NULL) {
+		p->retry_at_ms = now_ms() + PG_RETRY_MS;
 		return fail_msg(p, SQL_ERR_CONNECTION, what, why, err, errlen);
+	}
 	return 0;
 }
 
