@@ -149,7 +149,8 @@ static int publish_file(const char *keydir, const char *name, const void *p, siz
 	/* The file stays its creator's: the signer creates it, as root when the daemon or
 	 * mssctl started as root, so the daemons' user can neither read audit.key nor
 	 * rewrite audit.pub (issue 12). */
-	int rc = write_all(fd, p, n) == 0 && fsync(fd) == 0 ? 0 : -1;
+	/* the mode asked, whatever the umask (077 in the daemons): audit.pub is public */
+	int rc = fchmod(fd, mode) == 0 && write_all(fd, p, n) == 0 && fsync(fd) == 0 ? 0 : -1;
 	close(fd);
 	if (rc == 0 && link(tmp, final) != 0 && errno != EEXIST)
 		rc = -1;
