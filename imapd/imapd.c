@@ -160,8 +160,8 @@ int main(int argc, char **argv)
 	if (master_drop_privileges(d.cfg.user, err, sizeof(err)) < 0)
 		fatal("%s", err);
 	check_store(&d.cfg);
-	log_info("imapd.start", "imap=%s imaps=%s", ls[0].addr[0] ? ls[0].addr : "-",
-	         ls[1].addr[0] ? ls[1].addr : "-");
+	log_info("imapd.start", "imap=%s imaps=%s tls=%s", ls[0].addr[0] ? ls[0].addr : "-",
+	         ls[1].addr[0] ? ls[1].addr : "-", tls_backend());
 	struct master_opts mo = {
 	    .max_sessions = d.cfg.max_sessions,
 	    .max_sessions_per_ip = d.cfg.max_sessions_per_ip,

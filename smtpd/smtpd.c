@@ -144,8 +144,9 @@ int main(int argc, char **argv)
 	mo.overload = smtp_session_overload;
 	mo.on_shutdown = shutdown_checkpoint;
 	mo.arg = &ctx;
-	log_info("smtpd.start", "smtp=%s submission=%s submissions=%s", ls[0].addr[0] ? ls[0].addr : "-",
-	         ls[1].addr[0] ? ls[1].addr : "-", ls[2].addr[0] ? ls[2].addr : "-");
+	log_info("smtpd.start", "smtp=%s submission=%s submissions=%s tls=%s",
+	         ls[0].addr[0] ? ls[0].addr : "-", ls[1].addr[0] ? ls[1].addr : "-",
+	         ls[2].addr[0] ? ls[2].addr : "-", tls_backend());
 	rc = master_run(&mo, ls, 3);
 	smtp_spf_free(ctx.spf);
 	oauth_keys_free(ctx.oauth);

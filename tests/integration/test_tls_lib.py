@@ -2,13 +2,36 @@
 echo server over lib/tls.h) against real clients, openssl s_client and gnutls-cli, with
 the test PKI. See tlshelp.py for the server's output lines.
 """
+import os
+import re
 import socket
 import subprocess
 import time
 
 import pytest
 
-from tlshelp import fingerprint, issue_cert, s_client, server_bin, start  # noqa: F401 (fixtures)
+from tlshelp import BUILD, fingerprint, issue_cert, s_client, server_bin, start  # noqa: F401 (fixtures)
+
+
+def configured_backend():
+    """The backend ./configure chose for the build under test (--with-tls)."""
+    m = re.search(r"^TLS_BACKEND = (\w+)$", (BUILD / "Makefile").read_text(), re.M)
+    assert m, f"no TLS_BACKEND in {BUILD / 'Makefile'}"
+    return m.group(1)
+
+
+def test_backend_is_the_one_configured(start, smtpd, imapd):
+    """The library, both daemons and the stage that runs this (MSS_TLS_BACKEND, set by
+    scripts/run-tests) agree on the backend: a GnuTLS stage that silently ran OpenSSL
+    (a build directory configured earlier without --with-tls) fails here."""
+    want = configured_backend()
+    assert want in ("openssl", "gnutls")
+    if os.environ.get("MSS_TLS_BACKEND"):
+        assert want == os.environ["MSS_TLS_BACKEND"]
+    srv = start("none")
+    assert srv.command("backend") == ["backend", want]
+    assert f"tls={want}" in smtpd.log("smtpd")
+    assert f"tls={want}" in imapd.log("imapd")
 
 
 def test_trusted_client_cert_identity(start, pki):
