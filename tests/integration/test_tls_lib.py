@@ -264,3 +264,31 @@ def test_overlong_email_left_empty(start, pki, tmp_path):
     status, f = srv.result()
     assert status == "ok", f
     assert f["email"] == "" and f["has_cert"] == "1"
+
+
+@pytest.mark.parametrize("version", ["-tls1_2", "-tls1_3"])
+def test_no_session_resumption_openssl(start, pki, version):
+    """Every connection verifies its peer now (the CRL in force): no session cache, no
+    tickets. s_client -reconnect offers the first session five more times."""
+    srv = start("none", maxconn=6)
+    p = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{srv.port}", "-CAfile",
+                        str(pki / "ca.crt"), version, "-reconnect"],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+    out = p.stdout + p.stderr
+    assert out.count("drop connection and then reconnect") == 5, out
+    assert "Reused," not in out
+    assert out.count("New, TLSv1.") == 6
+
+
+@pytest.mark.parametrize("priority", ["NORMAL", "NORMAL:-VERS-ALL:+VERS-TLS1.2"])
+def test_no_session_resumption_gnutls(start, pki, priority):
+    """gnutls-cli --resume: the second handshake is a full one (the server sends its
+    certificate again)."""
+    srv = start("none", maxconn=2)
+    p = subprocess.run(["gnutls-cli", "--resume", "--x509cafile", str(pki / "ca.crt"), "--priority",
+                        priority, "-p", str(srv.port), "localhost"],
+                       input="hi\n", capture_output=True, text=True, timeout=30)
+    out = p.stdout + p.stderr
+    assert "trying to resume previous session" in out, out
+    assert out.count("Got a certificate list") == 2, out
+    assert srv.result()[0] == "ok" and srv.result()[0] == "ok"
