@@ -124,6 +124,7 @@ static void reload(void *arg)
 {
 	struct imapd *d = arg;
 
+	(void)tls_ctx_sighup(d->tls, "imapd");
 	(void)oauth_keys_sighup(&d->cfg, &d->oauth);
 }
 

@@ -107,6 +107,7 @@ static void reload(void *arg)
 {
 	struct smtpd_ctx *c = arg;
 
+	(void)tls_ctx_sighup(c->tls, "smtpd");
 	(void)oauth_keys_sighup(c->cfg, &c->oauth);
 }
 
