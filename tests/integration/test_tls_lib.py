@@ -256,6 +256,22 @@ def test_dn_escaping_and_first_email(start, pki, tmp_path):
     assert "CN=Dr \\C3\\89lise" in expected and "O=Soins\\, Paris,C=FR" in expected
 
 
+@pytest.mark.parametrize("san,email", [
+    ("email:dr.x@xn--caf-dma.fr", "dr.x@xn--caf-dma.fr"),  # IDNA as written, never decoded
+    ("DNS:pro.mss.test,email:dr.y@pro.mss.test", "dr.y@pro.mss.test"),  # after another type
+    ("email:dr z@pro.mss.test", ""),  # a space: no identity rather than a doubtful one
+])
+def test_email_as_written(start, pki, tmp_path, san, email):
+    """Both backends give the rfc822Name byte for byte (GnuTLS converts IDNA in some of
+    its calls; the peer's address must match the directory's spelling as OpenSSL reads it)."""
+    crt, key = issue_cert(pki, tmp_path, "mail", "/C=FR/CN=Dr X", san)
+    srv = start("require")
+    s_client(pki, srv.port, args=["-cert", str(crt), "-key", str(key)])
+    status, f = srv.result()
+    assert status == "ok", f
+    assert f["email"] == email
+
+
 def test_overlong_email_left_empty(start, pki, tmp_path):
     long_addr = "a" * 300 + "@pro.mss.test"
     crt, key = issue_cert(pki, tmp_path, "long", "/C=FR/O=MSS Test/CN=Long", f"email:{long_addr}")
