@@ -4,10 +4,11 @@
  *
  * The same policy as the OpenSSL backend, in GnuTLS's priority language: TLS 1.3 and
  * 1.2 only; TLS 1.2 suites ECDHE with AES-GCM or ChaCha20-Poly1305 only; TLS 1.3 AEAD
- * suites; signature algorithms of SHA-256 and up; the server's order. No tickets
- * (GNUTLS_NO_TICKETS) and no session cache: every connection verifies its peer. GnuTLS
- * never renegotiates on its own; a client's request is answered with a no_renegotiation
- * alert (tls_read). */
+ * suites; signature algorithms of SHA-256 and up; elliptic-curve groups only, the
+ * OpenSSL backend's list (NORMAL would also take ffdhe in TLS 1.3); the server's order.
+ * No tickets (GNUTLS_NO_TICKETS) and no session cache: every connection verifies its
+ * peer. GnuTLS never renegotiates on its own; a client's request is answered with a
+ * no_renegotiation alert (tls_read). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,7 +20,8 @@
 	"+AES-128-GCM:+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-SIGN-ALL:+SIGN-ECDSA-SECP256R1-SHA256:"             \
 	"+SIGN-ECDSA-SECP384R1-SHA384:+SIGN-ECDSA-SECP521R1-SHA512:+SIGN-ECDSA-SHA256:+SIGN-ECDSA-SHA384:"   \
 	"+SIGN-ECDSA-SHA512:+SIGN-RSA-PSS-RSAE-SHA256:+SIGN-RSA-PSS-RSAE-SHA384:+SIGN-RSA-PSS-RSAE-SHA512:"  \
-	"+SIGN-RSA-SHA256:+SIGN-RSA-SHA384:+SIGN-RSA-SHA512:+SIGN-EdDSA-Ed25519:%SERVER_PRECEDENCE"
+	"+SIGN-RSA-SHA256:+SIGN-RSA-SHA384:+SIGN-RSA-SHA512:+SIGN-EdDSA-Ed25519:-GROUP-ALL:+GROUP-X25519:"   \
+	"+GROUP-SECP256R1:+GROUP-SECP384R1:+GROUP-X448:+GROUP-SECP521R1:%SERVER_PRECEDENCE"
 /* GnuTLS counts the chain's certificates; OpenSSL's depth 5 allows leaf, 5 CAs, root. */
 #define TLS_GNUTLS_MAX_DEPTH (TLS_VERIFY_DEPTH + 2)
 

@@ -1,7 +1,8 @@
 /* tls_gnutls_sess.c: handshakes and I/O on GnuTLS (lib/tls.h). Errors read as the
  * OpenSSL backend's: the certificate verification text, "no client certificate",
- * "unsupported protocol", "no shared cipher", "handshake timed out", "connection
- * closed during handshake", a received alert as OpenSSL names it. */
+ * "unsupported protocol", "no shared cipher", "no suitable key share", "handshake
+ * timed out", "connection closed during handshake", a received alert as OpenSSL names
+ * it. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -59,8 +60,10 @@ static void handshake_reason(struct tls_sess *s, int rc, char *err, size_t errle
 	case GNUTLS_E_NO_CIPHER_SUITES:
 	case GNUTLS_E_UNKNOWN_CIPHER_SUITE:
 	case GNUTLS_E_INSUFFICIENT_CREDENTIALS:
-	case GNUTLS_E_NO_COMMON_KEY_SHARE:
 		(void)tls_errf(err, errlen, "no shared cipher");
+		return;
+	case GNUTLS_E_NO_COMMON_KEY_SHARE: /* TLS 1.3: no group of ours offered */
+		(void)tls_errf(err, errlen, "no suitable key share");
 		return;
 	case GNUTLS_E_PREMATURE_TERMINATION:
 	case GNUTLS_E_UNEXPECTED_PACKET_LENGTH:

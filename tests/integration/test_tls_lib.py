@@ -137,6 +137,29 @@ def test_non_forward_secret_cipher_refused(start, pki):
     assert rc != 0
 
 
+@pytest.mark.parametrize("client", ["openssl", "gnutls"])
+def test_finite_field_group_refused(start, pki, client):
+    """Key exchange on elliptic curves only: a TLS 1.3 client that offers only ffdhe2048
+    (which OpenSSL 3 and GnuTLS accept by default) is refused, in the same words."""
+    srv = start("none")
+    if client == "openssl":
+        s_client(pki, srv.port, args=["-tls1_3", "-groups", "ffdhe2048"])
+    else:
+        subprocess.run(["gnutls-cli", "--x509cafile", str(pki / "ca.crt"), "--priority",
+                        "NORMAL:-VERS-ALL:+VERS-TLS1.3:-GROUP-ALL:+GROUP-FFDHE2048", "-p",
+                        str(srv.port), "localhost"],
+                       input="hi\n", capture_output=True, text=True, timeout=20)
+    assert srv.result() == ("error", {"reason": "no suitable key share"})
+
+
+@pytest.mark.parametrize("group", ["X25519", "P-256", "P-384", "X448", "P-521"])
+def test_elliptic_curve_groups(start, pki, group):
+    srv = start("none")
+    rc, out = s_client(pki, srv.port, args=["-tls1_3", "-groups", group])
+    assert srv.result()[0] == "ok"
+    assert rc == 0, out
+
+
 def test_cbc_cipher_refused(start, pki):
     srv = start("optional")
     rc, out = s_client(pki, srv.port, args=["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA256"])
