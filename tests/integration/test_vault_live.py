@@ -227,3 +227,26 @@ def test_masked_in_any_case(shared, keyword):
         assert b"MESSAGES 1" not in b"\n".join(lines)
     finally:
         pro.close()
+
+
+@pytest.mark.parametrize("store", ["+FLAGS ($Superseded)", "+FLAGS ($superseded)", "FLAGS ($Superseded)",
+                                   "FLAGS.SILENT (\\Seen $SUPERSEDED)"])
+def test_patient_cannot_mark_a_document_superseded(shared, store):
+    """$Superseded is the vault's own state (an XDS replacement set it) and crosses to
+    professionals: the patient may not set it, in any case, whatever the STORE form."""
+    m = shared
+    pat = session(m, PATIENT)
+    try:
+        pat.cmd("p1", f'SELECT "{m.folder}"')
+        _, t = pat.cmd("p2", f"STORE 1 {store}")
+        assert t.startswith(b"p2 NO"), t
+        lines, _ = pat.cmd("p3", "FETCH 1 (FLAGS)")
+        assert b"uperseded" not in b"\n".join(lines).lower().replace(b"s", b"s"), lines
+    finally:
+        pat.close()
+    pro, uid = opened(m)
+    try:
+        lines, _ = pro.cmd("a1", "FETCH 1 (FLAGS)")
+        assert b"uperseded" not in b"\n".join(lines).lower(), lines
+    finally:
+        pro.close()
