@@ -159,6 +159,10 @@ static int item(struct vault_inspection *in, const struct vault_limits *lim, siz
 	}
 	vault_sniff(it->data.data, it->data.len, p->type, p->filename, it->mime, sizeof it->mime);
 	if (!vault_is_document(p, it->data.data, it->data.len)) {
+		if (vault_text_embeds_file(it->data.data, it->data.len)) {
+			not_inspected(it, "a file encoded inside the text (uuencode, yEnc, BinHex)");
+			return 0;
+		}
 		it->kind = VITEM_TEXT;
 		buf_free(&it->data); /* the message's own text: the copy keeps it as sent */
 		buf_init(&it->data, BUF_UNLIMITED);

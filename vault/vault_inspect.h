@@ -14,7 +14,8 @@
  * past max_mime_parts / max_mime_depth (msg.complete false), and what the server does
  * not open while a patient's tools do: a message or multipart under a base64 or QP
  * transfer encoding (then one item for it, nothing inside looked at), message/global
- * and the like, an unknown transfer encoding (x-uuencode), an archive other than a ZIP
+ * and the like, an unknown transfer encoding (x-uuencode), a text with a uuencoded,
+ * yEnc or BinHex block inside (vault_text_embeds_file), an archive other than a ZIP
  * or an .eml file, a ZIP holding any of these, an encrypted entry or other metadata
  * (xdm_check_opaque). Such a part is never shown to a patient nor filed, and its
  * sender is told. */

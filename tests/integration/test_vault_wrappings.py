@@ -18,7 +18,7 @@ import pytest
 
 from conftest import PATIENT
 from controls_helpers import (SECRET, everything_of, inbox_copy, invisible_cda, invisible_entry, ko_reports,
-                              message, parsed, pdf, report_text, send, vault_rows, xdm)
+                              message, pdf, report_text, send, vault_rows, xdm)
 from test_vault_fail_closed import WITHHELD, withheld_note
 
 
@@ -34,6 +34,8 @@ def unpack(data, depth=0):
     and, for a message, each part decoded (base64, QP, x-uuencode) and unpacked."""
     yield data
     if depth > 8:
+        return
+    if not data:
         return
     if data[:4] == b"PK\x03\x04":
         try:
@@ -63,6 +65,8 @@ def unpack(data, depth=0):
         else:
             body = part.get_payload(decode=True) or raw
         yield body
+        if b"begin " in body:  # uuencoded inside a text: Thunderbird shows it as an attachment
+            yield from unpack(uudecode(body), depth + 1)
         if part.get_content_maintype() == "message" or body.lstrip()[:5].lower() in (b"from:", b"subje",
                                                                                       b"mime-", b"to: p"):
             yield from unpack(body, depth + 1)
@@ -258,3 +262,25 @@ def test_plain_zip_of_documents_still_reaches_the_patient(both):
     assert not withheld_note(copy)
     assert any(archive == b for b in unpack(copy))
     assert ko_reports(m, wait=False) == []
+
+
+@pytest.mark.parametrize("with_pdf", [False, True])
+def test_xdm_uuencoded_inside_the_text(both, with_pdf):
+    """A uuencoded block inside a text/plain body (Thunderbird shows it as an
+    attachment): the text goes, the note takes its place."""
+    m = both
+    subject = "Dossier dans le texte" + (" avec pdf" if with_pdf else "")
+    block = uuencode(invisible_xdm(), "IHE_XDM.ZIP").decode().replace("\r\n", "\n")
+    msg = message(subject=subject, text="Bonjour,\nvoici le dossier :\n\n" + block + "\nCordialement\n")
+    if with_pdf:
+        msg.add_attachment(pdf(7), maintype="application", subtype="pdf", filename="scan.pdf")
+    send(m, msg)
+    check(m, subject)
+
+
+def test_the_word_begin_in_a_text_is_no_file(both):
+    m = both
+    subject = "Texte ordinaire"
+    send(m, message(subject=subject, text="begin at 8:00\nbegin 644\nbeginning 644 x\nfin\n"))
+    copy = inbox_copy(m, subject.encode())
+    assert not withheld_note(copy) and b"begin 644" in copy
