@@ -11,6 +11,7 @@ import binascii
 import email
 import email.policy
 import io
+import re
 import time
 import zipfile
 
@@ -284,3 +285,40 @@ def test_the_word_begin_in_a_text_is_no_file(both):
     send(m, message(subject=subject, text="begin at 8:00\nbegin 644\nbeginning 644 x\nfin\n"))
     copy = inbox_copy(m, subject.encode())
     assert not withheld_note(copy) and b"begin 644" in copy
+
+
+def conf_moved_out(xml):
+    """The confidentiality classifications taken out of their ExtrinsicObject and put
+    beside it, naming it by classifiedObject (ebRIM 3.0 allows either place)."""
+    conf = re.findall(r'<rim:Classification [^>]*classificationScheme="%s".*?</rim:Classification>' % xdm.XDS_CONF,
+                      xml)
+    assert conf
+    for c in conf:
+        xml = xml.replace(c, "")
+    return xml.replace("</rim:RegistryObjectList>", "".join(conf) + "</rim:RegistryObjectList>")
+
+
+@pytest.mark.parametrize("spelling", ["outside the entry", "scheme in capitals", "code in lower case"])
+def test_invisible_however_the_metadata_spell_it(both, spelling):
+    m = both
+    cda = invisible_cda()
+    xml = xdm.metadata_xml([invisible_entry(cda)]).decode()
+    if spelling == "outside the entry":
+        xml = conf_moved_out(xml)
+    elif spelling == "scheme in capitals":
+        xml = xml.replace(xdm.XDS_CONF, xdm.XDS_CONF.upper())
+    else:
+        xml = xml.replace('nodeRepresentation="INVISIBLE_PATIENT"', 'nodeRepresentation=" invisible_patient "')
+    assert "INVISIBLE_PATIENT" in xml.upper()
+    subject = "Metadonnees " + spelling
+    msg = message(subject=subject)
+    msg.add_attachment(xdm.build_xdm([invisible_entry(cda)], metadata=xml.encode()), maintype="application",
+                       subtype="zip", filename="IHE_XDM.ZIP")
+    send(m, msg)
+    check(m, subject, reported=False)
+    for _ in range(100):
+        rows = vault_rows(m)
+        if rows:
+            break
+        time.sleep(0.1)
+    assert [r[5] for r in rows] == [1], rows

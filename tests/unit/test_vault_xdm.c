@@ -31,6 +31,20 @@
 	"<lcm:SubmitObjectsRequest " NS "><rim:RegistryObjectList>" ENTRY_OPEN inner                         \
 	"</rim:ExtrinsicObject></rim:RegistryObjectList></lcm:SubmitObjectsRequest>"
 
+/* An entry with what follows it in the RegistryObjectList (ebRIM 3.0: a Classification
+ * or an ExternalIdentifier may stand outside the object it names). */
+#define DOC_AND(inner, after)                                                                                \
+	"<lcm:SubmitObjectsRequest " NS "><rim:RegistryObjectList>" ENTRY_OPEN inner                         \
+	"</rim:ExtrinsicObject>" after "</rim:RegistryObjectList></lcm:SubmitObjectsRequest>"
+#define CONF_OF(object, node)                                                                                \
+	"<rim:Classification classificationScheme=\"" CONF "\" classifiedObject=\"" object                   \
+	"\" nodeRepresentation=\"" node "\"/>"
+#define PATIENT_OF(object, v)                                                                                \
+	"<rim:ExternalIdentifier identificationScheme=\"" PID "\" registryObject=\"" object "\" value=\"" v  \
+	"\"/>"
+#define INS_A "146026322000196^^^&amp;1.2.250.1.213.1.4.10&amp;ISO"
+#define INS_B "279035121518989^^^&amp;1.2.250.1.213.1.4.10&amp;ISO"
+
 struct md_case {
 	const char *name;
 	const char *xml;
@@ -60,6 +74,25 @@ static const struct md_case cases[] = {
      "<a:Slot name=\"URI\"><a:ValueList><a:Value>X.XML</a:Value></a:ValueList></a:Slot>"
      "</a:ExtrinsicObject></a:SubmitObjectsRequest>",
      0, "", "", "", "", "X.XML", "", false, false},
+    /* a sender's spelling never makes a document more visible (issue 11) */
+    {"confidentiality outside its entry", DOC_AND(SLOT("URI", "D.XML"), CONF_OF("D1", "INVISIBLE_PATIENT")),
+     0, "", "", "", "", "D.XML", "", false, true},
+    {"scheme UUID in capitals",
+     DOC(SLOT("URI", "D.XML") "<rim:Classification classificationScheme=\"URN:UUID:F4F85EAC-E6CB-4883-B524-"
+                              "F2705394840F\" nodeRepresentation=\"MASQUE_PS\"/>"),
+     0, "", "", "", "", "D.XML", "", true, false},
+    {"code in lower case with blanks", DOC(SLOT("URI", "D.XML") CLS(CONF, " invisible_patient ", "")), 0, "",
+     "", "", "", "D.XML", "", false, true},
+    {"confidentiality naming no entry", DOC_AND(SLOT("URI", "D.XML"), CONF_OF("D9", "INVISIBLE_PATIENT")), -1,
+     .ins = ""},
+    {"confidentiality outside any entry, naming none", DOC_AND(SLOT("URI", "D.XML"), CONF_OF("", "N")), -1,
+     .ins = ""},
+    {"patientId outside its entry", DOC_AND(SLOT("URI", "D.XML"), PATIENT_OF("D1", INS_A)), 0,
+     "146026322000196", "1.2.250.1.213.1.4.10", "", "", "D.XML", "", false, false},
+    {"two patients for one entry", DOC_AND(SLOT("URI", "D.XML") PATIENT_ID(INS_A), PATIENT_OF("D1", INS_B)),
+     -1, .ins = ""},
+    {"two patients inside one entry", DOC(SLOT("URI", "D.XML") PATIENT_ID(INS_A) PATIENT_ID(INS_B)), -1,
+     .ins = ""},
     {"malformed", "<lcm:SubmitObjectsRequest " NS "><oops", -1, .ins = ""},
     {"unbound prefix", "<lcm:SubmitObjectsRequest><x/></lcm:SubmitObjectsRequest>", -1, .ins = ""},
     {"doctype refused", "<?xml version=\"1.0\"?><!DOCTYPE a [<!ENTITY x \"y\">]><SubmitObjectsRequest/>", -1,
