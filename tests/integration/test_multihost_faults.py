@@ -265,9 +265,13 @@ def test_partition_between_host_and_database(own_pg, mss_factory, tmp_path):
     cut_at = time.monotonic()
     a_before = len(ws[0].acked)
     time.sleep(12)  # store_timeout is 4 s: b's calls fail, a goes on
+    # Under load b's first attempt can outlast the client's own socket timeout (one
+    # statement timeout, then a connection timeout); the next ones get the 4xx. Bounded.
+    deadline = time.monotonic() + 28
+    while not any(400 <= c < 500 for c in ws[1].codes) and time.monotonic() < deadline:
+        time.sleep(0.5)
     b_during = len(ws[1].acked)
     assert len(ws[0].acked) > a_before, "host a stopped serving during b's partition"
-    open("/tmp/blog.txt", "w").write(b.log("smtpd"))
     assert any(400 <= c < 500 for c in ws[1].codes), ("host b gave no temporary failure",
                                                       ws[1].codes[-5:], b.log("smtpd")[-3000:])
     proxy.heal()
