@@ -14,9 +14,9 @@ import time
 
 import pytest
 
-from conftest import PATIENT, PG_BASE, PRO, SRC
+from conftest import CERT_OF, PASSWORDS, PATIENT, PG_BASE, PRO, SRC
 from test_imap_helpers import starttls_client
-from test_smtp_protocol import login
+from test_smtp_protocol import connect, plain
 
 pytestmark = [pytest.mark.postgresql,
               pytest.mark.skipif(not PG_BASE, reason="needs MSS_TEST_PG (a PostgreSQL server)")]
@@ -61,7 +61,10 @@ class Writer(threading.Thread):
         while not self.stop.is_set():
             try:
                 if c is None:
-                    c = login(self.host)
+                    c = self.session()
+                if c is None:
+                    time.sleep(0.2)
+                    continue
                 subject = f"{self.name}-{i}"
                 i += 1
                 body = f"From: {PRO}\r\nTo: {PATIENT}\r\nSubject: {subject}\r\n\r\nx\r\n".encode()
@@ -93,6 +96,19 @@ class Writer(threading.Thread):
             c and c.cmd("QUIT")
         except OSError:
             pass
+
+    def session(self):
+        """A submission session; a login refused while the store is unreachable must be
+        temporary (4xx) and counts as the temporary failure it is."""
+        c = connect(self.host, "submission", cert=CERT_OF.get(PRO))
+        code, text = c.cmd("AUTH PLAIN " + plain(PRO, PASSWORDS[PRO]))
+        if code == 235:
+            return c
+        self.codes.append(code)
+        if not 400 <= code < 500:
+            self.errors.append(f"login: {code} {text}")
+        c.close()
+        return None
 
 
 def subjects(host):
