@@ -87,29 +87,38 @@ static void overload(int fd, const struct session_info *si, const char *why)
 		(void)!write(fd, line, strlen(line));
 }
 
-/* The server context of cfg's files, or NULL with err (at start: fatal; on SIGHUP:
- * the old context stays). */
-static struct tls_ctx *tls_of(const struct mss_config *cfg, char *err, size_t errlen)
+/* The TLS files of cfg (IMAP logins need TLS). Returns 0, or -1 with err. */
+static int tls_files_of(const struct mss_config *cfg, struct tls_files *f, char *err, size_t errlen)
 {
-	struct tls_server_opts o = {
-	    .cert_file = cfg->tls_cert,
-	    .key_file = cfg->tls_key,
-	    .ca_file = cfg->tls_ca,
-	    .crl_file = cfg->tls_crl,
-	    .client_cert = TLS_CLIENT_CERT_OPTIONAL, /* professionals: AUTHENTICATE EXTERNAL */
-	};
 	if (cfg->tls_cert[0] == '\0' || cfg->tls_key[0] == '\0') {
-		str_format(err, errlen, "%s: tls_cert and tls_key are required (IMAP logins need TLS)",
-		           cfg->path);
-		return NULL;
+		if (str_format(err, errlen, "%s: tls_cert and tls_key are required (IMAP logins need TLS)",
+		               cfg->path) < 0)
+			(void)str_copy(err, errlen,
+			               "tls_cert and tls_key are required (IMAP logins need TLS)");
+		return -1;
 	}
-	return tls_server_ctx_new(&o, err, errlen);
+	f->cert_file = cfg->tls_cert;
+	f->key_file = cfg->tls_key;
+	f->ca_file = cfg->tls_ca;
+	f->crl_file = cfg->tls_crl;
+	return 0;
 }
 
 static struct tls_ctx *load_tls(const struct mss_config *cfg)
 {
+	struct tls_files f;
 	char err[512];
-	struct tls_ctx *t = tls_of(cfg, err, sizeof(err));
+
+	if (tls_files_of(cfg, &f, err, sizeof(err)) < 0)
+		fatal("%s", err);
+	struct tls_server_opts o = {
+	    .cert_file = f.cert_file,
+	    .key_file = f.key_file,
+	    .ca_file = f.ca_file,
+	    .crl_file = f.crl_file,
+	    .client_cert = TLS_CLIENT_CERT_OPTIONAL, /* professionals: AUTHENTICATE EXTERNAL */
+	};
+	struct tls_ctx *t = tls_server_ctx_new(&o, err, sizeof(err));
 	if (t == NULL)
 		fatal("%s", err);
 	return t;
@@ -130,33 +139,40 @@ static void check_store(const struct mss_config *cfg)
 		fatal("store: %s", err);
 }
 
-/* SIGHUP (DESIGN.md "Command line contract"): the material reloaded here is used by the
- * sessions forked afterwards; whatever does not load stays as it was. */
+/* SIGHUP (DESIGN.md "Command line contract"): the config file and the TLS material,
+ * for the sessions forked afterwards. Everything is loaded before anything changes:
+ * when one of them does not load, the old settings stay whole, with one reload line
+ * naming it. The TLS material goes through tls_ctx_sighup, the one TLS reload path,
+ * last (it is the step that puts its material in force); when the file is refused it
+ * still re-reads the material of the settings in force, so that a revocation never
+ * waits for a good config file. */
 static void reload(void *arg)
 {
 	struct imapd *d = arg;
 	static struct mss_config next; /* large: not on the stack */
-	char err[CONFIG_PATH_MAX + 256];
+	char err[CONFIG_PATH_MAX + 256], q[CONFIG_PATH_MAX + 300];
+	struct tls_files f;
 	int restart = 0;
+	bool ok = config_reload(&d->cfg, &next, &restart, err, sizeof(err)) == 0 &&
+	          tls_files_of(&next, &f, err, sizeof(err)) == 0;
 
-	/* Everything is loaded before anything changes: a bad file keeps the old settings. */
-	if (config_reload(&d->cfg, &next, &restart, err, sizeof(err)) < 0) {
-		log_err("reload", "result=failed error=\"%s\"", err);
-		return;
+	if (!ok)
+		log_err("reload", "result=failed error=%s action=previous-kept",
+		        log_quote(q, sizeof(q), err));
+	/* the new settings' files; after a refused file, those in force, re-read */
+	if (tls_ctx_sighup(d->tls, ok ? &f : NULL, "imapd", err, sizeof(err)) < 0 && ok) {
+		ok = false;
+		log_err("reload", "result=failed error=%s action=previous-kept",
+		        log_quote(q, sizeof(q), err));
 	}
-	struct tls_ctx *tls = tls_of(&next, err, sizeof(err));
-	if (tls == NULL) {
-		log_err("reload", "result=failed error=\"TLS: %s\"", err);
-		return;
-	}
-	d->cfg = next;
-	tls_ctx_free(d->tls);
-	d->tls = tls;
+	if (ok)
+		d->cfg = next;
 	(void)oauth_keys_sighup(&d->cfg, &d->oauth);
+	if (!ok)
+		return;
 	if (restart)
-		log_warn("reload",
-		         "result=ok error=\"data_dir, user and the listeners change only on restart: "
-		         "kept\"");
+		log_warn("reload", "result=ok error=\"data_dir, user and the listeners change only on "
+		                   "restart: kept\"");
 	else
 		log_info("reload", "result=ok");
 }
@@ -211,8 +227,8 @@ int main(int argc, char **argv)
 	if (master_drop_privileges(d.cfg.user, err, sizeof(err)) < 0)
 		fatal("%s", err);
 	check_store(&d.cfg);
-	log_info("imapd.start", "imap=%s imaps=%s", ls[0].addr[0] ? ls[0].addr : "-",
-	         ls[1].addr[0] ? ls[1].addr : "-");
+	log_info("imapd.start", "imap=%s imaps=%s tls=%s", ls[0].addr[0] ? ls[0].addr : "-",
+	         ls[1].addr[0] ? ls[1].addr : "-", tls_backend());
 	struct master_opts mo = {
 	    .max_sessions = d.cfg.max_sessions,
 	    .max_sessions_per_ip = d.cfg.max_sessions_per_ip,

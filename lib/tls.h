@@ -88,11 +88,30 @@ struct tls_ctx *tls_client_ctx_new(const struct tls_client_opts *opts, char *err
 /* Frees the context; sessions made from it stay valid until tls_sess_free. */
 void tls_ctx_free(struct tls_ctx *ctx);
 
-/* SIGHUP: re-reads every file the context was made from and, when all of them load,
- * puts the new material in force for the handshakes that start afterwards (sessions
- * in progress keep theirs). Returns 0, or -1 with err naming the file and why: the
- * previous material then stays in force, whole. */
-int tls_ctx_reload(struct tls_ctx *ctx, char *err, size_t errlen);
+/* The files a context loads its material from (as in the opts; NULL reads as "").
+ * tls_ctx_reload may replace them, so that a SIGHUP after a configuration change
+ * reads the new files. */
+struct tls_files {
+	const char *cert_file;
+	const char *key_file;
+	const char *ca_file;
+	const char *crl_file;
+};
+
+/* SIGHUP: reads every file of files (NULL: the files the context uses now) and, when
+ * all of them load, puts the new material and these file names in force for the
+ * handshakes that start afterwards (sessions in progress keep theirs). Returns 0, or
+ * -1 with err naming the file and why: the previous material and file names then
+ * stay in force, whole. */
+int tls_ctx_reload(struct tls_ctx *ctx, const struct tls_files *files, char *err, size_t errlen);
+/* A daemon master's SIGHUP (the one TLS reload path of mss-smtpd and mss-imapd):
+ * tls_ctx_reload(ctx, files), then one log line, tls.reload with context=what and
+ * result=ok, or result=failed error=... (the material in force stays, and its CRL
+ * alone is then re-read by tls_ctx_reload_crl, which logs its own outcome, so that a
+ * revocation never waits for a restart). Returns 0 (also for a NULL ctx), or -1 with
+ * err = "TLS: " and the reason. */
+int tls_ctx_sighup(struct tls_ctx *ctx, const struct tls_files *files, const char *what, char *err,
+                   size_t errlen);
 /* SIGHUP, CRL only: re-reads the CRL file now. Returns 1 when a new CRL is in force,
  * 0 when no CRL is configured, -1 when it was refused (the previous one stays; err
  * names the file and why; also logged). */

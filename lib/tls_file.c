@@ -5,10 +5,12 @@
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/tls.h"
 #include "lib/tls_int.h"
 
 int tls_errf(char *err, size_t errlen, const char *fmt, ...)
@@ -126,6 +128,36 @@ int tls_file_read(const char *path, const char *what, size_t max, struct buf *ou
 	if (st)
 		stamp_of(&sb, st);
 	return 0;
+}
+
+void tls_names_swap(char **names[4], const struct tls_files *files, char *old[4])
+{
+	const char *next[4];
+
+	if (!files)
+		return;
+	next[0] = files->cert_file;
+	next[1] = files->key_file;
+	next[2] = files->ca_file;
+	next[3] = files->crl_file;
+	for (int i = 0; i < 4; i++) {
+		old[i] = *names[i];
+		*names[i] = xstrdup(next[i] ? next[i] : "");
+	}
+}
+
+void tls_names_settle(char **names[4], const struct tls_files *files, char *old[4], bool ok)
+{
+	if (!files)
+		return;
+	for (int i = 0; i < 4; i++) {
+		if (ok) {
+			free(old[i]);
+			continue;
+		}
+		free(*names[i]);
+		*names[i] = old[i];
+	}
 }
 
 void tls_secret_free(struct buf *b)

@@ -47,6 +47,14 @@ struct tls_stamp {
  * err = "cannot read WHAT PATH: REASON". */
 int tls_file_read(const char *path, const char *what, size_t max, struct buf *out, struct tls_stamp *st,
                   char *err, size_t errlen);
+/* tls_ctx_reload with a new set of files, the same on both backends: names points at
+ * the context's four names (certificate, key, CA, CRL). tls_names_swap puts copies of
+ * files' names in their place and keeps the previous ones in old; tls_names_settle
+ * then frees the previous ones (ok) or puts them back and frees the copies (the
+ * reload failed). files NULL: neither does anything. */
+struct tls_files;
+void tls_names_swap(char **names[4], const struct tls_files *files, char *old[4]);
+void tls_names_settle(char **names[4], const struct tls_files *files, char *old[4], bool ok);
 /* Wipes then frees a buf that held a private key. */
 void tls_secret_free(struct buf *b);
 bool tls_stamp_eq(const struct tls_stamp *a, const struct tls_stamp *b);

@@ -23,6 +23,9 @@
 #include "lib/tls_openssl_int.h"
 
 #define TLS12_CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!PSK:!SHA1"
+/* Key exchange groups, TLS 1.2 and 1.3: elliptic curves only (OpenSSL 3 would also
+ * take the finite-field ffdhe groups in TLS 1.3); the same list as the GnuTLS backend. */
+#define TLS_GROUPS "X25519:P-256:P-384:X448:P-521"
 
 const char *tls_backend(void)
 {
@@ -60,7 +63,7 @@ static int ctx_policy(SSL_CTX *c, char *err, size_t errlen)
 	SSL_CTX_set_num_tickets(c, 0);
 	SSL_CTX_set_security_level(c, 2);
 	if (SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION) != 1 ||
-	    SSL_CTX_set_cipher_list(c, TLS12_CIPHERS) != 1) {
+	    SSL_CTX_set_cipher_list(c, TLS12_CIPHERS) != 1 || SSL_CTX_set1_groups_list(c, TLS_GROUPS) != 1) {
 		(void)tls_errf(err, errlen, "TLS policy: %s",
 		               tls_ossl_reason("cannot set protocol or ciphers"));
 		return -1;
@@ -305,10 +308,14 @@ struct tls_ctx *tls_client_ctx_new(const struct tls_client_opts *o, char *err, s
 	return ctx_new(ctx, err, errlen);
 }
 
-int tls_ctx_reload(struct tls_ctx *ctx, char *err, size_t errlen)
+int tls_ctx_reload(struct tls_ctx *ctx, const struct tls_files *files, char *err, size_t errlen)
 {
-	struct tls_ctx next = *ctx;
+	char **names[4] = {&ctx->cert_file, &ctx->key_file, &ctx->ca_file, &ctx->crl_file};
+	char *old[4];
+	struct tls_ctx next;
 
+	tls_names_swap(names, files, old);
+	next = *ctx;
 	next.ssl_ctx = NULL;
 	next.cas = NULL;
 	next.akey = NULL;
@@ -316,8 +323,10 @@ int tls_ctx_reload(struct tls_ctx *ctx, char *err, size_t errlen)
 	if (ctx_build(&next, err, errlen) < 0) {
 		ctx_material_free(&next);
 		ERR_clear_error();
+		tls_names_settle(names, files, old, false);
 		return -1;
 	}
+	tls_names_settle(names, files, old, true);
 	/* Sessions in progress hold their own reference to the old SSL_CTX. */
 	SSL_CTX_free(ctx->ssl_ctx);
 	sk_X509_pop_free(ctx->cas, X509_free);

@@ -58,31 +58,39 @@ static void load_config(int argc, char **argv)
 		cfg.log_stderr = 1;
 }
 
-/* The server context of c's files, or NULL with err (at start: fatal; on SIGHUP: the
- * old context stays). */
-static struct tls_ctx *tls_of(const struct mss_config *c, char *err, size_t errlen)
+/* The TLS files of c. Every listener needs TLS: the MX refuses MAIL before STARTTLS,
+ * and submission never takes a password in the clear. Returns 0, or -1 with err. */
+static int tls_files_of(const struct mss_config *c, struct tls_files *f, char *err, size_t errlen)
 {
-	struct tls_server_opts o;
-
-	/* Every listener needs TLS: the MX refuses MAIL before STARTTLS, and
-	 * submission never takes a password in the clear. */
 	if (!c->tls_cert[0] || !c->tls_key[0]) {
-		str_format(err, errlen, "%s: tls_cert and tls_key are required by mss-smtpd", c->path);
-		return NULL;
+		if (str_format(err, errlen, "%s: tls_cert and tls_key are required by mss-smtpd", c->path) <
+		    0)
+			(void)str_copy(err, errlen, "tls_cert and tls_key are required by mss-smtpd");
+		return -1;
 	}
-	memset(&o, 0, sizeof(o));
-	o.cert_file = c->tls_cert;
-	o.key_file = c->tls_key;
-	o.ca_file = c->tls_ca;
-	o.crl_file = c->tls_crl;
-	o.client_cert = TLS_CLIENT_CERT_OPTIONAL;
-	return tls_server_ctx_new(&o, err, errlen);
+	f->cert_file = c->tls_cert;
+	f->key_file = c->tls_key;
+	f->ca_file = c->tls_ca;
+	f->crl_file = c->tls_crl;
+	return 0;
 }
 
 static struct tls_ctx *load_tls(void)
 {
+	struct tls_server_opts o;
+	struct tls_files f;
+	struct tls_ctx *tls;
 	char err[512];
-	struct tls_ctx *tls = tls_of(&cfg, err, sizeof(err));
+
+	if (tls_files_of(&cfg, &f, err, sizeof(err)) < 0)
+		fatal("%s", err);
+	memset(&o, 0, sizeof(o));
+	o.cert_file = f.cert_file;
+	o.key_file = f.key_file;
+	o.ca_file = f.ca_file;
+	o.crl_file = f.crl_file;
+	o.client_cert = TLS_CLIENT_CERT_OPTIONAL;
+	tls = tls_server_ctx_new(&o, err, sizeof(err));
 	if (tls == NULL)
 		fatal("TLS: %s", err);
 	return tls;
@@ -111,41 +119,65 @@ static void shutdown_checkpoint(void *arg)
 	audit_signer_finish();
 }
 
-/* SIGHUP (DESIGN.md "Command line contract"): the material reloaded here is used by the
- * sessions forked afterwards; whatever does not load stays as it was. */
+/* SIGHUP's new settings: the file (data_dir, user and the listeners kept: *restart
+ * set when they differ) and the SPF zone it names, nothing in force changed yet.
+ * Returns 0, or -1 with err. */
+static int next_settings(struct mss_config *next, struct smtp_spf **spf, int *restart, char *err,
+                         size_t errlen)
+{
+	char why[CONFIG_PATH_MAX + 256];
+
+	if (config_reload(&cfg, next, restart, err, errlen) < 0)
+		return -1;
+	*spf = smtp_spf_new(next->spf_zone_file, why, sizeof(why));
+	if (*spf == NULL) {
+		if (str_format(err, errlen, "SPF: %s", why) < 0)
+			(void)str_copy(err, errlen, "SPF zone file does not load");
+		return -1;
+	}
+	return 0;
+}
+
+/* SIGHUP (DESIGN.md "Command line contract"): the config file, the SPF zone and the
+ * TLS material, for the sessions forked afterwards. Everything is loaded before
+ * anything changes: when one of them does not load, the old settings stay whole, with
+ * one reload line naming it. The TLS material goes through tls_ctx_sighup, the one TLS
+ * reload path, last (it is the step that puts its material in force); when the file or
+ * the zone is refused it still re-reads the material of the settings in force, so that
+ * a revocation never waits for a good config file. */
 static void reload(void *arg)
 {
 	struct smtpd_ctx *c = arg;
 	static struct mss_config next; /* large: not on the stack */
-	char err[CONFIG_PATH_MAX + 256];
+	char err[CONFIG_PATH_MAX + 256], q[CONFIG_PATH_MAX + 300];
+	struct smtp_spf *spf = NULL;
+	struct tls_files f;
 	int restart = 0;
+	bool ok = next_settings(&next, &spf, &restart, err, sizeof(err)) == 0 &&
+	          tls_files_of(&next, &f, err, sizeof(err)) == 0;
 
-	/* Everything is loaded before anything changes: a bad file keeps the old settings. */
-	if (config_reload(&cfg, &next, &restart, err, sizeof(err)) < 0) {
-		log_err("reload", "result=failed error=\"%s\"", err);
-		return;
+	if (!ok)
+		log_err("reload", "result=failed error=%s action=previous-kept",
+		        log_quote(q, sizeof(q), err));
+	/* the new settings' files; after a refused file, those in force, re-read */
+	if (tls_ctx_sighup(c->tls, ok ? &f : NULL, "smtpd", err, sizeof(err)) < 0 && ok) {
+		ok = false;
+		log_err("reload", "result=failed error=%s action=previous-kept",
+		        log_quote(q, sizeof(q), err));
 	}
-	struct tls_ctx *tls = tls_of(&next, err, sizeof(err));
-	if (tls == NULL) {
-		log_err("reload", "result=failed error=\"TLS: %s\"", err);
-		return;
+	if (ok) {
+		cfg = next;
+		smtp_spf_free(c->spf);
+		c->spf = spf;
+		spf = NULL;
 	}
-	struct smtp_spf *spf = smtp_spf_new(next.spf_zone_file, err, sizeof(err));
-	if (spf == NULL) {
-		tls_ctx_free(tls);
-		log_err("reload", "result=failed error=\"SPF: %s\"", err);
-		return;
-	}
-	cfg = next;
-	tls_ctx_free(c->tls);
-	c->tls = tls;
-	smtp_spf_free(c->spf);
-	c->spf = spf;
+	smtp_spf_free(spf);
 	(void)oauth_keys_sighup(c->cfg, &c->oauth);
+	if (!ok)
+		return;
 	if (restart)
-		log_warn("reload",
-		         "result=ok error=\"data_dir, user and the listeners change only on restart: "
-		         "kept\"");
+		log_warn("reload", "result=ok error=\"data_dir, user and the listeners change only on "
+		                   "restart: kept\"");
 	else
 		log_info("reload", "result=ok");
 }
@@ -210,8 +242,9 @@ int main(int argc, char **argv)
 	mo.on_shutdown = shutdown_checkpoint;
 	mo.on_reload = reload;
 	mo.arg = &ctx;
-	log_info("smtpd.start", "smtp=%s submission=%s submissions=%s", ls[0].addr[0] ? ls[0].addr : "-",
-	         ls[1].addr[0] ? ls[1].addr : "-", ls[2].addr[0] ? ls[2].addr : "-");
+	log_info("smtpd.start", "smtp=%s submission=%s submissions=%s tls=%s",
+	         ls[0].addr[0] ? ls[0].addr : "-", ls[1].addr[0] ? ls[1].addr : "-",
+	         ls[2].addr[0] ? ls[2].addr : "-", tls_backend());
 	rc = master_run(&mo, ls, 3);
 	smtp_spf_free(ctx.spf);
 	oauth_keys_free(ctx.oauth);

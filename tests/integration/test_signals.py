@@ -2,11 +2,14 @@
 issue 12): SIGHUP re-reads the config file and the TLS material for the sessions that
 start afterwards, a bad file keeps the old settings and says why, the daemon never dies
 on it; SIGTERM lets sessions say goodbye ("* BYE", "421") instead of being cut."""
+import hashlib
 import imaplib
 import os
+import shutil
 import signal
 import smtplib
 import socket
+import ssl
 import time
 
 from conftest import PASSWORDS, PATIENT, PRO
@@ -109,3 +112,29 @@ def test_sigterm_gives_smtp_clients_421(mss):
     assert data.startswith(b"421 4.3.2"), data
     mss.procs["smtpd"].wait(timeout=15)
     assert "session_crashed" not in mss.log("smtpd")
+
+
+def test_sighup_takes_the_tls_files_the_new_config_names(mss, pki):
+    """The TLS reload (tls_ctx_sighup) reads the files the new config names, not those
+    the daemon started with, on both daemons."""
+    def served(daemon_port):
+        ctx = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+        ctx.check_hostname = False
+        with socket.create_connection(("127.0.0.1", daemon_port), timeout=10) as raw:
+            with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+                return hashlib.sha256(s.getpeercert(binary_form=True)).hexdigest()
+
+    def der(name):
+        return hashlib.sha256(ssl.PEM_cert_to_DER_cert((pki / name).read_text())).hexdigest()
+
+    for name in ("operator.crt", "operator.key"):
+        shutil.copyfile(pki / name, mss.root / name)
+    mss.start("smtpd")
+    mss.start("imapd")
+    assert served(mss.port("submissions")) == der("server.crt")
+    mss.set(tls_cert=str(mss.root / "operator.crt"), tls_key=str(mss.root / "operator.key"))
+    for daemon, listener in (("smtpd", "submissions"), ("imapd", "imaps")):
+        hup(mss, daemon, "result=ok")
+        assert served(mss.port(listener)) == der("operator.crt"), daemon
+        tls = [l for l in mss.log(daemon).splitlines() if "event=tls.reload " in l]
+        assert f"context={daemon} result=ok" in tls[-1], tls

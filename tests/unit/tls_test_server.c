@@ -117,10 +117,12 @@ static int command(struct tls_ctx *ctx)
 		return -1;
 	line[strcspn(line, "\r\n")] = '\0';
 	if (!strcmp(line, "reload")) {
-		if (tls_ctx_reload(ctx, err, sizeof(err)) == 0)
+		if (tls_ctx_reload(ctx, NULL, err, sizeof(err)) == 0)
 			printf("reload\tok\n");
 		else
 			printf("reload\terror\t%s\n", err);
+	} else if (!strcmp(line, "backend")) {
+		printf("backend\t%s\n", tls_backend());
 	} else if (!strcmp(line, "agent-pid")) {
 		printf("agent-pid\t%ld\n", (long)agent_pid);
 	} else if (!strcmp(line, "agent-reload")) {
