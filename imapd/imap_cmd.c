@@ -36,7 +36,7 @@ static const struct imap_cmd_def cmd_table[] = {
     {"LSUB", cmd_list, S_AUTHED, 0},
     {"NAMESPACE", cmd_namespace, S_AUTHED, 0},
     {"STATUS", cmd_status, S_AUTHED, 0},
-    {"APPEND", cmd_append, S_AUTHED, CMD_LITERAL_BIG},
+    {"APPEND", cmd_append, S_AUTHED, CMD_STREAM},
     {"IDLE", cmd_idle, S_AUTHED, 0},
     {"SETACL", cmd_setacl, S_AUTHED, 0},
     {"DELETEACL", cmd_setacl, S_AUTHED, 0},

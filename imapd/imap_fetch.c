@@ -8,7 +8,7 @@
 
 #include "imapd/imap_binary.h"
 #include "imapd/imap_cmd.h"
-#include "imapd/imap_date.h"
+#include "imap/imap_date.h"
 #include "imapd/imap_vault.h"
 #include "lib/log.h"
 #include "lib/str.h"

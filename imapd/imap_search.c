@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "imapd/imap_cmd.h"
-#include "imapd/imap_date.h"
+#include "imap/imap_date.h"
 #include "lib/log.h"
 #include "lib/str.h"
 

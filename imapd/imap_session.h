@@ -11,7 +11,8 @@
 #include <stdint.h>
 
 #include "directory/account.h"
-#include "imapd/imap_parser.h"
+#include "imap/imap_parser.h"
+#include "imap/imap_seqset.h"
 #include "lib/buf.h"
 #include "lib/config.h"
 #include "lib/conn.h"
@@ -70,6 +71,9 @@ struct imap_view {
 
 struct imap_session {
 	struct conn *conn;
+	struct imap_parser *parser; /* the command being read (imap_reader.c) */
+	struct buf line;            /* its current line */
+	size_t cmd_octets;          /* octets of it held in memory so far */
 	const struct mss_config *cfg;
 	struct store *store;
 	struct tls_ctx *tls;

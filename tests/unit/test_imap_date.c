@@ -6,7 +6,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "imapd/imap_date.h"
+#include "imap/imap_date.h"
 
 static void test_date_time(void **state)
 {

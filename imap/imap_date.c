@@ -1,5 +1,5 @@
 /* imap_date.c: IMAP date and date-time text (RFC 9051 9). */
-#include "imapd/imap_date.h"
+#include "imap/imap_date.h"
 
 #include <stdio.h>
 #include <string.h>

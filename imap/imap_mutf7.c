@@ -1,5 +1,5 @@
 /* imap_mutf7.c: modified UTF-7 (RFC 3501 5.1.3) <-> UTF-8. */
-#include "imapd/imap_mutf7.h"
+#include "imap/imap_mutf7.h"
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "imapd/imap_mutf7.h"
+#include "imap/imap_mutf7.h"
 #include "lib/buf.h"
 
 struct pair {

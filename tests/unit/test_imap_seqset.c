@@ -7,7 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "imapd/imap_parser.h"
+#include "imap/imap_seqset.h"
 
 struct case_ {
 	const char *set;

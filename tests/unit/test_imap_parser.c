@@ -1,4 +1,4 @@
-/* Unit tests: imapd/imap_parser (command syntax into an argument tree). */
+/* Unit tests: imap/imap_parser (command syntax into an argument tree, incrementally). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -6,7 +6,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "imapd/imap_parser.h"
+#include "imap/imap_parser.h"
 #include "lib/buf.h"
 
 /* Renders an argument tree as text: atoms as is, quoted as "..", literals as {n:..},
@@ -76,21 +76,22 @@ static void test_good(void **state)
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		const struct good_case *g = &good[i];
 		size_t len = strlen(g->in) + g->extra;
-		struct imap_command c;
+		struct imap_parser *p;
+		struct imap_command *c;
 		char err[128] = "";
-		int rc = imap_parse_command(g->in, len, &c, err, sizeof(err));
+		int rc = imap_parse_command(g->in, len, &p, &c, err, sizeof(err));
 		if (rc != 0)
 			fail_msg("case %zu (%s): %s", i, g->in, err);
-		assert_string_equal(c.tag, g->tag);
-		assert_string_equal(c.name, g->name);
+		assert_string_equal(c->tag, g->tag);
+		assert_string_equal(c->name, g->name);
 		struct buf out;
 		buf_init(&out, BUF_UNLIMITED);
-		render(c.args, c.nargs, &out);
+		render(c->args, c->nargs, &out);
 		size_t want = strlen(g->args) + g->args_extra;
 		if (out.len != want || memcmp(out.data, g->args, want) != 0)
 			fail_msg("case %zu: got [%s] want [%s]", i, out.data, g->args);
 		buf_free(&out);
-		imap_command_free(&c);
+		imap_parser_free(p);
 	}
 }
 
@@ -129,15 +130,16 @@ static void test_bad(void **state)
 {
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct imap_command c;
+		struct imap_parser *p;
+		struct imap_command *c;
 		char err[128] = "";
-		int rc = imap_parse_command(bad[i].in, strlen(bad[i].in), &c, err, sizeof(err));
+		int rc = imap_parse_command(bad[i].in, strlen(bad[i].in), &p, &c, err, sizeof(err));
 		if (rc != -1)
 			fail_msg("case %zu (%s) parsed", i, bad[i].in);
 		assert_true(err[0] != '\0');
-		if (strcmp(c.tag, bad[i].tag) != 0)
-			fail_msg("case %zu: tag [%s] want [%s]", i, c.tag, bad[i].tag);
-		imap_command_free(&c);
+		if (strcmp(c->tag, bad[i].tag) != 0)
+			fail_msg("case %zu: tag [%s] want [%s]", i, c->tag, bad[i].tag);
+		imap_parser_free(p);
 	}
 }
 
@@ -161,40 +163,71 @@ static void test_line_literal(void **state)
 	assert_int_equal(imap_line_literal("a X {1++}", 9, &n, &ns), -1);
 }
 
-static void test_head(void **state)
+#define LINE(p, s) imap_parser_line(p, s, strlen(s))
+
+/* Fed line by line, as the session does: tag and name after the first line, the
+ * arguments before a literal available, the literal streamed elsewhere. */
+static void test_incremental(void **state)
 {
 	(void)state;
-	char tag[IMAP_TAG_MAX + 1], name[IMAP_NAME_MAX + 1], err[64];
-	assert_int_equal(imap_parse_head("x1 append INBOX {10}", 20, tag, sizeof(tag), name, sizeof(name),
-	                                 err, sizeof(err)),
-	                 0);
-	assert_string_equal(tag, "x1");
-	assert_string_equal(name, "APPEND");
-	assert_int_equal(
-	    imap_parse_head("x1 UID fetch 1", 14, tag, sizeof(tag), name, sizeof(name), err, sizeof(err)), 0);
-	assert_string_equal(name, "UID FETCH");
+	struct imap_parser *p = imap_parser_new();
+	imap_parser_reset(p);
+	assert_int_equal(LINE(p, "x1 append INBOX (\\Seen) ~{10+}"), IMAP_PARSE_LITERAL);
+	const struct imap_command *c = imap_parser_command(p);
+	assert_string_equal(c->tag, "x1");
+	assert_string_equal(c->name, "APPEND");
+	assert_int_equal(c->nargs, 2);
+	assert_string_equal(c->args[0].str, "INBOX");
+	assert_int_equal(imap_parser_literal_size(p), 10);
+	assert_true(imap_parser_literal_nonsync(p));
+	assert_true(imap_parser_literal_binary(p));
+	assert_int_equal(imap_parser_depth(p), 0);
+	imap_parser_literal_streamed(p);
+	assert_int_equal(LINE(p, " {3}"), IMAP_PARSE_LITERAL); /* MULTIAPPEND */
+	imap_parser_literal_data(p, "abc", 3);
+	assert_int_equal(LINE(p, ""), IMAP_PARSE_DONE);
+	c = imap_parser_command(p);
+	assert_int_equal(c->nargs, 4);
+	assert_null(c->args[2].str);
+	assert_int_equal(c->args[2].len, 10);
+	assert_string_equal(c->args[3].str, "abc");
+	/* a literal inside a list (CATENATE), then the list closes on the next line */
+	imap_parser_reset(p);
+	assert_int_equal(LINE(p, "y APPEND b CATENATE (TEXT {2}"), IMAP_PARSE_LITERAL);
+	assert_int_equal(imap_parser_depth(p), 1);
+	imap_parser_literal_data(p, "hi", 2);
+	assert_int_equal(LINE(p, " URL \"/x\")"), IMAP_PARSE_DONE);
+	c = imap_parser_command(p);
+	assert_int_equal(c->nargs, 3);
+	assert_int_equal(c->args[2].count, 4);
+	/* an error keeps the tag; nothing more is parsed until reset */
+	imap_parser_reset(p);
+	assert_int_equal(LINE(p, "z1 LOGIN (a"), IMAP_PARSE_ERROR);
+	assert_string_equal(imap_parser_command(p)->tag, "z1");
+	assert_int_equal(LINE(p, ""), IMAP_PARSE_ERROR);
 	char longtag[200];
 	memset(longtag, 'a', sizeof(longtag));
-	assert_int_equal(
-	    imap_parse_head(longtag, sizeof(longtag), tag, sizeof(tag), name, sizeof(name), err, sizeof(err)),
-	    -1);
+	imap_parser_reset(p);
+	assert_int_equal(imap_parser_line(p, longtag, sizeof(longtag)), IMAP_PARSE_ERROR);
+	imap_parser_free(p);
 }
 
 static void test_astring_helpers(void **state)
 {
 	(void)state;
-	struct imap_command c;
+	struct imap_parser *p;
+	struct imap_command *c;
 	char err[64];
 	const char in[] = "t X a \"b\" {2}\r\nc\0 NIL (d)";
-	assert_int_equal(imap_parse_command(in, sizeof(in) - 1, &c, err, sizeof(err)), 0);
-	assert_int_equal(c.nargs, 5);
-	assert_string_equal(imap_arg_astring(&c.args[0]), "a");
-	assert_string_equal(imap_arg_astring(&c.args[1]), "b");
-	assert_null(imap_arg_astring(&c.args[2]));                /* holds a NUL */
-	assert_string_equal(imap_arg_astring(&c.args[3]), "NIL"); /* NIL is an atom too */
-	assert_null(imap_arg_astring(&c.args[4]));
-	assert_true(imap_arg_is_atom(&c.args[0], "A"));
-	imap_command_free(&c);
+	assert_int_equal(imap_parse_command(in, sizeof(in) - 1, &p, &c, err, sizeof(err)), 0);
+	assert_int_equal(c->nargs, 5);
+	assert_string_equal(imap_arg_astring(&c->args[0]), "a");
+	assert_string_equal(imap_arg_astring(&c->args[1]), "b");
+	assert_null(imap_arg_astring(&c->args[2]));                /* holds a NUL */
+	assert_string_equal(imap_arg_astring(&c->args[3]), "NIL"); /* NIL is an atom too */
+	assert_null(imap_arg_astring(&c->args[4]));
+	assert_true(imap_arg_is_atom(&c->args[0], "A"));
+	imap_parser_free(p);
 }
 
 int main(void)
@@ -203,7 +236,7 @@ int main(void)
 	    cmocka_unit_test(test_good),
 	    cmocka_unit_test(test_bad),
 	    cmocka_unit_test(test_line_literal),
-	    cmocka_unit_test(test_head),
+	    cmocka_unit_test(test_incremental),
 	    cmocka_unit_test(test_astring_helpers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
