@@ -43,6 +43,7 @@ struct fetch_req {
 	bool need_meta; /* INTERNALDATE, RFC822.SIZE or structures */
 	bool sets_seen;
 	bool has_section;      /* message content is read (counted for the audit) */
+	bool content;          /* a body's content, not only headers: a consultation of a document */
 	uint64_t changedsince; /* CHANGEDSINCE modifier, 0 = none */
 };
 
@@ -108,6 +109,7 @@ static int parse_section_item(struct fetch_req *r, const char *s)
 	if (!peek)
 		r->sets_seen = true;
 	r->has_section = true;
+	r->content |= it->sec.kind == STORE_SECTION_ALL || it->sec.kind == STORE_SECTION_TEXT;
 	return 0;
 }
 
@@ -143,6 +145,7 @@ static int parse_binary_item(struct fetch_req *r, const char *s)
 	if (!it->peek)
 		r->sets_seen = true;
 	r->has_section = true;
+	r->content |= !size;
 	return 0;
 }
 
@@ -159,6 +162,7 @@ static int parse_rfc822(struct fetch_req *r, const char *s)
 	if (!it->peek)
 		r->sets_seen = true;
 	r->has_section = true;
+	r->content |= !str_ieq(s, "RFC822.HEADER");
 	str_copy(it->label, sizeof(it->label),
 	         str_ieq(s, "RFC822")          ? "RFC822"
 	         : str_ieq(s, "RFC822.HEADER") ? "RFC822.HEADER"
@@ -464,9 +468,13 @@ void cmd_fetch(struct imap_session *s, struct imap_command *c)
 	for (size_t k = 0; k < n; k++) {
 		if (r.changedsince && s->view.v[idx[k]].modseq <= r.changedsince)
 			continue;
+		if (!imap_vault_visible(s, s->view.v[idx[k]].uid)) { /* masked or withdrawn since */
+			gone++;
+			continue;
+		}
 		int rc = fetch_one(s, &r, idx[k], newly[k], &data);
-		if (rc == 0 && s->view.shared && (r.has_section || r.need_meta))
-			imap_vault_read(s, s->view.v[idx[k]].uid); /* another account's data: listed */
+		if (rc == 0 && s->view.shared && r.content)
+			imap_vault_read(s, s->view.v[idx[k]].uid); /* a document consulted: listed */
 		gone += rc == 1;
 		failed += rc == -1;
 		unknown_cte += rc == -2;

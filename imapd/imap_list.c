@@ -117,7 +117,13 @@ static void list_line(struct imap_session *s, const struct list_req *r, const st
 {
 	struct buf b;
 	buf_init(&b, BUF_UNLIMITED);
-	if (e->noselect || (e->mb == NULL && (r->opts & LIST_LSUB)))
+	/* \NonExistent is RFC 5258's, for LIST-EXTENDED and IMAP4rev2 clients; a plain
+	 * LIST from a client that did not enable IMAP4rev2 gets RFC 3501's \Noselect, the
+	 * only one it knows (mbsync otherwise tries to open the placeholder, and fails) */
+	bool rev1 =
+	    !s->enabled_rev2 && !(r->opts & (LIST_SEL_SUBSCRIBED | LIST_SEL_SPECIALUSE | LIST_SEL_RECURSIVE |
+	                                     LIST_RET_SUBSCRIBED | LIST_RET_STATUS));
+	if (e->noselect || (e->mb == NULL && ((r->opts & LIST_LSUB) || rev1)))
 		buf_append_str(&b, " \\Noselect");
 	else if (e->mb == NULL)
 		buf_append_str(&b, " \\NonExistent");

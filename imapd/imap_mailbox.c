@@ -106,6 +106,10 @@ void cmd_select(struct imap_session *s, struct imap_command *c)
 	struct store_mailbox mb;
 	if (rc > 0)
 		rc = imap_view_open(s, &t, examine, &mb);
+	if (rc > 0 && imap_vault_shown(s, &mb) == 0) { /* all masked: as if it never held one */
+		imap_view_close(s);
+		rc = 0;
+	}
 	if (rc == 0) {
 		imap_no(s, c->tag, "[NONEXISTENT] Mailbox does not exist");
 		return;

@@ -9,6 +9,7 @@
 
 #include "imapd/imap_cmd.h"
 #include "imap/imap_date.h"
+#include "imapd/imap_vault.h"
 #include "lib/log.h"
 #include "lib/str.h"
 
@@ -630,6 +631,8 @@ static int evaluate(struct imap_session *s, struct snode *root, bool uid, uint32
 	*n = 0;
 	*maxmod = 0;
 	for (size_t i = 0; i < s->view.n; i++) {
+		if (!imap_vault_visible(s, s->view.v[i].uid)) /* masked or withdrawn since */
+			continue;
 		struct sctx x = {.s = s, .idx = i};
 		bool hit = eval(&x, root);
 		if (x.meta_loaded)
@@ -698,6 +701,17 @@ static int parse_return(struct imap_command *c, size_t *i, unsigned *ret, bool *
 	return 0;
 }
 
+/* true when a key reads the messages' content (BODY, TEXT), not only headers. */
+static bool reads_content(const struct snode *n)
+{
+	if (n->kind == K_TEXT && n->where != STORE_TEXT_HEADER)
+		return true;
+	for (size_t i = 0; i < n->nkids; i++)
+		if (reads_content(n->kids[i]))
+			return true;
+	return false;
+}
+
 void cmd_search(struct imap_session *s, struct imap_command *c)
 {
 	size_t first = 0;
@@ -726,5 +740,7 @@ void cmd_search(struct imap_session *s, struct imap_command *c)
 	}
 	order_cheap_first(root);
 	run_search(s, c, root, p.has_modseq, ret, esearch);
+	if (reads_content(root))
+		imap_vault_searched(s); /* in a shared folder, a search in content is a consultation */
 	snode_free(root);
 }

@@ -16,6 +16,9 @@
 
 #define OWNER_RIGHTS "lrswipkxtea" /* a patient on their own Documents (RFC 4314 2.1) */
 
+static int visible_folder(struct imap_session *s, const char *owner, const char *name,
+                          struct store_mailbox *mb);
+
 static struct vault_actor actor_of(const struct imap_session *s)
 {
 	struct vault_actor a = {s->account.address, s->auth_method ? s->auth_method : "none",
@@ -23,15 +26,69 @@ static struct vault_actor actor_of(const struct imap_session *s)
 	return a;
 }
 
+/* true when the space-separated list holds kw, in any case (keywords are atoms that
+ * clients spell as they like: "$masked" masks as "$Masked" does). */
+static bool has_keyword(const char *keywords, const char *kw)
+{
+	size_t n = strlen(kw);
+	for (const char *p = keywords; p != NULL && *p != '\0';) {
+		const char *e = strchr(p, ' ');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		if (len == n && str_ieqn(p, kw, n))
+			return true;
+		p = e ? e + 1 : NULL;
+	}
+	return false;
+}
+
 bool imap_keywords_masked(const char *keywords)
 {
-	if (keywords == NULL)
+	return has_keyword(keywords, VAULT_MASKED_KEYWORD);
+}
+
+/* The vault's own state, which may cross to professionals; the patient's flags and
+ * keywords never do. */
+static const char *const system_keywords[] = {VAULT_MASKED_KEYWORD, VAULT_SUPERSEDED_KEYWORD};
+
+void imap_vault_strip(const struct imap_session *s, struct store_msg *m)
+{
+	if (!s->view.shared)
+		return;
+	m->flags = 0;
+	if (m->keywords == NULL)
+		return;
+	char *out = m->keywords; /* filtered in place: the list only shrinks */
+	for (const char *p = m->keywords; *p != '\0';) {
+		size_t len = strcspn(p, " ");
+		bool keep = false;
+		for (size_t k = 0; k < sizeof(system_keywords) / sizeof(system_keywords[0]); k++)
+			keep |= len == strlen(system_keywords[k]) && str_ieqn(p, system_keywords[k], len);
+		if (keep) {
+			if (out != m->keywords)
+				*out++ = ' ';
+			memmove(out, p, len);
+			out += len;
+		}
+		p += len;
+		p += strspn(p, " ");
+	}
+	*out = '\0';
+}
+
+bool imap_vault_visible(struct imap_session *s, uint32_t uid)
+{
+	struct store_message sm;
+	char err[256];
+	if (!s->view.shared)
+		return true;
+	if (vault_may_read(s->store, s->account.address, s->view.patient) != 1)
 		return false;
-	size_t n = strlen(VAULT_MASKED_KEYWORD);
-	for (const char *p = keywords; (p = strstr(p, VAULT_MASKED_KEYWORD)) != NULL; p += n)
-		if ((p == keywords || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
-			return true;
-	return false;
+	int rc = store_message_get(s->store, s->view.id, uid, 0, &sm, err, sizeof(err));
+	if (rc < 0)
+		log_err("imap.vault", "user=%s op=visible error=\"%s\"", s->account.address, err);
+	bool visible = rc == 1 && !imap_keywords_masked(sm.msg.keywords);
+	store_message_free(&sm);
+	return visible;
 }
 
 bool imap_vault_name(const char *name)
@@ -239,7 +296,11 @@ static int add_patient(const char *patient, void *arg)
 		return 0;
 	}
 	for (size_t i = 0; i < pl.n; i++) {
-		if (!vault_is_documents_mailbox(pl.v[i].name))
+		struct store_mailbox shown;
+		/* "Documents" itself holds no document: LIST shows it as the placeholder parent
+		 * it is; a folder whose documents are all masked is not shown at all */
+		if (!vault_is_documents_mailbox(pl.v[i].name) || strcmp(pl.v[i].name, "Documents") == 0 ||
+		    visible_folder(x->s, patient, pl.v[i].name, &shown) != 1)
 			continue;
 		struct store_mailbox mb = pl.v[i];
 		if (str_format(mb.name, sizeof(mb.name), "%s/%s/%s", IMAP_VAULT_NAMESPACE, patient,
@@ -263,30 +324,68 @@ int imap_vault_list(struct imap_session *s, struct store_mailbox_list *l)
 	return vault_patients_readable_by(s->store, s->account.address, add_patient, &x);
 }
 
-int imap_vault_status(struct imap_session *s, const struct imap_target *t, struct store_mailbox *mb)
+/* The folder as a professional may see it: counts, UIDNEXT and HIGHESTMODSEQ of the
+ * documents not masked only, none of the patient's flags, so that nothing tells a
+ * masked document exists; a folder with no such document does not exist for them.
+ * Returns 1, 0 (none visible, or no such folder), -1. */
+static int visible_folder(struct imap_session *s, const char *owner, const char *name,
+                          struct store_mailbox *mb)
 {
 	struct store_msglist list = {0};
 	char err[256];
-	int rc = store_select(s->store, t->owner, t->name, mb, &list, err, sizeof(err));
+	int rc = store_select(s->store, owner, name, mb, &list, err, sizeof(err));
 	if (rc != 1) {
 		if (rc < 0)
 			log_err("imap.store", "user=%s op=vault_status error=\"%s\"", s->account.address,
 			        err);
 		return rc;
 	}
-	mb->messages = mb->unseen = mb->deleted = 0;
+	mb->messages = mb->deleted = 0;
 	mb->total_size = 0;
+	mb->uidnext = 1;
+	mb->highestmodseq = 1;
 	for (size_t i = 0; i < list.n; i++) {
 		const struct store_msg *m = &list.v[i];
 		if (imap_keywords_masked(m->keywords))
 			continue;
 		mb->messages++;
-		mb->unseen += !(m->flags & STORE_FLAG_SEEN);
-		mb->deleted += (m->flags & STORE_FLAG_DELETED) != 0;
 		mb->total_size += m->size;
+		mb->uidnext = m->uid + 1;
+		if (m->modseq > mb->highestmodseq)
+			mb->highestmodseq = m->modseq;
 	}
+	mb->unseen = mb->messages; /* the patient's \Seen is theirs: never shown */
 	store_msglist_free(&list);
+	return mb->messages > 0 ? 1 : 0;
+}
+
+int imap_vault_status(struct imap_session *s, const struct imap_target *t, struct store_mailbox *mb)
+{
+	return visible_folder(s, t->owner, t->name, mb);
+}
+
+int imap_vault_shown(struct imap_session *s, struct store_mailbox *mb)
+{
+	if (!s->view.shared)
+		return 1;
+	if (s->view.n == 0)
+		return 0;
+	mb->uidnext = s->view.v[s->view.n - 1].uid + 1;
+	mb->highestmodseq = 1;
+	for (size_t i = 0; i < s->view.n; i++)
+		if (s->view.v[i].modseq > mb->highestmodseq)
+			mb->highestmodseq = s->view.v[i].modseq;
 	return 1;
+}
+
+void imap_vault_searched(struct imap_session *s)
+{
+	struct vault_actor a = actor_of(s);
+	if (!s->view.shared)
+		return;
+	if (vault_audit(s->store, &a, "vault.search", s->view.ps ? "" : s->view.patient, s->view.name, NULL,
+	                "ok") < 0)
+		log_err("imap.audit", "action=vault.search user=%s", s->account.address);
 }
 
 /* ---- ACL commands (RFC 4314): only a patient, only on "Documents" ---- */

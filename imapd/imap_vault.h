@@ -32,8 +32,23 @@ void imap_history_sync(struct imap_session *s);
 /* true when name is the session's own Historique and the session is a patient's. */
 bool imap_history_protected(const struct imap_session *s, const char *name);
 
-/* true when a keyword list holds $Masked. */
+/* true when a keyword list holds $Masked, in any case. */
 bool imap_keywords_masked(const char *keywords);
+/* The one visibility check of a shared folder's document, made just before anything of
+ * it is served (FETCH, BINARY, SEARCH): true when the session may see message uid now,
+ * as the database says at this moment (grant, block, $Masked), not as the view said
+ * when it was last brought up to date. Always true outside a shared view. */
+bool imap_vault_visible(struct imap_session *s, uint32_t uid);
+/* A message about to enter a shared view loses the patient's flags and keywords; only
+ * the vault's own state ($Masked, $Superseded) crosses. No-op outside a shared view. */
+void imap_vault_strip(const struct imap_session *s, struct store_msg *m);
+/* After a shared view opened: 0 when no document is visible (the folder does not exist
+ * for the professional), else 1 with mb's UIDNEXT and HIGHESTMODSEQ those of the
+ * visible documents (nothing tells a masked one exists). 1 outside a shared view. */
+int imap_vault_shown(struct imap_session *s, struct store_mailbox *mb);
+/* Audits a search in the documents' content (SEARCH BODY/TEXT) in a shared view as a
+ * consultation (vault.search); listing and header searches are not. */
+void imap_vault_searched(struct imap_session *s);
 /* true when name lies in the shared namespace ("Patients" or "Patients/..."). */
 bool imap_vault_name(const char *name);
 /* Resolves a decoded mailbox name for reading (SELECT, EXAMINE, STATUS). Returns 1
@@ -52,8 +67,9 @@ void imap_vault_mask_changed(struct imap_session *s, uint32_t uid, bool masked);
 /* Adds the shared folders the professional may read to l (names prefixed with
  * "Patients/<patient>/", not subscribed). Returns 0 or -1. */
 int imap_vault_list(struct imap_session *s, struct store_mailbox_list *l);
-/* STATUS counts of a shared folder, $Masked documents left out. Returns 1, 0 when it
- * does not exist, -1. */
+/* STATUS of a shared folder as the professional may see it: counts, UIDNEXT and
+ * HIGHESTMODSEQ of the visible documents, UNSEEN = MESSAGES (the patient's \Seen is
+ * theirs). Returns 1, 0 when it does not exist or holds no visible document, -1. */
 int imap_vault_status(struct imap_session *s, const struct imap_target *t, struct store_mailbox *mb);
 
 /* RFC 4314 commands. */

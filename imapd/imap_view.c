@@ -96,9 +96,11 @@ int imap_view_open(struct imap_session *s, const struct imap_target *t, bool rea
 	v->uidnext = mb->uidnext;
 	v->highestmodseq = mb->highestmodseq;
 	uint32_t first_recent = recent_from(s, mb);
-	for (size_t i = 0; i < list.n; i++)
+	for (size_t i = 0; i < list.n; i++) {
+		imap_vault_strip(s, &list.v[i]); /* the patient's own flags never cross */
 		if (!imap_view_hides(s, list.v[i].keywords))
 			view_push(v, &list.v[i], list.v[i].uid >= first_recent);
+	}
 	store_msglist_free(&list);
 	imap_view_collect_keywords(v);
 	v->watch_fd = store_watch_open(s->store, v->id, err, sizeof(err));
@@ -226,8 +228,10 @@ int imap_view_sync(struct imap_session *s, bool allow_expunge)
 	uint32_t first_recent = UINT32_MAX;
 	if (ch.mbox.uidnext > v->uidnext)
 		first_recent = recent_from(s, &ch.mbox);
-	for (size_t i = 0; i < ch.changed.n; i++)
+	for (size_t i = 0; i < ch.changed.n; i++) {
+		imap_vault_strip(s, &ch.changed.v[i]); /* the patient's own flags never cross */
 		added |= apply_change(s, &ch.changed.v[i], first_recent);
+	}
 	if (added) {
 		conn_printf(s->conn, "* %zu EXISTS\r\n", v->n);
 		if (!s->enabled_rev2)

@@ -27,6 +27,7 @@ enum key_type {
 	KEY_UINT,     /* plain number */
 	KEY_SECONDS,  /* duration, with optional s/m/h/d suffix */
 	KEY_BOOL,
+	KEY_TIMEZONE, /* an IANA time zone name with a compiled file under the zoneinfo directory */
 };
 
 struct config_key {
@@ -74,6 +75,11 @@ static const struct config_key config_keys[] = {
     TEXT(spf_zone_file, KEY_PATH, ""),
     TEXT(pharmacy_professions, KEY_CODES, "21"),
     TEXT(vault_classes_file, KEY_PATH, ""),
+    NUM(vault_max_documents, KEY_UINT, "64", 1, 1024),
+    NUM(history_refusal_interval, KEY_SECONDS, "1h", 0, 365 * 86400ULL),
+    NUM(max_mime_parts, KEY_UINT, "1024", 16, 100000),
+    NUM(max_mime_depth, KEY_UINT, "16", 2, 64),
+    TEXT(timezone, KEY_TIMEZONE, "Europe/Paris"),
     NUM(smtp_command_timeout, KEY_SECONDS, "5m", 1, 86400),
     NUM(smtp_data_timeout, KEY_SECONDS, "10m", 1, 86400),
     NUM(smtp_max_recipients, KEY_UINT, "100", 1, 10000),
@@ -203,6 +209,28 @@ static bool is_code(const char *w, size_t n)
 	return n > 0 && n <= 16;
 }
 
+/* An IANA zone name ("Europe/Paris", "America/Cayenne", "UTC") whose compiled file
+ * (TZif, RFC 8536) is in the zoneinfo directory. glibc silently falls back to UTC for
+ * an unknown name, so it is checked here; ".." and absolute names never reach a path. */
+static bool is_timezone(const char *v)
+{
+	char path[CONFIG_PATH_MAX], magic[4];
+	const char *dir = getenv("TZDIR");
+	if (v[0] == '\0' || v[0] == '/' || strstr(v, "..") ||
+	    strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	              "abcdefghijklmnopqrstuvwxyz"
+	              "0123456789/_+-") != strlen(v))
+		return false;
+	if (str_format(path, sizeof path, "%s/%s", dir && dir[0] ? dir : "/usr/share/zoneinfo", v) != 0)
+		return false;
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		return false;
+	bool ok = fread(magic, 1, sizeof magic, f) == sizeof magic && memcmp(magic, "TZif", 4) == 0;
+	fclose(f);
+	return ok;
+}
+
 /* Checks each word of a comma/space separated list. */
 static int check_list(const struct config_key *k, const char *v, char *err, size_t errlen)
 {
@@ -246,6 +274,11 @@ static int check_text(const struct config_key *k, const char *v, char *err, size
 	}
 	if (k->type == KEY_DOMAINS || k->type == KEY_NETWORKS || k->type == KEY_CODES)
 		return check_list(k, v, err, errlen);
+	if (k->type == KEY_TIMEZONE && !is_timezone(v)) {
+		str_format(err, errlen, "%s: \"%s\" is not a time zone known here (e.g. Europe/Paris)",
+		           k->name, v);
+		return -1;
+	}
 	return 0;
 }
 
@@ -267,7 +300,7 @@ int config_set(struct mss_config *cfg, const char *key, const char *value, char 
 		str_format(err, errlen, "unknown key \"%s\"", key);
 		return -1;
 	}
-	if (k->type <= KEY_CODES) {
+	if (k->type <= KEY_CODES || k->type == KEY_TIMEZONE) {
 		if (check_text(k, value, err, errlen) < 0)
 			return -1;
 		str_copy((char *)cfg + k->offset, k->size, value);

@@ -39,13 +39,19 @@ struct mss_config {
 	char spf_zone_file[CONFIG_PATH_MAX];  /* SPF records "name TYPE value" instead of DNS ("" = DNS) */
 	char pharmacy_professions[CONFIG_LIST_MAX]; /* default "21" */
 	char vault_classes_file[CONFIG_PATH_MAX];   /* extra LOINC -> class rows */
-	unsigned smtp_command_timeout;              /* seconds; default 300 */
-	unsigned smtp_data_timeout;                 /* seconds; default 600 */
-	unsigned smtp_max_recipients;               /* default 100 */
-	unsigned smtp_max_errors;                   /* default 10 */
-	unsigned smtp_max_line;                     /* default 1000 (RFC 5321 4.5.3.1.6 incl. CRLF) */
-	unsigned auth_max_failures;                 /* default 5 */
-	unsigned auth_failure_delay;                /* milliseconds; default 1000 */
+	unsigned vault_max_documents;               /* documents one message may carry; default 64 */
+	unsigned history_refusal_interval;    /* seconds between two refused-access entries of one reader in a
+	                                         patient's history; default 3600 */
+	unsigned max_mime_parts;              /* MIME parts a message may have; default 1024 */
+	unsigned max_mime_depth;              /* MIME nesting; default 16 */
+	char timezone[CONFIG_STR_MAX];        /* what patients read is in this zone; default Europe/Paris */
+	unsigned smtp_command_timeout;        /* seconds; default 300 */
+	unsigned smtp_data_timeout;           /* seconds; default 600 */
+	unsigned smtp_max_recipients;         /* default 100 */
+	unsigned smtp_max_errors;             /* default 10 */
+	unsigned smtp_max_line;               /* default 1000 (RFC 5321 4.5.3.1.6 incl. CRLF) */
+	unsigned auth_max_failures;           /* default 5 */
+	unsigned auth_failure_delay;          /* milliseconds; default 1000 */
 	int professional_password_needs_cert; /* submission: password + matching client cert; default yes */
 	unsigned imap_idle_timeout;           /* seconds; default 1800 (RFC 9051 5.4) */
 	unsigned imap_max_line;               /* default 65536 */

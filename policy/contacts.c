@@ -1,7 +1,6 @@
 /* contacts.c: authorised contacts, end of exchange, blocks (see contacts.h). */
 #include "policy/contacts.h"
 
-#include <libetpan/libetpan.h>
 #include <string.h>
 #include <time.h>
 
@@ -10,6 +9,7 @@
 #include "lib/log.h"
 #include "lib/sql.h"
 #include "lib/str.h"
+#include "msg/msg.h"
 
 static void copy_addr(char *out, size_t outlen, const char *addr)
 {
@@ -20,93 +20,21 @@ static void copy_addr(char *out, size_t outlen, const char *addr)
 	str_lower(out);
 }
 
-static void from_field(const struct mailimf_from *f, struct contact_info *info)
+/* The first mailbox of a list that is a valid address, lowercase, "" when none. */
+static void first_address(const struct msg_address_list *l, char *out, size_t outlen)
 {
-	if (f == NULL || f->frm_mb_list == NULL || f->frm_mb_list->mb_list == NULL)
-		return;
-	clistiter *it = clist_begin(f->frm_mb_list->mb_list);
-	if (it != NULL) {
-		const struct mailimf_mailbox *mb = clist_content(it);
-		copy_addr(info->from, sizeof(info->from), mb ? mb->mb_addr_spec : NULL);
-	}
+	out[0] = '\0';
+	for (size_t i = 0; i < l->n && out[0] == '\0'; i++)
+		copy_addr(out, outlen, l->v[i].addr);
 }
 
-static void reply_to_field(const struct mailimf_reply_to *r, struct contact_info *info)
-{
-	if (r == NULL || r->rt_addr_list == NULL || r->rt_addr_list->ad_list == NULL)
-		return;
-	for (clistiter *it = clist_begin(r->rt_addr_list->ad_list); it != NULL; it = clist_next(it)) {
-		const struct mailimf_address *a = clist_content(it);
-		if (a != NULL && a->ad_type == MAILIMF_ADDRESS_MAILBOX && a->ad_data.ad_mailbox != NULL) {
-			copy_addr(info->reply_to, sizeof(info->reply_to),
-			          a->ad_data.ad_mailbox->mb_addr_spec);
-			return;
-		}
-	}
-}
-
-/* Compares a header value, ignoring surrounding folding white space. */
-static bool value_is(const char *v, const char *want, bool icase)
-{
-	while (*v == ' ' || *v == '\t' || *v == '\r' || *v == '\n')
-		v++;
-	size_t n = strlen(v), w = strlen(want);
-	while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t' || v[n - 1] == '\r' || v[n - 1] == '\n'))
-		n--;
-	return n == w && (icase ? str_ieqn(v, want, n) : memcmp(v, want, n) == 0);
-}
-
-static void one_field(const struct mailimf_field *f, struct contact_info *info)
-{
-	switch (f->fld_type) {
-	case MAILIMF_FIELD_FROM:
-		from_field(f->fld_data.fld_from, info);
-		break;
-	case MAILIMF_FIELD_REPLY_TO:
-		reply_to_field(f->fld_data.fld_reply_to, info);
-		break;
-	case MAILIMF_FIELD_SUBJECT:
-		/* "[FIN]" exactly, case-sensitive (REFERENCE.md). */
-		if (f->fld_data.fld_subject && value_is(f->fld_data.fld_subject->sbj_value, "[FIN]", false))
-			info->fin = true;
-		break;
-	case MAILIMF_FIELD_OPTIONAL_FIELD:
-		if (f->fld_data.fld_optional_field &&
-		    str_ieq(f->fld_data.fld_optional_field->fld_name, "X-MSS-MES") &&
-		    value_is(f->fld_data.fld_optional_field->fld_value, "FIN", true))
-			info->fin = true;
-		break;
-	default:
-		break;
-	}
-}
-
-/* Length of the header block, blank line included, so the body is never parsed. */
-static size_t header_length(const char *data, size_t len)
-{
-	for (size_t i = 0; i + 1 < len; i++) {
-		if (data[i] == '\n' &&
-		    (data[i + 1] == '\n' || (data[i + 1] == '\r' && i + 2 < len && data[i + 2] == '\n')))
-			return i + 1;
-	}
-	return len;
-}
-
-int contacts_parse_message(const char *data, size_t len, struct contact_info *info)
+void contacts_info_from_header(const struct msg_header *h, struct contact_info *info)
 {
 	memset(info, 0, sizeof(*info));
-	size_t idx = 0;
-	struct mailimf_fields *fields = NULL;
-	if (mailimf_fields_parse(data, header_length(data, len), &idx, &fields) != MAILIMF_NO_ERROR ||
-	    fields == NULL)
-		return -1;
-	for (clistiter *it = clist_begin(fields->fld_list); it != NULL; it = clist_next(it)) {
-		const struct mailimf_field *f = clist_content(it);
-		if (f != NULL)
-			one_field(f, info);
-	}
-	mailimf_fields_free(fields);
-	return 0;
+	if (h->from.n > 0) /* the first From mailbox, as before: not a later one */
+		copy_addr(info->from, sizeof(info->from), h->from.v[0].addr);
+	first_address(&h->reply_to, info->reply_to, sizeof(info->reply_to));
+	info->fin = h->fin;
 }
 
 const char *contacts_reply_address(struct store *st, const struct contact_info *info)

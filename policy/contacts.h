@@ -22,9 +22,10 @@ struct contact_info {
 	bool fin;           /* X-MSS-MES: FIN, or Subject exactly "[FIN]" */
 };
 
-/* Parses the message header (data need not be NUL-terminated). Returns 0, or -1 when
- * the header cannot be parsed (info then empty). */
-int contacts_parse_message(const char *data, size_t len, struct contact_info *info);
+/* What the delivery's one parse (msg/) says of the conversation: the first From and
+ * Reply-To mailboxes (lowercase, "" when not an address) and the end of exchange. */
+struct msg_header;
+void contacts_info_from_header(const struct msg_header *h, struct contact_info *info);
 
 /* The address a patient will reply to: reply_to when in the trust space (a local
  * domain or a listed domain), else from. Returns it ("" when neither). */

@@ -16,6 +16,7 @@
 #include "policy/contacts.h"
 #include "policy/policy_rules.h"
 #include "vault/vault.h"
+#include "vault/vault_delivery.h"
 
 static int refuse(struct mss_status *st, int code, const char *enh, const char *text)
 {
@@ -272,7 +273,8 @@ int policy_check_rcpt(struct store *store, const struct policy_sender *s, const 
 	char detail[400];
 	str_format(detail, sizeof detail, "from=%s reason=%s", mail_from[0] ? mail_from : "<>", v.reason);
 	const char *identity = sender_identity(s, mail_from);
-	const char *patient = f.rcpt_patient ? rcpt : f.sender_patient ? identity : "";
+	/* an accepted RCPT is no event for the patient: the delivery is (smtp.deliver) */
+	const char *patient = st->code == 0 ? "" : f.rcpt_patient ? rcpt : f.sender_patient ? identity : "";
 	if (audit_decision(store, s, "smtp.rcpt", rcpt, detail, st, patient) < 0)
 		return temp_failure(st);
 	return r;
@@ -281,33 +283,44 @@ int policy_check_rcpt(struct store *store, const struct policy_sender *s, const 
 /* ---- delivery ---- */
 
 /* A professional's message to a patient opens (or, with FIN, closes) the patient's
- * authorised contact. Failures are logged: the message is already stored. */
-static void record_contacts(struct store *store, const struct policy_message *m)
+ * authorised contact. Read from the delivery's one parse; each recipient's account
+ * from its one lookup. Failures are logged: the message is stored with the records. */
+static void record_contacts(struct store *store, const struct vault_delivery *d)
 {
+	const struct policy_message *m = d->m;
 	const char *identity = sender_identity(m->sender, m->mail_from);
-	struct account a;
-	if (identity[0] != '\0' && account_get(store, identity, &a) == 1 && a.role == ROLE_PATIENT)
+	if (d->sender_patient)
 		return;
 	struct contact_info info;
-	if (contacts_parse_message(m->data, m->len, &info) < 0)
-		memset(&info, 0, sizeof info);
+	memset(&info, 0, sizeof info);
+	if (d->parsed)
+		contacts_info_from_header(&d->msg.h, &info);
 	const char *contact = contacts_reply_address(store, &info);
 	if (contact[0] == '\0')
 		contact = identity;
 	if (contact[0] == '\0')
 		return;
 	for (size_t i = 0; i < m->nrcpt; i++) {
-		struct account to;
-		if (account_get(store, m->rcpts[i], &to) != 1 || to.role != ROLE_PATIENT)
+		const struct vault_rcpt *to = &d->rcpts[i];
+		if (!to->account || to->role != ROLE_PATIENT)
 			continue;
-		if (contacts_record(store, to.address, contact, info.fin) < 0) {
-			log_err("contact_failed", "queue_id=%s", m->queue_id);
+		if (contacts_record(store, to->canonical, contact, info.fin) < 0) {
+			log_err("contact_failed", "qid=%s", m->queue_id);
 			continue;
 		}
 		struct mss_status ok = {0};
 		audit_decision(store, m->sender, info.fin ? "contact.close" : "contact.open", contact,
-		               m->queue_id, &ok, to.address);
+		               m->queue_id, &ok, to->canonical);
 	}
+}
+
+/* The patient whose history a delivery to rcpt belongs in: the recipient when a
+ * patient, else the sender when a patient (their own message, sent), else none. */
+static const char *delivery_patient(const struct vault_delivery *d, const struct vault_rcpt *r)
+{
+	if (r->account && r->role == ROLE_PATIENT)
+		return r->canonical;
+	return d->sender_patient ? d->sender : "";
 }
 
 /* What commits with the message rows (store_deliver's hook): the authorised contacts
@@ -316,45 +329,46 @@ static void record_contacts(struct store *store, const struct policy_message *m)
  * outside the write lock. */
 struct delivery_records {
 	struct store *store;
-	const struct policy_message *m;
+	const struct vault_delivery *d;
 };
 
 static int record_delivery(void *arg, char *err, size_t errlen)
 {
 	const struct delivery_records *r = arg;
+	const struct policy_message *m = r->d->m;
 	char detail[600];
-	record_contacts(r->store, r->m);
-	str_format(detail, sizeof detail, "from=%s rcpts=%zu size=%zu", r->m->mail_from, r->m->nrcpt,
-	           r->m->len);
+	record_contacts(r->store, r->d);
+	str_format(detail, sizeof detail, "from=%s rcpts=%zu size=%zu", m->mail_from, m->nrcpt, m->len);
 	struct mss_status ok = {0};
-	for (size_t i = 0; i < r->m->nrcpt; i++)
-		if (audit_decision(r->store, r->m->sender, "smtp.deliver", r->m->rcpts[i], detail, &ok, "") <
-		    0) {
+	for (size_t i = 0; i < m->nrcpt; i++)
+		if (audit_decision(r->store, m->sender, "smtp.deliver", m->rcpts[i], detail, &ok,
+		                   delivery_patient(r->d, &r->d->rcpts[i])) < 0) {
 			str_copy(err, errlen, "audit record not written");
 			return -1;
 		}
 	return 0;
 }
 
-static int deliver_in_transaction(struct store *store, const struct policy_message *m, char *err,
-                                  size_t errlen)
-{
-	struct delivery_records r = {.store = store, .m = m};
-	struct vault_inbox_hook hook = {.fn = record_delivery, .arg = &r};
-	/* one store_deliver, or patients get a copy without INVISIBLE_PATIENT documents */
-	return vault_deliver_inbox(store, m, &hook, err, errlen);
-}
-
 int policy_deliver(struct store *store, const struct policy_message *m, struct mss_status *st)
 {
 	char err[512];
-	if (deliver_in_transaction(store, m, err, sizeof err) < 0) {
-		log_err("delivery_failed", "queue_id=%s error=\"%s\"", m->queue_id, err);
+	struct vault_delivery d;
+	int rc = vault_delivery_open(store, m, &d, err, sizeof err);
+	if (rc == 0) {
+		struct delivery_records r = {.store = store, .d = &d};
+		struct vault_inbox_hook hook = {.fn = record_delivery, .arg = &r};
+		rc = vault_deliver_inbox(store, &d, &hook, err, sizeof err);
+		if (rc != 0)
+			vault_delivery_close(&d);
+	}
+	if (rc != 0) {
+		log_err("delivery_failed", "qid=%s error=\"%s\"", m->queue_id, err);
 		refuse(st, 451, "4.3.0", "temporary failure storing the message, try again later");
 		audit_decision(store, m->sender, "smtp.deliver", m->queue_id, NULL, st, "");
 		return -1;
 	}
 	accept(st);
-	vault_file_delivery(store, m); /* after the durable store: filing never loses mail */
+	vault_file_delivery(store, &d); /* after the durable store: filing never loses mail */
+	vault_delivery_close(&d);
 	return 0;
 }

@@ -67,7 +67,7 @@ def _classification(scheme, obj, node, label=None, coding=None, slots=""):
 
 
 def _entry(i, d, ins, oid):
-    obj = f"Document{i:02d}"
+    obj = d.get("entry_uuid", f"Document{i:02d}")
     data = d["data"]
     author = d.get("author", ("801234567890", "MARTIN", "Jean"))
     xcn = f"{author[0]}^{author[1]}^{author[2]}^^^^^^&1.2.250.1.71.4.2.1&ISO^D^^^IDNPS"
@@ -101,6 +101,11 @@ def _entry(i, d, ins, oid):
         f'<rim:Name><rim:LocalizedString value="XDSDocumentEntry.uniqueId"/></rim:Name></rim:ExternalIdentifier>',
         "</rim:ExtrinsicObject>",
     ]
+    if d.get("replaces"):
+        # XDS document replacement (ITI TF-3 4.2.2): RPLC from this entry to the old one
+        parts.append(f'<rim:Association id="{uuid.uuid4().urn}" '
+                     f'associationType="urn:ihe:iti:2007:AssociationType:RPLC" '
+                     f'sourceObject="{obj}" targetObject={quoteattr(d["replaces"])}/>')
     return "".join(parts)
 
 
@@ -126,7 +131,9 @@ def metadata_xml(documents, ins=INS_DEMO, oid=OID_NIR_TEST):
 def build_xdm(documents=None, ins=INS_DEMO, oid=OID_NIR_TEST, metadata=None, with_metadata=True):
     """Returns the bytes of an IHE_XDM.ZIP. documents: list of dicts with name, data and
     optionally type_code, type_label, class_code, title, mime, confidentiality (list),
-    author (id, family, given), ins/oid (per entry), unique_id, bad_hash.
+    author (id, family, given), ins/oid (per entry), unique_id, bad_hash, creation,
+    entry_uuid (the ExtrinsicObject id, e.g. "urn:uuid:..."), replaces (the entryUUID of
+    the document this one replaces: an RPLC association).
     metadata: raw METADATA.XML bytes to use instead of the generated one."""
     if documents is None:
         documents = [{"name": "DOC0001.XML", "data": cda_document(ins, oid)}]

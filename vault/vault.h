@@ -30,6 +30,7 @@
 #define VAULT_SERVICE_LOCALPART "service"         /* From: of notifications and reports */
 #define VAULT_PS_LOCALPART "vault-professionnels" /* holder of INVISIBLE_PATIENT documents */
 #define VAULT_MASKED_KEYWORD "$Masked"
+#define VAULT_SUPERSEDED_KEYWORD "$Superseded" /* an earlier version a replacement superseded */
 
 /* "service@<patient_domain>": the sender of notifications and integration reports. */
 int vault_service_address(const struct mss_config *cfg, char *out, size_t outlen);
@@ -48,41 +49,36 @@ struct vault_file_report {
 	int error_code;   /* first integration error sent to the sender (902...906), 0 none */
 };
 
-/* Files every document that message m carries for patient (a patient account, the
- * message already stored in its INBOX): PDF, CDA XML, images, plain-text reports,
- * IHE XDM archives (each document inside filed with its metadata). A document whose
- * INS does not match the patient is not filed and the sender receives an integration
- * error report ([KO Intégration système !][904], local senders only: see doc).
- * Notifies the patient, audits each document. Never fails the delivery: returns 0,
- * or -1 on an internal error (logged, audited), with rep filled as far as it went. */
-int vault_file_message(struct store *store, const struct policy_message *m, const char *patient,
+struct vault_delivery;
+struct vault_rcpt;
+/* Files every document that the delivery's message carries for one patient recipient
+ * r (the message already stored in its INBOX): PDF, CDA XML, images, plain-text
+ * reports, IHE XDM archives (each document inside filed with its metadata; the
+ * documents sent beside an archive are its readable copies, attached to the document
+ * they render). Reads the delivery's one inspection (vault_inspect.h); parses nothing
+ * again. A document whose INS does not match the patient, one that was not inspected,
+ * and parts withheld from the patient's copy without being filed are reported to the
+ * sender ([KO Intégration système !][<code>], local senders only: see doc). Notifies
+ * the patient, audits each document. Never fails the delivery: returns 0, with rep
+ * filled. */
+int vault_file_message(struct store *store, const struct vault_delivery *d, const struct vault_rcpt *r,
                        struct vault_file_report *rep);
 
-/* What policy_deliver calls after storing m: vault_file_message for each recipient
- * that is a patient account (others are left alone). Never fails the delivery. */
-void vault_file_delivery(struct store *store, const struct policy_message *m);
-
-/* The copy of a message that a patient's INBOX gets (vault_patient_copy.c). When the
- * message carries documents marked INVISIBLE_PATIENT, returns 1 with out = the message
- * without the parts holding them (the XDM archive, and the readable copies sent beside
- * it), each replaced by a short French text part saying that an attachment reserved
- * for professionals went to the care team, and with a new Message-ID (the message as
- * sent is never in a patient's mailbox). Returns 0 when there is nothing to withhold
- * (deliver the message as it is), -1 on error. Nothing is lost: vault_file_message
- * files those documents, from the original, for professionals (vault_ps_user()). */
-struct buf;
-int vault_patient_copy(const struct mss_config *cfg, const char *data, size_t len, struct buf *out);
+/* What policy_deliver calls after storing the message: vault_file_message for each
+ * recipient that is a patient account (others are left alone). Never fails. */
+void vault_file_delivery(struct store *store, const struct vault_delivery *d);
 
 /* Work the caller commits with the delivery (store_delivery.in_transaction). */
 struct vault_inbox_hook {
 	int (*fn)(void *arg, char *err, size_t errlen);
 	void *arg;
 };
-/* What policy_deliver calls to store m in its recipients' INBOX: one store_deliver as
- * before, except that patient recipients get vault_patient_copy() when it withholds
- * something (then two deliveries: others first, the hook with the last one). hook may
- * be NULL. Returns 0 or -1 with err. */
-int vault_deliver_inbox(struct store *store, const struct policy_message *m,
+/* What policy_deliver calls to store the message in its recipients' INBOX: the message
+ * as sent to the others, and to each patient the copy vault_copy.h decides (patients
+ * whose copies are the same share one delivery; a patient whose copy changes nothing
+ * gets the message as sent). The hook runs with the last delivery. hook may be NULL.
+ * Returns 0 or -1 with err. */
+int vault_deliver_inbox(struct store *store, const struct vault_delivery *d,
                         const struct vault_inbox_hook *hook, char *err, size_t errlen);
 
 /* Loads the administrator's class table from cfg->vault_classes_file once per process

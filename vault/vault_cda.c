@@ -53,6 +53,19 @@ static void patient_id(struct cda_parser *p, const char **atts)
 	str_copy(p->out->oid, sizeof p->out->oid, root);
 }
 
+/* effectiveTime, setId, versionNumber: the document's date and its version chain. */
+static void header_element(struct cda_parser *p, const char *ln, const char **atts)
+{
+	uint64_t v;
+	if (strcmp(ln, "effectiveTime") == 0 && !p->out->effective_time[0])
+		str_copy(p->out->effective_time, sizeof p->out->effective_time, attr(atts, "value"));
+	else if (strcmp(ln, "setId") == 0 && !p->out->set_id[0] && attr(atts, "root")[0])
+		str_format(p->out->set_id, sizeof p->out->set_id, "%s^%s", attr(atts, "root"),
+		           attr(atts, "extension"));
+	else if (strcmp(ln, "versionNumber") == 0 && str_to_u64(attr(atts, "value"), 1000000, &v) == 0)
+		p->out->version = (int)v;
+}
+
 static void XMLCALL on_start(void *ud, const char *name, const char **atts)
 {
 	struct cda_parser *p = ud;
@@ -77,6 +90,8 @@ static void XMLCALL on_start(void *ud, const char *name, const char **atts)
 		p->in_patient_role = p->depth;
 	} else if (p->in_patient_role && p->depth == 4 && strcmp(ln, "id") == 0) {
 		patient_id(p, atts);
+	} else if (p->depth == 2) {
+		header_element(p, ln, atts);
 	}
 }
 

@@ -6,74 +6,76 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/buf.h"
 #include "vault/vault_classify.h"
 
-#define VAULT_MAX_PARTS 64
+struct msg_part;
+struct vault_item;
 
-/* One attachment of the incoming message, decoded. */
-struct vault_part {
-	char *data; /* malloc'ed decoded bytes */
-	size_t len;
-	char declared_mime[128]; /* lowercased type/subtype as sent */
-	char filename[256];      /* decoded, "" when none */
-	const char *raw;         /* the part as sent (MIME header + body), inside the parsed data */
-	size_t rawlen;
-	bool whole_body; /* the message's only body (its MIME header is the message's) */
-};
-
-/* The incoming message as the vault needs it. Strings "" when absent. */
-struct vault_parsed {
-	char subject[512];    /* decoded to UTF-8 */
-	char message_id[256]; /* without the angle brackets */
-	char x_mss_ins[16];
-	char x_mss_codecda[256];
-	struct vault_part parts[VAULT_MAX_PARTS];
-	size_t nparts;
-	bool parts_truncated;
-};
-
-/* Parses a whole message with libetpan; collects the parts that are documents
- * (attachments, anything with a file name, application/image types; not the inline
- * text or HTML body). Returns 0, or -1 with err when it is not parseable at all. */
-int vault_parse_message(const char *data, size_t len, struct vault_parsed *out, char *err, size_t errlen);
-void vault_parsed_free(struct vault_parsed *p);
+/* true when part p (its decoded bytes data/len) is a document: attached, named, not
+ * the message's text or HTML, or a text part whose bytes are a known document format. */
+bool vault_is_document(const struct msg_part *p, const char *data, size_t len);
 
 /* The MIME type the bytes really are (magic numbers first: PDF, ZIP, JPEG, PNG, GIF,
- * TIFF, DICOM, CDA XML), else the declared one, else application/octet-stream. */
+ * TIFF, DICOM, CDA XML), else the declared one when it is a bare type/subtype, else
+ * application/octet-stream. Always a valid "type/subtype", lowercase. */
 void vault_sniff(const char *data, size_t len, const char *declared, const char *filename, char *out,
                  size_t outlen);
 
+#define VAULT_MAX_RENDITIONS 8 /* readable copies attached to one document */
+
 /* A document about to be filed. */
 struct vault_doc {
-	const char *data;
+	const struct vault_item *item; /* the part it comes from (an XDM archive for entries) */
+	int entry;                     /* its index in item->md, -1 for a part's own bytes */
+	const char *data;              /* its bytes (an entry's are read just before storing) */
 	size_t len;
 	char mime[128];
 	char filename[256];
 	enum vault_class cls;
 	char type_code[64]; /* LOINC when known */
 	char type_label[256];
-	char author[256];
+	char author[256]; /* as the document's metadata say (may be anyone: shown beside the sender) */
 	char title[256];
-	char created[32]; /* YYYYMMDDhhmmss when known */
+	char created[32];     /* YYYYMMDDhhmmss[+zzzz] as the document says, "" when unknown */
+	int64_t created_time; /* the same as unix time, 0 when unknown */
 	char unique_id[128];
+	char entry_uuid[128]; /* the XDS entry's id (ExtrinsicObject id) */
+	char replaces[128];   /* the entryUUID an RPLC association says this document replaces */
+	char set_id[160];     /* a CDA's setId, and its versionNumber */
+	int version;
 	bool masked_ps;
 	bool invisible_patient;
 	bool from_xdm;
-	bool cls_known;  /* classified from its own code (CDA): kept as is */
-	int error_code;  /* 0: to file; else the integration error (902...906) */
+	bool cls_known;        /* classified from its own code (CDA): kept as is */
+	bool has_own_identity; /* a CDA naming its patient itself: never another's rendition */
+	int rendition_of;      /* another document's index when this is its readable copy, else -1 */
+	int renditions[VAULT_MAX_RENDITIONS]; /* this document's readable copies */
+	size_t nrenditions;
+	int error_code;  /* 0: to file; else the integration error (900...906) */
 	char error[160]; /* why, in words (no content) */
 };
 
-/* Builds the document message (see vault.h for its headers). Returns 0 or -1. */
-struct buf;
-int vault_build_document(struct buf *out, const struct vault_doc *d, const char *from, const char *patient,
-                         const char *source_message_id, const char *service_domain);
+/* The message that holds one vault document (see vault.h for its headers), with its
+ * readable copies attached after it. from: the authenticated sender's address,
+ * sender_name: how the patient knows them. Returns 0 or -1. */
+struct vault_build {
+	const struct vault_doc *doc;
+	const struct vault_doc *const *renditions;
+	size_t nrenditions;
+	const char *from;        /* the authenticated sender (account or MAIL FROM) */
+	const char *sender_name; /* their name, else from */
+	const char *patient;
+	const char *source_message_id;
+	const char *service_domain;
+	const char *timezone; /* for the Date header and the dates shown */
+	const char *replaced; /* when the version it replaces was filed ("le 29/11/2026 à 09:30"), or NULL */
+};
+int vault_build_document(struct buf *out, const struct vault_build *b);
 
-/* Sends the sender an integration error report for the refused documents (when the
- * sender has a mailbox here). Returns 0 sent, 1 not sendable (remote sender), -1. */
-struct store;
-int vault_send_ko(struct store *store, const char *sender, const char *patient,
-                  const struct vault_parsed *msg, const struct vault_doc *docs, size_t ndocs, int code);
+/* "20261129093000+0100" (HL7 TS; no zone: UTC, as XDS creationTime is) -> unix time,
+ * 0 when it is not a date. */
+int64_t vault_hl7_time(const char *ts);
 
 /* Label of an integration error code ("INS du document différent de celui du patient"). */
 const char *vault_ko_label(int code);

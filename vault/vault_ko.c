@@ -3,16 +3,20 @@
  * The service's format: an MDN (RFC 8098, multipart/report) whose subject begins
  * "[KO Intégration système !][<code>]" before the original subject, with
  * "Disposition: automatic-action/MDN-sent-automatically; processed/Error:
- * <code>^<label>", and the refused documents attached. It is delivered to the sender's
- * mailbox when the sender is local; a remote sender would need the outbound relay,
- * which MSS does not have yet (logged and audited as not sent). */
+ * <code>^<label>", and the original attachments concerned. It also says when parts of
+ * the message were withheld from the patient's copy without being filed (they could
+ * not be inspected): the sender must know the patient did not get them. It is
+ * delivered to the sender's mailbox when the sender is local; a remote sender would
+ * need the outbound relay (logged and audited as not sent). */
+#include "vault/vault_ko.h"
+
 #include <string.h>
 
+#include "audit/audit.h"
 #include "directory/account.h"
 #include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/str.h"
-#include "audit/audit.h"
 #include "vault/vault.h"
 #include "vault/vault_int.h"
 #include "vault/vault_mime.h"
@@ -37,38 +41,53 @@ const char *vault_ko_label(int code)
 	}
 }
 
-static int report_parts(struct buf *b, const char *boundary, const char *patient,
-                        const struct vault_parsed *msg, int code, const char *host)
+static int report_text(struct buf *t, const struct vault_ko *ko)
 {
-	char text[1024];
-	str_format(
-	    text, sizeof text,
-	    "Le message adressé à %s a bien été remis, mais un ou plusieurs documents n'ont pas pu être "
-	    "intégrés à son coffre-fort.\n\nCode %d : %s.\n\nLes documents concernés sont joints.\n",
-	    patient, code, vault_ko_label(code));
-	if (mime_text_part(b, boundary, text) != 0)
+	int rc = buf_printf(t, "Le message adressé à %s a bien été remis, mais ", ko->patient);
+	if (ko->refused)
+		rc |= buf_append_str(
+		    t, "un ou plusieurs documents n'ont pas pu être intégrés à son coffre-fort.\n\n");
+	else
+		rc |= buf_append_str(t, "tout ce qu'il contenait n'a pas pu lui être transmis.\n\n");
+	rc |= buf_printf(t, "Code %d : %s.\n\n", ko->code, vault_ko_label(ko->code));
+	if (ko->withheld)
+		rc |= buf_append_str(
+		    t, "Une ou plusieurs pièces jointes n'ont pas pu être vérifiées (limites de taille, "
+		       "de nombre ou de structure, ou message transféré) : par précaution, elles "
+		       "n'ont pas été transmises au patient ni classées dans son coffre-fort.\n\n");
+	rc |= buf_append_str(t, ko->nattach ? "Les pièces jointes concernées sont jointes.\n"
+	                                    : "Les pièces jointes concernées n'ont pas pu être jointes.\n");
+	return rc;
+}
+
+static int report_parts(struct buf *b, const char *boundary, const struct vault_ko *ko, const char *host)
+{
+	struct buf t;
+	buf_init(&t, 64 * 1024);
+	int rc = report_text(&t, ko) | mime_text_part(b, boundary, t.data);
+	buf_free(&t);
+	if (rc != 0)
 		return -1;
 	return buf_printf(
 	    b,
 	    "--%s\r\nContent-Type: message/disposition-notification\r\n\r\n"
 	    "Reporting-UA: %s; MSS\r\nFinal-Recipient: rfc822;%s\r\n%s%s%s"
 	    "Disposition: automatic-action/MDN-sent-automatically; processed/Error: %d^%s\r\n\r\n",
-	    boundary, host, patient, msg->message_id[0] ? "Original-Message-ID: <" : "", msg->message_id,
-	    msg->message_id[0] ? ">\r\n" : "", code, vault_ko_label(code));
+	    boundary, host, ko->patient, ko->message_id[0] ? "Original-Message-ID: <" : "", ko->message_id,
+	    ko->message_id[0] ? ">\r\n" : "", ko->code, vault_ko_label(ko->code));
 }
 
-static int build_ko(struct buf *b, const struct mss_config *cfg, const char *sender, const char *patient,
-                    const struct vault_parsed *msg, const struct vault_doc *docs, size_t ndocs, int code)
+static int build_ko(struct buf *b, const struct mss_config *cfg, const char *to, const struct vault_ko *ko)
 {
-	char from[300], subject[700], boundary[33], id[33], msgid[400];
+	char from[300], subject[1300], boundary[33], id[33], msgid[400];
 	int rc = 0;
 	vault_service_address(cfg, from, sizeof from);
 	mime_random_token(boundary);
 	mime_random_token(id);
 	str_format(msgid, sizeof msgid, "<ko.%s@%s>", id, cfg->patient_domain);
-	str_format(subject, sizeof subject, "[KO Intégration système !][%d] %s", code, msg->subject);
+	str_format(subject, sizeof subject, "[KO Intégration système !][%d] %s", ko->code, ko->subject);
 	rc |= mime_header(b, "From", from);
-	rc |= mime_header(b, "To", sender);
+	rc |= mime_header(b, "To", to);
 	rc |= mime_date_header(b);
 	rc |= mime_header(b, "Subject", subject);
 	rc |= mime_header(b, "Message-ID", msgid);
@@ -78,11 +97,10 @@ static int build_ko(struct buf *b, const struct mss_config *cfg, const char *sen
 	    "MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=disposition-notification;"
 	    "\r\n\tboundary=\"%s\"\r\n\r\n",
 	    boundary);
-	rc |= report_parts(b, boundary, patient, msg, code, cfg->hostname[0] ? cfg->hostname : "mss");
-	for (size_t i = 0; i < ndocs; i++)
-		if (docs[i].error_code && docs[i].data)
-			rc |= mime_attachment(b, boundary, docs[i].mime, docs[i].filename, docs[i].data,
-			                      docs[i].len);
+	rc |= report_parts(b, boundary, ko, cfg->hostname[0] ? cfg->hostname : "mss");
+	for (size_t i = 0; i < ko->nattach; i++)
+		rc |= mime_attachment(b, boundary, ko->attach[i].mime, ko->attach[i].filename,
+		                      ko->attach[i].data, ko->attach[i].len);
 	rc |= buf_printf(b, "--%s--\r\n", boundary);
 	return rc ? -1 : 0;
 }
@@ -104,19 +122,19 @@ static void audit_ko(struct store *store, const char *sender, const char *patien
 		log_err("audit_failed", "action=vault.ko error=\"%s\"", err);
 }
 
-int vault_send_ko(struct store *store, const char *sender, const char *patient,
-                  const struct vault_parsed *msg, const struct vault_doc *docs, size_t ndocs, int code)
+int vault_send_ko(struct store *store, const struct vault_ko *ko)
 {
 	char err[256];
 	struct account a;
-	if (!sender[0] || account_get(store, sender, &a) != 1 || store_user_exists(store, a.address) != 1) {
-		audit_ko(store, sender[0] ? sender : "<>", patient, code,
+	if (!ko->sender[0] || account_get(store, ko->sender, &a) != 1 ||
+	    store_user_exists(store, a.address) != 1) {
+		audit_ko(store, ko->sender[0] ? ko->sender : "<>", ko->audit_patient, ko->code,
 		         "not sent: the sender has no mailbox here");
 		return 1;
 	}
 	struct buf b;
 	buf_init(&b, BUF_UNLIMITED);
-	int rc = build_ko(&b, store_config(store), a.address, patient, msg, docs, ndocs, code);
+	int rc = build_ko(&b, store_config(store), a.address, ko);
 	const char *rcpt[1] = {a.address};
 	struct store_delivery d = {.mail_from = "", .rcpts = rcpt, .nrcpt = 1, .data = b.data, .len = b.len};
 	if (rc == 0 && store_deliver(store, &d, NULL, err, sizeof err) != 0) {
@@ -124,6 +142,6 @@ int vault_send_ko(struct store *store, const char *sender, const char *patient,
 		rc = -1;
 	}
 	buf_free(&b);
-	audit_ko(store, a.address, patient, code, rc == 0 ? "ok" : "error: not stored");
+	audit_ko(store, a.address, ko->audit_patient, ko->code, rc == 0 ? "ok" : "error: not stored");
 	return rc;
 }

@@ -69,6 +69,18 @@ static int deliver_notice(struct store *store, const char *patient, const char *
 	return rc ? -1 : 0;
 }
 
+/* "- Biologie, de Dr Martin : dossier Documents/Biologie"; when the metadata name
+ * another author, both: who the document says wrote it, and who sent it. */
+static void notice_line(struct buf *t, const struct vault_notice_item *it)
+{
+	buf_printf(t, "- %s%s, ", it->class_name, it->changed ? " (mise à jour)" : "");
+	if (it->author[0] && strcmp(it->author, it->sender) != 0)
+		buf_printf(t, "auteur %s (selon le document), envoyé par %s", it->author, it->sender);
+	else
+		buf_printf(t, "de %s", it->sender);
+	buf_printf(t, " : dossier Documents/%s\n", it->class_name);
+}
+
 int vault_notify_documents(struct store *store, const char *patient, const struct vault_notice_item *items,
                            size_t n)
 {
@@ -83,8 +95,7 @@ int vault_notify_documents(struct store *store, const char *patient, const struc
 	                       : (n > 1 ? "De nouveaux documents ont été ajoutés"
 	                                : "Un nouveau document a été ajouté"));
 	for (size_t i = 0; i < n; i++)
-		buf_printf(&t, "- %s%s, de %s : dossier Documents/%s\n", items[i].class_name,
-		           items[i].changed ? " (mise à jour)" : "", items[i].author, items[i].class_name);
+		notice_line(&t, &items[i]);
 	buf_append_str(&t,
 	               "\nCe message ne contient aucun document : consultez-les dans votre messagerie.\n");
 	int rc = deliver_notice(store, patient,

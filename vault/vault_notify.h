@@ -18,7 +18,8 @@
 
 struct vault_notice_item {
 	const char *class_name; /* "Biologie" */
-	const char *author;     /* "Jean MARTIN" or an address */
+	const char *author;     /* as the document's metadata say ("Jean MARTIN"), "" when they do not */
+	const char *sender;     /* who sent it, as the patient knows them ("Dr Durand") */
 	bool changed;           /* a new version of a document already filed */
 };
 

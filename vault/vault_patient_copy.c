@@ -1,71 +1,30 @@
-/* vault_patient_copy.c: the copy of a message that a patient's INBOX receives.
+/* vault_patient_copy.c: building the copy a patient's INBOX receives (vault_copy.h)
+ * and storing it beside the message as sent to the other recipients.
  *
- * A document the sender marked INVISIBLE_PATIENT is never shown to the patient
- * (REFERENCE.md): vault_file_message files it, from the original message, for
- * professionals only (vault_ps_user()). The INBOX copy must not carry it either, so
- * the parts holding such documents (the XDM archive, and the readable copies sent
- * beside it, which follow the archive's visibility as in filing) are replaced by a
- * short French note, and the copy gets its own Message-ID: the message as the sender
- * wrote it is never in the patient's mailboxes. */
+ * The copy is cut from the message as sent, by the byte ranges of the parsed form:
+ * the first withheld part gives its place to a short French note, the following ones
+ * leave with their delimiter line (RFC 2046 5.1.1), so the multipart stays well
+ * formed and everything kept is byte for byte what the sender wrote. */
 #include "vault/vault.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "directory/account.h"
 #include "lib/log.h"
 #include "lib/str.h"
-#include "vault/vault_int.h"
+#include "vault/vault_copy.h"
+#include "vault/vault_delivery.h"
 #include "vault/vault_mime.h"
-#include "vault/vault_xdm.h"
 
-static const char notice[] =
+static const char note_invisible[] =
     "Une pièce jointe de ce message est réservée aux professionnels de santé. Elle a été "
     "transmise à l'équipe de soins qui vous suit et n'est pas affichée ici.\r\n";
-
-/* 1 when p is an IHE XDM archive with at least one INVISIBLE_PATIENT document, 0 when
- * it is one without, -1 when it is not an XDM archive. */
-static int xdm_invisible(const struct vault_part *p)
-{
-	struct xdm_limits lim;
-	struct xdm_archive *a = NULL;
-	struct xdm_metadata *md = xcalloc(1, sizeof *md);
-	char err[200];
-	int rc = -1;
-	xdm_limits_default(&lim);
-	enum xdm_result r = xdm_open(p->data, p->len, &lim, &a, err, sizeof err);
-	if (r == XDM_OK)
-		r = xdm_read_metadata(a, md, err, sizeof err);
-	if (r == XDM_OK) {
-		rc = 0;
-		for (size_t i = 0; i < md->ndocs; i++)
-			rc |= md->docs[i].invisible_patient;
-	}
-	xdm_close(a);
-	free(md);
-	return rc;
-}
-
-/* Which parts to withhold: archives holding invisible documents, and when there is
- * one, every document part that is not an XDM archive (its readable copies). */
-static size_t decide(const struct vault_parsed *msg, bool *strip)
-{
-	int kind[VAULT_MAX_PARTS];
-	bool any = false;
-	size_t n = 0;
-	char mime[128];
-	for (size_t i = 0; i < msg->nparts; i++) {
-		const struct vault_part *p = &msg->parts[i];
-		vault_sniff(p->data, p->len, p->declared_mime, p->filename, mime, sizeof mime);
-		kind[i] = strcmp(mime, "application/zip") == 0 ? xdm_invisible(p) : -1;
-		any |= kind[i] == 1;
-	}
-	for (size_t i = 0; i < msg->nparts; i++) {
-		strip[i] = kind[i] == 1 || (any && kind[i] == -1);
-		n += strip[i];
-	}
-	return any ? n : 0;
-}
+static const char note_other[] =
+    "Une pièce jointe de ce message concerne un autre patient : elle a été retenue, "
+    "et l'expéditeur en a été informé.\r\n";
+static const char note_uninspected[] =
+    "Une ou plusieurs pièces jointes de ce message n'ont pas pu être vérifiées : par précaution, elles "
+    "ont été retenues, et l'expéditeur en a été informé.\r\n";
 
 /* true when the header line at p (a field's first line) is one of names. */
 static bool field_is(const char *p, size_t len, const char *const *names, size_t nnames)
@@ -79,9 +38,8 @@ static bool field_is(const char *p, size_t len, const char *const *names, size_t
 }
 
 /* Copies the header block (without its blank line) minus the named fields and their
- * continuation lines. Returns the offset of the body. */
-static size_t copy_header(const char *data, size_t len, const char *const *drop, size_t ndrop,
-                          struct buf *out)
+ * continuation lines. */
+static void copy_header(const char *data, size_t len, const char *const *drop, size_t ndrop, struct buf *out)
 {
 	size_t i = 0;
 	bool dropping = false;
@@ -90,14 +48,88 @@ static size_t copy_header(const char *data, size_t len, const char *const *drop,
 		size_t end = nl ? (size_t)(nl - data) + 1 : len;
 		size_t linelen = end - i;
 		if (linelen <= 2 && (data[i] == '\r' || data[i] == '\n'))
-			return end; /* the blank line */
+			return; /* the blank line */
 		if (data[i] != ' ' && data[i] != '\t')
 			dropping = field_is(data + i, linelen, drop, ndrop);
 		if (!dropping)
 			buf_append(out, data + i, linelen);
 		i = end;
 	}
-	return len;
+}
+
+static void header(const struct mss_config *cfg, const struct msg *m, const struct vault_copy_plan *plan,
+                   struct buf *out)
+{
+	static const char *const fields[] = {
+	    "Message-ID",         "Subject", "MIME-Version", "Content-Type", "Content-Transfer-Encoding",
+	    "Content-Disposition"};
+	const char *drop[6];
+	size_t n = 0;
+	bool withholds = vault_copy_withholds(plan);
+	if (withholds)
+		drop[n++] = fields[0];
+	if (plan->strip_prefix)
+		drop[n++] = fields[1];
+	for (size_t i = 2; plan->whole && i < 6; i++)
+		drop[n++] = fields[i];
+	copy_header(m->data, m->h.size < m->len ? m->h.size : m->len, drop, n, out);
+	if (plan->strip_prefix) {
+		char subject[1024];
+		str_copy(subject, sizeof subject, m->h.subject + strlen(VAULT_XDM_SUBJECT_PREFIX));
+		mime_header(out, "Subject", str_trim(subject));
+	}
+	if (withholds) {
+		char token[33];
+		mime_random_token(token);
+		buf_printf(out, "Message-ID: <copie-patient.%s@%s>\r\n", token, cfg->patient_domain);
+	}
+}
+
+static void note_part(const struct vault_copy_plan *plan, struct buf *out)
+{
+	struct buf t;
+	buf_init(&t, 4096);
+	if (plan->invisible)
+		buf_append_str(&t, note_invisible);
+	if (plan->other_patient)
+		buf_append_str(&t, note_other);
+	if (plan->uninspected || t.len == 0)
+		buf_append_str(&t, note_uninspected);
+	buf_append_str(out, "Content-Type: text/plain; charset=utf-8\r\n"
+	                    "Content-Transfer-Encoding: base64\r\n\r\n");
+	mime_base64(out, t.data, t.len);
+	buf_free(&t);
+}
+
+/* The message's own text, when it is a described part that stays. */
+static const struct msg_part *kept_text(const struct msg *m, const struct vault_copy_plan *plan)
+{
+	for (size_t i = 1; i < m->nparts && i < plan->nparts; i++) {
+		const struct msg_part *p = &m->parts[i];
+		if (p->kind == MSG_PART_LEAF && !p->whole_body && !p->attachment && !p->filename[0] &&
+		    plan->parts[i] == VW_KEEP && !msg_part_forwarded(m, i) &&
+		    (strcmp(p->type, "text/plain") == 0 || strcmp(p->type, "text/html") == 0))
+			return p;
+	}
+	return NULL;
+}
+
+/* The body replaced whole: the message's text (as sent) and the note. */
+static void whole(const struct msg *m, const struct vault_copy_plan *plan, struct buf *out)
+{
+	const struct msg_part *text = kept_text(m, plan);
+	buf_append_str(out, "MIME-Version: 1.0\r\n");
+	if (!text) {
+		note_part(plan, out);
+		return;
+	}
+	char boundary[33];
+	mime_random_token(boundary);
+	buf_printf(out, "Content-Type: multipart/mixed; boundary=\"%s\"\r\n\r\n--%s\r\n", boundary, boundary);
+	buf_append(out, m->data + text->start, text->end - text->start);
+	buf_printf(out, "\r\n--%s\r\n", boundary);
+	note_part(plan, out);
+	buf_printf(out, "--%s--\r\n", boundary);
 }
 
 /* Where the "--boundary" line before the part at start begins, with the line break
@@ -121,74 +153,63 @@ static size_t delimiter_start(const char *data, size_t from, size_t start)
 	return cut;
 }
 
-static void replacement_part(struct buf *out)
+static int cut(const struct msg *m, const struct vault_copy_plan *plan, struct buf *out)
 {
-	buf_append_str(out, "Content-Type: text/plain; charset=utf-8\r\n"
-	                    "Content-Transfer-Encoding: base64\r\n\r\n");
-	mime_base64(out, notice, sizeof notice - 1);
-}
-
-static int build(const struct mss_config *cfg, const char *data, size_t len, const struct vault_parsed *msg,
-                 const bool *strip, struct buf *out)
-{
-	static const char *const id_only[] = {"Message-ID"};
-	static const char *const id_and_mime[] = {"Message-ID", "MIME-Version", "Content-Type",
-	                                          "Content-Transfer-Encoding", "Content-Disposition"};
-	bool whole = false;
-	char token[33];
-	for (size_t i = 0; i < msg->nparts; i++)
-		whole |= strip[i] && msg->parts[i].whole_body;
-	mime_random_token(token);
-	size_t body = copy_header(data, len, whole ? id_and_mime : id_only, whole ? 5 : 1, out);
-	buf_printf(out, "Message-ID: <copie-patient.%s@%s>\r\n", token, cfg->patient_domain);
-	if (whole) {
-		buf_append_str(out, "MIME-Version: 1.0\r\n");
-		replacement_part(out);
-		return out->len > 0 ? 0 : -1;
-	}
-	buf_append_str(out, "\r\n");
-	size_t at = body;
+	size_t at = m->h.size, i = 1;
 	bool noted = false;
-	for (size_t i = 0; i < msg->nparts; i++) {
-		const struct vault_part *p = &msg->parts[i];
-		if (!strip[i])
+	buf_append_str(out, "\r\n");
+	while (i < m->nparts) {
+		const struct msg_part *p = &m->parts[i];
+		if (plan->parts[i] == VW_KEEP) {
+			i++;
 			continue;
-		size_t start = (size_t)(p->raw - data);
-		if (p->raw < data || start < at || start + p->rawlen > len)
-			return -1; /* never happens with libetpan's in-place parse: refuse, not guess */
-		size_t cut = noted ? delimiter_start(data, at, start) : start;
-		buf_append(out, data + at, cut - at);
-		if (cut == start) /* one note for the message; later parts just go */
-			replacement_part(out);
+		}
+		if (p->start < at || p->end > m->len || p->end < p->start)
+			return -1; /* never with msg/'s ranges: refuse rather than guess */
+		size_t from = noted ? delimiter_start(m->data, at, p->start) : p->start;
+		buf_append(out, m->data + at, from - at);
+		if (from == p->start) /* one note for the message; later parts just go */
+			note_part(plan, out);
 		noted = true;
-		at = start + p->rawlen;
+		at = p->end;
+		i = msg_part_next_sibling(m, i);
 	}
-	buf_append(out, data + at, len - at);
+	buf_append(out, m->data + at, m->len - at);
 	return 0;
 }
 
-int vault_patient_copy(const struct mss_config *cfg, const char *data, size_t len, struct buf *out)
+int vault_copy_build(const struct mss_config *cfg, const struct msg *m, const struct vault_copy_plan *plan,
+                     struct buf *out)
 {
-	struct vault_parsed *msg = xcalloc(1, sizeof *msg);
-	bool strip[VAULT_MAX_PARTS];
-	char err[200];
-	int rc = 0;
-	if (vault_parse_message(data, len, msg, err, sizeof err) == 0 && decide(msg, strip) > 0)
-		rc = build(cfg, data, len, msg, strip, out) == 0 ? 1 : -1;
-	vault_parsed_free(msg);
-	free(msg);
-	return rc;
+	header(cfg, m, plan, out);
+	if (plan->whole) {
+		whole(m, plan, out);
+		return 0;
+	}
+	if (!vault_copy_withholds(plan)) { /* the subject alone changes */
+		buf_append_str(out, "\r\n");
+		buf_append(out, m->data + m->h.size, m->len - m->h.size);
+		return 0;
+	}
+	return cut(m, plan, out);
 }
 
-/* Stores one message for the listed recipients' INBOX. */
-static int deliver(struct store *store, const struct policy_message *m, const char *const *rcpts, size_t n,
+/* ---- storing the copies -------------------------------------------------------- */
+
+/* The recipients sharing one version of the message (the original, or one copy). */
+struct version {
+	struct vault_copy_plan plan;
+	const char **rcpts;
+	size_t n;
+	bool original;
+};
+
+static int deliver(struct store *store, const struct policy_message *m, const struct version *v,
                    const char *data, size_t len, const struct vault_inbox_hook *hook, char *err,
                    size_t errlen)
 {
-	if (n == 0)
-		return 0;
 	struct store_delivery d = {
-	    .mail_from = m->mail_from, .rcpts = rcpts, .nrcpt = n, .data = data, .len = len};
+	    .mail_from = m->mail_from, .rcpts = v->rcpts, .nrcpt = v->n, .data = data, .len = len};
 	if (hook) {
 		d.in_transaction = hook->fn;
 		d.in_transaction_arg = hook->arg;
@@ -196,40 +217,111 @@ static int deliver(struct store *store, const struct policy_message *m, const ch
 	return store_deliver(store, &d, NULL, err, errlen);
 }
 
-int vault_deliver_inbox(struct store *store, const struct policy_message *m,
+/* A message that could not be parsed: its patients' copy is its header and a note. */
+static void unparsed(const struct vault_delivery *d, struct msg *m, struct vault_copy_plan *plan)
+{
+	memset(m, 0, sizeof *m);
+	m->data = d->m->data;
+	m->len = d->m->len;
+	m->h.size = msg_header_size(m->data, m->len);
+	memset(plan, 0, sizeof *plan);
+	plan->whole = true;
+	plan->uninspected = 1;
+}
+
+/* Groups the recipients by the version they get. Returns the number of versions. */
+static size_t group(const struct vault_delivery *d, struct version *v)
+{
+	size_t nv = 1;
+	v[0].original = true;
+	for (size_t i = 0; i < d->m->nrcpt; i++) {
+		const struct vault_rcpt *r = &d->rcpts[i];
+		struct vault_copy_plan plan;
+		size_t k = 0;
+		if (!r->account || r->role != ROLE_PATIENT) {
+			v[0].rcpts[v[0].n++] = r->address;
+			continue;
+		}
+		if (!d->parsed) {
+			struct msg m;
+			unparsed(d, &m, &plan);
+		} else {
+			vault_copy_decide(&d->insp, r->ins, &plan);
+		}
+		if (!vault_copy_changes(&plan))
+			k = 0;
+		else
+			for (k = 1; k < nv && !vault_copy_same(&v[k].plan, &plan); k++)
+				;
+		if (k == nv) {
+			v[nv++].plan = plan;
+		} else {
+			vault_copy_plan_free(&plan);
+		}
+		v[k].rcpts[v[k].n++] = r->address;
+	}
+	return nv;
+}
+
+static void log_copy(const struct vault_delivery *d, const struct version *v)
+{
+	log_info("vault_patient_copy",
+	         "qid=%s patients=%zu invisible=%u other_patient=%u uninspected=%u whole=%d",
+	         d->m->queue_id ? d->m->queue_id : "-", v->n, v->plan.invisible, v->plan.other_patient,
+	         v->plan.uninspected, v->plan.whole);
+}
+
+/* Stores each version; the hook runs with the last, so the delivery's records say
+ * "delivered" only once everything is stored. Should a later store fail, the sender
+ * retries and the earlier recipients get the message twice, never zero times. */
+static int deliver_versions(struct store *store, const struct vault_delivery *d, struct version *v, size_t nv,
+                            const struct vault_inbox_hook *hook, char *err, size_t errlen)
+{
+	size_t last = nv;
+	while (last > 0 && v[last - 1].n == 0)
+		last--;
+	int rc = 0;
+	for (size_t k = 0; k < nv && rc == 0; k++) {
+		if (v[k].n == 0)
+			continue;
+		const struct vault_inbox_hook *h = k + 1 == last ? hook : NULL;
+		if (v[k].original) {
+			rc = deliver(store, d->m, &v[k], d->m->data, d->m->len, h, err, errlen);
+			continue;
+		}
+		struct msg fallback;
+		struct vault_copy_plan unused;
+		const struct msg *m = &d->msg;
+		if (!d->parsed) {
+			unparsed(d, &fallback, &unused);
+			m = &fallback;
+		}
+		struct buf copy;
+		buf_init(&copy, BUF_UNLIMITED);
+		rc = vault_copy_build(store_config(store), m, &v[k].plan, &copy);
+		if (rc != 0)
+			str_copy(err, errlen, "the patient's copy could not be built");
+		else
+			rc = deliver(store, d->m, &v[k], copy.data, copy.len, h, err, errlen);
+		log_copy(d, &v[k]);
+		buf_free(&copy);
+	}
+	return rc;
+}
+
+int vault_deliver_inbox(struct store *store, const struct vault_delivery *d,
                         const struct vault_inbox_hook *hook, char *err, size_t errlen)
 {
-	const char **patients = xcalloc(m->nrcpt + 1, sizeof *patients);
-	const char **others = xcalloc(m->nrcpt + 1, sizeof *others);
-	size_t np = 0, no = 0;
-	struct account a;
-	struct buf copy;
-	buf_init(&copy, BUF_UNLIMITED);
-	for (size_t i = 0; i < m->nrcpt; i++) {
-		if (account_get(store, m->rcpts[i], &a) == 1 && a.role == ROLE_PATIENT)
-			patients[np++] = m->rcpts[i];
-		else
-			others[no++] = m->rcpts[i];
+	size_t n = d->m->nrcpt;
+	struct version *v = xcalloc(n + 1, sizeof *v);
+	for (size_t k = 0; k < n + 1; k++)
+		v[k].rcpts = xcalloc(n ? n : 1, sizeof *v[k].rcpts);
+	size_t nv = group(d, v);
+	int rc = deliver_versions(store, d, v, nv, hook, err, errlen);
+	for (size_t k = 0; k < n + 1; k++) {
+		vault_copy_plan_free(&v[k].plan);
+		free(v[k].rcpts);
 	}
-	int c = np ? vault_patient_copy(store_config(store), m->data, m->len, &copy) : 0;
-	int rc;
-	if (c < 0) {
-		str_copy(err, errlen, "the patient's copy could not be built");
-		rc = -1;
-	} else if (c == 0) {
-		rc = deliver(store, m, m->rcpts, m->nrcpt, m->data, m->len, hook, err, errlen);
-	} else {
-		/* Two deliveries: should the second fail, the sender retries and the first
-		 * recipients get the message twice, never zero times. The hook runs with the
-		 * second, so the audit records say delivered only once all is stored. */
-		log_info("vault_patient_copy", "queue_id=%s patients=%zu withheld=invisible_patient",
-		         m->queue_id ? m->queue_id : "-", np);
-		rc = deliver(store, m, others, no, m->data, m->len, NULL, err, errlen);
-		if (rc == 0)
-			rc = deliver(store, m, patients, np, copy.data, copy.len, hook, err, errlen);
-	}
-	buf_free(&copy);
-	free(patients);
-	free(others);
+	free(v);
 	return rc;
 }

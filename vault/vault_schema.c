@@ -37,6 +37,15 @@ static const struct sql_migration vault_migrations[] = {
      .sqlite = "CREATE TABLE vault_history_sync ("
                " patient TEXT NOT NULL COLLATE NOCASE PRIMARY KEY,"
                " last_seq INTEGER NOT NULL) WITHOUT ROWID;"},
+    /* versions (XDS replacement, CDA setId/versionNumber) and the document's own date */
+    {.version = 3,
+     .sql = "ALTER TABLE vault_document ADD COLUMN entry_uuid TEXT NOT NULL DEFAULT '';"
+            "ALTER TABLE vault_document ADD COLUMN set_id TEXT NOT NULL DEFAULT '';"
+            "ALTER TABLE vault_document ADD COLUMN version INTEGER NOT NULL DEFAULT 0;"
+            "ALTER TABLE vault_document ADD COLUMN created_time INTEGER NOT NULL DEFAULT 0;"
+            "ALTER TABLE vault_document ADD COLUMN superseded_by INTEGER;"
+            "CREATE INDEX vault_document_entry ON vault_document(patient, entry_uuid);"
+            "CREATE INDEX vault_document_set ON vault_document(patient, set_id);"},
 };
 
 const struct sql_schema vault_schema = {"vault", vault_migrations,

@@ -19,6 +19,7 @@
 struct xdm_archive {
 	zip_t *za;
 	struct xdm_limits lim;
+	uint64_t total; /* the entries' uncompressed sizes, added up */
 };
 
 void xdm_limits_default(struct xdm_limits *l)
@@ -72,7 +73,8 @@ static enum xdm_result check_entry(const zip_stat_t *sb, const struct xdm_limits
 	return XDM_OK;
 }
 
-static enum xdm_result check_limits(zip_t *za, const struct xdm_limits *lim, char *err, size_t errlen)
+static enum xdm_result check_limits(zip_t *za, const struct xdm_limits *lim, uint64_t *total_r, char *err,
+                                    size_t errlen)
 {
 	zip_int64_t n = zip_get_num_entries(za, 0);
 	uint64_t total = 0;
@@ -96,6 +98,7 @@ static enum xdm_result check_limits(zip_t *za, const struct xdm_limits *lim, cha
 		if (r != XDM_OK)
 			return r;
 	}
+	*total_r = total;
 	return XDM_OK;
 }
 
@@ -119,7 +122,8 @@ enum xdm_result xdm_open(const void *zip, size_t len, const struct xdm_limits *l
 		return XDM_NOT_ZIP;
 	}
 	zip_error_fini(&ze);
-	enum xdm_result r = check_limits(za, lim, err, errlen);
+	uint64_t total = 0;
+	enum xdm_result r = check_limits(za, lim, &total, err, errlen);
 	if (r != XDM_OK) {
 		zip_discard(za);
 		return r;
@@ -127,8 +131,14 @@ enum xdm_result xdm_open(const void *zip, size_t len, const struct xdm_limits *l
 	struct xdm_archive *a = xcalloc(1, sizeof *a);
 	a->za = za;
 	a->lim = *lim;
+	a->total = total;
 	*out = a;
 	return XDM_OK;
+}
+
+uint64_t xdm_archive_total(const struct xdm_archive *a)
+{
+	return a ? a->total : 0;
 }
 
 void xdm_close(struct xdm_archive *a)

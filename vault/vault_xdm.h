@@ -33,6 +33,8 @@ struct xdm_document {
 	char creation_time[32]; /* creationTime slot, e.g. 20261129093000 */
 	char title[256];        /* Name/LocalizedString */
 	char unique_id[128];    /* XDSDocumentEntry.uniqueId */
+	char replaces[128];     /* targetObject of an RPLC association from this entry (ITI TF-3 4.2.2):
+	                           the entryUUID of the document it replaces */
 	char hash[64];          /* hash slot: SHA-1 hex of the file */
 	uint64_t size;          /* size slot (0 when absent) */
 	bool has_size;
@@ -82,6 +84,9 @@ struct xdm_archive;
 enum xdm_result xdm_open(const void *zip, size_t len, const struct xdm_limits *lim, struct xdm_archive **out,
                          char *err, size_t errlen);
 void xdm_close(struct xdm_archive *a);
+/* The bytes the whole archive expands to (its entries' declared sizes, added up): no
+ * read from it can produce more, since reads stop at each entry's declared size. */
+uint64_t xdm_archive_total(const struct xdm_archive *a);
 /* Reads METADATA.XML and parses it. XDM_OK, XDM_NO_METADATA or XDM_BAD_METADATA. */
 enum xdm_result xdm_read_metadata(struct xdm_archive *a, struct xdm_metadata *md, char *err, size_t errlen);
 /* Reads the document file named by uri (relative to IHE_XDM/SUBSET01/, no "..")

@@ -22,6 +22,14 @@
 
 #define MD_MAX_DEPTH 64
 #define MD_VALUE_MAX 1024
+#define MD_MAX_ASSOCIATIONS 64
+#define XDS_RPLC "urn:ihe:iti:2007:AssociationType:RPLC"
+
+/* An RPLC association read before or after the entries it links. */
+struct md_replace {
+	char source[128];
+	char target[128];
+};
 
 struct md_parser {
 	XML_Parser xp;
@@ -41,6 +49,8 @@ struct md_parser {
 	int in_value;
 	char value[MD_VALUE_MAX];
 	size_t vlen;
+	struct md_replace replace[MD_MAX_ASSOCIATIONS];
+	size_t nreplace;
 	char error[128];
 };
 
@@ -167,6 +177,28 @@ static void localized_string(struct md_parser *p, const char **atts)
 		str_copy(p->doc->title, sizeof p->doc->title, v);
 }
 
+/* Document replacement (XDS RPLC, ITI TF-3 4.2.2): kept until the end, when the
+ * entries it names are all known. Other association types are not the vault's. */
+static void association(struct md_parser *p, const char **atts)
+{
+	if (strcmp(attr(atts, "associationType"), XDS_RPLC) != 0 || p->nreplace == MD_MAX_ASSOCIATIONS)
+		return;
+	struct md_replace *r = &p->replace[p->nreplace];
+	if (str_copy(r->source, sizeof r->source, attr(atts, "sourceObject")) == 0 &&
+	    str_copy(r->target, sizeof r->target, attr(atts, "targetObject")) == 0 && r->source[0] &&
+	    r->target[0])
+		p->nreplace++;
+}
+
+static void link_replacements(const struct md_parser *p, struct xdm_metadata *md)
+{
+	for (size_t k = 0; k < p->nreplace; k++)
+		for (size_t i = 0; i < md->ndocs; i++)
+			if (strcmp(md->docs[i].entry_id, p->replace[k].source) == 0)
+				str_copy(md->docs[i].replaces, sizeof md->docs[i].replaces,
+				         p->replace[k].target);
+}
+
 static void XMLCALL on_start(void *ud, const char *name, const char **atts)
 {
 	struct md_parser *p = ud;
@@ -203,6 +235,8 @@ static void XMLCALL on_start(void *ud, const char *name, const char **atts)
 		localized_string(p, atts);
 	} else if (strcmp(ln, "ExternalIdentifier") == 0) {
 		external_identifier(p, atts);
+	} else if (strcmp(ln, "Association") == 0) {
+		association(p, atts);
 	}
 }
 
@@ -354,7 +388,9 @@ int xdm_metadata_parse(const char *xml, size_t len, struct xdm_metadata *out, ch
 		rc = -1;
 	}
 	XML_ParserFree(p.xp);
-	if (rc == 0)
+	if (rc == 0) {
 		inherit_patient(out);
+		link_replacements(&p, out);
+	}
 	return rc;
 }

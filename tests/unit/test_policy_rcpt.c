@@ -25,6 +25,7 @@
 #include "lib/str.h"
 #include "audit/audit.h"
 #include "audit/audit_schema.h"
+#include "msg/msg.h"
 #include "policy/contacts.h"
 #include "policy/policy_rules.h"
 
@@ -293,7 +294,11 @@ static void test_contact_from_headers(void **state)
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct contact_info info;
-		contacts_parse_message(cases[i].msg, strlen(cases[i].msg), &info);
+		struct msg m;
+		char err[128];
+		assert_int_equal(msg_parse(cases[i].msg, strlen(cases[i].msg), NULL, &m, err, sizeof err), 0);
+		contacts_info_from_header(&m.h, &info);
+		msg_free(&m);
 		const char *c = contacts_reply_address(store, &info);
 		if (strcmp(c, cases[i].contact) != 0 || info.fin != cases[i].fin)
 			fail_msg("case %zu: contact %s fin %d, want %s %d", i, c, info.fin, cases[i].contact,

@@ -1,0 +1,229 @@
+"""A mask, a revocation or a block holds in sessions already open (issue 11): from the
+moment the patient's change commits, a professional's session that has the folder
+selected gets nothing more of the document, by any command (FETCH, UID FETCH, BINARY,
+COPY, MOVE, SEARCH, STATUS). STATUS reveals nothing about masked documents; a SEARCH
+in the documents' content is a consultation, a listing is not; the patient's own
+keywords never cross; $Masked works in any case. Raw IMAP sessions (exact commands)."""
+import re
+import time
+
+import pytest
+
+from conftest import PATIENT, PRO
+from controls_helpers import PDF, last_seq, message, send, session
+
+MUTT_HEADERS = ("UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS (DATE FROM "
+                "SENDER SUBJECT TO CC MESSAGE-ID REFERENCES CONTENT-TYPE CONTENT-DESCRIPTION IN-REPLY-TO "
+                "REPLY-TO LINES LIST-POST X-LABEL X-ORIGINAL-TO)])")
+
+
+@pytest.fixture
+def shared(mss):
+    """One PDF filed in the patient's vault, the professional granted; returns the
+    instance with .folder (the patient's) and .shared (the professional's name)."""
+    mss.start("smtpd")
+    mss.start("imapd")
+    msg = message(subject="compte rendu live")
+    msg.add_attachment(PDF, maintype="application", subtype="pdf", filename="cr-live.pdf")
+    send(mss, msg)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        rows = mss.sql("SELECT mailbox FROM vault_document WHERE patient = ?", PATIENT)
+        if rows:
+            break
+        time.sleep(0.1)
+    assert rows, "nothing filed"
+    mss.folder = rows[0][0]
+    mss.shared = f"Patients/{PATIENT}/{mss.folder}"
+    mss.ctl("access", "grant", PATIENT, PRO)
+    return mss
+
+
+def opened(m):
+    pro = session(m, PRO)
+    lines, t = pro.cmd("s1", f'SELECT "{m.shared}"')
+    assert t.startswith(b"s1 OK"), t
+    assert b"* 1 EXISTS" in lines
+    lines, t = pro.cmd("s2", "UID FETCH 1:* (UID)")
+    uid = re.search(rb"UID (\d+)", lines[0]).group(1).decode()
+    return pro, uid
+
+
+def no_pdf(lines):
+    blob = b"\n".join(lines)
+    assert PDF not in blob and b"%PDF" not in blob and b"JVBERi0" not in blob, blob[:300]
+
+
+def mask(m, keyword="$Masked"):
+    pat = session(m, PATIENT)
+    try:
+        _, t = pat.cmd("p1", f'SELECT "{m.folder}"')
+        assert t.startswith(b"p1 OK")
+        _, t = pat.cmd("p2", f"STORE 1 +FLAGS ({keyword})")
+        assert t.startswith(b"p2 OK"), t
+    finally:
+        pat.close()
+
+
+def revoke(m):
+    pat = session(m, PATIENT)
+    try:
+        _, t = pat.cmd("p1", f'DELETEACL Documents "{PRO}"')
+        assert t.startswith(b"p1 OK"), t
+    finally:
+        pat.close()
+
+
+def block(m):
+    m.ctl("access", "block", PATIENT, PRO)
+
+
+CHANGES = {"mask": mask, "revoke": revoke, "block": block}
+
+
+def pro_inbox_count(m):
+    return m.sql("SELECT count(*) FROM messages x JOIN mailboxes b ON x.mailbox_id = b.id "
+                 "JOIN store_users u ON b.user_id = u.id WHERE u.address = ? AND b.name = 'INBOX'", PRO)[0][0]
+
+
+@pytest.mark.parametrize("change", sorted(CHANGES))
+@pytest.mark.parametrize("command", [
+    "UID FETCH {uid} (BODY.PEEK[2])",
+    "FETCH 1 (BODY.PEEK[2])",
+    "FETCH 1 (BODY[])",
+    "FETCH 1 (RFC822)",
+    "FETCH 1 (BINARY.PEEK[2])",
+    "UID FETCH {uid} (BINARY.PEEK[2])",
+])
+def test_open_session_gets_nothing_after_the_change(shared, change, command):
+    m = shared
+    pro, uid = opened(m)
+    try:
+        CHANGES[change](m)
+        before = last_seq(m)
+        cmd = command.format(uid=uid)
+        for i in range(3):  # "plain FETCH served it three times in a row"
+            try:
+                lines, t = pro.cmd(f"f{i}", cmd)
+            except EOFError:
+                break  # the session was closed (BYE): nothing served either
+            no_pdf(lines)
+            assert not t.startswith(f"f{i} BAD".encode()), t
+        reads = m.sql("SELECT count(*) FROM audit_log WHERE seq > ? AND action = 'vault.read'", before)[0][0]
+        assert reads == 0
+    finally:
+        pro.close()
+
+
+@pytest.mark.parametrize("change", sorted(CHANGES))
+def test_search_status_copy_move_after_the_change(shared, change):
+    m = shared
+    pro, uid = opened(m)
+    inbox_before = pro_inbox_count(m)
+    try:
+        CHANGES[change](m)
+        for tag, cmd in (("a1", "SEARCH ALL"), ("a2", f"UID SEARCH UID {uid}"), ("a3", "SEARCH BODY PDF"),
+                         ("a4", f'STATUS "{m.shared}" (MESSAGES UIDNEXT UNSEEN)'), ("a5", "COPY 1 INBOX"),
+                         ("a6", f"UID COPY {uid} INBOX"), ("a7", "MOVE 1 INBOX"),
+                         ("a8", f"UID MOVE {uid} INBOX")):
+            try:
+                lines, t = pro.cmd(tag, cmd)
+            except EOFError:
+                break
+            blob = b"\n".join(lines)
+            assert not re.search(rb"\* SEARCH \d", blob), (cmd, blob)
+            assert not re.search(rb"MESSAGES [1-9]", blob), (cmd, blob)
+            assert not t.startswith(f"{tag} OK [COPYUID".encode()), (cmd, t)
+        assert pro_inbox_count(m) == inbox_before
+    finally:
+        pro.close()
+
+
+def test_status_does_not_reveal_a_masked_document(shared):
+    """A folder whose only document is masked answers as if it never held one."""
+    m = shared
+    mask(m)
+    pro = session(m, PRO)
+    try:
+        lines, t = pro.cmd("a1", f'STATUS "{m.shared}" (MESSAGES UIDNEXT UIDVALIDITY)')
+        blob = b"\n".join(lines) + t
+        assert b"UIDNEXT 2" not in blob and b"MESSAGES 0 UIDNEXT" not in blob, blob
+        unknown = f"Patients/{PATIENT}/Documents/Vaccinations"  # never held anything
+        lines2, t2 = pro.cmd("a2", f'STATUS "{unknown}" (MESSAGES UIDNEXT UIDVALIDITY)')
+        assert t.split(b" ", 1)[1].split(b"]")[0] == t2.split(b" ", 1)[1].split(b"]")[0], (t, t2)
+        lines, _ = pro.cmd("a3", 'LIST "" "Patients/*"')
+        assert not any(m.folder.encode() in l for l in lines), lines
+        _, t = pro.cmd("a4", f'EXAMINE "{m.shared}"')
+        _, t2 = pro.cmd("a5", f'EXAMINE "{unknown}"')
+        assert t.split(b" ", 1)[1].split(b"]")[0] == t2.split(b" ", 1)[1].split(b"]")[0], (t, t2)
+    finally:
+        pro.close()
+
+
+def test_search_in_content_is_a_consultation_listing_is_not(shared):
+    m = shared
+    pro, uid = opened(m)
+    try:
+        before = last_seq(m)
+        lines, t = pro.cmd("m1", MUTT_HEADERS)
+        assert t.startswith(b"m1 OK")
+        lines, t = pro.cmd("m2", "FETCH 1 (ENVELOPE BODYSTRUCTURE FLAGS)")
+        assert t.startswith(b"m2 OK")
+        rows = m.sql("SELECT action FROM audit_log WHERE seq > ? AND patient = ?", before, PATIENT)
+        assert rows == [], rows
+        lines, t = pro.cmd("m3", "SEARCH BODY Bonjour")
+        assert t.startswith(b"m3 OK")
+        rows = m.sql("SELECT action, actor FROM audit_log WHERE seq > ? AND patient = ?", before, PATIENT)
+        assert rows and all(r[1] == PRO for r in rows) and rows[0][0] in ("vault.search", "vault.read"), rows
+        before = last_seq(m)
+        lines, t = pro.cmd("m4", "FETCH 1 (BODY.PEEK[2])")
+        rows = m.sql("SELECT action FROM audit_log WHERE seq > ? AND patient = ?", before, PATIENT)
+        assert rows == [("vault.read",)], rows
+    finally:
+        pro.close()
+
+
+def test_patient_keywords_never_cross(shared):
+    m = shared
+    pro, uid = opened(m)
+    pat = session(m, PATIENT)
+    try:
+        pat.cmd("p1", f'SELECT "{m.folder}"')
+        _, t = pat.cmd("p2", "STORE 1 +FLAGS (a_montrer_au_psy \\Flagged)")
+        assert t.startswith(b"p2 OK")
+        lines, _ = pro.cmd("a1", "NOOP")
+        lines += pro.cmd("a2", "FETCH 1 (FLAGS)")[0]
+        lines += pro.cmd("a3", "SEARCH KEYWORD a_montrer_au_psy")[0]
+        lines += pro.cmd("a4", "SEARCH FLAGGED")[0]
+        lines += pro.cmd("a5", f'EXAMINE "{m.shared}"')[0]
+        blob = b"\n".join(lines)
+        assert b"a_montrer_au_psy" not in blob, blob
+        fetched_flags = [l for l in lines if re.match(rb"\* \d+ FETCH", l)]
+        assert not any(b"\\Flagged" in l for l in fetched_flags), fetched_flags
+        assert not re.search(rb"\* SEARCH \d", blob), blob
+        other = session(m, PRO)
+        lines, _ = other.cmd("b1", f'EXAMINE "{m.shared}"')
+        lines += other.cmd("b2", "FETCH 1 (FLAGS)")[0]
+        other.close()
+        assert b"a_montrer_au_psy" not in b"\n".join(lines)
+    finally:
+        pat.close()
+        pro.close()
+
+
+@pytest.mark.parametrize("keyword", ["$masked", "$MASKED", "$Masked"])
+def test_masked_in_any_case(shared, keyword):
+    m = shared
+    pro, uid = opened(m)
+    try:
+        mask(m, keyword)
+        lines, _ = pro.cmd("a1", f"UID FETCH {uid} (BODY.PEEK[2])")
+        no_pdf(lines)
+        lines += pro.cmd("a2", "NOOP")[0]
+        assert b"* 1 EXPUNGE" in lines, lines
+        other = session(m, PRO)
+        lines, t = other.cmd("b1", f'STATUS "{m.shared}" (MESSAGES)')
+        other.close()
+        assert b"MESSAGES 1" not in b"\n".join(lines)
+    finally:
+        pro.close()

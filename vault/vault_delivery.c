@@ -1,0 +1,110 @@
+/* vault_delivery.c: one delivery, parsed, inspected and looked up once (see
+ * vault_delivery.h). */
+#include "vault/vault_delivery.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/str.h"
+#include "vault/vault_people.h"
+
+void vault_address_ins(const char *address, char *out, size_t outlen)
+{
+	const char *at = strchr(address, '@');
+	out[0] = '\0';
+	if (at && at - address == 15 && strspn(address, "0123456789") == 15 && outlen > 15) {
+		memcpy(out, address, 15);
+		out[15] = '\0';
+	}
+}
+
+static int lookup_rcpt(struct store *st, const char *address, struct vault_rcpt *r)
+{
+	struct account a;
+	memset(r, 0, sizeof *r);
+	r->address = address;
+	int rc = account_get(st, address, &a);
+	if (rc < 0)
+		return -1;
+	r->account = rc == 1 && !a.disabled;
+	if (str_copy(r->canonical, sizeof r->canonical, r->account ? a.address : address) != 0)
+		return -1;
+	if (r->account) {
+		r->role = a.role;
+		if (a.role == ROLE_PATIENT)
+			vault_address_ins(a.address, r->ins, sizeof r->ins);
+	}
+	return 0;
+}
+
+static int lookup_sender(struct store *st, const struct policy_message *m, struct vault_delivery *d)
+{
+	struct account a;
+	const char *s = m->sender->account[0] ? m->sender->account : m->mail_from;
+	if (str_copy(d->sender, sizeof d->sender, s) != 0)
+		d->sender[0] = '\0';
+	int rc = d->sender[0] ? account_get(st, d->sender, &a) : 0;
+	if (rc < 0)
+		return -1;
+	d->sender_patient = rc == 1 && a.role == ROLE_PATIENT;
+	vault_person_name(st, d->sender, d->sender_name, sizeof d->sender_name);
+	if (!d->sender_name[0])
+		str_copy(d->sender_name, sizeof d->sender_name, d->sender);
+	return 0;
+}
+
+static void parse(struct store *store, struct vault_delivery *d)
+{
+	const struct mss_config *cfg = store_config(store);
+	struct msg_limits ml;
+	struct vault_limits vl;
+	char err[160];
+	msg_limits_default(&ml);
+	if (cfg->max_mime_parts)
+		ml.max_parts = cfg->max_mime_parts;
+	if (cfg->max_mime_depth)
+		ml.max_depth = cfg->max_mime_depth;
+	d->parsed = msg_parse(d->m->data, d->m->len, &ml, &d->msg, err, sizeof err) == 0;
+	if (d->parsed && d->npatients > 0) {
+		vault_limits_from_config(cfg, &vl);
+		if (vault_inspect(&d->msg, &vl, &d->insp) != 0) {
+			vault_inspection_free(&d->insp);
+			msg_free(&d->msg);
+			d->parsed = false; /* the patients' copies then withhold everything */
+		}
+	}
+}
+
+int vault_delivery_open(struct store *store, const struct policy_message *m, struct vault_delivery *d,
+                        char *err, size_t errlen)
+{
+	struct store *st = store;
+	memset(d, 0, sizeof *d);
+	d->m = m;
+	d->rcpts = xcalloc(m->nrcpt ? m->nrcpt : 1, sizeof *d->rcpts);
+	for (size_t i = 0; i < m->nrcpt; i++) {
+		if (lookup_rcpt(st, m->rcpts[i], &d->rcpts[i]) != 0) {
+			str_copy(err, errlen, "recipient lookup failed");
+			free(d->rcpts);
+			return -1;
+		}
+		d->npatients += d->rcpts[i].account && d->rcpts[i].role == ROLE_PATIENT;
+	}
+	if (lookup_sender(st, m, d) != 0) {
+		str_copy(err, errlen, "sender lookup failed");
+		free(d->rcpts);
+		return -1;
+	}
+	parse(store, d);
+	return 0;
+}
+
+void vault_delivery_close(struct vault_delivery *d)
+{
+	if (d->parsed) {
+		vault_inspection_free(&d->insp);
+		msg_free(&d->msg);
+	}
+	free(d->rcpts);
+	memset(d, 0, sizeof *d);
+}

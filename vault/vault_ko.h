@@ -1,0 +1,37 @@
+/* vault_ko.h: the integration error report a sender receives (vault_ko.c). */
+#ifndef MSS_VAULT_KO_H
+#define MSS_VAULT_KO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "store/store.h"
+
+/* One original attachment the report carries back. */
+struct vault_ko_attachment {
+	const char *mime;
+	const char *filename;
+	const char *data;
+	size_t len;
+};
+
+struct vault_ko {
+	const char *sender;        /* who receives it (the authenticated sender, else MAIL FROM) */
+	const char *patient;       /* the recipient the report is about */
+	const char *audit_patient; /* the patient column of its audit record ("" keeps it out of the
+	                              patient's history) */
+	const char *subject;       /* the original subject */
+	const char *message_id;    /* the original Message-ID, without brackets */
+	int code;                  /* 900...906 */
+	bool refused;              /* documents were refused by the filing */
+	bool withheld;             /* parts were withheld from the patient's copy without being filed */
+	const struct vault_ko_attachment *attach;
+	size_t nattach;
+};
+
+/* Sends the report to ko->sender's mailbox when the sender has one here, and audits it
+ * (vault.ko). Returns 0 sent, 1 not sendable (remote or unknown sender: audited as
+ * not sent), -1 on an error (logged). */
+int vault_send_ko(struct store *store, const struct vault_ko *ko);
+
+#endif

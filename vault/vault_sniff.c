@@ -1,0 +1,94 @@
+/* vault_sniff.c: what a part's bytes really are (magic numbers first), and whether a
+ * part is a document at all. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/str.h"
+#include "msg/msg.h"
+#include "vault/vault_int.h"
+
+static const char *magic_type(const char *d, size_t len);
+
+/* The inline text or HTML body is the message, not a document; anything attached,
+ * named, of another type, or whose bytes are a known document format is one. */
+bool vault_is_document(const struct msg_part *p, const char *data, size_t len)
+{
+	if (str_iprefix(p->type, "multipart/") || str_iprefix(p->type, "message/"))
+		return false;
+	if (p->attachment || p->filename[0])
+		return true;
+	if (!str_ieq(p->type, "text/plain") && !str_ieq(p->type, "text/html"))
+		return true;
+	return magic_type(data, len) != NULL; /* a PDF sent as text/plain is one */
+}
+
+static bool has_prefix(const char *d, size_t len, const char *magic, size_t mlen)
+{
+	return len >= mlen && memcmp(d, magic, mlen) == 0;
+}
+
+/* A CDA document: XML whose first element is ClinicalDocument. */
+static bool looks_cda(const char *d, size_t len)
+{
+	size_t n = len < 4096 ? len : 4096;
+	char head[4097];
+	memcpy(head, d, n);
+	head[n] = '\0';
+	for (size_t i = 0; i < n; i++)
+		if (head[i] == '\0')
+			head[i] = ' ';
+	return strstr(head, "<ClinicalDocument") || strstr(head, ":ClinicalDocument");
+}
+
+static const char *magic_type(const char *d, size_t len)
+{
+	if (!d || len == 0)
+		return NULL;
+	if (has_prefix(d, len, "%PDF-", 5))
+		return "application/pdf";
+	if (has_prefix(d, len, "PK\3\4", 4))
+		return "application/zip";
+	if (has_prefix(d, len, "\xff\xd8\xff", 3))
+		return "image/jpeg";
+	if (has_prefix(d, len, "\x89PNG\r\n\x1a\n", 8))
+		return "image/png";
+	if (has_prefix(d, len, "GIF87a", 6) || has_prefix(d, len, "GIF89a", 6))
+		return "image/gif";
+	if (has_prefix(d, len, "II*\0", 4) || has_prefix(d, len, "MM\0*", 4))
+		return "image/tiff";
+	if (len > 132 && memcmp(d + 128, "DICM", 4) == 0)
+		return "application/dicom";
+	if (looks_cda(d, len))
+		return "text/xml";
+	return NULL;
+}
+
+void vault_sniff(const char *data, size_t len, const char *declared, const char *filename, char *out,
+                 size_t outlen)
+{
+	const char *m = magic_type(data, len);
+	if (m) {
+		str_copy(out, outlen, m);
+		return;
+	}
+	/* Declared as a known binary format the bytes are not: do not vouch for it. */
+	if (str_ieq(declared, "application/pdf") || str_ieq(declared, "application/zip") ||
+	    str_iprefix(declared, "image/")) {
+		str_copy(out, outlen, "application/octet-stream");
+		return;
+	}
+	/* A declared type is written into the document's headers: only a bare type/subtype
+	 * (an XDM mimeType attribute can carry "&#13;&#10;" and whole header lines). */
+	if (declared && msg_mime_type_valid(declared) && !str_ieq(declared, "application/octet-stream")) {
+		str_copy(out, outlen, declared);
+		str_lower(out);
+		return;
+	}
+	size_t fl = filename ? strlen(filename) : 0;
+	if (fl > 4 && str_ieq(filename + fl - 4, ".txt") && str_is_utf8(data, len))
+		str_copy(out, outlen, "text/plain");
+	else if (fl > 4 && str_ieq(filename + fl - 4, ".xml"))
+		str_copy(out, outlen, "text/xml");
+	else
+		str_copy(out, outlen, "application/octet-stream");
+}
