@@ -233,8 +233,9 @@ void store_watch_close(int fd);
 
 struct store_message {
 	struct store_msg msg; /* keywords owned by this struct */
-	int64_t sent_date;    /* Date: as unix time; 0 when missing or unparsable (SENTBEFORE etc. then use
-	                         INTERNALDATE) */
+	int64_t sent_date;    /* Date: as unix time; 0 when missing or unparsable */
+	int64_t sent_local;   /* Date: as the sender's wall clock read as UTC (SENTON compares days in
+	                         the message's own zone, RFC 3501 6.4.4) */
 	uint64_t header_size; /* octets of the header block, blank line included */
 	/* Ready-to-send IMAP text (RFC 9051 7.5.2 syntax), NULL unless asked for: */
 	char *envelope;      /* "(\"date\" \"subject\" ((...)) ...)" */

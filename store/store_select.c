@@ -193,6 +193,7 @@ int store_message_get(struct store *st, int64_t mailbox_id, uint32_t uid, unsign
 	if (rc == SQLITE_ROW) {
 		msg_from_row(q, &out->msg);
 		out->sent_date = sqlite3_column_int64(q, 6);
+		out->sent_local = out->sent_date; /* until the stored form has it */
 		out->header_size = (uint64_t)sqlite3_column_int64(q, 7);
 		if (want & STORE_WANT_ENVELOPE)
 			out->envelope = column_dup(q, 8);
