@@ -300,6 +300,22 @@ static int patient_row(void *arg, struct sql_stmt *q)
 	return fp->fn(&r, fp->arg) != 0 ? 1 : 0;
 }
 
+int audit_patient_recent(struct store *st, const char *patient, const char *actor, const char *action,
+                         int64_t since)
+{
+	char err[256];
+	int64_t one = 0;
+	int rc =
+	    sql_one(store_sql(st), "audit.patient_recent",
+	            "SELECT 1 FROM audit_log WHERE patient = ?1 AND actor = ?2 AND action = ?3 AND time >= ?4"
+	            " LIMIT 1",
+	            SQL_ARGS(SQL_TEXT(patient), SQL_TEXT(actor), SQL_TEXT(action), SQL_INT(since)), &one, err,
+	            sizeof err);
+	if (rc < 0)
+		log_err("audit_read", "error=\"%s\"", err);
+	return rc;
+}
+
 int audit_foreach_patient(struct store *st, const char *patient, int64_t after_seq,
                           int (*fn)(const struct audit_record *rec, void *arg), void *arg)
 {

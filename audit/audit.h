@@ -79,6 +79,11 @@ struct audit_record {
 	char peer[64];
 	char patient[256];
 };
+/* 1 when patient's history holds a record of action by actor at or after since (unix
+ * time), 0 when not, -1 on error: how the vault keeps one actor from flooding a
+ * patient's history with the same refusal. */
+int audit_patient_recent(struct store *st, const char *patient, const char *actor, const char *action,
+                         int64_t since);
 /* Calls fn for each record concerning patient (the patient column), oldest first,
  * from seq > after_seq; fn returns nonzero to stop. Returns 0 or -1. */
 int audit_foreach_patient(struct store *st, const char *patient, int64_t after_seq,

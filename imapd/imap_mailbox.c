@@ -54,6 +54,10 @@ bool imap_writable_mailbox_arg(struct imap_session *s, struct imap_command *c, s
 		imap_no(s, c->tag, "[NOPERM] " VAULT_HISTORY_MAILBOX " is read-only");
 		return false;
 	}
+	if (imap_documents_protected(s, out)) {
+		imap_no(s, c->tag, "[NOPERM] Only documents sent to you are filed in Documents");
+		return false;
+	}
 	return true;
 }
 
@@ -329,6 +333,7 @@ void cmd_close(struct imap_session *s, struct imap_command *c)
 		size_t ngone = 0;
 		if (store_expunge(s->store, s->view.id, NULL, 0, &gone, &ngone, err, sizeof(err)) < 0)
 			log_err("imap.store", "user=%s op=close error=\"%s\"", s->account.address, err);
+		imap_vault_deleted(s, gone, ngone);
 		s->n_expunge += (unsigned)ngone;
 		free(gone);
 	}
@@ -382,6 +387,7 @@ void cmd_expunge(struct imap_session *s, struct imap_command *c)
 	}
 	for (size_t i = 0; i < ngone; i++)
 		imap_view_expunged(s, gone[i]);
+	imap_vault_deleted(s, gone, ngone);
 	s->n_expunge += (unsigned)ngone;
 	free(gone);
 	imap_ok(s, c->tag, "%s completed", c->name);

@@ -208,6 +208,10 @@ void cmd_copy(struct imap_session *s, struct imap_command *c)
 		imap_no(s, c->tag, "[NOPERM] " VAULT_HISTORY_MAILBOX " is read-only");
 		return;
 	}
+	if (imap_documents_protected(s, name) || (move && imap_documents_protected(s, s->view.name))) {
+		imap_no(s, c->tag, "[NOPERM] Only documents sent to you are filed in Documents");
+		return;
+	}
 	uint32_t *uids = NULL;
 	size_t n = 0;
 	if (resolve_uids(s, c, &c->args[0], uid, &uids, &n, NULL) < 0)

@@ -113,13 +113,14 @@ static int split_shared(const char *name, char *patient, size_t plen, const char
 	return 0;
 }
 
-static void audit_refusal(struct imap_session *s, const char *patient, const char *cmd, const char *name,
-                          const char *why)
+/* folder: the name inside the patient's account ("Documents/Biologie"), NULL when the
+ * request named none; the history shows the refusal only as vault_audit_refusal says. */
+static void audit_refusal(struct imap_session *s, const char *patient, const char *folder, const char *cmd,
+                          const char *name, const char *why)
 {
 	struct vault_actor a = actor_of(s);
-	char result[96];
-	str_format(result, sizeof(result), "refused: %s", why);
-	if (vault_audit(s->store, &a, "vault.refused", patient, name, cmd, result) < 0)
+	if (vault_audit_refusal(s->store, &a, s->account.role != ROLE_PATIENT, patient, folder, name, cmd,
+	                        why) < 0)
 		log_err("imap.audit", "action=vault.refused user=%s", s->account.address);
 }
 
@@ -140,6 +141,24 @@ void imap_history_sync(struct imap_session *s)
 bool imap_history_protected(const struct imap_session *s, const char *name)
 {
 	return s->account.role == ROLE_PATIENT && name != NULL && vault_is_history_mailbox(name);
+}
+
+bool imap_documents_protected(const struct imap_session *s, const char *name)
+{
+	return s->account.role == ROLE_PATIENT && name != NULL && vault_is_documents_mailbox(name);
+}
+
+void imap_vault_deleted(struct imap_session *s, const uint32_t *uids, size_t n)
+{
+	struct vault_actor a = actor_of(s);
+	char target[STORE_MAILBOX_MAX + 16];
+	if (!imap_documents_protected(s, s->view.name) || s->view.shared)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		str_format(target, sizeof(target), "%s %u", s->view.name, uids[i]);
+		if (vault_audit(s->store, &a, "vault.delete", s->account.address, target, NULL, "ok") < 0)
+			log_err("imap.audit", "action=vault.delete user=%s", s->account.address);
+	}
 }
 
 /* "Documents-PS[/<Class>]" of patient -> the holder's mailbox "<patient>/Documents[/<Class>]".
@@ -168,12 +187,12 @@ int imap_vault_resolve(struct imap_session *s, const char *name, struct imap_tar
 		ps = ps_folder(patient, rest, psname, sizeof(psname));
 	}
 	if (rest == NULL || ps < 0 || (ps == 0 && !vault_is_documents_mailbox(rest))) {
-		audit_refusal(s, "", cmd, name, "not a shared folder");
+		audit_refusal(s, "", NULL, cmd, name, "not a shared folder");
 		return 0;
 	}
 	int rc = s->account.role == ROLE_PATIENT ? 0 : vault_may_read(s->store, s->account.address, patient);
 	if (rc != 1) {
-		audit_refusal(s, rc < 0 || ps ? "" : patient, cmd, name, rc < 0 ? "error" : "no grant");
+		audit_refusal(s, rc < 0 || ps ? "" : patient, rest, cmd, name, rc < 0 ? "error" : "no grant");
 		return rc < 0 ? -1 : 0;
 	}
 	if (ps) {
@@ -193,16 +212,18 @@ int imap_vault_resolve(struct imap_session *s, const char *name, struct imap_tar
 void imap_vault_refuse(struct imap_session *s, const char *tag, const char *cmd, const char *name)
 {
 	char patient[256] = "";
-	const char *rest;
+	const char *rest = NULL, *folder = NULL;
 	if (imap_vault_name(name) && split_shared(name, patient, sizeof(patient), &rest) == 0) {
 		str_lower(patient);
 		char ps[STORE_MAILBOX_MAX];
+		folder = rest;
 		if (ps_folder(patient, rest, ps, sizeof(ps)) != 0)
 			patient[0] = '\0'; /* never in the patient's history */
 	} else if (s->view.shared && !s->view.ps && (name == NULL || name[0] == '\0')) {
 		str_copy(patient, sizeof(patient), s->view.patient);
+		folder = s->view.name;
 	}
-	audit_refusal(s, patient, cmd, name ? name : "", "read-only");
+	audit_refusal(s, patient, folder, cmd, name ? name : "", "read-only");
 	imap_no(s, tag, "[NOPERM] Permission denied");
 }
 

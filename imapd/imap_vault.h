@@ -31,6 +31,14 @@
 void imap_history_sync(struct imap_session *s);
 /* true when name is the session's own Historique and the session is a patient's. */
 bool imap_history_protected(const struct imap_session *s, const char *name);
+/* true when name is one of a patient's own vault folders ("Documents", "Documents/..."):
+ * only the filing creates documents there, so the patient's APPEND, COPY or MOVE into
+ * them, MOVE out of them, CREATE, RENAME and DELETE of them answer NO [NOPERM]; the
+ * patient may delete a document (STORE \Deleted + EXPUNGE), audited as their own. */
+bool imap_documents_protected(const struct imap_session *s, const char *name);
+/* Audits documents a patient expunged from their own vault folder (vault.delete, one
+ * record each, in their history). No-op elsewhere. */
+void imap_vault_deleted(struct imap_session *s, const uint32_t *uids, size_t n);
 
 /* true when a keyword list holds $Masked, in any case. */
 bool imap_keywords_masked(const char *keywords);

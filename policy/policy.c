@@ -216,6 +216,7 @@ static int rcpt_facts(struct store *store, const struct mss_config *cfg, const c
 		if (r < 0)
 			return -1;
 		f->place = RCPT_LOCAL;
+		f->rcpt_patient_domain = str_ieq(dom, cfg->patient_domain);
 		f->rcpt_exists = r == 1 && !a.disabled;
 		f->rcpt_patient = f->rcpt_exists && a.role == ROLE_PATIENT;
 	} else {

@@ -109,6 +109,15 @@ int policy_decide(const struct policy_facts *f, struct policy_verdict *v)
 	/* Unproven first: an anonymous peer learns nothing, not even which mailboxes exist. */
 	if (!f->sender_proven)
 		return refuse(v, R_UNPROVEN);
+	/* Nor does a sender who may not write to a patient: an address in the patient domain
+	 * gets the refusal an existing patient would, so patients' addresses cannot be
+	 * probed. An approved professional may learn that an address is wrong. */
+	if (f->rcpt_patient_domain && !f->rcpt_exists) {
+		if (f->sender_patient)
+			return refuse(v, R_PATIENT_TO_PATIENT);
+		if (!f->sender_local_pro && !f->sender_dir_active)
+			return refuse(v, f->sender_dir_inactive ? R_INACTIVE : R_NOT_APPROVED);
+	}
 	if (!f->rcpt_exists)
 		return refuse(v, R_NO_MAILBOX);
 	if (f->sender_patient)

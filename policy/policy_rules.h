@@ -32,9 +32,10 @@ struct policy_facts {
 	bool sender_dir_inactive; /* a directory entry the administrator made inactive */
 	/* the recipient */
 	enum rcpt_place place;
-	bool rcpt_exists;   /* local: an enabled account */
-	bool rcpt_patient;  /* local: a patient account */
-	bool rcpt_pharmacy; /* an active ORG entry whose profession code is a pharmacy's */
+	bool rcpt_exists;         /* local: an enabled account */
+	bool rcpt_patient;        /* local: a patient account */
+	bool rcpt_pharmacy;       /* an active ORG entry whose profession code is a pharmacy's */
+	bool rcpt_patient_domain; /* local, in patient_domain (whether or not such a patient exists) */
 	/* between them */
 	bool blocked;               /* the recipient patient has blocked the sender */
 	enum contact_state contact; /* the sender patient's contact state with the recipient */

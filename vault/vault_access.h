@@ -79,4 +79,13 @@ int vault_patients_readable_by(struct store *st, const char *pro, int (*fn)(cons
 int vault_audit(struct store *st, const struct vault_actor *who, const char *action, const char *patient,
                 const char *target, const char *detail, const char *result);
 
+/* Audits a refused access to patient's vault (vault.refused; vault_refusal.c). The
+ * patient's history shows it only when a professional asked for a folder the patient
+ * has (folder: the name inside the patient's account), named as stored, at most once
+ * per requester and patient per history_refusal_interval; otherwise the record, with
+ * the name as requested, stays out of it. Returns 0 or -1. */
+int vault_audit_refusal(struct store *st, const struct vault_actor *who, bool professional,
+                        const char *patient, const char *folder, const char *requested, const char *cmd,
+                        const char *why);
+
 #endif

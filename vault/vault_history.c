@@ -6,8 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "directory/account.h"
-#include "directory/directory_entry.h"
+#include "lib/localtime.h"
 #include "lib/sql.h"
 #include "lib/str.h"
 #include "audit/audit.h"
@@ -15,43 +14,6 @@
 #include "vault/vault_mime.h"
 #include "store/store.h"
 #include "store/store_sql.h"
-
-struct label {
-	const char *action;
-	const char *ok;      /* shown when the result is ok */
-	const char *refused; /* shown otherwise */
-};
-
-static const struct label labels[] = {
-    {"smtp.rcpt", "Message reçu", "Message refusé"},
-    {"smtp.deliver", "Message remis", "Message non remis"},
-    {"vault.file", "Document classé", "Document non classé"},
-    {"vault.open", "Coffre-fort consulté", "Consultation refusée"},
-    {"vault.read", "Document consulté", "Consultation refusée"},
-    {"vault.mask", "Document masqué aux professionnels", "Masquage refusé"},
-    {"vault.unmask", "Document de nouveau visible", "Démasquage refusé"},
-    {"vault.notify", "Notification envoyée", "Notification non envoyée"},
-    {"vault.refused", "Tentative d'accès refusée", "Tentative d'accès refusée"},
-    {"vault.ko", "Erreur d'intégration signalée à l'expéditeur", "Erreur d'intégration non signalée"},
-    {"access.grant", "Accès au coffre-fort accordé", "Accès non accordé"},
-    {"access.revoke", "Accès au coffre-fort retiré", "Retrait refusé"},
-    {"access.block", "Professionnel bloqué", "Blocage refusé"},
-    {"access.unblock", "Professionnel débloqué", "Déblocage refusé"},
-    {"imap.login", "Connexion à la messagerie", "Connexion refusée"},
-    {"imap.acl", "Droits modifiés", "Modification des droits refusée"},
-};
-
-static void label_of(const struct audit_record *r, char *out, size_t outlen)
-{
-	bool ok = strcmp(r->result, "ok") == 0;
-	for (size_t i = 0; i < sizeof labels / sizeof labels[0]; i++) {
-		if (strcmp(labels[i].action, r->action) == 0) {
-			str_copy(out, outlen, ok ? labels[i].ok : labels[i].refused);
-			return;
-		}
-	}
-	str_copy(out, outlen, r->action);
-}
 
 struct walk {
 	int (*fn)(const struct vault_history_entry *e, void *arg);
@@ -66,12 +28,13 @@ static int one(const struct audit_record *r, void *arg)
 	e.seq = r->seq;
 	e.time = r->time;
 	str_copy(e.who, sizeof e.who, r->actor);
-	label_of(r, e.what, sizeof e.what);
-	/* For access changes the target is the professional, already in "who"'s sentence:
-	 * show them as the object. For the rest, the document or folder. */
 	str_copy(e.document, sizeof e.document, r->target);
 	str_copy(e.result, sizeof e.result, r->result);
 	str_copy(e.action, sizeof e.action, r->action);
+	str_copy(e.detail, sizeof e.detail, r->detail);
+	str_copy(e.patient, sizeof e.patient, r->patient);
+	str_copy(e.what, sizeof e.what,
+	         vault_history_label(r->action, str_ieq(r->actor, r->patient), strcmp(r->result, "ok") == 0));
 	return w->fn(&e, w->arg);
 }
 
@@ -95,65 +58,29 @@ void vault_history_time(int64_t t, char *out, size_t outlen)
 	           tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
-static int date_header(struct buf *b, int64_t t)
+int vault_history_message(const char *service_address, const char *patient, const char *zone,
+                          const struct vault_history_entry *e, const struct vault_history_text *t,
+                          struct buf *out)
 {
-	static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-	static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-	                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-	time_t tt = (time_t)t;
-	struct tm tm;
-	gmtime_r(&tt, &tm);
-	return buf_printf(b, "Date: %s, %02d %s %04d %02d:%02d:%02d +0000\r\n", days[tm.tm_wday], tm.tm_mday,
-	                  months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-}
-
-int vault_history_message(const char *service_address, const char *patient,
-                          const struct vault_history_entry *e, struct buf *out)
-{
-	char when[32], subject[512], msgid[300], text[2048];
+	char msgid[300], date[64];
 	const char *domain = strchr(service_address, '@');
 	int rc = 0;
-
-	vault_history_time(e->time, when, sizeof when);
-	str_format(subject, sizeof subject, "%s : %s", e->what, e->who);
 	str_format(msgid, sizeof msgid, "<history.%lld%s>", (long long)e->seq, domain ? domain : "@mss");
-	str_format(text, sizeof text,
-	           "Quand : %s (UTC)\r\nQui : %s\r\nQuoi : %s\r\nDocument : %s\r\nRésultat : %s\r\n", when,
-	           e->who, e->what, e->document[0] ? e->document : "-", e->result);
+	mss_date_rfc5322(zone, e->time, date, sizeof date);
 	rc |= mime_header(out, "From", service_address);
 	rc |= mime_header(out, "To", patient);
-	rc |= date_header(out, e->time);
-	rc |= mime_header(out, "Subject", subject);
+	rc |= mime_header(out, "Date", date);
+	rc |= mime_header(out, "Subject", t->subject);
 	rc |= mime_header(out, "Message-ID", msgid);
 	rc |= buf_append_str(out, "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
 	                          "Content-Transfer-Encoding: 8bit\r\n\r\n");
-	rc |= buf_append_str(out, text);
+	rc |= buf_append_str(out, t->body);
 	return rc ? -1 : 0;
 }
 
 bool vault_is_history_mailbox(const char *name)
 {
 	return strcmp(name, VAULT_HISTORY_MAILBOX) == 0;
-}
-
-/* "Dr Jean Martin (dr.martin@pro.mss.test)" when the account or the national
- * directory names the actor, else the address as recorded. */
-static void who_display(struct store *st, const char *who, char *out, size_t outlen)
-{
-	struct account a;
-	struct dir_entry *d = xcalloc(1, sizeof *d);
-	char name[300] = "";
-	if (strchr(who, '@') != NULL) {
-		if (account_get(st, who, &a) == 1 && a.name[0])
-			str_copy(name, sizeof name, a.name);
-		else if (dir_entry_get(st, who, d) == 1 && (d->last_name[0] || d->first_name[0]))
-			str_format(name, sizeof name, "%s%s%s", d->first_name, d->first_name[0] ? " " : "",
-			           d->last_name);
-	}
-	free(d);
-	if (name[0] && str_format(out, outlen, "%s (%s)", name, who) == 0)
-		return;
-	str_copy(out, outlen, who);
 }
 
 struct sync_run {
@@ -170,9 +97,9 @@ struct sync_run {
 static int sync_one(const struct vault_history_entry *e, void *arg)
 {
 	struct sync_run *r = arg;
-	struct vault_history_entry shown = *e;
+	struct vault_history_text t;
 	struct buf msg;
-	who_display(r->store, e->who, shown.who, sizeof shown.who);
+	const char *zone = store_config(r->store)->timezone;
 	buf_init(&msg, BUF_UNLIMITED);
 	const char *rcpt[1] = {r->patient};
 	struct store_delivery d = {.mail_from = "",
@@ -180,7 +107,9 @@ static int sync_one(const struct vault_history_entry *e, void *arg)
 	                           .nrcpt = 1,
 	                           .mailbox = VAULT_HISTORY_MAILBOX,
 	                           .internal_date = e->time};
-	int rc = vault_history_message(r->service, r->patient, &shown, &msg);
+	int rc = vault_history_text(r->store, zone, e, &t);
+	if (rc == 0)
+		rc = vault_history_message(r->service, r->patient, zone, e, &t, &msg);
 	if (rc == 0) {
 		d.data = msg.data;
 		d.len = msg.len;

@@ -17,12 +17,27 @@
 struct vault_history_entry {
 	int64_t seq;        /* the audit record's number: stable, increasing (use it as UID) */
 	int64_t time;       /* unix time */
-	char who[256];      /* the actor ("mssctl" for the administrator, "mss" for the service) */
-	char what[96];      /* in French, e.g. "Document consulté" */
-	char document[512]; /* the document or folder concerned ("Documents/Biologie UID 3"), or "" */
-	char result[256];   /* "ok" or why it was refused */
+	char who[256];      /* the actor as recorded ("mssctl" the administrator, "mss" the service) */
+	char what[96];      /* the French label of the event, e.g. "Document consulté" */
+	char document[512]; /* the target as recorded ("Documents/Biologie UID 3", an address), or "" */
+	char result[256];   /* as recorded: "ok" or why it was refused */
 	char action[64];    /* the audit action, e.g. "vault.read" */
+	char detail[512];   /* as recorded (a message's "from=" is there) */
+	char patient[256];  /* whose history it is */
 };
+
+/* The one French label of an event kind, in its direction (out: the patient did it,
+ * e.g. sent the message), ok or refused. Never the raw action. */
+const char *vault_history_label(const char *action, bool out, bool ok);
+
+/* What the patient reads of entry e: subject and body, in French, the time in zone,
+ * people by the name the accounts or the directory give them. Returns 0 or -1. */
+struct vault_history_text {
+	char subject[700];
+	char body[3000];
+};
+int vault_history_text(struct store *st, const char *zone, const struct vault_history_entry *e,
+                       struct vault_history_text *out);
 
 /* Calls fn for each entry with seq > after_seq, oldest first; fn returns nonzero to
  * stop. Returns 0 or -1. */
@@ -30,10 +45,11 @@ int vault_history_foreach(struct store *st, const char *patient, int64_t after_s
                           int (*fn)(const struct vault_history_entry *e, void *arg), void *arg);
 
 /* Builds the message that shows entry e in the Historique folder: the same bytes
- * every time for the same entry (Date = the entry's time, Message-ID from its seq),
- * From the service address, text/plain UTF-8 in French. Returns 0 or -1. */
-int vault_history_message(const char *service_address, const char *patient,
-                          const struct vault_history_entry *e, struct buf *out);
+ * every time for the same entry and text (Date = the entry's time in zone, Message-ID
+ * from its seq), From the service address, text/plain UTF-8 in French. Returns 0 or -1. */
+int vault_history_message(const char *service_address, const char *patient, const char *zone,
+                          const struct vault_history_entry *e, const struct vault_history_text *t,
+                          struct buf *out);
 
 /* The patient's read-only IMAP folder of history entries. */
 #define VAULT_HISTORY_MAILBOX "Historique"

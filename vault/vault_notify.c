@@ -11,20 +11,23 @@
 
 #include "directory/account.h"
 #include "lib/buf.h"
+#include "lib/localtime.h"
 #include "lib/sql.h"
 #include "lib/log.h"
 #include "lib/str.h"
 #include "audit/audit.h"
 #include "vault/vault.h"
 #include "vault/vault_mime.h"
+#include "vault/vault_people.h"
 #include "store/store_sql.h"
 
-static void audit_notice(struct store *store, const char *patient, const char *kind, const char *actor,
+/* The service sends every notice (actor "mss"); whom it is about goes in the detail. */
+static void audit_notice(struct store *store, const char *patient, const char *kind, const char *about,
                          const char *result)
 {
-	char detail[96], err[256];
-	str_format(detail, sizeof detail, "kind=%s", kind);
-	struct audit_event ev = {.actor = actor,
+	char detail[400], err[256];
+	str_format(detail, sizeof detail, "kind=%s%s%s", kind, about ? " about=" : "", about ? about : "");
+	struct audit_event ev = {.actor = "mss",
 	                         .auth = "local",
 	                         .action = "vault.notify",
 	                         .target = patient,
@@ -40,7 +43,7 @@ static void audit_notice(struct store *store, const char *patient, const char *k
 static int deliver_notice(struct store *store, const char *patient, const char *subject, const char *text)
 {
 	const struct mss_config *cfg = store_config(store);
-	char from[300], id[33], msgid[400], err[256], boundary[33];
+	char from[300], id[33], msgid[400], err[256], boundary[33], date[64];
 	struct buf b;
 	int rc = 0;
 
@@ -51,7 +54,8 @@ static int deliver_notice(struct store *store, const char *patient, const char *
 	buf_init(&b, BUF_UNLIMITED);
 	rc |= mime_header(&b, "From", from);
 	rc |= mime_header(&b, "To", patient);
-	rc |= mime_date_header(&b);
+	mss_date_rfc5322(cfg->timezone, (int64_t)time(NULL), date, sizeof date);
+	rc |= mime_header(&b, "Date", date);
 	rc |= mime_header(&b, "Subject", subject);
 	rc |= mime_header(&b, "Message-ID", msgid);
 	rc |= mime_header(&b, "Auto-Submitted", "auto-generated");
@@ -103,7 +107,7 @@ int vault_notify_documents(struct store *store, const char *patient, const struc
 	                                    : "Nouveau document dans votre coffre-fort",
 	                        t.data);
 	buf_free(&t);
-	audit_notice(store, patient, kind, "mss", rc == 0 ? "ok" : "error: not stored");
+	audit_notice(store, patient, kind, NULL, rc == 0 ? "ok" : "error: not stored");
 	vault_notify_command(store_config(store), kind, patient);
 	return rc;
 }
@@ -149,26 +153,24 @@ static int claim_notice(struct sql *db, const char *patient, const char *pro, un
 int vault_notify_access(struct store *store, const char *patient, const char *professional)
 {
 	const struct mss_config *cfg = store_config(store);
-	char text[1024], who[400], when[64];
-	struct account a;
+	char text[2048], who[400], when[64];
 	int r = claim_notice(store_sql(store), patient, professional, cfg->notify_access_interval);
 	if (r <= 0)
 		return r;
-	if (account_get(store, professional, &a) == 1 && a.name[0])
-		str_format(who, sizeof who, "%s (%s)", a.name, professional);
-	else
-		str_copy(who, sizeof who, professional);
-	time_t now = time(NULL);
-	struct tm tm;
-	gmtime_r(&now, &tm);
-	str_format(when, sizeof when, "%02d/%02d/%04d à %02d:%02d UTC", tm.tm_mday, tm.tm_mon + 1,
-	           tm.tm_year + 1900, tm.tm_hour, tm.tm_min);
-	str_format(
-	    text, sizeof text,
-	    "Bonjour,\n\n%s a ouvert votre coffre-fort de documents le %s.\n\n"
-	    "Vous pouvez voir l'historique des consultations dans le dossier Historique de votre messagerie, "
-	    "et retirer cet accès à tout moment.\n",
-	    who, when);
+	vault_person_display(store, professional, who, sizeof who);
+	mss_date_french(cfg->timezone, (int64_t)time(NULL), false, when, sizeof when);
+	/* How to withdraw, concretely: with the mail client the patient has (RFC 4314 ACL,
+	 * shown as "Partage" / "Droits d'accès" by the clients that support it), else by
+	 * asking the service (mssctl access revoke). */
+	str_format(text, sizeof text,
+	           "Bonjour,\n\n%s a ouvert votre coffre-fort de documents %s.\n\n"
+	           "Vous pouvez voir l'historique des consultations dans le dossier Historique de votre "
+	           "messagerie.\n\n"
+	           "Pour retirer cet accès : dans votre logiciel de messagerie, ouvrez les propriétés du "
+	           "dossier « Documents », onglet « Partage » ou « Droits d'accès », et retirez %s "
+	           "(commande IMAP : DELETEACL Documents %s). Si votre logiciel ne le propose pas, demandez "
+	           "le retrait à votre service de messagerie en indiquant cette adresse.\n",
+	           who, when, professional, professional);
 	int rc = deliver_notice(store, patient, "Consultation de votre coffre-fort", text);
 	audit_notice(store, patient, "vault.opened", professional, rc == 0 ? "ok" : "error: not stored");
 	vault_notify_command(cfg, "vault.opened", patient);

@@ -184,7 +184,8 @@ static const struct row rows[] = {
     {A_PW, PAT, "", "submission", PAT, "pharmacie@pro.mss.test", 0, 0, ""},
     {A_PW, PAT2, "", "submission", PAT2, "pharmacie@pro.mss.test", 0, 0, ""},
     {A_PW, PAT, "", "submission", PAT, "nobody@pro.mss.test", 1, 550, "5.1.1"},
-    {A_PW, PAT, "", "submission", PAT, "nobody@patient.mss.test", 1, 550, "5.1.1"},
+    /* a patient cannot tell which patient addresses exist: as for an existing one */
+    {A_PW, PAT, "", "submission", PAT, "nobody@patient.mss.test", 1, 550, "5.7.1"},
     {A_PW, PAT, "", "submission", PAT, "friend@example.org", 1, 550, "5.7.1"},
     {A_PW, PAT, "", "submission", PAT, "dr.remote@other-operator.test", 1, 550, "5.7.1"},
     /* operators: listed, directory active / inactive / absent */

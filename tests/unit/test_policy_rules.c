@@ -27,10 +27,11 @@ enum who {
 enum to {
 	TO_PATIENT,
 	TO_PRO,
-	TO_PHARMACY, /* local organisation the directory marks as a pharmacy */
-	TO_UNKNOWN,  /* local domain, no such mailbox */
-	TO_REMOTE,   /* other operator's domain on the trust list */
-	TO_OUTSIDE,  /* not in the trust space */
+	TO_PHARMACY,   /* local organisation the directory marks as a pharmacy */
+	TO_UNKNOWN,    /* local domain, no such mailbox */
+	TO_NO_PATIENT, /* patient domain, no such patient */
+	TO_REMOTE,     /* other operator's domain on the trust list */
+	TO_OUTSIDE,    /* not in the trust space */
 };
 
 struct row {
@@ -62,6 +63,7 @@ static void facts_of(const struct row *r, struct policy_facts *f)
 	f->rcpt_exists = r->to == TO_PATIENT || r->to == TO_PRO || r->to == TO_PHARMACY;
 	f->rcpt_patient = r->to == TO_PATIENT;
 	f->rcpt_pharmacy = r->to == TO_PHARMACY;
+	f->rcpt_patient_domain = r->to == TO_PATIENT || r->to == TO_NO_PATIENT;
 	f->blocked = r->blocked;
 	f->contact = r->contact;
 }
@@ -109,6 +111,14 @@ static const struct row rows[] = {
     NO(PATIENT, TO_UNKNOWN, 550, "5.1.1", "no-mailbox"),
     NO(DIR_REMOTE, TO_UNKNOWN, 550, "5.1.1", "no-mailbox"),
     NO(ANON, TO_UNKNOWN, 550, "5.7.1", "sender-unproven"),
+    /* no patient address probing: who may not write to an existing patient gets the same
+     * reply for one that does not exist; approved professionals learn it is wrong */
+    NO(PATIENT, TO_NO_PATIENT, 550, "5.7.1", "patient-to-patient"),
+    NO(TRUST_ONLY, TO_NO_PATIENT, 550, "5.7.1", "not-approved"),
+    NO(DIR_INACTIVE, TO_NO_PATIENT, 550, "5.7.1", "directory-inactive"),
+    NO(ANON, TO_NO_PATIENT, 550, "5.7.1", "sender-unproven"),
+    NO(PRO, TO_NO_PATIENT, 550, "5.1.1", "no-mailbox"),
+    NO(DIR_REMOTE, TO_NO_PATIENT, 550, "5.1.1", "no-mailbox"),
     /* elsewhere: never outside the trust space; no relay for peers */
     NO(PRO, TO_OUTSIDE, 550, "5.7.1", "outside-trust-space"),
     NO(PATIENT, TO_OUTSIDE, 550, "5.7.1", "outside-trust-space"),

@@ -186,11 +186,21 @@ static void test_history_from_audit(void **state)
 	str_copy(e.what, sizeof e.what, "Document consulté");
 	str_copy(e.document, sizeof e.document, "Documents/Biologie UID 1");
 	str_copy(e.result, sizeof e.result, "ok");
+	str_copy(e.action, sizeof e.action, "vault.read");
+	str_copy(e.patient, sizeof e.patient, PATIENT);
+	struct vault_history_text t;
+	assert_int_equal(vault_history_text(f->st, "Europe/Paris", &e, &t), 0);
+	assert_string_equal(t.subject, "Document consulté : " PRO);
+	assert_non_null(strstr(t.body, "Quand : le 30/11/2026 à 01:53:20\r\n"));
+	assert_non_null(strstr(t.body, "Document : Documents/Biologie, document n° 1\r\n"));
+	assert_non_null(strstr(t.body, "Résultat : effectué\r\n"));
 	struct buf a, b;
 	buf_init(&a, BUF_UNLIMITED);
 	buf_init(&b, BUF_UNLIMITED);
-	assert_int_equal(vault_history_message("service@patient.mss.test", PATIENT, &e, &a), 0);
-	assert_int_equal(vault_history_message("service@patient.mss.test", PATIENT, &e, &b), 0);
+	assert_int_equal(
+	    vault_history_message("service@patient.mss.test", PATIENT, "Europe/Paris", &e, &t, &a), 0);
+	assert_int_equal(
+	    vault_history_message("service@patient.mss.test", PATIENT, "Europe/Paris", &e, &t, &b), 0);
 	assert_int_equal(a.len, b.len);
 	assert_memory_equal(a.data, b.data, a.len);
 	assert_non_null(strstr(a.data, "Message-ID: <history.7@patient.mss.test>"));
