@@ -38,6 +38,7 @@ static const struct imap_cmd_def cmd_table[] = {
     {"STATUS", cmd_status, S_AUTHED, 0},
     {"APPEND", cmd_append, S_AUTHED, CMD_STREAM},
     {"IDLE", cmd_idle, S_AUTHED, 0},
+    {"COMPRESS", cmd_compress, S_AUTHED, 0},
     {"SETACL", cmd_setacl, S_AUTHED, 0},
     {"DELETEACL", cmd_setacl, S_AUTHED, 0},
     {"GETACL", cmd_getacl, S_AUTHED, 0},
@@ -67,6 +68,7 @@ static const struct imap_cmd_def cmd_table[] = {
 #define CAP_TLS 0x2u      /* only under TLS */
 #define CAP_PRE_AUTH 0x4u /* only before authentication */
 #define CAP_CERT 0x8u     /* only when the client presented a verified certificate */
+#define CAP_AUTHED 0x10u  /* only once authenticated */
 
 struct imap_capa {
 	const char *name;
@@ -100,6 +102,7 @@ static const struct imap_capa capa_table[] = {
     {"LIST-STATUS", "RFC 5819", CAP_ALWAYS},
     {"STATUS=SIZE", "RFC 8438", CAP_ALWAYS},
     {"ACL", "RFC 4314", CAP_ALWAYS},
+    {"COMPRESS=DEFLATE", "RFC 4978", CAP_AUTHED},
 };
 
 const struct imap_cmd_def *imap_cmd_find(const char *name)
@@ -120,6 +123,8 @@ static bool capa_applies(const struct imap_session *s, unsigned when)
 	if ((when & CAP_PRE_AUTH) && s->state != IMAP_STATE_NOT_AUTH)
 		return false;
 	if ((when & CAP_CERT) && !conn_tls_peer(s->conn)->has_cert)
+		return false;
+	if ((when & CAP_AUTHED) && s->state == IMAP_STATE_NOT_AUTH)
 		return false;
 	return true;
 }

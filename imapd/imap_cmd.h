@@ -65,6 +65,8 @@ void cmd_search(struct imap_session *s, struct imap_command *c);
 /* imap_msg.c */
 void cmd_store(struct imap_session *s, struct imap_command *c);
 void cmd_copy(struct imap_session *s, struct imap_command *c);
+/* imap_compress.c */
+void cmd_compress(struct imap_session *s, struct imap_command *c);
 /* imap_idle.c */
 void cmd_idle(struct imap_session *s, struct imap_command *c);
 
