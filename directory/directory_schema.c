@@ -1,4 +1,8 @@
-/* directory_schema.c: migrations of the directory entries, trust list, blocks, contacts. */
+/* directory_schema.c: migrations of the directory entries and the trust list.
+ *
+ * Step 1 once also created patient_blocks and policy_contacts; their owners (vault/,
+ * policy/) now create them in their own steps, when missing, so that old and new
+ * databases end up with the same tables. */
 
 #include "directory/directory_schema.h"
 #include "directory/schema.h"
@@ -39,20 +43,6 @@ static const struct sql_migration migrations[] = {
                " description TEXT NOT NULL DEFAULT '',"
                " updated TEXT NOT NULL DEFAULT '',"
                " PRIMARY KEY (domain, dn_key)"
-               ") WITHOUT ROWID;"
-               "CREATE TABLE patient_blocks ("
-               " patient TEXT NOT NULL,"
-               " professional TEXT NOT NULL,"
-               " created INTEGER NOT NULL DEFAULT (strftime('%s','now')),"
-               " PRIMARY KEY (patient, professional)"
-               ") WITHOUT ROWID;"
-               "CREATE TABLE policy_contacts ("
-               " patient TEXT NOT NULL,"
-               " contact TEXT NOT NULL,"
-               " state TEXT NOT NULL CHECK (state IN ('open', 'closed')),"
-               " first_seen INTEGER NOT NULL,"
-               " last_seen INTEGER NOT NULL,"
-               " PRIMARY KEY (patient, contact)"
                ") WITHOUT ROWID;"},
 };
 

@@ -1,15 +1,13 @@
-/* directory_schema.h: tables of the national directory, the trust list, patients'
- * blocks and authorised contacts (migration component "directory_entries").
+/* directory_schema.h: tables of the national directory and the trust list (migration
+ * component "directory_entries").
  *
  *   directory_entry(address PK, bal_type, id_type, id_value, national_id, civility,
  *                   last_name, first_name, profession_code, profession_label,
  *                   speciality_code, speciality_label, active, updated, digest)
  *   directory_structure(address, id_type, id_value, name, service, postcode)
  *   trust_domain(domain, dn_key, dn, description, updated)   dn_key: dn_canonical()
- *   patient_blocks(patient, professional, created)   both lowercase addresses; written
- *                   by "mssctl access block|unblock", read by the policy at RCPT
- *   policy_contacts(patient, contact, state 'open'|'closed', first_seen, last_seen)
- *                   written at delivery (contacts.c), read at RCPT */
+ * (patients' blocks are the vault's: vault_schema.h; authorised contacts the
+ * policy's: policy/policy_schema.h) */
 #ifndef MSS_DIRECTORY_SCHEMA_ENTRIES_H
 #define MSS_DIRECTORY_SCHEMA_ENTRIES_H
 

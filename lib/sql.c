@@ -70,7 +70,16 @@ struct sql_stmt *sql_query(struct sql *db, const char *what, const char *sql, co
                            size_t nargs, char *err, size_t errlen)
 {
 	db->last_error = SQL_ERR_NONE;
-	return db->drv->query(db, what, sql, args, nargs, err, errlen);
+	return db->drv->query(db, what, sql, args, nargs, true, err, errlen);
+}
+
+/* For the calls that run the statement to its end before returning: the values are
+ * referenced, not copied (the hot paths bind a dozen texts per call). */
+static struct sql_stmt *run(struct sql *db, const char *what, const char *sql, const struct sql_value *args,
+                            size_t nargs, char *err, size_t errlen)
+{
+	db->last_error = SQL_ERR_NONE;
+	return db->drv->query(db, what, sql, args, nargs, false, err, errlen);
 }
 
 int sql_next(struct sql_stmt *q, char *err, size_t errlen)
@@ -113,7 +122,7 @@ int sql_text_copy(struct sql_stmt *q, int col, char *out, size_t outlen)
 int sql_exec(struct sql *db, const char *what, const char *sql, const struct sql_value *args, size_t nargs,
              char *err, size_t errlen)
 {
-	struct sql_stmt *q = sql_query(db, what, sql, args, nargs, err, errlen);
+	struct sql_stmt *q = run(db, what, sql, args, nargs, err, errlen);
 	if (q == NULL)
 		return -1;
 	int rc;
@@ -133,7 +142,7 @@ int sql_script(struct sql *db, const char *what, const char *sql, char *err, siz
 int sql_one(struct sql *db, const char *what, const char *sql, const struct sql_value *args, size_t nargs,
             int64_t *out, char *err, size_t errlen)
 {
-	struct sql_stmt *q = sql_query(db, what, sql, args, nargs, err, errlen);
+	struct sql_stmt *q = run(db, what, sql, args, nargs, err, errlen);
 	if (q == NULL)
 		return -1;
 	int rc = sql_next(q, err, errlen);
@@ -153,7 +162,7 @@ int sql_one(struct sql *db, const char *what, const char *sql, const struct sql_
 int sql_foreach(struct sql *db, const char *what, const char *sql, const struct sql_value *args, size_t nargs,
                 int (*row)(void *arg, struct sql_stmt *q), void *arg, char *err, size_t errlen)
 {
-	struct sql_stmt *q = sql_query(db, what, sql, args, nargs, err, errlen);
+	struct sql_stmt *q = run(db, what, sql, args, nargs, err, errlen);
 	if (q == NULL)
 		return -1;
 	int rc;

@@ -45,7 +45,9 @@ struct sql_value {
 	size_t len;
 };
 
-/* Constructors for a bind list: the values are only read during the call. */
+/* Constructors for a bind list. The whole-statement calls (sql_exec, sql_one,
+ * sql_foreach) read the values until they return (so a sql_foreach row callback must
+ * not change them); sql_query copies them. */
 #define SQL_INT(x) ((struct sql_value){.type = SQL_TINT, .i = (int64_t)(x)})
 #define SQL_TEXT(x) ((struct sql_value){.type = SQL_TTEXT, .s = (x)})
 #define SQL_BLOB(ptr, n) ((struct sql_value){.type = SQL_TBLOB, .p = (ptr), .len = (n)})

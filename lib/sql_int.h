@@ -22,9 +22,12 @@ struct sql_driver {
 	bool (*accepts)(const char *target);
 	struct sql *(*open)(const char *target, unsigned flags, char *err, size_t errlen);
 	void (*close)(struct sql *db);
-	/* prepares (or takes from the cache) and binds every value, checked */
+	/* prepares (or takes from the cache) and binds every value, checked; keep: the
+	 * values are copied (a cursor may outlive the caller's buffers), else they are
+	 * only referenced (whole-statement calls, finished before they return) */
 	struct sql_stmt *(*query)(struct sql *db, const char *what, const char *sql,
-	                          const struct sql_value *args, size_t nargs, char *err, size_t errlen);
+	                          const struct sql_value *args, size_t nargs, bool keep, char *err,
+	                          size_t errlen);
 	int (*next)(struct sql_stmt *q, char *err, size_t errlen);
 	void (*done)(struct sql_stmt *q);
 	/* rows changed by q, once sql_next returned 0 */

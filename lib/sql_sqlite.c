@@ -12,7 +12,6 @@
 
 #include "lib/buf.h"
 #include "lib/sql_int.h"
-#include "lib/sql_sqlite.h"
 #include "lib/str.h"
 
 /* How long one lock attempt waits inside SQLite's busy handler. */
@@ -143,18 +142,18 @@ static void lite_close(struct sql *db)
 	free(l);
 }
 
-sqlite3 *sql_sqlite_handle(struct sql *db)
-{
-	return db->drv == &sql_sqlite_driver ? lite(db)->h : NULL;
-}
-
 /* ---- the statement cache --------------------------------------------------------- */
 
+/* FNV-1a over the length and the text's first and last 32 bytes: statements differ
+ * there (columns, table, conditions), and a collision only costs a comparison. */
 static uint32_t text_hash(const char *s)
 {
-	uint32_t h = 2166136261u; /* FNV-1a */
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
+	size_t n = strlen(s);
+	uint32_t h = 2166136261u ^ (uint32_t)n;
+	for (size_t i = 0; i < n && i < 32; i++)
+		h = (h ^ (unsigned char)s[i]) * 16777619u;
+	for (size_t i = n > 64 ? n - 32 : (n > 32 ? 32 : n); i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * 16777619u;
 	return h;
 }
 
@@ -223,8 +222,9 @@ static struct lite_stmt *cursor_for(struct lite *l, const char *what, const char
 
 /* ---- statements ------------------------------------------------------------------ */
 
-static int bind_one(sqlite3_stmt *st, int idx, const struct sql_value *v)
+static int bind_one(sqlite3_stmt *st, int idx, const struct sql_value *v, bool keep)
 {
+	sqlite3_destructor_type how = keep ? SQLITE_TRANSIENT : SQLITE_STATIC;
 	switch (v->type) {
 	case SQL_TNULL:
 		return sqlite3_bind_null(st, idx);
@@ -233,19 +233,19 @@ static int bind_one(sqlite3_stmt *st, int idx, const struct sql_value *v)
 	case SQL_TTEXT:
 		if (v->s == NULL)
 			return sqlite3_bind_null(st, idx);
-		return sqlite3_bind_text(st, idx, v->s, -1, SQLITE_TRANSIENT);
+		return sqlite3_bind_text(st, idx, v->s, -1, how);
 	case SQL_TBLOB:
 		if (v->len == 0) /* a NULL pointer would bind SQL NULL */
 			return sqlite3_bind_zeroblob(st, idx, 0);
 		if (v->len > (size_t)INT32_MAX)
 			return SQLITE_TOOBIG;
-		return sqlite3_bind_blob(st, idx, v->p, (int)v->len, SQLITE_TRANSIENT);
+		return sqlite3_bind_blob(st, idx, v->p, (int)v->len, how);
 	}
 	return SQLITE_MISUSE;
 }
 
 static int bind_all(struct lite *l, struct lite_stmt *c, const struct sql_value *args, size_t nargs,
-                    char *err, size_t errlen)
+                    bool keep, char *err, size_t errlen)
 {
 	int want = sqlite3_bind_parameter_count(c->st);
 	if ((size_t)want != nargs) {
@@ -255,7 +255,7 @@ static int bind_all(struct lite *l, struct lite_stmt *c, const struct sql_value 
 		return -1;
 	}
 	for (size_t i = 0; i < nargs; i++) {
-		int rc = bind_one(c->st, (int)i + 1, &args[i]);
+		int rc = bind_one(c->st, (int)i + 1, &args[i], keep);
 		if (rc != SQLITE_OK) {
 			char what[160];
 			str_format(what, sizeof what, "%s: value %zu", c->base.what, i + 1);
@@ -273,13 +273,15 @@ static void lite_done(struct sql_stmt *q)
 		free(c);
 		return;
 	}
+	/* Every placeholder is bound again at the next use (bind_all checks the count), so
+	 * the values left bound are never read: no clearing needed. */
 	sqlite3_reset(c->st);
-	sqlite3_clear_bindings(c->st);
 	c->entry->busy = false;
 }
 
 static struct sql_stmt *lite_query(struct sql *db, const char *what, const char *sql,
-                                   const struct sql_value *args, size_t nargs, char *err, size_t errlen)
+                                   const struct sql_value *args, size_t nargs, bool keep, char *err,
+                                   size_t errlen)
 {
 	struct lite *l = lite(db);
 	struct lite_stmt *c = cursor_for(l, what, sql, err, errlen);
@@ -289,7 +291,7 @@ static struct sql_stmt *lite_query(struct sql *db, const char *what, const char 
 	c->base.what = what;
 	c->had_row = c->started = false;
 	c->changes = 0;
-	if (bind_all(l, c, args, nargs, err, errlen) < 0) {
+	if (bind_all(l, c, args, nargs, keep, err, errlen) < 0) {
 		lite_done(&c->base);
 		return NULL;
 	}

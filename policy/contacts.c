@@ -6,6 +6,7 @@
 
 #include "directory/trust.h"
 #include "store/store_sql.h"
+#include "vault/vault_access.h"
 #include "lib/log.h"
 #include "lib/sql.h"
 #include "lib/str.h"
@@ -102,31 +103,5 @@ int contacts_state(struct store *st, const char *patient, const char *contact, e
 
 int contacts_is_blocked(struct store *st, const char *patient, const char *sender)
 {
-	char p[256], s[256], err[256];
-	int64_t one;
-	if (keys(patient, sender, p, s) < 0)
-		return 0;
-	int rc = sql_one(store_sql(st), "contacts.blocked",
-	                 "SELECT 1 FROM patient_blocks WHERE patient = ?1 AND professional = ?2",
-	                 SQL_ARGS(SQL_TEXT(p), SQL_TEXT(s)), &one, err, sizeof err);
-	return rc < 0 ? failed(err) : rc;
-}
-
-int contacts_block(struct store *st, const char *patient, const char *professional, bool blocked)
-{
-	char p[256], s[256], err[256];
-	if (keys(patient, professional, p, s) < 0)
-		return -1;
-	int n =
-	    blocked
-	        ? sql_exec(store_sql(st), "contacts.block",
-	                   "INSERT INTO patient_blocks (patient, professional, created) VALUES (?1, ?2, ?3)"
-	                   " ON CONFLICT (patient, professional) DO NOTHING",
-	                   SQL_ARGS(SQL_TEXT(p), SQL_TEXT(s), SQL_INT(time(NULL))), err, sizeof err)
-	        : sql_exec(store_sql(st), "contacts.unblock",
-	                   "DELETE FROM patient_blocks WHERE patient = ?1 AND professional = ?2",
-	                   SQL_ARGS(SQL_TEXT(p), SQL_TEXT(s)), err, sizeof err);
-	if (n < 0)
-		return failed(err);
-	return n > 0 ? 0 : 1;
+	return vault_is_blocked(st, patient, sender);
 }

@@ -1,10 +1,11 @@
-/* contacts.h: a patient's authorised contacts and patients' blocks.
+/* contacts.h: a patient's authorised contacts.
  *
  * A professional who writes to a patient becomes the patient's authorised contact:
  * the message's Reply-To when it is a trust-space address, else its From (REFERENCE.md
  * "Conversation rules"). The contact is closed when that professional's last message
  * ends the exchange (header X-MSS-MES: FIN, or subject exactly "[FIN]"), and open again
- * if they write later. Tables: policy_contacts and patient_blocks (directory_schema.h). */
+ * if they write later. Table: policy_contacts (policy_schema.h); the blocks are the
+ * vault's (vault_access.h). */
 #ifndef MSS_CONTACTS_H
 #define MSS_CONTACTS_H
 
@@ -38,11 +39,7 @@ int contacts_record(struct store *st, const char *patient, const char *contact, 
 /* The state of patient's contact. Returns 0 (out set, CONTACT_NONE when unknown) or -1. */
 int contacts_state(struct store *st, const char *patient, const char *contact, enum contact_state *out);
 
-/* 1 when patient has blocked sender, 0 when not, -1 on error. */
+/* 1 when patient has blocked sender, 0 when not, -1 on error (vault_is_blocked). */
 int contacts_is_blocked(struct store *st, const char *patient, const char *sender);
-
-/* Adds or removes a block (for mssctl access block|unblock and IMAP). Returns 0, 1
- * when nothing changed, -1 on error. */
-int contacts_block(struct store *st, const char *patient, const char *professional, bool blocked);
 
 #endif

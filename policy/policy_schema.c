@@ -4,6 +4,7 @@
  * schema_version); this list is the only place that knows them all, so that init,
  * migrate and the daemons' start-up check agree. */
 #include "policy/policy.h"
+#include "policy/policy_schema.h"
 
 #include "audit/audit_schema.h"
 #include "directory/schema.h"
@@ -12,8 +13,24 @@
 #include "store/store_sql.h"
 #include "vault/vault_schema.h"
 
+/* Authorised contacts. Databases made before the policy owned the table got it from
+ * directory_entries step 1: hence IF NOT EXISTS. */
+static const struct sql_migration policy_migrations[] = {
+    {.version = 1,
+     .sqlite = "CREATE TABLE IF NOT EXISTS policy_contacts ("
+               " patient TEXT NOT NULL,"
+               " contact TEXT NOT NULL,"
+               " state TEXT NOT NULL CHECK (state IN ('open', 'closed')),"
+               " first_seen INTEGER NOT NULL,"
+               " last_seen INTEGER NOT NULL,"
+               " PRIMARY KEY (patient, contact)) WITHOUT ROWID;"},
+};
+
+const struct sql_schema policy_schema = {"policy", policy_migrations,
+                                         sizeof policy_migrations / sizeof policy_migrations[0]};
+
 static const struct sql_schema *const parts[] = {
-    &directory_schema, &directory_entries_schema, &store_schema, &audit_schema, &vault_schema,
+    &directory_schema, &directory_entries_schema, &store_schema, &audit_schema, &vault_schema, &policy_schema,
 };
 
 #define NPARTS (sizeof parts / sizeof parts[0])

@@ -11,9 +11,7 @@
 #include <libetpan/libetpan.h>
 
 #include "lib/crypto.h"
-#include "lib/db.h"
 #include "lib/sql.h"
-#include "lib/sql_sqlite.h"
 #include "lib/str.h"
 #include "store/store_int.h"
 #include "store/store_sql.h"
@@ -100,7 +98,6 @@ struct store *store_open(const struct mss_config *cfg, char *err, size_t errlen)
 	st->sql = sql_open(path, 0, err, errlen);
 	if (st->sql == NULL)
 		goto fail;
-	st->db = sql_sqlite_handle(st->sql);
 	if (data_path(cfg, "keys/master.key", path, sizeof(path), err, errlen) < 0 ||
 	    crypto_master_key_load(path, st->master, err, errlen) < 0)
 		goto fail;
@@ -122,11 +119,6 @@ void store_close(struct store *st)
 	sodium_memzero(st->master, sizeof(st->master));
 	sql_close(st->sql);
 	free(st);
-}
-
-sqlite3 *store_db(struct store *st)
-{
-	return st->db;
 }
 
 struct sql *store_sql(struct store *st)
@@ -163,30 +155,28 @@ void store_paths_free(struct store_paths *p)
 	p->n = 0;
 }
 
+/* A savepoint inside the caller's transaction when one is open (store_user_create
+ * inside account_add, store_deliver inside a policy hook), else our own. */
 int store_txn_begin(struct store *st, struct store_txn *t, char *err, size_t errlen)
 {
-	t->own = sqlite3_get_autocommit(st->db) != 0;
+	t->own = !sql_in_transaction(st->sql);
 	if (t->own)
-		return db_begin_write(st->db, err, errlen);
-	return db_exec(st->db, "SAVEPOINT store", err, errlen);
+		return sql_begin_write(st->sql, err, errlen);
+	return sql_savepoint(st->sql, "store", err, errlen);
 }
 
 int store_txn_end(struct store *st, struct store_txn *t, int rc, char *err, size_t errlen)
 {
 	if (t->own) {
 		if (rc != 0) {
-			db_rollback(st->db);
+			sql_rollback(st->sql);
 			return rc;
 		}
-		return db_commit(st->db, err, errlen) == 0 ? 0 : -1;
+		return sql_commit(st->sql, err, errlen) == 0 ? 0 : -1;
 	}
-	if (rc != 0) {
-		char ignored[128];
-		db_exec(st->db, "ROLLBACK TO store", ignored, sizeof(ignored));
-	}
-	char e2[256];
-	if (db_exec(st->db, "RELEASE store", e2, sizeof(e2)) < 0 && rc == 0) {
-		str_copy(err, errlen, e2);
+	char why[256];
+	if (sql_release(st->sql, "store", rc == 0, why, sizeof(why)) < 0 && rc == 0) {
+		str_copy(err, errlen, why);
 		return -1;
 	}
 	return rc;
@@ -194,17 +184,15 @@ int store_txn_end(struct store *st, struct store_txn *t, int rc, char *err, size
 
 int store_read_begin(struct store *st, struct store_txn *t, char *err, size_t errlen)
 {
-	t->own = sqlite3_get_autocommit(st->db) != 0;
+	t->own = !sql_in_transaction(st->sql);
 	if (!t->own)
 		return 0;
-	return db_begin_read(st->db, err, errlen);
+	return sql_begin_read(st->sql, err, errlen);
 }
 
 void store_read_end(struct store *st, struct store_txn *t)
 {
-	if (t->own) {
-		char ignored[128];
-		if (db_exec(st->db, "COMMIT", ignored, sizeof(ignored)) < 0)
-			db_rollback(st->db);
-	}
+	char ignored[128];
+	if (t->own && sql_commit(st->sql, ignored, sizeof(ignored)) < 0)
+		sql_rollback(st->sql);
 }

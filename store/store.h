@@ -14,13 +14,12 @@
  *   once the mailbox is deleted, functions taking it return 1 ("no such mailbox").
  *   The store trusts its caller for access rights: imapd/policy decide who may reach
  *   which mailbox before calling.
- * - Never "database is locked": writers wait (db_begin_write).
+ * - Never "database is locked": writers wait (sql_begin_write).
  * - Results that hold arrays or strings are owned by the caller and released with the
  *   matching *_free function; each *_free accepts a zeroed struct. */
 #ifndef MSS_STORE_H
 #define MSS_STORE_H
 
-#include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -39,8 +38,6 @@ struct store;
 struct store *store_open(const struct mss_config *cfg, char *err, size_t errlen);
 /* Closes the database and wipes every key held. NULL is fine. */
 void store_close(struct store *st);
-/* The process's database connection, for directory/, audit/, vault/ and policy/ (same transactions). */
-sqlite3 *store_db(struct store *st);
 const struct mss_config *store_config(struct store *st);
 
 /* Creates data_dir (0700), blobs/, keys/, run/, keys/master.key (0600) and the database

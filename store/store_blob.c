@@ -13,7 +13,7 @@
 #include <sodium.h>
 
 #include "lib/crypto.h"
-#include "lib/db.h"
+#include "lib/sql.h"
 #include "lib/str.h"
 #include "store/store_int.h"
 
@@ -66,21 +66,11 @@ int store_blob_put(struct store *st, const unsigned char key[CRYPTO_KEY_LEN], co
 int store_blob_insert(struct store *st, int64_t user_id, const char *name, uint64_t size, int64_t *blob_id,
                       char *err, size_t errlen)
 {
-	sqlite3_stmt *q =
-	    db_prepare(st->db, "INSERT INTO blobs(user_id, name, size) VALUES(?, ?, ?)", err, errlen);
-	if (q == NULL)
-		return -1;
-	sqlite3_bind_int64(q, 1, user_id);
-	db_bind_text(q, 2, name);
-	sqlite3_bind_int64(q, 3, (sqlite3_int64)size);
-	int rc = db_step(q);
-	sqlite3_finalize(q);
-	if (rc != SQLITE_DONE) {
-		db_error(st->db, "blob insert", err, errlen);
-		return -1;
-	}
-	*blob_id = sqlite3_last_insert_rowid(st->db);
-	return 0;
+	return sql_one(st->sql, "store.blob_insert",
+	               "INSERT INTO blobs (user_id, name, size) VALUES (?1, ?2, ?3) RETURNING id",
+	               SQL_ARGS(SQL_INT(user_id), SQL_TEXT(name), SQL_INT(size)), blob_id, err, errlen) == 1
+	           ? 0
+	           : -1;
 }
 
 void store_cache_clear(struct store *st)
@@ -125,27 +115,23 @@ int store_blob_load(struct store *st, int64_t user_id, const char *name, char *e
 	return 0;
 }
 
+/* The blob's name when no message uses it any more: 1, 0 still used, -1. */
 static int blob_unused(struct store *st, int64_t blob_id, char *name, size_t namelen, char *err,
                        size_t errlen)
 {
-	sqlite3_stmt *q = db_prepare(st->db,
-	                             "SELECT name FROM blobs WHERE id = ?1"
-	                             " AND NOT EXISTS (SELECT 1 FROM messages WHERE blob_id = ?1)",
-	                             err, errlen);
+	struct sql_stmt *q = sql_query(st->sql, "store.blob_unused",
+	                               "SELECT name FROM blobs WHERE id = ?1"
+	                               " AND NOT EXISTS (SELECT 1 FROM messages WHERE blob_id = ?1)",
+	                               SQL_ARGS(SQL_INT(blob_id)), err, errlen);
 	if (q == NULL)
 		return -1;
-	sqlite3_bind_int64(q, 1, blob_id);
-	int rc = db_step(q);
-	int ret = 0;
-	if (rc == SQLITE_ROW) {
-		db_column_copy(q, 0, name, namelen);
-		ret = 1;
-	} else if (rc != SQLITE_DONE) {
-		db_error(st->db, "blob", err, errlen);
-		ret = -1;
+	int rc = sql_next(q, err, errlen);
+	if (rc == 1 && sql_text_copy(q, 0, name, namelen) != 0) {
+		str_format(err, errlen, "blob %lld: name too long", (long long)blob_id);
+		rc = -1;
 	}
-	sqlite3_finalize(q);
-	return ret;
+	sql_done(q);
+	return rc;
 }
 
 int store_blob_release(struct store *st, const int64_t *blob_ids, size_t n, struct store_paths *unlinked,
@@ -153,25 +139,17 @@ int store_blob_release(struct store *st, const int64_t *blob_ids, size_t n, stru
 {
 	char name[STORE_BLOB_NAME_LEN + 8];
 	char path[CONFIG_PATH_MAX + 64];
-	sqlite3_stmt *del = db_prepare(st->db, "DELETE FROM blobs WHERE id = ?", err, errlen);
-	if (del == NULL)
-		return -1;
-	int ret = 0;
-	for (size_t i = 0; i < n && ret == 0; i++) {
+	for (size_t i = 0; i < n; i++) {
 		int rc = blob_unused(st, blob_ids[i], name, sizeof(name), err, errlen);
 		if (rc < 0)
-			ret = -1;
-		if (rc != 1)
+			return -1;
+		if (rc == 0)
 			continue;
-		sqlite3_reset(del);
-		sqlite3_bind_int64(del, 1, blob_ids[i]);
-		if (db_step(del) != SQLITE_DONE) {
-			db_error(st->db, "blob delete", err, errlen);
-			ret = -1;
-		} else if (store_blob_path(st, name, path, sizeof(path)) == 0) {
+		if (sql_exec(st->sql, "store.blob_delete", "DELETE FROM blobs WHERE id = ?1",
+		             SQL_ARGS(SQL_INT(blob_ids[i])), err, errlen) < 0)
+			return -1;
+		if (store_blob_path(st, name, path, sizeof(path)) == 0)
 			store_paths_add(unlinked, path);
-		}
 	}
-	sqlite3_finalize(del);
-	return ret;
+	return 0;
 }

@@ -12,7 +12,7 @@
 
 #include <sodium.h>
 
-#include "lib/db.h"
+#include "lib/sql.h"
 #include "lib/str.h"
 #include "store/store_int.h"
 
@@ -40,25 +40,20 @@ static int existing_uids(struct store *st, struct copy_ctx *c, const uint32_t *u
 	if (n > 0)
 		memcpy(want, uids, n * sizeof(*want));
 	qsort(want, n, sizeof(*want), cmp_u32);
-	sqlite3_stmt *q =
-	    db_prepare(st->db, "SELECT 1 FROM messages WHERE mailbox_id = ? AND uid = ?", err, errlen);
-	if (q == NULL) {
-		free(want);
-		return -1;
-	}
 	c->uids = xmalloc((n > 0 ? n : 1) * sizeof(*c->uids));
-	for (size_t i = 0; i < n; i++) {
+	int rc = 0;
+	for (size_t i = 0; i < n && rc >= 0; i++) {
+		int64_t one;
 		if (i > 0 && want[i] == want[i - 1])
 			continue;
-		sqlite3_reset(q);
-		sqlite3_bind_int64(q, 1, c->src_id);
-		sqlite3_bind_int64(q, 2, want[i]);
-		if (db_step(q) == SQLITE_ROW)
+		rc = sql_one(st->sql, "store.copy_exists",
+		             "SELECT 1 FROM messages WHERE mailbox_id = ?1 AND uid = ?2",
+		             SQL_ARGS(SQL_INT(c->src_id), SQL_INT(want[i])), &one, err, errlen);
+		if (rc == 1)
 			c->uids[c->n++] = want[i];
 	}
-	sqlite3_finalize(q);
 	free(want);
-	return 0;
+	return rc < 0 ? -1 : 0;
 }
 
 /* Cross-account: a new blob under the destination key. Returns its row id or -1. */
@@ -67,16 +62,14 @@ static int reencrypt(struct store *st, struct copy_ctx *c, uint32_t uid, int64_t
 {
 	char name[STORE_BLOB_NAME_LEN + 8], fresh[STORE_BLOB_NAME_LEN];
 	unsigned char key[CRYPTO_KEY_LEN];
-	sqlite3_stmt *q = db_prepare(st->db,
-	                             "SELECT b.name FROM messages m JOIN blobs b ON b.id = m.blob_id"
-	                             " WHERE m.mailbox_id = ? AND m.uid = ?",
-	                             err, errlen);
-	if (q == NULL)
-		return -1;
-	sqlite3_bind_int64(q, 1, c->src_id);
-	sqlite3_bind_int64(q, 2, uid);
-	int rc = db_step(q) == SQLITE_ROW ? db_column_copy(q, 0, name, sizeof(name)) : -1;
-	sqlite3_finalize(q);
+	struct sql_stmt *q = sql_query(st->sql, "store.copy_blob",
+	                               "SELECT b.name FROM messages m JOIN blobs b ON b.id = m.blob_id"
+	                               " WHERE m.mailbox_id = ?1 AND m.uid = ?2",
+	                               SQL_ARGS(SQL_INT(c->src_id), SQL_INT(uid)), err, errlen);
+	int rc = q != NULL && sql_next(q, err, errlen) == 1 && sql_text_copy(q, 0, name, sizeof(name)) == 0
+	             ? 0
+	             : -1;
+	sql_done(q);
 	if (rc < 0 || store_blob_load(st, c->src_owner, name, err, errlen) < 0 ||
 	    store_user_key(st, c->dst_owner, key, err, errlen) < 0)
 		return -1;
@@ -88,27 +81,25 @@ static int reencrypt(struct store *st, struct copy_ctx *c, uint32_t uid, int64_t
 	return store_blob_insert(st, c->dst_owner, fresh, st->cache.data.len, blob_id, err, errlen);
 }
 
-static int copy_one(struct store *st, struct copy_ctx *c, sqlite3_stmt *ins, uint32_t src_uid,
-                    uint32_t dst_uid, uint64_t modseq, char *err, size_t errlen)
+static int copy_one(struct store *st, struct copy_ctx *c, uint32_t src_uid, uint32_t dst_uid, uint64_t modseq,
+                    char *err, size_t errlen)
 {
 	int64_t blob_id = 0;
 	if (c->src_owner != c->dst_owner && reencrypt(st, c, src_uid, &blob_id, err, errlen) < 0)
 		return -1;
-	sqlite3_reset(ins);
-	sqlite3_bind_int64(ins, 1, c->dst_id);
-	sqlite3_bind_int64(ins, 2, dst_uid);
-	sqlite3_bind_int64(ins, 3, (sqlite3_int64)modseq);
-	if (blob_id != 0)
-		sqlite3_bind_int64(ins, 4, blob_id);
-	else
-		sqlite3_bind_null(ins, 4);
-	sqlite3_bind_int64(ins, 5, c->src_id);
-	sqlite3_bind_int64(ins, 6, src_uid);
-	if (db_step(ins) != SQLITE_DONE) {
-		db_error(st->db, "copy", err, errlen);
-		return -1;
-	}
-	return 0;
+	return sql_exec(st->sql, "store.copy",
+	                "INSERT INTO messages (mailbox_id, uid, modseq, internaldate, size, flags, keywords, "
+	                "blob_id,"
+	                " sent_date, header_size, envelope, bodystructure, body)"
+	                " SELECT ?1, ?2, ?3, internaldate, size, flags, keywords, coalesce(?4, blob_id),"
+	                " sent_date, header_size, envelope, bodystructure, body"
+	                " FROM messages WHERE mailbox_id = ?5 AND uid = ?6",
+	                SQL_ARGS(SQL_INT(c->dst_id), SQL_INT(dst_uid), SQL_INT(modseq),
+	                         blob_id != 0 ? SQL_INT(blob_id) : SQL_NULL, SQL_INT(c->src_id),
+	                         SQL_INT(src_uid)),
+	                err, errlen) < 0
+	           ? -1
+	           : 0;
 }
 
 static int copy_rows(struct store *st, struct copy_ctx *c, struct store_copy_result *res, char *err,
@@ -118,25 +109,14 @@ static int copy_rows(struct store *st, struct copy_ctx *c, struct store_copy_res
 	uint64_t modseq;
 	if (store_mailbox_bump(st, c->dst_id, (uint32_t)c->n, &first, &modseq, err, errlen) < 0)
 		return -1;
-	sqlite3_stmt *ins =
-	    db_prepare(st->db,
-	               "INSERT INTO messages(mailbox_id, uid, modseq, internaldate, size, flags, keywords,"
-	               " blob_id, sent_date, header_size, envelope, bodystructure, body)"
-	               " SELECT ?1, ?2, ?3, internaldate, size, flags, keywords, coalesce(?4, blob_id),"
-	               " sent_date, header_size, envelope, bodystructure, body"
-	               " FROM messages WHERE mailbox_id = ?5 AND uid = ?6",
-	               err, errlen);
-	if (ins == NULL)
-		return -1;
 	res->src_uids = xmalloc((c->n > 0 ? c->n : 1) * sizeof(uint32_t));
 	res->dst_uids = xmalloc((c->n > 0 ? c->n : 1) * sizeof(uint32_t));
 	int ret = 0;
 	for (size_t i = 0; i < c->n && ret == 0; i++) {
-		ret = copy_one(st, c, ins, c->uids[i], first + (uint32_t)i, modseq, err, errlen);
+		ret = copy_one(st, c, c->uids[i], first + (uint32_t)i, modseq, err, errlen);
 		res->src_uids[i] = c->uids[i];
 		res->dst_uids[i] = first + (uint32_t)i;
 	}
-	sqlite3_finalize(ins);
 	res->n = ret == 0 ? c->n : 0;
 	return ret;
 }

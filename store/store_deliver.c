@@ -12,7 +12,7 @@
 
 #include <sodium.h>
 
-#include "lib/db.h"
+#include "lib/sql.h"
 #include "lib/log.h"
 #include "lib/str.h"
 #include "store/store_int.h"
@@ -20,34 +20,20 @@
 int store_message_insert(struct store *st, const struct store_new_msg *m, uint32_t uid, uint64_t modseq,
                          char *err, size_t errlen)
 {
-	sqlite3_stmt *q =
-	    db_prepare(st->db,
-	               "INSERT INTO messages(mailbox_id, uid, modseq, internaldate, size, flags, keywords,"
-	               " blob_id, sent_date, header_size, envelope, bodystructure, body)"
-	               " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-	               err, errlen);
-	if (q == NULL)
-		return -1;
-	sqlite3_bind_int64(q, 1, m->mailbox_id);
-	sqlite3_bind_int64(q, 2, uid);
-	sqlite3_bind_int64(q, 3, (sqlite3_int64)modseq);
-	sqlite3_bind_int64(q, 4, m->internaldate);
-	sqlite3_bind_int64(q, 5, (sqlite3_int64)m->size);
-	sqlite3_bind_int(q, 6, (int)(m->flags & STORE_FLAG_ALL));
-	db_bind_text(q, 7, (m->keywords != NULL && m->keywords[0] != '\0') ? m->keywords : NULL);
-	sqlite3_bind_int64(q, 8, m->blob_id);
-	sqlite3_bind_int64(q, 9, m->mi->sent_date);
-	sqlite3_bind_int64(q, 10, (sqlite3_int64)m->mi->header_size);
-	db_bind_text(q, 11, m->mi->envelope);
-	db_bind_text(q, 12, m->mi->bodystructure);
-	db_bind_text(q, 13, m->mi->body);
-	int rc = db_step(q);
-	sqlite3_finalize(q);
-	if (rc != SQLITE_DONE) {
-		db_error(st->db, "message insert", err, errlen);
-		return -1;
-	}
-	return 0;
+	const char *kw = (m->keywords != NULL && m->keywords[0] != '\0') ? m->keywords : NULL;
+	return sql_exec(
+	           st->sql, "store.message_insert",
+	           "INSERT INTO messages (mailbox_id, uid, modseq, internaldate, size, flags, keywords, "
+	           "blob_id,"
+	           " sent_date, header_size, envelope, bodystructure, body)"
+	           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+	           SQL_ARGS(SQL_INT(m->mailbox_id), SQL_INT(uid), SQL_INT(modseq), SQL_INT(m->internaldate),
+	                    SQL_INT(m->size), SQL_INT(m->flags & STORE_FLAG_ALL), SQL_TEXT(kw),
+	                    SQL_INT(m->blob_id), SQL_INT(m->mi->sent_date), SQL_INT(m->mi->header_size),
+	                    SQL_TEXT(m->mi->envelope), SQL_TEXT(m->mi->bodystructure), SQL_TEXT(m->mi->body)),
+	           err, errlen) == 1
+	           ? 0
+	           : -1;
 }
 
 /* One recipient's part of a delivery, prepared before the transaction. */

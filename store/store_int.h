@@ -3,7 +3,6 @@
 #ifndef MSS_STORE_INT_H
 #define MSS_STORE_INT_H
 
-#include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -35,8 +34,7 @@ struct store_cache {
 #define STORE_PENDING_NOTIFY_MAX 128
 
 struct store {
-	struct sql *sql;
-	sqlite3 *db; /* the SQLite handle under sql, for code not yet converted */
+	struct sql *sql; /* the process's connection (store_sql.h gives it to the data parts) */
 	struct mss_config cfg;
 	unsigned char master[CRYPTO_KEY_LEN];
 	struct store_key *keys;

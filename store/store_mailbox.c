@@ -5,15 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/db.h"
 #include "lib/sql.h"
 #include "lib/str.h"
 #include "store/store_int.h"
 
 #define MAILBOX_COLS                                                                                         \
 	"id, name, uidvalidity, uidnext, highestmodseq, special_use,"                                        \
-	" EXISTS(SELECT 1 FROM subscriptions s WHERE s.user_id = mailboxes.user_id"                          \
-	" AND s.name = mailboxes.name), user_id, first_recent_uid"
+	" CASE WHEN EXISTS(SELECT 1 FROM subscriptions s WHERE s.user_id = mailboxes.user_id"                \
+	" AND s.name = mailboxes.name) THEN 1 ELSE 0 END, user_id, first_recent_uid"
 
 /* Refuses names IMAP cannot carry safely: controls, LIST wildcards, empty levels. */
 int store_name_normalise(const char *name, char *out, size_t outlen)
@@ -36,85 +35,77 @@ int store_name_normalise(const char *name, char *out, size_t outlen)
 	return 0;
 }
 
-static void mailbox_from_row(sqlite3_stmt *q, struct store_mailbox *out, int64_t *owner)
+/* Names are bounded by store_name_normalise on the way in. */
+static int mailbox_from_row(struct sql_stmt *q, struct store_mailbox *out, int64_t *owner)
 {
 	memset(out, 0, sizeof(*out));
-	out->id = sqlite3_column_int64(q, 0);
-	db_column_copy(q, 1, out->name, sizeof(out->name));
-	out->uidvalidity = (uint32_t)sqlite3_column_int64(q, 2);
-	out->uidnext = (uint32_t)sqlite3_column_int64(q, 3);
-	out->highestmodseq = (uint64_t)sqlite3_column_int64(q, 4);
-	out->special_use = (unsigned)sqlite3_column_int(q, 5);
-	out->subscribed = sqlite3_column_int(q, 6) != 0;
+	out->id = sql_int(q, 0);
+	out->uidvalidity = (uint32_t)sql_int(q, 2);
+	out->uidnext = (uint32_t)sql_int(q, 3);
+	out->highestmodseq = (uint64_t)sql_int(q, 4);
+	out->special_use = (unsigned)sql_int(q, 5);
+	out->subscribed = sql_int(q, 6) != 0;
 	if (owner != NULL)
-		*owner = sqlite3_column_int64(q, 7);
-	out->first_recent_uid = (uint32_t)sqlite3_column_int64(q, 8);
+		*owner = sql_int(q, 7);
+	out->first_recent_uid = (uint32_t)sql_int(q, 8);
+	return sql_text_copy(q, 1, out->name, sizeof(out->name));
 }
 
-static int mailbox_query(struct store *st, sqlite3_stmt *q, struct store_mailbox *out, int64_t *owner,
-                         char *err, size_t errlen)
+/* One mailbox row from q (then done): 1, 0 none, -1. */
+static int mailbox_query(struct sql_stmt *q, struct store_mailbox *out, int64_t *owner, char *err,
+                         size_t errlen)
 {
-	int rc = db_step(q);
-	int ret = 0;
-	if (rc == SQLITE_ROW) {
-		mailbox_from_row(q, out, owner);
-		ret = 1;
-	} else if (rc != SQLITE_DONE) {
-		db_error(st->db, "mailbox", err, errlen);
-		ret = -1;
+	if (q == NULL)
+		return -1;
+	int rc = sql_next(q, err, errlen);
+	if (rc == 1 && mailbox_from_row(q, out, owner) != 0) {
+		str_format(err, errlen, "mailbox %lld: name too long", (long long)out->id);
+		rc = -1;
 	}
-	sqlite3_finalize(q);
-	return ret;
+	sql_done(q);
+	return rc;
 }
 
 int store_mailbox_row(struct store *st, int64_t user_id, const char *name, struct store_mailbox *out,
                       int64_t *owner, char *err, size_t errlen)
 {
-	sqlite3_stmt *q = db_prepare(
-	    st->db, "SELECT " MAILBOX_COLS " FROM mailboxes WHERE user_id = ? AND name = ?", err, errlen);
-	if (q == NULL)
-		return -1;
-	sqlite3_bind_int64(q, 1, user_id);
-	db_bind_text(q, 2, name);
-	return mailbox_query(st, q, out, owner, err, errlen);
+	return mailbox_query(sql_query(st->sql, "store.mailbox",
+	                               "SELECT " MAILBOX_COLS
+	                               " FROM mailboxes WHERE user_id = ?1 AND name = ?2",
+	                               SQL_ARGS(SQL_INT(user_id), SQL_TEXT(name)), err, errlen),
+	                     out, owner, err, errlen);
 }
 
 int store_mailbox_row_id(struct store *st, int64_t mailbox_id, struct store_mailbox *out, int64_t *owner,
                          char *err, size_t errlen)
 {
-	sqlite3_stmt *q =
-	    db_prepare(st->db, "SELECT " MAILBOX_COLS " FROM mailboxes WHERE id = ?", err, errlen);
-	if (q == NULL)
-		return -1;
-	sqlite3_bind_int64(q, 1, mailbox_id);
-	return mailbox_query(st, q, out, owner, err, errlen);
+	return mailbox_query(sql_query(st->sql, "store.mailbox_id",
+	                               "SELECT " MAILBOX_COLS " FROM mailboxes WHERE id = ?1",
+	                               SQL_ARGS(SQL_INT(mailbox_id)), err, errlen),
+	                     out, owner, err, errlen);
 }
 
 int store_mailbox_counts(struct store *st, struct store_mailbox *mb, char *err, size_t errlen)
 {
-	sqlite3_stmt *q =
-	    db_prepare(st->db,
-	               "SELECT count(*), total((flags & 1) = 0), total((flags & 8) != 0), total(size),"
-	               " total(uid >= ?2) FROM messages WHERE mailbox_id = ?1",
-	               err, errlen);
+	struct sql_stmt *q =
+	    sql_query(st->sql, "store.mailbox_counts",
+	              "SELECT count(*), coalesce(sum(CASE WHEN (flags & 1) = 0 THEN 1 ELSE 0 END), 0),"
+	              " coalesce(sum(CASE WHEN (flags & 8) != 0 THEN 1 ELSE 0 END), 0),"
+	              " coalesce(sum(size), 0), coalesce(sum(CASE WHEN uid >= ?2 THEN 1 ELSE 0 END), 0)"
+	              " FROM messages WHERE mailbox_id = ?1",
+	              SQL_ARGS(SQL_INT(mb->id), SQL_INT(mb->first_recent_uid)), err, errlen);
 	if (q == NULL)
 		return -1;
-	sqlite3_bind_int64(q, 1, mb->id);
-	sqlite3_bind_int64(q, 2, mb->first_recent_uid);
-	int rc = db_step(q);
-	if (rc == SQLITE_ROW) {
-		mb->messages = (uint32_t)sqlite3_column_int64(q, 0);
-		mb->unseen = (uint32_t)sqlite3_column_double(q, 1);
-		mb->deleted = (uint32_t)sqlite3_column_double(q, 2);
-		mb->total_size = (uint64_t)sqlite3_column_double(q, 3);
-		mb->recent = (uint32_t)sqlite3_column_double(q, 4);
+	int rc = sql_next(q, err, errlen);
+	if (rc == 1) {
+		mb->messages = (uint32_t)sql_int(q, 0);
+		mb->unseen = (uint32_t)sql_int(q, 1);
+		mb->deleted = (uint32_t)sql_int(q, 2);
+		mb->total_size = (uint64_t)sql_int(q, 3);
+		mb->recent = (uint32_t)sql_int(q, 4);
 	}
-	sqlite3_finalize(q);
-	if (rc != SQLITE_ROW) {
-		db_error(st->db, "mailbox counts", err, errlen);
-		return -1;
-	}
-	return 0;
+	sql_done(q);
+	return rc == 1 ? 0 : -1;
 }
 
 /* Resolves user and normalised name; returns 1 ok, 0 refused (err set), -1. */
@@ -183,21 +174,12 @@ static int mailbox_insert(struct store *st, int64_t user_id, const char *name, u
 	uint32_t uidvalidity;
 	if (store_next_uidvalidity(st, &uidvalidity, err, errlen) < 0)
 		return -1;
-	sqlite3_stmt *q = db_prepare(
-	    st->db, "INSERT INTO mailboxes(user_id, name, uidvalidity, special_use) VALUES(?, ?, ?, ?)", err,
-	    errlen);
-	if (q == NULL)
+	if (sql_exec(
+	        st->sql, "store.mailbox_insert",
+	        "INSERT INTO mailboxes (user_id, name, uidvalidity, special_use) VALUES (?1, ?2, ?3, ?4)",
+	        SQL_ARGS(SQL_INT(user_id), SQL_TEXT(name), SQL_INT(uidvalidity), SQL_INT(special_use)), err,
+	        errlen) != 1)
 		return -1;
-	sqlite3_bind_int64(q, 1, user_id);
-	db_bind_text(q, 2, name);
-	sqlite3_bind_int64(q, 3, uidvalidity);
-	sqlite3_bind_int(q, 4, (int)special_use);
-	int rc = db_step(q);
-	sqlite3_finalize(q);
-	if (rc != SQLITE_DONE) {
-		db_error(st->db, "mailbox insert", err, errlen);
-		return -1;
-	}
 	return subscribed && subscription_set(st, user_id, name, true, err, errlen) < 0 ? -1 : 0;
 }
 
@@ -252,29 +234,26 @@ int store_mailbox_create(struct store *st, const char *user, const char *name, u
 int store_mailbox_bump(struct store *st, int64_t mailbox_id, uint32_t nuids, uint32_t *first_uid,
                        uint64_t *modseq, char *err, size_t errlen)
 {
-	sqlite3_stmt *q =
-	    db_prepare(st->db,
-	               "UPDATE mailboxes SET uidnext = uidnext + ?, highestmodseq = highestmodseq + 1"
-	               " WHERE id = ? RETURNING uidnext, highestmodseq",
-	               err, errlen);
+	/* One statement that reads and writes the counters: the row lock it takes (and
+	 * SQLite's single writer) makes two deliveries never share a UID or a MODSEQ. */
+	struct sql_stmt *q =
+	    sql_query(st->sql, "store.mailbox_bump",
+	              "UPDATE mailboxes SET uidnext = uidnext + ?1, highestmodseq = highestmodseq + 1"
+	              " WHERE id = ?2 RETURNING uidnext, highestmodseq",
+	              SQL_ARGS(SQL_INT(nuids), SQL_INT(mailbox_id)), err, errlen);
 	if (q == NULL)
 		return -1;
-	sqlite3_bind_int64(q, 1, nuids);
-	sqlite3_bind_int64(q, 2, mailbox_id);
-	int rc = db_step(q);
+	int rc = sql_next(q, err, errlen);
 	int64_t uidnext = 0;
-	if (rc == SQLITE_ROW) {
-		uidnext = sqlite3_column_int64(q, 0);
-		*modseq = (uint64_t)sqlite3_column_int64(q, 1);
-		while (db_step(q) == SQLITE_ROW)
-			;
+	if (rc == 1) {
+		uidnext = sql_int(q, 0);
+		*modseq = (uint64_t)sql_int(q, 1);
+		rc = sql_next(q, err, errlen) < 0 ? -1 : 1;
 	}
-	sqlite3_finalize(q);
-	if (rc != SQLITE_ROW) {
-		if (rc == SQLITE_DONE)
+	sql_done(q);
+	if (rc != 1) {
+		if (rc == 0)
 			str_format(err, errlen, "mailbox no longer exists");
-		else
-			db_error(st->db, "mailbox update", err, errlen);
 		return -1;
 	}
 	/* UIDs are 32-bit, nonzero (RFC 9051 2.3.1.1): refusing beats wrapping. */
@@ -319,21 +298,19 @@ int store_mailbox_list(struct store *st, const char *user, struct store_mailbox_
 			str_format(err, errlen, "no such account");
 		return -1;
 	}
-	sqlite3_stmt *q = db_prepare(st->db,
-	                             "SELECT " MAILBOX_COLS " FROM mailboxes WHERE user_id = ?"
-	                             " ORDER BY name <> 'INBOX', name",
-	                             err, errlen);
+	struct sql_stmt *q = sql_query(st->sql, "store.mailbox_list",
+	                               "SELECT " MAILBOX_COLS " FROM mailboxes WHERE user_id = ?1"
+	                               " ORDER BY name <> 'INBOX', name",
+	                               SQL_ARGS(SQL_INT(user_id)), err, errlen);
 	if (q == NULL)
 		return -1;
-	sqlite3_bind_int64(q, 1, user_id);
-	while ((rc = db_step(q)) == SQLITE_ROW) {
+	while ((rc = sql_next(q, err, errlen)) == 1) {
 		out->v = xrealloc(out->v, (out->n + 1) * sizeof(*out->v));
-		mailbox_from_row(q, &out->v[out->n++], NULL);
+		if (mailbox_from_row(q, &out->v[out->n], NULL) == 0)
+			out->n++;
 	}
-	sqlite3_finalize(q);
-	if (rc != SQLITE_DONE || subscriptions_orphan(st, user_id, out, err, errlen) < 0) {
-		if (rc != SQLITE_DONE)
-			db_error(st->db, "mailbox list", err, errlen);
+	sql_done(q);
+	if (rc < 0 || subscriptions_orphan(st, user_id, out, err, errlen) < 0) {
 		store_mailbox_list_free(out);
 		return -1;
 	}

@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/db.h"
 #include "lib/sql.h"
 #include "lib/str.h"
 #include "store/store_int.h"
@@ -39,19 +38,9 @@ static int all_uids(struct store *st, int64_t mailbox_id, uint32_t **out, size_t
 	return 0;
 }
 
-static int exec_id(struct store *st, const char *sql, int64_t id, char *err, size_t errlen)
+static int exec_id(struct store *st, const char *what, const char *sql, int64_t id, char *err, size_t errlen)
 {
-	sqlite3_stmt *q = db_prepare(st->db, sql, err, errlen);
-	if (q == NULL)
-		return -1;
-	sqlite3_bind_int64(q, 1, id);
-	int rc = db_step(q);
-	sqlite3_finalize(q);
-	if (rc != SQLITE_DONE) {
-		db_error(st->db, "mailbox", err, errlen);
-		return -1;
-	}
-	return 0;
+	return sql_exec(st->sql, what, sql, SQL_ARGS(SQL_INT(id)), err, errlen) < 0 ? -1 : 0;
 }
 
 static int delete_txn(struct store *st, int64_t user_id, const char *name, int64_t *mailbox_id,
@@ -72,9 +61,11 @@ static int delete_txn(struct store *st, int64_t user_id, const char *name, int64
 		rc = store_expunge_locked(st, mb.id, uids, n, mb.highestmodseq + 1, unlinked, err, errlen);
 	free(uids);
 	if (rc == 0)
-		rc = exec_id(st, "DELETE FROM expunged WHERE mailbox_id = ?", mb.id, err, errlen);
+		rc = exec_id(st, "store.mailbox_delete", "DELETE FROM expunged WHERE mailbox_id = ?1", mb.id,
+		             err, errlen);
 	if (rc == 0)
-		rc = exec_id(st, "DELETE FROM mailboxes WHERE id = ?", mb.id, err, errlen);
+		rc = exec_id(st, "store.mailbox_delete", "DELETE FROM mailboxes WHERE id = ?1", mb.id, err,
+		             errlen);
 	return rc;
 }
 
@@ -125,14 +116,12 @@ static int rename_inbox(struct store *st, int64_t user_id, const char *to, int64
 	}
 	*notify_id = inbox.id;
 	char addr[256];
-	sqlite3_stmt *q = db_prepare(st->db, "SELECT address FROM store_users WHERE id = ?", err, errlen);
-	rc = -1;
-	if (q != NULL) {
-		sqlite3_bind_int64(q, 1, user_id);
-		if (db_step(q) == SQLITE_ROW && db_column_copy(q, 0, addr, sizeof(addr)) == 0)
-			rc = 0;
-		sqlite3_finalize(q);
-	}
+	struct sql_stmt *q =
+	    sql_query(st->sql, "store.user_address", "SELECT address FROM store_users WHERE id = ?1",
+	              SQL_ARGS(SQL_INT(user_id)), err, errlen);
+	rc = q != NULL && sql_next(q, err, errlen) == 1 && sql_text_copy(q, 0, addr, sizeof(addr)) == 0 ? 0
+	                                                                                                : -1;
+	sql_done(q);
 	if (rc == 0 && n > 0) {
 		rc = store_copy(st, inbox.id, uids, n, addr, to, true, &res, err, errlen);
 		store_copy_result_free(&res);
@@ -176,26 +165,29 @@ static int rename_tree(struct store *st, int64_t user_id, const char *from, cons
 			str_format(err, errlen, "mailbox already exists");
 		return rc < 0 ? -1 : 1;
 	}
-	/* substr() and length() count characters on both sides, so UTF-8 names work. */
-	sqlite3_stmt *q =
-	    db_prepare(st->db,
-	               "UPDATE mailboxes SET name = ?3 || substr(name, length(?2) + 1)"
-	               " WHERE user_id = ?1 AND (name = ?2 OR substr(name, 1, length(?2) + 1) = ?2 || '/')",
-	               err, errlen);
-	if (q == NULL)
-		return -1;
-	sqlite3_bind_int64(q, 1, user_id);
-	db_bind_text(q, 2, from);
-	db_bind_text(q, 3, to);
-	rc = db_step(q);
-	sqlite3_finalize(q);
-	if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+	/* A child's new name may be taken: looked for first, since with PostgreSQL the
+	 * violated constraint would abort the whole transaction. substr() and length()
+	 * count characters on both sides, so UTF-8 names work. */
+	int64_t one;
+	rc = sql_one(
+	    st->sql, "store.rename_check",
+	    "SELECT 1 FROM mailboxes a JOIN mailboxes b ON b.user_id = a.user_id"
+	    " AND b.name = ?3 || substr(a.name, length(?2) + 1)"
+	    " WHERE a.user_id = ?1 AND (a.name = ?2 OR substr(a.name, 1, length(?2) + 1) = ?2 || '/')",
+	    SQL_ARGS(SQL_INT(user_id), SQL_TEXT(from), SQL_TEXT(to)), &one, err, errlen);
+	if (rc != 0) {
+		if (rc == 1)
+			str_format(err, errlen, "a mailbox with the new name already exists");
+		return rc < 0 ? -1 : 1;
+	}
+	if (sql_exec(st->sql, "store.rename",
+	             "UPDATE mailboxes SET name = ?3 || substr(name, length(?2) + 1)"
+	             " WHERE user_id = ?1 AND (name = ?2 OR substr(name, 1, length(?2) + 1) = ?2 || '/')",
+	             SQL_ARGS(SQL_INT(user_id), SQL_TEXT(from), SQL_TEXT(to)), err, errlen) < 0) {
+		if (sql_last_error(st->sql) != SQL_ERR_CONSTRAINT)
+			return -1;
 		str_format(err, errlen, "a mailbox with the new name already exists");
 		return 1;
-	}
-	if (rc != SQLITE_DONE) {
-		db_error(st->db, "rename", err, errlen);
-		return -1;
 	}
 	return rename_subscriptions(st, user_id, from, to, err, errlen);
 }

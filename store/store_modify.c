@@ -10,7 +10,7 @@
 
 #include <sodium.h>
 
-#include "lib/db.h"
+#include "lib/sql.h"
 #include "lib/str.h"
 #include "store/store_int.h"
 
@@ -44,23 +44,22 @@ static void u32_push(uint32_t **v, size_t *n, uint32_t x)
 
 /* ---- expunge ---- */
 
-static int expunge_one(struct store *st, sqlite3_stmt *sel, sqlite3_stmt *del, sqlite3_stmt *rec,
-                       int64_t mailbox_id, uint32_t uid, uint64_t modseq, int64_t *blob_id)
+/* Removes one message and records it as expunged at modseq: 1 with *blob_id, 0 when
+ * it was not there, -1. */
+static int expunge_one(struct store *st, int64_t mailbox_id, uint32_t uid, uint64_t modseq, int64_t *blob_id,
+                       char *err, size_t errlen)
 {
-	sqlite3_reset(sel);
-	sqlite3_bind_int64(sel, 1, mailbox_id);
-	sqlite3_bind_int64(sel, 2, uid);
-	if (db_step(sel) != SQLITE_ROW)
-		return 0;
-	*blob_id = sqlite3_column_int64(sel, 0);
-	sqlite3_reset(del);
-	sqlite3_bind_int64(del, 1, mailbox_id);
-	sqlite3_bind_int64(del, 2, uid);
-	sqlite3_reset(rec);
-	sqlite3_bind_int64(rec, 1, mailbox_id);
-	sqlite3_bind_int64(rec, 2, uid);
-	sqlite3_bind_int64(rec, 3, (sqlite3_int64)modseq);
-	if (db_step(del) != SQLITE_DONE || db_step(rec) != SQLITE_DONE)
+	int rc = sql_one(st->sql, "store.expunge",
+	                 "SELECT blob_id FROM messages WHERE mailbox_id = ?1 AND uid = ?2",
+	                 SQL_ARGS(SQL_INT(mailbox_id), SQL_INT(uid)), blob_id, err, errlen);
+	if (rc <= 0)
+		return rc;
+	if (sql_exec(st->sql, "store.expunge", "DELETE FROM messages WHERE mailbox_id = ?1 AND uid = ?2",
+	             SQL_ARGS(SQL_INT(mailbox_id), SQL_INT(uid)), err, errlen) < 0 ||
+	    sql_exec(st->sql, "store.expunge",
+	             "INSERT INTO expunged (mailbox_id, uid, modseq) VALUES (?1, ?2, ?3)"
+	             " ON CONFLICT (mailbox_id, uid) DO UPDATE SET modseq = excluded.modseq",
+	             SQL_ARGS(SQL_INT(mailbox_id), SQL_INT(uid), SQL_INT(modseq)), err, errlen) < 0)
 		return -1;
 	return 1;
 }
@@ -68,27 +67,16 @@ static int expunge_one(struct store *st, sqlite3_stmt *sel, sqlite3_stmt *del, s
 int store_expunge_locked(struct store *st, int64_t mailbox_id, const uint32_t *uids, size_t n,
                          uint64_t modseq, struct store_paths *unlinked, char *err, size_t errlen)
 {
-	sqlite3_stmt *sel =
-	    db_prepare(st->db, "SELECT blob_id FROM messages WHERE mailbox_id = ? AND uid = ?", err, errlen);
-	sqlite3_stmt *del =
-	    db_prepare(st->db, "DELETE FROM messages WHERE mailbox_id = ? AND uid = ?", err, errlen);
-	sqlite3_stmt *rec = db_prepare(
-	    st->db, "INSERT OR REPLACE INTO expunged(mailbox_id, uid, modseq) VALUES(?, ?, ?)", err, errlen);
 	int64_t *blobs = xmalloc((n > 0 ? n : 1) * sizeof(*blobs));
 	size_t nblobs = 0;
-	int ret = (sel != NULL && del != NULL && rec != NULL) ? 0 : -1;
+	int ret = 0;
 	for (size_t i = 0; i < n && ret == 0; i++) {
-		int rc = expunge_one(st, sel, del, rec, mailbox_id, uids[i], modseq, &blobs[nblobs]);
-		if (rc < 0) {
-			db_error(st->db, "expunge", err, errlen);
+		int rc = expunge_one(st, mailbox_id, uids[i], modseq, &blobs[nblobs], err, errlen);
+		if (rc < 0)
 			ret = -1;
-		} else if (rc == 1) {
+		else if (rc == 1)
 			nblobs++;
-		}
 	}
-	sqlite3_finalize(sel);
-	sqlite3_finalize(del);
-	sqlite3_finalize(rec);
 	if (ret == 0)
 		ret = store_blob_release(st, blobs, nblobs, unlinked, err, errlen);
 	free(blobs);
@@ -99,24 +87,20 @@ int store_expunge_locked(struct store *st, int64_t mailbox_id, const uint32_t *u
 static int deleted_uids(struct store *st, int64_t mailbox_id, const uint32_t *only, size_t nonly,
                         uint32_t **out, size_t *nout, char *err, size_t errlen)
 {
-	sqlite3_stmt *q = db_prepare(
-	    st->db, "SELECT uid FROM messages WHERE mailbox_id = ? AND (flags & 8) != 0 ORDER BY uid", err,
-	    errlen);
+	struct sql_stmt *q =
+	    sql_query(st->sql, "store.deleted",
+	              "SELECT uid FROM messages WHERE mailbox_id = ?1 AND (flags & 8) != 0 ORDER BY uid",
+	              SQL_ARGS(SQL_INT(mailbox_id)), err, errlen);
 	if (q == NULL)
 		return -1;
-	sqlite3_bind_int64(q, 1, mailbox_id);
 	int rc;
-	while ((rc = db_step(q)) == SQLITE_ROW) {
-		uint32_t uid = (uint32_t)sqlite3_column_int64(q, 0);
+	while ((rc = sql_next(q, err, errlen)) == 1) {
+		uint32_t uid = (uint32_t)sql_int(q, 0);
 		if (only == NULL || bsearch(&uid, only, nonly, sizeof(*only), cmp_u32) != NULL)
 			u32_push(out, nout, uid);
 	}
-	sqlite3_finalize(q);
-	if (rc != SQLITE_DONE) {
-		db_error(st->db, "expunge", err, errlen);
-		return -1;
-	}
-	return 0;
+	sql_done(q);
+	return rc < 0 ? -1 : 0;
 }
 
 static int expunge_txn(struct store *st, int64_t mailbox_id, const uint32_t *only, size_t nonly,
@@ -181,18 +165,28 @@ struct flag_row {
 	uint64_t modseq;
 };
 
-static int flag_read(sqlite3_stmt *sel, int64_t mailbox_id, uint32_t uid, struct flag_row *r)
+/* 1 with r filled, 0 no such message, -1. */
+static int flag_read(struct store *st, int64_t mailbox_id, uint32_t uid, struct flag_row *r, char *err,
+                     size_t errlen)
 {
-	sqlite3_reset(sel);
-	sqlite3_bind_int64(sel, 1, mailbox_id);
-	sqlite3_bind_int64(sel, 2, uid);
-	int rc = db_step(sel);
-	if (rc != SQLITE_ROW)
-		return rc == SQLITE_DONE ? 0 : -1;
-	r->flags = (uint32_t)sqlite3_column_int(sel, 0);
-	db_column_copy(sel, 1, r->keywords, sizeof(r->keywords));
-	r->modseq = (uint64_t)sqlite3_column_int64(sel, 2);
-	return 1;
+	struct sql_stmt *q =
+	    sql_query(st->sql, "store.flags_read",
+	              "SELECT flags, keywords, modseq FROM messages WHERE mailbox_id = ?1 AND uid = ?2",
+	              SQL_ARGS(SQL_INT(mailbox_id), SQL_INT(uid)), err, errlen);
+	if (q == NULL)
+		return -1;
+	int rc = sql_next(q, err, errlen);
+	if (rc == 1) {
+		r->flags = (uint32_t)sql_int(q, 0);
+		r->modseq = (uint64_t)sql_int(q, 2);
+		/* keywords are bounded by store_keywords_normalise on the way in */
+		if (sql_text_copy(q, 1, r->keywords, sizeof(r->keywords)) != 0) {
+			str_format(err, errlen, "message %u: keywords too long", uid);
+			rc = -1;
+		}
+	}
+	sql_done(q);
+	return rc;
 }
 
 static uint32_t flags_apply(enum store_flags_op op, uint32_t cur, uint32_t arg)
@@ -220,12 +214,12 @@ static void updated_push(struct store_msglist *l, uint32_t uid, uint32_t flags, 
 }
 
 /* Applies the request to one message. Returns 1 changed, 0 unchanged/skipped, -1. */
-static int flags_one(struct store *st, sqlite3_stmt *sel, sqlite3_stmt *upd, int64_t mailbox_id, uint32_t uid,
-                     const struct store_flags_req *req, uint64_t modseq, struct store_flags_result *res)
+static int flags_one(struct store *st, int64_t mailbox_id, uint32_t uid, const struct store_flags_req *req,
+                     uint64_t modseq, struct store_flags_result *res, char *err, size_t errlen)
 {
 	struct flag_row r;
 	char kw[STORE_KEYWORDS_MAX];
-	int rc = flag_read(sel, mailbox_id, uid, &r);
+	int rc = flag_read(st, mailbox_id, uid, &r, err, errlen);
 	if (rc <= 0)
 		return rc;
 	if (req->unchangedsince != 0 && r.modseq > req->unchangedsince) {
@@ -237,13 +231,12 @@ static int flags_one(struct store *st, sqlite3_stmt *sel, sqlite3_stmt *upd, int
 		return 0; /* the list would grow past the limit: leave this message as it is */
 	if (nf == r.flags && strcmp(kw, r.keywords) == 0)
 		return 0;
-	sqlite3_reset(upd);
-	sqlite3_bind_int(upd, 1, (int)nf);
-	db_bind_text(upd, 2, kw[0] != '\0' ? kw : NULL);
-	sqlite3_bind_int64(upd, 3, (sqlite3_int64)modseq);
-	sqlite3_bind_int64(upd, 4, mailbox_id);
-	sqlite3_bind_int64(upd, 5, uid);
-	if (db_step(upd) != SQLITE_DONE)
+	if (sql_exec(st->sql, "store.flags_write",
+	             "UPDATE messages SET flags = ?1, keywords = ?2, modseq = ?3 WHERE mailbox_id = ?4 AND "
+	             "uid = ?5",
+	             SQL_ARGS(SQL_INT(nf), SQL_TEXT(kw[0] != '\0' ? kw : NULL), SQL_INT(modseq),
+	                      SQL_INT(mailbox_id), SQL_INT(uid)),
+	             err, errlen) < 0)
 		return -1;
 	updated_push(&res->updated, uid, nf, kw, modseq);
 	return 1;
@@ -264,25 +257,12 @@ static int flags_txn(struct store *st, int64_t mailbox_id, const uint32_t *uids,
 	res->highestmodseq = mb.highestmodseq;
 	if (store_mailbox_bump(st, mailbox_id, 0, NULL, &modseq, err, errlen) < 0)
 		return -1;
-	sqlite3_stmt *sel = db_prepare(
-	    st->db, "SELECT flags, keywords, modseq FROM messages WHERE mailbox_id = ? AND uid = ?", err,
-	    errlen);
-	sqlite3_stmt *upd = db_prepare(
-	    st->db,
-	    "UPDATE messages SET flags = ?, keywords = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?", err,
-	    errlen);
-	int ret = (sel != NULL && upd != NULL) ? 0 : -1;
-	for (size_t i = 0; i < n && ret == 0; i++) {
-		if (flags_one(st, sel, upd, mailbox_id, uids[i], req, modseq, res) < 0) {
-			db_error(st->db, "store flags", err, errlen);
-			ret = -1;
-		}
-	}
-	sqlite3_finalize(sel);
-	sqlite3_finalize(upd);
-	if (ret == 0 && res->updated.n > 0)
+	for (size_t i = 0; i < n; i++)
+		if (flags_one(st, mailbox_id, uids[i], req, modseq, res, err, errlen) < 0)
+			return -1;
+	if (res->updated.n > 0)
 		res->highestmodseq = modseq;
-	return ret;
+	return 0;
 }
 
 static int flags_validate(const struct store_flags_req *req, char *err, size_t errlen)

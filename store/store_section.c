@@ -8,7 +8,7 @@
 
 #include <libetpan/libetpan.h>
 
-#include "lib/db.h"
+#include "lib/sql.h"
 #include "lib/str.h"
 #include "store/store_int.h"
 
@@ -22,30 +22,27 @@ struct range {
 int store_message_load(struct store *st, int64_t mailbox_id, uint32_t uid, char *err, size_t errlen)
 {
 	char name[STORE_BLOB_NAME_LEN + 8];
-	sqlite3_stmt *q =
-	    db_prepare(st->db,
-	               "SELECT b.name, b.user_id FROM messages m JOIN blobs b ON b.id = m.blob_id"
-	               " WHERE m.mailbox_id = ? AND m.uid = ?",
-	               err, errlen);
+	struct sql_stmt *q =
+	    sql_query(st->sql, "store.message_blob",
+	              "SELECT b.name, b.user_id FROM messages m JOIN blobs b ON b.id = m.blob_id"
+	              " WHERE m.mailbox_id = ?1 AND m.uid = ?2",
+	              SQL_ARGS(SQL_INT(mailbox_id), SQL_INT(uid)), err, errlen);
 	if (q == NULL)
 		return -1;
-	sqlite3_bind_int64(q, 1, mailbox_id);
-	sqlite3_bind_int64(q, 2, uid);
-	int rc = db_step(q);
+	int rc = sql_next(q, err, errlen);
 	int64_t user_id = 0;
-	if (rc == SQLITE_ROW) {
-		db_column_copy(q, 0, name, sizeof(name));
-		user_id = sqlite3_column_int64(q, 1);
+	if (rc == 1) {
+		user_id = sql_int(q, 1);
+		if (sql_text_copy(q, 0, name, sizeof(name)) != 0) {
+			str_format(err, errlen, "message %u: blob name too long", uid);
+			rc = -1;
+		}
 	}
-	sqlite3_finalize(q);
-	if (rc == SQLITE_DONE) {
+	sql_done(q);
+	if (rc == 0)
 		str_format(err, errlen, "no such message");
-		return 0;
-	}
-	if (rc != SQLITE_ROW) {
-		db_error(st->db, "message", err, errlen);
-		return -1;
-	}
+	if (rc <= 0)
+		return rc;
 	return store_blob_load(st, user_id, name, err, errlen) < 0 ? -1 : 1;
 }
 

@@ -4,21 +4,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/db.h"
+#include "lib/sql.h"
 #include "lib/str.h"
 #include "store/store_int.h"
 
 #define MSG_COLS "uid, flags, modseq, internaldate, size, keywords"
 
-static void msg_from_row(sqlite3_stmt *q, struct store_msg *m)
+static void msg_from_row(struct sql_stmt *q, struct store_msg *m)
 {
-	m->uid = (uint32_t)sqlite3_column_int64(q, 0);
-	m->flags = (uint32_t)sqlite3_column_int(q, 1);
-	m->modseq = (uint64_t)sqlite3_column_int64(q, 2);
-	m->internaldate = sqlite3_column_int64(q, 3);
-	m->size = (uint64_t)sqlite3_column_int64(q, 4);
-	const unsigned char *kw = sqlite3_column_text(q, 5);
-	m->keywords = (kw != NULL && kw[0] != '\0') ? xstrdup((const char *)kw) : NULL;
+	m->uid = (uint32_t)sql_int(q, 0);
+	m->flags = (uint32_t)sql_int(q, 1);
+	m->modseq = (uint64_t)sql_int(q, 2);
+	m->internaldate = sql_int(q, 3);
+	m->size = (uint64_t)sql_int(q, 4);
+	const char *kw = sql_text(q, 5);
+	m->keywords = (kw != NULL && kw[0] != '\0') ? xstrdup(kw) : NULL;
 }
 
 void store_msglist_free(struct store_msglist *l)
@@ -30,22 +30,23 @@ void store_msglist_free(struct store_msglist *l)
 	l->n = 0;
 }
 
-/* Reads the rows of q into list, growing geometrically (100,000 rows). */
-static int msglist_read(struct store *st, sqlite3_stmt *q, struct store_msglist *list, char *err,
-                        size_t errlen)
+/* Reads the rows of q (then done) into list, growing geometrically (100,000 rows). */
+static int msglist_read(struct sql_stmt *q, struct store_msglist *list, char *err, size_t errlen)
 {
 	size_t cap = 0;
 	int rc;
 	memset(list, 0, sizeof(*list));
-	while ((rc = db_step(q)) == SQLITE_ROW) {
+	if (q == NULL)
+		return -1;
+	while ((rc = sql_next(q, err, errlen)) == 1) {
 		if (list->n == cap) {
 			cap = cap == 0 ? 256 : cap * 2;
 			list->v = xrealloc(list->v, cap * sizeof(*list->v));
 		}
 		msg_from_row(q, &list->v[list->n++]);
 	}
-	if (rc != SQLITE_DONE) {
-		db_error(st->db, "messages", err, errlen);
+	sql_done(q);
+	if (rc < 0) {
 		store_msglist_free(list);
 		return -1;
 	}
@@ -59,13 +60,11 @@ static int select_locked(struct store *st, struct store_mailbox *mbox, struct st
 		return -1;
 	if (list == NULL)
 		return 1;
-	sqlite3_stmt *q = db_prepare(
-	    st->db, "SELECT " MSG_COLS " FROM messages WHERE mailbox_id = ? ORDER BY uid", err, errlen);
-	if (q == NULL)
-		return -1;
-	sqlite3_bind_int64(q, 1, mbox->id);
-	int rc = msglist_read(st, q, list, err, errlen);
-	sqlite3_finalize(q);
+	int rc =
+	    msglist_read(sql_query(st->sql, "store.select",
+	                           "SELECT " MSG_COLS " FROM messages WHERE mailbox_id = ?1 ORDER BY uid",
+	                           SQL_ARGS(SQL_INT(mbox->id)), err, errlen),
+	                 list, err, errlen);
 	return rc < 0 ? -1 : 1;
 }
 
@@ -102,27 +101,23 @@ int store_select_id(struct store *st, int64_t mailbox_id, struct store_mailbox *
 static int expunged_read(struct store *st, int64_t mailbox_id, uint64_t since, struct store_changes *out,
                          char *err, size_t errlen)
 {
-	sqlite3_stmt *q = db_prepare(
-	    st->db, "SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid", err, errlen);
+	struct sql_stmt *q =
+	    sql_query(st->sql, "store.expunged",
+	              "SELECT uid FROM expunged WHERE mailbox_id = ?1 AND modseq > ?2 ORDER BY uid",
+	              SQL_ARGS(SQL_INT(mailbox_id), SQL_INT(since)), err, errlen);
 	if (q == NULL)
 		return -1;
-	sqlite3_bind_int64(q, 1, mailbox_id);
-	sqlite3_bind_int64(q, 2, (sqlite3_int64)since);
 	size_t cap = 0;
 	int rc;
-	while ((rc = db_step(q)) == SQLITE_ROW) {
+	while ((rc = sql_next(q, err, errlen)) == 1) {
 		if (out->nexpunged == cap) {
 			cap = cap == 0 ? 64 : cap * 2;
 			out->expunged = xrealloc(out->expunged, cap * sizeof(*out->expunged));
 		}
-		out->expunged[out->nexpunged++] = (uint32_t)sqlite3_column_int64(q, 0);
+		out->expunged[out->nexpunged++] = (uint32_t)sql_int(q, 0);
 	}
-	sqlite3_finalize(q);
-	if (rc != SQLITE_DONE) {
-		db_error(st->db, "expunged", err, errlen);
-		return -1;
-	}
-	return 0;
+	sql_done(q);
+	return rc < 0 ? -1 : 0;
 }
 
 static int changes_locked(struct store *st, int64_t mailbox_id, uint64_t since, struct store_changes *out,
@@ -133,15 +128,11 @@ static int changes_locked(struct store *st, int64_t mailbox_id, uint64_t since, 
 		return rc;
 	if (store_mailbox_counts(st, &out->mbox, err, errlen) < 0)
 		return -1;
-	sqlite3_stmt *q = db_prepare(
-	    st->db, "SELECT " MSG_COLS " FROM messages WHERE mailbox_id = ? AND modseq > ? ORDER BY uid", err,
-	    errlen);
-	if (q == NULL)
-		return -1;
-	sqlite3_bind_int64(q, 1, mailbox_id);
-	sqlite3_bind_int64(q, 2, (sqlite3_int64)since);
-	rc = msglist_read(st, q, &out->changed, err, errlen);
-	sqlite3_finalize(q);
+	rc = msglist_read(sql_query(st->sql, "store.changes",
+	                            "SELECT " MSG_COLS
+	                            " FROM messages WHERE mailbox_id = ?1 AND modseq > ?2 ORDER BY uid",
+	                            SQL_ARGS(SQL_INT(mailbox_id), SQL_INT(since)), err, errlen),
+	                  &out->changed, err, errlen);
 	if (rc < 0 || expunged_read(st, mailbox_id, since, out, err, errlen) < 0)
 		return -1;
 	return 1;
@@ -169,45 +160,38 @@ void store_changes_free(struct store_changes *c)
 	c->nexpunged = 0;
 }
 
-static char *column_dup(sqlite3_stmt *q, int col)
+static char *column_dup(struct sql_stmt *q, int col)
 {
-	const unsigned char *s = sqlite3_column_text(q, col);
-	return xstrdup(s != NULL ? (const char *)s : "NIL");
+	const char *s = sql_text(q, col);
+	return xstrdup(s != NULL ? s : "NIL");
 }
 
 int store_message_get(struct store *st, int64_t mailbox_id, uint32_t uid, unsigned want,
                       struct store_message *out, char *err, size_t errlen)
 {
 	memset(out, 0, sizeof(*out));
-	sqlite3_stmt *q =
-	    db_prepare(st->db,
-	               "SELECT " MSG_COLS ", sent_date, header_size, envelope, bodystructure, body"
-	               " FROM messages WHERE mailbox_id = ? AND uid = ?",
-	               err, errlen);
+	struct sql_stmt *q =
+	    sql_query(st->sql, "store.message",
+	              "SELECT " MSG_COLS ", sent_date, header_size, envelope, bodystructure, body"
+	              " FROM messages WHERE mailbox_id = ?1 AND uid = ?2",
+	              SQL_ARGS(SQL_INT(mailbox_id), SQL_INT(uid)), err, errlen);
 	if (q == NULL)
 		return -1;
-	sqlite3_bind_int64(q, 1, mailbox_id);
-	sqlite3_bind_int64(q, 2, uid);
-	int rc = db_step(q);
-	int ret = 0;
-	if (rc == SQLITE_ROW) {
+	int rc = sql_next(q, err, errlen);
+	if (rc == 1) {
 		msg_from_row(q, &out->msg);
-		out->sent_date = sqlite3_column_int64(q, 6);
+		out->sent_date = sql_int(q, 6);
 		out->sent_local = out->sent_date; /* until the stored form has it */
-		out->header_size = (uint64_t)sqlite3_column_int64(q, 7);
+		out->header_size = (uint64_t)sql_int(q, 7);
 		if (want & STORE_WANT_ENVELOPE)
 			out->envelope = column_dup(q, 8);
 		if (want & STORE_WANT_BODYSTRUCTURE)
 			out->bodystructure = column_dup(q, 9);
 		if (want & STORE_WANT_BODY)
 			out->body = column_dup(q, 10);
-		ret = 1;
-	} else if (rc != SQLITE_DONE) {
-		db_error(st->db, "message", err, errlen);
-		ret = -1;
 	}
-	sqlite3_finalize(q);
-	return ret;
+	sql_done(q);
+	return rc;
 }
 
 void store_message_free(struct store_message *m)

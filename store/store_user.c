@@ -8,7 +8,7 @@
 #include <sodium.h>
 
 #include "lib/crypto.h"
-#include "lib/db.h"
+#include "lib/sql.h"
 #include "lib/str.h"
 #include "store/store_int.h"
 
@@ -22,23 +22,23 @@ static const struct {
     {"Trash", STORE_SPECIAL_TRASH},
 };
 
+/* Addresses are kept lowercase, so that the lookup is a plain comparison on any
+ * engine (and uses the index). */
+static int lower_address(const char *address, char out[256])
+{
+	if (str_copy(out, 256, address) != 0)
+		return -1;
+	str_lower(out);
+	return 0;
+}
+
 int store_user_id(struct store *st, const char *address, int64_t *user_id, char *err, size_t errlen)
 {
-	sqlite3_stmt *q = db_prepare(st->db, "SELECT id FROM store_users WHERE address = ?", err, errlen);
-	if (q == NULL)
-		return -1;
-	db_bind_text(q, 1, address);
-	int rc = db_step(q);
-	int ret = 0;
-	if (rc == SQLITE_ROW) {
-		*user_id = sqlite3_column_int64(q, 0);
-		ret = 1;
-	} else if (rc != SQLITE_DONE) {
-		db_error(st->db, "store user", err, errlen);
-		ret = -1;
-	}
-	sqlite3_finalize(q);
-	return ret;
+	char key[256];
+	if (lower_address(address, key) != 0)
+		return 0;
+	return sql_one(st->sql, "store.user", "SELECT id FROM store_users WHERE address = ?1",
+	               SQL_ARGS(SQL_TEXT(key)), user_id, err, errlen);
 }
 
 int store_user_exists(struct store *st, const char *address)
@@ -60,21 +60,18 @@ static int user_insert(struct store *st, const char *address, int64_t *user_id, 
 		str_format(err, errlen, "cannot wrap the account key");
 		return -1;
 	}
-	sqlite3_stmt *q = db_prepare(
-	    st->db, "INSERT INTO store_users(address, wrapped_key, created) VALUES(?, ?, ?)", err, errlen);
-	if (q == NULL)
-		return -1;
-	db_bind_text(q, 1, address);
-	db_bind_text(q, 2, wrapped);
-	sqlite3_bind_int64(q, 3, (sqlite3_int64)time(NULL));
-	rc = db_step(q);
-	sqlite3_finalize(q);
-	if (rc != SQLITE_DONE) {
-		db_error(st->db, "store user insert", err, errlen);
+	char addr[256];
+	if (lower_address(address, addr) != 0) {
+		str_format(err, errlen, "address too long");
 		return -1;
 	}
-	*user_id = sqlite3_last_insert_rowid(st->db);
-	return 0;
+	return sql_one(
+	           st->sql, "store.user_insert",
+	           "INSERT INTO store_users (address, wrapped_key, created) VALUES (?1, ?2, ?3) RETURNING id",
+	           SQL_ARGS(SQL_TEXT(addr), SQL_TEXT(wrapped), SQL_INT(time(NULL))), user_id, err,
+	           errlen) == 1
+	           ? 0
+	           : -1;
 }
 
 static int user_create_locked(struct store *st, const char *address, char *err, size_t errlen)
@@ -119,17 +116,20 @@ int store_user_key(struct store *st, int64_t user_id, unsigned char key[CRYPTO_K
 		}
 	}
 	char wrapped[CRYPTO_WRAPPED_HEX_LEN + 8];
-	sqlite3_stmt *q = db_prepare(st->db, "SELECT wrapped_key FROM store_users WHERE id = ?", err, errlen);
+	struct sql_stmt *q =
+	    sql_query(st->sql, "store.user_key", "SELECT wrapped_key FROM store_users WHERE id = ?1",
+	              SQL_ARGS(SQL_INT(user_id)), err, errlen);
 	if (q == NULL)
 		return -1;
-	sqlite3_bind_int64(q, 1, user_id);
-	int rc = db_step(q);
-	if (rc != SQLITE_ROW || db_column_copy(q, 0, wrapped, sizeof(wrapped)) < 0) {
-		sqlite3_finalize(q);
-		str_format(err, errlen, "account key missing");
+	int rc = sql_next(q, err, errlen);
+	if (rc == 1 && sql_text_copy(q, 0, wrapped, sizeof(wrapped)) != 0)
+		rc = 0;
+	sql_done(q);
+	if (rc != 1) {
+		if (rc == 0)
+			str_format(err, errlen, "account key missing");
 		return -1;
 	}
-	sqlite3_finalize(q);
 	if (crypto_key_unwrap(st->master, wrapped, key) < 0) {
 		str_format(err, errlen, "account key cannot be unwrapped (altered, or wrong master key)");
 		return -1;
@@ -145,32 +145,22 @@ int store_user_key(struct store *st, int64_t user_id, unsigned char key[CRYPTO_K
  * under the same name never reuses a UIDVALIDITY (RFC 9051 2.3.1.1). */
 int store_next_uidvalidity(struct store *st, uint32_t *out, char *err, size_t errlen)
 {
-	sqlite3_stmt *q =
-	    db_prepare(st->db, "SELECT value FROM store_counters WHERE name = 'uidvalidity'", err, errlen);
-	if (q == NULL)
-		return -1;
 	int64_t last = 0;
-	if (db_step(q) == SQLITE_ROW)
-		last = sqlite3_column_int64(q, 0);
-	sqlite3_finalize(q);
+	if (sql_lock(st->sql, "store.uidvalidity", err, errlen) < 0 ||
+	    sql_one(st->sql, "store.uidvalidity",
+	            "SELECT value FROM store_counters WHERE name = 'uidvalidity'", SQL_NOARGS, &last, err,
+	            errlen) < 0)
+		return -1;
 	int64_t next = (int64_t)time(NULL);
 	if (next <= last)
 		next = last + 1;
 	if (next > (int64_t)UINT32_MAX)
 		next = 1; /* not before 2106 */
-	q = db_prepare(st->db,
-	               "INSERT INTO store_counters(name, value) VALUES('uidvalidity', ?)"
-	               " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-	               err, errlen);
-	if (q == NULL)
+	if (sql_exec(st->sql, "store.uidvalidity",
+	             "INSERT INTO store_counters (name, value) VALUES ('uidvalidity', ?1)"
+	             " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+	             SQL_ARGS(SQL_INT(next)), err, errlen) < 0)
 		return -1;
-	sqlite3_bind_int64(q, 1, next);
-	int rc = db_step(q);
-	sqlite3_finalize(q);
-	if (rc != SQLITE_DONE) {
-		db_error(st->db, "uidvalidity", err, errlen);
-		return -1;
-	}
 	*out = (uint32_t)next;
 	return 0;
 }

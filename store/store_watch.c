@@ -43,7 +43,7 @@ static void notify_now(struct store *st, int64_t mailbox_id)
  * see nothing new, and then sleep until the next change: so wait for the commit. */
 void store_notify(struct store *st, int64_t mailbox_id)
 {
-	if (sqlite3_get_autocommit(st->db)) {
+	if (!sql_in_transaction(st->sql)) {
 		notify_now(st, mailbox_id);
 		return;
 	}

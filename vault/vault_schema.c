@@ -46,6 +46,14 @@ static const struct sql_migration vault_migrations[] = {
             "ALTER TABLE vault_document ADD COLUMN superseded_by INTEGER;"
             "CREATE INDEX vault_document_entry ON vault_document(patient, entry_uuid);"
             "CREATE INDEX vault_document_set ON vault_document(patient, set_id);"},
+    /* patients' blocks (vault_access.h), created by directory_entries step 1 in
+     * databases made before the vault owned them */
+    {.version = 4,
+     .sqlite = "CREATE TABLE IF NOT EXISTS patient_blocks ("
+               " patient TEXT NOT NULL,"
+               " professional TEXT NOT NULL,"
+               " created INTEGER NOT NULL,"
+               " PRIMARY KEY (patient, professional)) WITHOUT ROWID;"},
 };
 
 const struct sql_schema vault_schema = {"vault", vault_migrations,

@@ -1,5 +1,6 @@
 /* vault_schema.h: the vault's tables (component "vault": vault_document, vault_grant,
- * vault_notice, vault_history_sync), for policy/'s list of every part's schema. */
+ * vault_notice, vault_history_sync, patient_blocks), for policy/'s list of every
+ * part's schema. */
 #ifndef MSS_VAULT_SCHEMA_H
 #define MSS_VAULT_SCHEMA_H
 

@@ -75,7 +75,7 @@ def test_init_creates_current_schema_and_migrate_usage(mss_factory):
     m = mss_factory()
     assert m.ctl("migrate").stdout.strip() == "store schema: up to date"
     components = dict(m.sql("SELECT component, version FROM schema_version"))
-    assert set(components) >= {"directory", "directory_entries", "store", "audit", "vault"}
+    assert set(components) >= {"directory", "directory_entries", "store", "audit", "vault", "policy"}
     r = m.ctl("migrate", "now", check=False)
     assert r.returncode == 2
     assert "migrate takes no arguments" in r.stderr
@@ -83,3 +83,24 @@ def test_init_creates_current_schema_and_migrate_usage(mss_factory):
     r = fresh.ctl("migrate", check=False)
     assert r.returncode == 1
     assert "run mssctl init" in r.stderr
+
+
+VAULT_BLOCKS = 4  # the vault's step that takes patient_blocks over (vault/vault_schema.c)
+
+
+def test_tables_moved_to_their_owners_keep_their_rows(mss_factory):
+    """A store made before the vault owned patient_blocks and the policy owned
+    policy_contacts (both created by directory_entries then): migrate gives them to
+    their owners without touching their rows."""
+    m = mss_factory()
+    write_sql(m, "INSERT INTO patient_blocks VALUES ('p@patient.mss.test', 'd@pro.mss.test', 1)",
+              "INSERT INTO policy_contacts VALUES ('p@patient.mss.test', 'd@pro.mss.test', 'open', 1, 1)",
+              f"UPDATE schema_version SET version = {VAULT_BLOCKS - 1} WHERE component = 'vault'",
+              "DELETE FROM schema_version WHERE component = 'policy'")
+    rc, log = start_fails(m, "smtpd")
+    assert rc == 1 and "run mssctl migrate" in log, log
+    assert m.ctl("migrate").stdout.strip() == "store schema: 2 migrations applied"
+    assert m.sql("SELECT count(*) FROM patient_blocks") == [(1,)]
+    assert m.sql("SELECT state FROM policy_contacts") == [("open",)]
+    assert dict(m.sql("SELECT component, version FROM schema_version"))["policy"] == 1
+    m.start("smtpd")

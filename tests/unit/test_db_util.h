@@ -3,14 +3,12 @@
 #ifndef MSS_TEST_DB_UTIL_H
 #define MSS_TEST_DB_UTIL_H
 
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "lib/config.h"
 #include "lib/sql.h"
-#include "lib/sql_sqlite.h"
 #include "lib/str.h"
 #include "store/store.h"
 #include "store/store_sql.h"
@@ -80,28 +78,6 @@ static inline int64_t test_sql_int(struct store *st, const char *sql)
 	if (sql_one(store_sql(st), "test", sql, SQL_NOARGS, &v, err, sizeof err) < 0)
 		fprintf(stderr, "test_sql_int: %s\n", err);
 	return v;
-}
-
-/* Opens (creating) a bare database file and applies each schema, for parts not yet
- * on the store: the connection (close with sql_close) and *raw its SQLite handle, or
- * NULL (why on stderr). */
-static inline struct sql *test_db_create(const char *path, const struct sql_schema *const *schemas, size_t n,
-                                         sqlite3 **raw)
-{
-	char err[256];
-	struct sql *conn = sql_open(path, SQL_OPEN_CREATE, err, sizeof err);
-	for (size_t i = 0; conn != NULL && i < n; i++) {
-		if (sql_migrate(conn, schemas[i], NULL, err, sizeof err) < 0) {
-			sql_close(conn);
-			conn = NULL;
-		}
-	}
-	if (conn == NULL) {
-		fprintf(stderr, "test_db_create: %s\n", err);
-		return NULL;
-	}
-	*raw = sql_sqlite_handle(conn);
-	return conn;
 }
 
 #endif

@@ -28,6 +28,9 @@
 #include "msg/msg.h"
 #include "policy/contacts.h"
 #include "policy/policy_rules.h"
+#include "policy/policy_schema.h"
+#include "vault/vault_access.h"
+#include "vault/vault_schema.h"
 
 #define PAT "146026322000196@patient.mss.test"
 #define PAT2 "279035121518989@patient.mss.test"
@@ -37,6 +40,7 @@
 static char dir[300];
 static struct store *store;
 static struct test_data td;
+static const struct vault_actor admin = {"mssctl", "local", ""};
 
 static void write_file(const char *path, const char *content)
 {
@@ -90,7 +94,8 @@ static int setup(void **state)
 {
 	(void)state;
 	char err[256];
-	const struct sql_schema *parts[] = {&directory_schema, &directory_entries_schema, &audit_schema};
+	const struct sql_schema *parts[] = {&directory_schema, &directory_entries_schema, &audit_schema,
+	                                    &vault_schema, &policy_schema};
 	if (crypto_init() < 0 || test_data_init(&td, "mss-test-policy") != 0)
 		return -1;
 	str_copy(dir, sizeof dir, td.dir);
@@ -99,7 +104,7 @@ static int setup(void **state)
 		fprintf(stderr, "config: %s\n", err);
 		return -1;
 	}
-	if (test_data_open(&td, parts, 3) != 0 || audit_start_log(td.st, err, sizeof err) != 0)
+	if (test_data_open(&td, parts, 5) != 0 || audit_start_log(td.st, err, sizeof err) != 0)
 		return -1;
 	store = td.st;
 	add_account(PAT, ROLE_PATIENT);
@@ -111,8 +116,10 @@ static int setup(void **state)
 	add_account("pharmacie@pro.mss.test", ROLE_ORGANISATION);
 	assert_int_equal(account_disable(store, "dr.off@pro.mss.test", err, sizeof err), 0);
 	load_directory();
-	assert_int_equal(contacts_block(store, PAT, "dr.durand@pro.mss.test", true), 0);
-	assert_int_equal(contacts_block(store, PAT, "Dr.Durand@pro.mss.test", true), 1);
+	assert_int_equal(vault_access_block(store, &admin, PAT, "dr.durand@pro.mss.test", err, sizeof err),
+	                 0);
+	assert_int_equal(vault_access_block(store, &admin, PAT, "Dr.Durand@pro.mss.test", err, sizeof err),
+	                 0);
 	assert_int_equal(contacts_record(store, PAT, "dr.martin@pro.mss.test", false), 0);
 	assert_int_equal(contacts_record(store, PAT, "labo@pro.mss.test", true), 0);
 	return 0;
@@ -310,6 +317,7 @@ static void test_contact_from_headers(void **state)
 static void test_contact_states(void **state)
 {
 	(void)state;
+	char err[256];
 	enum contact_state cs;
 	assert_int_equal(contacts_state(store, PAT2, "dr.durand@pro.mss.test", &cs), 0);
 	assert_int_equal(cs, CONTACT_NONE);
@@ -325,9 +333,11 @@ static void test_contact_states(void **state)
 	assert_int_equal(cs, CONTACT_OPEN);
 	assert_int_equal(contacts_record(store, PAT2, "not an address", false), -1);
 	assert_int_equal(contacts_is_blocked(store, PAT, "DR.DURAND@pro.mss.test"), 1);
-	assert_int_equal(contacts_block(store, PAT, "dr.durand@pro.mss.test", false), 0);
+	assert_int_equal(vault_access_unblock(store, &admin, PAT, "dr.durand@pro.mss.test", err, sizeof err),
+	                 0);
 	assert_int_equal(contacts_is_blocked(store, PAT, "dr.durand@pro.mss.test"), 0);
-	assert_int_equal(contacts_block(store, PAT, "dr.durand@pro.mss.test", true), 0);
+	assert_int_equal(vault_access_block(store, &admin, PAT, "dr.durand@pro.mss.test", err, sizeof err),
+	                 0);
 }
 
 int main(void)

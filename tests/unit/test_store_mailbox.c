@@ -1,6 +1,7 @@
 /* test_store_mailbox.c: accounts' default folders, create/delete/rename/subscribe,
  * UIDVALIDITY, data_dir creation. */
 #include "test_store_util.h"
+#include "store/store_sql.h"
 
 #include <sys/stat.h>
 
@@ -182,15 +183,15 @@ static void test_deliver_creates_mailbox(void **state)
 static void test_user_create_in_caller_txn(void **state)
 {
 	struct store_fixture *f = *state;
-	sqlite3 *db = store_db(f->st);
-	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	struct sql *db = store_sql(f->st);
+	assert_int_equal(sql_begin_write(db, f->err, sizeof(f->err)), 0);
 	assert_int_equal(store_user_create(f->st, USER, f->err, sizeof(f->err)), 0);
 	assert_int_equal(store_user_exists(f->st, USER), 1);
-	assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	sql_rollback(db);
 	assert_int_equal(store_user_exists(f->st, USER), 0);
-	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sql_begin_write(db, f->err, sizeof(f->err)), 0);
 	assert_int_equal(store_user_create(f->st, USER, f->err, sizeof(f->err)), 0);
-	assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sql_commit(db, f->err, sizeof(f->err)), 0);
 	struct store_mailbox mb;
 	assert_int_equal(store_mailbox_get(f->st, USER, "Trash", &mb, f->err, sizeof(f->err)), 1);
 	assert_int_equal(store_user_create(f->st, "not an address", f->err, sizeof(f->err)), 1);
