@@ -36,6 +36,9 @@ static int section_item(struct imap_fetch_request *r, const char *s, enum imap_f
 		return -1;
 	r->sets_seen |= !it->peek;
 	r->reads_content = true;
+	r->reads_body |= k == IMAP_FETCH_BINARY ||
+	                 (k == IMAP_FETCH_SECTION &&
+	                  (it->sec.kind == IMAP_SECTION_ALL || it->sec.kind == IMAP_SECTION_TEXT));
 	return 0;
 }
 
@@ -49,6 +52,7 @@ static int rfc822_item(struct imap_fetch_request *r, const char *s)
 	it->peek = str_ieq(s, "RFC822.HEADER");
 	r->sets_seen |= !it->peek;
 	r->reads_content = true;
+	r->reads_body |= !it->peek;
 	const char *label = str_ieq(s, "RFC822") ? "RFC822" : it->peek ? "RFC822.HEADER" : "RFC822.TEXT";
 	return str_copy(it->label, sizeof(it->label), label);
 }

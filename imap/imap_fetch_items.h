@@ -44,6 +44,7 @@ struct imap_fetch_request {
 	size_t n;
 	bool sets_seen;        /* a non-PEEK body section (RFC 9051 6.4.5) */
 	bool reads_content;    /* an item needs the message's octets */
+	bool reads_body;       /* ... a body's content, not only headers (a document consulted) */
 	bool needs_meta;       /* an item needs the stored metadata (dates, sizes, structures) */
 	uint64_t changedsince; /* CHANGEDSINCE n (RFC 7162 3.1.4.1), 0 = none */
 	bool vanished;         /* VANISHED (RFC 7162 3.2.6) */

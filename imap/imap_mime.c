@@ -257,6 +257,7 @@ static void header_end(struct imap_mime_parser *p, bool at_eoh)
 	if ((part->flags & IMAP_PART_MULTIPART) && at_eoh && ct.boundary[0] != '\0')
 		push_boundary(p, ct.boundary);
 	if (!(part->flags & IMAP_PART_MULTIPART)) {
+		part->cte = cte;
 		if (cte == IMAP_CTE_UNKNOWN)
 			part->flags |= IMAP_PART_UNKNOWN_CTE;
 		imap_decoder_init(&p->dec, cte == IMAP_CTE_UNKNOWN ? IMAP_CTE_7BIT : cte);

@@ -52,6 +52,7 @@ struct imap_part {
 	uint64_t body_size;   /* body octets (children and boundaries included) */
 	uint32_t header_lines, body_lines;
 	uint64_t decoded_size; /* leaf parts: body octets after transfer decoding */
+	enum imap_cte cte;     /* leaf parts: Content-Transfer-Encoding (IMAP_CTE_UNKNOWN: not undone) */
 	unsigned flags;        /* IMAP_PART_* */
 	struct imap_part *parent, *children, *next;
 	size_t nchildren;

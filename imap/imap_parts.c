@@ -2,7 +2,7 @@
  *
  * Version byte 1, then each part in pre-order as unsigned LEB128 numbers: offset of
  * its header from the start of its parent's body, header size, body size, header
- * lines, body lines, decoded size, flags, number of children. About a dozen bytes a
+ * lines, body lines, decoded size, transfer encoding, flags, number of children. About a dozen bytes a
  * part; a FETCH of a section reads it with the message's row instead of parsing the
  * message. */
 #include "imap/imap_mime.h"
@@ -31,6 +31,7 @@ static void serialize(const struct imap_part *p, uint64_t parent_body, struct bu
 	put(out, p->header_lines);
 	put(out, p->body_lines);
 	put(out, p->decoded_size);
+	put(out, (uint64_t)p->cte);
 	put(out, p->flags);
 	put(out, p->nchildren);
 	for (const struct imap_part *c = p->children; c != NULL; c = c->next)
@@ -59,8 +60,11 @@ static uint64_t get(struct reader *r)
 		}
 		unsigned char c = *r->p++;
 		v |= (uint64_t)(c & 0x7f) << shift;
-		if (!(c & 0x80))
+		if (!(c & 0x80)) {
+			if (v > (1ull << 48)) /* no message is that large: not our data */
+				r->bad = true;
 			return v;
+		}
 	}
 	r->bad = true;
 	return 0;
@@ -81,6 +85,8 @@ static struct imap_part *deserialize(struct reader *r, struct imap_part *parent,
 	p->header_lines = (uint32_t)get(r);
 	p->body_lines = (uint32_t)get(r);
 	p->decoded_size = get(r);
+	uint64_t cte = get(r);
+	p->cte = cte <= IMAP_CTE_UNKNOWN ? (enum imap_cte)cte : IMAP_CTE_UNKNOWN;
 	p->flags = (unsigned)get(r);
 	uint64_t n = get(r);
 	/* a child lies inside its parent's body; anything else is not our data */

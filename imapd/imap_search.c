@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "imap/imap_msgsearch.h"
+#include "imap/imap_mime.h"
 #include "imapd/imap_cmd.h"
 #include "imapd/imap_vault.h"
 #include "lib/log.h"
@@ -24,6 +26,10 @@ struct sctx {
 	bool meta_loaded;
 	int meta_rc;
 	struct store_message meta;
+	struct store_body *body; /* opened for the first text key */
+	int body_rc;
+	bool have_header, have_all;
+	struct buf text; /* the header, or the whole message once a body key needed it */
 	bool error;
 };
 
@@ -89,19 +95,58 @@ static bool date_cmp(enum imap_skey k, int64_t t, int64_t day)
 	}
 }
 
-static bool eval_text(struct sctx *x, const struct imap_snode *n)
+static int to_text(void *arg, const char *p, size_t n)
+{
+	return buf_append(arg, p, n) < 0 ? 1 : 0;
+}
+
+/* Reads the header (header keys) or the whole message (BODY, TEXT) once per message.
+ * Returns 1 ready, 0 the message is gone, -1 error. */
+static int load_text(struct sctx *x, bool all)
 {
 	char err[256];
-	enum store_text_where where = n->key == IMAP_SK_HEADER ? STORE_TEXT_HEADER
-	                              : n->key == IMAP_SK_BODY ? STORE_TEXT_BODY
-	                                                       : STORE_TEXT_TEXT;
-	int rc = store_search_text(x->s->store, x->s->view.id, x->s->view.v[x->idx].uid, where,
-	                           n->field ? n->field : "", n->str, err, sizeof(err));
-	if (rc < 0) {
-		log_err("imap.search", "user=%s error=\"%s\"", x->s->account.address, err);
-		x->error = true;
+	if (x->body == NULL && x->body_rc == 0) {
+		x->body_rc = store_body_open(x->s->store, x->s->view.id, x->s->view.v[x->idx].uid, &x->body,
+		                             err, sizeof(err));
+		if (x->body_rc == 0)
+			x->body_rc = 2; /* gone */
+		if (x->body_rc < 0)
+			log_err("imap.search", "user=%s error=\"%s\"", x->s->account.address, err);
+		buf_init(&x->text, (size_t)x->s->cfg->max_message_size + 1);
 	}
-	return rc == 1;
+	if (x->body_rc != 1)
+		return x->body_rc == 2 ? 0 : -1;
+	if ((all && x->have_all) || (!all && (x->have_header || x->have_all)))
+		return 1;
+	uint64_t len = all ? store_body_size(x->body) : store_body_parts(x->body)->header_size;
+	buf_reset(&x->text);
+	if (store_body_read(x->body, 0, len, to_text, &x->text, err, sizeof(err)) < 0 || x->text.len != len) {
+		log_err("imap.search", "user=%s uid=%u error=\"%s\"", x->s->account.address,
+		        x->s->view.v[x->idx].uid, err);
+		x->body_rc = -1;
+		return -1;
+	}
+	x->have_all = all;
+	x->have_header = true;
+	return 1;
+}
+
+static bool eval_text(struct sctx *x, const struct imap_snode *n)
+{
+	int rc = load_text(x, n->key != IMAP_SK_HEADER);
+	if (rc < 0)
+		x->error = true;
+	if (rc != 1)
+		return false;
+	const struct imap_part *root = store_body_parts(x->body);
+	switch (n->key) {
+	case IMAP_SK_HEADER:
+		return imap_msgsearch_header(x->text.data, (size_t)root->header_size, n->field, n->str);
+	case IMAP_SK_BODY:
+		return imap_msgsearch_body(x->text.data, x->text.len, root, n->str);
+	default:
+		return imap_msgsearch_text(x->text.data, x->text.len, root, n->str);
+	}
 }
 
 static bool eval_meta(struct sctx *x, const struct imap_snode *n)
@@ -209,6 +254,10 @@ int imap_search_eval(struct imap_session *s, struct imap_search_query *q, size_t
 		bool hit = eval(&x, q->root);
 		if (x.meta_loaded)
 			store_message_free(&x.meta);
+		if (x.body_rc != 0) {
+			store_body_close(x.body);
+			buf_free(&x.text);
+		}
 		if (x.error) {
 			free(*idx);
 			*idx = NULL;

@@ -1,7 +1,7 @@
 /* fuzz-libs: imap lib */
 /* fuzz_mime.c: libFuzzer target for the message structure (imap/imap_mime.c, fed in
  * pieces as a message arrives), ENVELOPE and BODYSTRUCTURE, section ranges, the stored
- * part tree, and transfer decoding.
+ * part tree, transfer decoding, and the literal8 converter.
  *
  * Invariants checked: never crashes or reads outside the input (ASan); the sizes of
  * the root part add up to the input; every part lies inside the message; a section's
@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "imap/imap_binconv.h"
 #include "imap/imap_bodystructure.h"
 #include "imap/imap_decode.h"
 #include "imap/imap_envelope.h"
@@ -115,6 +116,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	imap_parts_serialize(again, &b);
 	if (a.len != b.len || memcmp(a.data, b.data, a.len) != 0)
 		__builtin_trap();
+	/* the literal8 converter (in pieces) gives a message that parses again */
+	struct imap_binconv *conv = imap_binconv_new();
+	buf_reset(&out);
+	for (size_t i = 0; i < size; i += 5)
+		imap_binconv_feed(conv, msg + i, size - i < 5 ? size - i : 5, &out);
+	imap_binconv_finish(conv, &out);
+	imap_parts_free(imap_mime_parse_all(out.data, out.len));
 	/* every decoder on the raw input */
 	for (int cte = IMAP_CTE_7BIT; cte <= IMAP_CTE_BASE64; cte++) {
 		struct imap_decoder d;
