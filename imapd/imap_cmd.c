@@ -5,6 +5,7 @@
 
 #include "imapd/imap_vault.h"
 #include "vault/vault_access.h"
+#include "auth/sasl.h"
 #include "lib/str.h"
 
 #define S_NA IMAP_STATE_NOT_AUTH
@@ -67,8 +68,9 @@ static const struct imap_cmd_def cmd_table[] = {
 #define CAP_PRE_TLS 0x1u  /* only before TLS (STARTTLS, LOGINDISABLED) */
 #define CAP_TLS 0x2u      /* only under TLS */
 #define CAP_PRE_AUTH 0x4u /* only before authentication */
-#define CAP_CERT 0x8u     /* only when the client presented a verified certificate */
-#define CAP_AUTHED 0x10u  /* only once authenticated */
+#define CAP_CERT 0x8u     /* only when the client certificate maps to an account */
+#define CAP_OAUTH 0x10u   /* only when OAuth is configured */
+#define CAP_AUTHED 0x20u  /* only once authenticated */
 
 struct imap_capa {
 	const char *name;
@@ -81,8 +83,12 @@ static const struct imap_capa capa_table[] = {
     {"IMAP4rev2", "RFC 9051", CAP_ALWAYS},
     {"STARTTLS", "RFC 9051 6.2.1", CAP_PRE_TLS | CAP_PRE_AUTH},
     {"LOGINDISABLED", "RFC 9051 6.2.3", CAP_PRE_TLS | CAP_PRE_AUTH},
+    /* The AUTH= rows follow auth/sasl.c's offer (imap_login_offer). */
     {"AUTH=PLAIN", "RFC 4616", CAP_TLS | CAP_PRE_AUTH},
+    {"AUTH=LOGIN", "draft-murchison-sasl-login", CAP_TLS | CAP_PRE_AUTH},
     {"AUTH=EXTERNAL", "RFC 4422 appendix A", CAP_TLS | CAP_PRE_AUTH | CAP_CERT},
+    {"AUTH=XOAUTH2", "Google XOAUTH2", CAP_TLS | CAP_PRE_AUTH | CAP_OAUTH},
+    {"AUTH=OAUTHBEARER", "RFC 7628", CAP_TLS | CAP_PRE_AUTH | CAP_OAUTH},
     {"SASL-IR", "RFC 4959", CAP_ALWAYS},
     {"LITERAL+", "RFC 7888", CAP_ALWAYS},
     {"ENABLE", "RFC 5161", CAP_ALWAYS},
@@ -122,7 +128,11 @@ static bool capa_applies(const struct imap_session *s, unsigned when)
 		return false;
 	if ((when & CAP_PRE_AUTH) && s->state != IMAP_STATE_NOT_AUTH)
 		return false;
-	if ((when & CAP_CERT) && !conn_tls_peer(s->conn)->has_cert)
+	struct sasl_offer o;
+	imap_login_offer(s, &o);
+	if ((when & CAP_CERT) && !sasl_offered(&o, AUTH_MECH_EXTERNAL))
+		return false;
+	if ((when & CAP_OAUTH) && !sasl_offered(&o, AUTH_MECH_OAUTHBEARER))
 		return false;
 	if ((when & CAP_AUTHED) && s->state == IMAP_STATE_NOT_AUTH)
 		return false;

@@ -39,10 +39,17 @@ void cmd_capability(struct imap_session *s, struct imap_command *c);
 void cmd_noop(struct imap_session *s, struct imap_command *c);
 void cmd_logout(struct imap_session *s, struct imap_command *c);
 void cmd_starttls(struct imap_session *s, struct imap_command *c);
-void cmd_authenticate(struct imap_session *s, struct imap_command *c);
-void cmd_login(struct imap_session *s, struct imap_command *c);
 void cmd_enable(struct imap_session *s, struct imap_command *c);
 void cmd_id(struct imap_session *s, struct imap_command *c);
+/* imap_login.c */
+void cmd_authenticate(struct imap_session *s, struct imap_command *c);
+void cmd_login(struct imap_session *s, struct imap_command *c);
+/* What the session offers now, for CAPABILITY and AUTHENTICATE alike. */
+struct sasl_offer;
+void imap_login_offer(const struct imap_session *s, struct sasl_offer *o);
+/* After the TLS handshake: asks auth/ whether the client certificate maps to an
+ * account (s->cert_maps), which decides whether EXTERNAL is offered. */
+void imap_login_tls_ready(struct imap_session *s);
 /* imap_mailbox.c */
 void cmd_select(struct imap_session *s, struct imap_command *c);
 void cmd_create(struct imap_session *s, struct imap_command *c);

@@ -19,6 +19,8 @@
 #include "lib/tls.h"
 #include "store/store.h"
 
+struct oauth_keys;
+
 enum imap_state {
 	IMAP_STATE_NOT_AUTH = 0x1,
 	IMAP_STATE_AUTH = 0x2,
@@ -77,17 +79,18 @@ struct imap_session {
 	const struct mss_config *cfg;
 	struct store *store;
 	struct tls_ctx *tls;
-	bool implicit_tls; /* imaps listener */
+	const struct oauth_keys *oauth; /* NULL when OAuth is not configured */
+	bool implicit_tls;              /* imaps listener */
+	bool cert_maps;                 /* the client certificate maps to an account (EXTERNAL) */
 	enum imap_state state;
 	struct account account;  /* valid once authenticated */
-	const char *auth_method; /* "password" or "certificate" */
+	const char *auth_method; /* auth_strength_name(): "password", "certificate", ... */
 	bool enabled_utf8;       /* ENABLE UTF8=ACCEPT */
 	bool enabled_condstore;  /* ENABLE CONDSTORE, or a CONDSTORE-using command */
 	bool enabled_rev2;       /* ENABLE IMAP4rev2 */
 	unsigned bad_in_row;     /* consecutive BAD replies (BYE at cfg->imap_max_bad) */
-	unsigned auth_failures;
-	bool close_after_reply; /* BYE was sent: end the session */
-	unsigned cmd_flags;     /* CMD_* of the command being answered (imap_cmd.h) */
+	bool close_after_reply;  /* BYE was sent: end the session */
+	unsigned cmd_flags;      /* CMD_* of the command being answered (imap_cmd.h) */
 	struct imap_view view;
 	uint32_t *saved; /* SEARCHRES "$" (RFC 5182): UIDs, ascending */
 	size_t nsaved;

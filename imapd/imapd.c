@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth/oauth.h"
+#include "imapd/imap_cmd.h"
 #include "imapd/imap_session.h"
 #include "lib/config.h"
 #include "lib/crypto.h"
@@ -21,6 +23,7 @@ enum { LISTEN_IMAP = 0, LISTEN_IMAPS = 1 };
 struct imapd {
 	struct mss_config cfg;
 	struct tls_ctx *tls;
+	struct oauth_keys *oauth;
 };
 
 static void usage(void)
@@ -44,6 +47,7 @@ static void session(int fd, const struct session_info *si, void *arg)
 	memset(&s, 0, sizeof(s));
 	s.cfg = &d->cfg;
 	s.tls = d->tls;
+	s.oauth = d->oauth;
 	s.implicit_tls = si->listener->kind == LISTEN_IMAPS;
 	s.conn = conn_new(fd, si->peer_ip);
 	signal(SIGPIPE, SIG_IGN);
@@ -64,6 +68,7 @@ static void session(int fd, const struct session_info *si, void *arg)
 		conn_free(s.conn);
 		return;
 	}
+	imap_login_tls_ready(&s);
 	log_info("imap.connect", "peer=%s listener=%s", si->peer_ip, si->listener->name);
 	imap_session_run(&s);
 	log_info("imap.disconnect", "peer=%s user=%s", si->peer_ip,
@@ -148,6 +153,8 @@ int main(int argc, char **argv)
 	if (ls[0].addr[0] == '\0' && ls[1].addr[0] == '\0')
 		fatal("%s: neither imap_listen nor imaps_listen is set", path);
 	d.tls = load_tls(&d.cfg);
+	if (oauth_keys_for_config(&d.cfg, &d.oauth, err, sizeof(err)) < 0)
+		fatal("OAuth: %s", err);
 	if (master_bind(ls, 2, err, sizeof(err)) < 0)
 		fatal("%s", err);
 	if (master_drop_privileges(d.cfg.user, err, sizeof(err)) < 0)
@@ -166,5 +173,6 @@ int main(int argc, char **argv)
 	};
 	int rc = master_run(&mo, ls, 2);
 	tls_ctx_free(d.tls);
+	oauth_keys_free(d.oauth);
 	return rc == 0 ? 0 : 1;
 }

@@ -40,24 +40,31 @@ struct mss_config {
 	char pharmacy_professions[CONFIG_LIST_MAX]; /* default "21" */
 	char vault_classes_file[CONFIG_PATH_MAX];   /* extra LOINC -> class rows */
 	unsigned vault_max_documents;               /* documents one message may carry; default 64 */
-	unsigned history_refusal_interval;    /* seconds between two refused-access entries of one reader in a
-	                                         patient's history; default 3600 */
-	unsigned max_mime_parts;              /* MIME parts a message may have; default 1024 */
-	unsigned max_mime_depth;              /* MIME nesting; default 16 */
-	char timezone[CONFIG_STR_MAX];        /* what patients read is in this zone; default Europe/Paris */
-	unsigned smtp_command_timeout;        /* seconds; default 300 */
-	unsigned smtp_data_timeout;           /* seconds; default 600 */
-	unsigned smtp_max_recipients;         /* default 100 */
-	unsigned smtp_max_errors;             /* default 10 */
-	unsigned smtp_max_line;               /* default 1000 (RFC 5321 4.5.3.1.6 incl. CRLF) */
-	unsigned auth_max_failures;           /* default 5 */
-	unsigned auth_failure_delay;          /* milliseconds; default 1000 */
-	int professional_password_needs_cert; /* submission: password + matching client cert; default yes */
-	unsigned imap_idle_timeout;           /* seconds; default 1800 (RFC 9051 5.4) */
-	unsigned imap_max_line;               /* default 65536 */
-	unsigned imap_max_bad;                /* consecutive BAD before BYE; default 10 */
-	unsigned tls_handshake_timeout;       /* seconds; default 30 */
-	int log_stderr;                       /* 1 = log to stderr (also set by -d) */
+	unsigned history_refusal_interval;   /* seconds between two refused-access entries of one reader in a
+	                                        patient's history; default 3600 */
+	unsigned max_mime_parts;             /* MIME parts a message may have; default 1024 */
+	unsigned max_mime_depth;             /* MIME nesting; default 16 */
+	char timezone[CONFIG_STR_MAX];       /* what patients read is in this zone; default Europe/Paris */
+	unsigned smtp_command_timeout;       /* seconds; default 300 */
+	unsigned smtp_data_timeout;          /* seconds; default 600 */
+	unsigned smtp_max_recipients;        /* default 100 */
+	unsigned smtp_max_errors;            /* default 10 */
+	unsigned smtp_max_line;              /* default 1000 (RFC 5321 4.5.3.1.6 incl. CRLF) */
+	unsigned auth_max_failures;          /* failures per client address; default 5 */
+	unsigned auth_account_max_failures;  /* failures per account; default 10 */
+	unsigned auth_failure_window;        /* seconds a failure counts; default 600 */
+	unsigned auth_lockout;               /* seconds refused past a limit; default 900 */
+	unsigned auth_failure_delay;         /* milliseconds per recent failure; default 1000 */
+	char oauth_issuer[CONFIG_STR_MAX];   /* "iss" of accepted tokens */
+	char oauth_audience[CONFIG_STR_MAX]; /* must be in "aud" */
+	char oauth_jwks_file[CONFIG_PATH_MAX];     /* JWK Set; "" = no XOAUTH2/OAUTHBEARER */
+	char oauth_identity_claim[CONFIG_STR_MAX]; /* default preferred_username */
+	unsigned oauth_clock_skew;                 /* seconds; default 60 */
+	unsigned imap_idle_timeout;                /* seconds; default 1800 (RFC 9051 5.4) */
+	unsigned imap_max_line;                    /* default 65536 */
+	unsigned imap_max_bad;                     /* consecutive BAD before BYE; default 10 */
+	unsigned tls_handshake_timeout;            /* seconds; default 30 */
+	int log_stderr;                            /* 1 = log to stderr (also set by -d) */
 };
 
 /* Sets every key to its default. */

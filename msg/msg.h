@@ -50,6 +50,7 @@ struct msg_header {
 	unsigned sender_fields;           /* how many Sender: fields (at most one) */
 	char subject[1024];               /* decoded (RFC 2047) to UTF-8, unfolded */
 	char raw_subject[1024];           /* as sent, unfolded, surrounding blanks trimmed */
+	bool subject_cut;                 /* Subject longer than those: they hold its beginning */
 	char message_id[256];             /* without the angle brackets */
 	int64_t date;                     /* Date: as unix time, 0 when absent or unreadable */
 	char x_mss_ins[16];               /* X-MSS-INS, trimmed */
@@ -84,7 +85,8 @@ struct msg_part {
 	                          body, the body alone: its header is the message's) */
 	size_t body, body_len; /* the encoded body inside [start, end) */
 	char type[128];        /* "application/pdf", lowercase; "text/plain" when absent */
-	char filename[256];    /* Content-Disposition filename, else Content-Type name; decoded */
+	char filename[256];    /* Content-Disposition filename, else Content-Type name; decoded, cut to
+	                          255 octets (a display name, never a key) */
 	char charset[64];      /* lowercase, "" when absent */
 	enum msg_encoding encoding;
 	bool attachment; /* Content-Disposition: attachment */
@@ -107,6 +109,9 @@ struct msg_limits {
 	unsigned max_depth; /* nesting described (default 16) */
 };
 void msg_limits_default(struct msg_limits *l);
+/* The limits the configuration sets (max_mime_parts, max_mime_depth). */
+struct mss_config;
+void msg_limits_from_config(const struct mss_config *cfg, struct msg_limits *l);
 
 /* Parses data (CRLF or LF lines, not NUL-terminated). Returns 0 with m filled (free it
  * with msg_free), or -1 with err when the bytes are not a message at all (m is then

@@ -102,8 +102,9 @@ static int64_t date_of(const struct mailimf_date_time *d)
 	return t > 0 ? t : 0;
 }
 
-/* A value without its folding and surrounding blanks (RFC 5322 2.2.3). */
-static void unfolded(const char *v, char *out, size_t outlen)
+/* A value without its folding and surrounding blanks (RFC 5322 2.2.3). Returns false
+ * when it did not fit (out then holds its beginning). */
+static bool unfolded(const char *v, char *out, size_t outlen)
 {
 	size_t o = 0;
 	for (; v && *v && o + 1 < outlen; v++)
@@ -111,6 +112,7 @@ static void unfolded(const char *v, char *out, size_t outlen)
 			out[o++] = *v;
 	out[o] = '\0';
 	str_trim(out);
+	return !v || *v == '\0';
 }
 
 static void optional_field(const struct mailimf_optional_field *o, struct msg_header *h)
@@ -119,10 +121,12 @@ static void optional_field(const struct mailimf_optional_field *o, struct msg_he
 	if (!o || !o->fld_name)
 		return;
 	unfolded(o->fld_value, v, sizeof v);
-	if (str_ieq(o->fld_name, "X-MSS-INS"))
-		str_copy(h->x_mss_ins, sizeof h->x_mss_ins, v);
-	else if (str_ieq(o->fld_name, "X-MSS-CODECDA"))
-		str_copy(h->x_mss_codecda, sizeof h->x_mss_codecda, v);
+	/* a value that does not fit is not kept: a cut value would be another one */
+	if (str_ieq(o->fld_name, "X-MSS-INS") && str_copy(h->x_mss_ins, sizeof h->x_mss_ins, v) != 0)
+		h->x_mss_ins[0] = '\0';
+	else if (str_ieq(o->fld_name, "X-MSS-CODECDA") &&
+	         str_copy(h->x_mss_codecda, sizeof h->x_mss_codecda, v) != 0)
+		h->x_mss_codecda[0] = '\0';
 	else if (str_ieq(o->fld_name, "X-MSS-MES") && str_ieq(v, "FIN"))
 		h->fin = true;
 }
@@ -131,7 +135,7 @@ static void subject_field(const struct mailimf_subject *s, struct msg_header *h)
 {
 	if (!s || !s->sbj_value || h->raw_subject[0])
 		return; /* the first Subject counts */
-	unfolded(s->sbj_value, h->raw_subject, sizeof h->raw_subject);
+	h->subject_cut = !unfolded(s->sbj_value, h->raw_subject, sizeof h->raw_subject);
 	msg_decode_words(h->raw_subject, h->subject, sizeof h->subject);
 	/* "[FIN]" exactly, case-sensitive (REFERENCE.md "Ending an exchange") */
 	if (strcmp(h->raw_subject, "[FIN]") == 0)
@@ -159,8 +163,10 @@ static void one_field(const struct mailimf_field *f, struct msg_header *h)
 		subject_field(f->fld_data.fld_subject, h);
 		break;
 	case MAILIMF_FIELD_MESSAGE_ID:
-		if (f->fld_data.fld_message_id && f->fld_data.fld_message_id->mid_value && !h->message_id[0])
-			str_copy(h->message_id, sizeof h->message_id, f->fld_data.fld_message_id->mid_value);
+		if (f->fld_data.fld_message_id && f->fld_data.fld_message_id->mid_value &&
+		    !h->message_id[0] &&
+		    str_copy(h->message_id, sizeof h->message_id, f->fld_data.fld_message_id->mid_value) != 0)
+			h->message_id[0] = '\0'; /* longer than any we use: as if absent */
 		break;
 	case MAILIMF_FIELD_ORIG_DATE:
 		if (f->fld_data.fld_orig_date && !h->date)

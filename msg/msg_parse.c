@@ -5,13 +5,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/config.h"
 #include "lib/str.h"
 #include "msg/msg_int.h"
+
+#define MSG_DECODE_SLACK 4 /* bytes libetpan's decoders may read past a part's end */
 
 void msg_limits_default(struct msg_limits *l)
 {
 	l->max_parts = 1024;
 	l->max_depth = 16;
+}
+
+void msg_limits_from_config(const struct mss_config *cfg, struct msg_limits *l)
+{
+	msg_limits_default(l);
+	if (cfg->max_mime_parts)
+		l->max_parts = cfg->max_mime_parts;
+	if (cfg->max_mime_depth)
+		l->max_depth = cfg->max_mime_depth;
 }
 
 struct walker {
@@ -97,10 +109,10 @@ static void part_fields(struct mailmime *mm, struct msg_part *p)
 	const char *fn = sf.fld_disposition_filename ? sf.fld_disposition_filename : sf.fld_content_name;
 	if (fn)
 		msg_decode_words(fn, p->filename, sizeof p->filename);
-	if (sf.fld_content_charset) {
-		str_copy(p->charset, sizeof p->charset, sf.fld_content_charset);
+	if (sf.fld_content_charset && str_copy(p->charset, sizeof p->charset, sf.fld_content_charset) == 0)
 		str_lower(p->charset);
-	}
+	else
+		p->charset[0] = '\0'; /* none, or longer than any charset name */
 	p->encoding = encoding_of(&sf, mm->mm_body);
 	p->attachment = sf.fld_disposition && sf.fld_disposition->dsp_type &&
 	                sf.fld_disposition->dsp_type->dsp_type == MAILMIME_DISPOSITION_TYPE_ATTACHMENT;
@@ -222,9 +234,21 @@ int msg_part_decode(const struct msg *m, size_t i, struct buf *out)
 	                                        : MAILMIME_MECHANISM_8BIT;
 	size_t idx = 0, rlen = 0;
 	char *res = NULL;
-	if (mailmime_part_parse(m->data + p->body, p->body_len, &idx, enc, &res, &rlen) != MAILIMF_NO_ERROR)
+	/* libetpan's quoted-printable decoder reads the two characters after a final "="
+	 * even past the given length: a body that ends the message is decoded from a copy
+	 * with room after it (found by tests/fuzz/fuzz_msg.c). */
+	const char *body = m->data + p->body;
+	char *copy = NULL;
+	if (m->len - (p->body + p->body_len) < MSG_DECODE_SLACK) {
+		copy = xcalloc(1, p->body_len + MSG_DECODE_SLACK);
+		memcpy(copy, body, p->body_len);
+		body = copy;
+	}
+	int rc = mailmime_part_parse(body, p->body_len, &idx, enc, &res, &rlen) == MAILIMF_NO_ERROR ? 0 : -1;
+	free(copy);
+	if (rc != 0)
 		return -1;
-	int rc = buf_append(out, res, rlen);
+	rc = buf_append(out, res, rlen);
 	mailmime_decoded_part_free(res);
 	return rc == 0 ? 0 : -1;
 }

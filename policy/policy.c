@@ -13,6 +13,7 @@
 #include "lib/log.h"
 #include "lib/str.h"
 #include "audit/audit.h"
+#include "auth/identity.h"
 #include "policy/contacts.h"
 #include "policy/policy_rules.h"
 #include "vault/vault.h"
@@ -66,7 +67,7 @@ static int audit_decision(struct store *store, const struct policy_sender *s, co
 
 static bool is_submission(const struct policy_sender *s)
 {
-	return s->auth == SENDER_PASSWORD || s->auth == SENDER_CERTIFICATE;
+	return s->auth == SENDER_PASSWORD || s->auth == SENDER_CERTIFICATE || s->auth == SENDER_TOKEN;
 }
 
 /* The address the sender speaks for: their login on submission, else the envelope. */
@@ -75,87 +76,31 @@ static const char *sender_identity(const struct policy_sender *s, const char *ma
 	return is_submission(s) ? s->account : mail_from;
 }
 
-/* ---- MAIL FROM ---- */
-
-/* An operator speaks for the domains the trust list gives its certificate DN. */
-static int mail_operator(struct store *store, const struct mss_config *cfg, const struct policy_sender *s,
-                         const char *mail_from, struct mss_status *st, const char **why)
-{
-	const char *dom = str_address_domain(mail_from);
-	if (mail_from[0] != '\0' && config_is_local_domain(cfg, dom)) {
-		*why = "address-not-theirs";
-		return refuse(st, 553, "5.7.1", "sender address is served here, not by your operator");
-	}
-	int r = mail_from[0] == '\0' ? trust_dn_known(store, s->tls_subject_dn)
-	                             : trust_is_listed(store, dom, s->tls_subject_dn);
-	if (r < 0)
-		return temp_failure(st);
-	if (r == 0) {
-		*why = "operator-not-listed";
-		return refuse(st, 550, "5.7.1",
-		              "your certificate is not on the trust list for this sender's domain");
-	}
-	*why = "operator-listed";
-	return accept(st);
-}
-
-/* An establishment relay speaks for its own domain (certificate) or for the domain SPF
- * vouched for (network relay), never for a patient. */
-static int mail_relay(const struct mss_config *cfg, const struct policy_sender *s, const char *mail_from,
-                      struct mss_status *st, const char **why)
-{
-	const char *dom = str_address_domain(mail_from);
-	bool ok = s->auth == SENDER_RELAY_CERT ? (s->account[0] != '\0' && mail_from[0] != '\0' &&
-	                                          str_ieq(dom, str_address_domain(s->account)))
-	                                       : !str_ieq(dom, cfg->patient_domain);
-	if (!ok) {
-		*why = "address-not-theirs";
-		return refuse(st, 553, "5.7.1", "sender address is not yours: use your own domain");
-	}
-	*why = "relay";
-	return accept(st);
-}
-
-static int decide_mail(struct store *store, const struct mss_config *cfg, const struct policy_sender *s,
-                       const char *mail_from, struct mss_status *st, const char **why)
-{
-	switch (s->auth) {
-	case SENDER_PASSWORD:
-	case SENDER_CERTIFICATE:
-		if (s->account[0] == '\0') {
-			*why = "not-authenticated";
-			return refuse(st, 530, "5.7.0", "authentication required");
-		}
-		/* <> is allowed: read receipts (MDN) are sent with a null sender. */
-		if (mail_from[0] != '\0' && !str_ieq(mail_from, s->account)) {
-			*why = "address-not-theirs";
-			return refuse(st, 553, "5.7.1", "sender address is not yours: use your own address");
-		}
-		*why = "own-address";
-		return accept(st);
-	case SENDER_OPERATOR:
-		return mail_operator(store, cfg, s, mail_from, st, why);
-	case SENDER_RELAY_CERT:
-	case SENDER_RELAY_SPF:
-		return mail_relay(cfg, s, mail_from, st, why);
-	case SENDER_ANONYMOUS:
-	default:
-		*why = "sender-unproven";
-		if (strcmp(s->listener, "smtp") != 0)
-			return refuse(st, 530, "5.7.0", "authentication required");
-		return refuse(st, 550, "5.7.1",
-		              "sender not authenticated: only the health trust space may write here");
-	}
-}
+/* ---- MAIL FROM and the header: who the sender may be is auth/identity.c's ---- */
 
 int policy_check_mail(struct store *store, const struct policy_sender *s, const char *mail_from,
                       struct mss_status *st)
 {
 	const char *why = "error";
-	int r = decide_mail(store, store_config(store), s, mail_from, st, &why);
+	int r = identity_check_mail(store, store_config(store), s, mail_from, st, &why);
 	char detail[64];
 	str_format(detail, sizeof detail, "reason=%s", why);
 	if (audit_decision(store, s, "smtp.mail", mail_from[0] ? mail_from : "<>", detail, st, "") < 0)
+		return temp_failure(st);
+	return r;
+}
+
+int policy_check_header(struct store *store, const struct policy_sender *s, const char *mail_from,
+                        const struct identity_header *h, struct mss_status *st)
+{
+	const char *why = "error";
+	int r = identity_check_header(store, store_config(store), s, mail_from, h, st, &why);
+	char detail[64];
+
+	if (r == 0)
+		return 0; /* accepted: the delivery's own record says so */
+	str_format(detail, sizeof detail, "reason=%s", why);
+	if (audit_decision(store, s, "smtp.header", mail_from[0] ? mail_from : "<>", detail, st, "") < 0)
 		return temp_failure(st);
 	return r;
 }
@@ -167,6 +112,7 @@ static int sender_proven(struct store *store, const struct policy_sender *s, con
 	switch (s->auth) {
 	case SENDER_PASSWORD:
 	case SENDER_CERTIFICATE:
+	case SENDER_TOKEN:
 	case SENDER_RELAY_CERT:
 		return s->account[0] != '\0';
 	case SENDER_RELAY_SPF:
@@ -301,17 +247,19 @@ static void record_contacts(struct store *store, const struct vault_delivery *d)
 		contact = identity;
 	if (contact[0] == '\0')
 		return;
+	/* A FIN counts only from the contact itself, never from a third party naming it. */
+	bool fin = info.fin && identity_may_close(m->sender, info.from[0] ? info.from : identity, contact);
 	for (size_t i = 0; i < m->nrcpt; i++) {
 		const struct vault_rcpt *to = &d->rcpts[i];
 		if (!to->account || to->role != ROLE_PATIENT)
 			continue;
-		if (contacts_record(store, to->canonical, contact, info.fin) < 0) {
+		if (contacts_record(store, to->canonical, contact, fin) < 0) {
 			log_err("contact_failed", "qid=%s", m->queue_id);
 			continue;
 		}
 		struct mss_status ok = {0};
-		audit_decision(store, m->sender, info.fin ? "contact.close" : "contact.open", contact,
-		               m->queue_id, &ok, to->canonical);
+		audit_decision(store, m->sender, fin ? "contact.close" : "contact.open", contact, m->queue_id,
+		               &ok, to->canonical);
 	}
 }
 

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth/identity.h"
 #include "lib/status.h"
 #include "store/store.h"
 #include "vault/vault_message.h"
@@ -31,6 +32,11 @@ int policy_schema_check(struct store *st, char *err, size_t errlen);
  * Returns 0 accept, 1 refused (st filled), -1 internal error (st = 451 4.3.0). */
 int policy_check_mail(struct store *store, const struct policy_sender *s, const char *mail_from,
                       struct mss_status *st);
+/* Decides the author fields of a message at the end of DATA (auth/identity.h: From
+ * and Sender must be the identity the sender proved). A refusal is audited. Same
+ * returns as policy_check_mail. */
+int policy_check_header(struct store *store, const struct policy_sender *s, const char *mail_from,
+                        const struct identity_header *h, struct mss_status *st);
 /* Decides one RCPT (the conversation rules). Same returns. Audited with its reason. */
 int policy_check_rcpt(struct store *store, const struct policy_sender *s, const char *mail_from,
                       const char *rcpt, struct mss_status *st);

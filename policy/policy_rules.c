@@ -78,10 +78,12 @@ static int to_patient(const struct policy_facts *f, struct policy_verdict *v)
 {
 	if (f->blocked)
 		return refuse(v, R_BLOCKED);
-	if (f->sender_local_pro || f->sender_dir_active)
-		return accept(v, "approved-sender");
+	/* An inactive directory entry outweighs a local account: the administrator's
+	 * decision to disable the entry holds (issue 10). */
 	if (f->sender_dir_inactive)
 		return refuse(v, R_INACTIVE);
+	if (f->sender_local_pro || f->sender_dir_active)
+		return accept(v, "approved-sender");
 	return refuse(v, R_NOT_APPROVED);
 }
 
@@ -89,8 +91,8 @@ static int to_patient(const struct policy_facts *f, struct policy_verdict *v)
  * the trust space, and a patient only to a contact or a pharmacy. */
 static int to_remote(const struct policy_facts *f, struct policy_verdict *v)
 {
-	bool local_user =
-	    f->auth == SENDER_PASSWORD || f->auth == SENDER_CERTIFICATE || f->auth == SENDER_RELAY_CERT;
+	bool local_user = f->auth == SENDER_PASSWORD || f->auth == SENDER_CERTIFICATE ||
+	                  f->auth == SENDER_TOKEN || f->auth == SENDER_RELAY_CERT;
 	if (!local_user || !f->sender_proven)
 		return refuse(v, R_RELAY_DENIED);
 	if (f->place == RCPT_OUTSIDE)

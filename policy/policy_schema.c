@@ -7,6 +7,7 @@
 #include "policy/policy_schema.h"
 
 #include "audit/audit_schema.h"
+#include "auth/auth_store.h"
 #include "directory/schema.h"
 #include "lib/sql.h"
 #include "lib/str.h"
@@ -30,7 +31,8 @@ const struct sql_schema policy_schema = {"policy", policy_migrations,
                                          sizeof policy_migrations / sizeof policy_migrations[0]};
 
 static const struct sql_schema *const parts[] = {
-    &directory_schema, &directory_entries_schema, &store_schema, &audit_schema, &vault_schema, &policy_schema,
+    &directory_schema, &directory_entries_schema, &store_schema, &audit_schema, &auth_schema, &vault_schema,
+    &policy_schema,
 };
 
 #define NPARTS (sizeof parts / sizeof parts[0])

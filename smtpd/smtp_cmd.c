@@ -6,6 +6,7 @@
 
 #include "lib/log.h"
 #include "lib/str.h"
+#include "smtpd/smtp_auth.h"
 
 static int cmd_ehlo(struct smtp_session *s, const char *args);
 static int cmd_helo(struct smtp_session *s, const char *args);
@@ -88,7 +89,10 @@ bool smtp_cmd_auth_offered(const struct smtp_session *s)
 
 bool smtp_cmd_external_offered(const struct smtp_session *s)
 {
-	return smtp_cmd_auth_offered(s) && s->cert_mapped;
+	struct sasl_offer o;
+
+	smtp_auth_offer(s, &o);
+	return smtp_cmd_auth_offered(s) && sasl_offered(&o, AUTH_MECH_EXTERNAL);
 }
 
 static bool always(const struct smtp_session *s)
@@ -104,9 +108,10 @@ static void size_arg(const struct smtp_session *s, struct buf *out)
 
 static void auth_arg(const struct smtp_session *s, struct buf *out)
 {
-	buf_append_str(out, " PLAIN LOGIN");
-	if (smtp_cmd_external_offered(s))
-		buf_append_str(out, " EXTERNAL");
+	struct sasl_offer o;
+
+	smtp_auth_offer(s, &o);
+	sasl_list(&o, " ", out);
 }
 
 /* One row per EHLO keyword, with the RFC that defines what the keyword promises. */

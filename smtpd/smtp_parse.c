@@ -3,7 +3,6 @@
 #include "smtpd/smtp_parse.h"
 
 #include <ctype.h>
-#include <sodium.h>
 #include <string.h>
 
 #include "lib/str.h"
@@ -342,43 +341,5 @@ int smtp_parse_auth(const char *args, char *mech, size_t mechlen, const char **r
 	for (n = 0; args[n]; n++)
 		if (args[n] == ' ')
 			return -1;
-	return 0;
-}
-
-long smtp_parse_base64(const char *in, char *out, size_t outlen)
-{
-	size_t len = strlen(in), bin_len = 0;
-	const char *end = NULL;
-
-	if (outlen == 0)
-		return -1;
-	if (strcmp(in, "=") == 0) {
-		out[0] = '\0';
-		return 0;
-	}
-	if (sodium_base642bin((unsigned char *)out, outlen - 1, in, len, NULL, &bin_len, &end,
-	                      sodium_base64_VARIANT_ORIGINAL) != 0 ||
-	    end != in + len)
-		return -1;
-	out[bin_len] = '\0';
-	return (long)bin_len;
-}
-
-int smtp_parse_sasl_plain(const char *msg, size_t len, const char **authzid, const char **authcid,
-                          const char **passwd)
-{
-	const char *nul1 = memchr(msg, '\0', len), *nul2;
-
-	if (nul1 == NULL)
-		return -1;
-	nul2 = memchr(nul1 + 1, '\0', len - (size_t)(nul1 + 1 - msg));
-	if (nul2 == NULL || memchr(nul2 + 1, '\0', len - (size_t)(nul2 + 1 - msg)) != NULL)
-		return -1;
-	/* msg[len] is the NUL smtp_parse_base64 appended, ending passwd. */
-	*authzid = msg;
-	*authcid = nul1 + 1;
-	*passwd = nul2 + 1;
-	if (**authcid == '\0' || **passwd == '\0')
-		return -1;
 	return 0;
 }

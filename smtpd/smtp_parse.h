@@ -51,13 +51,5 @@ bool smtp_parse_is_mailbox(const char *s);
 /* Splits "MECHANISM [initial-response]". The mechanism is uppercased into mech.
  * *resp points into args ("" when absent). Returns 0 or -1. */
 int smtp_parse_auth(const char *args, char *mech, size_t mechlen, const char **resp);
-/* Decodes base64 text into out (NUL-terminated; out must hold outlen bytes). "=" is the
- * empty response (RFC 4954 4). Returns the decoded length, or -1 for bad base64 or
- * when it does not fit. */
-long smtp_parse_base64(const char *in, char *out, size_t outlen);
-/* Splits a SASL PLAIN message "authzid NUL authcid NUL passwd" (RFC 4616).
- * Returns 0 (pointers into msg) or -1 when malformed. */
-int smtp_parse_sasl_plain(const char *msg, size_t len, const char **authzid, const char **authcid,
-                          const char **passwd);
 
 #endif

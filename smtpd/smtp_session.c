@@ -103,7 +103,7 @@ void smtp_session_audit(struct smtp_session *s, const char *action, const char *
 
 enum conn_result smtp_session_challenge(struct smtp_session *s, const char *b64, struct buf *line)
 {
-	size_t max = s->cfg->smtp_max_line > 2 ? s->cfg->smtp_max_line - 2 : 998;
+	size_t max = SASL_LINE_MAX;
 	enum conn_result r;
 	int flags = 0;
 
@@ -145,21 +145,6 @@ static int start_tls(struct smtp_session *s)
 	return 0;
 }
 
-/* A verified client certificate may stand for a local account (DESIGN: registered
- * fingerprint, or subjectAltName email), for SASL EXTERNAL and relay identification. */
-static void map_certificate(struct smtp_session *s)
-{
-	struct account a;
-
-	s->cert_mapped = false;
-	if (!s->peer.has_cert || s->store == NULL)
-		return;
-	if (account_by_cert(s->store, s->peer.sha256, s->peer.email, &a) == 1 && !a.disabled) {
-		s->cert_account = a;
-		s->cert_mapped = true;
-	}
-}
-
 int smtp_cmd_starttls(struct smtp_session *s, const char *args)
 {
 	if (args[0])
@@ -176,30 +161,39 @@ int smtp_cmd_starttls(struct smtp_session *s, const char *args)
 		return -1;
 	}
 	smtp_session_reset_after_tls(s);
-	map_certificate(s);
+	smtp_auth_map_certificate(s);
 	return 0;
+}
+
+/* A line past the limit. RFC 4954 4 lets an AUTH command carry an initial response
+ * beyond the usual limit (an OAuth token is often longer than 1000 octets), up to
+ * SASL_LINE_MAX; every other command keeps smtp_max_line. */
+static bool line_too_long(const struct smtp_session *s, const struct buf *line, size_t max)
+{
+	return line->len > max && !str_iprefix(line->data, "AUTH ");
 }
 
 /* Reads and runs commands until QUIT, a closing reply, EOF or timeout. */
 static void session_loop(struct smtp_session *s)
 {
 	size_t max = s->cfg->smtp_max_line > 2 ? s->cfg->smtp_max_line - 2 : 998;
+	size_t read_max = max > SASL_LINE_MAX + 64 ? max : SASL_LINE_MAX + 64;
 	struct buf line;
 	enum conn_result r;
 	int flags;
 
-	buf_init(&line, max + 16);
+	buf_init(&line, read_max + 16);
 	while (!s->closing) {
 		/* RFC 2920: answer a pipelined group in one write, once its input is used up. */
 		if (!conn_has_buffered_input(s->conn) && conn_flush(s->conn) < 0)
 			break;
 		flags = 0;
-		r = conn_read_line(s->conn, &line, max, &flags);
+		r = conn_read_line(s->conn, &line, read_max, &flags);
 		if (r == CONN_EOF || r == CONN_ERROR)
 			break;
 		if (r == CONN_TIMEOUT)
 			smtp_reply(s, RPL_TIMEOUT);
-		else if (r == CONN_TOOLONG)
+		else if (r == CONN_TOOLONG || (r == CONN_OK && line_too_long(s, &line, max)))
 			smtp_reply(s, RPL_LINE_TOO_LONG);
 		else if (flags & CONN_LINE_BARE_LF)
 			smtp_reply(s, RPL_BARE_LF);
@@ -236,7 +230,7 @@ static int session_open(struct smtp_session *s)
 		conn_flush(s->conn);
 		return -1;
 	}
-	map_certificate(s);
+	smtp_auth_map_certificate(s);
 	conn_printf(s->conn, "220 %s ESMTP MSS\r\n", s->cfg->hostname);
 	return 0;
 }

@@ -2,7 +2,8 @@
  *
  * The session owns its connection and its store handle; it runs in its own process
  * (forked by lib/master), so nothing here is shared with other sessions except the
- * read-only daemon context and the per-IP authentication failure table. */
+ * read-only daemon context (authentication failures are counted in the store, see
+ * auth/auth_throttle.h). */
 #ifndef MSS_SMTP_SESSION_H
 #define MSS_SMTP_SESSION_H
 
@@ -26,14 +27,14 @@ enum smtp_kind {
 	SMTP_KIND_SUBMISSIONS = 2, /* submissions_listen: implicit TLS, AUTH required */
 };
 
-struct smtp_authfail;
+struct oauth_keys;
 struct smtp_spf;
 
 /* Built by the master before it forks; read-only in sessions. */
 struct smtpd_ctx {
 	const struct mss_config *cfg;
-	struct tls_ctx *tls;            /* NULL when no certificate is configured */
-	struct smtp_authfail *authfail; /* shared between sessions (see smtp_auth.h) */
+	struct tls_ctx *tls;      /* NULL when no certificate is configured */
+	struct oauth_keys *oauth; /* OAuth signing keys, NULL when not configured */
 	struct smtp_spf *spf;
 };
 
@@ -51,12 +52,11 @@ struct smtp_session {
 	bool esmtp; /* EHLO (not HELO) */
 	bool tls;
 	struct tls_peer peer; /* verified client certificate, if any */
-	bool cert_mapped;     /* peer certificate maps to cert_account */
+	bool cert_mapped;     /* peer certificate maps to cert_account (address and role only) */
 	struct account cert_account;
 	bool authenticated;
-	struct account auth_account;
-	enum sender_auth auth_kind; /* SENDER_PASSWORD or SENDER_CERTIFICATE once authenticated */
-	unsigned auth_failures;
+	struct account auth_account; /* address and role only */
+	enum sender_auth auth_kind;  /* SENDER_PASSWORD, _CERTIFICATE or _TOKEN once authenticated */
 
 	/* The current transaction. */
 	bool in_mail;
@@ -82,7 +82,8 @@ void smtp_session_overload(int fd, const struct session_info *si, const char *wh
 int smtp_reply(struct smtp_session *s, enum smtp_reply_id id);
 /* Sends a status (e.g. the policy's verdict), counting it like smtp_reply. */
 int smtp_reply_st(struct smtp_session *s, const struct mss_status *st);
-/* Sends "334 b64", flushes, and reads the client's answer into line (reset first).
+/* Sends "334 b64", flushes, and reads the client's answer into line (reset first), at
+ * most SASL_LINE_MAX octets (line's limit must allow them).
  * Returns CONN_OK; CONN_TOOLONG for an unusable line (too long, NUL, bare LF); or
  * EOF/ERROR/TIMEOUT, after which the session is closing (421 already sent on timeout). */
 enum conn_result smtp_session_challenge(struct smtp_session *s, const char *b64, struct buf *line);

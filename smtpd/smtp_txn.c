@@ -13,8 +13,10 @@
 
 #include "lib/log.h"
 #include "lib/str.h"
+#include "msg/msg.h"
 #include "smtpd/smtp_cmd.h"
 #include "smtpd/smtp_data.h"
+#include "smtpd/smtp_header.h"
 #include "smtpd/smtp_spf.h"
 
 /* MX peers: an organisation's certificate makes a relay; any other verified
@@ -41,7 +43,12 @@ static void identify_mx_sender(struct smtp_session *s, const char *mail_from)
 	pass = smtp_spf_check(s->ctx->spf, s->peer_ip, s->helo, mail_from, spf, sizeof(spf));
 	log_info("smtp.spf", "session=%s peer=%s domain=%s result=%s", s->id, s->peer_ip,
 	         log_quote(q, sizeof(q), str_address_domain(mail_from)), spf);
-	if (pass == 1)
+	if (pass != 1)
+		return;
+	/* The domain SPF vouched for: MAIL FROM's, or the HELO name's for <> (RFC 7208 2.4);
+	 * the relay may use no other (auth/identity.h). */
+	if (str_copy(ps->spf_domain, sizeof(ps->spf_domain),
+	             mail_from[0] ? str_address_domain(mail_from) : s->helo) == 0)
 		ps->auth = SENDER_RELAY_SPF;
 }
 
@@ -231,8 +238,17 @@ static int deliver(struct smtp_session *s, struct smtp_data *d)
 	pm.data = d->body.data;
 	pm.len = d->body.len;
 	pm.queue_id = qid;
+	/* One parse at the end of DATA, handed down to every stage of the delivery */
+	struct msg parsed;
+	struct msg_limits lim;
+	char perr[160];
+	msg_limits_from_config(s->cfg, &lim);
+	if (msg_parse(pm.data, pm.len, &lim, &parsed, perr, sizeof(perr)) == 0)
+		pm.parsed = &parsed;
 	memset(&st, 0, sizeof(st));
 	rc = policy_deliver(s->store, &pm, &st);
+	if (pm.parsed != NULL)
+		msg_free(&parsed);
 	log_info("smtp.deliver", "session=%s qid=%s from=%s nrcpt=%zu size=%zu result=%s", s->id, qid,
 	         log_quote(q, sizeof(q), s->mail_from), s->nrcpt, d->body.len, rc == 0 ? "ok" : "failed");
 	if (rc != 0) {
@@ -259,6 +275,25 @@ static void deliver_uninterrupted(struct smtp_session *s, struct smtp_data *d)
 	deliver(s, d);
 	conn_flush(s->conn);
 	sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
+/* The message's authors (From, Sender) must be who the sender proved to be: the policy
+ * decides with auth/identity.h's rules and audits a refusal. Returns 0 when the message
+ * may be delivered, else the refusal was sent. */
+static int check_authors(struct smtp_session *s, const struct smtp_data *d)
+{
+	struct smtp_header_authors a;
+	struct mss_status st;
+	int rc;
+
+	smtp_header_authors(d->body.data, d->body.len, &a);
+	memset(&st, 0, sizeof(st));
+	rc = policy_check_header(s->store, &s->sender, s->mail_from, &a.ids, &st);
+	smtp_header_free(&a);
+	if (rc == 0)
+		return 0;
+	policy_refused(s, rc, &st);
+	return -1;
 }
 
 /* Records a message smtpd itself did not take (the policy records the others). */
@@ -312,7 +347,7 @@ int smtp_cmd_data(struct smtp_session *s, const char *args)
 		verdict = smtp_data_verdict(&d);
 		if (verdict != RPL_OK)
 			data_refused(s, &d, verdict);
-		else
+		else if (check_authors(s, &d) == 0)
 			deliver_uninterrupted(s, &d);
 	}
 	smtp_data_free(&d);

@@ -17,8 +17,8 @@
 #include "lib/master.h"
 #include "lib/str.h"
 #include "lib/tls.h"
+#include "auth/oauth.h"
 #include "policy/policy.h"
-#include "smtpd/smtp_auth.h"
 #include "smtpd/smtp_session.h"
 #include "smtpd/smtp_spf.h"
 #include "store/store.h"
@@ -129,9 +129,8 @@ int main(int argc, char **argv)
 	ctx.spf = smtp_spf_new(cfg.spf_zone_file, err, sizeof(err));
 	if (ctx.spf == NULL)
 		fatal("SPF: %s", err);
-	ctx.authfail = smtp_authfail_new();
-	if (ctx.authfail == NULL)
-		fatal("cannot map the authentication failure table");
+	if (oauth_keys_for_config(&cfg, &ctx.oauth, err, sizeof(err)) < 0)
+		fatal("OAuth: %s", err);
 	check_store();
 	if (master_bind(ls, 3, err, sizeof(err)) < 0)
 		fatal("%s", err);
@@ -149,7 +148,7 @@ int main(int argc, char **argv)
 	         ls[1].addr[0] ? ls[1].addr : "-", ls[2].addr[0] ? ls[2].addr : "-");
 	rc = master_run(&mo, ls, 3);
 	smtp_spf_free(ctx.spf);
-	smtp_authfail_free(ctx.authfail);
+	oauth_keys_free(ctx.oauth);
 	tls_ctx_free(ctx.tls);
 	return rc == 0 ? 0 : 1;
 }

@@ -28,6 +28,7 @@
 #include "lib/config.h"
 
 struct store;
+struct msg; /* msg/msg.h: a message parsed once */
 
 /* ---- opening, creating ---------------------------------------------------------- */
 
@@ -294,6 +295,11 @@ struct store_delivery {
 	 * lock is taken. Non-zero rolls the whole delivery back (err filled). */
 	int (*in_transaction)(void *arg, char *err, size_t errlen);
 	void *in_transaction_arg;
+	/* The caller's parse of exactly data (msg/), when it has one. Not read by the
+	 * store: ENVELOPE, BODYSTRUCTURE and the part tree come from imap/'s one streamed
+	 * pass, whose part boundaries are the ones IMAP clients expect (Dovecot's reading
+	 * of RFC 2046), which libetpan's tree does not give on malformed MIME. */
+	const struct msg *parsed;
 };
 /* Stores the message for every recipient: encrypted, fsynced, renamed, then one
  * database commit for all. Durable when it returns 0 (SMTP may then say 250).

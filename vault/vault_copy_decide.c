@@ -102,8 +102,9 @@ int vault_copy_decide(const struct vault_inspection *in, const char *patient_ins
 		plan->whole = true;
 		plan->uninspected++; /* what was not described was not inspected */
 	}
-	plan->strip_prefix =
-	    strncmp(m->h.subject, VAULT_XDM_SUBJECT_PREFIX, strlen(VAULT_XDM_SUBJECT_PREFIX)) == 0;
+	/* a subject too long to hold whole is left as sent: rewritten, it would be cut */
+	plan->strip_prefix = !m->h.subject_cut && strncmp(m->h.subject, VAULT_XDM_SUBJECT_PREFIX,
+	                                                  strlen(VAULT_XDM_SUBJECT_PREFIX)) == 0;
 	return 0;
 }
 
@@ -126,5 +127,5 @@ bool vault_copy_changes(const struct vault_copy_plan *plan)
 bool vault_copy_same(const struct vault_copy_plan *a, const struct vault_copy_plan *b)
 {
 	return a->nparts == b->nparts && a->whole == b->whole && a->strip_prefix == b->strip_prefix &&
-	       memcmp(a->parts, b->parts, a->nparts * sizeof *a->parts) == 0;
+	       (a->nparts == 0 || memcmp(a->parts, b->parts, a->nparts * sizeof *a->parts) == 0);
 }

@@ -49,7 +49,7 @@ static int lookup_sender(struct store *st, const struct policy_message *m, struc
 	d->sender_patient = rc == 1 && a.role == ROLE_PATIENT;
 	vault_person_name(st, d->sender, d->sender_name, sizeof d->sender_name);
 	if (!d->sender_name[0])
-		str_copy(d->sender_name, sizeof d->sender_name, d->sender);
+		memcpy(d->sender_name, d->sender, sizeof d->sender_name); /* same size: never cut */
 	return 0;
 }
 
@@ -59,17 +59,20 @@ static void parse(struct store *store, struct vault_delivery *d)
 	struct msg_limits ml;
 	struct vault_limits vl;
 	char err[160];
-	msg_limits_default(&ml);
-	if (cfg->max_mime_parts)
-		ml.max_parts = cfg->max_mime_parts;
-	if (cfg->max_mime_depth)
-		ml.max_depth = cfg->max_mime_depth;
-	d->parsed = msg_parse(d->m->data, d->m->len, &ml, &d->msg, err, sizeof err) == 0;
+	msg_limits_from_config(cfg, &ml);
+	const struct msg *given = d->m->parsed;
+	if (given && given->data == d->m->data && given->len == d->m->len) {
+		d->msg = *given; /* the caller's parse, borrowed */
+		d->borrowed = d->parsed = true;
+	} else {
+		d->parsed = msg_parse(d->m->data, d->m->len, &ml, &d->msg, err, sizeof err) == 0;
+	}
 	if (d->parsed && d->npatients > 0) {
 		vault_limits_from_config(cfg, &vl);
 		if (vault_inspect(&d->msg, &vl, &d->insp) != 0) {
 			vault_inspection_free(&d->insp);
-			msg_free(&d->msg);
+			if (!d->borrowed)
+				msg_free(&d->msg);
 			d->parsed = false; /* the patients' copies then withhold everything */
 		}
 	}
@@ -103,7 +106,8 @@ void vault_delivery_close(struct vault_delivery *d)
 {
 	if (d->parsed) {
 		vault_inspection_free(&d->insp);
-		msg_free(&d->msg);
+		if (!d->borrowed)
+			msg_free(&d->msg);
 	}
 	free(d->rcpts);
 	memset(d, 0, sizeof *d);

@@ -29,7 +29,8 @@ struct vault_rcpt {
 
 struct vault_delivery {
 	const struct policy_message *m;
-	bool parsed; /* msg holds the parsed message (false: unparseable, delivered as is) */
+	bool parsed;   /* msg holds the parsed message (false: unparseable, delivered as is) */
+	bool borrowed; /* msg is the caller's (policy_message.parsed): not freed here */
 	struct msg msg;
 	struct vault_inspection insp; /* valid when parsed */
 	struct vault_rcpt *rcpts;     /* m->nrcpt of them */

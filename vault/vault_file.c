@@ -75,14 +75,14 @@ void vault_check_identity(const struct filing *f, struct vault_doc *d, const cha
 void vault_cda_facts(const struct filing *f, struct vault_doc *d, const struct cda_info *ci)
 {
 	if (ci->code[0] && !d->type_code[0])
-		str_copy(d->type_code, sizeof d->type_code, ci->code);
+		VAULT_FIELD_COPY(d->type_code, ci->code);
 	if (ci->title[0] && !d->title[0])
-		str_copy(d->title, sizeof d->title, ci->title);
+		VAULT_FIELD_COPY(d->title, ci->title);
 	if (!d->created_time && ci->effective_time[0]) {
-		str_copy(d->created, sizeof d->created, ci->effective_time);
+		VAULT_FIELD_COPY(d->created, ci->effective_time);
 		d->created_time = vault_hl7_time(ci->effective_time);
 	}
-	str_copy(d->set_id, sizeof d->set_id, ci->set_id);
+	VAULT_FIELD_COPY(d->set_id, ci->set_id);
 	d->version = ci->version;
 	if (ci->ins[0])
 		vault_check_identity(f, d, ci->ins, ci->oid);
@@ -95,8 +95,8 @@ static void part_doc(struct filing *f, const struct vault_item *it)
 	struct vault_doc *d = new_doc(f, it, -1);
 	d->data = it->data.data;
 	d->len = it->data.len;
-	str_copy(d->mime, sizeof d->mime, it->mime);
-	str_copy(d->filename, sizeof d->filename, p->filename);
+	VAULT_FIELD_COPY(d->mime, it->mime);
+	VAULT_FIELD_COPY(d->filename, p->filename);
 	if (it->has_cda) {
 		d->has_own_identity = true;
 		vault_cda_facts(f, d, &it->cda);
@@ -120,22 +120,23 @@ static void entry_doc(struct filing *f, const struct vault_item *it, size_t k)
 	}
 	struct vault_doc *d = new_doc(f, it, (int)k);
 	d->from_xdm = true;
-	str_copy(d->filename, sizeof d->filename, x->uri);
-	str_copy(d->type_code, sizeof d->type_code, x->type_code);
-	str_copy(d->type_label, sizeof d->type_label, x->type_label);
-	str_copy(d->author, sizeof d->author, x->author);
-	str_copy(d->title, sizeof d->title, x->title);
-	str_copy(d->created, sizeof d->created, x->creation_time);
+	VAULT_FIELD_COPY(d->filename, x->uri);
+	VAULT_FIELD_COPY(d->type_code, x->type_code);
+	VAULT_FIELD_COPY(d->type_label, x->type_label);
+	VAULT_FIELD_COPY(d->author, x->author);
+	VAULT_FIELD_COPY(d->title, x->title);
+	VAULT_FIELD_COPY(d->created, x->creation_time);
 	d->created_time = vault_hl7_time(x->creation_time);
-	str_copy(d->unique_id, sizeof d->unique_id, x->unique_id);
-	str_copy(d->entry_uuid, sizeof d->entry_uuid, x->entry_id);
-	str_copy(d->replaces, sizeof d->replaces, x->replaces);
+	VAULT_FIELD_COPY(d->unique_id, x->unique_id);
+	VAULT_FIELD_COPY(d->entry_uuid, x->entry_id);
+	VAULT_FIELD_COPY(d->replaces, x->replaces);
 	d->masked_ps = x->masked_ps;
 	d->invisible_patient = x->invisible_patient;
 	vault_sniff(NULL, 0, x->mime_type, x->uri, d->mime, sizeof d->mime);
 	if (vault_classify_code(x->type_code, &d->cls) != 0 &&
 	    vault_classify_code(x->class_code, &d->cls) != 0) {
 		char text[600];
+		_Static_assert(sizeof text > sizeof x->title + sizeof x->type_label, "never cut");
 		str_format(text, sizeof text, "%s %s", x->title, x->type_label);
 		d->cls = vault_classify_guess(d->mime, x->uri, text);
 	}
@@ -156,7 +157,7 @@ static void collect(struct filing *f)
 				entry_doc(f, it, k);
 		} else if (it->kind == VITEM_UNINSPECTED) {
 			struct vault_doc *d = new_doc(f, it, -1);
-			str_copy(d->mime, sizeof d->mime, it->mime);
+			VAULT_FIELD_COPY(d->mime, it->mime);
 			vault_refuse_doc(d, 906, it->why[0] ? it->why : "not inspected");
 		}
 	}

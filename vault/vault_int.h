@@ -22,6 +22,16 @@ bool vault_is_document(const struct msg_part *p, const char *data, size_t len);
 void vault_sniff(const char *data, size_t len, const char *declared, const char *filename, char *out,
                  size_t outlen);
 
+/* Copies a fixed-size text field into one at least as large: the compiler proves the
+ * copy can never be cut (both must be arrays, not pointers). */
+#define VAULT_FIELD_COPY(dst, src)                                                                           \
+	do {                                                                                                 \
+		_Static_assert(!__builtin_types_compatible_p(__typeof__(src), __typeof__(&(src)[0])),        \
+		               #src " is an array");                                                         \
+		_Static_assert(sizeof(dst) >= sizeof(src), #dst " holds " #src);                             \
+		memcpy(dst, src, sizeof(src));                                                               \
+	} while (0)
+
 #define VAULT_MAX_RENDITIONS 8 /* readable copies attached to one document */
 
 /* A document about to be filed. */

@@ -75,6 +75,7 @@ static void header(const struct mss_config *cfg, const struct msg *m, const stru
 	copy_header(m->data, m->h.size < m->len ? m->h.size : m->len, drop, n, out);
 	if (plan->strip_prefix) {
 		char subject[1024];
+		_Static_assert(sizeof subject >= sizeof m->h.subject, "the subject always fits");
 		str_copy(subject, sizeof subject, m->h.subject + strlen(VAULT_XDM_SUBJECT_PREFIX));
 		mime_header(out, "Subject", str_trim(subject));
 	}
@@ -204,12 +205,17 @@ struct version {
 	bool original;
 };
 
+/* parsed: the parse of exactly data when there is one (the store then does not parse). */
 static int deliver(struct store *store, const struct policy_message *m, const struct version *v,
-                   const char *data, size_t len, const struct vault_inbox_hook *hook, char *err,
-                   size_t errlen)
+                   const char *data, size_t len, const struct msg *parsed,
+                   const struct vault_inbox_hook *hook, char *err, size_t errlen)
 {
-	struct store_delivery d = {
-	    .mail_from = m->mail_from, .rcpts = v->rcpts, .nrcpt = v->n, .data = data, .len = len};
+	struct store_delivery d = {.mail_from = m->mail_from,
+	                           .rcpts = v->rcpts,
+	                           .nrcpt = v->n,
+	                           .data = data,
+	                           .len = len,
+	                           .parsed = parsed};
 	if (hook) {
 		d.in_transaction = hook->fn;
 		d.in_transaction_arg = hook->arg;
@@ -286,7 +292,8 @@ static int deliver_versions(struct store *store, const struct vault_delivery *d,
 			continue;
 		const struct vault_inbox_hook *h = k + 1 == last ? hook : NULL;
 		if (v[k].original) {
-			rc = deliver(store, d->m, &v[k], d->m->data, d->m->len, h, err, errlen);
+			rc = deliver(store, d->m, &v[k], d->m->data, d->m->len, d->parsed ? &d->msg : NULL, h,
+			             err, errlen);
 			continue;
 		}
 		struct msg fallback;
@@ -302,7 +309,7 @@ static int deliver_versions(struct store *store, const struct vault_delivery *d,
 		if (rc != 0)
 			str_copy(err, errlen, "the patient's copy could not be built");
 		else
-			rc = deliver(store, d->m, &v[k], copy.data, copy.len, h, err, errlen);
+			rc = deliver(store, d->m, &v[k], copy.data, copy.len, NULL, h, err, errlen);
 		log_copy(d, &v[k]);
 		buf_free(&copy);
 	}

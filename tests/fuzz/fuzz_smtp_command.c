@@ -1,8 +1,8 @@
 /* fuzz-libs: smtpd lib */
 /* fuzz_smtp_command: the SMTP command parser (smtpd/smtp_parse.c) on arbitrary
  * command lines, as the session hands them over: split into verb and arguments, then
- * the argument parser of that verb (MAIL, RCPT, EHLO/HELO, AUTH with its base64 and
- * SASL PLAIN decoding). smtp_parse.c is pure: it needs only lib/. Besides crashes,
+ * the argument parser of that verb (MAIL, RCPT, EHLO/HELO, AUTH; the SASL messages
+ * themselves are fuzz_sasl's). smtp_parse.c is pure: it needs only lib/. Besides crashes,
  * checks the contracts the session relies on: a parsed address is short enough for
  * a path, lowercase, and a valid mailbox or empty. */
 #include <ctype.h>
@@ -28,18 +28,10 @@ static void check_address(const char *addr, enum smtp_reply_id r)
 
 static void parse_auth(const char *args)
 {
-	char mech[32], out[1024];
-	const char *resp, *z, *c, *p;
-	long n;
+	char mech[32];
+	const char *resp;
 
-	if (smtp_parse_auth(args, mech, sizeof(mech), &resp) < 0)
-		return;
-	n = smtp_parse_base64(resp, out, sizeof(out));
-	if (n < 0)
-		return;
-	if ((size_t)n >= sizeof(out) || out[n] != '\0')
-		abort();
-	if (smtp_parse_sasl_plain(out, (size_t)n, &z, &c, &p) == 0 && (!c[0] || !p[0]))
+	if (smtp_parse_auth(args, mech, sizeof(mech), &resp) == 0 && (!mech[0] || strchr(resp, ' ')))
 		abort();
 }
 

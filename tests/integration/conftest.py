@@ -45,6 +45,10 @@ PASSWORDS = {
     PRO2: "pro-secret-2",
     ORG: "org-secret-1",
 }
+# The client certificate of the test PKI for each account that has one: a professional
+# or organisation logs in with it (EXTERNAL, or password + certificate), never with a
+# password alone.
+CERT_OF = {PRO: "pro", PRO2: "pro2", ORG: "org"}
 
 # Sanitizer reports in a daemon's log fail the test that ran it.
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer")
@@ -101,9 +105,6 @@ class Mss:
             "tls_ca": str(p / "ca.crt"),
             "tls_crl": str(p / "crl.pem"),
             "auth_failure_delay": "100",
-            # Most tests drive professionals by password for brevity; the default
-            # (password + certificate) is tested in test_smtp_pro_auth.py.
-            "professional_password_needs_cert": "no",
         }
         for name, port in self.ports.items():
             s[f"{name}_listen"] = f"127.0.0.1:{port}"
@@ -271,6 +272,10 @@ class Mss:
         if cert:
             ctx.load_cert_chain(str(self.pki / f"{cert}.crt"), str(self.pki / f"{cert}.key"))
         return ctx
+
+    def login_context(self, user):
+        """The client TLS context user logs in with: their certificate, if they have one."""
+        return self.client_context(CERT_OF.get(user))
 
     def port(self, name):
         return self.ports[name]

@@ -13,7 +13,7 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
 
-from conftest import PASSWORDS, PATIENT, PRO
+from conftest import CERT_OF, PASSWORDS, PATIENT, PRO
 from test_imap_helpers import RawImap
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -29,9 +29,9 @@ def pdf(n):
 
 
 def send(m, msg, user=PRO, rcpts=None):
-    """Submits msg as user (password over STARTTLS)."""
+    """Submits msg as user (password over STARTTLS, with user's certificate if any)."""
     with smtplib.SMTP("127.0.0.1", m.port("submission"), timeout=120) as s:
-        s.starttls(context=m.client_context())
+        s.starttls(context=m.login_context(user))
         s.login(user, PASSWORDS[user])
         s.send_message(msg, from_addr=user, to_addrs=rcpts)
 
@@ -70,15 +70,15 @@ def xdm_with_padding(documents, padding):
 
 def imap(m, user=PATIENT):
     c = imaplib.IMAP4("127.0.0.1", m.port("imap"), timeout=60)
-    c.starttls(ssl_context=m.client_context())
+    c.starttls(ssl_context=m.login_context(user))
     typ, _ = c.login(user, PASSWORDS[user])
     assert typ == "OK"
     return c
 
 
 def session(m, user):
-    """A raw line-level IMAP session, logged in."""
-    r = RawImap(m)
+    """A raw line-level IMAP session, logged in (a professional with their certificate)."""
+    r = RawImap(m, cert=CERT_OF.get(user))
     r.login(user)
     return r
 

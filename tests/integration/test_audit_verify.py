@@ -22,7 +22,7 @@ def send_one(m, i, user=PRO, rcpt=PATIENT):
     msg["Subject"] = f"message {i}"
     msg.set_content("Bonjour.\n")
     with smtplib.SMTP("127.0.0.1", m.port("submission"), timeout=60) as s:
-        s.starttls(context=m.client_context())
+        s.starttls(context=m.login_context(user))
         s.login(user, PASSWORDS[user])
         s.send_message(msg)
 

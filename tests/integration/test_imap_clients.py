@@ -129,7 +129,7 @@ def test_smtpd_delivery_fetched_byte_for_byte(mss):
     mss.start("imapd")
     original = multipart_message("delivered by smtpd", n=77)
     with smtplib.SMTP("127.0.0.1", mss.port("submission"), timeout=30) as s:
-        s.starttls(context=mss.client_context())
+        s.starttls(context=mss.login_context(PRO))
         s.login(PRO, PASSWORDS[PRO])
         s.sendmail(PRO, [PATIENT], original)
     c = tls_client(mss, PATIENT)

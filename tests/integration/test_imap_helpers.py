@@ -10,13 +10,14 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.policy import SMTP
 
-from conftest import PASSWORDS
+from conftest import CERT_OF, PASSWORDS
 
 
 def starttls_client(mss, user=None, cert=None):
-    """imaplib over STARTTLS on imap_listen, logged in as user when given."""
+    """imaplib over STARTTLS on imap_listen, logged in as user when given (with their
+    certificate, if they have one: a professional's password alone never logs in)."""
     c = imaplib.IMAP4("127.0.0.1", mss.port("imap"), timeout=30)
-    c.starttls(ssl_context=mss.client_context(cert))
+    c.starttls(ssl_context=mss.client_context(cert or CERT_OF.get(user)))
     if user:
         c.login(user, PASSWORDS[user])
     return c
@@ -24,7 +25,8 @@ def starttls_client(mss, user=None, cert=None):
 
 def tls_client(mss, user=None, cert=None):
     """imaplib over implicit TLS on imaps_listen."""
-    c = imaplib.IMAP4_SSL("127.0.0.1", mss.port("imaps"), ssl_context=mss.client_context(cert),
+    c = imaplib.IMAP4_SSL("127.0.0.1", mss.port("imaps"),
+                          ssl_context=mss.client_context(cert or CERT_OF.get(user)),
                           timeout=30)
     if user:
         c.login(user, PASSWORDS[user])

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import PATIENT, PASSWORDS, PRO, PRO2
+from conftest import CERT_OF, PATIENT, PASSWORDS, PRO, PRO2
 from test_imap_helpers import RawImap, multipart_message
 
 
@@ -31,7 +31,7 @@ def vault(mss):
     mss.start("smtpd")
     mss.start("imapd")
     with smtplib.SMTP("127.0.0.1", mss.port("submission"), timeout=30) as s:
-        s.starttls(context=mss.client_context())
+        s.starttls(context=mss.login_context(PRO))
         s.login(PRO, PASSWORDS[PRO])
         s.sendmail(PRO, [PATIENT], multipart_message("compte rendu", n=5))
     r = RawImap(mss)
@@ -55,7 +55,8 @@ def vault(mss):
 
 
 def session(m, who, cert=None):
-    r = RawImap(m, cert=cert)
+    """cert: EXTERNAL with it; else LOGIN with the password (and who's certificate)."""
+    r = RawImap(m, cert=cert or CERT_OF.get(who))
     if cert:
         _, t = r.cmd("L1", "AUTHENTICATE EXTERNAL =")
         assert t.startswith(b"L1 OK"), t

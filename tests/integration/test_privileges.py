@@ -66,7 +66,7 @@ def test_daemons_and_sessions_run_as_the_configured_user(unprivileged):
     assert s.docmd("AUTH", "EXTERNAL =")[0] == 235
     s.sendmail(PRO, [PATIENT], b"Subject: hello\r\n\r\nbody\r\n")
     s.quit()
-    c = imaplib.IMAP4_SSL("127.0.0.1", m.port("imaps"), ssl_context=m.client_context())
+    c = imaplib.IMAP4_SSL("127.0.0.1", m.port("imaps"), ssl_context=m.login_context(PATIENT))
     c.login(PATIENT, PASSWORDS[PATIENT])
     c.select("INBOX")
     typ, data = c.fetch("1", "(BODY.PEEK[TEXT])")

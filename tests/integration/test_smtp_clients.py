@@ -32,11 +32,12 @@ def test_smtplib_starttls_password(smtpd):
     with smtplib.SMTP("127.0.0.1", smtpd.port("submission"), timeout=30) as s:
         s.ehlo("client.test")
         assert s.has_extn("starttls") and not s.has_extn("auth")
-        s.starttls(context=smtpd.client_context())
+        s.starttls(context=smtpd.login_context(PRO))
         s.ehlo("client.test")
         assert s.has_extn("pipelining") and s.has_extn("enhancedstatuscodes")
         assert s.has_extn("8bitmime") and s.esmtp_features["size"] == "26214400"
-        assert "PLAIN" in s.esmtp_features["auth"] and "EXTERNAL" not in s.esmtp_features["auth"]
+        # the certificate maps to PRO: EXTERNAL is offered beside the passwords
+        assert s.esmtp_features["auth"].split() == ["PLAIN", "LOGIN", "EXTERNAL"]
         s.login(PRO, PASSWORDS[PRO])
         assert s.send_message(message(PRO, PATIENT)) == {}
     assert inbox_count(smtpd, PATIENT) == 1
@@ -46,7 +47,7 @@ def test_smtplib_starttls_password(smtpd):
 
 def test_smtplib_implicit_tls_password(smtpd):
     with smtplib.SMTP_SSL("127.0.0.1", smtpd.port("submissions"), timeout=30,
-                          context=smtpd.client_context()) as s:
+                          context=smtpd.login_context(PATIENT)) as s:
         s.login(PATIENT, PASSWORDS[PATIENT])
         # A patient cannot start a conversation: refused at RCPT.
         with pytest.raises(smtplib.SMTPRecipientsRefused) as e:
@@ -94,6 +95,7 @@ def swaks(smtpd, *args):
 def test_swaks_starttls_and_tls_on_connect(smtpd):
     r = swaks(smtpd, "--port", str(smtpd.port("submission")), "--tls",
               "--auth", "PLAIN", "--auth-user", PRO, "--auth-password", PASSWORDS[PRO],
+              "--tls-cert", str(smtpd.pki / "pro.crt"), "--tls-key", str(smtpd.pki / "pro.key"),
               "--from", PRO, "--to", PATIENT, "--header", "Subject: swaks")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "250 2.0.0 Ok: queued as" in r.stdout
@@ -134,11 +136,13 @@ def test_openssl_s_client_starttls(smtpd):
                             "-nocommands", *extra],
                            input=script(PRO, PATIENT), capture_output=True, text=True, timeout=60)
         assert r.returncode == 0, r.stderr
-        assert "235 2.7.0" in r.stdout and "250 2.0.0 Ok: queued as" in r.stdout, r.stdout
         assert "221 2.0.0" in r.stdout
         if extra:
             assert "AUTH PLAIN LOGIN EXTERNAL" in r.stdout
-    assert inbox_count(smtpd, PATIENT) == 2
+            assert "235 2.7.0" in r.stdout and "250 2.0.0 Ok: queued as" in r.stdout, r.stdout
+        else:  # a professional's password without their certificate
+            assert "535 5.7.8" in r.stdout and "queued" not in r.stdout, r.stdout
+    assert inbox_count(smtpd, PATIENT) == 1
 
 
 def test_gnutls_cli_starttls(smtpd):
@@ -146,7 +150,8 @@ def test_gnutls_cli_starttls(smtpd):
     # Lines already end in CRLF: gnutls-cli --crlf converts only the first LF of a read.
     r = subprocess.run(["gnutls-cli", "--starttls-proto=smtp", "--port",
                         str(smtpd.port("submission")), "--x509cafile", str(smtpd.pki / "ca.crt"),
-                        "127.0.0.1"],
+                        "--x509certfile", str(smtpd.pki / "pro.crt"),
+                        "--x509keyfile", str(smtpd.pki / "pro.key"), "127.0.0.1"],
                        input=script(PRO, PATIENT), capture_output=True, text=True, timeout=60)
     assert "235 2.7.0" in r.stdout and "250 2.0.0 Ok: queued as" in r.stdout, r.stdout + r.stderr
     assert inbox_count(smtpd, PATIENT) == 1

@@ -86,7 +86,7 @@ def test_trace_headers_in_stored_message(smtpd):
     assert code == 250
     qid = text[0].rsplit(" ", 1)[1]
     smtpd.start("imapd")
-    im = imaplib.IMAP4_SSL("127.0.0.1", smtpd.port("imaps"), ssl_context=smtpd.client_context())
+    im = imaplib.IMAP4_SSL("127.0.0.1", smtpd.port("imaps"), ssl_context=smtpd.login_context(PATIENT))
     im.login(PATIENT, PASSWORDS[PATIENT])
     im.select("INBOX")
     typ, data = im.fetch("1", "(BODY.PEEK[HEADER])")

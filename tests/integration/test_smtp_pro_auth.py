@@ -1,6 +1,6 @@
-"""Submission authentication of professionals with the default configuration
-(professional_password_needs_cert = yes): a password is accepted only together with
-the account's own client certificate; patients log in with their password alone."""
+"""Submission authentication of professionals: a password is accepted only together
+with the account's own client certificate; patients log in with their password alone.
+(The same rules on IMAP: test_auth_roles.py.)"""
 import pytest
 
 from conftest import ORG, PATIENT, PRO, PRO2, PASSWORDS
@@ -9,7 +9,6 @@ from test_smtp_protocol import connect, plain
 
 @pytest.fixture
 def strict(mss):
-    mss.set(professional_password_needs_cert="yes")
     mss.start("smtpd")
     return mss
 
@@ -45,5 +44,5 @@ def test_refusal_is_logged_without_the_password(strict):
     assert c.cmd("AUTH PLAIN " + plain(PRO, PASSWORDS[PRO]))[0] == 535
     c.cmd("QUIT")
     log = strict.log("smtpd")
-    assert "password without client certificate" in log
+    assert "reason=password-without-certificate" in log
     assert PASSWORDS[PRO] not in log

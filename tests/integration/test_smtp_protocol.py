@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import PATIENT, PATIENT2, PRO, PRO2, PASSWORDS
+from conftest import CERT_OF, PATIENT, PATIENT2, PRO, PRO2, PASSWORDS
 
 MSG = (f"From: {PRO}\r\nTo: {PATIENT}\r\nSubject: test\r\n\r\nHello.\r\n").encode()
 
@@ -93,7 +93,8 @@ def connect(m, listener="submission", cert=None, tls=True, ehlo=True):
 
 
 def login(m, user=PRO, listener="submission", cert=None):
-    c = connect(m, listener, cert=cert)
+    """A password login; a professional's own certificate is presented with it."""
+    c = connect(m, listener, cert=cert or CERT_OF.get(user))
     code, text = c.cmd("AUTH PLAIN " + plain(user, PASSWORDS[user]))
     assert code == 235, text
     return c
@@ -176,7 +177,7 @@ def test_sequence_errors_keep_session_usable(smtpd):
 # --- PIPELINING -------------------------------------------------------------------
 
 def test_pipelining_one_write_replies_in_order(smtpd):
-    ctx = smtpd.client_context()
+    ctx = smtpd.client_context("pro")
     c = RawSmtp(smtpd.port("submissions"), implicit_tls=True, ctx=ctx)
     assert c.reply()[0] == 220
     c.send("EHLO client.test\r\n"
@@ -312,7 +313,7 @@ def test_garbage_instead_of_tls_handshake(smtpd):
 
 def test_helo_forgotten_after_starttls(smtpd):
     # RFC 3207 4.2: the EHLO before STARTTLS no longer counts.
-    c = connect(smtpd, "submission", tls=True, ehlo=False)
+    c = connect(smtpd, "submission", cert="pro", tls=True, ehlo=False)
     code, text = c.cmd("AUTH PLAIN " + plain(PRO, PASSWORDS[PRO]))
     assert (code, text[0][:5]) == (503, "5.5.1")
     assert c.cmd("EHLO again.test")[0] == 250

@@ -16,7 +16,7 @@ def send(m, user, rcpt):
     msg["Subject"] = "consultation"
     msg.set_content("Bonjour.\n")
     with smtplib.SMTP("127.0.0.1", m.port("submission"), timeout=30) as s:
-        s.starttls(context=m.client_context())
+        s.starttls(context=m.login_context(user))
         s.login(user, PASSWORDS[user])
         s.send_message(msg)
 

@@ -220,6 +220,8 @@ User {PRO}
 Pass {PASSWORDS[PRO]}
 SSLType IMAPS
 CertificateFile {m.pki / 'ca.crt'}
+ClientCertificate {m.pki / 'pro.crt'}
+ClientKey {m.pki / 'pro.key'}
 
 IMAPStore remote
 Account pro

@@ -24,7 +24,7 @@ PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n" + bytes(range(256)) * 2
 
 def send(m, msg, user=PRO):
     with smtplib.SMTP("127.0.0.1", m.port("submission"), timeout=30) as s:
-        s.starttls(context=m.client_context())
+        s.starttls(context=m.login_context(user))
         s.login(user, PASSWORDS[user])
         s.send_message(msg)
 
@@ -42,7 +42,7 @@ def message(subject="XDM/1.0/DDM+CR de biologie DEMO Patient", to=PATIENT, heade
 
 def imap(m, user=PATIENT):
     c = imaplib.IMAP4("127.0.0.1", m.port("imap"), timeout=30)
-    c.starttls(ssl_context=m.client_context())
+    c.starttls(ssl_context=m.login_context(user))
     c.login(user, PASSWORDS[user])
     return c
 

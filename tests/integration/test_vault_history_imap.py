@@ -34,14 +34,14 @@ def send_document(m):
     msg.set_content("Bonjour, voici le compte rendu.\n")
     msg.add_attachment(PDF, maintype="application", subtype="pdf", filename="cr-biologie.pdf")
     with smtplib.SMTP("127.0.0.1", m.port("submission"), timeout=30) as s:
-        s.starttls(context=m.client_context())
+        s.starttls(context=m.login_context(PRO))
         s.login(PRO, PASSWORDS[PRO])
         s.send_message(msg)
 
 
 def imap(m, user):
     c = imaplib.IMAP4("127.0.0.1", m.port("imap"), timeout=30)
-    c.starttls(ssl_context=m.client_context())
+    c.starttls(ssl_context=m.login_context(user))
     typ, _ = c.login(user, PASSWORDS[user])
     assert typ == "OK"
     return c

@@ -53,14 +53,14 @@ def invisible_message(to=(PATIENT,), with_pdf=True, invisible=True):
 
 def send(m, msg, rcpts):
     with smtplib.SMTP("127.0.0.1", m.port("submission"), timeout=30) as s:
-        s.starttls(context=m.client_context())
+        s.starttls(context=m.login_context(PRO))
         s.login(PRO, PASSWORDS[PRO])
         s.send_message(msg, to_addrs=list(rcpts))
 
 
 def imap(m, user):
     c = imaplib.IMAP4("127.0.0.1", m.port("imap"), timeout=30)
-    c.starttls(ssl_context=m.client_context())
+    c.starttls(ssl_context=m.login_context(user))
     typ, _ = c.login(user, PASSWORDS[user])
     assert typ == "OK"
     return c

@@ -183,7 +183,7 @@ def test_a_message_refused_at_data_is_not_received(mss_factory):
     m.start("imapd")
     big = message(subject="trop gros", text="x" * 70 + "\n" * 0 + ("y" * 70 + "\n") * 500)
     with smtplib.SMTP("127.0.0.1", m.port("submission"), timeout=30) as s:
-        s.starttls(context=m.client_context())
+        s.starttls(context=m.login_context(PRO))
         s.login(PRO, PASSWORDS[PRO])
         assert s.mail(PRO)[0] == 250  # no SIZE: refused only at the end of DATA
         assert s.rcpt(PATIENT)[0] == 250

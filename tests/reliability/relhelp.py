@@ -112,8 +112,10 @@ def submission(m, cert="pro", port="submission", timeout=IO_TIMEOUT):
 
 # --- IMAP -------------------------------------------------------------------------
 def imap_login(m, user, password=None, cert=None, timeout=IO_TIMEOUT):
-    """An IMAPS session logged in as user (password LOGIN, or EXTERNAL with cert)."""
-    ctx = m.client_context(cert)
+    """An IMAPS session logged in as user (password LOGIN, or EXTERNAL with cert). A
+    professional's password login presents their certificate too: a password alone
+    never logs a professional in."""
+    ctx = m.client_context(cert or CERT_OF.get(user))
     c = imaplib.IMAP4_SSL("127.0.0.1", m.port("imaps"), ssl_context=ctx, timeout=timeout)
     if password is None and cert is not None:
         c.authenticate("EXTERNAL", lambda _challenge: b"")

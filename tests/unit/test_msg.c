@@ -162,6 +162,30 @@ static void test_single_body_and_types(void **state)
 	assert_false(msg_mime_type_valid("a/b/c"));
 }
 
+/* libetpan's quoted-printable decoder reads past a final "=": a body that ends the
+ * message, in an exact-size buffer (no NUL after it), must still decode in bounds
+ * (the sanitizer build catches an overread; found by fuzz_msg). */
+static void test_decode_at_the_end(void **state)
+{
+	(void)state;
+	static const char text[] =
+	    "From: a@b.test\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nR=C3=A9s=A";
+	size_t n = sizeof text - 1;
+	char *exact = malloc(n);
+	struct msg m;
+	struct buf b;
+	char err[128];
+	memcpy(exact, text, n);
+	assert_int_equal(msg_parse(exact, n, NULL, &m, err, sizeof err), 0);
+	buf_init(&b, BUF_UNLIMITED);
+	assert_int_equal(msg_part_decode(&m, 1, &b), 0);
+	assert_true(b.len >= 4);
+	assert_memory_equal(b.data, "R\xc3\xa9s", 4);
+	buf_free(&b);
+	msg_free(&m);
+	free(exact);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -169,6 +193,7 @@ int main(void)
 	    cmocka_unit_test(test_tree),
 	    cmocka_unit_test(test_limits),
 	    cmocka_unit_test(test_single_body_and_types),
+	    cmocka_unit_test(test_decode_at_the_end),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

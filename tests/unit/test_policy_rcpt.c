@@ -156,8 +156,8 @@ static const struct row rows[] = {
     {A_CERT, "dr.martin@pro.mss.test", "", "submission", "dr.martin@pro.mss.test", NULL, 0, 0, ""},
     {A_CERT, "dr.martin@pro.mss.test", "", "submission", "DR.MARTIN@pro.mss.test", NULL, 0, 0, ""},
     {A_CERT, "dr.martin@pro.mss.test", "", "submission", "", NULL, 0, 0, ""},
-    {A_CERT, "dr.martin@pro.mss.test", "", "submission", "dr.durand@pro.mss.test", NULL, 1, 553, "5.7.1"},
-    {A_PW, PAT, "", "submission", PAT2, NULL, 1, 553, "5.7.1"},
+    {A_CERT, "dr.martin@pro.mss.test", "", "submission", "dr.durand@pro.mss.test", NULL, 1, 550, "5.7.1"},
+    {A_PW, PAT, "", "submission", PAT2, NULL, 1, 550, "5.7.1"},
     {A_PW, "", "", "submission", PAT, NULL, 1, 530, "5.7.0"},
     {A_OP, "", OP_DN, "smtp", "dr.remote@other-operator.test", NULL, 0, 0, ""},
     {A_OP, "", "cn=MX.other-operator.test, ou=12345678900011, o=Other  Operator, c=FR", "smtp",
@@ -166,14 +166,25 @@ static const struct row rows[] = {
     {A_OP, "", BAD_DN, "smtp", "dr.remote@other-operator.test", NULL, 1, 550, "5.7.1"},
     {A_OP, "", BAD_DN, "smtp", "", NULL, 1, 550, "5.7.1"},
     {A_OP, "", "CN=mx.third.test,C=FR", "smtp", "dr.remote@other-operator.test", NULL, 1, 550, "5.7.1"},
-    {A_OP, "", OP_DN, "smtp", "dr.martin@pro.mss.test", NULL, 1, 553, "5.7.1"},
-    {A_OP, "", OP_DN, "smtp", PAT, NULL, 1, 553, "5.7.1"},
+    {A_OP, "", OP_DN, "smtp", "dr.martin@pro.mss.test", NULL, 1, 550, "5.7.1"},
+    {A_OP, "", OP_DN, "smtp", PAT, NULL, 1, 550, "5.7.1"},
     {A_ANON, "", "", "smtp", "someone@example.org", NULL, 1, 550, "5.7.1"},
     {A_ANON, "", "", "submission", "someone@example.org", NULL, 1, 530, "5.7.0"},
-    {A_RCERT, "labo@pro.mss.test", "", "smtp", "dr.martin@pro.mss.test", NULL, 0, 0, ""},
-    {A_RCERT, "labo@pro.mss.test", "", "smtp", PAT, NULL, 1, 553, "5.7.1"},
+    /* issue 10: a relay's certificate speaks for its own organisation account only */
+    {A_RCERT, "labo@pro.mss.test", "", "smtp", "dr.martin@pro.mss.test", NULL, 1, 550, "5.7.1"},
+    {A_RCERT, "labo@pro.mss.test", "", "smtp", "labo@pro.mss.test", NULL, 0, 0, ""},
+    {A_RCERT, "labo@pro.mss.test", "", "smtp", "", NULL, 0, 0, ""},
+    {A_RCERT, "labo@pro.mss.test", "", "smtp", PAT, NULL, 1, 550, "5.7.1"},
     {A_RSPF, "", "", "smtp", "secretariat@hospital.test", NULL, 0, 0, ""},
-    {A_RSPF, "", "", "smtp", PAT, NULL, 1, 553, "5.7.1"},
+    {A_RSPF, "", "", "smtp", PAT, NULL, 1, 550, "5.7.1"},
+    {A_RSPF, "", "", "smtp", "dr.martin@pro.mss.test", NULL, 1, 550, "5.7.1"},
+    {A_RSPF, "", "", "smtp", "dr.inactive@other-operator.test", NULL, 1, 550, "5.7.1"},
+    /* a disabled account sends nothing, whatever its session proved earlier */
+    {A_CERT, "dr.off@pro.mss.test", "", "submission", "dr.off@pro.mss.test", NULL, 1, 550, "5.7.1"},
+    {A_CERT, "dr.off@pro.mss.test", "", "submission", "", NULL, 1, 550, "5.7.1"},
+    {SENDER_TOKEN, "dr.martin@pro.mss.test", "", "submission", "dr.martin@pro.mss.test", NULL, 0, 0, ""},
+    {SENDER_TOKEN, "dr.martin@pro.mss.test", "", "submission", "dr.durand@pro.mss.test", NULL, 1, 550,
+     "5.7.1"},
 
     /* RCPT: professional to patient, blocked professional, disabled account */
     {A_CERT, "dr.martin@pro.mss.test", "", "submission", "dr.martin@pro.mss.test", PAT, 0, 0, ""},
@@ -237,6 +248,9 @@ static void test_policy_table(void **state)
 		str_copy(s.tls_subject_dn, sizeof s.tls_subject_dn, r->dn);
 		str_copy(s.listener, sizeof s.listener, r->listener);
 		str_copy(s.peer_ip, sizeof s.peer_ip, "127.0.0.1");
+		/* an SPF relay row stands for an SPF pass of its MAIL FROM domain */
+		if (r->auth == SENDER_RELAY_SPF)
+			str_copy(s.spf_domain, sizeof s.spf_domain, str_address_domain(r->mail_from));
 		struct mss_status st;
 		memset(&st, 0, sizeof st);
 		int64_t before = audit_count();

@@ -21,6 +21,8 @@ enum who {
 	TRUST_ONLY,   /* remote address via a listed operator, not in the directory */
 	ANON,         /* nothing proven */
 	RELAY,        /* establishment relay by certificate, for a local professional */
+	PRO_INACTIVE, /* local professional account whose directory entry was made inactive */
+	TOKEN,        /* local professional logged in with an OAuth token */
 };
 
 /* Recipient kinds. */
@@ -49,16 +51,19 @@ static void facts_of(const struct row *r, struct policy_facts *f)
 {
 	memset(f, 0, sizeof *f);
 	static const enum sender_auth auths[] = {
-	    [PATIENT] = SENDER_PASSWORD,    [PRO] = SENDER_CERTIFICATE,       [ORG] = SENDER_CERTIFICATE,
-	    [DIR_REMOTE] = SENDER_OPERATOR, [DIR_INACTIVE] = SENDER_OPERATOR, [TRUST_ONLY] = SENDER_OPERATOR,
-	    [ANON] = SENDER_ANONYMOUS,      [RELAY] = SENDER_RELAY_CERT,
+	    [PATIENT] = SENDER_PASSWORD,         [PRO] = SENDER_CERTIFICATE,
+	    [ORG] = SENDER_CERTIFICATE,          [DIR_REMOTE] = SENDER_OPERATOR,
+	    [DIR_INACTIVE] = SENDER_OPERATOR,    [TRUST_ONLY] = SENDER_OPERATOR,
+	    [ANON] = SENDER_ANONYMOUS,           [RELAY] = SENDER_RELAY_CERT,
+	    [PRO_INACTIVE] = SENDER_CERTIFICATE, [TOKEN] = SENDER_TOKEN,
 	};
 	f->auth = auths[r->who];
 	f->sender_proven = r->who != ANON;
 	f->sender_patient = r->who == PATIENT;
-	f->sender_local_pro = r->who == PRO || r->who == ORG || r->who == RELAY;
-	f->sender_dir_active = r->who == DIR_REMOTE || r->who == PRO;
-	f->sender_dir_inactive = r->who == DIR_INACTIVE;
+	f->sender_local_pro =
+	    r->who == PRO || r->who == ORG || r->who == RELAY || r->who == PRO_INACTIVE || r->who == TOKEN;
+	f->sender_dir_active = r->who == DIR_REMOTE || r->who == PRO || r->who == TOKEN;
+	f->sender_dir_inactive = r->who == DIR_INACTIVE || r->who == PRO_INACTIVE;
 	f->place = r->to == TO_REMOTE ? RCPT_TRUST : r->to == TO_OUTSIDE ? RCPT_OUTSIDE : RCPT_LOCAL;
 	f->rcpt_exists = r->to == TO_PATIENT || r->to == TO_PRO || r->to == TO_PHARMACY;
 	f->rcpt_patient = r->to == TO_PATIENT;
@@ -84,6 +89,10 @@ static const struct row rows[] = {
     OK(DIR_REMOTE, TO_PATIENT, "approved-sender"),
     OK(RELAY, TO_PATIENT, "approved-sender"),
     NO(DIR_INACTIVE, TO_PATIENT, 550, "5.7.1", "directory-inactive"),
+    /* issue 10: a local account does not outweigh its inactive directory entry */
+    NO(PRO_INACTIVE, TO_PATIENT, 550, "5.7.1", "directory-inactive"),
+    OK(TOKEN, TO_PATIENT, "approved-sender"),
+    NO(TOKEN, TO_OUTSIDE, 550, "5.7.1", "outside-trust-space"),
     NO(TRUST_ONLY, TO_PATIENT, 550, "5.7.1", "not-approved"),
     NO(ANON, TO_PATIENT, 550, "5.7.1", "sender-unproven"),
     NO(PATIENT, TO_PATIENT, 550, "5.7.1", "patient-to-patient"),

@@ -165,33 +165,6 @@ static void test_spf_zone(void **state)
 	unlink(path);
 }
 
-static void test_authfail_table(void **state)
-{
-	struct smtp_authfail *t = smtp_authfail_new();
-	time_t now = 1000000;
-
-	assert_non_null(t);
-	assert_int_equal(smtp_authfail_count(t, "192.0.2.1", now), 0);
-	assert_int_equal(smtp_authfail_add(t, "192.0.2.1", now), 1);
-	assert_int_equal(smtp_authfail_add(t, "192.0.2.1", now + 1), 2);
-	assert_int_equal(smtp_authfail_add(t, "192.0.2.2", now + 1), 1);
-	assert_int_equal(smtp_authfail_count(t, "192.0.2.1", now + 2), 2);
-	assert_int_equal(smtp_authfail_add(t, "192.0.2.2", now + 5), 2);
-	smtp_authfail_clear(t, "192.0.2.2");
-	assert_int_equal(smtp_authfail_count(t, "192.0.2.2", now + 5), 0);
-	/* Forgotten once the window has passed since the last failure. */
-	assert_int_equal(smtp_authfail_count(t, "192.0.2.1", now + 2 + SMTP_AUTHFAIL_WINDOW), 0);
-	/* A full table evicts the oldest entry instead of failing. */
-	for (int i = 0; i < SMTP_AUTHFAIL_SLOTS + 10; i++) {
-		char ip[32];
-
-		snprintf(ip, sizeof(ip), "10.0.%d.%d", i / 256, i % 256);
-		assert_int_equal(smtp_authfail_add(t, ip, now + 10 + i), 1);
-	}
-	assert_int_equal(smtp_authfail_count(t, "10.0.0.0", now + 10 + SMTP_AUTHFAIL_SLOTS + 10), 0);
-	smtp_authfail_free(t);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -201,7 +174,6 @@ int main(void)
 	    cmocka_unit_test(test_reply_table),
 	    cmocka_unit_test(test_net_match),
 	    cmocka_unit_test(test_spf_zone),
-	    cmocka_unit_test(test_authfail_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -176,29 +176,6 @@ static void test_auth(void **state)
 	assert_int_equal(smtp_parse_auth("PL@IN", mech, sizeof(mech), &resp), -1);
 }
 
-static void test_base64_and_plain(void **state)
-{
-	char out[64];
-	const char *z, *c, *p;
-	long n;
-
-	n = smtp_parse_base64("AGFAYi5jAHNlY3JldA==", out, sizeof(out));
-	assert_int_equal(n, 13);
-	assert_int_equal(smtp_parse_sasl_plain(out, (size_t)n, &z, &c, &p), 0);
-	assert_string_equal(z, "");
-	assert_string_equal(c, "a@b.c");
-	assert_string_equal(p, "secret");
-	assert_int_equal(smtp_parse_base64("=", out, sizeof(out)), 0);
-	assert_int_equal(smtp_parse_base64("not base64!", out, sizeof(out)), -1);
-	assert_int_equal(smtp_parse_base64("QUJD", out, 3), -1); /* no room for the NUL */
-	/* Missing fields, extra NULs. */
-	assert_int_equal(smtp_parse_sasl_plain("abc", 3, &z, &c, &p), -1);
-	assert_int_equal(smtp_parse_sasl_plain("\0user", 5, &z, &c, &p), -1);
-	assert_int_equal(smtp_parse_sasl_plain("\0user\0", 6, &z, &c, &p), -1);
-	assert_int_equal(smtp_parse_sasl_plain("\0\0pw", 4, &z, &c, &p), -1);
-	assert_int_equal(smtp_parse_sasl_plain("\0u\0p\0x", 6, &z, &c, &p), -1);
-}
-
 static void test_mailbox(void **state)
 {
 	assert_true(smtp_parse_is_mailbox("a.b-c+d@x-y.example"));
@@ -220,7 +197,6 @@ int main(void)
 	    cmocka_unit_test(test_rcpt),
 	    cmocka_unit_test(test_helo),
 	    cmocka_unit_test(test_auth),
-	    cmocka_unit_test(test_base64_and_plain),
 	    cmocka_unit_test(test_mailbox),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

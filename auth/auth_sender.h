@@ -1,0 +1,31 @@
+/* auth_sender.h: who sent a message and how they proved it, as mss-smtpd established
+ * it: the input of the sender identity rules (identity.h), of the conversation rules
+ * (policy/) and of the vault's records. It lives here, below vault/ and policy/, because
+ * proving who a sender is belongs to authentication. The names keep their policy_
+ * prefix: mss-smtpd fills these structs as before. */
+#ifndef MSS_AUTH_SENDER_H
+#define MSS_AUTH_SENDER_H
+
+enum sender_auth {
+	SENDER_ANONYMOUS = 0, /* nothing proven (MX without a trusted certificate) */
+	SENDER_PASSWORD,      /* SASL PLAIN/LOGIN on submission (a patient) */
+	SENDER_CERTIFICATE,   /* SASL EXTERNAL, or password + the account's own certificate */
+	SENDER_OPERATOR,      /* MX peer whose server certificate DN is on the trust list */
+	SENDER_RELAY_CERT,    /* establishment relay: client cert mapped to an organisation */
+	SENDER_RELAY_SPF,     /* establishment relay: relay_networks + SPF pass */
+	SENDER_TOKEN,         /* SASL XOAUTH2/OAUTHBEARER with an OAuth access token */
+};
+
+struct policy_sender {
+	enum sender_auth auth;
+	char account[256]; /* authenticated local account address, "" when none */
+	char peer_ip[64];
+	char tls_subject_dn[512]; /* verified peer certificate subject DN, "" when none */
+	char listener[32];        /* "smtp", "submission", "submissions" */
+	char spf_domain[256];     /* SENDER_RELAY_SPF: the domain SPF passed for */
+};
+
+/* The fixed word the audit log records for a, "unknown" when out of range. */
+const char *policy_auth_name(enum sender_auth a);
+
+#endif

@@ -1,0 +1,246 @@
+/* identity.c: the sender identity rules (see identity.h). */
+#include "auth/identity.h"
+
+#include <string.h>
+
+#include "directory/account.h"
+#include "directory/directory_entry.h"
+#include "directory/trust.h"
+#include "lib/str.h"
+
+/* What one address is, for the sender that uses it. */
+enum verdict {
+	V_OK = 0,
+	V_NOT_YOURS,  /* another address than the identity proven */
+	V_LOCAL,      /* an operator or SPF relay using a domain served here */
+	V_NOT_LISTED, /* an operator using a domain the trust list does not give it */
+	V_INACTIVE,   /* a directory entry the administrator made inactive */
+	V_ERROR,      /* database error */
+};
+
+static const char *const verdict_reason[] = {
+    [V_OK] = "own-address",
+    [V_NOT_YOURS] = "address-not-theirs",
+    [V_LOCAL] = "address-not-theirs",
+    [V_NOT_LISTED] = "operator-not-listed",
+    [V_INACTIVE] = "directory-inactive",
+    [V_ERROR] = "error",
+};
+
+static bool local_account(enum sender_auth a)
+{
+	return a == SENDER_PASSWORD || a == SENDER_CERTIFICATE || a == SENDER_TOKEN;
+}
+
+/* The rule an address broke, as the client reads it after "MAIL FROM " or "header From ". */
+static const char *rule_text(enum sender_auth a, enum verdict v)
+{
+	if (v == V_INACTIVE)
+		return "names a directory entry that is not active: it cannot send";
+	if (v == V_LOCAL)
+		return a == SENDER_OPERATOR
+		           ? "is served here, not by your operator"
+		           : "is served here: an establishment relay never sends as this server's "
+		             "accounts";
+	if (v == V_NOT_LISTED)
+		return "is in a domain the trust list does not give your certificate";
+	if (a == SENDER_RELAY_CERT)
+		return "must be your establishment's own address (your certificate's)";
+	if (a == SENDER_RELAY_SPF)
+		return "must be in the domain SPF vouched for";
+	return "must be the address you authenticated as";
+}
+
+static int refuse(struct mss_status *out, int code, const char *enh, const char *what, const char *rule)
+{
+	out->code = code;
+	(void)str_copy(out->enhanced, sizeof(out->enhanced), enh);
+	if (str_format(out->text, sizeof(out->text), "%s %s", what, rule) < 0)
+		(void)str_copy(out->text, sizeof(out->text),
+		               "sender refused"); /* never: the texts are short */
+	return code >= 500 ? 1 : -1;
+}
+
+static int accept(struct mss_status *out)
+{
+	memset(out, 0, sizeof(*out));
+	return 0;
+}
+
+static int temp_failure(struct mss_status *out, const char **why)
+{
+	*why = "error";
+	return refuse(out, 451, "4.3.0", "temporary failure,", "try again later");
+}
+
+/* An address whose national directory entry is inactive cannot send. */
+static enum verdict directory_state(struct store *st, const char *addr)
+{
+	struct dir_entry e;
+	int r = dir_entry_get(st, addr, &e);
+
+	if (r < 0)
+		return V_ERROR;
+	return r == 1 && !e.active ? V_INACTIVE : V_OK;
+}
+
+/* The domain part, for operators and SPF relays: listed for its DN, not served here. */
+static enum verdict domain_verdict(struct store *st, const struct mss_config *cfg,
+                                   const struct policy_sender *s, const char *addr)
+{
+	const char *dom = str_address_domain(addr);
+	int r;
+
+	if (config_is_local_domain(cfg, dom))
+		return V_LOCAL;
+	if (s->auth == SENDER_RELAY_SPF)
+		return s->spf_domain[0] && str_ieq(dom, s->spf_domain) ? V_OK : V_NOT_YOURS;
+	r = trust_is_listed(st, dom, s->tls_subject_dn);
+	return r < 0 ? V_ERROR : r == 1 ? V_OK : V_NOT_LISTED;
+}
+
+/* May s use addr as its own (in MAIL FROM, From or Sender)? */
+static enum verdict address_verdict(struct store *st, const struct mss_config *cfg,
+                                    const struct policy_sender *s, const char *addr)
+{
+	enum verdict v;
+
+	if (local_account(s->auth) || s->auth == SENDER_RELAY_CERT)
+		v = s->account[0] && str_ieq(addr, s->account) ? V_OK : V_NOT_YOURS;
+	else if (s->auth == SENDER_OPERATOR || s->auth == SENDER_RELAY_SPF)
+		v = domain_verdict(st, cfg, s, addr);
+	else
+		v = V_NOT_YOURS;
+	return v == V_OK ? directory_state(st, addr) : v;
+}
+
+/* A local sender's account, or a relay's organisation account: disabled, or its
+ * directory entry made inactive, since the login, it sends nothing more. */
+static int sender_state(struct store *st, const struct policy_sender *s, struct mss_status *out,
+                        const char **why)
+{
+	struct account a;
+	int r;
+
+	if (!local_account(s->auth) && s->auth != SENDER_RELAY_CERT)
+		return 0;
+	r = account_get(st, s->account, &a);
+	if (r < 0)
+		return temp_failure(out, why);
+	if (r == 0 || a.disabled) {
+		*why = "account-disabled";
+		return refuse(out, 550, "5.7.1", "your account", "is disabled: it cannot send");
+	}
+	switch (directory_state(st, s->account)) {
+	case V_ERROR:
+		return temp_failure(out, why);
+	case V_INACTIVE:
+		*why = "directory-inactive";
+		return refuse(out, 550, "5.7.1", "your directory entry", "is not active: it cannot send");
+	default:
+		return 0;
+	}
+}
+
+static int unproven(const struct policy_sender *s, struct mss_status *out, const char **why)
+{
+	if (s->auth == SENDER_ANONYMOUS && strcmp(s->listener, "smtp") == 0) {
+		*why = "sender-unproven";
+		return refuse(out, 550, "5.7.1",
+		              "sender not authenticated:", "only the health trust space may write here");
+	}
+	*why = "not-authenticated";
+	return refuse(out, 530, "5.7.0", "authentication", "required");
+}
+
+/* <> is allowed: bounces and read receipts (MDN) are sent with a null sender; an
+ * operator's must still come from a DN the trust list knows. */
+static int null_sender(struct store *st, const struct policy_sender *s, struct mss_status *out,
+                       const char **why)
+{
+	int r = s->auth == SENDER_OPERATOR ? trust_dn_known(st, s->tls_subject_dn) : 1;
+
+	if (r < 0)
+		return temp_failure(out, why);
+	if (r == 0) {
+		*why = "operator-not-listed";
+		return refuse(out, 550, "5.7.1", "your certificate", "is not on the trust list");
+	}
+	*why = "null-sender";
+	return accept(out);
+}
+
+int identity_check_mail(struct store *st, const struct mss_config *cfg, const struct policy_sender *s,
+                        const char *mail_from, struct mss_status *out, const char **why)
+{
+	bool account_kind = local_account(s->auth) || s->auth == SENDER_RELAY_CERT;
+	enum verdict v;
+	int r;
+
+	if (s->auth == SENDER_ANONYMOUS || (account_kind && !s->account[0]))
+		return unproven(s, out, why);
+	r = sender_state(st, s, out, why);
+	if (r != 0)
+		return r;
+	if (mail_from[0] == '\0')
+		return null_sender(st, s, out, why);
+	v = address_verdict(st, cfg, s, mail_from);
+	if (v == V_ERROR)
+		return temp_failure(out, why);
+	*why = verdict_reason[v];
+	if (v != V_OK)
+		return refuse(out, 550, "5.7.1", "MAIL FROM", rule_text(s->auth, v));
+	*why = s->auth == SENDER_OPERATOR ? "operator-listed"
+	       : local_account(s->auth)   ? "own-address"
+	                                  : "relay";
+	return accept(out);
+}
+
+static int check_list(struct store *st, const struct mss_config *cfg, const struct policy_sender *s,
+                      const char *const *addr, size_t n, const char *what, struct mss_status *out,
+                      const char **why)
+{
+	for (size_t i = 0; i < n; i++) {
+		enum verdict v = address_verdict(st, cfg, s, addr[i]);
+
+		if (v == V_ERROR)
+			return temp_failure(out, why);
+		if (v != V_OK) {
+			*why = v == V_INACTIVE ? "header-directory-inactive" : "header-not-theirs";
+			return refuse(out, 550, "5.7.1", what, rule_text(s->auth, v));
+		}
+	}
+	return 0;
+}
+
+int identity_check_header(struct store *st, const struct mss_config *cfg, const struct policy_sender *s,
+                          const char *mail_from, const struct identity_header *h, struct mss_status *out,
+                          const char **why)
+{
+	int r;
+
+	(void)mail_from;
+	/* A field the reader could not parse may still be shown by a mail client. */
+	if (h->unreadable) {
+		*why = "header-unreadable";
+		return refuse(out, 550, "5.7.1", "header From or Sender", "cannot be read as addresses");
+	}
+	r = check_list(st, cfg, s, h->from, h->nfrom, "header From", out, why);
+	if (r == 0)
+		r = check_list(st, cfg, s, h->sender, h->nsender, "header Sender", out, why);
+	if (r != 0)
+		return r;
+	*why = "header-own";
+	return accept(out);
+}
+
+bool identity_may_close(const struct policy_sender *s, const char *header_from, const char *contact)
+{
+	if (contact[0] == '\0' || !str_ieq(contact, header_from))
+		return false;
+	/* The header was checked against the sender's identity at the end of DATA; for a
+	 * local sender, check again here that it is the account itself. */
+	if (local_account(s->auth) || s->auth == SENDER_RELAY_CERT)
+		return str_ieq(contact, s->account);
+	return s->auth == SENDER_OPERATOR || s->auth == SENDER_RELAY_SPF;
+}
