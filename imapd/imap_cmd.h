@@ -69,8 +69,9 @@ void cmd_namespace(struct imap_session *s, struct imap_command *c);
 void cmd_fetch(struct imap_session *s, struct imap_command *c);
 /* imap_search.c */
 void cmd_search(struct imap_session *s, struct imap_command *c);
-void cmd_sort(struct imap_session *s, struct imap_command *c);   /* imap_sort.c */
-void cmd_thread(struct imap_session *s, struct imap_command *c); /* imap_sort.c */
+void cmd_cancelupdate(struct imap_session *s, struct imap_command *c); /* imap_context.c */
+void cmd_sort(struct imap_session *s, struct imap_command *c);         /* imap_sort.c */
+void cmd_thread(struct imap_session *s, struct imap_command *c);       /* imap_sort.c */
 /* imap_msg.c */
 void cmd_store(struct imap_session *s, struct imap_command *c);
 void cmd_copy(struct imap_session *s, struct imap_command *c);

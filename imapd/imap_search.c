@@ -14,6 +14,7 @@
 #include "imap/imap_msgsearch.h"
 #include "imap/imap_mime.h"
 #include "imapd/imap_cmd.h"
+#include "imapd/imap_context.h"
 #include "imapd/imap_vault.h"
 #include "lib/log.h"
 #include "lib/str.h"
@@ -331,8 +332,10 @@ void imap_esearch_write(struct imap_session *s, const char *tag, bool uid, const
 		imap_partial_window(q->partial_lo, q->partial_hi, n, &lo, &cnt);
 		buf_reset(&set);
 		imap_set_format(&set, v + lo, cnt);
-		conn_printf(s->conn, " PARTIAL (%d:%d %s)", q->partial_lo, q->partial_hi,
-		            cnt ? set.data : "NIL");
+		/* the range as given, its ends in ascending order (RFC 5267 4.4: 4:2 is 2:4) */
+		int32_t a = q->partial_lo < q->partial_hi ? q->partial_lo : q->partial_hi;
+		int32_t b = q->partial_lo < q->partial_hi ? q->partial_hi : q->partial_lo;
+		conn_printf(s->conn, " PARTIAL (%d:%d %s)", a, b, cnt ? set.data : "NIL");
 	}
 	buf_free(&set);
 	if (q->has_modseq && n > 0)
@@ -411,7 +414,10 @@ void cmd_search(struct imap_session *s, struct imap_command *c)
 			imap_no(s, c->tag, "[SERVERBUG] Search failed");
 		} else {
 			imap_search_answer(s, c, &q, idx, n);
-			imap_ok(s, c->tag, "%s completed", c->name);
+			if ((q.ret & IMAP_SRET_UPDATE) && imap_context_add(s, c, idx, n) != 0)
+				imap_ok(s, c->tag, "[NOUPDATE \"%s\"] %s completed", c->tag, c->name);
+			else
+				imap_ok(s, c->tag, "%s completed", c->name);
 		}
 		free(idx);
 	}

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "imapd/imap_context.h"
 #include "imapd/imap_cmd.h"
 #include "imapd/imap_reader.h"
 #include "imap/imap_mutf7.h"
@@ -17,6 +18,8 @@ void imap_reply(struct imap_session *s, const char *tag, const char *status, con
 	bool bad = strcmp(status, "BAD") == 0;
 	if (s->view.open && !s->close_after_reply && !(s->cmd_flags & CMD_NO_SYNC))
 		imap_view_sync(s, (s->cmd_flags & CMD_NO_EXPUNGE) == 0);
+	if (s->nctx > 0 && !s->close_after_reply)
+		imap_context_update(s); /* RFC 5267 4: ADDTO / REMOVEFROM */
 	conn_printf(s->conn, "%s %s ", tag, status);
 	/* unbounded on purpose: [COPYUID ...] and [MODIFIED ...] sets may be long */
 	struct buf text;

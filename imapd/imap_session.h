@@ -71,6 +71,9 @@ struct imap_view {
 	size_t nkw;
 };
 
+#define IMAP_CONTEXTS_MAX 8 /* RFC 5267 UPDATE searches kept at once; more get NOUPDATE */
+struct imap_context;
+
 struct imap_session {
 	struct conn *conn;
 	struct imap_parser *parser; /* the command being read (imap_reader.c) */
@@ -94,6 +97,9 @@ struct imap_session {
 	struct imap_view view;
 	uint32_t *saved; /* SEARCHRES "$" (RFC 5182): UIDs, ascending */
 	size_t nsaved;
+	/* SEARCH RETURN (UPDATE) contexts of the selected mailbox (imap_context.c) */
+	struct imap_context *ctx[IMAP_CONTEXTS_MAX];
+	size_t nctx;
 	/* counted, not listed: reading one's own mail (audited once at logout) */
 	unsigned n_select, n_fetch, n_append, n_expunge;
 };

@@ -164,7 +164,10 @@ void cmd_sort(struct imap_session *s, struct imap_command *c)
 			conn_puts(s->conn, "\r\n");
 		}
 		free(idx);
-		imap_ok(s, c->tag, "%s completed", c->name);
+		if (q.ret & IMAP_SRET_UPDATE) /* live SORT results are not kept (RFC 5267 4.2) */
+			imap_ok(s, c->tag, "[NOUPDATE \"%s\"] %s completed", c->tag, c->name);
+		else
+			imap_ok(s, c->tag, "%s completed", c->name);
 	}
 	matches_free(m, n);
 	imap_search_free(&q);

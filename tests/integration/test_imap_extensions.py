@@ -153,3 +153,65 @@ def test_thread_references_and_orderedsubject(imapd):
         assert t.startswith(b"b BAD")
     finally:
         r.close()
+
+
+def test_context_search_updates(imapd):
+    """RFC 5267 CONTEXT=SEARCH: a SEARCH RETURN (UPDATE) result follows STORE, APPEND
+    and EXPUNGE with ADDTO / REMOVEFROM until CANCELUPDATE; SORT updates are declined
+    with NOUPDATE; PARTIAL ranges come back in ascending order."""
+    r = login(imapd)
+    try:
+        ok(r, "c", "CREATE live")
+        for i in range(5):
+            append(r, f"a{i}", f"Subject: m{i}\n\nbody {i}\n", "live")
+        ok(r, "s", "SELECT live")
+        caps = ok(r, "c2", "CAPABILITY")[0].split()
+        assert b"CONTEXT=SEARCH" in caps and b"CONTEXT=SORT" in caps and b"MULTIAPPEND" in caps
+        lines = ok(r, "q1", "SEARCH RETURN (UPDATE ALL) SEEN")
+        assert lines == [b'* ESEARCH (TAG "q1")'], lines
+        lines = ok(r, "t1", "STORE 1,2,4 +FLAGS.SILENT (\\Seen)")
+        assert lines == [b'* ESEARCH (TAG "q1") ADDTO (0 1:2,4)'], lines
+        lines = ok(r, "t2", "STORE 2 -FLAGS.SILENT (\\Seen)")
+        assert lines == [b'* ESEARCH (TAG "q1") REMOVEFROM (0 2)'], lines
+        ok(r, "t3", "STORE 4 +FLAGS.SILENT (\\Deleted)")
+        lines = ok(r, "x", "EXPUNGE")
+        assert lines == [b'* ESEARCH (TAG "q1") REMOVEFROM (0 4)', b"* 4 EXPUNGE"], lines
+        r.send(b"p APPEND live (\\Seen) {9+}\r\nS: x\r\n\r\nb\r\n")
+        lines, t = r.read_until_tagged("p")
+        assert t.startswith(b"p OK"), t
+        assert b"* 5 EXISTS" in lines and b'* ESEARCH (TAG "q1") ADDTO (0 5)' in lines, lines
+        lines = ok(r, "u1", "UID SEARCH RETURN (UPDATE) UNSEEN")
+        ok(r, "k", "CANCELUPDATE \"q1\"")
+        lines = ok(r, "t4", "STORE 1 -FLAGS.SILENT (\\Seen)")
+        assert lines == [b'* ESEARCH (TAG "u1") UID ADDTO (0 1)'], lines
+        _, t = r.cmd("k2", "CANCELUPDATE \"q1\"")
+        assert t.startswith(b"k2 BAD")
+        _, t = r.cmd("so", "SORT RETURN (UPDATE) (ARRIVAL) UTF-8 ALL")
+        assert t.startswith(b'so OK [NOUPDATE "so"]'), t
+        lines = ok(r, "pa", "SEARCH RETURN (PARTIAL 3:1) ALL")
+        assert lines == [b'* ESEARCH (TAG "pa") PARTIAL (1:3 1:3)'], lines
+        ok(r, "cl", "CLOSE")  # contexts end with the mailbox
+        ok(r, "s2", "SELECT live")
+        lines = ok(r, "t5", "STORE 2 +FLAGS.SILENT (\\Seen)")
+        assert lines == [], lines
+    finally:
+        r.close()
+
+
+def test_multiappend_is_atomic(imapd):
+    """RFC 3502: several messages in one APPEND, all stored or none."""
+    r = login(imapd)
+    try:
+        ok(r, "c", "CREATE multi")
+        one, two = b"Subject: one\r\n\r\n1\r\n", b"Subject: two\r\n\r\n2\r\n"
+        r.send(b"m APPEND multi {%d+}\r\n%s (\\Seen) {%d+}\r\n%s\r\n" % (len(one), one, len(two), two))
+        _, t = r.read_until_tagged("m")
+        assert re.match(rb"m OK \[APPENDUID \d+ 1:2\]", t), t
+        # the second message refused (bad flag): the first is not stored either
+        r.send(b"m2 APPEND multi {%d+}\r\n%s (\\Bogus) {%d+}\r\n%s\r\n" % (len(one), one, len(two), two))
+        _, t = r.read_until_tagged("m2")
+        assert t.startswith(b"m2 BAD"), t
+        lines = ok(r, "st", "STATUS multi (MESSAGES)")
+        assert lines == [b'* STATUS "multi" (MESSAGES 2)'], lines
+    finally:
+        r.close()
