@@ -190,7 +190,7 @@ void store_append_abort(struct store_appender *a)
 		store_mime_stream_finish(a->ms, &mi);
 		store_mime_info_free(&mi);
 	}
-	store_paths_unlink(&a->written);
+	store_paths_discard(a->st, &a->written); /* kept if a lost commit may have taken */
 	for (size_t i = 0; i < a->n; i++) {
 		store_mime_info_free(&a->msgs[i].mi);
 		free(a->msgs[i].keywords);

@@ -52,6 +52,9 @@ void store_paths_add(struct store_paths *p, const char *path);
 /* Unlinks every path (errors ignored: an orphan file is harmless) and frees. */
 void store_paths_unlink(struct store_paths *p);
 void store_paths_free(struct store_paths *p);
+/* After a failed transaction: unlinks the blobs it wrote, unless the failure was a
+ * lost connection at commit (the commit may have taken effect): then only frees. */
+void store_paths_discard(struct store *st, struct store_paths *p);
 
 /* store.c: a write transaction of our own, or a savepoint inside the caller's
  * (store_user_create runs inside directory's account creation). */
