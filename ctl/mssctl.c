@@ -1,5 +1,6 @@
 /* mssctl: the administration tool (see doc/mssctl.8). */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,20 +18,26 @@ struct ctl_command {
 	const char *name;
 	int (*run)(struct ctl *c, int argc, char **argv);
 	const char *usage;
+	/* Runs with the invoker's privileges: init (creates data_dir and gives it to user)
+	 * and config (reads the TLS files as the daemons' masters do, then checks the store
+	 * as user in a child process). Every other command switches to user first. */
+	bool keep_privileges;
 };
 
 static const struct ctl_command commands[] = {
-    {"init", ctl_init, "init"},
+    {"init", ctl_init, "init", true},
     {"account", ctl_account,
      "account add ADDRESS --role patient|professional|organisation [--name NAME] "
      "[--rpps ID] [--finess ID] [--cert-sha256 HEX] [--password-stdin] | "
-     "list | show ADDRESS | disable ADDRESS"},
-    {"directory", ctl_directory, "directory import FILE [--strict] | show ADDRESS | search TEXT"},
-    {"trust", ctl_trust, "trust import FILE | list"},
-    {"access", ctl_access, "access grant|revoke|block|unblock PATIENT PRO | list PATIENT"},
-    {"history", ctl_history, "history PATIENT"},
-    {"audit", ctl_audit, "audit verify"},
-    {"migrate", ctl_migrate, "migrate"},
+     "list | show ADDRESS | disable ADDRESS",
+     false},
+    {"directory", ctl_directory, "directory import FILE [--strict] | show ADDRESS | search TEXT", false},
+    {"trust", ctl_trust, "trust import FILE | list", false},
+    {"access", ctl_access, "access grant|revoke|block|unblock PATIENT PRO | list PATIENT", false},
+    {"history", ctl_history, "history PATIENT", false},
+    {"audit", ctl_audit, "audit verify", false},
+    {"migrate", ctl_migrate, "migrate", false},
+    {"config", ctl_config, "config check | show", true},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -151,7 +158,7 @@ int main(int argc, char **argv)
 		return ctl_fail("%s", err);
 	/* Everything but init works as the daemons' user, so that no file mssctl creates
 	 * (database journal, blobs, keys) ends up owned by root and unusable by them. */
-	if (cmd->run != ctl_init && master_drop_privileges(c.cfg.user, err, sizeof err) < 0)
+	if (!cmd->keep_privileges && master_drop_privileges(c.cfg.user, err, sizeof err) < 0)
 		return ctl_fail("%s", err);
 	int rc = cmd->run(&c, argc - optind, argv + optind);
 	if (c.store)

@@ -26,6 +26,11 @@ int policy_schema_migrate(struct store *st, int *applied, char *err, size_t errl
  * (err: "store schema older than this code (store 1 < 2): run mssctl migrate"); 2
  * when newer (err names the part: this code is older than the data); -1 on error. */
 int policy_schema_check(struct store *st, char *err, size_t errlen);
+/* Whether the daemons can work on cfg's store, checked as they will run: in a child
+ * process switched to cfg->user (as lib/master's sessions are), data_dir's files are
+ * checked (store_check_data_dir), the store opened and its schema checked. Returns 0,
+ * or -1 with err giving the cause and the remedy. The caller's privileges are kept. */
+int policy_store_ready(const struct mss_config *cfg, char *err, size_t errlen);
 
 /* Decides MAIL FROM for this sender (e.g. a professional may only send as their own
  * address: 553 5.7.1; an operator must be listed for the MAIL FROM domain: 550 5.7.1).

@@ -48,6 +48,13 @@ const struct mss_config *store_config(struct store *st);
  * -1 with err. */
 int store_create_data_dir(const struct mss_config *cfg, char *err, size_t errlen);
 
+/* Checks, with this process's effective ids, that data_dir exists, is initialised
+ * (mss.db) and that the database, blobs/, run/ can be written and keys/master.key
+ * read. Returns 0, or -1 with err giving the cause and the remedy that works ("run
+ * mssctl -c FILE init" only when that would succeed; "chown -R USER DIR" when the
+ * daemons' user cannot write). */
+int store_check_data_dir(const struct mss_config *cfg, char *err, size_t errlen);
+
 /* Creates the store side of a new account: its wrapped key and the default mailboxes
  * INBOX, Sent (\Sent), Drafts (\Drafts), Trash (\Trash), all subscribed. Runs inside
  * the caller's write transaction if one is open. Returns 0, 1 when the account already
