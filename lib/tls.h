@@ -1,9 +1,26 @@
-/* tls.h: TLS for the daemons, behind an interface small enough for a GnuTLS backend.
+/* tls.h: TLS for the daemons (server side) and the relay (client side), on OpenSSL 3
+ * (tls_openssl*.c, the default) or GnuTLS (tls_gnutls*.c, ./configure
+ * --with-tls=gnutls). Both backends give the same answers through this interface: the
+ * same policy, the same peer identity strings, the same error texts where the
+ * libraries allow it (doc/architecture.md, "TLS layer").
  *
- * Server side only. TLS 1.2 and 1.3 only; ECDHE key exchange with AEAD ciphers only.
- * A client certificate is requested or required per context; a presented certificate
- * that does not verify (untrusted CA, expired, revoked per tls_crl) fails the
- * handshake in both modes, so a session never runs with a half-trusted peer. */
+ * Policy: TLS 1.2 and 1.3 only; ECDHE key exchange with AEAD ciphers only; no
+ * compression, no renegotiation, no session resumption (every connection verifies the
+ * peer against the CA and the CRL in force now). A peer certificate that does not
+ * verify (untrusted CA, expired, revoked, wrong purpose) fails the handshake in every
+ * mode, so a session never runs with a half-trusted peer.
+ *
+ * CRL (tls_crl): PEM (one or more CRLs) or DER (one). Each CRL must be signed by a CA
+ * of ca_file. The leaf certificate is checked against it, so the file must hold a CRL
+ * of each CA that issues peer certificates ("unable to get certificate CRL"
+ * otherwise). The file is re-read when it changes (a stat at most once a second,
+ * before a handshake) and on tls_ctx_reload_crl; a new file that does not load is
+ * ignored with one log line and the CRL in force stays. A CRL past its nextUpdate
+ * stays in force (Référentiel CONF.22) with a warning at most once an hour.
+ *
+ * Private key: read from key_file, or kept in another process, the key agent
+ * (tls_agent_*), which signs for the handshake over a socketpair: the process that
+ * runs handshakes then never holds the key. */
 #ifndef MSS_TLS_H
 #define MSS_TLS_H
 
@@ -19,10 +36,26 @@ enum tls_client_cert {
 
 struct tls_server_opts {
 	const char *cert_file; /* PEM chain, leaf first */
-	const char *key_file;  /* PEM private key */
+	const char *key_file;  /* PEM private key (unused with use_key_agent) */
 	const char *ca_file;   /* PEM CAs that client certificates must chain to ("" = none) */
-	const char *crl_file;  /* PEM CRL(s) checked for client certificates ("" = none) */
+	const char *crl_file;  /* CRL(s) checked for client certificates ("" = none) */
 	enum tls_client_cert client_cert;
+	bool use_key_agent; /* sign through key_agent_fd instead of reading key_file */
+	int key_agent_fd;   /* a channel from tls_agent_channel (the context does not own it) */
+};
+
+/* The relay's side (issue 13): presents cert_file when the server asks for a client
+ * certificate, and verifies the server: chain to ca_file, validity, purpose
+ * (serverAuth), revocation per crl_file. The server's name is NOT checked against
+ * its certificate: the caller matches the verified subject DN (tls_peer_info)
+ * against the trust list, as DESIGN.md "Relay out to the trust space" says. */
+struct tls_client_opts {
+	const char *cert_file; /* PEM chain to present (relay_cert), "" = none */
+	const char *key_file;  /* its key (relay_key), unused with use_key_agent */
+	const char *ca_file;   /* PEM CAs that server certificates must chain to (required) */
+	const char *crl_file;  /* "" = none */
+	bool use_key_agent;
+	int key_agent_fd;
 };
 
 /* The verified peer certificate, as callers need it. All strings NUL-terminated,
@@ -31,32 +64,62 @@ struct tls_peer {
 	bool has_cert;        /* a certificate was presented and verified */
 	char sha256[65];      /* lowercase hex SHA-256 of the DER certificate */
 	char email[256];      /* first subjectAltName rfc822Name */
-	char subject_dn[512]; /* RFC 2253 form, e.g. "CN=mx.example.fr,OU=123,O=Org,C=FR" */
+	char subject_dn[512]; /* RFC 2253 as OpenSSL prints it: "CN=mx.example.fr,OU=123,O=Org,C=FR" */
 	char issuer_dn[512];
 	char version[16]; /* "TLSv1.3" */
-	char cipher[64];
+	char cipher[64];  /* OpenSSL's name: "TLS_AES_256_GCM_SHA384", "ECDHE-ECDSA-AES128-GCM-SHA256" */
 };
 
 struct tls_ctx;
 struct tls_sess;
 
-/* Loads certificate, key, CA and CRL. Returns NULL with err naming the file and why
- * (a CRL file with no CRL in it is an error: it would silently disable revocation;
- * OPTIONAL/REQUIRE without ca_file is an error). No session resumption (no tickets,
- * no cache): every connection verifies its certificate against the CA and CRL.
- * Revocation checks the client certificate itself (X509_V_FLAG_CRL_CHECK): crl_file
- * must hold a current CRL of each CA that issues client certificates, else their
- * handshakes fail ("unable to get certificate CRL"). */
+/* The backend compiled in: "openssl" or "gnutls". */
+const char *tls_backend(void);
+
+/* Loads certificate, key (or checks the agent has it), CA and CRL. Returns NULL with
+ * err naming the file and why ("cannot read key file /x: Is a directory", "no
+ * certificate in certificate file /x", "key file /k does not match certificate file
+ * /c", "CRL file /x: not signed by a CA of /ca"); a CRL file with no CRL in it is an
+ * error (it would silently disable revocation); OPTIONAL/REQUIRE without ca_file is an
+ * error. */
 struct tls_ctx *tls_server_ctx_new(const struct tls_server_opts *opts, char *err, size_t errlen);
+/* The same for the client side; ca_file is required. */
+struct tls_ctx *tls_client_ctx_new(const struct tls_client_opts *opts, char *err, size_t errlen);
+/* Frees the context; sessions made from it stay valid until tls_sess_free. */
 void tls_ctx_free(struct tls_ctx *ctx);
+
+/* SIGHUP: re-reads every file the context was made from and, when all of them load,
+ * puts the new material in force for the handshakes that start afterwards (sessions
+ * in progress keep theirs). Returns 0, or -1 with err naming the file and why: the
+ * previous material then stays in force, whole. */
+int tls_ctx_reload(struct tls_ctx *ctx, char *err, size_t errlen);
+/* SIGHUP, CRL only: re-reads the CRL file now. Returns 1 when a new CRL is in force,
+ * 0 when no CRL is configured, -1 when it was refused (the previous one stays; err
+ * names the file and why; also logged). */
+int tls_ctx_reload_crl(struct tls_ctx *ctx, char *err, size_t errlen);
+/* Re-reads the CRL file if it changed (at most one stat a second). tls_accept and
+ * tls_connect do it themselves; a master may call it before forking sessions so
+ * that they inherit the new CRL instead of each reading it. */
+void tls_ctx_check_crl(struct tls_ctx *ctx);
+/* Makes the context sign through another key agent channel (in a session process that
+ * was given its own channel). Returns 0, or -1 if the context has no agent key. */
+int tls_ctx_set_key_agent(struct tls_ctx *ctx, int fd);
+
 /* Runs the server handshake on fd, polling, bounded by timeout_s (0 = no bound). A
  * blocking fd is made non-blocking for the handshake and given back its mode. Returns
  * NULL with err (peer's fault or ours) on failure: the certificate verification error
  * ("certificate revoked", "certificate has expired", "unable to get local issuer
- * certificate"), "no client certificate", "unsupported protocol", "no shared cipher",
- * "handshake timed out", "connection closed during handshake". Never closes fd.
- * Writing to a closed peer raises SIGPIPE: daemons ignore it. */
+ * certificate", "unsuitable certificate purpose"), "no client certificate",
+ * "unsupported protocol", "no shared cipher", "handshake timed out", "connection
+ * closed during handshake". Never closes fd. Writing to a closed peer raises SIGPIPE:
+ * daemons ignore it. */
 struct tls_sess *tls_accept(struct tls_ctx *ctx, int fd, unsigned timeout_s, char *err, size_t errlen);
+/* Runs the client handshake on fd (a connected socket), with server_name as SNI (not
+ * sent when empty or an IP address, RFC 6066 section 3), bounded by timeout_s. No
+ * fallback to an older protocol. Returns NULL with err as tls_accept: the server
+ * certificate's verification error, "unsupported protocol", "handshake timed out"... */
+struct tls_sess *tls_connect(struct tls_ctx *ctx, int fd, const char *server_name, unsigned timeout_s,
+                             char *err, size_t errlen);
 /* Returns bytes read (>0), 0 at EOF, -1 on error; -2 when it would block (poll, retry).
  * EOF without close_notify also reads as 0: SMTP and IMAP frame their own data. */
 ssize_t tls_read(struct tls_sess *s, void *p, size_t n);
@@ -71,5 +134,33 @@ size_t tls_pending(struct tls_sess *s);
 void tls_peer_info(struct tls_sess *s, struct tls_peer *out);
 /* Sends close_notify (best effort) and frees; does not close the fd. */
 void tls_sess_free(struct tls_sess *s);
+
+/* The key agent (issue 12): a process that holds the TLS private keys and performs
+ * only the signature a handshake needs (ECDSA; RSA PKCS#1 v1.5 and RSA-PSS for TLS 1.2
+ * and 1.3), for requests received on channels (socketpair(AF_UNIX, SOCK_SEQPACKET)).
+ * Requests are typed and length-checked; a malformed or unexpected one (unknown key,
+ * a scheme the key cannot do, a wrong length, a block that is not a PSS encoding) is
+ * refused, logged, and ends that channel; a request for a key it does not hold (replaced
+ * by a reload) just fails. New channels reach the agent over its control socket
+ * (socketpair(AF_UNIX, SOCK_SEQPACKET)), from the master. */
+struct tls_agent;
+
+/* Loads the PEM private keys (RSA or EC). Returns NULL with err naming the file. */
+struct tls_agent *tls_agent_new(const char *const *key_files, size_t n, char *err, size_t errlen);
+/* Serves until ctl_fd reaches EOF (the master is gone): control messages add
+ * channels (tls_agent_channel) or reload the keys (tls_agent_request_reload).
+ * Returns 0 at EOF, -1 when polling fails. */
+int tls_agent_run(struct tls_agent *a, int ctl_fd);
+/* Re-reads the key files; on failure the keys in force stay. Returns 0 or -1 (err). */
+int tls_agent_reload(struct tls_agent *a, char *err, size_t errlen);
+/* Wipes the keys and frees. */
+void tls_agent_free(struct tls_agent *a);
+/* In the master: makes a new channel, hands one end to the agent over ctl_fd and
+ * returns the other (close-on-exec), or -1 with err. */
+int tls_agent_channel(int ctl_fd, char *err, size_t errlen);
+/* In the master (SIGHUP): asks the agent to re-read its key files and waits for its
+ * answer (10 s at most), so that contexts reloaded afterwards find the new keys.
+ * Returns 0, or -1 with err (the agent then keeps its previous keys). */
+int tls_agent_request_reload(int ctl_fd, char *err, size_t errlen);
 
 #endif

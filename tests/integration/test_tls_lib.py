@@ -1,108 +1,14 @@
-"""lib/tls_openssl.c end to end: tests/unit/tls_test_server (an echo server over
-lib/tls.h) against real clients, openssl s_client and gnutls-cli, with the test PKI.
-
-The server prints one line per connection: "ok\\tkey=value..." with the peer identity,
-or "error\\t<reason>"; the assertions read that line.
+"""lib/tls.h end to end (whichever backend is built): tests/unit/tls_test_server (an
+echo server over lib/tls.h) against real clients, openssl s_client and gnutls-cli, with
+the test PKI. See tlshelp.py for the server's output lines.
 """
-import os
-import select
-import shutil
 import socket
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
-SRC = Path(os.environ.get("MSS_SOURCE_DIR") or Path(__file__).resolve().parents[2])
-BUILD = Path(os.environ.get("MSS_BUILD_DIR") or SRC)
-SERVER = BUILD / "tests" / "unit" / "tls_test_server"
-SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server_bin():
-    """tls_test_server is a check program: build it when "make all" did not."""
-    if not SERVER.exists():
-        subprocess.run(["make", "-C", str(SERVER.parent), SERVER.name], check=True,
-                       stdout=subprocess.DEVNULL)
-    return SERVER
-
-
-class Server:
-    def __init__(self, binary, pki, mode, maxconn=1, ca="ca.crt", crl="crl.pem",
-                 cert="server.crt", key="server.key", handshake_s=10):
-        self.port = free_port()
-        path = lambda f: str(pki / f) if f != "-" else "-"
-        self.proc = subprocess.Popen(
-            [str(binary), str(self.port), path(cert), path(key), path(ca), path(crl), mode,
-             str(maxconn), "30", str(handshake_s)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.first = self.line(10)
-
-    def line(self, timeout=10):
-        """The server's next stdout line, or "" after timeout / exit."""
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        if not ready:
-            return ""
-        return self.proc.stdout.readline().rstrip("\n")
-
-    def result(self, timeout=10):
-        """(status, fields) of the next connection's line."""
-        parts = self.line(timeout).split("\t")
-        if parts[0] == "ok":
-            return "ok", dict(p.split("=", 1) for p in parts[1:])
-        return parts[0], {"reason": parts[1] if len(parts) > 1 else ""}
-
-    def stop(self):
-        """Lets the server exit on its own (so sanitizers report), then checks stderr."""
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        err = self.proc.stderr.read()
-        self.proc.stdout.close()
-        self.proc.stderr.close()
-        for marker in SANITIZER_MARKERS:
-            assert marker not in err, err
-
-
-@pytest.fixture
-def start(server_bin, pki):
-    servers = []
-
-    def _start(mode, **kw):
-        s = Server(server_bin, pki, mode, **kw)
-        servers.append(s)
-        return s
-
-    yield _start
-    for s in servers:
-        s.stop()
-
-
-def s_client(pki, port, cert=None, args=(), data="hello\n"):
-    """openssl s_client to the server; returns (returncode, stdout+stderr)."""
-    cmd = ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-CAfile", str(pki / "ca.crt"),
-           "-verify_return_error", "-quiet", *args]
-    if cert:
-        cmd += ["-cert", str(pki / f"{cert}.crt"), "-key", str(pki / f"{cert}.key")]
-    p = subprocess.run(cmd, input=data, capture_output=True, text=True, timeout=20)
-    return p.returncode, p.stdout + p.stderr
-
-
-def fingerprint(pki, cert):
-    out = subprocess.run(["openssl", "x509", "-in", str(pki / f"{cert}.crt"), "-noout",
-                          "-fingerprint", "-sha256"], capture_output=True, text=True,
-                         check=True).stdout
-    return out.strip().split("=", 1)[1].replace(":", "").lower()
+from tlshelp import fingerprint, issue_cert, s_client, server_bin, start  # noqa: F401 (fixtures)
 
 
 def test_trusted_client_cert_identity(start, pki):
@@ -308,20 +214,6 @@ def test_renegotiation_refused(start, pki):
             p.wait()
     assert "RENEGOTIATING" in out
     assert "no renegotiation" in out
-
-
-def issue_cert(pki, d, name, subj, san):
-    """A client certificate signed by the test CA, made on the spot."""
-    key, csr, crt, ext = (d / f"{name}.{e}" for e in ("key", "csr", "crt", "ext"))
-    ext.write_text(f"extendedKeyUsage = clientAuth\nsubjectAltName = {san}\n")
-    run = lambda *a: subprocess.run(a, check=True, capture_output=True)
-    run("openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
-        "-out", str(key))
-    run("openssl", "req", "-new", "-utf8", "-key", str(key), "-subj", subj, "-out", str(csr))
-    run("openssl", "x509", "-req", "-in", str(csr), "-CA", str(pki / "ca.crt"), "-CAkey",
-        str(pki / "ca.key"), "-CAcreateserial", "-CAserial", str(d / "serial"), "-days", "2",
-        "-sha256", "-extfile", str(ext), "-out", str(crt))
-    return crt, key
 
 
 def test_dn_escaping_and_first_email(start, pki, tmp_path):

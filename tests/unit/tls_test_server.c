@@ -1,20 +1,30 @@
 /* tls_test_server: a tiny TLS echo server over lib/tls.h, driven by
  * tests/integration/test_tls_lib.py with real clients (openssl s_client, gnutls-cli).
  *
- * usage: tls_test_server PORT CERT KEY CA CRL none|optional|require MAXCONN TIMEOUT_S [HANDSHAKE_S]
+ * usage: tls_test_server [-a] PORT CERT KEY CA CRL none|optional|require MAXCONN TIMEOUT_S
+ *                        [HANDSHAKE_S]
  *   CA and CRL may be "-" for none; HANDSHAKE_S (default 10) bounds each handshake.
+ *   -a: a key agent process holds KEY (this process never opens it) and the context
+ *   signs through a channel to it.
  *   Listens on 127.0.0.1:PORT, prints "listening", then for each connection one line:
  *     ok<TAB>sha256=..<TAB>email=..<TAB>subject=..<TAB>issuer=..<TAB>version=..<TAB>...
  *   or
  *     error<TAB><reason from tls_accept>
  *   and echoes back one line the client sends. Exits after MAXCONN connections or
- *   TIMEOUT_S seconds in all. */
+ *   TIMEOUT_S seconds in all.
+ *   Commands on stdin, each answered with one line on stdout:
+ *     reload       tls_ctx_reload      -> "reload<TAB>ok" or "reload<TAB>error<TAB>why"
+ *     reload-crl   tls_ctx_reload_crl  -> "reload-crl<TAB>RC<TAB>why"
+ *     agent-pid    -> "agent-pid<TAB>PID" (0 without -a)
+ *     agent-reload tls_agent_request_reload -> "agent-reload<TAB>RC<TAB>why"
+ *   The library's log lines go to stderr. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,11 +34,14 @@
 
 #include "lib/str.h"
 #include "lib/tls.h"
+#include "tests/unit/tls_test_agent.h"
 
 #define LINE_MAX_BYTES 4096
 
 static time_t deadline;
 static unsigned handshake_s = 10;
+static pid_t agent_pid;
+static int agent_ctl = -1;
 
 static int listen_on(unsigned port)
 {
@@ -94,6 +107,34 @@ static int write_all(struct tls_sess *s, int fd, const char *p, size_t n)
 	return 0;
 }
 
+/* Runs one stdin command; returns -1 at EOF of stdin. */
+static int command(struct tls_ctx *ctx)
+{
+	char line[256], err[512] = "";
+	int rc;
+
+	if (!fgets(line, sizeof(line), stdin))
+		return -1;
+	line[strcspn(line, "\r\n")] = '\0';
+	if (!strcmp(line, "reload")) {
+		if (tls_ctx_reload(ctx, err, sizeof(err)) == 0)
+			printf("reload\tok\n");
+		else
+			printf("reload\terror\t%s\n", err);
+	} else if (!strcmp(line, "agent-pid")) {
+		printf("agent-pid\t%ld\n", (long)agent_pid);
+	} else if (!strcmp(line, "agent-reload")) {
+		rc = tls_agent_request_reload(agent_ctl, err, sizeof(err));
+		printf("agent-reload\t%d\t%s\n", rc, rc < 0 ? err : "");
+	} else if (!strcmp(line, "reload-crl")) {
+		rc = tls_ctx_reload_crl(ctx, err, sizeof(err));
+		printf("reload-crl\t%d\t%s\n", rc, rc < 0 ? err : "");
+	} else {
+		printf("unknown-command\t%s\n", line);
+	}
+	return 0;
+}
+
 static void serve(struct tls_ctx *ctx, int fd)
 {
 	char err[256], line[LINE_MAX_BYTES];
@@ -137,19 +178,38 @@ int main(int argc, char **argv)
 	struct tls_ctx *ctx;
 	char err[512];
 	int lfd, done = 0, maxconn;
+	bool stdin_open = true, use_agent = false;
 
+	if (argc > 1 && !strcmp(argv[1], "-a")) {
+		use_agent = true;
+		argv++;
+		argc--;
+	}
 	if (argc != 9 && argc != 10) {
-		fprintf(stderr,
-		        "usage: tls_test_server PORT CERT KEY CA CRL none|optional|require MAXCONN TIMEOUT_S "
-		        "[HANDSHAKE_S]\n");
+		fprintf(stderr, "usage: tls_test_server [-a] PORT CERT KEY CA CRL none|optional|require "
+		                "MAXCONN TIMEOUT_S "
+		                "[HANDSHAKE_S]\n");
 		return 2;
 	}
 	if (argc == 10)
 		handshake_s = (unsigned)atoi(argv[9]);
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	opts = (struct tls_server_opts){argv[2], argv[3], opt_file(argv[4]), opt_file(argv[5]),
-	                                parse_mode(argv[6])};
+	opts = (struct tls_server_opts){.cert_file = argv[2],
+	                                .key_file = argv[3],
+	                                .ca_file = opt_file(argv[4]),
+	                                .crl_file = opt_file(argv[5]),
+	                                .client_cert = parse_mode(argv[6])};
+	if (use_agent) {
+		agent_ctl = test_agent_start(argv[3], &agent_pid);
+		opts.use_key_agent = true;
+		opts.key_agent_fd = tls_agent_channel(agent_ctl, err, sizeof(err));
+		opts.key_file = "";
+		if (opts.key_agent_fd < 0) {
+			printf("agent-error\t%s\n", err);
+			return 1;
+		}
+	}
 	maxconn = atoi(argv[7]);
 	deadline = time(NULL) + atoi(argv[8]);
 	ctx = tls_server_ctx_new(&opts, err, sizeof(err));
@@ -164,10 +224,15 @@ int main(int argc, char **argv)
 	}
 	printf("listening\n");
 	while (done < maxconn && seconds_left() > 0) {
-		struct pollfd pfd = {.fd = lfd, .events = POLLIN};
+		struct pollfd pfd[2] = {{.fd = lfd, .events = POLLIN},
+		                        {.fd = stdin_open ? 0 : -1, .events = POLLIN}};
 		int fd;
 
-		if (poll(&pfd, 1, seconds_left() * 1000) <= 0)
+		if (poll(pfd, 2, seconds_left() * 1000) <= 0)
+			continue;
+		if (pfd[1].revents && command(ctx) < 0)
+			stdin_open = false;
+		if (!(pfd[0].revents & POLLIN))
 			continue;
 		fd = accept(lfd, NULL, NULL);
 		if (fd < 0)
