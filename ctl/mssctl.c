@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ctl/ctl.h"
@@ -24,29 +25,45 @@ struct ctl_command {
 	bool keep_privileges;
 };
 
+/* usage: one line per form, separated by '\n' (mssctl -h prints them all). */
 static const struct ctl_command commands[] = {
     {"init", ctl_init, "init", true},
     {"account", ctl_account,
-     "account add ADDRESS --role patient|professional|organisation [--name NAME] "
-     "[--rpps ID] [--finess ID] [--cert-sha256 HEX] [--password-stdin] | "
-     "list | show ADDRESS | disable ADDRESS",
+     "account add ADDRESS --role patient|professional|organisation [--name NAME] [--rpps ID]\n"
+     "      [--finess ID] [--cert-sha256 HEX] [--password-stdin]\n"
+     "account list\n"
+     "account show|disable|enable|delete ADDRESS\n"
+     "account passwd ADDRESS --password-stdin\n"
+     "account set-cert ADDRESS --cert-sha256 HEX",
      false},
-    {"directory", ctl_directory, "directory import FILE [--strict] | show ADDRESS | search TEXT", false},
-    {"trust", ctl_trust, "trust import FILE | list", false},
-    {"access", ctl_access, "access grant|revoke|block|unblock PATIENT PRO | list PATIENT", false},
+    {"directory", ctl_directory,
+     "directory import FILE [--strict]\n"
+     "directory show ADDRESS\n"
+     "directory search TEXT [--limit N]\n"
+     "directory disable|enable ADDRESS",
+     false},
+    {"trust", ctl_trust, "trust import FILE\ntrust list", false},
+    {"access", ctl_access, "access grant|revoke|block|unblock PATIENT PRO\naccess list PATIENT", false},
     {"history", ctl_history, "history PATIENT", false},
     {"audit", ctl_audit, "audit verify", false},
     {"migrate", ctl_migrate, "migrate", false},
-    {"config", ctl_config, "config check | show", true},
+    {"config", ctl_config, "config check\nconfig show", true},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
+static const char default_config[] = MSS_SYSCONFDIR "/mss/mss.conf";
+
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: mssctl -c FILE COMMAND ...\ncommands:\n");
-	for (size_t i = 0; i < NCOMMANDS; i++)
-		fprintf(f, "  %s\n", commands[i].usage);
+	fprintf(f, "usage: mssctl [-c FILE] COMMAND ...   (default FILE: %s)\ncommands:\n", default_config);
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		for (const char *p = commands[i].usage; *p;) {
+			size_t n = strcspn(p, "\n");
+			fprintf(f, "  %.*s\n", (int)n, p);
+			p += n + (p[n] == '\n');
+		}
+	}
 }
 
 int ctl_fail(const char *fmt, ...)
@@ -115,6 +132,16 @@ int ctl_audit_action(struct ctl *c, const char *action, const char *target, cons
 	return 0;
 }
 
+const char *ctl_date(int64_t when, char *out, size_t outlen)
+{
+	struct tm tm;
+	time_t t = (time_t)when;
+	if (when <= 0 || gmtime_r(&t, &tm) == NULL ||
+	    strftime(out, outlen, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+		(void)str_copy(out, outlen, when <= 0 ? "never" : "?");
+	return out;
+}
+
 static const struct ctl_command *find_command(const char *name)
 {
 	for (size_t i = 0; i < NCOMMANDS; i++)
@@ -125,7 +152,7 @@ static const struct ctl_command *find_command(const char *name)
 
 int main(int argc, char **argv)
 {
-	const char *conf = MSS_SYSCONFDIR "/mss/mss.conf";
+	const char *conf = default_config;
 	int opt;
 	while ((opt = getopt(argc, argv, "+c:h")) != -1) {
 		switch (opt) {

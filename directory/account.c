@@ -37,8 +37,7 @@ static bool is_sha256_hex(const char *s)
 	return true;
 }
 
-/* Certificate fingerprints are accepted as plain hex or colon-separated (openssl's form). */
-static int normalise_fingerprint(const char *in, char out[65])
+int account_fingerprint(const char *in, char out[65])
 {
 	size_t o = 0;
 	for (const char *p = in; *p; p++) {
@@ -63,7 +62,7 @@ static int validate(const struct account *a, const char *cert, char fp[65], char
 		return 1;
 	}
 	fp[0] = '\0';
-	if (cert && normalise_fingerprint(cert, fp) < 0) {
+	if (cert && account_fingerprint(cert, fp) < 0) {
 		str_format(err, errlen, "bad certificate fingerprint: 64 hex digits expected (SHA-256)");
 		return 1;
 	}

@@ -100,6 +100,7 @@ static const struct config_key config_keys[] = {
     NUM(imap_max_bad, KEY_UINT, "10", 1, 1000),
     NUM(tls_handshake_timeout, KEY_SECONDS, "30", 1, 3600),
     NUM(log_stderr, KEY_BOOL, "no", 0, 1),
+    NUM(password_min_length, KEY_UINT, "12", 8, 1023),
 };
 
 #define NKEYS (sizeof config_keys / sizeof config_keys[0])

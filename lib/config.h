@@ -65,6 +65,7 @@ struct mss_config {
 	unsigned imap_max_bad;                     /* consecutive BAD before BYE; default 10 */
 	unsigned tls_handshake_timeout;            /* seconds; default 30 */
 	int log_stderr;                            /* 1 = log to stderr (also set by -d) */
+	unsigned password_min_length;              /* characters of a new password; default 12 */
 };
 
 /* Sets every key to its default. */

@@ -32,6 +32,19 @@ int policy_schema_check(struct store *st, char *err, size_t errlen);
  * or -1 with err giving the cause and the remedy. The caller's privileges are kept. */
 int policy_store_ready(const struct mss_config *cfg, char *err, size_t errlen);
 
+struct account;
+/* Deletes an account and everything kept about it except the audit log: the account
+ * and its fingerprints, mailboxes, messages and blob files, vault index, grants and
+ * notices, authorised contacts, and the professionals' copies of its hidden documents
+ * (when a patient). The rows go in one transaction (a failure leaves the account
+ * whole), the files after the commit. *deleted: the account as it was. Returns 0, 1
+ * when there is no such account, -1 with err (nothing deleted), 2 when the account
+ * is deleted but some copies of its hidden documents are left (err says why; running
+ * it again cannot reach them: see doc/operations.md). The caller writes the audit
+ * record. */
+int policy_account_delete(struct store *st, const char *address, struct account *deleted, char *err,
+                          size_t errlen);
+
 /* Decides MAIL FROM for this sender (e.g. a professional may only send as their own
  * address: 553 5.7.1; an operator must be listed for the MAIL FROM domain: 550 5.7.1).
  * Returns 0 accept, 1 refused (st filled), -1 internal error (st = 451 4.3.0). */

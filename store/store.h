@@ -63,6 +63,25 @@ int store_user_create(struct store *st, const char *address, char *err, size_t e
 /* Returns 1 when address has a store side, 0 when not, -1 on error. */
 int store_user_exists(struct store *st, const char *address);
 
+/* Files to remove once a transaction has committed (blobs nothing references). */
+struct store_paths {
+	char **v;
+	size_t n;
+};
+/* Unlinks every path (errors ignored: an orphan file is harmless) and frees. */
+void store_paths_unlink(struct store_paths *p);
+void store_paths_free(struct store_paths *p);
+
+/* Deletes the store side of address inside the caller's write transaction: its
+ * mailboxes, messages, subscriptions, blobs and wrapped key (without the key, a blob
+ * file left behind can no longer be read). The blob files to remove are added to
+ * gone: the caller unlinks them (store_paths_unlink) after its commit, or only frees
+ * the list after a rollback. Sessions that have one of its mailboxes selected are
+ * woken by the caller's store_notify_flush. Returns 0, 1 when address has no store
+ * side, -1 with err. */
+int store_user_delete(struct store *st, const char *address, struct store_paths *gone, char *err,
+                      size_t errlen);
+
 /* ---- flags ---------------------------------------------------------------------- */
 
 /* System flags as a bitmask. \Recent is not stored (RFC 9051 dropped it); imapd may

@@ -46,15 +46,9 @@ struct store {
 	size_t npending_notify;
 };
 
-/* A blob a transaction wrote or made unreferenced: removed after rollback or commit. */
-struct store_paths {
-	char **v;
-	size_t n;
-};
+/* struct store_paths (store.h): a blob a transaction wrote or made unreferenced,
+ * removed after rollback or commit. */
 void store_paths_add(struct store_paths *p, const char *path);
-/* Unlinks every path (errors ignored: an orphan file is harmless) and frees. */
-void store_paths_unlink(struct store_paths *p);
-void store_paths_free(struct store_paths *p);
 
 /* store.c: a write transaction of our own, or a savepoint inside the caller's
  * (store_user_create runs inside directory's account creation). */
