@@ -45,5 +45,6 @@ int ctl_history(struct ctl *c, int argc, char **argv);
 int ctl_audit(struct ctl *c, int argc, char **argv);
 int ctl_migrate(struct ctl *c, int argc, char **argv);
 int ctl_config(struct ctl *c, int argc, char **argv);
+int ctl_backup(struct ctl *c, int argc, char **argv);
 
 #endif

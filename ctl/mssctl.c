@@ -48,6 +48,7 @@ static const struct ctl_command commands[] = {
     {"audit", ctl_audit, "audit verify", false},
     {"migrate", ctl_migrate, "migrate", false},
     {"config", ctl_config, "config check\nconfig show", true},
+    {"backup", ctl_backup, "backup DIR", false},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

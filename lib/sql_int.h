@@ -47,6 +47,8 @@ struct sql_driver {
 	bool (*in_transaction)(const struct sql *db);
 	/* sql_lock inside a write transaction (NULL: writers are serialized anyway) */
 	int (*lock)(struct sql *db, const char *name, char *err, size_t errlen);
+	/* sql_backup (NULL: the engine is backed up with its own tools) */
+	int (*backup)(struct sql *db, const char *path, char *err, size_t errlen);
 };
 
 /* Every driver's connection and cursor start with these. */

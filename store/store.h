@@ -55,6 +55,20 @@ int store_create_data_dir(const struct mss_config *cfg, char *err, size_t errlen
  * daemons' user cannot write). */
 int store_check_data_dir(const struct mss_config *cfg, char *err, size_t errlen);
 
+/* mssctl backup: writes into dir (new, or an empty folder) a copy of data_dir that is
+ * one consistent state while the daemons keep running: the database (the engine's
+ * online backup), the blobs it references, keys/, an empty run/, and MANIFEST (one
+ * "sha256  relative/path" line per file, as sha256sum(1) writes and checks). The copy
+ * is a data_dir as it stands: restoring is copying it into place (doc/operations.md).
+ * Returns 0 with report filled; 1 when the database engine is not copied this way
+ * (PostgreSQL: err names its own tool); -1 with err. */
+struct store_backup_report {
+	size_t blobs; /* blob files copied */
+	size_t keys;  /* key files copied */
+};
+int store_backup(struct store *st, const char *dir, struct store_backup_report *report, char *err,
+                 size_t errlen);
+
 /* Creates the store side of a new account: its wrapped key and the default mailboxes
  * INBOX, Sent (\Sent), Drafts (\Drafts), Trash (\Trash), all subscribed. Runs inside
  * the caller's write transaction if one is open. Returns 0, 1 when the account already
