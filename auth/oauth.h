@@ -35,6 +35,12 @@ size_t oauth_keys_count(const struct oauth_keys *k);
  * (freeing the old set). On failure *keys is left as it was. Returns 0 or -1 + err. */
 int oauth_keys_reload(struct oauth_keys **keys, const char *path, char *err, size_t errlen);
 
+/* A daemon's SIGHUP: re-reads oauth_jwks_file into *keys (oauth_keys_reload) when
+ * OAuth is configured, and logs one oauth.reload line: result=ok with the number of
+ * keys, or result=failed with the file and why (the keys in force stay). Nothing when
+ * OAuth is not configured. Returns 0, or -1 when the old keys were kept. */
+int oauth_keys_sighup(const struct mss_config *cfg, struct oauth_keys **keys);
+
 /* At a daemon's start: *out becomes the keys of oauth_jwks_file, or NULL when it is
  * not set (no XOAUTH2, no OAUTHBEARER). A set oauth_jwks_file needs oauth_issuer and
  * oauth_audience. Returns 0, or -1 with err naming the file (or key) and why: the

@@ -9,6 +9,7 @@
 
 #include "auth/oauth_int.h"
 #include "auth/sasl.h"
+#include "lib/log.h"
 #include "lib/str.h"
 
 #define JWKS_FILE_MAX (1024 * 1024)
@@ -75,22 +76,40 @@ static EVP_PKEY *rsa_key(const json_t *jwk, const char **why)
 	return pkey;
 }
 
+/* One P-256 coordinate into its 32-octet field (out). RFC 7518 6.2.1.2 asks for exactly
+ * 32 octets, but issuers that write it as a minimal integer (PyJWT 2.6: 31 octets for
+ * one key in 256) or with a sign octet (Java's BigInteger: a leading zero, 33 octets)
+ * are common; the value is what counts, and the point is checked on the curve after. */
+static bool ec_coordinate(const json_t *jwk, const char *name, unsigned char *out)
+{
+	unsigned char v[64];
+	long n = member_bin(jwk, name, v, sizeof(v));
+
+	if (n == 33 && v[0] == 0) {
+		memcpy(out, v + 1, 32);
+		return true;
+	}
+	if (n < 1 || n > 32)
+		return false;
+	memset(out, 0, 32 - (size_t)n);
+	memcpy(out + 32 - n, v, (size_t)n);
+	return true;
+}
+
 /* P-256 only (ES256). The point is checked to be on the curve: an invalid-curve point
  * would leak nothing here (we only verify), but a bad key is a bad file. */
 static EVP_PKEY *ec_key(const json_t *jwk, const char **why)
 {
-	unsigned char x[64], y[64], pub[65];
-	long xl = member_bin(jwk, "x", x, sizeof(x)), yl = member_bin(jwk, "y", y, sizeof(y));
+	unsigned char pub[65];
 	OSSL_PARAM_BLD *bld;
 	EVP_PKEY *pkey = NULL;
 	EVP_PKEY_CTX *chk;
 
-	*why = "EC key without valid 32-octet \"x\" and \"y\"";
-	if (xl != 32 || yl != 32)
-		return NULL;
+	*why = "EC key without valid \"x\" and \"y\" (P-256 coordinates)";
 	pub[0] = 0x04; /* uncompressed point (SEC 1 2.3.3) */
-	memcpy(pub + 1, x, 32);
-	memcpy(pub + 33, y, 32);
+	if (!ec_coordinate(jwk, "x", pub + 1) || !ec_coordinate(jwk, "y", pub + 33))
+		return NULL;
+	*why = "EC point not on the P-256 curve";
 	bld = OSSL_PARAM_BLD_new();
 	if (bld && OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) &&
 	    OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pub, sizeof(pub)))
@@ -98,7 +117,6 @@ static EVP_PKEY *ec_key(const json_t *jwk, const char **why)
 	OSSL_PARAM_BLD_free(bld);
 	chk = pkey ? EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL) : NULL;
 	if (pkey && (chk == NULL || EVP_PKEY_public_check(chk) != 1)) {
-		*why = "EC point not on the P-256 curve";
 		EVP_PKEY_free(pkey);
 		pkey = NULL;
 	}
@@ -254,6 +272,22 @@ int oauth_keys_reload(struct oauth_keys **keys, const char *path, char *err, siz
 		return -1;
 	oauth_keys_free(*keys);
 	*keys = fresh;
+	return 0;
+}
+
+int oauth_keys_sighup(const struct mss_config *cfg, struct oauth_keys **keys)
+{
+	char err[CONFIG_PATH_MAX + 256], q[sizeof(err) + 8];
+
+	if (*keys == NULL)
+		return 0;
+	if (oauth_keys_reload(keys, cfg->oauth_jwks_file, err, sizeof(err)) < 0) {
+		log_err("oauth.reload", "result=failed error=%s keys_kept=%zu", log_quote(q, sizeof(q), err),
+		        oauth_keys_count(*keys));
+		return -1;
+	}
+	log_info("oauth.reload", "result=ok keys=%zu file=%s", oauth_keys_count(*keys),
+	         log_quote(q, sizeof(q), cfg->oauth_jwks_file));
 	return 0;
 }
 

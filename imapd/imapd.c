@@ -120,6 +120,15 @@ static void file_problem(void *arg, const char *why)
 	fatal("%s: %s", (const char *)arg, why);
 }
 
+/* SIGHUP (DESIGN.md "Command line contract"): the material reloaded here is used by the
+ * sessions forked afterwards; whatever does not load stays as it was. */
+static void reload(void *arg)
+{
+	struct imapd *d = arg;
+
+	(void)oauth_keys_sighup(&d->cfg, &d->oauth);
+}
+
 int main(int argc, char **argv)
 {
 	const char *path = NULL;
@@ -172,6 +181,7 @@ int main(int argc, char **argv)
 	    .session = session,
 	    .overload = overload,
 	    .on_shutdown = shutdown_checkpoint,
+	    .on_reload = reload,
 	    .arg = &d,
 	};
 	int rc = master_run(&mo, ls, 2);

@@ -125,6 +125,7 @@ struct master_state {
 
 static volatile sig_atomic_t got_term;
 static volatile sig_atomic_t got_chld;
+static volatile sig_atomic_t got_hup;
 
 static void on_term(int sig)
 {
@@ -138,6 +139,12 @@ static void on_chld(int sig)
 	got_chld = 1;
 }
 
+static void on_hup(int sig)
+{
+	(void)sig;
+	got_hup = 1;
+}
+
 static void install_signals(void)
 {
 	struct sigaction sa;
@@ -145,6 +152,8 @@ static void install_signals(void)
 	sa.sa_handler = on_term;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = on_hup;
+	sigaction(SIGHUP, &sa, NULL);
 	sa.sa_handler = on_chld;
 	sa.sa_flags = SA_NOCLDSTOP;
 	sigaction(SIGCHLD, &sa, NULL);
@@ -204,6 +213,9 @@ static void run_child(const struct master_opts *o, struct listener *ls, size_t n
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGCHLD, SIG_DFL);
+	/* A session keeps the material it was forked with; a SIGHUP sent to the whole
+	 * process group must not end it. */
+	signal(SIGHUP, SIG_IGN);
 	if (o->child_init)
 		o->child_init(o->arg);
 	o->session(fd, si, o->arg);
@@ -292,6 +304,11 @@ int master_run(const struct master_opts *o, struct listener *ls, size_t n)
 		if (got_chld) {
 			got_chld = 0;
 			reap(&m);
+		}
+		if (got_hup) {
+			got_hup = 0;
+			if (o->on_reload)
+				o->on_reload(o->arg);
 		}
 		if (r <= 0)
 			continue;

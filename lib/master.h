@@ -3,7 +3,11 @@
  * The master binds every listener, then drops privileges, then accepts and forks one
  * process per connection (a session never sees another session's memory), within
  * max_sessions and max_sessions_per_ip. It reaps children and, on SIGTERM or SIGINT,
- * stops accepting, passes SIGTERM to the sessions, waits briefly and exits. */
+ * stops accepting, passes SIGTERM to the sessions, waits briefly and exits. On SIGHUP
+ * it calls on_reload between two accepts (never in the signal handler): what that
+ * reloads is in force for the sessions forked afterwards, while the sessions already
+ * running keep what they were forked with and ignore SIGHUP (DESIGN.md: a daemon never
+ * dies on SIGHUP). */
 #ifndef MSS_MASTER_H
 #define MSS_MASTER_H
 
@@ -40,6 +44,8 @@ struct master_opts {
 	void *arg;
 	void (*child_init)(void *arg);  /* in each child, after fork, before session (may be NULL) */
 	void (*on_shutdown)(void *arg); /* in the master before exit (may be NULL) */
+	void (*on_reload)(void *arg);   /* in the master on SIGHUP (may be NULL): keeps what
+	                                 * it cannot reload as it was, and logs why */
 };
 
 /* Parses "host:port" ("[::1]:25" for IPv6). Returns 0 or -1. */

@@ -103,6 +103,15 @@ static void shutdown_checkpoint(void *arg)
 	audit_shutdown_checkpoint(c->cfg);
 }
 
+/* SIGHUP (DESIGN.md "Command line contract"): the material reloaded here is used by the
+ * sessions forked afterwards; whatever does not load stays as it was. */
+static void reload(void *arg)
+{
+	struct smtpd_ctx *c = arg;
+
+	(void)oauth_keys_sighup(c->cfg, &c->oauth);
+}
+
 int main(int argc, char **argv)
 {
 	struct listener ls[3] = {
@@ -146,6 +155,7 @@ int main(int argc, char **argv)
 	mo.session = smtp_session_main;
 	mo.overload = smtp_session_overload;
 	mo.on_shutdown = shutdown_checkpoint;
+	mo.on_reload = reload;
 	mo.arg = &ctx;
 	log_info("smtpd.start", "smtp=%s submission=%s submissions=%s", ls[0].addr[0] ? ls[0].addr : "-",
 	         ls[1].addr[0] ? ls[1].addr : "-", ls[2].addr[0] ? ls[2].addr : "-");

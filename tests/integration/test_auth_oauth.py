@@ -10,6 +10,7 @@ import hmac
 import imaplib
 import json
 import shutil
+import signal
 import smtplib
 import subprocess
 import time
@@ -228,3 +229,67 @@ def test_missing_or_broken_jwks_stops_the_daemon(mss, daemon):
     assert "oauth_jwks_file needs oauth_issuer and oauth_audience" in str(e.value)
     mss.set(**issuer.settings())
     mss.start(daemon)
+
+
+def log_events(m, daemon, name):
+    return [line for line in m.log(daemon).splitlines() if f"event={name} " in line]
+
+
+def wait_for_event(m, daemon, name, count, timeout=10):
+    deadline = time.monotonic() + timeout
+    while len(log_events(m, daemon, name)) < count:
+        assert time.monotonic() < deadline, (name, m.log(daemon)[-2000:])
+        time.sleep(0.05)
+    return log_events(m, daemon, name)
+
+
+def token_login(m, listener, token):
+    s = Sasl(m, listener)
+    answer = s.start("XOAUTH2", xoauth2(PRO, token))
+    if answer == "challenge":
+        answer = s.send("")
+    s.close()
+    return answer
+
+
+def test_jwks_reload_on_sighup_keeps_old_keys_when_bad(oauth):
+    """SIGHUP re-reads oauth_jwks_file (DESIGN.md "Command line contract"): a file that
+    is missing or invalid at reload is refused with a log line naming it and why, the
+    keys in force stay; a good file replaces them for the next logins; the daemon never
+    dies on SIGHUP, and a session that is open keeps working."""
+    iss = oauth.issuer
+    jwks = iss.jwks
+    old_token = iss.token(PRO)
+    open_session = Sasl(oauth, "imaps")
+    pids = {d: oauth.procs[d].pid for d in ("smtpd", "imapd")}
+    reloads = {"smtpd": 0, "imapd": 0}
+
+    def hup(expect):
+        for d in ("smtpd", "imapd"):
+            reloads[d] += 1
+            oauth.procs[d].send_signal(signal.SIGHUP)
+            line = wait_for_event(oauth, d, "oauth.reload", reloads[d])[-1]
+            assert expect in line, line
+            assert oauth.procs[d].poll() is None and oauth.procs[d].pid == pids[d]
+
+    saved = jwks.read_text()
+    jwks.write_text('{"keys": [')
+    hup(f'result=failed error="{jwks}: not a JSON object')
+    jwks.unlink()
+    hup(f'result=failed error="{jwks}: No such file or directory"')
+    for listener in ("imaps", "submissions"):
+        assert token_login(oauth, listener, old_token) == "ok"
+    # a new issuer key set: the new key works, the old one no longer does
+    (oauth.root / "new").mkdir()
+    other = Issuer(oauth.root / "new")
+    jwks.write_text(other.jwks.read_text())
+    hup("result=ok keys=2")
+    for listener in ("imaps", "submissions"):
+        assert token_login(oauth, listener, other.token(PRO)) == "ok"
+        assert token_login(oauth, listener, iss.token(PRO)) == "failed"
+    assert open_session.login(PATIENT, PASSWORDS[PATIENT]) == "ok"
+    jwks.write_text(saved)
+    hup("result=ok keys=2")
+    assert token_login(oauth, "submission", iss.token(PRO)) == "ok"
+    reasons = oauth.sql("SELECT result FROM audit_log WHERE action LIKE '%.login' AND result LIKE 'refused%'")
+    assert {r[0] for r in reasons} == {"refused: token-bad-signature"}, reasons

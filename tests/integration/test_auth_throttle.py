@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from auth_helpers import Sasl, b64, plain_msg
+from auth_helpers import Issuer, Sasl, b64, plain_msg, xoauth2
 from conftest import PASSWORDS, PATIENT, PATIENT2, PRO
 from test_imap_helpers import RawImap
 
@@ -150,3 +150,45 @@ def test_failure_delay_grows(mss):
     # 150 ms times the failures so far (plus the Argon2id check)
     assert times[0] >= 0.14 and times[1] >= 0.29 and times[2] >= 0.44, times
     r.close()
+
+
+def token_attempt(m, listener, token):
+    """One XOAUTH2 login on a fresh session: "ok", "failed" or "locked"."""
+    s = Sasl(m, listener)
+    try:
+        answer = s.start("XOAUTH2", xoauth2(PRO, token))
+        if answer == "challenge":  # RFC 7628 3.2.2: the error challenge, then the failure
+            answer = s.send("")
+        return answer
+    finally:
+        s.close()
+
+
+def test_token_guessing_locked_on_both_daemons(mss):
+    """Tokens are throttled like passwords: bad tokens from one address lock it for
+    both daemons, so a good token is then refused unchecked; the certificate still
+    logs in. Each refusal is audited with the mechanism and the address, and no token
+    reaches the audit log or the logs."""
+    issuer = Issuer(mss.root)
+    mss.set(auth_failure_delay=0, auth_max_failures=3, auth_account_max_failures=100, **issuer.settings())
+    mss.start("smtpd")
+    mss.start("imapd")
+    forged = [issuer.token(PRO, key=issuer.other, kid="rsa-1", jti=str(i)) for i in range(3)]
+    assert token_attempt(mss, "imaps", forged[0]) == "failed"
+    assert token_attempt(mss, "submission", forged[1]) == "failed"
+    assert token_attempt(mss, "imap", forged[2]) == "locked"
+    good = issuer.token(PRO)
+    for listener in ("imaps", "submissions"):
+        assert token_attempt(mss, listener, good) == "locked"
+        assert Sasl(mss, listener, cert="pro").start("EXTERNAL", "=") == "ok"
+    rows = mss.sql("SELECT action, detail, result, peer FROM audit_log WHERE action LIKE '%.login' "
+                   "AND result LIKE 'refused%'")
+    # the third was checked (and reached the limit); the two after it were not
+    assert [r[2] for r in rows] == ["refused: token-bad-signature"] * 3 + ["refused: client-locked"] * 2, rows
+    assert all(r[1].startswith("mech=XOAUTH2 ") and r[3] == "127.0.0.1" for r in rows), rows
+    for token in forged + [good]:
+        sig = token.split(".")[2]
+        assert not mss.sql("SELECT count(*) FROM audit_log WHERE detail LIKE ? OR result LIKE ? OR target LIKE ?",
+                           f"%{sig}%", f"%{sig}%", f"%{sig}%")[0][0]
+        for daemon in ("smtpd", "imapd"):
+            assert sig not in mss.log(daemon)

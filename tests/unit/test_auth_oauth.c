@@ -358,7 +358,9 @@ static void test_jwks_refusals(void **state)
 	    {"{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"a\",\"e\":\"AQAB\"}]}", "key 1: RSA key without"},
 	    {"{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"a\",\"n\":\"AQAB\",\"e\":\"AQAB\"}]}",
 	     "shorter than 2048 bits"},
-	    {"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AQ\",\"y\":\"AQ\"}]}", "32-octet"},
+	    {"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AQ\",\"y\":\"AQ\"}]}",
+	     "not on the P-256 curve"},
+	    {"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AQ\"}]}", "EC key without valid"},
 	    {"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":"
 	     "\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAE\","
 	     "\"y\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAE\"}]}",
@@ -384,6 +386,62 @@ static void test_jwks_refusals(void **state)
 		assert_non_null(strstr(err, "same \"kid\""));
 	}
 	assert_int_equal(oauth_keys_count(keys), 3); /* oct and enc skipped */
+}
+
+/* A P-256 key whose x is below 2^248, so that its minimal big-endian form is 31
+ * octets (one key in 256). */
+static EVP_PKEY *ec_with_short_x(void)
+{
+	for (int i = 0; i < 100000; i++) {
+		EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+		BIGNUM *x = NULL;
+		int bytes;
+
+		assert_non_null(k);
+		assert_int_equal(EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_EC_PUB_X, &x), 1);
+		bytes = BN_num_bytes(x);
+		BN_free(x);
+		if (bytes < 32)
+			return k;
+		EVP_PKEY_free(k);
+	}
+	fail_msg("no key with a short x");
+	return NULL;
+}
+
+/* Issuers that write the coordinates as minimal integers (PyJWT 2.6) or with a sign
+ * octet (Java's BigInteger) make JWKs whose "x" or "y" is not 32 octets (RFC 7518
+ * 6.2.1.2 asks for the full size): the value is what counts, and the point is then
+ * checked to be on the curve. */
+static void test_jwks_ec_coordinate_sizes(void **state)
+{
+	EVP_PKEY *k = ec_with_short_x();
+	char x[64], y[64], doc[512], err[256];
+	struct oauth_keys *set;
+	struct oauth_expect e = {ISS, AUD, "preferred_username", 60, NOW};
+	char identity[256];
+	const char *t;
+	static const size_t sizes[] = {0, 32, 33};
+
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		bn_b64url(k, OSSL_PKEY_PARAM_EC_PUB_X, sizes[i], x, sizeof(x));
+		bn_b64url(k, OSSL_PKEY_PARAM_EC_PUB_Y, sizes[i] ? sizes[i] : 0, y, sizeof(y));
+		snprintf(doc, sizeof(doc),
+		         "{\"keys\":[{\"kty\":\"EC\",\"kid\":\"s\",\"crv\":\"P-256\",\"x\":\"%s\","
+		         "\"y\":\"%s\"}]}",
+		         x, y);
+		set = oauth_keys_parse(doc, strlen(doc), err, sizeof(err));
+		if (set == NULL)
+			fail_msg("size %zu: %s", sizes[i], err);
+		t = mint("{\"alg\":\"ES256\",\"kid\":\"s\"}", CLAIMS(""), k, "ES256");
+		assert_int_equal(oauth_verify(set, &e, t, strlen(t), identity, sizeof(identity)), AUTH_R_OK);
+		oauth_keys_free(set);
+	}
+	/* 33 octets whose first is not zero: a value past the field, refused */
+	snprintf(doc, sizeof(doc),
+	         "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AQ%s\",\"y\":\"%s\"}]}", x + 2, y);
+	assert_null(oauth_keys_parse(doc, strlen(doc), err, sizeof(err)));
+	EVP_PKEY_free(k);
 }
 
 /* A reload that fails keeps the keys in use. */
@@ -416,7 +474,7 @@ int main(void)
 	    cmocka_unit_test(test_good_tokens),           cmocka_unit_test(test_bad_tokens),
 	    cmocka_unit_test(test_hs256_key_confusion),   cmocka_unit_test(test_tampered_and_garbled),
 	    cmocka_unit_test(test_claims_table),          cmocka_unit_test(test_jwks_refusals),
-	    cmocka_unit_test(test_reload_keeps_old_keys),
+	    cmocka_unit_test(test_reload_keeps_old_keys), cmocka_unit_test(test_jwks_ec_coordinate_sizes),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
