@@ -46,5 +46,6 @@ int ctl_audit(struct ctl *c, int argc, char **argv);
 int ctl_migrate(struct ctl *c, int argc, char **argv);
 int ctl_config(struct ctl *c, int argc, char **argv);
 int ctl_backup(struct ctl *c, int argc, char **argv);
+int ctl_retention(struct ctl *c, int argc, char **argv);
 
 #endif

@@ -145,13 +145,13 @@ static int account_show_cmd(struct ctl *c, int argc, char **argv)
 		return ctl_fail("cannot read accounts");
 	if (r == 0)
 		return ctl_fail("no account %s", argv[2]);
-	char certs[1024], created[32];
+	char certs[1024], created[32], login[32];
 	account_cert_list(c->store, a.id, certs, sizeof certs);
 	printf("address: %s\nrole: %s\nname: %s\nrpps: %s\nfiness: %s\npassword: %s\ncertificates: %s\n"
-	       "state: %s\ncreated: %s\n",
+	       "state: %s\ncreated: %s\nlast login: %s\n",
 	       a.address, account_role_name(a.role), a.name, a.rpps, a.finess, a.has_password ? "yes" : "no",
 	       certs[0] ? certs : "none", a.disabled ? "disabled" : "active",
-	       ctl_date(a.created, created, sizeof created));
+	       ctl_date(a.created, created, sizeof created), ctl_date(a.last_login, login, sizeof login));
 	return CTL_OK;
 }
 

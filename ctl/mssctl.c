@@ -49,6 +49,7 @@ static const struct ctl_command commands[] = {
     {"migrate", ctl_migrate, "migrate", false},
     {"config", ctl_config, "config check\nconfig show", true},
     {"backup", ctl_backup, "backup DIR", false},
+    {"retention", ctl_retention, "retention run [--dry-run]", false},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

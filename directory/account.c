@@ -171,7 +171,9 @@ int account_add(struct store *st, const struct account *a, const char *password,
 	return r;
 }
 
-#define ACCOUNT_COLUMNS "id, address, role, name, rpps, finess, password_hash IS NOT NULL, disabled, created"
+#define ACCOUNT_COLUMNS                                                                                      \
+	"id, address, role, name, rpps, finess, password_hash IS NOT NULL, disabled, created, last_login, "  \
+	"retention_warned"
 
 /* Fields are bounded by what account_add accepts; a longer stored one is damage,
  * reported as an error rather than cut. */
@@ -184,6 +186,8 @@ static int read_row(struct sql_stmt *q, struct account *out)
 	out->has_password = sql_int(q, 6) != 0;
 	out->disabled = sql_int(q, 7) != 0;
 	out->created = sql_int(q, 8);
+	out->last_login = sql_int(q, 9);
+	out->retention_warned = sql_int(q, 10);
 	return sql_text_copy(q, 1, out->address, sizeof out->address) |
 	       sql_text_copy(q, 3, out->name, sizeof out->name) |
 	       sql_text_copy(q, 4, out->rpps, sizeof out->rpps) |
@@ -257,7 +261,7 @@ int account_check_password(struct store *st, const char *address, const char *pa
 		              SQL_ARGS(SQL_TEXT(key)), err, sizeof err);
 		rc = q != NULL ? sql_next(q, err, sizeof err) : -1;
 	}
-	const char *hash = rc == 1 ? sql_text(q, 9) : NULL;
+	const char *hash = rc == 1 ? sql_text(q, 11) : NULL;
 	if (hash != NULL && read_row(q, out) == 0) {
 		ok = crypto_password_verify(hash, password) && !out->disabled;
 	} else {

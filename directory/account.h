@@ -22,7 +22,9 @@ struct account {
 	char finess[32];
 	bool has_password;
 	bool disabled;
-	int64_t created; /* unix time */
+	int64_t created;          /* unix time */
+	int64_t last_login;       /* unix time of the last successful login (to the hour), 0: never */
+	int64_t retention_warned; /* when last warned of deletion for inactivity, 0: never */
 };
 
 /* "patient" -> ROLE_PATIENT; 0 when unknown. */
@@ -65,6 +67,12 @@ int account_set_cert(struct store *st, const char *address, const char *cert_sha
 /* Deletes the account row and its fingerprints, inside the caller's write transaction
  * (policy_account_delete removes the rest: mailboxes, vault, contacts). */
 int account_remove(struct store *st, const char *address, char *err, size_t errlen);
+
+/* Records a successful login at now (retention). Writes at most once an hour per
+ * account, so a busy account costs no write per login. Returns 0 or -1 with err. */
+int account_touch_login(struct store *st, int64_t account_id, int64_t now, char *err, size_t errlen);
+/* Records that the account was warned of deletion at when. Returns 0 or -1 with err. */
+int account_set_warned(struct store *st, int64_t account_id, int64_t when, char *err, size_t errlen);
 
 /* Rules for what mssctl creates. A password must have at least password_min_length
  * characters (UTF-8). A professional or organisation must be in domains and not in

@@ -114,6 +114,24 @@ int account_remove(struct store *st, const char *address, char *err, size_t errl
 	                  errlen);
 }
 
+int account_touch_login(struct store *st, int64_t account_id, int64_t now, char *err, size_t errlen)
+{
+	return sql_exec(store_sql(st), "account.login",
+	                "UPDATE accounts SET last_login = ?2 WHERE id = ?1 AND last_login <= ?2 - 3600",
+	                SQL_ARGS(SQL_INT(account_id), SQL_INT(now)), err, errlen) < 0
+	           ? -1
+	           : 0;
+}
+
+int account_set_warned(struct store *st, int64_t account_id, int64_t when, char *err, size_t errlen)
+{
+	return sql_exec(store_sql(st), "account.warned",
+	                "UPDATE accounts SET retention_warned = ?2 WHERE id = ?1",
+	                SQL_ARGS(SQL_INT(account_id), SQL_INT(when)), err, errlen) < 0
+	           ? -1
+	           : 0;
+}
+
 /* UTF-8 characters, not bytes: a password of accented letters is as long as it reads. */
 static size_t utf8_length(const char *s)
 {

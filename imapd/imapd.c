@@ -167,6 +167,8 @@ int main(int argc, char **argv)
 	d.tls = load_tls(&d.cfg);
 	if (oauth_keys_for_config(&d.cfg, &d.oauth, err, sizeof(err)) < 0)
 		fatal("OAuth: %s", err);
+	if (policy_retention_start(&d.cfg) < 0) /* daily, in its own process */
+		fatal("retention: cannot fork");
 	if (master_bind(ls, 2, err, sizeof(err)) < 0)
 		fatal("%s", err);
 	if (master_drop_privileges(d.cfg.user, err, sizeof(err)) < 0)

@@ -101,6 +101,9 @@ static const struct config_key config_keys[] = {
     NUM(tls_handshake_timeout, KEY_SECONDS, "30", 1, 3600),
     NUM(log_stderr, KEY_BOOL, "no", 0, 1),
     NUM(password_min_length, KEY_UINT, "12", 8, 1023),
+    NUM(inactive_warning, KEY_SECONDS, "335d", 0, 3650 * 86400ULL),
+    NUM(inactive_delete, KEY_SECONDS, "365d", 0, 3650 * 86400ULL),
+    NUM(retention_interval, KEY_SECONDS, "1d", 1, 365 * 86400ULL),
 };
 
 #define NKEYS (sizeof config_keys / sizeof config_keys[0])

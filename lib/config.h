@@ -66,6 +66,9 @@ struct mss_config {
 	unsigned tls_handshake_timeout;            /* seconds; default 30 */
 	int log_stderr;                            /* 1 = log to stderr (also set by -d) */
 	unsigned password_min_length;              /* characters of a new password; default 12 */
+	uint64_t inactive_warning;   /* seconds idle before the retention warning; default 335d */
+	uint64_t inactive_delete;    /* seconds idle before deletion; default 365d; 0 = never */
+	unsigned retention_interval; /* seconds between two retention runs of a daemon; default 1d */
 };
 
 /* Sets every key to its default. */
@@ -88,7 +91,8 @@ int config_data_path(const struct mss_config *cfg, const char *name, char *out, 
  * config_check_files opens every configured file as the daemons will (with the
  * caller's privileges: the daemons read them before dropping theirs) and requires
  * notify_command to be executable; config_check_values checks that the values agree
- * (patient_domain set and not in domains, domains set, tls_cert and tls_key set). Each returns the number of
+ * (patient_domain set and not in domains, domains set, tls_cert and tls_key set,
+ * inactive_warning before inactive_delete). Each returns the number of
  * problems. */
 typedef void (*config_report_fn)(void *arg, const char *why);
 int config_check_files(const struct mss_config *cfg, config_report_fn report, void *arg);

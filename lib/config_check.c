@@ -121,5 +121,10 @@ int config_check_values(const struct mss_config *cfg, config_report_fn report, v
 		reportf(report, arg, "tls_cert and tls_key are required (every listener needs TLS)");
 		problems++;
 	}
+	if (cfg->inactive_warning != 0 && cfg->inactive_delete != 0 &&
+	    cfg->inactive_warning >= cfg->inactive_delete) {
+		reportf(report, arg, "inactive_warning must be shorter than inactive_delete");
+		problems++;
+	}
 	return problems;
 }

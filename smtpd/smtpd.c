@@ -144,6 +144,8 @@ int main(int argc, char **argv)
 	if (oauth_keys_for_config(&cfg, &ctx.oauth, err, sizeof(err)) < 0)
 		fatal("OAuth: %s", err);
 	check_store();
+	if (policy_retention_start(&cfg) < 0) /* daily, in its own process */
+		fatal("retention: cannot fork");
 	if (master_bind(ls, 3, err, sizeof(err)) < 0)
 		fatal("%s", err);
 	signal(SIGPIPE, SIG_IGN);
