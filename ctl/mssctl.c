@@ -54,7 +54,7 @@ static const struct ctl_command commands[] = {
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
-static const char default_config[] = MSS_SYSCONFDIR "/mss/mss.conf";
+static const char default_config[] = MSS_CONFIG_FILE; /* configure --with-config-file */
 
 static void usage(FILE *f)
 {
