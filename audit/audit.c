@@ -28,7 +28,21 @@ static const struct sql_migration audit_migrations[] = {
                " hash TEXT NOT NULL, signature TEXT NOT NULL);"
                "CREATE TABLE audit_head ("
                " id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL,"
-               " hash TEXT NOT NULL, signature TEXT NOT NULL);"},
+               " hash TEXT NOT NULL, signature TEXT NOT NULL);",
+     .postgresql = "CREATE TABLE audit_log ("
+                   " seq BIGINT PRIMARY KEY,"
+                   " time BIGINT NOT NULL,"
+                   " actor TEXT NOT NULL, auth TEXT NOT NULL, action TEXT NOT NULL,"
+                   " target TEXT NOT NULL, detail TEXT NOT NULL, result TEXT NOT NULL,"
+                   " peer TEXT NOT NULL, patient TEXT NOT NULL,"
+                   " prev TEXT NOT NULL, hash TEXT NOT NULL);"
+                   "CREATE INDEX audit_log_patient ON audit_log(patient, seq);"
+                   "CREATE TABLE audit_checkpoint ("
+                   " seq BIGINT PRIMARY KEY, time BIGINT NOT NULL,"
+                   " hash TEXT NOT NULL, signature TEXT NOT NULL);"
+                   "CREATE TABLE audit_head ("
+                   " id INTEGER PRIMARY KEY CHECK (id = 1), seq BIGINT NOT NULL,"
+                   " hash TEXT NOT NULL, signature TEXT NOT NULL);"},
 };
 
 /* The process's key, loaded on first use. */

@@ -31,6 +31,12 @@ void imap_reply(struct imap_session *s, const char *tag, const char *status, con
 	va_start(ap, fmt);
 	buf_vprintf(&text, fmt, ap);
 	va_end(ap);
+	if (strcmp(status, "NO") == 0 && text.len >= 11 && memcmp(text.data, "[SERVERBUG]", 11) == 0 &&
+	    store_unavailable(s->store)) {
+		/* the database is unreachable: temporary, not a bug (RFC 5530) */
+		buf_reset(&text);
+		buf_append_str(&text, "[UNAVAILABLE] Temporary failure, try again later");
+	}
 	for (size_t i = 0; i < text.len; i++) /* a reply is one line whatever the text holds */
 		if ((unsigned char)text.data[i] < 0x20)
 			text.data[i] = ' ';

@@ -28,6 +28,7 @@ enum key_type {
 	KEY_SECONDS,  /* duration, with optional s/m/h/d suffix */
 	KEY_BOOL,
 	KEY_TIMEZONE, /* an IANA time zone name with a compiled file under the zoneinfo directory */
+	KEY_STORE,    /* "" or a PostgreSQL connection URI */
 };
 
 struct config_key {
@@ -53,6 +54,10 @@ struct config_key {
 static const struct config_key config_keys[] = {
     TEXT(hostname, KEY_STRING, ""),
     TEXT(data_dir, KEY_PATH, "/var/lib/mss"),
+    TEXT(store, KEY_STORE, ""),
+    TEXT(blob_dir, KEY_PATH, ""),
+    TEXT(master_key_file, KEY_PATH, ""),
+    NUM(store_timeout, KEY_SECONDS, "30", 1, 3600),
     TEXT(user, KEY_STRING, "mss"),
     TEXT(domains, KEY_DOMAINS, ""),
     TEXT(patient_domain, KEY_STRING, ""),
@@ -285,6 +290,13 @@ static int check_text(const struct config_key *k, const char *v, char *err, size
 	}
 	if (k->type == KEY_DOMAINS || k->type == KEY_NETWORKS || k->type == KEY_CODES)
 		return check_list(k, v, err, errlen);
+	if (k->type == KEY_STORE && v[0] != '\0' && strncmp(v, "postgresql://", 13) != 0 &&
+	    strncmp(v, "postgres://", 11) != 0) {
+		/* the value may hold a password: never repeat it */
+		str_format(err, errlen,
+		           "%s: not a PostgreSQL URI (postgresql://...); leave it empty for SQLite", k->name);
+		return -1;
+	}
 	if (k->type == KEY_TIMEZONE && !is_timezone(v)) {
 		str_format(err, errlen, "%s: \"%s\" is not a time zone known here (e.g. Europe/Paris)",
 		           k->name, v);
@@ -311,7 +323,7 @@ int config_set(struct mss_config *cfg, const char *key, const char *value, char 
 		str_format(err, errlen, "unknown key \"%s\"", key);
 		return -1;
 	}
-	if (k->type <= KEY_CODES || k->type == KEY_TIMEZONE) {
+	if (k->type <= KEY_CODES || k->type == KEY_TIMEZONE || k->type == KEY_STORE) {
 		if (check_text(k, value, err, errlen) < 0)
 			return -1;
 		str_copy((char *)cfg + k->offset, k->size, value);
@@ -413,6 +425,11 @@ int config_load(struct mss_config *cfg, const char *path, char *err, size_t errl
 		str_format(err, errlen, "%s: data_dir must be an absolute path", path);
 		rc = -1;
 	}
+	if (rc == 0 && ((cfg->blob_dir[0] != '\0' && cfg->blob_dir[0] != '/') ||
+	                (cfg->master_key_file[0] != '\0' && cfg->master_key_file[0] != '/'))) {
+		str_format(err, errlen, "%s: blob_dir and master_key_file must be absolute paths", path);
+		rc = -1;
+	}
 	return rc;
 }
 
@@ -472,6 +489,20 @@ int config_key_format(const struct mss_config *cfg, size_t i, char *out, size_t 
 int config_data_path(const struct mss_config *cfg, const char *name, char *out, size_t outlen)
 {
 	return str_format(out, outlen, "%s/%s", cfg->data_dir, name);
+}
+
+int config_blob_dir(const struct mss_config *cfg, char *out, size_t outlen)
+{
+	if (cfg->blob_dir[0] != '\0')
+		return str_copy(out, outlen, cfg->blob_dir);
+	return config_data_path(cfg, "blobs", out, outlen);
+}
+
+int config_master_key_file(const struct mss_config *cfg, char *out, size_t outlen)
+{
+	if (cfg->master_key_file[0] != '\0')
+		return str_copy(out, outlen, cfg->master_key_file);
+	return config_data_path(cfg, "keys/master.key", out, outlen);
 }
 
 int config_is_local_domain(const struct mss_config *cfg, const char *domain)

@@ -17,8 +17,14 @@ struct mss_config {
 	char path[CONFIG_PATH_MAX];    /* the file it was read from */
 	char hostname[CONFIG_STR_MAX]; /* name in greetings and Received:, default: gethostname */
 	char data_dir[CONFIG_PATH_MAX];
-	char user[CONFIG_STR_MAX];     /* unprivileged account after binding */
-	char domains[CONFIG_LIST_MAX]; /* professionals' and organisations' domains */
+	/* the database: "" = data_dir/mss.db (SQLite, one host), or a PostgreSQL
+	 * connection URI "postgresql://..." shared by several hosts */
+	char store[CONFIG_PATH_MAX];
+	char blob_dir[CONFIG_PATH_MAX];        /* encrypted bodies; "" = data_dir/blobs */
+	char master_key_file[CONFIG_PATH_MAX]; /* "" = data_dir/keys/master.key */
+	unsigned store_timeout;                /* seconds one database call may take; default 30 */
+	char user[CONFIG_STR_MAX];             /* unprivileged account after binding */
+	char domains[CONFIG_LIST_MAX];         /* professionals' and organisations' domains */
 	char patient_domain[CONFIG_STR_MAX];
 	char smtp_listen[CONFIG_STR_MAX]; /* host:port, empty = disabled */
 	char submission_listen[CONFIG_STR_MAX];
@@ -86,6 +92,9 @@ const char *config_key_name(size_t i);
 int config_key_format(const struct mss_config *cfg, size_t i, char *out, size_t outlen);
 /* Builds data_dir/name into out. Returns 0 or -1 if it does not fit. */
 int config_data_path(const struct mss_config *cfg, const char *name, char *out, size_t outlen);
+/* The effective blob_dir and master key file (their defaults under data_dir). */
+int config_blob_dir(const struct mss_config *cfg, char *out, size_t outlen);
+int config_master_key_file(const struct mss_config *cfg, char *out, size_t outlen);
 /* config_check.c: checks beyond the syntax, each problem given to report as one line
  * naming the key, the file and why ("tls_key /etc/mss/key.pem: Permission denied").
  * config_check_files opens every configured file as the daemons will (with the

@@ -1,6 +1,6 @@
 /* sql.c: the engine-neutral half of sql.h: choosing the driver, whole-statement
- * helpers, transactions and migrations. The engines live in sql_sqlite.c (and
- * sql_pg.c). */
+ * helpers, transactions and migrations. The engines live in sql_sqlite.c and
+ * sql_pg.c. */
 #include "lib/sql.h"
 
 #include <stdlib.h>
@@ -11,7 +11,7 @@
 #include "lib/sql_int.h"
 #include "lib/str.h"
 
-static const struct sql_driver *const drivers[] = {&sql_sqlite_driver};
+static const struct sql_driver *const drivers[] = {&sql_pg_driver, &sql_sqlite_driver};
 
 void sql_backoff(unsigned attempt)
 {
@@ -26,21 +26,30 @@ long sql_elapsed_ms(const struct timespec *start)
 	return (now.tv_sec - start->tv_sec) * 1000L + (now.tv_nsec - start->tv_nsec) / 1000000L;
 }
 
-static bool is_postgresql(const char *target)
+uint32_t sql_text_hash(const char *s)
 {
-	return strncmp(target, "postgresql://", 13) == 0 || strncmp(target, "postgres://", 11) == 0;
+	size_t n = strlen(s);
+	uint32_t h = 2166136261u ^ (uint32_t)n;
+	for (size_t i = 0; i < n && i < 32; i++)
+		h = (h ^ (unsigned char)s[i]) * 16777619u;
+	for (size_t i = n > 64 ? n - 32 : (n > 32 ? 32 : n); i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * 16777619u;
+	return h;
+}
+
+struct sql *sql_open_timeout(const char *target, unsigned flags, unsigned timeout_ms, char *err,
+                             size_t errlen)
+{
+	for (size_t i = 0; i < sizeof drivers / sizeof drivers[0]; i++)
+		if (drivers[i]->accepts(target))
+			return drivers[i]->open(target, flags, timeout_ms, err, errlen);
+	str_format(err, errlen, "no database driver for this target (postgresql://... or a file path)");
+	return NULL;
 }
 
 struct sql *sql_open(const char *target, unsigned flags, char *err, size_t errlen)
 {
-	for (size_t i = 0; i < sizeof drivers / sizeof drivers[0]; i++)
-		if (drivers[i]->accepts(target))
-			return drivers[i]->open(target, flags, err, errlen);
-	if (is_postgresql(target))
-		str_format(err, errlen, "this build has no PostgreSQL driver");
-	else
-		str_format(err, errlen, "%s: no database driver for this target", target);
-	return NULL;
+	return sql_open_timeout(target, flags, 0, err, errlen);
 }
 
 void sql_close(struct sql *db)
@@ -212,7 +221,7 @@ bool sql_in_transaction(const struct sql *db)
 	return db->drv->in_transaction(db);
 }
 
-static bool plain_identifier(const char *s)
+bool sql_plain_identifier(const char *s)
 {
 	if (*s == '\0' || strlen(s) > 32)
 		return false;
@@ -226,7 +235,7 @@ static bool plain_identifier(const char *s)
 int sql_savepoint(struct sql *db, const char *name, char *err, size_t errlen)
 {
 	char q[64];
-	if (!plain_identifier(name) || str_format(q, sizeof q, "SAVEPOINT %s", name) != 0) {
+	if (!sql_plain_identifier(name) || str_format(q, sizeof q, "SAVEPOINT %s", name) != 0) {
 		str_format(err, errlen, "savepoint: bad name");
 		return -1;
 	}
@@ -236,7 +245,7 @@ int sql_savepoint(struct sql *db, const char *name, char *err, size_t errlen)
 int sql_release(struct sql *db, const char *name, bool keep, char *err, size_t errlen)
 {
 	char q[96];
-	if (!plain_identifier(name)) {
+	if (!sql_plain_identifier(name)) {
 		str_format(err, errlen, "savepoint: bad name");
 		return -1;
 	}
@@ -292,6 +301,49 @@ int sql_transaction(struct sql *db, int (*fn)(void *arg, char *err, size_t errle
 			return rc != 0 ? rc : -1;
 		sql_backoff(attempt);
 	}
+}
+
+/* ---- notifications --------------------------------------------------------------- */
+
+static bool plain_payload(const char *s)
+{
+	size_t n = strlen(s);
+	return n < 1000 &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ,.:_-") == n;
+}
+
+int sql_notify(struct sql *db, const char *channel, const char *payload, char *err, size_t errlen)
+{
+	if (!sql_plain_identifier(channel) || !plain_payload(payload)) {
+		str_format(err, errlen, "notify: bad channel or payload");
+		return -1;
+	}
+	db->last_error = SQL_ERR_NONE;
+	return db->drv->notify != NULL ? db->drv->notify(db, channel, payload, err, errlen) : 0;
+}
+
+int sql_listen(struct sql *db, const char *channel, char *err, size_t errlen)
+{
+	if (!sql_plain_identifier(channel)) {
+		str_format(err, errlen, "listen: bad channel name");
+		return -1;
+	}
+	if (db->drv->listen == NULL) {
+		str_format(err, errlen, "listen: %s has no notifications", db->drv->name);
+		return -1;
+	}
+	db->last_error = SQL_ERR_NONE;
+	return db->drv->listen(db, channel, err, errlen);
+}
+
+int sql_notify_fd(struct sql *db)
+{
+	return db->drv->notify_fd != NULL ? db->drv->notify_fd(db) : -1;
+}
+
+int sql_notification(struct sql *db, char *payload, size_t len)
+{
+	return db->drv->notification != NULL ? db->drv->notification(db, payload, len) : 0;
 }
 
 /* ---- migrations ------------------------------------------------------------------ */
@@ -429,10 +481,31 @@ static int copy_quoted(const char *in, size_t *i, char q, char *out, size_t outl
 	return 0;
 }
 
-int sql_placeholders_dollar(const char *in, char *out, size_t outlen)
+/* True when only blanks and ';' follow in[i]: a trailing ';' ends the one statement. */
+static bool only_terminators(const char *in, size_t i)
+{
+	for (; in[i] != '\0'; i++)
+		if (in[i] != ';' && in[i] != ' ' && in[i] != '\t' && in[i] != '\n' && in[i] != '\r')
+			return false;
+	return true;
+}
+
+static int put_number(unsigned n, char *out, size_t outlen, size_t *o)
+{
+	char num[16];
+	str_format(num, sizeof num, "$%u", n);
+	size_t l = strlen(num);
+	if (*o + l >= outlen)
+		return -1;
+	memcpy(out + *o, num, l);
+	*o += l;
+	return 0;
+}
+
+int sql_placeholders_rewrite(const char *in, char *out, size_t outlen, unsigned *nparams)
 {
 	size_t i = 0, o = 0;
-	unsigned next = 1;
+	unsigned next = 1, max = 0;
 	while (in[i] != '\0') {
 		char c = in[i];
 		if (c == '\'' || c == '"') {
@@ -448,6 +521,11 @@ int sql_placeholders_dollar(const char *in, char *out, size_t outlen)
 			}
 			continue;
 		}
+		if (c == ';') {
+			if (!only_terminators(in, i))
+				return 1;
+			break;
+		}
 		if (c == '?') {
 			unsigned n = 0;
 			size_t j = i + 1;
@@ -456,13 +534,10 @@ int sql_placeholders_dollar(const char *in, char *out, size_t outlen)
 			if (j == i + 1)
 				n = next;
 			next = n + 1;
-			char num[16];
-			str_format(num, sizeof num, "$%u", n);
-			size_t l = strlen(num);
-			if (o + l >= outlen)
+			if (n > max)
+				max = n;
+			if (put_number(n, out, outlen, &o) < 0)
 				return -1;
-			memcpy(out + o, num, l);
-			o += l;
 			i = j;
 			continue;
 		}
@@ -473,5 +548,13 @@ int sql_placeholders_dollar(const char *in, char *out, size_t outlen)
 	if (o >= outlen)
 		return -1;
 	out[o] = '\0';
+	if (nparams != NULL)
+		*nparams = max;
 	return 0;
+}
+
+int sql_placeholders_dollar(const char *in, char *out, size_t outlen)
+{
+	int rc = sql_placeholders_rewrite(in, out, outlen, NULL);
+	return rc == 1 ? -1 : rc;
 }

@@ -3,9 +3,10 @@
  * A small query helper in the manner of Dovecot's lib-sql: a connection object, a
  * bind list in and rows out, one retrying step, and every error checked and reported
  * with the statement's purpose ("what"). The engine is a driver behind this header:
- * sql_sqlite.c (SQLite, the embedded default) today, sql_pg.c (PostgreSQL via libpq)
- * next. Only the data parts (store/, directory/, audit/, vault/, policy/) include it;
- * daemons and mssctl never see a connection (scripts/check-style enforces it).
+ * sql_sqlite.c (SQLite, the embedded default) and sql_pg.c (PostgreSQL via libpq, for
+ * several hosts on one cluster). Only the data parts (store/, directory/, audit/,
+ * vault/, policy/) include it; daemons and mssctl never see a connection
+ * (scripts/check-style enforces it).
  *
  * SQL text is written once for every engine, in the common subset of SQLite 3.40 and
  * PostgreSQL 15:
@@ -66,8 +67,19 @@ struct sql_value {
 /* Opens target: "postgresql://..." or "postgres://..." (PostgreSQL driver), else a
  * SQLite file path (optionally "sqlite:PATH"). SQLite runs in WAL mode with
  * synchronous=FULL (a commit survives power loss), foreign keys on, secure_delete,
- * and a jittered busy handler. Returns the connection, or NULL with err. */
+ * and a jittered busy handler. PostgreSQL: see sql_pg.c (the database must use the
+ * SQL_ASCII encoding and the C collation, as doc/operations.md says: MSS keeps bytes
+ * as given and sorts them bytewise, as SQLite does). Returns the connection, or NULL
+ * with err; err never holds a password from target. */
 struct sql *sql_open(const char *target, unsigned flags, char *err, size_t errlen);
+/* sql_open with a bound on every call: a PostgreSQL statement, commit or lock wait
+ * that has not answered after timeout_ms fails with SQL_ERR_CONNECTION and the
+ * connection is made again at its next use outside a transaction; the server is told
+ * the same bound for lock waits and for a transaction left idle (so a host that
+ * vanished mid-transaction releases its locks). 0: no bound (mssctl: an import may run
+ * long). SQLite keeps its own waits (SQL_WAIT_MS). */
+struct sql *sql_open_timeout(const char *target, unsigned flags, unsigned timeout_ms, char *err,
+                             size_t errlen);
 /* Finalizes the cached statements and closes. NULL is fine. Never inside a
  * transaction that should commit (it is rolled back). */
 void sql_close(struct sql *db);
@@ -128,6 +140,10 @@ enum sql_error {
 	SQL_ERR_BUSY,       /* locked / serialization failure: the transaction may be retried */
 	SQL_ERR_CONSTRAINT, /* a UNIQUE, NOT NULL, CHECK or foreign key refused the change */
 	SQL_ERR_OTHER,
+	/* the database could not be reached, or the connection was lost or timed out: a
+	 * temporary failure. A COMMIT that failed this way may have taken effect, so a
+	 * caller never removes what the transaction referenced (blobs) after it. */
+	SQL_ERR_CONNECTION,
 };
 /* The kind of the last error on db (valid right after a call returned -1). Note for
  * PostgreSQL: an error aborts the open transaction, so code that expects a
@@ -158,7 +174,9 @@ int sql_release(struct sql *db, const char *name, bool keep, char *err, size_t e
 /* Inside a write transaction: serializes the rest of it with every other transaction
  * that takes the same named lock, on any host (the audit chain's tail, a counter read
  * then written). SQLite serializes all writers already (BEGIN IMMEDIATE): a no-op
- * there; PostgreSQL: a transaction-scoped advisory lock. Returns 0 or -1 with err. */
+ * there; PostgreSQL: a transaction-scoped advisory lock (write transactions there are
+ * serialized too, see sql_pg.c; the named locks keep each invariant's own guard).
+ * Returns 0 or -1 with err. */
 int sql_lock(struct sql *db, const char *name, char *err, size_t errlen);
 
 /* Runs fn(arg, err, errlen) inside a write transaction and commits. When the
@@ -168,6 +186,25 @@ int sql_lock(struct sql *db, const char *name, char *err, size_t errlen);
  * back (that value is returned). Returns 0, fn's value, or -1 with err. */
 int sql_transaction(struct sql *db, int (*fn)(void *arg, char *err, size_t errlen), void *arg, char *err,
                     size_t errlen);
+
+/* ---- notifications across hosts --------------------------------------------------- */
+
+/* Wakes every connection listening on channel, on any host, with payload (letters,
+ * digits and " ,.:_-", under 1,000 bytes): outside a transaction at once, without
+ * waiting for a disk flush (a notification is a hint to look again, never data);
+ * inside one when it commits. SQLite: one host, whose sessions the caller wakes
+ * itself: nothing to do, returns 0. Returns 0 or -1 with err. */
+int sql_notify(struct sql *db, const char *channel, const char *payload, char *err, size_t errlen);
+/* Starts listening on channel (a plain identifier). Returns 0, or -1 with err
+ * (SQLite has no notifications). */
+int sql_listen(struct sql *db, const char *channel, char *err, size_t errlen);
+/* The descriptor to poll for notifications (readable: call sql_notification), -1 when
+ * the engine has none or the connection is lost. */
+int sql_notify_fd(struct sql *db);
+/* Reads what arrived and takes the next notification: 1 with its payload copied into
+ * payload (cut to len), 0 when none is waiting, -1 when the connection was lost (open
+ * a new one and listen again: notifications sent meanwhile are gone). */
+int sql_notification(struct sql *db, char *payload, size_t len);
 
 /* ---- backup ------------------------------------------------------------------------ */
 
@@ -215,8 +252,9 @@ int sql_schema_set(struct sql *db, const char *component, int version, char *err
 /* ---- for drivers ----------------------------------------------------------------- */
 
 /* Rewrites ?N placeholders to $N (PostgreSQL), leaving quoted strings, quoted
- * identifiers and comments alone; a bare ? becomes the next number. Returns 0, or -1
- * when out (outlen bytes) is too small. */
+ * identifiers and comments alone; a bare ? becomes the next number; a trailing ';' is
+ * dropped. Returns 0, or -1 when out (outlen bytes) is too small or a second statement
+ * follows a ';'. */
 int sql_placeholders_dollar(const char *in, char *out, size_t outlen);
 
 #endif

@@ -1,5 +1,5 @@
 /* sql_int.h: what a database driver provides to lib/sql.c (sql.h's engine-neutral
- * half). One driver per engine, one file each: sql_sqlite.c, and sql_pg.c next.
+ * half). One driver per engine, one file each: sql_sqlite.c and sql_pg.c.
  * Never included outside lib/sql*.c and their unit tests. */
 #ifndef MSS_SQL_INT_H
 #define MSS_SQL_INT_H
@@ -20,7 +20,9 @@ struct sql_driver {
 	const char *name;
 	/* true when target names this engine ("postgresql://...") */
 	bool (*accepts)(const char *target);
-	struct sql *(*open)(const char *target, unsigned flags, char *err, size_t errlen);
+	/* timeout_ms: sql_open_timeout's bound (0: none) */
+	struct sql *(*open)(const char *target, unsigned flags, unsigned timeout_ms, char *err,
+	                    size_t errlen);
 	void (*close)(struct sql *db);
 	/* prepares (or takes from the cache) and binds every value, checked; keep: the
 	 * values are copied (a cursor may outlive the caller's buffers), else they are
@@ -47,6 +49,11 @@ struct sql_driver {
 	bool (*in_transaction)(const struct sql *db);
 	/* sql_lock inside a write transaction (NULL: writers are serialized anyway) */
 	int (*lock)(struct sql *db, const char *name, char *err, size_t errlen);
+	/* notifications across hosts (NULL: the engine serves one host; sql.c answers) */
+	int (*notify)(struct sql *db, const char *channel, const char *payload, char *err, size_t errlen);
+	int (*listen)(struct sql *db, const char *channel, char *err, size_t errlen);
+	int (*notify_fd)(struct sql *db);
+	int (*notification)(struct sql *db, char *payload, size_t len);
 	/* sql_backup (NULL: the engine is backed up with its own tools) */
 	int (*backup)(struct sql *db, const char *path, char *err, size_t errlen);
 };
@@ -64,11 +71,23 @@ struct sql_stmt {
 };
 
 extern const struct sql_driver sql_sqlite_driver;
+extern const struct sql_driver sql_pg_driver;
 
 /* Sleeps about 1, 2, 4 ... 64 ms with jitter for retry number attempt, so colliding
  * writers spread out. */
 void sql_backoff(unsigned attempt);
 /* Milliseconds since *start (CLOCK_MONOTONIC). */
 long sql_elapsed_ms(const struct timespec *start);
+/* Hash of a statement's text for the drivers' statement caches: FNV-1a over the
+ * length and the first and last 32 bytes (statements differ there; a collision only
+ * costs a comparison). */
+uint32_t sql_text_hash(const char *s);
+/* sql_placeholders_dollar that also gives the highest placeholder number (*nparams)
+ * and refuses a second statement after a ';' (1: more than one statement). Returns 0,
+ * 1, or -1 when out is too small. */
+int sql_placeholders_rewrite(const char *in, char *out, size_t outlen, unsigned *nparams);
+/* A plain identifier (letters, digits, '_', at most 32 bytes): savepoint and channel
+ * names, which are written into SQL text. */
+bool sql_plain_identifier(const char *s);
 
 #endif

@@ -95,8 +95,10 @@ static bool lite_accepts(const char *target)
 	return strstr(target, "://") == NULL;
 }
 
-static struct sql *lite_open(const char *target, unsigned flags, char *err, size_t errlen)
+static struct sql *lite_open(const char *target, unsigned flags, unsigned timeout_ms, char *err,
+                             size_t errlen)
 {
+	(void)timeout_ms; /* waits are bounded by the busy handler and SQL_WAIT_MS */
 	const char *path = strncmp(target, "sqlite:", 7) == 0 ? target + 7 : target;
 	bool create = (flags & SQL_OPEN_CREATE) != 0;
 	sqlite3 *h = NULL;
@@ -144,19 +146,6 @@ static void lite_close(struct sql *db)
 
 /* ---- the statement cache --------------------------------------------------------- */
 
-/* FNV-1a over the length and the text's first and last 32 bytes: statements differ
- * there (columns, table, conditions), and a collision only costs a comparison. */
-static uint32_t text_hash(const char *s)
-{
-	size_t n = strlen(s);
-	uint32_t h = 2166136261u ^ (uint32_t)n;
-	for (size_t i = 0; i < n && i < 32; i++)
-		h = (h ^ (unsigned char)s[i]) * 16777619u;
-	for (size_t i = n > 64 ? n - 32 : (n > 32 ? 32 : n); i < n; i++)
-		h = (h ^ (unsigned char)s[i]) * 16777619u;
-	return h;
-}
-
 /* The slot holding sql, or the free slot where it would go. */
 static struct lite_entry *cache_slot(struct lite *l, const char *sql, uint32_t hash)
 {
@@ -196,7 +185,7 @@ static sqlite3_stmt *prepare(struct lite *l, const char *what, const char *sql, 
 static struct lite_stmt *cursor_for(struct lite *l, const char *what, const char *sql, char *err,
                                     size_t errlen)
 {
-	uint32_t hash = text_hash(sql);
+	uint32_t hash = sql_text_hash(sql);
 	struct lite_entry *e = cache_slot(l, sql, hash);
 	if (e->sql != NULL && !e->busy) {
 		e->busy = true;

@@ -24,7 +24,14 @@ static const struct sql_migration policy_migrations[] = {
                " state TEXT NOT NULL CHECK (state IN ('open', 'closed')),"
                " first_seen INTEGER NOT NULL,"
                " last_seen INTEGER NOT NULL,"
-               " PRIMARY KEY (patient, contact)) WITHOUT ROWID;"},
+               " PRIMARY KEY (patient, contact)) WITHOUT ROWID;",
+     .postgresql = "CREATE TABLE IF NOT EXISTS policy_contacts ("
+                   " patient TEXT NOT NULL,"
+                   " contact TEXT NOT NULL,"
+                   " state TEXT NOT NULL CHECK (state IN ('open', 'closed')),"
+                   " first_seen BIGINT NOT NULL,"
+                   " last_seen BIGINT NOT NULL,"
+                   " PRIMARY KEY (patient, contact));"},
 };
 
 const struct sql_schema policy_schema = {"policy", policy_migrations,

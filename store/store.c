@@ -35,28 +35,71 @@ static int data_path(const struct mss_config *cfg, const char *name, char *out, 
 	return -1;
 }
 
-/* Creates everything but the other parts' tables (see store.h: mssctl init runs
- * policy_schema_migrate next; store/ may not call the parts above it). */
-int store_create_data_dir(const struct mss_config *cfg, char *err, size_t errlen)
+bool store_is_shared(const struct mss_config *cfg)
+{
+	return cfg->store[0] != '\0';
+}
+
+/* The database to open: the store URI (PostgreSQL, shared by several hosts) or
+ * data_dir/mss.db (SQLite). */
+static int db_target(const struct mss_config *cfg, char *out, size_t outlen, char *err, size_t errlen)
+{
+	if (!store_is_shared(cfg))
+		return data_path(cfg, "mss.db", out, outlen, err, errlen);
+	if (str_copy(out, outlen, cfg->store) == 0)
+		return 0;
+	str_format(err, errlen, "store URI too long");
+	return -1;
+}
+
+static int key_path(const struct mss_config *cfg, char *out, size_t outlen, char *err, size_t errlen)
+{
+	if (config_master_key_file(cfg, out, outlen) == 0)
+		return 0;
+	str_format(err, errlen, "master_key_file path too long");
+	return -1;
+}
+
+/* A value derived from the master key (a keyed BLAKE2b of a fixed text), kept in
+ * store_counters: a host started with another key than the one that wrapped the
+ * accounts' keys is refused at open instead of failing each message. It reveals
+ * nothing of the key. */
+static int64_t key_check_value(const unsigned char master[CRYPTO_KEY_LEN])
+{
+	static const char label[] = "mss master key check";
+	unsigned char h[8];
+	crypto_generichash(h, sizeof(h), (const unsigned char *)label, sizeof(label) - 1, master,
+	                   CRYPTO_KEY_LEN);
+	int64_t v = 0;
+	for (size_t i = 0; i < sizeof(h); i++)
+		v = (v << 8) | h[i];
+	return v & INT64_MAX;
+}
+
+/* Returns 1 when the database holds the check of another key, 0 when it matches or
+ * there is none yet, -1 on error. */
+static int key_check(struct sql *db, const unsigned char master[CRYPTO_KEY_LEN], bool record, char *err,
+                     size_t errlen)
+{
+	int64_t want = key_check_value(master), have = 0;
+	if (record && sql_exec(db, "store.key_check_set",
+	                       "INSERT INTO store_counters (name, value) VALUES ('master_key_check', ?1)"
+	                       " ON CONFLICT (name) DO NOTHING",
+	                       SQL_ARGS(SQL_INT(want)), err, errlen) < 0)
+		return -1;
+	int rc =
+	    sql_one(db, "store.key_check", "SELECT value FROM store_counters WHERE name = 'master_key_check'",
+	            SQL_NOARGS, &have, err, errlen);
+	if (rc < 0)
+		return -1;
+	return rc == 1 && have != want ? 1 : 0;
+}
+
+static int make_dirs(const struct mss_config *cfg, char *err, size_t errlen)
 {
 	char path[CONFIG_PATH_MAX + 64];
-	struct stat sb;
-	static const char *const dirs[] = {"blobs", "keys", "run"};
+	static const char *const dirs[] = {"keys", "run"};
 
-	if (cfg->data_dir[0] == '\0') {
-		str_format(err, errlen, "data_dir is not set");
-		return -1;
-	}
-	if (data_path(cfg, "mss.db", path, sizeof(path), err, errlen) < 0)
-		return -1;
-	if (stat(path, &sb) == 0) {
-		str_format(err, errlen, "%s already initialised (%s exists)", cfg->data_dir, path);
-		return -1;
-	}
-	if (sodium_init() < 0) {
-		str_format(err, errlen, "libsodium initialisation failed");
-		return -1;
-	}
 	if (make_dir(cfg->data_dir, err, errlen) < 0)
 		return -1;
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
@@ -64,15 +107,87 @@ int store_create_data_dir(const struct mss_config *cfg, char *err, size_t errlen
 		    make_dir(path, err, errlen) < 0)
 			return -1;
 	}
-	if (data_path(cfg, "keys/master.key", path, sizeof(path), err, errlen) < 0 ||
-	    crypto_master_key_create(path, err, errlen) < 0)
+	if (config_blob_dir(cfg, path, sizeof(path)) < 0) {
+		str_format(err, errlen, "blob_dir path too long");
 		return -1;
-	if (data_path(cfg, "mss.db", path, sizeof(path), err, errlen) < 0)
+	}
+	return make_dir(path, err, errlen);
+}
+
+/* The master key: the one already in master_key_file (a further host of a shared
+ * store, given the first host's key by the operator), else a new one, unless the
+ * database was made with another key. */
+static int init_master_key(const struct mss_config *cfg, struct sql *db, char *err, size_t errlen)
+{
+	char path[CONFIG_PATH_MAX + 64];
+	unsigned char master[CRYPTO_KEY_LEN];
+	struct stat sb;
+	bool created = false;
+
+	if (key_path(cfg, path, sizeof(path), err, errlen) < 0)
+		return -1;
+	if (stat(path, &sb) < 0) {
+		int64_t have = 0;
+		int rc = sql_one(db, "store.key_check",
+		                 "SELECT value FROM store_counters WHERE name = 'master_key_check'",
+		                 SQL_NOARGS, &have, err, errlen);
+		if (rc < 0)
+			return -1;
+		if (rc == 1) {
+			str_format(
+			    err, errlen,
+			    "the store is already initialised by another host: copy its master key to %s "
+			    "(and its keys/ directory) first",
+			    path);
+			return -1;
+		}
+		if (crypto_master_key_create(path, err, errlen) < 0)
+			return -1;
+		created = true;
+	}
+	if (crypto_master_key_load(path, master, err, errlen) < 0)
+		return -1;
+	int rc = key_check(db, master, true, err, errlen);
+	sodium_memzero(master, sizeof(master));
+	if (rc == 1) {
+		str_format(err, errlen, "%s is not the master key this store was initialised with", path);
+		if (created)
+			unlink(path);
+	}
+	return rc == 0 ? 0 : -1;
+}
+
+/* Creates everything but the other parts' tables (see store.h: mssctl init runs
+ * policy_schema_migrate next; store/ may not call the parts above it). */
+int store_create_data_dir(const struct mss_config *cfg, char *err, size_t errlen)
+{
+	char path[CONFIG_PATH_MAX + 64];
+	struct stat sb;
+
+	if (cfg->data_dir[0] == '\0') {
+		str_format(err, errlen, "data_dir is not set");
+		return -1;
+	}
+	if (!store_is_shared(cfg)) {
+		if (data_path(cfg, "mss.db", path, sizeof(path), err, errlen) < 0)
+			return -1;
+		if (stat(path, &sb) == 0) {
+			str_format(err, errlen, "%s already initialised (%s exists)", cfg->data_dir, path);
+			return -1;
+		}
+	}
+	if (sodium_init() < 0) {
+		str_format(err, errlen, "libsodium initialisation failed");
+		return -1;
+	}
+	if (make_dirs(cfg, err, errlen) < 0 || db_target(cfg, path, sizeof(path), err, errlen) < 0)
 		return -1;
 	struct sql *db = sql_open(path, SQL_OPEN_CREATE, err, errlen);
 	if (db == NULL)
 		return -1;
 	int rc = sql_migrate(db, &store_schema, NULL, err, errlen);
+	if (rc == 0)
+		rc = init_master_key(cfg, db, err, errlen);
 	sql_close(db);
 	return rc;
 }
@@ -86,20 +201,25 @@ struct store *store_open(const struct mss_config *cfg, char *err, size_t errlen)
 		str_format(err, errlen, "libsodium initialisation failed");
 		return NULL;
 	}
-	if (data_path(cfg, "mss.db", path, sizeof(path), err, errlen) < 0)
+	if (db_target(cfg, path, sizeof(path), err, errlen) < 0)
 		return NULL;
-	if (stat(path, &sb) < 0) {
+	if (!store_is_shared(cfg) && stat(path, &sb) < 0) {
 		str_format(err, errlen, "%s: %s (run mssctl init)", path, strerror(errno));
 		return NULL;
 	}
 	struct store *st = xcalloc(1, sizeof(*st));
 	st->cfg = *cfg;
 	buf_init(&st->cache.data, BUF_UNLIMITED);
-	st->sql = sql_open(path, 0, err, errlen);
+	st->sql = sql_open_timeout(path, 0, cfg->store_timeout * 1000u, err, errlen);
 	if (st->sql == NULL)
 		goto fail;
-	if (data_path(cfg, "keys/master.key", path, sizeof(path), err, errlen) < 0 ||
+	if (key_path(cfg, path, sizeof(path), err, errlen) < 0 ||
 	    crypto_master_key_load(path, st->master, err, errlen) < 0)
+		goto fail;
+	int rc = key_check(st->sql, st->master, false, err, errlen);
+	if (rc == 1)
+		str_format(err, errlen, "%s is not the master key this store was initialised with", path);
+	if (rc != 0)
 		goto fail;
 	return st;
 fail:
@@ -119,6 +239,11 @@ void store_close(struct store *st)
 	sodium_memzero(st->master, sizeof(st->master));
 	sql_close(st->sql);
 	free(st);
+}
+
+bool store_unavailable(struct store *st)
+{
+	return st != NULL && sql_last_error(st->sql) == SQL_ERR_CONNECTION;
 }
 
 struct sql *store_sql(struct store *st)
@@ -144,6 +269,17 @@ void store_paths_unlink(struct store_paths *p)
 			crypto_fsync_dir_of(p->v[i]);
 	}
 	store_paths_free(p);
+}
+
+void store_paths_discard(struct store *st, struct store_paths *p)
+{
+	/* A commit that lost its connection may have taken effect (sql.h): the rows may
+	 * reference these blobs. Keeping them costs at worst an unreferenced file. */
+	if (sql_last_error(st->sql) == SQL_ERR_CONNECTION) {
+		store_paths_free(p);
+		return;
+	}
+	store_paths_unlink(p);
 }
 
 void store_paths_free(struct store_paths *p)

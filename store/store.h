@@ -32,20 +32,32 @@ struct msg; /* msg/msg.h: a message parsed once */
 
 /* ---- opening, creating ---------------------------------------------------------- */
 
-/* Opens data_dir/mss.db (never creates it: a missing database fails with "... run
- * mssctl init") and loads data_dir/keys/master.key. Per-account keys are unwrapped on
- * first use and cached until store_close, which wipes them. Returns NULL with err.
+/* Opens the database: data_dir/mss.db (SQLite; never created here: a missing file
+ * fails with "... run mssctl init"), or the PostgreSQL cluster named by the config key
+ * store, shared by several hosts (each call bounded by store_timeout). Loads the master
+ * key (master_key_file, default data_dir/keys/master.key) and refuses one that is not
+ * the key the store was initialised with. Per-account keys are unwrapped on first use
+ * and cached until store_close, which wipes them. Returns NULL with err.
  * Call after fork: one store per process. */
 struct store *store_open(const struct mss_config *cfg, char *err, size_t errlen);
 /* Closes the database and wipes every key held. NULL is fine. */
 void store_close(struct store *st);
 const struct mss_config *store_config(struct store *st);
+/* True when the store is a PostgreSQL cluster shared with other hosts. */
+bool store_is_shared(const struct mss_config *cfg);
+/* True when the last failed call failed for want of the database (unreachable,
+ * restarting, no answer within store_timeout): a temporary condition, for replies
+ * such as IMAP's NO [UNAVAILABLE] (RFC 5530) rather than a server bug. */
+bool store_unavailable(struct store *st);
 
-/* Creates data_dir (0700), blobs/, keys/, run/, keys/master.key (0600) and the database
- * with store/'s schema only, refusing an existing data_dir/mss.db ("already
- * initialised"). store/ may not depend on the parts above it, so the caller (mssctl
- * init) then opens the store and creates theirs (policy_schema_migrate). Returns 0 or
- * -1 with err. */
+/* Creates data_dir (0700), keys/, run/, blob_dir (default data_dir/blobs), the master
+ * key (0600) and store/'s schema. SQLite: refuses an existing data_dir/mss.db
+ * ("already initialised"). PostgreSQL (store set): the first host creates the schema
+ * and the key; a further host joins, and must hold the first host's master key
+ * already (copied by the operator, doc/operations.md): without it, or with another
+ * key, it is refused. store/ may not depend on the parts above it, so the caller
+ * (mssctl init) then opens the store and creates theirs (policy_schema_migrate).
+ * Returns 0 or -1 with err. */
 int store_create_data_dir(const struct mss_config *cfg, char *err, size_t errlen);
 
 /* Checks, with this process's effective ids, that data_dir exists, is initialised

@@ -53,8 +53,8 @@ static int stage_all(struct backup *b)
 {
 	char top[CONFIG_PATH_MAX + 64], sub[CONFIG_PATH_MAX + 128], from[CONFIG_PATH_MAX + 200],
 	    to[CONFIG_PATH_MAX + 200];
-	if (str_format(top, sizeof top, "%s/blobs", b->st->cfg.data_dir) != 0)
-		return fail_errno(b, "path too long:", top);
+	if (config_blob_dir(&b->st->cfg, top, sizeof top) != 0)
+		return fail_errno(b, "path too long:", b->st->cfg.data_dir);
 	DIR *d = opendir(top);
 	if (d == NULL)
 		return fail_errno(b, "cannot read", top);
@@ -318,6 +318,13 @@ int store_backup(struct store *st, const char *dir, struct store_backup_report *
 {
 	struct backup b = {.st = st, .dir = dir, .report = report, .err = err, .errlen = errlen};
 	memset(report, 0, sizeof *report);
+	if (st->cfg.store[0] != '\0') {
+		str_format(err, errlen,
+		           "the PostgreSQL database is not copied by mssctl backup: use PostgreSQL's "
+		           "own backup (pg_basebackup, pg_dump), then blob_dir and the keys "
+		           "(doc/operations.md)");
+		return 1;
+	}
 	if (str_format(b.stage, sizeof b.stage, "%s/blobs/.backup-%ld", st->cfg.data_dir, (long)getpid()) !=
 	    0) {
 		str_format(err, errlen, "data_dir path too long");

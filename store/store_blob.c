@@ -1,4 +1,5 @@
-/* store_blob.c: encrypted message bodies under data_dir/blobs/<2 hex>/<name>.
+/* store_blob.c: encrypted message bodies under blob_dir/<2 hex>/<name> (blob_dir:
+ * default data_dir/blobs; with a shared store, a directory every host mounts).
  *
  * A blob's name is random (not its row id) so that it can be written, fsynced and
  * renamed before the database transaction that references it begins: deliver writes
@@ -26,13 +27,17 @@ void store_blob_name(char out[STORE_BLOB_NAME_LEN])
 
 int store_blob_path(struct store *st, const char *name, char *out, size_t outlen)
 {
-	return str_format(out, outlen, "%s/blobs/%.2s/%s", st->cfg.data_dir, name, name);
+	char dir[CONFIG_PATH_MAX];
+	if (config_blob_dir(&st->cfg, dir, sizeof(dir)) < 0)
+		return -1;
+	return str_format(out, outlen, "%s/%.2s/%s", dir, name, name);
 }
 
 static int blob_dir(struct store *st, const char *name, char *err, size_t errlen)
 {
-	char dir[CONFIG_PATH_MAX + 64];
-	if (str_format(dir, sizeof(dir), "%s/blobs/%.2s", st->cfg.data_dir, name) < 0) {
+	char base[CONFIG_PATH_MAX], dir[CONFIG_PATH_MAX + 64];
+	if (config_blob_dir(&st->cfg, base, sizeof(base)) < 0 ||
+	    str_format(dir, sizeof(dir), "%s/%.2s", base, name) < 0) {
 		str_format(err, errlen, "blob path too long");
 		return -1;
 	}

@@ -52,18 +52,30 @@ static int check_access(const struct mss_config *cfg, const char *path, int mode
 	return -1;
 }
 
+/* The files a store needs: the database (SQLite only: PostgreSQL's is elsewhere), blob
+ * directory and run/ writable, the master key readable. */
+static int check_parts(const struct mss_config *cfg, char *err, size_t errlen)
+{
+	char path[CONFIG_PATH_MAX + 64];
+	if (cfg->store[0] == '\0') {
+		if (config_data_path(cfg, "mss.db", path, sizeof path) != 0 ||
+		    check_access(cfg, path, R_OK | W_OK, false, err, errlen) < 0)
+			return -1;
+	}
+	if (config_blob_dir(cfg, path, sizeof path) != 0 ||
+	    check_access(cfg, path, R_OK | W_OK | X_OK, true, err, errlen) < 0)
+		return -1;
+	if (config_data_path(cfg, "run", path, sizeof path) != 0 ||
+	    check_access(cfg, path, R_OK | W_OK | X_OK, true, err, errlen) < 0)
+		return -1;
+	if (config_master_key_file(cfg, path, sizeof path) != 0 ||
+	    check_access(cfg, path, R_OK, false, err, errlen) < 0)
+		return -1;
+	return 0;
+}
+
 int store_check_data_dir(const struct mss_config *cfg, char *err, size_t errlen)
 {
-	static const struct {
-		const char *name;
-		int mode;
-		bool dir;
-	} parts[] = {
-	    {"mss.db", R_OK | W_OK, false},
-	    {"blobs", R_OK | W_OK | X_OK, true},
-	    {"run", R_OK | W_OK | X_OK, true},
-	    {"keys/master.key", R_OK, false},
-	};
 	char path[CONFIG_PATH_MAX + 64];
 	struct stat sb;
 	if (stat(cfg->data_dir, &sb) < 0 && errno == ENOENT) {
@@ -74,19 +86,12 @@ int store_check_data_dir(const struct mss_config *cfg, char *err, size_t errlen)
 	/* SQLite writes its -wal and -shm files beside the database: the directory too. */
 	if (check_access(cfg, cfg->data_dir, R_OK | W_OK | X_OK, true, err, errlen) < 0)
 		return -1;
-	if (config_data_path(cfg, "mss.db", path, sizeof path) != 0 || stat(path, &sb) < 0) {
+	if (cfg->store[0] == '\0' &&
+	    (config_data_path(cfg, "mss.db", path, sizeof path) != 0 || stat(path, &sb) < 0)) {
 		(void)str_format(err, errlen,
 		                 "data_dir %s is not initialised (no mss.db): run mssctl -c %s init",
 		                 cfg->data_dir, cfg->path);
 		return -1;
 	}
-	for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
-		if (config_data_path(cfg, parts[i].name, path, sizeof path) != 0) {
-			(void)str_format(err, errlen, "data_dir path too long");
-			return -1;
-		}
-		if (check_access(cfg, path, parts[i].mode, parts[i].dir, err, errlen) < 0)
-			return -1;
-	}
-	return 0;
+	return check_parts(cfg, err, errlen);
 }

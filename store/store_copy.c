@@ -194,7 +194,7 @@ int store_copy(struct store *st, int64_t src_mailbox_id, const uint32_t *uids, s
 				store_notify(st, c.src_id);
 		}
 	} else {
-		store_paths_unlink(&c.written);
+		store_paths_discard(st, &c.written);
 		store_paths_free(&c.unlinked);
 		store_copy_result_free(res);
 	}

@@ -154,7 +154,7 @@ int store_deliver(struct store *st, const struct store_delivery *d, uint32_t *ui
 		for (size_t i = 0; i < d->nrcpt; i++)
 			store_notify(st, plans[i].mailbox_id);
 	} else {
-		store_paths_unlink(&written);
+		store_paths_discard(st, &written);
 	}
 	free(plans);
 	store_mime_info_free(&mi);
@@ -240,7 +240,7 @@ int store_append(struct store *st, const struct store_append *a, uint32_t *uidva
 		store_paths_free(&written);
 		store_notify(st, m.mailbox_id);
 	} else {
-		store_paths_unlink(&written);
+		store_paths_discard(st, &written);
 	}
 	store_mime_info_free(&mi);
 	return rc;

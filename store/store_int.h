@@ -49,6 +49,9 @@ struct store {
 /* struct store_paths (store.h): a blob a transaction wrote or made unreferenced,
  * removed after rollback or commit. */
 void store_paths_add(struct store_paths *p, const char *path);
+/* After a failed transaction: unlinks the blobs it wrote, unless the failure was a
+ * lost connection at commit (the commit may have taken effect): then only frees. */
+void store_paths_discard(struct store *st, struct store_paths *p);
 
 /* store.c: a write transaction of our own, or a savepoint inside the caller's
  * (store_user_create runs inside directory's account creation). */

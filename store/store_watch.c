@@ -5,17 +5,148 @@
  * watch on that file (IN_CLOSE_WRITE) and poll its descriptor beside their socket.
  * The file carries no data: the database stays the one source of truth, read with
  * store_changes_since once woken. A lost notification only delays an update to the
- * session's next command, it never loses data. */
+ * session's next command, it never loses data.
+ *
+ * With a shared store (PostgreSQL, several hosts) the writer may be on another host:
+ * the commit is followed by NOTIFY mss_mbox_<id> instead, and the watch is a
+ * connection of its own that LISTENs on that channel (a connection that also ran the
+ * session's queries would read a notification into libpq's buffer during a query, and
+ * the socket would then not wake the poll). The descriptor handed out is an epoll set
+ * holding that connection's socket, so it stays the same when the connection is made
+ * again after PostgreSQL restarted: the contract (an fd to poll, drain, close) is the
+ * same for both engines. */
 #include "store/store.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
 #include <sys/inotify.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "lib/str.h"
 #include "store/store_int.h"
+
+/* A session selects one mailbox at a time; a few slots leave room for tests. */
+#define PG_WATCH_MAX 4
+
+struct pg_watch {
+	int epfd; /* -1: free slot */
+	int sock; /* the connection's socket in the epoll set, -1 when none */
+	struct sql *db;
+	char *target;
+	unsigned timeout_ms;
+	char channel[48];
+};
+
+static struct pg_watch pg_watches[PG_WATCH_MAX] = {{.epfd = -1}, {.epfd = -1}, {.epfd = -1}, {.epfd = -1}};
+
+static int channel_name(int64_t mailbox_id, char *out, size_t outlen)
+{
+	return str_format(out, outlen, "mss_mbox_%lld", (long long)mailbox_id);
+}
+
+static void pg_watch_disconnect(struct pg_watch *w)
+{
+	if (w->sock >= 0)
+		epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->sock, NULL);
+	w->sock = -1;
+	sql_close(w->db);
+	w->db = NULL;
+}
+
+/* (Re)connects and listens. Returns 0 or -1 with err. */
+static int pg_watch_connect(struct pg_watch *w, char *err, size_t errlen)
+{
+	w->db = sql_open_timeout(w->target, 0, w->timeout_ms, err, errlen);
+	if (w->db == NULL)
+		return -1;
+	if (sql_listen(w->db, w->channel, err, errlen) < 0) {
+		pg_watch_disconnect(w);
+		return -1;
+	}
+	struct epoll_event ev = {.events = EPOLLIN};
+	w->sock = sql_notify_fd(w->db);
+	if (w->sock < 0 || epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->sock, &ev) < 0) {
+		str_format(err, errlen, "epoll: %s", w->sock < 0 ? "no socket" : strerror(errno));
+		w->sock = -1;
+		pg_watch_disconnect(w);
+		return -1;
+	}
+	return 0;
+}
+
+static struct pg_watch *pg_watch_find(int fd)
+{
+	for (size_t i = 0; i < PG_WATCH_MAX; i++)
+		if (fd >= 0 && pg_watches[i].epfd == fd)
+			return &pg_watches[i];
+	return NULL;
+}
+
+static int pg_watch_open(struct store *st, int64_t mailbox_id, char *err, size_t errlen)
+{
+	struct pg_watch *w = NULL;
+	for (size_t i = 0; w == NULL && i < PG_WATCH_MAX; i++)
+		if (pg_watches[i].epfd < 0)
+			w = &pg_watches[i];
+	if (w == NULL) {
+		str_format(err, errlen, "too many watches in one process");
+		return -1;
+	}
+	if (channel_name(mailbox_id, w->channel, sizeof(w->channel)) < 0) {
+		str_format(err, errlen, "channel name too long");
+		return -1;
+	}
+	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (w->epfd < 0) {
+		str_format(err, errlen, "epoll: %s", strerror(errno));
+		return -1;
+	}
+	w->sock = -1;
+	w->target = xstrdup(st->cfg.store);
+	w->timeout_ms = st->cfg.store_timeout * 1000u;
+	if (pg_watch_connect(w, err, errlen) < 0) {
+		close(w->epfd);
+		free(w->target);
+		w->epfd = -1;
+		return -1;
+	}
+	return w->epfd;
+}
+
+/* Takes every notification waiting. A lost connection is made again (notifications
+ * sent meanwhile are gone, so the caller is told to look: 1). */
+static int pg_watch_drain(struct pg_watch *w)
+{
+	char payload[64], err[256];
+	int any = 0;
+	if (w->db != NULL) {
+		int rc;
+		while ((rc = sql_notification(w->db, payload, sizeof(payload))) == 1)
+			any = 1;
+		if (rc == 0)
+			return any;
+		pg_watch_disconnect(w);
+	}
+	/* unreachable now: the next drain (the session's next command) tries again */
+	(void)pg_watch_connect(w, err, sizeof(err));
+	return 1;
+}
+
+static void pg_watch_close(struct pg_watch *w)
+{
+	pg_watch_disconnect(w);
+	close(w->epfd);
+	w->epfd = -1;
+	if (w->target != NULL)
+		sodium_memzero(w->target, strlen(w->target)); /* the URI may hold a password */
+	free(w->target);
+	w->target = NULL;
+}
 
 static int change_path(struct store *st, int64_t mailbox_id, char *out, size_t outlen)
 {
@@ -33,8 +164,16 @@ static int touch(const char *path)
 
 static void notify_now(struct store *st, int64_t mailbox_id)
 {
-	char path[CONFIG_PATH_MAX + 64];
-	if (mailbox_id <= 0 || change_path(st, mailbox_id, path, sizeof(path)) < 0)
+	char path[CONFIG_PATH_MAX + 64], err[256];
+	if (mailbox_id <= 0)
+		return;
+	if (store_is_shared(&st->cfg)) {
+		/* best effort, as below; outside a transaction: sent at once */
+		if (channel_name(mailbox_id, path, sizeof(path)) == 0)
+			(void)sql_notify(st->sql, path, "", err, sizeof(err));
+		return;
+	}
+	if (change_path(st, mailbox_id, path, sizeof(path)) < 0)
 		return;
 	touch(path); /* best effort: a failure only delays the others' update */
 }
@@ -67,6 +206,10 @@ void store_notify_flush(struct store *st)
 void store_notify_gone(struct store *st, int64_t mailbox_id)
 {
 	char path[CONFIG_PATH_MAX + 64];
+	if (store_is_shared(&st->cfg)) {
+		store_notify(st, mailbox_id);
+		return;
+	}
 	if (mailbox_id <= 0 || change_path(st, mailbox_id, path, sizeof(path)) < 0)
 		return;
 	touch(path); /* wakes the watchers, who then find the mailbox gone */
@@ -76,6 +219,8 @@ void store_notify_gone(struct store *st, int64_t mailbox_id)
 int store_watch_open(struct store *st, int64_t mailbox_id, char *err, size_t errlen)
 {
 	char path[CONFIG_PATH_MAX + 64];
+	if (store_is_shared(&st->cfg))
+		return pg_watch_open(st, mailbox_id, err, errlen);
 	if (change_path(st, mailbox_id, path, sizeof(path)) < 0) {
 		str_format(err, errlen, "run path too long");
 		return -1;
@@ -103,6 +248,9 @@ int store_watch_drain(int fd)
 {
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
 	int any = 0;
+	struct pg_watch *w = pg_watch_find(fd);
+	if (w != NULL)
+		return pg_watch_drain(w);
 	for (;;) {
 		ssize_t n = read(fd, buf, sizeof(buf));
 		if (n > 0) {
@@ -119,6 +267,11 @@ int store_watch_drain(int fd)
 
 void store_watch_close(int fd)
 {
+	struct pg_watch *w = pg_watch_find(fd);
+	if (w != NULL) {
+		pg_watch_close(w);
+		return;
+	}
 	if (fd >= 0)
 		close(fd);
 }

@@ -4,6 +4,10 @@ their own data directory, config and free loopback ports, daemons started for re
 Environment:
   MSS_BUILD_DIR   where the built binaries are (default: the source tree)
   MSS_SOURCE_DIR  the source tree (default: two levels above this file)
+  MSS_TEST_PG     a PostgreSQL server ("postgresql://user@127.0.0.1:port", as
+                  scripts/pg-test-cluster prints): every instance then keeps its store
+                  in a database of its own there (store = ...), dropped afterwards;
+                  tests marked sqlite_only are skipped
 """
 import hashlib
 import os
@@ -14,6 +18,7 @@ import socket
 import ssl
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -56,6 +61,35 @@ os.environ.setdefault("ASAN_OPTIONS", "detect_leaks=0:abort_on_error=0")
 os.environ.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
 
 
+PG_BASE = os.environ.get("MSS_TEST_PG", "")
+
+
+def pg_admin(statement, base=None):
+    """Runs one statement on a server's maintenance database (autocommit); base:
+    the test server (MSS_TEST_PG) unless given."""
+    import psycopg2
+    con = psycopg2.connect((base or PG_BASE) + "/postgres")
+    con.autocommit = True
+    try:
+        con.cursor().execute(statement)
+    finally:
+        con.close()
+
+
+def pytest_collection_modifyitems(config, items):
+    if not PG_BASE:
+        return
+    skip = pytest.mark.skip(reason="reads or changes SQLite files directly (MSS_TEST_PG is set)")
+    for item in items:
+        if "sqlite_only" in item.keywords:
+            item.add_marker(skip)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "sqlite_only: needs the SQLite store (skipped with MSS_TEST_PG)")
+    config.addinivalue_line("markers", "postgresql: needs MSS_TEST_PG (a PostgreSQL server)")
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -80,7 +114,7 @@ def pki(tmp_path_factory):
 class Mss:
     """One MSS installation: config, data_dir, daemons on free loopback ports."""
 
-    def __init__(self, root, pki, extra=None):
+    def __init__(self, root, pki, extra=None, pg_base=None):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.pki = Path(pki)
@@ -88,6 +122,10 @@ class Mss:
         self.conf = self.root / "mss.conf"
         self.ports = {name: free_port() for names in LISTENERS.values() for name in names}
         self.procs = {}
+        # the instance's own database on the test server (made by init or clone_from)
+        self.pg_base = pg_base or PG_BASE
+        self.pg_db = "mss_" + uuid.uuid4().hex[:16] if self.pg_base else ""
+        self.pg_made = False
         self.settings = self.default_settings()
         self.settings.update(extra or {})
         self.write_config()
@@ -106,6 +144,8 @@ class Mss:
             "tls_crl": str(p / "crl.pem"),
             "auth_failure_delay": "100",
         }
+        if self.pg_db:
+            s["store"] = f"{self.pg_base}/{self.pg_db}"
         for name, port in self.ports.items():
             s[f"{name}_listen"] = f"127.0.0.1:{port}"
         return s
@@ -129,6 +169,37 @@ class Mss:
         return r
 
     def init(self):
+        self.pg_create()
+        return self.ctl("init")
+
+    def pg_create(self, template=None):
+        """Creates this instance's database (a copy of template's, when given)."""
+        if not self.pg_db or self.pg_made:
+            return
+        pg_admin(f"CREATE DATABASE {self.pg_db}" + (f" TEMPLATE {template}" if template else ""),
+                 self.pg_base)
+        self.pg_made = True
+
+    def pg_drop(self):
+        if self.pg_made:
+            pg_admin(f"DROP DATABASE IF EXISTS {self.pg_db} WITH (FORCE)", self.pg_base)
+            self.pg_made = False
+
+    def clone_from(self, template):
+        """Starts as a copy of template (an initialised, stopped instance)."""
+        shutil.copytree(template.data_dir, self.data_dir, symlinks=True)
+        self.pg_create(template.pg_db if template.pg_db else None)
+
+    def join(self, first):
+        """Makes this instance a further host of first's shared store: same database
+        and blob_dir, the first host's keys copied (as doc/operations.md tells an
+        operator), its own data_dir and ports; then mssctl init joins."""
+        self.pg_db, self.pg_made = "", False  # the database is first's
+        self.settings["store"] = first.settings["store"]
+        self.settings["blob_dir"] = first.settings["blob_dir"]
+        self.write_config()
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        shutil.copytree(first.data_dir / "keys", self.data_dir / "keys")
         return self.ctl("init")
 
     def add_account(self, address, role, password=None, cert=None, name=None, check=True):
@@ -281,7 +352,18 @@ class Mss:
         return self.ports[name]
 
     def sql(self, query, *params):
-        """Reads the database directly (for assertions only)."""
+        """Reads the database directly (for assertions only). Placeholders: ?."""
+        if self.settings.get("store"):
+            import psycopg2
+            con = psycopg2.connect(self.settings["store"])
+            try:
+                cur = con.cursor()
+                cur.execute(query.replace("%", "%%").replace("?", "%s"), params)
+                rows = cur.fetchall() if cur.description else []
+                con.commit()
+                return rows
+            finally:
+                con.close()
         import sqlite3
         con = sqlite3.connect(str(self.data_dir / "mss.db"), timeout=30)
         try:
@@ -295,8 +377,8 @@ def mss_factory(tmp_path, pki):
     """Makes initialised instances; each is stopped at the end of the test."""
     made = []
 
-    def make(extra=None, init=True, name="mss"):
-        m = Mss(tmp_path / name, pki, extra)
+    def make(extra=None, init=True, name="mss", pg_base=None):
+        m = Mss(tmp_path / name, pki, extra, pg_base)
         if init:
             m.init()
         made.append(m)
@@ -309,6 +391,7 @@ def mss_factory(tmp_path, pki):
             m.stop_all()
         except AssertionError as e:
             errors.append(str(e))
+        m.pg_drop()
     if errors:
         raise AssertionError("\n".join(errors))
 
@@ -320,14 +403,15 @@ def demo_data_dir(tmp_path_factory, pki):
     m = Mss(tmp_path_factory.mktemp("demo-template"), pki)
     m.init()
     m.add_demo_accounts()
-    return m.data_dir
+    yield m
+    m.pg_drop()
 
 
 @pytest.fixture
 def mss(mss_factory, demo_data_dir):
     """An initialised instance with the demo accounts, no daemon started yet."""
     m = mss_factory(init=False)
-    shutil.copytree(demo_data_dir, m.data_dir, symlinks=True)
+    m.clone_from(demo_data_dir)
     return m
 
 

@@ -72,6 +72,7 @@ def test_untouched_chain_passes_and_key_is_private(busy):
     assert "message 1" not in dump and "Bonjour" not in dump
 
 
+@pytest.mark.sqlite_only
 def test_edited_field_named(busy):
     tamper(busy, "UPDATE audit_log SET result = 'ok (edited)' WHERE seq = 5")
     code, out = verify(busy)
@@ -79,12 +80,14 @@ def test_edited_field_named(busy):
     assert "record 5" in out
 
 
+@pytest.mark.sqlite_only
 def test_edited_field_with_recomputed_looking_hash_named(busy):
     tamper(busy, "UPDATE audit_log SET actor = 'someone@else.test', hash = prev WHERE seq = 6")
     code, out = verify(busy)
     assert code == 1 and "record 6" in out
 
 
+@pytest.mark.sqlite_only
 def test_deleted_record_named(busy):
     tamper(busy, "DELETE FROM audit_log WHERE seq = 4")
     code, out = verify(busy)
@@ -92,6 +95,7 @@ def test_deleted_record_named(busy):
     assert "record 4" in out and "missing" in out
 
 
+@pytest.mark.sqlite_only
 def test_swapped_records_named(busy):
     tamper(busy,
            "UPDATE audit_log SET seq = -1 WHERE seq = 3",
@@ -101,6 +105,7 @@ def test_swapped_records_named(busy):
     assert code == 1 and "record 3" in out
 
 
+@pytest.mark.sqlite_only
 def test_swapped_contents_named(busy):
     cols = "time, actor, auth, action, target, detail, result, peer, patient, prev, hash"
     con = sqlite3.connect(str(busy.data_dir / "mss.db"))
@@ -115,6 +120,7 @@ def test_swapped_contents_named(busy):
     assert code == 1 and "record 8" in out
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.parametrize("keep", [0, 1, 5])
 def test_truncated_table_named(busy, keep):
     last = max_seq(busy)
@@ -127,6 +133,7 @@ def test_truncated_table_named(busy, keep):
     assert last > keep
 
 
+@pytest.mark.sqlite_only
 def test_forged_head_after_truncation_named(busy):
     last = max_seq(busy)
     tamper(busy, f"DELETE FROM audit_log WHERE seq = {last}", f"UPDATE audit_head SET seq = {last - 1}")

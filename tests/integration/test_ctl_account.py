@@ -8,6 +8,7 @@ import pytest
 from conftest import PATIENT, PRO, cert_sha256
 
 
+@pytest.mark.sqlite_only
 def test_init_creates_private_data_dir(mss_factory):
     m = mss_factory()
     assert stat.S_IMODE(os.stat(m.data_dir).st_mode) == 0o700
@@ -19,6 +20,7 @@ def test_init_creates_private_data_dir(mss_factory):
     con.close()
 
 
+@pytest.mark.sqlite_only
 def test_init_refuses_to_overwrite(mss_factory):
     m = mss_factory()
     before = (m.data_dir / "keys" / "master.key").read_bytes()
@@ -44,6 +46,7 @@ def test_add_list_show(mss_factory, pki):
     assert "password: yes" in m.ctl("account", "show", PATIENT).stdout
 
 
+@pytest.mark.sqlite_only
 def test_password_is_argon2id_never_plain(mss_factory):
     m = mss_factory()
     m.add_account(PATIENT, "patient", password="s3cret-passphrase")
@@ -126,6 +129,7 @@ def test_bad_config_names_file_and_line(mss_factory):
     assert f"{m.conf}:{line_no}: max_sessions" in r.stderr
 
 
+@pytest.mark.sqlite_only
 def test_missing_data_dir_says_what_to_do(mss_factory):
     m = mss_factory(init=False)
     r = m.ctl("account", "list", check=False)

@@ -3,6 +3,11 @@ it, and the daemons and mssctl's other commands refuse a store whose schema is o
 (naming mssctl migrate) or newer than the code, instead of changing it silently."""
 import sqlite3
 
+import pytest
+
+# reads and rewrites the SQLite file itself
+pytestmark = pytest.mark.sqlite_only
+
 
 def write_sql(m, *statements):
     """Changes the database behind MSS's back (mss.sql only reads)."""

@@ -2,6 +2,11 @@
 1:* (FLAGS) on 100,000 messages): the queries behind them must be index-only."""
 import sqlite3
 
+import pytest
+
+# reads and rewrites the SQLite file itself
+pytestmark = pytest.mark.sqlite_only
+
 
 # The query store_select runs (store/store_select.c, MSG_COLS).
 SELECT_ALL = ("SELECT uid, flags, modseq, internaldate, size, keywords FROM messages "

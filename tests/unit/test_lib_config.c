@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "lib/config.h"
+#include "lib/str.h"
 
 struct case_ {
 	const char *file;   /* file content */
@@ -183,12 +184,43 @@ static void test_format_round_trip(void **state)
 	assert_int_equal(config_key_format(&cfg, 0, tiny, sizeof tiny), -1);
 }
 
+/* The shared store's keys (issue 18): their defaults parse (config_defaults aborted
+ * on an empty store once), a URI is taken, anything else refused without repeating
+ * the value (it may hold a password), and the effective paths fall back on data_dir. */
+static void test_store_keys(void **state)
+{
+	(void)state;
+	struct mss_config c;
+	char err[256], out[CONFIG_PATH_MAX];
+	config_defaults(&c);
+	assert_string_equal(c.store, "");
+	assert_int_equal(c.store_timeout, 30);
+	assert_int_equal(config_set(&c, "store", "postgresql://mss:pw@db.example:5432/mss", err, sizeof err),
+	                 0);
+	assert_int_equal(config_set(&c, "store", "postgres://mss@db/mss", err, sizeof err), 0);
+	assert_int_equal(config_set(&c, "store", "mysql://root:hunter2@db/mss", err, sizeof err), -1);
+	assert_null(strstr(err, "hunter2"));
+	assert_int_equal(config_set(&c, "store_timeout", "0", err, sizeof err), -1);
+	str_copy(c.data_dir, sizeof c.data_dir, "/var/lib/mss");
+	assert_int_equal(config_blob_dir(&c, out, sizeof out), 0);
+	assert_string_equal(out, "/var/lib/mss/blobs");
+	assert_int_equal(config_master_key_file(&c, out, sizeof out), 0);
+	assert_string_equal(out, "/var/lib/mss/keys/master.key");
+	assert_int_equal(config_set(&c, "blob_dir", "/srv/mss-blobs", err, sizeof err), 0);
+	assert_int_equal(config_blob_dir(&c, out, sizeof out), 0);
+	assert_string_equal(out, "/srv/mss-blobs");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_table),          cmocka_unit_test(test_defaults_and_values),
-	    cmocka_unit_test(test_value_too_long), cmocka_unit_test(test_missing_file),
-	    cmocka_unit_test(test_line_too_long),  cmocka_unit_test(test_format_round_trip),
+	    cmocka_unit_test(test_table),
+	    cmocka_unit_test(test_defaults_and_values),
+	    cmocka_unit_test(test_value_too_long),
+	    cmocka_unit_test(test_missing_file),
+	    cmocka_unit_test(test_line_too_long),
+	    cmocka_unit_test(test_store_keys),
+	    cmocka_unit_test(test_format_round_trip),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

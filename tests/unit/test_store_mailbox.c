@@ -5,6 +5,8 @@
 
 #include <sys/stat.h>
 
+#include "lib/crypto.h"
+
 #define USER "146026322000196@patient.mss.test"
 
 static void test_create_data_dir_refuses_twice(void **state)
@@ -12,6 +14,7 @@ static void test_create_data_dir_refuses_twice(void **state)
 	struct store_fixture *f = *state;
 	struct stat sb;
 	char path[600];
+	STORE_SQLITE_ONLY(); /* a shared store is joined instead: test_shared_init_joins */
 	assert_int_equal(store_create_data_dir(&f->cfg, f->err, sizeof(f->err)), -1);
 	assert_non_null(strstr(f->err, "already initialised"));
 	str_format(path, sizeof(path), "%s/keys/master.key", f->cfg.data_dir);
@@ -28,8 +31,49 @@ static void test_open_missing(void **state)
 	struct store_fixture *f = *state;
 	struct mss_config cfg = f->cfg;
 	str_format(cfg.data_dir, sizeof(cfg.data_dir), "%s/nothing", f->dir);
+	if (store_on_pg)
+		str_format(cfg.store, sizeof(cfg.store), "%s/no_such_database", store_pg_base);
 	assert_null(store_open(&cfg, f->err, sizeof(f->err)));
-	assert_non_null(strstr(f->err, "mssctl init"));
+	assert_non_null(strstr(f->err, store_on_pg ? "no_such_database" : "mssctl init"));
+}
+
+/* Every host of a shared store needs the master key that wrapped the accounts' keys:
+ * a second init joins with the first host's key, and is refused without it or with
+ * another; a store opened with another key is refused (both engines). */
+static void test_shared_init_joins(void **state)
+{
+	struct store_fixture *f = *state;
+	struct mss_config other = f->cfg;
+	char key[600], cmd[1400];
+	assert_int_equal(store_user_create(f->st, USER, f->err, sizeof(f->err)), 0);
+	str_format(other.data_dir, sizeof(other.data_dir), "%s/other", f->dir);
+	str_format(key, sizeof(key), "%s/keys/master.key", other.data_dir);
+	if (store_on_pg) {
+		assert_int_equal(store_create_data_dir(&f->cfg, f->err, sizeof(f->err)), 0); /* again */
+		assert_int_equal(store_create_data_dir(&other, f->err, sizeof(f->err)), -1);
+		assert_non_null(strstr(f->err, "already initialised by another host"));
+		assert_int_equal(access(key, F_OK), -1); /* no key was made for it */
+		str_format(cmd, sizeof(cmd), "cp -p '%s/keys/master.key' '%s'", f->cfg.data_dir, key);
+		assert_int_equal(system(cmd), 0);
+		assert_int_equal(store_create_data_dir(&other, f->err, sizeof(f->err)), 0);
+		struct store *st2 = store_open(&other, f->err, sizeof(f->err));
+		assert_non_null(st2);
+		assert_int_equal(store_user_exists(st2, USER), 1);
+		store_close(st2);
+		unlink(key);
+	} else {
+		str_format(cmd, sizeof(cmd), "mkdir -p '%s/keys'", other.data_dir);
+		assert_int_equal(system(cmd), 0);
+	}
+	assert_int_equal(crypto_master_key_create(key, f->err, sizeof(f->err)), 0);
+	struct mss_config wrong = f->cfg;
+	str_copy(wrong.master_key_file, sizeof(wrong.master_key_file), key);
+	assert_null(store_open(&wrong, f->err, sizeof(f->err)));
+	assert_non_null(strstr(f->err, "not the master key"));
+	if (store_on_pg) {
+		assert_int_equal(store_create_data_dir(&wrong, f->err, sizeof(f->err)), -1);
+		assert_non_null(strstr(f->err, "not the master key"));
+	}
 }
 
 static void test_user_defaults(void **state)
@@ -221,6 +265,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_create_data_dir_refuses_twice, store_fixture_setup,
 	                                    store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_open_missing, store_fixture_setup, store_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_shared_init_joins, store_fixture_setup,
+	                                    store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_user_defaults, store_fixture_setup, store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_create_delete, store_fixture_setup, store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_rename, store_fixture_setup, store_fixture_teardown),
@@ -234,5 +280,5 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_inbox_hierarchy_and_validity, store_fixture_setup,
 	                                    store_fixture_teardown),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return STORE_RUN_GROUPS("store mailboxes", tests);
 }

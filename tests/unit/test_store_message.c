@@ -467,5 +467,5 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_large_mailbox, setup, store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, store_fixture_teardown),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return STORE_RUN_GROUPS("store messages", tests);
 }

@@ -303,5 +303,5 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_search, setup, store_fixture_teardown),
 	    cmocka_unit_test(test_flags_helpers),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return STORE_RUN_GROUPS("store MIME", tests);
 }
