@@ -350,10 +350,12 @@ static void test_tamper(void **state)
 	int64_t inbox = store_fixture_mailbox(f, PAT, "INBOX");
 	store_fixture_deliver(f, PAT, NULL, msg1, NULL);
 	char cmd[700];
-	/* Flip one byte in the middle of the only blob. */
+	/* Flip every bit of one byte in the middle of the only blob (writing a constant
+	 * would leave the blob intact whenever its ciphertext already held that value). */
 	str_format(cmd, sizeof(cmd),
-	           "f=$(find '%s/blobs' -type f); printf '\\377' | dd of=\"$f\" bs=1 seek=60 conv=notrunc "
-	           "status=none",
+	           "f=$(find '%s/blobs' -type f); b=$(od -An -tu1 -j60 -N1 \"$f\"); "
+	           "printf \"$(printf '\\\\%%03o' $((255 - b)))\" | "
+	           "dd of=\"$f\" bs=1 seek=60 conv=notrunc status=none",
 	           f->cfg.data_dir);
 	assert_int_equal(system(cmd), 0);
 	struct store_section sec = {.kind = STORE_SECTION_ALL, .length = UINT64_MAX};
