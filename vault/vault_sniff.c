@@ -46,8 +46,10 @@ bool vault_text_embeds_file(const char *data, size_t len)
 		size_t end = nl ? (size_t)(nl - data) : len;
 		const char *l = data + at;
 		size_t n = end - at;
+		/* inline OpenPGP (RFC 4880 6.2): the patient's client decrypts it in place */
 		if (uu_begin(l, n) || has_prefix(l, n, "=ybegin ", 8) ||
-		    has_prefix(l, n, binhex, sizeof binhex - 1))
+		    has_prefix(l, n, binhex, sizeof binhex - 1) ||
+		    has_prefix(l, n, "-----BEGIN PGP MESSAGE-----", 27))
 			return true;
 		at = end + 1;
 	}
