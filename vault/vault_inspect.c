@@ -100,6 +100,10 @@ static void document(struct vault_inspection *in, const struct vault_limits *lim
 		              "an encrypted or wrapped part (S/MIME, OpenPGP, TNEF) the server cannot read");
 		return;
 	}
+	if (strcmp(it->mime, "application/pdf") == 0 && vault_pdf_embeds_file(it->data.data, it->data.len)) {
+		not_inspected(it, "a PDF that carries files of its own");
+		return;
+	}
 	if (strcmp(it->mime, "application/zip") == 0) {
 		archive(in, lim, it);
 		return;

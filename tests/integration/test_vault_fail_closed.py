@@ -218,7 +218,7 @@ def test_hl7_confidentiality_codes_change_nothing(both):
 def wrapped_parts():
     """Parts the patient's client unwraps and the server cannot read, each holding an
     XDM with an INVISIBLE_PATIENT document: S/MIME enveloped data, TNEF (winmail.dat),
-    PGP/MIME (RFC 3156), inline OpenPGP in the text."""
+    PGP/MIME (RFC 3156), inline OpenPGP in the text, a PDF with an embedded file."""
     from email.mime.application import MIMEApplication
     from email.mime.multipart import MIMEMultipart
     from email.mime.text import MIMEText
@@ -230,10 +230,13 @@ def wrapped_parts():
     pgp.attach(MIMEApplication(b"Version: 1\n", "pgp-encrypted"))
     pgp.attach(MIMEApplication(b"-----BEGIN PGP MESSAGE-----\n\n" + inner, "octet-stream", name="encrypted.asc"))
     inline = MIMEText("-----BEGIN PGP MESSAGE-----\n\nhQEMA" + SECRET + "\n-----END PGP MESSAGE-----\n")
-    return {"smime": smime, "tnef": tnef, "pgp-mime": pgp, "inline-pgp": inline}
+    carrier = (b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog /Names << /EmbeddedFiles 2 0 R >> >>\nendobj\n"
+               b"3 0 obj\n<< /Type /EmbeddedFile /Length 9 >>\nstream\n" + inner + b"\nendstream\nendobj\n%%EOF\n")
+    pdf_part = MIMEApplication(carrier, "pdf", name="compte-rendu.pdf")
+    return {"smime": smime, "tnef": tnef, "pgp-mime": pgp, "inline-pgp": inline, "pdf-embedded": pdf_part}
 
 
-@pytest.mark.parametrize("kind", ["smime", "tnef", "pgp-mime", "inline-pgp"])
+@pytest.mark.parametrize("kind", ["smime", "tnef", "pgp-mime", "inline-pgp", "pdf-embedded"])
 def test_encrypted_or_wrapped_parts_fail_closed(both, kind):
     m = both
     msg = message(subject=f"emballage {kind}", text="Le document suit.\n")
