@@ -63,8 +63,9 @@ struct imap_view {
 	uint64_t highestmodseq; /* the last MODSEQ this session has caught up to */
 	struct imap_msg *v;
 	size_t n, cap;
-	size_t nrecent; /* messages with recent set */
-	int watch_fd;   /* store change notifications, -1 when none */
+	size_t nrecent;        /* messages with recent set */
+	int watch_fd;          /* store change notifications, -1 when none */
+	struct store_view *sv; /* how far this session was told of expunges (store_view_open) */
 	/* keywords announced in the last FLAGS response (a new one is announced before a
 	 * FETCH shows it, RFC 9051 7.3.5) */
 	char **kw;
