@@ -98,6 +98,7 @@ static const struct imap_capa capa_table[] = {
     {"LITERAL+", "RFC 7888", CAP_ALWAYS},
     {"MULTIAPPEND", "RFC 3502", CAP_ALWAYS},
     {"ENABLE", "RFC 5161", CAP_ALWAYS},
+    {"UTF8=ACCEPT", "RFC 6855", CAP_ALWAYS},
     {"IDLE", "RFC 2177", CAP_ALWAYS},
     {"UIDPLUS", "RFC 4315", CAP_ALWAYS},
     {"MOVE", "RFC 6851", CAP_ALWAYS},

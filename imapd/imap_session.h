@@ -89,7 +89,8 @@ struct imap_session {
 	enum imap_state state;
 	struct account account;  /* valid once authenticated */
 	const char *auth_method; /* auth_strength_name(): "password", "certificate", ... */
-	bool enabled_utf8;       /* ENABLE UTF8=ACCEPT */
+	bool enabled_utf8;       /* UTF-8 mailbox names and strings: UTF8=ACCEPT or IMAP4rev2 */
+	bool enabled_utf8accept; /* ENABLE UTF8=ACCEPT itself (RFC 6855: no SEARCH CHARSET) */
 	bool enabled_condstore;  /* ENABLE CONDSTORE, or a CONDSTORE-using command */
 	bool enabled_rev2;       /* ENABLE IMAP4rev2 */
 	unsigned bad_in_row;     /* consecutive BAD replies (BYE at cfg->imap_max_bad) */

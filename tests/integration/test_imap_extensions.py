@@ -215,3 +215,57 @@ def test_multiappend_is_atomic(imapd):
         assert lines == [b'* STATUS "multi" (MESSAGES 2)'], lines
     finally:
         r.close()
+
+
+# ---- UTF8=ACCEPT (RFC 6855) ------------------------------------------------------------
+
+def test_utf8_accept(imapd):
+    """ENABLE UTF8=ACCEPT: mailbox names in UTF-8 both ways (Python's imaplib), APPEND
+    with the UTF8 (literal8) data item, a message with UTF-8 headers read back as
+    stored; SEARCH with a CHARSET and SORT with one other than UTF-8 are BAD (RFC 6855
+    3 and erratum 4029)."""
+    from test_imap_helpers import tls_client
+    c = tls_client(imapd, PATIENT)
+    try:
+        assert b"UTF8=ACCEPT" in c.capabilities or "UTF8=ACCEPT" in c.capabilities
+        typ, data = c.enable("UTF8=ACCEPT")
+        assert typ == "OK" and c.utf8_enabled, data
+        assert c.untagged_responses.get("ENABLED") == [b"UTF8=ACCEPT"], c.untagged_responses
+        assert c.create("Résultats/Biologie")[0] == "OK"
+        typ, data = c.list('""', "R*")
+        assert '(\\HasChildren) "/" "Résultats"'.encode() in data, data
+        assert c.select("Résultats/Biologie")[0] == "OK"
+    finally:
+        c.logout()
+    r = login(imapd)
+    try:
+        ok(r, "e", "ENABLE UTF8=ACCEPT")
+        msg = ("From: Chloé Dubois <chloe@pro.mss.test>\r\nTo: <146026322000196@patient.mss.test>\r\n"
+               "Subject: Résultats d'analyse\r\n\r\nBonne journée\r\n").encode()
+        r.send(f"a APPEND INBOX (\\Seen) UTF8 (~{{{len(msg)}+}}\r\n".encode() + msg + b")\r\n")
+        _, t = r.read_until_tagged("a")
+        assert re.match(rb"a OK \[APPENDUID \d+ 1\]", t), t
+        ok(r, "s", "SELECT INBOX")
+        lines = ok(r, "f", "FETCH 1 (BODY.PEEK[] ENVELOPE)")
+        assert msg in lines, lines
+        assert any("Résultats d'analyse".encode() in l for l in lines if isinstance(l, bytes)), lines
+        assert ok(r, "u", "SEARCH SUBJECT Résultats".encode()) == [b"* SEARCH 1"]
+        _, t = r.cmd("b1", "SEARCH CHARSET UTF-8 ALL")
+        assert t.startswith(b"b1 BAD"), t
+        _, t = r.cmd("b2", "SORT (DATE) US-ASCII ALL")
+        assert t.startswith(b"b2 BAD"), t
+        assert ok(r, "b3", "SORT (DATE) UTF-8 ALL") == [b"* SORT 1"]
+        # the list must hold the literal8 alone
+        r.send(f"b4 APPEND INBOX UTF8 (~{{{len(msg)}+}}\r\n".encode() + msg + b" extra)\r\n")
+        _, t = r.read_until_tagged("b4")
+        assert t.startswith(b"b4 BAD"), t
+        assert ok(r, "st", "STATUS INBOX (MESSAGES)") == [b'* STATUS "INBOX" (MESSAGES 1)']
+    finally:
+        r.close()
+    # without ENABLE a SEARCH CHARSET is fine (RFC 3501)
+    r = login(imapd)
+    try:
+        ok(r, "s", "SELECT INBOX")
+        assert ok(r, "c", "SEARCH CHARSET UTF-8 ALL") == [b"* SEARCH 1"]
+    finally:
+        r.close()
