@@ -26,6 +26,7 @@ struct append_ctx {
 	struct store_appender *ap;
 	struct imap_binconv *conv; /* a literal8: binary parts become base64 (RFC 3516 4.4) */
 	struct buf converted;
+	uint64_t quota_used; /* the account's use (QUOTA), read at the first message */
 	bool write_failed;
 	char err[256];
 };
@@ -106,6 +107,16 @@ static int message_literal(struct append_ctx *x, uint32_t flags, const char *key
 		           "[TOOBIG] Message too large");
 		return -1;
 	}
+	int q = imap_quota_check(s, size, &x->quota_used);
+	if (q != 0) {
+		if (q < 0)
+			imap_no(s, x->c->tag, "[SERVERBUG] Internal error, try again later");
+		else
+			imap_no(s, x->c->tag, "[OVERQUOTA] Quota exceeded (quota_storage)");
+		return -1;
+	}
+	if (x->quota_used != UINT64_MAX)
+		x->quota_used += size; /* MULTIAPPEND: the next message counts this one */
 	int rc = store_append_message(x->ap, flags, keywords, date, x->err, sizeof(x->err));
 	if (rc != 0) {
 		if (rc < 0)
@@ -239,7 +250,7 @@ void cmd_append(struct imap_session *s, struct imap_command *c)
 	if (read_name_literals(s) < 0)
 		return;
 	c = imap_parser_command(s->parser);
-	struct append_ctx x = {.s = s, .c = c, .next = 1};
+	struct append_ctx x = {.s = s, .c = c, .next = 1, .quota_used = UINT64_MAX};
 	if (c->nargs < 1 || !imap_writable_mailbox_arg(s, c, 0, x.mailbox, sizeof(x.mailbox))) {
 		if (c->nargs < 1)
 			imap_bad(s, c->tag, "APPEND expects mailbox [flags] [date] literal");

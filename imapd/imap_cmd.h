@@ -77,6 +77,14 @@ void cmd_store(struct imap_session *s, struct imap_command *c);
 void cmd_copy(struct imap_session *s, struct imap_command *c);
 /* imap_compress.c */
 void cmd_compress(struct imap_session *s, struct imap_command *c);
+/* imap_quota.c (RFC 9208) */
+void cmd_getquota(struct imap_session *s, struct imap_command *c);
+void cmd_getquotaroot(struct imap_session *s, struct imap_command *c);
+void cmd_setquota(struct imap_session *s, struct imap_command *c);
+/* Whether adding octets to the account would pass quota_storage: 1 yes, 0 no (or no
+ * limit), -1 cannot tell (logged). *used: the account's use, read once when it is
+ * UINT64_MAX, then kept by the caller (MULTIAPPEND adds each message to it). */
+int imap_quota_check(struct imap_session *s, uint64_t adding, uint64_t *used);
 /* imap_idle.c */
 void cmd_idle(struct imap_session *s, struct imap_command *c);
 

@@ -381,6 +381,7 @@ static int visible_folder(struct imap_session *s, const char *owner, const char 
 	}
 	mb->messages = mb->deleted = 0;
 	mb->total_size = 0;
+	mb->deleted_size = 0; /* the patient's \Deleted is theirs too */
 	mb->uidnext = 1;
 	mb->highestmodseq = 1;
 	for (size_t i = 0; i < list.n; i++) {

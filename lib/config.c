@@ -71,6 +71,7 @@ static const struct config_key config_keys[] = {
     TEXT(tls_ca, KEY_PATH, ""),
     TEXT(tls_crl, KEY_PATH, ""),
     NUM(max_message_size, KEY_SIZE, "25M", 1024, 1ULL << 31),
+    NUM(quota_storage, KEY_SIZE, "2G", 0, 1ULL << 50),
     NUM(max_sessions, KEY_UINT, "200", 1, 100000),
     NUM(max_sessions_per_ip, KEY_UINT, "20", 1, 100000),
     TEXT(notify_command, KEY_PATH, ""),

@@ -35,8 +35,9 @@ struct mss_config {
 	char tls_key[CONFIG_PATH_MAX];
 	char tls_ca[CONFIG_PATH_MAX];
 	char tls_crl[CONFIG_PATH_MAX];
-	uint64_t max_message_size;    /* bytes; default 25 MiB */
-	unsigned max_sessions;        /* per daemon; default 200 */
+	uint64_t max_message_size; /* bytes; default 25 MiB */
+	uint64_t quota_storage;    /* bytes an account's messages may take (QUOTA); 0 = none; default 2 GiB */
+	unsigned max_sessions;     /* per daemon; default 200 */
 	unsigned max_sessions_per_ip; /* default 20 */
 	char notify_command[CONFIG_PATH_MAX];
 	unsigned notify_timeout;              /* seconds; default 10 */

@@ -114,10 +114,11 @@ struct store_mailbox {
 	uint32_t first_recent_uid; /* messages from this UID on are \Recent (RFC 3501 2.3.2) */
 	/* Filled by store_mailbox_status and store_select only (0 elsewhere): */
 	uint32_t messages;
-	uint32_t recent;     /* messages with UID >= first_recent_uid */
-	uint32_t unseen;     /* messages without \Seen */
-	uint32_t deleted;    /* messages with \Deleted */
-	uint64_t total_size; /* sum of RFC822.SIZE (STATUS SIZE, RFC 8438) */
+	uint32_t recent;       /* messages with UID >= first_recent_uid */
+	uint32_t unseen;       /* messages without \Seen */
+	uint32_t deleted;      /* messages with \Deleted */
+	uint64_t total_size;   /* sum of RFC822.SIZE (STATUS SIZE, RFC 8438) */
+	uint64_t deleted_size; /* ... of the messages with \Deleted (STATUS DELETED-STORAGE, RFC 9208) */
 };
 
 struct store_mailbox_list {
@@ -234,6 +235,17 @@ int store_watch_open(struct store *st, int64_t mailbox_id, char *err, size_t err
  * 0 when none, -1 on error. */
 int store_watch_drain(int fd);
 void store_watch_close(int fd);
+
+/* ---- QUOTA (RFC 9208) ------------------------------------------------------------ */
+
+/* The octets (sum of RFC822.SIZE) and number of messages of every mailbox of user.
+ * Returns 0 (0 and 0 for an account without mailboxes yet), -1. */
+int store_quota_usage(struct store *st, const char *user, uint64_t *octets, uint64_t *messages, char *err,
+                      size_t errlen);
+/* The octets of the listed UIDs of mailbox_id (a UID no longer there counts 0): what
+ * a COPY would add. Returns 0 or -1. */
+int store_uids_size(struct store *st, int64_t mailbox_id, const uint32_t *uids, size_t n, uint64_t *octets,
+                    char *err, size_t errlen);
 
 /* ---- sessions' views, and expunged messages kept for them ----------------------- */
 

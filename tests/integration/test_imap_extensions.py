@@ -269,3 +269,59 @@ def test_utf8_accept(imapd):
         assert ok(r, "c", "SEARCH CHARSET UTF-8 ALL") == [b"* SEARCH 1"]
     finally:
         r.close()
+
+
+# ---- QUOTA (RFC 9208) -------------------------------------------------------------------
+
+def test_quota_storage(mss_factory):
+    """One quota root "" per account, STORAGE in KiB, limit quota_storage: GETQUOTAROOT,
+    GETQUOTA, STATUS DELETED-STORAGE; APPEND (also within one MULTIAPPEND) and COPY that
+    would pass it get NO [OVERQUOTA], MOVE does not count; SETQUOTA is refused."""
+    m = mss_factory(extra={"quota_storage": "20K"})
+    m.add_demo_accounts()
+    m.start("imapd")
+    r = login(m)
+    try:
+        caps = ok(r, "c", "CAPABILITY")[0]
+        assert b" QUOTA " in caps and b"QUOTA=RES-STORAGE" in caps, caps
+        lines = ok(r, "q1", "GETQUOTAROOT INBOX")
+        assert lines == [b'* QUOTAROOT "INBOX" ""', b'* QUOTA "" (STORAGE 0 20)'], lines
+        msg = simple_message(1, size=6000)  # about 6 KiB
+        for i in range(3):
+            r.send(f"a{i} APPEND INBOX {{{len(msg)}+}}\r\n".encode() + msg + b"\r\n")
+            _, t = r.read_until_tagged(f"a{i}")
+            assert t.startswith(f"a{i} OK".encode()), t
+        used = (3 * len(msg) + 1023) // 1024
+        assert ok(r, "q2", 'GETQUOTA ""') == [f'* QUOTA "" (STORAGE {used} 20)'.encode()]
+        # the fourth would pass 20 KiB: refused before the literal is sent
+        r.send(f"a3 APPEND INBOX {{{len(msg)}}}\r\n".encode())
+        _, t = r.read_until_tagged("a3")
+        assert t.startswith(b"a3 NO [OVERQUOTA]"), t
+        # MULTIAPPEND: the second message counts the first; nothing is kept
+        small = simple_message(2, size=200)
+        r.send(f"a4 APPEND INBOX {{{len(small)}+}}\r\n".encode() + small +
+               f" {{{len(msg)}+}}\r\n".encode() + msg + b"\r\n")
+        _, t = r.read_until_tagged("a4")
+        assert t.startswith(b"a4 NO [OVERQUOTA]"), t
+        ok(r, "cr", "CREATE Archives")
+        ok(r, "s", "SELECT INBOX")
+        _, t = r.cmd("cp", "COPY 1 Archives")
+        assert t.startswith(b"cp NO [OVERQUOTA]"), t
+        ok(r, "mv", "MOVE 1 Archives")  # stays in the account: allowed
+        lines = ok(r, "q3", "GETQUOTAROOT Archives")
+        assert lines[0] == b'* QUOTAROOT "Archives" ""', lines
+        ok(r, "d", "STORE 1 +FLAGS.SILENT (\\Deleted)")
+        lines = ok(r, "st", "STATUS INBOX (DELETED DELETED-STORAGE)")
+        assert lines == [f'* STATUS "INBOX" (DELETED 1 DELETED-STORAGE {(len(msg) + 1023) // 1024})'.encode()]
+        ok(r, "x", "EXPUNGE")
+        r.send(f"a5 APPEND INBOX {{{len(msg)}+}}\r\n".encode() + msg + b"\r\n")
+        _, t = r.read_until_tagged("a5")
+        assert t.startswith(b"a5 OK"), t
+        _, t = r.cmd("sq", 'SETQUOTA "" (STORAGE 512)')
+        assert t.startswith(b"sq NO [NOPERM]"), t
+        _, t = r.cmd("g", 'GETQUOTA "other"')
+        assert t.startswith(b"g NO [NONEXISTENT]"), t
+        _, t = r.cmd("g2", "GETQUOTAROOT nosuch")
+        assert t.startswith(b"g2 NO [NONEXISTENT]"), t
+    finally:
+        r.close()
