@@ -1,6 +1,7 @@
 /* imap_append.c: APPEND (RFC 9051 6.3.12) with UIDPLUS APPENDUID (RFC 4315).
  *
- *   APPEND mailbox 1*(SP [flag-list] [SP date-time] SP (literal / "UTF8" SP "(" literal8 ")"))
+ *   APPEND mailbox 1*(SP [flag-list] [SP date-time] SP (literal / "UTF8" SP "(" literal8 ")"
+ *                                                    / "CATENATE" SP "(" cat-part ... ")"))
  *
  * The UTF8 form is RFC 6855 4 (UTF8=ACCEPT): the message may carry UTF-8 headers;
  * it is stored as given, like any other.
@@ -168,6 +169,21 @@ static bool utf8_closed(const struct append_ctx *x)
 	return a != NULL && a->type == IMAP_ARG_LIST && a->count == 1 && a->list[0].type == IMAP_ARG_LITERAL;
 }
 
+/* A CATENATE message (RFC 4469, imap_catenate.c) at x->next. Returns as one_message. */
+static int catenate(struct append_ctx *x, uint32_t flags, const char *keywords, int64_t date)
+{
+	struct imap_session *s = x->s;
+	struct imap_catenate_meta meta = {flags, keywords, date};
+	int rc = imap_catenate_message(s, x->c->tag, x->next + 1, x->ap, &meta, &x->quota_used);
+	if (rc < 0)
+		return rc;
+	x->next += 2;
+	/* the list was read to its end: another message follows on the line or after a
+	 * literal, or the command is complete */
+	return imap_parser_literal_pending(s->parser) || x->next < imap_parser_command(s->parser)->nargs ? 1
+	                                                                                                 : 0;
+}
+
 /* One message of the command. Returns 1 when another follows, 0 at the end, -1 after
  * a refusal at a literal (reply written), -2 when the command is over (the session may
  * have to end). */
@@ -180,6 +196,11 @@ static int one_message(struct append_ctx *x)
 	struct buf kw;
 	buf_init(&kw, STORE_KEYWORDS_MAX);
 	int rc = message_params(x, &flags, &kw, &date);
+	if (rc == 0 && x->next < x->c->nargs && imap_arg_is_atom(&x->c->args[x->next], "CATENATE")) {
+		rc = catenate(x, flags, kw.len ? kw.data : NULL, date);
+		buf_free(&kw);
+		return rc;
+	}
 	if (rc == 0 && !at_message_literal(x, &utf8)) {
 		imap_bad(s, x->c->tag, "APPEND expects mailbox [flags] [date] literal");
 		rc = -1;

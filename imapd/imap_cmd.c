@@ -100,6 +100,7 @@ static const struct imap_capa capa_table[] = {
     {"SASL-IR", "RFC 4959", CAP_ALWAYS},
     {"LITERAL+", "RFC 7888", CAP_ALWAYS},
     {"MULTIAPPEND", "RFC 3502", CAP_ALWAYS},
+    {"CATENATE", "RFC 4469", CAP_ALWAYS},
     {"ENABLE", "RFC 5161", CAP_ALWAYS},
     {"UTF8=ACCEPT", "RFC 6855", CAP_ALWAYS},
     {"IDLE", "RFC 2177", CAP_ALWAYS},

@@ -325,3 +325,40 @@ def test_quota_storage(mss_factory):
         assert t.startswith(b"g2 NO [NONEXISTENT]"), t
     finally:
         r.close()
+
+
+# ---- CATENATE (RFC 4469) ----------------------------------------------------------------
+
+def test_catenate(imapd):
+    """A message made of TEXT literals and URL parts of stored messages (relative IMAP
+    URLs, RFC 5092): header of one, a literal, part 1 of another with PARTIAL; a URL
+    with a wrong UIDVALIDITY, a missing UID, a section that names no part or another
+    user's mailbox gives NO [BADURL] and stores nothing."""
+    r = login(imapd)
+    try:
+        assert b"CATENATE" in ok(r, "c", "CAPABILITY")[0]
+        ok(r, "cr", "CREATE src")
+        a = b"From: a@example.com\r\nSubject: one\r\n\r\nfirst body\r\n"
+        r.send(f"a1 APPEND src {{{len(a)}+}}\r\n".encode() + a + b"\r\n")
+        _, t = r.read_until_tagged("a1")
+        uidv = re.search(rb"APPENDUID (\d+) 1", t).group(1).decode()
+        text = b"\r\nmiddle\r\n"
+        r.send(f'a2 APPEND INBOX (\\Seen) CATENATE (URL "/src;UIDVALIDITY={uidv}/;UID=1/;SECTION=HEADER" '
+               f'TEXT {{{len(text)}+}}\r\n'.encode() + text +
+               b' URL "/src/;uid=1/;section=TEXT/;partial=0.5")\r\n')
+        _, t = r.read_until_tagged("a2")
+        assert re.match(rb"a2 OK \[APPENDUID \d+ 1\]", t), t
+        ok(r, "s", "SELECT INBOX")
+        lines = ok(r, "f", "FETCH 1 (FLAGS BODY.PEEK[])")
+        assert lines[1] == b"From: a@example.com\r\nSubject: one\r\n\r\n" + text + b"first", lines
+        assert b"\\Seen" in lines[0]
+        for tag, url in (("b1", "/src;UIDVALIDITY=1/;UID=1"), ("b2", "/src/;uid=9"),
+                         ("b3", "/nosuch/;uid=1"), ("b4", "/src/;uid=1/;section=HEADER.FIELDS%20(From)"),
+                         ("b5", "imap://other@localhost/src/;uid=1")):
+            _, t = r.cmd(tag, f'APPEND INBOX CATENATE (TEXT {{2+}}\r\nx\n URL "{url}")')
+            assert t.startswith(f'{tag} NO [BADURL "{url}"]'.encode()), t
+        assert ok(r, "st", "STATUS INBOX (MESSAGES)") == [b'* STATUS "INBOX" (MESSAGES 1)']
+        _, t = r.cmd("b6", "APPEND INBOX CATENATE (TEXT)")
+        assert t.startswith(b"b6 BAD"), t
+    finally:
+        r.close()
