@@ -70,10 +70,10 @@ static int64_t key_check_value(const unsigned char master[CRYPTO_KEY_LEN])
 	unsigned char h[8];
 	crypto_generichash(h, sizeof(h), (const unsigned char *)label, sizeof(label) - 1, master,
 	                   CRYPTO_KEY_LEN);
-	int64_t v = 0;
+	uint64_t v = 0;
 	for (size_t i = 0; i < sizeof(h); i++)
 		v = (v << 8) | h[i];
-	return v & INT64_MAX;
+	return (int64_t)(v & (uint64_t)INT64_MAX);
 }
 
 /* Returns 1 when the database holds the check of another key, 0 when it matches or
