@@ -196,9 +196,34 @@ int identity_check_mail(struct store *st, const struct mss_config *cfg, const st
 	return accept(out);
 }
 
+/* Octets that end an address-like token in a display name. */
+static bool token_end(char c)
+{
+	return c == '\0' || strchr(" \t<>()[]\"',;:", c) != NULL;
+}
+
+/* Does name hold an address-like token (text@text) other than addr? Only the
+ * tokens around each '@' are looked at, so "Laboratoire @ CHU" names none. */
+static bool name_shows_other(const char *name, const char *addr)
+{
+	for (const char *at = strchr(name, '@'); at != NULL; at = strchr(at + 1, '@')) {
+		const char *b = at, *e = at + 1;
+
+		while (b > name && !token_end(b[-1]))
+			b--;
+		while (!token_end(*e))
+			e++;
+		if (b == at || e == at + 1)
+			continue;
+		if ((size_t)(e - b) != strlen(addr) || !str_ieqn(b, addr, (size_t)(e - b)))
+			return true;
+	}
+	return false;
+}
+
 static int check_list(struct store *st, const struct mss_config *cfg, const struct policy_sender *s,
-                      const char *const *addr, size_t n, const char *what, struct mss_status *out,
-                      const char **why)
+                      const char *const *addr, const char *const *names, size_t n, const char *what,
+                      struct mss_status *out, const char **why)
 {
 	for (size_t i = 0; i < n; i++) {
 		enum verdict v = address_verdict(st, cfg, s, addr[i]);
@@ -208,6 +233,11 @@ static int check_list(struct store *st, const struct mss_config *cfg, const stru
 		if (v != V_OK) {
 			*why = v == V_INACTIVE ? "header-directory-inactive" : "header-not-theirs";
 			return refuse(out, 550, "5.7.1", what, rule_text(s->auth, v));
+		}
+		if (names != NULL && names[i] != NULL && name_shows_other(names[i], addr[i])) {
+			*why = "header-name-not-theirs";
+			return refuse(out, 550, "5.7.1", what,
+			              "display name names another address than the sender's");
 		}
 	}
 	return 0;
@@ -225,9 +255,9 @@ int identity_check_header(struct store *st, const struct mss_config *cfg, const 
 		*why = "header-unreadable";
 		return refuse(out, 550, "5.7.1", "header From or Sender", "cannot be read as addresses");
 	}
-	r = check_list(st, cfg, s, h->from, h->nfrom, "header From", out, why);
+	r = check_list(st, cfg, s, h->from, h->from_names, h->nfrom, "header From", out, why);
 	if (r == 0)
-		r = check_list(st, cfg, s, h->sender, h->nsender, "header Sender", out, why);
+		r = check_list(st, cfg, s, h->sender, h->sender_names, h->nsender, "header Sender", out, why);
 	if (r != 0)
 		return r;
 	*why = "header-own";

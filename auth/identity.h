@@ -40,6 +40,12 @@ struct identity_header {
 	size_t nfrom;
 	const char *const *sender; /* every address of every Sender field */
 	size_t nsender;
+	/* Their display names, decoded (RFC 2047) to UTF-8, "" when none; NULL when the
+	 * caller has none to give. A name that holds an address (local@domain) other than
+	 * its mailbox's own is refused: many clients show only the name, so
+	 * "dr.durand@... <dr.martin@...>" would show Dr Durand as the author. */
+	const char *const *from_names;
+	const char *const *sender_names;
 	bool unreadable; /* a From or Sender field that does not parse as addresses (or too many) */
 };
 

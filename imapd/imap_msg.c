@@ -151,6 +151,8 @@ void cmd_store(struct imap_session *s, struct imap_command *c)
 			imap_no(s, c->tag, "[READ-ONLY] Mailbox is read-only");
 		else if (s->view.history && (req.keywords || (req.flags & ~STORE_FLAG_SEEN)))
 			imap_no(s, c->tag, "[NOPERM] Only \\Seen can change in " VAULT_HISTORY_MAILBOX);
+		else if (!imap_vault_store_allowed(s, &req, idx, n))
+			imap_no(s, c->tag, "[NOPERM] " VAULT_SUPERSEDED_KEYWORD " is set by the vault only");
 		else
 			store_apply(s, c, uids, idx, n, &req, silent);
 	}

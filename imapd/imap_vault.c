@@ -46,6 +46,23 @@ bool imap_keywords_masked(const char *keywords)
 	return has_keyword(keywords, VAULT_MASKED_KEYWORD);
 }
 
+bool imap_vault_store_allowed(const struct imap_session *s, const struct store_flags_req *req,
+                              const size_t *idx, size_t n)
+{
+	if (!imap_documents_protected(s, s->view.name) || s->view.shared)
+		return true;
+	bool asked = has_keyword(req->keywords, VAULT_SUPERSEDED_KEYWORD);
+	for (size_t k = 0; k < n; k++) {
+		bool now = has_keyword(s->view.v[idx[k]].keywords, VAULT_SUPERSEDED_KEYWORD);
+		bool after = req->op == STORE_FLAGS_ADD      ? now || asked
+		             : req->op == STORE_FLAGS_REMOVE ? now && !asked
+		                                             : asked;
+		if (after != now)
+			return false;
+	}
+	return true;
+}
+
 /* The vault's own state, which may cross to professionals; the patient's flags and
  * keywords never do. */
 static const char *const system_keywords[] = {VAULT_MASKED_KEYWORD, VAULT_SUPERSEDED_KEYWORD};

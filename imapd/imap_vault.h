@@ -20,7 +20,7 @@
 #ifndef MSS_IMAP_VAULT_H
 #define MSS_IMAP_VAULT_H
 
-#include "imapd/imap_parser.h"
+#include "imap/imap_parser.h"
 #include "imapd/imap_session.h"
 
 #define IMAP_VAULT_NAMESPACE "Patients"
@@ -40,6 +40,11 @@ bool imap_documents_protected(const struct imap_session *s, const char *name);
  * record each, in their history). No-op elsewhere. */
 void imap_vault_deleted(struct imap_session *s, const uint32_t *uids, size_t n);
 
+/* false when a STORE in the patient's own vault folder would set or clear
+ * $Superseded (in any case) on one of the messages idx[0..n): that keyword is the
+ * vault's own state (an XDS replacement), and professionals see it. true elsewhere. */
+bool imap_vault_store_allowed(const struct imap_session *s, const struct store_flags_req *req,
+                              const size_t *idx, size_t n);
 /* true when a keyword list holds $Masked, in any case. */
 bool imap_keywords_masked(const char *keywords);
 /* The one visibility check of a shared folder's document, made just before anything of

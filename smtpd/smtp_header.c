@@ -18,13 +18,36 @@ static size_t header_length(const char *data, size_t len)
 	return len;
 }
 
-static void add(char **list, size_t *n, const char *addr, bool *unreadable)
+/* A display name as a mail client shows it: encoded words (RFC 2047) decoded. A name
+ * that does not decode is kept as sent (its '@'s are still seen). */
+static char *display_name(const char *raw)
 {
-	if (addr == NULL || *n >= SMTP_HEADER_AUTHORS_MAX) {
+	size_t idx = 0;
+	char *decoded = NULL;
+
+	if (raw == NULL)
+		return xstrdup("");
+	if (strstr(raw, "=?") != NULL &&
+	    mailmime_encoded_phrase_parse("iso-8859-1", raw, strlen(raw), &idx, "utf-8", &decoded) ==
+	        MAILIMF_NO_ERROR &&
+	    decoded != NULL) {
+		char *copy = xstrdup(decoded);
+
+		free(decoded);
+		return copy;
+	}
+	free(decoded);
+	return xstrdup(raw);
+}
+
+static void add(char **list, char **names, size_t *n, const struct mailimf_mailbox *mb, bool *unreadable)
+{
+	if (mb == NULL || mb->mb_addr_spec == NULL || *n >= SMTP_HEADER_AUTHORS_MAX) {
 		*unreadable = true;
 		return;
 	}
-	list[*n] = xstrdup(addr);
+	names[*n] = display_name(mb->mb_display_name);
+	list[*n] = xstrdup(mb->mb_addr_spec);
 	str_lower(list[(*n)++]);
 }
 
@@ -40,14 +63,10 @@ static void one_field(const struct mailimf_field *f, struct smtp_header_authors 
 	if (f->fld_type == MAILIMF_FIELD_FROM && f->fld_data.fld_from && f->fld_data.fld_from->frm_mb_list) {
 		for (clistiter *it = clist_begin(f->fld_data.fld_from->frm_mb_list->mb_list); it;
 		     it = clist_next(it)) {
-			const struct mailimf_mailbox *mb = clist_content(it);
-
-			add(a->from, &h->nfrom, mb ? mb->mb_addr_spec : NULL, &h->unreadable);
+			add(a->from, a->from_names, &h->nfrom, clist_content(it), &h->unreadable);
 		}
 	} else if (f->fld_type == MAILIMF_FIELD_SENDER && f->fld_data.fld_sender) {
-		const struct mailimf_mailbox *mb = f->fld_data.fld_sender->snd_mb;
-
-		add(a->sender, &h->nsender, mb ? mb->mb_addr_spec : NULL, &h->unreadable);
+		add(a->sender, a->sender_names, &h->nsender, f->fld_data.fld_sender->snd_mb, &h->unreadable);
 	} else if (f->fld_type == MAILIMF_FIELD_OPTIONAL_FIELD && f->fld_data.fld_optional_field &&
 	           (named(f->fld_data.fld_optional_field->fld_name, "From") ||
 	            named(f->fld_data.fld_optional_field->fld_name, "Sender"))) {
@@ -81,6 +100,8 @@ void smtp_header_authors(const char *data, size_t len, struct smtp_header_author
 	memset(out, 0, sizeof(*out));
 	out->ids.from = (const char *const *)out->from;
 	out->ids.sender = (const char *const *)out->sender;
+	out->ids.from_names = (const char *const *)out->from_names;
+	out->ids.sender_names = (const char *const *)out->sender_names;
 	if (mailimf_fields_parse(data, hlen, &idx, &fields) != MAILIMF_NO_ERROR || fields == NULL) {
 		out->ids.unreadable = author_field_in(data, hlen);
 		return;
@@ -95,9 +116,13 @@ void smtp_header_authors(const char *data, size_t len, struct smtp_header_author
 
 void smtp_header_free(struct smtp_header_authors *a)
 {
-	for (size_t i = 0; i < a->ids.nfrom; i++)
+	for (size_t i = 0; i < a->ids.nfrom; i++) {
 		free(a->from[i]);
-	for (size_t i = 0; i < a->ids.nsender; i++)
+		free(a->from_names[i]);
+	}
+	for (size_t i = 0; i < a->ids.nsender; i++) {
 		free(a->sender[i]);
+		free(a->sender_names[i]);
+	}
 	memset(a, 0, sizeof(*a));
 }

@@ -17,6 +17,8 @@
 struct smtp_header_authors {
 	char *from[SMTP_HEADER_AUTHORS_MAX]; /* lowercase addr-specs, malloc'ed */
 	char *sender[SMTP_HEADER_AUTHORS_MAX];
+	char *from_names[SMTP_HEADER_AUTHORS_MAX]; /* display names decoded to UTF-8, malloc'ed */
+	char *sender_names[SMTP_HEADER_AUTHORS_MAX];
 	struct identity_header ids; /* points into the arrays above */
 };
 
@@ -24,7 +26,8 @@ struct smtp_header_authors {
  * field counts, not only the first. ids.unreadable is set when a From or Sender field
  * does not parse as addresses (libetpan then keeps it as an unknown field), when one
  * follows a line the parser stopped at, or past SMTP_HEADER_AUTHORS_MAX addresses:
- * what we cannot read, a mail client may still show. Free with smtp_header_free. */
+ * what we cannot read, a mail client may still show. Display names are decoded
+ * (RFC 2047 encoded words) for the identity check. Free with smtp_header_free. */
 void smtp_header_authors(const char *data, size_t len, struct smtp_header_authors *out);
 void smtp_header_free(struct smtp_header_authors *a);
 

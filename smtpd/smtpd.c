@@ -101,12 +101,29 @@ static void shutdown_checkpoint(void *arg)
 	audit_shutdown_checkpoint(c->cfg);
 }
 
+/* SIGHUP: the server certificate, key, CA and CRL rebuilt whole (lib/tls.h); when one
+ * of them does not load (a key only root may read, after the privilege drop), the
+ * material in force stays and the CRL alone is still re-read, so that a revocation
+ * never waits for a restart (Référentiel CONF.22). */
+static void reload_tls(struct tls_ctx *tls)
+{
+	char err[1024], q[1100];
+
+	if (tls_ctx_reload(tls, err, sizeof(err)) == 0) {
+		log_info("tls.reload", "result=ok");
+		return;
+	}
+	log_err("tls.reload", "result=failed error=%s action=previous-kept", log_quote(q, sizeof(q), err));
+	(void)tls_ctx_reload_crl(tls, err, sizeof(err)); /* logs its own outcome */
+}
+
 /* SIGHUP (DESIGN.md "Command line contract"): the material reloaded here is used by the
  * sessions forked afterwards; whatever does not load stays as it was. */
 static void reload(void *arg)
 {
 	struct smtpd_ctx *c = arg;
 
+	reload_tls(c->tls);
 	(void)oauth_keys_sighup(c->cfg, &c->oauth);
 }
 

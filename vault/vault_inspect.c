@@ -53,6 +53,8 @@ static void archive(struct vault_inspection *in, const struct vault_limits *lim,
 	if (xl.max_entry > xl.max_total)
 		xl.max_entry = xl.max_total;
 	enum xdm_result r = xdm_open(it->data.data, it->data.len, &xl, &it->xdm, err, sizeof err);
+	if (r == XDM_OK)
+		r = xdm_check_opaque(it->xdm, err, sizeof err);
 	if (r == XDM_OK) {
 		it->md = xcalloc(1, sizeof *it->md);
 		r = xdm_read_metadata(it->xdm, it->md, err, sizeof err);
@@ -83,6 +85,10 @@ static void document(struct vault_inspection *in, const struct vault_limits *lim
 		archive(in, lim, it);
 		return;
 	}
+	if (xdm_is_container(it->data.data, it->data.len, in->msg->parts[it->part].filename)) {
+		not_inspected(it, "an archive or a message the server does not open");
+		return;
+	}
 	if (!count(in, lim, it, 1))
 		return;
 	it->kind = VITEM_DOCUMENT;
@@ -90,21 +96,73 @@ static void document(struct vault_inspection *in, const struct vault_limits *lim
 		it->has_cda = cda_parse(it->data.data, it->data.len, &it->cda, err, sizeof err) == 0;
 }
 
+/* message/ types that report on a message rather than carry one (RFC 3464, 8098,
+ * 6533, 5965): read as text. */
+static bool report_type(const char *type)
+{
+	static const char *const reports[] = {
+	    "message/delivery-status", "message/disposition-notification", "message/global-delivery-status",
+	    "message/global-disposition-notification", "message/feedback-report"};
+	for (size_t i = 0; i < sizeof reports / sizeof reports[0]; i++)
+		if (str_ieq(type, reports[i]))
+			return true;
+	return false;
+}
+
+/* Why a part cannot be inspected whatever its content, NULL when it can: a message or
+ * a multipart that msg/ did not open (message/global, or a transfer encoding RFC 2045
+ * 6.4 forbids on them, which mail clients undo all the same), or a transfer encoding
+ * we do not decode (x-uuencode: Thunderbird decodes it). */
+static const char *opaque_part(const struct msg_part *p)
+{
+	if (p->kind != MSG_PART_LEAF && p->encoding != MSG_ENC_7BIT && p->encoding != MSG_ENC_8BIT &&
+	    p->encoding != MSG_ENC_BINARY)
+		return "an encoded message or multipart the server does not open";
+	if (p->kind != MSG_PART_LEAF)
+		return NULL;
+	if (p->encoding == MSG_ENC_OTHER)
+		return "a transfer encoding the server does not decode";
+	if (str_iprefix(p->type, "multipart/") || (str_iprefix(p->type, "message/") && !report_type(p->type)))
+		return "a message or multipart the server does not open";
+	return NULL;
+}
+
+static struct vault_item *new_item(struct vault_inspection *in, size_t part)
+{
+	struct vault_item *it = &in->items[in->nitems++];
+	memset(it, 0, sizeof *it);
+	it->part = part;
+	it->forwarded = msg_part_forwarded(in->msg, part);
+	buf_init(&it->data, BUF_UNLIMITED);
+	return it;
+}
+
+/* A part that is not opened: not inspected, its bytes as sent kept for the report. */
+static void opaque(struct vault_inspection *in, size_t part, const char *why)
+{
+	const struct msg_part *p = &in->msg->parts[part];
+	struct vault_item *it = new_item(in, part);
+	str_copy(it->mime, sizeof it->mime, p->type);
+	if (p->body_len > 0)
+		buf_append(&it->data, in->msg->data + p->body, p->body_len);
+	not_inspected(it, why);
+}
+
 static int item(struct vault_inspection *in, const struct vault_limits *lim, size_t part)
 {
 	const struct msg *m = in->msg;
 	const struct msg_part *p = &m->parts[part];
-	struct vault_item *it = &in->items[in->nitems++];
-	memset(it, 0, sizeof *it);
-	it->part = part;
-	it->forwarded = msg_part_forwarded(m, part);
-	buf_init(&it->data, BUF_UNLIMITED);
+	struct vault_item *it = new_item(in, part);
 	if (msg_part_decode(m, part, &it->data) != 0) {
 		not_inspected(it, "a part whose content cannot be decoded");
 		return 0;
 	}
 	vault_sniff(it->data.data, it->data.len, p->type, p->filename, it->mime, sizeof it->mime);
 	if (!vault_is_document(p, it->data.data, it->data.len)) {
+		if (vault_text_embeds_file(it->data.data, it->data.len)) {
+			not_inspected(it, "a file encoded inside the text (uuencode, yEnc, BinHex)");
+			return 0;
+		}
 		it->kind = VITEM_TEXT;
 		buf_free(&it->data); /* the message's own text: the copy keeps it as sent */
 		buf_init(&it->data, BUF_UNLIMITED);
@@ -119,9 +177,17 @@ int vault_inspect(const struct msg *m, const struct vault_limits *lim, struct va
 	memset(in, 0, sizeof *in);
 	in->msg = m;
 	in->items = xcalloc(m->nparts ? m->nparts : 1, sizeof *in->items);
-	for (size_t i = 0; i < m->nparts; i++)
+	for (size_t i = 1; i < m->nparts;) {
+		const char *why = opaque_part(&m->parts[i]);
+		if (why) {
+			opaque(in, i, why); /* and nothing inside it is looked at */
+			i = msg_part_next_sibling(m, i);
+			continue;
+		}
 		if (m->parts[i].kind == MSG_PART_LEAF && item(in, lim, i) != 0)
 			return -1;
+		i++;
+	}
 	return 0;
 }
 

@@ -10,9 +10,15 @@
  * Fail closed: a part is "not inspected" when the message carries more documents than
  * vault_max_documents (parts and XDM entries counted), when an archive is over its
  * limits or would expand the message past max_message_size, when its metadata are
- * unreadable or hold more entries than an archive may (XDM_MAX_DOCUMENTS), and every
- * part past max_mime_parts / max_mime_depth (msg.complete false). Such a part is never
- * shown to a patient nor filed, and its sender is told. */
+ * unreadable or hold more entries than an archive may (XDM_MAX_DOCUMENTS), every part
+ * past max_mime_parts / max_mime_depth (msg.complete false), and what the server does
+ * not open while a patient's tools do: a message or multipart under a base64 or QP
+ * transfer encoding (then one item for it, nothing inside looked at), message/global
+ * and the like, an unknown transfer encoding (x-uuencode), a text with a uuencoded,
+ * yEnc or BinHex block inside (vault_text_embeds_file), an archive other than a ZIP
+ * or an .eml file, a ZIP holding any of these, an encrypted entry or other metadata
+ * (xdm_check_opaque). Such a part is never shown to a patient nor filed, and its
+ * sender is told. */
 #ifndef MSS_VAULT_INSPECT_H
 #define MSS_VAULT_INSPECT_H
 
@@ -34,7 +40,8 @@ enum vault_item_kind {
 	VITEM_UNINSPECTED, /* may hold documents, was not inspected (why says why) */
 };
 
-/* One leaf part of the message, in document order. */
+/* One leaf part of the message (or a part not opened: VITEM_UNINSPECTED), in document
+ * order. */
 struct vault_item {
 	size_t part; /* index in msg->parts */
 	enum vault_item_kind kind;

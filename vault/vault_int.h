@@ -15,6 +15,10 @@ struct vault_item;
 /* true when part p (its decoded bytes data/len) is a document: attached, named, not
  * the message's text or HTML, or a text part whose bytes are a known document format. */
 bool vault_is_document(const struct msg_part *p, const char *data, size_t len);
+/* true when a text carries a file encoded inside it: a uuencoded block ("begin 644
+ * name"), yEnc ("=ybegin ") or BinHex. Mail clients (Thunderbird) show such a block as
+ * an attachment, which the server never inspected. */
+bool vault_text_embeds_file(const char *data, size_t len);
 
 /* The MIME type the bytes really are (magic numbers first: PDF, ZIP, JPEG, PNG, GIF,
  * TIFF, DICOM, CDA XML), else the declared one when it is a bare type/subtype, else

@@ -27,6 +27,33 @@ static bool has_prefix(const char *d, size_t len, const char *magic, size_t mlen
 	return len >= mlen && memcmp(d, magic, mlen) == 0;
 }
 
+/* "begin" SP mode SP name, the mode 3 or 4 octal digits (uuencode(1)). */
+static bool uu_begin(const char *l, size_t n)
+{
+	size_t i = 6;
+	if (!has_prefix(l, n, "begin ", 6))
+		return false;
+	while (i < n && l[i] >= '0' && l[i] <= '7')
+		i++;
+	return i - 6 >= 3 && i - 6 <= 4 && i + 1 < n && l[i] == ' ' && (unsigned char)l[i + 1] > ' ';
+}
+
+bool vault_text_embeds_file(const char *data, size_t len)
+{
+	static const char binhex[] = "(This file must be converted with BinHex";
+	for (size_t at = 0; data && at < len;) {
+		const char *nl = memchr(data + at, '\n', len - at);
+		size_t end = nl ? (size_t)(nl - data) : len;
+		const char *l = data + at;
+		size_t n = end - at;
+		if (uu_begin(l, n) || has_prefix(l, n, "=ybegin ", 8) ||
+		    has_prefix(l, n, binhex, sizeof binhex - 1))
+			return true;
+		at = end + 1;
+	}
+	return false;
+}
+
 /* A CDA document: XML whose first element is ClinicalDocument. */
 static bool looks_cda(const char *d, size_t len)
 {

@@ -11,6 +11,7 @@
 #include <zip.h>
 
 #include "lib/str.h"
+#include "vault/vault_xdm_int.h"
 
 #define XDM_SUBSET "IHE_XDM/SUBSET01/"
 #define XDM_RATIO_FLOOR (64 * 1024) /* small entries may compress very well, harmlessly */
@@ -43,6 +44,8 @@ const char *xdm_result_text(enum xdm_result r)
 		return "no IHE_XDM/SUBSET01/METADATA.XML in the archive";
 	case XDM_BAD_METADATA:
 		return "METADATA.XML is not valid XDS metadata";
+	case XDM_OPAQUE:
+		return "the archive holds what the server cannot inspect";
 	}
 	return "unknown";
 }
@@ -134,6 +137,11 @@ enum xdm_result xdm_open(const void *zip, size_t len, const struct xdm_limits *l
 	a->total = total;
 	*out = a;
 	return XDM_OK;
+}
+
+zip_t *xdm_archive_zip(struct xdm_archive *a)
+{
+	return a->za;
 }
 
 uint64_t xdm_archive_total(const struct xdm_archive *a)

@@ -74,6 +74,7 @@ enum xdm_result {
 	XDM_TOO_LARGE,    /* over the limits: a zip bomb or simply too big; nothing inflated */
 	XDM_NO_METADATA,  /* no IHE_XDM/SUBSET01/METADATA.XML */
 	XDM_BAD_METADATA, /* METADATA.XML is not well-formed XDS metadata */
+	XDM_OPAQUE,       /* holds what a patient could open and the server did not read */
 };
 const char *xdm_result_text(enum xdm_result r);
 
@@ -87,6 +88,18 @@ void xdm_close(struct xdm_archive *a);
 /* The bytes the whole archive expands to (its entries' declared sizes, added up): no
  * read from it can produce more, since reads stop at each entry's declared size. */
 uint64_t xdm_archive_total(const struct xdm_archive *a);
+/* Fail closed on what the server does not open (issue 11): true when data is itself
+ * an archive or a compressed file (ZIP, gzip, bzip2, xz, zstd, 7z, RAR, cabinet, tar:
+ * by its first bytes), or when name (may be NULL) ends with such an extension or ".eml"
+ * (a message a patient's mail client opens). */
+bool xdm_is_container(const void *data, size_t len, const char *name);
+/* Checks that the archive holds nothing a patient could open that the server does not
+ * read: no archive or message inside it (xdm_is_container, on each entry's name and
+ * first bytes), no encrypted entry, no METADATA.XML but IHE_XDM/SUBSET01's (a second
+ * submission set, IHE ITI TF-1 16, would go unread). Returns XDM_OK, XDM_OPAQUE with
+ * err, or XDM_NOT_ZIP for an entry that cannot be read. Inflates at most a few hundred
+ * bytes of each entry. */
+enum xdm_result xdm_check_opaque(struct xdm_archive *a, char *err, size_t errlen);
 /* Reads METADATA.XML and parses it. XDM_OK, XDM_NO_METADATA or XDM_BAD_METADATA. */
 enum xdm_result xdm_read_metadata(struct xdm_archive *a, struct xdm_metadata *md, char *err, size_t errlen);
 /* Reads the document file named by uri (relative to IHE_XDM/SUBSET01/, no "..")

@@ -23,12 +23,24 @@
 #define MD_MAX_DEPTH 64
 #define MD_VALUE_MAX 1024
 #define MD_MAX_ASSOCIATIONS 64
+#define MD_MAX_DEFERRED 128 /* classifications and identifiers outside their entry */
 #define XDS_RPLC "urn:ihe:iti:2007:AssociationType:RPLC"
 
 /* An RPLC association read before or after the entries it links. */
 struct md_replace {
 	char source[128];
 	char target[128];
+};
+
+/* ebRIM 3.0 lets a Classification or an ExternalIdentifier stand outside the object
+ * it describes, naming it (classifiedObject, registryObject): kept until the end, when
+ * every entry is known. */
+struct md_deferred {
+	char object[128];
+	bool patient; /* a patientId (ins, oid), else a confidentiality code (node) */
+	char node[64];
+	char ins[64];
+	char oid[64];
 };
 
 struct md_parser {
@@ -43,6 +55,7 @@ struct md_parser {
 	int name_depth; /* depth of the current Name, 0 outside */
 	char cls_scheme[128];
 	char cls_node[256];
+	char cls_object[128]; /* classifiedObject */
 	char cls_person[256];
 	char cls_institution[256];
 	char slot[64];
@@ -51,6 +64,8 @@ struct md_parser {
 	size_t vlen;
 	struct md_replace replace[MD_MAX_ASSOCIATIONS];
 	size_t nreplace;
+	struct md_deferred deferred[MD_MAX_DEFERRED];
+	size_t ndeferred;
 	char error[128];
 };
 
@@ -135,6 +150,51 @@ static void parse_xcn(const char *v, char *out, size_t outlen)
 		str_copy(out, outlen, id);
 }
 
+static struct md_deferred *defer(struct md_parser *p, const char *object)
+{
+	if (p->ndeferred == MD_MAX_DEFERRED) {
+		fail(p, "too many classifications outside their document entry");
+		return NULL;
+	}
+	struct md_deferred *d = &p->deferred[p->ndeferred];
+	memset(d, 0, sizeof *d);
+	if (!object[0] || str_copy(d->object, sizeof d->object, object) != 0) {
+		fail(p, "a classification or identifier outside an entry names none");
+		return NULL;
+	}
+	p->ndeferred++;
+	return d;
+}
+
+/* A confidentiality code (REFERENCE.md "Visibility codes"), read without case or
+ * surrounding blanks: a sender's spelling never makes a document more visible. */
+static void confidentiality(struct xdm_document *d, const char *code)
+{
+	char c[64];
+	if (str_copy(c, sizeof c, code) != 0)
+		return;
+	str_trim(c);
+	if (str_ieq(c, "MASQUE_PS"))
+		d->masked_ps = true;
+	else if (str_ieq(c, "INVISIBLE_PATIENT"))
+		d->invisible_patient = true;
+	else if (str_ieq(c, "INVISIBLE_REPRESENTANTS_LEGAUX"))
+		d->invisible_representatives = true;
+}
+
+#define MD_TWO_PATIENTS "two patient identifiers for one document entry"
+
+/* Sets the entry's patientId; false when it already has another (the metadata are
+ * then unreadable, fail closed: the document might be another patient's). */
+static bool set_patient(struct xdm_document *d, const char *ins, const char *oid)
+{
+	if (d->patient_ins[0] && (strcmp(d->patient_ins, ins) != 0 || strcmp(d->patient_oid, oid) != 0))
+		return false;
+	str_copy(d->patient_ins, sizeof d->patient_ins, ins);
+	str_copy(d->patient_oid, sizeof d->patient_oid, oid);
+	return true;
+}
+
 static void start_extrinsic(struct md_parser *p, const char **atts)
 {
 	if (p->doc) {
@@ -156,12 +216,23 @@ static void external_identifier(struct md_parser *p, const char **atts)
 {
 	const char *scheme = attr(atts, "identificationScheme");
 	const char *value = attr(atts, "value");
-	if (p->doc && strcmp(scheme, XDS_PATIENT_ID) == 0)
-		parse_cx(value, p->doc->patient_ins, sizeof p->doc->patient_ins, p->doc->patient_oid,
-		         sizeof p->doc->patient_oid);
-	else if (p->doc && strcmp(scheme, XDS_UNIQUE_ID) == 0)
+	char ins[64], oid[64];
+	if (str_ieq(scheme, XDS_PATIENT_ID)) {
+		parse_cx(value, ins, sizeof ins, oid, sizeof oid);
+		const char *object = attr(atts, "registryObject");
+		if (p->doc && !set_patient(p->doc, ins, oid))
+			fail(p, MD_TWO_PATIENTS);
+		if (!p->doc || (object[0] && strcmp(object, p->doc->entry_id) != 0)) {
+			struct md_deferred *d = defer(p, object);
+			if (d) {
+				d->patient = true;
+				str_copy(d->ins, sizeof d->ins, ins);
+				str_copy(d->oid, sizeof d->oid, oid);
+			}
+		}
+	} else if (p->doc && str_ieq(scheme, XDS_UNIQUE_ID))
 		str_copy(p->doc->unique_id, sizeof p->doc->unique_id, value);
-	else if (p->pkg_depth && strcmp(scheme, XDS_SS_PATIENT_ID) == 0)
+	else if (p->pkg_depth && str_ieq(scheme, XDS_SS_PATIENT_ID))
 		parse_cx(value, p->md->submission_ins, sizeof p->md->submission_ins, p->md->submission_oid,
 		         sizeof p->md->submission_oid);
 }
@@ -171,7 +242,7 @@ static void localized_string(struct md_parser *p, const char **atts)
 	if (!p->doc || !p->name_depth)
 		return;
 	const char *v = attr(atts, "value");
-	if (p->cls_depth && strcmp(p->cls_scheme, XDS_TYPE_CODE) == 0)
+	if (p->cls_depth && str_ieq(p->cls_scheme, XDS_TYPE_CODE))
 		str_copy(p->doc->type_label, sizeof p->doc->type_label, v);
 	else if (!p->cls_depth && p->name_depth == p->eo_depth + 1)
 		str_copy(p->doc->title, sizeof p->doc->title, v);
@@ -223,6 +294,8 @@ static void XMLCALL on_start(void *ud, const char *name, const char **atts)
 		p->cls_depth = p->depth;
 		str_copy(p->cls_scheme, sizeof p->cls_scheme, attr(atts, "classificationScheme"));
 		str_copy(p->cls_node, sizeof p->cls_node, attr(atts, "nodeRepresentation"));
+		if (str_copy(p->cls_object, sizeof p->cls_object, attr(atts, "classifiedObject")) != 0)
+			fail(p, "classifiedObject too long");
 		p->cls_person[0] = p->cls_institution[0] = '\0';
 	} else if (strcmp(ln, "Slot") == 0) {
 		str_copy(p->slot, sizeof p->slot, attr(atts, "name"));
@@ -260,7 +333,7 @@ static void classification_value(struct md_parser *p, const char *v)
 		parse_xcn(v, p->cls_person, sizeof p->cls_person);
 	else if (strcmp(p->slot, "authorInstitution") == 0 && !p->cls_institution[0])
 		hl7_component(v, 0, p->cls_institution, sizeof p->cls_institution);
-	else if (strcmp(p->slot, "codingScheme") == 0 && strcmp(p->cls_scheme, XDS_TYPE_CODE) == 0)
+	else if (strcmp(p->slot, "codingScheme") == 0 && str_ieq(p->cls_scheme, XDS_TYPE_CODE))
 		str_copy(p->doc->type_scheme, sizeof p->doc->type_scheme, v);
 }
 
@@ -294,24 +367,33 @@ static void end_value(struct md_parser *p)
 		document_value(p, v);
 }
 
+static void end_confidentiality(struct md_parser *p)
+{
+	struct xdm_document *d = p->doc;
+	if (d)
+		confidentiality(d, p->cls_node);
+	if (!d || (p->cls_object[0] && strcmp(p->cls_object, d->entry_id) != 0)) {
+		struct md_deferred *x = defer(p, p->cls_object);
+		if (x && str_copy(x->node, sizeof x->node, p->cls_node) != 0)
+			fail(p, "confidentiality code too long");
+	}
+}
+
 static void end_classification(struct md_parser *p)
 {
 	struct xdm_document *d = p->doc;
 	p->cls_depth = 0;
+	if (str_ieq(p->cls_scheme, XDS_CONFIDENTIALITY)) {
+		end_confidentiality(p);
+		return;
+	}
 	if (!d)
 		return;
-	if (strcmp(p->cls_scheme, XDS_TYPE_CODE) == 0)
+	if (str_ieq(p->cls_scheme, XDS_TYPE_CODE))
 		str_copy(d->type_code, sizeof d->type_code, p->cls_node);
-	else if (strcmp(p->cls_scheme, XDS_CLASS_CODE) == 0)
+	else if (str_ieq(p->cls_scheme, XDS_CLASS_CODE))
 		str_copy(d->class_code, sizeof d->class_code, p->cls_node);
-	else if (strcmp(p->cls_scheme, XDS_CONFIDENTIALITY) == 0) {
-		if (strcmp(p->cls_node, "MASQUE_PS") == 0)
-			d->masked_ps = true;
-		else if (strcmp(p->cls_node, "INVISIBLE_PATIENT") == 0)
-			d->invisible_patient = true;
-		else if (strcmp(p->cls_node, "INVISIBLE_REPRESENTANTS_LEGAUX") == 0)
-			d->invisible_representatives = true;
-	} else if (strcmp(p->cls_scheme, XDS_AUTHOR) == 0 && !d->author[0]) {
+	else if (str_ieq(p->cls_scheme, XDS_AUTHOR) && !d->author[0]) {
 		str_copy(d->author, sizeof d->author, p->cls_person[0] ? p->cls_person : p->cls_institution);
 	}
 }
@@ -341,6 +423,30 @@ static void XMLCALL on_doctype(void *ud, const XML_Char *name, const XML_Char *s
 {
 	(void)name, (void)sysid, (void)pubid, (void)has_internal;
 	fail(ud, "a DOCTYPE is not allowed in XDS metadata");
+}
+
+/* The classifications and identifiers read outside their entries. Returns 0, or -1
+ * with err when a confidentiality code names no entry (it might be the one a document
+ * of this archive should have had: fail closed) or when identifiers disagree. */
+static int apply_deferred(struct md_parser *p, struct xdm_metadata *md, char *err, size_t errlen)
+{
+	for (size_t k = 0; k < p->ndeferred && !p->error[0]; k++) {
+		const struct md_deferred *x = &p->deferred[k];
+		struct xdm_document *d = NULL;
+		for (size_t i = 0; i < md->ndocs && !d; i++)
+			if (strcmp(md->docs[i].entry_id, x->object) == 0)
+				d = &md->docs[i];
+		if (d && x->patient && !set_patient(d, x->ins, x->oid))
+			str_copy(p->error, sizeof p->error, MD_TWO_PATIENTS);
+		else if (d && !x->patient)
+			confidentiality(d, x->node);
+		else if (!x->patient && !md->truncated)
+			str_copy(p->error, sizeof p->error, "a confidentiality code names no document entry");
+	}
+	if (!p->error[0])
+		return 0;
+	str_format(err, errlen, "METADATA.XML: %s", p->error);
+	return -1;
 }
 
 /* Entries without a patientId of their own take the submission set's. */
@@ -388,6 +494,8 @@ int xdm_metadata_parse(const char *xml, size_t len, struct xdm_metadata *out, ch
 		rc = -1;
 	}
 	XML_ParserFree(p.xp);
+	if (rc == 0)
+		rc = apply_deferred(&p, out, err, errlen);
 	if (rc == 0) {
 		inherit_patient(out);
 		link_replacements(&p, out);

@@ -102,8 +102,10 @@ def test_patient_header_forgeries_refused(space, listener):
     for name, header in FORGERIES:
         code, text = data(c, PATIENT, PRO, header + "Subject: x")
         assert code == 550 and text.startswith("5.7.1 header "), (name, code, text)
-    # the display name says nothing; the address is what counts
-    assert data(c, PATIENT, PRO, f'From: "{PATIENT2}" <{PATIENT}>\r\nSubject: x')[0] == 250
+    # a display name showing another patient's address is a forgery too
+    code, text = data(c, PATIENT, PRO, f'From: "{PATIENT2}" <{PATIENT}>\r\nSubject: x')
+    assert code == 550 and text.startswith("5.7.1 header From display name"), text
+    assert data(c, PATIENT, PRO, f'From: "Patient Demo" <{PATIENT}>\r\nSubject: x')[0] == 250
     assert data(c, PATIENT, PRO, f"From: {PATIENT.upper()}\r\nSender: {PATIENT}\r\nSubject: x")[0] == 250
     assert inbox_count(space, PRO) == 2
 
@@ -160,3 +162,28 @@ def test_swaks_forged_header_refused(space):
               "--from", PATIENT, "--to", PRO, "--header", f"From: {PATIENT2}")
     assert r.returncode != 0
     assert "550 5.7.1 header From must be the address you authenticated as" in r.stdout, r.stdout
+
+
+DISPLAY_NAME_SPOOFS = [
+    ("bare address as name", "From: {o} <{m}>\r\n"),
+    ("quoted address as name", 'From: "{o}" <{m}>\r\n'),
+    ("address inside a name", 'From: "Dr Durand ({o})" <{m}>\r\n'),
+    ("encoded-word address", "From: =?utf-8?q?{oq}?= <{m}>\r\n"),
+    ("Sender display name", "From: {m}\r\nSender: {o} <{m}>\r\n"),
+]
+
+
+@pytest.mark.parametrize("name,header", DISPLAY_NAME_SPOOFS)
+def test_display_name_naming_another_address_refused(space, name, header):
+    """Many mail clients (phones first) show only the display name: a name that reads as
+    another address shows that address as the author. Found replaying the forgeries of
+    issue 10 against IMAP ENVELOPE: `From: dr.durand@... <dr.martin@...>` was taken."""
+    d = login(space, PRO)
+    h = header.format(m=PRO, o=PRO2, oq=PRO2.replace("@", "=40").replace(".", "=2E"))
+    code, text = data(d, PRO, PATIENT, h + "Subject: x")
+    assert (code, text) == (550, "5.7.1 header " + ("Sender" if "Sender" in name else "From")
+                            + " display name names another address than the sender's"), (name, text)
+    # a name that is the address itself, or no address at all, is fine
+    for ok in (f'From: "{PRO}" <{PRO}>\r\n', f"From: {PRO.upper()} <{PRO}>\r\n",
+               f"From: Laboratoire @ CHU <{PRO}>\r\n", f'From: "Dr Martin" <{PRO}>\r\n'):
+        assert data(d, PRO, PATIENT, ok + "Subject: ok")[0] == 250, ok

@@ -227,3 +227,85 @@ def test_masked_in_any_case(shared, keyword):
         assert b"MESSAGES 1" not in b"\n".join(lines)
     finally:
         pro.close()
+
+
+@pytest.mark.parametrize("store", ["+FLAGS ($Superseded)", "+FLAGS ($superseded)", "FLAGS ($Superseded)",
+                                   "FLAGS.SILENT (\\Seen $SUPERSEDED)"])
+def test_patient_cannot_mark_a_document_superseded(shared, store):
+    """$Superseded is the vault's own state (an XDS replacement set it) and crosses to
+    professionals: the patient may not set it, in any case, whatever the STORE form."""
+    m = shared
+    pat = session(m, PATIENT)
+    try:
+        pat.cmd("p1", f'SELECT "{m.folder}"')
+        _, t = pat.cmd("p2", f"STORE 1 {store}")
+        assert t.startswith(b"p2 NO"), t
+        lines, _ = pat.cmd("p3", "FETCH 1 (FLAGS)")
+        assert b"uperseded" not in b"\n".join(lines).lower().replace(b"s", b"s"), lines
+    finally:
+        pat.close()
+    pro, uid = opened(m)
+    try:
+        lines, _ = pro.cmd("a1", "FETCH 1 (FLAGS)")
+        assert b"uperseded" not in b"\n".join(lines).lower(), lines
+    finally:
+        pro.close()
+
+
+def status_of(m, items="MESSAGES UIDNEXT SIZE HIGHESTMODSEQ UNSEEN DELETED RECENT"):
+    pro = session(m, PRO)
+    try:
+        lines, t = pro.cmd("s1", f'STATUS "{m.shared}" ({items})')
+        assert t.startswith(b"s1 OK"), t
+        listed, t = pro.cmd("s2", f'LIST "" "Patients/*" RETURN (STATUS ({items}))')
+        assert t.startswith(b"s2 OK"), t
+    finally:
+        pro.close()
+    status = [l for l in lines if l.startswith(b"* STATUS")]
+    in_list = [l for l in listed if l.startswith(b"* STATUS") and m.folder.encode() in l]
+    assert len(status) == 1 and in_list == status, (status, in_list)
+    return dict(re.findall(rb"([A-Z]+) (\d+)", status[0].split(b"(", 1)[1]))
+
+
+def test_status_counts_only_what_the_professional_may_see(shared):
+    """Two documents, the later one masked: every STATUS item (and LIST RETURN STATUS)
+    answers as if the folder held only the visible one."""
+    m = shared
+    before = status_of(m)
+    assert before[b"MESSAGES"] == b"1" and before[b"UIDNEXT"] == b"2", before
+    msg = message(subject="second compte rendu")
+    msg.add_attachment(PDF + b"%second", maintype="application", subtype="pdf", filename="cr-live.pdf")
+    send(m, msg)
+    for _ in range(200):
+        if len(m.sql("SELECT id FROM vault_document WHERE patient = ?", PATIENT)) == 2:
+            break
+        time.sleep(0.1)
+    pat = session(m, PATIENT)
+    try:
+        _, t = pat.cmd("p1", f'SELECT "{m.folder}"')
+        assert t.startswith(b"p1 OK")
+        _, t = pat.cmd("p2", "UID STORE 2 +FLAGS ($Masked \\Deleted)")
+        assert t.startswith(b"p2 OK"), t
+    finally:
+        pat.close()
+    after = status_of(m)
+    for item in (b"MESSAGES", b"UIDNEXT", b"SIZE", b"HIGHESTMODSEQ", b"UNSEEN", b"DELETED"):
+        assert after[item] == before[item], (item, before, after)
+    assert int(after[b"RECENT"]) <= 1, after
+
+
+def test_rev1_clients_see_the_shared_parent_as_noselect(shared):
+    """mbsync and other RFC 3501 clients know \\Noselect, not RFC 5258's \\NonExistent."""
+    m = shared
+    parent = f'"Patients/{PATIENT}/Documents"'.encode()
+    pro = session(m, PRO)
+    try:
+        lines, _ = pro.cmd("l1", 'LIST "" "Patients/*"')
+        line = [l for l in lines if l.endswith(parent)]
+        assert len(line) == 1 and b"\\Noselect" in line[0] and b"\\NonExistent" not in line[0], lines
+        pro.cmd("l2", "ENABLE IMAP4rev2")
+        lines, _ = pro.cmd("l3", 'LIST "" "Patients/*"')
+        line = [l for l in lines if l.endswith(parent)]
+        assert len(line) == 1 and b"\\NonExistent" in line[0], lines
+    finally:
+        pro.close()

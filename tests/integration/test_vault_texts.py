@@ -356,5 +356,18 @@ def test_replacement_supersedes_the_earlier_version(both):
     v2doc = parsed(raw_messages(c, folder)[1])
     c.logout()
     assert "remplace" in v2doc.get_body(("plain",)).get_content().lower()
+    pat = session(m, PATIENT)  # $Superseded is the vault's: the patient cannot clear it
+    try:
+        pat.cmd("p1", f'SELECT "{folder}"')
+        for tag, store in (("p2", "STORE 1 -FLAGS ($Superseded)"), ("p3", "STORE 1 -FLAGS ($SUPERSEDED)"),
+                           ("p4", "STORE 1 FLAGS (\\Seen)"), ("p5", "STORE 2 +FLAGS ($superseded)")):
+            _, t = pat.cmd(tag, store)
+            assert t.startswith(f"{tag} NO".encode()), (store, t)
+        _, t = pat.cmd("p6", "STORE 1:2 +FLAGS (\\Flagged)")  # the patient's own flags still change
+        assert t.startswith(b"p6 OK"), t
+        lines, _ = pat.cmd("p7", "FETCH 1:2 (FLAGS)")
+        assert b"$Superseded" in lines[0] and b"$Superseded" not in lines[1], lines
+    finally:
+        pat.close()
     subjects = [str(n["Subject"]) for n in notices(m)]
     assert subjects.count("Document mis à jour dans votre coffre-fort") == 1, subjects

@@ -31,6 +31,20 @@
 	"<lcm:SubmitObjectsRequest " NS "><rim:RegistryObjectList>" ENTRY_OPEN inner                         \
 	"</rim:ExtrinsicObject></rim:RegistryObjectList></lcm:SubmitObjectsRequest>"
 
+/* An entry with what follows it in the RegistryObjectList (ebRIM 3.0: a Classification
+ * or an ExternalIdentifier may stand outside the object it names). */
+#define DOC_AND(inner, after)                                                                                \
+	"<lcm:SubmitObjectsRequest " NS "><rim:RegistryObjectList>" ENTRY_OPEN inner                         \
+	"</rim:ExtrinsicObject>" after "</rim:RegistryObjectList></lcm:SubmitObjectsRequest>"
+#define CONF_OF(object, node)                                                                                \
+	"<rim:Classification classificationScheme=\"" CONF "\" classifiedObject=\"" object                   \
+	"\" nodeRepresentation=\"" node "\"/>"
+#define PATIENT_OF(object, v)                                                                                \
+	"<rim:ExternalIdentifier identificationScheme=\"" PID "\" registryObject=\"" object "\" value=\"" v  \
+	"\"/>"
+#define INS_A "146026322000196^^^&amp;1.2.250.1.213.1.4.10&amp;ISO"
+#define INS_B "279035121518989^^^&amp;1.2.250.1.213.1.4.10&amp;ISO"
+
 struct md_case {
 	const char *name;
 	const char *xml;
@@ -60,6 +74,25 @@ static const struct md_case cases[] = {
      "<a:Slot name=\"URI\"><a:ValueList><a:Value>X.XML</a:Value></a:ValueList></a:Slot>"
      "</a:ExtrinsicObject></a:SubmitObjectsRequest>",
      0, "", "", "", "", "X.XML", "", false, false},
+    /* a sender's spelling never makes a document more visible (issue 11) */
+    {"confidentiality outside its entry", DOC_AND(SLOT("URI", "D.XML"), CONF_OF("D1", "INVISIBLE_PATIENT")),
+     0, "", "", "", "", "D.XML", "", false, true},
+    {"scheme UUID in capitals",
+     DOC(SLOT("URI", "D.XML") "<rim:Classification classificationScheme=\"URN:UUID:F4F85EAC-E6CB-4883-B524-"
+                              "F2705394840F\" nodeRepresentation=\"MASQUE_PS\"/>"),
+     0, "", "", "", "", "D.XML", "", true, false},
+    {"code in lower case with blanks", DOC(SLOT("URI", "D.XML") CLS(CONF, " invisible_patient ", "")), 0, "",
+     "", "", "", "D.XML", "", false, true},
+    {"confidentiality naming no entry", DOC_AND(SLOT("URI", "D.XML"), CONF_OF("D9", "INVISIBLE_PATIENT")), -1,
+     .ins = ""},
+    {"confidentiality outside any entry, naming none", DOC_AND(SLOT("URI", "D.XML"), CONF_OF("", "N")), -1,
+     .ins = ""},
+    {"patientId outside its entry", DOC_AND(SLOT("URI", "D.XML"), PATIENT_OF("D1", INS_A)), 0,
+     "146026322000196", "1.2.250.1.213.1.4.10", "", "", "D.XML", "", false, false},
+    {"two patients for one entry", DOC_AND(SLOT("URI", "D.XML") PATIENT_ID(INS_A), PATIENT_OF("D1", INS_B)),
+     -1, .ins = ""},
+    {"two patients inside one entry", DOC(SLOT("URI", "D.XML") PATIENT_ID(INS_A) PATIENT_ID(INS_B)), -1,
+     .ins = ""},
     {"malformed", "<lcm:SubmitObjectsRequest " NS "><oops", -1, .ins = ""},
     {"unbound prefix", "<lcm:SubmitObjectsRequest><x/></lcm:SubmitObjectsRequest>", -1, .ins = ""},
     {"doctype refused", "<?xml version=\"1.0\"?><!DOCTYPE a [<!ENTITY x \"y\">]><SubmitObjectsRequest/>", -1,
@@ -181,6 +214,54 @@ static void test_archive_limits_and_reads(void **state)
 	free(zeros);
 }
 
+/* What a patient could open that the server does not read makes the archive opaque:
+ * an archive or a message inside it, a second submission set. */
+static void test_opaque_contents(void **state)
+{
+	struct xdm_limits lim;
+	struct xdm_archive *a;
+	char err[256];
+	size_t len, inner_len;
+	static const struct {
+		const char *what, *name;
+		int nested; /* 1: the entry is a ZIP; 0: the text below */
+		const char *text;
+		enum xdm_result want;
+	} opaque_cases[] = {
+	    {"plain files", "scan.pdf", 0, "%PDF-1.4 x", XDM_OK},
+	    {"a ZIP by its bytes", "DOC0002.XML", 1, NULL, XDM_OPAQUE},
+	    {"a ZIP by its name", "dossier.ZIP", 0, "not really", XDM_OPAQUE},
+	    {"gzip", "data.bin", 0, "\x1f\x8b\x08 rest", XDM_OPAQUE},
+	    {"7z", "x", 0, "7z\xbc\xaf\x27\x1c....", XDM_OPAQUE},
+	    {"a message", "transfert.eml", 0, "From: a@b\r\n\r\nx", XDM_OPAQUE},
+	    {"a second submission set", "IHE_XDM/SUBSET02/METADATA.XML", 0, "<x/>", XDM_OPAQUE},
+	    {"metadata under another folder", "copie/IHE_XDM/SUBSET01/metadata.xml", 0, "<x/>", XDM_OPAQUE},
+	    {"the metadata in lower case", "ihe_xdm/subset01/metadata.xml", 0, "<x/>", XDM_OK},
+	};
+	(void)state;
+	const char *iname[] = {"a.txt"};
+	const void *idata[] = {"inner"};
+	size_t ilen[] = {5};
+	void *inner = make_zip(iname, idata, ilen, 1, &inner_len);
+	xdm_limits_default(&lim);
+	for (size_t i = 0; i < sizeof opaque_cases / sizeof opaque_cases[0]; i++) {
+		const char *names[] = {"README.TXT", opaque_cases[i].name};
+		const void *datas[] = {"readme",
+		                       opaque_cases[i].nested ? inner : (const void *)opaque_cases[i].text};
+		size_t lens[] = {6, opaque_cases[i].nested ? inner_len : strlen(opaque_cases[i].text)};
+		void *z = make_zip(names, datas, lens, 2, &len);
+		print_message("case: %s\n", opaque_cases[i].what);
+		assert_int_equal(xdm_open(z, len, &lim, &a, err, sizeof err), XDM_OK);
+		assert_int_equal(xdm_check_opaque(a, err, sizeof err), opaque_cases[i].want);
+		xdm_close(a);
+		free(z);
+	}
+	assert_true(xdm_is_container(inner, inner_len, NULL));
+	assert_false(xdm_is_container("%PDF-1.4", 8, "cr.pdf"));
+	assert_true(xdm_is_container("%PDF-1.4", 8, "cr.pdf.gz"));
+	free(inner);
+}
+
 static void test_cda(void **state)
 {
 	struct cda_info ci;
@@ -212,6 +293,7 @@ int main(void)
 	    cmocka_unit_test(test_metadata_table),
 	    cmocka_unit_test(test_ins_oids),
 	    cmocka_unit_test(test_archive_limits_and_reads),
+	    cmocka_unit_test(test_opaque_contents),
 	    cmocka_unit_test(test_cda),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
