@@ -1,5 +1,6 @@
 /* auth_verify.c: one login attempt, checked, throttled and audited (see auth.h). */
 #include <string.h>
+#include <time.h>
 
 #include "audit/audit.h"
 #include "auth/auth.h"
@@ -8,6 +9,7 @@
 #include "auth/auth_throttle.h"
 #include "auth/oauth.h"
 #include "auth/sasl.h"
+#include "directory/account.h"
 #include "lib/log.h"
 #include "lib/str.h"
 #include "store/store_sql.h"
@@ -16,6 +18,7 @@ static const char *const reason_names[AUTH_R_COUNT] = {
     [AUTH_R_OK] = "ok",
     [AUTH_R_BAD_CREDENTIALS] = "bad-credentials",
     [AUTH_R_MALFORMED] = "malformed",
+    [AUTH_R_CANCELLED] = "cancelled",
     [AUTH_R_DISABLED] = "disabled",
     [AUTH_R_AUTHZID] = "authzid-differs",
     [AUTH_R_NEEDS_CERT] = "password-without-certificate",
@@ -197,6 +200,8 @@ static enum auth_reason decide(const struct auth_ctx *ctx, const struct auth_req
 	memset(&f, 0, sizeof(f));
 	memset(a, 0, sizeof(*a));
 	f.mech = rq->mech;
+	if (rq->input == AUTH_INPUT_CANCELLED)
+		return AUTH_R_CANCELLED;
 	if (rq->mech == AUTH_MECH_EXTERNAL)
 		r = external_facts(ctx, rq, a, &f);
 	else if (is_token(rq->mech))
@@ -274,9 +279,14 @@ static enum auth_result finish(const struct auth_ctx *ctx, const struct auth_req
 static enum auth_result succeed(const struct auth_ctx *ctx, const struct auth_request *rq,
                                 struct auth_reply *rp, const struct account *a, enum auth_strength strength)
 {
+	char err[256];
+
 	(void)str_copy(rp->account, sizeof(rp->account), a->address);
 	rp->role = a->role;
 	rp->strength = strength;
+	/* retention counts from the last login; a failure to record it never refuses one */
+	if (account_touch_login(ctx->store, a->id, (int64_t)time(NULL), err, sizeof(err)) < 0)
+		log_warn("auth.last_login", "user=%s result=failed error=\"%s\"", a->address, err);
 	return finish(ctx, rq, rp, AUTH_OK, AUTH_R_OK);
 }
 

@@ -103,35 +103,21 @@ static struct tls_ctx *load_tls(const struct mss_config *cfg)
 	return t;
 }
 
-/* Opens the store once in the master (as the daemons' user), so a broken data_dir or
- * a schema this code does not match (mssctl migrate not run after an upgrade) stops
- * the daemon at start rather than failing every session. */
+/* Checks the store as the sessions will use it (as the daemons' user), so that a
+ * missing or unwritable data_dir, or a schema this code does not match (mssctl migrate
+ * not run after an upgrade), stops the daemon at start with the cause rather than
+ * failing every session. */
 static void check_store(const struct mss_config *cfg)
 {
-	char err[512];
-	struct store *st = store_open(cfg, err, sizeof(err));
-	if (st == NULL)
-		fatal("store: %s", err);
-	int rc = policy_schema_check(st, err, sizeof(err));
-	store_close(st);
-	if (rc != 0)
+	char err[1024];
+	if (policy_store_ready(cfg, err, sizeof(err)) < 0)
 		fatal("store: %s", err);
 }
 
-/* SIGHUP: the server certificate, key, CA and CRL rebuilt whole (lib/tls.h); when one
- * of them does not load (a key only root may read, after the privilege drop), the
- * material in force stays and the CRL alone is still re-read, so that a revocation
- * never waits for a restart (Référentiel CONF.22). */
-static void reload_tls(struct tls_ctx *tls)
+/* A configured file that cannot be read stops the start, naming it and why. */
+static void file_problem(void *arg, const char *why)
 {
-	char err[1024], q[1100];
-
-	if (tls_ctx_reload(tls, err, sizeof(err)) == 0) {
-		log_info("tls.reload", "result=ok");
-		return;
-	}
-	log_err("tls.reload", "result=failed error=%s action=previous-kept", log_quote(q, sizeof(q), err));
-	(void)tls_ctx_reload_crl(tls, err, sizeof(err)); /* logs its own outcome */
+	fatal("%s: %s", (const char *)arg, why);
 }
 
 /* SIGHUP (DESIGN.md "Command line contract"): the material reloaded here is used by the
@@ -140,7 +126,7 @@ static void reload(void *arg)
 {
 	struct imapd *d = arg;
 
-	reload_tls(d->tls);
+	(void)tls_ctx_sighup(d->tls, "imapd");
 	(void)oauth_keys_sighup(&d->cfg, &d->oauth);
 }
 
@@ -178,16 +164,19 @@ int main(int argc, char **argv)
 	str_copy(ls[1].addr, sizeof(ls[1].addr), d.cfg.imaps_listen);
 	if (ls[0].addr[0] == '\0' && ls[1].addr[0] == '\0')
 		fatal("%s: neither imap_listen nor imaps_listen is set", path);
+	config_check_files(&d.cfg, file_problem, d.cfg.path);
 	d.tls = load_tls(&d.cfg);
 	if (oauth_keys_for_config(&d.cfg, &d.oauth, err, sizeof(err)) < 0)
 		fatal("OAuth: %s", err);
+	if (policy_retention_start(&d.cfg) < 0) /* daily, in its own process */
+		fatal("retention: cannot fork");
 	if (master_bind(ls, 2, err, sizeof(err)) < 0)
 		fatal("%s", err);
 	if (master_drop_privileges(d.cfg.user, err, sizeof(err)) < 0)
 		fatal("%s", err);
 	check_store(&d.cfg);
-	log_info("imapd.start", "imap=%s imaps=%s", ls[0].addr[0] ? ls[0].addr : "-",
-	         ls[1].addr[0] ? ls[1].addr : "-");
+	log_info("imapd.start", "imap=%s imaps=%s tls=%s", ls[0].addr[0] ? ls[0].addr : "-",
+	         ls[1].addr[0] ? ls[1].addr : "-", tls_backend());
 	struct master_opts mo = {
 	    .max_sessions = d.cfg.max_sessions,
 	    .max_sessions_per_ip = d.cfg.max_sessions_per_ip,

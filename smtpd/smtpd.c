@@ -78,20 +78,22 @@ static struct tls_ctx *load_tls(void)
 	return tls;
 }
 
-/* Opens the store once in the master, so a broken data_dir or a schema this code does
- * not match (mssctl migrate not run after an upgrade) stops the daemon at start rather
- * than failing every session. */
+/* Checks the store as the sessions will use it (as the daemons' user), so that a
+ * missing or unwritable data_dir, or a schema this code does not match (mssctl migrate
+ * not run after an upgrade), stops the daemon at start with the cause rather than
+ * failing every session. */
 static void check_store(void)
 {
-	char err[512];
-	struct store *st = store_open(&cfg, err, sizeof(err));
+	char err[1024];
 
-	if (st == NULL)
+	if (policy_store_ready(&cfg, err, sizeof(err)) < 0)
 		fatal("store: %s", err);
-	int rc = policy_schema_check(st, err, sizeof(err));
-	store_close(st);
-	if (rc != 0)
-		fatal("store: %s", err);
+}
+
+/* A configured file that cannot be read stops the start, naming it and why. */
+static void file_problem(void *arg, const char *why)
+{
+	fatal("%s: %s", (const char *)arg, why);
 }
 
 /* A signed audit checkpoint at shutdown, so the log's end is sealed (issue 6). */
@@ -101,29 +103,13 @@ static void shutdown_checkpoint(void *arg)
 	audit_shutdown_checkpoint(c->cfg);
 }
 
-/* SIGHUP: the server certificate, key, CA and CRL rebuilt whole (lib/tls.h); when one
- * of them does not load (a key only root may read, after the privilege drop), the
- * material in force stays and the CRL alone is still re-read, so that a revocation
- * never waits for a restart (Référentiel CONF.22). */
-static void reload_tls(struct tls_ctx *tls)
-{
-	char err[1024], q[1100];
-
-	if (tls_ctx_reload(tls, err, sizeof(err)) == 0) {
-		log_info("tls.reload", "result=ok");
-		return;
-	}
-	log_err("tls.reload", "result=failed error=%s action=previous-kept", log_quote(q, sizeof(q), err));
-	(void)tls_ctx_reload_crl(tls, err, sizeof(err)); /* logs its own outcome */
-}
-
 /* SIGHUP (DESIGN.md "Command line contract"): the material reloaded here is used by the
  * sessions forked afterwards; whatever does not load stays as it was. */
 static void reload(void *arg)
 {
 	struct smtpd_ctx *c = arg;
 
-	reload_tls(c->tls);
+	(void)tls_ctx_sighup(c->tls, "smtpd");
 	(void)oauth_keys_sighup(c->cfg, &c->oauth);
 }
 
@@ -151,6 +137,7 @@ int main(int argc, char **argv)
 
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.cfg = &cfg;
+	config_check_files(&cfg, file_problem, cfg.path);
 	ctx.tls = load_tls();
 	ctx.spf = smtp_spf_new(cfg.spf_zone_file, err, sizeof(err));
 	if (ctx.spf == NULL)
@@ -158,6 +145,8 @@ int main(int argc, char **argv)
 	if (oauth_keys_for_config(&cfg, &ctx.oauth, err, sizeof(err)) < 0)
 		fatal("OAuth: %s", err);
 	check_store();
+	if (policy_retention_start(&cfg) < 0) /* daily, in its own process */
+		fatal("retention: cannot fork");
 	if (master_bind(ls, 3, err, sizeof(err)) < 0)
 		fatal("%s", err);
 	signal(SIGPIPE, SIG_IGN);
@@ -171,8 +160,9 @@ int main(int argc, char **argv)
 	mo.on_shutdown = shutdown_checkpoint;
 	mo.on_reload = reload;
 	mo.arg = &ctx;
-	log_info("smtpd.start", "smtp=%s submission=%s submissions=%s", ls[0].addr[0] ? ls[0].addr : "-",
-	         ls[1].addr[0] ? ls[1].addr : "-", ls[2].addr[0] ? ls[2].addr : "-");
+	log_info("smtpd.start", "smtp=%s submission=%s submissions=%s tls=%s",
+	         ls[0].addr[0] ? ls[0].addr : "-", ls[1].addr[0] ? ls[1].addr : "-",
+	         ls[2].addr[0] ? ls[2].addr : "-", tls_backend());
 	rc = master_run(&mo, ls, 3);
 	smtp_spf_free(ctx.spf);
 	oauth_keys_free(ctx.oauth);
