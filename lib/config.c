@@ -66,6 +66,7 @@ static const struct config_key config_keys[] = {
     TEXT(submissions_listen, KEY_LISTEN, ""),
     TEXT(imap_listen, KEY_LISTEN, ""),
     TEXT(imaps_listen, KEY_LISTEN, ""),
+    TEXT(web_listen, KEY_LISTEN, ""),
     TEXT(tls_cert, KEY_PATH, ""),
     TEXT(tls_key, KEY_PATH, ""),
     TEXT(tls_ca, KEY_PATH, ""),
@@ -104,6 +105,8 @@ static const struct config_key config_keys[] = {
     NUM(imap_max_line, KEY_UINT, "65536", 1024, 1 << 24),
     NUM(imap_max_bad, KEY_UINT, "10", 1, 1000),
     NUM(tls_handshake_timeout, KEY_SECONDS, "30", 1, 3600),
+    NUM(web_idle_timeout, KEY_SECONDS, "15m", 10, 86400),
+    NUM(web_max_form, KEY_SIZE, "64K", 1024, 16ULL << 20),
     NUM(log_stderr, KEY_BOOL, "no", 0, 1),
 };
 
