@@ -25,9 +25,10 @@
 
 #define WEB_FORM_FIELDS 16
 #define WEB_FIELD_NAME_MAX 32
-#define WEB_SESSION_COOKIE "__Host-mss_session" /* __Host-: Secure, Path=/, no Domain (RFC 6265bis 4.1.3.2)  \
-	                                         */
-#define WEB_LOGIN_COOKIE "__Host-mss_login"     /* the login form's CSRF token (double submit) */
+#define WEB_SESSION_COOKIE                                                                                   \
+	"__Host-mss_session"                /* __Host-: Secure, Path=/, no Domain (RFC 6265bis 4.1.3.2)      \
+	                                     */
+#define WEB_LOGIN_COOKIE "__Host-mss_login" /* the login form's CSRF token (double submit) */
 
 struct webd {
 	struct mss_config cfg;

@@ -20,8 +20,12 @@
 #include "lib/str.h"
 #include "webd/web_html.h"
 
-/* GnuTLS priorities: TLS 1.2 and 1.3 only (DESIGN.md), the server's order. */
-#define WEB_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"
+/* GnuTLS priorities, as lib/tls's policy for the mail ports (mss.conf(5) "TLS"): TLS 1.2
+ * and 1.3 only, ECDHE key exchange, AEAD ciphers only, the server's order. */
+#define WEB_TLS_PRIORITIES                                                                                   \
+	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-KX-ALL:+ECDHE-RSA:+ECDHE-ECDSA:-CIPHER-ALL:+AES-256-"   \
+	"GCM:"                                                                                               \
+	"+AES-128-GCM:+CHACHA20-POLY1305:-MAC-ALL:+AEAD:%SERVER_PRECEDENCE"
 
 struct web_conn {
 	const struct webd *d;

@@ -121,3 +121,17 @@ def forms(page, action):
         out.append({html.unescape(k): html.unescape(v)
                     for k, v in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', f)})
     return out
+
+
+def sql_write(m, query, *params):
+    """Changes the database directly (a test's clock tricks); SQLite or PostgreSQL."""
+    if m.settings.get("store"):
+        m.sql(query, *params)  # commits
+        return
+    import sqlite3
+    con = sqlite3.connect(str(m.data_dir / "mss.db"), timeout=30)
+    try:
+        con.execute(query, params)
+        con.commit()
+    finally:
+        con.close()
