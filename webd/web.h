@@ -104,5 +104,7 @@ void web_post_revoke(struct web_req *r);    /* POST /professionnels/retirer (pro
 void web_post_block(struct web_req *r);     /* POST /professionnels/bloquer (pro) */
 void web_post_unblock(struct web_req *r);   /* POST /professionnels/debloquer (pro) */
 void web_page_history(struct web_req *r);   /* GET /historique */
+void web_page_vitals(struct web_req *r);    /* GET /constantes */
+void web_post_vital(struct web_req *r);     /* POST /constantes (kind, value, when) */
 
 #endif

@@ -30,6 +30,8 @@ static const struct route routes[] = {
     {true, "/professionnels/bloquer", true, web_post_block},
     {true, "/professionnels/debloquer", true, web_post_unblock},
     {false, "/historique", true, web_page_history},
+    {false, "/constantes", true, web_page_vitals},
+    {true, "/constantes", true, web_post_vital},
 };
 
 void web_redirect(struct web_req *r, const char *path)

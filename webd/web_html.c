@@ -41,6 +41,7 @@ static const struct {
 } nav[] = {
     {"/documents", "Mes documents"},
     {"/professionnels", "Mes professionnels"},
+    {"/constantes", "Mes constantes"},
     {"/historique", "Mon historique"},
 };
 
@@ -135,4 +136,6 @@ const char web_css[] =
     "pre{white-space:pre-wrap;background:#f6f6f6;padding:.5rem}\n"
     ".history li{margin-bottom:.75rem}\n"
     ".history .what{font-weight:bold;margin:0}\n"
-    ".history .lines{white-space:pre-line;margin:0}\n";
+    ".history .lines{white-space:pre-line;margin:0}\n"
+    ".chart{width:100%;max-width:600px;height:auto;border:1px solid #929292}\n"
+    "caption{text-align:left;font-weight:bold}\n";

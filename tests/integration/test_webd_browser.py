@@ -6,7 +6,7 @@ import imaplib
 
 import pytest
 
-from browser_helpers import By, browser, login, quit_browser, screenshot, wait_element, wait_title
+from browser_helpers import By, Select, browser, login, quit_browser, screenshot, wait_element, wait_title
 from conftest import PASSWORDS, PATIENT, PRO
 from web_helpers import file_document
 
@@ -109,5 +109,19 @@ def test_find_grant_block_and_history(web):
         assert items[0].startswith("Professionnel bloqué")
         assert any(i.startswith("Accès au coffre-fort accordé") for i in items)
         screenshot(d, "history.png")
+        # a vital sign: out of range first (refused, with the reason), then right
+        d.find_element(By.LINK_TEXT, "Mes constantes").click()
+        wait_title(d, "Mes constantes")
+        Select(d.find_element(By.ID, "kind")).select_by_value("8480-6")
+        d.find_element(By.ID, "value").send_keys("400\n")
+        alert = wait_element(d, "[role=alert]")
+        assert "entre 50 et 300 mmHg" in alert.text
+        assert d.find_elements(By.CSS_SELECTOR, "svg.chart") == []
+        Select(d.find_element(By.ID, "kind")).select_by_value("8480-6")
+        d.find_element(By.ID, "value").send_keys("128\n")
+        assert "La mesure est enregistrée." in wait_element(d, "[role=status]").text
+        assert len(d.find_elements(By.CSS_SELECTOR, "svg.chart circle")) == 1
+        assert "128 mmHg" in d.find_element(By.CSS_SELECTOR, "main table").text
+        screenshot(d, "vitals.png")
     finally:
         quit_browser(d)
