@@ -12,6 +12,7 @@
 #include "lib/config.h"
 #include "lib/localtime.h"
 #include "lib/str.h"
+#include "msg/msg.h"
 #include "vault/vault_mime.h"
 
 /* Ranges: what a typing slip produces lies outside, any real measurement inside. */
@@ -154,14 +155,44 @@ static int build(struct buf *b, const char *patient, const char *zone, const str
 	return rc ? -1 : 0;
 }
 
+/* One message appended to the patient's Constantes (made on first use). Returns 0 with
+ * *uid, or -1 with err. */
+static int append(struct store *st, const char *patient, const struct buf *b, int64_t when, uint32_t *uid,
+                  char *err, size_t errlen)
+{
+	struct store_appender *a = NULL;
+	uint32_t uidvalidity, *uids = NULL;
+	size_t n = 0;
+	int rc = store_append_begin(st, patient, VAULT_VITALS_MAILBOX, &a, err, errlen);
+
+	if (rc == 1) { /* the first measurement: the folder is made now */
+		if (store_mailbox_create(st, patient, VAULT_VITALS_MAILBOX, 0, err, errlen) < 0)
+			return -1;
+		rc = store_append_begin(st, patient, VAULT_VITALS_MAILBOX, &a, err, errlen);
+	}
+	if (rc != 0)
+		return -1;
+	if (store_append_message(a, STORE_FLAG_SEEN, NULL, when, err, errlen) != 0 ||
+	    store_append_write(a, b->data, b->len, err, errlen) < 0 || store_append_end(a, err, errlen) < 0) {
+		store_append_abort(a);
+		return -1;
+	}
+	rc = store_append_commit(a, &uidvalidity, &uids, &n, err, errlen);
+	if (rc == 0 && n == 1)
+		*uid = uids[0];
+	free(uids);
+	if (rc == 0 && n != 1)
+		str_copy(err, errlen, "the measurement was not stored");
+	return rc == 0 && n == 1 ? 0 : -1;
+}
+
 int vault_vital_add(struct store *st, const struct vault_actor *who, const char *patient,
                     const struct vault_vital_kind *k, int64_t v, int64_t when, char *err, size_t errlen)
 {
 	const struct mss_config *cfg = store_config(st);
 	struct buf b;
-	uint32_t uidvalidity, uid;
+	uint32_t uid = 0;
 	char target[64];
-	int rc;
 
 	buf_init(&b, 64 * 1024);
 	if (build(&b, patient, cfg->timezone, k, v, when) < 0) {
@@ -169,26 +200,10 @@ int vault_vital_add(struct store *st, const struct vault_actor *who, const char 
 		str_copy(err, errlen, "cannot build the measurement message");
 		return -1;
 	}
-	struct store_append a = {.user = patient,
-	                         .mailbox = VAULT_VITALS_MAILBOX,
-	                         .data = b.data,
-	                         .len = b.len,
-	                         .internal_date = when,
-	                         .flags = STORE_FLAG_SEEN};
-	rc = store_append(st, &a, &uidvalidity, &uid, err, errlen);
-	if (rc == 1) { /* first measurement: the folder is made now */
-		if (store_mailbox_create(st, patient, VAULT_VITALS_MAILBOX, 0, err, errlen) < 0) {
-			buf_free(&b);
-			return -1;
-		}
-		rc = store_append(st, &a, &uidvalidity, &uid, err, errlen);
-	}
+	int rc = append(st, patient, &b, when, &uid, err, errlen);
 	buf_free(&b);
-	if (rc != 0) {
-		if (rc == 1)
-			str_copy(err, errlen, "the Constantes folder cannot be made");
+	if (rc < 0)
 		return -1;
-	}
 	str_format(target, sizeof(target), "%s %u", VAULT_VITALS_MAILBOX, uid);
 	if (vault_audit(st, who, "vital.add", patient, target, k->loinc, "ok") < 0) {
 		str_copy(err, errlen, "audit record not written");
@@ -215,10 +230,44 @@ static int parse_header(const char *line, struct vault_vital *v)
 	return 0;
 }
 
+static int to_buf(void *arg, const char *p, size_t n)
+{
+	return buf_append(arg, p, n) < 0 ? -1 : 0;
+}
+
+/* The X-MSS-Vital field of one message (its header read, at most 64 KiB). Returns 0
+ * with v filled, 1 when the message has none readable, -1 on a store error. */
+static int read_vital(struct store *st, int64_t mbid, uint32_t uid, struct vault_vital *v)
+{
+	struct store_body *b = NULL;
+	struct buf h;
+	char err[256];
+	int rc = store_body_open(st, mbid, uid, &b, err, sizeof(err));
+
+	if (rc != 1)
+		return rc == 0 ? 1 : -1;
+	buf_init(&h, 128 * 1024);
+	rc = store_body_read(b, 0, 64 * 1024, to_buf, &h, err, sizeof(err));
+	store_body_close(b);
+	if (rc == 0 && buf_append_char(&h, '\0') == 0) {
+		size_t hs = msg_header_size(h.data, h.len - 1);
+		h.data[hs] = '\0';
+		rc = 1;
+		for (char *p = h.data; p != NULL && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+			if (str_iprefix(p, "X-MSS-Vital:")) {
+				rc = parse_header(p + 12, v) == 0 ? 0 : 1;
+				break;
+			}
+	} else {
+		rc = -1;
+	}
+	buf_free(&h);
+	return rc;
+}
+
 int vault_vitals_foreach(struct store *st, const char *patient,
                          int (*fn)(const struct vault_vital *v, void *arg), void *arg)
 {
-	static const char *const fields[] = {"X-MSS-Vital"};
 	struct store_mailbox mb;
 	struct store_msglist l = {0};
 	char err[256];
@@ -226,22 +275,15 @@ int vault_vitals_foreach(struct store *st, const char *patient,
 
 	if (rc <= 0)
 		return rc < 0 ? -1 : 0;
-	for (size_t i = 0; i < l.n && rc >= 0; i++) {
-		struct store_section sec = {.kind = STORE_SECTION_HEADER_FIELDS,
-		                            .fields = fields,
-		                            .nfields = 1,
-		                            .length = UINT64_MAX};
+	rc = 0;
+	for (size_t i = 0; i < l.n && rc == 0; i++) {
 		struct vault_vital v = {.uid = l.v[i].uid};
-		struct buf h;
-		buf_init(&h, 4096);
-		if (store_fetch_section(st, mb.id, l.v[i].uid, &sec, &h, err, sizeof(err)) < 0)
+		int got = read_vital(st, mb.id, l.v[i].uid, &v);
+		if (got < 0)
 			rc = -1;
-		else if (buf_append_char(&h, '\0') == 0 && h.len > 13 &&
-		         str_iprefix(h.data, "X-MSS-Vital:") && parse_header(h.data + 12, &v) == 0 &&
-		         fn(&v, arg) != 0)
-			rc = -2; /* stopped */
-		buf_free(&h);
+		else if (got == 0 && fn(&v, arg) != 0)
+			rc = 1; /* stopped */
 	}
 	store_msglist_free(&l);
-	return rc == -1 ? -1 : 0;
+	return rc < 0 ? -1 : 0;
 }
