@@ -1,5 +1,6 @@
 /* auth_verify.c: one login attempt, checked, throttled and audited (see auth.h). */
 #include <string.h>
+#include <time.h>
 
 #include "audit/audit.h"
 #include "auth/auth.h"
@@ -8,6 +9,7 @@
 #include "auth/auth_throttle.h"
 #include "auth/oauth.h"
 #include "auth/sasl.h"
+#include "directory/account.h"
 #include "lib/log.h"
 #include "lib/str.h"
 #include "store/store_sql.h"
@@ -277,9 +279,14 @@ static enum auth_result finish(const struct auth_ctx *ctx, const struct auth_req
 static enum auth_result succeed(const struct auth_ctx *ctx, const struct auth_request *rq,
                                 struct auth_reply *rp, const struct account *a, enum auth_strength strength)
 {
+	char err[256];
+
 	(void)str_copy(rp->account, sizeof(rp->account), a->address);
 	rp->role = a->role;
 	rp->strength = strength;
+	/* retention counts from the last login; a failure to record it never refuses one */
+	if (account_touch_login(ctx->store, a->id, (int64_t)time(NULL), err, sizeof(err)) < 0)
+		log_warn("auth.last_login", "user=%s result=failed error=\"%s\"", a->address, err);
 	return finish(ctx, rq, rp, AUTH_OK, AUTH_R_OK);
 }
 

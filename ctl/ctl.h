@@ -6,6 +6,8 @@
 #ifndef MSS_CTL_H
 #define MSS_CTL_H
 
+#include <stdint.h>
+
 #include "lib/config.h"
 #include "store/store.h"
 
@@ -31,6 +33,9 @@ int ctl_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int ctl_audit_action(struct ctl *c, const char *action, const char *target, const char *detail,
                      const char *result, const char *patient);
 
+/* Writes a Unix time as "2026-12-04 21:30:00 UTC" ("never" for 0) into out; returns out. */
+const char *ctl_date(int64_t when, char *out, size_t outlen);
+
 int ctl_init(struct ctl *c, int argc, char **argv);
 int ctl_account(struct ctl *c, int argc, char **argv);
 int ctl_directory(struct ctl *c, int argc, char **argv);
@@ -39,5 +44,8 @@ int ctl_access(struct ctl *c, int argc, char **argv);
 int ctl_history(struct ctl *c, int argc, char **argv);
 int ctl_audit(struct ctl *c, int argc, char **argv);
 int ctl_migrate(struct ctl *c, int argc, char **argv);
+int ctl_config(struct ctl *c, int argc, char **argv);
+int ctl_backup(struct ctl *c, int argc, char **argv);
+int ctl_retention(struct ctl *c, int argc, char **argv);
 
 #endif

@@ -1,11 +1,13 @@
-/* ctl_account.c: mssctl account add|list|show|disable. */
+/* ctl_account.c: mssctl account add|list|show|disable|enable|delete|passwd|set-cert. */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "ctl/ctl.h"
 #include "directory/account.h"
 #include "lib/crypto.h"
 #include "lib/str.h"
+#include "policy/policy.h"
 
 #define PASSWORD_MAX 1024
 
@@ -91,10 +93,16 @@ static int account_add_cmd(struct ctl *c, int argc, char **argv)
 	int rc = parse_add(argc, argv, &o);
 	if (rc != 0)
 		return rc;
-	char password[PASSWORD_MAX];
+	char password[PASSWORD_MAX], err[512];
+	if (account_address_allowed(&c->cfg, o.a.address, o.a.role, err, sizeof err) != 0)
+		return ctl_fail("%s", err);
 	if (o.password_stdin && read_password(password, sizeof password) < 0)
 		return ctl_fail("--password-stdin: no password (or longer than %d bytes) on standard input",
 		                PASSWORD_MAX - 1);
+	if (o.password_stdin && account_password_allowed(&c->cfg, password, err, sizeof err) != 0) {
+		sodium_memzero(password, sizeof password);
+		return ctl_fail("%s", err);
+	}
 	if (ctl_open_store(c) < 0)
 		return CTL_REFUSED;
 	rc = add_in_transaction(c, &o, o.password_stdin ? password : NULL);
@@ -137,41 +145,109 @@ static int account_show_cmd(struct ctl *c, int argc, char **argv)
 		return ctl_fail("cannot read accounts");
 	if (r == 0)
 		return ctl_fail("no account %s", argv[2]);
-	char certs[1024];
+	char certs[1024], created[32], login[32];
 	account_cert_list(c->store, a.id, certs, sizeof certs);
 	printf("address: %s\nrole: %s\nname: %s\nrpps: %s\nfiness: %s\npassword: %s\ncertificates: %s\n"
-	       "state: %s\ncreated: %lld\n",
+	       "state: %s\ncreated: %s\nlast login: %s\n",
 	       a.address, account_role_name(a.role), a.name, a.rpps, a.finess, a.has_password ? "yes" : "no",
-	       certs[0] ? certs : "none", a.disabled ? "disabled" : "active", (long long)a.created);
+	       certs[0] ? certs : "none", a.disabled ? "disabled" : "active",
+	       ctl_date(a.created, created, sizeof created), ctl_date(a.last_login, login, sizeof login));
 	return CTL_OK;
 }
 
-static int account_disable_cmd(struct ctl *c, int argc, char **argv)
+/* disable, enable: one address, one change, one audit record. */
+static int account_state_cmd(struct ctl *c, int argc, char **argv, bool enable)
 {
 	if (argc != 3)
-		return ctl_usage("account disable needs an ADDRESS");
+		return ctl_usage("account %s needs an ADDRESS", argv[1]);
 	if (ctl_open_store(c) < 0)
 		return CTL_REFUSED;
 	char err[512];
-	int r = account_disable(c->store, argv[2], err, sizeof err);
+	int r = enable ? account_enable(c->store, argv[2], err, sizeof err)
+	               : account_disable(c->store, argv[2], err, sizeof err);
 	if (r != 0)
 		return ctl_fail("%s", err);
-	ctl_audit_action(c, "admin.account.disable", argv[2], NULL, "ok", NULL);
-	printf("disabled %s\n", argv[2]);
+	ctl_audit_action(c, enable ? "admin.account.enable" : "admin.account.disable", argv[2], NULL, "ok",
+	                 NULL);
+	printf("%s %s\n", enable ? "enabled" : "disabled", argv[2]);
+	return CTL_OK;
+}
+
+static int account_delete_cmd(struct ctl *c, int argc, char **argv)
+{
+	if (argc != 3)
+		return ctl_usage("account delete needs an ADDRESS");
+	if (ctl_open_store(c) < 0)
+		return CTL_REFUSED;
+	char err[512];
+	struct account a;
+	int r = policy_account_delete(c->store, argv[2], &a, err, sizeof err);
+	if (r == 1 || r < 0)
+		return ctl_fail("%s", err);
+	ctl_audit_action(c, "admin.account.delete", a.address, account_role_name(a.role),
+	                 r == 0 ? "ok" : "partial", a.role == ROLE_PATIENT ? a.address : NULL);
+	if (r == 2)
+		return ctl_fail("%s deleted, but: %s", a.address, err);
+	printf("deleted %s (%s)\n", a.address, account_role_name(a.role));
+	return CTL_OK;
+}
+
+static int account_passwd_cmd(struct ctl *c, int argc, char **argv)
+{
+	if (argc != 4 || strcmp(argv[3], "--password-stdin") != 0)
+		return ctl_usage("account passwd needs an ADDRESS and --password-stdin");
+	char password[PASSWORD_MAX], err[512];
+	if (read_password(password, sizeof password) < 0)
+		return ctl_fail("--password-stdin: no password (or longer than %d bytes) on standard input",
+		                PASSWORD_MAX - 1);
+	int r = account_password_allowed(&c->cfg, password, err, sizeof err);
+	if (r == 0 && ctl_open_store(c) < 0)
+		r = -2;
+	if (r == 0)
+		r = account_set_password(c->store, argv[2], password, err, sizeof err);
+	sodium_memzero(password, sizeof password);
+	if (r == -2)
+		return CTL_REFUSED;
+	if (r != 0)
+		return ctl_fail("%s", err);
+	ctl_audit_action(c, "admin.account.passwd", argv[2], NULL, "ok", NULL);
+	printf("password changed for %s\n", argv[2]);
+	return CTL_OK;
+}
+
+static int account_set_cert_cmd(struct ctl *c, int argc, char **argv)
+{
+	if (argc != 5 || strcmp(argv[3], "--cert-sha256") != 0)
+		return ctl_usage("account set-cert needs an ADDRESS and --cert-sha256 HEX");
+	if (ctl_open_store(c) < 0)
+		return CTL_REFUSED;
+	char err[512];
+	int r = account_set_cert(c->store, argv[2], argv[4], err, sizeof err);
+	if (r != 0)
+		return ctl_fail("%s", err);
+	ctl_audit_action(c, "admin.account.set_cert", argv[2], NULL, "ok", NULL);
+	printf("certificate replaced for %s\n", argv[2]);
 	return CTL_OK;
 }
 
 int ctl_account(struct ctl *c, int argc, char **argv)
 {
 	if (argc < 2)
-		return ctl_usage("account needs add, list, show or disable");
+		return ctl_usage(
+		    "account needs add, list, show, disable, enable, delete, passwd or set-cert");
 	if (strcmp(argv[1], "add") == 0)
 		return account_add_cmd(c, argc, argv);
 	if (strcmp(argv[1], "list") == 0)
 		return account_list_cmd(c, argc);
 	if (strcmp(argv[1], "show") == 0)
 		return account_show_cmd(c, argc, argv);
-	if (strcmp(argv[1], "disable") == 0)
-		return account_disable_cmd(c, argc, argv);
+	if (strcmp(argv[1], "disable") == 0 || strcmp(argv[1], "enable") == 0)
+		return account_state_cmd(c, argc, argv, argv[1][0] == 'e');
+	if (strcmp(argv[1], "delete") == 0)
+		return account_delete_cmd(c, argc, argv);
+	if (strcmp(argv[1], "passwd") == 0)
+		return account_passwd_cmd(c, argc, argv);
+	if (strcmp(argv[1], "set-cert") == 0)
+		return account_set_cert_cmd(c, argc, argv);
 	return ctl_usage("unknown account command \"%s\"", argv[1]);
 }

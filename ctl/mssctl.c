@@ -1,8 +1,10 @@
 /* mssctl: the administration tool (see doc/mssctl.8). */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ctl/ctl.h"
@@ -17,29 +19,53 @@ struct ctl_command {
 	const char *name;
 	int (*run)(struct ctl *c, int argc, char **argv);
 	const char *usage;
+	/* Runs with the invoker's privileges: init (creates data_dir and gives it to user)
+	 * and config (reads the TLS files as the daemons' masters do, then checks the store
+	 * as user in a child process). Every other command switches to user first. */
+	bool keep_privileges;
 };
 
+/* usage: one line per form, separated by '\n' (mssctl -h prints them all). */
 static const struct ctl_command commands[] = {
-    {"init", ctl_init, "init"},
+    {"init", ctl_init, "init", true},
     {"account", ctl_account,
-     "account add ADDRESS --role patient|professional|organisation [--name NAME] "
-     "[--rpps ID] [--finess ID] [--cert-sha256 HEX] [--password-stdin] | "
-     "list | show ADDRESS | disable ADDRESS"},
-    {"directory", ctl_directory, "directory import FILE [--strict] | show ADDRESS | search TEXT"},
-    {"trust", ctl_trust, "trust import FILE | list"},
-    {"access", ctl_access, "access grant|revoke|block|unblock PATIENT PRO | list PATIENT"},
-    {"history", ctl_history, "history PATIENT"},
-    {"audit", ctl_audit, "audit verify"},
-    {"migrate", ctl_migrate, "migrate"},
+     "account add ADDRESS --role patient|professional|organisation [--name NAME] [--rpps ID]\n"
+     "      [--finess ID] [--cert-sha256 HEX] [--password-stdin]\n"
+     "account list\n"
+     "account show|disable|enable|delete ADDRESS\n"
+     "account passwd ADDRESS --password-stdin\n"
+     "account set-cert ADDRESS --cert-sha256 HEX",
+     false},
+    {"directory", ctl_directory,
+     "directory import FILE [--strict]\n"
+     "directory show ADDRESS\n"
+     "directory search TEXT [--limit N]\n"
+     "directory disable|enable ADDRESS",
+     false},
+    {"trust", ctl_trust, "trust import FILE\ntrust list", false},
+    {"access", ctl_access, "access grant|revoke|block|unblock PATIENT PRO\naccess list PATIENT", false},
+    {"history", ctl_history, "history PATIENT", false},
+    {"audit", ctl_audit, "audit verify", false},
+    {"migrate", ctl_migrate, "migrate", false},
+    {"config", ctl_config, "config check\nconfig show", true},
+    {"backup", ctl_backup, "backup DIR", false},
+    {"retention", ctl_retention, "retention run [--dry-run]", false},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
+static const char default_config[] = MSS_CONFIG_FILE; /* configure --with-config-file */
+
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: mssctl -c FILE COMMAND ...\ncommands:\n");
-	for (size_t i = 0; i < NCOMMANDS; i++)
-		fprintf(f, "  %s\n", commands[i].usage);
+	fprintf(f, "usage: mssctl [-c FILE] COMMAND ...   (default FILE: %s)\ncommands:\n", default_config);
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		for (const char *p = commands[i].usage; *p;) {
+			size_t n = strcspn(p, "\n");
+			fprintf(f, "  %.*s\n", (int)n, p);
+			p += n + (p[n] == '\n');
+		}
+	}
 }
 
 int ctl_fail(const char *fmt, ...)
@@ -108,6 +134,16 @@ int ctl_audit_action(struct ctl *c, const char *action, const char *target, cons
 	return 0;
 }
 
+const char *ctl_date(int64_t when, char *out, size_t outlen)
+{
+	struct tm tm;
+	time_t t = (time_t)when;
+	if (when <= 0 || gmtime_r(&t, &tm) == NULL ||
+	    strftime(out, outlen, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+		(void)str_copy(out, outlen, when <= 0 ? "never" : "?");
+	return out;
+}
+
 static const struct ctl_command *find_command(const char *name)
 {
 	for (size_t i = 0; i < NCOMMANDS; i++)
@@ -118,7 +154,7 @@ static const struct ctl_command *find_command(const char *name)
 
 int main(int argc, char **argv)
 {
-	const char *conf = MSS_SYSCONFDIR "/mss/mss.conf";
+	const char *conf = default_config;
 	int opt;
 	while ((opt = getopt(argc, argv, "+c:h")) != -1) {
 		switch (opt) {
@@ -151,7 +187,7 @@ int main(int argc, char **argv)
 		return ctl_fail("%s", err);
 	/* Everything but init works as the daemons' user, so that no file mssctl creates
 	 * (database journal, blobs, keys) ends up owned by root and unusable by them. */
-	if (cmd->run != ctl_init && master_drop_privileges(c.cfg.user, err, sizeof err) < 0)
+	if (!cmd->keep_privileges && master_drop_privileges(c.cfg.user, err, sizeof err) < 0)
 		return ctl_fail("%s", err);
 	int rc = cmd->run(&c, argc - optind, argv + optind);
 	if (c.store)

@@ -37,8 +37,7 @@ static bool is_sha256_hex(const char *s)
 	return true;
 }
 
-/* Certificate fingerprints are accepted as plain hex or colon-separated (openssl's form). */
-static int normalise_fingerprint(const char *in, char out[65])
+int account_fingerprint(const char *in, char out[65])
 {
 	size_t o = 0;
 	for (const char *p = in; *p; p++) {
@@ -63,7 +62,7 @@ static int validate(const struct account *a, const char *cert, char fp[65], char
 		return 1;
 	}
 	fp[0] = '\0';
-	if (cert && normalise_fingerprint(cert, fp) < 0) {
+	if (cert && account_fingerprint(cert, fp) < 0) {
 		str_format(err, errlen, "bad certificate fingerprint: 64 hex digits expected (SHA-256)");
 		return 1;
 	}
@@ -172,7 +171,9 @@ int account_add(struct store *st, const struct account *a, const char *password,
 	return r;
 }
 
-#define ACCOUNT_COLUMNS "id, address, role, name, rpps, finess, password_hash IS NOT NULL, disabled, created"
+#define ACCOUNT_COLUMNS                                                                                      \
+	"id, address, role, name, rpps, finess, password_hash IS NOT NULL, disabled, created, last_login, "  \
+	"retention_warned"
 
 /* Fields are bounded by what account_add accepts; a longer stored one is damage,
  * reported as an error rather than cut. */
@@ -185,6 +186,8 @@ static int read_row(struct sql_stmt *q, struct account *out)
 	out->has_password = sql_int(q, 6) != 0;
 	out->disabled = sql_int(q, 7) != 0;
 	out->created = sql_int(q, 8);
+	out->last_login = sql_int(q, 9);
+	out->retention_warned = sql_int(q, 10);
 	return sql_text_copy(q, 1, out->address, sizeof out->address) |
 	       sql_text_copy(q, 3, out->name, sizeof out->name) |
 	       sql_text_copy(q, 4, out->rpps, sizeof out->rpps) |
@@ -258,7 +261,7 @@ int account_check_password(struct store *st, const char *address, const char *pa
 		              SQL_ARGS(SQL_TEXT(key)), err, sizeof err);
 		rc = q != NULL ? sql_next(q, err, sizeof err) : -1;
 	}
-	const char *hash = rc == 1 ? sql_text(q, 9) : NULL;
+	const char *hash = rc == 1 ? sql_text(q, 11) : NULL;
 	if (hash != NULL && read_row(q, out) == 0) {
 		ok = crypto_password_verify(hash, password) && !out->disabled;
 	} else {

@@ -22,7 +22,9 @@ struct account {
 	char finess[32];
 	bool has_password;
 	bool disabled;
-	int64_t created; /* unix time */
+	int64_t created;          /* unix time */
+	int64_t last_login;       /* unix time of the last successful login (to the hour), 0: never */
+	int64_t retention_warned; /* when last warned of deletion for inactivity, 0: never */
 };
 
 /* "patient" -> ROLE_PATIENT; 0 when unknown. */
@@ -48,6 +50,38 @@ int account_check_password(struct store *st, const char *address, const char *pa
 int account_foreach(struct store *st, int (*fn)(const struct account *a, void *arg), void *arg);
 /* Marks disabled. Returns 0, 1 when there is no such account, -1 error. */
 int account_disable(struct store *st, const char *address, char *err, size_t errlen);
+/* Certificate fingerprints are accepted as plain hex or colon-separated (openssl's
+ * form): writes 64 lowercase hex digits into out. Returns 0, or -1 when in is not a
+ * SHA-256 fingerprint. */
+int account_fingerprint(const char *in, char out[65]);
+
+/* account_edit.c. Each returns 0, 1 when there is no such account (or, for set_cert,
+ * the fingerprint is bad or another account's: err says which), -1 on error. */
+int account_enable(struct store *st, const char *address, char *err, size_t errlen);
+/* Replaces the password (Argon2id); the caller checks account_password_allowed. */
+int account_set_password(struct store *st, const char *address, const char *password, char *err,
+                         size_t errlen);
+/* Replaces every registered fingerprint with this one, in its own transaction. */
+int account_set_cert(struct store *st, const char *address, const char *cert_sha256, char *err,
+                     size_t errlen);
+/* Deletes the account row and its fingerprints, inside the caller's write transaction
+ * (policy_account_delete removes the rest: mailboxes, vault, contacts). */
+int account_remove(struct store *st, const char *address, char *err, size_t errlen);
+
+/* Records a successful login at now (retention). Writes at most once an hour per
+ * account, so a busy account costs no write per login. Returns 0 or -1 with err. */
+int account_touch_login(struct store *st, int64_t account_id, int64_t now, char *err, size_t errlen);
+/* Records that the account was warned of deletion at when. Returns 0 or -1 with err. */
+int account_set_warned(struct store *st, int64_t account_id, int64_t when, char *err, size_t errlen);
+
+/* Rules for what mssctl creates. A password must have at least password_min_length
+ * characters (UTF-8). A professional or organisation must be in domains and not in
+ * patient_domain (patients are not checked: any address the administrator gives in
+ * the patient domain, DESIGN.md). Each returns 0 when allowed, 1 with err saying why. */
+int account_password_allowed(const struct mss_config *cfg, const char *password, char *err, size_t errlen);
+int account_address_allowed(const struct mss_config *cfg, const char *address, enum account_role role,
+                            char *err, size_t errlen);
+
 /* Lists registered fingerprints into out (space separated). Returns 0 or -1. */
 int account_cert_list(struct store *st, int64_t account_id, char *out, size_t outlen);
 

@@ -33,6 +33,13 @@ static const struct sql_migration directory_migrations[] = {
                    "  sha256 TEXT PRIMARY KEY,"
                    "  account_id BIGINT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE);"
                    "CREATE INDEX account_certs_account ON account_certs(account_id);"},
+    /* retention (DESIGN.md "Retention"): the last login, and when the account was
+     * last warned that it will be deleted for inactivity (0: never) */
+    {.version = 2,
+     .sqlite = "ALTER TABLE accounts ADD COLUMN last_login INTEGER NOT NULL DEFAULT 0;"
+               "ALTER TABLE accounts ADD COLUMN retention_warned INTEGER NOT NULL DEFAULT 0;",
+     .postgresql = "ALTER TABLE accounts ADD COLUMN last_login BIGINT NOT NULL DEFAULT 0;"
+                   "ALTER TABLE accounts ADD COLUMN retention_warned BIGINT NOT NULL DEFAULT 0;"},
 };
 
 const struct sql_schema directory_schema = {"directory", directory_migrations,

@@ -103,19 +103,21 @@ static struct tls_ctx *load_tls(const struct mss_config *cfg)
 	return t;
 }
 
-/* Opens the store once in the master (as the daemons' user), so a broken data_dir or
- * a schema this code does not match (mssctl migrate not run after an upgrade) stops
- * the daemon at start rather than failing every session. */
+/* Checks the store as the sessions will use it (as the daemons' user), so that a
+ * missing or unwritable data_dir, or a schema this code does not match (mssctl migrate
+ * not run after an upgrade), stops the daemon at start with the cause rather than
+ * failing every session. */
 static void check_store(const struct mss_config *cfg)
 {
-	char err[512];
-	struct store *st = store_open(cfg, err, sizeof(err));
-	if (st == NULL)
+	char err[1024];
+	if (policy_store_ready(cfg, err, sizeof(err)) < 0)
 		fatal("store: %s", err);
-	int rc = policy_schema_check(st, err, sizeof(err));
-	store_close(st);
-	if (rc != 0)
-		fatal("store: %s", err);
+}
+
+/* A configured file that cannot be read stops the start, naming it and why. */
+static void file_problem(void *arg, const char *why)
+{
+	fatal("%s: %s", (const char *)arg, why);
 }
 
 /* SIGHUP (DESIGN.md "Command line contract"): the material reloaded here is used by the
@@ -162,9 +164,12 @@ int main(int argc, char **argv)
 	str_copy(ls[1].addr, sizeof(ls[1].addr), d.cfg.imaps_listen);
 	if (ls[0].addr[0] == '\0' && ls[1].addr[0] == '\0')
 		fatal("%s: neither imap_listen nor imaps_listen is set", path);
+	config_check_files(&d.cfg, file_problem, d.cfg.path);
 	d.tls = load_tls(&d.cfg);
 	if (oauth_keys_for_config(&d.cfg, &d.oauth, err, sizeof(err)) < 0)
 		fatal("OAuth: %s", err);
+	if (policy_retention_start(&d.cfg) < 0) /* daily, in its own process */
+		fatal("retention: cannot fork");
 	if (master_bind(ls, 2, err, sizeof(err)) < 0)
 		fatal("%s", err);
 	if (master_drop_privileges(d.cfg.user, err, sizeof(err)) < 0)

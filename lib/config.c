@@ -108,6 +108,10 @@ static const struct config_key config_keys[] = {
     NUM(web_idle_timeout, KEY_SECONDS, "15m", 10, 86400),
     NUM(web_max_form, KEY_SIZE, "64K", 1024, 16ULL << 20),
     NUM(log_stderr, KEY_BOOL, "no", 0, 1),
+    NUM(password_min_length, KEY_UINT, "12", 8, 1023),
+    NUM(inactive_warning, KEY_SECONDS, "335d", 0, 3650 * 86400ULL),
+    NUM(inactive_delete, KEY_SECONDS, "365d", 0, 3650 * 86400ULL),
+    NUM(retention_interval, KEY_SECONDS, "1d", 1, 365 * 86400ULL),
 };
 
 #define NKEYS (sizeof config_keys / sizeof config_keys[0])
@@ -430,6 +434,59 @@ int config_load(struct mss_config *cfg, const char *path, char *err, size_t errl
 		rc = -1;
 	}
 	return rc;
+}
+
+size_t config_key_count(void)
+{
+	return NKEYS;
+}
+
+const char *config_key_name(size_t i)
+{
+	return i < NKEYS ? config_keys[i].name : NULL;
+}
+
+/* The largest unit that divides v exactly, so that 25M and 1d read back as written. */
+static int format_scaled(uint64_t v, const char *suffixes, const uint64_t *scales, size_t n, char *out,
+                         size_t outlen)
+{
+	for (size_t i = n; i-- > 0;)
+		if (v != 0 && scales[i] > 1 && v % scales[i] == 0)
+			return str_format(out, outlen, "%llu%c", (unsigned long long)(v / scales[i]),
+			                  suffixes[i]);
+	return str_format(out, outlen, "%llu", (unsigned long long)v);
+}
+
+static uint64_t field_number(const struct mss_config *cfg, const struct config_key *k)
+{
+	const char *field = (const char *)cfg + k->offset;
+	if (k->size == sizeof(uint64_t)) {
+		uint64_t v;
+		memcpy(&v, field, sizeof v);
+		return v;
+	}
+	unsigned u;
+	memcpy(&u, field, sizeof u);
+	return u;
+}
+
+int config_key_format(const struct mss_config *cfg, size_t i, char *out, size_t outlen)
+{
+	static const uint64_t size_scales[] = {1, 1024, 1024 * 1024, 1024 * 1024 * 1024};
+	static const uint64_t time_scales[] = {1, 60, 3600, 86400};
+	if (i >= NKEYS)
+		return -1;
+	const struct config_key *k = &config_keys[i];
+	if (k->type <= KEY_CODES || k->type == KEY_TIMEZONE)
+		return str_copy(out, outlen, (const char *)cfg + k->offset);
+	uint64_t v = field_number(cfg, k);
+	if (k->type == KEY_BOOL)
+		return str_copy(out, outlen, v ? "yes" : "no");
+	if (k->type == KEY_SIZE)
+		return format_scaled(v, " KMG", size_scales, 4, out, outlen);
+	if (k->type == KEY_SECONDS)
+		return format_scaled(v, "smhd", time_scales, 4, out, outlen);
+	return str_format(out, outlen, "%llu", (unsigned long long)v);
 }
 
 int config_data_path(const struct mss_config *cfg, const char *name, char *out, size_t outlen)

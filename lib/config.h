@@ -74,6 +74,10 @@ struct mss_config {
 	unsigned web_idle_timeout;                 /* seconds a web session lives unused; default 900 */
 	unsigned web_max_form;                     /* bytes of one form sent to mss-webd; default 64 KiB */
 	int log_stderr;                            /* 1 = log to stderr (also set by -d) */
+	unsigned password_min_length;              /* characters of a new password; default 12 */
+	uint64_t inactive_warning;   /* seconds idle before the retention warning; default 335d */
+	uint64_t inactive_delete;    /* seconds idle before deletion; default 365d; 0 = never */
+	unsigned retention_interval; /* seconds between two retention runs of a daemon; default 1d */
 };
 
 /* Sets every key to its default. */
@@ -83,11 +87,28 @@ int config_load(struct mss_config *cfg, const char *path, char *err, size_t errl
 /* Parses one "key = value" line (already without newline) into cfg; used by
  * config_load and the tests. Returns 0 or -1 with err = why (no file:line). */
 int config_set(struct mss_config *cfg, const char *key, const char *value, char *err, size_t errlen);
+/* The key table, for mssctl config show: key i's name (NULL past the end), and its
+ * value in cfg written as the file would hold it (sizes and durations in the largest
+ * exact unit: 25M, 1d). Returns 0, or -1 when out is too small or i is out of range. */
+size_t config_key_count(void);
+const char *config_key_name(size_t i);
+int config_key_format(const struct mss_config *cfg, size_t i, char *out, size_t outlen);
 /* Builds data_dir/name into out. Returns 0 or -1 if it does not fit. */
 int config_data_path(const struct mss_config *cfg, const char *name, char *out, size_t outlen);
 /* The effective blob_dir and master key file (their defaults under data_dir). */
 int config_blob_dir(const struct mss_config *cfg, char *out, size_t outlen);
 int config_master_key_file(const struct mss_config *cfg, char *out, size_t outlen);
+/* config_check.c: checks beyond the syntax, each problem given to report as one line
+ * naming the key, the file and why ("tls_key /etc/mss/key.pem: Permission denied").
+ * config_check_files opens every configured file as the daemons will (with the
+ * caller's privileges: the daemons read them before dropping theirs) and requires
+ * notify_command to be executable; config_check_values checks that the values agree
+ * (patient_domain set and not in domains, domains set, tls_cert and tls_key set,
+ * inactive_warning before inactive_delete). Each returns the number of
+ * problems. */
+typedef void (*config_report_fn)(void *arg, const char *why);
+int config_check_files(const struct mss_config *cfg, config_report_fn report, void *arg);
+int config_check_values(const struct mss_config *cfg, config_report_fn report, void *arg);
 /* True when domain (case-insensitive) is one served here: patient_domain or in domains. */
 int config_is_local_domain(const struct mss_config *cfg, const char *domain);
 

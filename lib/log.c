@@ -2,6 +2,8 @@
 
 #include "lib/log.h"
 
+#include <errno.h>
+#include <paths.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +19,14 @@ void log_open(const char *ident, int to_stderr)
 {
 	log_ident = ident;
 	log_to_stderr = to_stderr;
-	if (!to_stderr)
+	/* syslog(3) drops every line silently when nothing listens on /dev/log (a
+	 * container, a chroot, no syslog daemon): say so, and log to stderr instead. */
+	if (!to_stderr && access(_PATH_LOG, W_OK) != 0) {
+		fprintf(stderr, "%s: %s: %s: no syslog daemon? logging to standard error\n", ident, _PATH_LOG,
+		        strerror(errno));
+		log_to_stderr = 1;
+	}
+	if (!log_to_stderr)
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
 }
 

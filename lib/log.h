@@ -8,7 +8,8 @@
 
 enum log_level { LOG_LVL_DEBUG, LOG_LVL_INFO, LOG_LVL_WARN, LOG_LVL_ERR };
 
-/* ident: program name; to_stderr: 1 for stderr (foreground), 0 for syslog (mail facility). */
+/* ident: program name; to_stderr: 1 for stderr, 0 for syslog (mail facility). When
+ * /dev/log cannot be written, says so on stderr and logs there instead. */
 void log_open(const char *ident, int to_stderr);
 /* Logs one event: fmt is a printf format producing "key=value key=value" text. */
 void log_event(enum log_level lvl, const char *event, const char *fmt, ...)

@@ -268,6 +268,22 @@ int sql_lock(struct sql *db, const char *name, char *err, size_t errlen)
 	return db->drv->lock != NULL ? db->drv->lock(db, name, err, errlen) : 0;
 }
 
+int sql_backup(struct sql *db, const char *path, char *err, size_t errlen)
+{
+	if (sql_in_transaction(db)) {
+		str_format(err, errlen, "backup: a transaction is open");
+		return -1;
+	}
+	if (db->drv->backup == NULL) {
+		str_format(err, errlen,
+		           "the %s database is not copied by mssctl backup: use the engine's own "
+		           "backup (see doc/operations.md)",
+		           db->drv->name);
+		return 1;
+	}
+	return db->drv->backup(db, path, err, errlen);
+}
+
 #define SQL_TRANSACTION_TRIES 5
 
 int sql_transaction(struct sql *db, int (*fn)(void *arg, char *err, size_t errlen), void *arg, char *err,

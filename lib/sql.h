@@ -206,6 +206,15 @@ int sql_notify_fd(struct sql *db);
  * a new one and listen again: notifications sent meanwhile are gone). */
 int sql_notification(struct sql *db, char *payload, size_t len);
 
+/* ---- backup ------------------------------------------------------------------------ */
+
+/* Writes a consistent copy of the whole database to the new file path, while other
+ * connections go on reading and writing: SQLite's online backup API, in one step (one
+ * read snapshot), then the copy is synced. Never inside a transaction of db. Returns 0;
+ * 1 when this engine is not backed up this way (PostgreSQL: pg_dump, see
+ * doc/operations.md; err says so); -1 with err. */
+int sql_backup(struct sql *db, const char *path, char *err, size_t errlen);
+
 /* ---- schema migrations ----------------------------------------------------------- */
 
 /* One numbered step of one part's schema. sql is the text for every engine; when the

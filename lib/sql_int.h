@@ -54,6 +54,8 @@ struct sql_driver {
 	int (*listen)(struct sql *db, const char *channel, char *err, size_t errlen);
 	int (*notify_fd)(struct sql *db);
 	int (*notification)(struct sql *db, char *payload, size_t len);
+	/* sql_backup (NULL: the engine is backed up with its own tools) */
+	int (*backup)(struct sql *db, const char *path, char *err, size_t errlen);
 };
 
 /* Every driver's connection and cursor start with these. */

@@ -390,6 +390,42 @@ static bool lite_in_transaction(const struct sql *db)
 	return !sqlite3_get_autocommit(((const struct lite *)db)->h);
 }
 
+/* The online backup API (sqlite.org/backup.html): step(-1) copies every page under one
+ * read snapshot, so the copy is one committed state however busy the writers are (WAL:
+ * they are never blocked). The copy then leaves WAL mode, so that it is one file;
+ * rollback mode's default synchronous=FULL syncs it at each commit. */
+static int lite_backup(struct sql *db, const char *path, char *err, size_t errlen)
+{
+	sqlite3 *dst = NULL;
+	int rc = sqlite3_open_v2(path, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	sqlite3_backup *b = rc == SQLITE_OK ? sqlite3_backup_init(dst, "main", lite(db)->h, "main") : NULL;
+	if (b != NULL) {
+		for (unsigned attempt = 0; attempt < 200; attempt++) {
+			rc = sqlite3_backup_step(b, -1);
+			if (rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
+				break;
+			sql_backoff(attempt % 7);
+		}
+		rc = sqlite3_backup_finish(b) == SQLITE_OK && rc == SQLITE_DONE ? SQLITE_OK : rc;
+	} else if (rc == SQLITE_OK) {
+		rc = sqlite3_errcode(dst);
+	}
+	char *msg = NULL;
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(dst, "PRAGMA journal_mode=DELETE;", NULL, NULL, &msg);
+	if (rc != SQLITE_OK)
+		str_format(err, errlen, "backup to %s: %s", path,
+		           msg   ? msg
+		           : dst ? sqlite3_errmsg(dst)
+		                 : "?");
+	sqlite3_free(msg);
+	if (sqlite3_close(dst) != SQLITE_OK && rc == SQLITE_OK) {
+		str_format(err, errlen, "backup to %s: cannot close", path);
+		rc = SQLITE_ERROR;
+	}
+	return rc == SQLITE_OK ? 0 : -1;
+}
+
 const struct sql_driver sql_sqlite_driver = {
     .engine = SQL_SQLITE,
     .name = "sqlite",
@@ -409,4 +445,5 @@ const struct sql_driver sql_sqlite_driver = {
     .commit = lite_commit,
     .rollback = lite_rollback,
     .in_transaction = lite_in_transaction,
+    .backup = lite_backup,
 };

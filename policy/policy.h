@@ -10,6 +10,8 @@
 
 #include "auth/identity.h"
 #include "lib/status.h"
+#include <sys/types.h>
+
 #include "store/store.h"
 #include "vault/vault_message.h"
 
@@ -26,6 +28,52 @@ int policy_schema_migrate(struct store *st, int *applied, char *err, size_t errl
  * (err: "store schema older than this code (store 1 < 2): run mssctl migrate"); 2
  * when newer (err names the part: this code is older than the data); -1 on error. */
 int policy_schema_check(struct store *st, char *err, size_t errlen);
+/* Whether the daemons can work on cfg's store, checked as they will run: in a child
+ * process switched to cfg->user (as lib/master's sessions are), data_dir's files are
+ * checked (store_check_data_dir), the store opened and its schema checked. Returns 0,
+ * or -1 with err giving the cause and the remedy. The caller's privileges are kept. */
+int policy_store_ready(const struct mss_config *cfg, char *err, size_t errlen);
+
+struct account;
+/* Deletes an account and everything kept about it except the audit log: the account
+ * and its fingerprints, mailboxes, messages and blob files, vault index, grants and
+ * notices, authorised contacts, and the professionals' copies of its hidden documents
+ * (when a patient). The rows go in one transaction (a failure leaves the account
+ * whole), the files after the commit. *deleted: the account as it was. Returns 0, 1
+ * when there is no such account, -1 with err (nothing deleted), 2 when the account
+ * is deleted but some copies of its hidden documents are left (err says why; running
+ * it again cannot reach them: see doc/operations.md). The caller writes the audit
+ * record. */
+int policy_account_delete(struct store *st, const char *address, struct account *deleted, char *err,
+                          size_t errlen);
+
+/* Retention (policy_retention.c, DESIGN.md "Retention"): each account idle (no login
+ * since its last login or creation) for inactive_warning is warned once (INBOX message
+ * and notify_command account.inactive); idle for inactive_delete, and warned at least
+ * inactive_delete - inactive_warning before, it is deleted (policy_account_delete).
+ * inactive_delete = 0 turns retention off. Audited as retention.warn and
+ * retention.delete. */
+struct policy_retention_opts {
+	bool dry_run; /* decide and report only */
+	/* called for each account acted on (action "warn" or "delete"); may be NULL */
+	void (*each)(void *arg, const char *address, const char *action, int64_t idle_days);
+	void *arg;
+};
+struct policy_retention_report {
+	size_t accounts, warned, deleted;
+};
+/* One run at time now. Returns 0, or -1 when something failed (logged; the others
+ * are still done). */
+int policy_retention_run(struct store *st, int64_t now, const struct policy_retention_opts *o,
+                         struct policy_retention_report *r);
+/* data_dir/run/retention.lock, so that two runs (both daemons, mssctl) never overlap:
+ * returns the locked descriptor (close it to release), -1 when held elsewhere. */
+int policy_retention_lock(const struct mss_config *cfg);
+/* The daemons' daily run: forks a process that switches to cfg->user, runs retention
+ * at once and then every retention_interval seconds, and ends with its parent. Call
+ * before binding listeners (the process keeps none). Returns its pid, 0 when retention
+ * is off, -1 when fork failed. */
+pid_t policy_retention_start(const struct mss_config *cfg);
 
 /* Decides MAIL FROM for this sender (e.g. a professional may only send as their own
  * address: 553 5.7.1; an operator must be listed for the MAIL FROM domain: 550 5.7.1).

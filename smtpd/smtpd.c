@@ -78,20 +78,22 @@ static struct tls_ctx *load_tls(void)
 	return tls;
 }
 
-/* Opens the store once in the master, so a broken data_dir or a schema this code does
- * not match (mssctl migrate not run after an upgrade) stops the daemon at start rather
- * than failing every session. */
+/* Checks the store as the sessions will use it (as the daemons' user), so that a
+ * missing or unwritable data_dir, or a schema this code does not match (mssctl migrate
+ * not run after an upgrade), stops the daemon at start with the cause rather than
+ * failing every session. */
 static void check_store(void)
 {
-	char err[512];
-	struct store *st = store_open(&cfg, err, sizeof(err));
+	char err[1024];
 
-	if (st == NULL)
+	if (policy_store_ready(&cfg, err, sizeof(err)) < 0)
 		fatal("store: %s", err);
-	int rc = policy_schema_check(st, err, sizeof(err));
-	store_close(st);
-	if (rc != 0)
-		fatal("store: %s", err);
+}
+
+/* A configured file that cannot be read stops the start, naming it and why. */
+static void file_problem(void *arg, const char *why)
+{
+	fatal("%s: %s", (const char *)arg, why);
 }
 
 /* A signed audit checkpoint at shutdown, so the log's end is sealed (issue 6). */
@@ -135,6 +137,7 @@ int main(int argc, char **argv)
 
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.cfg = &cfg;
+	config_check_files(&cfg, file_problem, cfg.path);
 	ctx.tls = load_tls();
 	ctx.spf = smtp_spf_new(cfg.spf_zone_file, err, sizeof(err));
 	if (ctx.spf == NULL)
@@ -142,6 +145,8 @@ int main(int argc, char **argv)
 	if (oauth_keys_for_config(&cfg, &ctx.oauth, err, sizeof(err)) < 0)
 		fatal("OAuth: %s", err);
 	check_store();
+	if (policy_retention_start(&cfg) < 0) /* daily, in its own process */
+		fatal("retention: cannot fork");
 	if (master_bind(ls, 3, err, sizeof(err)) < 0)
 		fatal("%s", err);
 	signal(SIGPIPE, SIG_IGN);

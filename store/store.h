@@ -60,6 +60,27 @@ bool store_unavailable(struct store *st);
  * Returns 0 or -1 with err. */
 int store_create_data_dir(const struct mss_config *cfg, char *err, size_t errlen);
 
+/* Checks, with this process's effective ids, that data_dir exists, is initialised
+ * (mss.db) and that the database, blobs/, run/ can be written and keys/master.key
+ * read. Returns 0, or -1 with err giving the cause and the remedy that works ("run
+ * mssctl -c FILE init" only when that would succeed; "chown -R USER DIR" when the
+ * daemons' user cannot write). */
+int store_check_data_dir(const struct mss_config *cfg, char *err, size_t errlen);
+
+/* mssctl backup: writes into dir (new, or an empty folder) a copy of data_dir that is
+ * one consistent state while the daemons keep running: the database (the engine's
+ * online backup), the blobs it references, keys/, an empty run/, and MANIFEST (one
+ * "sha256  relative/path" line per file, as sha256sum(1) writes and checks). The copy
+ * is a data_dir as it stands: restoring is copying it into place (doc/operations.md).
+ * Returns 0 with report filled; 1 when the database engine is not copied this way
+ * (PostgreSQL: err names its own tool); -1 with err. */
+struct store_backup_report {
+	size_t blobs; /* blob files copied */
+	size_t keys;  /* key files copied */
+};
+int store_backup(struct store *st, const char *dir, struct store_backup_report *report, char *err,
+                 size_t errlen);
+
 /* Creates the store side of a new account: its wrapped key and the default mailboxes
  * INBOX, Sent (\Sent), Drafts (\Drafts), Trash (\Trash), all subscribed. Runs inside
  * the caller's write transaction if one is open. Returns 0, 1 when the account already
@@ -67,6 +88,25 @@ int store_create_data_dir(const struct mss_config *cfg, char *err, size_t errlen
 int store_user_create(struct store *st, const char *address, char *err, size_t errlen);
 /* Returns 1 when address has a store side, 0 when not, -1 on error. */
 int store_user_exists(struct store *st, const char *address);
+
+/* Files to remove once a transaction has committed (blobs nothing references). */
+struct store_paths {
+	char **v;
+	size_t n;
+};
+/* Unlinks every path (errors ignored: an orphan file is harmless) and frees. */
+void store_paths_unlink(struct store_paths *p);
+void store_paths_free(struct store_paths *p);
+
+/* Deletes the store side of address inside the caller's write transaction: its
+ * mailboxes, messages, subscriptions, blobs and wrapped key (without the key, a blob
+ * file left behind can no longer be read). The blob files to remove are added to
+ * gone: the caller unlinks them (store_paths_unlink) after its commit, or only frees
+ * the list after a rollback. Sessions that have one of its mailboxes selected are
+ * woken by the caller's store_notify_flush. Returns 0, 1 when address has no store
+ * side, -1 with err. */
+int store_user_delete(struct store *st, const char *address, struct store_paths *gone, char *err,
+                      size_t errlen);
 
 /* ---- flags ---------------------------------------------------------------------- */
 

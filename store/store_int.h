@@ -43,15 +43,9 @@ struct store {
 	size_t npending_notify;
 };
 
-/* A blob a transaction wrote or made unreferenced: removed after rollback or commit. */
-struct store_paths {
-	char **v;
-	size_t n;
-};
+/* struct store_paths (store.h): a blob a transaction wrote or made unreferenced,
+ * removed after rollback or commit. */
 void store_paths_add(struct store_paths *p, const char *path);
-/* Unlinks every path (errors ignored: an orphan file is harmless) and frees. */
-void store_paths_unlink(struct store_paths *p);
-void store_paths_free(struct store_paths *p);
 /* After a failed transaction: unlinks the blobs it wrote, unless the failure was a
  * lost connection at commit (the commit may have taken effect): then only frees. */
 void store_paths_discard(struct store *st, struct store_paths *p);

@@ -85,4 +85,13 @@ int vault_deliver_inbox(struct store *store, const struct vault_delivery *d,
  * (vault_file_message calls it). Returns 0, or -1 with err (built-in table kept). */
 int vault_classes_init(const struct mss_config *cfg, char *err, size_t errlen);
 
+/* vault_forget.c, for account deletion. Inside the caller's write transaction:
+ * removes the index rows, grants, notices, history position and blocks of address as
+ * patient, and its grants and notices as professional (a patient's block of that
+ * address stays). Returns 0 or -1 with err. */
+int vault_forget_account(struct store *st, const char *address, char *err, size_t errlen);
+/* After that commit: deletes the professionals' copies of the patient's
+ * INVISIBLE_PATIENT documents. Returns 0 or -1 with err. */
+int vault_forget_hidden_documents(struct store *st, const char *patient, char *err, size_t errlen);
+
 #endif

@@ -241,3 +241,24 @@ int vault_notify_command(const struct mss_config *cfg, const char *kind, const c
 	log_info("notify_command", "kind=%s patient=%s result=ok", kind, patient);
 	return 0;
 }
+
+int vault_notify_inactive(struct store *store, const char *address, int64_t delete_after)
+{
+	const struct mss_config *cfg = store_config(store);
+	char when[64], text[1024];
+	mss_date_rfc5322(cfg->timezone, delete_after, when, sizeof when);
+	if (str_format(text, sizeof text,
+	               "Votre messagerie de santé n'a pas été utilisée depuis "
+	               "longtemps.\r\n"
+	               "Sans connexion de votre part, elle sera supprimée avec son contenu "
+	               "après le %s, selon les règles de conservation des données.\r\n"
+	               "Pour la conserver, il suffit de vous connecter.\r\n\r\n"
+	               "Your health mailbox has not been used for a long time. Unless you log in, it will "
+	               "be deleted with its content after %s.\r\n",
+	               when, when) != 0)
+		return -1;
+	int rc = deliver_notice(store, address, "Votre messagerie sera supprimée sans connexion", text);
+	audit_notice(store, address, "account.inactive", NULL, rc == 0 ? "ok" : "failed");
+	vault_notify_command(cfg, "account.inactive", address);
+	return rc;
+}

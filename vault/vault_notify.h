@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "lib/config.h"
 #include "store/store.h"
@@ -33,6 +34,11 @@ int vault_notify_documents(struct store *store, const char *patient, const struc
  * patient per notify_access_interval seconds (0: every time). Returns 1 sent, 0 not
  * needed (already told recently), -1 error (logged). */
 int vault_notify_access(struct store *store, const char *patient, const char *professional);
+
+/* Retention (DESIGN.md): tells the account's INBOX, and notify_command with KIND
+ * account.inactive, that without a login it will be deleted after delete_after (Unix
+ * time). Audited. Returns 0, or -1 when the message could not be stored (logged). */
+int vault_notify_inactive(struct store *store, const char *address, int64_t delete_after);
 
 /* Runs notify_command KIND PATIENT when configured. Returns 0 (also when not
  * configured), -1 when it failed or timed out (logged). Waits at most notify_timeout. */

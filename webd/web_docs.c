@@ -57,17 +57,44 @@ static int own_document(struct web_req *r, const char *box, const char *uidtxt, 
 	return rc;
 }
 
+#define HEADER_READ_MAX (64 * 1024) /* what is read of a message to find its header */
+
+static int to_buf(void *arg, const char *p, size_t n)
+{
+	return buf_append(arg, p, n) < 0 ? -1 : 0;
+}
+
+/* The message's octets, whole or its header only (store_body_*). Returns 0 or -1. */
+static int read_message(struct store *st, int64_t mbid, uint32_t uid, bool header_only, struct buf *raw,
+                        char *err, size_t errlen)
+{
+	struct store_body *b = NULL;
+	int rc = store_body_open(st, mbid, uid, &b, err, errlen);
+
+	if (rc != 1) {
+		if (rc == 0)
+			str_copy(err, errlen, "no such message");
+		return -1;
+	}
+	if (header_only)
+		rc = store_body_read(b, 0, HEADER_READ_MAX, to_buf, raw, err, errlen);
+	else
+		rc = store_body_read_all(b, raw, err, errlen);
+	store_body_close(b);
+	if (rc == 0 && header_only)
+		raw->len = msg_header_size(raw->data, raw->len);
+	return rc;
+}
+
 /* The message's bytes (whole, or header only) into raw, parsed into m. Returns 0 or -1. */
 static int load(struct web_req *r, int64_t mbid, uint32_t uid, bool header_only, struct buf *raw,
                 struct msg *m)
 {
-	struct store_section sec = {.kind = header_only ? STORE_SECTION_HEADER : STORE_SECTION_ALL,
-	                            .length = UINT64_MAX};
 	struct msg_limits lim;
 	char err[256];
 
 	memset(m, 0, sizeof(*m));
-	if (store_fetch_section(r->st, mbid, uid, &sec, raw, err, sizeof(err)) != 0) {
+	if (read_message(r->st, mbid, uid, header_only, raw, err, sizeof(err)) != 0) {
 		log_err("web.document", "user=%s error=\"%s\"", r->sess.account, err);
 		return -1;
 	}

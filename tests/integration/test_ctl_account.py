@@ -33,7 +33,7 @@ def test_init_refuses_to_overwrite(mss_factory):
 
 def test_add_list_show(mss_factory, pki):
     m = mss_factory()
-    r = m.add_account(PATIENT, "patient", password="s3cret-pass", name="Patient Demo")
+    r = m.add_account(PATIENT, "patient", password="s3cret-passphrase", name="Patient Demo")
     assert r.returncode == 0
     m.add_account(PRO, "professional", cert=pki / "pro.crt", name="Dr Martin")
     out = m.ctl("account", "list").stdout.splitlines()
@@ -49,17 +49,17 @@ def test_add_list_show(mss_factory, pki):
 @pytest.mark.sqlite_only
 def test_password_is_argon2id_never_plain(mss_factory):
     m = mss_factory()
-    m.add_account(PATIENT, "patient", password="s3cret-pass")
+    m.add_account(PATIENT, "patient", password="s3cret-passphrase")
     rows = m.sql("SELECT password_hash FROM accounts WHERE address = ?", PATIENT)
     assert rows[0][0].startswith("$argon2id$")
     db = (m.data_dir / "mss.db").read_bytes() + (m.data_dir / "mss.db-wal").read_bytes() \
         if (m.data_dir / "mss.db-wal").exists() else (m.data_dir / "mss.db").read_bytes()
-    assert b"s3cret-pass" not in db
+    assert b"s3cret-passphrase" not in db
 
 
 def test_account_gets_default_mailboxes(mss_factory):
     m = mss_factory()
-    m.add_account(PATIENT, "patient", password="x-pass")
+    m.add_account(PATIENT, "patient", password="x-password-long")
     names = {r[0] for r in m.sql(
         "SELECT m.name FROM mailboxes m JOIN store_users u ON u.id = m.user_id WHERE u.address = ?",
         PATIENT)}
@@ -108,7 +108,7 @@ def test_failed_add_leaves_nothing(mss_factory, pki):
 
 def test_disable(mss_factory):
     m = mss_factory()
-    m.add_account(PATIENT, "patient", password="x-pass")
+    m.add_account(PATIENT, "patient", password="x-password-long")
     assert m.ctl("account", "disable", PATIENT).returncode == 0
     assert "state: disabled" in m.ctl("account", "show", PATIENT).stdout
 
@@ -139,6 +139,6 @@ def test_missing_data_dir_says_what_to_do(mss_factory):
 
 def test_admin_actions_are_audited(mss_factory):
     m = mss_factory()
-    m.add_account(PATIENT, "patient", password="x-pass")
+    m.add_account(PATIENT, "patient", password="x-password-long")
     actions = [r[0] for r in m.sql("SELECT action FROM audit_log ORDER BY seq")]
     assert "admin.init" in actions and "admin.account.add" in actions

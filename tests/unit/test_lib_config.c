@@ -144,6 +144,46 @@ static void test_line_too_long(void **state)
 	unlink(path);
 }
 
+/* config show writes each value as the file would hold it: reading it back gives the
+ * same setting, and sizes and durations use their largest exact unit. */
+static void test_format_round_trip(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *key, *in, *out;
+	} rows[] = {
+	    {"max_message_size", "10485760", "10M"},
+	    {"max_message_size", "1536", "1536"},
+	    {"max_message_size", "2G", "2G"},
+	    {"smtp_data_timeout", "900", "15m"},
+	    {"notify_access_interval", "0", "0"},
+	    {"notify_access_interval", "48h", "2d"},
+	    {"log_stderr", "on", "yes"},
+	    {"domains", "a.test, b.test", "a.test, b.test"},
+	    {"max_sessions", "17", "17"},
+	};
+	char err[256], out[256];
+	for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+		struct mss_config cfg, again;
+		config_defaults(&cfg);
+		config_defaults(&again);
+		assert_int_equal(config_set(&cfg, rows[r].key, rows[r].in, err, sizeof err), 0);
+		size_t i = 0;
+		while (strcmp(config_key_name(i), rows[r].key) != 0)
+			i++;
+		assert_int_equal(config_key_format(&cfg, i, out, sizeof out), 0);
+		assert_string_equal(out, rows[r].out);
+		assert_int_equal(config_set(&again, rows[r].key, out, err, sizeof err), 0);
+		assert_memory_equal(&cfg, &again, sizeof cfg);
+	}
+	assert_null(config_key_name(config_key_count()));
+	char tiny[2];
+	struct mss_config cfg;
+	config_defaults(&cfg);
+	assert_int_equal(config_key_format(&cfg, 0, out, sizeof out), 0); /* hostname */
+	assert_int_equal(config_key_format(&cfg, 0, tiny, sizeof tiny), -1);
+}
+
 /* The shared store's keys (issue 18): their defaults parse (config_defaults aborted
  * on an empty store once), a URI is taken, anything else refused without repeating
  * the value (it may hold a password), and the effective paths fall back on data_dir. */
@@ -174,9 +214,13 @@ static void test_store_keys(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_table),          cmocka_unit_test(test_defaults_and_values),
-	    cmocka_unit_test(test_value_too_long), cmocka_unit_test(test_missing_file),
-	    cmocka_unit_test(test_line_too_long),  cmocka_unit_test(test_store_keys),
+	    cmocka_unit_test(test_table),
+	    cmocka_unit_test(test_defaults_and_values),
+	    cmocka_unit_test(test_value_too_long),
+	    cmocka_unit_test(test_missing_file),
+	    cmocka_unit_test(test_line_too_long),
+	    cmocka_unit_test(test_store_keys),
+	    cmocka_unit_test(test_format_round_trip),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -437,6 +437,40 @@ static void test_migrations_and_schema_check(void **state)
 	assert_non_null(strstr(err, "out of order"));
 }
 
+/* The online backup copies a committed state while another connection holds a write
+ * transaction open (WAL: neither waits for the other); never from inside one. */
+static void test_backup_is_one_committed_state(void **state)
+{
+	struct sql *db = *state;
+	char err[256], copy_path[96];
+	snprintf(copy_path, sizeof copy_path, "%s.backup", dbpath);
+	if (on_pg) { /* the engine's own tools copy it: said, not done (doc/operations.md) */
+		assert_int_equal(sql_backup(db, copy_path, err, sizeof err), 1);
+		assert_non_null(strstr(err, "doc/operations.md"));
+		return;
+	}
+	unlink(copy_path);
+	assert_int_equal(sql_exec(db, "row", "INSERT INTO t(i) VALUES(7)", SQL_NOARGS, err, sizeof err), 1);
+	struct sql *other = sql_open(dbpath, 0, err, sizeof err);
+	assert_non_null(other);
+	assert_int_equal(sql_begin_write(other, err, sizeof err), 0);
+	assert_int_equal(
+	    sql_exec(other, "pending", "INSERT INTO t(i) VALUES(8)", SQL_NOARGS, err, sizeof err), 1);
+	assert_int_equal(sql_backup(db, copy_path, err, sizeof err), 0);
+	assert_int_equal(sql_commit(other, err, sizeof err), 0);
+	sql_close(other);
+	struct sql *copy = sql_open(copy_path, 0, err, sizeof err);
+	assert_non_null(copy);
+	assert_int_equal(count(copy, "SELECT count(*) FROM t"), 1); /* not the uncommitted row */
+	assert_int_equal(count(copy, "SELECT i FROM t"), 7);
+	sql_close(copy);
+	assert_int_equal(sql_begin_write(db, err, sizeof err), 0);
+	assert_int_equal(sql_backup(db, copy_path, err, sizeof err), -1);
+	assert_non_null(strstr(err, "transaction"));
+	sql_rollback(db);
+	unlink(copy_path);
+}
+
 static void test_open_missing_without_create(void **state)
 {
 	(void)state;
@@ -672,6 +706,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_busy_waits_for_other_connection, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_migrations_and_schema_check, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_backup_is_one_committed_state, setup, teardown),
 	    cmocka_unit_test(test_open_missing_without_create),
 	    cmocka_unit_test(test_placeholders_dollar),
 	};
