@@ -8,6 +8,7 @@
 #include "imapd/imap_cmd.h"
 #include "imapd/imap_mutf7.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/str.h"
 #include "audit/audit.h"
 
@@ -23,6 +24,8 @@ void imap_reply(struct imap_session *s, const char *tag, const char *status, con
 	bool bad = strcmp(status, "BAD") == 0;
 	if (s->view.open && !s->close_after_reply && !(s->cmd_flags & CMD_NO_SYNC))
 		imap_view_sync(s, (s->cmd_flags & CMD_NO_EXPUNGE) == 0);
+	if (bad || strcmp(status, "NO") == 0)
+		metrics_count1(METRICS_IMAP_REFUSALS, status);
 	conn_printf(s->conn, "%s %s ", tag, status);
 	/* unbounded on purpose: [COPYUID ...] and [MODIFIED ...] sets may be long */
 	struct buf text;
@@ -333,7 +336,12 @@ static void run_one(struct imap_session *s, struct buf *cmdbuf)
 		imap_command_free(&cmd);
 		return;
 	}
+	/* IDLE lasts as long as the client wants: not a command's latency */
+	bool timed = strcmp(cmd.name, "IDLE") != 0;
+	uint64_t t0 = timed ? metrics_now_usec() : 0;
 	imap_cmd_dispatch(s, &cmd);
+	if (timed)
+		metrics_observe(METRICS_IMAP_COMMAND, metrics_now_usec() - t0);
 	imap_command_free(&cmd);
 }
 
