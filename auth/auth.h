@@ -50,6 +50,7 @@ enum auth_input {
 	AUTH_INPUT_OK = 0,
 	AUTH_INPUT_MALFORMED, /* the decoded message does not follow its mechanism's syntax */
 	AUTH_INPUT_TOO_LONG,  /* a token over AUTH_TOKEN_MAX: refused unread */
+	AUTH_INPUT_CANCELLED, /* the client cancelled the exchange ("*") */
 };
 
 /* The verified TLS client certificate (from lib/tls.h), as authentication needs it. */
@@ -83,7 +84,8 @@ enum auth_result {
 enum auth_reason {
 	AUTH_R_OK = 0,
 	AUTH_R_BAD_CREDENTIALS,    /* unknown account, no or wrong password */
-	AUTH_R_MALFORMED,          /* the SASL message does not parse */
+	AUTH_R_MALFORMED,          /* the SASL message does not parse (bad base64 too) */
+	AUTH_R_CANCELLED,          /* the client cancelled the exchange */
 	AUTH_R_DISABLED,           /* the account is disabled */
 	AUTH_R_AUTHZID,            /* an authorization identity other than the account */
 	AUTH_R_NEEDS_CERT,         /* a professional's password without a client certificate */

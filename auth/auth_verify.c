@@ -19,6 +19,7 @@ static const char *const reason_names[AUTH_R_COUNT] = {
     [AUTH_R_OK] = "ok",
     [AUTH_R_BAD_CREDENTIALS] = "bad-credentials",
     [AUTH_R_MALFORMED] = "malformed",
+    [AUTH_R_CANCELLED] = "cancelled",
     [AUTH_R_DISABLED] = "disabled",
     [AUTH_R_AUTHZID] = "authzid-differs",
     [AUTH_R_NEEDS_CERT] = "password-without-certificate",
@@ -200,6 +201,8 @@ static enum auth_reason decide(const struct auth_ctx *ctx, const struct auth_req
 	memset(&f, 0, sizeof(f));
 	memset(a, 0, sizeof(*a));
 	f.mech = rq->mech;
+	if (rq->input == AUTH_INPUT_CANCELLED)
+		return AUTH_R_CANCELLED;
 	if (rq->mech == AUTH_MECH_EXTERNAL)
 		r = external_facts(ctx, rq, a, &f);
 	else if (is_token(rq->mech))

@@ -203,6 +203,24 @@ static enum sasl_outcome verified(struct exchange *x, enum auth_mech mech, const
 	}
 }
 
+/* An exchange that ended before a complete message (bad base64, an unusable line, a
+ * cancel) is still an attempt: verification audits it and counts it against the client
+ * address, so probing with broken input is recorded and throttled like guessing. The
+ * reply keeps its own code (501 / BAD), unless the count reached a lockout. */
+static enum sasl_outcome stopped(struct exchange *x, struct auth_request *rq, struct auth_reply *rp,
+                                 enum sasl_outcome stop)
+{
+	if (stop != SASL_MALFORMED && stop != SASL_CANCELLED)
+		return stop;
+	rq->input = stop == SASL_CANCELLED ? AUTH_INPUT_CANCELLED : AUTH_INPUT_MALFORMED;
+	memset(rp, 0, sizeof(*rp));
+	x->io->verify(x->io->arg, rq, rp);
+	sleep_ms(rp->delay_ms);
+	if (rp->result == AUTH_LOCKED || rp->result == AUTH_TEMPFAIL)
+		return rp->result == AUTH_LOCKED ? SASL_LOCKED : SASL_TEMPFAIL;
+	return stop;
+}
+
 static enum sasl_outcome exchange(struct exchange *x, enum auth_mech mech, struct auth_request *rq,
                                   struct auth_reply *rp)
 {
@@ -214,7 +232,7 @@ static enum sasl_outcome exchange(struct exchange *x, enum auth_mech mech, struc
 	rq->user[0] = rq->authzid[0] = rq->secret[0] = '\0';
 	r = mech == AUTH_MECH_LOGIN ? read_login(x, rq, &stop) : read_single(x, mech, rq, &stop);
 	if (r < 0)
-		return stop;
+		return stopped(x, rq, rp, stop);
 	memset(rp, 0, sizeof(*rp));
 	x->io->verify(x->io->arg, rq, rp);
 	sodium_memzero(rq->secret, sizeof(rq->secret));

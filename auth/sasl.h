@@ -64,7 +64,9 @@ struct sasl_io {
  * initial response as sent (base64; "=" is an empty one, RFC 4954 4 and RFC 4959), or
  * NULL when there was none. rq: the caller's request with client_ip, protocol,
  * listener and peer filled in; sasl_run fills the rest and wipes the secret before it
- * returns. rp is filled for SASL_OK, SASL_FAILED, SASL_LOCKED and SASL_TEMPFAIL.
+ * returns. rp is filled for every outcome but SASL_GONE: a malformed or cancelled
+ * exchange is verified too, so that it is audited and throttled (reason "malformed",
+ * "cancelled").
  * XOAUTH2 and OAUTHBEARER answer a refused token with the error challenge of RFC 7628
  * 3.2.2 and read the client's dummy response before failing. */
 enum sasl_outcome sasl_run(enum auth_mech mech, const char *initial, const struct sasl_io *io,

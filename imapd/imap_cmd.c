@@ -37,8 +37,9 @@ static const struct imap_cmd_def cmd_table[] = {
     {"LSUB", cmd_list, S_AUTHED, 0},
     {"NAMESPACE", cmd_namespace, S_AUTHED, 0},
     {"STATUS", cmd_status, S_AUTHED, 0},
-    {"APPEND", cmd_append, S_AUTHED, CMD_LITERAL_BIG},
+    {"APPEND", cmd_append, S_AUTHED, CMD_STREAM},
     {"IDLE", cmd_idle, S_AUTHED, 0},
+    {"COMPRESS", cmd_compress, S_AUTHED, 0},
     {"SETACL", cmd_setacl, S_AUTHED, 0},
     {"DELETEACL", cmd_setacl, S_AUTHED, 0},
     {"GETACL", cmd_getacl, S_AUTHED, 0},
@@ -54,7 +55,12 @@ static const struct imap_cmd_def cmd_table[] = {
     {"STORE", cmd_store, S_SE, CMD_NO_EXPUNGE},
     {"COPY", cmd_copy, S_SE, 0},
     {"MOVE", cmd_copy, S_SE, 0},
+    {"SORT", cmd_sort, S_SE, CMD_NO_EXPUNGE},
+    {"CANCELUPDATE", cmd_cancelupdate, S_SE, 0},
+    {"THREAD", cmd_thread, S_SE, CMD_NO_EXPUNGE},
     {"UID SEARCH", cmd_search, S_SE, 0},
+    {"UID SORT", cmd_sort, S_SE, 0},
+    {"UID THREAD", cmd_thread, S_SE, 0},
     {"UID FETCH", cmd_fetch, S_SE, 0},
     {"UID STORE", cmd_store, S_SE, 0},
     {"UID COPY", cmd_copy, S_SE, 0},
@@ -69,6 +75,7 @@ static const struct imap_cmd_def cmd_table[] = {
 #define CAP_PRE_AUTH 0x4u /* only before authentication */
 #define CAP_CERT 0x8u     /* only when the client certificate maps to an account */
 #define CAP_OAUTH 0x10u   /* only when OAuth is configured */
+#define CAP_AUTHED 0x20u  /* only once authenticated */
 
 struct imap_capa {
 	const char *name;
@@ -89,6 +96,7 @@ static const struct imap_capa capa_table[] = {
     {"AUTH=OAUTHBEARER", "RFC 7628", CAP_TLS | CAP_PRE_AUTH | CAP_OAUTH},
     {"SASL-IR", "RFC 4959", CAP_ALWAYS},
     {"LITERAL+", "RFC 7888", CAP_ALWAYS},
+    {"MULTIAPPEND", "RFC 3502", CAP_ALWAYS},
     {"ENABLE", "RFC 5161", CAP_ALWAYS},
     {"IDLE", "RFC 2177", CAP_ALWAYS},
     {"UIDPLUS", "RFC 4315", CAP_ALWAYS},
@@ -100,12 +108,20 @@ static const struct imap_capa capa_table[] = {
     {"ID", "RFC 2971", CAP_ALWAYS},
     {"CONDSTORE", "RFC 7162", CAP_ALWAYS},
     {"ESEARCH", "RFC 4731", CAP_ALWAYS},
+    {"SORT", "RFC 5256", CAP_ALWAYS},
+    {"SORT=DISPLAY", "RFC 5957", CAP_ALWAYS},
+    {"ESORT", "RFC 5267", CAP_ALWAYS},
+    {"CONTEXT=SEARCH", "RFC 5267", CAP_ALWAYS},
+    {"CONTEXT=SORT", "RFC 5267 (UPDATE answered NOUPDATE)", CAP_ALWAYS},
+    {"THREAD=ORDEREDSUBJECT", "RFC 5256", CAP_ALWAYS},
+    {"THREAD=REFERENCES", "RFC 5256", CAP_ALWAYS},
     {"SEARCHRES", "RFC 5182", CAP_ALWAYS},
     {"BINARY", "RFC 3516", CAP_ALWAYS},
     {"LIST-EXTENDED", "RFC 5258", CAP_ALWAYS},
     {"LIST-STATUS", "RFC 5819", CAP_ALWAYS},
     {"STATUS=SIZE", "RFC 8438", CAP_ALWAYS},
     {"ACL", "RFC 4314", CAP_ALWAYS},
+    {"COMPRESS=DEFLATE", "RFC 4978", CAP_AUTHED},
 };
 
 const struct imap_cmd_def *imap_cmd_find(const char *name)
@@ -130,6 +146,8 @@ static bool capa_applies(const struct imap_session *s, unsigned when)
 	if ((when & CAP_CERT) && !sasl_offered(&o, AUTH_MECH_EXTERNAL))
 		return false;
 	if ((when & CAP_OAUTH) && !sasl_offered(&o, AUTH_MECH_OAUTHBEARER))
+		return false;
+	if ((when & CAP_AUTHED) && s->state == IMAP_STATE_NOT_AUTH)
 		return false;
 	return true;
 }

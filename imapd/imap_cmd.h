@@ -8,13 +8,13 @@
 #ifndef MSS_IMAP_CMD_H
 #define MSS_IMAP_CMD_H
 
-#include "imapd/imap_parser.h"
+#include "imap/imap_parser.h"
 #include "imapd/imap_session.h"
 
 /* Row flags. */
-#define CMD_NO_EXPUNGE 0x01u  /* untagged EXPUNGE forbidden while answering (RFC 9051 7.5.1) */
-#define CMD_LITERAL_BIG 0x02u /* literals up to max_message_size (APPEND) */
-#define CMD_NO_SYNC 0x04u     /* no untagged updates at all (LOGOUT: nothing after BYE) */
+#define CMD_NO_EXPUNGE 0x01u /* untagged EXPUNGE forbidden while answering (RFC 9051 7.5.1) */
+#define CMD_STREAM 0x02u     /* reads its own literals, streamed (APPEND: up to max_message_size) */
+#define CMD_NO_SYNC 0x04u    /* no untagged updates at all (LOGOUT: nothing after BYE) */
 
 typedef void (*imap_cmd_fn)(struct imap_session *s, struct imap_command *c);
 
@@ -57,10 +57,11 @@ void cmd_delete(struct imap_session *s, struct imap_command *c);
 void cmd_rename(struct imap_session *s, struct imap_command *c);
 void cmd_subscribe(struct imap_session *s, struct imap_command *c);
 void cmd_status(struct imap_session *s, struct imap_command *c);
-void cmd_append(struct imap_session *s, struct imap_command *c);
 void cmd_check(struct imap_session *s, struct imap_command *c);
 void cmd_close(struct imap_session *s, struct imap_command *c);
 void cmd_expunge(struct imap_session *s, struct imap_command *c);
+/* imap_append.c */
+void cmd_append(struct imap_session *s, struct imap_command *c);
 /* imap_list.c */
 void cmd_list(struct imap_session *s, struct imap_command *c);
 void cmd_namespace(struct imap_session *s, struct imap_command *c);
@@ -68,11 +69,22 @@ void cmd_namespace(struct imap_session *s, struct imap_command *c);
 void cmd_fetch(struct imap_session *s, struct imap_command *c);
 /* imap_search.c */
 void cmd_search(struct imap_session *s, struct imap_command *c);
+void cmd_cancelupdate(struct imap_session *s, struct imap_command *c); /* imap_context.c */
+void cmd_sort(struct imap_session *s, struct imap_command *c);         /* imap_sort.c */
+void cmd_thread(struct imap_session *s, struct imap_command *c);       /* imap_sort.c */
 /* imap_msg.c */
 void cmd_store(struct imap_session *s, struct imap_command *c);
 void cmd_copy(struct imap_session *s, struct imap_command *c);
+/* imap_compress.c */
+void cmd_compress(struct imap_session *s, struct imap_command *c);
 /* imap_idle.c */
 void cmd_idle(struct imap_session *s, struct imap_command *c);
+
+/* The mailbox name argument i of a command that writes into or removes the mailbox:
+ * decoded into out, or false with the reply written (BAD for a bad argument, NO for
+ * the shared namespace and a patient's Historique). */
+bool imap_writable_mailbox_arg(struct imap_session *s, struct imap_command *c, size_t i, char *out,
+                               size_t outlen);
 
 /* Shared by STATUS and LIST RETURN (STATUS): writes "* STATUS name (items)" for the
  * UTF-8 mailbox name with the items of list (an IMAP_ARG_LIST). Returns 0, 1 when the

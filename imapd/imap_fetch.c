@@ -1,287 +1,42 @@
-/* imap_fetch.c: FETCH and UID FETCH (RFC 9051 6.4.5, 7.5.2; RFC 7162 CHANGEDSINCE).
+/* imap_fetch.c: FETCH and UID FETCH (RFC 9051 6.4.5, 7.5.2; RFC 3516 BINARY; RFC 7162
+ * CHANGEDSINCE).
  *
- * ENVELOPE and BODYSTRUCTURE come ready-made from the store's cache (built once with
- * libetpan at delivery); section octets are cut by the store, which decrypts the
- * message once for several sections. */
+ * The items are parsed by imap/imap_fetch_items.c. ENVELOPE and BODYSTRUCTURE come
+ * ready-made from the store's row (built once at delivery). A body section costs one
+ * indexed lookup (store_body_open: the blob and the part tree) and one streamed
+ * decryption that sends only the section's octets, straight into the reply: the
+ * message is never held whole. BINARY decodes the part on the way out; its size is
+ * known from the part tree, so the literal's length is written first. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "imapd/imap_binary.h"
+#include "imap/imap_date.h"
+#include "imap/imap_decode.h"
+#include "imap/imap_fetch_items.h"
+#include "imap/imap_mime.h"
 #include "imapd/imap_cmd.h"
-#include "imapd/imap_date.h"
 #include "imapd/imap_vault.h"
 #include "lib/log.h"
 #include "lib/str.h"
 
-enum fetch_kind {
-	F_FLAGS,
-	F_UID,
-	F_INTERNALDATE,
-	F_SIZE,
-	F_ENVELOPE,
-	F_BODYSTRUCTURE,
-	F_BODY,    /* non-extensible structure */
-	F_SECTION, /* BODY[...] / BODY.PEEK[...] / RFC822 / RFC822.HEADER / RFC822.TEXT */
-	F_MODSEQ,
-	F_BINARY,      /* BINARY[part]<partial> / BINARY.PEEK (RFC 3516, RFC 9051) */
-	F_BINARY_SIZE, /* BINARY.SIZE[part] */
+/* How one message's answer ended. */
+enum fetch_rc {
+	FETCH_OK = 0,
+	FETCH_GONE = 1,        /* expunged meanwhile */
+	FETCH_FAILED = -1,     /* a store error before anything of the message was sent */
+	FETCH_BROKEN = -2,     /* a literal was started and could not be finished: the session ends */
+	FETCH_UNKNOWN_CTE = -3 /* BINARY of an encoding that cannot be undone */
 };
 
-struct fetch_item {
-	enum fetch_kind kind;
-	bool peek;
-	char label[IMAP_NAME_MAX + 256]; /* how the item is named in the response */
-	struct store_section sec;
-	char *storage; /* owned by sec (store_section_parse) */
-	bool partial;
+struct fetch_msg {
+	struct imap_session *s;
+	const struct imap_msg *m;
+	size_t seq;
+	struct store_message meta;
+	struct store_body *body; /* opened on the first section */
 };
 
-struct fetch_req {
-	struct fetch_item items[64];
-	size_t n;
-	unsigned want;  /* STORE_WANT_* */
-	bool need_meta; /* INTERNALDATE, RFC822.SIZE or structures */
-	bool sets_seen;
-	bool has_section;      /* message content is read (counted for the audit) */
-	bool content;          /* a body's content, not only headers: a consultation of a document */
-	uint64_t changedsince; /* CHANGEDSINCE modifier, 0 = none */
-};
-
-static struct fetch_item *add_item(struct fetch_req *r, enum fetch_kind k)
-{
-	if (r->n >= sizeof(r->items) / sizeof(r->items[0]))
-		return NULL;
-	struct fetch_item *it = &r->items[r->n++];
-	memset(it, 0, sizeof(*it));
-	it->kind = k;
-	return it;
-}
-
-/* "<offset.length>" after a section. Returns 0 or -1. */
-static int parse_partial(const char *p, struct store_section *sec)
-{
-	uint64_t off, len;
-	char a[24], b[24];
-	const char *dot = strchr(p, '.'), *end = strchr(p, '>');
-	if (p[0] != '<' || dot == NULL || end == NULL || end[1] != '\0' || dot > end)
-		return -1;
-	if ((size_t)(dot - p - 1) >= sizeof(a) || (size_t)(end - dot - 1) >= sizeof(b))
-		return -1;
-	memcpy(a, p + 1, (size_t)(dot - p - 1));
-	a[dot - p - 1] = '\0';
-	memcpy(b, dot + 1, (size_t)(end - dot - 1));
-	b[end - dot - 1] = '\0';
-	if (str_to_u64(a, UINT32_MAX, &off) < 0 || str_to_u64(b, UINT32_MAX, &len) < 0 || len == 0)
-		return -1;
-	sec->offset = off;
-	sec->length = len;
-	return 0;
-}
-
-/* BODY[...]<...> / BODY.PEEK[...]<...>. */
-static int parse_section_item(struct fetch_req *r, const char *s)
-{
-	bool peek = str_iprefix(s, "BODY.PEEK[");
-	const char *open = strchr(s, '['), *close = strchr(s, ']');
-	if (open == NULL || close == NULL || close < open)
-		return -1;
-	struct fetch_item *it = add_item(r, F_SECTION);
-	if (it == NULL)
-		return -1;
-	char spec[256];
-	if ((size_t)(close - open - 1) >= sizeof(spec))
-		return -1;
-	memcpy(spec, open + 1, (size_t)(close - open - 1));
-	spec[close - open - 1] = '\0';
-	if (store_section_parse(spec, &it->sec, &it->storage) < 0) {
-		r->n--;
-		return -1;
-	}
-	it->sec.offset = 0;
-	it->sec.length = UINT64_MAX;
-	if (close[1] != '\0') {
-		if (parse_partial(close + 1, &it->sec) < 0)
-			return -1;
-		it->partial = true;
-	}
-	it->peek = peek;
-	str_format(it->label, sizeof(it->label), "BODY[%s]", spec);
-	if (!peek)
-		r->sets_seen = true;
-	r->has_section = true;
-	r->content |= it->sec.kind == STORE_SECTION_ALL || it->sec.kind == STORE_SECTION_TEXT;
-	return 0;
-}
-
-/* BINARY[part]<partial>, BINARY.PEEK[part]<partial>, BINARY.SIZE[part]: the section is a
- * part number only (RFC 9051 6.4.5). */
-static int parse_binary_item(struct fetch_req *r, const char *s)
-{
-	bool size = str_iprefix(s, "BINARY.SIZE[");
-	bool peek = str_iprefix(s, "BINARY.PEEK[");
-	const char *open = strchr(s, '['), *close = strchr(s, ']');
-	char spec[64];
-	if (open == NULL || close == NULL || close < open || (size_t)(close - open - 1) >= sizeof(spec))
-		return -1;
-	memcpy(spec, open + 1, (size_t)(close - open - 1));
-	spec[close - open - 1] = '\0';
-	for (const char *p = spec; *p; p++)
-		if (!(*p >= '0' && *p <= '9') && *p != '.')
-			return -1;
-	struct fetch_item *it = add_item(r, size ? F_BINARY_SIZE : F_BINARY);
-	if (it == NULL)
-		return -1;
-	if (store_section_parse(spec, &it->sec, &it->storage) < 0 || it->sec.kind != STORE_SECTION_ALL)
-		return -1;
-	it->sec.offset = 0;
-	it->sec.length = UINT64_MAX;
-	if (close[1] != '\0') {
-		if (size || parse_partial(close + 1, &it->sec) < 0)
-			return -1;
-		it->partial = true;
-	}
-	it->peek = peek || size;
-	str_format(it->label, sizeof(it->label), "%s[%s]", size ? "BINARY.SIZE" : "BINARY", spec);
-	if (!it->peek)
-		r->sets_seen = true;
-	r->has_section = true;
-	r->content |= !size;
-	return 0;
-}
-
-/* RFC822, RFC822.HEADER, RFC822.TEXT: old names of BODY[], BODY.PEEK[HEADER], BODY[TEXT]. */
-static int parse_rfc822(struct fetch_req *r, const char *s)
-{
-	const char *spec = str_ieq(s, "RFC822") ? "" : str_ieq(s, "RFC822.HEADER") ? "HEADER" : "TEXT";
-	struct fetch_item *it = add_item(r, F_SECTION);
-	if (it == NULL || store_section_parse(spec, &it->sec, &it->storage) < 0)
-		return -1;
-	it->sec.offset = 0;
-	it->sec.length = UINT64_MAX;
-	it->peek = str_ieq(s, "RFC822.HEADER");
-	if (!it->peek)
-		r->sets_seen = true;
-	r->has_section = true;
-	r->content |= !str_ieq(s, "RFC822.HEADER");
-	str_copy(it->label, sizeof(it->label),
-	         str_ieq(s, "RFC822")          ? "RFC822"
-	         : str_ieq(s, "RFC822.HEADER") ? "RFC822.HEADER"
-	                                       : "RFC822.TEXT");
-	return 0;
-}
-
-static int parse_simple(struct fetch_req *r, const char *s)
-{
-	static const struct {
-		const char *name;
-		enum fetch_kind kind;
-		unsigned want;
-	} t[] = {
-	    {"FLAGS", F_FLAGS, 0},
-	    {"UID", F_UID, 0},
-	    {"INTERNALDATE", F_INTERNALDATE, 0},
-	    {"RFC822.SIZE", F_SIZE, 0},
-	    {"ENVELOPE", F_ENVELOPE, STORE_WANT_ENVELOPE},
-	    {"BODYSTRUCTURE", F_BODYSTRUCTURE, STORE_WANT_BODYSTRUCTURE},
-	    {"BODY", F_BODY, STORE_WANT_BODY},
-	    {"MODSEQ", F_MODSEQ, 0},
-	};
-	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		if (!str_ieq(s, t[i].name))
-			continue;
-		if (add_item(r, t[i].kind) == NULL)
-			return -1;
-		r->want |= t[i].want;
-		if (t[i].kind != F_FLAGS && t[i].kind != F_UID && t[i].kind != F_MODSEQ)
-			r->need_meta = true;
-		return 0;
-	}
-	return -1;
-}
-
-static int parse_item(struct fetch_req *r, const struct imap_arg *a)
-{
-	if (a->type != IMAP_ARG_ATOM)
-		return -1;
-	const char *s = a->str;
-	if (str_iprefix(s, "BODY[") || str_iprefix(s, "BODY.PEEK["))
-		return parse_section_item(r, s);
-	if (str_iprefix(s, "BINARY[") || str_iprefix(s, "BINARY.PEEK[") || str_iprefix(s, "BINARY.SIZE["))
-		return parse_binary_item(r, s);
-	if (str_ieq(s, "RFC822") || str_ieq(s, "RFC822.HEADER") || str_ieq(s, "RFC822.TEXT"))
-		return parse_rfc822(r, s);
-	return parse_simple(r, s);
-}
-
-/* The macros ALL, FAST, FULL (RFC 9051 6.4.5). */
-static int parse_macro(struct fetch_req *r, const char *s)
-{
-	const char *items;
-	if (str_ieq(s, "ALL"))
-		items = "FLAGS INTERNALDATE RFC822.SIZE ENVELOPE";
-	else if (str_ieq(s, "FAST"))
-		items = "FLAGS INTERNALDATE RFC822.SIZE";
-	else if (str_ieq(s, "FULL"))
-		items = "FLAGS INTERNALDATE RFC822.SIZE ENVELOPE BODY";
-	else
-		return 1;
-	char copy[64];
-	str_copy(copy, sizeof(copy), items);
-	char *save = NULL;
-	for (char *w = strtok_r(copy, " ", &save); w; w = strtok_r(NULL, " ", &save))
-		if (parse_simple(r, w) < 0)
-			return -1;
-	return 0;
-}
-
-/* FETCH modifiers: (CHANGEDSINCE n). */
-static int parse_modifiers(struct imap_session *s, struct fetch_req *r, const struct imap_arg *a)
-{
-	if (a->type != IMAP_ARG_LIST || a->count != 2 || !imap_arg_is_atom(&a->list[0], "CHANGEDSINCE") ||
-	    a->list[1].type != IMAP_ARG_ATOM || str_to_u64(a->list[1].str, INT64_MAX, &r->changedsince) < 0)
-		return -1;
-	imap_condstore_enable(s);
-	if (add_item(r, F_MODSEQ) == NULL)
-		return -1;
-	return 0;
-}
-
-static int parse_request(struct imap_session *s, struct imap_command *c, struct fetch_req *r)
-{
-	if (c->nargs < 2 || c->nargs > 3 || c->args[0].type != IMAP_ARG_ATOM)
-		return -1;
-	const struct imap_arg *a = &c->args[1];
-	if (a->type == IMAP_ARG_ATOM) {
-		int m = parse_macro(r, a->str);
-		if (m < 0 || (m == 1 && parse_item(r, a) < 0))
-			return -1;
-	} else if (a->type == IMAP_ARG_LIST && a->count > 0) {
-		for (size_t i = 0; i < a->count; i++)
-			if (parse_item(r, &a->list[i]) < 0)
-				return -1;
-	} else {
-		return -1;
-	}
-	if (c->nargs == 3 && parse_modifiers(s, r, &c->args[2]) < 0)
-		return -1;
-	for (size_t i = 0; i < r->n; i++)
-		if (r->items[i].kind == F_MODSEQ)
-			imap_condstore_enable(s);
-	if (strcmp(c->name, "UID FETCH") == 0) {
-		bool has_uid = false;
-		for (size_t i = 0; i < r->n; i++)
-			has_uid |= r->items[i].kind == F_UID;
-		if (!has_uid && add_item(r, F_UID) == NULL)
-			return -1;
-	}
-	return 0;
-}
-
-static void free_request(struct fetch_req *r)
-{
-	for (size_t i = 0; i < r->n; i++)
-		free(r->items[i].storage);
-}
+/* ---- flags ---- */
 
 /* Non-PEEK body sections set \Seen (RFC 9051 6.4.5) before the data is sent, so the
  * FLAGS in the response are the new ones. */
@@ -324,137 +79,330 @@ static void write_flags(struct imap_session *s, const struct imap_msg *m)
 	buf_free(&b);
 }
 
-/* BINARY[...] / BINARY.SIZE[...]: the part decoded from its transfer encoding; a
- * literal8 when the octets hold a NUL (RFC 3516 4.2). */
-static int write_binary(struct imap_session *s, const struct fetch_item *it, const struct imap_msg *m,
-                        struct buf *data)
+/* ---- octets into the reply ---- */
+
+/* A normal literal cannot carry NUL (RFC 3501 9, CHAR8): it goes as 0x80, as Dovecot
+ * sends it; the length does not change. */
+static int to_conn(void *arg, const char *p, size_t n)
 {
-	buf_reset(data);
-	int rc = imap_binary_section(s, m->uid, &it->sec, data);
-	if (rc != 0)
-		return rc;
-	if (it->kind == F_BINARY_SIZE) {
-		conn_printf(s->conn, "%s %zu", it->label, data->len);
-		return 0;
+	struct imap_session *s = arg;
+	while (n > 0) {
+		const char *nul = memchr(p, '\0', n);
+		size_t k = nul != NULL ? (size_t)(nul - p) : n;
+		if (conn_write(s->conn, p, k) < 0)
+			return 1;
+		if (nul != NULL && conn_write(s->conn, "\x80", 1) < 0)
+			return 1;
+		p += k + (nul != NULL);
+		n -= k + (nul != NULL);
 	}
-	size_t off = it->sec.offset < data->len ? (size_t)it->sec.offset : data->len;
-	size_t len = data->len - off;
-	if (it->partial && it->sec.length < len)
-		len = (size_t)it->sec.length;
-	if (it->partial)
-		conn_printf(s->conn, "%s<%zu> ", it->label, off);
-	else
-		conn_printf(s->conn, "%s ", it->label);
-	bool nul = memchr(data->data + off, '\0', len) != NULL;
-	conn_printf(s->conn, "%s{%zu}\r\n", nul ? "~" : "", len);
-	conn_write(s->conn, data->data + off, len);
 	return 0;
 }
 
-/* Writes one item; returns 1 when the message turned out to be gone, -1 on a store error. */
-static int write_item(struct imap_session *s, const struct fetch_item *it, const struct imap_msg *m,
-                      const struct store_message *sm, struct buf *data)
+static int to_buf(void *arg, const char *p, size_t n)
 {
+	return buf_append(arg, p, n) < 0 ? 1 : 0;
+}
+
+static int open_body(struct fetch_msg *f)
+{
+	if (f->body != NULL)
+		return FETCH_OK;
+	char err[256];
+	int rc = store_body_open(f->s->store, f->s->view.id, f->m->uid, &f->body, err, sizeof(err));
+	if (rc < 0)
+		log_err("imap.fetch", "user=%s uid=%u error=\"%s\"", f->s->account.address, f->m->uid, err);
+	return rc == 1 ? FETCH_OK : rc == 0 ? FETCH_GONE : FETCH_FAILED;
+}
+
+/* The partial window <off.len> of an answer of n octets. */
+static void window(const struct imap_section *sec, uint64_t n, uint64_t *off, uint64_t *len)
+{
+	*off = 0;
+	*len = n;
+	if (!sec->partial)
+		return;
+	*off = sec->offset < n ? sec->offset : n;
+	*len = n - *off < sec->length ? n - *off : sec->length;
+}
+
+static void label(struct imap_session *s, const struct imap_fetch_item *it, uint64_t off)
+{
+	if (it->sec.partial)
+		conn_printf(s->conn, "%s<%llu> ", it->label, (unsigned long long)off);
+	else
+		conn_printf(s->conn, "%s ", it->label);
+}
+
+static int stream_failed(struct fetch_msg *f, const char *err)
+{
+	log_err("imap.fetch", "user=%s uid=%u error=\"%s\"", f->s->account.address, f->m->uid, err);
+	return FETCH_BROKEN;
+}
+
+/* HEADER.FIELDS (.NOT): the header block read, filtered, cut to the window. */
+static int write_header_fields(struct fetch_msg *f, const struct imap_fetch_item *it, uint64_t off,
+                               uint64_t n)
+{
+	struct buf h, out;
+	char err[256];
+	buf_init(&h, BUF_UNLIMITED);
+	buf_init(&out, BUF_UNLIMITED);
+	int rc = FETCH_OK;
+	if (n > 0 && store_body_read(f->body, off, n, to_buf, &h, err, sizeof(err)) < 0) {
+		log_err("imap.fetch", "user=%s uid=%u error=\"%s\"", f->s->account.address, f->m->uid, err);
+		rc = FETCH_FAILED;
+	}
+	if (rc == FETCH_OK) {
+		imap_header_fields_filter(h.data, h.len, &it->sec, &out);
+		uint64_t woff, wlen;
+		window(&it->sec, out.len, &woff, &wlen);
+		label(f->s, it, woff);
+		conn_printf(f->s->conn, "{%llu}\r\n", (unsigned long long)wlen);
+		to_conn(f->s, out.data + woff, (size_t)wlen);
+	}
+	buf_free(&h);
+	buf_free(&out);
+	return rc;
+}
+
+/* BODY[section]<partial>: the octets streamed from the blob into the literal. */
+static int write_section(struct fetch_msg *f, const struct imap_fetch_item *it)
+{
+	int rc = open_body(f);
+	if (rc != FETCH_OK)
+		return rc;
+	uint64_t off = 0, n = 0;
+	if (imap_section_range(store_body_parts(f->body), store_body_size(f->body), &it->sec, &off, &n) == 0)
+		off = n = 0; /* no such part: empty, as most servers answer */
+	if (it->sec.kind == IMAP_SECTION_HEADER_FIELDS || it->sec.kind == IMAP_SECTION_HEADER_FIELDS_NOT)
+		return write_header_fields(f, it, off, n);
+	uint64_t woff, wlen;
+	window(&it->sec, n, &woff, &wlen);
+	label(f->s, it, woff);
+	conn_printf(f->s->conn, "{%llu}\r\n", (unsigned long long)wlen);
+	char err[256];
+	if (wlen > 0 && store_body_read(f->body, off + woff, wlen, to_conn, f->s, err, sizeof(err)) < 0)
+		return stream_failed(f, err);
+	return FETCH_OK;
+}
+
+/* Decodes a part's body on its way to the literal, keeping the window's octets. */
+struct binary_sink {
+	struct imap_session *s;
+	struct imap_decoder dec;
+	struct buf out;
+	uint64_t pos, from, to; /* decoded octets seen, window [from, to) */
+};
+
+static void binary_emit(struct binary_sink *b)
+{
+	uint64_t lo = b->from > b->pos ? b->from : b->pos,
+	         hi = b->to < b->pos + b->out.len ? b->to : b->pos + b->out.len;
+	if (lo < hi)
+		conn_write(b->s->conn, b->out.data + (lo - b->pos), (size_t)(hi - lo));
+	b->pos += b->out.len;
+	buf_reset(&b->out);
+}
+
+static int binary_feed(void *arg, const char *p, size_t n)
+{
+	struct binary_sink *b = arg;
+	imap_decoder_feed(&b->dec, p, n, &b->out);
+	binary_emit(b);
+	return b->pos >= b->to; /* the window is written: stop reading */
+}
+
+/* BINARY[part] / BINARY.SIZE[part]: the part decoded from its transfer encoding (RFC
+ * 3516); a literal8 when the decoded octets hold a NUL. A multipart or message part
+ * is sent as it is (there is no encoding to undo). */
+static int write_binary(struct fetch_msg *f, const struct imap_fetch_item *it)
+{
+	int rc = open_body(f);
+	if (rc != FETCH_OK)
+		return rc;
+	const struct imap_part *root = store_body_parts(f->body), *p = imap_section_part(root, &it->sec);
+	bool leaf = p != NULL && !(p->flags & (IMAP_PART_MULTIPART | IMAP_PART_MESSAGE));
+	if (leaf && p->cte == IMAP_CTE_UNKNOWN)
+		return FETCH_UNKNOWN_CTE;
+	uint64_t off = 0, n = 0;
+	if (imap_section_range(root, store_body_size(f->body), &it->sec, &off, &n) == 0)
+		off = n = 0;
+	uint64_t size = leaf ? p->decoded_size : n;
+	if (it->kind == IMAP_FETCH_BINARY_SIZE) {
+		conn_printf(f->s->conn, "%s %llu", it->label, (unsigned long long)size);
+		return FETCH_OK;
+	}
+	uint64_t woff, wlen;
+	window(&it->sec, size, &woff, &wlen);
+	label(f->s, it, woff);
+	const struct imap_part *whole = p != NULL ? p : it->sec.depth == 0 ? root : NULL;
+	bool nul = leaf ? (p->flags & IMAP_PART_BINARY_NUL) != 0
+	                : whole != NULL && (whole->flags & IMAP_PART_HAS_NUL);
+	conn_printf(f->s->conn, "%s{%llu}\r\n", nul ? "~" : "", (unsigned long long)wlen);
+	if (wlen == 0)
+		return FETCH_OK;
+	char err[256];
+	if (!leaf) {
+		if (store_body_read(f->body, off + woff, wlen, to_conn, f->s, err, sizeof(err)) < 0)
+			return stream_failed(f, err);
+		return FETCH_OK;
+	}
+	struct binary_sink b = {.s = f->s, .from = woff, .to = woff + wlen};
+	buf_init(&b.out, BUF_UNLIMITED);
+	imap_decoder_init(&b.dec, p->cte);
+	rc = store_body_read(f->body, off, n, binary_feed, &b, err, sizeof(err));
+	if (rc == 0 && b.pos < b.to) {
+		imap_decoder_finish(&b.dec, &b.out);
+		binary_emit(&b);
+	}
+	buf_free(&b.out);
+	if (rc < 0 || b.pos < b.to)
+		return stream_failed(f, rc < 0 ? err : "decoded part shorter than its recorded size");
+	return FETCH_OK;
+}
+
+/* ---- one message ---- */
+
+static int write_item(struct fetch_msg *f, const struct imap_fetch_item *it)
+{
+	struct imap_session *s = f->s;
+	const struct store_message *sm = &f->meta;
 	char date[40];
 	switch (it->kind) {
-	case F_FLAGS:
-		write_flags(s, m);
-		return 0;
-	case F_UID:
-		conn_printf(s->conn, "UID %u", m->uid);
-		return 0;
-	case F_MODSEQ:
-		conn_printf(s->conn, "MODSEQ (%llu)", (unsigned long long)m->modseq);
-		return 0;
-	case F_INTERNALDATE:
+	case IMAP_FETCH_FLAGS:
+		write_flags(s, f->m);
+		return FETCH_OK;
+	case IMAP_FETCH_UID:
+		conn_printf(s->conn, "UID %u", f->m->uid);
+		return FETCH_OK;
+	case IMAP_FETCH_MODSEQ:
+		conn_printf(s->conn, "MODSEQ (%llu)", (unsigned long long)f->m->modseq);
+		return FETCH_OK;
+	case IMAP_FETCH_INTERNALDATE:
 		imap_date_time_format(sm->msg.internaldate, date, sizeof(date));
 		conn_printf(s->conn, "INTERNALDATE \"%s\"", date);
-		return 0;
-	case F_SIZE:
+		return FETCH_OK;
+	case IMAP_FETCH_SIZE:
 		conn_printf(s->conn, "RFC822.SIZE %llu", (unsigned long long)sm->msg.size);
-		return 0;
-	case F_ENVELOPE:
+		return FETCH_OK;
+	case IMAP_FETCH_ENVELOPE:
 		conn_printf(s->conn, "ENVELOPE %s", sm->envelope ? sm->envelope : "NIL");
-		return 0;
-	case F_BODYSTRUCTURE:
+		return FETCH_OK;
+	case IMAP_FETCH_BODYSTRUCTURE:
 		conn_printf(s->conn, "BODYSTRUCTURE %s", sm->bodystructure ? sm->bodystructure : "NIL");
-		return 0;
-	case F_BODY:
+		return FETCH_OK;
+	case IMAP_FETCH_BODY:
 		conn_printf(s->conn, "BODY %s", sm->body ? sm->body : "NIL");
-		return 0;
-	case F_BINARY:
-	case F_BINARY_SIZE:
-		return write_binary(s, it, m, data);
-	case F_SECTION:
-		break;
+		return FETCH_OK;
+	case IMAP_FETCH_BINARY:
+	case IMAP_FETCH_BINARY_SIZE:
+		return write_binary(f, it);
+	case IMAP_FETCH_SECTION:
+		return write_section(f, it);
 	}
-	char err[256];
-	buf_reset(data);
-	int rc = store_fetch_section(s->store, s->view.id, m->uid, &it->sec, data, err, sizeof(err));
-	if (rc < 0) {
-		log_err("imap.fetch", "user=%s uid=%u error=\"%s\"", s->account.address, m->uid, err);
-		return -1;
-	}
-	if (rc == 1)
-		return 1;
-	if (it->partial)
-		conn_printf(s->conn, "%s<%llu> ", it->label, (unsigned long long)it->sec.offset);
-	else
-		conn_printf(s->conn, "%s ", it->label);
-	conn_printf(s->conn, "{%zu}\r\n", data->len);
-	conn_write(s->conn, data->data, data->len);
-	return 0;
+	return FETCH_FAILED;
 }
 
-/* One "* n FETCH (...)" response; seen_now: \Seen was just set by this FETCH, so FLAGS
- * is sent even when not asked for (RFC 9051 6.4.5, as Dovecot does). Returns 0, 1 when
- * the message is gone, -1 error, -2 unknown transfer encoding. */
-static int fetch_one(struct imap_session *s, const struct fetch_req *r, size_t i, bool seen_now,
-                     struct buf *data)
+static unsigned meta_wanted(const struct imap_fetch_request *r)
 {
-	const struct imap_msg *m = &s->view.v[i];
-	struct store_message sm;
-	memset(&sm, 0, sizeof(sm));
-	if (r->need_meta) {
+	unsigned want = 0;
+	for (size_t k = 0; k < r->n; k++) {
+		if (r->items[k].kind == IMAP_FETCH_ENVELOPE)
+			want |= STORE_WANT_ENVELOPE;
+		else if (r->items[k].kind == IMAP_FETCH_BODYSTRUCTURE)
+			want |= STORE_WANT_BODYSTRUCTURE;
+		else if (r->items[k].kind == IMAP_FETCH_BODY)
+			want |= STORE_WANT_BODY;
+	}
+	return want;
+}
+
+/* Items that can fail before anything of this message was written go first; the
+ * answer starts only once the metadata is in hand. seen_now: \Seen was just set by
+ * this FETCH, so FLAGS is sent even when not asked for (RFC 9051 6.4.5). */
+static int fetch_one(struct imap_session *s, const struct imap_fetch_request *r, size_t i, bool seen_now)
+{
+	struct fetch_msg f = {.s = s, .m = &s->view.v[i], .seq = i + 1};
+	if (r->needs_meta) {
 		char err[256];
-		int rc = store_message_get(s->store, s->view.id, m->uid, r->want, &sm, err, sizeof(err));
+		int rc = store_message_get(s->store, s->view.id, f.m->uid, meta_wanted(r), &f.meta, err,
+		                           sizeof(err));
 		if (rc != 1) {
 			if (rc < 0)
 				log_err("imap.fetch", "user=%s uid=%u error=\"%s\"", s->account.address,
-				        m->uid, err);
-			return rc < 0 ? -1 : 1;
+				        f.m->uid, err);
+			return rc < 0 ? FETCH_FAILED : FETCH_GONE;
 		}
 	}
-	conn_printf(s->conn, "* %zu FETCH (", i + 1);
-	int rc = 0;
-	for (size_t k = 0; k < r->n && rc == 0; k++) {
-		if (k > 0)
-			conn_puts(s->conn, " ");
-		rc = write_item(s, &r->items[k], m, &sm, data);
-	}
+	int rc = r->reads_content ? open_body(&f) : FETCH_OK;
 	bool has_flags = false;
-	for (size_t k = 0; k < r->n; k++)
-		has_flags |= r->items[k].kind == F_FLAGS;
-	if (seen_now && !has_flags && rc == 0) {
-		conn_puts(s->conn, " ");
-		write_flags(s, m);
+	if (rc == FETCH_OK) {
+		conn_printf(s->conn, "* %zu FETCH (", f.seq);
+		for (size_t k = 0; k < r->n && rc == FETCH_OK; k++) {
+			if (k > 0)
+				conn_puts(s->conn, " ");
+			rc = write_item(&f, &r->items[k]);
+			has_flags |= r->items[k].kind == IMAP_FETCH_FLAGS;
+		}
+		if (seen_now && !has_flags && rc == FETCH_OK) {
+			conn_puts(s->conn, " ");
+			write_flags(s, f.m);
+		}
+		if (rc != FETCH_BROKEN)
+			conn_puts(s->conn, ")\r\n");
 	}
-	conn_puts(s->conn, ")\r\n");
-	store_message_free(&sm);
+	store_body_close(f.body);
+	store_message_free(&f.meta);
 	return rc;
+}
+
+/* Which outcome the tagged answer reports when several messages ended differently. */
+static int rank(int rc)
+{
+	switch (rc) {
+	case FETCH_BROKEN:
+		return 3;
+	case FETCH_FAILED:
+		return 2;
+	case FETCH_UNKNOWN_CTE:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static void fetch_done(struct imap_session *s, struct imap_command *c, int worst, size_t gone)
+{
+	if (worst == FETCH_BROKEN) {
+		/* a literal was promised and cannot be delivered: nothing sane can follow */
+		conn_puts(s->conn, "* BYE Internal error reading a message\r\n");
+		s->close_after_reply = true;
+	} else if (worst == FETCH_UNKNOWN_CTE) {
+		imap_no(s, c->tag, "[UNKNOWN-CTE] Unknown content transfer encoding");
+	} else if (worst == FETCH_FAILED) {
+		imap_no(s, c->tag, "[SERVERBUG] Some messages could not be read");
+	} else if (gone) {
+		imap_no(s, c->tag, "[EXPUNGEISSUED] Some messages were expunged");
+	} else {
+		imap_ok(s, c->tag, "%s completed", c->name);
+	}
 }
 
 void cmd_fetch(struct imap_session *s, struct imap_command *c)
 {
 	bool uid = strcmp(c->name, "UID FETCH") == 0;
-	struct fetch_req r;
+	struct imap_fetch_request r;
 	memset(&r, 0, sizeof(r));
 	size_t *idx = NULL, n = 0;
-	const char *err;
-	if (parse_request(s, c, &r) < 0) {
-		imap_bad(s, c->tag, "Invalid FETCH arguments");
+	const char *err = "Invalid FETCH arguments";
+	if (c->nargs < 2 || c->nargs > 3 || c->args[0].type != IMAP_ARG_ATOM ||
+	    imap_fetch_parse(&c->args[1], c->nargs == 3 ? &c->args[2] : NULL, uid, &r, &err) < 0) {
+		imap_bad(s, c->tag, "%s", err);
 		goto out;
 	}
+	if (r.modseq)
+		imap_condstore_enable(s);
 	if (imap_view_resolve(s, c->args[0].str, uid, &idx, &n, &err) < 0) {
 		imap_bad(s, c->tag, "%s", err);
 		goto out;
@@ -462,40 +410,27 @@ void cmd_fetch(struct imap_session *s, struct imap_command *c)
 	bool *newly = xcalloc(n ? n : 1, sizeof(*newly));
 	if (r.sets_seen && !s->view.readonly)
 		mark_seen(s, idx, n, newly);
-	struct buf data;
-	buf_init(&data, BUF_UNLIMITED);
-	size_t gone = 0, failed = 0, bodies = 0, unknown_cte = 0;
-	for (size_t k = 0; k < n; k++) {
+	size_t gone = 0, bodies = 0;
+	int worst = FETCH_OK;
+	for (size_t k = 0; k < n && worst != FETCH_BROKEN; k++) {
 		if (r.changedsince && s->view.v[idx[k]].modseq <= r.changedsince)
 			continue;
 		if (!imap_vault_visible(s, s->view.v[idx[k]].uid)) { /* masked or withdrawn since */
 			gone++;
 			continue;
 		}
-		int rc = fetch_one(s, &r, idx[k], newly[k], &data);
-		if (rc == 0 && s->view.shared && r.content)
+		int rc = fetch_one(s, &r, idx[k], newly[k]);
+		if (rc == FETCH_OK && s->view.shared && r.reads_body)
 			imap_vault_read(s, s->view.v[idx[k]].uid); /* a document consulted: listed */
-		gone += rc == 1;
-		failed += rc == -1;
-		unknown_cte += rc == -2;
-		bodies += rc == 0 && r.has_section;
-		if (data.cap > 4 * 1024 * 1024) { /* do not keep a large message's buffer */
-			buf_free(&data);
-			buf_init(&data, BUF_UNLIMITED);
-		}
+		gone += rc == FETCH_GONE;
+		bodies += rc == FETCH_OK && r.reads_content;
+		if (rank(rc) > rank(worst))
+			worst = rc;
 	}
-	buf_free(&data);
 	free(newly);
 	s->n_fetch += (unsigned)bodies;
-	if (unknown_cte)
-		imap_no(s, c->tag, "[UNKNOWN-CTE] Unknown content transfer encoding");
-	else if (failed)
-		imap_no(s, c->tag, "[SERVERBUG] Some messages could not be read");
-	else if (gone)
-		imap_no(s, c->tag, "[EXPUNGEISSUED] Some messages were expunged");
-	else
-		imap_ok(s, c->tag, "%s completed", c->name);
+	fetch_done(s, c, worst, gone);
 out:
 	free(idx);
-	free_request(&r);
+	imap_fetch_request_free(&r);
 }

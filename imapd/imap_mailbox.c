@@ -5,7 +5,7 @@
 #include <time.h>
 
 #include "imapd/imap_cmd.h"
-#include "imapd/imap_date.h"
+#include "imap/imap_date.h"
 #include "imapd/imap_vault.h"
 #include "lib/log.h"
 #include "lib/str.h"
@@ -45,8 +45,8 @@ static bool own_mailbox_arg(struct imap_session *s, struct imap_command *c, size
 
 /* As own_mailbox_arg, for commands that would write into or remove the mailbox: a
  * patient's Historique is refused too (its messages are the history, kept as is). */
-static bool writable_mailbox_arg(struct imap_session *s, struct imap_command *c, size_t i, char *out,
-                                 size_t outlen)
+bool imap_writable_mailbox_arg(struct imap_session *s, struct imap_command *c, size_t i, char *out,
+                               size_t outlen)
 {
 	if (!own_mailbox_arg(s, c, i, out, outlen))
 		return false;
@@ -136,7 +136,7 @@ void cmd_create(struct imap_session *s, struct imap_command *c)
 		imap_bad(s, c->tag, "CREATE expects a mailbox name");
 		return;
 	}
-	if (!writable_mailbox_arg(s, c, 0, name, sizeof(name)))
+	if (!imap_writable_mailbox_arg(s, c, 0, name, sizeof(name)))
 		return;
 	if (strcmp(name, "INBOX") == 0) {
 		imap_no(s, c->tag, "[ALREADYEXISTS] INBOX always exists");
@@ -165,7 +165,7 @@ void cmd_delete(struct imap_session *s, struct imap_command *c)
 		imap_bad(s, c->tag, "DELETE expects a mailbox name");
 		return;
 	}
-	if (!writable_mailbox_arg(s, c, 0, name, sizeof(name)))
+	if (!imap_writable_mailbox_arg(s, c, 0, name, sizeof(name)))
 		return;
 	if (s->view.open && strcmp(s->view.name, name) == 0)
 		imap_view_close(s); /* as Dovecot: the mailbox is deselected first */
@@ -185,8 +185,8 @@ void cmd_rename(struct imap_session *s, struct imap_command *c)
 		imap_bad(s, c->tag, "RENAME expects two mailbox names");
 		return;
 	}
-	if (!writable_mailbox_arg(s, c, 0, from, sizeof(from)) ||
-	    !writable_mailbox_arg(s, c, 1, to, sizeof(to)))
+	if (!imap_writable_mailbox_arg(s, c, 0, from, sizeof(from)) ||
+	    !imap_writable_mailbox_arg(s, c, 1, to, sizeof(to)))
 		return;
 	int rc = store_mailbox_rename(s->store, s->account.address, from, to, err, sizeof(err));
 	if (rc == 0 && s->view.open && strcmp(s->view.name, from) == 0)
@@ -313,60 +313,6 @@ void cmd_status(struct imap_session *s, struct imap_command *c)
 		imap_no(s, c->tag, "[NONEXISTENT] Mailbox does not exist");
 	else
 		imap_ok(s, c->tag, "Status completed");
-}
-
-/* APPEND mailbox [(flags)] [date-time] literal (RFC 9051 6.3.12). */
-void cmd_append(struct imap_session *s, struct imap_command *c)
-{
-	char name[STORE_MAILBOX_MAX], err[256];
-	if (c->nargs < 2 || c->nargs > 4 || c->args[c->nargs - 1].type != IMAP_ARG_LITERAL) {
-		imap_bad(s, c->tag, "APPEND expects mailbox [flags] [date] literal");
-		return;
-	}
-	if (!writable_mailbox_arg(s, c, 0, name, sizeof(name)))
-		return;
-	uint32_t flags = 0;
-	int64_t date = 0;
-	struct buf kw;
-	buf_init(&kw, STORE_KEYWORDS_MAX);
-	for (size_t i = 1; i + 1 < c->nargs; i++) {
-		const struct imap_arg *a = &c->args[i];
-		if (a->type == IMAP_ARG_LIST && i == 1) {
-			if (imap_flags_parse(a, &flags, &kw) < 0) {
-				imap_bad(s, c->tag, "Invalid flags");
-				goto out;
-			}
-		} else if (a->type == IMAP_ARG_QUOTED && imap_date_time_parse(a->str, &date) == 0) {
-			continue;
-		} else {
-			imap_bad(s, c->tag, "Invalid APPEND arguments");
-			goto out;
-		}
-	}
-	const struct imap_arg *msg = &c->args[c->nargs - 1];
-	if (msg->len == 0) {
-		imap_no(s, c->tag, "Cannot append an empty message");
-		goto out;
-	}
-	struct store_append ap = {.user = s->account.address,
-	                          .mailbox = name,
-	                          .data = msg->str,
-	                          .len = msg->len,
-	                          .internal_date = date,
-	                          .flags = flags,
-	                          .keywords = kw.len ? kw.data : NULL};
-	uint32_t uidv = 0, uid = 0;
-	int rc = store_append(s->store, &ap, &uidv, &uid, err, sizeof(err));
-	if (rc < 0) {
-		store_failed(s, c->tag, "append", err);
-	} else if (rc == 1) {
-		imap_no(s, c->tag, "[TRYCREATE] %s", err);
-	} else {
-		s->n_append++;
-		imap_ok(s, c->tag, "[APPENDUID %u %u] Append completed", uidv, uid);
-	}
-out:
-	buf_free(&kw);
 }
 
 void cmd_check(struct imap_session *s, struct imap_command *c)

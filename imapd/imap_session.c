@@ -5,19 +5,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "imapd/imap_context.h"
 #include "imapd/imap_cmd.h"
-#include "imapd/imap_mutf7.h"
+#include "imapd/imap_reader.h"
+#include "imap/imap_mutf7.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
 #include "lib/str.h"
 #include "audit/audit.h"
-
-/* How one attempt to read a command ended. */
-enum read_result {
-	READ_COMMAND, /* a whole command is in the buffer */
-	READ_REPLIED, /* refused before parsing (reply already written); read the next one */
-	READ_CLOSE,   /* EOF, I/O error, timeout or a literal we cannot skip: end */
-};
 
 void imap_reply(struct imap_session *s, const char *tag, const char *status, const char *fmt, ...)
 {
@@ -26,6 +21,8 @@ void imap_reply(struct imap_session *s, const char *tag, const char *status, con
 		imap_view_sync(s, (s->cmd_flags & CMD_NO_EXPUNGE) == 0);
 	if (bad || strcmp(status, "NO") == 0)
 		metrics_count1(METRICS_IMAP_REFUSALS, status);
+	if (s->nctx > 0 && !s->close_after_reply)
+		imap_context_update(s); /* RFC 5267 4: ADDTO / REMOVEFROM */
 	conn_printf(s->conn, "%s %s ", tag, status);
 	/* unbounded on purpose: [COPYUID ...] and [MODIFIED ...] sets may be long */
 	struct buf text;
@@ -212,112 +209,6 @@ void imap_audit(struct imap_session *s, const char *action, const char *target, 
 		log_err("imap.audit", "action=%s error=\"%s\"", action, err);
 }
 
-/* ---- reading one command ---- */
-
-/* The most literal bytes this command may carry: big only for APPEND once logged in
- * (an anonymous client never makes us buffer megabytes). */
-static size_t literal_limit(const struct imap_session *s, const char *name)
-{
-	const struct imap_cmd_def *d = imap_cmd_find(name);
-	if (d != NULL && (d->flags & CMD_LITERAL_BIG) && s->state != IMAP_STATE_NOT_AUTH)
-		return (size_t)s->cfg->max_message_size;
-	return s->cfg->imap_max_line;
-}
-
-/* After a refused literal: a synchronising one was never sent, so the client is in
- * step; a non-synchronising one is already on its way and cannot be told apart from
- * commands, so the session ends (RFC 7888 section 4). */
-static enum read_result refuse_literal(struct imap_session *s, const char *tag, bool nonsync, bool too_big,
-                                       uint64_t size)
-{
-	log_info("imap.literal_refused", "peer=%s size=%llu nonsync=%d", conn_peer_ip(s->conn),
-	         (unsigned long long)size, nonsync);
-	if (too_big)
-		imap_reply(s, tag, nonsync ? "BAD" : "NO", "[TOOBIG] Command or literal too large");
-	else
-		imap_bad(s, tag, "Invalid literal");
-	if (nonsync) {
-		conn_puts(s->conn, "* BYE Non-synchronising literal refused\r\n");
-		return READ_CLOSE;
-	}
-	return READ_REPLIED;
-}
-
-static enum read_result read_fail(struct imap_session *s, enum conn_result r)
-{
-	if (r == CONN_TIMEOUT) {
-		conn_puts(s->conn, "* BYE Idle timeout\r\n");
-		conn_flush(s->conn);
-		log_info("imap.timeout", "peer=%s", conn_peer_ip(s->conn));
-	}
-	return READ_CLOSE;
-}
-
-/* Reads lines and literals until the command is complete (see imap_parser.h). */
-static enum read_result read_command(struct imap_session *s, struct buf *cmd)
-{
-	struct buf line;
-	buf_init(&line, BUF_UNLIMITED);
-	buf_reset(cmd);
-	char tag[IMAP_TAG_MAX + 1] = "*", name[IMAP_NAME_MAX + 1] = "", err[128];
-	size_t lit_max = s->cfg->imap_max_line;
-	/* the whole command, literals included: a few lines' worth except for APPEND, so
-	 * that an anonymous client cannot make a session hold megabytes */
-	size_t total_max = 4 * (size_t)s->cfg->imap_max_line;
-	enum read_result res = READ_COMMAND;
-	for (bool first = true;; first = false) {
-		enum conn_result r = conn_read_line(s->conn, &line, s->cfg->imap_max_line, NULL);
-		if (r == CONN_TOOLONG) {
-			imap_reply(s, tag, "BAD", "[TOOBIG] Command line too long");
-			res = READ_REPLIED;
-			break;
-		}
-		if (r != CONN_OK) {
-			res = read_fail(s, r);
-			break;
-		}
-		if (first) {
-			if (line.len == 0) {
-				res = READ_REPLIED; /* empty lines are ignored, as Dovecot does */
-				break;
-			}
-			if (imap_parse_head(line.data, line.len, tag, sizeof(tag), name, sizeof(name), err,
-			                    sizeof(err)) == 0)
-				lit_max = literal_limit(s, name);
-			if (lit_max > s->cfg->imap_max_line)
-				total_max += lit_max;
-		}
-		uint64_t size = 0;
-		bool nonsync = false;
-		int lit = imap_line_literal(line.data, line.len, &size, &nonsync);
-		if (cmd->len + line.len > total_max || buf_append(cmd, line.data, line.len) < 0) {
-			res = refuse_literal(s, tag, lit > 0 && nonsync, true, size);
-			break;
-		}
-		if (lit == 0)
-			break;
-		if (lit < 0 || size > lit_max || cmd->len + size > total_max) {
-			res = refuse_literal(s, tag, lit < 0 ? false : nonsync, lit > 0, size);
-			break;
-		}
-		if (!nonsync) {
-			conn_puts(s->conn, "+ OK\r\n");
-			conn_flush(s->conn);
-		}
-		if (buf_append(cmd, "\r\n", 2) < 0 || buf_reserve(cmd, (size_t)size) < 0) {
-			res = refuse_literal(s, tag, true, true, size);
-			break;
-		}
-		r = conn_read_exact(s->conn, cmd, (size_t)size);
-		if (r != CONN_OK) {
-			res = read_fail(s, r);
-			break;
-		}
-	}
-	buf_free(&line);
-	return res;
-}
-
 static void greet(struct imap_session *s)
 {
 	struct buf capa;
@@ -327,53 +218,46 @@ static void greet(struct imap_session *s)
 	buf_free(&capa);
 }
 
-static void run_one(struct imap_session *s, struct buf *cmdbuf)
+static void run_streamed(struct imap_session *s)
 {
-	struct imap_command cmd;
-	char err[128];
-	if (imap_parse_command(cmdbuf->data, cmdbuf->len, &cmd, err, sizeof(err)) < 0) {
-		imap_reply(s, cmd.tag, "BAD", "Error in IMAP command: %s", err);
-		imap_command_free(&cmd);
-		return;
-	}
+	struct imap_command *cmd = imap_parser_command(s->parser);
 	/* IDLE lasts as long as the client wants: not a command's latency */
-	bool timed = strcmp(cmd.name, "IDLE") != 0;
+	bool timed = strcmp(cmd->name, "IDLE") != 0;
 	uint64_t t0 = timed ? metrics_now_usec() : 0;
-	imap_cmd_dispatch(s, &cmd);
+	imap_cmd_dispatch(s, cmd);
 	if (timed)
 		metrics_observe(METRICS_IMAP_COMMAND, metrics_now_usec() - t0);
-	imap_command_free(&cmd);
+	/* a command refused before it could take its literal (wrong state...) */
+	if (imap_parser_literal_pending(s->parser) && !s->close_after_reply)
+		imap_command_drain(s);
 }
 
 void imap_session_run(struct imap_session *s)
 {
 	s->state = IMAP_STATE_NOT_AUTH;
 	s->view.watch_fd = -1;
+	s->parser = imap_parser_new();
+	buf_init(&s->line, BUF_UNLIMITED);
 	conn_set_timeout(s->conn, s->cfg->imap_idle_timeout);
 	greet(s);
-	struct buf cmdbuf;
-	size_t big = (size_t)s->cfg->max_message_size + 4 * (size_t)s->cfg->imap_max_line;
-	buf_init(&cmdbuf, big);
 	while (s->state != IMAP_STATE_LOGOUT && !s->close_after_reply) {
 		if (conn_flush(s->conn) < 0)
 			break;
-		enum read_result r = read_command(s, &cmdbuf);
-		if (r == READ_CLOSE)
+		enum imap_read r = imap_read_command(s);
+		if (r == IMAP_READ_CLOSE)
 			break;
-		if (r == READ_COMMAND)
-			run_one(s, &cmdbuf);
-		/* keep memory low between commands after a big APPEND */
-		if (cmdbuf.cap > 1024 * 1024) {
-			buf_free(&cmdbuf);
-			buf_init(&cmdbuf, big);
-		}
+		if (r == IMAP_READ_COMMAND || r == IMAP_READ_STREAM)
+			run_streamed(s);
 	}
 	conn_flush(s->conn);
-	buf_free(&cmdbuf);
+	imap_parser_free(s->parser);
+	s->parser = NULL;
+	buf_free(&s->line);
 	if (s->state != IMAP_STATE_NOT_AUTH) {
 		char detail[160];
-		str_format(detail, sizeof(detail), "selects=%u fetches=%u appends=%u expunges=%u",
-		           s->n_select, s->n_fetch, s->n_append, s->n_expunge);
+		if (str_format(detail, sizeof(detail), "selects=%u fetches=%u appends=%u expunges=%u",
+		               s->n_select, s->n_fetch, s->n_append, s->n_expunge) < 0)
+			detail[0] = '\0';
 		imap_audit(s, "imap.logout", s->account.address, detail, "ok");
 	}
 	imap_view_close(s);

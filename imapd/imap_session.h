@@ -11,7 +11,8 @@
 #include <stdint.h>
 
 #include "directory/account.h"
-#include "imapd/imap_parser.h"
+#include "imap/imap_parser.h"
+#include "imap/imap_seqset.h"
 #include "lib/buf.h"
 #include "lib/config.h"
 #include "lib/conn.h"
@@ -70,8 +71,14 @@ struct imap_view {
 	size_t nkw;
 };
 
+#define IMAP_CONTEXTS_MAX 8 /* RFC 5267 UPDATE searches kept at once; more get NOUPDATE */
+struct imap_context;
+
 struct imap_session {
 	struct conn *conn;
+	struct imap_parser *parser; /* the command being read (imap_reader.c) */
+	struct buf line;            /* its current line */
+	size_t cmd_octets;          /* octets of it held in memory so far */
 	const struct mss_config *cfg;
 	struct store *store;
 	struct tls_ctx *tls;
@@ -90,6 +97,9 @@ struct imap_session {
 	struct imap_view view;
 	uint32_t *saved; /* SEARCHRES "$" (RFC 5182): UIDs, ascending */
 	size_t nsaved;
+	/* SEARCH RETURN (UPDATE) contexts of the selected mailbox (imap_context.c) */
+	struct imap_context *ctx[IMAP_CONTEXTS_MAX];
+	size_t nctx;
 	/* counted, not listed: reading one's own mail (audited once at logout) */
 	unsigned n_select, n_fetch, n_append, n_expunge;
 };

@@ -20,7 +20,7 @@
 #ifndef MSS_IMAP_VAULT_H
 #define MSS_IMAP_VAULT_H
 
-#include "imapd/imap_parser.h"
+#include "imap/imap_parser.h"
 #include "imapd/imap_session.h"
 
 #define IMAP_VAULT_NAMESPACE "Patients"

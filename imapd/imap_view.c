@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "imapd/imap_context.h"
 #include "imapd/imap_session.h"
 #include "lib/log.h"
 #include "lib/str.h"
@@ -34,6 +35,7 @@ static void view_push(struct imap_view *v, const struct store_msg *sm, bool rece
 void imap_view_close(struct imap_session *s)
 {
 	struct imap_view *v = &s->view;
+	imap_context_clear(s);
 	for (size_t i = 0; i < v->n; i++)
 		msg_free(&v->v[i]);
 	free(v->v);
@@ -132,6 +134,7 @@ void imap_view_expunged(struct imap_session *s, uint32_t uid)
 	size_t i = imap_view_find(s, uid);
 	if (i == (size_t)-1)
 		return;
+	imap_context_expunged(s, i); /* REMOVEFROM under the number it still has */
 	v->nrecent -= v->v[i].recent;
 	msg_free(&v->v[i]);
 	memmove(&v->v[i], &v->v[i + 1], (v->n - i - 1) * sizeof(*v->v));

@@ -122,29 +122,13 @@ static void file_problem(void *arg, const char *why)
 	fatal("%s: %s", (const char *)arg, why);
 }
 
-/* SIGHUP: the server certificate, key, CA and CRL rebuilt whole (lib/tls.h); when one
- * of them does not load (a key only root may read, after the privilege drop), the
- * material in force stays and the CRL alone is still re-read, so that a revocation
- * never waits for a restart (Référentiel CONF.22). */
-static void reload_tls(struct tls_ctx *tls)
-{
-	char err[1024], q[1100];
-
-	if (tls_ctx_reload(tls, err, sizeof(err)) == 0) {
-		log_info("tls.reload", "result=ok");
-		return;
-	}
-	log_err("tls.reload", "result=failed error=%s action=previous-kept", log_quote(q, sizeof(q), err));
-	(void)tls_ctx_reload_crl(tls, err, sizeof(err)); /* logs its own outcome */
-}
-
 /* SIGHUP (DESIGN.md "Command line contract"): the material reloaded here is used by the
  * sessions forked afterwards; whatever does not load stays as it was. */
 static void reload(void *arg)
 {
 	struct imapd *d = arg;
 
-	reload_tls(d->tls);
+	(void)tls_ctx_sighup(d->tls, "imapd");
 	(void)oauth_keys_sighup(&d->cfg, &d->oauth);
 }
 
@@ -194,8 +178,8 @@ int main(int argc, char **argv)
 		fatal("%s", err);
 	check_store(&d.cfg);
 	metrics_start(&d.cfg); /* after the drop: never as root */
-	log_info("imapd.start", "imap=%s imaps=%s", ls[0].addr[0] ? ls[0].addr : "-",
-	         ls[1].addr[0] ? ls[1].addr : "-");
+	log_info("imapd.start", "imap=%s imaps=%s tls=%s", ls[0].addr[0] ? ls[0].addr : "-",
+	         ls[1].addr[0] ? ls[1].addr : "-", tls_backend());
 	struct master_opts mo = {
 	    .max_sessions = d.cfg.max_sessions,
 	    .max_sessions_per_ip = d.cfg.max_sessions_per_ip,

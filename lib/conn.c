@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "lib/str.h"
 
@@ -26,6 +27,10 @@ struct conn {
 	struct buf in;  /* bytes read, not yet consumed */
 	struct buf out; /* replies not yet sent */
 	bool broken;    /* a write failed: further output is dropped */
+	/* COMPRESS=DEFLATE (RFC 4978): raw deflate both ways once started */
+	z_stream *zin, *zout;
+	struct buf zraw; /* compressed bytes read, not yet inflated */
+	struct buf zbuf; /* compressed bytes to send */
 };
 
 struct conn *conn_new(int fd, const char *peer_ip)
@@ -56,6 +61,14 @@ void conn_free(struct conn *c)
 		close(c->fd);
 	buf_free(&c->in);
 	buf_free(&c->out);
+	if (c->zin != NULL) {
+		inflateEnd(c->zin);
+		deflateEnd(c->zout);
+		free(c->zin);
+		free(c->zout);
+		buf_free(&c->zraw);
+		buf_free(&c->zbuf);
+	}
 	free(c);
 }
 
@@ -117,23 +130,23 @@ static long deadline_of(const struct conn *c)
 	return c->timeout_s ? now_ms() + (long)c->timeout_s * 1000L : 0;
 }
 
-/* Reads what is available (at least one byte) into c->in. */
-static enum conn_result fill(struct conn *c)
+/* Reads what the peer sent (at least one byte) into out, through TLS when active. */
+static enum conn_result fill_raw(struct conn *c, struct buf *out)
 {
 	long deadline = deadline_of(c);
 	for (;;) {
-		if (buf_reserve(&c->in, CONN_READ_CHUNK) < 0)
+		if (buf_reserve(out, CONN_READ_CHUNK) < 0)
 			return CONN_ERROR;
 		ssize_t n;
 		if (c->tls)
-			n = tls_read(c->tls, c->in.data + c->in.len, CONN_READ_CHUNK);
+			n = tls_read(c->tls, out->data + out->len, CONN_READ_CHUNK);
 		else {
-			n = read(c->fd, c->in.data + c->in.len, CONN_READ_CHUNK);
+			n = read(c->fd, out->data + out->len, CONN_READ_CHUNK);
 			if (n < 0)
 				n = (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? -2 : -1;
 		}
 		if (n > 0) {
-			buf_added(&c->in, (size_t)n);
+			buf_added(out, (size_t)n);
 			return CONN_OK;
 		}
 		if (n == 0)
@@ -145,6 +158,42 @@ static enum conn_result fill(struct conn *c)
 			return CONN_TIMEOUT;
 		if (w < 0)
 			return CONN_ERROR;
+	}
+}
+
+/* Inflates what c->zraw holds into c->in. Returns 1 when bytes came out, 0 when more
+ * input is needed, -1 on a corrupt or ended stream. */
+static int inflate_some(struct conn *c)
+{
+	if (buf_reserve(&c->in, CONN_READ_CHUNK) < 0)
+		return -1;
+	c->zin->next_in = (unsigned char *)c->zraw.data;
+	c->zin->avail_in = (uInt)c->zraw.len;
+	c->zin->next_out = (unsigned char *)c->in.data + c->in.len;
+	c->zin->avail_out = CONN_READ_CHUNK;
+	int z = inflate(c->zin, Z_SYNC_FLUSH);
+	size_t produced = CONN_READ_CHUNK - c->zin->avail_out;
+	buf_consume(&c->zraw, c->zraw.len - c->zin->avail_in);
+	buf_added(&c->in, produced);
+	if (z != Z_OK && z != Z_BUF_ERROR)
+		return -1;
+	return produced > 0 ? 1 : 0;
+}
+
+/* Reads what is available (at least one byte) into c->in. */
+static enum conn_result fill(struct conn *c)
+{
+	if (c->zin == NULL)
+		return fill_raw(c, &c->in);
+	for (;;) {
+		int z = c->zraw.len > 0 ? inflate_some(c) : 0;
+		if (z > 0)
+			return CONN_OK;
+		if (z < 0)
+			return CONN_ERROR;
+		enum conn_result r = fill_raw(c, &c->zraw);
+		if (r != CONN_OK)
+			return r;
 	}
 }
 
@@ -229,7 +278,7 @@ enum conn_result conn_read_exact(struct conn *c, struct buf *out, size_t n)
 
 bool conn_has_buffered_input(const struct conn *c)
 {
-	return c->in.len > 0 || (c->tls && tls_pending(c->tls) > 0);
+	return c->in.len > 0 || c->zraw.len > 0 || (c->tls && tls_pending(c->tls) > 0);
 }
 
 int conn_wait_readable(struct conn *c, int extra_fd, int timeout_ms)
@@ -250,7 +299,7 @@ int conn_wait_readable(struct conn *c, int extra_fd, int timeout_ms)
 	return 2;
 }
 
-static int send_all(struct conn *c, const char *p, size_t n)
+static int send_raw(struct conn *c, const char *p, size_t n)
 {
 	long deadline = deadline_of(c);
 	while (n > 0) {
@@ -271,6 +320,67 @@ static int send_all(struct conn *c, const char *p, size_t n)
 			return -1;
 	}
 	return 0;
+}
+
+/* Deflates p (flushed: everything up to here reaches the peer, RFC 4978 4), then sends. */
+static int send_deflated(struct conn *c, const char *p, size_t n)
+{
+	c->zout->next_in = (unsigned char *)p;
+	c->zout->avail_in = (uInt)n;
+	do {
+		buf_reset(&c->zbuf);
+		if (buf_reserve(&c->zbuf, CONN_OUT_FLUSH) < 0)
+			return -1;
+		c->zout->next_out = (unsigned char *)c->zbuf.data;
+		c->zout->avail_out = CONN_OUT_FLUSH;
+		if (deflate(c->zout, Z_SYNC_FLUSH) == Z_STREAM_ERROR)
+			return -1;
+		buf_added(&c->zbuf, CONN_OUT_FLUSH - c->zout->avail_out);
+		if (send_raw(c, c->zbuf.data, c->zbuf.len) < 0)
+			return -1;
+	} while (c->zout->avail_out == 0);
+	return 0;
+}
+
+static int send_all(struct conn *c, const char *p, size_t n)
+{
+	if (c->zout != NULL)
+		return n > 0 ? send_deflated(c, p, n) : 0;
+	return send_raw(c, p, n);
+}
+
+int conn_start_deflate(struct conn *c, char *err, size_t errlen)
+{
+	if (c->zin != NULL) {
+		str_copy(err, errlen, "compression already active");
+		return -1;
+	}
+	if (conn_flush(c) < 0) {
+		str_copy(err, errlen, "connection lost");
+		return -1;
+	}
+	c->zin = xcalloc(1, sizeof(*c->zin));
+	c->zout = xcalloc(1, sizeof(*c->zout));
+	/* raw deflate, no zlib header (RFC 4978 3: windowBits -15) */
+	if (inflateInit2(c->zin, -15) != Z_OK ||
+	    deflateInit2(c->zout, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+		str_copy(err, errlen, "zlib initialisation failed");
+		free(c->zin);
+		free(c->zout);
+		c->zin = c->zout = NULL;
+		return -1;
+	}
+	buf_init(&c->zraw, BUF_UNLIMITED);
+	buf_init(&c->zbuf, BUF_UNLIMITED);
+	/* what was read beyond the command is already compressed */
+	buf_append(&c->zraw, c->in.data, c->in.len);
+	buf_reset(&c->in);
+	return 0;
+}
+
+bool conn_is_deflated(const struct conn *c)
+{
+	return c->zin != NULL;
 }
 
 int conn_flush(struct conn *c)

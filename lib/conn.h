@@ -62,6 +62,11 @@ int conn_flush(struct conn *c);
  * handshake are never executed after it (CVE-2011-0411). Returns 0, or -1 with err. */
 int conn_start_tls(struct conn *c, struct tls_ctx *ctx, char *err, size_t errlen);
 bool conn_is_tls(const struct conn *c);
+/* Starts RFC 4978 compression both ways (raw DEFLATE) after flushing the pending
+ * output, which goes out uncompressed (the OK of COMPRESS). Input already buffered
+ * is taken as compressed. Returns 0, or -1 with err. */
+int conn_start_deflate(struct conn *c, char *err, size_t errlen);
+bool conn_is_deflated(const struct conn *c);
 /* The verified TLS peer (zeroed struct when not TLS or no certificate). */
 const struct tls_peer *conn_tls_peer(const struct conn *c);
 

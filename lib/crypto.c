@@ -520,3 +520,70 @@ int crypto_blob_read(const char *path, const unsigned char key[CRYPTO_KEY_LEN], 
 	(void)str_format(err, errlen, "blob %s: %s", path, why);
 	return -1;
 }
+
+/* ---- streaming blob reader ---- */
+
+struct blob_reader {
+	int fd;
+	crypto_secretstream_xchacha20poly1305_state st;
+	unsigned char cipher[BLOB_CHUNK + SS_ABYTES];
+	unsigned char plain[BLOB_CHUNK];
+	bool done;
+};
+
+struct blob_reader *crypto_blob_open(const char *path, const unsigned char key[CRYPTO_KEY_LEN], char *err,
+                                     size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		(void)str_format(err, errlen, "cannot open blob %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	struct blob_reader *r = xcalloc(1, sizeof(*r));
+	r->fd = fd;
+	if (reader_header(fd, &r->st, key) < 0) {
+		(void)str_format(err, errlen, "blob %s: bad or truncated header", path);
+		crypto_blob_close(r);
+		return NULL;
+	}
+	return r;
+}
+
+int crypto_blob_next(struct blob_reader *r, const unsigned char **p, size_t *n, char *err, size_t errlen)
+{
+	unsigned char tag = 0;
+	unsigned long long mlen = 0;
+	if (r->done) {
+		*n = 0;
+		return 0;
+	}
+	ssize_t got = read_full(r->fd, r->cipher, sizeof(r->cipher));
+	const char *why = NULL;
+	if (got < (ssize_t)SS_ABYTES)
+		why = got < 0 ? "read error" : "truncated";
+	else if (crypto_secretstream_xchacha20poly1305_pull(&r->st, r->plain, &mlen, &tag, r->cipher,
+	                                                    (unsigned long long)got, NULL, 0) != 0)
+		why = "altered (authentication failed)";
+	else if (tag != SS_TAG_FINAL && (tag != SS_TAG_MESSAGE || got != (ssize_t)sizeof(r->cipher)))
+		why = "truncated"; /* only a full chunk may be followed by another */
+	else if (tag == SS_TAG_FINAL && read_full(r->fd, r->cipher, 1) != 0)
+		why = "has data after its end";
+	if (why != NULL) {
+		(void)str_format(err, errlen, "blob: %s", why);
+		return -1;
+	}
+	r->done = tag == SS_TAG_FINAL;
+	*p = r->plain;
+	*n = (size_t)mlen;
+	return 1;
+}
+
+void crypto_blob_close(struct blob_reader *r)
+{
+	if (r == NULL)
+		return;
+	if (r->fd >= 0)
+		close(r->fd);
+	sodium_memzero(r, sizeof(*r));
+	free(r);
+}

@@ -56,6 +56,17 @@ int crypto_blob_write_file(const char *final_path, const unsigned char key[CRYPT
  * missing, truncated or altered (authentication fails), with err. */
 int crypto_blob_read(const char *path, const unsigned char key[CRYPTO_KEY_LEN], struct buf *out, char *err,
                      size_t errlen);
+/* Streaming decryption: the plaintext chunk by chunk (64 KiB each), each authenticated
+ * before it is given out, so a reader that stops early never saw unauthenticated
+ * bytes; the end is verified when crypto_blob_next returns 0. */
+struct blob_reader;
+struct blob_reader *crypto_blob_open(const char *path, const unsigned char key[CRYPTO_KEY_LEN], char *err,
+                                     size_t errlen);
+/* Returns 1 with the next chunk in *p, *n (valid until the next call), 0 at the
+ * verified end, -1 when the blob is truncated or altered (err). */
+int crypto_blob_next(struct blob_reader *r, const unsigned char **p, size_t *n, char *err, size_t errlen);
+void crypto_blob_close(struct blob_reader *r); /* wipes the state; NULL is fine */
+
 /* fsyncs the directory that holds path (after create/rename/unlink). */
 int crypto_fsync_dir_of(const char *path);
 

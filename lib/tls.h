@@ -93,6 +93,12 @@ void tls_ctx_free(struct tls_ctx *ctx);
  * in progress keep theirs). Returns 0, or -1 with err naming the file and why: the
  * previous material then stays in force, whole. */
 int tls_ctx_reload(struct tls_ctx *ctx, char *err, size_t errlen);
+/* A daemon master's SIGHUP (the one TLS reload path of mss-smtpd and mss-imapd):
+ * tls_ctx_reload, then one log line, tls.reload with context=what and result=ok, or
+ * result=failed error=... (the material in force stays, and the CRL alone is then
+ * re-read by tls_ctx_reload_crl, which logs its own outcome). Returns as
+ * tls_ctx_reload (0 for a NULL ctx). */
+int tls_ctx_sighup(struct tls_ctx *ctx, const char *what);
 /* SIGHUP, CRL only: re-reads the CRL file now. Returns 1 when a new CRL is in force,
  * 0 when no CRL is configured, -1 when it was refused (the previous one stays; err
  * names the file and why; also logged). */

@@ -23,6 +23,9 @@
 #include "lib/tls_openssl_int.h"
 
 #define TLS12_CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!PSK:!SHA1"
+/* Key exchange groups, TLS 1.2 and 1.3: elliptic curves only (OpenSSL 3 would also
+ * take the finite-field ffdhe groups in TLS 1.3); the same list as the GnuTLS backend. */
+#define TLS_GROUPS "X25519:P-256:P-384:X448:P-521"
 
 const char *tls_backend(void)
 {
@@ -60,7 +63,7 @@ static int ctx_policy(SSL_CTX *c, char *err, size_t errlen)
 	SSL_CTX_set_num_tickets(c, 0);
 	SSL_CTX_set_security_level(c, 2);
 	if (SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION) != 1 ||
-	    SSL_CTX_set_cipher_list(c, TLS12_CIPHERS) != 1) {
+	    SSL_CTX_set_cipher_list(c, TLS12_CIPHERS) != 1 || SSL_CTX_set1_groups_list(c, TLS_GROUPS) != 1) {
 		(void)tls_errf(err, errlen, "TLS policy: %s",
 		               tls_ossl_reason("cannot set protocol or ciphers"));
 		return -1;

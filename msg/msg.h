@@ -48,15 +48,21 @@ struct msg_header {
 	struct msg_address_list reply_to; /* mailboxes of Reply-To (groups expanded) */
 	unsigned from_fields;             /* how many From: fields (RFC 5322 3.6: one) */
 	unsigned sender_fields;           /* how many Sender: fields (at most one) */
-	char subject[1024];               /* decoded (RFC 2047) to UTF-8, unfolded */
-	char raw_subject[1024];           /* as sent, unfolded, surrounding blanks trimmed */
-	bool subject_cut;                 /* Subject longer than those: they hold its beginning */
-	char message_id[256];             /* without the angle brackets */
-	int64_t date;                     /* Date: as unix time, 0 when absent or unreadable */
-	char x_mss_ins[16];               /* X-MSS-INS, trimmed */
-	char x_mss_codecda[256];          /* X-MSS-CODECDA, trimmed */
-	bool fin;                         /* X-MSS-MES: FIN (any case), or Subject exactly "[FIN]" */
-	size_t size;                      /* octets of the header block, its blank line included */
+	/* A From or Sender that a mail client may show but that was not read as addresses:
+	 * a field libetpan kept as unknown, a line after one where its parse stopped, an
+	 * address too long to keep, or more than MSG_ADDRESSES_MAX of them. The identity
+	 * check (auth/identity.h) refuses such a header: what we cannot read, a client may
+	 * still show as the author. */
+	bool authors_unreadable;
+	char subject[1024];      /* decoded (RFC 2047) to UTF-8, unfolded */
+	char raw_subject[1024];  /* as sent, unfolded, surrounding blanks trimmed */
+	bool subject_cut;        /* Subject longer than those: they hold its beginning */
+	char message_id[256];    /* without the angle brackets */
+	int64_t date;            /* Date: as unix time, 0 when absent or unreadable */
+	char x_mss_ins[16];      /* X-MSS-INS, trimmed */
+	char x_mss_codecda[256]; /* X-MSS-CODECDA, trimmed */
+	bool fin;                /* X-MSS-MES: FIN (any case), or Subject exactly "[FIN]" */
+	size_t size;             /* octets of the header block, its blank line included */
 };
 
 enum msg_part_kind {
@@ -129,6 +135,9 @@ int msg_part_decode(const struct msg *m, size_t i, struct buf *out);
 /* Octets of a message's header block, its blank line included (len when there is no
  * body). For bytes msg_parse refused too. */
 size_t msg_header_size(const char *data, size_t len);
+/* The fields named From or Sender in the header block data[0, header_size), counted as
+ * a mail client finds them, whatever their value. For bytes msg_parse refused too. */
+unsigned msg_author_fields(const char *data, size_t header_size);
 
 /* true when s is "type/subtype", each an RFC 2045 token (no spaces, controls, tspecials,
  * parameters), at most 127 octets: safe to write into a Content-Type header. */

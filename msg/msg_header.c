@@ -47,6 +47,39 @@ size_t msg_header_size(const char *data, size_t len)
 	return len;
 }
 
+unsigned msg_author_fields(const char *data, size_t header_size)
+{
+	unsigned count = 0;
+	for (size_t i = 0; i < header_size;) {
+		size_t k = 0, end = i;
+		while (end < header_size && data[end] != '\n')
+			end++;
+		/* a field name ends at ':'; a continuation line starts with a blank (k == 0) */
+		while (i + k < end && data[i + k] != ':' && data[i + k] != ' ' && data[i + k] != '\t')
+			k++;
+		if ((k == 4 && str_ieqn(data + i, "From", 4)) || (k == 6 && str_ieqn(data + i, "Sender", 6)))
+			count++;
+		i = end + 1;
+	}
+	return count;
+}
+
+static bool list_unreadable(const struct msg_address_list *l)
+{
+	if (l->total > l->n)
+		return true;
+	for (size_t i = 0; i < l->n; i++)
+		if (!l->v[i].addr[0])
+			return true;
+	return false;
+}
+
+void msg_header_check_authors(const char *data, struct msg_header *h)
+{
+	h->authors_unreadable = list_unreadable(&h->from) || list_unreadable(&h->sender) ||
+	                        msg_author_fields(data, h->size) != h->from_fields + h->sender_fields;
+}
+
 static void add_mailbox(struct msg_address_list *l, const struct mailimf_mailbox *mb)
 {
 	l->total++;

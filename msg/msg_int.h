@@ -14,5 +14,7 @@ struct mailimf_fields;
 void msg_decode_words(const char *in, char *out, size_t outlen);
 /* Fills h from libetpan's parsed top-level fields (NULL: nothing). */
 void msg_header_read(const struct mailimf_fields *f, struct msg_header *h);
+/* Sets h->authors_unreadable (msg.h), h read from data's header. */
+void msg_header_check_authors(const char *data, struct msg_header *h);
 
 #endif

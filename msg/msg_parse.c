@@ -198,6 +198,7 @@ int msg_parse(const char *data, size_t len, const struct msg_limits *lim, struct
 	m->complete = true;
 	m->h.size = msg_header_size(m->data, m->len);
 	msg_header_read(m->tree->mm_data.mm_message.mm_fields, &m->h);
+	msg_header_check_authors(m->data, &m->h);
 	struct walker w = {.m = m, .lim = lim};
 	walk(&w, m->tree, -1, 0);
 	if (m->nparts == 0) { /* the root itself out of range: nothing described */

@@ -203,16 +203,13 @@ static void make_queue_id(char out[16])
 			*p = (char)(*p - 'a' + 'A');
 }
 
-static int deliver(struct smtp_session *s, struct smtp_data *d)
+/* The trace fields (Received) go on first, so that the one parse describes the message
+ * as it is stored. Returns 0, or -1 after a 451. */
+static int add_trace(struct smtp_session *s, struct smtp_data *d, const char *qid)
 {
-	char qid[16], q[300];
 	struct buf hdr;
 	struct smtp_trace t;
-	struct mss_status st;
-	struct policy_message pm;
-	int rc;
 
-	make_queue_id(qid);
 	t.return_path = s->mail_from;
 	t.helo = s->helo;
 	t.peer_ip = s->peer_ip;
@@ -226,10 +223,22 @@ static int deliver(struct smtp_session *s, struct smtp_data *d)
 	buf_init(&hdr, SMTP_DATA_SLACK);
 	if (smtp_data_trace_headers(d, &t, &hdr) < 0 || smtp_data_prepend(d, &hdr) < 0) {
 		buf_free(&hdr);
-		log_err("smtp.deliver", "session=%s qid=%s result=failed why=\"trace headers\"", s->id, qid);
-		return smtp_reply(s, RPL_TEMPFAIL);
+		log_err("smtp.deliver", "session=%s qid=%s result=failed error=\"trace headers\"", s->id,
+		        qid);
+		smtp_reply(s, RPL_TEMPFAIL);
+		return -1;
 	}
 	buf_free(&hdr);
+	return 0;
+}
+
+/* parsed: the message's one parse, NULL when it has none (the stages then fail closed). */
+static int deliver(struct smtp_session *s, struct smtp_data *d, const char *qid, const struct msg *parsed)
+{
+	char q[300];
+	struct mss_status st;
+	struct policy_message pm;
+	int rc;
 
 	memset(&pm, 0, sizeof(pm));
 	pm.sender = &s->sender;
@@ -239,17 +248,9 @@ static int deliver(struct smtp_session *s, struct smtp_data *d)
 	pm.data = d->body.data;
 	pm.len = d->body.len;
 	pm.queue_id = qid;
-	/* One parse at the end of DATA, handed down to every stage of the delivery */
-	struct msg parsed;
-	struct msg_limits lim;
-	char perr[160];
-	msg_limits_from_config(s->cfg, &lim);
-	if (msg_parse(pm.data, pm.len, &lim, &parsed, perr, sizeof(perr)) == 0)
-		pm.parsed = &parsed;
+	pm.parsed = parsed;
 	memset(&st, 0, sizeof(st));
 	rc = policy_deliver(s->store, &pm, &st);
-	if (pm.parsed != NULL)
-		msg_free(&parsed);
 	metrics_count1(METRICS_DELIVERIES, rc == 0 ? "stored" : st.code >= 500 ? "refused" : "failed");
 	log_info("smtp.deliver", "session=%s qid=%s from=%s nrcpt=%zu size=%zu result=%s", s->id, qid,
 	         log_quote(q, sizeof(q), s->mail_from), s->nrcpt, d->body.len, rc == 0 ? "ok" : "failed");
@@ -266,7 +267,8 @@ static int deliver(struct smtp_session *s, struct smtp_data *d)
 /* A shutdown (SIGTERM from the master) waits until the message is stored and the
  * client has its answer, so a stop never cuts a delivery in half nor leaves a stored
  * message unacknowledged (the client would send it twice). */
-static void deliver_uninterrupted(struct smtp_session *s, struct smtp_data *d)
+static void deliver_uninterrupted(struct smtp_session *s, struct smtp_data *d, const char *qid,
+                                  const struct msg *parsed)
 {
 	sigset_t stop, old;
 
@@ -275,7 +277,7 @@ static void deliver_uninterrupted(struct smtp_session *s, struct smtp_data *d)
 	sigaddset(&stop, SIGINT);
 	sigprocmask(SIG_BLOCK, &stop, &old);
 	uint64_t t0 = metrics_now_usec();
-	deliver(s, d);
+	deliver(s, d, qid, parsed);
 	conn_flush(s->conn);
 	metrics_observe(METRICS_DELIVERY, metrics_now_usec() - t0);
 	sigprocmask(SIG_SETMASK, &old, NULL);
@@ -284,13 +286,13 @@ static void deliver_uninterrupted(struct smtp_session *s, struct smtp_data *d)
 /* The message's authors (From, Sender) must be who the sender proved to be: the policy
  * decides with auth/identity.h's rules and audits a refusal. Returns 0 when the message
  * may be delivered, else the refusal was sent. */
-static int check_authors(struct smtp_session *s, const struct smtp_data *d)
+static int check_authors(struct smtp_session *s, const struct smtp_data *d, const struct msg *parsed)
 {
 	struct smtp_header_authors a;
 	struct mss_status st;
 	int rc;
 
-	smtp_header_authors(d->body.data, d->body.len, &a);
+	smtp_header_authors(parsed, d->body.data, d->body.len, &a);
 	memset(&st, 0, sizeof(st));
 	rc = policy_check_header(s->store, &s->sender, s->mail_from, &a.ids, &st);
 	smtp_header_free(&a);
@@ -298,6 +300,27 @@ static int check_authors(struct smtp_session *s, const struct smtp_data *d)
 		return 0;
 	policy_refused(s, rc, &st);
 	return -1;
+}
+
+/* The end of DATA: one parse of the message (msg/msg.h, as Postfix's cleanup(8) reads a
+ * message once), read by the identity check and handed down to every stage of the
+ * delivery. */
+static void accept_message(struct smtp_session *s, struct smtp_data *d)
+{
+	char qid[16], perr[160];
+	struct msg parsed;
+	struct msg_limits lim;
+	bool ok;
+
+	make_queue_id(qid);
+	if (add_trace(s, d, qid) < 0)
+		return;
+	msg_limits_from_config(s->cfg, &lim);
+	ok = msg_parse(d->body.data, d->body.len, &lim, &parsed, perr, sizeof(perr)) == 0;
+	if (check_authors(s, d, ok ? &parsed : NULL) == 0)
+		deliver_uninterrupted(s, d, qid, ok ? &parsed : NULL);
+	if (ok)
+		msg_free(&parsed);
 }
 
 /* Records a message smtpd itself did not take (the policy records the others). */
@@ -351,8 +374,8 @@ int smtp_cmd_data(struct smtp_session *s, const char *args)
 		verdict = smtp_data_verdict(&d);
 		if (verdict != RPL_OK)
 			data_refused(s, &d, verdict);
-		else if (check_authors(s, &d) == 0)
-			deliver_uninterrupted(s, &d);
+		else
+			accept_message(s, &d);
 	}
 	smtp_data_free(&d);
 	smtp_session_reset_txn(s);

@@ -104,29 +104,13 @@ static void shutdown_checkpoint(void *arg)
 	audit_shutdown_checkpoint(c->cfg);
 }
 
-/* SIGHUP: the server certificate, key, CA and CRL rebuilt whole (lib/tls.h); when one
- * of them does not load (a key only root may read, after the privilege drop), the
- * material in force stays and the CRL alone is still re-read, so that a revocation
- * never waits for a restart (Référentiel CONF.22). */
-static void reload_tls(struct tls_ctx *tls)
-{
-	char err[1024], q[1100];
-
-	if (tls_ctx_reload(tls, err, sizeof(err)) == 0) {
-		log_info("tls.reload", "result=ok");
-		return;
-	}
-	log_err("tls.reload", "result=failed error=%s action=previous-kept", log_quote(q, sizeof(q), err));
-	(void)tls_ctx_reload_crl(tls, err, sizeof(err)); /* logs its own outcome */
-}
-
 /* SIGHUP (DESIGN.md "Command line contract"): the material reloaded here is used by the
  * sessions forked afterwards; whatever does not load stays as it was. */
 static void reload(void *arg)
 {
 	struct smtpd_ctx *c = arg;
 
-	reload_tls(c->tls);
+	(void)tls_ctx_sighup(c->tls, "smtpd");
 	(void)oauth_keys_sighup(c->cfg, &c->oauth);
 }
 
@@ -181,8 +165,9 @@ int main(int argc, char **argv)
 	mo.on_reload = reload;
 	mo.sessions_gauge = METRICS_SMTPD_SESSIONS;
 	mo.arg = &ctx;
-	log_info("smtpd.start", "smtp=%s submission=%s submissions=%s", ls[0].addr[0] ? ls[0].addr : "-",
-	         ls[1].addr[0] ? ls[1].addr : "-", ls[2].addr[0] ? ls[2].addr : "-");
+	log_info("smtpd.start", "smtp=%s submission=%s submissions=%s tls=%s",
+	         ls[0].addr[0] ? ls[0].addr : "-", ls[1].addr[0] ? ls[1].addr : "-",
+	         ls[2].addr[0] ? ls[2].addr : "-", tls_backend());
 	rc = master_run(&mo, ls, 3);
 	smtp_spf_free(ctx.spf);
 	oauth_keys_free(ctx.oauth);

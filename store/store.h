@@ -280,76 +280,54 @@ void store_watch_close(int fd);
 #define STORE_WANT_ENVELOPE 0x01u
 #define STORE_WANT_BODYSTRUCTURE 0x02u /* extensible form (BODYSTRUCTURE) */
 #define STORE_WANT_BODY 0x04u          /* non-extensible form (FETCH BODY) */
+#define STORE_WANT_REFS 0x08u          /* References (THREAD) */
 
 struct store_message {
 	struct store_msg msg; /* keywords owned by this struct */
-	int64_t sent_date;    /* Date: as unix time; 0 when missing or unparsable (SENTBEFORE etc. then use
-	                         INTERNALDATE) */
+	int64_t sent_date;    /* Date: as unix time; 0 when missing or unparsable */
+	int64_t sent_local;   /* Date: the sender's wall clock read as UTC (SENTON compares days in the
+	                         message's own zone, RFC 3501 6.4.4) */
 	uint64_t header_size; /* octets of the header block, blank line included */
-	/* Ready-to-send IMAP text (RFC 9051 7.5.2 syntax), NULL unless asked for: */
+	/* Ready-to-send IMAP text (RFC 9051 7.5.2 syntax, imap/), NULL unless asked for: */
 	char *envelope;      /* "(\"date\" \"subject\" ((...)) ...)" */
-	char *bodystructure; /* "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"utf-8\") NIL NIL \"7BIT\" 12 1 NIL NIL NIL
-	                        NIL)" */
+	char *bodystructure; /* "(\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"7bit\" 12 1 ...)" */
 	char *body;
+	char *refs; /* References, unfolded; NULL when absent or not asked for */
 };
 /* Reads the cached metadata of (mailbox_id, uid); want: STORE_WANT_* bits. No
- * decryption. Returns 1 found, 0 no such message (expunged), -1. */
+ * decryption (but see store_body_open for messages stored before migration 4).
+ * Returns 1 found, 0 no such message (expunged), -1. */
 int store_message_get(struct store *st, int64_t mailbox_id, uint32_t uid, unsigned want,
                       struct store_message *out, char *err, size_t errlen);
 void store_message_free(struct store_message *m);
 
-/* ---- sections (FETCH BODY[...], BINARY is not provided) ------------------------- */
+/* ---- a message's octets (FETCH BODY[...], BINARY, SEARCH on text) -------------- */
 
-enum store_section_kind {
-	STORE_SECTION_ALL,               /* BODY[] / BODY[1.2]: the part's content as on the wire;
-	                                    for part "" the whole message */
-	STORE_SECTION_HEADER,            /* [HEADER], [n.HEADER] (message/rfc822 part) */
-	STORE_SECTION_HEADER_FIELDS,     /* [HEADER.FIELDS (a b)] */
-	STORE_SECTION_HEADER_FIELDS_NOT, /* [HEADER.FIELDS.NOT (a b)] */
-	STORE_SECTION_TEXT,              /* [TEXT], [n.TEXT] */
-	STORE_SECTION_MIME               /* [n.MIME]: the part's MIME header block */
-};
-
-#define STORE_PART_DEPTH_MAX 32
-
-struct store_section {
-	uint32_t part[STORE_PART_DEPTH_MAX]; /* part numbers, each >= 1 ("1.2" = {1, 2}) */
-	size_t depth;                        /* 0 = the message itself */
-	enum store_section_kind kind;
-	const char *const *fields; /* HEADER.FIELDS names (case-insensitive) */
-	size_t nfields;
-	uint64_t offset; /* partial <offset.length> */
-	uint64_t length; /* UINT64_MAX = to the end */
-};
-
-/* Appends the section's octets of (mailbox_id, uid), after partial, to out (the
- * message is decrypted on the fly; the last message decrypted is kept in a
- * per-process cache so several sections of one message decrypt once). Header
- * sections end with the blank line (RFC 9051 6.4.5). A part number that does not
- * exist yields no octets (0 returned, out unchanged), as most servers answer "".
- * Returns 0, 1 when the message does not exist, -1 (e.g. the blob fails
- * authentication: tampered or missing) with err. */
-int store_fetch_section(struct store *st, int64_t mailbox_id, uint32_t uid, const struct store_section *sec,
-                        struct buf *out, char *err, size_t errlen);
-/* Parses the text between the brackets of BODY[...] ("", "HEADER", "1.2.MIME",
- * "HEADER.FIELDS (From To)", "2.HEADER.FIELDS.NOT (X-A)") into sec, with partial
- * set to the whole. fields point into a copy kept in *storage (caller frees it with
- * free()). Returns 0, or -1 on a syntax error. A convenience for imapd. */
-int store_section_parse(const char *spec, struct store_section *sec, char **storage);
-
-/* ---- search on text ------------------------------------------------------------- */
-
-enum store_text_where {
-	STORE_TEXT_HEADER, /* SEARCH HEADER field needle (field: name, "" = any header) */
-	STORE_TEXT_BODY,   /* SEARCH BODY: text parts, decoded (QP/base64, charset to UTF-8) */
-	STORE_TEXT_TEXT    /* SEARCH TEXT: headers (decoded encoded words) and body */
-};
-/* SEARCH FROM/TO/CC/BCC/SUBJECT are STORE_TEXT_HEADER with that field. Matching is a
- * case-insensitive substring (ASCII case folding) on the decoded text, the empty
- * needle matching any message that has the field. Returns 1 match, 0 no match or no
- * such message, -1 error (e.g. tampered blob). */
-int store_search_text(struct store *st, int64_t mailbox_id, uint32_t uid, enum store_text_where where,
-                      const char *field, const char *needle, char *err, size_t errlen);
+/* One message opened for reading: its size, its MIME part tree (imap/imap_mime.h:
+ * where each part's header and body lie) and its encrypted blob. Opening costs one
+ * indexed lookup and no decryption; reading decrypts the blob from its start and
+ * gives out only the octets asked for, so a section of a large message never holds
+ * the message in memory. A small message (at most STORE_BODY_CACHE octets) is
+ * decrypted once and kept for the next reads (several sections of one FETCH). */
+#define STORE_BODY_CACHE (1024 * 1024)
+struct store_body;
+struct imap_part;
+/* Returns 1 with *out, 0 when there is no such message, -1 with err. A message stored
+ * before its part tree was kept is analysed once, and its row completed. */
+int store_body_open(struct store *st, int64_t mailbox_id, uint32_t uid, struct store_body **out, char *err,
+                    size_t errlen);
+uint64_t store_body_size(const struct store_body *b);
+const struct imap_part *store_body_parts(const struct store_body *b);
+/* Gives the octets [off, off + len) (clipped to the message) to sink, in pieces; sink
+ * returns 0 to go on, non-zero to stop (store_body_read then returns 0). Returns 0, or
+ * -1 when the blob is missing, truncated or altered (err; the octets already given
+ * came from authenticated chunks, but the caller cannot finish a literal it started:
+ * it ends the session). */
+int store_body_read(struct store_body *b, uint64_t off, uint64_t len,
+                    int (*sink)(void *arg, const char *p, size_t n), void *arg, char *err, size_t errlen);
+/* The whole message into out (SEARCH on text, tests). Returns 0 or -1. */
+int store_body_read_all(struct store_body *b, struct buf *out, char *err, size_t errlen);
+void store_body_close(struct store_body *b);
 
 /* ---- writing messages ----------------------------------------------------------- */
 
@@ -369,9 +347,10 @@ struct store_delivery {
 	 * lock is taken. Non-zero rolls the whole delivery back (err filled). */
 	int (*in_transaction)(void *arg, char *err, size_t errlen);
 	void *in_transaction_arg;
-	/* The caller's parse of exactly data (msg/), when it has one: ENVELOPE and
-	 * BODYSTRUCTURE are then built from it instead of parsing the message again
-	 * (NULL = the store parses). */
+	/* The caller's parse of exactly data (msg/), when it has one. Not read by the
+	 * store: ENVELOPE, BODYSTRUCTURE and the part tree come from imap/'s one streamed
+	 * pass, whose part boundaries are the ones IMAP clients expect (Dovecot's reading
+	 * of RFC 2046), which libetpan's tree does not give on malformed MIME. */
 	const struct msg *parsed;
 };
 /* Stores the message for every recipient: encrypted, fsynced, renamed, then one
@@ -384,20 +363,29 @@ struct store_delivery {
 int store_deliver(struct store *st, const struct store_delivery *d, uint32_t *uids_out, char *err,
                   size_t errlen);
 
-/* APPEND (RFC 9051 6.3.12, UIDPLUS APPENDUID). */
-struct store_append {
-	const char *user;
-	const char *mailbox;
-	const char *data;
-	size_t len;
-	int64_t internal_date; /* 0 = now */
-	uint32_t flags;        /* STORE_FLAG_* */
-	const char *keywords;  /* space-separated, NULL = none; invalid ones refused */
-};
-/* Returns 0 with *uidvalidity and *uid set, 1 when the mailbox does not exist
- * (imapd answers NO [TRYCREATE]) or a keyword is invalid, -1. */
-int store_append(struct store *st, const struct store_append *a, uint32_t *uidvalidity, uint32_t *uid,
-                 char *err, size_t errlen);
+/* APPEND (RFC 9051 6.3.12, UIDPLUS APPENDUID, RFC 3502 MULTIAPPEND), streamed: each
+ * message goes to its encrypted blob (and through the MIME analysis) as it arrives,
+ * never whole in memory; the rows of all the command's messages commit together. */
+struct store_appender;
+/* Opens an append into user's mailbox. Returns 0 with *out, 1 when the mailbox does not
+ * exist (imapd answers NO [TRYCREATE]; err says why), -1. */
+int store_append_begin(struct store *st, const char *user, const char *mailbox, struct store_appender **out,
+                       char *err, size_t errlen);
+/* Starts one message. internal_date 0 = now; keywords space-separated (NULL = none).
+ * Returns 0, 1 when a keyword is invalid, -1. */
+int store_append_message(struct store_appender *a, uint32_t flags, const char *keywords,
+                         int64_t internal_date, char *err, size_t errlen);
+/* Adds octets to the current message. Returns 0 or -1. */
+int store_append_write(struct store_appender *a, const void *p, size_t n, char *err, size_t errlen);
+/* Ends the current message: its blob is durable (fsynced, renamed). Returns 0 or -1. */
+int store_append_end(struct store_appender *a, char *err, size_t errlen);
+/* Inserts every message in one transaction (all or none, RFC 3502) and frees a:
+ * *uidvalidity, and the new UIDs in uids (n of them, ascending, malloc'ed). Returns 0,
+ * 1 when the mailbox vanished meanwhile, -1; on failure nothing remains. */
+int store_append_commit(struct store_appender *a, uint32_t *uidvalidity, uint32_t **uids, size_t *n,
+                        char *err, size_t errlen);
+/* Gives up: the blobs written are removed. NULL is fine. */
+void store_append_abort(struct store_appender *a);
 
 /* COPY / MOVE (RFC 9051 6.4.7, RFC 6851, UIDPLUS COPYUID). */
 struct store_copy_result {
@@ -449,23 +437,25 @@ void store_flags_result_free(struct store_flags_result *r);
 int store_expunge(struct store *st, int64_t mailbox_id, const uint32_t *uids, size_t n, uint32_t **expunged,
                   size_t *nexpunged, char *err, size_t errlen);
 
-/* ---- building ENVELOPE / BODYSTRUCTURE (also used by the fuzz target) ------------- */
+/* ---- what is computed once per message (imap/ builders) -------------------------- */
 
 struct store_mime_info {
 	char *envelope;
 	char *bodystructure;
 	char *body;
-	int64_t sent_date;
+	int64_t sent_date, sent_local;
 	uint64_t header_size;
+	char *refs;       /* References, unfolded (THREAD), NULL when absent */
+	struct buf parts; /* the part tree, stored form (imap_parts_serialize) */
 };
-/* Parses a message with libetpan and builds its IMAP ENVELOPE, BODYSTRUCTURE and BODY
- * strings. Malformed MIME never fails: it falls back to a single text/plain part.
- * Returns 0, -1 only when memory or the parser itself fails. */
-int store_mime_build(const char *data, size_t len, struct store_mime_info *out);
-/* The same from a parse the caller already made of exactly data (msg/'s tree): the MIME
- * tree is not parsed again. parsed NULL: as store_mime_build. */
-int store_mime_build_parsed(const char *data, size_t len, const struct msg *parsed,
-                            struct store_mime_info *out);
+/* The ENVELOPE, BODYSTRUCTURE, BODY, part tree, dates and References of a message, in
+ * one streamed pass (imap_mime). Never fails: any octets have a structure. */
+void store_mime_build(const char *data, size_t len, struct store_mime_info *out);
+struct store_mime_stream;
+struct store_mime_stream *store_mime_stream_new(void);
+void store_mime_stream_feed(struct store_mime_stream *ms, const void *p, size_t n);
+/* Ends the input, fills out, frees ms. */
+void store_mime_stream_finish(struct store_mime_stream *ms, struct store_mime_info *out);
 void store_mime_info_free(struct store_mime_info *mi);
 
 #endif

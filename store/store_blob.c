@@ -10,7 +10,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <libetpan/libetpan.h>
 #include <sodium.h>
 
 #include "lib/crypto.h"
@@ -68,6 +67,20 @@ int store_blob_put(struct store *st, const unsigned char key[CRYPTO_KEY_LEN], co
 	return 0;
 }
 
+struct blob_writer *store_blob_create(struct store *st, const unsigned char key[CRYPTO_KEY_LEN],
+                                      char name[STORE_BLOB_NAME_LEN], char *path, size_t pathlen, char *err,
+                                      size_t errlen)
+{
+	store_blob_name(name);
+	if (store_blob_path(st, name, path, pathlen) < 0) {
+		str_format(err, errlen, "blob path too long");
+		return NULL;
+	}
+	if (blob_dir(st, name, err, errlen) < 0)
+		return NULL;
+	return crypto_blob_create(path, key, err, errlen);
+}
+
 int store_blob_insert(struct store *st, int64_t user_id, const char *name, uint64_t size, int64_t *blob_id,
                       char *err, size_t errlen)
 {
@@ -80,9 +93,6 @@ int store_blob_insert(struct store *st, int64_t user_id, const char *name, uint6
 
 void store_cache_clear(struct store *st)
 {
-	if (st->cache.mime != NULL)
-		mailmime_free(st->cache.mime);
-	st->cache.mime = NULL;
 	if (st->cache.data.data != NULL) {
 		sodium_memzero(st->cache.data.data, st->cache.data.len);
 		buf_reset(&st->cache.data);
@@ -111,11 +121,11 @@ int store_blob_load(struct store *st, int64_t user_id, const char *name, char *e
 		store_cache_clear(st);
 		return -1;
 	}
-	size_t idx = 0;
-	if (mailmime_parse(st->cache.data.data, st->cache.data.len, &idx, &st->cache.mime) !=
-	    MAILIMF_NO_ERROR)
-		st->cache.mime = NULL;
-	str_copy(st->cache.blob, sizeof(st->cache.blob), name);
+	if (str_copy(st->cache.blob, sizeof(st->cache.blob), name) < 0) {
+		store_cache_clear(st);
+		str_format(err, errlen, "blob name too long");
+		return -1;
+	}
 	st->cache.valid = true;
 	return 0;
 }

@@ -87,17 +87,16 @@ static int copy_one(struct store *st, struct copy_ctx *c, uint32_t src_uid, uint
 	int64_t blob_id = 0;
 	if (c->src_owner != c->dst_owner && reencrypt(st, c, src_uid, &blob_id, err, errlen) < 0)
 		return -1;
-	return sql_exec(st->sql, "store.copy",
-	                "INSERT INTO messages (mailbox_id, uid, modseq, internaldate, size, flags, keywords, "
-	                "blob_id,"
-	                " sent_date, header_size, envelope, bodystructure, body)"
-	                " SELECT ?1, ?2, ?3, internaldate, size, flags, keywords, coalesce(?4, blob_id),"
-	                " sent_date, header_size, envelope, bodystructure, body"
-	                " FROM messages WHERE mailbox_id = ?5 AND uid = ?6",
-	                SQL_ARGS(SQL_INT(c->dst_id), SQL_INT(dst_uid), SQL_INT(modseq),
-	                         blob_id != 0 ? SQL_INT(blob_id) : SQL_NULL, SQL_INT(c->src_id),
-	                         SQL_INT(src_uid)),
-	                err, errlen) < 0
+	return sql_exec(
+	           st->sql, "store.copy",
+	           "INSERT INTO messages (mailbox_id, uid, modseq, internaldate, size, flags, keywords, "
+	           "blob_id, sent_date, header_size, envelope, bodystructure, body, parts, sent_local, refs)"
+	           " SELECT ?1, ?2, ?3, internaldate, size, flags, keywords, coalesce(?4, blob_id),"
+	           " sent_date, header_size, envelope, bodystructure, body, parts, sent_local, refs"
+	           " FROM messages WHERE mailbox_id = ?5 AND uid = ?6",
+	           SQL_ARGS(SQL_INT(c->dst_id), SQL_INT(dst_uid), SQL_INT(modseq),
+	                    blob_id != 0 ? SQL_INT(blob_id) : SQL_NULL, SQL_INT(c->src_id), SQL_INT(src_uid)),
+	           err, errlen) < 0
 	           ? -1
 	           : 0;
 }

@@ -1,4 +1,5 @@
-/* store_deliver.c: new messages: SMTP delivery to several accounts, IMAP APPEND.
+/* store_deliver.c: new messages: SMTP delivery to several accounts (APPEND is
+ * store_append.c).
  *
  * Order that makes "250" true: parse once, write every recipient's encrypted blob
  * (fsynced, renamed), then one write transaction inserting every row, then commit.
@@ -21,16 +22,18 @@ int store_message_insert(struct store *st, const struct store_new_msg *m, uint32
                          char *err, size_t errlen)
 {
 	const char *kw = (m->keywords != NULL && m->keywords[0] != '\0') ? m->keywords : NULL;
+	const struct store_mime_info *mi = m->mi;
 	return sql_exec(
 	           st->sql, "store.message_insert",
 	           "INSERT INTO messages (mailbox_id, uid, modseq, internaldate, size, flags, keywords, "
-	           "blob_id,"
-	           " sent_date, header_size, envelope, bodystructure, body)"
-	           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+	           "blob_id, sent_date, header_size, envelope, bodystructure, body, parts, sent_local, refs)"
+	           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
 	           SQL_ARGS(SQL_INT(m->mailbox_id), SQL_INT(uid), SQL_INT(modseq), SQL_INT(m->internaldate),
 	                    SQL_INT(m->size), SQL_INT(m->flags & STORE_FLAG_ALL), SQL_TEXT(kw),
-	                    SQL_INT(m->blob_id), SQL_INT(m->mi->sent_date), SQL_INT(m->mi->header_size),
-	                    SQL_TEXT(m->mi->envelope), SQL_TEXT(m->mi->bodystructure), SQL_TEXT(m->mi->body)),
+	                    SQL_INT(m->blob_id), SQL_INT(mi->sent_date), SQL_INT(mi->header_size),
+	                    SQL_TEXT(mi->envelope), SQL_TEXT(mi->bodystructure), SQL_TEXT(mi->body),
+	                    SQL_BLOB(mi->parts.data, mi->parts.len), SQL_INT(mi->sent_local),
+	                    SQL_TEXT(mi->refs)),
 	           err, errlen) == 1
 	           ? 0
 	           : -1;
@@ -133,10 +136,7 @@ int store_deliver(struct store *st, const struct store_delivery *d, uint32_t *ui
 
 	if (deliver_prepare(d, mailbox, &flags, keywords, err, errlen) < 0)
 		return -1;
-	if (store_mime_build_parsed(d->data, d->len, d->parsed, &mi) < 0) {
-		str_format(err, errlen, "cannot analyse the message");
-		return -1;
-	}
+	store_mime_build(d->data, d->len, &mi);
 	struct store_new_msg tmpl = {.flags = flags,
 	                             .keywords = keywords,
 	                             .internaldate =
@@ -157,91 +157,6 @@ int store_deliver(struct store *st, const struct store_delivery *d, uint32_t *ui
 		store_paths_discard(st, &written);
 	}
 	free(plans);
-	store_mime_info_free(&mi);
-	return rc;
-}
-
-static int append_rows(struct store *st, int64_t user_id, const char *name, const char *blob,
-                       struct store_new_msg *m, uint32_t *uidvalidity, uint32_t *uid, char *err,
-                       size_t errlen)
-{
-	struct store_mailbox mb;
-	struct store_txn t;
-	uint64_t modseq;
-	if (store_txn_begin(st, &t, err, errlen) < 0)
-		return -1;
-	int rc = store_mailbox_row(st, user_id, name, &mb, NULL, err, errlen);
-	if (rc == 1) {
-		m->mailbox_id = mb.id;
-		if (store_blob_insert(st, user_id, blob, m->size, &m->blob_id, err, errlen) < 0 ||
-		    store_mailbox_bump(st, mb.id, 1, uid, &modseq, err, errlen) < 0 ||
-		    store_message_insert(st, m, *uid, modseq, err, errlen) < 0)
-			rc = -1;
-	} else if (rc == 0) {
-		str_format(err, errlen, "no such mailbox");
-	}
-	if (rc != 1)
-		return store_txn_end(st, &t, rc == 0 ? 1 : -1, err, errlen);
-	*uidvalidity = mb.uidvalidity;
-	return store_txn_end(st, &t, 0, err, errlen);
-}
-
-static int append_check(struct store *st, const struct store_append *a, int64_t *user_id, char *name,
-                        char *keywords, char *err, size_t errlen)
-{
-	int rc = store_user_id(st, a->user, user_id, err, errlen);
-	if (rc <= 0) {
-		if (rc == 0)
-			str_format(err, errlen, "no such account");
-		return rc < 0 ? -1 : 1;
-	}
-	if (store_name_normalise(a->mailbox, name, STORE_MAILBOX_MAX) < 0) {
-		str_format(err, errlen, "no such mailbox");
-		return 1;
-	}
-	if (store_keywords_normalise(a->keywords, keywords, STORE_KEYWORDS_MAX) != 0) {
-		str_format(err, errlen, "invalid keyword");
-		return 1;
-	}
-	return 0;
-}
-
-int store_append(struct store *st, const struct store_append *a, uint32_t *uidvalidity, uint32_t *uid,
-                 char *err, size_t errlen)
-{
-	int64_t user_id;
-	char name[STORE_MAILBOX_MAX];
-	char keywords[STORE_KEYWORDS_MAX];
-	char blob[STORE_BLOB_NAME_LEN];
-	unsigned char key[CRYPTO_KEY_LEN];
-	struct store_paths written = {0};
-	struct store_mime_info mi;
-
-	int rc = append_check(st, a, &user_id, name, keywords, err, errlen);
-	if (rc != 0)
-		return rc;
-	if (store_mime_build(a->data, a->len, &mi) < 0) {
-		str_format(err, errlen, "cannot analyse the message");
-		return -1;
-	}
-	struct store_new_msg m = {.flags = a->flags & STORE_FLAG_ALL,
-	                          .keywords = keywords,
-	                          .internaldate =
-	                              a->internal_date != 0 ? a->internal_date : (int64_t)time(NULL),
-	                          .size = a->len,
-	                          .mi = &mi};
-	rc = store_user_key(st, user_id, key, err, errlen);
-	if (rc == 0)
-		rc = store_blob_put(st, key, a->data, a->len, blob, &written, err, errlen);
-	sodium_memzero(key, sizeof(key));
-	if (rc == 0)
-		rc = append_rows(st, user_id, name, blob, &m, uidvalidity, uid, err, errlen);
-	if (rc == 0) {
-		store_paths_free(&written);
-		store_notify(st, m.mailbox_id);
-	} else {
-		store_paths_discard(st, &written);
-	}
 	store_mime_info_free(&mi);
 	return rc;
 }

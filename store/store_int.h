@@ -20,14 +20,11 @@ struct store_key {
 	unsigned char key[CRYPTO_KEY_LEN];
 };
 
-struct mailmime;
-
-/* The last message decrypted, so that several FETCH sections of one message cost one
- * decryption and one MIME parse. Keyed by blob name (blobs never change). */
+/* The last small message decrypted, so that several FETCH sections of one message
+ * cost one decryption. Keyed by blob name (blobs never change). */
 struct store_cache {
 	char blob[STORE_BLOB_NAME_LEN];
 	struct buf data;
-	struct mailmime *mime; /* NULL when libetpan could not parse it */
 	bool valid;
 };
 
@@ -90,6 +87,11 @@ int store_blob_load(struct store *st, int64_t user_id, const char *name, char *e
  * any more and adds their paths to unlinked. Inside the write transaction. */
 int store_blob_release(struct store *st, const int64_t *blob_ids, size_t n, struct store_paths *unlinked,
                        char *err, size_t errlen);
+/* A new blob written as a stream (APPEND): its random name and path are filled; the
+ * caller writes, then commits (fsync, rename) or aborts. Returns the writer or NULL. */
+struct blob_writer *store_blob_create(struct store *st, const unsigned char key[CRYPTO_KEY_LEN],
+                                      char name[STORE_BLOB_NAME_LEN], char *path, size_t pathlen, char *err,
+                                      size_t errlen);
 /* Inserts a blobs row. Returns 0 with *blob_id or -1. */
 int store_blob_insert(struct store *st, int64_t user_id, const char *name, uint64_t size, int64_t *blob_id,
                       char *err, size_t errlen);
@@ -147,21 +149,9 @@ int store_message_insert(struct store *st, const struct store_new_msg *m, uint32
 int store_expunge_locked(struct store *st, int64_t mailbox_id, const uint32_t *uids, size_t n,
                          uint64_t modseq, struct store_paths *unlinked, char *err, size_t errlen);
 
-/* store_section.c: loads (mailbox_id, uid) into the cache. Returns 1, 0 no such
- * message, -1. */
-int store_message_load(struct store *st, int64_t mailbox_id, uint32_t uid, char *err, size_t errlen);
-/* Appends the section of data[0..len) (parsed into mime, NULL when libetpan could not)
- * to out, after partial. Never reads outside data. Used by store_fetch_section and the
- * fuzz target. */
-void store_section_extract(const char *data, size_t len, const struct mailmime *mime,
-                           const struct store_section *sec, struct buf *out);
-
-/* store_mime.c: byte ranges within a parsed message. */
-/* Offset of the end of the header block (blank line included) of data[0..len),
- * found with libetpan's field parser. */
-size_t store_header_end(const char *data, size_t len);
-
-/* store_mime.c: IMAP string quoting (NIL, "quoted" or {literal}). */
-void store_imap_nstring(struct buf *b, const char *s, size_t n, bool nil_if_null);
+/* store_body.c: a message stored before its part tree was kept (migration 4) is
+ * decrypted and analysed once, and its row completed. Returns 1, 0 no such message,
+ * -1. */
+int store_message_complete(struct store *st, int64_t mailbox_id, uint32_t uid, char *err, size_t errlen);
 
 #endif

@@ -131,6 +131,17 @@ static const struct sql_migration store_migrations[] = {
                    "ALTER TABLE mailboxes DROP COLUMN subscribed;"
                    "ALTER TABLE mailboxes ADD COLUMN first_recent_uid BIGINT NOT NULL DEFAULT 1;"
                    "UPDATE mailboxes SET first_recent_uid = uidnext;"},
+    /* What FETCH and SEARCH need without reading the message: the MIME part tree
+     * (where each section lies, imap/imap_mime.h), the Date as the sender's wall clock
+     * (SENTON in the message's own zone) and References (THREAD). Rows stored before
+     * have parts NULL and are completed the first time they are read. */
+    {.version = 4,
+     .sqlite = "ALTER TABLE messages ADD COLUMN parts BLOB;"
+               "ALTER TABLE messages ADD COLUMN sent_local INTEGER NOT NULL DEFAULT 0;"
+               "ALTER TABLE messages ADD COLUMN refs TEXT;",
+     .postgresql = "ALTER TABLE messages ADD COLUMN parts BYTEA;"
+                   "ALTER TABLE messages ADD COLUMN sent_local BIGINT NOT NULL DEFAULT 0;"
+                   "ALTER TABLE messages ADD COLUMN refs TEXT;"},
 };
 
 const struct sql_schema store_schema = {"store", store_migrations,

@@ -166,13 +166,13 @@ static char *column_dup(struct sql_stmt *q, int col)
 	return xstrdup(s != NULL ? s : "NIL");
 }
 
-int store_message_get(struct store *st, int64_t mailbox_id, uint32_t uid, unsigned want,
-                      struct store_message *out, char *err, size_t errlen)
+static int message_row(struct store *st, int64_t mailbox_id, uint32_t uid, unsigned want,
+                       struct store_message *out, bool *complete, char *err, size_t errlen)
 {
-	memset(out, 0, sizeof(*out));
 	struct sql_stmt *q =
 	    sql_query(st->sql, "store.message",
-	              "SELECT " MSG_COLS ", sent_date, header_size, envelope, bodystructure, body"
+	              "SELECT " MSG_COLS ", sent_date, header_size, envelope, bodystructure, body,"
+	              " sent_local, refs, parts IS NOT NULL"
 	              " FROM messages WHERE mailbox_id = ?1 AND uid = ?2",
 	              SQL_ARGS(SQL_INT(mailbox_id), SQL_INT(uid)), err, errlen);
 	if (q == NULL)
@@ -188,9 +188,29 @@ int store_message_get(struct store *st, int64_t mailbox_id, uint32_t uid, unsign
 			out->bodystructure = column_dup(q, 9);
 		if (want & STORE_WANT_BODY)
 			out->body = column_dup(q, 10);
+		out->sent_local = sql_int(q, 11);
+		if ((want & STORE_WANT_REFS) && !sql_is_null(q, 12))
+			out->refs = xstrdup(sql_text(q, 12));
+		*complete = sql_int(q, 13) != 0;
 	}
 	sql_done(q);
 	return rc;
+}
+
+int store_message_get(struct store *st, int64_t mailbox_id, uint32_t uid, unsigned want,
+                      struct store_message *out, char *err, size_t errlen)
+{
+	memset(out, 0, sizeof(*out));
+	bool complete = true;
+	int rc = message_row(st, mailbox_id, uid, want, out, &complete, err, errlen);
+	if (rc != 1 || complete)
+		return rc;
+	/* stored before migration 4: analysed once now, then read again */
+	store_message_free(out);
+	rc = store_message_complete(st, mailbox_id, uid, err, errlen);
+	if (rc != 1)
+		return rc;
+	return message_row(st, mailbox_id, uid, want, out, &complete, err, errlen);
 }
 
 void store_message_free(struct store_message *m)
@@ -199,5 +219,6 @@ void store_message_free(struct store_message *m)
 	free(m->envelope);
 	free(m->bodystructure);
 	free(m->body);
+	free(m->refs);
 	memset(m, 0, sizeof(*m));
 }

@@ -86,8 +86,11 @@ def _entry(i, d, ins, oid):
         _classification(XDS_CLASS, obj, d.get("class_code", "11"), "Compte rendu", "1.2.250.1.213.1.1.4.1"),
     ]
     for c in d.get("confidentiality", ["N"]):
-        system = CONF_SYSTEM if c in ("MASQUE_PS", "INVISIBLE_PATIENT", "INVISIBLE_REPRESENTANTS_LEGAUX") \
-            else "2.16.840.1.113883.5.25"
+        if isinstance(c, tuple):  # (code, coding scheme) as given
+            c, system = c
+        else:
+            system = CONF_SYSTEM if c in ("MASQUE_PS", "INVISIBLE_PATIENT", "INVISIBLE_REPRESENTANTS_LEGAUX") \
+                else "2.16.840.1.113883.5.25"
         parts.append(_classification(XDS_CONF, obj, c, c, system))
     parts += [
         _classification(XDS_FORMAT, obj, "urn:ihe:lab:xd-lab:2008", "CR-BIO", "1.3.6.1.4.1.19376.1.2.3"),

@@ -78,9 +78,32 @@ static void archive(struct vault_inspection *in, const struct vault_limits *lim,
 	}
 }
 
+/* Types that wrap other content the server cannot read: S/MIME enveloped or opaque
+ * signed data (RFC 8551 3.2), OpenPGP (RFC 3156), TNEF. The patient's client unwraps
+ * them, so what they hold was never inspected. */
+static bool wrapped_type(const char *type)
+{
+	static const char *const wrapped[] = {"application/pkcs7-mime", "application/x-pkcs7-mime",
+	                                      "application/pgp-encrypted", "application/ms-tnef",
+	                                      "application/vnd.ms-tnef"};
+	for (size_t i = 0; i < sizeof wrapped / sizeof wrapped[0]; i++)
+		if (str_ieq(type, wrapped[i]))
+			return true;
+	return false;
+}
+
 static void document(struct vault_inspection *in, const struct vault_limits *lim, struct vault_item *it)
 {
 	char err[160];
+	if (wrapped_type(in->msg->parts[it->part].type) || wrapped_type(it->mime)) {
+		not_inspected(it,
+		              "an encrypted or wrapped part (S/MIME, OpenPGP, TNEF) the server cannot read");
+		return;
+	}
+	if (strcmp(it->mime, "application/pdf") == 0 && vault_pdf_embeds_file(it->data.data, it->data.len)) {
+		not_inspected(it, "a PDF that carries files of its own");
+		return;
+	}
 	if (strcmp(it->mime, "application/zip") == 0) {
 		archive(in, lim, it);
 		return;
@@ -119,7 +142,8 @@ static const char *opaque_part(const struct msg_part *p)
 	    p->encoding != MSG_ENC_BINARY)
 		return "an encoded message or multipart the server does not open";
 	if (p->kind != MSG_PART_LEAF)
-		return NULL;
+		return str_ieq(p->type, "multipart/encrypted") ? "an encrypted message the server cannot read"
+		                                               : NULL;
 	if (p->encoding == MSG_ENC_OTHER)
 		return "a transfer encoding the server does not decode";
 	if (str_iprefix(p->type, "multipart/") || (str_iprefix(p->type, "message/") && !report_type(p->type)))
@@ -160,7 +184,7 @@ static int item(struct vault_inspection *in, const struct vault_limits *lim, siz
 	vault_sniff(it->data.data, it->data.len, p->type, p->filename, it->mime, sizeof it->mime);
 	if (!vault_is_document(p, it->data.data, it->data.len)) {
 		if (vault_text_embeds_file(it->data.data, it->data.len)) {
-			not_inspected(it, "a file encoded inside the text (uuencode, yEnc, BinHex)");
+			not_inspected(it, "a file encoded inside the text (uuencode, yEnc, BinHex, OpenPGP)");
 			return 0;
 		}
 		it->kind = VITEM_TEXT;

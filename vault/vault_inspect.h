@@ -15,7 +15,9 @@
  * not open while a patient's tools do: a message or multipart under a base64 or QP
  * transfer encoding (then one item for it, nothing inside looked at), message/global
  * and the like, an unknown transfer encoding (x-uuencode), a text with a uuencoded,
- * yEnc or BinHex block inside (vault_text_embeds_file), an archive other than a ZIP
+ * yEnc, BinHex or OpenPGP block inside (vault_text_embeds_file), an encrypted or
+ * wrapped part (S/MIME, PGP/MIME, TNEF), a PDF with files of its own
+ * (vault_pdf_embeds_file), an archive other than a ZIP
  * or an .eml file, a ZIP holding any of these, an encrypted entry or other metadata
  * (xdm_check_opaque). Such a part is never shown to a patient nor filed, and its
  * sender is told. */

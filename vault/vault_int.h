@@ -19,6 +19,12 @@ bool vault_is_document(const struct msg_part *p, const char *data, size_t len);
  * name"), yEnc ("=ybegin ") or BinHex. Mail clients (Thunderbird) show such a block as
  * an attachment, which the server never inspected. */
 bool vault_text_embeds_file(const char *data, size_t len);
+/* true when a PDF carries files of its own (ISO 32000-1 7.11.4: an /EmbeddedFile
+ * stream or the /EmbeddedFiles name tree) or rich media: a PDF reader lists them as
+ * attachments, which the server never opened. The names are matched in the file's
+ * bytes: a name hidden by #-escapes or only inside a compressed object stream is not
+ * seen (no PDF library among the chosen dependencies; doc/vault.md says so). */
+bool vault_pdf_embeds_file(const char *data, size_t len);
 
 /* The MIME type the bytes really are (magic numbers first: PDF, ZIP, JPEG, PNG, GIF,
  * TIFF, DICOM, CDA XML), else the declared one when it is a bare type/subtype, else

@@ -46,12 +46,33 @@ bool vault_text_embeds_file(const char *data, size_t len)
 		size_t end = nl ? (size_t)(nl - data) : len;
 		const char *l = data + at;
 		size_t n = end - at;
+		/* inline OpenPGP (RFC 4880 6.2): the patient's client decrypts it in place */
 		if (uu_begin(l, n) || has_prefix(l, n, "=ybegin ", 8) ||
-		    has_prefix(l, n, binhex, sizeof binhex - 1))
+		    has_prefix(l, n, binhex, sizeof binhex - 1) ||
+		    has_prefix(l, n, "-----BEGIN PGP MESSAGE-----", 27))
 			return true;
 		at = end + 1;
 	}
 	return false;
+}
+
+static bool contains(const char *d, size_t len, const char *needle)
+{
+	size_t n = strlen(needle);
+	for (size_t i = 0; d && len >= n && i <= len - n; i++) {
+		const char *hit = memchr(d + i, needle[0], len - n - i + 1);
+		if (!hit)
+			return false;
+		i = (size_t)(hit - d);
+		if (memcmp(hit, needle, n) == 0)
+			return true;
+	}
+	return false;
+}
+
+bool vault_pdf_embeds_file(const char *data, size_t len)
+{
+	return contains(data, len, "/EmbeddedFile") || contains(data, len, "/RichMedia");
 }
 
 /* A CDA document: XML whose first element is ClinicalDocument. */

@@ -166,13 +166,29 @@ static struct md_deferred *defer(struct md_parser *p, const char *object)
 	return d;
 }
 
+/* HL7 v3 Confidentiality codes (2.16.840.1.113883.5.25), which XDS senders put beside
+ * the health service's visibility codes: they change no visibility here. */
+static bool hl7_confidentiality(const char *c)
+{
+	static const char *const codes[] = {"U", "L", "M", "N", "R", "V"};
+	for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+		if (str_ieq(c, codes[i]))
+			return true;
+	return false;
+}
+
+#define MD_UNKNOWN_CONFIDENTIALITY "a confidentiality code that is neither a visibility code nor HL7's"
+
 /* A confidentiality code (REFERENCE.md "Visibility codes"), read without case or
- * surrounding blanks: a sender's spelling never makes a document more visible. */
-static void confidentiality(struct xdm_document *d, const char *code)
+ * surrounding blanks: a sender's spelling never makes a document more visible. A code
+ * that is none of the known ones (a misspelt "INVISIBLE-PATIENT", a new code) might
+ * mean a visibility the server would not apply: false, and the metadata are refused
+ * (fail closed: the archive is withheld from the patient and reported, 906). */
+static bool confidentiality(struct xdm_document *d, const char *code)
 {
 	char c[64];
 	if (str_copy(c, sizeof c, code) != 0)
-		return;
+		return false;
 	str_trim(c);
 	if (str_ieq(c, "MASQUE_PS"))
 		d->masked_ps = true;
@@ -180,6 +196,9 @@ static void confidentiality(struct xdm_document *d, const char *code)
 		d->invisible_patient = true;
 	else if (str_ieq(c, "INVISIBLE_REPRESENTANTS_LEGAUX"))
 		d->invisible_representatives = true;
+	else if (!hl7_confidentiality(c))
+		return false;
+	return true;
 }
 
 #define MD_TWO_PATIENTS "two patient identifiers for one document entry"
@@ -370,8 +389,8 @@ static void end_value(struct md_parser *p)
 static void end_confidentiality(struct md_parser *p)
 {
 	struct xdm_document *d = p->doc;
-	if (d)
-		confidentiality(d, p->cls_node);
+	if (d && !confidentiality(d, p->cls_node))
+		fail(p, MD_UNKNOWN_CONFIDENTIALITY);
 	if (!d || (p->cls_object[0] && strcmp(p->cls_object, d->entry_id) != 0)) {
 		struct md_deferred *x = defer(p, p->cls_object);
 		if (x && str_copy(x->node, sizeof x->node, p->cls_node) != 0)
@@ -438,9 +457,10 @@ static int apply_deferred(struct md_parser *p, struct xdm_metadata *md, char *er
 				d = &md->docs[i];
 		if (d && x->patient && !set_patient(d, x->ins, x->oid))
 			str_copy(p->error, sizeof p->error, MD_TWO_PATIENTS);
-		else if (d && !x->patient)
-			confidentiality(d, x->node);
-		else if (!x->patient && !md->truncated)
+		else if (d && !x->patient) {
+			if (!confidentiality(d, x->node))
+				str_copy(p->error, sizeof p->error, MD_UNKNOWN_CONFIDENTIALITY);
+		} else if (!x->patient && !md->truncated)
 			str_copy(p->error, sizeof p->error, "a confidentiality code names no document entry");
 	}
 	if (!p->error[0])

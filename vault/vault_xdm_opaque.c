@@ -38,6 +38,10 @@ static bool container_magic(const unsigned char *d, size_t len)
 	    {"7z\xbc\xaf\x27\x1c", 6},
 	    {"Rar!\x1a\x07", 6},
 	    {"MSCF", 4}, /* 7z, RAR, cabinet */
+	    /* TNEF (winmail.dat: Outlook's wrapping of a message's attachments) and an
+	     * armored OpenPGP message: both carry files the patient's client unwraps */
+	    {"\x78\x9f\x3e\x22", 4},
+	    {"-----BEGIN PGP MESSAGE-----", 27},
 	};
 	for (size_t i = 0; i < sizeof magics / sizeof magics[0]; i++)
 		if (has_prefix(d, len, magics[i].magic, magics[i].len))
@@ -47,8 +51,9 @@ static bool container_magic(const unsigned char *d, size_t len)
 
 static bool container_name(const char *name)
 {
-	static const char *const ext[] = {".zip", ".gz",  ".tgz", ".bz2", ".xz", ".zst",
-	                                  ".7z",  ".rar", ".tar", ".cab", ".eml"};
+	static const char *const ext[] = {".zip", ".gz",  ".tgz", ".bz2",  ".xz",        ".zst",
+	                                  ".7z",  ".rar", ".tar", ".cab",  ".eml",       ".p7m",
+	                                  ".p7z", ".gpg", ".pgp", ".tnef", "winmail.dat"};
 	size_t n = strlen(name);
 	for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
 		size_t e = strlen(ext[i]);

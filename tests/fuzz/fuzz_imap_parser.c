@@ -1,13 +1,15 @@
-/* fuzz-libs: imapd lib */
-/* libFuzzer target: the IMAP command parser (imapd/imap_parser.c), the sequence-set
- * parser and the modified UTF-7 decoder, on arbitrary bytes. The input is one
- * assembled command as the session's reader builds it (lines and literals). */
+/* fuzz-libs: imap lib */
+/* libFuzzer target: the incremental IMAP command parser (imap/imap_parser.c), the
+ * sequence-set parser and the modified UTF-7 decoder, on arbitrary bytes. The input is
+ * one command as on the wire (lines, "{N}" CRLF and N literal octets); it is also fed
+ * line by line in pieces, as the session does, and both ways must agree. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
-#include "imapd/imap_mutf7.h"
-#include "imapd/imap_parser.h"
+#include "imap/imap_mutf7.h"
+#include "imap/imap_parser.h"
+#include "imap/imap_seqset.h"
 #include "lib/buf.h"
 
 static void walk(const struct imap_arg *a, size_t n)
@@ -24,6 +26,8 @@ static void walk(const struct imap_arg *a, size_t n)
 		if (imap_seqset_parse(s, &set) == 0) {
 			(void)imap_seqset_contains(&set, 7, 100);
 			(void)imap_seqset_max(&set, 100);
+			imap_seqset_normalise(&set, 100);
+			(void)imap_seqset_has(&set, 50);
 			imap_seqset_free(&set);
 		}
 		struct buf b;
@@ -48,11 +52,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint64_t lit;
 	bool nonsync;
 	(void)imap_line_literal(p, first, &lit, &nonsync);
-	char tag[IMAP_TAG_MAX + 1], name[IMAP_NAME_MAX + 1], err[128];
-	(void)imap_parse_head(p, first, tag, sizeof(tag), name, sizeof(name), err, sizeof(err));
-	struct imap_command c;
-	if (imap_parse_command(p, size, &c, err, sizeof(err)) == 0)
-		walk(c.args, c.nargs);
-	imap_command_free(&c);
+	struct imap_parser *parser;
+	struct imap_command *c;
+	char err[128];
+	if (imap_parse_command(p, size, &parser, &c, err, sizeof(err)) == 0) {
+		walk(c->args, c->nargs);
+		if (c->tag[0] == '\0' || c->name[0] == '\0')
+			__builtin_trap();
+	}
+	imap_parser_free(parser);
 	return 0;
 }

@@ -1,4 +1,4 @@
-/* fuzz-libs: vault audit directory store msg lib */
+/* fuzz-libs: vault audit directory store imap msg lib */
 /* fuzz_vault_patient_copy.c: the patient-copy decision on a hostile message: parsed
  * (msg/), inspected (XDM archives opened for their metadata, CDA read), decided for the
  * patient whose INS the XDM seeds carry and for another one, and built by byte ranges.

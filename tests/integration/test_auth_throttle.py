@@ -192,3 +192,38 @@ def test_token_guessing_locked_on_both_daemons(mss):
                            f"%{sig}%", f"%{sig}%", f"%{sig}%")[0][0]
         for daemon in ("smtpd", "imapd"):
             assert sig not in mss.log(daemon)
+
+
+def test_malformed_and_cancelled_exchanges_are_audited_and_counted(mss):
+    """Broken input is an attempt too: bad base64, an unusable answer and a cancel are
+    each answered with their own code (501 / BAD), audited with the mechanism and the
+    address, and counted against the address, so probing with broken input cannot go on
+    unseen nor forever. The session goes on after each until the address is locked."""
+    mss.set(auth_failure_delay=0, auth_max_failures=5, auth_account_max_failures=100)
+    mss.start("smtpd")
+    mss.start("imapd")
+    s = Sasl(mss, "submission")
+    assert s.start("PLAIN", "!!!not-base64!!!") == "malformed"
+    assert s.noop()
+    assert s.start("LOGIN") == "challenge"
+    assert s.send("*") == "cancelled"
+    assert s.noop()
+    i = Sasl(mss, "imaps")
+    assert i.start("PLAIN", "%%%") == "malformed"
+    assert i.noop()
+    assert i.start("PLAIN") == "challenge"
+    assert i.send("*") == "cancelled"
+    assert i.noop()
+    rows = mss.sql("SELECT action, detail, result, peer FROM audit_log WHERE action LIKE '%.login' "
+                   "ORDER BY seq")
+    assert [(r[0], r[1].split()[0], r[2]) for r in rows] == [
+        ("smtp.login", "mech=PLAIN", "refused: malformed"),
+        ("smtp.login", "mech=LOGIN", "refused: cancelled"),
+        ("imap.login", "mech=PLAIN", "refused: malformed"),
+        ("imap.login", "mech=PLAIN", "refused: cancelled"),
+    ], rows
+    assert all(r[3] == "127.0.0.1" for r in rows), rows
+    # the fifth broken attempt reaches the address's limit: locked, on both daemons
+    assert i.start("PLAIN", "%%%") == "locked"
+    assert Sasl(mss, "submissions").login(PATIENT2, PASSWORDS[PATIENT2]) == "locked"
+    assert Sasl(mss, "imaps", cert="pro").start("EXTERNAL", "=") == "ok"

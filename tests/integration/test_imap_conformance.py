@@ -224,3 +224,141 @@ def test_nothing_after_bye_on_logout(imapd):
     finally:
         a.close()
         b.close()
+
+
+# ---- cause 3: obsolete address syntax in ENVELOPE and SEARCH (RFC 5322 4.4) ----------
+
+def test_envelope_and_search_read_obsolete_addresses(imapd):
+    r = login(imapd)
+    try:
+        append(r, "p1", b"From: user@domain (Real Name)\r\nTo: group: g1@d1.org, g2@d2.org;, g2: g3@d3.org;\r\n"
+                        b"Cc: group:;, group2: (foo) ;\r\n\r\nbody\r\n")
+        append(r, "p2", b"From: <@route:user@domain>\r\n\r\nbody\r\n")
+        append(r, "p3", b"From: <user-from (comment)@ (comment) domain.org>\r\n\r\nbody\r\n")
+        ok(r, "s", "SELECT INBOX")
+        env = ok(r, "f1", "FETCH 1 ENVELOPE")[0]
+        assert b'(("Real Name" NIL "user" "domain"))' in env, env
+        assert (b'((NIL NIL "group" NIL)(NIL NIL "g1" "d1.org")(NIL NIL "g2" "d2.org")(NIL NIL NIL NIL)'
+                b'(NIL NIL "g2" NIL)(NIL NIL "g3" "d3.org")(NIL NIL NIL NIL))') in env, env
+        assert b'((NIL NIL "group" NIL)(NIL NIL NIL NIL)(NIL NIL "group2" NIL)(NIL NIL NIL NIL))' in env, env
+        assert b'((NIL "@route" "user" "domain"))' in ok(r, "f2", "FETCH 2 ENVELOPE")[0]
+        assert b'((NIL NIL "user-from" "domain.org"))' in ok(r, "f3", "FETCH 3 ENVELOPE")[0]
+        assert ok(r, "q1", "SEARCH FROM user-from@domain.org") == [b"* SEARCH 3"]
+        assert ok(r, "q2", "SEARCH FROM \"real name\"") == [b"* SEARCH 1"]
+    finally:
+        r.close()
+
+
+# ---- cause 4: a MIME part with an empty header (RFC 2046 5.1.1, digest default) -------
+
+DIGEST = (b"From: user@domain.org\r\nMime-Version: 1.0\r\nContent-Type: message/rfc822\r\n\r\n"
+          b"From: sub@domain.org\r\nSubject: submsg\r\nContent-Type: multipart/digest; boundary=\"foo\"\r\n\r\n"
+          b"prologue\r\n\r\n--foo \r\n\r\nFrom: m1@example.com\r\nSubject: m1\r\n\r\nm1 body\r\n\r\n"
+          b"--foo \r\nX-Mime: m2 header\r\n\r\nFrom: m2@example.com\r\nSubject: m2\r\n\r\nm2 body\r\n\r\n"
+          b"--foo--\r\n\r\nepilogue\r\n")
+
+
+def literal(lines):
+    return lines[1] if len(lines) > 1 else None
+
+
+def test_empty_mime_header_in_digest(imapd):
+    r = login(imapd)
+    try:
+        append(r, "p", DIGEST)
+        ok(r, "s", "SELECT INBOX")
+        assert literal(ok(r, "a", "FETCH 1 BODY.PEEK[1.1]")) == b"From: m1@example.com\r\nSubject: m1\r\n\r\nm1 body\r\n"
+        assert literal(ok(r, "b", "FETCH 1 BODY.PEEK[1.1.MIME]")) == b"\r\n"
+        assert literal(ok(r, "c", "FETCH 1 BODY.PEEK[1.1.HEADER]")) == b"From: m1@example.com\r\nSubject: m1\r\n\r\n"
+        assert literal(ok(r, "d", "FETCH 1 BODY.PEEK[1.2.MIME]")) == b"X-Mime: m2 header\r\n\r\n"
+        assert literal(ok(r, "e", "FETCH 1 BODY.PEEK[1.2.TEXT]")) == b"m2 body\r\n"
+    finally:
+        r.close()
+
+
+# ---- cause 5: quoted-printable for BINARY as Dovecot decodes it (RFC 2045 6.7) --------
+
+QP_BODY = (b"hello  \r\nbar=\r\n\r\nfoo\t=\r\nbar\r\nfoo\t \t= \r\n=62\r\nfoo = \t\r\nbar\r\nfoo =\r\n=62\r\n"
+           b"foo  \r\nbar=\r\n\r\nfoo_bar\r\n")
+
+
+def test_binary_quoted_printable(imapd):
+    r = login(imapd)
+    try:
+        append(r, "p", b"Mime-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n"
+                       b"Content-Transfer-Encoding: quoted-printable\r\n\r\n" + QP_BODY + b"\r\n--x--\r\n")
+        ok(r, "s", "SELECT INBOX")
+        want = b"hello\r\nbar\r\nfoo\tbar\r\nfoo\t \tb\r\nfoo bar\r\nfoo b\r\nfoo\r\nbar\r\nfoo_bar\r\n"
+        assert ok(r, "a", "FETCH 1 BINARY.SIZE[1]") == [b"* 1 FETCH (BINARY.SIZE[1] 65)"]
+        assert literal(ok(r, "b", "FETCH 1 BINARY.PEEK[1]")) == want
+        lines = ok(r, "c", "FETCH 1 BINARY.PEEK[1]<10.10>")
+        assert lines[0].endswith(b"BINARY[1]<10> {10}") and lines[1] == want[10:20], lines
+    finally:
+        r.close()
+
+
+# ---- cause 6: never NUL in a normal literal; literal8 APPEND stored as base64 ----------
+
+def test_literal8_binary_part_becomes_base64(imapd):
+    r = login(imapd)
+    try:
+        payload = b"\x00-\xe4\n\r\n\n\x00\x01"
+        msg = (b"From: user@domain.org\r\nMime-Version: 1.0\r\nContent-Type: application/octet-stream\r\n"
+               b"Content-Transfer-Encoding: binary\r\n\r\n" + payload)
+        r.send(f"p APPEND INBOX ~{{{len(msg)}+}}\r\n".encode() + msg + b"\r\n")
+        _, t = r.read_until_tagged("p")
+        assert t.startswith(b"p OK"), t
+        ok(r, "s", "SELECT INBOX")
+        body = literal(ok(r, "a", "FETCH 1 BODY.PEEK[1]"))
+        assert b"\x00" not in body and body.replace(b"\r\n", b"") == __import__("base64").b64encode(payload)
+        assert b'"base64"' in ok(r, "b", "FETCH 1 BODYSTRUCTURE")[0].lower()
+        lines = ok(r, "c", "FETCH 1 (BINARY.SIZE[1] BINARY.PEEK[1])")
+        assert lines[0].endswith(b"BINARY.SIZE[1] 9 BINARY[1] ~{9}") and lines[1] == payload, lines
+        # a NUL that reached a stored message anyway is sent as 0x80 in a normal literal
+        nul = b"Subject: \x00x\r\n\r\nbody\r\n"
+        r.send(f"q APPEND INBOX ~{{{len(nul)}+}}\r\n".encode() + nul + b"\r\n")
+        _, t = r.read_until_tagged("q")
+        assert t.startswith(b"q OK"), t
+        ok(r, "n", "NOOP")
+        head = literal(ok(r, "d", "FETCH 2 BODY.PEEK[HEADER]"))
+        assert b"\x00" not in head and b"\x80" in head
+    finally:
+        r.close()
+
+
+# ---- cause 7: SENTBEFORE/SENTON/SENTSINCE in the message's own time zone ---------------
+
+def test_sent_dates_compare_in_the_senders_zone(imapd):
+    r = login(imapd)
+    try:
+        # 00:30 on the 25th in +0200 is still the 24th in UTC; 23:30 on the 24th in -0500
+        # is already the 25th in UTC
+        append(r, "p1", b"Date: Sun, 25 Mar 2007 00:30:00 +0200\r\n\r\none\r\n")
+        append(r, "p2", b"Date: Sat, 24 Mar 2007 23:30:00 -0500\r\n\r\ntwo\r\n")
+        ok(r, "s", "SELECT INBOX")
+        assert ok(r, "a", "SEARCH SENTON 25-Mar-2007") == [b"* SEARCH 1"]
+        assert ok(r, "b", "SEARCH SENTON 24-Mar-2007") == [b"* SEARCH 2"]
+        assert ok(r, "c", "SEARCH SENTBEFORE 25-Mar-2007") == [b"* SEARCH 2"]
+        assert ok(r, "d", "SEARCH SENTSINCE 25-Mar-2007") == [b"* SEARCH 1"]
+    finally:
+        r.close()
+
+
+# ---- messages stored before the part tree was kept are completed when read ------------
+
+def test_rows_from_before_migration_4_are_completed(imapd):
+    r = login(imapd)
+    try:
+        append(r, "p", DIGEST)
+        imapd_db = imapd.data_dir / "mss.db"
+        import sqlite3
+        con = sqlite3.connect(str(imapd_db))
+        con.execute("UPDATE messages SET parts = NULL, bodystructure = 'stale', sent_local = 0")
+        con.commit()
+        con.close()
+        ok(r, "s", "SELECT INBOX")
+        assert b"stale" not in ok(r, "a", "FETCH 1 BODYSTRUCTURE")[0]
+        assert literal(ok(r, "b", "FETCH 1 BODY.PEEK[1.1.MIME]")) == b"\r\n"
+        assert imapd.sql("SELECT count(*) FROM messages WHERE parts IS NULL") == [(0,)]
+    finally:
+        r.close()

@@ -20,17 +20,15 @@ def write_sql(m, *statements):
         con.close()
 
 
-LATEST = 3  # the store's latest migration (store/store_schema.c)
+LATEST = 4  # the store's latest migration (store/store_schema.c)
 
 
 def lower_store_schema(m):
     """Makes a data_dir as an older MSS left it: store at version LATEST - 1 (before
-    migration 3 moved subscriptions to their own table and added first_recent_uid)."""
-    write_sql(m, "ALTER TABLE mailboxes ADD COLUMN subscribed INTEGER NOT NULL DEFAULT 0",
-              "UPDATE mailboxes SET subscribed = 1 WHERE EXISTS (SELECT 1 FROM subscriptions s"
-              " WHERE s.user_id = mailboxes.user_id AND s.name = mailboxes.name)",
-              "DROP TABLE subscriptions",
-              "ALTER TABLE mailboxes DROP COLUMN first_recent_uid",
+    migration 4 added the part tree, the sender's local date and References)."""
+    write_sql(m, "ALTER TABLE messages DROP COLUMN parts",
+              "ALTER TABLE messages DROP COLUMN sent_local",
+              "ALTER TABLE messages DROP COLUMN refs",
               f"UPDATE schema_version SET version = {LATEST - 1} WHERE component = 'store'")
 
 
@@ -55,7 +53,7 @@ def test_daemons_refuse_older_schema_until_migrate(mss_factory):
     assert "run mssctl migrate" in r.stderr
     r = m.ctl("migrate")
     assert r.stdout.strip() == "store schema: 1 migration applied"
-    assert m.sql("SELECT count(*) FROM sqlite_master WHERE name = 'subscriptions'") == [(1,)]
+    assert m.sql("SELECT count(*) FROM pragma_table_info('messages') WHERE name = 'parts'") == [(1,)]
     assert m.sql("SELECT version FROM schema_version WHERE component = 'store'") == [(LATEST,)]
     assert m.sql("SELECT result, detail FROM audit_log WHERE action = 'admin.migrate'") == [("ok", "steps=1")]
     assert m.ctl("migrate").stdout.strip() == "store schema: up to date"

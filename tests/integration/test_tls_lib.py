@@ -2,13 +2,36 @@
 echo server over lib/tls.h) against real clients, openssl s_client and gnutls-cli, with
 the test PKI. See tlshelp.py for the server's output lines.
 """
+import os
+import re
 import socket
 import subprocess
 import time
 
 import pytest
 
-from tlshelp import fingerprint, issue_cert, s_client, server_bin, start  # noqa: F401 (fixtures)
+from tlshelp import BUILD, fingerprint, issue_cert, s_client, server_bin, start  # noqa: F401 (fixtures)
+
+
+def configured_backend():
+    """The backend ./configure chose for the build under test (--with-tls)."""
+    m = re.search(r"^TLS_BACKEND = (\w+)$", (BUILD / "Makefile").read_text(), re.M)
+    assert m, f"no TLS_BACKEND in {BUILD / 'Makefile'}"
+    return m.group(1)
+
+
+def test_backend_is_the_one_configured(start, smtpd, imapd):
+    """The library, both daemons and the stage that runs this (MSS_TLS_BACKEND, set by
+    scripts/run-tests) agree on the backend: a GnuTLS stage that silently ran OpenSSL
+    (a build directory configured earlier without --with-tls) fails here."""
+    want = configured_backend()
+    assert want in ("openssl", "gnutls")
+    if os.environ.get("MSS_TLS_BACKEND"):
+        assert want == os.environ["MSS_TLS_BACKEND"]
+    srv = start("none")
+    assert srv.command("backend") == ["backend", want]
+    assert f"tls={want}" in smtpd.log("smtpd")
+    assert f"tls={want}" in imapd.log("imapd")
 
 
 def test_trusted_client_cert_identity(start, pki):
@@ -112,6 +135,29 @@ def test_non_forward_secret_cipher_refused(start, pki):
     status, f = srv.result()
     assert (status, f["reason"]) == ("error", "no shared cipher")
     assert rc != 0
+
+
+@pytest.mark.parametrize("client", ["openssl", "gnutls"])
+def test_finite_field_group_refused(start, pki, client):
+    """Key exchange on elliptic curves only: a TLS 1.3 client that offers only ffdhe2048
+    (which OpenSSL 3 and GnuTLS accept by default) is refused, in the same words."""
+    srv = start("none")
+    if client == "openssl":
+        s_client(pki, srv.port, args=["-tls1_3", "-groups", "ffdhe2048"])
+    else:
+        subprocess.run(["gnutls-cli", "--x509cafile", str(pki / "ca.crt"), "--priority",
+                        "NORMAL:-VERS-ALL:+VERS-TLS1.3:-GROUP-ALL:+GROUP-FFDHE2048", "-p",
+                        str(srv.port), "localhost"],
+                       input="hi\n", capture_output=True, text=True, timeout=20)
+    assert srv.result() == ("error", {"reason": "no suitable key share"})
+
+
+@pytest.mark.parametrize("group", ["X25519", "P-256", "P-384", "X448", "P-521"])
+def test_elliptic_curve_groups(start, pki, group):
+    srv = start("none")
+    rc, out = s_client(pki, srv.port, args=["-tls1_3", "-groups", group])
+    assert srv.result()[0] == "ok"
+    assert rc == 0, out
 
 
 def test_cbc_cipher_refused(start, pki):
@@ -233,6 +279,22 @@ def test_dn_escaping_and_first_email(start, pki, tmp_path):
     assert "CN=Dr \\C3\\89lise" in expected and "O=Soins\\, Paris,C=FR" in expected
 
 
+@pytest.mark.parametrize("san,email", [
+    ("email:dr.x@xn--caf-dma.fr", "dr.x@xn--caf-dma.fr"),  # IDNA as written, never decoded
+    ("DNS:pro.mss.test,email:dr.y@pro.mss.test", "dr.y@pro.mss.test"),  # after another type
+    ("email:dr z@pro.mss.test", ""),  # a space: no identity rather than a doubtful one
+])
+def test_email_as_written(start, pki, tmp_path, san, email):
+    """Both backends give the rfc822Name byte for byte (GnuTLS converts IDNA in some of
+    its calls; the peer's address must match the directory's spelling as OpenSSL reads it)."""
+    crt, key = issue_cert(pki, tmp_path, "mail", "/C=FR/CN=Dr X", san)
+    srv = start("require")
+    s_client(pki, srv.port, args=["-cert", str(crt), "-key", str(key)])
+    status, f = srv.result()
+    assert status == "ok", f
+    assert f["email"] == email
+
+
 def test_overlong_email_left_empty(start, pki, tmp_path):
     long_addr = "a" * 300 + "@pro.mss.test"
     crt, key = issue_cert(pki, tmp_path, "long", "/C=FR/O=MSS Test/CN=Long", f"email:{long_addr}")
@@ -241,3 +303,31 @@ def test_overlong_email_left_empty(start, pki, tmp_path):
     status, f = srv.result()
     assert status == "ok", f
     assert f["email"] == "" and f["has_cert"] == "1"
+
+
+@pytest.mark.parametrize("version", ["-tls1_2", "-tls1_3"])
+def test_no_session_resumption_openssl(start, pki, version):
+    """Every connection verifies its peer now (the CRL in force): no session cache, no
+    tickets. s_client -reconnect offers the first session five more times."""
+    srv = start("none", maxconn=6)
+    p = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{srv.port}", "-CAfile",
+                        str(pki / "ca.crt"), version, "-reconnect"],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+    out = p.stdout + p.stderr
+    assert out.count("drop connection and then reconnect") == 5, out
+    assert "Reused," not in out
+    assert out.count("New, TLSv1.") == 6
+
+
+@pytest.mark.parametrize("priority", ["NORMAL", "NORMAL:-VERS-ALL:+VERS-TLS1.2"])
+def test_no_session_resumption_gnutls(start, pki, priority):
+    """gnutls-cli --resume: the second handshake is a full one (the server sends its
+    certificate again)."""
+    srv = start("none", maxconn=2)
+    p = subprocess.run(["gnutls-cli", "--resume", "--x509cafile", str(pki / "ca.crt"), "--priority",
+                        priority, "-p", str(srv.port), "localhost"],
+                       input="hi\n", capture_output=True, text=True, timeout=30)
+    out = p.stdout + p.stderr
+    assert "trying to resume previous session" in out, out
+    assert out.count("Got a certificate list") == 2, out
+    assert srv.result()[0] == "ok" and srv.result()[0] == "ok"

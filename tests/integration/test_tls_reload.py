@@ -85,6 +85,7 @@ BAD_CRLS = [
     ("empty", lambda pki: b"", "is empty"),
     ("foreign", lambda pki: (pki / "crl-foreign.pem").read_bytes(), "not issued by a CA of"),
     ("forged", lambda pki: (pki / "crl-forged.pem").read_bytes(), "signature does not verify"),
+    ("future", lambda pki: (pki / "crl-future.pem").read_bytes(), "not valid yet"),
     ("certificate", lambda pki: (pki / "ca.crt").read_bytes(), "no CRL in file"),
 ]
 
@@ -145,6 +146,7 @@ def test_expired_crl_at_start(start, pki):
 @pytest.mark.parametrize("crl_file,why", [
     ("crl-foreign.pem", "not issued by a CA of"),
     ("crl-forged.pem", "signature does not verify"),
+    ("crl-future.pem", "not valid yet"),
 ])
 def test_unverifiable_crl_refused_at_start(start, pki, crl_file, why):
     srv = start("require", crl=crl_file)

@@ -182,3 +182,68 @@ def test_everything_reported_is_audited_and_chain_holds(both):
     assert rows and all(r[1].startswith("ok") for r in rows), rows
     assert m.ctl("audit", "verify", check=False).returncode == 0
     assert everything_of(m)
+
+
+def test_unknown_visibility_code_fails_closed(both):
+    """A visibility code the server does not know (here a misspelt INVISIBLE_PATIENT in
+    the health service's code system) might mean a visibility it would not apply: the
+    archive is withheld from the patient, not filed, and reported (906). HL7's own
+    codes beside it (N, R...) change nothing: test_nothing_withheld_..."""
+    m = both
+    cda = invisible_cda()
+    entry = invisible_entry(cda)
+    entry["confidentiality"] = ["N", ("INVISIBLE-PATIENT", xdm.CONF_SYSTEM)]
+    msg = message(subject="code inconnu")
+    msg.add_attachment(xdm.build_xdm([entry]), maintype="application", subtype="zip", filename="IHE_XDM.ZIP")
+    send(m, msg)
+    copy = inbox_copy(m, b"code inconnu")
+    assert withheld_note(copy)
+    assert_never_seen(m, [cda, SECRET.encode(), b"PK\x03\x04"])
+    assert WITHHELD in assert_reported(m, "code inconnu")
+    assert vault_rows(m) == []
+
+
+def test_hl7_confidentiality_codes_change_nothing(both):
+    m = both
+    doc = xdm.cda_document(title="visible R 5b0e")
+    archive = xdm.build_xdm([{"name": "DOC0001.XML", "data": doc, "confidentiality": ["R"]}])
+    msg = message(subject="code HL7 R")
+    msg.add_attachment(archive, maintype="application", subtype="zip", filename="IHE_XDM.ZIP")
+    send(m, msg)
+    copy = inbox_copy(m, b"code HL7 R")
+    assert any(p == archive for p in decoded_payloads(copy))
+    assert ko_reports(m, wait=False) == []
+
+
+def wrapped_parts():
+    """Parts the patient's client unwraps and the server cannot read, each holding an
+    XDM with an INVISIBLE_PATIENT document: S/MIME enveloped data, TNEF (winmail.dat),
+    PGP/MIME (RFC 3156), inline OpenPGP in the text, a PDF with an embedded file."""
+    from email.mime.application import MIMEApplication
+    from email.mime.multipart import MIMEMultipart
+    from email.mime.text import MIMEText
+    inner = xdm.build_xdm([invisible_entry()])
+    smime = MIMEApplication(b"0\x82\x10\x00" + inner, "pkcs7-mime", name="smime.p7m")
+    smime.set_param("smime-type", "enveloped-data")
+    tnef = MIMEApplication(b"\x78\x9f\x3e\x22\x01\x00" + inner, "ms-tnef", name="winmail.dat")
+    pgp = MIMEMultipart("encrypted", protocol="application/pgp-encrypted")
+    pgp.attach(MIMEApplication(b"Version: 1\n", "pgp-encrypted"))
+    pgp.attach(MIMEApplication(b"-----BEGIN PGP MESSAGE-----\n\n" + inner, "octet-stream", name="encrypted.asc"))
+    inline = MIMEText("-----BEGIN PGP MESSAGE-----\n\nhQEMA" + SECRET + "\n-----END PGP MESSAGE-----\n")
+    carrier = (b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog /Names << /EmbeddedFiles 2 0 R >> >>\nendobj\n"
+               b"3 0 obj\n<< /Type /EmbeddedFile /Length 9 >>\nstream\n" + inner + b"\nendstream\nendobj\n%%EOF\n")
+    pdf_part = MIMEApplication(carrier, "pdf", name="compte-rendu.pdf")
+    return {"smime": smime, "tnef": tnef, "pgp-mime": pgp, "inline-pgp": inline, "pdf-embedded": pdf_part}
+
+
+@pytest.mark.parametrize("kind", ["smime", "tnef", "pgp-mime", "inline-pgp", "pdf-embedded"])
+def test_encrypted_or_wrapped_parts_fail_closed(both, kind):
+    m = both
+    msg = message(subject=f"emballage {kind}", text="Le document suit.\n")
+    msg.make_mixed()
+    msg.attach(wrapped_parts()[kind])
+    send(m, msg)
+    copy = inbox_copy(m, f"emballage {kind}".encode())
+    assert withheld_note(copy)
+    assert_never_seen(m, [SECRET.encode(), b"PK\x03\x04", b"BEGIN PGP MESSAGE", b"\x78\x9f\x3e\x22"])
+    assert WITHHELD in assert_reported(m, f"emballage {kind}")

@@ -299,13 +299,22 @@ static void test_exchange(void **state)
 	assert_string_equal(s.challenges[0], "VXNlcm5hbWU6");
 	assert_string_equal(s.challenges[1], "UGFzc3dvcmQ6");
 	assert_string_equal(s.seen.user, "a@b.c");
-	/* cancel, bad base64, gone: never verified */
+	/* cancel and bad base64: verified as such (audited and counted there), answered
+	 * with their own outcome; gone: never verified */
 	memset(&s, 0, sizeof(s));
+	s.result = AUTH_FAILED;
 	s.answers[0] = "*";
 	assert_int_equal(run(&s, AUTH_MECH_LOGIN, NULL), SASL_CANCELLED);
+	assert_int_equal(s.verified, 1);
+	assert_int_equal(s.seen.input, AUTH_INPUT_CANCELLED);
 	assert_int_equal(run(&s, AUTH_MECH_PLAIN, "!!!notbase64"), SASL_MALFORMED);
+	assert_int_equal(s.verified, 2);
+	assert_int_equal(s.seen.input, AUTH_INPUT_MALFORMED);
+	/* ... unless that count reached the lockout */
+	s.result = AUTH_LOCKED;
+	assert_int_equal(run(&s, AUTH_MECH_PLAIN, "!!!notbase64"), SASL_LOCKED);
 	assert_int_equal(run(&s, AUTH_MECH_PLAIN, NULL), SASL_GONE);
-	assert_int_equal(s.verified, 0);
+	assert_int_equal(s.verified, 3);
 	/* "=" is the empty initial response: a malformed PLAIN message, verified (and
 	 * refused there, so that it is counted and audited) */
 	memset(&s, 0, sizeof(s));

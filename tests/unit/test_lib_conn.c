@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <zlib.h>
 #include <cmocka.h>
 
 #include "lib/conn.h"
@@ -149,6 +150,56 @@ static void test_write_flush(void **state)
 	assert_string_equal(got, "250 ok\r\n221 bye\r\n");
 }
 
+/* COMPRESS=DEFLATE (RFC 4978): raw deflate both ways, each flush a sync point; the
+ * reply before the switch goes out in the clear. */
+static void test_deflate(void **state)
+{
+	struct pair *p = *state;
+	assert_int_equal(conn_puts(p->c, "a OK DEFLATE active\r\n"), 0);
+	char err[64];
+	assert_int_equal(conn_start_deflate(p->c, err, sizeof err), 0);
+	assert_true(conn_is_deflated(p->c));
+	assert_int_equal(conn_start_deflate(p->c, err, sizeof err), -1);
+	char clear[64] = {0};
+	assert_int_equal(read(p->peer, clear, sizeof clear - 1), 21);
+	assert_string_equal(clear, "a OK DEFLATE active\r\n");
+	z_stream zo = {0}, zi = {0};
+	assert_int_equal(deflateInit2(&zo, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY), Z_OK);
+	assert_int_equal(inflateInit2(&zi, -15), Z_OK);
+	unsigned char in[] = "b NOOP\r\nc LOGOUT\r\n", z[256];
+	zo.next_in = in;
+	zo.avail_in = sizeof in - 1;
+	zo.next_out = z;
+	zo.avail_out = sizeof z;
+	assert_int_equal(deflate(&zo, Z_SYNC_FLUSH), Z_OK);
+	size_t zn = sizeof z - zo.avail_out;
+	send_text(p, (const char *)z, 3); /* in pieces: the reader waits for a whole line */
+	send_text(p, (const char *)z + 3, zn - 3);
+	struct buf line;
+	buf_init(&line, 1024);
+	assert_int_equal(conn_read_line(p->c, &line, 100, NULL), CONN_OK);
+	assert_string_equal(line.data, "b NOOP");
+	assert_int_equal(conn_read_line(p->c, &line, 100, NULL), CONN_OK);
+	assert_string_equal(line.data, "c LOGOUT");
+	assert_int_equal(conn_puts(p->c, "* BYE\r\n"), 0);
+	assert_int_equal(conn_flush(p->c), 0);
+	ssize_t got = read(p->peer, z, sizeof z);
+	assert_true(got > 0);
+	unsigned char out[64] = {0};
+	zi.next_in = z;
+	zi.avail_in = (uInt)got;
+	zi.next_out = out;
+	zi.avail_out = sizeof out - 1;
+	assert_int_equal(inflate(&zi, Z_SYNC_FLUSH), Z_OK);
+	assert_string_equal((char *)out, "* BYE\r\n");
+	/* garbage is an error, not a crash */
+	send_text(p, "\xff\xff\xff\xff", 4);
+	assert_int_equal(conn_read_line(p->c, &line, 100, NULL), CONN_ERROR);
+	deflateEnd(&zo);
+	inflateEnd(&zi);
+	buf_free(&line);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -159,6 +210,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_eof_and_timeout, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_read_exact_literal, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_write_flush, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deflate, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -223,6 +223,22 @@ static void roundtrip(size_t n, size_t piece)
 	assert_memory_equal(out.data, "prefix", 6);
 	if (n)
 		assert_memory_equal(out.data + 6, data, n);
+	/* the streaming reader gives the same octets, chunk by chunk */
+	buf_reset(&out);
+	struct blob_reader *r = crypto_blob_open(path, key, err, sizeof(err));
+	assert_non_null(r);
+	const unsigned char *p;
+	size_t k;
+	int rc;
+	while ((rc = crypto_blob_next(r, &p, &k, err, sizeof(err))) == 1) {
+		assert_true(k <= CHUNK);
+		buf_append(&out, p, k);
+	}
+	assert_int_equal(rc, 0);
+	crypto_blob_close(r);
+	assert_int_equal(out.len, n);
+	if (n)
+		assert_memory_equal(out.data, data, n);
 	buf_free(&out);
 	free(data);
 	assert_int_equal(unlink(path), 0);
@@ -312,6 +328,17 @@ static void expect_read_fails(const char *path, const unsigned char key[CRYPTO_K
 {
 	char err[256];
 	struct buf out;
+	/* the streaming reader fails too, before or at the damaged chunk */
+	struct blob_reader *r = crypto_blob_open(path, key, err, sizeof(err));
+	if (r != NULL) {
+		const unsigned char *p;
+		size_t k;
+		int rc;
+		while ((rc = crypto_blob_next(r, &p, &k, err, sizeof(err))) == 1)
+			;
+		assert_int_equal(rc, -1);
+		crypto_blob_close(r);
+	}
 
 	buf_init(&out, BUF_UNLIMITED);
 	assert_int_equal(buf_append_str(&out, "keep"), 0);

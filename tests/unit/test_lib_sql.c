@@ -444,6 +444,11 @@ static void test_backup_is_one_committed_state(void **state)
 	struct sql *db = *state;
 	char err[256], copy_path[96];
 	snprintf(copy_path, sizeof copy_path, "%s.backup", dbpath);
+	if (on_pg) { /* the engine's own tools copy it: said, not done (doc/operations.md) */
+		assert_int_equal(sql_backup(db, copy_path, err, sizeof err), 1);
+		assert_non_null(strstr(err, "doc/operations.md"));
+		return;
+	}
 	unlink(copy_path);
 	assert_int_equal(sql_exec(db, "row", "INSERT INTO t(i) VALUES(7)", SQL_NOARGS, err, sizeof err), 1);
 	struct sql *other = sql_open(dbpath, 0, err, sizeof err);

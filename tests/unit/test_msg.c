@@ -69,6 +69,37 @@ static void test_header_table(void **state)
 	}
 }
 
+/* The authors as a mail client may show them: a From or Sender the parse did not read
+ * as addresses makes them unreadable (the identity check then refuses the message). */
+static void test_authors_unreadable(void **state)
+{
+	static const struct {
+		const char *msg;
+		bool unreadable;
+	} cases[] = {
+	    {"From: a@b.test\r\nSender: s@b.test\r\n\r\nx\r\n", false},
+	    {"From: a@b.test\r\nFrom: c@d.test\r\n\r\nx\r\n", false},
+	    {"Subject: no author\r\n\r\nx\r\n", false},
+	    {"From: <<<not an address>>>\r\n\r\nx\r\n", true},
+	    {"From: a@b.test\r\nSender: ;;;\r\n\r\nx\r\n", true},
+	    /* a broken line stops the parse: the From after it is still shown by clients */
+	    {"Subject: s\r\nbroken line without colon\r\nFrom: dr.durand@pro.test\r\n\r\nx\r\n", true},
+	    /* RFC 5322 4.5.3 obsolete syntax (blanks before the colon): read as From */
+	    {"FROM : a@b.test\r\n\r\nx\r\n", false},
+	    {"From: a@b.test\r\nFrom : <<<x>>>\r\n\r\nx\r\n", true},
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct msg m;
+		char err[128];
+		print_message("case: %zu\n", i);
+		assert_int_equal(msg_parse(cases[i].msg, strlen(cases[i].msg), NULL, &m, err, sizeof err), 0);
+		assert_int_equal(m.h.authors_unreadable, cases[i].unreadable);
+		msg_free(&m);
+	}
+	assert_int_equal(msg_author_fields("From: a\r\n b\r\nsender: c\r\nX-From: d\r\n\r\n", 40), 2);
+}
+
 #define MULTI                                                                                                \
 	"From: a@b.test\r\nSubject: s\r\nMIME-Version: 1.0\r\n"                                              \
 	"Content-Type: multipart/mixed; boundary=\"B\"\r\n\r\n"                                              \
@@ -190,6 +221,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_header_table),
+	    cmocka_unit_test(test_authors_unreadable),
 	    cmocka_unit_test(test_tree),
 	    cmocka_unit_test(test_limits),
 	    cmocka_unit_test(test_single_body_and_types),

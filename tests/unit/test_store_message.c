@@ -32,9 +32,40 @@ static int setup(void **state)
 
 static void fetch_all(struct store_fixture *f, int64_t mbox, uint32_t uid, struct buf *out)
 {
-	struct store_section sec = {.kind = STORE_SECTION_ALL, .length = UINT64_MAX};
+	struct store_body *b;
 	buf_reset(out);
-	assert_int_equal(store_fetch_section(f->st, mbox, uid, &sec, out, f->err, sizeof(f->err)), 0);
+	assert_int_equal(store_body_open(f->st, mbox, uid, &b, f->err, sizeof(f->err)), 1);
+	assert_int_equal(store_body_read_all(b, out, f->err, sizeof(f->err)), 0);
+	store_body_close(b);
+}
+
+/* APPEND of one message; returns store_append_begin's or store_append_message's
+ * refusal (1), else 0 with *uid. */
+static int append_one(struct store_fixture *f, const char *box, const char *data, size_t len, uint32_t flags,
+                      const char *keywords, int64_t date, uint32_t *validity, uint32_t *uid)
+{
+	struct store_appender *a;
+	int rc = store_append_begin(f->st, PAT, box, &a, f->err, sizeof(f->err));
+	if (rc != 0)
+		return rc;
+	rc = store_append_message(a, flags, keywords, date, f->err, sizeof(f->err));
+	if (rc != 0) {
+		store_append_abort(a);
+		return rc;
+	}
+	for (size_t i = 0; i < len; i += 7) /* in pieces, as a literal arrives */
+		assert_int_equal(
+		    store_append_write(a, data + i, len - i < 7 ? len - i : 7, f->err, sizeof(f->err)), 0);
+	assert_int_equal(store_append_end(a, f->err, sizeof(f->err)), 0);
+	uint32_t *uids;
+	size_t n;
+	rc = store_append_commit(a, validity, &uids, &n, f->err, sizeof(f->err));
+	if (rc == 0) {
+		assert_int_equal(n, 1);
+		*uid = uids[0];
+	}
+	free(uids);
+	return rc;
 }
 
 static size_t count_blobs(struct store_fixture *f)
@@ -84,7 +115,7 @@ static void test_deliver_fetch_back(void **state)
 	assert_non_null(m.envelope);
 	assert_string_equal(
 	    m.bodystructure,
-	    "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 32 2 NIL NIL NIL NIL)");
+	    "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 32 2 NIL NIL NIL NIL)");
 	assert_null(m.body);
 	store_message_free(&m);
 	assert_int_equal(store_message_get(f->st, store_fixture_mailbox(f, PAT, "INBOX"), 9, 0, &m, f->err,
@@ -111,20 +142,14 @@ static void test_append_select(void **state)
 {
 	struct store_fixture *f = *state;
 	uint32_t validity, uid;
-	struct store_append a = {.user = PAT,
-	                         .mailbox = "Drafts",
-	                         .data = msg1,
-	                         .len = sizeof(msg1) - 1,
-	                         .internal_date = 1600000000,
-	                         .flags = STORE_FLAG_DRAFT | STORE_FLAG_SEEN,
-	                         .keywords = "$Work Todo"};
-	assert_int_equal(store_append(f->st, &a, &validity, &uid, f->err, sizeof(f->err)), 0);
+	uint32_t fl = STORE_FLAG_DRAFT | STORE_FLAG_SEEN;
+	assert_int_equal(
+	    append_one(f, "Drafts", msg1, sizeof(msg1) - 1, fl, "$Work Todo", 1600000000, &validity, &uid),
+	    0);
 	assert_int_equal(uid, 1);
-	a.mailbox = "Nope";
-	assert_int_equal(store_append(f->st, &a, &validity, &uid, f->err, sizeof(f->err)), 1);
-	a.mailbox = "Drafts";
-	a.keywords = "bad(kw";
-	assert_int_equal(store_append(f->st, &a, &validity, &uid, f->err, sizeof(f->err)), 1);
+	assert_int_equal(append_one(f, "Nope", msg1, sizeof(msg1) - 1, fl, NULL, 0, &validity, &uid), 1);
+	assert_int_equal(append_one(f, "Drafts", msg1, sizeof(msg1) - 1, fl, "bad(kw", 0, &validity, &uid),
+	                 1);
 
 	struct store_mailbox mb;
 	struct store_msglist l;
@@ -358,13 +383,13 @@ static void test_tamper(void **state)
 	           "dd of=\"$f\" bs=1 seek=60 conv=notrunc status=none",
 	           f->cfg.data_dir);
 	assert_int_equal(system(cmd), 0);
-	struct store_section sec = {.kind = STORE_SECTION_ALL, .length = UINT64_MAX};
 	struct buf b;
 	buf_init(&b, BUF_UNLIMITED);
-	assert_int_equal(store_fetch_section(f->st, inbox, 1, &sec, &b, f->err, sizeof(f->err)), -1);
-	assert_int_equal(b.len, 0);
-	assert_int_equal(
-	    store_search_text(f->st, inbox, 1, STORE_TEXT_BODY, NULL, "voici", f->err, sizeof(f->err)), -1);
+	struct store_body *body;
+	assert_int_equal(store_body_open(f->st, inbox, 1, &body, f->err, sizeof(f->err)), 1);
+	assert_int_equal(store_body_read_all(body, &b, f->err, sizeof(f->err)), -1);
+	assert_int_equal(b.len, 0); /* nothing unauthenticated comes out */
+	store_body_close(body);
 	/* Metadata stays readable. */
 	struct store_msglist l;
 	struct store_mailbox mb;

@@ -1,6 +1,11 @@
-/* test_store_mime.c: ENVELOPE and BODYSTRUCTURE strings, section and partial fetch,
- * section parsing, malformed MIME, text search. */
+/* test_store_mime.c: what the store computes once per message (ENVELOPE,
+ * BODYSTRUCTURE, BODY, part tree, dates) and reading sections and searching text of a
+ * delivered (encrypted) copy through store_body. The formats themselves are imap/'s
+ * (tests/unit/test_imap_*.c). */
 #include "test_store_util.h"
+
+#include "imap/imap_msgsearch.h"
+#include "imap/imap_section.h"
 
 #define PAT "146026322000196@patient.mss.test"
 
@@ -50,34 +55,36 @@ static const char *const expected_envelope =
     "NIL NIL \"<abc@pro.mss.test>\")";
 
 static const char *const expected_bodystructure =
-    "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"utf-8\") NIL NIL \"QUOTED-PRINTABLE\" 35 2 NIL NIL NIL NIL)"
-    "(\"APPLICATION\" \"PDF\" (\"NAME\" \"r.pdf\") \"<doc1@pro.mss.test>\" \"Ordonnance\" \"BASE64\" 12 NIL "
-    "(\"ATTACHMENT\" (\"FILENAME\" \"r.pdf\")) (\"fr\") NIL)"
-    "(\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" 41 "
+    "((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"quoted-printable\" 35 1 NIL NIL NIL NIL)"
+    "(\"application\" \"pdf\" (\"name\" \"r.pdf\") \"<doc1@pro.mss.test>\" \"Ordonnance\" \"base64\" 12 NIL "
+    "(\"attachment\" (\"filename\" \"r.pdf\")) (\"fr\") NIL)"
+    "(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 41 "
     "(NIL \"inner\" ((NIL NIL \"x\" \"y.z\")) ((NIL NIL \"x\" \"y.z\")) ((NIL NIL \"x\" \"y.z\")) NIL NIL "
     "NIL NIL NIL) "
-    "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 10 1 NIL NIL NIL NIL) 4 NIL NIL NIL "
+    "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 10 0 NIL NIL NIL NIL) 3 NIL NIL NIL "
     "NIL) "
-    "\"MIXED\" (\"BOUNDARY\" \"XYZ\") NIL NIL NIL)";
+    "\"mixed\" (\"boundary\" \"XYZ\") NIL NIL NIL)";
 
 static const char *const expected_body =
-    "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"utf-8\") NIL NIL \"QUOTED-PRINTABLE\" 35 2)"
-    "(\"APPLICATION\" \"PDF\" (\"NAME\" \"r.pdf\") \"<doc1@pro.mss.test>\" \"Ordonnance\" \"BASE64\" 12)"
-    "(\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" 41 "
+    "((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"quoted-printable\" 35 1)"
+    "(\"application\" \"pdf\" (\"name\" \"r.pdf\") \"<doc1@pro.mss.test>\" \"Ordonnance\" \"base64\" 12)"
+    "(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 41 "
     "(NIL \"inner\" ((NIL NIL \"x\" \"y.z\")) ((NIL NIL \"x\" \"y.z\")) ((NIL NIL \"x\" \"y.z\")) NIL NIL "
     "NIL NIL NIL) "
-    "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 10 1) 4) \"MIXED\")";
+    "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 10 0) 3) \"mixed\")";
 
 static void test_build_multipart(void **state)
 {
 	(void)state;
 	struct store_mime_info mi;
-	assert_int_equal(store_mime_build(multi, sizeof(multi) - 1, &mi), 0);
+	store_mime_build(multi, sizeof(multi) - 1, &mi);
 	assert_string_equal(mi.envelope, expected_envelope);
 	assert_string_equal(mi.bodystructure, expected_bodystructure);
 	assert_string_equal(mi.body, expected_body);
 	assert_int_equal(mi.sent_date, 1795942800);
+	assert_int_equal(mi.sent_local, 1795942800 + 3600); /* 10:00 in its own zone, +0100 */
 	assert_int_equal(mi.header_size, strstr(multi, "preamble") - multi);
+	assert_true(mi.parts.len > 0);
 	store_mime_info_free(&mi);
 }
 
@@ -88,13 +95,13 @@ static void test_build_simple_and_8bit(void **state)
 	    "Subject: caf\xc3\xa9\r\nFrom: <a@b.c>\r\nReply-To: r@b.c\r\nSender: s@b.c\r\n"
 	    "In-Reply-To: <x@y>\r\n\r\nhello\r\n";
 	struct store_mime_info mi;
-	assert_int_equal(store_mime_build(m, sizeof(m) - 1, &mi), 0);
+	store_mime_build(m, sizeof(m) - 1, &mi);
 	assert_string_equal(mi.envelope,
 	                    "(NIL {5}\r\ncaf\xc3\xa9 ((NIL NIL \"a\" \"b.c\")) ((NIL NIL \"s\" \"b.c\")) "
 	                    "((NIL NIL \"r\" \"b.c\")) NIL NIL NIL \"<x@y>\" NIL)");
 	assert_string_equal(
 	    mi.bodystructure,
-	    "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 7 1 NIL NIL NIL NIL)");
+	    "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 7 1 NIL NIL NIL NIL)");
 	assert_int_equal(mi.sent_date, 0);
 	store_mime_info_free(&mi);
 }
@@ -116,7 +123,7 @@ static void test_build_malformed(void **state)
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct store_mime_info mi;
-		assert_int_equal(store_mime_build(bad[i], strlen(bad[i]), &mi), 0);
+		store_mime_build(bad[i], strlen(bad[i]), &mi);
 		assert_non_null(mi.envelope);
 		assert_true(mi.bodystructure[0] == '(');
 		assert_true(mi.body[0] == '(');
@@ -134,21 +141,39 @@ static int setup(void **state)
 	return store_user_create(f->st, PAT, f->err, sizeof(f->err));
 }
 
+static int to_buf(void *arg, const char *p, size_t n)
+{
+	return buf_append(arg, p, n) < 0 ? 1 : 0;
+}
+
+/* BODY[spec]<off.len> of (mbox, uid), read from the encrypted blob through the part tree. */
 static void check_section(struct store_fixture *f, int64_t mbox, uint32_t uid, const char *spec, uint64_t off,
                           uint64_t len, const char *expected)
 {
-	struct store_section sec;
-	char *storage;
-	struct buf b;
-	assert_int_equal(store_section_parse(spec, &sec, &storage), 0);
-	sec.offset = off;
-	sec.length = len;
+	struct imap_section sec;
+	struct store_body *body;
+	struct buf raw, b;
+	assert_int_equal(imap_section_parse(spec, strlen(spec), false, &sec), 0);
+	assert_int_equal(store_body_open(f->st, mbox, uid, &body, f->err, sizeof(f->err)), 1);
+	buf_init(&raw, BUF_UNLIMITED);
 	buf_init(&b, BUF_UNLIMITED);
-	assert_int_equal(store_fetch_section(f->st, mbox, uid, &sec, &b, f->err, sizeof(f->err)), 0);
-	if (b.len != strlen(expected) || memcmp(b.data, expected, b.len) != 0)
-		fail_msg("section [%s]: got [%s] want [%s]", spec, b.data, expected);
+	uint64_t at = 0, n = 0;
+	if (imap_section_range(store_body_parts(body), store_body_size(body), &sec, &at, &n) == 1) {
+		assert_int_equal(store_body_read(body, at, n, to_buf, &raw, f->err, sizeof(f->err)), 0);
+		assert_int_equal(raw.len, n);
+		if (sec.kind == IMAP_SECTION_HEADER_FIELDS || sec.kind == IMAP_SECTION_HEADER_FIELDS_NOT)
+			imap_header_fields_filter(raw.data, raw.len, &sec, &b);
+		else
+			buf_append(&b, raw.data, raw.len);
+	}
+	size_t from = off < b.len ? (size_t)off : b.len,
+	       take = b.len - from < len ? b.len - from : (size_t)len;
+	if (take != strlen(expected) || memcmp(b.data + from, expected, take) != 0)
+		fail_msg("section [%s]: got [%.*s] want [%s]", spec, (int)take, b.data + from, expected);
+	imap_section_free(&sec);
+	store_body_close(body);
+	buf_free(&raw);
 	buf_free(&b);
-	free(storage);
 }
 
 static void test_sections(void **state)
@@ -165,6 +190,8 @@ static void test_sections(void **state)
 	check_section(f, inbox, 1, "HEADER", 0, UINT64_MAX, header);
 	check_section(f, inbox, 1, "TEXT", 0, UINT64_MAX, text);
 	check_section(f, inbox, 1, "1", 0, UINT64_MAX, "Bonjour,\r\nvoici vos r=C3=A9sultats.");
+	/* a single part inside a multipart is its own "1" (RFC 9051 6.4.5, as Dovecot) */
+	check_section(f, inbox, 1, "1.1", 0, UINT64_MAX, "Bonjour,\r\nvoici vos r=C3=A9sultats.");
 	check_section(
 	    f, inbox, 1, "1.MIME", 0, UINT64_MAX,
 	    "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n");
@@ -184,6 +211,7 @@ static void test_sections(void **state)
 	/* Non-existent parts and HEADER of a non-message part: no octets. */
 	check_section(f, inbox, 1, "4", 0, UINT64_MAX, "");
 	check_section(f, inbox, 1, "1.2", 0, UINT64_MAX, "");
+	check_section(f, inbox, 1, "1.1.1", 0, UINT64_MAX, "");
 	check_section(f, inbox, 1, "2.HEADER", 0, UINT64_MAX, "");
 	/* Partial ranges. */
 	check_section(f, inbox, 1, "", 0, 4, "From");
@@ -192,11 +220,8 @@ static void test_sections(void **state)
 	check_section(f, inbox, 1, "1", 35, 10, "");
 	check_section(f, inbox, 1, "1", 1000, 10, "");
 
-	struct store_section sec = {.kind = STORE_SECTION_ALL, .length = UINT64_MAX};
-	struct buf b;
-	buf_init(&b, BUF_UNLIMITED);
-	assert_int_equal(store_fetch_section(f->st, inbox, 42, &sec, &b, f->err, sizeof(f->err)), 1);
-	buf_free(&b);
+	struct store_body *body;
+	assert_int_equal(store_body_open(f->st, inbox, 42, &body, f->err, sizeof(f->err)), 0);
 }
 
 static void test_sections_single(void **state)
@@ -211,65 +236,49 @@ static void test_sections_single(void **state)
 	check_section(f, inbox, 1, "2", 0, UINT64_MAX, "");
 }
 
-static void test_section_parse(void **state)
-{
-	(void)state;
-	struct store_section sec;
-	char *storage;
-	assert_int_equal(store_section_parse("1.2.3.MIME", &sec, &storage), 0);
-	assert_int_equal(sec.depth, 3);
-	assert_int_equal(sec.part[2], 3);
-	assert_int_equal(sec.kind, STORE_SECTION_MIME);
-	assert_int_equal(sec.length, UINT64_MAX);
-	free(storage);
-	assert_int_equal(store_section_parse("header.fields.not (A \"B C\")", &sec, &storage), 0);
-	assert_int_equal(sec.kind, STORE_SECTION_HEADER_FIELDS_NOT);
-	assert_int_equal(sec.nfields, 2);
-	assert_string_equal(sec.fields[1], "B C");
-	free(storage);
-	static const char *const bad[] = {
-	    "MIME",  "0",    "1..2",        "HEADER.FIELDS",   "HEADER.FIELDS ()",
-	    "BOGUS", "1.2.", "99999999999", "HEADER.FIELDS (A"};
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		int rc = store_section_parse(bad[i], &sec, &storage);
-		if (rc == 0)
-			free(storage);
-		if (strcmp(bad[i], "1.2.") != 0)
-			assert_int_equal(rc, -1);
-	}
-}
+enum where { HEADER, BODY, TEXT };
 
 static void test_search(void **state)
 {
 	struct store_fixture *f = *state;
 	store_fixture_deliver(f, PAT, NULL, multi, NULL);
 	int64_t inbox = store_fixture_mailbox(f, PAT, "INBOX");
+	struct store_body *body;
+	struct buf m;
+	buf_init(&m, BUF_UNLIMITED);
+	assert_int_equal(store_body_open(f->st, inbox, 1, &body, f->err, sizeof(f->err)), 1);
+	assert_int_equal(store_body_read_all(body, &m, f->err, sizeof(f->err)), 0);
+	const struct imap_part *root = store_body_parts(body);
 	struct {
-		enum store_text_where where;
+		enum where where;
 		const char *field, *needle;
-		int expect;
+		bool expect;
 	} cases[] = {
-	    {STORE_TEXT_HEADER, "Subject", "R\xc3\xa9sultats", 1},
-	    {STORE_TEXT_HEADER, "subject", "BILAN", 1},
-	    {STORE_TEXT_HEADER, "From", "martin", 1},
-	    {STORE_TEXT_HEADER, "To", "martin", 0},
-	    {STORE_TEXT_HEADER, "X-Missing", "", 0},
-	    {STORE_TEXT_HEADER, "Message-ID", "", 1},
-	    {STORE_TEXT_BODY, NULL, "r\xc3\xa9sultats", 1},
-	    {STORE_TEXT_BODY, NULL, "inner body", 1},
-	    {STORE_TEXT_BODY, NULL, "JVBERi0", 0},
-	    {STORE_TEXT_BODY, NULL, "Subject", 0},
-	    {STORE_TEXT_TEXT, NULL, "bilan", 1},
-	    {STORE_TEXT_TEXT, NULL, "nowhere", 0},
+	    {HEADER, "Subject", "R\xc3\xa9sultats", true},
+	    {HEADER, "subject", "BILAN", true},
+	    {HEADER, "From", "martin", true},
+	    {HEADER, "To", "martin", false},
+	    {HEADER, "X-Missing", "", false},
+	    {HEADER, "Message-ID", "", true},
+	    {BODY, NULL, "r\xc3\xa9sultats", true},
+	    {BODY, NULL, "inner body", true},
+	    {BODY, NULL, "JVBERi0", false},
+	    {BODY, NULL, "Subject", false},
+	    {TEXT, NULL, "bilan", true},
+	    {TEXT, NULL, "inner", true}, /* an embedded message's header is text too */
+	    {TEXT, NULL, "nowhere", false},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		int rc = store_search_text(f->st, inbox, 1, cases[i].where, cases[i].field, cases[i].needle,
-		                           f->err, sizeof(f->err));
-		if (rc != cases[i].expect)
-			fail_msg("case %zu (%s): got %d", i, cases[i].needle, rc);
+		bool hit = cases[i].where == HEADER ? imap_msgsearch_header(m.data, (size_t)root->header_size,
+		                                                            cases[i].field, cases[i].needle)
+		           : cases[i].where == BODY
+		               ? imap_msgsearch_body(m.data, m.len, root, cases[i].needle)
+		               : imap_msgsearch_text(m.data, m.len, root, cases[i].needle);
+		if (hit != cases[i].expect)
+			fail_msg("case %zu (%s): got %d", i, cases[i].needle, hit);
 	}
-	assert_int_equal(
-	    store_search_text(f->st, inbox, 7, STORE_TEXT_BODY, NULL, "x", f->err, sizeof(f->err)), 0);
+	store_body_close(body);
+	buf_free(&m);
 }
 
 static void test_flags_helpers(void **state)
@@ -299,7 +308,6 @@ int main(void)
 	    cmocka_unit_test(test_build_malformed),
 	    cmocka_unit_test_setup_teardown(test_sections, setup, store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_sections_single, setup, store_fixture_teardown),
-	    cmocka_unit_test(test_section_parse),
 	    cmocka_unit_test_setup_teardown(test_search, setup, store_fixture_teardown),
 	    cmocka_unit_test(test_flags_helpers),
 	};

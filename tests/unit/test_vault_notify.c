@@ -107,13 +107,15 @@ static void test_access_notice_once_per_interval(void **state)
 	fclose(in);
 	assert_string_equal(line, "vault.opened " PATIENT " 2\n");
 	/* The notice names the professional, never a document. */
-	struct store_section sec = {.depth = 0, .kind = STORE_SECTION_ALL, .length = UINT64_MAX};
 	struct store_mailbox mb;
+	struct store_body *body;
 	struct buf b;
 	char err[256];
 	assert_int_equal(store_mailbox_get(f->st, PATIENT, "INBOX", &mb, err, sizeof err), 1);
 	buf_init(&b, BUF_UNLIMITED);
-	assert_int_equal(store_fetch_section(f->st, mb.id, 1, &sec, &b, err, sizeof err), 0);
+	assert_int_equal(store_body_open(f->st, mb.id, 1, &body, err, sizeof err), 1);
+	assert_int_equal(store_body_read_all(body, &b, err, sizeof err), 0);
+	store_body_close(body);
 	assert_non_null(strstr(b.data, "From: service@patient.mss.test"));
 	assert_non_null(strstr(b.data, "Dr Martin"));
 	buf_free(&b);

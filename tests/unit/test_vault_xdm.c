@@ -85,6 +85,12 @@ static const struct md_case cases[] = {
      "", "", "", "D.XML", "", false, true},
     {"confidentiality naming no entry", DOC_AND(SLOT("URI", "D.XML"), CONF_OF("D9", "INVISIBLE_PATIENT")), -1,
      .ins = ""},
+    /* an unknown code might mean a visibility the server would not apply: fail closed */
+    {"unknown visibility code", DOC(SLOT("URI", "D.XML") CLS(CONF, "INVISIBLE-PATIENT", "")), -1, .ins = ""},
+    {"unknown code outside its entry", DOC_AND(SLOT("URI", "D.XML"), CONF_OF("D1", "SECRET_PS")), -1,
+     .ins = ""},
+    {"HL7 codes change nothing", DOC(SLOT("URI", "D.XML") CLS(CONF, "R", "") CLS(CONF, " v ", "")), 0, "", "",
+     "", "", "D.XML", "", false, false},
     {"confidentiality outside any entry, naming none", DOC_AND(SLOT("URI", "D.XML"), CONF_OF("", "N")), -1,
      .ins = ""},
     {"patientId outside its entry", DOC_AND(SLOT("URI", "D.XML"), PATIENT_OF("D1", INS_A)), 0,

@@ -121,6 +121,8 @@ static int command(struct tls_ctx *ctx)
 			printf("reload\tok\n");
 		else
 			printf("reload\terror\t%s\n", err);
+	} else if (!strcmp(line, "backend")) {
+		printf("backend\t%s\n", tls_backend());
 	} else if (!strcmp(line, "agent-pid")) {
 		printf("agent-pid\t%ld\n", (long)agent_pid);
 	} else if (!strcmp(line, "agent-reload")) {

@@ -1,0 +1,19 @@
+/* imap_envelope.h: the ENVELOPE of a message (RFC 9051 7.5.2) from its header block:
+ * date, subject, from, sender, reply-to, to, cc, bcc, in-reply-to, message-id.
+ *
+ * As Dovecot builds it: the last Date, Subject, In-Reply-To and Message-ID field is
+ * used; address fields given several times are one list; an absent or empty Sender or
+ * Reply-To is the From list; subjects and display names are written "for humans"
+ * (white space runs collapsed). Encoded words stay encoded (RFC 2047 is the client's
+ * business in ENVELOPE). */
+#ifndef MSS_IMAP_ENVELOPE_H
+#define MSS_IMAP_ENVELOPE_H
+
+#include <stddef.h>
+
+#include "lib/buf.h"
+
+/* Appends "(date subject from ... message-id)" for the header block h[0..len). */
+void imap_envelope_write(struct buf *out, const char *h, size_t len);
+
+#endif

@@ -1,0 +1,217 @@
+/* imap_reader.c: commands from the client into the incremental parser (see
+ * imap_reader.h). */
+#include "imapd/imap_reader.h"
+
+#include <string.h>
+
+#include "imapd/imap_cmd.h"
+#include "lib/log.h"
+#include "lib/str.h"
+
+#define LITERAL_PIECE (64 * 1024) /* a streamed literal is read in pieces this big */
+
+/* The octets a command may hold in memory, literals included: a few lines' worth, so
+ * that an anonymous or careless client cannot make a session hold megabytes. */
+static size_t command_limit(const struct imap_session *s)
+{
+	return 4 * (size_t)s->cfg->imap_max_line;
+}
+
+static enum imap_read read_fail(struct imap_session *s, enum conn_result r)
+{
+	if (r == CONN_TIMEOUT) {
+		conn_puts(s->conn, "* BYE Idle timeout\r\n");
+		conn_flush(s->conn);
+		log_info("imap.timeout", "peer=%s", conn_peer_ip(s->conn));
+	}
+	return IMAP_READ_CLOSE;
+}
+
+static const char *tag_of(struct imap_session *s)
+{
+	return imap_parser_command(s->parser)->tag;
+}
+
+/* Reads and drops n octets (a refused non-synchronising literal). Returns 0 or -1. */
+static int drop(struct imap_session *s, uint64_t n)
+{
+	struct buf b;
+	buf_init(&b, LITERAL_PIECE);
+	int rc = 0;
+	while (n > 0 && rc == 0) {
+		size_t k = n > LITERAL_PIECE ? LITERAL_PIECE : (size_t)n;
+		buf_reset(&b);
+		rc = conn_read_exact(s->conn, &b, k) == CONN_OK ? 0 : -1;
+		n -= k;
+	}
+	buf_free(&b);
+	return rc;
+}
+
+int imap_literal_refuse(struct imap_session *s)
+{
+	uint64_t size = imap_parser_literal_size(s->parser);
+	bool nonsync = imap_parser_literal_nonsync(s->parser);
+	imap_parser_literal_streamed(s->parser); /* it counts as read either way */
+	if (!nonsync)
+		return 0; /* never sent: the client waits for "+", the command ends here */
+	log_info("imap.literal_refused", "peer=%s size=%llu nonsync=1", conn_peer_ip(s->conn),
+	         (unsigned long long)size);
+	if (size > (uint64_t)s->cfg->max_message_size || drop(s, size) < 0) {
+		conn_puts(s->conn, "* BYE Non-synchronising literal refused\r\n");
+		s->close_after_reply = true;
+		return -1;
+	}
+	return 1;
+}
+
+void imap_command_drain(struct imap_session *s)
+{
+	int r = imap_parser_literal_pending(s->parser) ? imap_literal_refuse(s) : 0;
+	while (r == 1 && !s->close_after_reply) {
+		if (imap_read_more(s) != IMAP_PARSE_LITERAL)
+			return;
+		r = imap_literal_refuse(s);
+	}
+}
+
+static void go_ahead(struct imap_session *s)
+{
+	if (!imap_parser_literal_nonsync(s->parser)) {
+		conn_puts(s->conn, "+ OK\r\n");
+		conn_flush(s->conn);
+	}
+}
+
+int imap_literal_read(struct imap_session *s, size_t limit)
+{
+	uint64_t size = imap_parser_literal_size(s->parser);
+	if (size > limit || s->cmd_octets + size > command_limit(s)) {
+		bool nonsync = imap_parser_literal_nonsync(s->parser);
+		log_info("imap.literal_refused", "peer=%s size=%llu nonsync=%d", conn_peer_ip(s->conn),
+		         (unsigned long long)size, nonsync);
+		imap_reply(s, tag_of(s), nonsync ? "BAD" : "NO", "[TOOBIG] Command or literal too large");
+		if (!nonsync)
+			return -2;
+		/* already on its way, and too big to be worth reading (RFC 7888 4) */
+		conn_puts(s->conn, "* BYE Non-synchronising literal refused\r\n");
+		s->close_after_reply = true;
+		return -1;
+	}
+	go_ahead(s);
+	struct buf b;
+	buf_init(&b, (size_t)size + 1);
+	enum conn_result r = conn_read_exact(s->conn, &b, (size_t)size);
+	if (r == CONN_OK) {
+		imap_parser_literal_data(s->parser, b.data, b.len);
+		s->cmd_octets += (size_t)size;
+	}
+	buf_free(&b);
+	if (r != CONN_OK) {
+		read_fail(s, r);
+		return -1;
+	}
+	return 0;
+}
+
+int imap_literal_stream(struct imap_session *s, int (*fn)(void *arg, const char *p, size_t n), void *arg)
+{
+	uint64_t left = imap_parser_literal_size(s->parser);
+	go_ahead(s);
+	struct buf b;
+	buf_init(&b, LITERAL_PIECE);
+	int rc = 0, taking = 1;
+	while (left > 0 && rc == 0) {
+		size_t k = left > LITERAL_PIECE ? LITERAL_PIECE : (size_t)left;
+		buf_reset(&b);
+		enum conn_result r = conn_read_exact(s->conn, &b, k);
+		if (r != CONN_OK) {
+			read_fail(s, r);
+			rc = -1;
+			break;
+		}
+		if (taking && fn(arg, b.data, b.len) != 0)
+			taking = 0; /* the rest is read and dropped, to stay in step */
+		left -= k;
+	}
+	buf_free(&b);
+	if (rc == 0)
+		imap_parser_literal_streamed(s->parser);
+	return rc;
+}
+
+/* One line into the parser; -1 when it could not be read. */
+int imap_read_more(struct imap_session *s)
+{
+	enum conn_result r = conn_read_line(s->conn, &s->line, s->cfg->imap_max_line, NULL);
+	if (r == CONN_TOOLONG) {
+		imap_reply(s, tag_of(s), "BAD", "[TOOBIG] Command line too long");
+		return -1;
+	}
+	if (r != CONN_OK) {
+		read_fail(s, r);
+		s->close_after_reply = true;
+		return -1;
+	}
+	s->cmd_octets += s->line.len;
+	return (int)imap_parser_line(s->parser, s->line.data, s->line.len);
+}
+
+/* A syntax error: BAD, and a literal announced on that line is refused. */
+static enum imap_read parse_error(struct imap_session *s)
+{
+	imap_reply(s, tag_of(s), "BAD", "Error in IMAP command: %s", imap_parser_error(s->parser));
+	uint64_t size = 0;
+	bool nonsync = false;
+	if (imap_line_literal(s->line.data, s->line.len, &size, &nonsync) == 1 && nonsync) {
+		conn_puts(s->conn, "* BYE Non-synchronising literal refused\r\n");
+		return IMAP_READ_CLOSE;
+	}
+	return IMAP_READ_REPLIED;
+}
+
+/* The parser stopped at a literal: stream it (CMD_STREAM commands, once logged in),
+ * or read it into the command within the limit. */
+static int at_literal(struct imap_session *s, enum imap_read *res)
+{
+	const struct imap_cmd_def *d = imap_cmd_find(imap_parser_command(s->parser)->name);
+	if (d != NULL && (d->flags & CMD_STREAM) && s->state != IMAP_STATE_NOT_AUTH) {
+		*res = IMAP_READ_STREAM;
+		return 1;
+	}
+	int rc = imap_literal_read(s, s->cfg->imap_max_line);
+	if (rc == 0)
+		return 0;
+	*res = rc == -1 ? IMAP_READ_CLOSE : (s->close_after_reply ? IMAP_READ_CLOSE : IMAP_READ_REPLIED);
+	return 1;
+}
+
+enum imap_read imap_read_command(struct imap_session *s)
+{
+	imap_parser_reset(s->parser);
+	s->cmd_octets = 0;
+	for (bool first = true;; first = false) {
+		enum conn_result r = conn_read_line(s->conn, &s->line, s->cfg->imap_max_line, NULL);
+		if (r == CONN_TOOLONG) {
+			imap_reply(s, tag_of(s), "BAD", "[TOOBIG] Command line too long");
+			return IMAP_READ_REPLIED;
+		}
+		if (r != CONN_OK)
+			return read_fail(s, r);
+		if (first && s->line.len == 0)
+			return IMAP_READ_REPLIED; /* empty lines are ignored, as Dovecot does */
+		s->cmd_octets += s->line.len;
+		if (s->cmd_octets > command_limit(s)) {
+			imap_reply(s, tag_of(s), "BAD", "[TOOBIG] Command too long");
+			return IMAP_READ_REPLIED;
+		}
+		enum imap_parse_result pr = imap_parser_line(s->parser, s->line.data, s->line.len);
+		if (pr == IMAP_PARSE_DONE)
+			return IMAP_READ_COMMAND;
+		if (pr == IMAP_PARSE_ERROR)
+			return parse_error(s);
+		enum imap_read res;
+		if (at_literal(s, &res))
+			return res;
+	}
+}
