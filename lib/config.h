@@ -31,6 +31,7 @@ struct mss_config {
 	char submissions_listen[CONFIG_STR_MAX];
 	char imap_listen[CONFIG_STR_MAX];
 	char imaps_listen[CONFIG_STR_MAX];
+	char web_listen[CONFIG_STR_MAX]; /* mss-webd's HTTPS host:port, empty = disabled */
 	char tls_cert[CONFIG_PATH_MAX];
 	char tls_key[CONFIG_PATH_MAX];
 	char tls_ca[CONFIG_PATH_MAX];
@@ -70,6 +71,8 @@ struct mss_config {
 	unsigned imap_max_line;                    /* default 65536 */
 	unsigned imap_max_bad;                     /* consecutive BAD before BYE; default 10 */
 	unsigned tls_handshake_timeout;            /* seconds; default 30 */
+	unsigned web_idle_timeout;                 /* seconds a web session lives unused; default 900 */
+	unsigned web_max_form;                     /* bytes of one form sent to mss-webd; default 64 KiB */
 	int log_stderr;                            /* 1 = log to stderr (also set by -d) */
 	unsigned password_min_length;              /* characters of a new password; default 12 */
 	uint64_t inactive_warning;           /* seconds idle before the retention warning; default 335d */
