@@ -202,7 +202,7 @@ void metrics_count1(enum metrics_counter f, const char *value)
 
 void metrics_gauge_set(enum metrics_gauge g, uint64_t value)
 {
-	if (page != NULL && (unsigned)g < METRICS_GAUGES)
+	if (page != NULL && g != METRICS_NO_GAUGE && (unsigned)g < METRICS_GAUGES)
 		__atomic_store_n(&page->gauges[g], value, __ATOMIC_RELAXED);
 }
 
@@ -301,7 +301,7 @@ static int render_gauges(struct buf *out)
 {
 	int rc = buf_append_str(out, "# TYPE mss_sessions_running gauge\n"
 	                             "# HELP mss_sessions_running Sessions open now, per daemon.\n");
-	for (size_t g = 0; g < METRICS_GAUGES && rc == 0; g++)
+	for (size_t g = METRICS_NO_GAUGE + 1; g < METRICS_GAUGES && rc == 0; g++)
 		rc = buf_printf(out, "%s{daemon=\"%s\"} %llu\n", gauge_names[g][0], gauge_names[g][1],
 		                (unsigned long long)__atomic_load_n(&page->gauges[g], __ATOMIC_RELAXED));
 	return rc;

@@ -40,6 +40,7 @@ enum metrics_counter {
 };
 
 enum metrics_gauge {
+	METRICS_NO_GAUGE,       /* 0: what a zeroed master_opts says (mss-webd: none) */
 	METRICS_SMTPD_SESSIONS, /* sessions running now, per daemon */
 	METRICS_IMAPD_SESSIONS,
 	METRICS_GAUGES
