@@ -113,6 +113,7 @@ static const struct config_key config_keys[] = {
     NUM(inactive_warning, KEY_SECONDS, "335d", 0, 3650 * 86400ULL),
     NUM(inactive_delete, KEY_SECONDS, "365d", 0, 3650 * 86400ULL),
     NUM(retention_interval, KEY_SECONDS, "1d", 1, 365 * 86400ULL),
+    TEXT(metrics_listen, KEY_LISTEN, ""),
 };
 
 #define NKEYS (sizeof config_keys / sizeof config_keys[0])

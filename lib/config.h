@@ -76,9 +76,10 @@ struct mss_config {
 	unsigned web_max_form;                     /* bytes of one form sent to mss-webd; default 64 KiB */
 	int log_stderr;                            /* 1 = log to stderr (also set by -d) */
 	unsigned password_min_length;              /* characters of a new password; default 12 */
-	uint64_t inactive_warning;   /* seconds idle before the retention warning; default 335d */
-	uint64_t inactive_delete;    /* seconds idle before deletion; default 365d; 0 = never */
-	unsigned retention_interval; /* seconds between two retention runs of a daemon; default 1d */
+	uint64_t inactive_warning;           /* seconds idle before the retention warning; default 335d */
+	uint64_t inactive_delete;            /* seconds idle before deletion; default 365d; 0 = never */
+	unsigned retention_interval;         /* seconds between two retention runs of a daemon; default 1d */
+	char metrics_listen[CONFIG_STR_MAX]; /* host:port of the OpenMetrics text, "" = none */
 };
 
 /* Sets every key to its default. */

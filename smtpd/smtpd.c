@@ -15,6 +15,7 @@
 #include "lib/log.h"
 #include "audit/audit.h"
 #include "lib/master.h"
+#include "lib/metrics.h"
 #include "lib/str.h"
 #include "lib/tls.h"
 #include "auth/oauth.h"
@@ -150,6 +151,9 @@ int main(int argc, char **argv)
 	if (master_bind(ls, 3, err, sizeof(err)) < 0)
 		fatal("%s", err);
 	signal(SIGPIPE, SIG_IGN);
+	if (master_drop_privileges(cfg.user, err, sizeof(err)) < 0)
+		fatal("%s", err);
+	metrics_start(&cfg); /* after the drop: never as root */
 
 	memset(&mo, 0, sizeof(mo));
 	mo.max_sessions = cfg.max_sessions;
@@ -159,6 +163,7 @@ int main(int argc, char **argv)
 	mo.overload = smtp_session_overload;
 	mo.on_shutdown = shutdown_checkpoint;
 	mo.on_reload = reload;
+	mo.sessions_gauge = METRICS_SMTPD_SESSIONS;
 	mo.arg = &ctx;
 	log_info("smtpd.start", "smtp=%s submission=%s submissions=%s tls=%s",
 	         ls[0].addr[0] ? ls[0].addr : "-", ls[1].addr[0] ? ls[1].addr : "-",

@@ -98,5 +98,13 @@ void web_page_documents(struct web_req *r); /* GET /documents */
 void web_page_document(struct web_req *r);  /* GET /document?box=&uid= */
 void web_get_file(struct web_req *r);       /* GET /document/file?box=&uid=&part=[&inline=1] */
 void web_post_mask(struct web_req *r);      /* POST /documents/mask */
+void web_page_pros(struct web_req *r);      /* GET /professionnels[?nom=] */
+void web_post_grant(struct web_req *r);     /* POST /professionnels/autoriser (pro) */
+void web_post_revoke(struct web_req *r);    /* POST /professionnels/retirer (pro) */
+void web_post_block(struct web_req *r);     /* POST /professionnels/bloquer (pro) */
+void web_post_unblock(struct web_req *r);   /* POST /professionnels/debloquer (pro) */
+void web_page_history(struct web_req *r);   /* GET /historique */
+void web_page_vitals(struct web_req *r);    /* GET /constantes */
+void web_post_vital(struct web_req *r);     /* POST /constantes (kind, value, when) */
 
 #endif

@@ -17,10 +17,21 @@ struct route {
 };
 
 static const struct route routes[] = {
-    {false, "/login", false, web_page_login},       {true, "/login", false, web_post_login},
-    {true, "/logout", true, web_post_logout},       {false, "/documents", true, web_page_documents},
-    {false, "/document", true, web_page_document},  {false, "/document/file", true, web_get_file},
+    {false, "/login", false, web_page_login},
+    {true, "/login", false, web_post_login},
+    {true, "/logout", true, web_post_logout},
+    {false, "/documents", true, web_page_documents},
+    {false, "/document", true, web_page_document},
+    {false, "/document/file", true, web_get_file},
     {true, "/documents/mask", true, web_post_mask},
+    {false, "/professionnels", true, web_page_pros},
+    {true, "/professionnels/autoriser", true, web_post_grant},
+    {true, "/professionnels/retirer", true, web_post_revoke},
+    {true, "/professionnels/bloquer", true, web_post_block},
+    {true, "/professionnels/debloquer", true, web_post_unblock},
+    {false, "/historique", true, web_page_history},
+    {false, "/constantes", true, web_page_vitals},
+    {true, "/constantes", true, web_post_vital},
 };
 
 void web_redirect(struct web_req *r, const char *path)

@@ -40,6 +40,9 @@ static const struct {
 	const char *path, *label;
 } nav[] = {
     {"/documents", "Mes documents"},
+    {"/professionnels", "Mes professionnels"},
+    {"/constantes", "Mes constantes"},
+    {"/historique", "Mon historique"},
 };
 
 static void navigation(struct web_req *r)
@@ -130,4 +133,9 @@ const char web_css[] =
     ".error{border-left:4px solid #ce0500;background:#ffe9e9;padding:.5rem}\n"
     ".ok{border-left:4px solid #18753c;background:#b8fec9;padding:.5rem}\n"
     ".masked{color:#6a6a6a;font-style:italic}\n"
-    "pre{white-space:pre-wrap;background:#f6f6f6;padding:.5rem}\n";
+    "pre{white-space:pre-wrap;background:#f6f6f6;padding:.5rem}\n"
+    ".history li{margin-bottom:.75rem}\n"
+    ".history .what{font-weight:bold;margin:0}\n"
+    ".history .lines{white-space:pre-line;margin:0}\n"
+    ".chart{width:100%;max-width:600px;height:auto;border:1px solid #929292}\n"
+    "caption{text-align:left;font-weight:bold}\n";

@@ -13,6 +13,7 @@ try:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
 except ImportError:  # pragma: no cover - install-deps installs it
     webdriver = None
 
