@@ -23,6 +23,24 @@ static const struct sql_migration auth_migrations[] = {
                    "  window_start BIGINT NOT NULL,"
                    "  locked_until BIGINT NOT NULL DEFAULT 0,"
                    "  PRIMARY KEY (scope, key));"},
+    /* mss-webd's sessions (auth_session.h): the SHA-256 of the token, never the token. */
+    {.version = 2,
+     .sqlite = "CREATE TABLE web_sessions("
+               "  token_sha256 TEXT PRIMARY KEY,"
+               "  account TEXT NOT NULL,"
+               "  csrf TEXT NOT NULL,"
+               "  peer TEXT NOT NULL,"
+               "  created INTEGER NOT NULL,"
+               "  last_seen INTEGER NOT NULL) WITHOUT ROWID;"
+               "CREATE INDEX web_sessions_last_seen ON web_sessions(last_seen);",
+     .postgresql = "CREATE TABLE web_sessions("
+                   "  token_sha256 TEXT PRIMARY KEY,"
+                   "  account TEXT NOT NULL,"
+                   "  csrf TEXT NOT NULL,"
+                   "  peer TEXT NOT NULL,"
+                   "  created BIGINT NOT NULL,"
+                   "  last_seen BIGINT NOT NULL);"
+                   "CREATE INDEX web_sessions_last_seen ON web_sessions(last_seen);"},
 };
 
 const struct sql_schema auth_schema = {"auth", auth_migrations,

@@ -11,6 +11,7 @@
 #include "auth/sasl.h"
 #include "directory/account.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/str.h"
 #include "store/store_sql.h"
 
@@ -268,6 +269,10 @@ static enum auth_result finish(const struct auth_ctx *ctx, const struct auth_req
 	if (result != AUTH_OK)
 		rp->account[0] = '\0';
 	log_attempt(rq, rp);
+	if (result == AUTH_FAILED || result == AUTH_LOCKED) {
+		const char *const labels[2] = {rq->protocol, result == AUTH_LOCKED ? "locked" : "failed"};
+		metrics_count(METRICS_AUTH_FAILURES, labels);
+	}
 	/* No login goes unrecorded: a record that cannot be written refuses the login. */
 	if (audit_attempt(ctx, rq, rp) < 0 && result == AUTH_OK) {
 		rp->result = AUTH_TEMPFAIL;

@@ -72,6 +72,7 @@ struct imap_parser {
 	size_t nargs;
 	struct level lv[IMAP_LIST_DEPTH_MAX + 1];
 	const char *err;
+	bool utf8; /* 8-bit octets allowed in atoms (kept across commands) */
 };
 
 struct imap_parser *imap_parser_new(void)
@@ -84,12 +85,19 @@ void imap_parser_reset(struct imap_parser *p)
 	arena_clear(&p->arena);
 	struct level lv[IMAP_LIST_DEPTH_MAX + 1];
 	memcpy(lv, p->lv, sizeof(lv)); /* keep the vectors' memory */
+	bool utf8 = p->utf8;
 	memset(p, 0, sizeof(*p));
+	p->utf8 = utf8;
 	for (size_t i = 0; i <= IMAP_LIST_DEPTH_MAX; i++) {
 		p->lv[i].items = lv[i].items;
 		p->lv[i].cap = lv[i].cap;
 	}
 	str_copy(p->cmd.tag, sizeof(p->cmd.tag), "*");
+}
+
+void imap_parser_set_utf8(struct imap_parser *p, bool on)
+{
+	p->utf8 = on;
 }
 
 void imap_parser_free(struct imap_parser *p)
@@ -162,13 +170,16 @@ static const char *parse_atom(struct imap_parser *p, const char *q, const char *
 			q = close + 1;
 			continue;
 		}
-		if (!atom_char(c))
+		if (!atom_char(c) && !(p->utf8 && c >= 0x80))
 			break;
 		q++;
 	}
+	if (q < end && (unsigned char)*q >= 0x80) { /* not after ENABLE UTF8=ACCEPT */
+		p->err = "8-bit characters not allowed in atoms";
+		return NULL;
+	}
 	if (q == start) {
-		p->err = (unsigned char)*q >= 0x80 ? "8-bit characters not allowed in atoms"
-		                                   : "Unexpected character";
+		p->err = "Unexpected character";
 		return NULL;
 	}
 	size_t n = (size_t)(q - start);

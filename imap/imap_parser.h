@@ -68,6 +68,10 @@ struct imap_parser;
 
 struct imap_parser *imap_parser_new(void);
 void imap_parser_free(struct imap_parser *p);
+/* After ENABLE UTF8=ACCEPT or IMAP4rev2: octets >= 0x80 are accepted in atoms too
+ * (clients send UTF-8 mailbox names unquoted, as Python's imaplib does; the handler
+ * checks the UTF-8). Off by default; kept across imap_parser_reset. */
+void imap_parser_set_utf8(struct imap_parser *p, bool on);
 /* Forgets the command being parsed (and its arguments): ready for a new one. */
 void imap_parser_reset(struct imap_parser *p);
 /* Feeds the next line of the command (without CRLF). */

@@ -392,9 +392,13 @@ static int parse_return(const struct imap_arg *args, size_t n, size_t *i, struct
 	return 0;
 }
 
-static int charset_ok(const struct imap_arg *a)
+/* Notes the charset named in q (UTF8=ACCEPT refuses some, RFC 6855 3 and its
+ * erratum 4029) and says whether it is one we read. */
+static int charset_ok(const struct imap_arg *a, struct imap_search_query *q)
 {
 	const char *cs = imap_arg_astring(a);
+	q->charset = cs != NULL;
+	q->charset_utf8 = cs != NULL && str_ieq(cs, "UTF-8");
 	return cs != NULL && (str_ieq(cs, "UTF-8") || str_ieq(cs, "US-ASCII"));
 }
 
@@ -428,7 +432,7 @@ int imap_search_parse(const struct imap_arg *args, size_t n, struct imap_search_
 	if (parse_return(args, n, &i, q, err) < 0)
 		return -1;
 	if (i + 1 < n && imap_arg_is_atom(&args[i], "CHARSET")) {
-		if (!charset_ok(&args[i + 1]))
+		if (!charset_ok(&args[i + 1], q))
 			return -2;
 		i += 2;
 	}
@@ -490,7 +494,7 @@ int imap_sort_parse(const struct imap_arg *args, size_t n, struct imap_sort_crit
 		return -1;
 	if (i + 1 >= n || parse_criteria(&args[i], sc, err) < 0)
 		return -1;
-	if (!charset_ok(&args[i + 1]))
+	if (!charset_ok(&args[i + 1], q))
 		return imap_arg_astring(&args[i + 1]) != NULL ? -2 : -1;
 	return parse_keys(args, n, i + 2, q, err);
 }
@@ -512,7 +516,7 @@ int imap_thread_parse(const struct imap_arg *args, size_t n, bool *refs, struct 
 		*err = "Unknown threading algorithm";
 		return -1;
 	}
-	if (!charset_ok(&args[1]))
+	if (!charset_ok(&args[1], q))
 		return imap_arg_astring(&args[1]) != NULL ? -2 : -1;
 	return parse_keys(args, n, 2, q, err);
 }

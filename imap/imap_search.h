@@ -77,6 +77,8 @@ struct imap_search_query {
 	unsigned ret;                   /* IMAP_SRET_*; ALL when RETURN () */
 	int32_t partial_lo, partial_hi; /* PARTIAL lo:hi (1-based; negative counts from the end) */
 	bool has_modseq;                /* a MODSEQ key: CONDSTORE is enabled, results carry MODSEQ */
+	bool charset;                   /* a charset was named (always for SORT and THREAD) */
+	bool charset_utf8;              /* ... and it was UTF-8 */
 };
 
 enum imap_sort_key {

@@ -1,6 +1,10 @@
 /* imap_append.c: APPEND (RFC 9051 6.3.12) with UIDPLUS APPENDUID (RFC 4315).
  *
- *   APPEND mailbox 1*(SP [flag-list] [SP date-time] SP literal)
+ *   APPEND mailbox 1*(SP [flag-list] [SP date-time] SP (literal / "UTF8" SP "(" literal8 ")"
+ *                                                    / "CATENATE" SP "(" cat-part ... ")"))
+ *
+ * The UTF8 form is RFC 6855 4 (UTF8=ACCEPT): the message may carry UTF-8 headers;
+ * it is stored as given, like any other.
  *
  * The command reads its own literals (CMD_STREAM): the mailbox is checked before the
  * client is asked for the message, so a client told NO [TRYCREATE] never sends it,
@@ -23,6 +27,7 @@ struct append_ctx {
 	struct store_appender *ap;
 	struct imap_binconv *conv; /* a literal8: binary parts become base64 (RFC 3516 4.4) */
 	struct buf converted;
+	uint64_t quota_used; /* the account's use (QUOTA), read at the first message */
 	bool write_failed;
 	char err[256];
 };
@@ -103,6 +108,16 @@ static int message_literal(struct append_ctx *x, uint32_t flags, const char *key
 		           "[TOOBIG] Message too large");
 		return -1;
 	}
+	int q = imap_quota_check(s, size, &x->quota_used);
+	if (q != 0) {
+		if (q < 0)
+			imap_no(s, x->c->tag, "[SERVERBUG] Internal error, try again later");
+		else
+			imap_no(s, x->c->tag, "[OVERQUOTA] Quota exceeded (quota_storage)");
+		return -1;
+	}
+	if (x->quota_used != UINT64_MAX)
+		x->quota_used += size; /* MULTIAPPEND: the next message counts this one */
 	int rc = store_append_message(x->ap, flags, keywords, date, x->err, sizeof(x->err));
 	if (rc != 0) {
 		if (rc < 0)
@@ -127,6 +142,48 @@ static int message_literal(struct append_ctx *x, uint32_t flags, const char *key
 	return 0;
 }
 
+/* Whether the parser stopped at the message literal: a top-level one, or the one of
+ * "UTF8 (" (RFC 6855 4), whose atom is then skipped. */
+static bool at_message_literal(struct append_ctx *x, bool *utf8)
+{
+	struct imap_parser *p = x->s->parser;
+	*utf8 = false;
+	if (!imap_parser_literal_pending(p))
+		return false;
+	if (imap_parser_depth(p) == 0)
+		return x->next == x->c->nargs;
+	if (imap_parser_depth(p) == 1 && x->next + 1 == x->c->nargs &&
+	    imap_arg_is_atom(&x->c->args[x->next], "UTF8")) {
+		x->next++;
+		*utf8 = true;
+		return true;
+	}
+	return false;
+}
+
+/* After "UTF8 (" literal8: the list must hold that literal alone. */
+static bool utf8_closed(const struct append_ctx *x)
+{
+	const struct imap_command *c = imap_parser_command(x->s->parser);
+	const struct imap_arg *a = x->next - 1 < c->nargs ? &c->args[x->next - 1] : NULL;
+	return a != NULL && a->type == IMAP_ARG_LIST && a->count == 1 && a->list[0].type == IMAP_ARG_LITERAL;
+}
+
+/* A CATENATE message (RFC 4469, imap_catenate.c) at x->next. Returns as one_message. */
+static int catenate(struct append_ctx *x, uint32_t flags, const char *keywords, int64_t date)
+{
+	struct imap_session *s = x->s;
+	struct imap_catenate_meta meta = {flags, keywords, date};
+	int rc = imap_catenate_message(s, x->c->tag, x->next + 1, x->ap, &meta, &x->quota_used);
+	if (rc < 0)
+		return rc;
+	x->next += 2;
+	/* the list was read to its end: another message follows on the line or after a
+	 * literal, or the command is complete */
+	return imap_parser_literal_pending(s->parser) || x->next < imap_parser_command(s->parser)->nargs ? 1
+	                                                                                                 : 0;
+}
+
 /* One message of the command. Returns 1 when another follows, 0 at the end, -1 after
  * a refusal at a literal (reply written), -2 when the command is over (the session may
  * have to end). */
@@ -135,11 +192,16 @@ static int one_message(struct append_ctx *x)
 	struct imap_session *s = x->s;
 	uint32_t flags = 0;
 	int64_t date = 0;
+	bool utf8 = false;
 	struct buf kw;
 	buf_init(&kw, STORE_KEYWORDS_MAX);
 	int rc = message_params(x, &flags, &kw, &date);
-	if (rc == 0 && !(imap_parser_literal_pending(s->parser) && imap_parser_depth(s->parser) == 0 &&
-	                 x->next == x->c->nargs)) {
+	if (rc == 0 && x->next < x->c->nargs && imap_arg_is_atom(&x->c->args[x->next], "CATENATE")) {
+		rc = catenate(x, flags, kw.len ? kw.data : NULL, date);
+		buf_free(&kw);
+		return rc;
+	}
+	if (rc == 0 && !at_message_literal(x, &utf8)) {
 		imap_bad(s, x->c->tag, "APPEND expects mailbox [flags] [date] literal");
 		rc = -1;
 	}
@@ -149,6 +211,10 @@ static int one_message(struct append_ctx *x)
 	if (rc < 0)
 		return rc;
 	int r = imap_read_more(s);
+	if ((r == IMAP_PARSE_DONE || r == IMAP_PARSE_LITERAL) && utf8 && !utf8_closed(x)) {
+		imap_bad(s, x->c->tag, "APPEND expects UTF8 (literal8)");
+		return r == IMAP_PARSE_DONE ? -2 : -1;
+	}
 	if (r == IMAP_PARSE_DONE)
 		return 0;
 	if (r == IMAP_PARSE_LITERAL)
@@ -205,7 +271,7 @@ void cmd_append(struct imap_session *s, struct imap_command *c)
 	if (read_name_literals(s) < 0)
 		return;
 	c = imap_parser_command(s->parser);
-	struct append_ctx x = {.s = s, .c = c, .next = 1};
+	struct append_ctx x = {.s = s, .c = c, .next = 1, .quota_used = UINT64_MAX};
 	if (c->nargs < 1 || !imap_writable_mailbox_arg(s, c, 0, x.mailbox, sizeof(x.mailbox))) {
 		if (c->nargs < 1)
 			imap_bad(s, c->tag, "APPEND expects mailbox [flags] [date] literal");

@@ -89,7 +89,14 @@ void cmd_enable(struct imap_session *s, struct imap_command *c)
 			/* RFC 9051: ESEARCH results, UTF-8 mailbox names, no \Recent */
 			s->enabled_rev2 = true;
 			s->enabled_utf8 = true;
+			imap_parser_set_utf8(s->parser, true);
 			buf_append_str(&en, " IMAP4rev2");
+		} else if (str_ieq(c->args[i].str, "UTF8=ACCEPT") && !s->enabled_utf8accept) {
+			/* RFC 6855 3: UTF-8 mailbox names and quoted strings, APPEND UTF8 */
+			s->enabled_utf8accept = true;
+			s->enabled_utf8 = true;
+			imap_parser_set_utf8(s->parser, true);
+			buf_append_str(&en, " UTF8=ACCEPT");
 		}
 	}
 	conn_printf(s->conn, "* ENABLED%s\r\n", en.data);

@@ -40,6 +40,9 @@ static const struct imap_cmd_def cmd_table[] = {
     {"APPEND", cmd_append, S_AUTHED, CMD_STREAM},
     {"IDLE", cmd_idle, S_AUTHED, 0},
     {"COMPRESS", cmd_compress, S_AUTHED, 0},
+    {"GETQUOTA", cmd_getquota, S_AUTHED, 0},
+    {"GETQUOTAROOT", cmd_getquotaroot, S_AUTHED, 0},
+    {"SETQUOTA", cmd_setquota, S_AUTHED, 0},
     {"SETACL", cmd_setacl, S_AUTHED, 0},
     {"DELETEACL", cmd_setacl, S_AUTHED, 0},
     {"GETACL", cmd_getacl, S_AUTHED, 0},
@@ -97,7 +100,9 @@ static const struct imap_capa capa_table[] = {
     {"SASL-IR", "RFC 4959", CAP_ALWAYS},
     {"LITERAL+", "RFC 7888", CAP_ALWAYS},
     {"MULTIAPPEND", "RFC 3502", CAP_ALWAYS},
+    {"CATENATE", "RFC 4469", CAP_ALWAYS},
     {"ENABLE", "RFC 5161", CAP_ALWAYS},
+    {"UTF8=ACCEPT", "RFC 6855", CAP_ALWAYS},
     {"IDLE", "RFC 2177", CAP_ALWAYS},
     {"UIDPLUS", "RFC 4315", CAP_ALWAYS},
     {"MOVE", "RFC 6851", CAP_ALWAYS},
@@ -121,6 +126,8 @@ static const struct imap_capa capa_table[] = {
     {"LIST-STATUS", "RFC 5819", CAP_ALWAYS},
     {"STATUS=SIZE", "RFC 8438", CAP_ALWAYS},
     {"ACL", "RFC 4314", CAP_ALWAYS},
+    {"QUOTA", "RFC 9208", CAP_ALWAYS},
+    {"QUOTA=RES-STORAGE", "RFC 9208 5.1", CAP_ALWAYS},
     {"COMPRESS=DEFLATE", "RFC 4978", CAP_AUTHED},
 };
 

@@ -77,6 +77,26 @@ void cmd_store(struct imap_session *s, struct imap_command *c);
 void cmd_copy(struct imap_session *s, struct imap_command *c);
 /* imap_compress.c */
 void cmd_compress(struct imap_session *s, struct imap_command *c);
+/* imap_catenate.c (RFC 4469): the message of APPEND's CATENATE form whose list is the
+ * argument list_i (read on from the parser as needed), appended to ap. Returns 0;
+ * -1 after a refusal (reply written: BADURL, TOOBIG, OVERQUOTA...; the caller drains
+ * the command); -2 when the command is over. */
+struct imap_catenate_meta {
+	uint32_t flags;
+	const char *keywords;
+	int64_t date;
+};
+struct store_appender;
+int imap_catenate_message(struct imap_session *s, const char *tag, size_t list_i, struct store_appender *ap,
+                          const struct imap_catenate_meta *meta, uint64_t *quota_used);
+/* imap_quota.c (RFC 9208) */
+void cmd_getquota(struct imap_session *s, struct imap_command *c);
+void cmd_getquotaroot(struct imap_session *s, struct imap_command *c);
+void cmd_setquota(struct imap_session *s, struct imap_command *c);
+/* Whether adding octets to the account would pass quota_storage: 1 yes, 0 no (or no
+ * limit), -1 cannot tell (logged). *used: the account's use, read once when it is
+ * UINT64_MAX, then kept by the caller (MULTIAPPEND adds each message to it). */
+int imap_quota_check(struct imap_session *s, uint64_t adding, uint64_t *used);
 /* imap_idle.c */
 void cmd_idle(struct imap_session *s, struct imap_command *c);
 

@@ -236,6 +236,8 @@ static int status_item(struct buf *b, const char *item, const struct store_mailb
 		v = mb->deleted;
 	else if (str_ieq(item, "SIZE"))
 		v = mb->total_size;
+	else if (str_ieq(item, "DELETED-STORAGE")) /* RFC 9208 4.2, in KiB as STORAGE */
+		v = (mb->deleted_size + 1023) / 1024;
 	else if (str_ieq(item, "HIGHESTMODSEQ"))
 		v = mb->highestmodseq;
 	else

@@ -188,6 +188,26 @@ static void copy_done(struct imap_session *s, struct imap_command *c, bool move,
 	buf_free(&dst);
 }
 
+/* Whether a COPY of uids into the account would pass its quota (RFC 9208 NO
+ * [OVERQUOTA]); the answer is written when so. */
+static bool copy_over_quota(struct imap_session *s, struct imap_command *c, const uint32_t *uids, size_t n)
+{
+	if (s->cfg->quota_storage == 0 || n == 0)
+		return false;
+	uint64_t adding, used = UINT64_MAX;
+	char err[256];
+	int rc = store_uids_size(s->store, s->view.id, uids, n, &adding, err, sizeof(err));
+	if (rc < 0)
+		log_err("imap.store", "user=%s op=quota error=\"%s\"", s->account.address, err);
+	if (rc == 0)
+		rc = imap_quota_check(s, adding, &used);
+	if (rc < 0)
+		imap_no(s, c->tag, "[SERVERBUG] Internal error, try again later");
+	else if (rc == 1)
+		imap_no(s, c->tag, "[OVERQUOTA] Quota exceeded (quota_storage)");
+	return rc != 0;
+}
+
 void cmd_copy(struct imap_session *s, struct imap_command *c)
 {
 	bool uid = strncmp(c->name, "UID ", 4) == 0;
@@ -220,6 +240,10 @@ void cmd_copy(struct imap_session *s, struct imap_command *c)
 		return;
 	if (move && s->view.readonly) {
 		imap_no(s, c->tag, "[READ-ONLY] Mailbox is read-only");
+		free(uids);
+		return;
+	}
+	if (!move && copy_over_quota(s, c, uids, n)) { /* MOVE stays in the account: no change */
 		free(uids);
 		return;
 	}

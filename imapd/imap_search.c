@@ -435,6 +435,10 @@ void cmd_search(struct imap_session *s, struct imap_command *c)
 	struct imap_search_query q;
 	const char *err = "Invalid search";
 	int rc = imap_search_parse(c->args, c->nargs, &q, &err);
+	if (rc == 0 && q.charset && s->enabled_utf8accept) {
+		rc = -1; /* RFC 6855 3: the strings are UTF-8 already */
+		err = "No CHARSET after ENABLE UTF8=ACCEPT";
+	}
 	if (rc == -2) {
 		imap_no(s, c->tag, "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
 	} else if (rc < 0) {

@@ -10,6 +10,7 @@
 #include "imapd/imap_reader.h"
 #include "imap/imap_mutf7.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/str.h"
 #include "audit/audit.h"
 
@@ -18,6 +19,8 @@ void imap_reply(struct imap_session *s, const char *tag, const char *status, con
 	bool bad = strcmp(status, "BAD") == 0;
 	if (s->view.open && !s->close_after_reply && !(s->cmd_flags & CMD_NO_SYNC))
 		imap_view_sync(s, (s->cmd_flags & CMD_NO_EXPUNGE) == 0);
+	if (bad || strcmp(status, "NO") == 0)
+		metrics_count1(METRICS_IMAP_REFUSALS, status);
 	if (s->nctx > 0 && !s->close_after_reply)
 		imap_context_update(s); /* RFC 5267 4: ADDTO / REMOVEFROM */
 	conn_printf(s->conn, "%s %s ", tag, status);
@@ -217,7 +220,13 @@ static void greet(struct imap_session *s)
 
 static void run_streamed(struct imap_session *s)
 {
-	imap_cmd_dispatch(s, imap_parser_command(s->parser));
+	struct imap_command *cmd = imap_parser_command(s->parser);
+	/* IDLE lasts as long as the client wants: not a command's latency */
+	bool timed = strcmp(cmd->name, "IDLE") != 0;
+	uint64_t t0 = timed ? metrics_now_usec() : 0;
+	imap_cmd_dispatch(s, cmd);
+	if (timed)
+		metrics_observe(METRICS_IMAP_COMMAND, metrics_now_usec() - t0);
 	/* a command refused before it could take its literal (wrong state...) */
 	if (imap_parser_literal_pending(s->parser) && !s->close_after_reply)
 		imap_command_drain(s);

@@ -63,8 +63,9 @@ struct imap_view {
 	uint64_t highestmodseq; /* the last MODSEQ this session has caught up to */
 	struct imap_msg *v;
 	size_t n, cap;
-	size_t nrecent; /* messages with recent set */
-	int watch_fd;   /* store change notifications, -1 when none */
+	size_t nrecent;        /* messages with recent set */
+	int watch_fd;          /* store change notifications, -1 when none */
+	struct store_view *sv; /* how far this session was told of expunges (store_view_open) */
 	/* keywords announced in the last FLAGS response (a new one is announced before a
 	 * FETCH shows it, RFC 9051 7.3.5) */
 	char **kw;
@@ -88,7 +89,8 @@ struct imap_session {
 	enum imap_state state;
 	struct account account;  /* valid once authenticated */
 	const char *auth_method; /* auth_strength_name(): "password", "certificate", ... */
-	bool enabled_utf8;       /* ENABLE UTF8=ACCEPT */
+	bool enabled_utf8;       /* UTF-8 mailbox names and strings: UTF8=ACCEPT or IMAP4rev2 */
+	bool enabled_utf8accept; /* ENABLE UTF8=ACCEPT itself (RFC 6855: no SEARCH CHARSET) */
 	bool enabled_condstore;  /* ENABLE CONDSTORE, or a CONDSTORE-using command */
 	bool enabled_rev2;       /* ENABLE IMAP4rev2 */
 	unsigned bad_in_row;     /* consecutive BAD replies (BYE at cfg->imap_max_bad) */

@@ -136,6 +136,10 @@ void cmd_sort(struct imap_session *s, struct imap_command *c)
 	struct imap_search_query q;
 	const char *err = "Invalid SORT";
 	int rc = imap_sort_parse(c->args, c->nargs, &sc, &q, &err);
+	if (rc == 0 && !q.charset_utf8 && s->enabled_utf8accept) {
+		rc = -1; /* RFC 6855 erratum 4029 */
+		err = "Only UTF-8 after ENABLE UTF8=ACCEPT";
+	}
 	if (rc == -2) {
 		imap_no(s, c->tag, "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
 		imap_search_free(&q);
@@ -182,6 +186,10 @@ void cmd_thread(struct imap_session *s, struct imap_command *c)
 	bool refs = true;
 	const char *err = "Invalid THREAD";
 	int rc = imap_thread_parse(c->args, c->nargs, &refs, &q, &err);
+	if (rc == 0 && !q.charset_utf8 && s->enabled_utf8accept) {
+		rc = -1; /* RFC 6855 erratum 4029 */
+		err = "Only UTF-8 after ENABLE UTF8=ACCEPT";
+	}
 	if (rc == -2) {
 		imap_no(s, c->tag, "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
 		imap_search_free(&q);

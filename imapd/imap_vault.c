@@ -100,7 +100,8 @@ bool imap_vault_visible(struct imap_session *s, uint32_t uid)
 		return true;
 	if (vault_may_read(s->store, s->account.address, s->view.patient) != 1)
 		return false;
-	int rc = store_message_get(s->store, s->view.id, uid, 0, &sm, err, sizeof(err));
+	/* a document the patient removed is gone for the professional at once */
+	int rc = store_message_get(s->store, s->view.id, uid, STORE_WANT_LIVE, &sm, err, sizeof(err));
 	if (rc < 0)
 		log_err("imap.vault", "user=%s op=visible error=\"%s\"", s->account.address, err);
 	bool visible = rc == 1 && !imap_keywords_masked(sm.msg.keywords);
@@ -380,6 +381,7 @@ static int visible_folder(struct imap_session *s, const char *owner, const char 
 	}
 	mb->messages = mb->deleted = 0;
 	mb->total_size = 0;
+	mb->deleted_size = 0; /* the patient's \Deleted is theirs too */
 	mb->uidnext = 1;
 	mb->highestmodseq = 1;
 	for (size_t i = 0; i < list.n; i++) {

@@ -41,6 +41,9 @@ void imap_view_close(struct imap_session *s)
 	free(v->v);
 	if (v->watch_fd >= 0)
 		store_watch_close(v->watch_fd);
+	char err[256];
+	if (store_view_close(s->store, v->sv, err, sizeof(err)) < 0)
+		log_warn("imap.retained", "mailbox_id=%lld error=\"%s\"", (long long)v->id, err);
 	imap_view_free_keywords(v);
 	memset(v, 0, sizeof(*v));
 	v->watch_fd = -1;
@@ -54,6 +57,14 @@ void imap_view_close(struct imap_session *s)
 bool imap_view_hides(const struct imap_session *s, const char *keywords)
 {
 	return s->view.shared && imap_keywords_masked(keywords);
+}
+
+/* Every EXPUNGE up to v->highestmodseq was sent: what only we held back can go. */
+static void view_seen(struct imap_session *s)
+{
+	char err[256];
+	if (store_view_seen(s->store, s->view.sv, s->view.highestmodseq, err, sizeof(err)) < 0)
+		log_warn("imap.retained", "mailbox_id=%lld error=\"%s\"", (long long)s->view.id, err);
 }
 
 /* The first UID that is \Recent in this session (RFC 3501 2.3.2): a read-write view
@@ -72,19 +83,39 @@ static uint32_t recent_from(struct imap_session *s, const struct store_mailbox *
 	return first;
 }
 
+/* Registers this session's view of the mailbox, then reads its messages: registered
+ * first, so an expunge from then on is kept readable until we are told
+ * (store/store_view.c). Returns 1, 0 no such mailbox, -1. */
+static int select_registered(struct imap_session *s, const struct imap_target *t, struct store_mailbox *mb,
+                             struct store_msglist *list, struct store_view **sv)
+{
+	char err[256];
+	int rc = store_mailbox_get(s->store, t->owner, t->name, mb, err, sizeof(err));
+	if (rc == 1 && store_view_open(s->store, mb->id, sv, err, sizeof(err)) < 0)
+		log_warn("imap.retained", "mailbox_id=%lld error=\"%s\"", (long long)mb->id, err);
+	if (rc == 1)
+		rc = store_select_id(s->store, mb->id, mb, list, err, sizeof(err));
+	if (rc < 0)
+		log_err("imap.select", "user=%s error=\"%s\"", s->account.address, err);
+	if (rc != 1) {
+		store_view_close(s->store, *sv, err, sizeof(err));
+		*sv = NULL;
+	}
+	return rc;
+}
+
 int imap_view_open(struct imap_session *s, const struct imap_target *t, bool readonly,
                    struct store_mailbox *mb)
 {
 	imap_view_close(s);
 	struct store_msglist list = {0};
+	struct store_view *sv = NULL;
 	char err[256];
-	int rc = store_select(s->store, t->owner, t->name, mb, &list, err, sizeof(err));
-	if (rc != 1) {
-		if (rc < 0)
-			log_err("imap.select", "user=%s error=\"%s\"", s->account.address, err);
+	int rc = select_registered(s, t, mb, &list, &sv);
+	if (rc != 1)
 		return rc;
-	}
 	struct imap_view *v = &s->view;
+	v->sv = sv;
 	v->open = true;
 	v->id = mb->id;
 	str_copy(v->name, sizeof(v->name), mb->name);
@@ -104,6 +135,7 @@ int imap_view_open(struct imap_session *s, const struct imap_target *t, bool rea
 			view_push(v, &list.v[i], list.v[i].uid >= first_recent);
 	}
 	store_msglist_free(&list);
+	view_seen(s);
 	imap_view_collect_keywords(v);
 	v->watch_fd = store_watch_open(s->store, v->id, err, sizeof(err));
 	if (v->watch_fd < 0)
@@ -243,6 +275,7 @@ int imap_view_sync(struct imap_session *s, bool allow_expunge)
 	v->highestmodseq = ch.mbox.highestmodseq;
 	v->uidnext = ch.mbox.uidnext;
 	store_changes_free(&ch);
+	view_seen(s);
 	return 0;
 }
 

@@ -17,6 +17,7 @@
 #include "audit/audit.h"
 #include "lib/master.h"
 #include "lib/slots.h"
+#include "lib/metrics.h"
 #include "lib/str.h"
 #include "policy/policy.h"
 
@@ -53,6 +54,7 @@ static void session(int fd, const struct session_info *si, void *arg)
 	s.implicit_tls = si->listener->kind == LISTEN_IMAPS;
 	s.conn = conn_new(fd, si->peer_ip);
 	signal(SIGPIPE, SIG_IGN);
+	metrics_count1(METRICS_SESSIONS, si->listener->name);
 	char err[256];
 	if (s.implicit_tls) {
 		conn_set_timeout(s.conn, d->cfg.tls_handshake_timeout);
@@ -232,6 +234,7 @@ int main(int argc, char **argv)
 	if (master_drop_privileges(d.cfg.user, err, sizeof(err)) < 0)
 		fatal("%s", err);
 	check_store(&d.cfg);
+	metrics_start(&d.cfg); /* after the drop: never as root */
 	log_info("imapd.start", "imap=%s imaps=%s tls=%s", ls[0].addr[0] ? ls[0].addr : "-",
 	         ls[1].addr[0] ? ls[1].addr : "-", tls_backend());
 	struct master_opts mo = {
@@ -242,6 +245,7 @@ int main(int argc, char **argv)
 	    .overload = overload,
 	    .on_shutdown = shutdown_checkpoint,
 	    .on_reload = reload,
+	    .sessions_gauge = METRICS_IMAPD_SESSIONS,
 	    .arg = &d,
 	};
 	int rc = master_run(&mo, ls, 2);

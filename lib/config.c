@@ -66,11 +66,13 @@ static const struct config_key config_keys[] = {
     TEXT(submissions_listen, KEY_LISTEN, ""),
     TEXT(imap_listen, KEY_LISTEN, ""),
     TEXT(imaps_listen, KEY_LISTEN, ""),
+    TEXT(web_listen, KEY_LISTEN, ""),
     TEXT(tls_cert, KEY_PATH, ""),
     TEXT(tls_key, KEY_PATH, ""),
     TEXT(tls_ca, KEY_PATH, ""),
     TEXT(tls_crl, KEY_PATH, ""),
     NUM(max_message_size, KEY_SIZE, "25M", 1024, 1ULL << 31),
+    NUM(quota_storage, KEY_SIZE, "2G", 0, 1ULL << 50),
     NUM(max_sessions, KEY_UINT, "200", 1, 100000),
     NUM(max_sessions_per_ip, KEY_UINT, "20", 1, 100000),
     TEXT(notify_command, KEY_PATH, ""),
@@ -113,11 +115,14 @@ static const struct config_key config_keys[] = {
     NUM(imap_search_timeout, KEY_SECONDS, "10", 1, 3600),
     NUM(auth_hash_concurrency, KEY_UINT, "4", 1, 1024),
     NUM(auth_hash_wait, KEY_SECONDS, "10", 1, 3600),
+    NUM(web_idle_timeout, KEY_SECONDS, "15m", 10, 86400),
+    NUM(web_max_form, KEY_SIZE, "64K", 1024, 16ULL << 20),
     NUM(log_stderr, KEY_BOOL, "no", 0, 1),
     NUM(password_min_length, KEY_UINT, "12", 8, 1023),
     NUM(inactive_warning, KEY_SECONDS, "335d", 0, 3650 * 86400ULL),
     NUM(inactive_delete, KEY_SECONDS, "365d", 0, 3650 * 86400ULL),
     NUM(retention_interval, KEY_SECONDS, "1d", 1, 365 * 86400ULL),
+    TEXT(metrics_listen, KEY_LISTEN, ""),
 };
 
 #define NKEYS (sizeof config_keys / sizeof config_keys[0])
@@ -547,6 +552,8 @@ int config_reload(const struct mss_config *cur, struct mss_config *next, int *re
 	KEEP(submissions_listen);
 	KEEP(imap_listen);
 	KEEP(imaps_listen);
+	KEEP(web_listen);
+	KEEP(metrics_listen);
 	next->log_stderr = cur->log_stderr;
 	return 0;
 }

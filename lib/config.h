@@ -31,12 +31,14 @@ struct mss_config {
 	char submissions_listen[CONFIG_STR_MAX];
 	char imap_listen[CONFIG_STR_MAX];
 	char imaps_listen[CONFIG_STR_MAX];
+	char web_listen[CONFIG_STR_MAX]; /* mss-webd's HTTPS host:port, empty = disabled */
 	char tls_cert[CONFIG_PATH_MAX];
 	char tls_key[CONFIG_PATH_MAX];
 	char tls_ca[CONFIG_PATH_MAX];
 	char tls_crl[CONFIG_PATH_MAX];
-	uint64_t max_message_size;    /* bytes; default 25 MiB */
-	unsigned max_sessions;        /* per daemon; default 200 */
+	uint64_t max_message_size; /* bytes; default 25 MiB */
+	uint64_t quota_storage;    /* bytes an account's messages may take (QUOTA); 0 = none; default 2 GiB */
+	unsigned max_sessions;     /* per daemon; default 200 */
 	unsigned max_sessions_per_ip; /* default 20 */
 	char notify_command[CONFIG_PATH_MAX];
 	unsigned notify_timeout;              /* seconds; default 10 */
@@ -71,19 +73,22 @@ struct mss_config {
 	unsigned imap_max_bad;                     /* consecutive BAD before BYE; default 10 */
 	unsigned tls_handshake_timeout;            /* seconds; default 30 */
 	/* availability limits (issue 12) */
-	unsigned smtp_max_sessions;       /* sessions on the MX listener; default 100 */
-	unsigned submission_max_sessions; /* sessions on submission + submissions; default 100 */
-	unsigned imap_command_timeout;    /* seconds to receive one command, from its first byte; 2m */
-	unsigned imap_append_timeout;     /* seconds to receive an APPEND's message; default 10m */
-	unsigned imap_max_search_keys;    /* search keys in one SEARCH; default 64 */
-	unsigned imap_search_timeout;     /* seconds one SEARCH may run before NO [LIMIT]; 10 */
-	unsigned auth_hash_concurrency;   /* password hashes computed at once per daemon; default 4 */
-	unsigned auth_hash_wait;          /* seconds a login waits for a hashing slot; default 10 */
-	int log_stderr;                   /* 1 = log to stderr (also set by -d) */
-	unsigned password_min_length;     /* characters of a new password; default 12 */
-	uint64_t inactive_warning;        /* seconds idle before the retention warning; default 335d */
-	uint64_t inactive_delete;         /* seconds idle before deletion; default 365d; 0 = never */
-	unsigned retention_interval;      /* seconds between two retention runs of a daemon; default 1d */
+	unsigned smtp_max_sessions;          /* sessions on the MX listener; default 100 */
+	unsigned submission_max_sessions;    /* sessions on submission + submissions; default 100 */
+	unsigned imap_command_timeout;       /* seconds to receive one command, from its first byte; 2m */
+	unsigned imap_append_timeout;        /* seconds to receive an APPEND's message; default 10m */
+	unsigned imap_max_search_keys;       /* search keys in one SEARCH; default 64 */
+	unsigned imap_search_timeout;        /* seconds one SEARCH may run before NO [LIMIT]; 10 */
+	unsigned auth_hash_concurrency;      /* password hashes computed at once per daemon; default 4 */
+	unsigned auth_hash_wait;             /* seconds a login waits for a hashing slot; default 10 */
+	unsigned web_idle_timeout;           /* seconds a web session lives unused; default 900 */
+	unsigned web_max_form;               /* bytes of one form sent to mss-webd; default 64 KiB */
+	char metrics_listen[CONFIG_STR_MAX]; /* host:port of the OpenMetrics text, "" = none */
+	int log_stderr;                      /* 1 = log to stderr (also set by -d) */
+	unsigned password_min_length;        /* characters of a new password; default 12 */
+	uint64_t inactive_warning;           /* seconds idle before the retention warning; default 335d */
+	uint64_t inactive_delete;            /* seconds idle before deletion; default 365d; 0 = never */
+	unsigned retention_interval;         /* seconds between two retention runs of a daemon; default 1d */
 };
 
 /* Sets every key to its default. */
@@ -91,7 +96,7 @@ void config_defaults(struct mss_config *cfg);
 /* Reads path over the defaults. Returns 0, or -1 with err = "FILE:LINE: why". */
 int config_load(struct mss_config *cfg, const char *path, char *err, size_t errlen);
 /* SIGHUP: reads cur->path over the defaults into next. What only a restart can change
- * (data_dir, store, blob_dir, master_key_file, user, the *_listen addresses,
+ * (data_dir, store, blob_dir, master_key_file, user, the *_listen addresses (web and metrics too),
  * log_stderr) keeps cur's value, and
  * *restart is set when the file asked for another. Returns 0, or -1 with err
  * ("FILE:LINE: why"); next is then unusable and cur stays in force. */

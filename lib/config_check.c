@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/master.h"
 #include "lib/str.h"
 
 struct file_key {
@@ -101,6 +102,21 @@ int config_check_files(const struct mss_config *cfg, config_report_fn report, vo
 	return problems;
 }
 
+/* The metrics process runs as the daemons' user (lib/metrics.h): a privileged port
+ * would never bind. */
+static int check_metrics_port(const struct mss_config *cfg, config_report_fn report, void *arg)
+{
+	char host[256], port[32];
+	uint64_t n;
+	if (cfg->metrics_listen[0] == '\0' ||
+	    master_parse_addr(cfg->metrics_listen, host, sizeof host, port, sizeof port) < 0 ||
+	    str_to_u64(port, 65535, &n) < 0 || n >= 1024)
+		return 0;
+	reportf(report, arg, "metrics_listen %s: port below 1024, which the daemons' user cannot bind",
+	        cfg->metrics_listen);
+	return 1;
+}
+
 int config_check_values(const struct mss_config *cfg, config_report_fn report, void *arg)
 {
 	int problems = 0;
@@ -126,5 +142,6 @@ int config_check_values(const struct mss_config *cfg, config_report_fn report, v
 		reportf(report, arg, "inactive_warning must be shorter than inactive_delete");
 		problems++;
 	}
+	problems += check_metrics_port(cfg, report, arg);
 	return problems;
 }

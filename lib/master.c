@@ -20,6 +20,7 @@
 #include "lib/buf.h"
 #include "lib/conn.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/str.h"
 
 int master_parse_addr(const char *addr, char *host, size_t hostlen, char *port, size_t portlen)
@@ -329,6 +330,7 @@ int master_run(const struct master_opts *o, struct listener *ls, size_t n)
 		fatal("%s", err);
 	install_signals();
 	while (!got_term) {
+		metrics_gauge_set((enum metrics_gauge)o->sessions_gauge, m.nchildren);
 		int r = poll(pfd, np, 1000);
 		if (got_chld) {
 			got_chld = 0;

@@ -50,6 +50,7 @@ struct master_opts {
 	void (*on_shutdown)(void *arg); /* in the master before exit (may be NULL) */
 	void (*on_reload)(void *arg);   /* in the master on SIGHUP (may be NULL): keeps what
 	                                 * it cannot reload as it was, and logs why */
+	int sessions_gauge;             /* lib/metrics.h gauge of the sessions running, 0: none */
 };
 
 /* Parses "host:port" ("[::1]:25" for IPv6). Returns 0 or -1. */

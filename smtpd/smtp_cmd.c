@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/str.h"
 #include "smtpd/smtp_auth.h"
 
@@ -72,7 +73,12 @@ unsigned smtp_cmd_dispatch(struct smtp_session *s, const char *line)
 		smtp_reply(s, r);
 		return cmd->flags & CMD_ENDS_GROUP;
 	}
+	/* DATA's time is mostly the client's transfer: its delivery has its own histogram */
+	bool timed = cmd->handler != smtp_cmd_data;
+	uint64_t t0 = timed ? metrics_now_usec() : 0;
 	cmd->handler(s, cl.args);
+	if (timed)
+		metrics_observe(METRICS_SMTP_COMMAND, metrics_now_usec() - t0);
 	return cmd->flags;
 }
 

@@ -12,10 +12,12 @@
 #include <unistd.h>
 
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/str.h"
 #include "audit/audit.h"
 #include "smtpd/smtp_auth.h"
 #include "smtpd/smtp_cmd.h"
+#include "smtpd/smtp_metrics.h"
 #include "store/store.h"
 
 int smtp_reply(struct smtp_session *s, enum smtp_reply_id id)
@@ -26,6 +28,8 @@ int smtp_reply(struct smtp_session *s, enum smtp_reply_id id)
 	 * (RFC 5321 4.5.3.1.10), not an error to count. */
 	if (r->code >= 400 && id != RPL_TOO_MANY_RCPTS)
 		s->errors++;
+	if (r->code >= 400)
+		smtp_metrics_refusal(id);
 	if (smtp_reply_closes(id))
 		s->closing = true;
 	return smtp_reply_send(s->conn, id);
@@ -33,8 +37,10 @@ int smtp_reply(struct smtp_session *s, enum smtp_reply_id id)
 
 int smtp_reply_st(struct smtp_session *s, const struct mss_status *st)
 {
-	if (st->code >= 400)
+	if (st->code >= 400) {
 		s->errors++;
+		smtp_metrics_refusal_status(st);
+	}
 	if (st->code == 421)
 		s->closing = true;
 	return smtp_reply_send_status(s->conn, st);
@@ -265,6 +271,7 @@ void smtp_session_main(int fd, const struct session_info *si, void *arg)
 	conn_set_timeout(s.conn, s.cfg->smtp_command_timeout);
 	log_info("smtp.connect", "session=%s listener=%s peer=%s port=%u", s.id, s.listener, s.peer_ip,
 	         si->peer_port);
+	metrics_count1(METRICS_SESSIONS, s.listener);
 	if (session_open(&s) == 0)
 		session_loop(&s);
 	log_info("smtp.disconnect", "session=%s peer=%s messages=%u errors=%u", s.id, s.peer_ip, s.messages,
@@ -286,5 +293,6 @@ void smtp_session_overload(int fd, const struct session_info *si, const char *wh
 	    str_format(msg, sizeof(msg), "%d %s %s\r\n", r->code, r->enhanced, r->text) == 0)
 		n = write(fd, msg, strlen(msg));
 	(void)n;
+	smtp_metrics_refusal(RPL_OVERLOAD);
 	log_warn("smtp.overload", "listener=%s peer=%s why=\"%s\"", si->listener->name, si->peer_ip, why);
 }

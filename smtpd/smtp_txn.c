@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/str.h"
 #include "msg/msg.h"
 #include "smtpd/smtp_cmd.h"
@@ -256,6 +257,7 @@ static int deliver(struct smtp_session *s, struct smtp_data *d, const char *qid,
 	pm.parsed = parsed;
 	memset(&st, 0, sizeof(st));
 	rc = policy_deliver(s->store, &pm, &st);
+	metrics_count1(METRICS_DELIVERIES, rc == 0 ? "stored" : st.code >= 500 ? "refused" : "failed");
 	log_info("smtp.deliver", "session=%s qid=%s from=%s nrcpt=%zu size=%zu result=%s", s->id, qid,
 	         log_quote(q, sizeof(q), s->mail_from), s->nrcpt, d->body.len, rc == 0 ? "ok" : "failed");
 	if (rc != 0) {
@@ -280,8 +282,10 @@ static void deliver_uninterrupted(struct smtp_session *s, struct smtp_data *d, c
 	sigaddset(&stop, SIGTERM);
 	sigaddset(&stop, SIGINT);
 	sigprocmask(SIG_BLOCK, &stop, &old);
+	uint64_t t0 = metrics_now_usec();
 	deliver(s, d, qid, parsed);
 	conn_flush(s->conn);
+	metrics_observe(METRICS_DELIVERY, metrics_now_usec() - t0);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 }
 

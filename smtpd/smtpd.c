@@ -17,6 +17,7 @@
 #include "audit/audit.h"
 #include "lib/master.h"
 #include "lib/slots.h"
+#include "lib/metrics.h"
 #include "lib/str.h"
 #include "lib/tls.h"
 #include "auth/oauth.h"
@@ -233,6 +234,7 @@ int main(int argc, char **argv)
 	/* Dropped before the start is logged, so that "started" means "running as user". */
 	if (master_drop_privileges(cfg.user, err, sizeof(err)) < 0)
 		fatal("%s", err);
+	metrics_start(&cfg); /* after the drop: never as root */
 
 	memset(&mo, 0, sizeof(mo));
 	mo.max_sessions = cfg.max_sessions;
@@ -246,6 +248,7 @@ int main(int argc, char **argv)
 	mo.overload = smtp_session_overload;
 	mo.on_shutdown = shutdown_checkpoint;
 	mo.on_reload = reload;
+	mo.sessions_gauge = METRICS_SMTPD_SESSIONS;
 	mo.arg = &ctx;
 	log_info("smtpd.start", "smtp=%s submission=%s submissions=%s tls=%s",
 	         ls[0].addr[0] ? ls[0].addr : "-", ls[1].addr[0] ? ls[1].addr : "-",

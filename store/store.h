@@ -158,10 +158,11 @@ struct store_mailbox {
 	uint32_t first_recent_uid; /* messages from this UID on are \Recent (RFC 3501 2.3.2) */
 	/* Filled by store_mailbox_status and store_select only (0 elsewhere): */
 	uint32_t messages;
-	uint32_t recent;     /* messages with UID >= first_recent_uid */
-	uint32_t unseen;     /* messages without \Seen */
-	uint32_t deleted;    /* messages with \Deleted */
-	uint64_t total_size; /* sum of RFC822.SIZE (STATUS SIZE, RFC 8438) */
+	uint32_t recent;       /* messages with UID >= first_recent_uid */
+	uint32_t unseen;       /* messages without \Seen */
+	uint32_t deleted;      /* messages with \Deleted */
+	uint64_t total_size;   /* sum of RFC822.SIZE (STATUS SIZE, RFC 8438) */
+	uint64_t deleted_size; /* ... of the messages with \Deleted (STATUS DELETED-STORAGE, RFC 9208) */
 };
 
 struct store_mailbox_list {
@@ -279,12 +280,45 @@ int store_watch_open(struct store *st, int64_t mailbox_id, char *err, size_t err
 int store_watch_drain(int fd);
 void store_watch_close(int fd);
 
+/* ---- QUOTA (RFC 9208) ------------------------------------------------------------ */
+
+/* The octets (sum of RFC822.SIZE) and number of messages of every mailbox of user.
+ * Returns 0 (0 and 0 for an account without mailboxes yet), -1. */
+int store_quota_usage(struct store *st, const char *user, uint64_t *octets, uint64_t *messages, char *err,
+                      size_t errlen);
+/* The octets of the listed UIDs of mailbox_id (a UID no longer there counts 0): what
+ * a COPY would add. Returns 0 or -1. */
+int store_uids_size(struct store *st, int64_t mailbox_id, const uint32_t *uids, size_t n, uint64_t *octets,
+                    char *err, size_t errlen);
+
+/* ---- sessions' views, and expunged messages kept for them ----------------------- */
+
+/* A message expunged by one session stays readable (store_message_get,
+ * store_body_open) by the others until each has been told of the expunge (RFC 9051
+ * 7.5.1 lets no EXPUNGE be sent during FETCH, STORE or SEARCH). A session registers
+ * its view with store_view_open *before* it reads the mailbox's message list, and
+ * reports with store_view_seen the HIGHESTMODSEQ up to which it has sent every
+ * EXPUNGE; rows no live view still needs are purged then (and on close, and after
+ * each EXPUNGE). A view that cannot be opened only loses the guarantee: the session
+ * may get NO [EXPUNGEISSUED] as before. One host: see store_view.c. */
+struct store_view;
+/* Returns 0 with *out (to close with store_view_close), -1 with err. */
+int store_view_open(struct store *st, int64_t mailbox_id, struct store_view **out, char *err, size_t errlen);
+/* NULL v is fine. Returns 0, or -1 when the purge failed (err; retried next time). */
+int store_view_seen(struct store *st, struct store_view *v, uint64_t modseq, char *err, size_t errlen);
+/* Frees v (NULL is fine), then purges what it held back. Returns 0 or -1 with err. */
+int store_view_close(struct store *st, struct store_view *v, char *err, size_t errlen);
+/* Removes the expunged messages of mailbox_id that no live view still needs, with
+ * their blobs when no other row uses them. Returns 0 or -1. */
+int store_retained_purge(struct store *st, int64_t mailbox_id, char *err, size_t errlen);
+
 /* ---- one message's cached metadata (FETCH ENVELOPE, BODYSTRUCTURE, ...) ---------- */
 
 #define STORE_WANT_ENVELOPE 0x01u
 #define STORE_WANT_BODYSTRUCTURE 0x02u /* extensible form (BODYSTRUCTURE) */
 #define STORE_WANT_BODY 0x04u          /* non-extensible form (FETCH BODY) */
 #define STORE_WANT_REFS 0x08u          /* References (THREAD) */
+#define STORE_WANT_LIVE 0x10u          /* not an expunged message still kept for a session */
 
 struct store_message {
 	struct store_msg msg; /* keywords owned by this struct */
@@ -299,8 +333,9 @@ struct store_message {
 	char *refs; /* References, unfolded; NULL when absent or not asked for */
 };
 /* Reads the cached metadata of (mailbox_id, uid); want: STORE_WANT_* bits. No
- * decryption (but see store_body_open for messages stored before migration 4).
- * Returns 1 found, 0 no such message (expunged), -1. */
+ * decryption (but see store_body_open for messages stored before migration 4). An
+ * expunged message is found while kept for a session (store_view_open), unless want
+ * has STORE_WANT_LIVE. Returns 1 found, 0 no such message (expunged), -1. */
 int store_message_get(struct store *st, int64_t mailbox_id, uint32_t uid, unsigned want,
                       struct store_message *out, char *err, size_t errlen);
 void store_message_free(struct store_message *m);

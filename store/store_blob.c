@@ -130,13 +130,15 @@ int store_blob_load(struct store *st, int64_t user_id, const char *name, char *e
 	return 0;
 }
 
-/* The blob's name when no message uses it any more: 1, 0 still used, -1. */
+/* The blob's name when no message (nor an expunged one kept for a session) uses it
+ * any more: 1, 0 still used, -1. */
 static int blob_unused(struct store *st, int64_t blob_id, char *name, size_t namelen, char *err,
                        size_t errlen)
 {
 	struct sql_stmt *q = sql_query(st->sql, "store.blob_unused",
 	                               "SELECT name FROM blobs WHERE id = ?1"
-	                               " AND NOT EXISTS (SELECT 1 FROM messages WHERE blob_id = ?1)",
+	                               " AND NOT EXISTS (SELECT 1 FROM messages WHERE blob_id = ?1)"
+	                               " AND NOT EXISTS (SELECT 1 FROM retained WHERE blob_id = ?1)",
 	                               SQL_ARGS(SQL_INT(blob_id)), err, errlen);
 	if (q == NULL)
 		return -1;

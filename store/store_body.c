@@ -35,7 +35,9 @@ static int body_row(struct store *st, int64_t mailbox_id, uint32_t uid, struct s
 	struct sql_stmt *q =
 	    sql_query(st->sql, "store.body",
 	              "SELECT b.name, b.user_id, m.size, m.parts FROM messages m"
-	              " JOIN blobs b ON b.id = m.blob_id WHERE m.mailbox_id = ?1 AND m.uid = ?2",
+	              " JOIN blobs b ON b.id = m.blob_id WHERE m.mailbox_id = ?1 AND m.uid = ?2"
+	              " UNION ALL SELECT b.name, b.user_id, r.size, r.parts FROM retained r"
+	              " JOIN blobs b ON b.id = r.blob_id WHERE r.mailbox_id = ?1 AND r.uid = ?2",
 	              SQL_ARGS(SQL_INT(mailbox_id), SQL_INT(uid)), err, errlen);
 	if (q == NULL)
 		return -1;
@@ -79,15 +81,25 @@ int store_message_complete(struct store *st, int64_t mailbox_id, uint32_t uid, c
 		return -1;
 	struct store_mime_info mi;
 	store_mime_build(st->cache.data.data, st->cache.data.len, &mi);
-	rc = sql_exec(st->sql, "store.message_complete",
-	              "UPDATE messages SET envelope = ?3, bodystructure = ?4, body = ?5, parts = ?6,"
-	              " sent_date = ?7, sent_local = ?8, header_size = ?9, refs = ?10"
-	              " WHERE mailbox_id = ?1 AND uid = ?2",
-	              SQL_ARGS(SQL_INT(mailbox_id), SQL_INT(uid), SQL_TEXT(mi.envelope),
-	                       SQL_TEXT(mi.bodystructure), SQL_TEXT(mi.body),
-	                       SQL_BLOB(mi.parts.data, mi.parts.len), SQL_INT(mi.sent_date),
-	                       SQL_INT(mi.sent_local), SQL_INT(mi.header_size), SQL_TEXT(mi.refs)),
-	              err, errlen);
+	/* the row is in messages, or in retained when expunged meanwhile (store_view.c) */
+	static const char *const tables[] = {
+	    "UPDATE messages SET envelope = ?3, bodystructure = ?4, body = ?5, parts = ?6,"
+	    " sent_date = ?7, sent_local = ?8, header_size = ?9, refs = ?10 WHERE mailbox_id = ?1 AND uid = "
+	    "?2",
+	    "UPDATE retained SET envelope = ?3, bodystructure = ?4, body = ?5, parts = ?6,"
+	    " sent_date = ?7, sent_local = ?8, header_size = ?9, refs = ?10 WHERE mailbox_id = ?1 AND uid = "
+	    "?2",
+	};
+	rc = 0;
+	for (size_t i = 0; i < 2 && rc == 0; i++)
+		rc = sql_exec(st->sql, "store.message_complete", tables[i],
+		              SQL_ARGS(SQL_INT(mailbox_id), SQL_INT(uid), SQL_TEXT(mi.envelope),
+		                       SQL_TEXT(mi.bodystructure), SQL_TEXT(mi.body),
+		                       SQL_BLOB(mi.parts.data, mi.parts.len), SQL_INT(mi.sent_date),
+		                       SQL_INT(mi.sent_local), SQL_INT(mi.header_size), SQL_TEXT(mi.refs)),
+		              err, errlen) < 0
+		         ? -1
+		         : 0;
 	store_mime_info_free(&mi);
 	return rc < 0 ? -1 : 1;
 }

@@ -146,7 +146,7 @@ static int copy_txn(struct store *st, struct copy_ctx *c, const uint32_t *uids, 
 		return 0;
 	uint64_t modseq;
 	if (store_mailbox_bump(st, c->src_id, 0, NULL, &modseq, err, errlen) < 0 ||
-	    store_expunge_locked(st, c->src_id, c->uids, c->n, modseq, &c->unlinked, err, errlen) < 0)
+	    store_expunge_locked(st, c->src_id, c->uids, c->n, modseq, true, &c->unlinked, err, errlen) < 0)
 		return -1;
 	res->expunged = xmalloc(c->n * sizeof(uint32_t));
 	memcpy(res->expunged, c->uids, c->n * sizeof(uint32_t));
@@ -189,8 +189,11 @@ int store_copy(struct store *st, int64_t src_mailbox_id, const uint32_t *uids, s
 		store_paths_unlink(&c.unlinked);
 		if (c.n > 0) {
 			store_notify(st, c.dst_id);
-			if (move)
+			if (move) {
 				store_notify(st, c.src_id);
+				char perr[256]; /* a failed purge is retried by the next one */
+				store_retained_purge(st, c.src_id, perr, sizeof(perr));
+			}
 		}
 	} else {
 		store_paths_discard(st, &c.written);

@@ -146,9 +146,20 @@ int store_message_insert(struct store *st, const struct store_new_msg *m, uint32
 
 /* store_modify.c: inside a write transaction, removes the listed messages of
  * mailbox_id, records them as expunged at modseq, and releases their blobs
- * (paths to remove after the commit go to unlinked). */
+ * (paths to remove after the commit go to unlinked). retain: each row is kept in
+ * `retained` (blob too) for the sessions not yet told (store_view.c); the caller
+ * purges after its commit. */
 int store_expunge_locked(struct store *st, int64_t mailbox_id, const uint32_t *uids, size_t n,
-                         uint64_t modseq, struct store_paths *unlinked, char *err, size_t errlen);
+                         uint64_t modseq, bool retain, struct store_paths *unlinked, char *err,
+                         size_t errlen);
+
+/* store_view.c, inside a write transaction: copies (mailbox_id, uid) into `retained`
+ * as expunged at modseq (before its messages row goes); removes the retained rows
+ * expunged at or before upto and releases their blobs. Return 0 or -1. */
+int store_retain_locked(struct store *st, int64_t mailbox_id, uint32_t uid, uint64_t modseq, char *err,
+                        size_t errlen);
+int store_retained_drop_locked(struct store *st, int64_t mailbox_id, uint64_t upto,
+                               struct store_paths *unlinked, char *err, size_t errlen);
 
 /* store_body.c: a message stored before its part tree was kept (migration 4) is
  * decrypted and analysed once, and its row completed. Returns 1, 0 no such message,

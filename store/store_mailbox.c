@@ -91,7 +91,8 @@ int store_mailbox_counts(struct store *st, struct store_mailbox *mb, char *err, 
 	    sql_query(st->sql, "store.mailbox_counts",
 	              "SELECT count(*), coalesce(sum(CASE WHEN (flags & 1) = 0 THEN 1 ELSE 0 END), 0),"
 	              " coalesce(sum(CASE WHEN (flags & 8) != 0 THEN 1 ELSE 0 END), 0),"
-	              " coalesce(sum(size), 0), coalesce(sum(CASE WHEN uid >= ?2 THEN 1 ELSE 0 END), 0)"
+	              " coalesce(sum(size), 0), coalesce(sum(CASE WHEN uid >= ?2 THEN 1 ELSE 0 END), 0),"
+	              " coalesce(sum(CASE WHEN (flags & 8) != 0 THEN size ELSE 0 END), 0)"
 	              " FROM messages WHERE mailbox_id = ?1",
 	              SQL_ARGS(SQL_INT(mb->id), SQL_INT(mb->first_recent_uid)), err, errlen);
 	if (q == NULL)
@@ -103,6 +104,7 @@ int store_mailbox_counts(struct store *st, struct store_mailbox *mb, char *err, 
 		mb->deleted = (uint32_t)sql_int(q, 2);
 		mb->total_size = (uint64_t)sql_int(q, 3);
 		mb->recent = (uint32_t)sql_int(q, 4);
+		mb->deleted_size = (uint64_t)sql_int(q, 5);
 	}
 	sql_done(q);
 	return rc == 1 ? 0 : -1;

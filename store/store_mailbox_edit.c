@@ -58,8 +58,11 @@ static int delete_txn(struct store *st, int64_t user_id, const char *name, int64
 	*mailbox_id = mb.id;
 	rc = all_uids(st, mb.id, &uids, &n, err, errlen);
 	if (rc == 0)
-		rc = store_expunge_locked(st, mb.id, uids, n, mb.highestmodseq + 1, unlinked, err, errlen);
+		rc = store_expunge_locked(st, mb.id, uids, n, mb.highestmodseq + 1, false, unlinked, err,
+		                          errlen);
 	free(uids);
+	if (rc == 0) /* the sessions that still had it selected are told it is gone */
+		rc = store_retained_drop_locked(st, mb.id, UINT64_MAX, unlinked, err, errlen);
 	if (rc == 0)
 		rc = exec_id(st, "store.mailbox_delete", "DELETE FROM expunged WHERE mailbox_id = ?1", mb.id,
 		             err, errlen);

@@ -46,15 +46,16 @@ static void u32_push(uint32_t **v, size_t *n, uint32_t x)
 
 /* Removes one message and records it as expunged at modseq: 1 with *blob_id, 0 when
  * it was not there, -1. */
-static int expunge_one(struct store *st, int64_t mailbox_id, uint32_t uid, uint64_t modseq, int64_t *blob_id,
-                       char *err, size_t errlen)
+static int expunge_one(struct store *st, int64_t mailbox_id, uint32_t uid, uint64_t modseq, bool retain,
+                       int64_t *blob_id, char *err, size_t errlen)
 {
 	int rc = sql_one(st->sql, "store.expunge",
 	                 "SELECT blob_id FROM messages WHERE mailbox_id = ?1 AND uid = ?2",
 	                 SQL_ARGS(SQL_INT(mailbox_id), SQL_INT(uid)), blob_id, err, errlen);
 	if (rc <= 0)
 		return rc;
-	if (sql_exec(st->sql, "store.expunge", "DELETE FROM messages WHERE mailbox_id = ?1 AND uid = ?2",
+	if ((retain && store_retain_locked(st, mailbox_id, uid, modseq, err, errlen) < 0) ||
+	    sql_exec(st->sql, "store.expunge", "DELETE FROM messages WHERE mailbox_id = ?1 AND uid = ?2",
 	             SQL_ARGS(SQL_INT(mailbox_id), SQL_INT(uid)), err, errlen) < 0 ||
 	    sql_exec(st->sql, "store.expunge",
 	             "INSERT INTO expunged (mailbox_id, uid, modseq) VALUES (?1, ?2, ?3)"
@@ -65,13 +66,13 @@ static int expunge_one(struct store *st, int64_t mailbox_id, uint32_t uid, uint6
 }
 
 int store_expunge_locked(struct store *st, int64_t mailbox_id, const uint32_t *uids, size_t n,
-                         uint64_t modseq, struct store_paths *unlinked, char *err, size_t errlen)
+                         uint64_t modseq, bool retain, struct store_paths *unlinked, char *err, size_t errlen)
 {
 	int64_t *blobs = xmalloc((n > 0 ? n : 1) * sizeof(*blobs));
 	size_t nblobs = 0;
 	int ret = 0;
 	for (size_t i = 0; i < n && ret == 0; i++) {
-		int rc = expunge_one(st, mailbox_id, uids[i], modseq, &blobs[nblobs], err, errlen);
+		int rc = expunge_one(st, mailbox_id, uids[i], modseq, retain, &blobs[nblobs], err, errlen);
 		if (rc < 0)
 			ret = -1;
 		else if (rc == 1)
@@ -120,7 +121,7 @@ static int expunge_txn(struct store *st, int64_t mailbox_id, const uint32_t *onl
 		return 0;
 	if (store_mailbox_bump(st, mailbox_id, 0, NULL, &modseq, err, errlen) < 0)
 		return -1;
-	return store_expunge_locked(st, mailbox_id, *gone, *ngone, modseq, unlinked, err, errlen);
+	return store_expunge_locked(st, mailbox_id, *gone, *ngone, modseq, true, unlinked, err, errlen);
 }
 
 int store_expunge(struct store *st, int64_t mailbox_id, const uint32_t *uids, size_t n, uint32_t **expunged,
@@ -140,8 +141,11 @@ int store_expunge(struct store *st, int64_t mailbox_id, const uint32_t *uids, si
 	free(only);
 	if (rc == 0) {
 		store_paths_unlink(&unlinked);
-		if (ngone > 0)
+		if (ngone > 0) {
 			store_notify(st, mailbox_id);
+			char perr[256]; /* a failed purge is retried by the next one */
+			store_retained_purge(st, mailbox_id, perr, sizeof(perr));
+		}
 	} else {
 		store_paths_free(&unlinked);
 		free(gone);

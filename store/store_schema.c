@@ -142,6 +142,52 @@ static const struct sql_migration store_migrations[] = {
      .postgresql = "ALTER TABLE messages ADD COLUMN parts BYTEA;"
                    "ALTER TABLE messages ADD COLUMN sent_local BIGINT NOT NULL DEFAULT 0;"
                    "ALTER TABLE messages ADD COLUMN refs TEXT;"},
+    /* Expunged messages a session may still ask for (RFC 9051 7.5.1: no EXPUNGE during
+     * FETCH, STORE or SEARCH): the row moves here with its blob until every session
+     * that had the mailbox selected has been told (store_view.c). */
+    {.version = 5,
+     .sqlite = "CREATE TABLE retained("
+               " mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,"
+               " uid INTEGER NOT NULL,"
+               " expunged_modseq INTEGER NOT NULL,"
+               " modseq INTEGER NOT NULL,"
+               " internaldate INTEGER NOT NULL,"
+               " size INTEGER NOT NULL,"
+               " flags INTEGER NOT NULL,"
+               " keywords TEXT,"
+               " blob_id INTEGER NOT NULL REFERENCES blobs(id),"
+               " sent_date INTEGER NOT NULL,"
+               " header_size INTEGER NOT NULL,"
+               " envelope TEXT NOT NULL,"
+               " bodystructure TEXT NOT NULL,"
+               " body TEXT NOT NULL,"
+               " parts BLOB,"
+               " sent_local INTEGER NOT NULL,"
+               " refs TEXT,"
+               " PRIMARY KEY(mailbox_id, uid)) WITHOUT ROWID;"
+               "CREATE INDEX retained_modseq ON retained(mailbox_id, expunged_modseq);"
+               "CREATE INDEX retained_blob ON retained(blob_id);",
+     .postgresql = "CREATE TABLE retained("
+                   " mailbox_id BIGINT NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,"
+                   " uid BIGINT NOT NULL,"
+                   " expunged_modseq BIGINT NOT NULL,"
+                   " modseq BIGINT NOT NULL,"
+                   " internaldate BIGINT NOT NULL,"
+                   " size BIGINT NOT NULL,"
+                   " flags INTEGER NOT NULL,"
+                   " keywords TEXT,"
+                   " blob_id BIGINT NOT NULL REFERENCES blobs(id),"
+                   " sent_date BIGINT NOT NULL,"
+                   " header_size BIGINT NOT NULL,"
+                   " envelope TEXT NOT NULL,"
+                   " bodystructure TEXT NOT NULL,"
+                   " body TEXT NOT NULL,"
+                   " parts BYTEA,"
+                   " sent_local BIGINT NOT NULL,"
+                   " refs TEXT,"
+                   " PRIMARY KEY(mailbox_id, uid));"
+                   "CREATE INDEX retained_modseq ON retained(mailbox_id, expunged_modseq);"
+                   "CREATE INDEX retained_blob ON retained(blob_id);"},
 };
 
 const struct sql_schema store_schema = {"store", store_migrations,

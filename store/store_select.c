@@ -169,12 +169,17 @@ static char *column_dup(struct sql_stmt *q, int col)
 static int message_row(struct store *st, int64_t mailbox_id, uint32_t uid, unsigned want,
                        struct store_message *out, bool *complete, char *err, size_t errlen)
 {
-	struct sql_stmt *q =
-	    sql_query(st->sql, "store.message",
-	              "SELECT " MSG_COLS ", sent_date, header_size, envelope, bodystructure, body,"
-	              " sent_local, refs, parts IS NOT NULL"
-	              " FROM messages WHERE mailbox_id = ?1 AND uid = ?2",
-	              SQL_ARGS(SQL_INT(mailbox_id), SQL_INT(uid)), err, errlen);
+#define MESSAGE_COLS                                                                                         \
+	"SELECT " MSG_COLS ", sent_date, header_size, envelope, bodystructure, body, sent_local, refs,"      \
+	" parts IS NOT NULL"
+	/* an expunged message kept for sessions not yet told (store_view.c) reads the same */
+	const char *sql = (want & STORE_WANT_LIVE)
+	                      ? MESSAGE_COLS " FROM messages WHERE mailbox_id = ?1 AND uid = ?2"
+	                      : MESSAGE_COLS " FROM messages WHERE mailbox_id = ?1 AND uid = ?2"
+	                                     " UNION ALL " MESSAGE_COLS
+	                                     " FROM retained WHERE mailbox_id = ?1 AND uid = ?2";
+	struct sql_stmt *q = sql_query(st->sql, "store.message", sql,
+	                               SQL_ARGS(SQL_INT(mailbox_id), SQL_INT(uid)), err, errlen);
 	if (q == NULL)
 		return -1;
 	int rc = sql_next(q, err, errlen);

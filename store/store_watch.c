@@ -44,6 +44,36 @@ struct pg_watch {
 
 static struct pg_watch pg_watches[PG_WATCH_MAX] = {{.epfd = -1}, {.epfd = -1}, {.epfd = -1}, {.epfd = -1}};
 
+/* The last watch's connection, kept for the next SELECT (LISTEN on another channel)
+ * rather than made again: a connection costs a server process and a round of
+ * authentication, far more than the UNLISTEN/LISTEN that replaces it. */
+static struct sql *pg_spare;
+static char *pg_spare_target;
+
+static void pg_spare_drop(void)
+{
+	sql_close(pg_spare);
+	pg_spare = NULL;
+	if (pg_spare_target != NULL)
+		sodium_memzero(pg_spare_target, strlen(pg_spare_target));
+	free(pg_spare_target);
+	pg_spare_target = NULL;
+}
+
+/* Takes the spare connection when it was made for target. */
+static struct sql *pg_spare_take(const char *target)
+{
+	if (pg_spare == NULL || strcmp(pg_spare_target, target) != 0)
+		return NULL;
+	struct sql *db = pg_spare;
+	pg_spare = NULL;
+	pg_spare_drop();
+	char payload[64];
+	while (sql_notification(db, payload, sizeof(payload)) == 1)
+		; /* left from the previous channel */
+	return db;
+}
+
 static int channel_name(int64_t mailbox_id, char *out, size_t outlen)
 {
 	return str_format(out, outlen, "mss_mbox_%lld", (long long)mailbox_id);
@@ -61,12 +91,19 @@ static void pg_watch_disconnect(struct pg_watch *w)
 /* (Re)connects and listens. Returns 0 or -1 with err. */
 static int pg_watch_connect(struct pg_watch *w, char *err, size_t errlen)
 {
-	w->db = sql_open_timeout(w->target, 0, w->timeout_ms, err, errlen);
-	if (w->db == NULL)
-		return -1;
-	if (sql_listen(w->db, w->channel, err, errlen) < 0) {
-		pg_watch_disconnect(w);
-		return -1;
+	w->db = pg_spare_take(w->target);
+	if (w->db != NULL && sql_listen(w->db, w->channel, err, errlen) < 0) {
+		sql_close(w->db); /* lost meanwhile: a new one below */
+		w->db = NULL;
+	}
+	if (w->db == NULL) {
+		w->db = sql_open_timeout(w->target, 0, w->timeout_ms, err, errlen);
+		if (w->db == NULL)
+			return -1;
+		if (sql_listen(w->db, w->channel, err, errlen) < 0) {
+			pg_watch_disconnect(w);
+			return -1;
+		}
 	}
 	struct epoll_event ev = {.events = EPOLLIN};
 	w->sock = sql_notify_fd(w->db);
@@ -139,6 +176,16 @@ static int pg_watch_drain(struct pg_watch *w)
 
 static void pg_watch_close(struct pg_watch *w)
 {
+	char err[256];
+	if (w->db != NULL && pg_spare == NULL &&
+	    sql_script(w->db, "unlisten", "UNLISTEN *", err, sizeof(err)) == 0) {
+		if (w->sock >= 0)
+			epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->sock, NULL);
+		w->sock = -1;
+		pg_spare = w->db;
+		pg_spare_target = xstrdup(w->target);
+		w->db = NULL;
+	}
 	pg_watch_disconnect(w);
 	close(w->epfd);
 	w->epfd = -1;

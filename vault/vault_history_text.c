@@ -41,6 +41,7 @@ static const struct label {
     {"access.revoke", ANY, "Accès au coffre-fort retiré", "Retrait refusé"},
     {"access.block", ANY, "Professionnel bloqué", "Blocage refusé"},
     {"access.unblock", ANY, "Professionnel débloqué", "Déblocage refusé"},
+    {"vital.add", ANY, "Constante enregistrée", "Constante non enregistrée"},
 };
 
 /* Why a message was refused at RCPT (the policy's reason words, policy_rules.c). */

@@ -30,10 +30,12 @@ BINARIES = {
     "smtpd": BUILD / "smtpd" / "mss-smtpd",
     "imapd": BUILD / "imapd" / "mss-imapd",
     "mssctl": BUILD / "ctl" / "mssctl",
+    "webd": BUILD / "webd" / "mss-webd",
 }
 LISTENERS = {
     "smtpd": ("smtp", "submission", "submissions"),
     "imapd": ("imap", "imaps"),
+    "webd": ("web",),
 }
 
 PRO_DOMAIN = "pro.mss.test"

@@ -215,3 +215,150 @@ def test_multiappend_is_atomic(imapd):
         assert lines == [b'* STATUS "multi" (MESSAGES 2)'], lines
     finally:
         r.close()
+
+
+# ---- UTF8=ACCEPT (RFC 6855) ------------------------------------------------------------
+
+def test_utf8_accept(imapd):
+    """ENABLE UTF8=ACCEPT: mailbox names in UTF-8 both ways (Python's imaplib), APPEND
+    with the UTF8 (literal8) data item, a message with UTF-8 headers read back as
+    stored; SEARCH with a CHARSET and SORT with one other than UTF-8 are BAD (RFC 6855
+    3 and erratum 4029)."""
+    from test_imap_helpers import tls_client
+    c = tls_client(imapd, PATIENT)
+    try:
+        assert b"UTF8=ACCEPT" in c.capabilities or "UTF8=ACCEPT" in c.capabilities
+        typ, data = c.enable("UTF8=ACCEPT")
+        assert typ == "OK" and c.utf8_enabled, data
+        assert c.untagged_responses.get("ENABLED") == [b"UTF8=ACCEPT"], c.untagged_responses
+        assert c.create("Résultats/Biologie")[0] == "OK"
+        typ, data = c.list('""', "R*")
+        assert '(\\HasChildren) "/" "Résultats"'.encode() in data, data
+        assert c.select("Résultats/Biologie")[0] == "OK"
+    finally:
+        c.logout()
+    r = login(imapd)
+    try:
+        ok(r, "e", "ENABLE UTF8=ACCEPT")
+        msg = ("From: Chloé Dubois <chloe@pro.mss.test>\r\nTo: <146026322000196@patient.mss.test>\r\n"
+               "Subject: Résultats d'analyse\r\n\r\nBonne journée\r\n").encode()
+        r.send(f"a APPEND INBOX (\\Seen) UTF8 (~{{{len(msg)}+}}\r\n".encode() + msg + b")\r\n")
+        _, t = r.read_until_tagged("a")
+        assert re.match(rb"a OK \[APPENDUID \d+ 1\]", t), t
+        ok(r, "s", "SELECT INBOX")
+        lines = ok(r, "f", "FETCH 1 (BODY.PEEK[] ENVELOPE)")
+        assert msg in lines, lines
+        assert any("Résultats d'analyse".encode() in l for l in lines if isinstance(l, bytes)), lines
+        assert ok(r, "u", "SEARCH SUBJECT Résultats".encode()) == [b"* SEARCH 1"]
+        _, t = r.cmd("b1", "SEARCH CHARSET UTF-8 ALL")
+        assert t.startswith(b"b1 BAD"), t
+        _, t = r.cmd("b2", "SORT (DATE) US-ASCII ALL")
+        assert t.startswith(b"b2 BAD"), t
+        assert ok(r, "b3", "SORT (DATE) UTF-8 ALL") == [b"* SORT 1"]
+        # the list must hold the literal8 alone
+        r.send(f"b4 APPEND INBOX UTF8 (~{{{len(msg)}+}}\r\n".encode() + msg + b" extra)\r\n")
+        _, t = r.read_until_tagged("b4")
+        assert t.startswith(b"b4 BAD"), t
+        assert ok(r, "st", "STATUS INBOX (MESSAGES)") == [b'* STATUS "INBOX" (MESSAGES 1)']
+    finally:
+        r.close()
+    # without ENABLE a SEARCH CHARSET is fine (RFC 3501)
+    r = login(imapd)
+    try:
+        ok(r, "s", "SELECT INBOX")
+        assert ok(r, "c", "SEARCH CHARSET UTF-8 ALL") == [b"* SEARCH 1"]
+    finally:
+        r.close()
+
+
+# ---- QUOTA (RFC 9208) -------------------------------------------------------------------
+
+def test_quota_storage(mss_factory):
+    """One quota root "" per account, STORAGE in KiB, limit quota_storage: GETQUOTAROOT,
+    GETQUOTA, STATUS DELETED-STORAGE; APPEND (also within one MULTIAPPEND) and COPY that
+    would pass it get NO [OVERQUOTA], MOVE does not count; SETQUOTA is refused."""
+    m = mss_factory(extra={"quota_storage": "20K"})
+    m.add_demo_accounts()
+    m.start("imapd")
+    r = login(m)
+    try:
+        caps = ok(r, "c", "CAPABILITY")[0]
+        assert b" QUOTA " in caps and b"QUOTA=RES-STORAGE" in caps, caps
+        lines = ok(r, "q1", "GETQUOTAROOT INBOX")
+        assert lines == [b'* QUOTAROOT "INBOX" ""', b'* QUOTA "" (STORAGE 0 20)'], lines
+        msg = simple_message(1, size=6000)  # about 6 KiB
+        for i in range(3):
+            r.send(f"a{i} APPEND INBOX {{{len(msg)}+}}\r\n".encode() + msg + b"\r\n")
+            _, t = r.read_until_tagged(f"a{i}")
+            assert t.startswith(f"a{i} OK".encode()), t
+        used = (3 * len(msg) + 1023) // 1024
+        assert ok(r, "q2", 'GETQUOTA ""') == [f'* QUOTA "" (STORAGE {used} 20)'.encode()]
+        # the fourth would pass 20 KiB: refused before the literal is sent
+        r.send(f"a3 APPEND INBOX {{{len(msg)}}}\r\n".encode())
+        _, t = r.read_until_tagged("a3")
+        assert t.startswith(b"a3 NO [OVERQUOTA]"), t
+        # MULTIAPPEND: the second message counts the first; nothing is kept
+        small = simple_message(2, size=200)
+        r.send(f"a4 APPEND INBOX {{{len(small)}+}}\r\n".encode() + small +
+               f" {{{len(msg)}+}}\r\n".encode() + msg + b"\r\n")
+        _, t = r.read_until_tagged("a4")
+        assert t.startswith(b"a4 NO [OVERQUOTA]"), t
+        ok(r, "cr", "CREATE Archives")
+        ok(r, "s", "SELECT INBOX")
+        _, t = r.cmd("cp", "COPY 1 Archives")
+        assert t.startswith(b"cp NO [OVERQUOTA]"), t
+        ok(r, "mv", "MOVE 1 Archives")  # stays in the account: allowed
+        lines = ok(r, "q3", "GETQUOTAROOT Archives")
+        assert lines[0] == b'* QUOTAROOT "Archives" ""', lines
+        ok(r, "d", "STORE 1 +FLAGS.SILENT (\\Deleted)")
+        lines = ok(r, "st", "STATUS INBOX (DELETED DELETED-STORAGE)")
+        assert lines == [f'* STATUS "INBOX" (DELETED 1 DELETED-STORAGE {(len(msg) + 1023) // 1024})'.encode()]
+        ok(r, "x", "EXPUNGE")
+        r.send(f"a5 APPEND INBOX {{{len(msg)}+}}\r\n".encode() + msg + b"\r\n")
+        _, t = r.read_until_tagged("a5")
+        assert t.startswith(b"a5 OK"), t
+        _, t = r.cmd("sq", 'SETQUOTA "" (STORAGE 512)')
+        assert t.startswith(b"sq NO [NOPERM]"), t
+        _, t = r.cmd("g", 'GETQUOTA "other"')
+        assert t.startswith(b"g NO [NONEXISTENT]"), t
+        _, t = r.cmd("g2", "GETQUOTAROOT nosuch")
+        assert t.startswith(b"g2 NO [NONEXISTENT]"), t
+    finally:
+        r.close()
+
+
+# ---- CATENATE (RFC 4469) ----------------------------------------------------------------
+
+def test_catenate(imapd):
+    """A message made of TEXT literals and URL parts of stored messages (relative IMAP
+    URLs, RFC 5092): header of one, a literal, part 1 of another with PARTIAL; a URL
+    with a wrong UIDVALIDITY, a missing UID, a section that names no part or another
+    user's mailbox gives NO [BADURL] and stores nothing."""
+    r = login(imapd)
+    try:
+        assert b"CATENATE" in ok(r, "c", "CAPABILITY")[0]
+        ok(r, "cr", "CREATE src")
+        a = b"From: a@example.com\r\nSubject: one\r\n\r\nfirst body\r\n"
+        r.send(f"a1 APPEND src {{{len(a)}+}}\r\n".encode() + a + b"\r\n")
+        _, t = r.read_until_tagged("a1")
+        uidv = re.search(rb"APPENDUID (\d+) 1", t).group(1).decode()
+        text = b"\r\nmiddle\r\n"
+        r.send(f'a2 APPEND INBOX (\\Seen) CATENATE (URL "/src;UIDVALIDITY={uidv}/;UID=1/;SECTION=HEADER" '
+               f'TEXT {{{len(text)}+}}\r\n'.encode() + text +
+               b' URL "/src/;uid=1/;section=TEXT/;partial=0.5")\r\n')
+        _, t = r.read_until_tagged("a2")
+        assert re.match(rb"a2 OK \[APPENDUID \d+ 1\]", t), t
+        ok(r, "s", "SELECT INBOX")
+        lines = ok(r, "f", "FETCH 1 (FLAGS BODY.PEEK[])")
+        assert lines[1] == b"From: a@example.com\r\nSubject: one\r\n\r\n" + text + b"first", lines
+        assert b"\\Seen" in lines[0]
+        for tag, url in (("b1", "/src;UIDVALIDITY=1/;UID=1"), ("b2", "/src/;uid=9"),
+                         ("b3", "/nosuch/;uid=1"), ("b4", "/src/;uid=1/;section=HEADER.FIELDS%20(From)"),
+                         ("b5", "imap://other@localhost/src/;uid=1")):
+            _, t = r.cmd(tag, f'APPEND INBOX CATENATE (TEXT {{2+}}\r\nx\n URL "{url}")')
+            assert t.startswith(f'{tag} NO [BADURL "{url}"]'.encode()), t
+        assert ok(r, "st", "STATUS INBOX (MESSAGES)") == [b'* STATUS "INBOX" (MESSAGES 1)']
+        _, t = r.cmd("b6", "APPEND INBOX CATENATE (TEXT)")
+        assert t.startswith(b"b6 BAD"), t
+    finally:
+        r.close()

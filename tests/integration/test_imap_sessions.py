@@ -77,6 +77,53 @@ def test_flags_and_expunges_seen_by_other_session(imapd):
         b.close()
 
 
+def test_message_expunged_by_another_session_stays_readable_until_told(imapd):
+    """Issue 14 (imaptest stress): RFC 9051 7.5.1 lets no EXPUNGE be sent during FETCH,
+    STORE or SEARCH, so a session may ask for a message another session expunged; as
+    Dovecot does, it is answered in full (no NO [EXPUNGEISSUED], no NO [SERVERBUG] for
+    a missing blob) until this session was told, and removed once every session was."""
+    a, b, c = RawImap(imapd), RawImap(imapd), RawImap(imapd)
+    try:
+        for r in (a, b, c):
+            r.login(PATIENT)
+        _, t = a.cmd("c", "CREATE kept")
+        for i in range(2):
+            msg = simple_message(i, size=3000)
+            a.send(f"p{i} APPEND kept {{{len(msg)}+}}\r\n".encode() + msg + b"\r\n")
+            _, t = a.read_until_tagged(f"p{i}")
+            assert t.startswith(f"p{i} OK".encode())
+        blobs = imapd.sql("SELECT count(*) FROM blobs")[0][0]
+        for r in (a, b, c):
+            lines, t = r.cmd("s", "SELECT kept")
+            assert b"* 2 EXISTS" in lines
+        _, t = a.cmd("a1", "UID STORE 1 +FLAGS.SILENT (\\Deleted)")
+        lines, t = a.cmd("a2", "EXPUNGE")
+        assert b"* 1 EXPUNGE" in lines and t.startswith(b"a2 OK")
+
+        # b was not told: FETCH and SEARCH still answer for message 1, whole
+        lines, t = b.cmd("b1", "FETCH 1 (UID BODY.PEEK[] ENVELOPE)")
+        assert t.startswith(b"b1 OK"), (t, lines)
+        assert any(isinstance(l, bytes) and l.startswith(b"* 1 FETCH (UID 1 BODY[] {") for l in lines), lines
+        assert simple_message(0, size=3000) in lines  # the literal, whole
+        assert not untagged(lines, b"EXPUNGE")
+        lines, t = b.cmd("b2", "SEARCH BODY \"number 0\"")
+        assert t.startswith(b"b2 OK") and lines == [b"* SEARCH 1"], (t, lines)
+        lines, t = b.cmd("b3", "NOOP")
+        assert b"* 1 EXPUNGE" in lines, lines
+        assert imapd.sql("SELECT count(*) FROM retained") == [(1,)]  # c is still behind
+
+        lines, t = c.cmd("c1", "FETCH 1 (BINARY.PEEK[1])")
+        assert t.startswith(b"c1 OK"), (t, lines)
+        lines, t = c.cmd("c2", "NOOP")
+        assert b"* 1 EXPUNGE" in lines, lines
+        # every session told: the row and its blob are gone
+        assert imapd.sql("SELECT count(*) FROM retained") == [(0,)]
+        assert imapd.sql("SELECT count(*) FROM blobs")[0][0] == blobs - 1
+    finally:
+        for r in (a, b, c):
+            r.close()
+
+
 def test_mailbox_deleted_under_a_session(imapd):
     a = RawImap(imapd)
     b = RawImap(imapd)

@@ -88,6 +88,17 @@ def test_deliver_on_one_read_flag_and_idle_on_other(hosts):
     assert b"\\Flagged" not in lines[-1]
     watcher.send(b"DONE\r\n")
     read_until(watcher, lambda line: line.startswith(b"i2 "), timeout=10)
+    # another SELECT moves the session's LISTEN connection (kept, not made again) to
+    # the new mailbox: a delivery to INBOX then still wakes it
+    assert watcher.select("Sent")[0] == "OK"
+    assert watcher.select("INBOX")[0] == "OK"
+    watcher.send(b"i3 IDLE\r\n")
+    assert watcher.readline().startswith(b"+")
+    assert send(c, [PATIENT], MSG) == 250
+    lines = read_until(watcher, lambda line: line.endswith(b"EXISTS\r\n"), timeout=10)
+    assert b"* 2 EXISTS\r\n" in lines
+    watcher.send(b"DONE\r\n")
+    read_until(watcher, lambda line: line.startswith(b"i3 "), timeout=10)
     watcher.logout()
     other.logout()
     c.cmd("QUIT")

@@ -230,6 +230,28 @@ static void test_astring_helpers(void **state)
 	imap_parser_free(p);
 }
 
+/* 8-bit octets in atoms: refused, until UTF8=ACCEPT / IMAP4rev2 turns them on for
+ * the session (kept across commands). */
+static void test_utf8_atoms(void **state)
+{
+	(void)state;
+	struct imap_parser *p = imap_parser_new();
+	const char line[] = "t CREATE R\xc3\xa9sultats/Bio";
+	assert_int_equal(imap_parser_line(p, line, sizeof(line) - 1), IMAP_PARSE_ERROR);
+	assert_string_equal(imap_parser_error(p), "8-bit characters not allowed in atoms");
+	imap_parser_reset(p);
+	imap_parser_set_utf8(p, true);
+	imap_parser_reset(p);
+	assert_int_equal(imap_parser_line(p, line, sizeof(line) - 1), IMAP_PARSE_DONE);
+	struct imap_command *c = imap_parser_command(p);
+	assert_int_equal(c->nargs, 1);
+	assert_string_equal(c->args[0].str, "R\xc3\xa9sultats/Bio");
+	imap_parser_reset(p);
+	const char tag8[] = "\xc3\xa9 NOOP"; /* never in a tag */
+	assert_int_equal(imap_parser_line(p, tag8, sizeof(tag8) - 1), IMAP_PARSE_ERROR);
+	imap_parser_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -238,6 +260,7 @@ int main(void)
 	    cmocka_unit_test(test_line_literal),
 	    cmocka_unit_test(test_incremental),
 	    cmocka_unit_test(test_astring_helpers),
+	    cmocka_unit_test(test_utf8_atoms),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,7 @@
 
 #include "smtpd/smtp_auth.h"
 #include "smtpd/smtp_cmd.h"
+#include "smtpd/smtp_metrics.h"
 #include "smtpd/smtp_reply.h"
 #include "smtpd/smtp_spf.h"
 
@@ -165,6 +166,26 @@ static void test_spf_zone(void **state)
 	unlink(path);
 }
 
+/* Every refusal has a metrics reason (a new 4xx/5xx row without one fails here), made
+ * of lower-case letters, digits and '_' only, and no two rows share one. */
+static void test_refusal_reasons(void **state)
+{
+	(void)state;
+	for (int i = 0; i < RPL_COUNT; i++) {
+		const char *r = smtp_metrics_reason((enum smtp_reply_id)i);
+		if (smtp_reply_get((enum smtp_reply_id)i)->code < 400) {
+			assert_null(r);
+			continue;
+		}
+		assert_non_null(r);
+		assert_int_equal(strspn(r, "abcdefghijklmnopqrstuvwxyz0123456789_"), strlen(r));
+		for (int j = 0; j < i; j++) {
+			const char *o = smtp_metrics_reason((enum smtp_reply_id)j);
+			assert_true(o == NULL || strcmp(o, r) != 0);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -172,6 +193,7 @@ int main(void)
 	    cmocka_unit_test(test_ehlo_submission),
 	    cmocka_unit_test(test_command_table),
 	    cmocka_unit_test(test_reply_table),
+	    cmocka_unit_test(test_refusal_reasons),
 	    cmocka_unit_test(test_net_match),
 	    cmocka_unit_test(test_spf_zone),
 	};

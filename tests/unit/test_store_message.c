@@ -320,6 +320,106 @@ static void test_copy_move_expunge(void **state)
 	assert_int_equal(store_fixture_deliver(f, PAT, NULL, msg1, NULL), 5);
 }
 
+/* Marks uid \Deleted and expunges it; returns the mailbox's HIGHESTMODSEQ after. */
+static uint64_t expunge_uid(struct store_fixture *f, int64_t mbox, uint32_t uid)
+{
+	struct store_flags_req del = {.op = STORE_FLAGS_ADD, .flags = STORE_FLAG_DELETED};
+	struct store_flags_result fr;
+	assert_int_equal(store_set_flags(f->st, mbox, &uid, 1, &del, &fr, f->err, sizeof(f->err)), 0);
+	store_flags_result_free(&fr);
+	uint32_t *gone;
+	size_t ngone;
+	assert_int_equal(store_expunge(f->st, mbox, &uid, 1, &gone, &ngone, f->err, sizeof(f->err)), 0);
+	assert_int_equal(ngone, 1);
+	free(gone);
+	struct store_mailbox mb;
+	assert_int_equal(store_mailbox_get_id(f->st, mbox, &mb, f->err, sizeof(f->err)), 1);
+	return mb.highestmodseq;
+}
+
+static int message_there(struct store_fixture *f, int64_t mbox, uint32_t uid, unsigned want)
+{
+	struct store_message m;
+	int rc = store_message_get(f->st, mbox, uid, want, &m, f->err, sizeof(f->err));
+	store_message_free(&m);
+	return rc;
+}
+
+/* Issue 14 (stress): a message another session expunged stays readable by a session
+ * that has not been told yet (RFC 9051 7.5.1), and goes once every view has been. */
+static void test_expunged_kept_for_views(void **state)
+{
+	struct store_fixture *f = *state;
+	int64_t inbox = store_fixture_mailbox(f, PAT, "INBOX");
+	for (int i = 0; i < 3; i++)
+		store_fixture_deliver(f, PAT, NULL, msg1, NULL);
+	struct store_mailbox mb;
+	assert_int_equal(store_mailbox_get_id(f->st, inbox, &mb, f->err, sizeof(f->err)), 1);
+	struct store_view *a, *b;
+	assert_int_equal(store_view_open(f->st, inbox, &a, f->err, sizeof(f->err)), 0);
+	assert_int_equal(store_view_open(f->st, inbox, &b, f->err, sizeof(f->err)), 0);
+	assert_int_equal(store_view_seen(f->st, a, mb.highestmodseq, f->err, sizeof(f->err)), 0);
+	assert_int_equal(store_view_seen(f->st, b, mb.highestmodseq, f->err, sizeof(f->err)), 0);
+
+	uint64_t after = expunge_uid(f, inbox, 1);
+	assert_int_equal(message_there(f, inbox, 1, STORE_WANT_ENVELOPE), 1);
+	assert_int_equal(message_there(f, inbox, 1, STORE_WANT_LIVE), 0);
+	struct buf body;
+	buf_init(&body, BUF_UNLIMITED);
+	fetch_all(f, inbox, 1, &body);
+	assert_memory_equal(body.data, msg1, sizeof(msg1) - 1);
+	assert_int_equal(count_blobs(f), 3);
+	struct store_msglist l;
+	assert_int_equal(store_select_id(f->st, inbox, &mb, &l, f->err, sizeof(f->err)), 1);
+	assert_int_equal(l.n, 2); /* gone from every new list */
+	store_msglist_free(&l);
+
+	/* a told, b not yet: still kept */
+	assert_int_equal(store_view_seen(f->st, a, after, f->err, sizeof(f->err)), 0);
+	assert_int_equal(message_there(f, inbox, 1, 0), 1);
+	/* b told: gone, blob too */
+	assert_int_equal(store_view_seen(f->st, b, after, f->err, sizeof(f->err)), 0);
+	assert_int_equal(message_there(f, inbox, 1, 0), 0);
+	struct store_body *sb;
+	assert_int_equal(store_body_open(f->st, inbox, 1, &sb, f->err, sizeof(f->err)), 0);
+	assert_int_equal(count_blobs(f), 2);
+
+	/* a view that ends (or whose process dies) no longer holds anything back */
+	after = expunge_uid(f, inbox, 2);
+	assert_int_equal(message_there(f, inbox, 2, 0), 1);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) { /* a session that selects, then dies without closing */
+		struct store_view *c;
+		_exit(store_view_open(f->st, inbox, &c, f->err, sizeof(f->err)) == 0 ? 0 : 1);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(store_view_seen(f->st, a, after, f->err, sizeof(f->err)), 0);
+	assert_int_equal(message_there(f, inbox, 2, 0), 1); /* b is behind */
+	assert_int_equal(store_view_close(f->st, b, f->err, sizeof(f->err)), 0);
+	assert_int_equal(message_there(f, inbox, 2, 0), 0);
+	assert_int_equal(count_blobs(f), 1);
+
+	/* deleting the mailbox takes what it still kept */
+	expunge_uid(f, inbox, 3);
+	assert_int_equal(message_there(f, inbox, 3, 0), 1);
+	assert_int_equal(store_mailbox_create(f->st, PAT, "Old", 0, f->err, sizeof(f->err)), 0);
+	int64_t old = store_fixture_mailbox(f, PAT, "Old");
+	store_fixture_deliver(f, PAT, "Old", msg1, NULL);
+	struct store_view *o;
+	assert_int_equal(store_view_open(f->st, old, &o, f->err, sizeof(f->err)), 0);
+	expunge_uid(f, old, 1);
+	assert_int_equal(count_blobs(f), 2);
+	assert_int_equal(store_mailbox_delete(f->st, PAT, "Old", f->err, sizeof(f->err)), 0);
+	assert_int_equal(count_blobs(f), 1);
+	assert_int_equal(store_view_close(f->st, o, f->err, sizeof(f->err)), 0);
+	assert_int_equal(store_view_close(f->st, a, f->err, sizeof(f->err)), 0);
+	assert_int_equal(count_blobs(f), 0);
+	buf_free(&body);
+}
+
 static void test_watch(void **state)
 {
 	struct store_fixture *f = *state;
@@ -489,6 +589,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_append_select, setup, store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_flags_modseq, setup, store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_copy_move_expunge, setup, store_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_expunged_kept_for_views, setup, store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_watch, setup, store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_tamper, setup, store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_large_mailbox, setup, store_fixture_teardown),

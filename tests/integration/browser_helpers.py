@@ -1,0 +1,74 @@
+"""Helpers (no tests) for driving a real browser against mss-webd: headless Debian
+chromium through chromedriver and python3-selenium, a fresh profile per test, no
+network beyond loopback. The test CA is not in chromium's certificate store, so the
+session accepts the test server's certificate (acceptInsecureCerts); the connection is
+HTTPS all the same, so Secure and __Host- cookies behave as in production."""
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+try:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+except ImportError:  # pragma: no cover - install-deps installs it
+    webdriver = None
+
+CHROMIUM = shutil.which("chromium")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+def browser():
+    """A new headless chromium; the caller quits it (and removes its profile)."""
+    if webdriver is None or CHROMIUM is None or CHROMEDRIVER is None:
+        pytest.skip("chromium, chromium-driver and python3-selenium are needed (scripts/install-deps)")
+    profile = tempfile.mkdtemp(prefix="mss-chromium-")
+    o = webdriver.ChromeOptions()
+    o.binary_location = CHROMIUM
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+              "--disable-component-update", "--disable-sync", "--no-first-run",
+              "--disable-dev-shm-usage", "--window-size=1100,900", f"--user-data-dir={profile}"):
+        o.add_argument(a)
+    o.set_capability("acceptInsecureCerts", True)
+    d = webdriver.Chrome(service=Service(CHROMEDRIVER), options=o)
+    d.set_page_load_timeout(60)
+    d.mss_profile = profile
+    return d
+
+
+def quit_browser(d):
+    try:
+        d.quit()
+    finally:
+        shutil.rmtree(d.mss_profile, ignore_errors=True)
+
+
+def login(d, m, address, password):
+    d.get(f"https://127.0.0.1:{m.port('web')}/login")
+    d.find_element(By.ID, "address").send_keys(address)
+    d.find_element(By.ID, "password").send_keys(password)
+    d.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
+
+
+def screenshot(d, name):
+    """A PNG of the page into build/screenshots (doc/ keeps a few, see doc/patient-guide.md)."""
+    import os
+    out = Path(os.environ.get("MSS_BUILD_DIR") or ".") / "screenshots"
+    out.mkdir(parents=True, exist_ok=True)
+    d.save_screenshot(str(out / name))
+    return out / name
+
+
+def wait_title(d, prefix, timeout=30):
+    """Waits for the page a click or submit loads (its title starts with prefix)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+    WebDriverWait(d, timeout).until(lambda drv: drv.title.startswith(prefix))
+
+
+def wait_element(d, css, timeout=30):
+    """Waits for an element of the page a click loads, and returns it."""
+    from selenium.webdriver.support.ui import WebDriverWait
+    return WebDriverWait(d, timeout).until(lambda drv: drv.find_elements(By.CSS_SELECTOR, css))[0]

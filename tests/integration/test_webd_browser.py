@@ -1,0 +1,127 @@
+"""The patient's web space as a patient uses it: a real headless chromium logs in,
+masks a document and unmasks it, and logs out; a granted professional's real IMAP
+session (password with their own client certificate) sees the effect in
+Patients/<patient>/Documents/<Class>."""
+import imaplib
+
+import pytest
+
+from browser_helpers import By, Select, browser, login, quit_browser, screenshot, wait_element, wait_title
+from conftest import PASSWORDS, PATIENT, PRO
+from web_helpers import file_document
+
+SHARED = f'"Patients/{PATIENT}/Documents/Biologie"'
+
+
+@pytest.fixture
+def web(mss):
+    mss.start("smtpd")
+    mss.start("imapd")
+    mss.start("webd")
+    return mss
+
+
+def pro_sees(m):
+    """How many documents PRO's real IMAP session sees in the patient's Biologie (a
+    folder whose documents are all masked is not shown at all, nor one PRO may not
+    read: 0)."""
+    c = imaplib.IMAP4("127.0.0.1", m.port("imap"), timeout=60)
+    try:
+        c.starttls(ssl_context=m.login_context(PRO))
+        c.login(PRO, PASSWORDS[PRO])
+        typ, data = c.select(SHARED, readonly=True)
+        if typ != "OK":
+            assert b"NONEXISTENT" in data[0] or b"NOPERM" in data[0], data
+            return 0
+        typ, data = c.uid("SEARCH", None, "ALL")
+        return len(data[0].split())
+    finally:
+        c.logout()
+
+
+def test_login_mask_unmask_logout(web):
+    file_document(web, subject="CR de biologie")
+    web.ctl("access", "grant", PATIENT, PRO)
+    assert pro_sees(web) == 1
+    d = browser()
+    try:
+        login(d, web, PATIENT, "wrong-password")
+        wait_title(d, "Connexion")
+        assert "Adresse ou mot de passe incorrect." in d.find_element(By.CSS_SELECTOR, "[role=alert]").text
+        screenshot(d, "login-error.png")
+        login(d, web, PATIENT, PASSWORDS[PATIENT])
+        wait_title(d, "Mes documents")
+        cookie = d.get_cookie("__Host-mss_session")
+        assert cookie["secure"] and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+        screenshot(d, "documents.png")
+        d.find_element(By.XPATH, "//button[text()='Masquer']").click()
+        assert "masqué aux professionnels" in wait_element(d, "[role=status]").text
+        assert d.find_element(By.CSS_SELECTOR, "td.masked").text == "Masqué aux professionnels"
+        screenshot(d, "documents-masked.png")
+        assert pro_sees(web) == 0
+        d.find_element(By.LINK_TEXT, "resultats.pdf").click()
+        wait_title(d, "resultats.pdf")
+        assert "Ce document est masqué aux professionnels." in d.page_source
+        d.find_element(By.XPATH, "//button[text()='Rendre visible']").click()
+        wait_title(d, "Mes documents")
+        assert "de nouveau visible" in wait_element(d, "[role=status]").text
+        assert pro_sees(web) == 1
+        # keyboard only: the skip link is the first stop
+        d.find_element(By.TAG_NAME, "body").send_keys("\t")
+        assert d.switch_to.active_element.text == "Aller au contenu"
+        d.find_element(By.XPATH, "//button[text()='Se déconnecter']").click()
+        wait_title(d, "Connexion")
+        assert "Vous êtes déconnecté." in d.page_source
+        assert d.get_cookie("__Host-mss_session") is None
+        d.get(f"https://127.0.0.1:{web.port('web')}/documents")
+        assert d.title.startswith("Connexion")
+    finally:
+        quit_browser(d)
+    actions = [a for (a,) in web.sql("SELECT action FROM audit_log WHERE patient = ? AND detail = 'web' "
+                                      "ORDER BY seq", PATIENT)]
+    assert actions == ["vault.mask", "vault.unmask"]
+
+
+def test_find_grant_block_and_history(web):
+    file_document(web)
+    assert pro_sees(web) == 0
+    d = browser()
+    try:
+        login(d, web, PATIENT, PASSWORDS[PATIENT])
+        wait_title(d, "Mes documents")
+        d.find_element(By.LINK_TEXT, "Mes professionnels").click()
+        wait_title(d, "Mes professionnels")
+        box = d.find_element(By.ID, "nom")
+        box.send_keys("Martin\n")  # Enter submits, as with the keyboard alone
+        wait_element(d, "main ul li")
+        assert "Dr Martin (dr.martin@pro.mss.test)" in d.find_element(By.CSS_SELECTOR, "main ul li").text
+        d.find_element(By.XPATH, "//li//button[text()=\"Autoriser l'accès\"]").click()
+        assert "L'accès est accordé" in wait_element(d, "[role=status]").text
+        assert pro_sees(web) == 1
+        screenshot(d, "professionals.png")
+        d.find_element(By.XPATH, "//td//button[text()='Bloquer']").click()
+        wait_title(d, "Mes professionnels")
+        assert "est bloqué" in wait_element(d, "[role=status]").text
+        assert pro_sees(web) == 0
+        d.find_element(By.LINK_TEXT, "Mon historique").click()
+        wait_title(d, "Mon historique")
+        items = [li.text for li in d.find_elements(By.CSS_SELECTOR, "ol.history li")]
+        assert items[0].startswith("Professionnel bloqué")
+        assert any(i.startswith("Accès au coffre-fort accordé") for i in items)
+        screenshot(d, "history.png")
+        # a vital sign: out of range first (refused, with the reason), then right
+        d.find_element(By.LINK_TEXT, "Mes constantes").click()
+        wait_title(d, "Mes constantes")
+        Select(d.find_element(By.ID, "kind")).select_by_value("8480-6")
+        d.find_element(By.ID, "value").send_keys("400\n")
+        alert = wait_element(d, "[role=alert]")
+        assert "entre 50 et 300 mmHg" in alert.text
+        assert d.find_elements(By.CSS_SELECTOR, "svg.chart") == []
+        Select(d.find_element(By.ID, "kind")).select_by_value("8480-6")
+        d.find_element(By.ID, "value").send_keys("128\n")
+        assert "La mesure est enregistrée." in wait_element(d, "[role=status]").text
+        assert len(d.find_elements(By.CSS_SELECTOR, "svg.chart circle")) == 1
+        assert "128 mmHg" in d.find_element(By.CSS_SELECTOR, "main table").text
+        screenshot(d, "vitals.png")
+    finally:
+        quit_browser(d)

@@ -1,0 +1,141 @@
+/* webd.c: mss-webd: reads the config, binds web_listen, reads the server certificate
+ * and key, drops privileges, and serves the patient's space over HTTPS, one process
+ * per connection (lib/master). Usage: mss-webd -c FILE [-d]. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "audit/audit.h"
+#include "lib/buf.h"
+#include "lib/config.h"
+#include "lib/crypto.h"
+#include "lib/log.h"
+#include "lib/master.h"
+#include "lib/slots.h"
+#include "lib/str.h"
+#include "policy/policy.h"
+#include "webd/web.h"
+
+#define PEM_MAX (1u << 20)
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: mss-webd -c FILE [-d]\n");
+	exit(2);
+}
+
+/* The signer seals the log's end with a checkpoint at shutdown and exits. */
+static void shutdown_checkpoint(void *arg)
+{
+	(void)arg;
+	audit_signer_finish();
+}
+
+static void session(int fd, const struct session_info *si, void *arg)
+{
+	const struct webd *d = arg;
+
+	signal(SIGPIPE, SIG_IGN);
+	web_serve(d, fd, si->peer_ip);
+}
+
+/* No TLS yet when the master refuses: closing is all a browser can be told. */
+static void overload(int fd, const struct session_info *si, const char *why)
+{
+	log_info("web.overload", "peer=%s error=\"%s\"", si->peer_ip, why);
+}
+
+/* The whole file path (a PEM text for libmicrohttpd, which wants it in memory). */
+static char *read_pem(const char *path)
+{
+	struct buf b;
+	char chunk[4096];
+	size_t n;
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL)
+		fatal("%s: cannot open: %m", path);
+	buf_init(&b, PEM_MAX);
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		if (buf_append(&b, chunk, n) < 0)
+			fatal("%s: larger than %u bytes", path, PEM_MAX);
+	if (ferror(f))
+		fatal("%s: read error", path);
+	fclose(f);
+	char *s = buf_strdup(&b);
+	buf_free(&b);
+	return s;
+}
+
+static void check_store(const struct mss_config *cfg)
+{
+	char err[512];
+	struct store *st = store_open(cfg, err, sizeof(err));
+	if (st == NULL)
+		fatal("store: %s", err);
+	int rc = policy_schema_check(st, err, sizeof(err));
+	store_close(st);
+	if (rc != 0)
+		fatal("store: %s", err);
+}
+
+int main(int argc, char **argv)
+{
+	const char *path = NULL;
+	int foreground = 0, opt;
+	while ((opt = getopt(argc, argv, "c:d")) != -1) {
+		if (opt == 'c')
+			path = optarg;
+		else if (opt == 'd')
+			foreground = 1;
+		else
+			usage();
+	}
+	if (path == NULL || optind != argc)
+		usage();
+	static struct webd d;
+	char err[1024];
+	config_defaults(&d.cfg);
+	if (config_load(&d.cfg, path, err, sizeof(err)) < 0) {
+		fprintf(stderr, "mss-webd: %s\n", err);
+		return 1;
+	}
+	if (foreground)
+		d.cfg.log_stderr = 1;
+	log_open("mss-webd", d.cfg.log_stderr);
+	if (crypto_init() < 0)
+		fatal("libsodium initialisation failed");
+	struct listener ls[1] = {{.name = "web", .kind = 0, .fd = -1}};
+	if (str_copy(ls[0].addr, sizeof(ls[0].addr), d.cfg.web_listen) < 0 || ls[0].addr[0] == '\0')
+		fatal("%s: web_listen is not set", path);
+	if (d.cfg.tls_cert[0] == '\0' || d.cfg.tls_key[0] == '\0')
+		fatal("%s: tls_cert and tls_key are required (mss-webd serves HTTPS only)", path);
+	d.cert_pem = read_pem(d.cfg.tls_cert);
+	d.key_pem = read_pem(d.cfg.tls_key); /* before the privilege drop: root may own it */
+	if (master_bind(ls, 1, err, sizeof(err)) < 0)
+		fatal("%s", err);
+	/* As the other daemons: the audit signer forked before the privilege drop (the
+	 * audit key is not the daemons' user's), one password-hashing pool for all
+	 * sessions (issue 12). */
+	if (audit_signer_start(&d.cfg, err, sizeof(err)) < 0)
+		fatal("%s", err);
+	if (slots_init(d.cfg.auth_hash_concurrency, d.cfg.auth_hash_wait * 1000) < 0)
+		fatal("cannot make the password hashing pool");
+	if (master_drop_privileges(d.cfg.user, err, sizeof(err)) < 0)
+		fatal("%s", err);
+	check_store(&d.cfg);
+	log_info("webd.start", "web=%s", ls[0].addr);
+	struct master_opts mo = {
+	    .max_sessions = d.cfg.max_sessions,
+	    .max_sessions_per_ip = d.cfg.max_sessions_per_ip,
+	    .user = d.cfg.user,
+	    .session = session,
+	    .overload = overload,
+	    .on_shutdown = shutdown_checkpoint,
+	    .arg = &d,
+	};
+	int rc = master_run(&mo, ls, 1);
+	return rc == 0 ? 0 : 1;
+}
