@@ -97,7 +97,8 @@ static void test_authors_unreadable(void **state)
 		assert_int_equal(m.h.authors_unreadable, cases[i].unreadable);
 		msg_free(&m);
 	}
-	assert_int_equal(msg_author_fields("From: a\r\n b\r\nsender: c\r\nX-From: d\r\n\r\n", 40), 2);
+	static const char fields[] = "From: a\r\n b\r\nsender: c\r\nX-From: d\r\n\r\n";
+	assert_int_equal(msg_author_fields(fields, sizeof fields - 1), 2);
 }
 
 #define MULTI                                                                                                \

@@ -161,10 +161,10 @@ static void test_same_text_as_openssl(void **state)
 static void test_too_long_is_empty(void **state)
 {
 	struct tls_dn_ava a = {.oid = "2.5.4.3", .tag = 12, .value = (const uint8_t *)"abcdef", .len = 6};
-	char out[8];
+	char out[16];
 
 	(void)state;
-	assert_int_equal(tls_dn_format(&a, 1, out, sizeof(out)), -1);
+	assert_int_equal(tls_dn_format(&a, 1, out, 8), -1);
 	assert_string_equal(out, "");
 	assert_int_equal(tls_dn_format(&a, 1, out, 10), 0);
 	assert_string_equal(out, "CN=abcdef");
