@@ -56,23 +56,9 @@ bool vault_text_embeds_file(const char *data, size_t len)
 	return false;
 }
 
-static bool contains(const char *d, size_t len, const char *needle)
-{
-	size_t n = strlen(needle);
-	for (size_t i = 0; d && len >= n && i <= len - n; i++) {
-		const char *hit = memchr(d + i, needle[0], len - n - i + 1);
-		if (!hit)
-			return false;
-		i = (size_t)(hit - d);
-		if (memcmp(hit, needle, n) == 0)
-			return true;
-	}
-	return false;
-}
-
 bool vault_pdf_embeds_file(const char *data, size_t len)
 {
-	return contains(data, len, "/EmbeddedFile") || contains(data, len, "/RichMedia");
+	return data && (memmem(data, len, "/EmbeddedFile", 13) || memmem(data, len, "/RichMedia", 10));
 }
 
 /* A CDA document: XML whose first element is ClinicalDocument. */
