@@ -119,13 +119,21 @@ static int mailbox_part(struct cursor *c, struct imap_url *out)
 	return 0;
 }
 
+/* Where a parameter value ends: at the next ';' (not a bchar, RFC 5092), before the
+ * '/' of a following "/;". */
+static const char *value_end(const struct cursor *c)
+{
+	const char *end = memchr(c->p, ';', (size_t)(c->end - c->p));
+	if (end == NULL)
+		return c->end;
+	return end > c->p && end[-1] == '/' ? end - 1 : end;
+}
+
 static int section_part(struct cursor *c, struct imap_url *out)
 {
 	if (!take(c, "/;section="))
 		return 0;
-	const char *end = find(c->p, c->end, "/;");
-	if (end == NULL)
-		end = c->end;
+	const char *end = value_end(c);
 	if (end == c->p || decode(c->p, (size_t)(end - c->p), out->section, sizeof(out->section)) < 0)
 		return -1;
 	c->p = end;
@@ -144,12 +152,52 @@ static int partial_part(struct cursor *c, struct imap_url *out)
 	return 0;
 }
 
+/* Copies [p, end) into out (NUL-terminated, non-empty, no control octet). 0 or -1. */
+static int copy_token(const char *p, const char *end, char *out, size_t outlen)
+{
+	if (end == p || (size_t)(end - p) >= outlen)
+		return -1;
+	for (const char *k = p; k < end; k++)
+		if ((unsigned char)*k <= 0x20 || *k == 0x7f)
+			return -1;
+	memcpy(out, p, (size_t)(end - p));
+	out[end - p] = '\0';
+	return 0;
+}
+
+/* [";EXPIRE=" date-time] ";URLAUTH=" access [":" mechanism ":" token] (RFC 4467). */
+static int urlauth_part(struct cursor *c, const char *url, struct imap_url *out)
+{
+	if (take(c, ";expire=")) {
+		const char *end = value_end(c);
+		if (copy_token(c->p, end, out->expire, sizeof(out->expire)) < 0)
+			return -1;
+		c->p = end;
+	}
+	if (!take(c, ";urlauth="))
+		return out->expire[0] != '\0' ? -1 : 0; /* EXPIRE only comes with URLAUTH */
+	const char *colon = memchr(c->p, ':', (size_t)(c->end - c->p));
+	const char *aend = colon != NULL ? colon : c->end;
+	if (aend == c->p || decode(c->p, (size_t)(aend - c->p), out->access, sizeof(out->access)) < 0)
+		return -1;
+	out->rump_len = (size_t)(aend - url);
+	c->p = aend;
+	if (colon == NULL)
+		return 0;
+	const char *mend = memchr(colon + 1, ':', (size_t)(c->end - colon - 1));
+	if (mend == NULL || copy_token(colon + 1, mend, out->mechanism, sizeof(out->mechanism)) < 0 ||
+	    copy_token(mend + 1, c->end, out->token, sizeof(out->token)) < 0)
+		return -1;
+	c->p = c->end;
+	return 0;
+}
+
 int imap_url_parse(const char *url, size_t len, struct imap_url *out)
 {
 	memset(out, 0, sizeof(*out));
 	struct cursor c = {url, url + len};
 	if (server_part(&c, out) < 0 || mailbox_part(&c, out) < 0 || section_part(&c, out) < 0 ||
-	    partial_part(&c, out) < 0)
+	    partial_part(&c, out) < 0 || urlauth_part(&c, url, out) < 0)
 		return -1;
-	return c.p == c.end ? 0 : -1; /* ;URLAUTH=, ;EXPIRE= and anything else: refused */
+	return c.p == c.end ? 0 : -1;
 }

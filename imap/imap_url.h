@@ -3,11 +3,12 @@
  *
  *   [ "imap://" iserver ] "/" enc-mailbox [ ";UIDVALIDITY=" nz-number ]
  *       "/;UID=" nz-number [ "/;SECTION=" enc-section ] [ "/;PARTIAL=" number [ "." nz-number ] ]
+ *       [ [ ";EXPIRE=" date-time ] ";URLAUTH=" access [ ":" mechanism ":" token ] ]
  *
- * Parameter names are case-insensitive; %XX escapes are decoded in the mailbox and the
- * section. The server part of an absolute URL is returned for the caller to check.
- * URLAUTH parameters (;EXPIRE=, ;URLAUTH=) are refused. A pure parser (fuzzed): never
- * reads outside its input. */
+ * and URLAUTH (RFC 4467) takes them with their last line. Parameter names are
+ * case-insensitive; %XX escapes are decoded in the mailbox, the section and the
+ * access identifier. The server part of an absolute URL is returned for the caller to
+ * check. A pure parser (fuzzed): never reads outside its input. */
 #ifndef MSS_IMAP_URL_H
 #define MSS_IMAP_URL_H
 
@@ -27,6 +28,12 @@ struct imap_url {
 	char section[IMAP_URL_SECTION_MAX]; /* decoded; "" for the whole message */
 	bool partial;
 	uint64_t partial_off, partial_len; /* partial_len 0: to the end */
+	/* URLAUTH (RFC 4467): "" when absent */
+	char expire[64];                  /* the date-time as given */
+	char access[IMAP_URL_SERVER_MAX]; /* "user+joe", "authuser", "anonymous", "submit+joe" */
+	char mechanism[32];               /* "" in a rump URL (GENURLAUTH's argument) */
+	char token[160];
+	size_t rump_len; /* octets of the URL up to the access identifier, included */
 };
 
 /* Parses url[0..len). Returns 0 with out filled, -1 when it is not such a URL. */

@@ -89,6 +89,10 @@ struct imap_catenate_meta {
 struct store_appender;
 int imap_catenate_message(struct imap_session *s, const char *tag, size_t list_i, struct store_appender *ap,
                           const struct imap_catenate_meta *meta, uint64_t *quota_used);
+/* imap_urlauth.c (RFC 4467) */
+void cmd_genurlauth(struct imap_session *s, struct imap_command *c);
+void cmd_urlfetch(struct imap_session *s, struct imap_command *c);
+void cmd_resetkey(struct imap_session *s, struct imap_command *c);
 /* imap_quota.c (RFC 9208) */
 void cmd_getquota(struct imap_session *s, struct imap_command *c);
 void cmd_getquotaroot(struct imap_session *s, struct imap_command *c);

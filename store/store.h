@@ -280,6 +280,18 @@ int store_watch_open(struct store *st, int64_t mailbox_id, char *err, size_t err
 int store_watch_drain(int fd);
 void store_watch_close(int fd);
 
+/* ---- URLAUTH (RFC 4467) ----------------------------------------------------------- */
+
+#define STORE_URLAUTH_KEY_LEN 32
+/* The access key of owner's mailbox (mb filled, counts not), derived from the owner's
+ * key, the mailbox id and its key generation (store_urlauth.c): the same until
+ * store_urlauth_reset. Returns 1, 0 no such account or mailbox, -1. */
+int store_urlauth_key(struct store *st, const char *owner, const char *mailbox, struct store_mailbox *mb,
+                      unsigned char key[STORE_URLAUTH_KEY_LEN], char *err, size_t errlen);
+/* RESETKEY: a new key for owner's mailbox, or for all of them when mailbox is NULL.
+ * Returns 1, 0 no such mailbox, -1. */
+int store_urlauth_reset(struct store *st, const char *owner, const char *mailbox, char *err, size_t errlen);
+
 /* ---- QUOTA (RFC 9208) ------------------------------------------------------------ */
 
 /* The octets (sum of RFC822.SIZE) and number of messages of every mailbox of user.

@@ -188,6 +188,11 @@ static const struct sql_migration store_migrations[] = {
                    " PRIMARY KEY(mailbox_id, uid));"
                    "CREATE INDEX retained_modseq ON retained(mailbox_id, expunged_modseq);"
                    "CREATE INDEX retained_blob ON retained(blob_id);"},
+    /* URLAUTH (RFC 4467): a mailbox's access key is derived from its owner's key, its id
+     * and this generation; RESETKEY bumps the generation, so no key is ever stored. */
+    {.version = 6,
+     .sqlite = "ALTER TABLE mailboxes ADD COLUMN urlauth_generation INTEGER NOT NULL DEFAULT 0;",
+     .postgresql = "ALTER TABLE mailboxes ADD COLUMN urlauth_generation BIGINT NOT NULL DEFAULT 0;"},
 };
 
 const struct sql_schema store_schema = {"store", store_migrations,

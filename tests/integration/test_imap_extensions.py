@@ -362,3 +362,50 @@ def test_catenate(imapd):
         assert t.startswith(b"b6 BAD"), t
     finally:
         r.close()
+
+
+# ---- URLAUTH (RFC 4467) -----------------------------------------------------------------
+
+def test_urlauth(imapd):
+    """GENURLAUTH signs a URL to one of the user's messages (INTERNAL mechanism);
+    URLFETCH gives its octets to the access it names (user+NAME, authuser) and NIL to
+    anyone else, to a forged or expired token, and after RESETKEY."""
+    from conftest import PATIENT2
+    a, b = login(imapd), login(imapd, PATIENT2)
+    try:
+        assert b"URLAUTH" in ok(a, "c", "CAPABILITY")[0]
+        msg = b"From: a@example.com\r\nSubject: one\r\n\r\nfirst body\r\n"
+        a.send(f"p APPEND INBOX {{{len(msg)}+}}\r\n".encode() + msg + b"\r\n")
+        a.read_until_tagged("p")
+        user, host = PATIENT.split("@")
+        base = f"imap://{user}@{host}/INBOX/;uid=1"
+        lines = ok(a, "g", f'GENURLAUTH "{base};urlauth=user+{PATIENT2}" INTERNAL '
+                           f'"{base}/;section=TEXT;urlauth=authuser" INTERNAL')
+        m = re.match(rb'\* GENURLAUTH "([^"]+)" "([^"]+)"$', lines[0])
+        assert m, lines
+        for_b, anyone = m.group(1).decode(), m.group(2).decode()
+        assert re.search(r";urlauth=user\+[^:]+:internal:[0-9a-f]{64}$", for_b), for_b
+        lines = ok(b, "f", f'URLFETCH "{for_b}" "{anyone}"')
+        assert lines == [f'* URLFETCH "{for_b}" {{{len(msg)}}}'.encode(), msg,
+                         f' "{anyone}" {{12}}'.encode(), b"first body\r\n", b""], lines
+        # user+ names one user: the owner is not it
+        assert ok(a, "f2", f'URLFETCH "{for_b}"') == [f'* URLFETCH "{for_b}" NIL'.encode()]
+        forged = for_b[:-4] + ("0000" if not for_b.endswith("0000") else "1111")
+        assert ok(b, "f3", f'URLFETCH "{forged}"') == [f'* URLFETCH "{forged}" NIL'.encode()]
+        lines = ok(a, "g2", f'GENURLAUTH "{base};expire=2000-01-01T00:00:00Z;urlauth=authuser" INTERNAL')
+        old = re.match(rb'\* GENURLAUTH "([^"]+)"', lines[0]).group(1).decode()
+        assert ok(b, "f4", f'URLFETCH "{old}"') == [f'* URLFETCH "{old}" NIL'.encode()]
+        # only the owner signs, only INTERNAL, no anonymous access
+        _, t = b.cmd("g3", f'GENURLAUTH "{base};urlauth=authuser" INTERNAL')
+        assert t.startswith(b"g3 NO [NOPERM]"), t
+        _, t = a.cmd("g4", f'GENURLAUTH "{base};urlauth=anonymous" INTERNAL')
+        assert t.startswith(b"g4 NO [NOPERM]"), t
+        _, t = a.cmd("g5", f'GENURLAUTH "{base};urlauth=authuser" OTHER')
+        assert t.startswith(b"g5 NO"), t
+        ok(a, "r", "RESETKEY INBOX")
+        assert ok(b, "f5", f'URLFETCH "{anyone}"') == [f'* URLFETCH "{anyone}" NIL'.encode()]
+        _, t = a.cmd("r2", "RESETKEY nosuch")
+        assert t.startswith(b"r2 NO [NONEXISTENT]"), t
+    finally:
+        a.close()
+        b.close()

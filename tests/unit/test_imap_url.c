@@ -67,6 +67,36 @@ static void test_good(void **state)
 	}
 }
 
+/* URLAUTH (RFC 4467): the rump URL ends with the access identifier. */
+static void test_urlauth(void **state)
+{
+	(void)state;
+	struct imap_url u;
+	const char rump[] = "imap://joe@example.com/INBOX/;uid=20/;section=1.2;urlauth=user+fred";
+	assert_int_equal(imap_url_parse(rump, strlen(rump), &u), 0);
+	assert_string_equal(u.section, "1.2");
+	assert_string_equal(u.access, "user+fred");
+	assert_int_equal(u.rump_len, strlen(rump));
+	assert_string_equal(u.mechanism, "");
+	const char full[] = "imap://a@b.test/box/;uid=3;expire=2030-01-01T00:00:00Z;urlauth=user+a@b.test"
+	                    ":internal:91354a473744909de610943775f92038";
+	assert_int_equal(imap_url_parse(full, strlen(full), &u), 0);
+	assert_int_equal(u.uid, 3);
+	assert_string_equal(u.expire, "2030-01-01T00:00:00Z");
+	assert_string_equal(u.access, "user+a@b.test");
+	assert_string_equal(u.mechanism, "internal");
+	assert_string_equal(u.token, "91354a473744909de610943775f92038");
+	assert_int_equal(u.rump_len, strlen(full) - strlen(":internal:91354a473744909de610943775f92038"));
+	static const char *const wrong[] = {
+	    "/box/;uid=3;urlauth=",                  /* no access */
+	    "/box/;uid=3;urlauth=authuser:internal", /* a mechanism without its token */
+	    "/box/;uid=3;urlauth=authuser::x",
+	    "/box/;uid=3;expire=;urlauth=authuser",
+	};
+	for (size_t i = 0; i < sizeof(wrong) / sizeof(wrong[0]); i++)
+		assert_int_equal(imap_url_parse(wrong[i], strlen(wrong[i]), &u), -1);
+}
+
 static void test_bad(void **state)
 {
 	(void)state;
@@ -82,6 +112,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_good),
 	    cmocka_unit_test(test_bad),
+	    cmocka_unit_test(test_urlauth),
 	};
 	return cmocka_run_group_tests_name("imap url", tests, NULL, NULL);
 }

@@ -1,0 +1,272 @@
+/* imap_urlauth.c: URLAUTH (RFC 4467): GENURLAUTH, URLFETCH, RESETKEY.
+ *
+ * A URLAUTH URL names a message (or a section of it) of the user's own mailboxes and
+ * who may fetch it ("user+NAME", "authuser"); GENURLAUTH signs the URL with the
+ * mailbox's access key (INTERNAL mechanism: HMAC-SHA-256, hex), URLFETCH checks the
+ * signature in constant time and answers the octets, or NIL for any URL it will not
+ * resolve (RFC 4467 6: no reason is given). Keys come from the store
+ * (store_urlauth_key) and RESETKEY changes them. "anonymous" and "submit+" access are
+ * not offered (no anonymous sessions, no submission server here), nor is a patient's
+ * shared vault reachable by URL. A fetch across accounts is logged (who, whose
+ * mailbox, which UID; never content). */
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "imap/imap_section.h"
+#include "imap/imap_url.h"
+#include "imapd/imap_cmd.h"
+#include "imapd/imap_vault.h"
+#include "lib/log.h"
+#include "lib/str.h"
+
+#define MAC_HEX (crypto_auth_hmacsha256_BYTES * 2 + 1)
+
+/* The owner an absolute URL names: its user part decoded ("joe%40example.com"), or
+ * "user@host" when the user part holds no '@' (how imaptest and most clients write a
+ * login that is an address). Returns 0 or -1. */
+static int url_owner(const struct imap_url *u, char *out, size_t outlen)
+{
+	const char *at = strrchr(u->server, '@');
+	if (at == NULL)
+		return -1;
+	size_t ulen = strcspn(u->server, ";@");
+	char user[256];
+	size_t k = 0;
+	for (size_t i = 0; i < ulen && k + 1 < sizeof(user); i++) {
+		if (u->server[i] == '%' && i + 2 < ulen && strncmp(u->server + i, "%40", 3) == 0) {
+			user[k++] = '@';
+			i += 2;
+		} else {
+			user[k++] = u->server[i];
+		}
+	}
+	user[k] = '\0';
+	if (strchr(user, '@') != NULL)
+		return str_copy(out, outlen, user);
+	const char *host = at + 1;
+	size_t hlen = strcspn(host, ":");
+	return str_format(out, outlen, "%s@%.*s", user, (int)hlen, host);
+}
+
+/* The URL's signature with the mailbox key, in hex. Returns 1, 0 (no such mailbox),
+ * -1 (logged). */
+static int url_mac(struct imap_session *s, const char *url, const struct imap_url *u, const char *owner,
+                   struct store_mailbox *mb, char hex[MAC_HEX])
+{
+	char name[STORE_MAILBOX_MAX], err[256];
+	struct imap_arg box = {.type = IMAP_ARG_QUOTED, .str = u->mailbox, .len = strlen(u->mailbox)};
+	if (imap_mailbox_arg(s, &box, name, sizeof(name)) != 0 || imap_vault_name(name))
+		return 0;
+	unsigned char key[STORE_URLAUTH_KEY_LEN], mac[crypto_auth_hmacsha256_BYTES];
+	int rc = store_urlauth_key(s->store, owner, name, mb, key, err, sizeof(err));
+	if (rc < 0)
+		log_err("imap.store", "user=%s op=urlauth error=\"%s\"", s->account.address, err);
+	if (rc != 1)
+		return rc;
+	crypto_auth_hmacsha256_state st;
+	crypto_auth_hmacsha256_init(&st, key, sizeof(key));
+	crypto_auth_hmacsha256_update(&st, (const unsigned char *)url, u->rump_len);
+	crypto_auth_hmacsha256_final(&st, mac);
+	sodium_memzero(key, sizeof(key));
+	sodium_bin2hex(hex, MAC_HEX, mac, sizeof(mac));
+	return 1;
+}
+
+static bool access_offered(const char *access)
+{
+	return strncmp(access, "user+", 5) == 0 || str_ieq(access, "authuser");
+}
+
+/* GENURLAUTH url mechanism [url mechanism ...] */
+void cmd_genurlauth(struct imap_session *s, struct imap_command *c)
+{
+	if (c->nargs < 2 || c->nargs % 2 != 0) {
+		imap_bad(s, c->tag, "GENURLAUTH expects URL and mechanism pairs");
+		return;
+	}
+	struct buf out;
+	buf_init(&out, BUF_UNLIMITED);
+	for (size_t i = 0; i < c->nargs; i += 2) {
+		const char *url = imap_arg_astring(&c->args[i]), *mech = imap_arg_astring(&c->args[i + 1]);
+		struct imap_url u;
+		char owner[256], hex[MAC_HEX];
+		struct store_mailbox mb;
+		if (url == NULL || mech == NULL || imap_url_parse(url, strlen(url), &u) < 0 ||
+		    u.access[0] == '\0' || u.mechanism[0] != '\0' ||
+		    url_owner(&u, owner, sizeof(owner)) < 0) {
+			imap_bad(s, c->tag, "Invalid URLAUTH URL");
+			buf_free(&out);
+			return;
+		}
+		const char *refusal = NULL;
+		if (!str_ieq(mech, "INTERNAL"))
+			refusal = "Only the INTERNAL mechanism is offered";
+		else if (!str_ieq(owner, s->account.address))
+			refusal = "[NOPERM] The URL must name one of your mailboxes";
+		else if (!access_offered(u.access))
+			refusal = "[NOPERM] Only user+ and authuser access are offered";
+		int rc = refusal == NULL ? url_mac(s, url, &u, owner, &mb, hex) : 0;
+		if (refusal == NULL && rc <= 0)
+			refusal = rc < 0 ? "[SERVERBUG] Internal error, try again later"
+			                 : "[NONEXISTENT] No such mailbox";
+		if (refusal != NULL) {
+			imap_no(s, c->tag, "%s", refusal);
+			buf_free(&out);
+			return;
+		}
+		buf_printf(&out, " \"%.*s:internal:%s\"", (int)u.rump_len, url, hex);
+	}
+	conn_printf(s->conn, "* GENURLAUTH%s\r\n", out.data);
+	buf_free(&out);
+	imap_ok(s, c->tag, "GENURLAUTH completed");
+}
+
+/* RFC 4467 3: ";EXPIRE=" is an RFC 3339 date-time; a URL past it resolves to NIL. */
+static bool expired(const char *when)
+{
+	if (when[0] == '\0')
+		return false;
+	struct tm tm = {0};
+	const char *rest = strptime(when, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (rest == NULL)
+		return true;
+	while (*rest == '.' || (*rest >= '0' && *rest <= '9'))
+		rest++; /* fractions of a second */
+	long off = 0;
+	int hh, mm;
+	if ((*rest == '+' || *rest == '-') && sscanf(rest + 1, "%2d:%2d", &hh, &mm) == 2)
+		off = (*rest == '+' ? 1 : -1) * (hh * 3600L + mm * 60L);
+	else if (*rest != 'Z' && *rest != 'z')
+		return true;
+	return timegm(&tm) - off < time(NULL);
+}
+
+/* Whether url may be fetched by this session; *body opened and the range set when so.
+ * Returns 1, 0 (NIL), -1 (internal error, logged). */
+static int fetchable(struct imap_session *s, const char *url, struct store_body **body, uint64_t *off,
+                     uint64_t *len, char *owner, size_t ownerlen)
+{
+	struct imap_url u;
+	struct store_mailbox mb;
+	char hex[MAC_HEX], err[256];
+	if (imap_url_parse(url, strlen(url), &u) < 0 || !str_ieq(u.mechanism, "internal") ||
+	    url_owner(&u, owner, ownerlen) < 0 || expired(u.expire))
+		return 0;
+	if (!(str_ieq(u.access, "authuser") ||
+	      (strncmp(u.access, "user+", 5) == 0 && str_ieq(u.access + 5, s->account.address))))
+		return 0;
+	int rc = url_mac(s, url, &u, owner, &mb, hex);
+	if (rc <= 0)
+		return rc;
+	if (strlen(u.token) != strlen(hex) || sodium_memcmp(u.token, hex, strlen(hex)) != 0)
+		return 0;
+	if (u.uidvalidity != 0 && u.uidvalidity != mb.uidvalidity)
+		return 0;
+	rc = store_body_open(s->store, mb.id, u.uid, body, err, sizeof(err));
+	if (rc < 0)
+		log_err("imap.store", "user=%s op=urlfetch error=\"%s\"", s->account.address, err);
+	if (rc != 1)
+		return rc;
+	*off = 0;
+	*len = store_body_size(*body);
+	if (u.section[0] != '\0') {
+		struct imap_section sec;
+		int prc = imap_section_parse(u.section, strlen(u.section), false, &sec);
+		bool fields =
+		    sec.kind == IMAP_SECTION_HEADER_FIELDS || sec.kind == IMAP_SECTION_HEADER_FIELDS_NOT;
+		if (prc == 0 && !fields &&
+		    imap_section_range(store_body_parts(*body), *len, &sec, off, len) == 0)
+			*off = *len = 0;
+		imap_section_free(&sec);
+		if (prc < 0 || fields)
+			return 0;
+	}
+	if (u.partial) {
+		uint64_t skip = u.partial_off < *len ? u.partial_off : *len;
+		*off += skip;
+		*len -= skip;
+		if (u.partial_len != 0 && u.partial_len < *len)
+			*len = u.partial_len;
+	}
+	if (!str_ieq(owner, s->account.address))
+		log_info("imap.urlfetch", "user=%s owner=%s mailbox_id=%lld uid=%u", s->account.address,
+		         owner, (long long)mb.id, u.uid);
+	return 1;
+}
+
+static int to_conn(void *arg, const char *p, size_t n)
+{
+	conn_write(arg, p, n);
+	return 0;
+}
+
+/* URLFETCH url [url ...]: each URL back with its octets, or NIL. */
+void cmd_urlfetch(struct imap_session *s, struct imap_command *c)
+{
+	if (c->nargs == 0) {
+		imap_bad(s, c->tag, "URLFETCH expects URLs");
+		return;
+	}
+	for (size_t i = 0; i < c->nargs; i++)
+		if (imap_arg_astring(&c->args[i]) == NULL) { /* (url params) is URLAUTH=BINARY, RFC 5524 */
+			imap_bad(s, c->tag, "URLFETCH expects URLs");
+			return;
+		}
+	conn_puts(s->conn, "* URLFETCH");
+	for (size_t i = 0; i < c->nargs; i++) {
+		const char *url = imap_arg_astring(&c->args[i]);
+		struct store_body *body = NULL;
+		uint64_t off = 0, len = 0;
+		char owner[256], err[256];
+		conn_puts(s->conn, " ");
+		imap_write_string(s, url, strlen(url));
+		if (fetchable(s, url, &body, &off, &len, owner, sizeof(owner)) != 1) {
+			conn_puts(s->conn, " NIL");
+		} else {
+			conn_printf(s->conn, " {%llu}\r\n", (unsigned long long)len);
+			if (len > 0 &&
+			    store_body_read(body, off, len, to_conn, s->conn, err, sizeof(err)) < 0) {
+				log_err("imap.store", "user=%s op=urlfetch error=\"%s\"", s->account.address,
+				        err);
+				store_body_close(body);
+				conn_puts(s->conn, "\r\n* BYE Internal error reading a message\r\n");
+				s->close_after_reply = true;
+				return;
+			}
+		}
+		store_body_close(body);
+	}
+	conn_puts(s->conn, "\r\n");
+	imap_ok(s, c->tag, "URLFETCH completed");
+}
+
+/* RESETKEY [mailbox [mechanism ...]] */
+void cmd_resetkey(struct imap_session *s, struct imap_command *c)
+{
+	char name[STORE_MAILBOX_MAX], err[256];
+	int rc = c->nargs > 0 ? imap_mailbox_arg(s, &c->args[0], name, sizeof(name)) : 0;
+	if (rc == -1) {
+		imap_bad(s, c->tag, "RESETKEY expects a mailbox");
+		return;
+	}
+	for (size_t i = 1; i < c->nargs; i++)
+		if (!imap_arg_is_atom(&c->args[i], "INTERNAL")) {
+			imap_no(s, c->tag, "Only the INTERNAL mechanism is offered");
+			return;
+		}
+	if (rc == 0)
+		rc = store_urlauth_reset(s->store, s->account.address, c->nargs > 0 ? name : NULL, err,
+		                         sizeof(err));
+	else
+		rc = 0; /* a name that names no mailbox */
+	if (rc < 0) {
+		log_err("imap.store", "user=%s op=resetkey error=\"%s\"", s->account.address, err);
+		imap_no(s, c->tag, "[SERVERBUG] Internal error, try again later");
+	} else if (rc != 1 && c->nargs > 0) {
+		imap_no(s, c->tag, "[NONEXISTENT] No such mailbox");
+	} else {
+		imap_ok(s, c->tag, "RESETKEY completed");
+	}
+}
