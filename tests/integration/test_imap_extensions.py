@@ -409,3 +409,36 @@ def test_urlauth(imapd):
     finally:
         a.close()
         b.close()
+
+
+def test_urlauth_other_mailbox_two_messages(imapd):
+    """imaptest's urlauth2: authuser URLs to two messages of a mailbox other than INBOX
+    (its name %-encoded in the URL, RFC 5092) are fetched by another user in one
+    URLFETCH; RESETKEY of that mailbox makes both NIL, the INBOX key stays."""
+    from conftest import PATIENT2
+    a, b = login(imapd), login(imapd, PATIENT2)
+    try:
+        ok(a, "c", 'CREATE "Old mail"')
+        bodies = [b"Subject: m%d\r\n\r\nbody %d\r\n" % (i, i) for i in (1, 2)]
+        for i, msg in enumerate(bodies):
+            a.send(f'p{i} APPEND "Old mail" {{{len(msg)}+}}\r\n'.encode() + msg + b"\r\n")
+            a.read_until_tagged(f"p{i}")
+        inbox = b"Subject: in\r\n\r\ninbox\r\n"
+        a.send(f"p APPEND INBOX {{{len(inbox)}+}}\r\n".encode() + inbox + b"\r\n")
+        a.read_until_tagged("p")
+        user, host = PATIENT.split("@")
+        urls = []
+        for box, uid in (("Old%20mail", 1), ("Old%20mail", 2), ("INBOX", 1)):
+            lines = ok(a, "g", f'GENURLAUTH "imap://{user}@{host}/{box}/;uid={uid};urlauth=authuser" INTERNAL')
+            urls.append(re.match(rb'\* GENURLAUTH "([^"]+)"$', lines[0]).group(1).decode())
+        lines = ok(b, "f", f'URLFETCH "{urls[0]}" "{urls[1]}"')
+        assert lines == [f'* URLFETCH "{urls[0]}" {{{len(bodies[0])}}}'.encode(), bodies[0],
+                         f' "{urls[1]}" {{{len(bodies[1])}}}'.encode(), bodies[1], b""], lines
+        ok(a, "r", 'RESETKEY "Old mail"')
+        assert ok(b, "f2", f'URLFETCH "{urls[0]}" "{urls[1]}"') == [
+            f'* URLFETCH "{urls[0]}" NIL "{urls[1]}" NIL'.encode()]
+        lines = ok(b, "f3", f'URLFETCH "{urls[2]}"')
+        assert lines[0] == f'* URLFETCH "{urls[2]}" {{{len(inbox)}}}'.encode(), lines
+    finally:
+        a.close()
+        b.close()
