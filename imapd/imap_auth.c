@@ -85,6 +85,11 @@ void cmd_enable(struct imap_session *s, struct imap_command *c)
 		if (str_ieq(c->args[i].str, "CONDSTORE") && !s->enabled_condstore) {
 			imap_condstore_enable(s);
 			buf_append_str(&en, " CONDSTORE");
+		} else if (str_ieq(c->args[i].str, "QRESYNC") && !s->enabled_qresync) {
+			/* RFC 7162 3.2.3: QRESYNC implies CONDSTORE */
+			imap_condstore_enable(s);
+			s->enabled_qresync = true;
+			buf_append_str(&en, " QRESYNC");
 		} else if (str_ieq(c->args[i].str, "IMAP4rev2") && !s->enabled_rev2) {
 			/* RFC 9051: ESEARCH results, UTF-8 mailbox names, no \Recent */
 			s->enabled_rev2 = true;

@@ -116,6 +116,7 @@ static const struct imap_capa capa_table[] = {
     {"CHILDREN", "RFC 3348", CAP_ALWAYS},
     {"ID", "RFC 2971", CAP_ALWAYS},
     {"CONDSTORE", "RFC 7162", CAP_ALWAYS},
+    {"QRESYNC", "RFC 7162", CAP_ALWAYS},
     {"ESEARCH", "RFC 4731", CAP_ALWAYS},
     {"SORT", "RFC 5256", CAP_ALWAYS},
     {"SORT=DISPLAY", "RFC 5957", CAP_ALWAYS},

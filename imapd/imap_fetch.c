@@ -15,6 +15,7 @@
 #include "imap/imap_fetch_items.h"
 #include "imap/imap_mime.h"
 #include "imapd/imap_cmd.h"
+#include "imapd/imap_qresync.h"
 #include "imapd/imap_vault.h"
 #include "lib/log.h"
 #include "lib/str.h"
@@ -403,10 +404,16 @@ void cmd_fetch(struct imap_session *s, struct imap_command *c)
 	}
 	if (r.modseq)
 		imap_condstore_enable(s);
+	if (r.vanished && !s->enabled_qresync) { /* RFC 7162 3.2.6 */
+		imap_bad(s, c->tag, "VANISHED needs ENABLE QRESYNC");
+		goto out;
+	}
 	if (imap_view_resolve(s, c->args[0].str, uid, &idx, &n, &err) < 0) {
 		imap_bad(s, c->tag, "%s", err);
 		goto out;
 	}
+	if (r.vanished)
+		imap_qresync_vanished(s, c->args[0].str, r.changedsince);
 	bool *newly = xcalloc(n ? n : 1, sizeof(*newly));
 	if (r.sets_seen && !s->view.readonly)
 		mark_seen(s, idx, n, newly);

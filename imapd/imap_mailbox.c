@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "imapd/imap_cmd.h"
+#include "imapd/imap_qresync.h"
 #include "imap/imap_date.h"
 #include "imapd/imap_vault.h"
 #include "lib/log.h"
@@ -78,25 +79,11 @@ static void select_untagged(struct imap_session *s, const struct store_mailbox *
 	conn_printf(s->conn, "* OK [HIGHESTMODSEQ %llu] Highest\r\n", (unsigned long long)mb->highestmodseq);
 }
 
-void cmd_select(struct imap_session *s, struct imap_command *c)
+/* SELECT/EXAMINE once the arguments are read. */
+static void select_open(struct imap_session *s, struct imap_command *c, const char *name,
+                        struct imap_qresync *q)
 {
 	bool examine = strcmp(c->name, "EXAMINE") == 0;
-	char name[STORE_MAILBOX_MAX];
-	if (c->nargs < 1 || c->nargs > 2) {
-		imap_bad(s, c->tag, "%s expects a mailbox name", c->name);
-		return;
-	}
-	if (c->nargs == 2) { /* RFC 7162 3.1.8: SELECT mailbox (CONDSTORE) */
-		const struct imap_arg *p = &c->args[1];
-		if (p->type != IMAP_ARG_LIST || p->count != 1 ||
-		    !imap_arg_is_atom(&p->list[0], "CONDSTORE")) {
-			imap_bad(s, c->tag, "Unsupported SELECT parameter");
-			return;
-		}
-		s->enabled_condstore = true;
-	}
-	if (!mailbox_arg(s, c, 0, name, sizeof(name)))
-		return;
 	if (s->view.open) { /* RFC 9051 6.3.2: the previous mailbox is closed, without expunge */
 		conn_puts(s->conn, "* OK [CLOSED] Previous mailbox closed\r\n");
 		imap_view_close(s);
@@ -126,7 +113,31 @@ void cmd_select(struct imap_session *s, struct imap_command *c)
 	if (t.shared)
 		imap_vault_opened(s, &t);
 	select_untagged(s, &mb);
+	imap_qresync_select(s, q);
 	imap_ok(s, c->tag, "[%s] %s completed", s->view.readonly ? "READ-ONLY" : "READ-WRITE", c->name);
+}
+
+void cmd_select(struct imap_session *s, struct imap_command *c)
+{
+	char name[STORE_MAILBOX_MAX];
+	if (c->nargs < 1 || c->nargs > 2) {
+		imap_bad(s, c->tag, "%s expects a mailbox name", c->name);
+		return;
+	}
+	struct imap_qresync q = {0};
+	const char *perr;
+	/* RFC 7162 3.1.8, 3.2.5: SELECT mailbox (CONDSTORE) / (QRESYNC (...)) */
+	if (c->nargs == 2 && imap_qresync_parse(s, &c->args[1], &q, &perr) < 0) {
+		imap_qresync_free(&q);
+		imap_bad(s, c->tag, "%s", perr);
+		return;
+	}
+	if (!mailbox_arg(s, c, 0, name, sizeof(name))) {
+		imap_qresync_free(&q);
+		return;
+	}
+	select_open(s, c, name, &q);
+	imap_qresync_free(&q);
 }
 
 void cmd_create(struct imap_session *s, struct imap_command *c)
@@ -387,8 +398,7 @@ void cmd_expunge(struct imap_session *s, struct imap_command *c)
 		store_failed(s, c->tag, "expunge", err);
 		return;
 	}
-	for (size_t i = 0; i < ngone; i++)
-		imap_view_expunged(s, gone[i]);
+	imap_view_expunge_uids(s, gone, ngone);
 	imap_vault_deleted(s, gone, ngone);
 	s->n_expunge += (unsigned)ngone;
 	free(gone);

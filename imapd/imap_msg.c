@@ -179,8 +179,7 @@ static void copy_done(struct imap_session *s, struct imap_command *c, bool move,
 		if (res->n)
 			conn_printf(s->conn, "* OK [COPYUID %u %s %s] Moved\r\n", res->dst_uidvalidity,
 			            src.data, dst.data);
-		for (size_t i = 0; i < res->nexpunged; i++)
-			imap_view_expunged(s, res->expunged[i]);
+		imap_view_expunge_uids(s, res->expunged, res->nexpunged);
 		s->n_expunge += (unsigned)res->nexpunged;
 		imap_ok(s, c->tag, "Move completed");
 	}

@@ -93,6 +93,7 @@ struct imap_session {
 	bool enabled_utf8accept; /* ENABLE UTF8=ACCEPT itself (RFC 6855: no SEARCH CHARSET) */
 	bool enabled_condstore;  /* ENABLE CONDSTORE, or a CONDSTORE-using command */
 	bool enabled_rev2;       /* ENABLE IMAP4rev2 */
+	bool enabled_qresync;    /* ENABLE QRESYNC (RFC 7162 3.2.3): VANISHED, not EXPUNGE */
 	unsigned bad_in_row;     /* consecutive BAD replies (BYE at cfg->imap_max_bad) */
 	bool close_after_reply;  /* BYE was sent: end the session */
 	unsigned cmd_flags;      /* CMD_* of the command being answered (imap_cmd.h) */
@@ -159,8 +160,14 @@ int imap_view_resolve(struct imap_session *s, const char *set, bool uid, size_t 
                       const char **err);
 /* Index of uid in the view, or (size_t)-1. */
 size_t imap_view_find(const struct imap_session *s, uint32_t uid);
-/* Removes the message with uid and writes "* n EXPUNGE". */
+/* Removes the message with uid and writes "* n EXPUNGE" ("* VANISHED uid" once
+ * QRESYNC is enabled). */
 void imap_view_expunged(struct imap_session *s, uint32_t uid);
+/* Same for n UIDs (ascending; those not in the view are skipped): one "* VANISHED set"
+ * once QRESYNC is enabled (RFC 7162 3.2.10), else one "* n EXPUNGE" each. */
+void imap_view_expunge_uids(struct imap_session *s, const uint32_t *uids, size_t n);
+/* Writes "* n FETCH (UID u FLAGS (...) [MODSEQ (m)])" for view entry i. */
+void imap_view_write_fetch_flags(struct imap_session *s, size_t i);
 /* Announces the keywords of a message that the last FLAGS response did not name:
  * writes "* FLAGS (...)" and "* OK [PERMANENTFLAGS (...)]" when there are any. */
 void imap_view_note_keywords(struct imap_session *s, const char *keywords);

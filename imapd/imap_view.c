@@ -160,18 +160,44 @@ size_t imap_view_find(const struct imap_session *s, uint32_t uid)
 	return (size_t)-1;
 }
 
-void imap_view_expunged(struct imap_session *s, uint32_t uid)
+/* Drops view entry i; its number before is i + 1. */
+static void view_remove(struct imap_session *s, size_t i)
 {
 	struct imap_view *v = &s->view;
-	size_t i = imap_view_find(s, uid);
-	if (i == (size_t)-1)
-		return;
 	imap_context_expunged(s, i); /* REMOVEFROM under the number it still has */
 	v->nrecent -= v->v[i].recent;
 	msg_free(&v->v[i]);
 	memmove(&v->v[i], &v->v[i + 1], (v->n - i - 1) * sizeof(*v->v));
 	v->n--;
-	conn_printf(s->conn, "* %zu EXPUNGE\r\n", i + 1);
+}
+
+void imap_view_expunge_uids(struct imap_session *s, const uint32_t *uids, size_t n)
+{
+	uint32_t *gone = s->enabled_qresync ? xcalloc(n ? n : 1, sizeof(*gone)) : NULL;
+	size_t ngone = 0;
+	for (size_t k = 0; k < n; k++) {
+		size_t i = imap_view_find(s, uids[k]);
+		if (i == (size_t)-1)
+			continue;
+		view_remove(s, i);
+		if (gone != NULL)
+			gone[ngone++] = uids[k];
+		else
+			conn_printf(s->conn, "* %zu EXPUNGE\r\n", i + 1);
+	}
+	if (ngone > 0) {
+		struct buf b;
+		buf_init(&b, BUF_UNLIMITED);
+		imap_set_format(&b, gone, ngone);
+		conn_printf(s->conn, "* VANISHED %s\r\n", b.data);
+		buf_free(&b);
+	}
+	free(gone);
+}
+
+void imap_view_expunged(struct imap_session *s, uint32_t uid)
+{
+	imap_view_expunge_uids(s, &uid, 1);
 }
 
 void imap_view_set_flags(struct imap_session *s, size_t i, uint32_t flags, const char *keywords,
@@ -190,7 +216,7 @@ static bool same_keywords(const char *a, const char *b)
 	return strcmp(a ? a : "", b ? b : "") == 0;
 }
 
-static void write_flags_update(struct imap_session *s, size_t i)
+void imap_view_write_fetch_flags(struct imap_session *s, size_t i)
 {
 	const struct imap_msg *m = &s->view.v[i];
 	struct buf b;
@@ -219,7 +245,7 @@ static bool apply_change(struct imap_session *s, const struct store_msg *sm, uin
 		bool changed = m->flags != sm->flags || !same_keywords(m->keywords, sm->keywords);
 		imap_view_set_flags(s, i, sm->flags, sm->keywords, sm->modseq);
 		if (changed)
-			write_flags_update(s, i);
+			imap_view_write_fetch_flags(s, i);
 		return false;
 	}
 	if (v->n > 0 && sm->uid < v->v[v->n - 1].uid)
@@ -257,8 +283,7 @@ int imap_view_sync(struct imap_session *s, bool allow_expunge)
 		store_changes_free(&ch);
 		return 0;
 	}
-	for (size_t i = 0; i < ch.nexpunged; i++)
-		imap_view_expunged(s, ch.expunged[i]);
+	imap_view_expunge_uids(s, ch.expunged, ch.nexpunged);
 	bool added = false;
 	uint32_t first_recent = UINT32_MAX;
 	if (ch.mbox.uidnext > v->uidnext)

@@ -258,6 +258,12 @@ struct store_changes {
 int store_changes_since(struct store *st, int64_t mailbox_id, uint64_t since, struct store_changes *out,
                         char *err, size_t errlen);
 void store_changes_free(struct store_changes *c);
+/* The UIDs expunged from mailbox_id with MODSEQ > since, ascending, into *uids
+ * (malloc'ed, NULL when none): QRESYNC's VANISHED (EARLIER) (RFC 7162 3.2.5, 3.2.6).
+ * The expunged table keeps every one until the mailbox is deleted, so the answer is
+ * exact for any since. Returns 0 or -1. */
+int store_expunged_since(struct store *st, int64_t mailbox_id, uint64_t since, uint32_t **uids, size_t *n,
+                         char *err, size_t errlen);
 
 /* ---- waking sessions (IDLE) ----------------------------------------------------- */
 

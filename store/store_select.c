@@ -152,6 +152,27 @@ int store_changes_since(struct store *st, int64_t mailbox_id, uint64_t since, st
 	return rc;
 }
 
+int store_expunged_since(struct store *st, int64_t mailbox_id, uint64_t since, uint32_t **uids, size_t *n,
+                         char *err, size_t errlen)
+{
+	struct store_changes c;
+	struct store_txn t;
+	memset(&c, 0, sizeof(c));
+	*uids = NULL;
+	*n = 0;
+	if (store_read_begin(st, &t, err, errlen) < 0)
+		return -1;
+	int rc = expunged_read(st, mailbox_id, since, &c, err, errlen);
+	store_read_end(st, &t);
+	if (rc < 0) {
+		store_changes_free(&c);
+		return -1;
+	}
+	*uids = c.expunged;
+	*n = c.nexpunged;
+	return 0;
+}
+
 void store_changes_free(struct store_changes *c)
 {
 	store_msglist_free(&c->changed);
