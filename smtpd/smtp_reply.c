@@ -28,6 +28,9 @@ static const struct smtp_reply replies[RPL_COUNT] = {
     [RPL_UNAVAILABLE] = {421, "4.3.0", "Service temporarily unavailable, closing connection"},
     [RPL_TEMPFAIL] = {451, "4.3.0", "Temporary failure, try again later"},
     [RPL_TOO_MANY_RCPTS] = {452, "4.5.3", "Error: too many recipients"},
+    /* RFC 3463 4.2.2 / 5.2.2: mailbox full (quota_storage); temporary while the
+     * recipient can make room, permanent when the message alone is larger */
+    [RPL_QUOTA_FULL] = {452, "4.2.2", "Mailbox full: the recipient's storage quota is reached"},
     [RPL_TLS_UNAVAILABLE] = {454, "4.7.0", "TLS not available due to temporary reason"},
     [RPL_AUTH_TEMPFAIL] = {454, "4.7.0", "Temporary authentication failure"},
     [RPL_UNKNOWN_COMMAND] = {500, "5.5.2", "Error: command not recognized"},
@@ -61,6 +64,7 @@ static const struct smtp_reply replies[RPL_COUNT] = {
     [RPL_RELAY_DENIED] = {550, "5.7.1", "Relay access denied: domain not served here"},
     [RPL_RELAY_NOT_YET] = {550, "5.7.1", "Recipient outside this server: relay not yet supported"},
     [RPL_SIZE_EXCEEDED] = {552, "5.3.4", "Message size exceeds fixed limit"},
+    [RPL_QUOTA_TOO_BIG] = {552, "5.2.2", "Message larger than the recipient's storage quota"},
     [RPL_MSG_LINE_TOO_LONG] = {500, "5.5.2", "Error: message line too long (RFC 5321 4.5.3.1.6)"},
     [RPL_MSG_NUL] = {554, "5.6.0", "Error: message contains NUL characters"},
     [RPL_PARAM_UNKNOWN] = {555, "5.5.4", "Unsupported parameter"},

@@ -32,6 +32,7 @@ enum smtp_reply_id {
 	RPL_UNAVAILABLE,       /* 421 4.3.0 */
 	RPL_TEMPFAIL,          /* 451 4.3.0 */
 	RPL_TOO_MANY_RCPTS,    /* 452 4.5.3 */
+	RPL_QUOTA_FULL,        /* 452 4.2.2 */
 	RPL_TLS_UNAVAILABLE,   /* 454 4.7.0 */
 	RPL_AUTH_TEMPFAIL,     /* 454 4.7.0 */
 	RPL_UNKNOWN_COMMAND,   /* 500 5.5.2 */
@@ -63,6 +64,7 @@ enum smtp_reply_id {
 	RPL_RELAY_DENIED,      /* 550 5.7.1 */
 	RPL_RELAY_NOT_YET,     /* 550 5.7.1 */
 	RPL_SIZE_EXCEEDED,     /* 552 5.3.4 */
+	RPL_QUOTA_TOO_BIG,     /* 552 5.2.2 */
 	RPL_MSG_LINE_TOO_LONG, /* 500 5.5.2 */
 	RPL_MSG_NUL,           /* 554 5.6.0 */
 	RPL_PARAM_UNKNOWN,     /* 555 5.5.4 */

@@ -26,7 +26,7 @@ int smtp_reply(struct smtp_session *s, enum smtp_reply_id id)
 
 	/* "Too many recipients" is the client's normal way to learn the limit
 	 * (RFC 5321 4.5.3.1.10), not an error to count. */
-	if (r->code >= 400 && id != RPL_TOO_MANY_RCPTS)
+	if (r->code >= 400 && id != RPL_TOO_MANY_RCPTS && id != RPL_QUOTA_FULL && id != RPL_QUOTA_TOO_BIG)
 		s->errors++;
 	if (r->code >= 400)
 		smtp_metrics_refusal(id);

@@ -19,6 +19,7 @@
 #include "smtpd/smtp_data.h"
 #include "smtpd/smtp_header.h"
 #include "smtpd/smtp_spf.h"
+#include "store/store.h"
 
 /* MX peers: an organisation's certificate makes a relay; any other verified
  * certificate is an operator, whose DN the policy checks against the trust list;
@@ -129,6 +130,30 @@ static bool has_rcpt(const struct smtp_session *s, const char *rcpt)
 	return false;
 }
 
+/* The recipient's storage quota (quota_storage, the same as IMAP's QUOTA), checked at
+ * RCPT with the size MAIL FROM declared (RFC 1870), so the sender learns it before
+ * sending the message: 552 5.2.2 when that size alone is larger than the quota (no
+ * retry can succeed), 452 4.2.2 when the account's messages plus it would pass the
+ * quota (a later try may fit; RFC 5321 4.5.3.1.10 lets the client go on with other
+ * recipients). A message sent without SIZE is not checked again after DATA: an
+ * account may pass its quota by one message, as with IMAP APPEND's check before the
+ * literal. Returns RPL_OK, a refusal, or RPL_TEMPFAIL when the store failed. */
+static enum smtp_reply_id quota_verdict(struct smtp_session *s, const char *rcpt)
+{
+	uint64_t quota = s->cfg->quota_storage, used = 0, messages = 0;
+	uint64_t size = s->mail_params.has_size ? s->mail_params.size : 0;
+	char err[256];
+	if (quota == 0)
+		return RPL_OK;
+	if (size > quota)
+		return RPL_QUOTA_TOO_BIG;
+	if (store_quota_usage(s->store, rcpt, &used, &messages, err, sizeof(err)) < 0) {
+		log_err("smtp.quota", "session=%s error=\"%s\"", s->id, err);
+		return RPL_TEMPFAIL;
+	}
+	return used >= quota || size > quota - used ? RPL_QUOTA_FULL : RPL_OK;
+}
+
 int smtp_cmd_rcpt(struct smtp_session *s, const char *args)
 {
 	char rcpt[SMTP_PATH_MAX], q[300];
@@ -149,6 +174,9 @@ int smtp_cmd_rcpt(struct smtp_session *s, const char *args)
 	if (!config_is_local_domain(s->cfg, str_address_domain(rcpt)))
 		return refuse(s, "smtp.rcpt", rcpt,
 		              s->kind == SMTP_KIND_MX ? RPL_RELAY_DENIED : RPL_RELAY_NOT_YET);
+	r = quota_verdict(s, rcpt);
+	if (r != RPL_OK)
+		return refuse(s, "smtp.rcpt", rcpt, r);
 	s->rcpt_count++;
 	if (!has_rcpt(s, rcpt)) {
 		s->rcpts = xrealloc(s->rcpts, (s->nrcpt + 1) * sizeof(*s->rcpts));
