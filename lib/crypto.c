@@ -266,6 +266,49 @@ int crypto_key_wrap(const unsigned char master[CRYPTO_KEY_LEN], const unsigned c
 	return rc;
 }
 
+_Static_assert(CRYPTO_RECORD_OVERHEAD ==
+                   crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + crypto_aead_xchacha20poly1305_ietf_ABYTES,
+               "record overhead");
+_Static_assert(CRYPTO_KEY_LEN == crypto_kdf_KEYBYTES, "subkey size");
+
+void crypto_subkey(unsigned char out[CRYPTO_KEY_LEN], const unsigned char key[CRYPTO_KEY_LEN], uint64_t id,
+                   const char ctx[8])
+{
+	(void)crypto_kdf_derive_from_key(out, CRYPTO_KEY_LEN, id, ctx, key);
+}
+
+int crypto_record_seal(const unsigned char key[CRYPTO_KEY_LEN], const char *ad, const void *p, size_t n,
+                       struct buf *out)
+{
+	const size_t nonce = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+	if (n > BUF_UNLIMITED - CRYPTO_RECORD_OVERHEAD || buf_reserve(out, n + CRYPTO_RECORD_OVERHEAD) < 0)
+		return -1;
+	unsigned char *r = (unsigned char *)out->data + out->len;
+	unsigned long long clen = 0;
+	randombytes_buf(r, nonce);
+	if (crypto_aead_xchacha20poly1305_ietf_encrypt(r + nonce, &clen, p, n, (const unsigned char *)ad,
+	                                               strlen(ad), NULL, r, key) != 0)
+		return -1;
+	buf_added(out, nonce + (size_t)clen);
+	return 0;
+}
+
+int crypto_record_open(const unsigned char key[CRYPTO_KEY_LEN], const char *ad, const void *p, size_t n,
+                       struct buf *out)
+{
+	const size_t nonce = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+	const unsigned char *r = p;
+	if (n < CRYPTO_RECORD_OVERHEAD || buf_reserve(out, n - CRYPTO_RECORD_OVERHEAD) < 0)
+		return -1;
+	unsigned long long mlen = 0;
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt((unsigned char *)out->data + out->len, &mlen, NULL,
+	                                               r + nonce, n - nonce, (const unsigned char *)ad,
+	                                               strlen(ad), r, key) != 0)
+		return -1;
+	buf_added(out, (size_t)mlen);
+	return 0;
+}
+
 int crypto_key_unwrap(const unsigned char master[CRYPTO_KEY_LEN], const char *wrapped_hex,
                       unsigned char key[CRYPTO_KEY_LEN])
 {

@@ -134,7 +134,8 @@ static int insert_all(struct store_appender *a, uint32_t *uidvalidity, uint32_t 
 		return -1;
 	for (size_t i = 0; i < a->n; i++) {
 		struct append_msg *m = &a->msgs[i];
-		struct store_new_msg row = {.mailbox_id = mb.id,
+		struct store_new_msg row = {.user_id = a->user_id,
+		                            .mailbox_id = mb.id,
 		                            .flags = m->flags,
 		                            .keywords = m->keywords,
 		                            .internaldate = m->date,

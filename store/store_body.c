@@ -81,25 +81,29 @@ int store_message_complete(struct store *st, int64_t mailbox_id, uint32_t uid, c
 		return -1;
 	struct store_mime_info mi;
 	store_mime_build(st->cache.data.data, st->cache.data.len, &mi);
+	const struct store_meta_text t = {mi.envelope, mi.bodystructure, mi.body, mi.refs};
+	struct buf meta;
+	buf_init(&meta, BUF_UNLIMITED);
+	rc = store_meta_seal(st, b.user_id, &t, &meta, err, errlen);
 	/* the row is in messages, or in retained when expunged meanwhile (store_view.c) */
 	static const char *const tables[] = {
-	    "UPDATE messages SET envelope = ?3, bodystructure = ?4, body = ?5, parts = ?6,"
-	    " sent_date = ?7, sent_local = ?8, header_size = ?9, refs = ?10 WHERE mailbox_id = ?1 AND uid = "
-	    "?2",
-	    "UPDATE retained SET envelope = ?3, bodystructure = ?4, body = ?5, parts = ?6,"
-	    " sent_date = ?7, sent_local = ?8, header_size = ?9, refs = ?10 WHERE mailbox_id = ?1 AND uid = "
-	    "?2",
+	    "UPDATE messages SET envelope = '', bodystructure = '', body = '', parts = ?3,"
+	    " sent_date = ?4, sent_local = ?5, header_size = ?6, refs = NULL, meta = ?7"
+	    " WHERE mailbox_id = ?1 AND uid = ?2",
+	    "UPDATE retained SET envelope = '', bodystructure = '', body = '', parts = ?3,"
+	    " sent_date = ?4, sent_local = ?5, header_size = ?6, refs = NULL, meta = ?7"
+	    " WHERE mailbox_id = ?1 AND uid = ?2",
 	};
-	rc = 0;
 	for (size_t i = 0; i < 2 && rc == 0; i++)
 		rc = sql_exec(st->sql, "store.message_complete", tables[i],
-		              SQL_ARGS(SQL_INT(mailbox_id), SQL_INT(uid), SQL_TEXT(mi.envelope),
-		                       SQL_TEXT(mi.bodystructure), SQL_TEXT(mi.body),
+		              SQL_ARGS(SQL_INT(mailbox_id), SQL_INT(uid),
 		                       SQL_BLOB(mi.parts.data, mi.parts.len), SQL_INT(mi.sent_date),
-		                       SQL_INT(mi.sent_local), SQL_INT(mi.header_size), SQL_TEXT(mi.refs)),
+		                       SQL_INT(mi.sent_local), SQL_INT(mi.header_size),
+		                       SQL_BLOB(meta.data, meta.len)),
 		              err, errlen) < 0
 		         ? -1
 		         : 0;
+	buf_free(&meta);
 	store_mime_info_free(&mi);
 	return rc < 0 ? -1 : 1;
 }

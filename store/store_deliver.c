@@ -23,20 +23,28 @@ int store_message_insert(struct store *st, const struct store_new_msg *m, uint32
 {
 	const char *kw = (m->keywords != NULL && m->keywords[0] != '\0') ? m->keywords : NULL;
 	const struct store_mime_info *mi = m->mi;
-	return sql_exec(
-	           st->sql, "store.message_insert",
-	           "INSERT INTO messages (mailbox_id, uid, modseq, internaldate, size, flags, keywords, "
-	           "blob_id, sent_date, header_size, envelope, bodystructure, body, parts, sent_local, refs)"
-	           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-	           SQL_ARGS(SQL_INT(m->mailbox_id), SQL_INT(uid), SQL_INT(modseq), SQL_INT(m->internaldate),
-	                    SQL_INT(m->size), SQL_INT(m->flags & STORE_FLAG_ALL), SQL_TEXT(kw),
-	                    SQL_INT(m->blob_id), SQL_INT(mi->sent_date), SQL_INT(mi->header_size),
-	                    SQL_TEXT(mi->envelope), SQL_TEXT(mi->bodystructure), SQL_TEXT(mi->body),
-	                    SQL_BLOB(mi->parts.data, mi->parts.len), SQL_INT(mi->sent_local),
-	                    SQL_TEXT(mi->refs)),
-	           err, errlen) == 1
-	           ? 0
-	           : -1;
+	const struct store_meta_text t = {mi->envelope, mi->bodystructure, mi->body, mi->refs};
+	struct buf meta;
+	buf_init(&meta, BUF_UNLIMITED);
+	/* the plaintext columns stay empty: subjects, names and file names only sealed */
+	int rc =
+	    store_meta_seal(st, m->user_id, &t, &meta, err, errlen) < 0 ||
+	            sql_exec(st->sql, "store.message_insert",
+	                     "INSERT INTO messages (mailbox_id, uid, modseq, internaldate, size, flags,"
+	                     " keywords, blob_id, sent_date, header_size, envelope, bodystructure, body,"
+	                     " parts, sent_local, meta)"
+	                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, '', '', '', ?11, ?12, ?13)",
+	                     SQL_ARGS(SQL_INT(m->mailbox_id), SQL_INT(uid), SQL_INT(modseq),
+	                              SQL_INT(m->internaldate), SQL_INT(m->size),
+	                              SQL_INT(m->flags & STORE_FLAG_ALL), SQL_TEXT(kw), SQL_INT(m->blob_id),
+	                              SQL_INT(mi->sent_date), SQL_INT(mi->header_size),
+	                              SQL_BLOB(mi->parts.data, mi->parts.len), SQL_INT(mi->sent_local),
+	                              SQL_BLOB(meta.data, meta.len)),
+	                     err, errlen) != 1
+	        ? -1
+	        : 0;
+	buf_free(&meta);
+	return rc;
 }
 
 /* One recipient's part of a delivery, prepared before the transaction. */
@@ -81,6 +89,7 @@ static int insert_for(struct store *st, struct rcpt_plan *p, const char *mailbox
 		return -1;
 	p->mailbox_id = mb.id;
 	m.mailbox_id = mb.id;
+	m.user_id = p->user_id;
 	if (store_blob_insert(st, p->user_id, p->blob, tmpl->size, &m.blob_id, err, errlen) < 0 ||
 	    store_mailbox_bump(st, mb.id, 1, uid, &modseq, err, errlen) < 0)
 		return -1;

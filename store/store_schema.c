@@ -188,6 +188,15 @@ static const struct sql_migration store_migrations[] = {
                    " PRIMARY KEY(mailbox_id, uid));"
                    "CREATE INDEX retained_modseq ON retained(mailbox_id, expunged_modseq);"
                    "CREATE INDEX retained_blob ON retained(blob_id);"},
+    /* Health metadata at rest (issue 12): ENVELOPE, BODYSTRUCTURE, BODY and References
+     * move into one record sealed under the owner's key (store_meta.c); the old
+     * columns stay, emptied, and mssctl migrate seals the rows written before
+     * (store_meta_seal_all). */
+    {.version = 6,
+     .sqlite = "ALTER TABLE messages ADD COLUMN meta BLOB;"
+               "ALTER TABLE retained ADD COLUMN meta BLOB;",
+     .postgresql = "ALTER TABLE messages ADD COLUMN meta BYTEA;"
+                   "ALTER TABLE retained ADD COLUMN meta BYTEA;"},
 };
 
 const struct sql_schema store_schema = {"store", store_migrations,

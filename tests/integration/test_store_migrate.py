@@ -20,13 +20,13 @@ def write_sql(m, *statements):
         con.close()
 
 
-LATEST = 5  # the store's latest migration (store/store_schema.c)
+LATEST = 6  # the store's latest migration (store/store_schema.c)
 
 
 def lower_store_schema(m):
     """Makes a data_dir as an older MSS left it: store at version LATEST - 1 (before
-    migration 5 added the table of expunged messages kept for sessions not yet told)."""
-    write_sql(m, "DROP TABLE retained",
+    migration 6 added the sealed metadata of messages)."""
+    write_sql(m, "ALTER TABLE messages DROP COLUMN meta", "ALTER TABLE retained DROP COLUMN meta",
               f"UPDATE schema_version SET version = {LATEST - 1} WHERE component = 'store'")
 
 
@@ -51,7 +51,7 @@ def test_daemons_refuse_older_schema_until_migrate(mss_factory):
     assert "run mssctl migrate" in r.stderr
     r = m.ctl("migrate")
     assert r.stdout.strip() == "store schema: 1 migration applied"
-    assert m.sql("SELECT count(*) FROM pragma_table_info('retained') WHERE name = 'blob_id'") == [(1,)]
+    assert m.sql("SELECT count(*) FROM pragma_table_info('retained') WHERE name = 'meta'") == [(1,)]
     assert m.sql("SELECT version FROM schema_version WHERE component = 'store'") == [(LATEST,)]
     assert m.sql("SELECT result, detail FROM audit_log WHERE action = 'admin.migrate'") == [("ok", "steps=1")]
     assert m.ctl("migrate").stdout.strip() == "store schema: up to date"
