@@ -200,6 +200,10 @@ def test_no_marker_on_disk_while_running_and_after(delivered):
     m.stop("imapd")
     found = scan_tables(m) + ([] if m.settings.get("store") else scan_files(m))
     assert not found, found
+    # nor in the daemons' logs (never health content in logs: STYLE.md)
+    for daemon in ("smtpd", "imapd"):
+        found += leaks(m.log(daemon).encode(), f"{daemon} log")
+    assert not found, found
 
 
 def test_envelope_is_sealed_under_the_account_key(delivered):
