@@ -47,6 +47,9 @@ static void session(int fd, const struct session_info *si, void *arg)
 {
 	struct imapd *d = arg;
 	struct imap_session s;
+	char sid[LOG_SESSION_ID_SIZE];
+	log_new_session_id(sid);
+	log_set_session(sid); /* every line of this session process names it */
 	memset(&s, 0, sizeof(s));
 	s.cfg = &d->cfg;
 	s.tls = d->tls;
