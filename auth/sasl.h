@@ -38,7 +38,8 @@ enum auth_mech sasl_mech_parse(const char *name);
 bool sasl_offered(const struct sasl_offer *o, enum auth_mech m);
 /* Appends prefix + name for each offered mechanism, in a fixed order: SMTP's EHLO uses
  * prefix " " ("AUTH PLAIN LOGIN ..."), IMAP's CAPABILITY " AUTH=". */
-void sasl_list(const struct sasl_offer *o, const char *prefix, struct buf *out);
+/* Returns 0, or -1 when out's limit is passed (the list is then incomplete). */
+MSS_MUST_CHECK int sasl_list(const struct sasl_offer *o, const char *prefix, struct buf *out);
 
 enum sasl_outcome {
 	SASL_OK,        /* authenticated: rp says who */
