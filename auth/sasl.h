@@ -18,12 +18,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "lib/mss_limits.h"
 #include "auth/auth.h"
 #include "lib/buf.h"
 
-#define SASL_MSG_MAX 2048    /* PLAIN: two addresses and a password, with room to spare */
-#define SASL_LINE_MAX 24576  /* base64 of a 16 KiB token with its OAuth framing */
-#define SASL_OAUTH_MAX 18432 /* a decoded XOAUTH2/OAUTHBEARER message */
+#define SASL_MSG_MAX MSS_SASL_MESSAGE_MAX /* lib/mss_limits.h */
+#define SASL_LINE_MAX 24576               /* base64 of a 16 KiB token with its OAuth framing */
+#define SASL_OAUTH_MAX 18432              /* a decoded XOAUTH2/OAUTHBEARER message */
 
 /* What the daemon offers at this point of the session. */
 struct sasl_offer {
