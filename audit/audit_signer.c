@@ -160,7 +160,7 @@ static void sign_now(struct signer_loop *l, int final)
 	if (audit_sign(l->st, final, &seq, err, sizeof err) != 0) {
 		if (strcmp(err, l->last_err) != 0)
 			log_err("audit.sign_refused", "error=\"%s\"", err);
-		str_copy(l->last_err, sizeof l->last_err, err);
+		str_error(l->last_err, sizeof l->last_err, "%s", err);
 		return;
 	}
 	l->last_err[0] = '\0';
@@ -214,13 +214,13 @@ int audit_signer_start(const struct mss_config *cfg, char *err, size_t errlen)
 	int one = 1;
 	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) < 0 ||
 	    setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof one) < 0) {
-		str_format(err, errlen, "audit signer: socketpair: %s", strerror(errno));
+		str_error(err, errlen, "audit signer: socketpair: %s", strerror(errno));
 		return -1;
 	}
 	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
-		str_format(err, errlen, "audit signer: fork: %s", strerror(errno));
+		str_error(err, errlen, "audit signer: fork: %s", strerror(errno));
 		close(sv[0]);
 		close(sv[1]);
 		return -1;

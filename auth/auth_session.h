@@ -14,10 +14,11 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "lib/mss_limits.h"
 #include "auth/auth.h"
 #include "store/store.h"
 
-#define AUTH_SESSION_TOKEN_LEN 64 /* hex characters of a token (32 random bytes) */
+#define AUTH_SESSION_TOKEN_LEN MSS_WEB_SESSION_TOKEN_LEN /* lib/mss_limits.h */
 
 struct auth_session {
 	char token[AUTH_SESSION_TOKEN_LEN + 1]; /* only after auth_session_create */

@@ -51,7 +51,7 @@ static int bind_one(struct listener *l, char *err, size_t errlen)
 {
 	char host[256], port[32];
 	if (master_parse_addr(l->addr, host, sizeof host, port, sizeof port) < 0) {
-		str_format(err, errlen, "%s: \"%s\" is not host:port", l->name, l->addr);
+		str_error(err, errlen, "%s: \"%s\" is not host:port", l->name, l->addr);
 		return -1;
 	}
 	struct addrinfo hints = {
@@ -59,7 +59,7 @@ static int bind_one(struct listener *l, char *err, size_t errlen)
 	struct addrinfo *res;
 	int gai = getaddrinfo(host, port, &hints, &res);
 	if (gai != 0) {
-		str_format(err, errlen, "%s: cannot resolve %s: %s", l->name, l->addr, gai_strerror(gai));
+		str_error(err, errlen, "%s: cannot resolve %s: %s", l->name, l->addr, gai_strerror(gai));
 		return -1;
 	}
 	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -67,7 +67,7 @@ static int bind_one(struct listener *l, char *err, size_t errlen)
 	if (fd >= 0)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 	if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 128) < 0) {
-		str_format(err, errlen, "%s: cannot listen on %s: %s", l->name, l->addr, strerror(errno));
+		str_error(err, errlen, "%s: cannot listen on %s: %s", l->name, l->addr, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		freeaddrinfo(res);
@@ -97,17 +97,17 @@ int master_drop_privileges(const char *user, char *err, size_t errlen)
 		return 0;
 	struct passwd *pw = getpwnam(user);
 	if (pw == NULL) {
-		str_format(err, errlen, "user \"%s\" does not exist (set user in the config)", user);
+		str_error(err, errlen, "user \"%s\" does not exist (set user in the config)", user);
 		return -1;
 	}
 	if (pw->pw_uid == geteuid())
 		return 0;
 	if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
-		str_format(err, errlen, "cannot switch to user \"%s\": %s", user, strerror(errno));
+		str_error(err, errlen, "cannot switch to user \"%s\": %s", user, strerror(errno));
 		return -1;
 	}
 	if (setuid(0) == 0) { /* must not be able to regain root */
-		str_format(err, errlen, "privileges could not be dropped for \"%s\"", user);
+		str_error(err, errlen, "privileges could not be dropped for \"%s\"", user);
 		return -1;
 	}
 	return 0;
@@ -287,7 +287,8 @@ static void accept_one(const struct master_opts *o, struct master_state *m, stru
 	}
 	m->children[m->nchildren].pid = pid;
 	m->children[m->nchildren].pool = l->pool;
-	str_copy(m->children[m->nchildren].ip, sizeof m->children[0].ip, si.peer_ip);
+	str_assert(str_copy(m->children[m->nchildren].ip, sizeof m->children[0].ip, si.peer_ip),
+	           "ip and peer_ip are both 64 bytes");
 	m->nchildren++;
 }
 

@@ -19,7 +19,8 @@ MSS_MUST_CHECK int str_format(char *dst, size_t dstlen, const char *fmt, ...)
  * nothing; never use it for data (names, addresses, paths, protocol text). dstlen 0
  * writes nothing. */
 void str_error(char *dst, size_t dstlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* For a copy that cannot be cut, written as str_assert(str_copy(...), "why"): the
+/* For a copy that cannot be cut, written as str_assert(str_copy(...), "why") (or around a
+ * buf_* append to an unlimited buffer): the
  * reason (a constant into a larger buffer, a field copied into one of its own size) is
  * the second argument. A cut there is a broken invariant: logs it and aborts. */
 void str_assert(int rc, const char *why);

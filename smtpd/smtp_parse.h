@@ -10,12 +10,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/mss_limits.h"
 #include "smtpd/smtp_reply.h"
 
 /* RFC 5321 4.5.3.1.3: a path is at most 256 octets including the angle brackets. */
-#define SMTP_PATH_MAX 256
-#define SMTP_DOMAIN_MAX 256
-#define SMTP_VERB_MAX 16
+#define SMTP_PATH_MAX MSS_ADDRESS_SIZE
+#define SMTP_DOMAIN_MAX MSS_DOMAIN_SIZE
+#define SMTP_VERB_MAX MSS_SMTP_VERB_SIZE
 
 struct smtp_cmdline {
 	char verb[SMTP_VERB_MAX]; /* uppercased */

@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/mss_limits.h"
 #include "lib/buf.h"
 #include "lib/config.h"
 
@@ -123,7 +124,7 @@ int store_user_delete(struct store *st, const char *address, struct store_paths 
 #define STORE_FLAG_DELETED 0x08u
 #define STORE_FLAG_DRAFT 0x10u
 #define STORE_FLAG_ALL 0x1fu
-#define STORE_KEYWORDS_MAX 1024
+#define STORE_KEYWORDS_MAX MSS_KEYWORDS_SIZE
 
 /* "\\Seen" -> STORE_FLAG_SEEN (case-insensitive); 0 when s is not a system flag. */
 uint32_t store_flag_parse(const char *s);
@@ -136,7 +137,7 @@ bool store_keyword_valid(const char *s);
 
 /* ---- mailboxes ------------------------------------------------------------------ */
 
-#define STORE_MAILBOX_MAX 512 /* bytes of a UTF-8 name, NUL included */
+#define STORE_MAILBOX_MAX MSS_MAILBOX_NAME_SIZE /* lib/mss_limits.h */
 
 enum store_special_use {
 	STORE_SPECIAL_NONE = 0,

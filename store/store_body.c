@@ -46,7 +46,7 @@ static int body_row(struct store *st, int64_t mailbox_id, uint32_t uid, struct s
 	*old = false;
 	if (rc == 1) {
 		if (sql_text_copy(q, 0, b->blob, sizeof(b->blob)) < 0) {
-			str_format(err, errlen, "blob name too long");
+			str_error(err, errlen, "blob name too long");
 			rc = -1;
 		}
 		b->user_id = sql_int(q, 1);
@@ -55,7 +55,7 @@ static int body_row(struct store *st, int64_t mailbox_id, uint32_t uid, struct s
 		const void *p = sql_blob(q, 3, &n);
 		*old = sql_is_null(q, 3);
 		if (!*old && (*parts = imap_parts_deserialize(p, n)) == NULL) {
-			str_format(err, errlen, "stored part tree is damaged");
+			str_error(err, errlen, "stored part tree is damaged");
 			rc = -1;
 		}
 	}
@@ -158,7 +158,7 @@ static int stream_range(struct store_body *b, uint64_t off, uint64_t end,
 	char path[CONFIG_PATH_MAX + 64];
 	unsigned char key[CRYPTO_KEY_LEN];
 	if (store_blob_path(b->st, b->blob, path, sizeof(path)) < 0) {
-		str_format(err, errlen, "blob path too long");
+		str_error(err, errlen, "blob path too long");
 		return -1;
 	}
 	if (store_user_key(b->st, b->user_id, key, err, errlen) < 0)
@@ -179,7 +179,7 @@ static int stream_range(struct store_body *b, uint64_t off, uint64_t end,
 		base += n;
 	}
 	if (rc == 0 && base < end) {
-		str_format(err, errlen, "blob shorter than its message");
+		str_error(err, errlen, "blob shorter than its message");
 		rc = -1;
 	}
 	crypto_blob_close(r);
@@ -202,7 +202,7 @@ int store_body_read(struct store_body *b, uint64_t off, uint64_t len,
 	if (!cached)
 		return stream_range(b, off, end, sink, arg, err, errlen);
 	if (end > c->data.len) {
-		str_format(err, errlen, "blob shorter than its message");
+		str_error(err, errlen, "blob shorter than its message");
 		return -1;
 	}
 	(void)give(0, (const unsigned char *)c->data.data, c->data.len, off, end, sink, arg);
@@ -220,7 +220,7 @@ int store_body_read_all(struct store_body *b, struct buf *out, char *err, size_t
 	if (store_body_read(b, 0, b->size, to_buf, out, err, errlen) < 0)
 		return -1;
 	if (out->len - before != b->size) {
-		str_format(err, errlen, "message larger than the buffer");
+		str_error(err, errlen, "message larger than the buffer");
 		return -1;
 	}
 	return 0;

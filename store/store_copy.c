@@ -163,7 +163,7 @@ static int copy_txn(struct store *st, struct copy_ctx *c, const uint32_t *uids, 
 	}
 	if (rc <= 0) {
 		if (rc == 0)
-			str_format(err, errlen, "no such mailbox");
+			str_error(err, errlen, "no such mailbox");
 		return rc < 0 ? -1 : 1;
 	}
 	res->dst_uidvalidity = c->dst_uidvalidity;
@@ -191,11 +191,11 @@ static int copy_resolve(struct store *st, const char *dst_user, const char *dst_
 	int rc = store_user_id(st, dst_user, &c->dst_owner, err, errlen);
 	if (rc <= 0) {
 		if (rc == 0)
-			str_format(err, errlen, "no such mailbox");
+			str_error(err, errlen, "no such mailbox");
 		return rc < 0 ? -1 : 1;
 	}
 	if (store_name_normalise(dst_name, norm, STORE_MAILBOX_MAX) < 0) {
-		str_format(err, errlen, "no such mailbox");
+		str_error(err, errlen, "no such mailbox");
 		return 1;
 	}
 	return 0;

@@ -61,7 +61,7 @@ static int plan_rcpt(struct store *st, const char *address, const char *data, si
 	int rc = store_user_id(st, address, &p->user_id, err, errlen);
 	if (rc <= 0) {
 		if (rc == 0)
-			str_format(err, errlen, "recipient has no mailboxes");
+			str_error(err, errlen, "recipient has no mailboxes");
 		return -1;
 	}
 	if (store_user_key(st, p->user_id, key, err, errlen) < 0)
@@ -120,15 +120,15 @@ static int deliver_prepare(const struct store_delivery *d, char *mailbox, uint32
                            char *err, size_t errlen)
 {
 	if (d->nrcpt == 0 || d->data == NULL) {
-		str_format(err, errlen, "nothing to deliver");
+		str_error(err, errlen, "nothing to deliver");
 		return -1;
 	}
 	if (store_name_normalise(d->mailbox != NULL ? d->mailbox : "INBOX", mailbox, STORE_MAILBOX_MAX) < 0) {
-		str_format(err, errlen, "invalid mailbox name");
+		str_error(err, errlen, "invalid mailbox name");
 		return -1;
 	}
 	if (store_flags_split(d->flags, flags, keywords, STORE_KEYWORDS_MAX) != 0) {
-		str_format(err, errlen, "invalid initial flags");
+		str_error(err, errlen, "invalid initial flags");
 		return -1;
 	}
 	return 0;

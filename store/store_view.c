@@ -68,7 +68,7 @@ int store_view_open(struct store *st, int64_t mailbox_id, struct store_view **ou
 	*out = NULL;
 	int fd = open_views(st, mailbox_id, O_RDWR | O_CREAT);
 	if (fd < 0) {
-		str_format(err, errlen, "views of mailbox %lld: %s", (long long)mailbox_id, strerror(errno));
+		str_error(err, errlen, "views of mailbox %lld: %s", (long long)mailbox_id, strerror(errno));
 		return -1;
 	}
 	for (off_t i = 0; i < SLOTS_MAX; i++) {
@@ -83,7 +83,7 @@ int store_view_open(struct store *st, int64_t mailbox_id, struct store_view **ou
 		return 0;
 	}
 	close(fd);
-	str_format(err, errlen, "too many sessions on mailbox %lld", (long long)mailbox_id);
+	str_error(err, errlen, "too many sessions on mailbox %lld", (long long)mailbox_id);
 	return -1;
 }
 

@@ -12,13 +12,14 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "lib/mss_limits.h"
 #include "lib/buf.h"
 #include "lib/html.h"
 #include "lib/str.h"
 
 #define HL7_NS "urn:hl7-org:v3"
 #define HTML_MAX_DEPTH 256
-#define HTML_MAX_SIZE (4u * 1024 * 1024) /* larger narratives are cut (the XML stays attached) */
+#define HTML_MAX_SIZE MSS_CDA_HTML_MAX /* lib/mss_limits.h */
 
 struct html {
 	XML_Parser xp;
