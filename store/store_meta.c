@@ -67,7 +67,7 @@ int store_meta_seal(struct store *st, int64_t user_id, const struct store_meta_t
 	if (rc == 0 && crypto_record_seal(sub, META_AD, plain.data, plain.len, out) < 0)
 		rc = -1;
 	if (rc < 0)
-		str_format(err, errlen, "message metadata cannot be sealed");
+		str_error(err, errlen, "message metadata cannot be sealed");
 	sodium_memzero(plain.data, plain.len);
 	buf_free(&plain);
 	sodium_memzero(sub, sizeof sub);
@@ -119,7 +119,7 @@ int store_meta_open(struct store *st, int64_t user_id, const void *p, size_t n, 
 	buf_free(&plain);
 	if (bad) {
 		store_meta_text_free(out);
-		str_format(err, errlen, "message metadata altered or sealed under another key");
+		str_error(err, errlen, "message metadata altered or sealed under another key");
 		return -1;
 	}
 	return 0;
