@@ -201,6 +201,7 @@ static void fill_session_info(int fd, const struct listener *l, struct session_i
 	socklen_t len = sizeof ss;
 	memset(si, 0, sizeof *si);
 	si->listener = l;
+	si->channel_fd = -1;
 	char port[16];
 	if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0 &&
 	    getnameinfo((struct sockaddr *)&ss, len, si->peer_ip, sizeof si->peer_ip, port, sizeof port,
@@ -273,10 +274,19 @@ static void accept_one(const struct master_opts *o, struct master_state *m, stru
 		close(fd);
 		return;
 	}
+	si.channel_fd = o->session_channel ? o->session_channel(o->arg) : -1;
+	if (o->session_channel && si.channel_fd < 0) {
+		if (o->overload)
+			o->overload(fd, &si, "service unavailable");
+		close(fd);
+		return;
+	}
 	pid_t pid = fork();
 	if (pid == 0)
 		run_child(o, ls, n, fd, &si);
 	close(fd);
+	if (si.channel_fd >= 0)
+		close(si.channel_fd);
 	if (pid < 0) {
 		log_err("fork_failed", "error=\"%s\"", strerror(errno));
 		return;

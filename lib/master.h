@@ -30,6 +30,8 @@ struct session_info {
 	char peer_ip[64];
 	unsigned peer_port;
 	char local_ip[64];
+	int channel_fd; /* this session's own descriptor from master_opts.session_channel
+	                   (its TLS key agent channel), -1 without */
 };
 
 /* Runs in the child, which owns fd; returning ends the child (exit 0). */
@@ -46,7 +48,11 @@ struct master_opts {
 	session_fn session;
 	overload_fn overload;
 	void *arg;
-	void (*child_init)(void *arg);  /* in each child, after fork, before session (may be NULL) */
+	void (*child_init)(void *arg); /* in each child, after fork, before session (may be NULL) */
+	/* In the master before each session's fork (may be NULL): a descriptor for that
+	 * session alone (session_info.channel_fd), closed by the master after the fork;
+	 * -1 refuses the connection (the callee logs why). */
+	int (*session_channel)(void *arg);
 	void (*on_shutdown)(void *arg); /* in the master before exit (may be NULL) */
 	void (*on_reload)(void *arg);   /* in the master on SIGHUP (may be NULL): keeps what
 	                                 * it cannot reload as it was, and logs why */

@@ -76,7 +76,7 @@ static int tls_files_of(const struct mss_config *c, struct tls_files *f, char *e
 	return 0;
 }
 
-static struct tls_ctx *load_tls(void)
+static struct tls_ctx *load_tls(struct key_agent *agent)
 {
 	struct tls_server_opts o;
 	struct tls_files f;
@@ -85,12 +85,17 @@ static struct tls_ctx *load_tls(void)
 
 	if (tls_files_of(&cfg, &f, err, sizeof(err)) < 0)
 		fatal("%s", err);
+	/* the key stays in the agent (issue 12): neither the master nor a session holds it */
+	if (key_agent_start(agent, &cfg, err, sizeof(err)) < 0)
+		fatal("TLS: %s", err);
 	memset(&o, 0, sizeof(o));
 	o.cert_file = f.cert_file;
 	o.key_file = f.key_file;
 	o.ca_file = f.ca_file;
 	o.crl_file = f.crl_file;
 	o.client_cert = TLS_CLIENT_CERT_OPTIONAL;
+	o.use_key_agent = true;
+	o.key_agent_fd = agent->chan;
 	tls = tls_server_ctx_new(&o, err, sizeof(err));
 	if (tls == NULL)
 		fatal("TLS: %s", err);
@@ -120,6 +125,14 @@ static void shutdown_checkpoint(void *arg)
 {
 	(void)arg;
 	audit_signer_finish();
+}
+
+/* Each session's own key agent channel (lib/master.h). */
+static int session_channel(void *arg)
+{
+	struct smtpd_ctx *c = arg;
+
+	return key_agent_session_channel(&c->agent);
 }
 
 /* SIGHUP's new settings: the file (data_dir, user and the listeners kept: *restart
@@ -162,6 +175,12 @@ static void reload(void *arg)
 	if (!ok)
 		log_err("reload", "result=failed error=%s action=previous-kept",
 		        log_quote(q, sizeof(q), err));
+	/* the agent reads the new key file first, so that the context finds its key */
+	if (ok && key_agent_reload(&c->agent, err, sizeof(err)) < 0) {
+		ok = false;
+		log_err("reload", "result=failed error=%s action=previous-kept",
+		        log_quote(q, sizeof(q), err));
+	}
 	/* the new settings' files; after a refused file, those in force, re-read */
 	if (tls_ctx_sighup(c->tls, ok ? &f : NULL, "smtpd", err, sizeof(err)) < 0 && ok) {
 		ok = false;
@@ -212,7 +231,7 @@ int main(int argc, char **argv)
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.cfg = &cfg;
 	config_check_files(&cfg, file_problem, cfg.path);
-	ctx.tls = load_tls();
+	ctx.tls = load_tls(&ctx.agent);
 	ctx.spf = smtp_spf_new(cfg.spf_zone_file, err, sizeof(err));
 	if (ctx.spf == NULL)
 		fatal("SPF: %s", err);
@@ -245,6 +264,7 @@ int main(int argc, char **argv)
 	mo.pool_max[1] = cfg.submission_max_sessions;
 	mo.user = cfg.user;
 	mo.session = smtp_session_main;
+	mo.session_channel = session_channel;
 	mo.overload = smtp_session_overload;
 	mo.on_shutdown = shutdown_checkpoint;
 	mo.on_reload = reload;
