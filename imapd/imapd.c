@@ -195,8 +195,13 @@ static void reload(void *arg)
 		log_err("reload", "result=failed error=%s action=previous-kept",
 		        log_quote(q, sizeof(q), err));
 	}
-	if (ok)
+	if (ok) {
 		d->cfg = next;
+		/* the limits and the hashing pool, for what starts from now on */
+		master_set_limits(next.max_sessions, next.max_sessions_per_ip,
+		                  (const unsigned[MASTER_MAX_POOLS]){0});
+		(void)slots_resize(next.auth_hash_concurrency, next.auth_hash_wait * 1000);
+	}
 	(void)oauth_keys_sighup(&d->cfg, &d->oauth);
 	if (!ok)
 		return;

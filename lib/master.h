@@ -67,6 +67,11 @@ int master_bind(struct listener *ls, size_t n, char *err, size_t errlen);
 /* Switches to user (and its primary group, no supplementary groups) unless it is
  * the current user. Returns 0 or -1 with err. */
 int master_drop_privileges(const char *user, char *err, size_t errlen);
+/* From on_reload (SIGHUP): new session limits (as in master_opts) for the connections
+ * accepted afterwards; sessions already running go on, a lowered limit applies as they
+ * end. */
+void master_set_limits(unsigned max_sessions, unsigned max_sessions_per_ip,
+                       const unsigned pool_max[MASTER_MAX_POOLS]);
 /* Drops privileges to opts->user (fatal if that fails), then runs the accept loop;
  * returns 0 after a clean shutdown. */
 int master_run(const struct master_opts *opts, struct listener *ls, size_t n);

@@ -127,6 +127,25 @@ static void shutdown_checkpoint(void *arg)
 	audit_signer_finish();
 }
 
+/* The session limits and the password hashing pool of c (at start and on SIGHUP):
+ * MX and submission have their own places (issue 12), so idle MX connections cannot
+ * lock a professional out of submission. */
+static void limits_of(const struct mss_config *c, unsigned pool_max[MASTER_MAX_POOLS])
+{
+	memset(pool_max, 0, MASTER_MAX_POOLS * sizeof(*pool_max));
+	pool_max[0] = c->smtp_max_sessions;
+	pool_max[1] = c->submission_max_sessions;
+}
+
+static void apply_limits(const struct mss_config *c)
+{
+	unsigned pool_max[MASTER_MAX_POOLS];
+
+	limits_of(c, pool_max);
+	master_set_limits(c->max_sessions, c->max_sessions_per_ip, pool_max);
+	(void)slots_resize(c->auth_hash_concurrency, c->auth_hash_wait * 1000);
+}
+
 /* Each session's own key agent channel (lib/master.h). */
 static int session_channel(void *arg)
 {
@@ -189,6 +208,7 @@ static void reload(void *arg)
 	}
 	if (ok) {
 		cfg = next;
+		apply_limits(&cfg);
 		smtp_spf_free(c->spf);
 		c->spf = spf;
 		spf = NULL;
@@ -258,10 +278,7 @@ int main(int argc, char **argv)
 	memset(&mo, 0, sizeof(mo));
 	mo.max_sessions = cfg.max_sessions;
 	mo.max_sessions_per_ip = cfg.max_sessions_per_ip;
-	/* MX and submission have their own places (issue 12): idle MX connections cannot
-	 * lock a professional out of submission. */
-	mo.pool_max[0] = cfg.smtp_max_sessions;
-	mo.pool_max[1] = cfg.submission_max_sessions;
+	limits_of(&cfg, mo.pool_max);
 	mo.user = cfg.user;
 	mo.session = smtp_session_main;
 	mo.session_channel = session_channel;
