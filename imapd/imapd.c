@@ -49,6 +49,9 @@ static void session(int fd, const struct session_info *si, void *arg)
 {
 	struct imapd *d = arg;
 	struct imap_session s;
+	char sid[LOG_SESSION_ID_SIZE];
+	log_new_session_id(sid);
+	log_set_session(sid); /* every line of this session process names it */
 	/* handshakes sign through this session's own agent channel (issue 12) */
 	if (key_agent_enter_session(&d->agent, d->tls, si->channel_fd) < 0) {
 		log_err("imap.key_agent", "peer=%s error=\"no key agent channel\"", si->peer_ip);

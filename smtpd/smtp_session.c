@@ -103,7 +103,7 @@ void smtp_session_audit(struct smtp_session *s, const char *action, const char *
 	ev.peer = s->peer_ip;
 	ev.patient = "";
 	if (s->store == NULL || audit_append(s->store, &ev, err, sizeof(err)) < 0)
-		log_err("smtp.audit", "session=%s action=%s result=failed why=\"%s\"", s->id, action,
+		log_err("smtp.audit", "session=%s action=%s result=failed error=\"%s\"", s->id, action,
 		        s->store ? err : "no store");
 }
 
@@ -145,7 +145,7 @@ static int start_tls(struct smtp_session *s)
 
 	conn_set_timeout(s->conn, s->cfg->tls_handshake_timeout);
 	if (conn_start_tls(s->conn, s->ctx->tls, err, sizeof(err)) < 0) {
-		log_warn("smtp.tls", "session=%s peer=%s result=failed why=\"%s\"", s->id, s->peer_ip, err);
+		log_warn("smtp.tls", "session=%s peer=%s result=failed error=\"%s\"", s->id, s->peer_ip, err);
 		return -1;
 	}
 	conn_set_timeout(s->conn, s->cfg->smtp_command_timeout);
@@ -244,7 +244,7 @@ static int session_open(struct smtp_session *s)
 		return -1;
 	s->store = store_open(s->cfg, err, sizeof(err));
 	if (s->store == NULL) {
-		log_err("smtp.store", "session=%s result=failed why=\"%s\"", s->id, err);
+		log_err("smtp.store", "session=%s result=failed error=\"%s\"", s->id, err);
 		smtp_reply(s, RPL_UNAVAILABLE);
 		conn_flush(s->conn);
 		return -1;
@@ -300,5 +300,5 @@ void smtp_session_overload(int fd, const struct session_info *si, const char *wh
 		n = write(fd, msg, strlen(msg));
 	(void)n;
 	smtp_metrics_refusal(RPL_OVERLOAD);
-	log_warn("smtp.overload", "listener=%s peer=%s why=\"%s\"", si->listener->name, si->peer_ip, why);
+	log_warn("smtp.overload", "listener=%s peer=%s error=\"%s\"", si->listener->name, si->peer_ip, why);
 }

@@ -224,7 +224,7 @@ int vault_notify_command(const struct mss_config *cfg, const char *kind, const c
 		return 0;
 	pid_t pid = fork();
 	if (pid < 0) {
-		log_err("notify_command", "kind=%s result=error why=fork", kind);
+		log_err("notify_command", "kind=%s result=error error=fork", kind);
 		return -1;
 	}
 	if (pid == 0)

@@ -1,33 +1,17 @@
 /* web_html.c: escaping and the page frame (web_html.h). */
 #include "webd/web_html.h"
 
+#include "lib/html.h"
+#include "lib/log.h"
+
 #include <string.h>
 
+/* A page past its buffer's limit (64 MiB, web_http.c) loses the text that did not fit,
+ * whole (html_escape appends all or nothing): logged, never silent. */
 void web_esc_n(struct buf *b, const char *s, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		switch (s[i]) {
-		case '&':
-			buf_append_str(b, "&amp;");
-			break;
-		case '<':
-			buf_append_str(b, "&lt;");
-			break;
-		case '>':
-			buf_append_str(b, "&gt;");
-			break;
-		case '"':
-			buf_append_str(b, "&quot;");
-			break;
-		case '\'':
-			buf_append_str(b, "&#39;");
-			break;
-		case '\0':
-			break;
-		default:
-			buf_append_char(b, s[i]);
-		}
-	}
+	if (html_escape(b, s, n) < 0)
+		log_warn("web.page", "error=\"page over its size limit: text left out\" size=%zu", b->len);
 }
 
 void web_esc(struct buf *b, const char *s)
