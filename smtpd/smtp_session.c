@@ -256,10 +256,16 @@ static int session_open(struct smtp_session *s)
 
 void smtp_session_main(int fd, const struct session_info *si, void *arg)
 {
+	struct smtpd_ctx *ctx = arg;
 	struct smtp_session s;
 
+	/* handshakes sign through this session's own agent channel (issue 12) */
+	if (key_agent_enter_session(&ctx->agent, ctx->tls, si->channel_fd) < 0) {
+		log_err("smtp.key_agent", "peer=%s error=\"no key agent channel\"", si->peer_ip);
+		return;
+	}
 	memset(&s, 0, sizeof(s));
-	s.ctx = arg;
+	s.ctx = ctx;
 	s.cfg = s.ctx->cfg;
 	s.kind = (enum smtp_kind)si->listener->kind;
 	s.listener = si->listener->name;

@@ -7,6 +7,7 @@
 #ifndef MSS_SMTP_SESSION_H
 #define MSS_SMTP_SESSION_H
 
+#include "lib/key_agent.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -36,6 +37,7 @@ struct smtpd_ctx {
 	struct tls_ctx *tls;      /* NULL when no certificate is configured */
 	struct oauth_keys *oauth; /* OAuth signing keys, NULL when not configured */
 	struct smtp_spf *spf;
+	struct key_agent agent; /* signs for tls: no process but the agent holds the key */
 };
 
 struct smtp_session {

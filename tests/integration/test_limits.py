@@ -5,6 +5,7 @@ submission, a bounded pool for password hashing, a bound on one SEARCH, notify_c
 started with no descriptor of the daemon, and every file in data_dir private (0600)."""
 import imaplib
 import os
+import signal
 import smtplib
 import socket
 import ssl
@@ -267,3 +268,53 @@ def test_each_daemon_sets_its_own_umask(mss, daemon):
     finally:
         end()
     m.stop(daemon)
+
+
+
+
+def test_sighup_resizes_the_session_limits(mss):
+    """A SIGHUP's new smtp_max_sessions applies to the next connections (issue 12:
+    today's limits are not frozen at start)."""
+    mss.set(max_sessions=50, smtp_max_sessions=1)
+    mss.start("smtpd")
+    deadline = time.monotonic() + 10
+    while True:  # the harness's own probe of the port may still hold the one place
+        held = socket.create_connection(("127.0.0.1", mss.port("smtp")), timeout=10)
+        if held.recv(512).startswith(b"220"):
+            break
+        held.close()
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    with socket.create_connection(("127.0.0.1", mss.port("smtp")), timeout=10) as extra:
+        assert extra.recv(512).startswith(b"421")
+    mss.set(smtp_max_sessions=2)
+    reloads = mss.log("smtpd").count("event=reload ")
+    mss.procs["smtpd"].send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while mss.log("smtpd").count("event=reload ") == reloads:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert "event=reload result=ok" in mss.log("smtpd")
+    with socket.create_connection(("127.0.0.1", mss.port("smtp")), timeout=10) as second:
+        assert second.recv(512).startswith(b"220")
+    held.close()
+
+
+def test_sighup_resizes_the_hashing_pool(mss):
+    """One hashing place and one second of patience turn logins away; after a SIGHUP
+    with more places and a longer wait, as many simultaneous logins all succeed."""
+    mss.set(auth_hash_concurrency=1, auth_hash_wait=1, max_sessions_per_ip=40)
+    mss.start("imapd")
+    with ThreadPoolExecutor(max_workers=8) as ex:
+        results = list(ex.map(lambda _: imap_login(mss), range(8)))
+    assert any("UNAVAILABLE" in r for r in results), results
+    mss.set(auth_hash_concurrency=8, auth_hash_wait=120)
+    reloads = mss.log("imapd").count("event=reload ")
+    mss.procs["imapd"].send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while mss.log("imapd").count("event=reload ") == reloads:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    with ThreadPoolExecutor(max_workers=8) as ex:
+        results = list(ex.map(lambda _: imap_login(mss), range(8)))
+    assert results == ["OK"] * 8
