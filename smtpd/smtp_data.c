@@ -23,7 +23,7 @@ void smtp_data_free(struct smtp_data *d)
 
 static bool refused(const struct smtp_data *d)
 {
-	return d->too_big || d->line_too_long || d->has_nul;
+	return d->too_big || d->line_too_long || d->has_nul || d->bare_cr;
 }
 
 /* Follows the header section (RFC 5322 2.2) to learn which fields it has. */
@@ -76,6 +76,9 @@ enum smtp_data_step smtp_data_line(struct smtp_data *d, const char *line, size_t
 	}
 	if ((flags & CONN_LINE_NUL) || memchr(line, '\0', len) != NULL)
 		d->has_nul = true;
+	/* conn_read_line took the CR of the CRLF: any CR left is a bare one (RFC 5321 2.3.8). */
+	if (memchr(line, '\r', len) != NULL)
+		d->bare_cr = true;
 	if (len > 0 && line[0] == '.') {
 		if (len == 1)
 			return SMTP_DATA_END;
@@ -113,6 +116,8 @@ enum smtp_reply_id smtp_data_verdict(const struct smtp_data *d)
 {
 	if (d->bare_lf)
 		return RPL_BARE_LF;
+	if (d->bare_cr)
+		return RPL_BARE_CR;
 	if (d->too_big)
 		return RPL_SIZE_EXCEEDED;
 	if (d->line_too_long)

@@ -4,7 +4,15 @@
  * The session reads each line with conn_read_line (bounded by the line limit) and
  * feeds it here. The reader removes dot-stuffing, stores CRLF lines, counts the size
  * even past the limit (the rest is read and dropped, so the reply comes after the
- * final dot as RFC 1870 6 expects), and notes what the header section lacks. */
+ * final dot as RFC 1870 6 expects), and notes what the header section lacks.
+ *
+ * SMTP smuggling (CVE-2023-51764 family): RFC 5321 2.3.8 allows CR and LF in the
+ * content only as the CRLF pair. A bare LF ends the session (the client's idea of the
+ * end of data may differ from ours); a bare CR (e.g. "\r.\r") cannot move our end of
+ * data, which is only CRLF.CRLF, so the message is refused at its end and the session
+ * goes on. Refused rather than normalised (Postfix's cleanup_replace_stray_cr_lf turns
+ * them into spaces): a health message is never altered in transit, and nothing stored
+ * or relayed onward carries a bare CR or LF. */
 #ifndef MSS_SMTP_DATA_H
 #define MSS_SMTP_DATA_H
 
@@ -32,6 +40,7 @@ struct smtp_data {
 	bool line_too_long;
 	bool has_nul;
 	bool bare_lf;
+	bool bare_cr;   /* a CR not followed by LF: refused (RPL_BARE_CR) */
 	bool in_header; /* still in the header section */
 	bool has_message_id;
 	bool has_date;
@@ -44,7 +53,8 @@ void smtp_data_init(struct smtp_data *d, uint64_t max_size);
 void smtp_data_free(struct smtp_data *d);
 /* Feeds one line without its line end. flags: CONN_LINE_* from conn_read_line.
  * Only "." ending in CRLF, after a line that ended in CRLF, ends the data: a bare LF
- * anywhere aborts instead (see smtp_reply.c RPL_BARE_LF). */
+ * anywhere aborts instead (see smtp_reply.c RPL_BARE_LF); a bare CR is noted and the
+ * message refused at its end (RPL_BARE_CR). */
 enum smtp_data_step smtp_data_line(struct smtp_data *d, const char *line, size_t len, int flags);
 /* Notes a line the reader discarded because it passed the line limit. */
 void smtp_data_line_dropped(struct smtp_data *d, size_t len_seen);

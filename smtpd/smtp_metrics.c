@@ -24,6 +24,7 @@ static const char *const reasons[RPL_COUNT] = {
     [RPL_LINE_TOO_LONG] = "line_too_long",
     [RPL_NUL_IN_COMMAND] = "nul_in_command",
     [RPL_BARE_LF] = "bare_lf",
+    [RPL_BARE_CR] = "bare_cr",
     [RPL_SYNTAX] = "syntax",
     [RPL_SYNTAX_HELO] = "syntax_helo",
     [RPL_SYNTAX_MAIL] = "syntax_mail",

@@ -36,6 +36,10 @@ static const struct smtp_reply replies[RPL_COUNT] = {
     /* SMTP smuggling (CVE-2023-51764): a bare LF makes the end of DATA ambiguous
      * between us and the client's upstream, so the stream is not trusted further. */
     [RPL_BARE_LF] = {550, "5.5.2", "Error: bare <LF> received, lines must end with <CR><LF>"},
+    /* A bare CR in the content (RFC 5321 2.3.8), e.g. "\r.\r": our end of data is only
+     * CRLF.CRLF, so the stream stays in step and only the message is refused. Same
+     * code as the bare LF reply (Postfix smtpd_forbid_bare_newline_reject_code 550). */
+    [RPL_BARE_CR] = {550, "5.5.2", "Error: bare <CR> received, lines must end with <CR><LF>"},
     [RPL_SYNTAX] = {501, "5.5.4", "Syntax error in parameters or arguments"},
     [RPL_SYNTAX_HELO] = {501, "5.5.4", "Syntax: EHLO hostname"},
     [RPL_SYNTAX_MAIL] = {501, "5.5.4", "Syntax: MAIL FROM:<address>"},

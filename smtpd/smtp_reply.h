@@ -38,6 +38,7 @@ enum smtp_reply_id {
 	RPL_LINE_TOO_LONG,     /* 500 5.5.2 */
 	RPL_NUL_IN_COMMAND,    /* 500 5.5.2 */
 	RPL_BARE_LF,           /* 550 5.5.2, then the session closes */
+	RPL_BARE_CR,           /* 550 5.5.2, the message is refused, the session goes on */
 	RPL_SYNTAX,            /* 501 5.5.4 */
 	RPL_SYNTAX_HELO,       /* 501 5.5.4 */
 	RPL_SYNTAX_MAIL,       /* 501 5.5.4 */

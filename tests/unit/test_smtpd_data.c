@@ -122,11 +122,34 @@ static void test_bare_lf_aborts(void **state)
 	smtp_data_init(&d, 1000);
 	assert_int_equal(feed(&d, "body\r\n.\n"), SMTP_DATA_ABORT);
 	smtp_data_free(&d);
-	/* A bare CR inside a line is content, and "." followed by CR is not the end. */
+	/* "." followed by a bare CR is not the end: the data goes on to CRLF.CRLF. */
 	smtp_data_init(&d, 1000);
-	assert_int_equal(feed(&d, "a\rb\r\n.\r.\r\n.\r\n"), SMTP_DATA_END);
-	assert_string_equal(d.body.data, "a\rb\r\n\r.\r\n");
+	assert_int_equal(feed(&d, "a\r\n.\r.\r\nMAIL FROM:<evil@x>\r\n.\r\n"), SMTP_DATA_END);
+	assert_int_equal(d.lines, 3);
 	smtp_data_free(&d);
+}
+
+static void test_bare_cr_refused(void **state)
+{
+	static const char *const variants[] = {
+	    "Subject: x\r\n\r\na\rb\r\n.\r\n",              /* inside a line */
+	    "Subject: x\r\n\r\nbody\r.\r\r\n.\r\n",         /* <CR>.<CR> */
+	    "Subject: x\r\n\r\nbody\r\n.\r\rMAIL\r\n.\r\n", /* <CRLF>.<CR> */
+	    "Subject: x\r\n\r\nend\r\r\n.\r\n",             /* CR CR LF */
+	    "Subject: x\r\n\r\n\r\r\n.\r\n",                /* a line of one CR */
+	};
+	struct smtp_data d;
+
+	for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++) {
+		smtp_data_init(&d, 1000);
+		assert_int_equal(feed(&d, variants[i]), SMTP_DATA_END);
+		assert_true(d.bare_cr);
+		assert_int_equal(smtp_data_verdict(&d), RPL_BARE_CR);
+		for (size_t j = 0; j < d.body.len; j++) /* nothing with a bare CR was kept */
+			assert_true(d.body.data[j] != '\r' ||
+			            (j + 1 < d.body.len && d.body.data[j + 1] == '\n'));
+		smtp_data_free(&d);
+	}
 }
 
 static void test_nul_and_long_lines(void **state)
@@ -224,6 +247,7 @@ int main(void)
 	    cmocka_unit_test(test_headerless),
 	    cmocka_unit_test(test_size_limit_counts_past_limit),
 	    cmocka_unit_test(test_bare_lf_aborts),
+	    cmocka_unit_test(test_bare_cr_refused),
 	    cmocka_unit_test(test_nul_and_long_lines),
 	    cmocka_unit_test(test_trace_headers),
 	    cmocka_unit_test(test_prepend_in_place),
