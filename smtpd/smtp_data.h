@@ -46,11 +46,28 @@ struct smtp_data {
 	bool has_date;
 	bool headerless; /* the first line was not a header field */
 	unsigned lines;
+	/* BDAT (RFC 3030) only: the line being assembled across chunks. */
+	struct buf partial;
+	size_t line_max;  /* longest line kept, without its CRLF */
+	uint64_t skipped; /* octets of an over-long line being dropped */
+	bool skipping;
 };
 
 /* Prepares a reader for a message of at most max_size octets. */
 void smtp_data_init(struct smtp_data *d, uint64_t max_size);
 void smtp_data_free(struct smtp_data *d);
+/* The same, for octets arriving in BDAT chunks (RFC 3030): lines of at most line_max
+ * octets without CRLF, as in DATA. */
+void smtp_data_init_chunked(struct smtp_data *d, uint64_t max_size, size_t line_max);
+/* Feeds chunk octets as they are (no dot-stuffing, no end line: RFC 3030 2). Lines are
+ * cut at LF across chunk boundaries and judged as DATA lines are: same line limit, NUL,
+ * bare LF and bare CR refused, same size limit. Never stores more than max_size plus
+ * one line, whatever is fed. */
+void smtp_data_chunk(struct smtp_data *d, const char *p, size_t n);
+/* Ends chunked data (BDAT LAST): a last line without CRLF is taken as a line. */
+void smtp_data_chunk_end(struct smtp_data *d);
+/* Notes octets the session discarded unread by the reader (a chunk past max_size). */
+void smtp_data_discarded(struct smtp_data *d, uint64_t n);
 /* Feeds one line without its line end. flags: CONN_LINE_* from conn_read_line.
  * Only "." ending in CRLF, after a line that ended in CRLF, ends the data: a bare LF
  * anywhere aborts instead (see smtp_reply.c RPL_BARE_LF); a bare CR is noted and the
