@@ -108,17 +108,25 @@ enum smtp_data_step smtp_data_line(struct smtp_data *d, const char *line, size_t
 	return SMTP_DATA_MORE;
 }
 
+void smtp_data_discarded(struct smtp_data *d, uint64_t n)
+{
+	d->size += n;
+	if (d->size > d->max_size)
+		d->too_big = true;
+}
+
 /* Adds octets to the line being assembled; past line_max (plus its CR) the line is
- * dropped as it comes, only counted. */
+ * dropped as it comes, its octets only counted (so a line that never ends still meets
+ * max_message_size). */
 static void partial_add(struct smtp_data *d, const char *p, size_t n)
 {
 	if (!d->skipping && d->partial.len + n > d->line_max + 1) {
 		d->skipping = true;
-		d->skipped = d->partial.len;
+		smtp_data_discarded(d, d->partial.len);
 		buf_reset(&d->partial);
 	}
 	if (d->skipping)
-		d->skipped += n;
+		smtp_data_discarded(d, n);
 	else if (buf_append(&d->partial, p, n) < 0)
 		d->too_big = true; /* cannot happen: the limit is line_max + 2 */
 }
@@ -129,9 +137,8 @@ static void partial_end(struct smtp_data *d, bool lf)
 	size_t len = d->partial.len;
 
 	if (d->skipping) {
-		smtp_data_line_dropped(d, d->skipped + (lf ? 1 : 0));
+		smtp_data_line_dropped(d, lf ? 1 : 0);
 		d->skipping = false;
-		d->skipped = 0;
 		return;
 	}
 	if (lf && len > 0 && d->partial.data[len - 1] == '\r')
@@ -161,13 +168,6 @@ void smtp_data_chunk_end(struct smtp_data *d)
 {
 	if (d->partial.len > 0 || d->skipping)
 		partial_end(d, false);
-}
-
-void smtp_data_discarded(struct smtp_data *d, uint64_t n)
-{
-	d->size += n;
-	if (d->size > d->max_size)
-		d->too_big = true;
 }
 
 void smtp_data_line_dropped(struct smtp_data *d, size_t len_seen)

@@ -48,9 +48,8 @@ struct smtp_data {
 	unsigned lines;
 	/* BDAT (RFC 3030) only: the line being assembled across chunks. */
 	struct buf partial;
-	size_t line_max;  /* longest line kept, without its CRLF */
-	uint64_t skipped; /* octets of an over-long line being dropped */
-	bool skipping;
+	size_t line_max; /* longest line kept, without its CRLF */
+	bool skipping;   /* dropping the rest of an over-long line */
 };
 
 /* Prepares a reader for a message of at most max_size octets. */

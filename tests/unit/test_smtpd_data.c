@@ -228,6 +228,13 @@ static void test_chunked_limits(void **state)
 	assert_int_equal(smtp_data_verdict(&d), RPL_SIZE_EXCEEDED);
 	assert_true(d.body.len <= 1000);
 	smtp_data_free(&d);
+	/* a line that never ends still meets the size limit */
+	smtp_data_init_chunked(&d, 1000, 998);
+	for (int i = 0; i < 3; i++)
+		smtp_data_chunk(&d, big, 500);
+	assert_int_equal(smtp_data_verdict(&d), RPL_SIZE_EXCEEDED);
+	assert_true(d.body.len == 0 && d.partial.len == 0);
+	smtp_data_free(&d);
 	smtp_data_init_chunked(&d, 1000, 998);
 	smtp_data_discarded(&d, 1001);
 	assert_int_equal(smtp_data_verdict(&d), RPL_SIZE_EXCEEDED);
