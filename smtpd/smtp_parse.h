@@ -42,6 +42,10 @@ enum smtp_reply_id smtp_parse_mail(const char *args, char addr[SMTP_PATH_MAX], s
 /* Parses the argument of RCPT: "TO:<path>". No parameters are supported (no DSN).
  * Returns RPL_OK, RPL_SYNTAX_RCPT, RPL_BAD_RECIPIENT or RPL_PARAM_UNKNOWN. */
 enum smtp_reply_id smtp_parse_rcpt(const char *args, char addr[SMTP_PATH_MAX]);
+/* Parses the argument of BDAT (RFC 3030 2): "chunk-size [LAST]", chunk-size 1*DIGIT
+ * (at most 18 digits). Returns 0, or -1: the octets that follow cannot be found, so
+ * the caller must close the session. */
+int smtp_parse_bdat(const char *args, uint64_t *size, bool *last);
 /* Checks the HELO/EHLO argument: one domain or address literal, printable ASCII,
  * at most 255 octets. Copies it to out. Returns 0 or -1. */
 int smtp_parse_helo(const char *args, char out[SMTP_DOMAIN_MAX]);

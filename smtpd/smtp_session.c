@@ -17,6 +17,7 @@
 #include "audit/audit.h"
 #include "smtpd/smtp_auth.h"
 #include "smtpd/smtp_cmd.h"
+#include "smtpd/smtp_data.h"
 #include "smtpd/smtp_metrics.h"
 #include "store/store.h"
 
@@ -54,6 +55,11 @@ void smtp_session_reset_txn(struct smtp_session *s)
 	s->rcpts = NULL;
 	s->nrcpt = 0;
 	s->rcpt_count = 0;
+	if (s->bdat != NULL) {
+		smtp_data_free(s->bdat);
+		free(s->bdat);
+		s->bdat = NULL;
+	}
 	s->in_mail = false;
 	s->mail_from[0] = '\0';
 	memset(&s->mail_params, 0, sizeof(s->mail_params));

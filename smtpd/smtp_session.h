@@ -29,6 +29,7 @@ enum smtp_kind {
 };
 
 struct oauth_keys;
+struct smtp_data;
 struct smtp_spf;
 
 /* Built by the master before it forks; read-only in sessions. */
@@ -67,7 +68,8 @@ struct smtp_session {
 	struct policy_sender sender;
 	char **rcpts; /* accepted recipients, each once */
 	size_t nrcpt;
-	unsigned rcpt_count; /* accepted RCPT commands, duplicates included */
+	unsigned rcpt_count;    /* accepted RCPT commands, duplicates included */
+	struct smtp_data *bdat; /* the message so far when BDAT began it (RFC 3030), else NULL */
 
 	unsigned errors;
 	unsigned messages;
