@@ -7,7 +7,7 @@ import imaplib
 import pytest
 
 from browser_helpers import By, Select, browser, login, quit_browser, screenshot, wait_element, wait_title
-from conftest import PASSWORDS, PATIENT, PRO
+from conftest import PASSWORDS, PATIENT, PRO, PRO2
 from web_helpers import file_document
 
 SHARED = f'"Patients/{PATIENT}/Documents/Biologie"'
@@ -123,5 +123,55 @@ def test_find_grant_block_and_history(web):
         assert len(d.find_elements(By.CSS_SELECTOR, "svg.chart circle")) == 1
         assert "128 mmHg" in d.find_element(By.CSS_SELECTOR, "main table").text
         screenshot(d, "vitals.png")
+    finally:
+        quit_browser(d)
+
+
+def test_blocked_search_notifications_and_password(web):
+    """A blocked professional found by name offers only Débloquer; the patient turns the
+    document notices off, then changes the password and logs in again with it."""
+    web.ctl("access", "block", PATIENT, PRO)
+    new = "un autre mot de passe assez long"
+    d = browser()
+    try:
+        login(d, web, PATIENT, PASSWORDS[PATIENT])
+        wait_title(d, "Mes documents")
+        d.find_element(By.LINK_TEXT, "Mes professionnels").click()
+        wait_title(d, "Mes professionnels")
+        d.find_element(By.ID, "nom").send_keys("Martin\n")
+        item = wait_element(d, "main ul li")
+        assert "Dr Martin" in item.text and "(bloqué)" in item.text
+        assert [b.text for b in item.find_elements(By.TAG_NAME, "button")] == ["Débloquer"]
+
+        d.find_element(By.LINK_TEXT, "Mes notifications").click()
+        wait_title(d, "Mes notifications")
+        box = d.find_element(By.ID, "documents")
+        assert box.is_selected() and d.find_element(By.ID, "acces").is_selected()
+        d.find_element(By.CSS_SELECTOR, "label[for=documents]").click()  # the label toggles it
+        assert not box.is_selected()
+        d.find_element(By.XPATH, "//button[text()='Enregistrer']").click()
+        assert "Vos choix sont enregistrés." in wait_element(d, "[role=status]").text
+        assert not d.find_element(By.ID, "documents").is_selected()
+        assert d.find_element(By.ID, "acces").is_selected()
+        screenshot(d, "notifications.png")
+        file_document(web, sender=PRO2)  # PRO is blocked: another professional files it
+        assert web.sql("SELECT count(*) FROM audit_log WHERE action = 'vault.file'") == [(1,)]
+        assert web.sql("SELECT count(*) FROM audit_log WHERE action = 'vault.notify'") == [(0,)]
+
+        d.find_element(By.LINK_TEXT, "Mon mot de passe").click()
+        wait_title(d, "Mon mot de passe")
+        d.find_element(By.ID, "actuel").send_keys(PASSWORDS[PATIENT])
+        d.find_element(By.ID, "nouveau").send_keys("court")
+        d.find_element(By.ID, "confirmation").send_keys("court\n")
+        assert "au moins 12 caractères" in wait_element(d, "[role=alert]").text
+        d.find_element(By.ID, "actuel").send_keys(PASSWORDS[PATIENT])
+        d.find_element(By.ID, "nouveau").send_keys(new)
+        d.find_element(By.ID, "confirmation").send_keys(new + "\n")
+        assert "Votre mot de passe est changé" in wait_element(d, "[role=status]").text
+        screenshot(d, "password.png")
+        d.find_element(By.XPATH, "//button[text()='Se déconnecter']").click()
+        wait_title(d, "Connexion")
+        login(d, web, PATIENT, new)
+        wait_title(d, "Mes documents")
     finally:
         quit_browser(d)
