@@ -175,3 +175,29 @@ def test_blocked_search_notifications_and_password(web):
         wait_title(d, "Mes documents")
     finally:
         quit_browser(d)
+
+
+def test_profile_section_saved_and_bad_contact_refused(web):
+    """The patient fills in allergies and an emergency contact with the keyboard; a
+    contact without a phone number is refused with the reason, nothing saved."""
+    d = browser()
+    try:
+        login(d, web, PATIENT, PASSWORDS[PATIENT])
+        wait_title(d, "Mes documents")
+        d.find_element(By.LINK_TEXT, "Mon profil médical").click()
+        wait_title(d, "Mon profil médical")
+        d.find_element(By.ID, "t-allergies").send_keys("Pénicilline – urticaire\nLatex")
+        d.find_element(By.XPATH, "//button[text()='Enregistrer : Allergies']").click()
+        assert "« Allergies » est enregistrée" in wait_element(d, "[role=status]").text
+        assert d.find_element(By.ID, "t-allergies").get_attribute("value") == "Pénicilline – urticaire\nLatex\n"
+        d.find_element(By.ID, "t-contacts").send_keys("Marie Dupont")
+        d.find_element(By.XPATH, "//button[text()=\"Enregistrer : Contacts d'urgence\"]").click()
+        assert "numéro de téléphone" in wait_element(d, "[role=alert]").text
+        d.find_element(By.ID, "t-contacts").send_keys("Marie Dupont ; 06 12 34 56 78 ; épouse")
+        d.find_element(By.XPATH, "//button[text()=\"Enregistrer : Contacts d'urgence\"]").click()
+        assert "enregistrée" in wait_element(d, "[role=status]").text
+        screenshot(d, "profile.png")
+    finally:
+        quit_browser(d)
+    assert web.sql("SELECT detail FROM audit_log WHERE action = 'profile.update' ORDER BY seq") == [
+        ("section=allergies version=1 items=2",), ("section=contacts version=1 items=1",)]
