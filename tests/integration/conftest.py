@@ -9,6 +9,7 @@ Environment:
                   in a database of its own there (store = ...), dropped afterwards;
                   tests marked sqlite_only are skipped
 """
+import fcntl
 import hashlib
 import os
 import pwd
@@ -106,11 +107,32 @@ def cert_sha256(cert_path):
 
 @pytest.fixture(scope="session")
 def pki(tmp_path_factory):
-    """The test PKI of scripts/make-test-pki (see its README for the files)."""
-    d = tmp_path_factory.mktemp("pki")
-    subprocess.run([str(SRC / "scripts" / "make-test-pki"), str(d)], check=True,
-                   stdout=subprocess.DEVNULL)
-    return d
+    """The test PKI of scripts/make-test-pki (see its README for the files), made once
+    per run and only read by tests (a test that needs a changed file copies it first).
+    MSS_TEST_PKI names one already made (scripts/run-tests makes one for all its
+    stages); otherwise the first pytest-xdist worker makes it and the others wait for
+    it, instead of each spending seconds on the same keys."""
+    given = os.environ.get("MSS_TEST_PKI")
+    if given:
+        d = Path(given)
+        if not (d / "ca.crt").is_file():
+            raise RuntimeError(f"MSS_TEST_PKI={given}: no ca.crt there; run scripts/make-test-pki")
+        return d
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        d = tmp_path_factory.mktemp("pki")
+        subprocess.run([str(SRC / "scripts" / "make-test-pki"), str(d)], check=True,
+                       stdout=subprocess.DEVNULL)
+        return d
+    # The workers' base directories share this run's parent (pytest-xdist's recipe).
+    shared = tmp_path_factory.getbasetemp().parent / "pki-shared"
+    with open(str(shared) + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (shared / "done").exists():
+            shutil.rmtree(shared, ignore_errors=True)
+            subprocess.run([str(SRC / "scripts" / "make-test-pki"), str(shared)], check=True,
+                           stdout=subprocess.DEVNULL)
+            (shared / "done").touch()
+    return shared
 
 
 class Mss:
