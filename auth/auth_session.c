@@ -115,6 +115,20 @@ int auth_session_end(struct store *st, const char *token)
 	           : 0;
 }
 
+int auth_session_end_others(struct store *st, const char *account, const char *keep_token, char *err,
+                            size_t errlen)
+{
+	char key[65] = "";
+
+	if (keep_token != NULL && token_well_formed(keep_token))
+		token_key(keep_token, key);
+	return sql_exec(store_sql(st), "end other web sessions",
+	                "DELETE FROM web_sessions WHERE account = ?1 AND token_sha256 <> ?2",
+	                SQL_ARGS(SQL_TEXT(account), SQL_TEXT(key)), err, errlen) < 0
+	           ? -1
+	           : 0;
+}
+
 bool auth_session_csrf_ok(const struct auth_session *s, const char *given)
 {
 	if (given == NULL || strlen(given) != AUTH_SESSION_TOKEN_LEN ||

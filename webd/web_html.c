@@ -23,10 +23,10 @@ void web_esc(struct buf *b, const char *s)
 static const struct {
 	const char *path, *label;
 } nav[] = {
-    {"/documents", "Mes documents"},
-    {"/professionnels", "Mes professionnels"},
-    {"/constantes", "Mes constantes"},
-    {"/historique", "Mon historique"},
+    {"/documents", "Mes documents"},       {"/professionnels", "Mes professionnels"},
+    {"/profil", "Mon profil médical"},     {"/constantes", "Mes constantes"},
+    {"/historique", "Mon historique"},     {"/notifications", "Mes notifications"},
+    {"/mot-de-passe", "Mon mot de passe"},
 };
 
 static void navigation(struct web_req *r)
@@ -122,4 +122,9 @@ const char web_css[] =
     ".history .what{font-weight:bold;margin:0}\n"
     ".history .lines{white-space:pre-line;margin:0}\n"
     ".chart{width:100%;max-width:600px;height:auto;border:1px solid #929292}\n"
-    "caption{text-align:left;font-weight:bold}\n";
+    "caption{text-align:left;font-weight:bold}\n"
+    "label.inline{display:inline;font-weight:normal;margin:0}\n"
+    "fieldset{border:1px solid #929292;margin:1rem 0}\n"
+    "legend{font-weight:bold}\n"
+    ".help,.version{margin:.25rem 0;color:#3a3a3a}\n"
+    "textarea{width:100%;max-width:40rem}\n";
