@@ -16,8 +16,12 @@ static int change_locked(struct store *st, const char *account, const char *peer
 	struct account a;
 	int r = account_get(st, account, &a);
 
-	if (r <= 0)
-		return r < 0 ? -1 : (str_format(err, errlen, "no account %s", account), -1);
+	if (r < 0)
+		return -1;
+	if (r == 0) {
+		str_error(err, errlen, "no account %s", account);
+		return -1;
+	}
 	if (account_set_password(st, a.address, password, err, errlen) != 0)
 		return -1;
 	if (auth_session_end_others(st, a.address, keep_token, err, errlen) < 0)

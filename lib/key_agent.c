@@ -66,18 +66,17 @@ static int start_answer(int ctl, char *err, size_t errlen)
 	ssize_t n;
 
 	if (poll(&p, 1, START_WAIT_MS) <= 0) {
-		(void)str_copy(err, errlen, "TLS key agent: no answer at start");
+		str_error(err, errlen, "TLS key agent: no answer at start");
 		return -1;
 	}
 	n = recv(ctl, msg, sizeof(msg) - 1, 0);
 	if (n <= 0 || msg[n - 1] != '\0') {
-		(void)str_copy(err, errlen, "TLS key agent: ended at start");
+		str_error(err, errlen, "TLS key agent: ended at start");
 		return -1;
 	}
 	if (msg[0] == '\0')
 		return 0;
-	if (str_copy(err, errlen, msg) < 0)
-		(void)str_copy(err, errlen, "TLS key agent: the key file does not load");
+	str_error(err, errlen, "%s", msg);
 	return -1;
 }
 
@@ -87,12 +86,12 @@ int key_agent_start(struct key_agent *ka, const struct mss_config *cfg, char *er
 
 	ka->ctl = ka->chan = -1;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-		(void)str_format(err, errlen, "TLS key agent: %s", strerror(errno));
+		str_error(err, errlen, "TLS key agent: %s", strerror(errno));
 		return -1;
 	}
 	ka->pid = fork();
 	if (ka->pid < 0) {
-		(void)str_format(err, errlen, "TLS key agent: cannot fork: %s", strerror(errno));
+		str_error(err, errlen, "TLS key agent: cannot fork: %s", strerror(errno));
 		close(sv[0]);
 		close(sv[1]);
 		return -1;
