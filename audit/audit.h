@@ -13,6 +13,7 @@
 
 #include <sodium.h>
 
+#include "lib/check.h"
 #include "store/store.h"
 
 struct audit_event {
@@ -55,8 +56,9 @@ int audit_append(struct store *st, const struct audit_event *ev, char *err, size
  * also catches a log re-signed with a new key by someone who replaced audit.pub. */
 
 /* Overrides the key directory for this process (NULL: back to data_dir/keys).
- * Call before the first signing. */
-void audit_set_key_dir(const char *dir);
+ * Call before the first signing. Returns 0, or -1 when dir is too long (then back to
+ * data_dir/keys: never a cut path). */
+MSS_MUST_CHECK int audit_set_key_dir(const char *dir);
 /* Signs the committed log as described above: a head over the last record, the due
  * checkpoints, and with final a checkpoint over the last record. signed_seq (may be
  * NULL) receives the last record signed. Returns 0, or -1 with err (no key, a log that

@@ -44,26 +44,27 @@ int audit_anchor_parse(const char *line, struct audit_anchor *a, char *err, size
 	memset(a, 0, sizeof *a);
 	line += strspn(line, " \t\r\n");
 	if (strncmp(line, ANCHOR_TAG, strlen(ANCHOR_TAG)) != 0) {
-		str_copy(err, errlen, "not an audit anchor (it begins \"" ANCHOR_TAG "\")");
+		str_error(err, errlen, "%s", "not an audit anchor (it begins \"" ANCHOR_TAG "\")");
 		return -1;
 	}
 	if (field(line, "key", pk, sizeof pk) != 0 || audit_unhex(pk, a->pk, sizeof a->pk) != 0 ||
 	    field(line, "seq", seq, sizeof seq) != 0 || field(line, "hash", a->hash, sizeof a->hash) != 0 ||
 	    audit_unhex(a->hash, bin, sizeof bin) != 0 || field(line, "sig", a->sig, sizeof a->sig) != 0 ||
 	    audit_unhex(a->sig, sig, sizeof sig) != 0) {
-		str_copy(err, errlen, "audit anchor: a field is missing or malformed (key, seq, hash, sig)");
+		str_error(err, errlen, "%s",
+		          "audit anchor: a field is missing or malformed (key, seq, hash, sig)");
 		return -1;
 	}
 	long long n = strtoll(seq, &end, 10);
 	if (*end != '\0' || n < 1) {
-		str_copy(err, errlen, "audit anchor: seq is not a record number");
+		str_error(err, errlen, "%s", "audit anchor: seq is not a record number");
 		return -1;
 	}
 	a->seq = n;
 	/* The anchor must be what the key signed: a typo is caught here, not reported
 	 * later as tampering. */
 	if (!audit_sig_ok(a->pk, "head", a->seq, a->hash, a->sig)) {
-		str_copy(err, errlen, "audit anchor: its signature does not verify with its key");
+		str_error(err, errlen, "%s", "audit anchor: its signature does not verify with its key");
 		return -1;
 	}
 	return 0;

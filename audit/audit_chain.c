@@ -91,7 +91,7 @@ static int read_exact_file(const char *path, unsigned char *out, size_t n, char 
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
-		str_format(err, errlen, "%s: %s", path, strerror(errno));
+		str_error(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
 	size_t got = 0;
@@ -107,7 +107,7 @@ static int read_exact_file(const char *path, unsigned char *out, size_t n, char 
 	ssize_t more = read(fd, &extra, 1);
 	close(fd);
 	if (got != n || more != 0) {
-		str_format(err, errlen, "%s: not a %zu-byte key", path, n);
+		str_error(err, errlen, "%s: not a %zu-byte key", path, n);
 		return -1;
 	}
 	return 0;
@@ -137,13 +137,13 @@ static int publish_file(const char *keydir, const char *name, const void *p, siz
 
 	if (str_format(tmp, sizeof tmp, "%s/.%s.%ld", keydir, name, (long)getpid()) < 0 ||
 	    str_format(final, sizeof final, "%s/%s", keydir, name) < 0) {
-		str_copy(err, errlen, "audit key path too long");
+		str_error(err, errlen, "%s", "audit key path too long");
 		return -1;
 	}
 	unlink(tmp);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
 	if (fd < 0) {
-		str_format(err, errlen, "%s: %s", tmp, strerror(errno));
+		str_error(err, errlen, "%s: %s", tmp, strerror(errno));
 		return -1;
 	}
 	/* The file stays its creator's: the signer creates it, as root when the daemon or
@@ -156,7 +156,7 @@ static int publish_file(const char *keydir, const char *name, const void *p, siz
 		rc = -1;
 	unlink(tmp);
 	if (rc != 0)
-		str_format(err, errlen, "%s: %s", final, strerror(errno));
+		str_error(err, errlen, "%s: %s", final, strerror(errno));
 	return rc;
 }
 
@@ -183,11 +183,11 @@ int audit_key_load_or_create(const char *keydir, unsigned char sk[crypto_sign_SE
 	struct stat sb;
 
 	if (str_format(path, sizeof path, "%s/audit.key", keydir) < 0) {
-		str_copy(err, errlen, "audit key path too long");
+		str_error(err, errlen, "%s", "audit key path too long");
 		return -1;
 	}
 	if (stat(keydir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-		str_format(err, errlen, "%s: no key directory", keydir);
+		str_error(err, errlen, "%s: no key directory", keydir);
 		return -1;
 	}
 	if (access(path, F_OK) != 0) {
@@ -205,7 +205,7 @@ int audit_key_load_or_create(const char *keydir, unsigned char sk[crypto_sign_SE
 	 * daemons' user owns may be theirs, made to re-sign a shortened log. */
 	if (geteuid() == 0 && (lstat(path, &sb) != 0 || sb.st_uid != 0)) {
 		sodium_memzero(sk, crypto_sign_SECRETKEYBYTES);
-		str_format(err, errlen, "%s is not owned by root: not used for signing", path);
+		str_error(err, errlen, "%s is not owned by root: not used for signing", path);
 		return -1;
 	}
 	publish_public(keydir, sk);
@@ -218,12 +218,12 @@ int audit_key_load_public(const char *keydir, unsigned char pk[crypto_sign_PUBLI
 	char path[1100];
 
 	if (str_format(path, sizeof path, "%s/audit.pub", keydir) < 0) {
-		str_copy(err, errlen, "audit key path too long");
+		str_error(err, errlen, "%s", "audit key path too long");
 		return -1;
 	}
 	FILE *f = fopen(path, "re");
 	if (!f) {
-		str_format(err, errlen, "no audit public key: %s: %s", path, strerror(errno));
+		str_error(err, errlen, "no audit public key: %s: %s", path, strerror(errno));
 		return -1;
 	}
 	char line[256] = "";
@@ -232,7 +232,7 @@ int audit_key_load_public(const char *keydir, unsigned char pk[crypto_sign_PUBLI
 	fclose(f);
 	str_trim(line);
 	if (audit_unhex(line, pk, crypto_sign_PUBLICKEYBYTES) != 0) {
-		str_format(err, errlen, "%s: not an Ed25519 public key", path);
+		str_error(err, errlen, "%s: not an Ed25519 public key", path);
 		return -1;
 	}
 	return 0;

@@ -31,12 +31,16 @@ static struct {
 	unsigned char hash[AUDIT_HASH_LEN];
 } signer;
 
-void audit_set_key_dir(const char *dir)
+int audit_set_key_dir(const char *dir)
 {
-	str_copy(signer.override, sizeof signer.override, dir ? dir : "");
+	if (str_copy(signer.override, sizeof signer.override, dir ? dir : "") < 0) {
+		signer.override[0] = '\0';
+		return -1;
+	}
 	signer.state = 0;
 	signer.known = 0;
 	sodium_memzero(signer.sk, sizeof signer.sk);
+	return 0;
 }
 
 static int key_get(const struct mss_config *cfg, char *err, size_t errlen)
@@ -44,17 +48,17 @@ static int key_get(const struct mss_config *cfg, char *err, size_t errlen)
 	char dir[1024];
 
 	if (audit_key_dir(cfg->data_dir, signer.override, dir, sizeof dir) != 0) {
-		str_copy(err, errlen, "no key directory for the audit log");
+		str_error(err, errlen, "%s", "no key directory for the audit log");
 		return -1;
 	}
 	if (signer.state != 0 && strcmp(dir, signer.dir) == 0) {
 		if (signer.state == 1)
 			return 0;
-		str_format(err, errlen, "no audit key in %s", dir);
+		str_error(err, errlen, "no audit key in %s", dir);
 		return -1;
 	}
 	if (str_copy(signer.dir, sizeof signer.dir, dir) != 0) {
-		str_copy(err, errlen, "audit key directory too long");
+		str_error(err, errlen, "%s", "audit key directory too long");
 		return -1;
 	}
 	signer.known = 0;
@@ -135,8 +139,8 @@ static int find_start(struct sql *db, char *err, size_t errlen)
 		            &ncp, err, errlen) < 0)
 			return -1;
 		if (ncp > 0) {
-			str_copy(err, errlen,
-			         "the log has checkpoints but no signed head: run mssctl audit verify");
+			str_error(err, errlen, "%s",
+			          "the log has checkpoints but no signed head: run mssctl audit verify");
 			return -1;
 		}
 		signer.seq = 0;
@@ -145,8 +149,8 @@ static int find_start(struct sql *db, char *err, size_t errlen)
 		return 0;
 	}
 	if (!audit_sig_ok(signer.pk, "head", seq, hash_hex, sig)) {
-		str_format(err, errlen, "the signed head (record %lld) does not verify with this key",
-		           (long long)seq);
+		str_error(err, errlen, "the signed head (record %lld) does not verify with this key",
+		          (long long)seq);
 		return -1;
 	}
 	q = sql_query(db, "audit.record_hash", "SELECT hash FROM audit_log WHERE seq = ?1",
@@ -161,8 +165,8 @@ static int find_start(struct sql *db, char *err, size_t errlen)
 		return -1;
 	if (rc == 0 || strcmp(rec_hex, hash_hex) != 0 ||
 	    audit_unhex(hash_hex, signer.hash, AUDIT_HASH_LEN) != 0) {
-		str_format(err, errlen, "record %lld, named by the signed head, is missing or altered",
-		           (long long)seq);
+		str_error(err, errlen, "record %lld, named by the signed head, is missing or altered",
+		          (long long)seq);
 		return -1;
 	}
 	signer.seq = seq;
@@ -196,9 +200,9 @@ static int walk_row(void *arg, struct sql_stmt *q)
 	sodium_bin2hex(calc_hex, sizeof calc_hex, calc, sizeof calc);
 	if (fl.seq != w->expect || !stored_prev || strcmp(stored_prev, prev_hex) != 0 || !stored_hash ||
 	    strcmp(stored_hash, calc_hex) != 0) {
-		str_format(w->err, w->errlen,
-		           "record %lld does not chain from the last signed head (record %lld): not signed",
-		           (long long)w->expect, (long long)signer.seq);
+		str_error(w->err, w->errlen,
+		          "record %lld does not chain from the last signed head (record %lld): not signed",
+		          (long long)w->expect, (long long)signer.seq);
 		w->bad = 1;
 		return 1;
 	}
@@ -234,7 +238,7 @@ static int sign_locked(struct sql *db, int final, int64_t *signed_seq, char *err
 	if (audit_read_tail(db, &last_seq, last_hash, err, errlen) != 0)
 		return -1;
 	if (last_seq != tail) {
-		str_format(
+		str_error(
 		    err, errlen,
 		    "the log ends at record %lld, before the last signed head (record %lld): not signed",
 		    (long long)last_seq, (long long)signer.seq);

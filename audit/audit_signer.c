@@ -160,19 +160,23 @@ static void sign_now(struct signer_loop *l, int final)
 	if (audit_sign(l->st, final, &seq, err, sizeof err) != 0) {
 		if (strcmp(err, l->last_err) != 0)
 			log_err("audit.sign_refused", "error=\"%s\"", err);
-		str_copy(l->last_err, sizeof l->last_err, err);
+		str_error(l->last_err, sizeof l->last_err, "%s", err);
 		return;
 	}
 	l->last_err[0] = '\0';
 	l->signed_upto = seq;
 }
 
-static void signer_loop(int fd, const struct mss_config *cfg)
+/* parent: the master. Its parent-death signal does not reach this root process once the
+ * master has dropped to the daemons' user (the kernel checks the dying master's right to
+ * signal it), so the loop also looks at its parent each turn (at most a second apart):
+ * a master that stops on a start-up error leaves no root orphan behind. */
+static void signer_loop(int fd, const struct mss_config *cfg, pid_t parent)
 {
 	struct signer_loop l = {.cfg = cfg};
 	struct pollfd p = {fd, POLLIN, 0};
 
-	while (!signer_final) {
+	while (!signer_final && getppid() == parent) {
 		int64_t now = now_ms();
 		int timeout = l.recheck_till > now ? SIGNER_RECHECK_MS : 1000;
 		int r = poll(&p, 1, timeout);
@@ -210,13 +214,13 @@ int audit_signer_start(const struct mss_config *cfg, char *err, size_t errlen)
 	int one = 1;
 	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) < 0 ||
 	    setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof one) < 0) {
-		str_format(err, errlen, "audit signer: socketpair: %s", strerror(errno));
+		str_error(err, errlen, "audit signer: socketpair: %s", strerror(errno));
 		return -1;
 	}
 	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
-		str_format(err, errlen, "audit signer: fork: %s", strerror(errno));
+		str_error(err, errlen, "audit signer: fork: %s", strerror(errno));
 		close(sv[0]);
 		close(sv[1]);
 		return -1;
@@ -239,7 +243,7 @@ int audit_signer_start(const struct mss_config *cfg, char *err, size_t errlen)
 		if (getppid() != parent)
 			signer_final = 1;
 		prctl(PR_SET_NAME, "mss-audit-sign");
-		signer_loop(sv[0], cfg);
+		signer_loop(sv[0], cfg, parent);
 		_exit(0);
 	}
 	close(sv[0]);

@@ -38,7 +38,7 @@ struct verify_ctx {
 static int broken(struct audit_verify_result *r, int64_t seq, const char *why)
 {
 	r->broken_seq = seq;
-	str_copy(r->why, sizeof r->why, why);
+	str_error(r->why, sizeof r->why, "%s", why);
 	return 1;
 }
 
@@ -72,8 +72,8 @@ static int check_checkpoint_sigs(struct verify_ctx *v)
 	char why[256];
 	for (size_t i = 0; i < v->ncp; i++) {
 		if (!audit_sig_ok(v->pk, "checkpoint", v->cps[i].seq, v->cps[i].hash, v->cps[i].sig)) {
-			str_format(why, sizeof why, "record %lld: checkpoint signature does not verify",
-			           (long long)v->cps[i].seq);
+			str_error(why, sizeof why, "record %lld: checkpoint signature does not verify",
+			          (long long)v->cps[i].seq);
 			return broken(v->r, v->cps[i].seq, why);
 		}
 	}
@@ -104,36 +104,36 @@ static int check_record(struct verify_ctx *v, struct sql_stmt *q, int64_t expect
 	const char *stored_hash = sql_text(q, 11);
 
 	if (fl.seq != expect) {
-		str_format(why, sizeof why,
-		           "record %lld is missing (deleted): record %lld follows record %lld",
-		           (long long)expect, (long long)fl.seq, (long long)(expect - 1));
+		str_error(why, sizeof why,
+		          "record %lld is missing (deleted): record %lld follows record %lld",
+		          (long long)expect, (long long)fl.seq, (long long)(expect - 1));
 		return broken(v->r, expect, why);
 	}
 	sodium_bin2hex(prev_hex, sizeof prev_hex, prev, AUDIT_HASH_LEN);
 	if (!stored_prev || strcmp(stored_prev, prev_hex) != 0) {
-		str_format(why, sizeof why,
-		           "record %lld: link to record %lld is broken (previous hash differs)",
-		           (long long)fl.seq, (long long)(fl.seq - 1));
+		str_error(why, sizeof why,
+		          "record %lld: link to record %lld is broken (previous hash differs)",
+		          (long long)fl.seq, (long long)(fl.seq - 1));
 		return broken(v->r, fl.seq, why);
 	}
 	audit_chain_hash(prev, &fl, calc);
 	sodium_bin2hex(calc_hex, sizeof calc_hex, calc, sizeof calc);
 	if (!stored_hash || strcmp(stored_hash, calc_hex) != 0) {
-		str_format(why, sizeof why, "record %lld: contents do not match its hash (altered or moved)",
-		           (long long)fl.seq);
+		str_error(why, sizeof why, "record %lld: contents do not match its hash (altered or moved)",
+		          (long long)fl.seq);
 		return broken(v->r, fl.seq, why);
 	}
 	const struct checkpoint *cp = find_cp(v, fl.seq);
 	if (cp && strcmp(cp->hash, calc_hex) != 0) {
-		str_format(why, sizeof why, "record %lld: differs from its signed checkpoint",
-		           (long long)fl.seq);
+		str_error(why, sizeof why, "record %lld: differs from its signed checkpoint",
+		          (long long)fl.seq);
 		return broken(v->r, fl.seq, why);
 	}
 	if (v->anchor && fl.seq == v->anchor->seq) {
 		if (strcmp(v->anchor->hash, calc_hex) != 0) {
-			str_format(why, sizeof why,
-			           "record %lld: differs from the anchor kept off the machine",
-			           (long long)fl.seq);
+			str_error(why, sizeof why,
+			          "record %lld: differs from the anchor kept off the machine",
+			          (long long)fl.seq);
 			return broken(v->r, fl.seq, why);
 		}
 		v->anchor_seen = 1;
@@ -190,10 +190,10 @@ static int check_tail(struct verify_ctx *v, int64_t last)
 	int64_t head = -1;
 
 	if (v->ncp > 0 && v->cps[v->ncp - 1].seq > last) {
-		str_format(why, sizeof why,
-		           "record %lld is missing: the log ends at record %lld but a checkpoint "
-		           "names record %lld (truncated)",
-		           (long long)(last + 1), (long long)last, (long long)v->cps[v->ncp - 1].seq);
+		str_error(why, sizeof why,
+		          "record %lld is missing: the log ends at record %lld but a checkpoint "
+		          "names record %lld (truncated)",
+		          (long long)(last + 1), (long long)last, (long long)v->cps[v->ncp - 1].seq);
 		return broken(v->r, last + 1, why);
 	}
 	struct sql_stmt *q =
@@ -212,28 +212,29 @@ static int check_tail(struct verify_ctx *v, int64_t last)
 	if (rc < 0)
 		return -1;
 	if (head < 0) {
-		str_format(why, sizeof why, "record %lld: the signed head of the log is missing",
-		           (long long)(last + 1));
+		str_error(why, sizeof why, "record %lld: the signed head of the log is missing",
+		          (long long)(last + 1));
 		return broken(v->r, last + 1, why);
 	}
 	if (!audit_sig_ok(v->pk, "head", head, hash, sig)) {
-		str_format(why, sizeof why, "record %lld: the head of the log is not validly signed",
-		           (long long)head);
+		str_error(why, sizeof why, "record %lld: the head of the log is not validly signed",
+		          (long long)head);
 		return broken(v->r, head, why);
 	}
 	v->r->head = head;
 	if (head <= last && head_record_differs(v, head, hash)) {
-		str_format(why, sizeof why, "record %lld: differs from the signed head (rewritten)",
-		           (long long)head);
+		str_error(why, sizeof why, "record %lld: differs from the signed head (rewritten)",
+		          (long long)head);
 		return broken(v->r, head, why);
 	}
-	str_copy(v->head_hash, sizeof v->head_hash, hash);
-	str_copy(v->head_sig, sizeof v->head_sig, sig);
+	/* the same sizes (AUDIT_HASH_HEX, AUDIT_SIG_HEX) as hash and sig */
+	str_assert(str_copy(v->head_hash, sizeof v->head_hash, hash), "AUDIT_HASH_HEX both");
+	str_assert(str_copy(v->head_sig, sizeof v->head_sig, sig), "AUDIT_SIG_HEX both");
 	if (head > last) {
-		str_format(why, sizeof why,
-		           "record %lld is missing: the log ends at record %lld but its signed head "
-		           "names record %lld (truncated)",
-		           (long long)(last + 1), (long long)last, (long long)head);
+		str_error(why, sizeof why,
+		          "record %lld is missing: the log ends at record %lld but its signed head "
+		          "names record %lld (truncated)",
+		          (long long)(last + 1), (long long)last, (long long)head);
 		return broken(v->r, last + 1, why);
 	}
 	/* Records after the signed head are the signer's pending work (it signs committed
@@ -241,7 +242,7 @@ static int check_tail(struct verify_ctx *v, int64_t last)
 	 * within moments and sealed at every shutdown. */
 	v->r->unsigned_tail = last - head;
 	if (v->anchor && !v->anchor_seen) {
-		str_format(
+		str_error(
 		    why, sizeof why,
 		    "record %lld is missing: the log ends at record %lld but the anchor names record %lld "
 		    "(truncated)",
@@ -275,7 +276,7 @@ static int load_key(struct store *st, const char *keydir, struct verify_ctx *v)
 		return 0;
 	}
 	if (audit_key_dir(store_config(st)->data_dir, keydir, dir, sizeof dir) != 0) {
-		str_copy(v->r->why, sizeof v->r->why, "no key directory for the audit log");
+		str_error(v->r->why, sizeof v->r->why, "%s", "no key directory for the audit log");
 		return -1;
 	}
 	return audit_key_load_public(dir, v->pk, v->r->why, sizeof v->r->why);
@@ -324,7 +325,7 @@ int audit_anchor_take(struct store *st, const char *keydir, struct audit_anchor 
 	a->seq = r->head;
 	if (str_copy(a->hash, sizeof a->hash, v.head_hash) != 0 ||
 	    str_copy(a->sig, sizeof a->sig, v.head_sig) != 0) {
-		str_copy(r->why, sizeof r->why, "the signed head does not fit an anchor");
+		str_error(r->why, sizeof r->why, "%s", "the signed head does not fit an anchor");
 		return -1;
 	}
 	return 0;

@@ -27,13 +27,14 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "lib/mss_limits.h"
 #include "directory/account.h"
 #include "lib/config.h"
 #include "lib/tls.h"
 #include "store/store.h"
 
-#define AUTH_ADDRESS_MAX 256
-#define AUTH_TOKEN_MAX 16384 /* DESIGN.md: longer tokens are refused before any parsing */
+#define AUTH_ADDRESS_MAX MSS_ADDRESS_SIZE
+#define AUTH_TOKEN_MAX MSS_AUTH_TOKEN_MAX /* lib/mss_limits.h */
 #define AUTH_SECRET_MAX (AUTH_TOKEN_MAX + 1)
 
 enum auth_mech {

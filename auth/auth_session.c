@@ -42,7 +42,7 @@ int auth_session_create(struct store *st, const char *account, const char *peer,
 
 	memset(out, 0, sizeof(*out));
 	if (str_copy(out->account, sizeof(out->account), account) < 0) {
-		str_copy(err, errlen, "account name too long");
+		str_error(err, errlen, "%s", "account name too long");
 		return -1;
 	}
 	random_hex(out->token, AUTH_SESSION_TOKEN_LEN / 2);
@@ -94,7 +94,7 @@ int auth_session_find(struct store *st, const char *token, time_t now, unsigned 
 		memset(out, 0, sizeof(*out));
 		return auth_session_end(st, token) < 0 ? -1 : 0;
 	}
-	str_copy(out->token, sizeof(out->token), token); /* well-formed: fits */
+	str_assert(str_copy(out->token, sizeof(out->token), token), "a well-formed token fits");
 	if (sql_exec(db, "touch web session",
 	             "UPDATE web_sessions SET last_seen = ?2 WHERE token_sha256 = ?1",
 	             SQL_ARGS(SQL_TEXT(key), SQL_INT((int64_t)now)), err, sizeof(err)) < 0)
@@ -111,6 +111,20 @@ int auth_session_end(struct store *st, const char *token)
 	token_key(token, key);
 	return sql_exec(store_sql(st), "end web session", "DELETE FROM web_sessions WHERE token_sha256 = ?1",
 	                SQL_ARGS(SQL_TEXT(key)), err, sizeof(err)) < 0
+	           ? -1
+	           : 0;
+}
+
+int auth_session_end_others(struct store *st, const char *account, const char *keep_token, char *err,
+                            size_t errlen)
+{
+	char key[65] = "";
+
+	if (keep_token != NULL && token_well_formed(keep_token))
+		token_key(keep_token, key);
+	return sql_exec(store_sql(st), "end other web sessions",
+	                "DELETE FROM web_sessions WHERE account = ?1 AND token_sha256 <> ?2",
+	                SQL_ARGS(SQL_TEXT(account), SQL_TEXT(key)), err, errlen) < 0
 	           ? -1
 	           : 0;
 }

@@ -14,10 +14,11 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "lib/mss_limits.h"
 #include "auth/auth.h"
 #include "store/store.h"
 
-#define AUTH_SESSION_TOKEN_LEN 64 /* hex characters of a token (32 random bytes) */
+#define AUTH_SESSION_TOKEN_LEN MSS_WEB_SESSION_TOKEN_LEN /* lib/mss_limits.h */
 
 struct auth_session {
 	char token[AUTH_SESSION_TOKEN_LEN + 1]; /* only after auth_session_create */
@@ -38,6 +39,10 @@ int auth_session_find(struct store *st, const char *token, time_t now, unsigned 
                       struct auth_session *out);
 /* Ends the session token (logout). Returns 0 (also when there was none) or -1. */
 int auth_session_end(struct store *st, const char *token);
+/* Ends every session of account except keep_token's (NULL or malformed: all of them):
+ * after a password change. Returns 0 or -1 with err. */
+int auth_session_end_others(struct store *st, const char *account, const char *keep_token, char *err,
+                            size_t errlen);
 /* True when given equals the session's CSRF token (constant time). */
 bool auth_session_csrf_ok(const struct auth_session *s, const char *given);
 

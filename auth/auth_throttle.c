@@ -24,14 +24,17 @@ static void client_key(const char *ip, char *out, size_t outlen)
 		    str_format(out, outlen, "%s/64", text) == 0)
 			return;
 	}
-	(void)str_copy(out, outlen, ip);
+	/* peer addresses are at most 64 bytes (lib/master.h), client keys 80 */
+	str_assert(str_copy(out, outlen, ip), "an address text fits a client key");
 }
 
 void auth_throttle_keys(struct auth_throttle *t, const char *client_ip, const char *account)
 {
 	memset(t, 0, sizeof(*t));
 	client_key(client_ip, t->client, sizeof(t->client));
-	(void)str_copy(t->account, sizeof(t->account), account);
+	/* a name the client gave: a cut one would share its key with another account */
+	if (str_copy(t->account, sizeof(t->account), account) < 0)
+		str_assert(str_copy(t->account, sizeof(t->account), "(too long)"), "a short constant");
 	str_lower(t->account);
 }
 

@@ -63,9 +63,9 @@ void auth_peer_from_tls(struct auth_peer *out, const struct tls_peer *p)
 		return;
 	out->has_cert = true;
 	/* Same sizes as lib/tls's fields: nothing is ever cut. */
-	(void)str_copy(out->sha256, sizeof(out->sha256), p->sha256);
-	(void)str_copy(out->email, sizeof(out->email), p->email);
-	(void)str_copy(out->subject_dn, sizeof(out->subject_dn), p->subject_dn);
+	str_assert(str_copy(out->sha256, sizeof(out->sha256), p->sha256), "65 bytes both");
+	str_assert(str_copy(out->email, sizeof(out->email), p->email), "256 bytes both");
+	str_assert(str_copy(out->subject_dn, sizeof(out->subject_dn), p->subject_dn), "512 bytes both");
 }
 
 int auth_cert_map(const struct auth_ctx *ctx, const struct auth_peer *peer, struct auth_reply *rp)
@@ -81,7 +81,8 @@ int auth_cert_map(const struct auth_ctx *ctx, const struct auth_peer *peer, stru
 	/* A certificate never stands for a patient: patients log in by password only. */
 	if (a.role == ROLE_PATIENT || a.disabled)
 		return 0;
-	(void)str_copy(rp->account, sizeof(rp->account), a.address);
+	/* account addresses are 256 bytes, as AUTH_ADDRESS_MAX */
+	str_assert(str_copy(rp->account, sizeof(rp->account), a.address), "AUTH_ADDRESS_MAX");
 	rp->role = a.role;
 	return 1;
 }
@@ -286,7 +287,7 @@ static enum auth_result succeed(const struct auth_ctx *ctx, const struct auth_re
 {
 	char err[256];
 
-	(void)str_copy(rp->account, sizeof(rp->account), a->address);
+	str_assert(str_copy(rp->account, sizeof(rp->account), a->address), "AUTH_ADDRESS_MAX");
 	rp->role = a->role;
 	rp->strength = strength;
 	/* retention counts from the last login; a failure to record it never refuses one */

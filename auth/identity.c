@@ -54,10 +54,9 @@ static const char *rule_text(enum sender_auth a, enum verdict v)
 static int refuse(struct mss_status *out, int code, const char *enh, const char *what, const char *rule)
 {
 	out->code = code;
-	(void)str_copy(out->enhanced, sizeof(out->enhanced), enh);
-	if (str_format(out->text, sizeof(out->text), "%s %s", what, rule) < 0)
-		(void)str_copy(out->text, sizeof(out->text),
-		               "sender refused"); /* never: the texts are short */
+	str_assert(str_copy(out->enhanced, sizeof(out->enhanced), enh), "enhanced codes are constants");
+	if (str_format(out->text, sizeof(out->text), "%s %s", what, rule) < 0) /* never: short texts */
+		str_assert(str_copy(out->text, sizeof(out->text), "sender refused"), "a short constant");
 	return code >= 500 ? 1 : -1;
 }
 

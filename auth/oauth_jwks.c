@@ -204,9 +204,9 @@ struct oauth_keys *oauth_keys_parse(const char *json, size_t len, char *err, siz
 	if (!bad)
 		return k;
 	if (failed)
-		str_format(err, errlen, "key %zu: %s", failed, why);
+		str_error(err, errlen, "key %zu: %s", failed, why);
 	else
-		str_copy(err, errlen, why);
+		str_error(err, errlen, "%s", why);
 	oauth_keys_free(k);
 	return NULL;
 }
@@ -217,7 +217,7 @@ static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
 	char *data;
 
 	if (f == NULL) {
-		str_format(err, errlen, "%s: %s", path, strerror(errno));
+		str_error(err, errlen, "%s: %s", path, strerror(errno));
 		return NULL;
 	}
 	data = malloc(JWKS_FILE_MAX + 1);
@@ -225,7 +225,7 @@ static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
 		abort();
 	*len = fread(data, 1, JWKS_FILE_MAX + 1, f);
 	if (ferror(f) || *len > JWKS_FILE_MAX) {
-		str_format(err, errlen, "%s: %s", path, ferror(f) ? strerror(errno) : "larger than 1 MiB");
+		str_error(err, errlen, "%s: %s", path, ferror(f) ? strerror(errno) : "larger than 1 MiB");
 		free(data);
 		data = NULL;
 	}
@@ -245,7 +245,7 @@ struct oauth_keys *oauth_keys_load(const char *path, char *err, size_t errlen)
 	k = oauth_keys_parse(data, len, why, sizeof(why));
 	free(data);
 	if (k == NULL)
-		str_format(err, errlen, "%s: %s", path, why);
+		str_error(err, errlen, "%s: %s", path, why);
 	return k;
 }
 
@@ -297,8 +297,8 @@ int oauth_keys_for_config(const struct mss_config *cfg, struct oauth_keys **out,
 	if (!cfg->oauth_jwks_file[0])
 		return 0;
 	if (!cfg->oauth_issuer[0] || !cfg->oauth_audience[0]) {
-		str_format(err, errlen, "%s: oauth_jwks_file needs oauth_issuer and oauth_audience",
-		           cfg->path);
+		str_error(err, errlen, "%s: oauth_jwks_file needs oauth_issuer and oauth_audience",
+		          cfg->path);
 		return -1;
 	}
 	*out = oauth_keys_load(cfg->oauth_jwks_file, err, errlen);

@@ -55,13 +55,13 @@ bool sasl_offered(const struct sasl_offer *o, enum auth_mech m)
 	}
 }
 
-void sasl_list(const struct sasl_offer *o, const char *prefix, struct buf *out)
+int sasl_list(const struct sasl_offer *o, const char *prefix, struct buf *out)
 {
 	for (size_t i = 0; i < NMECHS; i++)
-		if (sasl_offered(o, mechs[i].mech)) {
-			buf_append_str(out, prefix);
-			buf_append_str(out, mechs[i].name);
-		}
+		if (sasl_offered(o, mechs[i].mech) &&
+		    (buf_append_str(out, prefix) < 0 || buf_append_str(out, mechs[i].name) < 0))
+			return -1;
+	return 0;
 }
 
 /* ---- the exchange ---- */

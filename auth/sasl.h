@@ -18,12 +18,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "lib/mss_limits.h"
 #include "auth/auth.h"
 #include "lib/buf.h"
 
-#define SASL_MSG_MAX 2048    /* PLAIN: two addresses and a password, with room to spare */
-#define SASL_LINE_MAX 24576  /* base64 of a 16 KiB token with its OAuth framing */
-#define SASL_OAUTH_MAX 18432 /* a decoded XOAUTH2/OAUTHBEARER message */
+#define SASL_MSG_MAX MSS_SASL_MESSAGE_MAX /* lib/mss_limits.h */
+#define SASL_LINE_MAX 24576               /* base64 of a 16 KiB token with its OAuth framing */
+#define SASL_OAUTH_MAX 18432              /* a decoded XOAUTH2/OAUTHBEARER message */
 
 /* What the daemon offers at this point of the session. */
 struct sasl_offer {
@@ -38,7 +39,8 @@ enum auth_mech sasl_mech_parse(const char *name);
 bool sasl_offered(const struct sasl_offer *o, enum auth_mech m);
 /* Appends prefix + name for each offered mechanism, in a fixed order: SMTP's EHLO uses
  * prefix " " ("AUTH PLAIN LOGIN ..."), IMAP's CAPABILITY " AUTH=". */
-void sasl_list(const struct sasl_offer *o, const char *prefix, struct buf *out);
+/* Returns 0, or -1 when out's limit is passed (the list is then incomplete). */
+MSS_MUST_CHECK int sasl_list(const struct sasl_offer *o, const char *prefix, struct buf *out);
 
 enum sasl_outcome {
 	SASL_OK,        /* authenticated: rp says who */

@@ -10,6 +10,23 @@
 #include "policy/policy.h"
 #include "lib/str.h"
 
+/* Messages stored in plaintext by an older MSS get their metadata sealed (issue 12),
+ * also when an earlier migrate was cut short after the schema step. */
+static int seal_metadata(struct ctl *c)
+{
+	char err[512], detail[64];
+	size_t sealed = 0;
+	if (store_meta_seal_all(c->store, &sealed, err, sizeof err) < 0)
+		return ctl_fail("migrate: sealing message metadata: %s", err);
+	if (sealed == 0)
+		return CTL_OK;
+	if (str_format(detail, sizeof detail, "sealed=%zu", sealed) != 0)
+		detail[0] = '\0';
+	ctl_audit_action(c, "admin.migrate", c->cfg.data_dir, detail, "ok", NULL);
+	printf("store metadata: %zu message%s sealed\n", sealed, sealed == 1 ? "" : "s");
+	return CTL_OK;
+}
+
 int ctl_migrate(struct ctl *c, int argc, char **argv)
 {
 	(void)argv;
@@ -22,7 +39,7 @@ int ctl_migrate(struct ctl *c, int argc, char **argv)
 	int rc = policy_schema_check(c->store, err, sizeof err);
 	if (rc == 0) {
 		printf("store schema: up to date\n");
-		return CTL_OK;
+		return seal_metadata(c);
 	}
 	if (rc != 1)
 		return ctl_fail("%s", err);
@@ -32,5 +49,5 @@ int ctl_migrate(struct ctl *c, int argc, char **argv)
 		detail[0] = '\0';
 	ctl_audit_action(c, "admin.migrate", c->cfg.data_dir, detail, "ok", NULL);
 	printf("store schema: %d migration%s applied\n", applied, applied == 1 ? "" : "s");
-	return CTL_OK;
+	return seal_metadata(c);
 }

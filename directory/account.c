@@ -55,16 +55,16 @@ int account_fingerprint(const char *in, char out[65])
 static int validate(const struct account *a, const char *cert, char fp[65], char *err, size_t errlen)
 {
 	if (!str_is_address(a->address)) {
-		str_format(err, errlen, "\"%s\" is not a valid mail address", a->address);
+		str_error(err, errlen, "\"%s\" is not a valid mail address", a->address);
 		return 1;
 	}
 	if (a->role < ROLE_PATIENT || a->role > ROLE_ORGANISATION) {
-		str_format(err, errlen, "bad role (patient, professional or organisation)");
+		str_error(err, errlen, "bad role (patient, professional or organisation)");
 		return 1;
 	}
 	fp[0] = '\0';
 	if (cert && account_fingerprint(cert, fp) < 0) {
-		str_format(err, errlen, "bad certificate fingerprint: 64 hex digits expected (SHA-256)");
+		str_error(err, errlen, "bad certificate fingerprint: 64 hex digits expected (SHA-256)");
 		return 1;
 	}
 	return 0;
@@ -73,7 +73,7 @@ static int validate(const struct account *a, const char *cert, char fp[65], char
 static int failed(const char *what, const char *why, char *err, size_t errlen)
 {
 	if (err != NULL && err[0] == '\0')
-		str_format(err, errlen, "%s: %s", what, why);
+		str_error(err, errlen, "%s: %s", what, why);
 	return -1;
 }
 
@@ -97,7 +97,7 @@ static int insert_account(struct sql *db, const struct account *a, const char *h
 	int r = exists(db, "account.exists", "SELECT 1 FROM accounts WHERE address = ?1", addr, err, errlen);
 	if (r != 0) {
 		if (r > 0)
-			str_format(err, errlen, "account %s already exists", a->address);
+			str_error(err, errlen, "account %s already exists", a->address);
 		return r;
 	}
 	r = sql_one(db, "account.add",
@@ -115,8 +115,7 @@ static int insert_cert(struct sql *db, int64_t id, const char *fp, char *err, si
 	               errlen);
 	if (r != 0) {
 		if (r > 0)
-			str_format(err, errlen, "certificate %s is already registered to another account",
-			           fp);
+			str_error(err, errlen, "certificate %s is already registered to another account", fp);
 		return r;
 	}
 	return sql_exec(db, "account.add_cert",
@@ -149,7 +148,7 @@ int account_add(struct store *st, const struct account *a, const char *password,
 	if (r != 0)
 		return r;
 	if (password && crypto_password_hash(password, hash) < 0) {
-		str_format(err, errlen, "cannot hash the password (out of memory?)");
+		str_error(err, errlen, "cannot hash the password (out of memory?)");
 		return -1;
 	}
 	bool own = !sql_in_transaction(db);
@@ -166,7 +165,7 @@ int account_add(struct store *st, const struct account *a, const char *password,
 	}
 	char why[256];
 	if (sql_release(db, "account_add", r == 0, why, sizeof why) != 0 && r == 0) {
-		str_copy(err, errlen, why);
+		str_error(err, errlen, "%s", why);
 		r = -1;
 	}
 	return r;
@@ -207,7 +206,7 @@ static int query_one(struct store *st, const char *what, const char *sql, const 
 	}
 	int rc = sql_next(q, err, sizeof err);
 	if (rc == 1 && read_row(q, out) != 0) {
-		str_format(err, sizeof err, "%s: stored field too long", what);
+		str_error(err, sizeof err, "%s: stored field too long", what);
 		rc = -1;
 	}
 	sql_done(q);
@@ -315,7 +314,7 @@ int account_disable(struct store *st, const char *address, char *err, size_t err
 {
 	char key[256];
 	if (lower_key(address, key) != 0) {
-		str_format(err, errlen, "no account %s", address);
+		str_error(err, errlen, "no account %s", address);
 		return 1;
 	}
 	int n =
@@ -324,7 +323,7 @@ int account_disable(struct store *st, const char *address, char *err, size_t err
 	if (n < 0)
 		return -1;
 	if (n == 0) {
-		str_format(err, errlen, "no account %s", address);
+		str_error(err, errlen, "no account %s", address);
 		return 1;
 	}
 	return 0;

@@ -33,7 +33,7 @@ static int by_address(struct store *st, const char *what, const char *sql, const
 	if (n < 0)
 		return -1;
 	if (n == 0) {
-		str_format(err, errlen, "no account %s", address);
+		str_error(err, errlen, "no account %s", address);
 		return 1;
 	}
 	return 0;
@@ -50,7 +50,7 @@ int account_set_password(struct store *st, const char *address, const char *pass
 {
 	char hash[CRYPTO_HASH_STR_LEN];
 	if (crypto_password_hash(password, hash) < 0) {
-		str_format(err, errlen, "cannot hash the password (out of memory?)");
+		str_error(err, errlen, "cannot hash the password (out of memory?)");
 		return -1;
 	}
 	int rc = by_address(st, "account.passwd", "UPDATE accounts SET password_hash = ?2 WHERE address = ?1",
@@ -69,7 +69,7 @@ static int replace_certs(struct sql *db, int64_t id, const char *fp, char *err, 
 	if (r < 0)
 		return -1;
 	if (r == 1 && owner != id) {
-		str_format(err, errlen, "certificate %s is already registered to another account", fp);
+		str_error(err, errlen, "certificate %s is already registered to another account", fp);
 		return 1;
 	}
 	if (sql_exec(db, "account.cert_clear", "DELETE FROM account_certs WHERE account_id = ?1",
@@ -85,7 +85,7 @@ int account_set_cert(struct store *st, const char *address, const char *cert_sha
 	char fp[65];
 	struct account a;
 	if (account_fingerprint(cert_sha256, fp) < 0) {
-		str_format(err, errlen, "bad certificate fingerprint: 64 hex digits expected (SHA-256)");
+		str_error(err, errlen, "bad certificate fingerprint: 64 hex digits expected (SHA-256)");
 		return 1;
 	}
 	struct sql *db = store_sql(st);
@@ -93,12 +93,12 @@ int account_set_cert(struct store *st, const char *address, const char *cert_sha
 		return -1;
 	int r = account_get(st, address, &a);
 	if (r == 0) {
-		str_format(err, errlen, "no account %s", address);
+		str_error(err, errlen, "no account %s", address);
 		r = 1;
 	} else if (r == 1) {
 		r = replace_certs(db, a.id, fp, err, errlen);
 	} else {
-		str_format(err, errlen, "cannot read accounts");
+		str_error(err, errlen, "cannot read accounts");
 	}
 	if (r != 0) {
 		sql_rollback(db);
@@ -146,8 +146,8 @@ int account_password_allowed(const struct mss_config *cfg, const char *password,
 {
 	if (utf8_length(password) >= cfg->password_min_length)
 		return 0;
-	str_format(err, errlen, "password too short: at least %u characters (password_min_length)",
-	           cfg->password_min_length);
+	str_error(err, errlen, "password too short: at least %u characters (password_min_length)",
+	          cfg->password_min_length);
 	return 1;
 }
 
@@ -158,13 +158,13 @@ int account_address_allowed(const struct mss_config *cfg, const char *address, e
 	if (role == ROLE_PATIENT)
 		return 0;
 	if (cfg->patient_domain[0] && str_ieq(domain, cfg->patient_domain)) {
-		str_format(err, errlen, "%s is in the patient domain %s: a %s lives in domains (%s)", address,
-		           cfg->patient_domain, account_role_name(role), cfg->domains);
+		str_error(err, errlen, "%s is in the patient domain %s: a %s lives in domains (%s)", address,
+		          cfg->patient_domain, account_role_name(role), cfg->domains);
 		return 1;
 	}
 	if (!str_list_contains(cfg->domains, domain)) {
-		str_format(err, errlen, "%s is not in a domain served here: a %s must be in domains (%s)",
-		           address, account_role_name(role), cfg->domains);
+		str_error(err, errlen, "%s is not in a domain served here: a %s must be in domains (%s)",
+		          address, account_role_name(role), cfg->domains);
 		return 1;
 	}
 	return 0;

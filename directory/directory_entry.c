@@ -58,7 +58,7 @@ int dir_entry_get(struct store *st, const char *address, struct dir_entry *out)
 		return failed(err);
 	int rc = sql_next(q, err, sizeof(err));
 	if (rc == 1 && entry_from_row(q, out) != 0) {
-		str_format(err, sizeof(err), "directory.entry: stored field too long for %s", key);
+		str_error(err, sizeof(err), "directory.entry: stored field too long for %s", key);
 		rc = -1;
 	}
 	sql_done(q);

@@ -11,11 +11,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/mss_limits.h"
 #include "store/store.h"
 
 /* Field sizes, NUL included. A field longer than this makes its line unreadable
  * (never silently cut: a cut address or identifier would be a different one). */
-#define DIR_ADDRESS_MAX 256
+#define DIR_ADDRESS_MAX MSS_ADDRESS_SIZE
 #define DIR_CODE_MAX 32
 #define DIR_TEXT_MAX 256
 

@@ -44,7 +44,7 @@ static void note_bad(struct dir_import_result *r, uint64_t lineno, const char *w
 	r->bad++;
 	if (r->nbad_kept < DIR_IMPORT_BAD_KEPT) {
 		r->bad_lines[r->nbad_kept].line = lineno;
-		str_copy(r->bad_lines[r->nbad_kept].why, sizeof(r->bad_lines[0].why), why);
+		str_error(r->bad_lines[r->nbad_kept].why, sizeof(r->bad_lines[0].why), "%s", why);
 		r->nbad_kept++;
 	}
 }
@@ -110,7 +110,7 @@ static int read_lines(struct importer *im, FILE *f)
 			p++;
 			if (too_long) {
 				if (lineno == 1) {
-					str_copy(im->err, im->errlen, "header line too long");
+					str_error(im->err, im->errlen, "%s", "header line too long");
 					rc = 1;
 				} else {
 					im->r->lines++;
@@ -125,7 +125,7 @@ static int read_lines(struct importer *im, FILE *f)
 		}
 	}
 	if (rc == 0 && ferror(f)) {
-		str_format(im->err, im->errlen, "read error: %s", strerror(errno));
+		str_error(im->err, im->errlen, "read error: %s", strerror(errno));
 		rc = 1;
 	}
 	if (rc == 0 && too_long) { /* last line, without newline */
@@ -135,7 +135,7 @@ static int read_lines(struct importer *im, FILE *f)
 		rc = handle_line(im, lineno, line.data, line.len);
 	}
 	if (rc == 0 && lineno == 1 && line.len == 0) {
-		str_copy(im->err, im->errlen, "empty file: no header line");
+		str_error(im->err, im->errlen, "%s", "empty file: no header line");
 		rc = 1;
 	}
 	buf_free(&line);
@@ -165,8 +165,8 @@ static int stage_file(struct importer *im, FILE *f, bool strict)
 		return -1;
 	int rc = read_lines(im, f);
 	if (rc == 0 && strict && im->r->bad > 0) {
-		str_format(im->err, im->errlen, "%llu unreadable line(s) and --strict: nothing imported",
-		           (unsigned long long)im->r->bad);
+		str_error(im->err, im->errlen, "%llu unreadable line(s) and --strict: nothing imported",
+		          (unsigned long long)im->r->bad);
 		rc = 1;
 	}
 	if (rc != 0) {
@@ -189,7 +189,7 @@ int directory_import(struct store *st, const char *path, bool strict, struct dir
 	memset(r, 0, sizeof(*r));
 	FILE *f = fopen(path, "rb");
 	if (f == NULL) {
-		str_format(err, errlen, "%s: %s", path, strerror(errno));
+		str_error(err, errlen, "%s: %s", path, strerror(errno));
 		return 1;
 	}
 	struct importer im = {.db = db, .r = r, .err = err, .errlen = errlen};

@@ -106,7 +106,7 @@ int dir_header_parse(const char *line, size_t len, struct dir_header *h, char *e
 		h->col[c] = -1;
 	h->nfields = 0;
 	if (!str_is_utf8(line, len)) {
-		str_copy(err, errlen, "header line is not UTF-8");
+		str_error(err, errlen, "%s", "header line is not UTF-8");
 		return -1;
 	}
 	size_t start = 0;
@@ -117,14 +117,14 @@ int dir_header_parse(const char *line, size_t len, struct dir_header *h, char *e
 		header_key(line + start, i - start, key, sizeof(key));
 		header_assign(h, key, h->nfields);
 		if (++h->nfields > DIR_MAX_FIELDS) {
-			str_copy(err, errlen, "header line has too many columns");
+			str_error(err, errlen, "%s", "header line has too many columns");
 			return -1;
 		}
 		start = i + 1;
 	}
 	for (int c = 0; c < DCOL_COUNT; c++) {
 		if (cols[c].required && h->col[c] < 0) {
-			str_format(err, errlen, "missing column \"%s\"", cols[c].name);
+			str_error(err, errlen, "missing column \"%s\"", cols[c].name);
 			return -1;
 		}
 	}
@@ -169,11 +169,11 @@ static int field_copy(const struct dir_header *h, const struct span *f, enum dir
 	while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
 		n--;
 	if (n >= outlen) {
-		str_format(err, errlen, "column \"%s\" too long", cols[c].name);
+		str_error(err, errlen, "column \"%s\" too long", cols[c].name);
 		return -1;
 	}
 	if (memchr(p, '\0', n) != NULL) {
-		str_format(err, errlen, "column \"%s\" holds a NUL byte", cols[c].name);
+		str_error(err, errlen, "column \"%s\" holds a NUL byte", cols[c].name);
 		return -1;
 	}
 	memcpy(out, p, n);
@@ -204,8 +204,9 @@ static int copy_fields(const struct dir_header *h, const struct span *f, struct 
 	    F(DCOL_SERVICE, st->service) || F(DCOL_POSTCODE, st->postcode))
 		return -1;
 #undef F
-	str_copy(e->id_type, sizeof(e->id_type), dir_pp_id_type_name(ppt));
-	str_copy(st->id_type, sizeof(st->id_type), dir_struct_id_type_name(sit));
+	/* code_name returns a map entry or a copy bounded by DIR_CODE_MAX, the size of both */
+	str_assert(str_copy(e->id_type, sizeof(e->id_type), dir_pp_id_type_name(ppt)), "DIR_CODE_MAX");
+	str_assert(str_copy(st->id_type, sizeof(st->id_type), dir_struct_id_type_name(sit)), "DIR_CODE_MAX");
 	return 0;
 }
 
@@ -213,7 +214,7 @@ static int check_entry(struct dir_entry *e, char *err, size_t errlen)
 {
 	str_lower(e->address);
 	if (!str_is_address(e->address)) {
-		str_copy(err, errlen, "bad mailbox address");
+		str_error(err, errlen, "%s", "bad mailbox address");
 		return -1;
 	}
 	for (char *p = e->bal_type; *p; p++)
@@ -221,7 +222,7 @@ static int check_entry(struct dir_entry *e, char *err, size_t errlen)
 			*p = (char)(*p - 'a' + 'A');
 	if (strcmp(e->bal_type, "PER") != 0 && strcmp(e->bal_type, "ORG") != 0 &&
 	    strcmp(e->bal_type, "APP") != 0 && strcmp(e->bal_type, "CAB") != 0) {
-		str_copy(err, errlen, "unknown BAL type");
+		str_error(err, errlen, "%s", "unknown BAL type");
 		return -1;
 	}
 	e->active = true;
@@ -238,14 +239,14 @@ int dir_line_parse(const struct dir_header *h, const char *line, size_t len, str
 	if (len == 0)
 		return 1;
 	if (!str_is_utf8(line, len)) {
-		str_copy(err, errlen, "not UTF-8");
+		str_error(err, errlen, "%s", "not UTF-8");
 		return -1;
 	}
 	size_t nf = split_fields(line, len, f, DIR_MAX_FIELDS + 1);
 	/* Extra fields are tolerated only when empty (a trailing '|'): anything else means
 	 * the columns have shifted and every value would land in the wrong place. */
 	if (nf < h->nfields || (nf > h->nfields && !trailing_empty(f, h->nfields, nf))) {
-		str_format(err, errlen, "%zu fields, the header has %zu", nf, h->nfields);
+		str_error(err, errlen, "%zu fields, the header has %zu", nf, h->nfields);
 		return -1;
 	}
 	if (copy_fields(h, f, e, st, err, errlen) < 0)

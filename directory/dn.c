@@ -76,7 +76,7 @@ static int parse_type(struct dn_parser *ps, struct buf *out)
 	while (*ps->p && *ps->p != '=' && *ps->p != ps->sep && *ps->p != '+')
 		ps->p++;
 	if (*ps->p != '=') {
-		str_copy(ps->err, ps->errlen, "attribute without '='");
+		str_error(ps->err, ps->errlen, "%s", "attribute without '='");
 		return -1;
 	}
 	size_t n = (size_t)(ps->p - start);
@@ -88,7 +88,7 @@ static int parse_type(struct dn_parser *ps, struct buf *out)
 		n -= 4;
 	}
 	if (n == 0 || n > 64) {
-		str_copy(ps->err, ps->errlen, "bad attribute type");
+		str_error(ps->err, ps->errlen, "%s", "bad attribute type");
 		return -1;
 	}
 	char name[65];
@@ -102,7 +102,7 @@ static int parse_type(struct dn_parser *ps, struct buf *out)
 	for (size_t i = 0; i < n; i++) {
 		char c = name[i];
 		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.')) {
-			str_copy(ps->err, ps->errlen, "bad attribute type");
+			str_error(ps->err, ps->errlen, "%s", "bad attribute type");
 			return -1;
 		}
 	}
@@ -112,22 +112,27 @@ static int parse_type(struct dn_parser *ps, struct buf *out)
 /* Reads a '#' hex value (BER) and appends it as lowercase "#hex". */
 static int parse_hex_value(struct dn_parser *ps, struct buf *raw)
 {
-	buf_append_char(raw, '#');
+	if (buf_append_char(raw, '#') < 0)
+		goto toolong;
 	ps->p++;
 	size_t digits = 0;
 	while (hexval(*ps->p) >= 0) {
 		char c = *ps->p++;
-		buf_append_char(raw, (char)(c >= 'A' && c <= 'F' ? c - 'A' + 'a' : c));
+		if (buf_append_char(raw, (char)(c >= 'A' && c <= 'F' ? c - 'A' + 'a' : c)) < 0)
+			goto toolong;
 		digits++;
 	}
 	while (is_space(*ps->p))
 		ps->p++;
 	if (digits == 0 || digits % 2 != 0 ||
 	    (*ps->p && *ps->p != ps->sep && *ps->p != '+' && *ps->p != ';')) {
-		str_copy(ps->err, ps->errlen, "bad hex value");
+		str_error(ps->err, ps->errlen, "%s", "bad hex value");
 		return -1;
 	}
 	return 0;
+toolong:
+	str_error(ps->err, ps->errlen, "%s", "DN too long");
+	return -1;
 }
 
 /* Reads a string value, undoing escapes, up to an unescaped separator. */
@@ -147,7 +152,7 @@ static int parse_string_value(struct dn_parser *ps, struct buf *raw)
 		} else if (*ps->p != '\0') {
 			c = *ps->p++;
 		} else {
-			str_copy(ps->err, ps->errlen, "bad escape");
+			str_error(ps->err, ps->errlen, "%s", "bad escape");
 			return -1;
 		}
 		if (buf_append_char(raw, c) < 0)
@@ -155,7 +160,7 @@ static int parse_string_value(struct dn_parser *ps, struct buf *raw)
 	}
 	return 0;
 toolong:
-	str_copy(ps->err, ps->errlen, "DN too long");
+	str_error(ps->err, ps->errlen, "%s", "DN too long");
 	return -1;
 }
 
@@ -194,14 +199,17 @@ static int parse_ava(struct dn_parser *ps, struct buf *ava)
 {
 	if (parse_type(ps, ava) < 0)
 		return -1;
-	buf_append_char(ava, '=');
+	if (buf_append_char(ava, '=') < 0) {
+		str_error(ps->err, ps->errlen, "%s", "DN too long");
+		return -1;
+	}
 	while (is_space(*ps->p))
 		ps->p++;
 	struct buf raw;
 	buf_init(&raw, DN_KEY_MAX);
 	int rc = *ps->p == '#' && ps->sep == ',' ? parse_hex_value(ps, &raw) : parse_string_value(ps, &raw);
 	if (rc == 0 && append_canonical_value(ava, &raw) < 0) {
-		str_copy(ps->err, ps->errlen, "DN too long");
+		str_error(ps->err, ps->errlen, "%s", "DN too long");
 		rc = -1;
 	}
 	buf_free(&raw);
@@ -221,7 +229,7 @@ static int parse_rdn(struct dn_parser *ps, struct buf *rdn)
 	int rc = 0;
 	for (;;) {
 		if (n == DN_MAX_AVAS) {
-			str_copy(ps->err, ps->errlen, "too many values in one RDN");
+			str_error(ps->err, ps->errlen, "%s", "too many values in one RDN");
 			rc = -1;
 			break;
 		}
@@ -238,7 +246,7 @@ static int parse_rdn(struct dn_parser *ps, struct buf *rdn)
 	for (size_t i = 0; i < n; i++) {
 		if (rc == 0 &&
 		    ((i > 0 && buf_append_char(rdn, '+') < 0) || buf_append_str(rdn, avas[i]) < 0)) {
-			str_copy(ps->err, ps->errlen, "DN too long");
+			str_error(ps->err, ps->errlen, "%s", "DN too long");
 			rc = -1;
 		}
 		free(avas[i]);
@@ -251,7 +259,7 @@ static int parse_rdns(struct dn_parser *ps, char **rdns, size_t *nrdn)
 	*nrdn = 0;
 	while (*ps->p) {
 		if (*nrdn == DN_MAX_RDNS) {
-			str_copy(ps->err, ps->errlen, "too many RDNs");
+			str_error(ps->err, ps->errlen, "%s", "too many RDNs");
 			return -1;
 		}
 		struct buf rdn;
@@ -267,12 +275,12 @@ static int parse_rdns(struct dn_parser *ps, char **rdns, size_t *nrdn)
 		while (is_space(*ps->p))
 			ps->p++;
 		if (*ps->p == '\0') {
-			str_copy(ps->err, ps->errlen, "empty RDN at the end");
+			str_error(ps->err, ps->errlen, "%s", "empty RDN at the end");
 			return -1;
 		}
 	}
 	if (*nrdn == 0) {
-		str_copy(ps->err, ps->errlen, "empty DN");
+		str_error(ps->err, ps->errlen, "%s", "empty DN");
 		return -1;
 	}
 	return 0;
@@ -308,7 +316,7 @@ int dn_canonical(const char *dn, bool reversed, char *out, size_t outlen, char *
 	size_t n = 0;
 	int rc = parse_rdns(&ps, rdns, &n);
 	if (rc == 0 && join_rdns(rdns, n, reversed, out, outlen) < 0) {
-		str_copy(err, errlen, "DN too long");
+		str_error(err, errlen, "%s", "DN too long");
 		rc = -1;
 	}
 	for (size_t i = 0; i < n; i++)

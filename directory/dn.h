@@ -12,7 +12,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define DN_KEY_MAX 2048
+#include "lib/mss_limits.h"
+
+#define DN_KEY_MAX MSS_DN_KEY_SIZE
 #define DN_MAX_RDNS 64
 #define DN_MAX_AVAS 16
 

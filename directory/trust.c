@@ -86,7 +86,7 @@ int trust_import(struct store *st, const char *path, struct trust_import_result 
 	memset(r, 0, sizeof(*r));
 	FILE *f = fopen(path, "rb");
 	if (f == NULL) {
-		str_format(err, errlen, "%s: %s", path, strerror(errno));
+		str_error(err, errlen, "%s: %s", path, strerror(errno));
 		return 1;
 	}
 	int rc = sql_begin_write(db, err, errlen);

@@ -12,10 +12,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "lib/mss_limits.h"
 #include "store/store.h"
 
 #define TRUST_NS "https://listeblanche.mssante.fr/schema"
-#define TRUST_FIELD_MAX 1024
+#define TRUST_FIELD_MAX MSS_TRUST_FIELD_SIZE
 
 struct trust_entry {
 	char domain[256]; /* lowercase */

@@ -37,7 +37,7 @@ static void fail(struct tx *t, const char *why)
 	if (t->failed)
 		return;
 	t->failed = true;
-	str_format(t->err, t->errlen, "line %lu: %s", (unsigned long)XML_GetCurrentLineNumber(t->p), why);
+	str_error(t->err, t->errlen, "line %lu: %s", (unsigned long)XML_GetCurrentLineNumber(t->p), why);
 	XML_StopParser(t->p, XML_FALSE);
 }
 
@@ -103,6 +103,13 @@ static bool valid_domain(const char *d)
 	return true;
 }
 
+/* Copies a field's text into its place, or fails the file when it does not fit. */
+static void set_field(struct tx *t, char *dst, size_t dstlen, const char *v)
+{
+	if (str_copy(dst, dstlen, v) < 0)
+		fail(t, "field too long");
+}
+
 /* Stores the collected text of a finished field (trimmed). */
 static void end_field(struct tx *t)
 {
@@ -114,21 +121,22 @@ static void end_field(struct tx *t)
 	char *v = str_trim(t->text);
 	switch (t->field) {
 	case F_NOM:
-		str_copy(t->cur.domain, sizeof(t->cur.domain), v);
+		set_field(t, t->cur.domain, sizeof(t->cur.domain), v);
 		str_lower(t->cur.domain);
 		break;
 	case F_DESCRIPTION:
-		str_copy(t->cur.description, sizeof(t->cur.description), v);
+		set_field(t, t->cur.description, sizeof(t->cur.description), v);
 		break;
 	case F_DATE:
-		str_copy(t->cur.updated, sizeof(t->cur.updated), v);
+		set_field(t, t->cur.updated, sizeof(t->cur.updated), v);
 		break;
 	case F_DN:
 		if (t->ndn == MAX_DNS) {
 			fail(t, "too many DNCertificatOperateur in one Domaine");
 			return;
 		}
-		str_copy(t->dns[t->ndn++], TRUST_FIELD_MAX, v);
+		/* text is TRUST_FIELD_MAX bytes, as each dns[] */
+		str_assert(str_copy(t->dns[t->ndn++], TRUST_FIELD_MAX, v), "text and dns[] have one size");
 		break;
 	case F_NONE:
 		break;
@@ -151,13 +159,13 @@ static void end_domaine(struct tx *t)
 	for (int i = 0; i < t->ndn; i++) {
 		char key[DN_KEY_MAX], why[96], msg[160];
 		if (dn_canonical(t->dns[i], false, key, sizeof(key), why, sizeof(why)) < 0) {
-			str_format(msg, sizeof(msg), "bad DNCertificatOperateur: %s", why);
+			str_error(msg, sizeof(msg), "bad DNCertificatOperateur: %s", why);
 			{
 				fail(t, msg);
 				return;
 			}
 		}
-		str_copy(t->cur.dn, sizeof(t->cur.dn), t->dns[i]);
+		str_assert(str_copy(t->cur.dn, sizeof(t->cur.dn), t->dns[i]), "both TRUST_FIELD_MAX");
 		if (t->fn(&t->cur, t->arg) != 0) {
 			fail(t, "cannot store the entry");
 			return;
@@ -214,7 +222,7 @@ static XML_Parser tx_start(struct tx *t, int (*fn)(const struct trust_entry *, v
 	t->errlen = errlen;
 	t->p = XML_ParserCreateNS("UTF-8", NS_SEP);
 	if (t->p == NULL) {
-		str_copy(err, errlen, "out of memory");
+		str_error(err, errlen, "%s", "out of memory");
 		return NULL;
 	}
 	XML_SetUserData(t->p, t);
@@ -235,9 +243,9 @@ static int tx_feed(struct tx *t, const char *data, size_t len, bool final)
 		if (XML_Parse(t->p, data, n, last) != XML_STATUS_OK) {
 			if (!t->failed) {
 				t->failed = true;
-				str_format(t->err, t->errlen, "line %lu: %s",
-				           (unsigned long)XML_GetCurrentLineNumber(t->p),
-				           XML_ErrorString(XML_GetErrorCode(t->p)));
+				str_error(t->err, t->errlen, "line %lu: %s",
+				          (unsigned long)XML_GetCurrentLineNumber(t->p),
+				          XML_ErrorString(XML_GetErrorCode(t->p)));
 			}
 			return -1;
 		}
@@ -252,7 +260,7 @@ static int tx_feed(struct tx *t, const char *data, size_t len, bool final)
 static int tx_finish(struct tx *t, int rc)
 {
 	if (rc == 0 && !t->root_ok) {
-		str_copy(t->err, t->errlen, "no ListeBlancheMSSante element");
+		str_error(t->err, t->errlen, "%s", "no ListeBlancheMSSante element");
 		rc = -1;
 	}
 	XML_ParserFree(t->p);
@@ -280,7 +288,7 @@ int trust_xml_parse_file(FILE *f, int (*fn)(const struct trust_entry *e, void *a
 	while (rc == 0 && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
 		rc = tx_feed(&t, chunk, n, false);
 	if (rc == 0 && ferror(f)) {
-		str_copy(err, errlen, "read error");
+		str_error(err, errlen, "%s", "read error");
 		rc = -1;
 	}
 	if (rc == 0)

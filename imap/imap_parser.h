@@ -27,8 +27,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define IMAP_TAG_MAX 64        /* longer tags are refused (Dovecot also bounds them) */
-#define IMAP_NAME_MAX 32       /* "UID EXPUNGE" fits */
+#include "lib/mss_limits.h"
+
+#define IMAP_TAG_MAX MSS_IMAP_TAG_MAX /* lib/mss_limits.h */
+#define IMAP_NAME_MAX MSS_IMAP_COMMAND_MAX
 #define IMAP_LIST_DEPTH_MAX 16 /* nested parentheses (SEARCH, BODYSTRUCTURE-like input) */
 #define IMAP_ARGS_MAX 100000   /* arguments per command, all levels together */
 

@@ -16,6 +16,7 @@
 #include "imap/imap_date.h"
 #include "imapd/imap_cmd.h"
 #include "imapd/imap_reader.h"
+#include "imapd/imap_vault.h"
 #include "lib/log.h"
 #include "lib/str.h"
 
@@ -234,6 +235,8 @@ static void append_commit(struct append_ctx *x)
 		store_failed(x);
 	} else if (rc == 1) {
 		imap_no(x->s, x->c->tag, "[TRYCREATE] Mailbox does not exist");
+	} else if (imap_profile_target(x->s, x->mailbox)) {
+		imap_profile_appended(x->s, x->c->tag, uidvalidity, uids, n); /* a profile section */
 	} else {
 		struct buf set;
 		buf_init(&set, BUF_UNLIMITED);

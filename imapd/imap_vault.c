@@ -478,7 +478,11 @@ void cmd_setacl(struct imap_session *s, struct imap_command *c)
 		return;
 	}
 	char pro[256];
-	str_copy(pro, sizeof(pro), who);
+	/* never a cut grantee: a prefix of what the patient typed is someone else */
+	if (str_copy(pro, sizeof(pro), who) < 0) {
+		imap_bad(s, c->tag, "%s: identifier too long", c->name);
+		return;
+	}
 	str_lower(pro);
 	struct vault_actor a = actor_of(s);
 	int rc = grant ? vault_access_grant(s->store, &a, s->account.address, pro, err, sizeof(err))

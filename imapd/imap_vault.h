@@ -91,4 +91,13 @@ void cmd_getacl(struct imap_session *s, struct imap_command *c);
 void cmd_myrights(struct imap_session *s, struct imap_command *c);
 void cmd_listrights(struct imap_session *s, struct imap_command *c);
 
+/* imap_profile.c: whether mailbox is the patient's own Profil, where an APPEND is a
+ * profile section sent from a mail client; and, once the APPEND stored uids (n) there,
+ * filing it as the section's next version (vault_profile.h), removing what was
+ * appended, and the tagged reply (OK [APPENDUID] with the version's UID, or NO [CANNOT]
+ * with the reason in French, nothing changed). */
+bool imap_profile_target(const struct imap_session *s, const char *mailbox);
+void imap_profile_appended(struct imap_session *s, const char *tag, uint32_t uidvalidity,
+                           const uint32_t *uids, size_t n);
+
 #endif

@@ -17,6 +17,7 @@
 #include "audit/audit.h"
 #include "lib/master.h"
 #include "lib/slots.h"
+#include "lib/key_agent.h"
 #include "lib/metrics.h"
 #include "lib/str.h"
 #include "policy/policy.h"
@@ -27,6 +28,7 @@ struct imapd {
 	struct mss_config cfg;
 	struct tls_ctx *tls;
 	struct oauth_keys *oauth;
+	struct key_agent agent; /* signs for tls: no process but the agent holds the key */
 };
 
 static void usage(void)
@@ -47,6 +49,14 @@ static void session(int fd, const struct session_info *si, void *arg)
 {
 	struct imapd *d = arg;
 	struct imap_session s;
+	char sid[LOG_SESSION_ID_SIZE];
+	log_new_session_id(sid);
+	log_set_session(sid); /* every line of this session process names it */
+	/* handshakes sign through this session's own agent channel (issue 12) */
+	if (key_agent_enter_session(&d->agent, d->tls, si->channel_fd) < 0) {
+		log_err("imap.key_agent", "peer=%s error=\"no key agent channel\"", si->peer_ip);
+		return;
+	}
 	memset(&s, 0, sizeof(s));
 	s.cfg = &d->cfg;
 	s.tls = d->tls;
@@ -81,6 +91,14 @@ static void session(int fd, const struct session_info *si, void *arg)
 	conn_free(s.conn);
 }
 
+/* Each session's own key agent channel (lib/master.h). */
+static int session_channel(void *arg)
+{
+	struct imapd *d = arg;
+
+	return key_agent_session_channel(&d->agent);
+}
+
 static void overload(int fd, const struct session_info *si, const char *why)
 {
 	char line[160];
@@ -106,19 +124,24 @@ static int tls_files_of(const struct mss_config *cfg, struct tls_files *f, char 
 	return 0;
 }
 
-static struct tls_ctx *load_tls(const struct mss_config *cfg)
+static struct tls_ctx *load_tls(const struct mss_config *cfg, struct key_agent *agent)
 {
 	struct tls_files f;
 	char err[512];
 
 	if (tls_files_of(cfg, &f, err, sizeof(err)) < 0)
 		fatal("%s", err);
+	/* the key stays in the agent (issue 12): neither the master nor a session holds it */
+	if (key_agent_start(agent, cfg, err, sizeof(err)) < 0)
+		fatal("TLS: %s", err);
 	struct tls_server_opts o = {
 	    .cert_file = f.cert_file,
 	    .key_file = f.key_file,
 	    .ca_file = f.ca_file,
 	    .crl_file = f.crl_file,
 	    .client_cert = TLS_CLIENT_CERT_OPTIONAL, /* professionals: AUTHENTICATE EXTERNAL */
+	    .use_key_agent = true,
+	    .key_agent_fd = agent->chan,
 	};
 	struct tls_ctx *t = tls_server_ctx_new(&o, err, sizeof(err));
 	if (t == NULL)
@@ -163,14 +186,25 @@ static void reload(void *arg)
 	if (!ok)
 		log_err("reload", "result=failed error=%s action=previous-kept",
 		        log_quote(q, sizeof(q), err));
+	/* the agent reads the new key file first, so that the context finds its key */
+	if (ok && key_agent_reload(&d->agent, err, sizeof(err)) < 0) {
+		ok = false;
+		log_err("reload", "result=failed error=%s action=previous-kept",
+		        log_quote(q, sizeof(q), err));
+	}
 	/* the new settings' files; after a refused file, those in force, re-read */
 	if (tls_ctx_sighup(d->tls, ok ? &f : NULL, "imapd", err, sizeof(err)) < 0 && ok) {
 		ok = false;
 		log_err("reload", "result=failed error=%s action=previous-kept",
 		        log_quote(q, sizeof(q), err));
 	}
-	if (ok)
+	if (ok) {
 		d->cfg = next;
+		/* the limits and the hashing pool, for what starts from now on */
+		master_set_limits(next.max_sessions, next.max_sessions_per_ip,
+		                  (const unsigned[MASTER_MAX_POOLS]){0});
+		(void)slots_resize(next.auth_hash_concurrency, next.auth_hash_wait * 1000);
+	}
 	(void)oauth_keys_sighup(&d->cfg, &d->oauth);
 	if (!ok)
 		return;
@@ -218,7 +252,7 @@ int main(int argc, char **argv)
 	if (ls[0].addr[0] == '\0' && ls[1].addr[0] == '\0')
 		fatal("%s: neither imap_listen nor imaps_listen is set", path);
 	config_check_files(&d.cfg, file_problem, d.cfg.path);
-	d.tls = load_tls(&d.cfg);
+	d.tls = load_tls(&d.cfg, &d.agent);
 	if (oauth_keys_for_config(&d.cfg, &d.oauth, err, sizeof(err)) < 0)
 		fatal("OAuth: %s", err);
 	if (policy_retention_start(&d.cfg) < 0) /* daily, in its own process */
@@ -242,6 +276,7 @@ int main(int argc, char **argv)
 	    .max_sessions_per_ip = d.cfg.max_sessions_per_ip,
 	    .user = d.cfg.user,
 	    .session = session,
+	    .session_channel = session_channel,
 	    .overload = overload,
 	    .on_shutdown = shutdown_checkpoint,
 	    .on_reload = reload,

@@ -10,6 +10,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 
+#include "lib/check.h"
+
 struct buf {
 	char *data;   /* NUL-terminated, never NULL after buf_init */
 	size_t len;   /* bytes of data, excluding the NUL */
@@ -26,19 +28,20 @@ void buf_free(struct buf *b);
 /* Empties the buffer, keeping its storage. */
 void buf_reset(struct buf *b);
 /* Appends n bytes. Returns 0, or -1 (nothing appended) if the limit would be passed. */
-int buf_append(struct buf *b, const void *p, size_t n);
-int buf_append_str(struct buf *b, const char *s);
-int buf_append_char(struct buf *b, char c);
+MSS_MUST_CHECK int buf_append(struct buf *b, const void *p, size_t n);
+MSS_MUST_CHECK int buf_append_str(struct buf *b, const char *s);
+MSS_MUST_CHECK int buf_append_char(struct buf *b, char c);
 /* Appends formatted text. Returns 0, or -1 (nothing appended) past the limit. */
-int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int buf_vprintf(struct buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+MSS_MUST_CHECK int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+MSS_MUST_CHECK int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 /* Removes the first n bytes (all if n >= len). */
 void buf_consume(struct buf *b, size_t n);
 /* Shortens the data to n bytes (no-op if n >= len). */
 void buf_truncate(struct buf *b, size_t n);
 /* Makes room for at least n more bytes; returns 0 or -1 past the limit. The caller may
  * write into data + len and then call buf_added(). */
-int buf_reserve(struct buf *b, size_t n);
+MSS_MUST_CHECK int buf_reserve(struct buf *b, size_t n);
 void buf_added(struct buf *b, size_t n);
 /* Returns a malloc'ed copy of the data as a C string (caller frees). */
 char *buf_strdup(const struct buf *b);

@@ -171,15 +171,15 @@ static int parse_number(const struct config_key *k, const char *v, uint64_t *out
 	else
 		r = str_to_u64(v, UINT64_MAX, out);
 	if (r < 0) {
-		str_format(err, errlen, "%s: \"%s\" is not a %s", k->name, v,
-		           k->type == KEY_SIZE      ? "size (e.g. 25M)"
-		           : k->type == KEY_SECONDS ? "duration (e.g. 30s, 5m)"
-		                                    : "number");
+		str_error(err, errlen, "%s: \"%s\" is not a %s", k->name, v,
+		          k->type == KEY_SIZE      ? "size (e.g. 25M)"
+		          : k->type == KEY_SECONDS ? "duration (e.g. 30s, 5m)"
+		                                   : "number");
 		return -1;
 	}
 	if (*out < k->min || *out > k->max) {
-		str_format(err, errlen, "%s: %s is out of range (%llu to %llu)", k->name, v,
-		           (unsigned long long)k->min, (unsigned long long)k->max);
+		str_error(err, errlen, "%s: %s is out of range (%llu to %llu)", k->name, v,
+		          (unsigned long long)k->min, (unsigned long long)k->max);
 		return -1;
 	}
 	return 0;
@@ -273,11 +273,11 @@ static int check_list(const struct config_key *k, const char *v, char *err, size
 		          : k->type == KEY_NETWORKS ? is_network(p, n)
 		                                    : is_code(p, n);
 		if (!ok) {
-			str_format(err, errlen, "%s: \"%.*s\" is not a valid %s", k->name,
-			           (int)(n > 64 ? 64 : n), p,
-			           k->type == KEY_DOMAINS    ? "domain"
-			           : k->type == KEY_NETWORKS ? "network (e.g. 192.0.2.0/24)"
-			                                     : "code");
+			str_error(err, errlen, "%s: \"%.*s\" is not a valid %s", k->name,
+			          (int)(n > 64 ? 64 : n), p,
+			          k->type == KEY_DOMAINS    ? "domain"
+			          : k->type == KEY_NETWORKS ? "network (e.g. 192.0.2.0/24)"
+			                                    : "code");
 			return -1;
 		}
 		p += n;
@@ -288,8 +288,8 @@ static int check_list(const struct config_key *k, const char *v, char *err, size
 static int check_text(const struct config_key *k, const char *v, char *err, size_t errlen)
 {
 	if (strlen(v) >= k->size) {
-		str_format(err, errlen, "%s: value is too long (at most %zu characters)", k->name,
-		           k->size - 1);
+		str_error(err, errlen, "%s: value is too long (at most %zu characters)", k->name,
+		          k->size - 1);
 		return -1;
 	}
 	if (k->type == KEY_LISTEN && v[0] != '\0') {
@@ -297,8 +297,7 @@ static int check_text(const struct config_key *k, const char *v, char *err, size
 		uint64_t p;
 		if (master_parse_addr(v, host, sizeof host, port, sizeof port) < 0 ||
 		    str_to_u64(port, 65535, &p) < 0 || p == 0) {
-			str_format(err, errlen, "%s: \"%s\" is not host:port (e.g. 127.0.0.1:25)", k->name,
-			           v);
+			str_error(err, errlen, "%s: \"%s\" is not host:port (e.g. 127.0.0.1:25)", k->name, v);
 			return -1;
 		}
 	}
@@ -307,13 +306,13 @@ static int check_text(const struct config_key *k, const char *v, char *err, size
 	if (k->type == KEY_STORE && v[0] != '\0' && strncmp(v, "postgresql://", 13) != 0 &&
 	    strncmp(v, "postgres://", 11) != 0) {
 		/* the value may hold a password: never repeat it */
-		str_format(err, errlen,
-		           "%s: not a PostgreSQL URI (postgresql://...); leave it empty for SQLite", k->name);
+		str_error(err, errlen,
+		          "%s: not a PostgreSQL URI (postgresql://...); leave it empty for SQLite", k->name);
 		return -1;
 	}
 	if (k->type == KEY_TIMEZONE && !is_timezone(v)) {
-		str_format(err, errlen, "%s: \"%s\" is not a time zone known here (e.g. Europe/Paris)",
-		           k->name, v);
+		str_error(err, errlen, "%s: \"%s\" is not a time zone known here (e.g. Europe/Paris)",
+		          k->name, v);
 		return -1;
 	}
 	return 0;
@@ -334,19 +333,20 @@ int config_set(struct mss_config *cfg, const char *key, const char *value, char 
 {
 	const struct config_key *k = find_key(key);
 	if (k == NULL) {
-		str_format(err, errlen, "unknown key \"%s\"", key);
+		str_error(err, errlen, "unknown key \"%s\"", key);
 		return -1;
 	}
 	if (k->type <= KEY_CODES || k->type == KEY_TIMEZONE || k->type == KEY_STORE) {
 		if (check_text(k, value, err, errlen) < 0)
 			return -1;
-		str_copy((char *)cfg + k->offset, k->size, value);
+		str_assert(str_copy((char *)cfg + k->offset, k->size, value),
+		           "check_text refused a value of k->size or more");
 		return 0;
 	}
 	uint64_t v;
 	if (k->type == KEY_BOOL) {
 		if (parse_bool(value, &v) < 0) {
-			str_format(err, errlen, "%s: \"%s\" is not yes or no", k->name, value);
+			str_error(err, errlen, "%s: \"%s\" is not yes or no", k->name, value);
 			return -1;
 		}
 	} else if (parse_number(k, value, &v, err, errlen) < 0) {
@@ -364,7 +364,8 @@ void config_defaults(struct mss_config *cfg)
 		if (config_set(cfg, config_keys[i].name, config_keys[i].dflt, err, sizeof err) < 0)
 			abort(); /* a default that does not parse is a bug in the table */
 	if (gethostname(cfg->hostname, sizeof cfg->hostname) < 0 || cfg->hostname[0] == '\0')
-		str_copy(cfg->hostname, sizeof cfg->hostname, "localhost");
+		str_assert(str_copy(cfg->hostname, sizeof cfg->hostname, "localhost"),
+		           "a constant shorter than CONFIG_STR_MAX");
 	cfg->hostname[sizeof cfg->hostname - 1] = '\0';
 }
 
@@ -373,14 +374,14 @@ static int split_line(char *line, char **key, char **value, char *err, size_t er
 {
 	char *eq = strchr(line, '=');
 	if (eq == NULL) {
-		str_format(err, errlen, "expected \"key = value\"");
+		str_error(err, errlen, "expected \"key = value\"");
 		return -1;
 	}
 	*eq = '\0';
 	*key = str_trim(line);
 	*value = str_trim(eq + 1);
 	if (**key == '\0') {
-		str_format(err, errlen, "missing key before \"=\"");
+		str_error(err, errlen, "missing key before \"=\"");
 		return -1;
 	}
 	return 0;
@@ -401,7 +402,7 @@ static int load_line(struct mss_config *cfg, char *line, struct seen_keys *seen,
 		return -1;
 	const struct config_key *k = find_key(key);
 	if (k != NULL && seen->seen[k - config_keys]++) {
-		str_format(why, whylen, "key \"%s\" is given twice", key);
+		str_error(why, whylen, "key \"%s\" is given twice", key);
 		return -1;
 	}
 	return config_set(cfg, key, value, why, whylen);
@@ -411,10 +412,15 @@ int config_load(struct mss_config *cfg, const char *path, char *err, size_t errl
 {
 	FILE *f = fopen(path, "r");
 	if (f == NULL) {
-		str_format(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		str_error(err, errlen, "%s: cannot open: %s", path, strerror(errno));
 		return -1;
 	}
-	str_copy(cfg->path, sizeof cfg->path, path);
+	if (str_copy(cfg->path, sizeof cfg->path, path) < 0) {
+		str_error(err, errlen, "%s: path too long (at most %zu characters)", path,
+		          sizeof cfg->path - 1);
+		fclose(f);
+		return -1;
+	}
 	struct seen_keys seen;
 	memset(&seen, 0, sizeof seen);
 	char line[CONFIG_LIST_MAX + 256], why[512];
@@ -424,24 +430,24 @@ int config_load(struct mss_config *cfg, const char *path, char *err, size_t errl
 		lineno++;
 		size_t n = strlen(line);
 		if (n == sizeof line - 1 && line[n - 1] != '\n') {
-			str_format(err, errlen, "%s:%u: line is too long", path, lineno);
+			str_error(err, errlen, "%s:%u: line is too long", path, lineno);
 			rc = -1;
 			break;
 		}
 		if (load_line(cfg, line, &seen, why, sizeof why) < 0) {
-			str_format(err, errlen, "%s:%u: %s", path, lineno, why);
+			str_error(err, errlen, "%s:%u: %s", path, lineno, why);
 			rc = -1;
 			break;
 		}
 	}
 	fclose(f);
 	if (rc == 0 && cfg->data_dir[0] != '/') {
-		str_format(err, errlen, "%s: data_dir must be an absolute path", path);
+		str_error(err, errlen, "%s: data_dir must be an absolute path", path);
 		rc = -1;
 	}
 	if (rc == 0 && ((cfg->blob_dir[0] != '\0' && cfg->blob_dir[0] != '/') ||
 	                (cfg->master_key_file[0] != '\0' && cfg->master_key_file[0] != '/'))) {
-		str_format(err, errlen, "%s: blob_dir and master_key_file must be absolute paths", path);
+		str_error(err, errlen, "%s: blob_dir and master_key_file must be absolute paths", path);
 		rc = -1;
 	}
 	return rc;

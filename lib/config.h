@@ -9,9 +9,11 @@
 #include <stdint.h>
 #include <stddef.h>
 
-#define CONFIG_PATH_MAX 1024
-#define CONFIG_STR_MAX 256
-#define CONFIG_LIST_MAX 4096
+#include "lib/mss_limits.h"
+
+#define CONFIG_PATH_MAX MSS_CONFIG_PATH_SIZE
+#define CONFIG_STR_MAX MSS_CONFIG_STRING_SIZE
+#define CONFIG_LIST_MAX MSS_CONFIG_LIST_SIZE
 
 struct mss_config {
 	char path[CONFIG_PATH_MAX];    /* the file it was read from */

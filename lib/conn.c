@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "lib/log.h"
 #include "lib/str.h"
 
 #define CONN_READ_CHUNK 16384
@@ -39,7 +40,9 @@ struct conn *conn_new(int fd, const char *peer_ip)
 {
 	struct conn *c = xcalloc(1, sizeof *c);
 	c->fd = fd;
-	str_copy(c->peer_ip, sizeof c->peer_ip, peer_ip ? peer_ip : "");
+	/* an address text (INET6_ADDRSTRLEN) is shorter than peer_ip; a cut one is logged as is */
+	if (str_copy(c->peer_ip, sizeof c->peer_ip, peer_ip ? peer_ip : "") < 0)
+		log_warn("conn", "error=\"peer address cut\" peer=%s", c->peer_ip);
 	buf_init(&c->in, BUF_UNLIMITED);
 	buf_init(&c->out, BUF_UNLIMITED);
 	int fl = fcntl(fd, F_GETFL);
@@ -226,7 +229,8 @@ static enum conn_result fill(struct conn *c)
 	}
 }
 
-static void take_line(struct conn *c, size_t lf, struct buf *line, int *flags)
+/* Returns 0, or -1 when line's own limit is too small (the line is consumed all the same). */
+static int take_line(struct conn *c, size_t lf, struct buf *line, int *flags)
 {
 	size_t end = lf;
 	int f = 0;
@@ -236,10 +240,11 @@ static void take_line(struct conn *c, size_t lf, struct buf *line, int *flags)
 		f |= CONN_LINE_BARE_LF;
 	if (memchr(c->in.data, '\0', end) != NULL)
 		f |= CONN_LINE_NUL;
-	buf_append(line, c->in.data, end);
+	int rc = buf_append(line, c->in.data, end);
 	buf_consume(&c->in, lf + 1);
 	if (flags)
 		*flags = f;
+	return rc;
 }
 
 /* Discards input up to and including the next LF (the tail of an over-long line). */
@@ -273,8 +278,7 @@ enum conn_result conn_read_line(struct conn *c, struct buf *line, size_t max, in
 				buf_consume(&c->in, pos + 1);
 				return CONN_TOOLONG;
 			}
-			take_line(c, pos, line, flags);
-			if (line->len < content) /* the line buffer's own limit was too small */
+			if (take_line(c, pos, line, flags) < 0) /* the line buffer's own limit */
 				return CONN_TOOLONG;
 			return CONN_OK;
 		}
@@ -383,11 +387,11 @@ static int send_all(struct conn *c, const char *p, size_t n)
 int conn_start_deflate(struct conn *c, char *err, size_t errlen)
 {
 	if (c->zin != NULL) {
-		str_copy(err, errlen, "compression already active");
+		str_error(err, errlen, "%s", "compression already active");
 		return -1;
 	}
 	if (conn_flush(c) < 0) {
-		str_copy(err, errlen, "connection lost");
+		str_error(err, errlen, "%s", "connection lost");
 		return -1;
 	}
 	c->zin = xcalloc(1, sizeof(*c->zin));
@@ -395,7 +399,7 @@ int conn_start_deflate(struct conn *c, char *err, size_t errlen)
 	/* raw deflate, no zlib header (RFC 4978 3: windowBits -15) */
 	if (inflateInit2(c->zin, -15) != Z_OK ||
 	    deflateInit2(c->zout, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-		str_copy(err, errlen, "zlib initialisation failed");
+		str_error(err, errlen, "%s", "zlib initialisation failed");
 		free(c->zin);
 		free(c->zout);
 		c->zin = c->zout = NULL;
@@ -404,7 +408,10 @@ int conn_start_deflate(struct conn *c, char *err, size_t errlen)
 	buf_init(&c->zraw, BUF_UNLIMITED);
 	buf_init(&c->zbuf, BUF_UNLIMITED);
 	/* what was read beyond the command is already compressed */
-	buf_append(&c->zraw, c->in.data, c->in.len);
+	if (buf_append(&c->zraw, c->in.data, c->in.len) < 0) {
+		str_error(err, errlen, "%s", "input too large");
+		return -1;
+	}
 	buf_reset(&c->in);
 	return 0;
 }
@@ -429,7 +436,10 @@ int conn_write(struct conn *c, const void *p, size_t n)
 {
 	if (c->broken)
 		return -1;
-	buf_append(&c->out, p, n);
+	if (buf_append(&c->out, p, n) < 0) { /* unlimited: past SIZE_MAX / 2 only */
+		c->broken = true;
+		return -1;
+	}
 	if (c->out.len >= CONN_OUT_FLUSH)
 		return conn_flush(c);
 	return 0;
@@ -446,8 +456,12 @@ int conn_printf(struct conn *c, const char *fmt, ...)
 		return -1;
 	va_list ap;
 	va_start(ap, fmt);
-	buf_vprintf(&c->out, fmt, ap);
+	int rc = buf_vprintf(&c->out, fmt, ap);
 	va_end(ap);
+	if (rc < 0) {
+		c->broken = true;
+		return -1;
+	}
 	if (c->out.len >= CONN_OUT_FLUSH)
 		return conn_flush(c);
 	return 0;
@@ -456,11 +470,11 @@ int conn_printf(struct conn *c, const char *fmt, ...)
 int conn_start_tls(struct conn *c, struct tls_ctx *ctx, char *err, size_t errlen)
 {
 	if (c->tls) {
-		str_copy(err, errlen, "TLS already active");
+		str_error(err, errlen, "%s", "TLS already active");
 		return -1;
 	}
 	if (conn_flush(c) < 0) {
-		str_copy(err, errlen, "connection lost before TLS");
+		str_error(err, errlen, "%s", "connection lost before TLS");
 		return -1;
 	}
 	/* RFC 3207 5 / CVE-2011-0411: anything sent in the clear after STARTTLS is dropped. */

@@ -9,6 +9,7 @@
  * bytes after it are refused. */
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,17 +178,17 @@ int crypto_master_key_create(const char *path, char *err, size_t errlen)
 
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		(void)str_format(err, errlen, "cannot create master key file %s: %s", path, strerror(errno));
+		str_error(err, errlen, "cannot create master key file %s: %s", path, strerror(errno));
 		return -1;
 	}
 	randombytes_buf(key, sizeof(key));
 	if (fchmod(fd, 0600) < 0 || write_all(fd, key, sizeof(key)) < 0 || fsync(fd) < 0) {
-		(void)str_format(err, errlen, "cannot write master key file %s: %s", path, strerror(errno));
+		str_error(err, errlen, "cannot write master key file %s: %s", path, strerror(errno));
 		rc = -1;
 	}
 	sodium_memzero(key, sizeof(key));
 	if (close(fd) < 0 && rc == 0) {
-		(void)str_format(err, errlen, "cannot write master key file %s: %s", path, strerror(errno));
+		str_error(err, errlen, "cannot write master key file %s: %s", path, strerror(errno));
 		rc = -1;
 	}
 	if (rc < 0)
@@ -204,22 +205,22 @@ static int master_key_check(int fd, const char *path, char *err, size_t errlen)
 	struct stat st;
 
 	if (fstat(fd, &st) < 0) {
-		(void)str_format(err, errlen, "cannot stat master key file %s: %s", path, strerror(errno));
+		str_error(err, errlen, "cannot stat master key file %s: %s", path, strerror(errno));
 		return -1;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		(void)str_format(err, errlen, "master key file %s is not a regular file", path);
+		str_error(err, errlen, "master key file %s is not a regular file", path);
 		return -1;
 	}
 	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-		(void)str_format(err, errlen,
-		                 "master key file %s is accessible by group or others (mode %03o, want 600)",
-		                 path, (unsigned)(st.st_mode & 0777));
+		str_error(err, errlen,
+		          "master key file %s is accessible by group or others (mode %03o, want 600)", path,
+		          (unsigned)(st.st_mode & 0777));
 		return -1;
 	}
 	if (st.st_size != CRYPTO_KEY_LEN) {
-		(void)str_format(err, errlen, "master key file %s has the wrong size (%lld bytes, want %d)",
-		                 path, (long long)st.st_size, CRYPTO_KEY_LEN);
+		str_error(err, errlen, "master key file %s has the wrong size (%lld bytes, want %d)", path,
+		          (long long)st.st_size, CRYPTO_KEY_LEN);
 		return -1;
 	}
 	return 0;
@@ -231,14 +232,14 @@ int crypto_master_key_load(const char *path, unsigned char key[CRYPTO_KEY_LEN], 
 	int rc = -1;
 
 	if (fd < 0) {
-		(void)str_format(err, errlen, "cannot open master key file %s: %s", path, strerror(errno));
+		str_error(err, errlen, "cannot open master key file %s: %s", path, strerror(errno));
 		return -1;
 	}
 	if (master_key_check(fd, path, err, errlen) == 0) {
 		if (read_full(fd, key, CRYPTO_KEY_LEN) == CRYPTO_KEY_LEN)
 			rc = 0;
 		else
-			(void)str_format(err, errlen, "cannot read master key file %s", path);
+			str_error(err, errlen, "cannot read master key file %s", path);
 	}
 	close(fd);
 	if (rc < 0)
@@ -264,6 +265,49 @@ int crypto_key_wrap(const unsigned char master[CRYPTO_KEY_LEN], const unsigned c
 		sodium_bin2hex(out_hex, CRYPTO_WRAPPED_HEX_LEN, bin, sizeof(bin));
 	sodium_memzero(bin, sizeof(bin));
 	return rc;
+}
+
+_Static_assert(CRYPTO_RECORD_OVERHEAD ==
+                   crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + crypto_aead_xchacha20poly1305_ietf_ABYTES,
+               "record overhead");
+_Static_assert(CRYPTO_KEY_LEN == crypto_kdf_KEYBYTES, "subkey size");
+
+void crypto_subkey(unsigned char out[CRYPTO_KEY_LEN], const unsigned char key[CRYPTO_KEY_LEN], uint64_t id,
+                   const char ctx[8])
+{
+	(void)crypto_kdf_derive_from_key(out, CRYPTO_KEY_LEN, id, ctx, key);
+}
+
+int crypto_record_seal(const unsigned char key[CRYPTO_KEY_LEN], const char *ad, const void *p, size_t n,
+                       struct buf *out)
+{
+	const size_t nonce = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+	if (n > BUF_UNLIMITED - CRYPTO_RECORD_OVERHEAD || buf_reserve(out, n + CRYPTO_RECORD_OVERHEAD) < 0)
+		return -1;
+	unsigned char *r = (unsigned char *)out->data + out->len;
+	unsigned long long clen = 0;
+	randombytes_buf(r, nonce);
+	if (crypto_aead_xchacha20poly1305_ietf_encrypt(r + nonce, &clen, p, n, (const unsigned char *)ad,
+	                                               strlen(ad), NULL, r, key) != 0)
+		return -1;
+	buf_added(out, nonce + (size_t)clen);
+	return 0;
+}
+
+int crypto_record_open(const unsigned char key[CRYPTO_KEY_LEN], const char *ad, const void *p, size_t n,
+                       struct buf *out)
+{
+	const size_t nonce = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+	const unsigned char *r = p;
+	if (n < CRYPTO_RECORD_OVERHEAD || buf_reserve(out, n - CRYPTO_RECORD_OVERHEAD) < 0)
+		return -1;
+	unsigned long long mlen = 0;
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt((unsigned char *)out->data + out->len, &mlen, NULL,
+	                                               r + nonce, n - nonce, (const unsigned char *)ad,
+	                                               strlen(ad), r, key) != 0)
+		return -1;
+	buf_added(out, (size_t)mlen);
+	return 0;
 }
 
 int crypto_key_unwrap(const unsigned char master[CRYPTO_KEY_LEN], const char *wrapped_hex,
@@ -310,15 +354,20 @@ static int writer_open_tmp(struct blob_writer *w, char *err, size_t errlen)
 	char *dir = dir_of(w->final_path);
 	struct buf b;
 
-	buf_init(&b, BUF_UNLIMITED);
-	(void)buf_printf(&b, "%s/.tmp-blob-XXXXXX", dir);
+	buf_init(&b, PATH_MAX - 1);
+	int rc = buf_printf(&b, "%s/.tmp-blob-XXXXXX", dir);
 	free(dir);
+	if (rc < 0) {
+		buf_free(&b);
+		str_error(err, errlen, "cannot create temporary blob for %s: path too long", w->final_path);
+		return -1;
+	}
 	w->tmp_path = buf_strdup(&b);
 	buf_free(&b);
 	w->fd = mkostemp(w->tmp_path, O_CLOEXEC);
 	if (w->fd < 0) {
-		(void)str_format(err, errlen, "cannot create temporary blob for %s: %s", w->final_path,
-		                 strerror(errno));
+		str_error(err, errlen, "cannot create temporary blob for %s: %s", w->final_path,
+		          strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -333,8 +382,7 @@ struct blob_writer *crypto_blob_create(const char *final_path, const unsigned ch
 	w->fd = -1;
 	w->final_path = xstrdup(final_path);
 	if (make_parent_dirs(final_path) < 0) {
-		(void)str_format(err, errlen, "cannot create directory for %s: %s", final_path,
-		                 strerror(errno));
+		str_error(err, errlen, "cannot create directory for %s: %s", final_path, strerror(errno));
 		writer_free(w);
 		return NULL;
 	}
@@ -345,7 +393,7 @@ struct blob_writer *crypto_blob_create(const char *final_path, const unsigned ch
 	memcpy(head, BLOB_MAGIC, BLOB_MAGIC_LEN);
 	crypto_secretstream_xchacha20poly1305_init_push(&w->st, head + BLOB_MAGIC_LEN, key);
 	if (write_all(w->fd, head, sizeof(head)) < 0) {
-		(void)str_format(err, errlen, "cannot write blob for %s: %s", final_path, strerror(errno));
+		str_error(err, errlen, "cannot write blob for %s: %s", final_path, strerror(errno));
 		crypto_blob_abort(w);
 		return NULL;
 	}
@@ -362,7 +410,7 @@ static int writer_push(struct blob_writer *w, unsigned char tag, char *err, size
 	w->used = 0;
 	if (w->failed || write_all(w->fd, w->cipher, (size_t)clen) < 0) {
 		w->failed = true;
-		(void)str_format(err, errlen, "cannot write blob for %s: %s", w->final_path, strerror(errno));
+		str_error(err, errlen, "cannot write blob for %s: %s", w->final_path, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -401,16 +449,15 @@ int crypto_blob_commit(struct blob_writer *w, char *err, size_t errlen)
 	synced = fsync(fd);
 	closed = close(fd);
 	if (synced < 0 || closed < 0) {
-		(void)str_format(err, errlen, "cannot sync blob for %s: %s", w->final_path, strerror(errno));
+		str_error(err, errlen, "cannot sync blob for %s: %s", w->final_path, strerror(errno));
 		goto fail;
 	}
 	if (rename(w->tmp_path, w->final_path) < 0) {
-		(void)str_format(err, errlen, "cannot rename blob to %s: %s", w->final_path, strerror(errno));
+		str_error(err, errlen, "cannot rename blob to %s: %s", w->final_path, strerror(errno));
 		goto fail;
 	}
 	if (crypto_fsync_dir_of(w->final_path) < 0) {
-		(void)str_format(err, errlen, "cannot sync directory of %s: %s", w->final_path,
-		                 strerror(errno));
+		str_error(err, errlen, "cannot sync directory of %s: %s", w->final_path, strerror(errno));
 		writer_free(w);
 		return -1;
 	}
@@ -499,11 +546,11 @@ int crypto_blob_read(const char *path, const unsigned char key[CRYPTO_KEY_LEN], 
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		(void)str_format(err, errlen, "cannot open blob %s: %s", path, strerror(errno));
+		str_error(err, errlen, "cannot open blob %s: %s", path, strerror(errno));
 		return -1;
 	}
 	if (reader_header(fd, &st, key) < 0) {
-		(void)str_format(err, errlen, "blob %s: bad or truncated header", path);
+		str_error(err, errlen, "blob %s: bad or truncated header", path);
 		close(fd);
 		return -1;
 	}
@@ -517,7 +564,7 @@ int crypto_blob_read(const char *path, const unsigned char key[CRYPTO_KEY_LEN], 
 	/* Nothing unauthenticated or incomplete reaches the caller. */
 	sodium_memzero(out->data + orig_len, out->len - orig_len);
 	buf_truncate(out, orig_len);
-	(void)str_format(err, errlen, "blob %s: %s", path, why);
+	str_error(err, errlen, "blob %s: %s", path, why);
 	return -1;
 }
 
@@ -536,13 +583,13 @@ struct blob_reader *crypto_blob_open(const char *path, const unsigned char key[C
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		(void)str_format(err, errlen, "cannot open blob %s: %s", path, strerror(errno));
+		str_error(err, errlen, "cannot open blob %s: %s", path, strerror(errno));
 		return NULL;
 	}
 	struct blob_reader *r = xcalloc(1, sizeof(*r));
 	r->fd = fd;
 	if (reader_header(fd, &r->st, key) < 0) {
-		(void)str_format(err, errlen, "blob %s: bad or truncated header", path);
+		str_error(err, errlen, "blob %s: bad or truncated header", path);
 		crypto_blob_close(r);
 		return NULL;
 	}
@@ -569,7 +616,7 @@ int crypto_blob_next(struct blob_reader *r, const unsigned char **p, size_t *n, 
 	else if (tag == SS_TAG_FINAL && read_full(r->fd, r->cipher, 1) != 0)
 		why = "has data after its end";
 	if (why != NULL) {
-		(void)str_format(err, errlen, "blob: %s", why);
+		str_error(err, errlen, "blob: %s", why);
 		return -1;
 	}
 	r->done = tag == SS_TAG_FINAL;

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sodium.h>
 
 #include "lib/buf.h"
@@ -39,6 +40,21 @@ int crypto_key_wrap(const unsigned char master[CRYPTO_KEY_LEN], const unsigned c
 int crypto_key_unwrap(const unsigned char master[CRYPTO_KEY_LEN], const char *wrapped_hex,
                       unsigned char key[CRYPTO_KEY_LEN]);
 void crypto_key_wipe(unsigned char key[CRYPTO_KEY_LEN]);
+
+/* A subkey of key for one purpose (crypto_kdf, BLAKE2b), so that one account key never
+ * serves two constructions (blobs and records). ctx: exactly 8 characters. */
+void crypto_subkey(unsigned char out[CRYPTO_KEY_LEN], const unsigned char key[CRYPTO_KEY_LEN], uint64_t id,
+                   const char ctx[8]);
+/* Small records kept in the database (a message's cached metadata): XChaCha20-Poly1305
+ * with a random nonce, stored as nonce (24) | ciphertext | tag (16); ad, a short
+ * label, binds the record to its use. seal appends the record to out; open appends the
+ * plaintext and returns 0, or -1 when the record was altered, cut or sealed under
+ * another key (out unchanged). */
+#define CRYPTO_RECORD_OVERHEAD 40
+int crypto_record_seal(const unsigned char key[CRYPTO_KEY_LEN], const char *ad, const void *p, size_t n,
+                       struct buf *out);
+int crypto_record_open(const unsigned char key[CRYPTO_KEY_LEN], const char *ad, const void *p, size_t n,
+                       struct buf *out);
 
 /* Streaming encryption of one blob (XChaCha20-Poly1305 secretstream) into a file:
  * written to a temporary file in the destination's directory, then on commit fsynced,

@@ -18,8 +18,8 @@ static void use_zone(const char *zone)
 	if (str_format(tz, sizeof tz, ":%s", z) != 0 || setenv("TZ", tz, 1) != 0)
 		return;
 	tzset();
-	str_copy(current, sizeof current, z);
-	set = true;
+	/* a zone that does not fit is set each time instead of remembered */
+	set = str_copy(current, sizeof current, z) == 0;
 }
 
 void mss_localtime(const char *zone, int64_t t, struct tm *tm, long *gmtoff)
@@ -45,8 +45,9 @@ void mss_date_rfc5322(const char *zone, int64_t t, char *out, size_t outlen)
 	/* Spelled out rather than strftime, which follows the locale. */
 	if (str_format(out, outlen, "%s, %02d %s %04d %02d:%02d:%02d %c%02ld%02ld", days[tm.tm_wday % 7],
 	               tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-	               tm.tm_sec, off < 0 ? '-' : '+', a / 3600, (a % 3600) / 60) != 0)
-		str_copy(out, outlen, "Thu, 01 Jan 1970 00:00:00 +0000");
+	               tm.tm_sec, off < 0 ? '-' : '+', a / 3600, (a % 3600) / 60) != 0 &&
+	    outlen > 0)
+		out[0] = '\0'; /* out shorter than a date: no half date (localtime.h) */
 }
 
 void mss_date_french(const char *zone, int64_t t, bool seconds, char *out, size_t outlen)

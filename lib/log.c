@@ -2,8 +2,11 @@
 
 #include "lib/log.h"
 
+#include "lib/str.h"
+
 #include <errno.h>
 #include <paths.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +17,23 @@
 
 static const char *log_ident = "mss";
 static int log_to_stderr = 1;
+static char log_session[LOG_SESSION_ID_SIZE + sizeof " session="];
+
+void log_set_session(const char *id)
+{
+	log_session[0] = '\0';
+	if (id != NULL && id[0] != '\0' &&
+	    snprintf(log_session, sizeof log_session, " session=%s", id) >= (int)sizeof log_session)
+		log_session[0] = '\0'; /* ids are ours (log_new_session_id): never longer */
+}
+
+void log_new_session_id(char out[LOG_SESSION_ID_SIZE])
+{
+	unsigned char r[4];
+
+	randombytes_buf(r, sizeof(r));
+	str_hex(out, r, sizeof(r));
+}
 
 void log_open(const char *ident, int to_stderr)
 {
@@ -65,15 +85,15 @@ __attribute__((format(printf, 3, 0))) static void log_vevent(enum log_level lvl,
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	sanitize(msg);
 	if (!log_to_stderr) {
-		syslog(syslog_priority(lvl), "event=%s %s", event, msg);
+		syslog(syslog_priority(lvl), "event=%s%s %s", event, log_session, msg);
 		return;
 	}
 	char when[32];
 	time_t now = time(NULL);
 	struct tm tm;
 	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
-	fprintf(stderr, "%s %s[%ld] level=%s event=%s %s\n", when, log_ident, (long)getpid(), level_name(lvl),
-	        event, msg);
+	fprintf(stderr, "%s %s[%ld] level=%s event=%s%s %s\n", when, log_ident, (long)getpid(),
+	        level_name(lvl), event, log_session, msg);
 }
 
 void log_event(enum log_level lvl, const char *event, const char *fmt, ...)

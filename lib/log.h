@@ -17,6 +17,13 @@ void log_event(enum log_level lvl, const char *event, const char *fmt, ...)
 #define log_info(ev, ...) log_event(LOG_LVL_INFO, ev, __VA_ARGS__)
 #define log_warn(ev, ...) log_event(LOG_LVL_WARN, ev, __VA_ARGS__)
 #define log_err(ev, ...) log_event(LOG_LVL_ERR, ev, __VA_ARGS__)
+/* Makes every later line of this process carry session=ID right after event= (the
+ * session process of mss-imapd: each IMAP line then names its session, as mss-smtpd's
+ * lines do by hand). id is copied; NULL or "" stops it. */
+void log_set_session(const char *id);
+/* Writes a new random session id (8 hex digits, as mss-smtpd's) into out. */
+#define LOG_SESSION_ID_SIZE 16
+void log_new_session_id(char out[LOG_SESSION_ID_SIZE]);
 /* Writes v into out as a log-safe value: controls replaced, quoted when it has spaces,
  * cut at outlen. Returns out. */
 const char *log_quote(char *out, unsigned outlen, const char *v);

@@ -51,7 +51,7 @@ static int bind_one(struct listener *l, char *err, size_t errlen)
 {
 	char host[256], port[32];
 	if (master_parse_addr(l->addr, host, sizeof host, port, sizeof port) < 0) {
-		str_format(err, errlen, "%s: \"%s\" is not host:port", l->name, l->addr);
+		str_error(err, errlen, "%s: \"%s\" is not host:port", l->name, l->addr);
 		return -1;
 	}
 	struct addrinfo hints = {
@@ -59,7 +59,7 @@ static int bind_one(struct listener *l, char *err, size_t errlen)
 	struct addrinfo *res;
 	int gai = getaddrinfo(host, port, &hints, &res);
 	if (gai != 0) {
-		str_format(err, errlen, "%s: cannot resolve %s: %s", l->name, l->addr, gai_strerror(gai));
+		str_error(err, errlen, "%s: cannot resolve %s: %s", l->name, l->addr, gai_strerror(gai));
 		return -1;
 	}
 	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -67,7 +67,7 @@ static int bind_one(struct listener *l, char *err, size_t errlen)
 	if (fd >= 0)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 	if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 128) < 0) {
-		str_format(err, errlen, "%s: cannot listen on %s: %s", l->name, l->addr, strerror(errno));
+		str_error(err, errlen, "%s: cannot listen on %s: %s", l->name, l->addr, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		freeaddrinfo(res);
@@ -97,17 +97,17 @@ int master_drop_privileges(const char *user, char *err, size_t errlen)
 		return 0;
 	struct passwd *pw = getpwnam(user);
 	if (pw == NULL) {
-		str_format(err, errlen, "user \"%s\" does not exist (set user in the config)", user);
+		str_error(err, errlen, "user \"%s\" does not exist (set user in the config)", user);
 		return -1;
 	}
 	if (pw->pw_uid == geteuid())
 		return 0;
 	if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
-		str_format(err, errlen, "cannot switch to user \"%s\": %s", user, strerror(errno));
+		str_error(err, errlen, "cannot switch to user \"%s\": %s", user, strerror(errno));
 		return -1;
 	}
 	if (setuid(0) == 0) { /* must not be able to regain root */
-		str_format(err, errlen, "privileges could not be dropped for \"%s\"", user);
+		str_error(err, errlen, "privileges could not be dropped for \"%s\"", user);
 		return -1;
 	}
 	return 0;
@@ -125,6 +125,21 @@ struct master_state {
 	size_t nchildren;
 	size_t cap;
 };
+
+/* The limits in force: master_opts' at start, master_set_limits' after a SIGHUP. */
+static struct {
+	unsigned max_sessions;
+	unsigned max_sessions_per_ip;
+	unsigned pool_max[MASTER_MAX_POOLS];
+} limits;
+
+void master_set_limits(unsigned max_sessions, unsigned max_sessions_per_ip,
+                       const unsigned pool_max[MASTER_MAX_POOLS])
+{
+	limits.max_sessions = max_sessions;
+	limits.max_sessions_per_ip = max_sessions_per_ip;
+	memcpy(limits.pool_max, pool_max, sizeof(limits.pool_max));
+}
 
 static volatile sig_atomic_t got_term;
 static volatile sig_atomic_t got_chld;
@@ -201,6 +216,7 @@ static void fill_session_info(int fd, const struct listener *l, struct session_i
 	socklen_t len = sizeof ss;
 	memset(si, 0, sizeof *si);
 	si->listener = l;
+	si->channel_fd = -1;
 	char port[16];
 	if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0 &&
 	    getnameinfo((struct sockaddr *)&ss, len, si->peer_ip, sizeof si->peer_ip, port, sizeof port,
@@ -244,15 +260,14 @@ static unsigned count_pool(const struct master_state *m, int pool)
 	return n;
 }
 
-static const char *over_limit(const struct master_opts *o, const struct master_state *m, const char *ip,
-                              int pool)
+static const char *over_limit(const struct master_state *m, const char *ip, int pool)
 {
-	if (m->nchildren >= o->max_sessions)
+	if (m->nchildren >= limits.max_sessions)
 		return "too many sessions";
-	if (pool >= 0 && pool < MASTER_MAX_POOLS && o->pool_max[pool] &&
-	    count_pool(m, pool) >= o->pool_max[pool])
+	if (pool >= 0 && pool < MASTER_MAX_POOLS && limits.pool_max[pool] &&
+	    count_pool(m, pool) >= limits.pool_max[pool])
 		return "too many sessions on this service";
-	if (count_ip(m, ip) >= o->max_sessions_per_ip)
+	if (count_ip(m, ip) >= limits.max_sessions_per_ip)
 		return "too many sessions from your address";
 	return NULL;
 }
@@ -265,7 +280,7 @@ static void accept_one(const struct master_opts *o, struct master_state *m, stru
 		return;
 	struct session_info si;
 	fill_session_info(fd, l, &si);
-	const char *why = over_limit(o, m, si.peer_ip, l->pool);
+	const char *why = over_limit(m, si.peer_ip, l->pool);
 	if (why) {
 		log_warn("session_refused", "listener=%s peer=%s reason=\"%s\"", l->name, si.peer_ip, why);
 		if (o->overload)
@@ -273,10 +288,19 @@ static void accept_one(const struct master_opts *o, struct master_state *m, stru
 		close(fd);
 		return;
 	}
+	si.channel_fd = o->session_channel ? o->session_channel(o->arg) : -1;
+	if (o->session_channel && si.channel_fd < 0) {
+		if (o->overload)
+			o->overload(fd, &si, "service unavailable");
+		close(fd);
+		return;
+	}
 	pid_t pid = fork();
 	if (pid == 0)
 		run_child(o, ls, n, fd, &si);
 	close(fd);
+	if (si.channel_fd >= 0)
+		close(si.channel_fd);
 	if (pid < 0) {
 		log_err("fork_failed", "error=\"%s\"", strerror(errno));
 		return;
@@ -287,7 +311,8 @@ static void accept_one(const struct master_opts *o, struct master_state *m, stru
 	}
 	m->children[m->nchildren].pid = pid;
 	m->children[m->nchildren].pool = l->pool;
-	str_copy(m->children[m->nchildren].ip, sizeof m->children[0].ip, si.peer_ip);
+	str_assert(str_copy(m->children[m->nchildren].ip, sizeof m->children[0].ip, si.peer_ip),
+	           "ip and peer_ip are both 64 bytes");
 	m->nchildren++;
 }
 
@@ -310,6 +335,7 @@ static void stop_children(struct master_state *m)
 int master_run(const struct master_opts *o, struct listener *ls, size_t n)
 {
 	struct master_state m = {0};
+	master_set_limits(o->max_sessions, o->max_sessions_per_ip, o->pool_max);
 	struct pollfd pfd[MASTER_MAX_LISTENERS];
 	struct listener *by_index[MASTER_MAX_LISTENERS];
 	size_t np = 0;

@@ -30,6 +30,8 @@ struct session_info {
 	char peer_ip[64];
 	unsigned peer_port;
 	char local_ip[64];
+	int channel_fd; /* this session's own descriptor from master_opts.session_channel
+	                   (its TLS key agent channel), -1 without */
 };
 
 /* Runs in the child, which owns fd; returning ends the child (exit 0). */
@@ -46,7 +48,11 @@ struct master_opts {
 	session_fn session;
 	overload_fn overload;
 	void *arg;
-	void (*child_init)(void *arg);  /* in each child, after fork, before session (may be NULL) */
+	void (*child_init)(void *arg); /* in each child, after fork, before session (may be NULL) */
+	/* In the master before each session's fork (may be NULL): a descriptor for that
+	 * session alone (session_info.channel_fd), closed by the master after the fork;
+	 * -1 refuses the connection (the callee logs why). */
+	int (*session_channel)(void *arg);
 	void (*on_shutdown)(void *arg); /* in the master before exit (may be NULL) */
 	void (*on_reload)(void *arg);   /* in the master on SIGHUP (may be NULL): keeps what
 	                                 * it cannot reload as it was, and logs why */
@@ -61,6 +67,11 @@ int master_bind(struct listener *ls, size_t n, char *err, size_t errlen);
 /* Switches to user (and its primary group, no supplementary groups) unless it is
  * the current user. Returns 0 or -1 with err. */
 int master_drop_privileges(const char *user, char *err, size_t errlen);
+/* From on_reload (SIGHUP): new session limits (as in master_opts) for the connections
+ * accepted afterwards; sessions already running go on, a lowered limit applies as they
+ * end. */
+void master_set_limits(unsigned max_sessions, unsigned max_sessions_per_ip,
+                       const unsigned pool_max[MASTER_MAX_POOLS]);
 /* Drops privileges to opts->user (fatal if that fails), then runs the accept loop;
  * returns 0 after a clean shutdown. */
 int master_run(const struct master_opts *opts, struct listener *ls, size_t n);

@@ -90,7 +90,7 @@ static int shape(int fd, char *err, size_t errlen)
 {
 	struct stat st;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		str_format(err, errlen, "not a regular file");
+		str_error(err, errlen, "not a regular file");
 		return -1;
 	}
 	struct page head = {0};
@@ -99,14 +99,14 @@ static int shape(int fd, char *err, size_t errlen)
 	    head.version == METRICS_VERSION && head.size == sizeof(struct page))
 		return 0;
 	if (ftruncate(fd, 0) < 0 || ftruncate(fd, sizeof(struct page)) < 0) {
-		str_format(err, errlen, "%s", strerror(errno));
+		str_error(err, errlen, "%s", strerror(errno));
 		return -1;
 	}
 	head.magic = METRICS_MAGIC;
 	head.version = METRICS_VERSION;
 	head.size = sizeof(struct page);
 	if (pwrite(fd, &head, sizeof head.magic + sizeof head.version + sizeof head.size, 0) < 0) {
-		str_format(err, errlen, "%s", strerror(errno));
+		str_error(err, errlen, "%s", strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -116,17 +116,17 @@ int metrics_open(const char *path, char *err, size_t errlen)
 {
 	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		str_format(err, errlen, "%s: %s", path, strerror(errno));
+		str_error(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
 	char why[256];
 	int rc = -1;
 	if (flock(fd, LOCK_EX) < 0) {
-		str_format(why, sizeof why, "%s", strerror(errno));
+		str_error(why, sizeof why, "%s", strerror(errno));
 	} else if (shape(fd, why, sizeof why) == 0) {
 		void *p = mmap(NULL, sizeof(struct page), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 		if (p == MAP_FAILED) {
-			str_format(why, sizeof why, "%s", strerror(errno));
+			str_error(why, sizeof why, "%s", strerror(errno));
 		} else {
 			if (page != NULL)
 				munmap(page, sizeof(struct page));
@@ -139,7 +139,7 @@ int metrics_open(const char *path, char *err, size_t errlen)
 	(void)flock(fd, LOCK_UN);
 	close(fd);
 	if (rc < 0)
-		str_format(err, errlen, "%s: %s", path, why);
+		str_error(err, errlen, "%s: %s", path, why);
 	return rc;
 }
 

@@ -13,6 +13,10 @@
 /* Creates the process-wide pool of n slots (1..SLOTS_MAX) with a wait of wait_ms.
  * Before fork. Returns 0 or -1 (mmap failed: then there is no bound). */
 int slots_init(unsigned n, unsigned wait_ms);
+/* SIGHUP: the new size and wait, for every process of the pool at once (sessions
+ * already running too). A shrink applies as the extra holders give their slots back.
+ * Returns 0, or -1 without a pool or with n out of 1..SLOTS_MAX. */
+int slots_resize(unsigned n, unsigned wait_ms);
 /* Takes a slot, waiting up to the pool's wait. Returns the slot (>= 0), SLOTS_NONE
  * when this process has no pool (no bound applies), or -1 when none came free. */
 #define SLOTS_NONE 1000000

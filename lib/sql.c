@@ -43,7 +43,7 @@ struct sql *sql_open_timeout(const char *target, unsigned flags, unsigned timeou
 	for (size_t i = 0; i < sizeof drivers / sizeof drivers[0]; i++)
 		if (drivers[i]->accepts(target))
 			return drivers[i]->open(target, flags, timeout_ms, err, errlen);
-	str_format(err, errlen, "no database driver for this target (postgresql://... or a file path)");
+	str_error(err, errlen, "no database driver for this target (postgresql://... or a file path)");
 	return NULL;
 }
 
@@ -236,7 +236,7 @@ int sql_savepoint(struct sql *db, const char *name, char *err, size_t errlen)
 {
 	char q[64];
 	if (!sql_plain_identifier(name) || str_format(q, sizeof q, "SAVEPOINT %s", name) != 0) {
-		str_format(err, errlen, "savepoint: bad name");
+		str_error(err, errlen, "savepoint: bad name");
 		return -1;
 	}
 	return db->drv->script(db, "savepoint", q, false, err, errlen);
@@ -246,7 +246,7 @@ int sql_release(struct sql *db, const char *name, bool keep, char *err, size_t e
 {
 	char q[96];
 	if (!sql_plain_identifier(name)) {
-		str_format(err, errlen, "savepoint: bad name");
+		str_error(err, errlen, "savepoint: bad name");
 		return -1;
 	}
 	if (!keep) {
@@ -262,7 +262,7 @@ int sql_release(struct sql *db, const char *name, bool keep, char *err, size_t e
 int sql_lock(struct sql *db, const char *name, char *err, size_t errlen)
 {
 	if (!sql_in_transaction(db)) {
-		str_format(err, errlen, "lock %s: no transaction open", name);
+		str_error(err, errlen, "lock %s: no transaction open", name);
 		return -1;
 	}
 	return db->drv->lock != NULL ? db->drv->lock(db, name, err, errlen) : 0;
@@ -271,14 +271,14 @@ int sql_lock(struct sql *db, const char *name, char *err, size_t errlen)
 int sql_backup(struct sql *db, const char *path, char *err, size_t errlen)
 {
 	if (sql_in_transaction(db)) {
-		str_format(err, errlen, "backup: a transaction is open");
+		str_error(err, errlen, "backup: a transaction is open");
 		return -1;
 	}
 	if (db->drv->backup == NULL) {
-		str_format(err, errlen,
-		           "the %s database is not copied by mssctl backup: use the engine's own "
-		           "backup (see doc/operations.md)",
-		           db->drv->name);
+		str_error(err, errlen,
+		          "the %s database is not copied by mssctl backup: use the engine's own "
+		          "backup (see doc/operations.md)",
+		          db->drv->name);
 		return 1;
 	}
 	return db->drv->backup(db, path, err, errlen);
@@ -315,7 +315,7 @@ static bool plain_payload(const char *s)
 int sql_notify(struct sql *db, const char *channel, const char *payload, char *err, size_t errlen)
 {
 	if (!sql_plain_identifier(channel) || !plain_payload(payload)) {
-		str_format(err, errlen, "notify: bad channel or payload");
+		str_error(err, errlen, "notify: bad channel or payload");
 		return -1;
 	}
 	db->last_error = SQL_ERR_NONE;
@@ -325,11 +325,11 @@ int sql_notify(struct sql *db, const char *channel, const char *payload, char *e
 int sql_listen(struct sql *db, const char *channel, char *err, size_t errlen)
 {
 	if (!sql_plain_identifier(channel)) {
-		str_format(err, errlen, "listen: bad channel name");
+		str_error(err, errlen, "listen: bad channel name");
 		return -1;
 	}
 	if (db->drv->listen == NULL) {
-		str_format(err, errlen, "listen: %s has no notifications", db->drv->name);
+		str_error(err, errlen, "listen: %s has no notifications", db->drv->name);
 		return -1;
 	}
 	db->last_error = SQL_ERR_NONE;
@@ -395,7 +395,7 @@ static int apply_one(struct sql *db, const char *component, const struct sql_mig
 	int version;
 	const char *text = migration_text(db, m);
 	if (text == NULL) {
-		str_format(err, errlen, "%s migration %d: no DDL for this engine", component, m->version);
+		str_error(err, errlen, "%s migration %d: no DDL for this engine", component, m->version);
 		return -1;
 	}
 	if (sql_begin_write(db, err, errlen) < 0)
@@ -407,7 +407,7 @@ static int apply_one(struct sql *db, const char *component, const struct sql_mig
 		return 0;
 	}
 	if (text[0] != '\0' && db->drv->script(db, component, text, false, why, sizeof why) < 0) {
-		str_format(err, errlen, "%s migration %d: %s", component, m->version, why);
+		str_error(err, errlen, "%s migration %d: %s", component, m->version, why);
 		goto fail;
 	}
 	if (sql_schema_set(db, component, m->version, err, errlen) < 0)
@@ -425,8 +425,8 @@ int sql_migrate(struct sql *db, const struct sql_schema *s, int *applied, char *
 		*applied = 0;
 	for (size_t i = 0; i < s->nsteps; i++) {
 		if (s->steps[i].version != (int)i + 1) {
-			str_format(err, errlen, "%s: migrations out of order at %d", s->component,
-			           s->steps[i].version);
+			str_error(err, errlen, "%s: migrations out of order at %d", s->component,
+			          s->steps[i].version);
 			return -1;
 		}
 	}
@@ -493,7 +493,7 @@ static bool only_terminators(const char *in, size_t i)
 static int put_number(unsigned n, char *out, size_t outlen, size_t *o)
 {
 	char num[16];
-	str_format(num, sizeof num, "$%u", n);
+	str_assert(str_format(num, sizeof num, "$%u", n), "$ and 10 digits fit 16 bytes");
 	size_t l = strlen(num);
 	if (*o + l >= outlen)
 		return -1;

@@ -132,7 +132,7 @@ static int fail_msg(struct pg *p, enum sql_error kind, const char *what, const c
 	char line[400];
 	first_line(msg, line, sizeof line);
 	p->base.last_error = kind;
-	str_format(err, errlen, "%s: %s", what, line);
+	str_error(err, errlen, "%s: %s", what, line);
 	return -1;
 }
 
@@ -210,10 +210,12 @@ static int build_params(struct conn_params *cp, PQconninfoOption *opts, unsigned
 	unsigned connect_s = PG_CONNECT_TIMEOUT_S;
 	if (timeout_ms != 0 && (timeout_ms + 999) / 1000 < connect_s)
 		connect_s = (timeout_ms + 999) / 1000 < 2 ? 2 : (timeout_ms + 999) / 1000;
-	str_format(cp->connect_timeout, sizeof cp->connect_timeout, "%u", connect_s);
+	str_assert(str_format(cp->connect_timeout, sizeof cp->connect_timeout, "%u", connect_s),
+	           "an unsigned has at most 10 digits");
 	if (!param_given(cp, "connect_timeout"))
 		param_set(cp, "connect_timeout", cp->connect_timeout);
-	str_format(cp->user_timeout, sizeof cp->user_timeout, "%u", bound);
+	str_assert(str_format(cp->user_timeout, sizeof cp->user_timeout, "%u", bound),
+	           "an unsigned has at most 10 digits");
 	if (!param_given(cp, "tcp_user_timeout"))
 		param_set(cp, "tcp_user_timeout", cp->user_timeout);
 	/* Bytes pass unchanged (see the top of this file). */
@@ -234,21 +236,20 @@ static int check_database(PGconn *c, char *err, size_t errlen)
 {
 	const char *enc = PQparameterStatus(c, "server_encoding");
 	if (enc == NULL || strcmp(enc, "SQL_ASCII") != 0) {
-		str_format(
-		    err, errlen,
-		    "PostgreSQL database \"%s\" uses encoding %s: MSS needs SQL_ASCII with the C locale"
-		    " (CREATE DATABASE ... ENCODING 'SQL_ASCII' LOCALE 'C' TEMPLATE template0)",
-		    PQdb(c), enc != NULL ? enc : "?");
+		str_error(err, errlen,
+		          "PostgreSQL database \"%s\" uses encoding %s: MSS needs SQL_ASCII with the C locale"
+		          " (CREATE DATABASE ... ENCODING 'SQL_ASCII' LOCALE 'C' TEMPLATE template0)",
+		          PQdb(c), enc != NULL ? enc : "?");
 		return -1;
 	}
 	PGresult *r = PQexec(c, "SELECT datcollate FROM pg_database WHERE datname = current_database()");
 	bool ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
 	const char *coll = ok ? PQgetvalue(r, 0, 0) : "?";
 	if (!ok || (strcmp(coll, "C") != 0 && strcmp(coll, "POSIX") != 0)) {
-		str_format(err, errlen,
-		           "PostgreSQL database \"%s\" sorts with collation %s: MSS needs the C locale"
-		           " (CREATE DATABASE ... ENCODING 'SQL_ASCII' LOCALE 'C' TEMPLATE template0)",
-		           PQdb(c), coll);
+		str_error(err, errlen,
+		          "PostgreSQL database \"%s\" sorts with collation %s: MSS needs the C locale"
+		          " (CREATE DATABASE ... ENCODING 'SQL_ASCII' LOCALE 'C' TEMPLATE template0)",
+		          PQdb(c), coll);
 		PQclear(r);
 		return -1;
 	}
@@ -263,14 +264,14 @@ static PGconn *connect_db(const char *target, unsigned timeout_ms, char *err, si
 	if (opts == NULL) {
 		char line[256];
 		first_line(msg != NULL ? msg : "out of memory", line, sizeof line);
-		str_format(err, errlen, "PostgreSQL connection string: %s", line);
+		str_error(err, errlen, "PostgreSQL connection string: %s", line);
 		PQfreemem(msg);
 		return NULL;
 	}
 	struct conn_params cp = {.n = 0};
 	PGconn *c = NULL;
 	if (build_params(&cp, opts, timeout_ms) < 0)
-		str_format(err, errlen, "PostgreSQL connection string: options too long");
+		str_error(err, errlen, "PostgreSQL connection string: options too long");
 	else
 		c = PQconnectdbParams(cp.kw, cp.val, 0);
 	PQconninfoFree(opts);
@@ -279,7 +280,7 @@ static PGconn *connect_db(const char *target, unsigned timeout_ms, char *err, si
 	if (PQstatus(c) != CONNECTION_OK) {
 		char line[400];
 		first_line(PQerrorMessage(c), line, sizeof line);
-		str_format(err, errlen, "PostgreSQL: cannot connect: %s", line);
+		str_error(err, errlen, "PostgreSQL: cannot connect: %s", line);
 		PQfinish(c);
 		return NULL;
 	}
@@ -504,7 +505,8 @@ static void params_fill(struct pg_params *pp, const struct sql_value *args, size
 			break;
 		case SQL_TINT:
 			pp->type[i] = PG_OID_INT8;
-			str_format(pp->num[i], sizeof pp->num[i], "%lld", (long long)a->i);
+			str_assert(str_format(pp->num[i], sizeof pp->num[i], "%lld", (long long)a->i),
+			           "a long long has at most 20 characters");
 			pp->v[i] = pp->num[i];
 			break;
 		case SQL_TTEXT:
@@ -542,8 +544,8 @@ static int check_count(struct pg *p, const char *what, size_t nargs, unsigned np
 	if (nargs == nparams && nargs <= PG_MAX_PARAMS)
 		return 0;
 	p->base.last_error = SQL_ERR_OTHER;
-	str_format(err, errlen, "%s: %zu values bound, the statement has %u placeholders", what, nargs,
-	           nparams);
+	str_error(err, errlen, "%s: %zu values bound, the statement has %u placeholders", what, nargs,
+	          nparams);
 	return -1;
 }
 
@@ -560,7 +562,8 @@ static int prepare(struct pg *p, struct pg_entry *e, const char *what, const cha
 		return -1;
 	}
 	char name[24];
-	str_format(name, sizeof name, "mss_%lu", ++p->next_name);
+	str_assert(str_format(name, sizeof name, "mss_%lu", ++p->next_name),
+	           "mss_ and 20 digits fit 24 bytes");
 	p->base.prepares++;
 	int sent = PQsendPrepare(p->c, name, text, (int)nparams, pp->type);
 	free(text);
@@ -575,7 +578,7 @@ static int prepare(struct pg *p, struct pg_entry *e, const char *what, const cha
 	e->sql = xstrdup(sql);
 	e->hash = hash;
 	e->nparams = nparams;
-	str_copy(e->name, sizeof e->name, name);
+	str_assert(str_copy(e->name, sizeof e->name, name), "both names are 24 bytes");
 	p->ncached++;
 	return 0;
 }
@@ -738,7 +741,8 @@ static const void *pg_col_blob(struct sql_stmt *q, int col, size_t *len)
 		int hi = hexval(v[i]), lo = hexval(v[i + 1]);
 		if (hi < 0 || lo < 0)
 			break;
-		buf_append_char(b, (char)(hi << 4 | lo));
+		str_assert(buf_append_char(b, (char)(hi << 4 | lo)),
+		           "an unlimited buffer: the value came whole from libpq");
 	}
 	*len = b->len;
 	return b->data;
@@ -786,15 +790,19 @@ static int pg_begin(struct sql *db, bool write, char *err, size_t errlen)
 	char sql[160];
 	if (p->txn) {
 		p->base.last_error = SQL_ERR_OTHER;
-		str_format(err, errlen, "begin: a transaction is already open");
+		str_error(err, errlen, "begin: a transaction is already open");
 		return -1;
 	}
+	/* constants and a 20-character number into 160 bytes */
 	if (write)
-		str_format(sql, sizeof sql,
-		           "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock(%lld)",
-		           lock_key(PG_WRITE_LOCK));
+		str_assert(
+		    str_format(sql, sizeof sql,
+		               "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock(%lld)",
+		               lock_key(PG_WRITE_LOCK)),
+		    "the BEGIN of a write fits 160 bytes");
 	else
-		str_copy(sql, sizeof sql, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+		str_assert(str_copy(sql, sizeof sql, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"),
+		           "the BEGIN of a read fits 160 bytes");
 	PGresult *r = exec_simple(p, write ? "begin write" : "begin read", sql, err, errlen);
 	if (r == NULL) {
 		enum sql_error kind = p->base.last_error;
@@ -812,7 +820,7 @@ static int pg_commit(struct sql *db, char *err, size_t errlen)
 	struct pg *p = pg(db);
 	if (!p->txn) {
 		p->base.last_error = SQL_ERR_OTHER;
-		str_format(err, errlen, "commit: no transaction is open");
+		str_error(err, errlen, "commit: no transaction is open");
 		return -1;
 	}
 	PGresult *r = exec_simple(p, "commit", "COMMIT", err, errlen);
@@ -843,8 +851,9 @@ static bool pg_in_transaction(const struct sql *db)
 static int pg_lock(struct sql *db, const char *name, char *err, size_t errlen)
 {
 	char sql[96], what[64];
-	str_format(sql, sizeof sql, "SELECT pg_advisory_xact_lock(%lld)", lock_key(name));
-	str_format(what, sizeof what, "lock %s", name);
+	str_assert(str_format(sql, sizeof sql, "SELECT pg_advisory_xact_lock(%lld)", lock_key(name)),
+	           "a constant and a 20-character number fit 96 bytes");
+	str_error(what, sizeof what, "lock %s", name); /* a label for error text */
 	PGresult *r = exec_simple(pg(db), what, sql, err, errlen);
 	PQclear(r);
 	return r != NULL ? 0 : -1;
@@ -876,7 +885,10 @@ static int pg_listen(struct sql *db, const char *channel, char *err, size_t errl
 {
 	struct pg *p = pg(db);
 	char sql[64];
-	str_format(sql, sizeof sql, "LISTEN %s", channel);
+	if (str_format(sql, sizeof sql, "LISTEN %s", channel) < 0) {
+		str_error(err, errlen, "listen: channel name too long: %s", channel);
+		return -1;
+	}
 	PGresult *r = exec_simple(p, "listen", sql, err, errlen);
 	if (r == NULL)
 		return -1;

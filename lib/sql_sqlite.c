@@ -66,7 +66,7 @@ static enum sql_error error_kind(int rc)
 static int fail(struct lite *l, int rc, const char *what, char *err, size_t errlen)
 {
 	l->base.last_error = error_kind(rc);
-	str_format(err, errlen, "%s: %s", what, sqlite3_errmsg(l->h));
+	str_error(err, errlen, "%s: %s", what, sqlite3_errmsg(l->h));
 	return -1;
 }
 
@@ -104,8 +104,8 @@ static struct sql *lite_open(const char *target, unsigned flags, unsigned timeou
 	sqlite3 *h = NULL;
 	int oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
 	if (sqlite3_open_v2(path, &h, oflags, NULL) != SQLITE_OK) {
-		str_format(err, errlen, "%s: cannot open database: %s%s", path,
-		           h ? sqlite3_errmsg(h) : "out of memory", create ? "" : " (run mssctl init?)");
+		str_error(err, errlen, "%s: cannot open database: %s%s", path,
+		          h ? sqlite3_errmsg(h) : "out of memory", create ? "" : " (run mssctl init?)");
 		sqlite3_close(h);
 		return NULL;
 	}
@@ -118,7 +118,7 @@ static struct sql *lite_open(const char *target, unsigned flags, unsigned timeou
 	                             "PRAGMA secure_delete=ON;";
 	char *msg = NULL;
 	if (sqlite3_exec(h, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
-		str_format(err, errlen, "%s: cannot set up database: %s", path, msg ? msg : "?");
+		str_error(err, errlen, "%s: cannot set up database: %s", path, msg ? msg : "?");
 		sqlite3_free(msg);
 		sqlite3_close(h);
 		return NULL;
@@ -174,8 +174,8 @@ static sqlite3_stmt *prepare(struct lite *l, const char *what, const char *sql, 
 		/* a second statement would be silently ignored: sql_script is for those */
 		sqlite3_finalize(st);
 		l->base.last_error = SQL_ERR_OTHER;
-		str_format(err, errlen, "%s: %s", what,
-		           st == NULL ? "no statement" : "more than one statement");
+		str_error(err, errlen, "%s: %s", what,
+		          st == NULL ? "no statement" : "more than one statement");
 		return NULL;
 	}
 	return st;
@@ -239,15 +239,15 @@ static int bind_all(struct lite *l, struct lite_stmt *c, const struct sql_value 
 	int want = sqlite3_bind_parameter_count(c->st);
 	if ((size_t)want != nargs) {
 		l->base.last_error = SQL_ERR_OTHER;
-		str_format(err, errlen, "%s: %zu values bound, the statement has %d placeholders",
-		           c->base.what, nargs, want);
+		str_error(err, errlen, "%s: %zu values bound, the statement has %d placeholders",
+		          c->base.what, nargs, want);
 		return -1;
 	}
 	for (size_t i = 0; i < nargs; i++) {
 		int rc = bind_one(c->st, (int)i + 1, &args[i], keep);
 		if (rc != SQLITE_OK) {
 			char what[160];
-			str_format(what, sizeof what, "%s: value %zu", c->base.what, i + 1);
+			str_error(what, sizeof what, "%s: value %zu", c->base.what, i + 1); /* error text */
 			return fail(l, rc, what, err, errlen);
 		}
 	}
@@ -358,7 +358,7 @@ static int lite_script(struct sql *db, const char *what, const char *sql, bool r
 			return 0;
 		if (!retry_busy || !is_busy(rc) || sql_elapsed_ms(&start) > SQL_WAIT_MS) {
 			l->base.last_error = error_kind(rc);
-			str_format(err, errlen, "%s: %s", what, msg ? msg : sqlite3_errmsg(l->h));
+			str_error(err, errlen, "%s: %s", what, msg ? msg : sqlite3_errmsg(l->h));
 			sqlite3_free(msg);
 			return -1;
 		}
@@ -414,13 +414,10 @@ static int lite_backup(struct sql *db, const char *path, char *err, size_t errle
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(dst, "PRAGMA journal_mode=DELETE;", NULL, NULL, &msg);
 	if (rc != SQLITE_OK)
-		str_format(err, errlen, "backup to %s: %s", path,
-		           msg   ? msg
-		           : dst ? sqlite3_errmsg(dst)
-		                 : "?");
+		str_error(err, errlen, "backup to %s: %s", path, msg ? msg : dst ? sqlite3_errmsg(dst) : "?");
 	sqlite3_free(msg);
 	if (sqlite3_close(dst) != SQLITE_OK && rc == SQLITE_OK) {
-		str_format(err, errlen, "backup to %s: cannot close", path);
+		str_error(err, errlen, "backup to %s: cannot close", path);
 		rc = SQLITE_ERROR;
 	}
 	return rc == SQLITE_OK ? 0 : -1;

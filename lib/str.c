@@ -2,10 +2,13 @@
 
 #include "lib/str.h"
 
+#include "lib/log.h"
+
 #include <errno.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int str_copy(char *dst, size_t dstlen, const char *src)
@@ -29,6 +32,23 @@ int str_format(char *dst, size_t dstlen, const char *fmt, ...)
 	int n = vsnprintf(dst, dstlen, fmt, ap);
 	va_end(ap);
 	return (n < 0 || (size_t)n >= dstlen) ? -1 : 0;
+}
+
+void str_error(char *dst, size_t dstlen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	if (dstlen > 0 && vsnprintf(dst, dstlen, fmt, ap) < 0)
+		dst[0] = '\0';
+	va_end(ap);
+}
+
+void str_assert(int rc, const char *why)
+{
+	if (rc == 0)
+		return;
+	log_err("panic", "error=\"a copy that cannot be cut was cut: %s\"", why);
+	abort();
 }
 
 static int lower(int c)

@@ -6,11 +6,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/check.h"
+
 /* Copies src into dst of size dstlen, always NUL-terminating.
  * Returns 0, or -1 if src did not fit (dst then holds a truncated copy). */
-int str_copy(char *dst, size_t dstlen, const char *src);
+MSS_MUST_CHECK int str_copy(char *dst, size_t dstlen, const char *src);
 /* snprintf that returns 0, or -1 on truncation or error. */
-int str_format(char *dst, size_t dstlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+MSS_MUST_CHECK int str_format(char *dst, size_t dstlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Writes human-readable error text (the err/errlen out-parameter of a failing function)
+ * into dst. A cut message is still a message, so this one may truncate and returns
+ * nothing; never use it for data (names, addresses, paths, protocol text). dstlen 0
+ * writes nothing. */
+void str_error(char *dst, size_t dstlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* For a copy that cannot be cut, written as str_assert(str_copy(...), "why") (or around a
+ * buf_* append to an unlimited buffer): the
+ * reason (a constant into a larger buffer, a field copied into one of its own size) is
+ * the second argument. A cut there is a broken invariant: logs it and aborts. */
+void str_assert(int rc, const char *why);
 /* ASCII case-insensitive comparisons (protocol keywords, domains). */
 bool str_ieq(const char *a, const char *b);
 bool str_ieqn(const char *a, const char *b, size_t n);

@@ -170,8 +170,16 @@ struct tls_agent *tls_agent_new(const char *const *key_files, size_t n, char *er
  * channels (tls_agent_channel) or reload the keys (tls_agent_request_reload).
  * Returns 0 at EOF, -1 when polling fails. */
 int tls_agent_run(struct tls_agent *a, int ctl_fd);
-/* Re-reads the key files; on failure the keys in force stay. Returns 0 or -1 (err). */
+/* Re-reads the key files; on failure the keys in force stay. The keys it replaces are
+ * kept until the next reload (a context that refused its new certificate still signs
+ * with the previous pair). Returns 0 or -1 (err). */
 int tls_agent_reload(struct tls_agent *a, char *err, size_t errlen);
+/* Replaces the key files the next reload reads. */
+void tls_agent_set_key_files(struct tls_agent *a, const char *const *key_files, size_t n);
+/* fn runs in the agent before each reload a master orders (e.g. to read the key file
+ * names from the configuration file again, tls_agent_set_key_files); when it returns
+ * -1 the keys in force stay and the master is told the reload failed. */
+void tls_agent_on_reload(struct tls_agent *a, int (*fn)(struct tls_agent *a, void *arg), void *arg);
 /* Wipes the keys and frees. */
 void tls_agent_free(struct tls_agent *a);
 /* In the master: makes a new channel, hands one end to the agent over ctl_fd and

@@ -30,8 +30,11 @@ struct agent_key {
 struct tls_agent {
 	char **paths;
 	size_t npaths;
-	struct agent_key *keys;
+	struct agent_key *keys; /* the keys of paths, then those they replaced (ncur..nkeys) */
 	size_t nkeys;
+	size_t ncur;
+	int (*before_reload)(struct tls_agent *a, void *arg);
+	void *reload_arg;
 	struct pollfd *pfd; /* [0] control, then channels */
 	size_t npfd;
 };
@@ -70,20 +73,55 @@ struct tls_agent *tls_agent_new(const char *const *key_files, size_t n, char *er
 		tls_agent_free(a);
 		return NULL;
 	}
-	a->nkeys = n;
+	a->nkeys = a->ncur = n;
 	return a;
 }
 
+static bool key_in(const struct agent_key *keys, size_t n, const uint8_t id[32])
+{
+	for (size_t i = 0; i < n; i++)
+		if (memcmp(keys[i].id, id, 32) == 0)
+			return true;
+	return false;
+}
+
+/* The new keys, then the current ones they replace: a master whose context refused the
+ * new certificate (its key came first) keeps signing with the previous pair until the
+ * next reload. Older generations are wiped. */
 int tls_agent_reload(struct tls_agent *a, char *err, size_t errlen)
 {
 	struct agent_key *keys = keys_load(a->paths, a->npaths, err, errlen);
+	size_t n = a->npaths;
 
 	if (!keys)
 		return -1;
-	keys_free(a->keys, a->nkeys);
+	keys = xrealloc(keys, (n + a->ncur) * sizeof(*keys));
+	for (size_t i = 0; i < a->nkeys; i++) {
+		if (i < a->ncur && !key_in(keys, n, a->keys[i].id))
+			keys[n++] = a->keys[i];
+		else
+			tls_held_key_free(a->keys[i].k);
+	}
+	free(a->keys);
 	a->keys = keys;
-	a->nkeys = a->npaths;
+	a->nkeys = n;
+	a->ncur = a->npaths;
 	return 0;
+}
+
+void tls_agent_set_key_files(struct tls_agent *a, const char *const *key_files, size_t n)
+{
+	for (size_t i = 0; i < a->npaths; i++)
+		free(a->paths[i]);
+	a->paths = xrealloc(a->paths, (n ? n : 1) * sizeof(char *));
+	for (a->npaths = 0; a->npaths < n; a->npaths++)
+		a->paths[a->npaths] = xstrdup(key_files[a->npaths]);
+}
+
+void tls_agent_on_reload(struct tls_agent *a, int (*fn)(struct tls_agent *a, void *arg), void *arg)
+{
+	a->before_reload = fn;
+	a->reload_arg = arg;
 }
 
 void tls_agent_free(struct tls_agent *a)
@@ -117,6 +155,13 @@ int tls_agent_handle(struct tls_agent *a, const uint8_t *msg, size_t n, uint8_t 
 	size_t siglen = 0;
 	int rc;
 
+	uint32_t id;
+
+	if (n == TLS_AGENT_HAS_KEY_LEN && tls_agent_parse_header(msg, n, &id) == TLS_AGENT_HAS_KEY) {
+		*outlen = tls_agent_encode_header(
+		    out, find_key(a, msg + TLS_AGENT_HEADER) ? TLS_AGENT_HELD : TLS_AGENT_FAILED, id);
+		return 1;
+	}
 	if (tls_agent_parse_sign(msg, n, &r, err, errlen) < 0)
 		return -1;
 	k = find_key(a, r.key_id);
@@ -228,11 +273,12 @@ static void channel_read(struct tls_agent *a, size_t i)
 static void reload_answer(struct tls_agent *a, uint32_t id)
 {
 	uint8_t msg[TLS_AGENT_HEADER];
-	char err[512];
-	bool ok = tls_agent_reload(a, err, sizeof(err)) == 0;
+	char err[512] = "the configuration file does not load";
+	bool ok = (!a->before_reload || a->before_reload(a, a->reload_arg) == 0) &&
+	          tls_agent_reload(a, err, sizeof(err)) == 0;
 
 	if (ok)
-		log_info("tls.agent_reloaded", "keys=%zu", a->nkeys);
+		log_info("tls.agent_reloaded", "keys=%zu", a->ncur);
 	else
 		log_err("tls.agent_reload_failed", "error=\"%s\" action=previous-kept", err);
 	tls_agent_encode_header(msg, ok ? TLS_AGENT_RELOADED : TLS_AGENT_FAILED, id);

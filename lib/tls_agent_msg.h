@@ -10,6 +10,9 @@
  *   SubjectPublicKeyInfo) | data[n]
  * SIGNATURE (agent -> channel): header | n u16 | 0 u16 | signature[n]
  * FAILED (agent -> channel): header (the key could not sign; the channel stays open)
+ * HAS_KEY (channel -> agent), 40 bytes: header | key_id[32]; answered HELD (header)
+ *   or FAILED: whether the agent holds that key (a master checks that a certificate
+ *   it loads has its key in the agent, as a key file is checked against it)
  * ADD_CHANNEL (control -> agent): header, with one descriptor (SCM_RIGHTS)
  * RELOAD (control -> agent): header; answered on the control socket with RELOADED,
  *   or FAILED when a key file did not load (the keys in force stay)
@@ -28,11 +31,14 @@
 #define TLS_AGENT_MAX_DATA 1024 /* an RSA-8192 block; digests are at most 64 */
 #define TLS_AGENT_MAX_SIG 1024
 #define TLS_AGENT_MAX_MSG (TLS_AGENT_SIGN_FIXED + TLS_AGENT_MAX_DATA)
+#define TLS_AGENT_HAS_KEY_LEN (TLS_AGENT_HEADER + 32)
 
 enum tls_agent_type {
 	TLS_AGENT_SIGN = 1,
 	TLS_AGENT_SIGNATURE = 2,
 	TLS_AGENT_FAILED = 3,
+	TLS_AGENT_HAS_KEY = 4,
+	TLS_AGENT_HELD = 5,
 	TLS_AGENT_ADD_CHANNEL = 16,
 	TLS_AGENT_RELOAD = 17,
 	TLS_AGENT_RELOADED = 18,
@@ -114,5 +120,13 @@ void tls_held_key_free(struct tls_held_key *k);
  * (the agent refused, failed, closed the channel, or did not answer in time). */
 int tls_agent_call(int fd, uint32_t *seq, struct tls_agent_req *r, uint8_t *sig, size_t sigmax,
                    size_t *siglen);
+/* Asks the agent on fd whether it holds the key named id. Returns 1 held, 0 not held,
+ * -1 no answer (the agent is gone or did not answer in time). */
+int tls_agent_has_key(int fd, uint32_t *seq, const uint8_t id[32]);
+/* tls_agent_has_key for a context that loads certificate cert_file with its key in the
+ * agent on fd: 0, or -1 with err "key file KEY does not match certificate file CERT"
+ * (key_file names what the agent was given; "" names the agent itself). */
+int tls_agent_check_held(int fd, uint32_t *seq, const uint8_t id[32], const char *key_file,
+                         const char *cert_file, char *err, size_t errlen);
 
 #endif

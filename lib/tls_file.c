@@ -66,11 +66,11 @@ static int read_all(int fd, size_t max, struct buf *out)
 		size_t room;
 		ssize_t n;
 
-		if (buf_reserve(out, 1) < 0) {
+		size_t want = out->limit - out->len < 65536 ? out->limit - out->len : 65536;
+		if (want == 0 || buf_reserve(out, want) < 0) {
 			errno = EFBIG;
 			return -1;
 		}
-		(void)buf_reserve(out, 65536); /* grows when the limit allows */
 		room = out->cap - 1 - out->len;
 		if (room > out->limit - out->len)
 			room = out->limit - out->len;

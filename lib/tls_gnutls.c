@@ -153,7 +153,13 @@ static int set_agent_key(struct tls_ctx *ctx, struct tls_gen *g, gnutls_x509_crt
 		return tls_errf(err, errlen, "certificate file %s: %s", ctx->cert_file,
 		                tls_gnutls_reason(rc));
 	}
-	if (tls_gnutls_agent_privkey(crts[0], ctx->agent_fd, &key, &g->akey, err, errlen) < 0) {
+	rc = tls_gnutls_agent_privkey(crts[0], ctx->agent_fd, &key, &g->akey, err, errlen);
+	if (rc == 0 && tls_gnutls_agent_key_check(g->akey, ctx->key_file, ctx->cert_file, err, errlen) < 0) {
+		gnutls_privkey_deinit(key); /* releases g->akey too */
+		g->akey = NULL;
+		rc = -1;
+	}
+	if (rc < 0) {
 		for (unsigned i = 0; i < got; i++)
 			gnutls_pcert_deinit(&pcerts[i]);
 		free(pcerts);

@@ -70,6 +70,9 @@ int tls_gnutls_verify(gnutls_session_t session);
 int tls_gnutls_agent_privkey(gnutls_x509_crt_t cert, int fd, gnutls_privkey_t *key_r,
                              struct tls_gagent_key **akey_r, char *err, size_t errlen);
 void tls_gnutls_agent_key_set_fd(struct tls_gagent_key *akey, int fd);
+/* The agent holds the key of akey (tls_agent_check_held): 0, or -1 with err. */
+int tls_gnutls_agent_key_check(struct tls_gagent_key *akey, const char *key_file, const char *cert_file,
+                               char *err, size_t errlen);
 /* SHA-256 of the DER SubjectPublicKeyInfo. */
 int tls_gnutls_spki_id(gnutls_pubkey_t pub, uint8_t id[32]);
 

@@ -184,3 +184,9 @@ void tls_gnutls_agent_key_set_fd(struct tls_gagent_key *akey, int fd)
 {
 	akey->fd = fd;
 }
+
+int tls_gnutls_agent_key_check(struct tls_gagent_key *akey, const char *key_file, const char *cert_file,
+                               char *err, size_t errlen)
+{
+	return tls_agent_check_held(akey->fd, &akey->seq, akey->id, key_file, cert_file, err, errlen);
+}

@@ -19,12 +19,13 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "lib/mss_limits.h"
 #include "lib/buf.h"
 
 /* Largest files read: a national CRL can hold hundreds of thousands of entries. */
-#define TLS_CERT_MAX_BYTES (1u << 20)
-#define TLS_CA_MAX_BYTES (8u << 20)
-#define TLS_CRL_MAX_BYTES (64u << 20)
+#define TLS_CERT_MAX_BYTES MSS_TLS_CERT_FILE_MAX
+#define TLS_CA_MAX_BYTES MSS_TLS_CA_FILE_MAX
+#define TLS_CRL_MAX_BYTES MSS_TLS_CRL_FILE_MAX
 #define TLS_VERIFY_DEPTH 5
 /* How long a handshake waits for the key agent's signature. */
 #define TLS_AGENT_TIMEOUT_MS 10000

@@ -159,6 +159,13 @@ static int load_agent_key(struct tls_ctx *ctx, SSL_CTX *c, struct tls_agent_key 
 
 	if (!pk)
 		return -1;
+	/* A certificate whose key the agent does not hold is refused now, as a key file
+	 * that does not match it is, not at the first handshake. */
+	if (tls_ossl_agent_key_check(*akey_r, ctx->key_file, ctx->cert_file, err, errlen) < 0) {
+		EVP_PKEY_free(pk);
+		*akey_r = NULL;
+		return -1;
+	}
 	if (SSL_CTX_use_PrivateKey(c, pk) != 1) {
 		(void)tls_errf(err, errlen, "key agent for certificate file %s: %s", ctx->cert_file,
 		               tls_ossl_reason("key not usable"));

@@ -44,6 +44,9 @@ int tls_ossl_verify_cb(int ok, X509_STORE_CTX *x);
  * fd, for the public key of cert. NULL with err. */
 EVP_PKEY *tls_ossl_agent_pkey(X509 *cert, int fd, struct tls_agent_key **akey_r, char *err, size_t errlen);
 void tls_ossl_agent_key_set_fd(struct tls_agent_key *akey, int fd);
+/* The agent holds the key of akey (tls_agent_check_held): 0, or -1 with err. */
+int tls_ossl_agent_key_check(struct tls_agent_key *akey, const char *key_file, const char *cert_file,
+                             char *err, size_t errlen);
 /* SHA-256 of the DER SubjectPublicKeyInfo of pk: how the agent names its keys. */
 int tls_ossl_spki_id(EVP_PKEY *pk, uint8_t id[32]);
 /* True when block (k bytes, a modulus of modbits) is an EMSA-PSS encoding with a salt

@@ -221,3 +221,9 @@ void tls_ossl_agent_key_set_fd(struct tls_agent_key *akey, int fd)
 {
 	akey->fd = fd;
 }
+
+int tls_ossl_agent_key_check(struct tls_agent_key *akey, const char *key_file, const char *cert_file,
+                             char *err, size_t errlen)
+{
+	return tls_agent_check_held(akey->fd, &akey->seq, akey->id, key_file, cert_file, err, errlen);
+}

@@ -19,7 +19,7 @@ int tls_ctx_sighup(struct tls_ctx *ctx, const struct tls_files *files, const cha
 		log_err("tls.reload", "context=%s result=failed error=%s action=previous-kept", what,
 		        log_quote(q, sizeof(q), why));
 		if (str_format(err, errlen, "TLS: %s", why) < 0)
-			(void)str_copy(err, errlen, "TLS material does not load");
+			str_error(err, errlen, "%s", "TLS material does not load");
 		(void)tls_ctx_reload_crl(ctx, why, sizeof(why)); /* logs its own outcome */
 		return -1;
 	}

@@ -23,11 +23,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/mss_limits.h"
 #include "lib/buf.h"
 
-#define MSG_ADDR_MAX 256
-#define MSG_NAME_MAX 256
-#define MSG_ADDRESSES_MAX 100 /* per field; more are counted, not kept */
+#define MSG_ADDR_MAX MSS_ADDRESS_SIZE
+#define MSG_NAME_MAX MSS_DISPLAY_NAME_SIZE
+#define MSG_ADDRESSES_MAX MSS_ADDRESSES_PER_FIELD_MAX
 
 /* One mailbox of an address field. */
 struct msg_address {

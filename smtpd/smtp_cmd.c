@@ -25,6 +25,9 @@ static const struct smtp_cmd commands[] = {
     {"MAIL", smtp_cmd_mail, CMD_NEEDS_HELO | CMD_NEEDS_AUTH},
     {"RCPT", smtp_cmd_rcpt, CMD_NEEDS_AUTH | CMD_NEEDS_MAIL},
     {"DATA", smtp_cmd_data, CMD_NEEDS_AUTH | CMD_NEEDS_MAIL | CMD_NEEDS_RCPT | CMD_ENDS_GROUP},
+    /* BDAT checks its state itself, after reading the chunk that follows the command
+     * (RFC 3030 2): refused here, the chunk would be read as commands. */
+    {"BDAT", smtp_cmd_bdat, CMD_BEFORE_TLS | CMD_ENDS_GROUP},
     {"RSET", cmd_rset, CMD_BEFORE_TLS},
     {"NOOP", cmd_noop, CMD_BEFORE_TLS | CMD_ENDS_GROUP},
     {"QUIT", cmd_quit, CMD_BEFORE_TLS | CMD_ENDS_GROUP},
@@ -41,7 +44,7 @@ const struct smtp_cmd *smtp_cmd_find(const char *verb)
 }
 
 /* The flag checks, in the order a client needs to hear about them. */
-static enum smtp_reply_id check_flags(const struct smtp_session *s, unsigned flags)
+enum smtp_reply_id smtp_cmd_check(const struct smtp_session *s, unsigned flags)
 {
 	if (!s->tls && !(flags & CMD_BEFORE_TLS))
 		return RPL_TLS_REQUIRED;
@@ -68,7 +71,7 @@ unsigned smtp_cmd_dispatch(struct smtp_session *s, const char *line)
 		smtp_reply(s, RPL_UNKNOWN_COMMAND);
 		return 0;
 	}
-	r = check_flags(s, cmd->flags);
+	r = smtp_cmd_check(s, cmd->flags);
 	if (r != RPL_OK) {
 		smtp_reply(s, r);
 		return cmd->flags & CMD_ENDS_GROUP;
@@ -130,6 +133,9 @@ static const struct smtp_capa {
     {"PIPELINING", "RFC 2920", always, NULL},
     {"SIZE", "RFC 1870", always, size_arg},
     {"8BITMIME", "RFC 6152", always, NULL},
+    /* BINARYMIME is not offered: binary content would carry the bare CR and LF that
+     * smtp_data.h refuses. */
+    {"CHUNKING", "RFC 3030", always, NULL},
     {"ENHANCEDSTATUSCODES", "RFC 2034", always, NULL},
     {"STARTTLS", "RFC 3207", smtp_cmd_starttls_offered, NULL},
     {"AUTH", "RFC 4954", smtp_cmd_auth_offered, auth_arg},

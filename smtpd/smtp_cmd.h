@@ -37,6 +37,10 @@ const struct smtp_cmd *smtp_cmd_find(const char *verb);
  * refused command), so the caller knows whether a pipelined group ended. */
 unsigned smtp_cmd_dispatch(struct smtp_session *s, const char *line);
 
+/* The dispatcher's checks for a command with these flags: RPL_OK or the refusal.
+ * BDAT runs them itself, after reading its chunk (RFC 3030 2). */
+enum smtp_reply_id smtp_cmd_check(const struct smtp_session *s, unsigned flags);
+
 /* Appends the EHLO keyword lines (without codes, one per "\n") the session would
  * advertise now. For tests and for the EHLO handler. */
 void smtp_cmd_ehlo_keywords(const struct smtp_session *s, struct buf *out);
@@ -53,5 +57,11 @@ int smtp_cmd_auth(struct smtp_session *s, const char *args);     /* smtp_auth.c 
 int smtp_cmd_mail(struct smtp_session *s, const char *args);     /* smtp_txn.c */
 int smtp_cmd_rcpt(struct smtp_session *s, const char *args);
 int smtp_cmd_data(struct smtp_session *s, const char *args);
+int smtp_cmd_bdat(struct smtp_session *s, const char *args); /* smtp_bdat.c */
+
+struct smtp_data;
+/* The end of a message (DATA's final dot, BDAT LAST): the reader's verdict, then the
+ * delivery, audited either way (smtp_txn.c). The caller resets the transaction. */
+void smtp_txn_end(struct smtp_session *s, struct smtp_data *d);
 
 #endif

@@ -19,11 +19,20 @@ void smtp_data_init(struct smtp_data *d, uint64_t max_size)
 void smtp_data_free(struct smtp_data *d)
 {
 	buf_free(&d->body);
+	buf_free(&d->partial);
+}
+
+void smtp_data_init_chunked(struct smtp_data *d, uint64_t max_size, size_t line_max)
+{
+	smtp_data_init(d, max_size);
+	d->line_max = line_max;
+	/* the line and its CR, which may arrive in the next chunk's LF */
+	buf_init(&d->partial, line_max + 2);
 }
 
 static bool refused(const struct smtp_data *d)
 {
-	return d->too_big || d->line_too_long || d->has_nul;
+	return d->too_big || d->line_too_long || d->has_nul || d->bare_cr || d->bare_lf;
 }
 
 /* Follows the header section (RFC 5322 2.2) to learn which fields it has. */
@@ -68,13 +77,26 @@ static void store_line(struct smtp_data *d, const char *line, size_t len)
 		d->too_big = true;
 }
 
+/* One content line, without its CRLF and without dot-stuffing. */
+static void content_line(struct smtp_data *d, const char *line, size_t len)
+{
+	if (memchr(line, '\0', len) != NULL)
+		d->has_nul = true;
+	/* The CR of the CRLF was taken off: any CR left is a bare one (RFC 5321 2.3.8). */
+	if (memchr(line, '\r', len) != NULL)
+		d->bare_cr = true;
+	d->lines++;
+	note_header(d, line, len);
+	store_line(d, line, len);
+}
+
 enum smtp_data_step smtp_data_line(struct smtp_data *d, const char *line, size_t len, int flags)
 {
 	if (flags & CONN_LINE_BARE_LF) {
 		d->bare_lf = true;
 		return SMTP_DATA_ABORT;
 	}
-	if ((flags & CONN_LINE_NUL) || memchr(line, '\0', len) != NULL)
+	if (flags & CONN_LINE_NUL)
 		d->has_nul = true;
 	if (len > 0 && line[0] == '.') {
 		if (len == 1)
@@ -82,10 +104,70 @@ enum smtp_data_step smtp_data_line(struct smtp_data *d, const char *line, size_t
 		line++; /* RFC 5321 4.5.2: remove the stuffed dot */
 		len--;
 	}
-	d->lines++;
-	note_header(d, line, len);
-	store_line(d, line, len);
+	content_line(d, line, len);
 	return SMTP_DATA_MORE;
+}
+
+void smtp_data_discarded(struct smtp_data *d, uint64_t n)
+{
+	d->size += n;
+	if (d->size > d->max_size)
+		d->too_big = true;
+}
+
+/* Adds octets to the line being assembled; past line_max (plus its CR) the line is
+ * dropped as it comes, its octets only counted (so a line that never ends still meets
+ * max_message_size). */
+static void partial_add(struct smtp_data *d, const char *p, size_t n)
+{
+	if (!d->skipping && d->partial.len + n > d->line_max + 1) {
+		d->skipping = true;
+		smtp_data_discarded(d, d->partial.len);
+		buf_reset(&d->partial);
+	}
+	if (d->skipping)
+		smtp_data_discarded(d, n);
+	else if (buf_append(&d->partial, p, n) < 0)
+		d->too_big = true; /* cannot happen: the limit is line_max + 2 */
+}
+
+/* The assembled line ended: with its LF (lf), or with the data (BDAT LAST). */
+static void partial_end(struct smtp_data *d, bool lf)
+{
+	size_t len = d->partial.len;
+
+	if (d->skipping) {
+		smtp_data_line_dropped(d, lf ? 1 : 0);
+		d->skipping = false;
+		return;
+	}
+	if (lf && len > 0 && d->partial.data[len - 1] == '\r')
+		len--;
+	else if (lf)
+		d->bare_lf = true; /* refused at the end; the chunk sizes keep the stream in step */
+	content_line(d, d->partial.data, len);
+	buf_reset(&d->partial);
+}
+
+void smtp_data_chunk(struct smtp_data *d, const char *p, size_t n)
+{
+	while (n > 0) {
+		const char *lf = memchr(p, '\n', n);
+		size_t take = lf ? (size_t)(lf - p) : n;
+
+		partial_add(d, p, take);
+		if (lf == NULL)
+			return;
+		partial_end(d, true);
+		p += take + 1;
+		n -= take + 1;
+	}
+}
+
+void smtp_data_chunk_end(struct smtp_data *d)
+{
+	if (d->partial.len > 0 || d->skipping)
+		partial_end(d, false);
 }
 
 void smtp_data_line_dropped(struct smtp_data *d, size_t len_seen)
@@ -111,8 +193,10 @@ int smtp_data_prepend(struct smtp_data *d, const struct buf *hdr)
 
 enum smtp_reply_id smtp_data_verdict(const struct smtp_data *d)
 {
-	if (d->bare_lf)
-		return RPL_BARE_LF;
+	if (d->bare_lf) /* in BDAT the octet counts, not the lines, delimit the data */
+		return d->line_max ? RPL_BARE_LF_CHUNK : RPL_BARE_LF;
+	if (d->bare_cr)
+		return RPL_BARE_CR;
 	if (d->too_big)
 		return RPL_SIZE_EXCEEDED;
 	if (d->line_too_long)

@@ -4,7 +4,15 @@
  * The session reads each line with conn_read_line (bounded by the line limit) and
  * feeds it here. The reader removes dot-stuffing, stores CRLF lines, counts the size
  * even past the limit (the rest is read and dropped, so the reply comes after the
- * final dot as RFC 1870 6 expects), and notes what the header section lacks. */
+ * final dot as RFC 1870 6 expects), and notes what the header section lacks.
+ *
+ * SMTP smuggling (CVE-2023-51764 family): RFC 5321 2.3.8 allows CR and LF in the
+ * content only as the CRLF pair. A bare LF ends the session (the client's idea of the
+ * end of data may differ from ours); a bare CR (e.g. "\r.\r") cannot move our end of
+ * data, which is only CRLF.CRLF, so the message is refused at its end and the session
+ * goes on. Refused rather than normalised (Postfix's cleanup_replace_stray_cr_lf turns
+ * them into spaces): a health message is never altered in transit, and nothing stored
+ * or relayed onward carries a bare CR or LF. */
 #ifndef MSS_SMTP_DATA_H
 #define MSS_SMTP_DATA_H
 
@@ -32,19 +40,37 @@ struct smtp_data {
 	bool line_too_long;
 	bool has_nul;
 	bool bare_lf;
+	bool bare_cr;   /* a CR not followed by LF: refused (RPL_BARE_CR) */
 	bool in_header; /* still in the header section */
 	bool has_message_id;
 	bool has_date;
 	bool headerless; /* the first line was not a header field */
 	unsigned lines;
+	/* BDAT (RFC 3030) only: the line being assembled across chunks. */
+	struct buf partial;
+	size_t line_max; /* longest line kept, without its CRLF */
+	bool skipping;   /* dropping the rest of an over-long line */
 };
 
 /* Prepares a reader for a message of at most max_size octets. */
 void smtp_data_init(struct smtp_data *d, uint64_t max_size);
 void smtp_data_free(struct smtp_data *d);
+/* The same, for octets arriving in BDAT chunks (RFC 3030): lines of at most line_max
+ * octets without CRLF, as in DATA. */
+void smtp_data_init_chunked(struct smtp_data *d, uint64_t max_size, size_t line_max);
+/* Feeds chunk octets as they are (no dot-stuffing, no end line: RFC 3030 2). Lines are
+ * cut at LF across chunk boundaries and judged as DATA lines are: same line limit, NUL,
+ * bare LF and bare CR refused, same size limit. Never stores more than max_size plus
+ * one line, whatever is fed. */
+void smtp_data_chunk(struct smtp_data *d, const char *p, size_t n);
+/* Ends chunked data (BDAT LAST): a last line without CRLF is taken as a line. */
+void smtp_data_chunk_end(struct smtp_data *d);
+/* Notes octets the session discarded unread by the reader (a chunk past max_size). */
+void smtp_data_discarded(struct smtp_data *d, uint64_t n);
 /* Feeds one line without its line end. flags: CONN_LINE_* from conn_read_line.
  * Only "." ending in CRLF, after a line that ended in CRLF, ends the data: a bare LF
- * anywhere aborts instead (see smtp_reply.c RPL_BARE_LF). */
+ * anywhere aborts instead (see smtp_reply.c RPL_BARE_LF); a bare CR is noted and the
+ * message refused at its end (RPL_BARE_CR). */
 enum smtp_data_step smtp_data_line(struct smtp_data *d, const char *line, size_t len, int flags);
 /* Notes a line the reader discarded because it passed the line limit. */
 void smtp_data_line_dropped(struct smtp_data *d, size_t len_seen);

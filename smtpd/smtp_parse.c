@@ -304,6 +304,30 @@ enum smtp_reply_id smtp_parse_rcpt(const char *args, char addr[SMTP_PATH_MAX])
 	return more == 0 ? RPL_OK : RPL_PARAM_UNKNOWN;
 }
 
+int smtp_parse_bdat(const char *args, uint64_t *size, bool *last)
+{
+	size_t n = 0;
+	uint64_t v = 0;
+
+	*size = 0;
+	*last = false;
+	/* 18 digits cannot overflow, and no chunk is ever near 10^18 octets. */
+	for (; isdigit((unsigned char)args[n]); n++) {
+		if (n == 18)
+			return -1;
+		v = v * 10 + (uint64_t)(args[n] - '0');
+	}
+	if (n == 0)
+		return -1;
+	args += n;
+	if (*args == ' ' && str_ieq(args + 1, "LAST"))
+		*last = true;
+	else if (*args != '\0')
+		return -1;
+	*size = v;
+	return 0;
+}
+
 int smtp_parse_helo(const char *args, char out[SMTP_DOMAIN_MAX])
 {
 	size_t n = 0;

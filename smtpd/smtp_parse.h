@@ -10,12 +10,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/mss_limits.h"
 #include "smtpd/smtp_reply.h"
 
 /* RFC 5321 4.5.3.1.3: a path is at most 256 octets including the angle brackets. */
-#define SMTP_PATH_MAX 256
-#define SMTP_DOMAIN_MAX 256
-#define SMTP_VERB_MAX 16
+#define SMTP_PATH_MAX MSS_ADDRESS_SIZE
+#define SMTP_DOMAIN_MAX MSS_DOMAIN_SIZE
+#define SMTP_VERB_MAX MSS_SMTP_VERB_SIZE
 
 struct smtp_cmdline {
 	char verb[SMTP_VERB_MAX]; /* uppercased */
@@ -41,6 +42,10 @@ enum smtp_reply_id smtp_parse_mail(const char *args, char addr[SMTP_PATH_MAX], s
 /* Parses the argument of RCPT: "TO:<path>". No parameters are supported (no DSN).
  * Returns RPL_OK, RPL_SYNTAX_RCPT, RPL_BAD_RECIPIENT or RPL_PARAM_UNKNOWN. */
 enum smtp_reply_id smtp_parse_rcpt(const char *args, char addr[SMTP_PATH_MAX]);
+/* Parses the argument of BDAT (RFC 3030 2): "chunk-size [LAST]", chunk-size 1*DIGIT
+ * (at most 18 digits). Returns 0, or -1: the octets that follow cannot be found, so
+ * the caller must close the session. */
+int smtp_parse_bdat(const char *args, uint64_t *size, bool *last);
 /* Checks the HELO/EHLO argument: one domain or address literal, printable ASCII,
  * at most 255 octets. Copies it to out. Returns 0 or -1. */
 int smtp_parse_helo(const char *args, char out[SMTP_DOMAIN_MAX]);

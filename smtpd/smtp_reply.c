@@ -14,9 +14,11 @@ static const struct smtp_reply replies[RPL_COUNT] = {
     [RPL_BYE] = {221, "2.0.0", "Bye"},
     [RPL_RESET_OK] = {250, "2.0.0", "Reset state"},
     [RPL_VRFY] = {252, "2.0.0", "Cannot VRFY user, but will accept message; try RCPT"},
-    [RPL_HELP] = {214, "2.0.0", "Commands: EHLO HELO STARTTLS AUTH MAIL RCPT DATA RSET NOOP QUIT VRFY HELP"},
+    [RPL_HELP] = {214, "2.0.0",
+                  "Commands: EHLO HELO STARTTLS AUTH MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP"},
     /* RFC 2034 covers 2xx/4xx/5xx only: intermediate replies carry no enhanced code. */
     [RPL_DATA_GO] = {354, "", "End data with <CR><LF>.<CR><LF>"},
+    [RPL_CHUNK_OK] = {250, "2.0.0", "Ok: chunk received"},
     [RPL_STARTTLS_GO] = {220, "2.0.0", "Ready to start TLS"},
     [RPL_AUTH_OK] = {235, "2.7.0", "Authentication successful"},
     [RPL_TIMEOUT] = {421, "4.4.2", "Error: timeout exceeded, closing connection"},
@@ -39,11 +41,20 @@ static const struct smtp_reply replies[RPL_COUNT] = {
     /* SMTP smuggling (CVE-2023-51764): a bare LF makes the end of DATA ambiguous
      * between us and the client's upstream, so the stream is not trusted further. */
     [RPL_BARE_LF] = {550, "5.5.2", "Error: bare <LF> received, lines must end with <CR><LF>"},
+    /* A bare CR in the content (RFC 5321 2.3.8), e.g. "\r.\r": our end of data is only
+     * CRLF.CRLF, so the stream stays in step and only the message is refused. Same
+     * code as the bare LF reply (Postfix smtpd_forbid_bare_newline_reject_code 550). */
+    [RPL_BARE_CR] = {550, "5.5.2", "Error: bare <CR> received, lines must end with <CR><LF>"},
+    /* In BDAT the chunk sizes delimit the data, so a bare LF cannot desynchronise the
+     * stream: the message is refused, the session goes on. */
+    [RPL_BARE_LF_CHUNK] = {550, "5.5.2", "Error: bare <LF> received, lines must end with <CR><LF>"},
     [RPL_SYNTAX] = {501, "5.5.4", "Syntax error in parameters or arguments"},
     [RPL_SYNTAX_HELO] = {501, "5.5.4", "Syntax: EHLO hostname"},
     [RPL_SYNTAX_MAIL] = {501, "5.5.4", "Syntax: MAIL FROM:<address>"},
     [RPL_SYNTAX_RCPT] = {501, "5.5.4", "Syntax: RCPT TO:<address>"},
     [RPL_NO_ARGS] = {501, "5.5.4", "Syntax error: no arguments allowed"},
+    /* RFC 3030 2: without a size the octets that follow cannot be told from commands. */
+    [RPL_SYNTAX_BDAT] = {501, "5.5.4", "Syntax: BDAT chunk-size [LAST], closing connection"},
     [RPL_BAD_SENDER] = {501, "5.1.7", "Bad sender address syntax"},
     [RPL_BAD_RECIPIENT] = {501, "5.1.3", "Bad recipient address syntax"},
     [RPL_BAD_BODY] = {501, "5.5.4", "Unsupported BODY type"},
@@ -53,6 +64,8 @@ static const struct smtp_reply replies[RPL_COUNT] = {
     [RPL_NESTED_MAIL] = {503, "5.5.1", "Error: nested MAIL command"},
     [RPL_NEED_MAIL] = {503, "5.5.1", "Error: need MAIL command"},
     [RPL_NEED_RCPT] = {503, "5.5.1", "Error: need RCPT command"},
+    /* RFC 3030 2: DATA and BDAT are never mixed in one transaction. */
+    [RPL_DATA_AFTER_BDAT] = {503, "5.5.1", "Error: DATA after BDAT in the same transaction"},
     [RPL_TLS_ACTIVE] = {503, "5.5.1", "Error: TLS already active"},
     [RPL_ALREADY_AUTH] = {503, "5.5.1", "Error: already authenticated"},
     [RPL_AUTH_IN_MAIL] = {503, "5.5.1", "Error: MAIL transaction in progress"},
@@ -88,7 +101,7 @@ void smtp_reply_status(enum smtp_reply_id id, struct mss_status *out)
 
 bool smtp_reply_closes(enum smtp_reply_id id)
 {
-	return smtp_reply_get(id)->code == 421 || id == RPL_BARE_LF;
+	return smtp_reply_get(id)->code == 421 || id == RPL_BARE_LF || id == RPL_SYNTAX_BDAT;
 }
 
 int smtp_reply_send_line(struct conn *c, int code, const char *enhanced, const char *text, bool last)

@@ -22,6 +22,7 @@ enum smtp_reply_id {
 	RPL_VRFY,              /* 252 2.0.0 */
 	RPL_HELP,              /* 214 2.0.0 */
 	RPL_DATA_GO,           /* 354 */
+	RPL_CHUNK_OK,          /* 250 2.0.0 (BDAT without LAST) */
 	RPL_STARTTLS_GO,       /* 220 2.0.0 */
 	RPL_AUTH_OK,           /* 235 2.7.0 */
 	RPL_TIMEOUT,           /* 421 4.4.2 */
@@ -39,11 +40,14 @@ enum smtp_reply_id {
 	RPL_LINE_TOO_LONG,     /* 500 5.5.2 */
 	RPL_NUL_IN_COMMAND,    /* 500 5.5.2 */
 	RPL_BARE_LF,           /* 550 5.5.2, then the session closes */
+	RPL_BARE_CR,           /* 550 5.5.2, the message is refused, the session goes on */
+	RPL_BARE_LF_CHUNK,     /* 550 5.5.2, a bare LF in BDAT: the session goes on */
 	RPL_SYNTAX,            /* 501 5.5.4 */
 	RPL_SYNTAX_HELO,       /* 501 5.5.4 */
 	RPL_SYNTAX_MAIL,       /* 501 5.5.4 */
 	RPL_SYNTAX_RCPT,       /* 501 5.5.4 */
 	RPL_NO_ARGS,           /* 501 5.5.4 */
+	RPL_SYNTAX_BDAT,       /* 501 5.5.4, then the session closes */
 	RPL_BAD_SENDER,        /* 501 5.1.7 */
 	RPL_BAD_RECIPIENT,     /* 501 5.1.3 */
 	RPL_BAD_BODY,          /* 501 5.5.4 */
@@ -53,6 +57,7 @@ enum smtp_reply_id {
 	RPL_NESTED_MAIL,       /* 503 5.5.1 */
 	RPL_NEED_MAIL,         /* 503 5.5.1 */
 	RPL_NEED_RCPT,         /* 503 5.5.1 */
+	RPL_DATA_AFTER_BDAT,   /* 503 5.5.1 */
 	RPL_TLS_ACTIVE,        /* 503 5.5.1 */
 	RPL_ALREADY_AUTH,      /* 503 5.5.1 */
 	RPL_AUTH_IN_MAIL,      /* 503 5.5.1 */
@@ -81,7 +86,8 @@ struct smtp_reply {
 const struct smtp_reply *smtp_reply_get(enum smtp_reply_id id);
 /* The reply as a status (for audit records and logs). */
 void smtp_reply_status(enum smtp_reply_id id, struct mss_status *out);
-/* True for replies after which the session must close (421, and the bare LF reply). */
+/* True for replies after which the session must close (421, the bare LF reply, a BDAT
+ * whose size cannot be read). */
 bool smtp_reply_closes(enum smtp_reply_id id);
 
 /* Queues "code enhanced text\r\n" on c. Returns 0 or -1 (connection broken). */

@@ -17,6 +17,7 @@
 #include "audit/audit.h"
 #include "smtpd/smtp_auth.h"
 #include "smtpd/smtp_cmd.h"
+#include "smtpd/smtp_data.h"
 #include "smtpd/smtp_metrics.h"
 #include "store/store.h"
 
@@ -54,6 +55,11 @@ void smtp_session_reset_txn(struct smtp_session *s)
 	s->rcpts = NULL;
 	s->nrcpt = 0;
 	s->rcpt_count = 0;
+	if (s->bdat != NULL) {
+		smtp_data_free(s->bdat);
+		free(s->bdat);
+		s->bdat = NULL;
+	}
 	s->in_mail = false;
 	s->mail_from[0] = '\0';
 	memset(&s->mail_params, 0, sizeof(s->mail_params));
@@ -103,7 +109,7 @@ void smtp_session_audit(struct smtp_session *s, const char *action, const char *
 	ev.peer = s->peer_ip;
 	ev.patient = "";
 	if (s->store == NULL || audit_append(s->store, &ev, err, sizeof(err)) < 0)
-		log_err("smtp.audit", "session=%s action=%s result=failed why=\"%s\"", s->id, action,
+		log_err("smtp.audit", "session=%s action=%s result=failed error=\"%s\"", s->id, action,
 		        s->store ? err : "no store");
 }
 
@@ -145,7 +151,7 @@ static int start_tls(struct smtp_session *s)
 
 	conn_set_timeout(s->conn, s->cfg->tls_handshake_timeout);
 	if (conn_start_tls(s->conn, s->ctx->tls, err, sizeof(err)) < 0) {
-		log_warn("smtp.tls", "session=%s peer=%s result=failed why=\"%s\"", s->id, s->peer_ip, err);
+		log_warn("smtp.tls", "session=%s peer=%s result=failed error=\"%s\"", s->id, s->peer_ip, err);
 		return -1;
 	}
 	conn_set_timeout(s->conn, s->cfg->smtp_command_timeout);
@@ -244,7 +250,7 @@ static int session_open(struct smtp_session *s)
 		return -1;
 	s->store = store_open(s->cfg, err, sizeof(err));
 	if (s->store == NULL) {
-		log_err("smtp.store", "session=%s result=failed why=\"%s\"", s->id, err);
+		log_err("smtp.store", "session=%s result=failed error=\"%s\"", s->id, err);
 		smtp_reply(s, RPL_UNAVAILABLE);
 		conn_flush(s->conn);
 		return -1;
@@ -256,10 +262,16 @@ static int session_open(struct smtp_session *s)
 
 void smtp_session_main(int fd, const struct session_info *si, void *arg)
 {
+	struct smtpd_ctx *ctx = arg;
 	struct smtp_session s;
 
+	/* handshakes sign through this session's own agent channel (issue 12) */
+	if (key_agent_enter_session(&ctx->agent, ctx->tls, si->channel_fd) < 0) {
+		log_err("smtp.key_agent", "peer=%s error=\"no key agent channel\"", si->peer_ip);
+		return;
+	}
 	memset(&s, 0, sizeof(s));
-	s.ctx = arg;
+	s.ctx = ctx;
 	s.cfg = s.ctx->cfg;
 	s.kind = (enum smtp_kind)si->listener->kind;
 	s.listener = si->listener->name;
@@ -294,5 +306,5 @@ void smtp_session_overload(int fd, const struct session_info *si, const char *wh
 		n = write(fd, msg, strlen(msg));
 	(void)n;
 	smtp_metrics_refusal(RPL_OVERLOAD);
-	log_warn("smtp.overload", "listener=%s peer=%s why=\"%s\"", si->listener->name, si->peer_ip, why);
+	log_warn("smtp.overload", "listener=%s peer=%s error=\"%s\"", si->listener->name, si->peer_ip, why);
 }

@@ -7,6 +7,7 @@
 #ifndef MSS_SMTP_SESSION_H
 #define MSS_SMTP_SESSION_H
 
+#include "lib/key_agent.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,6 +29,7 @@ enum smtp_kind {
 };
 
 struct oauth_keys;
+struct smtp_data;
 struct smtp_spf;
 
 /* Built by the master before it forks; read-only in sessions. */
@@ -36,6 +38,7 @@ struct smtpd_ctx {
 	struct tls_ctx *tls;      /* NULL when no certificate is configured */
 	struct oauth_keys *oauth; /* OAuth signing keys, NULL when not configured */
 	struct smtp_spf *spf;
+	struct key_agent agent; /* signs for tls: no process but the agent holds the key */
 };
 
 struct smtp_session {
@@ -65,7 +68,8 @@ struct smtp_session {
 	struct policy_sender sender;
 	char **rcpts; /* accepted recipients, each once */
 	size_t nrcpt;
-	unsigned rcpt_count; /* accepted RCPT commands, duplicates included */
+	unsigned rcpt_count;    /* accepted RCPT commands, duplicates included */
+	struct smtp_data *bdat; /* the message so far when BDAT began it (RFC 3030), else NULL */
 
 	unsigned errors;
 	unsigned messages;

@@ -387,14 +387,25 @@ static void data_abandoned(struct smtp_session *s, const struct smtp_data *d)
 	audit_data(s, d, &st);
 }
 
+void smtp_txn_end(struct smtp_session *s, struct smtp_data *d)
+{
+	enum smtp_reply_id verdict = smtp_data_verdict(d);
+
+	if (verdict != RPL_OK)
+		data_refused(s, d, verdict);
+	else
+		accept_message(s, d);
+}
+
 int smtp_cmd_data(struct smtp_session *s, const char *args)
 {
 	struct smtp_data d;
-	enum smtp_reply_id verdict;
 	int rc;
 
 	if (args[0])
 		return smtp_reply(s, RPL_NO_ARGS);
+	if (s->bdat != NULL)
+		return smtp_reply(s, RPL_DATA_AFTER_BDAT);
 	smtp_reply(s, RPL_DATA_GO);
 	if (conn_flush(s->conn) < 0) {
 		s->closing = true;
@@ -404,13 +415,8 @@ int smtp_cmd_data(struct smtp_session *s, const char *args)
 	rc = read_data(s, &d);
 	if (rc < 0)
 		data_abandoned(s, &d);
-	if (rc >= 0) {
-		verdict = smtp_data_verdict(&d);
-		if (verdict != RPL_OK)
-			data_refused(s, &d, verdict);
-		else
-			accept_message(s, &d);
-	}
+	if (rc >= 0)
+		smtp_txn_end(s, &d);
 	smtp_data_free(&d);
 	smtp_session_reset_txn(s);
 	return rc < 0 ? -1 : 0;

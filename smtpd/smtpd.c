@@ -76,7 +76,7 @@ static int tls_files_of(const struct mss_config *c, struct tls_files *f, char *e
 	return 0;
 }
 
-static struct tls_ctx *load_tls(void)
+static struct tls_ctx *load_tls(struct key_agent *agent)
 {
 	struct tls_server_opts o;
 	struct tls_files f;
@@ -85,12 +85,17 @@ static struct tls_ctx *load_tls(void)
 
 	if (tls_files_of(&cfg, &f, err, sizeof(err)) < 0)
 		fatal("%s", err);
+	/* the key stays in the agent (issue 12): neither the master nor a session holds it */
+	if (key_agent_start(agent, &cfg, err, sizeof(err)) < 0)
+		fatal("TLS: %s", err);
 	memset(&o, 0, sizeof(o));
 	o.cert_file = f.cert_file;
 	o.key_file = f.key_file;
 	o.ca_file = f.ca_file;
 	o.crl_file = f.crl_file;
 	o.client_cert = TLS_CLIENT_CERT_OPTIONAL;
+	o.use_key_agent = true;
+	o.key_agent_fd = agent->chan;
 	tls = tls_server_ctx_new(&o, err, sizeof(err));
 	if (tls == NULL)
 		fatal("TLS: %s", err);
@@ -120,6 +125,33 @@ static void shutdown_checkpoint(void *arg)
 {
 	(void)arg;
 	audit_signer_finish();
+}
+
+/* The session limits and the password hashing pool of c (at start and on SIGHUP):
+ * MX and submission have their own places (issue 12), so idle MX connections cannot
+ * lock a professional out of submission. */
+static void limits_of(const struct mss_config *c, unsigned pool_max[MASTER_MAX_POOLS])
+{
+	memset(pool_max, 0, MASTER_MAX_POOLS * sizeof(*pool_max));
+	pool_max[0] = c->smtp_max_sessions;
+	pool_max[1] = c->submission_max_sessions;
+}
+
+static void apply_limits(const struct mss_config *c)
+{
+	unsigned pool_max[MASTER_MAX_POOLS];
+
+	limits_of(c, pool_max);
+	master_set_limits(c->max_sessions, c->max_sessions_per_ip, pool_max);
+	(void)slots_resize(c->auth_hash_concurrency, c->auth_hash_wait * 1000);
+}
+
+/* Each session's own key agent channel (lib/master.h). */
+static int session_channel(void *arg)
+{
+	struct smtpd_ctx *c = arg;
+
+	return key_agent_session_channel(&c->agent);
 }
 
 /* SIGHUP's new settings: the file (data_dir, user and the listeners kept: *restart
@@ -162,6 +194,12 @@ static void reload(void *arg)
 	if (!ok)
 		log_err("reload", "result=failed error=%s action=previous-kept",
 		        log_quote(q, sizeof(q), err));
+	/* the agent reads the new key file first, so that the context finds its key */
+	if (ok && key_agent_reload(&c->agent, err, sizeof(err)) < 0) {
+		ok = false;
+		log_err("reload", "result=failed error=%s action=previous-kept",
+		        log_quote(q, sizeof(q), err));
+	}
 	/* the new settings' files; after a refused file, those in force, re-read */
 	if (tls_ctx_sighup(c->tls, ok ? &f : NULL, "smtpd", err, sizeof(err)) < 0 && ok) {
 		ok = false;
@@ -170,6 +208,7 @@ static void reload(void *arg)
 	}
 	if (ok) {
 		cfg = next;
+		apply_limits(&cfg);
 		smtp_spf_free(c->spf);
 		c->spf = spf;
 		spf = NULL;
@@ -212,7 +251,7 @@ int main(int argc, char **argv)
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.cfg = &cfg;
 	config_check_files(&cfg, file_problem, cfg.path);
-	ctx.tls = load_tls();
+	ctx.tls = load_tls(&ctx.agent);
 	ctx.spf = smtp_spf_new(cfg.spf_zone_file, err, sizeof(err));
 	if (ctx.spf == NULL)
 		fatal("SPF: %s", err);
@@ -239,12 +278,10 @@ int main(int argc, char **argv)
 	memset(&mo, 0, sizeof(mo));
 	mo.max_sessions = cfg.max_sessions;
 	mo.max_sessions_per_ip = cfg.max_sessions_per_ip;
-	/* MX and submission have their own places (issue 12): idle MX connections cannot
-	 * lock a professional out of submission. */
-	mo.pool_max[0] = cfg.smtp_max_sessions;
-	mo.pool_max[1] = cfg.submission_max_sessions;
+	limits_of(&cfg, mo.pool_max);
 	mo.user = cfg.user;
 	mo.session = smtp_session_main;
+	mo.session_channel = session_channel;
 	mo.overload = smtp_session_overload;
 	mo.on_shutdown = shutdown_checkpoint;
 	mo.on_reload = reload;

@@ -22,7 +22,7 @@ static int make_dir(const char *path, char *err, size_t errlen)
 		if (chmod(path, 0700) == 0)
 			return 0;
 	}
-	str_format(err, errlen, "%s: %s", path, strerror(errno));
+	str_error(err, errlen, "%s: %s", path, strerror(errno));
 	return -1;
 }
 
@@ -31,7 +31,7 @@ static int data_path(const struct mss_config *cfg, const char *name, char *out, 
 {
 	if (config_data_path(cfg, name, out, outlen) == 0)
 		return 0;
-	str_format(err, errlen, "data_dir path too long");
+	str_error(err, errlen, "data_dir path too long");
 	return -1;
 }
 
@@ -48,7 +48,7 @@ static int db_target(const struct mss_config *cfg, char *out, size_t outlen, cha
 		return data_path(cfg, "mss.db", out, outlen, err, errlen);
 	if (str_copy(out, outlen, cfg->store) == 0)
 		return 0;
-	str_format(err, errlen, "store URI too long");
+	str_error(err, errlen, "store URI too long");
 	return -1;
 }
 
@@ -56,7 +56,7 @@ static int key_path(const struct mss_config *cfg, char *out, size_t outlen, char
 {
 	if (config_master_key_file(cfg, out, outlen) == 0)
 		return 0;
-	str_format(err, errlen, "master_key_file path too long");
+	str_error(err, errlen, "master_key_file path too long");
 	return -1;
 }
 
@@ -108,7 +108,7 @@ static int make_dirs(const struct mss_config *cfg, char *err, size_t errlen)
 			return -1;
 	}
 	if (config_blob_dir(cfg, path, sizeof(path)) < 0) {
-		str_format(err, errlen, "blob_dir path too long");
+		str_error(err, errlen, "blob_dir path too long");
 		return -1;
 	}
 	return make_dir(path, err, errlen);
@@ -134,7 +134,7 @@ static int init_master_key(const struct mss_config *cfg, struct sql *db, char *e
 		if (rc < 0)
 			return -1;
 		if (rc == 1) {
-			str_format(
+			str_error(
 			    err, errlen,
 			    "the store is already initialised by another host: copy its master key to %s "
 			    "(and its keys/ directory) first",
@@ -150,7 +150,7 @@ static int init_master_key(const struct mss_config *cfg, struct sql *db, char *e
 	int rc = key_check(db, master, true, err, errlen);
 	sodium_memzero(master, sizeof(master));
 	if (rc == 1) {
-		str_format(err, errlen, "%s is not the master key this store was initialised with", path);
+		str_error(err, errlen, "%s is not the master key this store was initialised with", path);
 		if (created)
 			unlink(path);
 	}
@@ -165,19 +165,19 @@ int store_create_data_dir(const struct mss_config *cfg, char *err, size_t errlen
 	struct stat sb;
 
 	if (cfg->data_dir[0] == '\0') {
-		str_format(err, errlen, "data_dir is not set");
+		str_error(err, errlen, "data_dir is not set");
 		return -1;
 	}
 	if (!store_is_shared(cfg)) {
 		if (data_path(cfg, "mss.db", path, sizeof(path), err, errlen) < 0)
 			return -1;
 		if (stat(path, &sb) == 0) {
-			str_format(err, errlen, "%s already initialised (%s exists)", cfg->data_dir, path);
+			str_error(err, errlen, "%s already initialised (%s exists)", cfg->data_dir, path);
 			return -1;
 		}
 	}
 	if (sodium_init() < 0) {
-		str_format(err, errlen, "libsodium initialisation failed");
+		str_error(err, errlen, "libsodium initialisation failed");
 		return -1;
 	}
 	if (make_dirs(cfg, err, errlen) < 0 || db_target(cfg, path, sizeof(path), err, errlen) < 0)
@@ -198,13 +198,13 @@ static struct store *open_db(const struct mss_config *cfg, int with_key, char *e
 	struct stat sb;
 
 	if (sodium_init() < 0) {
-		str_format(err, errlen, "libsodium initialisation failed");
+		str_error(err, errlen, "libsodium initialisation failed");
 		return NULL;
 	}
 	if (db_target(cfg, path, sizeof(path), err, errlen) < 0)
 		return NULL;
 	if (!store_is_shared(cfg) && stat(path, &sb) < 0) {
-		str_format(err, errlen, "%s: %s (run mssctl init)", path, strerror(errno));
+		str_error(err, errlen, "%s: %s (run mssctl init)", path, strerror(errno));
 		return NULL;
 	}
 	struct store *st = xcalloc(1, sizeof(*st));
@@ -220,7 +220,7 @@ static struct store *open_db(const struct mss_config *cfg, int with_key, char *e
 		goto fail;
 	int rc = key_check(st->sql, st->master, false, err, errlen);
 	if (rc == 1)
-		str_format(err, errlen, "%s is not the master key this store was initialised with", path);
+		str_error(err, errlen, "%s is not the master key this store was initialised with", path);
 	if (rc != 0)
 		goto fail;
 	st->has_master = 1;
@@ -325,7 +325,7 @@ int store_txn_end(struct store *st, struct store_txn *t, int rc, char *err, size
 	}
 	char why[256];
 	if (sql_release(st->sql, "store", rc == 0, why, sizeof(why)) < 0 && rc == 0) {
-		str_copy(err, errlen, why);
+		str_error(err, errlen, "%s", why);
 		return -1;
 	}
 	return rc;

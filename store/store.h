@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/mss_limits.h"
 #include "lib/buf.h"
 #include "lib/config.h"
 
@@ -123,7 +124,7 @@ int store_user_delete(struct store *st, const char *address, struct store_paths 
 #define STORE_FLAG_DELETED 0x08u
 #define STORE_FLAG_DRAFT 0x10u
 #define STORE_FLAG_ALL 0x1fu
-#define STORE_KEYWORDS_MAX 1024
+#define STORE_KEYWORDS_MAX MSS_KEYWORDS_SIZE
 
 /* "\\Seen" -> STORE_FLAG_SEEN (case-insensitive); 0 when s is not a system flag. */
 uint32_t store_flag_parse(const char *s);
@@ -136,7 +137,7 @@ bool store_keyword_valid(const char *s);
 
 /* ---- mailboxes ------------------------------------------------------------------ */
 
-#define STORE_MAILBOX_MAX 512 /* bytes of a UTF-8 name, NUL included */
+#define STORE_MAILBOX_MAX MSS_MAILBOX_NAME_SIZE /* lib/mss_limits.h */
 
 enum store_special_use {
 	STORE_SPECIAL_NONE = 0,
@@ -330,6 +331,11 @@ int store_view_close(struct store *st, struct store_view *v, char *err, size_t e
  * their blobs when no other row uses them. Returns 0 or -1. */
 int store_retained_purge(struct store *st, int64_t mailbox_id, char *err, size_t errlen);
 
+/* mssctl migrate: seals the cached metadata of every message stored in plaintext by
+ * an older MSS (store migration 6), then rewrites the database so no page of the old
+ * form remains. Idempotent. Returns 0 with *sealed rows, or -1. */
+int store_meta_seal_all(struct store *st, size_t *sealed, char *err, size_t errlen);
+
 /* ---- one message's cached metadata (FETCH ENVELOPE, BODYSTRUCTURE, ...) ---------- */
 
 #define STORE_WANT_ENVELOPE 0x01u
@@ -350,8 +356,10 @@ struct store_message {
 	char *body;
 	char *refs; /* References, unfolded; NULL when absent or not asked for */
 };
-/* Reads the cached metadata of (mailbox_id, uid); want: STORE_WANT_* bits. No
- * decryption (but see store_body_open for messages stored before migration 4). An
+/* Reads the cached metadata of (mailbox_id, uid); want: STORE_WANT_* bits. ENVELOPE,
+ * BODYSTRUCTURE, BODY and References are kept sealed under the owner's key
+ * (store_meta.c): one small decryption when want asks for any of them, none
+ * otherwise (and the whole message once for a message stored before migration 4). An
  * expunged message is found while kept for a session (store_view_open), unless want
  * has STORE_WANT_LIVE. Returns 1 found, 0 no such message (expunged), -1. */
 int store_message_get(struct store *st, int64_t mailbox_id, uint32_t uid, unsigned want,

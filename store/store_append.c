@@ -48,14 +48,14 @@ int store_append_begin(struct store *st, const char *user, const char *mailbox, 
 	a->st = st;
 	int rc = store_user_id(st, user, &a->user_id, err, errlen);
 	if (rc == 0)
-		str_format(err, errlen, "no such account");
+		str_error(err, errlen, "no such account");
 	if (rc == 1 && store_name_normalise(mailbox, a->mailbox, sizeof(a->mailbox)) < 0) {
-		str_format(err, errlen, "no such mailbox");
+		str_error(err, errlen, "no such mailbox");
 		rc = 0;
 	}
 	struct store_mailbox mb;
 	if (rc == 1 && (rc = store_mailbox_row(st, a->user_id, a->mailbox, &mb, NULL, err, errlen)) == 0)
-		str_format(err, errlen, "no such mailbox");
+		str_error(err, errlen, "no such mailbox");
 	if (rc == 1 && store_user_key(st, a->user_id, a->key, err, errlen) < 0)
 		rc = -1;
 	if (rc != 1) {
@@ -71,7 +71,7 @@ int store_append_message(struct store_appender *a, uint32_t flags, const char *k
 {
 	char kw[STORE_KEYWORDS_MAX];
 	if (store_keywords_normalise(keywords, kw, sizeof(kw)) != 0) {
-		str_format(err, errlen, "invalid keyword");
+		str_error(err, errlen, "invalid keyword");
 		return 1;
 	}
 	a->msgs = xrealloc(a->msgs, (a->n + 1) * sizeof(*a->msgs));
@@ -91,7 +91,7 @@ int store_append_message(struct store_appender *a, uint32_t flags, const char *k
 int store_append_write(struct store_appender *a, const void *p, size_t n, char *err, size_t errlen)
 {
 	if (a->w == NULL) {
-		str_format(err, errlen, "no message started");
+		str_error(err, errlen, "no message started");
 		return -1;
 	}
 	if (crypto_blob_write(a->w, p, n, err, errlen) < 0)
@@ -104,7 +104,7 @@ int store_append_write(struct store_appender *a, const void *p, size_t n, char *
 int store_append_end(struct store_appender *a, char *err, size_t errlen)
 {
 	if (a->w == NULL) {
-		str_format(err, errlen, "no message started");
+		str_error(err, errlen, "no message started");
 		return -1;
 	}
 	struct append_msg *m = &a->msgs[a->n - 1];
@@ -125,7 +125,7 @@ static int insert_all(struct store_appender *a, uint32_t *uidvalidity, uint32_t 
 	int rc = store_mailbox_row(a->st, a->user_id, a->mailbox, &mb, NULL, err, errlen);
 	if (rc <= 0) {
 		if (rc == 0)
-			str_format(err, errlen, "no such mailbox");
+			str_error(err, errlen, "no such mailbox");
 		return rc < 0 ? -1 : 1;
 	}
 	*uidvalidity = mb.uidvalidity;
@@ -134,7 +134,8 @@ static int insert_all(struct store_appender *a, uint32_t *uidvalidity, uint32_t 
 		return -1;
 	for (size_t i = 0; i < a->n; i++) {
 		struct append_msg *m = &a->msgs[i];
-		struct store_new_msg row = {.mailbox_id = mb.id,
+		struct store_new_msg row = {.user_id = a->user_id,
+		                            .mailbox_id = mb.id,
 		                            .flags = m->flags,
 		                            .keywords = m->keywords,
 		                            .internaldate = m->date,
@@ -153,7 +154,7 @@ int store_append_commit(struct store_appender *a, uint32_t *uidvalidity, uint32_
 	*uids = NULL;
 	*n = 0;
 	if (a->w != NULL || a->n == 0) {
-		str_format(err, errlen, "no complete message to append");
+		str_error(err, errlen, "no complete message to append");
 		store_append_abort(a);
 		return -1;
 	}

@@ -43,7 +43,7 @@ struct backup {
 
 static int fail_errno(struct backup *b, const char *what, const char *path)
 {
-	str_format(b->err, b->errlen, "%s %s: %s", what, path, strerror(errno));
+	str_error(b->err, b->errlen, "%s %s: %s", what, path, strerror(errno));
 	return -1;
 }
 
@@ -259,8 +259,7 @@ static int make_target(struct backup *b)
 	char path[CONFIG_PATH_MAX + 64];
 	if (mkdir(b->dir, 0700) < 0 && (errno != EEXIST || rmdir(b->dir) < 0 || mkdir(b->dir, 0700) < 0)) {
 		if (errno == ENOTEMPTY || errno == EEXIST)
-			str_format(b->err, b->errlen, "%s exists and is not empty: give a new folder",
-			           b->dir);
+			str_error(b->err, b->errlen, "%s exists and is not empty: give a new folder", b->dir);
 		else
 			fail_errno(b, "cannot create", b->dir);
 		return -1;
@@ -301,8 +300,8 @@ static int backup_from_stage(struct backup *b)
 			rc = snapshot(b, &r);
 	}
 	if (rc == 1)
-		str_format(b->err, b->errlen, "blobs kept vanishing during the copy (%d tries): try again",
-		           BACKUP_TRIES);
+		str_error(b->err, b->errlen, "blobs kept vanishing during the copy (%d tries): try again",
+		          BACKUP_TRIES);
 	char db[CONFIG_PATH_MAX + 64];
 	if (rc == 0 &&
 	    (str_format(db, sizeof db, "%s/mss.db", b->dir) != 0 || copy_file(b, db, NULL, "mss.db") < 0))
@@ -319,15 +318,15 @@ int store_backup(struct store *st, const char *dir, struct store_backup_report *
 	struct backup b = {.st = st, .dir = dir, .report = report, .err = err, .errlen = errlen};
 	memset(report, 0, sizeof *report);
 	if (st->cfg.store[0] != '\0') {
-		str_format(err, errlen,
-		           "the PostgreSQL database is not copied by mssctl backup: use PostgreSQL's "
-		           "own backup (pg_basebackup, pg_dump), then blob_dir and the keys "
-		           "(doc/operations.md)");
+		str_error(err, errlen,
+		          "the PostgreSQL database is not copied by mssctl backup: use PostgreSQL's "
+		          "own backup (pg_basebackup, pg_dump), then blob_dir and the keys "
+		          "(doc/operations.md)");
 		return 1;
 	}
 	if (str_format(b.stage, sizeof b.stage, "%s/blobs/.backup-%ld", st->cfg.data_dir, (long)getpid()) !=
 	    0) {
-		str_format(err, errlen, "data_dir path too long");
+		str_error(err, errlen, "data_dir path too long");
 		return -1;
 	}
 	if (make_target(&b) < 0)

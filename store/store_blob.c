@@ -37,7 +37,7 @@ static int blob_dir(struct store *st, const char *name, char *err, size_t errlen
 	char base[CONFIG_PATH_MAX], dir[CONFIG_PATH_MAX + 64];
 	if (config_blob_dir(&st->cfg, base, sizeof(base)) < 0 ||
 	    str_format(dir, sizeof(dir), "%s/%.2s", base, name) < 0) {
-		str_format(err, errlen, "blob path too long");
+		str_error(err, errlen, "blob path too long");
 		return -1;
 	}
 	if (mkdir(dir, 0700) == 0) {
@@ -46,7 +46,7 @@ static int blob_dir(struct store *st, const char *name, char *err, size_t errlen
 	}
 	if (errno == EEXIST)
 		return 0;
-	str_format(err, errlen, "%s: %s", dir, strerror(errno));
+	str_error(err, errlen, "%s: %s", dir, strerror(errno));
 	return -1;
 }
 
@@ -56,7 +56,7 @@ int store_blob_put(struct store *st, const unsigned char key[CRYPTO_KEY_LEN], co
 	char path[CONFIG_PATH_MAX + 64];
 	store_blob_name(name);
 	if (store_blob_path(st, name, path, sizeof(path)) < 0) {
-		str_format(err, errlen, "blob path too long");
+		str_error(err, errlen, "blob path too long");
 		return -1;
 	}
 	if (blob_dir(st, name, err, errlen) < 0)
@@ -73,7 +73,7 @@ struct blob_writer *store_blob_create(struct store *st, const unsigned char key[
 {
 	store_blob_name(name);
 	if (store_blob_path(st, name, path, pathlen) < 0) {
-		str_format(err, errlen, "blob path too long");
+		str_error(err, errlen, "blob path too long");
 		return NULL;
 	}
 	if (blob_dir(st, name, err, errlen) < 0)
@@ -110,7 +110,7 @@ int store_blob_load(struct store *st, int64_t user_id, const char *name, char *e
 		return 0;
 	store_cache_clear(st);
 	if (store_blob_path(st, name, path, sizeof(path)) < 0) {
-		str_format(err, errlen, "blob path too long");
+		str_error(err, errlen, "blob path too long");
 		return -1;
 	}
 	if (store_user_key(st, user_id, key, err, errlen) < 0)
@@ -123,7 +123,7 @@ int store_blob_load(struct store *st, int64_t user_id, const char *name, char *e
 	}
 	if (str_copy(st->cache.blob, sizeof(st->cache.blob), name) < 0) {
 		store_cache_clear(st);
-		str_format(err, errlen, "blob name too long");
+		str_error(err, errlen, "blob name too long");
 		return -1;
 	}
 	st->cache.valid = true;
@@ -144,7 +144,7 @@ static int blob_unused(struct store *st, int64_t blob_id, char *name, size_t nam
 		return -1;
 	int rc = sql_next(q, err, errlen);
 	if (rc == 1 && sql_text_copy(q, 0, name, namelen) != 0) {
-		str_format(err, errlen, "blob %lld: name too long", (long long)blob_id);
+		str_error(err, errlen, "blob %lld: name too long", (long long)blob_id);
 		rc = -1;
 	}
 	sql_done(q);

@@ -46,7 +46,7 @@ static int body_row(struct store *st, int64_t mailbox_id, uint32_t uid, struct s
 	*old = false;
 	if (rc == 1) {
 		if (sql_text_copy(q, 0, b->blob, sizeof(b->blob)) < 0) {
-			str_format(err, errlen, "blob name too long");
+			str_error(err, errlen, "blob name too long");
 			rc = -1;
 		}
 		b->user_id = sql_int(q, 1);
@@ -55,7 +55,7 @@ static int body_row(struct store *st, int64_t mailbox_id, uint32_t uid, struct s
 		const void *p = sql_blob(q, 3, &n);
 		*old = sql_is_null(q, 3);
 		if (!*old && (*parts = imap_parts_deserialize(p, n)) == NULL) {
-			str_format(err, errlen, "stored part tree is damaged");
+			str_error(err, errlen, "stored part tree is damaged");
 			rc = -1;
 		}
 	}
@@ -81,25 +81,29 @@ int store_message_complete(struct store *st, int64_t mailbox_id, uint32_t uid, c
 		return -1;
 	struct store_mime_info mi;
 	store_mime_build(st->cache.data.data, st->cache.data.len, &mi);
+	const struct store_meta_text t = {mi.envelope, mi.bodystructure, mi.body, mi.refs};
+	struct buf meta;
+	buf_init(&meta, BUF_UNLIMITED);
+	rc = store_meta_seal(st, b.user_id, &t, &meta, err, errlen);
 	/* the row is in messages, or in retained when expunged meanwhile (store_view.c) */
 	static const char *const tables[] = {
-	    "UPDATE messages SET envelope = ?3, bodystructure = ?4, body = ?5, parts = ?6,"
-	    " sent_date = ?7, sent_local = ?8, header_size = ?9, refs = ?10 WHERE mailbox_id = ?1 AND uid = "
-	    "?2",
-	    "UPDATE retained SET envelope = ?3, bodystructure = ?4, body = ?5, parts = ?6,"
-	    " sent_date = ?7, sent_local = ?8, header_size = ?9, refs = ?10 WHERE mailbox_id = ?1 AND uid = "
-	    "?2",
+	    "UPDATE messages SET envelope = '', bodystructure = '', body = '', parts = ?3,"
+	    " sent_date = ?4, sent_local = ?5, header_size = ?6, refs = NULL, meta = ?7"
+	    " WHERE mailbox_id = ?1 AND uid = ?2",
+	    "UPDATE retained SET envelope = '', bodystructure = '', body = '', parts = ?3,"
+	    " sent_date = ?4, sent_local = ?5, header_size = ?6, refs = NULL, meta = ?7"
+	    " WHERE mailbox_id = ?1 AND uid = ?2",
 	};
-	rc = 0;
 	for (size_t i = 0; i < 2 && rc == 0; i++)
 		rc = sql_exec(st->sql, "store.message_complete", tables[i],
-		              SQL_ARGS(SQL_INT(mailbox_id), SQL_INT(uid), SQL_TEXT(mi.envelope),
-		                       SQL_TEXT(mi.bodystructure), SQL_TEXT(mi.body),
+		              SQL_ARGS(SQL_INT(mailbox_id), SQL_INT(uid),
 		                       SQL_BLOB(mi.parts.data, mi.parts.len), SQL_INT(mi.sent_date),
-		                       SQL_INT(mi.sent_local), SQL_INT(mi.header_size), SQL_TEXT(mi.refs)),
+		                       SQL_INT(mi.sent_local), SQL_INT(mi.header_size),
+		                       SQL_BLOB(meta.data, meta.len)),
 		              err, errlen) < 0
 		         ? -1
 		         : 0;
+	buf_free(&meta);
 	store_mime_info_free(&mi);
 	return rc < 0 ? -1 : 1;
 }
@@ -154,7 +158,7 @@ static int stream_range(struct store_body *b, uint64_t off, uint64_t end,
 	char path[CONFIG_PATH_MAX + 64];
 	unsigned char key[CRYPTO_KEY_LEN];
 	if (store_blob_path(b->st, b->blob, path, sizeof(path)) < 0) {
-		str_format(err, errlen, "blob path too long");
+		str_error(err, errlen, "blob path too long");
 		return -1;
 	}
 	if (store_user_key(b->st, b->user_id, key, err, errlen) < 0)
@@ -175,7 +179,7 @@ static int stream_range(struct store_body *b, uint64_t off, uint64_t end,
 		base += n;
 	}
 	if (rc == 0 && base < end) {
-		str_format(err, errlen, "blob shorter than its message");
+		str_error(err, errlen, "blob shorter than its message");
 		rc = -1;
 	}
 	crypto_blob_close(r);
@@ -198,7 +202,7 @@ int store_body_read(struct store_body *b, uint64_t off, uint64_t len,
 	if (!cached)
 		return stream_range(b, off, end, sink, arg, err, errlen);
 	if (end > c->data.len) {
-		str_format(err, errlen, "blob shorter than its message");
+		str_error(err, errlen, "blob shorter than its message");
 		return -1;
 	}
 	(void)give(0, (const unsigned char *)c->data.data, c->data.len, off, end, sink, arg);
@@ -216,7 +220,7 @@ int store_body_read_all(struct store_body *b, struct buf *out, char *err, size_t
 	if (store_body_read(b, 0, b->size, to_buf, out, err, errlen) < 0)
 		return -1;
 	if (out->len - before != b->size) {
-		str_format(err, errlen, "message larger than the buffer");
+		str_error(err, errlen, "message larger than the buffer");
 		return -1;
 	}
 	return 0;

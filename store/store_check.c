@@ -16,7 +16,7 @@ static const char *who_am_i(char *buf, size_t len)
 {
 	struct passwd *pw = getpwuid(geteuid());
 	if (pw == NULL || str_copy(buf, len, pw->pw_name) != 0)
-		(void)str_format(buf, len, "uid %u", (unsigned)geteuid());
+		str_error(buf, len, "uid %u", (unsigned)geteuid()); /* a name for an error text */
 	return buf;
 }
 
@@ -28,27 +28,27 @@ static int check_access(const struct mss_config *cfg, const char *path, int mode
 	struct stat sb;
 	char me[64];
 	if (stat(path, &sb) < 0 && errno == EACCES) {
-		(void)str_format(err, errlen,
-		                 "%s cannot be reached by %s: %s (each parent directory must be "
-		                 "searchable by the user of the config)",
-		                 path, who_am_i(me, sizeof me), strerror(errno));
+		str_error(err, errlen,
+		          "%s cannot be reached by %s: %s (each parent directory must be "
+		          "searchable by the user of the config)",
+		          path, who_am_i(me, sizeof me), strerror(errno));
 		return -1;
 	}
 	if (stat(path, &sb) < 0) {
-		(void)str_format(err, errlen, "%s: %s", path, strerror(errno));
+		str_error(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
 	if (dir != S_ISDIR(sb.st_mode)) {
-		(void)str_format(err, errlen, "%s: %s", path, dir ? "not a directory" : "is a directory");
+		str_error(err, errlen, "%s: %s", path, dir ? "not a directory" : "is a directory");
 		return -1;
 	}
 	if (faccessat(AT_FDCWD, path, mode, AT_EACCESS) == 0)
 		return 0;
-	(void)str_format(err, errlen,
-	                 "%s is not %s by %s (owner uid %u, mode %04o): give data_dir to the user "
-	                 "of the config (chown -R %s %s)",
-	                 path, (mode & W_OK) ? "writable" : "readable", who_am_i(me, sizeof me),
-	                 (unsigned)sb.st_uid, (unsigned)(sb.st_mode & 07777), cfg->user, cfg->data_dir);
+	str_error(err, errlen,
+	          "%s is not %s by %s (owner uid %u, mode %04o): give data_dir to the user "
+	          "of the config (chown -R %s %s)",
+	          path, (mode & W_OK) ? "writable" : "readable", who_am_i(me, sizeof me), (unsigned)sb.st_uid,
+	          (unsigned)(sb.st_mode & 07777), cfg->user, cfg->data_dir);
 	return -1;
 }
 
@@ -79,8 +79,8 @@ int store_check_data_dir(const struct mss_config *cfg, char *err, size_t errlen)
 	char path[CONFIG_PATH_MAX + 64];
 	struct stat sb;
 	if (stat(cfg->data_dir, &sb) < 0 && errno == ENOENT) {
-		(void)str_format(err, errlen, "data_dir %s does not exist: create it with mssctl -c %s init",
-		                 cfg->data_dir, cfg->path);
+		str_error(err, errlen, "data_dir %s does not exist: create it with mssctl -c %s init",
+		          cfg->data_dir, cfg->path);
 		return -1;
 	}
 	/* SQLite writes its -wal and -shm files beside the database: the directory too. */
@@ -88,9 +88,8 @@ int store_check_data_dir(const struct mss_config *cfg, char *err, size_t errlen)
 		return -1;
 	if (cfg->store[0] == '\0' &&
 	    (config_data_path(cfg, "mss.db", path, sizeof path) != 0 || stat(path, &sb) < 0)) {
-		(void)str_format(err, errlen,
-		                 "data_dir %s is not initialised (no mss.db): run mssctl -c %s init",
-		                 cfg->data_dir, cfg->path);
+		str_error(err, errlen, "data_dir %s is not initialised (no mss.db): run mssctl -c %s init",
+		          cfg->data_dir, cfg->path);
 		return -1;
 	}
 	return check_parts(cfg, err, errlen);

@@ -81,24 +81,55 @@ static int reencrypt(struct store *st, struct copy_ctx *c, uint32_t uid, int64_t
 	return store_blob_insert(st, c->dst_owner, fresh, st->cache.data.len, blob_id, err, errlen);
 }
 
+/* Into another account's folder: the sealed metadata opened with the source owner's
+ * key and sealed again with the destination's (store_meta.c), as the blob is. */
+static int reseal_meta(struct store *st, struct copy_ctx *c, uint32_t src_uid, uint32_t dst_uid, char *err,
+                       size_t errlen)
+{
+	struct sql_stmt *q = sql_query(st->sql, "store.copy_meta",
+	                               "SELECT meta FROM messages WHERE mailbox_id = ?1 AND uid = ?2",
+	                               SQL_ARGS(SQL_INT(c->src_id), SQL_INT(src_uid)), err, errlen);
+	if (q == NULL)
+		return -1;
+	struct buf rec;
+	buf_init(&rec, BUF_UNLIMITED);
+	int rc = sql_next(q, err, errlen) == 1 ? 0 : -1;
+	if (rc == 0 && !sql_is_null(q, 0)) { /* NULL: not yet sealed by mssctl migrate */
+		size_t n = 0;
+		const void *p = sql_blob(q, 0, &n);
+		rc = store_meta_reseal(st, c->src_owner, c->dst_owner, p, n, &rec, err, errlen);
+	}
+	sql_done(q);
+	if (rc == 0 && rec.len > 0 &&
+	    sql_exec(st->sql, "store.copy_meta_set",
+	             "UPDATE messages SET meta = ?3 WHERE mailbox_id = ?1 AND uid = ?2",
+	             SQL_ARGS(SQL_INT(c->dst_id), SQL_INT(dst_uid), SQL_BLOB(rec.data, rec.len)), err,
+	             errlen) < 0)
+		rc = -1;
+	buf_free(&rec);
+	return rc;
+}
+
 static int copy_one(struct store *st, struct copy_ctx *c, uint32_t src_uid, uint32_t dst_uid, uint64_t modseq,
                     char *err, size_t errlen)
 {
 	int64_t blob_id = 0;
-	if (c->src_owner != c->dst_owner && reencrypt(st, c, src_uid, &blob_id, err, errlen) < 0)
+	bool other = c->src_owner != c->dst_owner;
+	if (other && reencrypt(st, c, src_uid, &blob_id, err, errlen) < 0)
 		return -1;
-	return sql_exec(
-	           st->sql, "store.copy",
-	           "INSERT INTO messages (mailbox_id, uid, modseq, internaldate, size, flags, keywords, "
-	           "blob_id, sent_date, header_size, envelope, bodystructure, body, parts, sent_local, refs)"
-	           " SELECT ?1, ?2, ?3, internaldate, size, flags, keywords, coalesce(?4, blob_id),"
-	           " sent_date, header_size, envelope, bodystructure, body, parts, sent_local, refs"
-	           " FROM messages WHERE mailbox_id = ?5 AND uid = ?6",
-	           SQL_ARGS(SQL_INT(c->dst_id), SQL_INT(dst_uid), SQL_INT(modseq),
-	                    blob_id != 0 ? SQL_INT(blob_id) : SQL_NULL, SQL_INT(c->src_id), SQL_INT(src_uid)),
-	           err, errlen) < 0
-	           ? -1
-	           : 0;
+	if (sql_exec(
+	        st->sql, "store.copy",
+	        "INSERT INTO messages (mailbox_id, uid, modseq, internaldate, size, flags, keywords, "
+	        "blob_id, sent_date, header_size, envelope, bodystructure, body, parts, sent_local, refs,"
+	        " meta)"
+	        " SELECT ?1, ?2, ?3, internaldate, size, flags, keywords, coalesce(?4, blob_id),"
+	        " sent_date, header_size, envelope, bodystructure, body, parts, sent_local, refs, meta"
+	        " FROM messages WHERE mailbox_id = ?5 AND uid = ?6",
+	        SQL_ARGS(SQL_INT(c->dst_id), SQL_INT(dst_uid), SQL_INT(modseq),
+	                 blob_id != 0 ? SQL_INT(blob_id) : SQL_NULL, SQL_INT(c->src_id), SQL_INT(src_uid)),
+	        err, errlen) < 0)
+		return -1;
+	return other ? reseal_meta(st, c, src_uid, dst_uid, err, errlen) : 0;
 }
 
 static int copy_rows(struct store *st, struct copy_ctx *c, struct store_copy_result *res, char *err,
@@ -132,7 +163,7 @@ static int copy_txn(struct store *st, struct copy_ctx *c, const uint32_t *uids, 
 	}
 	if (rc <= 0) {
 		if (rc == 0)
-			str_format(err, errlen, "no such mailbox");
+			str_error(err, errlen, "no such mailbox");
 		return rc < 0 ? -1 : 1;
 	}
 	res->dst_uidvalidity = c->dst_uidvalidity;
@@ -160,11 +191,11 @@ static int copy_resolve(struct store *st, const char *dst_user, const char *dst_
 	int rc = store_user_id(st, dst_user, &c->dst_owner, err, errlen);
 	if (rc <= 0) {
 		if (rc == 0)
-			str_format(err, errlen, "no such mailbox");
+			str_error(err, errlen, "no such mailbox");
 		return rc < 0 ? -1 : 1;
 	}
 	if (store_name_normalise(dst_name, norm, STORE_MAILBOX_MAX) < 0) {
-		str_format(err, errlen, "no such mailbox");
+		str_error(err, errlen, "no such mailbox");
 		return 1;
 	}
 	return 0;

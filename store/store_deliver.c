@@ -23,20 +23,28 @@ int store_message_insert(struct store *st, const struct store_new_msg *m, uint32
 {
 	const char *kw = (m->keywords != NULL && m->keywords[0] != '\0') ? m->keywords : NULL;
 	const struct store_mime_info *mi = m->mi;
-	return sql_exec(
-	           st->sql, "store.message_insert",
-	           "INSERT INTO messages (mailbox_id, uid, modseq, internaldate, size, flags, keywords, "
-	           "blob_id, sent_date, header_size, envelope, bodystructure, body, parts, sent_local, refs)"
-	           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-	           SQL_ARGS(SQL_INT(m->mailbox_id), SQL_INT(uid), SQL_INT(modseq), SQL_INT(m->internaldate),
-	                    SQL_INT(m->size), SQL_INT(m->flags & STORE_FLAG_ALL), SQL_TEXT(kw),
-	                    SQL_INT(m->blob_id), SQL_INT(mi->sent_date), SQL_INT(mi->header_size),
-	                    SQL_TEXT(mi->envelope), SQL_TEXT(mi->bodystructure), SQL_TEXT(mi->body),
-	                    SQL_BLOB(mi->parts.data, mi->parts.len), SQL_INT(mi->sent_local),
-	                    SQL_TEXT(mi->refs)),
-	           err, errlen) == 1
-	           ? 0
-	           : -1;
+	const struct store_meta_text t = {mi->envelope, mi->bodystructure, mi->body, mi->refs};
+	struct buf meta;
+	buf_init(&meta, BUF_UNLIMITED);
+	/* the plaintext columns stay empty: subjects, names and file names only sealed */
+	int rc =
+	    store_meta_seal(st, m->user_id, &t, &meta, err, errlen) < 0 ||
+	            sql_exec(st->sql, "store.message_insert",
+	                     "INSERT INTO messages (mailbox_id, uid, modseq, internaldate, size, flags,"
+	                     " keywords, blob_id, sent_date, header_size, envelope, bodystructure, body,"
+	                     " parts, sent_local, meta)"
+	                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, '', '', '', ?11, ?12, ?13)",
+	                     SQL_ARGS(SQL_INT(m->mailbox_id), SQL_INT(uid), SQL_INT(modseq),
+	                              SQL_INT(m->internaldate), SQL_INT(m->size),
+	                              SQL_INT(m->flags & STORE_FLAG_ALL), SQL_TEXT(kw), SQL_INT(m->blob_id),
+	                              SQL_INT(mi->sent_date), SQL_INT(mi->header_size),
+	                              SQL_BLOB(mi->parts.data, mi->parts.len), SQL_INT(mi->sent_local),
+	                              SQL_BLOB(meta.data, meta.len)),
+	                     err, errlen) != 1
+	        ? -1
+	        : 0;
+	buf_free(&meta);
+	return rc;
 }
 
 /* One recipient's part of a delivery, prepared before the transaction. */
@@ -53,7 +61,7 @@ static int plan_rcpt(struct store *st, const char *address, const char *data, si
 	int rc = store_user_id(st, address, &p->user_id, err, errlen);
 	if (rc <= 0) {
 		if (rc == 0)
-			str_format(err, errlen, "recipient has no mailboxes");
+			str_error(err, errlen, "recipient has no mailboxes");
 		return -1;
 	}
 	if (store_user_key(st, p->user_id, key, err, errlen) < 0)
@@ -81,6 +89,7 @@ static int insert_for(struct store *st, struct rcpt_plan *p, const char *mailbox
 		return -1;
 	p->mailbox_id = mb.id;
 	m.mailbox_id = mb.id;
+	m.user_id = p->user_id;
 	if (store_blob_insert(st, p->user_id, p->blob, tmpl->size, &m.blob_id, err, errlen) < 0 ||
 	    store_mailbox_bump(st, mb.id, 1, uid, &modseq, err, errlen) < 0)
 		return -1;
@@ -111,15 +120,15 @@ static int deliver_prepare(const struct store_delivery *d, char *mailbox, uint32
                            char *err, size_t errlen)
 {
 	if (d->nrcpt == 0 || d->data == NULL) {
-		str_format(err, errlen, "nothing to deliver");
+		str_error(err, errlen, "nothing to deliver");
 		return -1;
 	}
 	if (store_name_normalise(d->mailbox != NULL ? d->mailbox : "INBOX", mailbox, STORE_MAILBOX_MAX) < 0) {
-		str_format(err, errlen, "invalid mailbox name");
+		str_error(err, errlen, "invalid mailbox name");
 		return -1;
 	}
 	if (store_flags_split(d->flags, flags, keywords, STORE_KEYWORDS_MAX) != 0) {
-		str_format(err, errlen, "invalid initial flags");
+		str_error(err, errlen, "invalid initial flags");
 		return -1;
 	}
 	return 0;

@@ -44,8 +44,8 @@ int store_flags_format(uint32_t flags, const char *keywords, char *out, size_t o
 		if ((b.len > 0 && buf_append_char(&b, ' ') < 0) || buf_append_str(&b, keywords) < 0)
 			rc = -1;
 	}
-	if (outlen > 0)
-		str_copy(out, outlen, b.data);
+	if (outlen > 0) /* b's limit is outlen - 1 */
+		str_assert(str_copy(out, outlen, b.data), "b holds at most outlen - 1 bytes");
 	buf_free(&b);
 	return rc;
 }

@@ -131,8 +131,26 @@ int store_keywords_apply(enum store_flags_op op, const char *cur, const char *ar
 /* Splits "\\Seen kw" into system flags and normalised keywords. Returns 0 or 1. */
 int store_flags_split(const char *text, uint32_t *flags, char *keywords, size_t kwlen);
 
+/* store_meta.c: a message's ENVELOPE, BODYSTRUCTURE, BODY and References sealed as
+ * one record under its owner's account key (the columns messages.meta and
+ * retained.meta). Strings are malloc'ed by open; refs NULL when absent. */
+struct store_meta_text {
+	char *envelope, *bodystructure, *body, *refs;
+};
+/* Appends the sealed record to out. Returns 0 or -1. */
+int store_meta_seal(struct store *st, int64_t user_id, const struct store_meta_text *t, struct buf *out,
+                    char *err, size_t errlen);
+/* Returns 0 with out filled, or -1 when the record is altered or not user_id's. */
+int store_meta_open(struct store *st, int64_t user_id, const void *p, size_t n, struct store_meta_text *out,
+                    char *err, size_t errlen);
+void store_meta_text_free(struct store_meta_text *t);
+/* A record of from_user sealed again for to_user (COPY into another account's folder). */
+int store_meta_reseal(struct store *st, int64_t from_user, int64_t to_user, const void *p, size_t n,
+                      struct buf *out, char *err, size_t errlen);
+
 /* store_deliver.c: inserts one message row in an open write transaction. */
 struct store_new_msg {
+	int64_t user_id; /* the mailbox's owner, whose key seals the metadata */
 	int64_t mailbox_id;
 	int64_t blob_id;
 	uint32_t flags;

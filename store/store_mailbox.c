@@ -59,7 +59,7 @@ static int mailbox_query(struct sql_stmt *q, struct store_mailbox *out, int64_t 
 		return -1;
 	int rc = sql_next(q, err, errlen);
 	if (rc == 1 && mailbox_from_row(q, out, owner) != 0) {
-		str_format(err, errlen, "mailbox %lld: name too long", (long long)out->id);
+		str_error(err, errlen, "mailbox %lld: name too long", (long long)out->id);
 		rc = -1;
 	}
 	sql_done(q);
@@ -117,11 +117,11 @@ static int resolve(struct store *st, const char *user, const char *name, int64_t
 	int rc = store_user_id(st, user, user_id, err, errlen);
 	if (rc <= 0) {
 		if (rc == 0)
-			str_format(err, errlen, "no such account");
+			str_error(err, errlen, "no such account");
 		return rc;
 	}
 	if (store_name_normalise(name, norm, STORE_MAILBOX_MAX) < 0) {
-		str_format(err, errlen, "invalid mailbox name");
+		str_error(err, errlen, "invalid mailbox name");
 		return 0;
 	}
 	return 1;
@@ -210,7 +210,7 @@ int store_mailbox_create_locked(struct store *st, int64_t user_id, const char *n
 	int rc = store_mailbox_row(st, user_id, name, &mb, NULL, err, errlen);
 	if (rc != 0) {
 		if (rc == 1)
-			str_format(err, errlen, "mailbox already exists");
+			str_error(err, errlen, "mailbox already exists");
 		return rc;
 	}
 	if (create_parents(st, user_id, name, err, errlen) < 0)
@@ -255,12 +255,12 @@ int store_mailbox_bump(struct store *st, int64_t mailbox_id, uint32_t nuids, uin
 	sql_done(q);
 	if (rc != 1) {
 		if (rc == 0)
-			str_format(err, errlen, "mailbox no longer exists");
+			str_error(err, errlen, "mailbox no longer exists");
 		return -1;
 	}
 	/* UIDs are 32-bit, nonzero (RFC 9051 2.3.1.1): refusing beats wrapping. */
 	if (uidnext > (int64_t)UINT32_MAX) {
-		str_format(err, errlen, "mailbox UIDs exhausted");
+		str_error(err, errlen, "mailbox UIDs exhausted");
 		return -1;
 	}
 	if (first_uid != NULL)
@@ -297,7 +297,7 @@ int store_mailbox_list(struct store *st, const char *user, struct store_mailbox_
 	int rc = store_user_id(st, user, &user_id, err, errlen);
 	if (rc <= 0) {
 		if (rc == 0)
-			str_format(err, errlen, "no such account");
+			str_error(err, errlen, "no such account");
 		return -1;
 	}
 	struct sql_stmt *q = sql_query(st->sql, "store.mailbox_list",
@@ -342,14 +342,14 @@ int store_mailbox_subscribe(struct store *st, const char *user, const char *name
 	if (rc < 0)
 		return -1;
 	if (rc == 0 && subscribed) {
-		str_format(err, errlen, "no such mailbox");
+		str_error(err, errlen, "no such mailbox");
 		return 1;
 	}
 	int changed = subscription_set(st, user_id, norm, subscribed, err, errlen);
 	if (changed < 0)
 		return -1;
 	if (rc == 0 && changed == 0) {
-		str_format(err, errlen, "no such mailbox");
+		str_error(err, errlen, "no such mailbox");
 		return 1;
 	}
 	return 0;

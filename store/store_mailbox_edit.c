@@ -14,11 +14,11 @@ static int resolve2(struct store *st, const char *user, const char *name, int64_
 	int rc = store_user_id(st, user, user_id, err, errlen);
 	if (rc <= 0) {
 		if (rc == 0)
-			str_format(err, errlen, "no such account");
+			str_error(err, errlen, "no such account");
 		return rc < 0 ? -1 : 1;
 	}
 	if (store_name_normalise(name, norm, STORE_MAILBOX_MAX) < 0) {
-		str_format(err, errlen, "invalid mailbox name");
+		str_error(err, errlen, "invalid mailbox name");
 		return 1;
 	}
 	return 0;
@@ -52,7 +52,7 @@ static int delete_txn(struct store *st, int64_t user_id, const char *name, int64
 	int rc = store_mailbox_row(st, user_id, name, &mb, NULL, err, errlen);
 	if (rc <= 0) {
 		if (rc == 0)
-			str_format(err, errlen, "no such mailbox");
+			str_error(err, errlen, "no such mailbox");
 		return rc < 0 ? -1 : 1;
 	}
 	*mailbox_id = mb.id;
@@ -82,7 +82,7 @@ int store_mailbox_delete(struct store *st, const char *user, const char *name, c
 	if (rc != 0)
 		return rc;
 	if (strcmp(norm, "INBOX") == 0) {
-		str_format(err, errlen, "INBOX cannot be deleted");
+		str_error(err, errlen, "INBOX cannot be deleted");
 		return 1;
 	}
 	if (store_txn_begin(st, &t, err, errlen) < 0)
@@ -159,13 +159,13 @@ static int rename_tree(struct store *st, int64_t user_id, const char *from, cons
 	int rc = store_mailbox_row(st, user_id, from, &mb, NULL, err, errlen);
 	if (rc <= 0) {
 		if (rc == 0)
-			str_format(err, errlen, "no such mailbox");
+			str_error(err, errlen, "no such mailbox");
 		return rc < 0 ? -1 : 1;
 	}
 	rc = store_mailbox_row(st, user_id, to, &mb, NULL, err, errlen);
 	if (rc != 0) {
 		if (rc == 1)
-			str_format(err, errlen, "mailbox already exists");
+			str_error(err, errlen, "mailbox already exists");
 		return rc < 0 ? -1 : 1;
 	}
 	/* A child's new name may be taken: looked for first, since with PostgreSQL the
@@ -180,7 +180,7 @@ static int rename_tree(struct store *st, int64_t user_id, const char *from, cons
 	    SQL_ARGS(SQL_INT(user_id), SQL_TEXT(from), SQL_TEXT(to)), &one, err, errlen);
 	if (rc != 0) {
 		if (rc == 1)
-			str_format(err, errlen, "a mailbox with the new name already exists");
+			str_error(err, errlen, "a mailbox with the new name already exists");
 		return rc < 0 ? -1 : 1;
 	}
 	if (sql_exec(st->sql, "store.rename",
@@ -189,7 +189,7 @@ static int rename_tree(struct store *st, int64_t user_id, const char *from, cons
 	             SQL_ARGS(SQL_INT(user_id), SQL_TEXT(from), SQL_TEXT(to)), err, errlen) < 0) {
 		if (sql_last_error(st->sql) != SQL_ERR_CONSTRAINT)
 			return -1;
-		str_format(err, errlen, "a mailbox with the new name already exists");
+		str_error(err, errlen, "a mailbox with the new name already exists");
 		return 1;
 	}
 	return rename_subscriptions(st, user_id, from, to, err, errlen);
@@ -232,7 +232,7 @@ int store_mailbox_rename(struct store *st, const char *user, const char *from, c
 	size_t lf = strlen(nfrom);
 	if (strcmp(nto, "INBOX") == 0 ||
 	    (strncmp(nto, nfrom, lf) == 0 && (nto[lf] == '/' || nto[lf] == '\0'))) {
-		str_format(err, errlen, "cannot rename a mailbox to itself, below itself or to INBOX");
+		str_error(err, errlen, "cannot rename a mailbox to itself, below itself or to INBOX");
 		return 1;
 	}
 	if (store_txn_begin(st, &t, err, errlen) < 0)

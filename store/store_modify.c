@@ -112,7 +112,7 @@ static int expunge_txn(struct store *st, int64_t mailbox_id, const uint32_t *onl
 	int rc = store_mailbox_row_id(st, mailbox_id, &mb, NULL, err, errlen);
 	if (rc <= 0) {
 		if (rc == 0)
-			str_format(err, errlen, "mailbox no longer exists");
+			str_error(err, errlen, "mailbox no longer exists");
 		return rc < 0 ? -1 : 1;
 	}
 	if (deleted_uids(st, mailbox_id, only, nonly, gone, ngone, err, errlen) < 0)
@@ -185,7 +185,7 @@ static int flag_read(struct store *st, int64_t mailbox_id, uint32_t uid, struct 
 		r->modseq = (uint64_t)sql_int(q, 2);
 		/* keywords are bounded by store_keywords_normalise on the way in */
 		if (sql_text_copy(q, 1, r->keywords, sizeof(r->keywords)) != 0) {
-			str_format(err, errlen, "message %u: keywords too long", uid);
+			str_error(err, errlen, "message %u: keywords too long", uid);
 			rc = -1;
 		}
 	}
@@ -255,7 +255,7 @@ static int flags_txn(struct store *st, int64_t mailbox_id, const uint32_t *uids,
 	int rc = store_mailbox_row_id(st, mailbox_id, &mb, NULL, err, errlen);
 	if (rc <= 0) {
 		if (rc == 0)
-			str_format(err, errlen, "mailbox no longer exists");
+			str_error(err, errlen, "mailbox no longer exists");
 		return rc < 0 ? -1 : 1;
 	}
 	res->highestmodseq = mb.highestmodseq;
@@ -273,7 +273,7 @@ static int flags_validate(const struct store_flags_req *req, char *err, size_t e
 {
 	char kw[STORE_KEYWORDS_MAX];
 	if (store_keywords_normalise(req->keywords, kw, sizeof(kw)) != 0) {
-		str_format(err, errlen, "invalid keyword");
+		str_error(err, errlen, "invalid keyword");
 		return 1;
 	}
 	return 0;

@@ -188,9 +188,18 @@ static const struct sql_migration store_migrations[] = {
                    " PRIMARY KEY(mailbox_id, uid));"
                    "CREATE INDEX retained_modseq ON retained(mailbox_id, expunged_modseq);"
                    "CREATE INDEX retained_blob ON retained(blob_id);"},
+    /* Health metadata at rest (issue 12): ENVELOPE, BODYSTRUCTURE, BODY and References
+     * move into one record sealed under the owner's key (store_meta.c); the old
+     * columns stay, emptied, and mssctl migrate seals the rows written before
+     * (store_meta_seal_all). */
+    {.version = 6,
+     .sqlite = "ALTER TABLE messages ADD COLUMN meta BLOB;"
+               "ALTER TABLE retained ADD COLUMN meta BLOB;",
+     .postgresql = "ALTER TABLE messages ADD COLUMN meta BYTEA;"
+                   "ALTER TABLE retained ADD COLUMN meta BYTEA;"},
     /* URLAUTH (RFC 4467): a mailbox's access key is derived from its owner's key, its id
      * and this generation; RESETKEY bumps the generation, so no key is ever stored. */
-    {.version = 6,
+    {.version = 7,
      .sqlite = "ALTER TABLE mailboxes ADD COLUMN urlauth_generation INTEGER NOT NULL DEFAULT 0;",
      .postgresql = "ALTER TABLE mailboxes ADD COLUMN urlauth_generation BIGINT NOT NULL DEFAULT 0;"},
 };

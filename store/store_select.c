@@ -187,12 +187,56 @@ static char *column_dup(struct sql_stmt *q, int col)
 	return xstrdup(s != NULL ? s : "NIL");
 }
 
+#define META_WANTS (STORE_WANT_ENVELOPE | STORE_WANT_BODYSTRUCTURE | STORE_WANT_BODY | STORE_WANT_REFS)
+
+/* A row not yet sealed by mssctl migrate (store_meta_migrate.c). */
+static void plain_meta(struct sql_stmt *q, unsigned want, struct store_message *out)
+{
+	if (want & STORE_WANT_ENVELOPE)
+		out->envelope = column_dup(q, 8);
+	if (want & STORE_WANT_BODYSTRUCTURE)
+		out->bodystructure = column_dup(q, 9);
+	if (want & STORE_WANT_BODY)
+		out->body = column_dup(q, 10);
+	if ((want & STORE_WANT_REFS) && !sql_is_null(q, 12))
+		out->refs = xstrdup(sql_text(q, 12));
+}
+
+/* The sealed record (store_meta.c), opened with the key of the blob's owner. */
+static int sealed_meta(struct store *st, struct sql_stmt *q, unsigned want, struct store_message *out,
+                       char *err, size_t errlen)
+{
+	struct store_meta_text t;
+	size_t n = 0;
+	const void *p = sql_blob(q, 14, &n);
+	if (store_meta_open(st, sql_int(q, 15), p, n, &t, err, errlen) < 0)
+		return -1;
+	if (want & STORE_WANT_ENVELOPE) {
+		out->envelope = t.envelope;
+		t.envelope = NULL;
+	}
+	if (want & STORE_WANT_BODYSTRUCTURE) {
+		out->bodystructure = t.bodystructure;
+		t.bodystructure = NULL;
+	}
+	if (want & STORE_WANT_BODY) {
+		out->body = t.body;
+		t.body = NULL;
+	}
+	if (want & STORE_WANT_REFS) {
+		out->refs = t.refs;
+		t.refs = NULL;
+	}
+	store_meta_text_free(&t);
+	return 0;
+}
+
 static int message_row(struct store *st, int64_t mailbox_id, uint32_t uid, unsigned want,
                        struct store_message *out, bool *complete, char *err, size_t errlen)
 {
 #define MESSAGE_COLS                                                                                         \
 	"SELECT " MSG_COLS ", sent_date, header_size, envelope, bodystructure, body, sent_local, refs,"      \
-	" parts IS NOT NULL"
+	" parts IS NOT NULL, meta, (SELECT user_id FROM blobs WHERE id = blob_id)"
 	/* an expunged message kept for sessions not yet told (store_view.c) reads the same */
 	const char *sql = (want & STORE_WANT_LIVE)
 	                      ? MESSAGE_COLS " FROM messages WHERE mailbox_id = ?1 AND uid = ?2"
@@ -208,16 +252,12 @@ static int message_row(struct store *st, int64_t mailbox_id, uint32_t uid, unsig
 		msg_from_row(q, &out->msg);
 		out->sent_date = sql_int(q, 6);
 		out->header_size = (uint64_t)sql_int(q, 7);
-		if (want & STORE_WANT_ENVELOPE)
-			out->envelope = column_dup(q, 8);
-		if (want & STORE_WANT_BODYSTRUCTURE)
-			out->bodystructure = column_dup(q, 9);
-		if (want & STORE_WANT_BODY)
-			out->body = column_dup(q, 10);
 		out->sent_local = sql_int(q, 11);
-		if ((want & STORE_WANT_REFS) && !sql_is_null(q, 12))
-			out->refs = xstrdup(sql_text(q, 12));
 		*complete = sql_int(q, 13) != 0;
+		if (*complete && sql_is_null(q, 14))
+			plain_meta(q, want, out); /* written before migration 6, not yet sealed */
+		else if (*complete && (want & META_WANTS) && sealed_meta(st, q, want, out, err, errlen) < 0)
+			rc = -1;
 	}
 	sql_done(q);
 	return rc;

@@ -54,19 +54,19 @@ static int user_insert(struct store *st, const char *address, int64_t *user_id, 
 	char wrapped[CRYPTO_WRAPPED_HEX_LEN];
 
 	if (!st->has_master) {
-		str_format(err, errlen, "no master key in this process");
+		str_error(err, errlen, "no master key in this process");
 		return -1;
 	}
 	crypto_key_generate(key);
 	int rc = crypto_key_wrap(st->master, key, wrapped);
 	crypto_key_wipe(key);
 	if (rc < 0) {
-		str_format(err, errlen, "cannot wrap the account key");
+		str_error(err, errlen, "cannot wrap the account key");
 		return -1;
 	}
 	char addr[256];
 	if (lower_address(address, addr) != 0) {
-		str_format(err, errlen, "address too long");
+		str_error(err, errlen, "address too long");
 		return -1;
 	}
 	return sql_one(
@@ -84,7 +84,7 @@ static int user_create_locked(struct store *st, const char *address, char *err, 
 	int rc = store_user_id(st, address, &user_id, err, errlen);
 	if (rc != 0) {
 		if (rc == 1)
-			str_format(err, errlen, "the account already has mailboxes");
+			str_error(err, errlen, "the account already has mailboxes");
 		return rc;
 	}
 	if (user_insert(st, address, &user_id, err, errlen) < 0)
@@ -101,7 +101,7 @@ int store_user_create(struct store *st, const char *address, char *err, size_t e
 {
 	struct store_txn t;
 	if (!str_is_address(address)) {
-		str_format(err, errlen, "not a mail address");
+		str_error(err, errlen, "not a mail address");
 		return 1;
 	}
 	if (store_txn_begin(st, &t, err, errlen) < 0)
@@ -131,11 +131,11 @@ int store_user_key(struct store *st, int64_t user_id, unsigned char key[CRYPTO_K
 	sql_done(q);
 	if (rc != 1) {
 		if (rc == 0)
-			str_format(err, errlen, "account key missing");
+			str_error(err, errlen, "account key missing");
 		return -1;
 	}
 	if (!st->has_master || crypto_key_unwrap(st->master, wrapped, key) < 0) {
-		str_format(err, errlen, "account key cannot be unwrapped (altered, or wrong master key)");
+		str_error(err, errlen, "account key cannot be unwrapped (altered, or wrong master key)");
 		return -1;
 	}
 	st->keys = xrealloc(st->keys, (st->nkeys + 1) * sizeof(*st->keys));

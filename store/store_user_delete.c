@@ -52,7 +52,7 @@ int store_user_delete(struct store *st, const char *address, struct store_paths 
 	int rc = store_user_id(st, address, &user_id, err, errlen);
 	if (rc <= 0) {
 		if (rc == 0)
-			str_format(err, errlen, "%s has no mailboxes", address);
+			str_error(err, errlen, "%s has no mailboxes", address);
 		return rc < 0 ? -1 : 1;
 	}
 	struct blob_names b = {st, gone};

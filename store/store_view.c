@@ -68,7 +68,7 @@ int store_view_open(struct store *st, int64_t mailbox_id, struct store_view **ou
 	*out = NULL;
 	int fd = open_views(st, mailbox_id, O_RDWR | O_CREAT);
 	if (fd < 0) {
-		str_format(err, errlen, "views of mailbox %lld: %s", (long long)mailbox_id, strerror(errno));
+		str_error(err, errlen, "views of mailbox %lld: %s", (long long)mailbox_id, strerror(errno));
 		return -1;
 	}
 	for (off_t i = 0; i < SLOTS_MAX; i++) {
@@ -83,7 +83,7 @@ int store_view_open(struct store *st, int64_t mailbox_id, struct store_view **ou
 		return 0;
 	}
 	close(fd);
-	str_format(err, errlen, "too many sessions on mailbox %lld", (long long)mailbox_id);
+	str_error(err, errlen, "too many sessions on mailbox %lld", (long long)mailbox_id);
 	return -1;
 }
 
@@ -144,14 +144,15 @@ static uint64_t views_min(struct store *st, int64_t mailbox_id)
 int store_retain_locked(struct store *st, int64_t mailbox_id, uint32_t uid, uint64_t modseq, char *err,
                         size_t errlen)
 {
-	return sql_exec(st->sql, "store.retain",
-	                "INSERT INTO retained (mailbox_id, uid, expunged_modseq, modseq, internaldate, size,"
-	                " flags, keywords, blob_id, sent_date, header_size, envelope, bodystructure, body,"
-	                " parts, sent_local, refs)"
-	                " SELECT mailbox_id, uid, ?3, modseq, internaldate, size, flags, keywords, blob_id,"
-	                " sent_date, header_size, envelope, bodystructure, body, parts, sent_local, refs"
-	                " FROM messages WHERE mailbox_id = ?1 AND uid = ?2",
-	                SQL_ARGS(SQL_INT(mailbox_id), SQL_INT(uid), SQL_INT(modseq)), err, errlen) < 0
+	return sql_exec(
+	           st->sql, "store.retain",
+	           "INSERT INTO retained (mailbox_id, uid, expunged_modseq, modseq, internaldate, size,"
+	           " flags, keywords, blob_id, sent_date, header_size, envelope, bodystructure, body,"
+	           " parts, sent_local, refs, meta)"
+	           " SELECT mailbox_id, uid, ?3, modseq, internaldate, size, flags, keywords, blob_id,"
+	           " sent_date, header_size, envelope, bodystructure, body, parts, sent_local, refs, meta"
+	           " FROM messages WHERE mailbox_id = ?1 AND uid = ?2",
+	           SQL_ARGS(SQL_INT(mailbox_id), SQL_INT(uid), SQL_INT(modseq)), err, errlen) < 0
 	           ? -1
 	           : 0;
 }

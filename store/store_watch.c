@@ -108,7 +108,7 @@ static int pg_watch_connect(struct pg_watch *w, char *err, size_t errlen)
 	struct epoll_event ev = {.events = EPOLLIN};
 	w->sock = sql_notify_fd(w->db);
 	if (w->sock < 0 || epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->sock, &ev) < 0) {
-		str_format(err, errlen, "epoll: %s", w->sock < 0 ? "no socket" : strerror(errno));
+		str_error(err, errlen, "epoll: %s", w->sock < 0 ? "no socket" : strerror(errno));
 		w->sock = -1;
 		pg_watch_disconnect(w);
 		return -1;
@@ -131,16 +131,16 @@ static int pg_watch_open(struct store *st, int64_t mailbox_id, char *err, size_t
 		if (pg_watches[i].epfd < 0)
 			w = &pg_watches[i];
 	if (w == NULL) {
-		str_format(err, errlen, "too many watches in one process");
+		str_error(err, errlen, "too many watches in one process");
 		return -1;
 	}
 	if (channel_name(mailbox_id, w->channel, sizeof(w->channel)) < 0) {
-		str_format(err, errlen, "channel name too long");
+		str_error(err, errlen, "channel name too long");
 		return -1;
 	}
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (w->epfd < 0) {
-		str_format(err, errlen, "epoll: %s", strerror(errno));
+		str_error(err, errlen, "epoll: %s", strerror(errno));
 		return -1;
 	}
 	w->sock = -1;
@@ -269,22 +269,22 @@ int store_watch_open(struct store *st, int64_t mailbox_id, char *err, size_t err
 	if (store_is_shared(&st->cfg))
 		return pg_watch_open(st, mailbox_id, err, errlen);
 	if (change_path(st, mailbox_id, path, sizeof(path)) < 0) {
-		str_format(err, errlen, "run path too long");
+		str_error(err, errlen, "run path too long");
 		return -1;
 	}
 	/* Created before the watch is added, so this open wakes nobody. */
 	if (touch(path) < 0) {
-		str_format(err, errlen, "%s: %s", path, strerror(errno));
+		str_error(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
 	int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (fd < 0) {
-		str_format(err, errlen, "inotify: %s", strerror(errno));
+		str_error(err, errlen, "inotify: %s", strerror(errno));
 		return -1;
 	}
 	if (inotify_add_watch(fd, path,
 	                      IN_CLOSE_WRITE | IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF) < 0) {
-		str_format(err, errlen, "inotify watch: %s", strerror(errno));
+		str_error(err, errlen, "inotify watch: %s", strerror(errno));
 		close(fd);
 		return -1;
 	}

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "lib/mss_limits.h"
 #include "directory/account.h"
 #include "lib/sql.h"
 #include "lib/log.h"
@@ -11,7 +12,7 @@
 #include "audit/audit.h"
 #include "store/store_sql.h"
 
-#define ADDR_MAX 256
+#define ADDR_MAX MSS_ADDRESS_SIZE
 
 enum access_op { OP_GRANT, OP_REVOKE, OP_BLOCK, OP_UNBLOCK };
 

@@ -12,12 +12,14 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "lib/mss_limits.h"
 #include "lib/buf.h"
+#include "lib/html.h"
 #include "lib/str.h"
 
 #define HL7_NS "urn:hl7-org:v3"
 #define HTML_MAX_DEPTH 256
-#define HTML_MAX_SIZE (4u * 1024 * 1024) /* larger narratives are cut (the XML stays attached) */
+#define HTML_MAX_SIZE MSS_CDA_HTML_MAX /* lib/mss_limits.h */
 
 struct html {
 	XML_Parser xp;
@@ -41,28 +43,6 @@ static const char *hl7_local(const char *name)
 	if (strncmp(name, HL7_NS, n) == 0 && name[n] == '|')
 		return name + n + 1;
 	return NULL; /* another namespace, or none: not narrative */
-}
-
-static void escaped(struct buf *b, const char *s, size_t len)
-{
-	for (size_t i = 0; i < len && b->len < HTML_MAX_SIZE; i++) {
-		switch (s[i]) {
-		case '&':
-			buf_append_str(b, "&amp;");
-			break;
-		case '<':
-			buf_append_str(b, "&lt;");
-			break;
-		case '>':
-			buf_append_str(b, "&gt;");
-			break;
-		case '"':
-			buf_append_str(b, "&quot;");
-			break;
-		default:
-			buf_append_char(b, s[i]);
-		}
-	}
 }
 
 static const char *attr(const char **atts, const char *name)
@@ -193,8 +173,11 @@ static void XMLCALL on_text(void *ud, const char *s, int len)
 		memcpy(h->title + h->title_len, s, n);
 		h->title_len += n;
 		h->title[h->title_len] = '\0';
-	} else if (h->text_depth || h->title_depth) {
-		escaped(h->out, s, (size_t)len);
+	} else if ((h->text_depth || h->title_depth) && h->out->len < HTML_MAX_SIZE) {
+		if (html_escape(h->out, s, (size_t)len) < 0) { /* the body is unlimited: size overflow */
+			str_copy(h->error, sizeof h->error, "narrative too large");
+			XML_StopParser(h->xp, XML_FALSE);
+		}
 	}
 }
 
@@ -207,19 +190,20 @@ static void XMLCALL on_doctype(void *ud, const XML_Char *n, const XML_Char *s, c
 	XML_StopParser(h->xp, XML_FALSE);
 }
 
-/* The page around the sections: a title, then what was rendered. */
-static void page(struct buf *out, const struct html *h, const struct buf *body)
+/* The page around the sections: a title, then what was rendered. Returns 0, or -1 when
+ * out's limit is passed. */
+static int page(struct buf *out, const struct html *h, const struct buf *body)
 {
-	char title[512];
-	str_copy(title, sizeof title, h->title);
+	char title[sizeof h->title];
+	str_assert(str_copy(title, sizeof title, h->title), "the same size as h->title");
 	str_trim(title);
-	buf_append_str(out, "<!DOCTYPE html>\n<html lang=\"fr\"><head><meta charset=\"utf-8\"><title>");
-	escaped(out, title, strlen(title));
-	buf_append_str(out, "</title></head>\n<body>\n<h1>");
-	escaped(out, title, strlen(title));
-	buf_append_str(out, "</h1>\n");
-	buf_append(out, body->data, body->len);
-	buf_append_str(out, "</body></html>\n");
+	if (buf_append_str(out, "<!DOCTYPE html>\n<html lang=\"fr\"><head><meta charset=\"utf-8\"><title>") <
+	        0 ||
+	    html_escape_str(out, title) < 0 || buf_append_str(out, "</title></head>\n<body>\n<h1>") < 0 ||
+	    html_escape_str(out, title) < 0 || buf_append_str(out, "</h1>\n") < 0 ||
+	    buf_append(out, body->data, body->len) < 0 || buf_append_str(out, "</body></html>\n") < 0)
+		return -1;
+	return 0;
 }
 
 int cda_render_html(const char *xml, size_t len, struct buf *out, char *err, size_t errlen)
@@ -250,8 +234,9 @@ int cda_render_html(const char *xml, size_t len, struct buf *out, char *err, siz
 		rc = -1;
 	} else if (!h.structured) {
 		rc = 1;
-	} else {
-		page(out, &h, &body);
+	} else if (page(out, &h, &body) < 0) {
+		str_copy(err, errlen, "CDA: the rendered page is too large");
+		rc = -1;
 	}
 	XML_ParserFree(h.xp);
 	buf_free(&body);

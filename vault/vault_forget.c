@@ -20,6 +20,7 @@ static const struct {
     {"vault.forget_notices", "DELETE FROM vault_notice WHERE patient = ?1 OR professional = ?1"},
     {"vault.forget_history", "DELETE FROM vault_history_sync WHERE patient = ?1"},
     {"vault.forget_blocks", "DELETE FROM patient_blocks WHERE patient = ?1"},
+    {"vault.forget_settings", "DELETE FROM vault_settings WHERE patient = ?1"},
 };
 
 int vault_forget_account(struct store *st, const char *address, char *err, size_t errlen)

@@ -42,6 +42,10 @@ static const struct label {
     {"access.block", ANY, "Professionnel bloqué", "Blocage refusé"},
     {"access.unblock", ANY, "Professionnel débloqué", "Déblocage refusé"},
     {"vital.add", ANY, "Constante enregistrée", "Constante non enregistrée"},
+    {"profile.update", ANY, "Profil médical modifié", "Profil médical non modifié"},
+    {"settings.notify", ANY, "Réglages des notifications modifiés",
+     "Réglages des notifications non modifiés"},
+    {"account.password", ANY, "Mot de passe changé", "Mot de passe non changé"},
 };
 
 /* Why a message was refused at RCPT (the policy's reason words, policy_rules.c). */

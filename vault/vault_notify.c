@@ -19,6 +19,7 @@
 #include "vault/vault.h"
 #include "vault/vault_mime.h"
 #include "vault/vault_people.h"
+#include "vault/vault_settings.h"
 #include "store/store_sql.h"
 
 /* The service sends every notice (actor "mss"); whom it is about goes in the detail. */
@@ -93,6 +94,10 @@ int vault_notify_documents(struct store *store, const char *patient, const struc
 	for (size_t i = 0; i < n; i++)
 		all_changed &= items[i].changed;
 	const char *kind = all_changed ? "document.changed" : "document.added";
+	struct vault_settings set;
+	vault_settings_get(store, patient, &set);
+	if (!set.notify_documents)
+		return 0; /* the patient turned these off (vault_settings.h) */
 	buf_init(&t, 256 * 1024);
 	buf_printf(&t, "Bonjour,\n\n%s dans votre coffre-fort :\n\n",
 	           all_changed ? (n > 1 ? "Des documents ont été mis à jour" : "Un document a été mis à jour")
@@ -154,6 +159,10 @@ int vault_notify_access(struct store *store, const char *patient, const char *pr
 {
 	const struct mss_config *cfg = store_config(store);
 	char text[2048], who[400], when[64];
+	struct vault_settings set;
+	vault_settings_get(store, patient, &set);
+	if (!set.notify_access)
+		return 0; /* the patient turned these off (vault_settings.h) */
 	int r = claim_notice(store_sql(store), patient, professional, cfg->notify_access_interval);
 	if (r <= 0)
 		return r;
@@ -224,7 +233,7 @@ int vault_notify_command(const struct mss_config *cfg, const char *kind, const c
 		return 0;
 	pid_t pid = fork();
 	if (pid < 0) {
-		log_err("notify_command", "kind=%s result=error why=fork", kind);
+		log_err("notify_command", "kind=%s result=error error=fork", kind);
 		return -1;
 	}
 	if (pid == 0)

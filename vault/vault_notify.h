@@ -6,7 +6,8 @@
  * notify_command is set, it is also run as `notify_command KIND PATIENT-ADDRESS`
  * (KIND: document.added, document.changed, vault.opened), without a shell, with
  * stdin/stdout on /dev/null, killed after notify_timeout seconds; its failure is
- * logged and never blocks delivery. Each notification is audited. */
+ * logged and never blocks delivery. Each notification is audited. A kind of notice the
+ * patient turned off (vault_settings.h) is neither stored nor passed to the command. */
 #ifndef MSS_VAULT_NOTIFY_H
 #define MSS_VAULT_NOTIFY_H
 
@@ -25,14 +26,14 @@ struct vault_notice_item {
 };
 
 /* One message for the documents filed from one incoming message (n >= 1).
- * Returns 0, or -1 (logged) when it could not be stored. */
+ * Returns 0 (also when the patient turned these notices off), or -1 (logged) when it could not be stored. */
 int vault_notify_documents(struct store *store, const char *patient, const struct vault_notice_item *items,
                            size_t n);
 
 /* A professional opened the patient's vault (imapd: SELECT/EXAMINE of a shared
  * Patients/<patient>/Documents... mailbox). At most one notice per professional and
  * patient per notify_access_interval seconds (0: every time). Returns 1 sent, 0 not
- * needed (already told recently), -1 error (logged). */
+ * needed (already told recently, or the patient turned these notices off), -1 error (logged). */
 int vault_notify_access(struct store *store, const char *patient, const char *professional);
 
 /* Retention (DESIGN.md): tells the account's INBOX, and notify_command with KIND

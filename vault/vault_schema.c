@@ -91,6 +91,14 @@ static const struct sql_migration vault_migrations[] = {
                    " professional TEXT NOT NULL,"
                    " created BIGINT NOT NULL,"
                    " PRIMARY KEY (patient, professional));"},
+    /* what the patient chose to be told (vault_settings.h): one bit per kind of notice */
+    {.version = 5,
+     .sqlite = "CREATE TABLE vault_settings ("
+               " patient TEXT NOT NULL COLLATE NOCASE PRIMARY KEY,"
+               " notify INTEGER NOT NULL) WITHOUT ROWID;",
+     .postgresql = "CREATE TABLE vault_settings ("
+                   " patient TEXT NOT NULL PRIMARY KEY,"
+                   " notify BIGINT NOT NULL);"},
 };
 
 const struct sql_schema vault_schema = {"vault", vault_migrations,

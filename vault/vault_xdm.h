@@ -12,10 +12,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/mss_limits.h"
 #include "lib/buf.h"
 
 #define XDM_METADATA_PATH "IHE_XDM/SUBSET01/METADATA.XML"
-#define XDM_MAX_DOCUMENTS 64
+#define XDM_MAX_DOCUMENTS MSS_XDM_DOCUMENTS_MAX
 
 /* One XDS DocumentEntry (ebRIM ExtrinsicObject). Strings are UTF-8, NUL-terminated,
  * "" when absent, cut to their size. */

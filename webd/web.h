@@ -106,5 +106,11 @@ void web_post_unblock(struct web_req *r);   /* POST /professionnels/debloquer (p
 void web_page_history(struct web_req *r);   /* GET /historique */
 void web_page_vitals(struct web_req *r);    /* GET /constantes */
 void web_post_vital(struct web_req *r);     /* POST /constantes (kind, value, when) */
+void web_page_profile(struct web_req *r);   /* GET /profil */
+void web_post_profile(struct web_req *r);   /* POST /profil (section, texte) */
+void web_page_notify(struct web_req *r);    /* GET /notifications */
+void web_post_notify(struct web_req *r);    /* POST /notifications (envoye, documents, acces) */
+void web_page_password(struct web_req *r);  /* GET /mot-de-passe */
+void web_post_password(struct web_req *r);  /* POST /mot-de-passe (actuel, nouveau, confirmation) */
 
 #endif

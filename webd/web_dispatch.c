@@ -32,6 +32,12 @@ static const struct route routes[] = {
     {false, "/historique", true, web_page_history},
     {false, "/constantes", true, web_page_vitals},
     {true, "/constantes", true, web_post_vital},
+    {false, "/profil", true, web_page_profile},
+    {true, "/profil", true, web_post_profile},
+    {false, "/notifications", true, web_page_notify},
+    {true, "/notifications", true, web_post_notify},
+    {false, "/mot-de-passe", true, web_page_password},
+    {true, "/mot-de-passe", true, web_post_password},
 };
 
 void web_redirect(struct web_req *r, const char *path)

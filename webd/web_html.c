@@ -1,33 +1,17 @@
 /* web_html.c: escaping and the page frame (web_html.h). */
 #include "webd/web_html.h"
 
+#include "lib/html.h"
+#include "lib/log.h"
+
 #include <string.h>
 
+/* A page past its buffer's limit (64 MiB, web_http.c) loses the text that did not fit,
+ * whole (html_escape appends all or nothing): logged, never silent. */
 void web_esc_n(struct buf *b, const char *s, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		switch (s[i]) {
-		case '&':
-			buf_append_str(b, "&amp;");
-			break;
-		case '<':
-			buf_append_str(b, "&lt;");
-			break;
-		case '>':
-			buf_append_str(b, "&gt;");
-			break;
-		case '"':
-			buf_append_str(b, "&quot;");
-			break;
-		case '\'':
-			buf_append_str(b, "&#39;");
-			break;
-		case '\0':
-			break;
-		default:
-			buf_append_char(b, s[i]);
-		}
-	}
+	if (html_escape(b, s, n) < 0)
+		log_warn("web.page", "error=\"page over its size limit: text left out\" size=%zu", b->len);
 }
 
 void web_esc(struct buf *b, const char *s)
@@ -39,10 +23,10 @@ void web_esc(struct buf *b, const char *s)
 static const struct {
 	const char *path, *label;
 } nav[] = {
-    {"/documents", "Mes documents"},
-    {"/professionnels", "Mes professionnels"},
-    {"/constantes", "Mes constantes"},
-    {"/historique", "Mon historique"},
+    {"/documents", "Mes documents"},       {"/professionnels", "Mes professionnels"},
+    {"/profil", "Mon profil médical"},     {"/constantes", "Mes constantes"},
+    {"/historique", "Mon historique"},     {"/notifications", "Mes notifications"},
+    {"/mot-de-passe", "Mon mot de passe"},
 };
 
 static void navigation(struct web_req *r)
@@ -138,4 +122,9 @@ const char web_css[] =
     ".history .what{font-weight:bold;margin:0}\n"
     ".history .lines{white-space:pre-line;margin:0}\n"
     ".chart{width:100%;max-width:600px;height:auto;border:1px solid #929292}\n"
-    "caption{text-align:left;font-weight:bold}\n";
+    "caption{text-align:left;font-weight:bold}\n"
+    "label.inline{display:inline;font-weight:normal;margin:0}\n"
+    "fieldset{border:1px solid #929292;margin:1rem 0}\n"
+    "legend{font-weight:bold}\n"
+    ".help,.version{margin:.25rem 0;color:#3a3a3a}\n"
+    "textarea{width:100%;max-width:40rem}\n";

@@ -130,6 +130,32 @@ static int search_directory(const struct dir_entry *e, void *arg)
 	return x->n >= SEARCH_MAX;
 }
 
+/* One professional found, with the buttons that fit where they stand: a blocked one
+ * can only be unblocked (a grant would be refused: vault_access_grant), one who
+ * already has access can lose it. */
+static void search_result(struct web_req *r, const char *pro)
+{
+	int blocked = vault_is_blocked(r->st, r->sess.account, pro);
+	int granted = vault_may_read(r->st, pro, r->sess.account);
+
+	buf_append_str(&r->body, "<li>");
+	person(r, pro);
+	buf_append_str(&r->body, " ");
+	if (blocked != 0) { /* blocked, or unknown (-1): nothing that a block forbids */
+		buf_append_str(&r->body, "(bloqué) ");
+		if (blocked == 1)
+			pro_button(r, "/professionnels/debloquer", pro, "Débloquer");
+	} else if (granted == 1) {
+		buf_append_str(&r->body, "(a déjà accès) ");
+		pro_button(r, "/professionnels/retirer", pro, "Retirer l'accès");
+		pro_button(r, "/professionnels/bloquer", pro, "Bloquer");
+	} else {
+		pro_button(r, "/professionnels/autoriser", pro, "Autoriser l'accès");
+		pro_button(r, "/professionnels/bloquer", pro, "Bloquer");
+	}
+	buf_append_str(&r->body, "</li>");
+}
+
 static void search_results(struct web_req *r, const char *text)
 {
 	static struct search_ctx x;
@@ -152,14 +178,8 @@ static void search_results(struct web_req *r, const char *text)
 		return;
 	}
 	buf_append_str(&r->body, "<ul>");
-	for (unsigned i = 0; i < x.n; i++) {
-		buf_append_str(&r->body, "<li>");
-		person(r, x.found[i]);
-		buf_append_str(&r->body, " ");
-		pro_button(r, "/professionnels/autoriser", x.found[i], "Autoriser l'accès");
-		pro_button(r, "/professionnels/bloquer", x.found[i], "Bloquer");
-		buf_append_str(&r->body, "</li>");
-	}
+	for (unsigned i = 0; i < x.n; i++)
+		search_result(r, x.found[i]);
 	buf_append_str(&r->body, "</ul>");
 }
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "audit/audit.h"
@@ -104,6 +105,9 @@ int main(int argc, char **argv)
 	}
 	if (foreground)
 		d.cfg.log_stderr = 1;
+	/* every file made from here on is 0600 / every directory 0700, as in the other
+	 * daemons: mss-webd writes mss.db and may be the one to create its WAL (issue 12) */
+	umask(077);
 	log_open("mss-webd", d.cfg.log_stderr);
 	if (crypto_init() < 0)
 		fatal("libsodium initialisation failed");

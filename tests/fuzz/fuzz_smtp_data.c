@@ -4,8 +4,9 @@
  * without CR before its LF is a bare LF; longer than the line limit is dropped) and
  * fed until the reader ends or aborts. The first byte picks the size limit, so the
  * "too big" paths run too. Checks: the stored body never passes the limit, every LF in
- * it follows a CR, a bare LF always ends in the bare-LF verdict, and the trace headers
- * always build and fit in front of an accepted message. smtp_data.c is pure (lib/ only). */
+ * it follows a CR and every CR precedes an LF (no bare CR is ever kept), a bare LF always ends in the bare-LF
+ * verdict, and the trace headers always build and fit in front of an accepted message. smtp_data.c is pure
+ * (lib/ only). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -23,7 +24,8 @@ static void check_body(const struct smtp_data *d)
 	if (d->body.len > d->max_size)
 		abort();
 	for (size_t i = 0; i < d->body.len; i++)
-		if (b[i] == '\n' && (i == 0 || b[i - 1] != '\r'))
+		if ((b[i] == '\n' && (i == 0 || b[i - 1] != '\r')) ||
+		    (b[i] == '\r' && (i + 1 == d->body.len || b[i + 1] != '\n')))
 			abort();
 }
 

@@ -95,6 +95,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint32_t id = 0;
 
 	check_round_trip(data, size);
+	if (size == TLS_AGENT_HAS_KEY_LEN && tls_agent_parse_header(data, size, &id) == TLS_AGENT_HAS_KEY) {
+		/* HAS_KEY: answered HELD or FAILED, with its id */
+		uint32_t got = 0;
+		int type;
+
+		if (tls_agent_handle(agent, data, size, out, &outlen, err, sizeof(err)) != 1)
+			abort();
+		type = tls_agent_parse_header(out, outlen, &got);
+		if ((type != TLS_AGENT_HELD && type != TLS_AGENT_FAILED) || got != id)
+			abort();
+		return 0;
+	}
 	if (tls_agent_handle(agent, data, size, out, &outlen, err, sizeof(err)) == 1) {
 		if (tls_agent_parse_sign(data, size, &r, err, sizeof(err)) < 0 || outlen > sizeof(out) ||
 		    tls_agent_parse_reply(out, outlen, r.id, sig, sizeof(sig), &siglen) < 0)

@@ -192,3 +192,19 @@ def test_blocked_professional_cannot_read(vault):
         assert not any(b"Patients/" in l for l in lines)
     finally:
         pro.close()
+
+
+@pytest.mark.parametrize("command", ["SETACL", "DELETEACL"])
+def test_grantee_too_long_refused_not_cut(imapd, command):
+    """Issue 16: a grantee identifier longer than an address was cut silently and the
+    cut name granted or revoked; now the command is refused whole."""
+    pat = session(imapd, PATIENT)
+    try:
+        who = "dr." + "x" * 300 + "@" + PRO.split("@")[1]
+        rights = " lr" if command == "SETACL" else ""
+        _, t = pat.cmd("c1", f'{command} Documents "{who}"{rights}')
+        assert t.startswith(b"c1 BAD") and b"identifier too long" in t, t
+        _, t = pat.cmd("c2", "NOOP")
+        assert t.startswith(b"c2 OK"), t
+    finally:
+        pat.close()

@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+import atrest_helpers
 from conftest import CERT_OF, PASSWORDS, PATIENT, PG_BASE, PRO, SRC
 from test_imap_helpers import starttls_client
 from test_smtp_protocol import connect, plain
@@ -112,9 +113,7 @@ class Writer(threading.Thread):
 
 
 def subjects(host):
-    return {r[0] for r in host.sql("SELECT m.envelope FROM messages m JOIN mailboxes b"
-                                   " ON m.mailbox_id = b.id JOIN store_users u ON b.user_id = u.id"
-                                   " WHERE u.address = ?", PATIENT)}
+    return set(atrest_helpers.stored_envelopes(host, PATIENT))
 
 
 def assert_acked_stored(reader, writers):

@@ -80,9 +80,12 @@ def test_daemons_and_sessions_run_as_the_configured_user(unprivileged):
     s.ehlo()
     kids = children(m.procs["smtpd"].pid)
     signers = [p for p in kids if comm(p) == "mss-audit-sign"]
-    sessions = [p for p in kids if p not in signers]
+    agents = [p for p in kids if comm(p) == "mss-tls-agent"]
+    sessions = [p for p in kids if p not in signers + agents]
     assert sessions and all(uid_of(p) == {nobody} for p in sessions)
     assert len(signers) == 1 and uid_of(signers[0]) == {0}
+    # the TLS key agent keeps the starting identity: it alone reads tls_key
+    assert len(agents) == 1 and uid_of(agents[0]) == {0}
     assert s.docmd("AUTH", "EXTERNAL =")[0] == 235
     s.sendmail(PRO, [PATIENT], b"Subject: hello\r\n\r\nbody\r\n")
     s.quit()

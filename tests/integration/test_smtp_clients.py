@@ -11,6 +11,7 @@ from email.message import EmailMessage
 
 import pytest
 
+import atrest_helpers
 from conftest import ORG, PATIENT, PRO, PASSWORDS
 from test_smtp_protocol import inbox_count
 
@@ -25,9 +26,7 @@ def message(sender, rcpt, subject="test"):
 
 
 def stored_envelopes(m, address):
-    return [r[0] for r in m.sql(
-        "SELECT m.envelope FROM messages m JOIN mailboxes b ON m.mailbox_id = b.id "
-        "JOIN store_users u ON b.user_id = u.id WHERE u.address = ? AND b.name = 'INBOX'", address)]
+    return atrest_helpers.stored_envelopes(m, address, "INBOX")
 
 
 def test_smtplib_starttls_password(smtpd):

@@ -20,12 +20,12 @@ def write_sql(m, *statements):
         con.close()
 
 
-LATEST = 6  # the store's latest migration (store/store_schema.c)
+LATEST = 7  # the store's latest migration (store/store_schema.c)
 
 
 def lower_store_schema(m):
     """Makes a data_dir as an older MSS left it: store at version LATEST - 1 (before
-    migration 6 added the URLAUTH key generation of each mailbox)."""
+    migration 7 added the URLAUTH key generation of each mailbox)."""
     write_sql(m, "ALTER TABLE mailboxes DROP COLUMN urlauth_generation",
               f"UPDATE schema_version SET version = {LATEST - 1} WHERE component = 'store'")
 

@@ -7,7 +7,7 @@ import imaplib
 import pytest
 
 from browser_helpers import By, Select, browser, login, quit_browser, screenshot, wait_element, wait_title
-from conftest import PASSWORDS, PATIENT, PRO
+from conftest import PASSWORDS, PATIENT, PRO, PRO2
 from web_helpers import file_document
 
 SHARED = f'"Patients/{PATIENT}/Documents/Biologie"'
@@ -125,3 +125,79 @@ def test_find_grant_block_and_history(web):
         screenshot(d, "vitals.png")
     finally:
         quit_browser(d)
+
+
+def test_blocked_search_notifications_and_password(web):
+    """A blocked professional found by name offers only Débloquer; the patient turns the
+    document notices off, then changes the password and logs in again with it."""
+    web.ctl("access", "block", PATIENT, PRO)
+    new = "un autre mot de passe assez long"
+    d = browser()
+    try:
+        login(d, web, PATIENT, PASSWORDS[PATIENT])
+        wait_title(d, "Mes documents")
+        d.find_element(By.LINK_TEXT, "Mes professionnels").click()
+        wait_title(d, "Mes professionnels")
+        d.find_element(By.ID, "nom").send_keys("Martin\n")
+        item = wait_element(d, "main ul li")
+        assert "Dr Martin" in item.text and "(bloqué)" in item.text
+        assert [b.text for b in item.find_elements(By.TAG_NAME, "button")] == ["Débloquer"]
+
+        d.find_element(By.LINK_TEXT, "Mes notifications").click()
+        wait_title(d, "Mes notifications")
+        box = d.find_element(By.ID, "documents")
+        assert box.is_selected() and d.find_element(By.ID, "acces").is_selected()
+        d.find_element(By.CSS_SELECTOR, "label[for=documents]").click()  # the label toggles it
+        assert not box.is_selected()
+        d.find_element(By.XPATH, "//button[text()='Enregistrer']").click()
+        assert "Vos choix sont enregistrés." in wait_element(d, "[role=status]").text
+        assert not d.find_element(By.ID, "documents").is_selected()
+        assert d.find_element(By.ID, "acces").is_selected()
+        screenshot(d, "notifications.png")
+        file_document(web, sender=PRO2)  # PRO is blocked: another professional files it
+        assert web.sql("SELECT count(*) FROM audit_log WHERE action = 'vault.file'") == [(1,)]
+        assert web.sql("SELECT count(*) FROM audit_log WHERE action = 'vault.notify'") == [(0,)]
+
+        d.find_element(By.LINK_TEXT, "Mon mot de passe").click()
+        wait_title(d, "Mon mot de passe")
+        d.find_element(By.ID, "actuel").send_keys(PASSWORDS[PATIENT])
+        d.find_element(By.ID, "nouveau").send_keys("court")
+        d.find_element(By.ID, "confirmation").send_keys("court\n")
+        assert "au moins 12 caractères" in wait_element(d, "[role=alert]").text
+        d.find_element(By.ID, "actuel").send_keys(PASSWORDS[PATIENT])
+        d.find_element(By.ID, "nouveau").send_keys(new)
+        d.find_element(By.ID, "confirmation").send_keys(new + "\n")
+        assert "Votre mot de passe est changé" in wait_element(d, "[role=status]").text
+        screenshot(d, "password.png")
+        d.find_element(By.XPATH, "//button[text()='Se déconnecter']").click()
+        wait_title(d, "Connexion")
+        login(d, web, PATIENT, new)
+        wait_title(d, "Mes documents")
+    finally:
+        quit_browser(d)
+
+
+def test_profile_section_saved_and_bad_contact_refused(web):
+    """The patient fills in allergies and an emergency contact with the keyboard; a
+    contact without a phone number is refused with the reason, nothing saved."""
+    d = browser()
+    try:
+        login(d, web, PATIENT, PASSWORDS[PATIENT])
+        wait_title(d, "Mes documents")
+        d.find_element(By.LINK_TEXT, "Mon profil médical").click()
+        wait_title(d, "Mon profil médical")
+        d.find_element(By.ID, "t-allergies").send_keys("Pénicilline – urticaire\nLatex")
+        d.find_element(By.XPATH, "//button[text()='Enregistrer : Allergies']").click()
+        assert "« Allergies » est enregistrée" in wait_element(d, "[role=status]").text
+        assert d.find_element(By.ID, "t-allergies").get_attribute("value") == "Pénicilline – urticaire\nLatex\n"
+        d.find_element(By.ID, "t-contacts").send_keys("Marie Dupont")
+        d.find_element(By.XPATH, "//button[text()=\"Enregistrer : Contacts d'urgence\"]").click()
+        assert "numéro de téléphone" in wait_element(d, "[role=alert]").text
+        d.find_element(By.ID, "t-contacts").send_keys("Marie Dupont ; 06 12 34 56 78 ; épouse")
+        d.find_element(By.XPATH, "//button[text()=\"Enregistrer : Contacts d'urgence\"]").click()
+        assert "enregistrée" in wait_element(d, "[role=status]").text
+        screenshot(d, "profile.png")
+    finally:
+        quit_browser(d)
+    assert web.sql("SELECT detail FROM audit_log WHERE action = 'profile.update' ORDER BY seq") == [
+        ("section=allergies version=1 items=2",), ("section=contacts version=1 items=1",)]

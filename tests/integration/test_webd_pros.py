@@ -122,6 +122,27 @@ def test_search_by_organisation_and_bad_search(web):
     assert "Aucun professionnel de ce service ne correspond." in text(r)
 
 
+def test_search_offers_only_what_fits(web):
+    """A blocked professional found by name offers Débloquer, never Autoriser (a grant
+    would be refused); one who already has access offers Retirer."""
+    web.ctl("access", "block", PATIENT, PRO)
+    web.ctl("access", "grant", PATIENT, ORG)
+    w = logged_in(web)
+    found = w.get("/professionnels?nom=martin")
+    assert PRO in found.text
+    assert PRO not in [f["pro"] for f in forms(found, "/professionnels/autoriser")]
+    assert PRO not in [f["pro"] for f in forms(found, "/professionnels/bloquer")]
+    assert PRO in [f["pro"] for f in forms(found, "/professionnels/debloquer")]
+    assert "(bloqué)" in found.text
+    found = w.get("/professionnels?nom=laboratoire")
+    assert ORG not in [f["pro"] for f in forms(found, "/professionnels/autoriser")]
+    assert ORG in [f["pro"] for f in forms(found, "/professionnels/retirer")]
+    r = post_button(w, found, "/professionnels/retirer", ORG)
+    assert r.status == 303 and ORG not in access(web)
+    assert ORG in [f["pro"] for f in forms(w.get("/professionnels?nom=laboratoire"),
+                                           "/professionnels/autoriser")]
+
+
 @pytest.mark.parametrize("route,pro,setup,message", [
     ("/professionnels/autoriser", PATIENT2, None, "Ce professionnel n'a pas de compte sur ce service."),
     ("/professionnels/autoriser", "nobody@pro.mss.test", None, "n'a pas de compte"),

@@ -30,7 +30,7 @@ static int setup(void **state)
 	char err[256];
 	const struct sql_schema *parts[] = {&audit_schema};
 	assert_int_equal(sodium_init() >= 0, 1);
-	audit_set_key_dir(NULL);
+	assert_int_equal(audit_set_key_dir(NULL), 0);
 	assert_int_equal(test_data_init(&f->t, "test_audit"), 0);
 	assert_int_equal(test_data_open(&f->t, parts, 1), 0);
 	f->st = f->t.st;

@@ -472,6 +472,50 @@ static void test_blob_write_error(void **state)
 	free(data);
 }
 
+/* Records (a message's sealed metadata): round trip; a flipped octet, a cut record,
+ * another key, another label or another subkey is refused and leaves out unchanged. */
+static void test_record(void **state)
+{
+	(void)state;
+	unsigned char key[CRYPTO_KEY_LEN], other[CRYPTO_KEY_LEN], sub[CRYPTO_KEY_LEN], sub2[CRYPTO_KEY_LEN];
+	const char text[] = "(\"Mon, 1 Dec 2026\" \"=?utf-8?q?R=C3=A9sultats?=\" NIL)";
+	struct buf rec, out;
+	crypto_key_generate(key);
+	crypto_key_generate(other);
+	crypto_subkey(sub, key, 1, "mss_meta");
+	crypto_subkey(sub2, key, 2, "mss_meta");
+	assert_memory_not_equal(sub, key, CRYPTO_KEY_LEN);
+	assert_memory_not_equal(sub, sub2, CRYPTO_KEY_LEN);
+	buf_init(&rec, BUF_UNLIMITED);
+	buf_init(&out, BUF_UNLIMITED);
+	assert_int_equal(crypto_record_seal(sub, "ad", text, strlen(text), &rec), 0);
+	assert_int_equal(rec.len, strlen(text) + CRYPTO_RECORD_OVERHEAD);
+	assert_null(memmem(rec.data, rec.len, "sultats", 7));
+	assert_int_equal(crypto_record_open(sub, "ad", rec.data, rec.len, &out), 0);
+	assert_int_equal(out.len, strlen(text));
+	assert_memory_equal(out.data, text, out.len);
+	buf_reset(&out);
+	assert_int_equal(crypto_record_open(sub2, "ad", rec.data, rec.len, &out), -1);
+	assert_int_equal(crypto_record_open(other, "ad", rec.data, rec.len, &out), -1);
+	assert_int_equal(crypto_record_open(sub, "other", rec.data, rec.len, &out), -1);
+	assert_int_equal(crypto_record_open(sub, "ad", rec.data, rec.len - 1, &out), -1);
+	assert_int_equal(crypto_record_open(sub, "ad", rec.data, CRYPTO_RECORD_OVERHEAD - 1, &out), -1);
+	for (size_t i = 0; i < rec.len; i += 7) {
+		rec.data[i] ^= 0x01;
+		assert_int_equal(crypto_record_open(sub, "ad", rec.data, rec.len, &out), -1);
+		rec.data[i] ^= 0x01;
+	}
+	assert_int_equal(out.len, 0);
+	/* two seals of the same text differ (random nonce) */
+	struct buf again;
+	buf_init(&again, BUF_UNLIMITED);
+	assert_int_equal(crypto_record_seal(sub, "ad", text, strlen(text), &again), 0);
+	assert_memory_not_equal(again.data, rec.data, rec.len);
+	buf_free(&again);
+	buf_free(&rec);
+	buf_free(&out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -479,7 +523,7 @@ int main(void)
 	    cmocka_unit_test(test_master_key),       cmocka_unit_test(test_blob_roundtrip),
 	    cmocka_unit_test(test_blob_write_file),  cmocka_unit_test(test_blob_tamper),
 	    cmocka_unit_test(test_blob_abort),       cmocka_unit_test(test_blob_create_fails),
-	    cmocka_unit_test(test_blob_write_error),
+	    cmocka_unit_test(test_blob_write_error), cmocka_unit_test(test_record),
 	};
 
 	if (crypto_init() < 0)

@@ -49,10 +49,11 @@ static void test_ehlo_mx_before_and_after_tls(void **state)
 
 	session(&s, SMTP_KIND_MX, false);
 	assert_string_equal(keywords(&s),
-	                    "PIPELINING\nSIZE 26214400\n8BITMIME\nENHANCEDSTATUSCODES\nSTARTTLS\n");
+	                    "PIPELINING\nSIZE 26214400\n8BITMIME\nCHUNKING\nENHANCEDSTATUSCODES\nSTARTTLS\n");
 	s.tls = true;
 	/* No STARTTLS twice, and never AUTH on the MX. */
-	assert_string_equal(keywords(&s), "PIPELINING\nSIZE 26214400\n8BITMIME\nENHANCEDSTATUSCODES\n");
+	assert_string_equal(keywords(&s),
+	                    "PIPELINING\nSIZE 26214400\n8BITMIME\nCHUNKING\nENHANCEDSTATUSCODES\n");
 }
 
 static void test_ehlo_submission(void **state)
@@ -72,8 +73,8 @@ static void test_ehlo_submission(void **state)
 
 static void test_command_table(void **state)
 {
-	static const char *const verbs[] = {"EHLO", "HELO", "STARTTLS", "AUTH", "MAIL", "RCPT",
-	                                    "DATA", "RSET", "NOOP",     "QUIT", "VRFY", "HELP"};
+	static const char *const verbs[] = {"EHLO", "HELO", "STARTTLS", "AUTH", "MAIL", "RCPT", "DATA",
+	                                    "BDAT", "RSET", "NOOP",     "QUIT", "VRFY", "HELP"};
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		assert_non_null(smtp_cmd_find(verbs[i]));
 	assert_null(smtp_cmd_find("EXPN"));

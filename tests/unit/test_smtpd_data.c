@@ -122,10 +122,122 @@ static void test_bare_lf_aborts(void **state)
 	smtp_data_init(&d, 1000);
 	assert_int_equal(feed(&d, "body\r\n.\n"), SMTP_DATA_ABORT);
 	smtp_data_free(&d);
-	/* A bare CR inside a line is content, and "." followed by CR is not the end. */
+	/* "." followed by a bare CR is not the end: the data goes on to CRLF.CRLF. */
 	smtp_data_init(&d, 1000);
-	assert_int_equal(feed(&d, "a\rb\r\n.\r.\r\n.\r\n"), SMTP_DATA_END);
-	assert_string_equal(d.body.data, "a\rb\r\n\r.\r\n");
+	assert_int_equal(feed(&d, "a\r\n.\r.\r\nMAIL FROM:<evil@x>\r\n.\r\n"), SMTP_DATA_END);
+	assert_int_equal(d.lines, 3);
+	smtp_data_free(&d);
+}
+
+static void test_bare_cr_refused(void **state)
+{
+	static const char *const variants[] = {
+	    "Subject: x\r\n\r\na\rb\r\n.\r\n",              /* inside a line */
+	    "Subject: x\r\n\r\nbody\r.\r\r\n.\r\n",         /* <CR>.<CR> */
+	    "Subject: x\r\n\r\nbody\r\n.\r\rMAIL\r\n.\r\n", /* <CRLF>.<CR> */
+	    "Subject: x\r\n\r\nend\r\r\n.\r\n",             /* CR CR LF */
+	    "Subject: x\r\n\r\n\r\r\n.\r\n",                /* a line of one CR */
+	};
+	struct smtp_data d;
+
+	for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++) {
+		smtp_data_init(&d, 1000);
+		assert_int_equal(feed(&d, variants[i]), SMTP_DATA_END);
+		assert_true(d.bare_cr);
+		assert_int_equal(smtp_data_verdict(&d), RPL_BARE_CR);
+		for (size_t j = 0; j < d.body.len; j++) /* nothing with a bare CR was kept */
+			assert_true(d.body.data[j] != '\r' ||
+			            (j + 1 < d.body.len && d.body.data[j + 1] == '\n'));
+		smtp_data_free(&d);
+	}
+}
+
+/* Feeds the chunks of a NULL-terminated list, then ends the data (BDAT LAST). */
+static enum smtp_reply_id chunks(struct smtp_data *d, const char *const *list)
+{
+	for (; *list; list++)
+		smtp_data_chunk(d, *list, strlen(*list));
+	smtp_data_chunk_end(d);
+	return smtp_data_verdict(d);
+}
+
+static void test_chunked(void **state)
+{
+	struct smtp_data d;
+
+	/* CR and LF in two chunks; "." is content; no dot-stuffing removed. */
+	smtp_data_init_chunked(&d, 1000, 998);
+	assert_int_equal(chunks(&d, (const char *[]){"Subject: x\r", "\n\r\n.\r\n..b\r", "\n", NULL}),
+	                 RPL_OK);
+	assert_int_equal(d.body.len, 22);
+	assert_memory_equal(d.body.data, "Subject: x\r\n\r\n.\r\n..b\r\n", 22);
+	smtp_data_free(&d);
+	/* a last line without CRLF is a line */
+	smtp_data_init_chunked(&d, 1000, 998);
+	assert_int_equal(chunks(&d, (const char *[]){"a\r\nb", NULL}), RPL_OK);
+	assert_memory_equal(d.body.data, "a\r\nb\r\n", 6);
+	smtp_data_free(&d);
+	/* bare LF, bare CR (also as the very last octet), NUL */
+	smtp_data_init_chunked(&d, 1000, 998);
+	assert_int_equal(chunks(&d, (const char *[]){"a\nb\r\n", NULL}), RPL_BARE_LF_CHUNK);
+	smtp_data_free(&d);
+	smtp_data_init_chunked(&d, 1000, 998);
+	assert_int_equal(chunks(&d, (const char *[]){"a\r\n", "b\r", NULL}), RPL_BARE_CR);
+	smtp_data_free(&d);
+	smtp_data_init_chunked(&d, 1000, 998);
+	assert_int_equal(chunks(&d, (const char *[]){"a\r.\r", "\n", NULL}), RPL_BARE_CR);
+	smtp_data_free(&d);
+	smtp_data_init_chunked(&d, 1000, 998);
+	smtp_data_chunk(&d, "a\0b\r\n", 5);
+	smtp_data_chunk_end(&d);
+	assert_int_equal(smtp_data_verdict(&d), RPL_MSG_NUL);
+	smtp_data_free(&d);
+}
+
+static void test_chunked_limits(void **state)
+{
+	char big[700];
+	struct smtp_data d;
+
+	/* a line longer than line_max across chunks: dropped as it comes, never held */
+	memset(big, 'x', sizeof(big));
+	smtp_data_init_chunked(&d, 100000, 998);
+	smtp_data_chunk(&d, "a\r\n", 3);
+	smtp_data_chunk(&d, big, sizeof(big));
+	smtp_data_chunk(&d, big, sizeof(big));
+	assert_true(d.partial.len <= 999);
+	smtp_data_chunk(&d, "\r\nok\r\n", 6);
+	smtp_data_chunk_end(&d);
+	assert_int_equal(smtp_data_verdict(&d), RPL_MSG_LINE_TOO_LONG);
+	smtp_data_free(&d);
+	/* a line of exactly line_max octets passes, its CR in the next chunk */
+	smtp_data_init_chunked(&d, 100000, 700);
+	smtp_data_chunk(&d, big, sizeof(big));
+	smtp_data_chunk(&d, "\r", 1);
+	smtp_data_chunk(&d, "\n", 1);
+	smtp_data_chunk_end(&d);
+	assert_int_equal(smtp_data_verdict(&d), RPL_OK);
+	assert_int_equal(d.body.len, 702);
+	smtp_data_free(&d);
+	/* size: counted past the limit, stored up to it; a discarded chunk counts too */
+	smtp_data_init_chunked(&d, 1000, 998);
+	for (int i = 0; i < 3; i++) {
+		smtp_data_chunk(&d, big, 500);
+		smtp_data_chunk(&d, "\r\n", 2);
+	}
+	assert_int_equal(smtp_data_verdict(&d), RPL_SIZE_EXCEEDED);
+	assert_true(d.body.len <= 1000);
+	smtp_data_free(&d);
+	/* a line that never ends still meets the size limit */
+	smtp_data_init_chunked(&d, 1000, 998);
+	for (int i = 0; i < 3; i++)
+		smtp_data_chunk(&d, big, 500);
+	assert_int_equal(smtp_data_verdict(&d), RPL_SIZE_EXCEEDED);
+	assert_true(d.body.len == 0 && d.partial.len == 0);
+	smtp_data_free(&d);
+	smtp_data_init_chunked(&d, 1000, 998);
+	smtp_data_discarded(&d, 1001);
+	assert_int_equal(smtp_data_verdict(&d), RPL_SIZE_EXCEEDED);
 	smtp_data_free(&d);
 }
 
@@ -224,6 +336,9 @@ int main(void)
 	    cmocka_unit_test(test_headerless),
 	    cmocka_unit_test(test_size_limit_counts_past_limit),
 	    cmocka_unit_test(test_bare_lf_aborts),
+	    cmocka_unit_test(test_bare_cr_refused),
+	    cmocka_unit_test(test_chunked),
+	    cmocka_unit_test(test_chunked_limits),
 	    cmocka_unit_test(test_nul_and_long_lines),
 	    cmocka_unit_test(test_trace_headers),
 	    cmocka_unit_test(test_prepend_in_place),

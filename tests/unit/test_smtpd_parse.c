@@ -145,6 +145,26 @@ static void test_rcpt(void **state)
 	}
 }
 
+static void test_bdat(void **state)
+{
+	static const char *const bad[] = {
+	    "",   "LAST",   "-1", "1x", "1 ", "1  LAST", "1 LASTX", "0x10", "1234567890123456789",
+	    " 1", "1\tLAST"};
+	uint64_t size;
+	bool last;
+
+	assert_int_equal(smtp_parse_bdat("0", &size, &last), 0);
+	assert_true(size == 0 && !last);
+	assert_int_equal(smtp_parse_bdat("0 LAST", &size, &last), 0);
+	assert_true(size == 0 && last);
+	assert_int_equal(smtp_parse_bdat("4096 last", &size, &last), 0);
+	assert_true(size == 4096 && last);
+	assert_int_equal(smtp_parse_bdat("999999999999999999", &size, &last), 0);
+	assert_true(size == 999999999999999999ULL);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(smtp_parse_bdat(bad[i], &size, &last), -1);
+}
+
 static void test_helo(void **state)
 {
 	char out[SMTP_DOMAIN_MAX], longname[300];
@@ -195,6 +215,7 @@ int main(void)
 	    cmocka_unit_test(test_mail),
 	    cmocka_unit_test(test_mail_path_length),
 	    cmocka_unit_test(test_rcpt),
+	    cmocka_unit_test(test_bdat),
 	    cmocka_unit_test(test_helo),
 	    cmocka_unit_test(test_auth),
 	    cmocka_unit_test(test_mailbox),

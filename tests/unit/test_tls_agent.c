@@ -330,8 +330,12 @@ static void test_reload_takes_new_key(void **state)
 	memset(d48, 0x66, sizeof(d48));
 	assert_int_equal(sign(fd, id, TLS_AGENT_ECDSA, TLS_AGENT_SHA384, d48, 48, sig, &n), 0);
 	verify(next, 0, EVP_sha384(), d48, 48, sig, n);
-	/* The replaced key is gone. */
+	/* The replaced key stays one reload longer (a context that refused its new
+	 * certificate still signs with it), then it is gone. */
+	assert_int_equal(sign(fd, f->ec_id, TLS_AGENT_ECDSA, TLS_AGENT_SHA384, d48, 48, sig, &n), 0);
+	assert_int_equal(tls_agent_request_reload(f->ctl, err, sizeof(err)), 0);
 	assert_int_equal(sign(fd, f->ec_id, TLS_AGENT_ECDSA, TLS_AGENT_SHA384, d48, 48, sig, &n), -1);
+	assert_int_equal(sign(fd, id, TLS_AGENT_ECDSA, TLS_AGENT_SHA384, d48, 48, sig, &n), 0);
 	close(fd);
 	EVP_PKEY_free(f->ec);
 	f->ec = next;
@@ -359,6 +363,27 @@ static void test_bad_reload_keeps_keys(void **state)
 	write_key(f->rsa, f->rsa_path);
 }
 
+/* HAS_KEY: a master checks the certificate it loads has its key in the agent; a
+ * HAS_KEY of the wrong length is refused like any malformed request. */
+static void test_has_key(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t unknown[32], msg[TLS_AGENT_HAS_KEY_LEN + 1];
+	uint32_t seq = 0;
+	int fd = channel(f);
+
+	memset(unknown, 0x77, sizeof(unknown));
+	assert_int_equal(tls_agent_has_key(fd, &seq, f->ec_id), 1);
+	assert_int_equal(tls_agent_has_key(fd, &seq, f->rsa_id), 1);
+	assert_int_equal(tls_agent_has_key(fd, &seq, unknown), 0);
+	tls_agent_encode_header(msg, TLS_AGENT_HAS_KEY, 9);
+	memcpy(msg + TLS_AGENT_HEADER, f->ec_id, 32);
+	msg[TLS_AGENT_HAS_KEY_LEN] = 0;
+	assert_int_equal(send(fd, msg, TLS_AGENT_HAS_KEY_LEN + 1, 0), TLS_AGENT_HAS_KEY_LEN + 1);
+	assert_true(closed(fd));
+	close(fd);
+}
+
 static void test_new_names_the_file(void **state)
 {
 	const char *keys[] = {"/nonexistent/mss.key"};
@@ -380,6 +405,7 @@ int main(void)
 	    cmocka_unit_test(test_stale_answer_skipped),
 	    cmocka_unit_test(test_reload_takes_new_key),
 	    cmocka_unit_test(test_bad_reload_keeps_keys),
+	    cmocka_unit_test(test_has_key),
 	    cmocka_unit_test(test_new_names_the_file),
 	};
 

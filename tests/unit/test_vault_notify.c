@@ -1,6 +1,7 @@
 /* test_vault_notify.c: notifications on a real store: the "vault opened" notice at
  * most once per professional and patient per interval, notify_command called with the
- * kind and the address only, and a hanging command cut at notify_timeout. */
+ * kind and the address only, a hanging command cut at notify_timeout, and the
+ * patient's settings turning each kind off (neither stored nor passed to the command). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +21,7 @@
 #include "lib/str.h"
 #include "policy/policy.h"
 #include "vault/vault_notify.h"
+#include "vault/vault_settings.h"
 #include "store/store.h"
 
 #define PATIENT "146026322000196@patient.mss.test"
@@ -153,12 +155,50 @@ static void test_command_timeout_and_failure(void **state)
 	assert_int_equal(vault_notify_command(&f->cfg, "document.added", PATIENT), 0);
 }
 
+static bool command_ran(struct fx *f)
+{
+	return access(f->out, F_OK) == 0;
+}
+
+static void test_settings_turn_kinds_off(void **state)
+{
+	struct fx *f = *state;
+	struct vault_actor who = {PATIENT, "password", "127.0.0.1"};
+	struct vault_settings s;
+	struct vault_notice_item it = {"Biologie", "", "Dr Martin", false};
+	char err[256];
+
+	assert_int_equal(vault_settings_get(f->st, PATIENT, &s), 0);
+	assert_true(s.notify_documents && s.notify_access); /* on until changed */
+	s.notify_documents = false;
+	s.notify_access = false;
+	assert_int_equal(vault_settings_set(f->st, &who, PATIENT, &s, err, sizeof err), 0);
+	assert_int_equal(vault_notify_documents(f->st, PATIENT, &it, 1), 0);
+	assert_int_equal(vault_notify_access(f->st, PATIENT, PRO), 0);
+	assert_int_equal(inbox_count(f), 0);
+	assert_false(command_ran(f));
+	/* case does not matter; documents back on, access still off */
+	s.notify_documents = true;
+	assert_int_equal(
+	    vault_settings_set(f->st, &who, "146026322000196@PATIENT.mss.test", &s, err, sizeof err), 0);
+	assert_int_equal(vault_settings_get(f->st, PATIENT, &s), 0);
+	assert_true(s.notify_documents && !s.notify_access);
+	assert_int_equal(vault_notify_documents(f->st, PATIENT, &it, 1), 0);
+	assert_int_equal(vault_notify_access(f->st, PATIENT, PRO), 0);
+	assert_int_equal(inbox_count(f), 1);
+	assert_true(command_ran(f));
+	/* only a patient account has settings */
+	assert_int_equal(vault_settings_set(f->st, &who, PRO, &s, err, sizeof err), 1);
+	assert_int_equal(vault_settings_set(f->st, &who, "nobody@patient.mss.test", &s, err, sizeof err), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_access_notice_once_per_interval, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_interval_zero_always, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_command_timeout_and_failure, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_settings_turn_kinds_off, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,136 @@
+/* key_agent.c: a daemon's TLS key agent process (see key_agent.h). */
+#include "lib/key_agent.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "lib/config.h"
+#include "lib/log.h"
+#include "lib/str.h"
+#include "lib/tls.h"
+
+/* The agent's first datagram on the control socket: "" when the key loaded, or why
+ * not. */
+#define START_MSG_MAX 512
+#define START_WAIT_MS 30000
+
+/* In the agent, before each reload: the key file the configuration names now. */
+static int reread_config(struct tls_agent *a, void *arg)
+{
+	const char *path = arg;
+	static struct mss_config next; /* large: not on the stack */
+	char err[CONFIG_PATH_MAX + 256], q[CONFIG_PATH_MAX + 300];
+	const char *key = next.tls_key;
+
+	config_defaults(&next);
+	if (config_load(&next, path, err, sizeof(err)) < 0) {
+		log_err("tls.agent_reload_failed", "error=%s action=previous-kept",
+		        log_quote(q, sizeof(q), err));
+		return -1;
+	}
+	tls_agent_set_key_files(a, &key, 1);
+	return 0;
+}
+
+static void agent_main(int ctl, const struct mss_config *cfg)
+{
+	const char *key = cfg->tls_key;
+	char err[START_MSG_MAX] = "";
+	struct tls_agent *a;
+
+	/* The master's SIGHUP reaches the agent through the control socket, not as a
+	 * signal sent to the process group. */
+	prctl(PR_SET_NAME, "mss-tls-agent");
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	a = tls_agent_new(&key, 1, err, sizeof(err));
+	if (send(ctl, err, strlen(err) + 1, MSG_NOSIGNAL) < 0 || !a)
+		_exit(1);
+	tls_agent_on_reload(a, reread_config, (void *)cfg->path);
+	(void)tls_agent_run(a, ctl);
+	tls_agent_free(a);
+	_exit(0);
+}
+
+/* Reads the agent's start answer. Returns 0, or -1 with err. */
+static int start_answer(int ctl, char *err, size_t errlen)
+{
+	char msg[START_MSG_MAX + 1];
+	struct pollfd p = {.fd = ctl, .events = POLLIN};
+	ssize_t n;
+
+	if (poll(&p, 1, START_WAIT_MS) <= 0) {
+		str_error(err, errlen, "TLS key agent: no answer at start");
+		return -1;
+	}
+	n = recv(ctl, msg, sizeof(msg) - 1, 0);
+	if (n <= 0 || msg[n - 1] != '\0') {
+		str_error(err, errlen, "TLS key agent: ended at start");
+		return -1;
+	}
+	if (msg[0] == '\0')
+		return 0;
+	str_error(err, errlen, "%s", msg);
+	return -1;
+}
+
+int key_agent_start(struct key_agent *ka, const struct mss_config *cfg, char *err, size_t errlen)
+{
+	int sv[2];
+
+	ka->ctl = ka->chan = -1;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		str_error(err, errlen, "TLS key agent: %s", strerror(errno));
+		return -1;
+	}
+	ka->pid = fork();
+	if (ka->pid < 0) {
+		str_error(err, errlen, "TLS key agent: cannot fork: %s", strerror(errno));
+		close(sv[0]);
+		close(sv[1]);
+		return -1;
+	}
+	if (ka->pid == 0) {
+		close(sv[0]);
+		agent_main(sv[1], cfg);
+	}
+	close(sv[1]);
+	ka->ctl = sv[0];
+	if (start_answer(ka->ctl, err, errlen) < 0)
+		return -1;
+	ka->chan = tls_agent_channel(ka->ctl, err, errlen);
+	return ka->chan < 0 ? -1 : 0;
+}
+
+int key_agent_session_channel(struct key_agent *ka)
+{
+	char err[256];
+	int fd = tls_agent_channel(ka->ctl, err, sizeof(err));
+
+	if (fd < 0)
+		log_err("tls.agent_channel_failed", "error=\"%s\"", err);
+	return fd;
+}
+
+int key_agent_enter_session(struct key_agent *ka, struct tls_ctx *ctx, int fd)
+{
+	if (ka->ctl >= 0)
+		close(ka->ctl);
+	if (ka->chan >= 0)
+		close(ka->chan);
+	ka->ctl = ka->chan = -1;
+	if (fd < 0)
+		return -1;
+	return tls_ctx_set_key_agent(ctx, fd);
+}
+
+int key_agent_reload(struct key_agent *ka, char *err, size_t errlen)
+{
+	return tls_agent_request_reload(ka->ctl, err, errlen);
+}
