@@ -232,6 +232,7 @@ def unseal_as_old_code_did(m):
                         " WHERE mailbox_id = ? AND uid = ?", (env, bs, body, refs, mailbox_id, uid))
         con.execute("ALTER TABLE messages DROP COLUMN meta")
         con.execute("ALTER TABLE retained DROP COLUMN meta")
+        con.execute("ALTER TABLE mailboxes DROP COLUMN urlauth_generation")  # migration 7
         con.execute("UPDATE schema_version SET version = 5 WHERE component = 'store'")
         con.commit()
     finally:
@@ -251,7 +252,7 @@ def test_migrate_seals_an_old_data_dir(delivered):
     n = unseal_as_old_code_did(m)
     assert scan_files(m), "the old form must show the markers, or this test proves nothing"
     r = m.ctl("migrate")
-    assert r.stdout.splitlines() == ["store schema: 1 migration applied",
+    assert r.stdout.splitlines() == ["store schema: 2 migrations applied",
                                      f"store metadata: {n} message{'s' if n != 1 else ''} sealed"], r.stdout
     found = scan_files(m) + scan_tables(m)
     assert not found, found
