@@ -180,7 +180,7 @@ int main(int argc, char **argv)
 	struct tls_ctx *ctx;
 	char err[512];
 	int lfd, done = 0, maxconn;
-	bool stdin_open = true, use_agent = false;
+	bool use_agent = false;
 
 	if (argc > 1 && !strcmp(argv[1], "-a")) {
 		use_agent = true;
@@ -226,14 +226,13 @@ int main(int argc, char **argv)
 	}
 	printf("listening\n");
 	while (done < maxconn && seconds_left() > 0) {
-		struct pollfd pfd[2] = {{.fd = lfd, .events = POLLIN},
-		                        {.fd = stdin_open ? 0 : -1, .events = POLLIN}};
+		struct pollfd pfd[2] = {{.fd = lfd, .events = POLLIN}, {.fd = 0, .events = POLLIN}};
 		int fd;
 
 		if (poll(pfd, 2, seconds_left() * 1000) <= 0)
 			continue;
 		if (pfd[1].revents && command(ctx) < 0)
-			stdin_open = false;
+			break;
 		if (!(pfd[0].revents & POLLIN))
 			continue;
 		fd = accept(lfd, NULL, NULL);
