@@ -14,7 +14,6 @@
 
 #define IDLE_KEEPALIVE_MS (2 * 60 * 1000) /* "* OK Still here", as Dovecot, for NAT boxes */
 #define IDLE_FALLBACK_MS 2000             /* only when the watch could not be opened */
-#define IDLE_HISTORY_MS (30 * 1000)       /* Historique selected: new entries checked this often */
 
 static long now_ms(void)
 {
@@ -71,8 +70,11 @@ void cmd_idle(struct imap_session *s, struct imap_command *c)
 		int fd = s->view.open ? s->view.watch_fd : -1;
 		if (s->view.open && fd < 0 && wait > IDLE_FALLBACK_MS)
 			wait = IDLE_FALLBACK_MS;
-		if (s->view.history && wait > IDLE_HISTORY_MS)
-			wait = IDLE_HISTORY_MS;
+		/* History entries are audit records, written by every daemon and mssctl:
+		 * there is no store watch for them, so IDLE on Historique looks again. */
+		long history_ms = (long)s->cfg->imap_history_check * 1000;
+		if (s->view.history && wait > history_ms)
+			wait = history_ms;
 		int rc = conn_wait_readable(s->conn, fd, (int)wait);
 		if (rc == -2)
 			conn_puts(s->conn, "* BYE Server shutting down\r\n");

@@ -71,6 +71,7 @@ struct mss_config {
 	char oauth_identity_claim[CONFIG_STR_MAX]; /* default preferred_username */
 	unsigned oauth_clock_skew;                 /* seconds; default 60 */
 	unsigned imap_idle_timeout;                /* seconds; default 1800 (RFC 9051 5.4) */
+	unsigned imap_history_check;               /* seconds; IDLE on Historique rechecks this often */
 	unsigned imap_max_line;                    /* default 65536 */
 	unsigned imap_max_bad;                     /* consecutive BAD before BYE; default 10 */
 	unsigned tls_handshake_timeout;            /* seconds; default 30 */

@@ -264,10 +264,13 @@ def start_idle_on_history(m):
     return pat, tag, before
 
 
-def test_idle_on_history_sees_new_entries(both):
+def test_idle_on_history_sees_new_entries(mss):
     """Entries are audit records, not deliveries: an IDLE on Historique checks for new
-    ones at least every 30 s and shows them as EXISTS."""
-    m = both
+    ones every imap_history_check (30 s by default; 2 s here) and shows them as EXISTS."""
+    m = mss
+    m.set(imap_history_check="2")
+    m.start("smtpd")
+    m.start("imapd")
     pat, tag, before = start_idle_on_history(m)
     m.ctl("access", "grant", PATIENT, PRO)  # by the administrator, while the patient idles
     seen = b""

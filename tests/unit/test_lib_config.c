@@ -86,6 +86,7 @@ static void test_defaults_and_values(void **state)
 	assert_int_equal(cfg.max_message_size, 25 * 1024 * 1024);
 	assert_int_equal(cfg.smtp_command_timeout, 300);
 	assert_int_equal(cfg.imap_idle_timeout, 1800);
+	assert_int_equal(cfg.imap_history_check, 30);
 	assert_int_equal(cfg.smtp_max_recipients, 100);
 	assert_string_equal(cfg.pharmacy_professions, "21");
 	assert_int_equal(config_set(&cfg, "max_message_size", "1G", err, sizeof err), 0);
