@@ -121,6 +121,7 @@ def test_password_hashing_is_a_bounded_pool(mss):
     """One hashing place, one second of patience: among many simultaneous password
     logins some are told to come back (NO [UNAVAILABLE]), none is refused as wrong,
     and the session count never means that many 64 MiB hashes at once."""
+    mss.real_password_cost(PATIENT, PASSWORDS[PATIENT])  # the pool is about 64 MiB checks
     mss.set(auth_hash_concurrency=1, auth_hash_wait=1, max_sessions_per_ip=40)
     mss.start("imapd")
     with ThreadPoolExecutor(max_workers=16) as ex:
@@ -132,6 +133,7 @@ def test_password_hashing_is_a_bounded_pool(mss):
 
 
 def test_password_pool_queues_within_its_wait(mss):
+    mss.real_password_cost(PATIENT, PASSWORDS[PATIENT])  # the pool is about 64 MiB checks
     mss.set(auth_hash_concurrency=2, auth_hash_wait=60, max_sessions_per_ip=40)
     mss.start("imapd")
     with ThreadPoolExecutor(max_workers=8) as ex:
@@ -303,6 +305,7 @@ def test_sighup_resizes_the_session_limits(mss):
 def test_sighup_resizes_the_hashing_pool(mss):
     """One hashing place and one second of patience turn logins away; after a SIGHUP
     with more places and a longer wait, as many simultaneous logins all succeed."""
+    mss.real_password_cost(PATIENT, PASSWORDS[PATIENT])  # the pool is about 64 MiB checks
     mss.set(auth_hash_concurrency=1, auth_hash_wait=1, max_sessions_per_ip=40)
     mss.start("imapd")
     with ThreadPoolExecutor(max_workers=8) as ex:
