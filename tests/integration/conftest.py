@@ -413,7 +413,7 @@ class Mss:
         return self.ports[name]
 
     def sql(self, query, *params):
-        """Reads the database directly (for assertions only). Placeholders: ?."""
+        """Reads (for assertions) or changes the database directly. Placeholders: ?."""
         if self.settings.get("store"):
             import psycopg2
             con = psycopg2.connect(self.settings["store"])
@@ -428,7 +428,9 @@ class Mss:
         import sqlite3
         con = sqlite3.connect(str(self.data_dir / "mss.db"), timeout=30)
         try:
-            return con.execute(query, params).fetchall()
+            rows = con.execute(query, params).fetchall()
+            con.commit()
+            return rows
         finally:
             con.close()
 
