@@ -77,7 +77,10 @@ class Sasl:
                 return "cancelled"
             return "toolong" if b"TOOBIG" in rest else "malformed"
         if b"AUTHENTICATIONFAILED" in rest:
-            self.c.sock.settimeout(1)
+            # A lockout's "* BYE" leaves in the same write as the tagged NO (imap_login.c
+            # answer()), so it is here already or within moments; a plain failure sends
+            # nothing more, and each one waited a whole second before.
+            self.c.sock.settimeout(0.25)
             try:
                 while b"\r\n" not in self.c.buf:
                     chunk = self.c.sock.recv(4096)
