@@ -46,8 +46,10 @@ static const struct {
 static int refuse(struct policy_verdict *v, enum refusal r)
 {
 	v->st.code = refusals[r].code;
-	str_copy(v->st.enhanced, sizeof(v->st.enhanced), refusals[r].enhanced);
-	str_copy(v->st.text, sizeof(v->st.text), refusals[r].text);
+	str_assert(str_copy(v->st.enhanced, sizeof(v->st.enhanced), refusals[r].enhanced),
+	           "the table's codes are \"5.7.1\", into 12 bytes");
+	str_assert(str_copy(v->st.text, sizeof(v->st.text), refusals[r].text),
+	           "the table's sentences are under 100 bytes, into 256");
 	v->reason = refusals[r].reason;
 	return 1;
 }

@@ -64,16 +64,16 @@ int policy_schema_check(struct store *st, char *err, size_t errlen)
 		int have = 0, want = sql_schema_latest(parts[i]);
 		int rc = sql_schema_check(store_sql(st), parts[i], &have, err, errlen);
 		if (rc == 1) {
-			str_format(err, errlen,
-			           "store schema older than this code (%s %d < %d): run mssctl migrate",
-			           parts[i]->component, have, want);
+			str_error(err, errlen,
+			          "store schema older than this code (%s %d < %d): run mssctl migrate",
+			          parts[i]->component, have, want);
 			return 1;
 		}
 		if (rc == 2) {
-			str_format(err, errlen,
-			           "store schema newer than this code (%s %d > %d): run the MSS version that "
-			           "wrote it",
-			           parts[i]->component, have, want);
+			str_error(err, errlen,
+			          "store schema newer than this code (%s %d > %d): run the MSS version that "
+			          "wrote it",
+			          parts[i]->component, have, want);
 			return 2;
 		}
 		if (rc < 0)
