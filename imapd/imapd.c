@@ -166,38 +166,25 @@ static void file_problem(void *arg, const char *why)
 	fatal("%s: %s", (const char *)arg, why);
 }
 
-/* SIGHUP (DESIGN.md "Command line contract"): the config file and the TLS material,
- * for the sessions forked afterwards. Everything is loaded before anything changes:
- * when one of them does not load, the old settings stay whole, with one reload line
- * naming it. The TLS material goes through tls_ctx_sighup, the one TLS reload path,
- * last (it is the step that puts its material in force); when the file is refused it
- * still re-reads the material of the settings in force, so that a revocation never
- * waits for a good config file. */
+/* SIGHUP (DESIGN.md "Command line contract"): the config file, and the TLS
+ * material, for the sessions forked afterwards, in the order both daemons share
+ * (key_agent_sighup, lib/key_agent.h): everything is loaded before anything changes,
+ * and a refused file keeps the old settings whole while the TLS material in force is
+ * still re-read, so that a revocation never waits for a good config file. */
 static void reload(void *arg)
 {
 	struct imapd *d = arg;
 	static struct mss_config next; /* large: not on the stack */
-	char err[CONFIG_PATH_MAX + 256], q[CONFIG_PATH_MAX + 300];
+	char err[CONFIG_PATH_MAX + 256];
 	struct tls_files f;
 	int restart = 0;
 	bool ok = config_reload(&d->cfg, &next, &restart, err, sizeof(err)) == 0 &&
 	          tls_files_of(&next, &f, err, sizeof(err)) == 0;
 
 	if (!ok)
-		log_err("reload", "result=failed error=%s action=previous-kept",
-		        log_quote(q, sizeof(q), err));
-	/* the agent reads the new key file first, so that the context finds its key */
-	if (ok && key_agent_reload(&d->agent, err, sizeof(err)) < 0) {
+		key_agent_sighup_failed(err);
+	if (key_agent_sighup(&d->agent, d->tls, ok ? &f : NULL, "imapd") < 0)
 		ok = false;
-		log_err("reload", "result=failed error=%s action=previous-kept",
-		        log_quote(q, sizeof(q), err));
-	}
-	/* the new settings' files; after a refused file, those in force, re-read */
-	if (tls_ctx_sighup(d->tls, ok ? &f : NULL, "imapd", err, sizeof(err)) < 0 && ok) {
-		ok = false;
-		log_err("reload", "result=failed error=%s action=previous-kept",
-		        log_quote(q, sizeof(q), err));
-	}
 	if (ok) {
 		d->cfg = next;
 		/* the limits and the hashing pool, for what starts from now on */
@@ -206,13 +193,7 @@ static void reload(void *arg)
 		(void)slots_resize(next.auth_hash_concurrency, next.auth_hash_wait * 1000);
 	}
 	(void)oauth_keys_sighup(&d->cfg, &d->oauth);
-	if (!ok)
-		return;
-	if (restart)
-		log_warn("reload", "result=ok error=\"data_dir, user and the listeners change only on "
-		                   "restart: kept\"");
-	else
-		log_info("reload", "result=ok");
+	key_agent_sighup_done(ok, restart);
 }
 
 int main(int argc, char **argv)

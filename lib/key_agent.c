@@ -134,3 +134,39 @@ int key_agent_reload(struct key_agent *ka, char *err, size_t errlen)
 {
 	return tls_agent_request_reload(ka->ctl, err, errlen);
 }
+
+void key_agent_sighup_failed(const char *err)
+{
+	char q[CONFIG_PATH_MAX + 300];
+
+	log_err("reload", "result=failed error=%s action=previous-kept", log_quote(q, sizeof(q), err));
+}
+
+int key_agent_sighup(struct key_agent *ka, struct tls_ctx *tls, const struct tls_files *files,
+                     const char *what)
+{
+	char err[CONFIG_PATH_MAX + 256];
+	int rc = files ? 0 : -1;
+
+	if (files && key_agent_reload(ka, err, sizeof(err)) < 0) {
+		key_agent_sighup_failed(err);
+		rc = -1;
+	}
+	/* the new settings' files; after a refused file, those in force, re-read */
+	if (tls_ctx_sighup(tls, rc == 0 ? files : NULL, what, err, sizeof(err)) < 0 && rc == 0) {
+		key_agent_sighup_failed(err);
+		rc = -1;
+	}
+	return rc;
+}
+
+void key_agent_sighup_done(bool ok, int restart)
+{
+	if (!ok)
+		return;
+	if (restart)
+		log_warn("reload", "result=ok error=\"data_dir, user and the listeners change only on "
+		                   "restart: kept\"");
+	else
+		log_info("reload", "result=ok");
+}

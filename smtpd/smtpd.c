@@ -173,18 +173,16 @@ static int next_settings(struct mss_config *next, struct smtp_spf **spf, int *re
 	return 0;
 }
 
-/* SIGHUP (DESIGN.md "Command line contract"): the config file, the SPF zone and the
- * TLS material, for the sessions forked afterwards. Everything is loaded before
- * anything changes: when one of them does not load, the old settings stay whole, with
- * one reload line naming it. The TLS material goes through tls_ctx_sighup, the one TLS
- * reload path, last (it is the step that puts its material in force); when the file or
- * the zone is refused it still re-reads the material of the settings in force, so that
- * a revocation never waits for a good config file. */
+/* SIGHUP (DESIGN.md "Command line contract"): the config file, the SPF zone and the TLS
+ * material, for the sessions forked afterwards, in the order both daemons share
+ * (key_agent_sighup, lib/key_agent.h): everything is loaded before anything changes,
+ * and a refused file keeps the old settings whole while the TLS material in force is
+ * still re-read, so that a revocation never waits for a good config file. */
 static void reload(void *arg)
 {
 	struct smtpd_ctx *c = arg;
 	static struct mss_config next; /* large: not on the stack */
-	char err[CONFIG_PATH_MAX + 256], q[CONFIG_PATH_MAX + 300];
+	char err[CONFIG_PATH_MAX + 256];
 	struct smtp_spf *spf = NULL;
 	struct tls_files f;
 	int restart = 0;
@@ -192,20 +190,9 @@ static void reload(void *arg)
 	          tls_files_of(&next, &f, err, sizeof(err)) == 0;
 
 	if (!ok)
-		log_err("reload", "result=failed error=%s action=previous-kept",
-		        log_quote(q, sizeof(q), err));
-	/* the agent reads the new key file first, so that the context finds its key */
-	if (ok && key_agent_reload(&c->agent, err, sizeof(err)) < 0) {
+		key_agent_sighup_failed(err);
+	if (key_agent_sighup(&c->agent, c->tls, ok ? &f : NULL, "smtpd") < 0)
 		ok = false;
-		log_err("reload", "result=failed error=%s action=previous-kept",
-		        log_quote(q, sizeof(q), err));
-	}
-	/* the new settings' files; after a refused file, those in force, re-read */
-	if (tls_ctx_sighup(c->tls, ok ? &f : NULL, "smtpd", err, sizeof(err)) < 0 && ok) {
-		ok = false;
-		log_err("reload", "result=failed error=%s action=previous-kept",
-		        log_quote(q, sizeof(q), err));
-	}
 	if (ok) {
 		cfg = next;
 		apply_limits(&cfg);
@@ -215,13 +202,7 @@ static void reload(void *arg)
 	}
 	smtp_spf_free(spf);
 	(void)oauth_keys_sighup(c->cfg, &c->oauth);
-	if (!ok)
-		return;
-	if (restart)
-		log_warn("reload", "result=ok error=\"data_dir, user and the listeners change only on "
-		                   "restart: kept\"");
-	else
-		log_info("reload", "result=ok");
+	key_agent_sighup_done(ok, restart);
 }
 
 int main(int argc, char **argv)
