@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "lib/conn.h"
+#include "lib/log.h"
 #include "lib/str.h"
 
 static const struct smtp_reply replies[RPL_COUNT] = {
@@ -95,8 +96,10 @@ void smtp_reply_status(enum smtp_reply_id id, struct mss_status *out)
 	const struct smtp_reply *r = smtp_reply_get(id);
 
 	out->code = r->code;
-	str_copy(out->enhanced, sizeof(out->enhanced), r->enhanced);
-	str_copy(out->text, sizeof(out->text), r->text);
+	str_assert(str_copy(out->enhanced, sizeof(out->enhanced), r->enhanced),
+	           "the reply table's codes (\"5.7.1\") into 12 bytes");
+	str_assert(str_copy(out->text, sizeof(out->text), r->text),
+	           "the reply table's texts are under 256 bytes (test_smtpd_reply)");
 }
 
 bool smtp_reply_closes(enum smtp_reply_id id)
@@ -109,7 +112,10 @@ int smtp_reply_send_line(struct conn *c, int code, const char *enhanced, const c
 	char clean[512];
 	size_t i;
 
-	str_copy(clean, sizeof(clean), text ? text : "");
+	/* a status text has 256 bytes at most; a longer one is cut, and said so */
+	if (str_copy(clean, sizeof(clean), text ? text : "") < 0)
+		log_warn("smtp.reply", "code=%d error=\"reply text cut to %zu bytes\"", code,
+		         sizeof(clean) - 1);
 	for (i = 0; clean[i]; i++)
 		if (clean[i] == '\r' || clean[i] == '\n' || (unsigned char)clean[i] < 0x20)
 			clean[i] = ' ';

@@ -66,7 +66,7 @@ static int tls_files_of(const struct mss_config *c, struct tls_files *f, char *e
 	if (!c->tls_cert[0] || !c->tls_key[0]) {
 		if (str_format(err, errlen, "%s: tls_cert and tls_key are required by mss-smtpd", c->path) <
 		    0)
-			(void)str_copy(err, errlen, "tls_cert and tls_key are required by mss-smtpd");
+			str_error(err, errlen, "tls_cert and tls_key are required by mss-smtpd");
 		return -1;
 	}
 	f->cert_file = c->tls_cert;
@@ -167,7 +167,7 @@ static int next_settings(struct mss_config *next, struct smtp_spf **spf, int *re
 	*spf = smtp_spf_new(next->spf_zone_file, why, sizeof(why));
 	if (*spf == NULL) {
 		if (str_format(err, errlen, "SPF: %s", why) < 0)
-			(void)str_copy(err, errlen, "SPF zone file does not load");
+			str_error(err, errlen, "SPF zone file does not load");
 		return -1;
 	}
 	return 0;
@@ -223,9 +223,11 @@ int main(int argc, char **argv)
 	log_open("mss-smtpd", cfg.log_stderr);
 	if (crypto_init() < 0)
 		fatal("libsodium initialisation failed");
-	str_copy(ls[0].addr, sizeof(ls[0].addr), cfg.smtp_listen);
-	str_copy(ls[1].addr, sizeof(ls[1].addr), cfg.submission_listen);
-	str_copy(ls[2].addr, sizeof(ls[2].addr), cfg.submissions_listen);
+	str_assert(str_copy(ls[0].addr, sizeof(ls[0].addr), cfg.smtp_listen), "CONFIG_STR_MAX into 256");
+	str_assert(str_copy(ls[1].addr, sizeof(ls[1].addr), cfg.submission_listen),
+	           "CONFIG_STR_MAX into 256");
+	str_assert(str_copy(ls[2].addr, sizeof(ls[2].addr), cfg.submissions_listen),
+	           "CONFIG_STR_MAX into 256");
 	if (!ls[0].addr[0] && !ls[1].addr[0] && !ls[2].addr[0])
 		fatal("%s: no listener (smtp_listen, submission_listen, submissions_listen)", cfg.path);
 
