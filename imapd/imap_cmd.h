@@ -30,7 +30,8 @@ const struct imap_cmd_def *imap_cmd_find(const char *name);
 /* Checks the state, runs the handler. Unknown command or wrong state: tagged BAD. */
 void imap_cmd_dispatch(struct imap_session *s, struct imap_command *c);
 /* Appends the capability list (space separated, no "CAPABILITY" word) valid for the
- * session now: STARTTLS/LOGINDISABLED before TLS, AUTH=PLAIN after it, etc. */
+ * session now: STARTTLS/LOGINDISABLED before TLS, AUTH=PLAIN after it, etc. out is a
+ * BUF_UNLIMITED buffer. */
 void imap_capability_list(const struct imap_session *s, struct buf *out);
 
 /* Handlers, by file. */

@@ -43,7 +43,8 @@ static void logged_in(struct imap_session *s, const char *tag, const struct auth
 	struct buf capa;
 
 	memset(&s->account, 0, sizeof(s->account));
-	(void)str_copy(s->account.address, sizeof(s->account.address), rp->account);
+	str_assert(str_copy(s->account.address, sizeof(s->account.address), rp->account),
+	           "AUTH_ADDRESS_MAX into an account's 256 bytes");
 	s->account.role = rp->role;
 	s->auth_method = auth_strength_name(rp->strength);
 	s->state = IMAP_STATE_AUTH;
@@ -85,9 +86,11 @@ static void answer(struct imap_session *s, const char *tag, enum sasl_outcome o,
 static void prepare_request(const struct imap_session *s, struct auth_request *rq)
 {
 	memset(rq, 0, sizeof(*rq));
-	(void)str_copy(rq->client_ip, sizeof(rq->client_ip), conn_peer_ip(s->conn));
-	(void)str_copy(rq->protocol, sizeof(rq->protocol), "imap");
-	(void)str_copy(rq->listener, sizeof(rq->listener), s->implicit_tls ? "imaps" : "imap");
+	str_assert(str_copy(rq->client_ip, sizeof(rq->client_ip), conn_peer_ip(s->conn)),
+	           "the master's 64-byte peer address into 64 bytes");
+	str_assert(str_copy(rq->protocol, sizeof(rq->protocol), "imap"), "a constant into 8 bytes");
+	str_assert(str_copy(rq->listener, sizeof(rq->listener), s->implicit_tls ? "imaps" : "imap"),
+	           "a constant into 16 bytes");
 	auth_peer_from_tls(&rq->peer, conn_tls_peer(s->conn));
 }
 

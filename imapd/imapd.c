@@ -102,7 +102,9 @@ static int session_channel(void *arg)
 static void overload(int fd, const struct session_info *si, const char *why)
 {
 	char line[160];
-	str_format(line, sizeof(line), "* BYE %s\r\n", why);
+	if (str_format(line, sizeof(line), "* BYE %s\r\n", why) < 0) /* never a line without its end */
+		str_assert(str_copy(line, sizeof(line), "* BYE Service unavailable\r\n"),
+		           "a constant into 160");
 	if (si->listener->kind == LISTEN_IMAP) /* no TLS yet: a plain line can be read */
 		(void)!write(fd, line, strlen(line));
 }
@@ -113,8 +115,7 @@ static int tls_files_of(const struct mss_config *cfg, struct tls_files *f, char 
 	if (cfg->tls_cert[0] == '\0' || cfg->tls_key[0] == '\0') {
 		if (str_format(err, errlen, "%s: tls_cert and tls_key are required (IMAP logins need TLS)",
 		               cfg->path) < 0)
-			(void)str_copy(err, errlen,
-			               "tls_cert and tls_key are required (IMAP logins need TLS)");
+			str_error(err, errlen, "tls_cert and tls_key are required (IMAP logins need TLS)");
 		return -1;
 	}
 	f->cert_file = cfg->tls_cert;
@@ -228,8 +229,8 @@ int main(int argc, char **argv)
 	    {.name = "imap", .kind = LISTEN_IMAP, .fd = -1},
 	    {.name = "imaps", .kind = LISTEN_IMAPS, .fd = -1},
 	};
-	str_copy(ls[0].addr, sizeof(ls[0].addr), d.cfg.imap_listen);
-	str_copy(ls[1].addr, sizeof(ls[1].addr), d.cfg.imaps_listen);
+	str_assert(str_copy(ls[0].addr, sizeof(ls[0].addr), d.cfg.imap_listen), "CONFIG_STR_MAX into 256");
+	str_assert(str_copy(ls[1].addr, sizeof(ls[1].addr), d.cfg.imaps_listen), "CONFIG_STR_MAX into 256");
 	if (ls[0].addr[0] == '\0' && ls[1].addr[0] == '\0')
 		fatal("%s: neither imap_listen nor imaps_listen is set", path);
 	config_check_files(&d.cfg, file_problem, d.cfg.path);
