@@ -125,3 +125,23 @@ def test_mssctl_queue_list_show_flush_delete(space):
     assert queued(space) == [] and queue_files(space) == []
     assert space.sql("SELECT target FROM audit_log WHERE action = 'queue.delete'") == [(qid,)]
     assert "0 recipients waiting" in space.ctl("queue", "list").stdout
+
+
+def test_ko_report_to_a_remote_sender_leaves_through_the_queue(space):
+    """An integration error report (KO) for a sender at another operator goes to the
+    outbound queue with the null sender, instead of being dropped as before."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    import xdm  # tests/xdm.py
+    archive = xdm.build_xdm(ins="279035121518989")  # PATIENT2's INS, sent to PATIENT
+    msg = message(REMOTE_PRO, PATIENT, subject="XDM/1.0/DDM+CR de biologie DEMO Patient",
+                  headers={"X-MSS-INS": "O"})
+    msg.add_attachment(archive, maintype="application", subtype="zip", filename="IHE_XDM.ZIP")
+    with as_operator(space) as s:
+        assert s.send_message(msg, from_addr=REMOTE_PRO, to_addrs=[PATIENT]) == {}
+    rows = space.sql("SELECT q.mail_from, q.account, r.rcpt FROM queue_messages q "
+                     "JOIN queue_rcpts r ON r.qid = q.qid")
+    assert rows == [("", "", REMOTE_PRO)], rows
+    audit = space.sql("SELECT target, result FROM audit_log WHERE action = 'vault.ko'")
+    assert audit == [(REMOTE_PRO, "ok: queued for the trust space")], audit
