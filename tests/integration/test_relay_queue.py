@@ -106,14 +106,16 @@ def test_mssctl_queue_list_show_flush_delete(space):
     out = space.ctl("queue", "list").stdout
     assert qid in out and f"<{PRO}>" in out and "1 recipient waiting" in out, out
     out = space.ctl("queue", "show", qid).stdout
-    assert f"to: <{REMOTE_PRO}> attempts 0" in out and f"from: <{PRO}>" in out, out
+    # the queue process may have tried already (no route, no DNS here: deferred)
+    assert f"to: <{REMOTE_PRO}> attempts " in out and f"from: <{PRO}>" in out, out
     assert "Bonjour" not in out  # envelope only
     # flush makes a deferred recipient due now
     later = int(time.time()) + 3600
     write_sql(space, "UPDATE queue_rcpts SET next_attempt = ?", later)
     assert "0 due" in space.ctl("queue", "list").stdout
     assert "1 recipient due now" in space.ctl("queue", "flush", qid).stdout
-    assert space.sql("SELECT next_attempt FROM queue_rcpts")[0][0] <= int(time.time())
+    # due now (or tried again at once and deferred by queue_retry: either way, sooner)
+    assert space.sql("SELECT next_attempt FROM queue_rcpts")[0][0] < later
     # unknown ids and bad usage
     r = space.ctl("queue", "show", "NOSUCH", check=False)
     assert r.returncode == 1 and "no message NOSUCH" in r.stderr
