@@ -20,9 +20,11 @@
 
 int64_t relay_lease(const struct mss_config *cfg)
 {
-	/* connect, greeting, EHLO, STARTTLS, handshake, EHLO, then per message MAIL, RCPTs,
-	 * DATA, the data and the final dot (twice): a generous bound for a batch */
-	return (int64_t)cfg->relay_timeout * 2 * (8 + RELAY_BATCH);
+	/* an hour, the longest backoff: a recipient claimed by a process that died waits no
+	 * longer than a deferred one. A batch that takes longer (a peer stalling stage by
+	 * stage) may be claimed again by another host: delivery is at least once. */
+	(void)cfg;
+	return 3600;
 }
 
 int64_t relay_backoff(const struct mss_config *cfg, unsigned attempts)

@@ -9,7 +9,7 @@
  * longer in the trust list, a null MX, or queue_lifetime passed).
  *
  * At least once, never lost: a claim only moves the next attempt forward by the lease
- * (RELAY_LEASE below), and a recipient leaves the queue only after the remote server's
+ * (relay_lease below), and a recipient leaves the queue only after the remote server's
  * 250 to the final dot; a process killed at any moment leaves its claimed recipients
  * to come due again when the lease ends (mssctl queue flush makes them due now). */
 #ifndef MSS_RELAY_QUEUE_H
@@ -24,8 +24,8 @@
 /* Claimed recipients per round. */
 #define RELAY_BATCH 100
 
-/* The lease of a claim: longer than any one attempt can last (a connection's stages
- * are bounded by relay_timeout each). */
+/* The lease of a claim: one hour (the longest backoff), longer than an attempt lasts
+ * but for a peer that stalls every stage of a large batch. */
 int64_t relay_lease(const struct mss_config *cfg);
 /* The wait after a temporary failure, for a recipient tried attempts times already:
  * queue_retry doubled per attempt, at most 3600 s. */
