@@ -389,6 +389,9 @@ int main(int argc, char **argv)
 		fatal("retention: cannot fork");
 	if (master_bind(ls, 2, err, sizeof(err)) < 0)
 		fatal("%s", err);
+	/* the store first (in a child as user): a data_dir not initialised is named as such
+	 * before login_root is made in it */
+	check_store(&d.cfg);
 	if (privsep_prepare(&d.cfg, &d.privsep, err, sizeof(err)) < 0)
 		fatal("%s", err);
 	/* Forked before the privilege drop: the audit key is not the daemons' user's. */
@@ -399,7 +402,6 @@ int main(int argc, char **argv)
 		fatal("cannot make the password hashing pool");
 	if (privsep_drop(&d.privsep, d.cfg.user, err, sizeof(err)) < 0)
 		fatal("%s", err);
-	check_store(&d.cfg);
 	metrics_start(&d.cfg); /* after the drop: never as root */
 	log_info("imapd.start", "imap=%s imaps=%s tls=%s", ls[0].addr[0] ? ls[0].addr : "-",
 	         ls[1].addr[0] ? ls[1].addr : "-", tls_backend());
