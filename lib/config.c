@@ -61,6 +61,8 @@ static const struct config_key config_keys[] = {
     TEXT(master_key_file, KEY_PATH, ""),
     NUM(store_timeout, KEY_SECONDS, "30", 1, 3600),
     TEXT(user, KEY_STRING, "mss"),
+    TEXT(login_user, KEY_STRING, "nobody"),
+    TEXT(login_root, KEY_PATH, ""),
     TEXT(domains, KEY_DOMAINS, ""),
     TEXT(patient_domain, KEY_STRING, ""),
     TEXT(smtp_listen, KEY_LISTEN, ""),
@@ -472,8 +474,10 @@ int config_load(struct mss_config *cfg, const char *path, char *err, size_t errl
 		rc = -1;
 	}
 	if (rc == 0 && ((cfg->blob_dir[0] != '\0' && cfg->blob_dir[0] != '/') ||
-	                (cfg->master_key_file[0] != '\0' && cfg->master_key_file[0] != '/'))) {
-		str_error(err, errlen, "%s: blob_dir and master_key_file must be absolute paths", path);
+	                (cfg->master_key_file[0] != '\0' && cfg->master_key_file[0] != '/') ||
+	                (cfg->login_root[0] != '\0' && cfg->login_root[0] != '/'))) {
+		str_error(err, errlen, "%s: blob_dir, master_key_file and login_root must be absolute paths",
+		          path);
 		rc = -1;
 	}
 	return rc;
@@ -544,6 +548,13 @@ int config_blob_dir(const struct mss_config *cfg, char *out, size_t outlen)
 	return config_data_path(cfg, "blobs", out, outlen);
 }
 
+int config_login_root(const struct mss_config *cfg, char *out, size_t outlen)
+{
+	if (cfg->login_root[0] != '\0')
+		return str_copy(out, outlen, cfg->login_root);
+	return config_data_path(cfg, "run/empty", out, outlen);
+}
+
 int config_master_key_file(const struct mss_config *cfg, char *out, size_t outlen)
 {
 	if (cfg->master_key_file[0] != '\0')
@@ -608,6 +619,8 @@ int config_reload(const struct mss_config *cur, struct mss_config *next, int *re
 	KEEP(blob_dir);
 	KEEP(master_key_file);
 	KEEP(user);
+	KEEP(login_user);
+	KEEP(login_root);
 	KEEP(smtp_listen);
 	KEEP(submission_listen);
 	KEEP(submissions_listen);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stddef.h>
 
+#include "lib/check.h"
 #include "lib/mss_limits.h"
 
 #define CONFIG_PATH_MAX MSS_CONFIG_PATH_SIZE
@@ -26,7 +27,11 @@ struct mss_config {
 	char master_key_file[CONFIG_PATH_MAX]; /* "" = data_dir/keys/master.key */
 	unsigned store_timeout;                /* seconds one database call may take; default 30 */
 	char user[CONFIG_STR_MAX];             /* unprivileged account after binding */
-	char domains[CONFIG_LIST_MAX];         /* professionals' and organisations' domains */
+	/* the code before login (issue 12): runs as login_user, chrooted to login_root
+	 * ("" = data_dir/run/empty), an empty root-owned directory */
+	char login_user[CONFIG_STR_MAX];
+	char login_root[CONFIG_PATH_MAX];
+	char domains[CONFIG_LIST_MAX]; /* professionals' and organisations' domains */
 	char patient_domain[CONFIG_STR_MAX];
 	char smtp_listen[CONFIG_STR_MAX]; /* host:port, empty = disabled */
 	char submission_listen[CONFIG_STR_MAX];
@@ -128,6 +133,8 @@ int config_relay_route(const struct mss_config *cfg, const char *domain, char *h
 int config_data_path(const struct mss_config *cfg, const char *name, char *out, size_t outlen);
 /* The effective blob_dir and master key file (their defaults under data_dir). */
 int config_blob_dir(const struct mss_config *cfg, char *out, size_t outlen);
+/* The pre-login processes' root: login_root, or data_dir/run/empty. Returns 0 or -1. */
+MSS_MUST_CHECK int config_login_root(const struct mss_config *cfg, char *out, size_t outlen);
 int config_master_key_file(const struct mss_config *cfg, char *out, size_t outlen);
 /* config_check.c: checks beyond the syntax, each problem given to report as one line
  * naming the key, the file and why ("tls_key /etc/mss/key.pem: Permission denied").

@@ -209,6 +209,7 @@ static struct store *open_db(const struct mss_config *cfg, int with_key, char *e
 	}
 	struct store *st = xcalloc(1, sizeof(*st));
 	st->cfg = *cfg;
+	st->keyring_fd = -1;
 	buf_init(&st->cache.data, BUF_UNLIMITED);
 	st->sql = sql_open_timeout(path, 0, cfg->store_timeout * 1000u, err, errlen);
 	if (st->sql == NULL)
@@ -244,6 +245,7 @@ void store_close(struct store *st)
 {
 	if (st == NULL)
 		return;
+	store_keyring_end(st);
 	store_cache_clear(st);
 	buf_free(&st->cache.data);
 	for (size_t i = 0; i < st->nkeys; i++)

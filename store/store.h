@@ -46,6 +46,12 @@ struct store *store_open(const struct mss_config *cfg, char *err, size_t errlen)
  * (the audit signer, which reads the log and writes signatures only). Any call that
  * needs an account's key fails on such a store. */
 struct store *store_open_nokeys(const struct mss_config *cfg, char *err, size_t errlen);
+/* For a store opened with store_open_nokeys, in a session process that must never
+ * hold the master key (mss-imapd's, issue 12): account keys are asked, one at a time
+ * and on first need, of a keyring process forked for this store (running as this
+ * process's user, holding the master key and nothing else: it unwraps the wrapped key
+ * this process reads; ended by store_close), and cached here as usual. */
+void store_use_keyring(struct store *st);
 /* Closes the database and wipes every key held. NULL is fine. */
 void store_close(struct store *st);
 const struct mss_config *store_config(struct store *st);
