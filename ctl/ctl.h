@@ -34,7 +34,9 @@ int ctl_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int ctl_audit_action(struct ctl *c, const char *action, const char *target, const char *detail,
                      const char *result, const char *patient);
 
-/* Writes a Unix time as "2026-12-04 21:30:00 UTC" ("never" for 0) into out; returns out. */
+/* Writes a Unix time as "2026-12-04 21:30:00 UTC" ("never" for 0) into out, which holds at
+ * least CTL_DATE_MAX bytes; returns out. */
+#define CTL_DATE_MAX 32
 const char *ctl_date(int64_t when, char *out, size_t outlen);
 
 int ctl_init(struct ctl *c, int argc, char **argv);
@@ -48,5 +50,6 @@ int ctl_migrate(struct ctl *c, int argc, char **argv);
 int ctl_config(struct ctl *c, int argc, char **argv);
 int ctl_backup(struct ctl *c, int argc, char **argv);
 int ctl_retention(struct ctl *c, int argc, char **argv);
+int ctl_queue(struct ctl *c, int argc, char **argv);
 
 #endif

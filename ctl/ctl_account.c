@@ -145,7 +145,7 @@ static int account_show_cmd(struct ctl *c, int argc, char **argv)
 		return ctl_fail("cannot read accounts");
 	if (r == 0)
 		return ctl_fail("no account %s", argv[2]);
-	char certs[1024], created[32], login[32];
+	char certs[1024], created[CTL_DATE_MAX], login[CTL_DATE_MAX];
 	account_cert_list(c->store, a.id, certs, sizeof certs);
 	printf("address: %s\nrole: %s\nname: %s\nrpps: %s\nfiness: %s\npassword: %s\ncertificates: %s\n"
 	       "state: %s\ncreated: %s\nlast login: %s\n",

@@ -56,9 +56,12 @@ static int import_cmd(struct ctl *c, int argc, char **argv)
 		ctl_audit_action(c, "admin.directory.import", path, NULL, rc < 0 ? "error" : "refused", NULL);
 		return ctl_fail("directory import %s: %s", path, err);
 	}
-	str_format(detail, sizeof detail, "lines=%llu unreadable=%llu added=%llu changed=%llu removed=%llu",
-	           (unsigned long long)r.lines, (unsigned long long)r.bad, (unsigned long long)r.added,
-	           (unsigned long long)r.changed, (unsigned long long)r.removed);
+	str_assert(str_format(detail, sizeof detail,
+	                      "lines=%llu unreadable=%llu added=%llu changed=%llu removed=%llu",
+	                      (unsigned long long)r.lines, (unsigned long long)r.bad,
+	                      (unsigned long long)r.added, (unsigned long long)r.changed,
+	                      (unsigned long long)r.removed),
+	           "five 20-digit numbers and 45 bytes of keys fit 256 bytes");
 	ctl_audit_action(c, "admin.directory.import", path, detail, "ok", NULL);
 	print_import(path, &r);
 	print_bad_lines(stdout, &r);

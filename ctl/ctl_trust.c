@@ -19,9 +19,10 @@ static int import_cmd(struct ctl *c, int argc, char **argv)
 		ctl_audit_action(c, "admin.trust.import", argv[2], NULL, rc < 0 ? "error" : "refused", NULL);
 		return ctl_fail("trust import %s: %s", argv[2], err);
 	}
-	str_format(detail, sizeof detail, "domains=%llu entries=%llu added=%llu removed=%llu",
-	           (unsigned long long)r.domains, (unsigned long long)r.entries, (unsigned long long)r.added,
-	           (unsigned long long)r.removed);
+	str_assert(str_format(detail, sizeof detail, "domains=%llu entries=%llu added=%llu removed=%llu",
+	                      (unsigned long long)r.domains, (unsigned long long)r.entries,
+	                      (unsigned long long)r.added, (unsigned long long)r.removed),
+	           "four 20-digit numbers and 34 bytes of keys fit 200 bytes");
 	ctl_audit_action(c, "admin.trust.import", argv[2], detail, "ok", NULL);
 	printf("imported %s: %llu domains, %llu entries (added %llu, removed %llu)\n", argv[2],
 	       (unsigned long long)r.domains, (unsigned long long)r.entries, (unsigned long long)r.added,

@@ -51,6 +51,7 @@ static const struct ctl_command commands[] = {
     {"config", ctl_config, "config check\nconfig show", true},
     {"backup", ctl_backup, "backup DIR", false},
     {"retention", ctl_retention, "retention run [--dry-run]", false},
+    {"queue", ctl_queue, "queue list\nqueue show|delete ID\nqueue flush [ID]", false},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -141,7 +142,7 @@ const char *ctl_date(int64_t when, char *out, size_t outlen)
 	time_t t = (time_t)when;
 	if (when <= 0 || gmtime_r(&t, &tm) == NULL ||
 	    strftime(out, outlen, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
-		(void)str_copy(out, outlen, when <= 0 ? "never" : "?");
+		str_assert(str_copy(out, outlen, when <= 0 ? "never" : "?"), "out holds CTL_DATE_MAX bytes");
 	return out;
 }
 

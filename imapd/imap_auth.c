@@ -75,6 +75,7 @@ void cmd_enable(struct imap_session *s, struct imap_command *c)
 		return;
 	}
 	struct buf en;
+	int rc = 0;
 	buf_init(&en, BUF_UNLIMITED);
 	for (size_t i = 0; i < c->nargs; i++) {
 		if (c->args[i].type != IMAP_ARG_ATOM) {
@@ -84,26 +85,27 @@ void cmd_enable(struct imap_session *s, struct imap_command *c)
 		}
 		if (str_ieq(c->args[i].str, "CONDSTORE") && !s->enabled_condstore) {
 			imap_condstore_enable(s);
-			buf_append_str(&en, " CONDSTORE");
+			rc |= buf_append_str(&en, " CONDSTORE");
 		} else if (str_ieq(c->args[i].str, "QRESYNC") && !s->enabled_qresync) {
 			/* RFC 7162 3.2.3: QRESYNC implies CONDSTORE */
 			imap_condstore_enable(s);
 			s->enabled_qresync = true;
-			buf_append_str(&en, " QRESYNC");
+			rc |= buf_append_str(&en, " QRESYNC");
 		} else if (str_ieq(c->args[i].str, "IMAP4rev2") && !s->enabled_rev2) {
 			/* RFC 9051: ESEARCH results, UTF-8 mailbox names, no \Recent */
 			s->enabled_rev2 = true;
 			s->enabled_utf8 = true;
 			imap_parser_set_utf8(s->parser, true);
-			buf_append_str(&en, " IMAP4rev2");
+			rc |= buf_append_str(&en, " IMAP4rev2");
 		} else if (str_ieq(c->args[i].str, "UTF8=ACCEPT") && !s->enabled_utf8accept) {
 			/* RFC 6855 3: UTF-8 mailbox names and quoted strings, APPEND UTF8 */
 			s->enabled_utf8accept = true;
 			s->enabled_utf8 = true;
 			imap_parser_set_utf8(s->parser, true);
-			buf_append_str(&en, " UTF8=ACCEPT");
+			rc |= buf_append_str(&en, " UTF8=ACCEPT");
 		}
 	}
+	str_assert(rc, "en is BUF_UNLIMITED");
 	conn_printf(s->conn, "* ENABLED%s\r\n", en.data);
 	buf_free(&en);
 	imap_ok(s, c->tag, "Enabled");

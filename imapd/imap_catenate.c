@@ -65,10 +65,12 @@ static int read_list(struct imap_session *s, size_t list_i, const char *tag)
 static void bad_url(struct cat_ctx *x, const char *url)
 {
 	struct buf b;
+	int rc = 0;
 	buf_init(&b, BUF_UNLIMITED);
 	for (const char *p = url; *p; p++) /* the URL back as a quoted string */
 		if (*p != '"' && *p != '\\' && (unsigned char)*p >= 0x20 && *p != 0x7f)
-			buf_append_char(&b, *p);
+			rc |= buf_append_char(&b, *p);
+	str_assert(rc, "b is BUF_UNLIMITED");
 	imap_no(x->s, x->tag, "[BADURL \"%s\"] Invalid or unreadable URL", b.data);
 	buf_free(&b);
 }

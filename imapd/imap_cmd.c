@@ -166,13 +166,15 @@ static bool capa_applies(const struct imap_session *s, unsigned when)
 
 void imap_capability_list(const struct imap_session *s, struct buf *out)
 {
+	int rc = 0;
 	for (size_t i = 0; i < sizeof(capa_table) / sizeof(capa_table[0]); i++) {
 		if (!capa_applies(s, capa_table[i].when))
 			continue;
 		if (out->len > 0)
-			buf_append_char(out, ' ');
-		buf_append_str(out, capa_table[i].name);
+			rc |= buf_append_char(out, ' ');
+		rc |= buf_append_str(out, capa_table[i].name);
 	}
+	str_assert(rc, "out is BUF_UNLIMITED (imap_cmd.h)");
 }
 
 /* The commands before which a patient's Historique is brought up to date: those that

@@ -30,7 +30,8 @@ const struct imap_cmd_def *imap_cmd_find(const char *name);
 /* Checks the state, runs the handler. Unknown command or wrong state: tagged BAD. */
 void imap_cmd_dispatch(struct imap_session *s, struct imap_command *c);
 /* Appends the capability list (space separated, no "CAPABILITY" word) valid for the
- * session now: STARTTLS/LOGINDISABLED before TLS, AUTH=PLAIN after it, etc. */
+ * session now: STARTTLS/LOGINDISABLED before TLS, AUTH=PLAIN after it, etc. out is a
+ * BUF_UNLIMITED buffer. */
 void imap_capability_list(const struct imap_session *s, struct buf *out);
 
 /* Handlers, by file. */
@@ -50,6 +51,9 @@ void imap_login_offer(const struct imap_session *s, struct sasl_offer *o);
 /* After the TLS handshake: asks auth/ whether the client certificate maps to an
  * account (s->cert_maps), which decides whether EXTERNAL is offered. */
 void imap_login_tls_ready(struct imap_session *s);
+struct auth_reply;
+/* Puts the session in the authenticated state for the account rp names. */
+void imap_login_done(struct imap_session *s, const struct auth_reply *rp);
 /* imap_mailbox.c */
 void cmd_select(struct imap_session *s, struct imap_command *c);
 void cmd_create(struct imap_session *s, struct imap_command *c);

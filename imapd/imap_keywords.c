@@ -43,9 +43,10 @@ void imap_view_write_flags(struct imap_session *s)
 	const struct imap_view *v = &s->view;
 	struct buf b;
 	buf_init(&b, BUF_UNLIMITED);
-	buf_append_str(&b, "\\Answered \\Flagged \\Deleted \\Seen \\Draft");
+	int rc = buf_append_str(&b, "\\Answered \\Flagged \\Deleted \\Seen \\Draft");
 	for (size_t i = 0; i < v->nkw; i++)
-		buf_printf(&b, " %s", v->kw[i]);
+		rc |= buf_printf(&b, " %s", v->kw[i]);
+	str_assert(rc, "b is BUF_UNLIMITED");
 	conn_printf(s->conn, "* FLAGS (%s)\r\n", b.data);
 	if (v->readonly)
 		conn_puts(s->conn, "* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n");

@@ -97,9 +97,11 @@ static void special_use_attrs(struct buf *b, unsigned su)
 	         {STORE_SPECIAL_TRASH, "\\Trash"},
 	         {STORE_SPECIAL_JUNK, "\\Junk"},
 	         {STORE_SPECIAL_ARCHIVE, "\\Archive"}};
+	int rc = 0;
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
 		if (su & t[i].bit)
-			buf_printf(b, " %s", t[i].name);
+			rc |= buf_printf(b, " %s", t[i].name);
+	str_assert(rc, "list_line's b is BUF_UNLIMITED");
 }
 
 /* How one name is listed. */
@@ -116,6 +118,7 @@ static void list_line(struct imap_session *s, const struct list_req *r, const st
                       const struct list_entry *e)
 {
 	struct buf b;
+	int rc = 0;
 	buf_init(&b, BUF_UNLIMITED);
 	/* \NonExistent is RFC 5258's, for LIST-EXTENDED and IMAP4rev2 clients; a plain
 	 * LIST from a client that did not enable IMAP4rev2 gets RFC 3501's \Noselect, the
@@ -124,13 +127,14 @@ static void list_line(struct imap_session *s, const struct list_req *r, const st
 	    !s->enabled_rev2 && !(r->opts & (LIST_SEL_SUBSCRIBED | LIST_SEL_SPECIALUSE | LIST_SEL_RECURSIVE |
 	                                     LIST_RET_SUBSCRIBED | LIST_RET_STATUS));
 	if (e->noselect || (e->mb == NULL && ((r->opts & LIST_LSUB) || rev1)))
-		buf_append_str(&b, " \\Noselect");
+		rc |= buf_append_str(&b, " \\Noselect");
 	else if (e->mb == NULL)
-		buf_append_str(&b, " \\NonExistent");
+		rc |= buf_append_str(&b, " \\NonExistent");
 	if (!(r->opts & LIST_LSUB))
-		buf_append_str(&b, has_children(l, e->name) ? " \\HasChildren" : " \\HasNoChildren");
+		rc |= buf_append_str(&b, has_children(l, e->name) ? " \\HasChildren" : " \\HasNoChildren");
 	if (e->subscribed && (r->opts & (LIST_RET_SUBSCRIBED | LIST_SEL_SUBSCRIBED)))
-		buf_append_str(&b, " \\Subscribed");
+		rc |= buf_append_str(&b, " \\Subscribed");
+	str_assert(rc, "b is BUF_UNLIMITED");
 	if (e->mb)
 		special_use_attrs(&b, e->mb->special_use);
 	conn_printf(s->conn, "* %s (%s) \"/\" ", (r->opts & LIST_LSUB) ? "LSUB" : "LIST",
@@ -187,7 +191,7 @@ static void list_missing_parents(struct imap_session *s, const struct list_req *
 	if (r->opts & LIST_SEL_SPECIALUSE)
 		return;
 	char name[STORE_MAILBOX_MAX];
-	str_copy(name, sizeof(name), full);
+	str_assert(str_copy(name, sizeof(name), full), "a store name, STORE_MAILBOX_MAX both");
 	for (char *slash = strchr(name, '/'); slash != NULL; slash = strchr(slash + 1, '/')) {
 		*slash = '\0';
 		if (find(l, name) == NULL && matches_any(r, name) && name_set_add(seen, name)) {
@@ -234,7 +238,7 @@ static void list_sub_parents(struct imap_session *s, const struct list_req *r,
                              const char *child, struct name_set *seen)
 {
 	char name[STORE_MAILBOX_MAX];
-	str_copy(name, sizeof(name), child);
+	str_assert(str_copy(name, sizeof(name), child), "a subscribed name, STORE_MAILBOX_MAX both");
 	for (char *slash = strchr(name, '/'); slash != NULL; slash = strchr(slash + 1, '/')) {
 		*slash = '\0';
 		if (!name_set_has(subs, name) && matches_any(r, name) && name_set_add(seen, name)) {

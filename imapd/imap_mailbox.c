@@ -201,7 +201,8 @@ void cmd_rename(struct imap_session *s, struct imap_command *c)
 		return;
 	int rc = store_mailbox_rename(s->store, s->account.address, from, to, err, sizeof(err));
 	if (rc == 0 && s->view.open && strcmp(s->view.name, from) == 0)
-		str_copy(s->view.name, sizeof(s->view.name), to); /* ids survive a rename */
+		/* ids survive a rename */
+		str_assert(str_copy(s->view.name, sizeof(s->view.name), to), "STORE_MAILBOX_MAX both");
 	if (rc < 0)
 		store_failed(s, c->tag, "rename", err);
 	else if (rc == 1)
@@ -254,11 +255,11 @@ static int status_item(struct buf *b, const char *item, const struct store_mailb
 	else
 		return -1;
 	char up[32];
-	str_copy(up, sizeof(up), item);
+	str_assert(str_copy(up, sizeof(up), item), "one of the items above, 15 bytes at most");
 	for (char *p = up; *p; p++)
 		if (*p >= 'a' && *p <= 'z')
 			*p = (char)(*p - 32);
-	buf_printf(b, "%s%s %llu", b->len ? " " : "", up, v);
+	str_assert(buf_printf(b, "%s%s %llu", b->len ? " " : "", up, v), "b is BUF_UNLIMITED");
 	return 0;
 }
 

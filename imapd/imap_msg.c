@@ -112,7 +112,8 @@ static void store_apply(struct imap_session *s, struct imap_command *c, const ui
 		} else {
 			for (size_t f = 0; f < res.nfailed; f++) {
 				size_t vi = imap_view_find(s, res.failed[f]);
-				buf_printf(&set, "%s%zu", set.len ? "," : "", vi + 1);
+				str_assert(buf_printf(&set, "%s%zu", set.len ? "," : "", vi + 1),
+				           "set is BUF_UNLIMITED");
 			}
 		}
 		imap_ok(s, c->tag, "[MODIFIED %s] Conditional STORE failed", set.data);

@@ -29,14 +29,15 @@ void imap_reply(struct imap_session *s, const char *tag, const char *status, con
 	buf_init(&text, BUF_UNLIMITED);
 	va_list ap;
 	va_start(ap, fmt);
-	buf_vprintf(&text, fmt, ap);
+	int rc = buf_vprintf(&text, fmt, ap);
 	va_end(ap);
 	if (strcmp(status, "NO") == 0 && text.len >= 11 && memcmp(text.data, "[SERVERBUG]", 11) == 0 &&
 	    store_unavailable(s->store)) {
 		/* the database is unreachable: temporary, not a bug (RFC 5530) */
 		buf_reset(&text);
-		buf_append_str(&text, "[UNAVAILABLE] Temporary failure, try again later");
+		rc = buf_append_str(&text, "[UNAVAILABLE] Temporary failure, try again later");
 	}
+	str_assert(rc, "text is BUF_UNLIMITED");
 	for (size_t i = 0; i < text.len; i++) /* a reply is one line whatever the text holds */
 		if ((unsigned char)text.data[i] < 0x20)
 			text.data[i] = ' ';
@@ -71,13 +72,14 @@ void imap_write_string(struct imap_session *s, const char *p, size_t len)
 	}
 	struct buf b;
 	buf_init(&b, BUF_UNLIMITED);
-	buf_append_char(&b, '"');
+	int rc = buf_append_char(&b, '"');
 	for (size_t i = 0; i < len; i++) {
 		if (p[i] == '"' || p[i] == '\\')
-			buf_append_char(&b, '\\');
-		buf_append_char(&b, p[i]);
+			rc |= buf_append_char(&b, '\\');
+		rc |= buf_append_char(&b, p[i]);
 	}
-	buf_append_char(&b, '"');
+	rc |= buf_append_char(&b, '"');
+	str_assert(rc, "b is BUF_UNLIMITED");
 	conn_write(s->conn, b.data, b.len);
 	buf_free(&b);
 }
@@ -92,7 +94,7 @@ void imap_write_mailbox(struct imap_session *s, const char *name)
 	buf_init(&b, BUF_UNLIMITED);
 	if (mutf7_encode(name, &b) < 0) {
 		buf_reset(&b);
-		buf_append_str(&b, "INVALID");
+		str_assert(buf_append_str(&b, "INVALID"), "b is BUF_UNLIMITED");
 	}
 	imap_write_string(s, b.data, b.len);
 	buf_free(&b);
@@ -113,9 +115,7 @@ int imap_mailbox_arg(struct imap_session *s, const struct imap_arg *a, char *out
 		rc = -2;
 	}
 	if (rc == 0) {
-		if (str_ieq(b.data, "INBOX"))
-			str_copy(out, outlen, "INBOX");
-		else if (str_copy(out, outlen, b.data) < 0)
+		if (str_copy(out, outlen, str_ieq(b.data, "INBOX") ? "INBOX" : b.data) < 0)
 			rc = -2;
 	}
 	buf_free(&b);
@@ -127,9 +127,10 @@ void imap_flags_format(struct buf *out, uint32_t flags, const char *keywords, bo
 	char tmp[STORE_KEYWORDS_MAX + 128];
 	if (store_flags_format(flags, keywords, tmp, sizeof(tmp)) < 0)
 		store_flags_format(flags, NULL, tmp, sizeof(tmp));
-	buf_append_str(out, tmp);
+	int rc = buf_append_str(out, tmp);
 	if (recent)
-		buf_append_str(out, tmp[0] ? " \\Recent" : "\\Recent");
+		rc |= buf_append_str(out, tmp[0] ? " \\Recent" : "\\Recent");
+	str_assert(rc, "out is BUF_UNLIMITED (imap_session.h)");
 }
 
 static int flag_one(const struct imap_arg *a, uint32_t *flags, struct buf *kw)
@@ -163,18 +164,20 @@ int imap_flags_parse(const struct imap_arg *a, uint32_t *flags, struct buf *kw)
 
 void imap_set_format(struct buf *b, const uint32_t *u, size_t n)
 {
+	int rc = 0;
 	for (size_t i = 0; i < n;) {
 		size_t j = i;
 		while (j + 1 < n && u[j + 1] == u[j] + 1)
 			j++;
 		if (b->len > 0)
-			buf_append_char(b, ',');
+			rc |= buf_append_char(b, ',');
 		if (j == i)
-			buf_printf(b, "%u", u[i]);
+			rc |= buf_printf(b, "%u", u[i]);
 		else
-			buf_printf(b, "%u:%u", u[i], u[j]);
+			rc |= buf_printf(b, "%u:%u", u[i], u[j]);
 		i = j + 1;
 	}
+	str_assert(rc, "b is BUF_UNLIMITED (imap_session.h)");
 }
 
 void imap_condstore_enable(struct imap_session *s)
@@ -232,15 +235,23 @@ static void run_streamed(struct imap_session *s)
 		imap_command_drain(s);
 }
 
+/* The pre-login process stops once logged in: the session process goes on. */
+static bool handed_over(const struct imap_session *s)
+{
+	return s->auth_fd >= 0 && s->state == IMAP_STATE_AUTH;
+}
+
 void imap_session_run(struct imap_session *s)
 {
-	s->state = IMAP_STATE_NOT_AUTH;
+	if (s->state != IMAP_STATE_AUTH) /* else resumed after a login made elsewhere */
+		s->state = IMAP_STATE_NOT_AUTH;
 	s->view.watch_fd = -1;
 	s->parser = imap_parser_new();
 	buf_init(&s->line, BUF_UNLIMITED);
 	conn_set_timeout(s->conn, s->cfg->imap_idle_timeout);
-	greet(s);
-	while (s->state != IMAP_STATE_LOGOUT && !s->close_after_reply) {
+	if (s->state == IMAP_STATE_NOT_AUTH)
+		greet(s);
+	while (s->state != IMAP_STATE_LOGOUT && !s->close_after_reply && !handed_over(s)) {
 		if (conn_flush(s->conn) < 0)
 			break;
 		enum imap_read r = imap_read_command(s);
@@ -253,7 +264,7 @@ void imap_session_run(struct imap_session *s)
 	imap_parser_free(s->parser);
 	s->parser = NULL;
 	buf_free(&s->line);
-	if (s->state != IMAP_STATE_NOT_AUTH) {
+	if (s->state != IMAP_STATE_NOT_AUTH && !handed_over(s)) {
 		char detail[160];
 		if (str_format(detail, sizeof(detail), "selects=%u fetches=%u appends=%u expunges=%u",
 		               s->n_select, s->n_fetch, s->n_append, s->n_expunge) < 0)

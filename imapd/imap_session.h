@@ -86,6 +86,9 @@ struct imap_session {
 	const struct oauth_keys *oauth; /* NULL when OAuth is not configured */
 	bool implicit_tls;              /* imaps listener */
 	bool cert_maps;                 /* the client certificate maps to an account (EXTERNAL) */
+	/* the pre-login process's channel to its session process (auth/auth_chan.h), which
+	 * verifies logins; -1: verified in this process (no privilege separation) */
+	int auth_fd;
 	enum imap_state state;
 	struct account account;  /* valid once authenticated */
 	const char *auth_method; /* auth_strength_name(): "password", "certificate", ... */
@@ -107,7 +110,11 @@ struct imap_session {
 	unsigned n_select, n_fetch, n_append, n_expunge;
 };
 
-/* Runs the session on an accepted socket until LOGOUT, EOF, timeout or BYE. */
+/* Runs the session on an accepted socket until LOGOUT, EOF, timeout or BYE. With
+ * auth_fd set (a pre-login process), it returns as soon as a login succeeded, its
+ * tagged OK sent, for the relay. Entered with state IMAP_STATE_AUTH and the account
+ * set (the session process after such a login), it greets no one and goes on from
+ * there. */
 void imap_session_run(struct imap_session *s);
 
 /* ---- replies ---- */
@@ -128,12 +135,13 @@ void imap_write_mailbox(struct imap_session *s, const char *name);
  * the argument is not an astring (BAD); -2 when it is not valid modified UTF-7 / UTF-8
  * or too long: no mailbox can have that name (NO). */
 int imap_mailbox_arg(struct imap_session *s, const struct imap_arg *a, char *out, size_t outlen);
-/* Appends "flag flag ..." for flags and keywords into out. */
+/* Appends "flag flag ..." for flags and keywords into out, a BUF_UNLIMITED buffer. */
 void imap_flags_format(struct buf *out, uint32_t flags, const char *keywords, bool recent);
 /* Parses a flag list "(\Seen kw)" or a single flag into flags + keywords (space
  * separated, into kw). Returns 0 or -1 (invalid flag, \Recent, non-flag). */
 int imap_flags_parse(const struct imap_arg *a, uint32_t *flags, struct buf *kw);
-/* Appends an ascending list of numbers in compact set form ("1:3,7"). */
+/* Appends an ascending list of numbers in compact set form ("1:3,7") into out, a
+ * BUF_UNLIMITED buffer. */
 void imap_set_format(struct buf *out, const uint32_t *v, size_t n);
 /* Turns CONDSTORE on for the session (RFC 7162 3.1 enabling commands), sending
  * "* OK [HIGHESTMODSEQ n]" the first time when a mailbox is selected. */

@@ -116,7 +116,8 @@ void cmd_genurlauth(struct imap_session *s, struct imap_command *c)
 			buf_free(&out);
 			return;
 		}
-		buf_printf(&out, " \"%.*s:internal:%s\"", (int)u.rump_len, url, hex);
+		str_assert(buf_printf(&out, " \"%.*s:internal:%s\"", (int)u.rump_len, url, hex),
+		           "out is BUF_UNLIMITED");
 	}
 	conn_printf(s->conn, "* GENURLAUTH%s\r\n", out.data);
 	buf_free(&out);

@@ -147,7 +147,8 @@ static void audit_refusal(struct imap_session *s, const char *patient, const cha
 void imap_history_sync(struct imap_session *s)
 {
 	char err[256];
-	if (s->state == IMAP_STATE_NOT_AUTH || s->account.role != ROLE_PATIENT)
+	/* s->store NULL: the pre-login process, whose session process syncs at login */
+	if (s->state == IMAP_STATE_NOT_AUTH || s->account.role != ROLE_PATIENT || s->store == NULL)
 		return;
 	int n = vault_history_sync(s->store, s->account.address, HISTORY_SYNC_MAX, err, sizeof(err));
 	if (n < 0)
@@ -173,7 +174,8 @@ void imap_vault_deleted(struct imap_session *s, const uint32_t *uids, size_t n)
 	if (!imap_documents_protected(s, s->view.name) || s->view.shared)
 		return;
 	for (size_t i = 0; i < n; i++) {
-		str_format(target, sizeof(target), "%s %u", s->view.name, uids[i]);
+		str_assert(str_format(target, sizeof(target), "%s %u", s->view.name, uids[i]),
+		           "a STORE_MAILBOX_MAX name and a number fit STORE_MAILBOX_MAX + 16");
 		if (vault_audit(s->store, &a, "vault.delete", s->account.address, target, NULL, "ok") < 0)
 			log_err("imap.audit", "action=vault.delete user=%s", s->account.address);
 	}
@@ -193,8 +195,9 @@ int imap_vault_resolve(struct imap_session *s, const char *name, struct imap_tar
 {
 	memset(t, 0, sizeof(*t));
 	if (!imap_vault_name(name)) {
-		str_copy(t->owner, sizeof(t->owner), s->account.address);
-		str_copy(t->name, sizeof(t->name), name);
+		str_assert(str_copy(t->owner, sizeof(t->owner), s->account.address), "256 bytes both");
+		str_assert(str_copy(t->name, sizeof(t->name), name),
+		           "name fits STORE_MAILBOX_MAX (imap_vault.h)");
 		return 1;
 	}
 	char patient[256], psname[STORE_MAILBOX_MAX];
@@ -216,12 +219,12 @@ int imap_vault_resolve(struct imap_session *s, const char *name, struct imap_tar
 	if (ps) {
 		if (vault_ps_user(s->cfg, t->owner, sizeof(t->owner)) != 0)
 			return -1;
-		str_copy(t->name, sizeof(t->name), psname);
+		str_assert(str_copy(t->name, sizeof(t->name), psname), "STORE_MAILBOX_MAX both");
 	} else {
-		str_copy(t->owner, sizeof(t->owner), patient);
-		str_copy(t->name, sizeof(t->name), rest);
+		str_assert(str_copy(t->owner, sizeof(t->owner), patient), "256 bytes both");
+		str_assert(str_copy(t->name, sizeof(t->name), rest), "a part of name, STORE_MAILBOX_MAX");
 	}
-	str_copy(t->patient, sizeof(t->patient), patient);
+	str_assert(str_copy(t->patient, sizeof(t->patient), patient), "256 bytes both");
 	t->shared = true;
 	t->ps = ps == 1;
 	return 1;
@@ -238,7 +241,7 @@ void imap_vault_refuse(struct imap_session *s, const char *tag, const char *cmd,
 		if (ps_folder(patient, rest, ps, sizeof(ps)) != 0)
 			patient[0] = '\0'; /* never in the patient's history */
 	} else if (s->view.shared && !s->view.ps && (name == NULL || name[0] == '\0')) {
-		str_copy(patient, sizeof(patient), s->view.patient);
+		str_assert(str_copy(patient, sizeof(patient), s->view.patient), "256 bytes both");
 		folder = s->view.name;
 	}
 	audit_refusal(s, patient, folder, cmd, name ? name : "", "read-only");
@@ -250,7 +253,8 @@ void imap_vault_opened(struct imap_session *s, const struct imap_target *t)
 	struct vault_actor a = actor_of(s);
 	if (t->ps) { /* INVISIBLE_PATIENT documents: recorded, never shown to the patient */
 		char target[STORE_MAILBOX_MAX + 300];
-		str_format(target, sizeof(target), "%s:%s", t->owner, t->name);
+		str_assert(str_format(target, sizeof(target), "%s:%s", t->owner, t->name),
+		           "a 256-byte owner and a STORE_MAILBOX_MAX name fit STORE_MAILBOX_MAX + 300");
 		if (vault_audit(s->store, &a, "vault.open", "", target, NULL, "ok") < 0)
 			log_err("imap.audit", "action=vault.open user=%s", s->account.address);
 		return;
@@ -264,10 +268,13 @@ void imap_vault_read(struct imap_session *s, uint32_t uid)
 {
 	struct vault_actor a = actor_of(s);
 	char target[STORE_MAILBOX_MAX + 300];
+	/* a 256-byte owner, a STORE_MAILBOX_MAX name and a number fit STORE_MAILBOX_MAX + 300 */
 	if (s->view.ps)
-		str_format(target, sizeof(target), "%s:%s %u", s->view.owner, s->view.name, uid);
+		str_assert(str_format(target, sizeof(target), "%s:%s %u", s->view.owner, s->view.name, uid),
+		           "owner, name and uid fit");
 	else
-		str_format(target, sizeof(target), "%s %u", s->view.name, uid);
+		str_assert(str_format(target, sizeof(target), "%s %u", s->view.name, uid),
+		           "name and uid fit");
 	if (vault_audit(s->store, &a, "vault.read", s->view.ps ? "" : s->view.patient, target, NULL, "ok") <
 	    0)
 		log_err("imap.audit", "action=vault.read user=%s", s->account.address);
@@ -277,7 +284,8 @@ void imap_vault_mask_changed(struct imap_session *s, uint32_t uid, bool masked)
 {
 	struct vault_actor a = actor_of(s);
 	char target[STORE_MAILBOX_MAX + 16];
-	str_format(target, sizeof(target), "%s %u", s->view.name, uid);
+	str_assert(str_format(target, sizeof(target), "%s %u", s->view.name, uid),
+	           "a STORE_MAILBOX_MAX name and a number fit STORE_MAILBOX_MAX + 16");
 	if (vault_audit(s->store, &a, masked ? "vault.mask" : "vault.unmask", s->account.address, target,
 	                NULL, "ok") < 0)
 		log_err("imap.audit", "action=vault.mask user=%s", s->account.address);

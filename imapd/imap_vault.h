@@ -64,7 +64,8 @@ int imap_vault_shown(struct imap_session *s, struct store_mailbox *mb);
 void imap_vault_searched(struct imap_session *s);
 /* true when name lies in the shared namespace ("Patients" or "Patients/..."). */
 bool imap_vault_name(const char *name);
-/* Resolves a decoded mailbox name for reading (SELECT, EXAMINE, STATUS). Returns 1
+/* Resolves a decoded mailbox name (shorter than STORE_MAILBOX_MAX, as imap_mailbox_arg
+ * and the store give them) for reading (SELECT, EXAMINE, STATUS). Returns 1
  * with t filled (own mailbox, or a shared vault folder the session may read), 0 when
  * the shared folder may not be read (the refusal is audited; answer NO), -1 on a
  * database error. */

@@ -118,10 +118,10 @@ int imap_view_open(struct imap_session *s, const struct imap_target *t, bool rea
 	v->sv = sv;
 	v->open = true;
 	v->id = mb->id;
-	str_copy(v->name, sizeof(v->name), mb->name);
-	str_copy(v->owner, sizeof(v->owner), t->owner);
+	str_assert(str_copy(v->name, sizeof(v->name), mb->name), "STORE_MAILBOX_MAX both");
+	str_assert(str_copy(v->owner, sizeof(v->owner), t->owner), "256 bytes both");
 	v->shared = t->shared;
-	str_copy(v->patient, sizeof(v->patient), t->patient);
+	str_assert(str_copy(v->patient, sizeof(v->patient), t->patient), "256 bytes both");
 	v->ps = t->ps;
 	v->history = !t->shared && imap_history_protected(s, t->name);
 	v->readonly = readonly || t->shared;

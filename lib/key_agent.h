@@ -16,10 +16,12 @@
 #ifndef MSS_KEY_AGENT_H
 #define MSS_KEY_AGENT_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 struct mss_config;
 struct tls_ctx;
+struct tls_files;
 
 struct key_agent {
 	int ctl;  /* the control socket (master only) */
@@ -40,5 +42,26 @@ int key_agent_enter_session(struct key_agent *ka, struct tls_ctx *ctx, int fd);
  * configuration file's tls_key again. Returns 0, or -1 with err (the agent keeps its
  * keys; the reason is in its log line tls.agent_reload_failed). */
 int key_agent_reload(struct key_agent *ka, char *err, size_t errlen);
+
+/* A daemon master's SIGHUP, shared by mss-smtpd and mss-imapd, in three calls:
+ *   ok = <the new settings load> && tls_files_of(&next, &f, ...) == 0;
+ *   if (!ok) key_agent_sighup_failed(err);
+ *   if (key_agent_sighup(&agent, tls, ok ? &f : NULL, "smtpd") < 0) ok = false;
+ *   if (ok) <put next in force>;
+ *   key_agent_sighup_done(ok, restart);
+ * Everything is loaded before anything changes: a step that fails leaves the old
+ * settings whole, with one reload line (result=failed ... action=previous-kept). */
+void key_agent_sighup_failed(const char *err);
+/* With files (the new settings' TLS files): the agent reads the new key file first, so
+ * that the context finds its key, then tls_ctx_sighup puts the new material in force.
+ * With files NULL (the new settings were refused): the material in force is re-read
+ * all the same, so that a revocation never waits for a good config file. Each failure
+ * is logged by key_agent_sighup_failed. Returns 0 when the new settings may be put in
+ * force, -1 when the old ones stay (always -1 for files NULL). tls NULL: no TLS. */
+int key_agent_sighup(struct key_agent *ka, struct tls_ctx *tls, const struct tls_files *files,
+                     const char *what);
+/* The reload's last line, when ok: result=ok, a warning when restart says that keys
+ * which change only on restart (data_dir, user, listeners) were kept. */
+void key_agent_sighup_done(bool ok, int restart);
 
 #endif

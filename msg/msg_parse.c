@@ -66,7 +66,7 @@ static void content_type(const struct mailmime_content *ct, char *out, size_t ou
 {
 	const char *type;
 	if (!ct || !ct->ct_type || !ct->ct_subtype) {
-		str_copy(out, outlen, "text/plain");
+		str_assert(str_copy(out, outlen, "text/plain"), "out is msg_part.type, 128 bytes");
 		return;
 	}
 	if (ct->ct_type->tp_type == MAILMIME_TYPE_DISCRETE_TYPE)
@@ -76,7 +76,8 @@ static void content_type(const struct mailmime_content *ct, char *out, size_t ou
 	else
 		type = "multipart";
 	if (str_format(out, outlen, "%s/%s", type, ct->ct_subtype) != 0 || !msg_mime_type_valid(out))
-		str_copy(out, outlen, "application/octet-stream");
+		str_assert(str_copy(out, outlen, "application/octet-stream"),
+		           "out is msg_part.type, 128 bytes");
 	str_lower(out);
 }
 
@@ -192,7 +193,7 @@ int msg_parse(const char *data, size_t len, const struct msg_limits *lim, struct
 		if (m->tree)
 			mailmime_free(m->tree);
 		m->tree = NULL;
-		str_copy(err, errlen, "the message's structure cannot be parsed");
+		str_error(err, errlen, "the message's structure cannot be parsed");
 		return -1;
 	}
 	m->complete = true;
@@ -203,7 +204,7 @@ int msg_parse(const char *data, size_t len, const struct msg_limits *lim, struct
 	walk(&w, m->tree, -1, 0);
 	if (m->nparts == 0) { /* the root itself out of range: nothing described */
 		msg_free(m);
-		str_copy(err, errlen, "the message's structure cannot be parsed");
+		str_error(err, errlen, "the message's structure cannot be parsed");
 		return -1;
 	}
 	m->parts[0].start = 0;

@@ -4,7 +4,9 @@
  * contacts, configuration); the rules themselves are policy_rules.c. */
 #include "policy/policy.h"
 
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "directory/account.h"
@@ -15,6 +17,7 @@
 #include "audit/audit.h"
 #include "auth/identity.h"
 #include "policy/contacts.h"
+#include "policy/policy_relay.h"
 #include "policy/policy_rules.h"
 #include "vault/vault.h"
 #include "vault/vault_delivery.h"
@@ -22,8 +25,8 @@
 static int refuse(struct mss_status *st, int code, const char *enh, const char *text)
 {
 	st->code = code;
-	str_copy(st->enhanced, sizeof st->enhanced, enh);
-	str_copy(st->text, sizeof st->text, text);
+	str_assert(str_copy(st->enhanced, sizeof st->enhanced, enh), "a constant \"4.3.0\" into 12 bytes");
+	str_assert(str_copy(st->text, sizeof st->text, text), "a constant sentence into 256 bytes");
 	return code >= 500 ? 1 : -1;
 }
 
@@ -39,6 +42,21 @@ static int temp_failure(struct mss_status *st)
 	return refuse(st, 451, "4.3.0", "temporary failure, try again later");
 }
 
+/* Formats an audit record's detail. A record cut short would misstate the decision, so a
+ * cut is an audit failure (fail closed, as audit_decision's): logs it and returns -1. */
+static int audit_detail(char *detail, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int audit_detail(char *detail, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(detail, len, fmt, ap);
+	va_end(ap);
+	if (n >= 0 && (size_t)n < len)
+		return 0;
+	log_err("audit_failed", "error=\"detail longer than %zu bytes\"", len - 1);
+	return -1;
+}
+
 /* Records the decision; a failure to audit is an internal error (fail closed). */
 static int audit_decision(struct store *store, const struct policy_sender *s, const char *action,
                           const char *target, const char *detail, const struct mss_status *st,
@@ -46,9 +64,11 @@ static int audit_decision(struct store *store, const struct policy_sender *s, co
 {
 	char result[300], err[256];
 	if (st->code == 0)
-		str_copy(result, sizeof result, "ok");
+		str_assert(str_copy(result, sizeof result, "ok"), "a constant into 300 bytes");
 	else
-		str_format(result, sizeof result, "refused: %d %s %s", st->code, st->enhanced, st->text);
+		str_assert(
+		    str_format(result, sizeof result, "refused: %d %s %s", st->code, st->enhanced, st->text),
+		    "a code, the 12-byte enhanced code and the 256-byte text fit 300 bytes");
 	struct audit_event ev = {
 	    .actor = s->account[0] ? s->account : (s->tls_subject_dn[0] ? s->tls_subject_dn : "anonymous"),
 	    .auth = policy_auth_name(s->auth),
@@ -84,8 +104,8 @@ int policy_check_mail(struct store *store, const struct policy_sender *s, const 
 	const char *why = "error";
 	int r = identity_check_mail(store, store_config(store), s, mail_from, st, &why);
 	char detail[64];
-	str_format(detail, sizeof detail, "reason=%s", why);
-	if (audit_decision(store, s, "smtp.mail", mail_from[0] ? mail_from : "<>", detail, st, "") < 0)
+	if (audit_detail(detail, sizeof detail, "reason=%s", why) < 0 ||
+	    audit_decision(store, s, "smtp.mail", mail_from[0] ? mail_from : "<>", detail, st, "") < 0)
 		return temp_failure(st);
 	return r;
 }
@@ -99,8 +119,8 @@ int policy_check_header(struct store *store, const struct policy_sender *s, cons
 
 	if (r == 0)
 		return 0; /* accepted: the delivery's own record says so */
-	str_format(detail, sizeof detail, "reason=%s", why);
-	if (audit_decision(store, s, "smtp.header", mail_from[0] ? mail_from : "<>", detail, st, "") < 0)
+	if (audit_detail(detail, sizeof detail, "reason=%s", why) < 0 ||
+	    audit_decision(store, s, "smtp.header", mail_from[0] ? mail_from : "<>", detail, st, "") < 0)
 		return temp_failure(st);
 	return r;
 }
@@ -197,7 +217,7 @@ int policy_rcpt_facts(struct store *store, const struct policy_sender *s, const 
 	const struct mss_config *cfg = store_config(store);
 	memset(f, 0, sizeof(*f));
 	f->auth = s->auth;
-	f->relay_supported = false;
+	f->relay_supported = true; /* the queue relays to the trust space (policy_relay.h) */
 	const char *identity = sender_identity(s, mail_from);
 	if (sender_facts(store, s, identity, mail_from, f) < 0 || rcpt_facts(store, cfg, rcpt, f) < 0 ||
 	    relation_facts(store, identity, rcpt, f) < 0)
@@ -218,7 +238,9 @@ int policy_check_rcpt(struct store *store, const struct policy_sender *s, const 
 	}
 	*st = v.st;
 	char detail[400];
-	str_format(detail, sizeof detail, "from=%s reason=%s", mail_from[0] ? mail_from : "<>", v.reason);
+	if (audit_detail(detail, sizeof detail, "from=%s reason=%s", mail_from[0] ? mail_from : "<>",
+	                 v.reason) < 0)
+		return temp_failure(st);
 	const char *identity = sender_identity(s, mail_from);
 	/* an accepted RCPT is no event for the patient: the delivery is (smtp.deliver) */
 	const char *patient = st->code == 0 ? "" : f.rcpt_patient ? rcpt : f.sender_patient ? identity : "";
@@ -287,18 +309,22 @@ static int record_delivery(void *arg, char *err, size_t errlen)
 	const struct policy_message *m = r->d->m;
 	char detail[600];
 	record_contacts(r->store, r->d);
-	str_format(detail, sizeof detail, "from=%s rcpts=%zu size=%zu", m->mail_from, m->nrcpt, m->len);
+	if (audit_detail(detail, sizeof detail, "from=%s rcpts=%zu size=%zu", m->mail_from, m->nrcpt,
+	                 m->len) < 0) {
+		str_error(err, errlen, "audit record too long");
+		return -1;
+	}
 	struct mss_status ok = {0};
 	for (size_t i = 0; i < m->nrcpt; i++)
 		if (audit_decision(r->store, m->sender, "smtp.deliver", m->rcpts[i], detail, &ok,
 		                   delivery_patient(r->d, &r->d->rcpts[i])) < 0) {
-			str_copy(err, errlen, "audit record not written");
+			str_error(err, errlen, "audit record not written");
 			return -1;
 		}
 	return 0;
 }
 
-int policy_deliver(struct store *store, const struct policy_message *m, struct mss_status *st)
+static int deliver_local(struct store *store, const struct policy_message *m, struct mss_status *st)
 {
 	char err[512];
 	struct vault_delivery d;
@@ -320,4 +346,44 @@ int policy_deliver(struct store *store, const struct policy_message *m, struct m
 	vault_file_delivery(store, &d); /* after the durable store: filing never loses mail */
 	vault_delivery_close(&d);
 	return 0;
+}
+
+int policy_audit_decision(struct store *store, const struct policy_sender *s, const char *action,
+                          const char *target, const char *detail, const struct mss_status *st,
+                          const char *patient)
+{
+	return audit_decision(store, s, action, target, detail, st, patient);
+}
+
+/* Remote recipients are queued first (durably, with their audit records), local ones
+ * delivered second; when the local delivery fails the queued copy is withdrawn, so a
+ * 451 leaves nothing behind and the client's retry sends it once. */
+int policy_deliver(struct store *store, const struct policy_message *m, struct mss_status *st)
+{
+	const struct mss_config *cfg = store_config(store);
+	const char **local = xcalloc(m->nrcpt ? m->nrcpt : 1, sizeof *local);
+	const char **remote = xcalloc(m->nrcpt ? m->nrcpt : 1, sizeof *remote);
+	size_t nlocal = 0, nremote = 0;
+	int rc = 0;
+	for (size_t i = 0; i < m->nrcpt; i++) {
+		if (config_is_local_domain(cfg, str_address_domain(m->rcpts[i])))
+			local[nlocal++] = m->rcpts[i];
+		else
+			remote[nremote++] = m->rcpts[i];
+	}
+	if (nremote > 0)
+		rc = policy_relay_queue(store, m, remote, nremote, st);
+	if (rc == 0 && nlocal > 0) {
+		struct policy_message lm = *m;
+		lm.rcpts = local;
+		lm.nrcpt = nlocal;
+		rc = deliver_local(store, &lm, st);
+		if (rc != 0 && nremote > 0)
+			policy_relay_withdraw(store, m);
+	}
+	if (rc == 0)
+		accept(st);
+	free(local);
+	free(remote);
+	return rc;
 }

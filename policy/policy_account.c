@@ -48,7 +48,7 @@ int policy_account_delete(struct store *st, const char *address, struct account 
 	if (rc == 1)
 		rc = delete_rows(st, deleted, &gone, err, errlen);
 	else if (rc == 0) {
-		str_format(err, errlen, "no account %s", address);
+		str_error(err, errlen, "no account %s", address);
 		rc = 1;
 	}
 	if (rc != 0 || sql_commit(db, err, errlen) != 0) {

@@ -44,12 +44,12 @@ int policy_store_ready(const struct mss_config *cfg, char *err, size_t errlen)
 {
 	int p[2];
 	if (pipe(p) < 0) {
-		(void)str_format(err, errlen, "pipe: %s", strerror(errno));
+		str_error(err, errlen, "pipe: %s", strerror(errno));
 		return -1;
 	}
 	pid_t pid = fork();
 	if (pid < 0) {
-		(void)str_format(err, errlen, "fork: %s", strerror(errno));
+		str_error(err, errlen, "fork: %s", strerror(errno));
 		close(p[0]);
 		close(p[1]);
 		return -1;
@@ -71,6 +71,6 @@ int policy_store_ready(const struct mss_config *cfg, char *err, size_t errlen)
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return 0;
 	if (err[0] == '\0')
-		(void)str_format(err, errlen, "the store check ended abnormally (status %d)", status);
+		str_error(err, errlen, "the store check ended abnormally (status %d)", status);
 	return -1;
 }

@@ -40,7 +40,8 @@ static void audit_retention(struct store *st, const struct account *a, const cha
                             const char *result)
 {
 	char detail[64], err[256];
-	(void)str_format(detail, sizeof detail, "inactive_days=%lld", (long long)idle_days);
+	str_assert(str_format(detail, sizeof detail, "inactive_days=%lld", (long long)idle_days),
+	           "a 64-bit number fits 64 bytes");
 	struct audit_event ev = {.actor = "mss",
 	                         .auth = "local",
 	                         .action = action,

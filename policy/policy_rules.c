@@ -30,7 +30,7 @@ static const struct {
     [R_UNPROVEN] = {550, "5.7.1", "sender-unproven",
                     "sender not authenticated: only the health trust space may write here"},
     [R_RELAY_DENIED] = {550, "5.7.1", "relay-denied", "relay denied: recipient is not served here"},
-    [R_OUTSIDE] = {550, "5.7.1", "outside-trust-space", "recipient is outside the health trust space"},
+    [R_OUTSIDE] = {550, "5.7.1", "outside-trust-space", "recipient domain is not in the health trust list"},
     [R_RELAY_UNSUPPORTED] = {550, "5.7.1", "relay-unsupported",
                              "delivery to other operators is not available from this server"},
     [R_PATIENT_TO_PATIENT] = {550, "5.7.1", "patient-to-patient", "patients cannot write to patients"},
@@ -46,8 +46,10 @@ static const struct {
 static int refuse(struct policy_verdict *v, enum refusal r)
 {
 	v->st.code = refusals[r].code;
-	str_copy(v->st.enhanced, sizeof(v->st.enhanced), refusals[r].enhanced);
-	str_copy(v->st.text, sizeof(v->st.text), refusals[r].text);
+	str_assert(str_copy(v->st.enhanced, sizeof(v->st.enhanced), refusals[r].enhanced),
+	           "the table's codes are \"5.7.1\", into 12 bytes");
+	str_assert(str_copy(v->st.text, sizeof(v->st.text), refusals[r].text),
+	           "the table's sentences are under 100 bytes, into 256");
 	v->reason = refusals[r].reason;
 	return 1;
 }

@@ -11,6 +11,7 @@
 #include "directory/schema.h"
 #include "lib/sql.h"
 #include "lib/str.h"
+#include "queue/queue_schema.h"
 #include "store/store_sql.h"
 #include "vault/vault_schema.h"
 
@@ -38,8 +39,10 @@ const struct sql_schema policy_schema = {"policy", policy_migrations,
                                          sizeof policy_migrations / sizeof policy_migrations[0]};
 
 static const struct sql_schema *const parts[] = {
-    &directory_schema, &directory_entries_schema, &store_schema, &audit_schema, &auth_schema, &vault_schema,
-    &policy_schema,
+    &directory_schema, &directory_entries_schema,
+    &store_schema,     &audit_schema,
+    &auth_schema,      &vault_schema,
+    &queue_schema,     &policy_schema,
 };
 
 #define NPARTS (sizeof parts / sizeof parts[0])
@@ -64,16 +67,16 @@ int policy_schema_check(struct store *st, char *err, size_t errlen)
 		int have = 0, want = sql_schema_latest(parts[i]);
 		int rc = sql_schema_check(store_sql(st), parts[i], &have, err, errlen);
 		if (rc == 1) {
-			str_format(err, errlen,
-			           "store schema older than this code (%s %d < %d): run mssctl migrate",
-			           parts[i]->component, have, want);
+			str_error(err, errlen,
+			          "store schema older than this code (%s %d < %d): run mssctl migrate",
+			          parts[i]->component, have, want);
 			return 1;
 		}
 		if (rc == 2) {
-			str_format(err, errlen,
-			           "store schema newer than this code (%s %d > %d): run the MSS version that "
-			           "wrote it",
-			           parts[i]->component, have, want);
+			str_error(err, errlen,
+			          "store schema newer than this code (%s %d > %d): run the MSS version that "
+			          "wrote it",
+			          parts[i]->component, have, want);
 			return 2;
 		}
 		if (rc < 0)

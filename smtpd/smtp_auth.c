@@ -37,7 +37,8 @@ void smtp_auth_map_certificate(struct smtp_session *s)
 	memset(&rp, 0, sizeof(rp));
 	if (auth_cert_map(&c, &peer, &rp) != 1)
 		return;
-	(void)str_copy(s->cert_account.address, sizeof(s->cert_account.address), rp.account);
+	str_assert(str_copy(s->cert_account.address, sizeof(s->cert_account.address), rp.account),
+	           "AUTH_ADDRESS_MAX into an account's 256 bytes");
 	s->cert_account.role = rp.role;
 	s->cert_mapped = true;
 }
@@ -76,7 +77,8 @@ static int logged_in(struct smtp_session *s, const struct auth_reply *rp)
 {
 	s->authenticated = true;
 	memset(&s->auth_account, 0, sizeof(s->auth_account));
-	(void)str_copy(s->auth_account.address, sizeof(s->auth_account.address), rp->account);
+	str_assert(str_copy(s->auth_account.address, sizeof(s->auth_account.address), rp->account),
+	           "AUTH_ADDRESS_MAX into an account's 256 bytes");
 	s->auth_account.role = rp->role;
 	s->auth_kind = sender_kind(rp->strength);
 	return smtp_reply(s, RPL_AUTH_OK);
@@ -105,9 +107,10 @@ static int answer(struct smtp_session *s, enum sasl_outcome o, const struct auth
 static void prepare_request(const struct smtp_session *s, struct auth_request *rq)
 {
 	memset(rq, 0, sizeof(*rq));
-	(void)str_copy(rq->client_ip, sizeof(rq->client_ip), s->peer_ip);
-	(void)str_copy(rq->protocol, sizeof(rq->protocol), "smtp");
-	(void)str_copy(rq->listener, sizeof(rq->listener), s->listener);
+	str_assert(str_copy(rq->client_ip, sizeof(rq->client_ip), s->peer_ip), "64 bytes both");
+	str_assert(str_copy(rq->protocol, sizeof(rq->protocol), "smtp"), "a constant into 8 bytes");
+	str_assert(str_copy(rq->listener, sizeof(rq->listener), s->listener),
+	           "smtpd's listener names (\"submissions\" the longest) into 16 bytes");
 	auth_peer_from_tls(&rq->peer, &s->peer);
 }
 

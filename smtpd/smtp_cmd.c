@@ -110,17 +110,17 @@ static bool always(const struct smtp_session *s)
 	return true;
 }
 
-static void size_arg(const struct smtp_session *s, struct buf *out)
+static int size_arg(const struct smtp_session *s, struct buf *out)
 {
-	buf_printf(out, " %llu", (unsigned long long)s->cfg->max_message_size);
+	return buf_printf(out, " %llu", (unsigned long long)s->cfg->max_message_size);
 }
 
-static void auth_arg(const struct smtp_session *s, struct buf *out)
+static int auth_arg(const struct smtp_session *s, struct buf *out)
 {
 	struct sasl_offer o;
 
 	smtp_auth_offer(s, &o);
-	sasl_list(&o, " ", out);
+	return sasl_list(&o, " ", out);
 }
 
 /* One row per EHLO keyword, with the RFC that defines what the keyword promises. */
@@ -128,7 +128,7 @@ static const struct smtp_capa {
 	const char *keyword;
 	const char *rfc;
 	bool (*offered)(const struct smtp_session *s);
-	void (*args)(const struct smtp_session *s, struct buf *out);
+	int (*args)(const struct smtp_session *s, struct buf *out); /* 0, or -1 past out's limit */
 } capabilities[] = {
     {"PIPELINING", "RFC 2920", always, NULL},
     {"SIZE", "RFC 1870", always, size_arg},
@@ -141,16 +141,17 @@ static const struct smtp_capa {
     {"AUTH", "RFC 4954", smtp_cmd_auth_offered, auth_arg},
 };
 
-void smtp_cmd_ehlo_keywords(const struct smtp_session *s, struct buf *out)
+int smtp_cmd_ehlo_keywords(const struct smtp_session *s, struct buf *out)
 {
 	for (size_t i = 0; i < sizeof(capabilities) / sizeof(capabilities[0]); i++) {
 		if (!capabilities[i].offered(s))
 			continue;
-		buf_append_str(out, capabilities[i].keyword);
-		if (capabilities[i].args)
-			capabilities[i].args(s, out);
-		buf_append_char(out, '\n');
+		if (buf_append_str(out, capabilities[i].keyword) < 0 ||
+		    (capabilities[i].args && capabilities[i].args(s, out) < 0) ||
+		    buf_append_char(out, '\n') < 0)
+			return -1;
 	}
+	return 0;
 }
 
 static int greet(struct smtp_session *s, const char *args, bool esmtp)
@@ -163,7 +164,7 @@ static int greet(struct smtp_session *s, const char *args, bool esmtp)
 	}
 	/* RFC 5321 4.1.4: EHLO/HELO also resets any transaction. */
 	smtp_session_reset_txn(s);
-	str_copy(s->helo, sizeof(s->helo), helo);
+	str_assert(str_copy(s->helo, sizeof(s->helo), helo), "SMTP_DOMAIN_MAX both");
 	s->esmtp = esmtp;
 	return 0;
 }
@@ -177,7 +178,11 @@ static int cmd_ehlo(struct smtp_session *s, const char *args)
 	if (greet(s, args, true) < 0)
 		return -1;
 	buf_init(&kw, 4096);
-	smtp_cmd_ehlo_keywords(s, &kw);
+	if (smtp_cmd_ehlo_keywords(s, &kw) < 0) { /* never advertise half a keyword */
+		log_err("smtp.ehlo", "session=%s error=\"EHLO keywords longer than 4096 bytes\"", s->id);
+		buf_free(&kw);
+		return smtp_reply(s, RPL_TEMPFAIL);
+	}
 	rc = smtp_reply_send_line(s->conn, 250, "", s->cfg->hostname, kw.len == 0);
 	for (line = kw.data; rc == 0 && *line; line = next) {
 		next = strchr(line, '\n');

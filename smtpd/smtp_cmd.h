@@ -42,8 +42,9 @@ unsigned smtp_cmd_dispatch(struct smtp_session *s, const char *line);
 enum smtp_reply_id smtp_cmd_check(const struct smtp_session *s, unsigned flags);
 
 /* Appends the EHLO keyword lines (without codes, one per "\n") the session would
- * advertise now. For tests and for the EHLO handler. */
-void smtp_cmd_ehlo_keywords(const struct smtp_session *s, struct buf *out);
+ * advertise now. For tests and for the EHLO handler. Returns 0, or -1 when out's limit
+ * cut the list (out then holds a part of it, not to be sent). */
+MSS_MUST_CHECK int smtp_cmd_ehlo_keywords(const struct smtp_session *s, struct buf *out);
 /* True when AUTH is offered now (submission listener, TLS active, not yet authenticated). */
 bool smtp_cmd_auth_offered(const struct smtp_session *s);
 /* True when SASL EXTERNAL is offered now (AUTH offered and the certificate maps). */

@@ -215,13 +215,15 @@ void smtp_data_date(time_t t, char *out, size_t outlen)
 
 	/* Names spelled out here, not by strftime, so the locale never changes them. */
 	gmtime_r(&t, &tm);
-	str_format(out, outlen, "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday % 7], tm.tm_mday,
-	           months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	str_assert(str_format(out, outlen, "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday % 7],
+	                      tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+	                      tm.tm_sec),
+	           "31 bytes into SMTP_DATE_SIZE (smtp_data.h)");
 }
 
 int smtp_data_trace_headers(const struct smtp_data *d, const struct smtp_trace *t, struct buf *out)
 {
-	char date[64];
+	char date[SMTP_DATE_SIZE];
 	int rc = 0;
 
 	smtp_data_date(t->now, date, sizeof(date));

@@ -99,7 +99,9 @@ int smtp_data_trace_headers(const struct smtp_data *d, const struct smtp_trace *
  * SMTP_DATA_SLACK octets beyond max_size for it, so a 25 MiB message is never copied
  * whole. Returns 0 or -1 when hdr is larger than that. */
 int smtp_data_prepend(struct smtp_data *d, const struct buf *hdr);
-/* RFC 5322 date-time in UTC, e.g. "Sun, 29 Nov 2026 09:25:15 +0000". */
+/* RFC 5322 date-time in UTC, e.g. "Sun, 29 Nov 2026 09:25:15 +0000", into out of at
+ * least SMTP_DATE_SIZE bytes. */
+#define SMTP_DATE_SIZE 64
 void smtp_data_date(time_t t, char *out, size_t outlen);
 
 #endif

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "lib/conn.h"
+#include "lib/log.h"
 #include "lib/str.h"
 
 static const struct smtp_reply replies[RPL_COUNT] = {
@@ -75,7 +76,6 @@ static const struct smtp_reply replies[RPL_COUNT] = {
     [RPL_AUTH_REQUIRED] = {530, "5.7.0", "Authentication required"},
     [RPL_AUTH_FAILED] = {535, "5.7.8", "Error: authentication failed"},
     [RPL_RELAY_DENIED] = {550, "5.7.1", "Relay access denied: domain not served here"},
-    [RPL_RELAY_NOT_YET] = {550, "5.7.1", "Recipient outside this server: relay not yet supported"},
     [RPL_SIZE_EXCEEDED] = {552, "5.3.4", "Message size exceeds fixed limit"},
     [RPL_QUOTA_TOO_BIG] = {552, "5.2.2", "Message larger than the recipient's storage quota"},
     [RPL_MSG_LINE_TOO_LONG] = {500, "5.5.2", "Error: message line too long (RFC 5321 4.5.3.1.6)"},
@@ -95,8 +95,10 @@ void smtp_reply_status(enum smtp_reply_id id, struct mss_status *out)
 	const struct smtp_reply *r = smtp_reply_get(id);
 
 	out->code = r->code;
-	str_copy(out->enhanced, sizeof(out->enhanced), r->enhanced);
-	str_copy(out->text, sizeof(out->text), r->text);
+	str_assert(str_copy(out->enhanced, sizeof(out->enhanced), r->enhanced),
+	           "the reply table's codes (\"5.7.1\") into 12 bytes");
+	str_assert(str_copy(out->text, sizeof(out->text), r->text),
+	           "the reply table's texts are under 256 bytes (test_smtpd_reply)");
 }
 
 bool smtp_reply_closes(enum smtp_reply_id id)
@@ -109,7 +111,10 @@ int smtp_reply_send_line(struct conn *c, int code, const char *enhanced, const c
 	char clean[512];
 	size_t i;
 
-	str_copy(clean, sizeof(clean), text ? text : "");
+	/* a status text has 256 bytes at most; a longer one is cut, and said so */
+	if (str_copy(clean, sizeof(clean), text ? text : "") < 0)
+		log_warn("smtp.reply", "code=%d error=\"reply text cut to %zu bytes\"", code,
+		         sizeof(clean) - 1);
 	for (i = 0; clean[i]; i++)
 		if (clean[i] == '\r' || clean[i] == '\n' || (unsigned char)clean[i] < 0x20)
 			clean[i] = ' ';

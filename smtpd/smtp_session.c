@@ -98,7 +98,8 @@ void smtp_session_audit(struct smtp_session *s, const char *action, const char *
 	                    : s->sender.tls_subject_dn[0] ? s->sender.tls_subject_dn
 	                                                  : "anonymous";
 
-	str_format(result, sizeof(result), "refused: %d %s %s", st->code, st->enhanced, st->text);
+	str_assert(str_format(result, sizeof(result), "refused: %d %s %s", st->code, st->enhanced, st->text),
+	           "a code, the 12-byte enhanced code and the 256-byte text fit 320 bytes");
 	memset(&ev, 0, sizeof(ev));
 	ev.actor = actor;
 	ev.auth = s->authenticated ? policy_auth_name(s->auth_kind) : policy_auth_name(s->sender.auth);
@@ -275,7 +276,7 @@ void smtp_session_main(int fd, const struct session_info *si, void *arg)
 	s.cfg = s.ctx->cfg;
 	s.kind = (enum smtp_kind)si->listener->kind;
 	s.listener = si->listener->name;
-	str_copy(s.peer_ip, sizeof(s.peer_ip), si->peer_ip);
+	str_assert(str_copy(s.peer_ip, sizeof(s.peer_ip), si->peer_ip), "64 bytes both");
 	session_id(s.id);
 	s.conn = conn_new(fd, si->peer_ip);
 	if (s.conn == NULL)

@@ -43,7 +43,7 @@ static int zone_line(SPF_dns_server_t *dns, char *line, char *why, size_t whylen
 	type = strtok_r(NULL, " \t", &save);
 	value = save ? str_trim(save) : NULL;
 	if (name == NULL || type == NULL || value == NULL || value[0] == '\0')
-		return str_format(why, whylen, "expected \"name TYPE value\""), -1;
+		return str_error(why, whylen, "expected \"name TYPE value\""), -1;
 	vlen = strlen(value);
 	if (vlen >= 2 && value[0] == '"' && value[vlen - 1] == '"') {
 		value[vlen - 1] = '\0';
@@ -54,10 +54,10 @@ static int zone_line(SPF_dns_server_t *dns, char *line, char *why, size_t whylen
 			continue;
 		if (SPF_dns_zone_add_str(dns, name, zone_types[i].type, NETDB_SUCCESS, value) !=
 		    SPF_E_SUCCESS)
-			return str_format(why, whylen, "libspf2 refused the record"), -1;
+			return str_error(why, whylen, "libspf2 refused the record"), -1;
 		return 0;
 	}
-	str_format(why, whylen, "unknown record type %s (TXT, SPF, A, AAAA, MX, PTR)", type);
+	str_error(why, whylen, "unknown record type %s (TXT, SPF, A, AAAA, MX, PTR)", type);
 	return -1;
 }
 
@@ -69,7 +69,7 @@ static SPF_dns_server_t *zone_load(const char *path, char *err, size_t errlen)
 	unsigned lineno = 0;
 
 	if (f == NULL) {
-		str_format(err, errlen, "%s: cannot open", path);
+		str_error(err, errlen, "%s: cannot open", path);
 		return NULL;
 	}
 	dns = SPF_dns_zone_new(NULL, "mss-zone", 0);
@@ -77,14 +77,14 @@ static SPF_dns_server_t *zone_load(const char *path, char *err, size_t errlen)
 		lineno++;
 		line[strcspn(line, "\r\n")] = '\0';
 		if (zone_line(dns, line, why, sizeof(why)) < 0) {
-			str_format(err, errlen, "%s:%u: %s", path, lineno, why);
+			str_error(err, errlen, "%s:%u: %s", path, lineno, why);
 			SPF_dns_free(dns);
 			dns = NULL;
 		}
 	}
 	fclose(f);
 	if (dns == NULL && lineno == 0)
-		str_format(err, errlen, "%s: cannot create the SPF zone", path);
+		str_error(err, errlen, "%s: cannot create the SPF zone", path);
 	return dns;
 }
 
@@ -99,7 +99,7 @@ struct smtp_spf *smtp_spf_new(const char *zone_file, char *err, size_t errlen)
 	} else {
 		spf->server = SPF_server_new(SPF_DNS_CACHE, 0);
 		if (spf->server == NULL)
-			str_format(err, errlen, "libspf2: cannot create the SPF resolver");
+			str_error(err, errlen, "libspf2: cannot create the SPF resolver");
 	}
 	if (spf->server == NULL) {
 		if (spf->zone)
@@ -152,7 +152,7 @@ int smtp_spf_check(struct smtp_spf *spf, const char *ip, const char *helo, const
 	SPF_errcode_t e;
 
 	if (result)
-		str_copy(result, resultlen, "none");
+		str_assert(str_copy(result, resultlen, "none"), "result holds SMTP_SPF_RESULT_SIZE");
 	if (spf == NULL || (req = SPF_request_new(spf->server)) == NULL)
 		return -1;
 	e = strchr(ip, ':') ? SPF_request_set_ipv6_str(req, ip) : SPF_request_set_ipv4_str(req, ip);
@@ -166,7 +166,8 @@ int smtp_spf_check(struct smtp_spf *spf, const char *ip, const char *helo, const
 	resp = SPF_response_new(req);
 	res = resp ? evaluate(spf->server, req, resp) : SPF_RESULT_TEMPERROR;
 	if (result)
-		str_copy(result, resultlen, SPF_strresult(res));
+		str_assert(str_copy(result, resultlen, SPF_strresult(res)),
+		           "libspf2's result names (\"temperror\" the longest) into SMTP_SPF_RESULT_SIZE");
 	if (resp)
 		SPF_response_free(resp);
 	SPF_request_free(req);

@@ -18,9 +18,11 @@ struct smtp_spf *smtp_spf_new(const char *zone_file, char *err, size_t errlen);
 void smtp_spf_free(struct smtp_spf *spf);
 /* Evaluates SPF for MAIL FROM sender (an address; "" uses postmaster@helo) sent from
  * ip. Returns 1 pass, 0 any other result, -1 on an internal error. result (may be
- * NULL) receives the SPF result name ("pass", "fail", "none", ...). Unlike libspf2's
+ * NULL, else of SMTP_SPF_RESULT_SIZE bytes at least) receives the SPF result name ("pass",
+ * "fail", "none", ...). Unlike libspf2's
  * SPF_request_query_mailfrom, loopback peers get no free pass: they are checked
  * against the record like any other address. */
+#define SMTP_SPF_RESULT_SIZE 32
 int smtp_spf_check(struct smtp_spf *spf, const char *ip, const char *helo, const char *sender, char *result,
                    size_t resultlen);
 

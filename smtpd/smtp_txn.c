@@ -27,12 +27,13 @@
 static void identify_mx_sender(struct smtp_session *s, const char *mail_from)
 {
 	struct policy_sender *ps = &s->sender;
-	char spf[32] = "", q[300];
+	char spf[SMTP_SPF_RESULT_SIZE] = "", q[300];
 	int pass;
 
 	if (s->cert_mapped && s->cert_account.role == ROLE_ORGANISATION) {
 		ps->auth = SENDER_RELAY_CERT;
-		str_copy(ps->account, sizeof(ps->account), s->cert_account.address);
+		str_assert(str_copy(ps->account, sizeof(ps->account), s->cert_account.address),
+		           "256 bytes both");
 		return;
 	}
 	if (s->peer.has_cert) {
@@ -59,16 +60,18 @@ static void identify_sender(struct smtp_session *s, const char *mail_from)
 	struct policy_sender *ps = &s->sender;
 
 	memset(ps, 0, sizeof(*ps));
-	str_copy(ps->peer_ip, sizeof(ps->peer_ip), s->peer_ip);
-	str_copy(ps->listener, sizeof(ps->listener), s->listener);
+	str_assert(str_copy(ps->peer_ip, sizeof(ps->peer_ip), s->peer_ip), "64 bytes both");
+	str_assert(str_copy(ps->listener, sizeof(ps->listener), s->listener),
+	           "smtpd's listener names (\"submissions\" the longest) into 32 bytes");
 	if (s->peer.has_cert)
-		str_copy(ps->tls_subject_dn, sizeof(ps->tls_subject_dn), s->peer.subject_dn);
+		str_assert(str_copy(ps->tls_subject_dn, sizeof(ps->tls_subject_dn), s->peer.subject_dn),
+		           "512 bytes both");
 	if (s->kind == SMTP_KIND_MX) {
 		identify_mx_sender(s, mail_from);
 		return;
 	}
 	ps->auth = s->auth_kind;
-	str_copy(ps->account, sizeof(ps->account), s->auth_account.address);
+	str_assert(str_copy(ps->account, sizeof(ps->account), s->auth_account.address), "256 bytes both");
 }
 
 static int refuse(struct smtp_session *s, const char *action, const char *target, enum smtp_reply_id id)
@@ -77,8 +80,9 @@ static int refuse(struct smtp_session *s, const char *action, const char *target
 	char detail[400];
 
 	smtp_reply_status(id, &st);
-	str_format(detail, sizeof(detail), "from=<%s> listener=%s", s->in_mail ? s->mail_from : "",
-	           s->listener);
+	str_assert(str_format(detail, sizeof(detail), "from=<%s> listener=%s", s->in_mail ? s->mail_from : "",
+	                      s->listener),
+	           "a SMTP_PATH_MAX address and a listener name fit 400 bytes");
 	smtp_session_audit(s, action, target, detail, &st);
 	return smtp_reply(s, id);
 }
@@ -114,7 +118,7 @@ int smtp_cmd_mail(struct smtp_session *s, const char *args)
 	rc = policy_check_mail(s->store, &s->sender, from, &st);
 	if (rc != 0)
 		return policy_refused(s, rc, &st);
-	str_copy(s->mail_from, sizeof(s->mail_from), from);
+	str_assert(str_copy(s->mail_from, sizeof(s->mail_from), from), "SMTP_PATH_MAX both");
 	s->in_mail = true;
 	s->mail_params = p;
 	log_info("smtp.mail", "session=%s from=%s auth=%s", s->id, log_quote(q, sizeof(q), from),
@@ -170,11 +174,13 @@ int smtp_cmd_rcpt(struct smtp_session *s, const char *args)
 	rc = policy_check_rcpt(s->store, &s->sender, s->mail_from, rcpt, &st);
 	if (rc != 0)
 		return policy_refused(s, rc, &st);
-	/* Never an open relay, whatever the policy says: smtpd delivers locally only. */
-	if (!config_is_local_domain(s->cfg, str_address_domain(rcpt)))
-		return refuse(s, "smtp.rcpt", rcpt,
-		              s->kind == SMTP_KIND_MX ? RPL_RELAY_DENIED : RPL_RELAY_NOT_YET);
-	r = quota_verdict(s, rcpt);
+	/* Never an open relay, whatever the policy says: the MX listener takes local
+	 * recipients only; submission's remote ones (the policy allowed them into the trust
+	 * space) go to the outbound queue at the end of DATA. */
+	bool local = config_is_local_domain(s->cfg, str_address_domain(rcpt));
+	if (!local && s->kind == SMTP_KIND_MX)
+		return refuse(s, "smtp.rcpt", rcpt, RPL_RELAY_DENIED);
+	r = local ? quota_verdict(s, rcpt) : RPL_OK;
 	if (r != RPL_OK)
 		return refuse(s, "smtp.rcpt", rcpt, r);
 	s->rcpt_count++;
@@ -294,7 +300,7 @@ static int deliver(struct smtp_session *s, struct smtp_data *d, const char *qid,
 		return smtp_reply_st(s, &st);
 	}
 	s->messages++;
-	str_format(q, sizeof(q), "Ok: queued as %s", qid);
+	str_assert(str_format(q, sizeof(q), "Ok: queued as %s", qid), "a 16-byte queue id into 300 bytes");
 	return smtp_reply_send_line(s->conn, 250, "2.0.0", q, true);
 }
 
@@ -362,9 +368,11 @@ static void audit_data(struct smtp_session *s, const struct smtp_data *d, const 
 {
 	char detail[400], target[SMTP_PATH_MAX + 16];
 
-	str_format(target, sizeof(target), "%s%s", s->rcpts[0], s->nrcpt > 1 ? " (+more)" : "");
-	str_format(detail, sizeof(detail), "from=<%s> nrcpt=%zu size=%llu listener=%s", s->mail_from,
-	           s->nrcpt, (unsigned long long)d->size, s->listener);
+	str_assert(str_format(target, sizeof(target), "%s%s", s->rcpts[0], s->nrcpt > 1 ? " (+more)" : ""),
+	           "a SMTP_PATH_MAX address and 8 bytes into SMTP_PATH_MAX + 16");
+	str_assert(str_format(detail, sizeof(detail), "from=<%s> nrcpt=%zu size=%llu listener=%s",
+	                      s->mail_from, s->nrcpt, (unsigned long long)d->size, s->listener),
+	           "a SMTP_PATH_MAX address, two numbers and a listener name fit 400 bytes");
 	smtp_session_audit(s, "smtp.data", target, detail, st);
 }
 
@@ -383,7 +391,8 @@ static void data_abandoned(struct smtp_session *s, const struct smtp_data *d)
 	struct mss_status st;
 
 	smtp_reply_status(RPL_TIMEOUT, &st);
-	str_copy(st.text, sizeof(st.text), "connection lost or timed out during DATA");
+	str_assert(str_copy(st.text, sizeof(st.text), "connection lost or timed out during DATA"),
+	           "a constant into 256 bytes");
 	audit_data(s, d, &st);
 }
 

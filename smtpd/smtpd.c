@@ -22,6 +22,7 @@
 #include "lib/tls.h"
 #include "auth/oauth.h"
 #include "policy/policy.h"
+#include "smtpd/relay_queue.h"
 #include "smtpd/smtp_session.h"
 #include "smtpd/smtp_spf.h"
 #include "store/store.h"
@@ -66,7 +67,7 @@ static int tls_files_of(const struct mss_config *c, struct tls_files *f, char *e
 	if (!c->tls_cert[0] || !c->tls_key[0]) {
 		if (str_format(err, errlen, "%s: tls_cert and tls_key are required by mss-smtpd", c->path) <
 		    0)
-			(void)str_copy(err, errlen, "tls_cert and tls_key are required by mss-smtpd");
+			str_error(err, errlen, "tls_cert and tls_key are required by mss-smtpd");
 		return -1;
 	}
 	f->cert_file = c->tls_cert;
@@ -100,6 +101,34 @@ static struct tls_ctx *load_tls(struct key_agent *agent)
 	if (tls == NULL)
 		fatal("TLS: %s", err);
 	return tls;
+}
+
+/* The relay's client context (DESIGN.md "Relay out to the trust space"): relay_cert
+ * (default tls_cert) presented, signed through a channel of its own to the key agent
+ * (which holds relay_key too); the server verified against tls_ca and tls_crl. NULL
+ * when relaying cannot work here (logged: queued messages then wait). */
+static struct tls_ctx *relay_tls(struct key_agent *agent)
+{
+	struct tls_client_opts o;
+	char err[512];
+	struct tls_ctx *ctx;
+
+	memset(&o, 0, sizeof(o));
+	o.cert_file = cfg.relay_cert[0] ? cfg.relay_cert : cfg.tls_cert;
+	o.key_file = cfg.relay_key[0] ? cfg.relay_key : cfg.tls_key;
+	o.ca_file = cfg.tls_ca;
+	o.crl_file = cfg.tls_crl;
+	o.use_key_agent = true;
+	o.key_agent_fd = key_agent_session_channel(agent);
+	if (o.key_agent_fd < 0 || !cfg.tls_ca[0]) {
+		log_err("relay", "result=failed error=\"%s\"",
+		        !cfg.tls_ca[0] ? "tls_ca is required to relay" : "no key agent channel");
+		return NULL;
+	}
+	ctx = tls_client_ctx_new(&o, err, sizeof(err));
+	if (ctx == NULL)
+		fatal("relay TLS: %s", err);
+	return ctx;
 }
 
 /* Checks the store as the sessions will use it (as the daemons' user), so that a
@@ -167,24 +196,22 @@ static int next_settings(struct mss_config *next, struct smtp_spf **spf, int *re
 	*spf = smtp_spf_new(next->spf_zone_file, why, sizeof(why));
 	if (*spf == NULL) {
 		if (str_format(err, errlen, "SPF: %s", why) < 0)
-			(void)str_copy(err, errlen, "SPF zone file does not load");
+			str_error(err, errlen, "SPF zone file does not load");
 		return -1;
 	}
 	return 0;
 }
 
-/* SIGHUP (DESIGN.md "Command line contract"): the config file, the SPF zone and the
- * TLS material, for the sessions forked afterwards. Everything is loaded before
- * anything changes: when one of them does not load, the old settings stay whole, with
- * one reload line naming it. The TLS material goes through tls_ctx_sighup, the one TLS
- * reload path, last (it is the step that puts its material in force); when the file or
- * the zone is refused it still re-reads the material of the settings in force, so that
- * a revocation never waits for a good config file. */
+/* SIGHUP (DESIGN.md "Command line contract"): the config file, the SPF zone and the TLS
+ * material, for the sessions forked afterwards, in the order both daemons share
+ * (key_agent_sighup, lib/key_agent.h): everything is loaded before anything changes,
+ * and a refused file keeps the old settings whole while the TLS material in force is
+ * still re-read, so that a revocation never waits for a good config file. */
 static void reload(void *arg)
 {
 	struct smtpd_ctx *c = arg;
 	static struct mss_config next; /* large: not on the stack */
-	char err[CONFIG_PATH_MAX + 256], q[CONFIG_PATH_MAX + 300];
+	char err[CONFIG_PATH_MAX + 256];
 	struct smtp_spf *spf = NULL;
 	struct tls_files f;
 	int restart = 0;
@@ -192,20 +219,9 @@ static void reload(void *arg)
 	          tls_files_of(&next, &f, err, sizeof(err)) == 0;
 
 	if (!ok)
-		log_err("reload", "result=failed error=%s action=previous-kept",
-		        log_quote(q, sizeof(q), err));
-	/* the agent reads the new key file first, so that the context finds its key */
-	if (ok && key_agent_reload(&c->agent, err, sizeof(err)) < 0) {
+		key_agent_sighup_failed(err);
+	if (key_agent_sighup(&c->agent, c->tls, ok ? &f : NULL, "smtpd") < 0)
 		ok = false;
-		log_err("reload", "result=failed error=%s action=previous-kept",
-		        log_quote(q, sizeof(q), err));
-	}
-	/* the new settings' files; after a refused file, those in force, re-read */
-	if (tls_ctx_sighup(c->tls, ok ? &f : NULL, "smtpd", err, sizeof(err)) < 0 && ok) {
-		ok = false;
-		log_err("reload", "result=failed error=%s action=previous-kept",
-		        log_quote(q, sizeof(q), err));
-	}
 	if (ok) {
 		cfg = next;
 		apply_limits(&cfg);
@@ -215,13 +231,7 @@ static void reload(void *arg)
 	}
 	smtp_spf_free(spf);
 	(void)oauth_keys_sighup(c->cfg, &c->oauth);
-	if (!ok)
-		return;
-	if (restart)
-		log_warn("reload", "result=ok error=\"data_dir, user and the listeners change only on "
-		                   "restart: kept\"");
-	else
-		log_info("reload", "result=ok");
+	key_agent_sighup_done(ok, restart);
 }
 
 int main(int argc, char **argv)
@@ -242,9 +252,11 @@ int main(int argc, char **argv)
 	log_open("mss-smtpd", cfg.log_stderr);
 	if (crypto_init() < 0)
 		fatal("libsodium initialisation failed");
-	str_copy(ls[0].addr, sizeof(ls[0].addr), cfg.smtp_listen);
-	str_copy(ls[1].addr, sizeof(ls[1].addr), cfg.submission_listen);
-	str_copy(ls[2].addr, sizeof(ls[2].addr), cfg.submissions_listen);
+	str_assert(str_copy(ls[0].addr, sizeof(ls[0].addr), cfg.smtp_listen), "CONFIG_STR_MAX into 256");
+	str_assert(str_copy(ls[1].addr, sizeof(ls[1].addr), cfg.submission_listen),
+	           "CONFIG_STR_MAX into 256");
+	str_assert(str_copy(ls[2].addr, sizeof(ls[2].addr), cfg.submissions_listen),
+	           "CONFIG_STR_MAX into 256");
 	if (!ls[0].addr[0] && !ls[1].addr[0] && !ls[2].addr[0])
 		fatal("%s: no listener (smtp_listen, submission_listen, submissions_listen)", cfg.path);
 
@@ -260,6 +272,10 @@ int main(int argc, char **argv)
 	check_store();
 	if (policy_retention_start(&cfg) < 0) /* daily, in its own process */
 		fatal("retention: cannot fork");
+	/* the queue process: forked before binding (it keeps no listener) */
+	ctx.relay_tls = relay_tls(&ctx.agent);
+	if (ctx.relay_tls != NULL && relay_queue_start(&cfg, ctx.relay_tls) < 0)
+		fatal("relay: cannot fork the queue process");
 	if (master_bind(ls, 3, err, sizeof(err)) < 0)
 		fatal("%s", err);
 	signal(SIGPIPE, SIG_IGN);
@@ -294,5 +310,6 @@ int main(int argc, char **argv)
 	smtp_spf_free(ctx.spf);
 	oauth_keys_free(ctx.oauth);
 	tls_ctx_free(ctx.tls);
+	tls_ctx_free(ctx.relay_tls);
 	return rc == 0 ? 0 : 1;
 }

@@ -37,7 +37,7 @@ static char *keywords(const struct smtp_session *s)
 	struct buf b;
 
 	buf_init(&b, sizeof(text) - 1);
-	smtp_cmd_ehlo_keywords(s, &b);
+	assert_int_equal(smtp_cmd_ehlo_keywords(s, &b), 0);
 	memcpy(text, b.data, b.len + 1);
 	buf_free(&b);
 	return text;
@@ -54,6 +54,19 @@ static void test_ehlo_mx_before_and_after_tls(void **state)
 	/* No STARTTLS twice, and never AUTH on the MX. */
 	assert_string_equal(keywords(&s),
 	                    "PIPELINING\nSIZE 26214400\n8BITMIME\nCHUNKING\nENHANCEDSTATUSCODES\n");
+}
+
+/* A list the buffer's limit would cut is refused whole, never advertised in part. */
+static void test_ehlo_cut_is_an_error(void **state)
+{
+	struct smtp_session s;
+	struct buf b;
+
+	(void)state;
+	session(&s, SMTP_KIND_MX, false);
+	buf_init(&b, 20);
+	assert_int_equal(smtp_cmd_ehlo_keywords(&s, &b), -1);
+	buf_free(&b);
 }
 
 static void test_ehlo_submission(void **state)
@@ -101,6 +114,9 @@ static void test_reply_table(void **state)
 		assert_true(r->code >= 200 && r->code < 600);
 		assert_non_null(r->text);
 		assert_true(r->text[0] != '\0');
+		/* smtp_reply_status copies them into a struct mss_status, str_assert'ed */
+		assert_true(strlen(r->text) < sizeof(((struct mss_status *)0)->text));
+		assert_true(strlen(r->enhanced) < sizeof(((struct mss_status *)0)->enhanced));
 		/* RFC 3463: the enhanced class matches the basic class. */
 		if (r->code != 354 && r->code != 334) {
 			assert_int_equal(r->enhanced[0] - '0', r->code / 100);
@@ -192,6 +208,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_ehlo_mx_before_and_after_tls),
 	    cmocka_unit_test(test_ehlo_submission),
+	    cmocka_unit_test(test_ehlo_cut_is_an_error),
 	    cmocka_unit_test(test_command_table),
 	    cmocka_unit_test(test_reply_table),
 	    cmocka_unit_test(test_refusal_reasons),
