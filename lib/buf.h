@@ -35,6 +35,14 @@ MSS_MUST_CHECK int buf_append_char(struct buf *b, char c);
 MSS_MUST_CHECK int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 MSS_MUST_CHECK int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
+/* Appends to a buffer made with BUF_UNLIMITED, where an append cannot be refused (the
+ * buffer aborts on out-of-memory instead): the output builders that hold a whole
+ * answer in memory. A limited buffer here is a broken invariant, caught on the first
+ * call whatever its length: logged, then abort() (str_assert). */
+void buf_put(struct buf *b, const void *p, size_t n);
+void buf_put_str(struct buf *b, const char *s);
+void buf_put_char(struct buf *b, char c);
+void buf_put_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Removes the first n bytes (all if n >= len). */
 void buf_consume(struct buf *b, size_t n);
 /* Shortens the data to n bytes (no-op if n >= len). */

@@ -1,9 +1,12 @@
 /* Unit tests: lib/buf and lib/str. */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "lib/buf.h"
@@ -66,6 +69,30 @@ static void test_consume_truncate(void **state)
 	assert_int_equal(b.len, 0);
 	assert_string_equal(b.data, "");
 	buf_free(&b);
+}
+
+static void test_put_unlimited_only(void **state)
+{
+	(void)state;
+	struct buf b;
+	buf_init(&b, BUF_UNLIMITED);
+	buf_put_str(&b, "ab");
+	buf_put_char(&b, 'c');
+	buf_put(&b, "de", 2);
+	buf_put_printf(&b, "%d", 42);
+	assert_string_equal(b.data, "abcde42");
+	buf_free(&b);
+	/* into a limited buffer: aborts on the first call, even one that would fit */
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		buf_init(&b, 100);
+		buf_put_str(&b, "x");
+		_exit(0);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
 }
 
 static void test_str_copy_truncates(void **state)
@@ -140,7 +167,7 @@ int main(void)
 	    cmocka_unit_test(test_grows_large),        cmocka_unit_test(test_consume_truncate),
 	    cmocka_unit_test(test_str_copy_truncates), cmocka_unit_test(test_str_numbers),
 	    cmocka_unit_test(test_str_address),        cmocka_unit_test(test_str_utf8),
-	    cmocka_unit_test(test_str_list_and_case),
+	    cmocka_unit_test(test_str_list_and_case),  cmocka_unit_test(test_put_unlimited_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
