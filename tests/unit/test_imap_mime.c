@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -14,6 +15,7 @@
 #include "imap/imap_bodystructure.h"
 #include "imap/imap_decode.h"
 #include "imap/imap_mime.h"
+#include "imap/imap_rfc822.h"
 #include "imap/imap_section.h"
 
 static struct buf msg;
@@ -269,6 +271,56 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* A HEADER.FIELDS name longer than any field name is a syntax error, never cut to its
+ * first 1024 bytes and matched as those (issue 16). */
+static void test_long_field_names(void **state)
+{
+	(void)state;
+	char spec[1200], name[1100];
+	memset(name, 'x', 1030);
+	name[1030] = '\0';
+	struct imap_section sec;
+	snprintf(spec, sizeof(spec), "HEADER.FIELDS (%s)", name);
+	assert_int_equal(imap_section_parse(spec, strlen(spec), false, &sec), -1);
+	snprintf(spec, sizeof(spec), "HEADER.FIELDS (\"%s\")", name);
+	assert_int_equal(imap_section_parse(spec, strlen(spec), false, &sec), -1);
+	name[1000] = '\0';
+	snprintf(spec, sizeof(spec), "HEADER.FIELDS (\"%s\" Subject)", name);
+	assert_int_equal(imap_section_parse(spec, strlen(spec), false, &sec), 0);
+	assert_int_equal(sec.nfields, 2);
+	assert_string_equal(sec.fields[0], name);
+	imap_section_free(&sec);
+}
+
+/* A parameter name is kept whole or the parameter skipped, never cut (issue 16): the
+ * RFC 2231 join once wrote the name into 256 bytes. */
+static void test_long_param_names(void **state)
+{
+	(void)state;
+	char text[1400], want[400];
+	memset(want, 'n', 300);
+	want[300] = '\0';
+	snprintf(text, sizeof(text), "; %s*0=a; %s*1=b; x=1", want, want);
+	struct rfc822_parser ps;
+	struct rfc822_param *v = NULL;
+	rfc822_init(&ps, text, strlen(text), NULL);
+	size_t n = rfc822_parse_params(&ps, &v, 10);
+	assert_int_equal(n, 2);
+	assert_string_equal(v[0].name, want);
+	assert_string_equal(v[0].value, "ab");
+	rfc822_params_free(v, n);
+	/* past the name limit (1024): skipped, the next one read */
+	char big[1100];
+	memset(big, 'n', 1050);
+	big[1050] = '\0';
+	snprintf(text, sizeof(text), "; %s=a; x=1", big);
+	rfc822_init(&ps, text, strlen(text), NULL);
+	n = rfc822_parse_params(&ps, &v, 10);
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0].name, "x");
+	rfc822_params_free(v, n);
+}
+
 int main(void)
 {
 	buf_init(&msg, BUF_UNLIMITED);
@@ -280,6 +332,8 @@ int main(void)
 	    cmocka_unit_test(test_base64),
 	    cmocka_unit_test(test_serialize),
 	    cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_long_param_names),
+	    cmocka_unit_test(test_long_field_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, teardown);
 }
