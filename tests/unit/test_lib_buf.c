@@ -95,6 +95,22 @@ static void test_put_unlimited_only(void **state)
 	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
 }
 
+static void test_str_copy_display(void **state)
+{
+	(void)state;
+	char d[8];
+	assert_false(str_copy_display(d, sizeof d, "abc"));
+	assert_string_equal(d, "abc");
+	assert_true(str_copy_display(d, sizeof d, "abcdefghij"));
+	assert_string_equal(d, "abcd\xe2\x80\xa6"); /* 4 bytes and the 3-byte ellipsis */
+	/* never half a character: "ab" then a 3-byte character cut at byte 4 */
+	assert_true(str_copy_display(d, sizeof d, "ab\xe2\x82\xacxyzw"));
+	assert_string_equal(d, "ab\xe2\x80\xa6"); /* the euro sign and the ellipsis: 8 bytes */
+	char tiny[3];
+	assert_true(str_copy_display(tiny, sizeof tiny, "abcdef"));
+	assert_string_equal(tiny, "");
+}
+
 static void test_str_copy_truncates(void **state)
 {
 	(void)state;
@@ -168,6 +184,7 @@ int main(void)
 	    cmocka_unit_test(test_str_copy_truncates), cmocka_unit_test(test_str_numbers),
 	    cmocka_unit_test(test_str_address),        cmocka_unit_test(test_str_utf8),
 	    cmocka_unit_test(test_str_list_and_case),  cmocka_unit_test(test_put_unlimited_only),
+	    cmocka_unit_test(test_str_copy_display),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
