@@ -59,6 +59,7 @@ void buf_init(struct buf *b, size_t limit)
 	b->data[0] = '\0';
 	b->len = 0;
 	b->limit = limit > BUF_UNLIMITED ? BUF_UNLIMITED : limit;
+	b->refused = false;
 }
 
 void buf_free(struct buf *b)
@@ -72,12 +73,15 @@ void buf_reset(struct buf *b)
 {
 	b->len = 0;
 	b->data[0] = '\0';
+	b->refused = false;
 }
 
 int buf_reserve(struct buf *b, size_t n)
 {
-	if (n > b->limit - b->len)
+	if (n > b->limit - b->len) {
+		b->refused = true;
 		return -1;
+	}
 	size_t need = b->len + n + 1;
 	if (need <= b->cap)
 		return 0;

@@ -71,6 +71,23 @@ static void test_consume_truncate(void **state)
 	buf_free(&b);
 }
 
+static void test_refused_is_sticky(void **state)
+{
+	(void)state;
+	struct buf b;
+	buf_init(&b, 4);
+	assert_false(b.refused);
+	assert_int_equal(buf_append_str(&b, "abc"), 0);
+	assert_int_equal(buf_append_str(&b, "de"), -1);
+	assert_int_equal(buf_append_str(&b, "d"), 0); /* fits: appended, and refused stays */
+	assert_true(b.refused);
+	buf_reset(&b);
+	assert_false(b.refused);
+	assert_int_equal(buf_printf(&b, "%s", "abcdef"), -1);
+	assert_true(b.refused);
+	buf_free(&b);
+}
+
 static void test_put_unlimited_only(void **state)
 {
 	(void)state;
@@ -184,7 +201,7 @@ int main(void)
 	    cmocka_unit_test(test_str_copy_truncates), cmocka_unit_test(test_str_numbers),
 	    cmocka_unit_test(test_str_address),        cmocka_unit_test(test_str_utf8),
 	    cmocka_unit_test(test_str_list_and_case),  cmocka_unit_test(test_put_unlimited_only),
-	    cmocka_unit_test(test_str_copy_display),
+	    cmocka_unit_test(test_refused_is_sticky),  cmocka_unit_test(test_str_copy_display),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
