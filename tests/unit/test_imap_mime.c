@@ -27,8 +27,8 @@ static void load(const char *lf_text)
 	buf_init(&msg, BUF_UNLIMITED);
 	for (const char *p = lf_text; *p; p++) {
 		if (*p == '\n')
-			buf_append_char(&msg, '\r');
-		buf_append_char(&msg, *p);
+			assert_int_equal(buf_append_char(&msg, '\r'), 0);
+		assert_int_equal(buf_append_char(&msg, *p), 0);
 	}
 	imap_parts_free(root);
 	root = imap_mime_parse_all(msg.data, msg.len);
@@ -48,11 +48,11 @@ static char *section(const char *spec)
 		if (sec.kind == IMAP_SECTION_HEADER_FIELDS || sec.kind == IMAP_SECTION_HEADER_FIELDS_NOT)
 			imap_header_fields_filter(msg.data + off, (size_t)len, &sec, &out);
 		else
-			buf_append(&out, msg.data + off, (size_t)len);
+			assert_int_equal(buf_append(&out, msg.data + off, (size_t)len), 0);
 	}
 	for (size_t i = 0; i < out.len; i++)
 		if (!(out.data[i] == '\r' && i + 1 < out.len && out.data[i + 1] == '\n'))
-			buf_append_char(&lf, out.data[i]);
+			assert_int_equal(buf_append_char(&lf, out.data[i]), 0);
 	imap_section_free(&sec);
 	buf_free(&out);
 	char *r = buf_strdup(&lf);
@@ -166,8 +166,8 @@ static void test_qp_binary(void **state)
 	buf_init(&out, BUF_UNLIMITED);
 	for (const char *p = qp_body; *p; p++) {
 		if (*p == '\n')
-			buf_append_char(&in, '\r');
-		buf_append_char(&in, *p);
+			assert_int_equal(buf_append_char(&in, '\r'), 0);
+		assert_int_equal(buf_append_char(&in, *p), 0);
 	}
 	struct imap_decoder d;
 	imap_decoder_init(&d, IMAP_CTE_QP);
@@ -181,10 +181,12 @@ static void test_qp_binary(void **state)
 	/* the parser counts the same decoded size for BINARY.SIZE */
 	struct buf m;
 	buf_init(&m, BUF_UNLIMITED);
-	buf_append_str(&m, "Mime-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n"
-	                   "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
-	buf_append(&m, in.data, in.len);
-	buf_append_str(&m, "\r\n--x--\r\n");
+	assert_int_equal(
+	    buf_append_str(&m, "Mime-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n"
+	                       "Content-Transfer-Encoding: quoted-printable\r\n\r\n"),
+	    0);
+	assert_int_equal(buf_append(&m, in.data, in.len), 0);
+	assert_int_equal(buf_append_str(&m, "\r\n--x--\r\n"), 0);
 	struct imap_part *r = imap_mime_parse_all(m.data, m.len);
 	const struct imap_part *p = imap_part_find(r, (const uint32_t[]){1}, 1);
 	assert_non_null(p);
@@ -245,8 +247,9 @@ static void test_limits(void **state)
 	struct buf m;
 	buf_init(&m, BUF_UNLIMITED);
 	for (int i = 0; i < 100; i++)
-		buf_printf(&m, "Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n", i, i);
-	buf_append_str(&m, "\r\ntext\r\n");
+		assert_int_equal(
+		    buf_printf(&m, "Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n", i, i), 0);
+	assert_int_equal(buf_append_str(&m, "\r\ntext\r\n"), 0);
 	struct imap_part *r = imap_mime_parse_all(m.data, m.len);
 	struct buf b;
 	buf_init(&b, BUF_UNLIMITED);
