@@ -51,6 +51,9 @@ void imap_login_offer(const struct imap_session *s, struct sasl_offer *o);
 /* After the TLS handshake: asks auth/ whether the client certificate maps to an
  * account (s->cert_maps), which decides whether EXTERNAL is offered. */
 void imap_login_tls_ready(struct imap_session *s);
+struct auth_reply;
+/* Puts the session in the authenticated state for the account rp names. */
+void imap_login_done(struct imap_session *s, const struct auth_reply *rp);
 /* imap_mailbox.c */
 void cmd_select(struct imap_session *s, struct imap_command *c);
 void cmd_create(struct imap_session *s, struct imap_command *c);

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "auth/auth_chan.h"
 #include "auth/sasl.h"
 #include "imapd/imap_cmd.h"
 #include "lib/log.h"
@@ -29,25 +30,34 @@ void imap_login_tls_ready(struct imap_session *s)
 	struct auth_reply rp;
 
 	s->cert_maps = false;
-	if (s->store == NULL || !conn_is_tls(s->conn))
+	if ((s->store == NULL && s->auth_fd < 0) || !conn_is_tls(s->conn))
 		return;
-	c = auth_context(s);
 	auth_peer_from_tls(&peer, conn_tls_peer(s->conn));
+	if (s->auth_fd >= 0) { /* asked of the session process, which holds the database */
+		s->cert_maps = auth_chan_cert_map(s->auth_fd, &peer) == 1;
+		return;
+	}
+	c = auth_context(s);
 	memset(&rp, 0, sizeof(rp));
 	s->cert_maps = auth_cert_map(&c, &peer, &rp) == 1;
 }
 
 /* The state changes and the capabilities are resent (RFC 9051 6.2.3). */
-static void logged_in(struct imap_session *s, const char *tag, const struct auth_reply *rp)
+void imap_login_done(struct imap_session *s, const struct auth_reply *rp)
 {
-	struct buf capa;
-
 	memset(&s->account, 0, sizeof(s->account));
 	str_assert(str_copy(s->account.address, sizeof(s->account.address), rp->account),
 	           "AUTH_ADDRESS_MAX into an account's 256 bytes");
 	s->account.role = rp->role;
 	s->auth_method = auth_strength_name(rp->strength);
 	s->state = IMAP_STATE_AUTH;
+}
+
+static void logged_in(struct imap_session *s, const char *tag, const struct auth_reply *rp)
+{
+	struct buf capa;
+
+	imap_login_done(s, rp);
 	buf_init(&capa, BUF_UNLIMITED);
 	imap_capability_list(s, &capa);
 	imap_ok(s, tag, "[CAPABILITY %s] Logged in", capa.data);
@@ -125,7 +135,10 @@ static void verify(void *arg, const struct auth_request *rq, struct auth_reply *
 	const struct imap_session *s = arg;
 	struct auth_ctx c = auth_context(s);
 
-	auth_verify(&c, rq, rp, time(NULL));
+	if (s->auth_fd >= 0) /* the pre-login process: the session process decides */
+		(void)auth_chan_verify(s->auth_fd, rq, rp);
+	else
+		auth_verify(&c, rq, rp, time(NULL));
 }
 
 void cmd_authenticate(struct imap_session *s, struct imap_command *c)

@@ -235,15 +235,23 @@ static void run_streamed(struct imap_session *s)
 		imap_command_drain(s);
 }
 
+/* The pre-login process stops once logged in: the session process goes on. */
+static bool handed_over(const struct imap_session *s)
+{
+	return s->auth_fd >= 0 && s->state == IMAP_STATE_AUTH;
+}
+
 void imap_session_run(struct imap_session *s)
 {
-	s->state = IMAP_STATE_NOT_AUTH;
+	if (s->state != IMAP_STATE_AUTH) /* else resumed after a login made elsewhere */
+		s->state = IMAP_STATE_NOT_AUTH;
 	s->view.watch_fd = -1;
 	s->parser = imap_parser_new();
 	buf_init(&s->line, BUF_UNLIMITED);
 	conn_set_timeout(s->conn, s->cfg->imap_idle_timeout);
-	greet(s);
-	while (s->state != IMAP_STATE_LOGOUT && !s->close_after_reply) {
+	if (s->state == IMAP_STATE_NOT_AUTH)
+		greet(s);
+	while (s->state != IMAP_STATE_LOGOUT && !s->close_after_reply && !handed_over(s)) {
 		if (conn_flush(s->conn) < 0)
 			break;
 		enum imap_read r = imap_read_command(s);
@@ -256,7 +264,7 @@ void imap_session_run(struct imap_session *s)
 	imap_parser_free(s->parser);
 	s->parser = NULL;
 	buf_free(&s->line);
-	if (s->state != IMAP_STATE_NOT_AUTH) {
+	if (s->state != IMAP_STATE_NOT_AUTH && !handed_over(s)) {
 		char detail[160];
 		if (str_format(detail, sizeof(detail), "selects=%u fetches=%u appends=%u expunges=%u",
 		               s->n_select, s->n_fetch, s->n_append, s->n_expunge) < 0)

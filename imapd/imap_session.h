@@ -86,6 +86,9 @@ struct imap_session {
 	const struct oauth_keys *oauth; /* NULL when OAuth is not configured */
 	bool implicit_tls;              /* imaps listener */
 	bool cert_maps;                 /* the client certificate maps to an account (EXTERNAL) */
+	/* the pre-login process's channel to its session process (auth/auth_chan.h), which
+	 * verifies logins; -1: verified in this process (no privilege separation) */
+	int auth_fd;
 	enum imap_state state;
 	struct account account;  /* valid once authenticated */
 	const char *auth_method; /* auth_strength_name(): "password", "certificate", ... */
@@ -107,7 +110,11 @@ struct imap_session {
 	unsigned n_select, n_fetch, n_append, n_expunge;
 };
 
-/* Runs the session on an accepted socket until LOGOUT, EOF, timeout or BYE. */
+/* Runs the session on an accepted socket until LOGOUT, EOF, timeout or BYE. With
+ * auth_fd set (a pre-login process), it returns as soon as a login succeeded, its
+ * tagged OK sent, for the relay. Entered with state IMAP_STATE_AUTH and the account
+ * set (the session process after such a login), it greets no one and goes on from
+ * there. */
 void imap_session_run(struct imap_session *s);
 
 /* ---- replies ---- */

@@ -147,7 +147,8 @@ static void audit_refusal(struct imap_session *s, const char *patient, const cha
 void imap_history_sync(struct imap_session *s)
 {
 	char err[256];
-	if (s->state == IMAP_STATE_NOT_AUTH || s->account.role != ROLE_PATIENT)
+	/* s->store NULL: the pre-login process, whose session process syncs at login */
+	if (s->state == IMAP_STATE_NOT_AUTH || s->account.role != ROLE_PATIENT || s->store == NULL)
 		return;
 	int n = vault_history_sync(s->store, s->account.address, HISTORY_SYNC_MAX, err, sizeof(err));
 	if (n < 0)

@@ -1,21 +1,28 @@
 /* imapd.c: mss-imapd: reads the config, binds imap_listen (STARTTLS) and imaps_listen
  * (implicit TLS), loads the TLS material, drops privileges, and runs one process per
  * connection (lib/master). Usage: mss-imapd -c FILE [-d]. */
+#include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "auth/auth_chan.h"
 #include "auth/oauth.h"
 #include "imapd/imap_cmd.h"
 #include "imapd/imap_session.h"
+#include "imapd/imap_vault.h"
 #include "lib/config.h"
 #include "lib/crypto.h"
 #include "lib/log.h"
 #include "audit/audit.h"
 #include "lib/master.h"
+#include "lib/privsep.h"
 #include "lib/slots.h"
 #include "lib/key_agent.h"
 #include "lib/metrics.h"
@@ -29,6 +36,7 @@ struct imapd {
 	struct tls_ctx *tls;
 	struct oauth_keys *oauth;
 	struct key_agent agent; /* signs for tls: no process but the agent holds the key */
+	struct privsep privsep; /* the pre-login processes' confinement */
 };
 
 static void usage(void)
@@ -44,36 +52,56 @@ static void shutdown_checkpoint(void *arg)
 	audit_signer_finish();
 }
 
-/* Opening the store after fork: one database connection per session process. */
-static void session(int fd, const struct session_info *si, void *arg)
+/* The client's side of a session: the handshake (implicit TLS) and the session setup
+ * shared by the one-process layout and the pre-login process. Returns 0, or -1 when
+ * the session is over (logged). */
+static int session_start(struct imapd *d, struct imap_session *s, int fd, const struct session_info *si)
 {
-	struct imapd *d = arg;
-	struct imap_session s;
-	char sid[LOG_SESSION_ID_SIZE];
-	log_new_session_id(sid);
-	log_set_session(sid); /* every line of this session process names it */
+	char err[256];
+
 	/* handshakes sign through this session's own agent channel (issue 12) */
 	if (key_agent_enter_session(&d->agent, d->tls, si->channel_fd) < 0) {
 		log_err("imap.key_agent", "peer=%s error=\"no key agent channel\"", si->peer_ip);
-		return;
+		close(fd);
+		return -1;
 	}
-	memset(&s, 0, sizeof(s));
-	s.cfg = &d->cfg;
-	s.tls = d->tls;
-	s.oauth = d->oauth;
-	s.implicit_tls = si->listener->kind == LISTEN_IMAPS;
-	s.conn = conn_new(fd, si->peer_ip);
+	memset(s, 0, sizeof(*s));
+	s->cfg = &d->cfg;
+	s->tls = d->tls;
+	s->oauth = d->oauth;
+	s->auth_fd = -1;
+	s->implicit_tls = si->listener->kind == LISTEN_IMAPS;
+	s->conn = conn_new(fd, si->peer_ip);
 	signal(SIGPIPE, SIG_IGN);
 	metrics_count1(METRICS_SESSIONS, si->listener->name);
-	char err[256];
-	if (s.implicit_tls) {
-		conn_set_timeout(s.conn, d->cfg.tls_handshake_timeout);
-		if (conn_start_tls(s.conn, d->tls, err, sizeof(err)) < 0) {
-			log_info("imap.tls_failed", "peer=%s error=\"%s\"", si->peer_ip, err);
-			conn_free(s.conn);
-			return;
-		}
+	if (!s->implicit_tls)
+		return 0;
+	conn_set_timeout(s->conn, d->cfg.tls_handshake_timeout);
+	if (conn_start_tls(s->conn, d->tls, err, sizeof(err)) < 0) {
+		log_info("imap.tls_failed", "peer=%s error=\"%s\"", si->peer_ip, err);
+		conn_free(s->conn);
+		return -1;
 	}
+	return 0;
+}
+
+static void session_end(struct imap_session *s, const struct session_info *si)
+{
+	log_info("imap.disconnect", "peer=%s user=%s", si->peer_ip,
+	         s->state == IMAP_STATE_NOT_AUTH ? "-" : s->account.address);
+	store_close(s->store);
+	conn_free(s->conn);
+}
+
+/* Without privilege separation (not started as root): the whole session in this
+ * process, the store opened after fork (one database connection per session). */
+static void session_whole(struct imapd *d, int fd, const struct session_info *si)
+{
+	struct imap_session s;
+	char err[256];
+
+	if (session_start(d, &s, fd, si) < 0)
+		return;
 	s.store = store_open(&d->cfg, err, sizeof(err));
 	if (s.store == NULL) {
 		log_err("imap.store_open", "error=\"%s\"", err);
@@ -85,10 +113,112 @@ static void session(int fd, const struct session_info *si, void *arg)
 	imap_login_tls_ready(&s);
 	log_info("imap.connect", "peer=%s listener=%s", si->peer_ip, si->listener->name);
 	imap_session_run(&s);
-	log_info("imap.disconnect", "peer=%s user=%s", si->peer_ip,
-	         s.state == IMAP_STATE_NOT_AUTH ? "-" : s.account.address);
-	store_close(s.store);
+	session_end(&s, si);
+}
+
+/* The pre-login process (lib/privsep.h), forked by the master: chrooted, login_user,
+ * no database; it asks its session process whether a login is good (si->auth_fd),
+ * then relays cleartext to it (si->relay_fd). */
+static void prelogin(int fd, const struct session_info *si, void *arg)
+{
+	struct imapd *d = arg;
+	struct imap_session s;
+	char err[256];
+	int keep[] = {fd, si->channel_fd, si->auth_fd, si->relay_fd, d->agent.ctl, d->agent.chan};
+
+	privsep_close_others(keep, sizeof(keep) / sizeof(keep[0]));
+	tls_ctx_settle_crl(d->tls); /* the chroot hides the CRL file */
+	if (privsep_enter(&d->privsep, err, sizeof(err)) < 0) {
+		log_err("privsep.enter", "peer=%s error=\"%s\"", si->peer_ip, err);
+		return;
+	}
+	if (session_start(d, &s, fd, si) < 0)
+		return;
+	s.auth_fd = si->auth_fd;
+	imap_login_tls_ready(&s);
+	log_info("imap.connect", "peer=%s listener=%s", si->peer_ip, si->listener->name);
+	imap_session_run(&s);
+	close(si->auth_fd);
+	if (s.state == IMAP_STATE_AUTH)
+		privsep_relay(s.conn, si->relay_fd, d->cfg.imap_idle_timeout);
+	close(si->relay_fd);
 	conn_free(s.conn);
+}
+
+/* Until a login: answers the pre-login process's requests. Returns 1 logged in (ok
+ * says who), 0 when the connection ended before, -1 when the pre-login process sent
+ * a forged message (logged). SIGTERM reaches the pre-login process from the master:
+ * it says BYE and closes the channel. */
+static int serve_logins(struct imap_session *s, const struct session_info *si, struct auth_reply *ok)
+{
+	struct auth_ctx c = {s->store, s->cfg, s->oauth};
+
+	for (;;) {
+		struct pollfd p = {.fd = si->auth_fd, .events = POLLIN};
+		int r = poll(&p, 1, 1000);
+		if (r < 0 && errno != EINTR)
+			return 0;
+		if (r <= 0)
+			continue;
+		enum auth_chan_served sv = auth_chan_serve(si->auth_fd, (pid_t)si->prelogin_pid, &c, ok);
+		if (sv == AUTH_CHAN_LOGGED_IN)
+			return 1;
+		if (sv == AUTH_CHAN_REFUSED)
+			return -1;
+		if (sv != AUTH_CHAN_ANSWERED)
+			return 0;
+	}
+}
+
+/* The session process (the daemons' user, the database): verifies its pre-login
+ * process's logins, then runs the logged-in session on the cleartext relayed. */
+static void session_split(struct imapd *d, const struct session_info *si)
+{
+	struct imap_session s;
+	struct auth_reply ok;
+	char err[256];
+	int rc;
+
+	memset(&s, 0, sizeof(s));
+	s.cfg = &d->cfg;
+	s.oauth = d->oauth;
+	s.auth_fd = -1;
+	s.implicit_tls = si->listener->kind == LISTEN_IMAPS;
+	/* never the master key here: account keys come from a keyring process */
+	s.store = store_open_nokeys(&d->cfg, err, sizeof(err));
+	if (s.store == NULL) {
+		log_err("imap.store_open", "error=\"%s\"", err);
+		return; /* the pre-login process sees its channel close: BYE */
+	}
+	store_use_keyring(s.store);
+	rc = serve_logins(&s, si, &ok);
+	close(si->auth_fd);
+	if (rc != 1) {
+		store_close(s.store);
+		close(si->relay_fd);
+		if (rc < 0)
+			_exit(MASTER_EXIT_PEER_REFUSED); /* the master ends the pre-login process */
+		return;
+	}
+	imap_login_done(&s, &ok);
+	imap_history_sync(&s); /* at login, as imap_cmd_dispatch does in one process */
+	s.conn = conn_new(si->relay_fd, si->peer_ip);
+	imap_session_run(&s);
+	session_end(&s, si);
+}
+
+static void session(int fd, const struct session_info *si, void *arg)
+{
+	struct imapd *d = arg;
+	char sid[LOG_SESSION_ID_SIZE];
+
+	if (si->auth_fd >= 0) { /* the master named the session for both processes */
+		session_split(d, si);
+		return;
+	}
+	log_new_session_id(sid);
+	log_set_session(sid); /* every line of this session process names it */
+	session_whole(d, fd, si);
 }
 
 /* Each session's own key agent channel (lib/master.h). */
@@ -241,15 +371,19 @@ int main(int argc, char **argv)
 		fatal("retention: cannot fork");
 	if (master_bind(ls, 2, err, sizeof(err)) < 0)
 		fatal("%s", err);
+	/* the store first (in a child as user): a data_dir not initialised is named as such
+	 * before login_root is made in it */
+	check_store(&d.cfg);
+	if (privsep_prepare(&d.cfg, &d.privsep, err, sizeof(err)) < 0)
+		fatal("%s", err);
 	/* Forked before the privilege drop: the audit key is not the daemons' user's. */
 	if (audit_signer_start(&d.cfg, err, sizeof(err)) < 0)
 		fatal("%s", err);
 	/* one pool of password-hashing places for all sessions (issue 12) */
 	if (slots_init(d.cfg.auth_hash_concurrency, d.cfg.auth_hash_wait * 1000) < 0)
 		fatal("cannot make the password hashing pool");
-	if (master_drop_privileges(d.cfg.user, err, sizeof(err)) < 0)
+	if (privsep_drop(&d.privsep, d.cfg.user, err, sizeof(err)) < 0)
 		fatal("%s", err);
-	check_store(&d.cfg);
 	metrics_start(&d.cfg); /* after the drop: never as root */
 	log_info("imapd.start", "imap=%s imaps=%s tls=%s", ls[0].addr[0] ? ls[0].addr : "-",
 	         ls[1].addr[0] ? ls[1].addr : "-", tls_backend());
@@ -258,6 +392,8 @@ int main(int argc, char **argv)
 	    .max_sessions_per_ip = d.cfg.max_sessions_per_ip,
 	    .user = d.cfg.user,
 	    .session = session,
+	    .privsep = &d.privsep,
+	    .prelogin = prelogin,
 	    .session_channel = session_channel,
 	    .overload = overload,
 	    .on_shutdown = shutdown_checkpoint,

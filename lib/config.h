@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stddef.h>
 
+#include "lib/check.h"
 #include "lib/mss_limits.h"
 
 #define CONFIG_PATH_MAX MSS_CONFIG_PATH_SIZE
@@ -26,7 +27,11 @@ struct mss_config {
 	char master_key_file[CONFIG_PATH_MAX]; /* "" = data_dir/keys/master.key */
 	unsigned store_timeout;                /* seconds one database call may take; default 30 */
 	char user[CONFIG_STR_MAX];             /* unprivileged account after binding */
-	char domains[CONFIG_LIST_MAX];         /* professionals' and organisations' domains */
+	/* the code before login (issue 12): runs as login_user, chrooted to login_root
+	 * ("" = data_dir/run/empty), an empty root-owned directory */
+	char login_user[CONFIG_STR_MAX];
+	char login_root[CONFIG_PATH_MAX];
+	char domains[CONFIG_LIST_MAX]; /* professionals' and organisations' domains */
 	char patient_domain[CONFIG_STR_MAX];
 	char smtp_listen[CONFIG_STR_MAX]; /* host:port, empty = disabled */
 	char submission_listen[CONFIG_STR_MAX];
@@ -91,6 +96,13 @@ struct mss_config {
 	uint64_t inactive_warning;           /* seconds idle before the retention warning; default 335d */
 	uint64_t inactive_delete;            /* seconds idle before deletion; default 365d; 0 = never */
 	unsigned retention_interval;         /* seconds between two retention runs of a daemon; default 1d */
+	/* relay out to the trust space (DESIGN.md "Relay out to the trust space") */
+	char relay_routes[CONFIG_LIST_MAX]; /* "DOMAIN=HOST:PORT, ..." used instead of DNS; "" = DNS */
+	char relay_cert[CONFIG_PATH_MAX];   /* client certificate for relaying; "" = tls_cert */
+	char relay_key[CONFIG_PATH_MAX];    /* its key; "" = tls_key */
+	unsigned queue_retry;               /* seconds before the first retry, doubled to 1 h; default 1m */
+	unsigned queue_lifetime;            /* seconds a message may wait in the queue; default 5d */
+	unsigned relay_timeout;             /* seconds per stage of a relay attempt; default 5m */
 };
 
 /* Sets every key to its default. */
@@ -113,10 +125,16 @@ int config_set(struct mss_config *cfg, const char *key, const char *value, char 
 size_t config_key_count(void);
 const char *config_key_name(size_t i);
 int config_key_format(const struct mss_config *cfg, size_t i, char *out, size_t outlen);
+/* relay_routes' next hop for domain (case-insensitive): host and port filled, returns
+ * 1; 0 when the domain has no route; -1 when host does not fit. */
+int config_relay_route(const struct mss_config *cfg, const char *domain, char *host, size_t hostlen,
+                       unsigned *port);
 /* Builds data_dir/name into out. Returns 0 or -1 if it does not fit. */
 int config_data_path(const struct mss_config *cfg, const char *name, char *out, size_t outlen);
 /* The effective blob_dir and master key file (their defaults under data_dir). */
 int config_blob_dir(const struct mss_config *cfg, char *out, size_t outlen);
+/* The pre-login processes' root: login_root, or data_dir/run/empty. Returns 0 or -1. */
+MSS_MUST_CHECK int config_login_root(const struct mss_config *cfg, char *out, size_t outlen);
 int config_master_key_file(const struct mss_config *cfg, char *out, size_t outlen);
 /* config_check.c: checks beyond the syntax, each problem given to report as one line
  * naming the key, the file and why ("tls_key /etc/mss/key.pem: Permission denied").

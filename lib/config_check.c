@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stddef.h>
@@ -30,7 +31,7 @@ struct file_key {
 static const struct file_key file_keys[] = {
     FILE_KEY(tls_cert),      FILE_KEY(tls_key),         FILE_KEY(tls_ca),
     FILE_KEY(tls_crl),       FILE_KEY(oauth_jwks_file), FILE_KEY(vault_classes_file),
-    FILE_KEY(spf_zone_file),
+    FILE_KEY(spf_zone_file), FILE_KEY(relay_cert),      FILE_KEY(relay_key),
 };
 
 static void reportf(config_report_fn report, void *arg, const char *fmt, ...)
@@ -117,6 +118,34 @@ static int check_metrics_port(const struct mss_config *cfg, config_report_fn rep
 	return 1;
 }
 
+/* The code before login runs as login_user (issue 12): an account of its own, neither
+ * root nor the daemons' user, so that it can read no key and no database file. */
+static int check_login_user(const struct mss_config *cfg, config_report_fn report, void *arg)
+{
+	struct passwd *pw = getpwnam(cfg->login_user);
+	uid_t login_uid;
+
+	if (pw == NULL) {
+		reportf(report, arg, "login_user \"%s\" does not exist", cfg->login_user);
+		return 1;
+	}
+	login_uid = pw->pw_uid;
+	if (login_uid == 0) {
+		reportf(report, arg, "login_user \"%s\" is root: the code before login must not be",
+		        cfg->login_user);
+		return 1;
+	}
+	pw = getpwnam(cfg->user);
+	if (pw != NULL && pw->pw_uid == login_uid) {
+		reportf(report, arg,
+		        "login_user \"%s\" is the daemons' user: the code before login could read the "
+		        "database and the keys",
+		        cfg->login_user);
+		return 1;
+	}
+	return 0;
+}
+
 int config_check_values(const struct mss_config *cfg, config_report_fn report, void *arg)
 {
 	int problems = 0;
@@ -143,5 +172,6 @@ int config_check_values(const struct mss_config *cfg, config_report_fn report, v
 		problems++;
 	}
 	problems += check_metrics_port(cfg, report, arg);
+	problems += check_login_user(cfg, report, arg);
 	return problems;
 }

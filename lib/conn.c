@@ -309,6 +309,20 @@ enum conn_result conn_read_exact(struct conn *c, struct buf *out, size_t n)
 	return CONN_OK;
 }
 
+enum conn_result conn_read_some(struct conn *c, struct buf *out, size_t max)
+{
+	if (c->in.len == 0) {
+		enum conn_result r = fill(c);
+		if (r != CONN_OK)
+			return r;
+	}
+	size_t take = c->in.len < max ? c->in.len : max;
+	if (buf_append(out, c->in.data, take) < 0)
+		return CONN_TOOLONG;
+	buf_consume(&c->in, take);
+	return CONN_OK;
+}
+
 bool conn_has_buffered_input(const struct conn *c)
 {
 	return c->in.len > 0 || c->zraw.len > 0 || (c->tls && tls_pending(c->tls) > 0);

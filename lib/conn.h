@@ -49,6 +49,9 @@ int conn_fd(const struct conn *c);
 enum conn_result conn_read_line(struct conn *c, struct buf *line, size_t max, int *flags);
 /* Appends exactly n bytes to out (for IMAP literals). out's limit must allow them. */
 enum conn_result conn_read_exact(struct conn *c, struct buf *out, size_t n);
+/* Appends what is buffered, or else what one read brings (at least one byte, at most
+ * max), to out: for a relay that passes bytes on as they come. */
+enum conn_result conn_read_some(struct conn *c, struct buf *out, size_t max);
 /* True when bytes are already buffered (read but not consumed), in the conn or in TLS:
  * the client pipelined more commands. */
 bool conn_has_buffered_input(const struct conn *c);

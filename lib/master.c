@@ -21,6 +21,7 @@
 #include "lib/conn.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
+#include "lib/privsep.h"
 #include "lib/str.h"
 
 int master_parse_addr(const char *addr, char *host, size_t hostlen, char *port, size_t portlen)
@@ -118,6 +119,7 @@ struct child {
 	pid_t pid;
 	int pool;
 	char ip[64];
+	pid_t prelogin; /* its pre-login process, 0 none (privilege separation) */
 };
 
 struct master_state {
@@ -186,16 +188,34 @@ static void install_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/* A session process ended: its pre-login process goes too when the session process
+ * refused it or died (normally it ends by itself once the relay closes). */
+static void session_ended(const struct child *c, int status)
+{
+	bool refused = WIFEXITED(status) && WEXITSTATUS(status) == MASTER_EXIT_PEER_REFUSED;
+
+	if (WIFSIGNALED(status))
+		log_warn("session_crashed", "pid=%ld signal=%d", (long)c->pid, WTERMSIG(status));
+	if (c->prelogin > 0 && (refused || WIFSIGNALED(status)))
+		privsep_signal(c->prelogin, SIGKILL);
+}
+
 static void reap(struct master_state *m)
 {
 	pid_t pid;
 	int status;
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		for (size_t i = 0; i < m->nchildren; i++) {
+			if (m->children[i].prelogin == pid) { /* not counted: its session process is */
+				if (WIFSIGNALED(status) && WTERMSIG(status) != SIGKILL)
+					log_warn("prelogin_crashed", "pid=%ld signal=%d", (long)pid,
+					         WTERMSIG(status));
+				m->children[i].prelogin = 0;
+				break;
+			}
 			if (m->children[i].pid != pid)
 				continue;
-			if (WIFSIGNALED(status))
-				log_warn("session_crashed", "pid=%ld signal=%d", (long)pid, WTERMSIG(status));
+			session_ended(&m->children[i], status);
 			m->children[i] = m->children[--m->nchildren];
 			break;
 		}
@@ -217,6 +237,9 @@ static void fill_session_info(int fd, const struct listener *l, struct session_i
 	memset(si, 0, sizeof *si);
 	si->listener = l;
 	si->channel_fd = -1;
+	si->auth_fd = -1;
+	si->relay_fd = -1;
+	si->prelogin_pid = -1;
 	char port[16];
 	if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0 &&
 	    getnameinfo((struct sockaddr *)&ss, len, si->peer_ip, sizeof si->peer_ip, port, sizeof port,
@@ -248,8 +271,64 @@ static void run_child(const struct master_opts *o, struct listener *ls, size_t n
 	signal(SIGHUP, SIG_IGN);
 	if (o->child_init)
 		o->child_init(o->arg);
+	if (si->auth_fd >= 0 && fd >= 0) { /* the pre-login process */
+		o->prelogin(fd, si, o->arg);
+		_exit(0);
+	}
+	if (si->auth_fd >= 0)
+		privsep_drop_caps(); /* the session process: the daemons' user, nothing more */
 	o->session(fd, si, o->arg);
 	_exit(0);
+}
+
+/* The two processes of one connection (privilege separation): the pre-login process
+ * with the client socket, the session process with the database. Returns the session
+ * process's pid (*pre: the pre-login one's), or -1 (nothing left running). */
+static pid_t fork_pair(const struct master_opts *o, struct listener *ls, size_t n, int fd,
+                       struct session_info *si, pid_t *pre)
+{
+	int ach[2], rel[2];
+	pid_t pid;
+	char sid[LOG_SESSION_ID_SIZE];
+
+	log_new_session_id(sid); /* one id for the lines of both processes */
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ach) < 0)
+		return -1;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, rel) < 0) {
+		close(ach[0]);
+		close(ach[1]);
+		return -1;
+	}
+	*pre = fork();
+	if (*pre == 0) {
+		close(ach[0]);
+		close(rel[0]);
+		si->auth_fd = ach[1];
+		si->relay_fd = rel[1];
+		log_set_session(sid);
+		run_child(o, ls, n, fd, si);
+	}
+	close(ach[1]);
+	close(rel[1]);
+	pid = *pre < 0 ? -1 : fork();
+	if (pid == 0) {
+		close(fd); /* the session process never sees the client's bytes unrelayed */
+		if (si->channel_fd >= 0)
+			close(si->channel_fd);
+		si->channel_fd = -1;
+		si->auth_fd = ach[0];
+		si->relay_fd = rel[0];
+		si->prelogin_pid = (long)*pre;
+		log_set_session(sid);
+		run_child(o, ls, n, -1, si);
+	}
+	close(ach[0]);
+	close(rel[0]);
+	if (pid < 0 && *pre > 0) {
+		privsep_signal(*pre, SIGKILL);
+		*pre = 0;
+	}
+	return pid;
 }
 
 static unsigned count_pool(const struct master_state *m, int pool)
@@ -295,8 +374,10 @@ static void accept_one(const struct master_opts *o, struct master_state *m, stru
 		close(fd);
 		return;
 	}
-	pid_t pid = fork();
-	if (pid == 0)
+	pid_t pre = 0, pid;
+	if (o->privsep != NULL && o->privsep->on)
+		pid = fork_pair(o, ls, n, fd, &si, &pre);
+	else if ((pid = fork()) == 0)
 		run_child(o, ls, n, fd, &si);
 	close(fd);
 	if (si.channel_fd >= 0)
@@ -310,6 +391,7 @@ static void accept_one(const struct master_opts *o, struct master_state *m, stru
 		m->children = xrealloc(m->children, m->cap * sizeof *m->children);
 	}
 	m->children[m->nchildren].pid = pid;
+	m->children[m->nchildren].prelogin = pre;
 	m->children[m->nchildren].pool = l->pool;
 	str_assert(str_copy(m->children[m->nchildren].ip, sizeof m->children[0].ip, si.peer_ip),
 	           "ip and peer_ip are both 64 bytes");
@@ -319,15 +401,21 @@ static void accept_one(const struct master_opts *o, struct master_state *m, stru
 /* Gives sessions a few seconds to finish their current command, then kills them. */
 static void stop_children(struct master_state *m)
 {
-	for (size_t i = 0; i < m->nchildren; i++)
+	for (size_t i = 0; i < m->nchildren; i++) {
 		kill(m->children[i].pid, SIGTERM);
+		if (m->children[i].prelogin > 0) /* says BYE itself before login */
+			privsep_signal(m->children[i].prelogin, SIGTERM);
+	}
 	for (int tries = 0; tries < 50 && m->nchildren > 0; tries++) {
 		reap(m);
 		if (m->nchildren > 0)
 			usleep(100000);
 	}
-	for (size_t i = 0; i < m->nchildren; i++)
+	for (size_t i = 0; i < m->nchildren; i++) {
 		kill(m->children[i].pid, SIGKILL);
+		if (m->children[i].prelogin > 0)
+			privsep_signal(m->children[i].prelogin, SIGKILL);
+	}
 	while (m->nchildren > 0 && waitpid(-1, NULL, 0) > 0)
 		reap(m);
 }
@@ -349,7 +437,8 @@ int master_run(const struct master_opts *o, struct listener *ls, size_t n)
 	/* Enforced here rather than left to each daemon: no session ever runs as the
 	 * user that bound the ports (root for 25/143/587/993). */
 	char err[256];
-	if (getuid() != 0 && geteuid() != 0)
+	bool separated = o->privsep != NULL && o->privsep->on;
+	if (!separated && getuid() != 0 && geteuid() != 0)
 		log_warn("privsep.reduced", "error=\"not started as root: sessions, the master and the audit "
 		                            "signer share one user\"");
 	if (master_drop_privileges(o->user, err, sizeof err) < 0)

@@ -13,6 +13,8 @@
 
 #include <stddef.h>
 
+struct privsep;
+
 #define MASTER_MAX_LISTENERS 8
 #define MASTER_MAX_POOLS 4
 
@@ -32,6 +34,13 @@ struct session_info {
 	char local_ip[64];
 	int channel_fd; /* this session's own descriptor from master_opts.session_channel
 	                   (its TLS key agent channel), -1 without */
+	/* With privilege separation (master_opts.privsep): the two ends of this
+	 * connection's socketpairs held by the process running it (auth/auth_chan.h,
+	 * SOCK_SEQPACKET; the cleartext relay, SOCK_STREAM), and in the session process the
+	 * pre-login process's pid. -1 without. */
+	int auth_fd;
+	int relay_fd;
+	long prelogin_pid;
 };
 
 /* Runs in the child, which owns fd; returning ends the child (exit 0). */
@@ -57,7 +66,18 @@ struct master_opts {
 	void (*on_reload)(void *arg);   /* in the master on SIGHUP (may be NULL): keeps what
 	                                 * it cannot reload as it was, and logs why */
 	int sessions_gauge;             /* lib/metrics.h gauge of the sessions running, 0: none */
+	/* Privilege separation before login (lib/privsep.h), NULL or off: one process per
+	 * connection running session. On: two processes per connection, both forked here:
+	 * prelogin (given the client socket, in the empty root as login_user, after
+	 * privsep_enter) and session (given fd -1, as user, with no capability left), joined
+	 * by the socketpairs of session_info. A session process that exits with
+	 * MASTER_EXIT_PEER_REFUSED (its pre-login process sent a forged message), or dies of
+	 * a signal, has its pre-login process killed. */
+	const struct privsep *privsep;
+	session_fn prelogin;
 };
+
+#define MASTER_EXIT_PEER_REFUSED 3
 
 /* Parses "host:port" ("[::1]:25" for IPv6). Returns 0 or -1. */
 int master_parse_addr(const char *addr, char *host, size_t hostlen, char *port, size_t portlen);

@@ -10,6 +10,7 @@
  * to serve. */
 
 #include "lib/metrics.h"
+#include "lib/privsep.h"
 
 #include <microhttpd.h>
 #include <signal.h>
@@ -112,6 +113,7 @@ pid_t metrics_serve_start(const struct mss_config *cfg)
 	prctl(PR_SET_PDEATHSIG, SIGTERM); /* ends with the daemon that started it */
 	if (getppid() != parent)
 		_exit(0);
+	privsep_drop_caps(); /* what mss-imapd's master keeps for its pre-login processes */
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGHUP, SIG_IGN);

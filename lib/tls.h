@@ -120,6 +120,10 @@ int tls_ctx_reload_crl(struct tls_ctx *ctx, char *err, size_t errlen);
  * tls_connect do it themselves; a master may call it before forking sessions so
  * that they inherit the new CRL instead of each reading it. */
 void tls_ctx_check_crl(struct tls_ctx *ctx);
+/* For a process about to lose sight of the CRL file (the pre-login process's chroot,
+ * lib/privsep.h): checks the file now (re-reading a changed one) and stops watching
+ * it, so that its handshakes use that CRL and never log the file as missing. */
+void tls_ctx_settle_crl(struct tls_ctx *ctx);
 /* Makes the context sign through another key agent channel (in a session process that
  * was given its own channel). Returns 0, or -1 if the context has no agent key. */
 int tls_ctx_set_key_agent(struct tls_ctx *ctx, int fd);

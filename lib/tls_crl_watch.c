@@ -146,6 +146,16 @@ void tls_crl_watch_check(struct tls_crl_watch *w)
 	(void)reload(w, err, sizeof(err));
 }
 
+void tls_crl_watch_settle(struct tls_crl_watch *w)
+{
+	if (!w->path)
+		return;
+	w->last_check_ms = tls_now_ms() - 1000;
+	tls_crl_watch_check(w);
+	free(w->path); /* the CRL in force stays: only the file is no longer looked at */
+	w->path = NULL;
+}
+
 int tls_crl_watch_reload(struct tls_crl_watch *w, char *err, size_t errlen)
 {
 	if (!w->path)

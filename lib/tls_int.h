@@ -98,6 +98,8 @@ int tls_crl_watch_init(struct tls_crl_watch *w, const char *path, tls_crl_instal
 /* Before a handshake: at most once a second, stats the file and re-reads it when it
  * changed; warns (rate-limited) while the CRL in force is past its nextUpdate. */
 void tls_crl_watch_check(struct tls_crl_watch *w);
+/* Checks now (whatever the last check's time) and stops watching (tls_ctx_settle_crl). */
+void tls_crl_watch_settle(struct tls_crl_watch *w);
 /* Re-reads the file now. Returns 1 a new CRL is in force, 0 no CRL configured, -1
  * refused (the previous one stays; err says which file and why; also logged). */
 int tls_crl_watch_reload(struct tls_crl_watch *w, char *err, size_t errlen);

@@ -356,6 +356,11 @@ void tls_ctx_check_crl(struct tls_ctx *ctx)
 	tls_crl_watch_check(&ctx->crl);
 }
 
+void tls_ctx_settle_crl(struct tls_ctx *ctx)
+{
+	tls_crl_watch_settle(&ctx->crl);
+}
+
 int tls_ctx_set_key_agent(struct tls_ctx *ctx, int fd)
 {
 	if (!ctx->use_agent || !ctx->akey)

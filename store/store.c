@@ -209,6 +209,7 @@ static struct store *open_db(const struct mss_config *cfg, int with_key, char *e
 	}
 	struct store *st = xcalloc(1, sizeof(*st));
 	st->cfg = *cfg;
+	st->keyring_fd = -1;
 	buf_init(&st->cache.data, BUF_UNLIMITED);
 	st->sql = sql_open_timeout(path, 0, cfg->store_timeout * 1000u, err, errlen);
 	if (st->sql == NULL)
@@ -244,6 +245,7 @@ void store_close(struct store *st)
 {
 	if (st == NULL)
 		return;
+	store_keyring_end(st);
 	store_cache_clear(st);
 	buf_free(&st->cache.data);
 	for (size_t i = 0; i < st->nkeys; i++)
@@ -252,6 +254,17 @@ void store_close(struct store *st)
 	sodium_memzero(st->master, sizeof(st->master));
 	sql_close(st->sql);
 	free(st);
+}
+
+int store_service_key(struct store *st, const char ctx[8], unsigned char key[CRYPTO_KEY_LEN], char *err,
+                      size_t errlen)
+{
+	if (!st->has_master) {
+		str_error(err, errlen, "the store was opened without the master key");
+		return -1;
+	}
+	crypto_subkey(key, st->master, 1, ctx);
+	return 0;
 }
 
 bool store_unavailable(struct store *st)

@@ -27,6 +27,7 @@
 #include "lib/mss_limits.h"
 #include "lib/buf.h"
 #include "lib/config.h"
+#include "lib/crypto.h"
 
 struct store;
 struct msg; /* msg/msg.h: a message parsed once */
@@ -45,9 +46,21 @@ struct store *store_open(const struct mss_config *cfg, char *err, size_t errlen)
  * (the audit signer, which reads the log and writes signatures only). Any call that
  * needs an account's key fails on such a store. */
 struct store *store_open_nokeys(const struct mss_config *cfg, char *err, size_t errlen);
+/* For a store opened with store_open_nokeys, in a session process that must never
+ * hold the master key (mss-imapd's, issue 12): account keys are asked, one at a time
+ * and on first need, of a keyring process forked for this store (running as this
+ * process's user, holding the master key and nothing else: it unwraps the wrapped key
+ * this process reads; ended by store_close), and cached here as usual. */
+void store_use_keyring(struct store *st);
 /* Closes the database and wipes every key held. NULL is fine. */
 void store_close(struct store *st);
 const struct mss_config *store_config(struct store *st);
+/* A key of the master key for one service's own encrypted files (crypto_subkey; ctx:
+ * exactly 8 characters naming the use, e.g. "mssqueue"): the outbound queue's messages
+ * are encrypted with it as accounts' messages are with theirs. Wipe it after use.
+ * Returns 0, or -1 on a store opened without the master key. */
+int store_service_key(struct store *st, const char ctx[8], unsigned char key[CRYPTO_KEY_LEN], char *err,
+                      size_t errlen);
 /* True when the store is a PostgreSQL cluster shared with other hosts. */
 bool store_is_shared(const struct mss_config *cfg);
 /* True when the last failed call failed for want of the database (unreachable,

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "lib/buf.h"
 #include "lib/config.h"
@@ -35,6 +36,10 @@ struct store {
 	struct mss_config cfg;
 	unsigned char master[CRYPTO_KEY_LEN];
 	int has_master; /* 0: opened with store_open_nokeys, no account key can be made or read */
+	/* without the master key: account keys from a keyring process (store_use_keyring) */
+	bool use_keyring;
+	int keyring_fd; /* -1 until the keyring is forked */
+	pid_t keyring_pid;
 	struct store_key *keys;
 	size_t nkeys;
 	struct store_cache cache;
@@ -72,6 +77,13 @@ int store_user_key(struct store *st, int64_t user_id, unsigned char key[CRYPTO_K
                    size_t errlen);
 /* Returns the next UIDVALIDITY (strictly increasing, seeded from the clock). */
 int store_next_uidvalidity(struct store *st, uint32_t *out, char *err, size_t errlen);
+
+/* store_keyring.c: a wrapped account key (hex) unwrapped by the keyring process
+ * (forked on first use). Returns 0 or -1 with err. */
+int store_keyring_unwrap(struct store *st, const char *wrapped, unsigned char key[CRYPTO_KEY_LEN], char *err,
+                         size_t errlen);
+/* Ends the keyring process (store_close). */
+void store_keyring_end(struct store *st);
 
 /* store_blob.c */
 /* Fresh random blob name. */

@@ -134,7 +134,10 @@ int store_user_key(struct store *st, int64_t user_id, unsigned char key[CRYPTO_K
 			str_error(err, errlen, "account key missing");
 		return -1;
 	}
-	if (!st->has_master || crypto_key_unwrap(st->master, wrapped, key) < 0) {
+	if (!st->has_master && st->use_keyring) { /* a session process: the keyring unwraps */
+		if (store_keyring_unwrap(st, wrapped, key, err, errlen) < 0)
+			return -1;
+	} else if (!st->has_master || crypto_key_unwrap(st->master, wrapped, key) < 0) {
 		str_error(err, errlen, "account key cannot be unwrapped (altered, or wrong master key)");
 		return -1;
 	}

@@ -190,6 +190,9 @@ def test_notify_command_gets_no_descriptor_of_the_daemon(mss, tmp_path):
 
 def private(path):
     mode = stat.S_IMODE(path.stat().st_mode)
+    if path.name == "empty" and path.parent.name == "run" and path.is_dir():
+        # mss-imapd's pre-login chroot (issue 12): root's, 0755 and empty by design
+        return path.stat().st_uid == 0 and mode == 0o755 and not any(path.iterdir())
     return mode & 0o077 == 0
 
 

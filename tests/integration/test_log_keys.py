@@ -38,7 +38,11 @@ def test_every_imap_line_carries_its_session(imapd):
         m = SESSION.match(rest)
         assert m, f"{event} has no session=: {rest}"
         ids.setdefault(pid, set()).add(m.group(1))
-    # one id per session process, a different one for each
+    # one id per process; a different one for each connection, whose two processes
+    # (pre-login and session, issue 12) share it
     assert all(len(v) == 1 for v in ids.values()), ids
-    assert len({next(iter(v)) for v in ids.values()}) == len(ids), ids
+    per_id = {}
+    for v in ids.values():
+        per_id[next(iter(v))] = per_id.get(next(iter(v)), 0) + 1
+    assert all(n <= 2 for n in per_id.values()), ids
 

@@ -1,0 +1,160 @@
+/* store_keyring.c: account keys for a store without the master key, unwrapped by a
+ * keyring process of its own (see store.h, store_use_keyring). The keyring holds the
+ * master key and nothing else: no database (the session process reads the wrapped
+ * key and sends it), so forking it from a process with an open SQLite connection is
+ * safe, and it serves only unwrapping. */
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "lib/log.h"
+#include "lib/privsep.h"
+#include "lib/str.h"
+#include "store/store.h"
+#include "store/store_int.h"
+
+#define KEYRING_MAGIC 0x4b53534du /* "MSSK" read as little-endian bytes */
+#define KEYRING_VERSION 1
+enum { KEYRING_ASK = 1, KEYRING_KEY = 2 };
+
+/* One fixed-size message each way over a SOCK_SEQPACKET socketpair: ASK carries a
+ * wrapped key (hex, NUL-terminated), KEY the unwrapped one. */
+struct keyring_msg {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t type;
+	uint32_t ok; /* KEY: 1 with key, 0 when it does not unwrap */
+	uint32_t pad;
+	char wrapped[CRYPTO_WRAPPED_HEX_LEN + 8];
+	unsigned char key[CRYPTO_KEY_LEN];
+};
+
+static bool msg_ok(const struct keyring_msg *m, ssize_t n, int type)
+{
+	return n == (ssize_t)sizeof(*m) && m->magic == KEYRING_MAGIC && m->version == KEYRING_VERSION &&
+	       m->type == type && m->pad == 0 && m->ok <= 1 &&
+	       memchr(m->wrapped, '\0', sizeof(m->wrapped)) != NULL;
+}
+
+static void keyring_serve(const struct mss_config *cfg, int fd) __attribute__((noreturn));
+static void keyring_serve(const struct mss_config *cfg, int fd)
+{
+	char err[256], path[CONFIG_PATH_MAX + 64];
+	unsigned char master[CRYPTO_KEY_LEN];
+	struct keyring_msg m;
+
+	if (config_master_key_file(cfg, path, sizeof(path)) < 0 ||
+	    crypto_master_key_load(path, master, err, sizeof(err)) < 0) {
+		log_err("store.keyring", "error=\"cannot load the master key\"");
+		_exit(1);
+	}
+	for (;;) {
+		ssize_t n = recv(fd, &m, sizeof(m), MSG_TRUNC);
+		if (n <= 0)
+			break;
+		if (!msg_ok(&m, n, KEYRING_ASK)) {
+			/* the session process is the only sender: it is ended with its session */
+			log_err("store.keyring_refused",
+			        "error=\"forged or truncated request\" action=ended");
+			kill(getppid(), SIGKILL);
+			break;
+		}
+		m.type = KEYRING_KEY;
+		m.ok = crypto_key_unwrap(master, m.wrapped, m.key) == 0;
+		if (!m.ok)
+			memset(m.key, 0, sizeof(m.key));
+		n = send(fd, &m, sizeof(m), MSG_NOSIGNAL);
+		sodium_memzero(&m, sizeof(m));
+		if (n != (ssize_t)sizeof(m))
+			break;
+	}
+	sodium_memzero(master, sizeof(master));
+	_exit(0);
+}
+
+/* Forks the keyring process on first need: it holds the master key, this process
+ * never does. */
+static int keyring_start(struct store *st, char *err, size_t errlen)
+{
+	int sv[2];
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		str_error(err, errlen, "keyring: %s", strerror(errno));
+		return -1;
+	}
+	pid = fork();
+	if (pid == 0) {
+		int keep[] = {sv[1]};
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlives its session process */
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		/* the parent's database connection and sockets are not the keyring's */
+		privsep_close_others(keep, 1);
+		keyring_serve(&st->cfg, sv[1]);
+	}
+	close(sv[1]);
+	if (pid < 0) {
+		close(sv[0]);
+		str_error(err, errlen, "keyring: cannot fork: %s", strerror(errno));
+		return -1;
+	}
+	st->keyring_fd = sv[0];
+	st->keyring_pid = pid;
+	return 0;
+}
+
+int store_keyring_unwrap(struct store *st, const char *wrapped, unsigned char key[CRYPTO_KEY_LEN], char *err,
+                         size_t errlen)
+{
+	struct keyring_msg m;
+	ssize_t n;
+
+	if (st->keyring_fd < 0 && keyring_start(st, err, errlen) < 0)
+		return -1;
+	memset(&m, 0, sizeof(m));
+	m.magic = KEYRING_MAGIC;
+	m.version = KEYRING_VERSION;
+	m.type = KEYRING_ASK;
+	if (str_copy(m.wrapped, sizeof(m.wrapped), wrapped) < 0) {
+		str_error(err, errlen, "account key cannot be unwrapped (altered)");
+		return -1;
+	}
+	if (send(st->keyring_fd, &m, sizeof(m), MSG_NOSIGNAL) != (ssize_t)sizeof(m)) {
+		str_error(err, errlen, "keyring: %s", strerror(errno));
+		return -1;
+	}
+	do
+		n = recv(st->keyring_fd, &m, sizeof(m), MSG_TRUNC);
+	while (n < 0 && errno == EINTR);
+	if (!msg_ok(&m, n, KEYRING_KEY) || !m.ok) {
+		sodium_memzero(&m, sizeof(m));
+		str_error(err, errlen, "account key cannot be unwrapped (altered, or wrong master key)");
+		return -1;
+	}
+	memcpy(key, m.key, CRYPTO_KEY_LEN);
+	sodium_memzero(&m, sizeof(m));
+	return 0;
+}
+
+void store_keyring_end(struct store *st)
+{
+	if (st->keyring_fd < 0)
+		return;
+	close(st->keyring_fd);
+	st->keyring_fd = -1;
+	while (waitpid(st->keyring_pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
+void store_use_keyring(struct store *st)
+{
+	st->use_keyring = true;
+}

@@ -1,0 +1,222 @@
+"""Process separation before login (issue 12, doc/architecture.md "Process separation
+before login"): who holds what once the daemon is started as root.
+
+A mss-imapd connection is two processes, both forked by the master: its pre-login
+process (login_user, chrooted
+to the empty root-owned data_dir/run/empty, only its sockets open), which runs the TLS
+handshake, the command parser and the SASL exchange; and its session process (the
+daemons' user, the database), which verifies logins asked over a SOCK_SEQPACKET
+socketpair of typed, checked messages (auth/auth_chan.h) and, once logged in, runs the
+session on the cleartext the pre-login process relays. These tests look at the
+processes from /proc, as an attacker holding the pre-login process would see the
+machine."""
+import ctypes
+import imaplib
+import os
+import pwd
+import re
+import socket
+import struct
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import PASSWORDS, PATIENT
+from test_privsep import children, comm, fd_targets
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch users")
+
+SYS_PIDFD_GETFD = 438  # the same number on every architecture since Linux 5.6
+
+
+def status(pid, field):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return line.split()[1:]
+    return []
+
+
+def descendants(pid):
+    out = []
+    for c in children(pid):
+        out += [c] + descendants(c)
+    return out
+
+
+def holds_db(pid):
+    return any(t.endswith("mss.db") for t in fd_targets(pid))
+
+
+def connect_prelogin(m):
+    """An IMAPS connection after its handshake, not logged in, with its two processes,
+    both children of the master: the session process (the database) and the
+    pre-login process (the client socket)."""
+    master = m.procs["imapd"].pid
+    before = set(children(master))
+    c = imaplib.IMAP4_SSL("127.0.0.1", m.port("imaps"), ssl_context=m.client_context(None),
+                          timeout=20)
+    c.capability()
+    for _ in range(50):
+        new = sorted(p for p in children(master) if p not in before)
+        sessions = [p for p in new if holds_db(p)]
+        pre = [p for p in new if p not in sessions and len(sockets_of(p)) == 4]
+        if len(sessions) == 1 and len(pre) == 1:
+            return c, sessions[0], pre[0]
+        time.sleep(0.1)
+    raise AssertionError("no session and pre-login process found")
+
+
+def sockets_of(pid):
+    return [t for t in fd_targets(pid) if t.startswith("socket:")]
+
+
+def test_prelogin_process_is_confined(imapd):
+    """The pre-login process runs as login_user (nobody, no supplementary group), its
+    root is the empty root-owned directory, and it holds no database handle, no key
+    file and no file of data_dir: its descriptors are its sockets (client, key agent
+    channel, authentication channel, relay) and the log it was started with."""
+    m = imapd
+    nobody = pwd.getpwnam("nobody")
+    c, session, pre = connect_prelogin(m)
+    try:
+        assert status(pre, "Uid") == [str(nobody.pw_uid)] * 4
+        assert status(pre, "Gid") == [str(nobody.pw_gid)] * 4
+        assert status(pre, "Groups") == []
+        assert status(pre, "CapEff") == ["0000000000000000"]
+        empty = m.data_dir / "run" / "empty"
+        assert os.readlink(f"/proc/{pre}/root") == str(empty)
+        assert os.readlink(f"/proc/{pre}/cwd") == str(empty)
+        st = empty.stat()
+        assert st.st_uid == 0 and st.st_gid == 0 and st.st_mode & 0o7777 == 0o755
+        assert list(empty.iterdir()) == []
+        targets = fd_targets(pre)
+        assert not [t for t in targets if "mss.db" in t or "/keys" in t or str(m.data_dir) in t]
+        assert len(sockets_of(pre)) == 4, targets
+        files = [t for t in targets if not t.startswith("socket:")]
+        assert set(files) <= {str(m.log_path("imapd")), "/dev/null"}, targets
+        # the session process holds the database; the pre-login one asks it
+        assert [t for t in fd_targets(session) if t.endswith("mss.db")]
+        assert c.login(PATIENT, PASSWORDS[PATIENT])[0] == "OK"
+        assert c.select("INBOX")[0] == "OK"
+    finally:
+        c.logout()
+
+
+def test_key_files_unreadable_by_login_user(imapd):
+    """Whatever the pre-login process could do outside its chroot, login_user can read
+    neither the master key, the audit key, the TLS key nor the database."""
+    m = imapd
+    nobody = pwd.getpwnam("nobody")
+    paths = [m.data_dir / "keys" / "master.key", m.data_dir / "keys" / "audit.key",
+             m.data_dir / "mss.db", Path(m.settings["tls_key"])]
+    assert all(p.exists() for p in paths)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgroups([])
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+            readable = 0
+            for p in paths:
+                try:
+                    with open(p, "rb") as f:
+                        f.read(1)
+                    readable += 1
+                except OSError:
+                    pass
+            os._exit(readable)
+        except BaseException:
+            os._exit(100)
+    _, code = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(code) == 0
+
+
+def auth_channel(pre, session):
+    """The pre-login process's descriptor number of its authentication channel: its
+    SOCK_SEQPACKET socket whose peer the session process holds (the other one leads
+    to the key agent)."""
+    session_inodes = {t[len("socket:["):-1] for t in sockets_of(session)}
+    out = subprocess.run(["ss", "-xpn"], capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        if not line.startswith("u_seq") or f"pid={pre}," not in line:
+            continue
+        f = line.split()
+        local, peer = f[5], f[7]
+        fd = re.search(rf"pid={pre},fd=(\d+)", line)
+        if peer in session_inodes and fd:
+            return int(fd.group(1))
+    raise AssertionError("no authentication channel in\n" + out)
+
+
+def grab_fd(pid, fd):
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(pid)
+    try:
+        got = libc.syscall(SYS_PIDFD_GETFD, pidfd, fd, 0)
+        if got < 0:
+            raise OSError(ctypes.get_errno(), "pidfd_getfd")
+        return got
+    finally:
+        os.close(pidfd)
+
+
+# magic "MSSA", version 1, type VERIFY (1), the length of a whole VERIFY, pad
+VERIFY_HEADER_LEN = 16
+
+
+@pytest.mark.parametrize("forged", ["bad-magic", "truncated"])
+def test_forged_auth_message_ends_the_prelogin_process(imapd, forged):
+    """A message on the authentication channel that does not check (wrong magic; a
+    VERIFY header with its body cut short) is logged, dropped, and its sender, the
+    pre-login process, ended; the session ends with it, and the daemon goes on."""
+    m = imapd
+    c, session, pre = connect_prelogin(m)
+    fd = grab_fd(pre, auth_channel(pre, session))
+    s = socket.socket(fileno=fd)
+    try:
+        if forged == "bad-magic":
+            s.send(b"EVIL" + b"\0" * 60)
+        else:
+            s.send(struct.pack("=IHHII", 0x4153534D, 1, 1, 100000, 0) + b"x" * 100)
+    finally:
+        s.close()
+    for _ in range(50):
+        if not Path(f"/proc/{pre}").exists() or comm(pre) == "":
+            break
+        time.sleep(0.1)
+    assert not Path(f"/proc/{pre}/status").exists() or "Z" in status(pre, "State")
+    with pytest.raises((imaplib.IMAP4.abort, OSError)):
+        c.noop()
+    log = m.log("imapd")
+    assert re.search(rf"event=auth\.chan_refused .*peer_pid={pre} error=", log)
+    # the daemon serves the next client
+    c2 = imaplib.IMAP4_SSL("127.0.0.1", m.port("imaps"), ssl_context=m.client_context(None))
+    assert c2.login(PATIENT, PASSWORDS[PATIENT])[0] == "OK"
+    c2.logout()
+
+
+def test_session_process_holds_no_master_key(imapd):
+    """Logged in, after an APPEND and a FETCH of the body (both need the account's
+    key), the session process's memory holds no copy of the master key, nor does the
+    pre-login process's: account keys come from the keyring process, which alone
+    reads the master key (and in whose memory the search does find it)."""
+    from test_tls_agent import memory_holds
+    m = imapd
+    master_key = (m.data_dir / "keys" / "master.key").read_bytes()
+    assert len(master_key) == 32
+    c, session, pre = connect_prelogin(m)
+    try:
+        assert c.login(PATIENT, PASSWORDS[PATIENT])[0] == "OK"
+        assert c.append("INBOX", None, None, b"Subject: key test\r\n\r\nsecret body\r\n")[0] == "OK"
+        c.select("INBOX")
+        typ, data = c.fetch("*", "(BODY.PEEK[TEXT])")
+        assert typ == "OK" and b"secret body" in data[0][1]
+        keyrings = children(session)
+        assert len(keyrings) == 1
+        assert memory_holds(keyrings[0], [master_key]) == {0}
+        assert memory_holds(session, [master_key]) == set()
+        assert memory_holds(pre, [master_key]) == set()
+    finally:
+        c.logout()
