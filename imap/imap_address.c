@@ -71,7 +71,7 @@ static int local_part(struct aparser *a)
 		return -1;
 	/* obs-local-part: "a.b" written with a trailing or doubled dot */
 	while (rc > 0 && *a->ps.p == '.') {
-		buf_append_char(&a->tmp, '.');
+		buf_put_char(&a->tmp, '.');
 		a->ps.p++;
 		rc = rfc822_skip_lwsp(&a->ps);
 	}
@@ -97,8 +97,8 @@ static int route(struct aparser *a)
 	buf_reset(&a->tmp);
 	while (a->ps.p < a->ps.end && *a->ps.p == '@') {
 		if (a->tmp.len > 0)
-			buf_append_char(&a->tmp, ',');
-		buf_append_char(&a->tmp, '@');
+			buf_put_char(&a->tmp, ',');
+		buf_put_char(&a->tmp, '@');
 		if (rfc822_parse_domain(&a->ps, &a->tmp) <= 0)
 			return -1;
 		while (a->ps.p < a->ps.end && *a->ps.p == ',') {
@@ -173,8 +173,8 @@ static int addr_spec(struct aparser *a)
 	} else if (rc > 0 && *a->ps.p != ',' && *a->ps.p != ';') {
 		/* "user more words": a phrase without an address, as Dovecot reads it */
 		buf_reset(&a->tmp);
-		buf_append_str(&a->tmp, a->cur.mailbox);
-		buf_append_char(&a->tmp, ' ');
+		buf_put_str(&a->tmp, a->cur.mailbox);
+		buf_put_char(&a->tmp, ' ');
 		rc = rfc822_parse_phrase(&a->ps, &a->tmp);
 		free(a->cur.mailbox);
 		a->cur.mailbox = NULL;
@@ -306,26 +306,26 @@ void imap_address_list_free(struct imap_address_list *l)
 void imap_address_write_envelope(struct buf *out, const struct imap_address_list *l)
 {
 	if (l == NULL || l->n == 0) {
-		buf_append_str(out, "NIL");
+		buf_put_str(out, "NIL");
 		return;
 	}
-	buf_append_char(out, '(');
+	buf_put_char(out, '(');
 	for (size_t i = 0; i < l->n; i++) {
 		const struct imap_address *x = &l->v[i];
-		buf_append_char(out, '(');
+		buf_put_char(out, '(');
 		if (x->name != NULL)
 			imap_quote_for_humans(out, x->name, strlen(x->name));
 		else
-			buf_append_str(out, "NIL");
-		buf_append_char(out, ' ');
+			buf_put_str(out, "NIL");
+		buf_put_char(out, ' ');
 		imap_quote_nstring(out, x->route);
-		buf_append_char(out, ' ');
+		buf_put_char(out, ' ');
 		imap_quote_nstring(out, x->mailbox);
-		buf_append_char(out, ' ');
+		buf_put_char(out, ' ');
 		imap_quote_nstring(out, x->domain);
-		buf_append_char(out, ')');
+		buf_put_char(out, ')');
 	}
-	buf_append_char(out, ')');
+	buf_put_char(out, ')');
 }
 
 void imap_address_write_text(struct buf *out, const struct imap_address_list *l)
@@ -335,27 +335,28 @@ void imap_address_write_text(struct buf *out, const struct imap_address_list *l)
 		const struct imap_address *x = &l->v[i];
 		if (x->domain == NULL) { /* group marker */
 			if (!in_group) {
-				buf_printf(out, "%s%s: ", first ? "" : ", ", x->mailbox ? x->mailbox : "");
+				buf_put_printf(out, "%s%s: ", first ? "" : ", ",
+				               x->mailbox ? x->mailbox : "");
 				first = true;
 			} else {
-				buf_append_char(out, ';');
+				buf_put_char(out, ';');
 				first = false;
 			}
 			in_group = !in_group;
 			continue;
 		}
 		if (!first)
-			buf_append_str(out, ", ");
+			buf_put_str(out, ", ");
 		first = false;
 		if (x->name != NULL)
-			buf_printf(out, "%s ", x->name);
-		buf_append_char(out, '<');
+			buf_put_printf(out, "%s ", x->name);
+		buf_put_char(out, '<');
 		if (x->route != NULL)
-			buf_printf(out, "%s:", x->route);
-		buf_append_str(out, x->mailbox ? x->mailbox : "");
+			buf_put_printf(out, "%s:", x->route);
+		buf_put_str(out, x->mailbox ? x->mailbox : "");
 		if (x->domain[0] != '\0')
-			buf_printf(out, "@%s", x->domain);
-		buf_append_char(out, '>');
+			buf_put_printf(out, "@%s", x->domain);
+		buf_put_char(out, '>');
 	}
 }
 

@@ -7,7 +7,9 @@
  * "" (the ENVELOPE still has four fields), "user@domain (Real Name)" takes its name
  * from the comment, "<@route:user@domain>" keeps its route, and a group is a start
  * marker (mailbox = the group's name, domain NULL) and an end marker (all NULL), as
- * RFC 9051 7.5.2 writes them. */
+ * RFC 9051 7.5.2 writes them.
+ *
+ * out, where a function takes one, is a BUF_UNLIMITED buffer (appended with buf_put_*). */
 #ifndef MSS_IMAP_ADDRESS_H
 #define MSS_IMAP_ADDRESS_H
 

@@ -34,10 +34,10 @@ static void b64_group(struct imap_binconv *c, const unsigned char *g, size_t n)
 	q[2] = n > 1 ? b64[((g[1] & 15) << 2) | (n > 2 ? g[2] >> 6 : 0)] : '=';
 	q[3] = n > 2 ? b64[g[2] & 63] : '=';
 	if (c->col == B64_LINE) {
-		buf_append(c->out, "\r\n", 2);
+		buf_put(c->out, "\r\n", 2);
 		c->col = 0;
 	}
-	buf_append(c->out, q, 4);
+	buf_put(c->out, q, 4);
 	c->col += 4;
 }
 
@@ -88,9 +88,9 @@ static bool rewrite_header(struct imap_binconv *c, const struct imap_part *part)
 	if (cte == NULL)
 		return false;
 	size_t at = (size_t)(cte - c->hdr.data);
-	buf_append(c->out, c->hdr.data, at);
-	buf_append_str(c->out, "Content-Transfer-Encoding: base64\r\n");
-	buf_append(c->out, c->hdr.data + at + cte_len, c->hdr.len - at - cte_len);
+	buf_put(c->out, c->hdr.data, at);
+	buf_put_str(c->out, "Content-Transfer-Encoding: base64\r\n");
+	buf_put(c->out, c->hdr.data + at + cte_len, c->hdr.len - at - cte_len);
 	return true;
 }
 
@@ -104,25 +104,25 @@ static void on_event(void *arg, const struct imap_part *part, enum imap_mime_eve
 		if (part == c->converting)
 			b64_feed(c, (const unsigned char *)d, n);
 		else
-			buf_append(c->out, d, n);
+			buf_put(c->out, d, n);
 		return;
 	}
 	if (n > 0) { /* a header line, or the empty line that ends the header */
 		if (c->holding && c->hdr.len + n <= HEADER_HELD_MAX) {
-			buf_append(&c->hdr, d, n);
+			str_assert(buf_append(&c->hdr, d, n), "the length is checked above");
 			return;
 		}
-		buf_append(c->out, c->hdr.data, c->hdr.len); /* too long to hold: as it is */
+		buf_put(c->out, c->hdr.data, c->hdr.len); /* too long to hold: as it is */
 		buf_reset(&c->hdr);
 		c->holding = false;
-		buf_append(c->out, d, n);
+		buf_put(c->out, d, n);
 		return;
 	}
 	/* the header ended and the parser knows what the part is */
 	if (c->holding && rewrite_header(c, part))
 		c->converting = part;
 	else if (c->holding)
-		buf_append(c->out, c->hdr.data, c->hdr.len);
+		buf_put(c->out, c->hdr.data, c->hdr.len);
 	buf_reset(&c->hdr);
 	c->holding = true; /* the next part's header */
 }
@@ -150,7 +150,7 @@ void imap_binconv_finish(struct imap_binconv *c, struct buf *out)
 	if (c->converting != NULL)
 		b64_end(c);
 	if (c->hdr.len > 0) /* a header without its end */
-		buf_append(out, c->hdr.data, c->hdr.len);
+		buf_put(out, c->hdr.data, c->hdr.len);
 	buf_free(&c->hdr);
 	free(c);
 }

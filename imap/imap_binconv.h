@@ -6,7 +6,9 @@
  *
  * Streamed: fed the message in pieces, appends the converted octets to a buffer the
  * caller drains; memory is one part's header at most (256 KiB; a longer header is
- * passed on unconverted). */
+ * passed on unconverted).
+ *
+ * out, where a function takes one, is a BUF_UNLIMITED buffer (appended with buf_put_*). */
 #ifndef MSS_IMAP_BINCONV_H
 #define MSS_IMAP_BINCONV_H
 

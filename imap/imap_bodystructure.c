@@ -159,49 +159,49 @@ static void params_write(struct buf *out, const struct rfc822_param *p, size_t n
 {
 	bool charset = false;
 	if (n == 0 && !default_charset) {
-		buf_append_str(out, "NIL");
+		buf_put_str(out, "NIL");
 		return;
 	}
-	buf_append_char(out, '(');
+	buf_put_char(out, '(');
 	for (size_t i = 0; i < n; i++) {
 		if (i > 0)
-			buf_append_char(out, ' ');
+			buf_put_char(out, ' ');
 		charset |= str_ieq(p[i].name, "charset");
 		imap_quote_nstring(out, p[i].name);
-		buf_append_char(out, ' ');
+		buf_put_char(out, ' ');
 		imap_quote_nstring(out, p[i].value);
 	}
 	if (default_charset && !charset) /* RFC 2045 5.2: text is US-ASCII by default */
-		buf_append_str(out, n > 0 ? " \"charset\" \"us-ascii\"" : "\"charset\" \"us-ascii\"");
-	buf_append_char(out, ')');
+		buf_put_str(out, n > 0 ? " \"charset\" \"us-ascii\"" : "\"charset\" \"us-ascii\"");
+	buf_put_char(out, ')');
 }
 
 /* disposition, language, location: the end of body-ext-1part and body-ext-mpart. */
 static void ext_common(struct buf *out, const struct content *c)
 {
-	buf_append_char(out, ' ');
+	buf_put_char(out, ' ');
 	if (c->disposition == NULL) {
-		buf_append_str(out, "NIL");
+		buf_put_str(out, "NIL");
 	} else {
-		buf_append_char(out, '(');
+		buf_put_char(out, '(');
 		imap_quote_nstring(out, c->disposition);
-		buf_append_char(out, ' ');
+		buf_put_char(out, ' ');
 		params_write(out, c->dparams, c->ndparams, false);
-		buf_append_char(out, ')');
+		buf_put_char(out, ')');
 	}
-	buf_append_char(out, ' ');
+	buf_put_char(out, ' ');
 	if (c->nlanguages == 0) {
-		buf_append_str(out, "NIL");
+		buf_put_str(out, "NIL");
 	} else {
-		buf_append_char(out, '(');
+		buf_put_char(out, '(');
 		for (size_t i = 0; i < c->nlanguages; i++) {
 			if (i > 0)
-				buf_append_char(out, ' ');
+				buf_put_char(out, ' ');
 			imap_quote_nstring(out, c->languages[i]);
 		}
-		buf_append_char(out, ')');
+		buf_put_char(out, ')');
 	}
-	buf_append_char(out, ' ');
+	buf_put_char(out, ' ');
 	imap_quote_nstring_nolf(out, c->location);
 }
 
@@ -212,14 +212,14 @@ static void write_part(struct buf *out, const struct imap_part *part, bool ext);
 static void write_multipart(struct buf *out, const struct imap_part *part, const struct content *c, bool ext)
 {
 	if (part->children == NULL) /* body-type-mpart needs one part */
-		buf_append_str(out, ext ? EMPTY_BODY " NIL NIL NIL NIL)" : EMPTY_BODY ")");
+		buf_put_str(out, ext ? EMPTY_BODY " NIL NIL NIL NIL)" : EMPTY_BODY ")");
 	for (const struct imap_part *ch = part->children; ch != NULL; ch = ch->next)
 		write_part(out, ch, ext);
-	buf_append_char(out, ' ');
+	buf_put_char(out, ' ');
 	imap_quote_nstring(out, c->subtype != NULL ? c->subtype : "mixed");
 	if (!ext)
 		return;
-	buf_append_char(out, ' ');
+	buf_put_char(out, ' ');
 	params_write(out, c->params, c->nparams, false);
 	ext_common(out, c);
 }
@@ -237,40 +237,40 @@ static void write_single(struct buf *out, const struct imap_part *part, const st
 {
 	bool text = false;
 	if (part->flags & IMAP_PART_MESSAGE) {
-		buf_append_str(out, "\"message\" \"rfc822\"");
+		buf_put_str(out, "\"message\" \"rfc822\"");
 	} else if (not_entered(part, c)) {
-		buf_append_str(out, "\"application\" \"octet-stream\"");
+		buf_put_str(out, "\"application\" \"octet-stream\"");
 	} else if (c->type == NULL) {
 		text = true;
-		buf_append_str(out, "\"text\" \"plain\"");
+		buf_put_str(out, "\"text\" \"plain\"");
 	} else {
 		text = str_ieq(c->type, "text");
 		imap_quote_nstring(out, c->type);
-		buf_append_char(out, ' ');
+		buf_put_char(out, ' ');
 		imap_quote_nstring(out, c->subtype);
 	}
-	buf_append_char(out, ' ');
+	buf_put_char(out, ' ');
 	params_write(out, c->params, c->nparams, text);
-	buf_append_char(out, ' ');
+	buf_put_char(out, ' ');
 	imap_quote_nstring_nolf(out, c->id);
-	buf_append_char(out, ' ');
+	buf_put_char(out, ' ');
 	imap_quote_nstring_nolf(out, c->description);
-	buf_append_char(out, ' ');
+	buf_put_char(out, ' ');
 	imap_quote_nstring(out, c->encoding != NULL ? c->encoding : "7bit");
-	buf_printf(out, " %llu", (unsigned long long)part->body_size);
+	buf_put_printf(out, " %llu", (unsigned long long)part->body_size);
 	if (text) {
-		buf_printf(out, " %u", part->body_lines);
+		buf_put_printf(out, " %u", part->body_lines);
 	} else if ((part->flags & IMAP_PART_MESSAGE) && part->children != NULL) {
 		const struct imap_part *msg = part->children;
-		buf_append_char(out, ' ');
+		buf_put_char(out, ' ');
 		imap_envelope_write(out, msg->header != NULL ? msg->header : "", msg->header_len);
-		buf_append_char(out, ' ');
+		buf_put_char(out, ' ');
 		write_part(out, msg, ext);
-		buf_printf(out, " %u", part->body_lines);
+		buf_put_printf(out, " %u", part->body_lines);
 	}
 	if (!ext)
 		return;
-	buf_append_char(out, ' ');
+	buf_put_char(out, ' ');
 	imap_quote_nstring_nolf(out, c->md5);
 	ext_common(out, c);
 }
@@ -279,12 +279,12 @@ static void write_part(struct buf *out, const struct imap_part *part, bool ext)
 {
 	struct content c;
 	content_read(&c, part);
-	buf_append_char(out, '(');
+	buf_put_char(out, '(');
 	if (part->flags & IMAP_PART_MULTIPART)
 		write_multipart(out, part, &c, ext);
 	else
 		write_single(out, part, &c, ext);
-	buf_append_char(out, ')');
+	buf_put_char(out, ')');
 	content_free(&c);
 }
 

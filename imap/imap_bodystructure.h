@@ -8,7 +8,9 @@
  * gets one empty text/plain part (body-type-mpart needs one); a part not entered
  * (too deep, too many parts) is application/octet-stream; Content-* fields of a
  * part that is not MIME (no MIME-Version nor Content-Type) are ignored. Sizes and
- * line counts are the octets as stored. */
+ * line counts are the octets as stored.
+ *
+ * out, where a function takes one, is a BUF_UNLIMITED buffer (appended with buf_put_*). */
 #ifndef MSS_IMAP_BODYSTRUCTURE_H
 #define MSS_IMAP_BODYSTRUCTURE_H
 

@@ -95,6 +95,7 @@ void imap_date_time_format(int64_t t, char *out, size_t outlen)
 	time_t tt = (time_t)t;
 	struct tm tm;
 	gmtime_r(&tt, &tm);
-	str_format(out, outlen, "%02d-%s-%04d %02d:%02d:%02d +0000", tm.tm_mday, months[tm.tm_mon],
-	           tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	str_assert(str_format(out, outlen, "%02d-%s-%04d %02d:%02d:%02d +0000", tm.tm_mday, months[tm.tm_mon],
+	                      tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec),
+	           "26 bytes (a 4-digit year: imap_date_time_parse reads no other) into 32 or more");
 }

@@ -48,22 +48,22 @@ static void qp_invalid(struct imap_decoder *d, struct buf *out)
 {
 	switch (d->state) {
 	case QP_EQ:
-		buf_append_char(out, '=');
+		buf_put_char(out, '=');
 		break;
 	case QP_HEX2:
-		buf_append_char(out, '=');
-		buf_append_char(out, d->hex);
+		buf_put_char(out, '=');
+		buf_put_char(out, d->hex);
 		break;
 	case QP_EQ_WS:
 	case QP_SOFT_CR:
-		buf_append_char(out, '=');
-		buf_append(out, d->ws, d->nws);
+		buf_put_char(out, '=');
+		buf_put(out, d->ws, d->nws);
 		if (d->state == QP_SOFT_CR)
-			buf_append_char(out, '\r');
+			buf_put_char(out, '\r');
 		break;
 	case QP_CR:
-		buf_append(out, d->ws, d->nws);
-		buf_append_char(out, '\r');
+		buf_put(out, d->ws, d->nws);
+		buf_put_char(out, '\r');
 		break;
 	default:
 		break;
@@ -83,7 +83,7 @@ static void qp_text(struct imap_decoder *d, char c, struct buf *out)
 		d->state = QP_CR;
 		break;
 	case '\n': /* a bare LF ends a line too */
-		buf_append(out, "\r\n", 2);
+		buf_put(out, "\r\n", 2);
 		break;
 	case ' ':
 	case '\t':
@@ -91,7 +91,7 @@ static void qp_text(struct imap_decoder *d, char c, struct buf *out)
 		qp_hold_ws(d, c);
 		break;
 	default:
-		buf_append_char(out, c);
+		buf_put_char(out, c);
 	}
 }
 
@@ -109,11 +109,11 @@ static int qp_step(struct imap_decoder *d, char c, struct buf *out)
 		} else if (c == '\r') {
 			d->state = QP_CR;
 		} else if (c == '\n') { /* trailing white space is dropped (RFC 2045 6.7 (3)) */
-			buf_append(out, "\r\n", 2);
+			buf_put(out, "\r\n", 2);
 			d->nws = 0;
 			d->state = QP_TEXT;
 		} else {
-			buf_append(out, d->ws, d->nws);
+			buf_put(out, d->ws, d->nws);
 			d->nws = 0;
 			d->state = QP_TEXT;
 			return 0;
@@ -140,7 +140,7 @@ static int qp_step(struct imap_decoder *d, char c, struct buf *out)
 			qp_invalid(d, out);
 			return 0;
 		}
-		buf_append_char(out, (char)(hexval(d->hex) * 16 + h));
+		buf_put_char(out, (char)(hexval(d->hex) * 16 + h));
 		d->state = QP_TEXT;
 		return 1;
 	case QP_EQ_WS: /* "=" then white space: a soft line break with trailing space */
@@ -162,7 +162,7 @@ static int qp_step(struct imap_decoder *d, char c, struct buf *out)
 			return 0;
 		}
 		if (d->state == QP_CR)
-			buf_append(out, "\r\n", 2);
+			buf_put(out, "\r\n", 2);
 		d->nws = 0;
 		d->state = QP_TEXT;
 		return 1;
@@ -198,7 +198,7 @@ static void b64_feed(struct imap_decoder *d, const char *src, size_t n, struct b
 		d->nbits += 6;
 		if (d->nbits >= 8) {
 			d->nbits -= 8;
-			buf_append_char(out, (char)((d->acc >> d->nbits) & 0xff));
+			buf_put_char(out, (char)((d->acc >> d->nbits) & 0xff));
 		}
 	}
 }
@@ -210,7 +210,7 @@ void imap_decoder_feed(struct imap_decoder *d, const char *src, size_t n, struct
 		return;
 	}
 	if (d->cte != IMAP_CTE_QP) {
-		buf_append(out, src, n);
+		buf_put(out, src, n);
 		return;
 	}
 	for (size_t i = 0; i < n;)

@@ -6,7 +6,9 @@
  * size decodes in constant memory. Decoding follows RFC 2045 as Dovecot applies it,
  * so that clients see the same octets from both servers: quoted-printable drops the
  * white space at the end of a line and turns line ends into CRLF; base64 skips
- * characters outside its alphabet and stops at the padding. */
+ * characters outside its alphabet and stops at the padding.
+ *
+ * out, where a function takes one, is a BUF_UNLIMITED buffer (appended with buf_put_*). */
 #ifndef MSS_IMAP_DECODE_H
 #define MSS_IMAP_DECODE_H
 

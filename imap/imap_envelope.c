@@ -48,25 +48,25 @@ void imap_envelope_write(struct buf *out, const char *h, size_t len)
 	while (imap_header_next(&it, &f) == 1)
 		take_field(&e, &f);
 	const struct imap_address_list *from = &e.a[A_FROM];
-	buf_append_char(out, '(');
+	buf_put_char(out, '(');
 	imap_quote_nstring_nolf(out, e.s[E_DATE]);
-	buf_append_char(out, ' ');
+	buf_put_char(out, ' ');
 	if (e.s[E_SUBJECT] != NULL)
 		imap_quote_for_humans(out, e.s[E_SUBJECT], strlen(e.s[E_SUBJECT]));
 	else
-		buf_append_str(out, "NIL");
+		buf_put_str(out, "NIL");
 	for (int i = 0; i < A_NLISTS; i++) {
 		const struct imap_address_list *l = &e.a[i];
 		if ((i == A_SENDER || i == A_REPLY_TO) && l->n == 0)
 			l = from; /* RFC 9051 7.5.2: defaults to From */
-		buf_append_char(out, ' ');
+		buf_put_char(out, ' ');
 		imap_address_write_envelope(out, l);
 	}
-	buf_append_char(out, ' ');
+	buf_put_char(out, ' ');
 	imap_quote_nstring_nolf(out, e.s[E_IN_REPLY_TO]);
-	buf_append_char(out, ' ');
+	buf_put_char(out, ' ');
 	imap_quote_nstring_nolf(out, e.s[E_MESSAGE_ID]);
-	buf_append_char(out, ')');
+	buf_put_char(out, ')');
 	for (int i = 0; i < E_NSTRINGS; i++)
 		free(e.s[i]);
 	for (int i = 0; i < A_NLISTS; i++)

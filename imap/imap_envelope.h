@@ -5,7 +5,9 @@
  * used; address fields given several times are one list; an absent or empty Sender or
  * Reply-To is the From list; subjects and display names are written "for humans"
  * (white space runs collapsed). Encoded words stay encoded (RFC 2047 is the client's
- * business in ENVELOPE). */
+ * business in ENVELOPE).
+ *
+ * out, where a function takes one, is a BUF_UNLIMITED buffer (appended with buf_put_*). */
 #ifndef MSS_IMAP_ENVELOPE_H
 #define MSS_IMAP_ENVELOPE_H
 

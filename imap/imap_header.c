@@ -72,7 +72,7 @@ void imap_header_unfold(const char *value, size_t len, struct buf *out)
 	size_t start = out->len;
 	for (size_t i = 0; i < len; i++)
 		if (value[i] != '\r' && value[i] != '\n')
-			buf_append_char(out, value[i]);
+			buf_put_char(out, value[i]);
 	while (out->len > start && (out->data[out->len - 1] == ' ' || out->data[out->len - 1] == '\t'))
 		buf_truncate(out, out->len - 1);
 }

@@ -5,7 +5,9 @@
  * continuation lines after it. The name is what precedes the first ':' (white space
  * before the colon dropped); a line without ':' is a field with that line as its name
  * and no value, as Dovecot reads broken headers. Reading stops at the first empty
- * line or at the end of the block. */
+ * line or at the end of the block.
+ *
+ * out, where a function takes one, is a BUF_UNLIMITED buffer (appended with buf_put_*). */
 #ifndef MSS_IMAP_HEADER_H
 #define MSS_IMAP_HEADER_H
 

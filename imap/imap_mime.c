@@ -97,7 +97,7 @@ static void header_add(struct imap_mime_parser *p, const char *d, size_t n, enum
 	if (memchr(d, '\0', n) != NULL)
 		part->flags |= IMAP_PART_HAS_NUL;
 	if (p->hdr.len + n <= IMAP_MIME_HEADER_MAX)
-		buf_append(&p->hdr, d, n);
+		buf_put(&p->hdr, d, n);
 	if (p->cb != NULL)
 		p->cb(p->arg, part, ev, d, n);
 }
@@ -433,7 +433,7 @@ void imap_mime_parse(struct imap_mime_parser *p, const char *data, size_t len)
 				take = room;
 				lf = NULL;
 			}
-			buf_append(&p->line, data, take);
+			buf_put(&p->line, data, take);
 			if (lf != NULL) {
 				if (p->midline)
 					process_piece(p, p->line.data, p->line.len, true);

@@ -21,7 +21,9 @@
  *   other is text/plain;
  * - the body of a message/rfc822 part is a message: one child part.
  * Nesting deeper than IMAP_MIME_DEPTH_MAX, and parts beyond IMAP_MIME_PARTS_MAX, are
- * not entered: such a part is described as one opaque part. */
+ * not entered: such a part is described as one opaque part.
+ *
+ * out, where a function takes one, is a BUF_UNLIMITED buffer (appended with buf_put_*). */
 #ifndef MSS_IMAP_MIME_H
 #define MSS_IMAP_MIME_H
 

@@ -37,9 +37,9 @@ void imap_decode_words(const char *value, size_t len, struct buf *out)
 	if (strstr(copy, "=?") != NULL &&
 	    mailmime_encoded_phrase_parse("utf-8", copy, len, &idx, "utf-8", &decoded) == MAILIMF_NO_ERROR &&
 	    decoded != NULL)
-		buf_append_str(out, decoded);
+		buf_put_str(out, decoded);
 	else
-		buf_append(out, value, len);
+		buf_put(out, value, len);
 	free(decoded);
 	free(copy);
 }
@@ -89,8 +89,8 @@ bool imap_msgsearch_header(const char *header, size_t len, const char *field, co
 			continue;
 		buf_reset(&t);
 		if (any) { /* TEXT: the whole field, name included */
-			buf_append(&t, f.name, f.name_len);
-			buf_append_str(&t, ": ");
+			buf_put(&t, f.name, f.name_len);
+			buf_put_str(&t, ": ");
 		}
 		field_text(&f, &t);
 		hit = ci_find(t.data, t.len, needle);

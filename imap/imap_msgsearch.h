@@ -8,7 +8,9 @@
  *   comments and obsolete syntax resolved: imap_address.h).
  * - BODY looks in the text parts (text/ and parts without Content-Type), decoded from
  *   their transfer encoding and converted to UTF-8 from their charset (libetpan);
- *   TEXT in the header and the body, embedded messages' headers included. */
+ *   TEXT in the header and the body, embedded messages' headers included.
+ *
+ * out, where a function takes one, is a BUF_UNLIMITED buffer (appended with buf_put_*). */
 #ifndef MSS_IMAP_MSGSEARCH_H
 #define MSS_IMAP_MSGSEARCH_H
 

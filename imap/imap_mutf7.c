@@ -13,7 +13,7 @@ static int b64_value(unsigned char c)
 	return p ? (int)(p - b64) : -1;
 }
 
-static void put_utf8(struct buf *out, uint32_t cp)
+static int put_utf8(struct buf *out, uint32_t cp)
 {
 	char t[4];
 	size_t n;
@@ -36,7 +36,7 @@ static void put_utf8(struct buf *out, uint32_t cp)
 		t[3] = (char)(0x80 | (cp & 0x3f));
 		n = 4;
 	}
-	buf_append(out, t, n);
+	return buf_append(out, t, n);
 }
 
 /* Decodes one base64 run (between '&' and '-') of UTF-16BE. */
@@ -60,7 +60,8 @@ static int decode_run(const char *s, size_t n, struct buf *out)
 		if (high) {
 			if (u < 0xdc00 || u > 0xdfff)
 				return -1;
-			put_utf8(out, 0x10000 + ((high - 0xd800) << 10) + (u - 0xdc00));
+			if (put_utf8(out, 0x10000 + ((high - 0xd800) << 10) + (u - 0xdc00)) < 0)
+				return -1;
 			high = 0;
 		} else if (u >= 0xd800 && u <= 0xdbff) {
 			high = u;
@@ -68,8 +69,8 @@ static int decode_run(const char *s, size_t n, struct buf *out)
 			return -1;
 		} else if ((u >= 0x20 && u <= 0x7e) || u == 0) {
 			return -1; /* printable ASCII must be written as itself; no NUL in names */
-		} else {
-			put_utf8(out, u);
+		} else if (put_utf8(out, u) < 0) {
+			return -1;
 		}
 	}
 	/* leftover bits must be fewer than 6 and zero; no half surrogate pair */
@@ -87,7 +88,8 @@ int mutf7_decode(const char *in, struct buf *out)
 		if (c < 0x20 || c > 0x7e)
 			return -1;
 		if (c != '&') {
-			buf_append_char(out, (char)c);
+			if (buf_append_char(out, (char)c) < 0)
+				return -1;
 			p++;
 			prev_run = false;
 			continue;
@@ -96,7 +98,8 @@ int mutf7_decode(const char *in, struct buf *out)
 		if (end == NULL)
 			return -1;
 		if (end == p + 1) {
-			buf_append_char(out, '&');
+			if (buf_append_char(out, '&') < 0)
+				return -1;
 			prev_run = false;
 		} else {
 			if (prev_run) /* "&AAA-&BBB-" must have been one run */
@@ -142,12 +145,14 @@ static int get_utf8(const unsigned char **pp, uint32_t *cp)
 	return 0;
 }
 
-static void flush_bits(struct buf *out, uint32_t *bits, int *nbits)
+static int flush_bits(struct buf *out, uint32_t *bits, int *nbits)
 {
 	while (*nbits >= 6) {
 		*nbits -= 6;
-		buf_append_char(out, b64[(*bits >> *nbits) & 0x3f]);
+		if (buf_append_char(out, b64[(*bits >> *nbits) & 0x3f]) < 0)
+			return -1;
 	}
+	return 0;
 }
 
 int mutf7_encode(const char *in, struct buf *out)
@@ -155,15 +160,14 @@ int mutf7_encode(const char *in, struct buf *out)
 	const unsigned char *p = (const unsigned char *)in;
 	while (*p) {
 		if (*p >= 0x20 && *p <= 0x7e) {
-			if (*p == '&')
-				buf_append_str(out, "&-");
-			else
-				buf_append_char(out, (char)*p);
+			if ((*p == '&' ? buf_append_str(out, "&-") : buf_append_char(out, (char)*p)) < 0)
+				return -1;
 			p++;
 			continue;
 		}
 		/* a run of non-printable-ASCII characters */
-		buf_append_char(out, '&');
+		if (buf_append_char(out, '&') < 0)
+			return -1;
 		uint32_t bits = 0;
 		int nbits = 0;
 		while (*p && !(*p >= 0x20 && *p <= 0x7e)) {
@@ -183,13 +187,14 @@ int mutf7_encode(const char *in, struct buf *out)
 			for (int i = 0; i < nu; i++) {
 				bits = (bits << 16) | units[i];
 				nbits += 16;
-				flush_bits(out, &bits, &nbits);
+				if (flush_bits(out, &bits, &nbits) < 0)
+					return -1;
 				bits &= (1u << nbits) - 1;
 			}
 		}
-		if (nbits > 0)
-			buf_append_char(out, b64[(bits << (6 - nbits)) & 0x3f]);
-		buf_append_char(out, '-');
+		if ((nbits > 0 && buf_append_char(out, b64[(bits << (6 - nbits)) & 0x3f]) < 0) ||
+		    buf_append_char(out, '-') < 0)
+			return -1;
 	}
 	return 0;
 }

@@ -11,9 +11,10 @@
 /* Decodes a wire name into UTF-8, appended to out. Refuses: 8-bit bytes, "&" not
  * closed by "-", bad base64, "&-" encoding written in base64, base64 runs holding
  * printable ASCII, unpaired surrogates, non-zero padding bits, two adjacent encoded
- * runs. Returns 0 or -1. */
-int mutf7_decode(const char *in, struct buf *out);
-/* Encodes a UTF-8 name, appended to out. Returns 0, or -1 when in is not valid UTF-8. */
-int mutf7_encode(const char *in, struct buf *out);
+ * runs. Returns 0 or -1 (also when out's limit would be passed: a name is never cut). */
+MSS_MUST_CHECK int mutf7_decode(const char *in, struct buf *out);
+/* Encodes a UTF-8 name, appended to out. Returns 0, or -1 when in is not valid UTF-8 or
+ * out's limit would be passed. */
+MSS_MUST_CHECK int mutf7_encode(const char *in, struct buf *out);
 
 #endif

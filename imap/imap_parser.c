@@ -92,7 +92,7 @@ void imap_parser_reset(struct imap_parser *p)
 		p->lv[i].items = lv[i].items;
 		p->lv[i].cap = lv[i].cap;
 	}
-	str_copy(p->cmd.tag, sizeof(p->cmd.tag), "*");
+	str_assert(str_copy(p->cmd.tag, sizeof(p->cmd.tag), "*"), "a constant into IMAP_TAG_MAX + 1");
 }
 
 void imap_parser_set_utf8(struct imap_parser *p, bool on)
@@ -505,7 +505,7 @@ int imap_parse_command(const char *data, size_t len, struct imap_parser **pr, st
 		imap_parser_literal_data(p, q, (size_t)p->lit_size);
 		q += p->lit_size;
 	}
-	str_copy(err, errlen, imap_parser_error(p));
+	str_error(err, errlen, "%s", imap_parser_error(p));
 	return -1;
 }
 

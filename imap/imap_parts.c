@@ -19,7 +19,7 @@ static void put(struct buf *out, uint64_t v)
 		v >>= 7;
 		if (v != 0)
 			c |= 0x80;
-		buf_append_char(out, (char)c);
+		buf_put_char(out, (char)c);
 	} while (v != 0);
 }
 
@@ -40,7 +40,7 @@ static void serialize(const struct imap_part *p, uint64_t parent_body, struct bu
 
 void imap_parts_serialize(const struct imap_part *root, struct buf *out)
 {
-	buf_append_char(out, PARTS_VERSION);
+	buf_put_char(out, PARTS_VERSION);
 	serialize(root, 0, out);
 }
 

@@ -12,9 +12,9 @@
 
 static void literal(struct buf *out, const char *s, size_t n)
 {
-	buf_printf(out, "{%zu}\r\n", n);
+	buf_put_printf(out, "{%zu}\r\n", n);
 	size_t start = out->len;
-	buf_append(out, s, n);
+	buf_put(out, s, n);
 	for (size_t i = start; i < out->len; i++)
 		if (out->data[i] == '\0')
 			out->data[i] = (char)0x80; /* NUL is not a CHAR8 */
@@ -22,13 +22,13 @@ static void literal(struct buf *out, const char *s, size_t n)
 
 static void quoted(struct buf *out, const char *s, size_t n)
 {
-	buf_append_char(out, '"');
+	buf_put_char(out, '"');
 	for (size_t i = 0; i < n; i++) {
 		if (s[i] == '"' || s[i] == '\\')
-			buf_append_char(out, '\\');
-		buf_append_char(out, s[i]);
+			buf_put_char(out, '\\');
+		buf_put_char(out, s[i]);
 	}
-	buf_append_char(out, '"');
+	buf_put_char(out, '"');
 }
 
 /* true when s[0..n) can be a quoted string. */
@@ -60,7 +60,7 @@ void imap_quote_string(struct buf *out, const char *s, size_t n, bool utf8)
 void imap_quote_nstring_n(struct buf *out, const char *s, size_t n)
 {
 	if (s == NULL)
-		buf_append_str(out, "NIL");
+		buf_put_str(out, "NIL");
 	else
 		imap_quote_string(out, s, n, false);
 }
@@ -80,9 +80,9 @@ void imap_quote_nstring_nolf(struct buf *out, const char *s)
 	buf_init(&b, BUF_UNLIMITED);
 	for (const char *p = s; *p; p++) {
 		if (*p != '\r' && *p != '\n')
-			buf_append_char(&b, *p);
+			buf_put_char(&b, *p);
 		else if (p[1] != ' ' && p[1] != '\t' && p[1] != '\r' && p[1] != '\n' && p[1] != '\0')
-			buf_append_char(&b, ' '); /* keep the words of two lines apart */
+			buf_put_char(&b, ' '); /* keep the words of two lines apart */
 	}
 	imap_quote_nstring_n(out, b.data, b.len);
 	buf_free(&b);
@@ -104,9 +104,9 @@ void imap_quote_for_humans(struct buf *out, const char *s, size_t n)
 			continue;
 		}
 		if (space)
-			buf_append_char(&b, ' ');
+			buf_put_char(&b, ' ');
 		space = false;
-		buf_append_char(&b, s[i] == '\0' ? (char)0x80 : s[i]);
+		buf_put_char(&b, s[i] == '\0' ? (char)0x80 : s[i]);
 	}
 	imap_quote_string(out, b.data, b.len, false);
 	buf_free(&b);
@@ -127,7 +127,7 @@ void imap_quote_astring(struct buf *out, const char *s, bool utf8)
 	for (size_t i = 0; atom && i < n; i++)
 		atom = astring_char((unsigned char)s[i]);
 	if (atom)
-		buf_append(out, s, n);
+		buf_put(out, s, n);
 	else
 		imap_quote_string(out, s, n, utf8);
 }

@@ -4,7 +4,9 @@
  * sends: ENVELOPE and BODYSTRUCTURE fields, mailbox names, search and status data.
  * A quoted string is used when it can carry the text (no CR, LF or NUL, no 8-bit byte
  * unless UTF-8 is allowed, few escapes); anything else becomes a literal, and a NUL
- * never goes into a normal literal (CHAR8 excludes it, RFC 3501 9). */
+ * never goes into a normal literal (CHAR8 excludes it, RFC 3501 9).
+ *
+ * out, where a function takes one, is a BUF_UNLIMITED buffer (appended with buf_put_*). */
 #ifndef MSS_IMAP_QUOTE_H
 #define MSS_IMAP_QUOTE_H
 

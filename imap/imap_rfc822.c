@@ -56,7 +56,8 @@ static int skip_comment(struct rfc822_parser *ps)
 			continue; /* folding */
 		}
 		if (ps->last_comment != NULL)
-			buf_append_char(ps->last_comment, (char)c);
+			str_assert(buf_append_char(ps->last_comment, (char)c),
+			           "last_comment is BUF_UNLIMITED (imap_rfc822.h)");
 	}
 	return -1; /* unterminated */
 }
@@ -82,9 +83,8 @@ int rfc822_parse_atom(struct rfc822_parser *ps, struct buf *out)
 	const unsigned char *start = ps->p;
 	while (ps->p < ps->end && rfc822_is_atext(*ps->p))
 		ps->p++;
-	if (ps->p == start)
+	if (ps->p == start || buf_append(out, start, (size_t)(ps->p - start)) < 0)
 		return -1;
-	buf_append(out, start, (size_t)(ps->p - start));
 	return rfc822_skip_lwsp(ps);
 }
 
@@ -92,7 +92,8 @@ int rfc822_parse_dot_atom(struct rfc822_parser *ps, struct buf *out)
 {
 	int rc = rfc822_parse_atom(ps, out);
 	while (rc > 0 && *ps->p == '.') {
-		buf_append_char(out, '.');
+		if (buf_append_char(out, '.') < 0)
+			return -1;
 		ps->p++;
 		if ((rc = rfc822_skip_lwsp(ps)) <= 0)
 			return rc < 0 ? -1 : 0;
@@ -115,7 +116,8 @@ int rfc822_parse_quoted_string(struct rfc822_parser *ps, struct buf *out)
 			continue; /* folding: the white space after it stays */
 		if (c == '\\' && ps->p + 1 < ps->end)
 			c = *++ps->p;
-		buf_append_char(out, (char)c);
+		if (buf_append_char(out, (char)c) < 0)
+			return -1;
 	}
 	return -1;
 }
@@ -126,9 +128,8 @@ static int parse_atom_or_dot(struct rfc822_parser *ps, struct buf *out)
 	const unsigned char *start = ps->p;
 	while (ps->p < ps->end && (rfc822_is_atext(*ps->p) || *ps->p == '.'))
 		ps->p++;
-	if (ps->p == start)
+	if (ps->p == start || buf_append(out, start, (size_t)(ps->p - start)) < 0)
 		return -1;
-	buf_append(out, start, (size_t)(ps->p - start));
 	return rfc822_skip_lwsp(ps);
 }
 
@@ -144,7 +145,8 @@ int rfc822_parse_phrase(struct rfc822_parser *ps, struct buf *out)
 			return rc;
 		if (!rfc822_is_atext(*ps->p) && *ps->p != '"' && *ps->p != '.')
 			return 1;
-		buf_append_char(out, ' ');
+		if (buf_append_char(out, ' ') < 0)
+			return -1;
 	}
 }
 
@@ -158,7 +160,8 @@ static int parse_domain_literal(struct rfc822_parser *ps, struct buf *out)
 		}
 		if (*ps->p == ']') {
 			ps->p++;
-			buf_append(out, start, (size_t)(ps->p - start));
+			if (buf_append(out, start, (size_t)(ps->p - start)) < 0)
+				return -1;
 			return rfc822_skip_lwsp(ps);
 		}
 	}
@@ -183,18 +186,16 @@ int rfc822_parse_mime_token(struct rfc822_parser *ps, struct buf *out)
 	const unsigned char *start = ps->p;
 	while (ps->p < ps->end && is_mime_token_char(*ps->p))
 		ps->p++;
-	if (ps->p == start)
+	if (ps->p == start || buf_append(out, start, (size_t)(ps->p - start)) < 0)
 		return -1;
-	buf_append(out, start, (size_t)(ps->p - start));
 	return rfc822_skip_lwsp(ps);
 }
 
 int rfc822_parse_content_type(struct rfc822_parser *ps, struct buf *out)
 {
 	int rc = rfc822_parse_mime_token(ps, out);
-	if (rc <= 0 || *ps->p != '/')
+	if (rc <= 0 || *ps->p != '/' || buf_append_char(out, '/') < 0)
 		return -1;
-	buf_append_char(out, '/');
 	ps->p++;
 	if (rfc822_skip_lwsp(ps) <= 0)
 		return -1;
@@ -202,6 +203,8 @@ int rfc822_parse_content_type(struct rfc822_parser *ps, struct buf *out)
 }
 
 /* ---- parameters ---- */
+
+#define PARAM_NAME_MAX 1024 /* a longer name is a broken parameter, skipped */
 
 struct raw_param {
 	char *name; /* without the RFC 2231 section suffix */
@@ -284,14 +287,12 @@ static size_t find_section(const struct raw_param *rp, size_t nrp, const bool *d
 	return nrp;
 }
 
-static void append_2231_escaped(struct buf *b, const char *s)
+static int append_2231_escaped(struct buf *b, const char *s)
 {
-	for (; *s != '\0'; s++) {
-		if (*s == '%')
-			buf_append_str(b, "%25");
-		else
-			buf_append_char(b, *s);
-	}
+	int rc = 0;
+	for (; *s != '\0'; s++)
+		rc |= *s == '%' ? buf_append_str(b, "%25") : buf_append_char(b, *s);
+	return rc;
 }
 
 /* Joins the RFC 2231 sections of rp[first]'s name when their indexes run 0, 1, 2...
@@ -309,20 +310,23 @@ static void merge_2231(const struct raw_param *rp, size_t nrp, size_t first, boo
 		}
 	for (unsigned want = 0; want < count && complete; want++)
 		complete = find_section(rp, nrp, done, key, want) < nrp;
-	char name[256];
+	char name[PARAM_NAME_MAX + 16]; /* the name and "*<index>*" */
 	if (complete) {
 		struct buf val;
+		int rc = 0;
 		buf_init(&val, BUF_UNLIMITED);
 		if (extended && !rp[find_section(rp, nrp, done, key, 0)].extended)
-			buf_append_str(&val, "''"); /* no charset, no language (RFC 2231 4) */
+			rc |= buf_append_str(&val, "''"); /* no charset, no language (RFC 2231 4) */
 		for (unsigned want = 0; want < count; want++) {
 			size_t j = find_section(rp, nrp, done, key, want);
 			if (extended && !rp[j].extended)
-				append_2231_escaped(&val, rp[j].value);
+				rc |= append_2231_escaped(&val, rp[j].value);
 			else
-				buf_append_str(&val, rp[j].value);
+				rc |= buf_append_str(&val, rp[j].value);
 		}
-		str_format(name, sizeof(name), extended ? "%s*" : "%s", key);
+		str_assert(rc, "val is BUF_UNLIMITED");
+		str_assert(str_format(name, sizeof(name), extended ? "%s*" : "%s", key),
+		           "key is shorter than PARAM_NAME_MAX");
 		push(v, n, name, val.data);
 		buf_free(&val);
 	}
@@ -330,8 +334,9 @@ static void merge_2231(const struct raw_param *rp, size_t nrp, size_t first, boo
 		if (!is_section_of(rp, done, j, key))
 			continue;
 		if (!complete) { /* missing sections: reported as they came */
-			str_format(name, sizeof(name), rp[j].extended ? "%s*%u*" : "%s*%u", rp[j].name,
-			           rp[j].idx);
+			str_assert(str_format(name, sizeof(name), rp[j].extended ? "%s*%u*" : "%s*%u",
+			                      rp[j].name, rp[j].idx),
+			           "a name shorter than PARAM_NAME_MAX, an index under 100000");
 			push(v, n, name, rp[j].value);
 		}
 	}
@@ -344,7 +349,7 @@ static void merge_2231(const struct raw_param *rp, size_t nrp, size_t first, boo
 size_t rfc822_parse_params(struct rfc822_parser *ps, struct rfc822_param **out, size_t max)
 {
 	struct buf name, value;
-	buf_init(&name, 1024);
+	buf_init(&name, PARAM_NAME_MAX - 1);
 	buf_init(&value, BUF_UNLIMITED);
 	struct raw_param *rp = NULL;
 	size_t nrp = 0;

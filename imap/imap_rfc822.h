@@ -22,12 +22,15 @@
 struct rfc822_parser {
 	const unsigned char *p, *end;
 	/* When not NULL, receives the text of the last comment skipped (an address
-	 * written "user@domain (Real Name)" takes its display name from there). */
+	 * written "user@domain (Real Name)" takes its display name from there); a
+	 * BUF_UNLIMITED buffer. */
 	struct buf *last_comment;
 };
 
 void rfc822_init(struct rfc822_parser *ps, const void *data, size_t len, struct buf *last_comment);
-/* Skips white space, folding and (nested) comments. */
+/* The parsers below append to out and return -1 (broken) when out's limit would be
+ * passed: a token is read whole or not at all.
+ * Skips white space, folding and (nested) comments. */
 int rfc822_skip_lwsp(struct rfc822_parser *ps);
 /* atext+ (8-bit bytes count as atext: UTF-8 headers, RFC 6532), appended to out;
  * then skips lwsp. */

@@ -56,7 +56,8 @@ static int parse_field(struct cursor *c, struct imap_section *sec)
 		for (c->p++; c->p < c->end && *c->p != '"'; c->p++) {
 			if (*c->p == '\\' && c->p + 1 < c->end)
 				c->p++;
-			buf_append_char(&f, *c->p);
+			if (buf_append_char(&f, *c->p) < 0)
+				return buf_free(&f), -1; /* longer than any field name: never cut */
 		}
 		if (c->p < c->end) {
 			c->p++;
@@ -65,7 +66,8 @@ static int parse_field(struct cursor *c, struct imap_section *sec)
 	} else {
 		while (c->p < c->end && *c->p != ' ' && *c->p != ')' && *c->p != '(' &&
 		       (unsigned char)*c->p > 0x20 && (unsigned char)*c->p < 0x7f)
-			buf_append_char(&f, *c->p++);
+			if (buf_append_char(&f, *c->p++) < 0)
+				return buf_free(&f), -1; /* longer than any field name: never cut */
 		rc = f.len > 0 ? 0 : -1;
 	}
 	/* a header field name is printable ASCII without ':' (RFC 5322 3.6.8) */
@@ -226,9 +228,9 @@ void imap_header_fields_filter(const char *h, size_t len, const struct imap_sect
 	imap_header_iter_init(&it, h, len);
 	while (imap_header_next(&it, &f) == 1)
 		if (listed(sec, f.name, f.name_len) != negate) {
-			buf_append(out, f.raw, f.raw_len);
+			buf_put(out, f.raw, f.raw_len);
 			if (f.raw_len == 0 || f.raw[f.raw_len - 1] != '\n')
-				buf_append(out, "\r\n", 2); /* the header's last line, cut short */
+				buf_put(out, "\r\n", 2); /* the header's last line, cut short */
 		}
-	buf_append(out, "\r\n", 2);
+	buf_put(out, "\r\n", 2);
 }

@@ -6,7 +6,9 @@
  *   section-msgtext = "HEADER" / "HEADER.FIELDS" [".NOT"] SP header-list / "TEXT"
  *   section-text = section-msgtext / "MIME"
  *   partial = "<" number "." nz-number ">"
- * A pure parser (fuzzed): never reads outside its input, refuses anything else. */
+ * A pure parser (fuzzed): never reads outside its input, refuses anything else.
+ *
+ * out, where a function takes one, is a BUF_UNLIMITED buffer (appended with buf_put_*). */
 #ifndef MSS_IMAP_SECTION_H
 #define MSS_IMAP_SECTION_H
 

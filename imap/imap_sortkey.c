@@ -122,14 +122,14 @@ bool imap_base_subject(const char *value, size_t len, struct buf *out)
 			c = ' ';
 		if (c == ' ' && sp.len > 0 && sp.data[sp.len - 1] == ' ')
 			continue;
-		buf_append_char(&sp, c);
+		buf_put_char(&sp, c);
 	}
 	bool reply = false;
 	size_t a = 0, b = sp.len;
 	while (base_pass(sp.data != NULL ? sp.data : "", &a, &b, &reply))
 		;
 	for (size_t i = a; i < b; i++)
-		buf_append_char(out, (char)toupper((unsigned char)sp.data[i]));
+		buf_put_char(out, (char)toupper((unsigned char)sp.data[i]));
 	buf_free(&dec);
 	buf_free(&sp);
 	return reply;
@@ -169,9 +169,9 @@ static char *display_key(const char *value)
 	if (l.n > 0 && l.v[0].name != NULL && l.v[0].name[0] != '\0') {
 		imap_decode_words(l.v[0].name, strlen(l.v[0].name), &b);
 	} else if (l.n > 0) {
-		buf_append_str(&b, l.v[0].mailbox != NULL ? l.v[0].mailbox : "");
+		buf_put_str(&b, l.v[0].mailbox != NULL ? l.v[0].mailbox : "");
 		if (l.v[0].domain != NULL && l.v[0].domain[0] != '\0')
-			buf_printf(&b, "@%s", l.v[0].domain);
+			buf_put_printf(&b, "@%s", l.v[0].domain);
 	}
 	char *k = upper_dup(b.data);
 	buf_free(&b);
@@ -195,7 +195,7 @@ static char *next_id(const char *s, size_t *at)
 		buf_init(&b, BUF_UNLIMITED);
 		for (const char *p = lt + 1; p < gt; p++)
 			if (!isspace((unsigned char)*p))
-				buf_append_char(&b, *p);
+				buf_put_char(&b, *p);
 		char *id = b.len > 0 ? buf_strdup(&b) : NULL;
 		buf_free(&b);
 		if (id != NULL)

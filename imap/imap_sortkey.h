@@ -3,7 +3,9 @@
  *
  * A pure part (fuzzed): a header block in, malloc'ed keys out. Keys are compared with
  * i;ascii-casemap (RFC 5256 3: octets, ASCII letters upper-cased), so they are stored
- * upper-cased and compared with strcmp. */
+ * upper-cased and compared with strcmp.
+ *
+ * out, where a function takes one, is a BUF_UNLIMITED buffer (appended with buf_put_*). */
 #ifndef MSS_IMAP_SORTKEY_H
 #define MSS_IMAP_SORTKEY_H
 

@@ -358,8 +358,8 @@ static void put(struct buf *out, char c)
 {
 	bool after_num = out->len > 0 && out->data[out->len - 1] >= '0' && out->data[out->len - 1] <= '9';
 	if (after_num && c == '(')
-		buf_append_char(out, ' ');
-	buf_append_char(out, c);
+		buf_put_char(out, ' ');
+	buf_put_char(out, c);
 }
 
 static void write_forest(const struct forest *f, const struct imap_thread_msg *m, const size_t *roots,
@@ -380,8 +380,8 @@ static void write_forest(const struct forest *f, const struct imap_thread_msg *m
 		}
 		if (f->v[x].msg != NONE) {
 			if (out->len > 0 && out->data[out->len - 1] != '(')
-				buf_append_char(out, ' ');
-			buf_printf(out, "%u", m[f->v[x].msg].num);
+				buf_put_char(out, ' ');
+			buf_put_printf(out, "%u", m[f->v[x].msg].num);
 		}
 		size_t kid = f->v[x].child;
 		if (kid == NONE)

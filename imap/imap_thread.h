@@ -1,6 +1,8 @@
 /* imap_thread.h: the THREAD algorithms of RFC 5256 (ORDEREDSUBJECT, REFERENCES), on
  * keys already read (imap_sortkey.h). Pure and bounded: no recursion on the depth of
- * a thread (a reply chain may be as long as the mailbox). */
+ * a thread (a reply chain may be as long as the mailbox).
+ *
+ * out, where a function takes one, is a BUF_UNLIMITED buffer (appended with buf_put_*). */
 #ifndef MSS_IMAP_THREAD_H
 #define MSS_IMAP_THREAD_H
 

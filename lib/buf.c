@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/str.h"
+
 static void out_of_memory(size_t n)
 {
 	/* Continuing without memory would turn into a worse failure later. */
@@ -57,6 +59,7 @@ void buf_init(struct buf *b, size_t limit)
 	b->data[0] = '\0';
 	b->len = 0;
 	b->limit = limit > BUF_UNLIMITED ? BUF_UNLIMITED : limit;
+	b->refused = false;
 }
 
 void buf_free(struct buf *b)
@@ -70,12 +73,15 @@ void buf_reset(struct buf *b)
 {
 	b->len = 0;
 	b->data[0] = '\0';
+	b->refused = false;
 }
 
 int buf_reserve(struct buf *b, size_t n)
 {
-	if (n > b->limit - b->len)
+	if (n > b->limit - b->len) {
+		b->refused = true;
 		return -1;
+	}
 	size_t need = b->len + n + 1;
 	if (need <= b->cap)
 		return 0;
@@ -133,6 +139,34 @@ int buf_printf(struct buf *b, const char *fmt, ...)
 	int r = buf_vprintf(b, fmt, ap);
 	va_end(ap);
 	return r;
+}
+
+static void put_done(const struct buf *b, int rc)
+{
+	str_assert(b->limit != BUF_UNLIMITED ? -1 : rc, "buf_put_* into a BUF_UNLIMITED buffer");
+}
+
+void buf_put(struct buf *b, const void *p, size_t n)
+{
+	put_done(b, buf_append(b, p, n));
+}
+
+void buf_put_str(struct buf *b, const char *s)
+{
+	put_done(b, buf_append_str(b, s));
+}
+
+void buf_put_char(struct buf *b, char c)
+{
+	put_done(b, buf_append_char(b, c));
+}
+
+void buf_put_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	put_done(b, buf_vprintf(b, fmt, ap));
+	va_end(ap);
 }
 
 void buf_consume(struct buf *b, size_t n)

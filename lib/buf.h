@@ -8,6 +8,7 @@
 #define MSS_BUF_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "lib/check.h"
@@ -17,6 +18,7 @@ struct buf {
 	size_t len;   /* bytes of data, excluding the NUL */
 	size_t cap;   /* allocated bytes, including room for the NUL */
 	size_t limit; /* the most data bytes it may hold */
+	bool refused; /* an append was refused at the limit since buf_init or buf_reset */
 };
 
 #define BUF_UNLIMITED ((size_t)-1 / 2)
@@ -27,7 +29,9 @@ void buf_init(struct buf *b, size_t limit);
 void buf_free(struct buf *b);
 /* Empties the buffer, keeping its storage. */
 void buf_reset(struct buf *b);
-/* Appends n bytes. Returns 0, or -1 (nothing appended) if the limit would be passed. */
+/* Appends n bytes. Returns 0, or -1 (nothing appended, refused set) if the limit would
+ * be passed. refused lets a builder of many appends check once, at the end (as
+ * ferror does for stdio): mss-webd's pages. */
 MSS_MUST_CHECK int buf_append(struct buf *b, const void *p, size_t n);
 MSS_MUST_CHECK int buf_append_str(struct buf *b, const char *s);
 MSS_MUST_CHECK int buf_append_char(struct buf *b, char c);
@@ -35,6 +39,14 @@ MSS_MUST_CHECK int buf_append_char(struct buf *b, char c);
 MSS_MUST_CHECK int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 MSS_MUST_CHECK int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
+/* Appends to a buffer made with BUF_UNLIMITED, where an append cannot be refused (the
+ * buffer aborts on out-of-memory instead): the output builders that hold a whole
+ * answer in memory. A limited buffer here is a broken invariant, caught on the first
+ * call whatever its length: logged, then abort() (str_assert). */
+void buf_put(struct buf *b, const void *p, size_t n);
+void buf_put_str(struct buf *b, const char *s);
+void buf_put_char(struct buf *b, char c);
+void buf_put_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Removes the first n bytes (all if n >= len). */
 void buf_consume(struct buf *b, size_t n);
 /* Shortens the data to n bytes (no-op if n >= len). */

@@ -43,6 +43,22 @@ void str_error(char *dst, size_t dstlen, const char *fmt, ...)
 	va_end(ap);
 }
 
+bool str_copy_display(char *dst, size_t dstlen, const char *src)
+{
+	if (dstlen == 0 || str_copy(dst, dstlen, src) == 0)
+		return dstlen == 0 && src[0] != '\0';
+	static const char ellipsis[] = "\xe2\x80\xa6"; /* U+2026 */
+	size_t n = dstlen > sizeof ellipsis ? dstlen - sizeof ellipsis : 0;
+	while (n > 0 && ((unsigned char)src[n] & 0xc0) == 0x80) /* src[n] continues a character */
+		n--;
+	if (dstlen > sizeof ellipsis - 1 + n) {
+		memcpy(dst + n, ellipsis, sizeof ellipsis - 1);
+		n += sizeof ellipsis - 1;
+	}
+	dst[n] = '\0';
+	return true;
+}
+
 void str_assert(int rc, const char *why)
 {
 	if (rc == 0)

@@ -19,6 +19,11 @@ MSS_MUST_CHECK int str_format(char *dst, size_t dstlen, const char *fmt, ...)
  * nothing; never use it for data (names, addresses, paths, protocol text). dstlen 0
  * writes nothing. */
 void str_error(char *dst, size_t dstlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* For text shown to people and never compared (a document's title, an author's name):
+ * copies src, or when it does not fit, its start cut at a UTF-8 character boundary and
+ * followed by "…", so that the reader sees the cut. Returns true when it was shortened.
+ * Never for names, addresses, identifiers or protocol text (use str_copy there). */
+bool str_copy_display(char *dst, size_t dstlen, const char *src);
 /* For a copy that cannot be cut, written as str_assert(str_copy(...), "why") (or around a
  * buf_* append to an unlimited buffer): the
  * reason (a constant into a larger buffer, a field copied into one of its own size) is

@@ -47,7 +47,7 @@ static int lower_copy(char *out, const char *in)
 
 static int refuse(char *err, size_t errlen, const char *why)
 {
-	str_copy(err, errlen, why);
+	str_error(err, errlen, "%s", why);
 	return 1;
 }
 

@@ -83,7 +83,8 @@ int vault_audit(struct store *st, const struct vault_actor *who, const char *act
  * patient's history shows it only when a professional asked for a folder the patient
  * has (folder: the name inside the patient's account), named as stored, at most once
  * per requester and patient per history_refusal_interval; otherwise the record, with
- * the name as requested, stays out of it. Returns 0 or -1. */
+ * the name as requested, stays out of it. why is a short reason ("read-only", "no
+ * grant"), under 100 bytes. Returns 0 or -1. */
 int vault_audit_refusal(struct store *st, const struct vault_actor *who, bool professional,
                         const char *patient, const char *folder, const char *requested, const char *cmd,
                         const char *why);

@@ -40,8 +40,24 @@ static const char *attr(const char **atts, const char *name)
 static void stop(struct cda_parser *p, const char *why)
 {
 	if (!p->error[0])
-		str_copy(p->error, sizeof p->error, why);
+		str_error(p->error, sizeof p->error, "%s", why);
 	XML_StopParser(p->xp, XML_FALSE);
+}
+
+/* A value longer than its field makes the document unreadable: a cut INS or code
+ * would name another patient or another kind of document. */
+static void too_long(struct cda_parser *p, char *dst, size_t size, const char *what)
+{
+	dst[0] = '\0';
+	if (!p->error[0])
+		str_error(p->error, sizeof p->error, "%s longer than %zu bytes", what, size - 1);
+	XML_StopParser(p->xp, XML_FALSE);
+}
+
+static void field(struct cda_parser *p, char *dst, size_t size, const char *value, const char *what)
+{
+	if (str_copy(dst, size, value) < 0)
+		too_long(p, dst, size, what);
 }
 
 static void patient_id(struct cda_parser *p, const char **atts)
@@ -49,8 +65,14 @@ static void patient_id(struct cda_parser *p, const char **atts)
 	const char *root = attr(atts, "root");
 	if (p->out->ins[0] || !xdm_is_ins_oid(root))
 		return;
-	str_copy(p->out->ins, sizeof p->out->ins, attr(atts, "extension"));
-	str_copy(p->out->oid, sizeof p->out->oid, root);
+	field(p, p->out->ins, sizeof p->out->ins, attr(atts, "extension"), "patient id");
+	field(p, p->out->oid, sizeof p->out->oid, root, "patient id root");
+}
+
+static void set_id(struct cda_parser *p, const char *root, const char *extension)
+{
+	if (str_format(p->out->set_id, sizeof p->out->set_id, "%s^%s", root, extension) < 0)
+		too_long(p, p->out->set_id, sizeof p->out->set_id, "setId");
 }
 
 /* effectiveTime, setId, versionNumber: the document's date and its version chain. */
@@ -58,10 +80,10 @@ static void header_element(struct cda_parser *p, const char *ln, const char **at
 {
 	uint64_t v;
 	if (strcmp(ln, "effectiveTime") == 0 && !p->out->effective_time[0])
-		str_copy(p->out->effective_time, sizeof p->out->effective_time, attr(atts, "value"));
+		field(p, p->out->effective_time, sizeof p->out->effective_time, attr(atts, "value"),
+		      "effectiveTime");
 	else if (strcmp(ln, "setId") == 0 && !p->out->set_id[0] && attr(atts, "root")[0])
-		str_format(p->out->set_id, sizeof p->out->set_id, "%s^%s", attr(atts, "root"),
-		           attr(atts, "extension"));
+		set_id(p, attr(atts, "root"), attr(atts, "extension"));
 	else if (strcmp(ln, "versionNumber") == 0 && str_to_u64(attr(atts, "value"), 1000000, &v) == 0)
 		p->out->version = (int)v;
 }
@@ -81,7 +103,7 @@ static void XMLCALL on_start(void *ud, const char *name, const char **atts)
 		}
 		p->root_ok = true;
 	} else if (p->depth == 2 && strcmp(ln, "code") == 0 && !p->out->code[0]) {
-		str_copy(p->out->code, sizeof p->out->code, attr(atts, "code"));
+		field(p, p->out->code, sizeof p->out->code, attr(atts, "code"), "code");
 	} else if (p->depth == 2 && strcmp(ln, "title") == 0) {
 		p->in_title = true;
 	} else if (p->depth == 2 && strcmp(ln, "recordTarget") == 0) {
@@ -135,12 +157,12 @@ int cda_parse(const char *xml, size_t len, struct cda_info *out, char *err, size
 	memset(&p, 0, sizeof p);
 	p.out = out;
 	if (len > (size_t)INT32_MAX) {
-		str_copy(err, errlen, "CDA document too large");
+		str_error(err, errlen, "CDA document too large");
 		return -1;
 	}
 	p.xp = XML_ParserCreateNS(NULL, '|');
 	if (!p.xp) {
-		str_copy(err, errlen, "out of memory");
+		str_error(err, errlen, "out of memory");
 		return -1;
 	}
 	XML_SetUserData(p.xp, &p);
@@ -148,8 +170,8 @@ int cda_parse(const char *xml, size_t len, struct cda_info *out, char *err, size
 	XML_SetCharacterDataHandler(p.xp, on_text);
 	XML_SetStartDoctypeDeclHandler(p.xp, on_doctype);
 	if (XML_Parse(p.xp, xml, (int)len, XML_TRUE) != XML_STATUS_OK || !p.root_ok) {
-		str_format(err, errlen, "CDA: %s",
-		           p.error[0] ? p.error : XML_ErrorString(XML_GetErrorCode(p.xp)));
+		str_error(err, errlen, "CDA: %s",
+		          p.error[0] ? p.error : XML_ErrorString(XML_GetErrorCode(p.xp)));
 		rc = -1;
 	}
 	XML_ParserFree(p.xp);

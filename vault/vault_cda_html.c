@@ -82,7 +82,7 @@ static const char *narrative_tag(const char *ln, const char **atts)
 static void narrative_start(struct html *h, const char *ln, const char **atts)
 {
 	if (strcmp(ln, "br") == 0) {
-		buf_append_str(h->out, "<br>");
+		buf_put_str(h->out, "<br>");
 		return;
 	}
 	const char *tag = narrative_tag(ln, atts);
@@ -91,7 +91,7 @@ static void narrative_start(struct html *h, const char *ln, const char **atts)
 		return;
 	}
 	h->open[h->depth] = tag;
-	buf_printf(h->out, "<%s>", tag);
+	buf_put_printf(h->out, "<%s>", tag);
 }
 
 static void section_start(struct html *h, const char *ln)
@@ -102,10 +102,10 @@ static void section_start(struct html *h, const char *ln)
 		h->section_level++;
 	else if (strcmp(ln, "title") == 0 && h->section_level > 0) {
 		h->title_depth = h->depth;
-		buf_printf(h->out, "<h%d>", h->section_level + 1 > 6 ? 6 : h->section_level + 1);
+		buf_put_printf(h->out, "<h%d>", h->section_level + 1 > 6 ? 6 : h->section_level + 1);
 	} else if (strcmp(ln, "text") == 0 && h->section_level > 0) {
 		h->text_depth = h->depth;
-		buf_append_str(h->out, "<div>");
+		buf_put_str(h->out, "<div>");
 	}
 }
 
@@ -113,7 +113,7 @@ static void XMLCALL on_start(void *ud, const char *name, const char **atts)
 {
 	struct html *h = ud;
 	if (++h->depth > HTML_MAX_DEPTH) {
-		str_copy(h->error, sizeof h->error, "elements nested too deeply");
+		str_error(h->error, sizeof h->error, "elements nested too deeply");
 		XML_StopParser(h->xp, XML_FALSE);
 		return;
 	}
@@ -122,7 +122,7 @@ static void XMLCALL on_start(void *ud, const char *name, const char **atts)
 		return;
 	const char *ln = hl7_local(name);
 	if (h->depth == 1 && (!ln || strcmp(ln, "ClinicalDocument") != 0)) {
-		str_copy(h->error, sizeof h->error, "not a ClinicalDocument");
+		str_error(h->error, sizeof h->error, "not a ClinicalDocument");
 		XML_StopParser(h->xp, XML_FALSE);
 		return;
 	}
@@ -145,12 +145,12 @@ static void XMLCALL on_end(void *ud, const char *name)
 	if (h->skip == h->depth)
 		h->skip = 0;
 	else if (h->open[h->depth])
-		buf_printf(h->out, "</%s>", h->open[h->depth]);
+		buf_put_printf(h->out, "</%s>", h->open[h->depth]);
 	else if (h->title_depth == h->depth) {
-		buf_printf(h->out, "</h%d>\n", h->section_level + 1 > 6 ? 6 : h->section_level + 1);
+		buf_put_printf(h->out, "</h%d>\n", h->section_level + 1 > 6 ? 6 : h->section_level + 1);
 		h->title_depth = 0;
 	} else if (h->text_depth == h->depth) {
-		buf_append_str(h->out, "</div>\n");
+		buf_put_str(h->out, "</div>\n");
 		h->text_depth = 0;
 	} else if (h->doc_title && h->depth == 2) {
 		h->doc_title = false;
@@ -175,7 +175,7 @@ static void XMLCALL on_text(void *ud, const char *s, int len)
 		h->title[h->title_len] = '\0';
 	} else if ((h->text_depth || h->title_depth) && h->out->len < HTML_MAX_SIZE) {
 		if (html_escape(h->out, s, (size_t)len) < 0) { /* the body is unlimited: size overflow */
-			str_copy(h->error, sizeof h->error, "narrative too large");
+			str_error(h->error, sizeof h->error, "narrative too large");
 			XML_StopParser(h->xp, XML_FALSE);
 		}
 	}
@@ -186,7 +186,7 @@ static void XMLCALL on_doctype(void *ud, const XML_Char *n, const XML_Char *s, c
 {
 	struct html *h = ud;
 	(void)n, (void)s, (void)pub, (void)internal;
-	str_copy(h->error, sizeof h->error, "a DOCTYPE is not allowed");
+	str_error(h->error, sizeof h->error, "a DOCTYPE is not allowed");
 	XML_StopParser(h->xp, XML_FALSE);
 }
 
@@ -212,7 +212,7 @@ int cda_render_html(const char *xml, size_t len, struct buf *out, char *err, siz
 	struct buf body;
 	memset(&h, 0, sizeof h);
 	if (len > (size_t)INT32_MAX) {
-		str_copy(err, errlen, "CDA document too large");
+		str_error(err, errlen, "CDA document too large");
 		return -1;
 	}
 	buf_init(&body, BUF_UNLIMITED);
@@ -220,7 +220,7 @@ int cda_render_html(const char *xml, size_t len, struct buf *out, char *err, siz
 	h.xp = XML_ParserCreateNS(NULL, '|');
 	if (!h.xp) {
 		buf_free(&body);
-		str_copy(err, errlen, "out of memory");
+		str_error(err, errlen, "out of memory");
 		return -1;
 	}
 	XML_SetUserData(h.xp, &h);
@@ -229,13 +229,13 @@ int cda_render_html(const char *xml, size_t len, struct buf *out, char *err, siz
 	XML_SetStartDoctypeDeclHandler(h.xp, on_doctype);
 	int rc = 0;
 	if (XML_Parse(h.xp, xml, (int)len, XML_TRUE) != XML_STATUS_OK) {
-		str_format(err, errlen, "CDA: %s",
-		           h.error[0] ? h.error : XML_ErrorString(XML_GetErrorCode(h.xp)));
+		str_error(err, errlen, "CDA: %s",
+		          h.error[0] ? h.error : XML_ErrorString(XML_GetErrorCode(h.xp)));
 		rc = -1;
 	} else if (!h.structured) {
 		rc = 1;
 	} else if (page(out, &h, &body) < 0) {
-		str_copy(err, errlen, "CDA: the rendered page is too large");
+		str_error(err, errlen, "CDA: the rendered page is too large");
 		rc = -1;
 	}
 	XML_ParserFree(h.xp);

@@ -109,7 +109,8 @@ static void extra_add(const char *code, enum vault_class c)
 {
 	extra.code = xrealloc(extra.code, (extra.n + 1) * sizeof *extra.code);
 	extra.cls = xrealloc(extra.cls, (extra.n + 1) * sizeof *extra.cls);
-	str_copy(extra.code[extra.n], sizeof extra.code[extra.n], code);
+	str_assert(str_copy(extra.code[extra.n], sizeof extra.code[extra.n], code),
+	           "the caller refuses codes of 64 bytes or more");
 	extra.cls[extra.n++] = c;
 }
 
@@ -130,14 +131,14 @@ static int parse_line(char *line, const char *path, unsigned lineno, char *err, 
 	str_trim(rest);
 	enum vault_class c;
 	if (kl == 0 || kl >= 64 || !rest[0]) {
-		str_format(err, errlen, "%s:%u: expected \"CODE = Class\"", path, lineno);
+		str_error(err, errlen, "%s:%u: expected \"CODE = Class\"", path, lineno);
 		return -1;
 	}
 	if (vault_class_parse(rest, &c) != 0) {
-		str_format(err, errlen,
-		           "%s:%u: unknown class \"%.40s\" (Ordonnances, Biologie, Imagerie, "
-		           "Comptes-rendus, Hospitalisation, Vaccinations or Autres)",
-		           path, lineno, rest);
+		str_error(err, errlen,
+		          "%s:%u: unknown class \"%.40s\" (Ordonnances, Biologie, Imagerie, "
+		          "Comptes-rendus, Hospitalisation, Vaccinations or Autres)",
+		          path, lineno, rest);
 		return -1;
 	}
 	extra_add(line, c);
@@ -155,7 +156,7 @@ int vault_classes_load(const char *path, char *err, size_t errlen)
 		return 0;
 	FILE *f = fopen(path, "re");
 	if (!f) {
-		str_format(err, errlen, "%s: %s", path, strerror(errno));
+		str_error(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
 	while (rc == 0 && fgets(line, sizeof line, f)) {
@@ -269,7 +270,8 @@ static int guess_text(const char *s, enum vault_class *out)
 	char low[1024];
 	if (!s || !s[0])
 		return -1;
-	str_copy(low, sizeof low, s);
+	if (str_copy(low, sizeof low, s) < 0)
+		return -1; /* longer than any label: no hint, rather than a guess on its start */
 	str_lower(low);
 	for (char *p = low; *p; p++)
 		if (*p == '_' || *p == '.')

@@ -56,7 +56,8 @@ bool vault_copy_changes(const struct vault_copy_plan *plan);
 /* true when both plans build the same copy (patients who may share one delivery). */
 bool vault_copy_same(const struct vault_copy_plan *a, const struct vault_copy_plan *b);
 
-/* Builds the copy the plan describes from the message m (vault_copy_changes true).
+/* Builds the copy the plan describes from the message m (vault_copy_changes true) into
+ * out, a BUF_UNLIMITED buffer.
  * Returns 0, or -1 when a part's range does not fit the message (never with msg/'s
  * ranges; refused rather than guessed). */
 int vault_copy_build(const struct mss_config *cfg, const struct msg *m, const struct vault_copy_plan *plan,

@@ -87,14 +87,14 @@ int vault_delivery_open(struct store *store, const struct policy_message *m, str
 	d->rcpts = xcalloc(m->nrcpt ? m->nrcpt : 1, sizeof *d->rcpts);
 	for (size_t i = 0; i < m->nrcpt; i++) {
 		if (lookup_rcpt(st, m->rcpts[i], &d->rcpts[i]) != 0) {
-			str_copy(err, errlen, "recipient lookup failed");
+			str_error(err, errlen, "recipient lookup failed");
 			free(d->rcpts);
 			return -1;
 		}
 		d->npatients += d->rcpts[i].account && d->rcpts[i].role == ROLE_PATIENT;
 	}
 	if (lookup_sender(st, m, d) != 0) {
-		str_copy(err, errlen, "sender lookup failed");
+		str_error(err, errlen, "sender lookup failed");
 		free(d->rcpts);
 		return -1;
 	}

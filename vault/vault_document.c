@@ -89,17 +89,18 @@ static int describe(struct buf *t, const struct vault_build *b)
 static int headers(struct buf *out, const struct vault_build *b)
 {
 	const struct vault_doc *d = b->doc;
-	char id[33], msgid[128], src[300], date[64], sender[600];
+	char id[33], msgid[CONFIG_STR_MAX + 48], src[300], date[64], sender[600];
 	int rc = 0;
 	mime_random_token(id);
-	str_format(msgid, sizeof msgid, "<vault.%s@%s>", id, b->service_domain);
-	str_format(src, sizeof src, "<%s>", b->source_message_id);
+	str_assert(str_format(msgid, sizeof msgid, "<vault.%s@%s>", id, b->service_domain),
+	           "32 bytes and a configured domain (CONFIG_STR_MAX)");
+	if (str_format(src, sizeof src, "<%s>", b->source_message_id) < 0 ||
+	    (strcmp(b->sender_name, b->from) != 0
+	         ? str_format(sender, sizeof sender, "%s <%s>", b->sender_name, b->from)
+	         : str_copy(sender, sizeof sender, b->from)) < 0)
+		return -1; /* a Message-ID or a sender longer than a header field takes */
 	mss_date_rfc5322(b->timezone, d->created_time ? d->created_time : (int64_t)time(NULL), date,
 	                 sizeof date);
-	if (strcmp(b->sender_name, b->from) != 0)
-		str_format(sender, sizeof sender, "%s <%s>", b->sender_name, b->from);
-	else
-		str_copy(sender, sizeof sender, b->from);
 	rc |= mime_header(out, "From", b->from);
 	rc |= mime_header(out, "To", b->patient);
 	rc |= mime_header(out, "Date", date);

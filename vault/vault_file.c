@@ -53,7 +53,7 @@ void vault_refuse_doc(struct vault_doc *d, int code, const char *why)
 	if (d->error_code)
 		return;
 	d->error_code = code;
-	str_copy(d->error, sizeof d->error, why);
+	str_error(d->error, sizeof d->error, "%s", why);
 }
 
 /* The four identity checks, in the order the service's codes are defined. */
@@ -137,7 +137,8 @@ static void entry_doc(struct filing *f, const struct vault_item *it, size_t k)
 	    vault_classify_code(x->class_code, &d->cls) != 0) {
 		char text[600];
 		_Static_assert(sizeof text > sizeof x->title + sizeof x->type_label, "never cut");
-		str_format(text, sizeof text, "%s %s", x->title, x->type_label);
+		str_assert(str_format(text, sizeof text, "%s %s", x->title, x->type_label),
+		           "the assertion above");
 		d->cls = vault_classify_guess(d->mime, x->uri, text);
 	}
 	vault_check_identity(f, d, x->patient_ins, x->patient_oid);

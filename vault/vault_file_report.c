@@ -90,9 +90,11 @@ static void audit_withheld(struct filing *f)
 	char detail[160], err[256];
 	if (!vault_copy_withholds(&f->plan))
 		return;
-	str_format(detail, sizeof detail, "invisible=%u other_patient=%u uninspected=%u whole=%d qid=%s",
-	           f->plan.invisible, f->plan.other_patient, f->plan.uninspected, f->plan.whole,
-	           f->d->m->queue_id ? f->d->m->queue_id : "-");
+	str_assert(str_format(detail, sizeof detail,
+	                      "invisible=%u other_patient=%u uninspected=%u whole=%d qid=%s",
+	                      f->plan.invisible, f->plan.other_patient, f->plan.uninspected, f->plan.whole,
+	                      f->d->m->queue_id ? f->d->m->queue_id : "-"),
+	           "four numbers, a 16-byte queue id and 60 bytes of keys fit 160");
 	struct audit_event ev = {.actor = "mss",
 	                         .auth = "local",
 	                         .action = "vault.withhold",

@@ -76,12 +76,14 @@ static void audit_doc(struct filing *f, const struct vault_doc *d, const char *t
 	const struct msg_header *h = &f->d->msg.h;
 	/* X-MSS-INS (O: the sender says the XDM carries a qualified INS) is recorded
 	 * beside what the metadata showed, for whoever investigates a refusal. */
-	str_format(detail, sizeof detail,
-	           "class=%s type=%s mime=%s size=%zu renditions=%zu%s%s x-mss-ins=%s source=%s",
-	           vault_class_name(d->cls), d->type_code[0] ? d->type_code : "-", d->mime, d->len,
-	           d->nrenditions, d->masked_ps ? " masked_ps" : "",
-	           d->invisible_patient ? " invisible_patient" : "", h->x_mss_ins[0] ? h->x_mss_ins : "-",
-	           f->d->m->queue_id ? f->d->m->queue_id : "-");
+	str_assert(str_format(detail, sizeof detail,
+	                      "class=%s type=%s mime=%s size=%zu renditions=%zu%s%s x-mss-ins=%s source=%s",
+	                      vault_class_name(d->cls), d->type_code[0] ? d->type_code : "-", d->mime, d->len,
+	                      d->nrenditions, d->masked_ps ? " masked_ps" : "",
+	                      d->invisible_patient ? " invisible_patient" : "",
+	                      h->x_mss_ins[0] ? h->x_mss_ins : "-",
+	                      f->d->m->queue_id ? f->d->m->queue_id : "-"),
+	           "a 64-byte type, a 128-byte mime, a 16-byte INS and queue id, two numbers: 370 < 400");
 	/* INVISIBLE_PATIENT documents stay out of the patient's own history. */
 	struct audit_event ev = {.actor = f->d->sender,
 	                         .auth = policy_auth_name(f->d->m->sender->auth),
@@ -217,8 +219,9 @@ static int file_one(struct filing *f, struct vault_doc *d)
 		vault_refuse_doc(d, 906, "the document could not be stored");
 		return 1;
 	}
-	str_format(target, sizeof target, "%s%s%s UID %u", d->invisible_patient ? user : "",
-	           d->invisible_patient ? ":" : "", mbox, uid);
+	str_assert(str_format(target, sizeof target, "%s%s%s UID %u", d->invisible_patient ? user : "",
+	                      d->invisible_patient ? ":" : "", mbox, uid),
+	           "user 300, mailbox 600 and a number fit 1000");
 	if (index_doc(f, d, user, mbox, uid, sha, &id) == 0 && r == 1)
 		supersede(f, &old, id);
 	audit_doc(f, d, target, "ok");
@@ -244,7 +247,9 @@ void vault_file_all(struct filing *f)
 		if (rc == 0) {
 			f->rep->filed++;
 		} else if (d->error_code) {
-			str_format(result, sizeof result, "refused: %d %s", d->error_code, d->error);
+			str_assert(
+			    str_format(result, sizeof result, "refused: %d %s", d->error_code, d->error),
+			    "a code and the 160-byte error fit 300");
 			audit_doc(f, d, "Documents", result);
 			f->rep->refused++;
 			for (size_t k = 0; k < d->nrenditions; k++)

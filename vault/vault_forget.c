@@ -27,7 +27,7 @@ int vault_forget_account(struct store *st, const char *address, char *err, size_
 {
 	char key[256];
 	if (str_copy(key, sizeof key, address) != 0) {
-		str_format(err, errlen, "address too long");
+		str_error(err, errlen, "address too long");
 		return -1;
 	}
 	str_lower(key);
@@ -46,7 +46,7 @@ int vault_forget_hidden_documents(struct store *st, const char *patient, char *e
 	struct store_mailbox_list l;
 	if (vault_ps_user(store_config(st), ps, sizeof ps) != 0 ||
 	    str_format(prefix, sizeof prefix, "%s/", patient) != 0) {
-		str_format(err, errlen, "address too long");
+		str_error(err, errlen, "address too long");
 		return -1;
 	}
 	if (store_user_exists(st, ps) != 1)

@@ -27,14 +27,17 @@ static int one(const struct audit_record *r, void *arg)
 	memset(&e, 0, sizeof e);
 	e.seq = r->seq;
 	e.time = r->time;
-	str_copy(e.who, sizeof e.who, r->actor);
-	str_copy(e.document, sizeof e.document, r->target);
-	str_copy(e.result, sizeof e.result, r->result);
-	str_copy(e.action, sizeof e.action, r->action);
-	str_copy(e.detail, sizeof e.detail, r->detail);
-	str_copy(e.patient, sizeof e.patient, r->patient);
-	str_copy(e.what, sizeof e.what,
-	         vault_history_label(r->action, str_ieq(r->actor, r->patient), strcmp(r->result, "ok") == 0));
+	/* the audit record's fields (audit.h) and the entry's have the same sizes */
+	int rc =
+	    str_copy(e.who, sizeof e.who, r->actor) | str_copy(e.document, sizeof e.document, r->target) |
+	    str_copy(e.result, sizeof e.result, r->result) | str_copy(e.action, sizeof e.action, r->action) |
+	    str_copy(e.detail, sizeof e.detail, r->detail) |
+	    str_copy(e.patient, sizeof e.patient, r->patient);
+	str_assert(rc, "audit record fields into history entry fields of the same sizes");
+	str_assert(str_copy(e.what, sizeof e.what,
+	                    vault_history_label(r->action, str_ieq(r->actor, r->patient),
+	                                        strcmp(r->result, "ok") == 0)),
+	           "the labels are constants under 96 bytes");
 	return w->fn(&e, w->arg);
 }
 
@@ -54,8 +57,9 @@ void vault_history_time(int64_t t, char *out, size_t outlen)
 	time_t tt = (time_t)t;
 	struct tm tm;
 	gmtime_r(&tt, &tm);
-	str_format(out, outlen, "%04d-%02d-%02d %02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-	           tm.tm_hour, tm.tm_min, tm.tm_sec);
+	str_assert(str_format(out, outlen, "%04d-%02d-%02d %02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+	                      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec),
+	           "at most 31 bytes (an int year) into VAULT_TIME_SIZE (vault_history.h)");
 }
 
 int vault_history_message(const char *service_address, const char *patient, const char *zone,
@@ -65,7 +69,9 @@ int vault_history_message(const char *service_address, const char *patient, cons
 	char msgid[300], date[64];
 	const char *domain = strchr(service_address, '@');
 	int rc = 0;
-	str_format(msgid, sizeof msgid, "<history.%lld%s>", (long long)e->seq, domain ? domain : "@mss");
+	str_assert(
+	    str_format(msgid, sizeof msgid, "<history.%lld%s>", (long long)e->seq, domain ? domain : "@mss"),
+	    "a number and \"@\" and a configured domain (CONFIG_STR_MAX) fit 300");
 	mss_date_rfc5322(zone, e->time, date, sizeof date);
 	rc |= mime_header(out, "From", service_address);
 	rc |= mime_header(out, "To", patient);
@@ -169,7 +175,7 @@ int vault_history_sync(struct store *store, const char *patient, unsigned max, c
 	if (pending <= 0)
 		return pending;
 	if (vault_service_address(store_config(store), r.service, sizeof r.service) != 0) {
-		str_copy(err, errlen, "service address too long");
+		str_error(err, errlen, "service address too long");
 		return -1;
 	}
 	if (sql_begin_write(db, err, errlen) != 0)
@@ -179,7 +185,7 @@ int vault_history_sync(struct store *store, const char *patient, unsigned max, c
 	    vault_history_foreach(store, p, r.last, sync_one, &r) != 0 || r.failed ||
 	    (r.added > 0 && sync_save(db, p, r.last, err, errlen) != 0)) {
 		if (!r.failed && !err[0])
-			str_copy(err, errlen, "history: database error");
+			str_error(err, errlen, "history: database error");
 		sql_rollback(db);
 		store_notify_flush(store);
 		return -1;

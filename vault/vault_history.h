@@ -69,6 +69,7 @@ bool vault_is_history_mailbox(const char *name);
 int vault_history_sync(struct store *store, const char *patient, unsigned max, char *err, size_t errlen);
 
 /* "2026-11-29 09:30:00" (UTC) for t. */
+#define VAULT_TIME_SIZE 32 /* outlen of vault_history_time, at least */
 void vault_history_time(int64_t t, char *out, size_t outlen);
 
 #endif

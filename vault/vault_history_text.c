@@ -119,56 +119,68 @@ static void detail_value(const char *detail, const char *key, char *out, size_t 
 	}
 }
 
+/* reason() writes only the constant texts of this file, all under 100 bytes, into the
+ * caller's 300 bytes. */
+#define FITS_REASON "a constant text under 100 bytes into 300"
+
 static void reason(const struct vault_history_entry *e, char *out, size_t outlen)
 {
 	char word[64];
 	const char *r = e->result;
 	if (strcmp(r, "ok") == 0) {
-		str_copy(out, outlen, "effectué");
+		str_assert(str_copy(out, outlen, "effectué"), FITS_REASON);
 		return;
 	}
 	if (strncmp(r, "error", 5) == 0) {
-		str_copy(out, outlen, "échec : erreur du service");
+		str_assert(str_copy(out, outlen, "échec : erreur du service"), FITS_REASON);
 		return;
 	}
 	if (strcmp(e->action, "smtp.rcpt") == 0) {
 		detail_value(e->detail, "reason", word, sizeof word);
 		for (size_t i = 0; i < sizeof rcpt_reasons / sizeof rcpt_reasons[0]; i++)
 			if (strcmp(word, rcpt_reasons[i].word) == 0) {
-				str_format(out, outlen, "refusé : %s", rcpt_reasons[i].text);
+				str_assert(str_format(out, outlen, "refusé : %s", rcpt_reasons[i].text),
+				           FITS_REASON);
 				return;
 			}
 	} else if (strcmp(e->action, "vault.file") == 0 && strncmp(r, "refused: ", 9) == 0) {
-		str_format(out, outlen, "refusé : %s", code_text(atoi(r + 9)));
+		str_assert(str_format(out, outlen, "refusé : %s", code_text(atoi(r + 9))), FITS_REASON);
 		return;
 	} else if (strcmp(e->action, "vault.refused") == 0) {
-		str_copy(out, outlen,
-		         strstr(r, "no grant")
-		             ? "refusé : vous n'avez pas donné accès à vos documents à cette personne"
-		             : "refusé : vos documents ne peuvent pas être modifiés par un professionnel");
+		str_assert(
+		    str_copy(
+		        out, outlen,
+		        strstr(r, "no grant")
+		            ? "refusé : vous n'avez pas donné accès à vos documents à cette personne"
+		            : "refusé : vos documents ne peuvent pas être modifiés par un professionnel"),
+		    FITS_REASON);
 		return;
 	} else if (strcmp(e->action, "vault.ko") == 0) {
-		str_copy(out, outlen, "non envoyée : l'expéditeur n'a pas de boîte aux lettres ici");
+		str_assert(
+		    str_copy(out, outlen, "non envoyée : l'expéditeur n'a pas de boîte aux lettres ici"),
+		    FITS_REASON);
 		return;
 	}
-	str_copy(out, outlen, "refusé");
+	str_assert(str_copy(out, outlen, "refusé"), FITS_REASON);
 }
 
 /* A person as the patient knows them. */
 static void person(struct store *st, const struct vault_history_entry *e, const char *who, char *out,
                    size_t outlen)
 {
+	const char *text = who[0] && strcmp(who, "anonymous") != 0 ? who : "un expéditeur inconnu";
 	if (str_ieq(who, e->patient))
-		str_copy(out, outlen, "vous");
+		text = "vous";
 	else if (strcmp(who, "mss") == 0)
-		str_copy(out, outlen, "le service de messagerie");
+		text = "le service de messagerie";
 	else if (strcmp(who, "mssctl") == 0)
-		str_copy(out, outlen, "l'administrateur du service");
-	else if (strchr(who, '@'))
+		text = "l'administrateur du service";
+	else if (strchr(who, '@')) {
 		vault_person_display(st, who, out, outlen);
-	else
-		str_copy(out, outlen,
-		         who[0] && strcmp(who, "anonymous") != 0 ? who : "un expéditeur inconnu");
+		return;
+	}
+	/* who is an entry's field (512 bytes at most), out 600 bytes */
+	str_assert(str_copy(out, outlen, text), "a 512-byte field or a constant into 600");
 }
 
 /* Who did it: for a message, its sender's address (an operator's certificate DN is the
@@ -191,31 +203,34 @@ static void document(const char *target, char *out, size_t outlen)
 {
 	const char *uid = strstr(target, " UID ");
 	const char *sp = strrchr(target, ' ');
+	int rc;
 	if (uid)
-		str_format(out, outlen, "%.*s, document n° %s", (int)(uid - target), target, uid + 5);
+		rc = str_format(out, outlen, "%.*s, document n° %s", (int)(uid - target), target, uid + 5);
 	else if (sp && strspn(sp + 1, "0123456789") == strlen(sp + 1) && sp[1])
-		str_format(out, outlen, "%.*s, document n° %s", (int)(sp - target), target, sp + 1);
+		rc = str_format(out, outlen, "%.*s, document n° %s", (int)(sp - target), target, sp + 1);
 	else
-		str_copy(out, outlen, target);
+		rc = str_copy(out, outlen, target);
+	str_assert(rc, "a 512-byte target and 16 bytes into 600");
 }
 
 /* The second line: the other party, or the document concerned. */
-static void object(struct store *st, const struct vault_history_entry *e, struct buf *b)
+static int object(struct store *st, const struct vault_history_entry *e, struct buf *b)
 {
 	char who[600], doc[600];
 	if (strncmp(e->action, "smtp.", 5) == 0) {
 		if (outgoing(e)) {
 			person(st, e, e->document, who, sizeof who);
-			buf_printf(b, "À : %s\r\n", who);
+			return buf_printf(b, "À : %s\r\n", who);
 		}
 	} else if (strncmp(e->action, "access.", 7) == 0) {
 		person(st, e, e->document, who, sizeof who);
-		buf_printf(b, "Professionnel : %s\r\n", who);
+		return buf_printf(b, "Professionnel : %s\r\n", who);
 	} else if (strncmp(e->action, "vault.", 6) == 0 && strcmp(e->action, "vault.ko") != 0 &&
 	           strcmp(e->action, "vault.notify") != 0 && e->document[0]) {
 		document(e->document, doc, sizeof doc);
-		buf_printf(b, "Document : %s\r\n", doc);
+		return buf_printf(b, "Document : %s\r\n", doc);
 	}
+	return 0;
 }
 
 int vault_history_text(struct store *st, const char *zone, const struct vault_history_entry *e,
@@ -228,12 +243,13 @@ int vault_history_text(struct store *st, const char *zone, const struct vault_hi
 	actor(st, e, who, sizeof who);
 	mss_date_french(zone, e->time, true, when, sizeof when);
 	reason(e, why, sizeof why);
-	str_format(out->subject, sizeof out->subject, "%s : %s", what, who);
-	buf_init(&b, sizeof out->body);
-	buf_printf(&b, "Quand : %s\r\nQui : %s\r\nQuoi : %s\r\n", when, who, what);
-	object(st, e, &b);
-	buf_printf(&b, "Résultat : %s\r\n", why);
-	int rc = str_copy(out->body, sizeof out->body, b.data ? b.data : "");
+	if (str_format(out->subject, sizeof out->subject, "%s : %s", what, who) < 0)
+		return -1;
+	buf_init(&b, sizeof out->body - 1);
+	int rc = buf_printf(&b, "Quand : %s\r\nQui : %s\r\nQuoi : %s\r\n", when, who, what);
+	rc |= object(st, e, &b);
+	rc |= buf_printf(&b, "Résultat : %s\r\n", why);
+	rc |= str_copy(out->body, sizeof out->body, b.data ? b.data : "");
 	buf_free(&b);
 	return rc == 0 ? 0 : -1;
 }

@@ -26,7 +26,7 @@ int vault_index_add(struct store *st, const struct vault_index_row *r, int64_t *
 	             SQL_INT(r->created_time)),
 	    id, err, errlen);
 	if (rc == 0)
-		str_copy(err, errlen, "vault.document_add: no id returned");
+		str_error(err, errlen, "vault.document_add: no id returned");
 	return rc == 1 ? 0 : -1;
 }
 
@@ -51,7 +51,7 @@ static int find(struct store *st, const char *what, const char *sql, const struc
 {
 	int rc = sql_foreach(store_sql(st), what, sql, args, nargs, version_row, out, err, errlen);
 	if (rc == 2)
-		str_format(err, errlen, "%s: a stored field is too long", what);
+		str_error(err, errlen, "%s: a stored field is too long", what);
 	return rc == 2 ? -1 : rc;
 }
 

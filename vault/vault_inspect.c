@@ -24,7 +24,7 @@ bool vault_item_is_archive(const struct vault_item *it)
 static void not_inspected(struct vault_item *it, const char *why)
 {
 	it->kind = VITEM_UNINSPECTED;
-	str_copy(it->why, sizeof it->why, why);
+	str_error(it->why, sizeof it->why, "%s", why); /* words for the report */
 }
 
 /* Counts n documents; false (the item not inspected) past the limit. */
@@ -33,7 +33,7 @@ static bool count(struct vault_inspection *in, const struct vault_limits *lim, s
 {
 	char why[160];
 	if (n > lim->max_documents || in->documents > lim->max_documents - n) {
-		str_format(why, sizeof why, "more than %u documents in the message", lim->max_documents);
+		str_error(why, sizeof why, "more than %u documents in the message", lim->max_documents);
 		not_inspected(it, why);
 		return false;
 	}
@@ -166,9 +166,10 @@ static void opaque(struct vault_inspection *in, size_t part, const char *why)
 {
 	const struct msg_part *p = &in->msg->parts[part];
 	struct vault_item *it = new_item(in, part);
-	str_copy(it->mime, sizeof it->mime, p->type);
+	str_assert(str_copy(it->mime, sizeof it->mime, p->type),
+	           "msg_part.type and vault_item.mime: 128 bytes");
 	if (p->body_len > 0)
-		buf_append(&it->data, in->msg->data + p->body, p->body_len);
+		buf_put(&it->data, in->msg->data + p->body, p->body_len);
 	not_inspected(it, why);
 }
 

@@ -28,7 +28,9 @@ bool vault_pdf_embeds_file(const char *data, size_t len);
 
 /* The MIME type the bytes really are (magic numbers first: PDF, ZIP, JPEG, PNG, GIF,
  * TIFF, DICOM, CDA XML), else the declared one when it is a bare type/subtype, else
- * application/octet-stream. Always a valid "type/subtype", lowercase. */
+ * application/octet-stream. Always a valid "type/subtype", lowercase, into out of
+ * VAULT_MIME_SIZE bytes or more (a declared type that does not fit is not used). */
+#define VAULT_MIME_SIZE 128
 void vault_sniff(const char *data, size_t len, const char *declared, const char *filename, char *out,
                  size_t outlen);
 

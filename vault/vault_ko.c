@@ -91,8 +91,11 @@ static int build_ko(struct buf *b, const struct mss_config *cfg, const char *to,
 	vault_service_address(cfg, from, sizeof from);
 	mime_random_token(boundary);
 	mime_random_token(id);
-	str_format(msgid, sizeof msgid, "<ko.%s@%s>", id, cfg->patient_domain);
-	str_format(subject, sizeof subject, "[KO Intégration système !][%d] %s", ko->code, ko->subject);
+	str_assert(str_format(msgid, sizeof msgid, "<ko.%s@%s>", id, cfg->patient_domain),
+	           "32 bytes and a configured domain (CONFIG_STR_MAX) fit 400");
+	str_assert(
+	    str_format(subject, sizeof subject, "[KO Intégration système !][%d] %s", ko->code, ko->subject),
+	    "the original subject (msg_header.subject, 1024 bytes; vault_ko.h) and 40 bytes fit 1300");
 	rc |= mime_header(b, "From", from);
 	rc |= mime_header(b, "To", to);
 	rc |= mime_date_header(b);
@@ -116,7 +119,7 @@ static void audit_ko(struct store *store, const char *sender, const char *patien
                      const char *result)
 {
 	char detail[64], err[256];
-	str_format(detail, sizeof detail, "code=%d", code);
+	str_assert(str_format(detail, sizeof detail, "code=%d", code), "an int fits 64 bytes");
 	struct audit_event ev = {.actor = "mss",
 	                         .auth = "local",
 	                         .action = "vault.ko",

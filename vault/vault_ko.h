@@ -20,7 +20,7 @@ struct vault_ko {
 	const char *patient;       /* the recipient the report is about */
 	const char *audit_patient; /* the patient column of its audit record ("" keeps it out of the
 	                              patient's history) */
-	const char *subject;       /* the original subject */
+	const char *subject;       /* the original subject (msg_header.subject: under 1024 bytes) */
 	const char *message_id;    /* the original Message-ID, without brackets */
 	int code;                  /* 900...906 */
 	bool refused;              /* documents were refused by the filing */

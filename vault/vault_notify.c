@@ -27,7 +27,9 @@ static void audit_notice(struct store *store, const char *patient, const char *k
                          const char *result)
 {
 	char detail[400], err[256];
-	str_format(detail, sizeof detail, "kind=%s%s%s", kind, about ? " about=" : "", about ? about : "");
+	str_assert(str_format(detail, sizeof detail, "kind=%s%s%s", kind, about ? " about=" : "",
+	                      about ? about : ""),
+	           "a kind and an address (256 bytes) fit 400");
 	struct audit_event ev = {.actor = "mss",
 	                         .auth = "local",
 	                         .action = "vault.notify",
@@ -51,7 +53,8 @@ static int deliver_notice(struct store *store, const char *patient, const char *
 	vault_service_address(cfg, from, sizeof from);
 	mime_random_token(id);
 	mime_random_token(boundary);
-	str_format(msgid, sizeof msgid, "<notice.%s@%s>", id, cfg->patient_domain);
+	str_assert(str_format(msgid, sizeof msgid, "<notice.%s@%s>", id, cfg->patient_domain),
+	           "32 bytes and a configured domain (CONFIG_STR_MAX) fit 400");
 	buf_init(&b, BUF_UNLIMITED);
 	rc |= mime_header(&b, "From", from);
 	rc |= mime_header(&b, "To", patient);
@@ -76,14 +79,14 @@ static int deliver_notice(struct store *store, const char *patient, const char *
 
 /* "- Biologie, de Dr Martin : dossier Documents/Biologie"; when the metadata name
  * another author, both: who the document says wrote it, and who sent it. */
-static void notice_line(struct buf *t, const struct vault_notice_item *it)
+static int notice_line(struct buf *t, const struct vault_notice_item *it)
 {
-	buf_printf(t, "- %s%s, ", it->class_name, it->changed ? " (mise à jour)" : "");
+	int rc = buf_printf(t, "- %s%s, ", it->class_name, it->changed ? " (mise à jour)" : "");
 	if (it->author[0] && strcmp(it->author, it->sender) != 0)
-		buf_printf(t, "auteur %s (selon le document), envoyé par %s", it->author, it->sender);
+		rc |= buf_printf(t, "auteur %s (selon le document), envoyé par %s", it->author, it->sender);
 	else
-		buf_printf(t, "de %s", it->sender);
-	buf_printf(t, " : dossier Documents/%s\n", it->class_name);
+		rc |= buf_printf(t, "de %s", it->sender);
+	return rc | buf_printf(t, " : dossier Documents/%s\n", it->class_name);
 }
 
 int vault_notify_documents(struct store *store, const char *patient, const struct vault_notice_item *items,
@@ -99,18 +102,24 @@ int vault_notify_documents(struct store *store, const char *patient, const struc
 	if (!set.notify_documents)
 		return 0; /* the patient turned these off (vault_settings.h) */
 	buf_init(&t, 256 * 1024);
-	buf_printf(&t, "Bonjour,\n\n%s dans votre coffre-fort :\n\n",
-	           all_changed ? (n > 1 ? "Des documents ont été mis à jour" : "Un document a été mis à jour")
-	                       : (n > 1 ? "De nouveaux documents ont été ajoutés"
-	                                : "Un nouveau document a été ajouté"));
+	int rc = buf_printf(
+	    &t, "Bonjour,\n\n%s dans votre coffre-fort :\n\n",
+	    all_changed
+	        ? (n > 1 ? "Des documents ont été mis à jour" : "Un document a été mis à jour")
+	        : (n > 1 ? "De nouveaux documents ont été ajoutés" : "Un nouveau document a été ajouté"));
 	for (size_t i = 0; i < n; i++)
-		notice_line(&t, &items[i]);
-	buf_append_str(&t,
-	               "\nCe message ne contient aucun document : consultez-les dans votre messagerie.\n");
-	int rc = deliver_notice(store, patient,
-	                        all_changed ? "Document mis à jour dans votre coffre-fort"
-	                                    : "Nouveau document dans votre coffre-fort",
-	                        t.data);
+		rc |= notice_line(&t, &items[i]);
+	rc |= buf_append_str(
+	    &t, "\nCe message ne contient aucun document : consultez-les dans votre messagerie.\n");
+	if (rc != 0) { /* never a notice that lists some of the documents as if they were all */
+		buf_free(&t);
+		audit_notice(store, patient, kind, NULL, "error: notice longer than 256 KiB");
+		return -1;
+	}
+	rc = deliver_notice(store, patient,
+	                    all_changed ? "Document mis à jour dans votre coffre-fort"
+	                                : "Nouveau document dans votre coffre-fort",
+	                    t.data);
 	buf_free(&t);
 	audit_notice(store, patient, kind, NULL, rc == 0 ? "ok" : "error: not stored");
 	vault_notify_command(store_config(store), kind, patient);
@@ -171,15 +180,18 @@ int vault_notify_access(struct store *store, const char *patient, const char *pr
 	/* How to withdraw, concretely: with the mail client the patient has (RFC 4314 ACL,
 	 * shown as "Partage" / "Droits d'accès" by the clients that support it), else by
 	 * asking the service (mssctl access revoke). */
-	str_format(text, sizeof text,
-	           "Bonjour,\n\n%s a ouvert votre coffre-fort de documents %s.\n\n"
-	           "Vous pouvez voir l'historique des consultations dans le dossier Historique de votre "
-	           "messagerie.\n\n"
-	           "Pour retirer cet accès : dans votre logiciel de messagerie, ouvrez les propriétés du "
-	           "dossier « Documents », onglet « Partage » ou « Droits d'accès », et retirez %s "
-	           "(commande IMAP : DELETEACL Documents %s). Si votre logiciel ne le propose pas, demandez "
-	           "le retrait à votre service de messagerie en indiquant cette adresse.\n",
-	           who, when, professional, professional);
+	str_assert(
+	    str_format(
+	        text, sizeof text,
+	        "Bonjour,\n\n%s a ouvert votre coffre-fort de documents %s.\n\n"
+	        "Vous pouvez voir l'historique des consultations dans le dossier Historique de votre "
+	        "messagerie.\n\n"
+	        "Pour retirer cet accès : dans votre logiciel de messagerie, ouvrez les propriétés du "
+	        "dossier « Documents », onglet « Partage » ou « Droits d'accès », et retirez %s "
+	        "(commande IMAP : DELETEACL Documents %s). Si votre logiciel ne le propose pas, demandez "
+	        "le retrait à votre service de messagerie en indiquant cette adresse.\n",
+	        who, when, professional, professional),
+	    "700 bytes of text, a 400-byte name, a date and two 256-byte addresses fit 2048");
 	int rc = deliver_notice(store, patient, "Consultation de votre coffre-fort", text);
 	audit_notice(store, patient, "vault.opened", professional, rc == 0 ? "ok" : "error: not stored");
 	vault_notify_command(cfg, "vault.opened", patient);

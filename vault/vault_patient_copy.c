@@ -52,7 +52,7 @@ static void copy_header(const char *data, size_t len, const char *const *drop, s
 		if (data[i] != ' ' && data[i] != '\t')
 			dropping = field_is(data + i, linelen, drop, ndrop);
 		if (!dropping)
-			buf_append(out, data + i, linelen);
+			buf_put(out, data + i, linelen);
 		i = end;
 	}
 }
@@ -76,28 +76,31 @@ static void header(const struct mss_config *cfg, const struct msg *m, const stru
 	if (plan->strip_prefix) {
 		char subject[1024];
 		_Static_assert(sizeof subject >= sizeof m->h.subject, "the subject always fits");
-		str_copy(subject, sizeof subject, m->h.subject + strlen(VAULT_XDM_SUBJECT_PREFIX));
+		str_assert(str_copy(subject, sizeof subject, m->h.subject + strlen(VAULT_XDM_SUBJECT_PREFIX)),
+		           "the assertion above");
 		mime_header(out, "Subject", str_trim(subject));
 	}
 	if (withholds) {
 		char token[33];
 		mime_random_token(token);
-		buf_printf(out, "Message-ID: <copie-patient.%s@%s>\r\n", token, cfg->patient_domain);
+		buf_put_printf(out, "Message-ID: <copie-patient.%s@%s>\r\n", token, cfg->patient_domain);
 	}
 }
 
 static void note_part(const struct vault_copy_plan *plan, struct buf *out)
 {
 	struct buf t;
-	buf_init(&t, 4096);
+	int rc = 0;
+	buf_init(&t, BUF_UNLIMITED);
 	if (plan->invisible)
-		buf_append_str(&t, note_invisible);
+		rc |= buf_append_str(&t, note_invisible);
 	if (plan->other_patient)
-		buf_append_str(&t, note_other);
+		rc |= buf_append_str(&t, note_other);
 	if (plan->uninspected || t.len == 0)
-		buf_append_str(&t, note_uninspected);
-	buf_append_str(out, "Content-Type: text/plain; charset=utf-8\r\n"
-	                    "Content-Transfer-Encoding: base64\r\n\r\n");
+		rc |= buf_append_str(&t, note_uninspected);
+	str_assert(rc, "t is BUF_UNLIMITED");
+	buf_put_str(out, "Content-Type: text/plain; charset=utf-8\r\n"
+	                 "Content-Transfer-Encoding: base64\r\n\r\n");
 	mime_base64(out, t.data, t.len);
 	buf_free(&t);
 }
@@ -119,18 +122,19 @@ static const struct msg_part *kept_text(const struct msg *m, const struct vault_
 static void whole(const struct msg *m, const struct vault_copy_plan *plan, struct buf *out)
 {
 	const struct msg_part *text = kept_text(m, plan);
-	buf_append_str(out, "MIME-Version: 1.0\r\n");
+	buf_put_str(out, "MIME-Version: 1.0\r\n");
 	if (!text) {
 		note_part(plan, out);
 		return;
 	}
 	char boundary[33];
 	mime_random_token(boundary);
-	buf_printf(out, "Content-Type: multipart/mixed; boundary=\"%s\"\r\n\r\n--%s\r\n", boundary, boundary);
-	buf_append(out, m->data + text->start, text->end - text->start);
-	buf_printf(out, "\r\n--%s\r\n", boundary);
+	buf_put_printf(out, "Content-Type: multipart/mixed; boundary=\"%s\"\r\n\r\n--%s\r\n", boundary,
+	               boundary);
+	buf_put(out, m->data + text->start, text->end - text->start);
+	buf_put_printf(out, "\r\n--%s\r\n", boundary);
 	note_part(plan, out);
-	buf_printf(out, "--%s--\r\n", boundary);
+	buf_put_printf(out, "--%s--\r\n", boundary);
 }
 
 /* Where the "--boundary" line before the part at start begins, with the line break
@@ -158,7 +162,7 @@ static int cut(const struct msg *m, const struct vault_copy_plan *plan, struct b
 {
 	size_t at = m->h.size, i = 1;
 	bool noted = false;
-	buf_append_str(out, "\r\n");
+	buf_put_str(out, "\r\n");
 	while (i < m->nparts) {
 		const struct msg_part *p = &m->parts[i];
 		if (plan->parts[i] == VW_KEEP) {
@@ -168,14 +172,14 @@ static int cut(const struct msg *m, const struct vault_copy_plan *plan, struct b
 		if (p->start < at || p->end > m->len || p->end < p->start)
 			return -1; /* never with msg/'s ranges: refuse rather than guess */
 		size_t from = noted ? delimiter_start(m->data, at, p->start) : p->start;
-		buf_append(out, m->data + at, from - at);
+		buf_put(out, m->data + at, from - at);
 		if (from == p->start) /* one note for the message; later parts just go */
 			note_part(plan, out);
 		noted = true;
 		at = p->end;
 		i = msg_part_next_sibling(m, i);
 	}
-	buf_append(out, m->data + at, m->len - at);
+	buf_put(out, m->data + at, m->len - at);
 	return 0;
 }
 
@@ -188,8 +192,8 @@ int vault_copy_build(const struct mss_config *cfg, const struct msg *m, const st
 		return 0;
 	}
 	if (!vault_copy_withholds(plan)) { /* the subject alone changes */
-		buf_append_str(out, "\r\n");
-		buf_append(out, m->data + m->h.size, m->len - m->h.size);
+		buf_put_str(out, "\r\n");
+		buf_put(out, m->data + m->h.size, m->len - m->h.size);
 		return 0;
 	}
 	return cut(m, plan, out);
@@ -307,7 +311,7 @@ static int deliver_versions(struct store *store, const struct vault_delivery *d,
 		buf_init(&copy, BUF_UNLIMITED);
 		rc = vault_copy_build(store_config(store), m, &v[k].plan, &copy);
 		if (rc != 0)
-			str_copy(err, errlen, "the patient's copy could not be built");
+			str_error(err, errlen, "the patient's copy could not be built");
 		else
 			rc = deliver(store, d->m, &v[k], copy.data, copy.len, NULL, h, err, errlen);
 		log_copy(d, &v[k]);

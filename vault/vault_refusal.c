@@ -42,7 +42,8 @@ int vault_audit_refusal(struct store *st, const struct vault_actor *who, bool pr
 		int r = audit_patient_recent(st, patient, who->actor, "vault.refused", since);
 		shown = r == 0; /* an error keeps it out too: never a flood */
 	}
-	str_format(result, sizeof result, "refused: %s", why);
+	str_assert(str_format(result, sizeof result, "refused: %s", why),
+	           "why is one of the short reasons of vault_access.h");
 	return vault_audit(st, who, "vault.refused", shown ? patient : "", shown ? target : requested, cmd,
 	                   result);
 }

@@ -117,7 +117,8 @@ int vault_ps_user(const struct mss_config *cfg, char *out, size_t outlen)
 int vault_ps_mailbox(const char *patient, const char *class_name, char *out, size_t outlen)
 {
 	char p[256];
-	str_copy(p, sizeof p, patient);
+	if (str_copy(p, sizeof p, patient) < 0)
+		return -1;
 	str_lower(p);
 	return str_format(out, outlen, "%s/Documents/%s", p, class_name);
 }

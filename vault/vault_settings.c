@@ -52,7 +52,7 @@ static int set_locked(struct store *st, const struct vault_actor *who, const cha
 	if (r < 0)
 		return -1;
 	if (r == 0 || a.role != ROLE_PATIENT) {
-		str_copy(err, errlen, "not a patient account here");
+		str_error(err, errlen, "not a patient account here");
 		return 1;
 	}
 	if (sql_exec(store_sql(st), "vault.settings_set",
@@ -82,7 +82,7 @@ int vault_settings_set(struct store *st, const struct vault_actor *who, const ch
 	int r;
 
 	if (lower_copy(patient, sizeof patient, patient_in) < 0) {
-		str_copy(err, errlen, "not a valid address");
+		str_error(err, errlen, "not a valid address");
 		return 1;
 	}
 	if (sql_begin_write(db, err, errlen) != 0)

@@ -101,28 +101,30 @@ void vault_sniff(const char *data, size_t len, const char *declared, const char 
                  size_t outlen)
 {
 	const char *m = magic_type(data, len);
+	/* the constants below are 24 bytes at most: outlen is VAULT_MIME_SIZE or more */
 	if (m) {
-		str_copy(out, outlen, m);
+		str_assert(str_copy(out, outlen, m), "a constant type into VAULT_MIME_SIZE");
 		return;
 	}
 	/* Declared as a known binary format the bytes are not: do not vouch for it. */
 	if (str_ieq(declared, "application/pdf") || str_ieq(declared, "application/zip") ||
 	    str_iprefix(declared, "image/")) {
-		str_copy(out, outlen, "application/octet-stream");
+		str_assert(str_copy(out, outlen, "application/octet-stream"),
+		           "a constant into VAULT_MIME_SIZE");
 		return;
 	}
 	/* A declared type is written into the document's headers: only a bare type/subtype
 	 * (an XDM mimeType attribute can carry "&#13;&#10;" and whole header lines). */
-	if (declared && msg_mime_type_valid(declared) && !str_ieq(declared, "application/octet-stream")) {
-		str_copy(out, outlen, declared);
+	if (declared && msg_mime_type_valid(declared) && !str_ieq(declared, "application/octet-stream") &&
+	    str_copy(out, outlen, declared) == 0) { /* a longer one is not vouched for either */
 		str_lower(out);
 		return;
 	}
 	size_t fl = filename ? strlen(filename) : 0;
+	const char *t = "application/octet-stream";
 	if (fl > 4 && str_ieq(filename + fl - 4, ".txt") && str_is_utf8(data, len))
-		str_copy(out, outlen, "text/plain");
+		t = "text/plain";
 	else if (fl > 4 && str_ieq(filename + fl - 4, ".xml"))
-		str_copy(out, outlen, "text/xml");
-	else
-		str_copy(out, outlen, "application/octet-stream");
+		t = "text/xml";
+	str_assert(str_copy(out, outlen, t), "a constant into VAULT_MIME_SIZE");
 }

@@ -47,12 +47,14 @@ void vault_vital_format(const struct vault_vital_kind *k, int64_t v, char *out, 
 {
 	int64_t whole = v / 100, frac = v % 100;
 
+	int rc;
 	if (k->decimals == 0)
-		str_format(out, outlen, "%" PRId64, whole);
+		rc = str_format(out, outlen, "%" PRId64, whole);
 	else if (k->decimals == 1)
-		str_format(out, outlen, "%" PRId64 ",%" PRId64, whole, frac / 10);
+		rc = str_format(out, outlen, "%" PRId64 ",%" PRId64, whole, frac / 10);
 	else
-		str_format(out, outlen, "%" PRId64 ",%02" PRId64, whole, frac);
+		rc = str_format(out, outlen, "%" PRId64 ",%02" PRId64, whole, frac);
+	str_assert(rc, "an int64 and two decimals (24 bytes) into VAULT_VITAL_SIZE (vault_vitals.h)");
 }
 
 int vault_vital_parse(const struct vault_vital_kind *k, const char *text, int64_t *out, char *why,
@@ -63,7 +65,7 @@ int vault_vital_parse(const struct vault_vital_kind *k, const char *text, int64_
 	char lo[32], hi[32];
 
 	if (n == 0 || n > 6) {
-		str_format(why, whylen, "La valeur doit être un nombre (par exemple 120 ou 37,5).");
+		str_error(why, whylen, "La valeur doit être un nombre (par exemple 120 ou 37,5).");
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++)
@@ -72,22 +74,22 @@ int vault_vital_parse(const struct vault_vital_kind *k, const char *text, int64_
 	if (text[n] == ',' || text[n] == '.') {
 		d = strspn(text + n + 1, "0123456789");
 		if (d == 0 || d > k->decimals) {
-			str_format(why, whylen, "%s : %u chiffre(s) après la virgule au plus.", k->label,
-			           k->decimals);
+			str_error(why, whylen, "%s : %u chiffre(s) après la virgule au plus.", k->label,
+			          k->decimals);
 			return -1;
 		}
 		v += (text[n + 1] - '0') * 10 + (d == 2 ? text[n + 2] - '0' : 0);
 		n += 1 + d;
 	}
 	if (text[n] != '\0') {
-		str_format(why, whylen, "La valeur doit être un nombre (par exemple 120 ou 37,5).");
+		str_error(why, whylen, "La valeur doit être un nombre (par exemple 120 ou 37,5).");
 		return -1;
 	}
 	if (v < k->min || v > k->max) {
 		vault_vital_format(k, k->min, lo, sizeof(lo));
 		vault_vital_format(k, k->max, hi, sizeof(hi));
-		str_format(why, whylen, "%s : la valeur doit être comprise entre %s et %s %s.", k->label, lo,
-		           hi, k->unit_shown);
+		str_error(why, whylen, "%s : la valeur doit être comprise entre %s et %s %s.", k->label, lo,
+		          hi, k->unit_shown);
 		return -1;
 	}
 	*out = v;
@@ -182,7 +184,7 @@ static int append(struct store *st, const char *patient, const struct buf *b, in
 		*uid = uids[0];
 	free(uids);
 	if (rc == 0 && n != 1)
-		str_copy(err, errlen, "the measurement was not stored");
+		str_error(err, errlen, "the measurement was not stored");
 	return rc == 0 && n == 1 ? 0 : -1;
 }
 
@@ -197,16 +199,17 @@ int vault_vital_add(struct store *st, const struct vault_actor *who, const char 
 	buf_init(&b, 64 * 1024);
 	if (build(&b, patient, cfg->timezone, k, v, when) < 0) {
 		buf_free(&b);
-		str_copy(err, errlen, "cannot build the measurement message");
+		str_error(err, errlen, "cannot build the measurement message");
 		return -1;
 	}
 	int rc = append(st, patient, &b, when, &uid, err, errlen);
 	buf_free(&b);
 	if (rc < 0)
 		return -1;
-	str_format(target, sizeof(target), "%s %u", VAULT_VITALS_MAILBOX, uid);
+	str_assert(str_format(target, sizeof(target), "%s %u", VAULT_VITALS_MAILBOX, uid),
+	           "a constant name and a number");
 	if (vault_audit(st, who, "vital.add", patient, target, k->loinc, "ok") < 0) {
-		str_copy(err, errlen, "audit record not written");
+		str_error(err, errlen, "audit record not written");
 		return -1;
 	}
 	return 0;

@@ -40,6 +40,7 @@ const struct vault_vital_kind *vault_vital_kind(const char *loinc);
 int vault_vital_parse(const struct vault_vital_kind *k, const char *text, int64_t *hundredths, char *why,
                       size_t whylen);
 /* "37,5" for 3750 with k's decimals. */
+#define VAULT_VITAL_SIZE 32 /* outlen of vault_vital_format, at least */
 void vault_vital_format(const struct vault_vital_kind *k, int64_t hundredths, char *out, size_t outlen);
 
 /* Files one measurement of patient (the folder made on first use) and audits it

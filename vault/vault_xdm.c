@@ -54,23 +54,23 @@ static enum xdm_result check_entry(const zip_stat_t *sb, const struct xdm_limits
                                    char *err, size_t errlen)
 {
 	if (!(sb->valid & ZIP_STAT_SIZE) || !(sb->valid & ZIP_STAT_COMP_SIZE)) {
-		str_copy(err, errlen, "archive entry without sizes");
+		str_error(err, errlen, "archive entry without sizes");
 		return XDM_NOT_ZIP;
 	}
 	if (sb->size > lim->max_entry) {
-		str_format(err, errlen, "an entry inflates to %llu bytes (limit %llu)",
-		           (unsigned long long)sb->size, (unsigned long long)lim->max_entry);
+		str_error(err, errlen, "an entry inflates to %llu bytes (limit %llu)",
+		          (unsigned long long)sb->size, (unsigned long long)lim->max_entry);
 		return XDM_TOO_LARGE;
 	}
 	if (sb->size > XDM_RATIO_FLOOR && (sb->comp_size == 0 || sb->size / sb->comp_size > lim->max_ratio)) {
-		str_format(err, errlen, "an entry's compression ratio is over %llu",
-		           (unsigned long long)lim->max_ratio);
+		str_error(err, errlen, "an entry's compression ratio is over %llu",
+		          (unsigned long long)lim->max_ratio);
 		return XDM_TOO_LARGE;
 	}
 	*total += sb->size;
 	if (*total > lim->max_total) {
-		str_format(err, errlen, "the archive inflates to more than %llu bytes",
-		           (unsigned long long)lim->max_total);
+		str_error(err, errlen, "the archive inflates to more than %llu bytes",
+		          (unsigned long long)lim->max_total);
 		return XDM_TOO_LARGE;
 	}
 	return XDM_OK;
@@ -82,19 +82,19 @@ static enum xdm_result check_limits(zip_t *za, const struct xdm_limits *lim, uin
 	zip_int64_t n = zip_get_num_entries(za, 0);
 	uint64_t total = 0;
 	if (n < 0) {
-		str_copy(err, errlen, "unreadable archive directory");
+		str_error(err, errlen, "unreadable archive directory");
 		return XDM_NOT_ZIP;
 	}
 	if ((uint64_t)n > lim->max_entries) {
-		str_format(err, errlen, "%lld entries (limit %llu)", (long long)n,
-		           (unsigned long long)lim->max_entries);
+		str_error(err, errlen, "%lld entries (limit %llu)", (long long)n,
+		          (unsigned long long)lim->max_entries);
 		return XDM_TOO_LARGE;
 	}
 	for (zip_int64_t i = 0; i < n; i++) {
 		zip_stat_t sb;
 		zip_stat_init(&sb);
 		if (zip_stat_index(za, (zip_uint64_t)i, 0, &sb) != 0) {
-			str_copy(err, errlen, "unreadable archive entry");
+			str_error(err, errlen, "unreadable archive entry");
 			return XDM_NOT_ZIP;
 		}
 		enum xdm_result r = check_entry(&sb, lim, &total, err, errlen);
@@ -114,12 +114,12 @@ enum xdm_result xdm_open(const void *zip, size_t len, const struct xdm_limits *l
 	zip_source_t *src = zip_source_buffer_create(zip, len, 0, &ze);
 	if (!src) {
 		zip_error_fini(&ze);
-		str_copy(err, errlen, "cannot read the archive");
+		str_error(err, errlen, "cannot read the archive");
 		return XDM_NOT_ZIP;
 	}
 	zip_t *za = zip_open_from_source(src, ZIP_RDONLY, &ze);
 	if (!za) {
-		str_format(err, errlen, "not a ZIP archive: %s", zip_error_strerror(&ze));
+		str_error(err, errlen, "not a ZIP archive: %s", zip_error_strerror(&ze));
 		zip_source_free(src);
 		zip_error_fini(&ze);
 		return XDM_NOT_ZIP;
@@ -167,12 +167,12 @@ static int read_entry(struct xdm_archive *a, const char *name, uint64_t max, str
 		return 1;
 	zip_stat_init(&sb);
 	if (zip_stat_index(a->za, (zip_uint64_t)idx, 0, &sb) != 0 || sb.size > max) {
-		str_copy(err, errlen, "archive entry too large or unreadable");
+		str_error(err, errlen, "archive entry too large or unreadable");
 		return -1;
 	}
 	zip_file_t *zf = zip_fopen_index(a->za, (zip_uint64_t)idx, 0);
 	if (!zf) {
-		str_copy(err, errlen, "cannot open an archive entry");
+		str_error(err, errlen, "cannot open an archive entry");
 		return -1;
 	}
 	uint64_t want = sb.size;
@@ -181,13 +181,13 @@ static int read_entry(struct xdm_archive *a, const char *name, uint64_t max, str
 	while (rc == 0) {
 		zip_int64_t r = zip_fread(zf, tmp, sizeof tmp);
 		if (r < 0) {
-			str_format(err, errlen, "corrupt archive entry: %s",
-			           zip_error_strerror(zip_file_get_error(zf)));
+			str_error(err, errlen, "corrupt archive entry: %s",
+			          zip_error_strerror(zip_file_get_error(zf)));
 			rc = -1;
 		} else if (r == 0) {
 			break;
 		} else if ((uint64_t)r > want || buf_append(out, tmp, (size_t)r) != 0) {
-			str_copy(err, errlen, "archive entry larger than declared");
+			str_error(err, errlen, "archive entry larger than declared");
 			rc = -1;
 		} else {
 			want -= (uint64_t)r;
@@ -195,7 +195,7 @@ static int read_entry(struct xdm_archive *a, const char *name, uint64_t max, str
 	}
 	zip_fclose(zf);
 	if (rc == 0 && want != 0) {
-		str_copy(err, errlen, "archive entry shorter than declared");
+		str_error(err, errlen, "archive entry shorter than declared");
 		rc = -1;
 	}
 	return rc;
@@ -208,7 +208,7 @@ enum xdm_result xdm_read_metadata(struct xdm_archive *a, struct xdm_metadata *md
 	int rc = read_entry(a, XDM_METADATA_PATH, XDM_METADATA_MAX, &xml, err, errlen);
 	enum xdm_result r = XDM_OK;
 	if (rc == 1) {
-		str_copy(err, errlen, xdm_result_text(XDM_NO_METADATA));
+		str_error(err, errlen, "%s", xdm_result_text(XDM_NO_METADATA));
 		r = XDM_NO_METADATA;
 	} else if (rc < 0 || xdm_metadata_parse(xml.data, xml.len, md, err, errlen) != 0) {
 		r = XDM_BAD_METADATA;
@@ -232,12 +232,12 @@ int xdm_read_document(struct xdm_archive *a, const char *uri, struct buf *out, c
 {
 	char path[512];
 	if (!uri_safe(uri) || str_format(path, sizeof path, "%s%s", XDM_SUBSET, uri) != 0) {
-		str_copy(err, errlen, "unsafe or empty document URI in METADATA.XML");
+		str_error(err, errlen, "unsafe or empty document URI in METADATA.XML");
 		return -1;
 	}
 	int rc = read_entry(a, path, a->lim.max_entry, out, err, errlen);
 	if (rc == 1)
-		str_copy(err, errlen, "a document named in METADATA.XML is missing from the archive");
+		str_error(err, errlen, "a document named in METADATA.XML is missing from the archive");
 	return rc == 0 ? 0 : -1;
 }
 
@@ -248,19 +248,19 @@ int xdm_check_document(const struct xdm_document *d, const void *data, size_t le
 	char hex[2 * EVP_MAX_MD_SIZE + 1];
 
 	if (d->has_size && d->size != (uint64_t)len) {
-		str_format(err, errlen, "document size %zu differs from the metadata (%llu)", len,
-		           (unsigned long long)d->size);
+		str_error(err, errlen, "document size %zu differs from the metadata (%llu)", len,
+		          (unsigned long long)d->size);
 		return -1;
 	}
 	if (!d->hash[0])
 		return 0;
 	if (EVP_Digest(data, len, md, &mdlen, EVP_sha1(), NULL) != 1) {
-		str_copy(err, errlen, "cannot compute SHA-1");
+		str_error(err, errlen, "cannot compute SHA-1");
 		return -1;
 	}
 	str_hex(hex, md, mdlen);
 	if (!str_ieq(hex, d->hash)) {
-		str_copy(err, errlen, "document SHA-1 differs from the metadata hash");
+		str_error(err, errlen, "document SHA-1 differs from the metadata hash");
 		return -1;
 	}
 	return 0;

@@ -96,8 +96,20 @@ static const char *attr(const char **atts, const char *name)
 static void fail(struct md_parser *p, const char *why)
 {
 	if (!p->error[0])
-		str_copy(p->error, sizeof p->error, why);
+		str_error(p->error, sizeof p->error, "%s", why);
 	XML_StopParser(p->xp, XML_FALSE);
+}
+
+/* An identifier or code longer than its field makes the metadata unreadable (fail
+ * closed): a cut one would name another document, patient or kind. */
+static void id_field(struct md_parser *p, char *dst, size_t size, const char *v, const char *what)
+{
+	if (str_copy(dst, size, v) == 0)
+		return;
+	dst[0] = '\0';
+	char why[128];
+	str_error(why, sizeof why, "%s longer than %zu bytes", what, size - 1);
+	fail(p, why);
 }
 
 /* Copies the n-th '^'-separated component of an HL7 v2 value (0-based). */
@@ -142,12 +154,13 @@ static void parse_xcn(const char *v, char *out, size_t outlen)
 	hl7_component(v, 0, id, sizeof id);
 	hl7_component(v, 1, family, sizeof family);
 	hl7_component(v, 2, given, sizeof given);
+	char name[sizeof given + sizeof family];
 	if (family[0] && given[0])
-		str_format(out, outlen, "%s %s", given, family);
-	else if (family[0])
-		str_copy(out, outlen, family);
+		str_assert(str_format(name, sizeof name, "%s %s", given, family),
+		           "two components and a space");
 	else
-		str_copy(out, outlen, id);
+		str_assert(str_copy(name, sizeof name, family[0] ? family : id), "a 128-byte component");
+	str_copy_display(out, outlen, name); /* a name shown to the patient */
 }
 
 static struct md_deferred *defer(struct md_parser *p, const char *object)
@@ -209,8 +222,8 @@ static bool set_patient(struct xdm_document *d, const char *ins, const char *oid
 {
 	if (d->patient_ins[0] && (strcmp(d->patient_ins, ins) != 0 || strcmp(d->patient_oid, oid) != 0))
 		return false;
-	str_copy(d->patient_ins, sizeof d->patient_ins, ins);
-	str_copy(d->patient_oid, sizeof d->patient_oid, oid);
+	str_assert(str_copy(d->patient_ins, sizeof d->patient_ins, ins), "parse_cx's 64 bytes into 64");
+	str_assert(str_copy(d->patient_oid, sizeof d->patient_oid, oid), "parse_cx's 64 bytes into 64");
 	return true;
 }
 
@@ -226,8 +239,8 @@ static void start_extrinsic(struct md_parser *p, const char **atts)
 	}
 	p->doc = &p->md->docs[p->md->ndocs++];
 	memset(p->doc, 0, sizeof *p->doc);
-	str_copy(p->doc->entry_id, sizeof p->doc->entry_id, attr(atts, "id"));
-	str_copy(p->doc->mime_type, sizeof p->doc->mime_type, attr(atts, "mimeType"));
+	id_field(p, p->doc->entry_id, sizeof p->doc->entry_id, attr(atts, "id"), "ExtrinsicObject id");
+	id_field(p, p->doc->mime_type, sizeof p->doc->mime_type, attr(atts, "mimeType"), "mimeType");
 	p->eo_depth = p->depth;
 }
 
@@ -245,12 +258,12 @@ static void external_identifier(struct md_parser *p, const char **atts)
 			struct md_deferred *d = defer(p, object);
 			if (d) {
 				d->patient = true;
-				str_copy(d->ins, sizeof d->ins, ins);
-				str_copy(d->oid, sizeof d->oid, oid);
+				str_assert(str_copy(d->ins, sizeof d->ins, ins), "64 bytes both");
+				str_assert(str_copy(d->oid, sizeof d->oid, oid), "64 bytes both");
 			}
 		}
 	} else if (p->doc && str_ieq(scheme, XDS_UNIQUE_ID))
-		str_copy(p->doc->unique_id, sizeof p->doc->unique_id, value);
+		id_field(p, p->doc->unique_id, sizeof p->doc->unique_id, value, "uniqueId");
 	else if (p->pkg_depth && str_ieq(scheme, XDS_SS_PATIENT_ID))
 		parse_cx(value, p->md->submission_ins, sizeof p->md->submission_ins, p->md->submission_oid,
 		         sizeof p->md->submission_oid);
@@ -261,10 +274,11 @@ static void localized_string(struct md_parser *p, const char **atts)
 	if (!p->doc || !p->name_depth)
 		return;
 	const char *v = attr(atts, "value");
+	/* names shown to the patient: a long one is shortened visibly, not refused */
 	if (p->cls_depth && str_ieq(p->cls_scheme, XDS_TYPE_CODE))
-		str_copy(p->doc->type_label, sizeof p->doc->type_label, v);
+		str_copy_display(p->doc->type_label, sizeof p->doc->type_label, v);
 	else if (!p->cls_depth && p->name_depth == p->eo_depth + 1)
-		str_copy(p->doc->title, sizeof p->doc->title, v);
+		str_copy_display(p->doc->title, sizeof p->doc->title, v);
 }
 
 /* Document replacement (XDS RPLC, ITI TF-3 4.2.2): kept until the end, when the
@@ -285,8 +299,9 @@ static void link_replacements(const struct md_parser *p, struct xdm_metadata *md
 	for (size_t k = 0; k < p->nreplace; k++)
 		for (size_t i = 0; i < md->ndocs; i++)
 			if (strcmp(md->docs[i].entry_id, p->replace[k].source) == 0)
-				str_copy(md->docs[i].replaces, sizeof md->docs[i].replaces,
-				         p->replace[k].target);
+				str_assert(str_copy(md->docs[i].replaces, sizeof md->docs[i].replaces,
+				                    p->replace[k].target),
+				           "128 bytes both");
 }
 
 static void XMLCALL on_start(void *ud, const char *name, const char **atts)
@@ -311,13 +326,17 @@ static void XMLCALL on_start(void *ud, const char *name, const char **atts)
 		p->pkg_depth = p->depth;
 	} else if (strcmp(ln, "Classification") == 0 && !p->cls_depth) {
 		p->cls_depth = p->depth;
-		str_copy(p->cls_scheme, sizeof p->cls_scheme, attr(atts, "classificationScheme"));
-		str_copy(p->cls_node, sizeof p->cls_node, attr(atts, "nodeRepresentation"));
+		id_field(p, p->cls_scheme, sizeof p->cls_scheme, attr(atts, "classificationScheme"),
+		         "classificationScheme");
+		id_field(p, p->cls_node, sizeof p->cls_node, attr(atts, "nodeRepresentation"),
+		         "nodeRepresentation");
 		if (str_copy(p->cls_object, sizeof p->cls_object, attr(atts, "classifiedObject")) != 0)
 			fail(p, "classifiedObject too long");
 		p->cls_person[0] = p->cls_institution[0] = '\0';
 	} else if (strcmp(ln, "Slot") == 0) {
-		str_copy(p->slot, sizeof p->slot, attr(atts, "name"));
+		/* a name longer than any slot read here is a slot not read */
+		if (str_copy(p->slot, sizeof p->slot, attr(atts, "name")) < 0)
+			p->slot[0] = '\0';
 	} else if (strcmp(ln, "Value") == 0) {
 		p->in_value = 1;
 		p->vlen = 0;
@@ -353,7 +372,7 @@ static void classification_value(struct md_parser *p, const char *v)
 	else if (strcmp(p->slot, "authorInstitution") == 0 && !p->cls_institution[0])
 		hl7_component(v, 0, p->cls_institution, sizeof p->cls_institution);
 	else if (strcmp(p->slot, "codingScheme") == 0 && str_ieq(p->cls_scheme, XDS_TYPE_CODE))
-		str_copy(p->doc->type_scheme, sizeof p->doc->type_scheme, v);
+		id_field(p, p->doc->type_scheme, sizeof p->doc->type_scheme, v, "codingScheme");
 }
 
 static void document_value(struct md_parser *p, const char *v)
@@ -361,11 +380,11 @@ static void document_value(struct md_parser *p, const char *v)
 	struct xdm_document *d = p->doc;
 	uint64_t n;
 	if (strcmp(p->slot, "creationTime") == 0)
-		str_copy(d->creation_time, sizeof d->creation_time, v);
+		id_field(p, d->creation_time, sizeof d->creation_time, v, "creationTime");
 	else if (strcmp(p->slot, "URI") == 0 && !d->uri[0])
-		str_copy(d->uri, sizeof d->uri, v);
+		id_field(p, d->uri, sizeof d->uri, v, "URI");
 	else if (strcmp(p->slot, "hash") == 0)
-		str_copy(d->hash, sizeof d->hash, v);
+		id_field(p, d->hash, sizeof d->hash, v, "hash");
 	else if (strcmp(p->slot, "size") == 0 && str_to_u64(v, UINT64_MAX / 2, &n) == 0) {
 		d->size = n;
 		d->has_size = true;
@@ -376,7 +395,7 @@ static void end_value(struct md_parser *p)
 {
 	char v[MD_VALUE_MAX];
 	p->in_value = 0;
-	str_copy(v, sizeof v, p->value);
+	str_assert(str_copy(v, sizeof v, p->value), "MD_VALUE_MAX both");
 	str_trim(v);
 	if (!p->doc)
 		return;
@@ -409,11 +428,13 @@ static void end_classification(struct md_parser *p)
 	if (!d)
 		return;
 	if (str_ieq(p->cls_scheme, XDS_TYPE_CODE))
-		str_copy(d->type_code, sizeof d->type_code, p->cls_node);
+		id_field(p, d->type_code, sizeof d->type_code, p->cls_node, "typeCode");
 	else if (str_ieq(p->cls_scheme, XDS_CLASS_CODE))
-		str_copy(d->class_code, sizeof d->class_code, p->cls_node);
+		id_field(p, d->class_code, sizeof d->class_code, p->cls_node, "classCode");
 	else if (str_ieq(p->cls_scheme, XDS_AUTHOR) && !d->author[0]) {
-		str_copy(d->author, sizeof d->author, p->cls_person[0] ? p->cls_person : p->cls_institution);
+		str_assert(str_copy(d->author, sizeof d->author,
+		                    p->cls_person[0] ? p->cls_person : p->cls_institution),
+		           "256 bytes each");
 	}
 }
 
@@ -456,16 +477,17 @@ static int apply_deferred(struct md_parser *p, struct xdm_metadata *md, char *er
 			if (strcmp(md->docs[i].entry_id, x->object) == 0)
 				d = &md->docs[i];
 		if (d && x->patient && !set_patient(d, x->ins, x->oid))
-			str_copy(p->error, sizeof p->error, MD_TWO_PATIENTS);
+			str_error(p->error, sizeof p->error, "%s", MD_TWO_PATIENTS);
 		else if (d && !x->patient) {
 			if (!confidentiality(d, x->node))
-				str_copy(p->error, sizeof p->error, MD_UNKNOWN_CONFIDENTIALITY);
+				str_error(p->error, sizeof p->error, "%s", MD_UNKNOWN_CONFIDENTIALITY);
 		} else if (!x->patient && !md->truncated)
-			str_copy(p->error, sizeof p->error, "a confidentiality code names no document entry");
+			str_error(p->error, sizeof p->error,
+			          "a confidentiality code names no document entry");
 	}
 	if (!p->error[0])
 		return 0;
-	str_format(err, errlen, "METADATA.XML: %s", p->error);
+	str_error(err, errlen, "METADATA.XML: %s", p->error);
 	return -1;
 }
 
@@ -474,8 +496,12 @@ static void inherit_patient(struct xdm_metadata *md)
 {
 	for (size_t i = 0; i < md->ndocs; i++) {
 		if (!md->docs[i].patient_ins[0]) {
-			str_copy(md->docs[i].patient_ins, sizeof md->docs[i].patient_ins, md->submission_ins);
-			str_copy(md->docs[i].patient_oid, sizeof md->docs[i].patient_oid, md->submission_oid);
+			str_assert(str_copy(md->docs[i].patient_ins, sizeof md->docs[i].patient_ins,
+			                    md->submission_ins),
+			           "64 bytes both");
+			str_assert(str_copy(md->docs[i].patient_oid, sizeof md->docs[i].patient_oid,
+			                    md->submission_oid),
+			           "64 bytes both");
 		}
 	}
 }
@@ -489,12 +515,12 @@ int xdm_metadata_parse(const char *xml, size_t len, struct xdm_metadata *out, ch
 	memset(&p, 0, sizeof p);
 	p.md = out;
 	if (len > (size_t)INT32_MAX) {
-		str_copy(err, errlen, "metadata too large");
+		str_error(err, errlen, "metadata too large");
 		return -1;
 	}
 	p.xp = XML_ParserCreateNS(NULL, '|');
 	if (!p.xp) {
-		str_copy(err, errlen, "out of memory");
+		str_error(err, errlen, "out of memory");
 		return -1;
 	}
 	XML_SetUserData(p.xp, &p);
@@ -503,14 +529,14 @@ int xdm_metadata_parse(const char *xml, size_t len, struct xdm_metadata *out, ch
 	XML_SetStartDoctypeDeclHandler(p.xp, on_doctype);
 	if (XML_Parse(p.xp, xml, (int)len, XML_TRUE) != XML_STATUS_OK) {
 		if (p.error[0])
-			str_format(err, errlen, "METADATA.XML: %s", p.error);
+			str_error(err, errlen, "METADATA.XML: %s", p.error);
 		else
-			str_format(err, errlen, "METADATA.XML line %lu: %s",
-			           (unsigned long)XML_GetCurrentLineNumber(p.xp),
-			           XML_ErrorString(XML_GetErrorCode(p.xp)));
+			str_error(err, errlen, "METADATA.XML line %lu: %s",
+			          (unsigned long)XML_GetCurrentLineNumber(p.xp),
+			          XML_ErrorString(XML_GetErrorCode(p.xp)));
 		rc = -1;
 	} else if (!p.root_seen || out->ndocs == 0) {
-		str_copy(err, errlen, "METADATA.XML: no document entry");
+		str_error(err, errlen, "METADATA.XML: no document entry");
 		rc = -1;
 	}
 	XML_ParserFree(p.xp);

@@ -105,25 +105,25 @@ static enum xdm_result check_one(zip_t *za, zip_uint64_t i, char *err, size_t er
 	size_t len = 0;
 	zip_stat_init(&sb);
 	if (zip_stat_index(za, i, 0, &sb) != 0 || !(sb.valid & ZIP_STAT_NAME)) {
-		str_copy(err, errlen, "unreadable archive entry");
+		str_error(err, errlen, "unreadable archive entry");
 		return XDM_NOT_ZIP;
 	}
 	if ((sb.valid & ZIP_STAT_ENCRYPTION_METHOD) && sb.encryption_method != ZIP_EM_NONE) {
-		str_copy(err, errlen, "an encrypted entry in the archive");
+		str_error(err, errlen, "an encrypted entry in the archive");
 		return XDM_OPAQUE;
 	}
 	if (other_metadata(sb.name)) {
-		str_copy(err, errlen, "metadata other than IHE_XDM/SUBSET01/METADATA.XML in the archive");
+		str_error(err, errlen, "metadata other than IHE_XDM/SUBSET01/METADATA.XML in the archive");
 		return XDM_OPAQUE;
 	}
 	if (sb.size == 0 && !xdm_is_container(NULL, 0, sb.name))
 		return XDM_OK; /* a directory or an empty file */
 	if (sb.size > 0 && entry_head(za, i, head, &len) != 0) {
-		str_copy(err, errlen, "an archive entry that cannot be read");
+		str_error(err, errlen, "an archive entry that cannot be read");
 		return XDM_NOT_ZIP;
 	}
 	if (xdm_is_container(head, len, sb.name)) {
-		str_copy(err, errlen, "an archive or a message inside the archive");
+		str_error(err, errlen, "an archive or a message inside the archive");
 		return XDM_OPAQUE;
 	}
 	return XDM_OK;

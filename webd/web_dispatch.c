@@ -44,7 +44,7 @@ void web_redirect(struct web_req *r, const char *path)
 {
 	r->status = 303;
 	if (str_copy(r->location, sizeof(r->location), path) < 0)
-		str_copy(r->location, sizeof(r->location), "/");
+		str_assert(str_copy(r->location, sizeof(r->location), "/"), "a constant into 600");
 	buf_reset(&r->body);
 }
 
@@ -55,8 +55,8 @@ void web_message(struct web_req *r, unsigned status, const char *title, const ch
 	buf_reset(&r->body);
 	web_page_open(r, title);
 	web_notice(r, status >= 400, text);
-	buf_append_str(&r->body, r->logged_in ? "<p><a href=\"/documents\">Retour à mes documents</a></p>"
-	                                      : "<p><a href=\"/login\">Se connecter</a></p>");
+	web_puts(&r->body, r->logged_in ? "<p><a href=\"/documents\">Retour à mes documents</a></p>"
+	                                : "<p><a href=\"/login\">Se connecter</a></p>");
 	web_page_close(r);
 }
 
@@ -88,7 +88,7 @@ static const struct route *find_route(const char *path, bool post, bool *other_m
 static void style(struct web_req *r)
 {
 	r->content_type = "text/css; charset=utf-8";
-	buf_append_str(&r->body, web_css);
+	web_puts(&r->body, web_css);
 }
 
 void web_dispatch(struct web_req *r)

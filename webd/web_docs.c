@@ -73,7 +73,7 @@ static int read_message(struct store *st, int64_t mbid, uint32_t uid, bool heade
 
 	if (rc != 1) {
 		if (rc == 0)
-			str_copy(err, errlen, "no such message");
+			str_error(err, errlen, "no such message");
 		return -1;
 	}
 	if (header_only)
@@ -113,16 +113,19 @@ static void not_found(struct web_req *r)
 	web_message(r, 404, "Document introuvable", "Ce document n'existe pas dans votre espace.");
 }
 
-static void append_url_arg(struct buf *b, const char *s)
+/* Returns 0, or -1 when b's limit cut it (b->refused). */
+static int append_url_arg(struct buf *b, const char *s)
 {
+	int rc = 0;
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
 		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 		    strchr("-._~", c))
-			buf_append_char(b, (char)c);
+			rc |= buf_append_char(b, (char)c);
 		else
-			buf_printf(b, "%%%02X", c);
+			rc |= buf_printf(b, "%%%02X", c);
 	}
+	return rc;
 }
 
 /* A link to path?box=...&uid=... (escaped for the attribute). */
@@ -131,13 +134,10 @@ static void doc_link(struct web_req *r, const char *path, const char *box, uint3
 	struct buf u;
 
 	buf_init(&u, 4096);
-	buf_append_str(&u, path);
-	buf_append_str(&u, "?box=");
-	append_url_arg(&u, box);
-	buf_printf(&u, "&uid=%u", uid);
-	if (extra != NULL)
-		buf_append_str(&u, extra);
-	buf_append_char(&u, '\0');
+	int rc = buf_append_str(&u, path) | buf_append_str(&u, "?box=") | append_url_arg(&u, box) |
+	         buf_printf(&u, "&uid=%u", uid) | (extra != NULL ? buf_append_str(&u, extra) : 0);
+	/* a mailbox name (STORE_MAILBOX_MAX) encoded, 3 bytes a byte, and 100 bytes */
+	str_assert(rc, "a link fits 4096 bytes");
 	web_esc(&r->body, u.data);
 	buf_free(&u);
 }
@@ -146,17 +146,17 @@ static void mask_form(struct web_req *r, const char *box, uint32_t uid, bool mas
 {
 	char uidtxt[16];
 
-	str_format(uidtxt, sizeof(uidtxt), "%u", uid);
-	buf_append_str(&r->body, "<form method=\"post\" action=\"/documents/mask\">");
+	str_assert(str_format(uidtxt, sizeof(uidtxt), "%u", uid), "10 digits into 16");
+	web_puts(&r->body, "<form method=\"post\" action=\"/documents/mask\">");
 	web_csrf_field(r);
-	buf_append_str(&r->body, "<input type=\"hidden\" name=\"box\" value=\"");
+	web_puts(&r->body, "<input type=\"hidden\" name=\"box\" value=\"");
 	web_esc(&r->body, box);
-	buf_append_str(&r->body, "\"><input type=\"hidden\" name=\"uid\" value=\"");
+	web_puts(&r->body, "\"><input type=\"hidden\" name=\"uid\" value=\"");
 	web_esc(&r->body, uidtxt);
-	buf_append_str(&r->body, masked ? "\"><input type=\"hidden\" name=\"masked\" value=\"0\">"
-	                                  "<button type=\"submit\">Rendre visible</button></form>"
-	                                : "\"><input type=\"hidden\" name=\"masked\" value=\"1\">"
-	                                  "<button type=\"submit\">Masquer</button></form>");
+	web_puts(&r->body, masked ? "\"><input type=\"hidden\" name=\"masked\" value=\"0\">"
+	                            "<button type=\"submit\">Rendre visible</button></form>"
+	                          : "\"><input type=\"hidden\" name=\"masked\" value=\"1\">"
+	                            "<button type=\"submit\">Masquer</button></form>");
 }
 
 static void date_cell(struct web_req *r, int64_t t)
@@ -175,13 +175,13 @@ static int class_table(struct web_req *r, const struct store_mailbox *mbl)
 
 	if (store_select(r->st, r->sess.account, mbl->name, &mb, &l, err, sizeof(err)) != 1)
 		return -1;
-	buf_append_str(&r->body, "<h2>");
+	web_puts(&r->body, "<h2>");
 	web_esc(&r->body, mbl->name + strlen(DOCS_PREFIX));
-	buf_append_str(&r->body, "</h2>");
+	web_puts(&r->body, "</h2>");
 	if (l.n == 0)
-		buf_append_str(&r->body, "<p>Aucun document.</p>");
+		web_puts(&r->body, "<p>Aucun document.</p>");
 	else
-		buf_append_str(
+		web_puts(
 		    &r->body,
 		    "<table><thead><tr><th scope=\"col\">Document</th><th scope=\"col\">Date</th>"
 		    "<th scope=\"col\">Visibilité</th><th scope=\"col\">Actions</th></tr></thead><tbody>");
@@ -192,22 +192,21 @@ static int class_table(struct web_req *r, const struct store_mailbox *mbl)
 
 		buf_init(&raw, 1u << 20);
 		bool parsed = load(r, mb.id, l.v[i].uid, true, &raw, &m) == 0;
-		buf_append_str(&r->body, "<tr><td><a href=\"");
+		web_puts(&r->body, "<tr><td><a href=\"");
 		doc_link(r, "/document", mb.name, l.v[i].uid, NULL);
-		buf_append_str(&r->body, "\">");
+		web_puts(&r->body, "\">");
 		web_esc(&r->body, parsed && m.h.subject[0] ? m.h.subject : "(sans titre)");
-		buf_append_str(&r->body, "</a></td><td>");
+		web_puts(&r->body, "</a></td><td>");
 		date_cell(r, parsed && m.h.date ? m.h.date : l.v[i].internaldate);
-		buf_append_str(&r->body, masked
-		                             ? "</td><td class=\"masked\">Masqué aux professionnels</td><td>"
-		                             : "</td><td>Visible par les professionnels autorisés</td><td>");
+		web_puts(&r->body, masked ? "</td><td class=\"masked\">Masqué aux professionnels</td><td>"
+		                          : "</td><td>Visible par les professionnels autorisés</td><td>");
 		mask_form(r, mb.name, l.v[i].uid, masked);
-		buf_append_str(&r->body, "</td></tr>");
+		web_puts(&r->body, "</td></tr>");
 		msg_free(&m);
 		buf_free(&raw);
 	}
 	if (l.n > 0)
-		buf_append_str(&r->body, "</tbody></table>");
+		web_puts(&r->body, "</tbody></table>");
 	store_msglist_free(&l);
 	return 0;
 }
@@ -237,8 +236,7 @@ void web_page_documents(struct web_req *r)
 	}
 	web_page_open(r, "Mes documents");
 	done_notice(r);
-	buf_append_str(&r->body,
-	               "<p>Un document masqué n'est visible d'aucun professionnel, même autorisé.</p>");
+	web_puts(&r->body, "<p>Un document masqué n'est visible d'aucun professionnel, même autorisé.</p>");
 	for (size_t i = 0; i < l.n; i++) {
 		if (strncmp(l.v[i].name, DOCS_PREFIX, strlen(DOCS_PREFIX)) != 0)
 			continue;
@@ -250,7 +248,7 @@ void web_page_documents(struct web_req *r)
 		shown++;
 	}
 	if (shown == 0)
-		buf_append_str(&r->body, "<p>Aucun document pour le moment.</p>");
+		web_puts(&r->body, "<p>Aucun document pour le moment.</p>");
 	web_page_close(r);
 	store_mailbox_list_free(&l);
 }
@@ -280,25 +278,26 @@ static void attachments(struct web_req *r, const char *box, uint32_t uid, const 
 		if (p->kind != MSG_PART_LEAF || p->filename[0] == '\0')
 			continue;
 		if (n++ == 0)
-			buf_append_str(&r->body, "<h2>Fichiers</h2><ul>");
-		buf_append_str(&r->body, "<li>");
+			web_puts(&r->body, "<h2>Fichiers</h2><ul>");
+		web_puts(&r->body, "<li>");
 		web_esc(&r->body, p->filename);
-		buf_append_str(&r->body, " (");
+		web_puts(&r->body, " (");
 		web_esc(&r->body, p->type);
-		buf_append_str(&r->body, ") : <a href=\"");
-		str_format(extra, sizeof(extra), "&part=%zu", i);
+		web_puts(&r->body, ") : <a href=\"");
+		str_assert(str_format(extra, sizeof(extra), "&part=%zu", i), "a number and 14 bytes into 64");
 		doc_link(r, "/document/file", box, uid, extra);
-		buf_append_str(&r->body, "\">Télécharger</a>");
+		web_puts(&r->body, "\">Télécharger</a>");
 		if (inline_type(p->type) != NULL) {
-			str_format(extra, sizeof(extra), "&part=%zu&voir=1", i);
-			buf_append_str(&r->body, " – <a href=\"");
+			str_assert(str_format(extra, sizeof(extra), "&part=%zu&voir=1", i),
+			           "a number and 14 bytes into 64");
+			web_puts(&r->body, " – <a href=\"");
 			doc_link(r, "/document/file", box, uid, extra);
-			buf_append_str(&r->body, "\">Ouvrir</a>");
+			web_puts(&r->body, "\">Ouvrir</a>");
 		}
-		buf_append_str(&r->body, "</li>");
+		web_puts(&r->body, "</li>");
 	}
 	if (n > 0)
-		buf_append_str(&r->body, "</ul>");
+		web_puts(&r->body, "</ul>");
 }
 
 /* The readable description the vault wrote as the first text part. */
@@ -311,9 +310,9 @@ static void description(struct web_req *r, const struct msg *m)
 			struct buf t;
 			buf_init(&t, 256 * 1024);
 			if (msg_part_decode(m, i, &t) == 0) {
-				buf_append_str(&r->body, "<pre>");
+				web_puts(&r->body, "<pre>");
 				web_esc_n(&r->body, t.data, t.len);
-				buf_append_str(&r->body, "</pre>");
+				web_puts(&r->body, "</pre>");
 			}
 			buf_free(&t);
 			return;
@@ -348,11 +347,11 @@ void web_page_document(struct web_req *r)
 		return;
 	}
 	web_page_open(r, m.h.subject[0] ? m.h.subject : "Document");
-	buf_append_str(&r->body, "<p>Classe : ");
+	web_puts(&r->body, "<p>Classe : ");
 	web_esc(&r->body, mb.name + strlen(DOCS_PREFIX));
-	buf_append_str(&r->body, " – reçu ");
+	web_puts(&r->body, " – reçu ");
 	date_cell(r, sm.msg.internaldate);
-	buf_append_str(&r->body, "</p>");
+	web_puts(&r->body, "</p>");
 	bool masked = keywords_masked(sm.msg.keywords);
 	web_notice(r, false,
 	           masked ? "Ce document est masqué aux professionnels."
@@ -360,7 +359,7 @@ void web_page_document(struct web_req *r)
 	mask_form(r, mb.name, uid, masked);
 	description(r, &m);
 	attachments(r, mb.name, uid, &m);
-	buf_append_str(&r->body, "<p><a href=\"/documents\">Retour à mes documents</a></p>");
+	web_puts(&r->body, "<p><a href=\"/documents\">Retour à mes documents</a></p>");
 	web_page_close(r);
 	msg_free(&m);
 	buf_free(&raw);
@@ -383,14 +382,16 @@ static void disposition(struct web_req *r, bool in_place, const char *name)
 	}
 	ascii[i] = '\0';
 	buf_init(&d, sizeof(r->disposition) - 1);
-	buf_printf(&d, "%s; filename=\"%s\"; filename*=UTF-8''", in_place ? "inline" : "attachment",
-	           ascii[0] ? ascii : "document");
-	append_url_arg(&d, name);
-	if (buf_append_char(&d, '\0') < 0) /* a very long name: the ASCII form alone */
-		str_format(r->disposition, sizeof(r->disposition), "%s; filename=\"document\"",
-		           in_place ? "inline" : "attachment");
+	int rc = buf_printf(&d, "%s; filename=\"%s\"; filename*=UTF-8''", in_place ? "inline" : "attachment",
+	                    ascii[0] ? ascii : "document");
+	rc |= append_url_arg(&d, name);
+	if (rc != 0) /* a very long name: a generic one, never a cut one */
+		str_assert(str_format(r->disposition, sizeof(r->disposition), "%s; filename=\"document\"",
+		                      in_place ? "inline" : "attachment"),
+		           "a constant into 400 bytes");
 	else
-		str_copy(r->disposition, sizeof(r->disposition), d.data);
+		str_assert(str_copy(r->disposition, sizeof(r->disposition), d.data),
+		           "d holds 399 bytes at most");
 	buf_free(&d);
 }
 
@@ -435,7 +436,8 @@ void web_get_file(struct web_req *r)
 	r->content_type = in_place ? inline_type(p->type) : "application/octet-stream";
 	disposition(r, in_place, p->filename);
 	buf_reset(&r->body);
-	buf_append(&r->body, out.data, out.len);
+	if (buf_append(&r->body, out.data, out.len) < 0) /* body.refused: a 500, never a cut file */
+		log_warn("web.file", "error=\"file larger than a page may be\" size=%zu", out.len);
 	buf_free(&out);
 	msg_free(&m);
 	buf_free(&raw);
@@ -472,7 +474,8 @@ void web_post_mask(struct web_req *r)
 	store_flags_result_free(&res);
 	if (changed) {
 		struct vault_actor a = {r->sess.account, "password", r->peer};
-		str_format(target, sizeof(target), "%s %u", mb.name, uid);
+		str_assert(str_format(target, sizeof(target), "%s %u", mb.name, uid),
+		           "a STORE_MAILBOX_MAX name and a number fit STORE_MAILBOX_MAX + 16");
 		if (vault_audit(r->st, &a, mask ? "vault.mask" : "vault.unmask", r->sess.account, target,
 		                "web", "ok") < 0)
 			log_err("web.audit", "action=vault.mask user=%s", r->sess.account);

@@ -37,11 +37,11 @@ static void entry(struct web_req *r, const struct vault_history_entry *e)
 
 	if (vault_history_text(r->st, r->d->cfg.timezone, e, &t) < 0)
 		return;
-	buf_append_str(&r->body, "<li><p class=\"what\">");
+	web_puts(&r->body, "<li><p class=\"what\">");
 	web_esc(&r->body, t.subject);
-	buf_append_str(&r->body, "</p><p class=\"lines\">");
+	web_puts(&r->body, "</p><p class=\"lines\">");
 	web_esc(&r->body, t.body);
-	buf_append_str(&r->body, "</p></li>");
+	web_puts(&r->body, "</p></li>");
 }
 
 void web_page_history(struct web_req *r)
@@ -55,20 +55,19 @@ void web_page_history(struct web_req *r)
 		return;
 	}
 	web_page_open(r, "Mon historique");
-	buf_append_str(&r->body, "<p>Qui a fait quoi dans votre espace, du plus récent au plus ancien.");
+	web_puts(&r->body, "<p>Qui a fait quoi dans votre espace, du plus récent au plus ancien.");
 	if (x.total > x.n)
-		buf_append_str(&r->body,
-		               " Les entrées plus anciennes sont dans le dossier Historique de votre "
-		               "messagerie.");
-	buf_append_str(&r->body, "</p>");
+		web_puts(&r->body, " Les entrées plus anciennes sont dans le dossier Historique de votre "
+		                   "messagerie.");
+	web_puts(&r->body, "</p>");
 	if (x.n == 0)
-		buf_append_str(&r->body, "<p>Aucune entrée pour le moment.</p>");
+		web_puts(&r->body, "<p>Aucune entrée pour le moment.</p>");
 	else
-		buf_append_str(&r->body, "<ol class=\"history\" reversed>");
+		web_puts(&r->body, "<ol class=\"history\" reversed>");
 	for (size_t i = x.n; i > 0; i--)
 		entry(r, &x.v[(x.start + i - 1) % HISTORY_SHOWN]);
 	if (x.n > 0)
-		buf_append_str(&r->body, "</ol>");
+		web_puts(&r->body, "</ol>");
 	web_page_close(r);
 	free(x.v);
 }

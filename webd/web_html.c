@@ -4,14 +4,36 @@
 #include "lib/html.h"
 #include "lib/log.h"
 
+#include <stdarg.h>
 #include <string.h>
 
-/* A page past its buffer's limit (64 MiB, web_http.c) loses the text that did not fit,
- * whole (html_escape appends all or nothing): logged, never silent. */
+/* A refused append is recorded in b->refused, which web_http.c answers (500, the page
+ * never sent cut): nothing more to do here. */
+void web_puts(struct buf *b, const char *s)
+{
+	if (buf_append_str(b, s) < 0)
+		return;
+}
+
+void web_putc(struct buf *b, char c)
+{
+	if (buf_append_char(b, c) < 0)
+		return;
+}
+
+void web_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	if (buf_vprintf(b, fmt, ap) < 0)
+		b->refused = true; /* a format error too: never a page with a hole */
+	va_end(ap);
+}
+
 void web_esc_n(struct buf *b, const char *s, size_t n)
 {
-	if (html_escape(b, s, n) < 0)
-		log_warn("web.page", "error=\"page over its size limit: text left out\" size=%zu", b->len);
+	if (html_escape(b, s, n) < 0) /* all or nothing at the limit: recorded for web_http.c */
+		b->refused = true;
 }
 
 void web_esc(struct buf *b, const char *s)
@@ -33,62 +55,61 @@ static void navigation(struct web_req *r)
 {
 	struct buf *b = &r->body;
 
-	buf_append_str(b, "<nav aria-label=\"Menu principal\"><ul>");
+	web_puts(b, "<nav aria-label=\"Menu principal\"><ul>");
 	for (size_t i = 0; i < sizeof(nav) / sizeof(nav[0]); i++) {
-		buf_append_str(b, "<li><a href=\"");
+		web_puts(b, "<li><a href=\"");
 		web_esc(b, nav[i].path);
-		buf_append_str(b, "\"");
+		web_puts(b, "\"");
 		if (strcmp(r->path, nav[i].path) == 0)
-			buf_append_str(b, " aria-current=\"page\"");
-		buf_append_str(b, ">");
+			web_puts(b, " aria-current=\"page\"");
+		web_puts(b, ">");
 		web_esc(b, nav[i].label);
-		buf_append_str(b, "</a></li>");
+		web_puts(b, "</a></li>");
 	}
-	buf_append_str(b, "</ul><form method=\"post\" action=\"/logout\" class=\"logout\">");
+	web_puts(b, "</ul><form method=\"post\" action=\"/logout\" class=\"logout\">");
 	web_csrf_field(r);
-	buf_append_str(b, "<button type=\"submit\">Se déconnecter</button></form></nav>");
+	web_puts(b, "<button type=\"submit\">Se déconnecter</button></form></nav>");
 }
 
 void web_page_open(struct web_req *r, const char *title)
 {
 	struct buf *b = &r->body;
 
-	buf_append_str(b, "<!DOCTYPE html>\n<html lang=\"fr\"><head><meta charset=\"utf-8\">"
-	                  "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-	                  "<title>");
+	web_puts(b, "<!DOCTYPE html>\n<html lang=\"fr\"><head><meta charset=\"utf-8\">"
+	            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+	            "<title>");
 	web_esc(b, title);
-	buf_append_str(b, " – Mon espace santé</title><link rel=\"stylesheet\" href=\"/style.css\"></head>"
-	                  "<body><a class=\"skip\" href=\"#contenu\">Aller au contenu</a>"
-	                  "<header><p class=\"brand\">Mon espace santé</p>");
+	web_puts(b, " – Mon espace santé</title><link rel=\"stylesheet\" href=\"/style.css\"></head>"
+	            "<body><a class=\"skip\" href=\"#contenu\">Aller au contenu</a>"
+	            "<header><p class=\"brand\">Mon espace santé</p>");
 	if (r->logged_in) {
-		buf_append_str(b, "<p class=\"who\">Connecté : ");
+		web_puts(b, "<p class=\"who\">Connecté : ");
 		web_esc(b, r->sess.account);
-		buf_append_str(b, "</p>");
+		web_puts(b, "</p>");
 		navigation(r);
 	}
-	buf_append_str(b, "</header><main id=\"contenu\"><h1>");
+	web_puts(b, "</header><main id=\"contenu\"><h1>");
 	web_esc(b, title);
-	buf_append_str(b, "</h1>");
+	web_puts(b, "</h1>");
 }
 
 void web_page_close(struct web_req *r)
 {
-	buf_append_str(&r->body, "</main></body></html>\n");
+	web_puts(&r->body, "</main></body></html>\n");
 }
 
 void web_csrf_field(struct web_req *r)
 {
-	buf_append_str(&r->body, "<input type=\"hidden\" name=\"csrf\" value=\"");
+	web_puts(&r->body, "<input type=\"hidden\" name=\"csrf\" value=\"");
 	web_esc(&r->body, r->sess.csrf);
-	buf_append_str(&r->body, "\">");
+	web_puts(&r->body, "\">");
 }
 
 void web_notice(struct web_req *r, bool error, const char *text)
 {
-	buf_append_str(&r->body,
-	               error ? "<p class=\"error\" role=\"alert\">" : "<p class=\"ok\" role=\"status\">");
+	web_puts(&r->body, error ? "<p class=\"error\" role=\"alert\">" : "<p class=\"ok\" role=\"status\">");
 	web_esc(&r->body, text);
-	buf_append_str(&r->body, "</p>");
+	web_puts(&r->body, "</p>");
 }
 
 /* Contrast: every text colour on its background is above 4.5:1 (RGAA 3.2). */

@@ -7,6 +7,12 @@
 #include "lib/buf.h"
 #include "webd/web.h"
 
+/* Markup into a page (r->body). An append past the page's limit (64 MiB, web_http.c)
+ * is refused and recorded in body.refused: the page is then answered 500, whole,
+ * never sent cut (web_http.c). */
+void web_puts(struct buf *b, const char *s);
+void web_putc(struct buf *b, char c);
+void web_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends s to b with & < > " ' escaped: the only way data and client text enter a
  * page (text and attribute values alike). */
 void web_esc(struct buf *b, const char *s);

@@ -84,7 +84,7 @@ static enum MHD_Result post_field(void *cls, enum MHD_ValueKind kind, const char
 			return MHD_YES;
 		}
 		fd = &f->f[f->n++];
-		str_copy(fd->name, sizeof(fd->name), key); /* length checked above */
+		str_assert(str_copy(fd->name, sizeof(fd->name), key), "the length is checked above");
 		buf_init(&fd->value, c->r.d->cfg.web_max_form);
 	}
 	if (size > 0 && buf_append(&fd->value, data, size) < 0)
@@ -116,8 +116,27 @@ static void security_headers(struct MHD_Response *resp, const struct web_req *r)
 	add_header(resp, "Cross-Origin-Opener-Policy", "same-origin");
 }
 
+/* A page an append could not complete (body.refused, web_html.h) is not sent cut: the
+ * request gets a 500 and one log line instead. */
+static void page_refused(struct web_req *r)
+{
+	log_err("web.page", "peer=%s error=\"page over its size limit (%zu bytes)\"", r->peer, r->body.limit);
+	buf_reset(&r->body);
+	str_assert(buf_append_str(&r->body,
+	                          "<!DOCTYPE html>\n<html lang=\"fr\"><head><meta charset=\"utf-8\">"
+	                          "<title>Erreur</title></head><body><p>Cette page est trop "
+	                          "grande pour être affichée.</p></body></html>\n"),
+	           "a constant page into 64 MiB");
+	r->status = 500;
+	r->content_type = NULL;
+	r->location[0] = r->disposition[0] = '\0';
+	r->sandbox = false;
+}
+
 static enum MHD_Result respond(struct MHD_Connection *conn, struct web_req *r)
 {
+	if (r->body.refused)
+		page_refused(r);
 	struct MHD_Response *resp =
 	    MHD_create_response_from_buffer(r->body.len, r->body.data, MHD_RESPMEM_MUST_COPY);
 	enum MHD_Result rc;
@@ -146,7 +165,7 @@ static struct web_call *call_new(const struct web_conn *wc, struct MHD_Connectio
 	c->r.d = wc->d;
 	c->r.st = wc->st;
 	c->r.conn = conn;
-	str_copy(c->r.peer, sizeof(c->r.peer), wc->peer); /* an address: fits */
+	str_assert(str_copy(c->r.peer, sizeof(c->r.peer), wc->peer), "the master's 64-byte peer address");
 	c->r.path = url;
 	c->r.post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
 	buf_init(&c->r.body, 64u << 20);

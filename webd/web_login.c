@@ -17,6 +17,8 @@
 #include "webd/web_html.h"
 
 #define COOKIE_ATTRS "; Path=/; Secure; HttpOnly; SameSite=Strict"
+/* a cookie name, a 64-byte token and the attributes: under 150 bytes, into 300 */
+#define FITS_COOKIE "a cookie fits its 300 bytes"
 
 static void login_form(struct web_req *r, unsigned status, const char *error)
 {
@@ -25,8 +27,9 @@ static void login_form(struct web_req *r, unsigned status, const char *error)
 
 	randombytes_buf(raw, sizeof(raw));
 	sodium_bin2hex(token, sizeof(token), raw, sizeof(raw));
-	str_format(r->set_cookie[0], sizeof(r->set_cookie[0]), "%s=%s%s", WEB_LOGIN_COOKIE, token,
-	           COOKIE_ATTRS);
+	str_assert(str_format(r->set_cookie[0], sizeof(r->set_cookie[0]), "%s=%s%s", WEB_LOGIN_COOKIE, token,
+	                      COOKIE_ATTRS),
+	           FITS_COOKIE);
 	r->status = status;
 	buf_reset(&r->body);
 	web_page_open(r, "Connexion");
@@ -34,17 +37,16 @@ static void login_form(struct web_req *r, unsigned status, const char *error)
 		web_notice(r, true, error);
 	else if (web_query(r, "fin") != NULL)
 		web_notice(r, false, "Vous êtes déconnecté.");
-	buf_append_str(&r->body, "<form method=\"post\" action=\"/login\">"
-	                         "<input type=\"hidden\" name=\"csrf\" value=\"");
+	web_puts(&r->body, "<form method=\"post\" action=\"/login\">"
+	                   "<input type=\"hidden\" name=\"csrf\" value=\"");
 	web_esc(&r->body, token);
-	buf_append_str(&r->body,
-	               "\"><label for=\"address\">Adresse de messagerie santé</label>"
-	               "<input id=\"address\" name=\"address\" type=\"email\" autocomplete=\"username\" "
-	               "required size=\"40\">"
-	               "<label for=\"password\">Mot de passe</label>"
-	               "<input id=\"password\" name=\"password\" type=\"password\" "
-	               "autocomplete=\"current-password\" required size=\"40\">"
-	               "<p><button type=\"submit\">Se connecter</button></p></form>");
+	web_puts(&r->body, "\"><label for=\"address\">Adresse de messagerie santé</label>"
+	                   "<input id=\"address\" name=\"address\" type=\"email\" autocomplete=\"username\" "
+	                   "required size=\"40\">"
+	                   "<label for=\"password\">Mot de passe</label>"
+	                   "<input id=\"password\" name=\"password\" type=\"password\" "
+	                   "autocomplete=\"current-password\" required size=\"40\">"
+	                   "<p><button type=\"submit\">Se connecter</button></p></form>");
 	web_page_close(r);
 }
 
@@ -80,9 +82,9 @@ static bool build_request(struct web_req *r, struct auth_request *rq)
 		return false;
 	rq->mech = AUTH_MECH_PLAIN;
 	rq->input = AUTH_INPUT_OK;
-	str_copy(rq->client_ip, sizeof(rq->client_ip), r->peer);
-	str_copy(rq->protocol, sizeof(rq->protocol), "web");
-	str_copy(rq->listener, sizeof(rq->listener), "https");
+	str_assert(str_copy(rq->client_ip, sizeof(rq->client_ip), r->peer), "64 bytes both");
+	str_assert(str_copy(rq->protocol, sizeof(rq->protocol), "web"), "a constant into 8 bytes");
+	str_assert(str_copy(rq->listener, sizeof(rq->listener), "https"), "a constant into 16 bytes");
 	return true;
 }
 
@@ -98,10 +100,12 @@ static void logged_in(struct web_req *r, const char *account)
 		            "Le service est momentanément indisponible. Réessayez dans quelques minutes.");
 		return;
 	}
-	str_format(r->set_cookie[0], sizeof(r->set_cookie[0]), "%s=%s%s", WEB_SESSION_COOKIE, s.token,
-	           COOKIE_ATTRS);
-	str_format(r->set_cookie[1], sizeof(r->set_cookie[1]), "%s=; Max-Age=0%s", WEB_LOGIN_COOKIE,
-	           COOKIE_ATTRS);
+	str_assert(str_format(r->set_cookie[0], sizeof(r->set_cookie[0]), "%s=%s%s", WEB_SESSION_COOKIE,
+	                      s.token, COOKIE_ATTRS),
+	           FITS_COOKIE);
+	str_assert(str_format(r->set_cookie[1], sizeof(r->set_cookie[1]), "%s=; Max-Age=0%s",
+	                      WEB_LOGIN_COOKIE, COOKIE_ATTRS),
+	           FITS_COOKIE);
 	sodium_memzero(&s, sizeof(s));
 	web_redirect(r, "/documents");
 }
@@ -144,8 +148,9 @@ void web_post_logout(struct web_req *r)
 		log_err("web.logout", "peer=%s error=\"session not ended\"", r->peer);
 	else
 		log_info("web.logout", "peer=%s user=%s", r->peer, r->sess.account);
-	str_format(r->set_cookie[0], sizeof(r->set_cookie[0]), "%s=; Max-Age=0%s", WEB_SESSION_COOKIE,
-	           COOKIE_ATTRS);
+	str_assert(str_format(r->set_cookie[0], sizeof(r->set_cookie[0]), "%s=; Max-Age=0%s",
+	                      WEB_SESSION_COOKIE, COOKIE_ATTRS),
+	           FITS_COOKIE);
 	r->logged_in = false;
 	web_redirect(r, "/login?fin=1");
 }

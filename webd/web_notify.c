@@ -10,16 +10,16 @@
 
 static void checkbox(struct web_req *r, const char *name, bool on, const char *label)
 {
-	buf_append_str(&r->body, "<p><input type=\"checkbox\" value=\"1\" id=\"");
+	web_puts(&r->body, "<p><input type=\"checkbox\" value=\"1\" id=\"");
 	web_esc(&r->body, name);
-	buf_append_str(&r->body, "\" name=\"");
+	web_puts(&r->body, "\" name=\"");
 	web_esc(&r->body, name);
-	buf_append_str(&r->body, on ? "\" checked> <label class=\"inline\" for=\""
-	                            : "\"> <label class=\"inline\" for=\"");
+	web_puts(&r->body,
+	         on ? "\" checked> <label class=\"inline\" for=\"" : "\"> <label class=\"inline\" for=\"");
 	web_esc(&r->body, name);
-	buf_append_str(&r->body, "\">");
+	web_puts(&r->body, "\">");
 	web_esc(&r->body, label);
-	buf_append_str(&r->body, "</label></p>");
+	web_puts(&r->body, "</label></p>");
 }
 
 static void page(struct web_req *r, unsigned status, const char *error)
@@ -38,19 +38,18 @@ static void page(struct web_req *r, unsigned status, const char *error)
 		web_notice(r, true, error);
 	else if (web_query(r, "fait") != NULL)
 		web_notice(r, false, "Vos choix sont enregistrés.");
-	buf_append_str(&r->body,
-	               "<p>Choisissez ce dont votre messagerie santé vous prévient par un message dans "
-	               "votre boîte de réception. Tout reste visible dans votre historique.</p>"
-	               "<form method=\"post\" action=\"/notifications\">");
+	web_puts(&r->body, "<p>Choisissez ce dont votre messagerie santé vous prévient par un message dans "
+	                   "votre boîte de réception. Tout reste visible dans votre historique.</p>"
+	                   "<form method=\"post\" action=\"/notifications\">");
 	web_csrf_field(r);
-	buf_append_str(&r->body, "<input type=\"hidden\" name=\"envoye\" value=\"1\">"
-	                         "<fieldset><legend>Me prévenir quand</legend>");
+	web_puts(&r->body, "<input type=\"hidden\" name=\"envoye\" value=\"1\">"
+	                   "<fieldset><legend>Me prévenir quand</legend>");
 	checkbox(r, "documents", s.notify_documents,
 	         "un document est ajouté ou mis à jour dans mon coffre-fort");
 	checkbox(r, "acces", s.notify_access, "un professionnel ouvre mon coffre-fort");
-	buf_append_str(&r->body, "</fieldset><p>L'avertissement avant la suppression d'un compte inutilisé "
-	                         "est toujours envoyé.</p>"
-	                         "<p><button type=\"submit\">Enregistrer</button></p></form>");
+	web_puts(&r->body, "</fieldset><p>L'avertissement avant la suppression d'un compte inutilisé "
+	                   "est toujours envoyé.</p>"
+	                   "<p><button type=\"submit\">Enregistrer</button></p></form>");
 	web_page_close(r);
 }
 

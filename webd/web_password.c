@@ -18,17 +18,17 @@
 
 static void field(struct web_req *r, const char *id, const char *label, const char *autocomplete)
 {
-	buf_append_str(&r->body, "<label for=\"");
+	web_puts(&r->body, "<label for=\"");
 	web_esc(&r->body, id);
-	buf_append_str(&r->body, "\">");
+	web_puts(&r->body, "\">");
 	web_esc(&r->body, label);
-	buf_append_str(&r->body, "</label><input type=\"password\" required size=\"40\" id=\"");
+	web_puts(&r->body, "</label><input type=\"password\" required size=\"40\" id=\"");
 	web_esc(&r->body, id);
-	buf_append_str(&r->body, "\" name=\"");
+	web_puts(&r->body, "\" name=\"");
 	web_esc(&r->body, id);
-	buf_append_str(&r->body, "\" autocomplete=\"");
+	web_puts(&r->body, "\" autocomplete=\"");
 	web_esc(&r->body, autocomplete);
-	buf_append_str(&r->body, "\">");
+	web_puts(&r->body, "\">");
 }
 
 static void page(struct web_req *r, unsigned status, const char *error)
@@ -48,15 +48,15 @@ static void page(struct web_req *r, unsigned status, const char *error)
 	if (str_format(rule, sizeof(rule), "Le nouveau mot de passe doit compter au moins %u caractères.",
 	               r->d->cfg.password_min_length) < 0)
 		rule[0] = '\0';
-	buf_append_str(&r->body, "<form method=\"post\" action=\"/mot-de-passe\">");
+	web_puts(&r->body, "<form method=\"post\" action=\"/mot-de-passe\">");
 	web_csrf_field(r);
 	field(r, "actuel", "Mot de passe actuel", "current-password");
 	field(r, "nouveau", "Nouveau mot de passe", "new-password");
-	buf_append_str(&r->body, "<p id=\"regle\">");
+	web_puts(&r->body, "<p id=\"regle\">");
 	web_esc(&r->body, rule);
-	buf_append_str(&r->body, "</p>");
+	web_puts(&r->body, "</p>");
 	field(r, "confirmation", "Nouveau mot de passe, une deuxième fois", "new-password");
-	buf_append_str(&r->body, "<p><button type=\"submit\">Changer mon mot de passe</button></p></form>");
+	web_puts(&r->body, "<p><button type=\"submit\">Changer mon mot de passe</button></p></form>");
 	web_page_close(r);
 }
 
@@ -119,7 +119,7 @@ void web_post_password(struct web_req *r)
 	}
 	why = check_new(current, fresh, again);
 	if (why != NULL) {
-		str_format(text, sizeof(text), "%s Rien n'a été modifié.", why);
+		str_error(text, sizeof(text), "%s Rien n'a été modifié.", why);
 		page(r, 400, text);
 		return;
 	}
@@ -140,10 +140,10 @@ void web_post_password(struct web_req *r)
 	rc = auth_password_change(r->st, &r->d->cfg, r->sess.account, r->peer, r->sess.token, fresh, err,
 	                          sizeof(err));
 	if (rc == 1) {
-		str_format(text, sizeof(text),
-		           "Le nouveau mot de passe est trop court : il doit compter au moins %u caractères. "
-		           "Rien n'a été modifié.",
-		           r->d->cfg.password_min_length);
+		str_error(text, sizeof(text),
+		          "Le nouveau mot de passe est trop court : il doit compter au moins %u caractères. "
+		          "Rien n'a été modifié.",
+		          r->d->cfg.password_min_length);
 		page(r, 400, text);
 		return;
 	}

@@ -17,43 +17,43 @@ static void section_form(struct web_req *r, const struct vault_profile_section *
 {
 	char when[64];
 
-	buf_append_str(&r->body, "<section><h2 id=\"");
+	web_puts(&r->body, "<section><h2 id=\"");
 	web_esc(&r->body, sec->code);
-	buf_append_str(&r->body, "\">");
+	web_puts(&r->body, "\">");
 	web_esc(&r->body, sec->label);
-	buf_append_str(&r->body, "</h2><p class=\"version\">");
+	web_puts(&r->body, "</h2><p class=\"version\">");
 	if (cur->version == 0) {
-		buf_append_str(&r->body, "Rien n'est encore déclaré.");
+		web_puts(&r->body, "Rien n'est encore déclaré.");
 	} else {
 		mss_date_french(r->d->cfg.timezone, cur->when, false, when, sizeof(when));
-		buf_printf(&r->body, "Version %u, ", cur->version);
+		web_printf(&r->body, "Version %u, ", cur->version);
 		web_esc(&r->body, when);
-		buf_append_str(&r->body, ".");
+		web_puts(&r->body, ".");
 	}
-	buf_append_str(&r->body, "</p><form method=\"post\" action=\"/profil\">");
+	web_puts(&r->body, "</p><form method=\"post\" action=\"/profil\">");
 	web_csrf_field(r);
-	buf_append_str(&r->body, "<input type=\"hidden\" name=\"section\" value=\"");
+	web_puts(&r->body, "<input type=\"hidden\" name=\"section\" value=\"");
 	web_esc(&r->body, sec->code);
-	buf_append_str(&r->body, "\"><label for=\"t-");
+	web_puts(&r->body, "\"><label for=\"t-");
 	web_esc(&r->body, sec->code);
-	buf_append_str(&r->body, "\">");
+	web_puts(&r->body, "\">");
 	web_esc(&r->body, sec->label);
-	buf_append_str(&r->body, "</label><p class=\"help\" id=\"h-");
+	web_puts(&r->body, "</label><p class=\"help\" id=\"h-");
 	web_esc(&r->body, sec->code);
-	buf_append_str(&r->body, "\">");
+	web_puts(&r->body, "\">");
 	web_esc(&r->body, sec->help);
-	buf_append_str(&r->body, "</p><textarea rows=\"5\" cols=\"70\" name=\"texte\" id=\"t-");
+	web_puts(&r->body, "</p><textarea rows=\"5\" cols=\"70\" name=\"texte\" id=\"t-");
 	web_esc(&r->body, sec->code);
-	buf_append_str(&r->body, "\" aria-describedby=\"h-");
+	web_puts(&r->body, "\" aria-describedby=\"h-");
 	web_esc(&r->body, sec->code);
-	buf_append_str(&r->body, "\">");
+	web_puts(&r->body, "\">");
 	for (size_t i = 0; i < cur->items.n; i++) {
 		web_esc(&r->body, cur->items.item[i]);
-		buf_append_str(&r->body, "\n");
+		web_puts(&r->body, "\n");
 	}
-	buf_append_str(&r->body, "</textarea><p><button type=\"submit\">Enregistrer : ");
+	web_puts(&r->body, "</textarea><p><button type=\"submit\">Enregistrer : ");
 	web_esc(&r->body, sec->label);
-	buf_append_str(&r->body, "</button></p></form></section>");
+	web_puts(&r->body, "</button></p></form></section>");
 }
 
 static void page(struct web_req *r, unsigned status, const char *error)
@@ -73,12 +73,12 @@ static void page(struct web_req *r, unsigned status, const char *error)
 		if (str_format(text, sizeof(text), "La rubrique « %s » est enregistrée.", done->label) == 0)
 			web_notice(r, false, text);
 	}
-	buf_append_str(&r->body,
-	               "<p>Ce qui compte en cas d'urgence. Les professionnels que vous autorisez le lisent "
-	               "dans le dossier Profil de votre espace ; chaque modification garde la version "
-	               "précédente. Vous pouvez aussi écrire une rubrique depuis votre messagerie : un "
-	               "message déposé dans le dossier Profil, dont l'objet est le nom de la rubrique, une "
-	               "ligne par élément.</p>");
+	web_puts(&r->body,
+	         "<p>Ce qui compte en cas d'urgence. Les professionnels que vous autorisez le lisent "
+	         "dans le dossier Profil de votre espace ; chaque modification garde la version "
+	         "précédente. Vous pouvez aussi écrire une rubrique depuis votre messagerie : un "
+	         "message déposé dans le dossier Profil, dont l'objet est le nom de la rubrique, une "
+	         "ligne par élément.</p>");
 	for (size_t i = 0; i < n; i++) {
 		if (vault_profile_get(r->st, r->sess.account, &secs[i], &cur) < 0) {
 			web_message(

@@ -32,15 +32,15 @@ static void person(struct web_req *r, const char *address)
 /* A one-button form posting pro to action. */
 static void pro_button(struct web_req *r, const char *action, const char *pro, const char *label)
 {
-	buf_append_str(&r->body, "<form method=\"post\" action=\"");
+	web_puts(&r->body, "<form method=\"post\" action=\"");
 	web_esc(&r->body, action);
-	buf_append_str(&r->body, "\">");
+	web_puts(&r->body, "\">");
 	web_csrf_field(r);
-	buf_append_str(&r->body, "<input type=\"hidden\" name=\"pro\" value=\"");
+	web_puts(&r->body, "<input type=\"hidden\" name=\"pro\" value=\"");
 	web_esc(&r->body, pro);
-	buf_append_str(&r->body, "\"><button type=\"submit\">");
+	web_puts(&r->body, "\"><button type=\"submit\">");
 	web_esc(&r->body, label);
-	buf_append_str(&r->body, "</button></form> ");
+	web_puts(&r->body, "</button></form> ");
 }
 
 struct list_ctx {
@@ -55,28 +55,27 @@ static int access_row(const struct vault_access_entry *e, void *arg)
 	char since[64];
 
 	if (x->n++ == 0)
-		buf_append_str(
-		    &r->body,
-		    "<table><thead><tr><th scope=\"col\">Professionnel</th>"
-		    "<th scope=\"col\">Accès</th><th scope=\"col\">Actions</th></tr></thead><tbody>");
-	buf_append_str(&r->body, "<tr><td>");
+		web_puts(&r->body,
+		         "<table><thead><tr><th scope=\"col\">Professionnel</th>"
+		         "<th scope=\"col\">Accès</th><th scope=\"col\">Actions</th></tr></thead><tbody>");
+	web_puts(&r->body, "<tr><td>");
 	person(r, e->professional);
-	buf_append_str(&r->body, "</td><td>");
+	web_puts(&r->body, "</td><td>");
 	if (e->blocked) {
-		buf_append_str(&r->body, "Bloqué : ne peut ni lire vos documents ni vous écrire");
+		web_puts(&r->body, "Bloqué : ne peut ni lire vos documents ni vous écrire");
 	} else if (e->granted) {
 		mss_date_french(r->d->cfg.timezone, e->granted, false, since, sizeof(since));
-		buf_append_str(&r->body, "Peut lire vos documents non masqués, depuis ");
+		web_puts(&r->body, "Peut lire vos documents non masqués, depuis ");
 		web_esc(&r->body, since);
 	}
-	buf_append_str(&r->body, "</td><td>");
+	web_puts(&r->body, "</td><td>");
 	if (e->granted && !e->blocked)
 		pro_button(r, "/professionnels/retirer", e->professional, "Retirer l'accès");
 	if (e->blocked)
 		pro_button(r, "/professionnels/debloquer", e->professional, "Débloquer");
 	else
 		pro_button(r, "/professionnels/bloquer", e->professional, "Bloquer");
-	buf_append_str(&r->body, "</td></tr>");
+	web_puts(&r->body, "</td></tr>");
 	return 0;
 }
 
@@ -138,22 +137,22 @@ static void search_result(struct web_req *r, const char *pro)
 	int blocked = vault_is_blocked(r->st, r->sess.account, pro);
 	int granted = vault_may_read(r->st, pro, r->sess.account);
 
-	buf_append_str(&r->body, "<li>");
+	web_puts(&r->body, "<li>");
 	person(r, pro);
-	buf_append_str(&r->body, " ");
+	web_puts(&r->body, " ");
 	if (blocked != 0) { /* blocked, or unknown (-1): nothing that a block forbids */
-		buf_append_str(&r->body, "(bloqué) ");
+		web_puts(&r->body, "(bloqué) ");
 		if (blocked == 1)
 			pro_button(r, "/professionnels/debloquer", pro, "Débloquer");
 	} else if (granted == 1) {
-		buf_append_str(&r->body, "(a déjà accès) ");
+		web_puts(&r->body, "(a déjà accès) ");
 		pro_button(r, "/professionnels/retirer", pro, "Retirer l'accès");
 		pro_button(r, "/professionnels/bloquer", pro, "Bloquer");
 	} else {
 		pro_button(r, "/professionnels/autoriser", pro, "Autoriser l'accès");
 		pro_button(r, "/professionnels/bloquer", pro, "Bloquer");
 	}
-	buf_append_str(&r->body, "</li>");
+	web_puts(&r->body, "</li>");
 }
 
 static void search_results(struct web_req *r, const char *text)
@@ -172,15 +171,15 @@ static void search_results(struct web_req *r, const char *text)
 		web_notice(r, true, "La recherche est momentanément indisponible.");
 		return;
 	}
-	buf_append_str(&r->body, "<h2>Résultats</h2>");
+	web_puts(&r->body, "<h2>Résultats</h2>");
 	if (x.n == 0) {
-		buf_append_str(&r->body, "<p>Aucun professionnel de ce service ne correspond.</p>");
+		web_puts(&r->body, "<p>Aucun professionnel de ce service ne correspond.</p>");
 		return;
 	}
-	buf_append_str(&r->body, "<ul>");
+	web_puts(&r->body, "<ul>");
 	for (unsigned i = 0; i < x.n; i++)
 		search_result(r, x.found[i]);
-	buf_append_str(&r->body, "</ul>");
+	web_puts(&r->body, "</ul>");
 }
 
 static const struct {
@@ -201,22 +200,22 @@ void web_page_pros(struct web_req *r)
 	for (size_t i = 0; done != NULL && i < sizeof(done_texts) / sizeof(done_texts[0]); i++)
 		if (strcmp(done, done_texts[i].code) == 0)
 			web_notice(r, false, done_texts[i].text);
-	buf_append_str(&r->body, "<h2>Qui a accès à mes documents</h2>");
+	web_puts(&r->body, "<h2>Qui a accès à mes documents</h2>");
 	if (vault_access_list(r->st, r->sess.account, access_row, &x) < 0) {
 		web_message(r, 503, "Service indisponible",
 		            "Le service est momentanément indisponible. Réessayez dans quelques minutes.");
 		return;
 	}
 	if (x.n == 0)
-		buf_append_str(&r->body, "<p>Aucun professionnel n'a accès à vos documents.</p>");
+		web_puts(&r->body, "<p>Aucun professionnel n'a accès à vos documents.</p>");
 	else
-		buf_append_str(&r->body, "</tbody></table>");
-	buf_append_str(&r->body, "<h2>Autoriser un professionnel</h2>"
-	                         "<form method=\"get\" action=\"/professionnels\" role=\"search\">"
-	                         "<label for=\"nom\">Nom, profession ou établissement</label>"
-	                         "<input id=\"nom\" name=\"nom\" type=\"search\" maxlength=\"100\" value=\"");
+		web_puts(&r->body, "</tbody></table>");
+	web_puts(&r->body, "<h2>Autoriser un professionnel</h2>"
+	                   "<form method=\"get\" action=\"/professionnels\" role=\"search\">"
+	                   "<label for=\"nom\">Nom, profession ou établissement</label>"
+	                   "<input id=\"nom\" name=\"nom\" type=\"search\" maxlength=\"100\" value=\"");
 	web_esc(&r->body, text);
-	buf_append_str(&r->body, "\"> <button type=\"submit\">Chercher</button></form>");
+	web_puts(&r->body, "\"> <button type=\"submit\">Chercher</button></form>");
 	if (text != NULL)
 		search_results(r, text);
 	web_page_close(r);
@@ -272,7 +271,7 @@ static void pro_change(struct web_req *r, enum pro_op op)
 		return;
 	}
 	if (rc == 1) {
-		str_format(text, sizeof(text), "%s Rien n'a été modifié.", refusal(r, op, pro));
+		str_error(text, sizeof(text), "%s Rien n'a été modifié.", refusal(r, op, pro));
 		web_message(r, 400, "Demande refusée", text);
 		return;
 	}

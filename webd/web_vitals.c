@@ -45,11 +45,11 @@ static int by_time(const void *a, const void *b)
 
 static void svg_text(struct web_req *r, long x, long y, const char *anchor, const char *text)
 {
-	buf_printf(&r->body,
+	web_printf(&r->body,
 	           "<text x=\"%ld\" y=\"%ld\" font-size=\"12\" text-anchor=\"%s\" fill=\"#1e1e1e\">", x, y,
 	           anchor);
 	web_esc(&r->body, text);
-	buf_append_str(&r->body, "</text>");
+	web_puts(&r->body, "</text>");
 }
 
 /* The chart of the n measurements of one kind (sorted by time). */
@@ -69,14 +69,15 @@ static void chart(struct web_req *r, const struct vault_vital_kind *k, const str
 	}
 	vault_vital_format(k, lo, a, sizeof(a));
 	vault_vital_format(k, hi, b, sizeof(b));
-	str_format(title, sizeof(title), "%s : %zu mesure(s), entre %s et %s %s", k->label, n, a, b,
-	           k->unit_shown);
-	buf_printf(&r->body,
+	str_assert(str_format(title, sizeof(title), "%s : %zu mesure(s), entre %s et %s %s", k->label, n, a,
+	                      b, k->unit_shown),
+	           "a kind's label and unit (constants), a count and two 32-byte values fit 300");
+	web_printf(&r->body,
 	           "<svg class=\"chart\" role=\"img\" aria-labelledby=\"t%s\" viewBox=\"0 0 %d %d\">",
 	           k->loinc, CHART_W, CHART_H);
-	buf_printf(&r->body, "<title id=\"t%s\">", k->loinc);
+	web_printf(&r->body, "<title id=\"t%s\">", k->loinc);
 	web_esc(&r->body, title);
-	buf_printf(&r->body,
+	web_printf(&r->body,
 	           "</title><rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>"
 	           "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#3a3a3a\"/>"
 	           "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#3a3a3a\"/>",
@@ -84,19 +85,19 @@ static void chart(struct web_req *r, const struct vault_vital_kind *k, const str
 	           CHART_W - PAD_R, CHART_H - PAD_B);
 	svg_text(r, PAD_L - 6, PAD_T + 4, "end", b);
 	svg_text(r, PAD_L - 6, CHART_H - PAD_B, "end", a);
-	buf_append_str(&r->body, "<polyline fill=\"none\" stroke=\"#000091\" stroke-width=\"2\" points=\"");
+	web_puts(&r->body, "<polyline fill=\"none\" stroke=\"#000091\" stroke-width=\"2\" points=\"");
 	for (size_t i = 0; i < n; i++) {
 		long x =
 		    PAD_L + (t1 == t0 ? w / 2 : (long)((double)(v[i].when - t0) * w / (double)(t1 - t0)));
 		long y = PAD_T + h - (long)((double)(v[i].value - lo) * h / (double)(hi - lo));
-		buf_printf(&r->body, "%s%ld,%ld", i ? " " : "", x, y);
+		web_printf(&r->body, "%s%ld,%ld", i ? " " : "", x, y);
 	}
-	buf_append_str(&r->body, "\"/>");
+	web_puts(&r->body, "\"/>");
 	for (size_t i = 0; i < n; i++) {
 		long x =
 		    PAD_L + (t1 == t0 ? w / 2 : (long)((double)(v[i].when - t0) * w / (double)(t1 - t0)));
 		long y = PAD_T + h - (long)((double)(v[i].value - lo) * h / (double)(hi - lo));
-		buf_printf(&r->body, "<circle cx=\"%ld\" cy=\"%ld\" r=\"4\" fill=\"#000091\"/>", x, y);
+		web_printf(&r->body, "<circle cx=\"%ld\" cy=\"%ld\" r=\"4\" fill=\"#000091\"/>", x, y);
 	}
 	mss_date_french(r->d->cfg.timezone, t0, false, a, sizeof(a));
 	svg_text(r, PAD_L, CHART_H - PAD_B + 20, "start", a);
@@ -104,28 +105,27 @@ static void chart(struct web_req *r, const struct vault_vital_kind *k, const str
 		mss_date_french(r->d->cfg.timezone, t1, false, b, sizeof(b));
 		svg_text(r, CHART_W - PAD_R, CHART_H - PAD_B + 20, "end", b);
 	}
-	buf_append_str(&r->body, "</svg>");
+	web_puts(&r->body, "</svg>");
 }
 
 static void table(struct web_req *r, const struct vault_vital_kind *k, const struct vault_vital *v, size_t n)
 {
 	char when[64], value[32];
 
-	buf_append_str(&r->body,
-	               "<table><caption>Dernières mesures</caption><thead><tr><th scope=\"col\">Date</th>"
-	               "<th scope=\"col\">Valeur</th></tr></thead><tbody>");
+	web_puts(&r->body, "<table><caption>Dernières mesures</caption><thead><tr><th scope=\"col\">Date</th>"
+	                   "<th scope=\"col\">Valeur</th></tr></thead><tbody>");
 	for (size_t i = n; i > 0 && n - i < TABLE_ROWS; i--) {
 		mss_date_french(r->d->cfg.timezone, v[i - 1].when, false, when, sizeof(when));
 		vault_vital_format(k, v[i - 1].value, value, sizeof(value));
-		buf_append_str(&r->body, "<tr><td>");
+		web_puts(&r->body, "<tr><td>");
 		web_esc(&r->body, when);
-		buf_append_str(&r->body, "</td><td>");
+		web_puts(&r->body, "</td><td>");
 		web_esc(&r->body, value);
-		buf_append_str(&r->body, " ");
+		web_puts(&r->body, " ");
 		web_esc(&r->body, k->unit_shown);
-		buf_append_str(&r->body, "</td></tr>");
+		web_puts(&r->body, "</td></tr>");
 	}
-	buf_append_str(&r->body, "</tbody></table>");
+	web_puts(&r->body, "</tbody></table>");
 }
 
 static void form(struct web_req *r)
@@ -134,26 +134,24 @@ static void form(struct web_req *r)
 	const struct vault_vital_kind *k = vault_vital_kinds(&nk);
 	const char *chosen = r->post ? web_field(r, "kind") : NULL;
 
-	buf_append_str(&r->body,
-	               "<h2>Enregistrer une mesure</h2><form method=\"post\" action=\"/constantes\">");
+	web_puts(&r->body, "<h2>Enregistrer une mesure</h2><form method=\"post\" action=\"/constantes\">");
 	web_csrf_field(r);
-	buf_append_str(&r->body, "<label for=\"kind\">Mesure</label><select id=\"kind\" name=\"kind\">");
+	web_puts(&r->body, "<label for=\"kind\">Mesure</label><select id=\"kind\" name=\"kind\">");
 	for (size_t i = 0; i < nk; i++) {
-		buf_append_str(&r->body, "<option value=\"");
+		web_puts(&r->body, "<option value=\"");
 		web_esc(&r->body, k[i].loinc);
-		buf_append_str(&r->body,
-		               chosen != NULL && strcmp(chosen, k[i].loinc) == 0 ? "\" selected>" : "\">");
+		web_puts(&r->body,
+		         chosen != NULL && strcmp(chosen, k[i].loinc) == 0 ? "\" selected>" : "\">");
 		web_esc(&r->body, k[i].label);
-		buf_append_str(&r->body, " (");
+		web_puts(&r->body, " (");
 		web_esc(&r->body, k[i].unit_shown);
-		buf_append_str(&r->body, ")</option>");
+		web_puts(&r->body, ")</option>");
 	}
-	buf_append_str(&r->body,
-	               "</select><label for=\"value\">Valeur</label>"
-	               "<input id=\"value\" name=\"value\" inputmode=\"decimal\" required size=\"8\">"
-	               "<label for=\"when\">Date et heure de la mesure (facultatif : maintenant)</label>"
-	               "<input id=\"when\" name=\"when\" type=\"datetime-local\">"
-	               "<p><button type=\"submit\">Enregistrer</button></p></form>");
+	web_puts(&r->body, "</select><label for=\"value\">Valeur</label>"
+	                   "<input id=\"value\" name=\"value\" inputmode=\"decimal\" required size=\"8\">"
+	                   "<label for=\"when\">Date et heure de la mesure (facultatif : maintenant)</label>"
+	                   "<input id=\"when\" name=\"when\" type=\"datetime-local\">"
+	                   "<p><button type=\"submit\">Enregistrer</button></p></form>");
 }
 
 static void page(struct web_req *r, unsigned status, const char *error)
@@ -184,16 +182,16 @@ static void page(struct web_req *r, unsigned status, const char *error)
 			if (x.v[j].kind == &k[i])
 				mine[n++] = x.v[j];
 		if (n > 0) {
-			buf_append_str(&r->body, "<h2>");
+			web_puts(&r->body, "<h2>");
 			web_esc(&r->body, k[i].label);
-			buf_append_str(&r->body, "</h2>");
+			web_puts(&r->body, "</h2>");
 			chart(r, &k[i], mine, n);
 			table(r, &k[i], mine, n);
 		}
 		free(mine);
 	}
 	if (x.n == 0)
-		buf_append_str(&r->body, "<p>Aucune mesure enregistrée pour le moment.</p>");
+		web_puts(&r->body, "<p>Aucune mesure enregistrée pour le moment.</p>");
 	web_page_close(r);
 	free(x.v);
 }
@@ -237,14 +235,14 @@ void web_post_vital(struct web_req *r)
 	const char *value = web_field(r, "value"), *when_text = web_field(r, "when");
 	struct vault_actor who = {r->sess.account, "password", r->peer};
 	int64_t v, when = (int64_t)time(NULL);
-	char why[300], err[256];
+	char why[300], err[340];
 
 	if (k == NULL) {
 		page(r, 400, "Choisissez une mesure dans la liste. Rien n'a été enregistré.");
 		return;
 	}
 	if (vault_vital_parse(k, value != NULL ? value : "", &v, why, sizeof(why)) < 0) {
-		str_format(err, sizeof(err), "%s Rien n'a été enregistré.", why);
+		str_error(err, sizeof(err), "%s Rien n'a été enregistré.", why);
 		page(r, 400, err);
 		return;
 	}

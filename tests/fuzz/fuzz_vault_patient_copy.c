@@ -80,7 +80,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct vault_inspection in;
 	struct vault_limits lim;
 	char err[160];
-	str_copy(cfg.patient_domain, sizeof cfg.patient_domain, "patient.mss.test");
+	str_assert(str_copy(cfg.patient_domain, sizeof cfg.patient_domain, "patient.mss.test"),
+	           "test setup: constants and temporary paths that fit");
 	cfg.max_message_size = 25u * 1024 * 1024;
 	cfg.vault_max_documents = 8; /* small, so the limit is reached often */
 	vault_limits_from_config(&cfg, &lim);

@@ -297,6 +297,20 @@ def test_mailbox_management_and_mutf7(imapd):
         c.logout()
 
 
+def test_mailbox_name_past_the_limit_is_refused_not_cut(imapd):
+    """509 letters and an emoji (4 bytes in UTF-8) pass the 511-byte name limit: the name
+    is refused, never created without its last character (issue 16)."""
+    c = starttls_client(imapd, PATIENT2)
+    try:
+        name = "a" * 509 + "&2D3eAA-"
+        assert c.create(name)[0] == "NO"
+        typ, data = c.list('""', "a*")
+        assert typ == "OK" and data == [None], data
+        assert c.create("a" * 507 + "&2D3eAA-")[0] == "OK"  # 511 bytes: fits
+    finally:
+        c.logout()
+
+
 def test_examine_is_read_only(imapd):
     c = tls_client(imapd, PATIENT)
     try:

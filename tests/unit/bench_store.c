@@ -65,21 +65,27 @@ static struct store *setup(struct mss_config *cfg, char *dir)
 	if (crypto_init() != 0 || mkdtemp(dir) == NULL)
 		die("setup", "crypto or mkdtemp");
 	config_defaults(cfg);
-	str_format(cfg->data_dir, sizeof cfg->data_dir, "%s/data", dir);
-	str_copy(cfg->patient_domain, sizeof cfg->patient_domain, "patient.mss.test");
-	str_copy(cfg->domains, sizeof cfg->domains, "pro.mss.test");
+	str_assert(str_format(cfg->data_dir, sizeof cfg->data_dir, "%s/data", dir),
+	           "test setup: constants and temporary paths that fit");
+	str_assert(str_copy(cfg->patient_domain, sizeof cfg->patient_domain, "patient.mss.test"),
+	           "test setup: constants and temporary paths that fit");
+	str_assert(str_copy(cfg->domains, sizeof cfg->domains, "pro.mss.test"),
+	           "test setup: constants and temporary paths that fit");
 	if (store_create_data_dir(cfg, err, sizeof err) != 0)
 		die("create", err);
 	struct store *st = store_open(cfg, err, sizeof err);
 	if (st == NULL || policy_schema_migrate(st, NULL, err, sizeof err) != 0)
 		die("open", err);
 	memset(&a, 0, sizeof a);
-	str_copy(a.address, sizeof a.address, PATIENT);
+	str_assert(str_copy(a.address, sizeof a.address, PATIENT),
+	           "test setup: constants and temporary paths that fit");
 	a.role = ROLE_PATIENT;
 	if (account_add(st, &a, NULL, NULL, err, sizeof err) != 0)
 		die("patient", err);
-	str_copy(a.address, sizeof a.address, PRO);
-	str_copy(a.name, sizeof a.name, "Dr Martin");
+	str_assert(str_copy(a.address, sizeof a.address, PRO),
+	           "test setup: constants and temporary paths that fit");
+	str_assert(str_copy(a.name, sizeof a.name, "Dr Martin"),
+	           "test setup: constants and temporary paths that fit");
 	a.role = ROLE_PROFESSIONAL;
 	if (account_add(st, &a, NULL, NULL, err, sizeof err) != 0)
 		die("pro", err);
@@ -92,16 +98,20 @@ static void deliver_loop(struct store *st, unsigned n)
 	                           "Subject: compte rendu\r\nMessage-ID: <b@pro.mss.test>\r\n\r\n"
 	                           "Bonjour, voici le compte rendu de la consultation.\r\n";
 	struct policy_sender s = {.auth = SENDER_CERTIFICATE};
-	str_copy(s.account, sizeof s.account, PRO);
-	str_copy(s.peer_ip, sizeof s.peer_ip, "127.0.0.1");
-	str_copy(s.listener, sizeof s.listener, "submission");
+	str_assert(str_copy(s.account, sizeof s.account, PRO),
+	           "test setup: constants and temporary paths that fit");
+	str_assert(str_copy(s.peer_ip, sizeof s.peer_ip, "127.0.0.1"),
+	           "test setup: constants and temporary paths that fit");
+	str_assert(str_copy(s.listener, sizeof s.listener, "submission"),
+	           "test setup: constants and temporary paths that fit");
 	const char *rcpts[] = {PATIENT};
 	struct mss_status ms;
 	struct clock c;
 	clock_start(&c);
 	for (unsigned i = 0; i < n; i++) {
 		char qid[32];
-		str_format(qid, sizeof qid, "Q%u", i);
+		str_assert(str_format(qid, sizeof qid, "Q%u", i),
+		           "test setup: constants and temporary paths that fit");
 		if (policy_check_mail(st, &s, PRO, &ms) != 0 ||
 		    policy_check_rcpt(st, &s, PRO, PATIENT, &ms) != 0)
 			die("rules", ms.text);
@@ -159,6 +169,7 @@ int main(int argc, char **argv)
 	deliver_loop(st, n);
 	read_loop(st, rounds);
 	store_close(st);
-	str_format(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	str_assert(str_format(cmd, sizeof cmd, "rm -rf '%s'", dir),
+	           "test setup: constants and temporary paths that fit");
 	return system(cmd) == 0 ? 0 : 1;
 }

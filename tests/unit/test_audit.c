@@ -51,7 +51,7 @@ static void append_n(struct store *st, int n, const char *actor)
 {
 	char err[256], target[64];
 	for (int i = 0; i < n; i++) {
-		str_format(target, sizeof target, "doc-%d", i);
+		assert_int_equal(str_format(target, sizeof target, "doc-%d", i), 0);
 		struct audit_event ev = {.actor = actor,
 		                         .auth = "certificate",
 		                         .action = "vault.read",
@@ -86,7 +86,7 @@ static void test_untouched_passes(void **state)
 	assert_int_equal(r.broken_seq, 0);
 	struct stat sb;
 	char key[400];
-	str_format(key, sizeof key, "%s/keys/audit.key", f->t.cfg.data_dir);
+	assert_int_equal(str_format(key, sizeof key, "%s/keys/audit.key", f->t.cfg.data_dir), 0);
 	assert_int_equal(stat(key, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0600);
 }
@@ -199,7 +199,7 @@ static void test_concurrent_writers(void **state)
 			struct store *st = store_open(&f->t.cfg, err, sizeof err);
 			if (!st)
 				_exit(3);
-			str_format(actor, sizeof actor, "writer%d@pro.mss.test", i);
+			assert_int_equal(str_format(actor, sizeof actor, "writer%d@pro.mss.test", i), 0);
 			for (int k = 0; k < EACH; k++) {
 				struct audit_event ev = {.actor = actor,
 				                         .auth = "certificate",

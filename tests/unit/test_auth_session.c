@@ -81,7 +81,7 @@ static void test_malformed_tokens(void **state)
 	char err[256], upper[AUTH_SESSION_TOKEN_LEN + 1];
 
 	assert_int_equal(auth_session_create(f->st, PATIENT, "127.0.0.1", T0, 900, &a, err, sizeof(err)), 0);
-	str_copy(upper, sizeof(upper), a.token);
+	assert_int_equal(str_copy(upper, sizeof(upper), a.token), 0);
 	for (char *p = upper; *p; p++)
 		if (*p >= 'a' && *p <= 'f')
 			*p = (char)(*p - 'a' + 'A');

@@ -33,14 +33,14 @@ static int setup(void **state)
 	f->cfg.auth_lockout = 900;
 	f->cfg.auth_failure_delay = 100;
 	a.role = ROLE_PATIENT;
-	str_copy(a.address, sizeof(a.address), PATIENT);
+	assert_int_equal(str_copy(a.address, sizeof(a.address), PATIENT), 0);
 	if (account_add(f->st, &a, "right", NULL, err, sizeof(err)) != 0)
 		return -1;
-	str_copy(a.address, sizeof(a.address), PATIENT2);
+	assert_int_equal(str_copy(a.address, sizeof(a.address), PATIENT2), 0);
 	if (account_add(f->st, &a, "mine", NULL, err, sizeof(err)) != 0)
 		return -1;
 	a.role = ROLE_PROFESSIONAL;
-	str_copy(a.address, sizeof(a.address), PRO);
+	assert_int_equal(str_copy(a.address, sizeof(a.address), PRO), 0);
 	return account_add(f->st, &a, "pro-pw", PRO_FP, err, sizeof(err)) == 0 ? 0 : -1;
 }
 
@@ -53,15 +53,15 @@ static enum auth_result attempt(struct store_fixture *f, enum auth_mech mech, co
 
 	memset(&rq, 0, sizeof(rq));
 	rq.mech = mech;
-	str_copy(rq.user, sizeof(rq.user), user);
-	str_copy(rq.secret, sizeof(rq.secret), secret);
-	str_copy(rq.client_ip, sizeof(rq.client_ip), ip);
-	str_copy(rq.protocol, sizeof(rq.protocol), "imap");
-	str_copy(rq.listener, sizeof(rq.listener), "imaps");
+	assert_int_equal(str_copy(rq.user, sizeof(rq.user), user), 0);
+	assert_int_equal(str_copy(rq.secret, sizeof(rq.secret), secret), 0);
+	assert_int_equal(str_copy(rq.client_ip, sizeof(rq.client_ip), ip), 0);
+	assert_int_equal(str_copy(rq.protocol, sizeof(rq.protocol), "imap"), 0);
+	assert_int_equal(str_copy(rq.listener, sizeof(rq.listener), "imaps"), 0);
 	if (cert) {
 		rq.peer.has_cert = true;
-		str_copy(rq.peer.sha256, sizeof(rq.peer.sha256), PRO_FP);
-		str_copy(rq.peer.email, sizeof(rq.peer.email), PRO);
+		assert_int_equal(str_copy(rq.peer.sha256, sizeof(rq.peer.sha256), PRO_FP), 0);
+		assert_int_equal(str_copy(rq.peer.email, sizeof(rq.peer.email), PRO), 0);
 	}
 	return auth_verify(&ctx, &rq, rp, now);
 }

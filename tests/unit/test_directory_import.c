@@ -211,10 +211,11 @@ static void test_import_many_structures_capped(void **state)
 	struct fixture *f = *state;
 	struct buf b;
 	buf_init(&b, BUF_UNLIMITED);
-	buf_append_str(&b, HDR);
+	assert_int_equal(buf_append_str(&b, HDR), 0);
 	for (int i = 0; i < 1200; i++)
-		buf_printf(&b, "PER|many@pro.mss.test|8|1|81|1|%d||DR|A|B|10|M||||75001\n", i);
-	buf_append_str(&b, "PER|other@pro.mss.test|8|2|82|||||C|D|10|M||||\n");
+		assert_int_equal(
+		    buf_printf(&b, "PER|many@pro.mss.test|8|1|81|1|%d||DR|A|B|10|M||||75001\n", i), 0);
+	assert_int_equal(buf_append_str(&b, "PER|other@pro.mss.test|8|2|82|||||C|D|10|M||||\n"), 0);
 	struct dir_import_result r;
 	assert_int_equal(import_str(f, b.data, false, &r), 0);
 	buf_free(&b);

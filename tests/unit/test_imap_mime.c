@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -14,6 +15,7 @@
 #include "imap/imap_bodystructure.h"
 #include "imap/imap_decode.h"
 #include "imap/imap_mime.h"
+#include "imap/imap_rfc822.h"
 #include "imap/imap_section.h"
 
 static struct buf msg;
@@ -25,8 +27,8 @@ static void load(const char *lf_text)
 	buf_init(&msg, BUF_UNLIMITED);
 	for (const char *p = lf_text; *p; p++) {
 		if (*p == '\n')
-			buf_append_char(&msg, '\r');
-		buf_append_char(&msg, *p);
+			assert_int_equal(buf_append_char(&msg, '\r'), 0);
+		assert_int_equal(buf_append_char(&msg, *p), 0);
 	}
 	imap_parts_free(root);
 	root = imap_mime_parse_all(msg.data, msg.len);
@@ -46,11 +48,11 @@ static char *section(const char *spec)
 		if (sec.kind == IMAP_SECTION_HEADER_FIELDS || sec.kind == IMAP_SECTION_HEADER_FIELDS_NOT)
 			imap_header_fields_filter(msg.data + off, (size_t)len, &sec, &out);
 		else
-			buf_append(&out, msg.data + off, (size_t)len);
+			assert_int_equal(buf_append(&out, msg.data + off, (size_t)len), 0);
 	}
 	for (size_t i = 0; i < out.len; i++)
 		if (!(out.data[i] == '\r' && i + 1 < out.len && out.data[i + 1] == '\n'))
-			buf_append_char(&lf, out.data[i]);
+			assert_int_equal(buf_append_char(&lf, out.data[i]), 0);
 	imap_section_free(&sec);
 	buf_free(&out);
 	char *r = buf_strdup(&lf);
@@ -164,8 +166,8 @@ static void test_qp_binary(void **state)
 	buf_init(&out, BUF_UNLIMITED);
 	for (const char *p = qp_body; *p; p++) {
 		if (*p == '\n')
-			buf_append_char(&in, '\r');
-		buf_append_char(&in, *p);
+			assert_int_equal(buf_append_char(&in, '\r'), 0);
+		assert_int_equal(buf_append_char(&in, *p), 0);
 	}
 	struct imap_decoder d;
 	imap_decoder_init(&d, IMAP_CTE_QP);
@@ -179,10 +181,12 @@ static void test_qp_binary(void **state)
 	/* the parser counts the same decoded size for BINARY.SIZE */
 	struct buf m;
 	buf_init(&m, BUF_UNLIMITED);
-	buf_append_str(&m, "Mime-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n"
-	                   "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
-	buf_append(&m, in.data, in.len);
-	buf_append_str(&m, "\r\n--x--\r\n");
+	assert_int_equal(
+	    buf_append_str(&m, "Mime-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n"
+	                       "Content-Transfer-Encoding: quoted-printable\r\n\r\n"),
+	    0);
+	assert_int_equal(buf_append(&m, in.data, in.len), 0);
+	assert_int_equal(buf_append_str(&m, "\r\n--x--\r\n"), 0);
 	struct imap_part *r = imap_mime_parse_all(m.data, m.len);
 	const struct imap_part *p = imap_part_find(r, (const uint32_t[]){1}, 1);
 	assert_non_null(p);
@@ -243,8 +247,9 @@ static void test_limits(void **state)
 	struct buf m;
 	buf_init(&m, BUF_UNLIMITED);
 	for (int i = 0; i < 100; i++)
-		buf_printf(&m, "Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n", i, i);
-	buf_append_str(&m, "\r\ntext\r\n");
+		assert_int_equal(
+		    buf_printf(&m, "Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n", i, i), 0);
+	assert_int_equal(buf_append_str(&m, "\r\ntext\r\n"), 0);
 	struct imap_part *r = imap_mime_parse_all(m.data, m.len);
 	struct buf b;
 	buf_init(&b, BUF_UNLIMITED);
@@ -269,6 +274,56 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* A HEADER.FIELDS name longer than any field name is a syntax error, never cut to its
+ * first 1024 bytes and matched as those (issue 16). */
+static void test_long_field_names(void **state)
+{
+	(void)state;
+	char spec[1200], name[1100];
+	memset(name, 'x', 1030);
+	name[1030] = '\0';
+	struct imap_section sec;
+	snprintf(spec, sizeof(spec), "HEADER.FIELDS (%s)", name);
+	assert_int_equal(imap_section_parse(spec, strlen(spec), false, &sec), -1);
+	snprintf(spec, sizeof(spec), "HEADER.FIELDS (\"%s\")", name);
+	assert_int_equal(imap_section_parse(spec, strlen(spec), false, &sec), -1);
+	name[1000] = '\0';
+	snprintf(spec, sizeof(spec), "HEADER.FIELDS (\"%s\" Subject)", name);
+	assert_int_equal(imap_section_parse(spec, strlen(spec), false, &sec), 0);
+	assert_int_equal(sec.nfields, 2);
+	assert_string_equal(sec.fields[0], name);
+	imap_section_free(&sec);
+}
+
+/* A parameter name is kept whole or the parameter skipped, never cut (issue 16): the
+ * RFC 2231 join once wrote the name into 256 bytes. */
+static void test_long_param_names(void **state)
+{
+	(void)state;
+	char text[1400], want[400];
+	memset(want, 'n', 300);
+	want[300] = '\0';
+	snprintf(text, sizeof(text), "; %s*0=a; %s*1=b; x=1", want, want);
+	struct rfc822_parser ps;
+	struct rfc822_param *v = NULL;
+	rfc822_init(&ps, text, strlen(text), NULL);
+	size_t n = rfc822_parse_params(&ps, &v, 10);
+	assert_int_equal(n, 2);
+	assert_string_equal(v[0].name, want);
+	assert_string_equal(v[0].value, "ab");
+	rfc822_params_free(v, n);
+	/* past the name limit (1024): skipped, the next one read */
+	char big[1100];
+	memset(big, 'n', 1050);
+	big[1050] = '\0';
+	snprintf(text, sizeof(text), "; %s=a; x=1", big);
+	rfc822_init(&ps, text, strlen(text), NULL);
+	n = rfc822_parse_params(&ps, &v, 10);
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0].name, "x");
+	rfc822_params_free(v, n);
+}
+
 int main(void)
 {
 	buf_init(&msg, BUF_UNLIMITED);
@@ -280,6 +335,8 @@ int main(void)
 	    cmocka_unit_test(test_base64),
 	    cmocka_unit_test(test_serialize),
 	    cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_long_param_names),
+	    cmocka_unit_test(test_long_field_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, teardown);
 }

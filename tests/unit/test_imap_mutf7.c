@@ -86,11 +86,33 @@ static void test_bad(void **state)
 	}
 }
 
+/* A name that does not fit the buffer is refused, never cut: a code point that would
+ * pass the limit was once dropped and the shorter name used (issue 16). */
+static void test_limit(void **state)
+{
+	(void)state;
+	struct buf b;
+	buf_init(&b, 8);
+	assert_int_equal(mutf7_decode("abcdef&2D3eAA-", &b), -1); /* 6 + 4 bytes */
+	buf_free(&b);
+	buf_init(&b, 8);
+	assert_int_equal(mutf7_decode("abcdefghi", &b), -1);
+	buf_free(&b);
+	buf_init(&b, 10);
+	assert_int_equal(mutf7_decode("abcdef&2D3eAA-", &b), 0);
+	assert_string_equal(b.data, "abcdef\xf0\x9f\x98\x80");
+	buf_free(&b);
+	buf_init(&b, 8);
+	assert_int_equal(mutf7_encode("abcdef\xf0\x9f\x98\x80", &b), -1);
+	buf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_round_trip),
 	    cmocka_unit_test(test_bad),
+	    cmocka_unit_test(test_limit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,26 +15,26 @@ static void render(const struct imap_arg *a, size_t n, struct buf *out)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (i > 0)
-			buf_append_char(out, ' ');
+			assert_int_equal(buf_append_char(out, ' '), 0);
 		switch (a[i].type) {
 		case IMAP_ARG_ATOM:
-			buf_append_str(out, a[i].str);
+			assert_int_equal(buf_append_str(out, a[i].str), 0);
 			break;
 		case IMAP_ARG_QUOTED:
-			buf_printf(out, "\"%s\"", a[i].str);
+			assert_int_equal(buf_printf(out, "\"%s\"", a[i].str), 0);
 			break;
 		case IMAP_ARG_LITERAL:
-			buf_printf(out, "{%zu:", a[i].len);
-			buf_append(out, a[i].str, a[i].len);
-			buf_append_char(out, '}');
+			assert_int_equal(buf_printf(out, "{%zu:", a[i].len), 0);
+			assert_int_equal(buf_append(out, a[i].str, a[i].len), 0);
+			assert_int_equal(buf_append_char(out, '}'), 0);
 			break;
 		case IMAP_ARG_NIL:
-			buf_append_str(out, "NIL");
+			assert_int_equal(buf_append_str(out, "NIL"), 0);
 			break;
 		case IMAP_ARG_LIST:
-			buf_append_char(out, '(');
+			assert_int_equal(buf_append_char(out, '('), 0);
 			render(a[i].list, a[i].count, out);
-			buf_append_char(out, ')');
+			assert_int_equal(buf_append_char(out, ')'), 0);
 			break;
 		}
 	}

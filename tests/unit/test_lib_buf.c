@@ -1,9 +1,12 @@
 /* Unit tests: lib/buf and lib/str. */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "lib/buf.h"
@@ -57,7 +60,7 @@ static void test_consume_truncate(void **state)
 	(void)state;
 	struct buf b;
 	buf_init(&b, 64);
-	buf_append_str(&b, "abcdef");
+	assert_int_equal(buf_append_str(&b, "abcdef"), 0);
 	buf_consume(&b, 2);
 	assert_string_equal(b.data, "cdef");
 	buf_truncate(&b, 2);
@@ -66,6 +69,63 @@ static void test_consume_truncate(void **state)
 	assert_int_equal(b.len, 0);
 	assert_string_equal(b.data, "");
 	buf_free(&b);
+}
+
+static void test_refused_is_sticky(void **state)
+{
+	(void)state;
+	struct buf b;
+	buf_init(&b, 4);
+	assert_false(b.refused);
+	assert_int_equal(buf_append_str(&b, "abc"), 0);
+	assert_int_equal(buf_append_str(&b, "de"), -1);
+	assert_int_equal(buf_append_str(&b, "d"), 0); /* fits: appended, and refused stays */
+	assert_true(b.refused);
+	buf_reset(&b);
+	assert_false(b.refused);
+	assert_int_equal(buf_printf(&b, "%s", "abcdef"), -1);
+	assert_true(b.refused);
+	buf_free(&b);
+}
+
+static void test_put_unlimited_only(void **state)
+{
+	(void)state;
+	struct buf b;
+	buf_init(&b, BUF_UNLIMITED);
+	buf_put_str(&b, "ab");
+	buf_put_char(&b, 'c');
+	buf_put(&b, "de", 2);
+	buf_put_printf(&b, "%d", 42);
+	assert_string_equal(b.data, "abcde42");
+	buf_free(&b);
+	/* into a limited buffer: aborts on the first call, even one that would fit */
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		buf_init(&b, 100);
+		buf_put_str(&b, "x");
+		_exit(0);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+}
+
+static void test_str_copy_display(void **state)
+{
+	(void)state;
+	char d[8];
+	assert_false(str_copy_display(d, sizeof d, "abc"));
+	assert_string_equal(d, "abc");
+	assert_true(str_copy_display(d, sizeof d, "abcdefghij"));
+	assert_string_equal(d, "abcd\xe2\x80\xa6"); /* 4 bytes and the 3-byte ellipsis */
+	/* never half a character: "ab" then a 3-byte character cut at byte 4 */
+	assert_true(str_copy_display(d, sizeof d, "ab\xe2\x82\xacxyzw"));
+	assert_string_equal(d, "ab\xe2\x80\xa6"); /* the euro sign and the ellipsis: 8 bytes */
+	char tiny[3];
+	assert_true(str_copy_display(tiny, sizeof tiny, "abcdef"));
+	assert_string_equal(tiny, "");
 }
 
 static void test_str_copy_truncates(void **state)
@@ -140,7 +200,8 @@ int main(void)
 	    cmocka_unit_test(test_grows_large),        cmocka_unit_test(test_consume_truncate),
 	    cmocka_unit_test(test_str_copy_truncates), cmocka_unit_test(test_str_numbers),
 	    cmocka_unit_test(test_str_address),        cmocka_unit_test(test_str_utf8),
-	    cmocka_unit_test(test_str_list_and_case),
+	    cmocka_unit_test(test_str_list_and_case),  cmocka_unit_test(test_put_unlimited_only),
+	    cmocka_unit_test(test_refused_is_sticky),  cmocka_unit_test(test_str_copy_display),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

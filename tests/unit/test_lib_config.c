@@ -207,7 +207,7 @@ static void test_store_keys(void **state)
 	assert_int_equal(config_set(&c, "store", "mysql://root:hunter2@db/mss", err, sizeof err), -1);
 	assert_null(strstr(err, "hunter2"));
 	assert_int_equal(config_set(&c, "store_timeout", "0", err, sizeof err), -1);
-	str_copy(c.data_dir, sizeof c.data_dir, "/var/lib/mss");
+	assert_int_equal(str_copy(c.data_dir, sizeof c.data_dir, "/var/lib/mss"), 0);
 	assert_int_equal(config_blob_dir(&c, out, sizeof out), 0);
 	assert_string_equal(out, "/var/lib/mss/blobs");
 	assert_int_equal(config_master_key_file(&c, out, sizeof out), 0);

@@ -29,7 +29,7 @@ static char tmpdir[256];
 static int setup_dir(void **state)
 {
 	(void)state;
-	(void)str_copy(tmpdir, sizeof(tmpdir), "/tmp/test_lib_crypto.XXXXXX");
+	assert_int_equal(str_copy(tmpdir, sizeof(tmpdir), "/tmp/test_lib_crypto.XXXXXX"), 0);
 	return mkdtemp(tmpdir) ? 0 : -1;
 }
 
@@ -46,7 +46,7 @@ static void rm_tree(const char *path)
 	while ((e = readdir(d)) != NULL) {
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
-		(void)str_format(sub, sizeof(sub), "%s/%s", path, e->d_name);
+		assert_int_equal(str_format(sub, sizeof(sub), "%s/%s", path, e->d_name), 0);
 		rm_tree(sub);
 	}
 	closedir(d);
@@ -232,7 +232,7 @@ static void roundtrip(size_t n, size_t piece)
 	int rc;
 	while ((rc = crypto_blob_next(r, &p, &k, err, sizeof(err))) == 1) {
 		assert_true(k <= CHUNK);
-		buf_append(&out, p, k);
+		assert_int_equal(buf_append(&out, p, k), 0);
 	}
 	assert_int_equal(rc, 0);
 	crypto_blob_close(r);

@@ -54,7 +54,7 @@ static void add_account(const char *address, enum account_role role)
 {
 	struct account a;
 	memset(&a, 0, sizeof a);
-	str_copy(a.address, sizeof a.address, address);
+	assert_int_equal(str_copy(a.address, sizeof a.address, address), 0);
 	a.role = role;
 	char err[256];
 	if (account_add(store, &a, NULL, NULL, err, sizeof err) != 0)
@@ -64,7 +64,7 @@ static void add_account(const char *address, enum account_role role)
 static void load_directory(void)
 {
 	char path[128], err[256];
-	str_format(path, sizeof path, "%s/dir.csv", dir);
+	assert_int_equal(str_format(path, sizeof path, "%s/dir.csv", dir), 0);
 	write_file(
 	    path,
 	    "Type de BAL|Adresse BAL|Type Identifiant PP|Identifiant PP|Type identifiant structure|"
@@ -79,7 +79,7 @@ static void load_directory(void)
 	if (directory_import(store, path, true, &r, err, sizeof err) != 0)
 		fail_msg("directory import: %s (%s)", err, r.nbad_kept ? r.bad_lines[0].why : "");
 	assert_int_equal(dir_entry_set_active(store, "dr.inactive@other-operator.test", false), 0);
-	str_format(path, sizeof path, "%s/trust.xml", dir);
+	assert_int_equal(str_format(path, sizeof path, "%s/trust.xml", dir), 0);
 	write_file(path,
 	           "<ListeBlancheMSSante xmlns=\"https://listeblanche.mssante.fr/schema\"><ListeDomaines>"
 	           "<Domaine><Nom>other-operator.test</Nom><DNCertificatOperateur>" OP_DN
@@ -98,7 +98,7 @@ static int setup(void **state)
 	                                    &vault_schema, &policy_schema};
 	if (crypto_init() < 0 || test_data_init(&td, "mss-test-policy") != 0)
 		return -1;
-	str_copy(dir, sizeof dir, td.dir);
+	assert_int_equal(str_copy(dir, sizeof dir, td.dir), 0);
 	if (config_set(&td.cfg, "domains", "pro.mss.test", err, sizeof err) < 0 ||
 	    config_set(&td.cfg, "patient_domain", "patient.mss.test", err, sizeof err) < 0) {
 		fprintf(stderr, "config: %s\n", err);
@@ -245,13 +245,14 @@ static void test_policy_table(void **state)
 		struct policy_sender s;
 		memset(&s, 0, sizeof s);
 		s.auth = r->auth;
-		str_copy(s.account, sizeof s.account, r->account);
-		str_copy(s.tls_subject_dn, sizeof s.tls_subject_dn, r->dn);
-		str_copy(s.listener, sizeof s.listener, r->listener);
-		str_copy(s.peer_ip, sizeof s.peer_ip, "127.0.0.1");
+		assert_int_equal(str_copy(s.account, sizeof s.account, r->account), 0);
+		assert_int_equal(str_copy(s.tls_subject_dn, sizeof s.tls_subject_dn, r->dn), 0);
+		assert_int_equal(str_copy(s.listener, sizeof s.listener, r->listener), 0);
+		assert_int_equal(str_copy(s.peer_ip, sizeof s.peer_ip, "127.0.0.1"), 0);
 		/* an SPF relay row stands for an SPF pass of its MAIL FROM domain */
 		if (r->auth == SENDER_RELAY_SPF)
-			str_copy(s.spf_domain, sizeof s.spf_domain, str_address_domain(r->mail_from));
+			assert_int_equal(
+			    str_copy(s.spf_domain, sizeof s.spf_domain, str_address_domain(r->mail_from)), 0);
 		struct mss_status st;
 		memset(&st, 0, sizeof st);
 		int64_t before = audit_count();
@@ -270,8 +271,8 @@ static void test_audit_reason(void **state)
 {
 	(void)state;
 	struct policy_sender s = {.auth = SENDER_PASSWORD};
-	str_copy(s.account, sizeof s.account, PAT);
-	str_copy(s.listener, sizeof s.listener, "submission");
+	assert_int_equal(str_copy(s.account, sizeof s.account, PAT), 0);
+	assert_int_equal(str_copy(s.listener, sizeof s.listener, "submission"), 0);
 	struct mss_status st;
 	assert_int_equal(policy_check_rcpt(store, &s, PAT, PAT2, &st), 1);
 	char err[256];

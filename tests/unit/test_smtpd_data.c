@@ -305,13 +305,13 @@ static void test_prepend_in_place(void **state)
 	feed(&d, "0123456789\r\n.\r\n");
 	assert_int_equal(smtp_data_verdict(&d), RPL_OK);
 	buf_init(&hdr, SMTP_DATA_SLACK + 10);
-	buf_append_str(&hdr, "Received: x\r\n");
+	assert_int_equal(buf_append_str(&hdr, "Received: x\r\n"), 0);
 	assert_int_equal(smtp_data_prepend(&d, &hdr), 0);
 	assert_string_equal(d.body.data, "Received: x\r\n0123456789\r\n");
 	/* Trace headers larger than the slack are refused, the body unchanged. */
 	buf_reset(&hdr);
 	for (int i = 0; i < SMTP_DATA_SLACK; i++)
-		buf_append_char(&hdr, 'h');
+		assert_int_equal(buf_append_char(&hdr, 'h'), 0);
 	assert_int_equal(smtp_data_prepend(&d, &hdr), -1);
 	assert_string_equal(d.body.data, "Received: x\r\n0123456789\r\n");
 	buf_free(&hdr);

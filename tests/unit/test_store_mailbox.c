@@ -17,12 +17,12 @@ static void test_create_data_dir_refuses_twice(void **state)
 	STORE_SQLITE_ONLY(); /* a shared store is joined instead: test_shared_init_joins */
 	assert_int_equal(store_create_data_dir(&f->cfg, f->err, sizeof(f->err)), -1);
 	assert_non_null(strstr(f->err, "already initialised"));
-	str_format(path, sizeof(path), "%s/keys/master.key", f->cfg.data_dir);
+	assert_int_equal(str_format(path, sizeof(path), "%s/keys/master.key", f->cfg.data_dir), 0);
 	assert_int_equal(stat(path, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0600);
 	assert_int_equal(stat(f->cfg.data_dir, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0700);
-	str_format(path, sizeof(path), "%s/run", f->cfg.data_dir);
+	assert_int_equal(str_format(path, sizeof(path), "%s/run", f->cfg.data_dir), 0);
 	assert_int_equal(stat(path, &sb), 0);
 }
 
@@ -30,9 +30,10 @@ static void test_open_missing(void **state)
 {
 	struct store_fixture *f = *state;
 	struct mss_config cfg = f->cfg;
-	str_format(cfg.data_dir, sizeof(cfg.data_dir), "%s/nothing", f->dir);
+	assert_int_equal(str_format(cfg.data_dir, sizeof(cfg.data_dir), "%s/nothing", f->dir), 0);
 	if (store_on_pg)
-		str_format(cfg.store, sizeof(cfg.store), "%s/no_such_database", store_pg_base);
+		assert_int_equal(
+		    str_format(cfg.store, sizeof(cfg.store), "%s/no_such_database", store_pg_base), 0);
 	assert_null(store_open(&cfg, f->err, sizeof(f->err)));
 	assert_non_null(strstr(f->err, store_on_pg ? "no_such_database" : "mssctl init"));
 }
@@ -46,14 +47,15 @@ static void test_shared_init_joins(void **state)
 	struct mss_config other = f->cfg;
 	char key[600], cmd[1400];
 	assert_int_equal(store_user_create(f->st, USER, f->err, sizeof(f->err)), 0);
-	str_format(other.data_dir, sizeof(other.data_dir), "%s/other", f->dir);
-	str_format(key, sizeof(key), "%s/keys/master.key", other.data_dir);
+	assert_int_equal(str_format(other.data_dir, sizeof(other.data_dir), "%s/other", f->dir), 0);
+	assert_int_equal(str_format(key, sizeof(key), "%s/keys/master.key", other.data_dir), 0);
 	if (store_on_pg) {
 		assert_int_equal(store_create_data_dir(&f->cfg, f->err, sizeof(f->err)), 0); /* again */
 		assert_int_equal(store_create_data_dir(&other, f->err, sizeof(f->err)), -1);
 		assert_non_null(strstr(f->err, "already initialised by another host"));
 		assert_int_equal(access(key, F_OK), -1); /* no key was made for it */
-		str_format(cmd, sizeof(cmd), "cp -p '%s/keys/master.key' '%s'", f->cfg.data_dir, key);
+		assert_int_equal(
+		    str_format(cmd, sizeof(cmd), "cp -p '%s/keys/master.key' '%s'", f->cfg.data_dir, key), 0);
 		assert_int_equal(system(cmd), 0);
 		assert_int_equal(store_create_data_dir(&other, f->err, sizeof(f->err)), 0);
 		struct store *st2 = store_open(&other, f->err, sizeof(f->err));
@@ -62,12 +64,12 @@ static void test_shared_init_joins(void **state)
 		store_close(st2);
 		unlink(key);
 	} else {
-		str_format(cmd, sizeof(cmd), "mkdir -p '%s/keys'", other.data_dir);
+		assert_int_equal(str_format(cmd, sizeof(cmd), "mkdir -p '%s/keys'", other.data_dir), 0);
 		assert_int_equal(system(cmd), 0);
 	}
 	assert_int_equal(crypto_master_key_create(key, f->err, sizeof(f->err)), 0);
 	struct mss_config wrong = f->cfg;
-	str_copy(wrong.master_key_file, sizeof(wrong.master_key_file), key);
+	assert_int_equal(str_copy(wrong.master_key_file, sizeof(wrong.master_key_file), key), 0);
 	assert_null(store_open(&wrong, f->err, sizeof(f->err)));
 	assert_non_null(strstr(f->err, "not the master key"));
 	if (store_on_pg) {

@@ -71,7 +71,7 @@ static int append_one(struct store_fixture *f, const char *box, const char *data
 static size_t count_blobs(struct store_fixture *f)
 {
 	char cmd[600];
-	str_format(cmd, sizeof(cmd), "find '%s/blobs' -type f | wc -l", f->cfg.data_dir);
+	assert_int_equal(str_format(cmd, sizeof(cmd), "find '%s/blobs' -type f | wc -l", f->cfg.data_dir), 0);
 	FILE *p = popen(cmd, "r");
 	unsigned long n = 0;
 	assert_non_null(p);
@@ -102,7 +102,8 @@ static void test_deliver_fetch_back(void **state)
 
 	/* The blob on disk is not the plaintext. */
 	char cmd[700];
-	str_format(cmd, sizeof(cmd), "grep -rq 'voici vos resultats' '%s/blobs'", f->cfg.data_dir);
+	assert_int_equal(
+	    str_format(cmd, sizeof(cmd), "grep -rq 'voici vos resultats' '%s/blobs'", f->cfg.data_dir), 0);
 	assert_int_not_equal(system(cmd), 0);
 
 	struct store_message m;
@@ -477,11 +478,12 @@ static void test_tamper(void **state)
 	char cmd[700];
 	/* Flip every bit of one byte in the middle of the only blob (writing a constant
 	 * would leave the blob intact whenever its ciphertext already held that value). */
-	str_format(cmd, sizeof(cmd),
-	           "f=$(find '%s/blobs' -type f); b=$(od -An -tu1 -j60 -N1 \"$f\"); "
-	           "printf \"$(printf '\\\\%%03o' $((255 - b)))\" | "
-	           "dd of=\"$f\" bs=1 seek=60 conv=notrunc status=none",
-	           f->cfg.data_dir);
+	assert_int_equal(str_format(cmd, sizeof(cmd),
+	                            "f=$(find '%s/blobs' -type f); b=$(od -An -tu1 -j60 -N1 \"$f\"); "
+	                            "printf \"$(printf '\\\\%%03o' $((255 - b)))\" | "
+	                            "dd of=\"$f\" bs=1 seek=60 conv=notrunc status=none",
+	                            f->cfg.data_dir),
+	                 0);
 	assert_int_equal(system(cmd), 0);
 	struct buf b;
 	buf_init(&b, BUF_UNLIMITED);

@@ -164,7 +164,7 @@ static void check_section(struct store_fixture *f, int64_t mbox, uint32_t uid, c
 		if (sec.kind == IMAP_SECTION_HEADER_FIELDS || sec.kind == IMAP_SECTION_HEADER_FIELDS_NOT)
 			imap_header_fields_filter(raw.data, raw.len, &sec, &b);
 		else
-			buf_append(&b, raw.data, raw.len);
+			assert_int_equal(buf_append(&b, raw.data, raw.len), 0);
 	}
 	size_t from = off < b.len ? (size_t)off : b.len,
 	       take = b.len - from < len ? b.len - from : (size_t)len;
@@ -183,7 +183,7 @@ static void test_sections(void **state)
 	int64_t inbox = store_fixture_mailbox(f, PAT, "INBOX");
 	const char *text = strstr(multi, "preamble");
 	char header[1024];
-	str_copy(header, sizeof(header), multi);
+	assert_int_equal(str_copy(header, sizeof(header), multi), 0);
 	header[text - multi] = '\0';
 
 	check_section(f, inbox, 1, "", 0, UINT64_MAX, multi);

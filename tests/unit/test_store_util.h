@@ -28,7 +28,8 @@ static unsigned store_pg_n;       /* databases made so far */
 static inline int store_pg_admin(const char *statement)
 {
 	char err[256], uri[600];
-	str_format(uri, sizeof(uri), "%s/postgres", store_pg_base != NULL ? store_pg_base : "");
+	if (str_format(uri, sizeof(uri), "%s/postgres", store_pg_base != NULL ? store_pg_base : "") != 0)
+		return -1;
 	struct sql *a = sql_open(uri, 0, err, sizeof(err));
 	int rc = a != NULL ? sql_script(a, "admin", statement, err, sizeof(err)) : -1;
 	if (rc != 0)
@@ -69,18 +70,20 @@ static inline int store_fixture_setup(void **state)
 	if (f == NULL)
 		return -1;
 	/* tmpfs when there is one: every delivery fsyncs, which a disk makes slow. */
-	str_copy(f->dir, sizeof(f->dir),
-	         access("/dev/shm", W_OK) == 0 ? "/dev/shm/mss-test-store-XXXXXX"
-	                                       : "/tmp/mss-test-store-XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
+	if (str_copy(f->dir, sizeof(f->dir),
+	             access("/dev/shm", W_OK) == 0 ? "/dev/shm/mss-test-store-XXXXXX"
+	                                           : "/tmp/mss-test-store-XXXXXX") != 0 ||
+	    mkdtemp(f->dir) == NULL)
 		return -1;
 	config_defaults(&f->cfg);
-	str_format(f->cfg.data_dir, sizeof(f->cfg.data_dir), "%s/data", f->dir);
+	if (str_format(f->cfg.data_dir, sizeof(f->cfg.data_dir), "%s/data", f->dir) != 0)
+		return -1;
 	if (store_on_pg) {
 		char create[128];
-		str_format(f->pg_db, sizeof(f->pg_db), "mss_store_test_%ld_%u", (long)getpid(), store_pg_n++);
-		str_format(create, sizeof(create), "CREATE DATABASE %s", f->pg_db);
-		if (store_pg_admin(create) != 0 ||
+		if (str_format(f->pg_db, sizeof(f->pg_db), "mss_store_test_%ld_%u", (long)getpid(),
+		               store_pg_n++) != 0 ||
+		    str_format(create, sizeof(create), "CREATE DATABASE %s", f->pg_db) != 0 ||
+		    store_pg_admin(create) != 0 ||
 		    str_format(f->cfg.store, sizeof(f->cfg.store), "%s/%s", store_pg_base, f->pg_db) != 0)
 			return -1;
 	}
@@ -103,11 +106,10 @@ static inline int store_fixture_teardown(void **state)
 	char cmd[400];
 	store_close(f->st);
 	if (f->pg_db[0] != '\0') {
-		str_format(cmd, sizeof(cmd), "DROP DATABASE IF EXISTS %s WITH (FORCE)", f->pg_db);
-		store_pg_admin(cmd);
+		if (str_format(cmd, sizeof(cmd), "DROP DATABASE IF EXISTS %s WITH (FORCE)", f->pg_db) == 0)
+			store_pg_admin(cmd);
 	}
-	str_format(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	if (system(cmd) != 0)
+	if (str_format(cmd, sizeof(cmd), "rm -rf '%s'", f->dir) != 0 || system(cmd) != 0)
 		fprintf(stderr, "cannot remove %s\n", f->dir);
 	free(f);
 	return 0;

@@ -39,7 +39,7 @@ static void add(struct store *st, const char *addr, enum account_role role)
 	char err[256];
 	struct account a;
 	memset(&a, 0, sizeof a);
-	str_copy(a.address, sizeof a.address, addr);
+	assert_int_equal(str_copy(a.address, sizeof a.address, addr), 0);
 	a.role = role;
 	assert_int_equal(account_add(st, &a, NULL, NULL, err, sizeof err), 0);
 }
@@ -119,7 +119,7 @@ static int collect(const struct vault_access_entry *e, void *arg)
 {
 	struct seen *s = arg;
 	if (s->n < 4) {
-		str_copy(s->names[s->n], sizeof s->names[s->n], e->professional);
+		assert_int_equal(str_copy(s->names[s->n], sizeof s->names[s->n], e->professional), 0);
 		s->blocked[s->n] = e->blocked;
 	}
 	s->n++;
@@ -129,7 +129,7 @@ static int collect(const struct vault_access_entry *e, void *arg)
 static int collect_patient(const char *patient, void *arg)
 {
 	struct seen *s = arg;
-	str_copy(s->names[s->n++], sizeof s->names[0], patient);
+	assert_int_equal(str_copy(s->names[s->n++], sizeof s->names[0], patient), 0);
 	return 0;
 }
 
@@ -159,7 +159,9 @@ static int history_cb(const struct vault_history_entry *e, void *arg)
 {
 	struct seen *s = arg;
 	if (s->n < 4)
-		str_format(s->names[s->n], sizeof s->names[0], "%s|%s|%s", e->who, e->action, e->document);
+		assert_int_equal(str_format(s->names[s->n], sizeof s->names[0], "%s|%s|%s", e->who, e->action,
+		                            e->document),
+		                 0);
 	s->n++;
 	return 0;
 }
@@ -182,12 +184,12 @@ static void test_history_from_audit(void **state)
 
 	/* The Historique message of an entry is the same bytes each time. */
 	struct vault_history_entry e = {.seq = 7, .time = 1796000000};
-	str_copy(e.who, sizeof e.who, PRO);
-	str_copy(e.what, sizeof e.what, "Document consulté");
-	str_copy(e.document, sizeof e.document, "Documents/Biologie UID 1");
-	str_copy(e.result, sizeof e.result, "ok");
-	str_copy(e.action, sizeof e.action, "vault.read");
-	str_copy(e.patient, sizeof e.patient, PATIENT);
+	assert_int_equal(str_copy(e.who, sizeof e.who, PRO), 0);
+	assert_int_equal(str_copy(e.what, sizeof e.what, "Document consulté"), 0);
+	assert_int_equal(str_copy(e.document, sizeof e.document, "Documents/Biologie UID 1"), 0);
+	assert_int_equal(str_copy(e.result, sizeof e.result, "ok"), 0);
+	assert_int_equal(str_copy(e.action, sizeof e.action, "vault.read"), 0);
+	assert_int_equal(str_copy(e.patient, sizeof e.patient, PATIENT), 0);
 	struct vault_history_text t;
 	assert_int_equal(vault_history_text(f->st, "Europe/Paris", &e, &t), 0);
 	assert_string_equal(t.subject, "Document consulté : " PRO);

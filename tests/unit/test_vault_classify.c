@@ -142,7 +142,7 @@ static void test_mime_header_encoding(void **state)
 	struct buf longv;
 	buf_init(&longv, BUF_UNLIMITED);
 	for (int i = 0; i < 40; i++)
-		buf_append_str(&longv, "word1234 ");
+		assert_int_equal(buf_append_str(&longv, "word1234 "), 0);
 	assert_int_equal(mime_header(&b, "Subject", longv.data), 0);
 	buf_free(&longv);
 	for (char *line = b.data; *line;) {

@@ -106,6 +106,31 @@ static const struct md_case cases[] = {
     {"wrong root", "<html><ExtrinsicObject/></html>", -1, .ins = ""},
     {"no entries", "<SubmitObjectsRequest/>", -1, .ins = ""},
     {"empty", "", -1, .ins = ""},
+    /* an identifier longer than its field: unreadable, never cut (issue 16) */
+    {"typeCode past 63 bytes",
+     DOC(SLOT("URI", "D.XML")
+             CLS(TYPE, "11502-2XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX", "")),
+     -1, .ins = ""},
+    {"URI past 255 bytes",
+     DOC(SLOT("URI",
+              "DDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDD"
+              "DDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDD"
+              "DDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDD.XML")),
+     -1, .ins = ""},
+    /* a title longer than its field: shortened visibly, the document kept */
+    {"long title",
+     DOC(SLOT("URI",
+              "D.XML") "<rim:Name><rim:LocalizedString "
+                       "value="
+                       "\"TTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTT"
+                       "TTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTT"
+                       "TTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTT"
+                       "TTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTT\"/></rim:Name>"),
+     0, "", "", "", "", "D.XML",
+     "TTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTT"
+     "TTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTT"
+     "TTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTT\xe2\x80\xa6",
+     false, false},
 };
 
 static void test_metadata_table(void **state)
@@ -291,6 +316,17 @@ static void test_cda(void **state)
 	assert_string_equal(ci.ins, "");
 	assert_int_equal(cda_parse("<html/>", 7, &ci, err, sizeof err), -1);
 	assert_int_equal(cda_parse("<ClinicalDocument>", 18, &ci, err, sizeof err), -1);
+	/* a patient id longer than its field is an unreadable document, never a cut id
+	 * (issue 16): 15 digits and 60 more would once have been filed under the 63 first */
+	char long_ins[600];
+	snprintf(long_ins, sizeof long_ins,
+	         "<ClinicalDocument><recordTarget><patientRole>"
+	         "<id root=\"1.2.250.1.213.1.4.10\" extension=\"146026322000196%060d\"/>"
+	         "</patientRole></recordTarget></ClinicalDocument>",
+	         0);
+	assert_int_equal(cda_parse(long_ins, strlen(long_ins), &ci, err, sizeof err), -1);
+	assert_non_null(strstr(err, "patient id longer than 63 bytes"));
+	assert_string_equal(ci.ins, "");
 }
 
 int main(void)

@@ -14,7 +14,7 @@ static void check(const char *in, const char *want)
 
 	buf_init(&b, 4096);
 	web_esc(&b, in);
-	buf_append_char(&b, '\0');
+	assert_int_equal(buf_append_char(&b, '\0'), 0);
 	assert_string_equal(b.data, want);
 	buf_free(&b);
 }
@@ -37,7 +37,7 @@ static void test_null_and_embedded_nul(void **state)
 	web_esc(&b, NULL);
 	assert_int_equal(b.len, 0);
 	web_esc_n(&b, "a\0<", 3);
-	buf_append_char(&b, '\0');
+	assert_int_equal(buf_append_char(&b, '\0'), 0);
 	assert_string_equal(b.data, "a&lt;");
 	buf_free(&b);
 }
