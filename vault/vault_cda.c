@@ -8,6 +8,7 @@
 
 #include "lib/str.h"
 #include "vault/vault_xdm.h"
+#include "vault/vault_xml.h"
 
 #define CDA_MAX_DEPTH 256
 
@@ -23,20 +24,6 @@ struct cda_parser {
 	char error[96];
 };
 
-static const char *local_name(const char *name)
-{
-	const char *bar = strrchr(name, '|');
-	return bar ? bar + 1 : name;
-}
-
-static const char *attr(const char **atts, const char *name)
-{
-	for (size_t i = 0; atts[i]; i += 2)
-		if (strcmp(local_name(atts[i]), name) == 0)
-			return atts[i + 1];
-	return "";
-}
-
 static void stop(struct cda_parser *p, const char *why)
 {
 	if (!p->error[0])
@@ -46,10 +33,10 @@ static void stop(struct cda_parser *p, const char *why)
 
 static void patient_id(struct cda_parser *p, const char **atts)
 {
-	const char *root = attr(atts, "root");
+	const char *root = vault_xml_attr(atts, "root");
 	if (p->out->ins[0] || !xdm_is_ins_oid(root))
 		return;
-	str_copy(p->out->ins, sizeof p->out->ins, attr(atts, "extension"));
+	str_copy(p->out->ins, sizeof p->out->ins, vault_xml_attr(atts, "extension"));
 	str_copy(p->out->oid, sizeof p->out->oid, root);
 }
 
@@ -58,18 +45,20 @@ static void header_element(struct cda_parser *p, const char *ln, const char **at
 {
 	uint64_t v;
 	if (strcmp(ln, "effectiveTime") == 0 && !p->out->effective_time[0])
-		str_copy(p->out->effective_time, sizeof p->out->effective_time, attr(atts, "value"));
-	else if (strcmp(ln, "setId") == 0 && !p->out->set_id[0] && attr(atts, "root")[0])
-		str_format(p->out->set_id, sizeof p->out->set_id, "%s^%s", attr(atts, "root"),
-		           attr(atts, "extension"));
-	else if (strcmp(ln, "versionNumber") == 0 && str_to_u64(attr(atts, "value"), 1000000, &v) == 0)
+		str_copy(p->out->effective_time, sizeof p->out->effective_time,
+		         vault_xml_attr(atts, "value"));
+	else if (strcmp(ln, "setId") == 0 && !p->out->set_id[0] && vault_xml_attr(atts, "root")[0])
+		str_format(p->out->set_id, sizeof p->out->set_id, "%s^%s", vault_xml_attr(atts, "root"),
+		           vault_xml_attr(atts, "extension"));
+	else if (strcmp(ln, "versionNumber") == 0 &&
+	         str_to_u64(vault_xml_attr(atts, "value"), 1000000, &v) == 0)
 		p->out->version = (int)v;
 }
 
 static void XMLCALL on_start(void *ud, const char *name, const char **atts)
 {
 	struct cda_parser *p = ud;
-	const char *ln = local_name(name);
+	const char *ln = vault_xml_local(name);
 	if (++p->depth > CDA_MAX_DEPTH) {
 		stop(p, "elements nested too deeply");
 		return;
@@ -81,7 +70,7 @@ static void XMLCALL on_start(void *ud, const char *name, const char **atts)
 		}
 		p->root_ok = true;
 	} else if (p->depth == 2 && strcmp(ln, "code") == 0 && !p->out->code[0]) {
-		str_copy(p->out->code, sizeof p->out->code, attr(atts, "code"));
+		str_copy(p->out->code, sizeof p->out->code, vault_xml_attr(atts, "code"));
 	} else if (p->depth == 2 && strcmp(ln, "title") == 0) {
 		p->in_title = true;
 	} else if (p->depth == 2 && strcmp(ln, "recordTarget") == 0) {
@@ -98,7 +87,7 @@ static void XMLCALL on_start(void *ud, const char *name, const char **atts)
 static void XMLCALL on_end(void *ud, const char *name)
 {
 	struct cda_parser *p = ud;
-	const char *ln = local_name(name);
+	const char *ln = vault_xml_local(name);
 	if (p->depth == 2 && strcmp(ln, "title") == 0)
 		p->in_title = false;
 	if (p->in_patient_role == p->depth)

@@ -12,51 +12,22 @@
 #include "lib/str.h"
 #include "msg/msg.h"
 #include "vault/vault.h"
+#include "vault/vault_folder.h"
 #include "vault/vault_profile.h"
 
-#define HEADER_READ (64 * 1024)    /* bytes read to find X-MSS-Profile */
 #define VERSION_READ (1024 * 1024) /* a version's message is far smaller */
 #define MAIL_TEXT_MAX (64 * 1024)  /* the text part of a section sent by mail */
-
-static int to_buf(void *arg, const char *p, size_t n)
-{
-	return buf_append(arg, p, n) < 0 ? -1 : 0;
-}
-
-/* Up to max bytes of message uid into out (NUL-terminated). Returns 1, 0 gone, -1. */
-static int read_message(struct store *st, int64_t mbid, uint32_t uid, size_t max, struct buf *out)
-{
-	struct store_body *b = NULL;
-	char err[256];
-	int rc = store_body_open(st, mbid, uid, &b, err, sizeof(err));
-
-	if (rc != 1)
-		return rc;
-	rc = store_body_read(b, 0, max, to_buf, out, err, sizeof(err));
-	store_body_close(b);
-	return rc == 0 && buf_append_char(out, '\0') == 0 ? 1 : -1;
-}
 
 /* The X-MSS-Profile of message uid: its section code and version. Returns 1, 0 none
  * readable, -1. */
 static int read_mark(struct store *st, int64_t mbid, uint32_t uid, char code[32], unsigned *version)
 {
-	struct buf h;
-	int rc;
+	char mark[128];
+	int rc = vault_folder_header(st, mbid, uid, "X-MSS-Profile", mark, sizeof(mark));
 
-	buf_init(&h, HEADER_READ * 2);
-	rc = read_message(st, mbid, uid, HEADER_READ, &h);
-	if (rc == 1) {
-		h.data[msg_header_size(h.data, h.len - 1)] = '\0';
-		rc = 0;
-		for (char *p = h.data; p != NULL && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-			if (str_iprefix(p, "X-MSS-Profile:")) {
-				rc = sscanf(p + 14, " %31s %u", code, version) == 2 ? 1 : 0;
-				break;
-			}
-	}
-	buf_free(&h);
-	return rc;
+	if (rc != 1)
+		return rc;
+	return sscanf(mark, "%31s %u", code, version) == 2 ? 1 : 0;
 }
 
 /* The items of a version: the lines "- item" of its first text part. */
@@ -71,7 +42,7 @@ static int read_items(struct store *st, const struct mss_config *cfg, int64_t mb
 
 	buf_init(&raw, VERSION_READ * 2);
 	buf_init(&t, VERSION_READ);
-	rc = read_message(st, mbid, uid, VERSION_READ, &raw) == 1 ? 0 : -1;
+	rc = vault_folder_read(st, mbid, uid, VERSION_READ, &raw) == 1 ? 0 : -1;
 	msg_limits_from_config(cfg, &lim);
 	if (rc == 0 && msg_parse(raw.data, raw.len - 1, &lim, &m, err, sizeof(err)) == 0) {
 		rc = -1;
@@ -133,37 +104,6 @@ int vault_profile_get(struct store *st, const char *patient, const struct vault_
 	return rc;
 }
 
-/* One message appended to the patient's Profil (made on first use). Returns 0 with
- * *uid, or -1 with err. */
-static int append(struct store *st, const char *patient, const struct buf *b, int64_t when, uint32_t *uid,
-                  char *err, size_t errlen)
-{
-	struct store_appender *a = NULL;
-	uint32_t uidvalidity, *uids = NULL;
-	size_t n = 0;
-	int rc = store_append_begin(st, patient, VAULT_PROFILE_MAILBOX, &a, err, errlen);
-
-	if (rc == 1) {
-		if (store_mailbox_create(st, patient, VAULT_PROFILE_MAILBOX, 0, err, errlen) < 0)
-			return -1;
-		rc = store_append_begin(st, patient, VAULT_PROFILE_MAILBOX, &a, err, errlen);
-	}
-	if (rc != 0)
-		return -1;
-	if (store_append_message(a, STORE_FLAG_SEEN, NULL, when, err, errlen) != 0 ||
-	    store_append_write(a, b->data, b->len, err, errlen) < 0 || store_append_end(a, err, errlen) < 0) {
-		store_append_abort(a);
-		return -1;
-	}
-	rc = store_append_commit(a, &uidvalidity, &uids, &n, err, errlen);
-	if (rc == 0 && n == 1)
-		*uid = uids[0];
-	free(uids);
-	if (rc == 0 && n != 1 && str_copy(err, errlen, "the profile section was not stored") < 0)
-		return -1;
-	return rc == 0 && n == 1 ? 0 : -1;
-}
-
 /* The earlier version stays, marked $Superseded, as a replaced document is. */
 static void supersede(struct store *st, const char *patient, uint32_t uid)
 {
@@ -203,7 +143,8 @@ int vault_profile_set(struct store *st, const struct vault_actor *who, const cha
 	buf_init(&b, 512 * 1024);
 	rc = vault_profile_build(&b, patient, store_config(st)->timezone, sec, items, cur.version + 1, when);
 	if (rc == 0)
-		rc = append(st, patient, &b, when, &uid, err, errlen);
+		rc = vault_folder_append(st, patient, VAULT_PROFILE_MAILBOX, b.data, b.len, when, &uid, err,
+		                         errlen);
 	else
 		rc = fail(err, errlen, "cannot build the profile message");
 	buf_free(&b);
