@@ -233,6 +233,10 @@ void cmd_copy(struct imap_session *s, struct imap_command *c)
 		imap_no(s, c->tag, "[NOPERM] Only documents sent to you are filed in Documents");
 		return;
 	}
+	if (imap_book_protected(s, name) || (move && imap_book_protected(s, s->view.name))) {
+		imap_no(s, c->tag, IMAP_BOOK_REFUSAL);
+		return;
+	}
 	uint32_t *uids = NULL;
 	size_t n = 0;
 	if (resolve_uids(s, c, &c->args[0], uid, &uids, &n, NULL) < 0)

@@ -13,6 +13,7 @@
 #include "vault/vault_access.h"
 #include "vault/vault_history.h"
 #include "vault/vault_notify.h"
+#include "vault/vault_vacc.h"
 
 #define OWNER_RIGHTS "lrswipkxtea" /* a patient on their own Documents (RFC 4314 2.1) */
 
@@ -164,6 +165,11 @@ bool imap_history_protected(const struct imap_session *s, const char *name)
 bool imap_documents_protected(const struct imap_session *s, const char *name)
 {
 	return s->account.role == ROLE_PATIENT && name != NULL && vault_is_documents_mailbox(name);
+}
+
+bool imap_book_protected(const struct imap_session *s, const char *name)
+{
+	return s->account.role == ROLE_PATIENT && name != NULL && strcmp(name, VAULT_VACC_MAILBOX) == 0;
 }
 
 void imap_vault_deleted(struct imap_session *s, const uint32_t *uids, size_t n)

@@ -36,6 +36,13 @@ bool imap_history_protected(const struct imap_session *s, const char *name);
  * them, MOVE out of them, CREATE, RENAME and DELETE of them answer NO [NOPERM]; the
  * patient may delete a document (STORE \Deleted + EXPUNGE), audited as their own. */
 bool imap_documents_protected(const struct imap_session *s, const char *name);
+/* true when name is a patient's own folder Vaccinations: its book is written by the
+ * vault only (vault_vacc.h; a forged one would pass the patient's entries off as a
+ * professional's), so APPEND, COPY or MOVE into it, MOVE out of it, CREATE, RENAME and
+ * DELETE of it answer NO [NOPERM], as for Documents. */
+bool imap_book_protected(const struct imap_session *s, const char *name);
+#define IMAP_BOOK_REFUSAL                                                                                    \
+	"[NOPERM] The vaccination book is written by the service: declare a vaccination on the web page"
 /* Audits documents a patient expunged from their own vault folder (vault.delete, one
  * record each, in their history). No-op elsewhere. */
 void imap_vault_deleted(struct imap_session *s, const uint32_t *uids, size_t n);

@@ -5,6 +5,7 @@ Immunization resources); the patient declares a vaccination on mss-webd (HTTP an
 real browser), marked as self-declared; bad input is refused in French and changes
 nothing."""
 import html
+import imaplib
 import json
 
 import pytest
@@ -119,6 +120,36 @@ def test_vaccination_cda_filed_over_smtp_rebuilds_the_book(web):
     # another patient's book is empty
     assert books(web, PATIENT2) == []
     assert "Repevax" not in logged_in(web, PATIENT2).get("/vaccinations").text
+
+
+def test_the_patient_cannot_write_the_book_over_imap(web):
+    """A book APPENDed or copied by the patient would pass their entries off as a
+    professional's: Vaccinations is written by the vault only."""
+    send_cda(web, vaccination_cda([immunization("Repevax", "20250115")]))
+    (book,) = books(web)
+    forged = book.as_bytes().replace(b"Repevax", b"Forged!")
+    c = imaplib.IMAP4("127.0.0.1", web.port("imap"), timeout=60)
+    try:
+        c.starttls(ssl_context=web.login_context(PATIENT))
+        c.login(PATIENT, PASSWORDS[PATIENT])
+        typ, data = c.append('"Vaccinations"', None, None, forged)
+        assert typ == "NO" and b"[NOPERM]" in data[0], data
+        assert c.append("INBOX", None, None, forged)[0] == "OK"
+        c.select("INBOX")
+        typ, data = c.uid("SEARCH", None, "ALL")
+        last = data[0].split()[-1]
+        for cmd in ("COPY", "MOVE"):
+            typ, data = c.uid(cmd, last, '"Vaccinations"')
+            assert typ == "NO" and b"[NOPERM]" in data[0], (cmd, data)
+        c.select('"Vaccinations"')
+        typ, data = c.uid("MOVE", "1:*", "INBOX")
+        assert typ == "NO" and b"[NOPERM]" in data[0], data
+        for typ, data in (c.delete('"Vaccinations"'), c.rename('"Vaccinations"', '"Autre"')):
+            assert typ == "NO" and b"[NOPERM]" in data[0], data
+    finally:
+        c.logout()
+    (book,) = books(web)
+    assert [i["vaccineCode"]["text"] for i in immunizations(book)] == ["Repevax"]
 
 
 def test_a_vaccination_document_without_entries_is_one_line(web):
