@@ -1,5 +1,5 @@
-/* imap_profile.c: a patient's APPEND to Profil is a medical profile section sent from
- * a mail client (vault/vault_profile.h): the message's Subject names the section, its
+/* imap_profile.c: a patient's APPEND, COPY or MOVE to Profil is a medical profile
+ * section sent from a mail client (vault/vault_profile.h): the message's Subject names the section, its
  * text lists the items. The message appended is read back, filed as the section's
  * next version through vault_profile_from_message (the function mss-webd's page uses
  * too: same checks, same audit record), and removed: Profil holds only the versions
@@ -95,5 +95,68 @@ void imap_profile_appended(struct imap_session *s, const char *tag, uint32_t uid
 		s->n_append++;
 		imap_ok(s, tag, "[APPENDUID %u %u] Append completed: %s, version %u", uidvalidity, uid_new,
 		        sec->code, version);
+	}
+}
+
+/* A MOVE's source goes once its section is filed (RFC 6851: the client sees it go). */
+static void remove_source(struct imap_session *s, uint32_t uid)
+{
+	struct store_flags_req req = {.op = STORE_FLAGS_ADD, .flags = STORE_FLAG_DELETED};
+	struct store_flags_result res;
+	uint32_t *gone = NULL;
+	size_t ngone = 0;
+	char err[256];
+
+	memset(&res, 0, sizeof(res));
+	if (store_set_flags(s->store, s->view.id, &uid, 1, &req, &res, err, sizeof(err)) != 0 ||
+	    store_expunge(s->store, s->view.id, &uid, 1, &gone, &ngone, err, sizeof(err)) != 0)
+		log_err("imap.profile", "user=%s op=move error=\"%s\"", s->account.address, err);
+	store_flags_result_free(&res);
+	imap_view_expunge_uids(s, gone, ngone);
+	s->n_expunge += (unsigned)ngone;
+	free(gone);
+}
+
+void imap_profile_copied(struct imap_session *s, const char *tag, bool move,
+                         const struct store_copy_result *res)
+{
+	const struct vault_profile_section *sec = NULL;
+	struct store_mailbox mb;
+	char why[400];
+	unsigned version = 0;
+	uint32_t uid_new = 0;
+	int rc;
+
+	if (res->n == 0) {
+		imap_ok(s, tag, "%s completed", move ? "Move" : "Copy");
+		return;
+	}
+	rc = store_mailbox_get(s->store, s->account.address, VAULT_PROFILE_MAILBOX, &mb, why, sizeof(why));
+	if (rc != 1) {
+		imap_no(s, tag, "[SERVERBUG] Internal error, try again later");
+		return;
+	}
+	if (res->n != 1)
+		rc = str_copy(why, sizeof(why),
+		              "Un seul message à la fois dans Profil : rien n'a été modifié.") == 0
+		         ? 1
+		         : -1;
+	else
+		rc = file_one(s, mb.id, res->dst_uids[0], &sec, &version, &uid_new, why, sizeof(why));
+	remove_appended(s, mb.id, res->dst_uids, res->n);
+	if (rc < 0) {
+		log_err("imap.profile", "user=%s error=\"%s\"", s->account.address, why);
+		imap_no(s, tag, "[SERVERBUG] Internal error, try again later");
+	} else if (rc == 1) {
+		log_info("imap.profile", "user=%s result=refused", s->account.address);
+		imap_no(s, tag, "[CANNOT] %s", why);
+	} else if (move) {
+		conn_printf(s->conn, "* OK [COPYUID %u %u %u] Moved: %s, version %u\r\n",
+		            res->dst_uidvalidity, res->src_uids[0], uid_new, sec->code, version);
+		remove_source(s, res->src_uids[0]);
+		imap_ok(s, tag, "Move completed");
+	} else {
+		imap_ok(s, tag, "[COPYUID %u %u %u] Copy completed: %s, version %u", res->dst_uidvalidity,
+		        res->src_uids[0], uid_new, sec->code, version);
 	}
 }

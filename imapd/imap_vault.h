@@ -106,5 +106,12 @@ void cmd_listrights(struct imap_session *s, struct imap_command *c);
 bool imap_profile_target(const struct imap_session *s, const char *mailbox);
 void imap_profile_appended(struct imap_session *s, const char *tag, uint32_t uidvalidity,
                            const uint32_t *uids, size_t n);
+/* The same for a COPY or MOVE into Profil, once store_copy copied (never moved) the
+ * messages: the copy is filed as a section and removed; a MOVE then removes the
+ * source message (its EXPUNGE sent) only when the section was filed, so that a refused
+ * one loses nothing. OK [COPYUID] names the version's UID. */
+struct store_copy_result;
+void imap_profile_copied(struct imap_session *s, const char *tag, bool move,
+                         const struct store_copy_result *res);
 
 #endif

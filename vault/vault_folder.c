@@ -11,12 +11,13 @@
 #include "lib/str.h"
 #include "lib/localtime.h"
 #include "msg/msg.h"
+#include "vault/vault.h"
 #include "vault/vault_mime.h"
 
 #define HEADER_READ (64 * 1024) /* a vault message's header is far smaller */
 
 int vault_folder_append(struct store *st, const char *user, const char *mailbox, const char *data, size_t len,
-                        int64_t when, uint32_t *uid, char *err, size_t errlen)
+                        bool masked, int64_t when, uint32_t *uid, char *err, size_t errlen)
 {
 	struct store_appender *a = NULL;
 	uint32_t uidvalidity, *uids = NULL;
@@ -30,7 +31,8 @@ int vault_folder_append(struct store *st, const char *user, const char *mailbox,
 	}
 	if (rc != 0)
 		return -1;
-	if (store_append_message(a, STORE_FLAG_SEEN, NULL, when, err, errlen) != 0 ||
+	if (store_append_message(a, STORE_FLAG_SEEN, masked ? VAULT_MASKED_KEYWORD : NULL, when, err,
+	                         errlen) != 0 ||
 	    store_append_write(a, data, len, err, errlen) < 0 || store_append_end(a, err, errlen) < 0) {
 		store_append_abort(a);
 		return -1;
@@ -101,6 +103,19 @@ int vault_folder_build(struct buf *b, const struct vault_folder_msg *m)
 	rc |= mime_attachment(b, boundary, "application/fhir+json", m->json_file, m->json, strlen(m->json));
 	rc |= buf_printf(b, "--%s--\r\n", boundary);
 	return rc ? -1 : 0;
+}
+
+bool vault_folder_masked(const char *keywords)
+{
+	size_t n = strlen(VAULT_MASKED_KEYWORD);
+	for (const char *p = keywords; p != NULL && *p != '\0';) {
+		size_t len = strcspn(p, " ");
+		if (len == n && strncasecmp(p, VAULT_MASKED_KEYWORD, n) == 0)
+			return true;
+		p += len;
+		p += strspn(p, " ");
+	}
+	return false;
 }
 
 static int to_buf(void *arg, const char *p, size_t n)

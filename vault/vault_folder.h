@@ -8,6 +8,7 @@
 #define MSS_VAULT_FOLDER_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,9 +40,14 @@ char *vault_folder_bundle(json_t *resources, int64_t when);
 int vault_folder_build(struct buf *b, const struct vault_folder_msg *m);
 
 /* Appends data (a whole message) to user's mailbox, creating it when missing, flagged
- * \Seen, with internal date when. Returns 0 with *uid, or -1 with err. */
+ * \Seen, with the keyword $Masked when masked (a new version of what the patient masked
+ * from professionals stays masked), internal date when. Returns 0 with *uid, or -1
+ * with err. */
 int vault_folder_append(struct store *st, const char *user, const char *mailbox, const char *data, size_t len,
-                        int64_t when, uint32_t *uid, char *err, size_t errlen);
+                        bool masked, int64_t when, uint32_t *uid, char *err, size_t errlen);
+
+/* true when a message's keywords (space-separated) hold $Masked, in any case. */
+bool vault_folder_masked(const char *keywords);
 
 /* Up to max bytes of message uid of mailbox mbid into out, NUL-terminated (the NUL
  * counted in out->len). Returns 1, 0 when the message is gone, -1 on a store error. */

@@ -9,11 +9,13 @@
 #include "lib/buf.h"
 #include "lib/config.h"
 #include "lib/log.h"
+#include "lib/sql.h"
 #include "lib/str.h"
 #include "msg/msg.h"
 #include "vault/vault.h"
 #include "vault/vault_folder.h"
 #include "vault/vault_profile.h"
+#include "store/store_sql.h"
 
 #define VERSION_READ (1024 * 1024) /* a version's message is far smaller */
 #define MAIL_TEXT_MAX (64 * 1024)  /* the text part of a section sent by mail */
@@ -81,6 +83,7 @@ static int find_current(struct store *st, int64_t mbid, const struct store_msgli
 			out->version = version;
 			out->uid = l->v[i].uid;
 			out->when = l->v[i].internaldate;
+			out->masked = vault_folder_masked(l->v[i].keywords);
 		}
 	}
 	return 0;
@@ -127,9 +130,11 @@ static int fail(char *err, size_t errlen, const char *why)
 	return -1;
 }
 
-int vault_profile_set(struct store *st, const struct vault_actor *who, const char *patient,
+/* Files the next version inside the caller's write transaction (the lock taken):
+ * 0, 1 refused (base is not the current version), -1. */
+static int set_locked(struct store *st, const struct vault_actor *who, const char *patient,
                       const struct vault_profile_section *sec, const struct vault_profile_items *items,
-                      unsigned *version, uint32_t *uid_out, char *err, size_t errlen)
+                      long base, unsigned *version, uint32_t *uid_out, char *err, size_t errlen)
 {
 	static struct vault_profile_current cur; /* 9 KiB of items: off the stack */
 	int64_t when = (int64_t)time(NULL);
@@ -140,11 +145,19 @@ int vault_profile_set(struct store *st, const struct vault_actor *who, const cha
 
 	if (vault_profile_get(st, patient, sec, &cur) < 0)
 		return fail(err, errlen, "cannot read the profile");
+	if (base >= 0 && (unsigned long)base != cur.version) {
+		if (str_format(err, errlen,
+		               "La rubrique « %s » a été modifiée entre-temps (version %u, vous modifiiez la "
+		               "version %ld) : relisez-la puis recommencez. Rien n'a été modifié.",
+		               sec->label, cur.version, base) < 0)
+			log_warn("vault.profile", "error=\"message cut\"");
+		return 1;
+	}
 	buf_init(&b, 512 * 1024);
 	rc = vault_profile_build(&b, patient, store_config(st)->timezone, sec, items, cur.version + 1, when);
 	if (rc == 0)
-		rc = vault_folder_append(st, patient, VAULT_PROFILE_MAILBOX, b.data, b.len, when, &uid, err,
-		                         errlen);
+		rc = vault_folder_append(st, patient, VAULT_PROFILE_MAILBOX, b.data, b.len, cur.masked, when,
+		                         &uid, err, errlen);
 	else
 		rc = fail(err, errlen, "cannot build the profile message");
 	buf_free(&b);
@@ -163,13 +176,38 @@ int vault_profile_set(struct store *st, const struct vault_actor *who, const cha
 	return 0;
 }
 
+int vault_profile_set(struct store *st, const struct vault_actor *who, const char *patient,
+                      const struct vault_profile_section *sec, const struct vault_profile_items *items,
+                      long base, unsigned *version, uint32_t *uid_out, char *err, size_t errlen)
+{
+	struct sql *db = store_sql(st);
+	int rc;
+
+	/* One writer at a time reads the current version and files the next: two edits at
+	 * once become two versions (or the later one is refused when it names the version
+	 * it was based on), never one lost. */
+	if (sql_begin_write(db, err, errlen) != 0 || sql_lock(db, "vault.profile", err, errlen) != 0) {
+		sql_rollback(db);
+		return -1;
+	}
+	rc = set_locked(st, who, patient, sec, items, base, version, uid_out, err, errlen);
+	if (rc == 0 && sql_commit(db, err, errlen) != 0)
+		rc = -1;
+	else if (rc != 0)
+		sql_rollback(db);
+	store_notify_flush(st);
+	return rc;
+}
+
 /* The section a mail's Subject names: "Allergies", "allergies", "Profil médical :
- * Allergies", "Profil médical : Allergies (version 2)" (a reply to a version). */
-static const struct vault_profile_section *subject_section(const char *subject)
+ * Allergies", "Profil médical : Allergies (version 2)" (a reply to a version: *base
+ * gets 2, else -1). */
+static const struct vault_profile_section *subject_section(const char *subject, long *base)
 {
 	char s[1024];
 	const char *p = subject;
 	char *paren;
+	uint64_t v;
 
 	if (str_iprefix(p, "Re:") || str_iprefix(p, "Fwd:") || str_iprefix(p, "TR:"))
 		p = strchr(p, ':') + 1;
@@ -177,9 +215,17 @@ static const struct vault_profile_section *subject_section(const char *subject)
 		p = strchr(p, ':') != NULL ? strchr(p, ':') + 1 : p;
 	if (str_copy(s, sizeof(s), p) < 0)
 		return NULL;
+	*base = -1;
 	paren = strstr(s, " (version ");
-	if (paren != NULL)
+	if (paren != NULL) {
+		char *num = paren + 10, *end = strchr(num, ')');
+		if (end != NULL && end[1] == '\0') {
+			*end = '\0';
+			if (str_to_u64(num, 1000000, &v) == 0)
+				*base = (long)v;
+		}
 		*paren = '\0';
+	}
 	return vault_profile_section(s);
 }
 
@@ -214,12 +260,13 @@ int vault_profile_from_message(struct store *st, const struct vault_actor *who, 
 	struct msg m;
 	struct buf t;
 	char why[300];
+	long base = -1;
 	int rc;
 
 	msg_limits_from_config(store_config(st), &lim);
 	if (msg_parse(data, len, &lim, &m, why, sizeof(why)) != 0)
 		return refuse(err, errlen, "Message illisible : rien n'a été modifié.");
-	*sec = subject_section(m.h.subject);
+	*sec = subject_section(m.h.subject, &base);
 	buf_init(&t, MAIL_TEXT_MAX);
 	rc = *sec == NULL ? refuse(err, errlen,
 	                           "L'objet du message doit nommer la rubrique du profil : Allergies, "
@@ -239,5 +286,5 @@ int vault_profile_from_message(struct store *st, const struct vault_actor *who, 
 	buf_free(&t);
 	if (rc != 0)
 		return rc;
-	return vault_profile_set(st, who, patient, *sec, &items, version, uid, err, errlen);
+	return vault_profile_set(st, who, patient, *sec, &items, base, version, uid, err, errlen);
 }

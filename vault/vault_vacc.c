@@ -233,9 +233,10 @@ static int load_one(struct store *st, int64_t mbid, uint32_t uid, unsigned versi
 }
 
 /* Every book message of the folder merged into book; their UIDs into uids (at most
- * BOOKS_MAX), *mbid the folder (0 when there is none). Returns 0 or -1. */
+ * BOOKS_MAX), *mbid the folder (0 when there is none), *masked when the patient masked
+ * one from professionals. Returns 0 or -1. */
 static int load(struct store *st, const char *patient, struct vault_vacc_book *book, uint32_t *uids,
-                size_t *nuids, int64_t *mbid)
+                size_t *nuids, int64_t *mbid, bool *masked)
 {
 	struct store_mailbox mb;
 	struct store_msglist l = {0};
@@ -244,6 +245,7 @@ static int load(struct store *st, const char *patient, struct vault_vacc_book *b
 
 	*nuids = 0;
 	*mbid = 0;
+	*masked = false;
 	if (rc <= 0)
 		return rc < 0 ? -1 : 0;
 	*mbid = mb.id;
@@ -256,6 +258,7 @@ static int load(struct store *st, const char *patient, struct vault_vacc_book *b
 			rc = -1;
 		else if (got == 1 && sscanf(mark, "%u %u", &version, &count) == 2) {
 			uids[(*nuids)++] = l.v[i].uid;
+			*masked |= vault_folder_masked(l.v[i].keywords);
 			rc = load_one(st, mb.id, l.v[i].uid, version, book);
 		}
 	}
@@ -268,9 +271,10 @@ int vault_vacc_read(struct store *st, const char *patient, struct vault_vacc_boo
 	uint32_t uids[BOOKS_MAX];
 	size_t n;
 	int64_t mbid;
+	bool masked;
 
 	memset(out, 0, sizeof(*out));
-	return load(st, patient, out, uids, &n, &mbid);
+	return load(st, patient, out, uids, &n, &mbid, &masked);
 }
 
 /* ---- the message ---------------------------------------------------------------- */
@@ -360,10 +364,10 @@ int vault_vacc_add(struct store *st, const struct vault_actor *who, const char *
 	int64_t when = (int64_t)time(NULL), mbid = 0;
 	uint32_t old[BOOKS_MAX], uid = 0;
 	size_t nold = 0;
-	bool self = false;
+	bool self = false, masked = false;
 	char target[64], detail[96];
 	struct buf b;
-	int rc = load(st, patient, book, old, &nold, &mbid);
+	int rc = load(st, patient, book, old, &nold, &mbid, &masked);
 
 	*added = 0;
 	for (size_t i = 0; rc == 0 && i < n; i++)
@@ -378,10 +382,10 @@ int vault_vacc_add(struct store *st, const struct vault_actor *who, const char *
 	qsort(book->e, book->n, sizeof(book->e[0]), by_date);
 	book->version++;
 	buf_init(&b, BOOK_READ);
-	rc =
-	    build(&b, patient, store_config(st)->timezone, book, when) == 0
-	        ? vault_folder_append(st, patient, VAULT_VACC_MAILBOX, b.data, b.len, when, &uid, err, errlen)
-	        : why_is(err, errlen, "cannot build the vaccination book");
+	rc = build(&b, patient, store_config(st)->timezone, book, when) == 0
+	         ? vault_folder_append(st, patient, VAULT_VACC_MAILBOX, b.data, b.len, masked, when, &uid,
+	                               err, errlen)
+	         : why_is(err, errlen, "cannot build the vaccination book");
 	buf_free(&b);
 	if (rc == 0 && mbid != 0)
 		remove_old(st, patient, mbid, old, nold);

@@ -156,8 +156,8 @@ int vault_vital_add(struct store *st, const struct vault_actor *who, const char 
 		str_copy(err, errlen, "cannot build the measurement message");
 		return -1;
 	}
-	int rc =
-	    vault_folder_append(st, patient, VAULT_VITALS_MAILBOX, b.data, b.len, when, &uid, err, errlen);
+	int rc = vault_folder_append(st, patient, VAULT_VITALS_MAILBOX, b.data, b.len, false, when, &uid, err,
+	                             errlen);
 	buf_free(&b);
 	if (rc < 0)
 		return -1;

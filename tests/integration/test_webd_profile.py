@@ -198,3 +198,85 @@ def test_section_appended_from_a_mail_client(web):
     assert web.sql("SELECT count(*) FROM audit_log WHERE action = 'profile.update'") == [(3,)]
     assert web.sql("SELECT target FROM audit_log WHERE action = 'profile.update' ORDER BY seq")[1] == (
         f"Profil {new_uid}",)
+
+
+def test_copy_and_move_into_profil_file_the_section(web):
+    """A section written as a draft (or received) and then copied or moved into Profil
+    with the mail client is filed as APPEND does; a refused one loses nothing."""
+    c = imap(web)
+    try:
+        for subject, body in (("Allergies", "Latex\n"), ("Traitements en cours", "Ramipril 5 mg\n"),
+                              ("Bonjour", "pas une rubrique\n")):
+            assert c.append("INBOX", None, None, mail(subject, body))[0] == "OK"
+        c.select("INBOX")
+        typ, data = c.uid("SEARCH", None, "ALL")
+        allergies, traitements, other = data[0].split()[-3:]
+        typ, data = c.uid("COPY", allergies, '"Profil"')
+        assert typ == "NO" and b"[TRYCREATE]" in data[0]  # as for any folder: the client creates it
+        assert c.create('"Profil"')[0] == "OK"
+        typ, data = c.uid("COPY", allergies, '"Profil"')
+        assert typ == "OK", data
+        assert [m["X-MSS-Profile"] for f, m in profil(web)] == ["allergies 1"]
+        typ, data = c.uid("MOVE", traitements, '"Profil"')
+        assert typ == "OK", data
+        typ, data = c.uid("MOVE", other, '"Profil"')
+        said = data[0].decode()
+        assert typ == "NO" and "[CANNOT]" in said and "objet du message doit nommer la rubrique" in said, said
+        typ, data = c.uid("COPY", allergies + b"," + other, '"Profil"')
+        assert typ == "NO" and "Un seul message à la fois" in data[0].decode(), data
+        typ, data = c.uid("SEARCH", None, "ALL")
+        left = data[0].split()
+        assert allergies in left and other in left and traitements not in left  # moved, refused one kept
+    finally:
+        c.logout()
+    assert [m["X-MSS-Profile"] for f, m in profil(web)] == ["allergies 1", "traitements 1"]
+
+
+def test_an_edit_based_on_an_old_version_is_refused(web):
+    """Two pages opened on version 1: the first save files version 2, the second (based on
+    version 1) is refused with the reason, nothing lost; a mail replying to an old version
+    likewise."""
+    w = logged_in(web)
+    assert save(w, "allergies", "Latex").status == 303
+    first, second = (forms(w.get("/profil"), "/profil")[0] for _ in range(2))
+    assert first["version"] == "1" and first["section"] == "allergies"
+    r = w.post("/profil", dict(first, texte="Latex\nPénicilline"))
+    assert r.status == 303
+    r = w.post("/profil", dict(second, texte="Arachide"))
+    assert r.status == 409
+    said = text(r)
+    assert "modifiée entre-temps (version 2, vous modifiiez la version 1)" in said and "Rien n'a été modifié." in said
+    assert "Pénicilline" in said  # the page shows the current version to start again from
+    assert [m["X-MSS-Profile"] for f, m in profil(web)] == ["allergies 1", "allergies 2"]
+    c = imap(web)
+    try:
+        typ, data = c.append('"Profil"', None, None, mail("Re: Profil médical : Allergies (version 1)", "Noix\n"))
+        said = data[0].decode()
+        assert typ == "NO" and "[CANNOT]" in said and "modifiée entre-temps" in said, said
+    finally:
+        c.logout()
+    r = w.post("/profil", dict(second, version="abc", texte="Arachide"))
+    assert r.status == 400
+    assert [m["X-MSS-Profile"] for f, m in profil(web)] == ["allergies 1", "allergies 2"]
+
+
+def test_concurrent_saves_become_versions(web):
+    """Saves at the same moment from two sessions, without a base version: each is a
+    version of its own, none lost, one current."""
+    import threading
+    sessions = [logged_in(web) for _ in range(4)]
+    csrfs = [w.get("/profil").csrf() for w in sessions]
+    results = []
+
+    def go(i):
+        results.append(sessions[i].post("/profil", {"csrf": csrfs[i], "section": "antecedents",
+                                                    "texte": f"Antécédent {i}"}).status)
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [303] * 4
+    msgs = profil(web)
+    assert sorted(m["X-MSS-Profile"] for f, m in msgs) == [f"antecedents {v}" for v in (1, 2, 3, 4)]
+    assert sum("$Superseded" not in f for f, m in msgs) == 1
