@@ -93,6 +93,15 @@ int vault_profile_from_message(struct store *st, const struct vault_actor *who, 
                                const char *data, size_t len, const struct vault_profile_section **sec,
                                unsigned *version, uint32_t *uid, char *err, size_t errlen);
 
+/* A section sent over SMTP submission (vault_profile_mail.c): an authenticated
+ * patient's message to their own address only, whose Subject is "Profil médical :
+ * <section>" (after any "Re:"), filed as vault_profile_from_message does instead of
+ * being stored in INBOX. Returns 0 when d is no such message (deliver it as any), 1
+ * filed (nothing else to store), 2 refused with an ASCII reason for the SMTP reply in
+ * why (nothing stored), -1 error with why. */
+struct vault_delivery;
+int vault_profile_mail(struct store *st, const struct vault_delivery *d, char *why, size_t whylen);
+
 /* The message of one version (for vault_profile_store.c): French text and FHIR Bundle.
  * Returns 0 or -1. */
 struct buf;

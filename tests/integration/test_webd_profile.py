@@ -280,3 +280,56 @@ def test_concurrent_saves_become_versions(web):
     msgs = profil(web)
     assert sorted(m["X-MSS-Profile"] for f, m in msgs) == [f"antecedents {v}" for v in (1, 2, 3, 4)]
     assert sum("$Superseded" not in f for f, m in msgs) == 1
+
+
+def submit(m, subject, body, to=PATIENT):
+    """The patient's real SMTP submission (STARTTLS, AUTH) of a message to `to`."""
+    import smtplib
+    msg = EmailMessage()
+    msg["From"] = PATIENT
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg.set_content(body)
+    with smtplib.SMTP("127.0.0.1", m.port("submission"), timeout=60) as s:
+        s.starttls(context=m.login_context(PATIENT))
+        s.login(PATIENT, PASSWORDS[PATIENT])
+        s.send_message(msg)
+
+
+def test_section_sent_over_smtp_to_ones_own_address(mss):
+    """The patient answers a version of Profil with their mail client (Reply goes to
+    their own address): filed as the next version, not stored in INBOX; a refused one is
+    told at DATA with the reason, nothing stored; other mail to oneself is refused as mail
+    to any patient."""
+    import smtplib
+    mss.start("smtpd")
+    mss.start("imapd")
+    submit(mss, "Profil médical : Allergies", "Latex\n")
+    submit(mss, "Re: Profil médical : Allergies (version 1)", "- Latex\n- Pénicilline\n")
+    for subject, body, reason in (("Profil médical : Bonjour", "x\n", b"doit nommer la rubrique"),
+                                  ("Re: Profil médical : Allergies (version 1)", "Noix\n",
+                                   b"modifiee entre-temps (version 2, vous modifiiez la version 1)")):
+        with pytest.raises(smtplib.SMTPDataError) as e:
+            submit(mss, subject, body)
+        assert e.value.smtp_code == 550 and reason in e.value.smtp_error, e.value.smtp_error
+        assert b"Rien n'a ete modifie." in e.value.smtp_error
+    # anything else to oneself stays refused, as to any patient
+    with pytest.raises(smtplib.SMTPDataError) as e:
+        submit(mss, "Note pour moi : Profil médical à relire", "pense-bête\n")
+    assert e.value.smtp_code == 550 and b"patients cannot write to patients" in e.value.smtp_error
+    with pytest.raises(smtplib.SMTPRecipientsRefused):
+        submit(mss, "Profil médical : Allergies", "Latex\n", to=PATIENT2)
+    assert [m["X-MSS-Profile"] for f, m in profil(mss)] == ["allergies 1", "allergies 2"]
+    c = imap(mss)
+    try:
+        c.select("INBOX", readonly=True)
+        typ, data = c.uid("SEARCH", None, "ALL")
+        subjects = []
+        for uid in data[0].split():
+            typ, parts = c.uid("FETCH", uid, "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+            subjects.append(email.message_from_bytes(parts[0][1], policy=email.policy.default)["Subject"])
+    finally:
+        c.logout()
+    assert subjects == [], subjects  # nothing stored in INBOX
+    assert mss.sql("SELECT actor, detail FROM audit_log WHERE action = 'profile.update' ORDER BY seq") == [
+        (PATIENT, "section=allergies version=1 items=1"), (PATIENT, "section=allergies version=2 items=2")]
