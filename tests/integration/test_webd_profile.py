@@ -13,7 +13,7 @@ from email.message import EmailMessage
 import pytest
 
 from conftest import PASSWORDS, PATIENT, PATIENT2
-from web_helpers import forms, logged_in
+from web_helpers import folder_messages, forms, logged_in
 
 
 @pytest.fixture
@@ -320,16 +320,7 @@ def test_section_sent_over_smtp_to_ones_own_address(mss):
     with pytest.raises(smtplib.SMTPRecipientsRefused):
         submit(mss, "Profil médical : Allergies", "Latex\n", to=PATIENT2)
     assert [m["X-MSS-Profile"] for f, m in profil(mss)] == ["allergies 1", "allergies 2"]
-    c = imap(mss)
-    try:
-        c.select("INBOX", readonly=True)
-        typ, data = c.uid("SEARCH", None, "ALL")
-        subjects = []
-        for uid in data[0].split():
-            typ, parts = c.uid("FETCH", uid, "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
-            subjects.append(email.message_from_bytes(parts[0][1], policy=email.policy.default)["Subject"])
-    finally:
-        c.logout()
+    subjects = [m["Subject"] for m in folder_messages(mss, "INBOX")]
     assert subjects == [], subjects  # nothing stored in INBOX
     assert mss.sql("SELECT actor, detail FROM audit_log WHERE action = 'profile.update' ORDER BY seq") == [
         (PATIENT, "section=allergies version=1 items=1"), (PATIENT, "section=allergies version=2 items=2")]
