@@ -48,5 +48,6 @@ int ctl_migrate(struct ctl *c, int argc, char **argv);
 int ctl_config(struct ctl *c, int argc, char **argv);
 int ctl_backup(struct ctl *c, int argc, char **argv);
 int ctl_retention(struct ctl *c, int argc, char **argv);
+int ctl_queue(struct ctl *c, int argc, char **argv);
 
 #endif

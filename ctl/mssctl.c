@@ -51,6 +51,7 @@ static const struct ctl_command commands[] = {
     {"config", ctl_config, "config check\nconfig show", true},
     {"backup", ctl_backup, "backup DIR", false},
     {"retention", ctl_retention, "retention run [--dry-run]", false},
+    {"queue", ctl_queue, "queue list\nqueue show|delete ID\nqueue flush [ID]", false},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "lib/buf.h"
@@ -29,6 +30,7 @@ enum key_type {
 	KEY_BOOL,
 	KEY_TIMEZONE, /* an IANA time zone name with a compiled file under the zoneinfo directory */
 	KEY_STORE,    /* "" or a PostgreSQL connection URI */
+	KEY_ROUTES,   /* list of DOMAIN=HOST:PORT */
 };
 
 struct config_key {
@@ -123,6 +125,11 @@ static const struct config_key config_keys[] = {
     NUM(inactive_delete, KEY_SECONDS, "365d", 0, 3650 * 86400ULL),
     NUM(retention_interval, KEY_SECONDS, "1d", 1, 365 * 86400ULL),
     TEXT(metrics_listen, KEY_LISTEN, ""),
+    TEXT(relay_routes, KEY_ROUTES, ""),
+    TEXT(relay_cert, KEY_PATH, ""),
+    TEXT(relay_key, KEY_PATH, ""),
+    NUM(queue_retry, KEY_SECONDS, "1m", 1, 3600),
+    NUM(queue_lifetime, KEY_SECONDS, "5d", 60, 60 * 86400ULL),
 };
 
 #define NKEYS (sizeof config_keys / sizeof config_keys[0])
@@ -230,6 +237,20 @@ static bool is_network(const char *w, size_t n)
 	return inet_pton(AF_INET6, tmp, addr) == 1;
 }
 
+/* DOMAIN=HOST:PORT, HOST a name or an address ([v6] in brackets). */
+static bool is_route(const char *w, size_t n)
+{
+	char tmp[320], host[256], port[32];
+	uint64_t p;
+	const char *eq = memchr(w, '=', n);
+	if (eq == NULL || n >= sizeof tmp || !is_domain(w, (size_t)(eq - w)))
+		return false;
+	memcpy(tmp, eq + 1, n - (size_t)(eq - w) - 1);
+	tmp[n - (size_t)(eq - w) - 1] = '\0';
+	return master_parse_addr(tmp, host, sizeof host, port, sizeof port) == 0 && host[0] != '\0' &&
+	       str_to_u64(port, 65535, &p) == 0 && p != 0;
+}
+
 static bool is_code(const char *w, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -271,12 +292,14 @@ static int check_list(const struct config_key *k, const char *v, char *err, size
 			break;
 		bool ok = k->type == KEY_DOMAINS    ? is_domain(p, n)
 		          : k->type == KEY_NETWORKS ? is_network(p, n)
+		          : k->type == KEY_ROUTES   ? is_route(p, n)
 		                                    : is_code(p, n);
 		if (!ok) {
 			str_error(err, errlen, "%s: \"%.*s\" is not a valid %s", k->name,
 			          (int)(n > 64 ? 64 : n), p,
 			          k->type == KEY_DOMAINS    ? "domain"
 			          : k->type == KEY_NETWORKS ? "network (e.g. 192.0.2.0/24)"
+			          : k->type == KEY_ROUTES   ? "route (e.g. example.org=192.0.2.1:25)"
 			                                    : "code");
 			return -1;
 		}
@@ -301,7 +324,8 @@ static int check_text(const struct config_key *k, const char *v, char *err, size
 			return -1;
 		}
 	}
-	if (k->type == KEY_DOMAINS || k->type == KEY_NETWORKS || k->type == KEY_CODES)
+	if (k->type == KEY_DOMAINS || k->type == KEY_NETWORKS || k->type == KEY_CODES ||
+	    k->type == KEY_ROUTES)
 		return check_list(k, v, err, errlen);
 	if (k->type == KEY_STORE && v[0] != '\0' && strncmp(v, "postgresql://", 13) != 0 &&
 	    strncmp(v, "postgres://", 11) != 0) {
@@ -336,7 +360,8 @@ int config_set(struct mss_config *cfg, const char *key, const char *value, char 
 		str_error(err, errlen, "unknown key \"%s\"", key);
 		return -1;
 	}
-	if (k->type <= KEY_CODES || k->type == KEY_TIMEZONE || k->type == KEY_STORE) {
+	if (k->type <= KEY_CODES || k->type == KEY_TIMEZONE || k->type == KEY_STORE ||
+	    k->type == KEY_ROUTES) {
 		if (check_text(k, value, err, errlen) < 0)
 			return -1;
 		str_assert(str_copy((char *)cfg + k->offset, k->size, value),
@@ -494,7 +519,7 @@ int config_key_format(const struct mss_config *cfg, size_t i, char *out, size_t 
 	if (i >= NKEYS)
 		return -1;
 	const struct config_key *k = &config_keys[i];
-	if (k->type <= KEY_CODES || k->type == KEY_TIMEZONE)
+	if (k->type <= KEY_CODES || k->type == KEY_TIMEZONE || k->type == KEY_ROUTES)
 		return str_copy(out, outlen, (const char *)cfg + k->offset);
 	uint64_t v = field_number(cfg, k);
 	if (k->type == KEY_BOOL)
@@ -523,6 +548,35 @@ int config_master_key_file(const struct mss_config *cfg, char *out, size_t outle
 	if (cfg->master_key_file[0] != '\0')
 		return str_copy(out, outlen, cfg->master_key_file);
 	return config_data_path(cfg, "keys/master.key", out, outlen);
+}
+
+int config_relay_route(const struct mss_config *cfg, const char *domain, char *host, size_t hostlen,
+                       unsigned *port)
+{
+	size_t dlen = strlen(domain);
+	for (const char *p = cfg->relay_routes; *p;) {
+		p += strspn(p, " ,\t");
+		size_t n = strcspn(p, " ,\t");
+		const char *eq = memchr(p, '=', n);
+		if (n == 0)
+			break;
+		if (eq != NULL && (size_t)(eq - p) == dlen && strncasecmp(p, domain, dlen) == 0) {
+			char addr[320], portstr[32];
+			uint64_t v;
+			size_t alen = n - dlen - 1;
+			if (alen >= sizeof addr)
+				return -1;
+			memcpy(addr, eq + 1, alen);
+			addr[alen] = '\0';
+			if (master_parse_addr(addr, host, hostlen, portstr, sizeof portstr) < 0 ||
+			    str_to_u64(portstr, 65535, &v) < 0)
+				return -1;
+			*port = (unsigned)v;
+			return 1;
+		}
+		p += n;
+	}
+	return 0;
 }
 
 int config_is_local_domain(const struct mss_config *cfg, const char *domain)

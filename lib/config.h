@@ -91,6 +91,12 @@ struct mss_config {
 	uint64_t inactive_warning;           /* seconds idle before the retention warning; default 335d */
 	uint64_t inactive_delete;            /* seconds idle before deletion; default 365d; 0 = never */
 	unsigned retention_interval;         /* seconds between two retention runs of a daemon; default 1d */
+	/* relay out to the trust space (DESIGN.md "Relay out to the trust space") */
+	char relay_routes[CONFIG_LIST_MAX]; /* "DOMAIN=HOST:PORT, ..." used instead of DNS; "" = DNS */
+	char relay_cert[CONFIG_PATH_MAX];   /* client certificate for relaying; "" = tls_cert */
+	char relay_key[CONFIG_PATH_MAX];    /* its key; "" = tls_key */
+	unsigned queue_retry;               /* seconds before the first retry, doubled to 1 h; default 1m */
+	unsigned queue_lifetime;            /* seconds a message may wait in the queue; default 5d */
 };
 
 /* Sets every key to its default. */
@@ -113,6 +119,10 @@ int config_set(struct mss_config *cfg, const char *key, const char *value, char 
 size_t config_key_count(void);
 const char *config_key_name(size_t i);
 int config_key_format(const struct mss_config *cfg, size_t i, char *out, size_t outlen);
+/* relay_routes' next hop for domain (case-insensitive): host and port filled, returns
+ * 1; 0 when the domain has no route; -1 when host does not fit. */
+int config_relay_route(const struct mss_config *cfg, const char *domain, char *host, size_t hostlen,
+                       unsigned *port);
 /* Builds data_dir/name into out. Returns 0 or -1 if it does not fit. */
 int config_data_path(const struct mss_config *cfg, const char *name, char *out, size_t outlen);
 /* The effective blob_dir and master key file (their defaults under data_dir). */

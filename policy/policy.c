@@ -5,6 +5,7 @@
 #include "policy/policy.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "directory/account.h"
@@ -15,6 +16,7 @@
 #include "audit/audit.h"
 #include "auth/identity.h"
 #include "policy/contacts.h"
+#include "policy/policy_relay.h"
 #include "policy/policy_rules.h"
 #include "vault/vault.h"
 #include "vault/vault_delivery.h"
@@ -199,7 +201,7 @@ int policy_rcpt_facts(struct store *store, const struct policy_sender *s, const 
 	const struct mss_config *cfg = store_config(store);
 	memset(f, 0, sizeof(*f));
 	f->auth = s->auth;
-	f->relay_supported = false;
+	f->relay_supported = true; /* the queue relays to the trust space (policy_relay.h) */
 	const char *identity = sender_identity(s, mail_from);
 	if (sender_facts(store, s, identity, mail_from, f) < 0 || rcpt_facts(store, cfg, rcpt, f) < 0 ||
 	    relation_facts(store, identity, rcpt, f) < 0)
@@ -309,7 +311,7 @@ static bool writes_to_self(const struct vault_delivery *d)
 	return false;
 }
 
-int policy_deliver(struct store *store, const struct policy_message *m, struct mss_status *st)
+static int deliver_local(struct store *store, const struct policy_message *m, struct mss_status *st)
 {
 	char err[512];
 	struct vault_delivery d;
@@ -353,4 +355,44 @@ int policy_deliver(struct store *store, const struct policy_message *m, struct m
 	vault_file_delivery(store, &d); /* after the durable store: filing never loses mail */
 	vault_delivery_close(&d);
 	return 0;
+}
+
+int policy_audit_decision(struct store *store, const struct policy_sender *s, const char *action,
+                          const char *target, const char *detail, const struct mss_status *st,
+                          const char *patient)
+{
+	return audit_decision(store, s, action, target, detail, st, patient);
+}
+
+/* Remote recipients are queued first (durably, with their audit records), local ones
+ * delivered second; when the local delivery fails the queued copy is withdrawn, so a
+ * 451 leaves nothing behind and the client's retry sends it once. */
+int policy_deliver(struct store *store, const struct policy_message *m, struct mss_status *st)
+{
+	const struct mss_config *cfg = store_config(store);
+	const char **local = xcalloc(m->nrcpt ? m->nrcpt : 1, sizeof *local);
+	const char **remote = xcalloc(m->nrcpt ? m->nrcpt : 1, sizeof *remote);
+	size_t nlocal = 0, nremote = 0;
+	int rc = 0;
+	for (size_t i = 0; i < m->nrcpt; i++) {
+		if (config_is_local_domain(cfg, str_address_domain(m->rcpts[i])))
+			local[nlocal++] = m->rcpts[i];
+		else
+			remote[nremote++] = m->rcpts[i];
+	}
+	if (nremote > 0)
+		rc = policy_relay_queue(store, m, remote, nremote, st);
+	if (rc == 0 && nlocal > 0) {
+		struct policy_message lm = *m;
+		lm.rcpts = local;
+		lm.nrcpt = nlocal;
+		rc = deliver_local(store, &lm, st);
+		if (rc != 0 && nremote > 0)
+			policy_relay_withdraw(store, m);
+	}
+	if (rc == 0)
+		accept(st);
+	free(local);
+	free(remote);
+	return rc;
 }

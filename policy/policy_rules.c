@@ -30,7 +30,7 @@ static const struct {
     [R_UNPROVEN] = {550, "5.7.1", "sender-unproven",
                     "sender not authenticated: only the health trust space may write here"},
     [R_RELAY_DENIED] = {550, "5.7.1", "relay-denied", "relay denied: recipient is not served here"},
-    [R_OUTSIDE] = {550, "5.7.1", "outside-trust-space", "recipient is outside the health trust space"},
+    [R_OUTSIDE] = {550, "5.7.1", "outside-trust-space", "recipient domain is not in the health trust list"},
     [R_RELAY_UNSUPPORTED] = {550, "5.7.1", "relay-unsupported",
                              "delivery to other operators is not available from this server"},
     [R_PATIENT_TO_PATIENT] = {550, "5.7.1", "patient-to-patient", "patients cannot write to patients"},

@@ -11,6 +11,7 @@
 #include "directory/schema.h"
 #include "lib/sql.h"
 #include "lib/str.h"
+#include "queue/queue_schema.h"
 #include "store/store_sql.h"
 #include "vault/vault_schema.h"
 
@@ -38,8 +39,10 @@ const struct sql_schema policy_schema = {"policy", policy_migrations,
                                          sizeof policy_migrations / sizeof policy_migrations[0]};
 
 static const struct sql_schema *const parts[] = {
-    &directory_schema, &directory_entries_schema, &store_schema, &audit_schema, &auth_schema, &vault_schema,
-    &policy_schema,
+    &directory_schema, &directory_entries_schema,
+    &store_schema,     &audit_schema,
+    &auth_schema,      &vault_schema,
+    &queue_schema,     &policy_schema,
 };
 
 #define NPARTS (sizeof parts / sizeof parts[0])

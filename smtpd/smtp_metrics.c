@@ -52,7 +52,6 @@ static const char *const reasons[RPL_COUNT] = {
     [RPL_AUTH_REQUIRED] = "auth_required",
     [RPL_AUTH_FAILED] = "auth_failed",
     [RPL_RELAY_DENIED] = "relay_denied",
-    [RPL_RELAY_NOT_YET] = "relay_not_supported",
     [RPL_SIZE_EXCEEDED] = "size_exceeded",
     [RPL_QUOTA_TOO_BIG] = "quota_too_big",
     [RPL_MSG_LINE_TOO_LONG] = "message_line_too_long",

@@ -75,7 +75,6 @@ static const struct smtp_reply replies[RPL_COUNT] = {
     [RPL_AUTH_REQUIRED] = {530, "5.7.0", "Authentication required"},
     [RPL_AUTH_FAILED] = {535, "5.7.8", "Error: authentication failed"},
     [RPL_RELAY_DENIED] = {550, "5.7.1", "Relay access denied: domain not served here"},
-    [RPL_RELAY_NOT_YET] = {550, "5.7.1", "Recipient outside this server: relay not yet supported"},
     [RPL_SIZE_EXCEEDED] = {552, "5.3.4", "Message size exceeds fixed limit"},
     [RPL_QUOTA_TOO_BIG] = {552, "5.2.2", "Message larger than the recipient's storage quota"},
     [RPL_MSG_LINE_TOO_LONG] = {500, "5.5.2", "Error: message line too long (RFC 5321 4.5.3.1.6)"},

@@ -67,7 +67,6 @@ enum smtp_reply_id {
 	RPL_AUTH_REQUIRED,     /* 530 5.7.0 */
 	RPL_AUTH_FAILED,       /* 535 5.7.8 */
 	RPL_RELAY_DENIED,      /* 550 5.7.1 */
-	RPL_RELAY_NOT_YET,     /* 550 5.7.1 */
 	RPL_SIZE_EXCEEDED,     /* 552 5.3.4 */
 	RPL_QUOTA_TOO_BIG,     /* 552 5.2.2 */
 	RPL_MSG_LINE_TOO_LONG, /* 500 5.5.2 */

@@ -170,11 +170,13 @@ int smtp_cmd_rcpt(struct smtp_session *s, const char *args)
 	rc = policy_check_rcpt(s->store, &s->sender, s->mail_from, rcpt, &st);
 	if (rc != 0)
 		return policy_refused(s, rc, &st);
-	/* Never an open relay, whatever the policy says: smtpd delivers locally only. */
-	if (!config_is_local_domain(s->cfg, str_address_domain(rcpt)))
-		return refuse(s, "smtp.rcpt", rcpt,
-		              s->kind == SMTP_KIND_MX ? RPL_RELAY_DENIED : RPL_RELAY_NOT_YET);
-	r = quota_verdict(s, rcpt);
+	/* Never an open relay, whatever the policy says: the MX listener takes local
+	 * recipients only; submission's remote ones (the policy allowed them into the trust
+	 * space) go to the outbound queue at the end of DATA. */
+	bool local = config_is_local_domain(s->cfg, str_address_domain(rcpt));
+	if (!local && s->kind == SMTP_KIND_MX)
+		return refuse(s, "smtp.rcpt", rcpt, RPL_RELAY_DENIED);
+	r = local ? quota_verdict(s, rcpt) : RPL_OK;
 	if (r != RPL_OK)
 		return refuse(s, "smtp.rcpt", rcpt, r);
 	s->rcpt_count++;

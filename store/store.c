@@ -254,6 +254,17 @@ void store_close(struct store *st)
 	free(st);
 }
 
+int store_service_key(struct store *st, const char ctx[8], unsigned char key[CRYPTO_KEY_LEN], char *err,
+                      size_t errlen)
+{
+	if (!st->has_master) {
+		str_error(err, errlen, "the store was opened without the master key");
+		return -1;
+	}
+	crypto_subkey(key, st->master, 1, ctx);
+	return 0;
+}
+
 bool store_unavailable(struct store *st)
 {
 	return st != NULL && sql_last_error(st->sql) == SQL_ERR_CONNECTION;

@@ -27,6 +27,7 @@
 #include "lib/mss_limits.h"
 #include "lib/buf.h"
 #include "lib/config.h"
+#include "lib/crypto.h"
 
 struct store;
 struct msg; /* msg/msg.h: a message parsed once */
@@ -48,6 +49,12 @@ struct store *store_open_nokeys(const struct mss_config *cfg, char *err, size_t 
 /* Closes the database and wipes every key held. NULL is fine. */
 void store_close(struct store *st);
 const struct mss_config *store_config(struct store *st);
+/* A key of the master key for one service's own encrypted files (crypto_subkey; ctx:
+ * exactly 8 characters naming the use, e.g. "mssqueue"): the outbound queue's messages
+ * are encrypted with it as accounts' messages are with theirs. Wipe it after use.
+ * Returns 0, or -1 on a store opened without the master key. */
+int store_service_key(struct store *st, const char ctx[8], unsigned char key[CRYPTO_KEY_LEN], char *err,
+                      size_t errlen);
 /* True when the store is a PostgreSQL cluster shared with other hosts. */
 bool store_is_shared(const struct mss_config *cfg);
 /* True when the last failed call failed for want of the database (unreachable,

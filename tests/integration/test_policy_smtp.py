@@ -210,11 +210,11 @@ def test_operator_with_listed_dn_accepted(space):
         code, text = send(s, PRO2, PATIENT)
         assert (code, text[:5]) == (550, "5.7.1")
     assert inbox(space, PATIENT) == 1
-    # the patient may answer the remote professional... but this server has no outbound
-    # delivery, so the reply is refused with a clear reason instead of being lost.
+    # the patient may answer the remote professional (an authorised contact now): the
+    # reply goes to the outbound queue (issue 13)
     with as_password(space, PATIENT) as s:
-        code, text = send(s, PATIENT, REMOTE_PRO)
-        assert (code, text[:5]) == (550, "5.7.1")
+        assert send(s, PATIENT, REMOTE_PRO) == (250, "")
+    assert space.sql("SELECT rcpt FROM queue_rcpts") == [(REMOTE_PRO,)]
 
 
 def test_operator_with_unlisted_dn_refused(space):

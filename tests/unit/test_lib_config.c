@@ -39,6 +39,11 @@ static const struct case_ cases[] = {
     {"relay_networks = 192.0.2.0/24, 10.0.0.0/33\n", "is not a valid network"},
     {"relay_networks = nonsense\n", "is not a valid network"},
     {"pharmacy_professions = 21, 2-1\n", "is not a valid code"},
+    {"relay_routes = other.test=127.0.0.1\n", "is not a valid route"},
+    {"relay_routes = other.test=127.0.0.1:0\n", "is not a valid route"},
+    {"relay_routes = bad_domain!=127.0.0.1:25\n", "is not a valid route"},
+    {"relay_routes = 127.0.0.1:25\n", "is not a valid route"},
+    {"queue_retry = 2h\n", "out of range"},
     {"data_dir = relative/path\n", "data_dir must be an absolute path"},
 };
 
@@ -211,16 +216,36 @@ static void test_store_keys(void **state)
 	assert_string_equal(out, "/srv/mss-blobs");
 }
 
+/* relay_routes (issue 13): DOMAIN=HOST:PORT pairs, looked up case-insensitively. */
+static void test_relay_routes(void **state)
+{
+	(void)state;
+	struct mss_config c;
+	char err[256], host[256];
+	unsigned port = 0;
+	config_defaults(&c);
+	assert_int_equal(c.queue_retry, 60);
+	assert_int_equal(c.queue_lifetime, 5 * 86400);
+	assert_int_equal(config_relay_route(&c, "other.test", host, sizeof host, &port), 0);
+	assert_int_equal(
+	    config_set(&c, "relay_routes", "a.test=127.0.0.1:2525, Other.Test=[::1]:25", err, sizeof err), 0);
+	assert_int_equal(config_relay_route(&c, "other.test", host, sizeof host, &port), 1);
+	assert_string_equal(host, "::1");
+	assert_int_equal(port, 25);
+	assert_int_equal(config_relay_route(&c, "A.TEST", host, sizeof host, &port), 1);
+	assert_string_equal(host, "127.0.0.1");
+	assert_int_equal(port, 2525);
+	assert_int_equal(config_relay_route(&c, "test", host, sizeof host, &port), 0);
+	assert_int_equal(config_relay_route(&c, "b.a.test", host, sizeof host, &port), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_table),
-	    cmocka_unit_test(test_defaults_and_values),
-	    cmocka_unit_test(test_value_too_long),
-	    cmocka_unit_test(test_missing_file),
-	    cmocka_unit_test(test_line_too_long),
-	    cmocka_unit_test(test_store_keys),
-	    cmocka_unit_test(test_format_round_trip),
+	    cmocka_unit_test(test_table),          cmocka_unit_test(test_defaults_and_values),
+	    cmocka_unit_test(test_value_too_long), cmocka_unit_test(test_missing_file),
+	    cmocka_unit_test(test_line_too_long),  cmocka_unit_test(test_store_keys),
+	    cmocka_unit_test(test_relay_routes),   cmocka_unit_test(test_format_round_trip),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

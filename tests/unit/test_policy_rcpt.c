@@ -228,8 +228,9 @@ static const struct row rows[] = {
      550, "5.1.1"},
     {A_CERT, "dr.martin@pro.mss.test", "", "submission", "dr.martin@pro.mss.test", "x@example.org", 1, 550,
      "5.7.1"},
-    {A_CERT, "dr.martin@pro.mss.test", "", "submission", "dr.martin@pro.mss.test", "x@other-operator.test", 1,
-     550, "5.7.1"},
+    /* into the trust space through the outbound queue (issue 13) */
+    {A_CERT, "dr.martin@pro.mss.test", "", "submission", "dr.martin@pro.mss.test", "x@other-operator.test", 0,
+     0, ""},
 };
 
 static int64_t audit_count(void)

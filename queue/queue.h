@@ -1,0 +1,102 @@
+/* queue.h: the outbound queue, messages waiting to leave for other operators of the
+ * trust space (DESIGN.md "Relay out to the trust space").
+ *
+ * A queued message is one encrypted file, <blob_dir>/queue/<qid>, under a key of the
+ * master key (store_service_key "mssqueue"), and rows in the store's database: one
+ * for the message (queue_messages) and one per recipient still to deliver
+ * (queue_rcpts). A recipient's row goes when it is delivered or bounced; the message
+ * goes with its last recipient. Recipients are found by their next attempt time
+ * through an index (queue_rcpts_due): the due ones are read in one range scan, so
+ * 100,000 deferred recipients cost a new message nothing.
+ *
+ * Durability: queue_put writes and fsyncs the file before the transaction that names
+ * it commits; once it returns 0 the message survives a crash (250 may be said). A
+ * process that dies while delivering loses nothing: a claim only moves the next
+ * attempt time forward (queue_claim), so the recipient comes due again (delivery is
+ * at least once, never at most once).
+ *
+ * Conventions as store.h: 0 success, 1 a refusal the caller caused (no such message),
+ * -1 an internal error with err (never content). */
+#ifndef MSS_QUEUE_H
+#define MSS_QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/buf.h"
+#include "lib/mss_limits.h"
+#include "store/store.h"
+
+#define QUEUE_ID_SIZE 32     /* a queue id, NUL included: letters and digits only */
+#define QUEUE_REPLY_SIZE 512 /* the last reply kept for a recipient (cut) */
+
+/* A message handed to the queue. */
+struct queue_put {
+	const char *qid;       /* the queue id smtpd gave it (letters and digits) */
+	const char *mail_from; /* envelope sender, "" for <> */
+	const char *account;   /* the local account that sent it, "" for the server itself */
+	const char *const *rcpts;
+	size_t nrcpt;
+	const char *data; /* the whole message, CRLF lines */
+	size_t len;
+	int64_t now;
+};
+
+/* Work done in the same transaction as the queue's rows (the audit records of the
+ * acceptance): fn returns 0 to commit, else everything is rolled back. */
+struct queue_hook {
+	int (*fn)(void *arg, char *err, size_t errlen);
+	void *arg;
+};
+
+/* Queues m for all its recipients, first attempt at m->now. Returns 0 once the file
+ * and the rows are durable; -1 with err, nothing queued. hook may be NULL. */
+int queue_put(struct store *st, const struct queue_put *m, const struct queue_hook *hook, char *err,
+              size_t errlen);
+
+/* One recipient still to deliver. */
+struct queue_rcpt {
+	char rcpt[MSS_ADDRESS_SIZE];
+	char domain[MSS_DOMAIN_SIZE];
+	int64_t next_attempt; /* unix time */
+	unsigned attempts;
+	char last_reply[QUEUE_REPLY_SIZE]; /* "" before the first attempt */
+};
+
+/* One queued message (envelope only: the content stays in its encrypted file). */
+struct queue_entry {
+	char qid[QUEUE_ID_SIZE];
+	char mail_from[MSS_ADDRESS_SIZE];
+	char account[MSS_ADDRESS_SIZE];
+	uint64_t size;
+	int64_t created;
+	bool warned; /* a delay warning went to the sender */
+	struct queue_rcpt *rcpts;
+	size_t nrcpt;
+};
+void queue_entry_free(struct queue_entry *e);
+
+/* Calls each(arg, e) for every queued message, oldest first (mssctl queue list);
+ * each returns 0 to go on. Returns 0 or -1. */
+int queue_list(struct store *st, int (*each)(void *arg, const struct queue_entry *e), void *arg, char *err,
+               size_t errlen);
+/* Reads one message's envelope and recipients. Returns 0, 1 when there is no such
+ * message, -1. */
+int queue_get(struct store *st, const char *qid, struct queue_entry *out, char *err, size_t errlen);
+/* Decrypts a queued message's content, appended to out. Returns 0, 1 no such message,
+ * -1 (missing or altered file). */
+int queue_read(struct store *st, const char *qid, struct buf *out, char *err, size_t errlen);
+/* Makes every recipient of qid (all messages when qid is NULL) due at now: mssctl queue
+ * flush. *n: recipients made due. Returns 0, 1 when qid names no message, -1. */
+int queue_flush(struct store *st, const char *qid, int64_t now, size_t *n, char *err, size_t errlen);
+/* Removes qid, its recipients and its file without delivering (mssctl queue delete).
+ * hook runs in the transaction (the audit record). Returns 0, 1 no such message, -1. */
+int queue_delete(struct store *st, const char *qid, const struct queue_hook *hook, char *err, size_t errlen);
+/* Counts the recipients waiting (all of them) and those due at now. Returns 0 or -1. */
+int queue_count(struct store *st, int64_t now, uint64_t *waiting, uint64_t *due, char *err, size_t errlen);
+
+/* Whether qid is a well-formed queue id (1 to QUEUE_ID_SIZE-1 letters and digits). */
+bool queue_id_valid(const char *qid);
+
+#endif

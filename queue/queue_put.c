@@ -1,0 +1,117 @@
+/* queue_put.c: a message enters the queue (queue.h): the encrypted file first,
+ * fsynced, then the rows in one transaction, so that a committed row always names a
+ * durable file (a crash between the two leaves only an orphan file, never a row
+ * without its message). */
+#include "queue/queue.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "lib/str.h"
+#include "queue/queue_int.h"
+#include "store/store_sql.h"
+
+int queue_key(struct store *st, unsigned char key[CRYPTO_KEY_LEN], char *err, size_t errlen)
+{
+	return store_service_key(st, "mssqueue", key, err, errlen);
+}
+
+int queue_file_path(struct store *st, const char *qid, char *out, size_t outlen)
+{
+	char dir[CONFIG_PATH_MAX];
+	if (config_blob_dir(store_config(st), dir, sizeof dir) < 0)
+		return -1;
+	return str_format(out, outlen, "%s/queue/%s", dir, qid);
+}
+
+int queue_dir_make(struct store *st, char *err, size_t errlen)
+{
+	char dir[CONFIG_PATH_MAX + 8], base[CONFIG_PATH_MAX];
+	if (config_blob_dir(store_config(st), base, sizeof base) < 0 ||
+	    str_format(dir, sizeof dir, "%s/queue", base) < 0) {
+		str_error(err, errlen, "queue directory path too long");
+		return -1;
+	}
+	errno = 0;
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		str_error(err, errlen, "%s: %s", dir, strerror(errno));
+		return -1;
+	}
+	/* the new directory's entry is durable before a file in it is acknowledged */
+	if (errno != EEXIST && crypto_fsync_dir_of(dir) < 0) {
+		str_error(err, errlen, "%s: fsync failed", base);
+		return -1;
+	}
+	return 0;
+}
+
+bool queue_id_valid(const char *qid)
+{
+	size_t n = strlen(qid);
+	return n > 0 && n < QUEUE_ID_SIZE &&
+	       strspn(qid, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") == n;
+}
+
+struct put_txn {
+	struct store *st;
+	const struct queue_put *m;
+	const struct queue_hook *hook;
+};
+
+static int put_rows(void *arg, char *err, size_t errlen)
+{
+	const struct put_txn *t = arg;
+	const struct queue_put *m = t->m;
+	struct sql *db = store_sql(t->st);
+	if (sql_exec(db, "queue message",
+	             "INSERT INTO queue_messages(qid, mail_from, account, size, created) "
+	             "VALUES (?1, ?2, ?3, ?4, ?5)",
+	             SQL_ARGS(SQL_TEXT(m->qid), SQL_TEXT(m->mail_from), SQL_TEXT(m->account), SQL_INT(m->len),
+	                      SQL_INT(m->now)),
+	             err, errlen) < 0)
+		return -1;
+	for (size_t i = 0; i < m->nrcpt; i++)
+		if (sql_exec(
+		        db, "queue recipient",
+		        "INSERT INTO queue_rcpts(qid, rcpt, domain, next_attempt) VALUES (?1, ?2, ?3, ?4) "
+		        "ON CONFLICT (qid, rcpt) DO NOTHING",
+		        SQL_ARGS(SQL_TEXT(m->qid), SQL_TEXT(m->rcpts[i]),
+		                 SQL_TEXT(str_address_domain(m->rcpts[i])), SQL_INT(m->now)),
+		        err, errlen) < 0)
+			return -1;
+	if (t->hook != NULL && t->hook->fn(t->hook->arg, err, errlen) != 0)
+		return -1;
+	return 0;
+}
+
+int queue_put(struct store *st, const struct queue_put *m, const struct queue_hook *hook, char *err,
+              size_t errlen)
+{
+	char path[CONFIG_PATH_MAX + 64];
+	unsigned char key[CRYPTO_KEY_LEN];
+	if (!queue_id_valid(m->qid) || m->nrcpt == 0) {
+		str_error(err, errlen, "bad queue id or no recipient");
+		return -1;
+	}
+	if (queue_file_path(st, m->qid, path, sizeof path) < 0) {
+		str_error(err, errlen, "queue file path too long");
+		return -1;
+	}
+	if (queue_dir_make(st, err, errlen) < 0 || queue_key(st, key, err, errlen) < 0)
+		return -1;
+	int rc = crypto_blob_write_file(path, key, m->data, m->len, err, errlen);
+	sodium_memzero(key, sizeof key);
+	if (rc < 0)
+		return -1;
+	struct put_txn t = {.st = st, .m = m, .hook = hook};
+	rc = sql_transaction(store_sql(st), put_rows, &t, err, errlen);
+	/* A commit lost with the connection may have taken effect: keep the file then (an
+	 * orphan file is harmless; a row without its file would lose the message). */
+	if (rc != 0 && sql_last_error(store_sql(st)) != SQL_ERR_CONNECTION)
+		unlink(path);
+	return rc == 0 ? 0 : -1;
+}
