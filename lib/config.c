@@ -130,6 +130,7 @@ static const struct config_key config_keys[] = {
     TEXT(relay_key, KEY_PATH, ""),
     NUM(queue_retry, KEY_SECONDS, "1m", 1, 3600),
     NUM(queue_lifetime, KEY_SECONDS, "5d", 60, 60 * 86400ULL),
+    NUM(relay_timeout, KEY_SECONDS, "5m", 1, 3600),
 };
 
 #define NKEYS (sizeof config_keys / sizeof config_keys[0])

@@ -30,7 +30,7 @@ struct file_key {
 static const struct file_key file_keys[] = {
     FILE_KEY(tls_cert),      FILE_KEY(tls_key),         FILE_KEY(tls_ca),
     FILE_KEY(tls_crl),       FILE_KEY(oauth_jwks_file), FILE_KEY(vault_classes_file),
-    FILE_KEY(spf_zone_file),
+    FILE_KEY(spf_zone_file), FILE_KEY(relay_cert),      FILE_KEY(relay_key),
 };
 
 static void reportf(config_report_fn report, void *arg, const char *fmt, ...)

@@ -19,13 +19,22 @@
 #define START_MSG_MAX 512
 #define START_WAIT_MS 30000
 
+/* The keys the agent holds: tls_key, and relay_key when the relay presents another
+ * certificate (DESIGN.md "Relay out to the trust space"). Returns their number. */
+static size_t key_files(const struct mss_config *cfg, const char *keys[2])
+{
+	keys[0] = cfg->tls_key;
+	keys[1] = cfg->relay_key;
+	return cfg->relay_key[0] && strcmp(cfg->relay_key, cfg->tls_key) != 0 ? 2 : 1;
+}
+
 /* In the agent, before each reload: the key file the configuration names now. */
 static int reread_config(struct tls_agent *a, void *arg)
 {
 	const char *path = arg;
 	static struct mss_config next; /* large: not on the stack */
 	char err[CONFIG_PATH_MAX + 256], q[CONFIG_PATH_MAX + 300];
-	const char *key = next.tls_key;
+	const char *keys[2];
 
 	config_defaults(&next);
 	if (config_load(&next, path, err, sizeof(err)) < 0) {
@@ -33,13 +42,14 @@ static int reread_config(struct tls_agent *a, void *arg)
 		        log_quote(q, sizeof(q), err));
 		return -1;
 	}
-	tls_agent_set_key_files(a, &key, 1);
+	tls_agent_set_key_files(a, keys, key_files(&next, keys));
 	return 0;
 }
 
 static void agent_main(int ctl, const struct mss_config *cfg)
 {
-	const char *key = cfg->tls_key;
+	const char *keys[2];
+	size_t nkeys = key_files(cfg, keys);
 	char err[START_MSG_MAX] = "";
 	struct tls_agent *a;
 
@@ -49,7 +59,7 @@ static void agent_main(int ctl, const struct mss_config *cfg)
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGINT, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
-	a = tls_agent_new(&key, 1, err, sizeof(err));
+	a = tls_agent_new(keys, nkeys, err, sizeof(err));
 	if (send(ctl, err, strlen(err) + 1, MSG_NOSIGNAL) < 0 || !a)
 		_exit(1);
 	tls_agent_on_reload(a, reread_config, (void *)cfg->path);

@@ -96,6 +96,41 @@ int queue_delete(struct store *st, const char *qid, const struct queue_hook *hoo
 /* Counts the recipients waiting (all of them) and those due at now. Returns 0 or -1. */
 int queue_count(struct store *st, int64_t now, uint64_t *waiting, uint64_t *due, char *err, size_t errlen);
 
+/* ---- delivery (the queue process of mss-smtpd) ---- */
+
+/* A recipient due for an attempt, claimed by queue_due. */
+struct queue_due {
+	char qid[QUEUE_ID_SIZE];
+	char rcpt[MSS_ADDRESS_SIZE];
+	char domain[MSS_DOMAIN_SIZE];
+	char mail_from[MSS_ADDRESS_SIZE];
+	char account[MSS_ADDRESS_SIZE]; /* the local sender, "" for the server itself */
+	int64_t created;
+	unsigned attempts;
+	bool warned; /* the delay warning went out */
+};
+/* Claims up to max recipients due at now, soonest first (one index range scan): each
+ * one's next attempt moves to now + lease, so that another process (or this one after
+ * a crash) takes it again only once lease has passed. Fills out (sorted by domain,
+ * then qid) and *n. Returns 0 or -1. */
+int queue_due(struct store *st, int64_t now, int64_t lease, struct queue_due *out, size_t max, size_t *n,
+              char *err, size_t errlen);
+/* The soonest next attempt of all recipients (INT64_MAX when the queue is empty).
+ * Returns 0 or -1. */
+int queue_next_due(struct store *st, int64_t *when, char *err, size_t errlen);
+/* Outcomes of an attempt. reply: the remote server's reply or the local reason (kept
+ * cut to QUEUE_REPLY_SIZE). hook runs in the same transaction (the audit record). */
+/* Delivered, or failed for good (bounced): the recipient leaves the queue, and the
+ * message with its file when it was the last. Returns 0, 1 when it was no longer
+ * queued (deleted meanwhile), -1. */
+int queue_done(struct store *st, const char *qid, const char *rcpt, const struct queue_hook *hook, char *err,
+               size_t errlen);
+/* Deferred: tried again at next (attempts + 1, reply kept). Returns 0, 1, -1. */
+int queue_defer(struct store *st, const char *qid, const char *rcpt, int64_t next, const char *reply,
+                const struct queue_hook *hook, char *err, size_t errlen);
+/* The delay warning went out for qid (sent once). Returns 0 or -1. */
+int queue_set_warned(struct store *st, const char *qid, char *err, size_t errlen);
+
 /* Whether qid is a well-formed queue id (1 to QUEUE_ID_SIZE-1 letters and digits). */
 bool queue_id_valid(const char *qid);
 

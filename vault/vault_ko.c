@@ -6,13 +6,20 @@
  * <code>^<label>", and the original attachments concerned. It also says when parts of
  * the message were withheld from the patient's copy without being filed (they could
  * not be inspected): the sender must know the patient did not get them. It is
- * delivered to the sender's mailbox when the sender is local; a remote sender would
- * need the outbound relay (logged and audited as not sent). */
+ * delivered to the sender's mailbox when the sender is local; a sender at another
+ * operator of the trust space gets it through the outbound queue (queue/queue.h, with
+ * the null sender <>: a report never causes another, RFC 3464 and RFC 5321 6.1);
+ * anyone else is audited as not sent. */
 #include "vault/vault_ko.h"
 
 #include <string.h>
 
+#include <sodium.h>
+#include <time.h>
+
 #include "audit/audit.h"
+#include "directory/trust.h"
+#include "queue/queue.h"
 #include "directory/account.h"
 #include "lib/buf.h"
 #include "lib/log.h"
@@ -122,10 +129,47 @@ static void audit_ko(struct store *store, const char *sender, const char *patien
 		log_err("audit_failed", "action=vault.ko error=\"%s\"", err);
 }
 
+/* A sender at another operator of the trust space: the report leaves through the
+ * outbound queue. Returns 0 queued, 1 not a trust-space sender, -1 error. */
+static int queue_ko(struct store *store, const struct vault_ko *ko)
+{
+	const char *domain = str_address_domain(ko->sender);
+	char err[256], qid[QUEUE_ID_SIZE];
+	unsigned char r[6];
+	if (!ko->sender[0] || config_is_local_domain(store_config(store), domain) ||
+	    trust_domain_known(store, domain) != 1)
+		return 1;
+	randombytes_buf(r, sizeof r);
+	str_hex(qid, r, sizeof r);
+	struct buf b;
+	buf_init(&b, BUF_UNLIMITED);
+	int rc = build_ko(&b, store_config(store), ko->sender, ko);
+	const char *rcpt[1] = {ko->sender};
+	struct queue_put qp = {.qid = qid,
+	                       .mail_from = "",
+	                       .account = "",
+	                       .rcpts = rcpt,
+	                       .nrcpt = 1,
+	                       .data = b.data,
+	                       .len = b.len,
+	                       .now = (int64_t)time(NULL)};
+	if (rc == 0 && queue_put(store, &qp, NULL, err, sizeof err) != 0) {
+		log_err("vault_ko_failed", "qid=%s error=\"%s\"", qid, err);
+		rc = -1;
+	}
+	buf_free(&b);
+	audit_ko(store, ko->sender, ko->audit_patient, ko->code,
+	         rc == 0 ? "ok: queued for the trust space" : "error: not queued");
+	return rc == 0 ? 0 : -1;
+}
+
 int vault_send_ko(struct store *store, const struct vault_ko *ko)
 {
 	char err[256];
 	struct account a;
+	int q = queue_ko(store, ko);
+	if (q <= 0)
+		return q;
 	if (!ko->sender[0] || account_get(store, ko->sender, &a) != 1 ||
 	    store_user_exists(store, a.address) != 1) {
 		audit_ko(store, ko->sender[0] ? ko->sender : "<>", ko->audit_patient, ko->code,

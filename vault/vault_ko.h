@@ -29,9 +29,10 @@ struct vault_ko {
 	size_t nattach;
 };
 
-/* Sends the report to ko->sender's mailbox when the sender has one here, and audits it
- * (vault.ko). Returns 0 sent, 1 not sendable (remote or unknown sender: audited as
- * not sent), -1 on an error (logged). */
+/* Sends the report to ko->sender's mailbox when the sender has one here, or into the
+ * outbound queue when the sender is at another operator of the trust space, and audits
+ * it (vault.ko). Returns 0 sent or queued, 1 not sendable (unknown sender outside the
+ * trust space: audited as not sent), -1 on an error (logged). */
 int vault_send_ko(struct store *store, const struct vault_ko *ko);
 
 #endif

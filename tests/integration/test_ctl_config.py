@@ -39,6 +39,8 @@ def test_check_names_file_and_line_of_a_syntax_error(mss):
     ("tls_cert", "No such file or directory"),
     ("tls_ca", "No such file or directory"),
     ("tls_crl", "No such file or directory"),
+    ("relay_cert", "No such file or directory"),
+    ("relay_key", "No such file or directory"),
 ])
 def test_missing_tls_file_is_named_by_check_and_daemons(mss, key, reason):
     missing = mss.root / f"missing-{key}.pem"

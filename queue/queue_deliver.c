@@ -1,0 +1,185 @@
+/* queue_deliver.c: what the queue process of mss-smtpd reads and records (queue.h):
+ * due recipients claimed by lease, and each attempt's outcome. */
+#include "queue/queue.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/str.h"
+#include "queue/queue_int.h"
+#include "store/store_sql.h"
+
+struct claim_txn {
+	struct store *st;
+	int64_t now, lease;
+	struct queue_due *out;
+	size_t max, n;
+};
+
+static int read_due(struct sql_stmt *q, struct queue_due *d)
+{
+	memset(d, 0, sizeof *d);
+	if (sql_text_copy(q, 0, d->qid, sizeof d->qid) < 0 ||
+	    sql_text_copy(q, 1, d->rcpt, sizeof d->rcpt) < 0 ||
+	    sql_text_copy(q, 2, d->domain, sizeof d->domain) < 0 ||
+	    sql_text_copy(q, 5, d->mail_from, sizeof d->mail_from) < 0 ||
+	    sql_text_copy(q, 7, d->account, sizeof d->account) < 0)
+		return -1;
+	d->attempts = (unsigned)sql_int(q, 3);
+	d->created = sql_int(q, 6);
+	d->warned = sql_int(q, 8) != 0;
+	return 0;
+}
+
+/* One transaction reads and claims, so two queue processes (two hosts on one
+ * PostgreSQL store) never claim the same recipient at once. */
+static int claim(void *arg, char *err, size_t errlen)
+{
+	struct claim_txn *t = arg;
+	struct sql *db = store_sql(t->st);
+	int r;
+	t->n = 0;
+	if (sql_lock(db, "queue_claim", err, errlen) < 0)
+		return -1;
+	struct sql_stmt *q =
+	    sql_query(db, "queue due",
+	              "SELECT r.qid, r.rcpt, r.domain, r.attempts, r.next_attempt, m.mail_from, m.created, "
+	              "m.account, m.warned "
+	              "FROM queue_rcpts r JOIN queue_messages m ON m.qid = r.qid "
+	              "WHERE r.next_attempt <= ?1 ORDER BY r.next_attempt LIMIT ?2",
+	              SQL_ARGS(SQL_INT(t->now), SQL_INT(t->max)), err, errlen);
+	if (q == NULL)
+		return -1;
+	while (t->n < t->max && (r = sql_next(q, err, errlen)) == 1)
+		if (read_due(q, &t->out[t->n]) == 0)
+			t->n++;
+	sql_done(q);
+	if (r < 0)
+		return -1;
+	for (size_t i = 0; i < t->n; i++)
+		if (sql_exec(db, "queue claim",
+		             "UPDATE queue_rcpts SET next_attempt = ?1 WHERE qid = ?2 AND rcpt = ?3",
+		             SQL_ARGS(SQL_INT(t->now + t->lease), SQL_TEXT(t->out[i].qid),
+		                      SQL_TEXT(t->out[i].rcpt)),
+		             err, errlen) < 0)
+			return -1;
+	return 0;
+}
+
+static int by_domain(const void *a, const void *b)
+{
+	const struct queue_due *x = a, *y = b;
+	int c = strcmp(x->domain, y->domain);
+	return c != 0 ? c : strcmp(x->qid, y->qid);
+}
+
+int queue_due(struct store *st, int64_t now, int64_t lease, struct queue_due *out, size_t max, size_t *n,
+              char *err, size_t errlen)
+{
+	struct claim_txn t = {.st = st, .now = now, .lease = lease, .out = out, .max = max};
+	*n = 0;
+	int r = sql_transaction(store_sql(st), claim, &t, err, errlen);
+	if (r != 0)
+		return -1;
+	qsort(out, t.n, sizeof *out, by_domain);
+	*n = t.n;
+	return 0;
+}
+
+int queue_next_due(struct store *st, int64_t *when, char *err, size_t errlen)
+{
+	int64_t v = 0;
+	int r = sql_one(store_sql(st), "queue next",
+	                "SELECT next_attempt FROM queue_rcpts ORDER BY next_attempt LIMIT 1", SQL_NOARGS, &v,
+	                err, errlen);
+	if (r < 0)
+		return -1;
+	*when = r == 1 ? v : INT64_MAX;
+	return 0;
+}
+
+struct outcome_txn {
+	struct store *st;
+	const char *qid, *rcpt, *reply;
+	int64_t next;
+	bool done;
+	const struct queue_hook *hook;
+	bool last; /* the message left with this recipient: remove its file */
+};
+
+static int record_outcome(void *arg, char *err, size_t errlen)
+{
+	struct outcome_txn *t = arg;
+	struct sql *db = store_sql(t->st);
+	char reply[QUEUE_REPLY_SIZE];
+	int r;
+	t->last = false;
+	/* cut, never refused: a long remote reply is kept as far as it fits */
+	if (str_copy(reply, sizeof reply, t->reply ? t->reply : "") != 0)
+		reply[sizeof reply - 1] = '\0';
+	if (t->done)
+		r = sql_exec(db, "queue done", "DELETE FROM queue_rcpts WHERE qid = ?1 AND rcpt = ?2",
+		             SQL_ARGS(SQL_TEXT(t->qid), SQL_TEXT(t->rcpt)), err, errlen);
+	else
+		r = sql_exec(
+		    db, "queue defer",
+		    "UPDATE queue_rcpts SET next_attempt = ?3, attempts = attempts + 1, last_reply = ?4 "
+		    "WHERE qid = ?1 AND rcpt = ?2",
+		    SQL_ARGS(SQL_TEXT(t->qid), SQL_TEXT(t->rcpt), SQL_INT(t->next), SQL_TEXT(reply)), err,
+		    errlen);
+	if (r < 0)
+		return -1;
+	if (r == 0)
+		return 1;
+	if (t->done) {
+		int64_t left = 0;
+		if (sql_one(db, "queue left", "SELECT count(*) FROM queue_rcpts WHERE qid = ?1",
+		            SQL_ARGS(SQL_TEXT(t->qid)), &left, err, errlen) < 0)
+			return -1;
+		if (left == 0) {
+			if (sql_exec(db, "queue message done", "DELETE FROM queue_messages WHERE qid = ?1",
+			             SQL_ARGS(SQL_TEXT(t->qid)), err, errlen) < 0)
+				return -1;
+			t->last = true;
+		}
+	}
+	if (t->hook != NULL && t->hook->fn(t->hook->arg, err, errlen) != 0)
+		return -1;
+	return 0;
+}
+
+static int outcome(struct outcome_txn *t, char *err, size_t errlen)
+{
+	char path[CONFIG_PATH_MAX + 64];
+	int r = sql_transaction(store_sql(t->st), record_outcome, t, err, errlen);
+	if (r != 0)
+		return r;
+	if (t->last && queue_file_path(t->st, t->qid, path, sizeof path) == 0 && unlink(path) == 0)
+		crypto_fsync_dir_of(path);
+	return 0;
+}
+
+int queue_done(struct store *st, const char *qid, const char *rcpt, const struct queue_hook *hook, char *err,
+               size_t errlen)
+{
+	struct outcome_txn t = {.st = st, .qid = qid, .rcpt = rcpt, .done = true, .hook = hook};
+	return outcome(&t, err, errlen);
+}
+
+int queue_defer(struct store *st, const char *qid, const char *rcpt, int64_t next, const char *reply,
+                const struct queue_hook *hook, char *err, size_t errlen)
+{
+	struct outcome_txn t = {
+	    .st = st, .qid = qid, .rcpt = rcpt, .reply = reply, .next = next, .hook = hook};
+	return outcome(&t, err, errlen);
+}
+
+int queue_set_warned(struct store *st, const char *qid, char *err, size_t errlen)
+{
+	return sql_exec(store_sql(st), "queue warned", "UPDATE queue_messages SET warned = 1 WHERE qid = ?1",
+	                SQL_ARGS(SQL_TEXT(qid)), err, errlen) < 0
+	           ? -1
+	           : 0;
+}

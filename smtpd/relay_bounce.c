@@ -1,0 +1,205 @@
+/* relay_bounce.c: the relay's delivery status notifications (relay_bounce.h). */
+#include "smtpd/relay_bounce.h"
+
+#include <ctype.h>
+#include <sodium.h>
+#include <string.h>
+#include <time.h>
+
+#include "audit/audit.h"
+#include "lib/localtime.h"
+#include "lib/log.h"
+#include "lib/str.h"
+#include "queue/queue.h"
+
+#define HEADER_MAX 65536 /* the original header kept in a report */
+
+/* "d.ddd.ddd" with the given class digit (RFC 3463 2). */
+static size_t status_len(const char *p, char cls)
+{
+	size_t n = 0;
+	if (p[0] != cls || p[1] != '.')
+		return 0;
+	n = 2;
+	for (int part = 0; part < 2; part++) {
+		size_t d = strspn(p + n, "0123456789");
+		if (d == 0 || d > 3)
+			return 0;
+		n += d;
+		if (part == 0) {
+			if (p[n] != '.')
+				return 0;
+			n++;
+		}
+	}
+	return p[n] == '\0' || p[n] == ' ' ? n : 0;
+}
+
+void relay_report_status(const char *reply, bool delayed, char out[16])
+{
+	char cls = delayed ? '4' : '5';
+	const char *p = reply;
+	/* "550 5.1.1 text": the code, then the enhanced status of the same class */
+	if (strlen(p) > 4 && isdigit((unsigned char)p[0]) && p[3] == ' ')
+		p += 4;
+	size_t n = status_len(p, cls);
+	if (n > 0 && n < 16) {
+		memcpy(out, p, n);
+		out[n] = '\0';
+		return;
+	}
+	str_assert(str_copy(out, 16, delayed ? "4.0.0" : "5.0.0"), "a short constant");
+}
+
+static int text_part(struct buf *b, const struct relay_report *r, const char *boundary)
+{
+	int rc = buf_printf(
+	    b, "--%s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n",
+	    boundary);
+	if (r->delayed)
+		rc |= buf_printf(
+		    b,
+		    "Votre message (%s) n'a pas encore pu être remis au(x) destinataire(s) ci-dessous. "
+		    "De nouvelles tentatives auront lieu ; vous serez prévenu s'il ne peut être "
+		    "remis.\r\n\r\n",
+		    r->qid);
+	else
+		rc |= buf_printf(b,
+		                 "Votre message (%s) n'a pas pu être remis au(x) destinataire(s) ci-dessous. "
+		                 "Il ne sera plus envoyé.\r\n\r\n",
+		                 r->qid);
+	for (size_t i = 0; i < r->n; i++)
+		rc |= buf_printf(b, "  <%s> : %s\r\n", r->rcpts[i].rcpt, r->rcpts[i].reply);
+	if (r->delayed)
+		rc |=
+		    buf_printf(b,
+		               "\r\nYour message (%s) could not be delivered yet to the recipient(s) below. "
+		               "Delivery will be tried again; you will be told if it fails.\r\n\r\n",
+		               r->qid);
+	else
+		rc |= buf_printf(b,
+		                 "\r\nYour message (%s) could not be delivered to the recipient(s) below. "
+		                 "It will not be sent again.\r\n\r\n",
+		                 r->qid);
+	for (size_t i = 0; i < r->n; i++)
+		rc |= buf_printf(b, "  <%s>: %s\r\n", r->rcpts[i].rcpt, r->rcpts[i].reply);
+	return rc;
+}
+
+static int status_part(struct buf *b, const struct mss_config *cfg, const struct relay_report *r,
+                       const char *boundary, int64_t now)
+{
+	char arrival[64], last[64], status[16];
+	mss_date_rfc5322("UTC", r->created, arrival, sizeof arrival);
+	mss_date_rfc5322("UTC", now, last, sizeof last);
+	int rc = buf_printf(b,
+	                    "\r\n--%s\r\nContent-Type: message/delivery-status\r\n\r\n"
+	                    "Reporting-MTA: dns; %s\r\nX-MSS-Queue-ID: %s\r\nArrival-Date: %s\r\n",
+	                    boundary, cfg->hostname, r->qid, arrival);
+	for (size_t i = 0; i < r->n; i++) {
+		relay_report_status(r->rcpts[i].reply, r->delayed, status);
+		rc |= buf_printf(b, "\r\nFinal-Recipient: rfc822; %s\r\nAction: %s\r\nStatus: %s\r\n",
+		                 r->rcpts[i].rcpt, r->delayed ? "delayed" : "failed", status);
+		if (r->remote_mta[0])
+			rc |= buf_printf(b, "Remote-MTA: dns; %s\r\n", r->remote_mta);
+		/* a remote SMTP reply (3 digits) is "smtp;", our own reason is "x-mss;" */
+		bool smtp = isdigit((unsigned char)r->rcpts[i].reply[0]) != 0;
+		rc |= buf_printf(b, "Diagnostic-Code: %s; %s\r\nLast-Attempt-Date: %s\r\n",
+		                 smtp ? "smtp" : "x-mss", r->rcpts[i].reply, last);
+	}
+	return rc;
+}
+
+int relay_report_build(const struct mss_config *cfg, const struct relay_report *r, const char *header,
+                       size_t hlen, int64_t now, struct buf *out)
+{
+	unsigned char rnd[12];
+	char boundary[32], date[64], msgid[64];
+	randombytes_buf(rnd, sizeof rnd);
+	str_hex(boundary, rnd, sizeof rnd);
+	mss_date_rfc5322(cfg->timezone, now, date, sizeof date);
+	if (str_format(msgid, sizeof msgid, "%.16s.%s", boundary, r->qid) != 0)
+		return -1;
+	int rc = buf_printf(
+	    out,
+	    "From: Mail Delivery System <MAILER-DAEMON@%s>\r\nTo: <%s>\r\nDate: %s\r\n"
+	    "Subject: %s\r\nMessage-ID: <%s@%s>\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
+	    "Content-Type: multipart/report; report-type=delivery-status;\r\n boundary=\"%s\"\r\n\r\n"
+	    "This is a delivery status notification (RFC 3464).\r\n\r\n",
+	    cfg->hostname, r->mail_from, date,
+	    r->delayed ? "Message retarde / Delayed mail" : "Message non remis / Undelivered mail", msgid,
+	    cfg->hostname, boundary);
+	rc |= text_part(out, r, boundary);
+	rc |= status_part(out, cfg, r, boundary, now);
+	rc |= buf_printf(out, "\r\n--%s\r\nContent-Type: text/rfc822-headers\r\n\r\n", boundary);
+	rc |= buf_append(out, header, hlen);
+	if (hlen < 2 || memcmp(header + hlen - 2, "\r\n", 2) != 0)
+		rc |= buf_append_str(out, "\r\n");
+	rc |= buf_printf(out, "\r\n--%s--\r\n", boundary);
+	return rc ? -1 : 0;
+}
+
+/* The header block of the queued message (cut at HEADER_MAX, on a line end). */
+static size_t header_len(const char *data, size_t len)
+{
+	const char *end = memmem(data, len, "\r\n\r\n", 4);
+	size_t n = end ? (size_t)(end - data) + 2 : len;
+	if (n > HEADER_MAX) {
+		n = HEADER_MAX;
+		while (n > 0 && data[n - 1] != '\n')
+			n--;
+	}
+	return n;
+}
+
+struct report_audit {
+	struct store *st;
+	const struct relay_report *r;
+};
+
+static int audit_report(void *arg, char *err, size_t errlen)
+{
+	const struct report_audit *a = arg;
+	char detail[256];
+	if (str_format(detail, sizeof detail, "qid=%s rcpts=%zu", a->r->qid, a->r->n) != 0)
+		detail[0] = '\0';
+	struct audit_event ev = {.actor = "mss-smtpd",
+	                         .auth = "relay",
+	                         .action = a->r->delayed ? "relay.delay" : "relay.bounce",
+	                         .target = a->r->mail_from,
+	                         .detail = detail,
+	                         .result = "ok",
+	                         .peer = "",
+	                         .patient = ""};
+	return audit_append(a->st, &ev, err, errlen);
+}
+
+int relay_report_send(struct store *st, const struct relay_report *r, char *err, size_t errlen)
+{
+	struct buf msg, data;
+	if (r->account[0] == '\0' || r->mail_from[0] == '\0' || r->n == 0)
+		return 1;
+	buf_init(&data, BUF_UNLIMITED);
+	buf_init(&msg, BUF_UNLIMITED);
+	int rc = queue_read(st, r->qid, &data, err, errlen);
+	if (rc == 0)
+		rc = relay_report_build(store_config(st), r, data.data, header_len(data.data, data.len),
+		                        (int64_t)time(NULL), &msg);
+	if (rc == 0) {
+		const char *to[1] = {r->account};
+		struct report_audit a = {.st = st, .r = r};
+		struct store_delivery d = {.mail_from = "",
+		                           .rcpts = to,
+		                           .nrcpt = 1,
+		                           .data = msg.data,
+		                           .len = msg.len,
+		                           .in_transaction = audit_report,
+		                           .in_transaction_arg = &a};
+		rc = store_deliver(st, &d, NULL, err, errlen);
+	} else if (rc > 0) {
+		str_error(err, errlen, "queued message %s is gone", r->qid);
+	}
+	buf_free(&data);
+	buf_free(&msg);
+	return rc == 0 ? 0 : -1;
+}

@@ -1,0 +1,49 @@
+/* relay_client.h: one SMTP client connection to another operator of the trust space
+ * (DESIGN.md "Relay out to the trust space"), on libetpan's mailsmtp/mailesmtp over
+ * relay_stream (our TLS). An open connection has: the server's 220 greeting, EHLO,
+ * STARTTLS offered and done (no plaintext fallback), the server's certificate verified
+ * by lib/tls (chain to tls_ca, validity, serverAuth, CRL) AND its subject DN listed
+ * for the recipient's domain in the trust list (RDN comparison, trust_is_listed), and
+ * EHLO again over TLS. Several messages may then go over it (one per relay_send).
+ *
+ * Timeouts per stage (RFC 5321 4.5.3.2): relay_timeout for the connection, greeting,
+ * EHLO, STARTTLS, MAIL, RCPT, DATA and each block of data; twice it for the reply to
+ * the final dot (the RFC's 10 minutes against 5). */
+#ifndef MSS_RELAY_CLIENT_H
+#define MSS_RELAY_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "lib/config.h"
+#include "lib/tls.h"
+#include "queue/queue.h"
+#include "smtpd/relay_hop.h"
+#include "smtpd/relay_reply.h"
+#include "store/store.h"
+
+struct relay_conn;
+
+/* The outcome for one recipient, or for the connection. */
+struct relay_result {
+	enum relay_verdict verdict;
+	char reply[QUEUE_REPLY_SIZE]; /* "550 5.1.1 ..." or the local reason */
+};
+
+/* Opens the connection to hop for domain. Returns it, or NULL with *why filled
+ * (verdict temporary, except a 5yz greeting: permanent). */
+struct relay_conn *relay_open(struct store *st, struct tls_ctx *ctx, const struct mss_config *cfg,
+                              const char *domain, const struct relay_hop *hop, struct relay_result *why);
+/* The peer's verified subject DN (for the audit record). */
+const char *relay_peer_dn(const struct relay_conn *c);
+/* The next hop's name (Remote-MTA of a report). */
+const char *relay_peer_host(const struct relay_conn *c);
+/* Sends one message to n recipients: res[i] gets each one's outcome (the RCPT reply,
+ * or the final reply when the RCPT was taken). Returns 0 when the connection may carry
+ * another message, -1 when it is unusable (lost, timed out, out of step). */
+int relay_send(struct relay_conn *c, const char *mail_from, const char *const *rcpts, size_t n,
+               const char *data, size_t len, struct relay_result *res);
+/* QUIT (best effort) and close. NULL is fine. */
+void relay_close(struct relay_conn *c);
+
+#endif

@@ -1,0 +1,326 @@
+/* relay_queue.c: the queue process (relay_queue.h). */
+#include "smtpd/relay_queue.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "audit/audit.h"
+#include "directory/trust.h"
+#include "lib/log.h"
+#include "lib/master.h"
+#include "lib/str.h"
+#include "queue/queue.h"
+#include "smtpd/relay_bounce.h"
+#include "smtpd/relay_client.h"
+#include "smtpd/smtp_data.h"
+
+int64_t relay_lease(const struct mss_config *cfg)
+{
+	/* an hour, the longest backoff: a recipient claimed by a process that died waits no
+	 * longer than a deferred one. A batch that takes longer (a peer stalling stage by
+	 * stage) may be claimed again by another host: delivery is at least once. */
+	(void)cfg;
+	return 3600;
+}
+
+int64_t relay_backoff(const struct mss_config *cfg, unsigned attempts)
+{
+	int64_t wait = cfg->queue_retry;
+	for (unsigned i = 0; i < attempts && wait < 3600; i++)
+		wait *= 2;
+	return wait < 3600 ? wait : 3600;
+}
+
+struct relay_round {
+	struct store *st;
+	const struct mss_config *cfg;
+	struct tls_ctx *ctx;
+	int64_t now;
+};
+
+struct outcome_audit {
+	struct store *st;
+	const struct queue_due *d;
+	const char *action, *result, *peer;
+};
+
+static int audit_outcome(void *arg, char *err, size_t errlen)
+{
+	const struct outcome_audit *o = arg;
+	char detail[QUEUE_REPLY_SIZE + 700];
+	if (str_format(detail, sizeof detail, "qid=%s from=%s attempt=%u peer=%s", o->d->qid,
+	               o->d->mail_from[0] ? o->d->mail_from : "<>", o->d->attempts + 1,
+	               o->peer[0] ? o->peer : "-") != 0)
+		detail[sizeof detail - 1] = '\0';
+	struct audit_event ev = {.actor = "mss-smtpd",
+	                         .auth = "relay",
+	                         .action = o->action,
+	                         .target = o->d->rcpt,
+	                         .detail = detail,
+	                         .result = o->result,
+	                         .peer = "",
+	                         .patient = ""};
+	return audit_append(o->st, &ev, err, errlen);
+}
+
+/* A temporary failure past queue_lifetime is a failure for good. */
+static enum relay_verdict final_verdict(const struct relay_round *rd, const struct queue_due *d,
+                                        const struct relay_result *r)
+{
+	bool expired = rd->now - d->created >= (int64_t)rd->cfg->queue_lifetime;
+	return r->verdict == RELAY_TEMPORARY && expired ? RELAY_PERMANENT : r->verdict;
+}
+
+/* Records one recipient's outcome (and its audit record) and logs it. */
+static void record(struct relay_round *rd, const struct queue_due *d, const struct relay_result *r,
+                   enum relay_verdict v, const char *peer)
+{
+	char err[512], result[QUEUE_REPLY_SIZE + 32], q[QUEUE_REPLY_SIZE + 64];
+	const char *action = v == RELAY_OK          ? "relay.deliver"
+	                     : v == RELAY_PERMANENT ? "relay.fail"
+	                                            : "relay.defer";
+	if (str_format(result, sizeof result, "%s%s%s",
+	               v == RELAY_OK          ? "ok: "
+	               : v == RELAY_PERMANENT ? "refused: "
+	                                      : "deferred: ",
+	               r->reply, v != r->verdict ? " (queue_lifetime passed)" : "") != 0)
+		result[sizeof result - 1] = '\0';
+	struct outcome_audit oa = {.st = rd->st, .d = d, .action = action, .result = result, .peer = peer};
+	struct queue_hook hook = {.fn = audit_outcome, .arg = &oa};
+	int rc = v == RELAY_TEMPORARY
+	             ? queue_defer(rd->st, d->qid, d->rcpt, rd->now + relay_backoff(rd->cfg, d->attempts),
+	                           r->reply, &hook, err, sizeof err)
+	             : queue_done(rd->st, d->qid, d->rcpt, &hook, err, sizeof err);
+	if (rc < 0)
+		log_err("relay", "qid=%s result=failed error=\"%s\"", d->qid, err);
+	log_info(action, "qid=%s to=%s attempt=%u result=%s", d->qid, d->rcpt, d->attempts + 1,
+	         log_quote(q, sizeof q, r->reply));
+}
+
+/* The report to the sender of d[0..n) (one message) for the recipients whose
+ * verdict is want: a failure report, or the delay warning once past
+ * RELAY_DELAY_WARNING. Sent before the outcomes are recorded, while the queued file
+ * is still there to quote its header. */
+static void report(struct relay_round *rd, const struct queue_due *d, size_t n,
+                   const struct relay_result *res, const enum relay_verdict *v, bool delayed,
+                   const char *host)
+{
+	struct relay_failure *f = calloc(n, sizeof *f);
+	char err[512];
+	size_t k = 0;
+	if (f == NULL)
+		abort();
+	for (size_t i = 0; i < n; i++) {
+		bool due = delayed ? v[i] == RELAY_TEMPORARY && !d[i].warned &&
+		                         rd->now - d[i].created >= RELAY_DELAY_WARNING
+		                   : v[i] == RELAY_PERMANENT;
+		if (due)
+			f[k++] = (struct relay_failure){.rcpt = d[i].rcpt, .reply = res[i].reply};
+	}
+	struct relay_report r = {.qid = d[0].qid,
+	                         .mail_from = d[0].mail_from,
+	                         .account = d[0].account,
+	                         .created = d[0].created,
+	                         .remote_mta = host,
+	                         .delayed = delayed,
+	                         .rcpts = f,
+	                         .n = k};
+	int rc = k > 0 ? relay_report_send(rd->st, &r, err, sizeof err) : 1;
+	if (rc < 0)
+		log_err(delayed ? "relay.delay" : "relay.bounce", "qid=%s result=failed error=\"%s\"",
+		        d[0].qid, err);
+	else if (rc == 0)
+		log_info(delayed ? "relay.delay" : "relay.bounce", "qid=%s rcpts=%zu result=ok", d[0].qid, k);
+	if (rc == 0 && delayed && queue_set_warned(rd->st, d[0].qid, err, sizeof err) < 0)
+		log_err("relay.delay", "qid=%s result=failed error=\"%s\"", d[0].qid, err);
+	free(f);
+}
+
+/* The outcomes of one message's recipients d[0..n): reports first, then records. */
+static void settle(struct relay_round *rd, const struct queue_due *d, size_t n,
+                   const struct relay_result *res, const char *peer, const char *host)
+{
+	enum relay_verdict *v = calloc(n, sizeof *v);
+	if (v == NULL)
+		abort();
+	for (size_t i = 0; i < n; i++)
+		v[i] = final_verdict(rd, &d[i], &res[i]);
+	report(rd, d, n, res, v, false, host);
+	report(rd, d, n, res, v, true, host);
+	for (size_t i = 0; i < n; i++)
+		record(rd, &d[i], &res[i], v[i], peer);
+	free(v);
+}
+
+/* The same result for every recipient of d[0..n), message by message. */
+static void settle_all(struct relay_round *rd, const struct queue_due *d, size_t n,
+                       const struct relay_result *r)
+{
+	struct relay_result *res = calloc(n ? n : 1, sizeof *res);
+	if (res == NULL)
+		abort();
+	for (size_t i = 0; i < n; i++)
+		res[i] = *r;
+	for (size_t i = 0; i < n;) {
+		size_t j = i + 1;
+		while (j < n && strcmp(d[j].qid, d[i].qid) == 0)
+			j++;
+		settle(rd, d + i, j - i, res + i, "", "");
+		i = j;
+	}
+	free(res);
+}
+
+/* One message (d[0..n), same qid) over c. Returns relay_send's answer. */
+static int send_message(struct relay_round *rd, struct relay_conn *c, const struct queue_due *d, size_t n)
+{
+	char err[512];
+	struct buf data;
+	const char **rcpts = calloc(n, sizeof *rcpts);
+	struct relay_result *res = calloc(n, sizeof *res);
+	int rc = 0;
+	if (rcpts == NULL || res == NULL)
+		abort();
+	/* what smtpd accepted: the message and its trace headers (smtp_data.h) */
+	buf_init(&data, rd->cfg->max_message_size + SMTP_DATA_SLACK + 1);
+	if (queue_read(rd->st, d[0].qid, &data, err, sizeof err) != 0) {
+		struct relay_result why = {.verdict = RELAY_TEMPORARY};
+		log_err("relay", "qid=%s result=failed error=\"%s\"", d[0].qid, err);
+		relay_reply_line(0, "the queued message cannot be read", why.reply, sizeof why.reply);
+		settle_all(rd, d, n, &why);
+	} else {
+		for (size_t i = 0; i < n; i++)
+			rcpts[i] = d[i].rcpt;
+		rc = relay_send(c, d[0].mail_from, rcpts, n, (const char *)data.data, data.len, res);
+		settle(rd, d, n, res, relay_peer_dn(c), relay_peer_host(c));
+	}
+	buf_free(&data);
+	free(rcpts);
+	free(res);
+	return rc;
+}
+
+/* Tries each hop in turn. Returns a connection, or NULL with why. */
+static struct relay_conn *open_domain(struct relay_round *rd, const char *domain, struct relay_result *why)
+{
+	struct relay_hop hops[RELAY_HOPS_MAX];
+	char err[256];
+	int n = relay_hops(rd->cfg, domain, hops, err, sizeof err);
+	if (n <= 0) {
+		why->verdict = n == 0 ? RELAY_PERMANENT : RELAY_TEMPORARY;
+		relay_reply_line(0, n == 0 ? "the domain accepts no mail (null MX, RFC 7505)" : err,
+		                 why->reply, sizeof why->reply);
+		return NULL;
+	}
+	for (int i = 0; i < n; i++) {
+		struct relay_conn *c = relay_open(rd->st, rd->ctx, rd->cfg, domain, &hops[i], why);
+		if (c != NULL) {
+			char q[600];
+			log_info("relay.connect", "domain=%s host=%s port=%u peer=%s result=ok", domain,
+			         hops[i].host, hops[i].port, log_quote(q, sizeof q, relay_peer_dn(c)));
+			return c;
+		}
+		log_warn("relay.connect", "domain=%s host=%s port=%u result=failed error=\"%s\"", domain,
+		         hops[i].host, hops[i].port, why->reply);
+		/* a hop's refusal is no verdict on the domain: the next hop may take it */
+		why->verdict = RELAY_TEMPORARY;
+	}
+	return NULL;
+}
+
+/* The claimed recipients of one domain, d[0..n), sorted by qid: one connection. */
+static void deliver_domain(struct relay_round *rd, const struct queue_due *d, size_t n)
+{
+	struct relay_result why = {.verdict = RELAY_TEMPORARY};
+	int listed = trust_domain_known(rd->st, d[0].domain);
+	if (listed != 1) {
+		why.verdict = listed == 0 ? RELAY_PERMANENT : RELAY_TEMPORARY;
+		relay_reply_line(
+		    0, listed == 0 ? "the domain is not in the health trust list" : "trust list unreadable",
+		    why.reply, sizeof why.reply);
+		settle_all(rd, d, n, &why);
+		return;
+	}
+	struct relay_conn *c = open_domain(rd, d[0].domain, &why);
+	size_t i = 0;
+	while (i < n) {
+		size_t j = i + 1;
+		while (j < n && strcmp(d[j].qid, d[i].qid) == 0)
+			j++;
+		if (c == NULL) {
+			settle_all(rd, d + i, j - i, &why);
+		} else if (send_message(rd, c, d + i, j - i) < 0) {
+			relay_close(c); /* out of step or gone: a fresh connection for the next one */
+			c = j < n ? open_domain(rd, d[0].domain, &why) : NULL;
+		}
+		i = j;
+	}
+	relay_close(c);
+}
+
+/* One round: claims what is due and delivers it. Returns the number claimed. */
+static size_t round_once(struct relay_round *rd)
+{
+	static struct queue_due due[RELAY_BATCH];
+	char err[512];
+	size_t n = 0;
+	rd->now = (int64_t)time(NULL);
+	if (queue_due(rd->st, rd->now, relay_lease(rd->cfg), due, RELAY_BATCH, &n, err, sizeof err) < 0) {
+		log_err("relay", "result=failed error=\"%s\"", err);
+		return 0;
+	}
+	for (size_t i = 0; i < n;) {
+		size_t j = i + 1;
+		while (j < n && strcmp(due[j].domain, due[i].domain) == 0)
+			j++;
+		deliver_domain(rd, due + i, j - i);
+		i = j;
+	}
+	return n;
+}
+
+static void queue_main(const struct mss_config *cfg, struct tls_ctx *ctx)
+{
+	char err[512];
+	struct store *st = store_open(cfg, err, sizeof err);
+	if (st == NULL) {
+		log_err("relay", "result=failed error=\"%s\"", err);
+		_exit(1);
+	}
+	struct relay_round rd = {.st = st, .cfg = cfg, .ctx = ctx};
+	log_info("relay.start", "result=ok");
+	for (;;) {
+		/* a full batch: more may be due at once; else look again in a second (one
+		 * indexed query: cheap, and mssctl queue flush takes effect within it) */
+		if (round_once(&rd) < RELAY_BATCH)
+			sleep(1);
+	}
+}
+
+pid_t relay_queue_start(const struct mss_config *cfg, struct tls_ctx *ctx)
+{
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid;
+	char err[256];
+	prctl(PR_SET_NAME, "mss-queue");
+	if (master_drop_privileges(cfg->user, err, sizeof err) < 0) {
+		log_err("relay", "result=failed error=\"%s\"", err);
+		_exit(1);
+	}
+	/* after the switch, which clears it: ends with the daemon that started it */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != parent)
+		_exit(0);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	queue_main(cfg, ctx);
+	_exit(0);
+}

@@ -1,0 +1,38 @@
+/* relay_queue.h: the queue process of mss-smtpd (DESIGN.md "Relay out to the trust
+ * space"). Forked by the master after the TLS key agent and before the privilege
+ * drop, it switches to cfg->user, ends with the master (PR_SET_PDEATHSIG), and loops:
+ * claim the due recipients (queue_due, one index range scan), group them by domain,
+ * open one connection per domain's next hop (relay_client.h) and send every claimed
+ * message for that domain over it, then record each recipient's outcome with its audit
+ * record: delivered (relay.deliver), deferred with backoff (relay.defer: queue_retry,
+ * doubling, at most 1 h), or failed for good (relay.fail: a 5yz reply, a domain no
+ * longer in the trust list, a null MX, or queue_lifetime passed).
+ *
+ * At least once, never lost: a claim only moves the next attempt forward by the lease
+ * (relay_lease below), and a recipient leaves the queue only after the remote server's
+ * 250 to the final dot; a process killed at any moment leaves its claimed recipients
+ * to come due again when the lease ends (mssctl queue flush makes them due now). */
+#ifndef MSS_RELAY_QUEUE_H
+#define MSS_RELAY_QUEUE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "lib/config.h"
+#include "lib/tls.h"
+
+/* Claimed recipients per round. */
+#define RELAY_BATCH 100
+
+/* The lease of a claim: one hour (the longest backoff), longer than an attempt lasts
+ * but for a peer that stalls every stage of a large batch. */
+int64_t relay_lease(const struct mss_config *cfg);
+/* The wait after a temporary failure, for a recipient tried attempts times already:
+ * queue_retry doubled per attempt, at most 3600 s. */
+int64_t relay_backoff(const struct mss_config *cfg, unsigned attempts);
+
+/* Forks the queue process (ctx: the client TLS context, signing through its own key
+ * agent channel). Returns its pid, or -1 when fork failed. */
+pid_t relay_queue_start(const struct mss_config *cfg, struct tls_ctx *ctx);
+
+#endif
