@@ -59,6 +59,10 @@ bool imap_writable_mailbox_arg(struct imap_session *s, struct imap_command *c, s
 		imap_no(s, c->tag, "[NOPERM] Only documents sent to you are filed in Documents");
 		return false;
 	}
+	if (imap_book_protected(s, out)) {
+		imap_no(s, c->tag, IMAP_BOOK_REFUSAL);
+		return false;
+	}
 	return true;
 }
 

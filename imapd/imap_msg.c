@@ -85,7 +85,7 @@ static void store_apply(struct imap_session *s, struct imap_command *c, const ui
 		imap_no(s, c->tag, rc < 0 ? "[SERVERBUG] Internal error" : "Invalid flags or mailbox gone");
 		return;
 	}
-	bool vault = vault_is_documents_mailbox(s->view.name);
+	bool vault = vault_is_shared_mailbox(s->view.name) && !s->view.shared;
 	for (size_t k = 0; k < res.updated.n; k++) {
 		const struct store_msg *m = &res.updated.v[k];
 		size_t vi = imap_view_find(s, m->uid);
@@ -234,6 +234,10 @@ void cmd_copy(struct imap_session *s, struct imap_command *c)
 		imap_no(s, c->tag, "[NOPERM] Only documents sent to you are filed in Documents");
 		return;
 	}
+	if (imap_book_protected(s, name) || (move && imap_book_protected(s, s->view.name))) {
+		imap_no(s, c->tag, IMAP_BOOK_REFUSAL);
+		return;
+	}
 	uint32_t *uids = NULL;
 	size_t n = 0;
 	if (resolve_uids(s, c, &c->args[0], uid, &uids, &n, NULL) < 0)
@@ -249,8 +253,9 @@ void cmd_copy(struct imap_session *s, struct imap_command *c)
 	}
 	struct store_copy_result res;
 	memset(&res, 0, sizeof(res));
-	int rc = n ? store_copy(s->store, s->view.id, uids, n, s->account.address, name, move, &res, err,
-	                        sizeof(err))
+	bool profile = imap_profile_target(s, name); /* a section: the source goes once filed */
+	int rc = n ? store_copy(s->store, s->view.id, uids, n, s->account.address, name, move && !profile,
+	                        &res, err, sizeof(err))
 	           : 0;
 	free(uids);
 	if (rc < 0) {
@@ -258,6 +263,8 @@ void cmd_copy(struct imap_session *s, struct imap_command *c)
 		imap_no(s, c->tag, "[SERVERBUG] Internal error, try again later");
 	} else if (rc == 1) {
 		imap_no(s, c->tag, "[TRYCREATE] Mailbox does not exist");
+	} else if (profile) {
+		imap_profile_copied(s, c->tag, move, &res);
 	} else {
 		copy_done(s, c, move, &res);
 	}

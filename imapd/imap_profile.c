@@ -1,5 +1,5 @@
-/* imap_profile.c: a patient's APPEND to Profil is a medical profile section sent from
- * a mail client (vault/vault_profile.h): the message's Subject names the section, its
+/* imap_profile.c: a patient's APPEND, COPY or MOVE to Profil is a medical profile
+ * section sent from a mail client (vault/vault_profile.h): the message's Subject names the section, its
  * text lists the items. The message appended is read back, filed as the section's
  * next version through vault_profile_from_message (the function mss-webd's page uses
  * too: same checks, same audit record), and removed: Profil holds only the versions
@@ -21,8 +21,10 @@ bool imap_profile_target(const struct imap_session *s, const char *mailbox)
 	return s->account.role == ROLE_PATIENT && strcmp(mailbox, VAULT_PROFILE_MAILBOX) == 0;
 }
 
-/* Removes the messages the APPEND stored (\Deleted, then expunged). */
-static void remove_appended(struct imap_session *s, int64_t mbid, const uint32_t *uids, size_t n)
+/* Removes uids of mailbox mbid (\Deleted, then expunged): what an APPEND or COPY stored
+ * in Profil, or a MOVE's source once its section is filed (tell: the session's client
+ * is sent the EXPUNGE, RFC 6851). */
+static void remove_uids(struct imap_session *s, int64_t mbid, const uint32_t *uids, size_t n, bool tell)
 {
 	struct store_flags_req req = {.op = STORE_FLAGS_ADD, .flags = STORE_FLAG_DELETED};
 	struct store_flags_result res;
@@ -35,6 +37,10 @@ static void remove_appended(struct imap_session *s, int64_t mbid, const uint32_t
 	    store_expunge(s->store, mbid, uids, n, &gone, &ngone, err, sizeof(err)) != 0)
 		log_err("imap.profile", "user=%s error=\"%s\"", s->account.address, err);
 	store_flags_result_free(&res);
+	if (tell) {
+		imap_view_expunge_uids(s, gone, ngone);
+		s->n_expunge += (unsigned)ngone;
+	}
 	free(gone);
 }
 
@@ -62,6 +68,33 @@ static int file_one(struct imap_session *s, int64_t mbid, uint32_t uid,
 	return rc;
 }
 
+/* Files the one message an APPEND or COPY stored in Profil (mbid: uids, n), removes
+ * what was stored, and answers a refusal or an error itself. Returns 0 filed (the
+ * caller answers OK), 1 answered. */
+static int file_stored(struct imap_session *s, const char *tag, int64_t mbid, const uint32_t *uids, size_t n,
+                       const struct vault_profile_section **sec, unsigned *version, uint32_t *uid_new)
+{
+	char why[400];
+	int rc;
+
+	if (n != 1)
+		rc = str_copy(why, sizeof(why),
+		              "Un seul message à la fois dans Profil : rien n'a été modifié.") == 0
+		         ? 1
+		         : -1;
+	else
+		rc = file_one(s, mbid, uids[0], sec, version, uid_new, why, sizeof(why));
+	remove_uids(s, mbid, uids, n, false);
+	if (rc < 0) {
+		log_err("imap.profile", "user=%s error=\"%s\"", s->account.address, why);
+		imap_no(s, tag, "[SERVERBUG] Internal error, try again later");
+	} else if (rc == 1) {
+		log_info("imap.profile", "user=%s result=refused", s->account.address);
+		imap_no(s, tag, "[CANNOT] %s", why);
+	}
+	return rc == 0 ? 0 : 1;
+}
+
 void imap_profile_appended(struct imap_session *s, const char *tag, uint32_t uidvalidity,
                            const uint32_t *uids, size_t n)
 {
@@ -77,23 +110,41 @@ void imap_profile_appended(struct imap_session *s, const char *tag, uint32_t uid
 		imap_no(s, tag, "[SERVERBUG] Internal error, try again later");
 		return;
 	}
-	if (n != 1)
-		rc = str_copy(why, sizeof(why),
-		              "Un seul message à la fois dans Profil : rien n'a été modifié.") == 0
-		         ? 1
-		         : -1;
-	else
-		rc = file_one(s, mb.id, uids[0], &sec, &version, &uid_new, why, sizeof(why));
-	remove_appended(s, mb.id, uids, n);
-	if (rc < 0) {
-		log_err("imap.profile", "user=%s error=\"%s\"", s->account.address, why);
-		imap_no(s, tag, "[SERVERBUG] Internal error, try again later");
-	} else if (rc == 1) {
-		log_info("imap.profile", "user=%s result=refused", s->account.address);
-		imap_no(s, tag, "[CANNOT] %s", why);
-	} else {
+	if (file_stored(s, tag, mb.id, uids, n, &sec, &version, &uid_new) == 0) {
 		s->n_append++;
 		imap_ok(s, tag, "[APPENDUID %u %u] Append completed: %s, version %u", uidvalidity, uid_new,
 		        sec->code, version);
+	}
+}
+
+void imap_profile_copied(struct imap_session *s, const char *tag, bool move,
+                         const struct store_copy_result *res)
+{
+	const struct vault_profile_section *sec = NULL;
+	struct store_mailbox mb;
+	char why[400];
+	unsigned version = 0;
+	uint32_t uid_new = 0;
+	int rc;
+
+	if (res->n == 0) {
+		imap_ok(s, tag, "%s completed", move ? "Move" : "Copy");
+		return;
+	}
+	rc = store_mailbox_get(s->store, s->account.address, VAULT_PROFILE_MAILBOX, &mb, why, sizeof(why));
+	if (rc != 1) {
+		imap_no(s, tag, "[SERVERBUG] Internal error, try again later");
+		return;
+	}
+	if (file_stored(s, tag, mb.id, res->dst_uids, res->n, &sec, &version, &uid_new) != 0)
+		return;
+	if (move) {
+		conn_printf(s->conn, "* OK [COPYUID %u %u %u] Moved: %s, version %u\r\n",
+		            res->dst_uidvalidity, res->src_uids[0], uid_new, sec->code, version);
+		remove_uids(s, s->view.id, res->src_uids, 1, true);
+		imap_ok(s, tag, "Move completed");
+	} else {
+		imap_ok(s, tag, "[COPYUID %u %u %u] Copy completed: %s, version %u", res->dst_uidvalidity,
+		        res->src_uids[0], uid_new, sec->code, version);
 	}
 }

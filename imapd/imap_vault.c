@@ -13,6 +13,7 @@
 #include "vault/vault_access.h"
 #include "vault/vault_history.h"
 #include "vault/vault_notify.h"
+#include "vault/vault_vacc.h"
 
 #define OWNER_RIGHTS "lrswipkxtea" /* a patient on their own Documents (RFC 4314 2.1) */
 
@@ -167,6 +168,11 @@ bool imap_documents_protected(const struct imap_session *s, const char *name)
 	return s->account.role == ROLE_PATIENT && name != NULL && vault_is_documents_mailbox(name);
 }
 
+bool imap_book_protected(const struct imap_session *s, const char *name)
+{
+	return s->account.role == ROLE_PATIENT && name != NULL && strcmp(name, VAULT_VACC_MAILBOX) == 0;
+}
+
 void imap_vault_deleted(struct imap_session *s, const uint32_t *uids, size_t n)
 {
 	struct vault_actor a = actor_of(s);
@@ -207,7 +213,7 @@ int imap_vault_resolve(struct imap_session *s, const char *name, struct imap_tar
 		str_lower(patient);
 		ps = ps_folder(patient, rest, psname, sizeof(psname));
 	}
-	if (rest == NULL || ps < 0 || (ps == 0 && !vault_is_documents_mailbox(rest))) {
+	if (rest == NULL || ps < 0 || (ps == 0 && !vault_is_shared_mailbox(rest))) {
 		audit_refusal(s, "", NULL, cmd, name, "not a shared folder");
 		return 0;
 	}
@@ -346,7 +352,7 @@ static int add_patient(const char *patient, void *arg)
 		struct store_mailbox shown;
 		/* "Documents" itself holds no document: LIST shows it as the placeholder parent
 		 * it is; a folder whose documents are all masked is not shown at all */
-		if (!vault_is_documents_mailbox(pl.v[i].name) || strcmp(pl.v[i].name, "Documents") == 0 ||
+		if (!vault_is_shared_mailbox(pl.v[i].name) || strcmp(pl.v[i].name, "Documents") == 0 ||
 		    visible_folder(x->s, patient, pl.v[i].name, &shown) != 1)
 			continue;
 		struct store_mailbox mb = pl.v[i];

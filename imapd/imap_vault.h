@@ -36,6 +36,13 @@ bool imap_history_protected(const struct imap_session *s, const char *name);
  * them, MOVE out of them, CREATE, RENAME and DELETE of them answer NO [NOPERM]; the
  * patient may delete a document (STORE \Deleted + EXPUNGE), audited as their own. */
 bool imap_documents_protected(const struct imap_session *s, const char *name);
+/* true when name is a patient's own folder Vaccinations: its book is written by the
+ * vault only (vault_vacc.h; a forged one would pass the patient's entries off as a
+ * professional's), so APPEND, COPY or MOVE into it, MOVE out of it, CREATE, RENAME and
+ * DELETE of it answer NO [NOPERM], as for Documents. */
+bool imap_book_protected(const struct imap_session *s, const char *name);
+#define IMAP_BOOK_REFUSAL                                                                                    \
+	"[NOPERM] The vaccination book is written by the service: declare a vaccination on the web page"
 /* Audits documents a patient expunged from their own vault folder (vault.delete, one
  * record each, in their history). No-op elsewhere. */
 void imap_vault_deleted(struct imap_session *s, const uint32_t *uids, size_t n);
@@ -100,5 +107,12 @@ void cmd_listrights(struct imap_session *s, struct imap_command *c);
 bool imap_profile_target(const struct imap_session *s, const char *mailbox);
 void imap_profile_appended(struct imap_session *s, const char *tag, uint32_t uidvalidity,
                            const uint32_t *uids, size_t n);
+/* The same for a COPY or MOVE into Profil, once store_copy copied (never moved) the
+ * messages: the copy is filed as a section and removed; a MOVE then removes the
+ * source message (its EXPUNGE sent) only when the section was filed, so that a refused
+ * one loses nothing. OK [COPYUID] names the version's UID. */
+struct store_copy_result;
+void imap_profile_copied(struct imap_session *s, const char *tag, bool move,
+                         const struct store_copy_result *res);
 
 #endif

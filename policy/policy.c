@@ -21,6 +21,7 @@
 #include "policy/policy_rules.h"
 #include "vault/vault.h"
 #include "vault/vault_delivery.h"
+#include "vault/vault_profile.h"
 
 static int refuse(struct mss_status *st, int code, const char *enh, const char *text)
 {
@@ -200,6 +201,7 @@ static int rcpt_facts(struct store *store, const struct mss_config *cfg, const c
 
 static int relation_facts(struct store *store, const char *identity, const char *rcpt, struct policy_facts *f)
 {
+	f->rcpt_self = f->sender_patient && f->rcpt_patient && str_ieq(identity, rcpt);
 	if (f->rcpt_patient && identity[0] != '\0') {
 		int b = contacts_is_blocked(store, rcpt, identity);
 		if (b < 0)
@@ -324,11 +326,42 @@ static int record_delivery(void *arg, char *err, size_t errlen)
 	return 0;
 }
 
+/* A patient's message with their own address among the recipients. */
+static bool writes_to_self(const struct vault_delivery *d)
+{
+	for (size_t i = 0; d->sender_patient && i < d->m->nrcpt; i++)
+		if (d->rcpts[i].account && str_ieq(d->rcpts[i].canonical, d->sender))
+			return true;
+	return false;
+}
+
 static int deliver_local(struct store *store, const struct policy_message *m, struct mss_status *st)
 {
 	char err[512];
 	struct vault_delivery d;
 	int rc = vault_delivery_open(store, m, &d, err, sizeof err);
+	int profile = rc == 0 ? vault_profile_mail(store, &d, err, sizeof err) : 0;
+	if (profile != 0) { /* a patient's profile section to themselves: filed, not stored in INBOX */
+		vault_delivery_close(&d);
+		if (profile == 1)
+			return accept(st);
+		if (profile == 2)
+			refuse(st, 550, "5.6.0", err);
+		else
+			rc = -1;
+	}
+	if (profile == 0 && rc == 0 && writes_to_self(&d)) { /* RCPT let it through for a section */
+		vault_delivery_close(&d);
+		refuse(
+		    st, 550, "5.7.1",
+		    "patients cannot write to patients; to yourself, only a profile section (Subject: Profil "
+		    "medical : <section>)");
+		profile = 2;
+	}
+	if (profile == 2) {
+		audit_decision(store, m->sender, "smtp.deliver", m->queue_id, NULL, st, "");
+		return -1;
+	}
 	if (rc == 0) {
 		struct delivery_records r = {.store = store, .d = &d};
 		struct vault_inbox_hook hook = {.fn = record_delivery, .arg = &r};

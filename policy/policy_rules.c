@@ -64,6 +64,8 @@ static int accept(struct policy_verdict *v, const char *reason)
 /* A patient writes: a pharmacy, or a professional who wrote first and has not closed. */
 static int patient_writes(const struct policy_facts *f, struct policy_verdict *v)
 {
+	if (f->rcpt_patient && f->rcpt_self) /* only a profile section passes DATA */
+		return accept(v, "self");
 	if (f->rcpt_patient)
 		return refuse(v, R_PATIENT_TO_PATIENT);
 	if (f->rcpt_pharmacy)

@@ -38,6 +38,8 @@ struct policy_facts {
 	bool rcpt_patient_domain; /* local, in patient_domain (whether or not such a patient exists) */
 	/* between them */
 	bool blocked;               /* the recipient patient has blocked the sender */
+	bool rcpt_self;             /* the sender patient writes to their own address (a profile
+	                               section: vault_profile_mail, checked at DATA) */
 	enum contact_state contact; /* the sender patient's contact state with the recipient */
 	/* what this server can do */
 	bool relay_supported; /* outbound delivery to other operators exists */

@@ -42,6 +42,9 @@ int vault_ps_mailbox(const char *patient, const char *class_name, char *out, siz
 
 /* True when name is a vault folder of the patient: "Documents" or "Documents/<Class>". */
 bool vault_is_documents_mailbox(const char *name);
+/* True when name is a folder of the patient that granted professionals read
+ * (DESIGN.md): a vault folder, or "Profil", "Constantes", "Vaccinations". */
+bool vault_is_shared_mailbox(const char *name);
 
 struct vault_file_report {
 	unsigned filed;   /* documents filed (visible to the patient or not) */

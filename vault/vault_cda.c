@@ -8,6 +8,7 @@
 
 #include "lib/str.h"
 #include "vault/vault_xdm.h"
+#include "vault/vault_xml.h"
 
 #define CDA_MAX_DEPTH 256
 
@@ -22,20 +23,6 @@ struct cda_parser {
 	size_t title_len;
 	char error[96];
 };
-
-static const char *local_name(const char *name)
-{
-	const char *bar = strrchr(name, '|');
-	return bar ? bar + 1 : name;
-}
-
-static const char *attr(const char **atts, const char *name)
-{
-	for (size_t i = 0; atts[i]; i += 2)
-		if (strcmp(local_name(atts[i]), name) == 0)
-			return atts[i + 1];
-	return "";
-}
 
 static void stop(struct cda_parser *p, const char *why)
 {
@@ -62,10 +49,10 @@ static void field(struct cda_parser *p, char *dst, size_t size, const char *valu
 
 static void patient_id(struct cda_parser *p, const char **atts)
 {
-	const char *root = attr(atts, "root");
+	const char *root = vault_xml_attr(atts, "root");
 	if (p->out->ins[0] || !xdm_is_ins_oid(root))
 		return;
-	field(p, p->out->ins, sizeof p->out->ins, attr(atts, "extension"), "patient id");
+	field(p, p->out->ins, sizeof p->out->ins, vault_xml_attr(atts, "extension"), "patient id");
 	field(p, p->out->oid, sizeof p->out->oid, root, "patient id root");
 }
 
@@ -80,18 +67,19 @@ static void header_element(struct cda_parser *p, const char *ln, const char **at
 {
 	uint64_t v;
 	if (strcmp(ln, "effectiveTime") == 0 && !p->out->effective_time[0])
-		field(p, p->out->effective_time, sizeof p->out->effective_time, attr(atts, "value"),
+		field(p, p->out->effective_time, sizeof p->out->effective_time, vault_xml_attr(atts, "value"),
 		      "effectiveTime");
-	else if (strcmp(ln, "setId") == 0 && !p->out->set_id[0] && attr(atts, "root")[0])
-		set_id(p, attr(atts, "root"), attr(atts, "extension"));
-	else if (strcmp(ln, "versionNumber") == 0 && str_to_u64(attr(atts, "value"), 1000000, &v) == 0)
+	else if (strcmp(ln, "setId") == 0 && !p->out->set_id[0] && vault_xml_attr(atts, "root")[0])
+		set_id(p, vault_xml_attr(atts, "root"), vault_xml_attr(atts, "extension"));
+	else if (strcmp(ln, "versionNumber") == 0 &&
+	         str_to_u64(vault_xml_attr(atts, "value"), 1000000, &v) == 0)
 		p->out->version = (int)v;
 }
 
 static void XMLCALL on_start(void *ud, const char *name, const char **atts)
 {
 	struct cda_parser *p = ud;
-	const char *ln = local_name(name);
+	const char *ln = vault_xml_local(name);
 	if (++p->depth > CDA_MAX_DEPTH) {
 		stop(p, "elements nested too deeply");
 		return;
@@ -103,7 +91,7 @@ static void XMLCALL on_start(void *ud, const char *name, const char **atts)
 		}
 		p->root_ok = true;
 	} else if (p->depth == 2 && strcmp(ln, "code") == 0 && !p->out->code[0]) {
-		field(p, p->out->code, sizeof p->out->code, attr(atts, "code"), "code");
+		field(p, p->out->code, sizeof p->out->code, vault_xml_attr(atts, "code"), "code");
 	} else if (p->depth == 2 && strcmp(ln, "title") == 0) {
 		p->in_title = true;
 	} else if (p->depth == 2 && strcmp(ln, "recordTarget") == 0) {
@@ -120,7 +108,7 @@ static void XMLCALL on_start(void *ud, const char *name, const char **atts)
 static void XMLCALL on_end(void *ud, const char *name)
 {
 	struct cda_parser *p = ud;
-	const char *ln = local_name(name);
+	const char *ln = vault_xml_local(name);
 	if (p->depth == 2 && strcmp(ln, "title") == 0)
 		p->in_title = false;
 	if (p->in_patient_role == p->depth)

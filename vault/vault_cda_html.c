@@ -16,6 +16,7 @@
 #include "lib/buf.h"
 #include "lib/html.h"
 #include "lib/str.h"
+#include "vault/vault_xml.h"
 
 #define HL7_NS "urn:hl7-org:v3"
 #define HTML_MAX_DEPTH 256
@@ -45,16 +46,6 @@ static const char *hl7_local(const char *name)
 	return NULL; /* another namespace, or none: not narrative */
 }
 
-static const char *attr(const char **atts, const char *name)
-{
-	for (size_t i = 0; atts[i]; i += 2) {
-		const char *bar = strrchr(atts[i], '|');
-		if (strcmp(bar ? bar + 1 : atts[i], name) == 0)
-			return atts[i + 1];
-	}
-	return "";
-}
-
 /* The HTML tag a narrative element becomes, NULL when it is not one. */
 static const char *narrative_tag(const char *ln, const char **atts)
 {
@@ -65,9 +56,9 @@ static const char *narrative_tag(const char *ln, const char **atts)
 	           {"td", "td"},          {"caption", "caption"}, {"sub", "sub"},     {"sup", "sup"},
 	           {"footnote", "small"}, {"linkHtml", "span"}};
 	if (strcmp(ln, "list") == 0)
-		return strcmp(attr(atts, "listType"), "ordered") == 0 ? "ol" : "ul";
+		return strcmp(vault_xml_attr(atts, "listType"), "ordered") == 0 ? "ol" : "ul";
 	if (strcmp(ln, "content") == 0) {
-		const char *style = attr(atts, "styleCode");
+		const char *style = vault_xml_attr(atts, "styleCode");
 		return strstr(style, "Bold")        ? "b"
 		       : strstr(style, "Italics")   ? "i"
 		       : strstr(style, "Underline") ? "u"

@@ -225,6 +225,7 @@ static int file_one(struct filing *f, struct vault_doc *d)
 	if (index_doc(f, d, user, mbox, uid, sha, &id) == 0 && r == 1)
 		supersede(f, &old, id);
 	audit_doc(f, d, target, "ok");
+	vault_file_vaccinations(f, d);
 	if (!d->invisible_patient)
 		f->notices[f->nnotices++] = (struct vault_notice_item){vault_class_name(d->cls), d->author,
 		                                                       f->d->sender_name, r == 1};

@@ -43,6 +43,7 @@ static const struct label {
     {"access.unblock", ANY, "Professionnel débloqué", "Déblocage refusé"},
     {"vital.add", ANY, "Constante enregistrée", "Constante non enregistrée"},
     {"profile.update", ANY, "Profil médical modifié", "Profil médical non modifié"},
+    {"vaccination.add", ANY, "Carnet de vaccination mis à jour", "Carnet de vaccination non modifié"},
     {"settings.notify", ANY, "Réglages des notifications modifiés",
      "Réglages des notifications non modifiés"},
     {"account.password", ANY, "Mot de passe changé", "Mot de passe non changé"},

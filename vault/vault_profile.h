@@ -63,6 +63,7 @@ struct vault_profile_current {
 	unsigned version; /* 0: never written */
 	int64_t when;     /* when it was written */
 	uint32_t uid;     /* its message in Profil */
+	bool masked;      /* the patient masked it from professionals ($Masked) */
 	struct vault_profile_items items;
 };
 
@@ -72,20 +73,34 @@ int vault_profile_get(struct store *st, const char *patient, const struct vault_
                       struct vault_profile_current *out);
 
 /* Files items as the next version of sec (the folder made on first use), marks the
- * previous one $Superseded and audits it. Returns 0 with *version and *uid (its
- * message in Profil; uid may be NULL), or -1 with err. */
+ * previous one $Superseded and audits it, all in one write transaction under the lock
+ * "vault.profile": two edits at once become two versions, never one lost. base is the
+ * version the edit was made from (the page's form, a mail replying to "(version N)"),
+ * -1 when unknown: an edit whose base is no longer the current version is refused.
+ * Returns 0 with *version and *uid (its message in Profil; uid may be NULL), 1 refused
+ * (base outdated: a French reason in err, nothing filed), or -1 with err. */
 int vault_profile_set(struct store *st, const struct vault_actor *who, const char *patient,
                       const struct vault_profile_section *sec, const struct vault_profile_items *items,
-                      unsigned *version, uint32_t *uid, char *err, size_t errlen);
+                      long base, unsigned *version, uint32_t *uid, char *err, size_t errlen);
 
 /* A section sent from a mail client (data, len: a whole message): its Subject names
- * the section (code or label, optionally after "Profil médical :"), its first text
- * part lists the items. Parsed and filed as vault_profile_set does. Returns 0 with
+ * the section (code or label, optionally after "Profil médical :"; a reply to a
+ * version, "... (version N)", is based on that version), its first text part lists the
+ * items. Parsed and filed as vault_profile_set does. Returns 0 with
  * *sec, *version and *uid, 1 refused with a French reason in err (nothing filed), -1 error
  * with err. */
 int vault_profile_from_message(struct store *st, const struct vault_actor *who, const char *patient,
                                const char *data, size_t len, const struct vault_profile_section **sec,
                                unsigned *version, uint32_t *uid, char *err, size_t errlen);
+
+/* A section sent over SMTP submission (vault_profile_mail.c): an authenticated
+ * patient's message to their own address only, whose Subject is "Profil médical :
+ * <section>" (after any "Re:"), filed as vault_profile_from_message does instead of
+ * being stored in INBOX. Returns 0 when d is no such message (deliver it as any), 1
+ * filed (nothing else to store), 2 refused with an ASCII reason for the SMTP reply in
+ * why (nothing stored), -1 error with why. */
+struct vault_delivery;
+int vault_profile_mail(struct store *st, const struct vault_delivery *d, char *why, size_t whylen);
 
 /* The message of one version (for vault_profile_store.c): French text and FHIR Bundle.
  * Returns 0 or -1. */

@@ -9,7 +9,7 @@
 #include "lib/buf.h"
 #include "lib/localtime.h"
 #include "lib/str.h"
-#include "vault/vault_mime.h"
+#include "vault/vault_folder.h"
 #include "vault/vault_profile.h"
 
 static json_t *ref(const char *patient)
@@ -66,32 +66,18 @@ static json_t *resource(const struct vault_profile_section *sec, const char *pat
 	return related_person(patient, item);
 }
 
-/* The Bundle (type collection) of the section's items, as JSON text to free. */
+/* The Bundle of the section's items, as JSON text to free. */
 static char *bundle(const struct vault_profile_section *sec, const char *patient,
                     const struct vault_profile_items *items, int64_t when)
 {
-	char iso[32];
-	struct tm tm;
-	time_t t = (time_t)when;
-	json_t *entries = json_array(), *b;
-	char *s = NULL;
+	json_t *resources = json_array();
 
-	gmtime_r(&t, &tm);
-	strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	for (size_t i = 0; entries != NULL && i < items->n; i++) {
-		json_t *r = resource(sec, patient, items->item[i]);
-		if (r == NULL || json_array_append_new(entries, json_pack("{s:o}", "resource", r)) < 0) {
-			json_decref(entries);
+	for (size_t i = 0; resources != NULL && i < items->n; i++)
+		if (json_array_append_new(resources, resource(sec, patient, items->item[i])) < 0) {
+			json_decref(resources);
 			return NULL;
 		}
-	}
-	b = json_pack("{s:s, s:s, s:s, s:o}", "resourceType", "Bundle", "type", "collection", "timestamp",
-	              iso, "entry", entries);
-	if (b != NULL) {
-		s = json_dumps(b, JSON_INDENT(2) | JSON_ENSURE_ASCII);
-		json_decref(b);
-	}
-	return s;
+	return vault_folder_bundle(resources, when);
 }
 
 static int text(struct buf *t, const char *zone, const struct vault_profile_section *sec,
@@ -113,7 +99,7 @@ int vault_profile_build(struct buf *b, const char *patient, const char *zone,
                         const struct vault_profile_section *sec, const struct vault_profile_items *items,
                         unsigned version, int64_t when)
 {
-	char subject[200], date[64], tok[33], boundary[33], id[128], header[100], file[64];
+	char subject[200], header[100], file[64];
 	char *json = bundle(sec, patient, items, when);
 	struct buf t;
 	int rc = 0;
@@ -122,24 +108,12 @@ int vault_profile_build(struct buf *b, const char *patient, const char *zone,
 		return -1;
 	buf_init(&t, 64 * 1024);
 	rc |= text(&t, zone, sec, items, version, when);
-	mss_date_rfc5322(zone, when, date, sizeof(date));
-	mime_random_token(tok);
-	mime_random_token(boundary);
 	rc |= str_format(subject, sizeof(subject), "Profil médical : %s (version %u)", sec->label, version);
-	rc |= str_format(id, sizeof(id), "<profile.%s@%s>", tok, str_address_domain(patient));
 	rc |= str_format(header, sizeof(header), "%s %u", sec->code, version);
 	rc |= str_format(file, sizeof(file), "%s.json", sec->code);
-	rc |= mime_header(b, "From", patient);
-	rc |= mime_header(b, "To", patient);
-	rc |= mime_header(b, "Date", date);
-	rc |= mime_header(b, "Subject", subject);
-	rc |= mime_header(b, "Message-ID", id);
-	rc |= mime_header(b, "X-MSS-Profile", header);
-	rc |= buf_printf(
-	    b, "MIME-Version: 1.0\r\nContent-Type: multipart/mixed;\r\n\tboundary=\"%s\"\r\n\r\n", boundary);
-	rc |= t.data != NULL ? mime_text_part(b, boundary, t.data) : -1;
-	rc |= mime_attachment(b, boundary, "application/fhir+json", file, json, strlen(json));
-	rc |= buf_printf(b, "--%s--\r\n", boundary);
+	struct vault_folder_msg m = {patient,         zone,   when,   subject, "profile",
+	                             "X-MSS-Profile", header, t.data, json,    file};
+	rc |= t.data != NULL && rc == 0 ? vault_folder_build(b, &m) : -1;
 	buf_free(&t);
 	free(json);
 	return rc ? -1 : 0;

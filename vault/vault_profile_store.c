@@ -9,54 +9,27 @@
 #include "lib/buf.h"
 #include "lib/config.h"
 #include "lib/log.h"
+#include "lib/sql.h"
 #include "lib/str.h"
 #include "msg/msg.h"
 #include "vault/vault.h"
+#include "vault/vault_folder.h"
 #include "vault/vault_profile.h"
+#include "store/store_sql.h"
 
-#define HEADER_READ (64 * 1024)    /* bytes read to find X-MSS-Profile */
 #define VERSION_READ (1024 * 1024) /* a version's message is far smaller */
 #define MAIL_TEXT_MAX (64 * 1024)  /* the text part of a section sent by mail */
-
-static int to_buf(void *arg, const char *p, size_t n)
-{
-	return buf_append(arg, p, n) < 0 ? -1 : 0;
-}
-
-/* Up to max bytes of message uid into out (NUL-terminated). Returns 1, 0 gone, -1. */
-static int read_message(struct store *st, int64_t mbid, uint32_t uid, size_t max, struct buf *out)
-{
-	struct store_body *b = NULL;
-	char err[256];
-	int rc = store_body_open(st, mbid, uid, &b, err, sizeof(err));
-
-	if (rc != 1)
-		return rc;
-	rc = store_body_read(b, 0, max, to_buf, out, err, sizeof(err));
-	store_body_close(b);
-	return rc == 0 && buf_append_char(out, '\0') == 0 ? 1 : -1;
-}
 
 /* The X-MSS-Profile of message uid: its section code and version. Returns 1, 0 none
  * readable, -1. */
 static int read_mark(struct store *st, int64_t mbid, uint32_t uid, char code[32], unsigned *version)
 {
-	struct buf h;
-	int rc;
+	char mark[128];
+	int rc = vault_folder_header(st, mbid, uid, "X-MSS-Profile", mark, sizeof(mark));
 
-	buf_init(&h, HEADER_READ * 2);
-	rc = read_message(st, mbid, uid, HEADER_READ, &h);
-	if (rc == 1) {
-		h.data[msg_header_size(h.data, h.len - 1)] = '\0';
-		rc = 0;
-		for (char *p = h.data; p != NULL && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-			if (str_iprefix(p, "X-MSS-Profile:")) {
-				rc = sscanf(p + 14, " %31s %u", code, version) == 2 ? 1 : 0;
-				break;
-			}
-	}
-	buf_free(&h);
-	return rc;
+	if (rc != 1)
+		return rc;
+	return sscanf(mark, "%31s %u", code, version) == 2 ? 1 : 0;
 }
 
 /* The items of a version: the lines "- item" of its first text part. */
@@ -71,7 +44,7 @@ static int read_items(struct store *st, const struct mss_config *cfg, int64_t mb
 
 	buf_init(&raw, VERSION_READ * 2);
 	buf_init(&t, VERSION_READ);
-	rc = read_message(st, mbid, uid, VERSION_READ, &raw) == 1 ? 0 : -1;
+	rc = vault_folder_read(st, mbid, uid, VERSION_READ, &raw) == 1 ? 0 : -1;
 	msg_limits_from_config(cfg, &lim);
 	if (rc == 0 && msg_parse(raw.data, raw.len - 1, &lim, &m, err, sizeof(err)) == 0) {
 		rc = -1;
@@ -110,6 +83,7 @@ static int find_current(struct store *st, int64_t mbid, const struct store_msgli
 			out->version = version;
 			out->uid = l->v[i].uid;
 			out->when = l->v[i].internaldate;
+			out->masked = vault_folder_masked(l->v[i].keywords);
 		}
 	}
 	return 0;
@@ -131,37 +105,6 @@ int vault_profile_get(struct store *st, const char *patient, const struct vault_
 	if (rc == 0 && out->version > 0)
 		rc = read_items(st, store_config(st), mb.id, out->uid, &out->items);
 	return rc;
-}
-
-/* One message appended to the patient's Profil (made on first use). Returns 0 with
- * *uid, or -1 with err. */
-static int append(struct store *st, const char *patient, const struct buf *b, int64_t when, uint32_t *uid,
-                  char *err, size_t errlen)
-{
-	struct store_appender *a = NULL;
-	uint32_t uidvalidity, *uids = NULL;
-	size_t n = 0;
-	int rc = store_append_begin(st, patient, VAULT_PROFILE_MAILBOX, &a, err, errlen);
-
-	if (rc == 1) {
-		if (store_mailbox_create(st, patient, VAULT_PROFILE_MAILBOX, 0, err, errlen) < 0)
-			return -1;
-		rc = store_append_begin(st, patient, VAULT_PROFILE_MAILBOX, &a, err, errlen);
-	}
-	if (rc != 0)
-		return -1;
-	if (store_append_message(a, STORE_FLAG_SEEN, NULL, when, err, errlen) != 0 ||
-	    store_append_write(a, b->data, b->len, err, errlen) < 0 || store_append_end(a, err, errlen) < 0) {
-		store_append_abort(a);
-		return -1;
-	}
-	rc = store_append_commit(a, &uidvalidity, &uids, &n, err, errlen);
-	if (rc == 0 && n == 1)
-		*uid = uids[0];
-	free(uids);
-	if (rc == 0 && n != 1 && str_copy(err, errlen, "the profile section was not stored") < 0)
-		return -1;
-	return rc == 0 && n == 1 ? 0 : -1;
 }
 
 /* The earlier version stays, marked $Superseded, as a replaced document is. */
@@ -187,9 +130,11 @@ static int fail(char *err, size_t errlen, const char *why)
 	return -1;
 }
 
-int vault_profile_set(struct store *st, const struct vault_actor *who, const char *patient,
+/* Files the next version inside the caller's write transaction (the lock taken):
+ * 0, 1 refused (base is not the current version), -1. */
+static int set_locked(struct store *st, const struct vault_actor *who, const char *patient,
                       const struct vault_profile_section *sec, const struct vault_profile_items *items,
-                      unsigned *version, uint32_t *uid_out, char *err, size_t errlen)
+                      long base, unsigned *version, uint32_t *uid_out, char *err, size_t errlen)
 {
 	static struct vault_profile_current cur; /* 9 KiB of items: off the stack */
 	int64_t when = (int64_t)time(NULL);
@@ -200,10 +145,19 @@ int vault_profile_set(struct store *st, const struct vault_actor *who, const cha
 
 	if (vault_profile_get(st, patient, sec, &cur) < 0)
 		return fail(err, errlen, "cannot read the profile");
+	if (base >= 0 && (unsigned long)base != cur.version) {
+		if (str_format(err, errlen,
+		               "La rubrique « %s » a été modifiée entre-temps (version %u, vous modifiiez la "
+		               "version %ld) : relisez-la puis recommencez. Rien n'a été modifié.",
+		               sec->label, cur.version, base) < 0)
+			log_warn("vault.profile", "error=\"message cut\"");
+		return 1;
+	}
 	buf_init(&b, 512 * 1024);
 	rc = vault_profile_build(&b, patient, store_config(st)->timezone, sec, items, cur.version + 1, when);
 	if (rc == 0)
-		rc = append(st, patient, &b, when, &uid, err, errlen);
+		rc = vault_folder_append(st, patient, VAULT_PROFILE_MAILBOX, b.data, b.len, cur.masked, when,
+		                         &uid, err, errlen);
 	else
 		rc = fail(err, errlen, "cannot build the profile message");
 	buf_free(&b);
@@ -222,13 +176,38 @@ int vault_profile_set(struct store *st, const struct vault_actor *who, const cha
 	return 0;
 }
 
+int vault_profile_set(struct store *st, const struct vault_actor *who, const char *patient,
+                      const struct vault_profile_section *sec, const struct vault_profile_items *items,
+                      long base, unsigned *version, uint32_t *uid_out, char *err, size_t errlen)
+{
+	struct sql *db = store_sql(st);
+	int rc;
+
+	/* One writer at a time reads the current version and files the next: two edits at
+	 * once become two versions (or the later one is refused when it names the version
+	 * it was based on), never one lost. */
+	if (sql_begin_write(db, err, errlen) != 0 || sql_lock(db, "vault.profile", err, errlen) != 0) {
+		sql_rollback(db);
+		return -1;
+	}
+	rc = set_locked(st, who, patient, sec, items, base, version, uid_out, err, errlen);
+	if (rc == 0 && sql_commit(db, err, errlen) != 0)
+		rc = -1;
+	else if (rc != 0)
+		sql_rollback(db);
+	store_notify_flush(st);
+	return rc;
+}
+
 /* The section a mail's Subject names: "Allergies", "allergies", "Profil médical :
- * Allergies", "Profil médical : Allergies (version 2)" (a reply to a version). */
-static const struct vault_profile_section *subject_section(const char *subject)
+ * Allergies", "Profil médical : Allergies (version 2)" (a reply to a version: *base
+ * gets 2, else -1). */
+static const struct vault_profile_section *subject_section(const char *subject, long *base)
 {
 	char s[1024];
 	const char *p = subject;
 	char *paren;
+	uint64_t v;
 
 	if (str_iprefix(p, "Re:") || str_iprefix(p, "Fwd:") || str_iprefix(p, "TR:"))
 		p = strchr(p, ':') + 1;
@@ -236,9 +215,17 @@ static const struct vault_profile_section *subject_section(const char *subject)
 		p = strchr(p, ':') != NULL ? strchr(p, ':') + 1 : p;
 	if (str_copy(s, sizeof(s), p) < 0)
 		return NULL;
+	*base = -1;
 	paren = strstr(s, " (version ");
-	if (paren != NULL)
+	if (paren != NULL) {
+		char *num = paren + 10, *end = strchr(num, ')');
+		if (end != NULL && end[1] == '\0') {
+			*end = '\0';
+			if (str_to_u64(num, 1000000, &v) == 0)
+				*base = (long)v;
+		}
 		*paren = '\0';
+	}
 	return vault_profile_section(s);
 }
 
@@ -273,12 +260,13 @@ int vault_profile_from_message(struct store *st, const struct vault_actor *who, 
 	struct msg m;
 	struct buf t;
 	char why[300];
+	long base = -1;
 	int rc;
 
 	msg_limits_from_config(store_config(st), &lim);
 	if (msg_parse(data, len, &lim, &m, why, sizeof(why)) != 0)
 		return refuse(err, errlen, "Message illisible : rien n'a été modifié.");
-	*sec = subject_section(m.h.subject);
+	*sec = subject_section(m.h.subject, &base);
 	buf_init(&t, MAIL_TEXT_MAX);
 	rc = *sec == NULL ? refuse(err, errlen,
 	                           "L'objet du message doit nommer la rubrique du profil : Allergies, "
@@ -298,5 +286,5 @@ int vault_profile_from_message(struct store *st, const struct vault_actor *who, 
 	buf_free(&t);
 	if (rc != 0)
 		return rc;
-	return vault_profile_set(st, who, patient, *sec, &items, version, uid, err, errlen);
+	return vault_profile_set(st, who, patient, *sec, &items, base, version, uid, err, errlen);
 }

@@ -23,7 +23,7 @@ static bool real_folder(struct store *st, const char *patient, const char *folde
 	struct account a;
 	struct store_mailbox mb;
 	char err[256];
-	if (!folder || !vault_is_documents_mailbox(folder) || account_get(st, patient, &a) != 1 ||
+	if (!folder || !vault_is_shared_mailbox(folder) || account_get(st, patient, &a) != 1 ||
 	    a.role != ROLE_PATIENT || store_mailbox_get(st, a.address, folder, &mb, err, sizeof err) != 1)
 		return false;
 	return str_copy(out, outlen, mb.name) == 0;

@@ -5,6 +5,9 @@
 #include <string.h>
 
 #include "lib/str.h"
+#include "vault/vault_profile.h"
+#include "vault/vault_vacc.h"
+#include "vault/vault_vitals.h"
 
 /* Addresses are stored lowercase; no titles or file names are kept here (they stay in
  * the encrypted message). */
@@ -126,4 +129,10 @@ int vault_ps_mailbox(const char *patient, const char *class_name, char *out, siz
 bool vault_is_documents_mailbox(const char *name)
 {
 	return strcmp(name, "Documents") == 0 || strncmp(name, "Documents/", 10) == 0;
+}
+
+bool vault_is_shared_mailbox(const char *name)
+{
+	return vault_is_documents_mailbox(name) || strcmp(name, VAULT_PROFILE_MAILBOX) == 0 ||
+	       strcmp(name, VAULT_VITALS_MAILBOX) == 0 || strcmp(name, VAULT_VACC_MAILBOX) == 0;
 }

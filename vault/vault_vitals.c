@@ -12,8 +12,7 @@
 #include "lib/config.h"
 #include "lib/localtime.h"
 #include "lib/str.h"
-#include "msg/msg.h"
-#include "vault/vault_mime.h"
+#include "vault/vault_folder.h"
 
 /* Ranges: what a typing slip produces lies outside, any real measurement inside. */
 static const struct vault_vital_kind kinds[] = {
@@ -123,69 +122,26 @@ static char *observation(const char *patient, const struct vault_vital_kind *k, 
 static int build(struct buf *b, const char *patient, const char *zone, const struct vault_vital_kind *k,
                  int64_t v, int64_t when)
 {
-	char value[32], subject[200], date[64], when_fr[64], text[600], tok[33], boundary[33], id[128],
-	    vital[200];
+	char value[32], subject[200], when_fr[64], text[600], vital[200];
 	char *json = observation(patient, k, v, when);
 	int rc = 0;
 
 	if (json == NULL)
 		return -1;
 	vault_vital_format(k, v, value, sizeof(value));
-	mss_date_rfc5322(zone, when, date, sizeof(date));
 	mss_date_french(zone, when, false, when_fr, sizeof(when_fr));
-	mime_random_token(tok);
-	mime_random_token(boundary);
 	rc |= str_format(subject, sizeof(subject), "%s : %s %s", k->label, value, k->unit_shown);
-	rc |= str_format(id, sizeof(id), "<vital.%s@%s>", tok, str_address_domain(patient));
 	rc |= str_format(vital, sizeof(vital), "%s %" PRId64 ".%02" PRId64 " %s %" PRId64, k->loinc, v / 100,
 	                 v % 100, k->unit, when);
 	rc |= str_format(text, sizeof(text),
 	                 "%s : %s %s, mesurée %s.\nSaisie par le patient.\nCode LOINC : %s.\n", k->label,
 	                 value, k->unit_shown, when_fr, k->loinc);
-	rc |= mime_header(b, "From", patient);
-	rc |= mime_header(b, "To", patient);
-	rc |= mime_header(b, "Date", date);
-	rc |= mime_header(b, "Subject", subject);
-	rc |= mime_header(b, "Message-ID", id);
-	rc |= mime_header(b, "X-MSS-Vital", vital);
-	rc |= buf_printf(
-	    b, "MIME-Version: 1.0\r\nContent-Type: multipart/mixed;\r\n\tboundary=\"%s\"\r\n\r\n", boundary);
-	rc |= mime_text_part(b, boundary, text);
-	rc |= mime_attachment(b, boundary, "application/fhir+json", "observation.json", json, strlen(json));
-	rc |= buf_printf(b, "--%s--\r\n", boundary);
+	struct vault_folder_msg m = {patient,       zone,  when, subject, "vital",
+	                             "X-MSS-Vital", vital, text, json,    "observation.json"};
+	if (rc == 0)
+		rc = vault_folder_build(b, &m);
 	free(json);
 	return rc ? -1 : 0;
-}
-
-/* One message appended to the patient's Constantes (made on first use). Returns 0 with
- * *uid, or -1 with err. */
-static int append(struct store *st, const char *patient, const struct buf *b, int64_t when, uint32_t *uid,
-                  char *err, size_t errlen)
-{
-	struct store_appender *a = NULL;
-	uint32_t uidvalidity, *uids = NULL;
-	size_t n = 0;
-	int rc = store_append_begin(st, patient, VAULT_VITALS_MAILBOX, &a, err, errlen);
-
-	if (rc == 1) { /* the first measurement: the folder is made now */
-		if (store_mailbox_create(st, patient, VAULT_VITALS_MAILBOX, 0, err, errlen) < 0)
-			return -1;
-		rc = store_append_begin(st, patient, VAULT_VITALS_MAILBOX, &a, err, errlen);
-	}
-	if (rc != 0)
-		return -1;
-	if (store_append_message(a, STORE_FLAG_SEEN, NULL, when, err, errlen) != 0 ||
-	    store_append_write(a, b->data, b->len, err, errlen) < 0 || store_append_end(a, err, errlen) < 0) {
-		store_append_abort(a);
-		return -1;
-	}
-	rc = store_append_commit(a, &uidvalidity, &uids, &n, err, errlen);
-	if (rc == 0 && n == 1)
-		*uid = uids[0];
-	free(uids);
-	if (rc == 0 && n != 1)
-		str_error(err, errlen, "the measurement was not stored");
-	return rc == 0 && n == 1 ? 0 : -1;
 }
 
 int vault_vital_add(struct store *st, const struct vault_actor *who, const char *patient,
@@ -202,7 +158,8 @@ int vault_vital_add(struct store *st, const struct vault_actor *who, const char 
 		str_error(err, errlen, "cannot build the measurement message");
 		return -1;
 	}
-	int rc = append(st, patient, &b, when, &uid, err, errlen);
+	int rc = vault_folder_append(st, patient, VAULT_VITALS_MAILBOX, b.data, b.len, false, when, &uid, err,
+	                             errlen);
 	buf_free(&b);
 	if (rc < 0)
 		return -1;
@@ -233,39 +190,16 @@ static int parse_header(const char *line, struct vault_vital *v)
 	return 0;
 }
 
-static int to_buf(void *arg, const char *p, size_t n)
-{
-	return buf_append(arg, p, n) < 0 ? -1 : 0;
-}
-
-/* The X-MSS-Vital field of one message (its header read, at most 64 KiB). Returns 0
- * with v filled, 1 when the message has none readable, -1 on a store error. */
+/* The X-MSS-Vital field of one message. Returns 0 with v filled, 1 when the message
+ * has none readable, -1 on a store error. */
 static int read_vital(struct store *st, int64_t mbid, uint32_t uid, struct vault_vital *v)
 {
-	struct store_body *b = NULL;
-	struct buf h;
-	char err[256];
-	int rc = store_body_open(st, mbid, uid, &b, err, sizeof(err));
+	char line[200];
+	int rc = vault_folder_header(st, mbid, uid, "X-MSS-Vital", line, sizeof(line));
 
 	if (rc != 1)
-		return rc == 0 ? 1 : -1;
-	buf_init(&h, 128 * 1024);
-	rc = store_body_read(b, 0, 64 * 1024, to_buf, &h, err, sizeof(err));
-	store_body_close(b);
-	if (rc == 0 && buf_append_char(&h, '\0') == 0) {
-		size_t hs = msg_header_size(h.data, h.len - 1);
-		h.data[hs] = '\0';
-		rc = 1;
-		for (char *p = h.data; p != NULL && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-			if (str_iprefix(p, "X-MSS-Vital:")) {
-				rc = parse_header(p + 12, v) == 0 ? 0 : 1;
-				break;
-			}
-	} else {
-		rc = -1;
-	}
-	buf_free(&h);
-	return rc;
+		return rc < 0 ? -1 : 1;
+	return parse_header(line, v) == 0 ? 0 : 1;
 }
 
 int vault_vitals_foreach(struct store *st, const char *patient,

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "lib/str.h"
+#include "vault/vault_xml.h"
 
 /* XDS classification and identification schemes (IHE ITI TF-3 4.2.5). */
 #define XDS_AUTHOR "urn:uuid:93606bcf-9494-43ec-9b4e-a7748d1a838d"
@@ -77,20 +78,6 @@ bool xdm_is_ins_oid(const char *oid)
 		if (strcmp(oid, oids[i]) == 0)
 			return true;
 	return false;
-}
-
-static const char *local_name(const char *name)
-{
-	const char *bar = strrchr(name, '|');
-	return bar ? bar + 1 : name;
-}
-
-static const char *attr(const char **atts, const char *name)
-{
-	for (size_t i = 0; atts[i]; i += 2)
-		if (strcmp(local_name(atts[i]), name) == 0)
-			return atts[i + 1];
-	return "";
 }
 
 static void fail(struct md_parser *p, const char *why)
@@ -239,19 +226,21 @@ static void start_extrinsic(struct md_parser *p, const char **atts)
 	}
 	p->doc = &p->md->docs[p->md->ndocs++];
 	memset(p->doc, 0, sizeof *p->doc);
-	id_field(p, p->doc->entry_id, sizeof p->doc->entry_id, attr(atts, "id"), "ExtrinsicObject id");
-	id_field(p, p->doc->mime_type, sizeof p->doc->mime_type, attr(atts, "mimeType"), "mimeType");
+	id_field(p, p->doc->entry_id, sizeof p->doc->entry_id, vault_xml_attr(atts, "id"),
+	         "ExtrinsicObject id");
+	id_field(p, p->doc->mime_type, sizeof p->doc->mime_type, vault_xml_attr(atts, "mimeType"),
+	         "mimeType");
 	p->eo_depth = p->depth;
 }
 
 static void external_identifier(struct md_parser *p, const char **atts)
 {
-	const char *scheme = attr(atts, "identificationScheme");
-	const char *value = attr(atts, "value");
+	const char *scheme = vault_xml_attr(atts, "identificationScheme");
+	const char *value = vault_xml_attr(atts, "value");
 	char ins[64], oid[64];
 	if (str_ieq(scheme, XDS_PATIENT_ID)) {
 		parse_cx(value, ins, sizeof ins, oid, sizeof oid);
-		const char *object = attr(atts, "registryObject");
+		const char *object = vault_xml_attr(atts, "registryObject");
 		if (p->doc && !set_patient(p->doc, ins, oid))
 			fail(p, MD_TWO_PATIENTS);
 		if (!p->doc || (object[0] && strcmp(object, p->doc->entry_id) != 0)) {
@@ -273,7 +262,7 @@ static void localized_string(struct md_parser *p, const char **atts)
 {
 	if (!p->doc || !p->name_depth)
 		return;
-	const char *v = attr(atts, "value");
+	const char *v = vault_xml_attr(atts, "value");
 	/* names shown to the patient: a long one is shortened visibly, not refused */
 	if (p->cls_depth && str_ieq(p->cls_scheme, XDS_TYPE_CODE))
 		str_copy_display(p->doc->type_label, sizeof p->doc->type_label, v);
@@ -285,12 +274,13 @@ static void localized_string(struct md_parser *p, const char **atts)
  * entries it names are all known. Other association types are not the vault's. */
 static void association(struct md_parser *p, const char **atts)
 {
-	if (strcmp(attr(atts, "associationType"), XDS_RPLC) != 0 || p->nreplace == MD_MAX_ASSOCIATIONS)
+	if (strcmp(vault_xml_attr(atts, "associationType"), XDS_RPLC) != 0 ||
+	    p->nreplace == MD_MAX_ASSOCIATIONS)
 		return;
 	struct md_replace *r = &p->replace[p->nreplace];
-	if (str_copy(r->source, sizeof r->source, attr(atts, "sourceObject")) == 0 &&
-	    str_copy(r->target, sizeof r->target, attr(atts, "targetObject")) == 0 && r->source[0] &&
-	    r->target[0])
+	if (str_copy(r->source, sizeof r->source, vault_xml_attr(atts, "sourceObject")) == 0 &&
+	    str_copy(r->target, sizeof r->target, vault_xml_attr(atts, "targetObject")) == 0 &&
+	    r->source[0] && r->target[0])
 		p->nreplace++;
 }
 
@@ -307,7 +297,7 @@ static void link_replacements(const struct md_parser *p, struct xdm_metadata *md
 static void XMLCALL on_start(void *ud, const char *name, const char **atts)
 {
 	struct md_parser *p = ud;
-	const char *ln = local_name(name);
+	const char *ln = vault_xml_local(name);
 
 	if (++p->depth > MD_MAX_DEPTH) {
 		fail(p, "elements nested too deeply");
@@ -326,16 +316,17 @@ static void XMLCALL on_start(void *ud, const char *name, const char **atts)
 		p->pkg_depth = p->depth;
 	} else if (strcmp(ln, "Classification") == 0 && !p->cls_depth) {
 		p->cls_depth = p->depth;
-		id_field(p, p->cls_scheme, sizeof p->cls_scheme, attr(atts, "classificationScheme"),
+		id_field(p, p->cls_scheme, sizeof p->cls_scheme, vault_xml_attr(atts, "classificationScheme"),
 		         "classificationScheme");
-		id_field(p, p->cls_node, sizeof p->cls_node, attr(atts, "nodeRepresentation"),
+		id_field(p, p->cls_node, sizeof p->cls_node, vault_xml_attr(atts, "nodeRepresentation"),
 		         "nodeRepresentation");
-		if (str_copy(p->cls_object, sizeof p->cls_object, attr(atts, "classifiedObject")) != 0)
+		if (str_copy(p->cls_object, sizeof p->cls_object, vault_xml_attr(atts, "classifiedObject")) !=
+		    0)
 			fail(p, "classifiedObject too long");
 		p->cls_person[0] = p->cls_institution[0] = '\0';
 	} else if (strcmp(ln, "Slot") == 0) {
 		/* a name longer than any slot read here is a slot not read */
-		if (str_copy(p->slot, sizeof p->slot, attr(atts, "name")) < 0)
+		if (str_copy(p->slot, sizeof p->slot, vault_xml_attr(atts, "name")) < 0)
 			p->slot[0] = '\0';
 	} else if (strcmp(ln, "Value") == 0) {
 		p->in_value = 1;
@@ -441,7 +432,7 @@ static void end_classification(struct md_parser *p)
 static void XMLCALL on_end(void *ud, const char *name)
 {
 	struct md_parser *p = ud;
-	const char *ln = local_name(name);
+	const char *ln = vault_xml_local(name);
 
 	if (strcmp(ln, "Value") == 0 && p->in_value)
 		end_value(p);

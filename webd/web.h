@@ -91,26 +91,28 @@ void web_message(struct web_req *r, unsigned status, const char *title, const ch
 
 /* ---- the pages ----------------------------------------------------------------------- */
 
-void web_page_login(struct web_req *r);     /* GET /login */
-void web_post_login(struct web_req *r);     /* POST /login */
-void web_post_logout(struct web_req *r);    /* POST /logout */
-void web_page_documents(struct web_req *r); /* GET /documents */
-void web_page_document(struct web_req *r);  /* GET /document?box=&uid= */
-void web_get_file(struct web_req *r);       /* GET /document/file?box=&uid=&part=[&inline=1] */
-void web_post_mask(struct web_req *r);      /* POST /documents/mask */
-void web_page_pros(struct web_req *r);      /* GET /professionnels[?nom=] */
-void web_post_grant(struct web_req *r);     /* POST /professionnels/autoriser (pro) */
-void web_post_revoke(struct web_req *r);    /* POST /professionnels/retirer (pro) */
-void web_post_block(struct web_req *r);     /* POST /professionnels/bloquer (pro) */
-void web_post_unblock(struct web_req *r);   /* POST /professionnels/debloquer (pro) */
-void web_page_history(struct web_req *r);   /* GET /historique */
-void web_page_vitals(struct web_req *r);    /* GET /constantes */
-void web_post_vital(struct web_req *r);     /* POST /constantes (kind, value, when) */
-void web_page_profile(struct web_req *r);   /* GET /profil */
-void web_post_profile(struct web_req *r);   /* POST /profil (section, texte) */
-void web_page_notify(struct web_req *r);    /* GET /notifications */
-void web_post_notify(struct web_req *r);    /* POST /notifications (envoye, documents, acces) */
-void web_page_password(struct web_req *r);  /* GET /mot-de-passe */
-void web_post_password(struct web_req *r);  /* POST /mot-de-passe (actuel, nouveau, confirmation) */
+void web_page_login(struct web_req *r);        /* GET /login */
+void web_post_login(struct web_req *r);        /* POST /login */
+void web_post_logout(struct web_req *r);       /* POST /logout */
+void web_page_documents(struct web_req *r);    /* GET /documents */
+void web_page_document(struct web_req *r);     /* GET /document?box=&uid= */
+void web_get_file(struct web_req *r);          /* GET /document/file?box=&uid=&part=[&inline=1] */
+void web_post_mask(struct web_req *r);         /* POST /documents/mask */
+void web_page_pros(struct web_req *r);         /* GET /professionnels[?nom=] */
+void web_post_grant(struct web_req *r);        /* POST /professionnels/autoriser (pro) */
+void web_post_revoke(struct web_req *r);       /* POST /professionnels/retirer (pro) */
+void web_post_block(struct web_req *r);        /* POST /professionnels/bloquer (pro) */
+void web_post_unblock(struct web_req *r);      /* POST /professionnels/debloquer (pro) */
+void web_page_history(struct web_req *r);      /* GET /historique */
+void web_page_vitals(struct web_req *r);       /* GET /constantes */
+void web_post_vital(struct web_req *r);        /* POST /constantes (kind, value, when) */
+void web_page_vaccinations(struct web_req *r); /* GET /vaccinations */
+void web_post_vaccination(struct web_req *r);  /* POST /vaccinations (vaccine, date, dose, who) */
+void web_page_profile(struct web_req *r);      /* GET /profil */
+void web_post_profile(struct web_req *r);      /* POST /profil (section, texte) */
+void web_page_notify(struct web_req *r);       /* GET /notifications */
+void web_post_notify(struct web_req *r);       /* POST /notifications (envoye, documents, acces) */
+void web_page_password(struct web_req *r);     /* GET /mot-de-passe */
+void web_post_password(struct web_req *r);     /* POST /mot-de-passe (actuel, nouveau, confirmation) */
 
 #endif

@@ -32,6 +32,8 @@ static const struct route routes[] = {
     {false, "/historique", true, web_page_history},
     {false, "/constantes", true, web_page_vitals},
     {true, "/constantes", true, web_post_vital},
+    {false, "/vaccinations", true, web_page_vaccinations},
+    {true, "/vaccinations", true, web_post_vaccination},
     {false, "/profil", true, web_page_profile},
     {true, "/profil", true, web_post_profile},
     {false, "/notifications", true, web_page_notify},

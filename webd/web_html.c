@@ -45,10 +45,10 @@ void web_esc(struct buf *b, const char *s)
 static const struct {
 	const char *path, *label;
 } nav[] = {
-    {"/documents", "Mes documents"},       {"/professionnels", "Mes professionnels"},
-    {"/profil", "Mon profil médical"},     {"/constantes", "Mes constantes"},
-    {"/historique", "Mon historique"},     {"/notifications", "Mes notifications"},
-    {"/mot-de-passe", "Mon mot de passe"},
+    {"/documents", "Mes documents"},         {"/professionnels", "Mes professionnels"},
+    {"/profil", "Mon profil médical"},       {"/constantes", "Mes constantes"},
+    {"/vaccinations", "Mes vaccinations"},   {"/historique", "Mon historique"},
+    {"/notifications", "Mes notifications"}, {"/mot-de-passe", "Mon mot de passe"},
 };
 
 static void navigation(struct web_req *r)

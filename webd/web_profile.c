@@ -34,6 +34,7 @@ static void section_form(struct web_req *r, const struct vault_profile_section *
 	web_csrf_field(r);
 	web_puts(&r->body, "<input type=\"hidden\" name=\"section\" value=\"");
 	web_esc(&r->body, sec->code);
+	web_printf(&r->body, "\"><input type=\"hidden\" name=\"version\" value=\"%u", cur->version);
 	web_puts(&r->body, "\"><label for=\"t-");
 	web_esc(&r->body, sec->code);
 	web_puts(&r->body, "\">");
@@ -102,12 +103,20 @@ void web_post_profile(struct web_req *r)
 	const struct vault_profile_section *sec = vault_profile_section(web_field(r, "section"));
 	const char *text = web_field(r, "texte"); /* an emptied box may come as no field at all */
 	struct vault_actor who = {r->sess.account, "password", r->peer};
-	char why[300], msg[400], err[256], where[64];
+	const char *base_text = web_field(r, "version");
+	char why[300], msg[400], err[400], where[64];
 	unsigned version;
+	uint64_t base = 0;
+	int rc;
 
 	if (text == NULL)
 		text = "";
 	if (sec == NULL) {
+		page(r, 400, "Le formulaire envoyé n'est pas celui de cette page. Rien n'a été modifié.");
+		return;
+	}
+	/* the version the form showed: a save made from an older page is refused */
+	if (base_text != NULL && str_to_u64(base_text, 1000000, &base) < 0) {
 		page(r, 400, "Le formulaire envoyé n'est pas celui de cette page. Rien n'a été modifié.");
 		return;
 	}
@@ -117,8 +126,13 @@ void web_post_profile(struct web_req *r)
 		page(r, 400, msg);
 		return;
 	}
-	if (vault_profile_set(r->st, &who, r->sess.account, sec, &items, &version, NULL, err, sizeof(err)) <
-	    0) {
+	rc = vault_profile_set(r->st, &who, r->sess.account, sec, &items, base_text != NULL ? (long)base : -1,
+	                       &version, NULL, err, sizeof(err));
+	if (rc == 1) {
+		page(r, 409, err);
+		return;
+	}
+	if (rc < 0) {
 		log_err("web.profile", "user=%s error=\"%s\"", r->sess.account, err);
 		web_message(r, 503, "Service indisponible",
 		            "Le service est momentanément indisponible. Rien n'a été modifié.");

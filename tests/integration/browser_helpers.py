@@ -53,6 +53,14 @@ def login(d, m, address, password):
     d.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
 
 
+def open_page(d, m, address, password, link):
+    """Logs in and follows the navigation link to the page of that name."""
+    login(d, m, address, password)
+    wait_title(d, "Mes documents")
+    d.find_element(By.LINK_TEXT, link).click()
+    wait_title(d, link)
+
+
 def screenshot(d, name):
     """A PNG of the page into build/screenshots (doc/ keeps a few, see doc/patient-guide.md)."""
     import os

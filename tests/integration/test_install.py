@@ -1,6 +1,6 @@
 """make install and what an administrator reads (issue 16): the sample config and the
 hardened systemd units (systemd-analyze verify), one default config path in the code
-and the manual pages, mssctl -h and the manual listing every command, the LOINC table
+and the manual pages (mss-webd.service too), mssctl -h and the manual listing every command, the LOINC table
 of the manual matching the code's, and a daemon without /dev/log saying so."""
 import os
 import re
@@ -10,6 +10,9 @@ import subprocess
 import pytest
 
 from conftest import BINARIES, BUILD, SRC
+
+
+UNITS = ["mss-smtpd.service", "mss-imapd.service", "mss-webd.service"]
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +34,7 @@ def test_one_default_config_path_in_code_manuals_and_units(installed):
     assert path == "/etc/mss/mss.conf"
     for page in ("mssctl.8", "mss.conf.5"):
         assert path in (SRC / "doc" / page).read_text()
-    for unit in ("mss-smtpd.service", "mss-imapd.service"):
+    for unit in UNITS:
         text = next(installed.rglob(unit)).read_text()
         assert f" -c {path}" in text
     assert (installed / path.lstrip("/")).with_name("mss.conf.sample").is_file()
@@ -47,12 +50,15 @@ def test_sample_config_parses_and_is_commented(installed, tmp_path):
     assert "patient_domain = patient.example.fr" in r.stdout
 
 
-@pytest.mark.parametrize("unit", ["mss-smtpd.service", "mss-imapd.service"])
+@pytest.mark.parametrize("unit", UNITS)
 def test_units_are_hardened_and_verify(installed, tmp_path, unit):
     text = next(installed.rglob(unit)).read_text()
     for line in ("ProtectSystem=strict", "PrivateTmp=yes", "NoNewPrivileges=yes",
-                 "ReadWritePaths=-/var/lib/mss", "ExecReload=/bin/kill -HUP $MAINPID"):
+                 "ReadWritePaths=-/var/lib/mss", "MemoryDenyWriteExecute=yes",
+                 "CapabilityBoundingSet=CAP_NET_BIND_SERVICE CAP_SETUID CAP_SETGID CAP_KILL"):
         assert line in text.splitlines(), line
+    # mss-webd reads its configuration at start only: no reload that would do nothing
+    assert ("ExecReload=/bin/kill -HUP $MAINPID" in text.splitlines()) == (unit != "mss-webd.service")
     # systemd-analyze verify checks that the programs exist: point them at DESTDIR's.
     local = tmp_path / unit
     local.write_text(text.replace("/usr/local/sbin/", f"{installed}/usr/local/sbin/"))

@@ -13,7 +13,7 @@ from email.message import EmailMessage
 import pytest
 
 from conftest import PASSWORDS, PATIENT, PATIENT2
-from web_helpers import forms, logged_in
+from web_helpers import folder_messages, forms, logged_in
 
 
 @pytest.fixture
@@ -198,3 +198,129 @@ def test_section_appended_from_a_mail_client(web):
     assert web.sql("SELECT count(*) FROM audit_log WHERE action = 'profile.update'") == [(3,)]
     assert web.sql("SELECT target FROM audit_log WHERE action = 'profile.update' ORDER BY seq")[1] == (
         f"Profil {new_uid}",)
+
+
+def test_copy_and_move_into_profil_file_the_section(web):
+    """A section written as a draft (or received) and then copied or moved into Profil
+    with the mail client is filed as APPEND does; a refused one loses nothing."""
+    c = imap(web)
+    try:
+        for subject, body in (("Allergies", "Latex\n"), ("Traitements en cours", "Ramipril 5 mg\n"),
+                              ("Bonjour", "pas une rubrique\n")):
+            assert c.append("INBOX", None, None, mail(subject, body))[0] == "OK"
+        c.select("INBOX")
+        typ, data = c.uid("SEARCH", None, "ALL")
+        allergies, traitements, other = data[0].split()[-3:]
+        typ, data = c.uid("COPY", allergies, '"Profil"')
+        assert typ == "NO" and b"[TRYCREATE]" in data[0]  # as for any folder: the client creates it
+        assert c.create('"Profil"')[0] == "OK"
+        typ, data = c.uid("COPY", allergies, '"Profil"')
+        assert typ == "OK", data
+        assert [m["X-MSS-Profile"] for f, m in profil(web)] == ["allergies 1"]
+        typ, data = c.uid("MOVE", traitements, '"Profil"')
+        assert typ == "OK", data
+        typ, data = c.uid("MOVE", other, '"Profil"')
+        said = data[0].decode()
+        assert typ == "NO" and "[CANNOT]" in said and "objet du message doit nommer la rubrique" in said, said
+        typ, data = c.uid("COPY", allergies + b"," + other, '"Profil"')
+        assert typ == "NO" and "Un seul message à la fois" in data[0].decode(), data
+        typ, data = c.uid("SEARCH", None, "ALL")
+        left = data[0].split()
+        assert allergies in left and other in left and traitements not in left  # moved, refused one kept
+    finally:
+        c.logout()
+    assert [m["X-MSS-Profile"] for f, m in profil(web)] == ["allergies 1", "traitements 1"]
+
+
+def test_an_edit_based_on_an_old_version_is_refused(web):
+    """Two pages opened on version 1: the first save files version 2, the second (based on
+    version 1) is refused with the reason, nothing lost; a mail replying to an old version
+    likewise."""
+    w = logged_in(web)
+    assert save(w, "allergies", "Latex").status == 303
+    first, second = (forms(w.get("/profil"), "/profil")[0] for _ in range(2))
+    assert first["version"] == "1" and first["section"] == "allergies"
+    r = w.post("/profil", dict(first, texte="Latex\nPénicilline"))
+    assert r.status == 303
+    r = w.post("/profil", dict(second, texte="Arachide"))
+    assert r.status == 409
+    said = text(r)
+    assert "modifiée entre-temps (version 2, vous modifiiez la version 1)" in said and "Rien n'a été modifié." in said
+    assert "Pénicilline" in said  # the page shows the current version to start again from
+    assert [m["X-MSS-Profile"] for f, m in profil(web)] == ["allergies 1", "allergies 2"]
+    c = imap(web)
+    try:
+        typ, data = c.append('"Profil"', None, None, mail("Re: Profil médical : Allergies (version 1)", "Noix\n"))
+        said = data[0].decode()
+        assert typ == "NO" and "[CANNOT]" in said and "modifiée entre-temps" in said, said
+    finally:
+        c.logout()
+    r = w.post("/profil", dict(second, version="abc", texte="Arachide"))
+    assert r.status == 400
+    assert [m["X-MSS-Profile"] for f, m in profil(web)] == ["allergies 1", "allergies 2"]
+
+
+def test_concurrent_saves_become_versions(web):
+    """Saves at the same moment from two sessions, without a base version: each is a
+    version of its own, none lost, one current."""
+    import threading
+    sessions = [logged_in(web) for _ in range(4)]
+    csrfs = [w.get("/profil").csrf() for w in sessions]
+    results = []
+
+    def go(i):
+        results.append(sessions[i].post("/profil", {"csrf": csrfs[i], "section": "antecedents",
+                                                    "texte": f"Antécédent {i}"}).status)
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [303] * 4
+    msgs = profil(web)
+    assert sorted(m["X-MSS-Profile"] for f, m in msgs) == [f"antecedents {v}" for v in (1, 2, 3, 4)]
+    assert sum("$Superseded" not in f for f, m in msgs) == 1
+
+
+def submit(m, subject, body, to=PATIENT):
+    """The patient's real SMTP submission (STARTTLS, AUTH) of a message to `to`."""
+    import smtplib
+    msg = EmailMessage()
+    msg["From"] = PATIENT
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg.set_content(body)
+    with smtplib.SMTP("127.0.0.1", m.port("submission"), timeout=60) as s:
+        s.starttls(context=m.login_context(PATIENT))
+        s.login(PATIENT, PASSWORDS[PATIENT])
+        s.send_message(msg)
+
+
+def test_section_sent_over_smtp_to_ones_own_address(mss):
+    """The patient answers a version of Profil with their mail client (Reply goes to
+    their own address): filed as the next version, not stored in INBOX; a refused one is
+    told at DATA with the reason, nothing stored; other mail to oneself is refused as mail
+    to any patient."""
+    import smtplib
+    mss.start("smtpd")
+    mss.start("imapd")
+    submit(mss, "Profil médical : Allergies", "Latex\n")
+    submit(mss, "Re: Profil médical : Allergies (version 1)", "- Latex\n- Pénicilline\n")
+    for subject, body, reason in (("Profil médical : Bonjour", "x\n", b"doit nommer la rubrique"),
+                                  ("Re: Profil médical : Allergies (version 1)", "Noix\n",
+                                   b"modifiee entre-temps (version 2, vous modifiiez la version 1)")):
+        with pytest.raises(smtplib.SMTPDataError) as e:
+            submit(mss, subject, body)
+        assert e.value.smtp_code == 550 and reason in e.value.smtp_error, e.value.smtp_error
+        assert b"Rien n'a ete modifie." in e.value.smtp_error
+    # anything else to oneself stays refused, as to any patient
+    with pytest.raises(smtplib.SMTPDataError) as e:
+        submit(mss, "Note pour moi : Profil médical à relire", "pense-bête\n")
+    assert e.value.smtp_code == 550 and b"patients cannot write to patients" in e.value.smtp_error
+    with pytest.raises(smtplib.SMTPRecipientsRefused):
+        submit(mss, "Profil médical : Allergies", "Latex\n", to=PATIENT2)
+    assert [m["X-MSS-Profile"] for f, m in profil(mss)] == ["allergies 1", "allergies 2"]
+    subjects = [m["Subject"] for m in folder_messages(mss, "INBOX")]
+    assert subjects == [], subjects  # nothing stored in INBOX
+    assert mss.sql("SELECT actor, detail FROM audit_log WHERE action = 'profile.update' ORDER BY seq") == [
+        (PATIENT, "section=allergies version=1 items=1"), (PATIENT, "section=allergies version=2 items=2")]

@@ -3,17 +3,14 @@ the folder Constantes (read back over the patient's real IMAP session, with its 
 Observation), the chart drawn as SVG by the server, the history entry; out-of-range and
 malformed values refused with the reason in French, nothing stored."""
 import calendar
-import email
-import email.policy
 import html
-import imaplib
 import json
 import re
 
 import pytest
 
-from conftest import PASSWORDS, PATIENT, PATIENT2
-from web_helpers import logged_in
+from conftest import PATIENT, PATIENT2
+from web_helpers import folder_messages, logged_in
 
 SYSTOLIC = "8480-6"
 TEMPERATURE = "8310-5"
@@ -27,22 +24,7 @@ def web(mss):
 
 
 def constantes(m, user=PATIENT):
-    c = imaplib.IMAP4("127.0.0.1", m.port("imap"), timeout=60)
-    try:
-        c.starttls(ssl_context=m.login_context(user))
-        c.login(user, PASSWORDS[user])
-        typ, _ = c.select('"Constantes"', readonly=True)
-        if typ != "OK":
-            return []
-        typ, data = c.uid("SEARCH", None, "ALL")
-        out = []
-        for uid in data[0].split():
-            typ, parts = c.uid("FETCH", uid, "(BODY.PEEK[])")
-            out.append(email.message_from_bytes(next(p[1] for p in parts if isinstance(p, tuple)),
-                                                policy=email.policy.default))
-        return out
-    finally:
-        c.logout()
+    return folder_messages(m, "Constantes", user)
 
 
 def record(w, kind, value, when=""):

@@ -1,14 +1,18 @@
 """Helpers (no tests) for the tests of mss-webd: a small HTTPS client over
 http.client with the test CA and a cookie jar, the forms' CSRF tokens read from the
 pages, and a document filed in a patient's vault by a professional's real submission."""
+import email
+import email.policy
 import html
 import http.client
+import imaplib
 import re
 import smtplib
 from email.message import EmailMessage
 from urllib.parse import urlencode
 
 from conftest import PASSWORDS, PATIENT, PRO
+from controls_helpers import raw_messages
 
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n" + bytes(range(256)) * 4 + b"\n%%EOF\n"
 
@@ -85,6 +89,13 @@ class Web:
                                     "password": password if password is not None else PASSWORDS[address]})
 
 
+def started(m, *daemons):
+    """m with these daemons started."""
+    for d in daemons:
+        m.start(d)
+    return m
+
+
 def logged_in(m, address=PATIENT):
     w = Web(m)
     r = w.login(address)
@@ -95,18 +106,36 @@ def logged_in(m, address=PATIENT):
 def file_document(m, subject="CR de biologie", to=PATIENT, sender=PRO, filename="resultats.pdf"):
     """A professional sends a PDF laboratory report: the vault files it in
     Documents/Biologie."""
+    send_document(m, PDF, "application", "pdf", filename, subject=subject, to=to, sender=sender,
+                  headers={"X-MSS-INS": "O", "X-MSS-CODECDA": "11502-2"})
+
+
+def send_document(m, data, maintype, subtype, filename, subject, to=PATIENT, sender=PRO, headers=None):
+    """A professional's real submission (STARTTLS, AUTH) of one attached document."""
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = to
     msg["Subject"] = subject
-    msg["X-MSS-INS"] = "O"
-    msg["X-MSS-CODECDA"] = "11502-2"
+    for k, v in (headers or {}).items():
+        msg[k] = v
     msg.set_content("Bonjour, voici vos résultats.\n")
-    msg.add_attachment(PDF, maintype="application", subtype="pdf", filename=filename)
+    msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
     with smtplib.SMTP("127.0.0.1", m.port("submission"), timeout=60) as s:
         s.starttls(context=m.login_context(sender))
         s.login(sender, PASSWORDS[sender])
         s.send_message(msg)
+
+
+def folder_messages(m, folder, user=PATIENT):
+    """Every message of user's folder, parsed, over their real IMAP session ([] when the
+    folder does not exist)."""
+    c = imaplib.IMAP4("127.0.0.1", m.port("imap"), timeout=60)
+    try:
+        c.starttls(ssl_context=m.login_context(user))
+        c.login(user, PASSWORDS[user])
+        return [email.message_from_bytes(raw, policy=email.policy.default) for raw in raw_messages(c, folder)]
+    finally:
+        c.logout()
 
 
 def links(page, prefix):

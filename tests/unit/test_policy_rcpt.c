@@ -194,7 +194,8 @@ static const struct row rows[] = {
     {A_CERT, "dr.off@pro.mss.test", "", "submission", "dr.off@pro.mss.test", PAT, 1, 550, "5.7.1"},
     /* patient to patient, reply to contact, after FIN, no contact, pharmacy */
     {A_PW, PAT, "", "submission", PAT, PAT2, 1, 550, "5.7.1"},
-    {A_PW, PAT, "", "submission", PAT, PAT, 1, 550, "5.7.1"},
+    /* to oneself: RCPT passes, DATA refuses all but a profile section (policy_deliver) */
+    {A_PW, PAT, "", "submission", PAT, PAT, 0, 0, ""},
     {A_PW, PAT, "", "submission", PAT, "Dr.Martin@pro.mss.test", 0, 0, ""},
     {A_PW, PAT, "", "submission", PAT, "labo@pro.mss.test", 1, 550, "5.7.1"},
     {A_PW, PAT, "", "submission", PAT, "dr.durand@pro.mss.test", 1, 550, "5.7.1"},
