@@ -30,6 +30,8 @@ static size_t body_len(int type)
 		return sizeof(struct auth_peer);
 	case AUTH_CHAN_REPLY:
 		return sizeof(struct auth_reply);
+	case AUTH_CHAN_HANDOFF:
+		return sizeof(struct auth_handoff);
 	default:
 		return 0;
 	}
@@ -59,6 +61,14 @@ static bool reply_ok(const struct auth_reply *rp)
 	        (rp->role >= ROLE_PATIENT && rp->role <= ROLE_ORGANISATION && rp->account[0] != '\0'));
 }
 
+static bool handoff_ok(const struct auth_handoff *ho)
+{
+	return (ho->flags & ~AUTH_HANDOFF_FLAGS) == 0 && TERMINATED(ho->client_name) &&
+	       TERMINATED(ho->sha256) && TERMINATED(ho->email) && TERMINATED(ho->subject_dn) &&
+	       TERMINATED(ho->issuer_dn) && TERMINATED(ho->tls_version) && TERMINATED(ho->tls_cipher) &&
+	       ((ho->flags & AUTH_HANDOFF_TLS) || !(ho->flags & AUTH_HANDOFF_CERT));
+}
+
 int auth_chan_check(const struct auth_chan_msg *m, size_t n, int want, char *err, size_t errlen)
 {
 	if (n < HDR) {
@@ -70,7 +80,9 @@ int auth_chan_check(const struct auth_chan_msg *m, size_t n, int want, char *err
 		return -1;
 	}
 	int type = m->h.type;
-	bool expected = want ? type == want : (type == AUTH_CHAN_VERIFY || type == AUTH_CHAN_CERT_MAP);
+	bool expected =
+	    want ? type == want
+	         : (type == AUTH_CHAN_VERIFY || type == AUTH_CHAN_CERT_MAP || type == AUTH_CHAN_HANDOFF);
 	if (!expected) {
 		str_error(err, errlen, "unexpected message type %d", type);
 		return -1;
@@ -82,6 +94,7 @@ int auth_chan_check(const struct auth_chan_msg *m, size_t n, int want, char *err
 	}
 	bool ok = type == AUTH_CHAN_VERIFY     ? request_ok(&m->b.rq)
 	          : type == AUTH_CHAN_CERT_MAP ? peer_ok(&m->b.peer)
+	          : type == AUTH_CHAN_HANDOFF  ? handoff_ok(&m->b.ho)
 	                                       : reply_ok(&m->b.rp);
 	if (!ok) {
 		str_error(err, errlen, "type %d: a field out of range or without its end", type);
@@ -167,6 +180,49 @@ int auth_chan_cert_map(int fd, const struct auth_peer *peer)
 	return rp.result == AUTH_OK ? 1 : 0;
 }
 
+int auth_chan_handoff(int fd, const struct auth_handoff *ho)
+{
+	int rc;
+
+	set_header(&msgbuf, AUTH_CHAN_HANDOFF);
+	msgbuf.b.ho = *ho;
+	rc = send_msg(fd, &msgbuf);
+	wipe();
+	return rc;
+}
+
+/* A field of the TLS state into its twin: both have the same size (checked on
+ * receipt to hold their end), so a cut is a broken invariant. */
+#define COPY(dst, src) str_assert(str_copy((dst), sizeof(dst), (src)), "struct tls_peer's sizes both")
+
+void auth_handoff_set_tls(struct auth_handoff *ho, const struct tls_peer *tls)
+{
+	ho->flags &= ~(AUTH_HANDOFF_TLS | AUTH_HANDOFF_CERT);
+	if (tls == NULL)
+		return;
+	ho->flags |= AUTH_HANDOFF_TLS | (tls->has_cert ? AUTH_HANDOFF_CERT : 0);
+	COPY(ho->sha256, tls->sha256);
+	COPY(ho->email, tls->email);
+	COPY(ho->subject_dn, tls->subject_dn);
+	COPY(ho->issuer_dn, tls->issuer_dn);
+	COPY(ho->tls_version, tls->version);
+	COPY(ho->tls_cipher, tls->cipher);
+}
+
+void auth_handoff_tls(const struct auth_handoff *ho, struct tls_peer *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!(ho->flags & AUTH_HANDOFF_TLS))
+		return;
+	out->has_cert = (ho->flags & AUTH_HANDOFF_CERT) != 0;
+	COPY(out->sha256, ho->sha256);
+	COPY(out->email, ho->email);
+	COPY(out->subject_dn, ho->subject_dn);
+	COPY(out->issuer_dn, ho->issuer_dn);
+	COPY(out->version, ho->tls_version);
+	COPY(out->cipher, ho->tls_cipher);
+}
+
 static int answer(int fd, const struct auth_reply *rp)
 {
 	struct auth_chan_msg *m = &msgbuf;
@@ -190,7 +246,20 @@ static void handle(const struct auth_chan_msg *m, int type, const struct auth_ct
 	rp->reason = maps == 1 ? AUTH_R_OK : AUTH_R_CERT_UNMAPPED;
 }
 
-enum auth_chan_served auth_chan_serve(int fd, pid_t peer, const struct auth_ctx *ctx, struct auth_reply *ok)
+/* A message that does not check: logged, and its sender ended. */
+static enum auth_chan_served refuse(pid_t peer, const char *err)
+{
+	wipe();
+	log_err("auth.chan_refused", "peer_pid=%ld error=\"%s\" action=ended", (long)peer, err);
+	if (peer > 0)
+		kill(peer, SIGKILL);
+	return AUTH_CHAN_REFUSED;
+}
+
+/* handoff: where a HANDOFF goes, NULL when none is accepted; logged_in: only a
+ * HANDOFF is. */
+static enum auth_chan_served serve(int fd, pid_t peer, const struct auth_ctx *ctx, bool logged_in,
+                                   struct auth_reply *ok, struct auth_handoff *handoff)
 {
 	struct auth_reply rp;
 	char err[160];
@@ -199,13 +268,15 @@ enum auth_chan_served auth_chan_serve(int fd, pid_t peer, const struct auth_ctx 
 
 	if (n <= 0)
 		return AUTH_CHAN_CLOSED;
-	type = auth_chan_check(&msgbuf, (size_t)n, 0, err, sizeof(err));
-	if (type < 0) {
+	type = auth_chan_check(&msgbuf, (size_t)n, logged_in ? AUTH_CHAN_HANDOFF : 0, err, sizeof(err));
+	if (type < 0)
+		return refuse(peer, err);
+	if (type == AUTH_CHAN_HANDOFF) {
+		if (handoff == NULL)
+			return refuse(peer, "unexpected message type 4");
+		*handoff = msgbuf.b.ho;
 		wipe();
-		log_err("auth.chan_refused", "peer_pid=%ld error=\"%s\" action=ended", (long)peer, err);
-		if (peer > 0)
-			kill(peer, SIGKILL);
-		return AUTH_CHAN_REFUSED;
+		return AUTH_CHAN_HANDED_OVER;
 	}
 	handle(&msgbuf, type, ctx, &rp);
 	wipe();
@@ -219,4 +290,16 @@ enum auth_chan_served auth_chan_serve(int fd, pid_t peer, const struct auth_ctx 
 		return AUTH_CHAN_LOGGED_IN;
 	}
 	return AUTH_CHAN_ANSWERED;
+}
+
+enum auth_chan_served auth_chan_serve(int fd, pid_t peer, const struct auth_ctx *ctx, struct auth_reply *ok)
+{
+	return serve(fd, peer, ctx, false, ok, NULL);
+}
+
+enum auth_chan_served auth_chan_serve_until_handoff(int fd, pid_t peer, const struct auth_ctx *ctx,
+                                                    bool logged_in, struct auth_reply *ok,
+                                                    struct auth_handoff *ho)
+{
+	return serve(fd, peer, ctx, logged_in, ok, ho);
 }

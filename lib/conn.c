@@ -323,6 +323,18 @@ enum conn_result conn_read_some(struct conn *c, struct buf *out, size_t max)
 	return CONN_OK;
 }
 
+void conn_unread(struct conn *c, const void *p, size_t n)
+{
+	struct buf in;
+
+	buf_init(&in, BUF_UNLIMITED); /* as c->in: its bound is the reader's line limit */
+	buf_put(&in, p, n);
+	if (c->in.len > 0)
+		buf_put(&in, c->in.data, c->in.len);
+	buf_free(&c->in);
+	c->in = in;
+}
+
 bool conn_has_buffered_input(const struct conn *c)
 {
 	return c->in.len > 0 || c->zraw.len > 0 || (c->tls && tls_pending(c->tls) > 0);

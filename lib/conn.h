@@ -52,6 +52,10 @@ enum conn_result conn_read_exact(struct conn *c, struct buf *out, size_t n);
 /* Appends what is buffered, or else what one read brings (at least one byte, at most
  * max), to out: for a relay that passes bytes on as they come. */
 enum conn_result conn_read_some(struct conn *c, struct buf *out, size_t max);
+/* Puts n bytes back in front of the input not yet consumed, so that the next read
+ * returns them first: a command line read by a pre-login process that belongs to the
+ * session process (lib/privsep.h) goes back to be relayed whole. */
+void conn_unread(struct conn *c, const void *p, size_t n);
 /* True when bytes are already buffered (read but not consumed), in the conn or in TLS:
  * the client pipelined more commands. */
 bool conn_has_buffered_input(const struct conn *c);

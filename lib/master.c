@@ -292,6 +292,7 @@ static pid_t fork_pair(const struct master_opts *o, struct listener *ls, size_t 
 	char sid[LOG_SESSION_ID_SIZE];
 
 	log_new_session_id(sid); /* one id for the lines of both processes */
+	str_assert(str_copy(si->session_id, sizeof(si->session_id), sid), "LOG_SESSION_ID_SIZE both");
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ach) < 0)
 		return -1;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, rel) < 0) {

@@ -41,6 +41,9 @@ struct session_info {
 	int auth_fd;
 	int relay_fd;
 	long prelogin_pid;
+	/* With privilege separation: the session id the master drew for both processes
+	 * (lib/log.h, already set with log_set_session), "" without. */
+	char session_id[16];
 };
 
 /* Runs in the child, which owns fd; returning ends the child (exit 0). */

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "auth/auth_chan.h"
 #include "lib/log.h"
 #include "lib/str.h"
 #include "smtpd/smtp_cmd.h"
@@ -30,10 +31,16 @@ void smtp_auth_map_certificate(struct smtp_session *s)
 
 	s->cert_mapped = false;
 	memset(&s->cert_account, 0, sizeof(s->cert_account));
-	if (!s->peer.has_cert || s->store == NULL)
+	if (!s->peer.has_cert || (s->store == NULL && !s->prelogin))
 		return;
-	c = auth_context(s);
 	auth_peer_from_tls(&peer, &s->peer);
+	/* the pre-login process asks its session process, which holds the database: the
+	 * answer only offers EXTERNAL; the session process maps the account itself */
+	if (s->prelogin) {
+		s->cert_mapped = auth_chan_cert_map(s->auth_fd, &peer) == 1;
+		return;
+	}
+	c = auth_context(s);
 	memset(&rp, 0, sizeof(rp));
 	if (auth_cert_map(&c, &peer, &rp) != 1)
 		return;
@@ -57,7 +64,10 @@ static void verify(void *arg, const struct auth_request *rq, struct auth_reply *
 	const struct smtp_session *s = arg;
 	struct auth_ctx c = auth_context(s);
 
-	auth_verify(&c, rq, rp, time(NULL));
+	if (s->prelogin) /* the pre-login process: the session process decides */
+		(void)auth_chan_verify(s->auth_fd, rq, rp);
+	else
+		auth_verify(&c, rq, rp, time(NULL));
 }
 
 static enum sender_auth sender_kind(enum auth_strength st)
@@ -73,7 +83,7 @@ static enum sender_auth sender_kind(enum auth_strength st)
 	}
 }
 
-static int logged_in(struct smtp_session *s, const struct auth_reply *rp)
+void smtp_auth_logged_in(struct smtp_session *s, const struct auth_reply *rp)
 {
 	s->authenticated = true;
 	memset(&s->auth_account, 0, sizeof(s->auth_account));
@@ -81,6 +91,13 @@ static int logged_in(struct smtp_session *s, const struct auth_reply *rp)
 	           "AUTH_ADDRESS_MAX into an account's 256 bytes");
 	s->auth_account.role = rp->role;
 	s->auth_kind = sender_kind(rp->strength);
+}
+
+static int logged_in(struct smtp_session *s, const struct auth_reply *rp)
+{
+	smtp_auth_logged_in(s, rp);
+	if (s->prelogin) /* the peer is identified: the session process goes on */
+		s->handoff = SMTP_HANDOFF_AFTER;
 	return smtp_reply(s, RPL_AUTH_OK);
 }
 

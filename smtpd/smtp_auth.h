@@ -12,5 +12,7 @@ void smtp_auth_offer(const struct smtp_session *s, struct sasl_offer *o);
 /* After TLS: asks auth/ which account the verified client certificate maps to, for
  * EXTERNAL and for establishment relays on the MX (s->cert_mapped, s->cert_account). */
 void smtp_auth_map_certificate(struct smtp_session *s);
+/* Records the account of a successful authentication (rp) in s (no reply). */
+void smtp_auth_logged_in(struct smtp_session *s, const struct auth_reply *rp);
 
 #endif

@@ -22,7 +22,7 @@ static const struct smtp_cmd commands[] = {
     {"HELO", cmd_helo, CMD_BEFORE_TLS | CMD_ENDS_GROUP},
     {"STARTTLS", smtp_cmd_starttls, CMD_BEFORE_TLS | CMD_NEEDS_HELO | CMD_ENDS_GROUP},
     {"AUTH", smtp_cmd_auth, CMD_NEEDS_HELO | CMD_NO_TXN | CMD_ENDS_GROUP},
-    {"MAIL", smtp_cmd_mail, CMD_NEEDS_HELO | CMD_NEEDS_AUTH},
+    {"MAIL", smtp_cmd_mail, CMD_NEEDS_HELO | CMD_NEEDS_AUTH | CMD_AFTER_HANDOFF},
     {"RCPT", smtp_cmd_rcpt, CMD_NEEDS_AUTH | CMD_NEEDS_MAIL},
     {"DATA", smtp_cmd_data, CMD_NEEDS_AUTH | CMD_NEEDS_MAIL | CMD_NEEDS_RCPT | CMD_ENDS_GROUP},
     /* BDAT checks its state itself, after reading the chunk that follows the command
@@ -75,6 +75,10 @@ unsigned smtp_cmd_dispatch(struct smtp_session *s, const char *line)
 	if (r != RPL_OK) {
 		smtp_reply(s, r);
 		return cmd->flags & CMD_ENDS_GROUP;
+	}
+	if ((cmd->flags & CMD_AFTER_HANDOFF) && s->prelogin) {
+		s->handoff = SMTP_HANDOFF_LINE;
+		return CMD_ENDS_GROUP;
 	}
 	/* DATA's time is mostly the client's transfer: its delivery has its own histogram */
 	bool timed = cmd->handler != smtp_cmd_data;

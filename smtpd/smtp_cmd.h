@@ -21,6 +21,9 @@
 #define CMD_NEEDS_RCPT 0x10 /* only with at least one accepted recipient (503 5.5.1) */
 #define CMD_ENDS_GROUP 0x20 /* RFC 2920 3.1: last command of a pipelined group: flush */
 #define CMD_NO_TXN 0x40     /* refused inside a transaction (503 5.5.1) */
+/* runs in the session process: a pre-login process hands the conversation over, this
+ * line first (the database's first use on the MX: the sender's policy) */
+#define CMD_AFTER_HANDOFF 0x80
 
 typedef int (*smtp_handler)(struct smtp_session *s, const char *args);
 

@@ -192,8 +192,16 @@ static bool line_too_long(const struct smtp_session *s, const struct buf *line, 
 	return line->len > max && !str_iprefix(line->data, "AUTH ");
 }
 
-/* Reads and runs commands until QUIT, a closing reply, EOF or timeout. */
-static void session_loop(struct smtp_session *s)
+/* A command line the pre-login process read for its session process goes back, whole,
+ * to be relayed first (conn_read_line took its CRLF; a line with a bare LF or a NUL
+ * never gets here). */
+static void give_back(struct smtp_session *s, const struct buf *line)
+{
+	conn_unread(s->conn, "\r\n", 2);
+	conn_unread(s->conn, line->data, line->len);
+}
+
+void smtp_session_loop(struct smtp_session *s)
 {
 	size_t max = s->cfg->smtp_max_line > 2 ? s->cfg->smtp_max_line - 2 : 998;
 	size_t read_max = max > SASL_LINE_MAX + 64 ? max : SASL_LINE_MAX + 64;
@@ -202,7 +210,7 @@ static void session_loop(struct smtp_session *s)
 	int flags;
 
 	buf_init(&line, read_max + 16);
-	while (!s->closing) {
+	while (!s->closing && s->handoff == SMTP_HANDOFF_NONE) {
 		/* RFC 2920: answer a pipelined group in one write, once its input is used up. */
 		if (!conn_has_buffered_input(s->conn) && conn_flush(s->conn) < 0)
 			break;
@@ -227,6 +235,8 @@ static void session_loop(struct smtp_session *s)
 			smtp_reply(s, RPL_NUL_IN_COMMAND);
 		else if (smtp_cmd_dispatch(s, line.data) & CMD_ENDS_GROUP)
 			conn_flush(s->conn);
+		if (s->handoff == SMTP_HANDOFF_LINE)
+			give_back(s, &line);
 		if (!s->closing && s->errors >= s->cfg->smtp_max_errors)
 			smtp_reply(s, RPL_TOO_MANY_ERRORS);
 	}
@@ -242,23 +252,69 @@ static void session_id(char out[16])
 	str_hex(out, r, sizeof(r));
 }
 
-/* Store, implicit TLS and greeting. Returns 0 when the conversation may start. */
-static int session_open(struct smtp_session *s)
+int smtp_session_open(struct smtp_session *s)
 {
 	char err[256];
 
 	if (s->kind == SMTP_KIND_SUBMISSIONS && (s->ctx->tls == NULL || start_tls(s) < 0))
 		return -1;
-	s->store = store_open(s->cfg, err, sizeof(err));
-	if (s->store == NULL) {
-		log_err("smtp.store", "session=%s result=failed error=\"%s\"", s->id, err);
-		smtp_reply(s, RPL_UNAVAILABLE);
-		conn_flush(s->conn);
-		return -1;
+	if (!s->prelogin) { /* the pre-login process has no database: it asks */
+		s->store = store_open(s->cfg, err, sizeof(err));
+		if (s->store == NULL) {
+			log_err("smtp.store", "session=%s result=failed error=\"%s\"", s->id, err);
+			smtp_reply(s, RPL_UNAVAILABLE);
+			conn_flush(s->conn);
+			return -1;
+		}
 	}
 	smtp_auth_map_certificate(s);
 	conn_printf(s->conn, "220 %s ESMTP MSS\r\n", s->cfg->hostname);
 	return 0;
+}
+
+/* What both processes of a connection know of it from the master. */
+void smtp_session_init(struct smtp_session *s, const struct smtpd_ctx *ctx, const struct session_info *si)
+{
+	memset(s, 0, sizeof(*s));
+	s->ctx = ctx;
+	s->cfg = ctx->cfg;
+	s->kind = (enum smtp_kind)si->listener->kind;
+	s->listener = si->listener->name;
+	s->auth_fd = -1;
+	str_assert(str_copy(s->peer_ip, sizeof(s->peer_ip), si->peer_ip), "64 bytes both");
+	/* with privilege separation the master drew one id for both processes */
+	if (si->session_id[0] == '\0' || str_copy(s->id, sizeof(s->id), si->session_id) < 0)
+		session_id(s->id);
+}
+
+int smtp_session_start(struct smtp_session *s, struct smtpd_ctx *ctx, int fd, const struct session_info *si)
+{
+	/* handshakes sign through this session's own agent channel (issue 12) */
+	if (key_agent_enter_session(&ctx->agent, ctx->tls, si->channel_fd) < 0) {
+		log_err("smtp.key_agent", "peer=%s error=\"no key agent channel\"", si->peer_ip);
+		return -1;
+	}
+	smtp_session_init(s, ctx, si);
+	s->conn = conn_new(fd, si->peer_ip);
+	if (s->conn == NULL)
+		return -1;
+	conn_set_timeout(s->conn, s->cfg->smtp_command_timeout);
+	log_info("smtp.connect", "session=%s listener=%s peer=%s port=%u", s->id, s->listener, s->peer_ip,
+	         si->peer_port);
+	metrics_count1(METRICS_SESSIONS, s->listener);
+	return 0;
+}
+
+void smtp_session_end(struct smtp_session *s)
+{
+	log_info("smtp.disconnect", "session=%s peer=%s messages=%u errors=%u", s->id, s->peer_ip,
+	         s->messages, s->errors);
+	smtp_session_reset_txn(s);
+	if (s->store)
+		store_close(s->store);
+	s->store = NULL;
+	conn_free(s->conn);
+	s->conn = NULL;
 }
 
 void smtp_session_main(int fd, const struct session_info *si, void *arg)
@@ -266,33 +322,15 @@ void smtp_session_main(int fd, const struct session_info *si, void *arg)
 	struct smtpd_ctx *ctx = arg;
 	struct smtp_session s;
 
-	/* handshakes sign through this session's own agent channel (issue 12) */
-	if (key_agent_enter_session(&ctx->agent, ctx->tls, si->channel_fd) < 0) {
-		log_err("smtp.key_agent", "peer=%s error=\"no key agent channel\"", si->peer_ip);
+	if (si->auth_fd >= 0) { /* privilege separation: the session process */
+		smtp_session_split(ctx, si);
 		return;
 	}
-	memset(&s, 0, sizeof(s));
-	s.ctx = ctx;
-	s.cfg = s.ctx->cfg;
-	s.kind = (enum smtp_kind)si->listener->kind;
-	s.listener = si->listener->name;
-	str_assert(str_copy(s.peer_ip, sizeof(s.peer_ip), si->peer_ip), "64 bytes both");
-	session_id(s.id);
-	s.conn = conn_new(fd, si->peer_ip);
-	if (s.conn == NULL)
+	if (smtp_session_start(&s, ctx, fd, si) < 0)
 		return;
-	conn_set_timeout(s.conn, s.cfg->smtp_command_timeout);
-	log_info("smtp.connect", "session=%s listener=%s peer=%s port=%u", s.id, s.listener, s.peer_ip,
-	         si->peer_port);
-	metrics_count1(METRICS_SESSIONS, s.listener);
-	if (session_open(&s) == 0)
-		session_loop(&s);
-	log_info("smtp.disconnect", "session=%s peer=%s messages=%u errors=%u", s.id, s.peer_ip, s.messages,
-	         s.errors);
-	smtp_session_reset_txn(&s);
-	if (s.store)
-		store_close(s.store);
-	conn_free(s.conn);
+	if (smtp_session_open(&s) == 0)
+		smtp_session_loop(&s);
+	smtp_session_end(&s);
 }
 
 void smtp_session_overload(int fd, const struct session_info *si, const char *why)

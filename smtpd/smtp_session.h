@@ -16,6 +16,7 @@
 #include "lib/config.h"
 #include "lib/conn.h"
 #include "lib/master.h"
+#include "lib/privsep.h"
 #include "lib/tls.h"
 #include "policy/policy.h"
 #include "smtpd/smtp_parse.h"
@@ -40,6 +41,15 @@ struct smtpd_ctx {
 	struct oauth_keys *oauth;  /* OAuth signing keys, NULL when not configured */
 	struct smtp_spf *spf;
 	struct key_agent agent; /* signs for tls: no process but the agent holds the key */
+	struct privsep privsep; /* the pre-login processes' confinement */
+};
+
+/* Where a pre-login process (lib/privsep.h) hands the conversation to its session
+ * process (doc/architecture.md "mss-smtpd's two kinds"). */
+enum smtp_handoff {
+	SMTP_HANDOFF_NONE = 0,
+	SMTP_HANDOFF_AFTER = 1, /* AUTH succeeded: after its reply */
+	SMTP_HANDOFF_LINE = 2,  /* MX: MAIL, which the session process runs: the line goes back */
 };
 
 struct smtp_session {
@@ -75,10 +85,38 @@ struct smtp_session {
 	unsigned errors;
 	unsigned messages;
 	bool closing; /* reply sent; close after flushing */
+
+	/* In a pre-login process (lib/privsep.h; false, the zero value, elsewhere): its
+	 * authentication channel (auth/auth_chan.h: verify and certificate map asked of
+	 * the session process); and whether, and where, the conversation goes to the
+	 * session process. */
+	bool prelogin;
+	int auth_fd;
+	enum smtp_handoff handoff;
 };
 
-/* Session entry point for lib/master (arg: struct smtpd_ctx). */
+/* Session entry point for lib/master (arg: struct smtpd_ctx): the whole session in one
+ * process, or with privilege separation (si->auth_fd >= 0) the session process, which
+ * answers its pre-login process and continues once handed the conversation. */
 void smtp_session_main(int fd, const struct session_info *si, void *arg);
+/* The pre-login entry point for lib/master (master_opts.prelogin; smtp_privsep.c). */
+void smtp_session_prelogin(int fd, const struct session_info *si, void *arg);
+
+/* The pieces both layouts share (smtp_privsep.c runs them in two processes). */
+/* Fills s with what the master says of the connection (no conn, no store). */
+void smtp_session_init(struct smtp_session *s, const struct smtpd_ctx *ctx, const struct session_info *si);
+/* Sets s up for the connection on fd (the key agent channel, the conn, the connect
+ * line). Returns 0, or -1 when the session cannot start (logged). */
+int smtp_session_start(struct smtp_session *s, struct smtpd_ctx *ctx, int fd, const struct session_info *si);
+/* Implicit TLS, the store (in one process only), the certificate map, the greeting.
+ * Returns 0 when the conversation may start. */
+int smtp_session_open(struct smtp_session *s);
+/* Reads and runs commands until QUIT, a closing reply, EOF, timeout or a hand-off. */
+void smtp_session_loop(struct smtp_session *s);
+/* Logs the disconnect and frees what s holds. */
+void smtp_session_end(struct smtp_session *s);
+/* The session process with privilege separation (smtp_privsep.c). */
+void smtp_session_split(struct smtpd_ctx *ctx, const struct session_info *si);
 /* Overload reply for lib/master (421). */
 void smtp_session_overload(int fd, const struct session_info *si, const char *why);
 

@@ -16,6 +16,7 @@
 #include "lib/log.h"
 #include "audit/audit.h"
 #include "lib/master.h"
+#include "lib/privsep.h"
 #include "lib/slots.h"
 #include "lib/metrics.h"
 #include "lib/str.h"
@@ -270,6 +271,10 @@ int main(int argc, char **argv)
 	if (oauth_keys_for_config(&cfg, &ctx.oauth, err, sizeof(err)) < 0)
 		fatal("OAuth: %s", err);
 	check_store();
+	/* the store first (in a child as user): a data_dir not initialised is named as such
+	 * before login_root is made in it */
+	if (privsep_prepare(&cfg, &ctx.privsep, err, sizeof(err)) < 0)
+		fatal("%s", err);
 	if (policy_retention_start(&cfg) < 0) /* daily, in its own process */
 		fatal("retention: cannot fork");
 	/* the queue process: forked before binding (it keeps no listener) */
@@ -287,7 +292,7 @@ int main(int argc, char **argv)
 	if (slots_init(cfg.auth_hash_concurrency, cfg.auth_hash_wait * 1000) < 0)
 		fatal("cannot make the password hashing pool");
 	/* Dropped before the start is logged, so that "started" means "running as user". */
-	if (master_drop_privileges(cfg.user, err, sizeof(err)) < 0)
+	if (privsep_drop(&ctx.privsep, cfg.user, err, sizeof(err)) < 0)
 		fatal("%s", err);
 	metrics_start(&cfg); /* after the drop: never as root */
 
@@ -297,6 +302,8 @@ int main(int argc, char **argv)
 	limits_of(&cfg, mo.pool_max);
 	mo.user = cfg.user;
 	mo.session = smtp_session_main;
+	mo.privsep = &ctx.privsep;
+	mo.prelogin = smtp_session_prelogin;
 	mo.session_channel = session_channel;
 	mo.overload = smtp_session_overload;
 	mo.on_shutdown = shutdown_checkpoint;

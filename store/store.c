@@ -259,6 +259,8 @@ void store_close(struct store *st)
 int store_service_key(struct store *st, const char ctx[8], unsigned char key[CRYPTO_KEY_LEN], char *err,
                       size_t errlen)
 {
+	if (!st->has_master && st->use_keyring) /* mss-smtpd's session processes */
+		return store_keyring_service_key(st, ctx, key, err, errlen);
 	if (!st->has_master) {
 		str_error(err, errlen, "the store was opened without the master key");
 		return -1;

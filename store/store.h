@@ -58,7 +58,8 @@ const struct mss_config *store_config(struct store *st);
 /* A key of the master key for one service's own encrypted files (crypto_subkey; ctx:
  * exactly 8 characters naming the use, e.g. "mssqueue"): the outbound queue's messages
  * are encrypted with it as accounts' messages are with theirs. Wipe it after use.
- * Returns 0, or -1 on a store opened without the master key. */
+ * With store_use_keyring, the keyring process derives it. Returns 0, or -1 on a store
+ * opened without the master key and without a keyring. */
 int store_service_key(struct store *st, const char ctx[8], unsigned char key[CRYPTO_KEY_LEN], char *err,
                       size_t errlen);
 /* True when the store is a PostgreSQL cluster shared with other hosts. */

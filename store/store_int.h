@@ -82,6 +82,9 @@ int store_next_uidvalidity(struct store *st, uint32_t *out, char *err, size_t er
  * (forked on first use). Returns 0 or -1 with err. */
 int store_keyring_unwrap(struct store *st, const char *wrapped, unsigned char key[CRYPTO_KEY_LEN], char *err,
                          size_t errlen);
+/* A service key (store_service_key) derived by the keyring process. Returns 0 or -1. */
+int store_keyring_service_key(struct store *st, const char ctx[8], unsigned char key[CRYPTO_KEY_LEN],
+                              char *err, size_t errlen);
 /* Ends the keyring process (store_close). */
 void store_keyring_end(struct store *st);
 

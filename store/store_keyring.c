@@ -22,10 +22,12 @@
 
 #define KEYRING_MAGIC 0x4b53534du /* "MSSK" read as little-endian bytes */
 #define KEYRING_VERSION 1
-enum { KEYRING_ASK = 1, KEYRING_KEY = 2 };
+enum { KEYRING_ASK = 1, KEYRING_KEY = 2, KEYRING_SERVICE = 3 };
 
 /* One fixed-size message each way over a SOCK_SEQPACKET socketpair: ASK carries a
- * wrapped key (hex, NUL-terminated), KEY the unwrapped one. */
+ * wrapped key (hex, NUL-terminated), SERVICE the 8-character name of a service key
+ * (store_service_key: the outbound queue's, for mss-smtpd's session processes) in the
+ * same field, and KEY answers either. */
 struct keyring_msg {
 	uint32_t magic;
 	uint16_t version;
@@ -59,15 +61,21 @@ static void keyring_serve(const struct mss_config *cfg, int fd)
 		ssize_t n = recv(fd, &m, sizeof(m), MSG_TRUNC);
 		if (n <= 0)
 			break;
-		if (!msg_ok(&m, n, KEYRING_ASK)) {
+		if (!msg_ok(&m, n, KEYRING_ASK) && !msg_ok(&m, n, KEYRING_SERVICE)) {
 			/* the session process is the only sender: it is ended with its session */
 			log_err("store.keyring_refused",
 			        "error=\"forged or truncated request\" action=ended");
 			kill(getppid(), SIGKILL);
 			break;
 		}
+		if (m.type == KEYRING_SERVICE) {
+			m.ok = strlen(m.wrapped) == 8;
+			if (m.ok)
+				crypto_subkey(m.key, master, 1, m.wrapped);
+		} else {
+			m.ok = crypto_key_unwrap(master, m.wrapped, m.key) == 0;
+		}
 		m.type = KEYRING_KEY;
-		m.ok = crypto_key_unwrap(master, m.wrapped, m.key) == 0;
 		if (!m.ok)
 			memset(m.key, 0, sizeof(m.key));
 		n = send(fd, &m, sizeof(m), MSG_NOSIGNAL);
@@ -111,8 +119,9 @@ static int keyring_start(struct store *st, char *err, size_t errlen)
 	return 0;
 }
 
-int store_keyring_unwrap(struct store *st, const char *wrapped, unsigned char key[CRYPTO_KEY_LEN], char *err,
-                         size_t errlen)
+/* One request of type (ASK or SERVICE) with its text, answered by a KEY. */
+static int keyring_ask(struct store *st, int type, const char *text, unsigned char key[CRYPTO_KEY_LEN],
+                       char *err, size_t errlen)
 {
 	struct keyring_msg m;
 	ssize_t n;
@@ -122,8 +131,8 @@ int store_keyring_unwrap(struct store *st, const char *wrapped, unsigned char ke
 	memset(&m, 0, sizeof(m));
 	m.magic = KEYRING_MAGIC;
 	m.version = KEYRING_VERSION;
-	m.type = KEYRING_ASK;
-	if (str_copy(m.wrapped, sizeof(m.wrapped), wrapped) < 0) {
+	m.type = (uint16_t)type;
+	if (str_copy(m.wrapped, sizeof(m.wrapped), text) < 0) {
 		str_error(err, errlen, "account key cannot be unwrapped (altered)");
 		return -1;
 	}
@@ -142,6 +151,22 @@ int store_keyring_unwrap(struct store *st, const char *wrapped, unsigned char ke
 	memcpy(key, m.key, CRYPTO_KEY_LEN);
 	sodium_memzero(&m, sizeof(m));
 	return 0;
+}
+
+int store_keyring_unwrap(struct store *st, const char *wrapped, unsigned char key[CRYPTO_KEY_LEN], char *err,
+                         size_t errlen)
+{
+	return keyring_ask(st, KEYRING_ASK, wrapped, key, err, errlen);
+}
+
+int store_keyring_service_key(struct store *st, const char ctx[8], unsigned char key[CRYPTO_KEY_LEN],
+                              char *err, size_t errlen)
+{
+	char name[9];
+
+	memcpy(name, ctx, 8);
+	name[8] = '\0';
+	return keyring_ask(st, KEYRING_SERVICE, name, key, err, errlen);
 }
 
 void store_keyring_end(struct store *st)

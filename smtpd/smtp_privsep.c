@@ -1,0 +1,191 @@
+/* smtp_privsep.c: mss-smtpd's two processes per connection (issue 12, lib/privsep.h,
+ * doc/architecture.md "mss-smtpd's two kinds").
+ *
+ * The pre-login process (login_user, chrooted, no database, no key) runs the TLS
+ * handshake (through the key agent), the greeting, EHLO/HELO, STARTTLS and AUTH, whose
+ * verify and certificate map cross the authentication channel to the session process.
+ * It hands the conversation over once the peer is identified, or must be to go on:
+ *   - submission: when AUTH succeeds (after its 235);
+ *   - MX: at the first MAIL that may run (after TLS and EHLO), the line given back to
+ *     be relayed first: from MAIL on, the sender's policy, SPF, the trust list and the
+ *     relay networks decide who the peer is, and they need the database. An MX peer
+ *     that none of them identifies is the "anonymous" sender of the policy, which can
+ *     only deliver to local recipients.
+ * So every parser of bytes sent before the peer is identified (the command line,
+ * EHLO, STARTTLS, AUTH's SASL exchange, the certificate) runs in the pre-login process;
+ * the session process then runs the rest of the conversation on the cleartext the
+ * pre-login process relays (privsep_relay), from the state the HANDOFF message
+ * carries (auth/auth_chan.h). A login is never taken from that message: only the
+ * session process's own successful VERIFY counts, and a submission hand-off without
+ * one is refused as forged. */
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "auth/auth_chan.h"
+#include "lib/log.h"
+#include "lib/privsep.h"
+#include "lib/str.h"
+#include "smtpd/smtp_auth.h"
+#include "smtpd/smtp_session.h"
+#include "store/store.h"
+
+/* Builds and sends the HANDOFF, then relays until either side closes. */
+static void hand_over(struct smtp_session *s, const struct session_info *si)
+{
+	struct auth_handoff ho;
+
+	memset(&ho, 0, sizeof(ho));
+	ho.flags = s->esmtp ? AUTH_HANDOFF_EXTENDED : 0;
+	ho.errors = s->errors;
+	str_assert(str_copy(ho.client_name, sizeof(ho.client_name), s->helo), "SMTP_DOMAIN_MAX into 256");
+	auth_handoff_set_tls(&ho, s->tls ? &s->peer : NULL);
+	int rc = auth_chan_handoff(si->auth_fd, &ho);
+
+	close(si->auth_fd);
+	if (rc < 0) { /* the session process is gone */
+		smtp_reply(s, RPL_UNAVAILABLE);
+		conn_flush(s->conn);
+		return;
+	}
+	/* every command of the session process is bounded by its own deadlines; this
+	 * bounds a partial TLS record or a stuck write only */
+	privsep_relay(s->conn, si->relay_fd, s->cfg->smtp_data_timeout);
+}
+
+void smtp_session_prelogin(int fd, const struct session_info *si, void *arg)
+{
+	struct smtpd_ctx *ctx = arg;
+	struct smtp_session s;
+	char err[256];
+	int keep[] = {fd, si->channel_fd, si->auth_fd, si->relay_fd, ctx->agent.ctl, ctx->agent.chan};
+
+	privsep_close_others(keep, sizeof(keep) / sizeof(keep[0]));
+	tls_ctx_settle_crl(ctx->tls); /* the chroot hides the CRL file */
+	if (privsep_enter(&ctx->privsep, err, sizeof(err)) < 0) {
+		log_err("privsep.enter", "peer=%s error=\"%s\"", si->peer_ip, err);
+		return;
+	}
+	log_set_session(NULL); /* smtpd's lines name their session by hand */
+	if (smtp_session_start(&s, ctx, fd, si) < 0)
+		return;
+	s.prelogin = true;
+	s.auth_fd = si->auth_fd;
+	if (smtp_session_open(&s) == 0)
+		smtp_session_loop(&s);
+	if (s.handoff != SMTP_HANDOFF_NONE && !s.closing) {
+		hand_over(&s, si); /* the session process logs the end */
+		close(si->relay_fd);
+		conn_free(s.conn);
+		return;
+	}
+	close(si->auth_fd); /* the session process ends with the channel */
+	close(si->relay_fd);
+	smtp_session_end(&s);
+}
+
+/* Until the hand-off: answers the pre-login process's requests. Returns 1 handed over
+ * (*ho; *logged_in when a VERIFY succeeded first, *ok its reply), 0 when the
+ * connection ended before, -1 when the pre-login process sent a forged message
+ * (logged, and ended). */
+static int serve(const struct smtp_session *s, const struct session_info *si, bool *logged_in,
+                 struct auth_reply *ok, struct auth_handoff *ho)
+{
+	struct auth_ctx c = {s->store, s->cfg, s->ctx->oauth};
+
+	*logged_in = false;
+	for (;;) {
+		struct pollfd p = {.fd = si->auth_fd, .events = POLLIN};
+		int r = poll(&p, 1, 1000);
+		if (r < 0 && errno != EINTR)
+			return 0;
+		if (r <= 0)
+			continue; /* SIGTERM: the pre-login process says 421 and closes the channel */
+		switch (auth_chan_serve_until_handoff(si->auth_fd, (pid_t)si->prelogin_pid, &c, *logged_in,
+		                                      ok, ho)) {
+		case AUTH_CHAN_LOGGED_IN:
+			*logged_in = true;
+			break;
+		case AUTH_CHAN_ANSWERED:
+			break;
+		case AUTH_CHAN_HANDED_OVER:
+			return 1;
+		case AUTH_CHAN_REFUSED:
+			return -1;
+		default:
+			return 0;
+		}
+	}
+}
+
+/* A hand-off the pre-login process could not have made honestly: on submission before
+ * a login, on the MX before TLS and EHLO (MAIL is refused until then), or with a
+ * client name past this side's limit. */
+static const char *handoff_refused(const struct smtp_session *s, bool logged_in,
+                                   const struct auth_handoff *ho)
+{
+	if (s->kind != SMTP_KIND_MX && !logged_in)
+		return "hand-off without a login";
+	if (s->kind == SMTP_KIND_MX && (!(ho->flags & AUTH_HANDOFF_TLS) || ho->client_name[0] == '\0'))
+		return "hand-off before TLS and EHLO";
+	if (strlen(ho->client_name) >= sizeof(s->helo))
+		return "client name too long";
+	return NULL;
+}
+
+/* The session state from the hand-off; the certificate's account is this process's
+ * own answer (the store). */
+static void take_over(struct smtp_session *s, bool logged_in, const struct auth_reply *ok,
+                      const struct auth_handoff *ho)
+{
+	s->tls = (ho->flags & AUTH_HANDOFF_TLS) != 0;
+	s->esmtp = (ho->flags & AUTH_HANDOFF_EXTENDED) != 0;
+	s->errors = ho->errors;
+	str_assert(str_copy(s->helo, sizeof(s->helo), ho->client_name), "checked by handoff_refused");
+	auth_handoff_tls(ho, &s->peer);
+	if (logged_in)
+		smtp_auth_logged_in(s, ok);
+	smtp_auth_map_certificate(s);
+}
+
+void smtp_session_split(struct smtpd_ctx *ctx, const struct session_info *si)
+{
+	struct smtp_session s;
+	struct auth_reply ok;
+	struct auth_handoff ho;
+	bool logged_in;
+	const char *why;
+	char err[256];
+	int rc;
+
+	log_set_session(NULL); /* smtpd's lines name their session by hand */
+	smtp_session_init(&s, ctx, si);
+	/* never the master key here: account keys come from a keyring process */
+	s.store = store_open_nokeys(s.cfg, err, sizeof(err));
+	if (s.store == NULL) {
+		log_err("smtp.store", "session=%s result=failed error=\"%s\"", s.id, err);
+		return; /* the pre-login process sees its channel close: 421 at the hand-off */
+	}
+	store_use_keyring(s.store);
+	rc = serve(&s, si, &logged_in, &ok, &ho);
+	why = rc == 1 ? handoff_refused(&s, logged_in, &ho) : NULL;
+	close(si->auth_fd);
+	if (why != NULL) {
+		log_err("auth.chan_refused", "session=%s peer_pid=%ld error=\"%s\" action=ended", s.id,
+		        si->prelogin_pid, why);
+		rc = -1;
+	}
+	if (rc != 1) {
+		store_close(s.store);
+		close(si->relay_fd);
+		if (rc < 0)
+			_exit(MASTER_EXIT_PEER_REFUSED); /* the master ends the pre-login process */
+		return;
+	}
+	take_over(&s, logged_in, &ok, &ho);
+	s.conn = conn_new(si->relay_fd, si->peer_ip);
+	conn_set_timeout(s.conn, s.cfg->smtp_command_timeout);
+	smtp_session_loop(&s);
+	smtp_session_end(&s);
+}
