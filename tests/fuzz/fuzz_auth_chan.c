@@ -35,6 +35,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			terminated(m.b.rq.peer.subject_dn, sizeof(m.b.rq.peer.subject_dn));
 		} else if (type == AUTH_CHAN_CERT_MAP) {
 			terminated(m.b.peer.email, sizeof(m.b.peer.email));
+		} else if (type == AUTH_CHAN_HANDOFF) {
+			assert(want == 0 && (m.b.ho.flags & ~AUTH_HANDOFF_FLAGS) == 0);
+			terminated(m.b.ho.client_name, sizeof(m.b.ho.client_name));
+			terminated(m.b.ho.subject_dn, sizeof(m.b.ho.subject_dn));
+			terminated(m.b.ho.tls_cipher, sizeof(m.b.ho.tls_cipher));
 		} else {
 			assert(type == AUTH_CHAN_REPLY && want == AUTH_CHAN_REPLY);
 			terminated(m.b.rp.account, sizeof(m.b.rp.account));

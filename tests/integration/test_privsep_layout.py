@@ -1,5 +1,6 @@
 """Process separation before login (issue 12, doc/architecture.md "Process separation
-before login"): who holds what once the daemon is started as root.
+before login"): who holds what once the daemon is started as root, for mss-imapd and
+mss-smtpd (its MX and submission listeners alike).
 
 A mss-imapd connection is two processes, both forked by the master: its pre-login
 process (login_user, chrooted
@@ -23,8 +24,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PASSWORDS, PATIENT
+from conftest import PASSWORDS, PATIENT, PRO
 from test_privsep import children, comm, fd_targets
+from test_smtp_mx import OPERATOR_DN, deliver, mx  # noqa: F401 (the mx fixture)
+from test_smtp_protocol import connect, inbox_count, plain
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch users")
 
@@ -220,3 +223,160 @@ def test_session_process_holds_no_master_key(imapd):
         assert memory_holds(pre, [master_key]) == set()
     finally:
         c.logout()
+
+
+# ---- mss-smtpd: the same two processes per connection -----------------------------
+# The pre-login process runs the handshake, the greeting, EHLO, STARTTLS and AUTH; it
+# hands the conversation to the session process when AUTH succeeds (submission) or at
+# the first MAIL (MX), and relays cleartext from then on.
+
+def smtp_prelogin(m, listener, cert=None):
+    """An SMTP connection in TLS after EHLO, not logged in, with its session process
+    (the database) and its pre-login process (the client socket)."""
+    master = m.procs["smtpd"].pid
+    before = set(children(master))
+    c = connect(m, listener, cert=cert)
+    for _ in range(50):
+        new = sorted(p for p in children(master) if p not in before)
+        sessions = [p for p in new if holds_db(p)]
+        pre = [p for p in new if p not in sessions and len(sockets_of(p)) == 4]
+        if len(sessions) == 1 and len(pre) == 1:
+            return c, sessions[0], pre[0]
+        time.sleep(0.1)
+    raise AssertionError("no session and pre-login process found")
+
+
+def assert_confined(m, pre, session, daemon):
+    nobody = pwd.getpwnam("nobody")
+    assert status(pre, "Uid") == [str(nobody.pw_uid)] * 4
+    assert status(pre, "Gid") == [str(nobody.pw_gid)] * 4
+    assert status(pre, "Groups") == []
+    assert status(pre, "CapEff") == ["0000000000000000"]
+    empty = m.data_dir / "run" / "empty"
+    assert os.readlink(f"/proc/{pre}/root") == str(empty)
+    assert os.readlink(f"/proc/{pre}/cwd") == str(empty)
+    assert list(empty.iterdir()) == []
+    targets = fd_targets(pre)
+    assert not [t for t in targets if "mss.db" in t or "/keys" in t or str(m.data_dir) in t]
+    assert len(sockets_of(pre)) == 4, targets
+    files = [t for t in targets if not t.startswith("socket:")]
+    assert set(files) <= {str(m.log_path(daemon)), "/dev/null"}, targets
+    assert [t for t in fd_targets(session) if t.endswith("mss.db")]
+
+
+@pytest.mark.parametrize("listener", ["smtp", "submission", "submissions"])
+def test_smtp_prelogin_process_is_confined(mx, listener):
+    """On every listener the code that reads the client before it is identified (the
+    handshake, EHLO, AUTH) runs as login_user in the empty root, with its sockets only;
+    the session process holds the database; the conversation goes on after the
+    hand-off: a submission after AUTH, an operator's delivery on the MX."""
+    m = mx
+    cert = "operator" if listener == "smtp" else "pro"
+    c, session, pre = smtp_prelogin(m, listener, cert=cert)
+    try:
+        assert_confined(m, pre, session, "smtpd")
+        if listener == "smtp":
+            code, text = deliver(c, "dr.x@other-operator.test", PRO)
+        else:
+            assert c.cmd("AUTH PLAIN " + plain(PRO, PASSWORDS[PRO]))[0] == 235
+            code, text = deliver(c, PRO, PATIENT)
+        assert code == 250 and "queued as" in text[0], text
+        assert c.cmd("QUIT")[0] == 221
+    finally:
+        c.close()
+    # one line per event, under the one session id of both processes
+    log = m.log("smtpd")
+    sids = re.findall(r"event=smtp\.deliver session=(\w+) .*result=ok", log)
+    lines = [l for l in log.splitlines() if "event=smtp." in l]
+    assert len(sids) == 1, lines
+    sid = sids[0]
+    assert re.search(rf"event=smtp\.connect session={sid} listener={listener} ", log), lines
+    assert len(re.findall(rf"event=smtp\.disconnect session={sid} .*messages=1", log)) == 1, lines
+
+
+def test_smtp_key_files_unreadable_by_login_user(smtpd):
+    test_key_files_unreadable_by_login_user(smtpd)
+
+
+def send_forged(pre, session, data):
+    fd = grab_fd(pre, auth_channel(pre, session))
+    s = socket.socket(fileno=fd)
+    try:
+        s.send(data)
+    finally:
+        s.close()
+
+
+# header (magic, version 1, type HANDOFF 4, length, pad) and a struct auth_handoff:
+# flags, errors, client_name[256], sha256[65], email[256], subject_dn[512],
+# issuer_dn[512], tls_version[16], tls_cipher[64] (padded to 4)
+HANDOFF_BODY = 4 + 4 + 256 + 65 + 256 + 512 + 512 + 16 + 64 + 3
+
+
+def handoff(flags=1 | 2, name=b"client.test"):
+    body = struct.pack("=II", flags, 0) + name.ljust(256, b"\0")
+    body = body.ljust(HANDOFF_BODY, b"\0")
+    return struct.pack("=IHHII", 0x4153534D, 1, 4, 16 + len(body), 0) + body
+
+
+@pytest.mark.parametrize("listener,forged", [
+    ("smtp", "bad-magic"), ("submission", "truncated"),
+    # a hand-off is well formed, but on submission no login preceded it: the session
+    # process never takes a login from its pre-login process
+    ("submissions", "handoff-without-login"),
+])
+def test_smtp_forged_auth_message_ends_the_prelogin_process(mx, listener, forged):
+    """A message on the authentication channel that does not check is logged, dropped,
+    and its sender, the pre-login process, ended; the daemon goes on."""
+    m = mx
+    c, session, pre = smtp_prelogin(m, listener)
+    if forged == "bad-magic":
+        send_forged(pre, session, b"EVIL" + b"\0" * 60)
+    elif forged == "truncated":
+        send_forged(pre, session, struct.pack("=IHHII", 0x4153534D, 1, 1, 100000, 0) + b"x" * 100)
+    else:
+        send_forged(pre, session, handoff())
+    for _ in range(50):
+        if not Path(f"/proc/{pre}").exists() or comm(pre) == "":
+            break
+        time.sleep(0.1)
+    assert not Path(f"/proc/{pre}/status").exists() or "Z" in status(pre, "State")
+    with pytest.raises((EOFError, OSError)):
+        c.cmd("NOOP")
+        c.cmd("NOOP")
+    c.close()
+    log = m.log("smtpd")
+    assert re.search(rf"event=auth\.chan_refused .*peer_pid={pre} error=", log)
+    # the daemon serves the next client
+    c2 = connect(m, "submission", cert="pro")
+    assert c2.cmd("AUTH PLAIN " + plain(PRO, PASSWORDS[PRO]))[0] == 235
+    assert c2.cmd("QUIT")[0] == 221
+    c2.close()
+
+
+@pytest.mark.parametrize("listener", ["smtp", "submissions"])
+def test_smtp_session_process_holds_no_master_key(mx, listener):
+    """After a delivery (the store encrypts it under the account's key), neither the
+    session process nor the pre-login process holds the master key: the keyring
+    process, forked by the session process on first need, alone does."""
+    from test_tls_agent import memory_holds
+    m = mx
+    master_key = (m.data_dir / "keys" / "master.key").read_bytes()
+    assert len(master_key) == 32
+    cert = "operator" if listener == "smtp" else "pro"
+    c, session, pre = smtp_prelogin(m, listener, cert=cert)
+    try:
+        if listener == "smtp":
+            code, text = deliver(c, "dr.x@other-operator.test", PRO)
+        else:
+            assert c.cmd("AUTH PLAIN " + plain(PRO, PASSWORDS[PRO]))[0] == 235
+            code, text = deliver(c, PRO, PATIENT)
+        assert code == 250, text
+        assert memory_holds(session, [master_key]) == set()
+        assert memory_holds(pre, [master_key]) == set()
+        keyrings = children(session)
+        assert all(memory_holds(k, [master_key]) == {0} for k in keyrings)
+        assert c.cmd("QUIT")[0] == 221
+    finally:
+        c.close()
+    assert inbox_count(m, PRO if listener == "smtp" else PATIENT) == 1
