@@ -356,9 +356,9 @@ def test_smtp_forged_auth_message_ends_the_prelogin_process(mx, listener, forged
 
 @pytest.mark.parametrize("listener", ["smtp", "submissions"])
 def test_smtp_session_process_holds_no_master_key(mx, listener):
-    """After a delivery (the store encrypts it under the account's key), neither the
-    session process nor the pre-login process holds the master key: the keyring
-    process, forked by the session process on first need, alone does."""
+    """After a delivery, neither the session process nor the pre-login process holds
+    the master key: a keyring process, forked by the session process on first need (a
+    key to unwrap), alone would."""
     from test_tls_agent import memory_holds
     m = mx
     master_key = (m.data_dir / "keys" / "master.key").read_bytes()

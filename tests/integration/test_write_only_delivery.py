@@ -4,9 +4,8 @@ An MX session, mid-conversation after its delivery, is searched (/proc/PID/mem, 
 test_privsep does for the TLS key): neither the recipient's account key nor the
 secret key derived from it is in the memory of the daemon's master or of any of its
 session processes; the keys searched for are shown to be the right ones by opening
-the delivered message with them. (The master key is still in an mss-smtpd session's
-memory until its session process opens the store without it, the pre-login split of
-issue 12's step 4: then it joins the needles.)"""
+the delivered message with them. Nor is the master key: the session process opens
+the store without it (the pre-login split of issue 12's step 4)."""
 from conftest import PRO
 from test_privsep import children, comm
 from test_smtp_mx import deliver, mx  # noqa: F401  (fixture)
@@ -23,7 +22,7 @@ def test_mx_session_holds_no_account_or_master_key(mx):  # noqa: F811
     (user_id,) = mx.sql("SELECT id FROM store_users WHERE address = ?", PRO)[0]
     account = atrest_helpers.account_key(mx, user_id)
     secret = atrest_helpers.keypair(account)[1]
-    needles = [account, secret]
+    needles = [account, secret, (mx.data_dir / "keys" / "master.key").read_bytes()]
     master = mx.procs["smtpd"].pid
     # the agent holds the TLS key, the queue runner the outbound queue's key (a subkey of
     # the master key: doc/architecture.md, "Who can decrypt"); the sessions nothing
