@@ -380,3 +380,29 @@ def test_smtp_session_process_holds_no_master_key(mx, listener):
     finally:
         c.close()
     assert inbox_count(m, PRO if listener == "smtp" else PATIENT) == 1
+
+
+@pytest.mark.parametrize("listener", ["smtp", "submissions"])
+def test_smtp_pipelined_group_across_the_hand_off(mx, listener):
+    """RFC 2920: a group sent in one write that spans the hand-off (EHLO and AUTH or MAIL
+    answered by the pre-login process, the rest by the session process, the MAIL line
+    given back to the relay) is answered whole and in order."""
+    m = mx
+    cert = "operator" if listener == "smtp" else "pro"
+    c, session, pre = smtp_prelogin(m, listener, cert=cert)
+    sender, rcpt = ("dr.x@other-operator.test", PRO) if listener == "smtp" else (PRO, PATIENT)
+    group = "EHLO client.test\r\n"
+    if listener != "smtp":
+        group += "AUTH PLAIN " + plain(PRO, PASSWORDS[PRO]) + "\r\n"
+    group += f"MAIL FROM:<{sender}>\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n"
+    try:
+        c.send(group)
+        codes = [c.reply()[0] for _ in range(group.count("\r\n"))]
+        assert codes == ([250] + ([235] if listener != "smtp" else []) + [250, 250, 354])
+        c.send(f"From: {sender}\r\nTo: {rcpt}\r\nSubject: pipelined\r\n\r\nHello.\r\n.\r\nQUIT\r\n")
+        code, text = c.reply()
+        assert code == 250 and "queued as" in text[0], text
+        assert c.reply()[0] == 221
+    finally:
+        c.close()
+    assert inbox_count(m, rcpt) == 1
