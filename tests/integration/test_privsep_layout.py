@@ -284,8 +284,13 @@ def test_smtp_prelogin_process_is_confined(mx, listener):
         assert c.cmd("QUIT")[0] == 221
     finally:
         c.close()
-    # one line per event, under the one session id of both processes
-    log = m.log("smtpd")
+    # one line per event, under the one session id of both processes (the disconnect
+    # is logged after QUIT's reply: waited for, bounded)
+    for _ in range(50):
+        log = m.log("smtpd")
+        if "messages=1" in log:
+            break
+        time.sleep(0.1)
     sids = re.findall(r"event=smtp\.deliver session=(\w+) .*result=ok", log)
     lines = [l for l in log.splitlines() if "event=smtp." in l]
     assert len(sids) == 1, lines
