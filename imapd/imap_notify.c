@@ -363,9 +363,11 @@ int imap_notify_fd(const struct imap_session *s)
 
 /* The selected mailbox's events outside a command (RFC 5465 6.1): SELECTED only;
  * SELECTED-DELAYED waits for the next command, as without NOTIFY. */
-static void round_selected(struct imap_session *s, struct imap_notify *n)
+static void round_selected(struct imap_session *s, struct imap_notify *n, const int64_t *ids, size_t nids,
+                           bool all)
 {
-	if (!s->view.open || !n->selected || n->selected_delayed || n->selected_events == 0)
+	if (!s->view.open || !n->selected || n->selected_delayed || n->selected_events == 0 ||
+	    !changed(s->view.id, ids, nids, all))
 		return;
 	uint32_t before = s->view.uidnext;
 	if (imap_view_sync(s, true) == 0)
@@ -426,7 +428,7 @@ static void round_run(struct imap_session *s, const int64_t *ids, size_t nids, b
 	n->nq = 0;
 	if (rebuilt)
 		free(old);
-	round_selected(s, n);
+	round_selected(s, n, ids, nids, all);
 }
 
 void imap_notify_poll(struct imap_session *s)
@@ -442,7 +444,7 @@ void imap_notify_poll(struct imap_session *s)
 		return;
 	}
 	int rc = store_watch_all_drain(n->fd, ids, CHANGED_MAX, &nids, &more);
-	if (rc != 0)
+	if (rc < 0 || more || nids > 0) /* not for the run directory's other files */
 		round_run(s, ids, nids, more || rc < 0);
 	else if (n->list_dirty)
 		round_run(s, NULL, 0, false);
