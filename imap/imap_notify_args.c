@@ -74,6 +74,10 @@ static int parse_events(const struct imap_arg *a, unsigned *out, const struct im
 static int check_selected(unsigned ev, const char **err)
 {
 	unsigned both = IMAP_NOTIFY_MESSAGE_NEW | IMAP_NOTIFY_MESSAGE_EXPUNGE;
+	if (ev & ~(IMAP_NOTIFY_MESSAGE_EVENTS | IMAP_NOTIFY_ANNOTATION_CHANGE)) {
+		*err = "Only message events for the selected mailbox"; /* RFC 5465 6.1 */
+		return -1;
+	}
 	if ((ev & both) != 0 && (ev & both) != both) {
 		*err = "MessageNew and MessageExpunge go together";
 		return -1;

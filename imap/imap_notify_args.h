@@ -19,8 +19,9 @@
  * what the mailbox names mean, are the caller's business: events it does not support
  * are reported in `unsupported` (tagged NO [BADEVENT ...], RFC 5465 3.1). Rules of the
  * RFC checked here: MessageNew and MessageExpunge go together for the selected
- * mailbox, FlagChange and AnnotationChange need them there (5.2 to 5.4), the selected
- * mailbox is named at most once (6.1), fetch attributes only for it. */
+ * mailbox, FlagChange and AnnotationChange need them there (5.2 to 5.4), only message
+ * events for it, named at most once (6.1), fetch attributes only for it. As Dovecot
+ * (and imaptest's notify test), other mailboxes may take any one event alone. */
 #ifndef MSS_IMAP_NOTIFY_ARGS_H
 #define MSS_IMAP_NOTIFY_ARGS_H
 

@@ -131,6 +131,7 @@ static void test_bad(void **state)
 	    "SET (selected (MessageNew () MessageExpunge))",
 	    "SET (personal (MessageNew (UID) MessageExpunge))", /* fetch-att: selected only */
 	    "SET (selected NONE extra)",
+	    "SET (selected (MessageNew MessageExpunge MailboxName))", /* message events only */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct parsed *x = parse(bad[i]);
