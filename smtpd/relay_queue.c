@@ -119,7 +119,9 @@ static void report(struct relay_round *rd, const struct queue_due *d, size_t n,
 		                         rd->now - d[i].created >= RELAY_DELAY_WARNING
 		                   : v[i] == RELAY_PERMANENT;
 		if (due)
-			f[k++] = (struct relay_failure){.rcpt = d[i].rcpt, .reply = res[i].reply};
+			f[k++] = (struct relay_failure){.rcpt = d[i].rcpt,
+			                                .reply = res[i].reply,
+			                                .expired = res[i].verdict == RELAY_TEMPORARY};
 	}
 	struct relay_report r = {.qid = d[0].qid,
 	                         .mail_from = d[0].mail_from,
