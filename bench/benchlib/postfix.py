@@ -72,7 +72,10 @@ class Postfix:
         with open(os.path.join(self.conf, name), "w") as f:
             f.write(text)
 
-    def configure(self, recipients):
+    def configure(self, recipients, domain="pro.mss.test", cert="server"):
+        """recipients: the addresses with a Maildir; domain: the one virtual(8) serves;
+        cert: the name of the PKI's certificate and key its smtpd presents (the tests
+        use "operator", the DN an MSS trust list names for another operator)."""
         nobody = pwd.getpwnam("nobody")
         os.makedirs(self.conf)
         os.makedirs(os.path.join(self.dir, "data"))
@@ -102,7 +105,7 @@ class Postfix:
             "biff": "no",
             "maillog_file": os.path.join(self.dir, "maillog"),
             "maillog_file_prefixes": self.dir,
-            "virtual_mailbox_domains": "pro.mss.test",
+            "virtual_mailbox_domains": domain,
             "virtual_mailbox_base": self.vmail,
             "virtual_mailbox_maps": "texthash:" + os.path.join(self.conf, "vmailbox"),
             "virtual_uid_maps": "static:%d" % nobody.pw_uid,
@@ -110,8 +113,8 @@ class Postfix:
             "virtual_minimum_uid": "100",
             "virtual_destination_concurrency_limit": "20",
             "message_size_limit": "26214400",
-            "smtpd_tls_cert_file": os.path.join(self.pki, "server.crt"),
-            "smtpd_tls_key_file": os.path.join(self.pki, "server.key"),
+            "smtpd_tls_cert_file": os.path.join(self.pki, cert + ".crt"),
+            "smtpd_tls_key_file": os.path.join(self.pki, cert + ".key"),
             "smtpd_tls_CAfile": os.path.join(self.pki, "ca.crt"),
             "smtpd_tls_protocols": ">=TLSv1.2",
             "smtpd_tls_mandatory_protocols": ">=TLSv1.2",
