@@ -72,10 +72,11 @@ class Postfix:
         with open(os.path.join(self.conf, name), "w") as f:
             f.write(text)
 
-    def configure(self, recipients, domain="pro.mss.test", cert="server"):
+    def configure(self, recipients, domain="pro.mss.test", cert="server", extra=None):
         """recipients: the addresses with a Maildir; domain: the one virtual(8) serves;
         cert: the name of the PKI's certificate and key its smtpd presents (the tests
-        use "operator", the DN an MSS trust list names for another operator)."""
+        use "operator", the DN an MSS trust list names for another operator); extra:
+        main.cf settings added or replaced (bench/relay's relaying instance)."""
         nobody = pwd.getpwnam("nobody")
         os.makedirs(self.conf)
         os.makedirs(os.path.join(self.dir, "data"))
@@ -131,6 +132,7 @@ class Postfix:
             "smtp_dns_support_level": "disabled",
             "disable_dns_lookups": "yes",
         }
+        main.update(extra or {})
         self._write("main.cf", "".join("%s = %s\n" % kv for kv in main.items()))
         cert = ("-o smtpd_tls_security_level=encrypt -o smtpd_tls_ask_ccert=yes "
                 "-o smtpd_tls_req_ccert=yes "
