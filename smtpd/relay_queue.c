@@ -11,6 +11,7 @@
 #include "audit/audit.h"
 #include "directory/trust.h"
 #include "lib/log.h"
+#include "lib/privsep.h"
 #include "lib/master.h"
 #include "lib/str.h"
 #include "queue/queue.h"
@@ -331,6 +332,9 @@ pid_t relay_queue_start(const struct mss_config *cfg, struct tls_ctx *ctx, const
 		log_err("relay", "result=failed error=\"%s\"", err);
 		_exit(1);
 	}
+	/* restarted by the master, already user: what privsep_drop left it permitted
+	 * (CAP_SETUID among them) is not the queue's */
+	privsep_drop_caps();
 	/* after the switch, which clears it: ends with the daemon that started it */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() != parent)
