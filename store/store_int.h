@@ -111,6 +111,10 @@ int store_keyring_unwrap(struct store *st, const char *wrapped, unsigned char ke
 /* A service key (store_service_key) derived by the keyring process. Returns 0 or -1. */
 int store_keyring_service_key(struct store *st, const char ctx[8], unsigned char key[CRYPTO_KEY_LEN],
                               char *err, size_t errlen);
+/* A new account key made by the keyring process: wrapped, and its public key in hex
+ * (store_public_key_hex's). Returns 0 or -1. */
+int store_keyring_new_key(struct store *st, char wrapped[CRYPTO_WRAPPED_HEX_LEN], char *public_hex,
+                          size_t public_len, char *err, size_t errlen);
 /* Ends the keyring process (store_close). */
 void store_keyring_end(struct store *st);
 

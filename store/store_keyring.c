@@ -22,12 +22,14 @@
 
 #define KEYRING_MAGIC 0x4b53534du /* "MSSK" read as little-endian bytes */
 #define KEYRING_VERSION 1
-enum { KEYRING_ASK = 1, KEYRING_KEY = 2, KEYRING_SERVICE = 3 };
+enum { KEYRING_ASK = 1, KEYRING_KEY = 2, KEYRING_SERVICE = 3, KEYRING_NEW = 4 };
 
 /* One fixed-size message each way over a SOCK_SEQPACKET socketpair: ASK carries a
  * wrapped key (hex, NUL-terminated), SERVICE the 8-character name of a service key
  * (store_service_key: the outbound queue's, for mss-smtpd's session processes) in the
- * same field, and KEY answers either. */
+ * same field, NEW asks for a new account key (a store user made on delivery: the vault's
+ * professionals), answered with it wrapped (wrapped) and its public key (key): the
+ * account key itself never leaves the keyring; KEY answers each. */
 struct keyring_msg {
 	uint32_t magic;
 	uint16_t version;
@@ -43,6 +45,20 @@ static bool msg_ok(const struct keyring_msg *m, ssize_t n, int type)
 	return n == (ssize_t)sizeof(*m) && m->magic == KEYRING_MAGIC && m->version == KEYRING_VERSION &&
 	       m->type == type && m->pad == 0 && m->ok <= 1 &&
 	       memchr(m->wrapped, '\0', sizeof(m->wrapped)) != NULL;
+}
+
+/* A new account key, wrapped, with its public key; the key itself wiped. */
+static uint32_t new_key(const unsigned char master[CRYPTO_KEY_LEN], struct keyring_msg *m)
+{
+	unsigned char key[CRYPTO_KEY_LEN], sk[CRYPTO_SECRET_KEY_LEN];
+	int rc;
+
+	crypto_key_generate(key);
+	rc = crypto_key_wrap(master, key, m->wrapped);
+	crypto_keypair_derive(key, m->key, sk);
+	sodium_memzero(sk, sizeof(sk));
+	crypto_key_wipe(key);
+	return rc == 0;
 }
 
 static void keyring_serve(const struct mss_config *cfg, int fd) __attribute__((noreturn));
@@ -61,14 +77,17 @@ static void keyring_serve(const struct mss_config *cfg, int fd)
 		ssize_t n = recv(fd, &m, sizeof(m), MSG_TRUNC);
 		if (n <= 0)
 			break;
-		if (!msg_ok(&m, n, KEYRING_ASK) && !msg_ok(&m, n, KEYRING_SERVICE)) {
+		if (!msg_ok(&m, n, KEYRING_ASK) && !msg_ok(&m, n, KEYRING_SERVICE) &&
+		    !msg_ok(&m, n, KEYRING_NEW)) {
 			/* the session process is the only sender: it is ended with its session */
 			log_err("store.keyring_refused",
 			        "error=\"forged or truncated request\" action=ended");
 			kill(getppid(), SIGKILL);
 			break;
 		}
-		if (m.type == KEYRING_SERVICE) {
+		if (m.type == KEYRING_NEW) {
+			m.ok = new_key(master, &m);
+		} else if (m.type == KEYRING_SERVICE) {
 			m.ok = strlen(m.wrapped) == 8;
 			if (m.ok)
 				crypto_subkey(m.key, master, 1, m.wrapped);
@@ -119,9 +138,10 @@ static int keyring_start(struct store *st, char *err, size_t errlen)
 	return 0;
 }
 
-/* One request of type (ASK or SERVICE) with its text, answered by a KEY. */
+/* One request of type with its text, answered by a KEY (key; wrapped, when not NULL,
+ * the answer's wrapped key: NEW's). */
 static int keyring_ask(struct store *st, int type, const char *text, unsigned char key[CRYPTO_KEY_LEN],
-                       char *err, size_t errlen)
+                       char wrapped[CRYPTO_WRAPPED_HEX_LEN], char *err, size_t errlen)
 {
 	struct keyring_msg m;
 	ssize_t n;
@@ -148,6 +168,11 @@ static int keyring_ask(struct store *st, int type, const char *text, unsigned ch
 		str_error(err, errlen, "account key cannot be unwrapped (altered, or wrong master key)");
 		return -1;
 	}
+	if (wrapped != NULL && str_copy(wrapped, CRYPTO_WRAPPED_HEX_LEN, m.wrapped) < 0) {
+		sodium_memzero(&m, sizeof(m));
+		str_error(err, errlen, "keyring: a wrapped key too long");
+		return -1;
+	}
 	memcpy(key, m.key, CRYPTO_KEY_LEN);
 	sodium_memzero(&m, sizeof(m));
 	return 0;
@@ -156,7 +181,7 @@ static int keyring_ask(struct store *st, int type, const char *text, unsigned ch
 int store_keyring_unwrap(struct store *st, const char *wrapped, unsigned char key[CRYPTO_KEY_LEN], char *err,
                          size_t errlen)
 {
-	return keyring_ask(st, KEYRING_ASK, wrapped, key, err, errlen);
+	return keyring_ask(st, KEYRING_ASK, wrapped, key, NULL, err, errlen);
 }
 
 int store_keyring_service_key(struct store *st, const char ctx[8], unsigned char key[CRYPTO_KEY_LEN],
@@ -166,7 +191,19 @@ int store_keyring_service_key(struct store *st, const char ctx[8], unsigned char
 
 	memcpy(name, ctx, 8);
 	name[8] = '\0';
-	return keyring_ask(st, KEYRING_SERVICE, name, key, err, errlen);
+	return keyring_ask(st, KEYRING_SERVICE, name, key, NULL, err, errlen);
+}
+
+int store_keyring_new_key(struct store *st, char wrapped[CRYPTO_WRAPPED_HEX_LEN], char *public_hex,
+                          size_t public_len, char *err, size_t errlen)
+{
+	unsigned char pk[CRYPTO_KEY_LEN];
+
+	if (public_len < 2 * CRYPTO_PUBLIC_KEY_LEN + 1 ||
+	    keyring_ask(st, KEYRING_NEW, "", pk, wrapped, err, errlen) < 0)
+		return -1;
+	sodium_bin2hex(public_hex, public_len, pk, CRYPTO_PUBLIC_KEY_LEN);
+	return 0;
 }
 
 void store_keyring_end(struct store *st)

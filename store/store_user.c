@@ -53,17 +53,21 @@ static int user_insert(struct store *st, const char *address, int64_t *user_id, 
 	unsigned char key[CRYPTO_KEY_LEN];
 	char wrapped[CRYPTO_WRAPPED_HEX_LEN], public_hex[2 * CRYPTO_PUBLIC_KEY_LEN + 1];
 
-	if (!st->has_master) {
+	int rc;
+	if (!st->has_master && st->use_keyring) { /* mss-smtpd's session processes */
+		rc = store_keyring_new_key(st, wrapped, public_hex, sizeof public_hex, err, errlen);
+	} else if (!st->has_master) {
 		str_error(err, errlen, "no master key in this process");
 		return -1;
+	} else {
+		crypto_key_generate(key);
+		/* the key pair's public half, for write-only delivery (store_msgkey.c) */
+		rc = crypto_key_wrap(st->master, key, wrapped) < 0 ||
+		             store_public_key_hex(key, public_hex, sizeof public_hex) < 0
+		         ? -1
+		         : 0;
+		crypto_key_wipe(key);
 	}
-	crypto_key_generate(key);
-	/* the key pair's public half, for write-only delivery (store_msgkey.c) */
-	int rc = crypto_key_wrap(st->master, key, wrapped) < 0 ||
-	                 store_public_key_hex(key, public_hex, sizeof public_hex) < 0
-	             ? -1
-	             : 0;
-	crypto_key_wipe(key);
 	if (rc < 0) {
 		str_error(err, errlen, "cannot wrap the account key");
 		return -1;
