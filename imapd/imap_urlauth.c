@@ -83,7 +83,7 @@ static bool access_offered(const char *access)
 void cmd_genurlauth(struct imap_session *s, struct imap_command *c)
 {
 	if (c->nargs < 2 || c->nargs % 2 != 0) {
-		imap_bad(s, c->tag, "GENURLAUTH expects URL and mechanism pairs");
+		imap_send_text(s, c->tag, IMAP_R_EXPECTS_GENURLAUTH, c->name);
 		return;
 	}
 	struct buf out;
@@ -96,23 +96,22 @@ void cmd_genurlauth(struct imap_session *s, struct imap_command *c)
 		if (url == NULL || mech == NULL || imap_url_parse(url, strlen(url), &u) < 0 ||
 		    u.access[0] == '\0' || u.mechanism[0] != '\0' ||
 		    url_owner(&u, owner, sizeof(owner)) < 0) {
-			imap_bad(s, c->tag, "Invalid URLAUTH URL");
+			imap_send(s, c->tag, IMAP_R_INVALID_URLAUTH);
 			buf_free(&out);
 			return;
 		}
-		const char *refusal = NULL;
+		enum imap_reply_id refusal = IMAP_R_COUNT; /* none */
 		if (!str_ieq(mech, "INTERNAL"))
-			refusal = "Only the INTERNAL mechanism is offered";
+			refusal = IMAP_R_URLAUTH_MECH;
 		else if (!str_ieq(owner, s->account.address))
-			refusal = "[NOPERM] The URL must name one of your mailboxes";
+			refusal = IMAP_R_NOPERM_URL_OWNER;
 		else if (!access_offered(u.access))
-			refusal = "[NOPERM] Only user+ and authuser access are offered";
-		int rc = refusal == NULL ? url_mac(s, url, &u, owner, &mb, hex) : 0;
-		if (refusal == NULL && rc <= 0)
-			refusal = rc < 0 ? "[SERVERBUG] Internal error, try again later"
-			                 : "[NONEXISTENT] No such mailbox";
-		if (refusal != NULL) {
-			imap_no(s, c->tag, "%s", refusal);
+			refusal = IMAP_R_NOPERM_URL_ACCESS;
+		int rc = refusal == IMAP_R_COUNT ? url_mac(s, url, &u, owner, &mb, hex) : 0;
+		if (refusal == IMAP_R_COUNT && rc <= 0)
+			refusal = rc < 0 ? IMAP_R_SERVERBUG : IMAP_R_NONEXISTENT;
+		if (refusal != IMAP_R_COUNT) {
+			imap_send(s, c->tag, refusal);
 			buf_free(&out);
 			return;
 		}
@@ -121,7 +120,7 @@ void cmd_genurlauth(struct imap_session *s, struct imap_command *c)
 	}
 	conn_printf(s->conn, "* GENURLAUTH%s\r\n", out.data);
 	buf_free(&out);
-	imap_ok(s, c->tag, "GENURLAUTH completed");
+	imap_send_text(s, c->tag, IMAP_R_DONE, c->name);
 }
 
 /* RFC 4467 3: ";EXPIRE=" is an RFC 3339 date-time; a URL past it resolves to NIL. */
@@ -207,12 +206,12 @@ static int to_conn(void *arg, const char *p, size_t n)
 void cmd_urlfetch(struct imap_session *s, struct imap_command *c)
 {
 	if (c->nargs == 0) {
-		imap_bad(s, c->tag, "URLFETCH expects URLs");
+		imap_send_text(s, c->tag, IMAP_R_EXPECTS_URLS, c->name);
 		return;
 	}
 	for (size_t i = 0; i < c->nargs; i++)
 		if (imap_arg_astring(&c->args[i]) == NULL) { /* (url params) is URLAUTH=BINARY, RFC 5524 */
-			imap_bad(s, c->tag, "URLFETCH expects URLs");
+			imap_send_text(s, c->tag, IMAP_R_EXPECTS_URLS, c->name);
 			return;
 		}
 	conn_puts(s->conn, "* URLFETCH");
@@ -240,7 +239,7 @@ void cmd_urlfetch(struct imap_session *s, struct imap_command *c)
 		store_body_close(body);
 	}
 	conn_puts(s->conn, "\r\n");
-	imap_ok(s, c->tag, "URLFETCH completed");
+	imap_send_text(s, c->tag, IMAP_R_DONE, c->name);
 }
 
 /* RESETKEY [mailbox [mechanism ...]] */
@@ -249,12 +248,12 @@ void cmd_resetkey(struct imap_session *s, struct imap_command *c)
 	char name[STORE_MAILBOX_MAX], err[256];
 	int rc = c->nargs > 0 ? imap_mailbox_arg(s, &c->args[0], name, sizeof(name)) : 0;
 	if (rc == -1) {
-		imap_bad(s, c->tag, "RESETKEY expects a mailbox");
+		imap_send_text(s, c->tag, IMAP_R_EXPECTS_MAILBOX, c->name);
 		return;
 	}
 	for (size_t i = 1; i < c->nargs; i++)
 		if (!imap_arg_is_atom(&c->args[i], "INTERNAL")) {
-			imap_no(s, c->tag, "Only the INTERNAL mechanism is offered");
+			imap_send(s, c->tag, IMAP_R_URLAUTH_MECH);
 			return;
 		}
 	if (rc == 0)
@@ -264,10 +263,10 @@ void cmd_resetkey(struct imap_session *s, struct imap_command *c)
 		rc = 0; /* a name that names no mailbox */
 	if (rc < 0) {
 		log_err("imap.store", "user=%s op=resetkey error=\"%s\"", s->account.address, err);
-		imap_no(s, c->tag, "[SERVERBUG] Internal error, try again later");
+		imap_send(s, c->tag, IMAP_R_SERVERBUG);
 	} else if (rc != 1 && c->nargs > 0) {
-		imap_no(s, c->tag, "[NONEXISTENT] No such mailbox");
+		imap_send(s, c->tag, IMAP_R_NONEXISTENT);
 	} else {
-		imap_ok(s, c->tag, "RESETKEY completed");
+		imap_send_text(s, c->tag, IMAP_R_DONE, c->name);
 	}
 }
