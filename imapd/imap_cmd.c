@@ -105,6 +105,7 @@ static const struct imap_capa capa_table[] = {
     {"MULTIAPPEND", "RFC 3502", CAP_ALWAYS},
     {"CATENATE", "RFC 4469", CAP_ALWAYS},
     {"URLAUTH", "RFC 4467", CAP_ALWAYS},
+    {"URLAUTH=BINARY", "RFC 5524", CAP_ALWAYS},
     {"ENABLE", "RFC 5161", CAP_ALWAYS},
     {"UTF8=ACCEPT", "RFC 6855", CAP_ALWAYS},
     {"IDLE", "RFC 2177", CAP_ALWAYS},
