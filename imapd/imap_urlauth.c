@@ -271,7 +271,7 @@ static int convert(struct imap_session *s, const struct url_target *t, bool bina
 		return -1;
 	}
 	const struct imap_part *p = t->sec.depth == 0 ? root : imap_section_part(root, &t->sec);
-	rc = p != NULL && !(p->flags & IMAP_PART_UNKNOWN_CTE);
+	rc = p != NULL && !(binary && (p->flags & IMAP_PART_UNKNOWN_CTE));
 	if (rc == 1)
 		imap_bodystructure_write(bps, p, true);
 	imap_parts_free(root);
