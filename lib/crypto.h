@@ -83,6 +83,26 @@ struct blob_reader *crypto_blob_open(const char *path, const unsigned char key[C
 int crypto_blob_next(struct blob_reader *r, const unsigned char **p, size_t *n, char *err, size_t errlen);
 void crypto_blob_close(struct blob_reader *r); /* wipes the state; NULL is fine */
 
+/* Write-only delivery (issue 12): an account's X25519 key pair is derived from its
+ * symmetric key (crypto_kdf subkey "mss_xkey" as the seed of crypto_box_seed_keypair),
+ * so the secret half is exactly as protected as the account key the master key wraps;
+ * the public half is stored plainly. A message key is sealed to the public key
+ * (crypto_box_seal: an ephemeral sender key, anonymous, no secret needed to write) and
+ * opened only with the secret key. */
+#define CRYPTO_PUBLIC_KEY_LEN 32 /* crypto_box_PUBLICKEYBYTES */
+#define CRYPTO_SECRET_KEY_LEN 32 /* crypto_box_SECRETKEYBYTES */
+#define CRYPTO_SEALED_KEY_LEN 80 /* crypto_box_SEALBYTES (48) + CRYPTO_KEY_LEN */
+void crypto_keypair_derive(const unsigned char account_key[CRYPTO_KEY_LEN],
+                           unsigned char pk[CRYPTO_PUBLIC_KEY_LEN], unsigned char sk[CRYPTO_SECRET_KEY_LEN]);
+/* Seals key to pk. Returns 0, or -1 when pk is not a usable public key. */
+int crypto_key_seal(const unsigned char pk[CRYPTO_PUBLIC_KEY_LEN], const unsigned char key[CRYPTO_KEY_LEN],
+                    unsigned char sealed[CRYPTO_SEALED_KEY_LEN]);
+/* Returns 0 with key, or -1 when sealed is not n == CRYPTO_SEALED_KEY_LEN octets
+ * sealed to this pair (altered, cut, or another account's). */
+int crypto_key_seal_open(const unsigned char pk[CRYPTO_PUBLIC_KEY_LEN],
+                         const unsigned char sk[CRYPTO_SECRET_KEY_LEN], const void *sealed, size_t n,
+                         unsigned char key[CRYPTO_KEY_LEN]);
+
 /* fsyncs the directory that holds path (after create/rename/unlink). */
 int crypto_fsync_dir_of(const char *path);
 

@@ -99,6 +99,12 @@ struct store_backup_report {
 int store_backup(struct store *st, const char *dir, struct store_backup_report *report, char *err,
                  size_t errlen);
 
+/* mssctl migrate, after store migration 8: every account made before gets the public
+ * half of its key pair (derived from its account key: needs the master key), so that
+ * mail is delivered to it under a message key of its own (store_msgkey.c). Returns 0
+ * with *filled (accounts given one), or -1 with err. */
+int store_keypairs_fill(struct store *st, size_t *filled, char *err, size_t errlen);
+
 /* Creates the store side of a new account: its wrapped key and the default mailboxes
  * INBOX, Sent (\Sent), Drafts (\Drafts), Trash (\Trash), all subscribed. Runs inside
  * the caller's write transaction if one is open. Returns 0, 1 when the account already

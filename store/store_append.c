@@ -19,6 +19,7 @@
 
 struct append_msg {
 	char blob[STORE_BLOB_NAME_LEN];
+	struct store_msgkey mk; /* its own key, sealed to the owner (store_msgkey.c) */
 	struct store_mime_info mi;
 	uint32_t flags;
 	char *keywords;
@@ -30,7 +31,6 @@ struct store_appender {
 	struct store *st;
 	int64_t user_id;
 	char mailbox[STORE_MAILBOX_MAX];
-	unsigned char key[CRYPTO_KEY_LEN];
 	struct append_msg *msgs;
 	size_t n;
 	struct store_paths written;
@@ -56,8 +56,6 @@ int store_append_begin(struct store *st, const char *user, const char *mailbox, 
 	struct store_mailbox mb;
 	if (rc == 1 && (rc = store_mailbox_row(st, a->user_id, a->mailbox, &mb, NULL, err, errlen)) == 0)
 		str_error(err, errlen, "no such mailbox");
-	if (rc == 1 && store_user_key(st, a->user_id, a->key, err, errlen) < 0)
-		rc = -1;
 	if (rc != 1) {
 		store_append_abort(a);
 		return rc < 0 ? -1 : 1;
@@ -77,9 +75,13 @@ int store_append_message(struct store_appender *a, uint32_t flags, const char *k
 	a->msgs = xrealloc(a->msgs, (a->n + 1) * sizeof(*a->msgs));
 	struct append_msg *m = &a->msgs[a->n];
 	memset(m, 0, sizeof(*m));
-	a->w = store_blob_create(a->st, a->key, m->blob, a->path, sizeof(a->path), err, errlen);
-	if (a->w == NULL)
+	if (store_msgkey_new(a->st, a->user_id, &m->mk, err, errlen) < 0)
 		return -1;
+	a->w = store_blob_create(a->st, m->mk.key, m->blob, a->path, sizeof(a->path), err, errlen);
+	if (a->w == NULL) {
+		store_msgkey_wipe(&m->mk);
+		return -1;
+	}
 	a->n++;
 	m->flags = flags & STORE_FLAG_ALL;
 	m->keywords = xstrdup(kw);
@@ -134,14 +136,15 @@ static int insert_all(struct store_appender *a, uint32_t *uidvalidity, uint32_t 
 		return -1;
 	for (size_t i = 0; i < a->n; i++) {
 		struct append_msg *m = &a->msgs[i];
-		struct store_new_msg row = {.user_id = a->user_id,
+		struct store_new_msg row = {.key = m->mk.key,
 		                            .mailbox_id = mb.id,
 		                            .flags = m->flags,
 		                            .keywords = m->keywords,
 		                            .internaldate = m->date,
 		                            .size = m->size,
 		                            .mi = &m->mi};
-		if (store_blob_insert(a->st, a->user_id, m->blob, m->size, &row.blob_id, err, errlen) < 0 ||
+		if (store_blob_insert(a->st, a->user_id, m->blob, m->size, m->mk.sealed, &row.blob_id, err,
+		                      errlen) < 0 ||
 		    store_message_insert(a->st, &row, *first + (uint32_t)i, modseq, err, errlen) < 0)
 			return -1;
 	}
@@ -195,8 +198,8 @@ void store_append_abort(struct store_appender *a)
 	for (size_t i = 0; i < a->n; i++) {
 		store_mime_info_free(&a->msgs[i].mi);
 		free(a->msgs[i].keywords);
+		store_msgkey_wipe(&a->msgs[i].mk);
 	}
 	free(a->msgs);
-	sodium_memzero(a->key, sizeof(a->key));
 	free(a);
 }

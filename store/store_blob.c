@@ -81,12 +81,15 @@ struct blob_writer *store_blob_create(struct store *st, const unsigned char key[
 	return crypto_blob_create(path, key, err, errlen);
 }
 
-int store_blob_insert(struct store *st, int64_t user_id, const char *name, uint64_t size, int64_t *blob_id,
-                      char *err, size_t errlen)
+int store_blob_insert(struct store *st, int64_t user_id, const char *name, uint64_t size,
+                      const unsigned char *sealed, int64_t *blob_id, char *err, size_t errlen)
 {
-	return sql_one(st->sql, "store.blob_insert",
-	               "INSERT INTO blobs (user_id, name, size) VALUES (?1, ?2, ?3) RETURNING id",
-	               SQL_ARGS(SQL_INT(user_id), SQL_TEXT(name), SQL_INT(size)), blob_id, err, errlen) == 1
+	return sql_one(
+	           st->sql, "store.blob_insert",
+	           "INSERT INTO blobs (user_id, name, size, sealed_key) VALUES (?1, ?2, ?3, ?4) RETURNING id",
+	           SQL_ARGS(SQL_INT(user_id), SQL_TEXT(name), SQL_INT(size),
+	                    SQL_BLOB(sealed, CRYPTO_SEALED_KEY_LEN)),
+	           blob_id, err, errlen) == 1
 	           ? 0
 	           : -1;
 }
@@ -101,7 +104,8 @@ void store_cache_clear(struct store *st)
 	st->cache.valid = false;
 }
 
-int store_blob_load(struct store *st, int64_t user_id, const char *name, char *err, size_t errlen)
+int store_blob_load(struct store *st, const struct store_keyref *k, const char *name, char *err,
+                    size_t errlen)
 {
 	unsigned char key[CRYPTO_KEY_LEN];
 	char path[CONFIG_PATH_MAX + 64];
@@ -113,7 +117,7 @@ int store_blob_load(struct store *st, int64_t user_id, const char *name, char *e
 		str_error(err, errlen, "blob path too long");
 		return -1;
 	}
-	if (store_user_key(st, user_id, key, err, errlen) < 0)
+	if (store_content_key(st, k, key, err, errlen) < 0)
 		return -1;
 	int rc = crypto_blob_read(path, key, &st->cache.data, err, errlen);
 	sodium_memzero(key, sizeof(key));

@@ -21,22 +21,22 @@
 
 struct store_body {
 	struct store *st;
-	int64_t user_id;
+	struct store_keyref key; /* owner and sealed message key */
 	char blob[STORE_BLOB_NAME_LEN];
 	uint64_t size;
 	struct imap_part *parts;
 };
 
-/* The row of (mailbox_id, uid): blob, owner, size, stored part tree. Returns 1 (*parts
+/* The row of (mailbox_id, uid): blob, its key, size, stored part tree. Returns 1 (*parts
  * NULL for a row stored before migration 4), 0, -1. */
 static int body_row(struct store *st, int64_t mailbox_id, uint32_t uid, struct store_body *b,
                     struct imap_part **parts, bool *old, char *err, size_t errlen)
 {
 	struct sql_stmt *q =
 	    sql_query(st->sql, "store.body",
-	              "SELECT b.name, b.user_id, m.size, m.parts FROM messages m"
+	              "SELECT b.name, b.user_id, m.size, m.parts, b.sealed_key FROM messages m"
 	              " JOIN blobs b ON b.id = m.blob_id WHERE m.mailbox_id = ?1 AND m.uid = ?2"
-	              " UNION ALL SELECT b.name, b.user_id, r.size, r.parts FROM retained r"
+	              " UNION ALL SELECT b.name, b.user_id, r.size, r.parts, b.sealed_key FROM retained r"
 	              " JOIN blobs b ON b.id = r.blob_id WHERE r.mailbox_id = ?1 AND r.uid = ?2",
 	              SQL_ARGS(SQL_INT(mailbox_id), SQL_INT(uid)), err, errlen);
 	if (q == NULL)
@@ -49,7 +49,8 @@ static int body_row(struct store *st, int64_t mailbox_id, uint32_t uid, struct s
 			str_error(err, errlen, "blob name too long");
 			rc = -1;
 		}
-		b->user_id = sql_int(q, 1);
+		if (store_keyref_read(q, 1, 4, &b->key, err, errlen) < 0)
+			rc = -1;
 		b->size = (uint64_t)sql_int(q, 2);
 		size_t n = 0;
 		const void *p = sql_blob(q, 3, &n);
@@ -65,7 +66,7 @@ static int body_row(struct store *st, int64_t mailbox_id, uint32_t uid, struct s
 
 static int decrypt_all(struct store_body *b, char *err, size_t errlen)
 {
-	return store_blob_load(b->st, b->user_id, b->blob, err, errlen);
+	return store_blob_load(b->st, &b->key, b->blob, err, errlen);
 }
 
 int store_message_complete(struct store *st, int64_t mailbox_id, uint32_t uid, char *err, size_t errlen)
@@ -83,8 +84,12 @@ int store_message_complete(struct store *st, int64_t mailbox_id, uint32_t uid, c
 	store_mime_build(st->cache.data.data, st->cache.data.len, &mi);
 	const struct store_meta_text t = {mi.envelope, mi.bodystructure, mi.body, mi.refs};
 	struct buf meta;
+	unsigned char key[CRYPTO_KEY_LEN];
 	buf_init(&meta, BUF_UNLIMITED);
-	rc = store_meta_seal(st, b.user_id, &t, &meta, err, errlen);
+	rc = store_content_key(st, &b.key, key, err, errlen);
+	if (rc == 0)
+		rc = store_meta_seal(key, &t, &meta, err, errlen);
+	sodium_memzero(key, sizeof key);
 	/* the row is in messages, or in retained when expunged meanwhile (store_view.c) */
 	static const char *const tables[] = {
 	    "UPDATE messages SET envelope = '', bodystructure = '', body = '', parts = ?3,"
@@ -161,7 +166,7 @@ static int stream_range(struct store_body *b, uint64_t off, uint64_t end,
 		str_error(err, errlen, "blob path too long");
 		return -1;
 	}
-	if (store_user_key(b->st, b->user_id, key, err, errlen) < 0)
+	if (store_content_key(b->st, &b->key, key, err, errlen) < 0)
 		return -1;
 	struct blob_reader *r = crypto_blob_open(path, key, err, errlen);
 	sodium_memzero(key, sizeof(key));

@@ -3,8 +3,9 @@
  * Within one account the copy shares the source's blob: blobs never change once
  * written, so sharing costs nothing and makes COPY of a large mailbox to Trash
  * cheap; a blob is removed when no message uses it any more. Across accounts (a
- * shared mailbox) the body is decrypted and encrypted again under the destination
- * account's key, so that each account's data stays under its own key. */
+ * shared mailbox) the body and its metadata are decrypted and encrypted again under a
+ * fresh message key sealed to the destination account (store_msgkey.c), so that each
+ * account's data stays under its own keys. */
 #include "store/store.h"
 
 #include <stdlib.h>
@@ -56,56 +57,90 @@ static int existing_uids(struct store *st, struct copy_ctx *c, const uint32_t *u
 	return rc < 0 ? -1 : 0;
 }
 
-/* Cross-account: a new blob under the destination key. Returns its row id or -1. */
-static int reencrypt(struct store *st, struct copy_ctx *c, uint32_t uid, int64_t *blob_id, char *err,
-                     size_t errlen)
+/* The source message's blob name and key (its owner and sealed message key). */
+static int source_blob(struct store *st, struct copy_ctx *c, uint32_t uid, char *name, size_t namelen,
+                       struct store_keyref *k, char *err, size_t errlen)
 {
-	char name[STORE_BLOB_NAME_LEN + 8], fresh[STORE_BLOB_NAME_LEN];
-	unsigned char key[CRYPTO_KEY_LEN];
-	struct sql_stmt *q = sql_query(st->sql, "store.copy_blob",
-	                               "SELECT b.name FROM messages m JOIN blobs b ON b.id = m.blob_id"
-	                               " WHERE m.mailbox_id = ?1 AND m.uid = ?2",
-	                               SQL_ARGS(SQL_INT(c->src_id), SQL_INT(uid)), err, errlen);
-	int rc = q != NULL && sql_next(q, err, errlen) == 1 && sql_text_copy(q, 0, name, sizeof(name)) == 0
+	struct sql_stmt *q = sql_query(
+	    st->sql, "store.copy_blob",
+	    "SELECT b.name, b.user_id, b.sealed_key FROM messages m JOIN blobs b ON b.id = m.blob_id"
+	    " WHERE m.mailbox_id = ?1 AND m.uid = ?2",
+	    SQL_ARGS(SQL_INT(c->src_id), SQL_INT(uid)), err, errlen);
+	int rc = q != NULL && sql_next(q, err, errlen) == 1 && sql_text_copy(q, 0, name, namelen) == 0 &&
+	                 store_keyref_read(q, 1, 2, k, err, errlen) == 0
 	             ? 0
 	             : -1;
 	sql_done(q);
-	if (rc < 0 || store_blob_load(st, c->src_owner, name, err, errlen) < 0 ||
-	    store_user_key(st, c->dst_owner, key, err, errlen) < 0)
-		return -1;
-	rc =
-	    store_blob_put(st, key, st->cache.data.data, st->cache.data.len, fresh, &c->written, err, errlen);
-	sodium_memzero(key, sizeof(key));
-	if (rc < 0)
-		return -1;
-	return store_blob_insert(st, c->dst_owner, fresh, st->cache.data.len, blob_id, err, errlen);
+	return rc;
 }
 
-/* Into another account's folder: the sealed metadata opened with the source owner's
- * key and sealed again with the destination's (store_meta.c), as the blob is. */
-static int reseal_meta(struct store *st, struct copy_ctx *c, uint32_t src_uid, uint32_t dst_uid, char *err,
-                       size_t errlen)
+/* Cross-account: a new blob under a fresh key sealed to the destination (mk, kept
+ * for the metadata). Fills *blob_id, returns 0 or -1. */
+static int reencrypt(struct store *st, struct copy_ctx *c, uint32_t uid, struct store_msgkey *mk,
+                     int64_t *blob_id, char *err, size_t errlen)
+{
+	char name[STORE_BLOB_NAME_LEN + 8], fresh[STORE_BLOB_NAME_LEN];
+	struct store_keyref src;
+	if (source_blob(st, c, uid, name, sizeof name, &src, err, errlen) < 0 ||
+	    store_blob_load(st, &src, name, err, errlen) < 0 ||
+	    store_msgkey_new(st, c->dst_owner, mk, err, errlen) < 0)
+		return -1;
+	if (store_blob_put(st, mk->key, st->cache.data.data, st->cache.data.len, fresh, &c->written, err,
+	                   errlen) < 0)
+		return -1;
+	return store_blob_insert(st, c->dst_owner, fresh, st->cache.data.len, mk->sealed, blob_id, err,
+	                         errlen);
+}
+
+/* The source's sealed metadata opened with its key and sealed again under key. */
+static int reseal_record(struct store *st, struct copy_ctx *c, uint32_t uid, const void *p, size_t n,
+                         const unsigned char key[CRYPTO_KEY_LEN], struct buf *out, char *err, size_t errlen)
+{
+	char name[STORE_BLOB_NAME_LEN + 8];
+	unsigned char src_key[CRYPTO_KEY_LEN];
+	struct store_keyref src;
+	struct store_meta_text t;
+	if (source_blob(st, c, uid, name, sizeof name, &src, err, errlen) < 0 ||
+	    store_content_key(st, &src, src_key, err, errlen) < 0)
+		return -1;
+	int rc = store_meta_open(src_key, p, n, &t, err, errlen);
+	sodium_memzero(src_key, sizeof src_key);
+	if (rc < 0)
+		return -1;
+	rc = store_meta_seal(key, &t, out, err, errlen);
+	store_meta_text_free(&t);
+	return rc;
+}
+
+/* Into another account's folder: the sealed metadata sealed again under the new
+ * message key, as the blob is. */
+static int reseal_meta(struct store *st, struct copy_ctx *c, uint32_t src_uid, uint32_t dst_uid,
+                       const unsigned char key[CRYPTO_KEY_LEN], char *err, size_t errlen)
 {
 	struct sql_stmt *q = sql_query(st->sql, "store.copy_meta",
 	                               "SELECT meta FROM messages WHERE mailbox_id = ?1 AND uid = ?2",
 	                               SQL_ARGS(SQL_INT(c->src_id), SQL_INT(src_uid)), err, errlen);
 	if (q == NULL)
 		return -1;
-	struct buf rec;
+	struct buf rec, copy;
 	buf_init(&rec, BUF_UNLIMITED);
+	buf_init(&copy, BUF_UNLIMITED);
 	int rc = sql_next(q, err, errlen) == 1 ? 0 : -1;
 	if (rc == 0 && !sql_is_null(q, 0)) { /* NULL: not yet sealed by mssctl migrate */
 		size_t n = 0;
 		const void *p = sql_blob(q, 0, &n);
-		rc = store_meta_reseal(st, c->src_owner, c->dst_owner, p, n, &rec, err, errlen);
+		rc = buf_append(&copy, p, n);
 	}
 	sql_done(q);
+	if (rc == 0 && copy.len > 0)
+		rc = reseal_record(st, c, src_uid, copy.data, copy.len, key, &rec, err, errlen);
 	if (rc == 0 && rec.len > 0 &&
 	    sql_exec(st->sql, "store.copy_meta_set",
 	             "UPDATE messages SET meta = ?3 WHERE mailbox_id = ?1 AND uid = ?2",
 	             SQL_ARGS(SQL_INT(c->dst_id), SQL_INT(dst_uid), SQL_BLOB(rec.data, rec.len)), err,
 	             errlen) < 0)
 		rc = -1;
+	buf_free(&copy);
 	buf_free(&rec);
 	return rc;
 }
@@ -114,9 +149,13 @@ static int copy_one(struct store *st, struct copy_ctx *c, uint32_t src_uid, uint
                     char *err, size_t errlen)
 {
 	int64_t blob_id = 0;
+	struct store_msgkey mk;
 	bool other = c->src_owner != c->dst_owner;
-	if (other && reencrypt(st, c, src_uid, &blob_id, err, errlen) < 0)
+	memset(&mk, 0, sizeof mk);
+	if (other && reencrypt(st, c, src_uid, &mk, &blob_id, err, errlen) < 0) {
+		store_msgkey_wipe(&mk);
 		return -1;
+	}
 	if (sql_exec(
 	        st->sql, "store.copy",
 	        "INSERT INTO messages (mailbox_id, uid, modseq, internaldate, size, flags, keywords, "
@@ -127,9 +166,13 @@ static int copy_one(struct store *st, struct copy_ctx *c, uint32_t src_uid, uint
 	        " FROM messages WHERE mailbox_id = ?5 AND uid = ?6",
 	        SQL_ARGS(SQL_INT(c->dst_id), SQL_INT(dst_uid), SQL_INT(modseq),
 	                 blob_id != 0 ? SQL_INT(blob_id) : SQL_NULL, SQL_INT(c->src_id), SQL_INT(src_uid)),
-	        err, errlen) < 0)
+	        err, errlen) < 0) {
+		store_msgkey_wipe(&mk);
 		return -1;
-	return other ? reseal_meta(st, c, src_uid, dst_uid, err, errlen) : 0;
+	}
+	int rc = other ? reseal_meta(st, c, src_uid, dst_uid, mk.key, err, errlen) : 0;
+	store_msgkey_wipe(&mk);
+	return rc;
 }
 
 static int copy_rows(struct store *st, struct copy_ctx *c, struct store_copy_result *res, char *err,

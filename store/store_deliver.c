@@ -28,7 +28,7 @@ int store_message_insert(struct store *st, const struct store_new_msg *m, uint32
 	buf_init(&meta, BUF_UNLIMITED);
 	/* the plaintext columns stay empty: subjects, names and file names only sealed */
 	int rc =
-	    store_meta_seal(st, m->user_id, &t, &meta, err, errlen) < 0 ||
+	    store_meta_seal(m->key, &t, &meta, err, errlen) < 0 ||
 	            sql_exec(st->sql, "store.message_insert",
 	                     "INSERT INTO messages (mailbox_id, uid, modseq, internaldate, size, flags,"
 	                     " keywords, blob_id, sent_date, header_size, envelope, bodystructure, body,"
@@ -51,24 +51,24 @@ int store_message_insert(struct store *st, const struct store_new_msg *m, uint32
 struct rcpt_plan {
 	int64_t user_id;
 	char blob[STORE_BLOB_NAME_LEN];
-	int64_t mailbox_id; /* filled inside the transaction */
+	struct store_msgkey mk; /* the message's key for this recipient (wiped after) */
+	int64_t mailbox_id;     /* filled inside the transaction */
 };
 
+/* The blob under a fresh message key sealed to the recipient's public key: delivery
+ * holds no account's secret (store_msgkey.c). */
 static int plan_rcpt(struct store *st, const char *address, const char *data, size_t len, struct rcpt_plan *p,
                      struct store_paths *written, char *err, size_t errlen)
 {
-	unsigned char key[CRYPTO_KEY_LEN];
 	int rc = store_user_id(st, address, &p->user_id, err, errlen);
 	if (rc <= 0) {
 		if (rc == 0)
 			str_error(err, errlen, "recipient has no mailboxes");
 		return -1;
 	}
-	if (store_user_key(st, p->user_id, key, err, errlen) < 0)
+	if (store_msgkey_new(st, p->user_id, &p->mk, err, errlen) < 0)
 		return -1;
-	rc = store_blob_put(st, key, data, len, p->blob, written, err, errlen);
-	sodium_memzero(key, sizeof(key));
-	return rc;
+	return store_blob_put(st, p->mk.key, data, len, p->blob, written, err, errlen);
 }
 
 /* Inside the transaction: the target mailbox (created when missing), the blob row,
@@ -89,8 +89,9 @@ static int insert_for(struct store *st, struct rcpt_plan *p, const char *mailbox
 		return -1;
 	p->mailbox_id = mb.id;
 	m.mailbox_id = mb.id;
-	m.user_id = p->user_id;
-	if (store_blob_insert(st, p->user_id, p->blob, tmpl->size, &m.blob_id, err, errlen) < 0 ||
+	m.key = p->mk.key;
+	if (store_blob_insert(st, p->user_id, p->blob, tmpl->size, p->mk.sealed, &m.blob_id, err, errlen) <
+	        0 ||
 	    store_mailbox_bump(st, mb.id, 1, uid, &modseq, err, errlen) < 0)
 		return -1;
 	return store_message_insert(st, &m, *uid, modseq, err, errlen);
@@ -165,6 +166,8 @@ int store_deliver(struct store *st, const struct store_delivery *d, uint32_t *ui
 	} else {
 		store_paths_discard(st, &written);
 	}
+	for (size_t i = 0; i < d->nrcpt; i++)
+		store_msgkey_wipe(&plans[i].mk);
 	free(plans);
 	store_mime_info_free(&mi);
 	return rc;

@@ -78,6 +78,32 @@ int store_user_key(struct store *st, int64_t user_id, unsigned char key[CRYPTO_K
 /* Returns the next UIDVALIDITY (strictly increasing, seeded from the clock). */
 int store_next_uidvalidity(struct store *st, uint32_t *out, char *err, size_t errlen);
 
+/* store_msgkey.c: the key a message's blob and metadata are under (write-only
+ * delivery, issue 12). A reference to it, as its blobs row holds it: */
+struct store_keyref {
+	int64_t user_id;                             /* the blob's owner */
+	unsigned char sealed[CRYPTO_SEALED_KEY_LEN]; /* the message key sealed to the owner */
+	bool has_sealed;                             /* false: written before, the account key */
+};
+/* Reads the owner (user_col) and sealed_key (sealed_col, NULL allowed) of a row.
+ * Returns 0, or -1 when the sealed key has the wrong length. */
+int store_keyref_read(struct sql_stmt *q, int user_col, int sealed_col, struct store_keyref *r, char *err,
+                      size_t errlen);
+/* The key r stands for: the sealed message key opened with the owner's secret key, or
+ * the account key. Needs the account key (master key or keyring). Returns 0 or -1. */
+int store_content_key(struct store *st, const struct store_keyref *r, unsigned char key[CRYPTO_KEY_LEN],
+                      char *err, size_t errlen);
+/* A new message's key for user_id, and its form sealed to the account's public key:
+ * needs no secret. Returns 0, or -1 (no key pair yet: "run mssctl migrate"). */
+struct store_msgkey {
+	unsigned char key[CRYPTO_KEY_LEN];
+	unsigned char sealed[CRYPTO_SEALED_KEY_LEN];
+};
+int store_msgkey_new(struct store *st, int64_t user_id, struct store_msgkey *mk, char *err, size_t errlen);
+void store_msgkey_wipe(struct store_msgkey *mk);
+/* The public key of the pair derived from account, as hex (65 octets). Returns 0 or -1. */
+int store_public_key_hex(const unsigned char account[CRYPTO_KEY_LEN], char *out, size_t outlen);
+
 /* store_keyring.c: a wrapped account key (hex) unwrapped by the keyring process
  * (forked on first use). Returns 0 or -1 with err. */
 int store_keyring_unwrap(struct store *st, const char *wrapped, unsigned char key[CRYPTO_KEY_LEN], char *err,
@@ -94,8 +120,9 @@ int store_blob_path(struct store *st, const char *name, char *out, size_t outlen
  * added to written. Returns 0 or -1. */
 int store_blob_put(struct store *st, const unsigned char key[CRYPTO_KEY_LEN], const char *data, size_t len,
                    char name[STORE_BLOB_NAME_LEN], struct store_paths *written, char *err, size_t errlen);
-/* Decrypts blob name of user_id into the process cache. Returns 0 or -1. */
-int store_blob_load(struct store *st, int64_t user_id, const char *name, char *err, size_t errlen);
+/* Decrypts blob name (under the key k stands for) into the process cache. Returns 0 or -1. */
+int store_blob_load(struct store *st, const struct store_keyref *k, const char *name, char *err,
+                    size_t errlen);
 /* After messages were deleted: removes rows of the given blobs that no message uses
  * any more and adds their paths to unlinked. Inside the write transaction. */
 int store_blob_release(struct store *st, const int64_t *blob_ids, size_t n, struct store_paths *unlinked,
@@ -105,9 +132,10 @@ int store_blob_release(struct store *st, const int64_t *blob_ids, size_t n, stru
 struct blob_writer *store_blob_create(struct store *st, const unsigned char key[CRYPTO_KEY_LEN],
                                       char name[STORE_BLOB_NAME_LEN], char *path, size_t pathlen, char *err,
                                       size_t errlen);
-/* Inserts a blobs row. Returns 0 with *blob_id or -1. */
-int store_blob_insert(struct store *st, int64_t user_id, const char *name, uint64_t size, int64_t *blob_id,
-                      char *err, size_t errlen);
+/* Inserts a blobs row with the blob's message key sealed to user_id (sealed:
+ * CRYPTO_SEALED_KEY_LEN octets). Returns 0 with *blob_id or -1. */
+int store_blob_insert(struct store *st, int64_t user_id, const char *name, uint64_t size,
+                      const unsigned char *sealed, int64_t *blob_id, char *err, size_t errlen);
 void store_cache_clear(struct store *st);
 
 /* store_mailbox.c */
@@ -144,25 +172,23 @@ int store_keywords_apply(enum store_flags_op op, const char *cur, const char *ar
 int store_flags_split(const char *text, uint32_t *flags, char *keywords, size_t kwlen);
 
 /* store_meta.c: a message's ENVELOPE, BODYSTRUCTURE, BODY and References sealed as
- * one record under its owner's account key (the columns messages.meta and
- * retained.meta). Strings are malloc'ed by open; refs NULL when absent. */
+ * one record under a subkey of the message's content key (store_content_key; the
+ * columns messages.meta and retained.meta). Strings are malloc'ed by open; refs NULL
+ * when absent. */
 struct store_meta_text {
 	char *envelope, *bodystructure, *body, *refs;
 };
 /* Appends the sealed record to out. Returns 0 or -1. */
-int store_meta_seal(struct store *st, int64_t user_id, const struct store_meta_text *t, struct buf *out,
+int store_meta_seal(const unsigned char key[CRYPTO_KEY_LEN], const struct store_meta_text *t, struct buf *out,
                     char *err, size_t errlen);
-/* Returns 0 with out filled, or -1 when the record is altered or not user_id's. */
-int store_meta_open(struct store *st, int64_t user_id, const void *p, size_t n, struct store_meta_text *out,
-                    char *err, size_t errlen);
+/* Returns 0 with out filled, or -1 when the record is altered or under another key. */
+int store_meta_open(const unsigned char key[CRYPTO_KEY_LEN], const void *p, size_t n,
+                    struct store_meta_text *out, char *err, size_t errlen);
 void store_meta_text_free(struct store_meta_text *t);
-/* A record of from_user sealed again for to_user (COPY into another account's folder). */
-int store_meta_reseal(struct store *st, int64_t from_user, int64_t to_user, const void *p, size_t n,
-                      struct buf *out, char *err, size_t errlen);
 
 /* store_deliver.c: inserts one message row in an open write transaction. */
 struct store_new_msg {
-	int64_t user_id; /* the mailbox's owner, whose key seals the metadata */
+	const unsigned char *key; /* the message's content key: seals the metadata */
 	int64_t mailbox_id;
 	int64_t blob_id;
 	uint32_t flags;

@@ -3,7 +3,8 @@
  *
  * ENVELOPE, BODYSTRUCTURE, BODY and References carry subjects, names, addresses and
  * attachment file names: they are kept as one record per stored copy, sealed under a
- * subkey of the owner's account key (crypto_record_*), in messages.meta and
+ * subkey of the message's content key (its own key since store migration 8, the
+ * owner's account key before; store_msgkey.c) (crypto_record_*), in messages.meta and
  * retained.meta; the old plaintext columns hold '' (refs NULL). Record plaintext:
  *   version (1 octet, 1) | 4 x (length, 4 octets big-endian | octets)
  * in the order envelope, bodystructure, body, refs; absent References have the length
@@ -25,15 +26,9 @@
 #define META_KDF_CTX "mss_meta"
 #define META_MAX (64u * 1024 * 1024) /* far above any ENVELOPE/BODYSTRUCTURE imap/ writes */
 
-static int meta_key(struct store *st, int64_t user_id, unsigned char sub[CRYPTO_KEY_LEN], char *err,
-                    size_t errlen)
+static void meta_key(const unsigned char key[CRYPTO_KEY_LEN], unsigned char sub[CRYPTO_KEY_LEN])
 {
-	unsigned char key[CRYPTO_KEY_LEN];
-	if (store_user_key(st, user_id, key, err, errlen) < 0)
-		return -1;
 	crypto_subkey(sub, key, 1, META_KDF_CTX);
-	sodium_memzero(key, sizeof key);
-	return 0;
 }
 
 static int put_field(struct buf *b, const char *s)
@@ -50,14 +45,13 @@ static int put_field(struct buf *b, const char *s)
 	return buf_append(b, len, 4) < 0 || buf_append(b, s != NULL ? s : "", n) < 0 ? -1 : 0;
 }
 
-int store_meta_seal(struct store *st, int64_t user_id, const struct store_meta_text *t, struct buf *out,
+int store_meta_seal(const unsigned char key[CRYPTO_KEY_LEN], const struct store_meta_text *t, struct buf *out,
                     char *err, size_t errlen)
 {
 	unsigned char sub[CRYPTO_KEY_LEN];
 	struct buf plain;
 	const char version = META_VERSION;
-	if (meta_key(st, user_id, sub, err, errlen) < 0)
-		return -1;
+	meta_key(key, sub);
 	buf_init(&plain, META_MAX);
 	int rc = buf_append(&plain, &version, 1) < 0 || put_field(&plain, t->envelope) < 0 ||
 	                 put_field(&plain, t->bodystructure) < 0 || put_field(&plain, t->body) < 0 ||
@@ -95,14 +89,13 @@ static char *get_field(const struct buf *b, size_t *pos, bool *bad)
 	return s;
 }
 
-int store_meta_open(struct store *st, int64_t user_id, const void *p, size_t n, struct store_meta_text *out,
-                    char *err, size_t errlen)
+int store_meta_open(const unsigned char key[CRYPTO_KEY_LEN], const void *p, size_t n,
+                    struct store_meta_text *out, char *err, size_t errlen)
 {
 	unsigned char sub[CRYPTO_KEY_LEN];
 	struct buf plain;
 	memset(out, 0, sizeof *out);
-	if (meta_key(st, user_id, sub, err, errlen) < 0)
-		return -1;
+	meta_key(key, sub);
 	buf_init(&plain, META_MAX);
 	int rc = crypto_record_open(sub, META_AD, p, n, &plain);
 	sodium_memzero(sub, sizeof sub);
@@ -132,15 +125,4 @@ void store_meta_text_free(struct store_meta_text *t)
 	free(t->body);
 	free(t->refs);
 	memset(t, 0, sizeof *t);
-}
-
-int store_meta_reseal(struct store *st, int64_t from_user, int64_t to_user, const void *p, size_t n,
-                      struct buf *out, char *err, size_t errlen)
-{
-	struct store_meta_text t;
-	if (store_meta_open(st, from_user, p, n, &t, err, errlen) < 0)
-		return -1;
-	int rc = store_meta_seal(st, to_user, &t, out, err, errlen);
-	store_meta_text_free(&t);
-	return rc;
 }

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "lib/log.h"
 #include "lib/str.h"
 #include "store/store_int.h"
@@ -20,16 +22,17 @@
 #define SEAL_BATCH_SQL " LIMIT 500" /* SEAL_BATCH */
 
 struct plain_row {
-	int64_t mailbox_id, owner;
+	int64_t mailbox_id;
+	struct store_keyref key; /* the blob's (store_msgkey.c) */
 	uint32_t uid;
 	struct store_meta_text t;
 };
 
 static const char *const select_sql[] = {
-    "SELECT m.mailbox_id, m.uid, b.user_id, m.envelope, m.bodystructure, m.body, m.refs FROM messages m"
-    " JOIN blobs b ON b.id = m.blob_id WHERE m.meta IS NULL" SEAL_BATCH_SQL,
-    "SELECT r.mailbox_id, r.uid, b.user_id, r.envelope, r.bodystructure, r.body, r.refs FROM retained r"
-    " JOIN blobs b ON b.id = r.blob_id WHERE r.meta IS NULL" SEAL_BATCH_SQL,
+    "SELECT m.mailbox_id, m.uid, b.user_id, m.envelope, m.bodystructure, m.body, m.refs, b.sealed_key"
+    " FROM messages m JOIN blobs b ON b.id = m.blob_id WHERE m.meta IS NULL" SEAL_BATCH_SQL,
+    "SELECT r.mailbox_id, r.uid, b.user_id, r.envelope, r.bodystructure, r.body, r.refs, b.sealed_key"
+    " FROM retained r JOIN blobs b ON b.id = r.blob_id WHERE r.meta IS NULL" SEAL_BATCH_SQL,
 };
 static const char *const update_sql[] = {
     "UPDATE messages SET meta = ?3, envelope = '', bodystructure = '', body = '', refs = NULL"
@@ -49,11 +52,14 @@ static size_t read_batch(struct store *st, int table, struct plain_row *rows, ch
 		struct plain_row *r = &rows[n++];
 		r->mailbox_id = sql_int(q, 0);
 		r->uid = (uint32_t)sql_int(q, 1);
-		r->owner = sql_int(q, 2);
 		r->t.envelope = xstrdup(sql_text(q, 3));
 		r->t.bodystructure = xstrdup(sql_text(q, 4));
 		r->t.body = xstrdup(sql_text(q, 5));
 		r->t.refs = sql_is_null(q, 6) ? NULL : xstrdup(sql_text(q, 6));
+		if (store_keyref_read(q, 2, 7, &r->key, err, errlen) < 0) {
+			*rc = -1;
+			break;
+		}
 	}
 	if (*rc > 0)
 		*rc = 0;
@@ -73,7 +79,11 @@ static long seal_batch(struct store *st, int table, struct plain_row *rows, char
 	buf_init(&rec, BUF_UNLIMITED);
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		buf_reset(&rec);
-		rc = store_meta_seal(st, rows[i].owner, &rows[i].t, &rec, err, errlen);
+		unsigned char key[CRYPTO_KEY_LEN];
+		rc = store_content_key(st, &rows[i].key, key, err, errlen);
+		if (rc == 0)
+			rc = store_meta_seal(key, &rows[i].t, &rec, err, errlen);
+		sodium_memzero(key, sizeof key);
 		if (rc == 0 && sql_exec(st->sql, "store.meta_seal", update_sql[table],
 		                        SQL_ARGS(SQL_INT(rows[i].mailbox_id), SQL_INT(rows[i].uid),
 		                                 SQL_BLOB(rec.data, rec.len)),

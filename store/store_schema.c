@@ -202,6 +202,16 @@ static const struct sql_migration store_migrations[] = {
     {.version = 7,
      .sqlite = "ALTER TABLE mailboxes ADD COLUMN urlauth_generation INTEGER NOT NULL DEFAULT 0;",
      .postgresql = "ALTER TABLE mailboxes ADD COLUMN urlauth_generation BIGINT NOT NULL DEFAULT 0;"},
+    /* Write-only delivery (issue 12, store_msgkey.c): each account's X25519 public key
+     * (hex; its secret key is derived from the wrapped account key), and each blob's
+     * message key sealed to its owner's public key (crypto_box_seal). A blob whose
+     * sealed_key is NULL was written before, under the account key itself. mssctl
+     * migrate fills public_key for the accounts made before (store_keypairs_fill). */
+    {.version = 8,
+     .sqlite = "ALTER TABLE store_users ADD COLUMN public_key TEXT;"
+               "ALTER TABLE blobs ADD COLUMN sealed_key BLOB;",
+     .postgresql = "ALTER TABLE store_users ADD COLUMN public_key TEXT;"
+                   "ALTER TABLE blobs ADD COLUMN sealed_key BYTEA;"},
 };
 
 const struct sql_schema store_schema = {"store", store_migrations,

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "lib/sql.h"
 #include "lib/str.h"
 #include "store/store_int.h"
@@ -202,14 +204,21 @@ static void plain_meta(struct sql_stmt *q, unsigned want, struct store_message *
 		out->refs = xstrdup(sql_text(q, 12));
 }
 
-/* The sealed record (store_meta.c), opened with the key of the blob's owner. */
+/* The sealed record (store_meta.c), opened with the message's key (its blob's). */
 static int sealed_meta(struct store *st, struct sql_stmt *q, unsigned want, struct store_message *out,
                        char *err, size_t errlen)
 {
 	struct store_meta_text t;
+	struct store_keyref k;
+	unsigned char key[CRYPTO_KEY_LEN];
 	size_t n = 0;
 	const void *p = sql_blob(q, 14, &n);
-	if (store_meta_open(st, sql_int(q, 15), p, n, &t, err, errlen) < 0)
+	if (store_keyref_read(q, 15, 16, &k, err, errlen) < 0 ||
+	    store_content_key(st, &k, key, err, errlen) < 0)
+		return -1;
+	int rc = store_meta_open(key, p, n, &t, err, errlen);
+	sodium_memzero(key, sizeof key);
+	if (rc < 0)
 		return -1;
 	if (want & STORE_WANT_ENVELOPE) {
 		out->envelope = t.envelope;
@@ -236,7 +245,8 @@ static int message_row(struct store *st, int64_t mailbox_id, uint32_t uid, unsig
 {
 #define MESSAGE_COLS                                                                                         \
 	"SELECT " MSG_COLS ", sent_date, header_size, envelope, bodystructure, body, sent_local, refs,"      \
-	" parts IS NOT NULL, meta, (SELECT user_id FROM blobs WHERE id = blob_id)"
+	" parts IS NOT NULL, meta, (SELECT user_id FROM blobs WHERE id = blob_id),"                          \
+	" (SELECT sealed_key FROM blobs WHERE id = blob_id)"
 	/* an expunged message kept for sessions not yet told (store_view.c) reads the same */
 	const char *sql = (want & STORE_WANT_LIVE)
 	                      ? MESSAGE_COLS " FROM messages WHERE mailbox_id = ?1 AND uid = ?2"

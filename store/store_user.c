@@ -51,14 +51,18 @@ int store_user_exists(struct store *st, const char *address)
 static int user_insert(struct store *st, const char *address, int64_t *user_id, char *err, size_t errlen)
 {
 	unsigned char key[CRYPTO_KEY_LEN];
-	char wrapped[CRYPTO_WRAPPED_HEX_LEN];
+	char wrapped[CRYPTO_WRAPPED_HEX_LEN], public_hex[2 * CRYPTO_PUBLIC_KEY_LEN + 1];
 
 	if (!st->has_master) {
 		str_error(err, errlen, "no master key in this process");
 		return -1;
 	}
 	crypto_key_generate(key);
-	int rc = crypto_key_wrap(st->master, key, wrapped);
+	/* the key pair's public half, for write-only delivery (store_msgkey.c) */
+	int rc = crypto_key_wrap(st->master, key, wrapped) < 0 ||
+	                 store_public_key_hex(key, public_hex, sizeof public_hex) < 0
+	             ? -1
+	             : 0;
 	crypto_key_wipe(key);
 	if (rc < 0) {
 		str_error(err, errlen, "cannot wrap the account key");
@@ -69,11 +73,12 @@ static int user_insert(struct store *st, const char *address, int64_t *user_id, 
 		str_error(err, errlen, "address too long");
 		return -1;
 	}
-	return sql_one(
-	           st->sql, "store.user_insert",
-	           "INSERT INTO store_users (address, wrapped_key, created) VALUES (?1, ?2, ?3) RETURNING id",
-	           SQL_ARGS(SQL_TEXT(addr), SQL_TEXT(wrapped), SQL_INT(time(NULL))), user_id, err,
-	           errlen) == 1
+	return sql_one(st->sql, "store.user_insert",
+	               "INSERT INTO store_users (address, wrapped_key, created, public_key) VALUES (?1, ?2, "
+	               "?3, ?4)"
+	               " RETURNING id",
+	               SQL_ARGS(SQL_TEXT(addr), SQL_TEXT(wrapped), SQL_INT(time(NULL)), SQL_TEXT(public_hex)),
+	               user_id, err, errlen) == 1
 	           ? 0
 	           : -1;
 }

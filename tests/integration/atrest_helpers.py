@@ -1,7 +1,11 @@
 """Reading what MSS keeps sealed at rest (issue 12), for assertions only: the master
-key unwraps the account key (crypto_secretbox), whose subkey "mss_meta" opens a
-message's metadata record (XChaCha20-Poly1305, store/store_meta.c). libsodium itself,
-through ctypes: the same library the server uses, no second implementation."""
+key unwraps the account key (crypto_secretbox); the account's X25519 secret key is
+derived from it (subkey "mss_xkey" as the seed) and opens each message's key, sealed
+to the account in blobs.sealed_key (crypto_box_seal; NULL for a message stored before
+key pairs: the account key itself); the message key's subkey "mss_meta" opens its
+metadata record (XChaCha20-Poly1305, store/store_meta.c) and the key itself its blob
+(secretstream, lib/crypto.c). libsodium itself, through ctypes: the same library the
+server uses, no second implementation."""
 import ctypes
 import ctypes.util
 import struct
@@ -28,6 +32,78 @@ def account_key(m, user_id):
                                         master_key(m))
     assert rc == 0, "account key does not unwrap"
     return out.raw
+
+
+def keypair(account):
+    """The account's X25519 pair (lib/crypto_seal.c)."""
+    seed = ctypes.create_string_buffer(32)
+    assert _na.crypto_kdf_derive_from_key(seed, ctypes.c_size_t(32), ctypes.c_uint64(1), b"mss_xkey",
+                                          account) == 0
+    pk, sk = ctypes.create_string_buffer(32), ctypes.create_string_buffer(32)
+    assert _na.crypto_box_seed_keypair(pk, sk, seed.raw) == 0
+    return pk.raw, sk.raw
+
+
+def message_key(account, sealed):
+    """The key a message's blob and metadata are under."""
+    if sealed is None:
+        return account
+    pk, sk = keypair(account)
+    sealed = bytes(sealed)
+    out = ctypes.create_string_buffer(32)
+    assert _na.crypto_box_seal_open(out, sealed, ctypes.c_ulonglong(len(sealed)), pk, sk) == 0, \
+        "message key does not open"
+    return out.raw
+
+
+SS_STATE = _na.crypto_secretstream_xchacha20poly1305_statebytes()
+SS_HEADER = 24
+SS_ABYTES = 17
+BLOB_MAGIC = b"MSSB1"
+BLOB_CHUNK = 65536
+
+
+def blob_read(path, key):
+    """The plaintext of a blob file (lib/crypto.c's format)."""
+    data = open(path, "rb").read()
+    assert data.startswith(BLOB_MAGIC)
+    st = ctypes.create_string_buffer(SS_STATE)
+    pos = len(BLOB_MAGIC)
+    assert _na.crypto_secretstream_xchacha20poly1305_init_pull(st, data[pos:pos + SS_HEADER], key) == 0
+    pos += SS_HEADER
+    out, final = b"", False
+    while not final:
+        c = data[pos:pos + BLOB_CHUNK + SS_ABYTES]
+        pos += len(c)
+        m = ctypes.create_string_buffer(max(len(c), 1))
+        mlen, tag = ctypes.c_ulonglong(0), ctypes.c_ubyte(0)
+        assert _na.crypto_secretstream_xchacha20poly1305_pull(
+            st, m, ctypes.byref(mlen), ctypes.byref(tag), c, ctypes.c_ulonglong(len(c)), None,
+            ctypes.c_ulonglong(0)) == 0, "blob does not open"
+        out += m.raw[:mlen.value]
+        final = tag.value == 3  # TAG_FINAL
+    return out
+
+
+def blob_write(path, key, plain):
+    """Writes plain as a blob file under key (as lib/crypto.c does)."""
+    st = ctypes.create_string_buffer(SS_STATE)
+    header = ctypes.create_string_buffer(SS_HEADER)
+    assert _na.crypto_secretstream_xchacha20poly1305_init_push(st, header, key) == 0
+    out = BLOB_MAGIC + header.raw
+    chunks = [plain[i:i + BLOB_CHUNK] for i in range(0, len(plain), BLOB_CHUNK)] or [b""]
+    if len(chunks[-1]) == BLOB_CHUNK:
+        chunks.append(b"")
+    for i, p in enumerate(chunks):
+        c = ctypes.create_string_buffer(len(p) + SS_ABYTES)
+        clen = ctypes.c_ulonglong(0)
+        tag = 3 if i == len(chunks) - 1 else 0
+        assert _na.crypto_secretstream_xchacha20poly1305_push(
+            st, c, ctypes.byref(clen), p, ctypes.c_ulonglong(len(p)), None, ctypes.c_ulonglong(0),
+            ctypes.c_ubyte(tag)) == 0
+        out += c.raw[:clen.value]
+    with open(path, "wb") as f:
+        f.write(out)
 
 
 def meta_open(key, record):
@@ -60,15 +136,15 @@ def meta_open(key, record):
 
 def stored_envelopes(m, address, mailbox=None):
     """The cached ENVELOPE of every message of address (in mailbox when given), opened."""
-    q = ("SELECT b.user_id, m.meta FROM messages m JOIN mailboxes b ON m.mailbox_id = b.id"
-         " JOIN store_users u ON b.user_id = u.id WHERE u.address = ?")
+    q = ("SELECT b.user_id, m.meta, bl.sealed_key FROM messages m JOIN mailboxes b ON m.mailbox_id = b.id"
+         " JOIN store_users u ON b.user_id = u.id JOIN blobs bl ON bl.id = m.blob_id WHERE u.address = ?")
     args = [address]
     if mailbox is not None:
         q += " AND b.name = ?"
         args.append(mailbox)
     out, keys = [], {}
-    for user_id, meta in m.sql(q + " ORDER BY m.id", *args):
+    for user_id, meta, sealed in m.sql(q + " ORDER BY m.id", *args):
         if user_id not in keys:
             keys[user_id] = account_key(m, user_id)
-        out.append(meta_open(keys[user_id], meta)[0])
+        out.append(meta_open(message_key(keys[user_id], sealed), meta)[0])
     return out

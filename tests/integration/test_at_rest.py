@@ -217,22 +217,32 @@ def test_envelope_is_sealed_under_the_account_key(delivered):
 
 
 def unseal_as_old_code_did(m):
-    """Rewrites the store as the previous code left it: plaintext metadata columns, no
-    meta column, store schema 5."""
+    """Rewrites the store as the code before metadata sealing left it: plaintext
+    metadata columns, no meta column, blobs under the account key, no key pairs, store
+    schema 5."""
     keys = {}
-    rows = m.sql("SELECT m.mailbox_id, m.uid, b.user_id, m.meta FROM messages m"
+    rows = m.sql("SELECT m.mailbox_id, m.uid, b.user_id, m.meta, b.sealed_key FROM messages m"
                  " JOIN blobs b ON b.id = m.blob_id")
     con = sqlite3.connect(str(m.data_dir / "mss.db"))
     try:
-        for mailbox_id, uid, owner, meta in rows:
+        for mailbox_id, uid, owner, meta, sealed in rows:
             if owner not in keys:
                 keys[owner] = atrest_helpers.account_key(m, owner)
-            env, bs, body, refs = atrest_helpers.meta_open(keys[owner], meta)
+            key = atrest_helpers.message_key(keys[owner], sealed)
+            env, bs, body, refs = atrest_helpers.meta_open(key, meta)
             con.execute("UPDATE messages SET envelope = ?, bodystructure = ?, body = ?, refs = ?"
                         " WHERE mailbox_id = ? AND uid = ?", (env, bs, body, refs, mailbox_id, uid))
+        for name, owner, sealed in m.sql("SELECT name, user_id, sealed_key FROM blobs"):
+            if owner not in keys:
+                keys[owner] = atrest_helpers.account_key(m, owner)
+            path = m.data_dir / "blobs" / name[:2] / name
+            plain = atrest_helpers.blob_read(path, atrest_helpers.message_key(keys[owner], sealed))
+            atrest_helpers.blob_write(path, keys[owner], plain)
         con.execute("ALTER TABLE messages DROP COLUMN meta")
         con.execute("ALTER TABLE retained DROP COLUMN meta")
         con.execute("ALTER TABLE mailboxes DROP COLUMN urlauth_generation")  # migration 7
+        con.execute("ALTER TABLE blobs DROP COLUMN sealed_key")  # migration 8
+        con.execute("ALTER TABLE store_users DROP COLUMN public_key")
         con.execute("UPDATE schema_version SET version = 5 WHERE component = 'store'")
         con.commit()
     finally:
@@ -251,8 +261,10 @@ def test_migrate_seals_an_old_data_dir(delivered):
     m.stop("imapd")
     n = unseal_as_old_code_did(m)
     assert scan_files(m), "the old form must show the markers, or this test proves nothing"
+    accounts = m.sql("SELECT count(*) FROM store_users")[0][0]
     r = m.ctl("migrate")
-    assert r.stdout.splitlines() == ["store schema: 2 migrations applied",
+    assert r.stdout.splitlines() == ["store schema: 3 migrations applied",
+                                     f"account key pairs: {accounts} made",
                                      f"store metadata: {n} message{'s' if n != 1 else ''} sealed"], r.stdout
     found = scan_files(m) + scan_tables(m)
     assert not found, found
@@ -263,4 +275,22 @@ def test_migrate_seals_an_old_data_dir(delivered):
     assert c.fetch("1:*", "(ENVELOPE BODYSTRUCTURE)") == before
     typ, data = c.uid("SEARCH", "CHARSET", "UTF-8", "SUBJECT", MARKERS["subject"])
     assert typ == "OK" and len(data[0].split()) == 1
+    # old messages stay under the account key and read as before; a new one gets its
+    # own key sealed to the account's new key pair, and both read side by side
+    assert m.sql("SELECT count(*) FROM blobs WHERE sealed_key IS NOT NULL") == [(0,)]
+    old_bodies = c.fetch("1:*", "(BODY.PEEK[])")
+    assert old_bodies[0] == "OK" and len(old_bodies[1]) >= 2
+    m.start("smtpd")
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = PRO, PATIENT, "after migrate"
+    msg.set_content("new message body QZNEWmk4410\n")
+    send(m, msg)
+    assert m.sql("SELECT count(*) FROM blobs b JOIN store_users u ON u.id = b.user_id"
+                 " WHERE u.address = ? AND b.sealed_key IS NOT NULL", PATIENT) == [(1,)]
+    c.noop()
+    typ, data = c.fetch("1:*", "(BODY.PEEK[])")
+    assert typ == "OK"
+    bodies = [d[1] for d in data if isinstance(d, tuple)]
+    assert bodies[:-1] == [d[1] for d in old_bodies[1] if isinstance(d, tuple)]
+    assert b"QZNEWmk4410" in bodies[-1]
     c.logout()

@@ -20,13 +20,16 @@ def write_sql(m, *statements):
         con.close()
 
 
-LATEST = 7  # the store's latest migration (store/store_schema.c)
+LATEST = 8  # the store's latest migration (store/store_schema.c)
 
 
 def lower_store_schema(m):
     """Makes a data_dir as an older MSS left it: store at version LATEST - 1 (before
-    migration 7 added the URLAUTH key generation of each mailbox)."""
-    write_sql(m, "ALTER TABLE mailboxes DROP COLUMN urlauth_generation",
+    migration 8 added the accounts' public keys and the blobs' sealed message keys;
+    no message stored yet)."""
+    assert m.sql("SELECT count(*) FROM blobs") == [(0,)]
+    write_sql(m, "ALTER TABLE store_users DROP COLUMN public_key",
+              "ALTER TABLE blobs DROP COLUMN sealed_key",
               f"UPDATE schema_version SET version = {LATEST - 1} WHERE component = 'store'")
 
 
@@ -39,6 +42,7 @@ def start_fails(m, daemon):
 
 def test_daemons_refuse_older_schema_until_migrate(mss_factory):
     m = mss_factory()
+    m.add_account("keys@patient.mss.test", "patient")  # gets its key pair from migrate
     lower_store_schema(m)
     assert m.sql("SELECT version FROM schema_version WHERE component = 'store'") == [(LATEST - 1,)]
     for daemon in ("smtpd", "imapd"):
@@ -49,11 +53,16 @@ def test_daemons_refuse_older_schema_until_migrate(mss_factory):
     r = m.ctl("account", "list", check=False)
     assert r.returncode == 1
     assert "run mssctl migrate" in r.stderr
+    accounts = m.sql("SELECT count(*) FROM store_users")[0][0]
+    assert accounts >= 1
     r = m.ctl("migrate")
-    assert r.stdout.strip() == "store schema: 1 migration applied"
-    assert m.sql("SELECT count(*) FROM pragma_table_info('mailboxes') WHERE name = 'urlauth_generation'") == [(1,)]
+    assert r.stdout.splitlines() == ["store schema: 1 migration applied",
+                                     f"account key pairs: {accounts} made"], r.stdout
+    assert m.sql("SELECT count(*) FROM pragma_table_info('blobs') WHERE name = 'sealed_key'") == [(1,)]
+    assert m.sql("SELECT count(*) FROM store_users WHERE length(public_key) = 64") == [(accounts,)]
     assert m.sql("SELECT version FROM schema_version WHERE component = 'store'") == [(LATEST,)]
-    assert m.sql("SELECT result, detail FROM audit_log WHERE action = 'admin.migrate'") == [("ok", "steps=1")]
+    assert m.sql("SELECT result, detail FROM audit_log WHERE action = 'admin.migrate'") == [
+        ("ok", "steps=1"), ("ok", f"keypairs={accounts}")]
     assert m.ctl("migrate").stdout.strip() == "store schema: up to date"
     m.start("smtpd")
     m.start("imapd")

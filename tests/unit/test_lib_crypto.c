@@ -111,6 +111,35 @@ static void test_password(void **state)
 
 /* ---- keys ---- */
 
+/* A message key sealed to an account's public key opens with its pair only, and not
+ * once altered or cut; the pair is a function of the account key alone. */
+static void test_key_seal(void **state)
+{
+	(void)state;
+	unsigned char acct[CRYPTO_KEY_LEN], other[CRYPTO_KEY_LEN], key[CRYPTO_KEY_LEN], back[CRYPTO_KEY_LEN];
+	unsigned char pk[CRYPTO_PUBLIC_KEY_LEN], sk[CRYPTO_SECRET_KEY_LEN], pk2[CRYPTO_PUBLIC_KEY_LEN],
+	    sk2[CRYPTO_SECRET_KEY_LEN], sealed[CRYPTO_SEALED_KEY_LEN], sealed2[CRYPTO_SEALED_KEY_LEN];
+	crypto_key_generate(acct);
+	crypto_key_generate(other);
+	crypto_key_generate(key);
+	crypto_keypair_derive(acct, pk, sk);
+	crypto_keypair_derive(acct, pk2, sk2);
+	assert_memory_equal(pk, pk2, sizeof pk);
+	assert_memory_equal(sk, sk2, sizeof sk);
+	assert_memory_not_equal(sk, acct, sizeof sk); /* a derived key, not the account key */
+	assert_int_equal(crypto_key_seal(pk, key, sealed), 0);
+	assert_int_equal(crypto_key_seal(pk, key, sealed2), 0);
+	assert_memory_not_equal(sealed, sealed2, sizeof sealed); /* an ephemeral key each time */
+	assert_int_equal(crypto_key_seal_open(pk, sk, sealed, sizeof sealed, back), 0);
+	assert_memory_equal(back, key, sizeof key);
+	crypto_keypair_derive(other, pk2, sk2);
+	assert_int_equal(crypto_key_seal_open(pk2, sk2, sealed, sizeof sealed, back), -1);
+	assert_int_equal(crypto_key_seal_open(pk, sk, sealed, sizeof sealed - 1, back), -1);
+	assert_int_equal(crypto_key_seal_open(pk, sk, NULL, 0, back), -1);
+	sealed[40] ^= 1;
+	assert_int_equal(crypto_key_seal_open(pk, sk, sealed, sizeof sealed, back), -1);
+}
+
 static void test_key_wrap(void **state)
 {
 	unsigned char master[CRYPTO_KEY_LEN], other[CRYPTO_KEY_LEN];
@@ -519,11 +548,17 @@ static void test_record(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_password),         cmocka_unit_test(test_key_wrap),
-	    cmocka_unit_test(test_master_key),       cmocka_unit_test(test_blob_roundtrip),
-	    cmocka_unit_test(test_blob_write_file),  cmocka_unit_test(test_blob_tamper),
-	    cmocka_unit_test(test_blob_abort),       cmocka_unit_test(test_blob_create_fails),
-	    cmocka_unit_test(test_blob_write_error), cmocka_unit_test(test_record),
+	    cmocka_unit_test(test_password),
+	    cmocka_unit_test(test_key_wrap),
+	    cmocka_unit_test(test_key_seal),
+	    cmocka_unit_test(test_master_key),
+	    cmocka_unit_test(test_blob_roundtrip),
+	    cmocka_unit_test(test_blob_write_file),
+	    cmocka_unit_test(test_blob_tamper),
+	    cmocka_unit_test(test_blob_abort),
+	    cmocka_unit_test(test_blob_create_fails),
+	    cmocka_unit_test(test_blob_write_error),
+	    cmocka_unit_test(test_record),
 	};
 
 	if (crypto_init() < 0)

@@ -1,0 +1,170 @@
+/* store_msgkey.c: the key each message is under (issue 12, write-only delivery;
+ * doc/architecture.md "Who can decrypt").
+ *
+ * A message written since store migration 8 has a fresh random key of its own: its
+ * blob is encrypted under it and its sealed metadata under a subkey of it
+ * (store_meta.c), and the key is kept in its blobs row sealed to the owner's public key
+ * (crypto_box_seal). Writing therefore needs the recipient's public key only: the
+ * processes that deliver (mss-smtpd, the relay's bounces, vault notices, mssctl
+ * import) never hold an account's secret. Reading opens the sealed key with the
+ * account's secret key, derived from the account key (crypto_keypair_derive), which
+ * only the master key unwraps. A blob written before (sealed_key NULL) is under the
+ * account key itself, read as before. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "lib/log.h"
+#include "lib/sql.h"
+#include "lib/str.h"
+#include "store/store_int.h"
+
+#define PUBLIC_HEX_LEN (2 * CRYPTO_PUBLIC_KEY_LEN + 1)
+
+int store_keyref_read(struct sql_stmt *q, int user_col, int sealed_col, struct store_keyref *r, char *err,
+                      size_t errlen)
+{
+	memset(r, 0, sizeof *r);
+	r->user_id = sql_int(q, user_col);
+	if (sql_is_null(q, sealed_col))
+		return 0; /* written before migration 8: the account key itself */
+	size_t n = 0;
+	const void *p = sql_blob(q, sealed_col, &n);
+	if (p == NULL || n != CRYPTO_SEALED_KEY_LEN) {
+		str_error(err, errlen, "message key damaged");
+		return -1;
+	}
+	memcpy(r->sealed, p, n);
+	r->has_sealed = true;
+	return 0;
+}
+
+static int public_key(struct store *st, int64_t user_id, unsigned char pk[CRYPTO_PUBLIC_KEY_LEN], char *err,
+                      size_t errlen)
+{
+	char hex[PUBLIC_HEX_LEN + 8];
+	struct sql_stmt *q =
+	    sql_query(st->sql, "store.public_key", "SELECT public_key FROM store_users WHERE id = ?1",
+	              SQL_ARGS(SQL_INT(user_id)), err, errlen);
+	if (q == NULL)
+		return -1;
+	int rc = sql_next(q, err, errlen);
+	bool missing = rc == 1 && sql_is_null(q, 0);
+	if (rc == 1 && !missing && sql_text_copy(q, 0, hex, sizeof hex) != 0)
+		rc = -1;
+	sql_done(q);
+	if (rc == 0 || missing) {
+		str_error(err, errlen, "account has no key pair (run mssctl migrate)");
+		return -1;
+	}
+	if (rc < 0)
+		return -1;
+	size_t n = 0;
+	if (sodium_hex2bin(pk, CRYPTO_PUBLIC_KEY_LEN, hex, strlen(hex), NULL, &n, NULL) != 0 ||
+	    n != CRYPTO_PUBLIC_KEY_LEN) {
+		str_error(err, errlen, "account public key damaged");
+		return -1;
+	}
+	return 0;
+}
+
+int store_msgkey_new(struct store *st, int64_t user_id, struct store_msgkey *mk, char *err, size_t errlen)
+{
+	unsigned char pk[CRYPTO_PUBLIC_KEY_LEN];
+	if (public_key(st, user_id, pk, err, errlen) < 0)
+		return -1;
+	crypto_key_generate(mk->key);
+	if (crypto_key_seal(pk, mk->key, mk->sealed) < 0) {
+		store_msgkey_wipe(mk);
+		str_error(err, errlen, "account public key unusable");
+		return -1;
+	}
+	return 0;
+}
+
+void store_msgkey_wipe(struct store_msgkey *mk)
+{
+	sodium_memzero(mk, sizeof *mk);
+}
+
+int store_content_key(struct store *st, const struct store_keyref *r, unsigned char key[CRYPTO_KEY_LEN],
+                      char *err, size_t errlen)
+{
+	unsigned char account[CRYPTO_KEY_LEN], pk[CRYPTO_PUBLIC_KEY_LEN], sk[CRYPTO_SECRET_KEY_LEN];
+	if (store_user_key(st, r->user_id, account, err, errlen) < 0)
+		return -1;
+	if (!r->has_sealed) {
+		memcpy(key, account, CRYPTO_KEY_LEN);
+		sodium_memzero(account, sizeof account);
+		return 0;
+	}
+	crypto_keypair_derive(account, pk, sk);
+	sodium_memzero(account, sizeof account);
+	int rc = crypto_key_seal_open(pk, sk, r->sealed, sizeof r->sealed, key);
+	sodium_memzero(sk, sizeof sk);
+	if (rc < 0)
+		str_error(err, errlen, "message key cannot be opened (altered, or another account's)");
+	return rc;
+}
+
+int store_public_key_hex(const unsigned char account[CRYPTO_KEY_LEN], char *out, size_t outlen)
+{
+	unsigned char pk[CRYPTO_PUBLIC_KEY_LEN], sk[CRYPTO_SECRET_KEY_LEN];
+	if (outlen < PUBLIC_HEX_LEN)
+		return -1;
+	crypto_keypair_derive(account, pk, sk);
+	sodium_memzero(sk, sizeof sk);
+	sodium_bin2hex(out, outlen, pk, sizeof pk);
+	return 0;
+}
+
+/* Every account made before migration 8 gets its public key, in one transaction. */
+static int fill_one(struct store *st, int64_t user_id, char *err, size_t errlen)
+{
+	unsigned char account[CRYPTO_KEY_LEN];
+	char hex[PUBLIC_HEX_LEN];
+	if (store_user_key(st, user_id, account, err, errlen) < 0)
+		return -1;
+	int rc = store_public_key_hex(account, hex, sizeof hex);
+	sodium_memzero(account, sizeof account);
+	if (rc == 0 &&
+	    sql_exec(st->sql, "store.public_key_set", "UPDATE store_users SET public_key = ?2 WHERE id = ?1",
+	             SQL_ARGS(SQL_INT(user_id), SQL_TEXT(hex)), err, errlen) < 0)
+		rc = -1;
+	return rc;
+}
+
+struct id_list {
+	int64_t *v;
+	size_t n;
+};
+
+static int collect_id(void *arg, struct sql_stmt *q)
+{
+	struct id_list *l = arg;
+	l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+	l->v[l->n++] = sql_int(q, 0);
+	return 0;
+}
+
+int store_keypairs_fill(struct store *st, size_t *filled, char *err, size_t errlen)
+{
+	struct store_txn t;
+	struct id_list ids = {0};
+	*filled = 0;
+	if (store_txn_begin(st, &t, err, errlen) < 0)
+		return -1;
+	int rc = sql_foreach(st->sql, "store.public_key_missing",
+	                     "SELECT id FROM store_users WHERE public_key IS NULL ORDER BY id", SQL_NOARGS,
+	                     collect_id, &ids, err, errlen) < 0
+	             ? -1
+	             : 0;
+	for (size_t i = 0; i < ids.n && rc == 0; i++)
+		rc = fill_one(st, ids.v[i], err, errlen);
+	rc = store_txn_end(st, &t, rc, err, errlen);
+	if (rc == 0)
+		*filled = ids.n;
+	free(ids.v);
+	return rc;
+}
