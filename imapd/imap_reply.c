@@ -35,6 +35,7 @@ static const struct imap_reply replies[IMAP_R_COUNT] = {
     [IMAP_R_COPYUID] = R_OK("COPYUID", "Copy completed"),
     [IMAP_R_COPYUID_PROFILE] = R_OK("COPYUID", "Copy completed: %s, version %s"),
     [IMAP_R_MODIFIED] = R_OK("MODIFIED", "Conditional STORE failed"),
+    [IMAP_R_NOTIFY_DONE] = R_OK(NULL, "NOTIFY completed"),
 
     [IMAP_R_SERVERBUG] = R_NO("SERVERBUG", "Internal error, try again later"),
     [IMAP_R_SERVERBUG_READ] = R_NO("SERVERBUG", "Some messages could not be read"),
@@ -81,6 +82,8 @@ static const struct imap_reply replies[IMAP_R_COUNT] = {
     [IMAP_R_LIMIT_SEARCH_TIME] = R_NO("LIMIT", "%s took longer than %s s: narrow it"),
     [IMAP_R_BADURL] = R_NO("BADURL", "Invalid or unreadable URL"),
     [IMAP_R_STORE_GONE] = R_NO(NULL, "Invalid flags or mailbox gone"),
+    [IMAP_R_BADEVENT] = R_NO("BADEVENT", "Event not supported"),
+    [IMAP_R_NOTIFICATIONOVERFLOW] = R_NO("NOTIFICATIONOVERFLOW", "Too many mailboxes to watch"),
 
     [IMAP_R_SYNTAX] = R_BAD(NULL, "%s"),
     [IMAP_R_PARSE] = R_BAD(NULL, "Error in IMAP command: %s"),

@@ -32,50 +32,53 @@ enum imap_reply_id {
 	IMAP_R_COPYUID,           /* OK [COPYUID v src dst] (RFC 4315) */
 	IMAP_R_COPYUID_PROFILE,   /* OK [COPYUID v src dst] + section and version */
 	IMAP_R_MODIFIED,          /* OK [MODIFIED set] (RFC 7162 3.1.3) */
+	IMAP_R_NOTIFY_DONE,       /* OK: NOTIFY SET (RFC 5465) */
 	/* ---- NO ---- */
-	IMAP_R_SERVERBUG,           /* NO [SERVERBUG]; [UNAVAILABLE] when the database is down */
-	IMAP_R_SERVERBUG_READ,      /* NO [SERVERBUG], some messages unreadable */
-	IMAP_R_SERVERBUG_FAILED,    /* NO [SERVERBUG] "<command> failed" */
-	IMAP_R_UNAVAILABLE,         /* NO [UNAVAILABLE] (RFC 5530) */
-	IMAP_R_NONEXISTENT,         /* NO [NONEXISTENT] */
-	IMAP_R_NONEXISTENT_WHY,     /* NO [NONEXISTENT] "<store's reason>" */
-	IMAP_R_NO_QUOTA_ROOT,       /* NO [NONEXISTENT] (RFC 9208) */
-	IMAP_R_TRYCREATE,           /* NO [TRYCREATE] (RFC 3501 6.3.11) */
-	IMAP_R_NOPERM,              /* NO [NOPERM] */
-	IMAP_R_NOPERM_HISTORY,      /* NO [NOPERM]: the history folder is read-only */
-	IMAP_R_NOPERM_HISTORY_SEEN, /* NO [NOPERM]: only \Seen changes there */
-	IMAP_R_NOPERM_SUPERSEDED,   /* NO [NOPERM]: $Superseded is the vault's */
-	IMAP_R_NOPERM_DOCUMENTS,    /* NO [NOPERM]: Documents takes documents sent to you */
-	IMAP_R_NOPERM_BOOK,         /* NO [NOPERM]: the vaccination book is the service's */
-	IMAP_R_NOPERM_QUOTA,        /* NO [NOPERM]: SETQUOTA (RFC 9208 4.3) */
-	IMAP_R_READONLY,            /* NO [READ-ONLY] */
-	IMAP_R_CANNOT,              /* NO [CANNOT] "<reason>" */
-	IMAP_R_CANNOT_SHARE,        /* NO [CANNOT]: ACL beyond lr */
-	IMAP_R_CANNOT_NAME,         /* NO [CANNOT]: no mailbox can have that name */
-	IMAP_R_ALREADYEXISTS,       /* NO [ALREADYEXISTS] */
-	IMAP_R_ALREADYEXISTS_INBOX, /* NO [ALREADYEXISTS] (RFC 3501 6.3.3) */
-	IMAP_R_BADCHARSET,          /* NO [BADCHARSET (UTF-8 US-ASCII)] */
-	IMAP_R_OVERQUOTA,           /* NO [OVERQUOTA] (RFC 9208 5) */
-	IMAP_R_TOOBIG_MESSAGE,      /* NO [TOOBIG] (RFC 4469 / 7889) */
-	IMAP_R_TOOBIG_MESSAGE_BAD,  /* BAD [TOOBIG]: a non-synchronising literal too big */
-	IMAP_R_TOOBIG_LITERAL,      /* NO [TOOBIG] command or literal */
-	IMAP_R_TOOBIG_LITERAL_BAD,  /* BAD [TOOBIG] command or non-synchronising literal */
-	IMAP_R_TOOBIG_LINE,         /* BAD [TOOBIG] line */
-	IMAP_R_TOOBIG_COMMAND,      /* BAD [TOOBIG] command */
-	IMAP_R_EMPTY_MESSAGE,       /* NO: APPEND of nothing */
-	IMAP_R_UNKNOWN_CTE,         /* NO [UNKNOWN-CTE] (RFC 3516 4.3) */
-	IMAP_R_EXPUNGEISSUED,       /* NO [EXPUNGEISSUED] (RFC 5530) */
-	IMAP_R_COMPRESSIONACTIVE,   /* NO [COMPRESSIONACTIVE] (RFC 4978 3) */
-	IMAP_R_AUTHFAILED,          /* NO [AUTHENTICATIONFAILED] */
-	IMAP_R_PRIVACYREQUIRED,     /* NO [PRIVACYREQUIRED]: LOGIN before STARTTLS */
-	IMAP_R_MECH_UNSUPPORTED,    /* NO: AUTHENTICATE with a mechanism not offered */
-	IMAP_R_URLAUTH_MECH,        /* NO: RESETKEY with a mechanism not INTERNAL */
-	IMAP_R_NOPERM_URL_OWNER,    /* NO [NOPERM]: GENURLAUTH of another's mailbox */
-	IMAP_R_NOPERM_URL_ACCESS,   /* NO [NOPERM]: GENURLAUTH access not offered */
-	IMAP_R_LIMIT_SEARCH_KEYS,   /* NO [LIMIT] (imap_max_search_keys) */
-	IMAP_R_LIMIT_SEARCH_TIME,   /* NO [LIMIT] (imap_search_timeout) */
-	IMAP_R_BADURL,              /* NO [BADURL url] (RFC 4469 5) */
-	IMAP_R_STORE_GONE,          /* NO: STORE on flags that vanished with the mailbox */
+	IMAP_R_SERVERBUG,            /* NO [SERVERBUG]; [UNAVAILABLE] when the database is down */
+	IMAP_R_SERVERBUG_READ,       /* NO [SERVERBUG], some messages unreadable */
+	IMAP_R_SERVERBUG_FAILED,     /* NO [SERVERBUG] "<command> failed" */
+	IMAP_R_UNAVAILABLE,          /* NO [UNAVAILABLE] (RFC 5530) */
+	IMAP_R_NONEXISTENT,          /* NO [NONEXISTENT] */
+	IMAP_R_NONEXISTENT_WHY,      /* NO [NONEXISTENT] "<store's reason>" */
+	IMAP_R_NO_QUOTA_ROOT,        /* NO [NONEXISTENT] (RFC 9208) */
+	IMAP_R_TRYCREATE,            /* NO [TRYCREATE] (RFC 3501 6.3.11) */
+	IMAP_R_NOPERM,               /* NO [NOPERM] */
+	IMAP_R_NOPERM_HISTORY,       /* NO [NOPERM]: the history folder is read-only */
+	IMAP_R_NOPERM_HISTORY_SEEN,  /* NO [NOPERM]: only \Seen changes there */
+	IMAP_R_NOPERM_SUPERSEDED,    /* NO [NOPERM]: $Superseded is the vault's */
+	IMAP_R_NOPERM_DOCUMENTS,     /* NO [NOPERM]: Documents takes documents sent to you */
+	IMAP_R_NOPERM_BOOK,          /* NO [NOPERM]: the vaccination book is the service's */
+	IMAP_R_NOPERM_QUOTA,         /* NO [NOPERM]: SETQUOTA (RFC 9208 4.3) */
+	IMAP_R_READONLY,             /* NO [READ-ONLY] */
+	IMAP_R_CANNOT,               /* NO [CANNOT] "<reason>" */
+	IMAP_R_CANNOT_SHARE,         /* NO [CANNOT]: ACL beyond lr */
+	IMAP_R_CANNOT_NAME,          /* NO [CANNOT]: no mailbox can have that name */
+	IMAP_R_ALREADYEXISTS,        /* NO [ALREADYEXISTS] */
+	IMAP_R_ALREADYEXISTS_INBOX,  /* NO [ALREADYEXISTS] (RFC 3501 6.3.3) */
+	IMAP_R_BADCHARSET,           /* NO [BADCHARSET (UTF-8 US-ASCII)] */
+	IMAP_R_OVERQUOTA,            /* NO [OVERQUOTA] (RFC 9208 5) */
+	IMAP_R_TOOBIG_MESSAGE,       /* NO [TOOBIG] (RFC 4469 / 7889) */
+	IMAP_R_TOOBIG_MESSAGE_BAD,   /* BAD [TOOBIG]: a non-synchronising literal too big */
+	IMAP_R_TOOBIG_LITERAL,       /* NO [TOOBIG] command or literal */
+	IMAP_R_TOOBIG_LITERAL_BAD,   /* BAD [TOOBIG] command or non-synchronising literal */
+	IMAP_R_TOOBIG_LINE,          /* BAD [TOOBIG] line */
+	IMAP_R_TOOBIG_COMMAND,       /* BAD [TOOBIG] command */
+	IMAP_R_EMPTY_MESSAGE,        /* NO: APPEND of nothing */
+	IMAP_R_UNKNOWN_CTE,          /* NO [UNKNOWN-CTE] (RFC 3516 4.3) */
+	IMAP_R_EXPUNGEISSUED,        /* NO [EXPUNGEISSUED] (RFC 5530) */
+	IMAP_R_COMPRESSIONACTIVE,    /* NO [COMPRESSIONACTIVE] (RFC 4978 3) */
+	IMAP_R_AUTHFAILED,           /* NO [AUTHENTICATIONFAILED] */
+	IMAP_R_PRIVACYREQUIRED,      /* NO [PRIVACYREQUIRED]: LOGIN before STARTTLS */
+	IMAP_R_MECH_UNSUPPORTED,     /* NO: AUTHENTICATE with a mechanism not offered */
+	IMAP_R_URLAUTH_MECH,         /* NO: RESETKEY with a mechanism not INTERNAL */
+	IMAP_R_NOPERM_URL_OWNER,     /* NO [NOPERM]: GENURLAUTH of another's mailbox */
+	IMAP_R_NOPERM_URL_ACCESS,    /* NO [NOPERM]: GENURLAUTH access not offered */
+	IMAP_R_LIMIT_SEARCH_KEYS,    /* NO [LIMIT] (imap_max_search_keys) */
+	IMAP_R_LIMIT_SEARCH_TIME,    /* NO [LIMIT] (imap_search_timeout) */
+	IMAP_R_BADURL,               /* NO [BADURL url] (RFC 4469 5) */
+	IMAP_R_STORE_GONE,           /* NO: STORE on flags that vanished with the mailbox */
+	IMAP_R_BADEVENT,             /* NO [BADEVENT (events)] (RFC 5465 5) */
+	IMAP_R_NOTIFICATIONOVERFLOW, /* NO [NOTIFICATIONOVERFLOW] (RFC 5465 5) */
 	/* ---- BAD ---- */
 	IMAP_R_SYNTAX,             /* BAD "<parser's message>" */
 	IMAP_R_PARSE,              /* BAD "Error in IMAP command: <parser's message>" */
