@@ -126,6 +126,7 @@ struct master_state {
 	struct child *children;
 	size_t nchildren;
 	size_t cap;
+	const struct master_opts *opts; /* for on_child_exit; NULL once shutdown began */
 };
 
 /* The limits in force: master_opts' at start, master_set_limits' after a SIGHUP. */
@@ -205,6 +206,13 @@ static void reap(struct master_state *m)
 	pid_t pid;
 	int status;
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		bool session = false;
+		for (size_t i = 0; i < m->nchildren && !session; i++)
+			session = m->children[i].pid == pid || m->children[i].prelogin == pid;
+		if (!session && m->opts != NULL && m->opts->on_child_exit != NULL) {
+			m->opts->on_child_exit(pid, status, m->opts->arg);
+			continue;
+		}
 		for (size_t i = 0; i < m->nchildren; i++) {
 			if (m->children[i].prelogin == pid) { /* not counted: its session process is */
 				if (WIFSIGNALED(status) && WTERMSIG(status) != SIGKILL)
@@ -422,7 +430,7 @@ static void stop_children(struct master_state *m)
 
 int master_run(const struct master_opts *o, struct listener *ls, size_t n)
 {
-	struct master_state m = {0};
+	struct master_state m = {.opts = o};
 	master_set_limits(o->max_sessions, o->max_sessions_per_ip, o->pool_max);
 	struct pollfd pfd[MASTER_MAX_LISTENERS];
 	struct listener *by_index[MASTER_MAX_LISTENERS];
@@ -456,6 +464,8 @@ int master_run(const struct master_opts *o, struct listener *ls, size_t n)
 			if (o->on_reload)
 				o->on_reload(o->arg);
 		}
+		if (o->on_tick)
+			o->on_tick(o->arg);
 		if (r <= 0)
 			continue;
 		for (size_t i = 0; i < np; i++)
@@ -463,6 +473,7 @@ int master_run(const struct master_opts *o, struct listener *ls, size_t n)
 				accept_one(o, &m, ls, n, by_index[i]);
 	}
 	log_info("shutdown", "sessions=%zu", m.nchildren);
+	m.opts = NULL; /* children ending from now on are not restarted */
 	for (size_t i = 0; i < n; i++)
 		if (ls[i].fd >= 0)
 			close(ls[i].fd);

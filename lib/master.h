@@ -12,6 +12,7 @@
 #define MSS_MASTER_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 struct privsep;
 
@@ -66,6 +67,12 @@ struct master_opts {
 	void (*on_reload)(void *arg);   /* in the master on SIGHUP (may be NULL): keeps what
 	                                 * it cannot reload as it was, and logs why */
 	int sessions_gauge;             /* lib/metrics.h gauge of the sessions running, 0: none */
+	/* A child the daemon forked itself (not a session: e.g. mss-smtpd's queue process)
+	 * ended; status as waitpid gives it. Not called once shutdown began (may be NULL). */
+	void (*on_child_exit)(pid_t pid, int status, void *arg);
+	/* In the master about once a second, and after each signal (may be NULL): for work
+	 * that waits, such as restarting such a child after a pause. */
+	void (*on_tick)(void *arg);
 	/* Privilege separation before login (lib/privsep.h), NULL or off: one process per
 	 * connection running session. On: two processes per connection, both forked here:
 	 * prelogin (given the client socket, in the empty root as login_user, after

@@ -51,38 +51,43 @@ void relay_report_status(const char *reply, bool delayed, char out[16])
 	str_assert(str_copy(out, 16, delayed ? "4.0.0" : "5.0.0"), "a short constant");
 }
 
+/* The human-readable part: the same paragraph and list in French, then in English.
+ * Plain texts, not formats: the queue id and the addresses are written apart. */
+struct report_language {
+	const char *message; /* "Your message", before the queue id */
+	const char *failed;  /* the rest of the paragraph, after the queue id */
+	const char *delayed; /* the same for a delay warning */
+	const char *colon;   /* between an address and its reply (French puts a space before) */
+};
+
+static const struct report_language report_languages[] = {
+    {.message = "Votre message",
+     .failed = "n'a pas pu être remis au(x) destinataire(s) ci-dessous. Il ne sera plus envoyé.",
+     .delayed = "n'a pas encore pu être remis au(x) destinataire(s) ci-dessous. De nouvelles "
+                "tentatives auront lieu ; vous serez prévenu s'il ne peut être remis.",
+     .colon = " :"},
+    {.message = "Your message",
+     .failed = "could not be delivered to the recipient(s) below. It will not be sent again.",
+     .delayed = "could not be delivered yet to the recipient(s) below. Delivery will be tried "
+                "again; you will be told if it fails.",
+     .colon = ":"},
+};
+
+static int text_paragraph(struct buf *b, const struct relay_report *r, const struct report_language *l)
+{
+	int rc = buf_printf(b, "%s (%s) %s\r\n\r\n", l->message, r->qid, r->delayed ? l->delayed : l->failed);
+	for (size_t i = 0; i < r->n; i++)
+		rc |= buf_printf(b, "  <%s>%s %s\r\n", r->rcpts[i].rcpt, l->colon, r->rcpts[i].reply);
+	return rc;
+}
+
 static int text_part(struct buf *b, const struct relay_report *r, const char *boundary)
 {
 	int rc = buf_printf(
 	    b, "--%s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n",
 	    boundary);
-	if (r->delayed)
-		rc |= buf_printf(
-		    b,
-		    "Votre message (%s) n'a pas encore pu être remis au(x) destinataire(s) ci-dessous. "
-		    "De nouvelles tentatives auront lieu ; vous serez prévenu s'il ne peut être "
-		    "remis.\r\n\r\n",
-		    r->qid);
-	else
-		rc |= buf_printf(b,
-		                 "Votre message (%s) n'a pas pu être remis au(x) destinataire(s) ci-dessous. "
-		                 "Il ne sera plus envoyé.\r\n\r\n",
-		                 r->qid);
-	for (size_t i = 0; i < r->n; i++)
-		rc |= buf_printf(b, "  <%s> : %s\r\n", r->rcpts[i].rcpt, r->rcpts[i].reply);
-	if (r->delayed)
-		rc |=
-		    buf_printf(b,
-		               "\r\nYour message (%s) could not be delivered yet to the recipient(s) below. "
-		               "Delivery will be tried again; you will be told if it fails.\r\n\r\n",
-		               r->qid);
-	else
-		rc |= buf_printf(b,
-		                 "\r\nYour message (%s) could not be delivered to the recipient(s) below. "
-		                 "It will not be sent again.\r\n\r\n",
-		                 r->qid);
-	for (size_t i = 0; i < r->n; i++)
-		rc |= buf_printf(b, "  <%s>: %s\r\n", r->rcpts[i].rcpt, r->rcpts[i].reply);
+	for (size_t i = 0; i < sizeof report_languages / sizeof report_languages[0]; i++)
+		rc |= (i > 0 ? buf_append_str(b, "\r\n") : 0) | text_paragraph(b, r, &report_languages[i]);
 	return rc;
 }
 
@@ -97,7 +102,10 @@ static int status_part(struct buf *b, const struct mss_config *cfg, const struct
 	                    "Reporting-MTA: dns; %s\r\nX-MSS-Queue-ID: %s\r\nArrival-Date: %s\r\n",
 	                    boundary, cfg->hostname, r->qid, arrival);
 	for (size_t i = 0; i < r->n; i++) {
-		relay_report_status(r->rcpts[i].reply, r->delayed, status);
+		if (r->rcpts[i].expired && !r->delayed)
+			str_assert(str_copy(status, sizeof status, "5.4.7"), "a short constant");
+		else
+			relay_report_status(r->rcpts[i].reply, r->delayed, status);
 		rc |= buf_printf(b, "\r\nFinal-Recipient: rfc822; %s\r\nAction: %s\r\nStatus: %s\r\n",
 		                 r->rcpts[i].rcpt, r->delayed ? "delayed" : "failed", status);
 		if (r->remote_mta[0])

@@ -21,6 +21,8 @@
 struct relay_failure {
 	const char *rcpt;
 	const char *reply; /* the remote reply or the local reason, one printable line */
+	bool expired;      /* a temporary failure given up at queue_lifetime: Status 5.4.7
+	                    * (RFC 3463 "delivery time expired"), whatever the last reply said */
 };
 
 struct relay_report {

@@ -119,7 +119,9 @@ static void report(struct relay_round *rd, const struct queue_due *d, size_t n,
 		                         rd->now - d[i].created >= RELAY_DELAY_WARNING
 		                   : v[i] == RELAY_PERMANENT;
 		if (due)
-			f[k++] = (struct relay_failure){.rcpt = d[i].rcpt, .reply = res[i].reply};
+			f[k++] = (struct relay_failure){.rcpt = d[i].rcpt,
+			                                .reply = res[i].reply,
+			                                .expired = res[i].verdict == RELAY_TEMPORARY};
 	}
 	struct relay_report r = {.qid = d[0].qid,
 	                         .mail_from = d[0].mail_from,
@@ -283,6 +285,14 @@ static size_t round_once(struct relay_round *rd)
 	return n;
 }
 
+static volatile sig_atomic_t reload_asked;
+
+static void on_hup(int sig)
+{
+	(void)sig;
+	reload_asked = 1;
+}
+
 static void queue_main(const struct mss_config *cfg, struct tls_ctx *ctx)
 {
 	char err[512];
@@ -293,21 +303,29 @@ static void queue_main(const struct mss_config *cfg, struct tls_ctx *ctx)
 	}
 	struct relay_round rd = {.st = st, .cfg = cfg, .ctx = ctx};
 	log_info("relay.start", "result=ok");
-	for (;;) {
+	while (!reload_asked) {
 		/* a full batch: more may be due at once; else look again in a second (one
 		 * indexed query: cheap, and mssctl queue flush takes effect within it) */
-		if (round_once(&rd) < RELAY_BATCH)
+		if (round_once(&rd) < RELAY_BATCH && !reload_asked)
 			sleep(1);
 	}
+	/* SIGHUP: the round in hand is finished (no claim is left to its lease); the
+	 * master starts the next queue process with the reloaded settings */
+	log_info("relay.reload", "result=ok");
+	store_close(st);
+	_exit(RELAY_EXIT_RELOAD);
 }
 
-pid_t relay_queue_start(const struct mss_config *cfg, struct tls_ctx *ctx)
+pid_t relay_queue_start(const struct mss_config *cfg, struct tls_ctx *ctx, const int *close_fds, size_t n)
 {
 	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid != 0)
 		return pid;
 	char err[256];
+	for (size_t i = 0; i < n; i++)
+		if (close_fds[i] >= 0)
+			close(close_fds[i]);
 	prctl(PR_SET_NAME, "mss-queue");
 	if (master_drop_privileges(cfg->user, err, sizeof err) < 0) {
 		log_err("relay", "result=failed error=\"%s\"", err);
@@ -319,8 +337,11 @@ pid_t relay_queue_start(const struct mss_config *cfg, struct tls_ctx *ctx)
 		_exit(0);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
-	signal(SIGHUP, SIG_IGN);
+	signal(SIGCHLD, SIG_DFL);
 	signal(SIGPIPE, SIG_IGN);
+	struct sigaction sa = {.sa_handler = on_hup}; /* no SA_RESTART: wakes the sleep */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGHUP, &sa, NULL);
 	queue_main(cfg, ctx);
 	_exit(0);
 }

@@ -31,8 +31,14 @@ int64_t relay_lease(const struct mss_config *cfg);
  * queue_retry doubled per attempt, at most 3600 s. */
 int64_t relay_backoff(const struct mss_config *cfg, unsigned attempts);
 
+/* The queue process's exit status after a SIGHUP: it ends its round, then exits so that
+ * the master starts a new one with the reloaded settings. */
+#define RELAY_EXIT_RELOAD 75
+
 /* Forks the queue process (ctx: the client TLS context, signing through its own key
- * agent channel). Returns its pid, or -1 when fork failed. */
-pid_t relay_queue_start(const struct mss_config *cfg, struct tls_ctx *ctx);
+ * agent channel); the child closes the n descriptors of close_fds first (the master's
+ * listeners when it is restarted from the accept loop). Returns its pid, or -1 when
+ * fork failed. */
+pid_t relay_queue_start(const struct mss_config *cfg, struct tls_ctx *ctx, const int *close_fds, size_t n);
 
 #endif

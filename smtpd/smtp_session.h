@@ -35,9 +35,8 @@ struct smtp_spf;
 /* Built by the master before it forks; read-only in sessions. */
 struct smtpd_ctx {
 	const struct mss_config *cfg;
-	struct tls_ctx *tls;       /* NULL when no certificate is configured */
-	struct tls_ctx *relay_tls; /* the queue process's client side, NULL when relaying is off */
-	struct oauth_keys *oauth;  /* OAuth signing keys, NULL when not configured */
+	struct tls_ctx *tls;      /* NULL when no certificate is configured */
+	struct oauth_keys *oauth; /* OAuth signing keys, NULL when not configured */
 	struct smtp_spf *spf;
 	struct key_agent agent; /* signs for tls: no process but the agent holds the key */
 };

@@ -22,12 +22,14 @@
 #include "lib/tls.h"
 #include "auth/oauth.h"
 #include "policy/policy.h"
-#include "smtpd/relay_queue.h"
+#include "smtpd/relay_process.h"
 #include "smtpd/smtp_session.h"
 #include "smtpd/smtp_spf.h"
 #include "store/store.h"
 
 static struct mss_config cfg;
+static struct relay_process relay; /* the queue process, watched by the master */
+static int listener_fds[3];
 
 static void usage(void)
 {
@@ -101,34 +103,6 @@ static struct tls_ctx *load_tls(struct key_agent *agent)
 	if (tls == NULL)
 		fatal("TLS: %s", err);
 	return tls;
-}
-
-/* The relay's client context (DESIGN.md "Relay out to the trust space"): relay_cert
- * (default tls_cert) presented, signed through a channel of its own to the key agent
- * (which holds relay_key too); the server verified against tls_ca and tls_crl. NULL
- * when relaying cannot work here (logged: queued messages then wait). */
-static struct tls_ctx *relay_tls(struct key_agent *agent)
-{
-	struct tls_client_opts o;
-	char err[512];
-	struct tls_ctx *ctx;
-
-	memset(&o, 0, sizeof(o));
-	o.cert_file = cfg.relay_cert[0] ? cfg.relay_cert : cfg.tls_cert;
-	o.key_file = cfg.relay_key[0] ? cfg.relay_key : cfg.tls_key;
-	o.ca_file = cfg.tls_ca;
-	o.crl_file = cfg.tls_crl;
-	o.use_key_agent = true;
-	o.key_agent_fd = key_agent_session_channel(agent);
-	if (o.key_agent_fd < 0 || !cfg.tls_ca[0]) {
-		log_err("relay", "result=failed error=\"%s\"",
-		        !cfg.tls_ca[0] ? "tls_ca is required to relay" : "no key agent channel");
-		return NULL;
-	}
-	ctx = tls_client_ctx_new(&o, err, sizeof(err));
-	if (ctx == NULL)
-		fatal("relay TLS: %s", err);
-	return ctx;
 }
 
 /* Checks the store as the sessions will use it (as the daemons' user), so that a
@@ -232,6 +206,20 @@ static void reload(void *arg)
 	smtp_spf_free(spf);
 	(void)oauth_keys_sighup(c->cfg, &c->oauth);
 	key_agent_sighup_done(ok, restart);
+	relay_process_reload(&relay, ok);
+}
+
+/* The queue process ended: restarted (lib/master.h on_child_exit, relay_process.h). */
+static void child_exit(pid_t pid, int status, void *arg)
+{
+	(void)arg;
+	(void)relay_process_exited(&relay, pid, status);
+}
+
+static void tick(void *arg)
+{
+	(void)arg;
+	relay_process_tick(&relay);
 }
 
 int main(int argc, char **argv)
@@ -272,12 +260,16 @@ int main(int argc, char **argv)
 	check_store();
 	if (policy_retention_start(&cfg) < 0) /* daily, in its own process */
 		fatal("retention: cannot fork");
-	/* the queue process: forked before binding (it keeps no listener) */
-	ctx.relay_tls = relay_tls(&ctx.agent);
-	if (ctx.relay_tls != NULL && relay_queue_start(&cfg, ctx.relay_tls) < 0)
-		fatal("relay: cannot fork the queue process");
+	/* the queue process: forked before binding (it keeps no listener); one restarted
+	 * later by the master closes the listeners first */
+	if (relay_process_start(&relay, &cfg, &ctx.agent, err, sizeof(err)) < 0)
+		fatal("relay: %s", err[0] ? err : "cannot fork the queue process");
 	if (master_bind(ls, 3, err, sizeof(err)) < 0)
 		fatal("%s", err);
+	for (size_t i = 0; i < 3; i++)
+		listener_fds[i] = ls[i].fd;
+	relay.close_fds = listener_fds;
+	relay.nclose = 3;
 	signal(SIGPIPE, SIG_IGN);
 	/* Forked before the privilege drop: the audit key is not the daemons' user's
 	 * (issue 12). */
@@ -301,6 +293,8 @@ int main(int argc, char **argv)
 	mo.overload = smtp_session_overload;
 	mo.on_shutdown = shutdown_checkpoint;
 	mo.on_reload = reload;
+	mo.on_child_exit = child_exit;
+	mo.on_tick = tick;
 	mo.sessions_gauge = METRICS_SMTPD_SESSIONS;
 	mo.arg = &ctx;
 	log_info("smtpd.start", "smtp=%s submission=%s submissions=%s tls=%s",
@@ -310,6 +304,6 @@ int main(int argc, char **argv)
 	smtp_spf_free(ctx.spf);
 	oauth_keys_free(ctx.oauth);
 	tls_ctx_free(ctx.tls);
-	tls_ctx_free(ctx.relay_tls);
+	relay_process_free(&relay);
 	return rc == 0 ? 0 : 1;
 }

@@ -144,7 +144,7 @@ def test_forged_head_after_truncation_named(busy):
 def test_twenty_processes_at_once(mss):
     """20 SMTP sessions (20 processes) deliver at once, while 20 mssctl processes change
     access: one strict order, a valid chain, every record present."""
-    # 20 at once from one address: the readiness probe's session may not be reaped yet.
+    # 20 at once from one address, over the default per-address limit
     mss.set(max_sessions_per_ip=40)
     mss.start("smtpd")
     before = max_seq(mss)

@@ -283,7 +283,7 @@ def test_sighup_resizes_the_session_limits(mss):
     mss.set(max_sessions=50, smtp_max_sessions=1)
     mss.start("smtpd")
     deadline = time.monotonic() + 10
-    while True:  # the harness's own probe of the port may still hold the one place
+    while True:  # an earlier session may still hold the one place until it is reaped
         held = socket.create_connection(("127.0.0.1", mss.port("smtp")), timeout=10)
         if held.recv(512).startswith(b"220"):
             break

@@ -107,9 +107,9 @@ def listening_uids(port):
 
 
 def scrape_settled(m):
-    """The start-up readiness probes' sessions are counted by each master when it
-    accepts them, which can come after start() returned (seen under the sanitizers):
-    scrape until the session counters read the same twice, 0.5 s apart."""
+    """Scrape until the session counters read the same twice, 0.5 s apart: a session is
+    counted by its master when it accepts it, which can come after the client's
+    connect returned (seen under the sanitizers)."""
     def sessions(body):
         return {k: v for k, v in samples(body).items() if k[0] == "mss_sessions_total"}
     head, body = scrape(m)

@@ -266,5 +266,7 @@ def test_lifetime_end_bounces_and_delay_warning(relay_to, mss):
     delayed, failed = (m.decode("utf-8", "replace") for m in msgs)
     assert "Action: delayed" in delayed and "Status: 4.3.0" in delayed, delayed
     assert "Action: failed" in failed and "queue_lifetime" not in failed.split("Action")[0]
+    # RFC 3463 X.4.7 "delivery time expired", not the last reply's 4.3.0 nor a bare 5.0.0
+    assert "Status: 5.4.7" in failed and "Diagnostic-Code: smtp; 451 4.3.0" in failed, failed
     rows = mss.sql("SELECT result FROM audit_log WHERE action = 'relay.fail'")
     assert rows and "queue_lifetime passed" in rows[0][0], rows

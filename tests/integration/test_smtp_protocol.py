@@ -423,7 +423,6 @@ def test_max_sessions(mss):
 def test_max_sessions_per_ip(mss):
     mss.set(max_sessions_per_ip=2)
     mss.start("smtpd")
-    time.sleep(1)  # the readiness probes' sessions are reaped
     a = connect(mss, "smtp", tls=False, ehlo=False)
     b = connect(mss, "smtp", tls=False, ehlo=False)
     c = RawSmtp(mss.port("smtp"))

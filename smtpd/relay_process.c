@@ -1,0 +1,140 @@
+/* relay_process: see relay_process.h. */
+#include "smtpd/relay_process.h"
+
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+#include "lib/str.h"
+#include "smtpd/relay_queue.h"
+
+/* The relay's client context: relay_cert (default tls_cert) presented, signed through
+ * a channel of its own to the key agent (which holds relay_key too); the server
+ * verified against tls_ca and tls_crl. Returns NULL with why: in err (a failure), or
+ * err empty when relaying is simply not set up here. */
+static struct tls_ctx *client_ctx(const struct mss_config *cfg, struct key_agent *agent, int *fd, char *err,
+                                  size_t errlen)
+{
+	struct tls_client_opts o;
+	memset(&o, 0, sizeof o);
+	err[0] = '\0';
+	*fd = -1;
+	if (!cfg->tls_ca[0]) {
+		log_err("relay", "result=failed error=\"tls_ca is required to relay\"");
+		return NULL;
+	}
+	o.cert_file = cfg->relay_cert[0] ? cfg->relay_cert : cfg->tls_cert;
+	o.key_file = cfg->relay_key[0] ? cfg->relay_key : cfg->tls_key;
+	o.ca_file = cfg->tls_ca;
+	o.crl_file = cfg->tls_crl;
+	o.use_key_agent = true;
+	o.key_agent_fd = *fd = key_agent_session_channel(agent);
+	if (o.key_agent_fd < 0) {
+		log_err("relay", "result=failed error=\"no key agent channel\"");
+		return NULL;
+	}
+	struct tls_ctx *ctx = tls_client_ctx_new(&o, err, errlen);
+	if (ctx == NULL) {
+		close(*fd);
+		*fd = -1;
+		if (!err[0])
+			str_error(err, errlen, "the relay's TLS context cannot be made");
+	}
+	return ctx;
+}
+
+static void fork_one(struct relay_process *rp)
+{
+	rp->restart_at = 0;
+	rp->pid = relay_queue_start(rp->cfg, rp->tls, rp->close_fds, rp->nclose);
+	if (rp->pid < 0) {
+		log_err("relay.process", "result=failed error=\"fork failed\"");
+		rp->pid = 0;
+		rp->restart_at = time(NULL) + rp->pause;
+		return;
+	}
+	rp->started = time(NULL);
+}
+
+int relay_process_start(struct relay_process *rp, const struct mss_config *cfg, struct key_agent *agent,
+                        char *err, size_t errlen)
+{
+	memset(rp, 0, sizeof *rp);
+	rp->cfg = cfg;
+	rp->agent = agent;
+	rp->pause = 1;
+	rp->tls = client_ctx(cfg, agent, &rp->agent_fd, err, errlen);
+	if (rp->tls == NULL)
+		return err[0] ? -1 : 1;
+	fork_one(rp);
+	return rp->pid > 0 ? 0 : -1;
+}
+
+bool relay_process_exited(struct relay_process *rp, pid_t pid, int status)
+{
+	if (pid <= 0 || pid != rp->pid)
+		return false;
+	rp->pid = 0;
+	time_t now = time(NULL);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == RELAY_EXIT_RELOAD) {
+		rp->restart_at = now; /* a handover after SIGHUP: at once */
+		return true;
+	}
+	/* a crash (or an exit it should not make): restart after a pause that doubles
+	 * while the process keeps dying young, back to 1 s once one lived a while */
+	rp->pause = now - rp->started >= RELAY_RESTART_MAX ? 1 : rp->pause;
+	rp->restart_at = now + rp->pause;
+	if (WIFSIGNALED(status))
+		log_warn("relay.process", "result=ended signal=%d restart_in=%u", WTERMSIG(status),
+		         rp->pause);
+	else
+		log_warn("relay.process", "result=ended status=%d restart_in=%u",
+		         WIFEXITED(status) ? WEXITSTATUS(status) : -1, rp->pause);
+	rp->pause = rp->pause * 2 > RELAY_RESTART_MAX ? RELAY_RESTART_MAX : rp->pause * 2;
+	return true;
+}
+
+void relay_process_tick(struct relay_process *rp)
+{
+	if (rp->tls == NULL || rp->pid > 0 || rp->restart_at == 0 || time(NULL) < rp->restart_at)
+		return;
+	fork_one(rp);
+	if (rp->pid > 0)
+		log_info("relay.process", "result=started pid=%ld", (long)rp->pid);
+}
+
+void relay_process_reload(struct relay_process *rp, bool ok)
+{
+	char err[512];
+	int fd;
+	if (!ok) /* the settings in force did not change: the process goes on */
+		return;
+	{
+		/* the new relay_cert, tls_ca and tls_crl: a revoked peer is refused from now on */
+		struct tls_ctx *ctx = client_ctx(rp->cfg, rp->agent, &fd, err, sizeof err);
+		if (ctx != NULL) {
+			tls_ctx_free(rp->tls);
+			if (rp->agent_fd >= 0)
+				close(rp->agent_fd);
+			rp->tls = ctx;
+			rp->agent_fd = fd;
+		} else if (err[0]) {
+			log_err("relay", "result=failed error=\"%s: the queue keeps its TLS context\"", err);
+		}
+	}
+	if (rp->pid > 0)
+		kill(rp->pid, SIGHUP); /* ends its round, exits RELAY_EXIT_RELOAD, restarted at once */
+	else if (rp->tls != NULL && rp->restart_at == 0)
+		rp->restart_at = time(NULL);
+}
+
+void relay_process_free(struct relay_process *rp)
+{
+	tls_ctx_free(rp->tls);
+	rp->tls = NULL;
+	if (rp->agent_fd >= 0)
+		close(rp->agent_fd);
+	rp->agent_fd = -1;
+}
