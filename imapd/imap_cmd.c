@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "imapd/imap_notify.h"
 #include "imapd/imap_vault.h"
 #include "vault/vault_access.h"
 #include "auth/sasl.h"
@@ -39,6 +40,7 @@ static const struct imap_cmd_def cmd_table[] = {
     {"STATUS", cmd_status, S_AUTHED, 0},
     {"APPEND", cmd_append, S_AUTHED, CMD_STREAM},
     {"IDLE", cmd_idle, S_AUTHED, 0},
+    {"NOTIFY", cmd_notify, S_AUTHED, 0},
     {"COMPRESS", cmd_compress, S_AUTHED, 0},
     {"GETQUOTA", cmd_getquota, S_AUTHED, 0},
     {"GETQUOTAROOT", cmd_getquotaroot, S_AUTHED, 0},
@@ -108,6 +110,7 @@ static const struct imap_capa capa_table[] = {
     {"ENABLE", "RFC 5161", CAP_ALWAYS},
     {"UTF8=ACCEPT", "RFC 6855", CAP_ALWAYS},
     {"IDLE", "RFC 2177", CAP_ALWAYS},
+    {"NOTIFY", "RFC 5465", CAP_ALWAYS},
     {"UIDPLUS", "RFC 4315", CAP_ALWAYS},
     {"MOVE", "RFC 6851", CAP_ALWAYS},
     {"NAMESPACE", "RFC 2342", CAP_ALWAYS},

@@ -15,6 +15,7 @@
 #include "imap/imap_fetch_items.h"
 #include "imap/imap_mime.h"
 #include "imapd/imap_cmd.h"
+#include "imapd/imap_notify.h"
 #include "imapd/imap_qresync.h"
 #include "imapd/imap_vault.h"
 #include "lib/log.h"
@@ -356,6 +357,20 @@ static int fetch_one(struct imap_session *s, const struct imap_fetch_request *r,
 	store_body_close(f.body);
 	store_message_free(&f.meta);
 	return rc;
+}
+
+void imap_fetch_notify(struct imap_session *s, const struct imap_fetch_request *r, size_t i)
+{
+	uint32_t uid = s->view.v[i].uid;
+	if (!imap_vault_visible(s, uid)) /* masked or withdrawn since */
+		return;
+	int rc = fetch_one(s, r, i, false);
+	if (rc == FETCH_OK && s->view.shared && r->reads_body)
+		imap_vault_read(s, uid); /* a document consulted: listed, as by FETCH */
+	if (rc == FETCH_BROKEN) {
+		conn_puts(s->conn, "* BYE Internal error reading a message\r\n");
+		s->close_after_reply = true;
+	}
 }
 
 /* Which outcome the tagged answer reports when several messages ended differently. */

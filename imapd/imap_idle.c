@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "imapd/imap_cmd.h"
+#include "imapd/imap_notify.h"
 #include "imapd/imap_vault.h"
 #include "lib/log.h"
 #include "lib/str.h"
@@ -49,8 +50,11 @@ void cmd_idle(struct imap_session *s, struct imap_command *c)
 	for (;;) {
 		if (s->view.history)
 			imap_history_sync(s); /* history entries are audit records: nothing to watch */
+		uint32_t before = s->view.uidnext;
 		if (s->view.open && imap_view_sync(s, true) < 0)
 			break;
+		imap_notify_selected_new(s, before);
+		imap_notify_poll(s); /* NOTIFY: other mailboxes too (RFC 5465 4) */
 		if (conn_flush(s->conn) < 0) {
 			s->close_after_reply = true;
 			return;
@@ -67,7 +71,8 @@ void cmd_idle(struct imap_session *s, struct imap_command *c)
 			continue;
 		}
 		long wait = (deadline < keepalive ? deadline : keepalive) - now;
-		int fd = s->view.open ? s->view.watch_fd : -1;
+		/* NOTIFY's watch covers every mailbox, the selected one included */
+		int fd = imap_notify_fd(s) >= 0 ? imap_notify_fd(s) : s->view.open ? s->view.watch_fd : -1;
 		if (s->view.open && fd < 0 && wait > IDLE_FALLBACK_MS)
 			wait = IDLE_FALLBACK_MS;
 		/* History entries are audit records, written by every daemon and mssctl:

@@ -2,6 +2,8 @@
  * imap_reader.h). */
 #include "imapd/imap_reader.h"
 
+#include "imapd/imap_notify.h"
+
 #include <string.h>
 
 #include "imapd/imap_cmd.h"
@@ -232,8 +234,9 @@ static enum imap_read read_command(struct imap_session *s)
  * streamed APPEND literal has imap_append_timeout of its own (imap_literal_stream). */
 enum imap_read imap_read_command(struct imap_session *s)
 {
+	imap_notify_poll(s); /* NOTIFY: what the last command's time brought (RFC 5465 4) */
 	if (!conn_has_buffered_input(s->conn)) {
-		int w = conn_wait_readable(s->conn, -1, (int)s->cfg->imap_idle_timeout * 1000);
+		int w = imap_notify_wait(s, (int)s->cfg->imap_idle_timeout * 1000);
 		if (w <= 0)
 			return read_fail(s, w == 0 ? CONN_TIMEOUT : w == -2 ? CONN_STOP : CONN_ERROR);
 	}

@@ -7,6 +7,7 @@
 
 #include "imapd/imap_context.h"
 #include "imapd/imap_cmd.h"
+#include "imapd/imap_notify.h"
 #include "imapd/imap_reader.h"
 #include "imap/imap_mutf7.h"
 #include "lib/log.h"
@@ -17,8 +18,11 @@
 void imap_reply(struct imap_session *s, const char *tag, const char *status, const char *fmt, ...)
 {
 	bool bad = strcmp(status, "BAD") == 0;
-	if (s->view.open && !s->close_after_reply && !(s->cmd_flags & CMD_NO_SYNC))
-		imap_view_sync(s, (s->cmd_flags & CMD_NO_EXPUNGE) == 0);
+	if (s->view.open && !s->close_after_reply && !(s->cmd_flags & CMD_NO_SYNC)) {
+		uint32_t before = s->view.uidnext;
+		if (imap_view_sync(s, (s->cmd_flags & CMD_NO_EXPUNGE) == 0) == 0)
+			imap_notify_selected_new(s, before); /* NOTIFY's MessageNew attributes */
+	}
 	if (bad || strcmp(status, "NO") == 0)
 		metrics_count1(METRICS_IMAP_REFUSALS, status);
 	if (s->nctx > 0 && !s->close_after_reply)
@@ -271,5 +275,6 @@ void imap_session_run(struct imap_session *s)
 			detail[0] = '\0';
 		imap_audit(s, "imap.logout", s->account.address, detail, "ok");
 	}
+	imap_notify_free(s);
 	imap_view_close(s);
 }

@@ -74,6 +74,7 @@ struct imap_view {
 
 #define IMAP_CONTEXTS_MAX 8 /* RFC 5267 UPDATE searches kept at once; more get NOUPDATE */
 struct imap_context;
+struct imap_notify;
 
 struct imap_session {
 	struct conn *conn;
@@ -106,6 +107,7 @@ struct imap_session {
 	/* SEARCH RETURN (UPDATE) contexts of the selected mailbox (imap_context.c) */
 	struct imap_context *ctx[IMAP_CONTEXTS_MAX];
 	size_t nctx;
+	struct imap_notify *notify; /* NOTIFY SET in force (imap_notify.c), NULL when none */
 	/* counted, not listed: reading one's own mail (audited once at logout) */
 	unsigned n_select, n_fetch, n_append, n_expunge;
 };

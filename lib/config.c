@@ -108,6 +108,8 @@ static const struct config_key config_keys[] = {
     NUM(oauth_clock_skew, KEY_SECONDS, "60", 0, 3600),
     NUM(imap_idle_timeout, KEY_SECONDS, "30m", 60, 86400),
     NUM(imap_history_check, KEY_SECONDS, "30", 1, 3600),
+    NUM(imap_notify_max_events, KEY_UINT, "1000", 1, 1000000),
+    NUM(imap_notify_max_mailboxes, KEY_UINT, "1000", 1, 100000),
     NUM(imap_max_line, KEY_UINT, "65536", 1024, 1 << 24),
     NUM(imap_max_bad, KEY_UINT, "10", 1, 1000),
     NUM(tls_handshake_timeout, KEY_SECONDS, "30", 1, 3600),

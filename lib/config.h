@@ -77,6 +77,8 @@ struct mss_config {
 	unsigned oauth_clock_skew;                 /* seconds; default 60 */
 	unsigned imap_idle_timeout;                /* seconds; default 1800 (RFC 9051 5.4) */
 	unsigned imap_history_check;               /* seconds; IDLE on Historique rechecks this often */
+	unsigned imap_notify_max_events;           /* NOTIFY: notifications queued at once (RFC 5465 5.8) */
+	unsigned imap_notify_max_mailboxes;        /* NOTIFY: mailboxes one session watches */
 	unsigned imap_max_line;                    /* default 65536 */
 	unsigned imap_max_bad;                     /* consecutive BAD before BYE; default 10 */
 	unsigned tls_handshake_timeout;            /* seconds; default 30 */

@@ -83,6 +83,11 @@ const char *tls_backend(void);
  * error (it would silently disable revocation); OPTIONAL/REQUIRE without ca_file is an
  * error. */
 struct tls_ctx *tls_server_ctx_new(const struct tls_server_opts *opts, char *err, size_t errlen);
+/* Whether the (first) certificate of the PEM file may authenticate a TLS client: it has
+ * no extended key usage, or one that lists clientAuth or anyExtendedKeyUsage (RFC 5280
+ * 4.2.1.12). 1 yes, 0 no, -1 unreadable. A peer that checks the purpose (Postfix,
+ * OpenSSL's default for client certificates) refuses a certificate made for servers. */
+int tls_cert_file_client_ok(const char *file);
 /* The same for the client side; ca_file is required. */
 struct tls_ctx *tls_client_ctx_new(const struct tls_client_opts *opts, char *err, size_t errlen);
 /* Frees the context; sessions made from it stay valid until tls_sess_free. */

@@ -389,3 +389,35 @@ void tls_ctx_free(struct tls_ctx *ctx)
 	free(ctx->crl_file);
 	free(ctx);
 }
+
+int tls_cert_file_client_ok(const char *file)
+{
+	gnutls_datum_t pem = {NULL, 0};
+	gnutls_x509_crt_t crt;
+	if (gnutls_load_file(file, &pem) < 0)
+		return -1;
+	if (gnutls_x509_crt_init(&crt) < 0) {
+		gnutls_free(pem.data);
+		return -1;
+	}
+	int rc = gnutls_x509_crt_import(crt, &pem, GNUTLS_X509_FMT_PEM);
+	gnutls_free(pem.data);
+	int ok = rc < 0 ? -1 : 1; /* no extended key usage: any purpose */
+	for (unsigned i = 0; ok >= 0; i++) {
+		char oid[128];
+		size_t len = sizeof oid;
+		rc = gnutls_x509_crt_get_key_purpose_oid(crt, i, oid, &len, NULL);
+		if (rc == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+			break;
+		ok = 0; /* the certificate lists its purposes: clientAuth must be one */
+		if (rc == 0 &&
+		    (strcmp(oid, GNUTLS_KP_TLS_WWW_CLIENT) == 0 || strcmp(oid, GNUTLS_KP_ANY) == 0)) {
+			ok = 1;
+			break;
+		}
+		if (rc < 0 && rc != GNUTLS_E_SHORT_MEMORY_BUFFER)
+			break; /* unreadable list: not shown to allow clients */
+	}
+	gnutls_x509_crt_deinit(crt);
+	return ok;
+}

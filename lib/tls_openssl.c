@@ -381,3 +381,20 @@ void tls_ctx_free(struct tls_ctx *ctx)
 	free(ctx->crl_file);
 	free(ctx);
 }
+
+int tls_cert_file_client_ok(const char *file)
+{
+	FILE *f = fopen(file, "r");
+	if (f == NULL)
+		return -1;
+	X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	if (x == NULL) {
+		ERR_clear_error();
+		return -1;
+	}
+	/* UINT32_MAX when the certificate has no extended key usage: any purpose */
+	uint32_t xku = X509_get_extended_key_usage(x);
+	X509_free(x);
+	return (xku & (XKU_SSL_CLIENT | XKU_ANYEKU)) != 0;
+}

@@ -36,6 +36,12 @@ static struct tls_ctx *client_ctx(const struct mss_config *cfg, struct key_agent
 		return NULL;
 	}
 	struct tls_ctx *ctx = tls_client_ctx_new(&o, err, errlen);
+	if (ctx != NULL && tls_cert_file_client_ok(o.cert_file) == 0)
+		log_warn("relay.cert_purpose",
+		         "file=%s error=\"the certificate is not for TLS clients "
+		         "(no clientAuth in its extended key usage): peers that check it refuse "
+		         "it; set relay_cert and relay_key to a client certificate\"",
+		         o.cert_file);
 	if (ctx == NULL) {
 		close(*fd);
 		*fd = -1;

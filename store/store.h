@@ -305,6 +305,20 @@ int store_watch_open(struct store *st, int64_t mailbox_id, char *err, size_t err
  * 0 when none, -1 on error. */
 int store_watch_drain(int fd);
 void store_watch_close(int fd);
+/* NOTIFY (RFC 5465) watches every mailbox at once: the descriptor wakes after the same
+ * commits as above (and mailbox creation and subscription changes), in any mailbox of
+ * any account: SQLite, an inotify watch on data_dir/run itself; a shared store, a
+ * connection listening on the channel mss_mbox_all, where each change is also sent
+ * with the mailbox id as payload. Closed with store_watch_close. Returns the fd, or -1
+ * with err. */
+int store_watch_all_open(struct store *st, char *err, size_t errlen);
+/* Drains it (never blocks): the ids of the mailboxes changed, at most max into ids
+ * (*n); *more when there were more, or some may have been lost (look at every one).
+ * Returns 1 when anything happened, 0 when nothing, -1 on error. */
+int store_watch_all_drain(int fd, int64_t *ids, size_t max, size_t *n, bool *more);
+/* Whether mailbox_id belongs to user (so that a watcher of all mailboxes reads only
+ * its own): 1 yes, 0 no or gone, -1 with err. */
+int store_mailbox_owned_by(struct store *st, int64_t mailbox_id, const char *user, char *err, size_t errlen);
 
 /* ---- URLAUTH (RFC 4467) ----------------------------------------------------------- */
 

@@ -144,6 +144,16 @@ int store_mailbox_get_id(struct store *st, int64_t mailbox_id, struct store_mail
 	return store_mailbox_row_id(st, mailbox_id, out, NULL, err, errlen);
 }
 
+int store_mailbox_owned_by(struct store *st, int64_t mailbox_id, const char *user, char *err, size_t errlen)
+{
+	struct store_mailbox mb;
+	int64_t owner = 0, uid = 0;
+	int rc = store_mailbox_row_id(st, mailbox_id, &mb, &owner, err, errlen);
+	if (rc == 1)
+		rc = store_user_id(st, user, &uid, err, errlen);
+	return rc < 0 ? -1 : rc == 1 && uid == owner;
+}
+
 int store_mailbox_status(struct store *st, const char *user, const char *name, struct store_mailbox *out,
                          char *err, size_t errlen)
 {
@@ -230,7 +240,12 @@ int store_mailbox_create(struct store *st, const char *user, const char *name, u
 	if (store_txn_begin(st, &t, err, errlen) < 0)
 		return -1;
 	rc = store_mailbox_create_locked(st, user_id, norm, special_use, false, err, errlen);
-	return store_txn_end(st, &t, rc, err, errlen);
+	rc = store_txn_end(st, &t, rc, err, errlen);
+	struct store_mailbox mb;
+	char nerr[256];
+	if (rc == 0 && store_mailbox_row(st, user_id, norm, &mb, NULL, nerr, sizeof(nerr)) == 1)
+		store_notify(st, mb.id); /* a new name for NOTIFY's MailboxName (RFC 5465 5.4) */
+	return rc;
 }
 
 int store_mailbox_bump(struct store *st, int64_t mailbox_id, uint32_t nuids, uint32_t *first_uid,
@@ -352,6 +367,8 @@ int store_mailbox_subscribe(struct store *st, const char *user, const char *name
 		str_error(err, errlen, "no such mailbox");
 		return 1;
 	}
+	if (rc == 1 && changed > 0)
+		store_notify(st, mb.id); /* NOTIFY's SubscriptionChange (RFC 5465 5.5) */
 	return 0;
 }
 

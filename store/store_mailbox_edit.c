@@ -200,10 +200,12 @@ static int rename_txn(struct store *st, int64_t user_id, const char *from, const
 {
 	if (strcmp(from, "INBOX") == 0)
 		return rename_inbox(st, user_id, to, notify_id, err, errlen);
+	struct store_mailbox mb;
+	if (store_mailbox_row(st, user_id, from, &mb, NULL, err, errlen) == 1)
+		*notify_id = mb.id; /* a new name, for NOTIFY's MailboxName (RFC 5465 5.4) */
 	int rc = rename_tree(st, user_id, from, to, err, errlen);
 	if (rc != 0)
 		return rc;
-	struct store_mailbox mb;
 	char parent[STORE_MAILBOX_MAX];
 	const char *slash = strrchr(to, '/');
 	if (slash == NULL)

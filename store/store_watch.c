@@ -79,6 +79,10 @@ static int channel_name(int64_t mailbox_id, char *out, size_t outlen)
 	return str_format(out, outlen, "mss_mbox_%lld", (long long)mailbox_id);
 }
 
+/* Every mailbox change is also sent here with the mailbox id as payload, for the
+ * sessions that watch all mailboxes at once (NOTIFY, RFC 5465). */
+#define WATCH_ALL_CHANNEL "mss_mbox_all"
+
 static void pg_watch_disconnect(struct pg_watch *w)
 {
 	if (w->sock >= 0)
@@ -124,7 +128,8 @@ static struct pg_watch *pg_watch_find(int fd)
 	return NULL;
 }
 
-static int pg_watch_open(struct store *st, int64_t mailbox_id, char *err, size_t errlen)
+/* channel: the mailbox's own, or WATCH_ALL_CHANNEL (store_watch_all_open). */
+static int pg_watch_open(struct store *st, const char *channel, char *err, size_t errlen)
 {
 	struct pg_watch *w = NULL;
 	for (size_t i = 0; w == NULL && i < PG_WATCH_MAX; i++)
@@ -134,7 +139,7 @@ static int pg_watch_open(struct store *st, int64_t mailbox_id, char *err, size_t
 		str_error(err, errlen, "too many watches in one process");
 		return -1;
 	}
-	if (channel_name(mailbox_id, w->channel, sizeof(w->channel)) < 0) {
+	if (str_copy(w->channel, sizeof(w->channel), channel) < 0) {
 		str_error(err, errlen, "channel name too long");
 		return -1;
 	}
@@ -218,6 +223,8 @@ static void notify_now(struct store *st, int64_t mailbox_id)
 		/* best effort, as below; outside a transaction: sent at once */
 		if (channel_name(mailbox_id, path, sizeof(path)) == 0)
 			(void)sql_notify(st->sql, path, "", err, sizeof(err));
+		if (str_format(path, sizeof(path), "%lld", (long long)mailbox_id) == 0)
+			(void)sql_notify(st->sql, WATCH_ALL_CHANNEL, path, err, sizeof(err));
 		return;
 	}
 	if (change_path(st, mailbox_id, path, sizeof(path)) < 0)
@@ -266,8 +273,14 @@ void store_notify_gone(struct store *st, int64_t mailbox_id)
 int store_watch_open(struct store *st, int64_t mailbox_id, char *err, size_t errlen)
 {
 	char path[CONFIG_PATH_MAX + 64];
-	if (store_is_shared(&st->cfg))
-		return pg_watch_open(st, mailbox_id, err, errlen);
+	if (store_is_shared(&st->cfg)) {
+		char channel[48];
+		if (channel_name(mailbox_id, channel, sizeof(channel)) < 0) {
+			str_error(err, errlen, "channel name too long");
+			return -1;
+		}
+		return pg_watch_open(st, channel, err, errlen);
+	}
 	if (change_path(st, mailbox_id, path, sizeof(path)) < 0) {
 		str_error(err, errlen, "run path too long");
 		return -1;
@@ -321,4 +334,101 @@ void store_watch_close(int fd)
 	}
 	if (fd >= 0)
 		close(fd);
+}
+
+/* ---- every mailbox at once (NOTIFY) ---- */
+
+/* A mailbox id from "mbox-<id>" (the run file) or "<id>" (the payload); 0 when none. */
+static int64_t id_of(const char *p)
+{
+	if (strncmp(p, "mbox-", 5) == 0)
+		p += 5;
+	char *end;
+	errno = 0;
+	long long v = strtoll(p, &end, 10);
+	return (errno == 0 && end != p && *end == '\0' && v > 0) ? (int64_t)v : 0;
+}
+
+static void note_id(int64_t id, int64_t *ids, size_t max, size_t *n, bool *more)
+{
+	if (id <= 0)
+		return;
+	for (size_t i = 0; i < *n; i++)
+		if (ids[i] == id)
+			return;
+	if (*n < max)
+		ids[(*n)++] = id;
+	else
+		*more = true;
+}
+
+int store_watch_all_open(struct store *st, char *err, size_t errlen)
+{
+	char path[CONFIG_PATH_MAX + 64];
+	if (store_is_shared(&st->cfg))
+		return pg_watch_open(st, WATCH_ALL_CHANNEL, err, errlen);
+	if (str_format(path, sizeof(path), "%s/run", st->cfg.data_dir) < 0) {
+		str_error(err, errlen, "run path too long");
+		return -1;
+	}
+	int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (fd < 0) {
+		str_error(err, errlen, "inotify: %s", strerror(errno));
+		return -1;
+	}
+	/* the directory: its files' close-after-write (a change) and removal (a delete) */
+	if (inotify_add_watch(fd, path, IN_CLOSE_WRITE | IN_DELETE | IN_ONLYDIR) < 0) {
+		str_error(err, errlen, "inotify watch %s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int pg_watch_drain_ids(struct pg_watch *w, int64_t *ids, size_t max, size_t *n, bool *more)
+{
+	char payload[64], err[256];
+	int any = 0;
+	if (w->db != NULL) {
+		int rc;
+		while ((rc = sql_notification(w->db, payload, sizeof(payload))) == 1) {
+			any = 1;
+			note_id(id_of(payload), ids, max, n, more);
+		}
+		if (rc == 0)
+			return any;
+		pg_watch_disconnect(w);
+	}
+	(void)pg_watch_connect(w, err, sizeof(err)); /* as pg_watch_drain */
+	*more = true;
+	return 1;
+}
+
+int store_watch_all_drain(int fd, int64_t *ids, size_t max, size_t *n, bool *more)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	*n = 0;
+	*more = false;
+	struct pg_watch *w = pg_watch_find(fd);
+	if (w != NULL)
+		return pg_watch_drain_ids(w, ids, max, n, more);
+	int any = 0;
+	for (;;) {
+		ssize_t len = read(fd, buf, sizeof(buf));
+		if (len < 0 && errno == EINTR)
+			continue;
+		if (len < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+			return -1;
+		if (len <= 0)
+			return any;
+		any = 1;
+		for (ssize_t off = 0; off + (ssize_t)sizeof(struct inotify_event) <= len;) {
+			const struct inotify_event *ev = (const void *)(buf + off);
+			if (ev->mask & IN_Q_OVERFLOW)
+				*more = true;
+			else if (ev->len > 0)
+				note_id(id_of(ev->name), ids, max, n, more);
+			off += (ssize_t)(sizeof(struct inotify_event) + ev->len);
+		}
+	}
 }

@@ -72,7 +72,11 @@ class Postfix:
         with open(os.path.join(self.conf, name), "w") as f:
             f.write(text)
 
-    def configure(self, recipients):
+    def configure(self, recipients, domain="pro.mss.test", cert="server", extra=None):
+        """recipients: the addresses with a Maildir; domain: the one virtual(8) serves;
+        cert: the name of the PKI's certificate and key its smtpd presents (the tests
+        use "operator", the DN an MSS trust list names for another operator); extra:
+        main.cf settings added or replaced (bench/relay's relaying instance)."""
         nobody = pwd.getpwnam("nobody")
         os.makedirs(self.conf)
         os.makedirs(os.path.join(self.dir, "data"))
@@ -102,7 +106,7 @@ class Postfix:
             "biff": "no",
             "maillog_file": os.path.join(self.dir, "maillog"),
             "maillog_file_prefixes": self.dir,
-            "virtual_mailbox_domains": "pro.mss.test",
+            "virtual_mailbox_domains": domain,
             "virtual_mailbox_base": self.vmail,
             "virtual_mailbox_maps": "texthash:" + os.path.join(self.conf, "vmailbox"),
             "virtual_uid_maps": "static:%d" % nobody.pw_uid,
@@ -110,8 +114,8 @@ class Postfix:
             "virtual_minimum_uid": "100",
             "virtual_destination_concurrency_limit": "20",
             "message_size_limit": "26214400",
-            "smtpd_tls_cert_file": os.path.join(self.pki, "server.crt"),
-            "smtpd_tls_key_file": os.path.join(self.pki, "server.key"),
+            "smtpd_tls_cert_file": os.path.join(self.pki, cert + ".crt"),
+            "smtpd_tls_key_file": os.path.join(self.pki, cert + ".key"),
             "smtpd_tls_CAfile": os.path.join(self.pki, "ca.crt"),
             "smtpd_tls_protocols": ">=TLSv1.2",
             "smtpd_tls_mandatory_protocols": ">=TLSv1.2",
@@ -128,6 +132,7 @@ class Postfix:
             "smtp_dns_support_level": "disabled",
             "disable_dns_lookups": "yes",
         }
+        main.update(extra or {})
         self._write("main.cf", "".join("%s = %s\n" % kv for kv in main.items()))
         cert = ("-o smtpd_tls_security_level=encrypt -o smtpd_tls_ask_ccert=yes "
                 "-o smtpd_tls_req_ccert=yes "

@@ -191,6 +191,10 @@ class Mss:
             "tls_ca": str(p / "ca.crt"),
             "tls_crl": str(p / "crl.pem"),
             "auth_failure_delay": "100",
+            # The daily retention process (policy_retention_start) is off unless a test
+            # turns it on (test_retention, test_startup_children): every daemon start
+            # forked it and it opened the store and scanned every account at once.
+            "inactive_delete": "0",
         }
         if self.pg_db:
             s["store"] = f"{self.pg_base}/{self.pg_db}"

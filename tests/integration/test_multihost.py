@@ -194,3 +194,39 @@ def test_many_writers_on_two_hosts(hosts):
         c = starttls_client(h, PATIENT2)
         assert c.select("INBOX")[1] == [str(8 * per_session).encode()]
         c.logout()
+
+
+def test_notify_across_hosts(hosts):
+    """NOTIFY (RFC 5465) on host b is told of a delivery and a CREATE made on host a:
+    its watch of every mailbox is a LISTEN on mss_mbox_all, not a poll."""
+    from test_imap_helpers import RawImap
+
+    a, b = hosts
+    a.start("smtpd")
+    a.start("imapd")
+    b.start("imapd")
+    watcher = RawImap(b)
+    watcher.login(PATIENT)
+    _, t = watcher.cmd("n1", "NOTIFY SET (personal (MessageNew MessageExpunge MailboxName))")
+    assert t.startswith(b"n1 OK"), t
+    c = login(a)
+    t0 = time.monotonic()
+    assert send(c, [PATIENT], MSG) == 250
+    watcher.sock.settimeout(10)
+    line = watcher.readline()
+    while not line.startswith(b"* STATUS"):
+        line = watcher.readline()
+    assert b"INBOX" in line and b"MESSAGES 1 " in line, line
+    assert time.monotonic() - t0 < 5
+    actor = RawImap(a)
+    actor.login(PATIENT)
+    _, t = actor.cmd("a1", "CREATE Courrier")
+    assert t.startswith(b"a1 OK")
+    line = watcher.readline()
+    while b"Courrier" not in line:  # Historique may appear first (the login's history)
+        assert line.startswith(b"* "), line
+        line = watcher.readline()
+    assert line == b'* LIST () "/" "Courrier"', line
+    actor.close()
+    watcher.close()
+    c.cmd("QUIT")

@@ -110,6 +110,16 @@ def ok_script(conn, line):
     return b"250 2.0.0 ok\r\n"
 
 
+def on_command(prefix, answer):
+    """A script that answers the command starting with prefix with answer (bytes to send,
+    or a callable(conn) returning what the Peer takes), and every other as ok_script."""
+    def script(conn, line):
+        if line.upper().startswith(prefix):
+            return answer(conn) if callable(answer) else answer
+        return ok_script(conn, line)
+    return script
+
+
 @pytest.fixture
 def relay_to(mss):
     """A started instance relaying other-operator.test to a scripted peer."""
@@ -148,22 +158,13 @@ def test_scripted_peer_delivers(relay_to, mss):
 
 
 def test_garbage_reply_is_retried(relay_to, mss):
-    def garbage(conn, line):
-        if line.upper().startswith(b"MAIL"):
-            return b"\x00\xffgarbage without a code\r\n"
-        return ok_script(conn, line)
-    relay_to(garbage)
+    relay_to(on_command(b"MAIL", b"\x00\xffgarbage without a code\r\n"))
     deferred_with(mss, "no usable reply")
 
 
 def test_long_multiline_permanent_reply_fails_cut_and_clean(relay_to, mss):
-    long_text = "x" * 400
-    def refuse(conn, line):
-        if line.upper().startswith(b"RCPT"):
-            lines = [f"550-5.1.1 {long_text}\x07" for _ in range(100)] + ["550 5.1.1 no such user"]
-            return ("\r\n".join(lines) + "\r\n").encode()
-        return ok_script(conn, line)
-    relay_to(refuse)
+    lines = [f"550-5.1.1 {'x' * 400}\x07" for _ in range(100)] + ["550 5.1.1 no such user"]
+    relay_to(on_command(b"RCPT", ("\r\n".join(lines) + "\r\n").encode()))
     assert wait_for(lambda: waiting(mss) == []), waiting(mss)
     rows = mss.sql("SELECT result FROM audit_log WHERE action = 'relay.fail'")
     assert len(rows) == 1 and rows[0][0].startswith("refused: 550 5.1.1"), rows
@@ -171,32 +172,24 @@ def test_long_multiline_permanent_reply_fails_cut_and_clean(relay_to, mss):
 
 
 def test_endless_reply_line_is_cut_off(relay_to, mss):
-    def endless(conn, line):
-        if line.upper().startswith(b"MAIL"):
-            conn.sendall(b"250-" + b"y" * 200000)
-            return "stall"
-        return ok_script(conn, line)
-    relay_to(endless)
+    def endless(conn):
+        conn.sendall(b"250-" + b"y" * 200000)
+        return "stall"
+    relay_to(on_command(b"MAIL", endless))
     deferred_with(mss, "reply too long")
 
 
 def test_close_in_the_middle_of_data_is_retried(relay_to, mss):
-    def close_mid_data(conn, line):
-        if line.upper() == b"DATA":
-            conn.sendall(b"354 go\r\n")
-            return "read-some-then-close"
-        return ok_script(conn, line)
-    relay_to(close_mid_data)
+    def close_mid_data(conn):
+        conn.sendall(b"354 go\r\n")
+        return "read-some-then-close"
+    relay_to(on_command(b"DATA", close_mid_data))
     deferred_with(mss, "no usable reply")
 
 
 def test_stalled_peer_times_out(relay_to, mss):
-    def stall(conn, line):
-        if line.upper().startswith(b"EHLO"):
-            return "stall"
-        return ok_script(conn, line)
     t0 = time.time()
-    relay_to(stall)
+    relay_to(on_command(b"EHLO", "stall"))
     reply = deferred_with(mss, "timed out")
     assert time.time() - t0 < 25, reply
 
@@ -217,11 +210,7 @@ def read_inbox(m, user):
 
 
 def test_permanent_failure_bounces_to_the_sender_in_both_languages(relay_to, mss):
-    def refuse(conn, line):
-        if line.upper().startswith(b"RCPT"):
-            return b"550-5.1.1 first line\r\n550 5.1.1 no such user: dr.remote\r\n"
-        return ok_script(conn, line)
-    relay_to(refuse)
+    relay_to(on_command(b"RCPT", b"550-5.1.1 first line\r\n550 5.1.1 no such user: dr.remote\r\n"))
     assert wait_for(lambda: waiting(mss) == []), waiting(mss)
     assert wait_for(lambda: mss.sql("SELECT count(*) FROM audit_log WHERE action = 'relay.bounce'")[0][0] == 1)
     (raw,) = read_inbox(mss, PRO)
@@ -244,11 +233,7 @@ def test_permanent_failure_bounces_to_the_sender_in_both_languages(relay_to, mss
 
 
 def test_lifetime_end_bounces_and_delay_warning(relay_to, mss):
-    def stall(conn, line):
-        if line.upper().startswith(b"MAIL"):
-            return b"451 4.3.0 try later\r\n"
-        return ok_script(conn, line)
-    relay_to(stall)
+    relay_to(on_command(b"MAIL", b"451 4.3.0 try later\r\n"))
     assert wait_for(lambda: any(r[1] >= 1 for r in waiting(mss))), waiting(mss)
     # five hours old: past the delay warning, not yet past queue_lifetime (5d)
     from test_relay_queue import write_sql

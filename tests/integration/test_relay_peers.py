@@ -120,15 +120,22 @@ def test_several_messages_share_one_connection(peers):
     assert a.log("smtpd").count("event=relay.connect ") - before == 1, a.log("smtpd")[-3000:]
 
 
-def test_peer_with_unlisted_dn_is_never_delivered_to(peers):
-    a, b = peers
-    import_trust(a, [(PEER_DOMAIN, "CN=mx.someone-else.test,O=Someone Else,C=FR")])
+def send_and_wait_deferred(a, b):
+    """Starts both, sends one message from A to B's professional, and returns the reply
+    A recorded for it once it is deferred."""
     b.start("smtpd")
     a.start("smtpd")
     with as_professional(a) as s:
         assert s.send_message(message(PRO, REMOTE_PRO), from_addr=PRO, to_addrs=[REMOTE_PRO]) == {}
     assert wait_for(lambda: any(r[1] >= 1 for r in waiting(a))), a.log("smtpd")[-2000:]
     (rcpt, attempts, reply), = waiting(a)
+    return reply
+
+
+def test_peer_with_unlisted_dn_is_never_delivered_to(peers):
+    a, b = peers
+    import_trust(a, [(PEER_DOMAIN, "CN=mx.someone-else.test,O=Someone Else,C=FR")])
+    reply = send_and_wait_deferred(a, b)
     assert "not listed" in reply and "mx.other-operator.test" in reply, reply
     assert inbox(b, REMOTE_PRO) == 0
     rows = a.sql("SELECT result FROM audit_log WHERE action = 'relay.defer'")
@@ -140,12 +147,7 @@ def test_peer_with_unlisted_dn_is_never_delivered_to(peers):
 def test_peer_from_another_ca_is_never_delivered_to(peers):
     a, b = peers
     b.set(tls_cert=b.pki / "server-untrusted.crt", tls_key=b.pki / "server-untrusted.key")
-    b.start("smtpd")
-    a.start("smtpd")
-    with as_professional(a) as s:
-        assert s.send_message(message(PRO, REMOTE_PRO), from_addr=PRO, to_addrs=[REMOTE_PRO]) == {}
-    assert wait_for(lambda: any(r[1] >= 1 for r in waiting(a))), a.log("smtpd")[-2000:]
-    (rcpt, attempts, reply), = waiting(a)
+    reply = send_and_wait_deferred(a, b)
     assert "TLS handshake failed" in reply, reply
     assert inbox(b, REMOTE_PRO) == 0
 

@@ -71,3 +71,16 @@ def test_a_bad_config_on_sighup_keeps_the_queue_process(relay_to, mss):  # noqa:
     os.kill(mss.procs["smtpd"].pid, signal.SIGHUP)
     assert wait_for(lambda: "event=reload " in mss.log("smtpd"), 10), mss.log("smtpd")[-2000:]
     assert queue_pid(mss) == first  # the old settings stay whole: nothing to hand over
+
+
+def test_relay_certificate_without_client_purpose_is_named_at_start(mss):
+    """Postfix refuses a client certificate made for servers only ("Client certificate
+    not trusted", found by test_relay_postfix): the start says so, naming the file."""
+    mss.start("smtpd")  # relay_cert unset: tls_cert, server.crt (serverAuth only)
+    log = mss.log("smtpd")
+    assert "event=relay.cert_purpose" in log and "server.crt" in log, log[-2000:]
+    mss.stop("smtpd")
+    mss.set(relay_cert=mss.pki / "rsa.crt", relay_key=mss.pki / "rsa.key")  # both purposes
+    before = mss.log("smtpd").count("event=relay.cert_purpose")
+    mss.start("smtpd")
+    assert mss.log("smtpd").count("event=relay.cert_purpose") == before

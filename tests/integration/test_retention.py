@@ -5,6 +5,8 @@ retention run [--dry-run]; the daemons run it themselves."""
 import sqlite3
 import time
 
+import pytest
+
 from conftest import PASSWORDS, PATIENT, PATIENT2, PRO
 from test_imap_helpers import starttls_client
 
@@ -18,6 +20,12 @@ def write_sql(m, statement, *params):
         con.commit()
     finally:
         con.close()
+
+
+@pytest.fixture(autouse=True)
+def retention_on(mss):
+    """The harness turns retention off (conftest); here it is on, at its defaults."""
+    mss.set(inactive_warning="335d", inactive_delete="365d")
 
 
 def make_idle(m, address, days, warned_days_ago=None):
