@@ -245,6 +245,11 @@ static void header_end(struct imap_mime_parser *p, bool at_eoh)
 	part->header = buf_strdup(&p->hdr);
 	part->header_len = p->hdr.len;
 	buf_reset(&p->hdr);
+	if (!(part->flags & (IMAP_PART_MULTIPART | IMAP_PART_MESSAGE))) {
+		part->cte = cte; /* before the callback: a leaf's encoding is known at its header's end */
+		if (cte == IMAP_CTE_UNKNOWN)
+			part->flags |= IMAP_PART_UNKNOWN_CTE;
+	}
 	if (p->cb != NULL)
 		p->cb(p->arg, part, IMAP_MIME_HEADER_END, "", 0);
 	if (part->flags & IMAP_PART_MESSAGE) {
@@ -257,9 +262,6 @@ static void header_end(struct imap_mime_parser *p, bool at_eoh)
 	if ((part->flags & IMAP_PART_MULTIPART) && at_eoh && ct.boundary[0] != '\0')
 		push_boundary(p, ct.boundary);
 	if (!(part->flags & IMAP_PART_MULTIPART)) {
-		part->cte = cte;
-		if (cte == IMAP_CTE_UNKNOWN)
-			part->flags |= IMAP_PART_UNKNOWN_CTE;
 		imap_decoder_init(&p->dec, cte == IMAP_CTE_UNKNOWN ? IMAP_CTE_7BIT : cte);
 		p->decoding = part;
 	}

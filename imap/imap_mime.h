@@ -68,7 +68,9 @@ struct imap_part {
  * once, in order, with the part it belongs to. */
 enum imap_mime_event {
 	IMAP_MIME_HEADER,     /* one header line, continuation lines separate, line end included */
-	IMAP_MIME_HEADER_END, /* the empty line that ends a header ("" when it ended otherwise) */
+	IMAP_MIME_HEADER_END, /* the empty line that ends a header; then, always, one more with
+	                       * "" (len 0), when the part's flags and, for a leaf, its cte are
+	                       * known */
 	IMAP_MIME_BODY,       /* body octets (boundaries, preamble, epilogue: the multipart's) */
 };
 typedef void (*imap_mime_cb)(void *arg, const struct imap_part *part, enum imap_mime_event ev,

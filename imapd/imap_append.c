@@ -39,14 +39,14 @@ static int message_params(struct append_ctx *x, uint32_t *flags, struct buf *kw,
 	struct imap_command *c = x->c;
 	if (x->next < c->nargs && c->args[x->next].type == IMAP_ARG_LIST) {
 		if (imap_flags_parse(&c->args[x->next], flags, kw) < 0) {
-			imap_bad(x->s, c->tag, "Invalid flags");
+			imap_send(x->s, c->tag, IMAP_R_INVALID_FLAGS);
 			return -1;
 		}
 		x->next++;
 	}
 	if (x->next < c->nargs && c->args[x->next].type == IMAP_ARG_QUOTED) {
 		if (imap_date_time_parse(c->args[x->next].str, date) < 0) {
-			imap_bad(x->s, c->tag, "Invalid date-time");
+			imap_send(x->s, c->tag, IMAP_R_INVALID_DATE);
 			return -1;
 		}
 		x->next++;
@@ -89,7 +89,7 @@ static void conversion_end(struct append_ctx *x)
 static void store_failed(struct append_ctx *x)
 {
 	log_err("imap.store", "user=%s op=append error=\"%s\"", x->s->account.address, x->err);
-	imap_no(x->s, x->c->tag, "[SERVERBUG] Internal error, try again later");
+	imap_send(x->s, x->c->tag, IMAP_R_SERVERBUG);
 }
 
 /* The message literal the parser stopped at: size checked, then streamed into the
@@ -100,21 +100,22 @@ static int message_literal(struct append_ctx *x, uint32_t flags, const char *key
 	struct imap_session *s = x->s;
 	uint64_t size = imap_parser_literal_size(s->parser);
 	if (size == 0) {
-		imap_no(s, x->c->tag, "Cannot append an empty message");
+		imap_send(s, x->c->tag, IMAP_R_EMPTY_MESSAGE);
 		return -1;
 	}
 	if (size > (uint64_t)s->cfg->max_message_size) {
 		/* a non-synchronising one is on its way and too big to read: BAD, then BYE */
-		imap_reply(s, x->c->tag, imap_parser_literal_nonsync(s->parser) ? "BAD" : "NO",
-		           "[TOOBIG] Message too large");
+		imap_send(s, x->c->tag,
+		          imap_parser_literal_nonsync(s->parser) ? IMAP_R_TOOBIG_MESSAGE_BAD
+		                                                 : IMAP_R_TOOBIG_MESSAGE);
 		return -1;
 	}
 	int q = imap_quota_check(s, size, &x->quota_used);
 	if (q != 0) {
 		if (q < 0)
-			imap_no(s, x->c->tag, "[SERVERBUG] Internal error, try again later");
+			imap_send(s, x->c->tag, IMAP_R_SERVERBUG);
 		else
-			imap_no(s, x->c->tag, "[OVERQUOTA] Quota exceeded (quota_storage)");
+			imap_send(s, x->c->tag, IMAP_R_OVERQUOTA);
 		return -1;
 	}
 	if (x->quota_used != UINT64_MAX)
@@ -124,7 +125,7 @@ static int message_literal(struct append_ctx *x, uint32_t flags, const char *key
 		if (rc < 0)
 			store_failed(x);
 		else
-			imap_bad(s, x->c->tag, "Invalid keyword");
+			imap_send(s, x->c->tag, IMAP_R_INVALID_KEYWORD);
 		return -1;
 	}
 	if (imap_parser_literal_binary(s->parser)) {
@@ -203,7 +204,7 @@ static int one_message(struct append_ctx *x)
 		return rc;
 	}
 	if (rc == 0 && !at_message_literal(x, &utf8)) {
-		imap_bad(s, x->c->tag, "APPEND expects mailbox [flags] [date] literal");
+		imap_send_text(s, x->c->tag, IMAP_R_EXPECTS_APPEND, x->c->name);
 		rc = -1;
 	}
 	if (rc == 0)
@@ -213,7 +214,7 @@ static int one_message(struct append_ctx *x)
 		return rc;
 	int r = imap_read_more(s);
 	if ((r == IMAP_PARSE_DONE || r == IMAP_PARSE_LITERAL) && utf8 && !utf8_closed(x)) {
-		imap_bad(s, x->c->tag, "APPEND expects UTF8 (literal8)");
+		imap_send(s, x->c->tag, IMAP_R_EXPECTS_LITERAL8);
 		return r == IMAP_PARSE_DONE ? -2 : -1;
 	}
 	if (r == IMAP_PARSE_DONE)
@@ -221,7 +222,7 @@ static int one_message(struct append_ctx *x)
 	if (r == IMAP_PARSE_LITERAL)
 		return 1;
 	if (r == IMAP_PARSE_ERROR)
-		imap_bad(s, x->c->tag, "Error in IMAP command: %s", imap_parser_error(s->parser));
+		imap_send_text(s, x->c->tag, IMAP_R_PARSE, imap_parser_error(s->parser));
 	return -2;
 }
 
@@ -234,7 +235,7 @@ static void append_commit(struct append_ctx *x)
 	if (rc < 0) {
 		store_failed(x);
 	} else if (rc == 1) {
-		imap_no(x->s, x->c->tag, "[TRYCREATE] Mailbox does not exist");
+		imap_send(x->s, x->c->tag, IMAP_R_TRYCREATE);
 	} else if (imap_profile_target(x->s, x->mailbox)) {
 		imap_profile_appended(x->s, x->c->tag, uidvalidity, uids, n); /* a profile section */
 	} else {
@@ -242,7 +243,7 @@ static void append_commit(struct append_ctx *x)
 		buf_init(&set, BUF_UNLIMITED);
 		imap_set_format(&set, uids, n);
 		x->s->n_append += (unsigned)n;
-		imap_ok(x->s, x->c->tag, "[APPENDUID %u %s] Append completed", uidvalidity, set.data);
+		imap_send_code(x->s, x->c->tag, IMAP_R_APPENDUID, NULL, NULL, "%u %s", uidvalidity, set.data);
 		buf_free(&set);
 	}
 	free(uids);
@@ -261,8 +262,8 @@ static int read_name_literals(struct imap_session *s)
 		if (r < 0)
 			return -1;
 		if (r == IMAP_PARSE_ERROR) {
-			imap_bad(s, imap_parser_command(s->parser)->tag, "Error in IMAP command: %s",
-			         imap_parser_error(s->parser));
+			imap_send_text(s, imap_parser_command(s->parser)->tag, IMAP_R_PARSE,
+			               imap_parser_error(s->parser));
 			return -1;
 		}
 	}
@@ -277,7 +278,7 @@ void cmd_append(struct imap_session *s, struct imap_command *c)
 	struct append_ctx x = {.s = s, .c = c, .next = 1, .quota_used = UINT64_MAX};
 	if (c->nargs < 1 || !imap_writable_mailbox_arg(s, c, 0, x.mailbox, sizeof(x.mailbox))) {
 		if (c->nargs < 1)
-			imap_bad(s, c->tag, "APPEND expects mailbox [flags] [date] literal");
+			imap_send_text(s, c->tag, IMAP_R_EXPECTS_APPEND, c->name);
 		imap_command_drain(s);
 		return;
 	}
@@ -287,7 +288,7 @@ void cmd_append(struct imap_session *s, struct imap_command *c)
 		if (rc < 0)
 			store_failed(&x);
 		else
-			imap_no(s, c->tag, "[TRYCREATE] Mailbox does not exist");
+			imap_send(s, c->tag, IMAP_R_TRYCREATE);
 		imap_command_drain(s);
 		return;
 	}

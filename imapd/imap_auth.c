@@ -14,18 +14,18 @@ void cmd_capability(struct imap_session *s, struct imap_command *c)
 	imap_capability_list(s, &capa);
 	conn_printf(s->conn, "* CAPABILITY %s\r\n", capa.data);
 	buf_free(&capa);
-	imap_ok(s, c->tag, "Capability completed");
+	imap_send_text(s, c->tag, IMAP_R_DONE, c->name);
 }
 
 void cmd_noop(struct imap_session *s, struct imap_command *c)
 {
-	imap_ok(s, c->tag, "%s completed", c->name);
+	imap_send_text(s, c->tag, IMAP_R_DONE, c->name);
 }
 
 void cmd_logout(struct imap_session *s, struct imap_command *c)
 {
 	conn_puts(s->conn, "* BYE Logging out\r\n");
-	imap_ok(s, c->tag, "Logout completed");
+	imap_send_text(s, c->tag, IMAP_R_DONE, c->name);
 	s->state = IMAP_STATE_LOGOUT;
 }
 
@@ -33,24 +33,24 @@ void cmd_logout(struct imap_session *s, struct imap_command *c)
 void cmd_id(struct imap_session *s, struct imap_command *c)
 {
 	if (c->nargs != 1 || (c->args[0].type != IMAP_ARG_NIL && c->args[0].type != IMAP_ARG_LIST)) {
-		imap_bad(s, c->tag, "ID expects a list or NIL");
+		imap_send_text(s, c->tag, IMAP_R_EXPECTS_ID, c->name);
 		return;
 	}
 	conn_puts(s->conn, "* ID (\"name\" \"MSS\" \"vendor\" \"MSS\")\r\n");
-	imap_ok(s, c->tag, "ID completed");
+	imap_send_text(s, c->tag, IMAP_R_DONE, c->name);
 }
 
 void cmd_starttls(struct imap_session *s, struct imap_command *c)
 {
 	if (c->nargs != 0) {
-		imap_bad(s, c->tag, "STARTTLS takes no arguments");
+		imap_send_text(s, c->tag, IMAP_R_NO_ARGS, c->name);
 		return;
 	}
 	if (conn_is_tls(s->conn) || s->tls == NULL) {
-		imap_bad(s, c->tag, "TLS is already active");
+		imap_send(s, c->tag, IMAP_R_TLS_ACTIVE);
 		return;
 	}
-	imap_ok(s, c->tag, "Begin TLS negotiation now");
+	imap_send(s, c->tag, IMAP_R_STARTTLS_GO);
 	conn_flush(s->conn);
 	char err[256];
 	conn_set_timeout(s->conn, s->cfg->tls_handshake_timeout);
@@ -71,7 +71,7 @@ void cmd_starttls(struct imap_session *s, struct imap_command *c)
 void cmd_enable(struct imap_session *s, struct imap_command *c)
 {
 	if (c->nargs == 0) {
-		imap_bad(s, c->tag, "ENABLE expects capability names");
+		imap_send_text(s, c->tag, IMAP_R_EXPECTS_CAPABILITIES, c->name);
 		return;
 	}
 	struct buf en;
@@ -79,7 +79,7 @@ void cmd_enable(struct imap_session *s, struct imap_command *c)
 	buf_init(&en, BUF_UNLIMITED);
 	for (size_t i = 0; i < c->nargs; i++) {
 		if (c->args[i].type != IMAP_ARG_ATOM) {
-			imap_bad(s, c->tag, "ENABLE expects atoms");
+			imap_send_text(s, c->tag, IMAP_R_EXPECTS_CAPABILITIES, c->name);
 			buf_free(&en);
 			return;
 		}
@@ -108,5 +108,5 @@ void cmd_enable(struct imap_session *s, struct imap_command *c)
 	str_assert(rc, "en is BUF_UNLIMITED");
 	conn_printf(s->conn, "* ENABLED%s\r\n", en.data);
 	buf_free(&en);
-	imap_ok(s, c->tag, "Enabled");
+	imap_send(s, c->tag, IMAP_R_ENABLED);
 }

@@ -45,7 +45,7 @@ static int read_list(struct imap_session *s, size_t list_i, const char *tag)
 {
 	while (imap_parser_command(s->parser)->nargs <= list_i) {
 		if (!imap_parser_literal_pending(s->parser)) {
-			imap_bad(s, tag, "CATENATE expects a list of TEXT and URL parts");
+			imap_send(s, tag, IMAP_R_EXPECTS_CATENATE);
 			return -2;
 		}
 		int rc = imap_literal_read(s, s->cfg->imap_max_line);
@@ -55,7 +55,7 @@ static int read_list(struct imap_session *s, size_t list_i, const char *tag)
 		if (r < 0)
 			return -2;
 		if (r == IMAP_PARSE_ERROR) {
-			imap_bad(s, tag, "Error in IMAP command: %s", imap_parser_error(s->parser));
+			imap_send_text(s, tag, IMAP_R_PARSE, imap_parser_error(s->parser));
 			return -2;
 		}
 	}
@@ -71,7 +71,7 @@ static void bad_url(struct cat_ctx *x, const char *url)
 		if (*p != '"' && *p != '\\' && (unsigned char)*p >= 0x20 && *p != 0x7f)
 			rc |= buf_append_char(&b, *p);
 	str_assert(rc, "b is BUF_UNLIMITED");
-	imap_no(x->s, x->tag, "[BADURL \"%s\"] Invalid or unreadable URL", b.data);
+	imap_send_code(x->s, x->tag, IMAP_R_BADURL, NULL, NULL, "\"%s\"", b.data);
 	buf_free(&b);
 }
 
@@ -135,7 +135,7 @@ static int resolve_url(struct cat_ctx *x, const char *url, struct cat_piece *pc)
 		rc = store_body_open(s->store, mb.id, u.uid, &pc->body, err, sizeof(err));
 		if (rc < 0) {
 			log_err("imap.store", "user=%s op=catenate error=\"%s\"", s->account.address, err);
-			imap_no(s, x->tag, "[SERVERBUG] Internal error, try again later");
+			imap_send(s, x->tag, IMAP_R_SERVERBUG);
 			return -1;
 		}
 		rc = rc == 1 ? url_range(&u, pc->body, &pc->off, &pc->len) : -1;
@@ -150,7 +150,7 @@ static int resolve_parts(struct cat_ctx *x, const struct imap_arg *list)
 {
 	if (list->type != IMAP_ARG_LIST || list->count == 0 || list->count % 2 != 0 ||
 	    list->count / 2 > CAT_PARTS_MAX) {
-		imap_bad(x->s, x->tag, "CATENATE expects (TEXT literal / URL url ...)");
+		imap_send(x->s, x->tag, IMAP_R_EXPECTS_CATENATE);
 		return -1;
 	}
 	for (size_t i = 0; i < list->count; i += 2) {
@@ -163,7 +163,7 @@ static int resolve_parts(struct cat_ctx *x, const struct imap_arg *list)
 			if (resolve_url(x, imap_arg_astring(v), pc) < 0)
 				return -1;
 		} else {
-			imap_bad(x->s, x->tag, "CATENATE expects (TEXT literal / URL url ...)");
+			imap_send(x->s, x->tag, IMAP_R_EXPECTS_CATENATE);
 			return -1;
 		}
 		x->n++;
@@ -178,17 +178,16 @@ static int size_allowed(struct cat_ctx *x, uint64_t *quota_used)
 {
 	struct imap_session *s = x->s;
 	if (x->total == 0) {
-		imap_no(s, x->tag, "Cannot append an empty message");
+		imap_send(s, x->tag, IMAP_R_EMPTY_MESSAGE);
 		return -1;
 	}
 	if (x->total > s->cfg->max_message_size) {
-		imap_no(s, x->tag, "[TOOBIG] Message too large");
+		imap_send(s, x->tag, IMAP_R_TOOBIG_MESSAGE);
 		return -1;
 	}
 	int q = imap_quota_check(s, x->total, quota_used);
 	if (q != 0) {
-		imap_no(s, x->tag,
-		        q < 0 ? "[SERVERBUG] Internal error, try again later" : "[OVERQUOTA] Quota exceeded");
+		imap_send(s, x->tag, q < 0 ? IMAP_R_SERVERBUG : IMAP_R_OVERQUOTA);
 		return -1;
 	}
 	if (*quota_used != UINT64_MAX)
@@ -248,11 +247,11 @@ int imap_catenate_message(struct imap_session *s, const char *tag, size_t list_i
 		if (w == 0)
 			w = store_append_end(ap, err, sizeof(err));
 		if (w > 0) {
-			imap_bad(s, tag, "Invalid keyword");
+			imap_send(s, tag, IMAP_R_INVALID_KEYWORD);
 			rc = -1;
 		} else if (w < 0) {
 			log_err("imap.store", "user=%s op=catenate error=\"%s\"", s->account.address, err);
-			imap_no(s, tag, "[SERVERBUG] Internal error, try again later");
+			imap_send(s, tag, IMAP_R_SERVERBUG);
 			rc = -1;
 		}
 	}

@@ -107,6 +107,7 @@ static const struct imap_capa capa_table[] = {
     {"MULTIAPPEND", "RFC 3502", CAP_ALWAYS},
     {"CATENATE", "RFC 4469", CAP_ALWAYS},
     {"URLAUTH", "RFC 4467", CAP_ALWAYS},
+    {"URLAUTH=BINARY", "RFC 5524", CAP_ALWAYS},
     {"ENABLE", "RFC 5161", CAP_ALWAYS},
     {"UTF8=ACCEPT", "RFC 6855", CAP_ALWAYS},
     {"IDLE", "RFC 2177", CAP_ALWAYS},
@@ -196,14 +197,15 @@ void imap_cmd_dispatch(struct imap_session *s, struct imap_command *c)
 {
 	const struct imap_cmd_def *d = imap_cmd_find(c->name);
 	if (d == NULL) {
-		imap_bad(s, c->tag, "Unknown command");
+		imap_send(s, c->tag, IMAP_R_UNKNOWN_COMMAND);
 		return;
 	}
 	if ((d->states & s->state) == 0) {
-		imap_bad(s, c->tag, "%s not allowed %s", d->name,
-		         s->state == IMAP_STATE_NOT_AUTH ? "before authentication"
-		         : s->state == IMAP_STATE_AUTH   ? "without a selected mailbox"
-		                                         : "now");
+		imap_send_text(s, c->tag,
+		               s->state == IMAP_STATE_NOT_AUTH ? IMAP_R_NOT_BEFORE_AUTH
+		               : s->state == IMAP_STATE_AUTH   ? IMAP_R_NOT_WITHOUT_SELECT
+		                                               : IMAP_R_NOT_NOW,
+		               d->name);
 		return;
 	}
 	if (s->view.shared && vault_may_read(s->store, s->account.address, s->view.patient) != 1) {

@@ -182,15 +182,15 @@ void imap_context_clear(struct imap_session *s)
 void cmd_cancelupdate(struct imap_session *s, struct imap_command *c)
 {
 	if (c->nargs == 0) {
-		imap_bad(s, c->tag, "CANCELUPDATE expects search tags");
+		imap_send_text(s, c->tag, IMAP_R_EXPECTS_SEARCH_TAGS, c->name);
 		return;
 	}
 	for (size_t i = 0; i < c->nargs; i++) {
 		const char *t = imap_arg_astring(&c->args[i]);
 		if (t == NULL || imap_context_cancel(s, t) < 0) {
-			imap_bad(s, c->tag, "Unknown search context");
+			imap_send(s, c->tag, IMAP_R_UNKNOWN_CONTEXT);
 			return;
 		}
 	}
-	imap_ok(s, c->tag, "CANCELUPDATE completed");
+	imap_send_text(s, c->tag, IMAP_R_DONE, c->name);
 }

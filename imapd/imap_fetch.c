@@ -395,13 +395,13 @@ static void fetch_done(struct imap_session *s, struct imap_command *c, int worst
 		conn_puts(s->conn, "* BYE Internal error reading a message\r\n");
 		s->close_after_reply = true;
 	} else if (worst == FETCH_UNKNOWN_CTE) {
-		imap_no(s, c->tag, "[UNKNOWN-CTE] Unknown content transfer encoding");
+		imap_send(s, c->tag, IMAP_R_UNKNOWN_CTE);
 	} else if (worst == FETCH_FAILED) {
-		imap_no(s, c->tag, "[SERVERBUG] Some messages could not be read");
+		imap_send(s, c->tag, IMAP_R_SERVERBUG_READ);
 	} else if (gone) {
-		imap_no(s, c->tag, "[EXPUNGEISSUED] Some messages were expunged");
+		imap_send(s, c->tag, IMAP_R_EXPUNGEISSUED);
 	} else {
-		imap_ok(s, c->tag, "%s completed", c->name);
+		imap_send_text(s, c->tag, IMAP_R_DONE, c->name);
 	}
 }
 
@@ -414,17 +414,17 @@ void cmd_fetch(struct imap_session *s, struct imap_command *c)
 	const char *err = "Invalid FETCH arguments";
 	if (c->nargs < 2 || c->nargs > 3 || c->args[0].type != IMAP_ARG_ATOM ||
 	    imap_fetch_parse(&c->args[1], c->nargs == 3 ? &c->args[2] : NULL, uid, &r, &err) < 0) {
-		imap_bad(s, c->tag, "%s", err);
+		imap_send_text(s, c->tag, IMAP_R_SYNTAX, err);
 		goto out;
 	}
 	if (r.modseq)
 		imap_condstore_enable(s);
 	if (r.vanished && !s->enabled_qresync) { /* RFC 7162 3.2.6 */
-		imap_bad(s, c->tag, "VANISHED needs ENABLE QRESYNC");
+		imap_send(s, c->tag, IMAP_R_VANISHED_NEEDS_QRESYNC);
 		goto out;
 	}
 	if (imap_view_resolve(s, c->args[0].str, uid, &idx, &n, &err) < 0) {
-		imap_bad(s, c->tag, "%s", err);
+		imap_send_text(s, c->tag, IMAP_R_SYNTAX, err);
 		goto out;
 	}
 	if (r.vanished)

@@ -30,9 +30,9 @@ static void idle_done(struct imap_session *s, struct imap_command *c)
 	buf_init(&line, BUF_UNLIMITED);
 	enum conn_result r = conn_read_line(s->conn, &line, 64, NULL);
 	if (r == CONN_OK && str_ieq(line.data, "DONE"))
-		imap_ok(s, c->tag, "Idle completed");
+		imap_send_text(s, c->tag, IMAP_R_DONE, c->name);
 	else if (r == CONN_OK || r == CONN_TOOLONG)
-		imap_bad(s, c->tag, "Expected DONE");
+		imap_send(s, c->tag, IMAP_R_EXPECTED_DONE);
 	else
 		s->close_after_reply = true;
 	buf_free(&line);
@@ -41,7 +41,7 @@ static void idle_done(struct imap_session *s, struct imap_command *c)
 void cmd_idle(struct imap_session *s, struct imap_command *c)
 {
 	if (c->nargs != 0) {
-		imap_bad(s, c->tag, "IDLE takes no arguments");
+		imap_send_text(s, c->tag, IMAP_R_NO_ARGS, c->name);
 		return;
 	}
 	conn_puts(s->conn, "+ idling\r\n");

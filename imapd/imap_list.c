@@ -380,27 +380,27 @@ void cmd_list(struct imap_session *s, struct imap_command *c)
 	if (strcmp(c->name, "LSUB") == 0)
 		r.opts |= LIST_LSUB;
 	if (parse_list_args(s, c, &r) < 0) {
-		imap_bad(s, c->tag, "Invalid %s arguments", c->name);
+		imap_send_text(s, c->tag, IMAP_R_BAD_ARGS, c->name);
 		goto out;
 	}
 	if (r.npatterns == 1 && r.patterns[0][0] == '\0' && !(r.opts & LIST_LSUB)) {
 		/* LIST "" "": the hierarchy delimiter and root (RFC 9051 6.3.9) */
 		conn_puts(s->conn, "* LIST (\\Noselect) \"/\" \"\"\r\n");
-		imap_ok(s, c->tag, "List completed");
+		imap_send_text(s, c->tag, IMAP_R_DONE, c->name);
 		goto out;
 	}
 	struct store_mailbox_list l = {0};
 	char err[256];
 	if (store_mailbox_list(s->store, s->account.address, &l, err, sizeof(err)) < 0) {
 		log_err("imap.store", "user=%s op=list error=\"%s\"", s->account.address, err);
-		imap_no(s, c->tag, "[SERVERBUG] Internal error, try again later");
+		imap_send(s, c->tag, IMAP_R_SERVERBUG);
 		goto out;
 	}
 	if (imap_vault_list(s, &l) < 0)
 		log_err("imap.list", "user=%s error=vault", s->account.address);
 	list_all(s, &r, &l);
 	store_mailbox_list_free(&l);
-	imap_ok(s, c->tag, "%s completed", c->name);
+	imap_send_text(s, c->tag, IMAP_R_DONE, c->name);
 out:
 	for (size_t i = 0; i < r.npatterns; i++)
 		free(r.patterns[i]);
@@ -413,5 +413,5 @@ void cmd_namespace(struct imap_session *s, struct imap_command *c)
 	else /* professionals read granted vaults under Patients/ (RFC 2342 shared) */
 		conn_puts(s->conn,
 		          "* NAMESPACE ((\"\" \"/\")) NIL ((\"" IMAP_VAULT_NAMESPACE "/\" \"/\"))\r\n");
-	imap_ok(s, c->tag, "Namespace completed");
+	imap_send_text(s, c->tag, IMAP_R_DONE, c->name);
 }

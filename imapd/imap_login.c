@@ -60,7 +60,7 @@ static void logged_in(struct imap_session *s, const char *tag, const struct auth
 	imap_login_done(s, rp);
 	buf_init(&capa, BUF_UNLIMITED);
 	imap_capability_list(s, &capa);
-	imap_ok(s, tag, "[CAPABILITY %s] Logged in", capa.data);
+	imap_send_code(s, tag, IMAP_R_LOGGED_IN, NULL, NULL, "%s", capa.data);
 	buf_free(&capa);
 }
 
@@ -71,24 +71,24 @@ static void answer(struct imap_session *s, const char *tag, enum sasl_outcome o,
 		logged_in(s, tag, rp);
 		break;
 	case SASL_LOCKED:
-		imap_no(s, tag, "[AUTHENTICATIONFAILED] Authentication failed");
+		imap_send(s, tag, IMAP_R_AUTHFAILED);
 		conn_puts(s->conn, "* BYE Too many authentication failures, try again later\r\n");
 		s->close_after_reply = true;
 		break;
 	case SASL_TEMPFAIL:
-		imap_no(s, tag, "[UNAVAILABLE] Temporary failure, try again later");
+		imap_send(s, tag, IMAP_R_UNAVAILABLE);
 		break;
 	case SASL_MALFORMED:
-		imap_bad(s, tag, "Invalid base64 or response");
+		imap_send(s, tag, IMAP_R_AUTH_BASE64);
 		break;
 	case SASL_CANCELLED:
-		imap_bad(s, tag, "Authentication cancelled"); /* RFC 9051 6.2.2 */
+		imap_send(s, tag, IMAP_R_AUTH_CANCELLED); /* RFC 9051 6.2.2 */
 		break;
 	case SASL_GONE:
 		s->close_after_reply = true;
 		break;
 	default:
-		imap_no(s, tag, "[AUTHENTICATIONFAILED] Authentication failed");
+		imap_send(s, tag, IMAP_R_AUTHFAILED);
 		break;
 	}
 }
@@ -108,7 +108,7 @@ static bool require_tls(struct imap_session *s, const char *tag)
 {
 	if (conn_is_tls(s->conn))
 		return true;
-	imap_no(s, tag, "[PRIVACYREQUIRED] Plaintext authentication disallowed before STARTTLS");
+	imap_send(s, tag, IMAP_R_PRIVACYREQUIRED);
 	return false;
 }
 
@@ -152,7 +152,7 @@ void cmd_authenticate(struct imap_session *s, struct imap_command *c)
 
 	if (c->nargs < 1 || c->nargs > 2 || c->args[0].type != IMAP_ARG_ATOM ||
 	    (c->nargs == 2 && ir == NULL)) {
-		imap_bad(s, c->tag, "AUTHENTICATE expects a mechanism and an optional initial response");
+		imap_send_text(s, c->tag, IMAP_R_EXPECTS_AUTHENTICATE, c->name);
 		return;
 	}
 	if (!require_tls(s, c->tag))
@@ -160,7 +160,7 @@ void cmd_authenticate(struct imap_session *s, struct imap_command *c)
 	imap_login_offer(s, &offer);
 	m = sasl_mech_parse(c->args[0].str);
 	if (m == AUTH_MECH_NONE || !sasl_offered(&offer, m)) {
-		imap_no(s, c->tag, "Unsupported authentication mechanism");
+		imap_send(s, c->tag, IMAP_R_MECH_UNSUPPORTED);
 		return;
 	}
 	prepare_request(s, &rq);
@@ -178,7 +178,7 @@ void cmd_login(struct imap_session *s, struct imap_command *c)
 	const char *pass = c->nargs == 2 ? imap_arg_astring(&c->args[1]) : NULL;
 
 	if (user == NULL || pass == NULL) {
-		imap_bad(s, c->tag, "LOGIN expects user and password");
+		imap_send_text(s, c->tag, IMAP_R_EXPECTS_LOGIN, c->name);
 		return;
 	}
 	if (!require_tls(s, c->tag))

@@ -16,7 +16,7 @@
 static void store_failed(struct imap_session *s, const char *tag, const char *what, const char *err)
 {
 	log_err("imap.store", "user=%s op=%s error=\"%s\"", s->account.address, what, err);
-	imap_no(s, tag, "[SERVERBUG] Internal error, try again later");
+	imap_send(s, tag, IMAP_R_SERVERBUG);
 }
 
 /* The mailbox name argument i, decoded; BAD sent when it is not one. */
@@ -24,9 +24,9 @@ static bool mailbox_arg(struct imap_session *s, struct imap_command *c, size_t i
 {
 	int rc = i < c->nargs ? imap_mailbox_arg(s, &c->args[i], out, outlen) : -1;
 	if (rc == -1)
-		imap_bad(s, c->tag, "Invalid mailbox name");
+		imap_send(s, c->tag, IMAP_R_INVALID_MAILBOX);
 	else if (rc == -2) /* a valid argument that names no mailbox (Dovecot answers NO too) */
-		imap_no(s, c->tag, "[CANNOT] Invalid mailbox name");
+		imap_send(s, c->tag, IMAP_R_CANNOT_NAME);
 	return rc == 0;
 }
 
@@ -52,15 +52,15 @@ bool imap_writable_mailbox_arg(struct imap_session *s, struct imap_command *c, s
 	if (!own_mailbox_arg(s, c, i, out, outlen))
 		return false;
 	if (imap_history_protected(s, out)) {
-		imap_no(s, c->tag, "[NOPERM] " VAULT_HISTORY_MAILBOX " is read-only");
+		imap_send(s, c->tag, IMAP_R_NOPERM_HISTORY);
 		return false;
 	}
 	if (imap_documents_protected(s, out)) {
-		imap_no(s, c->tag, "[NOPERM] Only documents sent to you are filed in Documents");
+		imap_send(s, c->tag, IMAP_R_NOPERM_DOCUMENTS);
 		return false;
 	}
 	if (imap_book_protected(s, out)) {
-		imap_no(s, c->tag, IMAP_BOOK_REFUSAL);
+		imap_send(s, c->tag, IMAP_R_NOPERM_BOOK);
 		return false;
 	}
 	return true;
@@ -95,7 +95,7 @@ static void select_open(struct imap_session *s, struct imap_command *c, const ch
 	struct imap_target t;
 	int rc = imap_vault_resolve(s, name, &t, c->name);
 	if (rc == 0) {
-		imap_no(s, c->tag, "[NOPERM] Permission denied");
+		imap_send(s, c->tag, IMAP_R_NOPERM);
 		return;
 	}
 	struct store_mailbox mb;
@@ -106,11 +106,11 @@ static void select_open(struct imap_session *s, struct imap_command *c, const ch
 		rc = 0;
 	}
 	if (rc == 0) {
-		imap_no(s, c->tag, "[NONEXISTENT] Mailbox does not exist");
+		imap_send(s, c->tag, IMAP_R_NONEXISTENT);
 		return;
 	}
 	if (rc < 0) {
-		imap_no(s, c->tag, "[SERVERBUG] Internal error, try again later");
+		imap_send(s, c->tag, IMAP_R_SERVERBUG);
 		return;
 	}
 	s->n_select++;
@@ -118,14 +118,14 @@ static void select_open(struct imap_session *s, struct imap_command *c, const ch
 		imap_vault_opened(s, &t);
 	select_untagged(s, &mb);
 	imap_qresync_select(s, q);
-	imap_ok(s, c->tag, "[%s] %s completed", s->view.readonly ? "READ-ONLY" : "READ-WRITE", c->name);
+	imap_send_text(s, c->tag, s->view.readonly ? IMAP_R_SELECTED_RO : IMAP_R_SELECTED_RW, c->name);
 }
 
 void cmd_select(struct imap_session *s, struct imap_command *c)
 {
 	char name[STORE_MAILBOX_MAX];
 	if (c->nargs < 1 || c->nargs > 2) {
-		imap_bad(s, c->tag, "%s expects a mailbox name", c->name);
+		imap_send_text(s, c->tag, IMAP_R_EXPECTS_MAILBOX, c->name);
 		return;
 	}
 	struct imap_qresync q = {0};
@@ -133,7 +133,7 @@ void cmd_select(struct imap_session *s, struct imap_command *c)
 	/* RFC 7162 3.1.8, 3.2.5: SELECT mailbox (CONDSTORE) / (QRESYNC (...)) */
 	if (c->nargs == 2 && imap_qresync_parse(s, &c->args[1], &q, &perr) < 0) {
 		imap_qresync_free(&q);
-		imap_bad(s, c->tag, "%s", perr);
+		imap_send_text(s, c->tag, IMAP_R_SYNTAX, perr);
 		return;
 	}
 	if (!mailbox_arg(s, c, 0, name, sizeof(name))) {
@@ -148,19 +148,19 @@ void cmd_create(struct imap_session *s, struct imap_command *c)
 {
 	char name[STORE_MAILBOX_MAX], err[256];
 	if (c->nargs != 1) {
-		imap_bad(s, c->tag, "CREATE expects a mailbox name");
+		imap_send_text(s, c->tag, IMAP_R_EXPECTS_MAILBOX, c->name);
 		return;
 	}
 	if (!imap_writable_mailbox_arg(s, c, 0, name, sizeof(name)))
 		return;
 	if (strcmp(name, "INBOX") == 0) {
-		imap_no(s, c->tag, "[ALREADYEXISTS] INBOX always exists");
+		imap_send(s, c->tag, IMAP_R_ALREADYEXISTS_INBOX);
 		return;
 	}
 	struct store_mailbox mb;
 	int rc = store_mailbox_get(s->store, s->account.address, name, &mb, err, sizeof(err));
 	if (rc == 1) {
-		imap_no(s, c->tag, "[ALREADYEXISTS] Mailbox already exists");
+		imap_send(s, c->tag, IMAP_R_ALREADYEXISTS);
 		return;
 	}
 	if (rc == 0)
@@ -168,16 +168,16 @@ void cmd_create(struct imap_session *s, struct imap_command *c)
 	if (rc < 0)
 		store_failed(s, c->tag, "create", err);
 	else if (rc == 1)
-		imap_no(s, c->tag, "[CANNOT] %s", err);
+		imap_send_text(s, c->tag, IMAP_R_CANNOT, err);
 	else
-		imap_ok(s, c->tag, "Create completed");
+		imap_send_text(s, c->tag, IMAP_R_DONE, c->name);
 }
 
 void cmd_delete(struct imap_session *s, struct imap_command *c)
 {
 	char name[STORE_MAILBOX_MAX], err[256];
 	if (c->nargs != 1) {
-		imap_bad(s, c->tag, "DELETE expects a mailbox name");
+		imap_send_text(s, c->tag, IMAP_R_EXPECTS_MAILBOX, c->name);
 		return;
 	}
 	if (!imap_writable_mailbox_arg(s, c, 0, name, sizeof(name)))
@@ -188,16 +188,16 @@ void cmd_delete(struct imap_session *s, struct imap_command *c)
 	if (rc < 0)
 		store_failed(s, c->tag, "delete", err);
 	else if (rc == 1)
-		imap_no(s, c->tag, "[NONEXISTENT] %s", err);
+		imap_send_text(s, c->tag, IMAP_R_NONEXISTENT_WHY, err);
 	else
-		imap_ok(s, c->tag, "Delete completed");
+		imap_send_text(s, c->tag, IMAP_R_DONE, c->name);
 }
 
 void cmd_rename(struct imap_session *s, struct imap_command *c)
 {
 	char from[STORE_MAILBOX_MAX], to[STORE_MAILBOX_MAX], err[256];
 	if (c->nargs != 2) {
-		imap_bad(s, c->tag, "RENAME expects two mailbox names");
+		imap_send_text(s, c->tag, IMAP_R_EXPECTS_TWO_MAILBOXES, c->name);
 		return;
 	}
 	if (!imap_writable_mailbox_arg(s, c, 0, from, sizeof(from)) ||
@@ -210,9 +210,9 @@ void cmd_rename(struct imap_session *s, struct imap_command *c)
 	if (rc < 0)
 		store_failed(s, c->tag, "rename", err);
 	else if (rc == 1)
-		imap_no(s, c->tag, "%s", err);
+		imap_send_text(s, c->tag, IMAP_R_CANNOT, err);
 	else
-		imap_ok(s, c->tag, "Rename completed");
+		imap_send_text(s, c->tag, IMAP_R_DONE, c->name);
 }
 
 void cmd_subscribe(struct imap_session *s, struct imap_command *c)
@@ -220,7 +220,7 @@ void cmd_subscribe(struct imap_session *s, struct imap_command *c)
 	char name[STORE_MAILBOX_MAX], err[256];
 	bool sub = strcmp(c->name, "SUBSCRIBE") == 0;
 	if (c->nargs != 1) {
-		imap_bad(s, c->tag, "%s expects a mailbox name", c->name);
+		imap_send_text(s, c->tag, IMAP_R_EXPECTS_MAILBOX, c->name);
 		return;
 	}
 	if (!own_mailbox_arg(s, c, 0, name, sizeof(name)))
@@ -229,9 +229,9 @@ void cmd_subscribe(struct imap_session *s, struct imap_command *c)
 	if (rc < 0)
 		store_failed(s, c->tag, "subscribe", err);
 	else if (rc == 1)
-		imap_no(s, c->tag, "[NONEXISTENT] Mailbox does not exist");
+		imap_send(s, c->tag, IMAP_R_NONEXISTENT);
 	else
-		imap_ok(s, c->tag, "%s completed", c->name);
+		imap_send_text(s, c->tag, IMAP_R_DONE, c->name);
 }
 
 /* Appends one STATUS item; returns -1 for an unknown item. */
@@ -314,7 +314,7 @@ void cmd_status(struct imap_session *s, struct imap_command *c)
 {
 	char name[STORE_MAILBOX_MAX];
 	if (c->nargs != 2) {
-		imap_bad(s, c->tag, "STATUS expects a mailbox and a list");
+		imap_send_text(s, c->tag, IMAP_R_EXPECTS_STATUS, c->name);
 		return;
 	}
 	if (!mailbox_arg(s, c, 0, name, sizeof(name)))
@@ -322,27 +322,27 @@ void cmd_status(struct imap_session *s, struct imap_command *c)
 	const char *err = NULL;
 	int rc = imap_status_write(s, name, &c->args[1], &err);
 	if (rc == -3)
-		imap_no(s, c->tag, "[NOPERM] Permission denied");
+		imap_send(s, c->tag, IMAP_R_NOPERM);
 	else if (rc == -2)
-		imap_bad(s, c->tag, "%s", err);
+		imap_send_text(s, c->tag, IMAP_R_SYNTAX, err);
 	else if (rc == -1)
-		imap_no(s, c->tag, "[SERVERBUG] Internal error, try again later");
+		imap_send(s, c->tag, IMAP_R_SERVERBUG);
 	else if (rc == 1)
-		imap_no(s, c->tag, "[NONEXISTENT] Mailbox does not exist");
+		imap_send(s, c->tag, IMAP_R_NONEXISTENT);
 	else
-		imap_ok(s, c->tag, "Status completed");
+		imap_send_text(s, c->tag, IMAP_R_DONE, c->name);
 }
 
 void cmd_check(struct imap_session *s, struct imap_command *c)
 {
-	imap_ok(s, c->tag, "Check completed");
+	imap_send_text(s, c->tag, IMAP_R_DONE, c->name);
 }
 
 /* CLOSE expunges silently (unless read-only); UNSELECT does not (RFC 3691). */
 void cmd_close(struct imap_session *s, struct imap_command *c)
 {
 	if (c->nargs != 0) {
-		imap_bad(s, c->tag, "%s takes no arguments", c->name);
+		imap_send_text(s, c->tag, IMAP_R_NO_ARGS, c->name);
 		return;
 	}
 	if (strcmp(c->name, "CLOSE") == 0 && !s->view.readonly) {
@@ -356,14 +356,14 @@ void cmd_close(struct imap_session *s, struct imap_command *c)
 		free(gone);
 	}
 	imap_view_close(s);
-	imap_ok(s, c->tag, "%s completed", c->name);
+	imap_send_text(s, c->tag, IMAP_R_DONE, c->name);
 }
 
 void cmd_expunge(struct imap_session *s, struct imap_command *c)
 {
 	bool uid = strcmp(c->name, "UID EXPUNGE") == 0;
 	if (c->nargs != (uid ? 1u : 0u) || (uid && c->args[0].type != IMAP_ARG_ATOM)) {
-		imap_bad(s, c->tag, "Invalid %s arguments", c->name);
+		imap_send_text(s, c->tag, IMAP_R_BAD_ARGS, c->name);
 		return;
 	}
 	if (s->view.shared) {
@@ -371,11 +371,11 @@ void cmd_expunge(struct imap_session *s, struct imap_command *c)
 		return;
 	}
 	if (s->view.readonly) {
-		imap_no(s, c->tag, "[READ-ONLY] Mailbox is read-only");
+		imap_send(s, c->tag, IMAP_R_READONLY);
 		return;
 	}
 	if (s->view.history) {
-		imap_no(s, c->tag, "[NOPERM] " VAULT_HISTORY_MAILBOX " is read-only");
+		imap_send(s, c->tag, IMAP_R_NOPERM_HISTORY);
 		return;
 	}
 	uint32_t *uids = NULL;
@@ -384,7 +384,7 @@ void cmd_expunge(struct imap_session *s, struct imap_command *c)
 		size_t *idx;
 		const char *e;
 		if (imap_view_resolve(s, c->args[0].str, true, &idx, &n, &e) < 0) {
-			imap_bad(s, c->tag, "%s", e);
+			imap_send_text(s, c->tag, IMAP_R_SYNTAX, e);
 			return;
 		}
 		uids = xcalloc(n ? n : 1, sizeof(*uids));
@@ -407,5 +407,5 @@ void cmd_expunge(struct imap_session *s, struct imap_command *c)
 	imap_vault_deleted(s, gone, ngone);
 	s->n_expunge += (unsigned)ngone;
 	free(gone);
-	imap_ok(s, c->tag, "%s completed", c->name);
+	imap_send_text(s, c->tag, IMAP_R_DONE, c->name);
 }

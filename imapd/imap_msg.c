@@ -17,7 +17,7 @@ static int resolve_uids(struct imap_session *s, struct imap_command *c, const st
 	size_t *idx = NULL;
 	const char *err = "Invalid sequence set";
 	if (a->type != IMAP_ARG_ATOM || imap_view_resolve(s, a->str, uid, &idx, n, &err) < 0) {
-		imap_bad(s, c->tag, "%s", err);
+		imap_send_text(s, c->tag, IMAP_R_SYNTAX, err);
 		return -1;
 	}
 	*uids = xcalloc(*n ? *n : 1, sizeof(**uids));
@@ -82,7 +82,7 @@ static void store_apply(struct imap_session *s, struct imap_command *c, const ui
 	if (rc != 0) {
 		if (rc < 0)
 			log_err("imap.store", "user=%s op=flags error=\"%s\"", s->account.address, err);
-		imap_no(s, c->tag, rc < 0 ? "[SERVERBUG] Internal error" : "Invalid flags or mailbox gone");
+		imap_send(s, c->tag, rc < 0 ? IMAP_R_SERVERBUG : IMAP_R_STORE_GONE);
 		return;
 	}
 	bool vault = vault_is_shared_mailbox(s->view.name) && !s->view.shared;
@@ -116,10 +116,10 @@ static void store_apply(struct imap_session *s, struct imap_command *c, const ui
 				           "set is BUF_UNLIMITED");
 			}
 		}
-		imap_ok(s, c->tag, "[MODIFIED %s] Conditional STORE failed", set.data);
+		imap_send_code(s, c->tag, IMAP_R_MODIFIED, NULL, NULL, "%s", set.data);
 		buf_free(&set);
 	} else {
-		imap_ok(s, c->tag, "%s completed", c->name);
+		imap_send_text(s, c->tag, IMAP_R_DONE, c->name);
 	}
 	store_flags_result_free(&res);
 }
@@ -132,13 +132,13 @@ void cmd_store(struct imap_session *s, struct imap_command *c)
 	bool silent;
 	if (c->nargs < 3 || store_modifier(s, c, &i, &req.unchangedsince) < 0 || i + 2 != c->nargs ||
 	    c->args[i].type != IMAP_ARG_ATOM || store_op(c->args[i].str, &req.op, &silent) < 0) {
-		imap_bad(s, c->tag, "Invalid STORE arguments");
+		imap_send_text(s, c->tag, IMAP_R_BAD_ARGS, c->name);
 		return;
 	}
 	struct buf kw;
 	buf_init(&kw, STORE_KEYWORDS_MAX);
 	if (imap_flags_parse(&c->args[i + 1], &req.flags, &kw) < 0) {
-		imap_bad(s, c->tag, "Invalid flags");
+		imap_send(s, c->tag, IMAP_R_INVALID_FLAGS);
 		buf_free(&kw);
 		return;
 	}
@@ -149,11 +149,11 @@ void cmd_store(struct imap_session *s, struct imap_command *c)
 		if (s->view.shared)
 			imap_vault_refuse(s, c->tag, c->name, "");
 		else if (s->view.readonly)
-			imap_no(s, c->tag, "[READ-ONLY] Mailbox is read-only");
+			imap_send(s, c->tag, IMAP_R_READONLY);
 		else if (s->view.history && (req.keywords || (req.flags & ~STORE_FLAG_SEEN)))
-			imap_no(s, c->tag, "[NOPERM] Only \\Seen can change in " VAULT_HISTORY_MAILBOX);
+			imap_send(s, c->tag, IMAP_R_NOPERM_HISTORY_SEEN);
 		else if (!imap_vault_store_allowed(s, &req, idx, n))
-			imap_no(s, c->tag, "[NOPERM] " VAULT_SUPERSEDED_KEYWORD " is set by the vault only");
+			imap_send(s, c->tag, IMAP_R_NOPERM_SUPERSEDED);
 		else
 			store_apply(s, c, uids, idx, n, &req, silent);
 	}
@@ -172,17 +172,17 @@ static void copy_done(struct imap_session *s, struct imap_command *c, bool move,
 	imap_set_format(&dst, res->dst_uids, res->n);
 	if (!move) {
 		if (res->n)
-			imap_ok(s, c->tag, "[COPYUID %u %s %s] Copy completed", res->dst_uidvalidity,
-			        src.data, dst.data);
+			imap_send_code(s, c->tag, IMAP_R_COPYUID, NULL, NULL, "%u %s %s",
+			               res->dst_uidvalidity, src.data, dst.data);
 		else
-			imap_ok(s, c->tag, "Copy completed");
+			imap_send_text(s, c->tag, IMAP_R_DONE, c->name);
 	} else {
 		if (res->n)
 			conn_printf(s->conn, "* OK [COPYUID %u %s %s] Moved\r\n", res->dst_uidvalidity,
 			            src.data, dst.data);
 		imap_view_expunge_uids(s, res->expunged, res->nexpunged);
 		s->n_expunge += (unsigned)res->nexpunged;
-		imap_ok(s, c->tag, "Move completed");
+		imap_send_text(s, c->tag, IMAP_R_DONE, c->name);
 	}
 	buf_free(&src);
 	buf_free(&dst);
@@ -202,9 +202,9 @@ static bool copy_over_quota(struct imap_session *s, struct imap_command *c, cons
 	if (rc == 0)
 		rc = imap_quota_check(s, adding, &used);
 	if (rc < 0)
-		imap_no(s, c->tag, "[SERVERBUG] Internal error, try again later");
+		imap_send(s, c->tag, IMAP_R_SERVERBUG);
 	else if (rc == 1)
-		imap_no(s, c->tag, "[OVERQUOTA] Quota exceeded (quota_storage)");
+		imap_send(s, c->tag, IMAP_R_OVERQUOTA);
 	return rc != 0;
 }
 
@@ -215,11 +215,11 @@ void cmd_copy(struct imap_session *s, struct imap_command *c)
 	char name[STORE_MAILBOX_MAX], err[256];
 	int arc = c->nargs == 2 ? imap_mailbox_arg(s, &c->args[1], name, sizeof(name)) : -1;
 	if (arc == -1) {
-		imap_bad(s, c->tag, "%s expects a set and a mailbox", c->name);
+		imap_send_text(s, c->tag, IMAP_R_EXPECTS_SET_MAILBOX, c->name);
 		return;
 	}
 	if (arc == -2) {
-		imap_no(s, c->tag, "[TRYCREATE] Mailbox does not exist");
+		imap_send(s, c->tag, IMAP_R_TRYCREATE);
 		return;
 	}
 	if (s->view.shared || imap_vault_name(name)) { /* the vault is read where it is */
@@ -227,15 +227,15 @@ void cmd_copy(struct imap_session *s, struct imap_command *c)
 		return;
 	}
 	if (imap_history_protected(s, name) || (move && s->view.history)) {
-		imap_no(s, c->tag, "[NOPERM] " VAULT_HISTORY_MAILBOX " is read-only");
+		imap_send(s, c->tag, IMAP_R_NOPERM_HISTORY);
 		return;
 	}
 	if (imap_documents_protected(s, name) || (move && imap_documents_protected(s, s->view.name))) {
-		imap_no(s, c->tag, "[NOPERM] Only documents sent to you are filed in Documents");
+		imap_send(s, c->tag, IMAP_R_NOPERM_DOCUMENTS);
 		return;
 	}
 	if (imap_book_protected(s, name) || (move && imap_book_protected(s, s->view.name))) {
-		imap_no(s, c->tag, IMAP_BOOK_REFUSAL);
+		imap_send(s, c->tag, IMAP_R_NOPERM_BOOK);
 		return;
 	}
 	uint32_t *uids = NULL;
@@ -243,7 +243,7 @@ void cmd_copy(struct imap_session *s, struct imap_command *c)
 	if (resolve_uids(s, c, &c->args[0], uid, &uids, &n, NULL) < 0)
 		return;
 	if (move && s->view.readonly) {
-		imap_no(s, c->tag, "[READ-ONLY] Mailbox is read-only");
+		imap_send(s, c->tag, IMAP_R_READONLY);
 		free(uids);
 		return;
 	}
@@ -260,11 +260,11 @@ void cmd_copy(struct imap_session *s, struct imap_command *c)
 	free(uids);
 	if (rc < 0) {
 		log_err("imap.store", "user=%s op=copy error=\"%s\"", s->account.address, err);
-		imap_no(s, c->tag, "[SERVERBUG] Internal error, try again later");
+		imap_send(s, c->tag, IMAP_R_SERVERBUG);
 	} else if (rc == 1) {
-		imap_no(s, c->tag, "[TRYCREATE] Mailbox does not exist");
+		imap_send(s, c->tag, IMAP_R_TRYCREATE);
 	} else if (profile) {
-		imap_profile_copied(s, c->tag, move, &res);
+		imap_profile_copied(s, c->tag, c->name, move, &res);
 	} else {
 		copy_done(s, c, move, &res);
 	}

@@ -495,7 +495,7 @@ static void badevent(struct imap_session *s, const char *tag)
 			rc |= buf_printf(&b, "%s%s", b.len ? " " : "", imap_notify_event_name(bit));
 	str_assert(rc, "b is BUF_UNLIMITED");
 	/* RFC 5465 3.1: the code lists the events the server can report */
-	imap_no(s, tag, "[BADEVENT (%s)] Event not supported", b.data);
+	imap_send_code(s, tag, IMAP_R_BADEVENT, NULL, NULL, "(%s)", b.data);
 	buf_free(&b);
 }
 
@@ -553,16 +553,16 @@ static void notify_set(struct imap_session *s, const char *tag, const struct ima
 	s->notify = n;
 	if (keep_request(s, r, n, &err) < 0) {
 		notify_off(s);
-		imap_bad(s, tag, "%s", err);
+		imap_send_text(s, tag, IMAP_R_SYNTAX, err);
 		return;
 	}
 	int rc = list_boxes(s, n, &n->box, &n->nbox);
 	if (rc < 0) {
 		notify_off(s);
 		if (rc == -2)
-			imap_no(s, tag, "[NOTIFICATIONOVERFLOW] Too many mailboxes to watch");
+			imap_send(s, tag, IMAP_R_NOTIFICATIONOVERFLOW);
 		else
-			imap_no(s, tag, "[SERVERBUG] Internal error, try again later");
+			imap_send(s, tag, IMAP_R_SERVERBUG);
 		return;
 	}
 	n->q = xcalloc(s->cfg->imap_notify_max_events, sizeof(*n->q));
@@ -571,7 +571,7 @@ static void notify_set(struct imap_session *s, const char *tag, const struct ima
 	if (n->fd < 0) /* then every mailbox is read after each command */
 		log_warn("imap.notify", "user=%s error=\"%s\"", s->account.address, werr);
 	initial_status(s, n, r->status);
-	imap_ok(s, tag, "NOTIFY completed");
+	imap_send(s, tag, IMAP_R_NOTIFY_DONE);
 }
 
 void cmd_notify(struct imap_session *s, struct imap_command *c)
@@ -579,12 +579,12 @@ void cmd_notify(struct imap_session *s, struct imap_command *c)
 	struct imap_notify_request *r = xcalloc(1, sizeof(*r));
 	const char *err = NULL;
 	if (imap_notify_parse(c->args, c->nargs, SUPPORTED, r, &err) < 0)
-		imap_bad(s, c->tag, "%s", err);
+		imap_send_text(s, c->tag, IMAP_R_SYNTAX, err);
 	else if (r->unsupported)
 		badevent(s, c->tag);
 	else if (r->none) {
 		notify_off(s);
-		imap_ok(s, c->tag, "NOTIFY completed");
+		imap_send_text(s, c->tag, IMAP_R_DONE, c->name);
 	} else
 		notify_set(s, c->tag, r);
 	free(r);

@@ -87,10 +87,10 @@ static int file_stored(struct imap_session *s, const char *tag, int64_t mbid, co
 	remove_uids(s, mbid, uids, n, false);
 	if (rc < 0) {
 		log_err("imap.profile", "user=%s error=\"%s\"", s->account.address, why);
-		imap_no(s, tag, "[SERVERBUG] Internal error, try again later");
+		imap_send(s, tag, IMAP_R_SERVERBUG);
 	} else if (rc == 1) {
 		log_info("imap.profile", "user=%s result=refused", s->account.address);
-		imap_no(s, tag, "[CANNOT] %s", why);
+		imap_send_text(s, tag, IMAP_R_CANNOT, why);
 	}
 	return rc == 0 ? 0 : 1;
 }
@@ -102,38 +102,40 @@ void imap_profile_appended(struct imap_session *s, const char *tag, uint32_t uid
 	struct store_mailbox mb;
 	char why[400];
 	unsigned version = 0;
+	struct imap_num vn;
 	uint32_t uid_new = 0;
 	int rc =
 	    store_mailbox_get(s->store, s->account.address, VAULT_PROFILE_MAILBOX, &mb, why, sizeof(why));
 
 	if (rc != 1) {
-		imap_no(s, tag, "[SERVERBUG] Internal error, try again later");
+		imap_send(s, tag, IMAP_R_SERVERBUG);
 		return;
 	}
 	if (file_stored(s, tag, mb.id, uids, n, &sec, &version, &uid_new) == 0) {
 		s->n_append++;
-		imap_ok(s, tag, "[APPENDUID %u %u] Append completed: %s, version %u", uidvalidity, uid_new,
-		        sec->code, version);
+		imap_send_code(s, tag, IMAP_R_APPENDUID_PROFILE, sec->code, imap_num(version, &vn), "%u %u",
+		               uidvalidity, uid_new);
 	}
 }
 
-void imap_profile_copied(struct imap_session *s, const char *tag, bool move,
+void imap_profile_copied(struct imap_session *s, const char *tag, const char *name, bool move,
                          const struct store_copy_result *res)
 {
 	const struct vault_profile_section *sec = NULL;
 	struct store_mailbox mb;
 	char why[400];
 	unsigned version = 0;
+	struct imap_num vn;
 	uint32_t uid_new = 0;
 	int rc;
 
 	if (res->n == 0) {
-		imap_ok(s, tag, "%s completed", move ? "Move" : "Copy");
+		imap_send_text(s, tag, IMAP_R_DONE, name);
 		return;
 	}
 	rc = store_mailbox_get(s->store, s->account.address, VAULT_PROFILE_MAILBOX, &mb, why, sizeof(why));
 	if (rc != 1) {
-		imap_no(s, tag, "[SERVERBUG] Internal error, try again later");
+		imap_send(s, tag, IMAP_R_SERVERBUG);
 		return;
 	}
 	if (file_stored(s, tag, mb.id, res->dst_uids, res->n, &sec, &version, &uid_new) != 0)
@@ -142,9 +144,9 @@ void imap_profile_copied(struct imap_session *s, const char *tag, bool move,
 		conn_printf(s->conn, "* OK [COPYUID %u %u %u] Moved: %s, version %u\r\n",
 		            res->dst_uidvalidity, res->src_uids[0], uid_new, sec->code, version);
 		remove_uids(s, s->view.id, res->src_uids, 1, true);
-		imap_ok(s, tag, "Move completed");
+		imap_send_text(s, tag, IMAP_R_DONE, name);
 	} else {
-		imap_ok(s, tag, "[COPYUID %u %u %u] Copy completed: %s, version %u", res->dst_uidvalidity,
-		        res->src_uids[0], uid_new, sec->code, version);
+		imap_send_code(s, tag, IMAP_R_COPYUID_PROFILE, sec->code, imap_num(version, &vn), "%u %u %u",
+		               res->dst_uidvalidity, res->src_uids[0], uid_new);
 	}
 }

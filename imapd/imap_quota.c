@@ -43,20 +43,20 @@ int imap_quota_check(struct imap_session *s, uint64_t adding, uint64_t *used)
 void cmd_getquota(struct imap_session *s, struct imap_command *c)
 {
 	if (c->nargs != 1 || imap_arg_astring(&c->args[0]) == NULL) {
-		imap_bad(s, c->tag, "GETQUOTA expects a quota root");
+		imap_send_text(s, c->tag, IMAP_R_EXPECTS_QUOTA_ROOT, c->name);
 		return;
 	}
 	if (s->cfg->quota_storage == 0 || strcmp(imap_arg_astring(&c->args[0]), QUOTA_ROOT) != 0) {
-		imap_no(s, c->tag, "[NONEXISTENT] No such quota root");
+		imap_send(s, c->tag, IMAP_R_NO_QUOTA_ROOT);
 		return;
 	}
 	uint64_t used = UINT64_MAX;
 	if (imap_quota_check(s, 0, &used) < 0) {
-		imap_no(s, c->tag, "[SERVERBUG] Internal error, try again later");
+		imap_send(s, c->tag, IMAP_R_SERVERBUG);
 		return;
 	}
 	write_quota(s, used);
-	imap_ok(s, c->tag, "GETQUOTA completed");
+	imap_send_text(s, c->tag, IMAP_R_DONE, c->name);
 }
 
 void cmd_getquotaroot(struct imap_session *s, struct imap_command *c)
@@ -64,7 +64,7 @@ void cmd_getquotaroot(struct imap_session *s, struct imap_command *c)
 	char name[STORE_MAILBOX_MAX], err[256];
 	int rc = c->nargs == 1 ? imap_mailbox_arg(s, &c->args[0], name, sizeof(name)) : -1;
 	if (rc == -1) {
-		imap_bad(s, c->tag, "GETQUOTAROOT expects a mailbox");
+		imap_send_text(s, c->tag, IMAP_R_EXPECTS_MAILBOX, c->name);
 		return;
 	}
 	struct store_mailbox mb;
@@ -72,13 +72,13 @@ void cmd_getquotaroot(struct imap_session *s, struct imap_command *c)
 		rc = store_mailbox_get(s->store, s->account.address, name, &mb, err, sizeof(err)) == 1 ? 0
 		                                                                                       : -2;
 	if (rc == -2) {
-		imap_no(s, c->tag, "[NONEXISTENT] Mailbox does not exist");
+		imap_send(s, c->tag, IMAP_R_NONEXISTENT);
 		return;
 	}
 	uint64_t used = UINT64_MAX;
 	bool root = s->cfg->quota_storage != 0 && !imap_vault_name(name);
 	if (root && imap_quota_check(s, 0, &used) < 0) {
-		imap_no(s, c->tag, "[SERVERBUG] Internal error, try again later");
+		imap_send(s, c->tag, IMAP_R_SERVERBUG);
 		return;
 	}
 	conn_puts(s->conn, "* QUOTAROOT ");
@@ -86,14 +86,14 @@ void cmd_getquotaroot(struct imap_session *s, struct imap_command *c)
 	conn_puts(s->conn, root ? " \"" QUOTA_ROOT "\"\r\n" : "\r\n");
 	if (root)
 		write_quota(s, used);
-	imap_ok(s, c->tag, "GETQUOTAROOT completed");
+	imap_send_text(s, c->tag, IMAP_R_DONE, c->name);
 }
 
 void cmd_setquota(struct imap_session *s, struct imap_command *c)
 {
 	if (c->nargs != 2 || c->args[1].type != IMAP_ARG_LIST) {
-		imap_bad(s, c->tag, "SETQUOTA expects a quota root and a list of limits");
+		imap_send_text(s, c->tag, IMAP_R_EXPECTS_SETQUOTA, c->name);
 		return;
 	}
-	imap_no(s, c->tag, "[NOPERM] Quotas are set by the administrator (quota_storage)");
+	imap_send(s, c->tag, IMAP_R_NOPERM_QUOTA);
 }

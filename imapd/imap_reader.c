@@ -100,7 +100,7 @@ int imap_literal_read(struct imap_session *s, size_t limit)
 		bool nonsync = imap_parser_literal_nonsync(s->parser);
 		log_info("imap.literal_refused", "peer=%s size=%llu nonsync=%d", conn_peer_ip(s->conn),
 		         (unsigned long long)size, nonsync);
-		imap_reply(s, tag_of(s), nonsync ? "BAD" : "NO", "[TOOBIG] Command or literal too large");
+		imap_send(s, tag_of(s), nonsync ? IMAP_R_TOOBIG_LITERAL_BAD : IMAP_R_TOOBIG_LITERAL);
 		if (!nonsync)
 			return -2;
 		/* already on its way, and too big to be worth reading (RFC 7888 4) */
@@ -158,7 +158,7 @@ int imap_read_more(struct imap_session *s)
 {
 	enum conn_result r = conn_read_line(s->conn, &s->line, s->cfg->imap_max_line, NULL);
 	if (r == CONN_TOOLONG) {
-		imap_reply(s, tag_of(s), "BAD", "[TOOBIG] Command line too long");
+		imap_send(s, tag_of(s), IMAP_R_TOOBIG_LINE);
 		return -1;
 	}
 	if (r != CONN_OK) {
@@ -173,7 +173,7 @@ int imap_read_more(struct imap_session *s)
 /* A syntax error: BAD, and a literal announced on that line is refused. */
 static enum imap_read parse_error(struct imap_session *s)
 {
-	imap_reply(s, tag_of(s), "BAD", "Error in IMAP command: %s", imap_parser_error(s->parser));
+	imap_send_text(s, tag_of(s), IMAP_R_PARSE, imap_parser_error(s->parser));
 	uint64_t size = 0;
 	bool nonsync = false;
 	if (imap_line_literal(s->line.data, s->line.len, &size, &nonsync) == 1 && nonsync) {
@@ -206,7 +206,7 @@ static enum imap_read read_command(struct imap_session *s)
 	for (bool first = true;; first = false) {
 		enum conn_result r = conn_read_line(s->conn, &s->line, s->cfg->imap_max_line, NULL);
 		if (r == CONN_TOOLONG) {
-			imap_reply(s, tag_of(s), "BAD", "[TOOBIG] Command line too long");
+			imap_send(s, tag_of(s), IMAP_R_TOOBIG_LINE);
 			return IMAP_READ_REPLIED;
 		}
 		if (r != CONN_OK)
@@ -215,7 +215,7 @@ static enum imap_read read_command(struct imap_session *s)
 			return IMAP_READ_REPLIED; /* empty lines are ignored, as Dovecot does */
 		s->cmd_octets += s->line.len;
 		if (s->cmd_octets > command_limit(s)) {
-			imap_reply(s, tag_of(s), "BAD", "[TOOBIG] Command too long");
+			imap_send(s, tag_of(s), IMAP_R_TOOBIG_COMMAND);
 			return IMAP_READ_REPLIED;
 		}
 		enum imap_parse_result pr = imap_parser_line(s->parser, s->line.data, s->line.len);

@@ -421,13 +421,14 @@ void imap_search_answer(struct imap_session *s, struct imap_command *c, struct i
 
 void imap_search_refuse(struct imap_session *s, const char *tag, int rc, const char *what)
 {
+	struct imap_num n;
 	if (rc == IMAP_SEARCH_TOO_MANY_KEYS)
-		imap_no(s, tag, "[LIMIT] More than %u search keys", s->cfg->imap_max_search_keys);
+		imap_send_text(s, tag, IMAP_R_LIMIT_SEARCH_KEYS, imap_num(s->cfg->imap_max_search_keys, &n));
 	else if (rc == IMAP_SEARCH_TOO_LONG)
-		imap_no(s, tag, "[LIMIT] %s took longer than %u s: narrow it", what,
-		        s->cfg->imap_search_timeout);
+		imap_send_text2(s, tag, IMAP_R_LIMIT_SEARCH_TIME, what,
+		                imap_num(s->cfg->imap_search_timeout, &n));
 	else
-		imap_no(s, tag, "[SERVERBUG] %s failed", what);
+		imap_send_text(s, tag, IMAP_R_SERVERBUG_FAILED, what);
 }
 
 void cmd_search(struct imap_session *s, struct imap_command *c)
@@ -440,9 +441,9 @@ void cmd_search(struct imap_session *s, struct imap_command *c)
 		err = "No CHARSET after ENABLE UTF8=ACCEPT";
 	}
 	if (rc == -2) {
-		imap_no(s, c->tag, "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
+		imap_send(s, c->tag, IMAP_R_BADCHARSET);
 	} else if (rc < 0) {
-		imap_bad(s, c->tag, "%s", err);
+		imap_send_text(s, c->tag, IMAP_R_SYNTAX, err);
 	} else {
 		size_t *idx = NULL, n = 0;
 		int erc = imap_search_eval(s, &q, &idx, &n);
@@ -453,9 +454,10 @@ void cmd_search(struct imap_session *s, struct imap_command *c)
 		} else {
 			imap_search_answer(s, c, &q, idx, n);
 			if ((q.ret & IMAP_SRET_UPDATE) && imap_context_add(s, c, idx, n) != 0)
-				imap_ok(s, c->tag, "[NOUPDATE \"%s\"] %s completed", c->tag, c->name);
+				imap_send_code(s, c->tag, IMAP_R_DONE_NOUPDATE, c->name, NULL, "\"%s\"",
+				               c->tag);
 			else
-				imap_ok(s, c->tag, "%s completed", c->name);
+				imap_send_text(s, c->tag, IMAP_R_DONE, c->name);
 		}
 		free(idx);
 	}

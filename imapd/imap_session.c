@@ -15,40 +15,38 @@
 #include "lib/str.h"
 #include "audit/audit.h"
 
-void imap_reply(struct imap_session *s, const char *tag, const char *status, const char *fmt, ...)
+/* The one writer of tagged completions: rows of imap_reply.c reach it through the
+ * imap_send* functions below. */
+static void reply_row(struct imap_session *s, const char *tag, enum imap_reply_id id, const char *data,
+                      const char *a, const char *b)
 {
-	bool bad = strcmp(status, "BAD") == 0;
+	const struct imap_reply *r = imap_reply_get(id);
+	if (r->code != NULL && strcmp(r->code, "SERVERBUG") == 0 && store_unavailable(s->store)) {
+		id = IMAP_R_UNAVAILABLE; /* the database is unreachable: temporary, not a bug (RFC 5530) */
+		data = a = b = NULL;
+	}
+	enum imap_status st = imap_reply_get(id)->status;
 	if (s->view.open && !s->close_after_reply && !(s->cmd_flags & CMD_NO_SYNC)) {
 		uint32_t before = s->view.uidnext;
 		if (imap_view_sync(s, (s->cmd_flags & CMD_NO_EXPUNGE) == 0) == 0)
 			imap_notify_selected_new(s, before); /* NOTIFY's MessageNew attributes */
 	}
-	if (bad || strcmp(status, "NO") == 0)
-		metrics_count1(METRICS_IMAP_REFUSALS, status);
+	if (st != IMAP_OK)
+		metrics_count1(METRICS_IMAP_REFUSALS, imap_status_name(st));
 	if (s->nctx > 0 && !s->close_after_reply)
 		imap_context_update(s); /* RFC 5267 4: ADDTO / REMOVEFROM */
-	conn_printf(s->conn, "%s %s ", tag, status);
+	conn_printf(s->conn, "%s %s ", tag, imap_status_name(st));
 	/* unbounded on purpose: [COPYUID ...] and [MODIFIED ...] sets may be long */
 	struct buf text;
 	buf_init(&text, BUF_UNLIMITED);
-	va_list ap;
-	va_start(ap, fmt);
-	int rc = buf_vprintf(&text, fmt, ap);
-	va_end(ap);
-	if (strcmp(status, "NO") == 0 && text.len >= 11 && memcmp(text.data, "[SERVERBUG]", 11) == 0 &&
-	    store_unavailable(s->store)) {
-		/* the database is unreachable: temporary, not a bug (RFC 5530) */
-		buf_reset(&text);
-		rc = buf_append_str(&text, "[UNAVAILABLE] Temporary failure, try again later");
-	}
-	str_assert(rc, "text is BUF_UNLIMITED");
+	str_assert(imap_reply_format(&text, id, data, a, b), "text is BUF_UNLIMITED");
 	for (size_t i = 0; i < text.len; i++) /* a reply is one line whatever the text holds */
 		if ((unsigned char)text.data[i] < 0x20)
 			text.data[i] = ' ';
 	conn_write(s->conn, text.data, text.len);
 	conn_puts(s->conn, "\r\n");
 	buf_free(&text);
-	if (!bad) {
+	if (st != IMAP_BAD) {
 		s->bad_in_row = 0;
 		return;
 	}
@@ -57,6 +55,35 @@ void imap_reply(struct imap_session *s, const char *tag, const char *status, con
 		log_info("imap.bye", "peer=%s reason=too_many_errors", conn_peer_ip(s->conn));
 		s->close_after_reply = true;
 	}
+}
+
+void imap_send(struct imap_session *s, const char *tag, enum imap_reply_id id)
+{
+	reply_row(s, tag, id, NULL, NULL, NULL);
+}
+
+void imap_send_text(struct imap_session *s, const char *tag, enum imap_reply_id id, const char *a)
+{
+	reply_row(s, tag, id, NULL, a, NULL);
+}
+
+void imap_send_text2(struct imap_session *s, const char *tag, enum imap_reply_id id, const char *a,
+                     const char *b)
+{
+	reply_row(s, tag, id, NULL, a, b);
+}
+
+void imap_send_code(struct imap_session *s, const char *tag, enum imap_reply_id id, const char *a,
+                    const char *b, const char *fmt, ...)
+{
+	struct buf data;
+	buf_init(&data, BUF_UNLIMITED);
+	va_list ap;
+	va_start(ap, fmt);
+	str_assert(buf_vprintf(&data, fmt, ap), "data is BUF_UNLIMITED");
+	va_end(ap);
+	reply_row(s, tag, id, data.data, a, b);
+	buf_free(&data);
 }
 
 void imap_write_string(struct imap_session *s, const char *p, size_t len)

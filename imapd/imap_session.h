@@ -13,6 +13,7 @@
 #include "directory/account.h"
 #include "imap/imap_parser.h"
 #include "imap/imap_seqset.h"
+#include "imapd/imap_reply.h"
 #include "lib/buf.h"
 #include "lib/config.h"
 #include "lib/conn.h"
@@ -120,14 +121,21 @@ struct imap_session {
 void imap_session_run(struct imap_session *s);
 
 /* ---- replies ---- */
-/* Tagged completion. Before it, untagged updates of the selected mailbox are sent when
- * allowed (imap_view_sync). BAD increments the consecutive-BAD counter (and closes the
- * session past the limit); OK and NO reset it. text may start with "[CODE] ". */
-void imap_reply(struct imap_session *s, const char *tag, const char *status, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-#define imap_ok(s, tag, ...) imap_reply(s, tag, "OK", __VA_ARGS__)
-#define imap_no(s, tag, ...) imap_reply(s, tag, "NO", __VA_ARGS__)
-#define imap_bad(s, tag, ...) imap_reply(s, tag, "BAD", __VA_ARGS__)
+/* Tagged completion, named in the reply table (imap_reply.h). Before it, untagged
+ * updates of the selected mailbox are sent when allowed (imap_view_sync). BAD increments
+ * the consecutive-BAD counter (and closes the session past the limit); OK and NO reset
+ * it. A NO [SERVERBUG] while the database is unreachable goes out as [UNAVAILABLE]
+ * (RFC 5530: temporary, not a bug). */
+void imap_send(struct imap_session *s, const char *tag, enum imap_reply_id id);
+/* The same, a filling the row's first "%s" slot (a command name, a store's reason). */
+void imap_send_text(struct imap_session *s, const char *tag, enum imap_reply_id id, const char *a);
+/* The same, with two slots. */
+void imap_send_text2(struct imap_session *s, const char *tag, enum imap_reply_id id, const char *a,
+                     const char *b);
+/* The same, the response code's data ([COPYUID <data>]) formatted from fmt: the only
+ * format at a call site, never the reply's text. a and b fill the slots (may be NULL). */
+void imap_send_code(struct imap_session *s, const char *tag, enum imap_reply_id id, const char *a,
+                    const char *b, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 /* Writes a string as IMAP quoted text when it is short and safe, else as a literal. */
 void imap_write_string(struct imap_session *s, const char *p, size_t len);
 /* Writes a mailbox name (UTF-8 inside) as it must appear on the wire: modified UTF-7,

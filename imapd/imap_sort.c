@@ -141,12 +141,12 @@ void cmd_sort(struct imap_session *s, struct imap_command *c)
 		err = "Only UTF-8 after ENABLE UTF8=ACCEPT";
 	}
 	if (rc == -2) {
-		imap_no(s, c->tag, "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
+		imap_send(s, c->tag, IMAP_R_BADCHARSET);
 		imap_search_free(&q);
 		return;
 	}
 	if (rc < 0) {
-		imap_bad(s, c->tag, "%s", err);
+		imap_send_text(s, c->tag, IMAP_R_SYNTAX, err);
 		imap_search_free(&q);
 		return;
 	}
@@ -172,9 +172,9 @@ void cmd_sort(struct imap_session *s, struct imap_command *c)
 		}
 		free(idx);
 		if (q.ret & IMAP_SRET_UPDATE) /* live SORT results are not kept (RFC 5267 4.2) */
-			imap_ok(s, c->tag, "[NOUPDATE \"%s\"] %s completed", c->tag, c->name);
+			imap_send_code(s, c->tag, IMAP_R_DONE_NOUPDATE, c->name, NULL, "\"%s\"", c->tag);
 		else
-			imap_ok(s, c->tag, "%s completed", c->name);
+			imap_send_text(s, c->tag, IMAP_R_DONE, c->name);
 	}
 	matches_free(m, n);
 	imap_search_free(&q);
@@ -191,12 +191,12 @@ void cmd_thread(struct imap_session *s, struct imap_command *c)
 		err = "Only UTF-8 after ENABLE UTF8=ACCEPT";
 	}
 	if (rc == -2) {
-		imap_no(s, c->tag, "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
+		imap_send(s, c->tag, IMAP_R_BADCHARSET);
 		imap_search_free(&q);
 		return;
 	}
 	if (rc < 0) {
-		imap_bad(s, c->tag, "%s", err);
+		imap_send_text(s, c->tag, IMAP_R_SYNTAX, err);
 		imap_search_free(&q);
 		return;
 	}
@@ -224,7 +224,7 @@ void cmd_thread(struct imap_session *s, struct imap_command *c)
 		conn_puts(s->conn, "\r\n");
 		buf_free(&out);
 		free(t);
-		imap_ok(s, c->tag, "%s completed", c->name);
+		imap_send_text(s, c->tag, IMAP_R_DONE, c->name);
 	}
 	matches_free(m, n);
 	imap_search_free(&q);

@@ -14,7 +14,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "imap/imap_bindecode.h"
+#include "imap/imap_bodystructure.h"
 #include "imap/imap_section.h"
+#include "imap/imap_urlfetch.h"
 #include "imap/imap_url.h"
 #include "imapd/imap_cmd.h"
 #include "imapd/imap_vault.h"
@@ -83,7 +86,7 @@ static bool access_offered(const char *access)
 void cmd_genurlauth(struct imap_session *s, struct imap_command *c)
 {
 	if (c->nargs < 2 || c->nargs % 2 != 0) {
-		imap_bad(s, c->tag, "GENURLAUTH expects URL and mechanism pairs");
+		imap_send_text(s, c->tag, IMAP_R_EXPECTS_GENURLAUTH, c->name);
 		return;
 	}
 	struct buf out;
@@ -96,23 +99,22 @@ void cmd_genurlauth(struct imap_session *s, struct imap_command *c)
 		if (url == NULL || mech == NULL || imap_url_parse(url, strlen(url), &u) < 0 ||
 		    u.access[0] == '\0' || u.mechanism[0] != '\0' ||
 		    url_owner(&u, owner, sizeof(owner)) < 0) {
-			imap_bad(s, c->tag, "Invalid URLAUTH URL");
+			imap_send(s, c->tag, IMAP_R_INVALID_URLAUTH);
 			buf_free(&out);
 			return;
 		}
-		const char *refusal = NULL;
+		enum imap_reply_id refusal = IMAP_R_COUNT; /* none */
 		if (!str_ieq(mech, "INTERNAL"))
-			refusal = "Only the INTERNAL mechanism is offered";
+			refusal = IMAP_R_URLAUTH_MECH;
 		else if (!str_ieq(owner, s->account.address))
-			refusal = "[NOPERM] The URL must name one of your mailboxes";
+			refusal = IMAP_R_NOPERM_URL_OWNER;
 		else if (!access_offered(u.access))
-			refusal = "[NOPERM] Only user+ and authuser access are offered";
-		int rc = refusal == NULL ? url_mac(s, url, &u, owner, &mb, hex) : 0;
-		if (refusal == NULL && rc <= 0)
-			refusal = rc < 0 ? "[SERVERBUG] Internal error, try again later"
-			                 : "[NONEXISTENT] No such mailbox";
-		if (refusal != NULL) {
-			imap_no(s, c->tag, "%s", refusal);
+			refusal = IMAP_R_NOPERM_URL_ACCESS;
+		int rc = refusal == IMAP_R_COUNT ? url_mac(s, url, &u, owner, &mb, hex) : 0;
+		if (refusal == IMAP_R_COUNT && rc <= 0)
+			refusal = rc < 0 ? IMAP_R_SERVERBUG : IMAP_R_NONEXISTENT;
+		if (refusal != IMAP_R_COUNT) {
+			imap_send(s, c->tag, refusal);
 			buf_free(&out);
 			return;
 		}
@@ -121,7 +123,7 @@ void cmd_genurlauth(struct imap_session *s, struct imap_command *c)
 	}
 	conn_printf(s->conn, "* GENURLAUTH%s\r\n", out.data);
 	buf_free(&out);
-	imap_ok(s, c->tag, "GENURLAUTH completed");
+	imap_send_text(s, c->tag, IMAP_R_DONE, c->name);
 }
 
 /* RFC 4467 3: ";EXPIRE=" is an RFC 3339 date-time; a URL past it resolves to NIL. */
@@ -144,57 +146,84 @@ static bool expired(const char *when)
 	return timegm(&tm) - off < time(NULL);
 }
 
-/* Whether url may be fetched by this session; *body opened and the range set when so.
- * Returns 1, 0 (NIL), -1 (internal error, logged). */
-static int fetchable(struct imap_session *s, const char *url, struct store_body **body, uint64_t *off,
-                     uint64_t *len, char *owner, size_t ownerlen)
+/* What a URL names, once checked: the message opened, the section and where its
+ * octets lie, the URL's ;PARTIAL= window (applied to what is sent). */
+struct url_target {
+	struct store_body *body;
+	struct imap_section sec; /* depth 0, kind ALL: the URL names no section */
+	uint64_t off, len;
+	bool partial;
+	uint64_t poff, plen; /* plen 0: to the end */
+	char owner[256];
+};
+
+static void target_free(struct url_target *t)
+{
+	store_body_close(t->body);
+	imap_section_free(&t->sec);
+}
+
+/* The octets of the section a URL names; 0 when it names none (then NIL). */
+static int section_of(struct url_target *t, const struct imap_url *u)
+{
+	t->off = 0;
+	t->len = store_body_size(t->body);
+	if (u->section[0] == '\0')
+		return 1;
+	if (imap_section_parse(u->section, strlen(u->section), false, &t->sec) < 0 ||
+	    t->sec.kind == IMAP_SECTION_HEADER_FIELDS || t->sec.kind == IMAP_SECTION_HEADER_FIELDS_NOT)
+		return 0;
+	if (imap_section_range(store_body_parts(t->body), t->len, &t->sec, &t->off, &t->len) == 0)
+		t->off = t->len = 0;
+	return 1;
+}
+
+/* Whether url may be fetched by this session; t->body opened and the section found
+ * when so. Returns 1, 0 (NIL), -1 (internal error, logged). t is freed by the caller
+ * (target_free) in every case. */
+static int fetchable(struct imap_session *s, const char *url, struct url_target *t)
 {
 	struct imap_url u;
 	struct store_mailbox mb;
 	char hex[MAC_HEX], err[256];
 	if (imap_url_parse(url, strlen(url), &u) < 0 || !str_ieq(u.mechanism, "internal") ||
-	    url_owner(&u, owner, ownerlen) < 0 || expired(u.expire))
+	    url_owner(&u, t->owner, sizeof(t->owner)) < 0 || expired(u.expire))
 		return 0;
 	if (!(str_ieq(u.access, "authuser") ||
 	      (strncmp(u.access, "user+", 5) == 0 && str_ieq(u.access + 5, s->account.address))))
 		return 0;
-	int rc = url_mac(s, url, &u, owner, &mb, hex);
+	int rc = url_mac(s, url, &u, t->owner, &mb, hex);
 	if (rc <= 0)
 		return rc;
 	if (strlen(u.token) != strlen(hex) || sodium_memcmp(u.token, hex, strlen(hex)) != 0)
 		return 0;
 	if (u.uidvalidity != 0 && u.uidvalidity != mb.uidvalidity)
 		return 0;
-	rc = store_body_open(s->store, mb.id, u.uid, body, err, sizeof(err));
+	rc = store_body_open(s->store, mb.id, u.uid, &t->body, err, sizeof(err));
 	if (rc < 0)
 		log_err("imap.store", "user=%s op=urlfetch error=\"%s\"", s->account.address, err);
-	if (rc != 1)
-		return rc;
-	*off = 0;
-	*len = store_body_size(*body);
-	if (u.section[0] != '\0') {
-		struct imap_section sec;
-		int prc = imap_section_parse(u.section, strlen(u.section), false, &sec);
-		bool fields =
-		    sec.kind == IMAP_SECTION_HEADER_FIELDS || sec.kind == IMAP_SECTION_HEADER_FIELDS_NOT;
-		if (prc == 0 && !fields &&
-		    imap_section_range(store_body_parts(*body), *len, &sec, off, len) == 0)
-			*off = *len = 0;
-		imap_section_free(&sec);
-		if (prc < 0 || fields)
-			return 0;
-	}
-	if (u.partial) {
-		uint64_t skip = u.partial_off < *len ? u.partial_off : *len;
-		*off += skip;
-		*len -= skip;
-		if (u.partial_len != 0 && u.partial_len < *len)
-			*len = u.partial_len;
-	}
-	if (!str_ieq(owner, s->account.address))
+	if (rc != 1 || section_of(t, &u) == 0)
+		return rc < 0 ? -1 : 0;
+	t->partial = u.partial;
+	t->poff = u.partial_off;
+	t->plen = u.partial_len;
+	if (!str_ieq(t->owner, s->account.address))
 		log_info("imap.urlfetch", "user=%s owner=%s mailbox_id=%lld uid=%u", s->account.address,
-		         owner, (long long)mb.id, u.uid);
+		         t->owner, (long long)mb.id, u.uid);
 	return 1;
+}
+
+/* The ;PARTIAL= window of n octets: [*from, *from + *count). */
+static void window(const struct url_target *t, uint64_t n, uint64_t *from, uint64_t *count)
+{
+	*from = 0;
+	*count = n;
+	if (!t->partial)
+		return;
+	*from = t->poff < n ? t->poff : n;
+	*count = n - *from;
+	if (t->plen != 0 && t->plen < *count)
+		*count = t->plen;
 }
 
 static int to_conn(void *arg, const char *p, size_t n)
@@ -203,44 +232,124 @@ static int to_conn(void *arg, const char *p, size_t n)
 	return 0;
 }
 
-/* URLFETCH url [url ...]: each URL back with its octets, or NIL. */
+static int to_bindecode(void *arg, const char *p, size_t n)
+{
+	imap_bindecode_feed(arg, p, n);
+	return 0;
+}
+
+/* "{n}" and the section's octets as stored. Returns 0, -1 (read failed, logged). */
+static int write_body(struct imap_session *s, const struct url_target *t)
+{
+	uint64_t from, n;
+	char err[256];
+	window(t, t->len, &from, &n);
+	conn_printf(s->conn, "{%llu}\r\n", (unsigned long long)n);
+	if (n > 0 && store_body_read(t->body, t->off + from, n, to_conn, s->conn, err, sizeof(err)) < 0) {
+		log_err("imap.store", "user=%s op=urlfetch error=\"%s\"", s->account.address, err);
+		return -1;
+	}
+	return 0;
+}
+
+/* One pass over the message for the RFC 5524 items: the section decoded into bin
+ * (BINARY), its structure into bps (BODYPARTSTRUCTURE; with the decoded sizes when
+ * binary). Returns 1, 0 (NIL: not a part, or a leaf whose encoding cannot be undone),
+ * -1 (read failed, logged). */
+static int convert(struct imap_session *s, const struct url_target *t, bool binary, struct buf *bps,
+                   struct buf *bin)
+{
+	if (t->sec.kind != IMAP_SECTION_ALL)
+		return 0; /* HEADER, TEXT, MIME: octets, not a part */
+	char err[256];
+	struct imap_bindecode *b = imap_bindecode_new(t->off, t->off + t->len, bin);
+	int rc = store_body_read(t->body, 0, store_body_size(t->body), to_bindecode, b, err, sizeof(err));
+	struct imap_part *root = imap_bindecode_finish(b, binary);
+	if (rc < 0) {
+		log_err("imap.store", "user=%s op=urlfetch error=\"%s\"", s->account.address, err);
+		imap_parts_free(root);
+		return -1;
+	}
+	const struct imap_part *p = t->sec.depth == 0 ? root : imap_section_part(root, &t->sec);
+	rc = p != NULL && !(binary && (p->flags & IMAP_PART_UNKNOWN_CTE));
+	if (rc == 1)
+		imap_bodystructure_write(bps, p, true);
+	imap_parts_free(root);
+	return rc;
+}
+
+/* The RFC 5524 answer for one URL: " (BODYPARTSTRUCTURE (...) BINARY ~{n}...)", or
+ * " NIL". Returns 0, -1 (read failed, logged). */
+static int write_extended(struct imap_session *s, const struct url_target *t, unsigned want)
+{
+	struct buf bps, bin;
+	buf_init(&bps, BUF_UNLIMITED);
+	buf_init(&bin, BUF_UNLIMITED);
+	int rc = 1;
+	if (want & (IMAP_URLFETCH_BINARY | IMAP_URLFETCH_BODYPARTSTRUCTURE))
+		rc = convert(s, t, (want & IMAP_URLFETCH_BINARY) != 0, &bps, &bin);
+	if (rc == 0)
+		conn_puts(s->conn, " NIL");
+	if (rc == 1) {
+		conn_puts(s->conn, " (");
+		if (want & IMAP_URLFETCH_BODYPARTSTRUCTURE)
+			conn_printf(s->conn, "BODYPARTSTRUCTURE %s%s", bps.data,
+			            want & (IMAP_URLFETCH_BODY | IMAP_URLFETCH_BINARY) ? " " : "");
+		if (want & IMAP_URLFETCH_BODY) {
+			conn_puts(s->conn, "BODY ");
+			rc = write_body(s, t) < 0 ? -1 : 1;
+		} else if (want & IMAP_URLFETCH_BINARY) {
+			uint64_t from, n;
+			window(t, bin.len, &from, &n);
+			/* literal8 when the decoded octets hold a NUL (RFC 3516 4.2) */
+			bool nul = memchr(bin.data + from, '\0', (size_t)n) != NULL;
+			conn_printf(s->conn, "BINARY %s{%llu}\r\n", nul ? "~" : "", (unsigned long long)n);
+			conn_write(s->conn, bin.data + from, (size_t)n);
+		}
+		conn_puts(s->conn, ")");
+	}
+	buf_free(&bps);
+	buf_free(&bin);
+	return rc < 0 ? -1 : 0;
+}
+
+/* URLFETCH url [url ...], each url plain or "(url params)" (RFC 5524): each URL back
+ * with its octets or the items it asked, or NIL. */
 void cmd_urlfetch(struct imap_session *s, struct imap_command *c)
 {
-	if (c->nargs == 0) {
-		imap_bad(s, c->tag, "URLFETCH expects URLs");
+	const char *perr = NULL;
+	struct imap_urlfetch_url *urls = c->nargs > 0 ? calloc(c->nargs, sizeof(*urls)) : NULL;
+	if (c->nargs > 0 && urls == NULL)
+		abort(); /* out of memory: as lib/buf does */
+	if (imap_urlfetch_parse(c->args, c->nargs, urls, &perr) < 0) {
+		imap_send_text(s, c->tag, IMAP_R_SYNTAX, perr);
+		free(urls);
 		return;
 	}
-	for (size_t i = 0; i < c->nargs; i++)
-		if (imap_arg_astring(&c->args[i]) == NULL) { /* (url params) is URLAUTH=BINARY, RFC 5524 */
-			imap_bad(s, c->tag, "URLFETCH expects URLs");
-			return;
-		}
 	conn_puts(s->conn, "* URLFETCH");
-	for (size_t i = 0; i < c->nargs; i++) {
-		const char *url = imap_arg_astring(&c->args[i]);
-		struct store_body *body = NULL;
-		uint64_t off = 0, len = 0;
-		char owner[256], err[256];
+	int rc = 0;
+	for (size_t i = 0; i < c->nargs && rc == 0; i++) {
+		struct url_target t = {0};
 		conn_puts(s->conn, " ");
-		imap_write_string(s, url, strlen(url));
-		if (fetchable(s, url, &body, &off, &len, owner, sizeof(owner)) != 1) {
+		imap_write_string(s, urls[i].url, strlen(urls[i].url));
+		if (fetchable(s, urls[i].url, &t) != 1)
 			conn_puts(s->conn, " NIL");
-		} else {
-			conn_printf(s->conn, " {%llu}\r\n", (unsigned long long)len);
-			if (len > 0 &&
-			    store_body_read(body, off, len, to_conn, s->conn, err, sizeof(err)) < 0) {
-				log_err("imap.store", "user=%s op=urlfetch error=\"%s\"", s->account.address,
-				        err);
-				store_body_close(body);
-				conn_puts(s->conn, "\r\n* BYE Internal error reading a message\r\n");
-				s->close_after_reply = true;
-				return;
-			}
+		else if (urls[i].want & IMAP_URLFETCH_EXTENDED)
+			rc = write_extended(s, &t, urls[i].want);
+		else {
+			conn_puts(s->conn, " ");
+			rc = write_body(s, &t);
 		}
-		store_body_close(body);
+		target_free(&t);
+	}
+	free(urls);
+	if (rc < 0) {
+		conn_puts(s->conn, "\r\n* BYE Internal error reading a message\r\n");
+		s->close_after_reply = true;
+		return;
 	}
 	conn_puts(s->conn, "\r\n");
-	imap_ok(s, c->tag, "URLFETCH completed");
+	imap_send_text(s, c->tag, IMAP_R_DONE, c->name);
 }
 
 /* RESETKEY [mailbox [mechanism ...]] */
@@ -249,12 +358,12 @@ void cmd_resetkey(struct imap_session *s, struct imap_command *c)
 	char name[STORE_MAILBOX_MAX], err[256];
 	int rc = c->nargs > 0 ? imap_mailbox_arg(s, &c->args[0], name, sizeof(name)) : 0;
 	if (rc == -1) {
-		imap_bad(s, c->tag, "RESETKEY expects a mailbox");
+		imap_send_text(s, c->tag, IMAP_R_EXPECTS_MAILBOX, c->name);
 		return;
 	}
 	for (size_t i = 1; i < c->nargs; i++)
 		if (!imap_arg_is_atom(&c->args[i], "INTERNAL")) {
-			imap_no(s, c->tag, "Only the INTERNAL mechanism is offered");
+			imap_send(s, c->tag, IMAP_R_URLAUTH_MECH);
 			return;
 		}
 	if (rc == 0)
@@ -264,10 +373,10 @@ void cmd_resetkey(struct imap_session *s, struct imap_command *c)
 		rc = 0; /* a name that names no mailbox */
 	if (rc < 0) {
 		log_err("imap.store", "user=%s op=resetkey error=\"%s\"", s->account.address, err);
-		imap_no(s, c->tag, "[SERVERBUG] Internal error, try again later");
+		imap_send(s, c->tag, IMAP_R_SERVERBUG);
 	} else if (rc != 1 && c->nargs > 0) {
-		imap_no(s, c->tag, "[NONEXISTENT] No such mailbox");
+		imap_send(s, c->tag, IMAP_R_NONEXISTENT);
 	} else {
-		imap_ok(s, c->tag, "RESETKEY completed");
+		imap_send_text(s, c->tag, IMAP_R_DONE, c->name);
 	}
 }

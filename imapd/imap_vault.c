@@ -251,7 +251,7 @@ void imap_vault_refuse(struct imap_session *s, const char *tag, const char *cmd,
 		folder = s->view.name;
 	}
 	audit_refusal(s, patient, folder, cmd, name ? name : "", "read-only");
-	imap_no(s, tag, "[NOPERM] Permission denied");
+	imap_send(s, tag, IMAP_R_NOPERM);
 }
 
 void imap_vault_opened(struct imap_session *s, const struct imap_target *t)
@@ -448,7 +448,7 @@ void imap_vault_searched(struct imap_session *s)
 static bool acl_mailbox_ok(struct imap_session *s, struct imap_command *c, char *name, size_t namelen)
 {
 	if (c->nargs < 1 || imap_mailbox_arg(s, &c->args[0], name, namelen) < 0) {
-		imap_bad(s, c->tag, "Invalid mailbox name");
+		imap_send(s, c->tag, IMAP_R_INVALID_MAILBOX);
 		return false;
 	}
 	if (s->account.role != ROLE_PATIENT || strcmp(name, "Documents") != 0) {
@@ -481,20 +481,21 @@ void cmd_setacl(struct imap_session *s, struct imap_command *c)
 	const char *who = c->nargs >= 2 ? imap_arg_astring(&c->args[1]) : NULL;
 	const char *rights = !del && c->nargs == 3 ? imap_arg_astring(&c->args[2]) : "";
 	if (who == NULL || rights == NULL || c->nargs != (del ? 2u : 3u)) {
-		imap_bad(s, c->tag, "%s expects mailbox identifier%s", c->name, del ? "" : " rights");
+		imap_send_text(s, c->tag, del ? IMAP_R_EXPECTS_IDENTIFIER : IMAP_R_EXPECTS_IDENTIFIER_RIGHTS,
+		               c->name);
 		return;
 	}
 	if (!acl_mailbox_ok(s, c, name, sizeof(name)))
 		return;
 	bool grant = false;
 	if (parse_rights(rights, &grant) < 0) {
-		imap_no(s, c->tag, "[CANNOT] Only read access (lr) can be shared");
+		imap_send(s, c->tag, IMAP_R_CANNOT_SHARE);
 		return;
 	}
 	char pro[256];
 	/* never a cut grantee: a prefix of what the patient typed is someone else */
 	if (str_copy(pro, sizeof(pro), who) < 0) {
-		imap_bad(s, c->tag, "%s: identifier too long", c->name);
+		imap_send_text(s, c->tag, IMAP_R_IDENTIFIER_TOO_LONG, c->name);
 		return;
 	}
 	str_lower(pro);
@@ -503,13 +504,13 @@ void cmd_setacl(struct imap_session *s, struct imap_command *c)
 	               : vault_access_revoke(s->store, &a, s->account.address, pro, err, sizeof(err));
 	if (rc < 0) {
 		log_err("imap.acl", "user=%s error=\"%s\"", s->account.address, err);
-		imap_no(s, c->tag, "[SERVERBUG] Internal error, try again later");
+		imap_send(s, c->tag, IMAP_R_SERVERBUG);
 	} else if (rc == 1 && !grant) {
-		imap_ok(s, c->tag, "%s completed", c->name); /* nothing to revoke: already so */
+		imap_send_text(s, c->tag, IMAP_R_DONE, c->name); /* nothing to revoke: already so */
 	} else if (rc == 1) {
-		imap_no(s, c->tag, "[CANNOT] %s", err);
+		imap_send_text(s, c->tag, IMAP_R_CANNOT, err);
 	} else {
-		imap_ok(s, c->tag, "%s completed", c->name);
+		imap_send_text(s, c->tag, IMAP_R_DONE, c->name);
 	}
 }
 
@@ -532,7 +533,7 @@ void cmd_getacl(struct imap_session *s, struct imap_command *c)
 {
 	char name[STORE_MAILBOX_MAX];
 	if (c->nargs != 1) {
-		imap_bad(s, c->tag, "GETACL expects a mailbox");
+		imap_send_text(s, c->tag, IMAP_R_EXPECTS_MAILBOX, c->name);
 		return;
 	}
 	if (!acl_mailbox_ok(s, c, name, sizeof(name)))
@@ -544,9 +545,9 @@ void cmd_getacl(struct imap_session *s, struct imap_command *c)
 	int rc = vault_access_list(s->store, s->account.address, acl_entry, &o);
 	conn_puts(s->conn, "\r\n");
 	if (rc < 0)
-		imap_no(s, c->tag, "[SERVERBUG] Internal error, try again later");
+		imap_send(s, c->tag, IMAP_R_SERVERBUG);
 	else
-		imap_ok(s, c->tag, "Getacl completed");
+		imap_send_text(s, c->tag, IMAP_R_DONE, c->name);
 }
 
 void cmd_listrights(struct imap_session *s, struct imap_command *c)
@@ -554,7 +555,7 @@ void cmd_listrights(struct imap_session *s, struct imap_command *c)
 	char name[STORE_MAILBOX_MAX];
 	const char *who = c->nargs == 2 ? imap_arg_astring(&c->args[1]) : NULL;
 	if (who == NULL) {
-		imap_bad(s, c->tag, "LISTRIGHTS expects mailbox identifier");
+		imap_send_text(s, c->tag, IMAP_R_EXPECTS_IDENTIFIER, c->name);
 		return;
 	}
 	if (!acl_mailbox_ok(s, c, name, sizeof(name)))
@@ -562,26 +563,26 @@ void cmd_listrights(struct imap_session *s, struct imap_command *c)
 	conn_puts(s->conn, "* LISTRIGHTS Documents ");
 	imap_write_string(s, who, strlen(who));
 	conn_puts(s->conn, " \"\" l r\r\n");
-	imap_ok(s, c->tag, "Listrights completed");
+	imap_send_text(s, c->tag, IMAP_R_DONE, c->name);
 }
 
 void cmd_myrights(struct imap_session *s, struct imap_command *c)
 {
 	char name[STORE_MAILBOX_MAX];
 	if (c->nargs != 1 || imap_mailbox_arg(s, &c->args[0], name, sizeof(name)) < 0) {
-		imap_bad(s, c->tag, "MYRIGHTS expects a mailbox");
+		imap_send_text(s, c->tag, IMAP_R_EXPECTS_MAILBOX, c->name);
 		return;
 	}
 	struct imap_target t;
 	int rc = imap_vault_resolve(s, name, &t, c->name);
 	if (rc <= 0) {
-		imap_no(s, c->tag, rc < 0 ? "[SERVERBUG] Internal error" : "[NOPERM] Permission denied");
+		imap_send(s, c->tag, rc < 0 ? IMAP_R_SERVERBUG : IMAP_R_NOPERM);
 		return;
 	}
 	struct store_mailbox mb;
 	char err[256];
 	if (store_mailbox_get(s->store, t.owner, t.name, &mb, err, sizeof(err)) != 1) {
-		imap_no(s, c->tag, "[NONEXISTENT] Mailbox does not exist");
+		imap_send(s, c->tag, IMAP_R_NONEXISTENT);
 		return;
 	}
 	conn_puts(s->conn, "* MYRIGHTS ");
@@ -590,5 +591,5 @@ void cmd_myrights(struct imap_session *s, struct imap_command *c)
 	            t.shared                            ? "lr"
 	            : imap_history_protected(s, t.name) ? "lrs"
 	                                                : OWNER_RIGHTS);
-	imap_ok(s, c->tag, "Myrights completed");
+	imap_send_text(s, c->tag, IMAP_R_DONE, c->name);
 }

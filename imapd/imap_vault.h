@@ -41,8 +41,6 @@ bool imap_documents_protected(const struct imap_session *s, const char *name);
  * professional's), so APPEND, COPY or MOVE into it, MOVE out of it, CREATE, RENAME and
  * DELETE of it answer NO [NOPERM], as for Documents. */
 bool imap_book_protected(const struct imap_session *s, const char *name);
-#define IMAP_BOOK_REFUSAL                                                                                    \
-	"[NOPERM] The vaccination book is written by the service: declare a vaccination on the web page"
 /* Audits documents a patient expunged from their own vault folder (vault.delete, one
  * record each, in their history). No-op elsewhere. */
 void imap_vault_deleted(struct imap_session *s, const uint32_t *uids, size_t n);
@@ -112,7 +110,7 @@ void imap_profile_appended(struct imap_session *s, const char *tag, uint32_t uid
  * source message (its EXPUNGE sent) only when the section was filed, so that a refused
  * one loses nothing. OK [COPYUID] names the version's UID. */
 struct store_copy_result;
-void imap_profile_copied(struct imap_session *s, const char *tag, bool move,
+void imap_profile_copied(struct imap_session *s, const char *tag, const char *name, bool move,
                          const struct store_copy_result *res);
 
 #endif

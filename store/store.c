@@ -249,7 +249,7 @@ void store_close(struct store *st)
 	store_cache_clear(st);
 	buf_free(&st->cache.data);
 	for (size_t i = 0; i < st->nkeys; i++)
-		sodium_memzero(st->keys[i].key, sizeof(st->keys[i].key));
+		sodium_memzero(&st->keys[i], sizeof(st->keys[i])); /* key and key pair */
 	free(st->keys);
 	sodium_memzero(st->master, sizeof(st->master));
 	sql_close(st->sql);

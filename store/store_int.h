@@ -19,6 +19,10 @@
 struct store_key {
 	int64_t user_id;
 	unsigned char key[CRYPTO_KEY_LEN];
+	/* the key pair derived from key (store_user_pair), on first need */
+	bool has_pair;
+	unsigned char pk[CRYPTO_PUBLIC_KEY_LEN];
+	unsigned char sk[CRYPTO_SECRET_KEY_LEN];
 };
 
 /* The last small message decrypted, so that several FETCH sections of one message
@@ -75,6 +79,10 @@ int store_user_id(struct store *st, const char *address, int64_t *user_id, char 
 /* The account's unwrapped key (cached). Returns 0 or -1. */
 int store_user_key(struct store *st, int64_t user_id, unsigned char key[CRYPTO_KEY_LEN], char *err,
                    size_t errlen);
+/* The account's key pair (derived from its key once, then cached with it). Returns 0
+ * or -1. */
+int store_user_pair(struct store *st, int64_t user_id, unsigned char pk[CRYPTO_PUBLIC_KEY_LEN],
+                    unsigned char sk[CRYPTO_SECRET_KEY_LEN], char *err, size_t errlen);
 /* Returns the next UIDVALIDITY (strictly increasing, seeded from the clock). */
 int store_next_uidvalidity(struct store *st, uint32_t *out, char *err, size_t errlen);
 

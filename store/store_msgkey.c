@@ -91,16 +91,11 @@ void store_msgkey_wipe(struct store_msgkey *mk)
 int store_content_key(struct store *st, const struct store_keyref *r, unsigned char key[CRYPTO_KEY_LEN],
                       char *err, size_t errlen)
 {
-	unsigned char account[CRYPTO_KEY_LEN], pk[CRYPTO_PUBLIC_KEY_LEN], sk[CRYPTO_SECRET_KEY_LEN];
-	if (store_user_key(st, r->user_id, account, err, errlen) < 0)
+	unsigned char pk[CRYPTO_PUBLIC_KEY_LEN], sk[CRYPTO_SECRET_KEY_LEN];
+	if (!r->has_sealed)
+		return store_user_key(st, r->user_id, key, err, errlen);
+	if (store_user_pair(st, r->user_id, pk, sk, err, errlen) < 0)
 		return -1;
-	if (!r->has_sealed) {
-		memcpy(key, account, CRYPTO_KEY_LEN);
-		sodium_memzero(account, sizeof account);
-		return 0;
-	}
-	crypto_keypair_derive(account, pk, sk);
-	sodium_memzero(account, sizeof account);
 	int rc = crypto_key_seal_open(pk, sk, r->sealed, sizeof r->sealed, key);
 	sodium_memzero(sk, sizeof sk);
 	if (rc < 0)

@@ -151,10 +151,33 @@ int store_user_key(struct store *st, int64_t user_id, unsigned char key[CRYPTO_K
 		return -1;
 	}
 	st->keys = xrealloc(st->keys, (st->nkeys + 1) * sizeof(*st->keys));
+	memset(&st->keys[st->nkeys], 0, sizeof(*st->keys));
 	st->keys[st->nkeys].user_id = user_id;
 	memcpy(st->keys[st->nkeys].key, key, CRYPTO_KEY_LEN);
 	st->nkeys++;
 	return 0;
+}
+
+int store_user_pair(struct store *st, int64_t user_id, unsigned char pk[CRYPTO_PUBLIC_KEY_LEN],
+                    unsigned char sk[CRYPTO_SECRET_KEY_LEN], char *err, size_t errlen)
+{
+	unsigned char key[CRYPTO_KEY_LEN];
+	if (store_user_key(st, user_id, key, err, errlen) < 0) /* cached from here on */
+		return -1;
+	sodium_memzero(key, sizeof key);
+	for (size_t i = 0; i < st->nkeys; i++) {
+		struct store_key *k = &st->keys[i];
+		if (k->user_id != user_id)
+			continue;
+		if (!k->has_pair) /* one X25519 base multiplication per account and process */
+			crypto_keypair_derive(k->key, k->pk, k->sk);
+		k->has_pair = true;
+		memcpy(pk, k->pk, CRYPTO_PUBLIC_KEY_LEN);
+		memcpy(sk, k->sk, CRYPTO_SECRET_KEY_LEN);
+		return 0;
+	}
+	str_error(err, errlen, "account key not cached");
+	return -1;
 }
 
 /* Strictly increasing across the whole store, so a mailbox deleted and created again
