@@ -123,15 +123,8 @@ static void prelogin(int fd, const struct session_info *si, void *arg)
 {
 	struct imapd *d = arg;
 	struct imap_session s;
-	char err[256];
-	int keep[] = {fd, si->channel_fd, si->auth_fd, si->relay_fd, d->agent.ctl, d->agent.chan};
-
-	privsep_close_others(keep, sizeof(keep) / sizeof(keep[0]));
-	tls_ctx_settle_crl(d->tls); /* the chroot hides the CRL file */
-	if (privsep_enter(&d->privsep, err, sizeof(err)) < 0) {
-		log_err("privsep.enter", "peer=%s error=\"%s\"", si->peer_ip, err);
+	if (privsep_prelogin_begin(&d->privsep, fd, si, &d->agent, d->tls) < 0)
 		return;
-	}
 	if (session_start(d, &s, fd, si) < 0)
 		return;
 	s.auth_fd = si->auth_fd;

@@ -21,8 +21,10 @@
 
 #include "lib/buf.h"
 #include "lib/log.h"
+#include "lib/key_agent.h"
 #include "lib/master.h"
 #include "lib/str.h"
+#include "lib/tls.h"
 
 /* Client bytes held for a session process that is busy writing: past this the relay
  * stops reading the client until the session process catches up. */
@@ -302,4 +304,19 @@ void privsep_relay(struct conn *client, int fd, unsigned idle_timeout)
 	}
 	(void)conn_flush(client);
 	buf_free(&pending);
+}
+
+int privsep_prelogin_begin(const struct privsep *p, int fd, const struct session_info *si,
+                           const struct key_agent *agent, struct tls_ctx *tls)
+{
+	char err[256];
+	int keep[] = {fd, si->channel_fd, si->auth_fd, si->relay_fd, agent->ctl, agent->chan};
+
+	privsep_close_others(keep, sizeof(keep) / sizeof(keep[0]));
+	tls_ctx_settle_crl(tls);
+	if (privsep_enter(p, err, sizeof(err)) < 0) {
+		log_err("privsep.enter", "peer=%s error=\"%s\"", si->peer_ip, err);
+		return -1;
+	}
+	return 0;
 }

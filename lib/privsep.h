@@ -62,6 +62,17 @@ void privsep_close_others(const int *keep, size_t n);
  * ends the process). */
 int privsep_enter(const struct privsep *p, char *err, size_t errlen);
 
+struct session_info;
+struct key_agent;
+struct tls_ctx;
+/* A pre-login process's first steps, the same in every daemon: privsep_close_others
+ * keeping the client socket fd, the session's channels (si: key agent, auth, relay) and
+ * the key agent's sockets the TLS context signs through; tls_ctx_settle_crl (the chroot
+ * hides the CRL file); privsep_enter. Returns 0, or -1 after logging privsep.enter
+ * with the peer and why (the caller ends the process). */
+int privsep_prelogin_begin(const struct privsep *p, int fd, const struct session_info *si,
+                           const struct key_agent *agent, struct tls_ctx *tls);
+
 /* The pre-login process once logged in: relays cleartext between the client (its TLS
  * session, input already buffered included) and fd, the session process's end, until
  * either side closes; a client that goes away is passed on as end of input on fd, and

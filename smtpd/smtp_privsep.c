@@ -58,15 +58,8 @@ void smtp_session_prelogin(int fd, const struct session_info *si, void *arg)
 {
 	struct smtpd_ctx *ctx = arg;
 	struct smtp_session s;
-	char err[256];
-	int keep[] = {fd, si->channel_fd, si->auth_fd, si->relay_fd, ctx->agent.ctl, ctx->agent.chan};
-
-	privsep_close_others(keep, sizeof(keep) / sizeof(keep[0]));
-	tls_ctx_settle_crl(ctx->tls); /* the chroot hides the CRL file */
-	if (privsep_enter(&ctx->privsep, err, sizeof(err)) < 0) {
-		log_err("privsep.enter", "peer=%s error=\"%s\"", si->peer_ip, err);
+	if (privsep_prelogin_begin(&ctx->privsep, fd, si, &ctx->agent, ctx->tls) < 0)
 		return;
-	}
 	log_set_session(NULL); /* smtpd's lines name their session by hand */
 	if (smtp_session_start(&s, ctx, fd, si) < 0)
 		return;
