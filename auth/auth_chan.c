@@ -3,6 +3,7 @@
 #include "auth/auth_chan.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <string.h>
@@ -302,4 +303,16 @@ enum auth_chan_served auth_chan_serve_until_handoff(int fd, pid_t peer, const st
                                                     struct auth_handoff *ho)
 {
 	return serve(fd, peer, ctx, logged_in, ok, ho);
+}
+
+int auth_chan_wait(int fd)
+{
+	for (;;) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		int r = poll(&p, 1, 1000);
+		if (r > 0)
+			return 1;
+		if (r < 0 && errno != EINTR)
+			return 0;
+	}
 }

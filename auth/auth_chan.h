@@ -115,6 +115,11 @@ enum auth_chan_served {
  * what happened. peer: the pre-login process, ended (SIGKILL) on a refused message.
  * A HANDOFF is refused here (mss-imapd's pre-login process never sends one). */
 enum auth_chan_served auth_chan_serve(int fd, pid_t peer, const struct auth_ctx *ctx, struct auth_reply *ok);
+/* The session process between requests: waits, in one-second rounds that a signal
+ * interrupts harmlessly, until fd has a message or its end (SIGTERM reaches the
+ * pre-login process, which answers its client and closes the channel). Returns 1, or 0
+ * when poll failed. */
+int auth_chan_wait(int fd);
 /* mss-smtpd's session process: as auth_chan_serve, and a HANDOFF is taken (*ho, after
  * its check: AUTH_CHAN_HANDED_OVER). logged_in: a VERIFY already succeeded, so the only
  * message the pre-login process may still send is the HANDOFF (any other is refused

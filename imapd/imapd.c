@@ -2,7 +2,6 @@
  * (implicit TLS), loads the TLS material, drops privileges, and runs one process per
  * connection (lib/master). Usage: mss-imapd -c FILE [-d]. */
 #include <errno.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -147,12 +146,8 @@ static int serve_logins(struct imap_session *s, const struct session_info *si, s
 	struct auth_ctx c = {s->store, s->cfg, s->oauth};
 
 	for (;;) {
-		struct pollfd p = {.fd = si->auth_fd, .events = POLLIN};
-		int r = poll(&p, 1, 1000);
-		if (r < 0 && errno != EINTR)
+		if (!auth_chan_wait(si->auth_fd))
 			return 0;
-		if (r <= 0)
-			continue;
 		enum auth_chan_served sv = auth_chan_serve(si->auth_fd, (pid_t)si->prelogin_pid, &c, ok);
 		if (sv == AUTH_CHAN_LOGGED_IN)
 			return 1;

@@ -19,7 +19,6 @@
  * session process's own successful VERIFY counts, and a submission hand-off without
  * one is refused as forged. */
 #include <errno.h>
-#include <poll.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -89,12 +88,8 @@ static int serve(const struct smtp_session *s, const struct session_info *si, bo
 
 	*logged_in = false;
 	for (;;) {
-		struct pollfd p = {.fd = si->auth_fd, .events = POLLIN};
-		int r = poll(&p, 1, 1000);
-		if (r < 0 && errno != EINTR)
+		if (!auth_chan_wait(si->auth_fd))
 			return 0;
-		if (r <= 0)
-			continue; /* SIGTERM: the pre-login process says 421 and closes the channel */
 		switch (auth_chan_serve_until_handoff(si->auth_fd, (pid_t)si->prelogin_pid, &c, *logged_in,
 		                                      ok, ho)) {
 		case AUTH_CHAN_LOGGED_IN:
