@@ -143,9 +143,15 @@ bool str_is_address(const char *s)
 	const char *at = strrchr(s, '@');
 	if (at == NULL || at == s || at[1] == '\0' || strchr(s, '@') != at)
 		return false;
+	/* RFC 6531 addresses: UTF-8 beyond ASCII, well-formed and without C1 controls
+	 * (U+0080..U+009F, encoded C2 80..C2 9F) */
+	if (!str_is_utf8(s, n))
+		return false;
 	for (const char *p = s; *p; p++) {
 		unsigned char c = (unsigned char)*p;
-		if (c <= ' ' || c >= 0x7f || c == '<' || c == '>' || c == '(' || c == ')' || c == ',' ||
+		if (c == 0xc2 && (unsigned char)p[1] < 0xa0)
+			return false;
+		if (c <= ' ' || c == 0x7f || c == '<' || c == '>' || c == '(' || c == ')' || c == ',' ||
 		    c == ';' || c == ':' || c == '\\' || c == '"' || c == '[' || c == ']')
 			return false;
 	}

@@ -41,8 +41,9 @@ char *str_lower(char *s);
 int str_to_u64(const char *s, uint64_t max, uint64_t *out);
 /* Constant-time comparison of two equal-length secrets (libsodium sodium_memcmp). */
 bool str_secret_eq(const void *a, const void *b, size_t n);
-/* Checks that s is a plausible mail address local@domain (ASCII, no spaces or controls,
- * one '@', non-empty parts, at most 254 octets). */
+/* Checks that s is a plausible mail address local@domain (ASCII or, RFC 6531, UTF-8
+ * without C1 controls; no spaces or controls, one '@', non-empty parts, at most 254
+ * octets). Nothing is normalised: two spellings are two addresses. */
 bool str_is_address(const char *s);
 /* Returns the domain part of an address (after the last '@'), or "" */
 const char *str_address_domain(const char *addr);

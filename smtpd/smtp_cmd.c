@@ -61,6 +61,18 @@ enum smtp_reply_id smtp_cmd_check(const struct smtp_session *s, unsigned flags)
 	return RPL_OK;
 }
 
+/* RFC 8689 4.1 gives MAIL with REQUIRETLS outside TLS its own refusal, 530 5.7.10,
+ * where any other MAIL before STARTTLS gets 530 5.7.0. */
+static enum smtp_reply_id tls_refusal(const struct smtp_cmd *cmd, const char *args)
+{
+	char addr[SMTP_PATH_MAX];
+	struct smtp_mail_params p;
+
+	if (cmd->handler == smtp_cmd_mail && smtp_parse_mail(args, addr, &p) == RPL_OK && p.requiretls)
+		return RPL_REQUIRETLS_NO_TLS;
+	return RPL_TLS_REQUIRED;
+}
+
 unsigned smtp_cmd_dispatch(struct smtp_session *s, const char *line)
 {
 	struct smtp_cmdline cl;
@@ -72,6 +84,8 @@ unsigned smtp_cmd_dispatch(struct smtp_session *s, const char *line)
 		return 0;
 	}
 	r = smtp_cmd_check(s, cmd->flags);
+	if (r == RPL_TLS_REQUIRED)
+		r = tls_refusal(cmd, cl.args);
 	if (r != RPL_OK) {
 		smtp_reply(s, r);
 		return cmd->flags & CMD_ENDS_GROUP;
@@ -114,6 +128,12 @@ static bool always(const struct smtp_session *s)
 	return true;
 }
 
+/* RFC 8689 4.1: REQUIRETLS is offered only where it can be used, on a TLS session. */
+static bool requiretls_offered(const struct smtp_session *s)
+{
+	return s->tls;
+}
+
 static int size_arg(const struct smtp_session *s, struct buf *out)
 {
 	return buf_printf(out, " %llu", (unsigned long long)s->cfg->max_message_size);
@@ -141,6 +161,8 @@ static const struct smtp_capa {
      * smtp_data.h refuses. */
     {"CHUNKING", "RFC 3030", always, NULL},
     {"ENHANCEDSTATUSCODES", "RFC 2034", always, NULL},
+    {"SMTPUTF8", "RFC 6531", always, NULL},
+    {"REQUIRETLS", "RFC 8689", requiretls_offered, NULL},
     {"STARTTLS", "RFC 3207", smtp_cmd_starttls_offered, NULL},
     {"AUTH", "RFC 4954", smtp_cmd_auth_offered, auth_arg},
 };

@@ -57,6 +57,8 @@ static const char *const reasons[RPL_COUNT] = {
     [RPL_MSG_LINE_TOO_LONG] = "message_line_too_long",
     [RPL_MSG_NUL] = "message_nul",
     [RPL_PARAM_UNKNOWN] = "param_unknown",
+    [RPL_NEED_SMTPUTF8] = "need_smtputf8",
+    [RPL_REQUIRETLS_NO_TLS] = "requiretls_no_tls",
 };
 
 const char *smtp_metrics_reason(enum smtp_reply_id id)

@@ -27,9 +27,11 @@ int smtp_parse_verb(const char *line, struct smtp_cmdline *out)
 	return 0;
 }
 
+/* RFC 6531 3.3 adds UTF8-non-ascii to atext, qtextSMTP and sub-domain: any octet
+ * >= 0x80 passes here; smtp_parse_is_mailbox checks the whole address is UTF-8. */
 static bool is_atext(int c)
 {
-	return isalnum(c) || (c && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
+	return isalnum(c) || c >= 0x80 || (c && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
 }
 
 /* Dot-string (RFC 5321 4.1.2): atoms separated by single dots. Returns its length. */
@@ -67,7 +69,7 @@ static size_t quoted_string_len(const char *s)
 			if ((unsigned char)s[n + 1] < 32 || (unsigned char)s[n + 1] > 126)
 				return 0;
 			n += 2;
-		} else if (c >= 32 && c <= 126) {
+		} else if ((c >= 32 && c <= 126) || c >= 0x80) {
 			n++;
 		} else {
 			return 0;
@@ -75,7 +77,8 @@ static size_t quoted_string_len(const char *s)
 	}
 }
 
-/* Domain: LDH labels (RFC 5321 4.1.2), each 1..63, not starting or ending with '-'. */
+/* Domain: LDH labels (RFC 5321 4.1.2) or U-labels (RFC 6531 3.3), each 1..63 octets,
+ * not starting or ending with '-'. */
 static bool is_domain_name(const char *s, size_t len)
 {
 	size_t i = 0, label = 0;
@@ -89,7 +92,7 @@ static bool is_domain_name(const char *s, size_t len)
 			if (label == 0 || label > 63 || s[i - 1] == '-')
 				return false;
 			label = 0;
-		} else if (isalnum((unsigned char)c) || (c == '-' && label > 0)) {
+		} else if (isalnum((unsigned char)c) || (unsigned char)c >= 0x80 || (c == '-' && label > 0)) {
 			label++;
 		} else {
 			return false;
@@ -119,10 +122,35 @@ static bool is_domain(const char *s, size_t len)
 	return s[0] == '[' ? is_address_literal(s, len) : is_domain_name(s, len);
 }
 
+bool smtp_parse_is_ascii(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s >= 0x80)
+			return false;
+	return true;
+}
+
+/* Well-formed UTF-8 (no overlong form, surrogate or code point past U+10FFFF: str.h)
+ * and no C1 control (U+0080..U+009F, encoded C2 80..C2 9F): RFC 6531 3.3 allows
+ * UTF8-non-ascii, which RFC 6532 3.1 and RFC 5198 keep free of controls. */
+static bool is_clean_utf8(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (!str_is_utf8(s, n))
+		return false;
+	for (size_t i = 0; i + 1 < n; i++)
+		if ((unsigned char)s[i] == 0xc2 && (unsigned char)s[i + 1] < 0xa0)
+			return false;
+	return true;
+}
+
 bool smtp_parse_is_mailbox(const char *s)
 {
 	size_t local = s[0] == '"' ? quoted_string_len(s) : dot_string_len(s);
 
+	if (!is_clean_utf8(s))
+		return false;
 	/* RFC 5321 4.5.3.1.1: local part at most 64 octets. */
 	if (local == 0 || local > 64 || s[local] != '@')
 		return false;
@@ -248,6 +276,14 @@ static enum smtp_reply_id mail_param(const char *kw, const char *val, struct smt
 			return RPL_BAD_BODY;
 		return RPL_OK;
 	}
+	/* RFC 6531 3.4 and RFC 8689 4.1: keywords without a value, once each */
+	if (str_ieq(kw, "SMTPUTF8") || str_ieq(kw, "REQUIRETLS")) {
+		bool *flag = str_ieq(kw, "SMTPUTF8") ? &p->smtputf8 : &p->requiretls;
+		if (*flag || val[0])
+			return RPL_SYNTAX;
+		*flag = true;
+		return RPL_OK;
+	}
 	/* RFC 4954 5: AUTH= may be sent to any server that offers AUTH; it is only
 	 * meaningful between trusted relays, so it is accepted and ignored. */
 	if (str_ieq(kw, "AUTH") && val[0])
@@ -278,7 +314,10 @@ enum smtp_reply_id smtp_parse_mail(const char *args, char addr[SMTP_PATH_MAX], s
 		if (r != RPL_OK)
 			return r;
 	}
-	return more < 0 ? RPL_SYNTAX : RPL_OK;
+	if (more < 0)
+		return RPL_SYNTAX;
+	/* RFC 6531 3.3: a UTF-8 reverse-path only in an SMTPUTF8 transaction */
+	return p->smtputf8 || smtp_parse_is_ascii(addr) ? RPL_OK : RPL_NEED_SMTPUTF8;
 }
 
 enum smtp_reply_id smtp_parse_rcpt(const char *args, char addr[SMTP_PATH_MAX])

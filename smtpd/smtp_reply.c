@@ -81,6 +81,11 @@ static const struct smtp_reply replies[RPL_COUNT] = {
     [RPL_MSG_LINE_TOO_LONG] = {500, "5.5.2", "Error: message line too long (RFC 5321 4.5.3.1.6)"},
     [RPL_MSG_NUL] = {554, "5.6.0", "Error: message contains NUL characters"},
     [RPL_PARAM_UNKNOWN] = {555, "5.5.4", "Unsupported parameter"},
+    /* RFC 6531 3.3 (reply) and RFC 6531 3.6.2 / RFC 3463 5.6.7 (code) */
+    [RPL_NEED_SMTPUTF8] = {553, "5.6.7",
+                           "Non-ASCII address: send MAIL FROM with the SMTPUTF8 parameter (RFC 6531)"},
+    /* RFC 8689 4.1: the option is for TLS sessions only */
+    [RPL_REQUIRETLS_NO_TLS] = {530, "5.7.10", "REQUIRETLS needs a TLS session: issue STARTTLS first"},
 };
 
 const struct smtp_reply *smtp_reply_get(enum smtp_reply_id id)

@@ -72,6 +72,8 @@ enum smtp_reply_id {
 	RPL_MSG_LINE_TOO_LONG, /* 500 5.5.2 */
 	RPL_MSG_NUL,           /* 554 5.6.0 */
 	RPL_PARAM_UNKNOWN,     /* 555 5.5.4 */
+	RPL_NEED_SMTPUTF8,     /* 553 5.6.7 */
+	RPL_REQUIRETLS_NO_TLS, /* 530 5.7.10 */
 	RPL_COUNT
 };
 

@@ -83,6 +83,12 @@ const char *smtp_session_protocol(const struct smtp_session *s)
 {
 	if (!s->esmtp)
 		return "SMTP";
+	/* RFC 6531 3.7.3: the UTF8SMTP family names an SMTPUTF8 transaction */
+	if (s->in_mail && s->mail_params.smtputf8) {
+		if (s->tls)
+			return s->authenticated ? "UTF8SMTPSA" : "UTF8SMTPS";
+		return s->authenticated ? "UTF8SMTPA" : "UTF8SMTP";
+	}
 	if (s->tls)
 		return s->authenticated ? "ESMTPSA" : "ESMTPS";
 	return s->authenticated ? "ESMTPA" : "ESMTP";

@@ -134,7 +134,8 @@ void smtp_session_reset_txn(struct smtp_session *s);
 /* Forgets everything learnt before STARTTLS (RFC 3207 4.2). */
 void smtp_session_reset_after_tls(struct smtp_session *s);
 
-/* Protocol name for Received: (RFC 3848). */
+/* Protocol name for Received: (RFC 3848; the UTF8SMTP family of RFC 6531 3.7.3 in an
+ * SMTPUTF8 transaction). */
 const char *smtp_session_protocol(const struct smtp_session *s);
 /* Records a refusal decided by smtpd itself in the audit log (the policy records its
  * own decisions). Never content: envelope, size and reason only. */

@@ -121,8 +121,9 @@ int smtp_cmd_mail(struct smtp_session *s, const char *args)
 	str_assert(str_copy(s->mail_from, sizeof(s->mail_from), from), "SMTP_PATH_MAX both");
 	s->in_mail = true;
 	s->mail_params = p;
-	log_info("smtp.mail", "session=%s from=%s auth=%s", s->id, log_quote(q, sizeof(q), from),
-	         policy_auth_name(s->sender.auth));
+	log_info("smtp.mail", "session=%s from=%s auth=%s%s%s", s->id, log_quote(q, sizeof(q), from),
+	         policy_auth_name(s->sender.auth), p.smtputf8 ? " smtputf8=yes" : "",
+	         p.requiretls ? " requiretls=yes" : "");
 	return smtp_reply(s, RPL_MAIL_OK);
 }
 
@@ -166,6 +167,8 @@ int smtp_cmd_rcpt(struct smtp_session *s, const char *args)
 	int rc;
 
 	r = smtp_parse_rcpt(args, rcpt);
+	if (r == RPL_OK && !s->mail_params.smtputf8 && !smtp_parse_is_ascii(rcpt))
+		r = RPL_NEED_SMTPUTF8; /* RFC 6531 3.3 */
 	if (r != RPL_OK)
 		return smtp_reply(s, r);
 	if (s->rcpt_count >= s->cfg->smtp_max_recipients)

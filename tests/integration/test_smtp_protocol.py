@@ -122,7 +122,7 @@ def test_greeting_ehlo_and_small_verbs(smtpd):
     assert code == 250
     assert lines[0] == "mx.mss.test"
     assert set(lines[1:]) == {"PIPELINING", "SIZE 26214400", "8BITMIME", "CHUNKING",
-                              "ENHANCEDSTATUSCODES", "STARTTLS"}
+                              "ENHANCEDSTATUSCODES", "SMTPUTF8", "STARTTLS"}
     assert c.cmd("HELO client.test") == (250, ["mx.mss.test"])
     assert c.cmd("NOOP") == (250, ["2.0.0 Ok"])
     assert c.cmd("RSET")[0] == 250

@@ -164,6 +164,14 @@ static void test_str_address(void **state)
 	assert_false(str_is_address("x y@pro.mss.test"));
 	assert_false(str_is_address("x@pro..test"));
 	assert_false(str_is_address("<x@pro.test>"));
+	/* RFC 6531: UTF-8 local parts and domains, well-formed and without C1 controls */
+	assert_true(str_is_address("chlo\xc3\xa9@pro.mss.test"));
+	assert_true(str_is_address("a@\xd0\xbf\xd1\x80\xd0\xb8\xd0\xbc\xd0\xb5\xd1\x80.\xd1\x80\xd1\x84"));
+	assert_false(str_is_address("chlo\xc3@pro.mss.test"));     /* truncated */
+	assert_false(str_is_address("chlo\xc0\xa9@pro.mss.test")); /* overlong */
+	assert_false(str_is_address("a\xc2\x85"
+	                            "b@pro.mss.test")); /* U+0085, a C1 control */
+	assert_false(str_is_address("a\x7f@pro.mss.test"));
 	assert_string_equal(str_address_domain("a@B.test"), "B.test");
 }
 

@@ -48,12 +48,15 @@ static void test_ehlo_mx_before_and_after_tls(void **state)
 	struct smtp_session s;
 
 	session(&s, SMTP_KIND_MX, false);
+	/* RFC 8689 4.1: no REQUIRETLS before TLS */
 	assert_string_equal(keywords(&s),
-	                    "PIPELINING\nSIZE 26214400\n8BITMIME\nCHUNKING\nENHANCEDSTATUSCODES\nSTARTTLS\n");
+	                    "PIPELINING\nSIZE 26214400\n8BITMIME\nCHUNKING\nENHANCEDSTATUSCODES\n"
+	                    "SMTPUTF8\nSTARTTLS\n");
 	s.tls = true;
 	/* No STARTTLS twice, and never AUTH on the MX. */
 	assert_string_equal(keywords(&s),
-	                    "PIPELINING\nSIZE 26214400\n8BITMIME\nCHUNKING\nENHANCEDSTATUSCODES\n");
+	                    "PIPELINING\nSIZE 26214400\n8BITMIME\nCHUNKING\nENHANCEDSTATUSCODES\n"
+	                    "SMTPUTF8\nREQUIRETLS\n");
 }
 
 /* A list the buffer's limit would cut is refused whole, never advertised in part. */

@@ -69,7 +69,7 @@ static void test_mail(void **state)
 	    {"FROM:<a@-b.c>", RPL_BAD_SENDER, "", 0, 0},
 	    {"FROM:<a@b-.c>", RPL_BAD_SENDER, "", 0, 0},
 	    {"FROM:<a@b..c>", RPL_BAD_SENDER, "", 0, 0},
-	    {"FROM:<caf\xc3\xa9@b.c>", RPL_BAD_SENDER, "", 0, 0},
+	    {"FROM:<caf\xc3\xa9@b.c>", RPL_NEED_SMTPUTF8, "", 0, 0},
 	    {"FROM:<a@b.c> SIZE=abc", RPL_SYNTAX, "", 0, 0},
 	    {"FROM:<a@b.c> SIZE=1 SIZE=2", RPL_SYNTAX, "", 0, 0},
 	    {"FROM:<a@b.c> SIZE=99999999999999999999999", RPL_SYNTAX, "", 0, 0},
@@ -91,6 +91,86 @@ static void test_mail(void **state)
 			assert_int_equal(p.body, cases[i].body);
 		}
 	}
+}
+
+/* RFC 6531 (SMTPUTF8) and RFC 8689 (REQUIRETLS) on MAIL. */
+static void test_mail_utf8_requiretls(void **state)
+{
+	static const struct {
+		const char *args;
+		enum smtp_reply_id r;
+		const char *addr;
+		bool smtputf8, requiretls;
+	} cases[] = {
+	    {"FROM:<a@b.c> SMTPUTF8", RPL_OK, "a@b.c", true, false},
+	    {"FROM:<a@b.c> smtputf8 REQUIRETLS", RPL_OK, "a@b.c", true, true},
+	    {"FROM:<a@b.c> REQUIRETLS", RPL_OK, "a@b.c", false, true},
+	    {"FROM:<Caf\xc3\xa9@b.c> SMTPUTF8", RPL_OK, "caf\xc3\xa9@b.c", true, false},
+	    {"FROM:<\xd0\xb8\xd0\xb2\xd0\xb0\xd0\xbd@\xd0\xbf\xd1\x80\xd0\xb8\xd0\xbc\xd0\xb5\xd1\x80."
+	     "\xd1\x80\xd1\x84> "
+	     "SMTPUTF8",
+	     RPL_OK,
+	     "\xd0\xb8\xd0\xb2\xd0\xb0\xd0\xbd@\xd0\xbf\xd1\x80\xd0\xb8\xd0\xbc\xd0\xb5\xd1\x80."
+	     "\xd1\x80\xd1\x84",
+	     true, false},
+	    {"FROM:<\"caf\xc3\xa9 x\"@b.c> SMTPUTF8", RPL_OK, "\"caf\xc3\xa9 x\"@b.c", true, false},
+	    {"FROM:<a@caf\xc3\xa9.example> SMTPUTF8", RPL_OK, "a@caf\xc3\xa9.example", true, false},
+	    {"FROM:<a@caf\xc3\xa9.example>", RPL_NEED_SMTPUTF8, "", false, false},
+	    {"FROM:<\xe2\x82\xac@b.c> REQUIRETLS", RPL_NEED_SMTPUTF8, "", false, false},
+	    /* malformed UTF-8: overlong, truncated, surrogate, past U+10FFFF, lone continuation */
+	    {"FROM:<\xc0\xaf@b.c> SMTPUTF8", RPL_BAD_SENDER, "", false, false},
+	    {"FROM:<\xe0\x80\xaf@b.c> SMTPUTF8", RPL_BAD_SENDER, "", false, false},
+	    {"FROM:<a\xc3@b.c> SMTPUTF8", RPL_BAD_SENDER, "", false, false},
+	    {"FROM:<\xed\xa0\x80@b.c> SMTPUTF8", RPL_BAD_SENDER, "", false, false},
+	    {"FROM:<\xf4\x90\x80\x80@b.c> SMTPUTF8", RPL_BAD_SENDER, "", false, false},
+	    {"FROM:<\x80@b.c> SMTPUTF8", RPL_BAD_SENDER, "", false, false},
+	    /* C1 controls U+0080 and U+009F, in the local part and the domain */
+	    {"FROM:<a\xc2\x80@b.c> SMTPUTF8", RPL_BAD_SENDER, "", false, false},
+	    {"FROM:<a@b\xc2\x9f.c> SMTPUTF8", RPL_BAD_SENDER, "", false, false},
+	    {"FROM:<a\xc2\xa0@b.c> SMTPUTF8", RPL_OK, "a\xc2\xa0@b.c", true, false},
+	    /* duplicates and values */
+	    {"FROM:<a@b.c> SMTPUTF8 SMTPUTF8", RPL_SYNTAX, "", false, false},
+	    {"FROM:<a@b.c> REQUIRETLS REQUIRETLS", RPL_SYNTAX, "", false, false},
+	    {"FROM:<a@b.c> SMTPUTF8=yes", RPL_SYNTAX, "", false, false},
+	    {"FROM:<a@b.c> REQUIRETLS=1", RPL_SYNTAX, "", false, false},
+	    {"FROM:<a@b.c> SMTPUTF8X", RPL_PARAM_UNKNOWN, "", false, false},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char addr[SMTP_PATH_MAX];
+		struct smtp_mail_params p;
+		enum smtp_reply_id r = smtp_parse_mail(cases[i].args, addr, &p);
+
+		if (r != cases[i].r)
+			fail_msg("case %zu \"%s\": got %d want %d", i, cases[i].args, r, cases[i].r);
+		if (r == RPL_OK) {
+			assert_string_equal(addr, cases[i].addr);
+			assert_int_equal(p.smtputf8, cases[i].smtputf8);
+			assert_int_equal(p.requiretls, cases[i].requiretls);
+		}
+	}
+}
+
+/* The limits stay in octets with UTF-8 (RFC 6531 3.3 keeps RFC 5321 4.5.3.1). */
+static void test_mail_utf8_length(void **state)
+{
+	char args[600], addr[SMTP_PATH_MAX], local[200];
+	struct smtp_mail_params p;
+
+	/* 32 two-octet characters: 64 octets pass, 33 (66 octets) do not */
+	for (int i = 0; i < 33; i++)
+		memcpy(local + 2 * i, "\xc3\xa9", 2);
+	local[64] = '\0';
+	snprintf(args, sizeof(args), "FROM:<%s@b.c> SMTPUTF8", local);
+	assert_int_equal(smtp_parse_mail(args, addr, &p), RPL_OK);
+	local[64] = '\xc3';
+	local[66] = '\0';
+	snprintf(args, sizeof(args), "FROM:<%s@b.c> SMTPUTF8", local);
+	assert_int_equal(smtp_parse_mail(args, addr, &p), RPL_BAD_SENDER);
+	/* a U-label of 32 characters is 64 octets: too long for a label */
+	snprintf(args, sizeof(args), "FROM:<a@%s.c> SMTPUTF8", local + 2);
+	assert_int_equal(smtp_parse_mail(args, addr, &p), RPL_BAD_SENDER);
+	assert_true(smtp_parse_is_ascii("a@b.c"));
+	assert_false(smtp_parse_is_ascii("caf\xc3\xa9@b.c"));
 }
 
 static void test_mail_path_length(void **state)
@@ -133,6 +213,10 @@ static void test_rcpt(void **state)
 	    {"TO:<a@b.c> NOTIFY=NEVER", RPL_PARAM_UNKNOWN, ""},
 	    {"TO:<a@b.c> !", RPL_SYNTAX, ""},
 	    {"TO:<a@b.c>>", RPL_SYNTAX_RCPT, ""},
+	    /* UTF-8 is parsed here; whether the transaction allows it is smtp_txn's check */
+	    {"TO:<Jos\xc3\xa9@b.c>", RPL_OK, "jos\xc3\xa9@b.c"},
+	    {"TO:<jos\xc3@b.c>", RPL_BAD_RECIPIENT, ""},
+	    {"TO:<a\xc2\x85@b.c>", RPL_BAD_RECIPIENT, ""},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char addr[SMTP_PATH_MAX];
@@ -214,6 +298,8 @@ int main(void)
 	    cmocka_unit_test(test_verb),
 	    cmocka_unit_test(test_mail),
 	    cmocka_unit_test(test_mail_path_length),
+	    cmocka_unit_test(test_mail_utf8_requiretls),
+	    cmocka_unit_test(test_mail_utf8_length),
 	    cmocka_unit_test(test_rcpt),
 	    cmocka_unit_test(test_bdat),
 	    cmocka_unit_test(test_helo),
