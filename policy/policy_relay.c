@@ -59,7 +59,8 @@ int policy_relay_queue(struct store *store, const struct policy_message *m, cons
 	                       .nrcpt = nremote,
 	                       .data = m->data,
 	                       .len = m->len,
-	                       .now = time(NULL)};
+	                       .now = time(NULL),
+	                       .flags = m->relay_flags};
 	struct queue_hook hook = {.fn = record_queued, .arg = &r};
 	if (queue_put(store, &qp, &hook, err, sizeof err) == 0) {
 		log_info("smtp.queue", "qid=%s nrcpt=%zu size=%zu result=queued", m->queue_id, nremote,

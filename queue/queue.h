@@ -31,6 +31,10 @@
 #define QUEUE_ID_SIZE 32     /* a queue id, NUL included: letters and digits only */
 #define QUEUE_REPLY_SIZE 512 /* the last reply kept for a recipient (cut) */
 
+/* Envelope options kept with a queued message (queue_put.flags). */
+#define QUEUE_SMTPUTF8 1u   /* RFC 6531: the message needs SMTPUTF8 (UTF-8 address or header) */
+#define QUEUE_REQUIRETLS 2u /* RFC 8689: every next hop must offer REQUIRETLS */
+
 /* A message handed to the queue. */
 struct queue_put {
 	const char *qid;       /* the queue id smtpd gave it (letters and digits) */
@@ -41,6 +45,7 @@ struct queue_put {
 	const char *data; /* the whole message, CRLF lines */
 	size_t len;
 	int64_t now;
+	unsigned flags; /* QUEUE_SMTPUTF8 | QUEUE_REQUIRETLS */
 };
 
 /* Work done in the same transaction as the queue's rows (the audit records of the
@@ -71,7 +76,8 @@ struct queue_entry {
 	char account[MSS_ADDRESS_SIZE];
 	uint64_t size;
 	int64_t created;
-	bool warned; /* a delay warning went to the sender */
+	bool warned;    /* a delay warning went to the sender */
+	unsigned flags; /* QUEUE_SMTPUTF8 | QUEUE_REQUIRETLS */
 	struct queue_rcpt *rcpts;
 	size_t nrcpt;
 };
@@ -107,7 +113,8 @@ struct queue_due {
 	char account[MSS_ADDRESS_SIZE]; /* the local sender, "" for the server itself */
 	int64_t created;
 	unsigned attempts;
-	bool warned; /* the delay warning went out */
+	bool warned;    /* the delay warning went out */
+	unsigned flags; /* QUEUE_SMTPUTF8 | QUEUE_REQUIRETLS */
 };
 /* Claims up to max recipients due at now, soonest first (one index range scan): each
  * one's next attempt moves to now + lease, so that another process (or this one after

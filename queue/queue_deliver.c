@@ -30,6 +30,7 @@ static int read_due(struct sql_stmt *q, struct queue_due *d)
 	d->attempts = (unsigned)sql_int(q, 3);
 	d->created = sql_int(q, 6);
 	d->warned = sql_int(q, 8) != 0;
+	d->flags = (unsigned)sql_int(q, 9);
 	return 0;
 }
 
@@ -46,7 +47,7 @@ static int claim(void *arg, char *err, size_t errlen)
 	struct sql_stmt *q =
 	    sql_query(db, "queue due",
 	              "SELECT r.qid, r.rcpt, r.domain, r.attempts, r.next_attempt, m.mail_from, m.created, "
-	              "m.account, m.warned "
+	              "m.account, m.warned, m.flags "
 	              "FROM queue_rcpts r JOIN queue_messages m ON m.qid = r.qid "
 	              "WHERE r.next_attempt <= ?1 ORDER BY r.next_attempt LIMIT ?2",
 	              SQL_ARGS(SQL_INT(t->now), SQL_INT(t->max)), err, errlen);

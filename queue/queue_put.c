@@ -68,10 +68,10 @@ static int put_rows(void *arg, char *err, size_t errlen)
 	const struct queue_put *m = t->m;
 	struct sql *db = store_sql(t->st);
 	if (sql_exec(db, "queue message",
-	             "INSERT INTO queue_messages(qid, mail_from, account, size, created) "
-	             "VALUES (?1, ?2, ?3, ?4, ?5)",
+	             "INSERT INTO queue_messages(qid, mail_from, account, size, created, flags) "
+	             "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	             SQL_ARGS(SQL_TEXT(m->qid), SQL_TEXT(m->mail_from), SQL_TEXT(m->account), SQL_INT(m->len),
-	                      SQL_INT(m->now)),
+	                      SQL_INT(m->now), SQL_INT(m->flags)),
 	             err, errlen) < 0)
 		return -1;
 	for (size_t i = 0; i < m->nrcpt; i++)

@@ -68,10 +68,11 @@ static int read_message(struct sql_stmt *q, struct queue_entry *e, char *err, si
 	e->size = (uint64_t)sql_int(q, 3);
 	e->created = sql_int(q, 4);
 	e->warned = sql_int(q, 5) != 0;
+	e->flags = (unsigned)sql_int(q, 6);
 	return 0;
 }
 
-#define MESSAGE_COLUMNS "qid, mail_from, account, size, created, warned"
+#define MESSAGE_COLUMNS "qid, mail_from, account, size, created, warned, flags"
 
 int queue_get(struct store *st, const char *qid, struct queue_entry *out, char *err, size_t errlen)
 {

@@ -42,6 +42,11 @@ static const struct sql_migration queue_migrations[] = {
                    " last_reply TEXT NOT NULL DEFAULT '',"
                    " PRIMARY KEY(qid, rcpt));"
                    "CREATE INDEX queue_rcpts_due ON queue_rcpts(next_attempt);"},
+    /* the envelope's SMTPUTF8 (RFC 6531) and REQUIRETLS (RFC 8689) options, queue.h's
+     * QUEUE_SMTPUTF8 and QUEUE_REQUIRETLS; messages queued before read as neither */
+    {.version = 2,
+     .sqlite = "ALTER TABLE queue_messages ADD COLUMN flags INTEGER NOT NULL DEFAULT 0;",
+     .postgresql = "ALTER TABLE queue_messages ADD COLUMN flags INTEGER NOT NULL DEFAULT 0;"},
 };
 
 const struct sql_schema queue_schema = {"queue", queue_migrations,

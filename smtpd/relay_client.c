@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -16,13 +17,39 @@
 #include "lib/str.h"
 #include "smtpd/relay_stream.h"
 
+/* libetpan 1.9 exports these two from its mailsmtp_private.h, which Debian does not
+ * install. MAIL with the parameters mailesmtp_mail cannot send (SMTPUTF8, REQUIRETLS)
+ * goes through them, so that libetpan still reads and parses the reply (into
+ * response_code and response) as for every other command. */
+int mailsmtp_send_command(mailsmtp *session, char *command);
+int mailsmtp_read_response(mailsmtp *session);
+
 struct relay_conn {
 	struct relay_io io;
 	mailsmtp *smtp;
 	unsigned timeout;
 	char peer_dn[512];
 	char host[MSS_DOMAIN_SIZE];
+	/* what the EHLO over TLS offered beyond libetpan's MAILSMTP_ESMTP_* flags */
+	bool smtputf8;   /* RFC 6531 */
+	bool requiretls; /* RFC 8689 */
 };
+
+/* Whether the EHLO reply (libetpan's response: one keyword line per '\n') offers kw. */
+static bool ehlo_offers(const char *response, const char *kw)
+{
+	size_t n = strlen(kw);
+	const char *l = response;
+	while (l != NULL && *l) {
+		/* the keyword alone or with parameters; strchr also matches the final NUL */
+		if (strncasecmp(l, kw, n) == 0 && strchr(" \r\n", l[n]) != NULL)
+			return true;
+		l = strchr(l, '\n');
+		if (l != NULL)
+			l++;
+	}
+	return false;
+}
 
 static void set_result(struct relay_result *r, enum relay_verdict v, int code, const char *text)
 {
@@ -131,6 +158,9 @@ static int secure(struct relay_conn *c, struct store *st, struct tls_ctx *ctx, c
 		reply_result(c, rc, why);
 		return -1;
 	}
+	/* only this EHLO counts: RFC 3207 4.2 discards what was said before TLS */
+	c->smtputf8 = ehlo_offers(c->smtp->response, "SMTPUTF8");
+	c->requiretls = ehlo_offers(c->smtp->response, "REQUIRETLS");
 	return 0;
 }
 
@@ -201,13 +231,65 @@ static void all_results(struct relay_result *res, size_t n, const struct relay_r
 		res[i] = *r;
 }
 
-int relay_send(struct relay_conn *c, const char *mail_from, const char *const *rcpts, size_t n,
-               const char *data, size_t len, struct relay_result *res)
+/* A message whose options the next hop cannot carry fails for good, without MAIL:
+ * RFC 8689 5 (5.7.30, no sending in the clear or to a hop without REQUIRETLS) and
+ * RFC 6531 3.2 (5.6.7, no downgrade of a message that needs SMTPUTF8). Returns true
+ * with why filled when it cannot go. */
+static bool options_refused(const struct relay_conn *c, unsigned flags, struct relay_result *why)
+{
+	if ((flags & QUEUE_REQUIRETLS) && !c->requiretls) {
+		set_result(why, RELAY_PERMANENT, 0,
+		           "5.7.30 REQUIRETLS support required: the next hop does not offer REQUIRETLS "
+		           "(RFC 8689)");
+		return true;
+	}
+	if ((flags & QUEUE_SMTPUTF8) && !c->smtputf8) {
+		set_result(why, RELAY_PERMANENT, 0,
+		           "5.6.7 the message has UTF-8 addresses or header fields and the next hop does "
+		           "not offer SMTPUTF8 (RFC 6531)");
+		return true;
+	}
+	return false;
+}
+
+/* The MAIL command, with every parameter the message needs: the one place they are
+ * built. Returns 0, or -1 when it does not fit out. */
+static int mail_command(const struct relay_conn *c, const char *from, unsigned flags, char *out,
+                        size_t outlen)
+{
+	return str_format(out, outlen, "MAIL FROM:<%s>%s%s\r\n", from,
+	                  (flags & QUEUE_SMTPUTF8) && c->smtputf8 ? " SMTPUTF8" : "",
+	                  flags & QUEUE_REQUIRETLS ? " REQUIRETLS" : "") == 0
+	           ? 0
+	           : -1;
+}
+
+/* Sends MAIL (mail_command) and reads its reply with libetpan. Returns a MAILSMTP_*
+ * code as mailsmtp_mail does. */
+static int send_mail(struct relay_conn *c, const char *from, unsigned flags)
+{
+	char cmd[MSS_ADDRESS_SIZE + 128];
+	if (mail_command(c, from, flags, cmd, sizeof cmd) < 0)
+		return MAILSMTP_ERROR_MEMORY;
+	if (mailsmtp_send_command(c->smtp, cmd) < 0)
+		return MAILSMTP_ERROR_STREAM;
+	int code = mailsmtp_read_response(c->smtp);
+	return code == 250 ? MAILSMTP_NO_ERROR
+	       : code == 0 ? MAILSMTP_ERROR_STREAM
+	                   : MAILSMTP_ERROR_UNEXPECTED_CODE;
+}
+
+int relay_send(struct relay_conn *c, const char *mail_from, unsigned flags, const char *const *rcpts,
+               size_t n, const char *data, size_t len, struct relay_result *res)
 {
 	struct relay_result r;
 	size_t accepted = 0;
+	if (options_refused(c, flags, &r)) {
+		all_results(res, n, &r);
+		return 0;
+	}
 	c->io.timeout = c->timeout;
-	int rc = mailsmtp_mail(c->smtp, mail_from);
+	int rc = send_mail(c, mail_from, flags);
 	if (rc != MAILSMTP_NO_ERROR) {
 		reply_result(c, rc, &r);
 		all_results(res, n, &r);

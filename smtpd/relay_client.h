@@ -39,10 +39,14 @@ const char *relay_peer_dn(const struct relay_conn *c);
 /* The next hop's name (Remote-MTA of a report). */
 const char *relay_peer_host(const struct relay_conn *c);
 /* Sends one message to n recipients: res[i] gets each one's outcome (the RCPT reply,
- * or the final reply when the RCPT was taken). Returns 0 when the connection may carry
- * another message, -1 when it is unusable (lost, timed out, out of step). */
-int relay_send(struct relay_conn *c, const char *mail_from, const char *const *rcpts, size_t n,
-               const char *data, size_t len, struct relay_result *res);
+ * or the final reply when the RCPT was taken). flags: the queued envelope's options
+ * (queue.h): MAIL carries SMTPUTF8 and REQUIRETLS when set; a next hop that did not
+ * offer them in its EHLO over TLS gets nothing and every recipient fails for good
+ * (5.7.30 for REQUIRETLS, RFC 8689 5; 5.6.7 for SMTPUTF8, RFC 6531 3.2: no downgrade).
+ * Returns 0 when the connection may carry another message, -1 when it is unusable
+ * (lost, timed out, out of step). */
+int relay_send(struct relay_conn *c, const char *mail_from, unsigned flags, const char *const *rcpts,
+               size_t n, const char *data, size_t len, struct relay_result *res);
 /* QUIT (best effort) and close. NULL is fine. */
 void relay_close(struct relay_conn *c);
 

@@ -198,7 +198,8 @@ static int send_message(struct relay_round *rd, struct relay_conn *c, const stru
 	} else {
 		for (size_t i = 0; i < n; i++)
 			rcpts[i] = d[i].rcpt;
-		rc = relay_send(c, d[0].mail_from, rcpts, n, (const char *)data.data, data.len, res);
+		rc = relay_send(c, d[0].mail_from, d[0].flags, rcpts, n, (const char *)data.data, data.len,
+		                res);
 		settle(rd, d, n, res, relay_peer_dn(c), relay_peer_host(c));
 	}
 	buf_free(&data);

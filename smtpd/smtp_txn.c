@@ -15,6 +15,7 @@
 #include "lib/metrics.h"
 #include "lib/str.h"
 #include "msg/msg.h"
+#include "queue/queue.h"
 #include "smtpd/smtp_cmd.h"
 #include "smtpd/smtp_data.h"
 #include "smtpd/smtp_header.h"
@@ -275,6 +276,32 @@ static int add_trace(struct smtp_session *s, struct smtp_data *d, const char *qi
 	return 0;
 }
 
+/* Whether the header block of data[0..len) has an octet past ASCII (RFC 6532 header
+ * fields; the body's 8-bit content is 8BITMIME's business, not SMTPUTF8's). */
+static bool header_has_utf8(const char *data, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if ((unsigned char)data[i] >= 0x80)
+			return true;
+		if (data[i] == '\n' && i + 2 < len && data[i + 1] == '\r' && data[i + 2] == '\n')
+			return false;
+	}
+	return false;
+}
+
+/* The envelope options the outbound queue keeps (queue.h). SMTPUTF8 only when the
+ * message needs it (RFC 6531 3.2: a UTF-8 address or header field), so that an
+ * SMTPUTF8 transaction of plain ASCII still goes to a next hop without it. */
+static unsigned relay_flags(const struct smtp_session *s, const struct smtp_data *d)
+{
+	unsigned f = s->mail_params.requiretls ? QUEUE_REQUIRETLS : 0;
+	bool utf8 = !smtp_parse_is_ascii(s->mail_from) || header_has_utf8(d->body.data, d->body.len);
+
+	for (size_t i = 0; i < s->nrcpt && !utf8; i++)
+		utf8 = !smtp_parse_is_ascii(s->rcpts[i]);
+	return f | (s->mail_params.smtputf8 && utf8 ? QUEUE_SMTPUTF8 : 0);
+}
+
 /* parsed: the message's one parse, NULL when it has none (the stages then fail closed). */
 static int deliver(struct smtp_session *s, struct smtp_data *d, const char *qid, const struct msg *parsed)
 {
@@ -292,6 +319,7 @@ static int deliver(struct smtp_session *s, struct smtp_data *d, const char *qid,
 	pm.len = d->body.len;
 	pm.queue_id = qid;
 	pm.parsed = parsed;
+	pm.relay_flags = relay_flags(s, d);
 	memset(&st, 0, sizeof(st));
 	rc = policy_deliver(s->store, &pm, &st);
 	metrics_count1(METRICS_DELIVERIES, rc == 0 ? "stored" : st.code >= 500 ? "refused" : "failed");

@@ -26,6 +26,9 @@ struct policy_message {
 	 * DATA, for its own checks too), NULL to let the delivery parse it. Never freed by
 	 * the delivery; it must outlive policy_deliver. */
 	const struct msg *parsed;
+	/* Envelope options the outbound queue keeps for remote recipients (queue/queue.h
+	 * QUEUE_SMTPUTF8, QUEUE_REQUIRETLS); 0 for none. */
+	unsigned relay_flags;
 };
 
 #endif
