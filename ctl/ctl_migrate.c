@@ -8,6 +8,7 @@
 
 #include "ctl/ctl.h"
 #include "policy/policy.h"
+#include "vault/vault_access.h"
 #include "lib/str.h"
 
 /* Messages stored in plaintext by an older MSS get their metadata sealed (issue 12),
@@ -45,11 +46,37 @@ static int fill_keypairs(struct ctl *c)
 	return CTL_OK;
 }
 
+/* Grants made before store migration 9: each granted document's key sealed to the
+ * professional too (blob_keys), so that the professional never needs the patient's
+ * key (a document of the old form, under the patient's account key, is first
+ * rewritten under a key of its own); rows no longer due (a revocation, a mask)
+ * removed. */
+static int fill_readers(struct ctl *c)
+{
+	char err[512], detail[64];
+	struct store_readers_report rep;
+	if (vault_readers_fill_all(c->store, &rep, err, sizeof err) < 0)
+		return ctl_fail("migrate: readers' message keys: %s", err);
+	if (rep.added == 0 && rep.removed == 0 && rep.rekeyed == 0)
+		return CTL_OK;
+	if (str_format(detail, sizeof detail, "reader_keys=%zu removed=%zu rekeyed=%zu", rep.added,
+	               rep.removed, rep.rekeyed) != 0)
+		detail[0] = '\0';
+	ctl_audit_action(c, "admin.migrate", c->cfg.data_dir, detail, "ok", NULL);
+	if (rep.rekeyed > 0)
+		printf("shared messages of the old form: %zu rewritten under keys of their own\n",
+		       rep.rekeyed);
+	printf("readers' message keys: %zu made, %zu removed\n", rep.added, rep.removed);
+	return CTL_OK;
+}
+
 /* The passes over existing data, after the schema step. */
 static int migrate_data(struct ctl *c)
 {
 	int rc = fill_keypairs(c);
-	return rc != CTL_OK ? rc : seal_metadata(c);
+	if (rc == CTL_OK)
+		rc = seal_metadata(c);
+	return rc != CTL_OK ? rc : fill_readers(c);
 }
 
 int ctl_migrate(struct ctl *c, int argc, char **argv)

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vault/vault_access.h"
 #include "ctl/ctl.h"
 #include "lib/crypto.h"
 #include "lib/log.h"
@@ -158,6 +159,7 @@ int main(int argc, char **argv)
 {
 	const char *conf = default_config;
 	int opt;
+	vault_readers_install(); /* who besides the owner reads a message (blob_keys) */
 	while ((opt = getopt(argc, argv, "+c:h")) != -1) {
 		switch (opt) {
 		case 'c':

@@ -51,6 +51,11 @@ void imap_login_done(struct imap_session *s, const struct auth_reply *rp)
 	s->account.role = rp->role;
 	s->auth_method = auth_strength_name(rp->strength);
 	s->state = IMAP_STATE_AUTH;
+	/* from here on another account's message opens only with this account's own key
+	 * row (a granted vault document), never with its owner's key (blob_keys, issue 12) */
+	char err[256];
+	if (s->store != NULL && store_reader_bind(s->store, s->account.address, err, sizeof(err)) < 0)
+		log_err("imap.reader", "user=%s error=\"%s\"", s->account.address, err);
 }
 
 static void logged_in(struct imap_session *s, const char *tag, const struct auth_reply *rp)

@@ -7,8 +7,10 @@
  * resolve (RFC 4467 6: no reason is given). Keys come from the store
  * (store_urlauth_key) and RESETKEY changes them. "anonymous" and "submit+" access are
  * not offered (no anonymous sessions, no submission server here), nor is a patient's
- * shared vault reachable by URL. A fetch across accounts is logged (who, whose
- * mailbox, which UID; never content). */
+ * shared vault reachable by URL. A URL to another account's message resolves to NIL
+ * (logged, with the reason): checking it and reading the message would need that
+ * account's keys, and a session opens its own account's only (issue 12); the
+ * owner's other sessions fetch it. */
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,6 +194,15 @@ static int fetchable(struct imap_session *s, const char *url, struct url_target 
 	if (!(str_ieq(u.access, "authuser") ||
 	      (strncmp(u.access, "user+", 5) == 0 && str_ieq(u.access + 5, s->account.address))))
 		return 0;
+	/* another account's URL would need that account's keys (its URLAUTH key, the
+	 * message's): a session opens its own account's only (blob_keys, issue 12) */
+	if (!str_ieq(t->owner, s->account.address)) {
+		log_info("imap.urlfetch",
+		         "user=%s owner=%s result=refused reason=\"another account's message: a session opens"
+		         " its own account's keys only\"",
+		         s->account.address, t->owner);
+		return 0;
+	}
 	int rc = url_mac(s, url, &u, t->owner, &mb, hex);
 	if (rc <= 0)
 		return rc;
@@ -207,9 +218,6 @@ static int fetchable(struct imap_session *s, const char *url, struct url_target 
 	t->partial = u.partial;
 	t->poff = u.partial_off;
 	t->plen = u.partial_len;
-	if (!str_ieq(t->owner, s->account.address))
-		log_info("imap.urlfetch", "user=%s owner=%s mailbox_id=%lld uid=%u", s->account.address,
-		         t->owner, (long long)mb.id, u.uid);
 	return 1;
 }
 

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "vault/vault_access.h"
 #include "auth/auth_chan.h"
 #include "auth/oauth.h"
 #include "imapd/imap_cmd.h"
@@ -330,6 +331,7 @@ int main(int argc, char **argv)
 	if (path == NULL || optind != argc)
 		usage();
 	static struct imapd d;
+	vault_readers_install(); /* who besides the owner reads a message (blob_keys) */
 	/* every file made from here on is 0600 / every directory 0700 (issue 12) */
 	umask(077);
 	char err[1024];

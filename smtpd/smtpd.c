@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "vault/vault_access.h"
 #include "lib/config.h"
 #include "lib/crypto.h"
 #include "lib/log.h"
@@ -236,6 +237,7 @@ int main(int argc, char **argv)
 	int rc;
 
 	load_config(argc, argv);
+	vault_readers_install(); /* who besides the owner reads a message (blob_keys) */
 	/* every file made from here on is 0600 / every directory 0700 (issue 12) */
 	umask(077);
 	log_open("mss-smtpd", cfg.log_stderr);

@@ -106,6 +106,52 @@ int store_backup(struct store *st, const char *dir, struct store_backup_report *
  * with *filled (accounts given one), or -1 with err. */
 int store_keypairs_fill(struct store *st, size_t *filled, char *err, size_t errlen);
 
+/* ---- readers other than the owner (issue 12; store_readers.c) --------------------
+ * A message an account other than its owner may read (a professional granted a
+ * patient's vault) has its key sealed to that reader's public key too, in a blob_keys
+ * row: the reader opens it with its own secret key and never needs the owner's. Who
+ * may read is not the store's rule but the vault's: the process gives it once at
+ * start (store_readers_set) and the store applies it when a message is written
+ * (delivery, APPEND: public keys only) and when asked to bring an account's rows in
+ * line (store_readers_refresh: grant, revocation, block, mask). */
+struct store_readers {
+	/* Calls add(ctx, address) for each account that may read the messages of owner's
+	 * mailbox now (none: the mailbox is private). Returns 0 or -1 with err. */
+	int (*readers)(struct store *st, const char *owner, const char *mailbox,
+	               int (*add)(void *ctx, const char *address), void *ctx, char *err, size_t errlen);
+	/* true when a message with these keywords (space-separated, may be NULL) is hidden
+	 * from every reader ($Masked). */
+	bool (*hidden)(const char *keywords);
+};
+/* The rule for the whole process (NULL: no reader rows are written or refreshed). */
+void store_readers_set(const struct store_readers *r);
+/* What a refresh changed. */
+struct store_readers_report {
+	size_t added, removed;
+	size_t rekeyed; /* vault_readers_fill_all: store_readers_rekey's count */
+};
+/* Brings the reader rows of every blob owner owns in line with the rule: a row for
+ * each (message not hidden, in a mailbox with readers, written since migration 8) and
+ * reader; every other row deleted. Removing needs no key; adding opens each message
+ * key with the owner's key (the owner's own session, or the master key: mssctl).
+ * mailbox_id > 0 limits it to that mailbox. Own write transaction, or a savepoint in
+ * the caller's. Returns 0 (also for an unknown owner), -1 with err (nothing changed). */
+int store_readers_refresh(struct store *st, const char *owner, int64_t mailbox_id,
+                          struct store_readers_report *report, char *err, size_t errlen);
+/* mssctl migrate (master key), before store_readers_refresh: each of owner's messages
+ * written before migration 8 (under the account key itself, which is never sealed to
+ * anyone) that the rule gives a reader is rewritten in the new form: its blob under a
+ * fresh message key sealed to the owner, its metadata record sealed again under it
+ * (one transaction per blob; the old file removed after). Returns 0 with *rekeyed, or
+ * -1 with err (those before stay done). */
+int store_readers_rekey(struct store *st, const char *owner, size_t *rekeyed, char *err, size_t errlen);
+/* The account this process reads for (a logged-in session): from then on a message
+ * of another account is opened only through the reader's own blob_keys row, never with
+ * the owner's key ("no key for this account" otherwise). Unbound (mssctl, delivery),
+ * the owner's key is used as before. Returns 0, or -1 when address has no store side
+ * (the process then opens no message at all: fails closed). */
+int store_reader_bind(struct store *st, const char *address, char *err, size_t errlen);
+
 /* Creates the store side of a new account: its wrapped key and the default mailboxes
  * INBOX, Sent (\Sent), Drafts (\Drafts), Trash (\Trash), all subscribed. Runs inside
  * the caller's write transaction if one is open. Returns 0, 1 when the account already

@@ -32,13 +32,13 @@ struct store_body {
 static int body_row(struct store *st, int64_t mailbox_id, uint32_t uid, struct store_body *b,
                     struct imap_part **parts, bool *old, char *err, size_t errlen)
 {
-	struct sql_stmt *q =
-	    sql_query(st->sql, "store.body",
-	              "SELECT b.name, b.user_id, m.size, m.parts, b.sealed_key FROM messages m"
-	              " JOIN blobs b ON b.id = m.blob_id WHERE m.mailbox_id = ?1 AND m.uid = ?2"
-	              " UNION ALL SELECT b.name, b.user_id, r.size, r.parts, b.sealed_key FROM retained r"
-	              " JOIN blobs b ON b.id = r.blob_id WHERE r.mailbox_id = ?1 AND r.uid = ?2",
-	              SQL_ARGS(SQL_INT(mailbox_id), SQL_INT(uid)), err, errlen);
+	struct sql_stmt *q = sql_query(
+	    st->sql, "store.body",
+	    "SELECT b.name, b.user_id, m.size, m.parts, b.sealed_key, b.id FROM messages m"
+	    " JOIN blobs b ON b.id = m.blob_id WHERE m.mailbox_id = ?1 AND m.uid = ?2"
+	    " UNION ALL SELECT b.name, b.user_id, r.size, r.parts, b.sealed_key, b.id FROM retained r"
+	    " JOIN blobs b ON b.id = r.blob_id WHERE r.mailbox_id = ?1 AND r.uid = ?2",
+	    SQL_ARGS(SQL_INT(mailbox_id), SQL_INT(uid)), err, errlen);
 	if (q == NULL)
 		return -1;
 	int rc = sql_next(q, err, errlen);
@@ -49,7 +49,7 @@ static int body_row(struct store *st, int64_t mailbox_id, uint32_t uid, struct s
 			str_error(err, errlen, "blob name too long");
 			rc = -1;
 		}
-		if (store_keyref_read(q, 1, 4, &b->key, err, errlen) < 0)
+		if (store_keyref_read(q, 1, 4, 5, &b->key, err, errlen) < 0)
 			rc = -1;
 		b->size = (uint64_t)sql_int(q, 2);
 		size_t n = 0;
@@ -127,6 +127,9 @@ int store_body_open(struct store *st, int64_t mailbox_id, uint32_t uid, struct s
 		if (rc == 1 && b->parts == NULL)
 			rc = -1;
 	}
+	/* refused before FETCH announces a literal it could not fill */
+	if (rc == 1 && store_reader_check(st, &b->key, err, errlen) < 0)
+		rc = -1;
 	if (rc != 1) {
 		store_body_close(b);
 		*out = NULL;

@@ -63,11 +63,11 @@ static int source_blob(struct store *st, struct copy_ctx *c, uint32_t uid, char 
 {
 	struct sql_stmt *q = sql_query(
 	    st->sql, "store.copy_blob",
-	    "SELECT b.name, b.user_id, b.sealed_key FROM messages m JOIN blobs b ON b.id = m.blob_id"
+	    "SELECT b.name, b.user_id, b.sealed_key, b.id FROM messages m JOIN blobs b ON b.id = m.blob_id"
 	    " WHERE m.mailbox_id = ?1 AND m.uid = ?2",
 	    SQL_ARGS(SQL_INT(c->src_id), SQL_INT(uid)), err, errlen);
 	int rc = q != NULL && sql_next(q, err, errlen) == 1 && sql_text_copy(q, 0, name, namelen) == 0 &&
-	                 store_keyref_read(q, 1, 2, k, err, errlen) == 0
+	                 store_keyref_read(q, 1, 2, 3, k, err, errlen) == 0
 	             ? 0
 	             : -1;
 	sql_done(q);
@@ -216,12 +216,17 @@ static int copy_txn(struct store *st, struct copy_ctx *c, const uint32_t *uids, 
 		return 0;
 	if (copy_rows(st, c, res, err, errlen) < 0)
 		return -1;
+	uint64_t modseq;
+	if (move &&
+	    (store_mailbox_bump(st, c->src_id, 0, NULL, &modseq, err, errlen) < 0 ||
+	     store_expunge_locked(st, c->src_id, c->uids, c->n, modseq, true, &c->unlinked, err, errlen) < 0))
+		return -1;
+	/* into or out of a shared folder within an account the blob stays: its readers'
+	 * rows follow where its messages now are (blob_keys, issue 12) */
+	if (store_readers_refresh_mailbox(st, c->dst_id, err, errlen) < 0)
+		return -1;
 	if (!move)
 		return 0;
-	uint64_t modseq;
-	if (store_mailbox_bump(st, c->src_id, 0, NULL, &modseq, err, errlen) < 0 ||
-	    store_expunge_locked(st, c->src_id, c->uids, c->n, modseq, true, &c->unlinked, err, errlen) < 0)
-		return -1;
 	res->expunged = xmalloc(c->n * sizeof(uint32_t));
 	memcpy(res->expunged, c->uids, c->n * sizeof(uint32_t));
 	res->nexpunged = c->n;

@@ -44,6 +44,9 @@ int store_message_insert(struct store *st, const struct store_new_msg *m, uint32
 	        ? -1
 	        : 0;
 	buf_free(&meta);
+	/* the readers the vault gives this mailbox get the key now: public keys only */
+	if (rc == 0)
+		rc = store_readers_seal_new(st, m->mailbox_id, m->blob_id, kw, m->key, err, errlen);
 	return rc;
 }
 

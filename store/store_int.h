@@ -46,6 +46,7 @@ struct store {
 	pid_t keyring_pid;
 	struct store_key *keys;
 	size_t nkeys;
+	int64_t reader_id; /* store_reader_bind: the account this process reads for, 0 none */
 	struct store_cache cache;
 	/* Mailboxes changed inside a transaction the caller owns: their watchers are woken
 	 * by store_notify_flush once that transaction has committed. */
@@ -89,18 +90,26 @@ int store_next_uidvalidity(struct store *st, uint32_t *out, char *err, size_t er
 /* store_msgkey.c: the key a message's blob and metadata are under (write-only
  * delivery, issue 12). A reference to it, as its blobs row holds it: */
 struct store_keyref {
+	int64_t blob_id;                             /* its blobs row (a reader's blob_keys) */
 	int64_t user_id;                             /* the blob's owner */
 	unsigned char sealed[CRYPTO_SEALED_KEY_LEN]; /* the message key sealed to the owner */
 	bool has_sealed;                             /* false: written before, the account key */
 };
-/* Reads the owner (user_col) and sealed_key (sealed_col, NULL allowed) of a row.
- * Returns 0, or -1 when the sealed key has the wrong length. */
-int store_keyref_read(struct sql_stmt *q, int user_col, int sealed_col, struct store_keyref *r, char *err,
-                      size_t errlen);
+/* Reads the owner (user_col), sealed_key (sealed_col, NULL allowed) and blob id
+ * (blob_col) of a row. Returns 0, or -1 when the sealed key has the wrong length. */
+int store_keyref_read(struct sql_stmt *q, int user_col, int sealed_col, int blob_col, struct store_keyref *r,
+                      char *err, size_t errlen);
 /* The key r stands for: the sealed message key opened with the owner's secret key, or
- * the account key. Needs the account key (master key or keyring). Returns 0 or -1. */
+ * the account key; for a process bound to another reader (store_reader_bind), that
+ * reader's blob_keys row opened with the reader's secret key, or -1. Needs the account
+ * key of the owner or of the reader (master key or keyring). Returns 0 or -1. */
 int store_content_key(struct store *st, const struct store_keyref *r, unsigned char key[CRYPTO_KEY_LEN],
                       char *err, size_t errlen);
+/* The same with the owner's key whoever the process reads for: sealing a message key to
+ * its readers is the owner's act (store_readers_refresh: the patient's own session,
+ * mssctl). Returns 0 or -1. */
+int store_owner_content_key(struct store *st, const struct store_keyref *r, unsigned char key[CRYPTO_KEY_LEN],
+                            char *err, size_t errlen);
 /* A new message's key for user_id, and its form sealed to the account's public key:
  * needs no secret. Returns 0, or -1 (no key pair yet: "run mssctl migrate"). */
 struct store_msgkey {
@@ -108,9 +117,36 @@ struct store_msgkey {
 	unsigned char sealed[CRYPTO_SEALED_KEY_LEN];
 };
 int store_msgkey_new(struct store *st, int64_t user_id, struct store_msgkey *mk, char *err, size_t errlen);
+/* user_id's public key (store_users.public_key). Returns 0, or -1 (none yet: "run
+ * mssctl migrate", or damaged). */
+int store_public_key(struct store *st, int64_t user_id, unsigned char pk[CRYPTO_PUBLIC_KEY_LEN], char *err,
+                     size_t errlen);
 void store_msgkey_wipe(struct store_msgkey *mk);
 /* The public key of the pair derived from account, as hex (65 octets). Returns 0 or -1. */
 int store_public_key_hex(const unsigned char account[CRYPTO_KEY_LEN], char *out, size_t outlen);
+
+/* store_readers.c: the reader's own row for r's blob opened with its secret key
+ * (store_content_key when the process reads for an account that is not r's owner).
+ * Returns 0, or -1 with err (no row: not granted, masked or revoked). */
+int store_reader_key(struct store *st, const struct store_keyref *r, unsigned char key[CRYPTO_KEY_LEN],
+                     char *err, size_t errlen);
+/* Before a literal is announced: 0 when this process may open r's key (its owner, or
+ * a reader with a row), -1 with err otherwise (no secret used). */
+int store_reader_check(struct store *st, const struct store_keyref *r, char *err, size_t errlen);
+/* Inside the write transaction of a new message row: seals its content key to every
+ * reader the rule gives its mailbox (public keys only). Returns 0 or -1. */
+int store_readers_seal_new(struct store *st, int64_t mailbox_id, int64_t blob_id, const char *keywords,
+                           const unsigned char key[CRYPTO_KEY_LEN], char *err, size_t errlen);
+/* Inside a write transaction: store_readers_refresh of mailbox_id's owner, limited to
+ * that mailbox (a keyword changed: $Masked). Returns 0 or -1. */
+int store_readers_refresh_mailbox(struct store *st, int64_t mailbox_id, char *err, size_t errlen);
+/* The blobs of owner written before migration 8 (under the account key) that the rule
+ * would give a reader: store_readers_rekey's work. *ids malloc'ed. Returns 0 or -1. */
+int store_readers_old_blobs(struct store *st, int64_t owner_id, const char *owner, int64_t **ids, size_t *n,
+                            char *err, size_t errlen);
+/* After messages were expunged (inside the transaction): removes the reader rows of
+ * those blobs that no live message uses, even while `retained` keeps them. */
+int store_readers_drop_unused(struct store *st, const int64_t *blob_ids, size_t n, char *err, size_t errlen);
 
 /* store_keyring.c: a wrapped account key (hex) unwrapped by the keyring process
  * (forked on first use). Returns 0 or -1 with err. */

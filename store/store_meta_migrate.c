@@ -29,9 +29,9 @@ struct plain_row {
 };
 
 static const char *const select_sql[] = {
-    "SELECT m.mailbox_id, m.uid, b.user_id, m.envelope, m.bodystructure, m.body, m.refs, b.sealed_key"
+    "SELECT m.mailbox_id, m.uid, b.user_id, m.envelope, m.bodystructure, m.body, m.refs, b.sealed_key, b.id"
     " FROM messages m JOIN blobs b ON b.id = m.blob_id WHERE m.meta IS NULL" SEAL_BATCH_SQL,
-    "SELECT r.mailbox_id, r.uid, b.user_id, r.envelope, r.bodystructure, r.body, r.refs, b.sealed_key"
+    "SELECT r.mailbox_id, r.uid, b.user_id, r.envelope, r.bodystructure, r.body, r.refs, b.sealed_key, b.id"
     " FROM retained r JOIN blobs b ON b.id = r.blob_id WHERE r.meta IS NULL" SEAL_BATCH_SQL,
 };
 static const char *const update_sql[] = {
@@ -56,7 +56,7 @@ static size_t read_batch(struct store *st, int table, struct plain_row *rows, ch
 		r->t.bodystructure = xstrdup(sql_text(q, 4));
 		r->t.body = xstrdup(sql_text(q, 5));
 		r->t.refs = sql_is_null(q, 6) ? NULL : xstrdup(sql_text(q, 6));
-		if (store_keyref_read(q, 2, 7, &r->key, err, errlen) < 0) {
+		if (store_keyref_read(q, 2, 7, 8, &r->key, err, errlen) < 0) {
 			*rc = -1;
 			break;
 		}

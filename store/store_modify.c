@@ -78,6 +78,9 @@ int store_expunge_locked(struct store *st, int64_t mailbox_id, const uint32_t *u
 		else if (rc == 1)
 			nblobs++;
 	}
+	/* an expunged document is gone for its readers at once, even while retained */
+	if (ret == 0)
+		ret = store_readers_drop_unused(st, blobs, nblobs, err, errlen);
 	if (ret == 0)
 		ret = store_blob_release(st, blobs, nblobs, unlinked, err, errlen);
 	free(blobs);
@@ -294,6 +297,12 @@ int store_set_flags(struct store *st, int64_t mailbox_id, const uint32_t *uids, 
 		rc = flags_txn(st, mailbox_id, sorted, nsorted, req, res, err, errlen);
 		/* Nothing changed: roll back, so HIGHESTMODSEQ does not move for nothing. */
 		bool changed = rc == 0 && res->updated.n > 0;
+		/* a keyword may mask or unmask a document: its readers' keys follow, in this
+		 * commit (masked: no row left to open it with) */
+		bool keywords = req->keywords != NULL || req->op == STORE_FLAGS_REPLACE;
+		if (changed && keywords && store_readers_refresh_mailbox(st, mailbox_id, err, errlen) < 0)
+			rc = -1;
+		changed = changed && rc == 0;
 		rc = store_txn_end(st, &t, changed ? 0 : (rc != 0 ? rc : 2), err, errlen);
 		if (rc == 2)
 			rc = 0;

@@ -22,11 +22,12 @@
 
 #define PUBLIC_HEX_LEN (2 * CRYPTO_PUBLIC_KEY_LEN + 1)
 
-int store_keyref_read(struct sql_stmt *q, int user_col, int sealed_col, struct store_keyref *r, char *err,
-                      size_t errlen)
+int store_keyref_read(struct sql_stmt *q, int user_col, int sealed_col, int blob_col, struct store_keyref *r,
+                      char *err, size_t errlen)
 {
 	memset(r, 0, sizeof *r);
 	r->user_id = sql_int(q, user_col);
+	r->blob_id = sql_int(q, blob_col);
 	if (sql_is_null(q, sealed_col))
 		return 0; /* written before migration 8: the account key itself */
 	size_t n = 0;
@@ -40,8 +41,8 @@ int store_keyref_read(struct sql_stmt *q, int user_col, int sealed_col, struct s
 	return 0;
 }
 
-static int public_key(struct store *st, int64_t user_id, unsigned char pk[CRYPTO_PUBLIC_KEY_LEN], char *err,
-                      size_t errlen)
+int store_public_key(struct store *st, int64_t user_id, unsigned char pk[CRYPTO_PUBLIC_KEY_LEN], char *err,
+                     size_t errlen)
 {
 	char hex[PUBLIC_HEX_LEN + 8];
 	struct sql_stmt *q =
@@ -72,7 +73,7 @@ static int public_key(struct store *st, int64_t user_id, unsigned char pk[CRYPTO
 int store_msgkey_new(struct store *st, int64_t user_id, struct store_msgkey *mk, char *err, size_t errlen)
 {
 	unsigned char pk[CRYPTO_PUBLIC_KEY_LEN];
-	if (public_key(st, user_id, pk, err, errlen) < 0)
+	if (store_public_key(st, user_id, pk, err, errlen) < 0)
 		return -1;
 	crypto_key_generate(mk->key);
 	if (crypto_key_seal(pk, mk->key, mk->sealed) < 0) {
@@ -90,6 +91,15 @@ void store_msgkey_wipe(struct store_msgkey *mk)
 
 int store_content_key(struct store *st, const struct store_keyref *r, unsigned char key[CRYPTO_KEY_LEN],
                       char *err, size_t errlen)
+{
+	/* a session reads another account's message with its own row, never the owner's key */
+	if (st->reader_id != 0 && r->user_id != st->reader_id)
+		return store_reader_key(st, r, key, err, errlen);
+	return store_owner_content_key(st, r, key, err, errlen);
+}
+
+int store_owner_content_key(struct store *st, const struct store_keyref *r, unsigned char key[CRYPTO_KEY_LEN],
+                            char *err, size_t errlen)
 {
 	unsigned char pk[CRYPTO_PUBLIC_KEY_LEN], sk[CRYPTO_SECRET_KEY_LEN];
 	if (!r->has_sealed)

@@ -212,6 +212,23 @@ static const struct sql_migration store_migrations[] = {
                "ALTER TABLE blobs ADD COLUMN sealed_key BLOB;",
      .postgresql = "ALTER TABLE store_users ADD COLUMN public_key TEXT;"
                    "ALTER TABLE blobs ADD COLUMN sealed_key BYTEA;"},
+    /* Readers other than the owner (issue 12, store_readers.c): a message key sealed to
+     * each account that may read the blob (a professional granted a patient's vault),
+     * so that a reader opens it with its own secret key and never needs the owner's.
+     * The rows go with the blob and with the reader's account (ON DELETE CASCADE). */
+    {.version = 9,
+     .sqlite = "CREATE TABLE blob_keys("
+               " blob_id INTEGER NOT NULL REFERENCES blobs(id) ON DELETE CASCADE,"
+               " user_id INTEGER NOT NULL REFERENCES store_users(id) ON DELETE CASCADE,"
+               " sealed_key BLOB NOT NULL,"
+               " PRIMARY KEY(blob_id, user_id));"
+               "CREATE INDEX blob_keys_user ON blob_keys(user_id);",
+     .postgresql = "CREATE TABLE blob_keys("
+                   " blob_id BIGINT NOT NULL REFERENCES blobs(id) ON DELETE CASCADE,"
+                   " user_id BIGINT NOT NULL REFERENCES store_users(id) ON DELETE CASCADE,"
+                   " sealed_key BYTEA NOT NULL,"
+                   " PRIMARY KEY(blob_id, user_id));"
+                   "CREATE INDEX blob_keys_user ON blob_keys(user_id);"},
 };
 
 const struct sql_schema store_schema = {"store", store_migrations,

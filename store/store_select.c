@@ -213,7 +213,7 @@ static int sealed_meta(struct store *st, struct sql_stmt *q, unsigned want, stru
 	unsigned char key[CRYPTO_KEY_LEN];
 	size_t n = 0;
 	const void *p = sql_blob(q, 14, &n);
-	if (store_keyref_read(q, 15, 16, &k, err, errlen) < 0 ||
+	if (store_keyref_read(q, 15, 16, 17, &k, err, errlen) < 0 ||
 	    store_content_key(st, &k, key, err, errlen) < 0)
 		return -1;
 	int rc = store_meta_open(key, p, n, &t, err, errlen);
@@ -246,7 +246,7 @@ static int message_row(struct store *st, int64_t mailbox_id, uint32_t uid, unsig
 #define MESSAGE_COLS                                                                                         \
 	"SELECT " MSG_COLS ", sent_date, header_size, envelope, bodystructure, body, sent_local, refs,"      \
 	" parts IS NOT NULL, meta, (SELECT user_id FROM blobs WHERE id = blob_id),"                          \
-	" (SELECT sealed_key FROM blobs WHERE id = blob_id)"
+	" (SELECT sealed_key FROM blobs WHERE id = blob_id), blob_id"
 	/* an expunged message kept for sessions not yet told (store_view.c) reads the same */
 	const char *sql = (want & STORE_WANT_LIVE)
 	                      ? MESSAGE_COLS " FROM messages WHERE mailbox_id = ?1 AND uid = ?2"

@@ -120,6 +120,10 @@ static int run_locked(struct store *st, const struct vault_actor *who, enum acce
 		return refuse(err, errlen, "no such grant");
 	if (changed == 0 && op == OP_UNBLOCK)
 		return refuse(err, errlen, "no such block");
+	/* the professional's keys to the documents follow the grant, in the same commit:
+	 * a revocation or a block leaves no row to open them with (blob_keys, issue 12) */
+	if (vault_readers_refresh(st, patient, err, errlen) < 0)
+		return -1;
 	struct audit_event ev = {.actor = who->actor,
 	                         .auth = who->auth,
 	                         .action = op_action[op],

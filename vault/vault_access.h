@@ -72,6 +72,23 @@ int vault_access_list(struct store *st, const char *patient,
 int vault_patients_readable_by(struct store *st, const char *pro, int (*fn)(const char *patient, void *arg),
                                void *arg);
 
+/* vault_readers.c: the rule given to the store (store_readers_set) so that each
+ * message of a patient's shared folders (and Documents-PS) has its key sealed to every
+ * professional vault_may_read lets in, and to no one else (blob_keys, issue 12). Each
+ * process calls it once at start, before it opens the store. */
+void vault_readers_install(void);
+/* Brings the reader rows of patient's messages (and of the PS account's) in line with
+ * the grants, blocks and masks in force: after each of them changed. Adding a row opens
+ * the patient's message keys (the patient's own session, or mssctl's master key); the
+ * PS account's are best effort (logged; mssctl migrate fills them). Returns 0 or -1. */
+int vault_readers_refresh(struct store *st, const char *patient, char *err, size_t errlen);
+/* mssctl migrate (master key): for every patient and the PS account, each in its own
+ * transactions, the shared messages written before store migration 8 rewritten in the
+ * new form (store_readers_rekey), then vault_readers_refresh: for grants made before
+ * blob_keys existed. Idempotent. Returns 0 with *total, or -1 with err (the owners
+ * before stay done). */
+int vault_readers_fill_all(struct store *st, struct store_readers_report *total, char *err, size_t errlen);
+
 /* Appends an audit record about patient's vault (imapd: "vault.open" when a
  * professional selects a vault folder, "vault.read" for a document fetched,
  * "vault.mask"/"vault.unmask" for $Masked set or cleared, "acl.refused", ...).

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "vault/vault_access.h"
 #include "audit/audit.h"
 #include "lib/buf.h"
 #include "lib/config.h"
@@ -98,6 +99,7 @@ int main(int argc, char **argv)
 		usage();
 	static struct webd d;
 	char err[1024];
+	vault_readers_install(); /* who besides the owner reads a message (blob_keys) */
 	config_defaults(&d.cfg);
 	if (config_load(&d.cfg, path, err, sizeof(err)) < 0) {
 		fprintf(stderr, "mss-webd: %s\n", err);

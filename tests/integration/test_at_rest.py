@@ -218,8 +218,8 @@ def test_envelope_is_sealed_under_the_account_key(delivered):
 
 def unseal_as_old_code_did(m):
     """Rewrites the store as the code before metadata sealing left it: plaintext
-    metadata columns, no meta column, blobs under the account key, no key pairs, store
-    schema 5."""
+    metadata columns, no meta column, blobs under the account key, no key pairs, no
+    readers' keys, store schema 5."""
     keys = {}
     rows = m.sql("SELECT m.mailbox_id, m.uid, b.user_id, m.meta, b.sealed_key FROM messages m"
                  " JOIN blobs b ON b.id = m.blob_id")
@@ -243,6 +243,7 @@ def unseal_as_old_code_did(m):
         con.execute("ALTER TABLE mailboxes DROP COLUMN urlauth_generation")  # migration 7
         con.execute("ALTER TABLE blobs DROP COLUMN sealed_key")  # migration 8
         con.execute("ALTER TABLE store_users DROP COLUMN public_key")
+        con.execute("DROP TABLE blob_keys")  # migration 9
         con.execute("UPDATE schema_version SET version = 5 WHERE component = 'store'")
         con.commit()
     finally:
@@ -263,7 +264,7 @@ def test_migrate_seals_an_old_data_dir(delivered):
     assert scan_files(m), "the old form must show the markers, or this test proves nothing"
     accounts = m.sql("SELECT count(*) FROM store_users")[0][0]
     r = m.ctl("migrate")
-    assert r.stdout.splitlines() == ["store schema: 3 migrations applied",
+    assert r.stdout.splitlines() == ["store schema: 4 migrations applied",
                                      f"account key pairs: {accounts} made",
                                      f"store metadata: {n} message{'s' if n != 1 else ''} sealed"], r.stdout
     found = scan_files(m) + scan_tables(m)

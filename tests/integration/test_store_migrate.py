@@ -20,17 +20,19 @@ def write_sql(m, *statements):
         con.close()
 
 
-LATEST = 8  # the store's latest migration (store/store_schema.c)
+LATEST = 9  # the store's latest migration (store/store_schema.c)
+OLDER = 7  # before migration 8 (key pairs) and 9 (readers' keys)
 
 
 def lower_store_schema(m):
-    """Makes a data_dir as an older MSS left it: store at version LATEST - 1 (before
-    migration 8 added the accounts' public keys and the blobs' sealed message keys;
-    no message stored yet)."""
+    """Makes a data_dir as an older MSS left it: store at version OLDER (before
+    migration 8 added the accounts' public keys and the blobs' sealed message keys, and
+    9 the readers' keys; no message stored yet)."""
     assert m.sql("SELECT count(*) FROM blobs") == [(0,)]
-    write_sql(m, "ALTER TABLE store_users DROP COLUMN public_key",
+    write_sql(m, "DROP TABLE blob_keys",
+              "ALTER TABLE store_users DROP COLUMN public_key",
               "ALTER TABLE blobs DROP COLUMN sealed_key",
-              f"UPDATE schema_version SET version = {LATEST - 1} WHERE component = 'store'")
+              f"UPDATE schema_version SET version = {OLDER} WHERE component = 'store'")
 
 
 def start_fails(m, daemon):
@@ -44,11 +46,11 @@ def test_daemons_refuse_older_schema_until_migrate(mss_factory):
     m = mss_factory()
     m.add_account("keys@patient.mss.test", "patient")  # gets its key pair from migrate
     lower_store_schema(m)
-    assert m.sql("SELECT version FROM schema_version WHERE component = 'store'") == [(LATEST - 1,)]
+    assert m.sql("SELECT version FROM schema_version WHERE component = 'store'") == [(OLDER,)]
     for daemon in ("smtpd", "imapd"):
         rc, log = start_fails(m, daemon)
         assert rc == 1, log
-        assert (f"store schema older than this code (store {LATEST - 1} < {LATEST}): run mssctl migrate"
+        assert (f"store schema older than this code (store {OLDER} < {LATEST}): run mssctl migrate"
                 in log), log
     r = m.ctl("account", "list", check=False)
     assert r.returncode == 1
@@ -56,13 +58,13 @@ def test_daemons_refuse_older_schema_until_migrate(mss_factory):
     accounts = m.sql("SELECT count(*) FROM store_users")[0][0]
     assert accounts >= 1
     r = m.ctl("migrate")
-    assert r.stdout.splitlines() == ["store schema: 1 migration applied",
+    assert r.stdout.splitlines() == ["store schema: 2 migrations applied",
                                      f"account key pairs: {accounts} made"], r.stdout
     assert m.sql("SELECT count(*) FROM pragma_table_info('blobs') WHERE name = 'sealed_key'") == [(1,)]
     assert m.sql("SELECT count(*) FROM store_users WHERE length(public_key) = 64") == [(accounts,)]
     assert m.sql("SELECT version FROM schema_version WHERE component = 'store'") == [(LATEST,)]
     assert m.sql("SELECT result, detail FROM audit_log WHERE action = 'admin.migrate'") == [
-        ("ok", "steps=1"), ("ok", f"keypairs={accounts}")]
+        ("ok", "steps=2"), ("ok", f"keypairs={accounts}")]
     assert m.ctl("migrate").stdout.strip() == "store schema: up to date"
     m.start("smtpd")
     m.start("imapd")

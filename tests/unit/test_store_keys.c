@@ -4,6 +4,7 @@
  * a message written before key pairs (under the account key) stays readable; mssctl
  * migrate's pass gives an old account its public key. On SQLite and PostgreSQL. */
 #include "test_store_util.h"
+#include "test_store_old.h"
 
 #include <sodium.h>
 
@@ -131,50 +132,9 @@ static void test_other_accounts_key_refused(void **state)
 	assert_readable(f, PRO, 1);
 }
 
-/* Rewrites (PAT, INBOX, uid) as a store from before key pairs left it: the blob and
- * its metadata under the account key, no sealed key. */
 static void make_old(struct store_fixture *f, uint32_t uid)
 {
-	struct sql *db = store_sql(f->st);
-	int64_t inbox = store_fixture_mailbox(f, PAT, "INBOX"), user_id = 0;
-	struct store_message m;
-	struct buf b, rec;
-	char name[STORE_BLOB_NAME_LEN + 8], path[CONFIG_PATH_MAX + 64];
-	unsigned char account[CRYPTO_KEY_LEN];
-	buf_init(&b, BUF_UNLIMITED);
-	buf_init(&rec, BUF_UNLIMITED);
-	assert_int_equal(read_body(f->st, inbox, uid, &b, f->err, sizeof(f->err)), 0);
-	assert_int_equal(store_message_get(f->st, inbox, uid,
-	                                   STORE_WANT_ENVELOPE | STORE_WANT_BODYSTRUCTURE | STORE_WANT_BODY |
-	                                       STORE_WANT_REFS,
-	                                   &m, f->err, sizeof(f->err)),
-	                 1);
-	assert_int_equal(store_user_id(f->st, PAT, &user_id, f->err, sizeof(f->err)), 1);
-	assert_int_equal(store_user_key(f->st, user_id, account, f->err, sizeof(f->err)), 0);
-	const struct store_meta_text t = {m.envelope, m.bodystructure, m.body, m.refs};
-	assert_int_equal(store_meta_seal(account, &t, &rec, f->err, sizeof(f->err)), 0);
-	struct sql_stmt *q = sql_query(db, "t",
-	                               "SELECT b.name FROM messages m JOIN blobs b ON b.id = m.blob_id"
-	                               " WHERE m.mailbox_id = ?1 AND m.uid = ?2",
-	                               SQL_ARGS(SQL_INT(inbox), SQL_INT(uid)), f->err, sizeof(f->err));
-	assert_non_null(q);
-	assert_int_equal(sql_next(q, f->err, sizeof(f->err)), 1);
-	assert_int_equal(sql_text_copy(q, 0, name, sizeof(name)), 0);
-	sql_done(q);
-	assert_int_equal(store_blob_path(f->st, name, path, sizeof(path)), 0);
-	assert_int_equal(crypto_blob_write_file(path, account, b.data, b.len, f->err, sizeof(f->err)), 0);
-	assert_int_equal(sql_exec(db, "t", "UPDATE blobs SET sealed_key = NULL WHERE name = ?1",
-	                          SQL_ARGS(SQL_TEXT(name)), f->err, sizeof(f->err)),
-	                 1);
-	assert_int_equal(sql_exec(db, "t", "UPDATE messages SET meta = ?3 WHERE mailbox_id = ?1 AND uid = ?2",
-	                          SQL_ARGS(SQL_INT(inbox), SQL_INT(uid), SQL_BLOB(rec.data, rec.len)), f->err,
-	                          sizeof(f->err)),
-	                 1);
-	sodium_memzero(account, sizeof account);
-	store_message_free(&m);
-	buf_free(&b);
-	buf_free(&rec);
-	store_cache_clear(f->st);
+	store_fixture_make_old(f, PAT, "INBOX", uid);
 }
 
 /* Old and new messages side by side, each read with its own key; COPY of the old one
