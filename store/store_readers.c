@@ -443,6 +443,24 @@ int store_readers_refresh_mailbox(struct store *st, int64_t mailbox_id, char *er
 		return rc; /* gone: nothing to keep in step */
 	if (owner_address(st, owner_id, owner, sizeof owner, err, errlen) < 0)
 		return -1;
+	/* the common case, a folder no one else reads of an account that holds no reader
+	 * row: two small lookups, not a pass over a large mailbox at each COPY or STORE */
+	struct id_set ids = {0};
+	if (mailbox_readers(st, owner, mb.name, &ids, err, errlen) < 0) {
+		free(ids.v);
+		return -1;
+	}
+	bool has_readers = ids.n > 0;
+	free(ids.v);
+	int64_t one = 0;
+	rc = has_readers
+	         ? 1
+	         : sql_one(st->sql, "store.readers_any",
+	                   "SELECT 1 FROM blob_keys k JOIN blobs b ON b.id = k.blob_id WHERE b.user_id = ?1"
+	                   " LIMIT 1",
+	                   SQL_ARGS(SQL_INT(owner_id)), &one, err, errlen);
+	if (rc <= 0)
+		return rc;
 	return refresh_locked(st, owner_id, owner, mailbox_id, &rep, err, errlen);
 }
 

@@ -3,9 +3,12 @@
  *
  * Delivery: N messages from a professional to a patient through policy_check_rcpt and
  * policy_deliver (store, audit, contacts, vault filing; one fsync each). Reading:
- * SELECT of that INBOX and the cached metadata of every message, R times. Prints wall
- * and CPU time per operation: the CPU figure is the one the SQL layer moves, wall time
- * is mostly fsync. */
+ * SELECT of that INBOX and the cached metadata of every message, R times. Readers
+ * (blob_keys, issue 12): N documents stored in the patient's Documents without and
+ * then with a grant in force (one more seal each), the grant that seals the first N
+ * to the professional, their metadata read by the professional with its own key and
+ * by the patient, and the revocation. Prints wall and CPU time per operation: the CPU
+ * figure is the one the SQL layer moves, wall time is mostly fsync. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +23,7 @@
 #include "lib/str.h"
 #include "policy/policy.h"
 #include "store/store.h"
+#include "vault/vault_access.h"
 
 #define PATIENT "146026322000196@patient.mss.test"
 #define PRO "dr.martin@pro.mss.test"
@@ -158,6 +162,70 @@ static void read_loop(struct store *st, unsigned rounds)
 	clock_report(&c, "account_get", rounds * 100);
 }
 
+static const char doc_body[] = "From: Dr Martin <" PRO ">\r\nTo: <" PATIENT ">\r\n"
+                               "Subject: compte rendu\r\n\r\nBonjour, voici le compte rendu.\r\n";
+
+static void store_documents(struct store *st, unsigned n, const char *what)
+{
+	char err[512];
+	const char *rcpts[] = {PATIENT};
+	struct store_delivery d = {.mail_from = PRO,
+	                           .rcpts = rcpts,
+	                           .nrcpt = 1,
+	                           .mailbox = "Documents/Biologie",
+	                           .data = doc_body,
+	                           .len = sizeof doc_body - 1};
+	struct clock c;
+	clock_start(&c);
+	for (unsigned i = 0; i < n; i++)
+		if (store_deliver(st, &d, NULL, err, sizeof err) != 0)
+			die("document", err);
+	clock_report(&c, what, n);
+}
+
+static void read_documents(struct store *st, const char *what)
+{
+	char err[512];
+	struct store_mailbox mb;
+	struct store_msglist l;
+	struct clock c;
+	if (store_select(st, PATIENT, "Documents/Biologie", &mb, &l, err, sizeof err) != 1)
+		die("select documents", err);
+	clock_start(&c);
+	for (size_t i = 0; i < l.n; i++) {
+		struct store_message m;
+		if (store_message_get(st, mb.id, l.v[i].uid, STORE_WANT_ENVELOPE, &m, err, sizeof err) != 1)
+			die(what, err);
+		store_message_free(&m);
+	}
+	clock_report(&c, what, (unsigned)l.n);
+	store_msglist_free(&l);
+}
+
+static void readers_loop(const struct mss_config *cfg, struct store *st, unsigned n)
+{
+	char err[512];
+	struct vault_actor who = {"bench", "local", ""};
+	struct clock c;
+	vault_readers_install();
+	store_documents(st, n, "document, no reader");
+	clock_start(&c);
+	if (vault_access_grant(st, &who, PATIENT, PRO, err, sizeof err) != 0)
+		die("grant", err);
+	clock_report(&c, "grant (per document sealed)", n);
+	store_documents(st, n, "document, 1 reader");
+	struct store *rd = store_open(cfg, err, sizeof err);
+	if (rd == NULL || store_reader_bind(rd, PRO, err, sizeof err) != 0)
+		die("reader", err);
+	read_documents(rd, "reader's message_get");
+	store_close(rd);
+	read_documents(st, "owner's message_get");
+	clock_start(&c);
+	if (vault_access_revoke(st, &who, PATIENT, PRO, err, sizeof err) != 0)
+		die("revoke", err);
+	clock_report(&c, "revoke (per row removed)", 2 * n);
+}
+
 int main(int argc, char **argv)
 {
 	unsigned n = argc > 1 ? (unsigned)atoi(argv[1]) : 300;
@@ -168,6 +236,7 @@ int main(int argc, char **argv)
 	struct store *st = setup(&cfg, dir);
 	deliver_loop(st, n);
 	read_loop(st, rounds);
+	readers_loop(&cfg, st, n);
 	store_close(st);
 	str_assert(str_format(cmd, sizeof cmd, "rm -rf '%s'", dir),
 	           "test setup: constants and temporary paths that fit");
