@@ -134,6 +134,28 @@ def meta_open(key, record):
     return fields
 
 
+def meta_seal(key, fields):
+    """The sealed record of four fields (meta_open's inverse), under key's "mss_meta"."""
+    sub = ctypes.create_string_buffer(32)
+    assert _na.crypto_kdf_derive_from_key(sub, ctypes.c_size_t(32), ctypes.c_uint64(1), b"mss_meta",
+                                          key) == 0
+    p = b"\x01"
+    for f in fields:
+        if f is None:
+            p += struct.pack(">I", 0xFFFFFFFF)
+            continue
+        b = f.encode("utf-8")
+        p += struct.pack(">I", len(b)) + b
+    nonce = ctypes.create_string_buffer(NONCE)
+    _na.randombytes_buf(nonce, ctypes.c_size_t(NONCE))
+    c = ctypes.create_string_buffer(len(p) + TAG)
+    clen = ctypes.c_ulonglong(0)
+    assert _na.crypto_aead_xchacha20poly1305_ietf_encrypt(
+        c, ctypes.byref(clen), p, ctypes.c_ulonglong(len(p)), META_AD, ctypes.c_ulonglong(len(META_AD)),
+        None, nonce.raw, sub.raw) == 0
+    return nonce.raw + c.raw[:clen.value]
+
+
 def stored_envelopes(m, address, mailbox=None):
     """The cached ENVELOPE of every message of address (in mailbox when given), opened."""
     q = ("SELECT b.user_id, m.meta, bl.sealed_key FROM messages m JOIN mailboxes b ON m.mailbox_id = b.id"

@@ -2,11 +2,13 @@
 patient's (issue 12, blob_keys): each document's message key is sealed to every
 grantee at grant time and at filing; revocation, block, mask and deletion remove the
 grantee's row, so a document is unreadable to it even past the policy checks; mssctl
-migrate fills the rows of grants made before."""
+migrate fills the rows of grants made before, rewriting first the documents stored
+under the patient's account key (before key pairs)."""
 import re
 import smtplib
 import time
 
+import atrest_helpers
 from conftest import PATIENT, PASSWORDS, PRO
 from test_imap_helpers import multipart_message
 from test_imap_vault import session, vault  # noqa: F401 (the fixture)
@@ -192,3 +194,52 @@ def read_all_uids_unchecked(m):
     return m.sql("SELECT m.uid FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id"
                  " JOIN store_users u ON u.id = b.user_id WHERE lower(u.address) = lower(?) AND b.name = ?"
                  " ORDER BY m.uid", PATIENT, m.folder)[0][0]
+
+
+def make_old(m):
+    """The patient's shared documents as an MSS before key pairs stored them: blob and
+    metadata under the account key, no sealed key, no reader rows. Returns how many."""
+    pid = m.sql("SELECT id FROM store_users WHERE lower(address) = lower(?)", PATIENT)[0][0]
+    account = atrest_helpers.account_key(m, pid)
+    blobs = m.sql("SELECT DISTINCT b.id, b.name, b.sealed_key FROM blobs b JOIN messages m ON m.blob_id = b.id"
+                  " JOIN mailboxes x ON x.id = m.mailbox_id WHERE b.user_id = ? AND x.name LIKE 'Documents%'",
+                  pid)
+    for blob_id, name, sealed in blobs:
+        key = atrest_helpers.message_key(account, sealed)
+        path = m.data_dir / "blobs" / name[:2] / name
+        atrest_helpers.blob_write(path, account, atrest_helpers.blob_read(path, key))
+        for mailbox_id, uid, meta in m.sql("SELECT mailbox_id, uid, meta FROM messages WHERE blob_id = ?",
+                                           blob_id):
+            record = atrest_helpers.meta_seal(account, atrest_helpers.meta_open(key, meta))
+            m.sql("UPDATE messages SET meta = ? WHERE mailbox_id = ? AND uid = ?", record, mailbox_id, uid)
+        m.sql("UPDATE blobs SET sealed_key = NULL WHERE id = ?", blob_id)
+    m.sql("DELETE FROM blob_keys")
+    return len(blobs)
+
+
+def test_migrate_rewrites_old_documents_then_fills(vault):
+    m = vault
+    grant(m)
+    n = make_old(m)
+    assert n >= 1 and pro_rows(m) == 0
+    uid = read_all_uids_unchecked(m)
+    lines, t = fetch_uid(m, uid)
+    assert not any(b"BODY[]" in l for l in lines)  # never the patient's key instead
+    r = m.ctl("migrate")
+    assert f"shared messages of the old form: {n} rewritten under keys of their own" in r.stdout, r.stdout
+    assert f"readers' message keys: {n} made" in r.stdout, r.stdout
+    assert m.sql("SELECT count(*) FROM blobs WHERE sealed_key IS NULL AND id IN (?)",
+                 documents(m)[0])[0][0] == 0
+    assert m.sql("SELECT count(*) FROM blobs WHERE sealed_key IS NULL")[0][0] == 0
+    assert pro_rows(m) == n
+    with BrokenKey(m):
+        uids, text = read_all(m)
+        assert len(uids) == len(documents(m, m.folder)) and text.count(b"BODY[TEXT]") == len(uids)
+    # the patient reads its documents, now under keys of their own
+    pat = session(m, PATIENT)
+    try:
+        pat.cmd("p1", f'EXAMINE "{m.folder}"')
+        lines, t = pat.cmd("p2", "FETCH 1:* (ENVELOPE BODY.PEEK[TEXT])")
+        assert t.startswith(b"p2 OK") and b'"cr.pdf"' in b"\n".join(lines), t
+    finally:
+        pat.close()
