@@ -396,20 +396,25 @@ int policy_deliver(struct store *store, const struct policy_message *m, struct m
 	const struct mss_config *cfg = store_config(store);
 	const char **local = xcalloc(m->nrcpt ? m->nrcpt : 1, sizeof *local);
 	const char **remote = xcalloc(m->nrcpt ? m->nrcpt : 1, sizeof *remote);
+	struct dsn_rcpt *remote_dsn = m->rcpt_dsn ? xcalloc(m->nrcpt, sizeof *remote_dsn) : NULL;
 	size_t nlocal = 0, nremote = 0;
 	int rc = 0;
 	for (size_t i = 0; i < m->nrcpt; i++) {
-		if (config_is_local_domain(cfg, str_address_domain(m->rcpts[i])))
+		if (config_is_local_domain(cfg, str_address_domain(m->rcpts[i]))) {
 			local[nlocal++] = m->rcpts[i];
-		else
-			remote[nremote++] = m->rcpts[i];
+			continue;
+		}
+		if (remote_dsn)
+			remote_dsn[nremote] = m->rcpt_dsn[i];
+		remote[nremote++] = m->rcpts[i];
 	}
 	if (nremote > 0)
-		rc = policy_relay_queue(store, m, remote, nremote, st);
+		rc = policy_relay_queue(store, m, remote, remote_dsn, nremote, st);
 	if (rc == 0 && nlocal > 0) {
 		struct policy_message lm = *m;
 		lm.rcpts = local;
 		lm.nrcpt = nlocal;
+		lm.rcpt_dsn = NULL; /* m's order, not local's: the success reports are smtpd's */
 		rc = deliver_local(store, &lm, st);
 		if (rc != 0 && nremote > 0)
 			policy_relay_withdraw(store, m);
@@ -418,5 +423,6 @@ int policy_deliver(struct store *store, const struct policy_message *m, struct m
 		accept(st);
 	free(local);
 	free(remote);
+	free(remote_dsn);
 	return rc;
 }

@@ -47,7 +47,7 @@ static const char *patient_sender(struct store *store, const struct policy_sende
 }
 
 int policy_relay_queue(struct store *store, const struct policy_message *m, const char *const *remote,
-                       size_t nremote, struct mss_status *st)
+                       const struct dsn_rcpt *remote_dsn, size_t nremote, struct mss_status *st)
 {
 	char err[512], patient[MSS_ADDRESS_SIZE];
 	struct queue_records r = {.store = store, .m = m, .remote = remote, .nremote = nremote};
@@ -60,7 +60,9 @@ int policy_relay_queue(struct store *store, const struct policy_message *m, cons
 	                       .data = m->data,
 	                       .len = m->len,
 	                       .now = time(NULL),
-	                       .flags = m->relay_flags};
+	                       .flags = m->relay_flags,
+	                       .dsn = m->dsn,
+	                       .rcpt_dsn = remote_dsn};
 	struct queue_hook hook = {.fn = record_queued, .arg = &r};
 	if (queue_put(store, &qp, &hook, err, sizeof err) == 0) {
 		log_info("smtp.queue", "qid=%s nrcpt=%zu size=%zu result=queued", m->queue_id, nremote,

@@ -10,11 +10,12 @@
 #include "store/store.h"
 #include "vault/vault_message.h"
 
-/* Queues m for the nremote recipients given (durable on return 0: 250 may be said);
- * each gets an "smtp.queue" audit record. Returns 0, or -1 with st 451 4.3.0 and
- * nothing queued. */
+/* Queues m for the nremote recipients given (durable on return 0: 250 may be said),
+ * with m's DSN parameters and remote_dsn (theirs, in remote's order; NULL: none); each
+ * gets an "smtp.queue" audit record. Returns 0, or -1 with st 451 4.3.0 and nothing
+ * queued. */
 int policy_relay_queue(struct store *store, const struct policy_message *m, const char *const *remote,
-                       size_t nremote, struct mss_status *st);
+                       const struct dsn_rcpt *remote_dsn, size_t nremote, struct mss_status *st);
 /* Withdraws m from the queue when its local delivery failed after it was queued
  * (audited "queue.withdraw"); failures are logged. */
 void policy_relay_withdraw(struct store *store, const struct policy_message *m);

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "lib/buf.h"
+#include "lib/dsn.h"
 #include "lib/mss_limits.h"
 #include "store/store.h"
 
@@ -45,7 +46,9 @@ struct queue_put {
 	const char *data; /* the whole message, CRLF lines */
 	size_t len;
 	int64_t now;
-	unsigned flags; /* QUEUE_SMTPUTF8 | QUEUE_REQUIRETLS */
+	unsigned flags;                  /* QUEUE_SMTPUTF8 | QUEUE_REQUIRETLS */
+	const struct dsn_mail *dsn;      /* RET, ENVID (RFC 3461); NULL when none */
+	const struct dsn_rcpt *rcpt_dsn; /* NOTIFY, ORCPT, in rcpts' order; NULL when none */
 };
 
 /* Work done in the same transaction as the queue's rows (the audit records of the
@@ -113,8 +116,10 @@ struct queue_due {
 	char account[MSS_ADDRESS_SIZE]; /* the local sender, "" for the server itself */
 	int64_t created;
 	unsigned attempts;
-	bool warned;    /* the delay warning went out */
-	unsigned flags; /* QUEUE_SMTPUTF8 | QUEUE_REQUIRETLS */
+	bool warned;          /* the delay warning went out */
+	unsigned flags;       /* QUEUE_SMTPUTF8 | QUEUE_REQUIRETLS */
+	struct dsn_mail dsn;  /* the message's RET and ENVID (zero: none) */
+	struct dsn_rcpt rdsn; /* this recipient's NOTIFY and ORCPT (zero: none) */
 };
 /* Claims up to max recipients due at now, soonest first (one index range scan): each
  * one's next attempt moves to now + lease, so that another process (or this one after

@@ -25,12 +25,18 @@ static int read_due(struct sql_stmt *q, struct queue_due *d)
 	    sql_text_copy(q, 1, d->rcpt, sizeof d->rcpt) < 0 ||
 	    sql_text_copy(q, 2, d->domain, sizeof d->domain) < 0 ||
 	    sql_text_copy(q, 5, d->mail_from, sizeof d->mail_from) < 0 ||
-	    sql_text_copy(q, 7, d->account, sizeof d->account) < 0)
+	    sql_text_copy(q, 7, d->account, sizeof d->account) < 0 ||
+	    sql_text_copy(q, 11, d->dsn.envid, sizeof d->dsn.envid) < 0 ||
+	    sql_text_copy(q, 13, d->rdsn.orcpt, sizeof d->rdsn.orcpt) < 0)
 		return -1;
 	d->attempts = (unsigned)sql_int(q, 3);
 	d->created = sql_int(q, 6);
 	d->warned = sql_int(q, 8) != 0;
 	d->flags = (unsigned)sql_int(q, 9);
+	int64_t ret = sql_int(q, 10);
+	d->dsn.ret = ret == DSN_RET_FULL || ret == DSN_RET_HDRS ? (enum dsn_ret)ret : DSN_RET_NONE;
+	d->rdsn.notify = (unsigned)sql_int(q, 12) &
+	                 (DSN_NOTIFY_SUCCESS | DSN_NOTIFY_FAILURE | DSN_NOTIFY_DELAY | DSN_NOTIFY_NEVER);
 	return 0;
 }
 
@@ -47,7 +53,7 @@ static int claim(void *arg, char *err, size_t errlen)
 	struct sql_stmt *q =
 	    sql_query(db, "queue due",
 	              "SELECT r.qid, r.rcpt, r.domain, r.attempts, r.next_attempt, m.mail_from, m.created, "
-	              "m.account, m.warned, m.flags "
+	              "m.account, m.warned, m.flags, m.dsn_ret, m.dsn_envid, r.dsn_notify, r.dsn_orcpt "
 	              "FROM queue_rcpts r JOIN queue_messages m ON m.qid = r.qid "
 	              "WHERE r.next_attempt <= ?1 ORDER BY r.next_attempt LIMIT ?2",
 	              SQL_ARGS(SQL_INT(t->now), SQL_INT(t->max)), err, errlen);

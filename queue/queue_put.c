@@ -68,21 +68,25 @@ static int put_rows(void *arg, char *err, size_t errlen)
 	const struct queue_put *m = t->m;
 	struct sql *db = store_sql(t->st);
 	if (sql_exec(db, "queue message",
-	             "INSERT INTO queue_messages(qid, mail_from, account, size, created, flags) "
-	             "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	             "INSERT INTO queue_messages(qid, mail_from, account, size, created, flags, dsn_ret, "
+	             "dsn_envid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	             SQL_ARGS(SQL_TEXT(m->qid), SQL_TEXT(m->mail_from), SQL_TEXT(m->account), SQL_INT(m->len),
-	                      SQL_INT(m->now), SQL_INT(m->flags)),
+	                      SQL_INT(m->now), SQL_INT(m->flags), SQL_INT(m->dsn ? (int64_t)m->dsn->ret : 0),
+	                      SQL_TEXT(m->dsn ? m->dsn->envid : "")),
 	             err, errlen) < 0)
 		return -1;
-	for (size_t i = 0; i < m->nrcpt; i++)
+	for (size_t i = 0; i < m->nrcpt; i++) {
+		const struct dsn_rcpt *d = m->rcpt_dsn ? &m->rcpt_dsn[i] : NULL;
 		if (sql_exec(
 		        db, "queue recipient",
-		        "INSERT INTO queue_rcpts(qid, rcpt, domain, next_attempt) VALUES (?1, ?2, ?3, ?4) "
-		        "ON CONFLICT (qid, rcpt) DO NOTHING",
+		        "INSERT INTO queue_rcpts(qid, rcpt, domain, next_attempt, dsn_notify, dsn_orcpt) "
+		        "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (qid, rcpt) DO NOTHING",
 		        SQL_ARGS(SQL_TEXT(m->qid), SQL_TEXT(m->rcpts[i]),
-		                 SQL_TEXT(str_address_domain(m->rcpts[i])), SQL_INT(m->now)),
+		                 SQL_TEXT(str_address_domain(m->rcpts[i])), SQL_INT(m->now),
+		                 SQL_INT(d ? (int64_t)d->notify : 0), SQL_TEXT(d ? d->orcpt : "")),
 		        err, errlen) < 0)
 			return -1;
+	}
 	if (t->hook != NULL && t->hook->fn(t->hook->arg, err, errlen) != 0)
 		return -1;
 	return 0;

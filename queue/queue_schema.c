@@ -47,6 +47,18 @@ static const struct sql_migration queue_migrations[] = {
     {.version = 2,
      .sqlite = "ALTER TABLE queue_messages ADD COLUMN flags INTEGER NOT NULL DEFAULT 0;",
      .postgresql = "ALTER TABLE queue_messages ADD COLUMN flags INTEGER NOT NULL DEFAULT 0;"},
+    /* DSN (RFC 3461): the transaction's RET and ENVID, each recipient's NOTIFY and
+     * ORCPT (lib/dsn.h: decoded, "" and 0 when not given). Rows queued before read as
+     * "no DSN parameters", which is what the defaults say. */
+    {.version = 3,
+     .sqlite = "ALTER TABLE queue_messages ADD COLUMN dsn_ret INTEGER NOT NULL DEFAULT 0;"
+               "ALTER TABLE queue_messages ADD COLUMN dsn_envid TEXT NOT NULL DEFAULT '';"
+               "ALTER TABLE queue_rcpts ADD COLUMN dsn_notify INTEGER NOT NULL DEFAULT 0;"
+               "ALTER TABLE queue_rcpts ADD COLUMN dsn_orcpt TEXT NOT NULL DEFAULT '';",
+     .postgresql = "ALTER TABLE queue_messages ADD COLUMN dsn_ret INTEGER NOT NULL DEFAULT 0;"
+                   "ALTER TABLE queue_messages ADD COLUMN dsn_envid TEXT NOT NULL DEFAULT '';"
+                   "ALTER TABLE queue_rcpts ADD COLUMN dsn_notify INTEGER NOT NULL DEFAULT 0;"
+                   "ALTER TABLE queue_rcpts ADD COLUMN dsn_orcpt TEXT NOT NULL DEFAULT '';"},
 };
 
 const struct sql_schema queue_schema = {"queue", queue_migrations,

@@ -225,6 +225,34 @@ const char *relay_peer_host(const struct relay_conn *c)
 	return c->host;
 }
 
+bool relay_peer_dsn(const struct relay_conn *c)
+{
+	return (c->smtp->esmtp & MAILSMTP_ESMTP_DSN) != 0;
+}
+
+/* libetpan's NOTIFY bits are lib/dsn.h's, so a recipient's NOTIFY is handed over as is. */
+_Static_assert(DSN_NOTIFY_SUCCESS == MAILSMTP_DSN_NOTIFY_SUCCESS &&
+                   DSN_NOTIFY_FAILURE == MAILSMTP_DSN_NOTIFY_FAILURE &&
+                   DSN_NOTIFY_DELAY == MAILSMTP_DSN_NOTIFY_DELAY &&
+                   DSN_NOTIFY_NEVER == MAILSMTP_DSN_NOTIFY_NEVER,
+               "NOTIFY bits");
+
+/* RCPT with NOTIFY and ORCPT (RFC 3461 4.1, 4.2) when the peer offers DSN. */
+static int send_rcpt(struct relay_conn *c, const struct relay_envelope *env, size_t i)
+{
+	const struct dsn_rcpt *d = env->rcpt_dsn ? &env->rcpt_dsn[i] : NULL;
+	char orcpt[3 * DSN_ORCPT_MAX + 8];
+	if (!relay_peer_dsn(c) || d == NULL || (d->notify == 0 && !d->orcpt[0]))
+		return mailsmtp_rcpt(c->smtp, env->rcpts[i]);
+	/* "addr-type;address" kept decoded: the address goes back to xtext */
+	const char *semi = strchr(d->orcpt, ';');
+	int n = semi ? (int)(semi - d->orcpt) : 0;
+	if (semi == NULL || str_format(orcpt, sizeof orcpt, "%.*s;", n, d->orcpt) != 0 ||
+	    dsn_xtext_encode(semi + 1, orcpt + n + 1, sizeof orcpt - (size_t)n - 1) != 0)
+		orcpt[0] = '\0';
+	return mailesmtp_rcpt(c->smtp, env->rcpts[i], (int)d->notify, orcpt[0] ? orcpt : NULL);
+}
+
 static void all_results(struct relay_result *res, size_t n, const struct relay_result *r)
 {
 	for (size_t i = 0; i < n; i++)
@@ -252,24 +280,44 @@ static bool options_refused(const struct relay_conn *c, unsigned flags, struct r
 	return false;
 }
 
+/* RET and ENVID (RFC 3461 4.3, 4.4) for MAIL: only to a peer that offers DSN, and only
+ * those the sender gave (a message without them goes as it came). Returns 0, or -1
+ * when they do not fit out. */
+static int dsn_mail_params(const struct relay_conn *c, const struct dsn_mail *dsn, char *out, size_t outlen)
+{
+	char envid[3 * DSN_ENVID_MAX + 1] = "";
+	out[0] = '\0';
+	if (!relay_peer_dsn(c) || dsn == NULL)
+		return 0;
+	if (dsn->envid[0] && dsn_xtext_encode(dsn->envid, envid, sizeof envid) != 0)
+		return -1;
+	return str_format(out, outlen, "%s%s%s%s", dsn->ret == DSN_RET_FULL ? " RET=FULL" : "",
+	                  dsn->ret == DSN_RET_HDRS ? " RET=HDRS" : "", envid[0] ? " ENVID=" : "", envid) == 0
+	           ? 0
+	           : -1;
+}
+
 /* The MAIL command, with every parameter the message needs: the one place they are
  * built. Returns 0, or -1 when it does not fit out. */
-static int mail_command(const struct relay_conn *c, const char *from, unsigned flags, char *out,
+static int mail_command(const struct relay_conn *c, const struct relay_envelope *env, char *out,
                         size_t outlen)
 {
-	return str_format(out, outlen, "MAIL FROM:<%s>%s%s\r\n", from,
-	                  (flags & QUEUE_SMTPUTF8) && c->smtputf8 ? " SMTPUTF8" : "",
-	                  flags & QUEUE_REQUIRETLS ? " REQUIRETLS" : "") == 0
+	char dsn[3 * DSN_ENVID_MAX + 32];
+	if (dsn_mail_params(c, env->dsn, dsn, sizeof dsn) < 0)
+		return -1;
+	return str_format(out, outlen, "MAIL FROM:<%s>%s%s%s\r\n", env->mail_from,
+	                  (env->flags & QUEUE_SMTPUTF8) && c->smtputf8 ? " SMTPUTF8" : "",
+	                  env->flags & QUEUE_REQUIRETLS ? " REQUIRETLS" : "", dsn) == 0
 	           ? 0
 	           : -1;
 }
 
 /* Sends MAIL (mail_command) and reads its reply with libetpan. Returns a MAILSMTP_*
  * code as mailsmtp_mail does. */
-static int send_mail(struct relay_conn *c, const char *from, unsigned flags)
+static int send_mail(struct relay_conn *c, const struct relay_envelope *env)
 {
-	char cmd[MSS_ADDRESS_SIZE + 128];
-	if (mail_command(c, from, flags, cmd, sizeof cmd) < 0)
+	char cmd[MSS_ADDRESS_SIZE + 3 * DSN_ENVID_MAX + 128];
+	if (mail_command(c, env, cmd, sizeof cmd) < 0)
 		return MAILSMTP_ERROR_MEMORY;
 	if (mailsmtp_send_command(c->smtp, cmd) < 0)
 		return MAILSMTP_ERROR_STREAM;
@@ -279,17 +327,17 @@ static int send_mail(struct relay_conn *c, const char *from, unsigned flags)
 	                   : MAILSMTP_ERROR_UNEXPECTED_CODE;
 }
 
-int relay_send(struct relay_conn *c, const char *mail_from, unsigned flags, const char *const *rcpts,
-               size_t n, const char *data, size_t len, struct relay_result *res)
+int relay_send(struct relay_conn *c, const struct relay_envelope *env, const char *data, size_t len,
+               struct relay_result *res)
 {
 	struct relay_result r;
-	size_t accepted = 0;
-	if (options_refused(c, flags, &r)) {
+	size_t accepted = 0, n = env->n;
+	if (options_refused(c, env->flags, &r)) {
 		all_results(res, n, &r);
 		return 0;
 	}
 	c->io.timeout = c->timeout;
-	int rc = send_mail(c, mail_from, flags);
+	int rc = send_mail(c, env);
 	if (rc != MAILSMTP_NO_ERROR) {
 		reply_result(c, rc, &r);
 		all_results(res, n, &r);
@@ -297,7 +345,7 @@ int relay_send(struct relay_conn *c, const char *mail_from, unsigned flags, cons
 		                                   : (mailsmtp_reset(c->smtp) == MAILSMTP_NO_ERROR ? 0 : -1);
 	}
 	for (size_t i = 0; i < n; i++) {
-		rc = mailsmtp_rcpt(c->smtp, rcpts[i]);
+		rc = send_rcpt(c, env, i);
 		reply_result(c, rc, &res[i]);
 		if (rc == MAILSMTP_ERROR_STREAM) {
 			all_results(res + i, n - i, &res[i]);

@@ -16,6 +16,7 @@
 #include <stddef.h>
 
 #include "lib/config.h"
+#include "lib/dsn.h"
 #include "lib/tls.h"
 #include "queue/queue.h"
 #include "smtpd/relay_hop.h"
@@ -38,15 +39,30 @@ struct relay_conn *relay_open(struct store *st, struct tls_ctx *ctx, const struc
 const char *relay_peer_dn(const struct relay_conn *c);
 /* The next hop's name (Remote-MTA of a report). */
 const char *relay_peer_host(const struct relay_conn *c);
-/* Sends one message to n recipients: res[i] gets each one's outcome (the RCPT reply,
- * or the final reply when the RCPT was taken). flags: the queued envelope's options
- * (queue.h): MAIL carries SMTPUTF8 and REQUIRETLS when set; a next hop that did not
- * offer them in its EHLO over TLS gets nothing and every recipient fails for good
- * (5.7.30 for REQUIRETLS, RFC 8689 5; 5.6.7 for SMTPUTF8, RFC 6531 3.2: no downgrade).
- * Returns 0 when the connection may carry another message, -1 when it is unusable
- * (lost, timed out, out of step). */
-int relay_send(struct relay_conn *c, const char *mail_from, unsigned flags, const char *const *rcpts,
-               size_t n, const char *data, size_t len, struct relay_result *res);
+/* Whether the peer offered DSN (RFC 3461) after STARTTLS: the DSN parameters went to it
+ * with the message, and it reports success itself. */
+bool relay_peer_dsn(const struct relay_conn *c);
+
+/* One message's envelope as it leaves. */
+struct relay_envelope {
+	const char *mail_from;
+	unsigned flags;             /* the queued envelope's options (queue.h QUEUE_*) */
+	const struct dsn_mail *dsn; /* RET, ENVID (zero: none) */
+	const char *const *rcpts;
+	const struct dsn_rcpt *rcpt_dsn; /* NOTIFY, ORCPT, rcpts' order */
+	size_t n;
+};
+
+/* Sends one message to env's n recipients: res[i] gets each one's outcome (the RCPT
+ * reply, or the final reply when the RCPT was taken). env->flags: MAIL carries
+ * SMTPUTF8 and REQUIRETLS when set; a next hop that did not offer them in its EHLO over
+ * TLS gets nothing and every recipient fails for good (5.7.30 for REQUIRETLS, RFC 8689
+ * 5; 5.6.7 for SMTPUTF8, RFC 6531 3.2: no downgrade). The DSN parameters go when the
+ * peer offers DSN (a peer that does not gets none: RFC 3461 5.2's "relayed" is the
+ * caller's report). Returns 0 when the connection may carry another message, -1 when
+ * it is unusable (lost, timed out, out of step). */
+int relay_send(struct relay_conn *c, const struct relay_envelope *env, const char *data, size_t len,
+               struct relay_result *res);
 /* QUIT (best effort) and close. NULL is fine. */
 void relay_close(struct relay_conn *c);
 

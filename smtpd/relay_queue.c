@@ -102,58 +102,82 @@ static void record(struct relay_round *rd, const struct queue_due *d, const stru
 	         log_quote(q, sizeof q, r->reply));
 }
 
-/* The report to the sender of d[0..n) (one message) for the recipients whose
- * verdict is want: a failure report, or the delay warning once past
- * RELAY_DELAY_WARNING. Sent before the outcomes are recorded, while the queued file
- * is still there to quote its header. */
-static void report(struct relay_round *rd, const struct queue_due *d, size_t n,
-                   const struct relay_result *res, const enum relay_verdict *v, bool delayed,
-                   const char *host)
+/* Whether recipient d, whose verdict is v, belongs in a report of this action: its
+ * NOTIFY (RFC 3461 4.1; none: failures and delays) asked for it, and it happened. A
+ * success is reported here only when the next hop does not offer DSN (relayed); one
+ * that does got NOTIFY with the message and reports itself. */
+static bool report_due(const struct relay_round *rd, const struct queue_due *d, enum relay_verdict v,
+                       enum relay_action action, bool peer_dsn)
 {
+	switch (action) {
+	case RELAY_ACTION_FAILED:
+		return v == RELAY_PERMANENT && dsn_notify_wants(d->rdsn.notify, DSN_NOTIFY_FAILURE);
+	case RELAY_ACTION_DELAYED:
+		return v == RELAY_TEMPORARY && !d->warned && rd->now - d->created >= RELAY_DELAY_WARNING &&
+		       dsn_notify_wants(d->rdsn.notify, DSN_NOTIFY_DELAY);
+	case RELAY_ACTION_RELAYED:
+		return v == RELAY_OK && !peer_dsn && dsn_notify_wants(d->rdsn.notify, DSN_NOTIFY_SUCCESS);
+	case RELAY_ACTION_DELIVERED:
+		break;
+	}
+	return false;
+}
+
+/* The report of this action to the sender of d[0..n) (one message), for the
+ * recipients it is due for. Sent before the outcomes are recorded, while the queued
+ * file is still there to quote its header. */
+static void report(struct relay_round *rd, const struct queue_due *d, size_t n,
+                   const struct relay_result *res, const enum relay_verdict *v, enum relay_action action,
+                   const char *host, bool peer_dsn)
+{
+	static const char *const names[] = {[RELAY_ACTION_FAILED] = "relay.bounce",
+	                                    [RELAY_ACTION_DELAYED] = "relay.delay",
+	                                    [RELAY_ACTION_DELIVERED] = "dsn.success",
+	                                    [RELAY_ACTION_RELAYED] = "dsn.success"};
 	struct relay_failure *f = calloc(n, sizeof *f);
 	char err[512];
 	size_t k = 0;
 	if (f == NULL)
 		abort();
-	for (size_t i = 0; i < n; i++) {
-		bool due = delayed ? v[i] == RELAY_TEMPORARY && !d[i].warned &&
-		                         rd->now - d[i].created >= RELAY_DELAY_WARNING
-		                   : v[i] == RELAY_PERMANENT;
-		if (due)
+	for (size_t i = 0; i < n; i++)
+		if (report_due(rd, &d[i], v[i], action, peer_dsn))
 			f[k++] = (struct relay_failure){.rcpt = d[i].rcpt,
 			                                .reply = res[i].reply,
-			                                .expired = res[i].verdict == RELAY_TEMPORARY};
-	}
+			                                .expired = res[i].verdict == RELAY_TEMPORARY,
+			                                .orcpt = d[i].rdsn.orcpt};
 	struct relay_report r = {.qid = d[0].qid,
 	                         .mail_from = d[0].mail_from,
 	                         .account = d[0].account,
 	                         .created = d[0].created,
 	                         .remote_mta = host,
-	                         .delayed = delayed,
+	                         .action = action,
+	                         .envid = d[0].dsn.envid,
 	                         .rcpts = f,
 	                         .n = k};
 	int rc = k > 0 ? relay_report_send(rd->st, &r, err, sizeof err) : 1;
 	if (rc < 0)
-		log_err(delayed ? "relay.delay" : "relay.bounce", "qid=%s result=failed error=\"%s\"",
-		        d[0].qid, err);
+		log_err(names[action], "qid=%s result=failed error=\"%s\"", d[0].qid, err);
 	else if (rc == 0)
-		log_info(delayed ? "relay.delay" : "relay.bounce", "qid=%s rcpts=%zu result=ok", d[0].qid, k);
-	if (rc == 0 && delayed && queue_set_warned(rd->st, d[0].qid, err, sizeof err) < 0)
+		log_info(names[action], "qid=%s rcpts=%zu result=ok", d[0].qid, k);
+	if (rc == 0 && action == RELAY_ACTION_DELAYED &&
+	    queue_set_warned(rd->st, d[0].qid, err, sizeof err) < 0)
 		log_err("relay.delay", "qid=%s result=failed error=\"%s\"", d[0].qid, err);
 	free(f);
 }
 
-/* The outcomes of one message's recipients d[0..n): reports first, then records. */
+/* The outcomes of one message's recipients d[0..n): reports first, then records.
+ * peer_dsn: the next hop offered DSN (and was given NOTIFY). */
 static void settle(struct relay_round *rd, const struct queue_due *d, size_t n,
-                   const struct relay_result *res, const char *peer, const char *host)
+                   const struct relay_result *res, const char *peer, const char *host, bool peer_dsn)
 {
 	enum relay_verdict *v = calloc(n, sizeof *v);
 	if (v == NULL)
 		abort();
 	for (size_t i = 0; i < n; i++)
 		v[i] = final_verdict(rd, &d[i], &res[i]);
-	report(rd, d, n, res, v, false, host);
-	report(rd, d, n, res, v, true, host);
+	report(rd, d, n, res, v, RELAY_ACTION_FAILED, host, peer_dsn);
+	report(rd, d, n, res, v, RELAY_ACTION_DELAYED, host, peer_dsn);
+	report(rd, d, n, res, v, RELAY_ACTION_RELAYED, host, peer_dsn);
 	for (size_t i = 0; i < n; i++)
 		record(rd, &d[i], &res[i], v[i], peer);
 	free(v);
@@ -172,7 +196,7 @@ static void settle_all(struct relay_round *rd, const struct queue_due *d, size_t
 		size_t j = i + 1;
 		while (j < n && strcmp(d[j].qid, d[i].qid) == 0)
 			j++;
-		settle(rd, d + i, j - i, res + i, "", "");
+		settle(rd, d + i, j - i, res + i, "", "", false);
 		i = j;
 	}
 	free(res);
@@ -184,9 +208,10 @@ static int send_message(struct relay_round *rd, struct relay_conn *c, const stru
 	char err[512];
 	struct buf data;
 	const char **rcpts = calloc(n, sizeof *rcpts);
+	struct dsn_rcpt *rdsn = calloc(n, sizeof *rdsn);
 	struct relay_result *res = calloc(n, sizeof *res);
 	int rc = 0;
-	if (rcpts == NULL || res == NULL)
+	if (rcpts == NULL || rdsn == NULL || res == NULL)
 		abort();
 	/* what smtpd accepted: the message and its trace headers (smtp_data.h) */
 	buf_init(&data, rd->cfg->max_message_size + SMTP_DATA_SLACK + 1);
@@ -196,14 +221,22 @@ static int send_message(struct relay_round *rd, struct relay_conn *c, const stru
 		relay_reply_line(0, "the queued message cannot be read", why.reply, sizeof why.reply);
 		settle_all(rd, d, n, &why);
 	} else {
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n; i++) {
 			rcpts[i] = d[i].rcpt;
-		rc = relay_send(c, d[0].mail_from, d[0].flags, rcpts, n, (const char *)data.data, data.len,
-		                res);
-		settle(rd, d, n, res, relay_peer_dn(c), relay_peer_host(c));
+			rdsn[i] = d[i].rdsn;
+		}
+		struct relay_envelope env = {.mail_from = d[0].mail_from,
+		                             .flags = d[0].flags,
+		                             .dsn = &d[0].dsn,
+		                             .rcpts = rcpts,
+		                             .rcpt_dsn = rdsn,
+		                             .n = n};
+		rc = relay_send(c, &env, (const char *)data.data, data.len, res);
+		settle(rd, d, n, res, relay_peer_dn(c), relay_peer_host(c), relay_peer_dsn(c));
 	}
 	buf_free(&data);
 	free(rcpts);
+	free(rdsn);
 	free(res);
 	return rc;
 }

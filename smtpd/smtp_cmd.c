@@ -163,6 +163,8 @@ static const struct smtp_capa {
     {"ENHANCEDSTATUSCODES", "RFC 2034", always, NULL},
     {"SMTPUTF8", "RFC 6531", always, NULL},
     {"REQUIRETLS", "RFC 8689", requiretls_offered, NULL},
+    /* NOTIFY, RET, ENVID, ORCPT (smtp_dsn.h), honoured by every report (relay_bounce.h) */
+    {"DSN", "RFC 3461", always, NULL},
     {"STARTTLS", "RFC 3207", smtp_cmd_starttls_offered, NULL},
     {"AUTH", "RFC 4954", smtp_cmd_auth_offered, auth_arg},
 };

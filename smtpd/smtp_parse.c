@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "lib/str.h"
+#include "smtpd/smtp_dsn.h"
 
 int smtp_parse_verb(const char *line, struct smtp_cmdline *out)
 {
@@ -243,7 +244,9 @@ static int next_param(const char **pp, char *kw, size_t kwlen, char *val, size_t
 	val[0] = '\0';
 	if (*p == '=') {
 		p++;
-		for (n = 0; (unsigned char)p[n] > 32 && (unsigned char)p[n] < 127 && p[n] != '='; n++)
+		/* up to the next space: a stray "=" or other misfit is for the parameter's own
+		 * parser to refuse, so that its reply names the parameter */
+		for (n = 0; (unsigned char)p[n] > 32 && (unsigned char)p[n] < 127; n++)
 			;
 		if (n == 0 || n >= vallen)
 			return -1;
@@ -288,12 +291,16 @@ static enum smtp_reply_id mail_param(const char *kw, const char *val, struct smt
 	 * meaningful between trusted relays, so it is accepted and ignored. */
 	if (str_ieq(kw, "AUTH") && val[0])
 		return RPL_OK;
-	return RPL_PARAM_UNKNOWN;
+	return smtp_dsn_mail_param(kw, val, &p->dsn);
 }
+
+/* A parameter's value: the longest, ORCPT's (RFC 3461 4.2: 500), fits with room, so
+ * that a longer one reaches its parser and is refused by name. */
+#define PARAM_VALUE_SIZE 1024
 
 enum smtp_reply_id smtp_parse_mail(const char *args, char addr[SMTP_PATH_MAX], struct smtp_mail_params *p)
 {
-	char kw[32], val[SMTP_PATH_MAX];
+	char kw[32], val[PARAM_VALUE_SIZE];
 	enum smtp_reply_id r;
 	int more;
 
@@ -320,12 +327,13 @@ enum smtp_reply_id smtp_parse_mail(const char *args, char addr[SMTP_PATH_MAX], s
 	return p->smtputf8 || smtp_parse_is_ascii(addr) ? RPL_OK : RPL_NEED_SMTPUTF8;
 }
 
-enum smtp_reply_id smtp_parse_rcpt(const char *args, char addr[SMTP_PATH_MAX])
+enum smtp_reply_id smtp_parse_rcpt(const char *args, char addr[SMTP_PATH_MAX], struct dsn_rcpt *dsn)
 {
-	char kw[32], val[SMTP_PATH_MAX];
+	char kw[32], val[PARAM_VALUE_SIZE];
 	enum smtp_reply_id r;
 	int more;
 
+	memset(dsn, 0, sizeof(*dsn));
 	addr[0] = '\0';
 	if (!str_iprefix(args, "TO:"))
 		return RPL_SYNTAX_RCPT;
@@ -337,10 +345,12 @@ enum smtp_reply_id smtp_parse_rcpt(const char *args, char addr[SMTP_PATH_MAX])
 		return r;
 	if (*args != '\0' && *args != ' ')
 		return RPL_SYNTAX_RCPT;
-	more = next_param(&args, kw, sizeof(kw), val, sizeof(val));
-	if (more < 0)
-		return RPL_SYNTAX;
-	return more == 0 ? RPL_OK : RPL_PARAM_UNKNOWN;
+	while ((more = next_param(&args, kw, sizeof(kw), val, sizeof(val))) == 1) {
+		r = smtp_dsn_rcpt_param(kw, val, dsn);
+		if (r != RPL_OK)
+			return r;
+	}
+	return more < 0 ? RPL_SYNTAX : RPL_OK;
 }
 
 int smtp_parse_bdat(const char *args, uint64_t *size, bool *last)

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/dsn.h"
 #include "lib/mss_limits.h"
 #include "smtpd/smtp_reply.h"
 
@@ -30,9 +31,10 @@ int smtp_parse_verb(const char *line, struct smtp_cmdline *out);
 struct smtp_mail_params {
 	uint64_t size; /* SIZE= (RFC 1870); 0 when absent */
 	bool has_size;
-	int body;        /* 0 absent, 7 (7BIT) or 8 (8BITMIME, RFC 6152) */
-	bool smtputf8;   /* SMTPUTF8 (RFC 6531 3.4): UTF-8 addresses and header fields */
-	bool requiretls; /* REQUIRETLS (RFC 8689 4.1): every hop over verified TLS */
+	int body;            /* 0 absent, 7 (7BIT) or 8 (8BITMIME, RFC 6152) */
+	bool smtputf8;       /* SMTPUTF8 (RFC 6531 3.4): UTF-8 addresses and header fields */
+	bool requiretls;     /* REQUIRETLS (RFC 8689 4.1): every hop over verified TLS */
+	struct dsn_mail dsn; /* RET, ENVID (RFC 3461) */
 };
 
 /* Parses the argument of MAIL: "FROM:<path> [params]". The address is written
@@ -41,13 +43,14 @@ struct smtp_mail_params {
  * (RFC 5321 4.1.2 says MUST accept). A UTF-8 address is taken only with the SMTPUTF8
  * parameter (RFC 6531 3.3). Returns RPL_OK, or the reply to send (RPL_SYNTAX_MAIL,
  * RPL_BAD_SENDER, RPL_PARAM_UNKNOWN, RPL_BAD_BODY, RPL_SYNTAX for a duplicate or a
- * value on SMTPUTF8/REQUIRETLS, RPL_NEED_SMTPUTF8). */
+ * value on SMTPUTF8/REQUIRETLS, RPL_NEED_SMTPUTF8, RPL_DSN_RET, RPL_DSN_ENVID). */
 enum smtp_reply_id smtp_parse_mail(const char *args, char addr[SMTP_PATH_MAX], struct smtp_mail_params *p);
-/* Parses the argument of RCPT: "TO:<path>". No parameters are supported (no DSN).
- * A UTF-8 address is returned as it is: the caller refuses it outside an SMTPUTF8
- * transaction (smtp_parse_is_ascii). Returns RPL_OK, RPL_SYNTAX_RCPT,
- * RPL_BAD_RECIPIENT or RPL_PARAM_UNKNOWN. */
-enum smtp_reply_id smtp_parse_rcpt(const char *args, char addr[SMTP_PATH_MAX]);
+/* Parses the argument of RCPT: "TO:<path> [params]", the parameters being DSN's
+ * NOTIFY and ORCPT (RFC 3461, into dsn; zeroed first). A UTF-8 address is returned as
+ * it is: the caller refuses it outside an SMTPUTF8 transaction (smtp_parse_is_ascii).
+ * Returns RPL_OK, RPL_SYNTAX_RCPT, RPL_BAD_RECIPIENT, RPL_PARAM_UNKNOWN, RPL_DSN_NOTIFY
+ * or RPL_DSN_ORCPT. */
+enum smtp_reply_id smtp_parse_rcpt(const char *args, char addr[SMTP_PATH_MAX], struct dsn_rcpt *dsn);
 /* Parses the argument of BDAT (RFC 3030 2): "chunk-size [LAST]", chunk-size 1*DIGIT
  * (at most 18 digits). Returns 0, or -1: the octets that follow cannot be found, so
  * the caller must close the session. */

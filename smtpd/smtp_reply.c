@@ -59,6 +59,17 @@ static const struct smtp_reply replies[RPL_COUNT] = {
     [RPL_BAD_SENDER] = {501, "5.1.7", "Bad sender address syntax"},
     [RPL_BAD_RECIPIENT] = {501, "5.1.3", "Bad recipient address syntax"},
     [RPL_BAD_BODY] = {501, "5.5.4", "Unsupported BODY type"},
+    /* RFC 3461: a repeated or malformed DSN parameter; the text names it, the
+     * transaction may be tried again without it. */
+    [RPL_DSN_RET] = {501, "5.5.4", "Bad or repeated RET parameter: RET=FULL or RET=HDRS, once"},
+    [RPL_DSN_ENVID] =
+        {501, "5.5.4",
+         "Bad or repeated ENVID parameter: xtext of printable ASCII, at most 100 characters, once"},
+    [RPL_DSN_NOTIFY] =
+        {501, "5.5.4", "Bad or repeated NOTIFY parameter: NEVER alone, or SUCCESS, FAILURE, DELAY each once"},
+    [RPL_DSN_ORCPT] =
+        {501, "5.5.4",
+         "Bad or repeated ORCPT parameter: rfc822;xtext or utf-8;xtext, at most 500 characters, once"},
     [RPL_AUTH_ABORTED] = {501, "5.7.0", "Authentication aborted"},
     [RPL_AUTH_BAD_BASE64] = {501, "5.5.2", "Cannot decode response"},
     [RPL_HELO_FIRST] = {503, "5.5.1", "Error: send HELO/EHLO first"},

@@ -51,6 +51,10 @@ enum smtp_reply_id {
 	RPL_BAD_SENDER,        /* 501 5.1.7 */
 	RPL_BAD_RECIPIENT,     /* 501 5.1.3 */
 	RPL_BAD_BODY,          /* 501 5.5.4 */
+	RPL_DSN_RET,           /* 501 5.5.4, names RET (RFC 3461 4.3) */
+	RPL_DSN_ENVID,         /* 501 5.5.4, names ENVID (RFC 3461 4.4) */
+	RPL_DSN_NOTIFY,        /* 501 5.5.4, names NOTIFY (RFC 3461 4.1) */
+	RPL_DSN_ORCPT,         /* 501 5.5.4, names ORCPT (RFC 3461 4.2) */
 	RPL_AUTH_ABORTED,      /* 501 5.7.0 */
 	RPL_AUTH_BAD_BASE64,   /* 501 5.5.2 */
 	RPL_HELO_FIRST,        /* 503 5.5.1 */

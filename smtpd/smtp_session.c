@@ -52,7 +52,9 @@ void smtp_session_reset_txn(struct smtp_session *s)
 	for (size_t i = 0; i < s->nrcpt; i++)
 		free(s->rcpts[i]);
 	free(s->rcpts);
+	free(s->rcpt_dsn);
 	s->rcpts = NULL;
+	s->rcpt_dsn = NULL;
 	s->nrcpt = 0;
 	s->rcpt_count = 0;
 	if (s->bdat != NULL) {

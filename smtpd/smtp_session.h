@@ -76,7 +76,8 @@ struct smtp_session {
 	char mail_from[SMTP_PATH_MAX];
 	struct smtp_mail_params mail_params;
 	struct policy_sender sender;
-	char **rcpts; /* accepted recipients, each once */
+	char **rcpts;              /* accepted recipients, each once */
+	struct dsn_rcpt *rcpt_dsn; /* their NOTIFY and ORCPT (RFC 3461), rcpts' order */
 	size_t nrcpt;
 	unsigned rcpt_count;    /* accepted RCPT commands, duplicates included */
 	struct smtp_data *bdat; /* the message so far when BDAT began it (RFC 3030), else NULL */

@@ -20,6 +20,7 @@
 #include "smtpd/smtp_data.h"
 #include "smtpd/smtp_header.h"
 #include "smtpd/smtp_spf.h"
+#include "smtpd/smtp_success.h"
 #include "store/store.h"
 
 /* MX peers: an organisation's certificate makes a relay; any other verified
@@ -163,11 +164,12 @@ static enum smtp_reply_id quota_verdict(struct smtp_session *s, const char *rcpt
 int smtp_cmd_rcpt(struct smtp_session *s, const char *args)
 {
 	char rcpt[SMTP_PATH_MAX], q[300];
+	struct dsn_rcpt dsn;
 	struct mss_status st;
 	enum smtp_reply_id r;
 	int rc;
 
-	r = smtp_parse_rcpt(args, rcpt);
+	r = smtp_parse_rcpt(args, rcpt, &dsn);
 	if (r == RPL_OK && !s->mail_params.smtputf8 && !smtp_parse_is_ascii(rcpt))
 		r = RPL_NEED_SMTPUTF8; /* RFC 6531 3.3 */
 	if (r != RPL_OK)
@@ -188,8 +190,10 @@ int smtp_cmd_rcpt(struct smtp_session *s, const char *args)
 	if (r != RPL_OK)
 		return refuse(s, "smtp.rcpt", rcpt, r);
 	s->rcpt_count++;
-	if (!has_rcpt(s, rcpt)) {
+	if (!has_rcpt(s, rcpt)) { /* a repeated recipient keeps its first DSN parameters */
 		s->rcpts = xrealloc(s->rcpts, (s->nrcpt + 1) * sizeof(*s->rcpts));
+		s->rcpt_dsn = xrealloc(s->rcpt_dsn, (s->nrcpt + 1) * sizeof(*s->rcpt_dsn));
+		s->rcpt_dsn[s->nrcpt] = dsn;
 		s->rcpts[s->nrcpt++] = xstrdup(rcpt);
 	}
 	log_info("smtp.rcpt", "session=%s to=%s result=ok", s->id, log_quote(q, sizeof(q), rcpt));
@@ -320,6 +324,8 @@ static int deliver(struct smtp_session *s, struct smtp_data *d, const char *qid,
 	pm.queue_id = qid;
 	pm.parsed = parsed;
 	pm.relay_flags = relay_flags(s, d);
+	pm.dsn = &s->mail_params.dsn;
+	pm.rcpt_dsn = s->rcpt_dsn;
 	memset(&st, 0, sizeof(st));
 	rc = policy_deliver(s->store, &pm, &st);
 	metrics_count1(METRICS_DELIVERIES, rc == 0 ? "stored" : st.code >= 500 ? "refused" : "failed");
@@ -332,7 +338,9 @@ static int deliver(struct smtp_session *s, struct smtp_data *d, const char *qid,
 	}
 	s->messages++;
 	str_assert(str_format(q, sizeof(q), "Ok: queued as %s", qid), "a 16-byte queue id into 300 bytes");
-	return smtp_reply_send_line(s->conn, 250, "2.0.0", q, true);
+	rc = smtp_reply_send_line(s->conn, 250, "2.0.0", q, true);
+	smtp_success_reports(s, d, qid); /* stored: what NOTIFY=SUCCESS asked (RFC 3461) */
+	return rc;
 }
 
 /* A shutdown (SIGTERM from the master) waits until the message is stored and the

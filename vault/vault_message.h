@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "auth/auth_sender.h"
+#include "lib/dsn.h"
 
 struct msg;
 
@@ -29,6 +30,10 @@ struct policy_message {
 	/* Envelope options the outbound queue keeps for remote recipients (queue/queue.h
 	 * QUEUE_SMTPUTF8, QUEUE_REQUIRETLS); 0 for none. */
 	unsigned relay_flags;
+	/* DSN (RFC 3461): the transaction's RET and ENVID, and each recipient's NOTIFY and
+	 * ORCPT in rcpts' order; NULL when none were given. */
+	const struct dsn_mail *dsn;
+	const struct dsn_rcpt *rcpt_dsn;
 };
 
 #endif

@@ -39,6 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct smtp_cmdline cl;
 	struct smtp_mail_params mp;
+	struct dsn_rcpt dsn;
 	char addr[SMTP_PATH_MAX], helo[SMTP_DOMAIN_MAX];
 	char *line;
 
@@ -56,7 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (strcmp(cl.verb, "MAIL") == 0)
 			check_address(addr, smtp_parse_mail(cl.args, addr, &mp));
 		else if (strcmp(cl.verb, "RCPT") == 0)
-			check_address(addr, smtp_parse_rcpt(cl.args, addr));
+			check_address(addr, smtp_parse_rcpt(cl.args, addr, &dsn));
 		else if (strcmp(cl.verb, "EHLO") == 0 || strcmp(cl.verb, "HELO") == 0)
 			(void)smtp_parse_helo(cl.args, helo);
 		else if (strcmp(cl.verb, "AUTH") == 0)
@@ -66,7 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	/* Every parser on the raw line too, whatever its verb. */
 	check_address(addr, smtp_parse_mail(line, addr, &mp));
-	check_address(addr, smtp_parse_rcpt(line, addr));
+	check_address(addr, smtp_parse_rcpt(line, addr, &dsn));
 	(void)smtp_parse_is_mailbox(line);
 	free(line);
 	return 0;

@@ -23,14 +23,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from benchlib.postfix import Postfix, available  # noqa: E402
 
 
-@pytest.fixture
-def postfix_peer(mss):
-    """A running Postfix serving other-operator.test, and MSS (smtpd started) relaying
-    that domain to it."""
+def start_postfix(mss, extra=None):
+    """A running Postfix serving other-operator.test (main.cf's extra settings added),
+    and MSS (smtpd started) relaying that domain to it."""
     if os.geteuid() != 0:
         pytest.skip("a private Postfix master needs root (CI runs the suite as root)")
     assert available(), "Postfix is missing: scripts/install-deps installs it"
-    pf = Postfix(str(mss.pki), maxproc=5).configure([REMOTE_PRO], domain=PEER_DOMAIN, cert="operator")
+    pf = Postfix(str(mss.pki), maxproc=5).configure([REMOTE_PRO], domain=PEER_DOMAIN, cert="operator",
+                                                    extra=extra)
     try:
         pf.start()
         # rsa.crt has the clientAuth purpose Postfix checks (server.crt, the default
@@ -44,6 +44,18 @@ def postfix_peer(mss):
         yield pf
     finally:
         pf.remove()
+
+
+@pytest.fixture
+def postfix_peer(mss):
+    yield from start_postfix(mss)
+
+
+@pytest.fixture
+def postfix_holding_reports(mss):
+    """As postfix_peer, but Postfix keeps what it would send onward (its DSNs to MSS's
+    senders) in its deferred queue, where postcat reads them."""
+    yield from start_postfix(mss, {"defer_transports": "smtp"})
 
 
 def maildir_messages(pf):
@@ -129,3 +141,33 @@ def test_smuggling_never_reaches_postfix(postfix_peer, mss):
     # Postfix got nothing at all: not the visible message, not a smuggled one
     assert not wait_for(lambda: pf.delivered() > 0, 3)
     assert maildir_messages(pf) == []
+
+
+def test_dsn_parameters_reach_postfix(postfix_holding_reports, mss):
+    """RFC 3461 end to end: Postfix offers DSN, MSS passes RET, ENVID, NOTIFY and ORCPT
+    on, and Postfix honours them: NOTIFY=SUCCESS makes it write a success DSN to MSS's
+    sender (its log names it), carrying the ENVID and ORCPT MSS was given."""
+    import re
+    import subprocess
+    pf = postfix_holding_reports
+    m = EmailMessage()
+    m["From"], m["To"], m["Subject"] = PRO, REMOTE_PRO, "Avec accuse"
+    m.set_content("Bonjour confrere.\n")
+    with as_professional(mss) as s:
+        s.send_message(m, PRO, [REMOTE_PRO], mail_options=["RET=HDRS", "ENVID=QQ314159+2Bx"],
+                       rcpt_options=["NOTIFY=SUCCESS", "ORCPT=rfc822;Dr+2BRemote@" + PEER_DOMAIN])
+    assert wait_for(lambda: pf.delivered() == 1, 60), (waiting(mss), pf.log_tail(20))
+    # a next hop with DSN reports success itself: MSS sends no "relayed" report
+    assert mss.sql("SELECT count(*) FROM audit_log WHERE action = 'dsn.success'") == [(0,)]
+
+    def notification():
+        found = re.search(r"sender delivery status notification: ([0-9A-F]+)", pf.log_tail(200))
+        return found.group(1) if found else None
+    assert wait_for(lambda: notification() is not None, 30), pf.log_tail(30)
+    report = subprocess.run(["postcat", "-c", pf.conf, "-bh", "-q", notification()], capture_output=True,
+                            text=True, timeout=60)
+    assert report.returncode == 0, report.stderr
+    text = report.stdout
+    assert "Original-Envelope-Id: QQ314159+x" in text, text
+    assert re.search(r"Original-Recipient: rfc822; ?Dr\+Remote@" + re.escape(PEER_DOMAIN), text), text
+    assert "Action: delivered" in text and f"<{PRO}>" in text, text

@@ -51,12 +51,12 @@ static void test_ehlo_mx_before_and_after_tls(void **state)
 	/* RFC 8689 4.1: no REQUIRETLS before TLS */
 	assert_string_equal(keywords(&s),
 	                    "PIPELINING\nSIZE 26214400\n8BITMIME\nCHUNKING\nENHANCEDSTATUSCODES\n"
-	                    "SMTPUTF8\nSTARTTLS\n");
+	                    "SMTPUTF8\nDSN\nSTARTTLS\n");
 	s.tls = true;
 	/* No STARTTLS twice, and never AUTH on the MX. */
 	assert_string_equal(keywords(&s),
 	                    "PIPELINING\nSIZE 26214400\n8BITMIME\nCHUNKING\nENHANCEDSTATUSCODES\n"
-	                    "SMTPUTF8\nREQUIRETLS\n");
+	                    "SMTPUTF8\nREQUIRETLS\nDSN\n");
 }
 
 /* A list the buffer's limit would cut is refused whole, never advertised in part. */

@@ -74,7 +74,8 @@ static void test_mail(void **state)
 	    {"FROM:<a@b.c> SIZE=1 SIZE=2", RPL_SYNTAX, "", 0, 0},
 	    {"FROM:<a@b.c> SIZE=99999999999999999999999", RPL_SYNTAX, "", 0, 0},
 	    {"FROM:<a@b.c> BODY=BINARYMIME", RPL_BAD_BODY, "", 0, 0},
-	    {"FROM:<a@b.c> RET=HDRS", RPL_PARAM_UNKNOWN, "", 0, 0},
+	    {"FROM:<a@b.c> RET=HDRS", RPL_OK, "a@b.c", 0, 0},
+	    {"FROM:<a@b.c> XFOO=1", RPL_PARAM_UNKNOWN, "", 0, 0},
 	    {"FROM:<a@b.c> =x", RPL_SYNTAX, "", 0, 0},
 	    {"FROM:<a@b.c> SIZE=", RPL_SYNTAX, "", 0, 0},
 	};
@@ -210,7 +211,8 @@ static void test_rcpt(void **state)
 	    {"TO:<postmaster>", RPL_BAD_RECIPIENT, ""},
 	    {"TO:a@b.c", RPL_SYNTAX_RCPT, ""},
 	    {"FROM:<a@b.c>", RPL_SYNTAX_RCPT, ""},
-	    {"TO:<a@b.c> NOTIFY=NEVER", RPL_PARAM_UNKNOWN, ""},
+	    {"TO:<a@b.c> NOTIFY=NEVER", RPL_OK, "a@b.c"},
+	    {"TO:<a@b.c> XFOO=1", RPL_PARAM_UNKNOWN, ""},
 	    {"TO:<a@b.c> !", RPL_SYNTAX, ""},
 	    {"TO:<a@b.c>>", RPL_SYNTAX_RCPT, ""},
 	    /* UTF-8 is parsed here; whether the transaction allows it is smtp_txn's check */
@@ -220,13 +222,140 @@ static void test_rcpt(void **state)
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char addr[SMTP_PATH_MAX];
-		enum smtp_reply_id r = smtp_parse_rcpt(cases[i].args, addr);
+		struct dsn_rcpt dsn;
+		enum smtp_reply_id r = smtp_parse_rcpt(cases[i].args, addr, &dsn);
 
 		if (r != cases[i].r)
 			fail_msg("case %zu \"%s\": got %d want %d", i, cases[i].args, r, cases[i].r);
 		if (r == RPL_OK)
 			assert_string_equal(addr, cases[i].addr);
 	}
+}
+
+/* RFC 3461 4.3, 4.4: RET and ENVID on MAIL, each once, named when refused. */
+static void test_dsn_mail(void **state)
+{
+	static const struct {
+		const char *args;
+		enum smtp_reply_id r;
+		enum dsn_ret ret;
+		const char *envid;
+	} cases[] = {
+	    {"FROM:<a@b.c> RET=FULL", RPL_OK, DSN_RET_FULL, ""},
+	    {"FROM:<a@b.c> ret=hdrs ENVID=QQ314159", RPL_OK, DSN_RET_HDRS, "QQ314159"},
+	    {"FROM:<a@b.c> ENVID=a+2Bb+3Dc+20d", RPL_OK, DSN_RET_NONE, "a+b=c d"},
+	    {"FROM:<a@b.c> SIZE=10 ENVID=x RET=HDRS BODY=8BITMIME", RPL_OK, DSN_RET_HDRS, "x"},
+	    {"FROM:<a@b.c> RET=HDRS RET=HDRS", RPL_DSN_RET, DSN_RET_NONE, ""},
+	    {"FROM:<a@b.c> RET=FULL RET=HDRS", RPL_DSN_RET, DSN_RET_NONE, ""},
+	    {"FROM:<a@b.c> RET=BODY", RPL_DSN_RET, DSN_RET_NONE, ""},
+	    {"FROM:<a@b.c> RET", RPL_DSN_RET, DSN_RET_NONE, ""},
+	    {"FROM:<a@b.c> ENVID=a ENVID=b", RPL_DSN_ENVID, DSN_RET_NONE, ""},
+	    {"FROM:<a@b.c> ENVID=", RPL_SYNTAX, DSN_RET_NONE, ""},
+	    {"FROM:<a@b.c> ENVID", RPL_DSN_ENVID, DSN_RET_NONE, ""},
+	    {"FROM:<a@b.c> ENVID=a=b", RPL_DSN_ENVID, DSN_RET_NONE, ""},
+	    {"FROM:<a@b.c> ENVID=a+2", RPL_DSN_ENVID, DSN_RET_NONE, ""},
+	    {"FROM:<a@b.c> ENVID=a+2b", RPL_DSN_ENVID, DSN_RET_NONE, ""},     /* hex is upper case */
+	    {"FROM:<a@b.c> ENVID=a+0D+0Ab", RPL_DSN_ENVID, DSN_RET_NONE, ""}, /* never a CR LF */
+	    {"FROM:<a@b.c> ENVID=+C3+A9", RPL_DSN_ENVID, DSN_RET_NONE, ""},   /* US-ASCII only */
+	    {"FROM:<a@b.c> ENVID=123456789012345678901234567890123456789012345678901234567890"
+	     "1234567890123456789012345678901234567890",
+	     RPL_OK, DSN_RET_NONE,
+	     "1234567890123456789012345678901234567890123456789012345678901234567890"
+	     "123456789012345678901234567890"},
+	    {"FROM:<a@b.c> ENVID=123456789012345678901234567890123456789012345678901234567890"
+	     "12345678901234567890123456789012345678901",
+	     RPL_DSN_ENVID, DSN_RET_NONE, ""},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char addr[SMTP_PATH_MAX];
+		struct smtp_mail_params p;
+		enum smtp_reply_id r = smtp_parse_mail(cases[i].args, addr, &p);
+
+		if (r != cases[i].r)
+			fail_msg("case %zu \"%s\": got %d want %d", i, cases[i].args, r, cases[i].r);
+		if (r == RPL_OK) {
+			assert_int_equal(p.dsn.ret, cases[i].ret);
+			assert_string_equal(p.dsn.envid, cases[i].envid);
+		}
+	}
+}
+
+/* RFC 3461 4.1, 4.2: NOTIFY and ORCPT on RCPT. */
+static void test_dsn_rcpt(void **state)
+{
+	static const struct {
+		const char *args;
+		enum smtp_reply_id r;
+		unsigned notify;
+		const char *orcpt;
+	} cases[] = {
+	    {"TO:<a@b.c> NOTIFY=SUCCESS", RPL_OK, DSN_NOTIFY_SUCCESS, ""},
+	    {"TO:<a@b.c> notify=delay,Failure,SUCCESS", RPL_OK,
+	     DSN_NOTIFY_SUCCESS | DSN_NOTIFY_FAILURE | DSN_NOTIFY_DELAY, ""},
+	    {"TO:<a@b.c> NOTIFY=NEVER ORCPT=rfc822;x+2By@b.c", RPL_OK, DSN_NOTIFY_NEVER, "rfc822;x+y@b.c"},
+	    {"TO:<a@b.c> ORCPT=RFC822;a@b.c", RPL_OK, 0, "rfc822;a@b.c"},
+	    {"TO:<a@b.c> ORCPT=utf-8;d\\x{E9}d@b.c", RPL_OK, 0, "utf-8;d\\x{E9}d@b.c"},
+	    {"TO:<a@b.c> NOTIFY=NEVER,SUCCESS", RPL_DSN_NOTIFY, 0, ""},
+	    {"TO:<a@b.c> NOTIFY=SUCCESS,SUCCESS", RPL_DSN_NOTIFY, 0, ""},
+	    {"TO:<a@b.c> NOTIFY=SUCCESS,", RPL_DSN_NOTIFY, 0, ""},
+	    {"TO:<a@b.c> NOTIFY=,SUCCESS", RPL_DSN_NOTIFY, 0, ""},
+	    {"TO:<a@b.c> NOTIFY=ALWAYS", RPL_DSN_NOTIFY, 0, ""},
+	    {"TO:<a@b.c> NOTIFY", RPL_DSN_NOTIFY, 0, ""},
+	    {"TO:<a@b.c> NOTIFY=SUCCESS NOTIFY=FAILURE", RPL_DSN_NOTIFY, 0, ""},
+	    {"TO:<a@b.c> ORCPT=a@b.c", RPL_DSN_ORCPT, 0, ""},
+	    {"TO:<a@b.c> ORCPT=x400;a@b.c", RPL_DSN_ORCPT, 0, ""},
+	    {"TO:<a@b.c> ORCPT=rfc822;", RPL_DSN_ORCPT, 0, ""},
+	    {"TO:<a@b.c> ORCPT=rfc822;a+0Ab", RPL_DSN_ORCPT, 0, ""},
+	    {"TO:<a@b.c> ORCPT=utf-8;a+b", RPL_DSN_ORCPT, 0, ""},
+	    {"TO:<a@b.c> ORCPT=utf-8;a\\x{}b", RPL_DSN_ORCPT, 0, ""},
+	    {"TO:<a@b.c> ORCPT=rfc822;a@b.c ORCPT=rfc822;a@b.c", RPL_DSN_ORCPT, 0, ""},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char addr[SMTP_PATH_MAX];
+		struct dsn_rcpt dsn;
+		enum smtp_reply_id r = smtp_parse_rcpt(cases[i].args, addr, &dsn);
+
+		if (r != cases[i].r)
+			fail_msg("case %zu \"%s\": got %d want %d", i, cases[i].args, r, cases[i].r);
+		if (r == RPL_OK) {
+			assert_int_equal(dsn.notify, cases[i].notify);
+			assert_string_equal(dsn.orcpt, cases[i].orcpt);
+		}
+	}
+}
+
+/* ORCPT's whole value is at most 500 characters (RFC 3461 4.2). */
+static void test_dsn_orcpt_length(void **state)
+{
+	char args[700], addr[SMTP_PATH_MAX];
+	struct dsn_rcpt dsn;
+	size_t n = (size_t)snprintf(args, sizeof(args), "TO:<a@b.c> ORCPT=rfc822;");
+	memset(args + n, 'x', 493);
+	args[n + 493] = '\0'; /* "rfc822;" and 493: 500 */
+	assert_int_equal(smtp_parse_rcpt(args, addr, &dsn), RPL_OK);
+	args[n + 493] = 'x';
+	args[n + 494] = '\0';
+	assert_int_equal(smtp_parse_rcpt(args, addr, &dsn), RPL_DSN_ORCPT);
+}
+
+/* The xtext codec both ways (lib/dsn.h), and NOTIFY's defaults. */
+static void test_dsn_xtext(void **state)
+{
+	char out[64];
+	assert_int_equal(dsn_xtext_encode("a+b=c d\x7f", out, sizeof(out)), 0);
+	assert_string_equal(out, "a+2Bb+3Dc+20d+7F");
+	assert_int_equal(dsn_xtext_decode("a+2Bb+3Dc+20d", out, sizeof(out)), 0);
+	assert_string_equal(out, "a+b=c d");
+	assert_int_equal(dsn_xtext_encode("abcdef", out, 4), -1);
+	assert_int_equal(dsn_xtext_decode("abcdef", out, 4), -1);
+	assert_true(dsn_notify_wants(0, DSN_NOTIFY_FAILURE));
+	assert_true(dsn_notify_wants(0, DSN_NOTIFY_DELAY));
+	assert_false(dsn_notify_wants(0, DSN_NOTIFY_SUCCESS));
+	assert_false(dsn_notify_wants(DSN_NOTIFY_NEVER, DSN_NOTIFY_FAILURE));
+	assert_true(dsn_notify_wants(DSN_NOTIFY_SUCCESS, DSN_NOTIFY_SUCCESS));
+	assert_false(dsn_notify_wants(DSN_NOTIFY_SUCCESS, DSN_NOTIFY_FAILURE));
+	dsn_notify_format(DSN_NOTIFY_SUCCESS | DSN_NOTIFY_DELAY, out);
+	assert_string_equal(out, "SUCCESS,DELAY");
 }
 
 static void test_bdat(void **state)
@@ -301,6 +430,10 @@ int main(void)
 	    cmocka_unit_test(test_mail_utf8_requiretls),
 	    cmocka_unit_test(test_mail_utf8_length),
 	    cmocka_unit_test(test_rcpt),
+	    cmocka_unit_test(test_dsn_mail),
+	    cmocka_unit_test(test_dsn_rcpt),
+	    cmocka_unit_test(test_dsn_orcpt_length),
+	    cmocka_unit_test(test_dsn_xtext),
 	    cmocka_unit_test(test_bdat),
 	    cmocka_unit_test(test_helo),
 	    cmocka_unit_test(test_auth),
