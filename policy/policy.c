@@ -397,10 +397,13 @@ int policy_deliver(struct store *store, const struct policy_message *m, struct m
 	const char **local = xcalloc(m->nrcpt ? m->nrcpt : 1, sizeof *local);
 	const char **remote = xcalloc(m->nrcpt ? m->nrcpt : 1, sizeof *remote);
 	struct dsn_rcpt *remote_dsn = m->rcpt_dsn ? xcalloc(m->nrcpt, sizeof *remote_dsn) : NULL;
+	struct dsn_rcpt *local_dsn = m->rcpt_dsn ? xcalloc(m->nrcpt, sizeof *local_dsn) : NULL;
 	size_t nlocal = 0, nremote = 0;
 	int rc = 0;
 	for (size_t i = 0; i < m->nrcpt; i++) {
 		if (config_is_local_domain(cfg, str_address_domain(m->rcpts[i]))) {
+			if (local_dsn)
+				local_dsn[nlocal] = m->rcpt_dsn[i];
 			local[nlocal++] = m->rcpts[i];
 			continue;
 		}
@@ -414,7 +417,7 @@ int policy_deliver(struct store *store, const struct policy_message *m, struct m
 		struct policy_message lm = *m;
 		lm.rcpts = local;
 		lm.nrcpt = nlocal;
-		lm.rcpt_dsn = NULL; /* m's order, not local's: the success reports are smtpd's */
+		lm.rcpt_dsn = local_dsn; /* the vault's reports after the 250 follow NOTIFY */
 		rc = deliver_local(store, &lm, st);
 		if (rc != 0 && nremote > 0)
 			policy_relay_withdraw(store, m);
@@ -424,5 +427,6 @@ int policy_deliver(struct store *store, const struct policy_message *m, struct m
 	free(local);
 	free(remote);
 	free(remote_dsn);
+	free(local_dsn);
 	return rc;
 }

@@ -47,6 +47,14 @@ static int report_code(const struct filing *f, bool *visible)
 	return code ? code : f->withheld ? 906 : 0;
 }
 
+/* The patient's NOTIFY (RFC 3461), which the report follows like a DSN; 0 when none. */
+static unsigned rcpt_notify(const struct filing *f)
+{
+	const struct policy_message *m = f->d->m;
+	size_t i = (size_t)(f->rcpt - f->d->rcpts); /* vault_file_delivery's &d->rcpts[i] */
+	return m->rcpt_dsn != NULL && i < m->nrcpt ? m->rcpt_dsn[i].notify : 0;
+}
+
 static void send_ko(struct filing *f)
 {
 	const struct vault_inspection *in = &f->d->insp;
@@ -74,12 +82,14 @@ static void send_ko(struct filing *f)
 	                      .refused = f->rep->refused > 0,
 	                      .withheld = f->withheld,
 	                      .attach = att,
-	                      .nattach = n};
+	                      .nattach = n,
+	                      .notify = rcpt_notify(f)};
 	f->rep->error_code = code;
 	int r = vault_send_ko(f->store, &ko);
 	if (r != 0)
 		log_warn("vault_ko_not_sent", "patient=%s sender=%s code=%d error=\"%s\"", f->rcpt->canonical,
-		         f->d->sender, code, r > 0 ? "the sender has no mailbox here" : "not stored");
+		         f->d->sender, code,
+		         r > 0 ? "NOTIFY, or the sender has no mailbox here" : "not stored");
 	free(att);
 }
 

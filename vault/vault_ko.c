@@ -23,6 +23,7 @@
 #include "directory/account.h"
 #include "lib/buf.h"
 #include "lib/log.h"
+#include "lib/dsn.h"
 #include "lib/str.h"
 #include "vault/vault.h"
 #include "vault/vault_int.h"
@@ -170,6 +171,11 @@ int vault_send_ko(struct store *store, const struct vault_ko *ko)
 {
 	char err[256];
 	struct account a;
+	if (!dsn_notify_wants(ko->notify, DSN_NOTIFY_FAILURE)) {
+		audit_ko(store, ko->sender[0] ? ko->sender : "<>", ko->audit_patient, ko->code,
+		         "not sent: the sender's NOTIFY asked for no failure report (RFC 3461)");
+		return 1;
+	}
 	int q = queue_ko(store, ko);
 	if (q <= 0)
 		return q;

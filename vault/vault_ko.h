@@ -27,12 +27,15 @@ struct vault_ko {
 	bool withheld;             /* parts were withheld from the patient's copy without being filed */
 	const struct vault_ko_attachment *attach;
 	size_t nattach;
+	unsigned notify; /* the recipient's DSN NOTIFY (lib/dsn.h; 0: none given) */
 };
 
 /* Sends the report to ko->sender's mailbox when the sender has one here, or into the
  * outbound queue when the sender is at another operator of the trust space, and audits
- * it (vault.ko). Returns 0 sent or queued, 1 not sendable (unknown sender outside the
- * trust space: audited as not sent), -1 on an error (logged). */
+ * it (vault.ko). A failure found after the 250, it follows the recipient's NOTIFY as a
+ * DSN would (RFC 3461 4.1): none unless failures are asked for (the default). Returns
+ * 0 sent or queued, 1 not sent (NOTIFY, or an unknown sender outside the trust space:
+ * audited as not sent), -1 on an error (logged). */
 int vault_send_ko(struct store *store, const struct vault_ko *ko);
 
 #endif

@@ -2,7 +2,7 @@
 DSN; MAIL takes RET and ENVID, RCPT takes NOTIFY and ORCPT, a repeated or malformed one
 gets 501 5.5.4 naming it and the session goes on. They are honoured: a local delivery
 with NOTIFY=SUCCESS sends a success report (Action: delivered); NOTIFY decides the
-bounces and delay warnings of relayed mail; RET=HDRS returns the header only; ENVID and
+bounces and delay warnings of relayed mail, and the vault's integration reports; RET=HDRS returns the header only; ENVID and
 ORCPT come back in Original-Envelope-Id and Original-Recipient; a next hop that offers
 DSN gets the parameters with the message, one that does not makes a "relayed" report.
 Real clients (smtplib with mail_options / rcpt_options), a scripted peer, and two MSS
@@ -102,6 +102,24 @@ def test_no_success_report_unless_asked(smtpd):
         s.send_message(message(PRO, PATIENT), PRO, [PATIENT])
     assert inbox_count(smtpd, PATIENT) == 2
     assert inbox_count(smtpd, PRO) == 0 and audits(smtpd, "dsn.success") == 0
+
+
+def test_integration_report_follows_notify(smtpd):
+    """A KO found by the vault after the 250 (a document for another patient: 904) is a
+    failure report too: NOTIFY=NEVER sends none, NOTIFY=FAILURE one."""
+    from test_vault_filing import PDF, message as xdm_message, xdm
+    for i, notify in enumerate(["NEVER", "FAILURE"]):
+        msg = xdm_message(subject=f"XDM/1.0/DDM+CR {i} DEMO Patient", headers={"X-MSS-INS": "O"})
+        msg.add_attachment(PDF, maintype="application", subtype="pdf", filename="copie.pdf")
+        msg.add_attachment(xdm.build_xdm(ins="279035121518989"), maintype="application", subtype="zip",
+                           filename="IHE_XDM.ZIP")  # PATIENT2's INS, sent to PATIENT
+        with as_professional(smtpd) as s:
+            s.send_message(msg, PRO, [PATIENT], rcpt_options=["NOTIFY=" + notify])
+    assert wait_for(lambda: audits(smtpd, "vault.ko") == 2)
+    rows = smtpd.sql("SELECT result FROM audit_log WHERE action = 'vault.ko' ORDER BY seq")
+    assert "NOTIFY" in rows[0][0] and rows[0][0].startswith("not sent"), rows
+    assert rows[1][0] == "ok", rows
+    assert inbox_count(smtpd, PRO) == 1  # the second one's report only
 
 
 # --- relayed mail, a scripted peer ----------------------------------------------------
