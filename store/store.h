@@ -145,6 +145,10 @@ int store_readers_refresh(struct store *st, const char *owner, int64_t mailbox_i
  * (one transaction per blob; the old file removed after). Returns 0 with *rekeyed, or
  * -1 with err (those before stay done). */
 int store_readers_rekey(struct store *st, const char *owner, size_t *rekeyed, char *err, size_t errlen);
+/* The removing half of store_readers_refresh alone (needs no key): rows no longer due
+ * deleted, none added. Returns 0 or -1 with err. */
+int store_readers_prune(struct store *st, const char *owner, struct store_readers_report *report, char *err,
+                        size_t errlen);
 /* The account this process reads for (a logged-in session): from then on a message
  * of another account is opened only through the reader's own blob_keys row, never with
  * the owner's key ("no key for this account" otherwise). Unbound (mssctl, delivery),

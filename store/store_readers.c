@@ -383,7 +383,8 @@ static int blob_key(struct store *st, int64_t blob_id, unsigned char key[CRYPTO_
 	return store_owner_content_key(st, &r, key, err, errlen);
 }
 
-static int apply_diff(struct store *st, const struct pairs *due, const struct pairs *held,
+/* Deletes the rows held and not due; adds those due and not held unless prune_only. */
+static int apply_diff(struct store *st, const struct pairs *due, const struct pairs *held, bool prune_only,
                       struct store_readers_report *rep, char *err, size_t errlen)
 {
 	unsigned char key[CRYPTO_KEY_LEN];
@@ -397,7 +398,7 @@ static int apply_diff(struct store *st, const struct pairs *due, const struct pa
 			return -1;
 		rep->removed++;
 	}
-	for (size_t i = 0; i < due->n; i++) {
+	for (size_t i = 0; i < due->n && !prune_only; i++) {
 		if (pairs_has(held, &due->v[i]))
 			continue;
 		int rc = blob_key(st, due->v[i].blob_id, key, err, errlen);
@@ -412,7 +413,7 @@ static int apply_diff(struct store *st, const struct pairs *due, const struct pa
 }
 
 static int refresh_locked(struct store *st, int64_t owner_id, const char *owner, int64_t only,
-                          struct store_readers_report *rep, char *err, size_t errlen)
+                          bool prune_only, struct store_readers_report *rep, char *err, size_t errlen)
 {
 	struct pairs due = {0}, held = {0};
 	int rc = collect_due(st, owner_id, owner, &due, NULL, err, errlen) < 0 ||
@@ -424,7 +425,7 @@ static int refresh_locked(struct store *st, int64_t owner_id, const char *owner,
 	if (rc == 0 && only != 0)
 		rc = limit_to(st, only, &due, &held, err, errlen);
 	if (rc == 0)
-		rc = apply_diff(st, &due, &held, rep, err, errlen);
+		rc = apply_diff(st, &due, &held, prune_only, rep, err, errlen);
 	free(due.v);
 	free(held.v);
 	return rc;
@@ -461,11 +462,11 @@ int store_readers_refresh_mailbox(struct store *st, int64_t mailbox_id, char *er
 	                   SQL_ARGS(SQL_INT(owner_id)), &one, err, errlen);
 	if (rc <= 0)
 		return rc;
-	return refresh_locked(st, owner_id, owner, mailbox_id, &rep, err, errlen);
+	return refresh_locked(st, owner_id, owner, mailbox_id, false, &rep, err, errlen);
 }
 
-int store_readers_refresh(struct store *st, const char *owner, int64_t mailbox_id,
-                          struct store_readers_report *report, char *err, size_t errlen)
+static int refresh_owner(struct store *st, const char *owner, int64_t mailbox_id, bool prune_only,
+                         struct store_readers_report *report, char *err, size_t errlen)
 {
 	struct store_readers_report rep = {0, 0, 0};
 	struct store_txn t;
@@ -480,11 +481,23 @@ int store_readers_refresh(struct store *st, const char *owner, int64_t mailbox_i
 		return -1;
 	int rc = store_user_id(st, owner, &owner_id, err, errlen);
 	if (rc == 1)
-		rc = refresh_locked(st, owner_id, owner, mailbox_id, &rep, err, errlen);
+		rc = refresh_locked(st, owner_id, owner, mailbox_id, prune_only, &rep, err, errlen);
 	rc = store_txn_end(st, &t, rc < 0 ? -1 : 0, err, errlen);
 	if (rc == 0 && report != NULL)
 		*report = rep;
 	return rc;
+}
+
+int store_readers_refresh(struct store *st, const char *owner, int64_t mailbox_id,
+                          struct store_readers_report *report, char *err, size_t errlen)
+{
+	return refresh_owner(st, owner, mailbox_id, false, report, err, errlen);
+}
+
+int store_readers_prune(struct store *st, const char *owner, struct store_readers_report *report, char *err,
+                        size_t errlen)
+{
+	return refresh_owner(st, owner, 0, true, report, err, errlen);
 }
 
 int store_readers_old_blobs(struct store *st, int64_t owner_id, const char *owner, int64_t **ids, size_t *n,

@@ -93,8 +93,11 @@ int vault_readers_refresh(struct store *st, const char *patient, char *err, size
 		         rep.removed);
 	if (vault_ps_user(store_config(st), ps, sizeof ps) != 0 || store_user_exists(st, ps) != 1)
 		return 0;
-	/* a savepoint of its own: a key this process may not open leaves the rest done */
+	/* rows no longer due go whatever happens next (no key needed); adding needs the PS
+	 * account's key, which this process may not open: then logged, migrate fills them */
 	char why[256];
+	if (store_readers_prune(st, ps, &rep, err, errlen) < 0)
+		return -1;
 	if (store_readers_refresh(st, ps, 0, &rep, why, sizeof why) < 0)
 		log_warn("vault.readers", "patient=%s account=%s error=\"%s\" (mssctl migrate fills them)",
 		         patient, ps, why);
