@@ -303,7 +303,42 @@ void imap_address_list_free(struct imap_address_list *l)
 	l->n = 0;
 }
 
-void imap_address_write_envelope(struct buf *out, const struct imap_address_list *l)
+static bool has_8bit(const char *s)
+{
+	for (; s != NULL && *s; s++)
+		if ((unsigned char)*s >= 0x80)
+			return true;
+	return false;
+}
+
+/* A display name or a group's name; ascii: UTF-8 goes as encoded words (RFC 6858 3). */
+static void write_phrase(struct buf *out, const char *s, bool ascii)
+{
+	if (s == NULL)
+		buf_put_str(out, "NIL");
+	else if (ascii && has_8bit(s))
+		imap_quote_encoded_words(out, s, strlen(s));
+	else
+		imap_quote_for_humans(out, s, strlen(s));
+}
+
+/* RFC 6858 3: an address with UTF-8 in its local part or domain has no ASCII form, so
+ * a client without UTF-8 gets an empty group named after it, in encoded words. */
+static void write_downgraded(struct buf *out, const struct imap_address *x)
+{
+	struct buf t;
+	buf_init(&t, BUF_UNLIMITED);
+	if (x->name != NULL)
+		buf_put_printf(&t, "%s <%s@%s>", x->name, x->mailbox, x->domain);
+	else
+		buf_put_printf(&t, "%s@%s", x->mailbox, x->domain);
+	buf_put_str(out, "(NIL NIL ");
+	imap_quote_encoded_words(out, t.data, t.len);
+	buf_put_str(out, " NIL)(NIL NIL NIL NIL)");
+	buf_free(&t);
+}
+
+void imap_address_write_envelope(struct buf *out, const struct imap_address_list *l, bool ascii)
 {
 	if (l == NULL || l->n == 0) {
 		buf_put_str(out, "NIL");
@@ -312,15 +347,19 @@ void imap_address_write_envelope(struct buf *out, const struct imap_address_list
 	buf_put_char(out, '(');
 	for (size_t i = 0; i < l->n; i++) {
 		const struct imap_address *x = &l->v[i];
+		if (ascii && x->domain != NULL && (has_8bit(x->mailbox) || has_8bit(x->domain))) {
+			write_downgraded(out, x);
+			continue;
+		}
 		buf_put_char(out, '(');
-		if (x->name != NULL)
-			imap_quote_for_humans(out, x->name, strlen(x->name));
-		else
-			buf_put_str(out, "NIL");
+		write_phrase(out, x->name, ascii);
 		buf_put_char(out, ' ');
 		imap_quote_nstring(out, x->route);
 		buf_put_char(out, ' ');
-		imap_quote_nstring(out, x->mailbox);
+		if (ascii && x->domain == NULL && has_8bit(x->mailbox)) /* a group's name */
+			imap_quote_encoded_words(out, x->mailbox, strlen(x->mailbox));
+		else
+			imap_quote_nstring(out, x->mailbox);
 		buf_put_char(out, ' ');
 		imap_quote_nstring(out, x->domain);
 		buf_put_char(out, ')');

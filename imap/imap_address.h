@@ -38,8 +38,11 @@ struct imap_address_list {
 void imap_address_parse(const char *value, size_t len, struct imap_address_list *out);
 void imap_address_list_free(struct imap_address_list *l);
 
-/* ENVELOPE form: "((name adl mailbox host) ...)" or "NIL" for an empty list. */
-void imap_address_write_envelope(struct buf *out, const struct imap_address_list *l);
+/* ENVELOPE form: "((name adl mailbox host) ...)" or "NIL" for an empty list. ascii:
+ * for a client that did not enable UTF-8, RFC 6858 3's downgrade: UTF-8 names in
+ * encoded words, an address with UTF-8 in its local part or domain as an empty group
+ * named after it ("name <addr>" in encoded words); no octet past ASCII is written. */
+void imap_address_write_envelope(struct buf *out, const struct imap_address_list *l, bool ascii);
 /* The list as RFC 5322 text, normalised ("Name <user@domain>, group: a@b;"), for
  * substring SEARCH (comments and folding gone). */
 void imap_address_write_text(struct buf *out, const struct imap_address_list *l);

@@ -38,7 +38,25 @@ static void take_field(struct envelope *e, const struct imap_header_field *f)
 		}
 }
 
-void imap_envelope_write(struct buf *out, const char *h, size_t len)
+static bool has_8bit(const char *s)
+{
+	for (; s != NULL && *s; s++)
+		if ((unsigned char)*s >= 0x80)
+			return true;
+	return false;
+}
+
+/* An nstring header value (unfolded: CR and LF dropped); ascii: UTF-8 as encoded
+ * words (RFC 6858 3). */
+static void write_value(struct buf *out, const char *v, bool ascii)
+{
+	if (ascii && has_8bit(v))
+		imap_quote_encoded_words(out, v, strlen(v));
+	else
+		imap_quote_nstring_nolf(out, v);
+}
+
+static void write_envelope(struct buf *out, const char *h, size_t len, bool ascii)
 {
 	struct envelope e;
 	struct imap_header_iter it;
@@ -49,26 +67,38 @@ void imap_envelope_write(struct buf *out, const char *h, size_t len)
 		take_field(&e, &f);
 	const struct imap_address_list *from = &e.a[A_FROM];
 	buf_put_char(out, '(');
-	imap_quote_nstring_nolf(out, e.s[E_DATE]);
+	write_value(out, e.s[E_DATE], ascii);
 	buf_put_char(out, ' ');
-	if (e.s[E_SUBJECT] != NULL)
-		imap_quote_for_humans(out, e.s[E_SUBJECT], strlen(e.s[E_SUBJECT]));
-	else
+	if (e.s[E_SUBJECT] == NULL)
 		buf_put_str(out, "NIL");
+	else if (ascii && has_8bit(e.s[E_SUBJECT]))
+		imap_quote_encoded_words(out, e.s[E_SUBJECT], strlen(e.s[E_SUBJECT]));
+	else
+		imap_quote_for_humans(out, e.s[E_SUBJECT], strlen(e.s[E_SUBJECT]));
 	for (int i = 0; i < A_NLISTS; i++) {
 		const struct imap_address_list *l = &e.a[i];
 		if ((i == A_SENDER || i == A_REPLY_TO) && l->n == 0)
 			l = from; /* RFC 9051 7.5.2: defaults to From */
 		buf_put_char(out, ' ');
-		imap_address_write_envelope(out, l);
+		imap_address_write_envelope(out, l, ascii);
 	}
 	buf_put_char(out, ' ');
-	imap_quote_nstring_nolf(out, e.s[E_IN_REPLY_TO]);
+	write_value(out, e.s[E_IN_REPLY_TO], ascii);
 	buf_put_char(out, ' ');
-	imap_quote_nstring_nolf(out, e.s[E_MESSAGE_ID]);
+	write_value(out, e.s[E_MESSAGE_ID], ascii);
 	buf_put_char(out, ')');
 	for (int i = 0; i < E_NSTRINGS; i++)
 		free(e.s[i]);
 	for (int i = 0; i < A_NLISTS; i++)
 		imap_address_list_free(&e.a[i]);
+}
+
+void imap_envelope_write(struct buf *out, const char *h, size_t len)
+{
+	write_envelope(out, h, len, false);
+}
+
+void imap_envelope_write_ascii(struct buf *out, const char *h, size_t len)
+{
+	write_envelope(out, h, len, true);
 }

@@ -17,5 +17,10 @@
 
 /* Appends "(date subject from ... message-id)" for the header block h[0..len). */
 void imap_envelope_write(struct buf *out, const char *h, size_t len);
+/* The same for a client that did not enable UTF-8 (RFC 6855 7, RFC 6858 3): no octet
+ * past ASCII; UTF-8 text (subject, names, and any other field) as RFC 2047 encoded
+ * words, an address with UTF-8 in its local part or domain as an empty group named
+ * after it (imap_address.h). */
+void imap_envelope_write_ascii(struct buf *out, const char *h, size_t len);
 
 #endif

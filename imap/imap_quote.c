@@ -1,6 +1,7 @@
 /* imap_quote.c: IMAP quoted strings and literals (see imap_quote.h). */
 #include "imap/imap_quote.h"
 
+#include <sodium.h>
 #include <string.h>
 
 #include "lib/str.h"
@@ -107,6 +108,36 @@ void imap_quote_for_humans(struct buf *out, const char *s, size_t n)
 			buf_put_char(&b, ' ');
 		space = false;
 		buf_put_char(&b, s[i] == '\0' ? (char)0x80 : s[i]);
+	}
+	imap_quote_string(out, b.data, b.len, false);
+	buf_free(&b);
+}
+
+/* Length of the longest prefix of s[0..n), at most max octets, that ends on a UTF-8
+ * character boundary (an encoded word holds whole characters, RFC 2047 5). */
+static size_t utf8_prefix(const char *s, size_t n, size_t max)
+{
+	if (n <= max)
+		return n;
+	size_t k = max;
+	while (k > 0 && ((unsigned char)s[k] & 0xc0) == 0x80)
+		k--;
+	return k > 0 ? k : max;
+}
+
+void imap_quote_encoded_words(struct buf *out, const char *s, size_t n)
+{
+	struct buf b;
+	char b64[80];
+	buf_init(&b, BUF_UNLIMITED);
+	/* 45 octets make 60 base64 characters: "=?utf-8?b?" + 60 + "?=" = 72 <= 75 */
+	while (n > 0) {
+		size_t k = utf8_prefix(s, n, 45);
+		sodium_bin2base64(b64, sizeof b64, (const unsigned char *)s, k,
+		                  sodium_base64_VARIANT_ORIGINAL);
+		buf_put_printf(&b, "%s=?utf-8?b?%s?=", b.len > 0 ? " " : "", b64);
+		s += k;
+		n -= k;
 	}
 	imap_quote_string(out, b.data, b.len, false);
 	buf_free(&b);

@@ -26,6 +26,10 @@ void imap_quote_nstring_nolf(struct buf *out, const char *s);
 /* Text meant for people (subjects, display names): runs of white space, CR, LF and
  * TAB become one space, leading and trailing space go, NUL becomes 0x80. */
 void imap_quote_for_humans(struct buf *out, const char *s, size_t n);
+/* s[0..n) as RFC 2047 encoded words ("=?utf-8?b?...?=", whole characters, each word at
+ * most 75 octets, separated by a space) in one quoted string: the downgraded form of
+ * UTF-8 text for a client that did not enable UTF-8 (RFC 6858 3). */
+void imap_quote_encoded_words(struct buf *out, const char *s, size_t n);
 /* utf8: the client accepts UTF-8 in quoted strings (UTF8=ACCEPT, IMAP4rev2); then
  * 8-bit text that is valid UTF-8 is quoted instead of sent as a literal. */
 void imap_quote_string(struct buf *out, const char *s, size_t n, bool utf8);

@@ -12,6 +12,7 @@
 
 #include "imap/imap_date.h"
 #include "imap/imap_decode.h"
+#include "imap/imap_envelope.h"
 #include "imap/imap_fetch_items.h"
 #include "imap/imap_mime.h"
 #include "imapd/imap_cmd.h"
@@ -320,6 +321,41 @@ static unsigned meta_wanted(const struct imap_fetch_request *r)
 	return want;
 }
 
+/* RFC 6855 7 and RFC 6858 3: a client that did not enable UTF-8 gets an ENVELOPE
+ * without 8-bit octets, made again from the header (the stored one keeps UTF-8 for
+ * the others). Runs before the answer starts, since reading the header may fail. */
+static int downgrade_envelope(struct fetch_msg *f)
+{
+	const char *env = f->meta.envelope;
+	bool high = false;
+	for (const char *p = env; !f->s->enabled_utf8 && p != NULL && *p && !high; p++)
+		high = (unsigned char)*p >= 0x80;
+	if (!high)
+		return FETCH_OK;
+	int rc = open_body(f);
+	if (rc != FETCH_OK)
+		return rc;
+	struct imap_section sec = {.kind = IMAP_SECTION_HEADER};
+	uint64_t off = 0, n = 0;
+	if (imap_section_range(store_body_parts(f->body), store_body_size(f->body), &sec, &off, &n) == 0)
+		off = n = 0;
+	struct buf h, out;
+	char err[256];
+	buf_init(&h, BUF_UNLIMITED);
+	if (n > 0 && store_body_read(f->body, off, n, to_buf, &h, err, sizeof(err)) < 0) {
+		log_err("imap.fetch", "user=%s uid=%u error=\"%s\"", f->s->account.address, f->m->uid, err);
+		buf_free(&h);
+		return FETCH_FAILED;
+	}
+	buf_init(&out, BUF_UNLIMITED);
+	imap_envelope_write_ascii(&out, h.len > 0 ? h.data : "", h.len);
+	free(f->meta.envelope);
+	f->meta.envelope = buf_strdup(&out);
+	buf_free(&out);
+	buf_free(&h);
+	return FETCH_OK;
+}
+
 /* Items that can fail before anything of this message was written go first; the
  * answer starts only once the metadata is in hand. seen_now: \Seen was just set by
  * this FETCH, so FLAGS is sent even when not asked for (RFC 9051 6.4.5). */
@@ -338,6 +374,8 @@ static int fetch_one(struct imap_session *s, const struct imap_fetch_request *r,
 		}
 	}
 	int rc = r->reads_content ? open_body(&f) : FETCH_OK;
+	if (rc == FETCH_OK)
+		rc = downgrade_envelope(&f);
 	bool has_flags = false;
 	if (rc == FETCH_OK) {
 		conn_printf(s->conn, "* %zu FETCH (", f.seq);

@@ -100,6 +100,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct buf out;
 	buf_init(&out, BUF_UNLIMITED);
 	imap_envelope_write(&out, root->header, root->header_len);
+	/* the downgraded form (RFC 6858 3) never holds an octet past ASCII */
+	struct buf ascii;
+	buf_init(&ascii, BUF_UNLIMITED);
+	imap_envelope_write_ascii(&ascii, root->header, root->header_len);
+	for (size_t i = 0; i < ascii.len; i++)
+		if ((unsigned char)ascii.data[i] >= 0x80)
+			__builtin_trap();
+	buf_free(&ascii);
 	imap_bodystructure_write(&out, root, true);
 	imap_bodystructure_write(&out, root, false);
 	check_sections(root, msg, size);

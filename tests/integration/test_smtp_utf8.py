@@ -2,10 +2,11 @@
 EHLO offers them (REQUIRETLS on TLS sessions only), a non-ASCII address outside an
 SMTPUTF8 transaction gets 553 5.6.7, malformed UTF-8 and C1 controls get 501, MAIL
 REQUIRETLS before TLS gets 530 5.7.10, each time the session goes on. A message to a
-UTF-8 address is stored (Received: says UTF8SMTPS...) and read with imaplib, with and
-without IMAP UTF8=ACCEPT."""
+UTF-8 address is stored (Received: says UTF8SMTPS...) and read with imaplib, with IMAP
+UTF8=ACCEPT as it is, without it in RFC 6858's downgraded form."""
 import imaplib
-import smtplib
+import re
+from email.header import decode_header, make_header
 
 from conftest import PATIENT, PRO
 from test_policy_smtp import as_professional
@@ -127,16 +128,24 @@ def test_utf8_recipient_stored_and_read_with_and_without_utf8_accept(mss):
         assert f"for <{UTF8_PRO}>" in text, text
     finally:
         c.logout()
-    # a client that did not enable UTF8=ACCEPT gets 8-bit octets in literals only
-    # (RFC 3501 4.3: CHAR8), never in a quoted string or an atom
+    # a client that did not enable UTF8=ACCEPT gets RFC 6858's downgraded ENVELOPE:
+    # no 8-bit octet, the subject and names in encoded words, the UTF-8 address as an
+    # empty group named after it
     c = imap_as_utf8_pro(mss)
     try:
         assert c.select("INBOX")[0] == "OK"
         typ, data = c.fetch("1", "(ENVELOPE)")
         assert typ == "OK", data
-        whole, outside, literals = fetched(data)
-        assert "Résultats d'analyse".encode() in b"".join(literals), data
-        assert all(b < 0x80 for part in outside for b in part), outside
+        whole, _, _ = fetched(data)
+        assert all(b < 0x80 for b in whole), whole
+        words = re.findall(rb'"(=\?utf-8\?b\?[^"]*)"', whole)
+        decoded = [str(make_header(decode_header(w.decode()))) for w in words]
+        assert "Résultats d'analyse" in decoded, (decoded, whole)
+        assert f"Chloé Dubois <{UTF8_PRO}>" in decoded, (decoded, whole)
+        assert b"(NIL NIL NIL NIL)" in whole  # the group's end
+        # and the message itself is unchanged (8-bit in a literal, RFC 3501 CHAR8)
+        typ, data = c.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        assert "Résultats d'analyse".encode() in fetched(data)[0], data
     finally:
         c.logout()
 

@@ -50,7 +50,7 @@ static void test_addresses(void **state)
 		buf_init(&env, BUF_UNLIMITED);
 		buf_init(&text, BUF_UNLIMITED);
 		imap_address_parse(cases[i].value, strlen(cases[i].value), &l);
-		imap_address_write_envelope(&env, &l);
+		imap_address_write_envelope(&env, &l, false);
 		imap_address_write_text(&text, &l);
 		if (strcmp(env.data, cases[i].envelope) != 0)
 			fail_msg("case %zu (%s): envelope %s, want %s", i, cases[i].value, env.data,
@@ -106,11 +106,53 @@ static void test_envelopes(void **state)
 	}
 }
 
+/* RFC 6858 3: the downgraded ENVELOPE for a client without UTF-8. */
+static const struct {
+	const char *header, *envelope;
+} ascii_envelopes[] = {
+    /* ASCII is written as for everyone */
+    {"Subject:  a   b\r\nFrom: Dr X <x@y.z>\r\n\r\n",
+     "(NIL \"a b\" ((\"Dr X\" NIL \"x\" \"y.z\")) ((\"Dr X\" NIL \"x\" \"y.z\")) ((\"Dr X\" NIL \"x\" "
+     "\"y.z\")) NIL NIL NIL NIL NIL)"},
+    /* UTF-8 text in encoded words: "café" */
+    {"Subject: caf\xc3\xa9\r\n\r\n", "(NIL \"=?utf-8?b?Y2Fmw6k=?=\" NIL NIL NIL NIL NIL NIL NIL NIL)"},
+    /* a UTF-8 display name before an ASCII address */
+    {"To: Chlo\xc3\xa9 <c@y.z>\r\n\r\n",
+     "(NIL NIL NIL NIL NIL ((\"=?utf-8?b?Q2hsb8Op?=\" NIL \"c\" \"y.z\")) NIL NIL NIL NIL)"},
+    /* a UTF-8 address: an empty group named after it ("é@y.z") */
+    {"To: \xc3\xa9@y.z, a@b.c\r\n\r\n", "(NIL NIL NIL NIL NIL ((NIL NIL \"=?utf-8?b?w6lAeS56?=\" NIL)(NIL "
+                                        "NIL NIL NIL)(NIL NIL \"a\" \"b.c\")) NIL "
+                                        "NIL NIL NIL)"},
+    /* text longer than one word: split on a character boundary, words of 75 octets at most */
+    {"Subject: "
+     "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3"
+     "\xa9"
+     "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\r\n\r\n",
+     "(NIL \"=?utf-8?b?w6nDqcOpw6nDqcOpw6nDqcOpw6nDqcOpw6nDqcOpw6nDqcOpw6nDqcOpw6k=?= "
+     "=?utf-8?b?w6k=?=\" NIL NIL NIL NIL NIL NIL NIL NIL)"},
+};
+
+static void test_envelopes_ascii(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(ascii_envelopes) / sizeof(ascii_envelopes[0]); i++) {
+		struct buf b;
+		buf_init(&b, BUF_UNLIMITED);
+		imap_envelope_write_ascii(&b, ascii_envelopes[i].header, strlen(ascii_envelopes[i].header));
+		if (strcmp(b.data, ascii_envelopes[i].envelope) != 0)
+			fail_msg("case %zu: %s\nwant %s", i, b.data, ascii_envelopes[i].envelope);
+		for (size_t k = 0; k < b.len; k++)
+			assert_true((unsigned char)b.data[k] < 0x80);
+		buf_free(&b);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_addresses),
 	    cmocka_unit_test(test_envelopes),
+	    cmocka_unit_test(test_envelopes_ascii),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
