@@ -306,7 +306,8 @@ static unsigned relay_flags(const struct smtp_session *s, const struct smtp_data
 	return f | (s->mail_params.smtputf8 && utf8 ? QUEUE_SMTPUTF8 : 0);
 }
 
-/* parsed: the message's one parse, NULL when it has none (the stages then fail closed). */
+/* parsed: the message's one parse, NULL when it has none (the stages then fail closed).
+ * Returns 1 when the message was stored (250 queued), else 0 (the refusal queued). */
 static int deliver(struct smtp_session *s, struct smtp_data *d, const char *qid, const struct msg *parsed)
 {
 	char q[300];
@@ -334,13 +335,13 @@ static int deliver(struct smtp_session *s, struct smtp_data *d, const char *qid,
 	if (rc != 0) {
 		if (st.code < 400)
 			smtp_reply_status(RPL_TEMPFAIL, &st);
-		return smtp_reply_st(s, &st);
+		smtp_reply_st(s, &st);
+		return 0;
 	}
 	s->messages++;
 	str_assert(str_format(q, sizeof(q), "Ok: queued as %s", qid), "a 16-byte queue id into 300 bytes");
-	rc = smtp_reply_send_line(s->conn, 250, "2.0.0", q, true);
-	smtp_success_reports(s, d, qid); /* stored: what NOTIFY=SUCCESS asked (RFC 3461) */
-	return rc;
+	smtp_reply_send_line(s->conn, 250, "2.0.0", q, true);
+	return 1;
 }
 
 /* A shutdown (SIGTERM from the master) waits until the message is stored and the
@@ -356,9 +357,12 @@ static void deliver_uninterrupted(struct smtp_session *s, struct smtp_data *d, c
 	sigaddset(&stop, SIGINT);
 	sigprocmask(SIG_BLOCK, &stop, &old);
 	uint64_t t0 = metrics_now_usec();
-	deliver(s, d, qid, parsed);
+	int stored = deliver(s, d, qid, parsed);
 	conn_flush(s->conn);
 	metrics_observe(METRICS_DELIVERY, metrics_now_usec() - t0);
+	/* after the client has its 250: a report never delays the acknowledgement */
+	if (stored)
+		smtp_success_reports(s, d, qid); /* what NOTIFY=SUCCESS asked (RFC 3461) */
 	sigprocmask(SIG_SETMASK, &old, NULL);
 }
 

@@ -141,7 +141,7 @@ def relay_dsn(mss):
     with the DSN parameters given."""
     made = []
 
-    def make(script, rcpt=REMOTE_PRO, mail_options=(), rcpt_options=()):
+    def make(script, rcpt=REMOTE_PRO, mail_options=(), rcpt_options=(), settle=True):
         peer = Peer(mss.pki, script)
         made.append(peer)
         mss.set(relay_timeout=2, queue_retry="1s", relay_routes=f"{PEER_DOMAIN}=127.0.0.1:{peer.port}")
@@ -152,7 +152,7 @@ def relay_dsn(mss):
         with as_professional(mss) as s:
             s.send_message(message(PRO, rcpt), PRO, [rcpt], mail_options=list(mail_options),
                        rcpt_options=list(rcpt_options))
-        assert wait_for(lambda: waiting(mss) == []), waiting(mss)
+        assert not settle or wait_for(lambda: waiting(mss) == []), waiting(mss)
         return peer
 
     yield make
@@ -167,6 +167,20 @@ def test_notify_never_suppresses_the_bounce(relay_dsn, mss):
     relay_dsn(dsn_script(False), REFUSED, rcpt_options=["NOTIFY=NEVER"])
     assert audits(mss, "relay.fail") == 1
     assert audits(mss, "relay.bounce") == 0 and inbox_count(mss, PRO) == 0
+
+
+@pytest.mark.parametrize("notify,warnings", [("FAILURE", 0), ("DELAY", 1)])
+def test_delay_warning_follows_notify(relay_dsn, mss, notify, warnings):
+    from test_relay_queue import write_sql
+
+    def later(conn, line):
+        return b"451 4.3.0 try later\r\n" if line.upper().startswith(b"MAIL") else ok_script(conn, line)
+    relay_dsn(later, rcpt_options=["NOTIFY=" + notify], settle=False)
+    assert wait_for(lambda: any(r[1] >= 1 for r in waiting(mss))), waiting(mss)
+    write_sql(mss, "UPDATE queue_messages SET created = created - 5 * 3600")  # past the 4 h
+    mss.ctl("queue", "flush")
+    assert wait_for(lambda: any(r[1] >= 2 for r in waiting(mss))), waiting(mss)
+    assert audits(mss, "relay.delay") == warnings and inbox_count(mss, PRO) == warnings
 
 
 def test_bounce_returns_headers_envid_and_orcpt(relay_dsn, mss):
