@@ -113,10 +113,30 @@ static int text_part(struct buf *b, const struct relay_report *r, const char *bo
 	return rc;
 }
 
+static bool has_8bit(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] >= 0x80)
+			return true;
+	return false;
+}
+
+/* RFC 6533: a report about an SMTPUTF8 message (a UTF-8 address or header field) is a
+ * global one: message/global-delivery-status, "utf-8" addresses, message/global-headers. */
+static bool report_is_global(const struct relay_report *r, const char *header, size_t hlen)
+{
+	bool global = has_8bit(header, hlen) || has_8bit(r->mail_from, strlen(r->mail_from));
+	for (size_t i = 0; i < r->n && !global; i++)
+		global = has_8bit(r->rcpts[i].rcpt, strlen(r->rcpts[i].rcpt));
+	return global;
+}
+
 /* One recipient's fields (RFC 3464 2.3), Original-Recipient first when ORCPT gave it. */
 static int recipient_fields(struct buf *b, const struct relay_report *r, const struct relay_failure *f,
                             const char *last)
 {
+	/* RFC 6533 3: a UTF-8 address is of type utf-8 (raw, in a global report) */
+	const char *type = has_8bit(f->rcpt, strlen(f->rcpt)) ? "utf-8" : "rfc822";
 	char status[16];
 	int rc = 0;
 	if (f->expired && r->action == RELAY_ACTION_FAILED)
@@ -125,7 +145,7 @@ static int recipient_fields(struct buf *b, const struct relay_report *r, const s
 		relay_report_status(f->reply, r->action, status);
 	if (f->orcpt && f->orcpt[0])
 		rc |= buf_printf(b, "\r\nOriginal-Recipient: %s", f->orcpt);
-	rc |= buf_printf(b, "\r\nFinal-Recipient: rfc822; %s\r\nAction: %s\r\nStatus: %s\r\n", f->rcpt,
+	rc |= buf_printf(b, "\r\nFinal-Recipient: %s; %s\r\nAction: %s\r\nStatus: %s\r\n", type, f->rcpt,
 	                 action_words[r->action].action, status);
 	if (r->remote_mta[0])
 		rc |= buf_printf(b, "Remote-MTA: dns; %s\r\n", r->remote_mta);
@@ -139,12 +159,13 @@ static int recipient_fields(struct buf *b, const struct relay_report *r, const s
 }
 
 static int status_part(struct buf *b, const struct mss_config *cfg, const struct relay_report *r,
-                       const char *boundary, int64_t now)
+                       const char *boundary, int64_t now, bool global)
 {
 	char arrival[64], last[64];
 	mss_date_rfc5322("UTC", r->created, arrival, sizeof arrival);
 	mss_date_rfc5322("UTC", now, last, sizeof last);
-	int rc = buf_printf(b, "\r\n--%s\r\nContent-Type: message/delivery-status\r\n\r\n", boundary);
+	int rc = buf_printf(b, "\r\n--%s\r\nContent-Type: message/%sdelivery-status\r\n\r\n", boundary,
+	                    global ? "global-" : "");
 	/* RFC 3464 2.2: Original-Envelope-Id comes first of the per-message fields */
 	if (r->envid && r->envid[0])
 		rc |= buf_printf(b, "Original-Envelope-Id: %s\r\n", r->envid);
@@ -182,16 +203,19 @@ int relay_report_build(const struct mss_config *cfg, const struct relay_report *
 	mss_date_rfc5322(cfg->timezone, now, date, sizeof date);
 	if (str_format(msgid, sizeof msgid, "%.16s.%s", boundary, r->qid) != 0)
 		return -1;
+	bool global = report_is_global(r, header, hlen);
 	int rc = buf_printf(
 	    out,
 	    "From: Mail Delivery System <MAILER-DAEMON@%s>\r\nTo: <%s>\r\nDate: %s\r\n"
 	    "Subject: %s\r\nMessage-ID: <%s@%s>\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
-	    "Content-Type: multipart/report; report-type=delivery-status;\r\n boundary=\"%s\"\r\n\r\n"
+	    "Content-Type: multipart/report; report-type=%sdelivery-status;\r\n boundary=\"%s\"\r\n\r\n"
 	    "This is a delivery status notification (RFC 3464).\r\n\r\n",
-	    domain, r->mail_from, date, action_words[r->action].subject, msgid, cfg->hostname, boundary);
+	    domain, r->mail_from, date, action_words[r->action].subject, msgid, cfg->hostname,
+	    global ? "global-" : "", boundary);
 	rc |= text_part(out, r, boundary);
-	rc |= status_part(out, cfg, r, boundary, now);
-	rc |= buf_printf(out, "\r\n--%s\r\nContent-Type: text/rfc822-headers\r\n\r\n", boundary);
+	rc |= status_part(out, cfg, r, boundary, now, global);
+	rc |= buf_printf(out, "\r\n--%s\r\nContent-Type: %s\r\n\r\n", boundary,
+	                 global ? "message/global-headers" : "text/rfc822-headers");
 	rc |= buf_append(out, header, hlen);
 	if (hlen < 2 || memcmp(header + hlen - 2, "\r\n", 2) != 0)
 		rc |= buf_append_str(out, "\r\n");

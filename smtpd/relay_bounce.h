@@ -11,7 +11,9 @@
  * server do). Reports go only to a non-null sender (RFC 5321 6.1: never a report
  * about a report): a local account's INBOX, or through the outbound queue to a sender
  * at another operator of the trust space. Which reports are due is the caller's
- * NOTIFY decision (lib/dsn.h dsn_notify_wants). */
+ * NOTIFY decision (lib/dsn.h dsn_notify_wants). A report about an SMTPUTF8 message (a
+ * UTF-8 address or header field) is RFC 6533's global form: report-type and part
+ * message/global-delivery-status, a UTF-8 recipient as "utf-8;", message/global-headers. */
 #ifndef MSS_RELAY_BOUNCE_H
 #define MSS_RELAY_BOUNCE_H
 

@@ -71,15 +71,19 @@ def mail_lines(peer):
     return [c for c in peer.commands if c.upper().startswith(b"MAIL")]
 
 
-def bounce_status(m):
-    """The one report in PRO's INBOX: (its delivery-status text, the whole report)."""
+def bounce_status(m, kind="delivery-status"):
+    """The one report in PRO's INBOX: (its delivery-status text, the whole report).
+    kind: its report-type, "global-delivery-status" for an SMTPUTF8 message (RFC 6533)."""
     assert wait_for(lambda: m.sql("SELECT count(*) FROM audit_log WHERE action = 'relay.bounce'")[0][0] == 1), \
         m.log("smtpd")[-2000:]
     (raw,) = read_inbox(m, PRO)
     msg = email.message_from_bytes(raw, policy=policy.default)
-    assert msg.get_content_type() == "multipart/report"
-    _text, status, _headers = msg.get_payload()
-    return status.as_string(), raw.decode("utf-8", "replace")
+    assert msg.get_content_type() == "multipart/report" and msg.get_param("report-type") == kind, msg
+    _text, status, headers = msg.get_payload()
+    assert status.get_content_type() == "message/" + kind
+    assert headers.get_content_type() == ("message/global-headers" if "global" in kind else "text/rfc822-headers")
+    return raw.decode("utf-8", "replace").split("Content-Type: message/" + kind, 1)[1], \
+        raw.decode("utf-8", "replace")
 
 
 def test_mail_carries_smtputf8_and_requiretls_to_a_hop_that_offers_them(scripted, mss):
@@ -94,11 +98,21 @@ def test_mail_carries_smtputf8_and_requiretls_to_a_hop_that_offers_them(scripted
 def test_utf8_message_to_a_hop_without_smtputf8_is_bounced_5_6_7(scripted, mss):
     peer = scripted()
     submit(mss, UTF8_MSG, ("SMTPUTF8",))
-    st, report = bounce_status(mss)
+    st, report = bounce_status(mss, "global-delivery-status")  # RFC 6533: UTF-8 headers
     assert "Status: 5.6.7" in st and f"Final-Recipient: rfc822; {REMOTE_PRO}" in st, st
-    assert "SMTPUTF8" in report, report
+    assert "SMTPUTF8" in report and "Subject: Résultats d'analyse" in report, report
     assert mail_lines(peer) == [] and peer.data == []  # never sent, never downgraded
     assert waiting(mss) == []
+
+
+def test_utf8_recipient_at_a_hop_without_smtputf8_is_reported_as_utf8(scripted, mss):
+    peer = scripted()
+    rcpt = "chloé@" + PEER_DOMAIN
+    with as_professional(mss) as s:
+        assert s.sendmail(PRO, [rcpt], ASCII_MSG, mail_options=["SMTPUTF8"]) == {}
+    st, report = bounce_status(mss, "global-delivery-status")
+    assert f"Final-Recipient: utf-8; {rcpt}" in st and "Status: 5.6.7" in st, st
+    assert mail_lines(peer) == []
 
 
 def test_ascii_message_of_an_smtputf8_session_goes_to_a_hop_without_it(scripted, mss):
