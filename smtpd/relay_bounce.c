@@ -259,9 +259,9 @@ static int audit_report(void *arg, char *err, size_t errlen)
 }
 
 /* Queues the report for a sender at another operator (as vault_ko.c does): from <>, so
- * that it never causes a report itself. Returns 0, 1 when the sender's domain is not in
- * the trust list, -1. */
-static int queue_report(struct store *st, const struct relay_report *r, const struct buf *msg,
+ * that it never causes a report itself; a global report (RFC 6533) needs SMTPUTF8 on
+ * its way. Returns 0, 1 when the sender's domain is not in the trust list, -1. */
+static int queue_report(struct store *st, const struct relay_report *r, const struct buf *msg, bool global,
                         struct report_audit *a, char *err, size_t errlen)
 {
 	unsigned char rnd[6];
@@ -278,7 +278,8 @@ static int queue_report(struct store *st, const struct relay_report *r, const st
 	                       .nrcpt = 1,
 	                       .data = msg->data,
 	                       .len = msg->len,
-	                       .now = (int64_t)time(NULL)};
+	                       .now = (int64_t)time(NULL),
+	                       .flags = global ? QUEUE_SMTPUTF8 : 0};
 	struct queue_hook hook = {.fn = audit_report, .arg = a};
 	return queue_put(st, &qp, &hook, err, errlen);
 }
@@ -306,7 +307,8 @@ int relay_report_deliver(struct store *st, const struct relay_report *r, const c
 		                           .in_transaction_arg = &a};
 		rc = store_deliver(st, &d, NULL, err, errlen);
 	} else if (rc == 0) {
-		rc = queue_report(st, r, &msg, &a, err, errlen);
+		rc = queue_report(st, r, &msg, report_is_global(r, data, header_len(data, len)), &a, err,
+		                  errlen);
 	} else {
 		str_error(err, errlen, "report for %s could not be built", r->qid);
 	}

@@ -146,6 +146,25 @@ def test_two_operators_relay_smtputf8_and_requiretls(peers):
     assert "smtputf8=yes requiretls=yes" in b.log("smtpd"), b.log("smtpd")[-3000:]
 
 
+def test_global_success_report_goes_back_with_smtputf8(peers):
+    """B's success report (DSN) about a UTF-8 message is a global one (RFC 6533): B's
+    queue sends it to A with SMTPUTF8, and A's sender reads it."""
+    a, b = peers
+    a.start("smtpd")
+    b.start("smtpd")
+    with as_professional(a) as s:
+        assert s.sendmail(PRO, [REMOTE_PRO], UTF8_MSG, mail_options=["SMTPUTF8"],
+                          rcpt_options=["NOTIFY=SUCCESS"]) == {}
+    assert wait_for(lambda: inbox(a, PRO) == 1), (waiting(b), b.log("smtpd")[-3000:])
+    (raw,) = read_inbox(a, PRO)
+    msg = email.message_from_bytes(raw, policy=policy.default)
+    assert msg.get_param("report-type") == "global-delivery-status", raw
+    assert "Action: delivered" in raw.decode("utf-8"), raw
+    # the MAIL from B's queue (the null sender) carried SMTPUTF8
+    assert any('from="" ' in l and "smtputf8=yes" in l
+               for l in a.log("smtpd").splitlines() if "event=smtp.mail " in l), a.log("smtpd")[-3000:]
+
+
 @pytest.fixture
 def postfix(mss):
     """A Postfix for other-operator.test with SMTPUTF8 (it has no REQUIRETLS)."""
