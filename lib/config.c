@@ -135,6 +135,7 @@ static const struct config_key config_keys[] = {
     TEXT(relay_key, KEY_PATH, ""),
     NUM(queue_retry, KEY_SECONDS, "1m", 1, 3600),
     NUM(queue_lifetime, KEY_SECONDS, "5d", 60, 60 * 86400ULL),
+    NUM(queue_scan_interval, KEY_SECONDS, "1s", 1, 3600),
     NUM(relay_timeout, KEY_SECONDS, "5m", 1, 3600),
 };
 

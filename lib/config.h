@@ -105,6 +105,7 @@ struct mss_config {
 	char relay_key[CONFIG_PATH_MAX];    /* its key; "" = tls_key */
 	unsigned queue_retry;               /* seconds before the first retry, doubled to 1 h; default 1m */
 	unsigned queue_lifetime;            /* seconds a message may wait in the queue; default 5d */
+	unsigned queue_scan_interval;       /* seconds between two looks for due recipients; default 1s */
 	unsigned relay_timeout;             /* seconds per stage of a relay attempt; default 5m */
 };
 

@@ -29,6 +29,9 @@ int queue_flush(struct store *st, const char *qid, int64_t now, size_t *n, char 
 	if (r < 0)
 		return -1;
 	*n = (size_t)r;
+	/* now, not at the queue process's next look; also when nothing was moved, since
+	 * what was already due may be waiting for that look */
+	store_queue_notify(st);
 	return 0;
 }
 

@@ -117,5 +117,7 @@ int queue_put(struct store *st, const struct queue_put *m, const struct queue_ho
 	 * orphan file is harmless; a row without its file would lose the message). */
 	if (rc != 0 && sql_last_error(store_sql(st)) != SQL_ERR_CONNECTION)
 		unlink(path);
+	if (rc == 0)
+		store_queue_notify(st); /* the queue process sends it now, not at its next look */
 	return rc == 0 ? 0 : -1;
 }

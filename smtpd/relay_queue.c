@@ -1,6 +1,7 @@
 /* relay_queue.c: the queue process (relay_queue.h). */
 #include "smtpd/relay_queue.h"
 
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -328,6 +329,19 @@ static void on_hup(int sig)
 	reload_asked = 1;
 }
 
+/* Up to queue_scan_interval, less when a message is queued (wake: store_queue_watch_open's
+ * descriptor, or -1) or SIGHUP arrives (no SA_RESTART: the poll returns EINTR). */
+static void wait_for_work(int wake, unsigned interval)
+{
+	if (wake < 0) {
+		sleep(interval);
+		return;
+	}
+	struct pollfd p = {.fd = wake, .events = POLLIN};
+	if (poll(&p, 1, (int)interval * 1000) > 0)
+		(void)store_watch_drain(wake);
+}
+
 static void queue_main(const struct mss_config *cfg, struct tls_ctx *ctx)
 {
 	char err[512];
@@ -337,13 +351,21 @@ static void queue_main(const struct mss_config *cfg, struct tls_ctx *ctx)
 		_exit(1);
 	}
 	struct relay_round rd = {.st = st, .cfg = cfg, .ctx = ctx};
+	/* woken by each queued message (store_queue_notify), so that a new message leaves
+	 * at once instead of at the next look; without the watch, the looks alone */
+	int wake = store_queue_watch_open(st, err, sizeof err);
+	if (wake < 0)
+		log_warn("relay.wake", "result=failed error=\"%s\" action=scan-only", err);
 	log_info("relay.start", "result=ok");
 	while (!reload_asked) {
-		/* a full batch: more may be due at once; else look again in a second (one
-		 * indexed query: cheap, and mssctl queue flush takes effect within it) */
+		/* a full batch: more may be due at once; else wait for a queued message or
+		 * queue_scan_interval at most (retries fall due, mssctl queue flush: one
+		 * indexed query) */
 		if (round_once(&rd) < RELAY_BATCH && !reload_asked)
-			sleep(1);
+			wait_for_work(wake, cfg->queue_scan_interval);
 	}
+	if (wake >= 0)
+		store_watch_close(wake);
 	/* SIGHUP: the round in hand is finished (no claim is left to its lease); the
 	 * master starts the next queue process with the reloaded settings */
 	log_info("relay.reload", "result=ok");

@@ -363,6 +363,12 @@ void store_watch_close(int fd);
  * with the mailbox id as payload. Closed with store_watch_close. Returns the fd, or -1
  * with err. */
 int store_watch_all_open(struct store *st, char *err, size_t errlen);
+/* The outbound queue's wake-up: queue_put calls store_queue_notify once its rows are
+ * committed, and the queue process polls store_queue_watch_open's descriptor (drained
+ * with store_watch_drain, closed with store_watch_close) instead of waiting for its next
+ * look. A lost or early wake-up only delays a message to that next look. */
+void store_queue_notify(struct store *st);
+int store_queue_watch_open(struct store *st, char *err, size_t errlen);
 /* Drains it (never blocks): the ids of the mailboxes changed, at most max into ids
  * (*n); *more when there were more, or some may have been lost (look at every one).
  * Returns 1 when anything happened, 0 when nothing, -1 on error. */

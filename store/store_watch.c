@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -270,6 +271,8 @@ void store_notify_gone(struct store *st, int64_t mailbox_id)
 	unlink(path);
 }
 
+static int inotify_watch(const char *path, char *err, size_t errlen);
+
 int store_watch_open(struct store *st, int64_t mailbox_id, char *err, size_t errlen)
 {
 	char path[CONFIG_PATH_MAX + 64];
@@ -285,6 +288,52 @@ int store_watch_open(struct store *st, int64_t mailbox_id, char *err, size_t err
 		str_error(err, errlen, "run path too long");
 		return -1;
 	}
+	return inotify_watch(path, err, errlen);
+}
+
+/* The outbound queue's wake-up, on the same two mechanisms as a mailbox's: the file
+ * data_dir/run/queue/wake, or the channel mss_queue on a shared store. In a directory
+ * of its own: a file in run/ itself would wake every NOTIFY session's watch on run/
+ * (store_watch_all_open) at each queued message. */
+#define QUEUE_CHANNEL "mss_queue"
+
+static int queue_watch_path(struct store *st, char *out, size_t outlen)
+{
+	return str_format(out, outlen, "%s/run/queue/wake", st->cfg.data_dir);
+}
+
+void store_queue_notify(struct store *st)
+{
+	char path[CONFIG_PATH_MAX + 64], err[256];
+	if (store_is_shared(&st->cfg)) {
+		(void)sql_notify(st->sql, QUEUE_CHANNEL, "", err, sizeof(err)); /* best effort */
+		return;
+	}
+	if (queue_watch_path(st, path, sizeof(path)) == 0)
+		touch(path); /* best effort: the queue process also looks every second */
+}
+
+int store_queue_watch_open(struct store *st, char *err, size_t errlen)
+{
+	char path[CONFIG_PATH_MAX + 64];
+	if (store_is_shared(&st->cfg))
+		return pg_watch_open(st, QUEUE_CHANNEL, err, errlen);
+	char dir[CONFIG_PATH_MAX + 64];
+	if (str_format(dir, sizeof(dir), "%s/run/queue", st->cfg.data_dir) < 0 ||
+	    queue_watch_path(st, path, sizeof(path)) < 0) {
+		str_error(err, errlen, "run path too long");
+		return -1;
+	}
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		str_error(err, errlen, "%s: %s", dir, strerror(errno));
+		return -1;
+	}
+	return inotify_watch(path, err, errlen);
+}
+
+/* An inotify descriptor that wakes when path is written and closed. */
+static int inotify_watch(const char *path, char *err, size_t errlen)
+{
 	/* Created before the watch is added, so this open wakes nobody. */
 	if (touch(path) < 0) {
 		str_error(err, errlen, "%s: %s", path, strerror(errno));

@@ -56,6 +56,20 @@ def _connect(job):
     return s
 
 
+def send_one(port, mode, pki, sender, rcpt, subject, auth_external=False, cert="pro", timeout=60):
+    """One message on its own connection (bench/relay's latency probes)."""
+    s = _connect({"port": port, "mode": mode, "pki": pki, "cert": cert, "timeout": timeout,
+                  "auth_external": auth_external})
+    try:
+        msg = make_message(sender, rcpt, 4096, 0).replace(b"Subject: bench 0", subject.encode("ascii"), 1)
+        refused = s.sendmail(sender, [rcpt], msg)
+        if refused:
+            raise smtplib.SMTPRecipientsRefused(refused)
+        s.quit()
+    finally:
+        s.close()
+
+
 def _worker(job, out):
     lat, conn_lat, errors, sent = [], [], [], 0
     n, per_conn = job["count"], job["per_conn"]

@@ -120,6 +120,28 @@ def test_several_messages_share_one_connection(peers):
     assert a.log("smtpd").count("event=relay.connect ") - before == 1, a.log("smtpd")[-3000:]
 
 
+def test_queued_message_and_flush_wake_the_queue_process(peers):
+    """The queue process looks for due recipients only every queue_scan_interval, an
+    hour here: a newly queued message wakes it at once, and so does mssctl queue flush
+    (a retry that fell due meanwhile would wait for the hour)."""
+    a, b = peers
+    a.set(queue_scan_interval="1h")
+    b.start("smtpd")
+    a.start("smtpd")
+    with as_professional(a) as s:
+        assert s.send_message(message(PRO, REMOTE_PRO, "one"), from_addr=PRO, to_addrs=[REMOTE_PRO]) == {}
+    assert wait_for(lambda: inbox(b, REMOTE_PRO) == 1), (waiting(a), a.log("smtpd")[-2000:])
+    b.stop("smtpd")
+    with as_professional(a) as s:
+        assert s.send_message(message(PRO, REMOTE_PRO, "two"), from_addr=PRO, to_addrs=[REMOTE_PRO]) == {}
+    assert wait_for(lambda: any(r[1] >= 1 for r in waiting(a))), waiting(a)
+    b.start("smtpd")
+    time.sleep(1.5)  # queue_retry (1s) has passed: due, but nobody looks for an hour
+    assert inbox(b, REMOTE_PRO) == 1
+    a.ctl("queue", "flush")
+    assert wait_for(lambda: inbox(b, REMOTE_PRO) == 2), (waiting(a), a.log("smtpd")[-2000:])
+
+
 def send_and_wait_deferred(a, b):
     """Starts both, sends one message from A to B's professional, and returns the reply
     A recorded for it once it is deferred."""

@@ -227,6 +227,7 @@ static void test_relay_routes(void **state)
 	config_defaults(&c);
 	assert_int_equal(c.queue_retry, 60);
 	assert_int_equal(c.queue_lifetime, 5 * 86400);
+	assert_int_equal(c.queue_scan_interval, 1);
 	assert_int_equal(config_relay_route(&c, "other.test", host, sizeof host, &port), 0);
 	assert_int_equal(
 	    config_set(&c, "relay_routes", "a.test=127.0.0.1:2525, Other.Test=[::1]:25", err, sizeof err), 0);
