@@ -128,13 +128,18 @@ int key_agent_session_channel(struct key_agent *ka)
 	return fd;
 }
 
-int key_agent_enter_session(struct key_agent *ka, struct tls_ctx *ctx, int fd)
+void key_agent_close_master(struct key_agent *ka)
 {
 	if (ka->ctl >= 0)
 		close(ka->ctl);
 	if (ka->chan >= 0)
 		close(ka->chan);
 	ka->ctl = ka->chan = -1;
+}
+
+int key_agent_enter_session(struct key_agent *ka, struct tls_ctx *ctx, int fd)
+{
+	key_agent_close_master(ka);
 	if (fd < 0)
 		return -1;
 	return tls_ctx_set_key_agent(ctx, fd);

@@ -38,6 +38,9 @@ int key_agent_session_channel(struct key_agent *ka);
 /* In a session process: closes the master's ends and makes ctx sign through fd (the
  * session's channel). Returns 0, or -1 when ctx has no agent key or fd is -1. */
 int key_agent_enter_session(struct key_agent *ka, struct tls_ctx *ctx, int fd);
+/* In a session process: closes the master's ends (the control socket, the master's own
+ * channel), so that the session reaches the agent only through its own channel. */
+void key_agent_close_master(struct key_agent *ka);
 /* SIGHUP, in the master, before the context's reload: the agent reads the
  * configuration file's tls_key again. Returns 0, or -1 with err (the agent keeps its
  * keys; the reason is in its log line tls.agent_reload_failed). */

@@ -7,6 +7,7 @@
 #include <gnutls/x509.h>
 
 #include "lib/tls.h"
+#include "lib/tls_gnutls_key.h"
 #include "lib/tls_int.h"
 
 /* The CAs and CRLs a handshake verifies its peer against. Shared by the sessions that
@@ -65,16 +66,7 @@ int tls_gnutls_trust_install(struct tls_gen *g, gnutls_x509_crl_t *crls, unsigne
 /* The verify function: the peer's chain against s->trust; sets s->verify_err. */
 int tls_gnutls_verify(gnutls_session_t session);
 
-/* tls_gnutls_key.c: a private key whose signatures the key agent on fd makes, for
- * the certificate cert. */
-int tls_gnutls_agent_privkey(gnutls_x509_crt_t cert, int fd, gnutls_privkey_t *key_r,
-                             struct tls_gagent_key **akey_r, char *err, size_t errlen);
-void tls_gnutls_agent_key_set_fd(struct tls_gagent_key *akey, int fd);
-/* The agent holds the key of akey (tls_agent_check_held): 0, or -1 with err. */
-int tls_gnutls_agent_key_check(struct tls_gagent_key *akey, const char *key_file, const char *cert_file,
-                               char *err, size_t errlen);
-/* SHA-256 of the DER SubjectPublicKeyInfo. */
-int tls_gnutls_spki_id(gnutls_pubkey_t pub, uint8_t id[32]);
+/* tls_gnutls_key.c: the agent's key (lib/tls_gnutls_key.h, which mss-webd uses too) */
 
 /* tls_gnutls_peer.c */
 void tls_gnutls_peer_info(struct tls_sess *s, struct tls_peer *out);

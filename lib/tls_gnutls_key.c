@@ -1,7 +1,8 @@
 /* tls_gnutls_key.c: a private key that lives in the key agent, for GnuTLS's
  * handshakes (gnutls_privkey_import_ext4): GnuTLS hands the callback the digest and
  * the signature algorithm, which go to the agent as they are (ECDSA, RSA PKCS#1 v1.5,
- * RSA-PSS with rsaEncryption keys). */
+ * RSA-PSS with rsaEncryption keys). Built with either TLS backend (tls_gnutls_key.h):
+ * so it uses nothing of the GnuTLS backend's own files. */
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +10,8 @@
 #include <gnutls/crypto.h>
 
 #include "lib/tls_agent_msg.h"
-#include "lib/tls_gnutls_int.h"
+#include "lib/tls_gnutls_key.h"
+#include "lib/tls_int.h"
 
 struct tls_gagent_key {
 	int fd;
@@ -174,7 +176,7 @@ int tls_gnutls_agent_privkey(gnutls_x509_crt_t cert, int fd, gnutls_privkey_t *k
 		gnutls_privkey_deinit(*key_r);
 	if (rc < 0) {
 		free(ak);
-		return tls_errf(err, errlen, "key agent: %s", tls_gnutls_reason(rc));
+		return tls_errf(err, errlen, "key agent: %s", gnutls_strerror(rc));
 	}
 	*akey_r = ak;
 	return 0;

@@ -1,12 +1,13 @@
 /* web.h: mss-webd's request model, shared by its pages.
  *
  * One process serves one TLS connection (lib/master.h forks per connection); in it,
- * libmicrohttpd parses HTTP (web_http.c) and calls web_dispatch once per complete
- * request with a struct web_req: the method, path, form fields (POST bodies parsed by
- * libmicrohttpd's own post processor, bounded by web_max_form) and the session found
- * from the cookie. A page fills the response part of the request (status, body,
- * headers) and never writes to the connection itself, so that the security headers
- * (web_http.c) are added to every response in one place.
+ * libmicrohttpd runs the TLS (the private key stays in the key agent: web_tls.h),
+ * parses HTTP (web_http.c) and calls web_dispatch once per complete request with a
+ * struct web_req: the method, path, form fields (POST bodies parsed by libmicrohttpd's
+ * own post processor, bounded by web_max_form) and the session found from the cookie.
+ * A page fills the response part of the request (status, body, headers) and never
+ * writes to the connection itself, so that the security headers (web_http.c) are
+ * added to every response in one place.
  *
  * A page works only on the session's own account: every mailbox name and UID a URL
  * or form carries is looked up under that account, so no URL reaches another
@@ -21,6 +22,7 @@
 #include "auth/auth_session.h"
 #include "lib/buf.h"
 #include "lib/config.h"
+#include "lib/key_agent.h"
 #include "store/store.h"
 
 #define WEB_FORM_FIELDS 16
@@ -32,8 +34,8 @@
 
 struct webd {
 	struct mss_config cfg;
-	char *cert_pem; /* the server certificate chain, read before the privilege drop */
-	char *key_pem;  /* its private key (see doc/architecture.md for why it is here) */
+	char *cert_pem;         /* the server certificate chain, read before the privilege drop */
+	struct key_agent agent; /* holds the private key and signs for the handshakes */
 };
 
 struct web_field {

@@ -3,7 +3,8 @@
  * The master accepts and forks; the session process starts a libmicrohttpd daemon
  * without a listening socket (MHD_USE_NO_LISTEN_SOCKET), hands it the one accepted
  * connection (MHD_add_connection) and runs its event loop until that connection is
- * closed. libmicrohttpd does the TLS (GnuTLS, TLS 1.2 and 1.3 only), the HTTP parsing,
+ * closed. libmicrohttpd does the TLS (GnuTLS, TLS 1.2 and 1.3 only; the certificate and
+ * the agent-held key from web_tls.h's callback), the HTTP parsing,
  * keep-alive and the form bodies (its post processor): no HTTP is parsed here. Every
  * response leaves through respond(), which adds the security headers. */
 #include "webd/web.h"
@@ -19,6 +20,7 @@
 #include "lib/log.h"
 #include "lib/str.h"
 #include "webd/web_html.h"
+#include "webd/web_tls.h"
 
 /* GnuTLS priorities, as lib/tls's policy for the mail ports (mss.conf(5) "TLS"): TLS 1.2
  * and 1.3 only, ECDHE key exchange, AEAD ciphers only, the server's order. */
@@ -231,12 +233,12 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 static struct MHD_Daemon *start(const struct webd *d, struct web_conn *wc)
 {
-	return MHD_start_daemon(
-	    MHD_USE_TLS | MHD_USE_NO_LISTEN_SOCKET, 0, NULL, NULL, handle, wc, MHD_OPTION_HTTPS_MEM_CERT,
-	    d->cert_pem, MHD_OPTION_HTTPS_MEM_KEY, d->key_pem, MHD_OPTION_HTTPS_PRIORITIES,
-	    WEB_TLS_PRIORITIES, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)d->cfg.tls_handshake_timeout,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_CONNECTION_LIMIT, (unsigned)1,
-	    MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_END);
+	return MHD_start_daemon(MHD_USE_TLS | MHD_USE_NO_LISTEN_SOCKET, 0, NULL, NULL, handle, wc,
+	                        MHD_OPTION_HTTPS_CERT_CALLBACK, web_tls_retrieve, MHD_OPTION_HTTPS_PRIORITIES,
+	                        WEB_TLS_PRIORITIES, MHD_OPTION_CONNECTION_TIMEOUT,
+	                        (unsigned)d->cfg.tls_handshake_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	                        (size_t)(64 * 1024), MHD_OPTION_CONNECTION_LIMIT, (unsigned)1,
+	                        MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_END);
 }
 
 /* libmicrohttpd's loop over the one connection, until it is closed. */

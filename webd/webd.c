@@ -1,6 +1,7 @@
-/* webd.c: mss-webd: reads the config, binds web_listen, reads the server certificate
- * and key, drops privileges, and serves the patient's space over HTTPS, one process
- * per connection (lib/master). Usage: mss-webd -c FILE [-d]. */
+/* webd.c: mss-webd: reads the config, forks the TLS key agent (the only process that
+ * reads the server's private key), binds web_listen, reads the server certificate,
+ * drops privileges, and serves the patient's space over HTTPS, one process per
+ * connection (lib/master). Usage: mss-webd -c FILE [-d]. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,12 +14,14 @@
 #include "lib/buf.h"
 #include "lib/config.h"
 #include "lib/crypto.h"
+#include "lib/key_agent.h"
 #include "lib/log.h"
 #include "lib/master.h"
 #include "lib/slots.h"
 #include "lib/str.h"
 #include "policy/policy.h"
 #include "webd/web.h"
+#include "webd/web_tls.h"
 
 #define PEM_MAX (1u << 20)
 
@@ -39,8 +42,26 @@ static void session(int fd, const struct session_info *si, void *arg)
 {
 	const struct webd *d = arg;
 
+	char err[512];
+
 	signal(SIGPIPE, SIG_IGN);
+	/* the handshake signs through this session's own agent channel (issue 12) */
+	key_agent_close_master((struct key_agent *)&d->agent);
+	if (si->channel_fd < 0 || web_tls_load(d->cert_pem, si->channel_fd, err, sizeof(err)) < 0) {
+		log_err("web.key_agent", "peer=%s error=\"%s\"", si->peer_ip,
+		        si->channel_fd < 0 ? "no key agent channel" : err);
+		close(fd);
+		return;
+	}
 	web_serve(d, fd, si->peer_ip);
+}
+
+/* Each session's own key agent channel (lib/master.h). */
+static int session_channel(void *arg)
+{
+	struct webd *d = arg;
+
+	return key_agent_session_channel(&d->agent);
 }
 
 /* No TLS yet when the master refuses: closing is all a browser can be told. */
@@ -119,7 +140,12 @@ int main(int argc, char **argv)
 	if (d.cfg.tls_cert[0] == '\0' || d.cfg.tls_key[0] == '\0')
 		fatal("%s: tls_cert and tls_key are required (mss-webd serves HTTPS only)", path);
 	d.cert_pem = read_pem(d.cfg.tls_cert);
-	d.key_pem = read_pem(d.cfg.tls_key); /* before the privilege drop: root may own it */
+	/* the key stays in the agent (issue 12): neither the master nor a session holds it;
+	 * forked before the privilege drop, root may own the key file */
+	if (key_agent_start(&d.agent, &d.cfg, err, sizeof(err)) < 0)
+		fatal("TLS: %s", err);
+	if (web_tls_check(d.cert_pem, d.cfg.tls_cert, d.cfg.tls_key, d.agent.chan, err, sizeof(err)) < 0)
+		fatal("TLS: %s", err);
 	if (master_bind(ls, 1, err, sizeof(err)) < 0)
 		fatal("%s", err);
 	/* As the other daemons: the audit signer forked before the privilege drop (the
@@ -138,6 +164,7 @@ int main(int argc, char **argv)
 	    .max_sessions_per_ip = d.cfg.max_sessions_per_ip,
 	    .user = d.cfg.user,
 	    .session = session,
+	    .session_channel = session_channel,
 	    .overload = overload,
 	    .on_shutdown = shutdown_checkpoint,
 	    .arg = &d,
