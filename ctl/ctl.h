@@ -10,6 +10,7 @@
 
 #include "lib/config.h"
 #include "store/store.h"
+#include "store/store_agent.h"
 
 #define CTL_OK 0
 #define CTL_REFUSED 1
@@ -19,6 +20,12 @@ struct ctl {
 	struct mss_config cfg;
 	struct store *store; /* opened by ctl_open_store */
 	int started_as_root; /* mssctl ran as root before switching to the daemons' user */
+	/* Started as root: the account key agent forked before the switch (the master key
+	 * is root's), and this process's ADMIN channel to it; keys_fd -1 without (keys_err
+	 * says why, "" when not root). */
+	struct store_agent keys;
+	int keys_fd;
+	char keys_err[512];
 };
 
 /* Opens the store (database and keys) and checks that its schema is this code's

@@ -34,6 +34,11 @@ static int give_one(const char *path, const struct stat *sb, int type, struct FT
 	if (ftw->level == 2 && is_audit_key(name) && ftw->base >= 5 &&
 	    strncmp(path + ftw->base - 5, "keys/", 5) == 0)
 		return 0;
+	/* So does the master key (0400): the daemons' account key agent reads it as root,
+	 * their user never (issue 12). */
+	if (ftw->level == 2 && strcmp(name, "master.key") == 0 && ftw->base >= 5 &&
+	    strncmp(path + ftw->base - 5, "keys/", 5) == 0)
+		return 0;
 	if (lchown(path, owner_uid, owner_gid) < 0) {
 		ctl_fail("cannot give %s to the daemons' user: %s", path, strerror(errno));
 		return -1;
@@ -42,7 +47,8 @@ static int give_one(const char *path, const struct stat *sb, int type, struct FT
 }
 
 /* Gives the data_dir to the daemons' user, as the last step of init, so that every
- * file init made (database, master key) is theirs; but not the audit key pair. */
+ * file init made (database, blobs) is theirs; but not the audit key pair nor the
+ * master key. */
 static int chown_tree(const struct mss_config *cfg)
 {
 	struct passwd *pw = getpwnam(cfg->user);

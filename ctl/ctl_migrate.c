@@ -5,6 +5,7 @@
  * schema change always happens once, by the administrator's hand, never as a side
  * effect of a daemon starting. */
 #include <stdio.h>
+#include <sys/stat.h>
 
 #include "ctl/ctl.h"
 #include "policy/policy.h"
@@ -70,10 +71,49 @@ static int fill_readers(struct ctl *c)
 	return CTL_OK;
 }
 
+/* Account keys wrapped by an older MSS (bound to no account) are wrapped again for
+ * their account (issue 12: the key agent has no database to check whose a wrapped key
+ * is); also when an earlier migrate was cut short after the schema step. First: the
+ * passes after it read account keys. */
+static int bind_wraps(struct ctl *c)
+{
+	char err[512], detail[64];
+	size_t bound = 0;
+	if (store_wraps_bind(c->store, &bound, err, sizeof err) < 0)
+		return ctl_fail("migrate: account keys: %s", err);
+	if (bound == 0)
+		return CTL_OK;
+	if (str_format(detail, sizeof detail, "wraps=%zu", bound) != 0)
+		detail[0] = '\0';
+	ctl_audit_action(c, "admin.migrate", c->cfg.data_dir, detail, "ok", NULL);
+	printf("account keys: %zu wrapped for their account\n", bound);
+	return CTL_OK;
+}
+
+/* The master key file should be root's alone (0400): the daemons started as root read
+ * it in their key agent, never as their user. Said, not changed: daemons started as
+ * their user (no privilege separation) read it themselves. */
+static void master_key_private(struct ctl *c)
+{
+	char path[CONFIG_PATH_MAX + 64];
+	struct stat sb;
+
+	if (config_master_key_file(&c->cfg, path, sizeof path) < 0 || stat(path, &sb) < 0 ||
+	    (sb.st_uid == 0 && !(sb.st_mode & 0277)))
+		return;
+	fprintf(stderr,
+	        "mssctl: warning: %s is readable or writable by more than root (owner %ld, mode %03o): "
+	        "the daemons' user should not read it; fix: chown root:root %s && chmod 0400 %s\n",
+	        path, (long)sb.st_uid, (unsigned)(sb.st_mode & 0777), path, path);
+}
+
 /* The passes over existing data, after the schema step. */
 static int migrate_data(struct ctl *c)
 {
-	int rc = fill_keypairs(c);
+	int rc = bind_wraps(c);
+	master_key_private(c);
+	if (rc == CTL_OK)
+		rc = fill_keypairs(c);
 	if (rc == CTL_OK)
 		rc = seal_metadata(c);
 	return rc != CTL_OK ? rc : fill_readers(c);

@@ -93,17 +93,48 @@ int ctl_usage(const char *fmt, ...)
 	return CTL_USAGE;
 }
 
+/* As the daemons' user with an agent: the store without the master key, account keys
+ * over the ADMIN channel, the agent's key checked against the store's. */
+static struct store *open_with_agent(struct ctl *c, char *err, size_t errlen)
+{
+	if (store_agent_check(&c->keys, &c->cfg, err, errlen) < 0)
+		return NULL;
+	struct store *st = store_open_nokeys(&c->cfg, err, errlen);
+	if (st == NULL)
+		return NULL;
+	store_use_agent(st, c->keys_fd);
+	c->keys_fd = -1; /* the store's now */
+	return st;
+}
+
 int ctl_open_store_unchecked(struct ctl *c)
 {
 	if (c->store)
 		return 0;
 	char err[512];
-	c->store = store_open(&c->cfg, err, sizeof err);
+	c->store =
+	    c->keys_fd >= 0 ? open_with_agent(c, err, sizeof err) : store_open(&c->cfg, err, sizeof err);
 	if (c->store == NULL) {
-		ctl_fail("%s", err);
+		if (c->keys_err[0]) /* the agent's reason says more than "permission denied" */
+			ctl_fail("%s", c->keys_err);
+		else
+			ctl_fail("%s", err);
 		return -1;
 	}
 	return 0;
+}
+
+/* Started as root, for a command run as the daemons' user: the account key agent, as
+ * the daemons fork theirs (issue 12). A failure is only remembered: commands that
+ * open no store do not need it. */
+static void start_keys(struct ctl *c)
+{
+	c->keys.ctl = c->keys_fd = -1;
+	if (geteuid() != 0)
+		return;
+	if (store_agent_start(&c->keys, &c->cfg, c->keys_err, sizeof c->keys_err) < 0)
+		return;
+	c->keys_fd = store_agent_channel(&c->keys, STORE_AGENT_ADMIN, "mssctl");
 }
 
 int ctl_open_store(struct ctl *c)
@@ -196,6 +227,10 @@ int main(int argc, char **argv)
 	if (audit_signer_start(&c.cfg, err, sizeof err) < 0)
 		return ctl_fail("%s", err);
 	c.started_as_root = geteuid() == 0;
+	if (!cmd->keep_privileges)
+		start_keys(&c);
+	else
+		c.keys.ctl = c.keys_fd = -1;
 	/* Everything but init works as the daemons' user, so that no file mssctl creates
 	 * (database journal, blobs, keys) ends up owned by root and unusable by them. */
 	if (!cmd->keep_privileges && master_drop_privileges(c.cfg.user, err, sizeof err) < 0) {
@@ -205,6 +240,9 @@ int main(int argc, char **argv)
 	int rc = cmd->run(&c, argc - optind, argv + optind);
 	if (c.store)
 		store_close(c.store);
-	audit_signer_finish(); /* signs this run's records and seals them with a checkpoint */
+	if (c.keys_fd >= 0)
+		close(c.keys_fd);
+	store_agent_forget(&c.keys); /* the agent ends with it */
+	audit_signer_finish();       /* signs this run's records and seals them with a checkpoint */
 	return rc;
 }

@@ -28,6 +28,7 @@
 #include "lib/metrics.h"
 #include "lib/str.h"
 #include "policy/policy.h"
+#include "store/store_agent.h"
 
 enum { LISTEN_IMAP = 0, LISTEN_IMAPS = 1 };
 
@@ -35,8 +36,9 @@ struct imapd {
 	struct mss_config cfg;
 	struct tls_ctx *tls;
 	struct oauth_keys *oauth;
-	struct key_agent agent; /* signs for tls: no process but the agent holds the key */
-	struct privsep privsep; /* the pre-login processes' confinement */
+	struct key_agent agent;  /* signs for tls: no process but the agent holds the key */
+	struct store_agent keys; /* unwraps account keys: no process but it holds the master key */
+	struct privsep privsep;  /* the pre-login processes' confinement */
 };
 
 static void usage(void)
@@ -102,7 +104,10 @@ static void session_whole(struct imapd *d, int fd, const struct session_info *si
 
 	if (session_start(d, &s, fd, si) < 0)
 		return;
-	s.store = store_open(&d->cfg, err, sizeof(err));
+	/* without the master key: account keys from the account key agent */
+	s.store = store_open_nokeys(&d->cfg, err, sizeof(err));
+	if (s.store != NULL)
+		store_use_agent(s.store, si->keys_fd);
 	if (s.store == NULL) {
 		log_err("imap.store_open", "error=\"%s\"", err);
 		conn_puts(s.conn, "* BYE Service temporarily unavailable\r\n");
@@ -173,13 +178,14 @@ static void session_split(struct imapd *d, const struct session_info *si)
 	s.oauth = d->oauth;
 	s.auth_fd = -1;
 	s.implicit_tls = si->listener->kind == LISTEN_IMAPS;
-	/* never the master key here: account keys come from a keyring process */
+	/* never the master key here: account keys come from the account key agent over this
+	 * process's own channel */
 	s.store = store_open_nokeys(&d->cfg, err, sizeof(err));
 	if (s.store == NULL) {
 		log_err("imap.store_open", "error=\"%s\"", err);
 		return; /* the pre-login process sees its channel close: BYE */
 	}
-	store_use_keyring(s.store);
+	store_use_agent(s.store, si->keys_fd);
 	rc = serve_logins(&s, si, &ok);
 	close(si->auth_fd);
 	if (rc != 1) {
@@ -216,6 +222,25 @@ static int session_channel(void *arg)
 	struct imapd *d = arg;
 
 	return key_agent_session_channel(&d->agent);
+}
+
+/* Each session process's own channel to the account key agent (store/store_agent.h).
+ * Not yet bound to one account: a professional's session reads the patients' granted
+ * documents with their keys (the shared vault view, URLAUTH, COPY out of a shared
+ * folder) until those are sealed to the grantee too (doc/architecture.md). */
+static int keys_channel(const struct session_info *si, void *arg)
+{
+	struct imapd *d = arg;
+
+	return store_agent_channel(&d->keys, STORE_AGENT_ANY, si->session_id);
+}
+
+/* In every process the master forks: only the master makes channels. */
+static void child_init(void *arg)
+{
+	struct imapd *d = arg;
+
+	store_agent_forget(&d->keys);
 }
 
 static void overload(int fd, const struct session_info *si, const char *why)
@@ -359,6 +384,10 @@ int main(int argc, char **argv)
 		fatal("OAuth: %s", err);
 	if (policy_retention_start(&d.cfg) < 0) /* daily, in its own process */
 		fatal("retention: cannot fork");
+	/* Forked before the privilege drop: the master key is root's (issue 12). */
+	store_master_key_warn(&d.cfg);
+	if (store_agent_start(&d.keys, &d.cfg, err, sizeof(err)) < 0)
+		fatal("%s", err);
 	if (master_bind(ls, 2, err, sizeof(err)) < 0)
 		fatal("%s", err);
 	/* the store first (in a child as user): a data_dir not initialised is named as such
@@ -374,6 +403,8 @@ int main(int argc, char **argv)
 		fatal("cannot make the password hashing pool");
 	if (privsep_drop(&d.privsep, d.cfg.user, err, sizeof(err)) < 0)
 		fatal("%s", err);
+	if (store_agent_check(&d.keys, &d.cfg, err, sizeof(err)) < 0)
+		fatal("store: %s", err);
 	metrics_start(&d.cfg); /* after the drop: never as root */
 	log_info("imapd.start", "imap=%s imaps=%s tls=%s", ls[0].addr[0] ? ls[0].addr : "-",
 	         ls[1].addr[0] ? ls[1].addr : "-", tls_backend());
@@ -385,6 +416,8 @@ int main(int argc, char **argv)
 	    .privsep = &d.privsep,
 	    .prelogin = prelogin,
 	    .session_channel = session_channel,
+	    .keys_channel = keys_channel,
+	    .child_init = child_init,
 	    .overload = overload,
 	    .on_shutdown = shutdown_checkpoint,
 	    .on_reload = reload,

@@ -31,7 +31,14 @@
 _Static_assert(CRYPTO_KEY_LEN == crypto_secretstream_xchacha20poly1305_KEYBYTES, "key size");
 _Static_assert(CRYPTO_KEY_LEN == crypto_secretbox_KEYBYTES, "wrap key size");
 _Static_assert(CRYPTO_HASH_STR_LEN == crypto_pwhash_STRBYTES, "hash string size");
-_Static_assert(CRYPTO_WRAPPED_HEX_LEN == 2 * WRAP_BIN_LEN + 1, "wrapped key size");
+#define WRAP2_BIN_LEN                                                                                        \
+	(crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + CRYPTO_KEY_LEN +                                     \
+	 crypto_aead_xchacha20poly1305_ietf_ABYTES)
+#define WRAP2_PREFIX_LEN (sizeof(CRYPTO_WRAPPED_PREFIX) - 1)
+/* An address as the associated data: at most 255 octets, lowercased (str_lower). */
+#define WRAP_ACCOUNT_MAX 256
+_Static_assert(CRYPTO_WRAPPED_V1_HEX_LEN == 2 * WRAP_BIN_LEN + 1, "wrapped key size (first format)");
+_Static_assert(CRYPTO_WRAPPED_HEX_LEN == WRAP2_PREFIX_LEN + 2 * WRAP2_BIN_LEN + 1, "wrapped key size");
 
 /* Argon2id with the interactive limits of a random password: same cost as a real
  * verification, so an unknown user takes as long as a known one. */
@@ -176,13 +183,13 @@ int crypto_master_key_create(const char *path, char *err, size_t errlen)
 	unsigned char key[CRYPTO_KEY_LEN];
 	int fd, rc = 0;
 
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0400);
 	if (fd < 0) {
 		str_error(err, errlen, "cannot create master key file %s: %s", path, strerror(errno));
 		return -1;
 	}
 	randombytes_buf(key, sizeof(key));
-	if (fchmod(fd, 0600) < 0 || write_all(fd, key, sizeof(key)) < 0 || fsync(fd) < 0) {
+	if (fchmod(fd, 0400) < 0 || write_all(fd, key, sizeof(key)) < 0 || fsync(fd) < 0) {
 		str_error(err, errlen, "cannot write master key file %s: %s", path, strerror(errno));
 		rc = -1;
 	}
@@ -214,7 +221,7 @@ static int master_key_check(int fd, const char *path, char *err, size_t errlen)
 	}
 	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
 		str_error(err, errlen,
-		          "master key file %s is accessible by group or others (mode %03o, want 600)", path,
+		          "master key file %s is accessible by group or others (mode %03o, want 400)", path,
 		          (unsigned)(st.st_mode & 0777));
 		return -1;
 	}
@@ -252,8 +259,8 @@ void crypto_key_generate(unsigned char key[CRYPTO_KEY_LEN])
 	crypto_secretstream_xchacha20poly1305_keygen(key);
 }
 
-int crypto_key_wrap(const unsigned char master[CRYPTO_KEY_LEN], const unsigned char key[CRYPTO_KEY_LEN],
-                    char out_hex[CRYPTO_WRAPPED_HEX_LEN])
+int crypto_key_wrap_v1(const unsigned char master[CRYPTO_KEY_LEN], const unsigned char key[CRYPTO_KEY_LEN],
+                       char out_hex[CRYPTO_WRAPPED_V1_HEX_LEN])
 {
 	unsigned char bin[WRAP_BIN_LEN];
 	int rc = 0;
@@ -262,7 +269,41 @@ int crypto_key_wrap(const unsigned char master[CRYPTO_KEY_LEN], const unsigned c
 	if (crypto_secretbox_easy(bin + crypto_secretbox_NONCEBYTES, key, CRYPTO_KEY_LEN, bin, master) != 0)
 		rc = -1;
 	else
-		sodium_bin2hex(out_hex, CRYPTO_WRAPPED_HEX_LEN, bin, sizeof(bin));
+		sodium_bin2hex(out_hex, CRYPTO_WRAPPED_V1_HEX_LEN, bin, sizeof(bin));
+	sodium_memzero(bin, sizeof(bin));
+	return rc;
+}
+
+/* The associated data of a wrap: the address lowercased, as store_users keeps it. */
+static int wrap_account(const char *account, char ad[WRAP_ACCOUNT_MAX])
+{
+	if (account == NULL || account[0] == '\0' || str_copy(ad, WRAP_ACCOUNT_MAX, account) != 0)
+		return -1;
+	str_lower(ad);
+	return 0;
+}
+
+int crypto_key_wrap(const unsigned char master[CRYPTO_KEY_LEN], const unsigned char key[CRYPTO_KEY_LEN],
+                    const char *account, char out_hex[CRYPTO_WRAPPED_HEX_LEN])
+{
+	const size_t nonce = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+	unsigned char bin[WRAP2_BIN_LEN];
+	char ad[WRAP_ACCOUNT_MAX];
+	unsigned long long clen = 0;
+	int rc = -1;
+
+	if (wrap_account(account, ad) < 0)
+		return -1;
+	randombytes_buf(bin, nonce);
+	if (crypto_aead_xchacha20poly1305_ietf_encrypt(bin + nonce, &clen, key, CRYPTO_KEY_LEN,
+	                                               (const unsigned char *)ad, strlen(ad), NULL, bin,
+	                                               master) == 0 &&
+	    clen == WRAP2_BIN_LEN - nonce) {
+		memcpy(out_hex, CRYPTO_WRAPPED_PREFIX, WRAP2_PREFIX_LEN);
+		sodium_bin2hex(out_hex + WRAP2_PREFIX_LEN, CRYPTO_WRAPPED_HEX_LEN - WRAP2_PREFIX_LEN, bin,
+		               sizeof(bin));
+		rc = 0;
+	}
 	sodium_memzero(bin, sizeof(bin));
 	return rc;
 }
@@ -311,7 +352,38 @@ int crypto_record_open(const unsigned char key[CRYPTO_KEY_LEN], const char *ad, 
 }
 
 int crypto_key_unwrap(const unsigned char master[CRYPTO_KEY_LEN], const char *wrapped_hex,
-                      unsigned char key[CRYPTO_KEY_LEN])
+                      const char *account, unsigned char key[CRYPTO_KEY_LEN])
+{
+	const size_t nonce = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+	unsigned char bin[WRAP2_BIN_LEN];
+	char ad[WRAP_ACCOUNT_MAX];
+	size_t binlen = 0;
+	const char *hex, *end = NULL;
+	unsigned long long klen = 0;
+	int rc = -1;
+
+	if (!wrapped_hex || strlen(wrapped_hex) != CRYPTO_WRAPPED_HEX_LEN - 1 ||
+	    strncmp(wrapped_hex, CRYPTO_WRAPPED_PREFIX, WRAP2_PREFIX_LEN) != 0 ||
+	    wrap_account(account, ad) < 0) {
+		sodium_memzero(key, CRYPTO_KEY_LEN);
+		return -1;
+	}
+	hex = wrapped_hex + WRAP2_PREFIX_LEN;
+	if (sodium_hex2bin(bin, sizeof(bin), hex, 2 * WRAP2_BIN_LEN, NULL, &binlen, &end) == 0 &&
+	    binlen == WRAP2_BIN_LEN && end == hex + 2 * WRAP2_BIN_LEN &&
+	    crypto_aead_xchacha20poly1305_ietf_decrypt(key, &klen, NULL, bin + nonce, WRAP2_BIN_LEN - nonce,
+	                                               (const unsigned char *)ad, strlen(ad), bin,
+	                                               master) == 0 &&
+	    klen == CRYPTO_KEY_LEN)
+		rc = 0;
+	sodium_memzero(bin, sizeof(bin));
+	if (rc < 0)
+		sodium_memzero(key, CRYPTO_KEY_LEN);
+	return rc;
+}
+
+int crypto_key_unwrap_v1(const unsigned char master[CRYPTO_KEY_LEN], const char *wrapped_hex,
+                         unsigned char key[CRYPTO_KEY_LEN])
 {
 	unsigned char bin[WRAP_BIN_LEN];
 	size_t binlen = 0;

@@ -14,8 +14,13 @@
 
 #define CRYPTO_KEY_LEN 32       /* crypto_secretstream_xchacha20poly1305_KEYBYTES */
 #define CRYPTO_HASH_STR_LEN 128 /* crypto_pwhash_STRBYTES */
-/* A wrapped key: nonce (24) + secretbox MAC (16) + key (32), as hex: 144 chars + NUL. */
-#define CRYPTO_WRAPPED_HEX_LEN 145
+/* A wrapped account key: "v2." then, as hex, nonce (24) + key (32) + tag (16) of
+ * XChaCha20-Poly1305 IETF with the account's lowercased address as associated data
+ * (147 chars + NUL). The first format (secretbox, 144 hex digits, bound to no account)
+ * is read by mssctl migrate alone, which rewrites it (crypto_key_unwrap_v1). */
+#define CRYPTO_WRAPPED_HEX_LEN 148
+#define CRYPTO_WRAPPED_PREFIX "v2."
+#define CRYPTO_WRAPPED_V1_HEX_LEN 145
 
 /* sodium_init; returns 0 or -1. Call once per process before anything else here. */
 int crypto_init(void);
@@ -28,17 +33,28 @@ bool crypto_password_verify(const char *hash, const char *password);
  * whether an account exists. Always false. */
 bool crypto_password_verify_dummy(const char *password);
 
-/* Creates a new random master key file (mode 0600, O_EXCL). Returns 0 or -1 + err. */
+/* Creates a new random master key file (mode 0400, O_EXCL; owned by the caller: root
+ * for mssctl init, so that only the daemons' root key agent reads it). Returns 0 or
+ * -1 + err. */
 int crypto_master_key_create(const char *path, char *err, size_t errlen);
 /* Loads the master key; refuses a file readable by group or others. */
 int crypto_master_key_load(const char *path, unsigned char key[CRYPTO_KEY_LEN], char *err, size_t errlen);
-/* New random per-account key, and its form wrapped by the master key (hex text). */
+/* New random per-account key, and its form wrapped by the master key for account (its
+ * address, compared lowercased: the associated data), so that the wrapped key of one
+ * account presented under another's name does not unwrap. Returns 0 or -1. */
 void crypto_key_generate(unsigned char key[CRYPTO_KEY_LEN]);
 int crypto_key_wrap(const unsigned char master[CRYPTO_KEY_LEN], const unsigned char key[CRYPTO_KEY_LEN],
-                    char out_hex[CRYPTO_WRAPPED_HEX_LEN]);
-/* Returns 0, or -1 when the wrapped key was altered or the master key is wrong. */
+                    const char *account, char out_hex[CRYPTO_WRAPPED_HEX_LEN]);
+/* Returns 0, or -1 when the wrapped key was altered, wrapped for another account, in
+ * the first format, or the master key is wrong (key zeroed). */
 int crypto_key_unwrap(const unsigned char master[CRYPTO_KEY_LEN], const char *wrapped_hex,
-                      unsigned char key[CRYPTO_KEY_LEN]);
+                      const char *account, unsigned char key[CRYPTO_KEY_LEN]);
+/* The first format (no account bound), for mssctl migrate's rewrite and its tests only:
+ * no daemon reads or writes it. Same returns as above. */
+int crypto_key_wrap_v1(const unsigned char master[CRYPTO_KEY_LEN], const unsigned char key[CRYPTO_KEY_LEN],
+                       char out_hex[CRYPTO_WRAPPED_V1_HEX_LEN]);
+int crypto_key_unwrap_v1(const unsigned char master[CRYPTO_KEY_LEN], const char *wrapped_hex,
+                         unsigned char key[CRYPTO_KEY_LEN]);
 void crypto_key_wipe(unsigned char key[CRYPTO_KEY_LEN]);
 
 /* A subkey of key for one purpose (crypto_kdf, BLAKE2b), so that one account key never

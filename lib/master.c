@@ -248,6 +248,7 @@ static void fill_session_info(int fd, const struct listener *l, struct session_i
 	si->auth_fd = -1;
 	si->relay_fd = -1;
 	si->prelogin_pid = -1;
+	si->keys_fd = -1;
 	char port[16];
 	if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0 &&
 	    getnameinfo((struct sockaddr *)&ss, len, si->peer_ip, sizeof si->peer_ip, port, sizeof port,
@@ -301,17 +302,22 @@ static pid_t fork_pair(const struct master_opts *o, struct listener *ls, size_t 
 
 	log_new_session_id(sid); /* one id for the lines of both processes */
 	str_assert(str_copy(si->session_id, sizeof(si->session_id), sid), "LOG_SESSION_ID_SIZE both");
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ach) < 0)
+	if (o->keys_channel && (si->keys_fd = o->keys_channel(si, o->arg)) < 0)
 		return -1;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ach) < 0)
+		goto fail_keys;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, rel) < 0) {
 		close(ach[0]);
 		close(ach[1]);
-		return -1;
+		goto fail_keys;
 	}
 	*pre = fork();
 	if (*pre == 0) {
 		close(ach[0]);
 		close(rel[0]);
+		if (si->keys_fd >= 0) /* the account keys are the session process's alone */
+			close(si->keys_fd);
+		si->keys_fd = -1;
 		si->auth_fd = ach[1];
 		si->relay_fd = rel[1];
 		log_set_session(sid);
@@ -337,7 +343,13 @@ static pid_t fork_pair(const struct master_opts *o, struct listener *ls, size_t 
 		privsep_signal(*pre, SIGKILL);
 		*pre = 0;
 	}
+	if (si->keys_fd >= 0)
+		close(si->keys_fd);
 	return pid;
+fail_keys:
+	if (si->keys_fd >= 0)
+		close(si->keys_fd);
+	return -1;
 }
 
 static unsigned count_pool(const struct master_state *m, int pool)
@@ -386,8 +398,12 @@ static void accept_one(const struct master_opts *o, struct master_state *m, stru
 	pid_t pre = 0, pid;
 	if (o->privsep != NULL && o->privsep->on)
 		pid = fork_pair(o, ls, n, fd, &si, &pre);
+	else if (o->keys_channel && (si.keys_fd = o->keys_channel(&si, o->arg)) < 0)
+		pid = -1;
 	else if ((pid = fork()) == 0)
 		run_child(o, ls, n, fd, &si);
+	if ((o->privsep == NULL || !o->privsep->on) && si.keys_fd >= 0)
+		close(si.keys_fd);
 	close(fd);
 	if (si.channel_fd >= 0)
 		close(si.channel_fd);

@@ -42,6 +42,9 @@ struct session_info {
 	int auth_fd;
 	int relay_fd;
 	long prelogin_pid;
+	/* With master_opts.keys_channel: the session process's channel to the account key
+	 * agent (store/store_agent.h), -1 without (and always in a pre-login process). */
+	int keys_fd;
 	/* With privilege separation: the session id the master drew for both processes
 	 * (lib/log.h, already set with log_set_session), "" without. */
 	char session_id[16];
@@ -66,6 +69,11 @@ struct master_opts {
 	 * session alone (session_info.channel_fd), closed by the master after the fork;
 	 * -1 refuses the connection (the callee logs why). */
 	int (*session_channel)(void *arg);
+	/* In the master before the fork of a connection's session process (may be NULL):
+	 * its channel to the account key agent (session_info.keys_fd; si gives the listener
+	 * and, with privilege separation, the session id), closed by the master after the
+	 * fork; -1 refuses the connection (the callee logs why). */
+	int (*keys_channel)(const struct session_info *si, void *arg);
 	void (*on_shutdown)(void *arg); /* in the master before exit (may be NULL) */
 	void (*on_reload)(void *arg);   /* in the master on SIGHUP (may be NULL): keeps what
 	                                 * it cannot reload as it was, and logs why */

@@ -53,8 +53,14 @@ static struct tls_ctx *client_ctx(const struct mss_config *cfg, struct key_agent
 
 static void fork_one(struct relay_process *rp)
 {
+	/* the queue's key and the vault's new accounts only: no account key (MX kind) */
+	int keys_fd = store_agent_channel(rp->keys, STORE_AGENT_MX, "queue");
 	rp->restart_at = 0;
-	rp->pid = relay_queue_start(rp->cfg, rp->tls, rp->close_fds, rp->nclose);
+	rp->pid = keys_fd < 0
+	              ? -1
+	              : relay_queue_start(rp->cfg, rp->tls, rp->close_fds, rp->nclose, rp->keys, keys_fd);
+	if (keys_fd >= 0)
+		close(keys_fd);
 	if (rp->pid < 0) {
 		log_err("relay.process", "result=failed error=\"fork failed\"");
 		rp->pid = 0;
@@ -65,11 +71,12 @@ static void fork_one(struct relay_process *rp)
 }
 
 int relay_process_start(struct relay_process *rp, const struct mss_config *cfg, struct key_agent *agent,
-                        char *err, size_t errlen)
+                        struct store_agent *keys, char *err, size_t errlen)
 {
 	memset(rp, 0, sizeof *rp);
 	rp->cfg = cfg;
 	rp->agent = agent;
+	rp->keys = keys;
 	rp->pause = 1;
 	rp->tls = client_ctx(cfg, agent, &rp->agent_fd, err, errlen);
 	if (rp->tls == NULL)

@@ -13,6 +13,7 @@
 
 #include "lib/config.h"
 #include "lib/key_agent.h"
+#include "store/store_agent.h"
 #include "lib/tls.h"
 
 #define RELAY_RESTART_MAX 60 /* seconds: the longest pause before a restart */
@@ -20,9 +21,10 @@
 struct relay_process {
 	const struct mss_config *cfg; /* the master's settings in force (changed by SIGHUP) */
 	struct key_agent *agent;
-	struct tls_ctx *tls; /* NULL: relaying cannot work here (logged), no process */
-	int agent_fd;        /* the context's channel to the key agent (the context does not own it) */
-	pid_t pid;           /* 0: not running */
+	struct store_agent *keys; /* the account key agent: each queue process gets a channel */
+	struct tls_ctx *tls;      /* NULL: relaying cannot work here (logged), no process */
+	int agent_fd;             /* the context's channel to the key agent (the context does not own it) */
+	pid_t pid;                /* 0: not running */
 	time_t started;
 	time_t restart_at;    /* 0: no restart due */
 	unsigned pause;       /* seconds before the next restart after a crash */
@@ -33,7 +35,7 @@ struct relay_process {
 /* Builds the client context and forks the first queue process. Returns 0, 1 when
  * relaying is off here (no tls_ca, no agent channel: logged), -1 with err. */
 int relay_process_start(struct relay_process *rp, const struct mss_config *cfg, struct key_agent *agent,
-                        char *err, size_t errlen);
+                        struct store_agent *keys, char *err, size_t errlen);
 /* From master_opts.on_child_exit: returns true when pid was the queue process. */
 bool relay_process_exited(struct relay_process *rp, pid_t pid, int status);
 /* From master_opts.on_tick: starts the next process when one is due. */

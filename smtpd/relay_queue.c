@@ -342,14 +342,15 @@ static void wait_for_work(int wake, unsigned interval)
 		(void)store_watch_drain(wake);
 }
 
-static void queue_main(const struct mss_config *cfg, struct tls_ctx *ctx)
+static void queue_main(const struct mss_config *cfg, struct tls_ctx *ctx, int keys_fd)
 {
 	char err[512];
-	struct store *st = store_open(cfg, err, sizeof err);
+	struct store *st = store_open_nokeys(cfg, err, sizeof err);
 	if (st == NULL) {
 		log_err("relay", "result=failed error=\"%s\"", err);
 		_exit(1);
 	}
+	store_use_agent(st, keys_fd);
 	struct relay_round rd = {.st = st, .cfg = cfg, .ctx = ctx};
 	/* woken by each queued message (store_queue_notify), so that a new message leaves
 	 * at once instead of at the next look; without the watch, the looks alone */
@@ -373,7 +374,8 @@ static void queue_main(const struct mss_config *cfg, struct tls_ctx *ctx)
 	_exit(RELAY_EXIT_RELOAD);
 }
 
-pid_t relay_queue_start(const struct mss_config *cfg, struct tls_ctx *ctx, const int *close_fds, size_t n)
+pid_t relay_queue_start(const struct mss_config *cfg, struct tls_ctx *ctx, const int *close_fds, size_t n,
+                        struct store_agent *keys, int keys_fd)
 {
 	pid_t parent = getpid();
 	pid_t pid = fork();
@@ -383,6 +385,7 @@ pid_t relay_queue_start(const struct mss_config *cfg, struct tls_ctx *ctx, const
 	for (size_t i = 0; i < n; i++)
 		if (close_fds[i] >= 0)
 			close(close_fds[i]);
+	store_agent_forget(keys);
 	prctl(PR_SET_NAME, "mss-queue");
 	if (master_drop_privileges(cfg->user, err, sizeof err) < 0) {
 		log_err("relay", "result=failed error=\"%s\"", err);
@@ -402,6 +405,6 @@ pid_t relay_queue_start(const struct mss_config *cfg, struct tls_ctx *ctx, const
 	struct sigaction sa = {.sa_handler = on_hup}; /* no SA_RESTART: wakes the sleep */
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGHUP, &sa, NULL);
-	queue_main(cfg, ctx);
+	queue_main(cfg, ctx, keys_fd);
 	_exit(0);
 }

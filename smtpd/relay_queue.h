@@ -20,6 +20,7 @@
 
 #include "lib/config.h"
 #include "lib/tls.h"
+#include "store/store_agent.h"
 
 /* Claimed recipients per round. */
 #define RELAY_BATCH 100
@@ -37,8 +38,11 @@ int64_t relay_backoff(const struct mss_config *cfg, unsigned attempts);
 
 /* Forks the queue process (ctx: the client TLS context, signing through its own key
  * agent channel); the child closes the n descriptors of close_fds first (the master's
- * listeners when it is restarted from the accept loop). Returns its pid, or -1 when
+ * listeners when it is restarted from the accept loop) and the account key agent's
+ * control socket (keys), and opens the store without the master key: its keys come
+ * over keys_fd, its own channel (the child owns it). Returns its pid, or -1 when
  * fork failed. */
-pid_t relay_queue_start(const struct mss_config *cfg, struct tls_ctx *ctx, const int *close_fds, size_t n);
+pid_t relay_queue_start(const struct mss_config *cfg, struct tls_ctx *ctx, const int *close_fds, size_t n,
+                        struct store_agent *keys, int keys_fd);
 
 #endif

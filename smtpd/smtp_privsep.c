@@ -149,13 +149,14 @@ void smtp_session_split(struct smtpd_ctx *ctx, const struct session_info *si)
 
 	log_set_session(NULL); /* smtpd's lines name their session by hand */
 	smtp_session_init(&s, ctx, si);
-	/* never the master key here: account keys come from a keyring process */
+	/* never the master key here: account keys come from the account key agent, over
+	 * this process's own channel (an MX session's may have none) */
 	s.store = store_open_nokeys(s.cfg, err, sizeof(err));
 	if (s.store == NULL) {
 		log_err("smtp.store", "session=%s result=failed error=\"%s\"", s.id, err);
 		return; /* the pre-login process sees its channel close: 421 at the hand-off */
 	}
-	store_use_keyring(s.store);
+	store_use_agent(s.store, si->keys_fd);
 	rc = serve(&s, si, &logged_in, &ok, &ho);
 	why = rc == 1 ? handoff_refused(&s, logged_in, &ho) : NULL;
 	close(si->auth_fd);

@@ -267,13 +267,16 @@ int smtp_session_open(struct smtp_session *s)
 	if (s->kind == SMTP_KIND_SUBMISSIONS && (s->ctx->tls == NULL || start_tls(s) < 0))
 		return -1;
 	if (!s->prelogin) { /* the pre-login process has no database: it asks */
-		s->store = store_open(s->cfg, err, sizeof(err));
+		/* without the master key: account keys from the account key agent */
+		s->store = store_open_nokeys(s->cfg, err, sizeof(err));
 		if (s->store == NULL) {
 			log_err("smtp.store", "session=%s result=failed error=\"%s\"", s->id, err);
 			smtp_reply(s, RPL_UNAVAILABLE);
 			conn_flush(s->conn);
 			return -1;
 		}
+		store_use_agent(s->store, s->keys_fd);
+		s->keys_fd = -1;
 	}
 	smtp_auth_map_certificate(s);
 	conn_printf(s->conn, "220 %s ESMTP MSS\r\n", s->cfg->hostname);
@@ -287,6 +290,7 @@ void smtp_session_init(struct smtp_session *s, const struct smtpd_ctx *ctx, cons
 	s->ctx = ctx;
 	s->cfg = ctx->cfg;
 	s->kind = (enum smtp_kind)si->listener->kind;
+	s->keys_fd = si->keys_fd;
 	s->listener = si->listener->name;
 	s->auth_fd = -1;
 	str_assert(str_copy(s->peer_ip, sizeof(s->peer_ip), si->peer_ip), "64 bytes both");

@@ -8,6 +8,7 @@
 #define MSS_SMTP_SESSION_H
 
 #include "lib/key_agent.h"
+#include "store/store_agent.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -39,8 +40,9 @@ struct smtpd_ctx {
 	struct tls_ctx *tls;      /* NULL when no certificate is configured */
 	struct oauth_keys *oauth; /* OAuth signing keys, NULL when not configured */
 	struct smtp_spf *spf;
-	struct key_agent agent; /* signs for tls: no process but the agent holds the key */
-	struct privsep privsep; /* the pre-login processes' confinement */
+	struct key_agent agent;  /* signs for tls: no process but the agent holds the key */
+	struct store_agent keys; /* unwraps account keys: no process but it holds the master key */
+	struct privsep privsep;  /* the pre-login processes' confinement */
 };
 
 /* Where a pre-login process (lib/privsep.h) hands the conversation to its session
@@ -91,6 +93,7 @@ struct smtp_session {
 	 * the session process); and whether, and where, the conversation goes to the
 	 * session process. */
 	bool prelogin;
+	int keys_fd; /* the channel to the account key agent (master's), -1 without */
 	int auth_fd;
 	enum smtp_handoff handoff;
 };

@@ -28,6 +28,7 @@
 #include "smtpd/smtp_session.h"
 #include "smtpd/smtp_spf.h"
 #include "store/store.h"
+#include "store/store_agent.h"
 
 static struct mss_config cfg;
 static struct relay_process relay; /* the queue process, watched by the master */
@@ -159,6 +160,26 @@ static int session_channel(void *arg)
 	return key_agent_session_channel(&c->agent);
 }
 
+/* Each session process's own channel to the account key agent (store/store_agent.h):
+ * an MX session delivers to public keys and may have no account key; a submission
+ * session, only the one account it logs in as (the first it asks for). */
+static int keys_channel(const struct session_info *si, void *arg)
+{
+	struct smtpd_ctx *c = arg;
+
+	return store_agent_channel(&c->keys,
+	                           si->listener->kind == SMTP_KIND_MX ? STORE_AGENT_MX : STORE_AGENT_BOUND,
+	                           si->session_id);
+}
+
+/* In every process the master forks: only the master makes channels. */
+static void child_init(void *arg)
+{
+	struct smtpd_ctx *c = arg;
+
+	store_agent_forget(&c->keys);
+}
+
 /* SIGHUP's new settings: the file (data_dir, user and the listeners kept: *restart
  * set when they differ) and the SPF zone it names, nothing in force changed yet.
  * Returns 0, or -1 with err. */
@@ -267,9 +288,14 @@ int main(int argc, char **argv)
 		fatal("%s", err);
 	if (policy_retention_start(&cfg) < 0) /* daily, in its own process */
 		fatal("retention: cannot fork");
+	/* Forked before the privilege drop: the master key is root's (issue 12). */
+	store_master_key_warn(&cfg);
+	if (store_agent_start(&ctx.keys, &cfg, err, sizeof(err)) < 0)
+		fatal("%s", err);
+
 	/* the queue process: forked before binding (it keeps no listener); one restarted
 	 * later by the master closes the listeners first */
-	if (relay_process_start(&relay, &cfg, &ctx.agent, err, sizeof(err)) < 0)
+	if (relay_process_start(&relay, &cfg, &ctx.agent, &ctx.keys, err, sizeof(err)) < 0)
 		fatal("relay: %s", err[0] ? err : "cannot fork the queue process");
 	if (master_bind(ls, 3, err, sizeof(err)) < 0)
 		fatal("%s", err);
@@ -288,6 +314,8 @@ int main(int argc, char **argv)
 	/* Dropped before the start is logged, so that "started" means "running as user". */
 	if (privsep_drop(&ctx.privsep, cfg.user, err, sizeof(err)) < 0)
 		fatal("%s", err);
+	if (store_agent_check(&ctx.keys, &cfg, err, sizeof(err)) < 0)
+		fatal("store: %s", err);
 	metrics_start(&cfg); /* after the drop: never as root */
 
 	memset(&mo, 0, sizeof(mo));
@@ -299,6 +327,8 @@ int main(int argc, char **argv)
 	mo.privsep = &ctx.privsep;
 	mo.prelogin = smtp_session_prelogin;
 	mo.session_channel = session_channel;
+	mo.keys_channel = keys_channel;
+	mo.child_init = child_init;
 	mo.overload = smtp_session_overload;
 	mo.on_shutdown = shutdown_checkpoint;
 	mo.on_reload = reload;

@@ -64,7 +64,7 @@ static int key_path(const struct mss_config *cfg, char *out, size_t outlen, char
  * store_counters: a host started with another key than the one that wrapped the
  * accounts' keys is refused at open instead of failing each message. It reveals
  * nothing of the key. */
-static int64_t key_check_value(const unsigned char master[CRYPTO_KEY_LEN])
+int64_t store_key_check_value(const unsigned char master[CRYPTO_KEY_LEN])
 {
 	static const char label[] = "mss master key check";
 	unsigned char h[8];
@@ -81,7 +81,7 @@ static int64_t key_check_value(const unsigned char master[CRYPTO_KEY_LEN])
 static int key_check(struct sql *db, const unsigned char master[CRYPTO_KEY_LEN], bool record, char *err,
                      size_t errlen)
 {
-	int64_t want = key_check_value(master), have = 0;
+	int64_t want = store_key_check_value(master), have = 0;
 	if (record && sql_exec(db, "store.key_check_set",
 	                       "INSERT INTO store_counters (name, value) VALUES ('master_key_check', ?1)"
 	                       " ON CONFLICT (name) DO NOTHING",
@@ -209,7 +209,7 @@ static struct store *open_db(const struct mss_config *cfg, int with_key, char *e
 	}
 	struct store *st = xcalloc(1, sizeof(*st));
 	st->cfg = *cfg;
-	st->keyring_fd = -1;
+	st->agent_fd = -1;
 	buf_init(&st->cache.data, BUF_UNLIMITED);
 	st->sql = sql_open_timeout(path, 0, cfg->store_timeout * 1000u, err, errlen);
 	if (st->sql == NULL)
@@ -229,6 +229,24 @@ static struct store *open_db(const struct mss_config *cfg, int with_key, char *e
 fail:
 	store_close(st);
 	return NULL;
+}
+
+int store_key_check(struct store *st, int64_t want, char *err, size_t errlen)
+{
+	int64_t have = 0;
+	int rc = sql_one(st->sql, "store.key_check",
+	                 "SELECT value FROM store_counters WHERE name = 'master_key_check'", SQL_NOARGS,
+	                 &have, err, errlen);
+	if (rc < 0)
+		return -1;
+	if (rc == 1 && have != want) {
+		char path[CONFIG_PATH_MAX + 64];
+		if (key_path(&st->cfg, path, sizeof(path), err, errlen) == 0)
+			str_error(err, errlen, "%s is not the master key this store was initialised with",
+			          path);
+		return -1;
+	}
+	return 0;
 }
 
 struct store *store_open(const struct mss_config *cfg, char *err, size_t errlen)
@@ -259,7 +277,7 @@ void store_close(struct store *st)
 int store_service_key(struct store *st, const char ctx[8], unsigned char key[CRYPTO_KEY_LEN], char *err,
                       size_t errlen)
 {
-	if (!st->has_master && st->use_keyring) /* mss-smtpd's session processes */
+	if (!st->has_master && st->use_keyring) /* session processes: the agent derives it */
 		return store_keyring_service_key(st, ctx, key, err, errlen);
 	if (!st->has_master) {
 		str_error(err, errlen, "the store was opened without the master key");

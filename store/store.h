@@ -46,20 +46,18 @@ struct store *store_open(const struct mss_config *cfg, char *err, size_t errlen)
  * (the audit signer, which reads the log and writes signatures only). Any call that
  * needs an account's key fails on such a store. */
 struct store *store_open_nokeys(const struct mss_config *cfg, char *err, size_t errlen);
-/* For a store opened with store_open_nokeys, in a session process that must never
- * hold the master key (mss-imapd's, issue 12): account keys are asked, one at a time
- * and on first need, of a keyring process forked for this store (running as this
- * process's user, holding the master key and nothing else: it unwraps the wrapped key
- * this process reads; ended by store_close), and cached here as usual. */
-void store_use_keyring(struct store *st);
+/* store_use_agent (store/store_agent.h): for a store opened with store_open_nokeys, in
+ * a process that must never hold the master key (every session process, issue 12):
+ * account keys are asked, one at a time and on first need, of the account key agent
+ * over this process's own channel, and cached here as usual. */
 /* Closes the database and wipes every key held. NULL is fine. */
 void store_close(struct store *st);
 const struct mss_config *store_config(struct store *st);
 /* A key of the master key for one service's own encrypted files (crypto_subkey; ctx:
  * exactly 8 characters naming the use, e.g. "mssqueue"): the outbound queue's messages
  * are encrypted with it as accounts' messages are with theirs. Wipe it after use.
- * With store_use_keyring, the keyring process derives it. Returns 0, or -1 on a store
- * opened without the master key and without a keyring. */
+ * With store_use_agent, the account key agent derives it. Returns 0, or -1 on a store
+ * opened without the master key and without an agent channel. */
 int store_service_key(struct store *st, const char ctx[8], unsigned char key[CRYPTO_KEY_LEN], char *err,
                       size_t errlen);
 /* True when the store is a PostgreSQL cluster shared with other hosts. */
@@ -105,6 +103,12 @@ int store_backup(struct store *st, const char *dir, struct store_backup_report *
  * mail is delivered to it under a message key of its own (store_msgkey.c). Returns 0
  * with *filled (accounts given one), or -1 with err. */
 int store_keypairs_fill(struct store *st, size_t *filled, char *err, size_t errlen);
+/* mssctl migrate, with the master key (store_open) or an ADMIN agent channel
+ * (store_agent.h), before store_keypairs_fill: every
+ * account key still wrapped in the first format (bound to no account) is wrapped
+ * again for its account (lib/crypto.h), in one transaction; idempotent. *bound: how
+ * many were rewritten. Returns 0, or -1 with err (nothing rewritten). */
+int store_wraps_bind(struct store *st, size_t *bound, char *err, size_t errlen);
 
 /* ---- readers other than the owner (issue 12; store_readers.c) --------------------
  * A message an account other than its owner may read (a professional granted a

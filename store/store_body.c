@@ -21,7 +21,8 @@
 
 struct store_body {
 	struct store *st;
-	struct store_keyref key; /* owner and sealed message key */
+	struct store_keyref key;                   /* owner and sealed message key */
+	unsigned char content_key[CRYPTO_KEY_LEN]; /* opened at store_body_open, wiped at close */
 	char blob[STORE_BLOB_NAME_LEN];
 	uint64_t size;
 	struct imap_part *parts;
@@ -130,6 +131,10 @@ int store_body_open(struct store *st, int64_t mailbox_id, uint32_t uid, struct s
 	/* refused before FETCH announces a literal it could not fill */
 	if (rc == 1 && store_reader_check(st, &b->key, err, errlen) < 0)
 		rc = -1;
+	/* the key now, so that a message that cannot be decrypted (an account key that does
+	 * not unwrap) is refused before its reader promises the client a literal */
+	if (rc == 1 && store_content_key(st, &b->key, b->content_key, err, errlen) < 0)
+		rc = -1;
 	if (rc != 1) {
 		store_body_close(b);
 		*out = NULL;
@@ -169,8 +174,7 @@ static int stream_range(struct store_body *b, uint64_t off, uint64_t end,
 		str_error(err, errlen, "blob path too long");
 		return -1;
 	}
-	if (store_content_key(b->st, &b->key, key, err, errlen) < 0)
-		return -1;
+	memcpy(key, b->content_key, sizeof(key));
 	struct blob_reader *r = crypto_blob_open(path, key, err, errlen);
 	sodium_memzero(key, sizeof(key));
 	if (r == NULL)
@@ -239,5 +243,6 @@ void store_body_close(struct store_body *b)
 	if (b == NULL)
 		return;
 	imap_parts_free(b->parts);
+	sodium_memzero(b->content_key, sizeof(b->content_key));
 	free(b);
 }

@@ -40,10 +40,9 @@ struct store {
 	struct mss_config cfg;
 	unsigned char master[CRYPTO_KEY_LEN];
 	int has_master; /* 0: opened with store_open_nokeys, no account key can be made or read */
-	/* without the master key: account keys from a keyring process (store_use_keyring) */
+	/* without the master key: account keys from the account key agent (store_use_agent) */
 	bool use_keyring;
-	int keyring_fd; /* -1 until the keyring is forked */
-	pid_t keyring_pid;
+	int agent_fd; /* this process's channel to the agent; -1 without, or once refused */
 	struct store_key *keys;
 	size_t nkeys;
 	int64_t reader_id; /* store_reader_bind: the account this process reads for, 0 none */
@@ -102,7 +101,7 @@ int store_keyref_read(struct sql_stmt *q, int user_col, int sealed_col, int blob
 /* The key r stands for: the sealed message key opened with the owner's secret key, or
  * the account key; for a process bound to another reader (store_reader_bind), that
  * reader's blob_keys row opened with the reader's secret key, or -1. Needs the account
- * key of the owner or of the reader (master key or keyring). Returns 0 or -1. */
+ * key of the owner or of the reader (master key or agent). Returns 0 or -1. */
 int store_content_key(struct store *st, const struct store_keyref *r, unsigned char key[CRYPTO_KEY_LEN],
                       char *err, size_t errlen);
 /* The same with the owner's key whoever the process reads for: sealing a message key to
@@ -148,18 +147,27 @@ int store_readers_old_blobs(struct store *st, int64_t owner_id, const char *owne
  * those blobs that no live message uses, even while `retained` keeps them. */
 int store_readers_drop_unused(struct store *st, const int64_t *blob_ids, size_t n, char *err, size_t errlen);
 
-/* store_keyring.c: a wrapped account key (hex) unwrapped by the keyring process
- * (forked on first use). Returns 0 or -1 with err. */
-int store_keyring_unwrap(struct store *st, const char *wrapped, unsigned char key[CRYPTO_KEY_LEN], char *err,
-                         size_t errlen);
-/* A service key (store_service_key) derived by the keyring process. Returns 0 or -1. */
+/* store.c: the master key's check value (kept in store_counters), and the comparison
+ * of want with the store's: 0, or -1 with err naming the key file. */
+int64_t store_key_check_value(const unsigned char master[CRYPTO_KEY_LEN]);
+int store_key_check(struct store *st, int64_t want, char *err, size_t errlen);
+
+/* store_keyring.c: a wrapped account key (hex) of account, unwrapped by the account
+ * key agent (store_use_agent). Returns 0 or -1. */
+int store_keyring_unwrap(struct store *st, const char *account, const char *wrapped,
+                         unsigned char key[CRYPTO_KEY_LEN], char *err, size_t errlen);
+/* A service key (store_service_key) derived by the agent. Returns 0 or -1. */
 int store_keyring_service_key(struct store *st, const char ctx[8], unsigned char key[CRYPTO_KEY_LEN],
                               char *err, size_t errlen);
-/* A new account key made by the keyring process: wrapped, and its public key in hex
- * (store_public_key_hex's). Returns 0 or -1. */
-int store_keyring_new_key(struct store *st, char wrapped[CRYPTO_WRAPPED_HEX_LEN], char *public_hex,
-                          size_t public_len, char *err, size_t errlen);
-/* Ends the keyring process (store_close). */
+/* A new account key for account made by the agent: wrapped for it, and its public key
+ * in hex (public_hex); the key itself never leaves the agent. Returns 0 or -1. */
+int store_keyring_new_key(struct store *st, const char *account, char wrapped[CRYPTO_WRAPPED_HEX_LEN],
+                          char *public_hex, size_t public_len, char *err, size_t errlen);
+/* mssctl migrate over an ADMIN channel: old (a first-format wrap) wrapped again for
+ * account by the agent. Returns 0 or -1. */
+int store_keyring_rewrap(struct store *st, const char *account, const char *old,
+                         char wrapped[CRYPTO_WRAPPED_HEX_LEN], char *err, size_t errlen);
+/* Closes the channel (store_close). */
 void store_keyring_end(struct store *st);
 
 /* store_blob.c */

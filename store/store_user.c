@@ -51,18 +51,22 @@ int store_user_exists(struct store *st, const char *address)
 static int user_insert(struct store *st, const char *address, int64_t *user_id, char *err, size_t errlen)
 {
 	unsigned char key[CRYPTO_KEY_LEN];
-	char wrapped[CRYPTO_WRAPPED_HEX_LEN], public_hex[2 * CRYPTO_PUBLIC_KEY_LEN + 1];
+	char wrapped[CRYPTO_WRAPPED_HEX_LEN], public_hex[2 * CRYPTO_PUBLIC_KEY_LEN + 1], addr[256];
 
 	int rc;
-	if (!st->has_master && st->use_keyring) { /* mss-smtpd's session processes */
-		rc = store_keyring_new_key(st, wrapped, public_hex, sizeof public_hex, err, errlen);
+	if (lower_address(address, addr) != 0) {
+		str_error(err, errlen, "address too long");
+		return -1;
+	}
+	if (!st->has_master && st->use_keyring) { /* a session process: the agent makes it */
+		rc = store_keyring_new_key(st, addr, wrapped, public_hex, sizeof public_hex, err, errlen);
 	} else if (!st->has_master) {
 		str_error(err, errlen, "no master key in this process");
 		return -1;
 	} else {
 		crypto_key_generate(key);
 		/* the key pair's public half, for write-only delivery (store_msgkey.c) */
-		rc = crypto_key_wrap(st->master, key, wrapped) < 0 ||
+		rc = crypto_key_wrap(st->master, key, addr, wrapped) < 0 ||
 		             store_public_key_hex(key, public_hex, sizeof public_hex) < 0
 		         ? -1
 		         : 0;
@@ -70,11 +74,6 @@ static int user_insert(struct store *st, const char *address, int64_t *user_id, 
 	}
 	if (rc < 0) {
 		str_error(err, errlen, "cannot wrap the account key");
-		return -1;
-	}
-	char addr[256];
-	if (lower_address(address, addr) != 0) {
-		str_error(err, errlen, "address too long");
 		return -1;
 	}
 	return sql_one(st->sql, "store.user_insert",
@@ -128,14 +127,15 @@ int store_user_key(struct store *st, int64_t user_id, unsigned char key[CRYPTO_K
 			return 0;
 		}
 	}
-	char wrapped[CRYPTO_WRAPPED_HEX_LEN + 8];
+	char wrapped[CRYPTO_WRAPPED_HEX_LEN + 8], address[256];
 	struct sql_stmt *q =
-	    sql_query(st->sql, "store.user_key", "SELECT wrapped_key FROM store_users WHERE id = ?1",
+	    sql_query(st->sql, "store.user_key", "SELECT wrapped_key, address FROM store_users WHERE id = ?1",
 	              SQL_ARGS(SQL_INT(user_id)), err, errlen);
 	if (q == NULL)
 		return -1;
 	int rc = sql_next(q, err, errlen);
-	if (rc == 1 && sql_text_copy(q, 0, wrapped, sizeof(wrapped)) != 0)
+	if (rc == 1 && (sql_text_copy(q, 0, wrapped, sizeof(wrapped)) != 0 ||
+	                sql_text_copy(q, 1, address, sizeof(address)) != 0))
 		rc = 0;
 	sql_done(q);
 	if (rc != 1) {
@@ -143,11 +143,16 @@ int store_user_key(struct store *st, int64_t user_id, unsigned char key[CRYPTO_K
 			str_error(err, errlen, "account key missing");
 		return -1;
 	}
-	if (!st->has_master && st->use_keyring) { /* a session process: the keyring unwraps */
-		if (store_keyring_unwrap(st, wrapped, key, err, errlen) < 0)
+	/* the address read with the key: a key swapped into another account's row does
+	 * not unwrap (it is bound to its own) */
+	if (!st->has_master && st->use_keyring) { /* a session process: the agent unwraps */
+		if (store_keyring_unwrap(st, address, wrapped, key, err, errlen) < 0)
 			return -1;
-	} else if (!st->has_master || crypto_key_unwrap(st->master, wrapped, key) < 0) {
-		str_error(err, errlen, "account key cannot be unwrapped (altered, or wrong master key)");
+	} else if (!st->has_master || crypto_key_unwrap(st->master, wrapped, address, key) < 0) {
+		str_error(
+		    err, errlen,
+		    "account key cannot be unwrapped (altered, another account's, not migrated by mssctl "
+		    "migrate, or wrong master key)");
 		return -1;
 	}
 	st->keys = xrealloc(st->keys, (st->nkeys + 1) * sizeof(*st->keys));

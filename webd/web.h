@@ -24,6 +24,7 @@
 #include "lib/config.h"
 #include "lib/key_agent.h"
 #include "store/store.h"
+#include "store/store_agent.h"
 
 #define WEB_FORM_FIELDS 16
 #define WEB_FIELD_NAME_MAX 32
@@ -34,8 +35,9 @@
 
 struct webd {
 	struct mss_config cfg;
-	char *cert_pem;         /* the server certificate chain, read before the privilege drop */
-	struct key_agent agent; /* holds the private key and signs for the handshakes */
+	char *cert_pem;          /* the server certificate chain, read before the privilege drop */
+	struct key_agent agent;  /* holds the private key and signs for the handshakes */
+	struct store_agent keys; /* unwraps account keys: the web processes never hold the master key */
 };
 
 struct web_field {
@@ -73,7 +75,7 @@ struct web_req {
 
 /* Serves the TLS connection fd (already accepted) until the client closes it or it
  * stays idle too long. */
-void web_serve(const struct webd *d, int fd, const char *peer);
+void web_serve(const struct webd *d, int fd, const char *peer, int keys_fd);
 /* The value of query argument name, NULL when absent. */
 const char *web_query(const struct web_req *r, const char *name);
 /* The value of form field name (POST), NULL when absent. */

@@ -269,7 +269,7 @@ static void run(struct MHD_Daemon *mhd)
 	}
 }
 
-void web_serve(const struct webd *d, int fd, const char *peer)
+void web_serve(const struct webd *d, int fd, const char *peer, int keys_fd)
 {
 	struct web_conn wc = {d, NULL, peer};
 	struct sockaddr_storage sa;
@@ -277,12 +277,15 @@ void web_serve(const struct webd *d, int fd, const char *peer)
 	char err[512];
 	struct MHD_Daemon *mhd;
 
-	wc.st = store_open(&d->cfg, err, sizeof(err));
+	/* never the master key: account keys from the account key agent, over this
+	 * connection's own channel (not yet bound to one account: doc/architecture.md) */
+	wc.st = store_open_nokeys(&d->cfg, err, sizeof(err));
 	if (wc.st == NULL) {
 		log_err("web.store_open", "peer=%s error=\"%s\"", peer, err);
 		close(fd);
 		return;
 	}
+	store_use_agent(wc.st, keys_fd);
 	mhd = start(d, &wc);
 	if (mhd == NULL || getpeername(fd, (struct sockaddr *)&sa, &salen) < 0 ||
 	    MHD_add_connection(mhd, fd, (struct sockaddr *)&sa, salen) != MHD_YES) {

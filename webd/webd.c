@@ -53,7 +53,25 @@ static void session(int fd, const struct session_info *si, void *arg)
 		close(fd);
 		return;
 	}
-	web_serve(d, fd, si->peer_ip);
+	web_serve(d, fd, si->peer_ip, si->keys_fd);
+}
+
+/* Each connection's own channel to the account key agent: any account, one at a time
+ * (a web process serves whoever logs in over its connection; not yet one account per
+ * process, doc/architecture.md). */
+static int keys_channel(const struct session_info *si, void *arg)
+{
+	struct webd *d = arg;
+
+	return store_agent_channel(&d->keys, STORE_AGENT_ANY, si->session_id);
+}
+
+/* In every process the master forks: only the master makes channels. */
+static void child_init(void *arg)
+{
+	struct webd *d = arg;
+
+	store_agent_forget(&d->keys);
 }
 
 /* Each session's own key agent channel (lib/master.h). */
@@ -92,10 +110,13 @@ static char *read_pem(const char *path)
 	return s;
 }
 
-static void check_store(const struct mss_config *cfg)
+static void check_store(const struct webd *d)
 {
+	const struct mss_config *cfg = &d->cfg;
 	char err[512];
-	struct store *st = store_open(cfg, err, sizeof(err));
+	if (store_agent_check(&d->keys, cfg, err, sizeof(err)) < 0)
+		fatal("store: %s", err);
+	struct store *st = store_open_nokeys(cfg, err, sizeof(err));
 	if (st == NULL)
 		fatal("store: %s", err);
 	int rc = policy_schema_check(st, err, sizeof(err));
@@ -155,9 +176,13 @@ int main(int argc, char **argv)
 		fatal("%s", err);
 	if (slots_init(d.cfg.auth_hash_concurrency, d.cfg.auth_hash_wait * 1000) < 0)
 		fatal("cannot make the password hashing pool");
+	/* the master key root's, read by the agent alone (issue 12) */
+	store_master_key_warn(&d.cfg);
+	if (store_agent_start(&d.keys, &d.cfg, err, sizeof(err)) < 0)
+		fatal("%s", err);
 	if (master_drop_privileges(d.cfg.user, err, sizeof(err)) < 0)
 		fatal("%s", err);
-	check_store(&d.cfg);
+	check_store(&d);
 	log_info("webd.start", "web=%s", ls[0].addr);
 	struct master_opts mo = {
 	    .max_sessions = d.cfg.max_sessions,
@@ -165,6 +190,8 @@ int main(int argc, char **argv)
 	    .user = d.cfg.user,
 	    .session = session,
 	    .session_channel = session_channel,
+	    .keys_channel = keys_channel,
+	    .child_init = child_init,
 	    .overload = overload,
 	    .on_shutdown = shutdown_checkpoint,
 	    .arg = &d,

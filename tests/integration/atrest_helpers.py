@@ -25,13 +25,36 @@ def master_key(m):
 
 
 def account_key(m, user_id):
-    wrapped = bytes.fromhex(m.sql("SELECT wrapped_key FROM store_users WHERE id = ?", user_id)[0][0])
+    """The account key: "v2." + hex of nonce | key | tag, XChaCha20-Poly1305 IETF under
+    the master key with the lowercased address as associated data (lib/crypto.c); the
+    first format (secretbox, 144 hex digits) as an older MSS wrote it."""
+    text, address = m.sql("SELECT wrapped_key, address FROM store_users WHERE id = ?", user_id)[0]
     out = ctypes.create_string_buffer(32)
-    c = wrapped[NONCE:]
-    rc = _na.crypto_secretbox_open_easy(out, c, ctypes.c_ulonglong(len(c)), wrapped[:NONCE],
-                                        master_key(m))
-    assert rc == 0, "account key does not unwrap"
+    if not text.startswith("v2."):
+        wrapped = bytes.fromhex(text)
+        c = wrapped[NONCE:]
+        rc = _na.crypto_secretbox_open_easy(out, c, ctypes.c_ulonglong(len(c)), wrapped[:NONCE],
+                                            master_key(m))
+        assert rc == 0, "account key does not unwrap"
+        return out.raw
+    wrapped = bytes.fromhex(text[3:])
+    c, ad = wrapped[NONCE:], address.lower().encode()
+    outlen = ctypes.c_ulonglong(0)
+    rc = _na.crypto_aead_xchacha20poly1305_ietf_decrypt(
+        out, ctypes.byref(outlen), None, c, ctypes.c_ulonglong(len(c)), ad,
+        ctypes.c_ulonglong(len(ad)), wrapped[:NONCE], master_key(m))
+    assert rc == 0 and outlen.value == 32, "account key does not unwrap"
     return out.raw
+
+
+def wrap_first_format(m, key):
+    """An account key wrapped as MSS did before store migration 10: hex of nonce | secretbox
+    of the key under the master key, bound to no account."""
+    nonce = ctypes.create_string_buffer(NONCE)
+    _na.randombytes_buf(nonce, ctypes.c_size_t(NONCE))
+    out = ctypes.create_string_buffer(32 + TAG)
+    assert _na.crypto_secretbox_easy(out, key, ctypes.c_ulonglong(32), nonce.raw, master_key(m)) == 0
+    return (nonce.raw + out.raw).hex()
 
 
 def keypair(account):

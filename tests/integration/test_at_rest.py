@@ -219,7 +219,8 @@ def test_envelope_is_sealed_under_the_account_key(delivered):
 def unseal_as_old_code_did(m):
     """Rewrites the store as the code before metadata sealing left it: plaintext
     metadata columns, no meta column, blobs under the account key, no key pairs, no
-    readers' keys, store schema 5."""
+    readers' keys, account keys wrapped in the first format (bound to no account),
+    store schema 5."""
     keys = {}
     rows = m.sql("SELECT m.mailbox_id, m.uid, b.user_id, m.meta, b.sealed_key FROM messages m"
                  " JOIN blobs b ON b.id = m.blob_id")
@@ -244,6 +245,11 @@ def unseal_as_old_code_did(m):
         con.execute("ALTER TABLE blobs DROP COLUMN sealed_key")  # migration 8
         con.execute("ALTER TABLE store_users DROP COLUMN public_key")
         con.execute("DROP TABLE blob_keys")  # migration 9
+        for (uid,) in con.execute("SELECT id FROM store_users").fetchall():  # migration 10
+            key = keys.get(uid) or atrest_helpers.account_key(m, uid)
+            con.execute("UPDATE store_users SET wrapped_key = ? WHERE id = ?",
+                        (atrest_helpers.wrap_first_format(m, key), uid))
+        con.execute("DELETE FROM store_counters WHERE name = 'wrap_format'")
         con.execute("UPDATE schema_version SET version = 5 WHERE component = 'store'")
         con.commit()
     finally:
@@ -264,7 +270,8 @@ def test_migrate_seals_an_old_data_dir(delivered):
     assert scan_files(m), "the old form must show the markers, or this test proves nothing"
     accounts = m.sql("SELECT count(*) FROM store_users")[0][0]
     r = m.ctl("migrate")
-    assert r.stdout.splitlines() == ["store schema: 4 migrations applied",
+    assert r.stdout.splitlines() == ["store schema: 5 migrations applied",
+                                     f"account keys: {accounts} wrapped for their account",
                                      f"account key pairs: {accounts} made",
                                      f"store metadata: {n} message{'s' if n != 1 else ''} sealed"], r.stdout
     found = scan_files(m) + scan_tables(m)

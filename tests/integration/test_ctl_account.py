@@ -13,7 +13,8 @@ def test_init_creates_private_data_dir(mss_factory):
     m = mss_factory()
     assert stat.S_IMODE(os.stat(m.data_dir).st_mode) == 0o700
     key = m.data_dir / "keys" / "master.key"
-    assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(key).st_mode) == 0o400  # root's: the daemons' key agent reads it
+    assert os.stat(key).st_uid == os.geteuid()
     con = sqlite3.connect(m.data_dir / "mss.db")
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

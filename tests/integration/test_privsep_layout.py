@@ -203,8 +203,9 @@ def test_forged_auth_message_ends_the_prelogin_process(imapd, forged):
 def test_session_process_holds_no_master_key(imapd):
     """Logged in, after an APPEND and a FETCH of the body (both need the account's
     key), the session process's memory holds no copy of the master key, nor does the
-    pre-login process's: account keys come from the keyring process, which alone
-    reads the master key (and in whose memory the search does find it)."""
+    pre-login process's, nor the master's: account keys come from the account key
+    agent (root, forked by the master before the privilege drop), which alone reads
+    the master key (and in whose memory the search does find it)."""
     from test_tls_agent import memory_holds
     m = imapd
     master_key = (m.data_dir / "keys" / "master.key").read_bytes()
@@ -216,11 +217,14 @@ def test_session_process_holds_no_master_key(imapd):
         c.select("INBOX")
         typ, data = c.fetch("*", "(BODY.PEEK[TEXT])")
         assert typ == "OK" and b"secret body" in data[0][1]
-        keyrings = children(session)
-        assert len(keyrings) == 1
-        assert memory_holds(keyrings[0], [master_key]) == {0}
+        assert children(session) == []  # no keyring process of its own any more
+        master = m.procs["imapd"].pid
+        agents = [p for p in children(master) if comm(p) == "mss-keyagent"]
+        assert len(agents) == 1 and status(agents[0], "Uid") == ["0"] * 4
+        assert memory_holds(agents[0], [master_key]) == {0}
         assert memory_holds(session, [master_key]) == set()
         assert memory_holds(pre, [master_key]) == set()
+        assert memory_holds(master, [master_key]) == set()
     finally:
         c.logout()
 

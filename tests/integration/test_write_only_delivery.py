@@ -24,9 +24,14 @@ def test_mx_session_holds_no_account_or_master_key(mx):  # noqa: F811
     secret = atrest_helpers.keypair(account)[1]
     needles = [account, secret, (mx.data_dir / "keys" / "master.key").read_bytes()]
     master = mx.procs["smtpd"].pid
-    # the agent holds the TLS key, the queue runner the outbound queue's key (a subkey of
-    # the master key: doc/architecture.md, "Who can decrypt"); the sessions nothing
-    sessions = [p for p in children(master) if comm(p) not in ("mss-tls-agent", "mss-queue")]
+    # the agent holds the TLS key, the account key agent the master key (and nothing
+    # else: no account key was asked of it), the queue runner the outbound queue's key
+    # (a subkey of the master key: doc/architecture.md, "Who can decrypt"); the sessions
+    # nothing
+    agents = [p for p in children(master) if comm(p) == "mss-keyagent"]
+    assert len(agents) == 1 and memory_holds(agents[0], needles) == {2}
+    sessions = [p for p in children(master)
+                if comm(p) not in ("mss-tls-agent", "mss-queue", "mss-keyagent")]
     assert sessions, children(master)
     for pid in [master, *sessions]:
         assert memory_holds(pid, needles) == set(), (pid, comm(pid))

@@ -144,29 +144,49 @@ static void test_key_wrap(void **state)
 {
 	unsigned char master[CRYPTO_KEY_LEN], other[CRYPTO_KEY_LEN];
 	unsigned char key[CRYPTO_KEY_LEN], back[CRYPTO_KEY_LEN];
-	char hex[CRYPTO_WRAPPED_HEX_LEN], bad[CRYPTO_WRAPPED_HEX_LEN];
+	char hex[CRYPTO_WRAPPED_HEX_LEN], bad[CRYPTO_WRAPPED_HEX_LEN], v1[CRYPTO_WRAPPED_V1_HEX_LEN];
 	size_t i;
 
 	(void)state;
 	crypto_key_generate(master);
 	crypto_key_generate(other);
 	crypto_key_generate(key);
-	assert_int_equal(crypto_key_wrap(master, key, hex), 0);
+	assert_int_equal(crypto_key_wrap(master, key, "Alice@Example.org", hex), 0);
 	assert_int_equal(strlen(hex), CRYPTO_WRAPPED_HEX_LEN - 1);
-	assert_int_equal(crypto_key_unwrap(master, hex, back), 0);
+	assert_memory_equal(hex, "v2.", 3);
+	/* bound to the account, compared lowercased */
+	assert_int_equal(crypto_key_unwrap(master, hex, "alice@example.org", back), 0);
 	assert_memory_equal(key, back, CRYPTO_KEY_LEN);
-	assert_int_equal(crypto_key_unwrap(other, hex, back), -1);
-	/* Any altered hex digit is detected, whatever part (nonce, MAC, key) it hits. */
-	for (i = 0; i < CRYPTO_WRAPPED_HEX_LEN - 1; i += 7) {
+	assert_int_equal(crypto_key_unwrap(master, hex, "ALICE@example.ORG", back), 0);
+	assert_int_equal(crypto_key_unwrap(master, hex, "bob@example.org", back), -1);
+	for (i = 0; i < CRYPTO_KEY_LEN; i++)
+		assert_int_equal(back[i], 0);
+	assert_int_equal(crypto_key_unwrap(master, hex, "", back), -1);
+	assert_int_equal(crypto_key_unwrap(master, hex, NULL, back), -1);
+	assert_int_equal(crypto_key_unwrap(other, hex, "alice@example.org", back), -1);
+	/* Any altered hex digit is detected, whatever part (nonce, key, tag) it hits. */
+	for (i = 3; i < CRYPTO_WRAPPED_HEX_LEN - 1; i += 7) {
 		memcpy(bad, hex, sizeof(bad));
 		bad[i] = bad[i] == '0' ? '1' : '0';
-		assert_int_equal(crypto_key_unwrap(master, bad, back), -1);
+		assert_int_equal(crypto_key_unwrap(master, bad, "alice@example.org", back), -1);
 	}
-	assert_int_equal(crypto_key_unwrap(master, "", back), -1);
-	assert_int_equal(crypto_key_unwrap(master, "abcd", back), -1);
+	assert_int_equal(crypto_key_unwrap(master, "", "alice@example.org", back), -1);
+	assert_int_equal(crypto_key_unwrap(master, "abcd", "alice@example.org", back), -1);
 	memcpy(bad, hex, sizeof(bad));
 	bad[10] = 'z';
-	assert_int_equal(crypto_key_unwrap(master, bad, back), -1);
+	assert_int_equal(crypto_key_unwrap(master, bad, "alice@example.org", back), -1);
+	memcpy(bad, hex, sizeof(bad));
+	bad[1] = '1';
+	assert_int_equal(crypto_key_unwrap(master, bad, "alice@example.org", back), -1);
+
+	/* The first format: read by mssctl migrate only, refused by crypto_key_unwrap. */
+	assert_int_equal(crypto_key_wrap_v1(master, key, v1), 0);
+	assert_int_equal(strlen(v1), CRYPTO_WRAPPED_V1_HEX_LEN - 1);
+	assert_int_equal(crypto_key_unwrap(master, v1, "alice@example.org", back), -1);
+	assert_int_equal(crypto_key_unwrap_v1(master, v1, back), 0);
+	assert_memory_equal(key, back, CRYPTO_KEY_LEN);
+	assert_int_equal(crypto_key_unwrap_v1(other, v1, back), -1);
+	assert_int_equal(crypto_key_unwrap_v1(master, hex, back), -1);
 	crypto_key_wipe(key);
 	for (i = 0; i < CRYPTO_KEY_LEN; i++)
 		assert_int_equal(key[i], 0);
@@ -183,7 +203,7 @@ static void test_master_key(void **state)
 	path_in(path, sizeof(path), "master.key");
 	assert_int_equal(crypto_master_key_create(path, err, sizeof(err)), 0);
 	assert_int_equal(stat(path, &st), 0);
-	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(st.st_mode & 0777, 0400); /* root's alone: the daemons' key agent */
 	assert_int_equal(st.st_size, CRYPTO_KEY_LEN);
 	/* Never overwrites an existing key. */
 	assert_int_equal(crypto_master_key_create(path, err, sizeof(err)), -1);

@@ -1,0 +1,90 @@
+"""The account key agent (issue 12, store/store_agent.h): wrapped account keys are
+bound to their account (AEAD, the address as associated data), so two accounts'
+wrapped keys swapped in the database unwrap for neither: each login still works, but
+reading mail fails with a clear refusal instead of showing the other account's; the
+daemon serves the next client. And a store from before the bound wraps is refused by
+the daemons until mssctl migrate rewrites them."""
+import imaplib
+import smtplib
+
+import pytest
+
+from conftest import PASSWORDS, PATIENT, PATIENT2, PRO
+
+
+def swap_wrapped_keys(m, a, b):
+    wa = m.sql("SELECT wrapped_key FROM store_users WHERE address = ?", a)[0][0]
+    wb = m.sql("SELECT wrapped_key FROM store_users WHERE address = ?", b)[0][0]
+    m.sql("UPDATE store_users SET wrapped_key = ? WHERE address = ?", wb, a)
+    m.sql("UPDATE store_users SET wrapped_key = ? WHERE address = ?", wa, b)
+
+
+def deliver(m, rcpt, subject):
+    s = smtplib.SMTP("127.0.0.1", m.port("submission"), timeout=20)
+    s.starttls(context=m.client_context("pro"))
+    s.ehlo()
+    assert s.docmd("AUTH", "EXTERNAL =")[0] == 235
+    s.sendmail(PRO, [rcpt], f"Subject: {subject}\r\n\r\nbody of {subject}\r\n".encode())
+    s.quit()
+
+
+def test_swapped_wrapped_keys_read_nothing(mss):
+    m = mss
+    m.start("smtpd")
+    m.start("imapd")
+    deliver(m, PATIENT, "for-patient-one")
+    deliver(m, PATIENT2, "for-patient-two")
+    swap_wrapped_keys(m, PATIENT, PATIENT2)
+    for who, other in ((PATIENT, "for-patient-two"), (PATIENT2, "for-patient-one")):
+        c = imaplib.IMAP4_SSL("127.0.0.1", m.port("imaps"), ssl_context=m.client_context(None),
+                              timeout=20)
+        assert c.login(who, PASSWORDS[who])[0] == "OK"
+        typ, _ = c.select("INBOX")
+        assert typ == "OK"
+        typ, data = c.fetch("*", "(BODY.PEEK[])")
+        assert typ == "NO", data
+        assert b"for-patient" not in b"".join(x if isinstance(x, bytes) else b"".join(x) for x in data)
+        c.logout()
+    log = m.log("imapd")
+    assert "event=keyagent.unwrap_failed" in log
+    # the daemon and the agent go on: put back, the same accounts read their own mail
+    swap_wrapped_keys(m, PATIENT, PATIENT2)
+    c = imaplib.IMAP4_SSL("127.0.0.1", m.port("imaps"), ssl_context=m.client_context(None), timeout=20)
+    assert c.login(PATIENT, PASSWORDS[PATIENT])[0] == "OK"
+    c.select("INBOX")
+    typ, data = c.fetch("*", "(BODY.PEEK[])")
+    assert typ == "OK" and b"for-patient-one" in data[0][1]
+    c.logout()
+
+
+@pytest.mark.sqlite_only
+def test_migrate_binds_old_wraps(mss):
+    """An older MSS's store (schema 9, account keys wrapped in the first format, bound
+    to no account): the daemons refuse it naming mssctl migrate; migrate rewrites
+    every wrap for its account, and the same mail reads as before."""
+    from atrest_helpers import account_key, wrap_first_format
+    m = mss
+    m.start("smtpd")
+    deliver(m, PATIENT, "before-migrate")
+    m.stop("smtpd")
+    # back to the first format: the account key unwrapped, wrapped again with secretbox
+    users = [uid for (uid,) in m.sql("SELECT id FROM store_users")]
+    for uid in users:
+        m.sql("UPDATE store_users SET wrapped_key = ? WHERE id = ?",
+              wrap_first_format(m, account_key(m, uid)), uid)
+    m.sql("UPDATE schema_version SET version = 9 WHERE component = 'store'")
+    proc = m.start("imapd", wait=False)
+    assert proc.wait(timeout=30) == 1
+    m.procs.pop("imapd", None)
+    assert "(store 9 < 10): run mssctl migrate" in m.log("imapd")
+    out = m.ctl("migrate").stdout
+    assert f"account keys: {len(users)} wrapped for their account" in out, out
+    assert all(w.startswith("v2.") for (w,) in m.sql("SELECT wrapped_key FROM store_users"))
+    assert m.ctl("migrate").stdout.strip() == "store schema: up to date"
+    m.start("imapd")
+    c = imaplib.IMAP4_SSL("127.0.0.1", m.port("imaps"), ssl_context=m.client_context(None), timeout=20)
+    assert c.login(PATIENT, PASSWORDS[PATIENT])[0] == "OK"
+    c.select("INBOX")
+    typ, data = c.fetch("*", "(BODY.PEEK[])")
+    assert typ == "OK" and b"before-migrate" in data[0][1]
+    c.logout()
