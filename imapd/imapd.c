@@ -106,8 +106,6 @@ static void session_whole(struct imapd *d, int fd, const struct session_info *si
 		return;
 	/* without the master key: account keys from the account key agent */
 	s.store = store_open_nokeys(&d->cfg, err, sizeof(err));
-	if (s.store != NULL)
-		store_use_agent(s.store, si->keys_fd);
 	if (s.store == NULL) {
 		log_err("imap.store_open", "error=\"%s\"", err);
 		conn_puts(s.conn, "* BYE Service temporarily unavailable\r\n");
@@ -115,6 +113,8 @@ static void session_whole(struct imapd *d, int fd, const struct session_info *si
 		conn_free(s.conn);
 		return;
 	}
+	store_use_agent(s.store, si->keys_fd);
+	store_agent_bind(s.store);
 	imap_login_tls_ready(&s);
 	log_info("imap.connect", "peer=%s listener=%s", si->peer_ip, si->listener->name);
 	imap_session_run(&s);
@@ -186,6 +186,7 @@ static void session_split(struct imapd *d, const struct session_info *si)
 		return; /* the pre-login process sees its channel close: BYE */
 	}
 	store_use_agent(s.store, si->keys_fd);
+	store_agent_bind(s.store);
 	rc = serve_logins(&s, si, &ok);
 	close(si->auth_fd);
 	if (rc != 1) {
@@ -224,15 +225,15 @@ static int session_channel(void *arg)
 	return key_agent_session_channel(&d->agent);
 }
 
-/* Each session process's own channel to the account key agent (store/store_agent.h).
- * Not yet bound to one account: a professional's session reads the patients' granted
- * documents with their keys (the shared vault view, URLAUTH, COPY out of a shared
- * folder) until those are sealed to the grantee too (doc/architecture.md). */
+/* Each session process's own channel to the account key agent (store/store_agent.h),
+ * bound to the account that logs in (the first whose key it asks for): a professional
+ * reads a patient's granted documents with its own key (blob_keys), never the
+ * patient's. */
 static int keys_channel(const struct session_info *si, void *arg)
 {
 	struct imapd *d = arg;
 
-	return store_agent_channel(&d->keys, STORE_AGENT_ANY, si->session_id);
+	return store_agent_channel(&d->keys, STORE_AGENT_BOUND, si->session_id);
 }
 
 /* In every process the master forks: only the master makes channels. */

@@ -160,16 +160,16 @@ static int session_channel(void *arg)
 	return key_agent_session_channel(&c->agent);
 }
 
-/* Each session process's own channel to the account key agent (store/store_agent.h):
- * an MX session delivers to public keys and may have no account key; a submission
- * session, only the one account it logs in as (the first it asks for). */
+/* Each session process's own channel to the account key agent (store/store_agent.h).
+ * Not bound to one account yet, on the MX as on submission: filing a vault document
+ * merges it into the patient's Vaccinations book and Profil, read with the patient's
+ * key (vault_vacc.c, vault_profile_store.c), for each recipient of the message; the
+ * delivery itself writes to public keys (doc/architecture.md). */
 static int keys_channel(const struct session_info *si, void *arg)
 {
 	struct smtpd_ctx *c = arg;
 
-	return store_agent_channel(&c->keys,
-	                           si->listener->kind == SMTP_KIND_MX ? STORE_AGENT_MX : STORE_AGENT_BOUND,
-	                           si->session_id);
+	return store_agent_channel(&c->keys, STORE_AGENT_ANY, si->session_id);
 }
 
 /* In every process the master forks: only the master makes channels. */

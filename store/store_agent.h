@@ -66,5 +66,11 @@ void store_agent_forget(struct store_agent *a);
  * service keys are asked over fd (a channel; the store owns it and closes it in
  * store_close). */
 void store_use_agent(struct store *st, int fd);
+/* For a store whose channel is bound (STORE_AGENT_BOUND): the store itself refuses a
+ * second account's key with a clear error (-1, nothing sent), so that a path that may
+ * ask for one (a grant sealing another account's documents: vault_readers_refresh)
+ * fails alone instead of having the agent close the channel, which it still does for
+ * a request that reaches it. */
+void store_agent_bind(struct store *st);
 
 #endif

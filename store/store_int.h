@@ -42,7 +42,9 @@ struct store {
 	int has_master; /* 0: opened with store_open_nokeys, no account key can be made or read */
 	/* without the master key: account keys from the account key agent (store_use_agent) */
 	bool use_keyring;
-	int agent_fd; /* this process's channel to the agent; -1 without, or once refused */
+	int agent_fd;            /* this process's channel to the agent; -1 without, or once refused */
+	bool agent_bound;        /* store_agent_bind: one account's key only (the first) */
+	char agent_account[256]; /* that account, lowercased, once asked */
 	struct store_key *keys;
 	size_t nkeys;
 	int64_t reader_id; /* store_reader_bind: the account this process reads for, 0 none */

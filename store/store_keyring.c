@@ -70,9 +70,32 @@ static int agent_ask(struct store *st, int type, const char *account, const char
 	return 0;
 }
 
+/* A bound store asks for one account only (store_agent_bind). Returns 0, or -1 with err. */
+static int bound_to(struct store *st, const char *account, char *err, size_t errlen)
+{
+	char lower[sizeof(st->agent_account)];
+
+	if (!st->agent_bound)
+		return 0;
+	if (str_copy(lower, sizeof(lower), account) != 0) {
+		str_error(err, errlen, "account name too long");
+		return -1;
+	}
+	str_lower(lower);
+	if (st->agent_account[0] == '\0')
+		memcpy(st->agent_account, lower, sizeof(lower));
+	if (strcmp(st->agent_account, lower) == 0)
+		return 0;
+	str_error(err, errlen, "this session reads with %s's key only, not another account's",
+	          st->agent_account);
+	return -1;
+}
+
 int store_keyring_unwrap(struct store *st, const char *account, const char *wrapped,
                          unsigned char key[CRYPTO_KEY_LEN], char *err, size_t errlen)
 {
+	if (bound_to(st, account, err, errlen) < 0)
+		return -1;
 	return agent_ask(st, KEYAGENT_ASK, account, wrapped, key, NULL, err, errlen);
 }
 
@@ -111,6 +134,12 @@ void store_keyring_end(struct store *st)
 	if (st->agent_fd >= 0)
 		close(st->agent_fd);
 	st->agent_fd = -1;
+}
+
+void store_agent_bind(struct store *st)
+{
+	st->agent_bound = true;
+	st->agent_account[0] = '\0';
 }
 
 void store_use_agent(struct store *st, int fd)

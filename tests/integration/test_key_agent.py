@@ -5,6 +5,7 @@ reading mail fails with a clear refusal instead of showing the other account's; 
 daemon serves the next client. And a store from before the bound wraps is refused by
 the daemons until mssctl migrate rewrites them."""
 import imaplib
+import re
 import smtplib
 
 import pytest
@@ -88,3 +89,71 @@ def test_migrate_binds_old_wraps(mss):
     typ, data = c.fetch("*", "(BODY.PEEK[])")
     assert typ == "OK" and b"before-migrate" in data[0][1]
     c.logout()
+
+
+def agent_channel_fds(m, session):
+    """The descriptors of session whose socket's peer is held by the account key agent
+    (socket inodes and their peers as ss(8) reports them)."""
+    import os
+    import subprocess
+    from test_privsep import children, comm
+    agent = [p for p in children(m.procs["imapd"].pid) if comm(p) == "mss-keyagent"][0]
+    agent_inodes = {os.readlink(f"/proc/{agent}/fd/{n}")[8:-1] for n in os.listdir(f"/proc/{agent}/fd")}
+    peer = {}
+    for line in subprocess.run(["ss", "-xaH"], capture_output=True, text=True).stdout.splitlines():
+        f = line.split()
+        if len(f) >= 8:
+            peer[f[5]] = f[7]
+    out = []
+    for n in os.listdir(f"/proc/{session}/fd"):
+        target = os.readlink(f"/proc/{session}/fd/{n}")
+        if target.startswith("socket:[") and peer.get(target[8:-1]) in agent_inodes:
+            out.append(int(n))
+    return out
+
+
+def test_request_for_a_second_account_closes_the_channel(mss):
+    """An imapd session process's channel is bound to the account that logged in: a
+    request for another account's key, written on that very channel (taken from the
+    session process with pidfd_getfd, as a compromised session would send it, with the
+    other account's genuine wrapped key), is refused, logged with the session and both
+    accounts and no key material, and the channel closed; the daemon serves the next
+    client."""
+    import os
+    import socket
+    import struct
+    from test_privsep_layout import connect_prelogin, grab_fd, sockets_of  # noqa: F401
+    if os.geteuid() != 0:
+        pytest.skip("needs root (privilege separation)")
+    m = mss
+    m.start("smtpd")
+    m.start("imapd")
+    deliver(m, PATIENT, "own-mail")
+    c, session, _pre = connect_prelogin(m)
+    try:
+        assert c.login(PATIENT, PASSWORDS[PATIENT])[0] == "OK"
+        c.select("INBOX")
+        typ, data = c.fetch("*", "(BODY.PEEK[])")  # binds the channel to PATIENT
+        assert typ == "OK" and b"own-mail" in data[0][1]
+        chans = [socket.socket(fileno=grab_fd(session, fd)) for fd in agent_channel_fds(m, session)]
+        assert len(chans) == 1, chans
+        wrapped = m.sql("SELECT wrapped_key FROM store_users WHERE address = ?", PATIENT2)[0][0]
+        # struct keyagent_msg: magic "MSSK", version 2, ASK, ok, pad, account, wrapped, key
+        msg = (struct.pack("<IHHII", 0x4b53534d, 2, 1, 0, 0) + PATIENT2.encode().ljust(256, b"\0")
+               + wrapped.encode().ljust(156, b"\0") + bytes(32))
+        chans[0].send(msg)
+        chans[0].settimeout(10)
+        assert chans[0].recv(1024) == b""  # closed, no key
+        chans[0].close()
+        log = m.log("imapd")
+        sid = re.search(r"event=imap\.connect session=(\w+)", log).group(1)
+        assert (f"event=keyagent.refused session={sid} kind=bound bound={PATIENT} asked={PATIENT2} "
+                in log), log[-2000:]
+    finally:
+        try:
+            c.logout()
+        except Exception:
+            pass
+    c2 = imaplib.IMAP4_SSL("127.0.0.1", m.port("imaps"), ssl_context=m.client_context(None), timeout=20)
+    assert c2.login(PATIENT2, PASSWORDS[PATIENT2])[0] == "OK"
+    c2.logout()

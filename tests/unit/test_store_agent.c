@@ -121,6 +121,29 @@ static void test_bound_channel(void **state)
 	sodium_memzero(want, sizeof(want));
 }
 
+/* The store of a bound session (mss-imapd's) refuses a second account itself: the
+ * channel stays open and the first account's key is still given. */
+static void test_bound_store(void **state)
+{
+	(void)state;
+	unsigned char want[CRYPTO_KEY_LEN], key[CRYPTO_KEY_LEN];
+	struct store *st = session_store(STORE_AGENT_BOUND);
+	store_agent_bind(st);
+	master_key_of(PRO, want);
+	assert_int_equal(store_user_key(st, user_id(PRO), key, af.f->err, sizeof(af.f->err)), 0);
+	assert_int_equal(store_user_key(st, user_id(PAT), key, af.f->err, sizeof(af.f->err)), -1);
+	assert_non_null(strstr(af.f->err, "reads with " PRO "'s key only"));
+	assert_true(st->agent_fd >= 0);
+	assert_false(logged("keyagent.refused"));
+	store_close(st);
+	st = session_store(STORE_AGENT_BOUND); /* a new session, the cache empty */
+	store_agent_bind(st);
+	assert_int_equal(store_user_key(st, user_id(PRO), key, af.f->err, sizeof(af.f->err)), 0);
+	assert_memory_equal(key, want, CRYPTO_KEY_LEN);
+	store_close(st);
+	sodium_memzero(want, sizeof(want));
+}
+
 static void test_mx_channel(void **state)
 {
 	(void)state;
@@ -215,6 +238,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_bound_channel, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bound_store, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_mx_channel, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_forged_request, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_swapped_wraps, setup, teardown),
