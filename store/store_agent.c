@@ -328,6 +328,9 @@ int store_agent_start(struct store_agent *a, const struct mss_config *cfg, char 
 	int sv[2];
 
 	a->ctl = -1;
+	/* a data_dir not made yet is named as such (with its remedy), not as a missing key */
+	if (store_check_data_dir(cfg, err, errlen) < 0)
+		return -1;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		str_error(err, errlen, "account key agent: %s", strerror(errno));
 		return -1;
