@@ -216,10 +216,10 @@ void imap_cmd_dispatch(struct imap_session *s, struct imap_command *c)
 	}
 	enum imap_state before = s->state;
 	if (before != IMAP_STATE_NOT_AUTH && history_refresh(d->name))
-		imap_history_sync(s); /* new history entries appear as messages of Historique */
+		imap_vault_refresh(s); /* new history entries, the vaccination book rebuilt */
 	s->cmd_flags = d->flags;
 	d->fn(s, c);
 	s->cmd_flags = 0;
 	if (before == IMAP_STATE_NOT_AUTH && s->state == IMAP_STATE_AUTH)
-		imap_history_sync(s); /* at login */
+		imap_vault_refresh(s); /* at login */
 }

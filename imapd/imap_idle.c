@@ -50,6 +50,8 @@ void cmd_idle(struct imap_session *s, struct imap_command *c)
 	for (;;) {
 		if (s->view.history)
 			imap_history_sync(s); /* history entries are audit records: nothing to watch */
+		if (s->view.open && !s->view.shared && imap_book_protected(s, s->view.name))
+			imap_book_refresh(s); /* a document filed shows as the book rebuilt */
 		uint32_t before = s->view.uidnext;
 		if (s->view.open && imap_view_sync(s, true) < 0)
 			break;

@@ -158,6 +158,25 @@ void imap_history_sync(struct imap_session *s)
 		log_info("imap.history", "user=%s added=%d", s->account.address, n);
 }
 
+void imap_book_refresh(struct imap_session *s)
+{
+	char err[256];
+	/* s->store NULL: the pre-login process, whose session process refreshes at login */
+	if (s->state == IMAP_STATE_NOT_AUTH || s->account.role != ROLE_PATIENT || s->store == NULL)
+		return;
+	int rc = vault_vacc_refresh(s->store, s->account.address, err, sizeof(err));
+	if (rc < 0)
+		log_err("imap.vaccination", "user=%s error=\"%s\"", s->account.address, err);
+	else if (rc > 0)
+		log_info("imap.vaccination", "user=%s rebuilt=1", s->account.address);
+}
+
+void imap_vault_refresh(struct imap_session *s)
+{
+	imap_history_sync(s);
+	imap_book_refresh(s);
+}
+
 bool imap_history_protected(const struct imap_session *s, const char *name)
 {
 	return s->account.role == ROLE_PATIENT && name != NULL && vault_is_history_mailbox(name);

@@ -29,6 +29,15 @@
 /* Brings the patient's Historique up to date (no-op for other accounts); failures
  * are logged only. */
 void imap_history_sync(struct imap_session *s);
+/* Rebuilds the patient's vaccination book when documents were filed since (vault_vacc.h:
+ * filing is write-only, the book is read and written with the patient's key, here);
+ * no-op for other accounts and when it is up to date (one lookup). Failures are
+ * logged only: the entries wait for the next command. */
+void imap_book_refresh(struct imap_session *s);
+/* Both: the patient's folders the vault keeps brought up to date, at login and before
+ * the commands that show folders (SELECT, EXAMINE, STATUS, LIST, LSUB, NOOP, CHECK,
+ * IDLE). */
+void imap_vault_refresh(struct imap_session *s);
 /* true when name is the session's own Historique and the session is a patient's. */
 bool imap_history_protected(const struct imap_session *s, const char *name);
 /* true when name is one of a patient's own vault folders ("Documents", "Documents/..."):

@@ -197,7 +197,7 @@ static void session_split(struct imapd *d, const struct session_info *si)
 		return;
 	}
 	imap_login_done(&s, &ok);
-	imap_history_sync(&s); /* at login, as imap_cmd_dispatch does in one process */
+	imap_vault_refresh(&s); /* at login, as imap_cmd_dispatch does in one process */
 	s.conn = conn_new(si->relay_fd, si->peer_ip);
 	imap_session_run(&s);
 	session_end(&s, si);

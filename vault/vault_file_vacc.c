@@ -1,5 +1,6 @@
-/* vault_file_vacc.c: a vaccination document filed updates the patient's vaccination
- * book (vault_vacc.h): its CDA's immunizations, or, when it records none that can be
+/* vault_file_vacc.c: a vaccination document filed is recorded for the patient's
+ * vaccination book (vault_vacc.h; write-only: the book itself is rebuilt in the
+ * patient's own session): its CDA's immunizations, or, when it records none that can be
  * read (a PDF, a CDA without entries), the document itself as one entry (its title,
  * its date, its author), so that the book never misses a vaccination a professional
  * sent. A document masked from professionals adds nothing: the book is theirs to read. */
@@ -30,7 +31,7 @@ void vault_file_vaccinations(struct filing *f, const struct vault_doc *d)
 	struct vault_vacc_entry *e;
 	struct vault_actor who = {f->d->sender, policy_auth_name(f->d->m->sender->auth),
 	                          f->d->m->sender->peer_ip};
-	size_t n = 0, added = 0;
+	size_t n = 0;
 	char err[256];
 
 	if (d->cls != VAULT_VACCINATIONS || d->invisible_patient || d->masked_ps)
@@ -45,7 +46,7 @@ void vault_file_vaccinations(struct filing *f, const struct vault_doc *d)
 			e[i].who[0] = '\0';
 	if (n == 0)
 		document_entry(f, d, &e[n++]);
-	if (vault_vacc_add(f->store, &who, f->rcpt->canonical, e, n, &added, err, sizeof(err)) != 0)
+	if (vault_vacc_record(f->store, &who, f->rcpt->canonical, e, n, err, sizeof(err)) != 0)
 		log_err("vault.vaccination", "patient=%s error=\"%s\"", f->rcpt->canonical, err);
 	free(e);
 }

@@ -40,8 +40,9 @@ void vault_cda_facts(const struct filing *f, struct vault_doc *d, const struct c
 void vault_settle_renditions(struct filing *f);
 /* Stores every document that is not refused, one at a time. */
 void vault_file_all(struct filing *f);
-/* A vaccination document d just filed: the patient's vaccination book updated
- * (vault_file_vacc.c, vault_vacc.h). Failures are logged: the document is filed. */
+/* A vaccination document d just filed: its entries recorded for the patient's
+ * vaccination book (vault_file_vacc.c, vault_vacc.h), without the patient's key.
+ * Failures are logged: the document is filed. */
 void vault_file_vaccinations(struct filing *f, const struct vault_doc *d);
 /* Integration report to the sender, notification to the patient, audit of what the
  * patient's copy withheld. */

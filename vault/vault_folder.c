@@ -135,6 +135,32 @@ int vault_folder_read(struct store *st, int64_t mbid, uint32_t uid, size_t max, 
 	return rc == 0 && buf_append_char(out, '\0') == 0 ? 1 : -1;
 }
 
+/* A field's value from v (after the colon) into out, unfolded (RFC 5322 2.2.3: a line
+ * break before a blank goes, mime_header folds a long value so), blanks around it
+ * dropped. 1, or 0 when it does not fit. */
+static int unfold(const char *v, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	v += strspn(v, " \t");
+	for (;;) {
+		size_t n = strcspn(v, "\r\n");
+		if (o + n >= outlen)
+			return 0;
+		memcpy(out + o, v, n);
+		o += n;
+		v += n;
+		v += *v == '\r';
+		v += *v == '\n';
+		if (*v != ' ' && *v != '\t')
+			break;
+	}
+	while (o > 0 && (out[o - 1] == ' ' || out[o - 1] == '\t'))
+		o--;
+	out[o] = '\0';
+	return 1;
+}
+
 int vault_folder_header(struct store *st, int64_t mbid, uint32_t uid, const char *name, char *out,
                         size_t outlen)
 {
@@ -150,17 +176,7 @@ int vault_folder_header(struct store *st, int64_t mbid, uint32_t uid, const char
 		for (char *p = h.data; p != NULL && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
 			if (strncasecmp(p, name, nlen) != 0 || p[nlen] != ':')
 				continue;
-			const char *v = p + nlen + 1;
-			size_t n;
-			v += strspn(v, " \t");
-			n = strcspn(v, "\r\n");
-			while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
-				n--;
-			rc = n < outlen ? 1 : 0;
-			if (rc == 1) {
-				memcpy(out, v, n);
-				out[n] = '\0';
-			}
+			rc = unfold(p + nlen + 1, out, outlen);
 			break;
 		}
 	}

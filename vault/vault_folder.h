@@ -54,7 +54,7 @@ bool vault_folder_masked(const char *keywords);
 int vault_folder_read(struct store *st, int64_t mbid, uint32_t uid, size_t max, struct buf *out);
 
 /* The value of the first header field called name (e.g. "X-MSS-Vital", without the
- * colon) of message uid, read from its header (at most 64 KiB), blanks around it
+ * colon) of message uid, read from its header (at most 64 KiB), unfolded, blanks around it
  * dropped, into out. Returns 1, 0 when the message or the field is missing or the
  * value does not fit, -1 on a store error. */
 int vault_folder_header(struct store *st, int64_t mbid, uint32_t uid, const char *name, char *out,

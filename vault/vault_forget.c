@@ -21,6 +21,7 @@ static const struct {
     {"vault.forget_history", "DELETE FROM vault_history_sync WHERE patient = ?1"},
     {"vault.forget_blocks", "DELETE FROM patient_blocks WHERE patient = ?1"},
     {"vault.forget_settings", "DELETE FROM vault_settings WHERE patient = ?1"},
+    {"vault.forget_book_mark", "DELETE FROM vault_vacc_stale WHERE patient = ?1"},
 };
 
 int vault_forget_account(struct store *st, const char *address, char *err, size_t errlen)

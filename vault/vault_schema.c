@@ -102,6 +102,15 @@ static const struct sql_migration vault_migrations[] = {
      .postgresql = "CREATE TABLE vault_settings ("
                    " patient TEXT NOT NULL PRIMARY KEY,"
                    " notify BIGINT NOT NULL);"},
+    /* the vaccination book is stale: entries filed since, waiting for the patient's own
+     * session to rebuild it (vault_vacc.h; filing holds no key of the patient's) */
+    {.version = 6,
+     .sqlite = "CREATE TABLE vault_vacc_stale ("
+               " patient TEXT NOT NULL COLLATE NOCASE PRIMARY KEY,"
+               " generation INTEGER NOT NULL) WITHOUT ROWID;",
+     .postgresql = "CREATE TABLE vault_vacc_stale ("
+                   " patient TEXT NOT NULL PRIMARY KEY,"
+                   " generation BIGINT NOT NULL);"},
 };
 
 const struct sql_schema vault_schema = {"vault", vault_migrations,

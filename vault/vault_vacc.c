@@ -1,6 +1,6 @@
-/* vault_vacc.c: the vaccination book in the folder Vaccinations (vault_vacc.h): a
- * declared entry checked, the book read back from its FHIR Bundle (jansson), merged
- * and written anew. */
+/* vault_vacc.c: the vaccination book in the folder Vaccinations (vault_vacc.h): the
+ * book and the messages of entries waiting for it read back from their FHIR Bundles
+ * (jansson), merged and written anew, in the patient's own session. */
 #include "vault/vault_vacc.h"
 
 #include <jansson.h>
@@ -14,88 +14,15 @@
 #include "lib/localtime.h"
 #include "lib/log.h"
 #include "lib/str.h"
+#include "lib/mss_limits.h"
 #include "msg/msg.h"
 #include "vault/vault_folder.h"
+#include "vault/vault_vacc_int.h"
 
 #define BOOK_READ (4 * 1024 * 1024) /* a book of VAULT_VACC_MAX entries is far smaller */
 #define BOOKS_MAX 16                /* book messages merged at once (normally one) */
 #define MARK "X-MSS-Vaccination"
 #define SELF_DECLARED "déclaré par le patient"
-
-static int why_is(char *why, size_t whylen, const char *text)
-{
-	if (str_copy(why, whylen, text) < 0)
-		log_warn("vault.vaccination", "error=\"message cut\"");
-	return -1;
-}
-
-/* Characters of a UTF-8 string, -1 when it is not UTF-8 or holds a control character. */
-static long chars(const char *s)
-{
-	long n = 0;
-	if (!str_is_utf8(s, strlen(s)))
-		return -1;
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p < 0x20 || *p == 0x7f)
-			return -1;
-		n += (*p & 0xc0) != 0x80;
-	}
-	return n;
-}
-
-/* A real day "YYYY-MM-DD" between 1900-01-01 and today. */
-static bool good_date(const char *d, const char *today)
-{
-	int y, mo, day, used = 0;
-	struct tm tm = {0};
-
-	if (strlen(d) != 10 || sscanf(d, "%4d-%2d-%2d%n", &y, &mo, &day, &used) != 3 || used != 10 ||
-	    d[4] != '-' || d[7] != '-' || y < 1900 || mo < 1 || mo > 12 || day < 1 || day > 31)
-		return false;
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = day;
-	tm.tm_hour = 12;
-	time_t t = timegm(&tm);
-	gmtime_r(&t, &tm);
-	return tm.tm_mday == day && strcmp(d, today) <= 0;
-}
-
-int vault_vacc_check(const char *vaccine, const char *date, const char *dose, const char *who,
-                     const char *today, struct vault_vacc_entry *out, char *why, size_t whylen)
-{
-	char v[VAULT_VACC_TEXT], d[VAULT_VACC_DOSE], w[VAULT_VACC_TEXT];
-	long nv, nd, nw;
-
-	memset(out, 0, sizeof(*out));
-	if (str_copy(v, sizeof(v), vaccine ? vaccine : "") < 0 || (nv = chars(str_trim(v))) < 0 ||
-	    nv > VAULT_VACC_TEXT_CHARS)
-		return why_is(why, whylen,
-		              "Le nom du vaccin doit faire au plus 100 caractères, sans caractère de "
-		              "contrôle.");
-	if (nv == 0)
-		return why_is(why, whylen, "Indiquez le nom du vaccin.");
-	if (date == NULL || !good_date(date, today))
-		return why_is(
-		    why, whylen,
-		    "La date de la vaccination doit être une vraie date (jj/mm/aaaa), entre 1900 et "
-		    "aujourd'hui.");
-	if (str_copy(d, sizeof(d), dose ? dose : "") < 0 || (nd = chars(str_trim(d))) < 0 ||
-	    nd > VAULT_VACC_DOSE_CHARS)
-		return why_is(why, whylen,
-		              "La dose doit faire au plus 30 caractères (par exemple 1, 2 ou rappel).");
-	if (str_copy(w, sizeof(w), who ? who : "") < 0 || (nw = chars(str_trim(w))) < 0 ||
-	    nw > VAULT_VACC_TEXT_CHARS)
-		return why_is(why, whylen,
-		              "Le nom de qui a vacciné doit faire au plus 100 caractères, sans caractère de "
-		              "contrôle.");
-	memcpy(out->vaccine, v, sizeof(out->vaccine));
-	memcpy(out->date, date, sizeof(out->date));
-	memcpy(out->dose, d, sizeof(out->dose));
-	memcpy(out->who, w, sizeof(out->who));
-	out->self_declared = true;
-	return 0;
-}
 
 /* ---- the FHIR Bundle, written and read back ------------------------------------- */
 
@@ -128,12 +55,12 @@ static json_t *immunization(const char *patient, const struct vault_vacc_entry *
 	return r;
 }
 
-static char *bundle(const char *patient, const struct vault_vacc_book *book, int64_t when)
+char *vault_vacc_bundle(const char *patient, const struct vault_vacc_entry *e, size_t n, int64_t when)
 {
 	json_t *resources = json_array();
 
-	for (size_t i = 0; resources != NULL && i < book->n; i++)
-		if (json_array_append_new(resources, immunization(patient, &book->e[i])) < 0) {
+	for (size_t i = 0; resources != NULL && i < n; i++)
+		if (json_array_append_new(resources, immunization(patient, &e[i])) < 0) {
 			json_decref(resources);
 			return NULL;
 		}
@@ -232,49 +159,121 @@ static int load_one(struct store *st, int64_t mbid, uint32_t uid, unsigned versi
 	return rc;
 }
 
-/* Every book message of the folder merged into book; their UIDs into uids (at most
- * BOOKS_MAX), *mbid the folder (0 when there is none), *masked when the patient masked
- * one from professionals. Returns 0 or -1. */
-static int load(struct store *st, const char *patient, struct vault_vacc_book *book, uint32_t *uids,
-                size_t *nuids, int64_t *mbid, bool *masked)
+#define PENDING_MAX 32 /* messages of entries merged at once; the rest at the next rebuild */
+
+/* A message of entries waiting for the book (vault_vacc_pending.c), and who filed it. */
+struct pending {
+	uint32_t uid;
+	char actor[MSS_ADDRESS_SIZE], auth[64], peer[64];
+	size_t added; /* of its entries, those new to the book */
+};
+
+/* What a rebuild found in the folder. */
+struct scan {
+	int64_t mbid; /* 0: no folder yet */
+	uint32_t books[BOOKS_MAX];
+	size_t nbooks;
+	struct pending pending[PENDING_MAX];
+	size_t npending;
+	bool more;   /* messages of entries left for the next rebuild */
+	bool masked; /* the patient masked one from professionals */
+};
+
+/* A message of entries: noted with who filed it (its mark: "<n> <actor> <auth> <peer>"). */
+static void note_pending(struct scan *sc, uint32_t uid, const char *mark, bool masked)
+{
+	struct pending *p;
+	unsigned n;
+
+	if (sc->npending == PENDING_MAX) {
+		sc->more = true;
+		return;
+	}
+	p = &sc->pending[sc->npending];
+	memset(p, 0, sizeof(*p));
+	if (sscanf(mark, "%u %255s %63s %63s", &n, p->actor, p->auth, p->peer) != 4) {
+		memset(p, 0, sizeof(*p)); /* not the vault's: merged, audited as nobody */
+		memcpy(p->actor, "-", 2);
+		memcpy(p->auth, "-", 2);
+		memcpy(p->peer, "-", 2);
+	}
+	p->uid = uid;
+	sc->npending++;
+	sc->masked |= masked;
+}
+
+/* Message uid of the folder: a book (merged into book), a message of entries (noted,
+ * when entries), or neither. Returns 0 or -1. */
+static int scan_one(struct store *st, const struct store_msg *msg, bool entries, struct vault_vacc_book *book,
+                    struct scan *sc)
+{
+	char mark[64 + 3 * MSS_ADDRESS_SIZE];
+	unsigned version, count;
+	int got = vault_folder_header(st, sc->mbid, msg->uid, MARK, mark, sizeof(mark));
+
+	if (got == 1 && sscanf(mark, "%u %u", &version, &count) == 2) {
+		if (sc->nbooks == BOOKS_MAX) {
+			sc->more = true; /* merged by the next rebuild */
+			return 0;
+		}
+		sc->books[sc->nbooks++] = msg->uid;
+		sc->masked |= vault_folder_masked(msg->keywords);
+		return load_one(st, sc->mbid, msg->uid, version, book);
+	}
+	if (got < 0 || !entries)
+		return got < 0 ? -1 : 0;
+	got = vault_folder_header(st, sc->mbid, msg->uid, VAULT_VACC_ENTRIES_MARK, mark, sizeof(mark));
+	if (got == 1)
+		note_pending(sc, msg->uid, mark, vault_folder_masked(msg->keywords));
+	return got < 0 ? -1 : 0;
+}
+
+/* Every book message of the folder merged into book, and (entries) the messages of
+ * entries noted. Returns 0 or -1. */
+static int scan(struct store *st, const char *patient, bool entries, struct vault_vacc_book *book,
+                struct scan *sc)
 {
 	struct store_mailbox mb;
 	struct store_msglist l = {0};
 	char err[256];
 	int rc = store_select(st, patient, VAULT_VACC_MAILBOX, &mb, &l, err, sizeof(err));
 
-	*nuids = 0;
-	*mbid = 0;
-	*masked = false;
 	if (rc <= 0)
 		return rc < 0 ? -1 : 0;
-	*mbid = mb.id;
+	sc->mbid = mb.id;
 	rc = 0;
-	for (size_t i = 0; i < l.n && rc == 0 && *nuids < BOOKS_MAX; i++) {
-		char mark[64];
-		unsigned version, count;
-		int got = vault_folder_header(st, mb.id, l.v[i].uid, MARK, mark, sizeof(mark));
-		if (got < 0)
-			rc = -1;
-		else if (got == 1 && sscanf(mark, "%u %u", &version, &count) == 2) {
-			uids[(*nuids)++] = l.v[i].uid;
-			*masked |= vault_folder_masked(l.v[i].keywords);
-			rc = load_one(st, mb.id, l.v[i].uid, version, book);
-		}
-	}
+	for (size_t i = 0; i < l.n && rc == 0; i++)
+		rc = scan_one(st, &l.v[i], entries, book, sc);
 	store_msglist_free(&l);
+	return rc;
+}
+
+/* The entries of each message of entries merged into book, each one's new ones counted.
+ * Returns 0 or -1. */
+static int merge_pending(struct store *st, struct scan *sc, struct vault_vacc_book *book)
+{
+	struct vault_vacc_book *one = xcalloc(1, sizeof(*one));
+	int rc = 0;
+
+	for (size_t k = 0; rc == 0 && k < sc->npending; k++) {
+		memset(one, 0, sizeof(*one));
+		rc = load_one(st, sc->mbid, sc->pending[k].uid, 0, one);
+		for (size_t i = 0; rc == 0 && i < one->n; i++)
+			sc->pending[k].added += merge(book, &one->e[i]);
+	}
+	free(one);
 	return rc;
 }
 
 int vault_vacc_read(struct store *st, const char *patient, struct vault_vacc_book *out)
 {
-	uint32_t uids[BOOKS_MAX];
-	size_t n;
-	int64_t mbid;
-	bool masked;
+	struct scan *sc = xcalloc(1, sizeof(*sc));
+	int rc;
 
 	memset(out, 0, sizeof(*out));
-	return load(st, patient, out, uids, &n, &mbid, &masked);
+	rc = scan(st, patient, false, out, sc);
+	free(sc);
+	return rc;
 }
 
 /* ---- the message ---------------------------------------------------------------- */
@@ -286,29 +285,23 @@ static int by_date(const void *a, const void *b)
 	return c != 0 ? c : strcmp(x->vaccine, y->vaccine);
 }
 
-static int text(struct buf *t, const char *zone, const struct vault_vacc_book *book, int64_t when)
+int vault_vacc_lines(struct buf *t, const struct vault_vacc_entry *e, size_t n)
 {
-	char when_fr[64];
-	int rc = 0;
 	bool any_self = false;
+	int rc = 0;
 
-	mss_date_french(zone, when, false, when_fr, sizeof(when_fr));
-	rc |= buf_printf(t, "Carnet de vaccination – version %u, mis à jour %s.\n\n", book->version, when_fr);
-	if (book->n == 0)
-		rc |= buf_append_str(t, "Aucune vaccination enregistrée.\n");
-	for (size_t i = 0; i < book->n; i++) {
-		const struct vault_vacc_entry *e = &book->e[i];
-		if (e->date[0])
-			rc |= buf_printf(t, "- %.2s/%.2s/%.4s : %s", e->date + 8, e->date + 5, e->date,
-			                 e->vaccine);
+	for (size_t i = 0; i < n; i++) {
+		if (e[i].date[0])
+			rc |= buf_printf(t, "- %.2s/%.2s/%.4s : %s", e[i].date + 8, e[i].date + 5, e[i].date,
+			                 e[i].vaccine);
 		else
-			rc |= buf_printf(t, "- date inconnue : %s", e->vaccine);
-		if (e->dose[0])
-			rc |= buf_printf(t, ", dose %s", e->dose);
-		if (e->who[0])
-			rc |= buf_printf(t, ", par %s", e->who);
-		rc |= buf_append_str(t, e->self_declared ? " (" SELF_DECLARED ")\n" : "\n");
-		any_self |= e->self_declared;
+			rc |= buf_printf(t, "- date inconnue : %s", e[i].vaccine);
+		if (e[i].dose[0])
+			rc |= buf_printf(t, ", dose %s", e[i].dose);
+		if (e[i].who[0])
+			rc |= buf_printf(t, ", par %s", e[i].who);
+		rc |= buf_append_str(t, e[i].self_declared ? " (" SELF_DECLARED ")\n" : "\n");
+		any_self |= e[i].self_declared;
 	}
 	if (any_self)
 		rc |= buf_append_str(t, "\nLes vaccinations « " SELF_DECLARED
@@ -317,11 +310,24 @@ static int text(struct buf *t, const char *zone, const struct vault_vacc_book *b
 	return rc ? -1 : 0;
 }
 
+static int text(struct buf *t, const char *zone, const struct vault_vacc_book *book, int64_t when)
+{
+	char when_fr[64];
+	int rc = 0;
+
+	mss_date_french(zone, when, false, when_fr, sizeof(when_fr));
+	rc |= buf_printf(t, "Carnet de vaccination – version %u, mis à jour %s.\n\n", book->version, when_fr);
+	if (book->n == 0)
+		rc |= buf_append_str(t, "Aucune vaccination enregistrée.\n");
+	rc |= vault_vacc_lines(t, book->e, book->n);
+	return rc ? -1 : 0;
+}
+
 static int build(struct buf *b, const char *patient, const char *zone, const struct vault_vacc_book *book,
                  int64_t when)
 {
 	char mark[64];
-	char *json = bundle(patient, book, when);
+	char *json = vault_vacc_bundle(patient, book->e, book->n, when);
 	struct buf t;
 	int rc = 0;
 
@@ -338,36 +344,100 @@ static int build(struct buf *b, const char *patient, const char *zone, const str
 	return rc ? -1 : 0;
 }
 
-/* The book messages read for this rebuild go: the new one holds all they held. */
-static void remove_old(struct store *st, const char *patient, int64_t mbid, const uint32_t *uids, size_t n)
+/* The messages read for this rebuild go (the books only when a new one holds all they
+ * held; the messages of entries always: their entries are in the book). */
+static void remove_old(struct store *st, const char *patient, const struct scan *sc, bool books)
 {
 	struct store_flags_req req = {.op = STORE_FLAGS_ADD, .flags = STORE_FLAG_DELETED};
 	struct store_flags_result res;
-	uint32_t *gone = NULL;
-	size_t ngone = 0;
+	uint32_t uids[BOOKS_MAX + PENDING_MAX], *gone = NULL;
+	size_t n = 0, ngone = 0;
 	char err[256];
 
+	for (size_t i = 0; books && i < sc->nbooks; i++)
+		uids[n++] = sc->books[i];
+	for (size_t i = 0; i < sc->npending; i++)
+		uids[n++] = sc->pending[i].uid;
 	if (n == 0)
 		return;
 	memset(&res, 0, sizeof(res));
-	if (store_set_flags(st, mbid, uids, n, &req, &res, err, sizeof(err)) != 0 ||
-	    store_expunge(st, mbid, uids, n, &gone, &ngone, err, sizeof(err)) != 0)
+	if (store_set_flags(st, sc->mbid, uids, n, &req, &res, err, sizeof(err)) != 0 ||
+	    store_expunge(st, sc->mbid, uids, n, &gone, &ngone, err, sizeof(err)) != 0)
 		log_err("vault.vaccination", "patient=%s error=\"%s\"", patient, err);
 	store_flags_result_free(&res);
 	free(gone);
 }
 
-int vault_vacc_add(struct store *st, const struct vault_actor *who, const char *patient,
+static int fail(char *err, size_t errlen, const char *why)
+{
+	if (str_copy(err, errlen, why) < 0)
+		log_warn("vault.vaccination", "error=\"message cut\"");
+	return -1;
+}
+
+/* The next version of book written. Returns 0 with *uid, or -1 with err. */
+static int write_book(struct store *st, const char *patient, struct vault_vacc_book *book, bool masked,
+                      uint32_t *uid, char *err, size_t errlen)
+{
+	int64_t when = (int64_t)time(NULL);
+	struct buf b;
+	int rc;
+
+	qsort(book->e, book->n, sizeof(book->e[0]), by_date);
+	book->version++;
+	buf_init(&b, BOOK_READ);
+	rc = build(&b, patient, store_config(st)->timezone, book, when) == 0
+	         ? vault_folder_append(st, patient, VAULT_VACC_MAILBOX, b.data, b.len, masked, when, uid, err,
+	                               errlen)
+	         : fail(err, errlen, "cannot build the vaccination book");
+	buf_free(&b);
+	return rc;
+}
+
+static int audit_one(struct store *st, const struct vault_actor *who, const char *patient, const char *origin,
+                     size_t added, unsigned version, uint32_t uid)
+{
+	char target[64], detail[96];
+
+	if (added == 0)
+		return 0;
+	return str_format(target, sizeof(target), "%s %u", VAULT_VACC_MAILBOX, uid) < 0 ||
+	               str_format(detail, sizeof(detail), "origin=%s entries=%zu version=%u", origin, added,
+	                          version) < 0 ||
+	               vault_audit(st, who, "vaccination.add", patient, target, detail, "ok") < 0
+	           ? -1
+	           : 0;
+}
+
+/* Each message of entries merged audited as who filed it, then the new entries of who. */
+static int audit_all(struct store *st, const struct vault_actor *who, const char *patient,
+                     const struct scan *sc, size_t added, bool self, unsigned version, uint32_t uid)
+{
+	int rc = 0;
+
+	for (size_t k = 0; k < sc->npending; k++) {
+		const struct pending *p = &sc->pending[k];
+		struct vault_actor filer = {p->actor, p->auth, strcmp(p->peer, "-") == 0 ? "" : p->peer};
+		rc |= audit_one(st, &filer, patient, "document", p->added, version, uid);
+	}
+	if (who != NULL)
+		rc |= audit_one(st, who, patient, self ? "patient" : "document", added, version, uid);
+	return rc;
+}
+
+/* Rebuilds the book from what the folder holds and n new entries of who's; generation:
+ * the stale mark read before. Returns 0 with *added (of the n, the new ones), -1. */
+static int rebuild(struct store *st, int64_t generation, const struct vault_actor *who, const char *patient,
                    const struct vault_vacc_entry *e, size_t n, size_t *added, char *err, size_t errlen)
 {
 	struct vault_vacc_book *book = xcalloc(1, sizeof(*book));
-	int64_t when = (int64_t)time(NULL), mbid = 0;
-	uint32_t old[BOOKS_MAX], uid = 0;
-	size_t nold = 0;
-	bool self = false, masked = false;
-	char target[64], detail[96];
-	struct buf b;
-	int rc = load(st, patient, book, old, &nold, &mbid, &masked);
+	struct scan *sc = xcalloc(1, sizeof(*sc));
+	size_t total = 0;
+	uint32_t uid = 0;
+	bool self = false;
+	int rc = scan(st, patient, true, book, sc) == 0 && merge_pending(st, sc, book) == 0
+	             ? 0
+	             : fail(err, errlen, "cannot read the vaccination book");
 
 	*added = 0;
 	for (size_t i = 0; rc == 0 && i < n; i++)
@@ -375,25 +445,43 @@ int vault_vacc_add(struct store *st, const struct vault_actor *who, const char *
 			(*added)++;
 			self |= e[i].self_declared;
 		}
-	if (rc < 0 || *added == 0) {
-		free(book);
-		return rc < 0 ? why_is(err, errlen, "cannot read the vaccination book") : 0;
+	for (size_t k = 0; k < sc->npending; k++)
+		total += sc->pending[k].added;
+	total += *added;
+	if (rc == 0 && total > 0)
+		rc = write_book(st, patient, book, sc->masked, &uid, err, errlen);
+	if (rc == 0) {
+		remove_old(st, patient, sc, total > 0);
+		if (audit_all(st, who, patient, sc, *added, self, book->version, uid) != 0)
+			rc = fail(err, errlen, "audit record not written");
 	}
-	qsort(book->e, book->n, sizeof(book->e[0]), by_date);
-	book->version++;
-	buf_init(&b, BOOK_READ);
-	rc = build(&b, patient, store_config(st)->timezone, book, when) == 0
-	         ? vault_folder_append(st, patient, VAULT_VACC_MAILBOX, b.data, b.len, masked, when, &uid,
-	                               err, errlen)
-	         : why_is(err, errlen, "cannot build the vaccination book");
-	buf_free(&b);
-	if (rc == 0 && mbid != 0)
-		remove_old(st, patient, mbid, old, nold);
-	if (rc == 0 && (str_format(target, sizeof(target), "%s %u", VAULT_VACC_MAILBOX, uid) < 0 ||
-	                str_format(detail, sizeof(detail), "origin=%s entries=%zu version=%u",
-	                           self ? "patient" : "document", *added, book->version) < 0 ||
-	                vault_audit(st, who, "vaccination.add", patient, target, detail, "ok") < 0))
-		rc = why_is(err, errlen, "audit record not written");
+	if (rc == 0 && generation > 0 && !sc->more &&
+	    vault_vacc_stale_clear(st, patient, generation, err, errlen) != 0)
+		rc = -1;
+	free(sc);
 	free(book);
 	return rc;
+}
+
+int vault_vacc_add(struct store *st, const struct vault_actor *who, const char *patient,
+                   const struct vault_vacc_entry *e, size_t n, size_t *added, char *err, size_t errlen)
+{
+	int64_t generation = 0;
+
+	*added = 0;
+	if (vault_vacc_stale_get(st, patient, &generation, err, errlen) != 0)
+		return -1;
+	return rebuild(st, generation, who, patient, e, n, added, err, errlen);
+}
+
+int vault_vacc_refresh(struct store *st, const char *patient, char *err, size_t errlen)
+{
+	int64_t generation = 0;
+	size_t added = 0;
+
+	if (vault_vacc_stale_get(st, patient, &generation, err, errlen) != 0)
+		return -1;
+	if (generation == 0)
+		return 0;
+	return rebuild(st, generation, NULL, patient, NULL, 0, &added, err, errlen) == 0 ? 1 : -1;
 }

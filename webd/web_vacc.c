@@ -76,7 +76,11 @@ static void form(struct web_req *r)
 static void page(struct web_req *r, unsigned status, const char *error)
 {
 	struct vault_vacc_book *book = xcalloc(1, sizeof(*book));
+	char err[256];
 
+	/* documents filed since the last rebuild (filing holds no key of the patient's) */
+	if (vault_vacc_refresh(r->st, r->sess.account, err, sizeof(err)) < 0)
+		log_err("web.vaccination", "user=%s error=\"%s\"", r->sess.account, err);
 	if (vault_vacc_read(r->st, r->sess.account, book) < 0) {
 		free(book);
 		web_message(r, 503, "Service indisponible",
