@@ -80,6 +80,7 @@ static const struct imap_reply replies[IMAP_R_COUNT] = {
     [IMAP_R_NOPERM_URL_ACCESS] = R_NO("NOPERM", "Only user+ and authuser access are offered"),
     [IMAP_R_LIMIT_SEARCH_KEYS] = R_NO("LIMIT", "More than %s search keys"),
     [IMAP_R_LIMIT_SEARCH_TIME] = R_NO("LIMIT", "%s took longer than %s s: narrow it"),
+    [IMAP_R_LIMIT_URLAUTH] = R_NO("LIMIT", "More than %s URLs signed: RESETKEY forgets them"),
     [IMAP_R_BADURL] = R_NO("BADURL", "Invalid or unreadable URL"),
     [IMAP_R_STORE_GONE] = R_NO(NULL, "Invalid flags or mailbox gone"),
     [IMAP_R_BADEVENT] = R_NO("BADEVENT", "Event not supported"),

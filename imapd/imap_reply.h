@@ -75,6 +75,7 @@ enum imap_reply_id {
 	IMAP_R_NOPERM_URL_ACCESS,    /* NO [NOPERM]: GENURLAUTH access not offered */
 	IMAP_R_LIMIT_SEARCH_KEYS,    /* NO [LIMIT] (imap_max_search_keys) */
 	IMAP_R_LIMIT_SEARCH_TIME,    /* NO [LIMIT] (imap_search_timeout) */
+	IMAP_R_LIMIT_URLAUTH,        /* NO [LIMIT] (imap_urlauth_max_keys) */
 	IMAP_R_BADURL,               /* NO [BADURL url] (RFC 4469 5) */
 	IMAP_R_STORE_GONE,           /* NO: STORE on flags that vanished with the mailbox */
 	IMAP_R_BADEVENT,             /* NO [BADEVENT (events)] (RFC 5465 5) */

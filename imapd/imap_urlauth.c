@@ -7,10 +7,11 @@
  * resolve (RFC 4467 6: no reason is given). Keys come from the store
  * (store_urlauth_key) and RESETKEY changes them. "anonymous" and "submit+" access are
  * not offered (no anonymous sessions, no submission server here), nor is a patient's
- * shared vault reachable by URL. A URL to another account's message resolves to NIL
- * (logged, with the reason): checking it and reading the message would need that
- * account's keys, and a session opens its own account's only (issue 12); the
- * owner's other sessions fetch it. */
+ * shared vault reachable by URL. Another account's session never holds the owner's
+ * keys (issue 12): GENURLAUTH therefore also leaves the message key wrapped under a
+ * key only the authorized URL gives (store_urlauth_grant), and URLFETCH of another
+ * account's URL opens the message with it (store_urlauth_open): the URL is the
+ * capability, as RFC 4467 means. */
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +85,28 @@ static bool access_offered(const char *access)
 	return strncmp(access, "user+", 5) == 0 || str_ieq(access, "authuser");
 }
 
+/* After signing: the message key wrapped for the URL, so that another account's
+ * session opens the message with the URL alone. Returns IMAP_R_COUNT (done, or nothing
+ * to wrap: a message stored before migration 8 is fetched by the owner's sessions
+ * only), IMAP_R_LIMIT_URLAUTH or IMAP_R_SERVERBUG (logged). */
+static enum imap_reply_id leave_key(struct imap_session *s, const char *url, const struct imap_url *u,
+                                    const struct store_mailbox *mb, const char *hex)
+{
+	char err[256];
+	const struct store_urlauth_url k = {mb->id, u->uid, u->access, url, u->rump_len, hex};
+	int rc = store_urlauth_grant(s->store, &k, s->cfg->imap_urlauth_max_keys, err, sizeof(err));
+	if (rc == STORE_URLAUTH_FULL) {
+		log_info("imap.urlauth", "user=%s result=refused reason=\"imap_urlauth_max_keys reached\"",
+		         s->account.address);
+		return IMAP_R_LIMIT_URLAUTH;
+	}
+	if (rc < 0) {
+		log_err("imap.store", "user=%s op=genurlauth error=\"%s\"", s->account.address, err);
+		return IMAP_R_SERVERBUG;
+	}
+	return IMAP_R_COUNT;
+}
+
 /* GENURLAUTH url mechanism [url mechanism ...] */
 void cmd_genurlauth(struct imap_session *s, struct imap_command *c)
 {
@@ -115,6 +138,14 @@ void cmd_genurlauth(struct imap_session *s, struct imap_command *c)
 		int rc = refusal == IMAP_R_COUNT ? url_mac(s, url, &u, owner, &mb, hex) : 0;
 		if (refusal == IMAP_R_COUNT && rc <= 0)
 			refusal = rc < 0 ? IMAP_R_SERVERBUG : IMAP_R_NONEXISTENT;
+		if (refusal == IMAP_R_COUNT)
+			refusal = leave_key(s, url, &u, &mb, hex);
+		if (refusal == IMAP_R_LIMIT_URLAUTH) {
+			struct imap_num n;
+			imap_send_text(s, c->tag, refusal, imap_num(s->cfg->imap_urlauth_max_keys, &n));
+			buf_free(&out);
+			return;
+		}
 		if (refusal != IMAP_R_COUNT) {
 			imap_send(s, c->tag, refusal);
 			buf_free(&out);
@@ -180,39 +211,66 @@ static int section_of(struct url_target *t, const struct imap_url *u)
 	return 1;
 }
 
+/* The owner's session: the token checked against the mailbox key (constant time),
+ * the message opened with the owner's key. Returns 1, 0 (NIL), -1 (logged). */
+static int own_open(struct imap_session *s, const char *url, const struct imap_url *u, struct url_target *t)
+{
+	struct store_mailbox mb;
+	char hex[MAC_HEX], err[256];
+	int rc = url_mac(s, url, u, t->owner, &mb, hex);
+	if (rc <= 0)
+		return rc;
+	if (strlen(u->token) != strlen(hex) || sodium_memcmp(u->token, hex, strlen(hex)) != 0)
+		return 0;
+	if (u->uidvalidity != 0 && u->uidvalidity != mb.uidvalidity)
+		return 0;
+	rc = store_body_open(s->store, mb.id, u->uid, &t->body, err, sizeof(err));
+	if (rc < 0)
+		log_err("imap.store", "user=%s op=urlfetch error=\"%s\"", s->account.address, err);
+	return rc;
+}
+
+/* Another account's URL: the message opened with the key the URL unwraps, never the
+ * owner's (a URL changed in any octet finds no key). Returns 1, 0 (NIL, logged
+ * without the token), -1 (logged). */
+static int other_open(struct imap_session *s, const char *url, const struct imap_url *u, struct url_target *t)
+{
+	char name[STORE_MAILBOX_MAX], err[256];
+	struct store_mailbox mb;
+	struct imap_arg box = {.type = IMAP_ARG_QUOTED, .str = u->mailbox, .len = strlen(u->mailbox)};
+	if (imap_mailbox_arg(s, &box, name, sizeof(name)) != 0 || imap_vault_name(name))
+		return 0;
+	int rc = store_mailbox_get(s->store, t->owner, name, &mb, err, sizeof(err));
+	if (rc == 1 && u->uidvalidity != 0 && u->uidvalidity != mb.uidvalidity)
+		rc = 0;
+	if (rc == 1) {
+		const struct store_urlauth_url k = {mb.id, u->uid, u->access, url, u->rump_len, u->token};
+		rc = store_urlauth_open(s->store, &k, &t->body, err, sizeof(err));
+	}
+	if (rc < 0)
+		log_err("imap.store", "user=%s op=urlfetch error=\"%s\"", s->account.address, err);
+	if (rc == 0)
+		log_info(
+		    "imap.urlfetch",
+		    "user=%s owner=%s result=nil reason=\"no key for this URL: not signed as given, reset,"
+		    " expunged, or stored before migration 8\"",
+		    s->account.address, t->owner);
+	return rc;
+}
+
 /* Whether url may be fetched by this session; t->body opened and the section found
  * when so. Returns 1, 0 (NIL), -1 (internal error, logged). t is freed by the caller
  * (target_free) in every case. */
 static int fetchable(struct imap_session *s, const char *url, struct url_target *t)
 {
 	struct imap_url u;
-	struct store_mailbox mb;
-	char hex[MAC_HEX], err[256];
 	if (imap_url_parse(url, strlen(url), &u) < 0 || !str_ieq(u.mechanism, "internal") ||
 	    url_owner(&u, t->owner, sizeof(t->owner)) < 0 || expired(u.expire))
 		return 0;
 	if (!(str_ieq(u.access, "authuser") ||
 	      (strncmp(u.access, "user+", 5) == 0 && str_ieq(u.access + 5, s->account.address))))
 		return 0;
-	/* another account's URL would need that account's keys (its URLAUTH key, the
-	 * message's): a session opens its own account's only (blob_keys, issue 12) */
-	if (!str_ieq(t->owner, s->account.address)) {
-		log_info("imap.urlfetch",
-		         "user=%s owner=%s result=refused reason=\"another account's message: a session opens"
-		         " its own account's keys only\"",
-		         s->account.address, t->owner);
-		return 0;
-	}
-	int rc = url_mac(s, url, &u, t->owner, &mb, hex);
-	if (rc <= 0)
-		return rc;
-	if (strlen(u.token) != strlen(hex) || sodium_memcmp(u.token, hex, strlen(hex)) != 0)
-		return 0;
-	if (u.uidvalidity != 0 && u.uidvalidity != mb.uidvalidity)
-		return 0;
-	rc = store_body_open(s->store, mb.id, u.uid, &t->body, err, sizeof(err));
-	if (rc < 0)
-		log_err("imap.store", "user=%s op=urlfetch error=\"%s\"", s->account.address, err);
+	int rc = str_ieq(t->owner, s->account.address) ? own_open(s, url, &u, t) : other_open(s, url, &u, t);
 	if (rc != 1 || section_of(t, &u) == 0)
 		return rc < 0 ? -1 : 0;
 	t->partial = u.partial;

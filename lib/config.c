@@ -120,6 +120,7 @@ static const struct config_key config_keys[] = {
     NUM(imap_append_timeout, KEY_SECONDS, "10m", 1, 86400),
     NUM(imap_max_search_keys, KEY_UINT, "64", 1, 100000),
     NUM(imap_search_timeout, KEY_SECONDS, "10", 1, 3600),
+    NUM(imap_urlauth_max_keys, KEY_UINT, "10000", 1, 10000000),
     NUM(auth_hash_concurrency, KEY_UINT, "4", 1, 1024),
     NUM(auth_hash_wait, KEY_SECONDS, "10", 1, 3600),
     NUM(web_idle_timeout, KEY_SECONDS, "15m", 10, 86400),

@@ -393,6 +393,32 @@ int store_urlauth_key(struct store *st, const char *owner, const char *mailbox, 
  * Returns 1, 0 no such mailbox, -1. */
 int store_urlauth_reset(struct store *st, const char *owner, const char *mailbox, char *err, size_t errlen);
 
+/* Across accounts (store_urlauth_keys.c): an authorized URL of the INTERNAL mechanism,
+ * as signed (u->rump: the URL up to and with ";urlauth=<access>") and its token. */
+#define STORE_URLAUTH_ACCESS_MAX 320 /* "user+" and the longest address */
+struct store_urlauth_url {
+	int64_t mailbox_id;
+	uint32_t uid;
+	const char *access; /* "user+NAME" or "authuser", as in the URL */
+	const char *rump;
+	size_t rump_len;
+	const char *token;
+};
+#define STORE_URLAUTH_FULL 2
+struct store_body;
+/* Inside the owner's session, once the token is made: the message key wrapped under a
+ * key derived from the authorized URL, so that any session holding the URL opens the
+ * message without the owner's key. At most max rows per account. Returns 1 (written,
+ * or there already), 0 (no such message, or one stored before migration 8: only the
+ * owner's sessions resolve it), STORE_URLAUTH_FULL (max reached, nothing written), -1. */
+int store_urlauth_grant(struct store *st, const struct store_urlauth_url *u, unsigned max, char *err,
+                        size_t errlen);
+/* Any session: the message u names opened with the key its URL unwraps (the caller
+ * checked the access). Returns 1 with *out, 0 (no row for this exact URL: never signed,
+ * changed, reset, expunged; or it does not open), -1. */
+int store_urlauth_open(struct store *st, const struct store_urlauth_url *u, struct store_body **out,
+                       char *err, size_t errlen);
+
 /* ---- QUOTA (RFC 9208) ------------------------------------------------------------ */
 
 /* The octets (sum of RFC822.SIZE) and number of messages of every mailbox of user.

@@ -95,6 +95,10 @@ struct store_keyref {
 	int64_t user_id;                             /* the blob's owner */
 	unsigned char sealed[CRYPTO_SEALED_KEY_LEN]; /* the message key sealed to the owner */
 	bool has_sealed;                             /* false: written before, the account key */
+	/* the key already opened by other means (a URLAUTH URL, store_urlauth_open): used
+	 * as it is, whoever the process reads for */
+	bool has_open;
+	unsigned char open_key[CRYPTO_KEY_LEN];
 };
 /* Reads the owner (user_col), sealed_key (sealed_col, NULL allowed) and blob id
  * (blob_col) of a row. Returns 0, or -1 when the sealed key has the wrong length. */
@@ -148,6 +152,13 @@ int store_readers_old_blobs(struct store *st, int64_t owner_id, const char *owne
 /* After messages were expunged (inside the transaction): removes the reader rows of
  * those blobs that no live message uses, even while `retained` keeps them. */
 int store_readers_drop_unused(struct store *st, const int64_t *blob_ids, size_t n, char *err, size_t errlen);
+
+/* store_body.c: store_body_open for a message whose key the caller opened (a URLAUTH
+ * URL): no reader row is asked for. A message stored before its part tree was kept is
+ * not found (0). Returns 1 with *out, 0, -1. */
+int store_body_open_key(struct store *st, int64_t mailbox_id, uint32_t uid,
+                        const unsigned char key[CRYPTO_KEY_LEN], struct store_body **out, char *err,
+                        size_t errlen);
 
 /* store.c: the master key's check value (kept in store_counters), and the comparison
  * of want with the store's: 0, or -1 with err naming the key file. */

@@ -92,6 +92,10 @@ void store_msgkey_wipe(struct store_msgkey *mk)
 int store_content_key(struct store *st, const struct store_keyref *r, unsigned char key[CRYPTO_KEY_LEN],
                       char *err, size_t errlen)
 {
+	if (r->has_open) {
+		memcpy(key, r->open_key, CRYPTO_KEY_LEN);
+		return 0;
+	}
 	/* a session reads another account's message with its own row, never the owner's key */
 	if (st->reader_id != 0 && r->user_id != st->reader_id)
 		return store_reader_key(st, r, key, err, errlen);

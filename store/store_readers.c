@@ -80,7 +80,7 @@ int store_reader_key(struct store *st, const struct store_keyref *r, unsigned ch
 int store_reader_check(struct store *st, const struct store_keyref *r, char *err, size_t errlen)
 {
 	int64_t one = 0;
-	if (st->reader_id == 0 || r->user_id == st->reader_id)
+	if (st->reader_id == 0 || r->user_id == st->reader_id || r->has_open)
 		return 0;
 	int rc = r->has_sealed
 	             ? sql_one(st->sql, "store.reader_check",

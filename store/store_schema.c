@@ -240,6 +240,25 @@ static const struct sql_migration store_migrations[] = {
                " ON CONFLICT (name) DO NOTHING;",
      .postgresql = "INSERT INTO store_counters (name, value) VALUES ('wrap_format', 2)"
                    " ON CONFLICT (name) DO NOTHING;"},
+    /* URLAUTH across accounts (RFC 4467; store_urlauth_keys.c): for each URL its owner
+     * signed, the message key wrapped under a key only the URL gives, found by another
+     * digest of the URL. The rows go with the message (expunge, MOVE, mailbox or account
+     * deleted: ON DELETE CASCADE) and with RESETKEY (store_urlauth_reset). */
+    {.version = 11,
+     .sqlite = "CREATE TABLE urlauth_keys("
+               " id BLOB PRIMARY KEY,"
+               " mailbox_id INTEGER NOT NULL,"
+               " uid INTEGER NOT NULL,"
+               " wrapped BLOB NOT NULL,"
+               " FOREIGN KEY(mailbox_id, uid) REFERENCES messages(mailbox_id, uid) ON DELETE CASCADE);"
+               "CREATE INDEX urlauth_keys_message ON urlauth_keys(mailbox_id, uid);",
+     .postgresql = "CREATE TABLE urlauth_keys("
+                   " id BYTEA PRIMARY KEY,"
+                   " mailbox_id BIGINT NOT NULL,"
+                   " uid BIGINT NOT NULL,"
+                   " wrapped BYTEA NOT NULL,"
+                   " FOREIGN KEY(mailbox_id, uid) REFERENCES messages(mailbox_id, uid) ON DELETE CASCADE);"
+                   "CREATE INDEX urlauth_keys_message ON urlauth_keys(mailbox_id, uid);"},
 };
 
 const struct sql_schema store_schema = {"store", store_migrations,

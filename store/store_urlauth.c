@@ -43,26 +43,48 @@ int store_urlauth_key(struct store *st, const char *owner, const char *mailbox, 
 	return 1;
 }
 
+/* RESETKEY: the generation goes up (every URL's token changes) and the wrapped keys of
+ * the URLs signed before go (store_urlauth_keys.c), in one transaction. */
+static int reset_in_txn(struct store *st, int64_t user_id, const char *owner, const char *mailbox, char *err,
+                        size_t errlen)
+{
+	if (mailbox == NULL)
+		return sql_exec(st->sql, "store.urlauth_reset_all",
+		                "UPDATE mailboxes SET urlauth_generation = urlauth_generation + 1 WHERE "
+		                "user_id = ?1",
+		                SQL_ARGS(SQL_INT(user_id)), err, errlen) < 0 ||
+		               sql_exec(st->sql, "store.urlauth_drop_all",
+		                        "DELETE FROM urlauth_keys WHERE mailbox_id IN (SELECT id FROM "
+		                        "mailboxes WHERE "
+		                        "user_id = ?1)",
+		                        SQL_ARGS(SQL_INT(user_id)), err, errlen) < 0
+		           ? -1
+		           : 1;
+	struct store_mailbox mb;
+	int rc = store_mailbox_get(st, owner, mailbox, &mb, err, errlen);
+	if (rc != 1)
+		return rc;
+	return sql_exec(st->sql, "store.urlauth_reset",
+	                "UPDATE mailboxes SET urlauth_generation = urlauth_generation + 1 WHERE id = ?1",
+	                SQL_ARGS(SQL_INT(mb.id)), err, errlen) < 0 ||
+	               sql_exec(st->sql, "store.urlauth_drop",
+	                        "DELETE FROM urlauth_keys WHERE mailbox_id = ?1", SQL_ARGS(SQL_INT(mb.id)),
+	                        err, errlen) < 0
+	           ? -1
+	           : 1;
+}
+
 int store_urlauth_reset(struct store *st, const char *owner, const char *mailbox, char *err, size_t errlen)
 {
 	int64_t user_id;
 	int rc = store_user_id(st, owner, &user_id, err, errlen);
 	if (rc != 1)
 		return rc;
-	if (mailbox == NULL)
-		return sql_exec(st->sql, "store.urlauth_reset_all",
-		                "UPDATE mailboxes SET urlauth_generation = urlauth_generation + 1 WHERE "
-		                "user_id = ?1",
-		                SQL_ARGS(SQL_INT(user_id)), err, errlen) < 0
-		           ? -1
-		           : 1;
-	struct store_mailbox mb;
-	rc = store_mailbox_get(st, owner, mailbox, &mb, err, errlen);
-	if (rc != 1)
-		return rc;
-	return sql_exec(st->sql, "store.urlauth_reset",
-	                "UPDATE mailboxes SET urlauth_generation = urlauth_generation + 1 WHERE id = ?1",
-	                SQL_ARGS(SQL_INT(mb.id)), err, errlen) < 0
-	           ? -1
-	           : 1;
+	struct store_txn t;
+	if (store_txn_begin(st, &t, err, errlen) < 0)
+		return -1;
+	rc = reset_in_txn(st, user_id, owner, mailbox, err, errlen);
+	if (store_txn_end(st, &t, rc < 0 ? -1 : 0, err, errlen) < 0)
+		return -1;
+	return rc;
 }

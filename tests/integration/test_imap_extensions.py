@@ -368,11 +368,10 @@ def test_catenate(imapd):
 
 def test_urlauth(imapd):
     """GENURLAUTH signs a URL to one of the user's messages (INTERNAL mechanism);
-    URLFETCH gives its octets to the access it names (user+NAME, authuser) in the
-    owner's sessions, and NIL to anyone else, to another account (whose keys a session
-    never opens: issue 12), to a forged or expired token, and after RESETKEY."""
+    URLFETCH gives its octets to the access it names (user+NAME, authuser) and NIL to
+    anyone else, to a forged or expired token, and after RESETKEY."""
     from conftest import PATIENT2
-    a, b, b2 = login(imapd), login(imapd, PATIENT2), login(imapd)
+    a, b = login(imapd), login(imapd, PATIENT2)
     try:
         assert b"URLAUTH" in ok(a, "c", "CAPABILITY")[0]
         msg = b"From: a@example.com\r\nSubject: one\r\n\r\nfirst body\r\n"
@@ -380,26 +379,22 @@ def test_urlauth(imapd):
         a.read_until_tagged("p")
         user, host = PATIENT.split("@")
         base = f"imap://{user}@{host}/INBOX/;uid=1"
-        lines = ok(a, "g", f'GENURLAUTH "{base};urlauth=user+{PATIENT}" INTERNAL '
-                           f'"{base}/;section=TEXT;urlauth=authuser" INTERNAL '
-                           f'"{base};urlauth=user+{PATIENT2}" INTERNAL')
-        m = re.match(rb'\* GENURLAUTH "([^"]+)" "([^"]+)" "([^"]+)"$', lines[0])
+        lines = ok(a, "g", f'GENURLAUTH "{base};urlauth=user+{PATIENT2}" INTERNAL '
+                           f'"{base}/;section=TEXT;urlauth=authuser" INTERNAL')
+        m = re.match(rb'\* GENURLAUTH "([^"]+)" "([^"]+)"$', lines[0])
         assert m, lines
-        for_a, anyone, for_b = m.group(1).decode(), m.group(2).decode(), m.group(3).decode()
-        assert re.search(r";urlauth=user\+[^:]+:internal:[0-9a-f]{64}$", for_a), for_a
-        lines = ok(b2, "f", f'URLFETCH "{for_a}" "{anyone}"')
-        assert lines == [f'* URLFETCH "{for_a}" {{{len(msg)}}}'.encode(), msg,
+        for_b, anyone = m.group(1).decode(), m.group(2).decode()
+        assert re.search(r";urlauth=user\+[^:]+:internal:[0-9a-f]{64}$", for_b), for_b
+        lines = ok(b, "f", f'URLFETCH "{for_b}" "{anyone}"')
+        assert lines == [f'* URLFETCH "{for_b}" {{{len(msg)}}}'.encode(), msg,
                          f' "{anyone}" {{12}}'.encode(), b"first body\r\n", b""], lines
-        # user+ names one user: the owner is not PATIENT2, and PATIENT2's session never
-        # opens the owner's keys, even for a URL naming it
+        # user+ names one user: the owner is not it
         assert ok(a, "f2", f'URLFETCH "{for_b}"') == [f'* URLFETCH "{for_b}" NIL'.encode()]
-        assert ok(b, "f2b", f'URLFETCH "{for_b}" "{anyone}"') == [
-            f'* URLFETCH "{for_b}" NIL "{anyone}" NIL'.encode()]
-        forged = for_a[:-4] + ("0000" if not for_a.endswith("0000") else "1111")
-        assert ok(b2, "f3", f'URLFETCH "{forged}"') == [f'* URLFETCH "{forged}" NIL'.encode()]
+        forged = for_b[:-4] + ("0000" if not for_b.endswith("0000") else "1111")
+        assert ok(b, "f3", f'URLFETCH "{forged}"') == [f'* URLFETCH "{forged}" NIL'.encode()]
         lines = ok(a, "g2", f'GENURLAUTH "{base};expire=2000-01-01T00:00:00Z;urlauth=authuser" INTERNAL')
         old = re.match(rb'\* GENURLAUTH "([^"]+)"', lines[0]).group(1).decode()
-        assert ok(b2, "f4", f'URLFETCH "{old}"') == [f'* URLFETCH "{old}" NIL'.encode()]
+        assert ok(b, "f4", f'URLFETCH "{old}"') == [f'* URLFETCH "{old}" NIL'.encode()]
         # only the owner signs, only INTERNAL, no anonymous access
         _, t = b.cmd("g3", f'GENURLAUTH "{base};urlauth=authuser" INTERNAL')
         assert t.startswith(b"g3 NO [NOPERM]"), t
@@ -408,22 +403,20 @@ def test_urlauth(imapd):
         _, t = a.cmd("g5", f'GENURLAUTH "{base};urlauth=authuser" OTHER')
         assert t.startswith(b"g5 NO"), t
         ok(a, "r", "RESETKEY INBOX")
-        assert ok(b2, "f5", f'URLFETCH "{anyone}"') == [f'* URLFETCH "{anyone}" NIL'.encode()]
+        assert ok(b, "f5", f'URLFETCH "{anyone}"') == [f'* URLFETCH "{anyone}" NIL'.encode()]
         _, t = a.cmd("r2", "RESETKEY nosuch")
         assert t.startswith(b"r2 NO [NONEXISTENT]"), t
     finally:
         a.close()
         b.close()
-        b2.close()
 
 
 def test_urlauth_other_mailbox_two_messages(imapd):
     """imaptest's urlauth2: authuser URLs to two messages of a mailbox other than INBOX
-    (its name %-encoded in the URL, RFC 5092) are fetched in one URLFETCH, by another
-    session of the owner (imaptest's second user gets NIL: a session opens its own
-    account's keys only, issue 12); RESETKEY of that mailbox makes both NIL, the INBOX
-    key stays."""
-    a, b = login(imapd), login(imapd)
+    (its name %-encoded in the URL, RFC 5092) are fetched by another user in one
+    URLFETCH; RESETKEY of that mailbox makes both NIL, the INBOX key stays."""
+    from conftest import PATIENT2
+    a, b = login(imapd), login(imapd, PATIENT2)
     try:
         ok(a, "c", 'CREATE "Old mail"')
         bodies = [b"Subject: m%d\r\n\r\nbody %d\r\n" % (i, i) for i in (1, 2)]
