@@ -161,15 +161,17 @@ static int session_channel(void *arg)
 }
 
 /* Each session process's own channel to the account key agent (store/store_agent.h).
- * Not bound to one account yet, on the MX as on submission: filing a vault document
- * merges it into the patient's Vaccinations book and Profil, read with the patient's
- * key (vault_vacc.c, vault_profile_store.c), for each recipient of the message; the
- * delivery itself writes to public keys (doc/architecture.md). */
+ * Delivery and filing write to public keys (doc/architecture.md, "Who can decrypt";
+ * the vaccination book is rebuilt by the patient's own session, vault_vacc.h), so an MX
+ * session may have no account key at all; a submission session, the key of the one
+ * account that logged in (a patient's profile section sent to themselves reads their
+ * Profil, vault_profile_mail.c). */
 static int keys_channel(const struct session_info *si, void *arg)
 {
 	struct smtpd_ctx *c = arg;
+	enum store_agent_kind kind = si->listener->kind == SMTP_KIND_MX ? STORE_AGENT_MX : STORE_AGENT_BOUND;
 
-	return store_agent_channel(&c->keys, STORE_AGENT_ANY, si->session_id);
+	return store_agent_channel(&c->keys, kind, si->session_id);
 }
 
 /* In every process the master forks: only the master makes channels. */

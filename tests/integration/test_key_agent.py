@@ -11,6 +11,7 @@ import smtplib
 import pytest
 
 from conftest import PASSWORDS, PATIENT, PATIENT2, PRO
+from test_smtp_mx import deliver as mx_deliver, mx  # noqa: F401  (the mx fixture)
 
 
 def swap_wrapped_keys(m, a, b):
@@ -91,13 +92,13 @@ def test_migrate_binds_old_wraps(mss):
     c.logout()
 
 
-def agent_channel_fds(m, session):
-    """The descriptors of session whose socket's peer is held by the account key agent
-    (socket inodes and their peers as ss(8) reports them)."""
+def agent_channel_fds(m, session, daemon="imapd"):
+    """The descriptors of session whose socket's peer is held by daemon's account key
+    agent (socket inodes and their peers as ss(8) reports them)."""
     import os
     import subprocess
     from test_privsep import children, comm
-    agent = [p for p in children(m.procs["imapd"].pid) if comm(p) == "mss-keyagent"][0]
+    agent = [p for p in children(m.procs[daemon].pid) if comm(p) == "mss-keyagent"][0]
     agent_inodes = {os.readlink(f"/proc/{agent}/fd/{n}")[8:-1] for n in os.listdir(f"/proc/{agent}/fd")}
     peer = {}
     for line in subprocess.run(["ss", "-xaH"], capture_output=True, text=True).stdout.splitlines():
@@ -157,3 +158,44 @@ def test_request_for_a_second_account_closes_the_channel(mss):
     c2 = imaplib.IMAP4_SSL("127.0.0.1", m.port("imaps"), ssl_context=m.client_context(None), timeout=20)
     assert c2.login(PATIENT2, PASSWORDS[PATIENT2])[0] == "OK"
     c2.logout()
+
+
+def forged_ask(account, wrapped):
+    """struct keyagent_msg: magic "MSSK", version 2, ASK, ok, pad, account, wrapped, key."""
+    import struct
+    return (struct.pack("<IHHII", 0x4b53534d, 2, 1, 0, 0) + account.encode().ljust(256, b"\0")
+            + wrapped.encode().ljust(156, b"\0") + bytes(32))
+
+
+def test_mx_session_channel_has_no_account_key(mx):  # noqa: F811
+    """An mss-smtpd MX session's channel may have no account key at all: delivery and
+    filing (a vaccination document included: vault_vacc.h) write to public keys. The
+    recipient's genuine wrapped key asked on that very channel, after a delivery to it
+    (as a compromised MX session would ask), is refused, logged, and the channel
+    closed; the daemon serves the next client."""
+    import os
+    import socket
+    from test_privsep_layout import grab_fd, smtp_prelogin
+    if os.geteuid() != 0:
+        pytest.skip("needs root (privilege separation)")
+    m = mx
+    c, session, _pre = smtp_prelogin(m, "smtp", cert="operator")
+    try:
+        assert c.cmd("EHLO mx.other-operator.test")[0] == 250
+        assert mx_deliver(c, "dr.x@other-operator.test", PRO)[0] == 250
+        chans = [socket.socket(fileno=grab_fd(session, fd)) for fd in agent_channel_fds(m, session, "smtpd")]
+        assert len(chans) == 1, chans
+        wrapped = m.sql("SELECT wrapped_key FROM store_users WHERE address = ?", PRO)[0][0]
+        chans[0].send(forged_ask(PRO, wrapped))
+        chans[0].settimeout(10)
+        assert chans[0].recv(1024) == b""  # closed, no key
+        chans[0].close()
+        log = m.log("smtpd")
+        sid = re.findall(r"event=smtp\.connect session=(\w+)", log)[-1]
+        assert re.search(rf"event=keyagent\.refused session={sid} kind=mx \S+ asked={PRO} ", log), log[-2000:]
+    finally:
+        c.close()
+    s = smtplib.SMTP("127.0.0.1", m.port("smtp"), timeout=20)
+    s.starttls(context=m.client_context("operator"))
+    assert s.ehlo("mx.other-operator.test")[0] == 250
+    s.quit()
