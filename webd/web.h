@@ -23,6 +23,7 @@
 #include "lib/buf.h"
 #include "lib/config.h"
 #include "lib/key_agent.h"
+#include "lib/privsep.h"
 #include "store/store.h"
 #include "store/store_agent.h"
 
@@ -32,12 +33,22 @@
 	"__Host-mss_session"                /* __Host-: Secure, Path=/, no Domain (RFC 6265bis 4.1.3.2)      \
 	                                     */
 #define WEB_LOGIN_COOKIE "__Host-mss_login" /* the login form's CSRF token (double submit) */
+/* What of a request reaches the pages (and, separated, crosses to the session
+ * process: web_msg.h): a longer path, more or longer query arguments answer 400, a
+ * longer cookie is not one of ours (absent). */
+#define WEB_PATH_MAX 512
+#define WEB_QUERY_ARGS 8
+#define WEB_QUERY_VALUE_MAX 1024
+#define WEB_COOKIE_MAX 128
+/* The largest page a session builds (a document's file included). */
+#define WEB_BODY_MAX (64u << 20)
 
 struct webd {
 	struct mss_config cfg;
 	char *cert_pem;          /* the server certificate chain, read before the privilege drop */
 	struct key_agent agent;  /* holds the private key and signs for the handshakes */
 	struct store_agent keys; /* unwraps account keys: the web processes never hold the master key */
+	struct privsep privsep;  /* the front processes' confinement (lib/privsep.h) */
 };
 
 struct web_field {
@@ -51,31 +62,48 @@ struct web_form {
 	bool bad; /* a field past WEB_FORM_FIELDS, or a name too long: the form is refused */
 };
 
+struct web_arg {
+	char name[WEB_FIELD_NAME_MAX];
+	char value[WEB_QUERY_VALUE_MAX];
+};
+
 struct web_req {
 	const struct webd *d;
 	struct store *st;
-	struct MHD_Connection *conn;
 	char peer[64];
+	/* the request, as web_msg.h carries it */
 	bool post;
-	const char *path;
+	const char *path; /* path_buf */
+	char path_buf[WEB_PATH_MAX];
+	struct web_arg query[WEB_QUERY_ARGS];
+	size_t nquery;
+	char cookie_session[WEB_COOKIE_MAX]; /* "" when absent */
+	char cookie_login[WEB_COOKIE_MAX];
 	struct web_form form;
+	/* the connection's account: "" until a request authenticates one (a login, a valid
+	 * session cookie), which binds the connection to it; NULL: not bound */
+	char *bound;
 	bool logged_in;
 	struct auth_session sess;
 	/* the response */
 	unsigned status;
 	struct buf body;
 	const char *content_type;
-	char location[600];      /* redirect target, "" when none */
-	char set_cookie[2][300]; /* up to two Set-Cookie lines */
-	char disposition[400];   /* Content-Disposition, "" when none */
-	bool sandbox;            /* a document: served under CSP sandbox */
+	char content_type_buf[128]; /* content_type as received by the front process */
+	bool close;                 /* end the connection after this response */
+	char location[600];         /* redirect target, "" when none */
+	char set_cookie[2][300];    /* up to two Set-Cookie lines */
+	char disposition[400];      /* Content-Disposition, "" when none */
+	bool sandbox;               /* a document: served under CSP sandbox */
 };
 
 /* ---- web_http.c -------------------------------------------------------------------- */
 
 /* Serves the TLS connection fd (already accepted) until the client closes it or it
- * stays idle too long. */
-void web_serve(const struct webd *d, int fd, const char *peer, int keys_fd);
+ * stays idle too long. chan -1: the pages run in this process, on st. Otherwise this
+ * is the front process (st NULL): each request goes to the session process over chan
+ * (web_msg.h) and its answer comes back. */
+void web_serve(const struct webd *d, struct store *st, int fd, const char *peer, int chan);
 /* The value of query argument name, NULL when absent. */
 const char *web_query(const struct web_req *r, const char *name);
 /* The value of form field name (POST), NULL when absent. */
@@ -88,6 +116,19 @@ const char *web_cookie(const struct web_req *r, const char *name);
 /* Finds the session, checks the CSRF token of a POST, and calls the page for
  * r->path. Fills r's response. */
 void web_dispatch(struct web_req *r);
+/* Whether account may be served on r's connection: the first binds it (r->bound), a
+ * second is refused (logged web.account_refused, r->close set). */
+bool web_bind(struct web_req *r, const char *account);
+/* The response made sendable: a page over its size limit becomes a 500 (logged). */
+void web_finish(struct web_req *r);
+
+/* ---- web_session.c ------------------------------------------------------------------ */
+
+/* The session process of a separated connection: reads requests from chan, runs their
+ * pages on st, answers; returns when the front process closes chan, or -1 when it
+ * sent a message that does not check (logged web.chan_refused: the caller ends the
+ * front process). */
+int web_session_serve(const struct webd *d, struct store *st, int chan, const char *peer, long front_pid);
 /* A 303 redirect to path ("/documents"). */
 void web_redirect(struct web_req *r, const char *path);
 /* A whole page with status and one French message (escaped), e.g. a refusal. */

@@ -62,6 +62,41 @@ void web_message(struct web_req *r, unsigned status, const char *title, const ch
 	web_page_close(r);
 }
 
+bool web_bind(struct web_req *r, const char *account)
+{
+	if (r->bound == NULL)
+		return true;
+	if (r->bound[0] == '\0') {
+		str_assert(str_copy(r->bound, AUTH_ADDRESS_MAX, account), "an account into AUTH_ADDRESS_MAX");
+		return true;
+	}
+	if (strcmp(r->bound, account) == 0)
+		return true;
+	log_warn("web.account_refused",
+	         "peer=%s user=%s bound=%s error=\"a second account on one connection\"", r->peer, account,
+	         r->bound);
+	r->close = true;
+	return false;
+}
+
+void web_finish(struct web_req *r)
+{
+	if (!r->body.refused)
+		return;
+	/* A page an append could not complete is not sent cut: a 500 and one log line. */
+	log_err("web.page", "peer=%s error=\"page over its size limit (%zu bytes)\"", r->peer, r->body.limit);
+	buf_reset(&r->body);
+	str_assert(buf_append_str(&r->body,
+	                          "<!DOCTYPE html>\n<html lang=\"fr\"><head><meta charset=\"utf-8\">"
+	                          "<title>Erreur</title></head><body><p>Cette page est trop "
+	                          "grande pour être affichée.</p></body></html>\n"),
+	           "a constant page into 64 MiB");
+	r->status = 500;
+	r->content_type = NULL;
+	r->location[0] = r->disposition[0] = '\0';
+	r->sandbox = false;
+}
+
 /* The session the cookie names, if it is alive. Returns 0 or -1 (database). */
 static int find_session(struct web_req *r)
 {
@@ -105,6 +140,13 @@ void web_dispatch(struct web_req *r)
 	if (find_session(r) < 0) {
 		web_message(r, 503, "Service indisponible",
 		            "Le service est momentanément indisponible. Réessayez dans quelques minutes.");
+		return;
+	}
+	if (r->logged_in && !web_bind(r, r->sess.account)) {
+		r->logged_in = false;
+		web_message(r, 403, "Accès refusé",
+		            "Cette connexion sert un autre compte. Rien n'a été modifié : fermez ce "
+		            "navigateur et reconnectez-vous.");
 		return;
 	}
 	if (strcmp(r->path, "/") == 0 && !r->post) {

@@ -20,6 +20,7 @@
 #include "lib/log.h"
 #include "lib/str.h"
 #include "webd/web_html.h"
+#include "webd/web_msg.h"
 #include "webd/web_tls.h"
 
 /* GnuTLS priorities, as lib/tls's policy for the mail ports (mss.conf(5) "TLS"): TLS 1.2
@@ -31,8 +32,10 @@
 
 struct web_conn {
 	const struct webd *d;
-	struct store *st;
+	struct store *st; /* NULL in the front process */
 	const char *peer;
+	int chan;                     /* the session process's end, -1 when the pages run here */
+	char bound[AUTH_ADDRESS_MAX]; /* the connection's account (web_bind) */
 };
 
 struct web_call {
@@ -40,16 +43,25 @@ struct web_call {
 	struct MHD_PostProcessor *pp;
 	size_t bytes;
 	bool too_big;
+	bool args_bad; /* a path, query argument or count past web.h's bounds */
 };
 
 const char *web_query(const struct web_req *r, const char *name)
 {
-	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+	for (size_t i = 0; i < r->nquery; i++)
+		if (strcmp(r->query[i].name, name) == 0)
+			return r->query[i].value;
+	return NULL;
 }
 
+/* Only the two cookies of mss-webd are ever looked at (and carried to the session
+ * process). */
 const char *web_cookie(const struct web_req *r, const char *name)
 {
-	return MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, name);
+	const char *v = strcmp(name, WEB_SESSION_COOKIE) == 0 ? r->cookie_session
+	                : strcmp(name, WEB_LOGIN_COOKIE) == 0 ? r->cookie_login
+	                                                      : "";
+	return v[0] ? v : NULL;
 }
 
 const char *web_field(const struct web_req *r, const char *name)
@@ -63,6 +75,43 @@ const char *web_field(const struct web_req *r, const char *name)
 			return v->data;
 		}
 	return NULL;
+}
+
+/* A query argument, as libmicrohttpd decoded it: the first of a repeated name is the
+ * one (MHD_lookup_connection_value's choice); past the bounds the request is refused. */
+static enum MHD_Result query_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct web_call *c = cls;
+	struct web_req *r = &c->r;
+
+	(void)kind;
+	if (web_query(r, key) != NULL)
+		return MHD_YES;
+	if (r->nquery == WEB_QUERY_ARGS ||
+	    str_copy(r->query[r->nquery].name, sizeof(r->query[0].name), key) < 0 ||
+	    str_copy(r->query[r->nquery].value, sizeof(r->query[0].value), value ? value : "") < 0) {
+		c->args_bad = true;
+		return MHD_NO;
+	}
+	r->nquery++;
+	return MHD_YES;
+}
+
+/* The request's path, query arguments and our two cookies into r. */
+static void request_args(struct web_call *c, struct MHD_Connection *conn, const char *url)
+{
+	struct web_req *r = &c->r;
+	const char *v;
+
+	if (str_copy(r->path_buf, sizeof(r->path_buf), url) < 0)
+		c->args_bad = true;
+	(void)MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, query_arg, c);
+	v = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, WEB_SESSION_COOKIE);
+	if (v == NULL || str_copy(r->cookie_session, sizeof(r->cookie_session), v) < 0)
+		r->cookie_session[0] = '\0';
+	v = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, WEB_LOGIN_COOKIE);
+	if (v == NULL || str_copy(r->cookie_login, sizeof(r->cookie_login), v) < 0)
+		r->cookie_login[0] = '\0';
 }
 
 /* A field repeated, or one too many, makes the whole form unusable: a page never
@@ -118,27 +167,9 @@ static void security_headers(struct MHD_Response *resp, const struct web_req *r)
 	add_header(resp, "Cross-Origin-Opener-Policy", "same-origin");
 }
 
-/* A page an append could not complete (body.refused, web_html.h) is not sent cut: the
- * request gets a 500 and one log line instead. */
-static void page_refused(struct web_req *r)
-{
-	log_err("web.page", "peer=%s error=\"page over its size limit (%zu bytes)\"", r->peer, r->body.limit);
-	buf_reset(&r->body);
-	str_assert(buf_append_str(&r->body,
-	                          "<!DOCTYPE html>\n<html lang=\"fr\"><head><meta charset=\"utf-8\">"
-	                          "<title>Erreur</title></head><body><p>Cette page est trop "
-	                          "grande pour être affichée.</p></body></html>\n"),
-	           "a constant page into 64 MiB");
-	r->status = 500;
-	r->content_type = NULL;
-	r->location[0] = r->disposition[0] = '\0';
-	r->sandbox = false;
-}
-
 static enum MHD_Result respond(struct MHD_Connection *conn, struct web_req *r)
 {
-	if (r->body.refused)
-		page_refused(r);
+	web_finish(r);
 	struct MHD_Response *resp =
 	    MHD_create_response_from_buffer(r->body.len, r->body.data, MHD_RESPMEM_MUST_COPY);
 	enum MHD_Result rc;
@@ -154,23 +185,26 @@ static enum MHD_Result respond(struct MHD_Connection *conn, struct web_req *r)
 			add_header(resp, "Set-Cookie", r->set_cookie[i]);
 	if (r->disposition[0])
 		add_header(resp, "Content-Disposition", r->disposition);
+	if (r->close) /* libmicrohttpd closes the connection once this response is sent */
+		add_header(resp, "Connection", "close");
 	rc = MHD_queue_response(conn, r->status ? r->status : 200, resp);
 	MHD_destroy_response(resp);
 	return rc;
 }
 
-static struct web_call *call_new(const struct web_conn *wc, struct MHD_Connection *conn, const char *url,
+static struct web_call *call_new(struct web_conn *wc, struct MHD_Connection *conn, const char *url,
                                  const char *method)
 {
 	struct web_call *c = xcalloc(1, sizeof(*c));
 
 	c->r.d = wc->d;
 	c->r.st = wc->st;
-	c->r.conn = conn;
+	c->r.bound = wc->bound;
 	str_assert(str_copy(c->r.peer, sizeof(c->r.peer), wc->peer), "the master's 64-byte peer address");
-	c->r.path = url;
+	c->r.path = c->r.path_buf;
 	c->r.post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
-	buf_init(&c->r.body, 64u << 20);
+	buf_init(&c->r.body, WEB_BODY_MAX);
+	request_args(c, conn, url);
 	return c;
 }
 
@@ -184,10 +218,39 @@ static void call_free(struct web_call *c)
 	free(c);
 }
 
+/* The front process: the request to the session process, its answer back into r. A
+ * session process that is gone or answers what does not check ends this connection
+ * (logged). Returns 0 or -1. */
+static int remote(struct web_conn *wc, struct web_req *r)
+{
+	struct buf out, in;
+	char err[256];
+	int rc = -1;
+
+	buf_init(&out, BUF_UNLIMITED);
+	buf_init(&in, WEB_BODY_MAX + WEB_MSG_RESP_OVERHEAD);
+	web_msg_put_request(&out, r);
+	if (web_msg_write(wc->chan, &out) < 0) {
+		str_error(err, sizeof(err), "the session process is gone");
+	} else {
+		enum web_msg_read got = web_msg_read(
+		    wc->chan, WEB_MSG_RESPONSE, WEB_BODY_MAX + WEB_MSG_RESP_OVERHEAD, &in, err, sizeof(err));
+		if (got == WEB_MSG_EOF)
+			str_error(err, sizeof(err), "the session process closed its channel");
+		else if (got == WEB_MSG_OK)
+			rc = web_msg_get_response((const uint8_t *)in.data, in.len, r, err, sizeof(err));
+	}
+	if (rc < 0)
+		log_err("web.chan_refused", "peer=%s error=\"%s\"", wc->peer, err);
+	buf_free(&out);
+	buf_free(&in);
+	return rc;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                               const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
-	const struct web_conn *wc = cls;
+	struct web_conn *wc = cls;
 	struct web_call *c = *con_cls;
 
 	if (c == NULL) {
@@ -212,14 +275,19 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		*upload_size = 0;
 		return MHD_YES;
 	}
-	if (c->too_big)
+	if (c->args_bad)
+		web_message(&c->r, 400, "Adresse trop longue",
+		            "L'adresse demandée est trop longue ou porte trop de paramètres.");
+	else if (c->too_big)
 		web_message(&c->r, 413, "Formulaire trop long",
 		            "Le formulaire envoyé dépasse la taille permise.");
 	else if (c->r.post && c->pp == NULL)
 		web_message(&c->r, 415, "Formulaire illisible",
 		            "Le formulaire doit être envoyé en application/x-www-form-urlencoded.");
-	else
+	else if (wc->chan < 0)
 		web_dispatch(&c->r);
+	else if (remote(wc, &c->r) < 0)
+		return MHD_NO; /* libmicrohttpd closes the connection */
 	return respond(conn, &c->r);
 }
 
@@ -269,23 +337,14 @@ static void run(struct MHD_Daemon *mhd)
 	}
 }
 
-void web_serve(const struct webd *d, int fd, const char *peer, int keys_fd)
+void web_serve(const struct webd *d, struct store *st, int fd, const char *peer, int chan)
 {
-	struct web_conn wc = {d, NULL, peer};
+	static struct web_conn wc; /* the process's one connection */
 	struct sockaddr_storage sa;
 	socklen_t salen = sizeof(sa);
-	char err[512];
 	struct MHD_Daemon *mhd;
 
-	/* never the master key: account keys from the account key agent, over this
-	 * connection's own channel (not yet bound to one account: doc/architecture.md) */
-	wc.st = store_open_nokeys(&d->cfg, err, sizeof(err));
-	if (wc.st == NULL) {
-		log_err("web.store_open", "peer=%s error=\"%s\"", peer, err);
-		close(fd);
-		return;
-	}
-	store_use_agent(wc.st, keys_fd);
+	wc = (struct web_conn){.d = d, .st = st, .peer = peer, .chan = chan};
 	mhd = start(d, &wc);
 	if (mhd == NULL || getpeername(fd, (struct sockaddr *)&sa, &salen) < 0 ||
 	    MHD_add_connection(mhd, fd, (struct sockaddr *)&sa, salen) != MHD_YES) {
@@ -297,5 +356,4 @@ void web_serve(const struct webd *d, int fd, const char *peer, int keys_fd)
 	}
 	if (mhd != NULL)
 		MHD_stop_daemon(mhd);
-	store_close(wc.st);
 }

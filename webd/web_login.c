@@ -127,6 +127,12 @@ void web_post_login(struct web_req *r)
 	}
 	auth_verify(&ctx, &rq, &rp, time(NULL));
 	sodium_memzero(&rq, sizeof(rq));
+	if (rp.result == AUTH_OK && rp.role == ROLE_PATIENT && !web_bind(r, rp.account)) {
+		web_message(r, 403, "Accès refusé",
+		            "Cette connexion sert un autre compte : fermez ce navigateur et "
+		            "reconnectez-vous.");
+		return;
+	}
 	if (rp.result == AUTH_OK && rp.role == ROLE_PATIENT) {
 		logged_in(r, rp.account);
 		return;

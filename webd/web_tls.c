@@ -67,8 +67,8 @@ static int cred_make(struct web_cred *c, const char *cert_pem, int agent_fd, cha
 	return 0;
 }
 
-int web_tls_check(const char *cert_pem, const char *cert_file, const char *key_file, int agent_fd,
-                  char *err, size_t errlen)
+int web_tls_check(const char *cert_pem, const char *cert_file, const char *key_file, int agent_fd, char *err,
+                  size_t errlen)
 {
 	struct web_cred c;
 	char why[512];

@@ -15,8 +15,8 @@
 /* The master, at start: the agent on agent_fd holds the key of the certificate chain
  * cert_pem (read from cert_file). Returns 0, or -1 with err naming the files ("key file
  * /k does not match certificate file /c"). */
-int web_tls_check(const char *cert_pem, const char *cert_file, const char *key_file, int agent_fd,
-                  char *err, size_t errlen);
+int web_tls_check(const char *cert_pem, const char *cert_file, const char *key_file, int agent_fd, char *err,
+                  size_t errlen);
 /* A session process: the chain cert_pem, and a key signing through agent_fd, become the
  * process's credential (web_tls_retrieve). Returns 0, or -1 with err. */
 int web_tls_load(const char *cert_pem, int agent_fd, char *err, size_t errlen);

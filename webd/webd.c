@@ -1,7 +1,9 @@
 /* webd.c: mss-webd: reads the config, forks the TLS key agent (the only process that
  * reads the server's private key), binds web_listen, reads the server certificate,
- * drops privileges, and serves the patient's space over HTTPS, one process per
- * connection (lib/master). Usage: mss-webd -c FILE [-d]. */
+ * drops privileges, and serves the patient's space over HTTPS (lib/master): started as
+ * root, two processes per connection, a front process (login_user, chrooted: TLS and
+ * HTTP) and a session process (user: the pages on the database); otherwise one
+ * (privsep.reduced). Usage: mss-webd -c FILE [-d]. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,7 @@
 #include "lib/key_agent.h"
 #include "lib/log.h"
 #include "lib/master.h"
+#include "lib/privsep.h"
 #include "lib/slots.h"
 #include "lib/str.h"
 #include "policy/policy.h"
@@ -38,22 +41,95 @@ static void shutdown_checkpoint(void *arg)
 	audit_signer_finish();
 }
 
+/* The handshakes sign through this connection's own agent channel (issue 12).
+ * Returns 0, or -1 (logged, fd closed). */
+static int tls_ready(const struct webd *d, int fd, const struct session_info *si)
+{
+	char err[512];
+
+	if (si->channel_fd >= 0 && web_tls_load(d->cert_pem, si->channel_fd, err, sizeof(err)) == 0)
+		return 0;
+	log_err("web.key_agent", "peer=%s error=\"%s\"", si->peer_ip,
+	        si->channel_fd < 0 ? "no key agent channel" : err);
+	close(fd);
+	return -1;
+}
+
+/* Not started as root (privsep.reduced): the whole connection in this process, the
+ * store opened after fork (one database connection per session). */
+static void session_whole(const struct webd *d, int fd, const struct session_info *si)
+{
+	char err[512];
+
+	key_agent_close_master((struct key_agent *)&d->agent);
+	if (tls_ready(d, fd, si) < 0)
+		return;
+	/* never the master key: account keys from the account key agent, over this
+	 * connection's own channel (not yet bound to one account: doc/architecture.md) */
+	struct store *st = store_open_nokeys(&d->cfg, err, sizeof(err));
+	if (st == NULL) {
+		log_err("web.store_open", "peer=%s error=\"%s\"", si->peer_ip, err);
+		close(fd);
+		return;
+	}
+	store_use_agent(st, si->keys_fd);
+	web_serve(d, st, fd, si->peer_ip, -1);
+	store_close(st);
+}
+
+/* The front process (lib/privsep.h), forked by the master: chrooted in the empty
+ * root, login_user, no capability, no database and no key; its descriptors are the
+ * client socket, its key agent channel and its channel to the session process. It runs
+ * libmicrohttpd (TLS, HTTP, forms) and sends each request to the session process. */
+static void front(int fd, const struct session_info *si, void *arg)
+{
+	const struct webd *d = arg;
+	int keep[] = {fd, si->channel_fd, si->relay_fd};
+	char err[256];
+
+	signal(SIGPIPE, SIG_IGN);
+	privsep_close_others(keep, sizeof(keep) / sizeof(keep[0])); /* the agent's, the auth channel */
+	if (privsep_enter(&d->privsep, err, sizeof(err)) < 0) {
+		log_err("privsep.enter", "peer=%s error=\"%s\"", si->peer_ip, err);
+		return;
+	}
+	if (tls_ready(d, fd, si) < 0)
+		return;
+	web_serve(d, NULL, fd, si->peer_ip, si->relay_fd);
+	close(si->relay_fd);
+}
+
+/* The session process (user, the database opened without the master key: account
+ * keys come from the account key agent over si->keys_fd): the pages, for the requests its front process
+ * sends; a forged one ends the front process (MASTER_EXIT_PEER_REFUSED). */
+static void session_split(const struct webd *d, const struct session_info *si)
+{
+	char err[512];
+
+	key_agent_close_master((struct key_agent *)&d->agent);
+	close(si->auth_fd); /* mss-webd's processes speak over relay_fd alone */
+	struct store *st = store_open_nokeys(&d->cfg, err, sizeof(err));
+	if (st == NULL) {
+		log_err("web.store_open", "peer=%s error=\"%s\"", si->peer_ip, err);
+		return; /* the front process sees its channel close and ends the connection */
+	}
+	store_use_agent(st, si->keys_fd);
+	int rc = web_session_serve(d, st, si->relay_fd, si->peer_ip, si->prelogin_pid);
+	store_close(st);
+	close(si->relay_fd);
+	if (rc < 0)
+		_exit(MASTER_EXIT_PEER_REFUSED); /* the master ends the front process */
+}
+
 static void session(int fd, const struct session_info *si, void *arg)
 {
 	const struct webd *d = arg;
 
-	char err[512];
-
 	signal(SIGPIPE, SIG_IGN);
-	/* the handshake signs through this session's own agent channel (issue 12) */
-	key_agent_close_master((struct key_agent *)&d->agent);
-	if (si->channel_fd < 0 || web_tls_load(d->cert_pem, si->channel_fd, err, sizeof(err)) < 0) {
-		log_err("web.key_agent", "peer=%s error=\"%s\"", si->peer_ip,
-		        si->channel_fd < 0 ? "no key agent channel" : err);
-		close(fd);
-		return;
-	}
-	web_serve(d, fd, si->peer_ip, si->keys_fd);
+	if (si->auth_fd >= 0)
+		session_split(d, si);
+	else
+		session_whole(d, fd, si);
 }
 
 /* Each connection's own channel to the account key agent: any account, one at a time
@@ -169,6 +245,9 @@ int main(int argc, char **argv)
 		fatal("TLS: %s", err);
 	if (master_bind(ls, 1, err, sizeof(err)) < 0)
 		fatal("%s", err);
+	/* the front processes' empty root and login_user (not root: privsep.reduced) */
+	if (privsep_prepare(&d.cfg, &d.privsep, err, sizeof(err)) < 0)
+		fatal("%s", err);
 	/* As the other daemons: the audit signer forked before the privilege drop (the
 	 * audit key is not the daemons' user's), one password-hashing pool for all
 	 * sessions (issue 12). */
@@ -180,7 +259,7 @@ int main(int argc, char **argv)
 	store_master_key_warn(&d.cfg);
 	if (store_agent_start(&d.keys, &d.cfg, err, sizeof(err)) < 0)
 		fatal("%s", err);
-	if (master_drop_privileges(d.cfg.user, err, sizeof(err)) < 0)
+	if (privsep_drop(&d.privsep, d.cfg.user, err, sizeof(err)) < 0)
 		fatal("%s", err);
 	check_store(&d);
 	log_info("webd.start", "web=%s", ls[0].addr);
@@ -189,6 +268,8 @@ int main(int argc, char **argv)
 	    .max_sessions_per_ip = d.cfg.max_sessions_per_ip,
 	    .user = d.cfg.user,
 	    .session = session,
+	    .privsep = &d.privsep,
+	    .prelogin = front,
 	    .session_channel = session_channel,
 	    .keys_channel = keys_channel,
 	    .child_init = child_init,
