@@ -250,6 +250,7 @@ def unseal_as_old_code_did(m):
             con.execute("UPDATE store_users SET wrapped_key = ? WHERE id = ?",
                         (atrest_helpers.wrap_first_format(m, key), uid))
         con.execute("DELETE FROM store_counters WHERE name = 'wrap_format'")
+        con.execute("DROP TABLE urlauth_keys")  # migration 11
         con.execute("UPDATE schema_version SET version = 5 WHERE component = 'store'")
         con.commit()
     finally:
@@ -270,7 +271,7 @@ def test_migrate_seals_an_old_data_dir(delivered):
     assert scan_files(m), "the old form must show the markers, or this test proves nothing"
     accounts = m.sql("SELECT count(*) FROM store_users")[0][0]
     r = m.ctl("migrate")
-    assert r.stdout.splitlines() == ["store schema: 5 migrations applied",
+    assert r.stdout.splitlines() == ["store schema: 6 migrations applied",
                                      f"account keys: {accounts} wrapped for their account",
                                      f"account key pairs: {accounts} made",
                                      f"store metadata: {n} message{'s' if n != 1 else ''} sealed"], r.stdout

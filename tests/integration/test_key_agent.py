@@ -75,10 +75,12 @@ def test_migrate_binds_old_wraps(mss):
         m.sql("UPDATE store_users SET wrapped_key = ? WHERE id = ?",
               wrap_first_format(m, account_key(m, uid)), uid)
     m.sql("UPDATE schema_version SET version = 9 WHERE component = 'store'")
+    m.sql("DROP TABLE urlauth_keys")  # store step 11, later than such a store
     proc = m.start("imapd", wait=False)
     assert proc.wait(timeout=30) == 1
     m.procs.pop("imapd", None)
-    assert "(store 9 < 10): run mssctl migrate" in m.log("imapd")
+    # the schema this code wants grows with later steps: the refusal names the store's
+    assert re.search(r"\(store 9 < \d+\): run mssctl migrate", m.log("imapd")), m.log("imapd")
     out = m.ctl("migrate").stdout
     assert f"account keys: {len(users)} wrapped for their account" in out, out
     assert all(w.startswith("v2.") for (w,) in m.sql("SELECT wrapped_key FROM store_users"))

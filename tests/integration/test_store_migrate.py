@@ -20,8 +20,8 @@ def write_sql(m, *statements):
         con.close()
 
 
-LATEST = 10  # the store's latest migration (store/store_schema.c)
-OLDER = 7  # before migrations 8 (key pairs), 9 (readers' keys), 10 (bound wraps)
+LATEST = 11  # the store's latest migration (store/store_schema.c)
+OLDER = 7  # before migrations 8 (key pairs), 9 (readers' keys), 10 (bound wraps), 11 (URLAUTH keys)
 
 
 def lower_store_schema(m):
@@ -31,6 +31,7 @@ def lower_store_schema(m):
     the first format; no message stored yet)."""
     assert m.sql("SELECT count(*) FROM blobs") == [(0,)]
     write_sql(m, "DROP TABLE blob_keys",
+              "DROP TABLE urlauth_keys",
               "ALTER TABLE store_users DROP COLUMN public_key",
               "ALTER TABLE blobs DROP COLUMN sealed_key",
               "DELETE FROM store_counters WHERE name = 'wrap_format'",
@@ -60,13 +61,13 @@ def test_daemons_refuse_older_schema_until_migrate(mss_factory):
     accounts = m.sql("SELECT count(*) FROM store_users")[0][0]
     assert accounts >= 1
     r = m.ctl("migrate")
-    assert r.stdout.splitlines() == ["store schema: 3 migrations applied",
+    assert r.stdout.splitlines() == ["store schema: 4 migrations applied",
                                      f"account key pairs: {accounts} made"], r.stdout
     assert m.sql("SELECT count(*) FROM pragma_table_info('blobs') WHERE name = 'sealed_key'") == [(1,)]
     assert m.sql("SELECT count(*) FROM store_users WHERE length(public_key) = 64") == [(accounts,)]
     assert m.sql("SELECT version FROM schema_version WHERE component = 'store'") == [(LATEST,)]
     assert m.sql("SELECT result, detail FROM audit_log WHERE action = 'admin.migrate'") == [
-        ("ok", "steps=3"), ("ok", f"keypairs={accounts}")]
+        ("ok", "steps=4"), ("ok", f"keypairs={accounts}")]
     assert m.ctl("migrate").stdout.strip() == "store schema: up to date"
     m.start("smtpd")
     m.start("imapd")
