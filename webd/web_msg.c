@@ -272,8 +272,8 @@ enum web_msg_read web_msg_read(int fd, enum web_msg_type type, size_t max, struc
 	ssize_t n = read_exact(fd, h, sizeof(h));
 	struct rd rd = {h, sizeof(h), 0, NULL};
 
-	if (n == 0)
-		return WEB_MSG_EOF;
+	if (n == 0 || (n < 0 && errno == ECONNRESET))
+		return WEB_MSG_EOF; /* the other process is gone: no message to judge */
 	if (n != (ssize_t)sizeof(h)) {
 		str_error(err, errlen, "header cut short (%zd bytes)", n);
 		return WEB_MSG_REFUSED;

@@ -65,7 +65,7 @@ static void session_whole(const struct webd *d, int fd, const struct session_inf
 	if (tls_ready(d, fd, si) < 0)
 		return;
 	/* never the master key: account keys from the account key agent, over this
-	 * connection's own channel (not yet bound to one account: doc/architecture.md) */
+	 * connection's own channel, bound to its one account */
 	struct store *st = store_open_nokeys(&d->cfg, err, sizeof(err));
 	if (st == NULL) {
 		log_err("web.store_open", "peer=%s error=\"%s\"", si->peer_ip, err);
@@ -73,6 +73,7 @@ static void session_whole(const struct webd *d, int fd, const struct session_inf
 		return;
 	}
 	store_use_agent(st, si->keys_fd);
+	store_agent_bind(st);
 	web_serve(d, st, fd, si->peer_ip, -1);
 	store_close(st);
 }
@@ -114,6 +115,7 @@ static void session_split(const struct webd *d, const struct session_info *si)
 		return; /* the front process sees its channel close and ends the connection */
 	}
 	store_use_agent(st, si->keys_fd);
+	store_agent_bind(st);
 	int rc = web_session_serve(d, st, si->relay_fd, si->peer_ip, si->prelogin_pid);
 	store_close(st);
 	close(si->relay_fd);
@@ -132,14 +134,14 @@ static void session(int fd, const struct session_info *si, void *arg)
 		session_whole(d, fd, si);
 }
 
-/* Each connection's own channel to the account key agent: any account, one at a time
- * (a web process serves whoever logs in over its connection; not yet one account per
- * process, doc/architecture.md). */
+/* Each connection's own channel to the account key agent, bound to the first account
+ * it asks for: a connection serves one account (web_bind), so its process never needs
+ * another's key. */
 static int keys_channel(const struct session_info *si, void *arg)
 {
 	struct webd *d = arg;
 
-	return store_agent_channel(&d->keys, STORE_AGENT_ANY, si->session_id);
+	return store_agent_channel(&d->keys, STORE_AGENT_BOUND, si->session_id);
 }
 
 /* In every process the master forks: only the master makes channels. */
