@@ -157,6 +157,7 @@ void smtp_session_split(struct smtpd_ctx *ctx, const struct session_info *si)
 		return; /* the pre-login process sees its channel close: 421 at the hand-off */
 	}
 	store_use_agent(s.store, si->keys_fd);
+	store_agent_bind(s.store); /* a submission session: its own account only */
 	rc = serve(&s, si, &logged_in, &ok, &ho);
 	why = rc == 1 ? handoff_refused(&s, logged_in, &ho) : NULL;
 	close(si->auth_fd);

@@ -276,6 +276,7 @@ int smtp_session_open(struct smtp_session *s)
 			return -1;
 		}
 		store_use_agent(s->store, s->keys_fd);
+		store_agent_bind(s->store);
 		s->keys_fd = -1;
 	}
 	smtp_auth_map_certificate(s);

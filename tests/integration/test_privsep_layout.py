@@ -366,8 +366,7 @@ def test_smtp_forged_auth_message_ends_the_prelogin_process(mx, listener, forged
 @pytest.mark.parametrize("listener", ["smtp", "submissions"])
 def test_smtp_session_process_holds_no_master_key(mx, listener):
     """After a delivery, neither the session process nor the pre-login process holds
-    the master key: a keyring process, forked by the session process on first need (a
-    key to unwrap), alone would."""
+    the master key: the account key agent (root, forked by the master) alone does."""
     from test_tls_agent import memory_holds
     m = mx
     master_key = (m.data_dir / "keys" / "master.key").read_bytes()
@@ -383,8 +382,9 @@ def test_smtp_session_process_holds_no_master_key(mx, listener):
         assert code == 250, text
         assert memory_holds(session, [master_key]) == set()
         assert memory_holds(pre, [master_key]) == set()
-        keyrings = children(session)
-        assert all(memory_holds(k, [master_key]) == {0} for k in keyrings)
+        assert children(session) == []  # no keyring process of its own any more
+        agents = [p for p in children(m.procs["smtpd"].pid) if comm(p) == "mss-keyagent"]
+        assert len(agents) == 1 and memory_holds(agents[0], [master_key]) == {0}
         assert c.cmd("QUIT")[0] == 221
     finally:
         c.close()
