@@ -135,11 +135,33 @@ static int build(struct buf *b, const struct vault_actor *who, const char *patie
 	return rc ? -1 : 0;
 }
 
+/* The entries stored and the book marked stale in one transaction: a session woken by
+ * the new message (IDLE on Vaccinations) finds the mark, and a rebuild that sees the
+ * mark sees the entries. Returns 0 or -1 with err. */
+static int append_marked(struct store *st, const char *patient, const struct buf *b, bool masked,
+                         int64_t when, char *err, size_t errlen)
+{
+	struct sql *db = store_sql(st);
+	uint32_t uid = 0;
+	int rc = sql_begin_write(db, err, errlen);
+
+	if (rc == 0)
+		rc = vault_folder_append(st, patient, VAULT_VACC_MAILBOX, b->data, b->len, masked, when, &uid,
+		                         err, errlen);
+	if (rc == 0)
+		rc = stale_mark(st, patient, err, errlen);
+	if (rc == 0)
+		rc = sql_commit(db, err, errlen) == 0 ? 0 : -1;
+	else
+		sql_rollback(db);
+	store_notify_flush(st);
+	return rc;
+}
+
 int vault_vacc_record(struct store *st, const struct vault_actor *who, const char *patient,
                       const struct vault_vacc_entry *e, size_t n, char *err, size_t errlen)
 {
 	int64_t when = (int64_t)time(NULL);
-	uint32_t uid = 0;
 	bool masked = false;
 	struct buf b;
 	int rc;
@@ -153,9 +175,7 @@ int vault_vacc_record(struct store *st, const struct vault_actor *who, const cha
 	if (rc != 0)
 		str_error(err, errlen, "cannot build the vaccinations to add");
 	else
-		rc = vault_folder_append(st, patient, VAULT_VACC_MAILBOX, b.data, b.len, masked, when, &uid,
-		                         err, errlen);
+		rc = append_marked(st, patient, &b, masked, when, err, errlen);
 	buf_free(&b);
-	/* marked after the entries are stored: a rebuild that sees the mark sees them */
-	return rc == 0 ? stale_mark(st, patient, err, errlen) : -1;
+	return rc;
 }

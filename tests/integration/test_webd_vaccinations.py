@@ -7,6 +7,8 @@ nothing."""
 import html
 import imaplib
 import json
+import re
+import time
 
 import pytest
 
@@ -150,6 +152,39 @@ def test_the_patient_cannot_write_the_book_over_imap(web):
         c.logout()
     (book,) = books(web)
     assert [i["vaccineCode"]["text"] for i in immunizations(book)] == ["Repevax"]
+
+
+def test_idle_on_the_book_sees_it_rebuilt(web):
+    """Filing only records a document's entries (it holds no key of the patient's): a
+    patient idling on Vaccinations sees the book rebuilt at once by their own session
+    (the old book expunged, the new one holding both entries), not at their next
+    command."""
+    send_cda(web, vaccination_cda([immunization("Repevax", "20250115")]))
+    c = imaplib.IMAP4("127.0.0.1", web.port("imap"), timeout=60)
+    try:
+        c.starttls(ssl_context=web.login_context(PATIENT))
+        c.login(PATIENT, PASSWORDS[PATIENT])
+        typ, data = c.select('"Vaccinations"')
+        assert typ == "OK" and int(data[0]) == 1, data
+        tag = c._new_tag().decode()
+        c.send(f"{tag} IDLE\r\n".encode())
+        assert c.readline().startswith(b"+")
+        send_cda(web, vaccination_cda([immunization("ROR", "20261101")], doc_id="vacc-2"))
+        c.sock.settimeout(30)
+        seen = b""
+        deadline = time.monotonic() + 30  # the keepalive comes after 2 minutes
+        while time.monotonic() < deadline and b"EXPUNGE" not in seen:
+            seen += c.readline()
+        c.send(b"DONE\r\n")
+        while not c.readline().startswith(tag.encode()):
+            pass
+        assert re.search(rb"\* 1 EXPUNGE", seen), seen
+        typ, data = c.uid("SEARCH", None, "ALL")
+        assert typ == "OK" and len(data[0].split()) == 1, data
+        typ, data = c.uid("FETCH", data[0], "(BODY.PEEK[TEXT])")
+        assert typ == "OK" and b"Repevax" in data[0][1] and b"ROR" in data[0][1], data
+    finally:
+        c.logout()
 
 
 def test_a_vaccination_document_without_entries_is_one_line(web):
