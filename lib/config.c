@@ -138,6 +138,8 @@ static const struct config_key config_keys[] = {
     NUM(queue_lifetime, KEY_SECONDS, "5d", 60, 60 * 86400ULL),
     NUM(queue_scan_interval, KEY_SECONDS, "1s", 1, 3600),
     NUM(relay_timeout, KEY_SECONDS, "5m", 1, 3600),
+    NUM(relay_max_connections, KEY_UINT, "10", 1, RELAY_CONNECTIONS_MAX),
+    NUM(relay_max_per_domain, KEY_UINT, "5", 1, RELAY_CONNECTIONS_MAX),
 };
 
 #define NKEYS (sizeof config_keys / sizeof config_keys[0])

@@ -15,6 +15,8 @@
 #define CONFIG_PATH_MAX MSS_CONFIG_PATH_SIZE
 #define CONFIG_STR_MAX MSS_CONFIG_STRING_SIZE
 #define CONFIG_LIST_MAX MSS_CONFIG_LIST_SIZE
+/* relay_max_connections' ceiling: each one is a process and a key agent channel */
+#define RELAY_CONNECTIONS_MAX 100
 
 struct mss_config {
 	char path[CONFIG_PATH_MAX];    /* the file it was read from */
@@ -108,6 +110,8 @@ struct mss_config {
 	unsigned queue_lifetime;            /* seconds a message may wait in the queue; default 5d */
 	unsigned queue_scan_interval;       /* seconds between two looks for due recipients; default 1s */
 	unsigned relay_timeout;             /* seconds per stage of a relay attempt; default 5m */
+	unsigned relay_max_connections;     /* delivery workers (connections) at once; default 10 */
+	unsigned relay_max_per_domain;      /* of them, to one destination domain; default 5 */
 };
 
 /* Sets every key to its default. */

@@ -51,16 +51,42 @@ static struct tls_ctx *client_ctx(const struct mss_config *cfg, struct key_agent
 	return ctx;
 }
 
+/* The workers' channels (relay_pool.h): to the TLS key agent and to the account key
+ * agent, made for each queue process and closed here once it has them, so that no
+ * session forked later inherits them. A channel either agent cannot give is one worker
+ * fewer (logged by the pool). */
+static void worker_channels(struct relay_process *rp, struct relay_chans *w)
+{
+	w->n = 0;
+	for (unsigned i = 0; i < rp->cfg->relay_max_connections && i < RELAY_CONNECTIONS_MAX; i++) {
+		int tls = key_agent_session_channel(rp->agent);
+		int keys = tls < 0 ? -1 : store_agent_channel(rp->keys, STORE_AGENT_MX, "relay");
+		if (keys < 0) {
+			if (tls >= 0)
+				close(tls);
+			return;
+		}
+		w->tls[w->n] = tls;
+		w->keys[w->n++] = keys;
+	}
+}
+
 static void fork_one(struct relay_process *rp)
 {
 	/* the queue's key and the vault's new accounts only: no account key (MX kind) */
 	int keys_fd = store_agent_channel(rp->keys, STORE_AGENT_MX, "queue");
+	struct relay_chans w;
+	worker_channels(rp, &w);
 	rp->restart_at = 0;
 	rp->pid = keys_fd < 0
 	              ? -1
-	              : relay_queue_start(rp->cfg, rp->tls, rp->close_fds, rp->nclose, rp->keys, keys_fd);
+	              : relay_queue_start(rp->cfg, rp->tls, rp->close_fds, rp->nclose, rp->keys, keys_fd, &w);
 	if (keys_fd >= 0)
 		close(keys_fd);
+	for (size_t i = 0; i < w.n; i++) {
+		close(w.tls[i]);
+		close(w.keys[i]);
+	}
 	if (rp->pid < 0) {
 		log_err("relay.process", "result=failed error=\"fork failed\"");
 		rp->pid = 0;

@@ -18,6 +18,7 @@
 #include "queue/queue.h"
 #include "smtpd/relay_bounce.h"
 #include "smtpd/relay_client.h"
+#include "smtpd/relay_pool.h"
 #include "smtpd/smtp_data.h"
 
 int64_t relay_lease(const struct mss_config *cfg)
@@ -300,25 +301,115 @@ static void deliver_domain(struct relay_round *rd, const struct queue_due *d, si
 	relay_close(c);
 }
 
-/* One round: claims what is due and delivers it. Returns the number claimed. */
-static size_t round_once(struct relay_round *rd)
+/* One worker's batch: recipients d[0..n) of one domain, sorted by qid. */
+struct relay_job {
+	const struct mss_config *cfg;
+	struct tls_ctx *ctx;
+	const struct queue_due *d;
+	size_t n;
+};
+
+/* In the worker (relay_pool.h): a store connection of its own (the queue process's is
+ * never shared across fork: a PostgreSQL connection would interleave), the slot's key
+ * agent channel, one connection to the domain's next hop. */
+static void run_job(void *arg, int chan, int keys)
 {
-	static struct queue_due due[RELAY_BATCH];
+	const struct relay_job *job = arg;
+	char err[512];
+	struct store *st = store_open_nokeys(job->cfg, err, sizeof err);
+	if (st == NULL) {
+		/* the claim stays: due again when its lease ends */
+		log_err("relay", "domain=%s result=failed error=\"%s\"", job->d[0].domain, err);
+		return;
+	}
+	store_use_agent(st, keys); /* the store closes it: this process's copy */
+	if (chan >= 0)
+		(void)tls_ctx_set_key_agent(job->ctx, chan);
+	struct relay_round rd = {.st = st, .cfg = job->cfg, .ctx = job->ctx, .now = (int64_t)time(NULL)};
+	deliver_domain(&rd, job->d, job->n);
+	store_close(st);
+}
+
+/* Messages (runs of one qid) in d[0..n). */
+static size_t count_messages(const struct queue_due *d, size_t n)
+{
+	size_t m = n > 0;
+	for (size_t i = 1; i < n; i++)
+		m += strcmp(d[i].qid, d[i - 1].qid) != 0;
+	return m;
+}
+
+/* Recipients claimed and not yet handed to a worker (qmgr's active queue): a domain
+ * whose connections are all busy keeps them here until one of its workers ends, so
+ * that they leave together over one connection rather than one connection each (a
+ * TLS handshake per message cost more than the parallel connections gained). Sorted
+ * by domain, then qid. They are leased like any claim. */
+#define RELAY_PENDING_MAX (RELAY_BATCH * 10)
+
+struct relay_pending {
+	struct queue_due *d; /* RELAY_PENDING_MAX of them */
+	size_t n;
+};
+
+static int by_domain_qid(const void *a, const void *b)
+{
+	const struct queue_due *x = a, *y = b;
+	int c = strcmp(x->domain, y->domain);
+	return c != 0 ? c : strcmp(x->qid, y->qid);
+}
+
+/* Claims up to RELAY_BATCH due recipients into p. Returns the number claimed. */
+static size_t claim(struct relay_round *rd, struct relay_pending *p)
+{
 	char err[512];
 	size_t n = 0;
 	rd->now = (int64_t)time(NULL);
-	if (queue_due(rd->st, rd->now, relay_lease(rd->cfg), due, RELAY_BATCH, &n, err, sizeof err) < 0) {
+	if (queue_due(rd->st, rd->now, relay_lease(rd->cfg), p->d + p->n, RELAY_BATCH, &n, err, sizeof err) <
+	    0) {
 		log_err("relay", "result=failed error=\"%s\"", err);
 		return 0;
 	}
-	for (size_t i = 0; i < n;) {
+	p->n += n;
+	qsort(p->d, p->n, sizeof *p->d, by_domain_qid);
+	return n;
+}
+
+/* Hands out one domain's pending recipients d[0..n) (sorted by qid): a batch to each
+ * worker the domain may start now, each batch 1/k of its messages (k: the connections
+ * it may have at once, so that a backlog spreads over them), at least one message.
+ * Returns how many recipients, from the front, went. */
+static size_t dispatch_domain(struct relay_round *rd, struct relay_pool *pool, const struct queue_due *d,
+                              size_t n)
+{
+	size_t k = pool->per_domain < pool->n ? pool->per_domain : pool->n;
+	size_t share = (count_messages(d, n) + k - 1) / k, i = 0, slot;
+	while (i < n && relay_pool_free_slot(pool, d[0].domain, &slot)) {
+		size_t start = i;
+		for (size_t m = 0; m < share && i < n; m++) {
+			i++;
+			while (i < n && strcmp(d[i].qid, d[i - 1].qid) == 0)
+				i++;
+		}
+		struct relay_job job = {.cfg = rd->cfg, .ctx = rd->ctx, .d = d + start, .n = i - start};
+		relay_pool_start(pool, slot, d[0].domain, run_job, &job);
+	}
+	return i;
+}
+
+/* Hands out what the free workers can take; the rest stays pending, in order. */
+static void dispatch(struct relay_round *rd, struct relay_pool *pool, struct relay_pending *p)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < p->n;) {
 		size_t j = i + 1;
-		while (j < n && strcmp(due[j].domain, due[i].domain) == 0)
+		while (j < p->n && strcmp(p->d[j].domain, p->d[i].domain) == 0)
 			j++;
-		deliver_domain(rd, due + i, j - i);
+		size_t gone = dispatch_domain(rd, pool, p->d + i, j - i);
+		memmove(p->d + kept, p->d + i + gone, (j - i - gone) * sizeof *p->d);
+		kept += j - i - gone;
 		i = j;
 	}
-	return n;
+	p->n = kept;
 }
 
 static volatile sig_atomic_t reload_asked;
@@ -329,22 +420,58 @@ static void on_hup(int sig)
 	reload_asked = 1;
 }
 
-/* Up to queue_scan_interval, less when a message is queued (wake: store_queue_watch_open's
- * descriptor, or -1) or SIGHUP arrives (no SA_RESTART: the poll returns EINTR). */
-static void wait_for_work(int wake, unsigned interval)
+/* A worker ended: wakes wait_for_work, so that what waits for its place goes. */
+static void on_child(int sig)
 {
-	if (wake < 0) {
-		sleep(interval);
-		return;
-	}
+	(void)sig;
+}
+
+/* Up to queue_scan_interval, less when a message is queued (wake: store_queue_watch_open's
+ * descriptor, or -1), a worker ends or SIGHUP arrives. SIGCHLD and SIGHUP are blocked
+ * but here (mask: the set without them), so that one that arrives between the last
+ * look and the wait still ends it. */
+static void wait_for_work(int wake, unsigned interval, const sigset_t *mask)
+{
 	struct pollfd p = {.fd = wake, .events = POLLIN};
-	if (poll(&p, 1, (int)interval * 1000) > 0)
+	struct timespec ts = {.tv_sec = interval};
+	if (ppoll(&p, wake >= 0 ? 1 : 0, &ts, mask) > 0)
 		(void)store_watch_drain(wake);
 }
 
-static void queue_main(const struct mss_config *cfg, struct tls_ctx *ctx, int keys_fd)
+/* Claims while a worker is free and the pending list has room, hands out, waits. */
+static void deliver_loop(struct relay_round *rd, struct relay_pool *pool, struct relay_pending *p, int wake,
+                         const sigset_t *mask)
+{
+	while (!reload_asked) {
+		relay_pool_reap(pool, false);
+		size_t claimed = 0;
+		if (relay_pool_running(pool, NULL) < pool->n && p->n + RELAY_BATCH <= RELAY_PENDING_MAX)
+			claimed = claim(rd, p);
+		dispatch(rd, pool, p);
+		/* a full batch: more may be due at once; else wait for a queued message, a
+		 * worker's end or queue_scan_interval at most (retries fall due, mssctl queue
+		 * flush: one indexed query) */
+		if (claimed < RELAY_BATCH && !reload_asked)
+			wait_for_work(wake, rd->cfg->queue_scan_interval, mask);
+	}
+	/* SIGHUP: what was claimed is delivered before the handover (no claim is left to
+	 * its lease) */
+	while (p->n > 0) {
+		relay_pool_reap(pool, true);
+		dispatch(rd, pool, p);
+	}
+	relay_pool_wait_all(pool);
+}
+
+static void queue_main(const struct mss_config *cfg, struct tls_ctx *ctx, int keys_fd,
+                       const struct relay_chans *w)
 {
 	char err[512];
+	sigset_t block, mask;
+	sigemptyset(&block);
+	sigaddset(&block, SIGCHLD);
+	sigaddset(&block, SIGHUP);
+	sigprocmask(SIG_BLOCK, &block, &mask);
 	struct store *st = store_open_nokeys(cfg, err, sizeof err);
 	if (st == NULL) {
 		log_err("relay", "result=failed error=\"%s\"", err);
@@ -352,30 +479,30 @@ static void queue_main(const struct mss_config *cfg, struct tls_ctx *ctx, int ke
 	}
 	store_use_agent(st, keys_fd);
 	struct relay_round rd = {.st = st, .cfg = cfg, .ctx = ctx};
+	struct relay_pool pool;
+	struct relay_pending pending = {.d = calloc(RELAY_PENDING_MAX, sizeof *pending.d)};
+	if (pending.d == NULL)
+		abort();
+	relay_pool_init(&pool, cfg->relay_max_connections, cfg->relay_max_per_domain, w, keys_fd);
 	/* woken by each queued message (store_queue_notify), so that a new message leaves
 	 * at once instead of at the next look; without the watch, the looks alone */
 	int wake = store_queue_watch_open(st, err, sizeof err);
 	if (wake < 0)
 		log_warn("relay.wake", "result=failed error=\"%s\" action=scan-only", err);
 	log_info("relay.start", "result=ok");
-	while (!reload_asked) {
-		/* a full batch: more may be due at once; else wait for a queued message or
-		 * queue_scan_interval at most (retries fall due, mssctl queue flush: one
-		 * indexed query) */
-		if (round_once(&rd) < RELAY_BATCH && !reload_asked)
-			wait_for_work(wake, cfg->queue_scan_interval);
-	}
+	deliver_loop(&rd, &pool, &pending, wake, &mask);
 	if (wake >= 0)
 		store_watch_close(wake);
-	/* SIGHUP: the round in hand is finished (no claim is left to its lease); the
-	 * master starts the next queue process with the reloaded settings */
+	relay_pool_free(&pool);
+	free(pending.d);
+	/* the master starts the next queue process with the reloaded settings */
 	log_info("relay.reload", "result=ok");
 	store_close(st);
 	_exit(RELAY_EXIT_RELOAD);
 }
 
 pid_t relay_queue_start(const struct mss_config *cfg, struct tls_ctx *ctx, const int *close_fds, size_t n,
-                        struct store_agent *keys, int keys_fd)
+                        struct store_agent *keys, int keys_fd, const struct relay_chans *w)
 {
 	pid_t parent = getpid();
 	pid_t pid = fork();
@@ -400,11 +527,12 @@ pid_t relay_queue_start(const struct mss_config *cfg, struct tls_ctx *ctx, const
 		_exit(0);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
-	signal(SIGCHLD, SIG_DFL);
 	signal(SIGPIPE, SIG_IGN);
-	struct sigaction sa = {.sa_handler = on_hup}; /* no SA_RESTART: wakes the sleep */
+	struct sigaction sa = {.sa_handler = on_hup}; /* no SA_RESTART: ends the wait */
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGHUP, &sa, NULL);
-	queue_main(cfg, ctx, keys_fd);
+	sa.sa_handler = on_child;
+	sigaction(SIGCHLD, &sa, NULL);
+	queue_main(cfg, ctx, keys_fd, w);
 	_exit(0);
 }

@@ -2,11 +2,13 @@
  * space"). Forked by the master after the TLS key agent and before the privilege
  * drop, it switches to cfg->user, ends with the master (PR_SET_PDEATHSIG), and loops:
  * claim the due recipients (queue_due, one index range scan), group them by domain,
- * open one connection per domain's next hop (relay_client.h) and send every claimed
- * message for that domain over it, then record each recipient's outcome with its audit
- * record: delivered (relay.deliver), deferred with backoff (relay.defer: queue_retry,
- * doubling, at most 1 h), or failed for good (relay.fail: a 5yz reply, a domain no
- * longer in the trust list, a null MX, or queue_lifetime passed).
+ * split each domain's messages into up to relay_max_per_domain batches and hand each
+ * to a delivery worker (relay_pool.h: at most relay_max_connections at once), which
+ * opens one connection to the domain's next hop (relay_client.h), sends its messages
+ * over it, then records each recipient's outcome with its audit record: delivered
+ * (relay.deliver), deferred with backoff (relay.defer: queue_retry, doubling, at most
+ * 1 h), or failed for good (relay.fail: a 5yz reply, a domain no longer in the trust
+ * list, a null MX, or queue_lifetime passed).
  *
  * At least once, never lost: a claim only moves the next attempt forward by the lease
  * (relay_lease below), and a recipient leaves the queue only after the remote server's
@@ -20,6 +22,7 @@
 
 #include "lib/config.h"
 #include "lib/tls.h"
+#include "smtpd/relay_pool.h"
 #include "store/store_agent.h"
 
 /* Claimed recipients per round. */
@@ -37,12 +40,13 @@ int64_t relay_backoff(const struct mss_config *cfg, unsigned attempts);
 #define RELAY_EXIT_RELOAD 75
 
 /* Forks the queue process (ctx: the client TLS context, signing through its own key
- * agent channel); the child closes the n descriptors of close_fds first (the master's
- * listeners when it is restarted from the accept loop) and the account key agent's
- * control socket (keys), and opens the store without the master key: its keys come
- * over keys_fd, its own channel (the child owns it). Returns its pid, or -1 when
+ * agent channel; w: a key agent channel and an account key agent channel per delivery
+ * worker, relay_pool.h); the child closes the n descriptors of close_fds first (the
+ * master's listeners when it is restarted from the accept loop) and the account key
+ * agent's control socket (keys), and opens the store without the master key: its keys
+ * come over keys_fd, its own channel (the child owns it). Returns its pid, or -1 when
  * fork failed. */
 pid_t relay_queue_start(const struct mss_config *cfg, struct tls_ctx *ctx, const int *close_fds, size_t n,
-                        struct store_agent *keys, int keys_fd);
+                        struct store_agent *keys, int keys_fd, const struct relay_chans *w);
 
 #endif

@@ -106,18 +106,21 @@ def test_two_operators_exchange_mail_both_ways(peers):
 
 
 def test_several_messages_share_one_connection(peers):
+    """Six messages due in one round, relay_max_per_domain 2: two workers, each
+    carrying three messages over one connection."""
     a, b = peers
+    a.set(relay_max_per_domain=2)
     a.start("smtpd")  # B down: every attempt fails to connect, the messages wait
     with as_professional(a) as s:
-        for i in range(5):
+        for i in range(6):
             assert s.send_message(message(PRO, REMOTE_PRO, f"n{i}"), from_addr=PRO, to_addrs=[REMOTE_PRO]) == {}
-    assert wait_for(lambda: len(waiting(a)) == 5 and all(r[1] >= 1 for r in waiting(a))), waiting(a)
+    assert wait_for(lambda: len(waiting(a)) == 6 and all(r[1] >= 1 for r in waiting(a))), waiting(a)
     assert all("cannot connect" in r[2] for r in waiting(a)), waiting(a)
     b.start("smtpd")
     before = a.log("smtpd").count("event=relay.connect ")
-    a.ctl("queue", "flush")  # all five due in the same round
-    assert wait_for(lambda: inbox(b, REMOTE_PRO) == 5), waiting(a)
-    assert a.log("smtpd").count("event=relay.connect ") - before == 1, a.log("smtpd")[-3000:]
+    a.ctl("queue", "flush")  # all six due in the same round
+    assert wait_for(lambda: inbox(b, REMOTE_PRO) == 6), waiting(a)
+    assert a.log("smtpd").count("event=relay.connect ") - before == 2, a.log("smtpd")[-3000:]
 
 
 def test_queued_message_and_flush_wake_the_queue_process(peers):
