@@ -322,7 +322,9 @@ class Mss:
         self.starts_seen = getattr(self, "starts_seen", {})
         self.starts_seen[daemon] = self.log(daemon).count(f"event={daemon}.start")
         logf = open(p, "ab")
-        proc = subprocess.Popen([str(BINARIES[daemon]), "-c", str(self.conf), "-d"],
+        # wrapper: a command the daemon runs under (test_install: setpriv with a unit's
+        # capability bounding set)
+        proc = subprocess.Popen([*getattr(self, "wrapper", []), str(BINARIES[daemon]), "-c", str(self.conf), "-d"],
                                 stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
         logf.close()
         self.procs[daemon] = proc

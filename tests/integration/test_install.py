@@ -10,6 +10,7 @@ import subprocess
 import pytest
 
 from conftest import BINARIES, BUILD, SRC
+from test_privileges import unprivileged  # noqa: F401
 
 
 UNITS = ["mss-smtpd.service", "mss-imapd.service", "mss-webd.service"]
@@ -55,7 +56,8 @@ def test_units_are_hardened_and_verify(installed, tmp_path, unit):
     text = next(installed.rglob(unit)).read_text()
     for line in ("ProtectSystem=strict", "PrivateTmp=yes", "NoNewPrivileges=yes",
                  "ReadWritePaths=-/var/lib/mss", "MemoryDenyWriteExecute=yes",
-                 "CapabilityBoundingSet=CAP_NET_BIND_SERVICE CAP_SETUID CAP_SETGID CAP_KILL"):
+                 "CapabilityBoundingSet=CAP_NET_BIND_SERVICE CAP_SETUID CAP_SETGID CAP_KILL "
+                 "CAP_SYS_CHROOT CAP_DAC_OVERRIDE"):
         assert line in text.splitlines(), line
     # mss-webd reads its configuration at start only: no reload that would do nothing
     assert ("ExecReload=/bin/kill -HUP $MAINPID" in text.splitlines()) == (unit != "mss-webd.service")
@@ -130,3 +132,38 @@ def test_daemon_without_dev_log_says_so_and_logs_to_stderr(mss):
     finally:
         os.killpg(r.pid, 15)
         r.wait(timeout=30)
+
+
+def unit_bounding_set(daemon):
+    """setpriv's --bounding-set argument for what the unit's CapabilityBoundingSet keeps."""
+    text = (SRC / "dist" / f"mss-{daemon}.service.in").read_text()
+    line, = [l for l in text.splitlines() if l.startswith("CapabilityBoundingSet=")]
+    return "-all," + ",".join("+" + c[len("CAP_"):].lower() for c in line.split("=", 1)[1].split())
+
+
+@pytest.mark.parametrize("daemon", ["smtpd", "imapd", "webd"])
+def test_unit_capabilities_are_enough_for_a_session(unprivileged, daemon):
+    """The unit's CapabilityBoundingSet is all a daemon it starts may ever hold. Started
+    as root under exactly that set (setpriv, as systemd would), the daemon binds, forks
+    its root agents (the TLS key, the master key), and a real client's session goes
+    through the confined pre-login or front process (its chroot needs CAP_SYS_CHROOT).
+    data_dir belongs to the daemons' user, as in production: the root agents read their
+    keys without CAP_DAC_OVERRIDE, which the unit does not give."""
+    mss = unprivileged
+    from imaplib import IMAP4
+    from conftest import PASSWORDS, PATIENT, PRO
+    from test_policy_smtp import as_professional
+    from web_helpers import logged_in
+    mss.wrapper = ["setpriv", "--bounding-set=" + unit_bounding_set(daemon), "--"]
+    mss.start(daemon)
+    if daemon == "smtpd":
+        with as_professional(mss) as s:
+            assert s.sendmail(PRO, [PATIENT], b"Subject: unit\r\n\r\nBonjour.\r\n") == {}
+    elif daemon == "imapd":
+        with IMAP4("127.0.0.1", mss.port("imap"), timeout=30) as c:
+            c.starttls(ssl_context=mss.login_context(PATIENT))
+            assert c.login(PATIENT, PASSWORDS[PATIENT])[0] == "OK"
+            assert c.select("INBOX")[0] == "OK"
+    else:
+        logged_in(mss)
+    assert "chroot" not in mss.log(daemon), mss.log(daemon)[-3000:]
