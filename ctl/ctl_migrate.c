@@ -9,6 +9,7 @@
 
 #include "ctl/ctl.h"
 #include "policy/policy.h"
+#include "queue/queue.h"
 #include "vault/vault_access.h"
 #include "lib/str.h"
 
@@ -90,6 +91,24 @@ static int bind_wraps(struct ctl *c)
 	return CTL_OK;
 }
 
+/* Messages queued by an older MSS, under the master key's "mssqueue" subkey, written
+ * again under keys of their own sealed to the queue's public key (issue 12: only the
+ * queue process reads the queue); also when an earlier migrate was cut short. */
+static int reseal_queue(struct ctl *c)
+{
+	char err[512], detail[64];
+	size_t resealed = 0;
+	if (queue_reseal_all(c->store, &resealed, err, sizeof err) < 0)
+		return ctl_fail("migrate: outbound queue: %s", err);
+	if (resealed == 0)
+		return CTL_OK;
+	if (str_format(detail, sizeof detail, "queue_resealed=%zu", resealed) != 0)
+		detail[0] = '\0';
+	ctl_audit_action(c, "admin.migrate", c->cfg.data_dir, detail, "ok", NULL);
+	printf("outbound queue: %zu message%s resealed\n", resealed, resealed == 1 ? "" : "s");
+	return CTL_OK;
+}
+
 /* The master key file should be root's alone (0400): the daemons started as root read
  * it in their key agent, never as their user. Said, not changed: daemons started as
  * their user (no privilege separation) read it themselves. */
@@ -116,6 +135,8 @@ static int migrate_data(struct ctl *c)
 		rc = fill_keypairs(c);
 	if (rc == CTL_OK)
 		rc = seal_metadata(c);
+	if (rc == CTL_OK)
+		rc = reseal_queue(c);
 	return rc != CTL_OK ? rc : fill_readers(c);
 }
 

@@ -110,6 +110,12 @@ void crypto_blob_close(struct blob_reader *r); /* wipes the state; NULL is fine 
 #define CRYPTO_SEALED_KEY_LEN 80 /* crypto_box_SEALBYTES (48) + CRYPTO_KEY_LEN */
 void crypto_keypair_derive(const unsigned char account_key[CRYPTO_KEY_LEN],
                            unsigned char pk[CRYPTO_PUBLIC_KEY_LEN], unsigned char sk[CRYPTO_SECRET_KEY_LEN]);
+/* A service's key pair, derived from the master key (crypto_kdf subkey ctx, exactly 8
+ * characters, as the seed of crypto_box_seed_keypair): the outbound queue's ("mssqpair"),
+ * whose public half lets any process queue a message and whose secret half only the
+ * queue process and mssctl are given (issue 12). */
+void crypto_service_keypair(const unsigned char master[CRYPTO_KEY_LEN], const char ctx[8],
+                            unsigned char pk[CRYPTO_PUBLIC_KEY_LEN], unsigned char sk[CRYPTO_SECRET_KEY_LEN]);
 /* Seals key to pk. Returns 0, or -1 when pk is not a usable public key. */
 int crypto_key_seal(const unsigned char pk[CRYPTO_PUBLIC_KEY_LEN], const unsigned char key[CRYPTO_KEY_LEN],
                     unsigned char sealed[CRYPTO_SEALED_KEY_LEN]);

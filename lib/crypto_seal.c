@@ -22,6 +22,15 @@ void crypto_keypair_derive(const unsigned char account_key[CRYPTO_KEY_LEN],
 	sodium_memzero(seed, sizeof seed);
 }
 
+void crypto_service_keypair(const unsigned char master[CRYPTO_KEY_LEN], const char ctx[8],
+                            unsigned char pk[CRYPTO_PUBLIC_KEY_LEN], unsigned char sk[CRYPTO_SECRET_KEY_LEN])
+{
+	unsigned char seed[crypto_box_SEEDBYTES];
+	crypto_subkey(seed, master, 1, ctx);
+	(void)crypto_box_seed_keypair(pk, sk, seed);
+	sodium_memzero(seed, sizeof seed);
+}
+
 int crypto_key_seal(const unsigned char pk[CRYPTO_PUBLIC_KEY_LEN], const unsigned char key[CRYPTO_KEY_LEN],
                     unsigned char sealed[CRYPTO_SEALED_KEY_LEN])
 {

@@ -1,8 +1,9 @@
 /* queue.h: the outbound queue, messages waiting to leave for other operators of the
  * trust space (DESIGN.md "Relay out to the trust space").
  *
- * A queued message is one encrypted file, <blob_dir>/queue/<qid>, under a key of the
- * master key (store_service_key "mssqueue"), and rows in the store's database: one
+ * A queued message is one encrypted file, <blob_dir>/queue/<qid>, under a key of its
+ * own sealed to the queue's public key (store_queue_public_key: any process may queue;
+ * only the queue process and mssctl hold the secret half that reads), and rows in the store's database: one
  * for the message (queue_messages) and one per recipient still to deliver
  * (queue_rcpts). A recipient's row goes when it is delivered or bounced; the message
  * goes with its last recipient. Recipients are found by their next attempt time
@@ -142,6 +143,13 @@ int queue_defer(struct store *st, const char *qid, const char *rcpt, int64_t nex
                 const struct queue_hook *hook, char *err, size_t errlen);
 /* The delay warning went out for qid (sent once). Returns 0 or -1. */
 int queue_set_warned(struct store *st, const char *qid, char *err, size_t errlen);
+
+/* mssctl migrate: messages queued by an older MSS (no sealed key, their file under
+ * the master key's "mssqueue" subkey) written again under keys of their own, sealed
+ * to the queue's public key; a reseal an earlier migrate left half done finished.
+ * Needs the old key (an ADMIN channel or the master key). *resealed: how many.
+ * Returns 0 or -1. */
+int queue_reseal_all(struct store *st, size_t *resealed, char *err, size_t errlen);
 
 /* Whether qid is a well-formed queue id (1 to QUEUE_ID_SIZE-1 letters and digits). */
 bool queue_id_valid(const char *qid);

@@ -8,8 +8,9 @@
 #include "lib/crypto.h"
 #include "queue/queue.h"
 
-/* "mssqueue": the queue's key, derived from the master key (store_service_key). */
-int queue_key(struct store *st, unsigned char key[CRYPTO_KEY_LEN], char *err, size_t errlen);
+/* "mssqueue": the key of entries queued by an older MSS, derived from the master key
+ * (store_service_key: mssctl's only); queue_reseal_all moves them to keys of their own. */
+int queue_old_key(struct store *st, unsigned char key[CRYPTO_KEY_LEN], char *err, size_t errlen);
 /* <blob_dir>/queue/<qid>. Returns 0 or -1 when it does not fit. */
 int queue_file_path(struct store *st, const char *qid, char *out, size_t outlen);
 /* Makes <blob_dir>/queue (0700, its parent fsynced) when missing. Returns 0 or -1. */

@@ -1,7 +1,8 @@
 /* queue_put.c: a message enters the queue (queue.h): the encrypted file first,
  * fsynced, then the rows in one transaction, so that a committed row always names a
  * durable file (a crash between the two leaves only an orphan file, never a row
- * without its message). */
+ * without its message). The file's key is the message's own, kept sealed to the
+ * queue's public key: a process that queues can read back nothing it did not write. */
 #include "queue/queue.h"
 
 #include <errno.h>
@@ -15,7 +16,7 @@
 #include "queue/queue_int.h"
 #include "store/store_sql.h"
 
-int queue_key(struct store *st, unsigned char key[CRYPTO_KEY_LEN], char *err, size_t errlen)
+int queue_old_key(struct store *st, unsigned char key[CRYPTO_KEY_LEN], char *err, size_t errlen)
 {
 	return store_service_key(st, "mssqueue", key, err, errlen);
 }
@@ -60,6 +61,7 @@ struct put_txn {
 	struct store *st;
 	const struct queue_put *m;
 	const struct queue_hook *hook;
+	const unsigned char *sealed; /* CRYPTO_SEALED_KEY_LEN: the file's key sealed */
 };
 
 static int put_rows(void *arg, char *err, size_t errlen)
@@ -69,10 +71,11 @@ static int put_rows(void *arg, char *err, size_t errlen)
 	struct sql *db = store_sql(t->st);
 	if (sql_exec(db, "queue message",
 	             "INSERT INTO queue_messages(qid, mail_from, account, size, created, flags, dsn_ret, "
-	             "dsn_envid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	             "dsn_envid, sealed_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	             SQL_ARGS(SQL_TEXT(m->qid), SQL_TEXT(m->mail_from), SQL_TEXT(m->account), SQL_INT(m->len),
 	                      SQL_INT(m->now), SQL_INT(m->flags), SQL_INT(m->dsn ? (int64_t)m->dsn->ret : 0),
-	                      SQL_TEXT(m->dsn ? m->dsn->envid : "")),
+	                      SQL_TEXT(m->dsn ? m->dsn->envid : ""),
+	                      SQL_BLOB(t->sealed, CRYPTO_SEALED_KEY_LEN)),
 	             err, errlen) < 0)
 		return -1;
 	for (size_t i = 0; i < m->nrcpt; i++) {
@@ -96,7 +99,7 @@ int queue_put(struct store *st, const struct queue_put *m, const struct queue_ho
               size_t errlen)
 {
 	char path[CONFIG_PATH_MAX + 64];
-	unsigned char key[CRYPTO_KEY_LEN];
+	unsigned char key[CRYPTO_KEY_LEN], pk[CRYPTO_PUBLIC_KEY_LEN], sealed[CRYPTO_SEALED_KEY_LEN];
 	if (!queue_id_valid(m->qid) || m->nrcpt == 0) {
 		str_error(err, errlen, "bad queue id or no recipient");
 		return -1;
@@ -105,13 +108,18 @@ int queue_put(struct store *st, const struct queue_put *m, const struct queue_ho
 		str_error(err, errlen, "queue file path too long");
 		return -1;
 	}
-	if (queue_dir_make(st, err, errlen) < 0 || queue_key(st, key, err, errlen) < 0)
+	if (queue_dir_make(st, err, errlen) < 0 || store_queue_public_key(st, pk, err, errlen) < 0)
 		return -1;
-	int rc = crypto_blob_write_file(path, key, m->data, m->len, err, errlen);
-	sodium_memzero(key, sizeof key);
+	crypto_key_generate(key);
+	int rc = crypto_key_seal(pk, key, sealed);
+	if (rc < 0)
+		str_error(err, errlen, "the queue's public key is not usable");
+	else
+		rc = crypto_blob_write_file(path, key, m->data, m->len, err, errlen);
+	crypto_key_wipe(key);
 	if (rc < 0)
 		return -1;
-	struct put_txn t = {.st = st, .m = m, .hook = hook};
+	struct put_txn t = {.st = st, .m = m, .hook = hook, .sealed = sealed};
 	rc = sql_transaction(store_sql(st), put_rows, &t, err, errlen);
 	/* A commit lost with the connection may have taken effect: keep the file then (an
 	 * orphan file is harmless; a row without its file would lose the message). */

@@ -140,26 +140,60 @@ int queue_list(struct store *st, int (*each)(void *arg, const struct queue_entry
 	return rc;
 }
 
+/* The file key of qid, opened with the queue's secret key. Returns 0, 1 when there is
+ * no such message, -1 (not resealed yet, altered, or this process may not read the
+ * queue). */
+static int file_key(struct store *st, const char *qid, unsigned char key[CRYPTO_KEY_LEN], char *err,
+                    size_t errlen)
+{
+	unsigned char pk[CRYPTO_PUBLIC_KEY_LEN], sk[CRYPTO_SECRET_KEY_LEN];
+	struct sql_stmt *q =
+	    sql_query(store_sql(st), "queue message", "SELECT sealed_key FROM queue_messages WHERE qid = ?1",
+	              SQL_ARGS(SQL_TEXT(qid)), err, errlen);
+	const void *sealed;
+	size_t n = 0;
+	int r;
+
+	if (q == NULL)
+		return -1;
+	r = sql_next(q, err, errlen);
+	if (r != 1) {
+		sql_done(q);
+		return r < 0 ? -1 : 1;
+	}
+	sealed = sql_blob(q, 0, &n);
+	if (sealed == NULL || n == 0) {
+		sql_done(q);
+		str_error(err, errlen, "queued message %s was queued by an older MSS: run mssctl migrate",
+		          qid);
+		return -1;
+	}
+	r = store_queue_secret_key(st, pk, sk, err, errlen);
+	if (r == 0 && crypto_key_seal_open(pk, sk, sealed, n, key) < 0) {
+		str_error(err, errlen,
+		          "queued message %s: its key does not open (altered, or another master key)", qid);
+		r = -1;
+	}
+	sodium_memzero(sk, sizeof sk);
+	sql_done(q);
+	return r;
+}
+
 int queue_read(struct store *st, const char *qid, struct buf *out, char *err, size_t errlen)
 {
 	char path[CONFIG_PATH_MAX + 64];
 	unsigned char key[CRYPTO_KEY_LEN];
-	int64_t n = 0;
 	if (!queue_id_valid(qid))
-		return 1;
-	if (sql_one(store_sql(st), "queue message", "SELECT count(*) FROM queue_messages WHERE qid = ?1",
-	            SQL_ARGS(SQL_TEXT(qid)), &n, err, errlen) < 0)
-		return -1;
-	if (n == 0)
 		return 1;
 	if (queue_file_path(st, qid, path, sizeof path) < 0) {
 		str_error(err, errlen, "queue file path too long");
 		return -1;
 	}
-	if (queue_key(st, key, err, errlen) < 0)
-		return -1;
+	int r = file_key(st, qid, key, err, errlen);
+	if (r != 0)
+		return r;
 	int rc = crypto_blob_read(path, key, out, err, errlen);
-	sodium_memzero(key, sizeof key);
+	crypto_key_wipe(key);
 	return rc < 0 ? -1 : 0;
 }
 

@@ -59,6 +59,13 @@ static const struct sql_migration queue_migrations[] = {
                    "ALTER TABLE queue_messages ADD COLUMN dsn_envid TEXT NOT NULL DEFAULT '';"
                    "ALTER TABLE queue_rcpts ADD COLUMN dsn_notify INTEGER NOT NULL DEFAULT 0;"
                    "ALTER TABLE queue_rcpts ADD COLUMN dsn_orcpt TEXT NOT NULL DEFAULT '';"},
+    /* issue 12, a write-only queue: each message's own key sealed to the queue's public
+     * key (store_queue_public_key). NULL: queued by an older MSS under the master key's
+     * "mssqueue" subkey, read by nothing until mssctl migrate reseals it
+     * (queue_reseal_all); the daemons refuse to start before that migrate. */
+    {.version = 4,
+     .sqlite = "ALTER TABLE queue_messages ADD COLUMN sealed_key BLOB;",
+     .postgresql = "ALTER TABLE queue_messages ADD COLUMN sealed_key BYTEA;"},
 };
 
 const struct sql_schema queue_schema = {"queue", queue_migrations,

@@ -60,7 +60,8 @@ static void worker_channels(struct relay_process *rp, struct relay_chans *w)
 	w->n = 0;
 	for (unsigned i = 0; i < rp->cfg->relay_max_connections && i < RELAY_CONNECTIONS_MAX; i++) {
 		int tls = key_agent_session_channel(rp->agent);
-		int keys = tls < 0 ? -1 : store_agent_channel(rp->keys, STORE_AGENT_MX, "relay");
+		/* a worker reads the messages it carries: the queue's secret key, no account key */
+		int keys = tls < 0 ? -1 : store_agent_channel(rp->keys, STORE_AGENT_QUEUE, "relay");
 		if (keys < 0) {
 			if (tls >= 0)
 				close(tls);
@@ -73,8 +74,8 @@ static void worker_channels(struct relay_process *rp, struct relay_chans *w)
 
 static void fork_one(struct relay_process *rp)
 {
-	/* the queue's key and the vault's new accounts only: no account key (MX kind) */
-	int keys_fd = store_agent_channel(rp->keys, STORE_AGENT_MX, "queue");
+	/* the queue's secret key and the vault's new accounts only: no account key */
+	int keys_fd = store_agent_channel(rp->keys, STORE_AGENT_QUEUE, "queue");
 	struct relay_chans w;
 	worker_channels(rp, &w);
 	rp->restart_at = 0;

@@ -287,6 +287,35 @@ int store_service_key(struct store *st, const char ctx[8], unsigned char key[CRY
 	return 0;
 }
 
+/* Both halves: derived here with the master key, else asked of the agent. */
+static int queue_keys(struct store *st, unsigned char pk[CRYPTO_PUBLIC_KEY_LEN], unsigned char *sk, char *err,
+                      size_t errlen)
+{
+	unsigned char own[CRYPTO_SECRET_KEY_LEN];
+
+	if (!st->has_master && st->use_keyring)
+		return store_keyring_queue_keys(st, pk, sk, err, errlen);
+	if (!st->has_master) {
+		str_error(err, errlen, "the store was opened without the master key");
+		return -1;
+	}
+	crypto_service_keypair(st->master, STORE_QUEUE_KEYPAIR_CTX, pk, sk != NULL ? sk : own);
+	sodium_memzero(own, sizeof own);
+	return 0;
+}
+
+int store_queue_public_key(struct store *st, unsigned char pk[CRYPTO_PUBLIC_KEY_LEN], char *err,
+                           size_t errlen)
+{
+	return queue_keys(st, pk, NULL, err, errlen);
+}
+
+int store_queue_secret_key(struct store *st, unsigned char pk[CRYPTO_PUBLIC_KEY_LEN],
+                           unsigned char sk[CRYPTO_SECRET_KEY_LEN], char *err, size_t errlen)
+{
+	return queue_keys(st, pk, sk, err, errlen);
+}
+
 bool store_unavailable(struct store *st)
 {
 	return st != NULL && sql_last_error(st->sql) == SQL_ERR_CONNECTION;

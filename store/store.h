@@ -54,12 +54,22 @@ struct store *store_open_nokeys(const struct mss_config *cfg, char *err, size_t 
 void store_close(struct store *st);
 const struct mss_config *store_config(struct store *st);
 /* A key of the master key for one service's own encrypted files (crypto_subkey; ctx:
- * exactly 8 characters naming the use, e.g. "mssqueue"): the outbound queue's messages
- * are encrypted with it as accounts' messages are with theirs. Wipe it after use.
- * With store_use_agent, the account key agent derives it. Returns 0, or -1 on a store
+ * exactly 8 characters naming the use): "mssqueue", the key of messages an older MSS
+ * queued, which mssctl migrate reseals (queue_reseal_all). Wipe it after use. With
+ * store_use_agent, the account key agent derives it for an ADMIN channel only. Returns 0, or -1 on a store
  * opened without the master key and without an agent channel. */
 int store_service_key(struct store *st, const char ctx[8], unsigned char key[CRYPTO_KEY_LEN], char *err,
                       size_t errlen);
+/* The outbound queue's key pair (issue 12: write-only queue), derived from the master
+ * key (crypto_service_keypair). The public half, for any process that queues a
+ * message; the secret half (with the public one), for the queue process and mssctl
+ * only: with store_use_agent the agent refuses it to every other channel. Wipe sk
+ * after use. Return 0, or -1 with err. */
+#define STORE_QUEUE_KEYPAIR_CTX "mssqpair"
+int store_queue_public_key(struct store *st, unsigned char pk[CRYPTO_PUBLIC_KEY_LEN], char *err,
+                           size_t errlen);
+int store_queue_secret_key(struct store *st, unsigned char pk[CRYPTO_PUBLIC_KEY_LEN],
+                           unsigned char sk[CRYPTO_SECRET_KEY_LEN], char *err, size_t errlen);
 /* True when the store is a PostgreSQL cluster shared with other hosts. */
 bool store_is_shared(const struct mss_config *cfg);
 /* True when the last failed call failed for want of the database (unreachable,

@@ -48,6 +48,7 @@ static const char *kind_name(enum store_agent_kind k)
 	return k == STORE_AGENT_BOUND   ? "bound"
 	       : k == STORE_AGENT_MX    ? "mx"
 	       : k == STORE_AGENT_ADMIN ? "admin"
+	       : k == STORE_AGENT_QUEUE ? "queue"
 	                                : "any";
 }
 
@@ -80,7 +81,7 @@ static const char *may_ask(struct channel *c, const char *account)
 {
 	char lower[KEYAGENT_ACCOUNT_MAX];
 
-	if (c->kind == STORE_AGENT_MX)
+	if (c->kind == STORE_AGENT_MX || c->kind == STORE_AGENT_QUEUE)
 		return "this channel may have no account key";
 	if (str_copy(lower, sizeof(lower), account) != 0 || lower[0] == '\0')
 		return "no account named";
@@ -120,6 +121,24 @@ static uint32_t rewrap(const unsigned char master[CRYPTO_KEY_LEN], struct keyage
 	return rc == 0;
 }
 
+/* The outbound queue's key pair: the public key in m->key (QUEUE_PUBLIC), or the
+ * secret one there and the public one in hex in m->wrapped (QUEUE_SECRET). */
+static uint32_t queue_keys(const unsigned char master[CRYPTO_KEY_LEN], struct keyagent_msg *m)
+{
+	unsigned char pk[CRYPTO_PUBLIC_KEY_LEN], sk[CRYPTO_SECRET_KEY_LEN];
+
+	crypto_service_keypair(master, STORE_QUEUE_KEYPAIR_CTX, pk, sk);
+	memset(m->wrapped, 0, sizeof(m->wrapped));
+	if (m->type == KEYAGENT_QUEUE_SECRET) {
+		memcpy(m->key, sk, CRYPTO_KEY_LEN);
+		sodium_bin2hex(m->wrapped, sizeof(m->wrapped), pk, sizeof(pk));
+	} else {
+		memcpy(m->key, pk, CRYPTO_KEY_LEN);
+	}
+	sodium_memzero(sk, sizeof(sk));
+	return 1;
+}
+
 /* Answers m in place. Returns NULL, or why the channel is refused. */
 static const char *answer(struct agent *a, struct channel *c, struct keyagent_msg *m)
 {
@@ -132,10 +151,17 @@ static const char *answer(struct agent *a, struct channel *c, struct keyagent_ms
 			return "a rewrap is mssctl migrate's";
 		m->ok = rewrap(a->master, m);
 	} else if (m->type == KEYAGENT_SERVICE) {
-		/* the outbound queue's key, to every channel still: issue 12's next step */
+		/* the queue's old derived key: mssctl migrate reseals the entries made under it */
+		if (c->kind != STORE_AGENT_ADMIN)
+			return "the queue's old key is mssctl migrate's";
 		m->ok = strlen(m->wrapped) == 8;
 		if (m->ok)
 			crypto_subkey(m->key, a->master, 1, m->wrapped);
+	} else if (m->type == KEYAGENT_QUEUE_PUBLIC || m->type == KEYAGENT_QUEUE_SECRET) {
+		if (m->type == KEYAGENT_QUEUE_SECRET && c->kind != STORE_AGENT_QUEUE &&
+		    c->kind != STORE_AGENT_ADMIN)
+			return "the queue's secret key is the queue process's";
+		m->ok = queue_keys(a->master, m);
 	} else if ((why = may_ask(c, m->account)) == NULL) {
 		m->ok = crypto_key_unwrap(a->master, m->wrapped, m->account, m->key) == 0;
 		if (!m->ok)
@@ -151,6 +177,15 @@ static const char *answer(struct agent *a, struct channel *c, struct keyagent_ms
 	return why;
 }
 
+/* What a refused request asked for, as its line names it: an account, or "queue". */
+static const char *asked(const struct keyagent_msg *m)
+{
+	if (m->type == KEYAGENT_SERVICE || m->type == KEYAGENT_QUEUE_PUBLIC ||
+	    m->type == KEYAGENT_QUEUE_SECRET)
+		return "queue";
+	return m->account;
+}
+
 static void channel_read(struct agent *a, size_t i)
 {
 	struct keyagent_msg m;
@@ -164,14 +199,16 @@ static void channel_read(struct agent *a, size_t i)
 		return;
 	}
 	if (!keyagent_msg_ok(&m, n, KEYAGENT_ASK) && !keyagent_msg_ok(&m, n, KEYAGENT_SERVICE) &&
-	    !keyagent_msg_ok(&m, n, KEYAGENT_NEW) && !keyagent_msg_ok(&m, n, KEYAGENT_REWRAP)) {
+	    !keyagent_msg_ok(&m, n, KEYAGENT_NEW) && !keyagent_msg_ok(&m, n, KEYAGENT_REWRAP) &&
+	    !keyagent_msg_ok(&m, n, KEYAGENT_QUEUE_PUBLIC) &&
+	    !keyagent_msg_ok(&m, n, KEYAGENT_QUEUE_SECRET)) {
 		sodium_memzero(&m, sizeof(m));
 		refuse(a, i, "", "forged or truncated request");
 		return;
 	}
 	why = answer(a, &a->chans[i], &m);
 	if (why != NULL) {
-		refuse(a, i, m.account, why);
+		refuse(a, i, asked(&m), why);
 	} else if (send(a->pfd[i].fd, &m, sizeof(m), MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof(m)) {
 		channel_end(a, i); /* the session is gone or stuck */
 	}
@@ -232,7 +269,7 @@ static int control_read(struct agent *a)
 		return 1;
 	if (n == (ssize_t)sizeof(c) && fd >= 0 && c.magic == KEYAGENT_MAGIC &&
 	    c.version == KEYAGENT_VERSION && c.type == KEYAGENT_ADD_CHANNEL && c.pad == 0 &&
-	    c.kind >= STORE_AGENT_BOUND && c.kind <= STORE_AGENT_ADMIN &&
+	    c.kind >= STORE_AGENT_BOUND && c.kind <= STORE_AGENT_QUEUE &&
 	    memchr(c.session, '\0', sizeof(c.session)) != NULL) {
 		channel_add(a, &c, fd);
 		return 0;

@@ -17,7 +17,9 @@
  * What a channel may ask is fixed by its master when it is made (the kind): a BOUND
  * channel is bound to the first account it asks for, and a request for any other is
  * refused, logged (keyagent.refused session=... bound=...) and the channel closed; an
- * MX channel is refused every account key (write-only delivery needs none).
+ * MX channel is refused every account key (write-only delivery needs none). The
+ * outbound queue's secret key goes to QUEUE channels (the queue process) and ADMIN
+ * ones only; any other asking for it is refused (asked=queue) and closed.
  * mssctl, started as root, forks its own agent and works as the daemons' user over an
  * ADMIN channel. */
 #ifndef MSS_STORE_AGENT_H
@@ -32,11 +34,13 @@ struct store;
 
 enum store_agent_kind {
 	STORE_AGENT_BOUND = 1, /* one account: the first asked for (a logged-in session) */
-	STORE_AGENT_MX = 2,    /* no account key: an MX session, the queue process */
+	STORE_AGENT_MX = 2,    /* no account key: an MX session */
 	STORE_AGENT_ANY = 3,   /* any account, one at a time: not yet one account per
 	                        * process (mss-imapd's shared vault view, mss-webd) */
 	STORE_AGENT_ADMIN = 4, /* mssctl: any account, and migrate's rewrite of first-format
 	                        * wraps (store_wraps_bind) */
+	STORE_AGENT_QUEUE = 5, /* no account key, but the outbound queue's secret key: the
+	                        * queue process and its delivery workers */
 };
 
 struct store_agent {

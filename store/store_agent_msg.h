@@ -21,9 +21,20 @@
  * the 8 characters in wrapped: store_service_key), NEW (a new account key for account,
  * answered wrapped, with its public key in key: the key itself never leaves the
  * agent); REWRAP (ADMIN channels only: wrapped, a first-format wrap, answered wrapped
- * again for account, in wrapped; no key sent); agent -> session: KEY, one per request (ok 1 with the key, 0
+ * again for account, in wrapped; no key sent); SERVICE is ADMIN's only (migrate reads
+ * the queue's old entries with it); QUEUE_PUBLIC (the outbound queue's public key, in
+ * key: any channel), QUEUE_SECRET (its secret key in key, the public one in hex in
+ * wrapped: QUEUE and ADMIN channels only); agent -> session: KEY, one per request (ok 1 with the key, 0
  * when it does not unwrap). A request the channel may not make is not answered: the channel is closed. */
-enum { KEYAGENT_ASK = 1, KEYAGENT_KEY = 2, KEYAGENT_SERVICE = 3, KEYAGENT_NEW = 4, KEYAGENT_REWRAP = 5 };
+enum {
+	KEYAGENT_ASK = 1,
+	KEYAGENT_KEY = 2,
+	KEYAGENT_SERVICE = 3,
+	KEYAGENT_NEW = 4,
+	KEYAGENT_REWRAP = 5,
+	KEYAGENT_QUEUE_PUBLIC = 6,
+	KEYAGENT_QUEUE_SECRET = 7
+};
 
 struct keyagent_msg {
 	uint32_t magic;

@@ -169,6 +169,10 @@ int store_key_check(struct store *st, int64_t want, char *err, size_t errlen);
  * key agent (store_use_agent). Returns 0 or -1. */
 int store_keyring_unwrap(struct store *st, const char *account, const char *wrapped,
                          unsigned char key[CRYPTO_KEY_LEN], char *err, size_t errlen);
+/* The queue's key pair (store_queue_public_key, store_queue_secret_key; sk NULL: the
+ * public half only) asked of the agent. Returns 0 or -1. */
+int store_keyring_queue_keys(struct store *st, unsigned char pk[CRYPTO_PUBLIC_KEY_LEN], unsigned char *sk,
+                             char *err, size_t errlen);
 /* A service key (store_service_key) derived by the agent. Returns 0 or -1. */
 int store_keyring_service_key(struct store *st, const char ctx[8], unsigned char key[CRYPTO_KEY_LEN],
                               char *err, size_t errlen);

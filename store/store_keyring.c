@@ -109,6 +109,25 @@ int store_keyring_service_key(struct store *st, const char ctx[8], unsigned char
 	return agent_ask(st, KEYAGENT_SERVICE, "", name, key, NULL, err, errlen);
 }
 
+int store_keyring_queue_keys(struct store *st, unsigned char pk[CRYPTO_PUBLIC_KEY_LEN], unsigned char *sk,
+                             char *err, size_t errlen)
+{
+	char pk_hex[CRYPTO_WRAPPED_HEX_LEN];
+	size_t n = 0;
+
+	if (sk == NULL)
+		return agent_ask(st, KEYAGENT_QUEUE_PUBLIC, "", "", pk, NULL, err, errlen);
+	if (agent_ask(st, KEYAGENT_QUEUE_SECRET, "", "", sk, pk_hex, err, errlen) < 0)
+		return -1;
+	if (sodium_hex2bin(pk, CRYPTO_PUBLIC_KEY_LEN, pk_hex, strlen(pk_hex), NULL, &n, NULL) != 0 ||
+	    n != CRYPTO_PUBLIC_KEY_LEN) {
+		sodium_memzero(sk, CRYPTO_SECRET_KEY_LEN);
+		str_error(err, errlen, "account key agent: a malformed queue public key");
+		return -1;
+	}
+	return 0;
+}
+
 int store_keyring_new_key(struct store *st, const char *account, char wrapped[CRYPTO_WRAPPED_HEX_LEN],
                           char *public_hex, size_t public_len, char *err, size_t errlen)
 {
