@@ -201,3 +201,38 @@ def test_mx_session_channel_has_no_account_key(mx):  # noqa: F811
     s.starttls(context=m.client_context("operator"))
     assert s.ehlo("mx.other-operator.test")[0] == 250
     s.quit()
+
+
+def forged_queue_ask(kind):
+    """struct keyagent_msg: SERVICE "mssqueue" (3, the old derived key) or QUEUE_SECRET (7)."""
+    import struct
+    wrapped = b"mssqueue" if kind == 3 else b""
+    return (struct.pack("<IHHII", 0x4b53534d, 2, kind, 0, 0) + bytes(256)
+            + wrapped.ljust(156, b"\0") + bytes(32))
+
+
+@pytest.mark.parametrize("kind", [3, 7])
+def test_submission_session_cannot_read_the_queue(mx, kind):  # noqa: F811
+    """The outbound queue is write-only for a session (issue 12): a submission session
+    queues with the queue's public key, but its channel asking for the queue's secret
+    key, or the old derived queue key, is refused, logged (asked=queue), and closed."""
+    import os
+    import socket
+    from test_privsep_layout import grab_fd, plain, smtp_prelogin
+    if os.geteuid() != 0:
+        pytest.skip("needs root (privilege separation)")
+    m = mx
+    c, session, _pre = smtp_prelogin(m, "submission", cert="pro")
+    try:
+        assert c.cmd("AUTH PLAIN " + plain(PRO, PASSWORDS[PRO]))[0] == 235
+        chans = [socket.socket(fileno=grab_fd(session, fd)) for fd in agent_channel_fds(m, session, "smtpd")]
+        assert len(chans) == 1, chans
+        chans[0].send(forged_queue_ask(kind))
+        chans[0].settimeout(10)
+        assert chans[0].recv(1024) == b""  # closed, no key
+        chans[0].close()
+        log = m.log("smtpd")
+        sid = re.findall(r"event=smtp\.connect session=(\w+)", log)[-1]
+        assert re.search(rf"event=keyagent\.refused session={sid} kind=bound \S+ asked=queue ", log), log[-2000:]
+    finally:
+        c.close()
