@@ -103,7 +103,15 @@ def memory_holds(pid, needles):
     """Which needles occur in the readable memory of process pid. Read in bounded chunks
     (with an overlap so that a needle across two chunks is seen); mappings larger than
     MAX_REGION are skipped: under AddressSanitizer they are its shadow memory, terabytes
-    reserved, never where a key is kept (the heap's mappings are far smaller)."""
+    reserved, never where a key is kept (the heap's mappings are far smaller). A process
+    that ended meanwhile (a connection's, a relay worker) holds nothing: an empty set."""
+    try:
+        return memory_holds_live(pid, needles)
+    except (ProcessLookupError, FileNotFoundError):
+        return set()
+
+
+def memory_holds_live(pid, needles):
     found = set()
     overlap = max(len(n) for n in needles) - 1
     maps = open(f"/proc/{pid}/maps").read().splitlines()
