@@ -43,10 +43,19 @@ static int queue_show(struct ctl *c, const char *qid, int64_t now)
 	printf("id: %s\nfrom: <%s>\naccount: %s\nsize: %llu\nqueued: %s\ndelay warning sent: %s\n", e.qid,
 	       e.mail_from, e.account[0] ? e.account : "(the server)", (unsigned long long)e.size,
 	       ctl_date(e.created, when, sizeof when), e.warned ? "yes" : "no");
+	if (e.dsn.ret != DSN_RET_NONE || e.dsn.envid[0])
+		printf("dsn:%s%s%s\n",
+		       e.dsn.ret == DSN_RET_FULL   ? " RET=FULL"
+		       : e.dsn.ret == DSN_RET_HDRS ? " RET=HDRS"
+		                                   : "",
+		       e.dsn.envid[0] ? " ENVID=" : "", e.dsn.envid);
 	for (size_t i = 0; i < e.nrcpt; i++) {
 		const struct queue_rcpt *rc = &e.rcpts[i];
-		printf("to: <%s> attempts %u next %s%s%s\n", rc->rcpt, rc->attempts,
-		       next_text(rc, now, next, sizeof next), rc->last_reply[0] ? " last: " : "",
+		char notify[32];
+		dsn_notify_format(rc->dsn.notify, notify);
+		printf("to: <%s> attempts %u next %s%s%s%s%s%s%s\n", rc->rcpt, rc->attempts,
+		       next_text(rc, now, next, sizeof next), notify[0] ? " notify " : "", notify,
+		       rc->dsn.orcpt[0] ? " orcpt " : "", rc->dsn.orcpt, rc->last_reply[0] ? " last: " : "",
 		       rc->last_reply);
 	}
 	queue_entry_free(&e);

@@ -71,6 +71,7 @@ struct queue_rcpt {
 	int64_t next_attempt; /* unix time */
 	unsigned attempts;
 	char last_reply[QUEUE_REPLY_SIZE]; /* "" before the first attempt */
+	struct dsn_rcpt dsn;               /* NOTIFY and ORCPT, as RCPT gave them */
 };
 
 /* One queued message (envelope only: the content stays in its encrypted file). */
@@ -82,6 +83,7 @@ struct queue_entry {
 	int64_t created;
 	bool warned;    /* a delay warning went to the sender */
 	unsigned flags; /* QUEUE_SMTPUTF8 | QUEUE_REQUIRETLS */
+	struct dsn_mail dsn; /* RET and ENVID, as MAIL gave them */
 	struct queue_rcpt *rcpts;
 	size_t nrcpt;
 };

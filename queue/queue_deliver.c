@@ -35,8 +35,7 @@ static int read_due(struct sql_stmt *q, struct queue_due *d)
 	d->flags = (unsigned)sql_int(q, 9);
 	int64_t ret = sql_int(q, 10);
 	d->dsn.ret = ret == DSN_RET_FULL || ret == DSN_RET_HDRS ? (enum dsn_ret)ret : DSN_RET_NONE;
-	d->rdsn.notify = (unsigned)sql_int(q, 12) &
-	                 (DSN_NOTIFY_SUCCESS | DSN_NOTIFY_FAILURE | DSN_NOTIFY_DELAY | DSN_NOTIFY_NEVER);
+	d->rdsn.notify = (unsigned)sql_int(q, 12) & DSN_NOTIFY_ALL;
 	return 0;
 }
 

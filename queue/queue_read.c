@@ -30,11 +30,11 @@ static int copy_col(struct sql_stmt *q, int col, char *out, size_t outlen, char 
 
 static int read_rcpts(struct store *st, struct queue_entry *e, char *err, size_t errlen)
 {
-	struct sql_stmt *q =
-	    sql_query(store_sql(st), "queue recipients",
-	              "SELECT rcpt, domain, next_attempt, attempts, last_reply FROM queue_rcpts "
-	              "WHERE qid = ?1 ORDER BY rcpt",
-	              SQL_ARGS(SQL_TEXT(e->qid)), err, errlen);
+	struct sql_stmt *q = sql_query(
+	    store_sql(st), "queue recipients",
+	    "SELECT rcpt, domain, next_attempt, attempts, last_reply, dsn_notify, dsn_orcpt FROM queue_rcpts "
+	    "WHERE qid = ?1 ORDER BY rcpt",
+	    SQL_ARGS(SQL_TEXT(e->qid)), err, errlen);
 	int r;
 	if (q == NULL)
 		return -1;
@@ -47,12 +47,14 @@ static int read_rcpts(struct store *st, struct queue_entry *e, char *err, size_t
 		memset(rc, 0, sizeof *rc);
 		if (copy_col(q, 0, rc->rcpt, sizeof rc->rcpt, err, errlen) < 0 ||
 		    copy_col(q, 1, rc->domain, sizeof rc->domain, err, errlen) < 0 ||
-		    copy_col(q, 4, rc->last_reply, sizeof rc->last_reply, err, errlen) < 0) {
+		    copy_col(q, 4, rc->last_reply, sizeof rc->last_reply, err, errlen) < 0 ||
+		    copy_col(q, 6, rc->dsn.orcpt, sizeof rc->dsn.orcpt, err, errlen) < 0) {
 			r = -1;
 			break;
 		}
 		rc->next_attempt = sql_int(q, 2);
 		rc->attempts = (unsigned)sql_int(q, 3);
+		rc->dsn.notify = (unsigned)sql_int(q, 5) & DSN_NOTIFY_ALL;
 	}
 	sql_done(q);
 	return r < 0 ? -1 : 0;
@@ -69,10 +71,12 @@ static int read_message(struct sql_stmt *q, struct queue_entry *e, char *err, si
 	e->created = sql_int(q, 4);
 	e->warned = sql_int(q, 5) != 0;
 	e->flags = (unsigned)sql_int(q, 6);
-	return 0;
+	int64_t ret = sql_int(q, 7);
+	e->dsn.ret = ret == DSN_RET_FULL || ret == DSN_RET_HDRS ? (enum dsn_ret)ret : DSN_RET_NONE;
+	return copy_col(q, 8, e->dsn.envid, sizeof e->dsn.envid, err, errlen);
 }
 
-#define MESSAGE_COLUMNS "qid, mail_from, account, size, created, warned, flags"
+#define MESSAGE_COLUMNS "qid, mail_from, account, size, created, warned, flags, dsn_ret, dsn_envid"
 
 int queue_get(struct store *st, const char *qid, struct queue_entry *out, char *err, size_t errlen)
 {

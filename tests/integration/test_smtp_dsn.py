@@ -183,6 +183,19 @@ def test_delay_warning_follows_notify(relay_dsn, mss, notify, warnings):
     assert audits(mss, "relay.delay") == warnings and inbox_count(mss, PRO) == warnings
 
 
+def test_queue_show_gives_the_dsn_parameters(relay_dsn, mss):
+    """mssctl queue show: a waiting message's RET and ENVID, each recipient's NOTIFY and ORCPT."""
+    def later(conn, line):
+        return b"451 4.3.0 try later\r\n" if line.upper().startswith(b"MAIL") else ok_script(conn, line)
+    relay_dsn(later, mail_options=["RET=HDRS", "ENVID=env+2B42"],
+              rcpt_options=["NOTIFY=SUCCESS,DELAY", f"ORCPT=rfc822;{REMOTE_PRO}"], settle=False)
+    assert wait_for(lambda: any(r[1] >= 1 for r in waiting(mss))), waiting(mss)
+    qid = mss.sql("SELECT qid FROM queue_messages")[0][0]
+    out = mss.ctl("queue", "show", qid).stdout
+    assert "dsn: RET=HDRS ENVID=env+42" in out, out
+    assert f"notify SUCCESS,DELAY orcpt rfc822;{REMOTE_PRO}" in out, out
+
+
 def test_bounce_returns_headers_envid_and_orcpt(relay_dsn, mss):
     relay_dsn(dsn_script(False), REFUSED, mail_options=["RET=HDRS", "ENVID=" + ENVID],
               rcpt_options=["ORCPT=rfc822;" + REFUSED])
