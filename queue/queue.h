@@ -81,8 +81,8 @@ struct queue_entry {
 	char account[MSS_ADDRESS_SIZE];
 	uint64_t size;
 	int64_t created;
-	bool warned;    /* a delay warning went to the sender */
-	unsigned flags; /* QUEUE_SMTPUTF8 | QUEUE_REQUIRETLS */
+	bool warned;         /* a delay warning went to the sender */
+	unsigned flags;      /* QUEUE_SMTPUTF8 | QUEUE_REQUIRETLS */
 	struct dsn_mail dsn; /* RET and ENVID, as MAIL gave them */
 	struct queue_rcpt *rcpts;
 	size_t nrcpt;
