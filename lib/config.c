@@ -140,6 +140,8 @@ static const struct config_key config_keys[] = {
     NUM(relay_timeout, KEY_SECONDS, "5m", 1, 3600),
     NUM(relay_max_connections, KEY_UINT, "10", 1, RELAY_CONNECTIONS_MAX),
     NUM(relay_max_per_domain, KEY_UINT, "5", 1, RELAY_CONNECTIONS_MAX),
+    NUM(relay_connection_reuse_time, KEY_SECONDS, "2s", 0, 3600),
+    NUM(relay_connection_reuse_count, KEY_UINT, "100", 1, 100000),
 };
 
 #define NKEYS (sizeof config_keys / sizeof config_keys[0])

@@ -103,15 +103,17 @@ struct mss_config {
 	uint64_t inactive_delete;            /* seconds idle before deletion; default 365d; 0 = never */
 	unsigned retention_interval;         /* seconds between two retention runs of a daemon; default 1d */
 	/* relay out to the trust space (DESIGN.md "Relay out to the trust space") */
-	char relay_routes[CONFIG_LIST_MAX]; /* "DOMAIN=HOST:PORT, ..." used instead of DNS; "" = DNS */
-	char relay_cert[CONFIG_PATH_MAX];   /* client certificate for relaying; "" = tls_cert */
-	char relay_key[CONFIG_PATH_MAX];    /* its key; "" = tls_key */
-	unsigned queue_retry;               /* seconds before the first retry, doubled to 1 h; default 1m */
-	unsigned queue_lifetime;            /* seconds a message may wait in the queue; default 5d */
-	unsigned queue_scan_interval;       /* seconds between two looks for due recipients; default 1s */
-	unsigned relay_timeout;             /* seconds per stage of a relay attempt; default 5m */
-	unsigned relay_max_connections;     /* delivery workers (connections) at once; default 10 */
-	unsigned relay_max_per_domain;      /* of them, to one destination domain; default 5 */
+	char relay_routes[CONFIG_LIST_MAX];   /* "DOMAIN=HOST:PORT, ..." used instead of DNS; "" = DNS */
+	char relay_cert[CONFIG_PATH_MAX];     /* client certificate for relaying; "" = tls_cert */
+	char relay_key[CONFIG_PATH_MAX];      /* its key; "" = tls_key */
+	unsigned queue_retry;                 /* seconds before the first retry, doubled to 1 h; default 1m */
+	unsigned queue_lifetime;              /* seconds a message may wait in the queue; default 5d */
+	unsigned queue_scan_interval;         /* seconds between two looks for due recipients; default 1s */
+	unsigned relay_timeout;               /* seconds per stage of a relay attempt; default 5m */
+	unsigned relay_max_connections;       /* delivery workers (connections) at once; default 10 */
+	unsigned relay_max_per_domain;        /* of them, to one destination domain; default 5 */
+	unsigned relay_connection_reuse_time; /* seconds an idle worker keeps its connection; 2s, 0 = off */
+	unsigned relay_connection_reuse_count; /* messages over one kept connection at most; default 100 */
 };
 
 /* Sets every key to its default. */

@@ -368,6 +368,12 @@ int relay_send(struct relay_conn *c, const struct relay_envelope *env, const cha
 	return rc == MAILSMTP_ERROR_STREAM || r.verdict == RELAY_TEMPORARY ? -1 : 0;
 }
 
+int relay_reset(struct relay_conn *c)
+{
+	c->io.timeout = c->timeout;
+	return mailsmtp_reset(c->smtp) == MAILSMTP_NO_ERROR ? 0 : -1;
+}
+
 void relay_close(struct relay_conn *c)
 {
 	if (c == NULL)

@@ -63,6 +63,10 @@ struct relay_envelope {
  * it is unusable (lost, timed out, out of step). */
 int relay_send(struct relay_conn *c, const struct relay_envelope *env, const char *data, size_t len,
                struct relay_result *res);
+/* RSET before a kept connection carries the next batch (relay_connection_reuse_time):
+ * returns 0 when the peer answered 250, -1 when it closed the connection meanwhile or
+ * answered otherwise (the caller closes it and opens another). */
+int relay_reset(struct relay_conn *c);
 /* QUIT (best effort) and close. NULL is fine. */
 void relay_close(struct relay_conn *c);
 

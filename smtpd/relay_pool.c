@@ -8,6 +8,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/log.h"
@@ -22,11 +23,41 @@ void relay_pool_init(struct relay_pool *p, unsigned max, unsigned per_domain, co
 	if (p->slot == NULL)
 		abort();
 	for (size_t i = 0; i < p->n; i++) {
+		p->slot[i].ctl = -1;
 		p->slot[i].chan = w->n == 0 ? -1 : w->tls[i];
 		p->slot[i].keys = w->n == 0 ? own_keys : w->keys[i];
 	}
 	if (w->n < max)
 		log_warn("relay.workers", "wanted=%u channels=%zu action=fewer-workers", max, w->n);
+}
+
+void relay_pool_set_reuse(struct relay_pool *p, unsigned seconds)
+{
+	p->reuse_ms = seconds * 1000u;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The worker ends after its batch (busy) or now (idle: it reads EOF, QUITs, exits). */
+static void end_worker(struct relay_slot *s)
+{
+	if (s->ctl >= 0)
+		close(s->ctl);
+	s->ctl = -1;
+	s->idle = false;
+}
+
+size_t relay_pool_busy(const struct relay_pool *p)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < p->n; i++)
+		k += p->slot[i].pid > 0 && !p->slot[i].idle;
+	return k;
 }
 
 size_t relay_pool_running(const struct relay_pool *p, const char *domain)
@@ -44,6 +75,7 @@ static void ended(struct relay_pool *p, pid_t pid, int status)
 		if (p->slot[i].pid != pid)
 			continue;
 		p->slot[i].pid = 0;
+		end_worker(&p->slot[i]);
 		/* what it claimed and did not record waits for its lease (or mssctl queue flush) */
 		if (WIFSIGNALED(status))
 			log_warn("relay.worker", "pid=%ld domain=%s result=ended signal=%d", (long)pid,
@@ -71,8 +103,15 @@ void relay_pool_reap(struct relay_pool *p, bool block)
 	}
 }
 
-bool relay_pool_free_slot(const struct relay_pool *p, const char *domain, size_t *slot)
+bool relay_pool_free_slot(struct relay_pool *p, const char *domain, size_t *slot)
 {
+	struct relay_slot *oldest = NULL;
+	for (size_t i = 0; i < p->n; i++) {
+		if (p->slot[i].idle && strcmp(p->slot[i].domain, domain) == 0) {
+			*slot = i;
+			return true;
+		}
+	}
 	if (relay_pool_running(p, domain) >= p->per_domain)
 		return false;
 	for (size_t i = 0; i < p->n; i++) {
@@ -80,8 +119,119 @@ bool relay_pool_free_slot(const struct relay_pool *p, const char *domain, size_t
 			*slot = i;
 			return true;
 		}
+		if (p->slot[i].idle && (oldest == NULL || p->slot[i].idle_since < oldest->idle_since))
+			oldest = &p->slot[i];
 	}
+	/* every slot taken: another domain's idle connection makes room (reaped later) */
+	if (oldest != NULL)
+		end_worker(oldest);
 	return false;
+}
+
+/* Writes all of b, or -1. */
+static int write_all(int fd, const void *b, size_t len)
+{
+	const char *c = b;
+	while (len > 0) {
+		ssize_t w = write(fd, c, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		c += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+static int read_all(int fd, void *b, size_t len)
+{
+	char *c = b;
+	while (len > 0) {
+		ssize_t r = read(fd, c, len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		c += r;
+		len -= (size_t)r;
+	}
+	return 0;
+}
+
+/* The batch to an idle worker: its length, then its bytes. */
+static int give(struct relay_slot *s, const void *job, size_t len)
+{
+	s->idle = false;
+	if (write_all(s->ctl, &len, sizeof len) < 0 || write_all(s->ctl, job, len) < 0) {
+		log_warn("relay.reuse", "pid=%ld domain=%s result=failed error=\"worker gone\"", (long)s->pid,
+		         s->domain);
+		end_worker(s);
+		return -1;
+	}
+	return 0;
+}
+
+size_t relay_pool_next(int ctl, void **job)
+{
+	size_t len = 0;
+	*job = NULL;
+	if (ctl < 0 || write_all(ctl, "i", 1) < 0 || read_all(ctl, &len, sizeof len) < 0 || len == 0)
+		return 0;
+	*job = malloc(len);
+	if (*job == NULL)
+		abort();
+	if (read_all(ctl, *job, len) < 0) {
+		free(*job);
+		*job = NULL;
+		return 0;
+	}
+	return len;
+}
+
+size_t relay_pool_watch(const struct relay_pool *p, struct pollfd *fds, size_t max, int *timeout_ms)
+{
+	size_t k = 0;
+	int64_t now = now_ms();
+	for (size_t i = 0; i < p->n; i++) {
+		const struct relay_slot *s = &p->slot[i];
+		if (s->pid > 0 && s->ctl >= 0 && !s->idle && k < max)
+			fds[k++] = (struct pollfd){.fd = s->ctl, .events = POLLIN};
+		if (s->idle) {
+			int64_t left = s->idle_since + p->reuse_ms - now;
+			if (left < *timeout_ms)
+				*timeout_ms = left > 0 ? (int)left : 0;
+		}
+	}
+	return k;
+}
+
+void relay_pool_update(struct relay_pool *p, const struct pollfd *fds, size_t n)
+{
+	int64_t now = now_ms();
+	for (size_t i = 0; i < p->n; i++) {
+		struct relay_slot *s = &p->slot[i];
+		for (size_t j = 0; j < n && s->pid > 0; j++) {
+			char b;
+			if (fds[j].fd != s->ctl || s->ctl < 0 ||
+			    !(fds[j].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			if (read(s->ctl, &b, 1) == 1) {
+				s->idle = true;
+				s->idle_since = now;
+			} else {
+				end_worker(s); /* it is ending: reaped later */
+			}
+		}
+		if (s->idle && now - s->idle_since >= (int64_t)p->reuse_ms)
+			end_worker(s); /* relay_connection_reuse_time passed */
+	}
+}
+
+void relay_pool_end_all(struct relay_pool *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		end_worker(&p->slot[i]);
 }
 
 /* A killed predecessor's unread answers: the ids restart from the context's count
@@ -93,24 +243,43 @@ static void drain(int chan)
 		;
 }
 
-void relay_pool_start(struct relay_pool *p, size_t i, const char *domain,
-                      void (*fn)(void *arg, int chan, int keys), void *arg)
+int relay_pool_start(struct relay_pool *p, size_t i, const char *domain, const void *job, size_t len,
+                     void (*fn)(void *arg, int chan, int keys, int ctl), void *arg)
 {
 	struct relay_slot *s = &p->slot[i];
+	if (s->idle)
+		return give(s, job, len);
 	pid_t parent = getpid();
+	int sv[2] = {-1, -1};
 	if (str_copy(s->domain, sizeof s->domain, domain) != 0)
 		s->domain[0] = '\0'; /* queue domains fit: MSS_DOMAIN_SIZE both */
+	if (p->reuse_ms > 0 && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		sv[0] = sv[1] = -1; /* no reuse for this worker */
 	pid_t pid = fork();
 	if (pid < 0) {
 		log_err("relay.worker", "domain=%s result=failed error=\"fork failed\" action=in-process",
 		        domain);
-		fn(arg, s->chan, dup(s->keys)); /* the store closes its copy */
-		return;
+		if (sv[0] >= 0) {
+			close(sv[0]);
+			close(sv[1]);
+		}
+		fn(arg, s->chan, dup(s->keys), -1); /* the store closes its copy */
+		return 0;
 	}
 	if (pid > 0) {
 		s->pid = pid;
-		return;
+		s->ctl = sv[0];
+		s->idle = false;
+		if (sv[1] >= 0)
+			close(sv[1]);
+		return 0;
 	}
+	/* the other workers' sockets: a copy here would keep them from seeing their end */
+	for (size_t j = 0; j < p->n; j++)
+		if (p->slot[j].ctl >= 0)
+			close(p->slot[j].ctl);
+	if (sv[0] >= 0)
+		close(sv[0]);
 	prctl(PR_SET_NAME, "mss-relay");
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() != parent)
@@ -124,7 +293,7 @@ void relay_pool_start(struct relay_pool *p, size_t i, const char *domain,
 	sigprocmask(SIG_UNBLOCK, &mask, NULL);
 	drain(s->chan);
 	drain(s->keys);
-	fn(arg, s->chan, s->keys);
+	fn(arg, s->chan, s->keys, sv[1]);
 	_exit(0);
 }
 

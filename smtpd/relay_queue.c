@@ -271,8 +271,22 @@ static struct relay_conn *open_domain(struct relay_round *rd, const char *domain
 	return NULL;
 }
 
-/* The claimed recipients of one domain, d[0..n), sorted by qid: one connection. */
-static void deliver_domain(struct relay_round *rd, const struct queue_due *d, size_t n)
+/* A kept connection for domain's next batch: still listed for it, and answering RSET
+ * (a peer that closed it meanwhile does not). Returns it, or NULL when it was closed. */
+static struct relay_conn *reuse(struct relay_round *rd, struct relay_conn *c, const char *domain)
+{
+	if (trust_is_listed(rd->st, domain, relay_peer_dn(c)) == 1 && relay_reset(c) == 0)
+		return c;
+	log_info("relay.reuse", "domain=%s result=failed action=reconnect", domain);
+	relay_close(c);
+	return NULL;
+}
+
+/* The claimed recipients of one domain, d[0..n), sorted by qid: over *cp (a connection
+ * kept from the previous batch, or NULL), left in *cp when it may carry more; *sent
+ * counts the messages it carried. */
+static void deliver_domain(struct relay_round *rd, const struct queue_due *d, size_t n,
+                           struct relay_conn **cp, unsigned *sent)
 {
 	struct relay_result why = {.verdict = RELAY_TEMPORARY};
 	int listed = trust_domain_known(rd->st, d[0].domain);
@@ -284,7 +298,11 @@ static void deliver_domain(struct relay_round *rd, const struct queue_due *d, si
 		settle_all(rd, d, n, &why);
 		return;
 	}
-	struct relay_conn *c = open_domain(rd, d[0].domain, &why);
+	struct relay_conn *c = *cp != NULL ? reuse(rd, *cp, d[0].domain) : NULL;
+	if (c == NULL) {
+		*sent = 0;
+		c = open_domain(rd, d[0].domain, &why);
+	}
 	size_t i = 0;
 	while (i < n) {
 		size_t j = i + 1;
@@ -292,13 +310,14 @@ static void deliver_domain(struct relay_round *rd, const struct queue_due *d, si
 			j++;
 		if (c == NULL) {
 			settle_all(rd, d + i, j - i, &why);
-		} else if (send_message(rd, c, d + i, j - i) < 0) {
+		} else if (++*sent > 0 && send_message(rd, c, d + i, j - i) < 0) {
 			relay_close(c); /* out of step or gone: a fresh connection for the next one */
+			*sent = 0;
 			c = j < n ? open_domain(rd, d[0].domain, &why) : NULL;
 		}
 		i = j;
 	}
-	relay_close(c);
+	*cp = c;
 }
 
 /* One worker's batch: recipients d[0..n) of one domain, sorted by qid. */
@@ -311,8 +330,9 @@ struct relay_job {
 
 /* In the worker (relay_pool.h): a store connection of its own (the queue process's is
  * never shared across fork: a PostgreSQL connection would interleave), the slot's key
- * agent channel, one connection to the domain's next hop. */
-static void run_job(void *arg, int chan, int keys)
+ * agent channel, one connection to the domain's next hop, kept for the next batches the
+ * queue process gives over ctl while relay_connection_reuse_count allows. */
+static void run_job(void *arg, int chan, int keys, int ctl)
 {
 	const struct relay_job *job = arg;
 	char err[512];
@@ -325,8 +345,25 @@ static void run_job(void *arg, int chan, int keys)
 	store_use_agent(st, keys); /* the store closes it: this process's copy */
 	if (chan >= 0)
 		(void)tls_ctx_set_key_agent(job->ctx, chan);
-	struct relay_round rd = {.st = st, .cfg = job->cfg, .ctx = job->ctx, .now = (int64_t)time(NULL)};
-	deliver_domain(&rd, job->d, job->n);
+	struct relay_round rd = {.st = st, .cfg = job->cfg, .ctx = job->ctx};
+	struct relay_conn *c = NULL;
+	const struct queue_due *d = job->d;
+	size_t n = job->n;
+	void *next = NULL;
+	unsigned sent = 0;
+	for (;;) {
+		rd.now = (int64_t)time(NULL);
+		deliver_domain(&rd, d, n, &c, &sent);
+		free(next);
+		if (c == NULL || sent >= job->cfg->relay_connection_reuse_count)
+			break;
+		size_t len = relay_pool_next(ctl, &next);
+		if (len < sizeof *d)
+			break; /* the queue process ended the wait: QUIT */
+		d = next;
+		n = len / sizeof *d;
+	}
+	relay_close(c);
 	store_close(st);
 }
 
@@ -391,7 +428,9 @@ static size_t dispatch_domain(struct relay_round *rd, struct relay_pool *pool, c
 				i++;
 		}
 		struct relay_job job = {.cfg = rd->cfg, .ctx = rd->ctx, .d = d + start, .n = i - start};
-		relay_pool_start(pool, slot, d[0].domain, run_job, &job);
+		if (relay_pool_start(pool, slot, d[0].domain, d + start, (i - start) * sizeof *d, run_job,
+		                     &job) < 0)
+			return start; /* the idle worker was gone: the rest waits for the next look */
 	}
 	return i;
 }
@@ -427,15 +466,19 @@ static void on_child(int sig)
 }
 
 /* Up to queue_scan_interval, less when a message is queued (wake: store_queue_watch_open's
- * descriptor, or -1), a worker ends or SIGHUP arrives. SIGCHLD and SIGHUP are blocked
- * but here (mask: the set without them), so that one that arrives between the last
- * look and the wait still ends it. */
-static void wait_for_work(int wake, unsigned interval, const sigset_t *mask)
+ * descriptor, or -1), a worker ends or turns idle, an idle one's reuse time ends or
+ * SIGHUP arrives. SIGCHLD and SIGHUP are blocked but here (mask: the set without them),
+ * so that one that arrives between the last look and the wait still ends it. */
+static void wait_for_work(struct relay_pool *pool, int wake, unsigned interval, const sigset_t *mask)
 {
-	struct pollfd p = {.fd = wake, .events = POLLIN};
-	struct timespec ts = {.tv_sec = interval};
-	if (ppoll(&p, wake >= 0 ? 1 : 0, &ts, mask) > 0)
+	struct pollfd p[RELAY_CONNECTIONS_MAX + 1];
+	int ms = (int)interval * 1000;
+	size_t n = relay_pool_watch(pool, p + 1, RELAY_CONNECTIONS_MAX, &ms);
+	p[0] = (struct pollfd){.fd = wake, .events = POLLIN};
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
+	if (ppoll(p, n + 1, &ts, mask) > 0 && (p[0].revents & POLLIN))
 		(void)store_watch_drain(wake);
+	relay_pool_update(pool, p + 1, n);
 }
 
 /* Claims while a worker is free and the pending list has room, hands out, waits. */
@@ -445,17 +488,20 @@ static void deliver_loop(struct relay_round *rd, struct relay_pool *pool, struct
 	while (!reload_asked) {
 		relay_pool_reap(pool, false);
 		size_t claimed = 0;
-		if (relay_pool_running(pool, NULL) < pool->n && p->n + RELAY_BATCH <= RELAY_PENDING_MAX)
+		if (relay_pool_busy(pool) < pool->n && p->n + RELAY_BATCH <= RELAY_PENDING_MAX)
 			claimed = claim(rd, p);
 		dispatch(rd, pool, p);
 		/* a full batch: more may be due at once; else wait for a queued message, a
 		 * worker's end or queue_scan_interval at most (retries fall due, mssctl queue
 		 * flush: one indexed query) */
 		if (claimed < RELAY_BATCH && !reload_asked)
-			wait_for_work(wake, rd->cfg->queue_scan_interval, mask);
+			wait_for_work(pool, wake, rd->cfg->queue_scan_interval, mask);
+		else
+			relay_pool_update(pool, NULL, 0); /* idle workers past their time */
 	}
 	/* SIGHUP: what was claimed is delivered before the handover (no claim is left to
-	 * its lease) */
+	 * its lease), each worker ending after its batch (idle ones QUIT now) */
+	relay_pool_end_all(pool);
 	while (p->n > 0) {
 		relay_pool_reap(pool, true);
 		dispatch(rd, pool, p);
@@ -484,6 +530,7 @@ static void queue_main(const struct mss_config *cfg, struct tls_ctx *ctx, int ke
 	if (pending.d == NULL)
 		abort();
 	relay_pool_init(&pool, cfg->relay_max_connections, cfg->relay_max_per_domain, w, keys_fd);
+	relay_pool_set_reuse(&pool, cfg->relay_connection_reuse_time);
 	/* woken by each queued message (store_queue_notify), so that a new message leaves
 	 * at once instead of at the next look; without the watch, the looks alone */
 	int wake = store_queue_watch_open(st, err, sizeof err);

@@ -62,9 +62,11 @@ class SlowGate:
 
 
 def gated(mss, monkeypatch, **keys):
-    """relay_to's peer becomes a CountingPeer; keys set; a closed SlowGate for it."""
+    """relay_to's peer becomes a CountingPeer; keys set; a closed SlowGate for it. No
+    connection reuse: the gated phase's kept connections would carry the flush, and these
+    count the connections a backlog opens (test_relay_reuse.py counts the kept ones)."""
     monkeypatch.setattr(test_relay_faults, "Peer", CountingPeer)
-    mss.set(**keys)
+    mss.set(relay_connection_reuse_time=0, **keys)
     return SlowGate()
 
 

@@ -232,6 +232,10 @@ static void test_relay_routes(void **state)
 	assert_int_equal(c.relay_max_per_domain, 5);
 	assert_int_equal(config_set(&c, "relay_max_connections", "101", err, sizeof err), -1);
 	assert_int_equal(config_set(&c, "relay_max_per_domain", "0", err, sizeof err), -1);
+	assert_int_equal(c.relay_connection_reuse_time, 2);
+	assert_int_equal(c.relay_connection_reuse_count, 100);
+	assert_int_equal(config_set(&c, "relay_connection_reuse_time", "0", err, sizeof err), 0);
+	assert_int_equal(config_set(&c, "relay_connection_reuse_count", "0", err, sizeof err), -1);
 	assert_int_equal(config_relay_route(&c, "other.test", host, sizeof host, &port), 0);
 	assert_int_equal(
 	    config_set(&c, "relay_routes", "a.test=127.0.0.1:2525, Other.Test=[::1]:25", err, sizeof err), 0);
