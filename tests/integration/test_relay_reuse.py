@@ -3,6 +3,7 @@ worker that finished its batch keeps its connection, idle, for
 relay_connection_reuse_time and relay_connection_reuse_count messages; the queue
 process gives the domain's next message to it rather than to a new connection. A
 connection the peer closed meanwhile fails RSET: the message goes over a new one, once."""
+import signal
 import socket
 
 import test_relay_faults
@@ -10,7 +11,7 @@ from conftest import PRO
 from test_policy_smtp import as_professional
 from test_relay_faults import ok_script, relay_to  # noqa: F401 (fixture)
 from test_relay_parallel import CountingPeer, SlowGate
-from test_relay_peers import REMOTE_PRO, message, wait_for, waiting
+from test_relay_peers import REMOTE_PRO, message, queue_pid, wait_for, waiting
 
 
 class Counted(CountingPeer):
@@ -100,3 +101,14 @@ def test_idle_connections_count_against_relay_max_per_domain(relay_to, mss, monk
     assert wait_for(lambda: len(peer.data) == 9 and waiting(mss) == [], 60), mss.log("smtpd")[-2000:]
     assert 1 <= peer.most <= 2, peer.most
     assert peer.sessions <= 2, peer.sessions  # the kept ones carried the rest
+
+
+def test_sighup_quits_the_idle_connection(relay_to, mss, monkeypatch):  # noqa: F811
+    """SIGHUP: the idle worker QUITs and ends with the queue process it belongs to."""
+    peer = started(mss, relay_to, monkeypatch, relay_connection_reuse_time=60)
+    first = queue_pid(mss)
+    assert peer.active == 1  # kept open, idle
+    mss.procs["smtpd"].send_signal(signal.SIGHUP)
+    assert wait_for(lambda: peer.active == 0 and queue_pid(mss) not in (None, first), 20), \
+        mss.log("smtpd")[-2000:]
+    assert peer.commands[-1].upper() == b"QUIT", peer.commands[-3:]
