@@ -12,8 +12,8 @@ import time
 import pytest
 
 from conftest import PRO
-from test_policy_smtp import as_professional, trust_xml
-from test_relay_peers import OPERATOR_DN, PEER_DOMAIN, REMOTE_PRO, message, queue_pid, wait_for, waiting
+from test_policy_smtp import as_professional
+from test_relay_peers import REMOTE_PRO, message, queue_pid, relay_via, wait_for, waiting
 
 
 class Peer:
@@ -128,11 +128,7 @@ def relay_to(mss):
     def make(script):
         peer = Peer(mss.pki, script)
         made.append(peer)
-        mss.set(relay_timeout=2, queue_retry="1s", relay_routes=f"{PEER_DOMAIN}=127.0.0.1:{peer.port}")
-        t = mss.root / "trust.xml"
-        t.write_text(trust_xml([(PEER_DOMAIN, OPERATOR_DN)]))
-        mss.ctl("trust", "import", str(t))
-        mss.start("smtpd")
+        relay_via(mss, peer.port, relay_timeout=2)
         with as_professional(mss) as s:
             assert s.send_message(message(PRO, REMOTE_PRO), from_addr=PRO, to_addrs=[REMOTE_PRO]) == {}
         return peer

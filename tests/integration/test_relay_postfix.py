@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from conftest import PRO
-from test_policy_smtp import as_professional, trust_xml
-from test_relay_peers import OPERATOR_DN, PEER_DOMAIN, REMOTE_PRO, wait_for, waiting
+from test_policy_smtp import as_professional
+from test_relay_peers import PEER_DOMAIN, REMOTE_PRO, relay_via, wait_for, waiting
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from benchlib.postfix import Postfix, available  # noqa: E402
@@ -35,12 +35,7 @@ def start_postfix(mss, extra=None):
         pf.start()
         # rsa.crt has the clientAuth purpose Postfix checks (server.crt, the default
         # relay_cert here, is a server certificate only: "Client certificate not trusted")
-        mss.set(relay_routes=f"{PEER_DOMAIN}=127.0.0.1:{pf.ports['starttls']}", queue_retry="1s",
-                relay_cert=mss.pki / "rsa.crt", relay_key=mss.pki / "rsa.key")
-        t = mss.root / "trust.xml"
-        t.write_text(trust_xml([(PEER_DOMAIN, OPERATOR_DN)]))
-        mss.ctl("trust", "import", str(t))
-        mss.start("smtpd")
+        relay_via(mss, pf.ports["starttls"], relay_cert=mss.pki / "rsa.crt", relay_key=mss.pki / "rsa.key")
         yield pf
     finally:
         pf.remove()

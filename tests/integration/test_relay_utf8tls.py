@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from conftest import PRO
-from test_policy_smtp import as_professional, trust_xml
+from test_policy_smtp import as_professional
 from test_relay_faults import Peer, read_inbox
-from test_relay_peers import OPERATOR_DN, PEER_DOMAIN, REMOTE_PRO, inbox, peers, wait_for, waiting  # noqa: F401
+from test_relay_peers import PEER_DOMAIN, REMOTE_PRO, inbox, peers, relay_via, wait_for, waiting  # noqa: F401
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from benchlib.postfix import Postfix, available  # noqa: E402
@@ -55,11 +55,7 @@ def scripted(mss):
     def relay(*keywords):
         peer = Peer(mss.pki, keywords_script(*keywords))
         made.append(peer)
-        mss.set(relay_timeout=2, queue_retry="1s", relay_routes=f"{PEER_DOMAIN}=127.0.0.1:{peer.port}")
-        t = mss.root / "trust.xml"
-        t.write_text(trust_xml([(PEER_DOMAIN, OPERATOR_DN)]))
-        mss.ctl("trust", "import", str(t))
-        mss.start("smtpd")
+        relay_via(mss, peer.port, relay_timeout=2)
         return peer
 
     yield relay
@@ -175,12 +171,7 @@ def postfix(mss):
                                                      extra={"smtputf8_enable": "yes"})
     try:
         pf.start()
-        mss.set(relay_routes=f"{PEER_DOMAIN}=127.0.0.1:{pf.ports['starttls']}", queue_retry="1s",
-                relay_cert=mss.pki / "rsa.crt", relay_key=mss.pki / "rsa.key")
-        t = mss.root / "trust.xml"
-        t.write_text(trust_xml([(PEER_DOMAIN, OPERATOR_DN)]))
-        mss.ctl("trust", "import", str(t))
-        mss.start("smtpd")
+        relay_via(mss, pf.ports["starttls"], relay_cert=mss.pki / "rsa.crt", relay_key=mss.pki / "rsa.key")
         yield pf
     finally:
         pf.remove()

@@ -13,9 +13,9 @@ from email import policy
 import pytest
 
 from conftest import PATIENT, PRO
-from test_policy_smtp import as_professional, trust_xml
+from test_policy_smtp import as_professional
 from test_relay_faults import Peer, ok_script, read_inbox
-from test_relay_peers import (OPERATOR_DN, PEER_DOMAIN, REMOTE_PRO, inbox, message, peers, wait_for,  # noqa: F401
+from test_relay_peers import (PEER_DOMAIN, REMOTE_PRO, inbox, message, peers, relay_via, wait_for,  # noqa: F401
                               waiting)
 from test_smtp_protocol import connect, inbox_count, login
 
@@ -144,11 +144,7 @@ def relay_dsn(mss):
     def make(script, rcpt=REMOTE_PRO, mail_options=(), rcpt_options=(), settle=True):
         peer = Peer(mss.pki, script)
         made.append(peer)
-        mss.set(relay_timeout=2, queue_retry="1s", relay_routes=f"{PEER_DOMAIN}=127.0.0.1:{peer.port}")
-        t = mss.root / "trust.xml"
-        t.write_text(trust_xml([(PEER_DOMAIN, OPERATOR_DN)]))
-        mss.ctl("trust", "import", str(t))
-        mss.start("smtpd")
+        relay_via(mss, peer.port, relay_timeout=2)
         with as_professional(mss) as s:
             s.send_message(message(PRO, rcpt), PRO, [rcpt], mail_options=list(mail_options),
                        rcpt_options=list(rcpt_options))
