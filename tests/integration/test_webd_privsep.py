@@ -341,8 +341,13 @@ def test_not_root_one_process_privsep_reduced(pki):
             os.setgid(nobody.pw_gid)
             os.setuid(nobody.pw_uid)
 
+        # a copy nobody can reach: the build may sit under a directory of root's, 0700
+        # (/root/project on a fresh machine)
+        webd = root / "mss-webd"
+        shutil.copy(BINARIES["webd"], webd)
+        webd.chmod(0o755)
         m.procs["webd"] = subprocess.Popen(
-            [str(BINARIES["webd"]), "-c", str(m.conf), "-d"], stdout=logf, stderr=subprocess.STDOUT,
+            [str(webd), "-c", str(m.conf), "-d"], stdout=logf, stderr=subprocess.STDOUT,
             start_new_session=True, preexec_fn=as_nobody)
         logf.close()
         m.wait_ready("webd")
