@@ -26,6 +26,8 @@ struct ctl {
 	struct store_agent keys;
 	int keys_fd;
 	char keys_err[512];
+	/* backup: keys/ opened before the switch (ctl_backup_open_keys) */
+	struct store_backup_keys backup_keys;
 };
 
 /* Opens the store (database and keys) and checks that its schema is this code's
@@ -56,6 +58,9 @@ int ctl_audit(struct ctl *c, int argc, char **argv);
 int ctl_migrate(struct ctl *c, int argc, char **argv);
 int ctl_config(struct ctl *c, int argc, char **argv);
 int ctl_backup(struct ctl *c, int argc, char **argv);
+/* Before the switch to the daemons' user: opens keys/ for the backup (master.key is
+ * root's, 0400). Returns CTL_OK or prints why and returns CTL_REFUSED. */
+int ctl_backup_open_keys(struct ctl *c, int argc, char **argv);
 int ctl_retention(struct ctl *c, int argc, char **argv);
 int ctl_queue(struct ctl *c, int argc, char **argv);
 

@@ -2,6 +2,7 @@
  * run (store_backup), recorded in the audit log. Restoring: doc/operations.md. */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ctl/ctl.h"
 #include "lib/str.h"
@@ -16,7 +17,7 @@ int ctl_backup(struct ctl *c, int argc, char **argv)
 		return CTL_REFUSED;
 	char err[1024], detail[128];
 	struct store_backup_report r;
-	int rc = store_backup(c->store, argv[1], &r, err, sizeof err);
+	int rc = store_backup(c->store, argv[1], &c->backup_keys, &r, err, sizeof err);
 	if (rc != 0) {
 		ctl_audit_action(c, "admin.backup", argv[1], NULL, "failed", NULL);
 		return ctl_fail("backup: %s", err);
@@ -27,5 +28,17 @@ int ctl_backup(struct ctl *c, int argc, char **argv)
 	printf("backup of %s in %s: database, %zu blobs, %zu keys, MANIFEST\n"
 	       "check it with: cd %s && sha256sum -c --quiet MANIFEST\n",
 	       c->cfg.data_dir, argv[1], r.blobs, r.keys, argv[1]);
+	return CTL_OK;
+}
+
+int ctl_backup_open_keys(struct ctl *c, int argc, char **argv)
+{
+	char err[1024];
+	(void)argc;
+	(void)argv;
+	if (store_backup_keys_open(&c->cfg, &c->backup_keys, err, sizeof err) < 0)
+		return ctl_fail("backup: %s%s", err,
+		                geteuid() == 0 ? ""
+		                               : " (the master key is root's: run mssctl backup as root)");
 	return CTL_OK;
 }

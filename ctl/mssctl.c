@@ -25,11 +25,14 @@ struct ctl_command {
 	 * and config (reads the TLS files as the daemons' masters do, then checks the store
 	 * as user in a child process). Every other command switches to user first. */
 	bool keep_privileges;
+	/* What a command must do with the invoker's privileges before that switch: backup
+	 * opens keys/ (root's). NULL: nothing. */
+	int (*before_switch)(struct ctl *c, int argc, char **argv);
 };
 
 /* usage: one line per form, separated by '\n' (mssctl -h prints them all). */
 static const struct ctl_command commands[] = {
-    {"init", ctl_init, "init", true},
+    {"init", ctl_init, "init", true, NULL},
     {"account", ctl_account,
      "account add ADDRESS --role patient|professional|organisation [--name NAME] [--rpps ID]\n"
      "      [--finess ID] [--cert-sha256 HEX] [--password-stdin]\n"
@@ -37,22 +40,22 @@ static const struct ctl_command commands[] = {
      "account show|disable|enable|delete ADDRESS\n"
      "account passwd ADDRESS --password-stdin\n"
      "account set-cert ADDRESS --cert-sha256 HEX",
-     false},
+     false, NULL},
     {"directory", ctl_directory,
      "directory import FILE [--strict]\n"
      "directory show ADDRESS\n"
      "directory search TEXT [--limit N]\n"
      "directory disable|enable ADDRESS",
-     false},
-    {"trust", ctl_trust, "trust import FILE\ntrust list", false},
-    {"access", ctl_access, "access grant|revoke|block|unblock PATIENT PRO\naccess list PATIENT", false},
-    {"history", ctl_history, "history PATIENT", false},
-    {"audit", ctl_audit, "audit verify [--anchor FILE|-]\naudit anchor", false},
-    {"migrate", ctl_migrate, "migrate", false},
-    {"config", ctl_config, "config check\nconfig show", true},
-    {"backup", ctl_backup, "backup DIR", false},
-    {"retention", ctl_retention, "retention run [--dry-run]", false},
-    {"queue", ctl_queue, "queue list\nqueue show|delete ID\nqueue flush [ID]", false},
+     false, NULL},
+    {"trust", ctl_trust, "trust import FILE\ntrust list", false, NULL},
+    {"access", ctl_access, "access grant|revoke|block|unblock PATIENT PRO\naccess list PATIENT", false, NULL},
+    {"history", ctl_history, "history PATIENT", false, NULL},
+    {"audit", ctl_audit, "audit verify [--anchor FILE|-]\naudit anchor", false, NULL},
+    {"migrate", ctl_migrate, "migrate", false, NULL},
+    {"config", ctl_config, "config check\nconfig show", true, NULL},
+    {"backup", ctl_backup, "backup DIR", false, ctl_backup_open_keys},
+    {"retention", ctl_retention, "retention run [--dry-run]", false, NULL},
+    {"queue", ctl_queue, "queue list\nqueue show|delete ID\nqueue flush [ID]", false, NULL},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -231,13 +234,19 @@ int main(int argc, char **argv)
 		start_keys(&c);
 	else
 		c.keys.ctl = c.keys_fd = -1;
+	if (cmd->before_switch != NULL && cmd->before_switch(&c, argc - optind, argv + optind) != CTL_OK) {
+		audit_signer_finish();
+		return CTL_REFUSED;
+	}
 	/* Everything but init works as the daemons' user, so that no file mssctl creates
 	 * (database journal, blobs, keys) ends up owned by root and unusable by them. */
 	if (!cmd->keep_privileges && master_drop_privileges(c.cfg.user, err, sizeof err) < 0) {
+		store_backup_keys_close(&c.backup_keys);
 		audit_signer_finish();
 		return ctl_fail("%s", err);
 	}
 	int rc = cmd->run(&c, argc - optind, argv + optind);
+	store_backup_keys_close(&c.backup_keys);
 	if (c.store)
 		store_close(c.store);
 	if (c.keys_fd >= 0)

@@ -105,8 +105,21 @@ struct store_backup_report {
 	size_t blobs; /* blob files copied */
 	size_t keys;  /* key files copied */
 };
-int store_backup(struct store *st, const char *dir, struct store_backup_report *report, char *err,
-                 size_t errlen);
+/* keys/ opened for reading before the copy: mssctl opens them while still root
+ * (master.key is root's, 0400, and the backup runs as the daemons' user). */
+#define STORE_BACKUP_KEYS_MAX 16
+struct store_backup_keys {
+	size_t n;
+	int fd[STORE_BACKUP_KEYS_MAX];
+	char name[STORE_BACKUP_KEYS_MAX][64];
+};
+/* Opens every regular file of data_dir/keys. Returns 0, or -1 with err (a file that
+ * cannot be read, more than STORE_BACKUP_KEYS_MAX files). */
+int store_backup_keys_open(const struct mss_config *cfg, struct store_backup_keys *k, char *err,
+                           size_t errlen);
+void store_backup_keys_close(struct store_backup_keys *k);
+int store_backup(struct store *st, const char *dir, const struct store_backup_keys *keys,
+                 struct store_backup_report *report, char *err, size_t errlen);
 
 /* mssctl migrate, after store migration 8: every account made before gets the public
  * half of its key pair (derived from its account key: needs the master key), so that

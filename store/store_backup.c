@@ -34,6 +34,7 @@
 struct backup {
 	struct store *st;
 	const char *dir;
+	const struct store_backup_keys *keys;
 	char stage[CONFIG_PATH_MAX + 64];
 	struct buf manifest;
 	struct store_backup_report *report;
@@ -98,16 +99,24 @@ static int stage_one(struct backup *b, const char *name)
 
 /* Copies src to dst (created 0600, synced; dst NULL: only reads src), adding its
  * SHA-256 line to the manifest. */
+static int copy_fd(struct backup *b, int in, const char *src, const char *dst, const char *rel);
+
 static int copy_file(struct backup *b, const char *src, const char *dst, const char *rel)
 {
 	int in = open(src, O_RDONLY | O_CLOEXEC);
 	if (in < 0)
 		return fail_errno(b, "cannot read", src);
+	int rc = copy_fd(b, in, src, dst, rel);
+	close(in);
+	return rc;
+}
+
+/* Copies in (named src in errors) to dst (NULL: only hashed), with its MANIFEST line. */
+static int copy_fd(struct backup *b, int in, const char *src, const char *dst, const char *rel)
+{
 	int out = dst ? open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600) : -1;
-	if (dst && out < 0) {
-		close(in);
+	if (dst && out < 0)
 		return fail_errno(b, "cannot create", dst);
-	}
 	crypto_hash_sha256_state h;
 	crypto_hash_sha256_init(&h);
 	char chunk[65536];
@@ -123,7 +132,6 @@ static int copy_file(struct backup *b, const char *src, const char *dst, const c
 	}
 	if (rc == 0 && out >= 0 && fsync(out) < 0)
 		rc = fail_errno(b, "cannot sync", dst);
-	close(in);
 	if (out >= 0 && close(out) < 0 && rc == 0)
 		rc = fail_errno(b, "cannot write", dst);
 	unsigned char sum[crypto_hash_sha256_BYTES];
@@ -211,31 +219,72 @@ static int copy_blobs(struct backup *b, const struct referenced *r)
 	return 0;
 }
 
-/* keys/: the master key (and the audit signing keys beside it), mode 0600. */
+/* keys/: the master key (and the audit signing keys beside it), mode 0600, from the
+ * files store_backup_keys_open opened. */
 static int copy_keys(struct backup *b)
 {
-	char dir[CONFIG_PATH_MAX + 64], src[CONFIG_PATH_MAX + 300], dst[CONFIG_PATH_MAX + 300], rel[300];
-	if (str_format(dir, sizeof dir, "%s/keys", b->st->cfg.data_dir) != 0)
-		return fail_errno(b, "path too long:", dir);
+	char dst[CONFIG_PATH_MAX + 300], rel[300];
+	for (size_t i = 0; i < b->keys->n; i++) {
+		if (lseek(b->keys->fd[i], 0, SEEK_SET) < 0)
+			return fail_errno(b, "cannot read", b->keys->name[i]);
+		if (str_format(rel, sizeof rel, "keys/%s", b->keys->name[i]) != 0 ||
+		    str_format(dst, sizeof dst, "%s/%s", b->dir, rel) != 0)
+			return fail_errno(b, "path too long:", b->keys->name[i]);
+		if (copy_fd(b, b->keys->fd[i], rel, dst, rel) < 0)
+			return -1;
+		b->report->keys++;
+	}
+	return 0;
+}
+
+int store_backup_keys_open(const struct mss_config *cfg, struct store_backup_keys *k, char *err,
+                           size_t errlen)
+{
+	char dir[CONFIG_PATH_MAX + 64], path[CONFIG_PATH_MAX + 330];
+	memset(k, 0, sizeof *k);
+	if (str_format(dir, sizeof dir, "%s/keys", cfg->data_dir) != 0) {
+		str_error(err, errlen, "data_dir path too long");
+		return -1;
+	}
 	DIR *d = opendir(dir);
-	if (d == NULL)
-		return fail_errno(b, "cannot read", dir);
+	if (d == NULL) {
+		str_error(err, errlen, "cannot read %s: %s", dir, strerror(errno));
+		return -1;
+	}
 	struct dirent *e;
 	int rc = 0;
 	while (rc == 0 && (e = readdir(d)) != NULL) {
 		struct stat sb;
-		if (e->d_name[0] == '.' || str_format(src, sizeof src, "%s/%s", dir, e->d_name) != 0 ||
-		    stat(src, &sb) < 0 || !S_ISREG(sb.st_mode))
+		if (e->d_name[0] == '.' || str_format(path, sizeof path, "%s/%s", dir, e->d_name) != 0 ||
+		    stat(path, &sb) < 0 || !S_ISREG(sb.st_mode))
 			continue;
-		if (str_format(rel, sizeof rel, "keys/%s", e->d_name) != 0 ||
-		    str_format(dst, sizeof dst, "%s/%s", b->dir, rel) != 0)
-			rc = fail_errno(b, "path too long:", src);
-		else
-			rc = copy_file(b, src, dst, rel);
-		b->report->keys += rc == 0;
+		if (k->n == STORE_BACKUP_KEYS_MAX ||
+		    str_copy(k->name[k->n], sizeof k->name[k->n], e->d_name) != 0) {
+			str_error(err, errlen,
+			          "%s: more files than a backup copies (%d), or a name too long: %s", dir,
+			          STORE_BACKUP_KEYS_MAX, e->d_name);
+			rc = -1;
+			break;
+		}
+		k->fd[k->n] = open(path, O_RDONLY | O_CLOEXEC);
+		if (k->fd[k->n] < 0) {
+			str_error(err, errlen, "cannot read %s: %s", path, strerror(errno));
+			rc = -1;
+			break;
+		}
+		k->n++;
 	}
 	closedir(d);
+	if (rc < 0)
+		store_backup_keys_close(k);
 	return rc;
+}
+
+void store_backup_keys_close(struct store_backup_keys *k)
+{
+	for (size_t i = 0; i < k->n; i++)
+		close(k->fd[i]);
+	k->n = 0;
 }
 
 static void unstage(struct backup *b)
@@ -312,10 +361,11 @@ static int backup_from_stage(struct backup *b)
 	return rc;
 }
 
-int store_backup(struct store *st, const char *dir, struct store_backup_report *report, char *err,
-                 size_t errlen)
+int store_backup(struct store *st, const char *dir, const struct store_backup_keys *keys,
+                 struct store_backup_report *report, char *err, size_t errlen)
 {
-	struct backup b = {.st = st, .dir = dir, .report = report, .err = err, .errlen = errlen};
+	struct backup b = {
+	    .st = st, .dir = dir, .keys = keys, .report = report, .err = err, .errlen = errlen};
 	memset(report, 0, sizeof *report);
 	if (st->cfg.store[0] != '\0') {
 		str_error(err, errlen,

@@ -1,12 +1,15 @@
 """mssctl backup DIR (issue 16): a consistent copy taken while the daemons run, under
 load, restored as doc/operations.md says, and every acknowledged message read back."""
 import imaplib
+import os
+import pwd
 import shutil
 import subprocess
 import threading
 import time
 
 from conftest import Mss, PASSWORDS, PATIENT, PATIENT2
+from test_privileges import unprivileged  # noqa: F401 (fixture)
 from test_imap_helpers import starttls_client
 
 
@@ -132,3 +135,20 @@ def test_backup_is_audited_and_private(mss, tmp_path):
     assert dest.stat().st_mode & 0o077 == 0
     actions = [r[0] for r in mss.sql("SELECT action FROM audit_log ORDER BY seq")]
     assert actions[-1] == "admin.backup"
+
+
+def test_backup_as_root_with_a_daemon_user_holds_the_keys(unprivileged):
+    """In production data_dir belongs to the daemons' user and keys/master.key to root,
+    0400: mssctl backup, run as root, still copies every key (without the master key a
+    backup's blobs cannot be read)."""
+    m = unprivileged
+    keys = sorted(p.name for p in (m.data_dir / "keys").iterdir() if p.is_file())
+    assert "master.key" in keys and (m.data_dir / "keys" / "master.key").stat().st_uid == 0
+    room = m.root / "backups"  # where the daemons' user may make the new folder
+    room.mkdir()
+    nobody = pwd.getpwnam("nobody")
+    os.chown(room, nobody.pw_uid, nobody.pw_gid)
+    out = room / "backup"
+    r = m.ctl("backup", str(out), check=False)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (out / "keys").iterdir()) == keys, r.stdout
