@@ -76,6 +76,23 @@ def wait_title(d, prefix, timeout=30):
     WebDriverWait(d, timeout).until(lambda drv: drv.title.startswith(prefix))
 
 
+def wait_status(d, text, timeout=30):
+    """Waits until the page's status line ([role=status]) holds text, and returns that
+    line. The page a click loads can have the same title and a status line of its own as
+    the one shown (grant, then block, on "Mes professionnels"): an element found before
+    the new page replaces it goes stale, so look again until the text is there."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def holding(drv):
+        try:
+            return next((e.text for e in drv.find_elements(By.CSS_SELECTOR, "[role=status]") if text in e.text),
+                        False)
+        except StaleElementReferenceException:
+            return False
+    return WebDriverWait(d, timeout).until(holding)
+
+
 def wait_element(d, css, timeout=30):
     """Waits for an element of the page a click loads, and returns it."""
     from selenium.webdriver.support.ui import WebDriverWait

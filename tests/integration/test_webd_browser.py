@@ -6,7 +6,8 @@ import imaplib
 
 import pytest
 
-from browser_helpers import By, Select, browser, login, quit_browser, screenshot, wait_element, wait_title
+from browser_helpers import (By, Select, browser, login, quit_browser, screenshot, wait_element, wait_status,
+                             wait_title)
 from conftest import PASSWORDS, PATIENT, PRO, PRO2
 from web_helpers import file_document
 
@@ -55,7 +56,7 @@ def test_login_mask_unmask_logout(web):
         assert cookie["secure"] and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
         screenshot(d, "documents.png")
         d.find_element(By.XPATH, "//button[text()='Masquer']").click()
-        assert "masqué aux professionnels" in wait_element(d, "[role=status]").text
+        wait_status(d, "masqué aux professionnels")
         assert d.find_element(By.CSS_SELECTOR, "td.masked").text == "Masqué aux professionnels"
         screenshot(d, "documents-masked.png")
         assert pro_sees(web) == 0
@@ -64,7 +65,7 @@ def test_login_mask_unmask_logout(web):
         assert "Ce document est masqué aux professionnels." in d.page_source
         d.find_element(By.XPATH, "//button[text()='Rendre visible']").click()
         wait_title(d, "Mes documents")
-        assert "de nouveau visible" in wait_element(d, "[role=status]").text
+        wait_status(d, "de nouveau visible")
         assert pro_sees(web) == 1
         # keyboard only: the skip link is the first stop
         d.find_element(By.TAG_NAME, "body").send_keys("\t")
@@ -96,12 +97,12 @@ def test_find_grant_block_and_history(web):
         wait_element(d, "main ul li")
         assert "Dr Martin (dr.martin@pro.mss.test)" in d.find_element(By.CSS_SELECTOR, "main ul li").text
         d.find_element(By.XPATH, "//li//button[text()=\"Autoriser l'accès\"]").click()
-        assert "L'accès est accordé" in wait_element(d, "[role=status]").text
+        wait_status(d, "L'accès est accordé")
         assert pro_sees(web) == 1
         screenshot(d, "professionals.png")
         d.find_element(By.XPATH, "//td//button[text()='Bloquer']").click()
         wait_title(d, "Mes professionnels")
-        assert "est bloqué" in wait_element(d, "[role=status]").text
+        wait_status(d, "est bloqué")
         assert pro_sees(web) == 0
         d.find_element(By.LINK_TEXT, "Mon historique").click()
         wait_title(d, "Mon historique")
@@ -119,7 +120,7 @@ def test_find_grant_block_and_history(web):
         assert d.find_elements(By.CSS_SELECTOR, "svg.chart") == []
         Select(d.find_element(By.ID, "kind")).select_by_value("8480-6")
         d.find_element(By.ID, "value").send_keys("128\n")
-        assert "La mesure est enregistrée." in wait_element(d, "[role=status]").text
+        wait_status(d, "La mesure est enregistrée.")
         assert len(d.find_elements(By.CSS_SELECTOR, "svg.chart circle")) == 1
         assert "128 mmHg" in d.find_element(By.CSS_SELECTOR, "main table").text
         screenshot(d, "vitals.png")
@@ -150,7 +151,7 @@ def test_blocked_search_notifications_and_password(web):
         d.find_element(By.CSS_SELECTOR, "label[for=documents]").click()  # the label toggles it
         assert not box.is_selected()
         d.find_element(By.XPATH, "//button[text()='Enregistrer']").click()
-        assert "Vos choix sont enregistrés." in wait_element(d, "[role=status]").text
+        wait_status(d, "Vos choix sont enregistrés.")
         assert not d.find_element(By.ID, "documents").is_selected()
         assert d.find_element(By.ID, "acces").is_selected()
         screenshot(d, "notifications.png")
@@ -167,7 +168,7 @@ def test_blocked_search_notifications_and_password(web):
         d.find_element(By.ID, "actuel").send_keys(PASSWORDS[PATIENT])
         d.find_element(By.ID, "nouveau").send_keys(new)
         d.find_element(By.ID, "confirmation").send_keys(new + "\n")
-        assert "Votre mot de passe est changé" in wait_element(d, "[role=status]").text
+        wait_status(d, "Votre mot de passe est changé")
         screenshot(d, "password.png")
         d.find_element(By.XPATH, "//button[text()='Se déconnecter']").click()
         wait_title(d, "Connexion")
@@ -188,14 +189,14 @@ def test_profile_section_saved_and_bad_contact_refused(web):
         wait_title(d, "Mon profil médical")
         d.find_element(By.ID, "t-allergies").send_keys("Pénicilline – urticaire\nLatex")
         d.find_element(By.XPATH, "//button[text()='Enregistrer : Allergies']").click()
-        assert "« Allergies » est enregistrée" in wait_element(d, "[role=status]").text
+        wait_status(d, "« Allergies » est enregistrée")
         assert d.find_element(By.ID, "t-allergies").get_attribute("value") == "Pénicilline – urticaire\nLatex\n"
         d.find_element(By.ID, "t-contacts").send_keys("Marie Dupont")
         d.find_element(By.XPATH, "//button[text()=\"Enregistrer : Contacts d'urgence\"]").click()
         assert "numéro de téléphone" in wait_element(d, "[role=alert]").text
         d.find_element(By.ID, "t-contacts").send_keys("Marie Dupont ; 06 12 34 56 78 ; épouse")
         d.find_element(By.XPATH, "//button[text()=\"Enregistrer : Contacts d'urgence\"]").click()
-        assert "enregistrée" in wait_element(d, "[role=status]").text
+        wait_status(d, "enregistrée")
         screenshot(d, "profile.png")
     finally:
         quit_browser(d)

@@ -326,9 +326,13 @@ def test_not_root_one_process_privsep_reduced(pki):
     root = Path(tempfile.mkdtemp(prefix="mss-webd-nr-"))
     root.chmod(0o755)
     nobody = pwd.getpwnam("nobody")
-    shutil.copy(pki / "server.key", root / "server.key")
-    os.chown(root / "server.key", nobody.pw_uid, nobody.pw_gid)
-    m = Mss(root, pki, {"user": "nobody", "tls_key": str(root / "server.key")})
+    # the PKI and the binary where nobody reaches them: the test PKI and the build may
+    # sit under a directory of root's, 0700 (/root/project on a fresh machine)
+    own_pki = root / "pki"
+    shutil.copytree(pki, own_pki)
+    own_pki.chmod(0o755)
+    os.chown(own_pki / "server.key", nobody.pw_uid, nobody.pw_gid)
+    m = Mss(root, own_pki, {"user": "nobody", "tls_key": str(own_pki / "server.key")})
     try:
         m.init()
         m.add_account(PATIENT, "patient", password=PASSWORDS[PATIENT])
@@ -341,8 +345,6 @@ def test_not_root_one_process_privsep_reduced(pki):
             os.setgid(nobody.pw_gid)
             os.setuid(nobody.pw_uid)
 
-        # a copy nobody can reach: the build may sit under a directory of root's, 0700
-        # (/root/project on a fresh machine)
         webd = root / "mss-webd"
         shutil.copy(BINARIES["webd"], webd)
         webd.chmod(0o755)

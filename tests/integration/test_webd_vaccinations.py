@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from browser_helpers import By, browser, open_page, quit_browser, screenshot, wait_element
+from browser_helpers import By, browser, open_page, quit_browser, screenshot, wait_element, wait_status
 from conftest import PASSWORDS, PATIENT, PATIENT2, PRO
 from web_helpers import folder_messages, logged_in, send_document, started
 
@@ -272,7 +272,7 @@ def test_declared_in_the_browser(web):
         d.find_element(By.ID, "dose").send_keys("rappel")
         d.find_element(By.ID, "who").send_keys("Dr Durand")
         d.find_element(By.XPATH, "//button[text()='Ajouter au carnet']").click()
-        assert "ajoutée à votre carnet" in wait_element(d, "[role=status]").text
+        wait_status(d, "ajoutée à votre carnet")
         row = d.find_element(By.XPATH, "//td[text()='DTP']/..").text
         assert "12/03/2024" in row and "rappel" in row and "Dr Durand" in row and "Déclarée par vous" in row
         screenshot(d, "vaccinations.png")
