@@ -13,7 +13,7 @@ import test_relay_faults
 from conftest import PRO
 from test_policy_smtp import as_professional
 from test_relay_faults import Peer, ok_script, relay_to  # noqa: F401 (fixture)
-from test_relay_peers import REMOTE_PRO, message, queue_pid, wait_for, waiting
+from test_relay_peers import REMOTE_PRO, children_named, message, queue_pid, wait_for, waiting
 
 
 class CountingPeer(Peer):
@@ -104,20 +104,7 @@ def test_relay_max_connections_1_is_one_connection(relay_to, mss, monkeypatch): 
 
 def workers(m):
     """The queue process's delivery workers (comm mss-relay)."""
-    parent, found = queue_pid(m), []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            with open(f"/proc/{pid}/comm") as f:
-                comm = f.read().strip()
-        except OSError:
-            continue
-        if int(fields[1]) == parent and comm == "mss-relay":
-            found.append(int(pid))
-    return found
+    return children_named(queue_pid(m), "mss-relay")
 
 
 def test_worker_killed_mid_data_loses_nothing(relay_to, mss):  # noqa: F811

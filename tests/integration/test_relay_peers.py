@@ -185,8 +185,9 @@ def test_peer_from_another_ca_is_never_delivered_to(peers):
     assert inbox(b, REMOTE_PRO) == 0
 
 
-def queue_pid(m):
-    master = m.procs["smtpd"].pid
+def children_named(parent, name):
+    """The pids of parent's children whose comm is name (from /proc)."""
+    found = []
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
@@ -197,9 +198,14 @@ def queue_pid(m):
                 comm = f.read().strip()
         except OSError:
             continue
-        if int(fields[1]) == master and comm == "mss-queue":
-            return int(pid)
-    return None
+        if int(fields[1]) == parent and comm == name:
+            found.append(int(pid))
+    return found
+
+
+def queue_pid(m):
+    found = children_named(m.procs["smtpd"].pid, "mss-queue")
+    return found[0] if found else None
 
 
 def test_kill9_loses_nothing_acknowledged(peers):
