@@ -1,0 +1,124 @@
+"""Smoke runs of bench/ (issue 15): each benchmark runs at a tiny size against this build
+and produces its table and its JSON, so that a broken bench is caught by the test command
+(scripts/run-tests, stage "bench smoke runs") rather than by the next person measuring.
+
+No timing is asserted: the figures of a 4-message run on a shared machine mean nothing.
+What is asserted is that the bench worked: exit status 0, its table printed, its JSON
+written with every server's run present and not failed, and every message accepted
+(a bench whose load is refused measures nothing). Postfix and Dovecot take part when
+installed (scripts/install-deps --bench; run-tests installs them), as in a real run.
+
+    MSS_BUILD_DIR=build/normal /usr/bin/python3 -m pytest -q -n 2 tests/bench"""
+
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SRC = Path(os.environ.get("MSS_SOURCE_DIR") or Path(__file__).resolve().parents[2])
+BENCH = SRC / "bench"
+TIMEOUT = 240  # seconds for one bench; the four take about 30 s together on 2 cores
+
+
+def have(*programs):
+    return all(shutil.which(p) for p in programs)
+
+
+def postfix_usable():
+    return have("postfix") and os.geteuid() == 0  # Postfix's master needs root
+
+
+def run_bench(tmp_path, name, *args):
+    """Runs bench/NAME ARGS; returns (stdout, the one JSON it wrote)."""
+    build = os.environ.get("MSS_BUILD_DIR")
+    if not build:
+        pytest.fail("MSS_BUILD_DIR is not set: the bench smoke runs need a build directory")
+    env = dict(os.environ, MSS_BUILD_DIR=build, MSS_BENCH_RESULTS=str(tmp_path / "results"))
+    if os.environ.get("MSS_TEST_PKI"):  # run-tests' PKI, already made
+        env["MSS_BENCH_PKI"] = os.environ["MSS_TEST_PKI"]
+    else:
+        env["MSS_BENCH_PKI"] = str(tmp_path / "pki")
+    r = subprocess.run([sys.executable, str(BENCH / name)] + list(args), env=env, cwd=tmp_path,
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, "bench/%s %s: status %d\n%s" % (name, " ".join(args),
+                                                            r.returncode, out[-3000:])
+    files = glob.glob(str(tmp_path / "results" / ("%s-*.json" % name)))
+    assert len(files) == 1, "bench/%s wrote %d JSON files\n%s" % (name, len(files), out[-3000:])
+    with open(files[0]) as f:
+        figures = json.load(f)
+    assert figures["benchmark"] == name and figures["machine"]["nproc"] >= 1
+    assert "figures: %s" % files[0] in r.stdout
+    return r.stdout, figures
+
+
+def check_runs(figures, servers, out):
+    runs = figures["runs"]
+    failed = [r for r in runs if "failed" in r]
+    assert not failed, "failed runs: %r\n%s" % (failed, out[-3000:])
+    assert {r["server"] for r in runs} == set(servers), out[-3000:]
+    return runs
+
+
+def test_smtp(tmp_path):
+    """Both C clients (smtp-source on the MX port, smtp-gen with AUTH EXTERNAL on
+    submission), both rows each, against MSS and Postfix."""
+    if not have("smtp-source", "stunnel4"):
+        pytest.skip("smtp-source and stunnel4 needed (scripts/install-deps --bench)")
+    n = 4
+    args = ["-n", str(n), "-c", "2", "--max-seconds", "120"]
+    servers = ["mss", "postfix"] if postfix_usable() else ["mss"]
+    if len(servers) == 1:
+        args.append("--no-postfix")
+    out, figures = run_bench(tmp_path, "smtp", *args)
+    assert "SMTP: %d msgs" % n in out
+    assert "the patient's INBOX holds %d messages" % (4 * n) in out
+    runs = check_runs(figures, servers, out)
+    modes = ["mx-per-message", "mx-persistent", "submission-per-message",
+             "submission-persistent"]
+    for server in servers:
+        assert [r["mode"] for r in runs if r["server"] == server] == modes
+    for r in runs:
+        assert r["accepted"] == n and r["errors"] == 0, "%r\n%s" % (r, out[-3000:])
+        assert set(r["client_cpu_s"]) in ({"smtp-source", "stunnel"}, {"smtp-gen", "stunnel"})
+        if r["mode"].startswith("submission"):
+            assert r["p50_ms"] is not None and r["p99_ms"] is not None
+    assert "smtp-gen" in figures["client"] and "smtp-source" in figures["client"]
+
+
+def test_imap(tmp_path):
+    args = ["-m", "5", "-c", "2", "-r", "1", "--idle", "2", "--populate-clients", "2",
+            "--max-seconds", "120"]
+    servers = ["mss"]
+    if have("dovecot", "doveadm") and os.geteuid() == 0:
+        servers.append("dovecot")
+    else:
+        args.append("--no-dovecot")
+    out, figures = run_bench(tmp_path, "imap", *args)
+    assert "IMAP: 5 messages" in out and "SELECT median of 5 ms" in out
+    for r in check_runs(figures, servers, out):
+        assert r["messages"] == 5 and r["mixed"]["errors"] == 0, "%r\n%s" % (r, out[-3000:])
+        assert r["select_p50_ms"] is not None and r["pss_kb_per_session"] is not None
+
+
+def test_directory(tmp_path):
+    out, figures = run_bench(tmp_path, "directory", "-n", "500")
+    assert "Directory import: 500 lines" in out
+    assert [r["run"] for r in figures["runs"]] == ["first import", "re-import"]
+    assert all(r["status"] == 0 and r["peak_rss_kb"] > 0 for r in figures["runs"]), out
+
+
+def test_relay(tmp_path):
+    if not postfix_usable():
+        pytest.skip("bench/relay's receiving operator is a Postfix, whose master needs root")
+    out, figures = run_bench(tmp_path, "relay", "-n", "4", "-c", "2", "--max-seconds", "120")
+    assert "relay to another operator: 4 messages" in out
+    runs = figures["figures"]
+    assert [r["server"] for r in runs] == ["mss", "postfix"], out[-3000:]
+    for r in runs:
+        assert r["accepted"] == 4 and r["errors"] == 0 and r["relayed_per_s"] > 0, out[-3000:]
