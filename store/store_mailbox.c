@@ -87,13 +87,13 @@ int store_mailbox_row_id(struct store *st, int64_t mailbox_id, struct store_mail
 
 int store_mailbox_counts(struct store *st, struct store_mailbox *mb, char *err, size_t errlen)
 {
+	/* the counters kept by the messages triggers (store_schema.c, 12); \Recent from the
+	 * (mailbox_id, uid) index: the messages from first_recent_uid on, few once selected */
 	struct sql_stmt *q =
 	    sql_query(st->sql, "store.mailbox_counts",
-	              "SELECT count(*), coalesce(sum(CASE WHEN (flags & 1) = 0 THEN 1 ELSE 0 END), 0),"
-	              " coalesce(sum(CASE WHEN (flags & 8) != 0 THEN 1 ELSE 0 END), 0),"
-	              " coalesce(sum(size), 0), coalesce(sum(CASE WHEN uid >= ?2 THEN 1 ELSE 0 END), 0),"
-	              " coalesce(sum(CASE WHEN (flags & 8) != 0 THEN size ELSE 0 END), 0)"
-	              " FROM messages WHERE mailbox_id = ?1",
+	              "SELECT n_messages, n_unseen, n_deleted, total_size,"
+	              " (SELECT count(*) FROM messages WHERE mailbox_id = ?1 AND uid >= ?2), deleted_size"
+	              " FROM mailboxes WHERE id = ?1",
 	              SQL_ARGS(SQL_INT(mb->id), SQL_INT(mb->first_recent_uid)), err, errlen);
 	if (q == NULL)
 		return -1;
@@ -107,6 +107,8 @@ int store_mailbox_counts(struct store *st, struct store_mailbox *mb, char *err, 
 		mb->deleted_size = (uint64_t)sql_int(q, 5);
 	}
 	sql_done(q);
+	if (rc == 0)
+		str_error(err, errlen, "mailbox %lld: no such mailbox", (long long)mb->id);
 	return rc == 1 ? 0 : -1;
 }
 

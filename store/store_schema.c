@@ -9,6 +9,29 @@
  * (mailbox_id, modseq); expunge finds unreferenced blobs by blob_id. */
 #include "store/store_sql.h"
 
+/* The counts a message row adds to (op "+") or takes from (op "-") its mailbox's row
+ * (migration 12): \Seen is flag 1, \Deleted flag 8 (STORE_FLAG_*). */
+#define COUNTS_SET(op, row)                                                                                  \
+	"UPDATE mailboxes SET n_messages = n_messages " op " 1,"                                             \
+	" n_unseen = n_unseen " op " CASE WHEN (" row ".flags & 1) = 0 THEN 1 ELSE 0 END,"                   \
+	" n_deleted = n_deleted " op " CASE WHEN (" row ".flags & 8) <> 0 THEN 1 ELSE 0 END,"                \
+	" total_size = total_size " op " " row ".size, deleted_size = deleted_size " op " CASE WHEN (" row   \
+	".flags & 8) <> 0 THEN " row ".size ELSE 0 END WHERE id = " row ".mailbox_id;"
+#define COUNTS_ADD_NEW COUNTS_SET("+", "NEW")
+#define COUNTS_TAKE_OLD COUNTS_SET("-", "OLD")
+#define COUNTS_CHANGED                                                                                       \
+	"(OLD.flags & 9) <> (NEW.flags & 9) OR OLD.size <> NEW.size OR OLD.mailbox_id <> NEW.mailbox_id"
+#define COUNTS_FILL                                                                                          \
+	"UPDATE mailboxes SET"                                                                               \
+	" n_messages = (SELECT count(*) FROM messages m WHERE m.mailbox_id = mailboxes.id),"                 \
+	" n_unseen = (SELECT count(*) FROM messages m WHERE m.mailbox_id = mailboxes.id"                     \
+	" AND (m.flags & 1) = 0),"                                                                           \
+	" n_deleted = (SELECT count(*) FROM messages m WHERE m.mailbox_id = mailboxes.id"                    \
+	" AND (m.flags & 8) <> 0),"                                                                          \
+	" total_size = (SELECT coalesce(sum(m.size), 0) FROM messages m WHERE m.mailbox_id = mailboxes.id)," \
+	" deleted_size = (SELECT coalesce(sum(m.size), 0) FROM messages m WHERE m.mailbox_id = mailboxes.id" \
+	" AND (m.flags & 8) <> 0);"
+
 static const struct sql_migration store_migrations[] = {
     {.version = 1,
      .sqlite = "CREATE TABLE store_users("
@@ -259,6 +282,34 @@ static const struct sql_migration store_migrations[] = {
                    " wrapped BYTEA NOT NULL,"
                    " FOREIGN KEY(mailbox_id, uid) REFERENCES messages(mailbox_id, uid) ON DELETE CASCADE);"
                    "CREATE INDEX urlauth_keys_message ON urlauth_keys(mailbox_id, uid);"},
+    /* SELECT, STATUS and every command's catching up read a mailbox's counts (issue
+     * 15): kept in its row by triggers, in the transaction of every change to messages
+     * whoever writes it, instead of an aggregate over all its messages each time (22 ms
+     * per command on a 100,000-message mailbox). \Recent is counted from the index
+     * (store_mailbox_counts): it moves with first_recent_uid, not with the rows. */
+    {.version = 12,
+     .sqlite = "ALTER TABLE mailboxes ADD COLUMN n_messages INTEGER NOT NULL DEFAULT 0;"
+               "ALTER TABLE mailboxes ADD COLUMN n_unseen INTEGER NOT NULL DEFAULT 0;"
+               "ALTER TABLE mailboxes ADD COLUMN n_deleted INTEGER NOT NULL DEFAULT 0;"
+               "ALTER TABLE mailboxes ADD COLUMN total_size INTEGER NOT NULL DEFAULT 0;"
+               "ALTER TABLE mailboxes ADD COLUMN deleted_size INTEGER NOT NULL DEFAULT 0;" COUNTS_FILL
+               "CREATE TRIGGER messages_counts_insert AFTER INSERT ON messages BEGIN " COUNTS_ADD_NEW " END;"
+               "CREATE TRIGGER messages_counts_delete AFTER DELETE ON messages BEGIN " COUNTS_TAKE_OLD " END;"
+               "CREATE TRIGGER messages_counts_update AFTER UPDATE OF flags, size, mailbox_id ON messages"
+               " WHEN " COUNTS_CHANGED " BEGIN " COUNTS_TAKE_OLD " " COUNTS_ADD_NEW " END;",
+     .postgresql = "ALTER TABLE mailboxes ADD COLUMN n_messages BIGINT NOT NULL DEFAULT 0,"
+                   " ADD COLUMN n_unseen BIGINT NOT NULL DEFAULT 0,"
+                   " ADD COLUMN n_deleted BIGINT NOT NULL DEFAULT 0,"
+                   " ADD COLUMN total_size BIGINT NOT NULL DEFAULT 0,"
+                   " ADD COLUMN deleted_size BIGINT NOT NULL DEFAULT 0;" COUNTS_FILL
+                   "CREATE FUNCTION messages_counts() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+                   " IF TG_OP <> 'INSERT' THEN " COUNTS_TAKE_OLD " END IF;"
+                   " IF TG_OP <> 'DELETE' THEN " COUNTS_ADD_NEW " END IF;"
+                   " RETURN NULL; END $$;"
+                   "CREATE TRIGGER messages_counts AFTER INSERT OR DELETE ON messages"
+                   " FOR EACH ROW EXECUTE PROCEDURE messages_counts();"
+                   "CREATE TRIGGER messages_counts_update AFTER UPDATE OF flags, size, mailbox_id ON messages"
+                   " FOR EACH ROW WHEN (" COUNTS_CHANGED ") EXECUTE PROCEDURE messages_counts();"},
 };
 
 const struct sql_schema store_schema = {"store", store_migrations,

@@ -103,9 +103,12 @@ int store_select_id(struct store *st, int64_t mailbox_id, struct store_mailbox *
 static int expunged_read(struct store *st, int64_t mailbox_id, uint64_t since, struct store_changes *out,
                          char *err, size_t errlen)
 {
+	/* ORDER BY +uid: the (mailbox_id, modseq) index finds the few changes and they are
+	 * sorted after; without the "+" SQLite walks the whole mailbox in UID order to skip
+	 * the sort (5 ms per command at 100,000 messages, issue 15) */
 	struct sql_stmt *q =
 	    sql_query(st->sql, "store.expunged",
-	              "SELECT uid FROM expunged WHERE mailbox_id = ?1 AND modseq > ?2 ORDER BY uid",
+	              "SELECT uid FROM expunged WHERE mailbox_id = ?1 AND modseq > ?2 ORDER BY +uid",
 	              SQL_ARGS(SQL_INT(mailbox_id), SQL_INT(since)), err, errlen);
 	if (q == NULL)
 		return -1;
@@ -132,7 +135,7 @@ static int changes_locked(struct store *st, int64_t mailbox_id, uint64_t since, 
 		return -1;
 	rc = msglist_read(sql_query(st->sql, "store.changes",
 	                            "SELECT " MSG_COLS
-	                            " FROM messages WHERE mailbox_id = ?1 AND modseq > ?2 ORDER BY uid",
+	                            " FROM messages WHERE mailbox_id = ?1 AND modseq > ?2 ORDER BY +uid",
 	                            SQL_ARGS(SQL_INT(mailbox_id), SQL_INT(since)), err, errlen),
 	                  &out->changed, err, errlen);
 	if (rc < 0 || expunged_read(st, mailbox_id, since, out, err, errlen) < 0)

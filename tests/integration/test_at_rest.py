@@ -251,6 +251,10 @@ def unseal_as_old_code_did(m):
                         (atrest_helpers.wrap_first_format(m, key), uid))
         con.execute("DELETE FROM store_counters WHERE name = 'wrap_format'")
         con.execute("DROP TABLE urlauth_keys")  # migration 11
+        for t in ("insert", "delete", "update"):  # migration 12
+            con.execute("DROP TRIGGER messages_counts_" + t)
+        for col in ("n_messages", "n_unseen", "n_deleted", "total_size", "deleted_size"):
+            con.execute("ALTER TABLE mailboxes DROP COLUMN " + col)
         con.execute("UPDATE schema_version SET version = 5 WHERE component = 'store'")
         con.commit()
     finally:
@@ -271,13 +275,18 @@ def test_migrate_seals_an_old_data_dir(delivered):
     assert scan_files(m), "the old form must show the markers, or this test proves nothing"
     accounts = m.sql("SELECT count(*) FROM store_users")[0][0]
     r = m.ctl("migrate")
-    assert r.stdout.splitlines() == ["store schema: 6 migrations applied",
+    assert r.stdout.splitlines() == ["store schema: 7 migrations applied",
                                      f"account keys: {accounts} wrapped for their account",
                                      f"account key pairs: {accounts} made",
                                      f"store metadata: {n} message{'s' if n != 1 else ''} sealed"], r.stdout
     found = scan_files(m) + scan_tables(m)
     assert not found, found
     assert m.ctl("migrate").stdout.strip() == "store schema: up to date"
+    # migration 12 counted the messages already there
+    assert m.sql("SELECT mb.n_messages, mb.n_unseen, mb.total_size FROM mailboxes mb"
+                 " WHERE EXISTS(SELECT 1 FROM messages WHERE mailbox_id = mb.id)") == m.sql(
+        "SELECT count(*), sum(CASE WHEN (flags & 1) = 0 THEN 1 ELSE 0 END), sum(size)"
+        " FROM messages GROUP BY mailbox_id ORDER BY mailbox_id")
     m.start("imapd")
     c = imap(m)
     c.select("INBOX", readonly=True)

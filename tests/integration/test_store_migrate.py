@@ -20,8 +20,9 @@ def write_sql(m, *statements):
         con.close()
 
 
-LATEST = 11  # the store's latest migration (store/store_schema.c)
-OLDER = 7  # before migrations 8 (key pairs), 9 (readers' keys), 10 (bound wraps), 11 (URLAUTH keys)
+LATEST = 12  # the store's latest migration (store/store_schema.c)
+OLDER = 7  # before migrations 8 (key pairs), 9 (readers' keys), 10 (bound wraps), 11 (URLAUTH keys),
+# 12 (mailbox counts)
 
 
 def lower_store_schema(m):
@@ -35,6 +36,9 @@ def lower_store_schema(m):
               "ALTER TABLE store_users DROP COLUMN public_key",
               "ALTER TABLE blobs DROP COLUMN sealed_key",
               "DELETE FROM store_counters WHERE name = 'wrap_format'",
+              *["DROP TRIGGER messages_counts_" + t for t in ("insert", "delete", "update")],
+              *["ALTER TABLE mailboxes DROP COLUMN " + c
+                for c in ("n_messages", "n_unseen", "n_deleted", "total_size", "deleted_size")],
               f"UPDATE schema_version SET version = {OLDER} WHERE component = 'store'")
 
 
@@ -61,13 +65,13 @@ def test_daemons_refuse_older_schema_until_migrate(mss_factory):
     accounts = m.sql("SELECT count(*) FROM store_users")[0][0]
     assert accounts >= 1
     r = m.ctl("migrate")
-    assert r.stdout.splitlines() == ["store schema: 4 migrations applied",
+    assert r.stdout.splitlines() == ["store schema: 5 migrations applied",
                                      f"account key pairs: {accounts} made"], r.stdout
     assert m.sql("SELECT count(*) FROM pragma_table_info('blobs') WHERE name = 'sealed_key'") == [(1,)]
     assert m.sql("SELECT count(*) FROM store_users WHERE length(public_key) = 64") == [(accounts,)]
     assert m.sql("SELECT version FROM schema_version WHERE component = 'store'") == [(LATEST,)]
     assert m.sql("SELECT result, detail FROM audit_log WHERE action = 'admin.migrate'") == [
-        ("ok", "steps=4"), ("ok", f"keypairs={accounts}")]
+        ("ok", "steps=5"), ("ok", f"keypairs={accounts}")]
     assert m.ctl("migrate").stdout.strip() == "store schema: up to date"
     m.start("smtpd")
     m.start("imapd")

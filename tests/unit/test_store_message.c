@@ -234,6 +234,29 @@ static void test_flags_modseq(void **state)
 	store_changes_free(&ch);
 }
 
+/* The counts SELECT and STATUS give (kept by triggers, store_schema.c 12) are those of
+ * the messages the mailbox holds. */
+static void check_counts(struct store_fixture *f, int64_t mbox)
+{
+	struct store_msglist l;
+	struct store_mailbox mb;
+	assert_int_equal(store_select_id(f->st, mbox, &mb, &l, f->err, sizeof(f->err)), 1);
+	uint32_t unseen = 0, deleted = 0;
+	uint64_t size = 0, deleted_size = 0;
+	for (size_t i = 0; i < l.n; i++) {
+		unseen += !(l.v[i].flags & STORE_FLAG_SEEN);
+		deleted += (l.v[i].flags & STORE_FLAG_DELETED) != 0;
+		size += l.v[i].size;
+		deleted_size += (l.v[i].flags & STORE_FLAG_DELETED) ? l.v[i].size : 0;
+	}
+	assert_int_equal(mb.messages, l.n);
+	assert_int_equal(mb.unseen, unseen);
+	assert_int_equal(mb.deleted, deleted);
+	assert_int_equal(mb.total_size, size);
+	assert_int_equal(mb.deleted_size, deleted_size);
+	store_msglist_free(&l);
+}
+
 static void test_copy_move_expunge(void **state)
 {
 	struct store_fixture *f = *state;
@@ -262,7 +285,10 @@ static void test_copy_move_expunge(void **state)
 	assert_int_equal(l.n, 2);
 	assert_int_equal(l.v[0].flags, STORE_FLAG_FLAGGED);
 	assert_int_equal(mb.uidnext, 3);
+	assert_int_equal(mb.messages, 2);
 	store_msglist_free(&l);
+	check_counts(f, inbox);
+	check_counts(f, trash);
 
 	/* MOVE uid 2 to Sent: gone from INBOX, present in Sent. */
 	uint32_t two = 2;
@@ -274,6 +300,8 @@ static void test_copy_move_expunge(void **state)
 	store_copy_result_free(&cr);
 	assert_int_equal(store_copy(f->st, inbox, &two, 1, PAT, "Nope", false, &cr, f->err, sizeof(f->err)),
 	                 1);
+	check_counts(f, inbox);
+	check_counts(f, store_fixture_mailbox(f, PAT, "Sent"));
 
 	/* Cross account: re-encrypted under the other key. */
 	uint32_t four = 4;
@@ -293,6 +321,14 @@ static void test_copy_move_expunge(void **state)
 	uint32_t d[] = {1, 3, 4};
 	assert_int_equal(store_set_flags(f->st, inbox, d, 3, &del, &fr, f->err, sizeof(f->err)), 0);
 	store_flags_result_free(&fr);
+	struct store_flags_req seen = {.op = STORE_FLAGS_REPLACE,
+	                               .flags = STORE_FLAG_SEEN | STORE_FLAG_DELETED};
+	assert_int_equal(store_set_flags(f->st, inbox, d, 1, &seen, &fr, f->err, sizeof(f->err)), 0);
+	store_flags_result_free(&fr);
+	check_counts(f, inbox);
+	assert_int_equal(store_select_id(f->st, inbox, &mb, NULL, f->err, sizeof(f->err)), 1);
+	assert_int_equal(mb.deleted, 3); /* 1, 3 and 4 (2 was moved to Sent) */
+	assert_int_equal(mb.unseen, 2);  /* 3 and 4 */
 	assert_int_equal(store_mailbox_get_id(f->st, inbox, &mb, f->err, sizeof(f->err)), 1);
 	uint64_t before = mb.highestmodseq;
 	uint32_t *gone;
@@ -316,6 +352,9 @@ static void test_copy_move_expunge(void **state)
 	assert_int_equal(ch.expunged[0], 1);
 	assert_int_equal(ch.mbox.messages, 0);
 	store_changes_free(&ch);
+	check_counts(f, inbox);
+	check_counts(f, trash);
+	check_counts(f, store_fixture_mailbox(f, PRO, "INBOX"));
 
 	/* UIDs are never reused. */
 	assert_int_equal(store_fixture_deliver(f, PAT, NULL, msg1, NULL), 5);
