@@ -27,6 +27,10 @@ struct buf {
 void buf_init(struct buf *b, size_t limit);
 /* Frees the storage; the buf may be buf_init'ed again. */
 void buf_free(struct buf *b);
+/* buf_free after overwriting the storage: what a connection's bytes passed through
+ * must not stay in the memory of a process that serves the next one (lib/master.h
+ * reuse). Earlier storage a growing buffer left behind is not reached. */
+void buf_wipe(struct buf *b);
 /* Empties the buffer, keeping its storage. */
 void buf_reset(struct buf *b);
 /* Appends n bytes. Returns 0, or -1 (nothing appended, refused set) if the limit would

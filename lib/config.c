@@ -116,6 +116,9 @@ static const struct config_key config_keys[] = {
     /* availability limits (issue 12) */
     NUM(smtp_max_sessions, KEY_UINT, "100", 1, 100000),
     NUM(submission_max_sessions, KEY_UINT, "100", 1, 100000),
+    /* MX session processes reused for several connections (issue 15) */
+    NUM(smtp_session_max_use, KEY_UINT, "100", 1, 100000),
+    NUM(smtp_session_idle_time, KEY_SECONDS, "60", 1, 86400),
     NUM(imap_command_timeout, KEY_SECONDS, "2m", 1, 86400),
     NUM(imap_append_timeout, KEY_SECONDS, "10m", 1, 86400),
     NUM(imap_max_search_keys, KEY_UINT, "64", 1, 100000),

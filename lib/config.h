@@ -87,6 +87,8 @@ struct mss_config {
 	/* availability limits (issue 12) */
 	unsigned smtp_max_sessions;       /* sessions on the MX listener; default 100 */
 	unsigned submission_max_sessions; /* sessions on submission + submissions; default 100 */
+	unsigned smtp_session_max_use;    /* MX connections per session process (pair); 100 */
+	unsigned smtp_session_idle_time;  /* seconds a reused MX process waits for the next; 60 */
 	unsigned imap_command_timeout;    /* seconds to receive one command, from its first byte; 2m */
 	unsigned imap_append_timeout;     /* seconds to receive an APPEND's message; default 10m */
 	unsigned imap_max_search_keys;    /* search keys in one SEARCH; default 64 */

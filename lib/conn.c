@@ -64,8 +64,8 @@ void conn_free(struct conn *c)
 		tls_sess_free(c->tls);
 	if (c->fd >= 0)
 		close(c->fd);
-	buf_free(&c->in);
-	buf_free(&c->out);
+	buf_wipe(&c->in); /* the next connection of a reused process must not find them */
+	buf_wipe(&c->out);
 	if (c->zin != NULL) {
 		inflateEnd(c->zin);
 		deflateEnd(c->zout);

@@ -20,6 +20,8 @@
 #include "lib/buf.h"
 #include "lib/conn.h"
 #include "lib/log.h"
+#include "lib/master_int.h"
+#include "lib/master_pool.h"
 #include "lib/metrics.h"
 #include "lib/privsep.h"
 #include "lib/str.h"
@@ -114,21 +116,6 @@ int master_drop_privileges(const char *user, char *err, size_t errlen)
 	return 0;
 }
 
-/* The running sessions, to enforce limits and to signal them at shutdown. */
-struct child {
-	pid_t pid;
-	int pool;
-	char ip[64];
-	pid_t prelogin; /* its pre-login process, 0 none (privilege separation) */
-};
-
-struct master_state {
-	struct child *children;
-	size_t nchildren;
-	size_t cap;
-	const struct master_opts *opts; /* for on_child_exit; NULL once shutdown began */
-};
-
 /* The limits in force: master_opts' at start, master_set_limits' after a SIGHUP. */
 static struct {
 	unsigned max_sessions;
@@ -219,11 +206,14 @@ static void reap(struct master_state *m)
 					log_warn("prelogin_crashed", "pid=%ld signal=%d", (long)pid,
 					         WTERMSIG(status));
 				m->children[i].prelogin = 0;
+				master_reused_close(
+				    &m->children[i]); /* its session process ends too, once idle */
 				break;
 			}
 			if (m->children[i].pid != pid)
 				continue;
 			session_ended(&m->children[i], status);
+			master_reused_close(&m->children[i]);
 			m->children[i] = m->children[--m->nchildren];
 			break;
 		}
@@ -234,7 +224,7 @@ static unsigned count_ip(const struct master_state *m, const char *ip)
 {
 	unsigned n = 0;
 	for (size_t i = 0; i < m->nchildren; i++)
-		n += strcmp(m->children[i].ip, ip) == 0;
+		n += master_counts(&m->children[i]) && strcmp(m->children[i].ip, ip) == 0;
 	return n;
 }
 
@@ -249,6 +239,7 @@ static void fill_session_info(int fd, const struct listener *l, struct session_i
 	si->relay_fd = -1;
 	si->prelogin_pid = -1;
 	si->keys_fd = -1;
+	si->pool_fd = -1;
 	char port[16];
 	if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0 &&
 	    getnameinfo((struct sockaddr *)&ss, len, si->peer_ip, sizeof si->peer_ip, port, sizeof port,
@@ -263,23 +254,44 @@ static void fill_session_info(int fd, const struct listener *l, struct session_i
 		memmove(si->peer_ip, si->peer_ip + 7, strlen(si->peer_ip + 7) + 1);
 }
 
-static void run_child(const struct master_opts *o, struct listener *ls, size_t n, int fd,
-                      const struct session_info *si)
+/* A session's SIGTERM and SIGINT: at every connection of a reused process too (the
+ * pre-login process ignores them while it relays: the session process says goodbye). */
+void master_session_signals(void)
 {
-	for (size_t i = 0; i < n; i++)
-		if (ls[i].fd >= 0)
-			close(ls[i].fd);
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_session_term; /* no SA_RESTART: a wait for input is interrupted */
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+}
+
+/* The master's state, for its children to close what is the master's alone. */
+static struct master_state *running;
+
+/* In every child first: what only the master may hold goes (listeners, the sockets of
+ * the reused processes), signals as a session wants them, the daemon's child_init. */
+void master_child_enter(const struct master_opts *o, struct listener *ls, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ls[i].fd >= 0)
+			close(ls[i].fd);
+	for (size_t i = 0; running != NULL && i < running->nchildren; i++)
+		for (int k = 0; k < 2; k++)
+			if (running->children[i].ctl[k] >= 0)
+				close(running->children[i].ctl[k]);
+	master_session_signals();
 	signal(SIGCHLD, SIG_DFL);
 	/* A session keeps the material it was forked with; a SIGHUP sent to the whole
 	 * process group must not end it. */
 	signal(SIGHUP, SIG_IGN);
 	if (o->child_init)
 		o->child_init(o->arg);
+}
+
+static void run_child(const struct master_opts *o, struct listener *ls, size_t n, int fd,
+                      const struct session_info *si)
+{
+	master_child_enter(o, ls, n);
 	if (si->auth_fd >= 0 && fd >= 0) { /* the pre-login process */
 		o->prelogin(fd, si, o->arg);
 		_exit(0);
@@ -356,13 +368,21 @@ static unsigned count_pool(const struct master_state *m, int pool)
 {
 	unsigned n = 0;
 	for (size_t i = 0; i < m->nchildren; i++)
-		n += m->children[i].pool == pool;
+		n += master_counts(&m->children[i]) && m->children[i].pool == pool;
+	return n;
+}
+
+static size_t count_sessions(const struct master_state *m)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < m->nchildren; i++)
+		n += master_counts(&m->children[i]);
 	return n;
 }
 
 static const char *over_limit(const struct master_state *m, const char *ip, int pool)
 {
-	if (m->nchildren >= limits.max_sessions)
+	if (count_sessions(m) >= limits.max_sessions)
 		return "too many sessions";
 	if (pool >= 0 && pool < MASTER_MAX_POOLS && limits.pool_max[pool] &&
 	    count_pool(m, pool) >= limits.pool_max[pool])
@@ -370,6 +390,25 @@ static const char *over_limit(const struct master_state *m, const char *ip, int 
 	if (count_ip(m, ip) >= limits.max_sessions_per_ip)
 		return "too many sessions from your address";
 	return NULL;
+}
+
+struct child *master_add_child(struct master_state *m, pid_t pid, pid_t pre, const struct listener *l,
+                               const char *ip)
+{
+	if (m->nchildren == m->cap) {
+		m->cap = m->cap ? m->cap * 2 : 64;
+		m->children = xrealloc(m->children, m->cap * sizeof *m->children);
+	}
+	struct child *c = &m->children[m->nchildren++];
+	memset(c, 0, sizeof(*c));
+	c->pid = pid;
+	c->prelogin = pre;
+	c->pool = l->pool;
+	c->listener = l;
+	c->busy = true;
+	c->ctl[0] = c->ctl[1] = -1;
+	str_assert(str_copy(c->ip, sizeof c->ip, ip), "ip and peer_ip are both 64 bytes");
+	return c;
 }
 
 static void accept_one(const struct master_opts *o, struct master_state *m, struct listener *ls, size_t n,
@@ -395,6 +434,13 @@ static void accept_one(const struct master_opts *o, struct master_state *m, stru
 		close(fd);
 		return;
 	}
+	if (master_reused_on(l)) {
+		master_reused_take(o, m, ls, n, fd, &si);
+		close(fd);
+		if (si.channel_fd >= 0)
+			close(si.channel_fd);
+		return;
+	}
 	pid_t pre = 0, pid;
 	if (o->privsep != NULL && o->privsep->on)
 		pid = fork_pair(o, ls, n, fd, &si, &pre);
@@ -411,21 +457,14 @@ static void accept_one(const struct master_opts *o, struct master_state *m, stru
 		log_err("fork_failed", "error=\"%s\"", strerror(errno));
 		return;
 	}
-	if (m->nchildren == m->cap) {
-		m->cap = m->cap ? m->cap * 2 : 64;
-		m->children = xrealloc(m->children, m->cap * sizeof *m->children);
-	}
-	m->children[m->nchildren].pid = pid;
-	m->children[m->nchildren].prelogin = pre;
-	m->children[m->nchildren].pool = l->pool;
-	str_assert(str_copy(m->children[m->nchildren].ip, sizeof m->children[0].ip, si.peer_ip),
-	           "ip and peer_ip are both 64 bytes");
-	m->nchildren++;
+	(void)master_add_child(m, pid, pre, l, si.peer_ip);
 }
 
 /* Gives sessions a few seconds to finish their current command, then kills them. */
 static void stop_children(struct master_state *m)
 {
+	for (size_t i = 0; i < m->nchildren; i++)
+		master_reused_close(&m->children[i]);
 	for (size_t i = 0; i < m->nchildren; i++) {
 		kill(m->children[i].pid, SIGTERM);
 		if (m->children[i].prelogin > 0) /* says BYE itself before login */
@@ -469,9 +508,15 @@ int master_run(const struct master_opts *o, struct listener *ls, size_t n)
 	if (master_drop_privileges(o->user, err, sizeof err) < 0)
 		fatal("%s", err);
 	install_signals();
+	running = &m;
+	struct pollfd *all = NULL;
+	size_t cap = 0;
 	while (!got_term) {
-		metrics_gauge_set((enum metrics_gauge)o->sessions_gauge, m.nchildren);
-		int r = poll(pfd, np, 1000);
+		metrics_gauge_set((enum metrics_gauge)o->sessions_gauge, count_sessions(&m));
+		size_t nall = master_reused_watch(&m, pfd, np, &all, &cap);
+		int r = poll(all, nall, 1000);
+		if (r > 0)
+			master_reused_heard(&m, all + np, nall - np);
 		if (got_chld) {
 			got_chld = 0;
 			reap(&m);
@@ -483,10 +528,11 @@ int master_run(const struct master_opts *o, struct listener *ls, size_t n)
 		}
 		if (o->on_tick)
 			o->on_tick(o->arg);
+		master_reused_tick(&m);
 		if (r <= 0)
 			continue;
 		for (size_t i = 0; i < np; i++)
-			if (pfd[i].revents & POLLIN)
+			if (all[i].revents & POLLIN)
 				accept_one(o, &m, ls, n, by_index[i]);
 	}
 	log_info("shutdown", "sessions=%zu", m.nchildren);
@@ -497,6 +543,8 @@ int master_run(const struct master_opts *o, struct listener *ls, size_t n)
 	stop_children(&m);
 	if (o->on_shutdown)
 		o->on_shutdown(o->arg);
+	free(all);
 	free(m.children);
+	running = NULL;
 	return 0;
 }

@@ -2,8 +2,10 @@
  *
  * The master binds every listener, then drops privileges, then accepts and forks one
  * process per connection (a session never sees another session's memory), within
- * max_sessions and max_sessions_per_ip. It reaps children and, on SIGTERM or SIGINT,
- * stops accepting, passes SIGTERM to the sessions, waits briefly and exits. On SIGHUP
+ * max_sessions and max_sessions_per_ip. On a listener with reuse it hands each
+ * connection instead to an idle process (pair) that serves up to max_use of them one
+ * after another, each as a fresh one (master_pool.h), and forks one when none is idle. It reaps children and,
+ * on SIGTERM or SIGINT, stops accepting, passes SIGTERM to the sessions, waits briefly and exits. On SIGHUP
  * it calls on_reload between two accepts (never in the signal handler): what that
  * reloads is in force for the sessions forked afterwards, while the sessions already
  * running keep what they were forked with and ignore SIGHUP (DESIGN.md: a daemon never
@@ -11,6 +13,7 @@
 #ifndef MSS_MASTER_H
 #define MSS_MASTER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -26,6 +29,8 @@ struct listener {
 	int fd;           /* bound socket, -1 before master_bind */
 	int pool;         /* session pool (0..MASTER_MAX_POOLS-1): listeners of one pool share
 	                     its limit, so idle MX clients cannot take submission's places */
+	bool reuse;       /* its session processes serve one connection after another
+	                     (master_set_reuse); false: one process (pair) per connection */
 };
 
 struct session_info {
@@ -48,6 +53,10 @@ struct session_info {
 	/* With privilege separation: the session id the master drew for both processes
 	 * (lib/log.h, already set with log_set_session), "" without. */
 	char session_id[16];
+	/* In a reused process (listener.reuse): its channel to the master, which sends each
+	 * connection over it (lib/master_pool.h), -1 otherwise. A pre-login process keeps it
+	 * open (privsep_close_others); a session must not touch it. */
+	int pool_fd;
 };
 
 /* Runs in the child, which owns fd; returning ends the child (exit 0). */
@@ -110,6 +119,15 @@ int master_drop_privileges(const char *user, char *err, size_t errlen);
  * end. */
 void master_set_limits(unsigned max_sessions, unsigned max_sessions_per_ip,
                        const unsigned pool_max[MASTER_MAX_POOLS]);
+/* The reuse of session processes on listeners with reuse set (at start and from
+ * on_reload): a process (pair) serves at most max_use connections, one at a time, and
+ * ends after idle_time seconds without one (at the master's next tick). max_use 1 or 0:
+ * one connection per process, as on the other listeners. */
+void master_set_reuse(unsigned max_use, unsigned idle_time);
+/* From on_reload or on_tick, when what the reused processes were forked with is stale
+ * (SIGHUP: configuration, TLS material; a new CRL file): idle ones end now, busy ones
+ * after their connection, and the next connections get fresh processes. */
+void master_retire_reused(void);
 /* Drops privileges to opts->user (fatal if that fails), then runs the accept loop;
  * returns 0 after a clean shutdown. */
 int master_run(const struct master_opts *opts, struct listener *ls, size_t n);

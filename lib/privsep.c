@@ -303,20 +303,26 @@ void privsep_relay(struct conn *client, int fd, unsigned idle_timeout)
 			break;
 	}
 	(void)conn_flush(client);
-	buf_free(&pending);
+	buf_wipe(&pending);
 }
 
 int privsep_prelogin_begin(const struct privsep *p, int fd, const struct session_info *si,
                            const struct key_agent *agent, struct tls_ctx *tls)
 {
+	static bool entered; /* a reused pre-login process (lib/master.h) enters once */
 	char err[256];
-	int keep[] = {fd, si->channel_fd, si->auth_fd, si->relay_fd, agent->ctl, agent->chan};
+	int keep[] = {fd, si->channel_fd, si->auth_fd, si->relay_fd, agent->ctl, agent->chan, si->pool_fd};
 
+	if (entered)
+		return 0;
 	privsep_close_others(keep, sizeof(keep) / sizeof(keep[0]));
 	tls_ctx_settle_crl(tls);
 	if (privsep_enter(p, err, sizeof(err)) < 0) {
 		log_err("privsep.enter", "peer=%s error=\"%s\"", si->peer_ip, err);
+		if (si->pool_fd >= 0) /* never a next connection outside the empty root */
+			_exit(1);
 		return -1;
 	}
+	entered = true;
 	return 0;
 }

@@ -57,7 +57,9 @@ static int ctx_policy(SSL_CTX *c, char *err, size_t errlen)
 {
 	SSL_CTX_set_options(c, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
 	                           SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_TICKET |
-	                           SSL_OP_IGNORE_UNEXPECTED_EOF);
+	                           SSL_OP_IGNORE_UNEXPECTED_EOF |
+	                           /* a reused process (lib/master.h) keeps no peer's cleartext */
+	                           SSL_OP_CLEANSE_PLAINTEXT);
 	SSL_CTX_set_mode(c, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_num_tickets(c, 0);

@@ -149,6 +149,7 @@ static void apply_limits(const struct mss_config *c)
 
 	limits_of(c, pool_max);
 	master_set_limits(c->max_sessions, c->max_sessions_per_ip, pool_max);
+	master_set_reuse(c->smtp_session_max_use, c->smtp_session_idle_time);
 	(void)slots_resize(c->auth_hash_concurrency, c->auth_hash_wait * 1000);
 }
 
@@ -232,6 +233,9 @@ static void reload(void *arg)
 	(void)oauth_keys_sighup(c->cfg, &c->oauth);
 	key_agent_sighup_done(ok, restart);
 	relay_process_reload(&relay, ok);
+	/* reused MX processes hold the material they were forked with (and the CRL in
+	 * force then): the next connections get processes forked with what is in force now */
+	master_retire_reused();
 }
 
 /* The queue process ended: restarted (lib/master.h on_child_exit, relay_process.h). */
@@ -241,18 +245,44 @@ static void child_exit(pid_t pid, int status, void *arg)
 	(void)relay_process_exited(&relay, pid, status);
 }
 
+/* Whether the CRL file changed since the last call (a stat; unreadable counts as a
+ * state of its own). The reused MX pre-login processes settled the CRL when they
+ * entered their empty root (lib/privsep.h): a new file needs new processes. */
+static bool crl_changed(const char *path)
+{
+	static struct stat last;
+	static bool seen;
+	struct stat st;
+
+	if (path[0] == '\0')
+		return false;
+	if (stat(path, &st) < 0)
+		memset(&st, 0, sizeof(st));
+	bool changed =
+	    seen && (st.st_dev != last.st_dev || st.st_ino != last.st_ino || st.st_size != last.st_size ||
+	             st.st_mtim.tv_sec != last.st_mtim.tv_sec || st.st_mtim.tv_nsec != last.st_mtim.tv_nsec ||
+	             st.st_ctim.tv_sec != last.st_ctim.tv_sec || st.st_ctim.tv_nsec != last.st_ctim.tv_nsec);
+	last = st;
+	seen = true;
+	return changed;
+}
+
 static void tick(void *arg)
 {
 	(void)arg;
 	relay_process_tick(&relay);
+	if (crl_changed(cfg.tls_crl))
+		master_retire_reused();
 }
 
 int main(int argc, char **argv)
 {
 	struct listener ls[3] = {
-	    {"smtp", "", SMTP_KIND_MX, -1, 0},
-	    {"submission", "", SMTP_KIND_SUBMISSION, -1, 1},
-	    {"submissions", "", SMTP_KIND_SUBMISSIONS, -1, 1},
+	    /* only the MX's processes are reused: a submission session is bound to the
+	       account that logged in and ends with its connection (master.h reuse) */
+	    {"smtp", "", SMTP_KIND_MX, -1, 0, true},
+	    {"submission", "", SMTP_KIND_SUBMISSION, -1, 1, false},
+	    {"submissions", "", SMTP_KIND_SUBMISSIONS, -1, 1, false},
 	};
 	struct smtpd_ctx ctx;
 	struct master_opts mo;
@@ -324,6 +354,8 @@ int main(int argc, char **argv)
 	mo.max_sessions = cfg.max_sessions;
 	mo.max_sessions_per_ip = cfg.max_sessions_per_ip;
 	limits_of(&cfg, mo.pool_max);
+	master_set_reuse(cfg.smtp_session_max_use, cfg.smtp_session_idle_time);
+	(void)crl_changed(cfg.tls_crl); /* the state the first processes settle */
 	mo.user = cfg.user;
 	mo.session = smtp_session_main;
 	mo.privsep = &ctx.privsep;

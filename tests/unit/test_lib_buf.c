@@ -112,6 +112,27 @@ static void test_put_unlimited_only(void **state)
 	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
 }
 
+/* buf_wipe (a reused process's buffers): frees like buf_free, also twice, and the
+ * buf may be used again. */
+static void test_wipe_frees(void **state)
+{
+	struct buf b;
+
+	(void)state;
+	buf_init(&b, 64);
+	assert_int_equal(buf_append(&b, "secret health data", 18), 0);
+	buf_consume(&b, 7);
+	buf_wipe(&b);
+	assert_null(b.data);
+	assert_int_equal(b.len, 0);
+	assert_int_equal(b.cap, 0);
+	buf_wipe(&b);
+	buf_init(&b, 64);
+	assert_int_equal(buf_append(&b, "next", 4), 0);
+	assert_string_equal(b.data, "next");
+	buf_wipe(&b);
+}
+
 static void test_str_copy_display(void **state)
 {
 	(void)state;
@@ -210,6 +231,7 @@ int main(void)
 	    cmocka_unit_test(test_str_address),        cmocka_unit_test(test_str_utf8),
 	    cmocka_unit_test(test_str_list_and_case),  cmocka_unit_test(test_put_unlimited_only),
 	    cmocka_unit_test(test_refused_is_sticky),  cmocka_unit_test(test_str_copy_display),
+	    cmocka_unit_test(test_wipe_frees),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

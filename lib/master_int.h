@@ -1,0 +1,51 @@
+/* master_int.h: lib/master's state, shared by master.c (the accept loop, forks, limits)
+ * and master_pool.c (the reused processes). Internal to lib/master*.c. */
+#ifndef MSS_MASTER_INT_H
+#define MSS_MASTER_INT_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "lib/master.h"
+
+/* The running sessions, to enforce limits and to signal them at shutdown. */
+struct child {
+	pid_t pid;
+	int pool;
+	char ip[64];
+	pid_t prelogin; /* its pre-login process, 0 none (privilege separation) */
+	/* A reused process (pair) of a listener with reuse (master.h): its sockets to the
+	 * master ([0] the session process's, [1] the pre-login process's; -1 closed, which
+	 * ends the process once idle), whether it runs a connection now and how many of
+	 * its processes still have to say it ended, its connections so far, since when it
+	 * waits, and the reuse generation it was forked in (master_retire_reused). */
+	bool reused;
+	bool busy;
+	int ctl[2];
+	unsigned pending;
+	unsigned uses;
+	time_t idle_since;
+	unsigned gen;
+	const struct listener *listener;
+};
+
+struct master_state {
+	struct child *children;
+	size_t nchildren;
+	size_t cap;
+	const struct master_opts *opts; /* for on_child_exit; NULL once shutdown began */
+};
+
+/* In every child first: closes what only the master may hold (listeners, the sockets
+ * of the reused processes), sets a session's signals, runs the daemon's child_init. */
+void master_child_enter(const struct master_opts *o, struct listener *ls, size_t n);
+/* A session's SIGTERM and SIGINT (conn_request_stop), SIGHUP ignored. */
+void master_session_signals(void);
+/* Records a child running a connection of l from ip ("" none yet). */
+struct child *master_add_child(struct master_state *m, pid_t pid, pid_t pre, const struct listener *l,
+                               const char *ip);
+/* Whether a child counts against the session limits (a reused one waiting does not). */
+bool master_counts(const struct child *c);
+
+#endif

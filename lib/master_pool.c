@@ -1,0 +1,482 @@
+/* master_pool.c: reused session processes (master_pool.h): the process's side (a
+ * loop over the connections the master sends) and the master's (forking, handing
+ * out, hearing back, ending them). */
+#include "lib/master_pool.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "lib/buf.h"
+#include "lib/conn.h"
+#include "lib/log.h"
+#include "lib/master_int.h"
+#include "lib/privsep.h"
+#include "lib/str.h"
+
+#define MASTER_POOL_DONE 'D' /* a reused process's connection ended */
+#define MASTER_POOL_FDS 5    /* client, key agent channel, auth, relay, account keys */
+
+/* The descriptors one connection brought into a reused process, with their identity
+ * (device, inode) when they arrived: only those still open on the same socket are
+ * closed afterwards, never a descriptor number the session code reused. */
+struct pool_conn {
+	int fd[MASTER_POOL_FDS];
+	dev_t dev[MASTER_POOL_FDS];
+	ino_t ino[MASTER_POOL_FDS];
+};
+
+/* What crosses the socket besides the descriptors: session_info without pointers. */
+struct pool_msg {
+	unsigned listener; /* index in the daemon's listener array */
+	unsigned peer_port;
+	unsigned fds; /* bit i: descriptor i of MASTER_POOL_FDS is attached, in order */
+	long prelogin_pid;
+	char peer_ip[64];
+	char local_ip[64];
+	char session_id[16];
+};
+
+/* The descriptors of a connection in their wire order (-1: none). */
+static void conn_fds(const struct session_info *si, int fd, int out[MASTER_POOL_FDS])
+{
+	out[0] = fd;
+	out[1] = si->channel_fd;
+	out[2] = si->auth_fd;
+	out[3] = si->relay_fd;
+	out[4] = si->keys_fd;
+}
+
+/* In the master: sends the connection of si (client socket fd, -1 for a session
+ * process) on ctl; ls is the daemon's listener array (the listener goes by index).
+ * Returns 0, or -1 (the process is gone). */
+static int pool_send(int ctl, const struct session_info *si, int fd, const struct listener *ls)
+{
+	struct pool_msg m;
+	int all[MASTER_POOL_FDS], fds[MASTER_POOL_FDS];
+	size_t nfd = 0;
+	union {
+		struct cmsghdr h;
+		char space[CMSG_SPACE(sizeof(int) * MASTER_POOL_FDS)];
+	} cm;
+
+	memset(&m, 0, sizeof(m));
+	m.listener = (unsigned)(si->listener - ls);
+	m.peer_port = si->peer_port;
+	m.prelogin_pid = si->prelogin_pid;
+	memcpy(m.peer_ip, si->peer_ip, sizeof(m.peer_ip));
+	memcpy(m.local_ip, si->local_ip, sizeof(m.local_ip));
+	memcpy(m.session_id, si->session_id, sizeof(m.session_id));
+	conn_fds(si, fd, all);
+	for (size_t i = 0; i < MASTER_POOL_FDS; i++) {
+		if (all[i] < 0)
+			continue;
+		m.fds |= 1u << i;
+		fds[nfd++] = all[i];
+	}
+	struct iovec iov = {&m, sizeof(m)};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	memset(&cm, 0, sizeof(cm));
+	if (nfd > 0) {
+		mh.msg_control = cm.space;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfd);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * nfd);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfd);
+	}
+	return sendmsg(ctl, &mh, MSG_NOSIGNAL) == (ssize_t)sizeof(m) ? 0 : -1;
+}
+
+/* The descriptors a message carried, in order, into got (count *ngot). */
+static void take_fds(struct msghdr *mh, int got[MASTER_POOL_FDS], size_t *ngot)
+{
+	*ngot = 0;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c != NULL; c = CMSG_NXTHDR(mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (*ngot < MASTER_POOL_FDS)
+				got[(*ngot)++] = fd;
+			else
+				close(fd);
+		}
+	}
+}
+
+/* Fills si, *fd and pc from m and the descriptors it carried. Returns 0, or -1 when
+ * they do not match (the descriptors are closed). */
+static int unpack(const struct pool_msg *m, const int *got, size_t ngot, const struct listener *ls, size_t n,
+                  struct session_info *si, int *fd, struct pool_conn *pc)
+{
+	int *dst[MASTER_POOL_FDS] = {fd, &si->channel_fd, &si->auth_fd, &si->relay_fd, &si->keys_fd};
+	size_t used = 0;
+
+	if ((size_t)__builtin_popcount(m->fds) != ngot || m->listener >= n ||
+	    m->peer_ip[sizeof(m->peer_ip) - 1] || m->local_ip[sizeof(m->local_ip) - 1] ||
+	    m->session_id[sizeof(m->session_id) - 1]) {
+		for (size_t i = 0; i < ngot; i++)
+			close(got[i]);
+		return -1;
+	}
+	for (size_t i = 0; i < MASTER_POOL_FDS; i++) {
+		struct stat st;
+		*dst[i] = (m->fds & (1u << i)) ? got[used++] : -1;
+		pc->fd[i] = *dst[i];
+		if (pc->fd[i] >= 0 && fstat(pc->fd[i], &st) == 0) {
+			pc->dev[i] = st.st_dev;
+			pc->ino[i] = st.st_ino;
+		}
+	}
+	si->listener = &ls[m->listener];
+	si->peer_port = m->peer_port;
+	si->prelogin_pid = m->prelogin_pid;
+	memcpy(si->peer_ip, m->peer_ip, sizeof(si->peer_ip));
+	memcpy(si->local_ip, m->local_ip, sizeof(si->local_ip));
+	memcpy(si->session_id, m->session_id, sizeof(si->session_id));
+	return 0;
+}
+
+/* In a reused process: waits for the next connection on ctl. Returns 1 with *si (its
+ * pool_fd = ctl), *fd (the client socket or -1) and *pc, 0 when the master ended it
+ * (a message of no bytes, or the socket closed) or the process is stopping, -1 on a
+ * malformed message (logged). */
+static int pool_recv(int ctl, const struct listener *ls, size_t n, struct session_info *si, int *fd,
+                     struct pool_conn *pc)
+{
+	struct pool_msg m;
+	int got[MASTER_POOL_FDS];
+	size_t ngot = 0;
+	union {
+		struct cmsghdr h;
+		char space[CMSG_SPACE(sizeof(int) * MASTER_POOL_FDS)];
+	} cm;
+	ssize_t r;
+
+	memset(si, 0, sizeof(*si));
+	memset(pc, 0, sizeof(*pc));
+	do {
+		struct iovec iov = {&m, sizeof(m)};
+		struct msghdr mh = {.msg_iov = &iov,
+		                    .msg_iovlen = 1,
+		                    .msg_control = cm.space,
+		                    .msg_controllen = sizeof(cm.space)};
+		if (conn_stopping())
+			return 0;
+		r = recvmsg(ctl, &mh, MSG_CMSG_CLOEXEC);
+		if (r >= 0)
+			take_fds(&mh, got, &ngot);
+		if (r >= 0 && (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
+			r = -2;
+	} while (r == -1 && errno == EINTR);
+	if (r == 0 || (r == -1 && !conn_stopping()) || conn_stopping()) {
+		if (r > 0)
+			for (size_t i = 0; i < ngot; i++)
+				close(got[i]);
+		return 0;
+	}
+	si->pool_fd = ctl;
+	if (r != (ssize_t)sizeof(m) || unpack(&m, got, ngot, ls, n, si, fd, pc) < 0) {
+		if (r == (ssize_t)sizeof(m) || r == -2)
+			log_err("master.pool", "error=\"malformed connection message from the master\"");
+		return -1;
+	}
+	return 1;
+}
+
+/* Closes the descriptors of pc that the connection's code left open. */
+static void pool_release(struct pool_conn *pc)
+{
+	for (size_t i = 0; i < MASTER_POOL_FDS; i++) {
+		struct stat st;
+		if (pc->fd[i] < 0 || fstat(pc->fd[i], &st) < 0)
+			continue;
+		if (st.st_dev == pc->dev[i] && st.st_ino == pc->ino[i])
+			close(pc->fd[i]);
+		pc->fd[i] = -1;
+	}
+}
+
+/* ---- the master's side ---------------------------------------------------------- */
+
+/* Reuse on listeners that allow it (master_set_reuse), and the generation in force. */
+static struct {
+	unsigned max_use;
+	unsigned idle_time;
+	unsigned gen;
+} reuse;
+
+void master_set_reuse(unsigned max_use, unsigned idle_time)
+{
+	reuse.max_use = max_use;
+	reuse.idle_time = idle_time;
+}
+
+void master_retire_reused(void)
+{
+	reuse.gen++;
+}
+
+/* A message of no bytes (read as the end, even while another process still holds a
+ * copy of the socket), then the close. */
+void master_reused_close(struct child *c)
+{
+	for (int i = 0; i < 2; i++) {
+		if (c->ctl[i] < 0)
+			continue;
+		(void)send(c->ctl[i], "", 0, MSG_NOSIGNAL | MSG_DONTWAIT);
+		close(c->ctl[i]);
+		c->ctl[i] = -1;
+	}
+}
+
+bool master_counts(const struct child *c)
+{
+	return !c->reused || c->busy;
+}
+
+/* A reused process's life: connections from the master, one at a time, until it has
+ * served max_use of them, the master ends it, or the daemon stops. Each one runs as in
+ * a freshly forked process (run_child), with its own session id in the log, then
+ * whatever it left open is closed before the master hears it is done. */
+static void serve_reused(const struct master_opts *o, struct listener *ls, size_t n, int ctl, bool prelogin,
+                         const int *in_hand)
+{
+	struct session_info si;
+	struct pool_conn pc;
+	int fd;
+
+	master_child_enter(o, ls, n);
+	for (int i = 0; i < 2; i++) /* the connection the master is handing out: not here */
+		if (in_hand[i] >= 0)
+			close(in_hand[i]);
+	if (!prelogin && o->privsep != NULL && o->privsep->on)
+		privsep_drop_caps(); /* the session process: the daemons' user, nothing more */
+	for (unsigned used = 0; used < reuse.max_use; used++) {
+		master_session_signals();
+		if (pool_recv(ctl, ls, n, &si, &fd, &pc) != 1)
+			break;
+		log_set_session(si.session_id[0] ? si.session_id : NULL);
+		if (prelogin)
+			o->prelogin(fd, &si, o->arg);
+		else
+			o->session(fd, &si, o->arg);
+		pool_release(&pc);
+		log_set_session(NULL);
+		char done = MASTER_POOL_DONE;
+		if (send(ctl, &done, 1, MSG_NOSIGNAL) != 1)
+			break;
+	}
+	_exit(0);
+}
+
+/* Forks a reused process (pair) for l, idle; in_hand: the client socket and key agent
+ * channel of the connection the master holds (it sends them afterwards). Returns it,
+ * or NULL. */
+static struct child *fork_reused(const struct master_opts *o, struct master_state *m, struct listener *ls,
+                                 size_t n, const struct listener *l, const int *in_hand)
+{
+	bool two = o->privsep != NULL && o->privsep->on;
+	int s0[2], s1[2] = {-1, -1};
+	pid_t pre = 0, pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, s0) < 0)
+		return NULL;
+	if (two && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, s1) < 0) {
+		close(s0[0]);
+		close(s0[1]);
+		return NULL;
+	}
+	if (two && (pre = fork()) == 0) {
+		close(s0[0]);
+		close(s0[1]);
+		close(s1[0]);
+		serve_reused(o, ls, n, s1[1], true, in_hand);
+	}
+	if (two)
+		close(s1[1]);
+	pid = pre < 0 ? -1 : fork();
+	if (pid == 0) {
+		close(s0[0]);
+		if (two)
+			close(s1[0]);
+		serve_reused(o, ls, n, s0[1], false, in_hand);
+	}
+	close(s0[1]);
+	if (pid < 0) {
+		close(s0[0]);
+		if (s1[0] >= 0)
+			close(s1[0]);
+		if (pre > 0)
+			privsep_signal(pre, SIGKILL);
+		return NULL;
+	}
+	struct child *c = master_add_child(m, pid, pre, l, "");
+	c->reused = true;
+	c->busy = false;
+	c->ctl[0] = s0[0];
+	c->ctl[1] = s1[0];
+	c->gen = reuse.gen;
+	return c;
+}
+
+/* An idle reused process (pair) of l that may take one more connection, or NULL. */
+static struct child *idle_reused(struct master_state *m, const struct listener *l)
+{
+	for (size_t i = 0; i < m->nchildren; i++) {
+		struct child *c = &m->children[i];
+		if (c->reused && !c->busy && c->listener == l && c->gen == reuse.gen && c->ctl[0] >= 0 &&
+		    (c->prelogin == 0 || c->ctl[1] >= 0) && c->uses < reuse.max_use)
+			return c;
+	}
+	return NULL;
+}
+
+/* The descriptors of one connection, for a reused process (pair) as fork_pair makes
+ * them for fresh ones; sent, then closed here. Returns 0 or -1. */
+static int send_conn(const struct master_opts *o, struct child *c, const struct listener *ls, int fd,
+                     struct session_info *si)
+{
+	int ach[2], rel[2], rc = -1;
+	char sid[LOG_SESSION_ID_SIZE];
+
+	log_new_session_id(sid);
+	str_assert(str_copy(si->session_id, sizeof(si->session_id), sid), "LOG_SESSION_ID_SIZE both");
+	if (o->keys_channel && (si->keys_fd = o->keys_channel(si, o->arg)) < 0)
+		return -1;
+	if (c->prelogin == 0) {
+		rc = pool_send(c->ctl[0], si, fd, ls);
+		goto out;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ach) < 0)
+		goto out;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, rel) < 0) {
+		close(ach[0]);
+		close(ach[1]);
+		goto out;
+	}
+	struct session_info pre = *si, sess = *si;
+	pre.keys_fd = -1; /* the account keys are the session process's alone */
+	pre.auth_fd = ach[1];
+	pre.relay_fd = rel[1];
+	sess.channel_fd = -1;
+	sess.auth_fd = ach[0];
+	sess.relay_fd = rel[0];
+	sess.prelogin_pid = (long)c->prelogin;
+	rc = pool_send(c->ctl[1], &pre, fd, ls) == 0 && pool_send(c->ctl[0], &sess, -1, ls) == 0 ? 0 : -1;
+	for (int i = 0; i < 2; i++) {
+		close(ach[i]);
+		close(rel[i]);
+	}
+out:
+	if (si->keys_fd >= 0)
+		close(si->keys_fd);
+	si->keys_fd = -1;
+	return rc;
+}
+
+void master_reused_take(const struct master_opts *o, struct master_state *m, struct listener *ls, size_t n,
+                        int fd, struct session_info *si)
+{
+	struct child *c = idle_reused(m, si->listener);
+	int in_hand[2] = {fd, si->channel_fd};
+
+	if (c == NULL)
+		c = fork_reused(o, m, ls, n, si->listener, in_hand);
+	if (c == NULL) {
+		log_err("fork_failed", "error=\"%s\"", strerror(errno));
+		return;
+	}
+	if (send_conn(o, c, ls, fd, si) < 0) {
+		log_err("master.pool", "pid=%ld error=\"cannot hand the connection over\" action=ended",
+		        (long)c->pid);
+		master_reused_close(c);
+		return;
+	}
+	c->busy = true;
+	c->pending = c->prelogin > 0 ? 2 : 1;
+	c->uses++;
+	str_assert(str_copy(c->ip, sizeof c->ip, si->peer_ip), "ip and peer_ip are both 64 bytes");
+}
+
+/* A reused process said its connection ended (or went away): once every process of
+ * the pair has, it waits for the next one, or ends when it may serve no more. */
+static void reused_said(struct child *c, int k)
+{
+	char b;
+	ssize_t r = recv(c->ctl[k], &b, 1, MSG_DONTWAIT);
+
+	if (r < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (r != 1 || b != MASTER_POOL_DONE || !c->busy || c->pending == 0) {
+		master_reused_close(c); /* gone, or not speaking the protocol: ends */
+		return;
+	}
+	if (--c->pending > 0)
+		return;
+	c->busy = false;
+	c->ip[0] = '\0';
+	c->idle_since = time(NULL);
+	if (c->uses >= reuse.max_use || c->gen != reuse.gen)
+		master_reused_close(c);
+}
+
+void master_reused_tick(struct master_state *m)
+{
+	time_t now = time(NULL);
+
+	for (size_t i = 0; i < m->nchildren; i++) {
+		struct child *c = &m->children[i];
+		if (c->reused && !c->busy &&
+		    (c->gen != reuse.gen || now - c->idle_since >= (time_t)reuse.idle_time))
+			master_reused_close(c);
+	}
+}
+
+size_t master_reused_watch(const struct master_state *m, const struct pollfd *pfd, size_t np,
+                           struct pollfd **all, size_t *cap)
+{
+	size_t k = np;
+
+	if (*cap < np + 2 * m->nchildren) {
+		*cap = np + 2 * m->nchildren + 16;
+		*all = xrealloc(*all, *cap * sizeof(**all));
+	}
+	memcpy(*all, pfd, np * sizeof(*pfd));
+	for (size_t i = 0; i < m->nchildren; i++)
+		for (int j = 0; j < 2; j++)
+			if (m->children[i].reused && m->children[i].ctl[j] >= 0) {
+				(*all)[k].fd = m->children[i].ctl[j];
+				(*all)[k].events = POLLIN;
+				(*all)[k++].revents = 0;
+			}
+	return k;
+}
+
+void master_reused_heard(struct master_state *m, const struct pollfd *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!p[i].revents)
+			continue;
+		for (size_t c = 0; c < m->nchildren; c++)
+			for (int j = 0; j < 2; j++)
+				if (m->children[c].ctl[j] == p[i].fd)
+					reused_said(&m->children[c], j);
+	}
+}
+
+bool master_reused_on(const struct listener *l)
+{
+	return l->reuse && reuse.max_use > 1;
+}

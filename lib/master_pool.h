@@ -1,0 +1,45 @@
+/* master_pool.h: how lib/master hands connections to reused session processes
+ * (internal to lib/master*.c; master.h says what reuse is).
+ *
+ * A reused process (pair) is forked with nothing but its end of a SOCK_SEQPACKET
+ * socketpair to the master. For each connection the master sends one message on it:
+ * what session_info says of the connection (listener, peer, session id, the pre-login
+ * process's pid) and, as SCM_RIGHTS, that connection's own descriptors (the client
+ * socket, its key agent channel, its authentication and relay socketpairs, its account
+ * key agent channel), made for it alone as for a forked process. The process runs the
+ * connection exactly as a fresh one would, closes whatever the connection left open,
+ * and answers one byte before it waits for the next. So nothing of a connection (its
+ * descriptors, its session id, its peer, its transaction) reaches the next one but
+ * through memory the session code freed, and the buffers its bytes went through are
+ * overwritten first (buf_wipe in conn_free and the relay, SSL_OP_CLEANSE_PLAINTEXT). */
+#ifndef MSS_MASTER_POOL_H
+#define MSS_MASTER_POOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "lib/master_int.h"
+
+struct pollfd;
+
+/* Whether connections of l go to reused processes (its reuse set, max_use above 1). */
+bool master_reused_on(const struct listener *l);
+/* A connection of a listener with reuse (fd, si as accept filled it, the master's
+ * key agent channel in si->channel_fd): to an idle process (pair), or to a new one. The
+ * caller closes fd and the channel afterwards. */
+void master_reused_take(const struct master_opts *o, struct master_state *m, struct listener *ls, size_t n,
+                        int fd, struct session_info *si);
+/* Ends a reused process (pair): it exits at its next wait for a connection (now when
+ * idle, after its connection when busy) and is dispatched no more. */
+void master_reused_close(struct child *c);
+/* About once a second: reused processes idle for idle_time, or forked before
+ * master_retire_reused, end. */
+void master_reused_tick(struct master_state *m);
+/* The descriptors to poll: pfd's np listeners first, then the sockets of the reused
+ * processes, in *all (grown as needed, *cap). Returns their count. */
+size_t master_reused_watch(const struct master_state *m, const struct pollfd *pfd, size_t np,
+                           struct pollfd **all, size_t *cap);
+/* What the reused processes said (the n entries of the poll after the listeners). */
+void master_reused_heard(struct master_state *m, const struct pollfd *p, size_t n);
+
+#endif

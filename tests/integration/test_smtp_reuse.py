@@ -1,0 +1,209 @@
+"""mss-smtpd's reused MX processes (issue 15, lib/master.h "reuse"): one pre-login and
+session process pair serves up to smtp_session_max_use connections on the MX listener,
+one after another, each as a freshly forked pair would (its own session id, nothing of
+the previous peer), and ends after the last one, after smtp_session_idle_time without
+one, at SIGHUP and when the CRL file changes. Submission sessions are never reused."""
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import time
+
+import pytest
+
+from conftest import PRO
+from test_smtp_mx import deliver, mail, trust_list
+from test_smtp_protocol import RawSmtp, connect, inbox_count
+
+OPERATOR = "dr.x@other-operator.test"
+OPERATOR_DN = "CN=mx.other-operator.test,OU=12345678900011,O=Other Operator,C=FR"
+
+
+def connects(m):
+    """(pid, session) of each smtp.connect line, in order (the pre-login process's)."""
+    return re.findall(r"mss-smtpd\[(\d+)\] level=info event=smtp\.connect session=(\w+) listener=(\w+)",
+                      m.log("smtpd"))
+
+
+def disconnects(m):
+    """{session: pid} of each smtp.disconnect line (the session process's on the MX)."""
+    return {s: p for p, s in re.findall(
+        r"mss-smtpd\[(\d+)\] level=info event=smtp\.disconnect session=(\w+)", m.log("smtpd"))}
+
+
+def gone(pid, wait=10):
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().split(")")[-1].split()[0] == "Z":
+                    return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def ended(m, c, session=None, wait=10):
+    """Closes c (session: its id, the last connection's by default) and waits until it
+    is over on both sides: smtp.disconnect was logged and the master has had the time
+    to hear both processes say they are done (a few milliseconds after that line)."""
+    session = session or connects(m)[-1][1]
+    c.close()
+    deadline = time.monotonic() + wait
+    while session not in disconnects(m) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert session in disconnects(m), m.log("smtpd")[-3000:]
+    time.sleep(0.5)
+
+
+@pytest.fixture
+def reuse(mss):
+    f = trust_list(mss.root / "trust.xml", [("other-operator.test", OPERATOR_DN)])
+    mss.ctl("trust", "import", str(f))
+    mss.set(smtp_session_max_use=3)
+    return mss
+
+
+def test_one_pair_serves_max_use_connections_then_ends(reuse):
+    m = reuse
+    m.start("smtpd")
+    for _ in range(3):
+        c = connect(m, "smtp", cert="operator")
+        code, text = deliver(c, OPERATOR, PRO)
+        assert code == 250, text
+        assert c.cmd("QUIT")[0] == 221
+        ended(m, c)
+    assert inbox_count(m, PRO) == 3
+    seen = connects(m)
+    assert len({pid for pid, _, _ in seen}) == 1, seen  # one pre-login process
+    assert len({sid for _, sid, _ in seen}) == 3, seen  # a session id per connection
+    sessions = {disconnects(m)[sid] for _, sid, _ in seen}
+    assert len(sessions) == 1 and sessions != {seen[0][0]}  # one session process
+    # max_use: both processes ended after the third; the next connection gets new ones
+    assert gone(int(seen[0][0])) and gone(int(sessions.pop()))
+    c = connect(m, "smtp", cert="operator")
+    assert deliver(c, OPERATOR, PRO)[0] == 250
+    assert connects(m)[-1][0] != seen[0][0]
+    c.close()
+
+
+def test_next_connection_sees_nothing_of_the_previous(reuse):
+    m = reuse
+    m.start("smtpd")
+    first = connect(m, "smtp", cert="operator")
+    assert mail(first, OPERATOR)[0] == 250
+    assert first.cmd(f"RCPT TO:<{PRO}>")[0] == 250
+    ended(m, first)  # gone mid-transaction, without QUIT
+    second = connect(m, "smtp")  # no certificate this time, same processes
+    (p1, s1, _), (p2, s2, _) = connects(m)[-2:]
+    assert p1 == p2 and s1 != s2
+    assert disconnects(m)[s1] == disconnects(m).get(s2, disconnects(m)[s1])
+    # no transaction, no sender, no identity left over
+    code, text = second.cmd(f"RCPT TO:<{PRO}>")
+    assert (code, text[0][:5]) == (503, "5.5.1"), text
+    code, text = mail(second, OPERATOR)
+    assert (code, text[0][:5]) == (550, "5.7.1"), text
+    tls = [l for l in m.log("smtpd").splitlines() if "event=smtp.tls " in l and f"session={s2}" in l]
+    assert tls and "client_cert=none" in tls[0], tls
+    assert second.cmd("QUIT")[0] == 221
+    ended(m, second)
+    # and the pair still works for a peer with its certificate
+    third = connect(m, "smtp", cert="operator")
+    assert connects(m)[-1][0] == p1
+    assert deliver(third, OPERATOR, PRO)[0] == 250
+    third.close()
+    assert inbox_count(m, PRO) == 1
+
+
+def starttls_accepted(m, cert):
+    """Whether an MX STARTTLS with this client certificate gets to EHLO."""
+    try:
+        c = connect(m, "smtp", cert=cert)
+    except (ssl.SSLError, ConnectionResetError, BrokenPipeError, EOFError, OSError):
+        return False
+    ok = c.cmd("NOOP")[0] == 250 if c else False
+    ended(m, c)
+    return ok
+
+
+def test_new_crl_file_ends_reused_processes(reuse, pki, tmp_path):
+    m = reuse
+    crl = tmp_path / "tls-crl.pem"
+    shutil.copyfile(pki / "crl.pem", crl)
+    m.set(tls_crl=str(crl))
+    m.start("smtpd")
+    assert starttls_accepted(m, "late")
+    before = connects(m)[-1][0]
+    tmp = crl.with_name("crl.new")
+    shutil.copyfile(pki / "crl-next.pem", tmp)
+    os.replace(tmp, crl)  # revokes "late", no SIGHUP
+    time.sleep(1.2)
+    assert not starttls_accepted(m, "late")
+    assert starttls_accepted(m, "operator")
+    assert connects(m)[-1][0] != before
+    assert gone(int(before))
+
+
+def test_sighup_ends_idle_reused_processes(reuse):
+    m = reuse
+    m.start("smtpd")
+    c = connect(m, "smtp", cert="operator")
+    assert c.cmd("QUIT")[0] == 221
+    ended(m, c)
+    before = connects(m)[-1][0]
+    reloads = m.log("smtpd").count("event=reload ")
+    os.kill(m.procs["smtpd"].pid, signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while m.log("smtpd").count("event=reload ") == reloads and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert gone(int(before))
+    c = connect(m, "smtp", cert="operator")
+    assert connects(m)[-1][0] != before
+    assert deliver(c, OPERATOR, PRO)[0] == 250
+    c.close()
+
+
+def test_idle_processes_end_after_idle_time(reuse):
+    m = reuse
+    m.set(smtp_session_idle_time=1)
+    m.start("smtpd")
+    c = connect(m, "smtp", cert="operator")
+    ended(m, c)
+    assert gone(int(connects(m)[-1][0]), wait=5)
+
+
+def test_submission_processes_are_not_reused(reuse):
+    m = reuse
+    m.start("smtpd")
+    for _ in range(2):
+        c = connect(m, "submission", tls=False)
+        assert c.cmd("QUIT")[0] == 221
+        ended(m, c)
+    subs = [pid for pid, _, listener in connects(m) if listener == "submission"]
+    assert len(subs) == 2 and subs[0] != subs[1]
+
+
+def test_idle_processes_hold_no_place_and_stop_ends_them(reuse):
+    m = reuse
+    m.set(max_sessions_per_ip=2)
+    m.start("smtpd")
+    held = [connect(m, "smtp", tls=False, ehlo=False) for _ in range(2)]
+    third = RawSmtp(m.port("smtp"))
+    assert third.reply()[0] == 421  # the limit holds
+    third.close()
+    for c, (_, sid, _) in zip(held, connects(m)):
+        assert c.cmd("QUIT")[0] == 221
+        ended(m, c, sid)
+    pids = {pid for pid, _, _ in connects(m)}
+    # two idle pairs now: neither counts against the address's two places
+    again = [connect(m, "smtp", tls=False, ehlo=False) for _ in range(2)]
+    assert {pid for pid, _, _ in connects(m)[-2:]} == pids
+    for c in again:
+        c.close()
+    start = time.monotonic()
+    m.stop("smtpd")
+    assert time.monotonic() - start < 5
+    assert all(gone(int(p), wait=1) for p in pids)
