@@ -9,6 +9,7 @@
 
 #include "imapd/imap_cmd.h"
 #include "imapd/imap_notify.h"
+#include "imapd/imap_reader.h"
 #include "imapd/imap_vault.h"
 #include "lib/log.h"
 #include "lib/str.h"
@@ -47,6 +48,7 @@ void cmd_idle(struct imap_session *s, struct imap_command *c)
 	conn_puts(s->conn, "+ idling\r\n");
 	long deadline = now_ms() + (long)s->cfg->imap_idle_timeout * 1000;
 	long keepalive = now_ms() + IDLE_KEEPALIVE_MS;
+	bool released = false; /* the caches go once the client idles (imap_idle_release) */
 	for (;;) {
 		if (s->view.history)
 			imap_history_sync(s); /* history entries are audit records: nothing to watch */
@@ -82,6 +84,10 @@ void cmd_idle(struct imap_session *s, struct imap_command *c)
 		long history_ms = (long)s->cfg->imap_history_check * 1000;
 		if (s->view.history && wait > history_ms)
 			wait = history_ms;
+		if (!released) {
+			imap_release_memory(s);
+			released = true;
+		}
 		int rc = conn_wait_readable(s->conn, fd, (int)wait);
 		if (rc == -2)
 			conn_puts(s->conn, "* BYE Server shutting down\r\n");

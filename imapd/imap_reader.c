@@ -5,6 +5,9 @@
 #include "imapd/imap_notify.h"
 
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "imapd/imap_cmd.h"
 #include "lib/log.h"
@@ -229,6 +232,34 @@ static enum imap_read read_command(struct imap_session *s)
 	}
 }
 
+/* Most sessions sit idle for minutes between short bursts of commands: what the last
+ * burst cached (SQLite's pages, the last decrypted message, malloc's free pages) goes
+ * back to the system once the client has said nothing for imap_idle_release, so that
+ * an idle session costs little memory (issue 15) and holds no message in clear. */
+void imap_release_memory(struct imap_session *s)
+{
+	store_release_memory(s->store);
+#ifdef __GLIBC__
+	(void)malloc_trim(0);
+#endif
+}
+
+/* Up to imap_idle_timeout for the next command, the memory released once on the way.
+ * Returns as imap_notify_wait. */
+static int wait_idle(struct imap_session *s)
+{
+	int total = (int)s->cfg->imap_idle_timeout * 1000;
+	int release = (int)s->cfg->imap_idle_release * 1000;
+
+	if (release >= total)
+		return imap_notify_wait(s, total);
+	int w = imap_notify_wait(s, release);
+	if (w != 0)
+		return w;
+	imap_release_memory(s);
+	return imap_notify_wait(s, total - release);
+}
+
 /* Idle between commands up to imap_idle_timeout; once a command starts it must arrive
  * whole within imap_command_timeout, however slowly its bytes trickle in (issue 12); a
  * streamed APPEND literal has imap_append_timeout of its own (imap_literal_stream). */
@@ -236,7 +267,7 @@ enum imap_read imap_read_command(struct imap_session *s)
 {
 	imap_notify_poll(s); /* NOTIFY: what the last command's time brought (RFC 5465 4) */
 	if (!conn_has_buffered_input(s->conn)) {
-		int w = imap_notify_wait(s, (int)s->cfg->imap_idle_timeout * 1000);
+		int w = wait_idle(s);
 		if (w <= 0)
 			return read_fail(s, w == 0 ? CONN_TIMEOUT : w == -2 ? CONN_STOP : CONN_ERROR);
 	}

@@ -20,8 +20,13 @@ enum imap_read {
 	IMAP_READ_CLOSE,   /* EOF, I/O error, timeout, or a literal that cannot be skipped */
 };
 
-/* Reads the next command into s->parser. */
+/* Reads the next command into s->parser. Once the client has been silent for
+ * imap_idle_release, releases the session's caches first (imap_release_memory). */
 enum imap_read imap_read_command(struct imap_session *s);
+/* Gives back what the session caches between commands: the store's (store_release_memory:
+ * SQLite's page cache, the last decrypted message, wiped) and malloc's free pages.
+ * Costs only a re-read of what the next command needs. */
+void imap_release_memory(struct imap_session *s);
 
 /* For CMD_STREAM handlers, with the parser stopped at a literal. */
 /* Accepts the literal ("+" when synchronising) and gives its octets to fn in pieces;

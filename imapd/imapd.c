@@ -15,6 +15,7 @@
 #include "auth/auth_chan.h"
 #include "auth/oauth.h"
 #include "imapd/imap_cmd.h"
+#include "imapd/imap_reader.h"
 #include "imapd/imap_session.h"
 #include "imapd/imap_vault.h"
 #include "lib/config.h"
@@ -137,8 +138,10 @@ static void prelogin(int fd, const struct session_info *si, void *arg)
 	log_info("imap.connect", "peer=%s listener=%s", si->peer_ip, si->listener->name);
 	imap_session_run(&s);
 	close(si->auth_fd);
-	if (s.state == IMAP_STATE_AUTH)
+	if (s.state == IMAP_STATE_AUTH) {
+		imap_release_memory(&s); /* from here on a relay: the login's memory goes back */
 		privsep_relay(s.conn, si->relay_fd, d->cfg.imap_idle_timeout);
+	}
 	close(si->relay_fd);
 	conn_free(s.conn);
 }

@@ -78,6 +78,7 @@ struct mss_config {
 	char oauth_identity_claim[CONFIG_STR_MAX]; /* default preferred_username */
 	unsigned oauth_clock_skew;                 /* seconds; default 60 */
 	unsigned imap_idle_timeout;                /* seconds; default 1800 (RFC 9051 5.4) */
+	unsigned imap_idle_release;                /* seconds; caches go after that idle; 1 */
 	unsigned imap_history_check;               /* seconds; IDLE on Historique rechecks this often */
 	unsigned imap_notify_max_events;           /* NOTIFY: notifications queued at once (RFC 5465 5.8) */
 	unsigned imap_notify_max_mailboxes;        /* NOTIFY: mailboxes one session watches */

@@ -11,6 +11,7 @@
 #include <libetpan/libetpan.h>
 
 #include "lib/crypto.h"
+#include "lib/log.h"
 #include "lib/sql.h"
 #include "lib/str.h"
 #include "store/store_int.h"
@@ -272,6 +273,23 @@ void store_close(struct store *st)
 	sodium_memzero(st->master, sizeof(st->master));
 	sql_close(st->sql);
 	free(st);
+}
+
+void store_release_memory(struct store *st)
+{
+	char err[256];
+
+	if (st == NULL)
+		return;
+	store_cache_clear(st);
+	buf_free(&st->cache.data);
+	buf_init(&st->cache.data, BUF_UNLIMITED);
+	if (sql_engine(st->sql) != SQL_SQLITE || sql_in_transaction(st->sql))
+		return;
+	/* frees the unused pages of the connection's cache, which is all of them between
+	 * statements (PostgreSQL's cache is the server's) */
+	if (sql_script(st->sql, "store.release", "PRAGMA shrink_memory", err, sizeof(err)) < 0)
+		log_warn("store.release", "error=\"%s\"", err);
 }
 
 int store_service_key(struct store *st, const char ctx[8], unsigned char key[CRYPTO_KEY_LEN], char *err,

@@ -50,6 +50,10 @@ struct store *store_open_nokeys(const struct mss_config *cfg, char *err, size_t 
  * a process that must never hold the master key (every session process, issue 12):
  * account keys are asked, one at a time and on first need, of the account key agent
  * over this process's own channel, and cached here as usual. */
+/* For a session gone idle: wipes and frees the last decrypted message and gives back
+ * the database connection's page cache (SQLite; PostgreSQL's is the server's), outside a
+ * transaction only. The keys stay. NULL is fine. */
+void store_release_memory(struct store *st);
 /* Closes the database and wipes every key held. NULL is fine. */
 void store_close(struct store *st);
 const struct mss_config *store_config(struct store *st);

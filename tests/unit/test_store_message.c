@@ -10,6 +10,8 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "store/store_sql.h"
+
 #define PAT "146026322000196@patient.mss.test"
 #define PRO "dr.martin@pro.mss.test"
 
@@ -122,6 +124,35 @@ static void test_deliver_fetch_back(void **state)
 	assert_int_equal(store_message_get(f->st, store_fixture_mailbox(f, PAT, "INBOX"), 9, 0, &m, f->err,
 	                                   sizeof(f->err)),
 	                 0);
+	buf_free(&b);
+}
+
+/* What an idle IMAP session gives back (imap_idle_release): the store reads on as
+ * before, and inside a transaction the call leaves it open and usable. */
+static void test_release_memory(void **state)
+{
+	struct store_fixture *f = *state;
+	const char *rcpts[1] = {PAT};
+	uint32_t uid;
+	struct store_delivery d = {
+	    .mail_from = PRO, .rcpts = rcpts, .nrcpt = 1, .data = msg1, .len = sizeof(msg1) - 1};
+	assert_int_equal(store_deliver(f->st, &d, &uid, f->err, sizeof(f->err)), 0);
+	int64_t inbox = store_fixture_mailbox(f, PAT, "INBOX");
+	struct buf b;
+	buf_init(&b, BUF_UNLIMITED);
+	fetch_all(f, inbox, uid, &b);
+	store_release_memory(f->st);
+	store_release_memory(f->st); /* twice: nothing left to give, still fine */
+	fetch_all(f, inbox, uid, &b);
+	assert_memory_equal(b.data, msg1, b.len);
+
+	assert_int_equal(sql_begin_read(store_sql(f->st), f->err, sizeof(f->err)), 0);
+	store_release_memory(f->st);
+	assert_true(sql_in_transaction(store_sql(f->st)));
+	fetch_all(f, inbox, uid, &b);
+	assert_memory_equal(b.data, msg1, b.len);
+	assert_int_equal(sql_commit(store_sql(f->st), f->err, sizeof(f->err)), 0);
+	store_release_memory(NULL);
 	buf_free(&b);
 }
 
@@ -625,6 +656,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_deliver_fetch_back, setup, store_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_release_memory, setup, store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_deliver_failure_leaves_nothing, setup,
 	                                    store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_append_select, setup, store_fixture_teardown),
