@@ -439,6 +439,11 @@ int sql_migrate(struct sql *db, const struct sql_schema *s, int *applied, char *
 			return -1;
 		n++;
 	}
+	/* Statements prepared before the change may read a table whose columns moved:
+	 * SQLite prepares them again by itself, PostgreSQL refuses a cached plan whose
+	 * result changed ("cached plan must not change result type"). */
+	if (n > 0 && db->drv->forget != NULL)
+		db->drv->forget(db);
 	if (applied != NULL)
 		*applied = n;
 	return 0;

@@ -1,8 +1,9 @@
 /* sql_pg.c: the PostgreSQL driver behind sql.h (libpq), for several hosts on one
  * cluster.
  *
- * - Statements are prepared once per connection (named, cached by SQL text as the
- *   SQLite driver does), ?N rewritten to $N, each parameter typed from the first
+ * - Statements are prepared once per connection (named, cached by SQL text in the
+ *   same bounded cache as the SQLite driver's, lib/sql_cache.h; one evicted is
+ *   DEALLOCATEd), ?N rewritten to $N, each parameter typed from the first
  *   values bound (int8, text, bytea; a NULL leaves the type to the server), so that
  *   "INSERT ... SELECT ?1" or "length(?2) + 1" type as they do on SQLite. Values go
  *   as text, blobs as binary; results come back as text and whole, so a cursor may
@@ -33,11 +34,10 @@
 #include <time.h>
 
 #include "lib/buf.h"
+#include "lib/sql_cache.h"
 #include "lib/sql_int.h"
 #include "lib/str.h"
 
-#define PG_CACHE_SLOTS 512
-#define PG_CACHE_MAX 384
 #define PG_MAX_PARAMS 64
 /* Every write transaction takes this advisory lock first ("mss.write"). */
 #define PG_WRITE_LOCK "mss.write"
@@ -55,10 +55,9 @@
 #define PG_OID_TEXT 25
 
 struct pg_entry {
-	char *sql; /* NULL: free slot */
-	uint32_t hash;
+	struct sql_cache_entry ce; /* never busy: a result is read whole before the call returns */
 	unsigned nparams;
-	char name[24];
+	char name[24]; /* the server's name for it */
 };
 
 struct pg {
@@ -70,8 +69,7 @@ struct pg {
 	bool txn;              /* inside a transaction begun by pg_begin */
 	bool listening;        /* LISTEN issued on this connection */
 	unsigned long next_name;
-	size_t ncached;
-	struct pg_entry cache[PG_CACHE_SLOTS];
+	struct sql_cache cache;
 };
 
 struct pg_stmt {
@@ -308,16 +306,19 @@ static struct sql *pg_open(const char *target, unsigned flags, unsigned timeout_
 	p->c = c;
 	p->target = xstrdup(target);
 	p->timeout_ms = timeout_ms;
+	p->cache.max = SQL_CACHE_MAX;
 	return &p->base;
 }
 
+/* Forgets every cached statement on our side (the connection was dropped, or the
+ * server was told DEALLOCATE ALL). */
 static void cache_clear(struct pg *p)
 {
-	for (size_t i = 0; i < PG_CACHE_SLOTS; i++) {
-		free(p->cache[i].sql);
-		p->cache[i].sql = NULL;
+	while (p->cache.oldest != NULL) {
+		struct sql_cache_entry *e = p->cache.oldest;
+		sql_cache_remove(&p->cache, e);
+		free(e);
 	}
-	p->ncached = 0;
 }
 
 /* Closes without waiting on the network (a partition must not hang the caller). */
@@ -474,16 +475,6 @@ static PGresult *exec_simple(struct pg *p, const char *what, const char *sql, ch
 
 /* ---- the statement cache --------------------------------------------------------- */
 
-static struct pg_entry *cache_slot(struct pg *p, const char *sql, uint32_t hash)
-{
-	size_t i = hash & (PG_CACHE_SLOTS - 1);
-	for (;; i = (i + 1) & (PG_CACHE_SLOTS - 1)) {
-		struct pg_entry *e = &p->cache[i];
-		if (e->sql == NULL || (e->hash == hash && strcmp(e->sql, sql) == 0))
-			return e;
-	}
-}
-
 struct pg_params {
 	const char *v[PG_MAX_PARAMS];
 	int len[PG_MAX_PARAMS];
@@ -549,17 +540,36 @@ static int check_count(struct pg *p, const char *what, size_t nargs, unsigned np
 	return -1;
 }
 
-/* Prepares sql under a new name in slot e. Returns 0 or -1 (slot left free). */
-static int prepare(struct pg *p, struct pg_entry *e, const char *what, const char *sql, uint32_t hash,
-                   const struct pg_params *pp, size_t nargs, char *err, size_t errlen)
+/* Makes room for one more statement: the least recently used one is deallocated on
+ * the server (one round trip, only past SQL_CACHE_MAX distinct texts). Returns 0 or
+ * -1 with err (the connection or its transaction failed: so would the statement). */
+static int cache_room(struct pg *p, const char *what, char *err, size_t errlen)
+{
+	if (sql_cache_has_room(&p->cache))
+		return 0;
+	struct pg_entry *v = (struct pg_entry *)sql_cache_victim(&p->cache);
+	char q[48];
+	str_assert(str_format(q, sizeof q, "DEALLOCATE %s", v->name), "a 24-byte name fits");
+	PGresult *r = exec_simple(p, what, q, err, errlen);
+	if (r == NULL)
+		return -1;
+	PQclear(r);
+	sql_cache_remove(&p->cache, &v->ce);
+	free(v);
+	return 0;
+}
+
+/* Prepares sql under a new name and caches it. Returns the entry, or NULL with err. */
+static struct pg_entry *prepare(struct pg *p, const char *what, const char *sql, uint32_t hash,
+                                const struct pg_params *pp, size_t nargs, char *err, size_t errlen)
 {
 	unsigned nparams;
 	char *text = rewrite(p, what, sql, &nparams, err, errlen);
 	if (text == NULL)
-		return -1;
-	if (check_count(p, what, nargs, nparams, err, errlen) < 0) {
+		return NULL;
+	if (check_count(p, what, nargs, nparams, err, errlen) < 0 || cache_room(p, what, err, errlen) < 0) {
 		free(text);
-		return -1;
+		return NULL;
 	}
 	char name[24];
 	str_assert(str_format(name, sizeof name, "mss_%lu", ++p->next_name),
@@ -567,23 +577,26 @@ static int prepare(struct pg *p, struct pg_entry *e, const char *what, const cha
 	p->base.prepares++;
 	int sent = PQsendPrepare(p->c, name, text, (int)nparams, pp->type);
 	free(text);
-	if (!sent)
-		return fail_msg(p, kind_of(p, NULL), what, PQerrorMessage(p->c), err, errlen);
+	if (!sent) {
+		fail_msg(p, kind_of(p, NULL), what, PQerrorMessage(p->c), err, errlen);
+		return NULL;
+	}
 	PGresult *r = await(p, what, err, errlen);
 	if (r == NULL)
-		return -1;
-	if (is_error(r))
-		return fail_result(p, what, r, err, errlen);
+		return NULL;
+	if (is_error(r)) {
+		fail_result(p, what, r, err, errlen);
+		return NULL;
+	}
 	PQclear(r);
-	e->sql = xstrdup(sql);
-	e->hash = hash;
+	struct pg_entry *e = xcalloc(1, sizeof *e);
 	e->nparams = nparams;
 	str_assert(str_copy(e->name, sizeof e->name, name), "both names are 24 bytes");
-	p->ncached++;
-	return 0;
+	sql_cache_add(&p->cache, &e->ce, sql, hash);
+	return e;
 }
 
-/* Sends sql with its values: the cached prepared statement, else one unnamed. */
+/* Sends sql with its values as a prepared statement: the cached one, or a new one. */
 static int send_statement(struct pg *p, const char *what, const char *sql, const struct sql_value *args,
                           size_t nargs, struct pg_params *pp, char *err, size_t errlen)
 {
@@ -591,29 +604,12 @@ static int send_statement(struct pg *p, const char *what, const char *sql, const
 		return check_count(p, what, nargs, PG_MAX_PARAMS + 1, err, errlen);
 	params_fill(pp, args, nargs);
 	uint32_t hash = sql_text_hash(sql);
-	struct pg_entry *e = cache_slot(p, sql, hash);
-	if (e->sql == NULL && p->ncached < PG_CACHE_MAX &&
-	    prepare(p, e, what, sql, hash, pp, nargs, err, errlen) < 0)
+	struct pg_entry *e = (struct pg_entry *)sql_cache_find(&p->cache, sql, hash);
+	if (e == NULL && (e = prepare(p, what, sql, hash, pp, nargs, err, errlen)) == NULL)
 		return -1;
-	int sent;
-	if (e->sql != NULL) {
-		if (check_count(p, what, nargs, e->nparams, err, errlen) < 0)
-			return -1;
-		sent = PQsendQueryPrepared(p->c, e->name, (int)nargs, pp->v, pp->len, pp->fmt, 0);
-	} else {
-		unsigned nparams;
-		char *text = rewrite(p, what, sql, &nparams, err, errlen);
-		if (text == NULL)
-			return -1;
-		if (check_count(p, what, nargs, nparams, err, errlen) < 0) {
-			free(text);
-			return -1;
-		}
-		p->base.prepares++;
-		sent = PQsendQueryParams(p->c, text, (int)nargs, pp->type, pp->v, pp->len, pp->fmt, 0);
-		free(text);
-	}
-	if (!sent)
+	if (check_count(p, what, nargs, e->nparams, err, errlen) < 0)
+		return -1;
+	if (!PQsendQueryPrepared(p->c, e->name, (int)nargs, pp->v, pp->len, pp->fmt, 0))
 		return fail_msg(p, kind_of(p, NULL), what, PQerrorMessage(p->c), err, errlen);
 	return 0;
 }
@@ -922,6 +918,25 @@ static int pg_notification(struct sql *db, char *payload, size_t len)
 	return 1;
 }
 
+/* After a schema change: the server's plans for our named statements may read
+ * columns that moved. DEALLOCATE ALL and prepare each again at its next use; a
+ * connection that cannot say it is dropped (the next use connects again, which
+ * forgets them too). */
+static void pg_forget(struct sql *db)
+{
+	struct pg *p = pg(db);
+	char err[256];
+	enum sql_error kind = p->base.last_error;
+	if (connected(p)) {
+		PGresult *r = exec_simple(p, "forget statements", "DEALLOCATE ALL", err, sizeof err);
+		if (r == NULL && !p->txn)
+			drop(p);
+		PQclear(r);
+	}
+	cache_clear(p);
+	p->base.last_error = kind;
+}
+
 const struct sql_driver sql_pg_driver = {
     .engine = SQL_POSTGRESQL,
     .name = "postgresql",
@@ -946,4 +961,5 @@ const struct sql_driver sql_pg_driver = {
     .listen = pg_listen,
     .notify_fd = pg_notify_fd,
     .notification = pg_notification,
+    .forget = pg_forget,
 };

@@ -3,7 +3,14 @@
  * One connection per process, WAL with synchronous=FULL, BEGIN IMMEDIATE for writers
  * (retried with backoff), a jittered busy handler, and prepared statements cached per
  * connection by SQL text: the hot paths (delivery, SELECT, FETCH) prepare each
- * statement once per process instead of once per call. */
+ * statement once per connection instead of once per call.
+ *
+ * The cache (lib/sql_cache.h) keeps the SQL_CACHE_MAX statements used last. A
+ * cached statement stays valid across schema changes, made by this connection
+ * (migrations) or by another: prepared with sqlite3_prepare_v3, it is prepared again
+ * by sqlite3_step itself when the schema cookie moved (SQLITE_SCHEMA never reaches
+ * the caller, sqlite.org/rescode.html#schema). sql_migrate empties the cache anyway
+ * (lite_forget), as the PostgreSQL driver needs. */
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,16 +18,12 @@
 #include <unistd.h>
 
 #include "lib/buf.h"
+#include "lib/sql_cache.h"
 #include "lib/sql_int.h"
 #include "lib/str.h"
 
 /* How long one lock attempt waits inside SQLite's busy handler. */
 #define LITE_BUSY_TIMEOUT_MS 5000
-/* Statement cache: open addressing; past LITE_CACHE_MAX distinct texts the others
- * are prepared per call, as before the cache (no eviction, so cursors never move). */
-#define LITE_CACHE_SLOTS 512
-#define LITE_CACHE_MAX 384
-
 struct lite_stmt {
 	struct sql_stmt base;
 	sqlite3_stmt *st;
@@ -31,18 +34,16 @@ struct lite_stmt {
 	int changes;
 };
 
+/* A cached statement: the cache's entry first, then the cursor over it. */
 struct lite_entry {
-	char *sql; /* NULL: free slot */
-	uint32_t hash;
-	bool busy; /* a cursor is open on it */
+	struct sql_cache_entry ce;
 	struct lite_stmt cur;
 };
 
 struct lite {
 	struct sql base;
 	sqlite3 *h;
-	size_t ncached;
-	struct lite_entry cache[LITE_CACHE_SLOTS];
+	struct sql_cache cache;
 };
 
 static struct lite *lite(struct sql *db)
@@ -126,7 +127,42 @@ static struct sql *lite_open(const char *target, unsigned flags, unsigned timeou
 	struct lite *l = xcalloc(1, sizeof *l);
 	l->base.drv = &sql_sqlite_driver;
 	l->h = h;
+	l->cache.max = SQL_CACHE_MAX;
 	return &l->base;
+}
+
+/* ---- the statement cache --------------------------------------------------------- */
+
+static void entry_free(struct lite *l, struct lite_entry *e)
+{
+	sql_cache_remove(&l->cache, &e->ce);
+	sqlite3_finalize(e->cur.st);
+	free(e);
+}
+
+/* Makes room for one more entry. False when every cached statement has a cursor open
+ * (the new one is then prepared apart). */
+static bool cache_room(struct lite *l)
+{
+	if (sql_cache_has_room(&l->cache))
+		return true;
+	struct sql_cache_entry *v = sql_cache_victim(&l->cache);
+	if (v == NULL)
+		return false;
+	entry_free(l, (struct lite_entry *)v);
+	return true;
+}
+
+/* Finalizes the cached statements: those without a cursor open, or all (close). */
+static void cache_forget(struct lite *l, bool all)
+{
+	struct sql_cache_entry *e = l->cache.oldest;
+	while (e != NULL) {
+		struct sql_cache_entry *next = e->newer;
+		if (all || !e->busy)
+			entry_free(l, (struct lite_entry *)e);
+		e = next;
+	}
 }
 
 static void lite_close(struct sql *db)
@@ -134,27 +170,14 @@ static void lite_close(struct sql *db)
 	struct lite *l = lite(db);
 	if (!sqlite3_get_autocommit(l->h))
 		sqlite3_exec(l->h, "ROLLBACK", NULL, NULL, NULL);
-	for (size_t i = 0; i < LITE_CACHE_SLOTS; i++) {
-		if (l->cache[i].sql == NULL)
-			continue;
-		sqlite3_finalize(l->cache[i].cur.st);
-		free(l->cache[i].sql);
-	}
+	cache_forget(l, true);
 	sqlite3_close_v2(l->h);
 	free(l);
 }
 
-/* ---- the statement cache --------------------------------------------------------- */
-
-/* The slot holding sql, or the free slot where it would go. */
-static struct lite_entry *cache_slot(struct lite *l, const char *sql, uint32_t hash)
+static void lite_forget(struct sql *db)
 {
-	size_t i = hash & (LITE_CACHE_SLOTS - 1);
-	for (;; i = (i + 1) & (LITE_CACHE_SLOTS - 1)) {
-		struct lite_entry *e = &l->cache[i];
-		if (e->sql == NULL || (e->hash == hash && strcmp(e->sql, sql) == 0))
-			return e;
-	}
+	cache_forget(lite(db), false);
 }
 
 static sqlite3_stmt *prepare(struct lite *l, const char *what, const char *sql, bool persistent, char *err,
@@ -181,17 +204,18 @@ static sqlite3_stmt *prepare(struct lite *l, const char *what, const char *sql, 
 	return st;
 }
 
-/* A cursor for sql: the cached statement when free, else one prepared apart. */
+/* A cursor for sql: the cached statement when free, else a new one, cached unless
+ * the same text has a cursor open already (nested use) or no room can be made. */
 static struct lite_stmt *cursor_for(struct lite *l, const char *what, const char *sql, char *err,
                                     size_t errlen)
 {
 	uint32_t hash = sql_text_hash(sql);
-	struct lite_entry *e = cache_slot(l, sql, hash);
-	if (e->sql != NULL && !e->busy) {
-		e->busy = true;
+	struct lite_entry *e = (struct lite_entry *)sql_cache_find(&l->cache, sql, hash);
+	if (e != NULL && !e->ce.busy) {
+		e->ce.busy = true;
 		return &e->cur;
 	}
-	bool cache = e->sql == NULL && l->ncached < LITE_CACHE_MAX;
+	bool cache = e == NULL && cache_room(l);
 	sqlite3_stmt *st = prepare(l, what, sql, cache, err, errlen);
 	if (st == NULL)
 		return NULL;
@@ -200,12 +224,11 @@ static struct lite_stmt *cursor_for(struct lite *l, const char *what, const char
 		c->st = st;
 		return c;
 	}
-	e->sql = xstrdup(sql);
-	e->hash = hash;
-	e->busy = true;
+	e = xcalloc(1, sizeof *e);
+	e->ce.busy = true;
 	e->cur.st = st;
 	e->cur.entry = e;
-	l->ncached++;
+	sql_cache_add(&l->cache, &e->ce, sql, hash);
 	return &e->cur;
 }
 
@@ -262,10 +285,13 @@ static void lite_done(struct sql_stmt *q)
 		free(c);
 		return;
 	}
-	/* Every placeholder is bound again at the next use (bind_all checks the count), so
-	 * the values left bound are never read: no clearing needed. */
+	/* Every placeholder is bound again at the next use (bind_all checks the count), but
+	 * the values are let go now: a copy (sql_query binds SQLITE_TRANSIENT) would keep a
+	 * message's text or a key in memory, and a reference (SQLITE_STATIC) would point into
+	 * the caller's freed buffers, until the statement's next use or eviction. */
 	sqlite3_reset(c->st);
-	c->entry->busy = false;
+	sqlite3_clear_bindings(c->st);
+	c->entry->ce.busy = false;
 }
 
 static struct sql_stmt *lite_query(struct sql *db, const char *what, const char *sql,
@@ -443,4 +469,5 @@ const struct sql_driver sql_sqlite_driver = {
     .rollback = lite_rollback,
     .in_transaction = lite_in_transaction,
     .backup = lite_backup,
+    .forget = lite_forget,
 };

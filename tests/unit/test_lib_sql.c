@@ -247,6 +247,96 @@ static void test_statement_cache(void **state)
 	assert_int_equal(count(db, "SELECT count(*) FROM t WHERE i IS NULL"), 0);
 }
 
+/* The cache is bounded and keeps what was used last: 400 texts used once each (more
+ * than it holds) do not push out the one used between them, the first of them has
+ * gone, and a text first used after them is prepared once and then reused (a cache
+ * that kept its first texts for good prepared it at every call). */
+static void test_statement_cache_eviction(void **state)
+{
+	struct sql *db = *state;
+	char err[256], sql[64];
+	const char *hot = "SELECT count(*) FROM t";
+	assert_int_equal(count(db, hot), 0);
+	unsigned long before = sql_prepare_count(db);
+	for (int i = 0; i < 400; i++) {
+		int64_t n = 0;
+		snprintf(sql, sizeof sql, "SELECT %d + ?1", i);
+		assert_int_equal(sql_one(db, "one-off", sql, SQL_ARGS(SQL_INT(1)), &n, err, sizeof err), 1);
+		assert_int_equal(n, i + 1);
+		assert_int_equal(count(db, hot), 0);
+	}
+	assert_int_equal(sql_prepare_count(db) - before, 400);
+	before = sql_prepare_count(db);
+	assert_int_equal(count(db, "SELECT 0 + 0"), 0); /* never seen: prepared */
+	assert_int_equal(count(db, "SELECT 0 + 0"), 0); /* then cached */
+	assert_int_equal(sql_prepare_count(db) - before, 1);
+	int64_t n = 0;
+	before = sql_prepare_count(db);
+	assert_int_equal(sql_one(db, "one-off", "SELECT 0 + ?1", SQL_ARGS(SQL_INT(5)), &n, err, sizeof err),
+	                 1);
+	assert_int_equal(n, 5);
+	assert_int_equal(sql_prepare_count(db) - before, 1); /* the oldest one-off went */
+	before = sql_prepare_count(db);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(count(db, "SELECT 1000 + count(*) FROM t"), 1000);
+	assert_int_equal(sql_prepare_count(db) - before, 1);
+}
+
+/* A cached statement stays right when the schema changes under it: the table it reads
+ * made again by another connection with its columns moved (SQLite prepares it again
+ * on SQLITE_SCHEMA; PostgreSQL plans it again), and a migration on this connection
+ * that changes the type it returns (PostgreSQL refuses to run such a cached plan:
+ * sql_migrate forgets the cache). */
+static const struct sql_migration retype_steps[] = {
+    {.version = 1, .sql = "CREATE TABLE r(v TEXT); INSERT INTO r(v) VALUES('7')"},
+    {.version = 2,
+     .sqlite = "DROP TABLE r; CREATE TABLE r(pad TEXT, v INTEGER); INSERT INTO r(pad, v) VALUES('x', 8)",
+     .postgresql = "ALTER TABLE r ALTER COLUMN v TYPE BIGINT USING v::bigint + 1"},
+};
+
+static void test_statement_cache_schema_change(void **state)
+{
+	struct sql *db = *state;
+	char err[256];
+	int64_t v = 0;
+	const char *read = "SELECT i FROM t2 WHERE id = ?1";
+	assert_int_equal(
+	    sql_script(db, "t2", "CREATE TABLE t2(id INTEGER PRIMARY KEY, i INTEGER)", err, sizeof err), 0);
+	assert_int_equal(
+	    sql_exec(db, "t2", "INSERT INTO t2(id, i) VALUES(1, 41)", SQL_NOARGS, err, sizeof err), 1);
+	assert_int_equal(sql_one(db, "read", read, SQL_ARGS(SQL_INT(1)), &v, err, sizeof err), 1);
+	assert_int_equal(v, 41);
+	struct sql *other = sql_open(target, 0, err, sizeof err);
+	assert_non_null(other);
+	assert_int_equal(
+	    sql_script(other, "remake",
+	               "DROP TABLE t2; CREATE TABLE t2(id INTEGER PRIMARY KEY, pad TEXT, i INTEGER);"
+	               "INSERT INTO t2(id, pad, i) VALUES(1, 'x', 42)",
+	               err, sizeof err),
+	    0);
+	sql_close(other);
+	unsigned long before = sql_prepare_count(db);
+	assert_int_equal(sql_one(db, "read", read, SQL_ARGS(SQL_INT(1)), &v, err, sizeof err), 1);
+	assert_int_equal(v, 42);
+	assert_int_equal(sql_prepare_count(db) - before, 0); /* the engine did it, not us */
+
+	const struct sql_schema v1 = {"retype", retype_steps, 1}, v2 = {"retype", retype_steps, 2};
+	const char *get = "SELECT v FROM r";
+	assert_int_equal(sql_migrate(db, &v1, NULL, err, sizeof err), 0);
+	struct sql_stmt *q = sql_query(db, "get", get, SQL_NOARGS, err, sizeof err);
+	assert_non_null(q);
+	assert_int_equal(sql_next(q, err, sizeof err), 1);
+	assert_string_equal(sql_text(q, 0), "7");
+	sql_done(q);
+	assert_int_equal(sql_migrate(db, &v2, NULL, err, sizeof err), 0);
+	q = sql_query(db, "get", get, SQL_NOARGS, err, sizeof err);
+	if (q == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(sql_next(q, err, sizeof err), 1);
+	assert_int_equal(sql_int(q, 0), 8);
+	sql_done(q);
+}
+
 static int stop_at_three(void *arg, struct sql_stmt *q)
 {
 	int *seen = arg;
@@ -701,6 +791,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_text_copy_truncation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_errors_name_their_purpose, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_statement_cache, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_statement_cache_eviction, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_statement_cache_schema_change, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_foreach, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_transactions_and_savepoints, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_busy_waits_for_other_connection, setup, teardown),
