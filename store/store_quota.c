@@ -1,6 +1,9 @@
-/* store_quota.c: what an account's messages take, for IMAP QUOTA (RFC 9208): the sum
- * of their RFC822.SIZE over all the account's mailboxes, read when asked (one indexed
- * scan per mailbox), never kept as a counter that could drift. */
+/* store_quota.c: what an account's messages take, for IMAP QUOTA (RFC 9208) and the
+ * quota check of every delivery (smtpd RCPT) and APPEND: the sum of their RFC822.SIZE
+ * over all the account's mailboxes, read from each mailbox's counters (n_messages,
+ * total_size: kept by triggers in the transaction of every change to messages, so
+ * they cannot drift; store_schema.c 12). One row per mailbox, whatever the messages'
+ * number: summing the messages themselves cost 8 ms per delivery at 100,000 (issue 15). */
 #include "store/store.h"
 
 #include "lib/sql.h"
@@ -16,8 +19,8 @@ int store_quota_usage(struct store *st, const char *user, uint64_t *octets, uint
 	if (rc <= 0)
 		return rc; /* no mailboxes yet: nothing used */
 	struct sql_stmt *q = sql_query(st->sql, "store.quota_usage",
-	                               "SELECT coalesce(sum(m.size), 0), count(*) FROM messages m"
-	                               " JOIN mailboxes b ON b.id = m.mailbox_id WHERE b.user_id = ?1",
+	                               "SELECT coalesce(sum(total_size), 0), coalesce(sum(n_messages), 0)"
+	                               " FROM mailboxes WHERE user_id = ?1",
 	                               SQL_ARGS(SQL_INT(user_id)), err, errlen);
 	if (q == NULL)
 		return -1;
