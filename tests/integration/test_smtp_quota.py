@@ -50,8 +50,8 @@ def test_rcpt_refused_when_quota_reached(quota_smtpd):
         assert inbox_count(m, PATIENT) == 3 and inbox_count(m, PATIENT2) == 1
         # one that declares exactly the room left fits (stored with its trace fields,
         # it fills the account); then the account is full, whatever the size
-        used = m.sql("SELECT sum(m.size) FROM messages m JOIN mailboxes b ON m.mailbox_id = b.id "
-                     "JOIN store_users u ON b.user_id = u.id WHERE u.address = ?", PATIENT)[0][0]
+        used = int(m.sql("SELECT sum(m.size) FROM messages m JOIN mailboxes b ON m.mailbox_id = b.id "
+                         "JOIN store_users u ON b.user_id = u.id WHERE u.address = ?", PATIENT)[0][0])
         head = f"From: {PRO}\r\nTo: {PATIENT}\r\nSubject: last\r\n\r\n".encode()
         room = 20 * 1024 - used - len(head)
         last = head + (b"y" * 70 + b"\r\n") * (room // 72) + b"z" * (room % 72)
