@@ -75,11 +75,7 @@ static void mark_seen(struct imap_session *s, const size_t *idx, size_t n, bool 
 
 static void write_flags(struct imap_session *s, const struct imap_msg *m)
 {
-	struct buf b;
-	buf_init(&b, BUF_UNLIMITED);
-	imap_flags_format(&b, m->flags, m->keywords, m->recent && !s->enabled_rev2);
-	conn_printf(s->conn, "FLAGS (%s)", b.data);
-	buf_free(&b);
+	imap_flags_write(s, m->flags, m->keywords, m->recent && !s->enabled_rev2);
 }
 
 /* ---- octets into the reply ---- */
@@ -277,7 +273,8 @@ static int write_item(struct fetch_msg *f, const struct imap_fetch_item *it)
 		write_flags(s, f->m);
 		return FETCH_OK;
 	case IMAP_FETCH_UID:
-		conn_printf(s->conn, "UID %u", f->m->uid);
+		conn_puts(s->conn, "UID ");
+		conn_put_uint(s->conn, f->m->uid);
 		return FETCH_OK;
 	case IMAP_FETCH_MODSEQ:
 		conn_printf(s->conn, "MODSEQ (%llu)", (unsigned long long)f->m->modseq);
@@ -378,7 +375,9 @@ static int fetch_one(struct imap_session *s, const struct imap_fetch_request *r,
 		rc = downgrade_envelope(&f);
 	bool has_flags = false;
 	if (rc == FETCH_OK) {
-		conn_printf(s->conn, "* %zu FETCH (", f.seq);
+		conn_puts(s->conn, "* ");
+		conn_put_uint(s->conn, f.seq);
+		conn_puts(s->conn, " FETCH (");
 		for (size_t k = 0; k < r->n && rc == FETCH_OK; k++) {
 			if (k > 0)
 				conn_puts(s->conn, " ");

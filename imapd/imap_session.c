@@ -164,6 +164,18 @@ void imap_flags_format(struct buf *out, uint32_t flags, const char *keywords, bo
 	str_assert(rc, "out is BUF_UNLIMITED (imap_session.h)");
 }
 
+void imap_flags_write(struct imap_session *s, uint32_t flags, const char *keywords, bool recent)
+{
+	char tmp[STORE_KEYWORDS_MAX + 128];
+	if (store_flags_format(flags, keywords, tmp, sizeof(tmp)) < 0)
+		store_flags_format(flags, NULL, tmp, sizeof(tmp));
+	conn_puts(s->conn, "FLAGS (");
+	conn_puts(s->conn, tmp);
+	if (recent)
+		conn_puts(s->conn, tmp[0] ? " \\Recent" : "\\Recent");
+	conn_puts(s->conn, ")");
+}
+
 static int flag_one(const struct imap_arg *a, uint32_t *flags, struct buf *kw)
 {
 	if (a->type != IMAP_ARG_ATOM && a->type != IMAP_ARG_NIL) /* "NIL" is a keyword like any */

@@ -147,6 +147,9 @@ void imap_write_mailbox(struct imap_session *s, const char *name);
 int imap_mailbox_arg(struct imap_session *s, const struct imap_arg *a, char *out, size_t outlen);
 /* Appends "flag flag ..." for flags and keywords into out, a BUF_UNLIMITED buffer. */
 void imap_flags_format(struct buf *out, uint32_t flags, const char *keywords, bool recent);
+/* Writes "FLAGS (flag flag ...)" straight into the reply (no allocation: FETCH 1:*
+ * FLAGS writes it once per message). */
+void imap_flags_write(struct imap_session *s, uint32_t flags, const char *keywords, bool recent);
 /* Parses a flag list "(\Seen kw)" or a single flag into flags + keywords (space
  * separated, into kw). Returns 0 or -1 (invalid flag, \Recent, non-flag). */
 int imap_flags_parse(const struct imap_arg *a, uint32_t *flags, struct buf *kw);

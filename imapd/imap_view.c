@@ -83,18 +83,56 @@ static uint32_t recent_from(struct imap_session *s, const struct store_mailbox *
 	return first;
 }
 
-/* Registers this session's view of the mailbox, then reads its messages: registered
- * first, so an expunge from then on is kept readable until we are told
+/* One message of the mailbox being selected, straight from the store's scan into the
+ * view (no list in between): the patient's own flags stripped, masked ones left out. */
+struct view_fill {
+	struct imap_session *s;
+	const struct store_mailbox *mb; /* its row and counts, read before the first message */
+};
+
+static int view_fill_one(void *arg, struct store_msg *m)
+{
+	struct view_fill *f = arg;
+	struct imap_view *v = &f->s->view;
+	if (v->cap == 0 && f->mb->messages > 0) { /* once: the count is known */
+		v->cap = f->mb->messages;
+		v->v = xrealloc(v->v, v->cap * sizeof(*v->v));
+	}
+	imap_vault_strip(f->s, m); /* the patient's own flags never cross */
+	if (!imap_view_hides(f->s, m->keywords))
+		view_push(v, m, false); /* \Recent once the claim is made (view_mark_recent) */
+	return 0;
+}
+
+/* Marks the messages from UID first on \Recent in this session. */
+static void view_mark_recent(struct imap_view *v, uint32_t first)
+{
+	size_t lo = 0, hi = v->n;
+	while (lo < hi) { /* the first entry with uid >= first */
+		size_t mid = lo + (hi - lo) / 2;
+		if (v->v[mid].uid < first)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = lo; i < v->n; i++)
+		v->v[i].recent = true;
+	v->nrecent += v->n - lo;
+}
+
+/* Registers this session's view of the mailbox, then reads its messages into the view:
+ * registered first, so an expunge from then on is kept readable until we are told
  * (store/store_view.c). Returns 1, 0 no such mailbox, -1. */
 static int select_registered(struct imap_session *s, const struct imap_target *t, struct store_mailbox *mb,
-                             struct store_msglist *list, struct store_view **sv)
+                             struct store_view **sv)
 {
 	char err[256];
 	int rc = store_mailbox_get(s->store, t->owner, t->name, mb, err, sizeof(err));
 	if (rc == 1 && store_view_open(s->store, mb->id, sv, err, sizeof(err)) < 0)
 		log_warn("imap.retained", "mailbox_id=%lld error=\"%s\"", (long long)mb->id, err);
+	struct view_fill f = {.s = s, .mb = mb};
 	if (rc == 1)
-		rc = store_select_id(s->store, mb->id, mb, list, err, sizeof(err));
+		rc = store_select_scan(s->store, mb->id, mb, view_fill_one, &f, err, sizeof(err));
 	if (rc < 0)
 		log_err("imap.select", "user=%s error=\"%s\"", s->account.address, err);
 	if (rc != 1) {
@@ -108,19 +146,20 @@ int imap_view_open(struct imap_session *s, const struct imap_target *t, bool rea
                    struct store_mailbox *mb)
 {
 	imap_view_close(s);
-	struct store_msglist list = {0};
+	struct imap_view *v = &s->view;
+	v->shared = t->shared; /* what the scan strips and hides (view_fill_one) */
 	struct store_view *sv = NULL;
 	char err[256];
-	int rc = select_registered(s, t, mb, &list, &sv);
-	if (rc != 1)
+	int rc = select_registered(s, t, mb, &sv);
+	if (rc != 1) {
+		imap_view_close(s); /* the messages read before a failure */
 		return rc;
-	struct imap_view *v = &s->view;
+	}
 	v->sv = sv;
 	v->open = true;
 	v->id = mb->id;
 	str_assert(str_copy(v->name, sizeof(v->name), mb->name), "STORE_MAILBOX_MAX both");
 	str_assert(str_copy(v->owner, sizeof(v->owner), t->owner), "256 bytes both");
-	v->shared = t->shared;
 	str_assert(str_copy(v->patient, sizeof(v->patient), t->patient), "256 bytes both");
 	v->ps = t->ps;
 	v->history = !t->shared && imap_history_protected(s, t->name);
@@ -128,13 +167,7 @@ int imap_view_open(struct imap_session *s, const struct imap_target *t, bool rea
 	v->uidvalidity = mb->uidvalidity;
 	v->uidnext = mb->uidnext;
 	v->highestmodseq = mb->highestmodseq;
-	uint32_t first_recent = recent_from(s, mb);
-	for (size_t i = 0; i < list.n; i++) {
-		imap_vault_strip(s, &list.v[i]); /* the patient's own flags never cross */
-		if (!imap_view_hides(s, list.v[i].keywords))
-			view_push(v, &list.v[i], list.v[i].uid >= first_recent);
-	}
-	store_msglist_free(&list);
+	view_mark_recent(v, recent_from(s, mb));
 	view_seen(s);
 	imap_view_collect_keywords(v);
 	v->watch_fd = store_watch_open(s->store, v->id, err, sizeof(err));
@@ -219,14 +252,11 @@ static bool same_keywords(const char *a, const char *b)
 void imap_view_write_fetch_flags(struct imap_session *s, size_t i)
 {
 	const struct imap_msg *m = &s->view.v[i];
-	struct buf b;
-	buf_init(&b, BUF_UNLIMITED);
-	imap_flags_format(&b, m->flags, m->keywords, m->recent && !s->enabled_rev2);
-	conn_printf(s->conn, "* %zu FETCH (UID %u FLAGS (%s)", i + 1, m->uid, b.data);
+	conn_printf(s->conn, "* %zu FETCH (UID %u ", i + 1, m->uid);
+	imap_flags_write(s, m->flags, m->keywords, m->recent && !s->enabled_rev2);
 	if (s->enabled_condstore)
 		conn_printf(s->conn, " MODSEQ (%llu)", (unsigned long long)m->modseq);
 	conn_puts(s->conn, ")\r\n");
-	buf_free(&b);
 }
 
 /* Applies one change: a flag update of a known message, or a new message (recent

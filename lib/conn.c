@@ -493,6 +493,17 @@ int conn_printf(struct conn *c, const char *fmt, ...)
 	return 0;
 }
 
+int conn_put_uint(struct conn *c, uint64_t v)
+{
+	char digits[20]; /* UINT64_MAX has 20 */
+	size_t n = sizeof digits;
+	do {
+		digits[--n] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	return conn_write(c, digits + n, sizeof digits - n);
+}
+
 int conn_start_tls(struct conn *c, struct tls_ctx *ctx, char *err, size_t errlen)
 {
 	if (c->tls) {

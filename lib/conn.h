@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "lib/buf.h"
@@ -68,6 +69,9 @@ int conn_wait_readable(struct conn *c, int extra_fd, int timeout_ms);
 int conn_write(struct conn *c, const void *p, size_t n);
 int conn_puts(struct conn *c, const char *s);
 int conn_printf(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Writes v in decimal: what a FETCH response of 100,000 messages does per line, without
+ * printf's cost. */
+int conn_put_uint(struct conn *c, uint64_t v);
 int conn_flush(struct conn *c);
 
 /* Async-signal-safe, for a session's SIGTERM handler: from now on every wait for input

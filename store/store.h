@@ -346,6 +346,15 @@ int store_select(struct store *st, const char *user, const char *name, struct st
 int store_select_id(struct store *st, int64_t mailbox_id, struct store_mailbox *mbox,
                     struct store_msglist *list, char *err, size_t errlen);
 
+/* SELECT/EXAMINE into the caller's own structure (imapd's view): the mailbox (counts
+ * filled) and, in the same snapshot, fn called for each message in UID order with its
+ * UID, flags, MODSEQ and keywords only (internaldate and size 0). *m and its keywords
+ * (which fn may change in place, never lengthen) last for the call only; fn returns 0,
+ * or -1 to stop (then -1). No list is built: 100,000 messages cost one index scan.
+ * Returns 1, 0 when the mailbox does not exist (was deleted), -1. */
+int store_select_scan(struct store *st, int64_t mailbox_id, struct store_mailbox *mbox,
+                      int (*fn)(void *arg, struct store_msg *m), void *arg, char *err, size_t errlen);
+
 /* What changed in a mailbox since a MODSEQ (IDLE/NOOP updates, CONDSTORE/QRESYNC):
  * changed: messages whose MODSEQ > since (new ones and flag changes), ascending UID;
  * expunged: UIDs removed with MODSEQ > since, ascending; mbox: the mailbox now

@@ -28,26 +28,32 @@ uint32_t store_flag_parse(const char *s)
 	return 0;
 }
 
+/* Appends " " (unless first) and word at out[*len]; false when it does not fit. */
+static bool put_word(char *out, size_t outlen, size_t *len, const char *word)
+{
+	size_t sep = *len > 0, n = strlen(word);
+	if (*len + sep + n >= outlen)
+		return false;
+	if (sep)
+		out[(*len)++] = ' ';
+	memcpy(out + *len, word, n + 1);
+	*len += n;
+	return true;
+}
+
+/* No allocation: FETCH FLAGS runs it once per message. */
 int store_flags_format(uint32_t flags, const char *keywords, char *out, size_t outlen)
 {
-	struct buf b;
-	buf_init(&b, outlen > 0 ? outlen - 1 : 0);
-	int rc = 0;
-	for (size_t i = 0; i < NSYSTEM; i++) {
-		if ((flags & system_flags[i].bit) == 0)
-			continue;
-		if ((b.len > 0 && buf_append_char(&b, ' ') < 0) ||
-		    buf_append_str(&b, system_flags[i].name) < 0)
-			rc = -1;
-	}
-	if (keywords != NULL && keywords[0] != '\0') {
-		if ((b.len > 0 && buf_append_char(&b, ' ') < 0) || buf_append_str(&b, keywords) < 0)
-			rc = -1;
-	}
-	if (outlen > 0) /* b's limit is outlen - 1 */
-		str_assert(str_copy(out, outlen, b.data), "b holds at most outlen - 1 bytes");
-	buf_free(&b);
-	return rc;
+	size_t len = 0;
+	bool fits = true;
+	if (outlen > 0)
+		out[0] = '\0';
+	for (size_t i = 0; i < NSYSTEM && fits; i++)
+		if (flags & system_flags[i].bit)
+			fits = put_word(out, outlen, &len, system_flags[i].name);
+	if (fits && keywords != NULL && keywords[0] != '\0')
+		fits = put_word(out, outlen, &len, keywords);
+	return fits ? 0 : -1;
 }
 
 /* RFC 9051 atom: ATOM-CHAR minus atom-specials ( ) { SP CTL % * " \ ]. */

@@ -100,6 +100,53 @@ int store_select_id(struct store *st, int64_t mailbox_id, struct store_mailbox *
 	return rc;
 }
 
+static int scan_locked(struct store *st, struct store_mailbox *mbox, int (*fn)(void *, struct store_msg *),
+                       void *arg, char *err, size_t errlen)
+{
+	if (store_mailbox_counts(st, mbox, err, errlen) < 0)
+		return -1;
+	struct sql_stmt *q =
+	    sql_query(st->sql, "store.select_scan",
+	              "SELECT uid, flags, modseq, keywords FROM messages WHERE mailbox_id = ?1 ORDER BY uid",
+	              SQL_ARGS(SQL_INT(mbox->id)), err, errlen);
+	if (q == NULL)
+		return -1;
+	char kw[STORE_KEYWORDS_MAX + 1];
+	int rc;
+	while ((rc = sql_next(q, err, errlen)) == 1) {
+		struct store_msg m = {.uid = (uint32_t)sql_int(q, 0),
+		                      .flags = (uint32_t)sql_int(q, 1),
+		                      .modseq = (uint64_t)sql_int(q, 2)};
+		if (sql_text_copy(q, 3, kw, sizeof kw) < 0) {
+			str_error(err, errlen, "mailbox %lld uid %u: keywords too long", (long long)mbox->id,
+			          m.uid);
+			rc = -1;
+			break;
+		}
+		m.keywords = kw[0] != '\0' ? kw : NULL;
+		if (fn(arg, &m) < 0) {
+			str_error(err, errlen, "mailbox %lld: reading stopped", (long long)mbox->id);
+			rc = -1;
+			break;
+		}
+	}
+	sql_done(q);
+	return rc < 0 ? -1 : 1;
+}
+
+int store_select_scan(struct store *st, int64_t mailbox_id, struct store_mailbox *mbox,
+                      int (*fn)(void *arg, struct store_msg *m), void *arg, char *err, size_t errlen)
+{
+	struct store_txn t;
+	if (store_read_begin(st, &t, err, errlen) < 0)
+		return -1;
+	int rc = store_mailbox_row_id(st, mailbox_id, mbox, NULL, err, errlen);
+	if (rc == 1)
+		rc = scan_locked(st, mbox, fn, arg, err, errlen);
+	store_read_end(st, &t);
+	return rc;
+}
+
 static int expunged_read(struct store *st, int64_t mailbox_id, uint64_t since, struct store_changes *out,
                          char *err, size_t errlen)
 {

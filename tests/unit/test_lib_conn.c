@@ -150,6 +150,20 @@ static void test_write_flush(void **state)
 	assert_string_equal(got, "250 ok\r\n221 bye\r\n");
 }
 
+static void test_put_uint(void **state)
+{
+	struct pair *p = *state;
+	assert_int_equal(conn_put_uint(p->c, 0), 0);
+	assert_int_equal(conn_puts(p->c, " "), 0);
+	assert_int_equal(conn_put_uint(p->c, 100000), 0);
+	assert_int_equal(conn_puts(p->c, " "), 0);
+	assert_int_equal(conn_put_uint(p->c, UINT64_MAX), 0);
+	assert_int_equal(conn_flush(p->c), 0);
+	char got[64] = {0};
+	assert_int_equal(read(p->peer, got, sizeof got - 1), 29);
+	assert_string_equal(got, "0 100000 18446744073709551615");
+}
+
 /* COMPRESS=DEFLATE (RFC 4978): raw deflate both ways, each flush a sync point; the
  * reply before the switch goes out in the clear. */
 static void test_deflate(void **state)
@@ -204,6 +218,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_crlf_and_bare_lf, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_put_uint, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_too_long_then_next_line, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_exact_limit_is_ok, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_nul_flagged, setup, teardown),
