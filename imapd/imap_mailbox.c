@@ -88,12 +88,14 @@ static void select_open(struct imap_session *s, struct imap_command *c, const ch
                         struct imap_qresync *q)
 {
 	bool examine = strcmp(c->name, "EXAMINE") == 0;
-	if (s->view.open) { /* RFC 9051 6.3.2: the previous mailbox is closed, without expunge */
+	/* RFC 9051 6.3.2: the previous mailbox is closed, without expunge; imap_view_open
+	 * closes it, or catches it up when it is the one selected again */
+	if (s->view.open)
 		conn_puts(s->conn, "* OK [CLOSED] Previous mailbox closed\r\n");
-		imap_view_close(s);
-	}
 	struct imap_target t;
 	int rc = imap_vault_resolve(s, name, &t, c->name);
+	if (rc <= 0)
+		imap_view_close(s);
 	if (rc == 0) {
 		imap_send(s, c->tag, IMAP_R_NOPERM);
 		return;

@@ -164,8 +164,9 @@ void imap_audit(struct imap_session *s, const char *action, const char *target, 
                 const char *result);
 
 /* ---- the selected mailbox (imap_view.c) ---- */
-/* Opens the view of mailbox t. A shared view leaves out the messages with the keyword
- * $Masked. Returns 1, 0 when it does not exist, -1. */
+/* Opens the view of mailbox t, closing the one open; when that is t itself (not
+ * shared), it is caught up instead of read again whole. A shared view leaves out the
+ * messages with the keyword $Masked. Returns 1, 0 when it does not exist, -1. */
 int imap_view_open(struct imap_session *s, const struct imap_target *t, bool readonly,
                    struct store_mailbox *mb);
 /* true when the message is hidden from this view ($Masked in a shared view). */

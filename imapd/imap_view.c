@@ -11,6 +11,8 @@
 #include "imapd/imap_vault.h"
 #include "vault/vault_access.h"
 
+static void view_remove(struct imap_session *s, size_t i);
+
 static void msg_free(struct imap_msg *m)
 {
 	free(m->keywords);
@@ -142,9 +144,74 @@ static int select_registered(struct imap_session *s, const struct imap_target *t
 	return rc;
 }
 
+/* One change applied without a word to the client (a re-SELECT's responses say it
+ * all): flags of a known message, or a new one. */
+static void apply_silently(struct imap_view *v, const struct store_msg *sm, size_t i)
+{
+	if (i != (size_t)-1) {
+		struct imap_msg *m = &v->v[i];
+		free(m->keywords);
+		m->keywords = sm->keywords && sm->keywords[0] ? xstrdup(sm->keywords) : NULL;
+		m->flags = sm->flags;
+		m->modseq = sm->modseq;
+	} else if (v->n == 0 || sm->uid > v->v[v->n - 1].uid) {
+		view_push(v, sm, false);
+	}
+}
+
+/* SELECT of the mailbox this session has selected (clients select INBOX again and
+ * again): the view is caught up from the changes since its MODSEQ instead of read
+ * again whole (14 ms of CPU at 100,000 messages, issue 15). What closing ends still
+ * ends (SEARCH contexts, "$"); \Recent is this SELECT's own claim, as on a first one.
+ * Not for a shared view (masking and stripping are the full path's). Returns 1 done
+ * (mb filled), 0 when the view cannot serve (the caller opens afresh). */
+static int view_reselect(struct imap_session *s, const struct imap_target *t, bool readonly,
+                         struct store_mailbox *mb)
+{
+	struct imap_view *v = &s->view;
+	char err[256];
+	if (!v->open || v->shared || t->shared || strcmp(v->owner, t->owner) != 0 ||
+	    store_mailbox_get(s->store, t->owner, t->name, mb, err, sizeof(err)) != 1 || mb->id != v->id ||
+	    mb->uidvalidity != v->uidvalidity)
+		return 0;
+	struct store_changes ch;
+	if (v->watch_fd >= 0)
+		store_watch_drain(v->watch_fd);
+	if (store_changes_since(s->store, v->id, v->highestmodseq, &ch, err, sizeof(err)) != 1)
+		return 0; /* deleted meanwhile, or an error: the full path says which */
+	imap_context_clear(s);
+	free(s->saved); /* "$" is per selection (RFC 5182 2.1) */
+	s->saved = NULL;
+	s->nsaved = 0;
+	for (size_t k = 0; k < ch.nexpunged; k++) {
+		size_t i = imap_view_find(s, ch.expunged[k]);
+		if (i != (size_t)-1)
+			view_remove(s, i);
+	}
+	for (size_t k = 0; k < ch.changed.n; k++)
+		apply_silently(v, &ch.changed.v[k], imap_view_find(s, ch.changed.v[k].uid));
+	*mb = ch.mbox;
+	store_changes_free(&ch);
+	str_assert(str_copy(v->name, sizeof(v->name), mb->name), "STORE_MAILBOX_MAX both"); /* renamed? */
+	v->history = imap_history_protected(s, t->name);
+	v->readonly = readonly;
+	v->uidnext = mb->uidnext;
+	v->highestmodseq = mb->highestmodseq;
+	for (size_t i = 0; i < v->n; i++)
+		v->v[i].recent = false;
+	v->nrecent = 0;
+	view_mark_recent(v, recent_from(s, mb));
+	view_seen(s);
+	imap_view_free_keywords(v);
+	imap_view_collect_keywords(v);
+	return 1;
+}
+
 int imap_view_open(struct imap_session *s, const struct imap_target *t, bool readonly,
                    struct store_mailbox *mb)
 {
+	if (view_reselect(s, t, readonly, mb) == 1)
+		return 1;
 	imap_view_close(s);
 	struct imap_view *v = &s->view;
 	v->shared = t->shared; /* what the scan strips and hides (view_fill_one) */
