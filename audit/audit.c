@@ -92,10 +92,11 @@ static int insert_record(struct sql *db, const struct audit_fields *fl, const ch
 
 /* Inside a write transaction: one record after the tail. The chain lock keeps two
  * writers (hosts, with PostgreSQL) from chaining onto the same tail. */
-static int append_locked(struct sql *db, const struct audit_event *ev, int64_t *seq, char *err, size_t errlen)
+int audit_append_locked(struct sql *db, const struct audit_event *ev, int64_t when, int64_t *seq, char *err,
+                        size_t errlen)
 {
 	struct audit_fields fl = {
-	    .time = (int64_t)time(NULL),
+	    .time = when,
 	    .f = {ev->actor, ev->auth, ev->action, ev->target, ev->detail, ev->result, ev->peer, ev->patient},
 	};
 	unsigned char prev[AUDIT_HASH_LEN], hash[AUDIT_HASH_LEN];
@@ -124,20 +125,25 @@ int audit_append(struct store *st, const struct audit_event *ev, char *err, size
 	int64_t seq = 0;
 	/* Inside someone's transaction already: join it (the order is still strict,
 	 * since that transaction holds the write lock once it wrote). */
+	int64_t now = (int64_t)time(NULL);
 	if (sql_in_transaction(db)) {
-		if (append_locked(db, ev, &seq, err, errlen) != 0)
+		if (audit_append_locked(db, ev, now, &seq, err, errlen) != 0)
 			return -1;
 		audit_signer_notify(seq);
 		return 0;
 	}
+	/* In a transaction of its own: the deferred records first (audit_defer.c), in
+	 * the same commit, so the chain keeps the decisions' order. */
 	if (sql_begin_write(db, err, errlen) != 0)
 		return -1;
-	if (append_locked(db, ev, &seq, err, errlen) != 0) {
+	if (audit_deferred_write_locked(db, &seq, err, errlen) != 0 ||
+	    audit_append_locked(db, ev, now, &seq, err, errlen) != 0) {
 		sql_rollback(db);
 		return -1;
 	}
 	if (sql_commit(db, err, errlen) != 0)
 		return -1;
+	audit_deferred_committed();
 	audit_signer_notify(seq);
 	return 0;
 }

@@ -8,6 +8,7 @@
 #ifndef MSS_AUDIT_H
 #define MSS_AUDIT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +32,30 @@ struct audit_event {
  * open on st (then it commits or rolls back with the caller's work). Returns 0 or -1
  * with err. */
 int audit_append(struct store *st, const struct audit_event *ev, char *err, size_t errlen);
+
+/* --- Deferred records (audit_defer.c) ---
+ *
+ * An accepted MAIL or RCPT changes nothing stored by itself: the delivery that follows
+ * does. Its record is kept in the process (with the decision's time) and written with
+ * the delivery's rows, in the delivery's transaction: one commit per message instead of
+ * one per command. Every refusal, and every record of something stored, is still
+ * written before its answer goes out; kept records are written first by the next
+ * audit_append of this process that opens its own transaction, so the chain keeps the
+ * decisions' order. A crash before they are written loses only records of decisions
+ * that stored nothing (no 250 was given after DATA). At most an SMTP transaction's MAIL
+ * and smtp_max_recipients RCPTs are kept: smtpd flushes them when a transaction ends. */
+
+/* Keeps a copy of ev, stamped now, to be written later. */
+void audit_defer(const struct audit_event *ev);
+/* Writes the kept records: inside the transaction the caller holds open on st (then
+ * settle them with audit_deferred_settle once it ended), else in one of their own.
+ * On failure they stay kept. Returns 0 or -1 with err. */
+int audit_flush(struct store *st, char *err, size_t errlen);
+/* The caller's transaction in which audit_flush wrote the kept records ended: committed,
+ * they are done; rolled back, they are kept again (ahead of newer ones). */
+void audit_deferred_settle(bool committed);
+/* How many records are kept (tests). */
+size_t audit_deferred_count(void);
 
 /* --- Signed checkpoints, verification and reading (vault). ---
  *

@@ -9,6 +9,8 @@
 
 #include "audit/audit.h"
 
+struct sql;
+
 #define AUDIT_HASH_LEN 32 /* BLAKE2b-256 */
 #define AUDIT_HASH_HEX (AUDIT_HASH_LEN * 2 + 1)
 #define AUDIT_SIG_HEX (crypto_sign_BYTES * 2 + 1)
@@ -52,5 +54,15 @@ int audit_sig_ok(const unsigned char *pk, const char *kind, int64_t seq, const c
                  const char *sig_hex);
 /* Hex decoding of exactly n bytes. Returns 0, or -1 when hex is not 2n hex digits. */
 int audit_unhex(const char *hex, unsigned char *out, size_t n);
+
+/* Inside a write transaction: one record after the tail, stamped when (unix time);
+ * *seq receives its number. Returns 0 or -1 with err. */
+int audit_append_locked(struct sql *db, const struct audit_event *ev, int64_t when, int64_t *seq, char *err,
+                        size_t errlen);
+/* Inside a write transaction: the deferred records not written yet (audit_defer.c);
+ * *seq receives the last one's number (unchanged when none). Returns 0 or -1. */
+int audit_deferred_write_locked(struct sql *db, int64_t *seq, char *err, size_t errlen);
+/* The transaction that wrote them committed: they are done. */
+void audit_deferred_committed(void);
 
 #endif

@@ -58,10 +58,15 @@ static int audit_detail(char *detail, size_t len, const char *fmt, ...)
 	return -1;
 }
 
-/* Records the decision; a failure to audit is an internal error (fail closed). */
-static int audit_decision(struct store *store, const struct policy_sender *s, const char *action,
-                          const char *target, const char *detail, const struct mss_status *st,
-                          const char *patient)
+/* How a decision's record is written: now, or kept for the delivery it leads to. */
+enum audit_when { AUDIT_NOW, AUDIT_WITH_DELIVERY };
+
+/* Records the decision; a failure to audit is an internal error (fail closed). An
+ * accepted MAIL or RCPT stores nothing by itself: with AUDIT_WITH_DELIVERY its record is
+ * kept and commits with the delivery's rows (audit.h, "Deferred records"). */
+static int audit_decision_when(struct store *store, const struct policy_sender *s, const char *action,
+                               const char *target, const char *detail, const struct mss_status *st,
+                               const char *patient, enum audit_when when)
 {
 	char result[300], err[256];
 	if (st->code == 0)
@@ -79,11 +84,22 @@ static int audit_decision(struct store *store, const struct policy_sender *s, co
 	    .result = result,
 	    .peer = s->peer_ip,
 	    .patient = patient};
+	if (when == AUDIT_WITH_DELIVERY && st->code == 0) {
+		audit_defer(&ev);
+		return 0;
+	}
 	if (audit_append(store, &ev, err, sizeof err) < 0) {
 		log_err("audit_failed", "action=%s error=\"%s\"", action, err);
 		return -1;
 	}
 	return 0;
+}
+
+static int audit_decision(struct store *store, const struct policy_sender *s, const char *action,
+                          const char *target, const char *detail, const struct mss_status *st,
+                          const char *patient)
+{
+	return audit_decision_when(store, s, action, target, detail, st, patient, AUDIT_NOW);
 }
 
 static bool is_submission(const struct policy_sender *s)
@@ -106,7 +122,8 @@ int policy_check_mail(struct store *store, const struct policy_sender *s, const 
 	int r = identity_check_mail(store, store_config(store), s, mail_from, st, &why);
 	char detail[64];
 	if (audit_detail(detail, sizeof detail, "reason=%s", why) < 0 ||
-	    audit_decision(store, s, "smtp.mail", mail_from[0] ? mail_from : "<>", detail, st, "") < 0)
+	    audit_decision_when(store, s, "smtp.mail", mail_from[0] ? mail_from : "<>", detail, st, "",
+	                        AUDIT_WITH_DELIVERY) < 0)
 		return temp_failure(st);
 	return r;
 }
@@ -246,7 +263,7 @@ int policy_check_rcpt(struct store *store, const struct policy_sender *s, const 
 	const char *identity = sender_identity(s, mail_from);
 	/* an accepted RCPT is no event for the patient: the delivery is (smtp.deliver) */
 	const char *patient = st->code == 0 ? "" : f.rcpt_patient ? rcpt : f.sender_patient ? identity : "";
-	if (audit_decision(store, s, "smtp.rcpt", rcpt, detail, st, patient) < 0)
+	if (audit_decision_when(store, s, "smtp.rcpt", rcpt, detail, st, patient, AUDIT_WITH_DELIVERY) < 0)
 		return temp_failure(st);
 	return r;
 }
@@ -296,10 +313,11 @@ static const char *delivery_patient(const struct vault_delivery *d, const struct
 	return d->sender_patient ? d->sender : "";
 }
 
-/* What commits with the message rows (store_deliver's hook): the authorised contacts
- * and the delivery's audit records. One database fsync per message instead of one per
- * record, no stored message without its audit record, and the blobs' own fsyncs stay
- * outside the write lock. */
+/* What commits with the message rows (store_deliver's hook): the records of the
+ * accepted MAIL and RCPTs, the authorised contacts and the delivery's audit records.
+ * One database commit per message instead of one per record or command, no stored
+ * message without its audit records, and the blobs' own fsyncs stay outside the write
+ * lock. */
 struct delivery_records {
 	struct store *store;
 	const struct vault_delivery *d;
@@ -310,6 +328,9 @@ static int record_delivery(void *arg, char *err, size_t errlen)
 	const struct delivery_records *r = arg;
 	const struct policy_message *m = r->d->m;
 	char detail[600];
+	/* the accepted MAIL and RCPTs that led here, kept until now (audit_decision_when) */
+	if (audit_flush(r->store, err, errlen) != 0)
+		return -1;
 	record_contacts(r->store, r->d);
 	if (audit_detail(detail, sizeof detail, "from=%s rcpts=%zu size=%zu", m->mail_from, m->nrcpt,
 	                 m->len) < 0) {
@@ -366,6 +387,7 @@ static int deliver_local(struct store *store, const struct policy_message *m, st
 		struct delivery_records r = {.store = store, .d = &d};
 		struct vault_inbox_hook hook = {.fn = record_delivery, .arg = &r};
 		rc = vault_deliver_inbox(store, &d, &hook, err, sizeof err);
+		audit_deferred_settle(rc == 0);
 		if (rc != 0)
 			vault_delivery_close(&d);
 	}

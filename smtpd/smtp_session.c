@@ -49,6 +49,11 @@ int smtp_reply_st(struct smtp_session *s, const struct mss_status *st)
 
 void smtp_session_reset_txn(struct smtp_session *s)
 {
+	char err[256];
+	/* A transaction that ended without a delivery: the records of its accepted MAIL
+	 * and RCPTs, kept for the delivery's commit (audit.h), are written now. */
+	if (s->store != NULL && audit_flush(s->store, err, sizeof err) != 0)
+		log_err("smtp.audit", "session=%s action=flush result=failed error=\"%s\"", s->id, err);
 	for (size_t i = 0; i < s->nrcpt; i++)
 		free(s->rcpts[i]);
 	free(s->rcpts);

@@ -14,9 +14,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "lib/sql.h"
 #include "lib/str.h"
 #include "audit/audit.h"
 #include "audit/audit_schema.h"
+#include "store/store_sql.h"
 #include "test_db_util.h"
 
 struct fx {
@@ -248,6 +250,65 @@ static void test_foreach_patient(void **state)
 	assert_int_equal(n, 2);
 }
 
+static int64_t count_action(struct store *st, const char *action)
+{
+	char q[160];
+	assert_int_equal(
+	    str_format(q, sizeof q, "SELECT count(*) FROM audit_log WHERE action = '%s'", action), 0);
+	return test_sql_int(st, q);
+}
+
+/* Deferred records: kept, written first by the next append of their own (in the
+ * decisions' order), or by audit_flush inside a caller's transaction; a rollback of
+ * that transaction keeps them, a commit ends them. */
+static void test_deferred(void **state)
+{
+	struct fx *f = *state;
+	char err[256];
+	struct audit_event ev = {.actor = "CN=mx",
+	                         .auth = "operator",
+	                         .action = "smtp.rcpt",
+	                         .target = "p@patient.test",
+	                         .result = "ok",
+	                         .peer = "127.0.0.1",
+	                         .patient = ""};
+	audit_defer(&ev);
+	assert_int_equal(audit_deferred_count(), 1);
+	assert_int_equal(count_action(f->st, "smtp.rcpt"), 0);
+
+	/* inside a caller's transaction that rolls back: kept again */
+	assert_int_equal(sql_begin_write(store_sql(f->st), err, sizeof err), 0);
+	assert_int_equal(audit_flush(f->st, err, sizeof err), 0);
+	assert_int_equal(audit_deferred_count(), 0);
+	sql_rollback(store_sql(f->st));
+	audit_deferred_settle(false);
+	assert_int_equal(audit_deferred_count(), 1);
+	assert_int_equal(count_action(f->st, "smtp.rcpt"), 0);
+
+	/* inside one that commits: written once */
+	assert_int_equal(sql_begin_write(store_sql(f->st), err, sizeof err), 0);
+	assert_int_equal(audit_flush(f->st, err, sizeof err), 0);
+	assert_int_equal(sql_commit(store_sql(f->st), err, sizeof err), 0);
+	audit_deferred_settle(true);
+	assert_int_equal(audit_deferred_count(), 0);
+	assert_int_equal(count_action(f->st, "smtp.rcpt"), 1);
+
+	/* the next append of its own writes the kept ones first, in one commit */
+	ev.action = "smtp.mail";
+	audit_defer(&ev);
+	ev.action = "smtp.header";
+	assert_int_equal(audit_append(f->st, &ev, err, sizeof err), 0);
+	assert_int_equal(audit_deferred_count(), 0);
+	assert_int_equal(test_sql_int(f->st, "SELECT count(*) FROM audit_log WHERE action = 'smtp.mail'"
+	                                     " AND seq = (SELECT seq - 1 FROM audit_log"
+	                                     " WHERE action = 'smtp.header')"),
+	                 1);
+	assert_int_equal(audit_flush(f->st, err, sizeof err), 0); /* nothing kept: no-op */
+	assert_int_equal(audit_sign(f->st, 0, NULL, err, sizeof err), 0);
+	struct audit_verify_result r;
+	assert_int_equal(verify(f->st, &r), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -262,6 +323,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_checkpoint_every_1000, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_foreach_patient, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deferred, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
