@@ -1,6 +1,7 @@
 /* sql_sqlite.c: the SQLite driver behind sql.h.
  *
- * One connection per process, WAL with synchronous=FULL, BEGIN IMMEDIATE for writers
+ * One connection per process, WAL with group commit across processes
+ * (sql_sqlite_sync.h: a commit returns once durable, one fsync for many), BEGIN IMMEDIATE for writers
  * (retried with backoff), a jittered busy handler, and prepared statements cached per
  * connection by SQL text: the hot paths (delivery, SELECT, FETCH) prepare each
  * statement once per connection instead of once per call.
@@ -18,8 +19,10 @@
 #include <unistd.h>
 
 #include "lib/buf.h"
+#include "lib/log.h"
 #include "lib/sql_cache.h"
 #include "lib/sql_int.h"
+#include "lib/sql_sqlite_sync.h"
 #include "lib/str.h"
 
 /* How long one lock attempt waits inside SQLite's busy handler. */
@@ -44,6 +47,8 @@ struct lite {
 	struct sql base;
 	sqlite3 *h;
 	struct sql_cache cache;
+	bool group_sync; /* WAL: commits wait in sync (else synchronous=FULL) */
+	struct lite_sync sync;
 };
 
 static struct lite *lite(struct sql *db)
@@ -91,6 +96,53 @@ static int busy_handler(void *arg, int attempt)
 	return 1;
 }
 
+/* SQLite's own default (sqlite3_wal_autocheckpoint): our WAL hook replaces its. */
+#define LITE_CHECKPOINT_FRAMES 1000
+
+/* After every commit of this connection, the write lock released: returns once the
+ * commit is durable (sql_sqlite_sync.h), then checkpoints as SQLite's default hook
+ * would. A failed fdatasync leaves the commit made but perhaps not on disk, and its
+ * caller would take it for undone (a delivery would remove the message's blobs): the
+ * process ends instead, as PostgreSQL does on such a failure; its client has had no
+ * answer and retries. */
+static int wal_hook(void *arg, sqlite3 *h, const char *dbname, int frames)
+{
+	struct lite *l = arg;
+	char err[512];
+	if (lite_sync_committed(&l->sync, err, sizeof err) != 0) {
+		log_err("sql.sync_failed", "error=\"%s\" action=exit", err);
+		_exit(EXIT_FAILURE);
+	}
+	if (frames >= LITE_CHECKPOINT_FRAMES)
+		sqlite3_wal_checkpoint_v2(h, dbname, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	return SQLITE_OK;
+}
+
+/* Group commit once the database is in WAL mode (a file SQLite could not switch, or an
+ * in-memory one, keeps synchronous=FULL and syncs each commit itself). */
+static int group_sync_start(struct lite *l, const char *path, char *err, size_t errlen)
+{
+	sqlite3_stmt *q = NULL;
+	bool wal = sqlite3_prepare_v2(l->h, "PRAGMA journal_mode", -1, &q, NULL) == SQLITE_OK &&
+	           sqlite3_step(q) == SQLITE_ROW &&
+	           strcmp((const char *)sqlite3_column_text(q, 0), "wal") == 0;
+	sqlite3_finalize(q);
+	if (!wal)
+		return 0;
+	if (lite_sync_open(&l->sync, path, err, errlen) != 0)
+		return -1;
+	char *msg = NULL;
+	if (sqlite3_exec(l->h, "PRAGMA synchronous=NORMAL;", NULL, NULL, &msg) != SQLITE_OK) {
+		str_error(err, errlen, "%s: cannot set up database: %s", path, msg ? msg : "?");
+		sqlite3_free(msg);
+		lite_sync_close(&l->sync);
+		return -1;
+	}
+	l->group_sync = true;
+	sqlite3_wal_hook(l->h, wal_hook, l);
+	return 0;
+}
+
 static bool lite_accepts(const char *target)
 {
 	return strstr(target, "://") == NULL;
@@ -128,6 +180,12 @@ static struct sql *lite_open(const char *target, unsigned flags, unsigned timeou
 	l->base.drv = &sql_sqlite_driver;
 	l->h = h;
 	l->cache.max = SQL_CACHE_MAX;
+	l->sync.lock_fd = l->sync.wal_fd = -1;
+	if (group_sync_start(l, path, err, errlen) != 0) {
+		sqlite3_close(h);
+		free(l);
+		return NULL;
+	}
 	return &l->base;
 }
 
@@ -172,6 +230,7 @@ static void lite_close(struct sql *db)
 		sqlite3_exec(l->h, "ROLLBACK", NULL, NULL, NULL);
 	cache_forget(l, true);
 	sqlite3_close_v2(l->h);
+	lite_sync_close(&l->sync); /* after: the close may checkpoint */
 	free(l);
 }
 
