@@ -189,6 +189,11 @@ static int snapshot(struct backup *b, struct referenced *r)
 	rc = sql_foreach(copy, "backup.blobs", "SELECT name FROM blobs ORDER BY name", SQL_NOARGS, collect, r,
 	                 b->err, b->errlen);
 	sql_close(copy);
+	/* opening the copy made its group commit file (lib/sql_sqlite_sync.h): not part of a
+	 * backup, which holds the database alone */
+	char sync[CONFIG_PATH_MAX + 64];
+	if (str_format(sync, sizeof sync, "%s-sync", db) == 0)
+		unlink(sync);
 	for (size_t i = 0; rc == 0 && i < r->n; i++) {
 		int s = stage_one(b, r->names[i]);
 		if (s < 0)

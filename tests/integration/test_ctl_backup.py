@@ -94,6 +94,8 @@ def test_backup_under_load_restores_every_acknowledged_message(imapd, tmp_path, 
     check = subprocess.run(["sha256sum", "-c", "--quiet", "MANIFEST"], cwd=dest,
                            capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
+    # the database alone: no WAL, shared memory or group commit file of the copy
+    assert sorted(p.name for p in dest.iterdir()) == ["MANIFEST", "blobs", "keys", "mss.db", "run"]
 
     # Restore as doc/operations.md says: the backup is a data_dir; copy it into place.
     restored = Mss(tmp_path / "restored", pki)

@@ -53,6 +53,10 @@ static void unlink_db(void)
 	unlink(p);
 	snprintf(p, sizeof p, "%s-shm", dbpath);
 	unlink(p);
+	snprintf(p, sizeof p, "%s-sync", dbpath); /* group commit (lib/sql_sqlite_sync.h) */
+	unlink(p);
+	snprintf(p, sizeof p, "%s.backup-sync", dbpath); /* the backup test opens its copy */
+	unlink(p);
 }
 
 static int setup(void **state)
