@@ -86,19 +86,20 @@ struct mss_config {
 	unsigned imap_max_bad;                     /* consecutive BAD before BYE; default 10 */
 	unsigned tls_handshake_timeout;            /* seconds; default 30 */
 	/* availability limits (issue 12) */
-	unsigned smtp_max_sessions;       /* sessions on the MX listener; default 100 */
-	unsigned submission_max_sessions; /* sessions on submission + submissions; default 100 */
-	unsigned smtp_session_max_use;    /* MX connections per session process (pair); 100 */
-	unsigned smtp_session_idle_time;  /* seconds a reused MX process waits for the next; 60 */
-	unsigned imap_command_timeout;    /* seconds to receive one command, from its first byte; 2m */
-	unsigned imap_append_timeout;     /* seconds to receive an APPEND's message; default 10m */
-	unsigned imap_max_search_keys;    /* search keys in one SEARCH; default 64 */
-	unsigned imap_search_timeout;     /* seconds one SEARCH may run before NO [LIMIT]; 10 */
-	unsigned imap_urlauth_max_keys;   /* URLs one account signed that other accounts can fetch; 10000 */
-	unsigned auth_hash_concurrency;   /* password hashes computed at once per daemon; default 4 */
-	unsigned auth_hash_wait;          /* seconds a login waits for a hashing slot; default 10 */
-	unsigned web_idle_timeout;        /* seconds a web session lives unused; default 900 */
-	unsigned web_max_form;            /* bytes of one form sent to mss-webd; default 64 KiB */
+	unsigned smtp_max_sessions;        /* sessions on the MX listener; default 100 */
+	unsigned submission_max_sessions;  /* sessions on submission + submissions; default 100 */
+	unsigned smtp_session_max_use;     /* MX connections per session process (pair); 100 */
+	unsigned smtp_session_idle_time;   /* seconds a reused MX process waits for the next; 60 */
+	unsigned smtp_tls_ticket_lifetime; /* seconds a TLS session ticket resumes; 0 none; 1h */
+	unsigned imap_command_timeout;     /* seconds to receive one command, from its first byte; 2m */
+	unsigned imap_append_timeout;      /* seconds to receive an APPEND's message; default 10m */
+	unsigned imap_max_search_keys;     /* search keys in one SEARCH; default 64 */
+	unsigned imap_search_timeout;      /* seconds one SEARCH may run before NO [LIMIT]; 10 */
+	unsigned imap_urlauth_max_keys;    /* URLs one account signed that other accounts can fetch; 10000 */
+	unsigned auth_hash_concurrency;    /* password hashes computed at once per daemon; default 4 */
+	unsigned auth_hash_wait;           /* seconds a login waits for a hashing slot; default 10 */
+	unsigned web_idle_timeout;         /* seconds a web session lives unused; default 900 */
+	unsigned web_max_form;             /* bytes of one form sent to mss-webd; default 64 KiB */
 	char metrics_listen[CONFIG_STR_MAX]; /* host:port of the OpenMetrics text, "" = none */
 	int log_stderr;                      /* 1 = log to stderr (also set by -d) */
 	unsigned password_min_length;        /* characters of a new password; default 12 */

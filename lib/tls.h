@@ -5,8 +5,13 @@
  * libraries allow it (doc/architecture.md, "TLS layer").
  *
  * Policy: TLS 1.2 and 1.3 only; ECDHE key exchange with AEAD ciphers only; no
- * compression, no renegotiation, no session resumption (every connection verifies the
- * peer against the CA and the CRL in force now). A peer certificate that does not
+ * compression, no renegotiation. No session resumption unless a server context asks
+ * for it (tls_server_opts.ticket_lifetime, OpenSSL backend; GnuTLS always runs a full
+ * handshake): then a client may resume with a session ticket (the key is the context's,
+ * shared by the processes forked from it, replaced by tls_ctx_rotate_tickets and at
+ * tls_ctx_reload), and the certificate a resumed session carries is verified again
+ * against the CA and the CRL in force now, as a full handshake would: every
+ * connection's peer is still checked against the CRL in force. A peer certificate that does not
  * verify (untrusted CA, expired, revoked, wrong purpose) fails the handshake in every
  * mode, so a session never runs with a half-trusted peer.
  *
@@ -40,8 +45,9 @@ struct tls_server_opts {
 	const char *ca_file;   /* PEM CAs that client certificates must chain to ("" = none) */
 	const char *crl_file;  /* CRL(s) checked for client certificates ("" = none) */
 	enum tls_client_cert client_cert;
-	bool use_key_agent; /* sign through key_agent_fd instead of reading key_file */
-	int key_agent_fd;   /* a channel from tls_agent_channel (the context does not own it) */
+	bool use_key_agent;       /* sign through key_agent_fd instead of reading key_file */
+	int key_agent_fd;         /* a channel from tls_agent_channel (the context does not own it) */
+	unsigned ticket_lifetime; /* seconds a session ticket may be resumed; 0: no tickets */
 };
 
 /* The relay's side (issue 13): presents cert_file when the server asks for a client
@@ -129,6 +135,12 @@ void tls_ctx_check_crl(struct tls_ctx *ctx);
  * lib/privsep.h): checks the file now (re-reading a changed one) and stops watching
  * it, so that its handshakes use that CRL and never log the file as missing. */
 void tls_ctx_settle_crl(struct tls_ctx *ctx);
+/* With tickets (tls_server_opts.ticket_lifetime): replaces the ticket key by a new
+ * random one when the one in force is lifetime old, so that a ticket never outlives
+ * it by more than that. Returns 1 when it did (processes forked earlier still hold the
+ * old key: a master ends them, lib/master.h master_retire_reused), 0 when not (or no
+ * tickets, or the GnuTLS backend). */
+int tls_ctx_rotate_tickets(struct tls_ctx *ctx);
 /* Makes the context sign through another key agent channel (in a session process that
  * was given its own channel). Returns 0, or -1 if the context has no agent key. */
 int tls_ctx_set_key_agent(struct tls_ctx *ctx, int fd);

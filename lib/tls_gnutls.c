@@ -366,6 +366,13 @@ void tls_ctx_settle_crl(struct tls_ctx *ctx)
 	tls_crl_watch_settle(&ctx->crl);
 }
 
+/* No tickets on this backend (GNUTLS_NO_TICKETS): nothing to rotate. */
+int tls_ctx_rotate_tickets(struct tls_ctx *ctx)
+{
+	(void)ctx;
+	return 0;
+}
+
 int tls_ctx_set_key_agent(struct tls_ctx *ctx, int fd)
 {
 	if (!ctx->use_agent || !ctx->gen->akey)

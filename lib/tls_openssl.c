@@ -5,8 +5,9 @@
  * refused, TLS 1.2 limited to ECDHE with AES-GCM or ChaCha20-Poly1305, TLS 1.3 with
  * OpenSSL's default (all AEAD, all (EC)DHE) suites, no compression (CRIME), no
  * renegotiation (a client could otherwise restart the handshake at will), the
- * server's cipher order. No session resumption: every connection verifies the peer
- * certificate against the CA and CRL in force now.
+ * server's cipher order. No session resumption, but for a server context with
+ * ticket_lifetime (tls.h): even then every connection's peer certificate is verified
+ * against the CA and CRL in force now (tls_ossl_reverify).
  *
  * Every file is read by tls_file_read and parsed from memory, so errors name the file
  * and the reason; a context is built whole and put in force only when every file
@@ -17,6 +18,7 @@
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
 #include "lib/str.h"
@@ -233,6 +235,37 @@ static int verify_mode(const struct tls_ctx *ctx)
 	return SSL_VERIFY_NONE;
 }
 
+/* Session tickets (tls.h): stateless, one per handshake, resumable for
+ * ticket_lifetime; the key is the one SSL_CTX_new drew (a new context, a new key). No
+ * early data: a resumed connection is answered only after its handshake, whose
+ * certificate tls_ossl_reverify checks again. */
+static void allow_tickets(struct tls_ctx *ctx)
+{
+	SSL_CTX_clear_options(ctx->ssl_ctx, SSL_OP_NO_TICKET);
+	SSL_CTX_set_num_tickets(ctx->ssl_ctx, 1);
+	SSL_CTX_set_timeout(ctx->ssl_ctx, (long)ctx->ticket_lifetime);
+	SSL_CTX_set_max_early_data(ctx->ssl_ctx, 0);
+	ctx->ticket_since = time(NULL);
+}
+
+int tls_ctx_rotate_tickets(struct tls_ctx *ctx)
+{
+	unsigned char keys[80]; /* name 16, HMAC 32, AES 32: OpenSSL's ticket key layout */
+
+	if (ctx == NULL || ctx->client || ctx->ticket_lifetime == 0 ||
+	    time(NULL) - ctx->ticket_since < (time_t)ctx->ticket_lifetime)
+		return 0;
+	if (RAND_priv_bytes(keys, sizeof(keys)) != 1 ||
+	    SSL_CTX_set_tlsext_ticket_keys(ctx->ssl_ctx, keys, sizeof(keys)) != 1) {
+		ERR_clear_error();
+		OPENSSL_cleanse(keys, sizeof(keys));
+		return 0;
+	}
+	OPENSSL_cleanse(keys, sizeof(keys));
+	ctx->ticket_since = time(NULL);
+	return 1;
+}
+
 /* Builds ctx->ssl_ctx, cas and the CRL state from the files named in ctx. */
 static int ctx_build(struct tls_ctx *ctx, char *err, size_t errlen)
 {
@@ -249,8 +282,11 @@ static int ctx_build(struct tls_ctx *ctx, char *err, size_t errlen)
 	if (!ctx->ssl_ctx || !ctx->cas)
 		return tls_errf(err, errlen, "TLS context: %s", tls_ossl_reason("cannot create"));
 	SSL_CTX_set_session_id_context(ctx->ssl_ctx, sid_ctx, sizeof(sid_ctx) - 1);
-	if (ctx_policy(ctx->ssl_ctx, err, errlen) < 0 ||
-	    load_cert(ctx, ctx->ssl_ctx, &ctx->akey, err, errlen) < 0)
+	if (ctx_policy(ctx->ssl_ctx, err, errlen) < 0)
+		return -1;
+	if (!ctx->client && ctx->ticket_lifetime > 0)
+		allow_tickets(ctx);
+	if (load_cert(ctx, ctx->ssl_ctx, &ctx->akey, err, errlen) < 0)
 		return -1;
 	if (has_ca && load_cas(ctx, ctx->ssl_ctx, ctx->cas, err, errlen) < 0)
 		return -1;
@@ -300,6 +336,7 @@ struct tls_ctx *tls_server_ctx_new(const struct tls_server_opts *o, char *err, s
 	ctx->crl_file = dup_opt(o->crl_file);
 	ctx->use_agent = o->use_key_agent;
 	ctx->agent_fd = o->use_key_agent ? o->key_agent_fd : -1;
+	ctx->ticket_lifetime = o->ticket_lifetime;
 	return ctx_new(ctx, err, errlen);
 }
 

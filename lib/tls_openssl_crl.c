@@ -23,6 +23,34 @@ int tls_ossl_verify_cb(int ok, X509_STORE_CTX *x)
 	return ok;
 }
 
+int tls_ossl_reverify(SSL_CTX *c, SSL *ssl, char *err, size_t errlen)
+{
+	X509 *cert = SSL_get0_peer_certificate(ssl);
+	X509_STORE_CTX *x;
+	int rc = -1;
+
+	if (cert == NULL) /* resumed from a session without a client certificate */
+		return 0;
+	x = X509_STORE_CTX_new();
+	if (x == NULL ||
+	    X509_STORE_CTX_init(x, SSL_CTX_get_cert_store(c), cert, SSL_get_peer_cert_chain(ssl)) != 1) {
+		(void)tls_errf(err, errlen, "%s", tls_ossl_reason("cannot verify the resumed certificate"));
+	} else {
+		/* as the handshake verifies a client: its purpose, depth and callback */
+		X509_STORE_CTX_set_default(x, "ssl_client");
+		X509_VERIFY_PARAM_set_depth(X509_STORE_CTX_get0_param(x), TLS_VERIFY_DEPTH);
+		X509_STORE_CTX_set_verify_cb(x, tls_ossl_verify_cb);
+		if (X509_verify_cert(x) == 1)
+			rc = 0;
+		else
+			(void)tls_errf(err, errlen, "%s",
+			               X509_verify_cert_error_string(X509_STORE_CTX_get_error(x)));
+	}
+	X509_STORE_CTX_free(x);
+	ERR_clear_error();
+	return rc;
+}
+
 int tls_ossl_store_install(struct tls_ctx *ctx, STACK_OF(X509_CRL) * crls, char *err, size_t errlen)
 {
 	X509_STORE *st = X509_STORE_new();

@@ -20,6 +20,8 @@ struct tls_ctx {
 	STACK_OF(X509) * cas;       /* the CAs of ca_file: CRLs must be signed by one of them */
 	struct tls_agent_key *akey; /* the agent-backed key in force, NULL with key_file */
 	struct tls_crl_watch crl;
+	unsigned ticket_lifetime; /* 0: no resumption */
+	time_t ticket_since;      /* when the ticket key in force was made */
 };
 
 struct tls_sess {
@@ -39,6 +41,10 @@ int tls_ossl_crl_install(void *ctx, const char *path, const struct buf *data, ti
 int tls_ossl_store_install(struct tls_ctx *ctx, STACK_OF(X509_CRL) * crls, char *err, size_t errlen);
 /* The SSL verify callback: a CRL past its nextUpdate does not fail verification. */
 int tls_ossl_verify_cb(int ok, X509_STORE_CTX *x);
+/* A resumed session's peer certificate verified again against the store in force
+ * (CAs, CRL), as a full handshake verifies it. Returns 0, or -1 with err (the
+ * verification error, "certificate revoked"). */
+int tls_ossl_reverify(SSL_CTX *c, SSL *ssl, char *err, size_t errlen);
 
 /* tls_openssl_key.c: an EVP_PKEY whose private operations go to the key agent on
  * fd, for the public key of cert. NULL with err. */

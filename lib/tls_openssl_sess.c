@@ -99,6 +99,8 @@ static struct tls_sess *handshake(struct tls_ctx *ctx, int fd, const char *sni, 
 		else
 			SSL_set_accept_state(s->ssl);
 		rc = run_handshake(s->ssl, fd, timeout_s, err, errlen);
+		if (rc == 0 && !ctx->client && SSL_session_reused(s->ssl))
+			rc = tls_ossl_reverify(ctx->ssl_ctx, s->ssl, err, errlen);
 	}
 	if (!(flags & O_NONBLOCK))
 		(void)fcntl(fd, F_SETFL, flags);

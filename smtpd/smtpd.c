@@ -102,6 +102,7 @@ static struct tls_ctx *load_tls(struct key_agent *agent)
 	o.client_cert = TLS_CLIENT_CERT_OPTIONAL;
 	o.use_key_agent = true;
 	o.key_agent_fd = agent->chan;
+	o.ticket_lifetime = cfg.smtp_tls_ticket_lifetime;
 	tls = tls_server_ctx_new(&o, err, sizeof(err));
 	if (tls == NULL)
 		fatal("TLS: %s", err);
@@ -269,9 +270,11 @@ static bool crl_changed(const char *path)
 
 static void tick(void *arg)
 {
-	(void)arg;
+	struct smtpd_ctx *c = arg;
+
 	relay_process_tick(&relay);
-	if (crl_changed(cfg.tls_crl))
+	/* a new ticket key or CRL: reused processes hold the old one */
+	if (crl_changed(cfg.tls_crl) || tls_ctx_rotate_tickets(c->tls) > 0)
 		master_retire_reused();
 }
 

@@ -1,0 +1,101 @@
+"""TLS session resumption on mss-smtpd (issue 15, smtp_tls_ticket_lifetime, OpenSSL
+backend): a client that comes back with its session ticket resumes without a full
+handshake, whichever process serves it, and still carries its verified certificate
+(the operator it was stays the operator it is); the certificate a resumed session
+carries is checked again against the CRL in force, so a revoked one is refused even
+when resumed. With smtp_tls_ticket_lifetime = 0 nothing resumes. Driven with openssl
+s_client -sess_out / -sess_in."""
+import os
+import re
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from conftest import PRO
+from test_smtp_mx import trust_list
+
+OPERATOR = "dr.x@other-operator.test"
+OPERATOR_DN = "CN=mx.other-operator.test,OU=12345678900011,O=Other Operator,C=FR"
+
+
+def s_client(m, cert, sess_out=None, sess_in=None, lines=()):
+    """One STARTTLS session on the MX with openssl s_client: (output, reused)."""
+    pki = m.pki
+    cmd = ["openssl", "s_client", "-starttls", "smtp", "-connect", f"127.0.0.1:{m.port('smtp')}",
+           "-CAfile", str(pki / "ca.crt"), "-cert", str(pki / f"{cert}.crt"),
+           "-key", str(pki / f"{cert}.key"), "-crlf", "-ign_eof"]
+    if sess_out:
+        cmd += ["-sess_out", str(sess_out)]
+    if sess_in:
+        cmd += ["-sess_in", str(sess_in)]
+    text = "".join(line + "\n" for line in ("EHLO mx.other-operator.test", *lines, "QUIT"))
+    r = subprocess.run(cmd, input=text, capture_output=True, text=True, timeout=30)
+    out = r.stdout + r.stderr
+    return out, re.search(r"^Reused, TLSv", out, re.M) is not None
+
+
+def tls_lines(m):
+    return [l for l in m.log("smtpd").splitlines() if "event=smtp.tls " in l]
+
+
+@pytest.fixture
+def mx(mss, tmp_path, pki):
+    f = trust_list(mss.root / "trust.xml", [("other-operator.test", OPERATOR_DN)])
+    mss.ctl("trust", "import", str(f))
+    crl = tmp_path / "tls-crl.pem"
+    shutil.copyfile(pki / "crl.pem", crl)
+    mss.set(tls_crl=str(crl))
+    mss.crl = crl
+    return mss
+
+
+def started(m):
+    m.start("smtpd")
+    if "tls=gnutls" in m.log("smtpd"):
+        pytest.skip("the GnuTLS backend has no session tickets (lib/tls.h)")
+
+
+@pytest.mark.parametrize("max_use", [1, 100])
+def test_resumed_session_keeps_the_verified_identity(mx, tmp_path, max_use):
+    m = mx
+    m.set(smtp_session_max_use=max_use)
+    started(m)
+    sess = tmp_path / "sess.pem"
+    out, reused = s_client(m, "operator", sess_out=sess)
+    assert not reused and sess.exists(), out
+    out, reused = s_client(m, "operator", sess_in=sess,
+                           lines=(f"MAIL FROM:<{OPERATOR}>", f"RCPT TO:<{PRO}>"))
+    assert reused, out  # also across processes: the ticket key is the master's
+    # the operator's DN, verified, came back with the session: MAIL and RCPT pass
+    assert re.search(r"^250 2\.1\.0", out, re.M) and re.search(r"^250 2\.1\.5", out, re.M), out
+    last = tls_lines(m)[-1]
+    assert "client_cert=verified" in last and "O=Other Operator" in last, last
+
+
+def test_revoked_certificate_refused_on_resumption(mx, tmp_path, pki):
+    m = mx
+    started(m)
+    sess = tmp_path / "sess.pem"
+    out, reused = s_client(m, "late", sess_out=sess)
+    assert not reused and "client_cert=verified" in tls_lines(m)[-1], out
+    tmp = m.crl.with_name("crl.new")
+    shutil.copyfile(pki / "crl-next.pem", tmp)
+    os.replace(tmp, m.crl)  # revokes "late"
+    time.sleep(1.2)
+    out, reused = s_client(m, "late", sess_in=sess, lines=(f"MAIL FROM:<{OPERATOR}>",))
+    assert reused, out  # the ticket itself is still good...
+    assert not re.search(r"^250 2\.1\.0", out, re.M), out  # ...the certificate is not
+    last = tls_lines(m)[-1]
+    assert "result=failed" in last and 'error="certificate revoked"' in last, last
+
+
+def test_no_resumption_without_tickets(mx, tmp_path):
+    m = mx
+    m.set(smtp_tls_ticket_lifetime=0)
+    started(m)
+    sess = tmp_path / "sess.pem"
+    s_client(m, "operator", sess_out=sess)
+    out, reused = s_client(m, "operator", sess_in=sess)
+    assert not reused, out
