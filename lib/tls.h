@@ -74,6 +74,7 @@ struct tls_peer {
 	char issuer_dn[512];
 	char version[16]; /* "TLSv1.3" */
 	char cipher[64];  /* OpenSSL's name: "TLS_AES_256_GCM_SHA384", "ECDHE-ECDSA-AES128-GCM-SHA256" */
+	bool resumed;     /* the handshake resumed a session (a ticket, server side) */
 };
 
 struct tls_ctx;

@@ -248,6 +248,7 @@ void tls_peer_info(struct tls_sess *s, struct tls_peer *out)
 	           strlen(SSL_get_version(s->ssl)));
 	copy_whole(out->cipher, sizeof(out->cipher), SSL_get_cipher_name(s->ssl),
 	           strlen(SSL_get_cipher_name(s->ssl)));
+	out->resumed = SSL_session_reused(s->ssl) == 1;
 	if (!cert || SSL_get_verify_result(s->ssl) != X509_V_OK)
 		return;
 	if (X509_digest(cert, EVP_sha256(), md, &mdlen) != 1 || mdlen != 32) {

@@ -171,9 +171,9 @@ static int start_tls(struct smtp_session *s)
 	conn_set_timeout(s->conn, s->cfg->smtp_command_timeout);
 	s->tls = true;
 	s->peer = *conn_tls_peer(s->conn);
-	log_info("smtp.tls", "session=%s peer=%s version=%s cipher=%s client_cert=%s subject=%s", s->id,
-	         s->peer_ip, s->peer.version, s->peer.cipher, s->peer.has_cert ? "verified" : "none",
-	         log_quote(dn, sizeof(dn), s->peer.subject_dn));
+	log_info("smtp.tls", "session=%s peer=%s version=%s cipher=%s resumed=%s client_cert=%s subject=%s",
+	         s->id, s->peer_ip, s->peer.version, s->peer.cipher, s->peer.resumed ? "yes" : "no",
+	         s->peer.has_cert ? "verified" : "none", log_quote(dn, sizeof(dn), s->peer.subject_dn));
 	return 0;
 }
 

@@ -71,7 +71,8 @@ def test_resumed_session_keeps_the_verified_identity(mx, tmp_path, max_use):
     # the operator's DN, verified, came back with the session: MAIL and RCPT pass
     assert re.search(r"^250 2\.1\.0", out, re.M) and re.search(r"^250 2\.1\.5", out, re.M), out
     last = tls_lines(m)[-1]
-    assert "client_cert=verified" in last and "O=Other Operator" in last, last
+    assert "resumed=yes client_cert=verified" in last and "O=Other Operator" in last, last
+    assert "resumed=no" in tls_lines(m)[-2]
 
 
 def test_revoked_certificate_refused_on_resumption(mx, tmp_path, pki):
@@ -99,3 +100,4 @@ def test_no_resumption_without_tickets(mx, tmp_path):
     s_client(m, "operator", sess_out=sess)
     out, reused = s_client(m, "operator", sess_in=sess)
     assert not reused, out
+    assert "resumed=no client_cert=verified" in tls_lines(m)[-1]
