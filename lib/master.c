@@ -268,6 +268,14 @@ void master_session_signals(void)
 /* The master's state, for its children to close what is the master's alone. */
 static struct master_state *running;
 
+void master_close_in_child(void)
+{
+	for (size_t i = 0; running != NULL && i < running->nchildren; i++)
+		for (int k = 0; k < 2; k++)
+			if (running->children[i].ctl[k] >= 0)
+				close(running->children[i].ctl[k]);
+}
+
 /* In every child first: what only the master may hold goes (listeners, the sockets of
  * the reused processes), signals as a session wants them, the daemon's child_init. */
 void master_child_enter(const struct master_opts *o, struct listener *ls, size_t n)
@@ -275,10 +283,7 @@ void master_child_enter(const struct master_opts *o, struct listener *ls, size_t
 	for (size_t i = 0; i < n; i++)
 		if (ls[i].fd >= 0)
 			close(ls[i].fd);
-	for (size_t i = 0; running != NULL && i < running->nchildren; i++)
-		for (int k = 0; k < 2; k++)
-			if (running->children[i].ctl[k] >= 0)
-				close(running->children[i].ctl[k]);
+	master_close_in_child();
 	master_session_signals();
 	signal(SIGCHLD, SIG_DFL);
 	/* A session keeps the material it was forked with; a SIGHUP sent to the whole

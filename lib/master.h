@@ -128,6 +128,10 @@ void master_set_reuse(unsigned max_use, unsigned idle_time);
  * (SIGHUP: configuration, TLS material; a new CRL file): idle ones end now, busy ones
  * after their connection, and the next connections get fresh processes. */
 void master_retire_reused(void);
+/* In a child the daemon forks itself from the master (not a session: e.g. mss-smtpd's
+ * queue process, restarted by on_child_exit or on_tick): closes the sockets to the
+ * reused processes, which are the master's alone. */
+void master_close_in_child(void);
 /* Drops privileges to opts->user (fatal if that fails), then runs the accept loop;
  * returns 0 after a clean shutdown. */
 int master_run(const struct master_opts *opts, struct listener *ls, size_t n);

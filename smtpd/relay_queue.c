@@ -559,6 +559,7 @@ pid_t relay_queue_start(const struct mss_config *cfg, struct tls_ctx *ctx, const
 	for (size_t i = 0; i < n; i++)
 		if (close_fds[i] >= 0)
 			close(close_fds[i]);
+	master_close_in_child(); /* restarted by the master: its sockets to reused MX processes */
 	store_agent_forget(keys);
 	prctl(PR_SET_NAME, "mss-queue");
 	if (master_drop_privileges(cfg->user, err, sizeof err) < 0) {

@@ -9,6 +9,7 @@ import shutil
 import signal
 import socket
 import ssl
+import subprocess
 import time
 
 import pytest
@@ -207,3 +208,58 @@ def test_idle_processes_hold_no_place_and_stop_ends_them(reuse):
     m.stop("smtpd")
     assert time.monotonic() - start < 5
     assert all(gone(int(p), wait=1) for p in pids)
+
+
+def unix_peers():
+    """{socket inode: its peer's inode} of every connected Unix socket (ss -x)."""
+    out = subprocess.run(["ss", "-xaH"], capture_output=True, text=True, check=True).stdout
+    return {int(a): int(b) for a, b in re.findall(r"\s(\d+)\s+\S+\s+(\d+)\s*$", out, re.M)}
+
+
+def socket_inodes(pid):
+    found = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except FileNotFoundError:
+            continue
+        if target.startswith("socket:["):
+            found.add(int(target[8:-1]))
+    return found
+
+
+def comm(pid):
+    with open(f"/proc/{pid}/comm") as f:
+        return f.read().strip()
+
+
+def test_restarted_queue_process_holds_no_socket_of_reused_processes(reuse):
+    """The master's sockets to its reused processes are its alone: a queue process
+    it restarts while pairs are running does not inherit them."""
+    m = reuse
+    m.start("smtpd")
+    c = connect(m, "smtp", cert="operator")
+    assert deliver(c, OPERATOR, PRO)[0] == 250
+    ended(m, c)
+    pre = connects(m)[-1][0]
+    session = disconnects(m)[connects(m)[-1][1]]
+    master = m.procs["smtpd"].pid
+    queue = [p for p in map(int, open(f"/proc/{master}/task/{master}/children").read().split())
+             if comm(p) == "mss-queue"]
+    assert len(queue) == 1
+    starts = m.log("smtpd").count("event=relay.start result=ok")
+    os.kill(queue[0], signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while m.log("smtpd").count("event=relay.start result=ok") == starts and time.monotonic() < deadline:
+        time.sleep(0.1)
+    queue = [p for p in map(int, open(f"/proc/{master}/task/{master}/children").read().split())
+             if comm(p) == "mss-queue"]
+    assert len(queue) == 1
+    peers = unix_peers()
+    pool_peers = {peers.get(i) for p in (pre, session) for i in socket_inodes(int(p))} - {None}
+    assert pool_peers & socket_inodes(master)  # the master's ends, found this way
+    assert not pool_peers & socket_inodes(queue[0])
+    # and the pair still serves
+    c = connect(m, "smtp", cert="operator")
+    assert connects(m)[-1][0] == pre
+    c.close()
