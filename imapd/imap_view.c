@@ -13,6 +13,9 @@
 
 static void view_remove(struct imap_session *s, size_t i);
 
+_Static_assert(sizeof(struct imap_msg) == 24, "struct imap_msg is kept to 24 bytes (imap_session.h)");
+_Static_assert(STORE_FLAG_ALL < (1u << 31), "STORE_FLAG_* fit imap_msg.flags");
+
 static void msg_free(struct imap_msg *m)
 {
 	free(m->keywords);
