@@ -104,6 +104,8 @@ def test_imap(tmp_path):
     for r in check_runs(figures, servers, out):
         assert r["messages"] == 5 and r["mixed"]["errors"] == 0, "%r\n%s" % (r, out[-3000:])
         assert r["select_p50_ms"] is not None and r["pss_kb_per_session"] is not None
+        assert r["mixed"]["server_cpu_ms_per_round"] is not None
+    assert "server CPU ms / mixed round" in out
 
 
 def test_directory(tmp_path):
