@@ -100,9 +100,13 @@ static long seal_batch(struct store *st, int table, struct plain_row *rows, char
 
 static int scrub(struct store *st, char *err, size_t errlen)
 {
-	if (sql_engine(st->sql) == SQL_POSTGRESQL)
-		return sql_script(st->sql, "store.meta_vacuum", "VACUUM FULL messages; VACUUM FULL retained;",
-		                  err, errlen);
+	/* one statement per call: PostgreSQL runs statements sent together in one implicit
+	 * transaction, and VACUUM refuses to run inside one */
+	if (sql_engine(st->sql) == SQL_POSTGRESQL) {
+		if (sql_script(st->sql, "store.meta_vacuum", "VACUUM FULL messages", err, errlen) < 0)
+			return -1;
+		return sql_script(st->sql, "store.meta_vacuum", "VACUUM FULL retained", err, errlen);
+	}
 	return sql_script(st->sql, "store.meta_vacuum", "VACUUM; PRAGMA wal_checkpoint(TRUNCATE);", err,
 	                  errlen);
 }
