@@ -57,7 +57,24 @@ def ended(m, c, session=None, wait=10):
     while session not in disconnects(m) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert session in disconnects(m), m.log("smtpd")[-3000:]
-    time.sleep(0.5)
+    pids = {pid for pid, sid, _ in connects(m) if sid == session} | {disconnects(m)[session]}
+    while not all(waiting(int(p)) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.3)
+
+
+RECVMSG = 47  # x86_64
+
+
+def waiting(pid):
+    """Whether pid waits for its next connection (in recvmsg), or is gone."""
+    try:
+        with open(f"/proc/{pid}/syscall") as f:
+            return f.read().split()[0] == str(RECVMSG)
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return True
+    except PermissionError:
+        return True
 
 
 @pytest.fixture
