@@ -250,11 +250,9 @@ def unseal_as_old_code_did(m):
             con.execute("UPDATE store_users SET wrapped_key = ? WHERE id = ?",
                         (atrest_helpers.wrap_first_format(m, key), uid))
         con.execute("DELETE FROM store_counters WHERE name = 'wrap_format'")
+        for stmt in atrest_helpers.UNDO_STORE_STEPS_AFTER_11:
+            con.execute(stmt)
         con.execute("DROP TABLE urlauth_keys")  # migration 11
-        for t in ("insert", "delete", "update"):  # migration 12
-            con.execute("DROP TRIGGER messages_counts_" + t)
-        for col in ("n_messages", "n_unseen", "n_deleted", "total_size", "deleted_size"):
-            con.execute("ALTER TABLE mailboxes DROP COLUMN " + col)
         con.execute("UPDATE schema_version SET version = 5 WHERE component = 'store'")
         con.commit()
     finally:

@@ -5,6 +5,8 @@ import sqlite3
 
 import pytest
 
+from atrest_helpers import UNDO_STORE_STEPS_AFTER_11
+
 # reads and rewrites the SQLite file itself
 pytestmark = pytest.mark.sqlite_only
 
@@ -31,14 +33,12 @@ def lower_store_schema(m):
     9 the readers' keys, 10 the account-bound wraps, which test_key_agent.py makes of
     the first format; no message stored yet)."""
     assert m.sql("SELECT count(*) FROM blobs") == [(0,)]
-    write_sql(m, "DROP TABLE blob_keys",
+    write_sql(m, *UNDO_STORE_STEPS_AFTER_11,
+              "DROP TABLE blob_keys",
               "DROP TABLE urlauth_keys",
               "ALTER TABLE store_users DROP COLUMN public_key",
               "ALTER TABLE blobs DROP COLUMN sealed_key",
               "DELETE FROM store_counters WHERE name = 'wrap_format'",
-              *["DROP TRIGGER messages_counts_" + t for t in ("insert", "delete", "update")],
-              *["ALTER TABLE mailboxes DROP COLUMN " + c
-                for c in ("n_messages", "n_unseen", "n_deleted", "total_size", "deleted_size")],
               f"UPDATE schema_version SET version = {OLDER} WHERE component = 'store'")
 
 
