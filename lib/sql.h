@@ -149,7 +149,8 @@ enum sql_error {
  * PostgreSQL: an error aborts the open transaction, so code that expects a
  * constraint to refuse a change inside a transaction checks first instead. */
 enum sql_error sql_last_error(const struct sql *db);
-/* Statements prepared on db so far: the cache's effect, for tests and benchmarks. */
+/* Statements parsed anew on db so far (texts the statement cache did not hold): the
+ * cache's effect, for tests and benchmarks. */
 unsigned long sql_prepare_count(const struct sql *db);
 
 /* ---- transactions ---------------------------------------------------------------- */

@@ -65,7 +65,7 @@ struct sql_driver {
 struct sql {
 	const struct sql_driver *drv;
 	enum sql_error last_error;
-	unsigned long prepares; /* statements the driver prepared (sql_prepare_count) */
+	unsigned long prepares; /* texts the cache did not hold, parsed anew (sql_prepare_count) */
 };
 
 struct sql_stmt {

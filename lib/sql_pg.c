@@ -1,10 +1,10 @@
 /* sql_pg.c: the PostgreSQL driver behind sql.h (libpq), for several hosts on one
  * cluster.
  *
- * - Statements are prepared once per connection (named, cached by SQL text in the
- *   same bounded cache as the SQLite driver's, lib/sql_cache.h; one evicted is
- *   DEALLOCATEd), ?N rewritten to $N, each parameter typed from the first
- *   values bound (int8, text, bytea; a NULL leaves the type to the server), so that
+ * - Statements are prepared once per connection at their second use (the first runs
+ *   unnamed, in one round trip), named, cached by SQL text in the same bounded cache
+ *   as the SQLite driver's (lib/sql_cache.h; one evicted is DEALLOCATEd), ?N rewritten to $N, each parameter
+ * typed from the first values bound (int8, text, bytea; a NULL leaves the type to the server), so that
  *   "INSERT ... SELECT ?1" or "length(?2) + 1" type as they do on SQLite. Values go
  *   as text, blobs as binary; results come back as text and whole, so a cursor may
  *   stay open while other statements run, as sql.h promises.
@@ -57,7 +57,7 @@
 struct pg_entry {
 	struct sql_cache_entry ce; /* never busy: a result is read whole before the call returns */
 	unsigned nparams;
-	char name[24]; /* the server's name for it */
+	char name[24]; /* the server's name for it; "" until its second use (send_statement) */
 };
 
 struct pg {
@@ -540,63 +540,79 @@ static int check_count(struct pg *p, const char *what, size_t nargs, unsigned np
 	return -1;
 }
 
-/* Makes room for one more statement: the least recently used one is deallocated on
- * the server (one round trip, only past SQL_CACHE_MAX distinct texts). Returns 0 or
- * -1 with err (the connection or its transaction failed: so would the statement). */
+/* Makes room for one more statement: the least recently used one goes, deallocated
+ * on the server when it was prepared there (one round trip, only past SQL_CACHE_MAX
+ * distinct texts). Returns 0 or -1 with err (the connection or its transaction
+ * failed: so would the statement). */
 static int cache_room(struct pg *p, const char *what, char *err, size_t errlen)
 {
 	if (sql_cache_has_room(&p->cache))
 		return 0;
 	struct pg_entry *v = (struct pg_entry *)sql_cache_victim(&p->cache);
-	char q[48];
-	str_assert(str_format(q, sizeof q, "DEALLOCATE %s", v->name), "a 24-byte name fits");
-	PGresult *r = exec_simple(p, what, q, err, errlen);
-	if (r == NULL)
-		return -1;
-	PQclear(r);
+	if (v->name[0] != '\0') {
+		char q[48];
+		str_assert(str_format(q, sizeof q, "DEALLOCATE %s", v->name), "a 24-byte name fits");
+		PGresult *r = exec_simple(p, what, q, err, errlen);
+		if (r == NULL)
+			return -1;
+		PQclear(r);
+	}
 	sql_cache_remove(&p->cache, &v->ce);
 	free(v);
 	return 0;
 }
 
-/* Prepares sql under a new name and caches it. Returns the entry, or NULL with err. */
-static struct pg_entry *prepare(struct pg *p, const char *what, const char *sql, uint32_t hash,
-                                const struct pg_params *pp, size_t nargs, char *err, size_t errlen)
+/* Prepares e's statement on the server under a new name, typed from the values of
+ * this use. Returns 0 or -1 with err. */
+static int prepare(struct pg *p, struct pg_entry *e, const char *what, const struct pg_params *pp, char *err,
+                   size_t errlen)
+{
+	unsigned nparams;
+	char *text = rewrite(p, what, e->ce.sql, &nparams, err, errlen);
+	if (text == NULL)
+		return -1;
+	char name[24];
+	str_assert(str_format(name, sizeof name, "mss_%lu", ++p->next_name),
+	           "mss_ and 20 digits fit 24 bytes");
+	int sent = PQsendPrepare(p->c, name, text, (int)nparams, pp->type);
+	free(text);
+	if (!sent)
+		return fail_msg(p, kind_of(p, NULL), what, PQerrorMessage(p->c), err, errlen);
+	PGresult *r = await(p, what, err, errlen);
+	if (r == NULL)
+		return -1;
+	if (is_error(r))
+		return fail_result(p, what, r, err, errlen);
+	PQclear(r);
+	str_assert(str_copy(e->name, sizeof e->name, name), "both names are 24 bytes");
+	return 0;
+}
+
+/* A text seen for the first time is cached but sent unnamed (parsed, planned and run
+ * in one round trip); at its second use it is prepared, and from then on only bound
+ * and run. A connection used for one delivery (a connection per MX session) runs most
+ * of its statements once: preparing them first cost a round trip each for nothing. */
+static int send_first(struct pg *p, const char *what, const char *sql, uint32_t hash, size_t nargs,
+                      const struct pg_params *pp, char *err, size_t errlen)
 {
 	unsigned nparams;
 	char *text = rewrite(p, what, sql, &nparams, err, errlen);
 	if (text == NULL)
-		return NULL;
+		return -1;
 	if (check_count(p, what, nargs, nparams, err, errlen) < 0 || cache_room(p, what, err, errlen) < 0) {
 		free(text);
-		return NULL;
+		return -1;
 	}
-	char name[24];
-	str_assert(str_format(name, sizeof name, "mss_%lu", ++p->next_name),
-	           "mss_ and 20 digits fit 24 bytes");
-	p->base.prepares++;
-	int sent = PQsendPrepare(p->c, name, text, (int)nparams, pp->type);
-	free(text);
-	if (!sent) {
-		fail_msg(p, kind_of(p, NULL), what, PQerrorMessage(p->c), err, errlen);
-		return NULL;
-	}
-	PGresult *r = await(p, what, err, errlen);
-	if (r == NULL)
-		return NULL;
-	if (is_error(r)) {
-		fail_result(p, what, r, err, errlen);
-		return NULL;
-	}
-	PQclear(r);
 	struct pg_entry *e = xcalloc(1, sizeof *e);
 	e->nparams = nparams;
-	str_assert(str_copy(e->name, sizeof e->name, name), "both names are 24 bytes");
 	sql_cache_add(&p->cache, &e->ce, sql, hash);
-	return e;
+	p->base.prepares++;
+	int sent = PQsendQueryParams(p->c, text, (int)nargs, pp->type, pp->v, pp->len, pp->fmt, 0);
+	free(text);
+	return sent ? 0 : fail_msg(p, kind_of(p, NULL), what, PQerrorMessage(p->c), err, errlen);
 }
 
-/* Sends sql with its values as a prepared statement: the cached one, or a new one. */
+/* Sends sql with its values: unnamed at its first use, then as a prepared statement. */
 static int send_statement(struct pg *p, const char *what, const char *sql, const struct sql_value *args,
                           size_t nargs, struct pg_params *pp, char *err, size_t errlen)
 {
@@ -605,9 +621,11 @@ static int send_statement(struct pg *p, const char *what, const char *sql, const
 	params_fill(pp, args, nargs);
 	uint32_t hash = sql_text_hash(sql);
 	struct pg_entry *e = (struct pg_entry *)sql_cache_find(&p->cache, sql, hash);
-	if (e == NULL && (e = prepare(p, what, sql, hash, pp, nargs, err, errlen)) == NULL)
-		return -1;
+	if (e == NULL)
+		return send_first(p, what, sql, hash, nargs, pp, err, errlen);
 	if (check_count(p, what, nargs, e->nparams, err, errlen) < 0)
+		return -1;
+	if (e->name[0] == '\0' && prepare(p, e, what, pp, err, errlen) < 0)
 		return -1;
 	if (!PQsendQueryPrepared(p->c, e->name, (int)nargs, pp->v, pp->len, pp->fmt, 0))
 		return fail_msg(p, kind_of(p, NULL), what, PQerrorMessage(p->c), err, errlen);

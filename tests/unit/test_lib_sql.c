@@ -778,12 +778,32 @@ static void test_pg_notifications(void **state)
 	/* SQLite-style engines without notifications: sql_listen refuses, sql_notify is a no-op */
 }
 
+/* A text's first use runs unnamed (one round trip); it is prepared on the server at
+ * its second use, and only bound and run afterwards: a connection that serves one
+ * delivery runs most statements once. */
+static void test_pg_prepared_at_second_use(void **state)
+{
+	struct sql *db = *state;
+	char err[256];
+	int64_t n = 0;
+	const char *named =
+	    "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE 'SELECT 77 + %'";
+	for (int use = 1; use <= 3; use++) {
+		assert_int_equal(
+		    sql_one(db, "t", "SELECT 77 + ?1", SQL_ARGS(SQL_INT(use)), &n, err, sizeof err), 1);
+		assert_int_equal(n, 77 + use);
+		assert_int_equal(sql_one(db, "t", named, SQL_NOARGS, &n, err, sizeof err), 1);
+		assert_int_equal(n, use == 1 ? 0 : 1);
+	}
+}
+
 static const struct CMUnitTest pg_tests[] = {
     cmocka_unit_test_setup_teardown(test_pg_bytes_kept_and_sorted, setup, teardown),
     cmocka_unit_test_setup_teardown(test_pg_refuses_other_encodings, setup, teardown),
     cmocka_unit_test_setup_teardown(test_pg_bounded_lock_wait, setup, teardown),
     cmocka_unit_test_setup_teardown(test_pg_reconnects, setup, teardown),
     cmocka_unit_test_setup_teardown(test_pg_notifications, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_pg_prepared_at_second_use, setup, teardown),
 };
 static const size_t npg_tests = sizeof pg_tests / sizeof pg_tests[0];
 
