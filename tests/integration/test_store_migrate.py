@@ -22,9 +22,9 @@ def write_sql(m, *statements):
         con.close()
 
 
-LATEST = 13  # the store's latest migration (store/store_schema.c)
+LATEST = 14  # the store's latest migration (store/store_schema.c)
 OLDER = 7  # before migrations 8 (key pairs), 9 (readers' keys), 10 (bound wraps), 11 (URLAUTH keys),
-# 12 (mailbox counts), 13 (the counts by statement on PostgreSQL)
+# 12 (mailbox counts), 13 (the counts by statement on PostgreSQL), 14 (blobs by owner on SQLite)
 
 
 def lower_store_schema(m):

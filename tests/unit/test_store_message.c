@@ -752,6 +752,42 @@ static void test_meta_seal_old_rows(void **state)
 	assert_int_equal(plain, 0);
 }
 
+static int plan_row(void *arg, struct sql_stmt *q)
+{
+	struct buf *plan = arg;
+	const char *detail = sql_text(q, 3);
+	assert_int_equal(buf_append(plan, detail, strlen(detail)), 0);
+	assert_int_equal(buf_append(plan, "\n", 1), 0);
+	return 0;
+}
+
+/* The readers' questions about one account's blobs (store_readers.c, asked at each
+ * COPY and keyword STORE) search that account's blobs by the blobs_user index (store
+ * step 14 on SQLite), never a pass over every blob of the store. */
+static void test_readers_queries_indexed(void **state)
+{
+	struct store_fixture *f = *state;
+	STORE_SQLITE_ONLY(); /* the plan's wording is SQLite's; PostgreSQL has had the index */
+	static const char *const queries[] = {
+	    "EXPLAIN QUERY PLAN SELECT 1 FROM blob_keys k JOIN blobs b ON b.id = k.blob_id WHERE b.user_id = "
+	    "?1"
+	    " LIMIT 1",
+	    "EXPLAIN QUERY PLAN SELECT k.blob_id, k.user_id FROM blob_keys k JOIN blobs b ON b.id = k.blob_id"
+	    " WHERE b.user_id = ?1",
+	};
+	for (size_t i = 0; i < sizeof queries / sizeof queries[0]; i++) {
+		struct buf plan;
+		buf_init(&plan, BUF_UNLIMITED);
+		assert_int_equal(sql_foreach(store_sql(f->st), "t", queries[i], SQL_ARGS(SQL_INT(1)),
+		                             plan_row, &plan, f->err, sizeof(f->err)),
+		                 0);
+		if (strstr((const char *)plan.data, "blobs_user") == NULL ||
+		    strstr((const char *)plan.data, "SCAN"))
+			fail_msg("%s:\n%s", queries[i], (const char *)plan.data);
+		buf_free(&plan);
+	}
+}
+
 /* Many session processes writing at once: nobody sees "database is locked", UIDs
  * stay unique and dense. */
 static void test_concurrent_writers(void **state)
@@ -822,6 +858,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_quota_from_counters, setup, store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_counts_by_statement, setup, store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_meta_seal_old_rows, setup, store_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_readers_queries_indexed, setup, store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, store_fixture_teardown),
 	};
 	return STORE_RUN_GROUPS("store messages", tests);
