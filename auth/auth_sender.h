@@ -23,6 +23,13 @@ struct policy_sender {
 	char tls_subject_dn[512]; /* verified peer certificate subject DN, "" when none */
 	char listener[32];        /* "smtp", "submission", "submissions" */
 	char spf_domain[256];     /* SENDER_RELAY_SPF: the domain SPF passed for */
+	/* SENDER_OPERATOR: the MAIL FROM domain the trust list listed for tls_subject_dn
+	 * when this transaction's MAIL was accepted (identity_check_mail), "" before. RCPT
+	 * and the header ask the same question again: the answer is taken from here, not
+	 * from the database (one query and two DN canonicalisations less each). mss-smtpd
+	 * fills this struct afresh at every MAIL, so a change to the trust list counts
+	 * from the next transaction on, never later. */
+	char listed_domain[256];
 };
 
 /* The fixed word the audit log records for a, "unknown" when out of range. */

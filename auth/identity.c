@@ -83,6 +83,13 @@ static enum verdict directory_state(struct store *st, const char *addr)
 	return r == 1 && !e.active ? V_INACTIVE : V_OK;
 }
 
+int identity_operator_listed(struct store *st, const struct policy_sender *s, const char *domain)
+{
+	if (s->listed_domain[0] && str_ieq(domain, s->listed_domain))
+		return 1;
+	return trust_is_listed(st, domain, s->tls_subject_dn);
+}
+
 /* The domain part, for operators and SPF relays: listed for its DN, not served here. */
 static enum verdict domain_verdict(struct store *st, const struct mss_config *cfg,
                                    const struct policy_sender *s, const char *addr)
@@ -94,7 +101,7 @@ static enum verdict domain_verdict(struct store *st, const struct mss_config *cf
 		return V_LOCAL;
 	if (s->auth == SENDER_RELAY_SPF)
 		return s->spf_domain[0] && str_ieq(dom, s->spf_domain) ? V_OK : V_NOT_YOURS;
-	r = trust_is_listed(st, dom, s->tls_subject_dn);
+	r = identity_operator_listed(st, s, dom);
 	return r < 0 ? V_ERROR : r == 1 ? V_OK : V_NOT_LISTED;
 }
 
@@ -169,7 +176,7 @@ static int null_sender(struct store *st, const struct policy_sender *s, struct m
 	return accept(out);
 }
 
-int identity_check_mail(struct store *st, const struct mss_config *cfg, const struct policy_sender *s,
+int identity_check_mail(struct store *st, const struct mss_config *cfg, struct policy_sender *s,
                         const char *mail_from, struct mss_status *out, const char **why)
 {
 	bool account_kind = local_account(s->auth) || s->auth == SENDER_RELAY_CERT;
@@ -192,6 +199,9 @@ int identity_check_mail(struct store *st, const struct mss_config *cfg, const st
 	*why = s->auth == SENDER_OPERATOR ? "operator-listed"
 	       : local_account(s->auth)   ? "own-address"
 	                                  : "relay";
+	if (s->auth == SENDER_OPERATOR) /* what RCPT and the header will ask again */
+		str_assert(str_copy(s->listed_domain, sizeof s->listed_domain, str_address_domain(mail_from)),
+		           "a domain of a 256-byte address into 256 bytes");
 	return accept(out);
 }
 

@@ -31,8 +31,11 @@
 
 /* MAIL FROM. Returns 0 accepted, 1 refused (st filled), -1 on a database error (st:
  * 451 4.3.0). */
-int identity_check_mail(struct store *st, const struct mss_config *cfg, const struct policy_sender *s,
+int identity_check_mail(struct store *st, const struct mss_config *cfg, struct policy_sender *s,
                         const char *mail_from, struct mss_status *out, const char **why);
+/* Is an operator s listed for domain? 1 yes, 0 no, -1 database error. The trust list
+ * is read once per transaction for the MAIL FROM domain (s->listed_domain). */
+int identity_operator_listed(struct store *st, const struct policy_sender *s, const char *domain);
 
 /* The author fields of a message header (RFC 5322 3.6.2). */
 struct identity_header {

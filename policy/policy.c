@@ -115,7 +115,7 @@ static const char *sender_identity(const struct policy_sender *s, const char *ma
 
 /* ---- MAIL FROM and the header: who the sender may be is auth/identity.c's ---- */
 
-int policy_check_mail(struct store *store, const struct policy_sender *s, const char *mail_from,
+int policy_check_mail(struct store *store, struct policy_sender *s, const char *mail_from,
                       struct mss_status *st)
 {
 	const char *why = "error";
@@ -158,7 +158,7 @@ static int sender_proven(struct store *store, const struct policy_sender *s, con
 	case SENDER_OPERATOR:
 		return mail_from[0] == '\0'
 		           ? trust_dn_known(store, s->tls_subject_dn)
-		           : trust_is_listed(store, str_address_domain(mail_from), s->tls_subject_dn);
+		           : identity_operator_listed(store, s, str_address_domain(mail_from));
 	default:
 		return 0;
 	}

@@ -78,7 +78,7 @@ pid_t policy_retention_start(const struct mss_config *cfg);
 /* Decides MAIL FROM for this sender (e.g. a professional may only send as their own
  * address: 553 5.7.1; an operator must be listed for the MAIL FROM domain: 550 5.7.1).
  * Returns 0 accept, 1 refused (st filled), -1 internal error (st = 451 4.3.0). */
-int policy_check_mail(struct store *store, const struct policy_sender *s, const char *mail_from,
+int policy_check_mail(struct store *store, struct policy_sender *s, const char *mail_from,
                       struct mss_status *st);
 /* Decides the author fields of a message at the end of DATA (auth/identity.h: From
  * and Sender must be the identity the sender proved). A refusal is audited. Same

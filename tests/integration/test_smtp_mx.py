@@ -72,6 +72,25 @@ def test_operator_listed_for_domain(mx):
     assert code in (550, 553) and text[0].startswith("5.7.1")
 
 
+def test_trust_list_change_counts_from_next_transaction(mx):
+    """RCPT and the header reuse what MAIL read of the trust list (one query per
+    transaction): an operator taken off the list on a persistent connection is refused
+    at its next MAIL, and the transactions that follow read the list again."""
+    c = connect(mx, "smtp", cert="operator")
+    code, text = deliver(c, "dr.x@other-operator.test", PRO)
+    assert code == 250, text
+    mx.ctl("trust", "import", str(trust_list(mx.root / "trust2.xml",
+                                             [("third.test", "CN=mx.third.test,O=Third,C=FR")])))
+    code, text = mail(c, "dr.x@other-operator.test")
+    assert (code, text[0][:5]) == (550, "5.7.1"), text
+    assert c.cmd("RSET")[0] == 250
+    mx.ctl("trust", "import", str(trust_list(mx.root / "trust3.xml",
+                                             [("other-operator.test", OPERATOR_DN)])))
+    code, text = deliver(c, "dr.x@other-operator.test", PRO)
+    assert code == 250, text
+    assert inbox_count(mx, PRO) == 2
+
+
 def test_no_open_relay(mx):
     c = connect(mx, "smtp", cert="operator")
     assert mail(c, "dr.x@other-operator.test")[0] == 250
