@@ -17,18 +17,18 @@
 
 static const struct imap_cmd_def cmd_table[] = {
     /* any state (RFC 9051 6.1) */
-    {"CAPABILITY", cmd_capability, S_ANY, 0},
-    {"NOOP", cmd_noop, S_ANY, 0},
-    {"LOGOUT", cmd_logout, S_ANY, CMD_NO_SYNC},
-    {"ID", cmd_id, S_ANY, 0},
+    {"CAPABILITY", cmd_capability, S_ANY, CMD_NO_VIEW},
+    {"NOOP", cmd_noop, S_ANY, CMD_NO_VIEW},
+    {"LOGOUT", cmd_logout, S_ANY, CMD_NO_SYNC | CMD_NO_VIEW},
+    {"ID", cmd_id, S_ANY, CMD_NO_VIEW},
     /* not authenticated (6.2) */
     {"STARTTLS", cmd_starttls, S_NA, 0},
     {"AUTHENTICATE", cmd_authenticate, S_NA, 0},
     {"LOGIN", cmd_login, S_NA, 0},
     /* authenticated (6.3) */
     {"ENABLE", cmd_enable, S_AUTHED, 0},
-    {"SELECT", cmd_select, S_AUTHED, 0},
-    {"EXAMINE", cmd_select, S_AUTHED, 0},
+    {"SELECT", cmd_select, S_AUTHED, CMD_NO_VIEW},
+    {"EXAMINE", cmd_select, S_AUTHED, CMD_NO_VIEW},
     {"CREATE", cmd_create, S_AUTHED, 0},
     {"DELETE", cmd_delete, S_AUTHED, 0},
     {"RENAME", cmd_rename, S_AUTHED, 0},
@@ -217,6 +217,10 @@ void imap_cmd_dispatch(struct imap_session *s, struct imap_command *c)
 	enum imap_state before = s->state;
 	if (before != IMAP_STATE_NOT_AUTH && history_refresh(d->name))
 		imap_vault_refresh(s); /* new history entries, the vaccination book rebuilt */
+	if (!(d->flags & CMD_NO_VIEW) && imap_view_load(s) < 0) {
+		imap_send(s, c->tag, IMAP_R_SERVERBUG);
+		return;
+	}
 	s->cmd_flags = d->flags;
 	d->fn(s, c);
 	s->cmd_flags = 0;

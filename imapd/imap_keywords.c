@@ -76,6 +76,11 @@ void imap_view_collect_keywords(struct imap_view *v)
 	}
 }
 
+void imap_view_add_keywords(struct imap_view *v, const char *keywords)
+{
+	add_new(v, keywords);
+}
+
 void imap_view_free_keywords(struct imap_view *v)
 {
 	for (size_t i = 0; i < v->nkw; i++)

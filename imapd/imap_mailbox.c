@@ -70,9 +70,11 @@ static void select_untagged(struct imap_session *s, const struct store_mailbox *
 {
 	struct imap_view *v = &s->view;
 	imap_view_write_flags(s);
-	conn_printf(s->conn, "* %zu EXISTS\r\n", v->n);
+	conn_printf(s->conn, "* %zu EXISTS\r\n", v->pending ? v->pending_exists : v->n);
 	if (!s->enabled_rev2) /* RFC 9051 dropped RECENT and UNSEEN from SELECT */
 		conn_printf(s->conn, "* %zu RECENT\r\n", v->nrecent);
+	if (v->pending && v->pending_unseen > 0 && !s->enabled_rev2)
+		conn_printf(s->conn, "* OK [UNSEEN %u] First unseen\r\n", v->pending_unseen);
 	for (size_t i = 0; i < v->n && !s->enabled_rev2; i++)
 		if (!(v->v[i].flags & STORE_FLAG_SEEN)) {
 			conn_printf(s->conn, "* OK [UNSEEN %zu] First unseen\r\n", i + 1);
@@ -103,6 +105,10 @@ static void select_open(struct imap_session *s, struct imap_command *c, const ch
 	struct store_mailbox mb;
 	if (rc > 0)
 		rc = imap_view_open(s, &t, examine, &mb);
+	if (rc > 0 && q->on && imap_view_load(s) < 0) { /* QRESYNC's FETCH and VANISHED need them */
+		imap_view_close(s);
+		rc = -1;
+	}
 	if (rc > 0 && imap_vault_shown(s, &mb) == 0) { /* all masked: as if it never held one */
 		imap_view_close(s);
 		rc = 0;

@@ -34,8 +34,9 @@ enum imap_state {
  * shares the flags' word (STORE_FLAG_* use the low bits). */
 struct imap_msg {
 	uint32_t uid;
-	uint32_t flags : 31; /* STORE_FLAG_* */
-	uint32_t recent : 1; /* \Recent for this session (arrived while selected) */
+	uint32_t flags : 30;      /* STORE_FLAG_* */
+	uint32_t unannounced : 1; /* read after SELECT with newer flags: FETCH at the next catch-up */
+	uint32_t recent : 1;      /* \Recent for this session (arrived while selected) */
 	uint64_t modseq;
 	char *keywords; /* malloc'ed, NULL when none */
 };
@@ -66,7 +67,15 @@ struct imap_view {
 	uint64_t highestmodseq; /* the last MODSEQ this session has caught up to */
 	struct imap_msg *v;
 	size_t n, cap;
-	size_t nrecent;        /* messages with recent set */
+	size_t nrecent; /* messages with recent set */
+	/* A first SELECT of one's own mailbox answers from the counts (issue 15): the
+	 * messages are read when a command needs them (imap_view_load), as they were then:
+	 * pending_exists and pending_unseen (0 none) stand for them until; recent_uid is the
+	 * first UID \Recent in this session. */
+	bool pending;
+	size_t pending_exists;
+	uint32_t pending_unseen;
+	uint32_t recent_uid;
 	int watch_fd;          /* store change notifications, -1 when none */
 	struct store_view *sv; /* how far this session was told of expunges (store_view_open) */
 	/* keywords announced in the last FLAGS response (a new one is announced before a
@@ -182,6 +191,11 @@ int imap_view_sync(struct imap_session *s, bool allow_expunge);
  * indexes (ascending, unique, malloc'ed into *idx). Returns 0, or -1 with err for BAD. */
 int imap_view_resolve(struct imap_session *s, const char *set, bool uid, size_t **idx, size_t *n,
                       const char **err);
+/* Reads the messages of a view SELECT answered from the counts (no-op otherwise), as
+ * they were at that SELECT: a command that needs sequence numbers or messages calls it
+ * first (imap_cmd_dispatch), the catching up when the mailbox changed. 0, or -1 (logged;
+ * still pending). */
+int imap_view_load(struct imap_session *s);
 /* Index of uid in the view, or (size_t)-1. */
 size_t imap_view_find(const struct imap_session *s, uint32_t uid);
 /* Removes the message with uid and writes "* n EXPUNGE" ("* VANISHED uid" once
@@ -197,6 +211,8 @@ void imap_view_write_fetch_flags(struct imap_session *s, size_t i);
 void imap_view_note_keywords(struct imap_session *s, const char *keywords);
 /* Fills the view's keyword set from its messages (at SELECT); frees it. */
 void imap_view_collect_keywords(struct imap_view *v);
+/* Adds the keywords of one space-separated list not yet known (no FLAGS written). */
+void imap_view_add_keywords(struct imap_view *v, const char *keywords);
 void imap_view_free_keywords(struct imap_view *v);
 /* Writes the FLAGS and PERMANENTFLAGS responses with every keyword the view holds. */
 void imap_view_write_flags(struct imap_session *s);

@@ -14,7 +14,7 @@
 static void view_remove(struct imap_session *s, size_t i);
 
 _Static_assert(sizeof(struct imap_msg) == 24, "struct imap_msg is kept to 24 bytes (imap_session.h)");
-_Static_assert(STORE_FLAG_ALL < (1u << 31), "STORE_FLAG_* fit imap_msg.flags");
+_Static_assert(STORE_FLAG_ALL < (1u << 30), "STORE_FLAG_* fit imap_msg.flags");
 
 static void msg_free(struct imap_msg *m)
 {
@@ -34,6 +34,7 @@ static void view_push(struct imap_view *v, const struct store_msg *sm, bool rece
 	m->flags = sm->flags;
 	m->modseq = sm->modseq;
 	m->keywords = sm->keywords && sm->keywords[0] ? xstrdup(sm->keywords) : NULL;
+	m->unannounced = false;
 	m->recent = recent;
 }
 
@@ -164,6 +165,7 @@ static void apply_silently(struct imap_view *v, const struct store_msg *sm, size
 		m->keywords = sm->keywords && sm->keywords[0] ? xstrdup(sm->keywords) : NULL;
 		m->flags = sm->flags;
 		m->modseq = sm->modseq;
+		m->unannounced = false;
 	} else if (v->n == 0 || sm->uid > v->v[v->n - 1].uid) {
 		view_push(v, sm, false);
 	}
@@ -180,7 +182,7 @@ static int view_reselect(struct imap_session *s, const struct imap_target *t, bo
 {
 	struct imap_view *v = &s->view;
 	char err[256];
-	if (!v->open || v->shared || t->shared || strcmp(v->owner, t->owner) != 0 ||
+	if (!v->open || v->pending || v->shared || t->shared || strcmp(v->owner, t->owner) != 0 ||
 	    store_mailbox_get(s->store, t->owner, t->name, mb, err, sizeof(err)) != 1 || mb->id != v->id ||
 	    mb->uidvalidity != v->uidvalidity)
 		return 0;
@@ -217,6 +219,54 @@ static int view_reselect(struct imap_session *s, const struct imap_target *t, bo
 	return 1;
 }
 
+static int head_keywords(void *arg, const char *keywords)
+{
+	imap_view_add_keywords(arg, keywords);
+	return 0;
+}
+
+/* A first SELECT of one's own mailbox: its counts, keywords and first unseen message,
+ * registered as select_registered does; the messages wait for imap_view_load. */
+static int select_head(struct imap_session *s, const struct imap_target *t, struct store_mailbox *mb,
+                       struct store_view **sv)
+{
+	struct imap_view *v = &s->view;
+	char err[256];
+	int rc = store_mailbox_get(s->store, t->owner, t->name, mb, err, sizeof(err));
+	if (rc == 1 && store_view_open(s->store, mb->id, sv, err, sizeof(err)) < 0)
+		log_warn("imap.retained", "mailbox_id=%lld error=\"%s\"", (long long)mb->id, err);
+	if (rc == 1)
+		rc = store_select_head(s->store, mb->id, mb, s->enabled_rev2 ? NULL : &v->pending_unseen,
+		                       head_keywords, v, err, sizeof(err));
+	if (rc < 0)
+		log_err("imap.select", "user=%s error=\"%s\"", s->account.address, err);
+	if (rc != 1) {
+		store_view_close(s->store, *sv, err, sizeof(err));
+		*sv = NULL;
+		return rc;
+	}
+	v->pending = true;
+	v->pending_exists = mb->messages;
+	return 1;
+}
+
+/* \Recent of a view opened by select_head: the count read with the mailbox, unless
+ * another session claimed between (then the messages are read to count). */
+static int head_recent(struct imap_session *s, const struct store_mailbox *mb)
+{
+	struct imap_view *v = &s->view;
+	v->recent_uid = recent_from(s, mb);
+	if (v->recent_uid >= mb->uidnext) {
+		v->nrecent = 0;
+		return 0;
+	}
+	if (v->recent_uid == mb->first_recent_uid) {
+		v->nrecent = mb->recent;
+		return 0;
+	}
+	return imap_view_load(s);
+}
+
 int imap_view_open(struct imap_session *s, const struct imap_target *t, bool readonly,
                    struct store_mailbox *mb)
 {
@@ -227,7 +277,7 @@ int imap_view_open(struct imap_session *s, const struct imap_target *t, bool rea
 	v->shared = t->shared; /* what the scan strips and hides (view_fill_one) */
 	struct store_view *sv = NULL;
 	char err[256];
-	int rc = select_registered(s, t, mb, &sv);
+	int rc = t->shared ? select_registered(s, t, mb, &sv) : select_head(s, t, mb, &sv);
 	if (rc != 1) {
 		imap_view_close(s); /* the messages read before a failure */
 		return rc;
@@ -244,14 +294,64 @@ int imap_view_open(struct imap_session *s, const struct imap_target *t, bool rea
 	v->uidvalidity = mb->uidvalidity;
 	v->uidnext = mb->uidnext;
 	v->highestmodseq = mb->highestmodseq;
-	view_mark_recent(v, recent_from(s, mb));
+	if (v->pending) {
+		if (head_recent(s, mb) < 0) {
+			imap_view_close(s);
+			return -1;
+		}
+	} else {
+		view_mark_recent(v, recent_from(s, mb));
+		imap_view_collect_keywords(v);
+	}
 	view_seen(s);
-	imap_view_collect_keywords(v);
 	v->watch_fd = store_watch_open(s->store, v->id, err, sizeof(err));
 	if (v->watch_fd < 0)
 		log_warn("imap.watch", "mailbox_id=%lld error=\"%s\"", (long long)v->id, err);
 	s->state = IMAP_STATE_SELECTED;
 	return 1;
+}
+
+/* One message as it was at the SELECT answered from the counts (store_select_scan_as_of):
+ * flags changed since are shown as they are now and told at the next catch-up; one
+ * expunged since stays until the catch-up tells its EXPUNGE, as in a view read whole. */
+static int view_load_one(void *arg, struct store_msg *m)
+{
+	struct imap_view *v = arg;
+	if (v->n == v->cap) { /* the count SELECT announced, unless it moved meanwhile */
+		v->cap = v->cap == 0 && v->pending_exists > 0 ? v->pending_exists : v->cap ? v->cap * 2 : 64;
+		v->v = xrealloc(v->v, v->cap * sizeof(*v->v));
+	}
+	bool gone = m->modseq == UINT64_MAX;
+	if (gone)
+		m->modseq = v->highestmodseq;
+	struct imap_msg *e = &v->v[v->n++];
+	e->uid = m->uid;
+	e->flags = m->flags;
+	e->modseq = m->modseq;
+	e->keywords = m->keywords && m->keywords[0] ? xstrdup(m->keywords) : NULL;
+	e->unannounced = !gone && m->modseq > v->highestmodseq;
+	e->recent = false;
+	return 0;
+}
+
+int imap_view_load(struct imap_session *s)
+{
+	struct imap_view *v = &s->view;
+	if (!v->open || !v->pending)
+		return 0;
+	char err[256];
+	if (store_select_scan_as_of(s->store, v->id, v->uidnext, v->highestmodseq, view_load_one, v, err,
+	                            sizeof(err)) < 0) {
+		log_err("imap.select", "mailbox_id=%lld error=\"%s\"", (long long)v->id, err);
+		for (size_t i = 0; i < v->n; i++)
+			msg_free(&v->v[i]);
+		v->n = 0;
+		return -1;
+	}
+	v->pending = false;
+	v->nrecent = 0;
+	view_mark_recent(v, v->recent_uid);
+	return 0;
 }
 
 size_t imap_view_find(const struct imap_session *s, uint32_t uid)
@@ -319,6 +419,7 @@ void imap_view_set_flags(struct imap_session *s, size_t i, uint32_t flags, const
 	m->keywords = keywords && keywords[0] ? xstrdup(keywords) : NULL;
 	m->flags = flags;
 	m->modseq = modseq;
+	m->unannounced = false;
 }
 
 static bool same_keywords(const char *a, const char *b)
@@ -349,7 +450,8 @@ static bool apply_change(struct imap_session *s, const struct store_msg *sm, uin
 	}
 	if (i != (size_t)-1) {
 		struct imap_msg *m = &v->v[i];
-		bool changed = m->flags != sm->flags || !same_keywords(m->keywords, sm->keywords);
+		bool changed =
+		    m->unannounced || m->flags != sm->flags || !same_keywords(m->keywords, sm->keywords);
 		imap_view_set_flags(s, i, sm->flags, sm->keywords, sm->modseq);
 		if (changed)
 			imap_view_write_fetch_flags(s, i);
@@ -389,6 +491,14 @@ int imap_view_sync(struct imap_session *s, bool allow_expunge)
 		log_err("imap.sync", "mailbox_id=%lld error=\"%s\"", (long long)v->id, err);
 		store_changes_free(&ch);
 		return 0;
+	}
+	if (v->pending) { /* answered from the counts: read the messages once something changed */
+		bool same =
+		    ch.mbox.highestmodseq == v->highestmodseq && ch.changed.n == 0 && ch.nexpunged == 0;
+		store_changes_free(&ch);
+		if (same || imap_view_load(s) < 0)
+			return 0;
+		return imap_view_sync(s, allow_expunge);
 	}
 	imap_view_expunge_uids(s, ch.expunged, ch.nexpunged);
 	bool added = false;

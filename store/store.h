@@ -355,6 +355,25 @@ int store_select_id(struct store *st, int64_t mailbox_id, struct store_mailbox *
 int store_select_scan(struct store *st, int64_t mailbox_id, struct store_mailbox *mbox,
                       int (*fn)(void *arg, struct store_msg *m), void *arg, char *err, size_t errlen);
 
+/* A first SELECT answered without reading the messages (imapd reads them when a
+ * command needs them, store_select_scan_as_of): the mailbox (counts filled) and, in the
+ * same snapshot, kw called with each distinct keyword list in use, in the order of its
+ * first UID (the order a pass over the messages meets them), and *first_unseen (when
+ * not NULL) the sequence number of the first message without \Seen, 0 when none.
+ * kw returns 0, or -1 to stop (then -1). Returns 1, 0 no such mailbox, -1. */
+int store_select_head(struct store *st, int64_t mailbox_id, struct store_mailbox *mbox,
+                      uint32_t *first_unseen, int (*kw)(void *arg, const char *keywords), void *arg,
+                      char *err, size_t errlen);
+
+/* The messages of a mailbox as they were when its UIDNEXT was uidnext and its
+ * HIGHESTMODSEQ modseq (a SELECT answered by store_select_head), read now: fn is called
+ * in UID order for every message below uidnext that is still there, with its flags,
+ * keywords and MODSEQ as they are now (newer than modseq when they changed since), and
+ * for every one expunged since, with MODSEQ UINT64_MAX, no flags and no keywords. *m
+ * lasts for the call only; fn returns 0 or -1 to stop. Returns 0, -1. */
+int store_select_scan_as_of(struct store *st, int64_t mailbox_id, uint32_t uidnext, uint64_t modseq,
+                            int (*fn)(void *arg, struct store_msg *m), void *arg, char *err, size_t errlen);
+
 /* What changed in a mailbox since a MODSEQ (IDLE/NOOP updates, CONDSTORE/QRESYNC):
  * changed: messages whose MODSEQ > since (new ones and flag changes), ascending UID;
  * expunged: UIDs removed with MODSEQ > since, ascending; mbox: the mailbox now

@@ -147,6 +147,173 @@ int store_select_scan(struct store *st, int64_t mailbox_id, struct store_mailbox
 	return rc;
 }
 
+/* The sequence number of the first message without \Seen, 0 when none: the covering
+ * index walked up to it, twice (its UID, then the messages before it). */
+static int first_unseen_locked(struct store *st, int64_t mailbox_id, uint32_t *seq, char *err, size_t errlen)
+{
+	*seq = 0;
+	struct sql_stmt *q = sql_query(st->sql, "store.first_unseen",
+	                               "SELECT uid FROM messages WHERE mailbox_id = ?1 AND (flags & ?2) = 0"
+	                               " ORDER BY uid LIMIT 1",
+	                               SQL_ARGS(SQL_INT(mailbox_id), SQL_INT(STORE_FLAG_SEEN)), err, errlen);
+	if (q == NULL)
+		return -1;
+	int rc = sql_next(q, err, errlen);
+	int64_t uid = rc == 1 ? sql_int(q, 0) : 0;
+	sql_done(q);
+	if (rc <= 0)
+		return rc;
+	q = sql_query(st->sql, "store.seq_of",
+	              "SELECT count(*) FROM messages WHERE mailbox_id = ?1 AND uid < ?2",
+	              SQL_ARGS(SQL_INT(mailbox_id), SQL_INT(uid)), err, errlen);
+	if (q == NULL)
+		return -1;
+	rc = sql_next(q, err, errlen);
+	if (rc == 1)
+		*seq = (uint32_t)sql_int(q, 0) + 1;
+	sql_done(q);
+	return rc < 0 ? -1 : 0;
+}
+
+static int head_locked(struct store *st, struct store_mailbox *mbox, uint32_t *first_unseen,
+                       int (*kw)(void *arg, const char *keywords), void *arg, char *err, size_t errlen)
+{
+	if (store_mailbox_counts(st, mbox, err, errlen) < 0)
+		return -1;
+	/* the partial index messages_keywords (migration 14) holds only the messages with
+	 * keywords: each distinct list once, in the order of its first UID */
+	struct sql_stmt *q =
+	    sql_query(st->sql, "store.select_keywords",
+	              "SELECT keywords, min(uid) AS first FROM messages"
+	              " WHERE mailbox_id = ?1 AND keywords <> '' GROUP BY keywords ORDER BY first",
+	              SQL_ARGS(SQL_INT(mbox->id)), err, errlen);
+	if (q == NULL)
+		return -1;
+	int rc;
+	while ((rc = sql_next(q, err, errlen)) == 1)
+		if (kw(arg, sql_text(q, 0)) < 0) {
+			str_error(err, errlen, "mailbox %lld: reading stopped", (long long)mbox->id);
+			rc = -1;
+			break;
+		}
+	sql_done(q);
+	if (rc < 0)
+		return -1;
+	if (first_unseen != NULL && mbox->unseen > 0 &&
+	    first_unseen_locked(st, mbox->id, first_unseen, err, errlen) < 0)
+		return -1;
+	return 1;
+}
+
+int store_select_head(struct store *st, int64_t mailbox_id, struct store_mailbox *mbox,
+                      uint32_t *first_unseen, int (*kw)(void *arg, const char *keywords), void *arg,
+                      char *err, size_t errlen)
+{
+	struct store_txn t;
+	if (first_unseen != NULL)
+		*first_unseen = 0;
+	if (store_read_begin(st, &t, err, errlen) < 0)
+		return -1;
+	int rc = store_mailbox_row_id(st, mailbox_id, mbox, NULL, err, errlen);
+	if (rc == 1)
+		rc = head_locked(st, mbox, first_unseen, kw, arg, err, errlen);
+	store_read_end(st, &t);
+	return rc;
+}
+
+/* The UIDs below uidnext expunged after MODSEQ since, ascending (few: what changed
+ * between a SELECT and the first command that needed its messages). */
+static int expunged_since_read(struct store *st, int64_t mailbox_id, uint32_t uidnext, uint64_t since,
+                               uint32_t **uids, size_t *n, char *err, size_t errlen)
+{
+	struct sql_stmt *q =
+	    sql_query(st->sql, "store.expunged_before",
+	              "SELECT uid FROM expunged WHERE mailbox_id = ?1 AND modseq > ?2 AND uid < ?3"
+	              " ORDER BY +uid",
+	              SQL_ARGS(SQL_INT(mailbox_id), SQL_INT(since), SQL_INT(uidnext)), err, errlen);
+	if (q == NULL)
+		return -1;
+	size_t cap = 0;
+	int rc;
+	while ((rc = sql_next(q, err, errlen)) == 1) {
+		if (*n == cap) {
+			cap = cap == 0 ? 16 : cap * 2;
+			*uids = xrealloc(*uids, cap * sizeof(**uids));
+		}
+		(*uids)[(*n)++] = (uint32_t)sql_int(q, 0);
+	}
+	sql_done(q);
+	return rc < 0 ? -1 : 0;
+}
+
+/* Calls fn for the expunged UIDs below uid not yet given (*k on); 0, or -1 when fn stops. */
+static int gone_before(const uint32_t *gone, size_t ngone, size_t *k, uint32_t uid,
+                       int (*fn)(void *, struct store_msg *), void *arg)
+{
+	for (; *k < ngone && gone[*k] < uid; (*k)++) {
+		struct store_msg m = {.uid = gone[*k], .modseq = UINT64_MAX};
+		if (fn(arg, &m) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int scan_before_locked(struct store *st, int64_t mailbox_id, uint32_t uidnext, uint64_t since,
+                              int (*fn)(void *, struct store_msg *), void *arg, char *err, size_t errlen)
+{
+	uint32_t *gone = NULL;
+	size_t ngone = 0, k = 0;
+	if (expunged_since_read(st, mailbox_id, uidnext, since, &gone, &ngone, err, errlen) < 0) {
+		free(gone);
+		return -1;
+	}
+	struct sql_stmt *q = sql_query(st->sql, "store.select_before",
+	                               "SELECT uid, flags, modseq, keywords FROM messages"
+	                               " WHERE mailbox_id = ?1 AND uid < ?2 ORDER BY uid",
+	                               SQL_ARGS(SQL_INT(mailbox_id), SQL_INT(uidnext)), err, errlen);
+	if (q == NULL) {
+		free(gone);
+		return -1;
+	}
+	char kw[STORE_KEYWORDS_MAX + 1];
+	int rc;
+	while ((rc = sql_next(q, err, errlen)) == 1) {
+		struct store_msg m = {.uid = (uint32_t)sql_int(q, 0),
+		                      .flags = (uint32_t)sql_int(q, 1),
+		                      .modseq = (uint64_t)sql_int(q, 2)};
+		if (sql_text_copy(q, 3, kw, sizeof kw) < 0) {
+			str_error(err, errlen, "mailbox %lld uid %u: keywords too long",
+			          (long long)mailbox_id, m.uid);
+			rc = -1;
+			break;
+		}
+		m.keywords = kw[0] != '\0' ? kw : NULL;
+		if (gone_before(gone, ngone, &k, m.uid, fn, arg) < 0 || fn(arg, &m) < 0) {
+			str_error(err, errlen, "mailbox %lld: reading stopped", (long long)mailbox_id);
+			rc = -1;
+			break;
+		}
+	}
+	sql_done(q);
+	if (rc == 0 && gone_before(gone, ngone, &k, UINT32_MAX, fn, arg) < 0) {
+		str_error(err, errlen, "mailbox %lld: reading stopped", (long long)mailbox_id);
+		rc = -1;
+	}
+	free(gone);
+	return rc < 0 ? -1 : 0;
+}
+
+int store_select_scan_as_of(struct store *st, int64_t mailbox_id, uint32_t uidnext, uint64_t modseq,
+                            int (*fn)(void *arg, struct store_msg *m), void *arg, char *err, size_t errlen)
+{
+	struct store_txn t;
+	if (store_read_begin(st, &t, err, errlen) < 0)
+		return -1;
+	int rc = scan_before_locked(st, mailbox_id, uidnext, modseq, fn, arg, err, errlen);
+	store_read_end(st, &t);
+	return rc;
+}
+
 static int expunged_read(struct store *st, int64_t mailbox_id, uint64_t since, struct store_changes *out,
                          char *err, size_t errlen)
 {

@@ -26,6 +26,7 @@ UNDO_STORE_STEPS_AFTER_11 = [
     *["DROP TRIGGER messages_counts_" + t for t in ("insert", "delete", "update")],  # 12 (13: PostgreSQL)
     *["ALTER TABLE mailboxes DROP COLUMN " + c
       for c in ("n_messages", "n_unseen", "n_deleted", "total_size", "deleted_size")],
+    "DROP INDEX messages_keywords",  # 15
 ]
 
 

@@ -1,0 +1,120 @@
+"""A first SELECT answers from the mailbox's counts and reads its messages only when a
+command needs them (imapd/imap_view.c, imap_view_load; issue 15). What the client sees
+does not change: SELECT's FLAGS (keywords in the order of their first message), EXISTS,
+RECENT and UNSEEN are those of a pass over the messages, and when another session
+changes the mailbox between the SELECT and the first command that reads it, the
+messages are numbered as the SELECT announced them and the changes come as untagged
+EXPUNGE, FETCH and EXISTS at the next catching up, as for a view read at SELECT."""
+import re
+
+from conftest import PATIENT
+from test_imap_helpers import RawImap, simple_message
+
+
+def session(imapd):
+    r = RawImap(imapd)
+    r.login(PATIENT)
+    return r
+
+
+def ok(r, tag, text):
+    lines, t = r.cmd(tag, text)
+    assert t.startswith(tag.encode() + b" OK"), (text, lines, t)
+    return lines
+
+
+def append(r, tag, flags, n):
+    msg = simple_message(n)
+    r.send(f"{tag} APPEND INBOX ({flags}) {{{len(msg)}+}}\r\n".encode() + msg + b"\r\n")
+    lines, t = r.read_until_tagged(tag)
+    assert t.startswith(tag.encode() + b" OK"), (lines, t)
+
+
+def fetched(lines):
+    """[(seq, uid, flags)] of FETCH (UID FLAGS) lines, \\Recent left out."""
+    out = []
+    for line in lines:
+        m = re.match(rb"\* (\d+) FETCH \(UID (\d+) FLAGS \(([^)]*)\)\)", line)
+        if m:
+            out.append((int(m.group(1)), int(m.group(2)), set(m.group(3).split()) - {b"\\Recent"}))
+    return out
+
+
+def fill(imapd):
+    a = session(imapd)
+    for i, flags in enumerate(("\\Seen", "\\Seen $Zed", "", "$Alpha $Zed", "\\Seen $Beta", "")):
+        append(a, f"P{i}", flags, i)  # UIDs 1..6
+    return a
+
+
+def test_first_select_answers_as_a_full_read(imapd):
+    a = fill(imapd)
+    lines = ok(a, "S1", "SELECT INBOX")
+    flags = [x for x in lines if x.startswith(b"* FLAGS")]
+    # keywords in the order a pass over the messages meets them
+    assert flags and flags[0].endswith(b"\\Draft $Zed $Alpha $Beta)"), lines
+    assert b"* 6 EXISTS" in lines, lines
+    assert b"* 6 RECENT" in lines, lines  # appended before any SELECT
+    assert any(b"[UNSEEN 3]" in x for x in lines), lines
+    assert any(b"[UIDNEXT 7]" in x for x in lines), lines
+    got = fetched(ok(a, "S2", "FETCH 1:* (UID FLAGS)"))
+    assert [(s, u) for s, u, _ in got] == [(i, i) for i in range(1, 7)], got
+    assert got[3][2] == {b"$Alpha", b"$Zed"}, got
+    lines = ok(a, "S3", "FETCH 1:* (FLAGS)")
+    assert sum(b"\\Recent" in x for x in lines) == 6, lines  # claimed by this session
+
+    b = session(imapd)
+    lines = ok(b, "B1", "SELECT INBOX")
+    assert b"* 0 RECENT" in lines, lines  # the first session took them
+    ok(b, "B2", "STORE 1:* +FLAGS (\\Seen)")
+    lines = ok(b, "B3", "EXAMINE INBOX")  # a new view: no unseen left
+    assert not any(b"UNSEEN" in x for x in lines), lines
+
+
+def test_changes_between_select_and_first_read(imapd):
+    a = fill(imapd)
+    ok(a, "S1", "SELECT INBOX")  # 6 messages announced, none read yet
+
+    b = session(imapd)
+    ok(b, "B1", "SELECT INBOX")
+    ok(b, "B2", "UID STORE 3 +FLAGS (\\Deleted)")
+    ok(b, "B3", "UID EXPUNGE 3")
+    ok(b, "B4", "UID STORE 5 +FLAGS ($New)")
+    ok(b, "B5", "UNSELECT")
+    append(b, "B6", "", 9)  # UID 7
+
+    # FETCH may not announce an expunge (RFC 9051 7.5.1): numbered as SELECT said
+    lines = ok(a, "S2", "FETCH 1:* (UID)")
+    uids = [int(m.group(1)) for m in (re.match(rb"\* \d+ FETCH \(UID (\d+)\)", x) for x in lines) if m]
+    assert uids == [1, 2, 3, 4, 5, 6], lines
+    lines = ok(a, "S3", "NOOP")
+    assert b"* 3 EXPUNGE" in lines, lines
+    assert any(re.match(rb"\* 4 FETCH \(UID 5 FLAGS \([^)]*\$New", x) for x in lines), lines
+    assert b"* 6 EXISTS" in lines, lines  # 6 - 1 + 1
+
+    mine = fetched(ok(a, "S4", "FETCH 1:* (UID FLAGS)"))
+    c = session(imapd)
+    ok(c, "C1", "EXAMINE INBOX")
+    fresh = fetched(ok(c, "C2", "FETCH 1:* (UID FLAGS)"))
+    assert mine == fresh, (mine, fresh)
+
+
+def test_changes_seen_by_noop_before_any_read(imapd):
+    a = fill(imapd)
+    ok(a, "S1", "SELECT INBOX")
+    lines = ok(a, "S2", "NOOP")  # nothing changed: nothing to say
+    assert not any(x.startswith(b"* ") for x in lines), lines
+
+    b = session(imapd)
+    ok(b, "B1", "SELECT INBOX")
+    ok(b, "B2", "UID STORE 2 -FLAGS (\\Seen)")
+    ok(b, "B3", "UID STORE 6 +FLAGS (\\Deleted)")
+    ok(b, "B4", "UID EXPUNGE 6")
+
+    lines = ok(a, "S3", "NOOP")
+    assert b"* 6 EXPUNGE" in lines, lines
+    two = [x for x in lines if x.startswith(b"* 2 FETCH (UID 2 FLAGS (")]
+    assert len(two) == 1 and b"$Zed" in two[0] and b"\\Seen" not in two[0], lines
+    assert not any(b"EXISTS" in x for x in lines), lines
+    lines = ok(a, "S4", "NOOP")
+    assert not any(x.startswith(b"* ") for x in lines), lines  # told once
