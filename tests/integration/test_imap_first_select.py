@@ -118,3 +118,32 @@ def test_changes_seen_by_noop_before_any_read(imapd):
     assert not any(b"EXISTS" in x for x in lines), lines
     lines = ok(a, "S4", "NOOP")
     assert not any(x.startswith(b"* ") for x in lines), lines  # told once
+
+
+def test_idle_after_first_select(imapd):
+    a = fill(imapd)
+    ok(a, "S1", "SELECT INBOX")
+    ok(a, "S2", "STATUS INBOX (MESSAGES)")  # reads no message either
+    a.send(b"I1 IDLE\r\n")
+    assert a.readline().startswith(b"+ "), "IDLE refused"
+
+    b = session(imapd)
+    ok(b, "B1", "SELECT INBOX")
+    ok(b, "B2", "UID STORE 1 +FLAGS (\\Deleted)")
+    ok(b, "B3", "UID EXPUNGE 1")
+    ok(b, "B4", "UID STORE 4 +FLAGS (\\Flagged)")
+    append(b, "B5", "", 9)  # UID 7
+
+    seen = []
+    while not any(x.endswith(b" EXISTS") for x in seen):  # sent in one catching up
+        seen.append(a.readline())
+    a.send(b"DONE\r\n")
+    lines, t = a.read_until_tagged("I1")
+    assert t.startswith(b"I1 OK"), (lines, t)
+    seen += lines
+    assert b"* 1 EXPUNGE" in seen, seen
+    flagged = [x for x in seen if x.startswith(b"* 3 FETCH (UID 4 FLAGS (")]
+    assert len(flagged) == 1 and b"\\Flagged" in flagged[0], seen
+    assert b"* 6 EXISTS" in seen, seen
+    mine = fetched(ok(a, "S3", "FETCH 1:* (UID FLAGS)"))
+    assert [u for _, u, _ in mine] == [2, 3, 4, 5, 6, 7], mine
