@@ -47,6 +47,7 @@ static const char dummy_hash[] =
 
 struct blob_writer {
 	int fd;
+	struct buf *mem; /* crypto_blob_seal: the blob goes here, not to a file */
 	char *tmp_path;
 	char *final_path;
 	crypto_secretstream_xchacha20poly1305_state st;
@@ -480,6 +481,14 @@ static int writer_push(struct blob_writer *w, unsigned char tag, char *err, size
 	crypto_secretstream_xchacha20poly1305_push(&w->st, w->cipher, &clen, w->plain, w->used, NULL, 0, tag);
 	sodium_memzero(w->plain, w->used);
 	w->used = 0;
+	if (w->mem != NULL) {
+		if (w->failed || buf_append(w->mem, w->cipher, (size_t)clen) < 0) {
+			w->failed = true;
+			str_error(err, errlen, "blob larger than its buffer's limit");
+			return -1;
+		}
+		return 0;
+	}
 	if (w->failed || write_all(w->fd, w->cipher, (size_t)clen) < 0) {
 		w->failed = true;
 		str_error(err, errlen, "cannot write blob for %s: %s", w->final_path, strerror(errno));
@@ -563,14 +572,66 @@ int crypto_blob_write_file(const char *final_path, const unsigned char key[CRYPT
 	return crypto_blob_commit(w, err, errlen);
 }
 
+size_t crypto_blob_sealed_size(size_t n)
+{
+	size_t chunks = n == 0 ? 1 : (n + BLOB_CHUNK - 1) / BLOB_CHUNK;
+	return BLOB_MAGIC_LEN + SS_HEADER + chunks * SS_ABYTES + n;
+}
+
+int crypto_blob_seal(const unsigned char key[CRYPTO_KEY_LEN], const void *p, size_t n, struct buf *out,
+                     char *err, size_t errlen)
+{
+	struct blob_writer *w = xcalloc(1, sizeof(*w));
+	unsigned char head[BLOB_MAGIC_LEN + SS_HEADER];
+	size_t orig_len = out->len;
+
+	w->fd = -1;
+	w->mem = out;
+	memcpy(head, BLOB_MAGIC, BLOB_MAGIC_LEN);
+	crypto_secretstream_xchacha20poly1305_init_push(&w->st, head + BLOB_MAGIC_LEN, key);
+	int rc = 0;
+	if (buf_append(out, head, sizeof(head)) < 0) {
+		str_error(err, errlen, "blob larger than its buffer's limit");
+		rc = -1;
+	}
+	if (rc == 0)
+		rc = crypto_blob_write(w, p, n, err, errlen);
+	if (rc == 0)
+		rc = writer_push(w, SS_TAG_FINAL, err, errlen);
+	writer_free(w);
+	if (rc < 0)
+		buf_truncate(out, orig_len);
+	return rc;
+}
+
 /* ---- blob reader ---- */
 
-static int reader_header(int fd, crypto_secretstream_xchacha20poly1305_state *st,
+/* Where a blob's ciphertext comes from: a file, or bytes in memory (a blob kept in its
+ * database row). */
+struct blob_src {
+	int fd; /* -1: mem */
+	const unsigned char *mem;
+	size_t len, pos;
+};
+
+/* Like read_full, from either kind of source. */
+static ssize_t src_read(struct blob_src *s, void *p, size_t n)
+{
+	if (s->fd >= 0)
+		return read_full(s->fd, p, n);
+	size_t take = s->len - s->pos < n ? s->len - s->pos : n;
+	if (take > 0)
+		memcpy(p, s->mem + s->pos, take);
+	s->pos += take;
+	return (ssize_t)take;
+}
+
+static int reader_header(struct blob_src *src, crypto_secretstream_xchacha20poly1305_state *st,
                          const unsigned char key[CRYPTO_KEY_LEN])
 {
 	unsigned char head[BLOB_MAGIC_LEN + SS_HEADER];
 
-	if (read_full(fd, head, sizeof(head)) != (ssize_t)sizeof(head))
+	if (src_read(src, head, sizeof(head)) != (ssize_t)sizeof(head))
 		return -1;
 	if (memcmp(head, BLOB_MAGIC, BLOB_MAGIC_LEN) != 0)
 		return -1;
@@ -578,14 +639,14 @@ static int reader_header(int fd, crypto_secretstream_xchacha20poly1305_state *st
 }
 
 /* Decrypts the chunks after the header into out. Returns NULL, or why it failed. */
-static const char *reader_chunks(int fd, crypto_secretstream_xchacha20poly1305_state *st, struct buf *out,
-                                 unsigned char *cipher)
+static const char *reader_chunks(struct blob_src *src, crypto_secretstream_xchacha20poly1305_state *st,
+                                 struct buf *out, unsigned char *cipher)
 {
 	unsigned char tag = 0;
 
 	while (tag != SS_TAG_FINAL) {
 		unsigned long long mlen = 0;
-		ssize_t n = read_full(fd, cipher, BLOB_CHUNK + SS_ABYTES);
+		ssize_t n = src_read(src, cipher, BLOB_CHUNK + SS_ABYTES);
 
 		if (n < 0)
 			return "read error";
@@ -602,53 +663,77 @@ static const char *reader_chunks(int fd, crypto_secretstream_xchacha20poly1305_s
 		if (tag != SS_TAG_FINAL && (tag != SS_TAG_MESSAGE || n != BLOB_CHUNK + SS_ABYTES))
 			return "truncated";
 	}
-	if (read_full(fd, cipher, 1) != 0)
+	if (src_read(src, cipher, 1) != 0)
 		return "has data after its end";
 	return NULL;
 }
 
-int crypto_blob_read(const char *path, const unsigned char key[CRYPTO_KEY_LEN], struct buf *out, char *err,
-                     size_t errlen)
+/* Decrypts the whole blob src (named what in errors) into out. */
+static int blob_read_src(struct blob_src *src, const char *what, const unsigned char key[CRYPTO_KEY_LEN],
+                         struct buf *out, char *err, size_t errlen)
 {
 	crypto_secretstream_xchacha20poly1305_state st;
-	unsigned char *cipher;
 	size_t orig_len = out->len;
-	const char *why;
-	int fd;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		str_error(err, errlen, "cannot open blob %s: %s", path, strerror(errno));
+	if (reader_header(src, &st, key) < 0) {
+		str_error(err, errlen, "blob %s: bad or truncated header", what);
 		return -1;
 	}
-	if (reader_header(fd, &st, key) < 0) {
-		str_error(err, errlen, "blob %s: bad or truncated header", path);
-		close(fd);
-		return -1;
-	}
-	cipher = xmalloc(BLOB_CHUNK + SS_ABYTES);
-	why = reader_chunks(fd, &st, out, cipher);
+	unsigned char *cipher = xmalloc(BLOB_CHUNK + SS_ABYTES);
+	const char *why = reader_chunks(src, &st, out, cipher);
 	free(cipher);
-	close(fd);
 	sodium_memzero(&st, sizeof(st));
 	if (!why)
 		return 0;
 	/* Nothing unauthenticated or incomplete reaches the caller. */
 	sodium_memzero(out->data + orig_len, out->len - orig_len);
 	buf_truncate(out, orig_len);
-	str_error(err, errlen, "blob %s: %s", path, why);
+	str_error(err, errlen, "blob %s: %s", what, why);
 	return -1;
+}
+
+int crypto_blob_read(const char *path, const unsigned char key[CRYPTO_KEY_LEN], struct buf *out, char *err,
+                     size_t errlen)
+{
+	struct blob_src src = {.fd = open(path, O_RDONLY | O_CLOEXEC)};
+	if (src.fd < 0) {
+		str_error(err, errlen, "cannot open blob %s: %s", path, strerror(errno));
+		return -1;
+	}
+	int rc = blob_read_src(&src, path, key, out, err, errlen);
+	close(src.fd);
+	return rc;
+}
+
+int crypto_blob_read_mem(const void *p, size_t n, const char *what, const unsigned char key[CRYPTO_KEY_LEN],
+                         struct buf *out, char *err, size_t errlen)
+{
+	struct blob_src src = {.fd = -1, .mem = p, .len = n};
+	return blob_read_src(&src, what, key, out, err, errlen);
 }
 
 /* ---- streaming blob reader ---- */
 
 struct blob_reader {
-	int fd;
+	struct blob_src src;
+	unsigned char *copy; /* crypto_blob_open_mem: the reader's own copy of the bytes */
 	crypto_secretstream_xchacha20poly1305_state st;
 	unsigned char cipher[BLOB_CHUNK + SS_ABYTES];
 	unsigned char plain[BLOB_CHUNK];
 	bool done;
 };
+
+/* A reader on src (named what in errors), its header checked; NULL with err. */
+static struct blob_reader *reader_start(struct blob_reader *r, const char *what,
+                                        const unsigned char key[CRYPTO_KEY_LEN], char *err, size_t errlen)
+{
+	if (reader_header(&r->src, &r->st, key) < 0) {
+		str_error(err, errlen, "blob %s: bad or truncated header", what);
+		crypto_blob_close(r);
+		return NULL;
+	}
+	return r;
+}
 
 struct blob_reader *crypto_blob_open(const char *path, const unsigned char key[CRYPTO_KEY_LEN], char *err,
                                      size_t errlen)
@@ -659,13 +744,19 @@ struct blob_reader *crypto_blob_open(const char *path, const unsigned char key[C
 		return NULL;
 	}
 	struct blob_reader *r = xcalloc(1, sizeof(*r));
-	r->fd = fd;
-	if (reader_header(fd, &r->st, key) < 0) {
-		str_error(err, errlen, "blob %s: bad or truncated header", path);
-		crypto_blob_close(r);
-		return NULL;
-	}
-	return r;
+	r->src.fd = fd;
+	return reader_start(r, path, key, err, errlen);
+}
+
+struct blob_reader *crypto_blob_open_mem(const void *p, size_t n, const char *what,
+                                         const unsigned char key[CRYPTO_KEY_LEN], char *err, size_t errlen)
+{
+	struct blob_reader *r = xcalloc(1, sizeof(*r));
+	r->copy = xmalloc(n > 0 ? n : 1);
+	if (n > 0)
+		memcpy(r->copy, p, n);
+	r->src = (struct blob_src){.fd = -1, .mem = r->copy, .len = n};
+	return reader_start(r, what, key, err, errlen);
 }
 
 int crypto_blob_next(struct blob_reader *r, const unsigned char **p, size_t *n, char *err, size_t errlen)
@@ -676,7 +767,7 @@ int crypto_blob_next(struct blob_reader *r, const unsigned char **p, size_t *n, 
 		*n = 0;
 		return 0;
 	}
-	ssize_t got = read_full(r->fd, r->cipher, sizeof(r->cipher));
+	ssize_t got = src_read(&r->src, r->cipher, sizeof(r->cipher));
 	const char *why = NULL;
 	if (got < (ssize_t)SS_ABYTES)
 		why = got < 0 ? "read error" : "truncated";
@@ -685,7 +776,7 @@ int crypto_blob_next(struct blob_reader *r, const unsigned char **p, size_t *n, 
 		why = "altered (authentication failed)";
 	else if (tag != SS_TAG_FINAL && (tag != SS_TAG_MESSAGE || got != (ssize_t)sizeof(r->cipher)))
 		why = "truncated"; /* only a full chunk may be followed by another */
-	else if (tag == SS_TAG_FINAL && read_full(r->fd, r->cipher, 1) != 0)
+	else if (tag == SS_TAG_FINAL && src_read(&r->src, r->cipher, 1) != 0)
 		why = "has data after its end";
 	if (why != NULL) {
 		str_error(err, errlen, "blob: %s", why);
@@ -701,8 +792,9 @@ void crypto_blob_close(struct blob_reader *r)
 {
 	if (r == NULL)
 		return;
-	if (r->fd >= 0)
-		close(r->fd);
+	if (r->src.fd >= 0)
+		close(r->src.fd);
+	free(r->copy); /* ciphertext: nothing to wipe */
 	sodium_memzero(r, sizeof(*r));
 	free(r);
 }

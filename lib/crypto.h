@@ -84,16 +84,29 @@ void crypto_blob_abort(struct blob_writer *w);                           /* remo
 /* One-shot write of a whole buffer (create + write + commit). */
 int crypto_blob_write_file(const char *final_path, const unsigned char key[CRYPTO_KEY_LEN], const void *p,
                            size_t n, char *err, size_t errlen);
+/* The same blob format in memory, for a blob kept in its database row: appends the
+ * whole encrypted blob to out (no file, no fsync: the caller's transaction makes it
+ * durable). Returns 0, or -1 when out's limit is reached (out unchanged). */
+int crypto_blob_seal(const unsigned char key[CRYPTO_KEY_LEN], const void *p, size_t n, struct buf *out,
+                     char *err, size_t errlen);
+/* The encrypted size of a blob of n plaintext bytes (file or memory alike). */
+size_t crypto_blob_sealed_size(size_t n);
 /* Decrypts a whole blob, appending the plaintext to out. Returns 0, or -1 when the file is
  * missing, truncated or altered (authentication fails), with err. */
 int crypto_blob_read(const char *path, const unsigned char key[CRYPTO_KEY_LEN], struct buf *out, char *err,
                      size_t errlen);
+/* The same from the n encrypted bytes at p (what names it in errors). */
+int crypto_blob_read_mem(const void *p, size_t n, const char *what, const unsigned char key[CRYPTO_KEY_LEN],
+                         struct buf *out, char *err, size_t errlen);
 /* Streaming decryption: the plaintext chunk by chunk (64 KiB each), each authenticated
  * before it is given out, so a reader that stops early never saw unauthenticated
  * bytes; the end is verified when crypto_blob_next returns 0. */
 struct blob_reader;
 struct blob_reader *crypto_blob_open(const char *path, const unsigned char key[CRYPTO_KEY_LEN], char *err,
                                      size_t errlen);
+/* The same on the n encrypted bytes at p (copied: p may go once it returns). */
+struct blob_reader *crypto_blob_open_mem(const void *p, size_t n, const char *what,
+                                         const unsigned char key[CRYPTO_KEY_LEN], char *err, size_t errlen);
 /* Returns 1 with the next chunk in *p, *n (valid until the next call), 0 at the
  * verified end, -1 when the blob is truncated or altered (err). */
 int crypto_blob_next(struct blob_reader *r, const unsigned char **p, size_t *n, char *err, size_t errlen);

@@ -288,9 +288,70 @@ static void roundtrip(size_t n, size_t piece)
 	assert_int_equal(out.len, n);
 	if (n)
 		assert_memory_equal(out.data, data, n);
+	/* the same blob sealed in memory (a blob kept in its database row): same size and
+	 * format, so the file reader reads it too, and the memory readers give the octets */
+	struct buf mem;
+	buf_init(&mem, BUF_UNLIMITED);
+	assert_int_equal(crypto_blob_seal(key, data, n, &mem, err, sizeof(err)), 0);
+	assert_int_equal(mem.len, HEAD + n + chunks * ABYTES);
+	assert_int_equal(crypto_blob_sealed_size(n), mem.len);
+	buf_reset(&out);
+	assert_int_equal(crypto_blob_read_mem(mem.data, mem.len, "row", key, &out, err, sizeof(err)), 0);
+	assert_int_equal(out.len, n);
+	if (n)
+		assert_memory_equal(out.data, data, n);
+	r = crypto_blob_open_mem(mem.data, mem.len, "row", key, err, sizeof(err));
+	assert_non_null(r);
+	memset(mem.data, 0, mem.len); /* the reader holds its own copy */
+	buf_reset(&out);
+	while ((rc = crypto_blob_next(r, &p, &k, err, sizeof(err))) == 1)
+		assert_int_equal(buf_append(&out, p, k), 0);
+	assert_int_equal(rc, 0);
+	crypto_blob_close(r);
+	assert_int_equal(out.len, n);
+	if (n)
+		assert_memory_equal(out.data, data, n);
+	buf_free(&mem);
 	buf_free(&out);
 	free(data);
 	assert_int_equal(unlink(path), 0);
+}
+
+/* A blob sealed in memory: every flipped byte, every cut, a wrong key and bytes after
+ * its end are refused, and nothing of the plaintext is given. */
+static void test_blob_mem_tamper(void **state)
+{
+	unsigned char key[CRYPTO_KEY_LEN], other[CRYPTO_KEY_LEN];
+	char err[256];
+	struct buf mem, out;
+	(void)state;
+	crypto_key_generate(key);
+	crypto_key_generate(other);
+	buf_init(&mem, BUF_UNLIMITED);
+	buf_init(&out, BUF_UNLIMITED);
+	assert_int_equal(crypto_blob_seal(key, "small message", 13, &mem, err, sizeof(err)), 0);
+	assert_null(memmem(mem.data, mem.len, "small", 5));
+	for (size_t i = 0; i < mem.len; i++) {
+		mem.data[i] ^= 0x01;
+		assert_int_equal(crypto_blob_read_mem(mem.data, mem.len, "row", key, &out, err, sizeof(err)),
+		                 -1);
+		mem.data[i] ^= 0x01;
+		assert_int_equal(crypto_blob_read_mem(mem.data, i, "row", key, &out, err, sizeof(err)), -1);
+		assert_int_equal(out.len, 0);
+	}
+	assert_int_equal(crypto_blob_read_mem(mem.data, mem.len, "row", other, &out, err, sizeof(err)), -1);
+	assert_int_equal(buf_append_char(&mem, 'x'), 0);
+	assert_int_equal(crypto_blob_read_mem(mem.data, mem.len, "row", key, &out, err, sizeof(err)), -1);
+	assert_int_equal(out.len, 0);
+	/* the buffer's limit is kept, and a failed seal leaves it as it was */
+	struct buf small;
+	buf_init(&small, 40);
+	assert_int_equal(buf_append_str(&small, "keep"), 0);
+	assert_int_equal(crypto_blob_seal(key, "small message", 13, &small, err, sizeof(err)), -1);
+	assert_int_equal(small.len, 4);
+	buf_free(&small);
+	buf_free(&mem);
+	buf_free(&out);
 }
 
 static void test_blob_roundtrip(void **state)
@@ -568,17 +629,12 @@ static void test_record(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_password),
-	    cmocka_unit_test(test_key_wrap),
-	    cmocka_unit_test(test_key_seal),
-	    cmocka_unit_test(test_master_key),
-	    cmocka_unit_test(test_blob_roundtrip),
-	    cmocka_unit_test(test_blob_write_file),
-	    cmocka_unit_test(test_blob_tamper),
-	    cmocka_unit_test(test_blob_abort),
-	    cmocka_unit_test(test_blob_create_fails),
-	    cmocka_unit_test(test_blob_write_error),
-	    cmocka_unit_test(test_record),
+	    cmocka_unit_test(test_password),         cmocka_unit_test(test_key_wrap),
+	    cmocka_unit_test(test_key_seal),         cmocka_unit_test(test_master_key),
+	    cmocka_unit_test(test_blob_roundtrip),   cmocka_unit_test(test_blob_mem_tamper),
+	    cmocka_unit_test(test_blob_write_file),  cmocka_unit_test(test_blob_tamper),
+	    cmocka_unit_test(test_blob_abort),       cmocka_unit_test(test_blob_create_fails),
+	    cmocka_unit_test(test_blob_write_error), cmocka_unit_test(test_record),
 	};
 
 	if (crypto_init() < 0)
