@@ -28,7 +28,10 @@ struct mss_config {
 	char blob_dir[CONFIG_PATH_MAX];        /* encrypted bodies; "" = data_dir/blobs */
 	char master_key_file[CONFIG_PATH_MAX]; /* "" = data_dir/keys/master.key */
 	unsigned store_timeout;                /* seconds one database call may take; default 30 */
-	char user[CONFIG_STR_MAX];             /* unprivileged account after binding */
+	/* a blob this small (encrypted) is kept in its database row, not a file; 0 = files
+	 * only; default 64K */
+	uint64_t store_inline_blob_max;
+	char user[CONFIG_STR_MAX]; /* unprivileged account after binding */
 	/* the code before login (issue 12): runs as login_user, chrooted to login_root
 	 * ("" = data_dir/run/empty), an empty root-owned directory */
 	char login_user[CONFIG_STR_MAX];

@@ -143,8 +143,8 @@ static int insert_all(struct store_appender *a, uint32_t *uidvalidity, uint32_t 
 		                            .internaldate = m->date,
 		                            .size = m->size,
 		                            .mi = &m->mi};
-		if (store_blob_insert(a->st, a->user_id, m->blob, m->size, m->mk.sealed, &row.blob_id, err,
-		                      errlen) < 0 ||
+		if (store_blob_insert(a->st, a->user_id, m->blob, m->size, m->mk.sealed, NULL, &row.blob_id,
+		                      err, errlen) < 0 ||
 		    store_message_insert(a->st, &row, *first + (uint32_t)i, modseq, err, errlen) < 0)
 			return -1;
 	}

@@ -186,8 +186,8 @@ static int snapshot(struct backup *b, struct referenced *r)
 	if (copy == NULL)
 		return -1;
 	r->b = b;
-	rc = sql_foreach(copy, "backup.blobs", "SELECT name FROM blobs ORDER BY name", SQL_NOARGS, collect, r,
-	                 b->err, b->errlen);
+	rc = sql_foreach(copy, "backup.blobs", "SELECT name FROM blobs WHERE data IS NULL ORDER BY name",
+	                 SQL_NOARGS, collect, r, b->err, b->errlen);
 	sql_close(copy);
 	/* opening the copy made its group commit file (lib/sql_sqlite_sync.h): not part of a
 	 * backup, which holds the database alone */

@@ -1,11 +1,10 @@
 /* store_body.c: a message's octets for FETCH and SEARCH (see store.h, "a message's
  * octets").
  *
- * Opening reads one row (blob, owner, size, part tree); reading decrypts the blob as
- * a stream and hands out only the octets asked for, so BODY[1.2] of a 20 MB message
- * holds 64 KiB at a time, not the message. Small messages are decrypted whole once and
- * kept in the process's one-message cache, since a FETCH often asks several sections
- * of the same message. */
+ * Opening reads one row (blob, owner, size, part tree); reading decrypts the blob (its
+ * file, or its row's copy: store_blob.c) as a stream and hands out only the octets asked for, so BODY[1.2] of
+ * a 20 MB message holds 64 KiB at a time, not the message. Small messages are decrypted whole once and kept
+ * in the process's one-message cache, since a FETCH often asks several sections of the same message. */
 #include "store/store.h"
 
 #include <stdlib.h>
@@ -192,13 +191,21 @@ static int stream_range(struct store_body *b, uint64_t off, uint64_t end,
 {
 	char path[CONFIG_PATH_MAX + 64];
 	unsigned char key[CRYPTO_KEY_LEN];
-	if (store_blob_path(b->st, b->blob, path, sizeof(path)) < 0) {
-		str_error(err, errlen, "blob path too long");
+	struct buf row; /* the blob when it is kept in its row */
+	buf_init(&row, BUF_UNLIMITED);
+	int in_row = store_blob_row(b->st, b->blob, &row, err, errlen);
+	if (in_row < 0 || (in_row == 0 && store_blob_path(b->st, b->blob, path, sizeof(path)) < 0)) {
+		if (in_row == 0)
+			str_error(err, errlen, "blob path too long");
+		buf_free(&row);
 		return -1;
 	}
 	memcpy(key, b->content_key, sizeof(key));
-	struct blob_reader *r = crypto_blob_open(path, key, err, errlen);
+	struct blob_reader *r = in_row == 1
+	                            ? crypto_blob_open_mem(row.data, row.len, b->blob, key, err, errlen)
+	                            : crypto_blob_open(path, key, err, errlen);
 	sodium_memzero(key, sizeof(key));
+	buf_free(&row);
 	if (r == NULL)
 		return -1;
 	uint64_t base = 0;

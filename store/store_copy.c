@@ -85,11 +85,16 @@ static int reencrypt(struct store *st, struct copy_ctx *c, uint32_t uid, struct 
 	    store_blob_load(st, &src, name, err, errlen) < 0 ||
 	    store_msgkey_new(st, c->dst_owner, mk, err, errlen) < 0)
 		return -1;
-	if (store_blob_put(st, mk->key, st->cache.data.data, st->cache.data.len, fresh, &c->written, err,
-	                   errlen) < 0)
-		return -1;
-	return store_blob_insert(st, c->dst_owner, fresh, st->cache.data.len, mk->sealed, blob_id, err,
-	                         errlen);
+	/* a small copy goes into its row, as a delivery's would */
+	struct buf row;
+	buf_init(&row, BUF_UNLIMITED);
+	int rc = store_blob_put(st, mk->key, st->cache.data.data, st->cache.data.len, fresh, &row,
+	                        &c->written, err, errlen);
+	if (rc == 0)
+		rc = store_blob_insert(st, c->dst_owner, fresh, st->cache.data.len, mk->sealed, &row, blob_id,
+		                       err, errlen);
+	buf_free(&row);
+	return rc;
 }
 
 /* The source's sealed metadata opened with its key and sealed again under key. */

@@ -1,10 +1,12 @@
 /* store_deliver.c: new messages: SMTP delivery to several accounts (APPEND is
  * store_append.c).
  *
- * Order that makes "250" true: parse once, write every recipient's encrypted blob
- * (fsynced, renamed), then one write transaction inserting every row, then commit.
- * Any failure rolls back and removes the blobs written: nothing remains. Inside a
- * caller's open transaction (policy) the rows join it as a savepoint. */
+ * Order that makes "250" true: parse once, encrypt every recipient's blob (a small one
+ * kept for its row, a larger one written to a file, fsynced, renamed), then one write
+ * transaction inserting every row (the small blobs in them), then commit: the commit's
+ * group WAL sync makes the small blobs durable with the rows. Any failure rolls back
+ * and removes the blob files written: nothing remains. Inside a caller's open
+ * transaction (policy) the rows join it as a savepoint. */
 #include "store/store.h"
 
 #include <stdlib.h>
@@ -54,6 +56,7 @@ int store_message_insert(struct store *st, const struct store_new_msg *m, uint32
 struct rcpt_plan {
 	int64_t user_id;
 	char blob[STORE_BLOB_NAME_LEN];
+	struct buf row;         /* the encrypted blob when it goes into its row (empty: a file) */
 	struct store_msgkey mk; /* the message's key for this recipient (wiped after) */
 	int64_t mailbox_id;     /* filled inside the transaction */
 };
@@ -71,7 +74,7 @@ static int plan_rcpt(struct store *st, const char *address, const char *data, si
 	}
 	if (store_msgkey_new(st, p->user_id, &p->mk, err, errlen) < 0)
 		return -1;
-	return store_blob_put(st, p->mk.key, data, len, p->blob, written, err, errlen);
+	return store_blob_put(st, p->mk.key, data, len, p->blob, &p->row, written, err, errlen);
 }
 
 /* Inside the transaction: the target mailbox (created when missing), the blob row,
@@ -93,8 +96,8 @@ static int insert_for(struct store *st, struct rcpt_plan *p, const char *mailbox
 	p->mailbox_id = mb.id;
 	m.mailbox_id = mb.id;
 	m.key = p->mk.key;
-	if (store_blob_insert(st, p->user_id, p->blob, tmpl->size, p->mk.sealed, &m.blob_id, err, errlen) <
-	        0 ||
+	if (store_blob_insert(st, p->user_id, p->blob, tmpl->size, p->mk.sealed, &p->row, &m.blob_id, err,
+	                      errlen) < 0 ||
 	    store_mailbox_bump(st, mb.id, 1, uid, &modseq, err, errlen) < 0)
 		return -1;
 	return store_message_insert(st, &m, *uid, modseq, err, errlen);
@@ -158,6 +161,8 @@ int store_deliver(struct store *st, const struct store_delivery *d, uint32_t *ui
 	                             .mi = &mi};
 	struct rcpt_plan *plans = xcalloc(d->nrcpt, sizeof(*plans));
 	int rc = 0;
+	for (size_t i = 0; i < d->nrcpt; i++)
+		buf_init(&plans[i].row, BUF_UNLIMITED);
 	for (size_t i = 0; i < d->nrcpt && rc == 0; i++)
 		rc = plan_rcpt(st, d->rcpts[i], d->data, d->len, &plans[i], &written, err, errlen);
 	if (rc == 0)
@@ -169,8 +174,10 @@ int store_deliver(struct store *st, const struct store_delivery *d, uint32_t *ui
 	} else {
 		store_paths_discard(st, &written);
 	}
-	for (size_t i = 0; i < d->nrcpt; i++)
+	for (size_t i = 0; i < d->nrcpt; i++) {
 		store_msgkey_wipe(&plans[i].mk);
+		buf_free(&plans[i].row);
+	}
 	free(plans);
 	store_mime_info_free(&mi);
 	return rc;

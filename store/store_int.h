@@ -192,11 +192,22 @@ void store_keyring_end(struct store *st);
 void store_blob_name(char out[STORE_BLOB_NAME_LEN]);
 /* data_dir/blobs/<2 hex>/<name>. */
 int store_blob_path(struct store *st, const char *name, char *out, size_t outlen);
-/* Encrypts data under key into a new blob (fsynced, renamed); out: its name, path
- * added to written. Returns 0 or -1. */
+/* Encrypts data under key into a new blob; out: its random name. When row is not NULL
+ * and the encrypted blob is at most store_inline_blob_max, the blob is put in *row
+ * (replacing what it held) for the caller to insert with its row (store_blob_insert),
+ * and no file is written; else *row is left empty and the blob is a file (fsynced,
+ * renamed) whose path is added to written. Returns 0 or -1. */
 int store_blob_put(struct store *st, const unsigned char key[CRYPTO_KEY_LEN], const char *data, size_t len,
-                   char name[STORE_BLOB_NAME_LEN], struct store_paths *written, char *err, size_t errlen);
-/* Decrypts blob name (under the key k stands for) into the process cache. Returns 0 or -1. */
+                   char name[STORE_BLOB_NAME_LEN], struct buf *row, struct store_paths *written, char *err,
+                   size_t errlen);
+/* The encrypted blob kept in name's row into *row: 1, 0 when it is a file (or has no
+ * row), -1. */
+int store_blob_row(struct store *st, const char *name, struct buf *row, char *err, size_t errlen);
+/* The value of the data column for row (what store_blob_put left): the bytes, or NULL
+ * for a file. */
+struct sql_value store_blob_row_value(const struct buf *row);
+/* Decrypts blob name (in its row or its file, under the key k stands for) into the
+ * process cache. Returns 0 or -1. */
 int store_blob_load(struct store *st, const struct store_keyref *k, const char *name, char *err,
                     size_t errlen);
 /* After messages were deleted: removes rows of the given blobs that no message uses
@@ -209,9 +220,11 @@ struct blob_writer *store_blob_create(struct store *st, const unsigned char key[
                                       char name[STORE_BLOB_NAME_LEN], char *path, size_t pathlen, char *err,
                                       size_t errlen);
 /* Inserts a blobs row with the blob's message key sealed to user_id (sealed:
- * CRYPTO_SEALED_KEY_LEN octets). Returns 0 with *blob_id or -1. */
+ * CRYPTO_SEALED_KEY_LEN octets) and the blob itself when store_blob_put put it in row
+ * (NULL or empty: a file). Returns 0 with *blob_id or -1. */
 int store_blob_insert(struct store *st, int64_t user_id, const char *name, uint64_t size,
-                      const unsigned char *sealed, int64_t *blob_id, char *err, size_t errlen);
+                      const unsigned char *sealed, const struct buf *row, int64_t *blob_id, char *err,
+                      size_t errlen);
 void store_cache_clear(struct store *st);
 
 /* store_mailbox.c */

@@ -6,7 +6,9 @@
  * rows the message is put in the new form: its blob encrypted again under a fresh
  * message key sealed to the owner, and its metadata record (messages.meta,
  * retained.meta) sealed again under that key. The blob keeps its row (id), so the
- * messages that share it follow; the old file is removed after the commit. */
+ * messages that share it follow; the new blob goes into that row when it is small
+ * enough (store_inline_blob_max), else to a new file; an old file is removed after the
+ * commit. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,17 +21,21 @@
 struct old_blob {
 	char name[STORE_BLOB_NAME_LEN + 8];
 	struct store_keyref key;
+	bool in_row; /* kept in its row: no file to remove after */
 };
 
 static int old_blob_row(struct store *st, int64_t blob_id, struct old_blob *b, char *err, size_t errlen)
 {
 	struct sql_stmt *q = sql_query(st->sql, "store.rekey_blob",
-	                               "SELECT name, user_id, sealed_key, id FROM blobs WHERE id = ?1",
+	                               "SELECT name, user_id, sealed_key, id,"
+	                               " CASE WHEN data IS NULL THEN 0 ELSE 1 END FROM blobs WHERE id = ?1",
 	                               SQL_ARGS(SQL_INT(blob_id)), err, errlen);
 	int rc = q != NULL ? sql_next(q, err, errlen) : -1;
 	if (rc == 1 && (sql_text_copy(q, 0, b->name, sizeof b->name) != 0 ||
 	                store_keyref_read(q, 1, 2, 3, &b->key, err, errlen) < 0))
 		rc = -1;
+	if (rc == 1)
+		b->in_row = sql_int(q, 4) != 0;
 	sql_done(q);
 	return rc; /* 0: gone since (expunged meanwhile) */
 }
@@ -99,9 +105,11 @@ static int reseal_meta(struct store *st, int64_t blob_id, const unsigned char *o
 	return rc;
 }
 
-/* Inside the transaction: the blob's new file (written before), metadata and row. */
+/* Inside the transaction: the blob's new file (written before) or bytes (row), its
+ * metadata and row. */
 static int rekey_locked(struct store *st, int64_t blob_id, const struct old_blob *b,
-                        const struct store_msgkey *mk, const char *fresh, char *err, size_t errlen)
+                        const struct store_msgkey *mk, const char *fresh, const struct buf *row, char *err,
+                        size_t errlen)
 {
 	unsigned char old_key[CRYPTO_KEY_LEN];
 	if (store_owner_content_key(st, &b->key, old_key, err, errlen) < 0)
@@ -109,10 +117,12 @@ static int rekey_locked(struct store *st, int64_t blob_id, const struct old_blob
 	int rc = reseal_meta(st, blob_id, old_key, mk->key, err, errlen);
 	sodium_memzero(old_key, sizeof old_key);
 	if (rc == 0 &&
-	    sql_exec(st->sql, "store.rekey_blob_set",
-	             "UPDATE blobs SET name = ?2, sealed_key = ?3 WHERE id = ?1 AND sealed_key IS NULL",
-	             SQL_ARGS(SQL_INT(blob_id), SQL_TEXT(fresh), SQL_BLOB(mk->sealed, sizeof mk->sealed)),
-	             err, errlen) != 1)
+	    sql_exec(
+	        st->sql, "store.rekey_blob_set",
+	        "UPDATE blobs SET name = ?2, sealed_key = ?3, data = ?4 WHERE id = ?1 AND sealed_key IS NULL",
+	        SQL_ARGS(SQL_INT(blob_id), SQL_TEXT(fresh), SQL_BLOB(mk->sealed, sizeof mk->sealed),
+	                 store_blob_row_value(row)),
+	        err, errlen) != 1)
 		rc = -1;
 	return rc;
 }
@@ -124,30 +134,34 @@ static int rekey_one(struct store *st, int64_t blob_id, char *err, size_t errlen
 	struct store_msgkey mk;
 	struct store_paths written = {0}, old = {0};
 	struct store_txn t;
+	struct buf row;
 	char fresh[STORE_BLOB_NAME_LEN], path[CONFIG_PATH_MAX + 64];
 	int rc = old_blob_row(st, blob_id, &b, err, errlen);
 	if (rc <= 0 || b.key.has_sealed)
 		return rc < 0 ? -1 : 0;
-	/* the blob's new file is written and fsynced before the transaction, as delivery does */
+	/* the blob's new file is written and fsynced before the transaction, as delivery
+	 * does; a small one goes into the row in it */
 	if (store_blob_load(st, &b.key, b.name, err, errlen) < 0 ||
 	    store_msgkey_new(st, b.key.user_id, &mk, err, errlen) < 0)
 		return -1;
-	rc =
-	    store_blob_put(st, mk.key, st->cache.data.data, st->cache.data.len, fresh, &written, err, errlen);
+	buf_init(&row, BUF_UNLIMITED);
+	rc = store_blob_put(st, mk.key, st->cache.data.data, st->cache.data.len, fresh, &row, &written, err,
+	                    errlen);
 	store_cache_clear(st);
 	if (rc == 0 && store_txn_begin(st, &t, err, errlen) == 0) {
-		rc = rekey_locked(st, blob_id, &b, &mk, fresh, err, errlen);
+		rc = rekey_locked(st, blob_id, &b, &mk, fresh, &row, err, errlen);
 		rc = store_txn_end(st, &t, rc, err, errlen);
 	} else {
 		rc = -1;
 	}
+	buf_free(&row);
 	store_msgkey_wipe(&mk);
 	if (rc < 0) {
 		store_paths_discard(st, &written);
 		return -1;
 	}
 	store_paths_free(&written);
-	if (store_blob_path(st, b.name, path, sizeof path) == 0)
+	if (!b.in_row && store_blob_path(st, b.name, path, sizeof path) == 0)
 		store_paths_add(&old, path);
 	store_paths_unlink(&old);
 	return 1;

@@ -361,6 +361,12 @@ static const struct sql_migration store_migrations[] = {
      * the order of their first UID (store_select_head). */
     {.version = 15,
      .sql = "CREATE INDEX messages_keywords ON messages(mailbox_id, keywords, uid) WHERE keywords <> '';"},
+    /* Small blobs in their row (issue 15, store_blob.c): the encrypted blob, in the file
+     * format, when it is at most store_inline_blob_max; NULL for a blob in a file. Written
+     * in the delivery's transaction, so the group commit makes it durable with the rows. */
+    {.version = 16,
+     .sqlite = "ALTER TABLE blobs ADD COLUMN data BLOB;",
+     .postgresql = "ALTER TABLE blobs ADD COLUMN data BYTEA;"},
 };
 
 const struct sql_schema store_schema = {"store", store_migrations,

@@ -1,5 +1,6 @@
 /* store_user_delete.c: removing the store side of an account (mssctl account delete,
- * retention). Rows go in the caller's transaction; blob files after its commit. */
+ * retention). Rows go in the caller's transaction (the blobs kept in their rows with
+ * them); blob files after its commit. */
 #include "store/store.h"
 
 #include <string.h>
@@ -56,7 +57,8 @@ int store_user_delete(struct store *st, const char *address, struct store_paths 
 		return rc < 0 ? -1 : 1;
 	}
 	struct blob_names b = {st, gone};
-	if (sql_foreach(st->sql, "store.user_blobs", "SELECT name FROM blobs WHERE user_id = ?1",
+	if (sql_foreach(st->sql, "store.user_blobs",
+	                "SELECT name FROM blobs WHERE user_id = ?1 AND data IS NULL",
 	                SQL_ARGS(SQL_INT(user_id)), add_blob, &b, err, errlen) < 0 ||
 	    sql_foreach(st->sql, "store.user_mailboxes", "SELECT id FROM mailboxes WHERE user_id = ?1",
 	                SQL_ARGS(SQL_INT(user_id)), wake_mailbox, st, err, errlen) < 0)

@@ -27,7 +27,18 @@ UNDO_STORE_STEPS_AFTER_11 = [
     *["ALTER TABLE mailboxes DROP COLUMN " + c
       for c in ("n_messages", "n_unseen", "n_deleted", "total_size", "deleted_size")],
     "DROP INDEX messages_keywords",  # 15
+    "ALTER TABLE blobs DROP COLUMN data",  # 16 (blobs_to_files first, or their bytes go)
 ]
+
+
+def blobs_to_files(m):
+    """Every blob kept in its row (store step 16) moved to its file, as a store before
+    that step held it: the bytes are the same format."""
+    for name, data in m.sql("SELECT name, data FROM blobs WHERE data IS NOT NULL"):
+        path = m.data_dir / "blobs" / name[:2] / name
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        path.write_bytes(bytes(data))
+        m.sql("UPDATE blobs SET data = NULL WHERE name = ?", name)
 
 
 def master_key(m):
@@ -98,9 +109,21 @@ BLOB_MAGIC = b"MSSB1"
 BLOB_CHUNK = 65536
 
 
+def blob_bytes(m, name, data):
+    """A blob's encrypted bytes: data when it is kept in its row (blobs.data), else its
+    file's."""
+    if data is not None:
+        return bytes(data)
+    return open(m.data_dir / "blobs" / name[:2] / name, "rb").read()
+
+
 def blob_read(path, key):
     """The plaintext of a blob file (lib/crypto.c's format)."""
-    data = open(path, "rb").read()
+    return blob_open(open(path, "rb").read(), key)
+
+
+def blob_open(data, key):
+    """The plaintext of a blob's encrypted bytes (a file's or a row's: the same format)."""
     assert data.startswith(BLOB_MAGIC)
     st = ctypes.create_string_buffer(SS_STATE)
     pos = len(BLOB_MAGIC)
@@ -122,6 +145,12 @@ def blob_read(path, key):
 
 def blob_write(path, key, plain):
     """Writes plain as a blob file under key (as lib/crypto.c does)."""
+    with open(path, "wb") as f:
+        f.write(blob_seal(key, plain))
+
+
+def blob_seal(key, plain):
+    """plain encrypted under key in lib/crypto.c's blob format."""
     st = ctypes.create_string_buffer(SS_STATE)
     header = ctypes.create_string_buffer(SS_HEADER)
     assert _na.crypto_secretstream_xchacha20poly1305_init_push(st, header, key) == 0
@@ -137,8 +166,7 @@ def blob_write(path, key, plain):
             st, c, ctypes.byref(clen), p, ctypes.c_ulonglong(len(p)), None, ctypes.c_ulonglong(0),
             ctypes.c_ubyte(tag)) == 0
         out += c.raw[:clen.value]
-    with open(path, "wb") as f:
-        f.write(out)
+    return out
 
 
 def meta_open(key, record):

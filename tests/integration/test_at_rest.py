@@ -192,6 +192,9 @@ def test_no_marker_on_disk_while_running_and_after(delivered):
     m = delivered
     titles = use_as_patient(m)
     assert any(MARKERS["title"] in t for t in titles), titles
+    # the small messages' blobs are in their rows (store_inline_blob_max): the scans of
+    # the tables and of the database file below read them
+    assert m.sql("SELECT count(*) FROM blobs WHERE data IS NOT NULL")[0][0] > 0
     found = scan_tables(m)
     if not m.settings.get("store"):
         found += scan_files(m)                    # the WAL and shared memory too
@@ -233,12 +236,14 @@ def unseal_as_old_code_did(m):
             env, bs, body, refs = atrest_helpers.meta_open(key, meta)
             con.execute("UPDATE messages SET envelope = ?, bodystructure = ?, body = ?, refs = ?"
                         " WHERE mailbox_id = ? AND uid = ?", (env, bs, body, refs, mailbox_id, uid))
-        for name, owner, sealed in m.sql("SELECT name, user_id, sealed_key FROM blobs"):
+        for name, owner, sealed, data in m.sql("SELECT name, user_id, sealed_key, data FROM blobs"):
             if owner not in keys:
                 keys[owner] = atrest_helpers.account_key(m, owner)
             path = m.data_dir / "blobs" / name[:2] / name
-            plain = atrest_helpers.blob_read(path, atrest_helpers.message_key(keys[owner], sealed))
-            atrest_helpers.blob_write(path, keys[owner], plain)
+            plain = atrest_helpers.blob_open(atrest_helpers.blob_bytes(m, name, data),
+                                             atrest_helpers.message_key(keys[owner], sealed))
+            path.parent.mkdir(mode=0o700, exist_ok=True)
+            atrest_helpers.blob_write(path, keys[owner], plain)  # every blob a file then
         con.execute("ALTER TABLE messages DROP COLUMN meta")
         con.execute("ALTER TABLE retained DROP COLUMN meta")
         con.execute("ALTER TABLE mailboxes DROP COLUMN urlauth_generation")  # migration 7
@@ -273,7 +278,7 @@ def test_migrate_seals_an_old_data_dir(delivered):
     assert scan_files(m), "the old form must show the markers, or this test proves nothing"
     accounts = m.sql("SELECT count(*) FROM store_users")[0][0]
     r = m.ctl("migrate")
-    assert r.stdout.splitlines() == ["store schema: 10 migrations applied",
+    assert r.stdout.splitlines() == ["store schema: 11 migrations applied",
                                      f"account keys: {accounts} wrapped for their account",
                                      f"account key pairs: {accounts} made",
                                      f"store metadata: {n} message{'s' if n != 1 else ''} sealed"], r.stdout

@@ -7,6 +7,7 @@ import pytest
 
 from conftest import ORG, PATIENT, PATIENT2, PASSWORDS, PRO, PRO2, cert_sha256
 from test_imap_helpers import starttls_client
+from test_smtp_delivery import send_one
 
 
 def login(mss, user, password):
@@ -119,11 +120,14 @@ def test_delete_removes_mailboxes_and_blobs_keeps_audit(imapd):
     c.create("Archives")
     c.append("Archives", None, None, b"Subject: a\r\n\r\nkept?\r\n")
     c.logout()
+    m.start("smtpd")  # a delivered message: its blob in its row (store_inline_blob_max)
+    assert send_one(m)[1][0] == 250
     m.ctl("access", "grant", PATIENT, PRO)
     before = blob_files(m)
     mine = {r[0] for r in m.sql("SELECT b.name FROM blobs b JOIN store_users u ON u.id = b.user_id"
-                                " WHERE u.address = ?", PATIENT)}
+                                " WHERE u.address = ? AND b.data IS NULL", PATIENT)}
     assert len(mine) == 4 and mine <= before
+    assert m.sql("SELECT count(*) FROM blobs WHERE data IS NOT NULL") == [(1,)]
     r = m.ctl("account", "delete", PATIENT)
     assert r.stdout.strip() == f"deleted {PATIENT} (patient)"
     assert m.sql("SELECT count(*) FROM accounts WHERE address = ?", PATIENT) == [(0,)]
@@ -131,6 +135,7 @@ def test_delete_removes_mailboxes_and_blobs_keeps_audit(imapd):
     assert m.sql("SELECT count(*) FROM vault_grant WHERE patient = ?", PATIENT) == [(0,)]
     after = blob_files(m)
     assert not (mine & after) and before - after == mine
+    assert m.sql("SELECT count(*) FROM blobs WHERE data IS NOT NULL") == [(0,)]
     assert not login(m, PATIENT, PASSWORDS[PATIENT])
     # The audit log is kept, holds the deletion, and still verifies.
     actions = audit_actions(m)

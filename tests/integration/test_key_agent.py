@@ -64,7 +64,7 @@ def test_migrate_binds_old_wraps(mss):
     """An older MSS's store (schema 9, account keys wrapped in the first format, bound
     to no account): the daemons refuse it naming mssctl migrate; migrate rewrites
     every wrap for its account, and the same mail reads as before."""
-    from atrest_helpers import UNDO_STORE_STEPS_AFTER_11, account_key, wrap_first_format
+    from atrest_helpers import UNDO_STORE_STEPS_AFTER_11, account_key, blobs_to_files, wrap_first_format
     m = mss
     m.start("smtpd")
     deliver(m, PATIENT, "before-migrate")
@@ -74,6 +74,7 @@ def test_migrate_binds_old_wraps(mss):
     for uid in users:
         m.sql("UPDATE store_users SET wrapped_key = ? WHERE id = ?",
               wrap_first_format(m, account_key(m, uid)), uid)
+    blobs_to_files(m)
     for stmt in UNDO_STORE_STEPS_AFTER_11:  # the steps later than such a store
         m.sql(stmt)
     m.sql("DROP TABLE urlauth_keys")  # store step 11

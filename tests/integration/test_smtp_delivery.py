@@ -1,6 +1,7 @@
 """mss-smtpd delivery: 250 only once the message is durable (it survives kill -9 of the
 session and the master right after the 250, and of many sessions whose commits share
-fdatasyncs in the middle of a load); a store failure gives 451 4.3.0 and
+fdatasyncs in the middle of a load), whether its blob is kept in its row
+(store_inline_blob_max) or in a file; a store failure gives 451 4.3.0 and
 leaves nothing behind; every transaction is in the audit log without content; the
 stored message carries Return-Path, Received and a Message-ID."""
 import imaplib
@@ -24,6 +25,31 @@ def send_one(m, rcpts=(PATIENT,), body=MSG):
     return c, c.reply()
 
 
+def blobs_kept(m):
+    """Every blobs row has its bytes, in the row or in its file; returns how many are
+    kept in their rows."""
+    in_rows = 0
+    for name, in_row in m.sql("SELECT name, data IS NOT NULL FROM blobs"):
+        if in_row:
+            in_rows += 1
+        else:
+            assert (m.data_dir / "blobs" / name[:2] / name).is_file(), name
+    return in_rows
+
+
+def inbox_bodies(m, user):
+    """Every message of user's INBOX read back whole through mss-imapd (started here)."""
+    m.start("imapd")
+    c = imaplib.IMAP4("127.0.0.1", m.port("imap"), timeout=60)
+    c.starttls(ssl_context=m.client_context())
+    c.login(user, PASSWORDS[user])
+    c.select("INBOX", readonly=True)
+    typ, data = c.uid("FETCH", "1:*", "(BODY.PEEK[])")
+    assert typ == "OK", data
+    c.logout()
+    return [item[1] for item in data if isinstance(item, tuple)]
+
+
 def test_acknowledged_message_survives_kill9(mss):
     for i in range(3):
         mss.start("smtpd")
@@ -33,8 +59,9 @@ def test_acknowledged_message_survives_kill9(mss):
         c.close()
         assert inbox_count(mss, PATIENT) == i + 1
         assert inbox_count(mss, PATIENT2) == i + 1
-        for (name,) in mss.sql("SELECT name FROM blobs"):
-            assert (mss.data_dir / "blobs" / name[:2] / name).is_file()
+        assert blobs_kept(mss) == 2 * (i + 1)  # small: in their rows
+    bodies = inbox_bodies(mss, PATIENT2)
+    assert len(bodies) == 3 and all(b.endswith(MSG) for b in bodies)
 
 
 def test_kill9_during_concurrent_load_keeps_every_acknowledged_message(mss):
@@ -76,8 +103,7 @@ def test_kill9_during_concurrent_load_keeps_every_acknowledged_message(mss):
     assert len(acked) >= 40
     stored = inbox_count(mss, PATIENT)
     assert len(acked) <= stored <= len(acked) + len(threads)
-    for (name,) in mss.sql("SELECT name FROM blobs"):
-        assert (mss.data_dir / "blobs" / name[:2] / name).is_file()
+    assert blobs_kept(mss) == stored  # 4 KiB each: every blob in its row
     if not mss.settings.get("store"):  # SQLite's group commit (PostgreSQL has its own)
         with open(mss.data_dir / "mss.db-sync", "rb") as f:
             started, done, failed, commits, syncs = struct.unpack("<5Q", f.read(48)[8:48])
@@ -87,6 +113,9 @@ def test_kill9_during_concurrent_load_keeps_every_acknowledged_message(mss):
     c, (code, text) = send_one(mss)
     assert code == 250, text
     assert inbox_count(mss, PATIENT) == stored + 1
+    bodies = inbox_bodies(mss, PATIENT)  # every one decrypts whole
+    assert len(bodies) == stored + 1
+    assert sum(b.endswith(body) for b in bodies) == stored
 
 
 FAIL_WAL_SYNC = r"""
@@ -164,9 +193,27 @@ def test_failed_wal_sync_never_acknowledges_and_keeps_every_blob(smtpd, tmp_path
     # the failed one may be stored (its commit was made): a retry makes it twice, never
     # a row without its body
     assert 2 <= inbox_count(smtpd, PATIENT) <= 3
-    for (name,) in smtpd.sql("SELECT name FROM blobs"):
-        assert (smtpd.data_dir / "blobs" / name[:2] / name).is_file()
+    blobs_kept(smtpd)
     assert smtpd.ctl("audit", "verify", check=False).returncode == 0
+
+
+def test_small_in_its_row_large_in_a_file(smtpd):
+    """store_inline_blob_max: a message whose encrypted blob fits is kept in its row (no
+    file), a larger one in a file, and with 0 every one in a file; all read back."""
+    large = MSG + (b"x" * 76 + b"\r\n") * 1000  # over the default 64K
+    for body in (MSG, large):
+        assert send_one(smtpd, body=body)[1][0] == 250
+    smtpd.stop("smtpd")
+    smtpd.set(store_inline_blob_max=0)
+    smtpd.start("smtpd")
+    assert send_one(smtpd)[1][0] == 250
+    rows = smtpd.sql("SELECT data IS NOT NULL FROM blobs ORDER BY id")
+    assert [bool(r[0]) for r in rows] == [True, False, False]
+    assert blobs_kept(smtpd) == 1
+    files = [p for p in (smtpd.data_dir / "blobs").rglob("*") if p.is_file()]
+    assert len(files) == 2
+    bodies = inbox_bodies(smtpd, PATIENT)
+    assert [b.endswith(x) for b, x in zip(bodies, (MSG, large, MSG))] == [True] * 3
 
 
 def test_store_failure_gives_451_and_leaves_nothing(smtpd):
@@ -174,8 +221,9 @@ def test_store_failure_gives_451_and_leaves_nothing(smtpd):
     away = smtpd.data_dir / "blobs.away"
     blobs.rename(away)
     blobs.write_text("not a directory\n")
+    large = MSG + (b"x" * 76 + b"\r\n") * 1000  # a file (a small one would go in its row)
     try:
-        c, (code, text) = send_one(smtpd)
+        c, (code, text) = send_one(smtpd, body=large)
         assert (code, text[0][:5]) == (451, "4.3.0")
         assert smtpd.sql("SELECT count(*) FROM messages")[0][0] == 0
         assert smtpd.sql("SELECT count(*) FROM blobs")[0][0] == 0

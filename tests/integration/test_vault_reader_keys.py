@@ -201,18 +201,20 @@ def make_old(m):
     metadata under the account key, no sealed key, no reader rows. Returns how many."""
     pid = m.sql("SELECT id FROM store_users WHERE lower(address) = lower(?)", PATIENT)[0][0]
     account = atrest_helpers.account_key(m, pid)
-    blobs = m.sql("SELECT DISTINCT b.id, b.name, b.sealed_key FROM blobs b JOIN messages m ON m.blob_id = b.id"
-                  " JOIN mailboxes x ON x.id = m.mailbox_id WHERE b.user_id = ? AND x.name LIKE 'Documents%'",
-                  pid)
-    for blob_id, name, sealed in blobs:
+    blobs = m.sql("SELECT DISTINCT b.id, b.name, b.sealed_key, b.data FROM blobs b"
+                  " JOIN messages m ON m.blob_id = b.id JOIN mailboxes x ON x.id = m.mailbox_id"
+                  " WHERE b.user_id = ? AND x.name LIKE 'Documents%'", pid)
+    for blob_id, name, sealed, data in blobs:
         key = atrest_helpers.message_key(account, sealed)
         path = m.data_dir / "blobs" / name[:2] / name
-        atrest_helpers.blob_write(path, account, atrest_helpers.blob_read(path, key))
+        plain = atrest_helpers.blob_open(atrest_helpers.blob_bytes(m, name, data), key)
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        atrest_helpers.blob_write(path, account, plain)  # a file, as every blob was then
         for mailbox_id, uid, meta in m.sql("SELECT mailbox_id, uid, meta FROM messages WHERE blob_id = ?",
                                            blob_id):
             record = atrest_helpers.meta_seal(account, atrest_helpers.meta_open(key, meta))
             m.sql("UPDATE messages SET meta = ? WHERE mailbox_id = ? AND uid = ?", record, mailbox_id, uid)
-        m.sql("UPDATE blobs SET sealed_key = NULL WHERE id = ?", blob_id)
+        m.sql("UPDATE blobs SET sealed_key = NULL, data = NULL WHERE id = ?", blob_id)
     m.sql("DELETE FROM blob_keys")
     return len(blobs)
 

@@ -43,11 +43,11 @@ def test_mx_session_holds_no_account_or_master_key(mx):  # noqa: F811
         assert memory_holds(pid, needles) == set(), (pid, comm(pid))
     c.cmd("QUIT")
     # the keys searched for open what was delivered: the search looked for the right bytes
-    (name, sealed), = mx.sql("SELECT b.name, b.sealed_key FROM blobs b JOIN store_users u"
-                             " ON u.id = b.user_id WHERE u.address = ?", PRO)
+    (name, sealed, data), = mx.sql("SELECT b.name, b.sealed_key, b.data FROM blobs b JOIN store_users u"
+                                   " ON u.id = b.user_id WHERE u.address = ?", PRO)
     assert sealed is not None
     key = atrest_helpers.message_key(account, sealed)
-    plain = atrest_helpers.blob_read(mx.data_dir / "blobs" / name[:2] / name, key)
+    plain = atrest_helpers.blob_open(atrest_helpers.blob_bytes(mx, name, data), key)
     assert b"Hello." in plain
 
 

@@ -72,7 +72,8 @@ static int append_one(struct store_fixture *f, const char *box, const char *data
 	return rc;
 }
 
-static size_t count_blobs(struct store_fixture *f)
+/* Blob files under data_dir/blobs. */
+static size_t count_blob_files(struct store_fixture *f)
 {
 	char cmd[600];
 	assert_int_equal(str_format(cmd, sizeof(cmd), "find '%s/blobs' -type f | wc -l", f->cfg.data_dir), 0);
@@ -82,6 +83,116 @@ static size_t count_blobs(struct store_fixture *f)
 	assert_int_equal(fscanf(p, "%lu", &n), 1);
 	pclose(p);
 	return n;
+}
+
+/* Blobs kept in their rows (store_inline_blob_max). */
+static size_t count_blob_rows(struct store_fixture *f)
+{
+	int64_t n = -1;
+	assert_int_equal(sql_one(store_sql(f->st), "t", "SELECT count(*) FROM blobs WHERE data IS NOT NULL",
+	                         SQL_NOARGS, &n, f->err, sizeof(f->err)),
+	                 1);
+	return (size_t)n;
+}
+
+/* Every blob, in a file or in its row. */
+static size_t count_blobs(struct store_fixture *f)
+{
+	return count_blob_files(f) + count_blob_rows(f);
+}
+
+/* The store opened again with another store_inline_blob_max. */
+static void reopen_inline_max(struct store_fixture *f, uint64_t max)
+{
+	store_close(f->st);
+	f->cfg.store_inline_blob_max = max;
+	f->st = store_open(&f->cfg, f->err, sizeof(f->err));
+	assert_non_null(f->st);
+}
+
+/* Flips every bit of the byte at off of the blob kept in the row of (mailbox, uid). */
+static void flip_row_byte(struct store_fixture *f, int64_t mbox, uint32_t uid, size_t off)
+{
+	struct sql *db = store_sql(f->st);
+	struct sql_stmt *q = sql_query(db, "t",
+	                               "SELECT b.id, b.data FROM messages m JOIN blobs b ON b.id = m.blob_id"
+	                               " WHERE m.mailbox_id = ?1 AND m.uid = ?2",
+	                               SQL_ARGS(SQL_INT(mbox), SQL_INT(uid)), f->err, sizeof(f->err));
+	assert_non_null(q);
+	assert_int_equal(sql_next(q, f->err, sizeof(f->err)), 1);
+	int64_t id = sql_int(q, 0);
+	size_t n = 0;
+	const unsigned char *p = sql_blob(q, 1, &n);
+	assert_true(n > off);
+	unsigned char *copy = malloc(n);
+	assert_non_null(copy);
+	memcpy(copy, p, n);
+	sql_done(q);
+	copy[off] ^= 0xff;
+	assert_int_equal(sql_exec(db, "t", "UPDATE blobs SET data = ?2 WHERE id = ?1",
+	                          SQL_ARGS(SQL_INT(id), SQL_BLOB(copy, n)), f->err, sizeof(f->err)),
+	                 1);
+	free(copy);
+}
+
+/* store_inline_blob_max: a small message's blob goes into its row (no file), a larger
+ * one and every one with 0 to a file; all read back alike; no plaintext in the
+ * database; expunging removes both kinds. */
+static void test_inline_or_file(void **state)
+{
+	struct store_fixture *f = *state;
+	int64_t inbox = store_fixture_mailbox(f, PAT, "INBOX");
+	struct buf big, b;
+	buf_init(&big, BUF_UNLIMITED);
+	buf_init(&b, BUF_UNLIMITED);
+	assert_int_equal(buf_append_str(&big, msg1), 0);
+	while (big.len < 70 * 1024) /* over the default 64K */
+		assert_int_equal(buf_append_str(&big, "une ligne de plus du compte rendu\r\n"), 0);
+	assert_int_equal(buf_append_char(&big, '\0'), 0);
+
+	assert_int_equal(store_fixture_deliver(f, PAT, NULL, msg1, NULL), 1);
+	assert_int_equal(count_blob_rows(f), 1);
+	assert_int_equal(count_blob_files(f), 0);
+	assert_int_equal(store_fixture_deliver(f, PAT, NULL, big.data, NULL), 2);
+	assert_int_equal(count_blob_rows(f), 1);
+	assert_int_equal(count_blob_files(f), 1);
+	reopen_inline_max(f, 0); /* files only */
+	assert_int_equal(store_fixture_deliver(f, PAT, NULL, msg1, NULL), 3);
+	assert_int_equal(count_blob_files(f), 2);
+	reopen_inline_max(f, 160); /* msg1 (140 octets) sealed (186) is over it */
+	assert_int_equal(store_fixture_deliver(f, PAT, NULL, msg1, NULL), 4);
+	assert_int_equal(count_blob_files(f), 3);
+	assert_int_equal(store_fixture_deliver(f, PAT, NULL, "Subject: x\r\n\r\nok\r\n", NULL), 5);
+	assert_int_equal(count_blob_rows(f), 2);
+
+	for (uint32_t uid = 1; uid <= 4; uid++) {
+		fetch_all(f, inbox, uid, &b);
+		const char *want = uid == 2 ? big.data : msg1;
+		assert_int_equal(b.len, strlen(want));
+		assert_memory_equal(b.data, want, b.len);
+	}
+	/* the database holds the blobs encrypted */
+	if (!store_on_pg) {
+		char cmd[700];
+		assert_int_equal(str_format(cmd, sizeof(cmd), "grep -rqa 'voici vos resultats' '%s'/mss.db*",
+		                            f->cfg.data_dir),
+		                 0);
+		assert_int_not_equal(system(cmd), 0);
+	}
+	uint32_t *gone;
+	size_t ngone;
+	struct store_flags_result fr;
+	const struct store_flags_req req = {.op = STORE_FLAGS_ADD, .flags = STORE_FLAG_DELETED};
+	uint32_t all[] = {1, 2, 3, 4, 5};
+	assert_int_equal(store_set_flags(f->st, inbox, all, 5, &req, &fr, f->err, sizeof(f->err)), 0);
+	store_flags_result_free(&fr);
+	assert_int_equal(store_expunge(f->st, inbox, NULL, 0, &gone, &ngone, f->err, sizeof(f->err)), 0);
+	assert_int_equal(ngone, 5);
+	free(gone);
+	assert_int_equal(count_blob_rows(f), 0);
+	assert_int_equal(count_blob_files(f), 0);
+	buf_free(&big);
+	buf_free(&b);
 }
 
 static void test_deliver_fetch_back(void **state)
@@ -542,10 +653,29 @@ static void test_watch(void **state)
 	store_watch_close(fd);
 }
 
+/* A blob kept in its row, altered: nothing of it comes out. */
+static void test_tamper_row(void **state)
+{
+	struct store_fixture *f = *state;
+	int64_t inbox = store_fixture_mailbox(f, PAT, "INBOX");
+	store_fixture_deliver(f, PAT, NULL, msg1, NULL);
+	assert_int_equal(count_blob_rows(f), 1);
+	flip_row_byte(f, inbox, 1, 60);
+	struct buf b;
+	buf_init(&b, BUF_UNLIMITED);
+	struct store_body *body;
+	assert_int_equal(store_body_open(f->st, inbox, 1, &body, f->err, sizeof(f->err)), 1);
+	assert_int_equal(store_body_read_all(body, &b, f->err, sizeof(f->err)), -1);
+	assert_int_equal(b.len, 0);
+	store_body_close(body);
+	buf_free(&b);
+}
+
 static void test_tamper(void **state)
 {
 	struct store_fixture *f = *state;
 	int64_t inbox = store_fixture_mailbox(f, PAT, "INBOX");
+	reopen_inline_max(f, 0); /* the blob in a file */
 	store_fixture_deliver(f, PAT, NULL, msg1, NULL);
 	char cmd[700];
 	/* Flip every bit of one byte in the middle of the only blob (writing a constant
@@ -845,6 +975,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_deliver_fetch_back, setup, store_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_inline_or_file, setup, store_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_tamper_row, setup, store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_release_memory, setup, store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_deliver_failure_leaves_nothing, setup,
 	                                    store_fixture_teardown),

@@ -25,7 +25,8 @@ static inline int store_fixture_read(struct store *st, int64_t mbox, uint32_t ui
 }
 
 /* Rewrites (user, mailbox, uid) as a store from before key pairs left it: the blob
- * and its metadata under the account key, no sealed key. */
+ * (a file, as every blob was then) and its metadata under the account key, no sealed
+ * key. */
 static inline void store_fixture_make_old(struct store_fixture *f, const char *user, const char *mailbox,
                                           uint32_t uid)
 {
@@ -57,7 +58,7 @@ static inline void store_fixture_make_old(struct store_fixture *f, const char *u
 	sql_done(q);
 	assert_int_equal(store_blob_path(f->st, name, path, sizeof(path)), 0);
 	assert_int_equal(crypto_blob_write_file(path, account, b.data, b.len, f->err, sizeof(f->err)), 0);
-	assert_int_equal(sql_exec(db, "t", "UPDATE blobs SET sealed_key = NULL WHERE name = ?1",
+	assert_int_equal(sql_exec(db, "t", "UPDATE blobs SET sealed_key = NULL, data = NULL WHERE name = ?1",
 	                          SQL_ARGS(SQL_TEXT(name)), f->err, sizeof(f->err)),
 	                 1);
 	assert_int_equal(sql_exec(db, "t", "UPDATE messages SET meta = ?3 WHERE mailbox_id = ?1 AND uid = ?2",

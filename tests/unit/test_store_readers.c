@@ -231,6 +231,10 @@ static void test_rekey_old_shared(void **state)
 	assert_int_equal(store_readers_rekey(f->st, PAT, &n, f->err, sizeof(f->err)), 0);
 	assert_int_equal(n, 1); /* the shared one; INBOX stays as it was */
 	assert_int_equal(old_form(f), 1);
+	/* small: rewritten into its row (store_inline_blob_max), the old file gone */
+	assert_int_equal(
+	    count(f, "SELECT count(*) FROM blobs WHERE sealed_key IS NOT NULL AND data IS NOT NULL"), 1);
+	assert_int_equal(count(f, "SELECT count(*) FROM blobs WHERE data IS NULL"), 1);
 	assert_int_equal(store_readers_rekey(f->st, PAT, &n, f->err, sizeof(f->err)), 0);
 	assert_int_equal(n, 0); /* idempotent */
 	assert_int_equal(store_readers_refresh(f->st, PAT, 0, &rep, f->err, sizeof(f->err)), 0);
