@@ -6,6 +6,9 @@
 #ifndef MSS_AUTH_SENDER_H
 #define MSS_AUTH_SENDER_H
 
+#include "directory/account.h"
+#include "directory/directory_entry.h"
+
 enum sender_auth {
 	SENDER_ANONYMOUS = 0, /* nothing proven (MX without a trusted certificate) */
 	SENDER_PASSWORD,      /* SASL PLAIN/LOGIN on submission (a patient) */
@@ -30,6 +33,17 @@ struct policy_sender {
 	 * fills this struct afresh at every MAIL, so a change to the trust list counts
 	 * from the next transaction on, never later. */
 	char listed_domain[256];
+	/* The sender identity's account and directory entry, read once at MAIL
+	 * (sender_rows.h) for the questions the transaction asks of them again (MAIL,
+	 * RCPT, the header, the delivery's records). Filled afresh at every MAIL, as
+	 * above: a change counts from the next transaction on. */
+	struct sender_rows {
+		char address[256]; /* whose rows these are; "" when none were read */
+		int account_rc;    /* account_get's answer: 1 found, 0 none */
+		struct account account;
+		int dir_rc; /* dir_entry_get's: 1 found, 0 none */
+		struct dir_entry dir;
+	} rows;
 };
 
 /* The fixed word the audit log records for a, "unknown" when out of range. */

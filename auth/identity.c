@@ -6,6 +6,7 @@
 #include "directory/account.h"
 #include "directory/directory_entry.h"
 #include "directory/trust.h"
+#include "auth/sender_rows.h"
 #include "lib/str.h"
 
 /* What one address is, for the sender that uses it. */
@@ -73,10 +74,10 @@ static int temp_failure(struct mss_status *out, const char **why)
 }
 
 /* An address whose national directory entry is inactive cannot send. */
-static enum verdict directory_state(struct store *st, const char *addr)
+static enum verdict directory_state(struct store *st, const struct policy_sender *s, const char *addr)
 {
 	struct dir_entry e;
-	int r = dir_entry_get(st, addr, &e);
+	int r = sender_dir_entry(st, s, addr, &e);
 
 	if (r < 0)
 		return V_ERROR;
@@ -117,7 +118,7 @@ static enum verdict address_verdict(struct store *st, const struct mss_config *c
 		v = domain_verdict(st, cfg, s, addr);
 	else
 		v = V_NOT_YOURS;
-	return v == V_OK ? directory_state(st, addr) : v;
+	return v == V_OK ? directory_state(st, s, addr) : v;
 }
 
 /* A local sender's account, or a relay's organisation account: disabled, or its
@@ -130,14 +131,14 @@ static int sender_state(struct store *st, const struct policy_sender *s, struct 
 
 	if (!local_account(s->auth) && s->auth != SENDER_RELAY_CERT)
 		return 0;
-	r = account_get(st, s->account, &a);
+	r = sender_account(st, s, s->account, &a);
 	if (r < 0)
 		return temp_failure(out, why);
 	if (r == 0 || a.disabled) {
 		*why = "account-disabled";
 		return refuse(out, 550, "5.7.1", "your account", "is disabled: it cannot send");
 	}
-	switch (directory_state(st, s->account)) {
+	switch (directory_state(st, s, s->account)) {
 	case V_ERROR:
 		return temp_failure(out, why);
 	case V_INACTIVE:

@@ -16,6 +16,7 @@
 #include "lib/str.h"
 #include "audit/audit.h"
 #include "auth/identity.h"
+#include "auth/sender_rows.h"
 #include "policy/contacts.h"
 #include "policy/policy_relay.h"
 #include "policy/policy_rules.h"
@@ -119,6 +120,10 @@ int policy_check_mail(struct store *store, struct policy_sender *s, const char *
                       struct mss_status *st)
 {
 	const char *why = "error";
+	const char *identity = sender_identity(s, mail_from);
+	/* on an error the questions below read for themselves (and fail as they would) */
+	if (s->auth != SENDER_ANONYMOUS && identity[0] != '\0')
+		(void)sender_rows_read(store, s, identity);
 	int r = identity_check_mail(store, store_config(store), s, mail_from, st, &why);
 	char detail[64];
 	if (audit_detail(detail, sizeof detail, "reason=%s", why) < 0 ||
@@ -174,7 +179,7 @@ static int sender_facts(struct store *store, const struct policy_sender *s, cons
 	if (!f->sender_proven || identity[0] == '\0')
 		return 0;
 	struct account a;
-	int r = account_get(store, identity, &a);
+	int r = sender_account(store, s, identity, &a);
 	if (r < 0)
 		return -1;
 	if (r == 1 && !a.disabled) {
@@ -182,7 +187,7 @@ static int sender_facts(struct store *store, const struct policy_sender *s, cons
 		f->sender_local_pro = a.role == ROLE_PROFESSIONAL || a.role == ROLE_ORGANISATION;
 	}
 	struct dir_entry e;
-	r = dir_entry_get(store, identity, &e);
+	r = sender_dir_entry(store, s, identity, &e);
 	if (r < 0)
 		return -1;
 	f->sender_dir_active = r == 1 && e.active;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/sender_rows.h"
 #include "lib/str.h"
 #include "vault/vault_people.h"
 
@@ -43,11 +44,11 @@ static int lookup_sender(struct store *st, const struct policy_message *m, struc
 	const char *s = m->sender->account[0] ? m->sender->account : m->mail_from;
 	if (str_copy(d->sender, sizeof d->sender, s) != 0)
 		d->sender[0] = '\0';
-	int rc = d->sender[0] ? account_get(st, d->sender, &a) : 0;
+	int rc = d->sender[0] ? sender_account(st, m->sender, d->sender, &a) : 0;
 	if (rc < 0)
 		return -1;
 	d->sender_patient = rc == 1 && a.role == ROLE_PATIENT;
-	vault_person_name(st, d->sender, d->sender_name, sizeof d->sender_name);
+	vault_sender_name(st, m->sender, d->sender, d->sender_name, sizeof d->sender_name);
 	if (!d->sender_name[0])
 		memcpy(d->sender_name, d->sender, sizeof d->sender_name); /* same size: never cut */
 	return 0;

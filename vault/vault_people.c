@@ -6,22 +6,29 @@
 
 #include "directory/account.h"
 #include "directory/directory_entry.h"
+#include "auth/sender_rows.h"
 #include "lib/buf.h"
 #include "lib/str.h"
 
 void vault_person_name(struct store *st, const char *address, char *out, size_t outlen)
 {
+	vault_sender_name(st, NULL, address, out, outlen);
+}
+
+void vault_sender_name(struct store *st, const struct policy_sender *s, const char *address, char *out,
+                       size_t outlen)
+{
 	struct account a;
 	out[0] = '\0';
 	if (!address || !strchr(address, '@'))
 		return;
-	if (account_get(st, address, &a) == 1 && a.name[0]) {
+	if (sender_account(st, s, address, &a) == 1 && a.name[0]) {
 		if (str_copy(out, outlen, a.name) != 0)
 			out[0] = '\0';
 		return;
 	}
 	struct dir_entry *d = xcalloc(1, sizeof *d);
-	if (dir_entry_get(st, address, d) == 1 && (d->last_name[0] || d->first_name[0]) &&
+	if (sender_dir_entry(st, s, address, d) == 1 && (d->last_name[0] || d->first_name[0]) &&
 	    str_format(out, outlen, "%s%s%s", d->first_name, d->first_name[0] ? " " : "", d->last_name) != 0)
 		out[0] = '\0';
 	free(d);

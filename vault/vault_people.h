@@ -8,10 +8,15 @@
 
 #include <stddef.h>
 
+#include "auth/auth_sender.h"
 #include "store/store.h"
 
 /* The name of address ("" when neither the accounts nor the directory know it). */
 void vault_person_name(struct store *st, const char *address, char *out, size_t outlen);
+/* The same, the sender's rows read at MAIL taken when they are address's
+ * (auth/sender_rows.h); s may be NULL. */
+void vault_sender_name(struct store *st, const struct policy_sender *s, const char *address, char *out,
+                       size_t outlen);
 /* "Dr Martin (dr.martin@pro.mss.test)", else the address as given. */
 void vault_person_display(struct store *st, const char *address, char *out, size_t outlen);
 

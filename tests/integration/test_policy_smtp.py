@@ -217,6 +217,23 @@ def test_operator_with_listed_dn_accepted(space):
     assert space.sql("SELECT rcpt FROM queue_rcpts") == [(REMOTE_PRO,)]
 
 
+def test_sender_changes_count_from_next_transaction(space):
+    """MAIL reads the sender's account and directory entry once for its transaction
+    (auth/sender_rows.h): a change made between two messages of one connection
+    counts for the second one."""
+    with as_operator(space) as s:
+        assert send(s, REMOTE_PRO, PATIENT) == (250, "")
+        space.ctl("directory", "disable", REMOTE_PRO)
+        assert refused_5_7_1(send(s, REMOTE_PRO, PATIENT))
+        space.ctl("directory", "enable", REMOTE_PRO)
+        assert send(s, REMOTE_PRO, PATIENT) == (250, "")
+    with as_professional(space) as s:
+        assert send(s, PRO, PATIENT) == (250, "")
+        space.ctl("account", "disable", PRO)
+        assert refused_5_7_1(send(s, PRO, PATIENT))
+    assert inbox(space, PATIENT) == 3
+
+
 def test_operator_with_unlisted_dn_refused(space):
     t = space.root / "trust2.xml"
     t.write_text(trust_xml([("other-operator.test", "CN=mx.someone-else.test,O=Someone Else,C=FR")]))
