@@ -267,10 +267,45 @@ static int head_recent(struct imap_session *s, const struct store_mailbox *mb)
 	return imap_view_load(s);
 }
 
+/* SELECT of the mailbox selected whose messages were not read yet: answered from the
+ * counts again, the registration and the watch kept (closing and opening them again
+ * costs a commit). What closing ends still ends, as in view_reselect. Returns 1 done
+ * (mb filled), 0 when it cannot serve (the caller opens afresh). */
+static int view_rehead(struct imap_session *s, const struct imap_target *t, bool readonly,
+                       struct store_mailbox *mb)
+{
+	struct imap_view *v = &s->view;
+	char err[256];
+	if (!v->open || !v->pending || t->shared || strcmp(v->owner, t->owner) != 0 ||
+	    store_mailbox_get(s->store, t->owner, t->name, mb, err, sizeof(err)) != 1 || mb->id != v->id ||
+	    mb->uidvalidity != v->uidvalidity)
+		return 0;
+	if (v->watch_fd >= 0)
+		store_watch_drain(v->watch_fd);
+	imap_context_clear(s);
+	free(s->saved); /* "$" is per selection (RFC 5182 2.1) */
+	s->saved = NULL;
+	s->nsaved = 0;
+	imap_view_free_keywords(v);
+	if (store_select_head(s->store, v->id, mb, s->enabled_rev2 ? NULL : &v->pending_unseen, head_keywords,
+	                      v, err, sizeof(err)) != 1)
+		return 0; /* deleted meanwhile, or an error: the full path says which */
+	str_assert(str_copy(v->name, sizeof(v->name), mb->name), "STORE_MAILBOX_MAX both"); /* renamed? */
+	v->pending_exists = mb->messages;
+	v->history = imap_history_protected(s, t->name);
+	v->readonly = readonly;
+	v->uidnext = mb->uidnext;
+	v->highestmodseq = mb->highestmodseq;
+	if (head_recent(s, mb) < 0)
+		return 0;
+	view_seen(s);
+	return 1;
+}
+
 int imap_view_open(struct imap_session *s, const struct imap_target *t, bool readonly,
                    struct store_mailbox *mb)
 {
-	if (view_reselect(s, t, readonly, mb) == 1)
+	if (view_rehead(s, t, readonly, mb) == 1 || view_reselect(s, t, readonly, mb) == 1)
 		return 1;
 	imap_view_close(s);
 	struct imap_view *v = &s->view;

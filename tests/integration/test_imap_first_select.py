@@ -147,3 +147,31 @@ def test_idle_after_first_select(imapd):
     assert b"* 6 EXISTS" in seen, seen
     mine = fetched(ok(a, "S3", "FETCH 1:* (UID FLAGS)"))
     assert [u for _, u, _ in mine] == [2, 3, 4, 5, 6, 7], mine
+
+
+def test_reselect_before_any_read(imapd):
+    a = fill(imapd)
+    ok(a, "S1", "SELECT INBOX")
+    lines = ok(a, "S2", "SELECT INBOX")  # answered from the counts again
+    assert b"* 6 EXISTS" in lines and b"* 0 RECENT" in lines, lines  # S1 claimed them
+
+    b = session(imapd)
+    ok(b, "B1", "SELECT INBOX")
+    ok(b, "B2", "UID STORE 1:3 +FLAGS (\\Deleted \\Seen)")
+    ok(b, "B3", "UID EXPUNGE 1:3")
+    ok(b, "B4", "UID STORE 6 +FLAGS ($Late)")
+    ok(b, "B5", "UNSELECT")
+    append(b, "B6", "\\Seen", 9)  # UID 7
+
+    lines = ok(a, "S4", "SELECT INBOX")
+    assert b"* OK [CLOSED] Previous mailbox closed" in lines
+    assert not any(b"EXPUNGE" in x or b" FETCH " in x for x in lines), lines
+    assert b"* 4 EXISTS" in lines and b"* 1 RECENT" in lines, lines
+    assert any(b"[UNSEEN 1]" in x for x in lines), lines  # UID 4
+    flags = [x for x in lines if x.startswith(b"* FLAGS")]
+    assert flags and flags[0].endswith(b"\\Draft $Alpha $Zed $Beta $Late)"), lines
+    mine = fetched(ok(a, "S6", "FETCH 1:* (UID FLAGS)"))
+    c = session(imapd)
+    ok(c, "C1", "EXAMINE INBOX")
+    fresh = fetched(ok(c, "C2", "FETCH 1:* (UID FLAGS)"))
+    assert mine == fresh and [u for _, u, _ in mine] == [4, 5, 6, 7], (mine, fresh)
