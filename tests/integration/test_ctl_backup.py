@@ -14,6 +14,9 @@ from conftest import Mss, PASSWORDS, PATIENT, PATIENT2
 from test_privileges import unprivileged  # noqa: F401 (fixture)
 from test_imap_helpers import starttls_client
 
+# mssctl backup copies a SQLite store only (PostgreSQL has its own tools: operations.md)
+pytestmark = pytest.mark.sqlite_only
+
 
 class Appender(threading.Thread):
     """APPENDs to user's INBOX until stopped; with expunge, deletes each message again
@@ -118,7 +121,6 @@ def test_backup_under_load_restores_every_acknowledged_message(imapd, tmp_path, 
         restored.stop_all()
 
 
-@pytest.mark.sqlite_only  # mssctl backup copies a SQLite store only
 def test_backup_holds_blobs_kept_in_rows(mss, tmp_path, pki):
     """Delivered messages whose blobs are in their rows (store_inline_blob_max) come
     with the database copy; the larger one's file is linked, copied and in MANIFEST; the

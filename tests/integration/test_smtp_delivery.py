@@ -146,6 +146,7 @@ int fdatasync(int fd)
 """
 
 
+@pytest.mark.sqlite_only  # the WAL and its group commit are SQLite's (lib/sql_sqlite_sync.c)
 def test_failed_wal_sync_never_acknowledges_and_keeps_every_blob(smtpd, tmp_path):
     """Group commit's failure path: the WAL's fdatasync fails (an LD_PRELOAD shim of
     fdatasync; the kernel's would be the same). The commit was made but may not be on
