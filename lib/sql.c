@@ -73,13 +73,28 @@ unsigned long sql_prepare_count(const struct sql *db)
 	return db->prepares;
 }
 
+unsigned long sql_fault_count(const struct sql *db)
+{
+	return db->faults;
+}
+
+/* After a call that failed: counts it when the connection or the engine failed. */
+static void note_fault(struct sql *db)
+{
+	if (db->last_error == SQL_ERR_CONNECTION || db->last_error == SQL_ERR_OTHER)
+		db->faults++;
+}
+
 /* ---- statements ------------------------------------------------------------------ */
 
 struct sql_stmt *sql_query(struct sql *db, const char *what, const char *sql, const struct sql_value *args,
                            size_t nargs, char *err, size_t errlen)
 {
 	db->last_error = SQL_ERR_NONE;
-	return db->drv->query(db, what, sql, args, nargs, true, err, errlen);
+	struct sql_stmt *q = db->drv->query(db, what, sql, args, nargs, true, err, errlen);
+	if (q == NULL)
+		note_fault(db);
+	return q;
 }
 
 /* For the calls that run the statement to its end before returning: the values are
@@ -88,12 +103,18 @@ static struct sql_stmt *run(struct sql *db, const char *what, const char *sql, c
                             size_t nargs, char *err, size_t errlen)
 {
 	db->last_error = SQL_ERR_NONE;
-	return db->drv->query(db, what, sql, args, nargs, false, err, errlen);
+	struct sql_stmt *q = db->drv->query(db, what, sql, args, nargs, false, err, errlen);
+	if (q == NULL)
+		note_fault(db);
+	return q;
 }
 
 int sql_next(struct sql_stmt *q, char *err, size_t errlen)
 {
-	return q->db->drv->next(q, err, errlen);
+	int rc = q->db->drv->next(q, err, errlen);
+	if (rc < 0)
+		note_fault(q->db);
+	return rc;
 }
 
 void sql_done(struct sql_stmt *q)
@@ -145,7 +166,10 @@ int sql_exec(struct sql *db, const char *what, const char *sql, const struct sql
 int sql_script(struct sql *db, const char *what, const char *sql, char *err, size_t errlen)
 {
 	db->last_error = SQL_ERR_NONE;
-	return db->drv->script(db, what, sql, false, err, errlen);
+	int rc = db->drv->script(db, what, sql, false, err, errlen);
+	if (rc < 0)
+		note_fault(db);
+	return rc;
 }
 
 int sql_one(struct sql *db, const char *what, const char *sql, const struct sql_value *args, size_t nargs,
@@ -191,13 +215,19 @@ int sql_foreach(struct sql *db, const char *what, const char *sql, const struct 
 int sql_begin_write(struct sql *db, char *err, size_t errlen)
 {
 	db->last_error = SQL_ERR_NONE;
-	return db->drv->begin(db, true, err, errlen);
+	int rc = db->drv->begin(db, true, err, errlen);
+	if (rc < 0)
+		note_fault(db);
+	return rc;
 }
 
 int sql_begin_read(struct sql *db, char *err, size_t errlen)
 {
 	db->last_error = SQL_ERR_NONE;
-	return db->drv->begin(db, false, err, errlen);
+	int rc = db->drv->begin(db, false, err, errlen);
+	if (rc < 0)
+		note_fault(db);
+	return rc;
 }
 
 int sql_commit(struct sql *db, char *err, size_t errlen)
@@ -206,6 +236,7 @@ int sql_commit(struct sql *db, char *err, size_t errlen)
 		enum sql_error kind = db->last_error;
 		db->drv->rollback(db);
 		db->last_error = kind;
+		note_fault(db);
 		return -1;
 	}
 	return 0;

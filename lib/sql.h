@@ -152,6 +152,10 @@ enum sql_error sql_last_error(const struct sql *db);
 /* Statements parsed anew on db so far (texts the statement cache did not hold): the
  * cache's effect, for tests and benchmarks. */
 unsigned long sql_prepare_count(const struct sql *db);
+/* Calls on db that failed with SQL_ERR_CONNECTION or SQL_ERR_OTHER so far (not BUSY or
+ * CONSTRAINT, which a healthy connection gives): a process that keeps db for its next
+ * client compares it to decide whether to open the database again instead. */
+unsigned long sql_fault_count(const struct sql *db);
 
 /* ---- transactions ---------------------------------------------------------------- */
 

@@ -66,6 +66,7 @@ struct sql {
 	const struct sql_driver *drv;
 	enum sql_error last_error;
 	unsigned long prepares; /* texts the cache did not hold, parsed anew (sql_prepare_count) */
+	unsigned long faults;   /* calls failed for the connection or the engine (sql_fault_count) */
 };
 
 struct sql_stmt {

@@ -298,6 +298,24 @@ static const struct sql_migration retype_steps[] = {
      .postgresql = "ALTER TABLE r ALTER COLUMN v TYPE BIGINT USING v::bigint + 1"},
 };
 
+/* sql_fault_count: what a process keeping its connection across clients checks. A
+ * constraint refusing a row or a busy database is the normal life of a healthy
+ * connection; a statement the engine fails counts. */
+static void test_fault_count(void **state)
+{
+	struct sql *db = *state;
+	char err[256];
+	assert_int_equal(sql_script(db, "f", "CREATE TABLE f(id INTEGER PRIMARY KEY)", err, sizeof err), 0);
+	assert_int_equal(sql_exec(db, "f", "INSERT INTO f(id) VALUES(1)", SQL_NOARGS, err, sizeof err), 1);
+	unsigned long before = sql_fault_count(db);
+	assert_int_equal(sql_exec(db, "f", "INSERT INTO f(id) VALUES(1)", SQL_NOARGS, err, sizeof err), -1);
+	assert_int_equal(sql_last_error(db), SQL_ERR_CONSTRAINT);
+	assert_int_equal(sql_fault_count(db), before);
+	assert_int_equal(
+	    sql_exec(db, "f", "INSERT INTO no_such_table(id) VALUES(1)", SQL_NOARGS, err, sizeof err), -1);
+	assert_int_equal(sql_fault_count(db), before + 1);
+}
+
 static void test_statement_cache_schema_change(void **state)
 {
 	struct sql *db = *state;
@@ -817,6 +835,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_statement_cache, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_statement_cache_eviction, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_statement_cache_schema_change, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fault_count, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_foreach, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_transactions_and_savepoints, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_busy_waits_for_other_connection, setup, teardown),
