@@ -102,6 +102,9 @@ struct master_opts {
 	 * a signal, has its pre-login process killed. */
 	const struct privsep *privsep;
 	session_fn prelogin;
+	/* In a reused process (listener.reuse) once it serves no more connections, before
+	 * it exits (may be NULL): closes what it kept from one connection to the next. */
+	void (*reused_end)(void *arg);
 };
 
 #define MASTER_EXIT_PEER_REFUSED 3

@@ -278,6 +278,8 @@ static void serve_reused(const struct master_opts *o, struct listener *ls, size_
 		if (send(ctl, &done, 1, MSG_NOSIGNAL) != 1)
 			break;
 	}
+	if (o->reused_end != NULL)
+		o->reused_end(o->arg);
 	_exit(0);
 }
 

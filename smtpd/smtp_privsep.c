@@ -137,6 +137,51 @@ static void take_over(struct smtp_session *s, bool logged_in, const struct auth_
 	smtp_auth_map_certificate(s);
 }
 
+/* The store for this connection: the one a reused process kept from its last
+ * connection when it is still sound (store_reuse_begin), else a new one. Keeping it
+ * saves opening the database per connection: SQLite's schema parse and the delivery's
+ * statements prepared again, or a new PostgreSQL backend. NULL with err. */
+static struct store *session_store(struct smtpd_ctx *ctx, const char *id, char *err, size_t errlen)
+{
+	struct store *st = ctx->kept;
+
+	ctx->kept = NULL;
+	if (st != NULL && store_reuse_begin(st, err, errlen) == 0)
+		return st;
+	if (st != NULL) {
+		log_info("smtp.store", "session=%s action=reopen reason=\"%s\"", id, err);
+		store_close(st);
+	}
+	/* never the master key here: account keys come from the account key agent, over
+	 * this process's own channel (an MX session's may have none) */
+	return store_open_nokeys(ctx->cfg, err, errlen);
+}
+
+/* After a connection: a reused process keeps its store for the next one, with
+ * everything of this peer forgotten (store_reuse_end: key agent channel and binding,
+ * account keys, decrypted message); a store whose connection failed, or that is not
+ * in a reused process, is closed. The audit records of this peer's accepted MAIL/RCPT
+ * that could not be written (audit_flush failed) stay kept on purpose: they are this
+ * peer's decisions, written at the next flush, and the next peer sees none of them. */
+static void session_store_done(struct smtpd_ctx *ctx, const struct session_info *si, struct store *st)
+{
+	if (st == NULL)
+		return;
+	if (si->pool_fd < 0 || store_reuse_end(st) < 0) {
+		store_close(st);
+		return;
+	}
+	ctx->kept = st;
+}
+
+void smtp_session_reused_end(void *arg)
+{
+	struct smtpd_ctx *ctx = arg;
+
+	store_close(ctx->kept);
+	ctx->kept = NULL;
+}
+
 void smtp_session_split(struct smtpd_ctx *ctx, const struct session_info *si)
 {
 	struct smtp_session s;
@@ -149,9 +194,7 @@ void smtp_session_split(struct smtpd_ctx *ctx, const struct session_info *si)
 
 	log_set_session(NULL); /* smtpd's lines name their session by hand */
 	smtp_session_init(&s, ctx, si);
-	/* never the master key here: account keys come from the account key agent, over
-	 * this process's own channel (an MX session's may have none) */
-	s.store = store_open_nokeys(s.cfg, err, sizeof(err));
+	s.store = session_store(ctx, s.id, err, sizeof(err));
 	if (s.store == NULL) {
 		log_err("smtp.store", "session=%s result=failed error=\"%s\"", s.id, err);
 		return; /* the pre-login process sees its channel close: 421 at the hand-off */
@@ -167,7 +210,10 @@ void smtp_session_split(struct smtpd_ctx *ctx, const struct session_info *si)
 		rc = -1;
 	}
 	if (rc != 1) {
-		store_close(s.store);
+		if (rc < 0)
+			store_close(s.store);
+		else
+			session_store_done(ctx, si, s.store);
 		close(si->relay_fd);
 		if (rc < 0)
 			_exit(MASTER_EXIT_PEER_REFUSED); /* the master ends the pre-login process */
@@ -177,5 +223,8 @@ void smtp_session_split(struct smtpd_ctx *ctx, const struct session_info *si)
 	s.conn = conn_new(si->relay_fd, si->peer_ip);
 	conn_set_timeout(s.conn, s.cfg->smtp_command_timeout);
 	smtp_session_loop(&s);
+	smtp_session_reset_txn(&s); /* the transaction's end needs the store (audit) */
+	session_store_done(ctx, si, s.store);
+	s.store = NULL;
 	smtp_session_end(&s);
 }

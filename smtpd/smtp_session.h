@@ -43,6 +43,9 @@ struct smtpd_ctx {
 	struct key_agent agent;  /* signs for tls: no process but the agent holds the key */
 	struct store_agent keys; /* unwraps account keys: no process but it holds the master key */
 	struct privsep privsep;  /* the pre-login processes' confinement */
+	/* A reused MX session process's store between two connections (smtp_privsep.c
+	 * session_store), NULL otherwise */
+	struct store *kept;
 };
 
 /* Where a pre-login process (lib/privsep.h) hands the conversation to its session
@@ -119,6 +122,8 @@ void smtp_session_loop(struct smtp_session *s);
 /* Logs the disconnect and frees what s holds. */
 void smtp_session_end(struct smtp_session *s);
 /* The session process with privilege separation (smtp_privsep.c). */
+/* A reused process's end (master_opts.reused_end): closes the kept store. */
+void smtp_session_reused_end(void *arg);
 void smtp_session_split(struct smtpd_ctx *ctx, const struct session_info *si);
 /* Overload reply for lib/master (421). */
 void smtp_session_overload(int fd, const struct session_info *si, const char *why);

@@ -363,6 +363,7 @@ int main(int argc, char **argv)
 	mo.session = smtp_session_main;
 	mo.privsep = &ctx.privsep;
 	mo.prelogin = smtp_session_prelogin;
+	mo.reused_end = smtp_session_reused_end;
 	mo.session_channel = session_channel;
 	mo.keys_channel = keys_channel;
 	mo.child_init = child_init;

@@ -211,6 +211,7 @@ static struct store *open_db(const struct mss_config *cfg, int with_key, char *e
 	struct store *st = xcalloc(1, sizeof(*st));
 	st->cfg = *cfg;
 	st->agent_fd = -1;
+	st->reuse_schema = -1;
 	buf_init(&st->cache.data, BUF_UNLIMITED);
 	st->sql = sql_open_timeout(path, 0, cfg->store_timeout * 1000u, err, errlen);
 	if (st->sql == NULL)
@@ -260,6 +261,16 @@ struct store *store_open_nokeys(const struct mss_config *cfg, char *err, size_t 
 	return open_db(cfg, 0, err, errlen);
 }
 
+/* The account keys this process was given or unwrapped: wiped, and forgotten. */
+static void forget_keys(struct store *st)
+{
+	for (size_t i = 0; i < st->nkeys; i++)
+		sodium_memzero(&st->keys[i], sizeof(st->keys[i])); /* key and key pair */
+	free(st->keys);
+	st->keys = NULL;
+	st->nkeys = 0;
+}
+
 void store_close(struct store *st)
 {
 	if (st == NULL)
@@ -267,12 +278,71 @@ void store_close(struct store *st)
 	store_keyring_end(st);
 	store_cache_clear(st);
 	buf_free(&st->cache.data);
-	for (size_t i = 0; i < st->nkeys; i++)
-		sodium_memzero(&st->keys[i], sizeof(st->keys[i])); /* key and key pair */
-	free(st->keys);
+	forget_keys(st);
 	sodium_memzero(st->master, sizeof(st->master));
 	sql_close(st->sql);
 	free(st);
+}
+
+/* A value any schema change alters: SQLite's schema cookie (raised by every CREATE,
+ * ALTER or DROP), or on PostgreSQL the transaction that last wrote schema_version (each
+ * migration step does, in the step's transaction). */
+static int schema_stamp(struct store *st, int64_t *stamp, char *err, size_t errlen)
+{
+	const char *q = sql_engine(st->sql) == SQL_SQLITE
+	                    ? "PRAGMA schema_version"
+	                    : "SELECT coalesce(max(xmin::text::bigint), 0) FROM schema_version";
+	return sql_one(st->sql, "store.schema_stamp", q, SQL_NOARGS, stamp, err, errlen) == 1 ? 0 : -1;
+}
+
+int store_reuse_end(struct store *st)
+{
+	char err[256];
+	int rc = 0;
+
+	/* Every caller commits or rolls back what it begins: a transaction still open here
+	 * is a bug, and must not become part of the next client's. */
+	if (sql_in_transaction(st->sql)) {
+		log_err("store.reuse", "error=\"a transaction was left open at the end of a session\" "
+		                       "action=rolled_back,reopen");
+		sql_rollback(st->sql);
+		rc = -1;
+	}
+	/* Per client: the key agent channel is the connection's own (the master closes it
+	 * after the connection if left open, and its number may be reused), the binding
+	 * names the account the client logged in as, the keys and the decrypted message are
+	 * that client's recipients' or account's, and reader_id who it read as. */
+	store_keyring_end(st);
+	st->use_keyring = false;
+	st->agent_bound = false;
+	sodium_memzero(st->agent_account, sizeof(st->agent_account));
+	forget_keys(st);
+	store_cache_clear(st);
+	st->reader_id = 0;
+	st->npending_notify = 0; /* only filled inside a transaction, which ended above */
+	/* The statement cache stays: its bindings are cleared after each use (sql_cache.h),
+	 * so it holds statement texts, no client's values. */
+	if (sql_fault_count(st->sql) != st->reuse_faults)
+		rc = -1;
+	if (rc == 0 && st->reuse_schema < 0 && schema_stamp(st, &st->reuse_schema, err, sizeof(err)) < 0)
+		rc = -1;
+	st->reuse_faults = sql_fault_count(st->sql);
+	return rc;
+}
+
+int store_reuse_begin(struct store *st, char *err, size_t errlen)
+{
+	int64_t stamp = 0;
+
+	/* PostgreSQL: a connection the server closed meanwhile is made again here by the
+	 * driver (sql_pg.c), or this fails */
+	if (schema_stamp(st, &stamp, err, errlen) < 0)
+		return -1;
+	if (stamp != st->reuse_schema) {
+		str_error(err, errlen, "the schema changed (migrated) since the last session");
+		return -1;
+	}
+	return 0;
 }
 
 void store_release_memory(struct store *st)

@@ -56,6 +56,21 @@ struct store *store_open_nokeys(const struct mss_config *cfg, char *err, size_t 
 void store_release_memory(struct store *st);
 /* Closes the database and wipes every key held. NULL is fine. */
 void store_close(struct store *st);
+/* A process that serves one client after another (mss-smtpd's reused MX processes)
+ * keeps its store, and so its database connection and prepared statements, instead of
+ * opening it for each. After a client, store_reuse_end forgets everything of that
+ * client: an open transaction (there must be none: rolled back and logged, and the
+ * store is not kept), the account key agent channel and binding, the account keys,
+ * the last decrypted message, the reader binding and pending notifications. Returns 0
+ * when st may serve the next client, -1 when it must be closed (a transaction was
+ * open, or a call on its connection failed for the connection or the engine since
+ * the last store_reuse_end: it is opened afresh rather than kept broken). */
+int store_reuse_end(struct store *st);
+/* Before the next client on a kept store: the database answers and its schema is the
+ * one the store last saw (a migration, e.g. mssctl migrate, while it was idle: the
+ * store is opened afresh, so no plan or cached statement of the old schema is used).
+ * Returns 0, or -1 with err: close it and open a new one. */
+int store_reuse_begin(struct store *st, char *err, size_t errlen);
 const struct mss_config *store_config(struct store *st);
 /* A key of the master key for one service's own encrypted files (crypto_subkey; ctx:
  * exactly 8 characters naming the use): "mssqueue", the key of messages an older MSS

@@ -53,6 +53,10 @@ struct store {
 	 * by store_notify_flush once that transaction has committed. */
 	int64_t pending_notify[STORE_PENDING_NOTIFY_MAX];
 	size_t npending_notify;
+	/* store_reuse_end/begin: the connection's fault count at the last client's end, and
+	 * the schema's stamp then (store.c schema_stamp; -1 before the first) */
+	unsigned long reuse_faults;
+	int64_t reuse_schema;
 };
 
 /* struct store_paths (store.h): a blob a transaction wrote or made unreferenced,

@@ -280,3 +280,148 @@ def test_restarted_queue_process_holds_no_socket_of_reused_processes(reuse):
     c = connect(m, "smtp", cert="operator")
     assert connects(m)[-1][0] == pre
     c.close()
+
+
+# ---- the session process keeps its store (its database connection) between connections
+
+
+def tcp_ports(pid):
+    """Local TCP ports of pid's sockets (its PostgreSQL connections)."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        with open(f"/proc/{pid}/net/{table}") as f:
+            for line in f.readlines()[1:]:
+                cols = line.split()
+                if cols[9] in inodes:
+                    ports.add(int(cols[1].split(":")[1], 16))
+    return ports
+
+
+def database_handles(m, pid):
+    """pid's connections to the database: its descriptors of mss.db (SQLite) as
+    (fd, inode), or the PostgreSQL backends serving it (pids from pg_stat_activity)."""
+    if not m.settings.get("store"):
+        found = set()
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}").endswith("/mss.db"):
+                    found.add((int(fd), os.stat(f"/proc/{pid}/fd/{fd}").st_ino))
+            except OSError:
+                continue
+        return found
+    ports = tcp_ports(pid)
+    rows = m.sql("SELECT pid, client_port FROM pg_stat_activity WHERE datname = current_database()")
+    return {p for p, port in rows if port in ports}
+
+
+def deliver_subject(c, rcpt, subject):
+    assert mail(c, OPERATOR)[0] == 250
+    assert c.cmd(f"RCPT TO:<{rcpt}>")[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    c.send(f"From: {OPERATOR}\r\nTo: {rcpt}\r\nSubject: {subject}\r\n\r\nHello.\r\n.\r\n".encode())
+    return c.reply()
+
+
+def one_delivery(m, subject):
+    """One connection delivering one message; returns its session process's pid."""
+    c = connect(m, "smtp", cert="operator")
+    code, text = deliver_subject(c, PRO, subject)
+    assert code == 250, text
+    assert c.cmd("QUIT")[0] == 221
+    ended(m, c)
+    return int(disconnects(m)[connects(m)[-1][1]])
+
+
+def audit_after(m, seq):
+    return m.sql("SELECT actor, action, target, result FROM audit_log WHERE seq > ? ORDER BY seq", seq)
+
+
+def last_seq(m):
+    return m.sql("SELECT coalesce(max(seq), 0) FROM audit_log")[0][0]
+
+
+def test_session_process_keeps_one_database_connection(reuse):
+    """Two connections on one reused pair: one database connection, kept while the
+    pair is idle, and the second connection's delivery and audit records are its own."""
+    m = reuse
+    m.start("smtpd")
+    pid = one_delivery(m, "first")
+    kept = database_handles(m, pid)
+    assert len(kept) == 1, kept  # open while the process waits for its next connection
+    seq = last_seq(m)
+    assert one_delivery(m, "second") == pid
+    assert database_handles(m, pid) == kept
+    assert inbox_count(m, PRO) == 2
+    second = audit_after(m, seq)
+    # the second peer's records only: the operator's DN, its sender, one delivery
+    assert {actor for actor, _, _, _ in second} == {OPERATOR_DN}, second
+    assert ("smtp.mail", OPERATOR) in {(a, t) for _, a, t, _ in second}, second
+    assert [t.lower() for _, a, t, r in second if a == "smtp.deliver" and r == "ok"] == [PRO.lower()], second
+    assert "event=smtp.store " not in m.log("smtpd")  # never opened again
+    assert m.ctl("audit", "verify").returncode == 0
+
+
+@pytest.mark.sqlite_only
+def test_migration_while_idle_is_seen_by_the_next_connection(reuse):
+    """mssctl migrate while a pair is idle: its next connection opens the store afresh
+    (no statement of the old schema kept) and delivers into the new one."""
+    from atrest_helpers import UNDO_STORE_STEPS_AFTER_11, blobs_to_files
+    m = reuse
+    m.start("smtpd")
+    pid = one_delivery(m, "first")
+    before = database_handles(m, pid)
+    blobs_to_files(m)
+    for stmt in ["DROP INDEX blobs_user", *UNDO_STORE_STEPS_AFTER_11]:  # the steps after 11
+        m.sql(stmt)
+    m.sql("UPDATE schema_version SET version = 11 WHERE component = 'store'")
+    assert "migrat" in m.ctl("migrate").stdout
+    assert one_delivery(m, "second") == pid
+    assert re.search(r"event=smtp\.store session=\w+ action=reopen reason=\"the schema changed",
+                     m.log("smtpd")), m.log("smtpd")[-2000:]
+    assert database_handles(m, pid) != before
+    # the counters migration 12 made are kept by the new connection's delivery
+    assert m.sql("SELECT n_messages FROM mailboxes b JOIN store_users u ON b.user_id = u.id "
+                 "WHERE u.address = ? AND b.name = 'INBOX'", PRO)[0][0] == 2
+
+
+@pytest.fixture
+def own_pg():
+    """A PostgreSQL server of this test's own, to restart (scripts/pg-test-cluster)."""
+    import tempfile
+    from conftest import SRC
+    cluster = str(SRC / "scripts" / "pg-test-cluster")
+    d = tempfile.mkdtemp(prefix="mss-pg-", dir="/tmp")
+    uri = subprocess.run([cluster, "start", d], check=True, capture_output=True, text=True).stdout.strip()
+    yield cluster, d, uri
+    subprocess.run([cluster, "stop", d], check=False)
+
+
+@pytest.mark.postgresql
+@pytest.mark.skipif(not os.environ.get("MSS_TEST_PG"), reason="needs MSS_TEST_PG")
+def test_postgresql_restart_between_two_connections(own_pg, mss_factory):
+    """The PostgreSQL server restarts while a pair is idle: its next connection works on
+    a new database connection, not the broken one."""
+    cluster, d, uri = own_pg
+    m = mss_factory(name="pgr", pg_base=uri)
+    m.add_demo_accounts()
+    f = trust_list(m.root / "trust.xml", [("other-operator.test", OPERATOR_DN)])
+    m.ctl("trust", "import", str(f))
+    m.set(smtp_session_max_use=3)
+    m.start("smtpd")
+    pid = one_delivery(m, "first")
+    before = database_handles(m, pid)
+    assert len(before) == 1, before
+    subprocess.run([cluster, "restart", d, "-m", "fast"], check=True)
+    assert one_delivery(m, "second") == pid
+    after = database_handles(m, pid)
+    assert len(after) == 1 and after != before, (before, after)
+    assert inbox_count(m, PRO) == 2
+    assert m.ctl("audit", "verify").returncode == 0

@@ -133,6 +133,41 @@ static void test_delivery_seals_to_reader(void **state)
 	store_close(r);
 }
 
+/* store_reuse_end (a process serving one client after another keeps its store): the
+ * reader binding of the last client is gone, a transaction left open is rolled back and
+ * the store refused for reuse, and store_reuse_begin refuses a store whose schema was
+ * migrated meanwhile by another connection. */
+static void test_reuse_end_forgets_the_client(void **state)
+{
+	struct store_fixture *f = *state;
+	uint32_t inbox = store_fixture_deliver(f, PAT, "INBOX", msg1, NULL);
+	int64_t in = store_fixture_mailbox(f, PAT, "INBOX");
+	struct store *r = reader(f);
+	assert_int_equal(read_as(r, in, inbox, f->err, sizeof(f->err)), -1); /* PRO's session */
+	assert_int_equal(store_reuse_end(r), 0);
+	assert_int_equal(store_reuse_begin(r, f->err, sizeof(f->err)), 0);
+	assert_int_equal(read_as(r, in, inbox, f->err, sizeof(f->err)), 0); /* bound to no one */
+
+	assert_int_equal(sql_begin_write(store_sql(r), f->err, sizeof(f->err)), 0);
+	assert_int_equal(store_reuse_end(r), -1);
+	assert_false(sql_in_transaction(store_sql(r)));
+	store_close(r);
+
+	r = store_open_nokeys(&f->cfg, f->err, sizeof(f->err));
+	assert_non_null(r);
+	assert_int_equal(store_reuse_end(r), 0);
+	assert_int_equal(store_reuse_begin(r, f->err, sizeof(f->err)), 0);
+	assert_int_equal(store_reuse_end(r), 0);
+	assert_int_equal(sql_script(store_sql(f->st), "t",
+	                            "CREATE TABLE reuse_z(x INTEGER);"
+	                            "UPDATE schema_version SET version = version WHERE component = 'store'",
+	                            f->err, sizeof(f->err)),
+	                 0);
+	assert_int_equal(store_reuse_begin(r, f->err, sizeof(f->err)), -1);
+	assert_non_null(strstr(f->err, "schema changed"));
+	store_close(r);
+}
+
 static void test_refresh_mask_expunge(void **state)
 {
 	struct store_fixture *f = *state;
@@ -253,6 +288,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_delivery_seals_to_reader, setup, store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_refresh_mask_expunge, setup, store_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_reuse_end_forgets_the_client, setup, store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_copy_and_move_follow, setup, store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_rekey_old_shared, setup, store_fixture_teardown),
 	};
