@@ -6,14 +6,14 @@
  *
  * Policy: TLS 1.2 and 1.3 only; ECDHE key exchange with AEAD ciphers only; no
  * compression, no renegotiation. No session resumption unless a server context asks
- * for it (tls_server_opts.ticket_lifetime, OpenSSL backend; GnuTLS always runs a full
- * handshake): then a client may resume with a session ticket (the key is the context's,
- * shared by the processes forked from it, replaced by tls_ctx_rotate_tickets and at
- * tls_ctx_reload), and the certificate a resumed session carries is verified again
- * against the CA and the CRL in force now, as a full handshake would: every
- * connection's peer is still checked against the CRL in force. A peer certificate that does not
- * verify (untrusted CA, expired, revoked, wrong purpose) fails the handshake in every
- * mode, so a session never runs with a half-trusted peer.
+ * for it (tls_server_opts.ticket_lifetime, both backends): then a client may resume
+ * with a session ticket (the key is the context's, shared by the processes forked from
+ * it, replaced by tls_ctx_rotate_tickets and at tls_ctx_reload), and the certificate
+ * a resumed session carries is verified again against the CA and the CRL in force
+ * now, as a full handshake would: every connection's peer is still checked against
+ * the CRL in force. A peer certificate that does not verify (untrusted CA, expired,
+ * revoked, wrong purpose) fails the handshake in every mode, so a session never runs
+ * with a half-trusted peer.
  *
  * CRL (tls_crl): PEM (one or more CRLs) or DER (one). Each CRL must be signed by a CA
  * of ca_file. The leaf certificate is checked against it, so the file must hold a CRL
@@ -140,7 +140,7 @@ void tls_ctx_settle_crl(struct tls_ctx *ctx);
  * random one when the one in force is lifetime old, so that a ticket never outlives
  * it by more than that. Returns 1 when it did (processes forked earlier still hold the
  * old key: a master ends them, lib/master.h master_retire_reused), 0 when not (or no
- * tickets, or the GnuTLS backend). */
+ * tickets). */
 int tls_ctx_rotate_tickets(struct tls_ctx *ctx);
 /* Makes the context sign through another key agent channel (in a session process that
  * was given its own channel). Returns 0, or -1 if the context has no agent key. */

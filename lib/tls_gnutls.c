@@ -6,9 +6,10 @@
  * 1.2 only; TLS 1.2 suites ECDHE with AES-GCM or ChaCha20-Poly1305 only; TLS 1.3 AEAD
  * suites; signature algorithms of SHA-256 and up; elliptic-curve groups only, the
  * OpenSSL backend's list (NORMAL would also take ffdhe in TLS 1.3); the server's order.
- * No tickets (GNUTLS_NO_TICKETS) and no session cache: every connection verifies its
- * peer. GnuTLS never renegotiates on its own; a client's request is answered with a
- * no_renegotiation alert (tls_read). */
+ * No session cache, and no tickets (GNUTLS_NO_TICKETS) but for a server context with
+ * ticket_lifetime (tls.h): even then every connection's peer certificate is verified
+ * against the CA and CRL in force now (tls_gnutls_reverify). GnuTLS never renegotiates
+ * on its own; a client's request is answered with a no_renegotiation alert (tls_read). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +39,32 @@ const char *tls_gnutls_reason(int rc)
 static gnutls_datum_t datum(const struct buf *b)
 {
 	return (gnutls_datum_t){.data = (unsigned char *)b->data, .size = (unsigned)b->len};
+}
+
+static void ticket_key_free(struct tls_ctx *ctx)
+{
+	if (ctx->ticket_key.data == NULL)
+		return;
+	gnutls_memset(ctx->ticket_key.data, 0, ctx->ticket_key.size);
+	gnutls_free(ctx->ticket_key.data);
+	ctx->ticket_key = (gnutls_datum_t){NULL, 0};
+}
+
+/* Puts a new random ticket key in force (tls.h), the previous one wiped. GnuTLS wants
+ * its own format (gnutls_session_ticket_key_generate: a master key from which it
+ * derives the keys that encrypt and authenticate tickets). Returns 0, or a GnuTLS
+ * error with the previous key still in force. */
+static int ticket_key_new(struct tls_ctx *ctx)
+{
+	gnutls_datum_t key = {NULL, 0};
+	int rc = gnutls_session_ticket_key_generate(&key);
+
+	if (rc < 0)
+		return rc;
+	ticket_key_free(ctx);
+	ctx->ticket_key = key;
+	ctx->ticket_since = time(NULL);
+	return 0;
 }
 
 void tls_gtrust_unref(struct tls_gtrust *t)
@@ -307,6 +334,7 @@ static char *dup_opt(const char *s)
 struct tls_ctx *tls_server_ctx_new(const struct tls_server_opts *o, char *err, size_t errlen)
 {
 	struct tls_ctx *ctx = xcalloc(1, sizeof(*ctx));
+	int rc;
 
 	ctx->client_cert = o->client_cert;
 	ctx->cert_file = dup_opt(o->cert_file);
@@ -315,6 +343,12 @@ struct tls_ctx *tls_server_ctx_new(const struct tls_server_opts *o, char *err, s
 	ctx->crl_file = dup_opt(o->crl_file);
 	ctx->use_agent = o->use_key_agent;
 	ctx->agent_fd = o->use_key_agent ? o->key_agent_fd : -1;
+	ctx->ticket_lifetime = o->ticket_lifetime;
+	if (ctx->ticket_lifetime > 0 && (rc = ticket_key_new(ctx)) < 0) {
+		(void)tls_errf(err, errlen, "TLS session ticket key: %s", tls_gnutls_reason(rc));
+		tls_ctx_free(ctx);
+		return NULL;
+	}
 	return ctx_new(ctx, err, errlen);
 }
 
@@ -348,6 +382,10 @@ int tls_ctx_reload(struct tls_ctx *ctx, const struct tls_files *files, char *err
 	ctx->gen = g;
 	tls_crl_watch_take(&ctx->crl, &w);
 	ctx->crl.backend = ctx;
+	/* as OpenSSL's new SSL_CTX draws a new ticket key; if this fails, the old one
+	 * stays until tls_ctx_rotate_tickets replaces it */
+	if (!ctx->client && ctx->ticket_lifetime > 0)
+		(void)ticket_key_new(ctx);
 	return 0;
 }
 
@@ -366,11 +404,12 @@ void tls_ctx_settle_crl(struct tls_ctx *ctx)
 	tls_crl_watch_settle(&ctx->crl);
 }
 
-/* No tickets on this backend (GNUTLS_NO_TICKETS): nothing to rotate. */
 int tls_ctx_rotate_tickets(struct tls_ctx *ctx)
 {
-	(void)ctx;
-	return 0;
+	if (ctx == NULL || ctx->client || ctx->ticket_lifetime == 0 ||
+	    time(NULL) - ctx->ticket_since < (time_t)ctx->ticket_lifetime)
+		return 0;
+	return ticket_key_new(ctx) == 0 ? 1 : 0;
 }
 
 int tls_ctx_set_key_agent(struct tls_ctx *ctx, int fd)
@@ -388,6 +427,7 @@ void tls_ctx_free(struct tls_ctx *ctx)
 		return;
 	tls_gen_unref(ctx->gen);
 	tls_crl_watch_free(&ctx->crl);
+	ticket_key_free(ctx);
 	if (ctx->prio)
 		gnutls_priority_deinit(ctx->prio);
 	free(ctx->cert_file);

@@ -258,3 +258,10 @@ int tls_gnutls_verify(gnutls_session_t session)
 	s->verified = rc == 0;
 	return rc == 0 ? 0 : -1;
 }
+
+int tls_gnutls_reverify(struct tls_sess *s, char *err, size_t errlen)
+{
+	if (tls_gnutls_verify(s->s) == 0)
+		return 0;
+	return tls_errf(err, errlen, "%s", s->verify_err[0] ? s->verify_err : "certificate verify failed");
+}

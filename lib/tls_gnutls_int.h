@@ -2,6 +2,8 @@
 #ifndef MSS_TLS_GNUTLS_INT_H
 #define MSS_TLS_GNUTLS_INT_H
 
+#include <time.h>
+
 #include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
@@ -40,6 +42,9 @@ struct tls_ctx {
 	gnutls_priority_t prio;
 	struct tls_gen *gen;
 	struct tls_crl_watch crl;
+	unsigned ticket_lifetime;  /* 0: no resumption */
+	gnutls_datum_t ticket_key; /* from gnutls_session_ticket_key_generate; secret */
+	time_t ticket_since;       /* when ticket_key was made */
 };
 
 struct tls_sess {
@@ -65,6 +70,11 @@ int tls_gnutls_trust_install(struct tls_gen *g, gnutls_x509_crl_t *crls, unsigne
                              size_t errlen);
 /* The verify function: the peer's chain against s->trust; sets s->verify_err. */
 int tls_gnutls_verify(gnutls_session_t session);
+/* A resumed session's peer certificate (GnuTLS keeps the chain in the session state
+ * its ticket carries) verified again against s->trust, the CA and CRL in force when it
+ * started, as a full handshake verifies it. Returns 0 (also without a certificate), or
+ * -1 with err (the verification error, "certificate revoked"). */
+int tls_gnutls_reverify(struct tls_sess *s, char *err, size_t errlen);
 
 /* tls_gnutls_key.c: the agent's key (lib/tls_gnutls_key.h, which mss-webd uses too) */
 

@@ -120,6 +120,7 @@ void tls_gnutls_peer_info(struct tls_sess *s, struct tls_peer *out)
 	memset(out, 0, sizeof(*out));
 	copy_whole(out->version, sizeof(out->version), v, strlen(v));
 	copy_whole(out->cipher, sizeof(out->cipher), c, strlen(c));
+	out->resumed = !s->client && gnutls_session_is_resumed(s->s) != 0;
 	if (!s->verified || !peers || n == 0 || gnutls_x509_crt_init(&crt) < 0)
 		return;
 	if (gnutls_x509_crt_import(crt, &peers[0], GNUTLS_X509_FMT_DER) == 0 &&

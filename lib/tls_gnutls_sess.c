@@ -118,12 +118,22 @@ static bool sni_allowed(const char *name)
 
 static int sess_setup(struct tls_ctx *ctx, struct tls_sess *s, int fd, const char *sni)
 {
-	unsigned flags = (ctx->client ? GNUTLS_CLIENT : GNUTLS_SERVER) | GNUTLS_NONBLOCK | GNUTLS_NO_TICKETS;
+	bool tickets = !ctx->client && ctx->ticket_key.data != NULL;
+	unsigned flags = (ctx->client ? GNUTLS_CLIENT : GNUTLS_SERVER) | GNUTLS_NONBLOCK |
+	                 (tickets ? 0 : GNUTLS_NO_TICKETS);
 	int rc = gnutls_init(&s->s, flags);
 
 	if (rc < 0)
 		return rc;
 	gnutls_session_set_ptr(s->s, s);
+	/* Tickets (tls.h): the context's key, resumable for ticket_lifetime. No early data
+	 * (not GNUTLS_ENABLE_EARLY_DATA): a resumed connection is answered only after its
+	 * handshake, whose certificate tls_gnutls_reverify checks again. */
+	if (tickets) {
+		if ((rc = gnutls_session_ticket_enable_server(s->s, &ctx->ticket_key)) < 0)
+			return rc;
+		gnutls_db_set_cache_expiration(s->s, (int)ctx->ticket_lifetime);
+	}
 	if ((rc = gnutls_priority_set(s->s, ctx->prio)) < 0 ||
 	    (rc = gnutls_credentials_set(s->s, GNUTLS_CRD_CERTIFICATE, s->gen->cred)) < 0)
 		return rc;
@@ -164,6 +174,9 @@ static struct tls_sess *handshake(struct tls_ctx *ctx, int fd, const char *sni, 
 		rc = tls_errf(err, errlen, "cannot create TLS session: %s", tls_gnutls_reason(rc));
 	else
 		rc = run_handshake(s, fd, timeout_s, err, errlen);
+	/* a resumed handshake skips the verify function: the certificate, again */
+	if (rc == 0 && !ctx->client && gnutls_session_is_resumed(s->s))
+		rc = tls_gnutls_reverify(s, err, errlen);
 	if (rc == 0 && gnutls_certificate_type_get(s->s) != GNUTLS_CRT_X509)
 		rc = tls_errf(err, errlen, "unsupported certificate type");
 	if (!(flags & O_NONBLOCK))
