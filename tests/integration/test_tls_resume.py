@@ -1,13 +1,15 @@
 """TLS session resumption on mss-smtpd (issue 15, smtp_tls_ticket_lifetime, both TLS
-backends: scripts/run-tests runs this file on the GnuTLS build too): a client that comes back with its session ticket resumes without a full
-handshake, whichever process serves it, and still carries its verified certificate
-(the operator it was stays the operator it is); the certificate a resumed session
-carries is checked again against the CRL in force, so a revoked one is refused even
-when resumed. With smtp_tls_ticket_lifetime = 0 nothing resumes. Driven with openssl
-s_client -sess_out / -sess_in."""
+backends: scripts/run-tests runs this file on the GnuTLS build too): a client that
+comes back with its session ticket resumes without a full handshake, whichever process
+serves it, and still carries its verified certificate (the operator it was stays the
+operator it is); the certificate a resumed session carries is checked again against
+the CRL in force, so a revoked one is refused even when resumed. With
+smtp_tls_ticket_lifetime = 0 nothing resumes; after SIGHUP (a new ticket key) a ticket
+made before gets a full handshake. Driven with openssl s_client -sess_out / -sess_in."""
 import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 
@@ -98,4 +100,21 @@ def test_no_resumption_without_tickets(mx, tmp_path):
     s_client(m, "operator", sess_out=sess)
     out, reused = s_client(m, "operator", sess_in=sess)
     assert not reused, out
+    assert "resumed=no client_cert=verified" in tls_lines(m)[-1]
+
+
+def test_sighup_replaces_the_ticket_key(mx, tmp_path):
+    m = mx
+    started(m)
+    sess = tmp_path / "sess.pem"
+    s_client(m, "operator", sess_out=sess)
+    out, reused = s_client(m, "operator", sess_in=sess)
+    assert reused, out  # the ticket is good...
+    reloads = m.log("smtpd").count("event=reload ")
+    os.kill(m.procs["smtpd"].pid, signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while m.log("smtpd").count("event=reload ") == reloads and time.monotonic() < deadline:
+        time.sleep(0.05)
+    out, reused = s_client(m, "operator", sess_in=sess)
+    assert not reused, out  # ...until the key that made it is replaced
     assert "resumed=no client_cert=verified" in tls_lines(m)[-1]
