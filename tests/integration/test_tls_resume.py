@@ -22,7 +22,7 @@ OPERATOR = "dr.x@other-operator.test"
 OPERATOR_DN = "CN=mx.other-operator.test,OU=12345678900011,O=Other Operator,C=FR"
 
 
-def s_client(m, cert, sess_out=None, sess_in=None, lines=()):
+def s_client(m, cert, sess_out=None, sess_in=None, lines=(), version=None):
     """One STARTTLS session on the MX with openssl s_client: (output, reused)."""
     pki = m.pki
     cmd = ["openssl", "s_client", "-starttls", "smtp", "-connect", f"127.0.0.1:{m.port('smtp')}",
@@ -32,6 +32,8 @@ def s_client(m, cert, sess_out=None, sess_in=None, lines=()):
         cmd += ["-sess_out", str(sess_out)]
     if sess_in:
         cmd += ["-sess_in", str(sess_in)]
+    if version:
+        cmd.append(version)  # "-tls1_2": an RFC 5077 ticket instead of a TLS 1.3 one
     text = "".join(line + "\n" for line in ("EHLO mx.other-operator.test", *lines, "QUIT"))
     r = subprocess.run(cmd, input=text, capture_output=True, text=True, timeout=30)
     out = r.stdout + r.stderr
@@ -75,17 +77,19 @@ def test_resumed_session_keeps_the_verified_identity(mx, tmp_path, max_use):
     assert "resumed=no" in tls_lines(m)[-2]
 
 
-def test_revoked_certificate_refused_on_resumption(mx, tmp_path, pki):
+@pytest.mark.parametrize("version", ["-tls1_3", "-tls1_2"])
+def test_revoked_certificate_refused_on_resumption(mx, tmp_path, pki, version):
     m = mx
     started(m)
     sess = tmp_path / "sess.pem"
-    out, reused = s_client(m, "late", sess_out=sess)
+    out, reused = s_client(m, "late", sess_out=sess, version=version)
     assert not reused and "client_cert=verified" in tls_lines(m)[-1], out
     tmp = m.crl.with_name("crl.new")
     shutil.copyfile(pki / "crl-next.pem", tmp)
     os.replace(tmp, m.crl)  # revokes "late"
     time.sleep(1.2)
-    out, reused = s_client(m, "late", sess_in=sess, lines=(f"MAIL FROM:<{OPERATOR}>",))
+    out, reused = s_client(m, "late", sess_in=sess, lines=(f"MAIL FROM:<{OPERATOR}>",),
+                           version=version)
     assert reused, out  # the ticket itself is still good...
     assert not re.search(r"^250 2\.1\.0", out, re.M), out  # ...the certificate is not
     last = tls_lines(m)[-1]
