@@ -56,20 +56,41 @@ def warm_up(server):
     return d
 
 
-def latencies(server, select_reps=5, flags_reps=5):
-    """SELECT INBOX (median of select_reps) and FETCH 1:* FLAGS on the populated,
-    warmed-up mailbox, one session."""
+def body_fetches(c, uidnext, n, seed=15):
+    """UID FETCH u BODY.PEEK[] of n UIDs drawn over the whole mailbox (the same draw for
+    every server: both number their messages 1..M here); the latencies in seconds."""
+    import random
+    draw = random.Random(seed)
+    out = []
+    for _ in range(n):
+        d, data = timed(c.uid, "FETCH", str(draw.randrange(1, uidnext)), "(BODY.PEEK[])")
+        if not data or data[0] is None:
+            raise RuntimeError("UID FETCH BODY.PEEK[]: no message")
+        out.append(d)
+    return out
+
+
+def latencies(server, select_reps=5, flags_reps=5, body_reps=50):
+    """SELECT INBOX (median of select_reps), FETCH 1:* FLAGS and UID FETCH n
+    BODY.PEEK[] (body_reps UIDs over the mailbox) on the populated, warmed-up mailbox,
+    one session; and the first body fetch of a new session, right after its SELECT."""
     c = login(server)
     try:
         first, data = timed(c.select, "INBOX")
         exists = int(data[0])
+        uidnext = int(c.response("UIDNEXT")[1][0])
+        first_body = body_fetches(c, uidnext, 1, seed=1)[0]
         sel = [timed(c.select, "INBOX")[0] for _ in range(select_reps)]
         flags = [timed(c.fetch, "1:*", "(FLAGS)")[0] for _ in range(flags_reps)]
+        bodies = body_fetches(c, uidnext, body_reps)
         c.logout()
     except Exception:
         c.shutdown()
         raise
     return {
+        "first_body_fetch_ms": common.ms(first_body),
+        "body_fetch_p50_ms": common.ms(common.percentile(bodies, 50)),
+        "body_fetch_p95_ms": common.ms(common.percentile(bodies, 95)),
         "messages": exists,
         "first_select_ms": common.ms(first),
         "select_p50_ms": common.ms(common.percentile(sel, 50)),
