@@ -167,3 +167,16 @@ def test_unit_capabilities_are_enough_for_a_session(unprivileged, daemon):
     else:
         logged_in(mss)
     assert "chroot" not in mss.log(daemon), mss.log(daemon)[-3000:]
+
+
+@pytest.mark.parametrize("name", sorted(BINARIES))
+def test_binaries_bind_every_symbol_at_start(name):
+    """Full RELRO (configure's HARDEN_LDFLAGS): the daemons fork per connection, and a
+    lazily bound binary made every child resolve again the library functions its master
+    had not called (issue 15); bound at start, the GOT is also read-only."""
+    if shutil.which("readelf") is None:
+        pytest.skip("readelf (binutils) not installed")
+    out = subprocess.run(["readelf", "-d", "-l", str(BINARIES[name])], capture_output=True,
+                         text=True, check=True).stdout
+    assert re.search(r"\(FLAGS\)\s+BIND_NOW", out) or re.search(r"Flags:.*\bNOW\b", out), out
+    assert "GNU_RELRO" in out, out
