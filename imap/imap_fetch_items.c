@@ -155,10 +155,25 @@ static int modifiers(struct imap_fetch_request *r, const struct imap_arg *a, boo
 	return 0;
 }
 
+/* Everything but the items, which add() clears one by one as they are taken: the
+ * request is 200 KiB (IMAP_FETCH_ITEMS_MAX items with their labels), and clearing it
+ * whole twice was a tenth of a one-message FETCH's CPU (issue 15). */
+void imap_fetch_request_init(struct imap_fetch_request *r)
+{
+	r->n = 0;
+	r->sets_seen = false;
+	r->reads_content = false;
+	r->reads_body = false;
+	r->needs_meta = false;
+	r->changedsince = 0;
+	r->vanished = false;
+	r->modseq = false;
+}
+
 int imap_fetch_parse(const struct imap_arg *items, const struct imap_arg *mods, bool uid,
                      struct imap_fetch_request *r, const char **err)
 {
-	memset(r, 0, sizeof(*r));
+	imap_fetch_request_init(r);
 	*err = "Invalid FETCH items";
 	if (items->type == IMAP_ARG_ATOM) {
 		int m = macro(r, items->str);

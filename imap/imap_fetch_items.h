@@ -51,6 +51,9 @@ struct imap_fetch_request {
 	bool modseq;           /* MODSEQ asked, or implied by CHANGEDSINCE */
 };
 
+/* An empty request (n = 0, no flag set): what imap_fetch_parse starts from, and what
+ * imap_fetch_request_free may be given before any parse. */
+void imap_fetch_request_init(struct imap_fetch_request *r);
 /* Parses the items argument and the optional modifiers (NULL when absent). uid: a
  * UID FETCH, which answers UID whatever was asked. Returns 0, or -1 with err for BAD.
  * The request is released with imap_fetch_request_free, also after a failure. */

@@ -446,7 +446,7 @@ void cmd_fetch(struct imap_session *s, struct imap_command *c)
 {
 	bool uid = strcmp(c->name, "UID FETCH") == 0;
 	struct imap_fetch_request r;
-	memset(&r, 0, sizeof(r));
+	imap_fetch_request_init(&r);
 	size_t *idx = NULL, n = 0;
 	const char *err = "Invalid FETCH arguments";
 	if (c->nargs < 2 || c->nargs > 3 || c->args[0].type != IMAP_ARG_ATOM ||
