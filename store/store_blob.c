@@ -154,6 +154,19 @@ void store_cache_clear(struct store *st)
 int store_blob_load(struct store *st, const struct store_keyref *k, const char *name, char *err,
                     size_t errlen)
 {
+	if (st->cache.valid && strcmp(st->cache.blob, name) == 0)
+		return 0;
+	struct buf row;
+	buf_init(&row, BUF_UNLIMITED);
+	int in_row = store_blob_row(st, name, &row, err, errlen);
+	int rc = in_row < 0 ? -1 : store_blob_load_row(st, k, name, in_row, &row, err, errlen);
+	buf_free(&row);
+	return rc;
+}
+
+int store_blob_load_row(struct store *st, const struct store_keyref *k, const char *name, int in_row,
+                        const struct buf *row, char *err, size_t errlen)
+{
 	unsigned char key[CRYPTO_KEY_LEN];
 	char path[CONFIG_PATH_MAX + 64];
 
@@ -164,17 +177,11 @@ int store_blob_load(struct store *st, const struct store_keyref *k, const char *
 		str_error(err, errlen, "blob path too long");
 		return -1;
 	}
-	struct buf row;
-	buf_init(&row, BUF_UNLIMITED);
-	int in_row = store_blob_row(st, name, &row, err, errlen);
-	if (in_row < 0 || store_content_key(st, k, key, err, errlen) < 0) {
-		buf_free(&row);
+	if (store_content_key(st, k, key, err, errlen) < 0)
 		return -1;
-	}
 	int rc = in_row == 1
-	             ? crypto_blob_read_mem(row.data, row.len, name, key, &st->cache.data, err, errlen)
+	             ? crypto_blob_read_mem(row->data, row->len, name, key, &st->cache.data, err, errlen)
 	             : crypto_blob_read(path, key, &st->cache.data, err, errlen);
-	buf_free(&row);
 	sodium_memzero(key, sizeof(key));
 	if (rc < 0) {
 		store_cache_clear(st);

@@ -25,18 +25,21 @@ struct store_body {
 	char blob[STORE_BLOB_NAME_LEN];
 	uint64_t size;
 	struct imap_part *parts;
+	int in_row;     /* 1: the encrypted blob is kept in its row, held in row; 0: a file */
+	struct buf row; /* read with the rest of the row: no second statement (store_blob_row) */
 };
 
-/* The row of (mailbox_id, uid): blob, its key, size, stored part tree. Returns 1 (*parts
+/* The row of (mailbox_id, uid): blob, its key, size, stored part tree, and the blob's
+ * own copy when it has no file (b->row, buf_init'ed by the caller). Returns 1 (*parts
  * NULL for a row stored before migration 4), 0, -1. */
 static int body_row(struct store *st, int64_t mailbox_id, uint32_t uid, struct store_body *b,
                     struct imap_part **parts, bool *old, char *err, size_t errlen)
 {
 	struct sql_stmt *q = sql_query(
 	    st->sql, "store.body",
-	    "SELECT b.name, b.user_id, m.size, m.parts, b.sealed_key, b.id FROM messages m"
+	    "SELECT b.name, b.user_id, m.size, m.parts, b.sealed_key, b.id, b.data FROM messages m"
 	    " JOIN blobs b ON b.id = m.blob_id WHERE m.mailbox_id = ?1 AND m.uid = ?2"
-	    " UNION ALL SELECT b.name, b.user_id, r.size, r.parts, b.sealed_key, b.id FROM retained r"
+	    " UNION ALL SELECT b.name, b.user_id, r.size, r.parts, b.sealed_key, b.id, b.data FROM retained r"
 	    " JOIN blobs b ON b.id = r.blob_id WHERE r.mailbox_id = ?1 AND r.uid = ?2",
 	    SQL_ARGS(SQL_INT(mailbox_id), SQL_INT(uid)), err, errlen);
 	if (q == NULL)
@@ -59,6 +62,13 @@ static int body_row(struct store *st, int64_t mailbox_id, uint32_t uid, struct s
 			str_error(err, errlen, "stored part tree is damaged");
 			rc = -1;
 		}
+		buf_reset(&b->row);
+		b->in_row = !sql_is_null(q, 6);
+		const void *data = b->in_row ? sql_blob(q, 6, &n) : NULL;
+		if (b->in_row && (data == NULL || n == 0 || buf_append(&b->row, data, n) < 0)) {
+			str_error(err, errlen, "blob %s: its row's copy is empty or too large", b->blob);
+			rc = -1;
+		}
 	}
 	sql_done(q);
 	return rc;
@@ -66,7 +76,7 @@ static int body_row(struct store *st, int64_t mailbox_id, uint32_t uid, struct s
 
 static int decrypt_all(struct store_body *b, char *err, size_t errlen)
 {
-	return store_blob_load(b->st, &b->key, b->blob, err, errlen);
+	return store_blob_load_row(b->st, &b->key, b->blob, b->in_row, &b->row, err, errlen);
 }
 
 /* Decrypts the whole blob into the cache under the key store_body_open already opened:
@@ -77,7 +87,7 @@ static int load_opened(struct store_body *b, char *err, size_t errlen)
 	struct store_keyref k = b->key;
 	memcpy(k.open_key, b->content_key, CRYPTO_KEY_LEN);
 	k.has_open = true;
-	int rc = store_blob_load(b->st, &k, b->blob, err, errlen);
+	int rc = store_blob_load_row(b->st, &k, b->blob, b->in_row, &b->row, err, errlen);
 	sodium_memzero(&k, sizeof k);
 	return rc;
 }
@@ -87,12 +97,14 @@ int store_message_complete(struct store *st, int64_t mailbox_id, uint32_t uid, c
 	struct store_body b = {.st = st};
 	struct imap_part *parts;
 	bool old;
+	buf_init(&b.row, BUF_UNLIMITED);
 	int rc = body_row(st, mailbox_id, uid, &b, &parts, &old, err, errlen);
 	imap_parts_free(parts);
+	if (rc == 1 && old && decrypt_all(&b, err, errlen) < 0)
+		rc = -1;
+	buf_free(&b.row);
 	if (rc != 1 || !old)
 		return rc;
-	if (decrypt_all(&b, err, errlen) < 0)
-		return -1;
 	struct store_mime_info mi;
 	store_mime_build(st->cache.data.data, st->cache.data.len, &mi);
 	const struct store_meta_text t = {mi.envelope, mi.bodystructure, mi.body, mi.refs};
@@ -131,6 +143,7 @@ int store_body_open(struct store *st, int64_t mailbox_id, uint32_t uid, struct s
 {
 	struct store_body *b = xcalloc(1, sizeof(*b));
 	b->st = st;
+	buf_init(&b->row, BUF_UNLIMITED);
 	bool old;
 	int rc = body_row(st, mailbox_id, uid, b, &b->parts, &old, err, errlen);
 	if (rc == 1 && old) {
@@ -162,6 +175,7 @@ int store_body_open_key(struct store *st, int64_t mailbox_id, uint32_t uid,
 {
 	struct store_body *b = xcalloc(1, sizeof(*b));
 	b->st = st;
+	buf_init(&b->row, BUF_UNLIMITED);
 	bool old;
 	int rc = body_row(st, mailbox_id, uid, b, &b->parts, &old, err, errlen);
 	if (rc == 1 && old)
@@ -204,21 +218,15 @@ static int stream_range(struct store_body *b, uint64_t off, uint64_t end,
 {
 	char path[CONFIG_PATH_MAX + 64];
 	unsigned char key[CRYPTO_KEY_LEN];
-	struct buf row; /* the blob when it is kept in its row */
-	buf_init(&row, BUF_UNLIMITED);
-	int in_row = store_blob_row(b->st, b->blob, &row, err, errlen);
-	if (in_row < 0 || (in_row == 0 && store_blob_path(b->st, b->blob, path, sizeof(path)) < 0)) {
-		if (in_row == 0)
-			str_error(err, errlen, "blob path too long");
-		buf_free(&row);
+	if (!b->in_row && store_blob_path(b->st, b->blob, path, sizeof(path)) < 0) {
+		str_error(err, errlen, "blob path too long");
 		return -1;
 	}
 	memcpy(key, b->content_key, sizeof(key));
-	struct blob_reader *r = in_row == 1
-	                            ? crypto_blob_open_mem(row.data, row.len, b->blob, key, err, errlen)
+	struct blob_reader *r = b->in_row
+	                            ? crypto_blob_open_mem(b->row.data, b->row.len, b->blob, key, err, errlen)
 	                            : crypto_blob_open(path, key, err, errlen);
 	sodium_memzero(key, sizeof(key));
-	buf_free(&row);
 	if (r == NULL)
 		return -1;
 	uint64_t base = 0;
@@ -285,6 +293,7 @@ void store_body_close(struct store_body *b)
 	if (b == NULL)
 		return;
 	imap_parts_free(b->parts);
+	buf_free(&b->row);
 	sodium_memzero(b->content_key, sizeof(b->content_key));
 	sodium_memzero(&b->key, sizeof b->key);
 	free(b);

@@ -214,6 +214,10 @@ struct sql_value store_blob_row_value(const struct buf *row);
  * process cache. Returns 0 or -1. */
 int store_blob_load(struct store *st, const struct store_keyref *k, const char *name, char *err,
                     size_t errlen);
+/* The same with the blob's row already read by the caller's own query (in_row, row: what
+ * store_blob_row gives), so that reading a message costs one statement, not two. */
+int store_blob_load_row(struct store *st, const struct store_keyref *k, const char *name, int in_row,
+                        const struct buf *row, char *err, size_t errlen);
 /* After messages were deleted: removes rows of the given blobs that no message uses
  * any more and adds their paths to unlinked. Inside the write transaction. */
 int store_blob_release(struct store *st, const int64_t *blob_ids, size_t n, struct store_paths *unlinked,
