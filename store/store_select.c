@@ -100,6 +100,23 @@ int store_select_id(struct store *st, int64_t mailbox_id, struct store_mailbox *
 	return rc;
 }
 
+/* One row of "SELECT uid, flags, modseq, keywords" into m (m->keywords points into kw,
+ * STORE_KEYWORDS_MAX + 1 bytes). Returns 0, or -1 with err. */
+static int scanned_msg(struct sql_stmt *q, int64_t mailbox_id, char *kw, struct store_msg *m, char *err,
+                       size_t errlen)
+{
+	*m = (struct store_msg){.uid = (uint32_t)sql_int(q, 0),
+	                        .flags = (uint32_t)sql_int(q, 1),
+	                        .modseq = (uint64_t)sql_int(q, 2)};
+	if (sql_text_copy(q, 3, kw, STORE_KEYWORDS_MAX + 1) < 0) {
+		str_error(err, errlen, "mailbox %lld uid %u: keywords too long", (long long)mailbox_id,
+		          m->uid);
+		return -1;
+	}
+	m->keywords = kw[0] != '\0' ? kw : NULL;
+	return 0;
+}
+
 static int scan_locked(struct store *st, struct store_mailbox *mbox, int (*fn)(void *, struct store_msg *),
                        void *arg, char *err, size_t errlen)
 {
@@ -114,16 +131,11 @@ static int scan_locked(struct store *st, struct store_mailbox *mbox, int (*fn)(v
 	char kw[STORE_KEYWORDS_MAX + 1];
 	int rc;
 	while ((rc = sql_next(q, err, errlen)) == 1) {
-		struct store_msg m = {.uid = (uint32_t)sql_int(q, 0),
-		                      .flags = (uint32_t)sql_int(q, 1),
-		                      .modseq = (uint64_t)sql_int(q, 2)};
-		if (sql_text_copy(q, 3, kw, sizeof kw) < 0) {
-			str_error(err, errlen, "mailbox %lld uid %u: keywords too long", (long long)mbox->id,
-			          m.uid);
+		struct store_msg m;
+		if (scanned_msg(q, mbox->id, kw, &m, err, errlen) < 0) {
 			rc = -1;
 			break;
 		}
-		m.keywords = kw[0] != '\0' ? kw : NULL;
 		if (fn(arg, &m) < 0) {
 			str_error(err, errlen, "mailbox %lld: reading stopped", (long long)mbox->id);
 			rc = -1;
@@ -278,16 +290,11 @@ static int scan_before_locked(struct store *st, int64_t mailbox_id, uint32_t uid
 	char kw[STORE_KEYWORDS_MAX + 1];
 	int rc;
 	while ((rc = sql_next(q, err, errlen)) == 1) {
-		struct store_msg m = {.uid = (uint32_t)sql_int(q, 0),
-		                      .flags = (uint32_t)sql_int(q, 1),
-		                      .modseq = (uint64_t)sql_int(q, 2)};
-		if (sql_text_copy(q, 3, kw, sizeof kw) < 0) {
-			str_error(err, errlen, "mailbox %lld uid %u: keywords too long",
-			          (long long)mailbox_id, m.uid);
+		struct store_msg m;
+		if (scanned_msg(q, mailbox_id, kw, &m, err, errlen) < 0) {
 			rc = -1;
 			break;
 		}
-		m.keywords = kw[0] != '\0' ? kw : NULL;
 		if (gone_before(gone, ngone, &k, m.uid, fn, arg) < 0 || fn(arg, &m) < 0) {
 			str_error(err, errlen, "mailbox %lld: reading stopped", (long long)mailbox_id);
 			rc = -1;

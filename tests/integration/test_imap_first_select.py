@@ -7,27 +7,7 @@ messages are numbered as the SELECT announced them and the changes come as untag
 EXPUNGE, FETCH and EXISTS at the next catching up, as for a view read at SELECT."""
 import re
 
-from conftest import PATIENT
-from test_imap_helpers import RawImap, simple_message
-
-
-def session(imapd):
-    r = RawImap(imapd)
-    r.login(PATIENT)
-    return r
-
-
-def ok(r, tag, text):
-    lines, t = r.cmd(tag, text)
-    assert t.startswith(tag.encode() + b" OK"), (text, lines, t)
-    return lines
-
-
-def append(r, tag, flags, n):
-    msg = simple_message(n)
-    r.send(f"{tag} APPEND INBOX ({flags}) {{{len(msg)}+}}\r\n".encode() + msg + b"\r\n")
-    lines, t = r.read_until_tagged(tag)
-    assert t.startswith(tag.encode() + b" OK"), (lines, t)
+from test_imap_helpers import append_with_flags as append, ok_cmd as ok, patient_session as session
 
 
 def fetched(lines):

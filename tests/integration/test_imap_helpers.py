@@ -138,3 +138,29 @@ class RawImap:
             self.sock.close()
         except OSError:
             pass
+
+
+# --- raw sessions of the patient: what test_imap_first_select and test_imap_reselect share
+
+
+def patient_session(imapd):
+    """A RawImap logged in as the patient."""
+    from conftest import PATIENT
+    r = RawImap(imapd)
+    r.login(PATIENT)
+    return r
+
+
+def ok_cmd(r, tag, text):
+    """Sends one command; asserts its tagged OK; returns its untagged lines."""
+    lines, t = r.cmd(tag, text)
+    assert t.startswith(tag.encode() + b" OK"), (text, lines, t)
+    return lines
+
+
+def append_with_flags(r, tag, flags, n):
+    """APPENDs simple_message(n) to INBOX with the flags given (a non-synchronising literal)."""
+    msg = simple_message(n)
+    r.send(f"{tag} APPEND INBOX ({flags}) {{{len(msg)}+}}\r\n".encode() + msg + b"\r\n")
+    lines, t = r.read_until_tagged(tag)
+    assert t.startswith(tag.encode() + b" OK"), (lines, t)

@@ -5,27 +5,7 @@ without an EXPUNGE or FETCH for the changes in between; EXAMINE makes it read-on
 "$" ends with the selection (RFC 5182 2.1)."""
 import re
 
-from conftest import PATIENT
-from test_imap_helpers import RawImap, simple_message
-
-
-def session(imapd):
-    r = RawImap(imapd)
-    r.login(PATIENT)
-    return r
-
-
-def ok(r, tag, text):
-    lines, t = r.cmd(tag, text)
-    assert t.startswith(tag.encode() + b" OK"), (text, lines, t)
-    return lines
-
-
-def append(r, tag, flags, n):
-    msg = simple_message(n)
-    r.send(f"{tag} APPEND INBOX ({flags}) {{{len(msg)}+}}\r\n".encode() + msg + b"\r\n")
-    lines, t = r.read_until_tagged(tag)
-    assert t.startswith(tag.encode() + b" OK"), (lines, t)
+from test_imap_helpers import append_with_flags as append, ok_cmd as ok, patient_session as session
 
 
 def flags_by_uid(lines):
