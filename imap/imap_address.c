@@ -322,8 +322,9 @@ static void write_phrase(struct buf *out, const char *s, bool ascii)
 		imap_quote_for_humans(out, s, strlen(s));
 }
 
-/* RFC 6858 3: an address with UTF-8 in its local part or domain has no ASCII form, so
- * a client without UTF-8 gets an empty group named after it, in encoded words. */
+/* RFC 6858 3: an address with UTF-8 in its local part, domain or (obsolete) route has
+ * no ASCII form, so a client without UTF-8 gets an empty group named after it, in
+ * encoded words (the route left out). */
 static void write_downgraded(struct buf *out, const struct imap_address *x)
 {
 	struct buf t;
@@ -347,14 +348,16 @@ void imap_address_write_envelope(struct buf *out, const struct imap_address_list
 	buf_put_char(out, '(');
 	for (size_t i = 0; i < l->n; i++) {
 		const struct imap_address *x = &l->v[i];
-		if (ascii && x->domain != NULL && (has_8bit(x->mailbox) || has_8bit(x->domain))) {
+		if (ascii && x->domain != NULL &&
+		    (has_8bit(x->mailbox) || has_8bit(x->domain) || has_8bit(x->route))) {
 			write_downgraded(out, x);
 			continue;
 		}
 		buf_put_char(out, '(');
 		write_phrase(out, x->name, ascii);
 		buf_put_char(out, ' ');
-		imap_quote_nstring(out, x->route);
+		/* an obsolete route is only ever shown as is: with 8-bit octets, none */
+		imap_quote_nstring(out, ascii && has_8bit(x->route) ? NULL : x->route);
 		buf_put_char(out, ' ');
 		if (ascii && x->domain == NULL && has_8bit(x->mailbox)) /* a group's name */
 			imap_quote_encoded_words(out, x->mailbox, strlen(x->mailbox));

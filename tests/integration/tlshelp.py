@@ -151,6 +151,17 @@ class Peer:
     """A real TLS server on a free loopback port, its output kept in a file."""
 
     def __init__(self, kind, pki, log_dir, cert="server", args=()):
+        # free_port() can lose its port to another test before the server binds it:
+        # gnutls-serv then listens on IPv6 alone and still says "listening" (the
+        # client, on 127.0.0.1, got "Connection refused"). Such a start is retried
+        # on another port.
+        for _attempt in range(5):
+            if self._start(kind, pki, log_dir, cert, args):
+                return
+            self.stop()
+        raise AssertionError(f"{kind}: no free loopback port after 5 attempts: {self.output()}")
+
+    def _start(self, kind, pki, log_dir, cert, args):
         self.port = free_port()
         self.out_path = Path(log_dir) / f"{kind}.{self.port}.out"
         p = lambda n: str(pki / n)
@@ -161,15 +172,18 @@ class Peer:
         else:
             cmd = ["gnutls-serv", "--echo", "-p", str(self.port), "--x509certfile", p(f"{cert}.crt"),
                    "--x509keyfile", p(f"{cert}.key"), *args]
-            ready = "listening"
+            ready = f"IPv4 0.0.0.0 port {self.port}...done"
         self.out = open(self.out_path, "w")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=self.out,
                                      stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + 10
         while ready not in self.output():
+            if "bind() failed" in self.output() or "Address already in use" in self.output():
+                return False
             assert self.proc.poll() is None, self.output()
             assert time.monotonic() < deadline, self.output()
             time.sleep(0.05)
+        return True
 
     def output(self):
         return self.out_path.read_text(errors="replace")

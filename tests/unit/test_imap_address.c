@@ -123,6 +123,9 @@ static const struct {
     {"To: \xc3\xa9@y.z, a@b.c\r\n\r\n", "(NIL NIL NIL NIL NIL ((NIL NIL \"=?utf-8?b?w6lAeS56?=\" NIL)(NIL "
                                         "NIL NIL NIL)(NIL NIL \"a\" \"b.c\")) NIL "
                                         "NIL NIL NIL)"},
+    /* UTF-8 in an obsolete route only: no ASCII form either (found by fuzz_mime) */
+    {"To: <@r\xc3\xa9.x:a@b.c>\r\n\r\n",
+     "(NIL NIL NIL NIL NIL ((NIL NIL \"=?utf-8?b?YUBiLmM=?=\" NIL)(NIL NIL NIL NIL)) NIL NIL NIL NIL)"},
     /* text longer than one word: split on a character boundary, words of 75 octets at most */
     {"Subject: "
      "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3"
