@@ -125,19 +125,22 @@ int audit_append(struct store *st, const struct audit_event *ev, char *err, size
 	int64_t seq = 0;
 	/* Inside someone's transaction already: join it (the order is still strict,
 	 * since that transaction holds the write lock once it wrote). */
-	int64_t now = (int64_t)time(NULL);
 	if (sql_in_transaction(db)) {
-		if (audit_append_locked(db, ev, now, &seq, err, errlen) != 0)
+		if (audit_append_locked(db, ev, (int64_t)time(NULL), &seq, err, errlen) != 0)
 			return -1;
 		audit_signer_notify(seq);
 		return 0;
 	}
-	/* In a transaction of its own: the deferred records first (audit_defer.c), in
-	 * the same commit, so the chain keeps the decisions' order. */
+	return audit_commit_own(db, ev, err, errlen);
+}
+
+int audit_commit_own(struct sql *db, const struct audit_event *ev, char *err, size_t errlen)
+{
+	int64_t seq = 0;
 	if (sql_begin_write(db, err, errlen) != 0)
 		return -1;
 	if (audit_deferred_write_locked(db, &seq, err, errlen) != 0 ||
-	    audit_append_locked(db, ev, now, &seq, err, errlen) != 0) {
+	    (ev != NULL && audit_append_locked(db, ev, (int64_t)time(NULL), &seq, err, errlen) != 0)) {
 		sql_rollback(db);
 		return -1;
 	}

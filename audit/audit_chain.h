@@ -64,5 +64,8 @@ int audit_append_locked(struct sql *db, const struct audit_event *ev, int64_t wh
 int audit_deferred_write_locked(struct sql *db, int64_t *seq, char *err, size_t errlen);
 /* The transaction that wrote them committed: they are done. */
 void audit_deferred_committed(void);
+/* In a write transaction of its own: the deferred records first, then ev when not
+ * NULL, one commit (the chain keeps the decisions' order); the signer told. 0 or -1. */
+int audit_commit_own(struct sql *db, const struct audit_event *ev, char *err, size_t errlen);
 
 #endif

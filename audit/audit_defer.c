@@ -92,17 +92,7 @@ int audit_flush(struct store *st, char *err, size_t errlen)
 		audit_signer_notify(seq);
 		return 0;
 	}
-	if (sql_begin_write(db, err, errlen) != 0)
-		return -1;
-	if (audit_deferred_write_locked(db, &seq, err, errlen) != 0) {
-		sql_rollback(db);
-		return -1;
-	}
-	if (sql_commit(db, err, errlen) != 0)
-		return -1;
-	audit_deferred_committed();
-	audit_signer_notify(seq);
-	return 0;
+	return audit_commit_own(db, NULL, err, errlen);
 }
 
 void audit_deferred_settle(bool committed)
