@@ -237,23 +237,31 @@ class Proxy(threading.Thread):
             for s in r:
                 if s is self.lsock:
                     c, _ = s.accept()
-                    up = socket.create_connection(("127.0.0.1", self.target))
+                    try:
+                        up = socket.create_connection(("127.0.0.1", self.target), timeout=5)
+                    except OSError:
+                        c.close()
+                        continue
+                    up.settimeout(None)
                     self.pairs.append((c, up))
                     continue
                 if self.cut.is_set():
                     continue  # held, not forwarded: a partition
                 pair = next(p for p in self.pairs if s in p)
                 other = pair[1] if s is pair[0] else pair[0]
+                # a side that went away (a client that timed out and exited) ends its
+                # pair; it must not end this thread, or every later connection would
+                # hang in the listen queue (b's start retries then all timed out)
                 try:
                     data = s.recv(65536)
+                    if data:
+                        other.sendall(data)
                 except OSError:
                     data = b""
                 if not data:
                     for x in pair:
                         x.close()
                     self.pairs.remove(pair)
-                    continue
-                other.sendall(data)
             if self.cut.is_set():
                 time.sleep(0.05)
 
