@@ -182,7 +182,7 @@ static void session_ended(const struct child *c, int status)
 {
 	bool refused = WIFEXITED(status) && WEXITSTATUS(status) == MASTER_EXIT_PEER_REFUSED;
 
-	if (WIFSIGNALED(status))
+	if (WIFSIGNALED(status) && !c->alone) /* a pre-login process's end: logged by reap */
 		log_warn("session_crashed", "pid=%ld signal=%d", (long)c->pid, WTERMSIG(status));
 	if (c->prelogin > 0 && (refused || WIFSIGNALED(status)))
 		privsep_signal(c->prelogin, SIGKILL);
@@ -193,23 +193,27 @@ static void reap(struct master_state *m)
 	pid_t pid;
 	int status;
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		bool session = false;
-		for (size_t i = 0; i < m->nchildren && !session; i++)
-			session = m->children[i].pid == pid || m->children[i].prelogin == pid;
+		bool session = false, pre = false;
+		for (size_t i = 0; i < m->nchildren; i++) {
+			session |= m->children[i].pid == pid || m->children[i].prelogin == pid;
+			pre |= m->children[i].prelogin == pid ||
+			       (m->children[i].pid == pid && m->children[i].alone);
+		}
 		if (!session && m->opts != NULL && m->opts->on_child_exit != NULL) {
 			m->opts->on_child_exit(pid, status, m->opts->arg);
 			continue;
 		}
+		if (pre && WIFSIGNALED(status) && WTERMSIG(status) != SIGKILL)
+			log_warn("prelogin_crashed", "pid=%ld signal=%d", (long)pid, WTERMSIG(status));
+		/* a pre-login process: no longer anyone's (a reused one alone may be named by
+		 * the session processes of its last connections) */
 		for (size_t i = 0; i < m->nchildren; i++) {
-			if (m->children[i].prelogin == pid) { /* not counted: its session process is */
-				if (WIFSIGNALED(status) && WTERMSIG(status) != SIGKILL)
-					log_warn("prelogin_crashed", "pid=%ld signal=%d", (long)pid,
-					         WTERMSIG(status));
-				m->children[i].prelogin = 0;
-				master_reused_close(
-				    &m->children[i]); /* its session process ends too, once idle */
-				break;
-			}
+			if (m->children[i].prelogin != pid)
+				continue;
+			m->children[i].prelogin = 0;
+			master_reused_close(&m->children[i]); /* its session process ends too, once idle */
+		}
+		for (size_t i = 0; i < m->nchildren; i++) {
 			if (m->children[i].pid != pid)
 				continue;
 			session_ended(&m->children[i], status);
@@ -293,7 +297,7 @@ void master_child_enter(const struct master_opts *o, struct listener *ls, size_t
 		o->child_init(o->arg);
 }
 
-static void run_child(const struct master_opts *o, struct listener *ls, size_t n, int fd,
+void master_run_child(const struct master_opts *o, struct listener *ls, size_t n, int fd,
                       const struct session_info *si)
 {
 	master_child_enter(o, ls, n);
@@ -338,7 +342,7 @@ static pid_t fork_pair(const struct master_opts *o, struct listener *ls, size_t 
 		si->auth_fd = ach[1];
 		si->relay_fd = rel[1];
 		log_set_session(sid);
-		run_child(o, ls, n, fd, si);
+		master_run_child(o, ls, n, fd, si);
 	}
 	close(ach[1]);
 	close(rel[1]);
@@ -352,7 +356,7 @@ static pid_t fork_pair(const struct master_opts *o, struct listener *ls, size_t 
 		si->relay_fd = rel[0];
 		si->prelogin_pid = (long)*pre;
 		log_set_session(sid);
-		run_child(o, ls, n, -1, si);
+		master_run_child(o, ls, n, -1, si);
 	}
 	close(ach[0]);
 	close(rel[0]);
@@ -439,7 +443,7 @@ static void accept_one(const struct master_opts *o, struct master_state *m, stru
 		close(fd);
 		return;
 	}
-	if (master_reused_on(l)) {
+	if (master_reused_on(o, l)) {
 		master_reused_take(o, m, ls, n, fd, &si);
 		close(fd);
 		if (si.channel_fd >= 0)
@@ -452,7 +456,7 @@ static void accept_one(const struct master_opts *o, struct master_state *m, stru
 	else if (o->keys_channel && (si.keys_fd = o->keys_channel(&si, o->arg)) < 0)
 		pid = -1;
 	else if ((pid = fork()) == 0)
-		run_child(o, ls, n, fd, &si);
+		master_run_child(o, ls, n, fd, &si);
 	if ((o->privsep == NULL || !o->privsep->on) && si.keys_fd >= 0)
 		close(si.keys_fd);
 	close(fd);
@@ -465,13 +469,21 @@ static void accept_one(const struct master_opts *o, struct master_state *m, stru
 	(void)master_add_child(m, pid, pre, l, si.peer_ip);
 }
 
+void master_signal(const struct child *c, int sig)
+{
+	if (c->alone)
+		privsep_signal(c->pid, sig);
+	else
+		kill(c->pid, sig);
+}
+
 /* Gives sessions a few seconds to finish their current command, then kills them. */
 static void stop_children(struct master_state *m)
 {
 	for (size_t i = 0; i < m->nchildren; i++)
 		master_reused_close(&m->children[i]);
 	for (size_t i = 0; i < m->nchildren; i++) {
-		kill(m->children[i].pid, SIGTERM);
+		master_signal(&m->children[i], SIGTERM);
 		if (m->children[i].prelogin > 0) /* says BYE itself before login */
 			privsep_signal(m->children[i].prelogin, SIGTERM);
 	}
@@ -481,7 +493,7 @@ static void stop_children(struct master_state *m)
 			usleep(100000);
 	}
 	for (size_t i = 0; i < m->nchildren; i++) {
-		kill(m->children[i].pid, SIGKILL);
+		master_signal(&m->children[i], SIGKILL);
 		if (m->children[i].prelogin > 0)
 			privsep_signal(m->children[i].prelogin, SIGKILL);
 	}

@@ -4,7 +4,9 @@
  * process per connection (a session never sees another session's memory), within
  * max_sessions and max_sessions_per_ip. On a listener with reuse it hands each
  * connection instead to an idle process (pair) that serves up to max_use of them one
- * after another, each as a fresh one (master_pool.h), and forks one when none is idle. It reaps children and,
+ * after another, each as a fresh one (master_pool.h), and forks one when none is idle;
+ * with MASTER_REUSE_PRELOGIN only the pre-login process is reused, and the master forks
+ * a fresh session process for each connection. It reaps children and,
  * on SIGTERM or SIGINT, stops accepting, passes SIGTERM to the sessions, waits briefly and exits. On SIGHUP
  * it calls on_reload between two accepts (never in the signal handler): what that
  * reloads is in force for the sessions forked afterwards, while the sessions already
@@ -22,15 +24,26 @@ struct privsep;
 #define MASTER_MAX_LISTENERS 8
 #define MASTER_MAX_POOLS 4
 
+/* How a listener's processes are reused (master_set_reuse gives the counts). */
+enum master_reuse {
+	MASTER_REUSE_NONE = 0, /* one process (pair) per connection */
+	MASTER_REUSE_PAIR,     /* the pre-login/session pair serves one connection after
+	                          another (an MX: its session process is no one's) */
+	MASTER_REUSE_PRELOGIN, /* the pre-login process alone does; each connection gets a
+	                          session process of its own, forked for it (submission:
+	                          a session process becomes the account's that logged in;
+	                          Dovecot's login processes do the same) */
+};
+
 struct listener {
-	const char *name; /* "smtp", "submission", ... (for logs and the session) */
-	char addr[256];   /* "host:port" as configured */
-	int kind;         /* the daemon's own meaning (e.g. implicit TLS or not) */
-	int fd;           /* bound socket, -1 before master_bind */
-	int pool;         /* session pool (0..MASTER_MAX_POOLS-1): listeners of one pool share
-	                     its limit, so idle MX clients cannot take submission's places */
-	bool reuse;       /* its session processes serve one connection after another
-	                     (master_set_reuse); false: one process (pair) per connection */
+	const char *name;        /* "smtp", "submission", ... (for logs and the session) */
+	char addr[256];          /* "host:port" as configured */
+	int kind;                /* the daemon's own meaning (e.g. implicit TLS or not) */
+	int fd;                  /* bound socket, -1 before master_bind */
+	int pool;                /* session pool (0..MASTER_MAX_POOLS-1): listeners of one pool share
+	                            its limit, so idle MX clients cannot take submission's places */
+	enum master_reuse reuse; /* which of its processes serve one connection after
+	                            another (master_set_reuse) */
 };
 
 struct session_info {

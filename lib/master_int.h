@@ -21,6 +21,11 @@ struct child {
 	 * its processes still have to say it ended, its connections so far, since when it
 	 * waits, and the reuse generation it was forked in (master_retire_reused). */
 	bool reused;
+	/* A reused pre-login process alone (MASTER_REUSE_PRELOGIN): pid is its own
+	 * (login_user's, signalled with privsep_signal), ctl[0] its socket; it never counts
+	 * against the limits, the session process forked for its connection does (a child
+	 * of its own whose prelogin names it). */
+	bool alone;
 	bool busy;
 	int ctl[2];
 	unsigned pending;
@@ -42,6 +47,12 @@ struct master_state {
 void master_child_enter(const struct master_opts *o, struct listener *ls, size_t n);
 /* A session's SIGTERM and SIGINT (conn_request_stop), SIGHUP ignored. */
 void master_session_signals(void);
+/* Runs a forked child's connection (the pre-login side when it has the client socket
+ * and an auth channel, else the session side) and exits. */
+void master_run_child(const struct master_opts *o, struct listener *ls, size_t n, int fd,
+                      const struct session_info *si) __attribute__((noreturn));
+/* Sends sig to a child's first process (privsep_signal for a pre-login process). */
+void master_signal(const struct child *c, int sig);
 /* Records a child running a connection of l from ip ("" none yet). */
 struct child *master_add_child(struct master_state *m, pid_t pid, pid_t pre, const struct listener *l,
                                const char *ip);

@@ -243,7 +243,7 @@ void master_reused_close(struct child *c)
 
 bool master_counts(const struct child *c)
 {
-	return !c->reused || c->busy;
+	return !c->reused || (c->busy && !c->alone);
 }
 
 /* A reused process's life: connections from the master, one at a time, until it has
@@ -283,18 +283,38 @@ static void serve_reused(const struct master_opts *o, struct listener *ls, size_
 	_exit(0);
 }
 
-/* Forks a reused process (pair) for l, idle; in_hand: the client socket and key agent
- * channel of the connection the master holds (it sends them afterwards). Returns it,
- * or NULL. */
+/* Forks a reused process (pair) for l, idle: both processes, or the pre-login one
+ * alone on a listener with MASTER_REUSE_PRELOGIN; in_hand: the client socket and key
+ * agent channel of the connection the master holds (it sends them afterwards). Returns
+ * it, or NULL. */
 static struct child *fork_reused(const struct master_opts *o, struct master_state *m, struct listener *ls,
                                  size_t n, const struct listener *l, const int *in_hand)
 {
 	bool two = o->privsep != NULL && o->privsep->on;
+	bool alone = two && l->reuse == MASTER_REUSE_PRELOGIN;
 	int s0[2], s1[2] = {-1, -1};
 	pid_t pre = 0, pid;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, s0) < 0)
 		return NULL;
+	if (alone) {
+		pid = fork();
+		if (pid == 0) {
+			close(s0[0]);
+			serve_reused(o, ls, n, s0[1], true, in_hand);
+		}
+		close(s0[1]);
+		if (pid < 0) {
+			close(s0[0]);
+			return NULL;
+		}
+		struct child *c = master_add_child(m, pid, 0, l, "");
+		c->reused = c->alone = true;
+		c->busy = false;
+		c->ctl[0] = s0[0];
+		c->gen = reuse.gen;
+		return c;
+	}
 	if (two && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, s1) < 0) {
 		close(s0[0]);
 		close(s0[1]);
@@ -345,20 +365,48 @@ static struct child *idle_reused(struct master_state *m, const struct listener *
 	return NULL;
 }
 
+/* The session process of one connection to a reused pre-login process alone (fork_pair's
+ * second fork): forked here with its ends of the connection's socketpairs (sess), and
+ * recorded as a child whose pre-login process is pre. Returns 0, or -1 (none forked). */
+static int fork_session(const struct master_opts *o, struct master_state *m, struct listener *ls, size_t n,
+                        int fd, const struct session_info *sess, const int *theirs, pid_t pre)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		close(fd); /* the session process never sees the client's bytes unrelayed */
+		if (sess->channel_fd >= 0)
+			close(sess->channel_fd);
+		for (int i = 0; i < 2; i++)
+			close(theirs[i]);
+		struct session_info own = *sess;
+		own.channel_fd = -1;
+		log_set_session(own.session_id);
+		master_run_child(o, ls, n, -1, &own);
+	}
+	if (pid < 0)
+		return -1;
+	(void)master_add_child(m, pid, pre, sess->listener, sess->peer_ip);
+	return 0;
+}
+
 /* The descriptors of one connection, for a reused process (pair) as fork_pair makes
- * them for fresh ones; sent, then closed here. Returns 0 or -1. */
-static int send_conn(const struct master_opts *o, struct child *c, const struct listener *ls, int fd,
-                     struct session_info *si)
+ * them for fresh ones, and for a pre-login process alone its connection's new session
+ * process; sent, then closed here. c may move (a child added): *c is updated. Returns
+ * 0 or -1. */
+static int send_conn(const struct master_opts *o, struct master_state *m, struct child **c,
+                     struct listener *ls, size_t n, int fd, struct session_info *si)
 {
 	int ach[2], rel[2], rc = -1;
 	char sid[LOG_SESSION_ID_SIZE];
+	size_t at = (size_t)(*c - m->children);
 
 	log_new_session_id(sid);
 	str_assert(str_copy(si->session_id, sizeof(si->session_id), sid), "LOG_SESSION_ID_SIZE both");
 	if (o->keys_channel && (si->keys_fd = o->keys_channel(si, o->arg)) < 0)
 		return -1;
-	if (c->prelogin == 0) {
-		rc = pool_send(c->ctl[0], si, fd, ls);
+	if ((*c)->prelogin == 0 && !(*c)->alone) {
+		rc = pool_send((*c)->ctl[0], si, fd, ls);
 		goto out;
 	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ach) < 0)
@@ -368,6 +416,7 @@ static int send_conn(const struct master_opts *o, struct child *c, const struct 
 		close(ach[1]);
 		goto out;
 	}
+	pid_t pre_pid = (*c)->alone ? (*c)->pid : (*c)->prelogin;
 	struct session_info pre = *si, sess = *si;
 	pre.keys_fd = -1; /* the account keys are the session process's alone */
 	pre.auth_fd = ach[1];
@@ -375,8 +424,18 @@ static int send_conn(const struct master_opts *o, struct child *c, const struct 
 	sess.channel_fd = -1;
 	sess.auth_fd = ach[0];
 	sess.relay_fd = rel[0];
-	sess.prelogin_pid = (long)c->prelogin;
-	rc = pool_send(c->ctl[1], &pre, fd, ls) == 0 && pool_send(c->ctl[0], &sess, -1, ls) == 0 ? 0 : -1;
+	sess.prelogin_pid = (long)pre_pid;
+	if ((*c)->alone) {
+		int theirs[2] = {ach[1], rel[1]};
+		sess.channel_fd = si->channel_fd; /* closed in the session process */
+		rc = fork_session(o, m, ls, n, fd, &sess, theirs, pre_pid);
+		*c = &m->children[at];
+		rc = rc == 0 ? pool_send((*c)->ctl[0], &pre, fd, ls) : -1;
+	} else {
+		rc = pool_send((*c)->ctl[1], &pre, fd, ls) == 0 && pool_send((*c)->ctl[0], &sess, -1, ls) == 0
+		         ? 0
+		         : -1;
+	}
 	for (int i = 0; i < 2; i++) {
 		close(ach[i]);
 		close(rel[i]);
@@ -400,7 +459,7 @@ void master_reused_take(const struct master_opts *o, struct master_state *m, str
 		log_err("fork_failed", "error=\"%s\"", strerror(errno));
 		return;
 	}
-	if (send_conn(o, c, ls, fd, si) < 0) {
+	if (send_conn(o, m, &c, ls, n, fd, si) < 0) {
 		log_err("master.pool", "pid=%ld error=\"cannot hand the connection over\" action=ended",
 		        (long)c->pid);
 		master_reused_close(c);
@@ -409,7 +468,8 @@ void master_reused_take(const struct master_opts *o, struct master_state *m, str
 	c->busy = true;
 	c->pending = c->prelogin > 0 ? 2 : 1;
 	c->uses++;
-	str_assert(str_copy(c->ip, sizeof c->ip, si->peer_ip), "ip and peer_ip are both 64 bytes");
+	if (!c->alone) /* alone: its session process holds the address's place */
+		str_assert(str_copy(c->ip, sizeof c->ip, si->peer_ip), "ip and peer_ip are both 64 bytes");
 }
 
 /* A reused process said its connection ended (or went away): once every process of
@@ -478,7 +538,13 @@ void master_reused_heard(struct master_state *m, const struct pollfd *p, size_t 
 	}
 }
 
-bool master_reused_on(const struct listener *l)
+bool master_reused_on(const struct master_opts *o, const struct listener *l)
 {
-	return l->reuse && reuse.max_use > 1;
+	bool two = o->privsep != NULL && o->privsep->on;
+
+	/* without privilege separation there is no pre-login process to reuse alone, and
+	 * the one process of a connection is its session's */
+	if (l->reuse == MASTER_REUSE_PRELOGIN && !two)
+		return false;
+	return l->reuse != MASTER_REUSE_NONE && reuse.max_use > 1;
 }

@@ -11,7 +11,14 @@
  * and answers one byte before it waits for the next. So nothing of a connection (its
  * descriptors, its session id, its peer, its transaction) reaches the next one but
  * through memory the session code freed, and the buffers its bytes went through are
- * overwritten first (buf_wipe in conn_free and the relay, SSL_OP_CLEANSE_PLAINTEXT). */
+ * overwritten first (buf_wipe in conn_free and the relay, SSL_OP_CLEANSE_PLAINTEXT).
+ *
+ * On a listener with MASTER_REUSE_PRELOGIN the reused process is the pre-login process
+ * alone (struct child.alone): for each connection the master forks a fresh session
+ * process with its ends of the connection's socketpairs, as fork_pair's second fork
+ * does, records it as a child of its own (which holds the connection's session place
+ * and names the pre-login process, so that a refused hand-off or a crash ends that
+ * too), then sends the pre-login process its half. */
 #ifndef MSS_MASTER_POOL_H
 #define MSS_MASTER_POOL_H
 
@@ -22,8 +29,9 @@
 
 struct pollfd;
 
-/* Whether connections of l go to reused processes (its reuse set, max_use above 1). */
-bool master_reused_on(const struct listener *l);
+/* Whether connections of l go to reused processes (its reuse set, max_use above 1; a
+ * pre-login process alone only with privilege separation on). */
+bool master_reused_on(const struct master_opts *o, const struct listener *l);
 /* A connection of a listener with reuse (fd, si as accept filled it, the master's
  * key agent channel in si->channel_fd): to an idle process (pair), or to a new one. The
  * caller closes fd and the channel afterwards. */

@@ -4,6 +4,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <sodium.h>
+
 #include "auth/auth_chan.h"
 #include "lib/log.h"
 #include "lib/str.h"
@@ -152,5 +154,9 @@ int smtp_cmd_auth(struct smtp_session *s, const char *args)
 	if (m == AUTH_MECH_NONE || !sasl_offered(&offer, m))
 		return smtp_reply(s, RPL_MECH_UNKNOWN);
 	prepare_request(s, &rq);
-	return answer(s, sasl_run(m, resp[0] ? resp : NULL, &io, &rq, &rp), &rp);
+	int rc = answer(s, sasl_run(m, resp[0] ? resp : NULL, &io, &rq, &rp), &rp);
+	/* a reused pre-login process serves the next peer with this memory: the names and
+	 * certificate of this attempt go (sasl_run already wiped the secret) */
+	sodium_memzero(&rq, sizeof(rq));
+	return rc;
 }

@@ -22,6 +22,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "auth/auth_chan.h"
 #include "lib/log.h"
 #include "lib/privsep.h"
@@ -42,6 +44,7 @@ static void hand_over(struct smtp_session *s, const struct session_info *si)
 	auth_handoff_set_tls(&ho, s->tls ? &s->peer : NULL);
 	int rc = auth_chan_handoff(si->auth_fd, &ho);
 
+	sodium_memzero(&ho, sizeof(ho)); /* the peer's names and certificate (reuse) */
 	close(si->auth_fd);
 	if (rc < 0) { /* the session process is gone */
 		smtp_reply(s, RPL_UNAVAILABLE);
@@ -70,11 +73,14 @@ void smtp_session_prelogin(int fd, const struct session_info *si, void *arg)
 		hand_over(&s, si); /* the session process logs the end */
 		close(si->relay_fd);
 		conn_free(s.conn);
-		return;
+	} else {
+		close(si->auth_fd); /* the session process ends with the channel */
+		close(si->relay_fd);
+		smtp_session_end(&s);
 	}
-	close(si->auth_fd); /* the session process ends with the channel */
-	close(si->relay_fd);
-	smtp_session_end(&s);
+	/* a reused pre-login process serves the next peer with this stack: this peer's
+	 * names, certificate and AUTH state go */
+	sodium_memzero(&s, sizeof(s));
 }
 
 /* Until the hand-off: answers the pre-login process's requests. Returns 1 handed over

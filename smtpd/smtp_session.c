@@ -254,7 +254,7 @@ void smtp_session_loop(struct smtp_session *s)
 			smtp_reply(s, RPL_TOO_MANY_ERRORS);
 	}
 	conn_flush(s->conn);
-	buf_free(&line);
+	buf_wipe(&line); /* the commands (AUTH's token) of a peer, in a reused process */
 }
 
 static void session_id(char out[16])

@@ -281,11 +281,12 @@ static void tick(void *arg)
 int main(int argc, char **argv)
 {
 	struct listener ls[3] = {
-	    /* only the MX's processes are reused: a submission session is bound to the
-	       account that logged in and ends with its connection (master.h reuse) */
-	    {"smtp", "", SMTP_KIND_MX, -1, 0, true},
-	    {"submission", "", SMTP_KIND_SUBMISSION, -1, 1, false},
-	    {"submissions", "", SMTP_KIND_SUBMISSIONS, -1, 1, false},
+	    /* the MX's pairs are reused whole; on submission only the pre-login process is:
+	       a submission session process is bound to the account that logged in and ends
+	       with its connection (master.h reuse) */
+	    {"smtp", "", SMTP_KIND_MX, -1, 0, MASTER_REUSE_PAIR},
+	    {"submission", "", SMTP_KIND_SUBMISSION, -1, 1, MASTER_REUSE_PRELOGIN},
+	    {"submissions", "", SMTP_KIND_SUBMISSIONS, -1, 1, MASTER_REUSE_PRELOGIN},
 	};
 	struct smtpd_ctx ctx;
 	struct master_opts mo;

@@ -236,8 +236,8 @@ def test_session_process_holds_no_master_key(imapd):
 
 def smtp_prelogin(m, listener, cert=None):
     """An SMTP connection in TLS after EHLO, not logged in, with its session process
-    (the database) and its pre-login process (the client socket; on the MX, whose
-    processes are reused, one socket more: its channel to the master)."""
+    (the database) and its pre-login process (the client socket; reused on every
+    listener, so one socket more: its channel to the master)."""
     master = m.procs["smtpd"].pid
     before = set(children(master))
     c = connect(m, listener, cert=cert)
@@ -253,8 +253,9 @@ def smtp_prelogin(m, listener, cert=None):
 
 def prelogin_sockets(listener):
     """A pre-login process's sockets: the client's, its key agent channel, its
-    authentication and relay channels, and on the MX its channel to the master."""
-    return 5 if listener == "smtp" else 4
+    authentication and relay channels, and its channel to the master (reused: the MX's
+    pair, submission's pre-login process alone)."""
+    return 5
 
 
 def assert_confined(m, pre, session, daemon, sockets=4):

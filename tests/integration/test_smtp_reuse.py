@@ -2,7 +2,8 @@
 session process pair serves up to smtp_session_max_use connections on the MX listener,
 one after another, each as a freshly forked pair would (its own session id, nothing of
 the previous peer), and ends after the last one, after smtp_session_idle_time without
-one, at SIGHUP and when the CRL file changes. Submission sessions are never reused."""
+one, at SIGHUP and when the CRL file changes. On submission only the pre-login process
+is reused (test_smtp_sub_reuse.py)."""
 import os
 import re
 import shutil
@@ -191,17 +192,6 @@ def test_idle_processes_end_after_idle_time(reuse):
     c = connect(m, "smtp", cert="operator")
     ended(m, c)
     assert gone(int(connects(m)[-1][0]), wait=5)
-
-
-def test_submission_processes_are_not_reused(reuse):
-    m = reuse
-    m.start("smtpd")
-    for _ in range(2):
-        c = connect(m, "submission", tls=False)
-        assert c.cmd("QUIT")[0] == 221
-        ended(m, c)
-    subs = [pid for pid, _, listener in connects(m) if listener == "submission"]
-    assert len(subs) == 2 and subs[0] != subs[1]
 
 
 def test_idle_processes_hold_no_place_and_stop_ends_them(reuse):

@@ -1,0 +1,217 @@
+"""mss-smtpd's reused submission pre-login processes (issue 15, lib/master.h
+MASTER_REUSE_PRELOGIN): on submission and submissions one pre-login process (TLS,
+greeting, EHLO, AUTH; no store) serves up to smtp_session_max_use connections one after
+another, but every connection gets a session process of its own, forked for it by the
+master, so a process that became one account's never serves anyone else. Nothing of a
+connection (identity, AUTH state, buffered bytes, certificate) reaches the next one
+through the pre-login process; a new CRL ends it; killing it mid-session loses nothing
+that was acknowledged."""
+import os
+import shutil
+import signal
+import time
+
+import pytest
+
+from conftest import PASSWORDS, PATIENT, PRO
+from test_smtp_auth import send
+from test_smtp_protocol import RawSmtp, connect, inbox_count, plain
+from test_tls_agent import memory_holds
+from test_smtp_reuse import connects, disconnects, ended, gone
+
+LATE = "dr.late@pro.mss.test"
+
+
+@pytest.fixture
+def sub(mss, tmp_path, pki):
+    crl = tmp_path / "tls-crl.pem"
+    shutil.copyfile(pki / "crl.pem", crl)
+    mss.set(smtp_session_max_use=3, tls_crl=str(crl))
+    mss.crl = crl
+    return mss
+
+
+def external(m, listener="submissions", cert="pro"):
+    """A connection logged in with AUTH EXTERNAL (the certificate's account)."""
+    c = connect(m, listener, cert=cert)
+    code, text = c.cmd("AUTH EXTERNAL =")
+    assert code == 235, text
+    return c
+
+
+def session_pid(m, sid, wait=10):
+    """The pid that logged the end of session sid (its session process once logged in)."""
+    deadline = time.monotonic() + wait
+    while sid not in disconnects(m) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return disconnects(m)[sid]
+
+
+def test_one_prelogin_process_a_fresh_session_process_per_connection(sub):
+    m = sub
+    m.start("smtpd")
+    for _ in range(3):
+        c = external(m)
+        assert send(c, PRO, PATIENT)[-1][0] == 250
+        assert c.cmd("QUIT")[0] == 221
+        ended(m, c)
+    assert inbox_count(m, PATIENT) == 3
+    seen = [(pid, sid) for pid, sid, listener in connects(m) if listener == "submissions"]
+    assert len(seen) == 3 and len({pid for pid, _ in seen}) == 1, seen  # one pre-login process
+    sessions = [session_pid(m, sid) for _, sid in seen]
+    assert len(set(sessions)) == 3, sessions  # a session process per connection
+    assert seen[0][0] not in sessions
+    assert all(gone(int(p)) for p in sessions)
+    # max_use: the pre-login process ended after its third; the next one is new
+    assert gone(int(seen[0][0]))
+    c = external(m)
+    assert send(c, PRO, PATIENT)[-1][0] == 250
+    assert connects(m)[-1][0] != seen[0][0]
+    c.close()
+
+
+def test_next_connection_sees_nothing_of_the_previous(sub):
+    m = sub
+    m.start("smtpd")
+    first = external(m, "submission")
+    assert first.cmd(f"MAIL FROM:<{PRO}>")[0] == 250
+    assert first.cmd(f"RCPT TO:<{PATIENT}>")[0] == 250
+    # bytes the pre-login process relays but nobody answers yet: a pipelined command and
+    # half of the next line, then the client is gone mid-transaction
+    first.send(b"NOOP\r\nMAIL FROM:<" + PRO.encode())
+    p1, s1, _ = connects(m)[-1]
+    ended(m, first)
+    # same pre-login process, no certificate, no STARTTLS yet: nothing of the first
+    second = RawSmtp(m.port("submission"))
+    assert second.reply()[0] == 220
+    code, lines = second.cmd("EHLO client.test")  # a leftover half line would break it
+    assert code == 250, lines
+    assert not any("EXTERNAL" in l for l in lines), lines
+    p2, s2, _ = connects(m)[-1]
+    assert p1 == p2 and s1 != s2
+    code, text = second.cmd(f"MAIL FROM:<{PRO}>")
+    assert (code, text[0][:5]) == (530, "5.7.0"), text  # not logged in
+    code, text = second.cmd(f"RCPT TO:<{PATIENT}>")
+    assert code in (503, 530), text
+    second.starttls(m.client_context(None))
+    code, lines = second.cmd("EHLO client.test")
+    assert not any("EXTERNAL" in l for l in lines), lines  # no certificate kept
+    code, text = second.cmd("AUTH EXTERNAL =")
+    assert code == 504, text
+    tls = [l for l in m.log("smtpd").splitlines() if "event=smtp.tls " in l and f"session={s2}" in l]
+    assert tls and "client_cert=none" in tls[0], tls
+    assert second.cmd("QUIT")[0] == 221
+    ended(m, second, s2)
+    assert inbox_count(m, PATIENT) == 0
+    # the pre-login process still logs the next one in, with its own session process
+    third = external(m, "submission")
+    assert connects(m)[-1][0] == p1
+    assert send(third, PRO, PATIENT)[-1][0] == 250
+    assert third.cmd("QUIT")[0] == 221
+    ended(m, third)
+    assert session_pid(m, connects(m)[-1][1]) != session_pid(m, s1)
+
+
+def test_certificate_revoked_between_connections_is_refused(sub, pki):
+    m = sub
+    m.add_account(LATE, "professional", cert=pki / "late.crt")
+    m.start("smtpd")
+    c = external(m, cert="late")
+    assert send(c, LATE, PATIENT)[-1][0] == 250
+    assert c.cmd("QUIT")[0] == 221
+    ended(m, c)
+    before = connects(m)[-1][0]
+    tmp = m.crl.with_name("crl.new")
+    shutil.copyfile(pki / "crl-next.pem", tmp)
+    os.replace(tmp, m.crl)  # revokes "late", no SIGHUP, no wait
+    with pytest.raises((OSError, EOFError, AssertionError)):
+        c = external(m, cert="late")
+        send(c, LATE, PATIENT)
+    last = [l for l in m.log("smtpd").splitlines() if "event=smtp.tls " in l][-1]
+    assert "result=failed" in last and 'error="certificate revoked"' in last, last
+    c = external(m)  # another certificate still logs in, through a new process
+    assert connects(m)[-1][0] != before
+    assert send(c, PRO, PATIENT)[-1][0] == 250
+    c.close()
+    assert gone(int(before))
+    assert inbox_count(m, PATIENT) == 2
+
+
+def test_kill_prelogin_mid_session_loses_no_acknowledged_message(sub):
+    m = sub
+    m.start("smtpd")
+    c = external(m)
+    assert send(c, PRO, PATIENT)[-1][0] == 250  # acknowledged
+    ended(m, c)
+    c = external(m)  # the same pre-login process, a new session process
+    pre = connects(m)[-1][0]
+    assert send(c, PRO, PATIENT)[-1][0] == 250  # acknowledged
+    assert c.cmd(f"MAIL FROM:<{PRO}>")[0] == 250
+    assert c.cmd(f"RCPT TO:<{PATIENT}>")[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    c.send(b"Subject: half\r\n\r\nnot finished")
+    sid = connects(m)[-1][1]
+    os.kill(int(pre), signal.SIGKILL)
+    with pytest.raises((OSError, EOFError, AssertionError)):
+        c.send(b"\r\n.\r\n")
+        assert c.reply()[0] == 250
+    assert gone(int(pre))
+    assert gone(int(session_pid(m, sid)))  # its session process ended with the relay
+    assert inbox_count(m, PATIENT) == 2
+    c = external(m)  # the daemon goes on, with a new pre-login process
+    assert connects(m)[-1][0] != pre
+    assert send(c, PRO, PATIENT)[-1][0] == 250
+    c.close()
+    assert inbox_count(m, PATIENT) == 3
+
+
+def test_idle_prelogin_process_ends_and_holds_no_place(sub):
+    m = sub
+    m.set(smtp_session_idle_time=1, max_sessions_per_ip=1)
+    m.start("smtpd")
+    c = external(m)
+    third = RawSmtp(m.port("submission"))
+    assert third.reply()[0] == 421  # the limit holds while the session runs
+    third.close()
+    assert c.cmd("QUIT")[0] == 221
+    ended(m, c)
+    pre = connects(m)[-1][0]
+    c = external(m)  # the idle pre-login process does not count against the one place
+    assert connects(m)[-1][0] == pre
+    assert c.cmd("QUIT")[0] == 221
+    ended(m, c)
+    assert gone(int(pre), wait=5)  # smtp_session_idle_time
+
+
+def test_max_use_one_forks_a_pair_per_connection(sub):
+    m = sub
+    m.set(smtp_session_max_use=1)
+    m.start("smtpd")
+    for _ in range(2):
+        c = external(m)
+        assert c.cmd("QUIT")[0] == 221
+        ended(m, c)
+    pres = [pid for pid, _, listener in connects(m) if listener == "submissions"]
+    assert len(pres) == 2 and pres[0] != pres[1]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="reads another user's memory")
+def test_idle_prelogin_process_holds_nothing_of_the_last_peer(sub):
+    """What crossed the pre-login process (the password and its SASL token, the client
+    name, the message relayed after login) is not in its memory once it waits for the
+    next connection: its buffers and session state are wiped, not just freed."""
+    m = sub
+    m.start("smtpd")
+    helo = "leftover-7d3f9a.client.test"
+    body = "marker-5be1c0-of-the-last-message"
+    c = connect(m, "submission", cert="pro", ehlo=False)  # a password and its certificate
+    assert c.cmd(f"EHLO {helo}")[0] == 250
+    token = plain(PRO, PASSWORDS[PRO])
+    assert c.cmd("AUTH PLAIN " + token)[0] == 235
+    msg = f"From: {PRO}\r\nTo: {PATIENT}\r\nSubject: {body}\r\n\r\n{body}\r\n".encode()
+    assert send(c, PRO, PATIENT, msg)[-1][0] == 250
+    assert c.cmd("QUIT")[0] == 221
+    ended(m, c)
+    pre = int(connects(m)[-1][0])
+    needles = [PASSWORDS[PRO].encode(), token.encode(), helo.encode(), body.encode()]
+    assert memory_holds(pre, needles) == set()
