@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "lib/config.h"
+#include "lib/keeper.h"
 #include "lib/log.h"
 #include "lib/str.h"
 #include "audit/audit_chain.h"
@@ -167,14 +168,18 @@ static void sign_now(struct signer_loop *l, int final)
 	l->signed_upto = seq;
 }
 
-/* parent: the master. Its parent-death signal does not reach this root process once the
- * master has dropped to the daemons' user (the kernel checks the dying master's right to
- * signal it), so the loop also looks at its parent each turn (at most a second apart):
- * a master that stops on a start-up error leaves no root orphan behind. */
+/* parent: its keeper (lib/keeper.h), root like it, which ends once the master is gone
+ * and sends SIGUSR1 first. The loop also looks at its parent each turn (at most a
+ * second apart): a master that stops on a start-up error leaves no root orphan behind. */
 static void signer_loop(int fd, const struct mss_config *cfg, pid_t parent)
 {
 	struct signer_loop l = {.cfg = cfg};
 	struct pollfd p = {fd, POLLIN, 0};
+
+	/* started again (lib/keeper.h): the records committed while no signer ran are
+	 * signed now, not at the next notice */
+	if (keeper_restarts() > 0)
+		sign_now(&l, 0);
 
 	while (!signer_final && getppid() == parent) {
 		int64_t now = now_ms();
@@ -217,8 +222,10 @@ int audit_signer_start(const struct mss_config *cfg, char *err, size_t errlen)
 		str_error(err, errlen, "audit signer: socketpair: %s", strerror(errno));
 		return -1;
 	}
-	pid_t parent = getpid();
-	pid_t pid = fork();
+	/* restarted when it dies (a failed WAL sync ends it on purpose, sql_sqlite_sync.c):
+	 * by a keeper, since the master that drops to the daemons' user could not */
+	struct keeper k = {"audit-signer", "mss-audit-keep", SIGUSR1, cfg->child_restart_max, sv[0]};
+	pid_t pid = keeper_fork(&k);
 	if (pid < 0) {
 		str_error(err, errlen, "audit signer: fork: %s", strerror(errno));
 		close(sv[0]);
@@ -239,6 +246,8 @@ int audit_signer_start(const struct mss_config *cfg, char *err, size_t errlen)
 		signal(SIGHUP, SIG_IGN);
 		signal(SIGPIPE, SIG_IGN);
 		signal(SIGCHLD, SIG_DFL);
+		/* its parent is its keeper, which ends once the master is gone */
+		pid_t parent = getppid();
 		prctl(PR_SET_PDEATHSIG, SIGUSR1);
 		if (getppid() != parent)
 			signer_final = 1;

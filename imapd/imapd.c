@@ -345,6 +345,15 @@ static void reload(void *arg)
 	key_agent_sighup_done(ok, restart);
 }
 
+/* A helper was started again (lib/keeper.h): the master's own TLS key agent channel
+ * died with the agent that died (the next SIGHUP builds its context through it). */
+static void helper_restart(void *arg)
+{
+	struct imapd *d = arg;
+
+	(void)key_agent_renew(&d->agent, d->tls);
+}
+
 int main(int argc, char **argv)
 {
 	const char *path = NULL;
@@ -425,6 +434,7 @@ int main(int argc, char **argv)
 	    .overload = overload,
 	    .on_shutdown = shutdown_checkpoint,
 	    .on_reload = reload,
+	    .on_helper_restart = helper_restart,
 	    .sessions_gauge = METRICS_IMAPD_SESSIONS,
 	    .arg = &d,
 	};

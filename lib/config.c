@@ -136,6 +136,7 @@ static const struct config_key config_keys[] = {
     NUM(inactive_warning, KEY_SECONDS, "335d", 0, 3650 * 86400ULL),
     NUM(inactive_delete, KEY_SECONDS, "365d", 0, 3650 * 86400ULL),
     NUM(retention_interval, KEY_SECONDS, "1d", 1, 365 * 86400ULL),
+    NUM(child_restart_max, KEY_SECONDS, "1m", 1, 3600),
     TEXT(metrics_listen, KEY_LISTEN, ""),
     TEXT(relay_routes, KEY_ROUTES, ""),
     TEXT(relay_cert, KEY_PATH, ""),

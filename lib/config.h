@@ -108,6 +108,8 @@ struct mss_config {
 	unsigned password_min_length;        /* characters of a new password; default 12 */
 	uint64_t inactive_warning;           /* seconds idle before the retention warning; default 335d */
 	uint64_t inactive_delete;            /* seconds idle before deletion; default 365d; 0 = never */
+	unsigned child_restart_max;          /* seconds: the longest pause before a helper that
+	                                        keeps ending is started again (lib/keeper.h); 60 */
 	unsigned retention_interval;         /* seconds between two retention runs of a daemon; default 1d */
 	/* relay out to the trust space (DESIGN.md "Relay out to the trust space") */
 	char relay_routes[CONFIG_LIST_MAX];   /* "DOMAIN=HOST:PORT, ..." used instead of DNS; "" = DNS */

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "lib/config.h"
+#include "lib/keeper.h"
 #include "lib/log.h"
 #include "lib/str.h"
 #include "lib/tls.h"
@@ -59,8 +60,17 @@ static void agent_main(int ctl, const struct mss_config *cfg)
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGINT, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
+	/* started again (lib/keeper.h): the key files the configuration names now, no
+	 * answer (the master waits for none: a stray one would read as a reload's), and
+	 * what the master sent meanwhile (new channels) waits in the control socket */
+	bool again = keeper_restarts() > 0;
 	a = tls_agent_new(keys, nkeys, err, sizeof(err));
-	if (send(ctl, err, strlen(err) + 1, MSG_NOSIGNAL) < 0 || !a)
+	if (a && again && reread_config(a, (void *)cfg->path) == 0 &&
+	    tls_agent_reload(a, err, sizeof(err)) < 0)
+		log_err("tls.agent_start", "result=failed error=\"%s\" action=start-keys-kept", err);
+	if (!a && again)
+		log_err("tls.agent_start", "result=failed error=\"%s\"", err);
+	if (!a || (!again && send(ctl, err, strlen(err) + 1, MSG_NOSIGNAL) < 0))
 		_exit(1);
 	tls_agent_on_reload(a, reread_config, (void *)cfg->path);
 	(void)tls_agent_run(a, ctl);
@@ -99,7 +109,9 @@ int key_agent_start(struct key_agent *ka, const struct mss_config *cfg, char *er
 		str_error(err, errlen, "TLS key agent: %s", strerror(errno));
 		return -1;
 	}
-	ka->pid = fork();
+	/* restarted when it dies, by a keeper: the master, once the daemons' user, could not */
+	struct keeper k = {"tls-key-agent", "mss-tls-keep", 0, cfg->child_restart_max, sv[1]};
+	ka->pid = keeper_fork(&k);
 	if (ka->pid < 0) {
 		str_error(err, errlen, "TLS key agent: cannot fork: %s", strerror(errno));
 		close(sv[0]);
@@ -126,6 +138,22 @@ int key_agent_session_channel(struct key_agent *ka)
 	if (fd < 0)
 		log_err("tls.agent_channel_failed", "error=\"%s\"", err);
 	return fd;
+}
+
+int key_agent_renew(struct key_agent *ka, struct tls_ctx *tls)
+{
+	int fd = key_agent_session_channel(ka);
+
+	if (fd < 0)
+		return -1;
+	if (tls_ctx_set_key_agent(tls, fd) < 0) {
+		close(fd);
+		return -1;
+	}
+	if (ka->chan >= 0)
+		close(ka->chan);
+	ka->chan = fd;
+	return 0;
 }
 
 void key_agent_close_master(struct key_agent *ka)

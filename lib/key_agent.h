@@ -41,6 +41,12 @@ int key_agent_enter_session(struct key_agent *ka, struct tls_ctx *ctx, int fd);
 /* In a session process: closes the master's ends (the control socket, the master's own
  * channel), so that the session reaches the agent only through its own channel. */
 void key_agent_close_master(struct key_agent *ka);
+/* In the master once the agent was started again (lib/keeper.h; master_opts.
+ * on_helper_restart): its own channel, dead with the agent that died, replaced by a new
+ * one for tls (so that the next SIGHUP can build its context). Returns 0, or -1 (the
+ * channel could not be made: logged; the next SIGHUP's reload then fails and keeps the
+ * material in force). */
+int key_agent_renew(struct key_agent *ka, struct tls_ctx *tls);
 /* SIGHUP, in the master, before the context's reload: the agent reads the
  * configuration file's tls_key again. Returns 0, or -1 with err (the agent keeps its
  * keys; the reason is in its log line tls.agent_reload_failed). */

@@ -19,6 +19,7 @@
 
 #include "lib/buf.h"
 #include "lib/conn.h"
+#include "lib/keeper.h"
 #include "lib/log.h"
 #include "lib/master_int.h"
 #include "lib/master_pool.h"
@@ -134,6 +135,7 @@ void master_set_limits(unsigned max_sessions, unsigned max_sessions_per_ip,
 static volatile sig_atomic_t got_term;
 static volatile sig_atomic_t got_chld;
 static volatile sig_atomic_t got_hup;
+static volatile sig_atomic_t got_usr2;
 
 /* In a session: finish the work in hand, then say goodbye at the next wait for input
  * ("421" / "* BYE"), instead of dying mid-command. */
@@ -161,6 +163,12 @@ static void on_hup(int sig)
 	got_hup = 1;
 }
 
+static void on_usr2(int sig)
+{
+	(void)sig;
+	got_usr2 = 1;
+}
+
 static void install_signals(void)
 {
 	struct sigaction sa;
@@ -170,6 +178,8 @@ static void install_signals(void)
 	sigaction(SIGINT, &sa, NULL);
 	sa.sa_handler = on_hup;
 	sigaction(SIGHUP, &sa, NULL);
+	sa.sa_handler = on_usr2; /* a helper was started again (lib/keeper.h) */
+	sigaction(SIGUSR2, &sa, NULL);
 	sa.sa_handler = on_chld;
 	sa.sa_flags = SA_NOCLDSTOP;
 	sigaction(SIGCHLD, &sa, NULL);
@@ -188,6 +198,23 @@ static void session_ended(const struct child *c, int status)
 		privsep_signal(c->prelogin, SIGKILL);
 }
 
+/* A helper's keeper ended (lib/keeper.h): it never should, and the master, running as
+ * the daemons' user, cannot start a root process again. The helper itself ends with it
+ * or once the master does; what needs it fails from then on, each with its own error. */
+static void keeper_ended(pid_t pid, int status)
+{
+	if (WIFSIGNALED(status))
+		log_err("child.ended",
+		        "name=%s-keeper pid=%ld signal=%d restart_in=never "
+		        "error=\"not restarted: restart the daemon\"",
+		        keeper_of(pid), (long)pid, WTERMSIG(status));
+	else
+		log_err("child.ended",
+		        "name=%s-keeper pid=%ld status=%d restart_in=never "
+		        "error=\"not restarted: restart the daemon\"",
+		        keeper_of(pid), (long)pid, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+
 static void reap(struct master_state *m)
 {
 	pid_t pid;
@@ -198,6 +225,10 @@ static void reap(struct master_state *m)
 			session |= m->children[i].pid == pid || m->children[i].prelogin == pid;
 			pre |= m->children[i].prelogin == pid ||
 			       (m->children[i].pid == pid && m->children[i].alone);
+		}
+		if (!session && m->opts != NULL && keeper_of(pid) != NULL) {
+			keeper_ended(pid, status);
+			continue;
 		}
 		if (!session && m->opts != NULL && m->opts->on_child_exit != NULL) {
 			m->opts->on_child_exit(pid, status, m->opts->arg);
@@ -293,6 +324,7 @@ void master_child_enter(const struct master_opts *o, struct listener *ls, size_t
 	/* A session keeps the material it was forked with; a SIGHUP sent to the whole
 	 * process group must not end it. */
 	signal(SIGHUP, SIG_IGN);
+	signal(SIGUSR2, SIG_IGN); /* the master's alone (lib/keeper.h) */
 	if (o->child_init)
 		o->child_init(o->arg);
 }
@@ -542,6 +574,12 @@ int master_run(const struct master_opts *o, struct listener *ls, size_t n)
 			got_hup = 0;
 			if (o->on_reload)
 				o->on_reload(o->arg);
+		}
+		if (got_usr2) {
+			got_usr2 = 0;
+			master_retire_reused();
+			if (o->on_helper_restart)
+				o->on_helper_restart(o->arg);
 		}
 		if (o->on_tick)
 			o->on_tick(o->arg);

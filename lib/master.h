@@ -106,6 +106,11 @@ struct master_opts {
 	/* In the master about once a second, and after each signal (may be NULL): for work
 	 * that waits, such as restarting such a child after a pause. */
 	void (*on_tick)(void *arg);
+	/* In the master after one of its helpers was started again (lib/keeper.h, SIGUSR2;
+	 * may be NULL): channels made with the helper that died are dead; make those the
+	 * master holds again (its own TLS key agent channel, the queue process's). The
+	 * reused processes are retired before it (master_retire_reused). */
+	void (*on_helper_restart)(void *arg);
 	/* Privilege separation before login (lib/privsep.h), NULL or off: one process per
 	 * connection running session. On: two processes per connection, both forked here:
 	 * prelogin (given the client socket, in the empty root as login_user, after

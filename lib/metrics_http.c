@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "lib/config.h"
+#include "lib/keeper.h"
 #include "lib/log.h"
 #include "lib/master.h"
 #include "lib/str.h"
@@ -106,11 +107,13 @@ pid_t metrics_serve_start(const struct mss_config *cfg)
 {
 	if (cfg->metrics_listen[0] == '\0')
 		return 0;
-	pid_t parent = getpid();
-	pid_t pid = fork();
+	/* started again when it dies, after a pause (lib/keeper.h) */
+	struct keeper k = {"metrics-server", "mss-metric-keep", SIGTERM, cfg->child_restart_max, -1};
+	pid_t pid = keeper_fork(&k);
 	if (pid != 0)
 		return pid;
-	prctl(PR_SET_PDEATHSIG, SIGTERM); /* ends with the daemon that started it */
+	pid_t parent = getppid();         /* its keeper */
+	prctl(PR_SET_PDEATHSIG, SIGTERM); /* ends with the keeper, which ends with the daemon */
 	if (getppid() != parent)
 		_exit(0);
 	privsep_drop_caps(); /* what mss-imapd's master keeps for its pre-login processes */

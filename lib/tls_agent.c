@@ -353,7 +353,9 @@ int tls_agent_channel(int ctl_fd, char *err, size_t errlen)
 	c->cmsg_type = SCM_RIGHTS;
 	c->cmsg_len = CMSG_LEN(sizeof(int));
 	memcpy(CMSG_DATA(c), &sv[1], sizeof(int));
-	if (sendmsg(ctl_fd, &mh, MSG_NOSIGNAL) != (ssize_t)sizeof(msg)) {
+	/* never waits: an agent being restarted (lib/keeper.h) has a full queue after a
+	 * while, and this connection is then refused rather than the master stopped */
+	if (sendmsg(ctl_fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof(msg)) {
 		(void)tls_errf(err, errlen, "key agent channel: %s", strerror(errno));
 		close(sv[0]);
 		close(sv[1]);

@@ -17,6 +17,7 @@
 
 #include "audit/audit.h"
 #include "directory/account.h"
+#include "lib/keeper.h"
 #include "lib/log.h"
 #include "lib/master.h"
 #include "lib/str.h"
@@ -173,10 +174,12 @@ pid_t policy_retention_start(const struct mss_config *cfg)
 {
 	if (cfg->inactive_delete == 0)
 		return 0;
-	pid_t parent = getpid();
-	pid_t pid = fork();
+	/* started again when it dies, after a pause (lib/keeper.h) */
+	struct keeper k = {"retention", "mss-retain-keep", SIGTERM, cfg->child_restart_max, -1};
+	pid_t pid = keeper_fork(&k);
 	if (pid != 0)
 		return pid;
+	pid_t parent = getppid(); /* its keeper */
 	char err[256];
 	if (master_drop_privileges(cfg->user, err, sizeof err) < 0) {
 		log_err("retention", "result=failed error=\"%s\"", err);

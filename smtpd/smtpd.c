@@ -239,6 +239,17 @@ static void reload(void *arg)
 	master_retire_reused();
 }
 
+/* A helper was started again (lib/keeper.h): the master's own TLS key agent channel
+ * and the queue process's channels (to both agents) died with the agent that died. The
+ * queue process ends its round and the next one starts with new ones, as after SIGHUP. */
+static void helper_restart(void *arg)
+{
+	struct smtpd_ctx *c = arg;
+
+	(void)key_agent_renew(&c->agent, c->tls);
+	relay_process_reload(&relay, true);
+}
+
 /* The queue process ended: restarted (lib/master.h on_child_exit, relay_process.h). */
 static void child_exit(pid_t pid, int status, void *arg)
 {
@@ -373,6 +384,7 @@ int main(int argc, char **argv)
 	mo.on_reload = reload;
 	mo.on_child_exit = child_exit;
 	mo.on_tick = tick;
+	mo.on_helper_restart = helper_restart;
 	mo.sessions_gauge = METRICS_SMTPD_SESSIONS;
 	mo.arg = &ctx;
 	log_info("smtpd.start", "smtp=%s submission=%s submissions=%s tls=%s",

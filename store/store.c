@@ -406,7 +406,7 @@ int store_queue_secret_key(struct store *st, unsigned char pk[CRYPTO_PUBLIC_KEY_
 
 bool store_unavailable(struct store *st)
 {
-	return st != NULL && sql_last_error(st->sql) == SQL_ERR_CONNECTION;
+	return st != NULL && (st->agent_gone || sql_last_error(st->sql) == SQL_ERR_CONNECTION);
 }
 
 struct sql *store_sql(struct store *st)

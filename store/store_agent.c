@@ -17,6 +17,7 @@
 #include <sodium.h>
 
 #include "lib/config.h"
+#include "lib/keeper.h"
 #include "lib/log.h"
 #include "lib/privsep.h"
 #include "lib/str.h"
@@ -315,15 +316,21 @@ static void agent_main(int ctl, const struct mss_config *cfg)
 		str_error(err, sizeof(err), "master_key_file: path too long");
 	else
 		(void)crypto_master_key_load(path, a.master, err, sizeof(err));
+	/* started again (lib/keeper.h): the master waits for no answer, and what it sent
+	 * meanwhile (new channels) waits in the control socket */
+	bool again = keeper_restarts() > 0;
 	if (err[0]) {
-		(void)send(ctl, err, strlen(err) + 1, MSG_NOSIGNAL);
+		if (again)
+			log_err("keyagent.start", "result=failed error=\"%s\"", err);
+		else
+			(void)send(ctl, err, strlen(err) + 1, MSG_NOSIGNAL);
 		_exit(1);
 	}
 	/* "" and the key's check value: the master compares it with the store's */
 	int64_t check = store_key_check_value(a.master);
 	char ok[1 + sizeof(check)] = "";
 	memcpy(ok + 1, &check, sizeof(check));
-	if (send(ctl, ok, sizeof(ok), MSG_NOSIGNAL) < 0)
+	if (!again && send(ctl, ok, sizeof(ok), MSG_NOSIGNAL) < 0)
 		_exit(1);
 	a.chans = xcalloc(1, sizeof(*a.chans));
 	a.pfd = xcalloc(1, sizeof(*a.pfd));
@@ -372,7 +379,9 @@ int store_agent_start(struct store_agent *a, const struct mss_config *cfg, char 
 		str_error(err, errlen, "account key agent: %s", strerror(errno));
 		return -1;
 	}
-	a->pid = fork();
+	/* restarted when it dies, by a keeper: the master, once the daemons' user, could not */
+	struct keeper k = {"account-key-agent", "mss-keys-keep", 0, cfg->child_restart_max, sv[1]};
+	a->pid = keeper_fork(&k);
 	if (a->pid < 0) {
 		str_error(err, errlen, "account key agent: cannot fork: %s", strerror(errno));
 		close(sv[0]);
@@ -412,7 +421,9 @@ int store_agent_channel(struct store_agent *a, enum store_agent_kind kind, const
 	cm->cmsg_type = SCM_RIGHTS;
 	cm->cmsg_len = CMSG_LEN(sizeof(int));
 	memcpy(CMSG_DATA(cm), &sv[1], sizeof(int));
-	if (a->ctl < 0 || sendmsg(a->ctl, &mh, MSG_NOSIGNAL) != (ssize_t)sizeof(c)) {
+	/* never waits: an agent being restarted (lib/keeper.h) has a full queue after a
+	 * while, and this connection is then refused rather than the master stopped */
+	if (a->ctl < 0 || sendmsg(a->ctl, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof(c)) {
 		log_err("keyagent.channel_failed", "error=\"the account key agent is gone: %s\"",
 		        a->ctl < 0 ? "not started" : strerror(errno));
 		close(sv[0]);

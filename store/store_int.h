@@ -43,6 +43,8 @@ struct store {
 	/* without the master key: account keys from the account key agent (store_use_agent) */
 	bool use_keyring;
 	int agent_fd;            /* this process's channel to the agent; -1 without, or once refused */
+	bool agent_gone;         /* the agent died or did not answer in time (it is being
+	                            restarted, lib/keeper.h): store_unavailable from then on */
 	bool agent_bound;        /* store_agent_bind: one account's key only (the first) */
 	char agent_account[256]; /* that account, lowercased, once asked */
 	struct store_key *keys;

@@ -4,6 +4,7 @@
  * account's address; the agent, which alone holds the master key, answers with the
  * key, or closes the channel when this process may not have it. */
 #include <errno.h>
+#include <poll.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -16,6 +17,34 @@
 #include "store/store_agent.h"
 #include "store/store_agent_msg.h"
 #include "store/store_int.h"
+
+/* How long a request waits for the agent's answer, as a TLS agent's signature does
+ * (TLS_AGENT_TIMEOUT_MS): a channel made while the agent was down is served once its
+ * keeper started it again (lib/keeper.h), within this for a short pause. */
+#define KEYAGENT_ANSWER_MS 10000
+
+/* Waits for the answer on fd. Returns > 0 when it came, 0 on timeout, -1 on error. */
+static int answer_wait(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	int r;
+
+	do
+		r = poll(&p, 1, KEYAGENT_ANSWER_MS);
+	while (r < 0 && errno == EINTR);
+	return r;
+}
+
+/* The agent died or does not answer: this channel is done (a late answer would be read
+ * as the next one's), and the store reports itself unavailable, so that the protocol
+ * answers a temporary failure (IMAP NO [UNAVAILABLE], SMTP 4xx). Returns -1. */
+static int agent_gone(struct store *st)
+{
+	close(st->agent_fd);
+	st->agent_fd = -1;
+	st->agent_gone = true;
+	return -1;
+}
 
 /* One request of type for account with its text, answered by a KEY (key; wrapped,
  * when not NULL, the answer's wrapped key: NEW's). */
@@ -41,7 +70,11 @@ static int agent_ask(struct store *st, int type, const char *account, const char
 	}
 	if (send(st->agent_fd, &m, sizeof(m), MSG_NOSIGNAL) != (ssize_t)sizeof(m)) {
 		str_error(err, errlen, "account key agent: %s", strerror(errno));
-		return -1;
+		return agent_gone(st);
+	}
+	if (answer_wait(st->agent_fd) <= 0) {
+		str_error(err, errlen, "the account key agent did not answer (being restarted?)");
+		return agent_gone(st);
 	}
 	do
 		n = recv(st->agent_fd, &m, sizeof(m), MSG_TRUNC);

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Mss, PATIENT, PASSWORDS, PRO
+from test_privsep import children  # the signer under its keeper (lib/keeper.h)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch users")
 
@@ -213,9 +214,7 @@ def test_signer_sessions_and_master_descriptors(installed):
     # daemon answers its first connection.
     deadline = time.monotonic() + 10
     while True:
-        kids = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()
-                and (p / "stat").exists() and _ppid(p) == master]
-        signers = [p for p in kids if _comm(p) == "mss-audit-sign"]
+        signers = [p for p in children(master) if _comm(p) == "mss-audit-sign"]
         if signers or time.monotonic() > deadline:
             break
         time.sleep(0.05)
@@ -233,10 +232,3 @@ def _comm(pid):
         return Path(f"/proc/{pid}/comm").read_text().strip()
     except OSError:
         return ""
-
-
-def _ppid(p):
-    try:
-        return int((p / "stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return -1
