@@ -167,7 +167,8 @@ ssize_t tls_read(struct tls_sess *s, void *p, size_t n);
 /* Returns bytes written (>0, possibly fewer than n), -1 on error; -2 when it would
  * block: retry later with the same bytes (the buffer may move). */
 ssize_t tls_write(struct tls_sess *s, const void *p, size_t n);
-/* Bytes decrypted and buffered inside the TLS layer. */
+/* Nonzero when the TLS layer holds bytes already read from the socket (decrypted, or
+ * records read ahead and not yet decrypted): a read may then succeed without a poll. */
 size_t tls_pending(struct tls_sess *s);
 /* Fills out; certificate fields stay empty unless has_cert. A field whose value does
  * not fit whole, or an email with control bytes, is left empty rather than cut, so a

@@ -63,6 +63,10 @@ static int ctx_policy(SSL_CTX *c, char *err, size_t errlen)
 	                           /* a reused process (lib/master.h) keeps no peer's cleartext */
 	                           SSL_OP_CLEANSE_PLAINTEXT);
 	SSL_CTX_set_mode(c, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* one read() takes whatever records have arrived, instead of a record's 5-byte
+	 * header and then its body: half the reads of a relayed command (tls_pending
+	 * therefore asks SSL_has_pending, which sees the bytes read ahead) */
+	SSL_CTX_set_read_ahead(c, 1);
 	SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_num_tickets(c, 0);
 	SSL_CTX_set_security_level(c, 2);

@@ -180,7 +180,10 @@ size_t tls_pending(struct tls_sess *s)
 {
 	int n = SSL_pending(s->ssl);
 
-	return n > 0 ? (size_t)n : 0;
+	if (n > 0)
+		return (size_t)n;
+	/* with read-ahead, records read but not yet decrypted: SSL_pending says 0 */
+	return SSL_has_pending(s->ssl) ? 1 : 0;
 }
 
 /* Copies src when it fits whole; a cut identity could equal another one, so an

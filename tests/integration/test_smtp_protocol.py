@@ -204,6 +204,20 @@ def test_pipelining_mx_group_before_tls(smtpd):
     assert [c.reply()[0] for _ in range(5)] == [250, 530, 530, 530, 221]
 
 
+def test_two_tls_records_in_one_segment_both_answered(smtpd):
+    """Two commands in two TLS records that arrive together (corked into one segment)
+    once the pre-login process relays: the server reads ahead, takes both records in one
+    read and must answer the second without waiting for more bytes from the socket."""
+    c = login(smtpd)
+    c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+    c.send("NOOP first\r\n")
+    c.send("NOOP second\r\n")
+    c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
+    c.sock.settimeout(5)
+    assert [c.reply()[0] for _ in range(2)] == [250, 250]
+    assert c.cmd("QUIT")[0] == 221
+
+
 # --- bad input ---------------------------------------------------------------------
 
 def test_long_command_line(smtpd):
