@@ -90,6 +90,34 @@ static int insert_record(struct sql *db, const struct audit_fields *fl, const ch
 	           : -1;
 }
 
+/* The tail this process last chained onto, inside the write transaction numbered gen
+ * (sql_txn_generation; 0: none). A transaction that appends several records (a delivery
+ * writes its MAIL, RCPT and delivery records) reads the tail once: no other writer can
+ * move it while the transaction holds the write lock (SQLite) or the chain lock
+ * (PostgreSQL), and a rollback, to a savepoint too, changes the generation, so a record
+ * undone is never chained onto. */
+static struct {
+	uint64_t gen;
+	int64_t seq;
+	unsigned char hash[AUDIT_HASH_LEN];
+} tail_memo;
+
+/* The tail to chain onto: the memo's within its transaction, else read under the chain
+ * lock. */
+static int chain_tail(struct sql *db, int64_t *seq, unsigned char hash[AUDIT_HASH_LEN], char *err,
+                      size_t errlen)
+{
+	if (tail_memo.gen != 0 && tail_memo.gen == sql_txn_generation(db) && sql_in_transaction(db)) {
+		*seq = tail_memo.seq;
+		memcpy(hash, tail_memo.hash, AUDIT_HASH_LEN);
+		return 0;
+	}
+	tail_memo.gen = 0;
+	if (sql_lock(db, "audit.chain", err, errlen) != 0 || audit_read_tail(db, seq, hash, err, errlen) != 0)
+		return -1;
+	return 0;
+}
+
 /* Inside a write transaction: one record after the tail. The chain lock keeps two
  * writers (hosts, with PostgreSQL) from chaining onto the same tail. */
 int audit_append_locked(struct sql *db, const struct audit_event *ev, int64_t when, int64_t *seq, char *err,
@@ -102,15 +130,19 @@ int audit_append_locked(struct sql *db, const struct audit_event *ev, int64_t wh
 	unsigned char prev[AUDIT_HASH_LEN], hash[AUDIT_HASH_LEN];
 	char prev_hex[AUDIT_HASH_HEX], hash_hex[AUDIT_HASH_HEX];
 
-	if (sql_lock(db, "audit.chain", err, errlen) != 0 ||
-	    audit_read_tail(db, &fl.seq, prev, err, errlen) != 0)
+	if (chain_tail(db, &fl.seq, prev, err, errlen) != 0)
 		return -1;
 	fl.seq++;
 	audit_chain_hash(prev, &fl, hash);
 	sodium_bin2hex(prev_hex, sizeof prev_hex, prev, sizeof prev);
 	sodium_bin2hex(hash_hex, sizeof hash_hex, hash, sizeof hash);
-	if (insert_record(db, &fl, prev_hex, hash_hex, err, errlen) != 0)
+	if (insert_record(db, &fl, prev_hex, hash_hex, err, errlen) != 0) {
+		tail_memo.gen = 0;
 		return -1;
+	}
+	tail_memo.gen = sql_txn_generation(db);
+	tail_memo.seq = fl.seq;
+	memcpy(tail_memo.hash, hash, AUDIT_HASH_LEN);
 	*seq = fl.seq;
 	return 0;
 }

@@ -212,9 +212,24 @@ int sql_foreach(struct sql *db, const char *what, const char *sql, const struct 
 
 /* ---- transactions ---------------------------------------------------------------- */
 
+/* Process-wide, so that a connection opened where a closed one was never shows a
+ * number that one had. */
+static uint64_t txn_gen_last;
+
+static void txn_changed(struct sql *db)
+{
+	db->txn_gen = ++txn_gen_last;
+}
+
+uint64_t sql_txn_generation(const struct sql *db)
+{
+	return db->txn_gen;
+}
+
 int sql_begin_write(struct sql *db, char *err, size_t errlen)
 {
 	db->last_error = SQL_ERR_NONE;
+	txn_changed(db);
 	int rc = db->drv->begin(db, true, err, errlen);
 	if (rc < 0)
 		note_fault(db);
@@ -224,6 +239,7 @@ int sql_begin_write(struct sql *db, char *err, size_t errlen)
 int sql_begin_read(struct sql *db, char *err, size_t errlen)
 {
 	db->last_error = SQL_ERR_NONE;
+	txn_changed(db);
 	int rc = db->drv->begin(db, false, err, errlen);
 	if (rc < 0)
 		note_fault(db);
@@ -232,6 +248,7 @@ int sql_begin_read(struct sql *db, char *err, size_t errlen)
 
 int sql_commit(struct sql *db, char *err, size_t errlen)
 {
+	txn_changed(db);
 	if (db->drv->commit(db, err, errlen) < 0) {
 		enum sql_error kind = db->last_error;
 		db->drv->rollback(db);
@@ -244,6 +261,7 @@ int sql_commit(struct sql *db, char *err, size_t errlen)
 
 void sql_rollback(struct sql *db)
 {
+	txn_changed(db);
 	db->drv->rollback(db);
 }
 
@@ -281,6 +299,7 @@ int sql_release(struct sql *db, const char *name, bool keep, char *err, size_t e
 		return -1;
 	}
 	if (!keep) {
+		txn_changed(db);
 		if (str_format(q, sizeof q, "ROLLBACK TO SAVEPOINT %s", name) != 0 ||
 		    db->drv->script(db, "savepoint", q, false, err, errlen) < 0)
 			return -1;

@@ -175,6 +175,11 @@ bool sql_in_transaction(const struct sql *db);
  * work) / ROLLBACK TO name then RELEASE (undoing it). name: a plain identifier. */
 int sql_savepoint(struct sql *db, const char *name, char *err, size_t errlen);
 int sql_release(struct sql *db, const char *name, bool keep, char *err, size_t errlen);
+/* A number that changes whenever a transaction of db begins or ends, or rolls back to
+ * a savepoint, and that no other connection of the process ever has: what a caller read
+ * or wrote inside a write transaction is still there while it stays the same and
+ * sql_in_transaction holds (a cache of it needs no invalidation of its own). */
+uint64_t sql_txn_generation(const struct sql *db);
 
 /* Inside a write transaction: serializes the rest of it with every other transaction
  * that takes the same named lock, on any host (the audit chain's tail, a counter read

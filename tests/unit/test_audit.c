@@ -309,6 +309,80 @@ static void test_deferred(void **state)
 	assert_int_equal(verify(f->st, &r), 0);
 }
 
+static void append_one(struct store *st, const char *target)
+{
+	char err[256];
+	struct audit_event ev = {.actor = "CN=mx",
+	                         .auth = "operator",
+	                         .action = "smtp.deliver",
+	                         .target = target,
+	                         .result = "ok",
+	                         .peer = "127.0.0.1",
+	                         .patient = ""};
+	assert_int_equal(audit_append(st, &ev, err, sizeof err), 0);
+}
+
+static int64_t seq_of(struct store *st, const char *target)
+{
+	char q[160];
+	assert_int_equal(str_format(q, sizeof q, "SELECT seq FROM audit_log WHERE target = '%s'", target), 0);
+	return test_sql_int(st, q);
+}
+
+static void sign_and_verify(struct store *st)
+{
+	char err[256];
+	struct audit_verify_result r;
+	assert_int_equal(audit_sign(st, 0, NULL, err, sizeof err), 0);
+	assert_int_equal(verify(st, &r), 0);
+}
+
+/* Several records in one transaction read the tail once: the next one chains onto the
+ * record this transaction wrote, whatever the table says meanwhile (here a row removed
+ * behind the chain's back, which a second read would have seen). */
+static void test_tail_read_once_per_transaction(void **state)
+{
+	struct fx *f = *state;
+	char err[256];
+	struct sql *db = store_sql(f->st);
+	assert_int_equal(sql_begin_write(db, err, sizeof err), 0);
+	append_one(f->st, "a");
+	int64_t a = seq_of(f->st, "a");
+	exec_sql(f->st, "DELETE FROM audit_log WHERE target = 'a'");
+	append_one(f->st, "b");
+	assert_int_equal(seq_of(f->st, "b"), a + 1);
+	sql_rollback(db);
+}
+
+/* A record undone by a rollback to a savepoint is never chained onto, and the next
+ * transaction chains onto what another connection wrote meanwhile. */
+static void test_tail_after_rollback_and_other_writer(void **state)
+{
+	struct fx *f = *state;
+	char err[256];
+	struct sql *db = store_sql(f->st);
+
+	assert_int_equal(sql_begin_write(db, err, sizeof err), 0);
+	append_one(f->st, "kept1");
+	assert_int_equal(sql_savepoint(db, "sp", err, sizeof err), 0);
+	append_one(f->st, "undone");
+	assert_int_equal(sql_release(db, "sp", false, err, sizeof err), 0);
+	append_one(f->st, "kept2");
+	assert_int_equal(sql_commit(db, err, sizeof err), 0);
+	assert_int_equal(seq_of(f->st, "undone"), -1);
+	assert_int_equal(seq_of(f->st, "kept2"), seq_of(f->st, "kept1") + 1);
+
+	struct store *other = store_open(&f->t.cfg, err, sizeof err);
+	assert_non_null(other);
+	append_one(other, "other");
+	store_close(other);
+	assert_int_equal(sql_begin_write(db, err, sizeof err), 0);
+	append_one(f->st, "after");
+	assert_int_equal(sql_commit(db, err, sizeof err), 0);
+	assert_int_equal(seq_of(f->st, "after"), seq_of(f->st, "other") + 1);
+	sign_and_verify(f->st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -324,6 +398,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_foreach_patient, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_deferred, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tail_read_once_per_transaction, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tail_after_rollback_and_other_writer, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

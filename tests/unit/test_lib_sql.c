@@ -419,6 +419,43 @@ static void test_transactions_and_savepoints(void **state)
 	assert_int_equal(sql_savepoint(db, "bad name", err, sizeof err), -1);
 }
 
+/* sql_txn_generation changes at every begin, end and rollback to a savepoint, never
+ * with the statements between, and no two connections share one. */
+static void test_transaction_generation(void **state)
+{
+	struct sql *db = *state;
+	char err[256];
+	uint64_t g[8];
+	g[0] = sql_txn_generation(db);
+	assert_int_equal(sql_begin_write(db, err, sizeof err), 0);
+	g[1] = sql_txn_generation(db);
+	assert_int_equal(sql_exec(db, "t", "INSERT INTO t(i) VALUES(1)", SQL_NOARGS, err, sizeof err), 1);
+	assert_int_equal(sql_savepoint(db, "sp", err, sizeof err), 0);
+	assert_int_equal(sql_release(db, "sp", true, err, sizeof err), 0); /* kept: nothing undone */
+	assert_true(sql_txn_generation(db) == g[1]);
+	assert_int_equal(sql_savepoint(db, "sp", err, sizeof err), 0);
+	assert_int_equal(sql_release(db, "sp", false, err, sizeof err), 0);
+	g[2] = sql_txn_generation(db);
+	assert_int_equal(sql_commit(db, err, sizeof err), 0);
+	g[3] = sql_txn_generation(db);
+	assert_int_equal(sql_begin_read(db, err, sizeof err), 0);
+	g[4] = sql_txn_generation(db);
+	sql_rollback(db);
+	g[5] = sql_txn_generation(db);
+	struct sql *other = sql_open(target, 0, err, sizeof err);
+	assert_non_null(other);
+	assert_int_equal(sql_begin_write(other, err, sizeof err), 0);
+	g[6] = sql_txn_generation(other);
+	sql_rollback(other);
+	sql_close(other);
+	assert_int_equal(sql_begin_write(db, err, sizeof err), 0);
+	g[7] = sql_txn_generation(db);
+	sql_rollback(db);
+	for (int i = 0; i < 8; i++)
+		for (int j = i + 1; j < 8; j++)
+			assert_true(g[i] != g[j]);
+}
+
 /* A second connection (another process) holds the write lock for a while: this
  * one's writes wait and then succeed, never "database is locked". On PostgreSQL a
  * statement outside a transaction never waits for another writer (MVCC): there the
@@ -838,6 +875,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_fault_count, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_foreach, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_transactions_and_savepoints, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_transaction_generation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_busy_waits_for_other_connection, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_migrations_and_schema_check, setup, teardown),
