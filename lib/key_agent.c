@@ -60,6 +60,9 @@ static void agent_main(int ctl, const struct mss_config *cfg)
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGINT, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
+	/* nor SIGTERM to the group: sessions finishing their work at shutdown still
+	 * handshake; it ends at its control socket's EOF (the master's end) */
+	signal(SIGTERM, SIG_IGN);
 	/* started again (lib/keeper.h): the key files the configuration names now, no
 	 * answer (the master waits for none: a stray one would read as a reload's), and
 	 * what the master sent meanwhile (new channels) waits in the control socket */

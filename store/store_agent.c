@@ -308,7 +308,10 @@ static void agent_main(int ctl, const struct mss_config *cfg)
 	prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlives its master */
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGINT, SIG_IGN);
-	signal(SIGTERM, SIG_DFL);
+	/* a SIGTERM to the process group reaches the sessions first, which may still need
+	 * keys to finish; the agent ends when the master closes its socket (and would be
+	 * started again by its keeper, lib/keeper.h, if a signal ended it) */
+	signal(SIGTERM, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
 	/* the master's listeners, log file and other agents' sockets are not the agent's */
 	privsep_close_others(keep, 1);

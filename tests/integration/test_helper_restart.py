@@ -235,3 +235,83 @@ def test_sighup_after_tls_agent_restart(mss):
     assert wait_for(lambda: m.log("smtpd").count("event=reload") > before), m.log("smtpd")[-2000:]
     assert m.log("smtpd").count("event=reload result=ok") == before + 1, m.log("smtpd")[-2000:]
     deliver(m, PATIENT, "after-reload")
+
+
+SIGNER_ONLY = r"""
+static int signer(void)
+{
+	char name[32] = "";
+	FILE *f = fopen("/proc/self/comm", "r");
+	if (f != NULL) {
+		if (fgets(name, sizeof name, f) == NULL)
+			name[0] = 0;
+		fclose(f);
+	}
+	return strncmp(name, "mss-audit-sign", 14) == 0;
+}
+"""
+
+
+@pytest.mark.sqlite_only  # the WAL and its group commit are SQLite's (lib/sql_sqlite_sync.c)
+def test_signer_ended_by_a_failed_wal_sync_is_started_again(smtpd, tmp_path):
+    """The case that ends the signer on purpose: the WAL's fdatasync fails (the LD_PRELOAD
+    shim of test_smtp_delivery) while it signs. It exits (sql.sync_failed, status 1),
+    its keeper starts it again once the disk is back, and the new signer signs the head
+    the failed one could not: audit verify passes."""
+    import shutil
+    import subprocess
+    from conftest import BINARIES
+    from test_smtp_delivery import FAIL_WAL_SYNC, send_one
+
+    m = smtpd
+    if "asan" in subprocess.run(["ldd", str(BINARIES["smtpd"])], capture_output=True, text=True).stdout:
+        pytest.skip("the sanitizers' runtime must come first in LD_PRELOAD")
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler for the fdatasync shim")
+    # the signer's syncs only: the deliveries go on and notify it
+    shim = FAIL_WAL_SYNC.replace("access(trigger, F_OK) == 0 &&", "access(trigger, F_OK) == 0 && signer() &&")
+    shim = shim.replace("int fdatasync(int fd)", SIGNER_ONLY + "int fdatasync(int fd)")
+    assert "signer() &&" in shim and "static int signer(void)" in shim
+    (tmp_path / "failsync.c").write_text(shim)
+    subprocess.run([cc, "-shared", "-fPIC", "-o", str(tmp_path / "failsync.so"),
+                    str(tmp_path / "failsync.c"), "-ldl"], check=True)
+    trigger = tmp_path / "fail-now"
+    m.stop("smtpd")
+    m.wrapper = ["env", "LD_PRELOAD=%s" % (tmp_path / "failsync.so"), "MSS_TEST_FAIL_WAL_SYNC=%s" % trigger]
+    try:
+        m.start("smtpd")
+        c, (code, text) = send_one(m)
+        assert code == 250, text
+        assert wait_for(lambda: head_seq(m) == max_seq(m)), (head_seq(m), max_seq(m))
+        signer = helper(m, "smtpd", "mss-audit-sign")
+        trigger.write_text("")
+        c, (code, text) = send_one(m)
+        assert code == 250, text
+        line = f"event=child.ended name=audit-signer pid={signer} status=1 restart_in=1"
+        assert wait_for(lambda: line in m.log("smtpd")), m.log("smtpd")[-3000:]
+        assert "event=sql.sync_failed" in m.log("smtpd")
+        trigger.unlink()
+        assert wait_for(lambda: head_seq(m) == max_seq(m), timeout=30), (head_seq(m), max_seq(m))
+        c, (code, text) = send_one(m)
+        assert code == 250, text
+        assert wait_for(lambda: head_seq(m) == max_seq(m)), (head_seq(m), max_seq(m))
+    finally:
+        m.stop("smtpd")
+        m.wrapper = []
+    r = m.ctl("audit", "verify", check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_a_stop_ends_the_helpers_without_a_restart(mss):
+    """SIGTERM to the process group (the daemons' stop): the helpers end with their
+    master, not as deaths to restart; no keeper outlives it."""
+    m = mss
+    for daemon in ("smtpd", "imapd"):
+        m.start(daemon)
+        master = m.procs[daemon].pid
+        keepers = [p for p in direct_children(master) if comm(p).endswith("-keep")]
+        assert len(keepers) >= 3, [comm(p) for p in direct_children(master)]
+        m.stop(daemon)
+        assert "event=child.ended" not in m.log(daemon), m.log(daemon)[-2000:]
+        assert wait_for(lambda: not any(os.path.exists(f"/proc/{p}") for p in keepers), timeout=10)
