@@ -142,6 +142,11 @@ void tls_ctx_settle_crl(struct tls_ctx *ctx);
  * old key: a master ends them, lib/master.h master_retire_reused), 0 when not (or no
  * tickets). */
 int tls_ctx_rotate_tickets(struct tls_ctx *ctx);
+/* From SIGHUP (a server context; no-op for a client one or the same value): the
+ * ticket lifetime of the sessions started from now on (tls_server_opts.ticket_lifetime).
+ * 0 stops tickets: none is issued and none resumes; from 0, tickets start with a new
+ * key. Processes forked earlier keep theirs (master_retire_reused). */
+void tls_ctx_set_ticket_lifetime(struct tls_ctx *ctx, unsigned seconds);
 /* Makes the context sign through another key agent channel (in a session process that
  * was given its own channel). Returns 0, or -1 if the context has no agent key. */
 int tls_ctx_set_key_agent(struct tls_ctx *ctx, int fd);

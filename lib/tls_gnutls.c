@@ -412,6 +412,17 @@ int tls_ctx_rotate_tickets(struct tls_ctx *ctx)
 	return ticket_key_new(ctx) == 0 ? 1 : 0;
 }
 
+void tls_ctx_set_ticket_lifetime(struct tls_ctx *ctx, unsigned seconds)
+{
+	if (ctx == NULL || ctx->client || ctx->ticket_lifetime == seconds)
+		return;
+	ctx->ticket_lifetime = seconds;
+	if (seconds == 0)
+		ticket_key_free(ctx); /* sessions start with GNUTLS_NO_TICKETS (tls_gnutls_sess.c) */
+	else if (ctx->ticket_key.data == NULL)
+		(void)ticket_key_new(ctx); /* if this fails, no tickets until it can be made */
+}
+
 int tls_ctx_set_key_agent(struct tls_ctx *ctx, int fd)
 {
 	if (!ctx->use_agent || !ctx->gen->akey)

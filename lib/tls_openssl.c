@@ -270,6 +270,20 @@ int tls_ctx_rotate_tickets(struct tls_ctx *ctx)
 	return 1;
 }
 
+void tls_ctx_set_ticket_lifetime(struct tls_ctx *ctx, unsigned seconds)
+{
+	if (ctx == NULL || ctx->client || ctx->ticket_lifetime == seconds)
+		return;
+	ctx->ticket_lifetime = seconds;
+	if (seconds > 0) {
+		allow_tickets(ctx);
+		return;
+	}
+	/* as ctx_policy: no ticket issued, and with TLS 1.3 no stateful session either */
+	SSL_CTX_set_options(ctx->ssl_ctx, SSL_OP_NO_TICKET);
+	SSL_CTX_set_num_tickets(ctx->ssl_ctx, 0);
+}
+
 /* Builds ctx->ssl_ctx, cas and the CRL state from the files named in ctx. */
 static int ctx_build(struct tls_ctx *ctx, char *err, size_t errlen)
 {

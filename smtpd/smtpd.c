@@ -226,6 +226,7 @@ static void reload(void *arg)
 	if (ok) {
 		cfg = next;
 		apply_limits(&cfg);
+		tls_ctx_set_ticket_lifetime(c->tls, cfg.smtp_tls_ticket_lifetime);
 		smtp_spf_free(c->spf);
 		c->spf = spf;
 		spf = NULL;

@@ -122,3 +122,29 @@ def test_sighup_replaces_the_ticket_key(mx, tmp_path):
     out, reused = s_client(m, "operator", sess_in=sess)
     assert not reused, out  # ...until the key that made it is replaced
     assert "resumed=no client_cert=verified" in tls_lines(m)[-1]
+
+
+def test_sighup_follows_the_ticket_lifetime(mx, tmp_path):
+    """smtp_tls_ticket_lifetime follows SIGHUP as the other keys do: set to 0, nothing
+    resumes (not even a ticket issued before); set back, tickets resume again."""
+    m = mx
+    started(m)
+    sess = tmp_path / "sess.pem"
+
+    def hup(**kw):
+        m.set(**kw)
+        reloads = m.log("smtpd").count("event=reload result=ok")
+        os.kill(m.procs["smtpd"].pid, signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while m.log("smtpd").count("event=reload result=ok") == reloads and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert m.log("smtpd").count("event=reload result=ok") == reloads + 1, m.log("smtpd")[-2000:]
+
+    hup(smtp_tls_ticket_lifetime=0)
+    out, _ = s_client(m, "operator", sess_out=sess)
+    out, reused = s_client(m, "operator", sess_in=sess)
+    assert not reused, out
+    hup(smtp_tls_ticket_lifetime="1h")
+    s_client(m, "operator", sess_out=sess)
+    out, reused = s_client(m, "operator", sess_in=sess)
+    assert reused, out
