@@ -375,8 +375,10 @@ int imap_view_load(struct imap_session *s)
 	if (!v->open || !v->pending)
 		return 0;
 	char err[256];
-	if (store_select_scan_as_of(s->store, v->id, v->uidnext, v->highestmodseq, view_load_one, v, err,
-	                            sizeof(err)) < 0) {
+	struct store_snapshot_use use = {.min = s->cfg->imap_view_snapshot_min,
+	                                 .delta = s->cfg->imap_view_snapshot_delta};
+	if (store_select_scan_as_of(s->store, v->id, v->uidnext, v->highestmodseq, &use, view_load_one, v,
+	                            err, sizeof(err)) < 0) {
 		log_err("imap.select", "mailbox_id=%lld error=\"%s\"", (long long)v->id, err);
 		for (size_t i = 0; i < v->n; i++)
 			msg_free(&v->v[i]);
@@ -386,6 +388,8 @@ int imap_view_load(struct imap_session *s)
 	v->pending = false;
 	v->nrecent = 0;
 	view_mark_recent(v, v->recent_uid);
+	log_info("imap.view_load", "mailbox_id=%lld messages=%zu snapshot=%s changed=%zu written=%s",
+	         (long long)v->id, v->n, use.used ? "yes" : "no", use.changed, use.written ? "yes" : "no");
 	return 0;
 }
 

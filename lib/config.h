@@ -99,6 +99,8 @@ struct mss_config {
 	unsigned imap_max_search_keys;     /* search keys in one SEARCH; default 64 */
 	unsigned imap_search_timeout;      /* seconds one SEARCH may run before NO [LIMIT]; 10 */
 	unsigned imap_urlauth_max_keys;    /* URLs one account signed that other accounts can fetch; 10000 */
+	unsigned imap_view_snapshot_min;   /* messages from which a mailbox's view snapshot is kept; 1000 */
+	unsigned imap_view_snapshot_delta; /* rows changed since it beyond which it is written afresh; 500 */
 	unsigned auth_hash_concurrency;    /* password hashes computed at once per daemon; default 4 */
 	unsigned auth_hash_wait;           /* seconds a login waits for a hashing slot; default 10 */
 	unsigned web_idle_timeout;         /* seconds a web session lives unused; default 900 */

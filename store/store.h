@@ -380,14 +380,27 @@ int store_select_head(struct store *st, int64_t mailbox_id, struct store_mailbox
                       uint32_t *first_unseen, int (*kw)(void *arg, const char *keywords), void *arg,
                       char *err, size_t errlen);
 
+/* How store_select_scan_as_of uses a mailbox's view snapshot (store_select_snapshot.c),
+ * and what it did. */
+struct store_snapshot_use {
+	size_t min;     /* in: a mailbox with fewer messages gets no snapshot written */
+	size_t delta;   /* in: rows changed or expunged since it beyond which a fresh one is written */
+	bool used;      /* out: the snapshot was read, and only the rows changed since */
+	size_t changed; /* out: those rows */
+	bool written;   /* out: a fresh snapshot was written */
+};
+
 /* The messages of a mailbox as they were when its UIDNEXT was uidnext and its
  * HIGHESTMODSEQ modseq (a SELECT answered by store_select_head), read now: fn is called
  * in UID order for every message below uidnext that is still there, with its flags,
  * keywords and MODSEQ as they are now (newer than modseq when they changed since), and
  * for every one expunged since, with MODSEQ UINT64_MAX, no flags and no keywords. *m
- * lasts for the call only; fn returns 0 or -1 to stop. Returns 0, -1. */
+ * lasts for the call only; fn returns 0 or -1 to stop. With use (else NULL) the
+ * mailbox's snapshot is read with the rows changed since it instead of every row, and
+ * a fresh one is written as use says. Returns 0, -1. */
 int store_select_scan_as_of(struct store *st, int64_t mailbox_id, uint32_t uidnext, uint64_t modseq,
-                            int (*fn)(void *arg, struct store_msg *m), void *arg, char *err, size_t errlen);
+                            struct store_snapshot_use *use, int (*fn)(void *arg, struct store_msg *m),
+                            void *arg, char *err, size_t errlen);
 
 /* What changed in a mailbox since a MODSEQ (IDLE/NOOP updates, CONDSTORE/QRESYNC):
  * changed: messages whose MODSEQ > since (new ones and flag changes), ascending UID;

@@ -255,6 +255,9 @@ int store_mailbox_bump(struct store *st, int64_t mailbox_id, uint32_t nuids, uin
                        uint64_t *modseq, char *err, size_t errlen);
 /* Fills messages/unseen/deleted/total_size. */
 int store_mailbox_counts(struct store *st, struct store_mailbox *mb, char *err, size_t errlen);
+/* Inside a read transaction: store_select_scan_as_of's pass over every row. */
+int store_scan_before_locked(struct store *st, int64_t mailbox_id, uint32_t uidnext, uint64_t since,
+                             int (*fn)(void *, struct store_msg *), void *arg, char *err, size_t errlen);
 
 /* store_watch.c: touches data_dir/run/mbox-<id> after a commit. */
 void store_notify(struct store *st, int64_t mailbox_id);

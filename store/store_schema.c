@@ -367,6 +367,22 @@ static const struct sql_migration store_migrations[] = {
     {.version = 16,
      .sqlite = "ALTER TABLE blobs ADD COLUMN data BLOB;",
      .postgresql = "ALTER TABLE blobs ADD COLUMN data BYTEA;"},
+    /* A session's first read of a large mailbox from a snapshot of its messages and the
+     * rows changed since (issue 15, store_select_snapshot.c): written by IMAP sessions
+     * only, never by delivery; gone with its mailbox. */
+    {.version = 17,
+     .sqlite = "CREATE TABLE view_snapshots("
+               " mailbox_id INTEGER PRIMARY KEY REFERENCES mailboxes(id) ON DELETE CASCADE,"
+               " uidvalidity INTEGER NOT NULL,"
+               " modseq INTEGER NOT NULL,"
+               " uidnext INTEGER NOT NULL,"
+               " data BLOB NOT NULL);",
+     .postgresql = "CREATE TABLE view_snapshots("
+                   " mailbox_id BIGINT PRIMARY KEY REFERENCES mailboxes(id) ON DELETE CASCADE,"
+                   " uidvalidity BIGINT NOT NULL,"
+                   " modseq BIGINT NOT NULL,"
+                   " uidnext BIGINT NOT NULL,"
+                   " data BYTEA NOT NULL);"},
 };
 
 const struct sql_schema store_schema = {"store", store_migrations,

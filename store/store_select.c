@@ -270,8 +270,8 @@ static int gone_before(const uint32_t *gone, size_t ngone, size_t *k, uint32_t u
 	return 0;
 }
 
-static int scan_before_locked(struct store *st, int64_t mailbox_id, uint32_t uidnext, uint64_t since,
-                              int (*fn)(void *, struct store_msg *), void *arg, char *err, size_t errlen)
+int store_scan_before_locked(struct store *st, int64_t mailbox_id, uint32_t uidnext, uint64_t since,
+                             int (*fn)(void *, struct store_msg *), void *arg, char *err, size_t errlen)
 {
 	uint32_t *gone = NULL;
 	size_t ngone = 0, k = 0;
@@ -308,17 +308,6 @@ static int scan_before_locked(struct store *st, int64_t mailbox_id, uint32_t uid
 	}
 	free(gone);
 	return rc < 0 ? -1 : 0;
-}
-
-int store_select_scan_as_of(struct store *st, int64_t mailbox_id, uint32_t uidnext, uint64_t modseq,
-                            int (*fn)(void *arg, struct store_msg *m), void *arg, char *err, size_t errlen)
-{
-	struct store_txn t;
-	if (store_read_begin(st, &t, err, errlen) < 0)
-		return -1;
-	int rc = scan_before_locked(st, mailbox_id, uidnext, modseq, fn, arg, err, errlen);
-	store_read_end(st, &t);
-	return rc;
 }
 
 static int expunged_read(struct store *st, int64_t mailbox_id, uint64_t since, struct store_changes *out,

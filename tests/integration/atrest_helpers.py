@@ -28,6 +28,7 @@ UNDO_STORE_STEPS_AFTER_11 = [
       for c in ("n_messages", "n_unseen", "n_deleted", "total_size", "deleted_size")],
     "DROP INDEX messages_keywords",  # 15
     "ALTER TABLE blobs DROP COLUMN data",  # 16 (blobs_to_files first, or their bytes go)
+    "DROP TABLE view_snapshots",  # 17
 ]
 
 
