@@ -123,6 +123,20 @@ def free_port():
         return s.getsockname()[1]
 
 
+def held_port():
+    """A loopback port held for a daemon until the test ends: a socket bound to it with
+    SO_REUSEADDR that never listens. The daemon (master_bind sets SO_REUSEADDR too) binds
+    and listens beside it, as often as it is restarted, while no other socket can have
+    the port meanwhile: bind(0) and connect() pass over a port that is bound, and an
+    explicit bind without SO_REUSEADDR fails. A port only picked by free_port() could be
+    taken by any client's connect() before the daemon bound it (a peer instance started
+    on another port left the relay route to it stale: test_relay_peers on a loaded CI)."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", 0))
+    return s
+
+
 def cert_sha256(cert_path):
     """SHA-256 fingerprint (lowercase hex) of a PEM certificate's DER form."""
     der = ssl.PEM_cert_to_DER_cert(Path(cert_path).read_text())
@@ -168,7 +182,8 @@ class Mss:
         self.pki = Path(pki)
         self.data_dir = self.root / "data"
         self.conf = self.root / "mss.conf"
-        self.ports = {name: free_port() for names in LISTENERS.values() for name in names}
+        self.holds = {name: held_port() for names in LISTENERS.values() for name in names}
+        self.ports = {name: s.getsockname()[1] for name, s in self.holds.items()}
         self.procs = {}
         # the instance's own database on the test server (made by init or clone_from)
         self.pg_base = pg_base or PG_BASE
@@ -300,8 +315,9 @@ class Mss:
     def start(self, daemon, wait=True):
         """Starts mss-smtpd or mss-imapd in the foreground (-d) and waits for its ports.
 
-        A free port can be taken by another process between free_port() and the
-        daemon's bind: then new ports are chosen and the start is tried again."""
+        The ports are held (held_port) from the instance's making; should one be taken
+        all the same (a process that binds a number it did not get from the kernel),
+        new ports are chosen and the start is tried again."""
         assert daemon in LISTENERS, daemon
         for attempt in range(5):
             proc = self._spawn(daemon)
@@ -333,7 +349,9 @@ class Mss:
     def _new_ports(self, daemon):
         for name in LISTENERS[daemon]:
             if self.settings.get(f"{name}_listen"):
-                self.ports[name] = free_port()
+                self.holds[name].close()
+                self.holds[name] = held_port()
+                self.ports[name] = self.holds[name].getsockname()[1]
                 self.settings[f"{name}_listen"] = f"127.0.0.1:{self.ports[name]}"
         self.write_config()
 
@@ -393,6 +411,11 @@ class Mss:
         for daemon in list(self.procs):
             self.stop(daemon)
 
+    def release_ports(self):
+        """Lets the held ports go (the instance is done with)."""
+        for s in self.holds.values():
+            s.close()
+
     # --- clients --------------------------------------------------------------
     def client_context(self, cert=None):
         """A client TLS context trusting the test CA; cert: 'pro', 'org', ... (pki name)."""
@@ -451,6 +474,7 @@ def mss_factory(tmp_path, pki):
         except AssertionError as e:
             errors.append(str(e))
         m.pg_drop()
+        m.release_ports()
     if errors:
         raise AssertionError("\n".join(errors))
 

@@ -5,9 +5,11 @@ mss-smtpd (libetpan's SMTP client over our TLS). A peer whose certificate DN is 
 one listed, or whose certificate comes from another CA, is never delivered to: the
 recipient stays queued with the reason. kill -9 of the queue process and the daemon
 loses nothing acknowledged (at least once)."""
+import errno
 import os
 import signal
 import smtplib
+import socket
 import time
 from email.message import EmailMessage
 
@@ -129,6 +131,23 @@ def test_several_messages_share_one_connection(peers):
     a.ctl("queue", "flush")  # all six due in the same round
     assert wait_for(lambda: inbox(b, REMOTE_PRO) == 6), waiting(a)
     assert a.log("smtpd").count("event=relay.connect ") - before == 2, a.log("smtpd")[-3000:]
+
+
+def test_peer_starts_on_the_port_the_other_relays_to(peers):
+    """Each instance holds its ports from its making (conftest.held_port): no other socket
+    can have b's port before b starts, so b starts on the port a's relay_routes names. A
+    port only picked in advance was taken on a loaded CI by some client's connect(), b
+    started on another one and a's six messages kept failing to connect to the old one."""
+    a, b = peers
+    port = b.port("smtp")
+    with socket.socket() as s:
+        with pytest.raises(OSError) as e:
+            s.bind(("127.0.0.1", port))  # what a connect() could have done by chance
+    assert e.value.errno == errno.EADDRINUSE
+    b.start("smtpd")
+    assert b.port("smtp") == port and a.settings["relay_routes"].endswith(f":{port}")
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
+        assert b"mx.other-operator.test" in s.ehlo()[1]
 
 
 def test_queued_message_and_flush_wake_the_queue_process(peers):
