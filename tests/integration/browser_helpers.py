@@ -81,12 +81,24 @@ def wait_status(d, text, timeout=30):
     line. The page a click loads can have the same title and a status line of its own as
     the one shown (grant, then block, on "Mes professionnels"): an element found before
     the new page replaces it goes stale, so look again until the text is there."""
+    return wait_notice(d, "status", text, timeout)
+
+
+def wait_alert(d, text, timeout=30):
+    """Waits until the page's error line ([role=alert]) holds text, and returns that line.
+    A refused form comes back on a page with the same title as the one that sent it (a
+    wrong password: "Connexion" again), so wait_title returns at once, before the answer
+    replaced the page: wait for the error itself."""
+    return wait_notice(d, "alert", text, timeout)
+
+
+def wait_notice(d, role, text, timeout):
     from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
     def holding(drv):
         try:
-            return next((e.text for e in drv.find_elements(By.CSS_SELECTOR, "[role=status]") if text in e.text),
+            return next((e.text for e in drv.find_elements(By.CSS_SELECTOR, f"[role={role}]") if text in e.text),
                         False)
         except StaleElementReferenceException:
             return False
@@ -94,6 +106,7 @@ def wait_status(d, text, timeout=30):
 
 
 def wait_element(d, css, timeout=30):
-    """Waits for an element of the page a click loads, and returns it."""
+    """Waits for an element of the page a click loads, and returns it (one the page shown
+    has not: for an error or status line, wait_alert or wait_status)."""
     from selenium.webdriver.support.ui import WebDriverWait
     return WebDriverWait(d, timeout).until(lambda drv: drv.find_elements(By.CSS_SELECTOR, css))[0]

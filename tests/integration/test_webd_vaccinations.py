@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from browser_helpers import By, browser, open_page, quit_browser, screenshot, wait_element, wait_status
+from browser_helpers import By, browser, open_page, quit_browser, screenshot, wait_alert, wait_status
 from conftest import PASSWORDS, PATIENT, PATIENT2, PRO
 from web_helpers import folder_messages, logged_in, send_document, started
 
@@ -266,7 +266,7 @@ def test_declared_in_the_browser(web):
         d.find_element(By.ID, "vaccine").send_keys("DTP")
         d.execute_script("document.getElementById('date').value = '2099-01-01'")
         d.find_element(By.XPATH, "//button[text()='Ajouter au carnet']").click()
-        assert "entre 1900 et aujourd'hui" in wait_element(d, "[role=alert]").text
+        wait_alert(d, "entre 1900 et aujourd'hui")
         assert d.find_element(By.ID, "vaccine").get_attribute("value") == "DTP"  # kept for the correction
         d.execute_script("document.getElementById('date').value = '2024-03-12'")
         d.find_element(By.ID, "dose").send_keys("rappel")
