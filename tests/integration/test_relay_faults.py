@@ -122,13 +122,14 @@ def on_command(prefix, answer):
 
 @pytest.fixture
 def relay_to(mss):
-    """A started instance relaying other-operator.test to a scripted peer."""
+    """A started instance relaying other-operator.test to a scripted peer (keys: config
+    keys for relay_via)."""
     made = []
 
-    def make(script):
+    def make(script, **keys):
         peer = Peer(mss.pki, script)
         made.append(peer)
-        relay_via(mss, peer.port, relay_timeout=2)
+        relay_via(mss, peer.port, **{"relay_timeout": 2, **keys})
         with as_professional(mss) as s:
             assert s.send_message(message(PRO, REMOTE_PRO), from_addr=PRO, to_addrs=[REMOTE_PRO]) == {}
         return peer

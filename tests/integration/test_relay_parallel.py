@@ -1,9 +1,10 @@
 """Parallel relay connections (issue 13, bench/relay): the queue process hands its
 claimed batches to delivery workers, at most relay_max_connections at once and at most
 relay_max_per_domain to one domain, each worker one connection carrying several
-messages. The peer here delays its replies to MAIL, so that the sessions overlap, and
-counts its sessions open at once. A worker killed in the middle of a transfer loses
-nothing: its recipients come due again (the lease, here mssctl queue flush)."""
+messages. The peer here holds the first MAIL until a second connection waits at MAIL
+too, then delays its replies to MAIL, so that the sessions overlap, and counts its
+connections open at once. A worker killed in the middle of a transfer loses nothing:
+its recipients come due again (the lease, here mssctl queue flush)."""
 import os
 import signal
 import threading
@@ -17,63 +18,97 @@ from test_relay_peers import REMOTE_PRO, children_named, message, queue_pid, wai
 
 
 class CountingPeer(Peer):
-    """A scripted peer that counts its sessions begun since reset(): all of them, and the
-    most at once (a session of the gated phase may still be ending meanwhile)."""
+    """A scripted peer that counts its connections open at once, and the sessions begun
+    since reset(). A connection counts until the relay's QUIT, before the 221: the
+    worker waits for that reply before it ends, so a connection that ends cannot overlap
+    the next worker's here, however late this peer's thread runs on a loaded machine
+    (counted until its thread saw the end, one did: 4 at once for 3 workers)."""
 
     def __init__(self, pki, script):
         self.lock = threading.Lock()
-        self.counting = False
+        self.mine = threading.local()  # this thread's session has been counted out
         self.active = self.most = self.sessions = 0
-        super().__init__(pki, script)
+        super().__init__(pki, lambda conn, line: self.command(conn, line, script))
+
+    def command(self, conn, line, script):
+        if line.upper() == b"QUIT":
+            self.ended()
+        return script(conn, line)
+
+    def ended(self):
+        if not self.mine.ended:
+            self.mine.ended = True
+            with self.lock:
+                self.active -= 1
 
     def session(self, c):
+        self.mine.ended = False
         with self.lock:
-            counted = self.counting
-            if counted:
-                self.active += 1
-                self.sessions += 1
-                self.most = max(self.most, self.active)
+            self.active += 1
+            self.sessions += 1
+            self.most = max(self.most, self.active)
         try:
             super().session(c)
         finally:
-            if counted:
-                with self.lock:
-                    self.active -= 1
+            self.ended()
 
     def reset(self):
+        """The most at once restarts from the connections open now; sessions from 0."""
         with self.lock:
-            self.counting = True
-            self.active = self.most = self.sessions = 0
+            self.most = self.active
+            self.sessions = 0
 
 
 class SlowGate:
-    """Defers MAIL (451) until opened; once open, answers MAIL after a pause."""
+    """Defers MAIL (451) until opened. Once open, holds MAIL until `together` sessions
+    (1: no hold) wait at MAIL at once (met), or `hold` seconds passed (a relay that opens one
+    connection only still delivers, and the test sees it), then answers each MAIL after
+    a pause, so that the sessions go on overlapping. Without the hold, the first worker
+    could deliver its whole share before a loaded machine started the second."""
 
-    def __init__(self, pause=0.4):
+    def __init__(self, together=1, hold=20, pause=0.4):
         self.open = False
-        self.pause = pause
+        self.together, self.hold, self.pause = together, hold, pause
+        self.cond = threading.Condition()
+        self.waiting = 0
+        self.holding = True
+        self.met = False
 
     def __call__(self, conn, line):
         if line.upper().startswith(b"MAIL"):
             if not self.open:
                 return b"451 4.3.0 not now\r\n"
+            self.wait_for_others()
             time.sleep(self.pause)
         return ok_script(conn, line)
 
+    def wait_for_others(self):
+        with self.cond:
+            self.waiting += 1
+            if self.waiting >= self.together:
+                self.met = True
+            self.cond.notify_all()
+            self.cond.wait_for(lambda: self.met or not self.holding, self.hold)
+            self.holding = False  # met, or waited long enough: no more holds
+            self.waiting -= 1
 
-def gated(mss, monkeypatch, **keys):
-    """relay_to's peer becomes a CountingPeer; keys set; a closed SlowGate for it. No
-    connection reuse: the gated phase's kept connections would carry the flush, and these
-    count the connections a backlog opens (test_relay_reuse.py counts the kept ones)."""
+
+def gated(mss, monkeypatch, together, **keys):
+    """relay_to's peer becomes a CountingPeer; keys set; a closed SlowGate for it that
+    holds MAIL until `together` sessions wait. No connection reuse: the gated phase's
+    kept connections would carry the flush, and these count the connections a backlog
+    opens (test_relay_reuse.py counts the kept ones)."""
     monkeypatch.setattr(test_relay_faults, "Peer", CountingPeer)
     mss.set(relay_connection_reuse_time=0, **keys)
-    return SlowGate()
+    return SlowGate(together)
 
 
 def queue_all(mss, relay_to, gate, n):  # noqa: F811
     """n messages queued and each tried once behind the closed gate; then the gate opens,
-    the counts restart and the queue is flushed: all n delivered."""
-    peer = relay_to(gate)  # queues the first message
+    the counts restart and the queue is flushed: all n delivered. queue_retry 1h: no
+    retry of the gated phase runs into the flush (each would be a batch, and a session,
+    of its own); relay_timeout 30 s: past the peer's hold."""
+    peer = relay_to(gate, queue_retry="1h", relay_timeout=30)  # queues the first message
     with as_professional(mss) as s:
         for i in range(n - 1):
             assert s.send_message(message(PRO, REMOTE_PRO, f"Relais {i}"), from_addr=PRO,
@@ -83,20 +118,21 @@ def queue_all(mss, relay_to, gate, n):  # noqa: F811
     gate.open = True
     peer.reset()
     mss.ctl("queue", "flush")
-    assert wait_for(lambda: waiting(mss) == [], 60), (waiting(mss), mss.log("smtpd")[-2000:])
+    assert wait_for(lambda: waiting(mss) == [], 90), (waiting(mss), mss.log("smtpd")[-2000:])
     assert len(peer.data) == n, len(peer.data)
     return peer
 
 
 def test_one_domain_uses_several_connections_up_to_relay_max_per_domain(relay_to, mss, monkeypatch):  # noqa: F811
-    gate = gated(mss, monkeypatch, relay_max_connections=10, relay_max_per_domain=3)
+    gate = gated(mss, monkeypatch, 2, relay_max_connections=10, relay_max_per_domain=3)
     peer = queue_all(mss, relay_to, gate, 12)
+    assert gate.met, "a single connection carried the backlog"
     assert 2 <= peer.most <= 3, peer.most
-    assert peer.sessions <= 3 + 1, peer.sessions  # a batch per connection (a late session may end)
+    assert peer.sessions <= 3, peer.sessions  # a batch per connection: 4 messages each
 
 
 def test_relay_max_connections_1_is_one_connection(relay_to, mss, monkeypatch):  # noqa: F811
-    gate = gated(mss, monkeypatch, relay_max_connections=1, relay_max_per_domain=5)
+    gate = gated(mss, monkeypatch, 1, relay_max_connections=1, relay_max_per_domain=5)
     peer = queue_all(mss, relay_to, gate, 6)
     assert peer.most == 1, peer.most
     assert peer.sessions == 1, peer.sessions  # the six messages over one connection

@@ -51,8 +51,9 @@ def import_trust(m, entries):
 
 def relay_via(m, port, **settings):
     """Starts m's mss-smtpd relaying other-operator.test to 127.0.0.1:port (retries after
-    a second), the other operator's DN on its trust list; settings: more keys."""
-    m.set(relay_routes=f"{PEER_DOMAIN}=127.0.0.1:{port}", queue_retry="1s", **settings)
+    a second), the other operator's DN on its trust list; settings: more keys (or other
+    values of these)."""
+    m.set(**{"relay_routes": f"{PEER_DOMAIN}=127.0.0.1:{port}", "queue_retry": "1s", **settings})
     import_trust(m, [(PEER_DOMAIN, OPERATOR_DN)])
     m.start("smtpd")
 

@@ -15,11 +15,10 @@ from test_relay_peers import REMOTE_PRO, message, queue_pid, wait_for, waiting
 
 
 class Counted(CountingPeer):
-    """Counts every session from the first; keeps each session's TLS socket."""
+    """Keeps each session's TLS socket."""
 
     def __init__(self, pki, script):
         super().__init__(pki, script)
-        self.counting = True
         self.conns = []
 
 
