@@ -476,7 +476,9 @@ static void accept_one(const struct master_opts *o, struct master_state *m, stru
 		return;
 	}
 	if (master_reused_on(o, l)) {
-		master_reused_take(o, m, ls, n, fd, &si);
+		/* a connection that cannot be served is told so (an agent's channel refused) */
+		if (master_reused_take(o, m, ls, n, fd, &si) < 0 && o->overload)
+			o->overload(fd, &si, "service unavailable");
 		close(fd);
 		if (si.channel_fd >= 0)
 			close(si.channel_fd);
@@ -491,13 +493,17 @@ static void accept_one(const struct master_opts *o, struct master_state *m, stru
 		master_run_child(o, ls, n, fd, &si);
 	if ((o->privsep == NULL || !o->privsep->on) && si.keys_fd >= 0)
 		close(si.keys_fd);
+	if (pid < 0) {
+		log_err("fork_failed", "error=\"%s\"", strerror(errno));
+		/* told so (a fork failed, or an agent refused a channel: keyagent.channel_failed) */
+		if (o->overload)
+			o->overload(fd, &si, "service unavailable");
+	}
 	close(fd);
 	if (si.channel_fd >= 0)
 		close(si.channel_fd);
-	if (pid < 0) {
-		log_err("fork_failed", "error=\"%s\"", strerror(errno));
+	if (pid < 0)
 		return;
-	}
 	(void)master_add_child(m, pid, pre, l, si.peer_ip);
 }
 

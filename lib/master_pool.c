@@ -447,8 +447,8 @@ out:
 	return rc;
 }
 
-void master_reused_take(const struct master_opts *o, struct master_state *m, struct listener *ls, size_t n,
-                        int fd, struct session_info *si)
+int master_reused_take(const struct master_opts *o, struct master_state *m, struct listener *ls, size_t n,
+                       int fd, struct session_info *si)
 {
 	struct child *c = idle_reused(m, si->listener);
 	int in_hand[2] = {fd, si->channel_fd};
@@ -457,19 +457,20 @@ void master_reused_take(const struct master_opts *o, struct master_state *m, str
 		c = fork_reused(o, m, ls, n, si->listener, in_hand);
 	if (c == NULL) {
 		log_err("fork_failed", "error=\"%s\"", strerror(errno));
-		return;
+		return -1;
 	}
 	if (send_conn(o, m, &c, ls, n, fd, si) < 0) {
 		log_err("master.pool", "pid=%ld error=\"cannot hand the connection over\" action=ended",
 		        (long)c->pid);
 		master_reused_close(c);
-		return;
+		return -1;
 	}
 	c->busy = true;
 	c->pending = c->prelogin > 0 ? 2 : 1;
 	c->uses++;
 	if (!c->alone) /* alone: its session process holds the address's place */
 		str_assert(str_copy(c->ip, sizeof c->ip, si->peer_ip), "ip and peer_ip are both 64 bytes");
+	return 0;
 }
 
 /* A reused process said its connection ended (or went away): once every process of

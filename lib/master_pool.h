@@ -34,9 +34,10 @@ struct pollfd;
 bool master_reused_on(const struct master_opts *o, const struct listener *l);
 /* A connection of a listener with reuse (fd, si as accept filled it, the master's
  * key agent channel in si->channel_fd): to an idle process (pair), or to a new one. The
- * caller closes fd and the channel afterwards. */
-void master_reused_take(const struct master_opts *o, struct master_state *m, struct listener *ls, size_t n,
-                        int fd, struct session_info *si);
+ * caller closes fd and the channel afterwards. Returns 0, or -1 when the connection was
+ * not handed over (logged; the caller tells the client). */
+int master_reused_take(const struct master_opts *o, struct master_state *m, struct listener *ls, size_t n,
+                       int fd, struct session_info *si);
 /* Ends a reused process (pair): it exits at its next wait for a connection (now when
  * idle, after its connection when busy) and is dispatched no more. */
 void master_reused_close(struct child *c);

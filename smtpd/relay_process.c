@@ -124,7 +124,8 @@ bool relay_process_exited(struct relay_process *rp, pid_t pid, int status)
 	}
 	/* a crash (or an exit it should not make): restart after a pause that doubles
 	 * while the process keeps dying young, back to 1 s once one lived a while */
-	rp->pause = now - rp->started >= RELAY_RESTART_MAX ? 1 : rp->pause;
+	unsigned max = rp->cfg->child_restart_max; /* as the helpers' keepers (lib/keeper.h) */
+	rp->pause = now - rp->started >= (time_t)max ? 1 : rp->pause;
 	rp->restart_at = now + rp->pause;
 	if (WIFSIGNALED(status))
 		log_warn("relay.process", "result=ended signal=%d restart_in=%u", WTERMSIG(status),
@@ -132,7 +133,7 @@ bool relay_process_exited(struct relay_process *rp, pid_t pid, int status)
 	else
 		log_warn("relay.process", "result=ended status=%d restart_in=%u",
 		         WIFEXITED(status) ? WEXITSTATUS(status) : -1, rp->pause);
-	rp->pause = rp->pause * 2 > RELAY_RESTART_MAX ? RELAY_RESTART_MAX : rp->pause * 2;
+	rp->pause = rp->pause * 2 > max ? max : rp->pause * 2;
 	return true;
 }
 

@@ -1,9 +1,9 @@
 /* relay_process: the master's side of mss-smtpd's queue process (DESIGN.md "Relay out
  * to the trust space"): its client TLS context, its start, its restart when it ends
- * (a crash is restarted after a pause that doubles while it keeps failing, so a
- * process that cannot run does not fork in a loop), and SIGHUP: the settings and the
- * TLS context are rebuilt and the running process is asked to end its round and exit,
- * so the next one starts with them. */
+ * (a crash is restarted after a pause that doubles while it keeps failing, up to
+ * child_restart_max, so a process that cannot run does not fork in a loop), and
+ * SIGHUP: the settings and the TLS context are rebuilt and the running process is
+ * asked to end its round and exit, so the next one starts with them. */
 #ifndef MSS_SMTPD_RELAY_PROCESS_H
 #define MSS_SMTPD_RELAY_PROCESS_H
 
@@ -15,8 +15,6 @@
 #include "lib/key_agent.h"
 #include "store/store_agent.h"
 #include "lib/tls.h"
-
-#define RELAY_RESTART_MAX 60 /* seconds: the longest pause before a restart */
 
 struct relay_process {
 	const struct mss_config *cfg; /* the master's settings in force (changed by SIGHUP) */

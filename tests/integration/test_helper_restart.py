@@ -315,3 +315,35 @@ def test_a_stop_ends_the_helpers_without_a_restart(mss):
         m.stop(daemon)
         assert "event=child.ended" not in m.log(daemon), m.log(daemon)[-2000:]
         assert wait_for(lambda: not any(os.path.exists(f"/proc/{p}") for p in keepers), timeout=10)
+
+
+def test_account_key_agent_gone_for_good_refuses_connections(mss):
+    """The account key agent killed with its keeper (nothing starts it again): a new
+    connection is told so, 421 4.7.0 (submission; the MX, whose idle reused process
+    cannot be handed it) or * BYE (IMAP), never a session that would fail later; the
+    masters stay up."""
+    import socket
+    from test_smtp_protocol import RawSmtp
+
+    m = mss
+    m.start("smtpd")
+    m.start("imapd")
+    c = connect(m, "smtp", cert="operator")  # leaves an idle reused MX process
+    c.close()
+    for daemon in ("smtpd", "imapd"):
+        keeper = [p for p in direct_children(m.procs[daemon].pid) if comm(p) == "mss-keys-keep"][0]
+        agent = helper(m, daemon, "mss-keyagent")
+        os.kill(keeper, signal.SIGKILL)
+        os.kill(agent, signal.SIGKILL)
+        assert wait_for(lambda: f"name=account-key-agent-keeper pid={keeper} signal=9" in m.log(daemon))
+        assert wait_for(lambda: not os.path.exists(f"/proc/{agent}")
+                        or open(f"/proc/{agent}/stat").read().rsplit(")", 1)[1].split()[0] == "Z")
+    for listener in ("submission", "smtp"):
+        c = RawSmtp(m.port(listener))
+        code, text = c.reply()
+        c.close()
+        assert code == 421 and text[0].startswith("4.7.0"), (listener, code, text)
+    with socket.create_connection(("127.0.0.1", m.port("imap")), timeout=20) as s:
+        assert s.recv(200).startswith(b"* BYE "), "no BYE"
+    assert "event=keyagent.channel_failed" in m.log("smtpd")
+    assert m.procs["smtpd"].poll() is None and m.procs["imapd"].poll() is None
