@@ -11,7 +11,8 @@
  * and answers one byte before it waits for the next. So nothing of a connection (its
  * descriptors, its session id, its peer, its transaction) reaches the next one but
  * through memory the session code freed, and the buffers its bytes went through are
- * overwritten first (buf_wipe in conn_free and the relay, SSL_OP_CLEANSE_PLAINTEXT).
+ * overwritten first (buf_wipe in conn_free and the relay, SSL_OP_CLEANSE_PLAINTEXT,
+ * GnuTLS's records in tls_read).
  *
  * On a listener with MASTER_REUSE_PRELOGIN the reused process is the pre-login process
  * alone (struct child.alone): for each connection the master forks a fresh session

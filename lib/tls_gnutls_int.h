@@ -55,6 +55,12 @@ struct tls_sess {
 	bool verified; /* the peer's certificate verified */
 	bool broken;
 	char verify_err[128];
+	/* A record's cleartext taken with gnutls_record_recv_packet and not yet all read
+	 * (from off): overwritten before GnuTLS frees it, as OpenSSL's
+	 * SSL_OP_CLEANSE_PLAINTEXT does, so a reused process (lib/master.h) keeps no
+	 * earlier peer's bytes. NULL when none. */
+	gnutls_packet_t pkt;
+	size_t off;
 };
 
 void tls_gen_unref(struct tls_gen *g);

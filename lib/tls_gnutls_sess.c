@@ -227,16 +227,45 @@ static ssize_t io_result(struct tls_sess *s, ssize_t rc)
 	return -1;
 }
 
+/* The record held in s->pkt, overwritten, then given back to GnuTLS. */
+static void drop_packet(struct tls_sess *s)
+{
+	gnutls_datum_t d;
+
+	if (s->pkt == NULL)
+		return;
+	gnutls_packet_get(s->pkt, &d, NULL);
+	explicit_bzero(d.data, d.size);
+	gnutls_packet_deinit(s->pkt);
+	s->pkt = NULL;
+	s->off = 0;
+}
+
+/* Reads through the records themselves (gnutls_record_recv_packet) rather than
+ * gnutls_record_recv, which copies out of buffers GnuTLS frees without clearing: the
+ * cleartext of each record is overwritten once read (drop_packet). */
 ssize_t tls_read(struct tls_sess *s, void *p, size_t n)
 {
+	gnutls_datum_t d;
 	ssize_t rc;
 
 	if (s->broken)
 		return -1;
-	rc = gnutls_record_recv(s->s, p, n);
-	if (rc >= 0)
-		return rc;
-	return io_result(s, rc);
+	if (s->pkt == NULL) {
+		rc = gnutls_record_recv_packet(s->s, &s->pkt);
+		if (rc <= 0) {
+			s->pkt = NULL;
+			return rc == 0 ? 0 : io_result(s, rc);
+		}
+		s->off = 0;
+	}
+	gnutls_packet_get(s->pkt, &d, NULL);
+	size_t k = d.size - s->off < n ? d.size - s->off : n;
+	memcpy(p, d.data + s->off, k);
+	s->off += k;
+	if (s->off >= d.size)
+		drop_packet(s);
+	return (ssize_t)k;
 }
 
 ssize_t tls_write(struct tls_sess *s, const void *p, size_t n)
@@ -256,7 +285,14 @@ ssize_t tls_write(struct tls_sess *s, const void *p, size_t n)
 
 size_t tls_pending(struct tls_sess *s)
 {
-	return gnutls_record_check_pending(s->s);
+	size_t held = 0;
+
+	if (s->pkt != NULL) {
+		gnutls_datum_t d;
+		gnutls_packet_get(s->pkt, &d, NULL);
+		held = d.size - s->off;
+	}
+	return held + gnutls_record_check_pending(s->s);
 }
 
 void tls_peer_info(struct tls_sess *s, struct tls_peer *out)
@@ -268,6 +304,7 @@ void tls_sess_free(struct tls_sess *s)
 {
 	if (!s)
 		return;
+	drop_packet(s);
 	if (s->s) {
 		if (!s->broken)
 			(void)gnutls_bye(s->s, GNUTLS_SHUT_WR); /* one non-blocking try: best effort */
