@@ -70,7 +70,7 @@ def read_inbox(m, subject):
         c.logout()
 
 
-def test_audit_signer_killed_is_started_again_and_the_log_verifies(installed):
+def test_audit_signer_killed_is_started_again_and_the_log_verifies(installed):  # noqa: F811
     """The signer killed with records waiting: its keeper starts it again, the new one
     signs what was committed meanwhile and what comes after, the final checkpoint is
     written at stop, and mssctl audit verify passes."""
@@ -172,7 +172,7 @@ def test_a_keeper_killed_is_logged_by_the_master(mss):
     assert m.procs["smtpd"].poll() is None
 
 
-def test_metrics_server_killed_is_started_again(metered):
+def test_metrics_server_killed_is_started_again(metered):  # noqa: F811
     """The helpers that run as the daemons' user have keepers too (the master could
     restart them, but one mechanism serves all): the metrics server killed, /metrics is
     served again."""
@@ -190,7 +190,7 @@ def test_metrics_server_killed_is_started_again(metered):
     assert "200" in head.splitlines()[0] and body.endswith("# EOF\n")
 
 
-def test_mx_after_tls_agent_restart(mx):
+def test_mx_after_tls_agent_restart(mx):  # noqa: F811
     """The MX's reused processes (smtp_session_max_use) get a new channel with each
     connection: after the TLS agent was started again, the next MX connections, handed
     to the processes forked before, deliver."""
@@ -347,3 +347,17 @@ def test_account_key_agent_gone_for_good_refuses_connections(mss):
         assert s.recv(200).startswith(b"* BYE "), "no BYE"
     assert "event=keyagent.channel_failed" in m.log("smtpd")
     assert m.procs["smtpd"].poll() is None and m.procs["imapd"].poll() is None
+
+
+def test_webd_helpers_killed_are_started_again(mss):
+    """mss-webd's TLS key agent and account key agent: killed, started again; a new
+    browser logs in and reads its documents page."""
+    from web_helpers import logged_in
+
+    m = mss
+    m.start("webd")
+    for name, logged in (("mss-tls-agent", "tls-key-agent"), ("mss-keyagent", "account-key-agent")):
+        kill9_and_see_it_back(m, "webd", name, logged)
+        w = logged_in(m)
+        assert w.get("/documents").status == 200
+        w.close()
