@@ -11,9 +11,10 @@
  * it, replaced by tls_ctx_rotate_tickets and at tls_ctx_reload), and the certificate
  * a resumed session carries is verified again against the CA and the CRL in force
  * now, as a full handshake would: every connection's peer is still checked against
- * the CRL in force. A peer certificate that does not verify (untrusted CA, expired,
- * revoked, wrong purpose) fails the handshake in every mode, so a session never runs
- * with a half-trusted peer.
+ * the CRL in force (OpenSSL keeps a success with the store of CA and CRL it was
+ * verified against, so a new CRL always verifies again). A peer certificate that does
+ * not verify (untrusted CA, expired, revoked, wrong purpose) fails the handshake in
+ * every mode, so a session never runs with a half-trusted peer.
  *
  * CRL (tls_crl): PEM (one or more CRLs) or DER (one). Each CRL must be signed by a CA
  * of ca_file. The leaf certificate is checked against it, so the file must hold a CRL

@@ -71,6 +71,26 @@ def test_crl_rewritten_in_place(start, pki, crl):
     assert outcome(srv, pki, "late") == "certificate revoked"
 
 
+def test_resumed_certificate_checked_against_the_new_crl_in_the_same_process(start, pki, crl,
+                                                                            tmp_path):
+    """One process, tickets on: a client certificate resumed twice (the OpenSSL backend
+    verifies it once and keeps the answer with the certificate store in force), then the
+    CRL revokes it: the next resumption of the same ticket, in the same process, is
+    refused (a new CRL is a new store, whose memo starts empty)."""
+    srv = start("require", maxconn=5, crl=str(crl), flags=("-t",))
+    sess = tmp_path / "late.sess"
+    for args in (("-sess_out", str(sess)), ("-sess_in", str(sess)), ("-sess_in", str(sess))):
+        rc, out = s_client(pki, srv.port, cert="late", args=args)
+        status, f = srv.result()
+        assert status == "ok" and f["has_cert"] == "1", (status, f, out)
+    assert f["resumed"] == "1", f
+    install(pki / "crl-next.pem", crl)  # revokes "late"
+    assert srv.command("reload-crl") == ["reload-crl", "1", ""]
+    rc, out = s_client(pki, srv.port, cert="late", args=("-sess_in", str(sess)))
+    status, f = srv.result()
+    assert status == "error" and "revoked" in f["reason"], (status, f, out)
+
+
 def test_reload_crl_call_applies_at_once(start, pki, crl):
     srv = start("optional", crl=str(crl), maxconn=10)
     assert outcome(srv, pki, "late") == "ok"

@@ -1,11 +1,11 @@
 /* tls_test_server: a tiny TLS echo server over lib/tls.h, driven by
  * tests/integration/test_tls_lib.py with real clients (openssl s_client, gnutls-cli).
  *
- * usage: tls_test_server [-a] PORT CERT KEY CA CRL none|optional|require MAXCONN TIMEOUT_S
+ * usage: tls_test_server [-a] [-t] PORT CERT KEY CA CRL none|optional|require MAXCONN TIMEOUT_S
  *                        [HANDSHAKE_S]
  *   CA and CRL may be "-" for none; HANDSHAKE_S (default 10) bounds each handshake.
  *   -a: a key agent process holds KEY (this process never opens it) and the context
- *   signs through a channel to it.
+ *   signs through a channel to it. -t: session tickets (an hour), so clients may resume.
  *   Listens on 127.0.0.1:PORT, prints "listening", then for each connection one line:
  *     ok<TAB>sha256=..<TAB>email=..<TAB>subject=..<TAB>issuer=..<TAB>version=..<TAB>...
  *   or
@@ -151,9 +151,10 @@ static void serve(struct tls_ctx *ctx, int fd)
 		return;
 	}
 	tls_peer_info(s, &peer);
-	printf("ok\tsha256=%s\temail=%s\tsubject=%s\tissuer=%s\tversion=%s\tcipher=%s\thas_cert=%d\n",
+	printf("ok\tsha256=%s\temail=%s\tsubject=%s\tissuer=%s\tversion=%s\tcipher=%s\thas_cert=%d"
+	       "\tresumed=%d\n",
 	       peer.sha256, peer.email, peer.subject_dn, peer.issuer_dn, peer.version, peer.cipher,
-	       peer.has_cert ? 1 : 0);
+	       peer.has_cert ? 1 : 0, peer.resumed ? 1 : 0);
 	n = read_line(s, fd, line, sizeof(line));
 	if (n > 0)
 		(void)write_all(s, fd, line, (size_t)n);
@@ -181,14 +182,20 @@ int main(int argc, char **argv)
 	char err[512];
 	int lfd, done = 0, maxconn;
 	bool use_agent = false;
+	unsigned tickets = 0;
 
 	if (argc > 1 && !strcmp(argv[1], "-a")) {
 		use_agent = true;
 		argv++;
 		argc--;
 	}
+	if (argc > 1 && !strcmp(argv[1], "-t")) {
+		tickets = 3600;
+		argv++;
+		argc--;
+	}
 	if (argc != 9 && argc != 10) {
-		fprintf(stderr, "usage: tls_test_server [-a] PORT CERT KEY CA CRL none|optional|require "
+		fprintf(stderr, "usage: tls_test_server [-a] [-t] PORT CERT KEY CA CRL none|optional|require "
 		                "MAXCONN TIMEOUT_S "
 		                "[HANDSHAKE_S]\n");
 		return 2;
@@ -201,7 +208,8 @@ int main(int argc, char **argv)
 	                                .key_file = argv[3],
 	                                .ca_file = opt_file(argv[4]),
 	                                .crl_file = opt_file(argv[5]),
-	                                .client_cert = parse_mode(argv[6])};
+	                                .client_cert = parse_mode(argv[6]),
+	                                .ticket_lifetime = tickets};
 	if (use_agent) {
 		agent_ctl = test_agent_start(argv[3], &agent_pid);
 		opts.use_key_agent = true;
