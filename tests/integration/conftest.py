@@ -411,6 +411,12 @@ class Mss:
         for daemon in list(self.procs):
             self.stop(daemon)
 
+    def hold_port(self, name):
+        """A further loopback port held for this instance's life (e.g. metrics_listen), as
+        its listeners' are: returns the port number."""
+        self.holds[name] = held_port()
+        return self.holds[name].getsockname()[1]
+
     def release_ports(self):
         """Lets the held ports go (the instance is done with)."""
         for s in self.holds.values():

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PASSWORDS, PATIENT, PRO, Mss, free_port
+from conftest import PASSWORDS, PATIENT, PRO, Mss
 from test_imap_helpers import starttls_client
 from test_smtp_protocol import connect
 from test_smtp_delivery import send_one
@@ -34,7 +34,8 @@ def metered(pki):
     # pytest's tmp dirs are 0700 root: the data_dir must be reachable by the user.
     root = Path(tempfile.mkdtemp(prefix="mss-metrics-"))
     root.chmod(0o755)
-    m = Mss(root, pki, {"user": user_for_daemons(), "metrics_listen": f"127.0.0.1:{free_port()}"})
+    m = Mss(root, pki, {"user": user_for_daemons()})
+    m.set(metrics_listen=f"127.0.0.1:{m.hold_port('metrics')}")
     try:
         m.init()
         m.add_account(PATIENT, "patient", password=PASSWORDS[PATIENT])
@@ -215,7 +216,8 @@ def test_never_root_and_the_other_daemon_takes_over(metered):
 def test_root_does_not_serve(pki, tmp_path):
     if os.geteuid() != 0:
         pytest.skip("needs root: the daemons run as the user who starts them")
-    m = Mss(tmp_path / "r", pki, {"user": "root", "metrics_listen": f"127.0.0.1:{free_port()}"})
+    m = Mss(tmp_path / "r", pki, {"user": "root"})
+    m.set(metrics_listen=f"127.0.0.1:{m.hold_port('metrics')}")
     try:
         m.init()
         m.start("imapd")
