@@ -17,6 +17,7 @@
 #include "lib/buf.h"
 #include "lib/config.h"
 #include "lib/conn.h"
+#include "lib/strset.h"
 #include "lib/tls.h"
 #include "store/store.h"
 
@@ -38,7 +39,7 @@ struct imap_msg {
 	uint32_t unannounced : 1; /* read after SELECT with newer flags: FETCH at the next catch-up */
 	uint32_t recent : 1;      /* \Recent for this session (arrived while selected) */
 	uint64_t modseq;
-	char *keywords; /* malloc'ed, NULL when none */
+	const char *keywords; /* in the view's kwsets (one copy of each list), NULL when none */
 };
 
 /* Where a mailbox name points: one's own mailbox, or a patient's vault folder that a
@@ -82,6 +83,8 @@ struct imap_view {
 	 * FETCH shows it, RFC 9051 7.3.5) */
 	char **kw;
 	size_t nkw;
+	/* every keyword list of v[] stored once (most messages share one of a few) */
+	struct strset kwsets;
 };
 
 #define IMAP_CONTEXTS_MAX 8 /* RFC 5267 UPDATE searches kept at once; more get NOUPDATE */

@@ -8,6 +8,7 @@
 #include "imapd/imap_session.h"
 #include "lib/log.h"
 #include "lib/str.h"
+#include "lib/strset.h"
 #include "imapd/imap_vault.h"
 #include "vault/vault_access.h"
 
@@ -18,8 +19,26 @@ _Static_assert(STORE_FLAG_ALL < (1u << 30), "STORE_FLAG_* fit imap_msg.flags");
 
 static void msg_free(struct imap_msg *m)
 {
-	free(m->keywords);
-	m->keywords = NULL;
+	m->keywords = NULL; /* the list stays in kwsets, maybe shared */
+}
+
+/* The view's copy of a message's keyword list, NULL when it has none. */
+static const char *view_keywords(struct imap_view *v, const char *keywords)
+{
+	return keywords != NULL && keywords[0] != '\0' ? strset_add(&v->kwsets, keywords) : NULL;
+}
+
+/* Lists no message holds any longer are dropped once they outnumber the messages: a
+ * long session setting many keyword lists does not keep them all. */
+static void view_keywords_compact(struct imap_view *v)
+{
+	if (v->kwsets.n <= 2 * v->n + 64)
+		return;
+	struct strset old = v->kwsets;
+	v->kwsets = (struct strset){0};
+	for (size_t i = 0; i < v->n; i++)
+		v->v[i].keywords = view_keywords(v, v->v[i].keywords);
+	strset_free(&old);
 }
 
 static void view_push(struct imap_view *v, const struct store_msg *sm, bool recent)
@@ -33,7 +52,7 @@ static void view_push(struct imap_view *v, const struct store_msg *sm, bool rece
 	m->uid = sm->uid;
 	m->flags = sm->flags;
 	m->modseq = sm->modseq;
-	m->keywords = sm->keywords && sm->keywords[0] ? xstrdup(sm->keywords) : NULL;
+	m->keywords = view_keywords(v, sm->keywords);
 	m->unannounced = false;
 	m->recent = recent;
 }
@@ -51,6 +70,7 @@ void imap_view_close(struct imap_session *s)
 	if (store_view_close(s->store, v->sv, err, sizeof(err)) < 0)
 		log_warn("imap.retained", "mailbox_id=%lld error=\"%s\"", (long long)v->id, err);
 	imap_view_free_keywords(v);
+	strset_free(&v->kwsets);
 	memset(v, 0, sizeof(*v));
 	v->watch_fd = -1;
 	free(s->saved); /* "$" is per selected mailbox (RFC 5182 2.1) */
@@ -161,11 +181,11 @@ static void apply_silently(struct imap_view *v, const struct store_msg *sm, size
 {
 	if (i != (size_t)-1) {
 		struct imap_msg *m = &v->v[i];
-		free(m->keywords);
-		m->keywords = sm->keywords && sm->keywords[0] ? xstrdup(sm->keywords) : NULL;
+		m->keywords = view_keywords(v, sm->keywords);
 		m->flags = sm->flags;
 		m->modseq = sm->modseq;
 		m->unannounced = false;
+		view_keywords_compact(v);
 	} else if (v->n == 0 || sm->uid > v->v[v->n - 1].uid) {
 		view_push(v, sm, false);
 	}
@@ -352,6 +372,10 @@ int imap_view_open(struct imap_session *s, const struct imap_target *t, bool rea
 static int view_load_one(void *arg, struct store_msg *m)
 {
 	struct imap_view *v = arg;
+	if (m == NULL) { /* a damaged snapshot: read again from the rows */
+		v->n = 0;
+		return 0;
+	}
 	if (v->n == v->cap) { /* the count SELECT announced, unless it moved meanwhile */
 		v->cap = v->cap == 0 && v->pending_exists > 0 ? v->pending_exists : v->cap ? v->cap * 2 : 64;
 		v->v = xrealloc(v->v, v->cap * sizeof(*v->v));
@@ -363,7 +387,7 @@ static int view_load_one(void *arg, struct store_msg *m)
 	e->uid = m->uid;
 	e->flags = m->flags;
 	e->modseq = m->modseq;
-	e->keywords = m->keywords && m->keywords[0] ? xstrdup(m->keywords) : NULL;
+	e->keywords = view_keywords(v, m->keywords);
 	e->unannounced = !gone && m->modseq > v->highestmodseq;
 	e->recent = false;
 	return 0;
@@ -454,11 +478,11 @@ void imap_view_set_flags(struct imap_session *s, size_t i, uint32_t flags, const
 {
 	struct imap_msg *m = &s->view.v[i];
 	imap_view_note_keywords(s, keywords);
-	free(m->keywords);
-	m->keywords = keywords && keywords[0] ? xstrdup(keywords) : NULL;
+	m->keywords = view_keywords(&s->view, keywords);
 	m->flags = flags;
 	m->modseq = modseq;
 	m->unannounced = false;
+	view_keywords_compact(&s->view);
 }
 
 static bool same_keywords(const char *a, const char *b)

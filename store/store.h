@@ -397,7 +397,8 @@ struct store_snapshot_use {
  * for every one expunged since, with MODSEQ UINT64_MAX, no flags and no keywords. *m
  * lasts for the call only; fn returns 0 or -1 to stop. With use (else NULL) the
  * mailbox's snapshot is read with the rows changed since it instead of every row, and
- * a fresh one is written as use says. Returns 0, -1. */
+ * a fresh one is written as use says; a snapshot found damaged part way calls fn once
+ * with m NULL (forget the messages given so far: they come again). Returns 0, -1. */
 int store_select_scan_as_of(struct store *st, int64_t mailbox_id, uint32_t uidnext, uint64_t modseq,
                             struct store_snapshot_use *use, int (*fn)(void *arg, struct store_msg *m),
                             void *arg, char *err, size_t errlen);

@@ -285,9 +285,14 @@ def test_masking_changed(vault):
     assert snapshot_rows(m, m.folder) == stamped  # a shared view neither reads nor writes one
 
 
-def test_damaged_snapshot_is_read_whole_and_written_again(snapimapd):
+@pytest.mark.parametrize("damage", ["first", "last"])
+def test_damaged_snapshot_is_read_whole_and_written_again(snapimapd, damage):
     m = filled(snapimapd)
-    m.sql("UPDATE view_snapshots SET data = ?", b"MSV1\x01\x01\x01")  # cut in its first message
+    if damage == "first":
+        m.sql("UPDATE view_snapshots SET data = ?", b"MSV1\x01\x01\x01")  # cut in its first message
+    else:  # every message good, then a number cut short: found once all were given
+        data = bytes(m.sql("SELECT data FROM view_snapshots")[0][0])
+        m.sql("UPDATE view_snapshots SET data = ?", data + b"\x80")
     a = session(m)
     ok(a, "X1", "SELECT INBOX")
     n = len(loads(m))
