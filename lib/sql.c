@@ -91,7 +91,18 @@ struct sql_stmt *sql_query(struct sql *db, const char *what, const char *sql, co
                            size_t nargs, char *err, size_t errlen)
 {
 	db->last_error = SQL_ERR_NONE;
-	struct sql_stmt *q = db->drv->query(db, what, sql, args, nargs, true, err, errlen);
+	struct sql_stmt *q = db->drv->query(db, what, sql, args, nargs, SQL_QUERY_KEEP, err, errlen);
+	if (q == NULL)
+		note_fault(db);
+	return q;
+}
+
+struct sql_stmt *sql_query_binary(struct sql *db, const char *what, const char *sql,
+                                  const struct sql_value *args, size_t nargs, char *err, size_t errlen)
+{
+	db->last_error = SQL_ERR_NONE;
+	struct sql_stmt *q =
+	    db->drv->query(db, what, sql, args, nargs, SQL_QUERY_KEEP | SQL_QUERY_BINARY, err, errlen);
 	if (q == NULL)
 		note_fault(db);
 	return q;
@@ -103,7 +114,7 @@ static struct sql_stmt *run(struct sql *db, const char *what, const char *sql, c
                             size_t nargs, char *err, size_t errlen)
 {
 	db->last_error = SQL_ERR_NONE;
-	struct sql_stmt *q = db->drv->query(db, what, sql, args, nargs, false, err, errlen);
+	struct sql_stmt *q = db->drv->query(db, what, sql, args, nargs, 0, err, errlen);
 	if (q == NULL)
 		note_fault(db);
 	return q;

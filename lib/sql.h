@@ -111,6 +111,11 @@ int sql_one(struct sql *db, const char *what, const char *sql, const struct sql_
  * open (its statement is then prepared apart). */
 struct sql_stmt *sql_query(struct sql *db, const char *what, const char *sql, const struct sql_value *args,
                            size_t nargs, char *err, size_t errlen);
+/* sql_query for a large value read with sql_blob: PostgreSQL sends the results as
+ * their octets (its binary format) instead of hex text twice their size (a 450 kB IMAP
+ * view snapshot, issue 15); SQLite has one form. Numbers and texts read as usual. */
+struct sql_stmt *sql_query_binary(struct sql *db, const char *what, const char *sql,
+                                  const struct sql_value *args, size_t nargs, char *err, size_t errlen);
 /* Steps: 1 a row is ready, 0 no more rows, -1 error (err filled). Outside a
  * transaction a busy database is waited for (retries with backoff, ~60 s at most);
  * inside one it is reported (retrying there could deadlock). */

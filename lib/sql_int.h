@@ -15,6 +15,9 @@
  * gets a temporary error): long enough that contention never reaches a client. */
 #define SQL_WAIT_MS 60000
 
+#define SQL_QUERY_KEEP 1u
+#define SQL_QUERY_BINARY 2u
+
 struct sql_driver {
 	enum sql_engine engine;
 	const char *name;
@@ -24,11 +27,12 @@ struct sql_driver {
 	struct sql *(*open)(const char *target, unsigned flags, unsigned timeout_ms, char *err,
 	                    size_t errlen);
 	void (*close)(struct sql *db);
-	/* prepares (or takes from the cache) and binds every value, checked; keep: the
-	 * values are copied (a cursor may outlive the caller's buffers), else they are
-	 * only referenced (whole-statement calls, finished before they return) */
+	/* prepares (or takes from the cache) and binds every value, checked; opts:
+	 * SQL_QUERY_KEEP the values are copied (a cursor may outlive the caller's buffers),
+	 * else they are only referenced (whole-statement calls, finished before they
+	 * return); SQL_QUERY_BINARY results in the engine's binary form (sql_query_binary) */
 	struct sql_stmt *(*query)(struct sql *db, const char *what, const char *sql,
-	                          const struct sql_value *args, size_t nargs, bool keep, char *err,
+	                          const struct sql_value *args, size_t nargs, unsigned opts, char *err,
 	                          size_t errlen);
 	int (*next)(struct sql_stmt *q, char *err, size_t errlen);
 	void (*done)(struct sql_stmt *q);

@@ -593,7 +593,7 @@ static int prepare(struct pg *p, struct pg_entry *e, const char *what, const str
  * and run. A connection used for one delivery (a connection per MX session) runs most
  * of its statements once: preparing them first cost a round trip each for nothing. */
 static int send_first(struct pg *p, const char *what, const char *sql, uint32_t hash, size_t nargs,
-                      const struct pg_params *pp, char *err, size_t errlen)
+                      const struct pg_params *pp, int format, char *err, size_t errlen)
 {
 	unsigned nparams;
 	char *text = rewrite(p, what, sql, &nparams, err, errlen);
@@ -607,14 +607,15 @@ static int send_first(struct pg *p, const char *what, const char *sql, uint32_t 
 	e->nparams = nparams;
 	sql_cache_add(&p->cache, &e->ce, sql, hash);
 	p->base.prepares++;
-	int sent = PQsendQueryParams(p->c, text, (int)nargs, pp->type, pp->v, pp->len, pp->fmt, 0);
+	int sent = PQsendQueryParams(p->c, text, (int)nargs, pp->type, pp->v, pp->len, pp->fmt, format);
 	free(text);
 	return sent ? 0 : fail_msg(p, kind_of(p, NULL), what, PQerrorMessage(p->c), err, errlen);
 }
 
-/* Sends sql with its values: unnamed at its first use, then as a prepared statement. */
+/* Sends sql with its values: unnamed at its first use, then as a prepared statement.
+ * format: of the results, 0 text, 1 binary. */
 static int send_statement(struct pg *p, const char *what, const char *sql, const struct sql_value *args,
-                          size_t nargs, struct pg_params *pp, char *err, size_t errlen)
+                          size_t nargs, struct pg_params *pp, int format, char *err, size_t errlen)
 {
 	if (nargs > PG_MAX_PARAMS)
 		return check_count(p, what, nargs, PG_MAX_PARAMS + 1, err, errlen);
@@ -622,12 +623,12 @@ static int send_statement(struct pg *p, const char *what, const char *sql, const
 	uint32_t hash = sql_text_hash(sql);
 	struct pg_entry *e = (struct pg_entry *)sql_cache_find(&p->cache, sql, hash);
 	if (e == NULL)
-		return send_first(p, what, sql, hash, nargs, pp, err, errlen);
+		return send_first(p, what, sql, hash, nargs, pp, format, err, errlen);
 	if (check_count(p, what, nargs, e->nparams, err, errlen) < 0)
 		return -1;
 	if (e->name[0] == '\0' && prepare(p, e, what, pp, err, errlen) < 0)
 		return -1;
-	if (!PQsendQueryPrepared(p->c, e->name, (int)nargs, pp->v, pp->len, pp->fmt, 0))
+	if (!PQsendQueryPrepared(p->c, e->name, (int)nargs, pp->v, pp->len, pp->fmt, format))
 		return fail_msg(p, kind_of(p, NULL), what, PQerrorMessage(p->c), err, errlen);
 	return 0;
 }
@@ -635,14 +636,16 @@ static int send_statement(struct pg *p, const char *what, const char *sql, const
 /* ---- statements ------------------------------------------------------------------ */
 
 static struct sql_stmt *pg_query(struct sql *db, const char *what, const char *sql,
-                                 const struct sql_value *args, size_t nargs, bool keep, char *err,
+                                 const struct sql_value *args, size_t nargs, unsigned opts, char *err,
                                  size_t errlen)
 {
-	(void)keep; /* the statement runs here, before the caller's values go away */
+	/* SQL_QUERY_KEEP needs nothing: the statement runs here, before the caller's
+	 * values go away */
 	struct pg *p = pg(db);
 	struct pg_params pp;
+	int format = (opts & SQL_QUERY_BINARY) ? 1 : 0;
 	if (ready(p, what, err, errlen) < 0 ||
-	    send_statement(p, what, sql, args, nargs, &pp, err, errlen) < 0)
+	    send_statement(p, what, sql, args, nargs, &pp, format, err, errlen) < 0)
 		return NULL;
 	PGresult *r = await(p, what, err, errlen);
 	if (r == NULL)
@@ -703,12 +706,25 @@ static bool pg_col_null(struct sql_stmt *q, int col)
 	return !in_row(s, col) || PQgetisnull(s->res, s->row, col);
 }
 
+/* An integer or a boolean in PostgreSQL's binary form: big-endian, of its type's width. */
+static int64_t binary_int(const char *v, int len)
+{
+	if (len != 1 && len != 2 && len != 4 && len != 8)
+		return 0;
+	uint64_t u = (unsigned char)v[0] & 0x80 && len > 1 ? UINT64_MAX : 0; /* the sign, widened */
+	for (int i = 0; i < len; i++)
+		u = u << 8 | (unsigned char)v[i];
+	return (int64_t)u;
+}
+
 static int64_t pg_col_int(struct sql_stmt *q, int col)
 {
 	struct pg_stmt *s = (struct pg_stmt *)q;
 	if (pg_col_null(q, col))
 		return 0;
 	const char *v = PQgetvalue(s->res, s->row, col);
+	if (PQfformat(s->res, col) == 1)
+		return binary_int(v, PQgetlength(s->res, s->row, col));
 	if (strcmp(v, "t") == 0) /* a comparison read as a number, as SQLite gives it */
 		return 1;
 	return strtoll(v, NULL, 10);
@@ -740,6 +756,10 @@ static const void *pg_col_blob(struct sql_stmt *q, int col, size_t *len)
 		return "";
 	const char *v = PQgetvalue(s->res, s->row, col);
 	size_t n = (size_t)PQgetlength(s->res, s->row, col);
+	if (PQfformat(s->res, col) == 1) { /* sql_query_binary: the octets themselves */
+		*len = n;
+		return v;
+	}
 	if (n < 2 || v[0] != '\\' || v[1] != 'x') { /* a text column read as bytes */
 		*len = n;
 		return v;
@@ -751,13 +771,18 @@ static const void *pg_col_blob(struct sql_stmt *q, int col, size_t *len)
 	}
 	struct buf *b = &s->blobs[col];
 	buf_reset(b);
+	/* room first, then a plain loop: not an append (a call and a limit check) per
+	 * octet of a blob that may be large (issue 15) */
+	str_assert(buf_reserve(b, (n - 2) / 2), "an unlimited buffer: the value came whole from libpq");
+	unsigned char *out = (unsigned char *)b->data;
+	size_t k = 0;
 	for (size_t i = 2; i + 1 < n; i += 2) {
 		int hi = hexval(v[i]), lo = hexval(v[i + 1]);
 		if (hi < 0 || lo < 0)
 			break;
-		str_assert(buf_append_char(b, (char)(hi << 4 | lo)),
-		           "an unlimited buffer: the value came whole from libpq");
+		out[k++] = (unsigned char)(hi << 4 | lo);
 	}
+	buf_added(b, k);
 	*len = b->len;
 	return b->data;
 }

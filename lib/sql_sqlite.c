@@ -354,9 +354,10 @@ static void lite_done(struct sql_stmt *q)
 }
 
 static struct sql_stmt *lite_query(struct sql *db, const char *what, const char *sql,
-                                   const struct sql_value *args, size_t nargs, bool keep, char *err,
+                                   const struct sql_value *args, size_t nargs, unsigned opts, char *err,
                                    size_t errlen)
 {
+	bool keep = (opts & SQL_QUERY_KEEP) != 0; /* SQL_QUERY_BINARY: SQLite has one form */
 	struct lite *l = lite(db);
 	struct lite_stmt *c = cursor_for(l, what, sql, err, errlen);
 	if (c == NULL)

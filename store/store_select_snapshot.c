@@ -44,6 +44,10 @@ struct snap_reader {
 
 static bool get_number(struct snap_reader *r, uint64_t *v)
 {
+	if (r->pos < r->len && r->p[r->pos] < 0x80) { /* most numbers: one octet */
+		*v = r->p[r->pos++];
+		return true;
+	}
 	*v = 0;
 	for (unsigned shift = 0; shift < 64; shift += 7) {
 		if (r->pos >= r->len)
@@ -297,9 +301,10 @@ static int merge(struct load *l, struct snap_reader r, uint32_t stamp_uidnext, s
 static int snap_merge(struct store *st, struct load *l, int64_t mailbox_id, const struct snapshot *s,
                       struct delta *d, char *err, size_t errlen)
 {
-	struct sql_stmt *q =
-	    sql_query(st->sql, "store.snapshot_data", "SELECT data FROM view_snapshots WHERE mailbox_id = ?1",
-	              SQL_ARGS(SQL_INT(mailbox_id)), err, errlen);
+	/* binary: PostgreSQL would send it as hex text, twice its size, decoded after */
+	struct sql_stmt *q = sql_query_binary(st->sql, "store.snapshot_data",
+	                                      "SELECT data FROM view_snapshots WHERE mailbox_id = ?1",
+	                                      SQL_ARGS(SQL_INT(mailbox_id)), err, errlen);
 	if (q == NULL)
 		return -1;
 	int rc = sql_next(q, err, errlen);

@@ -134,6 +134,39 @@ static void test_binds_of_each_type(void **state)
 	assert_int_equal(count(db, "SELECT count(*) FROM t WHERE s = 'abab' AND i = 9223372036854775807"), 1);
 }
 
+/* sql_query_binary: PostgreSQL's binary results read as its text ones do. */
+static void test_binary_results(void **state)
+{
+	struct sql *db = *state;
+	char err[256];
+	unsigned char blob[256];
+	for (size_t i = 0; i < sizeof blob; i++)
+		blob[i] = (unsigned char)(255 - i); /* every octet, "\\x" first */
+	int64_t id = 0;
+	assert_int_equal(
+	    sql_one(db, "t.insert", "INSERT INTO t(i, s, b) VALUES(?1, ?2, ?3) RETURNING id",
+	            SQL_ARGS(SQL_INT(INT64_MIN), SQL_TEXT("h\xc3\xa9llo"), SQL_BLOB(blob, sizeof blob)), &id,
+	            err, sizeof err),
+	    1);
+	struct sql_stmt *q = sql_query_binary(
+	    db, "t.read_binary",
+	    "SELECT i, s, b, i < 0, CAST(-7 AS smallint), CAST(70000 AS integer) FROM t WHERE id = ?1",
+	    SQL_ARGS(SQL_INT(id)), err, sizeof err);
+	assert_non_null(q);
+	assert_int_equal(sql_next(q, err, sizeof err), 1);
+	assert_true(sql_int(q, 0) == INT64_MIN);
+	assert_string_equal(sql_text(q, 1), "h\xc3\xa9llo");
+	size_t len = 0;
+	const void *p = sql_blob(q, 2, &len);
+	assert_int_equal(len, sizeof blob);
+	assert_memory_equal(p, blob, sizeof blob);
+	assert_int_equal(sql_int(q, 3), 1);
+	assert_int_equal(sql_int(q, 4), -7);
+	assert_int_equal(sql_int(q, 5), 70000);
+	assert_int_equal(sql_next(q, err, sizeof err), 0);
+	sql_done(q);
+}
+
 static void test_nulls_and_empty_blob(void **state)
 {
 	struct sql *db = *state;
@@ -867,6 +900,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_binds_of_each_type, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_nulls_and_empty_blob, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_binary_results, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_text_copy_truncation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_errors_name_their_purpose, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_statement_cache, setup, teardown),
