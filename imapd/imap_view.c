@@ -122,7 +122,7 @@ static int view_fill_one(void *arg, struct store_msg *m)
 	struct imap_view *v = &f->s->view;
 	if (v->cap == 0 && f->mb->messages > 0) { /* once: the count is known */
 		v->cap = f->mb->messages;
-		v->v = xrealloc(v->v, v->cap * sizeof(*v->v));
+		v->v = xrealloc_prefault(v->v, v->cap * sizeof(*v->v));
 	}
 	imap_vault_strip(f->s, m); /* the patient's own flags never cross */
 	if (!imap_view_hides(f->s, m->keywords))
@@ -378,7 +378,7 @@ static int view_load_one(void *arg, struct store_msg *m)
 	}
 	if (v->n == v->cap) { /* the count SELECT announced, unless it moved meanwhile */
 		v->cap = v->cap == 0 && v->pending_exists > 0 ? v->pending_exists : v->cap ? v->cap * 2 : 64;
-		v->v = xrealloc(v->v, v->cap * sizeof(*v->v));
+		v->v = xrealloc_prefault(v->v, v->cap * sizeof(*v->v));
 	}
 	bool gone = m->modseq == UINT64_MAX;
 	if (gone)

@@ -2,9 +2,12 @@
 
 #include "lib/buf.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "lib/str.h"
 
@@ -29,6 +32,18 @@ void *xcalloc(size_t n, size_t size)
 	if (p == NULL)
 		out_of_memory(n * size);
 	return p;
+}
+
+void *xrealloc_prefault(void *p, size_t n)
+{
+	void *q = xrealloc(p, n);
+#ifdef MADV_POPULATE_WRITE
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t from = ((uintptr_t)q + page - 1) & ~(page - 1), to = ((uintptr_t)q + n) & ~(page - 1);
+	if (to > from)
+		(void)madvise((void *)from, to - from, MADV_POPULATE_WRITE); /* an advice: faults as usual */
+#endif
+	return q;
 }
 
 void *xrealloc(void *p, size_t n)

@@ -67,5 +67,9 @@ void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
+/* xrealloc for a large array about to be written whole: its new pages are mapped in one
+ * call rather than one page fault each (a 100,000-message IMAP view is 600 pages: 1 ms
+ * of faults, issue 15). Where the kernel cannot (before Linux 5.14), they fault as usual. */
+void *xrealloc_prefault(void *p, size_t n);
 
 #endif

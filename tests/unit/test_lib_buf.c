@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -24,6 +25,19 @@ static void test_append_keeps_nul(void **state)
 	assert_int_equal(b.len, 7);
 	assert_int_equal(b.data[7], '\0');
 	buf_free(&b);
+}
+
+/* The pages mapped ahead hold what realloc kept, and take writes. */
+static void test_realloc_prefault_keeps_data(void **state)
+{
+	(void)state;
+	char *p = xrealloc_prefault(NULL, 100);
+	memcpy(p, "view", 5);
+	p = xrealloc_prefault(p, 3 << 20); /* 3 MB: pages of its own */
+	assert_string_equal(p, "view");
+	memset(p + 100, 'x', (3 << 20) - 100);
+	assert_int_equal(p[(3 << 20) - 1], 'x');
+	free(p);
 }
 
 static void test_limit_refuses_whole_append(void **state)
@@ -225,12 +239,19 @@ static void test_str_list_and_case(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_append_keeps_nul),   cmocka_unit_test(test_limit_refuses_whole_append),
-	    cmocka_unit_test(test_grows_large),        cmocka_unit_test(test_consume_truncate),
-	    cmocka_unit_test(test_str_copy_truncates), cmocka_unit_test(test_str_numbers),
-	    cmocka_unit_test(test_str_address),        cmocka_unit_test(test_str_utf8),
-	    cmocka_unit_test(test_str_list_and_case),  cmocka_unit_test(test_put_unlimited_only),
-	    cmocka_unit_test(test_refused_is_sticky),  cmocka_unit_test(test_str_copy_display),
+	    cmocka_unit_test(test_realloc_prefault_keeps_data),
+	    cmocka_unit_test(test_append_keeps_nul),
+	    cmocka_unit_test(test_limit_refuses_whole_append),
+	    cmocka_unit_test(test_grows_large),
+	    cmocka_unit_test(test_consume_truncate),
+	    cmocka_unit_test(test_str_copy_truncates),
+	    cmocka_unit_test(test_str_numbers),
+	    cmocka_unit_test(test_str_address),
+	    cmocka_unit_test(test_str_utf8),
+	    cmocka_unit_test(test_str_list_and_case),
+	    cmocka_unit_test(test_put_unlimited_only),
+	    cmocka_unit_test(test_refused_is_sticky),
+	    cmocka_unit_test(test_str_copy_display),
 	    cmocka_unit_test(test_wipe_frees),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
