@@ -13,8 +13,19 @@
  * Durability: queue_put writes and fsyncs the file before the transaction that names
  * it commits; once it returns 0 the message survives a crash (250 may be said). A
  * process that dies while delivering loses nothing: a claim only moves the next
- * attempt time forward (queue_claim), so the recipient comes due again (delivery is
+ * attempt time forward (queue_due), so the recipient comes due again (delivery is
  * at least once, never at most once).
+ *
+ * Claims: a claimed recipient's row names its owner, the queue process that claimed it
+ * (queue_owner_self), and its next attempt is the claim's lease. Nothing hands a claimed
+ * recipient out again while its owner lives, so a message being sent is never sent a
+ * second time beside it: mssctl queue flush makes due only recipients that are
+ * deferred or whose owner is gone (queue_owner_state), and the queue's own scheduling
+ * renews, rather than takes, a claim of a live owner whose lease ran out. A claim whose
+ * owner is gone is released: by the queue process that starts next
+ * (queue_release_gone), by a flush, or by the queue process itself when the worker
+ * that carried it ended without recording it (queue_release). An owner on another
+ * host cannot be judged: its claim waits for its lease.
  *
  * Conventions as store.h: 0 success, 1 a refusal the caller caused (no such message),
  * -1 an internal error with err (never content). */
@@ -99,8 +110,9 @@ int queue_get(struct store *st, const char *qid, struct queue_entry *out, char *
 /* Decrypts a queued message's content, appended to out. Returns 0, 1 no such message,
  * -1 (missing or altered file). */
 int queue_read(struct store *st, const char *qid, struct buf *out, char *err, size_t errlen);
-/* Makes every recipient of qid (all messages when qid is NULL) due at now: mssctl queue
- * flush. *n: recipients made due. Returns 0, 1 when qid names no message, -1. */
+/* Makes every recipient of qid (all messages when qid is NULL) due at now, but those a
+ * live queue process has claimed (see "Claims" above: they are being sent): mssctl
+ * queue flush. *n: recipients made due. Returns 0, 1 when qid names no message, -1. */
 int queue_flush(struct store *st, const char *qid, int64_t now, size_t *n, char *err, size_t errlen);
 /* Removes qid, its recipients and its file without delivering (mssctl queue delete).
  * hook runs in the transaction (the audit record). Returns 0, 1 no such message, -1. */
@@ -124,12 +136,35 @@ struct queue_due {
 	struct dsn_mail dsn;  /* the message's RET and ENVID (zero: none) */
 	struct dsn_rcpt rdsn; /* this recipient's NOTIFY and ORCPT (zero: none) */
 };
-/* Claims up to max recipients due at now, soonest first (one index range scan): each
- * one's next attempt moves to now + lease, so that another process (or this one after
- * a crash) takes it again only once lease has passed. Fills out (sorted by domain,
- * then qid) and *n. Returns 0 or -1. */
-int queue_due(struct store *st, int64_t now, int64_t lease, struct queue_due *out, size_t max, size_t *n,
-              char *err, size_t errlen);
+/* Claims up to max recipients due at now, soonest first (one index range scan), for
+ * owner (queue_owner_self): each one's next attempt moves to now + lease, so that
+ * another process takes it again only once lease has passed and its owner cannot be
+ * told alive. A due recipient whose claim's owner lives (a lease that ran out during a
+ * long batch) is renewed instead, not taken. Fills out (sorted by domain, then qid)
+ * and *n. Returns 0 or -1. */
+int queue_due(struct store *st, const char *owner, int64_t now, int64_t lease, struct queue_due *out,
+              size_t max, size_t *n, char *err, size_t errlen);
+/* The recipients of d[0..n) still claimed by owner (a worker ended before it recorded
+ * them): due again at next, attempts + 1, reply kept as the last one, the claim gone
+ * (mssctl queue flush may then make them due now). *released: how many. Returns 0 or
+ * -1. */
+int queue_release(struct store *st, const char *owner, const struct queue_due *d, size_t n, int64_t next,
+                  const char *reply, size_t *released, char *err, size_t errlen);
+/* Releases the claims of owners that are gone (queue_owner_state), on qid's recipients
+ * (all when qid is NULL): due at now. *released: how many. Returns 0 or -1. */
+int queue_release_gone(struct store *st, const char *qid, int64_t now, size_t *released, char *err,
+                       size_t errlen);
+
+/* A claim's owner: "<boot id> <pid namespace> <pid> <start time>" of a queue process. */
+#define QUEUE_OWNER_SIZE 160
+/* This process as a claim's owner, into out. Returns 0 or -1 (no /proc). */
+int queue_owner_self(char *out, size_t outlen);
+enum queue_owner_state {
+	QUEUE_OWNER_ALIVE,   /* that process runs, on this kernel and in this pid namespace */
+	QUEUE_OWNER_GONE,    /* it ended (its pid free or given to a process started later) */
+	QUEUE_OWNER_UNKNOWN, /* another kernel or pid namespace: its lease decides */
+};
+enum queue_owner_state queue_owner_state(const char *owner);
 /* The soonest next attempt of all recipients (INT64_MAX when the queue is empty).
  * Returns 0 or -1. */
 int queue_next_due(struct store *st, int64_t *when, char *err, size_t errlen);

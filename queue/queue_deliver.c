@@ -13,6 +13,7 @@
 
 struct claim_txn {
 	struct store *st;
+	const char *owner;
 	int64_t now, lease;
 	struct queue_due *out;
 	size_t max, n;
@@ -39,36 +40,60 @@ static int read_due(struct sql_stmt *q, struct queue_due *d)
 	return 0;
 }
 
+/* Whether a due row's claim is still held: its owner (column 14) lives. Its lease ran
+ * out in a long batch; the row is renewed in claim, not taken. */
+static bool held(struct sql_stmt *q)
+{
+	const char *owner = sql_text(q, 14);
+	return owner[0] != '\0' && queue_owner_state(owner) == QUEUE_OWNER_ALIVE;
+}
+
 /* One transaction reads and claims, so two queue processes (two hosts on one
  * PostgreSQL store) never claim the same recipient at once. */
 static int claim(void *arg, char *err, size_t errlen)
 {
 	struct claim_txn *t = arg;
 	struct sql *db = store_sql(t->st);
+	struct queue_due renew;
 	int r;
+	bool take;
 	t->n = 0;
 	if (sql_lock(db, "queue_claim", err, errlen) < 0)
 		return -1;
 	struct sql_stmt *q =
 	    sql_query(db, "queue due",
 	              "SELECT r.qid, r.rcpt, r.domain, r.attempts, r.next_attempt, m.mail_from, m.created, "
-	              "m.account, m.warned, m.flags, m.dsn_ret, m.dsn_envid, r.dsn_notify, r.dsn_orcpt "
+	              "m.account, m.warned, m.flags, m.dsn_ret, m.dsn_envid, r.dsn_notify, r.dsn_orcpt, "
+	              "r.claim_owner "
 	              "FROM queue_rcpts r JOIN queue_messages m ON m.qid = r.qid "
 	              "WHERE r.next_attempt <= ?1 ORDER BY r.next_attempt LIMIT ?2",
 	              SQL_ARGS(SQL_INT(t->now), SQL_INT(t->max)), err, errlen);
 	if (q == NULL)
 		return -1;
-	while (t->n < t->max && (r = sql_next(q, err, errlen)) == 1)
-		if (read_due(q, &t->out[t->n]) == 0)
+	while (t->n < t->max && (r = sql_next(q, err, errlen)) == 1) {
+		take = !held(q);
+		struct queue_due *d = take ? &t->out[t->n] : &renew;
+		if (read_due(q, d) != 0)
+			continue;
+		if (take)
 			t->n++;
+		else if (sql_exec(db, "queue renew",
+		                  "UPDATE queue_rcpts SET next_attempt = ?1 WHERE qid = ?2 AND rcpt = ?3",
+		                  SQL_ARGS(SQL_INT(t->now + t->lease), SQL_TEXT(d->qid), SQL_TEXT(d->rcpt)),
+		                  err, errlen) < 0)
+			r = -1;
+		if (r < 0)
+			break;
+	}
 	sql_done(q);
 	if (r < 0)
 		return -1;
 	for (size_t i = 0; i < t->n; i++)
 		if (sql_exec(db, "queue claim",
-		             "UPDATE queue_rcpts SET next_attempt = ?1 WHERE qid = ?2 AND rcpt = ?3",
+		             "UPDATE queue_rcpts SET next_attempt = ?1, claim_owner = ?4 WHERE qid = ?2 AND "
+		             "rcpt = ?3",
 		             SQL_ARGS(SQL_INT(t->now + t->lease), SQL_TEXT(t->out[i].qid),
-		                      SQL_TEXT(t->out[i].rcpt)),
+		                      SQL_TEXT(t->out[i].rcpt), SQL_TEXT(t->owner)),
 		             err, errlen) < 0)
 			return -1;
 	return 0;
@@ -81,10 +106,10 @@ static int by_domain(const void *a, const void *b)
 	return c != 0 ? c : strcmp(x->qid, y->qid);
 }
 
-int queue_due(struct store *st, int64_t now, int64_t lease, struct queue_due *out, size_t max, size_t *n,
-              char *err, size_t errlen)
+int queue_due(struct store *st, const char *owner, int64_t now, int64_t lease, struct queue_due *out,
+              size_t max, size_t *n, char *err, size_t errlen)
 {
-	struct claim_txn t = {.st = st, .now = now, .lease = lease, .out = out, .max = max};
+	struct claim_txn t = {.st = st, .owner = owner, .now = now, .lease = lease, .out = out, .max = max};
 	*n = 0;
 	int r = sql_transaction(store_sql(st), claim, &t, err, errlen);
 	if (r != 0)
@@ -131,8 +156,8 @@ static int record_outcome(void *arg, char *err, size_t errlen)
 	else
 		r = sql_exec(
 		    db, "queue defer",
-		    "UPDATE queue_rcpts SET next_attempt = ?3, attempts = attempts + 1, last_reply = ?4 "
-		    "WHERE qid = ?1 AND rcpt = ?2",
+		    "UPDATE queue_rcpts SET next_attempt = ?3, attempts = attempts + 1, last_reply = ?4, "
+		    "claim_owner = '' WHERE qid = ?1 AND rcpt = ?2",
 		    SQL_ARGS(SQL_TEXT(t->qid), SQL_TEXT(t->rcpt), SQL_INT(t->next), SQL_TEXT(reply)), err,
 		    errlen);
 	if (r < 0)
@@ -188,4 +213,105 @@ int queue_set_warned(struct store *st, const char *qid, char *err, size_t errlen
 	                SQL_ARGS(SQL_TEXT(qid)), err, errlen) < 0
 	           ? -1
 	           : 0;
+}
+
+struct release_txn {
+	struct store *st;
+	const char *owner, *reply;
+	const struct queue_due *d;
+	size_t n, released;
+	int64_t next;
+};
+
+static int release_rows(void *arg, char *err, size_t errlen)
+{
+	struct release_txn *t = arg;
+	char reply[QUEUE_REPLY_SIZE];
+	if (str_copy(reply, sizeof reply, t->reply) != 0)
+		reply[sizeof reply - 1] = '\0';
+	t->released = 0;
+	for (size_t i = 0; i < t->n; i++) {
+		/* only what is still this owner's: a recorded recipient is gone or deferred */
+		int r = sql_exec(store_sql(t->st), "queue release",
+		                 "UPDATE queue_rcpts SET next_attempt = ?4, attempts = attempts + 1, "
+		                 "last_reply = ?5, claim_owner = '' "
+		                 "WHERE qid = ?1 AND rcpt = ?2 AND claim_owner = ?3",
+		                 SQL_ARGS(SQL_TEXT(t->d[i].qid), SQL_TEXT(t->d[i].rcpt), SQL_TEXT(t->owner),
+		                          SQL_INT(t->next), SQL_TEXT(reply)),
+		                 err, errlen);
+		if (r < 0)
+			return -1;
+		t->released += (size_t)r;
+	}
+	return 0;
+}
+
+int queue_release(struct store *st, const char *owner, const struct queue_due *d, size_t n, int64_t next,
+                  const char *reply, size_t *released, char *err, size_t errlen)
+{
+	struct release_txn t = {.st = st, .owner = owner, .reply = reply, .d = d, .n = n, .next = next};
+	*released = 0;
+	if (sql_transaction(store_sql(st), release_rows, &t, err, errlen) != 0)
+		return -1;
+	*released = t.released;
+	return 0;
+}
+
+/* The owners of claims (few: the index holds claimed rows only). */
+#define QUEUE_OWNERS_MAX 64
+
+struct gone_txn {
+	struct store *st;
+	const char *qid;
+	int64_t now;
+	size_t released;
+};
+
+static int release_gone(void *arg, char *err, size_t errlen)
+{
+	struct gone_txn *t = arg;
+	struct sql *db = store_sql(t->st);
+	char owners[QUEUE_OWNERS_MAX][QUEUE_OWNER_SIZE];
+	size_t k = 0;
+	int r;
+	t->released = 0;
+	struct sql_stmt *q = sql_query(db, "queue owners",
+	                               "SELECT DISTINCT claim_owner FROM queue_rcpts WHERE claim_owner <> ''",
+	                               SQL_NOARGS, err, errlen);
+	if (q == NULL)
+		return -1;
+	while (k < QUEUE_OWNERS_MAX && (r = sql_next(q, err, errlen)) == 1)
+		if (sql_text_copy(q, 0, owners[k], sizeof owners[k]) == 0 &&
+		    queue_owner_state(owners[k]) == QUEUE_OWNER_GONE)
+			k++;
+	sql_done(q);
+	if (r < 0)
+		return -1;
+	for (size_t i = 0; i < k; i++) {
+		r = t->qid == NULL
+		        ? sql_exec(db, "queue release gone",
+		                   "UPDATE queue_rcpts SET next_attempt = ?2, claim_owner = '' WHERE "
+		                   "claim_owner = ?1",
+		                   SQL_ARGS(SQL_TEXT(owners[i]), SQL_INT(t->now)), err, errlen)
+		        : sql_exec(db, "queue release gone",
+		                   "UPDATE queue_rcpts SET next_attempt = ?2, claim_owner = '' "
+		                   "WHERE claim_owner = ?1 AND qid = ?3",
+		                   SQL_ARGS(SQL_TEXT(owners[i]), SQL_INT(t->now), SQL_TEXT(t->qid)), err,
+		                   errlen);
+		if (r < 0)
+			return -1;
+		t->released += (size_t)r;
+	}
+	return 0;
+}
+
+int queue_release_gone(struct store *st, const char *qid, int64_t now, size_t *released, char *err,
+                       size_t errlen)
+{
+	struct gone_txn t = {.st = st, .qid = qid, .now = now};
+	*released = 0;
+	if (sql_transaction(store_sql(st), release_gone, &t, err, errlen) != 0)
+		return -1;
+	*released = t.released;
+	return 0;
 }

@@ -11,24 +11,33 @@
 int queue_flush(struct store *st, const char *qid, int64_t now, size_t *n, char *err, size_t errlen)
 {
 	int r;
+	size_t released = 0;
 	*n = 0;
-	if (qid == NULL) {
-		r = sql_exec(store_sql(st), "queue flush",
-		             "UPDATE queue_rcpts SET next_attempt = ?1 WHERE next_attempt > ?1",
-		             SQL_ARGS(SQL_INT(now)), err, errlen);
-	} else {
+	if (qid != NULL) {
 		struct queue_entry e;
 		r = queue_get(st, qid, &e, err, errlen);
 		if (r != 0)
 			return r;
 		queue_entry_free(&e);
-		r = sql_exec(store_sql(st), "queue flush",
-		             "UPDATE queue_rcpts SET next_attempt = ?1 WHERE qid = ?2 AND next_attempt > ?1",
-		             SQL_ARGS(SQL_INT(now), SQL_TEXT(qid)), err, errlen);
 	}
+	/* the claims of gone owners first (a killed queue process's), then the deferred
+	 * ones; a live owner's claim is left alone: its worker may be sending it now, and a
+	 * second copy beside it would reach the other operator twice */
+	if (queue_release_gone(st, qid, now, &released, err, errlen) < 0)
+		return -1;
+	if (qid == NULL)
+		r = sql_exec(
+		    store_sql(st), "queue flush",
+		    "UPDATE queue_rcpts SET next_attempt = ?1 WHERE next_attempt > ?1 AND claim_owner = ''",
+		    SQL_ARGS(SQL_INT(now)), err, errlen);
+	else
+		r = sql_exec(store_sql(st), "queue flush",
+		             "UPDATE queue_rcpts SET next_attempt = ?1 "
+		             "WHERE qid = ?2 AND next_attempt > ?1 AND claim_owner = ''",
+		             SQL_ARGS(SQL_INT(now), SQL_TEXT(qid)), err, errlen);
 	if (r < 0)
 		return -1;
-	*n = (size_t)r;
+	*n = (size_t)r + released;
 	/* now, not at the queue process's next look; also when nothing was moved, since
 	 * what was already due may be waiting for that look */
 	store_queue_notify(st);

@@ -36,6 +36,34 @@ void relay_pool_set_reuse(struct relay_pool *p, unsigned seconds)
 	p->reuse_ms = seconds * 1000u;
 }
 
+void relay_pool_set_done(struct relay_pool *p,
+                         void (*fn)(void *arg, const void *job, size_t len, const char *why), void *arg)
+{
+	p->done = fn;
+	p->done_arg = arg;
+}
+
+/* Slot s's batch ended (why): handed to the done callback, then forgotten. */
+static void batch_done(struct relay_pool *p, struct relay_slot *s, const char *why)
+{
+	if (s->job != NULL && p->done != NULL)
+		p->done(p->done_arg, s->job, s->job_len, why);
+	free(s->job);
+	s->job = NULL;
+	s->job_len = 0;
+}
+
+/* Keeps a copy of the batch given to slot s. */
+static void batch_keep(struct relay_slot *s, const void *job, size_t len)
+{
+	free(s->job);
+	s->job = malloc(len);
+	if (s->job == NULL)
+		abort();
+	memcpy(s->job, job, len);
+	s->job_len = len;
+}
+
 static int64_t now_ms(void)
 {
 	struct timespec ts;
@@ -71,18 +99,26 @@ size_t relay_pool_running(const struct relay_pool *p, const char *domain)
 
 static void ended(struct relay_pool *p, pid_t pid, int status)
 {
+	char why[128];
 	for (size_t i = 0; i < p->n; i++) {
 		if (p->slot[i].pid != pid)
 			continue;
 		p->slot[i].pid = 0;
 		end_worker(&p->slot[i]);
-		/* what it claimed and did not record waits for its lease (or mssctl queue flush) */
 		if (WIFSIGNALED(status))
 			log_warn("relay.worker", "pid=%ld domain=%s result=ended signal=%d", (long)pid,
 			         p->slot[i].domain, WTERMSIG(status));
 		else if (WEXITSTATUS(status) != 0)
 			log_warn("relay.worker", "pid=%ld domain=%s result=ended status=%d", (long)pid,
 			         p->slot[i].domain, WEXITSTATUS(status));
+		/* what it claimed and did not record is given back (a deferral, flushable) */
+		if (WIFSIGNALED(status))
+			str_error(why, sizeof why, "local: the delivery worker ended on signal %d",
+			          WTERMSIG(status));
+		else
+			str_error(why, sizeof why, "local: the delivery worker ended (status %d)",
+			          WEXITSTATUS(status));
+		batch_done(p, &p->slot[i], why);
 		return;
 	}
 }
@@ -163,10 +199,13 @@ static int read_all(int fd, void *b, size_t len)
 static int give(struct relay_slot *s, const void *job, size_t len)
 {
 	s->idle = false;
+	batch_keep(s, job, len);
 	if (write_all(s->ctl, &len, sizeof len) < 0 || write_all(s->ctl, job, len) < 0) {
 		log_warn("relay.reuse", "pid=%ld domain=%s result=failed error=\"worker gone\"", (long)s->pid,
 		         s->domain);
 		end_worker(s);
+		free(s->job); /* the batch stays the caller's */
+		s->job = NULL;
 		return -1;
 	}
 	return 0;
@@ -219,6 +258,7 @@ void relay_pool_update(struct relay_pool *p, const struct pollfd *fds, size_t n)
 			if (read(s->ctl, &b, 1) == 1) {
 				s->idle = true;
 				s->idle_since = now;
+				batch_done(p, s, "local: the outcome was not recorded");
 			} else {
 				end_worker(s); /* it is ending: reaped later */
 			}
@@ -267,6 +307,7 @@ int relay_pool_start(struct relay_pool *p, size_t i, const char *domain, const v
 		return 0;
 	}
 	if (pid > 0) {
+		batch_keep(s, job, len);
 		s->pid = pid;
 		s->ctl = sv[0];
 		s->idle = false;
@@ -305,6 +346,8 @@ void relay_pool_wait_all(struct relay_pool *p)
 
 void relay_pool_free(struct relay_pool *p)
 {
+	for (size_t i = 0; i < p->n; i++)
+		free(p->slot[i].job);
 	free(p->slot);
 	p->slot = NULL;
 	p->n = 0;

@@ -18,8 +18,9 @@
  * Each slot owns a channel to the key agent (made by the master for this queue
  * process): a SEQPACKET channel answers requests in order, so two processes sharing
  * one would read each other's signatures. A worker ends with the queue process
- * (PR_SET_PDEATHSIG); whatever it had claimed and not recorded comes due again when
- * the lease ends, as after a crash of the queue process itself. */
+ * (PR_SET_PDEATHSIG); whatever it had claimed and not recorded is given back when it
+ * ends (relay_pool_set_done), and after a crash of the queue process itself, by the
+ * next one (queue.h "Claims"). */
 #ifndef MSS_RELAY_POOL_H
 #define MSS_RELAY_POOL_H
 
@@ -47,6 +48,8 @@ struct relay_slot {
 	int chan;           /* this slot's key agent channel, -1: the context's own (a pool of one) */
 	int keys;           /* this slot's account key agent channel */
 	char domain[MSS_DOMAIN_SIZE];
+	void *job; /* a copy of the batch it carries (NULL: none), for relay_pool_set_done */
+	size_t job_len;
 };
 
 struct relay_pool {
@@ -54,6 +57,8 @@ struct relay_pool {
 	size_t n;            /* slots: relay_max_connections, fewer when fewer channels came */
 	unsigned per_domain; /* relay_max_per_domain */
 	unsigned reuse_ms;   /* relay_connection_reuse_time in ms, 0: workers end after a batch */
+	void (*done)(void *arg, const void *job, size_t len, const char *why);
+	void *done_arg;
 };
 
 /* max slots (relay_max_connections), per_domain; w: the slots' channels (max is cut to
@@ -64,6 +69,12 @@ void relay_pool_init(struct relay_pool *p, unsigned max, unsigned per_domain, co
                      int own_keys);
 /* Workers keep their connection idle for up to seconds (0: off). */
 void relay_pool_set_reuse(struct relay_pool *p, unsigned seconds);
+/* fn(arg, job, len, why) for every batch that ended: its worker said it is idle (why
+ * "batch ended") or ended (why names the signal or status). The queue process gives
+ * back there what the batch left claimed (queue_release): a worker records each
+ * outcome itself, so what is still claimed then was not recorded. */
+void relay_pool_set_done(struct relay_pool *p,
+                         void (*fn)(void *arg, const void *job, size_t len, const char *why), void *arg);
 /* Reaps the workers that ended, waiting for one when block and one runs. A worker that
  * ended on a signal or a status other than 0 is logged (relay.worker result=ended). */
 void relay_pool_reap(struct relay_pool *p, bool block);

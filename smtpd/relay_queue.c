@@ -43,6 +43,7 @@ struct relay_round {
 	const struct mss_config *cfg;
 	struct tls_ctx *ctx;
 	int64_t now;
+	const char *owner; /* the queue process, as its claims name it (queue_owner_self) */
 };
 
 struct outcome_audit {
@@ -338,7 +339,7 @@ static void run_job(void *arg, int chan, int keys, int ctl)
 	char err[512];
 	struct store *st = store_open_nokeys(job->cfg, err, sizeof err);
 	if (st == NULL) {
-		/* the claim stays: due again when its lease ends */
+		/* the queue process gives the batch back when this worker ends (status 0 too) */
 		log_err("relay", "domain=%s result=failed error=\"%s\"", job->d[0].domain, err);
 		return;
 	}
@@ -401,8 +402,8 @@ static size_t claim(struct relay_round *rd, struct relay_pending *p)
 	char err[512];
 	size_t n = 0;
 	rd->now = (int64_t)time(NULL);
-	if (queue_due(rd->st, rd->now, relay_lease(rd->cfg), p->d + p->n, RELAY_BATCH, &n, err, sizeof err) <
-	    0) {
+	if (queue_due(rd->st, rd->owner, rd->now, relay_lease(rd->cfg), p->d + p->n, RELAY_BATCH, &n, err,
+	              sizeof err) < 0) {
 		log_err("relay", "result=failed error=\"%s\"", err);
 		return 0;
 	}
@@ -449,6 +450,29 @@ static void dispatch(struct relay_round *rd, struct relay_pool *pool, struct rel
 		i = j;
 	}
 	p->n = kept;
+}
+
+/* A worker's batch ended (relay_pool_set_done): what it left claimed, it did not record
+ * (the worker died, or its store failed): given back as a deferral with backoff rather
+ * than at once, so that a message that makes its worker crash cannot loop; mssctl queue
+ * flush makes it due now. */
+static void batch_done(void *arg, const void *job, size_t len, const char *why)
+{
+	struct relay_round *rd = arg;
+	const struct queue_due *d = job;
+	size_t n = len / sizeof *d, released = 0;
+	char err[512], q[256];
+	int64_t now = (int64_t)time(NULL);
+	if (n == 0)
+		return;
+	if (queue_release(rd->st, rd->owner, d, n, now + relay_backoff(rd->cfg, d[0].attempts), why,
+	                  &released, err, sizeof err) < 0) {
+		log_err("relay.release", "domain=%s result=failed error=\"%s\"", d[0].domain, err);
+		return;
+	}
+	if (released > 0)
+		log_warn("relay.release", "domain=%s recipients=%zu reason=%s", d[0].domain, released,
+		         log_quote(q, sizeof q, why));
 }
 
 static volatile sig_atomic_t reload_asked;
@@ -524,13 +548,27 @@ static void queue_main(const struct mss_config *cfg, struct tls_ctx *ctx, int ke
 		_exit(1);
 	}
 	store_use_agent(st, keys_fd);
-	struct relay_round rd = {.st = st, .cfg = cfg, .ctx = ctx};
+	char owner[QUEUE_OWNER_SIZE];
+	size_t released = 0;
+	if (queue_owner_self(owner, sizeof owner) != 0) {
+		log_err("relay", "result=failed error=\"/proc/self/stat or /proc/sys/kernel/random/boot_id "
+		                 "unreadable: a claim could not name its owner\"");
+		_exit(1);
+	}
+	/* a predecessor killed (or crashed) left its claims: they go now, not at their lease */
+	if (queue_release_gone(st, NULL, (int64_t)time(NULL), &released, err, sizeof err) < 0)
+		log_err("relay.release", "result=failed error=\"%s\"", err);
+	else if (released > 0)
+		log_info("relay.release", "recipients=%zu reason=\"claimed by a queue process that is gone\"",
+		         released);
+	struct relay_round rd = {.st = st, .cfg = cfg, .ctx = ctx, .owner = owner};
 	struct relay_pool pool;
 	struct relay_pending pending = {.d = calloc(RELAY_PENDING_MAX, sizeof *pending.d)};
 	if (pending.d == NULL)
 		abort();
 	relay_pool_init(&pool, cfg->relay_max_connections, cfg->relay_max_per_domain, w, keys_fd);
 	relay_pool_set_reuse(&pool, cfg->relay_connection_reuse_time);
+	relay_pool_set_done(&pool, batch_done, &rd);
 	/* woken by each queued message (store_queue_notify), so that a new message leaves
 	 * at once instead of at the next look; without the watch, the looks alone */
 	int wake = store_queue_watch_open(st, err, sizeof err);

@@ -11,9 +11,12 @@
  * list, a null MX, or queue_lifetime passed).
  *
  * At least once, never lost: a claim only moves the next attempt forward by the lease
- * (relay_lease below), and a recipient leaves the queue only after the remote server's
- * 250 to the final dot; a process killed at any moment leaves its claimed recipients
- * to come due again when the lease ends (mssctl queue flush makes them due now). */
+ * (relay_lease below) and names this process (queue.h "Claims"), and a recipient leaves
+ * the queue only after the remote server's 250 to the final dot; a process killed at
+ * any moment leaves its claimed recipients to the next queue process, which releases
+ * them at its start (queue_release_gone), and a worker's unrecorded ones are given
+ * back as a deferral when it ends. Never twice at once: while this process lives,
+ * nothing (mssctl queue flush included) hands out again what it claimed. */
 #ifndef MSS_RELAY_QUEUE_H
 #define MSS_RELAY_QUEUE_H
 
