@@ -16,6 +16,28 @@ static const char *next_text(const struct queue_rcpt *r, int64_t now, char *buf,
 	return ctl_date(r->next_attempt, buf, len);
 }
 
+/* Who holds r's claim, for queue show: "" when nobody does. */
+static const char *claim_text(const struct queue_rcpt *r, char *buf, size_t len)
+{
+	if (r->claim_owner[0] == '\0')
+		return "";
+	long pid = queue_owner_pid(r->claim_owner);
+	switch (queue_owner_state(r->claim_owner)) {
+	case QUEUE_OWNER_ALIVE:
+		str_error(buf, len, " claimed by the running queue process %ld (being sent or about to be)",
+		          pid);
+		break;
+	case QUEUE_OWNER_GONE:
+		str_error(buf, len, " claimed by a queue process that is gone (%ld): queue flush sends it",
+		          pid);
+		break;
+	case QUEUE_OWNER_UNKNOWN:
+		str_error(buf, len, " claimed on another host (until its next attempt time)");
+		break;
+	}
+	return buf;
+}
+
 static int print_line(void *arg, const struct queue_entry *e)
 {
 	const int64_t *now = arg;
@@ -51,12 +73,12 @@ static int queue_show(struct ctl *c, const char *qid, int64_t now)
 		       e.dsn.envid[0] ? " ENVID=" : "", e.dsn.envid);
 	for (size_t i = 0; i < e.nrcpt; i++) {
 		const struct queue_rcpt *rc = &e.rcpts[i];
-		char notify[32];
+		char notify[32], claim[QUEUE_OWNER_SIZE];
 		dsn_notify_format(rc->dsn.notify, notify);
-		printf("to: <%s> attempts %u next %s%s%s%s%s%s%s\n", rc->rcpt, rc->attempts,
-		       next_text(rc, now, next, sizeof next), notify[0] ? " notify " : "", notify,
-		       rc->dsn.orcpt[0] ? " orcpt " : "", rc->dsn.orcpt, rc->last_reply[0] ? " last: " : "",
-		       rc->last_reply);
+		printf("to: <%s> attempts %u next %s%s%s%s%s%s%s%s\n", rc->rcpt, rc->attempts,
+		       next_text(rc, now, next, sizeof next), claim_text(rc, claim, sizeof claim),
+		       notify[0] ? " notify " : "", notify, rc->dsn.orcpt[0] ? " orcpt " : "", rc->dsn.orcpt,
+		       rc->last_reply[0] ? " last: " : "", rc->last_reply);
 	}
 	queue_entry_free(&e);
 	return CTL_OK;

@@ -43,6 +43,8 @@
 
 #define QUEUE_ID_SIZE 32     /* a queue id, NUL included: letters and digits only */
 #define QUEUE_REPLY_SIZE 512 /* the last reply kept for a recipient (cut) */
+/* A claim's owner: "<boot id> <pid namespace> <pid> <start time>" of a queue process. */
+#define QUEUE_OWNER_SIZE 160
 
 /* Envelope options kept with a queued message (queue_put.flags). */
 #define QUEUE_SMTPUTF8 1u   /* RFC 6531: the message needs SMTPUTF8 (UTF-8 address or header) */
@@ -81,8 +83,9 @@ struct queue_rcpt {
 	char domain[MSS_DOMAIN_SIZE];
 	int64_t next_attempt; /* unix time */
 	unsigned attempts;
-	char last_reply[QUEUE_REPLY_SIZE]; /* "" before the first attempt */
-	struct dsn_rcpt dsn;               /* NOTIFY and ORCPT, as RCPT gave them */
+	char last_reply[QUEUE_REPLY_SIZE];  /* "" before the first attempt */
+	struct dsn_rcpt dsn;                /* NOTIFY and ORCPT, as RCPT gave them */
+	char claim_owner[QUEUE_OWNER_SIZE]; /* the queue process that claimed it, "" for none */
 };
 
 /* One queued message (envelope only: the content stays in its encrypted file). */
@@ -155,8 +158,6 @@ int queue_release(struct store *st, const char *owner, const struct queue_due *d
 int queue_release_gone(struct store *st, const char *qid, int64_t now, size_t *released, char *err,
                        size_t errlen);
 
-/* A claim's owner: "<boot id> <pid namespace> <pid> <start time>" of a queue process. */
-#define QUEUE_OWNER_SIZE 160
 /* This process as a claim's owner, into out. Returns 0 or -1 (no /proc). */
 int queue_owner_self(char *out, size_t outlen);
 enum queue_owner_state {
@@ -165,6 +166,8 @@ enum queue_owner_state {
 	QUEUE_OWNER_UNKNOWN, /* another kernel or pid namespace: its lease decides */
 };
 enum queue_owner_state queue_owner_state(const char *owner);
+/* The pid an owner names, 0 when it names none (mssctl queue show). */
+long queue_owner_pid(const char *owner);
 /* The soonest next attempt of all recipients (INT64_MAX when the queue is empty).
  * Returns 0 or -1. */
 int queue_next_due(struct store *st, int64_t *when, char *err, size_t errlen);

@@ -87,3 +87,9 @@ enum queue_owner_state queue_owner_state(const char *owner)
 		return QUEUE_OWNER_GONE;
 	return QUEUE_OWNER_ALIVE;
 }
+
+long queue_owner_pid(const char *owner)
+{
+	long pid = 0;
+	return sscanf(owner, "%*s %*s %ld", &pid) == 1 && pid > 0 ? pid : 0;
+}

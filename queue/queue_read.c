@@ -32,7 +32,8 @@ static int read_rcpts(struct store *st, struct queue_entry *e, char *err, size_t
 {
 	struct sql_stmt *q = sql_query(
 	    store_sql(st), "queue recipients",
-	    "SELECT rcpt, domain, next_attempt, attempts, last_reply, dsn_notify, dsn_orcpt FROM queue_rcpts "
+	    "SELECT rcpt, domain, next_attempt, attempts, last_reply, dsn_notify, dsn_orcpt, claim_owner "
+	    "FROM queue_rcpts "
 	    "WHERE qid = ?1 ORDER BY rcpt",
 	    SQL_ARGS(SQL_TEXT(e->qid)), err, errlen);
 	int r;
@@ -48,7 +49,8 @@ static int read_rcpts(struct store *st, struct queue_entry *e, char *err, size_t
 		if (copy_col(q, 0, rc->rcpt, sizeof rc->rcpt, err, errlen) < 0 ||
 		    copy_col(q, 1, rc->domain, sizeof rc->domain, err, errlen) < 0 ||
 		    copy_col(q, 4, rc->last_reply, sizeof rc->last_reply, err, errlen) < 0 ||
-		    copy_col(q, 6, rc->dsn.orcpt, sizeof rc->dsn.orcpt, err, errlen) < 0) {
+		    copy_col(q, 6, rc->dsn.orcpt, sizeof rc->dsn.orcpt, err, errlen) < 0 ||
+		    copy_col(q, 7, rc->claim_owner, sizeof rc->claim_owner, err, errlen) < 0) {
 			r = -1;
 			break;
 		}

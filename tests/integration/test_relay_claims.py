@@ -56,6 +56,9 @@ def test_flush_during_a_delivery_does_not_send_it_twice(relay_to, mss):  # noqa:
     peer = HeldData()
     relay_to(peer, relay_timeout=30, relay_max_per_domain=3)
     assert peer.held.wait(30), mss.log("smtpd")[-2000:]
+    (qid,), = mss.sql("SELECT qid FROM queue_rcpts")
+    shown = mss.ctl("queue", "show", qid).stdout
+    assert f"claimed by the running queue process {queue_pid(mss)}" in shown, shown
     out = mss.ctl("queue", "flush").stdout
     time.sleep(3)  # the flush wakes the queue process at once: a second copy would be here
     assert len(peer.bodies) == 1, "sent twice during the flush"
@@ -145,6 +148,9 @@ def test_a_claim_is_its_live_owners_and_only_its(relay_to, mss):  # noqa: F811
     assert len(peer.bodies) == 1, "a live claim whose lease ran out was sent again"
     assert "0 recipients due now" in mss.ctl("queue", "flush").stdout
     mss.sql("UPDATE queue_rcpts SET claim_owner = ?", " ".join((boot, ns, pid, str(int(start) + 1))))
+    (qid,), = mss.sql("SELECT qid FROM queue_rcpts")
+    shown = mss.ctl("queue", "show", qid).stdout
+    assert f"claimed by a queue process that is gone ({pid}): queue flush sends it" in shown, shown
     assert "1 recipient due now" in mss.ctl("queue", "flush").stdout
     assert wait_for(lambda: len(peer.bodies) == 2), peer.bodies
     peer.go.set()
