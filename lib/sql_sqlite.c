@@ -98,6 +98,23 @@ static int busy_handler(void *arg, int attempt)
 
 /* SQLite's own default (sqlite3_wal_autocheckpoint): our WAL hook replaces its. */
 #define LITE_CHECKPOINT_FRAMES 1000
+/* The WAL's size (frames of a page) past which a commit's checkpoint also starts the WAL
+ * over (see wal_hook), and how long that may hold other writers back: attempts of
+ * LITE_RESTART_WAIT_US, about 10 ms in all. */
+#define LITE_WAL_RESTART_FRAMES 4000
+#define LITE_RESTART_TRIES 20
+#define LITE_RESTART_WAIT_US 500
+
+/* The busy handler of a checkpoint that starts the WAL over: it holds the write lock
+ * while it waits for the readers, so it gives up soon (a later commit tries again). */
+static int restart_busy(void *arg, int attempt)
+{
+	(void)arg;
+	if (attempt >= LITE_RESTART_TRIES)
+		return 0;
+	usleep(LITE_RESTART_WAIT_US);
+	return 1;
+}
 
 /* After every commit of this connection, the write lock released: returns once the
  * commit is durable (sql_sqlite_sync.h), then checkpoints as SQLite's default hook
@@ -113,8 +130,18 @@ static int wal_hook(void *arg, sqlite3 *h, const char *dbname, int frames)
 		log_err("sql.sync_failed", "error=\"%s\" action=exit", err);
 		_exit(EXIT_FAILURE);
 	}
-	if (frames >= LITE_CHECKPOINT_FRAMES)
+	if (frames >= LITE_WAL_RESTART_FRAMES) {
+		/* SQLite starts the WAL over only when a writer finds it wholly copied back
+		 * and no reader in it. Under a steady load some session always reads, so
+		 * passive checkpoints never get there and the file grows without end (124 MB
+		 * after 3,000 MX messages, 40 KB each, never given back): past the limit,
+		 * a RESTART checkpoint waits for the readers to leave, briefly. */
+		sqlite3_busy_handler(h, restart_busy, NULL);
+		sqlite3_wal_checkpoint_v2(h, dbname, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
+		sqlite3_busy_handler(h, busy_handler, NULL);
+	} else if (frames >= LITE_CHECKPOINT_FRAMES) {
 		sqlite3_wal_checkpoint_v2(h, dbname, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	}
 	return SQLITE_OK;
 }
 
