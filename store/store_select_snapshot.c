@@ -78,12 +78,13 @@ static int snap_next(struct snap_reader *r, struct store_msg *m, char *kw)
 		return -1;
 	r->uid += (uint32_t)step;
 	r->modseq = down ? r->modseq - by : r->modseq + by;
-	modseq = r->modseq;
-	memcpy(kw, r->p + r->pos, kwlen);
-	kw[kwlen] = '\0';
-	r->pos += kwlen;
-	*m = (struct store_msg){
-	    .uid = r->uid, .flags = (uint32_t)flags, .modseq = modseq, .keywords = kwlen > 0 ? kw : NULL};
+	*m = (struct store_msg){.uid = r->uid, .flags = (uint32_t)flags, .modseq = r->modseq};
+	if (kwlen > 0) { /* most messages have none: no call to copy nothing */
+		memcpy(kw, r->p + r->pos, kwlen);
+		kw[kwlen] = '\0';
+		r->pos += kwlen;
+		m->keywords = kw;
+	}
 	return 1;
 }
 
