@@ -39,15 +39,25 @@ def server_bin():
 class Server:
     def __init__(self, binary, pki, mode, maxconn=1, ca="ca.crt", crl="crl.pem",
                  cert="server.crt", key="server.key", handshake_s=10, log_dir=None, flags=()):
-        self.port = free_port()
         path = lambda f: str(pki / f) if f != "-" else "-"
-        self.log_path = Path(log_dir or pki) / f"tls_test_server.{self.port}.log"
-        self.log_file = open(self.log_path, "w")
-        self.proc = subprocess.Popen(
-            [str(binary), *flags, str(self.port), path(cert), path(key), path(ca), path(crl), mode,
-             str(maxconn), "30", str(handshake_s)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log_file, text=True)
-        self.first = self.line(10)
+        # A port picked by free_port() can be taken by another test's connect() before
+        # the server binds it: the server then says listen-error and exits, and it is
+        # started again on another port (a bounded number of times).
+        for _ in range(5):
+            self.port = free_port()
+            self.log_path = Path(log_dir or pki) / f"tls_test_server.{self.port}.log"
+            self.log_file = open(self.log_path, "w")
+            self.proc = subprocess.Popen(
+                [str(binary), *flags, str(self.port), path(cert), path(key), path(ca), path(crl), mode,
+                 str(maxconn), "30", str(handshake_s)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log_file, text=True)
+            self.first = self.line(10)
+            if not self.first.startswith("listen-error\t"):
+                return
+            self.proc.wait(timeout=10)
+            self.proc.stdin.close()
+            self.proc.stdout.close()
+            self.log_file.close()
 
     def line(self, timeout=10):
         """The server's next stdout line, or "" after timeout / exit."""
