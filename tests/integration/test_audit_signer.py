@@ -133,6 +133,7 @@ def test_key_is_roots_and_unreadable_by_the_daemons_user(installed):
     assert code == 0, out
 
 
+@pytest.mark.sqlite_only  # the attack edits the SQLite file directly
 def test_resigning_attack_is_detected(installed):
     """The exact attack of issue 12: cut the last records, re-sign the head with
     keys/audit.key. The key cannot be read; the head no longer matches."""
@@ -145,6 +146,7 @@ def test_resigning_attack_is_detected(installed):
     assert f"record {last - 1}" in out and "truncated" in out, out
 
 
+@pytest.mark.sqlite_only  # the attack edits the SQLite file directly
 def test_rekeyed_log_is_detected_with_and_without_anchor(installed):
     """Beyond the issue's attack: the user replaces the key pair with its own and
     re-signs head and checkpoints. The files are then the user's (refused), and the
@@ -161,6 +163,7 @@ def test_rekeyed_log_is_detected_with_and_without_anchor(installed):
     assert code == 1 and "record" in out, out
 
 
+@pytest.mark.sqlite_only  # the attack edits the SQLite file directly
 def test_anchor_holds_then_catches_truncation(installed):
     m = installed
     anchor = m.ctl("audit", "anchor").stdout.strip()
@@ -184,6 +187,7 @@ def test_anchor_holds_then_catches_truncation(installed):
     assert code == 1 and f"record {seq - 1}" in out, out
 
 
+@pytest.mark.sqlite_only  # the attack edits the SQLite file directly
 def test_signer_refuses_to_sign_a_shortened_log(installed):
     """A running daemon's signer is no oracle: after the user cut records and new
     ones were appended past the old head, the signer refuses and verify names it."""
