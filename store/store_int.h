@@ -263,6 +263,16 @@ int store_scan_before_locked(struct store *st, int64_t mailbox_id, uint32_t uidn
 void store_notify(struct store *st, int64_t mailbox_id);
 /* After a mailbox was deleted: wakes its watchers, then removes its change file. */
 void store_notify_gone(struct store *st, int64_t mailbox_id);
+/* A UID expunged, with the MODSEQ of its expunge. */
+struct store_gone {
+	uint32_t uid;
+	uint64_t modseq;
+};
+/* Appends to *gone (xrealloc'd, *n entries) the UIDs below uidnext of mailbox_id expunged
+ * after MODSEQ since, ascending (few: what changed between a SELECT, or a view's
+ * snapshot, and the first command that needed the messages). Returns 0 or -1. */
+int store_expunged_below(struct store *st, int64_t mailbox_id, uint32_t uidnext, uint64_t since,
+                         struct store_gone **gone, size_t *n, char *err, size_t errlen);
 
 /* store_flags.c */
 /* Normalises a keyword list (sorted, unique) into out ("" when none). Returns 0, or 1

@@ -233,14 +233,12 @@ int store_select_head(struct store *st, int64_t mailbox_id, struct store_mailbox
 	return rc;
 }
 
-/* The UIDs below uidnext expunged after MODSEQ since, ascending (few: what changed
- * between a SELECT and the first command that needed its messages). */
-static int expunged_since_read(struct store *st, int64_t mailbox_id, uint32_t uidnext, uint64_t since,
-                               uint32_t **uids, size_t *n, char *err, size_t errlen)
+int store_expunged_below(struct store *st, int64_t mailbox_id, uint32_t uidnext, uint64_t since,
+                         struct store_gone **gone, size_t *n, char *err, size_t errlen)
 {
 	struct sql_stmt *q =
 	    sql_query(st->sql, "store.expunged_before",
-	              "SELECT uid FROM expunged WHERE mailbox_id = ?1 AND modseq > ?2 AND uid < ?3"
+	              "SELECT uid, modseq FROM expunged WHERE mailbox_id = ?1 AND modseq > ?2 AND uid < ?3"
 	              " ORDER BY +uid",
 	              SQL_ARGS(SQL_INT(mailbox_id), SQL_INT(since), SQL_INT(uidnext)), err, errlen);
 	if (q == NULL)
@@ -250,20 +248,20 @@ static int expunged_since_read(struct store *st, int64_t mailbox_id, uint32_t ui
 	while ((rc = sql_next(q, err, errlen)) == 1) {
 		if (*n == cap) {
 			cap = cap == 0 ? 16 : cap * 2;
-			*uids = xrealloc(*uids, cap * sizeof(**uids));
+			*gone = xrealloc(*gone, cap * sizeof(**gone));
 		}
-		(*uids)[(*n)++] = (uint32_t)sql_int(q, 0);
+		(*gone)[(*n)++] = (struct store_gone){(uint32_t)sql_int(q, 0), (uint64_t)sql_int(q, 1)};
 	}
 	sql_done(q);
 	return rc < 0 ? -1 : 0;
 }
 
 /* Calls fn for the expunged UIDs below uid not yet given (*k on); 0, or -1 when fn stops. */
-static int gone_before(const uint32_t *gone, size_t ngone, size_t *k, uint32_t uid,
+static int gone_before(const struct store_gone *gone, size_t ngone, size_t *k, uint32_t uid,
                        int (*fn)(void *, struct store_msg *), void *arg)
 {
-	for (; *k < ngone && gone[*k] < uid; (*k)++) {
-		struct store_msg m = {.uid = gone[*k], .modseq = UINT64_MAX};
+	for (; *k < ngone && gone[*k].uid < uid; (*k)++) {
+		struct store_msg m = {.uid = gone[*k].uid, .modseq = UINT64_MAX};
 		if (fn(arg, &m) < 0)
 			return -1;
 	}
@@ -273,9 +271,9 @@ static int gone_before(const uint32_t *gone, size_t ngone, size_t *k, uint32_t u
 int store_scan_before_locked(struct store *st, int64_t mailbox_id, uint32_t uidnext, uint64_t since,
                              int (*fn)(void *, struct store_msg *), void *arg, char *err, size_t errlen)
 {
-	uint32_t *gone = NULL;
+	struct store_gone *gone = NULL;
 	size_t ngone = 0, k = 0;
-	if (expunged_since_read(st, mailbox_id, uidnext, since, &gone, &ngone, err, errlen) < 0) {
+	if (store_expunged_below(st, mailbox_id, uidnext, since, &gone, &ngone, err, errlen) < 0) {
 		free(gone);
 		return -1;
 	}

@@ -153,16 +153,11 @@ static int snap_stamp(struct store *st, const struct store_mailbox *mb, struct s
 	return rc;
 }
 
-struct gone {
-	uint32_t uid;
-	uint64_t modseq;
-};
-
 /* What changed since the snapshot's stamp, below uidnext: rows (ascending UID) and
  * expunged UIDs (ascending, with their MODSEQ, from since on). */
 struct delta {
 	struct store_msglist changed;
-	struct gone *gone;
+	struct store_gone *gone;
 	size_t ngone;
 };
 
@@ -170,29 +165,6 @@ static void delta_free(struct delta *d)
 {
 	store_msglist_free(&d->changed);
 	free(d->gone);
-}
-
-static int gone_read(struct store *st, int64_t mailbox_id, uint32_t uidnext, uint64_t since, struct delta *d,
-                     char *err, size_t errlen)
-{
-	struct sql_stmt *q =
-	    sql_query(st->sql, "store.snapshot_gone",
-	              "SELECT uid, modseq FROM expunged WHERE mailbox_id = ?1 AND modseq > ?2"
-	              " AND uid < ?3 ORDER BY +uid",
-	              SQL_ARGS(SQL_INT(mailbox_id), SQL_INT(since), SQL_INT(uidnext)), err, errlen);
-	if (q == NULL)
-		return -1;
-	size_t cap = 0;
-	int rc;
-	while ((rc = sql_next(q, err, errlen)) == 1) {
-		if (d->ngone == cap) {
-			cap = cap == 0 ? 16 : cap * 2;
-			d->gone = xrealloc(d->gone, cap * sizeof(*d->gone));
-		}
-		d->gone[d->ngone++] = (struct gone){(uint32_t)sql_int(q, 0), (uint64_t)sql_int(q, 1)};
-	}
-	sql_done(q);
-	return rc < 0 ? -1 : 0;
 }
 
 static int changed_read(struct store *st, int64_t mailbox_id, uint32_t uidnext, uint64_t since,
@@ -332,7 +304,7 @@ static int from_snapshot(struct store *st, struct load *l, const struct store_ma
 {
 	struct delta d = {0};
 	uint64_t since = s->modseq < l->modseq ? s->modseq : l->modseq;
-	int rc = gone_read(st, mb->id, l->uidnext, since, &d, err, errlen);
+	int rc = store_expunged_below(st, mb->id, l->uidnext, since, &d.gone, &d.ngone, err, errlen);
 	if (rc == 0)
 		rc = changed_read(st, mb->id, l->uidnext, s->modseq, &d, err, errlen);
 	size_t changed = d.changed.n;
