@@ -10,7 +10,7 @@ import signal
 import threading
 import time
 
-from test_relay_faults import ok_script, relay_to  # noqa: F401 (fixture)
+from test_relay_faults import ok_script, relay_to, take_data  # noqa: F401 (fixture)
 from test_relay_parallel import workers
 from test_relay_peers import REMOTE_PRO, queue_pid, wait_for, waiting
 
@@ -29,13 +29,9 @@ class HeldData:
     def __call__(self, conn, line):
         if line.upper() != b"DATA":
             return ok_script(conn, line)
-        conn.sendall(b"354 go\r\n")
-        got = b""
-        while not got.endswith(b"\r\n.\r\n"):
-            chunk = conn.recv(65536)
-            if not chunk:
-                return None
-            got += chunk
+        got = take_data(conn)
+        if got is None:
+            return None
         self.bodies.append(got)
         if not self.held.is_set():
             self.held.set()

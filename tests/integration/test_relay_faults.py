@@ -110,6 +110,19 @@ def ok_script(conn, line):
     return b"250 2.0.0 ok\r\n"
 
 
+def take_data(conn):
+    """Answers DATA with 354 and reads the message up to its final dot: its bytes, or
+    None when the relay closed the connection first."""
+    conn.sendall(b"354 go\r\n")
+    got = b""
+    while not got.endswith(b"\r\n.\r\n"):
+        chunk = conn.recv(65536)
+        if not chunk:
+            return None
+        got += chunk
+    return got
+
+
 def on_command(prefix, answer):
     """A script that answers the command starting with prefix with answer (bytes to send,
     or a callable(conn) returning what the Peer takes), and every other as ok_script."""

@@ -14,7 +14,7 @@ import time
 import test_relay_faults
 from conftest import PRO
 from test_policy_smtp import as_professional
-from test_relay_faults import Peer, ok_script, relay_to  # noqa: F401 (fixture)
+from test_relay_faults import Peer, ok_script, relay_to, take_data  # noqa: F401 (fixture)
 from test_relay_peers import REMOTE_PRO, children_named, message, queue_pid, wait_for, waiting
 
 
@@ -152,13 +152,8 @@ def test_worker_killed_mid_data_loses_nothing(relay_to, mss):  # noqa: F811
     def script(conn, line):
         if line.upper() != b"DATA" or killed:
             return ok_script(conn, line)
-        conn.sendall(b"354 go\r\n")
-        got = b""
-        while not got.endswith(b"\r\n.\r\n"):
-            chunk = conn.recv(65536)
-            if not chunk:
-                return None
-            got += chunk
+        if take_data(conn) is None:
+            return None
         for pid in workers(mss):
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
