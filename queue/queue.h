@@ -17,7 +17,10 @@
  * at least once, never at most once).
  *
  * Claims: a claimed recipient's row names its owner, the queue process that claimed it
- * (queue_owner_self), and its next attempt is the claim's lease. Nothing hands a claimed
+ * (queue_owner_self), and the call of queue_due that did (a generation, so that a
+ * batch gives back only what it still holds: a recipient its worker deferred may be
+ * claimed again by the same process for another batch before the first one's end is
+ * seen), and its next attempt is the claim's lease. Nothing hands a claimed
  * recipient out again while its owner lives, so a message being sent is never sent a
  * second time beside it: mssctl queue flush makes due only recipients that are
  * deferred or whose owner is gone (queue_owner_state), and the queue's own scheduling
@@ -43,7 +46,9 @@
 
 #define QUEUE_ID_SIZE 32     /* a queue id, NUL included: letters and digits only */
 #define QUEUE_REPLY_SIZE 512 /* the last reply kept for a recipient (cut) */
-/* A claim's owner: "<boot id> <pid namespace> <pid> <start time>" of a queue process. */
+/* A claim's owner: "<boot id> <pid namespace> <pid> <start time>" of a queue process;
+ * a claim is its owner and the claim's generation (queue_due), "<owner> <generation>",
+ * both kept cut to QUEUE_OWNER_SIZE (an owner takes under 100). */
 #define QUEUE_OWNER_SIZE 160
 
 /* Envelope options kept with a queued message (queue_put.flags). */
@@ -85,7 +90,7 @@ struct queue_rcpt {
 	unsigned attempts;
 	char last_reply[QUEUE_REPLY_SIZE];  /* "" before the first attempt */
 	struct dsn_rcpt dsn;                /* NOTIFY and ORCPT, as RCPT gave them */
-	char claim_owner[QUEUE_OWNER_SIZE]; /* the queue process that claimed it, "" for none */
+	char claim_owner[QUEUE_OWNER_SIZE]; /* the claim, "<owner> <generation>", "" for none */
 };
 
 /* One queued message (envelope only: the content stays in its encrypted file). */
@@ -134,27 +139,31 @@ struct queue_due {
 	char account[MSS_ADDRESS_SIZE]; /* the local sender, "" for the server itself */
 	int64_t created;
 	unsigned attempts;
-	bool warned;          /* the delay warning went out */
-	unsigned flags;       /* QUEUE_SMTPUTF8 | QUEUE_REQUIRETLS */
-	struct dsn_mail dsn;  /* the message's RET and ENVID (zero: none) */
-	struct dsn_rcpt rdsn; /* this recipient's NOTIFY and ORCPT (zero: none) */
+	bool warned;                  /* the delay warning went out */
+	unsigned flags;               /* QUEUE_SMTPUTF8 | QUEUE_REQUIRETLS */
+	struct dsn_mail dsn;          /* the message's RET and ENVID (zero: none) */
+	struct dsn_rcpt rdsn;         /* this recipient's NOTIFY and ORCPT (zero: none) */
+	char claim[QUEUE_OWNER_SIZE]; /* the claim its row holds, "<owner> <generation>" */
 };
 /* Claims up to max recipients due at now, soonest first (one index range scan), for
  * owner (queue_owner_self): each one's next attempt moves to now + lease, so that
  * another process takes it again only once lease has passed and its owner cannot be
- * told alive. A due recipient whose claim's owner lives (a lease that ran out during a
- * long batch) is renewed instead, not taken. Fills out (sorted by domain, then qid)
- * and *n. Returns 0 or -1. */
+ * told alive. Each call's claims carry a generation of their own (a counter of this
+ * process), so that the recipients of one call are told from the same ones claimed
+ * again by a later call. A due recipient whose claim's owner lives (a lease that ran
+ * out during a long batch) is renewed instead, not taken (its claim unchanged). Fills
+ * out (sorted by domain, then qid) and *n. Returns 0 or -1. */
 int queue_due(struct store *st, const char *owner, int64_t now, int64_t lease, struct queue_due *out,
               size_t max, size_t *n, char *err, size_t errlen);
-/* The recipients of d[0..n) still claimed by owner (a worker ended before it recorded
- * them): due again at next, attempts + 1, reply kept as the last one, the claim gone
- * (mssctl queue flush may then make them due now). *released: how many. Returns 0 or
- * -1. */
-int queue_release(struct store *st, const char *owner, const struct queue_due *d, size_t n, int64_t next,
-                  const char *reply, size_t *released, char *err, size_t errlen);
-/* Releases the claims of owners that are gone (queue_owner_state), on qid's recipients
- * (all when qid is NULL): due at now. *released: how many. Returns 0 or -1. */
+/* The recipients of d[0..n) still held by the very claim queue_due gave them (d[i].claim:
+ * a worker ended before it recorded them): due again at next, attempts + 1, reply kept
+ * as the last one, the claim gone (mssctl queue flush may then make them due now). A
+ * recipient recorded and claimed again since, for another batch, is left alone.
+ * *released: how many. Returns 0 or -1. */
+int queue_release(struct store *st, const struct queue_due *d, size_t n, int64_t next, const char *reply,
+                  size_t *released, char *err, size_t errlen);
+/* Releases the claims (of every generation) of owners that are gone (queue_owner_state),
+ * on qid's recipients (all when qid is NULL): due at now. *released: how many. Returns 0 or -1. */
 int queue_release_gone(struct store *st, const char *qid, int64_t now, size_t *released, char *err,
                        size_t errlen);
 
@@ -165,9 +174,12 @@ enum queue_owner_state {
 	QUEUE_OWNER_GONE,    /* it ended (its pid free or given to a process started later) */
 	QUEUE_OWNER_UNKNOWN, /* another kernel or pid namespace: its lease decides */
 };
+/* Judges a claim's owner (its first four words; the generation is not read). */
 enum queue_owner_state queue_owner_state(const char *owner);
-/* The pid an owner names, 0 when it names none (mssctl queue show). */
+/* The pid an owner or a claim names, 0 when it names none (mssctl queue show). */
 long queue_owner_pid(const char *owner);
+/* A claim's owner, its first four words, into out. Returns 0, -1 when it names none. */
+int queue_owner_of(const char *claim, char *out, size_t outlen);
 /* The soonest next attempt of all recipients (INT64_MAX when the queue is empty).
  * Returns 0 or -1. */
 int queue_next_due(struct store *st, int64_t *when, char *err, size_t errlen);

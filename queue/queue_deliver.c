@@ -13,7 +13,7 @@
 
 struct claim_txn {
 	struct store *st;
-	const char *owner;
+	const char *claim; /* "<owner> <generation>" */
 	int64_t now, lease;
 	struct queue_due *out;
 	size_t max, n;
@@ -88,14 +88,17 @@ static int claim(void *arg, char *err, size_t errlen)
 	sql_done(q);
 	if (r < 0)
 		return -1;
-	for (size_t i = 0; i < t->n; i++)
+	for (size_t i = 0; i < t->n; i++) {
+		if (str_copy(t->out[i].claim, sizeof t->out[i].claim, t->claim) != 0)
+			return -1; /* cannot be: queue_due checked that it fits */
 		if (sql_exec(db, "queue claim",
 		             "UPDATE queue_rcpts SET next_attempt = ?1, claim_owner = ?4 WHERE qid = ?2 AND "
 		             "rcpt = ?3",
 		             SQL_ARGS(SQL_INT(t->now + t->lease), SQL_TEXT(t->out[i].qid),
-		                      SQL_TEXT(t->out[i].rcpt), SQL_TEXT(t->owner)),
+		                      SQL_TEXT(t->out[i].rcpt), SQL_TEXT(t->claim)),
 		             err, errlen) < 0)
 			return -1;
+	}
 	return 0;
 }
 
@@ -106,11 +109,22 @@ static int by_domain(const void *a, const void *b)
 	return c != 0 ? c : strcmp(x->qid, y->qid);
 }
 
+/* The generation of this process's next claims: a worker that recorded a recipient's
+ * deferral and ended may be reaped only after a later call claimed that recipient
+ * again; its batch's end must then not give back the new claim (queue.h "Claims").
+ * One counter per process: the owner already names the process. */
+static unsigned long long claim_generation;
+
 int queue_due(struct store *st, const char *owner, int64_t now, int64_t lease, struct queue_due *out,
               size_t max, size_t *n, char *err, size_t errlen)
 {
-	struct claim_txn t = {.st = st, .owner = owner, .now = now, .lease = lease, .out = out, .max = max};
+	char token[QUEUE_OWNER_SIZE];
+	struct claim_txn t = {.st = st, .claim = token, .now = now, .lease = lease, .out = out, .max = max};
 	*n = 0;
+	if (str_format(token, sizeof token, "%s %llu", owner, ++claim_generation) != 0) {
+		str_error(err, errlen, "claim owner \"%s\" too long for a claim", owner);
+		return -1;
+	}
 	int r = sql_transaction(store_sql(st), claim, &t, err, errlen);
 	if (r != 0)
 		return -1;
@@ -217,7 +231,7 @@ int queue_set_warned(struct store *st, const char *qid, char *err, size_t errlen
 
 struct release_txn {
 	struct store *st;
-	const char *owner, *reply;
+	const char *reply;
 	const struct queue_due *d;
 	size_t n, released;
 	int64_t next;
@@ -231,13 +245,16 @@ static int release_rows(void *arg, char *err, size_t errlen)
 		reply[sizeof reply - 1] = '\0';
 	t->released = 0;
 	for (size_t i = 0; i < t->n; i++) {
-		/* only what is still this owner's: a recorded recipient is gone or deferred */
+		/* only what this very claim still holds: a recorded recipient is gone, deferred,
+		 * or claimed again since by a later generation for another batch */
+		if (t->d[i].claim[0] == '\0')
+			continue;
 		int r = sql_exec(store_sql(t->st), "queue release",
 		                 "UPDATE queue_rcpts SET next_attempt = ?4, attempts = attempts + 1, "
 		                 "last_reply = ?5, claim_owner = '' "
 		                 "WHERE qid = ?1 AND rcpt = ?2 AND claim_owner = ?3",
-		                 SQL_ARGS(SQL_TEXT(t->d[i].qid), SQL_TEXT(t->d[i].rcpt), SQL_TEXT(t->owner),
-		                          SQL_INT(t->next), SQL_TEXT(reply)),
+		                 SQL_ARGS(SQL_TEXT(t->d[i].qid), SQL_TEXT(t->d[i].rcpt),
+		                          SQL_TEXT(t->d[i].claim), SQL_INT(t->next), SQL_TEXT(reply)),
 		                 err, errlen);
 		if (r < 0)
 			return -1;
@@ -246,10 +263,10 @@ static int release_rows(void *arg, char *err, size_t errlen)
 	return 0;
 }
 
-int queue_release(struct store *st, const char *owner, const struct queue_due *d, size_t n, int64_t next,
-                  const char *reply, size_t *released, char *err, size_t errlen)
+int queue_release(struct store *st, const struct queue_due *d, size_t n, int64_t next, const char *reply,
+                  size_t *released, char *err, size_t errlen)
 {
-	struct release_txn t = {.st = st, .owner = owner, .reply = reply, .d = d, .n = n, .next = next};
+	struct release_txn t = {.st = st, .reply = reply, .d = d, .n = n, .next = next};
 	*released = 0;
 	if (sql_transaction(store_sql(st), release_rows, &t, err, errlen) != 0)
 		return -1;
@@ -257,7 +274,9 @@ int queue_release(struct store *st, const char *owner, const struct queue_due *d
 	return 0;
 }
 
-/* The owners of claims (few: the index holds claimed rows only). */
+/* The owners of claims (few: the index holds claimed rows only). An owner counts once
+ * however many generations of claims it holds: each is released whole, by its owner's
+ * words, so that the claims of QUEUE_OWNERS_MAX gone owners go in one pass. */
 #define QUEUE_OWNERS_MAX 64
 
 struct gone_txn {
@@ -265,43 +284,68 @@ struct gone_txn {
 	const char *qid;
 	int64_t now;
 	size_t released;
+	char owners[QUEUE_OWNERS_MAX][QUEUE_OWNER_SIZE]; /* gone ones, four words each */
+	size_t k;
 };
+
+/* Whether owner is among t's gone owners already. */
+static bool listed(const struct gone_txn *t, const char *owner)
+{
+	for (size_t i = 0; i < t->k; i++)
+		if (strcmp(t->owners[i], owner) == 0)
+			return true;
+	return false;
+}
+
+/* Releases the claims of one gone owner: a claim is "<owner> <generation>" (an older MSS
+ * wrote "<owner>" alone). An owner's words hold no LIKE wildcard ('%' or '_'): a boot
+ * id, "pid:[n]" and numbers. */
+static int release_owner(struct gone_txn *t, const char *owner, char *err, size_t errlen)
+{
+	char like[QUEUE_OWNER_SIZE + 2];
+	if (strpbrk(owner, "%_\\") != NULL || str_format(like, sizeof like, "%s %%", owner) != 0)
+		return 0; /* not one of ours: left to its lease */
+	struct sql *db = store_sql(t->st);
+	int r = t->qid == NULL
+	            ? sql_exec(db, "queue release gone",
+	                       "UPDATE queue_rcpts SET next_attempt = ?2, claim_owner = '' WHERE "
+	                       "claim_owner <> '' AND (claim_owner = ?1 OR claim_owner LIKE ?3)",
+	                       SQL_ARGS(SQL_TEXT(owner), SQL_INT(t->now), SQL_TEXT(like)), err, errlen)
+	            : sql_exec(db, "queue release gone",
+	                       "UPDATE queue_rcpts SET next_attempt = ?2, claim_owner = '' "
+	                       "WHERE claim_owner <> '' AND (claim_owner = ?1 OR claim_owner LIKE ?3) "
+	                       "AND qid = ?4",
+	                       SQL_ARGS(SQL_TEXT(owner), SQL_INT(t->now), SQL_TEXT(like), SQL_TEXT(t->qid)),
+	                       err, errlen);
+	if (r < 0)
+		return -1;
+	t->released += (size_t)r;
+	return 0;
+}
 
 static int release_gone(void *arg, char *err, size_t errlen)
 {
 	struct gone_txn *t = arg;
-	struct sql *db = store_sql(t->st);
-	char owners[QUEUE_OWNERS_MAX][QUEUE_OWNER_SIZE];
-	size_t k = 0;
+	char claim[QUEUE_OWNER_SIZE], owner[QUEUE_OWNER_SIZE];
 	int r;
 	t->released = 0;
-	struct sql_stmt *q = sql_query(db, "queue owners",
+	t->k = 0;
+	struct sql_stmt *q = sql_query(store_sql(t->st), "queue owners",
 	                               "SELECT DISTINCT claim_owner FROM queue_rcpts WHERE claim_owner <> ''",
 	                               SQL_NOARGS, err, errlen);
 	if (q == NULL)
 		return -1;
-	while (k < QUEUE_OWNERS_MAX && (r = sql_next(q, err, errlen)) == 1)
-		if (sql_text_copy(q, 0, owners[k], sizeof owners[k]) == 0 &&
-		    queue_owner_state(owners[k]) == QUEUE_OWNER_GONE)
-			k++;
+	while (t->k < QUEUE_OWNERS_MAX && (r = sql_next(q, err, errlen)) == 1)
+		if (sql_text_copy(q, 0, claim, sizeof claim) == 0 &&
+		    queue_owner_of(claim, owner, sizeof owner) == 0 && !listed(t, owner) &&
+		    queue_owner_state(owner) == QUEUE_OWNER_GONE)
+			memcpy(t->owners[t->k++], owner, sizeof owner);
 	sql_done(q);
 	if (r < 0)
 		return -1;
-	for (size_t i = 0; i < k; i++) {
-		r = t->qid == NULL
-		        ? sql_exec(db, "queue release gone",
-		                   "UPDATE queue_rcpts SET next_attempt = ?2, claim_owner = '' WHERE "
-		                   "claim_owner = ?1",
-		                   SQL_ARGS(SQL_TEXT(owners[i]), SQL_INT(t->now)), err, errlen)
-		        : sql_exec(db, "queue release gone",
-		                   "UPDATE queue_rcpts SET next_attempt = ?2, claim_owner = '' "
-		                   "WHERE claim_owner = ?1 AND qid = ?3",
-		                   SQL_ARGS(SQL_TEXT(owners[i]), SQL_INT(t->now), SQL_TEXT(t->qid)), err,
-		                   errlen);
-		if (r < 0)
+	for (size_t i = 0; i < t->k; i++)
+		if (release_owner(t, t->owners[i], err, errlen) < 0)
 			return -1;
-		t->released += (size_t)r;
-	}
 	return 0;
 }
 

@@ -6,7 +6,8 @@
  * the start time of the process that has it then differs, and a boot id that differs
  * means the machine started again. On another kernel or in another pid namespace (a
  * second host on one PostgreSQL store) nothing can be told from here: such a claim
- * waits for its lease. */
+ * waits for its lease. A claim adds a generation to its owner (queue.h "Claims"): the
+ * owner is its first four words. */
 #include "queue/queue.h"
 
 #include <stdio.h>
@@ -92,4 +93,14 @@ long queue_owner_pid(const char *owner)
 {
 	long pid = 0;
 	return sscanf(owner, "%*s %*s %ld", &pid) == 1 && pid > 0 ? pid : 0;
+}
+
+int queue_owner_of(const char *claim, char *out, size_t outlen)
+{
+	char boot[64], ns[64];
+	long pid = 0;
+	unsigned long long start = 0;
+	if (sscanf(claim, "%63s %63s %ld %llu", boot, ns, &pid, &start) != 4 || pid <= 0)
+		return -1;
+	return str_format(out, outlen, "%s %s %ld %llu", boot, ns, pid, start);
 }

@@ -465,8 +465,8 @@ static void batch_done(void *arg, const void *job, size_t len, const char *why)
 	int64_t now = (int64_t)time(NULL);
 	if (n == 0)
 		return;
-	if (queue_release(rd->st, rd->owner, d, n, now + relay_backoff(rd->cfg, d[0].attempts), why,
-	                  &released, err, sizeof err) < 0) {
+	if (queue_release(rd->st, d, n, now + relay_backoff(rd->cfg, d[0].attempts), why, &released, err,
+	                  sizeof err) < 0) {
 		log_err("relay.release", "domain=%s result=failed error=\"%s\"", d[0].domain, err);
 		return;
 	}
