@@ -134,8 +134,8 @@ def test_a_claim_is_its_live_owners_and_only_its(relay_to, mss):  # noqa: F811
     peer = HeldData()
     relay_to(peer, relay_timeout=30)
     assert peer.held.wait(30), mss.log("smtpd")[-2000:]
-    (owner,), = mss.sql("SELECT claim_owner FROM queue_rcpts")
-    boot, ns, pid, start = owner.split(" ")
+    (claim,), = mss.sql("SELECT claim_owner FROM queue_rcpts")
+    boot, ns, pid, start, generation = claim.split(" ")  # the owner, then its claim scan
     assert int(pid) == queue_pid(mss)
     mss.sql("UPDATE queue_rcpts SET next_attempt = 0")
     assert wait_for(lambda: [r[0] > time.time() for r in mss.sql("SELECT next_attempt FROM queue_rcpts")]
@@ -143,7 +143,7 @@ def test_a_claim_is_its_live_owners_and_only_its(relay_to, mss):  # noqa: F811
     time.sleep(2)
     assert len(peer.bodies) == 1, "a live claim whose lease ran out was sent again"
     assert "0 recipients due now" in mss.ctl("queue", "flush").stdout
-    mss.sql("UPDATE queue_rcpts SET claim_owner = ?", " ".join((boot, ns, pid, str(int(start) + 1))))
+    mss.sql("UPDATE queue_rcpts SET claim_owner = ?", " ".join((boot, ns, pid, str(int(start) + 1), generation)))
     (qid,), = mss.sql("SELECT qid FROM queue_rcpts")
     shown = mss.ctl("queue", "show", qid).stdout
     assert f"claimed by a queue process that is gone ({pid}): queue flush sends it" in shown, shown
