@@ -187,6 +187,24 @@ def group_pids(pgid):
     return sorted(members)
 
 
+RECVMSG = 47  # x86_64's recvmsg, as /proc/PID/syscall names it
+
+
+def idle_prelogin(pid, login_uid):
+    """Whether pid is a reused pre-login process waiting for its next connection: it runs
+    as login_user and is in recvmsg, on its socket to the master (lib/master_pool.c
+    pool_recv). A session process runs as the daemons' user; a busy pre-login process
+    relays in poll. Unreadable or gone: False (the caller decides what gone means)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            uid = next(int(l.split()[1]) for l in f if l.startswith("Uid:"))
+        with open(f"/proc/{pid}/syscall") as f:
+            nr = f.read().split()[0]
+    except (OSError, StopIteration, IndexError, ValueError):
+        return False
+    return uid == login_uid and nr == str(RECVMSG)
+
+
 def rss_kb(pid):
     try:
         with open(f"/proc/{pid}/status") as f:
