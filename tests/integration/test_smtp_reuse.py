@@ -42,16 +42,18 @@ def gone(pid, wait=10):
             with open(f"/proc/{pid}/stat") as f:
                 if f.read().split(")")[-1].split()[0] == "Z":
                     return True
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):  # gone before, or while, it was read
             return True
         time.sleep(0.05)
     return False
 
 
-def ended(m, c, session=None, wait=10):
+def ended(m, c, session=None, wait=30):
     """Closes c (session: its id, the last connection's by default) and waits until it
-    is over on both sides: smtp.disconnect was logged and the master has had the time
-    to hear both processes say they are done (a few milliseconds after that line)."""
+    is over on both sides: smtp.disconnect was logged and each of its processes waits
+    for its next connection (or is gone). A process waits in recvmsg only after it told
+    the master it is done, and the master reads that before it accepts the connection
+    made next (lib/master.c master_run): the next connection finds it idle."""
     session = session or connects(m)[-1][1]
     c.close()
     deadline = time.monotonic() + wait
@@ -61,7 +63,8 @@ def ended(m, c, session=None, wait=10):
     pids = {pid for pid, sid, _ in connects(m) if sid == session} | {disconnects(m)[session]}
     while not all(waiting(int(p)) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.02)
-    time.sleep(0.3)
+    # not a silent pass: a process still busy here gets the next connection forked anew
+    assert all(waiting(int(p)) for p in pids), f"{session}: {sorted(pids)} not back waiting after {wait} s"
 
 
 RECVMSG = 47  # x86_64
