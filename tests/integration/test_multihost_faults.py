@@ -247,7 +247,9 @@ class Proxy(threading.Thread):
                     continue
                 if self.cut.is_set():
                     continue  # held, not forwarded: a partition
-                pair = next(p for p in self.pairs if s in p)
+                pair = next((p for p in self.pairs if s in p), None)
+                if pair is None:
+                    continue  # its pair ended earlier in this round (both sides were ready)
                 other = pair[1] if s is pair[0] else pair[0]
                 # a side that went away (a client that timed out and exited) ends its
                 # pair; it must not end this thread, or every later connection would

@@ -123,7 +123,10 @@ static void assert_reads(struct store *st, const char *qid)
 {
 	struct buf out;
 	buf_init(&out, BUF_UNLIMITED);
-	assert_int_equal(queue_read(st, qid, &out, af.f->err, sizeof(af.f->err)), 0);
+	int rc = queue_read(st, qid, &out, af.f->err, sizeof(af.f->err));
+	if (rc != 0) /* say why (seen once on a loaded fresh root, not reproduced) */
+		print_error("queue_read %s: %s\n", qid, af.f->err);
+	assert_int_equal(rc, 0);
 	assert_string_equal(out.data, BODY);
 	buf_free(&out);
 }
