@@ -207,7 +207,7 @@ def test_a_keeper_killed_is_logged_by_the_master(mss):
     m = mss
     m.start("smtpd")
     master = m.procs["smtpd"].pid
-    keeper = [p for p in direct_children(master) if comm(p) == "mss-tls-keep"][0]
+    keeper = wait_for(lambda: [p for p in direct_children(master) if comm(p) == "mss-tls-keep"])[0]
     os.kill(keeper, signal.SIGKILL)
     assert wait_for(lambda: f"event=child.ended name=tls-key-agent-keeper pid={keeper} signal=9 "
                     "restart_in=never" in m.log("smtpd")), m.log("smtpd")[-2000:]
@@ -346,6 +346,10 @@ def test_signer_ended_by_a_failed_wal_sync_is_started_again(smtpd, tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+def keepers_of(master):
+    return [p for p in direct_children(master) if comm(p).endswith("-keep")]
+
+
 def test_a_stop_ends_the_helpers_without_a_restart(mss):
     """SIGTERM to the process group (the daemons' stop): the helpers end with their
     master, not as deaths to restart; no keeper outlives it."""
@@ -353,8 +357,10 @@ def test_a_stop_ends_the_helpers_without_a_restart(mss):
     for daemon in ("smtpd", "imapd"):
         m.start(daemon)
         master = m.procs[daemon].pid
-        keepers = [p for p in direct_children(master) if comm(p).endswith("-keep")]
-        assert len(keepers) >= 3, [comm(p) for p in direct_children(master)]
+        # a keeper names itself just after its fork: one may still bear the daemon's name
+        assert wait_for(lambda: len(keepers_of(master)) >= 3, timeout=10), \
+            [comm(p) for p in direct_children(master)]
+        keepers = keepers_of(master)
         m.stop(daemon)
         assert "event=child.ended" not in m.log(daemon), m.log(daemon)[-2000:]
         assert wait_for(lambda: not any(os.path.exists(f"/proc/{p}") for p in keepers), timeout=10)
@@ -382,7 +388,8 @@ def test_account_key_agent_gone_for_good_refuses_connections(mss):
     c = connect(m, "smtp", cert="operator")  # leaves an idle reused MX process
     c.close()
     for daemon in ("smtpd", "imapd"):
-        keeper = [p for p in direct_children(m.procs[daemon].pid) if comm(p) == "mss-keys-keep"][0]
+        keeper = wait_for(lambda: [p for p in direct_children(m.procs[daemon].pid)
+                                   if comm(p) == "mss-keys-keep"])[0]
         agent = helper(m, daemon, "mss-keyagent")
         os.kill(keeper, signal.SIGKILL)
         try:

@@ -99,6 +99,9 @@ def test_agent_gone_refuses_connections_and_says_why(mss):
     mss.start("smtpd")
     master = mss.procs["smtpd"].pid
     agent = [p for p in children(master) if comm(p) == "mss-tls-agent"][0]
+    deadline = time.monotonic() + 10  # a keeper names itself just after its fork
+    while not [p for p in direct_children(master) if comm(p) == "mss-tls-keep"] and time.monotonic() < deadline:
+        time.sleep(0.05)
     os.kill([p for p in direct_children(master) if comm(p) == "mss-tls-keep"][0], signal.SIGKILL)
     os.kill(agent, signal.SIGKILL)
     # kill() returns before the agent is gone: a connection accepted meanwhile still
