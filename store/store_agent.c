@@ -7,7 +7,6 @@
 #include <poll.h>
 #include <pwd.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <sys/stat.h>
 #include <signal.h>
 #include <string.h>
@@ -32,24 +31,14 @@
 #define KEYAGENT_START_WAIT_MS 30000
 
 struct channel {
-	uint64_t id; /* its record with the keeper (lib/keeper.h) */
 	int fd;
 	enum store_agent_kind kind;
 	char session[KEYAGENT_SESSION_MAX];
 	char bound[KEYAGENT_ACCOUNT_MAX]; /* "" until the first ASK of a BOUND channel */
 };
 
-/* A channel's record with the keeper: what a restarted agent needs to serve it as the
- * one that died did, its binding included (the descriptor goes with it). */
-struct kept_channel {
-	uint32_t kind;
-	char session[KEYAGENT_SESSION_MAX];
-	char bound[KEYAGENT_ACCOUNT_MAX];
-};
-
 struct agent {
 	unsigned char master[CRYPTO_KEY_LEN];
-	uint64_t next_id;
 	struct pollfd *pfd; /* [0]: the control socket; [i]: chans[i] */
 	struct channel *chans;
 	size_t n;
@@ -64,21 +53,8 @@ static const char *kind_name(enum store_agent_kind k)
 	                                : "any";
 }
 
-/* Tells the keeper channel c's state (fd: with its descriptor, the first time). */
-static void channel_keep(const struct channel *c, int fd)
-{
-	struct kept_channel r;
-
-	memset(&r, 0, sizeof(r));
-	r.kind = (uint32_t)c->kind;
-	memcpy(r.session, c->session, sizeof(r.session));
-	memcpy(r.bound, c->bound, sizeof(r.bound));
-	(void)keeper_record(c->id, &r, sizeof(r), fd);
-}
-
 static void channel_end(struct agent *a, size_t i)
 {
-	(void)keeper_record(a->chans[i].id, NULL, 0, -1); /* the keeper's copy closed as well */
 	close(a->chans[i].fd);
 	a->n--;
 	a->chans[i] = a->chans[a->n];
@@ -113,10 +89,8 @@ static const char *may_ask(struct channel *c, const char *account)
 	str_lower(lower);
 	if (c->kind != STORE_AGENT_BOUND)
 		return NULL;
-	if (c->bound[0] == '\0') {
+	if (c->bound[0] == '\0')
 		memcpy(c->bound, lower, sizeof(lower));
-		channel_keep(c, -1); /* bound for good: a restarted agent too */
-	}
 	return strcmp(c->bound, lower) == 0 ? NULL : "another account than the one the channel is bound to";
 }
 
@@ -266,15 +240,12 @@ static ssize_t control_recv(int ctl, struct keyagent_ctl *c, int *fd_r)
 	return n;
 }
 
-/* A channel of kind for session (bound: "" or the account it is bound to), record id
- * (0: a new one, kept with the keeper). */
-static void channel_add(struct agent *a, uint64_t id, uint32_t kind, const char *session, const char *bound,
-                        int fd)
+static void channel_add(struct agent *a, const struct keyagent_ctl *c, int fd)
 {
 	struct channel *ch;
 
 	if (a->n >= KEYAGENT_MAX_CHANNELS) {
-		log_warn("keyagent.channel_refused", "session=%s error=\"too many channels\"", session);
+		log_warn("keyagent.channel_refused", "session=%s error=\"too many channels\"", c->session);
 		close(fd);
 		return;
 	}
@@ -282,49 +253,10 @@ static void channel_add(struct agent *a, uint64_t id, uint32_t kind, const char 
 	a->chans = xrealloc(a->chans, (a->n + 1) * sizeof(*a->chans));
 	ch = &a->chans[a->n];
 	memset(ch, 0, sizeof(*ch));
-	ch->id = id != 0 ? id : a->next_id++;
 	ch->fd = fd;
-	ch->kind = (enum store_agent_kind)kind;
-	str_assert(str_copy(ch->session, sizeof(ch->session), session), "a session id checked");
-	str_assert(str_copy(ch->bound, sizeof(ch->bound), bound), "an account checked");
+	ch->kind = (enum store_agent_kind)c->kind;
+	memcpy(ch->session, c->session, sizeof(ch->session));
 	a->pfd[a->n++] = (struct pollfd){.fd = fd, .events = POLLIN};
-	if (id == 0)
-		channel_keep(ch, fd);
-}
-
-/* Started again: the channels the agent that ended served, each as it was (its kind,
- * its binding), from the keeper; its sessions' next requests are answered. */
-static void channels_replayed(struct agent *a)
-{
-	struct kept_channel r;
-	uint64_t id, *bad = NULL;
-	size_t nbad = 0;
-	int fd;
-	ssize_t n;
-
-	while ((n = keeper_replayed(&id, &r, sizeof(r), &fd)) > 0) {
-		if (n != (ssize_t)sizeof(r) || fd < 0 || r.kind < STORE_AGENT_BOUND ||
-		    r.kind > STORE_AGENT_QUEUE || memchr(r.session, '\0', sizeof(r.session)) == NULL ||
-		    memchr(r.bound, '\0', sizeof(r.bound)) == NULL || a->n >= KEYAGENT_MAX_CHANNELS) {
-			log_warn("keyagent.refused",
-			         "session=- error=\"malformed or one too many kept channel\"");
-			if (fd >= 0)
-				close(fd);
-			/* dropped after the replay: the keeper sends it and reads nothing meanwhile */
-			bad = xrealloc(bad, (nbad + 1) * sizeof(*bad));
-			bad[nbad++] = id;
-			continue;
-		}
-		channel_add(a, id, r.kind, r.session, r.bound, fd);
-		if (id >= a->next_id)
-			a->next_id = id + 1;
-	}
-	if (n < 0)
-		log_err("keyagent.start", "result=partial error=\"the kept channels: %s\"", strerror(errno));
-	for (size_t i = 0; i < nbad; i++)
-		(void)keeper_record(bad[i], NULL, 0, -1);
-	free(bad);
-	log_info("keyagent.channels", "kept=%zu", a->n - 1);
 }
 
 /* Serves one control message. Returns 0, or 1 when the master is gone. */
@@ -340,7 +272,7 @@ static int control_read(struct agent *a)
 	    c.version == KEYAGENT_VERSION && c.type == KEYAGENT_ADD_CHANNEL && c.pad == 0 &&
 	    c.kind >= STORE_AGENT_BOUND && c.kind <= STORE_AGENT_QUEUE &&
 	    memchr(c.session, '\0', sizeof(c.session)) != NULL) {
-		channel_add(a, 0, c.kind, c.session, "", fd);
+		channel_add(a, &c, fd);
 		return 0;
 	}
 	if (fd >= 0)
@@ -370,7 +302,7 @@ static void agent_main(int ctl, const struct mss_config *cfg)
 {
 	static struct agent a; /* the master key off the stack, wiped at the end */
 	char path[CONFIG_PATH_MAX + 64], err[CONFIG_PATH_MAX + 256] = "";
-	int keep[] = {ctl, keeper_records_fd()};
+	int keep[] = {ctl};
 
 	prctl(PR_SET_NAME, "mss-keyagent");
 	prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlives its master */
@@ -382,7 +314,7 @@ static void agent_main(int ctl, const struct mss_config *cfg)
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
 	/* the master's listeners, log file and other agents' sockets are not the agent's */
-	privsep_close_others(keep, keep[1] >= 0 ? 2 : 1);
+	privsep_close_others(keep, 1);
 	if (config_master_key_file(cfg, path, sizeof(path)) < 0)
 		str_error(err, sizeof(err), "master_key_file: path too long");
 	else
@@ -408,9 +340,6 @@ static void agent_main(int ctl, const struct mss_config *cfg)
 	a.chans[0].fd = ctl;
 	a.pfd[0] = (struct pollfd){.fd = ctl, .events = POLLIN};
 	a.n = 1;
-	a.next_id = 1;
-	if (again)
-		channels_replayed(&a);
 	agent_run(&a);
 	sodium_memzero(a.master, sizeof(a.master));
 	_exit(0);
@@ -454,8 +383,7 @@ int store_agent_start(struct store_agent *a, const struct mss_config *cfg, char 
 		return -1;
 	}
 	/* restarted when it dies, by a keeper: the master, once the daemons' user, could not */
-	/* its channels kept by the keeper too: a restart ends no session's channel */
-	struct keeper k = {"account-key-agent", "mss-keys-keep", 0, cfg->child_restart_max, sv[1], true};
+	struct keeper k = {"account-key-agent", "mss-keys-keep", 0, cfg->child_restart_max, sv[1]};
 	a->pid = keeper_fork(&k);
 	if (a->pid < 0) {
 		str_error(err, errlen, "account key agent: cannot fork: %s", strerror(errno));
