@@ -224,7 +224,7 @@ int audit_signer_start(const struct mss_config *cfg, char *err, size_t errlen)
 	}
 	/* restarted when it dies (a failed WAL sync ends it on purpose, sql_sqlite_sync.c):
 	 * by a keeper, since the master that drops to the daemons' user could not */
-	struct keeper k = {"audit-signer", "mss-audit-keep", SIGUSR1, cfg->child_restart_max, sv[0], false};
+	struct keeper k = {"audit-signer", "mss-audit-keep", SIGUSR1, cfg->child_restart_max, sv[0]};
 	pid_t pid = keeper_fork(&k);
 	if (pid < 0) {
 		str_error(err, errlen, "audit signer: fork: %s", strerror(errno));

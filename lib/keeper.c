@@ -2,7 +2,6 @@
 #include "lib/keeper.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -13,7 +12,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "lib/keeper_records.h"
 #include "lib/log.h"
 
 /* Once the master is gone, how long a helper has to end after stop_signal (the audit
@@ -98,24 +96,9 @@ static int wait_helper(const struct keeper *k, pid_t pid, pid_t master)
 		} else if (stop_at != 0 && now_s() >= stop_at) {
 			kill(pid, SIGKILL);
 		}
-		if (records_keeper_fd() < 0) {
-			/* SIGCHLD is blocked: one that came since waitpid is pending and ends this at once */
-			(void)sigtimedwait(&chld, NULL, &one);
-			continue;
-		}
-		/* the helper's records as they come; SIGCHLD unblocked while it waits */
-		struct pollfd p = {.fd = records_keeper_fd(), .events = POLLIN};
-		sigset_t open;
-		sigprocmask(SIG_SETMASK, NULL, &open);
-		sigdelset(&open, SIGCHLD);
-		if (ppoll(&p, 1, &one, &open) > 0)
-			records_read();
+		/* SIGCHLD is blocked: one that came since waitpid is pending and ends this at once */
+		(void)sigtimedwait(&chld, NULL, &one);
 	}
-}
-
-static void on_chld(int sig)
-{
-	(void)sig; /* only to end the keeper's ppoll */
 }
 
 /* Sleeps seconds, looking at the master each second. Returns false once it is gone. */
@@ -165,12 +148,9 @@ static void keeper_loop(const struct keeper *k, pid_t master)
 	{
 		struct sigaction dfl;
 		memset(&dfl, 0, sizeof(dfl));
-		dfl.sa_handler = on_chld;
+		dfl.sa_handler = SIG_DFL;
 		sigaction(SIGCHLD, &dfl, &s.chld);
 	}
-	if (k->records && records_open() < 0)
-		log_err("keeper.records", "name=%s error=\"%s\" action=restarts-end-its-channels", k->name,
-		        strerror(errno));
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &chld, &s.mask);
@@ -180,23 +160,15 @@ static void keeper_loop(const struct keeper *k, pid_t master)
 		int64_t started = now_s();
 		pid_t pid = fork();
 		if (pid == 0) {
-			records_enter_helper();
 			helper_enter(k, &s);
 			return;
 		}
-		/* the new helper serves what the one that ended served (one that ends before it
-		 * took them all is logged as it ends, and the next one gets them) */
-		if (pid > 0 && restarts > 0 && records_keeper_fd() >= 0)
-			(void)records_replay(pid);
 		if (pid > 0 && restarts > 0) {
 			log_info("child.restarted", "name=%s pid=%ld restarts=%u", k->name, (long)pid,
 			         restarts);
-			kill(master,
-			     SIGUSR2); /* its channels to the helper that died are dead (not the records) */
+			kill(master, SIGUSR2); /* its channels to the helper that died are dead */
 		}
 		int status = pid > 0 ? wait_helper(k, pid, master) : 0;
-		if (records_keeper_fd() >= 0)
-			records_after_end();
 		if (getppid() != master)
 			_exit(0);
 		if (pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0)

@@ -12,8 +12,8 @@
  * cannot start is never forked in a loop. The next start logs child.restarted and
  * sends the master SIGUSR2 (master_opts.on_helper_restart): what the master made for
  * its processes with the helper that died (their channels to it) is dead, and the
- * master makes them again (but for what the helper kept as records, below).
- * keeper_fork makes a caller that does not handle SIGUSR2 ignore it.
+ * master makes them again. keeper_fork makes a caller that does not handle SIGUSR2
+ * ignore it.
  *
  * The keeper holds what the helper was started with (its sockets to the master), so
  * the master's ends stay valid across a restart: what the master sends meanwhile waits
@@ -29,9 +29,6 @@
 #ifndef MSS_KEEPER_H
 #define MSS_KEEPER_H
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <sys/types.h>
 
 struct keeper {
@@ -44,8 +41,6 @@ struct keeper {
 	int keep;           /* >= 0: the keeper closes every descriptor but 0-2 and this one
 	                       (the helper's socket), so that it holds none of the master's
 	                       listeners; -1: it closes none */
-	bool records;       /* the helper keeps records with the keeper (keeper_record), each
-	                       with a descriptor, handed to the helper started again */
 };
 
 /* Instead of fork() for a helper: forks the keeper, which forks the helper. Returns
@@ -61,22 +56,5 @@ const char *keeper_of(pid_t pid);
  * restarted one can skip what only the first start does (the answer its master waits
  * for at start) and catch up with what happened while it was down. */
 unsigned keeper_restarts(void);
-
-/* Records (keeper.records): what a helper serves that must outlive it (the account key
- * agent's channels to its sessions, each with its kind and binding), kept by its keeper
- * and handed to the next helper, so that a restart ends none of them. A record is at
- * most KEEPER_RECORD_MAX octets named by id (not 0); one with a descriptor keeps a copy
- * of it in the keeper. */
-#define KEEPER_RECORD_MAX 512
-/* In the helper: sets record id to data (len > 0; fd >= 0: the descriptor it goes with,
- * -1: the one it had) or drops it (len 0, its descriptor closed in the keeper).
- * Returns 0, or -1 when there is no keeper to keep it. */
-int keeper_record(uint64_t id, const void *data, size_t len, int fd);
-/* In a helper started again: the next record kept for it (its data in data, its
- * descriptor in *fd, -1 if none). Returns its length, 0 after the last one, -1 on
- * error. */
-ssize_t keeper_replayed(uint64_t *id, void *data, size_t cap, int *fd);
-/* In the helper: its descriptor to the keeper's records (to be kept open), -1 without. */
-int keeper_records_fd(void);
 
 #endif

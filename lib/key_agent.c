@@ -113,7 +113,7 @@ int key_agent_start(struct key_agent *ka, const struct mss_config *cfg, char *er
 		return -1;
 	}
 	/* restarted when it dies, by a keeper: the master, once the daemons' user, could not */
-	struct keeper k = {"tls-key-agent", "mss-tls-keep", 0, cfg->child_restart_max, sv[1], false};
+	struct keeper k = {"tls-key-agent", "mss-tls-keep", 0, cfg->child_restart_max, sv[1]};
 	ka->pid = keeper_fork(&k);
 	if (ka->pid < 0) {
 		str_error(err, errlen, "TLS key agent: cannot fork: %s", strerror(errno));

@@ -108,7 +108,7 @@ pid_t metrics_serve_start(const struct mss_config *cfg)
 	if (cfg->metrics_listen[0] == '\0')
 		return 0;
 	/* started again when it dies, after a pause (lib/keeper.h) */
-	struct keeper k = {"metrics-server", "mss-metric-keep", SIGTERM, cfg->child_restart_max, -1, false};
+	struct keeper k = {"metrics-server", "mss-metric-keep", SIGTERM, cfg->child_restart_max, -1};
 	pid_t pid = keeper_fork(&k);
 	if (pid != 0)
 		return pid;

@@ -175,7 +175,7 @@ pid_t policy_retention_start(const struct mss_config *cfg)
 	if (cfg->inactive_delete == 0)
 		return 0;
 	/* started again when it dies, after a pause (lib/keeper.h) */
-	struct keeper k = {"retention", "mss-retain-keep", SIGTERM, cfg->child_restart_max, -1, false};
+	struct keeper k = {"retention", "mss-retain-keep", SIGTERM, cfg->child_restart_max, -1};
 	pid_t pid = keeper_fork(&k);
 	if (pid != 0)
 		return pid;
