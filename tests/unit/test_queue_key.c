@@ -124,8 +124,16 @@ static void assert_reads(struct store *st, const char *qid)
 	struct buf out;
 	buf_init(&out, BUF_UNLIMITED);
 	int rc = queue_read(st, qid, &out, af.f->err, sizeof(af.f->err));
-	if (rc != 0) /* say why (seen once on a loaded fresh root, not reproduced) */
-		print_error("queue_read %s: %s\n", qid, af.f->err);
+	if (rc != 0) { /* say why (seen on a loaded fresh root), the agent's lines too */
+		dprintf(af.saved_stderr, "queue_read %s: %s\n", qid, af.f->err);
+		char text[4096];
+		int fd = open(af.log, O_RDONLY);
+		ssize_t n = fd < 0 ? -1 : read(fd, text, sizeof(text) - 1);
+		if (fd >= 0)
+			close(fd);
+		if (n > 0)
+			dprintf(af.saved_stderr, "%.*s", (int)n, text);
+	}
 	assert_int_equal(rc, 0);
 	assert_string_equal(out.data, BODY);
 	buf_free(&out);
