@@ -208,6 +208,26 @@ def test_several_connections(start, pki):
     assert srv.proc.wait(timeout=10) == 0
 
 
+@pytest.mark.skipif(configured_backend() != "openssl", reason="GnuTLS sends the file's chain only")
+def test_chain_sent_with_a_leaf_alone(start, pki, tmp_path):
+    """A certificate file holding the leaf alone: OpenSSL sends the leaf and the CA of
+    tls_ca it chains to (built once with the context, no longer at each handshake); a
+    chain written in the file is sent as written."""
+    def chain(**kw):
+        srv = start("none", **kw)
+        p = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{srv.port}", "-CAfile",
+                            str(pki / "ca.crt"), "-verify_return_error", "-showcerts"],
+                           input="hello\n", capture_output=True, text=True, timeout=20)
+        out = p.stdout + p.stderr
+        assert p.returncode == 0 and srv.result()[0] == "ok", out
+        return re.findall(r"^ *\d s:.*CN ?= ?([^,\n]+)$", out, re.M)
+
+    assert chain() == ["localhost", "MSS Test CA"]
+    both = tmp_path / "both.crt"
+    both.write_text((pki / "server.crt").read_text() + (pki / "untrusted-ca.crt").read_text())
+    assert chain(cert=str(both)) == ["localhost", "Untrusted Test CA"]
+
+
 def test_handshake_timeout(start, pki):
     srv = start("optional", handshake_s=1)
     t0 = time.monotonic()
