@@ -79,9 +79,9 @@ static void fork_one(struct relay_process *rp)
 	struct relay_chans w;
 	worker_channels(rp, &w);
 	rp->restart_at = 0;
-	rp->pid = keys_fd < 0
-	              ? -1
-	              : relay_queue_start(rp->cfg, rp->tls, rp->close_fds, rp->nclose, rp->keys, keys_fd, &w);
+	rp->pid = keys_fd < 0 ? -1
+	                      : relay_queue_start(rp->cfg, rp->tls, rp->close_fds, rp->nclose, rp->agent,
+	                                          rp->keys, keys_fd, &w);
 	if (keys_fd >= 0)
 		close(keys_fd);
 	for (size_t i = 0; i < w.n; i++) {

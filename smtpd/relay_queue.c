@@ -587,7 +587,8 @@ static void queue_main(const struct mss_config *cfg, struct tls_ctx *ctx, int ke
 }
 
 pid_t relay_queue_start(const struct mss_config *cfg, struct tls_ctx *ctx, const int *close_fds, size_t n,
-                        struct store_agent *keys, int keys_fd, const struct relay_chans *w)
+                        struct key_agent *tls_agent, struct store_agent *keys, int keys_fd,
+                        const struct relay_chans *w)
 {
 	pid_t parent = getpid();
 	pid_t pid = fork();
@@ -598,6 +599,9 @@ pid_t relay_queue_start(const struct mss_config *cfg, struct tls_ctx *ctx, const
 		if (close_fds[i] >= 0)
 			close(close_fds[i]);
 	master_close_in_child(); /* restarted by the master: its sockets to reused MX processes */
+	/* a process that reads foreign servers' replies must not be able to ask the agents
+	 * for channels or reloads: it has the channels it needs (ctx's, w's, keys_fd) */
+	key_agent_close_master(tls_agent);
 	store_agent_forget(keys);
 	prctl(PR_SET_NAME, "mss-queue");
 	if (master_drop_privileges(cfg->user, err, sizeof err) < 0) {

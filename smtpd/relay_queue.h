@@ -24,6 +24,7 @@
 #include <sys/types.h>
 
 #include "lib/config.h"
+#include "lib/key_agent.h"
 #include "lib/tls.h"
 #include "smtpd/relay_pool.h"
 #include "store/store_agent.h"
@@ -45,11 +46,13 @@ int64_t relay_backoff(const struct mss_config *cfg, unsigned attempts);
 /* Forks the queue process (ctx: the client TLS context, signing through its own key
  * agent channel; w: a key agent channel and an account key agent channel per delivery
  * worker, relay_pool.h); the child closes the n descriptors of close_fds first (the
- * master's listeners when it is restarted from the accept loop) and the account key
- * agent's control socket (keys), and opens the store without the master key: its keys
- * come over keys_fd, its own channel (the child owns it). Returns its pid, or -1 when
- * fork failed. */
+ * master's listeners when it is restarted from the accept loop), the TLS key agent's
+ * control socket and the master's own channel (tls_agent: the queue asks for no channel
+ * and no reload) and the account key agent's control socket (keys), and opens the store without the master
+ * key: its keys come over keys_fd, its own channel (the child owns it). Returns its pid, or -1 when fork
+ * failed. */
 pid_t relay_queue_start(const struct mss_config *cfg, struct tls_ctx *ctx, const int *close_fds, size_t n,
-                        struct store_agent *keys, int keys_fd, const struct relay_chans *w);
+                        struct key_agent *tls_agent, struct store_agent *keys, int keys_fd,
+                        const struct relay_chans *w);
 
 #endif

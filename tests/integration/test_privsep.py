@@ -4,12 +4,12 @@ through the TLS key agent (lib/key_agent.h): the agent alone reads tls_key; neit
 master nor a session process ever has the private key in memory."""
 import imaplib
 import os
+import re
 import signal
 import smtplib
+import subprocess
 import time
 from pathlib import Path
-
-import pytest
 
 from conftest import PASSWORDS, PATIENT, PRO
 from test_tls_agent import memory_holds, secrets_of
@@ -92,25 +92,110 @@ def agent_alive(pid):
         return False
 
 
-def test_agent_gone_refuses_connections_and_says_why(mss):
-    """The agent gone for good (killed with its keeper, which would start it again:
-    test_helper_restart): no session is forked that could not do its handshake; each
-    connection gets a 421 and the log says why, and the master stays up."""
-    mss.start("smtpd")
+def kill_tls_agent_and_keeper(mss):
+    """The TLS key agent gone for good: its keeper killed first (it would start the
+    agent again: test_helper_restart), then the agent, waited for until dead."""
     master = mss.procs["smtpd"].pid
-    agent = [p for p in children(master) if comm(p) == "mss-tls-agent"][0]
-    deadline = time.monotonic() + 10  # a keeper names itself just after its fork
-    while not [p for p in direct_children(master) if comm(p) == "mss-tls-keep"] and time.monotonic() < deadline:
+    # the keeper and the agent each name themselves just after their fork: until then
+    # the keeper's comm is the master's, the agent's the keeper's
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        keepers = [p for p in direct_children(master) if comm(p) == "mss-tls-keep"]
+        agents = [p for k in keepers for p in direct_children(k) if comm(p) == "mss-tls-agent"]
+        if keepers and agents:
+            break
         time.sleep(0.05)
-    os.kill([p for p in direct_children(master) if comm(p) == "mss-tls-keep"][0], signal.SIGKILL)
+    assert keepers and agents, [(p, comm(p)) for p in children(master)]
+    agent = agents[0]
+    os.kill(keepers[0], signal.SIGKILL)
     os.kill(agent, signal.SIGKILL)
     # kill() returns before the agent is gone: a connection accepted meanwhile still
     # gets its channel (seen under load); wait until it is dead (a zombie or reaped)
     deadline = time.monotonic() + 10
     while agent_alive(agent) and time.monotonic() < deadline:
         time.sleep(0.05)
-    with pytest.raises(smtplib.SMTPConnectError) as e:
-        smtplib.SMTP("127.0.0.1", mss.port("submission"), timeout=20)
-    assert e.value.smtp_code == 421
+
+
+def assert_refused(mss):
+    """A submission connection gets 421; if it is greeted instead, the failure says
+    by which process and what the daemon's processes and log were (a race seen once
+    under load that no run since has shown)."""
+    try:
+        s = smtplib.SMTP("127.0.0.1", mss.port("submission"), timeout=20)
+    except smtplib.SMTPConnectError as e:
+        assert e.smtp_code == 421, e
+        return
+    s.close()
+    master = mss.procs["smtpd"].pid
+    procs = [(p, comm(p), agent_alive(p)) for p in direct_children(master) + children(master)]
+    raise AssertionError(f"greeted, not refused; processes {procs}; log:\n{mss.log('smtpd')[-4000:]}")
+
+
+def test_agent_gone_refuses_connections_and_says_why(mss):
+    """The agent gone for good (killed with its keeper, which would start it again:
+    test_helper_restart): no session is forked that could not do its handshake; each
+    connection gets a 421 and the log says why, and the master stays up."""
+    mss.start("smtpd")
+    kill_tls_agent_and_keeper(mss)
+    assert_refused(mss)
     assert "event=tls.agent_channel_failed" in mss.log("smtpd")
     assert mss.procs["smtpd"].poll() is None
+
+
+def test_agent_gone_retires_idle_reused_prelogin_processes(mss):
+    """A submission pre-login process that served a connection waits, reused, for the
+    next one with its channel to the agent (lib/master.h MASTER_REUSE_PRELOGIN). Once
+    the agent's keeper is gone, that channel can never work again: the master retires
+    the idle process, and the next connection gets the 421 of a fresh one, not a 220
+    from a process whose STARTTLS would fail."""
+    mss.start("smtpd")
+    s = smtplib.SMTP("127.0.0.1", mss.port("submission"), timeout=20)
+    s.ehlo()
+    s.quit()
+    pre = re.findall(r"mss-smtpd\[(\d+)\] level=info event=smtp\.connect ", mss.log("smtpd"))[-1]
+    deadline = time.monotonic() + 10  # reused: it waits for its next connection
+    while int(pre) not in direct_children(mss.procs["smtpd"].pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert int(pre) in direct_children(mss.procs["smtpd"].pid)
+    kill_tls_agent_and_keeper(mss)
+    assert_refused(mss)
+    assert mss.procs["smtpd"].poll() is None
+
+
+def socket_inodes(pid):
+    return {int(t[len("socket:["):-1]) for t in fd_targets(pid) if t.startswith("socket:[")}
+
+
+def agent_control_peer(agent, keeper):
+    """The inode of the master's end of an agent's control socket: the peer of the one
+    socket the agent and its keeper both hold (the keeper keeps it for the agent it
+    would start again)."""
+    shared = socket_inodes(agent) & socket_inodes(keeper)
+    out = subprocess.run(["ss", "-xa"], capture_output=True, text=True, check=True).stdout
+    # "u_seq ESTAB 0 0 * <inode> * <peer's inode>"
+    peers = [int(f[7]) for f in (l.split() for l in out.splitlines()) if len(f) >= 8 and f[5].isdigit()
+             and int(f[5]) in shared and f[7].isdigit()]
+    assert len(peers) == 1, (shared, peers)
+    return peers[0]
+
+
+def test_queue_process_holds_no_agent_control_socket(mss):
+    """The queue process reads foreign servers' replies: it gets the channels it needs
+    when it is forked, but not the agents' control sockets, with which it could ask the
+    TLS key agent for any number of channels or a reload, or the account key agent for
+    channels of another kind."""
+    mss.start("smtpd")
+    master = mss.procs["smtpd"].pid
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        kids = {comm(p): p for p in direct_children(master)}
+        helpers = {comm(p): p for k in kids.values() for p in direct_children(k)}
+        if {"mss-queue", "mss-tls-keep", "mss-keys-keep"} <= set(kids) and \
+                {"mss-tls-agent", "mss-keyagent"} <= set(helpers):
+            break
+        time.sleep(0.05)
+    queue = kids["mss-queue"]
+    for agent, keeper in (("mss-tls-agent", "mss-tls-keep"), ("mss-keyagent", "mss-keys-keep")):
+        control = agent_control_peer(helpers[agent], kids[keeper])
+        assert control in socket_inodes(master), agent  # control: where it is
+        assert control not in socket_inodes(queue), agent
