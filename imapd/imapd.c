@@ -239,11 +239,15 @@ static int keys_channel(const struct session_info *si, void *arg)
 	return store_agent_channel(&d->keys, STORE_AGENT_BOUND, si->session_id);
 }
 
-/* In every process the master forks: only the master makes channels. */
+/* In every process the master forks: only the master makes channels. Its control
+ * sockets to both agents and its own TLS agent channel go, so that no session process
+ * can ask for a channel or a signature; a pre-login process signs through the channel
+ * it was given (key_agent_enter_session). */
 static void child_init(void *arg)
 {
 	struct imapd *d = arg;
 
+	key_agent_close_master(&d->agent);
 	store_agent_forget(&d->keys);
 }
 

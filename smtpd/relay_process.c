@@ -179,3 +179,10 @@ void relay_process_free(struct relay_process *rp)
 		close(rp->agent_fd);
 	rp->agent_fd = -1;
 }
+
+void relay_process_forget(struct relay_process *rp)
+{
+	if (rp->agent_fd >= 0)
+		close(rp->agent_fd);
+	rp->agent_fd = -1;
+}

@@ -43,5 +43,8 @@ void relay_process_tick(struct relay_process *rp);
 void relay_process_reload(struct relay_process *rp, bool ok);
 /* Frees the context. */
 void relay_process_free(struct relay_process *rp);
+/* In a process the master forks (a session): closes the context's key agent channel,
+ * which signs with the relay's key and is the queue process's alone. */
+void relay_process_forget(struct relay_process *rp);
 
 #endif

@@ -176,11 +176,16 @@ static int keys_channel(const struct session_info *si, void *arg)
 	return store_agent_channel(&c->keys, kind, si->session_id);
 }
 
-/* In every process the master forks: only the master makes channels. */
+/* In every process the master forks: only the master makes channels. Its control
+ * sockets to both agents, its own TLS agent channel and the queue's go, so that no
+ * session process can ask for a channel or a signature; a pre-login process signs
+ * through the channel it was given (key_agent_enter_session). */
 static void child_init(void *arg)
 {
 	struct smtpd_ctx *c = arg;
 
+	key_agent_close_master(&c->agent);
+	relay_process_forget(&relay);
 	store_agent_forget(&c->keys);
 }
 

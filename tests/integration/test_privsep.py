@@ -109,17 +109,19 @@ def kill_tls_agent_and_keeper(mss):
     agent = agents[0]
     os.kill(keepers[0], signal.SIGKILL)
     os.kill(agent, signal.SIGKILL)
-    # kill() returns before the agent is gone: a connection accepted meanwhile still
-    # gets its channel (seen under load); wait until it is dead (a zombie or reaped)
+    # kill() returns before either is gone, and the keeper holds the agent's end of the
+    # master's control socket too (for the agent it would start again): until both
+    # have run their exit, a connection accepted meanwhile still gets its channel (seen
+    # under load: the agent a zombie, the keeper not yet scheduled). Wait until both
+    # are dead (a zombie or reaped).
     deadline = time.monotonic() + 10
-    while agent_alive(agent) and time.monotonic() < deadline:
+    while (agent_alive(agent) or agent_alive(keepers[0])) and time.monotonic() < deadline:
         time.sleep(0.05)
 
 
 def assert_refused(mss):
-    """A submission connection gets 421; if it is greeted instead, the failure says
-    by which process and what the daemon's processes and log were (a race seen once
-    under load that no run since has shown)."""
+    """A submission connection gets 421; if it is greeted instead, the failure lists
+    the daemon's processes and its log (how the keeper's late exit was found)."""
     try:
         s = smtplib.SMTP("127.0.0.1", mss.port("submission"), timeout=20)
     except smtplib.SMTPConnectError as e:
@@ -166,36 +168,62 @@ def socket_inodes(pid):
     return {int(t[len("socket:["):-1]) for t in fd_targets(pid) if t.startswith("socket:[")}
 
 
-def agent_control_peer(agent, keeper):
-    """The inode of the master's end of an agent's control socket: the peer of the one
-    socket the agent and its keeper both hold (the keeper keeps it for the agent it
-    would start again)."""
-    shared = socket_inodes(agent) & socket_inodes(keeper)
+def unix_peers():
+    """{inode: the peer's inode} of every connected AF_UNIX socket ("u_seq ESTAB 0 0 *
+    <inode> * <peer's inode>")."""
     out = subprocess.run(["ss", "-xa"], capture_output=True, text=True, check=True).stdout
-    # "u_seq ESTAB 0 0 * <inode> * <peer's inode>"
-    peers = [int(f[7]) for f in (l.split() for l in out.splitlines()) if len(f) >= 8 and f[5].isdigit()
-             and int(f[5]) in shared and f[7].isdigit()]
-    assert len(peers) == 1, (shared, peers)
-    return peers[0]
+    return {int(f[5]): int(f[7]) for f in (l.split() for l in out.splitlines())
+            if len(f) >= 8 and f[5].isdigit() and f[7].isdigit()}
 
 
-def test_queue_process_holds_no_agent_control_socket(mss):
-    """The queue process reads foreign servers' replies: it gets the channels it needs
-    when it is forked, but not the agents' control sockets, with which it could ask the
-    TLS key agent for any number of channels or a reload, or the account key agent for
-    channels of another kind."""
+def descendants(pid):
+    out = []
+    for c in direct_children(pid):
+        out += [c, *descendants(c)]
+    return out
+
+
+def test_only_the_master_holds_its_sockets_to_the_key_agents(mss):
+    """The master's control sockets to the TLS key agent and the account key agent, and
+    its own TLS agent channel, are its alone: with them a process could ask for any number
+    of channels (signatures with the server's key), channels of another kind or a reload.
+    Checked in every process of both daemons while a session of each is logged in (the
+    pre-login process and the session process), with the queue process and the other
+    helpers: each has only the channels it was given."""
     mss.start("smtpd")
-    master = mss.procs["smtpd"].pid
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        kids = {comm(p): p for p in direct_children(master)}
-        helpers = {comm(p): p for k in kids.values() for p in direct_children(k)}
-        if {"mss-queue", "mss-tls-keep", "mss-keys-keep"} <= set(kids) and \
-                {"mss-tls-agent", "mss-keyagent"} <= set(helpers):
-            break
-        time.sleep(0.05)
-    queue = kids["mss-queue"]
-    for agent, keeper in (("mss-tls-agent", "mss-tls-keep"), ("mss-keyagent", "mss-keys-keep")):
-        control = agent_control_peer(helpers[agent], kids[keeper])
-        assert control in socket_inodes(master), agent  # control: where it is
-        assert control not in socket_inodes(queue), agent
+    mss.start("imapd")
+    s = smtplib.SMTP("127.0.0.1", mss.port("submission"), timeout=20)
+    s.starttls(context=mss.client_context("pro"))
+    s.ehlo()
+    assert s.docmd("AUTH", "EXTERNAL =")[0] == 235
+    c = imaplib.IMAP4_SSL("127.0.0.1", mss.port("imaps"), ssl_context=mss.login_context(PATIENT))
+    c.login(PATIENT, PASSWORDS[PATIENT])
+    try:
+        for daemon, helpers in (("smtpd", 4), ("imapd", 3)):  # smtpd: and its queue process
+            master = mss.procs[daemon].pid
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                tree = {p: comm(p) for p in descendants(master)}
+                agents = [p for p, name in tree.items() if name in ("mss-tls-agent", "mss-keyagent")]
+                sessions = [p for p, name in tree.items() if name == comm(master)]
+                if len(agents) == 2 and len(sessions) >= 2 and \
+                        len([p for p in direct_children(master) if tree.get(p) != comm(master)]) >= helpers:
+                    break
+                time.sleep(0.05)
+            peers = unix_peers()
+            agent_ends = set().union(*(socket_inodes(a) for a in agents))
+            masters = {i for i in socket_inodes(master) if peers.get(i) in agent_ends}
+            # a control socket: the peer of the one the agent shares with its keeper
+            controls = {i for i in masters if any(peers[i] in socket_inodes(k) for k in tree
+                                                  if tree[k].endswith("-keep"))}
+            assert len(controls) == 2 and len(masters) >= 3, (daemon, controls, masters)
+            for pid, name in tree.items():
+                assert not socket_inodes(pid) & controls, (daemon, pid, name)
+                # sessions hold none at all (the queue holds the one the master made for it)
+                assert name != comm(master) or not socket_inodes(pid) & masters, (
+                    daemon, pid, name, [(i, [(a, tree[a]) for a in agents if peers[i] in socket_inodes(a)])
+                                        for i in socket_inodes(pid) & masters],
+                    Path(f"/proc/{pid}/cmdline").read_bytes(), mss.log(daemon)[-1500:])
+    finally:
+        s.quit()
+        c.logout()
