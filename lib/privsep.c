@@ -237,6 +237,13 @@ int privsep_enter(const struct privsep *p, char *err, size_t errlen)
 		str_error(err, errlen, "privileges could not be dropped for login_user");
 		return -1;
 	}
+	/* and none to gain: a pre-login process never executes a program, so a set-user-ID
+	 * one it were made to run would not run as its owner (session processes may run an
+	 * operator's notify_command, which may need its own set-group-ID sendmail) */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+		str_error(err, errlen, "cannot set no_new_privs: %s", strerror(errno));
+		return -1;
+	}
 	return 0;
 }
 

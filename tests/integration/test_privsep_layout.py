@@ -88,6 +88,7 @@ def test_prelogin_process_is_confined(imapd):
         assert status(pre, "Gid") == [str(nobody.pw_gid)] * 4
         assert status(pre, "Groups") == []
         assert status(pre, "CapEff") == ["0000000000000000"]
+        assert status(pre, "NoNewPrivs") == ["1"]  # nor any to gain by running a program
         empty = m.data_dir / "run" / "empty"
         assert os.readlink(f"/proc/{pre}/root") == str(empty)
         assert os.readlink(f"/proc/{pre}/cwd") == str(empty)
@@ -264,6 +265,7 @@ def assert_confined(m, pre, session, daemon, sockets=4):
     assert status(pre, "Gid") == [str(nobody.pw_gid)] * 4
     assert status(pre, "Groups") == []
     assert status(pre, "CapEff") == ["0000000000000000"]
+    assert status(pre, "NoNewPrivs") == ["1"]  # nor any to gain by running a program
     empty = m.data_dir / "run" / "empty"
     assert os.readlink(f"/proc/{pre}/root") == str(empty)
     assert os.readlink(f"/proc/{pre}/cwd") == str(empty)
