@@ -122,6 +122,7 @@ static const struct config_key config_keys[] = {
     NUM(smtp_session_max_use, KEY_UINT, "100", 1, 100000),
     NUM(smtp_session_idle_time, KEY_SECONDS, "60", 1, 86400),
     NUM(smtp_tls_ticket_lifetime, KEY_SECONDS, "1h", 0, 86400),
+    NUM(smtp_tls_session_cache, KEY_UINT, "1000", 0, 100000),
     NUM(imap_command_timeout, KEY_SECONDS, "2m", 1, 86400),
     NUM(imap_append_timeout, KEY_SECONDS, "10m", 1, 86400),
     NUM(imap_max_search_keys, KEY_UINT, "64", 1, 100000),

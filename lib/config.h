@@ -94,6 +94,7 @@ struct mss_config {
 	unsigned smtp_session_max_use;     /* MX connections per session process (pair); 100 */
 	unsigned smtp_session_idle_time;   /* seconds a reused MX process waits for the next; 60 */
 	unsigned smtp_tls_ticket_lifetime; /* seconds a TLS session ticket resumes; 0 none; 1h */
+	unsigned smtp_tls_session_cache;   /* TLS sessions kept for resumption (OpenSSL); 1000 */
 	unsigned imap_command_timeout;     /* seconds to receive one command, from its first byte; 2m */
 	unsigned imap_append_timeout;      /* seconds to receive an APPEND's message; default 10m */
 	unsigned imap_max_search_keys;     /* search keys in one SEARCH; default 64 */

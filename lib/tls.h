@@ -8,7 +8,9 @@
  * compression, no renegotiation. No session resumption unless a server context asks
  * for it (tls_server_opts.ticket_lifetime, both backends): then a client may resume
  * with a session ticket (the key is the context's, shared by the processes forked from
- * it, replaced by tls_ctx_rotate_tickets and at tls_ctx_reload), and the certificate
+ * it, replaced by tls_ctx_rotate_tickets and at tls_ctx_reload; on OpenSSL with
+ * session_cache, the ticket names a session kept in a table those processes share,
+ * emptied at the same times), and the certificate
  * a resumed session carries is verified again against the CA and the CRL in force
  * now, as a full handshake would: every connection's peer is still checked against
  * the CRL in force (OpenSSL keeps a success with the store of CA and CRL it was
@@ -49,6 +51,10 @@ struct tls_server_opts {
 	bool use_key_agent;       /* sign through key_agent_fd instead of reading key_file */
 	int key_agent_fd;         /* a channel from tls_agent_channel (the context does not own it) */
 	unsigned ticket_lifetime; /* seconds a session ticket may be resumed; 0: no tickets */
+	/* OpenSSL: tickets name sessions kept in a table of this many shared by the
+	 * processes forked from the context (cheaper to issue); 0: stateless tickets.
+	 * GnuTLS: unused (stateless tickets). */
+	unsigned session_cache;
 };
 
 /* The relay's side (issue 13): presents cert_file when the server asks for a client

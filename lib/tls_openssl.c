@@ -6,8 +6,9 @@
  * OpenSSL's default (all AEAD, all (EC)DHE) suites, no compression (CRIME), no
  * renegotiation (a client could otherwise restart the handshake at will), the
  * server's cipher order. No session resumption, but for a server context with
- * ticket_lifetime (tls.h): even then every connection's peer certificate is verified
- * against the CA and CRL in force now (tls_ossl_reverify).
+ * ticket_lifetime (tls.h; stateful tickets with session_cache, tls_openssl_scache.c):
+ * even then every connection's peer certificate is verified against the CA and CRL in
+ * force now (tls_ossl_reverify).
  *
  * Every file is read by tls_file_read and parsed from memory, so errors name the file
  * and the reason; a context is built whole and put in force only when every file
@@ -239,13 +240,18 @@ static int verify_mode(const struct tls_ctx *ctx)
 	return SSL_VERIFY_NONE;
 }
 
-/* Session tickets (tls.h): stateless, one per handshake, resumable for
- * ticket_lifetime; the key is the one SSL_CTX_new drew (a new context, a new key). No
- * early data: a resumed connection is answered only after its handshake, whose
- * certificate tls_ossl_reverify checks again. */
+/* Session tickets (tls.h), one per handshake, resumable for ticket_lifetime. With
+ * session_cache they name a session kept in a table shared by the processes forked
+ * from the context (tls_openssl_scache.c: a third of the decoding a stateless ticket
+ * costs); otherwise (or if the table cannot be made) they are stateless, sealed with
+ * the key SSL_CTX_new drew (a new context, a new key). No early data: a resumed
+ * connection is answered only after its handshake, whose certificate
+ * tls_ossl_reverify checks again. */
 static void allow_tickets(struct tls_ctx *ctx)
 {
 	SSL_CTX_clear_options(ctx->ssl_ctx, SSL_OP_NO_TICKET);
+	if (ctx->session_cache > 0)
+		(void)tls_ossl_scache_on(ctx->ssl_ctx, ctx->session_cache);
 	SSL_CTX_set_num_tickets(ctx->ssl_ctx, 1);
 	SSL_CTX_set_timeout(ctx->ssl_ctx, (long)ctx->ticket_lifetime);
 	SSL_CTX_set_max_early_data(ctx->ssl_ctx, 0);
@@ -259,13 +265,16 @@ int tls_ctx_rotate_tickets(struct tls_ctx *ctx)
 	if (ctx == NULL || ctx->client || ctx->ticket_lifetime == 0 ||
 	    time(NULL) - ctx->ticket_since < (time_t)ctx->ticket_lifetime)
 		return 0;
-	if (RAND_priv_bytes(keys, sizeof(keys)) != 1 ||
-	    SSL_CTX_set_tlsext_ticket_keys(ctx->ssl_ctx, keys, sizeof(keys)) != 1) {
-		ERR_clear_error();
+	/* the sessions kept are what a ticket key is to stateless tickets */
+	if (!tls_ossl_scache_clear(ctx->ssl_ctx)) {
+		if (RAND_priv_bytes(keys, sizeof(keys)) != 1 ||
+		    SSL_CTX_set_tlsext_ticket_keys(ctx->ssl_ctx, keys, sizeof(keys)) != 1) {
+			ERR_clear_error();
+			OPENSSL_cleanse(keys, sizeof(keys));
+			return 0;
+		}
 		OPENSSL_cleanse(keys, sizeof(keys));
-		return 0;
 	}
-	OPENSSL_cleanse(keys, sizeof(keys));
 	ctx->ticket_since = time(NULL);
 	return 1;
 }
@@ -280,6 +289,7 @@ void tls_ctx_set_ticket_lifetime(struct tls_ctx *ctx, unsigned seconds)
 		return;
 	}
 	/* as ctx_policy: no ticket issued, and with TLS 1.3 no stateful session either */
+	tls_ossl_scache_off(ctx->ssl_ctx);
 	SSL_CTX_set_options(ctx->ssl_ctx, SSL_OP_NO_TICKET);
 	SSL_CTX_set_num_tickets(ctx->ssl_ctx, 0);
 }
@@ -372,6 +382,7 @@ struct tls_ctx *tls_server_ctx_new(const struct tls_server_opts *o, char *err, s
 	ctx->use_agent = o->use_key_agent;
 	ctx->agent_fd = o->use_key_agent ? o->key_agent_fd : -1;
 	ctx->ticket_lifetime = o->ticket_lifetime;
+	ctx->session_cache = o->session_cache;
 	return ctx_new(ctx, err, errlen);
 }
 

@@ -21,7 +21,9 @@ struct tls_ctx {
 	struct tls_agent_key *akey; /* the agent-backed key in force, NULL with key_file */
 	struct tls_crl_watch crl;
 	unsigned ticket_lifetime; /* 0: no resumption */
-	time_t ticket_since;      /* when the ticket key in force was made */
+	unsigned
+	    session_cache;   /* sessions kept for resumption (tls_openssl_scache.c); 0: stateless tickets */
+	time_t ticket_since; /* when the ticket key in force was made */
 };
 
 struct tls_sess {
@@ -45,6 +47,15 @@ int tls_ossl_verify_cb(int ok, X509_STORE_CTX *x);
  * (CAs, CRL), as a full handshake verifies it. Returns 0, or -1 with err (the
  * verification error, "certificate revoked"). */
 int tls_ossl_reverify(SSL_CTX *c, SSL *ssl, char *err, size_t errlen);
+
+/* tls_openssl_scache.c: resumption from sessions kept in a table shared by the
+ * processes forked from now on (made with the context's first call, of slots
+ * sessions). Returns 0, or -1 when the table could not be made (then nothing changed). */
+int tls_ossl_scache_on(SSL_CTX *c, unsigned slots);
+/* No session kept nor looked up any more; those kept are forgotten. */
+void tls_ossl_scache_off(SSL_CTX *c);
+/* Forgets every session kept; false when the context keeps none (stateless tickets). */
+bool tls_ossl_scache_clear(SSL_CTX *c);
 
 /* tls_openssl_key.c: an EVP_PKEY whose private operations go to the key agent on
  * fd, for the public key of cert. NULL with err. */

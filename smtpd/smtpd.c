@@ -103,6 +103,7 @@ static struct tls_ctx *load_tls(struct key_agent *agent)
 	o.use_key_agent = true;
 	o.key_agent_fd = agent->chan;
 	o.ticket_lifetime = cfg.smtp_tls_ticket_lifetime;
+	o.session_cache = cfg.smtp_tls_session_cache;
 	tls = tls_server_ctx_new(&o, err, sizeof(err));
 	if (tls == NULL)
 		fatal("TLS: %s", err);

@@ -33,11 +33,25 @@ def s_client(m, cert, sess_out=None, sess_in=None, lines=(), version=None):
     if sess_in:
         cmd += ["-sess_in", str(sess_in)]
     if version:
-        cmd.append(version)  # "-tls1_2": an RFC 5077 ticket instead of a TLS 1.3 one
+        cmd.append(version)  # "-tls1_2": a session id (OpenSSL) or RFC 5077 ticket (GnuTLS)
     text = "".join(line + "\n" for line in ("EHLO mx.other-operator.test", *lines, "QUIT"))
     r = subprocess.run(cmd, input=text, capture_output=True, text=True, timeout=30)
     out = r.stdout + r.stderr
     return out, re.search(r"^Reused, TLSv", out, re.M) is not None
+
+
+def ticket(sess):
+    """The session ticket a session file holds (openssl sess_id), as bytes."""
+    out = subprocess.run(["openssl", "sess_id", "-in", str(sess), "-noout", "-text"],
+                         capture_output=True, text=True, timeout=30).stdout
+    dump = out.split("TLS session ticket:\n", 1)[1] if "TLS session ticket:\n" in out else ""
+    data = b""
+    for line in dump.splitlines():
+        m = re.match(r"^\s+[0-9a-f]{4} - (.*)$", line)
+        if not m:
+            break
+        data += bytes.fromhex(m.group(1)[:48].replace("-", " "))
+    return data
 
 
 def tls_lines(m):
@@ -94,6 +108,29 @@ def test_revoked_certificate_refused_on_resumption(mx, tmp_path, pki, version):
     assert not re.search(r"^250 2\.1\.0", out, re.M), out  # ...the certificate is not
     last = tls_lines(m)[-1]
     assert "result=failed" in last and 'error="certificate revoked"' in last, last
+
+
+@pytest.mark.parametrize("cache", [1000, 0])
+def test_resumption_gets_a_fresh_ticket(mx, tmp_path, cache):
+    """A resumed connection gets a new ticket, which resumes in turn (a client may use
+    each once, RFC 8446 C.4). On OpenSSL with smtp_tls_session_cache the ticket names a
+    session the server keeps (32 bytes: issuing it encodes the session once, where a
+    stateless ticket made OpenSSL decode it again, certificate included); with 0 it
+    is the sealed session itself. GnuTLS ignores the key (stateless tickets)."""
+    m = mx
+    m.set(smtp_tls_session_cache=cache, smtp_session_max_use=1)  # a new process each time
+    started(m)
+    first, second = tmp_path / "1.pem", tmp_path / "2.pem"
+    s_client(m, "operator", sess_out=first)
+    out, reused = s_client(m, "operator", sess_in=first, sess_out=second)
+    assert reused, out
+    t1, t2 = ticket(first), ticket(second)
+    assert t1 and t2 and t1 != t2
+    out, reused = s_client(m, "operator", sess_in=second, lines=(f"MAIL FROM:<{OPERATOR}>",))
+    assert reused and re.search(r"^250 2\.1\.0", out, re.M), out
+    assert "resumed=yes client_cert=verified" in tls_lines(m)[-1]
+    if "tls=openssl" in m.log("smtpd"):
+        assert (len(t1) == 32) == (cache > 0), len(t1)
 
 
 def test_no_resumption_without_tickets(mx, tmp_path):
