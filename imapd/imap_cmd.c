@@ -69,7 +69,7 @@ static const struct imap_cmd_def cmd_table[] = {
     {"UID SEARCH", cmd_search, S_SE, 0},
     {"UID SORT", cmd_sort, S_SE, 0},
     {"UID THREAD", cmd_thread, S_SE, 0},
-    {"UID FETCH", cmd_fetch, S_SE, 0},
+    {"UID FETCH", cmd_fetch, S_SE, CMD_OWN_VIEW},
     {"UID STORE", cmd_store, S_SE, 0},
     {"UID COPY", cmd_copy, S_SE, 0},
     {"UID MOVE", cmd_copy, S_SE, 0},
@@ -217,7 +217,7 @@ void imap_cmd_dispatch(struct imap_session *s, struct imap_command *c)
 	enum imap_state before = s->state;
 	if (before != IMAP_STATE_NOT_AUTH && history_refresh(d->name))
 		imap_vault_refresh(s); /* new history entries, the vaccination book rebuilt */
-	if (!(d->flags & CMD_NO_VIEW) && imap_view_load(s) < 0) {
+	if (!(d->flags & (CMD_NO_VIEW | CMD_OWN_VIEW)) && imap_view_load(s) < 0) {
 		imap_send(s, c->tag, IMAP_R_SERVERBUG);
 		return;
 	}

@@ -16,6 +16,7 @@
 #define CMD_STREAM 0x02u     /* reads its own literals, streamed (APPEND: up to max_message_size) */
 #define CMD_NO_SYNC 0x04u    /* no untagged updates at all (LOGOUT: nothing after BYE) */
 #define CMD_NO_VIEW 0x08u    /* needs no message of the selected mailbox (imap_view_load) */
+#define CMD_OWN_VIEW 0x10u   /* reads them itself when it needs them (UID FETCH: imap_view_lookup) */
 
 typedef void (*imap_cmd_fn)(struct imap_session *s, struct imap_command *c);
 

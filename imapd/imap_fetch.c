@@ -356,9 +356,10 @@ static int downgrade_envelope(struct fetch_msg *f)
 /* Items that can fail before anything of this message was written go first; the
  * answer starts only once the metadata is in hand. seen_now: \Seen was just set by
  * this FETCH, so FLAGS is sent even when not asked for (RFC 9051 6.4.5). */
-static int fetch_one(struct imap_session *s, const struct imap_fetch_request *r, size_t i, bool seen_now)
+static int fetch_one(struct imap_session *s, const struct imap_fetch_request *r, const struct imap_msg *m,
+                     size_t seq, bool seen_now)
 {
-	struct fetch_msg f = {.s = s, .m = &s->view.v[i], .seq = i + 1};
+	struct fetch_msg f = {.s = s, .m = m, .seq = seq};
 	if (r->needs_meta) {
 		char err[256];
 		int rc = store_message_get(s->store, s->view.id, f.m->uid, meta_wanted(r), &f.meta, err,
@@ -401,7 +402,7 @@ void imap_fetch_notify(struct imap_session *s, const struct imap_fetch_request *
 	uint32_t uid = s->view.v[i].uid;
 	if (!imap_vault_visible(s, uid)) /* masked or withdrawn since */
 		return;
-	int rc = fetch_one(s, r, i, false);
+	int rc = fetch_one(s, r, &s->view.v[i], i + 1, false);
 	if (rc == FETCH_OK && s->view.shared && r->reads_body)
 		imap_vault_read(s, uid); /* a document consulted: listed, as by FETCH */
 	if (rc == FETCH_BROKEN) {
@@ -442,6 +443,48 @@ static void fetch_done(struct imap_session *s, struct imap_command *c, int worst
 	}
 }
 
+/* How the messages of one FETCH ended. */
+struct fetch_tally {
+	size_t gone, bodies;
+	int worst;
+};
+
+static void fetch_msg(struct imap_session *s, const struct imap_fetch_request *r, const struct imap_msg *m,
+                      size_t seq, bool newly, struct fetch_tally *t)
+{
+	if (r->changedsince && m->modseq <= r->changedsince)
+		return;
+	if (!imap_vault_visible(s, m->uid)) { /* masked or withdrawn since */
+		t->gone++;
+		return;
+	}
+	int rc = fetch_one(s, r, m, seq, newly);
+	if (rc == FETCH_OK && s->view.shared && r->reads_body)
+		imap_vault_read(s, m->uid); /* a document consulted: listed */
+	t->gone += rc == FETCH_GONE;
+	t->bodies += rc == FETCH_OK && r->reads_content;
+	if (rank(rc) > rank(t->worst))
+		t->worst = rc;
+}
+
+/* A UID FETCH of a few messages before the view was read (issue 15): answered as the
+ * view would answer, from the store's lookup. One that sets \Seen (flags kept in the
+ * view) or asks VANISHED (every UID known) reads the view. Returns true when answered. */
+static bool fetch_lookup(struct imap_session *s, struct imap_command *c, const struct imap_fetch_request *r)
+{
+	struct imap_view_hits h;
+	if (r->vanished || (r->sets_seen && !s->view.readonly) ||
+	    imap_view_lookup(s, c->args[0].str, &h) != 1)
+		return false;
+	struct fetch_tally t = {.worst = FETCH_OK};
+	for (size_t k = 0; k < h.n && t.worst != FETCH_BROKEN; k++)
+		fetch_msg(s, r, &h.m[k], h.seq[k], false, &t);
+	imap_view_hits_free(&h);
+	s->n_fetch += (unsigned)t.bodies;
+	fetch_done(s, c, t.worst, t.gone);
+	return true;
+}
+
 void cmd_fetch(struct imap_session *s, struct imap_command *c)
 {
 	bool uid = strcmp(c->name, "UID FETCH") == 0;
@@ -460,6 +503,12 @@ void cmd_fetch(struct imap_session *s, struct imap_command *c)
 		imap_send(s, c->tag, IMAP_R_VANISHED_NEEDS_QRESYNC);
 		goto out;
 	}
+	if (s->view.pending && uid && fetch_lookup(s, c, &r))
+		goto out;
+	if (imap_view_load(s) < 0) { /* read now if it was not (CMD_OWN_VIEW) */
+		imap_send(s, c->tag, IMAP_R_SERVERBUG);
+		goto out;
+	}
 	if (imap_view_resolve(s, c->args[0].str, uid, &idx, &n, &err) < 0) {
 		imap_send_text(s, c->tag, IMAP_R_SYNTAX, err);
 		goto out;
@@ -469,26 +518,12 @@ void cmd_fetch(struct imap_session *s, struct imap_command *c)
 	bool *newly = xcalloc(n ? n : 1, sizeof(*newly));
 	if (r.sets_seen && !s->view.readonly)
 		mark_seen(s, idx, n, newly);
-	size_t gone = 0, bodies = 0;
-	int worst = FETCH_OK;
-	for (size_t k = 0; k < n && worst != FETCH_BROKEN; k++) {
-		if (r.changedsince && s->view.v[idx[k]].modseq <= r.changedsince)
-			continue;
-		if (!imap_vault_visible(s, s->view.v[idx[k]].uid)) { /* masked or withdrawn since */
-			gone++;
-			continue;
-		}
-		int rc = fetch_one(s, &r, idx[k], newly[k]);
-		if (rc == FETCH_OK && s->view.shared && r.reads_body)
-			imap_vault_read(s, s->view.v[idx[k]].uid); /* a document consulted: listed */
-		gone += rc == FETCH_GONE;
-		bodies += rc == FETCH_OK && r.reads_content;
-		if (rank(rc) > rank(worst))
-			worst = rc;
-	}
+	struct fetch_tally t = {.worst = FETCH_OK};
+	for (size_t k = 0; k < n && t.worst != FETCH_BROKEN; k++)
+		fetch_msg(s, &r, &s->view.v[idx[k]], idx[k] + 1, newly[k], &t);
 	free(newly);
-	s->n_fetch += (unsigned)bodies;
-	fetch_done(s, c, worst, gone);
+	s->n_fetch += (unsigned)t.bodies;
+	fetch_done(s, c, t.worst, t.gone);
 out:
 	free(idx);
 	imap_fetch_request_free(&r);

@@ -77,6 +77,7 @@ struct imap_view {
 	size_t pending_exists;
 	uint32_t pending_unseen;
 	uint32_t recent_uid;
+	unsigned lookups;      /* UID commands answered without reading them (imap_view_lookup) */
 	int watch_fd;          /* store change notifications, -1 when none */
 	struct store_view *sv; /* how far this session was told of expunges (store_view_open) */
 	/* keywords announced in the last FLAGS response (a new one is announced before a
@@ -199,6 +200,21 @@ int imap_view_resolve(struct imap_session *s, const char *set, bool uid, size_t 
  * first (imap_cmd_dispatch), the catching up when the mailbox changed. 0, or -1 (logged;
  * still pending). */
 int imap_view_load(struct imap_session *s);
+/* The messages a UID set names, as the view would hold them, with their sequence
+ * numbers, while it is not read yet (imap_view_load): a UID FETCH of a few messages
+ * after SELECT then costs one block of the mailbox's snapshot, not every message
+ * (issue 15). */
+struct imap_view_hits {
+	struct imap_msg *m; /* ascending UID; keywords in the view's kwsets */
+	size_t *seq;
+	size_t n;
+};
+/* Returns 1 with *h filled (imap_view_hits_free), 0 when the view must be read: it is
+ * read already, imap_view_lookups commands were answered so since SELECT (then the view
+ * costs less), the set is "$", names '*' or spans more than imap_view_lookup_uids UIDs,
+ * or the store cannot answer so (store_select_lookup_as_of). */
+int imap_view_lookup(struct imap_session *s, const char *set, struct imap_view_hits *h);
+void imap_view_hits_free(struct imap_view_hits *h);
 /* Index of uid in the view, or (size_t)-1. */
 size_t imap_view_find(const struct imap_session *s, uint32_t uid);
 /* Removes the message with uid and writes "* n EXPUNGE" ("* VANISHED uid" once

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "imap/imap_seqset.h"
 #include "imapd/imap_context.h"
 #include "imapd/imap_session.h"
 #include "lib/log.h"
@@ -415,6 +416,82 @@ int imap_view_load(struct imap_session *s)
 	log_info("imap.view_load", "mailbox_id=%lld messages=%zu snapshot=%s changed=%zu written=%s",
 	         (long long)v->id, v->n, use.used ? "yes" : "no", use.changed, use.written ? "yes" : "no");
 	return 0;
+}
+
+/* The UID ranges set names below the SELECT's UIDNEXT, ascending, into *r (malloc'ed).
+ * Returns false when the set cannot be looked up (see imap_view_lookup). */
+static bool lookup_ranges(const struct imap_session *s, const char *set, struct store_uid_range **r,
+                          size_t *n)
+{
+	struct imap_seqset ss;
+	*r = NULL;
+	*n = 0;
+	if (strcmp(set, "$") == 0 || imap_seqset_parse(set, &ss) < 0)
+		return false;                   /* the view answers "$", and a BAD */
+	bool fits = !imap_seqset_has_star(&ss); /* '*' is the view's last UID */
+	uint64_t named = 0;
+	if (fits) {
+		imap_seqset_normalise(&ss, 0);
+		*r = xcalloc(ss.n ? ss.n : 1, sizeof(**r));
+	}
+	for (size_t k = 0; fits && k < ss.n; k++) {
+		uint32_t hi = ss.r[k].hi < s->view.uidnext ? ss.r[k].hi : s->view.uidnext - 1;
+		if (ss.r[k].lo > hi)
+			continue;
+		named += hi - ss.r[k].lo + 1;
+		(*r)[(*n)++] = (struct store_uid_range){ss.r[k].lo, hi};
+	}
+	imap_seqset_free(&ss);
+	return fits && named <= s->cfg->imap_view_lookup_uids;
+}
+
+int imap_view_lookup(struct imap_session *s, const char *set, struct imap_view_hits *h)
+{
+	struct imap_view *v = &s->view;
+	*h = (struct imap_view_hits){0};
+	struct store_uid_range *r = NULL;
+	size_t nr = 0;
+	if (!v->open || !v->pending || v->shared || v->lookups >= s->cfg->imap_view_lookups ||
+	    !lookup_ranges(s, set, &r, &nr)) {
+		free(r);
+		return 0;
+	}
+	char err[256];
+	struct store_snapshot_use use = {.min = s->cfg->imap_view_snapshot_min,
+	                                 .delta = s->cfg->imap_view_snapshot_delta};
+	struct store_lookup lk;
+	int rc = store_select_lookup_as_of(s->store, v->id, v->uidnext, v->highestmodseq, &use, r, nr, &lk,
+	                                   err, sizeof(err));
+	free(r);
+	if (rc < 0)
+		log_err("imap.select", "mailbox_id=%lld error=\"%s\"", (long long)v->id, err);
+	if (rc != 1)
+		return 0; /* the view is read, and says what went wrong */
+	h->m = xcalloc(lk.found.n ? lk.found.n : 1, sizeof(*h->m));
+	h->seq = lk.seq;
+	lk.seq = NULL;
+	h->n = lk.found.n;
+	for (size_t i = 0; i < h->n; i++) { /* as view_load_one and view_mark_recent hold them */
+		const struct store_msg *m = &lk.found.v[i];
+		bool gone = m->modseq == UINT64_MAX;
+		h->m[i] = (struct imap_msg){.uid = m->uid,
+		                            .flags = m->flags,
+		                            .modseq = gone ? v->highestmodseq : m->modseq,
+		                            .keywords = view_keywords(v, m->keywords),
+		                            .unannounced = !gone && m->modseq > v->highestmodseq,
+		                            .recent = m->uid >= v->recent_uid};
+	}
+	store_lookup_free(&lk);
+	v->lookups++;
+	log_info("imap.view_lookup", "mailbox_id=%lld ranges=%zu messages=%zu", (long long)v->id, nr, h->n);
+	return 1;
+}
+
+void imap_view_hits_free(struct imap_view_hits *h)
+{
+	free(h->m);
+	free(h->seq);
+	*h = (struct imap_view_hits){0};
 }
 
 size_t imap_view_find(const struct imap_session *s, uint32_t uid)

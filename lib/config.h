@@ -102,10 +102,12 @@ struct mss_config {
 	unsigned imap_urlauth_max_keys;    /* URLs one account signed that other accounts can fetch; 10000 */
 	unsigned imap_view_snapshot_min;   /* messages from which a mailbox's view snapshot is kept; 1000 */
 	unsigned imap_view_snapshot_delta; /* rows changed since it beyond which it is written afresh; 500 */
-	unsigned auth_hash_concurrency;    /* password hashes computed at once per daemon; default 4 */
-	unsigned auth_hash_wait;           /* seconds a login waits for a hashing slot; default 10 */
-	unsigned web_idle_timeout;         /* seconds a web session lives unused; default 900 */
-	unsigned web_max_form;             /* bytes of one form sent to mss-webd; default 64 KiB */
+	unsigned imap_view_lookups; /* UID FETCHes answered from the snapshot before the view is read; 4 */
+	unsigned imap_view_lookup_uids;      /* UIDs one of them may span; 64 */
+	unsigned auth_hash_concurrency;      /* password hashes computed at once per daemon; default 4 */
+	unsigned auth_hash_wait;             /* seconds a login waits for a hashing slot; default 10 */
+	unsigned web_idle_timeout;           /* seconds a web session lives unused; default 900 */
+	unsigned web_max_form;               /* bytes of one form sent to mss-webd; default 64 KiB */
 	char metrics_listen[CONFIG_STR_MAX]; /* host:port of the OpenMetrics text, "" = none */
 	int log_stderr;                      /* 1 = log to stderr (also set by -d) */
 	unsigned password_min_length;        /* characters of a new password; default 12 */

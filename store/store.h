@@ -403,6 +403,28 @@ int store_select_scan_as_of(struct store *st, int64_t mailbox_id, uint32_t uidne
                             struct store_snapshot_use *use, int (*fn)(void *arg, struct store_msg *m),
                             void *arg, char *err, size_t errlen);
 
+/* What store_select_lookup_as_of found: messages as store_select_scan_as_of gives them
+ * (one expunged since the SELECT: MODSEQ UINT64_MAX, no flags, no keywords), each with
+ * its sequence number in that SELECT's view. */
+struct store_lookup {
+	struct store_msglist found; /* ascending UID */
+	size_t *seq;                /* found.v[i]'s */
+};
+struct store_uid_range {
+	uint32_t lo, hi;
+};
+void store_lookup_free(struct store_lookup *l);
+
+/* The messages of store_select_scan_as_of whose UIDs are in ranges (ascending,
+ * disjoint), numbered, without reading every message: from the mailbox's snapshot,
+ * one block of it per range, and the rows changed since (a UID FETCH of a few messages
+ * after a SELECT answered from the counts, issue 15). Returns 1 with *out filled, 0
+ * when it cannot answer so (no snapshot with checkpoints, more than use->delta rows
+ * changed since it, damaged, the mailbox deleted: read the view), -1. */
+int store_select_lookup_as_of(struct store *st, int64_t mailbox_id, uint32_t uidnext, uint64_t modseq,
+                              const struct store_snapshot_use *use, const struct store_uid_range *ranges,
+                              size_t nranges, struct store_lookup *out, char *err, size_t errlen);
+
 /* What changed in a mailbox since a MODSEQ (IDLE/NOOP updates, CONDSTORE/QRESYNC):
  * changed: messages whose MODSEQ > since (new ones and flag changes), ascending UID;
  * expunged: UIDs removed with MODSEQ > since, ascending; mbox: the mailbox now

@@ -28,12 +28,27 @@
 #include "lib/str.h"
 #include "store/store_int.h"
 
-/* Format: "MSV1", then per message in ascending UID order four LEB128 numbers: UID
- * minus the previous one (the first from 0), flags, MODSEQ minus the previous one
- * (zigzag: messages delivered in order have close MODSEQs, a changed one jumps), and
- * the keywords' length followed by their bytes. About 5 octets a message. */
-#define SNAP_MAGIC "MSV1"
+/* Format: "MSV2", the number of checkpoints (4 octets, little-endian), the checkpoints,
+ * then per message in ascending UID order four LEB128 numbers: UID minus the previous
+ * one (the first from 0), flags, MODSEQ minus the previous one (zigzag: messages
+ * delivered in order have close MODSEQs, a changed one jumps), and the keywords' length
+ * followed by their bytes. About 5 octets a message. Checkpoint j (20 octets: UID,
+ * message count, offset, MODSEQ) is the state before message j * SNAP_CHECK_EVERY: the
+ * UID and MODSEQ of the one before it, how many came before, and where it starts past
+ * the checkpoints. A UID command naming a few messages decodes one block from there
+ * (store_select_lookup_as_of) instead of every message. "MSV1" (no checkpoints) is
+ * still read by store_select_scan_as_of, never written.
+ *
+ * Version 2 also keeps the messages expunged between the SELECT a snapshot is stamped
+ * with and the read that wrote it (flags 0, the MODSEQ of the one before): its UIDs are
+ * then exactly those there at the stamp, which the sequence numbers of a lookup rest on.
+ * Such a message is in the expunged table above the stamp, which every reader applies. */
 #define SNAP_MAGIC_LEN 4
+#define SNAP_MAGIC_V1 "MSV1"
+#define SNAP_MAGIC "MSV2"
+#define SNAP_HEAD_LEN 8      /* the magic and the number of checkpoints */
+#define SNAP_CHECK_LEN 20    /* one checkpoint */
+#define SNAP_CHECK_EVERY 256 /* messages per checkpoint: 8 kB of them at 100,000 messages */
 
 struct snap_reader {
 	const unsigned char *p; /* the messages, past the magic (the engine's copy of the column) */
@@ -102,26 +117,80 @@ static void put_number(struct buf *b, uint64_t v)
 	buf_put(b, c, n);
 }
 
+/* n octets of v, least significant first (a checkpoint's fixed-width numbers). */
+static void put_fixed(struct buf *b, uint64_t v, size_t n)
+{
+	unsigned char c[8];
+	for (size_t i = 0; i < n; i++)
+		c[i] = (unsigned char)(v >> (8 * i));
+	buf_put(b, c, n);
+}
+
+static uint64_t get_fixed(const unsigned char *p, size_t n)
+{
+	uint64_t v = 0;
+	for (size_t i = 0; i < n; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
 struct snap_writer {
 	bool on;
-	struct buf b;
+	struct buf b;  /* the messages */
+	struct buf ck; /* the checkpoints */
+	size_t n;      /* messages put */
 	uint32_t uid;
 	uint64_t modseq;
 };
 
 static void snap_put(struct snap_writer *w, const struct store_msg *m)
 {
-	if (!w->on || m->modseq == UINT64_MAX) /* an expunged one shown until told: not kept */
+	if (!w->on)
 		return;
-	size_t kwlen = m->keywords != NULL ? strlen(m->keywords) : 0;
+	if (w->n % SNAP_CHECK_EVERY == 0) {
+		put_fixed(&w->ck, w->uid, 4);
+		put_fixed(&w->ck, w->n, 4);
+		put_fixed(&w->ck, w->b.len, 4);
+		put_fixed(&w->ck, w->modseq, 8);
+	}
+	w->n++;
+	bool gone = m->modseq == UINT64_MAX; /* expunged since the stamp: kept, see the format */
+	uint64_t modseq = gone ? w->modseq : m->modseq;
+	size_t kwlen = !gone && m->keywords != NULL ? strlen(m->keywords) : 0;
 	put_number(&w->b, m->uid - w->uid);
-	put_number(&w->b, m->flags);
-	put_number(&w->b,
-	           m->modseq >= w->modseq ? (m->modseq - w->modseq) << 1 : (w->modseq - m->modseq) << 1 | 1);
+	put_number(&w->b, gone ? 0 : m->flags);
+	put_number(&w->b, modseq >= w->modseq ? (modseq - w->modseq) << 1 : (w->modseq - modseq) << 1 | 1);
 	put_number(&w->b, kwlen);
 	buf_put(&w->b, m->keywords, kwlen);
 	w->uid = m->uid;
-	w->modseq = m->modseq;
+	w->modseq = modseq;
+}
+
+/* A snapshot's data: its messages, and its checkpoints (none in version 1). */
+struct snap_blob {
+	const unsigned char *msgs, *ck;
+	size_t len, nck;
+};
+
+/* Returns 2 or 1 (the version), -1 when the data is damaged or of an unknown version. */
+static int snap_open(const unsigned char *p, size_t n, struct snap_blob *b)
+{
+	*b = (struct snap_blob){0};
+	if (n >= SNAP_MAGIC_LEN && memcmp(p, SNAP_MAGIC_V1, SNAP_MAGIC_LEN) == 0) {
+		b->msgs = p + SNAP_MAGIC_LEN;
+		b->len = n - SNAP_MAGIC_LEN;
+		return 1;
+	}
+	if (n < SNAP_HEAD_LEN || memcmp(p, SNAP_MAGIC, SNAP_MAGIC_LEN) != 0)
+		return -1;
+	uint64_t nck = get_fixed(p + SNAP_MAGIC_LEN, 4);
+	if (nck > (n - SNAP_HEAD_LEN) / SNAP_CHECK_LEN)
+		return -1;
+	b->ck = p + SNAP_HEAD_LEN;
+	b->nck = (size_t)nck;
+	b->msgs = b->ck + b->nck * SNAP_CHECK_LEN;
+	b->len = n - SNAP_HEAD_LEN - b->nck * SNAP_CHECK_LEN;
+	return 2;
 }
 
 /* A snapshot's stamp (view_snapshots minus its data). */
@@ -223,20 +292,32 @@ static int emit(struct load *l, struct store_msg *m)
 static void restart(struct load *l)
 {
 	l->fn(l->arg, NULL);
-	l->w.b.len = SNAP_MAGIC_LEN;
+	if (!l->w.on)
+		return;
+	buf_reset(&l->w.b);
+	buf_reset(&l->w.ck);
+	l->w.n = 0;
 	l->w.uid = 0;
 	l->w.modseq = 0;
 }
 
+/* Where a merge starts (the snapshot's reader, the first changed row and expunge to
+ * take) and the last UID it gives. */
+struct span {
+	struct snap_reader r;
+	size_t ic, ig;
+	uint32_t hi;
+};
+
 /* The snapshot, the rows changed since and the expunges since, merged in UID order:
  * an expunged UID is left out (told as expunged when after the SELECT), a changed row
  * replaces the snapshot's. Returns 0, 1 when the snapshot proved damaged (restart), -1. */
-static int merge(struct load *l, struct snap_reader r, uint32_t stamp_uidnext, struct delta *d)
+static int merge(struct load *l, struct span sp, uint32_t stamp_uidnext, const struct delta *d)
 {
 	struct store_msg sm;
 	char kw[STORE_KEYWORDS_MAX + 1];
-	size_t ic = 0, ig = 0;
-	int more = snap_next(&r, &sm, kw);
+	size_t ic = sp.ic, ig = sp.ig;
+	int more = snap_next(&sp.r, &sm, kw);
 	for (;;) {
 		if (more < 0 || (more == 1 && sm.uid >= stamp_uidnext)) {
 			restart(l);
@@ -247,7 +328,7 @@ static int merge(struct load *l, struct snap_reader r, uint32_t stamp_uidnext, s
 		uint32_t ug = ig < d->ngone ? d->gone[ig].uid : UINT32_MAX;
 		uint32_t u = us < uc ? us : uc;
 		u = ug < u ? ug : u;
-		if (u == UINT32_MAX)
+		if (u == UINT32_MAX || u > sp.hi)
 			return 0; /* the snapshot's UIDs from the SELECT's UIDNEXT on are not read */
 		int rc = 0;
 		if (ug == u) {
@@ -264,8 +345,34 @@ static int merge(struct load *l, struct snap_reader r, uint32_t stamp_uidnext, s
 		if (rc < 0)
 			return -1;
 		if (us == u)
-			more = snap_next(&r, &sm, kw);
+			more = snap_next(&sp.r, &sm, kw);
 	}
+}
+
+/* The query of mailbox_id's snapshot data, *b its parts. Returns 1 (the caller ends
+ * *q once done with *b), 0 when it is damaged (of a version unknown), -1. */
+static int data_read(struct store *st, int64_t mailbox_id, struct sql_stmt **q, struct snap_blob *b,
+                     char *err, size_t errlen)
+{
+	/* binary: PostgreSQL would send it as hex text, twice its size, decoded after */
+	*q = sql_query_binary(st->sql, "store.snapshot_data",
+	                      "SELECT data FROM view_snapshots WHERE mailbox_id = ?1",
+	                      SQL_ARGS(SQL_INT(mailbox_id)), err, errlen);
+	if (*q == NULL)
+		return -1;
+	int rc =
+	    sql_next(*q, err, errlen); /* 0: gone since its stamp was read, cannot be in one transaction */
+	if (rc == 1) {
+		size_t n = 0;
+		const unsigned char *p = sql_blob(*q, 0, &n); /* n is set by the call */
+		if (snap_open(p, n, b) < 0)
+			rc = 0;
+	}
+	if (rc != 1) {
+		sql_done(*q);
+		*q = NULL;
+	}
+	return rc;
 }
 
 /* The messages from the snapshot's data, read in place (450 kB at 100,000 messages)
@@ -274,27 +381,30 @@ static int merge(struct load *l, struct snap_reader r, uint32_t stamp_uidnext, s
 static int snap_merge(struct store *st, struct load *l, int64_t mailbox_id, const struct snapshot *s,
                       struct delta *d, char *err, size_t errlen)
 {
-	/* binary: PostgreSQL would send it as hex text, twice its size, decoded after */
-	struct sql_stmt *q = sql_query_binary(st->sql, "store.snapshot_data",
-	                                      "SELECT data FROM view_snapshots WHERE mailbox_id = ?1",
-	                                      SQL_ARGS(SQL_INT(mailbox_id)), err, errlen);
-	if (q == NULL)
-		return -1;
-	int rc = sql_next(q, err, errlen);
-	if (rc == 1) {
-		size_t n = 0;
-		const unsigned char *p = sql_blob(q, 0, &n);
-		rc = 1; /* damaged: read whole, and written afresh */
-		if (n >= SNAP_MAGIC_LEN && memcmp(p, SNAP_MAGIC, SNAP_MAGIC_LEN) == 0) {
-			struct snap_reader r = {.p = p + SNAP_MAGIC_LEN, .len = n - SNAP_MAGIC_LEN};
-			if ((rc = merge(l, r, s->uidnext, d)) < 0)
-				str_error(err, errlen, "mailbox %lld: reading stopped",
-				          (long long)mailbox_id);
-		}
-	} else if (rc == 0) {
-		rc = 1; /* gone since its stamp was read: cannot be, in one transaction */
-	}
+	struct sql_stmt *q;
+	struct snap_blob b;
+	int rc = data_read(st, mailbox_id, &q, &b, err, errlen);
+	if (rc != 1)
+		return rc < 0 ? -1 : 1; /* damaged: read whole, and written afresh */
+	struct span all = {.r = {.p = b.msgs, .len = b.len}, .hi = UINT32_MAX};
+	if ((rc = merge(l, all, s->uidnext, d)) < 0)
+		str_error(err, errlen, "mailbox %lld: reading stopped", (long long)mailbox_id);
 	sql_done(q);
+	return rc;
+}
+
+/* What changed since the snapshot s, for the SELECT l answers: d filled, *changed the
+ * rows changed or expunged since it. Returns 0, -1. */
+static int delta_read(struct store *st, const struct load *l, int64_t mailbox_id, const struct snapshot *s,
+                      struct delta *d, size_t *changed, char *err, size_t errlen)
+{
+	uint64_t since = s->modseq < l->modseq ? s->modseq : l->modseq;
+	int rc = store_expunged_below(st, mailbox_id, l->uidnext, since, &d->gone, &d->ngone, err, errlen);
+	if (rc == 0)
+		rc = changed_read(st, mailbox_id, l->uidnext, s->modseq, d, err, errlen);
+	*changed = d->changed.n;
+	for (size_t i = 0; i < d->ngone; i++)
+		*changed += d->gone[i].modseq > s->modseq;
 	return rc;
 }
 
@@ -303,13 +413,8 @@ static int from_snapshot(struct store *st, struct load *l, const struct store_ma
                          const struct snapshot *s, struct store_snapshot_use *use, char *err, size_t errlen)
 {
 	struct delta d = {0};
-	uint64_t since = s->modseq < l->modseq ? s->modseq : l->modseq;
-	int rc = store_expunged_below(st, mb->id, l->uidnext, since, &d.gone, &d.ngone, err, errlen);
-	if (rc == 0)
-		rc = changed_read(st, mb->id, l->uidnext, s->modseq, &d, err, errlen);
-	size_t changed = d.changed.n;
-	for (size_t i = 0; i < d.ngone; i++)
-		changed += d.gone[i].modseq > s->modseq;
+	size_t changed = 0;
+	int rc = delta_read(st, l, mb->id, s, &d, &changed, err, errlen);
 	l->w.on = changed > use->delta && mb->messages >= use->min;
 	if (rc == 0)
 		rc = snap_merge(st, l, mb->id, s, &d, err, errlen);
@@ -354,6 +459,12 @@ static int load_locked(struct store *st, int64_t mailbox_id, struct load *l, str
 static int snap_write(struct store *st, const struct store_mailbox *mb, const struct load *l, char *err,
                       size_t errlen)
 {
+	struct buf data;
+	buf_init(&data, BUF_UNLIMITED);
+	buf_put(&data, SNAP_MAGIC, SNAP_MAGIC_LEN);
+	put_fixed(&data, l->w.ck.len / SNAP_CHECK_LEN, 4);
+	buf_put(&data, l->w.ck.data, l->w.ck.len);
+	buf_put(&data, l->w.b.data, l->w.b.len);
 	struct store_txn t;
 	int rc = store_txn_begin(st, &t, err, errlen);
 	if (rc == 0)
@@ -366,10 +477,11 @@ static int snap_write(struct store *st, const struct store_mailbox *mb, const st
 		              " WHERE view_snapshots.modseq <= excluded.modseq"
 		              " OR view_snapshots.uidvalidity <> excluded.uidvalidity",
 		              SQL_ARGS(SQL_INT(mb->id), SQL_INT(mb->uidvalidity), SQL_INT((int64_t)l->modseq),
-		                       SQL_INT(l->uidnext), SQL_BLOB(l->w.b.data, l->w.b.len)),
+		                       SQL_INT(l->uidnext), SQL_BLOB(data.data, data.len)),
 		              err, errlen) < 0
 		         ? -1
 		         : 0;
+	buf_free(&data);
 	return store_txn_end(st, &t, rc, err, errlen);
 }
 
@@ -389,7 +501,7 @@ int store_select_scan_as_of(struct store *st, int64_t mailbox_id, uint32_t uidne
 	use->changed = 0;
 	struct load l = {.uidnext = uidnext, .modseq = modseq, .fn = fn, .arg = arg};
 	buf_init(&l.w.b, BUF_UNLIMITED);
-	buf_put(&l.w.b, SNAP_MAGIC, SNAP_MAGIC_LEN);
+	buf_init(&l.w.ck, BUF_UNLIMITED);
 	struct store_mailbox mb;
 	int rc = load_locked(st, mailbox_id, &l, &mb, use, err, errlen);
 	store_read_end(st, &t);
@@ -402,5 +514,154 @@ int store_select_scan_as_of(struct store *st, int64_t mailbox_id, uint32_t uidne
 			use->written = true;
 	}
 	buf_free(&l.w.b);
+	buf_free(&l.w.ck);
+	return rc;
+}
+
+/* ---- a few UIDs without the view (store_select_lookup_as_of) ---- */
+
+/* What a lookup gathers: the messages merge gives, numbered on from seq. */
+struct gather {
+	struct store_lookup *out;
+	size_t cap, seq;
+	bool damaged;
+};
+
+static int gather_one(void *arg, struct store_msg *m)
+{
+	struct gather *g = arg;
+	if (m == NULL) { /* the snapshot proved damaged: the view is read instead */
+		g->damaged = true;
+		return 0;
+	}
+	struct store_msglist *f = &g->out->found;
+	if (f->n == g->cap) {
+		g->cap = g->cap == 0 ? 16 : g->cap * 2;
+		f->v = xrealloc(f->v, g->cap * sizeof(*f->v));
+		g->out->seq = xrealloc(g->out->seq, g->cap * sizeof(*g->out->seq));
+	}
+	f->v[f->n] = *m;
+	f->v[f->n].keywords = m->keywords != NULL ? xstrdup(m->keywords) : NULL;
+	g->out->seq[f->n++] = ++g->seq;
+	return 0;
+}
+
+void store_lookup_free(struct store_lookup *l)
+{
+	store_msglist_free(&l->found);
+	free(l->seq);
+	l->seq = NULL;
+}
+
+/* The reader at the last checkpoint before UID lo, and *before the messages before it.
+ * Returns false when the checkpoint is damaged. */
+static bool snap_seek(const struct snap_blob *b, uint32_t lo, struct snap_reader *r, size_t *before)
+{
+	*r = (struct snap_reader){.p = b->msgs, .len = b->len};
+	*before = 0;
+	if (b->nck == 0)
+		return true;
+	size_t a = 0, z = b->nck; /* checkpoint 0 is before the first message: UID 0 */
+	while (z - a > 1) {
+		size_t mid = a + (z - a) / 2;
+		if (get_fixed(b->ck + mid * SNAP_CHECK_LEN, 4) < lo)
+			a = mid;
+		else
+			z = mid;
+	}
+	const unsigned char *c = b->ck + a * SNAP_CHECK_LEN;
+	r->uid = (uint32_t)get_fixed(c, 4);
+	*before = (size_t)get_fixed(c + 4, 4);
+	r->pos = (size_t)get_fixed(c + 8, 4);
+	r->modseq = get_fixed(c + 12, 8);
+	return r->pos <= r->len && r->modseq <= (uint64_t)INT64_MAX;
+}
+
+/* The messages of the SELECT's view from UID lo to hi (below its UIDNEXT), numbered.
+ * Returns 1, 0 when the snapshot proved damaged, -1. */
+static int lookup_range(struct load *l, const struct snap_blob *b, const struct snapshot *s,
+                        const struct delta *d, uint32_t lo, uint32_t hi)
+{
+	struct gather *g = l->arg;
+	struct span sp = {.hi = hi};
+	size_t n;
+	if (!snap_seek(b, lo, &sp.r, &n))
+		return 0;
+	for (;;) { /* the snapshot's messages before lo, counted */
+		struct snap_reader at = sp.r;
+		struct store_msg sm;
+		char kw[STORE_KEYWORDS_MAX + 1];
+		int more = snap_next(&sp.r, &sm, kw);
+		if (more < 0 || (more == 1 && sm.uid >= s->uidnext))
+			return 0;
+		if (more == 0 || sm.uid >= lo) {
+			sp.r = at;
+			break;
+		}
+		n++;
+	}
+	/* and what changed since, as merge applies it: a new row adds one; an expunge adds
+	 * one when the message was not there at the stamp but is shown (expunged after the
+	 * SELECT), takes one away when it was there and is not shown */
+	for (; sp.ic < d->changed.n && d->changed.v[sp.ic].uid < lo; sp.ic++)
+		n += d->changed.v[sp.ic].uid >= s->uidnext;
+	for (; sp.ig < d->ngone && d->gone[sp.ig].uid < lo; sp.ig++) {
+		const struct store_gone *e = &d->gone[sp.ig];
+		bool held = e->uid < s->uidnext && e->modseq > s->modseq, shown = e->modseq > l->modseq;
+		n = n + (shown && !held) - (held && !shown);
+	}
+	g->seq = n;
+	int rc = merge(l, sp, s->uidnext, d);
+	return rc < 0 ? -1 : rc == 1 || g->damaged ? 0 : 1;
+}
+
+/* Returns 1, 0 when the snapshot cannot answer, -1. */
+static int lookup_locked(struct store *st, struct load *l, int64_t mailbox_id,
+                         const struct store_snapshot_use *use, const struct store_uid_range *ranges,
+                         size_t nranges, char *err, size_t errlen)
+{
+	struct store_mailbox mb;
+	struct snapshot s = {0};
+	int rc = store_mailbox_row_id(st, mailbox_id, &mb, NULL, err, errlen);
+	if (rc == 1)
+		rc = snap_stamp(st, &mb, &s, err, errlen);
+	if (rc != 1) /* deleted meanwhile (the catch-up says so), or no snapshot yet */
+		return rc;
+	struct delta d = {0};
+	size_t changed = 0;
+	rc = delta_read(st, l, mailbox_id, &s, &d, &changed, err, errlen) < 0 ? -1 : 1;
+	struct sql_stmt *q = NULL;
+	struct snap_blob b;
+	if (rc == 1 && changed > use->delta)
+		rc = 0; /* the view's read writes a fresh snapshot */
+	if (rc == 1)
+		rc = data_read(st, mailbox_id, &q, &b, err, errlen);
+	if (rc == 1 && b.ck == NULL)
+		rc = 0; /* version 1: no checkpoints, and expunged messages may be missing */
+	for (size_t k = 0; k < nranges && rc == 1; k++) {
+		uint32_t hi = ranges[k].hi < l->uidnext ? ranges[k].hi : l->uidnext - 1;
+		if (ranges[k].lo <= hi)
+			rc = lookup_range(l, &b, &s, &d, ranges[k].lo, hi);
+	}
+	if (q != NULL)
+		sql_done(q);
+	delta_free(&d);
+	return rc;
+}
+
+int store_select_lookup_as_of(struct store *st, int64_t mailbox_id, uint32_t uidnext, uint64_t modseq,
+                              const struct store_snapshot_use *use, const struct store_uid_range *ranges,
+                              size_t nranges, struct store_lookup *out, char *err, size_t errlen)
+{
+	*out = (struct store_lookup){0};
+	struct gather g = {.out = out};
+	struct load l = {.uidnext = uidnext, .modseq = modseq, .fn = gather_one, .arg = &g};
+	struct store_txn t;
+	if (store_read_begin(st, &t, err, errlen) < 0)
+		return -1;
+	int rc = lookup_locked(st, &l, mailbox_id, use, ranges, nranges, err, errlen);
+	store_read_end(st, &t);
+	if (rc != 1)
+		store_lookup_free(out);
 	return rc;
 }
