@@ -130,7 +130,7 @@ static const struct config_key config_keys[] = {
     NUM(imap_urlauth_max_keys, KEY_UINT, "10000", 1, 10000000),
     NUM(imap_view_snapshot_min, KEY_UINT, "1000", 0, 100000000),
     NUM(imap_view_snapshot_delta, KEY_UINT, "500", 0, 100000000),
-    NUM(imap_view_lookups, KEY_UINT, "4", 0, 100000000),
+    NUM(imap_view_lookups, KEY_UINT, "16", 0, 100000000),
     NUM(imap_view_lookup_uids, KEY_UINT, "64", 1, 100000000),
     NUM(auth_hash_concurrency, KEY_UINT, "4", 1, 1024),
     NUM(auth_hash_wait, KEY_SECONDS, "10", 1, 3600),

@@ -102,7 +102,7 @@ struct mss_config {
 	unsigned imap_urlauth_max_keys;    /* URLs one account signed that other accounts can fetch; 10000 */
 	unsigned imap_view_snapshot_min;   /* messages from which a mailbox's view snapshot is kept; 1000 */
 	unsigned imap_view_snapshot_delta; /* rows changed since it beyond which it is written afresh; 500 */
-	unsigned imap_view_lookups; /* UID FETCHes answered from the snapshot before the view is read; 4 */
+	unsigned imap_view_lookups; /* UID FETCHes answered from the snapshot before the view is read; 16 */
 	unsigned imap_view_lookup_uids;      /* UIDs one of them may span; 64 */
 	unsigned auth_hash_concurrency;      /* password hashes computed at once per daemon; default 4 */
 	unsigned auth_hash_wait;             /* seconds a login waits for a hashing slot; default 10 */
