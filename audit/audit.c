@@ -43,6 +43,13 @@ static const struct sql_migration audit_migrations[] = {
                    "CREATE TABLE audit_head ("
                    " id INTEGER PRIMARY KEY CHECK (id = 1), seq BIGINT NOT NULL,"
                    " hash TEXT NOT NULL, signature TEXT NOT NULL);"},
+    /* Issue 15: only records about a patient are looked up by patient
+     * (AUDIT_PATIENT_ONLY). An MX delivery's MAIL and RCPT records have none, and in the
+     * full index they filled a leaf page of their own, written again by every delivery
+     * (WAL frames per delivery commit 16.6 -> 15.4, two index inserts fewer). */
+    {.version = 2,
+     .sql = "DROP INDEX audit_log_patient;"
+            "CREATE INDEX audit_log_patient ON audit_log(patient, seq) WHERE patient <> '';"},
 };
 
 /* Reads the last record's seq and hash (0 and zeros for an empty log). */
@@ -241,12 +248,11 @@ int audit_patient_recent(struct store *st, const char *patient, const char *acto
 {
 	char err[256];
 	int64_t one = 0;
-	int rc =
-	    sql_one(store_sql(st), "audit.patient_recent",
-	            "SELECT 1 FROM audit_log WHERE patient = ?1 AND actor = ?2 AND action = ?3 AND time >= ?4"
-	            " LIMIT 1",
-	            SQL_ARGS(SQL_TEXT(patient), SQL_TEXT(actor), SQL_TEXT(action), SQL_INT(since)), &one, err,
-	            sizeof err);
+	int rc = sql_one(store_sql(st), "audit.patient_recent",
+	                 "SELECT 1 FROM audit_log WHERE patient = ?1" AUDIT_PATIENT_ONLY
+	                 " AND actor = ?2 AND action = ?3 AND time >= ?4 LIMIT 1",
+	                 SQL_ARGS(SQL_TEXT(patient), SQL_TEXT(actor), SQL_TEXT(action), SQL_INT(since)), &one,
+	                 err, sizeof err);
 	if (rc < 0)
 		log_err("audit_read", "error=\"%s\"", err);
 	return rc;
@@ -260,7 +266,7 @@ int audit_foreach_patient(struct store *st, const char *patient, int64_t after_s
 	int rc =
 	    sql_foreach(store_sql(st), "audit.patient",
 	                "SELECT seq, time, actor, auth, action, target, detail, result, peer, patient"
-	                " FROM audit_log WHERE patient = ?1 AND seq > ?2 ORDER BY seq",
+	                " FROM audit_log WHERE patient = ?1" AUDIT_PATIENT_ONLY " AND seq > ?2 ORDER BY seq",
 	                SQL_ARGS(SQL_TEXT(patient), SQL_INT(after_seq)), patient_row, &fp, err, sizeof err);
 	if (rc < 0)
 		log_err("audit_read", "error=\"%s\"", err);

@@ -28,6 +28,11 @@ struct audit_event {
 	const char *patient; /* the patient whose data this concerns, "" when none (history) */
 };
 
+/* Every lookup of audit_log by patient states this condition after `patient = ?N`:
+ * the index by patient holds only records about a patient (audit schema step 2), and
+ * SQLite and PostgreSQL use such a partial index only for a query that states it. */
+#define AUDIT_PATIENT_ONLY " AND patient <> ''"
+
 /* Appends one record: in its own write transaction, or inside the one the caller has
  * open on st (then it commits or rolls back with the caller's work). Returns 0 or -1
  * with err. */

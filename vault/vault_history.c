@@ -157,7 +157,8 @@ static int sync_pending(struct sql *db, const char *patient, char *err, size_t e
 	if (sync_last(db, patient, &last, err, errlen) != 0)
 		return -1;
 	return sql_one(db, "history.pending",
-	               "SELECT 1 FROM audit_log WHERE patient = ?1 AND seq > ?2 LIMIT 1",
+	               "SELECT 1 FROM audit_log WHERE patient = ?1" AUDIT_PATIENT_ONLY
+	               " AND seq > ?2 LIMIT 1",
 	               SQL_ARGS(SQL_TEXT(patient), SQL_INT(last)), &one, err, errlen);
 }
 
