@@ -68,19 +68,30 @@ void auth_peer_from_tls(struct auth_peer *out, const struct tls_peer *p)
 	str_assert(str_copy(out->subject_dn, sizeof(out->subject_dn), p->subject_dn), "512 bytes both");
 }
 
-int auth_cert_map(const struct auth_ctx *ctx, const struct auth_peer *peer, struct auth_reply *rp)
+/* The account a client certificate stands for: its registered fingerprint's, else its
+ * email address's. Returns 1 with *a, 0 none, -1 on a database error. */
+static int cert_account(const struct auth_ctx *ctx, const struct auth_peer *peer, struct account *a)
 {
-	struct account a;
 	int r;
 
 	if (!peer->has_cert)
 		return 0;
-	r = account_by_cert(ctx->store, peer->sha256, peer->email, &a);
+	r = account_by_cert(ctx->store, peer->sha256, peer->email, a);
 	if (r <= 0)
 		return r;
 	/* A certificate never stands for a patient: patients log in by password only. */
-	if (a.role == ROLE_PATIENT || a.disabled)
+	if (a->role == ROLE_PATIENT || a->disabled)
 		return 0;
+	return 1;
+}
+
+int auth_cert_map(const struct auth_ctx *ctx, const struct auth_peer *peer, struct auth_reply *rp)
+{
+	struct account a;
+	int r = cert_account(ctx, peer, &a);
+
+	if (r <= 0)
+		return r;
 	/* account addresses are 256 bytes, as AUTH_ADDRESS_MAX */
 	str_assert(str_copy(rp->account, sizeof(rp->account), a.address), "AUTH_ADDRESS_MAX");
 	rp->role = a.role;
@@ -92,6 +103,15 @@ static bool is_token(enum auth_mech m)
 	return m == AUTH_MECH_XOAUTH2 || m == AUTH_MECH_OAUTHBEARER;
 }
 
+/* The facts of the account found that need no other lookup. */
+static void found_facts(const struct auth_request *rq, const struct account *a, struct auth_facts *f)
+{
+	f->role = a->role;
+	f->disabled = a->disabled;
+	f->has_cert = rq->peer.has_cert;
+	f->authzid_ok = rq->authzid[0] == '\0' || str_ieq(rq->authzid, a->address);
+}
+
 /* Facts shared by every mechanism: the account found, its certificate, the authzid. */
 static enum auth_reason account_facts(const struct auth_ctx *ctx, const struct auth_request *rq,
                                       const struct account *a, struct auth_facts *f)
@@ -99,10 +119,7 @@ static enum auth_reason account_facts(const struct auth_ctx *ctx, const struct a
 	struct auth_reply cert;
 
 	memset(&cert, 0, sizeof(cert));
-	f->role = a->role;
-	f->disabled = a->disabled;
-	f->has_cert = rq->peer.has_cert;
-	f->authzid_ok = rq->authzid[0] == '\0' || str_ieq(rq->authzid, a->address);
+	found_facts(rq, a, f);
 	switch (auth_cert_map(ctx, &rq->peer, &cert)) {
 	case -1:
 		return AUTH_R_INTERNAL;
@@ -177,19 +194,21 @@ static enum auth_reason token_facts(const struct auth_ctx *ctx, const struct aut
 static enum auth_reason external_facts(const struct auth_ctx *ctx, const struct auth_request *rq,
                                        struct account *a, struct auth_facts *f)
 {
-	struct auth_reply cert;
 	int r;
 
 	if (rq->input != AUTH_INPUT_OK)
 		return AUTH_R_MALFORMED;
-	memset(&cert, 0, sizeof(cert));
-	r = auth_cert_map(ctx, &rq->peer, &cert);
+	/* the certificate's account, read once: it is the account found, and the account
+	 * the certificate stands for (account_facts would map it again) */
+	r = cert_account(ctx, &rq->peer, a);
 	if (r < 0)
 		return AUTH_R_INTERNAL;
-	if (r == 0 || account_get(ctx->store, cert.account, a) != 1)
+	if (r == 0)
 		return AUTH_R_CERT_UNMAPPED;
 	f->account_found = true;
-	return account_facts(ctx, rq, a, f);
+	found_facts(rq, a, f);
+	f->cert_is_account = true;
+	return AUTH_R_OK;
 }
 
 /* Gathers the facts and applies the role rules. On AUTH_R_OK, a and *strength say who. */
@@ -286,12 +305,17 @@ static enum auth_result succeed(const struct auth_ctx *ctx, const struct auth_re
                                 struct auth_reply *rp, const struct account *a, enum auth_strength strength)
 {
 	char err[256];
+	int64_t now = (int64_t)time(NULL);
 
 	str_assert(str_copy(rp->account, sizeof(rp->account), a->address), "AUTH_ADDRESS_MAX");
 	rp->role = a->role;
 	rp->strength = strength;
-	/* retention counts from the last login; a failure to record it never refuses one */
-	if (account_touch_login(ctx->store, a->id, (int64_t)time(NULL), err, sizeof(err)) < 0)
+	/* retention counts from the last login, to the hour; a failure to record it never
+	 * refuses one. Within the hour there is nothing to record, and the UPDATE, which
+	 * would change no row, would still wait for the database's write lock (every
+	 * session's delivery holds it in turn): it is not sent (issue 15). */
+	if (a->last_login <= now - ACCOUNT_LOGIN_RESOLUTION &&
+	    account_touch_login(ctx->store, a->id, now, err, sizeof(err)) < 0)
 		log_warn("auth.last_login", "user=%s result=failed error=\"%s\"", a->address, err);
 	return finish(ctx, rq, rp, AUTH_OK, AUTH_R_OK);
 }

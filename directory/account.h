@@ -68,8 +68,13 @@ int account_set_cert(struct store *st, const char *address, const char *cert_sha
  * (policy_account_delete removes the rest: mailboxes, vault, contacts). */
 int account_remove(struct store *st, const char *address, char *err, size_t errlen);
 
+/* A login is recorded to the hour: last_login moves only when the one recorded is at
+ * least this many seconds old. */
+#define ACCOUNT_LOGIN_RESOLUTION 3600
 /* Records a successful login at now (retention). Writes at most once an hour per
- * account, so a busy account costs no write per login. Returns 0 or -1 with err. */
+ * account (ACCOUNT_LOGIN_RESOLUTION), so a busy account costs no write per login; a
+ * caller that has just read the account skips the call when its last_login is recent
+ * (the UPDATE would still take the write lock). Returns 0 or -1 with err. */
 int account_touch_login(struct store *st, int64_t account_id, int64_t now, char *err, size_t errlen);
 /* Records that the account was warned of deletion at when. Returns 0 or -1 with err. */
 int account_set_warned(struct store *st, int64_t account_id, int64_t when, char *err, size_t errlen);

@@ -117,8 +117,9 @@ int account_remove(struct store *st, const char *address, char *err, size_t errl
 int account_touch_login(struct store *st, int64_t account_id, int64_t now, char *err, size_t errlen)
 {
 	return sql_exec(store_sql(st), "account.login",
-	                "UPDATE accounts SET last_login = ?2 WHERE id = ?1 AND last_login <= ?2 - 3600",
-	                SQL_ARGS(SQL_INT(account_id), SQL_INT(now)), err, errlen) < 0
+	                "UPDATE accounts SET last_login = ?2 WHERE id = ?1 AND last_login <= ?2 - ?3",
+	                SQL_ARGS(SQL_INT(account_id), SQL_INT(now), SQL_INT(ACCOUNT_LOGIN_RESOLUTION)), err,
+	                errlen) < 0
 	           ? -1
 	           : 0;
 }

@@ -201,6 +201,54 @@ static void test_professional_and_disabled(void **state)
 	assert_int_equal(rp.reason, AUTH_R_CERT_UNMAPPED);
 }
 
+/* Sets PRO's last login, then opens the store afresh (an empty statement cache). */
+static void set_last_login(struct store_fixture *f, int64_t when)
+{
+	char err[256];
+
+	assert_int_equal(sql_exec(store_sql(f->st), "test.last_login",
+	                          "UPDATE accounts SET last_login = ?1 WHERE address = ?2",
+	                          SQL_ARGS(SQL_INT(when), SQL_TEXT(PRO)), err, sizeof(err)),
+	                 1);
+	store_close(f->st);
+	f->st = store_open(&f->cfg, f->err, sizeof(f->err));
+	assert_non_null(f->st);
+}
+
+/* Whether the login just made sent the last-login UPDATE: a fresh connection parses a
+ * statement the first time it is sent, so a later call parses it only if it was not. */
+static bool login_sent_update(struct store_fixture *f, int64_t id)
+{
+	char err[256];
+	unsigned long before = sql_prepare_count(store_sql(f->st));
+
+	assert_int_equal(account_touch_login(f->st, id, 0, err, sizeof(err)), 0); /* changes nothing */
+	return sql_prepare_count(store_sql(f->st)) == before;
+}
+
+/* The last login is kept to the hour (retention): a login within the hour of the one
+ * recorded sends no UPDATE (it would change no row, and still wait for the write lock),
+ * a later one records the login. */
+static void test_last_login_kept_to_the_hour(void **state)
+{
+	struct store_fixture *f = *state;
+	struct auth_reply rp;
+	struct account a;
+	int64_t now = (int64_t)time(NULL);
+
+	set_last_login(f, now - 600);
+	assert_int_equal(attempt(f, AUTH_MECH_EXTERNAL, "192.0.2.40", "", "", true, T0, &rp), AUTH_OK);
+	assert_int_equal(account_get(f->st, PRO, &a), 1);
+	assert_int_equal(a.last_login, now - 600);
+	assert_false(login_sent_update(f, a.id));
+
+	set_last_login(f, now - ACCOUNT_LOGIN_RESOLUTION - 1);
+	assert_int_equal(attempt(f, AUTH_MECH_EXTERNAL, "192.0.2.40", "", "", true, T0, &rp), AUTH_OK);
+	assert_int_equal(account_get(f->st, PRO, &a), 1);
+	assert_true(a.last_login >= now);
+	assert_true(login_sent_update(f, a.id));
+}
+
 static int count_rows(struct store *st, const char *where)
 {
 	char sql[512], err[256];
@@ -252,6 +300,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_certificate_never_locked, setup, store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_professional_and_disabled, setup, store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_audit_records, setup, store_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_last_login_kept_to_the_hour, setup, store_fixture_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
