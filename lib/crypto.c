@@ -51,10 +51,11 @@ struct blob_writer {
 	char *tmp_path;
 	char *final_path;
 	crypto_secretstream_xchacha20poly1305_state st;
-	unsigned char plain[BLOB_CHUNK];
+	unsigned char plain[BLOB_CHUNK]; /* only plain[0..used) ever holds bytes (writer_push) */
 	size_t used;
 	unsigned char cipher[BLOB_CHUNK + SS_ABYTES];
-	bool failed; /* a chunk was lost: commit must not publish the file */
+	size_t cipher_used; /* the most of cipher a chunk has filled */
+	bool failed;        /* a chunk was lost: commit must not publish the file */
 };
 
 int crypto_init(void)
@@ -411,13 +412,36 @@ void crypto_key_wipe(unsigned char key[CRYPTO_KEY_LEN])
 
 /* ---- blob writer ---- */
 
+/* A writer with its buffers left as malloc gives them: 128 KiB, of which a 4 KiB
+ * message touches two pages. Zeroing them all (calloc), then wiping them all again at
+ * the end, made a fresh session process fault in and clear 32 pages per delivery for
+ * nothing (issue 15): writer_free wipes what was written. */
+static struct blob_writer *writer_new(void)
+{
+	struct blob_writer *w = xmalloc(sizeof(*w));
+
+	w->fd = -1;
+	w->mem = NULL;
+	w->tmp_path = NULL;
+	w->final_path = NULL;
+	w->used = 0;
+	w->cipher_used = 0;
+	w->failed = false;
+	return w;
+}
+
+/* Wipes the stream state (it holds the key), the plaintext not yet pushed (writer_push
+ * wipes each chunk it sends, so no byte of plain past used ever holds data) and the
+ * ciphertext area chunks have filled. */
 static void writer_free(struct blob_writer *w)
 {
 	if (w->fd >= 0)
 		close(w->fd);
 	free(w->tmp_path);
 	free(w->final_path);
-	sodium_memzero(w, sizeof(*w)); /* the stream state holds the key */
+	sodium_memzero(&w->st, sizeof(w->st));
+	sodium_memzero(w->plain, w->used);
+	sodium_memzero(w->cipher, w->cipher_used);
 	free(w);
 }
 
@@ -449,10 +473,9 @@ static int writer_open_tmp(struct blob_writer *w, char *err, size_t errlen)
 struct blob_writer *crypto_blob_create(const char *final_path, const unsigned char key[CRYPTO_KEY_LEN],
                                        char *err, size_t errlen)
 {
-	struct blob_writer *w = xcalloc(1, sizeof(*w));
+	struct blob_writer *w = writer_new();
 	unsigned char head[BLOB_MAGIC_LEN + SS_HEADER];
 
-	w->fd = -1;
 	w->final_path = xstrdup(final_path);
 	if (make_parent_dirs(final_path) < 0) {
 		str_error(err, errlen, "cannot create directory for %s: %s", final_path, strerror(errno));
@@ -481,6 +504,8 @@ static int writer_push(struct blob_writer *w, unsigned char tag, char *err, size
 	crypto_secretstream_xchacha20poly1305_push(&w->st, w->cipher, &clen, w->plain, w->used, NULL, 0, tag);
 	sodium_memzero(w->plain, w->used);
 	w->used = 0;
+	if ((size_t)clen > w->cipher_used)
+		w->cipher_used = (size_t)clen;
 	if (w->mem != NULL) {
 		if (w->failed || buf_append(w->mem, w->cipher, (size_t)clen) < 0) {
 			w->failed = true;
@@ -581,11 +606,10 @@ size_t crypto_blob_sealed_size(size_t n)
 int crypto_blob_seal(const unsigned char key[CRYPTO_KEY_LEN], const void *p, size_t n, struct buf *out,
                      char *err, size_t errlen)
 {
-	struct blob_writer *w = xcalloc(1, sizeof(*w));
+	struct blob_writer *w = writer_new();
 	unsigned char head[BLOB_MAGIC_LEN + SS_HEADER];
 	size_t orig_len = out->len;
 
-	w->fd = -1;
 	w->mem = out;
 	memcpy(head, BLOB_MAGIC, BLOB_MAGIC_LEN);
 	crypto_secretstream_xchacha20poly1305_init_push(&w->st, head + BLOB_MAGIC_LEN, key);
