@@ -175,6 +175,22 @@ static bool lite_accepts(const char *target)
 	return strstr(target, "://") == NULL;
 }
 
+/* SQLite counts every allocation in its global memory statistics, each count under a
+ * global mutex, unless told not to before it initialises. Nothing here reads them
+ * (PRAGMA shrink_memory and the page cache need none), and a fresh session process
+ * makes thousands of allocations parsing the schema and preparing its statements.
+ * Called before the process's first open; SQLite refuses it once initialised (a child
+ * of a process that opened a database already has it). */
+static void lite_init_once(void)
+{
+	static bool done;
+
+	if (done)
+		return;
+	done = true;
+	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 static struct sql *lite_open(const char *target, unsigned flags, unsigned timeout_ms, char *err,
                              size_t errlen)
 {
@@ -182,6 +198,7 @@ static struct sql *lite_open(const char *target, unsigned flags, unsigned timeou
 	const char *path = strncmp(target, "sqlite:", 7) == 0 ? target + 7 : target;
 	bool create = (flags & SQL_OPEN_CREATE) != 0;
 	sqlite3 *h = NULL;
+	lite_init_once();
 	int oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
 	if (sqlite3_open_v2(path, &h, oflags, NULL) != SQLITE_OK) {
 		str_error(err, errlen, "%s: cannot open database: %s%s", path,
