@@ -438,6 +438,14 @@ struct store_changes {
 };
 int store_changes_since(struct store *st, int64_t mailbox_id, uint64_t since, struct store_changes *out,
                         char *err, size_t errlen);
+/* Whether anything changed in mailbox_id since a session saw it at (highestmodseq,
+ * uidnext): 0 when both are still the mailbox's (then store_changes_since would find
+ * no row and no expunge: every writer of messages and expunged takes its MODSEQ from
+ * the mailbox's counter in the same transaction, store_mailbox_bump, so no row is
+ * above it), 1 when either moved or the mailbox is gone, -1. One statement, for the
+ * catching up after each command of a session (issue 15). */
+int store_changed_since(struct store *st, int64_t mailbox_id, uint64_t highestmodseq, uint32_t uidnext,
+                        char *err, size_t errlen);
 void store_changes_free(struct store_changes *c);
 /* The UIDs expunged from mailbox_id with MODSEQ > since, ascending, into *uids
  * (malloc'ed, NULL when none): QRESYNC's VANISHED (EARLIER) (RFC 7162 3.2.5, 3.2.6).

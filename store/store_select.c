@@ -365,6 +365,22 @@ int store_changes_since(struct store *st, int64_t mailbox_id, uint64_t since, st
 	return rc;
 }
 
+int store_changed_since(struct store *st, int64_t mailbox_id, uint64_t highestmodseq, uint32_t uidnext,
+                        char *err, size_t errlen)
+{
+	struct sql_stmt *q = sql_query(st->sql, "store.changed_since",
+	                               "SELECT highestmodseq, uidnext FROM mailboxes WHERE id = ?1",
+	                               SQL_ARGS(SQL_INT(mailbox_id)), err, errlen);
+	if (q == NULL)
+		return -1;
+	int rc = sql_next(q, err, errlen);
+	bool same = rc == 1 && (uint64_t)sql_int(q, 0) == highestmodseq && (uint32_t)sql_int(q, 1) == uidnext;
+	sql_done(q);
+	if (rc < 0)
+		return -1;
+	return same ? 0 : 1;
+}
+
 int store_expunged_since(struct store *st, int64_t mailbox_id, uint64_t since, uint32_t **uids, size_t *n,
                          char *err, size_t errlen)
 {

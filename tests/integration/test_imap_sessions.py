@@ -3,7 +3,8 @@ one are sent to the other (EXISTS, FETCH FLAGS, EXPUNGE), also during IDLE."""
 import time
 
 from conftest import PATIENT
-from test_imap_helpers import RawImap, simple_message
+from controls_helpers import message, send
+from test_imap_helpers import RawImap, ok_cmd, simple_message
 
 
 def untagged(lines, word):
@@ -137,6 +138,61 @@ def test_mailbox_deleted_under_a_session(imapd):
         assert t.startswith(b"a2 OK")
         lines, t = b.cmd("b2", "NOOP")
         assert any(l.startswith(b"* BYE") for l in lines)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_every_writer_seen_by_the_next_uid_fetch(mss):
+    """A session catches up after each command from one statement when the mailbox's
+    HIGHESTMODSEQ and UIDNEXT have not moved (issue 15): every writer (flags,
+    keywords, APPEND, COPY into, MOVE out, EXPUNGE, a delivery) must move them, else
+    the next UID FETCH of the session that has the mailbox selected says nothing."""
+    mss.start("smtpd")
+    mss.start("imapd")
+    a, b = RawImap(mss), RawImap(mss)
+    try:
+        a.login(PATIENT)
+        b.login(PATIENT)
+        ok_cmd(b, "c", "CREATE Archive")
+        for i in range(4):
+            msg = simple_message(i)
+            b.send(f"p{i} APPEND INBOX {{{len(msg)}+}}\r\n".encode() + msg + b"\r\n")
+            _, t = b.read_until_tagged(f"p{i}")
+            assert t.startswith(f"p{i} OK".encode())
+        ok_cmd(a, "a0", "SELECT INBOX")
+        ok_cmd(b, "b0", "SELECT INBOX")
+
+        def seen(tag):
+            lines = ok_cmd(a, tag, "UID FETCH 1 (BODY.PEEK[])")
+            assert simple_message(0) in lines
+            return [l for l in lines if l.startswith(b"* ") and not l.startswith(b"* 1 FETCH (BODY[]")]
+
+        # before the view is read (SELECT answered from the counts) and after
+        ok_cmd(b, "b1", "UID STORE 2 +FLAGS.SILENT (\\Flagged)")
+        assert any(b"* 2 FETCH" in l and b"\\Flagged" in l for l in seen("a1"))
+        assert seen("a2") == []
+        ok_cmd(b, "b2", "UID STORE 2 +FLAGS.SILENT ($Rappel)")
+        assert any(b"* 2 FETCH" in l and b"$Rappel" in l for l in seen("a3"))
+        ok_cmd(b, "b3", "UID STORE 2 -FLAGS.SILENT (\\Flagged $Rappel)")
+        assert any(b"* 2 FETCH" in l and b"\\Flagged" not in l for l in seen("a4"))
+        msg = simple_message(5)
+        b.send(f"p5 APPEND INBOX {{{len(msg)}+}}\r\n".encode() + msg + b"\r\n")
+        _, t = b.read_until_tagged("p5")
+        assert b"* 5 EXISTS" in seen("a5")
+        ok_cmd(b, "b4", "UID COPY 2 INBOX")
+        assert b"* 6 EXISTS" in seen("a6")
+        ok_cmd(b, "b5", "UID MOVE 3 Archive")
+        assert b"* 3 EXPUNGE" in seen("a7")
+        ok_cmd(b, "b6", "UID STORE 4 +FLAGS.SILENT (\\Deleted)")
+        ok_cmd(b, "b7", "UID EXPUNGE 4")
+        assert b"* 3 EXPUNGE" in seen("a8")
+        ok_cmd(b, "b8", "SELECT Archive")
+        ok_cmd(b, "b9", "UID COPY 1:* INBOX")
+        assert b"* 5 EXISTS" in seen("a9")
+        send(mss, message(subject="livraison"))
+        assert b"* 6 EXISTS" in seen("a10")
+        assert seen("a11") == []
     finally:
         a.close()
         b.close()
