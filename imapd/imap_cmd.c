@@ -222,8 +222,10 @@ void imap_cmd_dispatch(struct imap_session *s, struct imap_command *c)
 		return;
 	}
 	s->cmd_flags = d->flags;
+	s->view.stamp = false;
 	d->fn(s, c);
 	s->cmd_flags = 0;
+	s->view.stamp = false;
 	if (before == IMAP_STATE_NOT_AUTH && s->state == IMAP_STATE_AUTH)
 		imap_vault_refresh(s); /* at login */
 }

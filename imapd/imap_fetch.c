@@ -111,6 +111,11 @@ static int open_body(struct fetch_msg *f)
 	int rc = store_body_open(f->s->store, f->s->view.id, f->m->uid, &f->body, err, sizeof(err));
 	if (rc < 0)
 		log_err("imap.fetch", "user=%s uid=%u error=\"%s\"", f->s->account.address, f->m->uid, err);
+	if (rc == 1) { /* read now, for the catching up at the end of this command */
+		struct imap_view *v = &f->s->view;
+		store_body_mailbox_stamp(f->body, &v->stamp_highestmodseq, &v->stamp_uidnext);
+		v->stamp = true;
+	}
 	return rc == 1 ? FETCH_OK : rc == 0 ? FETCH_GONE : FETCH_FAILED;
 }
 

@@ -615,17 +615,30 @@ int imap_view_sync(struct imap_session *s, bool allow_expunge)
 		s->close_after_reply = true;
 		return -1;
 	}
-	if (v->watch_fd >= 0)
-		store_watch_drain(v->watch_fd);
+	/* Nothing changed, the common case (issue 15): seen from the mailbox's HIGHESTMODSEQ
+	 * and UIDNEXT, read by this command with a message (no statement) or now (one, not
+	 * the four of the reading below). The watch is drained before a reading only: a
+	 * change committed after the message's read still wakes IDLE and NOTIFY, and is
+	 * told then or at the next command. An error here is met again, and logged, below. */
 	char err[256];
-	/* the common case, nothing changed: one statement instead of four (issue 15); an
-	 * error here is met again, and logged, by the full reading below */
-	int moved = store_changed_since(s->store, v->id, v->highestmodseq, v->uidnext, err, sizeof(err));
+	bool drained = false;
+	int moved;
+	if (v->stamp) {
+		moved = v->stamp_highestmodseq != v->highestmodseq || v->stamp_uidnext != v->uidnext;
+		v->stamp = false;
+	} else {
+		if (v->watch_fd >= 0)
+			store_watch_drain(v->watch_fd);
+		drained = true;
+		moved = store_changed_since(s->store, v->id, v->highestmodseq, v->uidnext, err, sizeof(err));
+	}
 	if (moved == 0) {
 		if (!v->pending)
 			view_seen(s);
 		return 0;
 	}
+	if (!drained && v->watch_fd >= 0)
+		store_watch_drain(v->watch_fd);
 	struct store_changes ch;
 	memset(&ch, 0, sizeof(ch));
 	int rc = store_changes_since(s->store, v->id, v->highestmodseq, &ch, err, sizeof(err));

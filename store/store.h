@@ -617,6 +617,9 @@ int store_body_open(struct store *st, int64_t mailbox_id, uint32_t uid, struct s
                     size_t errlen);
 uint64_t store_body_size(const struct store_body *b);
 const struct imap_part *store_body_parts(const struct store_body *b);
+/* The mailbox's HIGHESTMODSEQ and UIDNEXT as of the message's read (the same statement,
+ * one snapshot): what store_changed_since would compare, without a statement of its own. */
+void store_body_mailbox_stamp(const struct store_body *b, uint64_t *highestmodseq, uint32_t *uidnext);
 /* Gives the octets [off, off + len) (clipped to the message) to sink, in pieces; sink
  * returns 0 to go on, non-zero to stop (store_body_read then returns 0). Returns 0, or
  * -1 when the blob is missing, truncated or altered (err; the octets already given

@@ -27,6 +27,9 @@ struct store_body {
 	struct imap_part *parts;
 	int in_row;     /* 1: the encrypted blob is kept in its row, held in row; 0: a file */
 	struct buf row; /* read with the rest of the row: no second statement (store_blob_row) */
+	/* the mailbox's, read in the same statement (store_body_mailbox_stamp) */
+	uint64_t highestmodseq;
+	uint32_t uidnext;
 };
 
 /* The row of (mailbox_id, uid): blob, its key, size, stored part tree, and the blob's
@@ -35,13 +38,15 @@ struct store_body {
 static int body_row(struct store *st, int64_t mailbox_id, uint32_t uid, struct store_body *b,
                     struct imap_part **parts, bool *old, char *err, size_t errlen)
 {
-	struct sql_stmt *q = sql_query(
-	    st->sql, "store.body",
-	    "SELECT b.name, b.user_id, m.size, m.parts, b.sealed_key, b.id, b.data FROM messages m"
-	    " JOIN blobs b ON b.id = m.blob_id WHERE m.mailbox_id = ?1 AND m.uid = ?2"
-	    " UNION ALL SELECT b.name, b.user_id, r.size, r.parts, b.sealed_key, b.id, b.data FROM retained r"
-	    " JOIN blobs b ON b.id = r.blob_id WHERE r.mailbox_id = ?1 AND r.uid = ?2",
-	    SQL_ARGS(SQL_INT(mailbox_id), SQL_INT(uid)), err, errlen);
+	struct sql_stmt *q =
+	    sql_query(st->sql, "store.body",
+	              "SELECT b.name, b.user_id, m.size, m.parts, b.sealed_key, b.id, b.data,"
+	              " x.highestmodseq, x.uidnext FROM messages m JOIN blobs b ON b.id = m.blob_id"
+	              " JOIN mailboxes x ON x.id = m.mailbox_id WHERE m.mailbox_id = ?1 AND m.uid = ?2"
+	              " UNION ALL SELECT b.name, b.user_id, r.size, r.parts, b.sealed_key, b.id, b.data,"
+	              " x.highestmodseq, x.uidnext FROM retained r JOIN blobs b ON b.id = r.blob_id"
+	              " JOIN mailboxes x ON x.id = r.mailbox_id WHERE r.mailbox_id = ?1 AND r.uid = ?2",
+	              SQL_ARGS(SQL_INT(mailbox_id), SQL_INT(uid)), err, errlen);
 	if (q == NULL)
 		return -1;
 	int rc = sql_next(q, err, errlen);
@@ -55,6 +60,8 @@ static int body_row(struct store *st, int64_t mailbox_id, uint32_t uid, struct s
 		if (store_keyref_read(q, 1, 4, 5, &b->key, err, errlen) < 0)
 			rc = -1;
 		b->size = (uint64_t)sql_int(q, 2);
+		b->highestmodseq = (uint64_t)sql_int(q, 7);
+		b->uidnext = (uint32_t)sql_int(q, 8);
 		size_t n = 0;
 		const void *p = sql_blob(q, 3, &n);
 		*old = sql_is_null(q, 3);
@@ -200,6 +207,12 @@ uint64_t store_body_size(const struct store_body *b)
 const struct imap_part *store_body_parts(const struct store_body *b)
 {
 	return b->parts;
+}
+
+void store_body_mailbox_stamp(const struct store_body *b, uint64_t *highestmodseq, uint32_t *uidnext)
+{
+	*highestmodseq = b->highestmodseq;
+	*uidnext = b->uidnext;
 }
 
 /* Gives the part of [base, base + n) that falls in [off, end) to sink. Returns the
