@@ -97,6 +97,8 @@ MSS_MUST_CHECK int audit_set_key_dir(const char *dir);
 int audit_sign(struct store *st, int final, int64_t *signed_seq, char *err, size_t errlen);
 /* audit_sign(st, 1, ...): a signed checkpoint over the current last record. */
 int audit_checkpoint(struct store *st, char *err, size_t errlen);
+/* The committed log's last record (0 for an empty log). Returns 0, or -1 with err. */
+int audit_tail_seq(struct store *st, int64_t *seq, char *err, size_t errlen);
 
 /* Forks the signer process (call before dropping privileges, before any session). Each
  * later audit_append in this process and its children notifies it. Returns 0 or -1. */

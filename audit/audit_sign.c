@@ -282,6 +282,13 @@ int audit_sign(struct store *st, int final, int64_t *signed_seq, char *err, size
 	return 0;
 }
 
+int audit_tail_seq(struct store *st, int64_t *seq, char *err, size_t errlen)
+{
+	unsigned char hash[AUDIT_HASH_LEN];
+
+	return audit_read_tail(store_sql(st), seq, hash, err, errlen);
+}
+
 int audit_checkpoint(struct store *st, char *err, size_t errlen)
 {
 	return audit_sign(st, 1, NULL, err, errlen);

@@ -68,6 +68,45 @@ static void append_n(struct store *st, int n, const char *actor)
 	assert_int_equal(audit_sign(st, 0, NULL, err, sizeof err), 0);
 }
 
+/* A writer's notice can be lost (a full queue: writers never wait) for a record that
+ * commits after the signer last looked: the signer still signs it, within a second or
+ * two, from its own look at the log's tail when idle. Here no notice is ever sent (the
+ * writer forgot the signer's socket), and the record must get signed anyway. */
+static void test_signer_signs_a_record_no_notice_named(void **state)
+{
+	struct fx *f = *state;
+	char err[256];
+	int status;
+
+	/* forked with no store open, as a daemon forks it: SQLite's locks are per process,
+	 * and a child of a process with the file open inherits its view of them */
+	store_close(f->t.st);
+	assert_int_equal(audit_signer_start(&f->t.cfg, err, sizeof err), 0);
+	pid_t writer = fork();
+	if (writer == 0) {
+		audit_signer_forget(); /* as a session whose notice found the queue full */
+		struct store *st = store_open(&f->t.cfg, err, sizeof err);
+		struct audit_event ev = {.actor = "dr.martin@pro.mss.test",
+		                         .action = "vault.read",
+		                         .target = "doc-1",
+		                         .result = "ok"};
+		_exit(st != NULL && audit_append(st, &ev, err, sizeof err) == 0 ? 0 : 1);
+	}
+	assert_int_equal(waitpid(writer, &status, 0), writer);
+	assert_int_equal(status, 0);
+	f->t.st = f->st = store_open(&f->t.cfg, err, sizeof err);
+	assert_non_null(f->st);
+	int64_t tail = test_sql_int(f->st, "SELECT max(seq) FROM audit_log");
+	int64_t head = -1;
+	for (int waited = 0; waited < 5000 && head != tail; waited += 50) {
+		usleep(50000);
+		head = test_sql_int(f->st, "SELECT seq FROM audit_head");
+	}
+	audit_signer_finish();
+	assert_true(tail >= 2); /* audit.init and the writer's record */
+	assert_int_equal(head, tail);
+}
+
 static int verify(struct store *st, struct audit_verify_result *r)
 {
 	return audit_verify(st, NULL, r);
@@ -400,6 +439,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_deferred, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tail_read_once_per_transaction, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tail_after_rollback_and_other_writer, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_signer_signs_a_record_no_notice_named, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
