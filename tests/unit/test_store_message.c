@@ -40,7 +40,14 @@ static void fetch_all(struct store_fixture *f, int64_t mbox, uint32_t uid, struc
 	buf_reset(out);
 	assert_int_equal(store_body_open(f->st, mbox, uid, &b, f->err, sizeof(f->err)), 1);
 	assert_int_equal(store_body_read_all(b, out, f->err, sizeof(f->err)), 0);
+	uint64_t highestmodseq; /* read with the message: the mailbox's as it is */
+	uint32_t uidnext;
+	store_body_mailbox_stamp(b, &highestmodseq, &uidnext);
 	store_body_close(b);
+	struct store_mailbox mb;
+	assert_int_equal(store_mailbox_get_id(f->st, mbox, &mb, f->err, sizeof(f->err)), 1);
+	assert_int_equal(highestmodseq, mb.highestmodseq);
+	assert_int_equal(uidnext, mb.uidnext);
 }
 
 /* APPEND of one message; returns store_append_begin's or store_append_message's
@@ -398,7 +405,21 @@ static void check_counts(struct store_fixture *f, int64_t mbox)
 	assert_int_equal(mb.deleted, deleted);
 	assert_int_equal(mb.total_size, size);
 	assert_int_equal(mb.deleted_size, deleted_size);
+	/* no row nor expunge above the mailbox's HIGHESTMODSEQ: what lets a session's
+	 * catching up stop at store_changed_since (imap_view_sync, issue 15) */
+	for (size_t i = 0; i < l.n; i++)
+		assert_true(l.v[i].modseq <= mb.highestmodseq);
 	store_msglist_free(&l);
+	uint32_t *gone;
+	size_t ngone;
+	assert_int_equal(
+	    store_expunged_since(f->st, mbox, mb.highestmodseq, &gone, &ngone, f->err, sizeof(f->err)), 0);
+	assert_int_equal(ngone, 0);
+	free(gone);
+	assert_int_equal(
+	    store_changed_since(f->st, mbox, mb.highestmodseq, mb.uidnext, f->err, sizeof(f->err)), 0);
+	assert_int_equal(
+	    store_changed_since(f->st, mbox, mb.highestmodseq - 1, mb.uidnext, f->err, sizeof(f->err)), 1);
 }
 
 static void test_copy_move_expunge(void **state)
