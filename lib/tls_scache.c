@@ -64,6 +64,9 @@ static bool slot_take(struct slot *s, uint32_t *seq)
 		return false;
 	if (!__atomic_compare_exchange_n(&s->seq, &cur, cur + 1u, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		return false;
+	/* the odd number is seen before any byte the writer stores next (a release orders
+	 * only what came before it; a reader's acquire fence pairs with this one) */
+	__atomic_thread_fence(__ATOMIC_RELEASE);
 	*seq = cur + 1u;
 	return true;
 }
@@ -83,10 +86,15 @@ int tls_scache_put(struct tls_scache *c, const uint8_t *id, size_t id_len, time_
 	struct slot *s = slot_of(c, id, id_len);
 	if (!slot_take(s, &seq))
 		return -1;
+	/* the session replaced may be longer: none of its bytes stay (its length is
+	 * bounded here, as anything a process sharing the table wrote) */
+	size_t was = s->len > TLS_SCACHE_DER_MAX ? TLS_SCACHE_DER_MAX : s->len;
 	memcpy(s->id, id, id_len);
 	s->id_len = (uint8_t)id_len;
 	s->expires = (int64_t)expires;
 	memcpy(s->der, der, len);
+	if (was > len)
+		memset(s->der + len, 0, was - len);
 	s->len = (uint16_t)len;
 	slot_release(s, seq);
 	return 0;

@@ -13,7 +13,9 @@
  * the one there. Lock-free: a slot's sequence number is odd while a writer fills it
  * and readers that see it odd or changed treat the slot as empty; a writer that finds
  * it odd does not wait (the session is simply not kept). A process killed while it
- * writes leaves its slot empty until the table is cleared or replaced. */
+ * writes leaves its slot empty, and its bytes unwiped, until the table is replaced
+ * (SIGHUP): tls_scache_clear cannot tell a dead writer from a slow one and leaves
+ * a slot being written alone. A session put in a slot wipes what the older one left. */
 #ifndef MSS_TLS_SCACHE_H
 #define MSS_TLS_SCACHE_H
 

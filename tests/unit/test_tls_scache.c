@@ -98,6 +98,31 @@ static void test_clear_forgets_all(void **state)
 	tls_scache_free(c);
 }
 
+/* A slot given to a newer, shorter session keeps no byte of the one it held: a slot's
+ * bytes are a session's secrets (its master key, its peer). The table's whole mapping
+ * (one slot, within its first page) is searched for the older session's bytes. */
+static void test_reused_slot_wiped(void **state)
+{
+	struct tls_scache *c = tls_scache_new(1);
+	static uint8_t older[3000];
+	uint8_t a[32], b[32], out[16];
+	const uint8_t *mem = (const uint8_t *)c;
+	size_t left = 0;
+
+	(void)state;
+	assert_non_null(c);
+	memset(older, 0xA5, sizeof older);
+	id_of(a, 1);
+	id_of(b, 2);
+	assert_int_equal(tls_scache_put(c, a, 32, 200, older, sizeof older), 0);
+	assert_int_equal(tls_scache_put(c, b, 32, 200, (const uint8_t *)"newer", 5), 0);
+	assert_int_equal(tls_scache_get(c, b, 32, 100, out, sizeof out), 5);
+	for (size_t i = 0; i < 4096; i++)
+		left += mem[i] == 0xA5;
+	assert_int_equal(left, 0);
+	tls_scache_free(c);
+}
+
 /* A session kept by one forked process resumes in another: the table is shared. */
 static void test_shared_across_fork(void **state)
 {
@@ -127,6 +152,7 @@ int main(void)
 	    cmocka_unit_test(test_refusals),
 	    cmocka_unit_test(test_clear_forgets_all),
 	    cmocka_unit_test(test_shared_across_fork),
+	    cmocka_unit_test(test_reused_slot_wiped),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
