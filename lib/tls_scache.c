@@ -2,8 +2,11 @@
 #include "lib/tls_scache.h"
 
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+
+#include "lib/buf.h"
 
 struct slot {
 	uint32_t seq; /* even: stable; odd: a writer is filling the slot */
@@ -14,30 +17,37 @@ struct slot {
 	uint8_t der[TLS_SCACHE_DER_MAX];
 };
 
+/* The slots are shared (MAP_SHARED): any process of the table may write any byte of
+ * them. Their number and the mapping's length are this process's own, kept outside it:
+ * read from the shared bytes, they would let one process make the others, the master
+ * among them, index, clear or unmap memory past the table. */
 struct tls_scache {
 	unsigned slots;
-	size_t bytes; /* of the mapping */
-	struct slot slot[];
+	size_t bytes;      /* of the mapping */
+	struct slot *slot; /* the mapping */
 };
 
 struct tls_scache *tls_scache_new(unsigned slots)
 {
 	if (slots == 0 || slots > TLS_SCACHE_SLOTS_MAX)
 		return NULL;
-	size_t bytes = sizeof(struct tls_scache) + (size_t)slots * sizeof(struct slot);
+	size_t bytes = (size_t)slots * sizeof(struct slot);
 	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return NULL;
-	struct tls_scache *c = p; /* zero-filled: every slot empty */
+	struct tls_scache *c = xmalloc(sizeof(*c));
 	c->slots = slots;
 	c->bytes = bytes;
+	c->slot = p; /* zero-filled: every slot empty */
 	return c;
 }
 
 void tls_scache_free(struct tls_scache *c)
 {
-	if (c != NULL)
-		(void)munmap(c, c->bytes);
+	if (c == NULL)
+		return;
+	(void)munmap(c->slot, c->bytes);
+	free(c);
 }
 
 /* Session ids are random (OpenSSL draws them): their first bytes spread the slots. */

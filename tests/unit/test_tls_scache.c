@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 #include <sys/wait.h>
@@ -98,15 +99,44 @@ static void test_clear_forgets_all(void **state)
 	tls_scache_free(c);
 }
 
+/* Calls fn on every shared mapping of this process (the table's, whatever holds it):
+ * what a process sharing the table reaches. */
+static void each_shared(void (*fn)(uint8_t *p, size_t n, void *arg), void *arg)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512];
+
+	assert_non_null(f);
+	while (fgets(line, sizeof line, f) != NULL) {
+		unsigned long from, to;
+		char perms[5];
+		if (sscanf(line, "%lx-%lx %4s", &from, &to, perms) == 3 && perms[0] == 'r' &&
+		    perms[1] == 'w' && perms[3] == 's')
+			fn((uint8_t *)from, to - from, arg);
+	}
+	fclose(f);
+}
+
+static void count_a5(uint8_t *p, size_t n, void *arg)
+{
+	for (size_t i = 0; i < n; i++)
+		*(size_t *)arg += p[i] == 0xA5;
+}
+
+static void scribble(uint8_t *p, size_t n, void *arg)
+{
+	(void)arg;
+	memset(p, 0xFF, n);
+}
+
 /* A slot given to a newer, shorter session keeps no byte of the one it held: a slot's
- * bytes are a session's secrets (its master key, its peer). The table's whole mapping
- * (one slot, within its first page) is searched for the older session's bytes. */
+ * bytes are a session's secrets (its master key, its peer). The table's mapping is
+ * searched for the older session's bytes. */
 static void test_reused_slot_wiped(void **state)
 {
 	struct tls_scache *c = tls_scache_new(1);
 	static uint8_t older[3000];
 	uint8_t a[32], b[32], out[16];
-	const uint8_t *mem = (const uint8_t *)c;
 	size_t left = 0;
 
 	(void)state;
@@ -117,9 +147,39 @@ static void test_reused_slot_wiped(void **state)
 	assert_int_equal(tls_scache_put(c, a, 32, 200, older, sizeof older), 0);
 	assert_int_equal(tls_scache_put(c, b, 32, 200, (const uint8_t *)"newer", 5), 0);
 	assert_int_equal(tls_scache_get(c, b, 32, 100, out, sizeof out), 5);
-	for (size_t i = 0; i < 4096; i++)
-		left += mem[i] == 0xA5;
+	each_shared(count_a5, &left);
 	assert_int_equal(left, 0);
+	tls_scache_free(c);
+}
+
+/* Every byte of the shared table may be a hostile process's (a pre-login process
+ * faces the network): the other processes, the master among them, still read, write,
+ * clear and unmap only their own table, never past it. */
+static void test_hostile_bytes_stay_in_bounds(void **state)
+{
+	struct tls_scache *c = tls_scache_new(4);
+	uint8_t id[32], out[TLS_SCACHE_DER_MAX];
+	int status;
+
+	(void)state;
+	assert_non_null(c);
+	id_of(id, 5);
+	assert_int_equal(tls_scache_put(c, id, 32, 200, (const uint8_t *)"kept", 4), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		each_shared(scribble, NULL);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	for (uint8_t i = 0; i < 64; i++) {
+		id_of(id, i);
+		assert_int_equal(tls_scache_get(c, id, 32, 100, out, sizeof out), -1);
+		(void)tls_scache_put(c, id, 32, 200, (const uint8_t *)"x", 1);
+		tls_scache_del(c, id, 32);
+	}
+	tls_scache_clear(c);
 	tls_scache_free(c);
 }
 
@@ -153,6 +213,7 @@ int main(void)
 	    cmocka_unit_test(test_clear_forgets_all),
 	    cmocka_unit_test(test_shared_across_fork),
 	    cmocka_unit_test(test_reused_slot_wiped),
+	    cmocka_unit_test(test_hostile_bytes_stay_in_bounds),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
