@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/buf.h"
 #include "lib/sql_int.h"
 #include "lib/str.h"
 
@@ -106,6 +107,50 @@ struct sql_stmt *sql_query_binary(struct sql *db, const char *what, const char *
 	if (q == NULL)
 		note_fault(db);
 	return q;
+}
+
+int sql_blob_part(struct sql *db, const char *what, const struct sql_blob_ref *ref, uint64_t off, size_t len,
+                  struct buf *out, char *err, size_t errlen)
+{
+	db->last_error = SQL_ERR_NONE;
+	int rc;
+	if (db->drv->blob_part != NULL) {
+		rc = db->drv->blob_part(db, what, ref, off, len, out, err, errlen);
+		if (rc < 0)
+			note_fault(db);
+		return rc;
+	}
+	char sql[256];
+	if (str_format(
+	        sql, sizeof(sql),
+	        "SELECT substring(%s FROM CAST(?2 AS integer) FOR CAST(?3 AS integer)) FROM %s WHERE %s = ?1",
+	        ref->column, ref->table, ref->key) < 0) {
+		str_error(err, errlen, "%s: names too long", what);
+		return -1;
+	}
+	if (off >= INT32_MAX) { /* past any value a part is read from */
+		str_error(err, errlen, "%s: offset %llu too large", what, (unsigned long long)off);
+		return -1;
+	}
+	struct sql_stmt *q = sql_query_binary(
+	    db, what, sql,
+	    SQL_ARGS(SQL_INT(ref->id), SQL_INT(off + 1), SQL_INT(len < INT32_MAX ? len : INT32_MAX)), err,
+	    errlen);
+	if (q == NULL)
+		return -1;
+	rc = sql_next(q, err, errlen);
+	if (rc == 1) {
+		size_t n = 0;
+		const void *p = sql_blob(q, 0, &n);
+		rc = buf_append(out, p, n < len ? n : len);
+		if (rc < 0)
+			str_error(err, errlen, "%s: part too large", what);
+	} else if (rc == 0) {
+		str_error(err, errlen, "%s: no such row", what);
+		rc = -1;
+	}
+	sql_done(q);
+	return rc;
 }
 
 /* For the calls that run the statement to its end before returning: the values are

@@ -16,7 +16,8 @@
  *   INSERT OR IGNORE / OR REPLACE;
  * - generated ids come back with RETURNING id (sql_one / a query), never from a
  *   last-insert-rowid call; no AUTOINCREMENT semantics relied on;
- * - BLOB columns are bound and read as bytes (SQL_BLOB / sql_blob), TEXT as UTF-8;
+ * - BLOB columns are bound and read as bytes (SQL_BLOB / sql_blob), or in part
+ *   (sql_blob_part), TEXT as UTF-8;
  * - DDL that differs (types, identity columns) goes in per-engine migration texts.
  *
  * Conventions: functions that can fail return -1 and fill err with
@@ -116,6 +117,21 @@ struct sql_stmt *sql_query(struct sql *db, const char *what, const char *sql, co
  * view snapshot, issue 15); SQLite has one form. Numbers and texts read as usual. */
 struct sql_stmt *sql_query_binary(struct sql *db, const char *what, const char *sql,
                                   const struct sql_value *args, size_t nargs, char *err, size_t errlen);
+/* Where a BLOB (bytea) value is, for sql_blob_part: the column of table's row whose
+ * key column holds id. In SQLite the key must be the table's INTEGER PRIMARY KEY (the
+ * rowid). */
+struct sql_blob_ref {
+	const char *table, *column, *key; /* names from the caller's code, never from input */
+	int64_t id;
+};
+struct buf;
+/* Appends to out up to len octets of that value from octet off on (fewer at its end),
+ * without reading the rest: SQLite's incremental blob I/O reads only the pages before
+ * and under them, not the whole chain of overflow pages into a fresh buffer of the
+ * value's size; PostgreSQL sends only them (substring). Call it inside a transaction
+ * when several parts must be of one value. Returns 0, -1 (no such row included). */
+int sql_blob_part(struct sql *db, const char *what, const struct sql_blob_ref *ref, uint64_t off, size_t len,
+                  struct buf *out, char *err, size_t errlen);
 /* Steps: 1 a row is ready, 0 no more rows, -1 error (err filled). Outside a
  * transaction a busy database is waited for (retries with backoff, ~60 s at most);
  * inside one it is reported (retrying there could deadlock). */

@@ -60,6 +60,9 @@ struct sql_driver {
 	int (*notification)(struct sql *db, char *payload, size_t len);
 	/* sql_backup (NULL: the engine is backed up with its own tools) */
 	int (*backup)(struct sql *db, const char *path, char *err, size_t errlen);
+	/* sql_blob_part (NULL: a query of the part, substring) */
+	int (*blob_part)(struct sql *db, const char *what, const struct sql_blob_ref *ref, uint64_t off,
+	                 size_t len, struct buf *out, char *err, size_t errlen);
 	/* drops the cached prepared statements that have no cursor open (after a schema
 	 * change made here: they are prepared again at their next use) */
 	void (*forget)(struct sql *db);

@@ -473,6 +473,35 @@ static const void *lite_col_blob(struct sql_stmt *q, int col, size_t *len)
 	return p != NULL ? p : "";
 }
 
+/* sql_blob_part: only the pages up to the part are read (a value's overflow pages are
+ * a chain), and no buffer of the value's size is made (sqlite3_column_blob's). */
+static int lite_blob_part(struct sql *db, const char *what, const struct sql_blob_ref *ref, uint64_t off,
+                          size_t len, struct buf *out, char *err, size_t errlen)
+{
+	struct lite *l = lite(db);
+	sqlite3_blob *b = NULL;
+	int rc = sqlite3_blob_open(l->h, "main", ref->table, ref->column, ref->id, 0, &b);
+	if (rc != SQLITE_OK) {
+		fail(l, rc, what, err, errlen);
+		sqlite3_blob_close(b);
+		return -1;
+	}
+	uint64_t size = (uint64_t)sqlite3_blob_bytes(b);
+	size_t n = off >= size ? 0 : size - off < len ? (size_t)(size - off) : len;
+	if (n > 0 && buf_reserve(out, n) < 0) {
+		str_error(err, errlen, "%s: part too large", what);
+		rc = -1;
+	} else if (n > 0 &&
+	           (rc = sqlite3_blob_read(b, out->data + out->len, (int)n, (int)off)) != SQLITE_OK) {
+		rc = fail(l, rc, what, err, errlen);
+	} else {
+		buf_added(out, n);
+		rc = 0;
+	}
+	sqlite3_blob_close(b);
+	return rc;
+}
+
 /* ---- scripts and transactions ---------------------------------------------------- */
 
 static int lite_script(struct sql *db, const char *what, const char *sql, bool retry_busy, char *err,
@@ -574,4 +603,5 @@ const struct sql_driver sql_sqlite_driver = {
     .in_transaction = lite_in_transaction,
     .backup = lite_backup,
     .forget = lite_forget,
+    .blob_part = lite_blob_part,
 };

@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "lib/buf.h"
 #include "lib/sql.h"
 
 static char dbpath[64];
@@ -165,6 +166,40 @@ static void test_binary_results(void **state)
 	assert_int_equal(sql_int(q, 5), 70000);
 	assert_int_equal(sql_next(q, err, sizeof err), 0);
 	sql_done(q);
+}
+
+/* sql_blob_part: parts of a value appended as they are, cut at its end; none past it;
+ * a row that does not exist is an error. */
+static void test_blob_part(void **state)
+{
+	struct sql *db = *state;
+	char err[256];
+	static unsigned char blob[100000];
+	for (size_t i = 0; i < sizeof blob; i++)
+		blob[i] = (unsigned char)(i * 7 + i / 256); /* NULs included */
+	int64_t id = 0;
+	assert_int_equal(sql_one(db, "t.insert", "INSERT INTO t(i, b) VALUES(1, ?1) RETURNING id",
+	                         SQL_ARGS(SQL_BLOB(blob, sizeof blob)), &id, err, sizeof err),
+	                 1);
+	const struct sql_blob_ref ref = {.table = "t", .column = "b", .key = "id", .id = id};
+	struct buf out;
+	buf_init(&out, BUF_UNLIMITED);
+	assert_int_equal(sql_blob_part(db, "t.part", &ref, 0, 8, &out, err, sizeof err), 0);
+	assert_int_equal(sql_blob_part(db, "t.part", &ref, 50000, 1000, &out, err, sizeof err), 0);
+	assert_int_equal(out.len, 1008);
+	assert_memory_equal(out.data, blob, 8);
+	assert_memory_equal(out.data + 8, blob + 50000, 1000);
+	buf_reset(&out);
+	assert_int_equal(sql_blob_part(db, "t.part", &ref, 99990, SIZE_MAX, &out, err, sizeof err), 0);
+	assert_int_equal(out.len, 10);
+	assert_memory_equal(out.data, blob + 99990, 10);
+	buf_reset(&out);
+	assert_int_equal(sql_blob_part(db, "t.part", &ref, 200000, 10, &out, err, sizeof err), 0);
+	assert_int_equal(out.len, 0);
+	const struct sql_blob_ref none = {.table = "t", .column = "b", .key = "id", .id = id + 1};
+	assert_int_equal(sql_blob_part(db, "t.part", &none, 0, 8, &out, err, sizeof err), -1);
+	assert_non_null(strstr(err, "t.part"));
+	buf_free(&out);
 }
 
 static void test_nulls_and_empty_blob(void **state)
@@ -901,6 +936,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_binds_of_each_type, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_nulls_and_empty_blob, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_binary_results, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_blob_part, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_text_copy_truncation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_errors_name_their_purpose, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_statement_cache, setup, teardown),
