@@ -154,8 +154,10 @@ static void sign_now(struct signer_loop *l, int final)
 	int64_t seq = 0;
 	if (l->st == NULL) {
 		l->st = store_open_nokeys(l->cfg, err, sizeof err);
-		if (l->st == NULL) {
-			log_err("audit.sign_failed", "error=\"%s\"", err);
+		if (l->st == NULL) { /* logged once per cause: tried again each idle second */
+			if (strcmp(err, l->last_err) != 0)
+				log_err("audit.sign_failed", "error=\"%s\"", err);
+			str_error(l->last_err, sizeof l->last_err, "%s", err);
 			return;
 		}
 	}

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,6 +106,36 @@ static void test_signer_signs_a_record_no_notice_named(void **state)
 	audit_signer_finish();
 	assert_true(tail >= 2); /* audit.init and the writer's record */
 	assert_int_equal(head, tail);
+}
+
+/* The idle look at the tail tries again each second when the store cannot be opened
+ * (PostgreSQL down): the failure is logged once per cause, not once a second. */
+static void test_signer_logs_a_store_failure_once(void **state)
+{
+	struct fx *f = *state;
+	char err[256], path[400], line[512];
+	struct mss_config cfg = f->t.cfg;
+	int lines = 0;
+
+	assert_int_equal(str_format(cfg.data_dir, sizeof cfg.data_dir, "%s/missing", f->t.dir), 0);
+	assert_int_equal(str_format(path, sizeof path, "%s/signer.log", f->t.dir), 0);
+	fflush(stderr);
+	int saved = dup(2), logfd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(saved >= 0 && logfd >= 0);
+	dup2(logfd, 2); /* the signer's log is its stderr, inherited */
+	int started = audit_signer_start(&cfg, err, sizeof err);
+	dup2(saved, 2);
+	close(saved);
+	close(logfd);
+	assert_int_equal(started, 0);
+	usleep(3500 * 1000); /* three idle looks at least */
+	audit_signer_finish();
+	FILE *in = fopen(path, "r");
+	assert_non_null(in);
+	while (fgets(line, sizeof line, in) != NULL)
+		lines += strstr(line, "event=audit.sign_failed") != NULL;
+	fclose(in);
+	assert_int_equal(lines, 1);
 }
 
 static int verify(struct store *st, struct audit_verify_result *r)
@@ -440,6 +471,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_tail_read_once_per_transaction, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tail_after_rollback_and_other_writer, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_signer_signs_a_record_no_notice_named, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_signer_logs_a_store_failure_once, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
