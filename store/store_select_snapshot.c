@@ -278,6 +278,7 @@ struct load {
 	int (*fn)(void *, struct store_msg *);
 	void *arg;
 	struct snap_writer w;
+	bool renew; /* a snapshot of version 1 read is written again as version 2 */
 };
 
 static int emit(struct load *l, struct store_msg *m)
@@ -386,6 +387,8 @@ static int snap_merge(struct store *st, struct load *l, int64_t mailbox_id, cons
 	int rc = data_read(st, mailbox_id, &q, &b, err, errlen);
 	if (rc != 1)
 		return rc < 0 ? -1 : 1; /* damaged: read whole, and written afresh */
+	if (b.ck == NULL && l->renew)   /* version 1: the lookups need the checkpoints */
+		l->w.on = true;
 	struct span all = {.r = {.p = b.msgs, .len = b.len}, .hi = UINT32_MAX};
 	if ((rc = merge(l, all, s->uidnext, d)) < 0)
 		str_error(err, errlen, "mailbox %lld: reading stopped", (long long)mailbox_id);
@@ -416,6 +419,7 @@ static int from_snapshot(struct store *st, struct load *l, const struct store_ma
 	size_t changed = 0;
 	int rc = delta_read(st, l, mb->id, s, &d, &changed, err, errlen);
 	l->w.on = changed > use->delta && mb->messages >= use->min;
+	l->renew = mb->messages >= use->min;
 	if (rc == 0)
 		rc = snap_merge(st, l, mb->id, s, &d, err, errlen);
 	if (rc == 0) {

@@ -170,16 +170,22 @@ def test_snapshot_holds_what_was_expunged_while_read(lookimapd):
 
 
 def test_old_snapshot_reads_the_view(lookimapd):
-    """A snapshot of version 1 (no checkpoints): the view is read, from it."""
+    """A snapshot of version 1 (no checkpoints): the view is read, from it, and the
+    snapshot written again as version 2, which the next session looks up in."""
     m = big(lookimapd)
     data = bytes(m.sql("SELECT data FROM view_snapshots")[0][0])
     assert data[:4] == b"MSV2"
     nck = int.from_bytes(data[4:8], "little")
     m.sql("UPDATE view_snapshots SET data = ?", b"MSV1" + data[8 + 20 * nck:])
     look, read = pair(m)
-    n = len(loads(m))
-    same_answers(m, look, read, ["256", "257"], looked=0)
-    assert last_load(m, n) == ("yes", 0, "no")
+    n, k = len(loads(m)), lookups(m)
+    got = answer(look, "U0", "256")
+    assert last_load(m, n) == ("yes", 0, "yes") and lookups(m) == k  # read, and written again
+    read.cmd("R2", "FETCH 1 (UID)")
+    assert got == answer(read, "U0", "256")
+    assert bytes(m.sql("SELECT data FROM view_snapshots")[0][0]) == data
+    look, read = pair(m)
+    same_answers(m, look, read, ["256", "257"])
 
 
 def test_limits(mss):
