@@ -176,6 +176,10 @@ static void session_split(struct imapd *d, const struct session_info *si)
 	char err[256];
 	int rc;
 
+	/* the pre-login process runs every handshake: here the server's TLS context is only
+	 * what it would give away (its ticket key), so it goes */
+	tls_ctx_free(d->tls);
+	d->tls = NULL;
 	memset(&s, 0, sizeof(s));
 	s.cfg = &d->cfg;
 	s.oauth = d->oauth;

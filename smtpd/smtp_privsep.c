@@ -199,6 +199,10 @@ void smtp_session_split(struct smtpd_ctx *ctx, const struct session_info *si)
 	int rc;
 
 	log_set_session(NULL); /* smtpd's lines name their session by hand */
+	/* the pre-login process runs every handshake: here the server's TLS context is only
+	 * what it would give away (the ticket key, the table of live sessions), so it goes */
+	tls_ctx_free(ctx->tls);
+	ctx->tls = NULL;
 	smtp_session_init(&s, ctx, si);
 	s.store = session_store(ctx, s.id, err, sizeof(err));
 	if (s.store == NULL) {

@@ -425,3 +425,39 @@ def test_smtp_pipelined_group_across_the_hand_off(mx, listener):
     finally:
         c.close()
     assert inbox_count(m, rcpt) == 1
+
+
+def shared_mappings(pid):
+    """(kB, line) of each shared writable mapping of pid."""
+    out = []
+    for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
+        f = line.split()
+        if f[1] == "rw-s":
+            lo, hi = (int(x, 16) for x in f[0].split("-"))
+            out.append(((hi - lo) // 1024, line))
+    return out
+
+
+@pytest.mark.parametrize("listener", ["smtp", "submissions"])
+def test_smtp_session_process_maps_no_session_table(mx, listener):
+    """The table of live TLS sessions (smtp_tls_session_cache, shared by the processes
+    that run handshakes) and the ticket key are the pre-login processes' only: a session
+    process, which never runs a handshake, frees its TLS context as it starts, so that
+    one taken over could not read every peer's session (nor resume it)."""
+    m = mx
+    cert = "operator" if listener == "smtp" else "pro"
+    c, session, pre = smtp_prelogin(m, listener, cert=cert)
+    try:
+        if listener == "smtp":
+            code, text = deliver(c, "dr.x@other-operator.test", PRO)
+        else:
+            assert c.cmd("AUTH PLAIN " + plain(PRO, PASSWORDS[PRO]))[0] == 235
+            code, text = deliver(c, PRO, PATIENT)
+        assert code == 250, text
+        table = 1000 * 4000 // 1024  # smtp_tls_session_cache's default slots, 4,000 octets each
+        assert [kb for kb, _ in shared_mappings(pre) if kb >= table], shared_mappings(pre)  # control
+        assert not [kb for kb, _ in shared_mappings(session) if kb >= table], shared_mappings(session)
+        assert c.cmd("QUIT")[0] == 221
+    finally:
+        c.close()
+
