@@ -6,6 +6,7 @@ The server prints one line per connection: "ok\\tkey=value..." with the peer ide
 or "error\\t<reason>"; the assertions read that line. Its log lines (lib/log.h) go to
 a file: Server.log().
 """
+import fcntl
 import os
 import select
 import socket
@@ -27,13 +28,23 @@ def free_port():
         return s.getsockname()[1]
 
 
+def check_program(path):
+    """A check program (tests/unit), built when "make all" did not build it. The pytest
+    workers that need it build it one at a time (a lock in the build directory): two
+    makes of one program at once overwrite each other's .deps/*.Tpo ("mv: cannot stat")
+    and a worker that saw the file a linker was still writing ran it (EACCES)."""
+    with open(path.parent / ".check-programs.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not path.exists():
+            subprocess.run(["make", "-C", str(path.parent), path.name], check=True,
+                           stdout=subprocess.DEVNULL)
+    return path
+
+
 @pytest.fixture(scope="module")
 def server_bin():
     """tls_test_server is a check program: build it when "make all" did not."""
-    if not SERVER.exists():
-        subprocess.run(["make", "-C", str(SERVER.parent), SERVER.name], check=True,
-                       stdout=subprocess.DEVNULL)
-    return SERVER
+    return check_program(SERVER)
 
 
 class Server:
@@ -151,10 +162,7 @@ CLIENT = BUILD / "tests" / "unit" / "tls_test_client"
 
 @pytest.fixture(scope="module")
 def client_bin():
-    if not CLIENT.exists():
-        subprocess.run(["make", "-C", str(CLIENT.parent), CLIENT.name], check=True,
-                       stdout=subprocess.DEVNULL)
-    return CLIENT
+    return check_program(CLIENT)
 
 
 class Peer:
