@@ -53,11 +53,9 @@ def fd_targets(pid):
     return out
 
 
-def test_tls_key_only_in_the_agent(mss, pki):
-    """Both daemons, a session of each in the middle of its work (logged in, after the
-    handshake): the key's secret numbers are in the agent's memory and nowhere else; no
-    process but the agent has the key file open."""
-    needles = secrets_of(pki, "server")
+def logged_in_sessions(mss):
+    """Both daemons started, with a session of each logged in: a submission session
+    after AUTH EXTERNAL and an IMAPS one after LOGIN."""
     mss.start("smtpd")
     mss.start("imapd")
     s = smtplib.SMTP("127.0.0.1", mss.port("submission"), timeout=20)
@@ -66,6 +64,15 @@ def test_tls_key_only_in_the_agent(mss, pki):
     assert s.docmd("AUTH", "EXTERNAL =")[0] == 235
     c = imaplib.IMAP4_SSL("127.0.0.1", mss.port("imaps"), ssl_context=mss.login_context(PATIENT))
     c.login(PATIENT, PASSWORDS[PATIENT])
+    return s, c
+
+
+def test_tls_key_only_in_the_agent(mss, pki):
+    """Both daemons, a session of each in the middle of its work (logged in, after the
+    handshake): the key's secret numbers are in the agent's memory and nowhere else; no
+    process but the agent has the key file open."""
+    needles = secrets_of(pki, "server")
+    s, c = logged_in_sessions(mss)
     try:
         for daemon in ("smtpd", "imapd"):
             master = mss.procs[daemon].pid
@@ -190,14 +197,7 @@ def test_only_the_master_holds_its_sockets_to_the_key_agents(mss):
     Checked in every process of both daemons while a session of each is logged in (the
     pre-login process and the session process), with the queue process and the other
     helpers: each has only the channels it was given."""
-    mss.start("smtpd")
-    mss.start("imapd")
-    s = smtplib.SMTP("127.0.0.1", mss.port("submission"), timeout=20)
-    s.starttls(context=mss.client_context("pro"))
-    s.ehlo()
-    assert s.docmd("AUTH", "EXTERNAL =")[0] == 235
-    c = imaplib.IMAP4_SSL("127.0.0.1", mss.port("imaps"), ssl_context=mss.login_context(PATIENT))
-    c.login(PATIENT, PASSWORDS[PATIENT])
+    s, c = logged_in_sessions(mss)
     try:
         for daemon, helpers in (("smtpd", 4), ("imapd", 3)):  # smtpd: and its queue process
             master = mss.procs[daemon].pid

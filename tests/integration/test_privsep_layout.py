@@ -373,6 +373,20 @@ def test_smtp_forged_auth_message_ends_the_prelogin_process(mx, listener, forged
     c2.close()
 
 
+def delivered_once(m, listener):
+    """A connection on listener with one message delivered (an operator's on the MX, a
+    professional's after AUTH elsewhere), still open, with its two processes."""
+    cert = "operator" if listener == "smtp" else "pro"
+    c, session, pre = smtp_prelogin(m, listener, cert=cert)
+    if listener == "smtp":
+        code, text = deliver(c, "dr.x@other-operator.test", PRO)
+    else:
+        assert c.cmd("AUTH PLAIN " + plain(PRO, PASSWORDS[PRO]))[0] == 235
+        code, text = deliver(c, PRO, PATIENT)
+    assert code == 250, text
+    return c, session, pre
+
+
 @pytest.mark.parametrize("listener", ["smtp", "submissions"])
 def test_smtp_session_process_holds_no_master_key(mx, listener):
     """After a delivery, neither the session process nor the pre-login process holds
@@ -381,15 +395,8 @@ def test_smtp_session_process_holds_no_master_key(mx, listener):
     m = mx
     master_key = (m.data_dir / "keys" / "master.key").read_bytes()
     assert len(master_key) == 32
-    cert = "operator" if listener == "smtp" else "pro"
-    c, session, pre = smtp_prelogin(m, listener, cert=cert)
+    c, session, pre = delivered_once(m, listener)
     try:
-        if listener == "smtp":
-            code, text = deliver(c, "dr.x@other-operator.test", PRO)
-        else:
-            assert c.cmd("AUTH PLAIN " + plain(PRO, PASSWORDS[PRO]))[0] == 235
-            code, text = deliver(c, PRO, PATIENT)
-        assert code == 250, text
         assert memory_holds(session, [master_key]) == set()
         assert memory_holds(pre, [master_key]) == set()
         assert children(session) == []  # no keyring process of its own any more
@@ -445,15 +452,8 @@ def test_smtp_session_process_maps_no_session_table(mx, listener):
     process, which never runs a handshake, frees its TLS context as it starts, so that
     one taken over could not read every peer's session (nor resume it)."""
     m = mx
-    cert = "operator" if listener == "smtp" else "pro"
-    c, session, pre = smtp_prelogin(m, listener, cert=cert)
+    c, session, pre = delivered_once(m, listener)
     try:
-        if listener == "smtp":
-            code, text = deliver(c, "dr.x@other-operator.test", PRO)
-        else:
-            assert c.cmd("AUTH PLAIN " + plain(PRO, PASSWORDS[PRO]))[0] == 235
-            code, text = deliver(c, PRO, PATIENT)
-        assert code == 250, text
         table = 1000 * 4000 // 1024  # smtp_tls_session_cache's default slots, 4,000 octets each
         assert [kb for kb, _ in shared_mappings(pre) if kb >= table], shared_mappings(pre)  # control
         assert not [kb for kb, _ in shared_mappings(session) if kb >= table], shared_mappings(session)
