@@ -175,9 +175,7 @@ void relay_process_free(struct relay_process *rp)
 {
 	tls_ctx_free(rp->tls);
 	rp->tls = NULL;
-	if (rp->agent_fd >= 0)
-		close(rp->agent_fd);
-	rp->agent_fd = -1;
+	relay_process_forget(rp);
 }
 
 void relay_process_forget(struct relay_process *rp)
