@@ -576,6 +576,26 @@ static uint64_t ck_offset(const struct snap_blob *b, size_t j)
 	return get_fixed(b->ck + j * SNAP_CHECK_LEN + 8, 4);
 }
 
+/* The checkpoints as snap_put writes them: checkpoint 0 before the first message (all
+ * zero), checkpoint j after j * SNAP_CHECK_EVERY messages, UIDs and offsets rising (a
+ * message takes at least 4 octets), UIDs below the stamp's UIDNEXT. A lookup numbers
+ * its messages from a checkpoint's count and reads them from its UID and MODSEQ: a
+ * damaged one would answer with other sequence numbers, or another message's flags. */
+static bool ck_ordered(const struct snap_blob *b, uint32_t uidnext)
+{
+	for (size_t j = 0; j < b->nck; j++) {
+		const unsigned char *c = b->ck + j * SNAP_CHECK_LEN, *p = c - SNAP_CHECK_LEN;
+		uint64_t uid = get_fixed(c, 4), off = get_fixed(c + 8, 4), modseq = get_fixed(c + 12, 8);
+		if (get_fixed(c + 4, 4) != (uint64_t)j * SNAP_CHECK_EVERY || modseq > (uint64_t)INT64_MAX ||
+		    uid >= uidnext)
+			return false;
+		if (j == 0 ? uid != 0 || off != 0 || modseq != 0
+		           : uid <= get_fixed(p, 4) || off < get_fixed(p + 8, 4) + 4 * SNAP_CHECK_EVERY)
+			return false;
+	}
+	return true;
+}
+
 /* The checkpoints of the snapshot at ref (b->ck then points into ck; its messages are
  * read in part, blocks_read). Returns 1, 0 when it has none (version 1) or they are
  * damaged, -1. */
@@ -596,7 +616,36 @@ static int ck_read(struct store *st, const struct sql_blob_ref *ref, const struc
 	if (ck->len != nck * SNAP_CHECK_LEN)
 		return 0;
 	*b = (struct snap_blob){.ck = (const unsigned char *)ck->data, .nck = (size_t)nck};
-	return 1;
+	return ck_ordered(b, s->uidnext) ? 1 : 0;
+}
+
+/* The blocks of checkpoints a to z (blk, read from a's offset) agree with them: read
+ * from a's UID and MODSEQ, they reach each later checkpoint at its offset with its UID
+ * and MODSEQ, and hold SNAP_CHECK_EVERY messages each, the last at most that many. A
+ * few hundred messages decoded (microseconds); the lookup's numbers rest on them. */
+static bool blocks_agree(const struct snap_blob *b, size_t a, size_t z, const struct buf *blk)
+{
+	const unsigned char *c = b->ck + a * SNAP_CHECK_LEN;
+	struct snap_reader r = {.p = (const unsigned char *)blk->data,
+	                        .len = blk->len,
+	                        .uid = (uint32_t)get_fixed(c, 4),
+	                        .modseq = get_fixed(c + 12, 8)};
+	uint64_t base = ck_offset(b, a);
+	struct store_msg m;
+	char kw[STORE_KEYWORDS_MAX + 1];
+	size_t k = 0; /* messages read past checkpoint a */
+	int more;
+	while ((more = snap_next(&r, &m, kw)) == 1) {
+		size_t j = a + ++k / SNAP_CHECK_EVERY; /* the checkpoint this message ends at */
+		if (k % SNAP_CHECK_EVERY != 0 || j >= b->nck)
+			continue;
+		c = b->ck + j * SNAP_CHECK_LEN;
+		if (j > z || r.pos != ck_offset(b, j) - base || r.uid != get_fixed(c, 4) ||
+		    r.modseq != get_fixed(c + 12, 8))
+			return false;
+	}
+	size_t full = (z - a) * SNAP_CHECK_EVERY;
+	return more == 0 && (z < b->nck ? k == full : k > full - SNAP_CHECK_EVERY && k <= full);
 }
 
 /* The blocks of messages from the checkpoint before UID lo to the end of the one
@@ -619,8 +668,8 @@ static int blocks_read(struct store *st, const struct sql_blob_ref *ref, const s
 	if (sql_blob_part(st->sql, "store.snapshot_part", ref, SNAP_HEAD_LEN + b->nck * SNAP_CHECK_LEN + from,
 	                  to == UINT64_MAX ? SIZE_MAX : (size_t)(to - from), blk, err, errlen) < 0)
 		return -1;
-	if (blk->len == 0 || (to != UINT64_MAX && blk->len != to - from))
-		return 0; /* a checkpoint past the messages: damaged */
+	if (blk->len == 0 || (to != UINT64_MAX && blk->len != to - from) || !blocks_agree(b, a, z, blk))
+		return 0; /* a checkpoint past the messages, or not theirs: damaged */
 	*r = (struct snap_reader){.p = (const unsigned char *)blk->data,
 	                          .len = blk->len,
 	                          .uid = (uint32_t)get_fixed(c, 4),

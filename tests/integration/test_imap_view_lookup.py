@@ -202,3 +202,31 @@ def test_limits(mss):
     n = len(loads(m))
     same_answers(m, look, read, [str(u) for u in range(300, 317)], looked=16)
     assert len(loads(m)) == n + 2  # the second session's, and the 17th's
+
+
+def damage(data, j, field, value):
+    """data with field ("uid", "count", "offset", "modseq") of checkpoint j set to value."""
+    at, size = {"uid": (0, 4), "count": (4, 4), "offset": (8, 4), "modseq": (12, 8)}[field]
+    start = 8 + 20 * j + at
+    return data[:start] + value.to_bytes(size, "little") + data[start + size:]
+
+
+@pytest.mark.parametrize("j,field,value", [
+    (1, "count", 300),     # sequence numbers from the block on would be 44 too high
+    (2, "count", 0),
+    (2, "uid", 530),       # the UIDs read from it on would be 18 too high: another message's flags
+    (1, "uid", 100),       # out of order
+    (1, "modseq", 1),      # the MODSEQs from it on would be wrong
+    (1, "offset", 7),      # inside a message
+    (0, "uid", 3),         # checkpoint 0 is before the first message: UID 0
+])
+def test_damaged_checkpoint_reads_the_view(lookimapd, j, field, value):
+    """A checkpoint whose numbers do not agree with the messages (a count, a UID, a
+    MODSEQ, an offset) is not looked up from: the view is read, from the messages past
+    the checkpoints, and answers as a session that read it."""
+    m = big(lookimapd)
+    data = bytes(m.sql("SELECT data FROM view_snapshots")[0][0])
+    assert int.from_bytes(data[4:8], "little") == 3
+    m.sql("UPDATE view_snapshots SET data = ?", damage(data, j, field, value))
+    look, read = pair(m)
+    same_answers(m, look, read, ["257", "1:700", "540"], looked=0)
