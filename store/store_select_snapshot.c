@@ -621,9 +621,12 @@ static int ck_read(struct store *st, const struct sql_blob_ref *ref, const struc
 
 /* The blocks of checkpoints a to z (blk, read from a's offset) agree with them: read
  * from a's UID and MODSEQ, they reach each later checkpoint at its offset with its UID
- * and MODSEQ, and hold SNAP_CHECK_EVERY messages each, the last at most that many. A
+ * and MODSEQ, hold SNAP_CHECK_EVERY messages each, the last at most that many, and end
+ * below the stamp's UIDNEXT. A checkpoint is thus checked by the one after it (the
+ * caller reads from the one before the last); the first is all zero (ck_ordered). A
  * few hundred messages decoded (microseconds); the lookup's numbers rest on them. */
-static bool blocks_agree(const struct snap_blob *b, size_t a, size_t z, const struct buf *blk)
+static bool blocks_agree(const struct snap_blob *b, size_t a, size_t z, const struct buf *blk,
+                         uint32_t uidnext)
 {
 	const unsigned char *c = b->ck + a * SNAP_CHECK_LEN;
 	struct snap_reader r = {.p = (const unsigned char *)blk->data,
@@ -645,15 +648,17 @@ static bool blocks_agree(const struct snap_blob *b, size_t a, size_t z, const st
 			return false;
 	}
 	size_t full = (z - a) * SNAP_CHECK_EVERY;
-	return more == 0 && (z < b->nck ? k == full : k > full - SNAP_CHECK_EVERY && k <= full);
+	return more == 0 && r.uid < uidnext &&
+	       (z < b->nck ? k == full : k > full - SNAP_CHECK_EVERY && k <= full);
 }
 
-/* The blocks of messages from the checkpoint before UID lo to the end of the one
- * holding hi, read into blk; *r reads them from that checkpoint on, *before the
- * messages before it. Returns 1, 0 when the checkpoints are damaged, -1. */
+/* The blocks of messages from the checkpoint before UID lo (the one before it when
+ * that is the last) to the end of the one holding hi, read into blk; *r reads them
+ * from that checkpoint on, *before the messages before it. Returns 1, 0 when the
+ * checkpoints are damaged, -1. */
 static int blocks_read(struct store *st, const struct sql_blob_ref *ref, const struct snap_blob *b,
-                       uint32_t lo, uint32_t hi, struct buf *blk, struct snap_reader *r, size_t *before,
-                       char *err, size_t errlen)
+                       uint32_t lo, uint32_t hi, uint32_t uidnext, struct buf *blk, struct snap_reader *r,
+                       size_t *before, char *err, size_t errlen)
 {
 	buf_reset(blk);
 	*before = 0;
@@ -661,6 +666,8 @@ static int blocks_read(struct store *st, const struct sql_blob_ref *ref, const s
 	if (b->nck == 0) /* no messages */
 		return 1;
 	size_t a = ck_before(b, lo), z = ck_before(b, hi) + 1;
+	if (a > 0 && a + 1 == b->nck)
+		a--; /* the last checkpoint has none after it to be checked by (blocks_agree) */
 	uint64_t from = ck_offset(b, a), to = z < b->nck ? ck_offset(b, z) : UINT64_MAX;
 	const unsigned char *c = b->ck + a * SNAP_CHECK_LEN;
 	if (to < from || get_fixed(c + 12, 8) > (uint64_t)INT64_MAX)
@@ -668,7 +675,8 @@ static int blocks_read(struct store *st, const struct sql_blob_ref *ref, const s
 	if (sql_blob_part(st->sql, "store.snapshot_part", ref, SNAP_HEAD_LEN + b->nck * SNAP_CHECK_LEN + from,
 	                  to == UINT64_MAX ? SIZE_MAX : (size_t)(to - from), blk, err, errlen) < 0)
 		return -1;
-	if (blk->len == 0 || (to != UINT64_MAX && blk->len != to - from) || !blocks_agree(b, a, z, blk))
+	if (blk->len == 0 || (to != UINT64_MAX && blk->len != to - from) ||
+	    !blocks_agree(b, a, z, blk, uidnext))
 		return 0; /* a checkpoint past the messages, or not theirs: damaged */
 	*r = (struct snap_reader){.p = (const unsigned char *)blk->data,
 	                          .len = blk->len,
@@ -734,7 +742,7 @@ static int lookup_parts(struct store *st, struct load *l, int64_t mailbox_id, co
 		size_t before;
 		if (ranges[k].lo > hi)
 			continue;
-		rc = blocks_read(st, &ref, &b, ranges[k].lo, hi, &blk, &r, &before, err, errlen);
+		rc = blocks_read(st, &ref, &b, ranges[k].lo, hi, s->uidnext, &blk, &r, &before, err, errlen);
 		if (rc == 1)
 			rc = lookup_range(l, r, before, s, d, ranges[k].lo, hi);
 	}

@@ -211,16 +211,18 @@ def damage(data, j, field, value):
     return data[:start] + value.to_bytes(size, "little") + data[start + size:]
 
 
-@pytest.mark.parametrize("j,field,value", [
-    (1, "count", 300),     # sequence numbers from the block on would be 44 too high
-    (2, "count", 0),
-    (2, "uid", 530),       # the UIDs read from it on would be 18 too high: another message's flags
-    (1, "uid", 100),       # out of order
-    (1, "modseq", 1),      # the MODSEQs from it on would be wrong
-    (1, "offset", 7),      # inside a message
-    (0, "uid", 3),         # checkpoint 0 is before the first message: UID 0
+@pytest.mark.parametrize("j,field,value,uid", [
+    (1, "count", 300, 257),  # sequence numbers from the block on would be 44 too high
+    (2, "count", 0, 540),
+    (2, "uid", 530, 540),    # the last block's UIDs would be 18 too high: another message's flags
+    (1, "uid", 300, 257),
+    (1, "uid", 100, 257),    # out of order
+    (1, "modseq", 1, 257),   # the MODSEQs from it on would be wrong
+    (2, "modseq", 9, 540),
+    (1, "offset", 7, 257),   # inside a message
+    (0, "uid", 3, 2),        # checkpoint 0 is before the first message: UID 0
 ])
-def test_damaged_checkpoint_reads_the_view(lookimapd, j, field, value):
+def test_damaged_checkpoint_reads_the_view(lookimapd, j, field, value, uid):
     """A checkpoint whose numbers do not agree with the messages (a count, a UID, a
     MODSEQ, an offset) is not looked up from: the view is read, from the messages past
     the checkpoints, and answers as a session that read it."""
@@ -229,4 +231,4 @@ def test_damaged_checkpoint_reads_the_view(lookimapd, j, field, value):
     assert int.from_bytes(data[4:8], "little") == 3
     m.sql("UPDATE view_snapshots SET data = ?", damage(data, j, field, value))
     look, read = pair(m)
-    same_answers(m, look, read, ["257", "1:700", "540"], looked=0)
+    same_answers(m, look, read, [str(uid), "1:700"], looked=0)

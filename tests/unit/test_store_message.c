@@ -731,6 +731,123 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* ---- a lookup trusts a snapshot's checkpoints only when they are its messages' ---- */
+
+static int lookup_ignore(void *arg, struct store_msg *m)
+{
+	(void)arg, (void)m;
+	return 0;
+}
+
+/* The snapshot's data, read whole into b. */
+static void snapshot_data(struct store_fixture *f, int64_t mbox, struct buf *b)
+{
+	struct sql_stmt *q =
+	    sql_query_binary(store_sql(f->st), "t", "SELECT data FROM view_snapshots WHERE mailbox_id = ?1",
+	                     SQL_ARGS(SQL_INT(mbox)), f->err, sizeof(f->err));
+	assert_non_null(q);
+	assert_int_equal(sql_next(q, f->err, sizeof(f->err)), 1);
+	size_t n = 0;
+	const void *p = sql_blob(q, 0, &n);
+	buf_reset(b);
+	buf_put(b, p, n);
+	sql_done(q);
+}
+
+/* The snapshot's data set to data with n octets at off replaced by v's (little-endian). */
+static void snapshot_damage(struct store_fixture *f, int64_t mbox, const struct buf *data, size_t off,
+                            size_t n, uint64_t v)
+{
+	struct buf d;
+	buf_init(&d, BUF_UNLIMITED);
+	buf_put(&d, data->data, data->len);
+	for (size_t i = 0; i < n; i++)
+		d.data[off + i] = (char)(v >> (8 * i));
+	assert_int_equal(sql_exec(store_sql(f->st), "t",
+	                          "UPDATE view_snapshots SET data = ?2 WHERE mailbox_id = ?1",
+	                          SQL_ARGS(SQL_INT(mbox), SQL_BLOB(d.data, d.len)), f->err, sizeof(f->err)),
+	                 1);
+	buf_free(&d);
+}
+
+/* UID uid looked up in mailbox mb as its SELECT saw it: 1 with *seq, 0 not answered. */
+static int lookup_uid(struct store_fixture *f, const struct store_mailbox *mb, uint32_t uid, size_t *seq)
+{
+	struct store_snapshot_use use = {.min = 0, .delta = 1000};
+	struct store_uid_range r = {uid, uid};
+	struct store_lookup lk;
+	int rc = store_select_lookup_as_of(f->st, mb->id, mb->uidnext, mb->highestmodseq, &use, &r, 1, &lk,
+	                                   f->err, sizeof(f->err));
+	assert_int_not_equal(rc, -1);
+	if (rc == 1) {
+		assert_int_equal(lk.found.n, 1);
+		assert_int_equal(lk.found.v[0].uid, uid);
+		*seq = lk.seq[0];
+		store_lookup_free(&lk);
+	}
+	return rc;
+}
+
+static void test_snapshot_checkpoints_checked(void **state)
+{
+	struct store_fixture *f = *state;
+	int64_t inbox = store_fixture_mailbox(f, PAT, "INBOX");
+	store_fixture_deliver(f, PAT, NULL, msg1, NULL);
+	struct sql *db = store_sql(f->st);
+	/* 600 messages: checkpoints before messages 0, 256 and 512 (UIDs 0, 256, 512) */
+	assert_int_equal(
+	    sql_exec(db, "t",
+	             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 599)"
+	             " INSERT INTO messages (mailbox_id, uid, modseq, internaldate, size, flags, keywords,"
+	             " blob_id, sent_date, header_size, envelope, bodystructure, body)"
+	             " SELECT mailbox_id, uid + i, modseq + i, internaldate, size, flags, keywords, blob_id,"
+	             " sent_date, header_size, envelope, bodystructure, body FROM messages, n"
+	             " WHERE mailbox_id = ?1",
+	             SQL_ARGS(SQL_INT(inbox)), f->err, sizeof(f->err)),
+	    599);
+	assert_int_equal(sql_exec(db, "t",
+	                          "UPDATE mailboxes SET uidnext = 601, highestmodseq ="
+	                          " (SELECT max(modseq) FROM messages WHERE mailbox_id = ?1) WHERE id = ?1",
+	                          SQL_ARGS(SQL_INT(inbox)), f->err, sizeof(f->err)),
+	                 1);
+	struct store_mailbox mb;
+	assert_int_equal(store_mailbox_get_id(f->st, inbox, &mb, f->err, sizeof(f->err)), 1);
+	struct store_snapshot_use use = {.min = 0, .delta = 1000};
+	assert_int_equal(store_select_scan_as_of(f->st, inbox, mb.uidnext, mb.highestmodseq, &use,
+	                                         lookup_ignore, NULL, f->err, sizeof(f->err)),
+	                 0);
+	assert_true(use.written);
+	struct buf data;
+	buf_init(&data, BUF_UNLIMITED);
+	snapshot_data(f, inbox, &data);
+	assert_memory_equal(data.data, "MSV2\3\0\0\0", 8);
+	size_t seq = 0;
+	assert_int_equal(lookup_uid(f, &mb, 300, &seq), 1);
+	assert_int_equal(seq, 300);
+	/* checkpoint j at 8 + 20 j: UID (4 octets), count (4), offset (4), MODSEQ (8) */
+	static const struct {
+		size_t off, n;
+		uint64_t v;
+	} damages[] = {
+	    {8 + 20 + 4, 4, 300}, /* a count: the sequence numbers would be 44 too high */
+	    {8 + 40 + 4, 4, 0},   /* another */
+	    {8 + 40, 4, 530},     /* a UID: the block's UIDs 18 too high, other messages' flags */
+	    {8 + 20, 4, 100},     /* UIDs out of order */
+	    {8 + 20 + 12, 8, 1},  /* a MODSEQ */
+	    {8 + 20 + 8, 4, 7},   /* an offset inside a message */
+	    {8, 4, 3},            /* checkpoint 0 is before the first message */
+	};
+	for (size_t k = 0; k < sizeof(damages) / sizeof(damages[0]); k++) {
+		snapshot_damage(f, inbox, &data, damages[k].off, damages[k].n, damages[k].v);
+		assert_int_equal(lookup_uid(f, &mb, 300, &seq), 0);
+		assert_int_equal(lookup_uid(f, &mb, 540, &seq), 0);
+	}
+	snapshot_damage(f, inbox, &data, 8, 4, 0); /* as written */
+	assert_int_equal(lookup_uid(f, &mb, 540, &seq), 1);
+	assert_int_equal(seq, 540);
+	buf_free(&data);
+}
+
 static void test_large_mailbox(void **state)
 {
 	struct store_fixture *f = *state;
@@ -1008,6 +1125,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_watch, setup, store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_tamper, setup, store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_large_mailbox, setup, store_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_snapshot_checkpoints_checked, setup, store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_quota_from_counters, setup, store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_counts_by_statement, setup, store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_meta_seal_old_rows, setup, store_fixture_teardown),
