@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import PATIENT, PRO
+from conftest import PATIENT, PRO, PRO2
 from controls_helpers import PDF, last_seq, message, send, session
 
 MUTT_HEADERS = ("UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS (DATE FROM "
@@ -135,6 +135,60 @@ def test_search_status_copy_move_after_the_change(shared, change):
             assert not re.search(rb"MESSAGES [1-9]", blob), (cmd, blob)
             assert not t.startswith(f"{tag} OK [COPYUID".encode()), (cmd, t)
         assert pro_inbox_count(m) == inbox_before
+    finally:
+        pro.close()
+
+
+@pytest.mark.parametrize("change", sorted(CHANGES))
+def test_nothing_after_the_change_once_a_body_was_read(shared, change):
+    """The catching up after a body fetch reads no statement of its own (issue 15: the
+    mailbox's HIGHESTMODSEQ and UIDNEXT come with the body): a document read, then
+    masked, withdrawn or blocked, is not served again by any command, listed by no
+    search, sort or thread, and no read of it is recorded after the change."""
+    m = shared
+    pro, uid = opened(m)
+    try:
+        lines, t = pro.cmd("b0", f"UID FETCH {uid} (BODY.PEEK[2])")
+        assert t.startswith(b"b0 OK") and b"JVBERi0" in b"".join(lines), t  # the PDF, in base64
+        CHANGES[change](m)
+        before = last_seq(m)
+        for i, cmd in enumerate((f"UID FETCH {uid} (ENVELOPE BODYSTRUCTURE FLAGS)", "FETCH 1:* (ENVELOPE)",
+                                 f"UID FETCH {uid} (BODY.PEEK[2])", "UID SORT (SUBJECT) UTF-8 ALL",
+                                 "UID THREAD REFERENCES UTF-8 ALL", "SEARCH RETURN (ALL COUNT) ALL",
+                                 "NOOP", f"UID FETCH {uid} (BODY.PEEK[HEADER])")):
+            try:
+                lines, t = pro.cmd(f"c{i}", cmd)
+            except EOFError:
+                break  # the session was closed (BYE): nothing served either
+            no_pdf(lines)
+            blob = b"\n".join(lines)
+            assert b"compte rendu" not in blob.lower(), (cmd, blob)
+            assert not re.search(rb"\* (\d+ FETCH|SORT \d|THREAD \(|SEARCH \d)|COUNT [1-9]", blob), (cmd, blob)
+        reads = m.sql("SELECT count(*) FROM audit_log WHERE seq > ? AND action = 'vault.read'", before)[0][0]
+        assert reads == 0
+    finally:
+        pro.close()
+
+
+@pytest.mark.parametrize("change", ["revoke", "block"])
+def test_idle_ends_at_the_next_document_after_the_change(shared, change):
+    """A professional idling in the folder when the grant goes (no mailbox change wakes
+    IDLE) gets BYE at the next document filed there, never its EXISTS."""
+    m = shared
+    pro, uid = opened(m)
+    try:
+        pro.send(b"i1 IDLE\r\n")
+        assert pro.readline().startswith(b"+")
+        CHANGES[change](m)
+        msg = message(subject="second document", sender=PRO2)
+        msg.add_attachment(PDF, maintype="application", subtype="pdf", filename="cr-2.pdf")
+        send(m, msg, user=PRO2)
+        got = b""
+        while b"BYE" not in got:
+            line = pro.readline()  # bounded by the session's timeout (15 s)
+            assert line, got
+            got += line
+        assert b"EXISTS" not in got and b"Access to this folder was withdrawn" in got, got
     finally:
         pro.close()
 
