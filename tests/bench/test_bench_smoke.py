@@ -124,3 +124,16 @@ def test_relay(tmp_path):
     assert [r["server"] for r in runs] == ["mss", "postfix"], out[-3000:]
     for r in runs:
         assert r["accepted"] == 4 and r["errors"] == 0 and r["relayed_per_s"] > 0, out[-3000:]
+
+
+def test_commit_batch(tmp_path):
+    """The committer's potential (bench/commit_batch): a store made by mss-smtpd, then the
+    three modes replayed on it; a committer commits fewer times than the sessions."""
+    if not have("smtp-source", "stunnel4"):
+        pytest.skip("smtp-source and stunnel4 needed (scripts/install-deps --bench)")
+    out, figures = run_bench(tmp_path, "commit_batch", "-n", "8", "--runs", "1")
+    assert "commit batching: 40 deliveries per run" in out
+    runs = figures["runs"]
+    assert [r["mode"] for r in runs] == ["sessions", "committer 5", "committer 20"], out
+    assert all(r["deliveries"] == 40 and r["wal_frames"] > 0 for r in runs), out
+    assert [r["commits"] for r in runs] == [40, 8, 2], out
