@@ -193,6 +193,59 @@ def test_idle_ends_at_the_next_document_after_the_change(shared, change):
         pro.close()
 
 
+def vanished_named(lines):
+    """The UIDs of the VANISHED (EARLIER) lines."""
+    out = set()
+    for l in lines:
+        m = re.match(rb"\* VANISHED \(EARLIER\) ([\d:,]+)$", l)
+        for part in m.group(1).split(b",") if m else ():
+            lo, _, hi = part.partition(b":")
+            out |= set(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
+def test_qresync_tells_no_masked_document_from_a_deleted_one(shared):
+    """To a professional a masked document is an expunged one (an open view tells its
+    EXPUNGE): QRESYNC's VANISHED (EARLIER) names it as it names a deleted one, never
+    the deleted one alone (then a UID neither visible nor vanished would be a masked
+    document), and names nothing above the UIDNEXT the view announced unless the
+    client named it."""
+    m = shared
+    for i in (2, 3):
+        msg = message(subject=f"document {i}")
+        msg.add_attachment(PDF, maintype="application", subtype="pdf", filename=f"cr-{i}.pdf")
+        send(m, msg)
+    deadline = time.monotonic() + 20
+    while len(m.sql("SELECT 1 FROM vault_document WHERE patient = ?", PATIENT)) < 3:
+        assert time.monotonic() < deadline, "not filed"
+        time.sleep(0.1)
+    pat = session(m, PATIENT)
+    try:
+        for tag, cmd in (("p1", f'SELECT "{m.folder}"'), ("p2", "UID STORE 2 +FLAGS ($Masked)"),
+                         ("p3", "UID STORE 3 +FLAGS (\\Deleted)"), ("p4", "EXPUNGE")):
+            _, t = pat.cmd(tag, cmd)
+            assert t.startswith(tag.encode() + b" OK"), t
+    finally:
+        pat.close()
+    pro = session(m, PRO)
+    try:
+        pro.cmd("q0", "ENABLE QRESYNC")
+        lines, _ = pro.cmd("q1", f'EXAMINE "{m.shared}"')
+        uidvalidity = re.search(rb"UIDVALIDITY (\d+)", b"\n".join(lines)).group(1).decode()
+        assert b"* OK [UIDNEXT 2] Predicted next UID" in lines, lines
+        for tag, cmd in ((f"q2", f'EXAMINE "{m.shared}" (QRESYNC ({uidvalidity} 1))'),
+                         (f"q3", f'EXAMINE "{m.shared}" (QRESYNC ({uidvalidity} 1 1:10))'),
+                         (f"q4", "UID FETCH 1:10 (FLAGS) (CHANGEDSINCE 1 VANISHED)"),
+                         (f"q5", "UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)")):
+            lines, t = pro.cmd(tag, cmd)
+            assert t.startswith(tag.encode() + b" OK"), t
+            named = vanished_named(lines)
+            assert (2 in named) == (3 in named), (cmd, lines)
+            assert 1 not in named and (named <= set(range(2, 11)) if "1:10" in cmd else not named), (cmd, lines)
+    finally:
+        pro.close()
+
+
 def test_status_does_not_reveal_a_masked_document(shared):
     """A folder whose only document is masked answers as if it never held one."""
     m = shared
