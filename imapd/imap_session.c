@@ -9,6 +9,7 @@
 #include "imapd/imap_cmd.h"
 #include "imapd/imap_notify.h"
 #include "imapd/imap_reader.h"
+#include "imapd/imap_vault.h"
 #include "imap/imap_mutf7.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
@@ -232,7 +233,8 @@ void imap_condstore_enable(struct imap_session *s)
 	 * client where the mailbox's MODSEQ stands */
 	if (s->view.open)
 		conn_printf(s->conn, "* OK [HIGHESTMODSEQ %llu] Highest\r\n",
-		            (unsigned long long)s->view.highestmodseq);
+		            (unsigned long long)(s->view.shared ? imap_vault_highestmodseq(s)
+		                                                : s->view.highestmodseq));
 }
 
 void imap_audit(struct imap_session *s, const char *action, const char *target, const char *detail,

@@ -437,6 +437,15 @@ int imap_vault_status(struct imap_session *s, const struct imap_target *t, struc
 	return visible_folder(s, t->owner, t->name, mb);
 }
 
+uint64_t imap_vault_highestmodseq(const struct imap_session *s)
+{
+	uint64_t h = 1;
+	for (size_t i = 0; i < s->view.n; i++)
+		if (s->view.v[i].modseq > h)
+			h = s->view.v[i].modseq;
+	return h;
+}
+
 int imap_vault_shown(struct imap_session *s, struct store_mailbox *mb)
 {
 	if (!s->view.shared)
@@ -444,10 +453,7 @@ int imap_vault_shown(struct imap_session *s, struct store_mailbox *mb)
 	if (s->view.n == 0)
 		return 0;
 	mb->uidnext = s->view.v[s->view.n - 1].uid + 1;
-	mb->highestmodseq = 1;
-	for (size_t i = 0; i < s->view.n; i++)
-		if (s->view.v[i].modseq > mb->highestmodseq)
-			mb->highestmodseq = s->view.v[i].modseq;
+	mb->highestmodseq = imap_vault_highestmodseq(s);
 	return 1;
 }
 

@@ -73,6 +73,10 @@ void imap_vault_strip(const struct imap_session *s, struct store_msg *m);
  * for the professional), else 1 with mb's UIDNEXT and HIGHESTMODSEQ those of the
  * visible documents (nothing tells a masked one exists). 1 outside a shared view. */
 int imap_vault_shown(struct imap_session *s, struct store_mailbox *mb);
+/* The HIGHESTMODSEQ a shared view shows: the highest MODSEQ of the documents it holds
+ * (1 when none), never the folder's, which a masked document's change may have raised
+ * (CONDSTORE enabled after SELECT tells it, RFC 7162 3.1). */
+uint64_t imap_vault_highestmodseq(const struct imap_session *s);
 /* Audits a search in the documents' content (SEARCH BODY/TEXT) in a shared view as a
  * consultation (vault.search); listing and header searches are not. */
 void imap_vault_searched(struct imap_session *s);

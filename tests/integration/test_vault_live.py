@@ -204,6 +204,26 @@ def vanished_named(lines):
     return out
 
 
+def more_documents(m, n, commands):
+    """n more documents filed in the shared folder (UIDs 2...), then the patient's
+    commands run in it."""
+    for i in range(2, n + 2):
+        msg = message(subject=f"document {i}")
+        msg.add_attachment(PDF, maintype="application", subtype="pdf", filename=f"cr-{i}.pdf")
+        send(m, msg)
+    deadline = time.monotonic() + 20
+    while len(m.sql("SELECT 1 FROM vault_document WHERE patient = ?", PATIENT)) < n + 1:
+        assert time.monotonic() < deadline, "not filed"
+        time.sleep(0.1)
+    pat = session(m, PATIENT)
+    try:
+        for i, cmd in enumerate((f'SELECT "{m.folder}"',) + commands):
+            _, t = pat.cmd(f"p{i}", cmd)
+            assert t.startswith(f"p{i} OK".encode()), t
+    finally:
+        pat.close()
+
+
 def test_qresync_tells_no_masked_document_from_a_deleted_one(shared):
     """To a professional a masked document is an expunged one (an open view tells its
     EXPUNGE): QRESYNC's VANISHED (EARLIER) names it as it names a deleted one, never
@@ -211,22 +231,7 @@ def test_qresync_tells_no_masked_document_from_a_deleted_one(shared):
     document), and names nothing above the UIDNEXT the view announced unless the
     client named it."""
     m = shared
-    for i in (2, 3):
-        msg = message(subject=f"document {i}")
-        msg.add_attachment(PDF, maintype="application", subtype="pdf", filename=f"cr-{i}.pdf")
-        send(m, msg)
-    deadline = time.monotonic() + 20
-    while len(m.sql("SELECT 1 FROM vault_document WHERE patient = ?", PATIENT)) < 3:
-        assert time.monotonic() < deadline, "not filed"
-        time.sleep(0.1)
-    pat = session(m, PATIENT)
-    try:
-        for tag, cmd in (("p1", f'SELECT "{m.folder}"'), ("p2", "UID STORE 2 +FLAGS ($Masked)"),
-                         ("p3", "UID STORE 3 +FLAGS (\\Deleted)"), ("p4", "EXPUNGE")):
-            _, t = pat.cmd(tag, cmd)
-            assert t.startswith(tag.encode() + b" OK"), t
-    finally:
-        pat.close()
+    more_documents(m, 2, ("UID STORE 2 +FLAGS ($Masked)", "UID STORE 3 +FLAGS (\\Deleted)", "EXPUNGE"))
     pro = session(m, PRO)
     try:
         pro.cmd("q0", "ENABLE QRESYNC")
@@ -242,6 +247,36 @@ def test_qresync_tells_no_masked_document_from_a_deleted_one(shared):
             named = vanished_named(lines)
             assert (2 in named) == (3 in named), (cmd, lines)
             assert 1 not in named and (named <= set(range(2, 11)) if "1:10" in cmd else not named), (cmd, lines)
+    finally:
+        pro.close()
+
+
+def test_condstore_enabled_late_tells_the_highestmodseq_shown(shared):
+    """CONDSTORE enabled by a command after SELECT tells the HIGHESTMODSEQ of the
+    documents shown, as SELECT would have, not the folder's: a masked document's
+    MODSEQ above it would tell that one is there."""
+    m = shared
+    more_documents(m, 1, ("UID STORE 2 +FLAGS ($Masked)",))
+    pro = session(m, PRO)
+    try:
+        lines, _ = pro.cmd("c1", f'EXAMINE "{m.shared}" (CONDSTORE)')
+        announced = re.search(rb"HIGHESTMODSEQ (\d+)", b"\n".join(lines)).group(1)
+        for cmd in ("FETCH 1 (FLAGS) (CHANGEDSINCE 1)", "NOOP", "SEARCH MODSEQ 1"):
+            other = session(m, PRO)
+            try:
+                other.cmd("o1", f'EXAMINE "{m.shared}"')
+                if cmd == "NOOP":  # a catching up first (the patient's flag change on the masked one)
+                    pat = session(m, PATIENT)
+                    pat.cmd("p1", f'SELECT "{m.folder}"')
+                    pat.cmd("p2", "UID STORE 2 +FLAGS (\\Flagged)")
+                    pat.close()
+                    other.cmd("o2", "NOOP")
+                lines, t = other.cmd("o3", "FETCH 1 (FLAGS) (CHANGEDSINCE 1)" if cmd == "NOOP" else cmd)
+                assert t.startswith(b"o3 OK"), t
+                told = [l for l in lines if l.startswith(b"* OK [HIGHESTMODSEQ ")]
+                assert told == [b"* OK [HIGHESTMODSEQ " + announced + b"] Highest"], (cmd, lines, announced)
+            finally:
+                other.close()
     finally:
         pro.close()
 
