@@ -78,6 +78,7 @@ static const struct imap_reply replies[IMAP_R_COUNT] = {
     [IMAP_R_URLAUTH_MECH] = R_NO(NULL, "Only the INTERNAL mechanism is offered"),
     [IMAP_R_NOPERM_URL_OWNER] = R_NO("NOPERM", "The URL must name one of your mailboxes"),
     [IMAP_R_NOPERM_URL_ACCESS] = R_NO("NOPERM", "Only user+ and authuser access are offered"),
+    [IMAP_R_NOPERM_URL_VAULT] = R_NO("NOPERM", "Vault documents are shared by a grant (SETACL), not by URL"),
     [IMAP_R_LIMIT_SEARCH_KEYS] = R_NO("LIMIT", "More than %s search keys"),
     [IMAP_R_LIMIT_SEARCH_TIME] = R_NO("LIMIT", "%s took longer than %s s: narrow it"),
     [IMAP_R_LIMIT_URLAUTH] = R_NO("LIMIT", "More than %s URLs signed: RESETKEY forgets them"),

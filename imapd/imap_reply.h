@@ -73,6 +73,7 @@ enum imap_reply_id {
 	IMAP_R_URLAUTH_MECH,         /* NO: RESETKEY with a mechanism not INTERNAL */
 	IMAP_R_NOPERM_URL_OWNER,     /* NO [NOPERM]: GENURLAUTH of another's mailbox */
 	IMAP_R_NOPERM_URL_ACCESS,    /* NO [NOPERM]: GENURLAUTH access not offered */
+	IMAP_R_NOPERM_URL_VAULT,     /* NO [NOPERM]: GENURLAUTH of a patient's vault folder */
 	IMAP_R_LIMIT_SEARCH_KEYS,    /* NO [LIMIT] (imap_max_search_keys) */
 	IMAP_R_LIMIT_SEARCH_TIME,    /* NO [LIMIT] (imap_search_timeout) */
 	IMAP_R_LIMIT_URLAUTH,        /* NO [LIMIT] (imap_urlauth_max_keys) */

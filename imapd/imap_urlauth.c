@@ -7,7 +7,10 @@
  * resolve (RFC 4467 6: no reason is given). Keys come from the store
  * (store_urlauth_key) and RESETKEY changes them. "anonymous" and "submit+" access are
  * not offered (no anonymous sessions, no submission server here), nor is a patient's
- * shared vault reachable by URL. Another account's session never holds the owner's
+ * vault reachable by URL, by its shared name or by the patient's own (url_vault): a
+ * professional reads it through a grant, where a mask, a revocation and a block hold
+ * at once and every read is audited and told to the patient; a URL would go on
+ * serving the document past all of them, unrecorded. Another account's session never holds the owner's
  * keys (issue 12): GENURLAUTH therefore also leaves the message key wrapped under a
  * key only the authorized URL gives (store_urlauth_grant), and URLFETCH of another
  * account's URL opens the message with it (store_urlauth_open): the URL is the
@@ -17,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "directory/account.h"
 #include "imap/imap_bindecode.h"
 #include "imap/imap_bodystructure.h"
 #include "imap/imap_section.h"
@@ -26,6 +30,7 @@
 #include "imapd/imap_vault.h"
 #include "lib/log.h"
 #include "lib/str.h"
+#include "vault/vault.h"
 
 #define MAC_HEX (crypto_auth_hmacsha256_BYTES * 2 + 1)
 
@@ -54,6 +59,27 @@ static int url_owner(const struct imap_url *u, char *out, size_t outlen)
 	const char *host = at + 1;
 	size_t hlen = strcspn(host, ":");
 	return str_format(out, outlen, "%s@%.*s", user, (int)hlen, host);
+}
+
+/* Whether name (decoded) is one of a patient's vault folders, owner that patient
+ * (vault_is_shared_mailbox: Documents..., Profil, Constantes, Vaccinations). */
+static bool url_vault(struct imap_session *s, const char *owner, const char *name)
+{
+	if (!vault_is_shared_mailbox(name))
+		return false;
+	if (str_ieq(owner, s->account.address))
+		return s->account.role == ROLE_PATIENT;
+	struct account a;
+	int rc = account_get(s->store, owner, &a);
+	return rc < 0 || (rc == 1 && a.role == ROLE_PATIENT); /* a failed lookup refuses */
+}
+
+/* url_vault for the mailbox URL u names. */
+static bool url_names_vault(struct imap_session *s, const struct imap_url *u, const char *owner)
+{
+	char name[STORE_MAILBOX_MAX];
+	struct imap_arg box = {.type = IMAP_ARG_QUOTED, .str = u->mailbox, .len = strlen(u->mailbox)};
+	return imap_mailbox_arg(s, &box, name, sizeof(name)) == 0 && url_vault(s, owner, name);
 }
 
 /* The URL's signature with the mailbox key, in hex. Returns 1, 0 (no such mailbox),
@@ -135,6 +161,8 @@ void cmd_genurlauth(struct imap_session *s, struct imap_command *c)
 			refusal = IMAP_R_NOPERM_URL_OWNER;
 		else if (!access_offered(u.access))
 			refusal = IMAP_R_NOPERM_URL_ACCESS;
+		else if (url_names_vault(s, &u, owner))
+			refusal = IMAP_R_NOPERM_URL_VAULT;
 		int rc = refusal == IMAP_R_COUNT ? url_mac(s, url, &u, owner, &mb, hex) : 0;
 		if (refusal == IMAP_R_COUNT && rc <= 0)
 			refusal = rc < 0 ? IMAP_R_SERVERBUG : IMAP_R_NONEXISTENT;
@@ -238,8 +266,9 @@ static int other_open(struct imap_session *s, const char *url, const struct imap
 	char name[STORE_MAILBOX_MAX], err[256];
 	struct store_mailbox mb;
 	struct imap_arg box = {.type = IMAP_ARG_QUOTED, .str = u->mailbox, .len = strlen(u->mailbox)};
-	if (imap_mailbox_arg(s, &box, name, sizeof(name)) != 0 || imap_vault_name(name))
-		return 0;
+	if (imap_mailbox_arg(s, &box, name, sizeof(name)) != 0 || imap_vault_name(name) ||
+	    url_vault(s, t->owner, name))
+		return 0; /* a URL signed before GENURLAUTH refused the vault: NIL */
 	int rc = store_mailbox_get(s->store, t->owner, name, &mb, err, sizeof(err));
 	if (rc == 1 && u->uidvalidity != 0 && u->uidvalidity != mb.uidvalidity)
 		rc = 0;

@@ -281,6 +281,51 @@ def test_condstore_enabled_late_tells_the_highestmodseq_shown(shared):
         pro.close()
 
 
+def test_vault_documents_are_not_shared_by_url(shared):
+    """A vault document is shared by a grant, where a mask, a revocation and a block
+    hold and every read is audited: GENURLAUTH of a patient's vault folder is refused
+    (a URL for a professional served the document, unrecorded, after the patient
+    blocked them or masked it), and a URL signed before that for one is NIL."""
+    m = shared
+    user, host = PATIENT.split("@")
+    pat = session(m, PATIENT)
+    try:
+        _, t = pat.cmd("p1", f'SELECT "{m.folder}"')
+        assert t.startswith(b"p1 OK"), t
+        for i, access in enumerate((f"user+{PRO.replace('@', '%40')}", "authuser")):
+            lines, t = pat.cmd(f"g{i}", f'GENURLAUTH "imap://{user}@{host}/{m.folder}/;uid=1;urlauth={access}" INTERNAL')
+            assert t.startswith(f"g{i} NO [NOPERM]".encode()) and not lines, (lines, t)
+    finally:
+        pat.close()
+    # a URL signed when its mailbox was not a patient's vault: a professional's own
+    # "Documents/..." folder, its account then made a patient's (as a URL signed for a
+    # vault document before GENURLAUTH refused them)
+    owner = session(m, PRO2)
+    msg = b"From: a@pro.mss.test\r\nSubject: vault by url\r\n\r\nsecret-by-url\r\n"
+    try:
+        for i, cmd in enumerate(('CREATE "Documents/Notes"', 'SELECT "Documents/Notes"')):
+            _, t = owner.cmd(f"o{i}", cmd)
+            assert t.startswith(f"o{i} OK".encode()), t
+        owner.send(f'a1 APPEND "Documents/Notes" {{{len(msg)}+}}\r\n'.encode() + msg + b"\r\n")
+        assert owner.read_until_tagged("a1")[-1].startswith(b"a1 OK")
+        ouser, ohost = PRO2.split("@")
+        lines, t = owner.cmd("g", f'GENURLAUTH "imap://{ouser}@{ohost}/Documents/Notes/;uid=1;'
+                                  f'urlauth=user+{PRO.replace("@", "%40")}" INTERNAL')
+        assert t.startswith(b"g OK"), t
+        url = re.findall(rb'"([^"]+)"', lines[0])[0].decode()
+    finally:
+        owner.close()
+    for role, served in (("professional", True), ("patient", False)):
+        m.sql("UPDATE accounts SET role = ? WHERE address = ?", role, PRO2)
+        pro = session(m, PRO)
+        try:
+            lines, t = pro.cmd("u", f'URLFETCH "{url}"')
+            assert t.startswith(b"u OK"), t
+            assert (b"secret-by-url" in b"\n".join(lines)) == served, (role, lines)
+        finally:
+            pro.close()
+
+
 def test_status_does_not_reveal_a_masked_document(shared):
     """A folder whose only document is masked answers as if it never held one."""
     m = shared
