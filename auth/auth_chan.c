@@ -176,8 +176,8 @@ int auth_chan_cert_map(int fd, const struct auth_peer *peer)
 	struct auth_reply rp;
 
 	memcpy(&msgbuf.b.peer, peer, sizeof(*peer));
-	if (ask(fd, AUTH_CHAN_CERT_MAP, &rp) < 0)
-		return -1;
+	if (ask(fd, AUTH_CHAN_CERT_MAP, &rp) < 0 || rp.result == AUTH_TEMPFAIL)
+		return -1; /* TEMPFAIL: a session process of another account refused it */
 	return rp.result == AUTH_OK ? 1 : 0;
 }
 
@@ -257,10 +257,17 @@ static enum auth_chan_served refuse(pid_t peer, const char *err)
 	return AUTH_CHAN_REFUSED;
 }
 
+/* Whether rp (a VERIFY's or CERT_MAP's answer) names an account other than own (the
+ * one the serving process logged in before; NULL or "": none yet). */
+static bool other_account(const struct auth_reply *rp, const char *own)
+{
+	return own != NULL && own[0] != '\0' && rp->result == AUTH_OK && strcmp(rp->account, own) != 0;
+}
+
 /* handoff: where a HANDOFF goes, NULL when none is accepted; logged_in: only a
- * HANDOFF is. */
+ * HANDOFF is; own: see other_account. */
 static enum auth_chan_served serve(int fd, pid_t peer, const struct auth_ctx *ctx, bool logged_in,
-                                   struct auth_reply *ok, struct auth_handoff *handoff)
+                                   const char *own, struct auth_reply *ok, struct auth_handoff *handoff)
 {
 	struct auth_reply rp;
 	char err[160];
@@ -281,6 +288,14 @@ static enum auth_chan_served serve(int fd, pid_t peer, const struct auth_ctx *ct
 	}
 	handle(&msgbuf, type, ctx, &rp);
 	wipe();
+	if (other_account(&rp, own)) { /* a temporary failure for the client; the caller ends */
+		memset(&rp, 0, sizeof(rp));
+		rp.result = AUTH_TEMPFAIL;
+		rp.reason = AUTH_R_INTERNAL;
+		(void)answer(fd, &rp);
+		wipe();
+		return AUTH_CHAN_OTHER_ACCOUNT;
+	}
 	if (answer(fd, &rp) < 0) {
 		wipe();
 		return AUTH_CHAN_CLOSED;
@@ -295,14 +310,14 @@ static enum auth_chan_served serve(int fd, pid_t peer, const struct auth_ctx *ct
 
 enum auth_chan_served auth_chan_serve(int fd, pid_t peer, const struct auth_ctx *ctx, struct auth_reply *ok)
 {
-	return serve(fd, peer, ctx, false, ok, NULL);
+	return serve(fd, peer, ctx, false, NULL, ok, NULL);
 }
 
 enum auth_chan_served auth_chan_serve_until_handoff(int fd, pid_t peer, const struct auth_ctx *ctx,
-                                                    bool logged_in, struct auth_reply *ok,
+                                                    bool logged_in, const char *own, struct auth_reply *ok,
                                                     struct auth_handoff *ho)
 {
-	return serve(fd, peer, ctx, logged_in, ok, ho);
+	return serve(fd, peer, ctx, logged_in, own, ok, ho);
 }
 
 int auth_chan_wait(int fd)

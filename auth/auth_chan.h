@@ -93,7 +93,8 @@ int auth_chan_check(const struct auth_chan_msg *m, size_t n, int want, char *err
  * bounds: the hashing pool's wait, store_timeout). Returns 0, or -1 when the channel
  * failed or the reply did not check (rp then says AUTH_TEMPFAIL / AUTH_R_INTERNAL). */
 int auth_chan_verify(int fd, const struct auth_request *rq, struct auth_reply *rp);
-/* Asks whether peer's certificate maps to an account. Returns 1, 0, or -1. */
+/* Asks whether peer's certificate maps to an account. Returns 1, 0, or -1 (the
+ * channel failed, or the session process refused: it serves another account). */
 int auth_chan_cert_map(int fd, const struct auth_peer *peer);
 /* Hands the conversation over (HANDOFF, not answered). Returns 0 or -1. */
 int auth_chan_handoff(int fd, const struct auth_handoff *ho);
@@ -104,11 +105,13 @@ void auth_handoff_tls(const struct auth_handoff *ho, struct tls_peer *out);
 
 /* ---- the session side ---- */
 enum auth_chan_served {
-	AUTH_CHAN_LOGGED_IN = 1,   /* a VERIFY succeeded: *ok holds the reply (already sent) */
-	AUTH_CHAN_ANSWERED = 0,    /* a request was answered; wait for the next */
-	AUTH_CHAN_CLOSED = -1,     /* the pre-login process closed the channel (or failed) */
-	AUTH_CHAN_REFUSED = -2,    /* a forged or truncated message: logged, and peer killed */
-	AUTH_CHAN_HANDED_OVER = 2, /* a HANDOFF arrived: *ho holds it */
+	AUTH_CHAN_LOGGED_IN = 1,      /* a VERIFY succeeded: *ok holds the reply (already sent) */
+	AUTH_CHAN_ANSWERED = 0,       /* a request was answered; wait for the next */
+	AUTH_CHAN_CLOSED = -1,        /* the pre-login process closed the channel (or failed) */
+	AUTH_CHAN_REFUSED = -2,       /* a forged or truncated message: logged, and peer killed */
+	AUTH_CHAN_HANDED_OVER = 2,    /* a HANDOFF arrived: *ho holds it */
+	AUTH_CHAN_OTHER_ACCOUNT = -3, /* the answer named another account than own: the
+	                               * pre-login process was told AUTH_TEMPFAIL instead */
 };
 /* Waits for one request on fd (SIGTERM interrupts: AUTH_CHAN_CLOSED with errno EINTR
  * left for the caller to see through conn_stopping()), answers it with ctx, and says
@@ -123,9 +126,12 @@ int auth_chan_wait(int fd);
 /* mss-smtpd's session process: as auth_chan_serve, and a HANDOFF is taken (*ho, after
  * its check: AUTH_CHAN_HANDED_OVER). logged_in: a VERIFY already succeeded, so the only
  * message the pre-login process may still send is the HANDOFF (any other is refused
- * as forged). */
+ * as forged). own: the account this process logged in before (a session process
+ * reused for its own account), NULL or "" none: a VERIFY or CERT_MAP whose answer
+ * names another account is answered AUTH_TEMPFAIL, and AUTH_CHAN_OTHER_ACCOUNT
+ * returned (the caller ends the process). */
 enum auth_chan_served auth_chan_serve_until_handoff(int fd, pid_t peer, const struct auth_ctx *ctx,
-                                                    bool logged_in, struct auth_reply *ok,
+                                                    bool logged_in, const char *own, struct auth_reply *ok,
                                                     struct auth_handoff *ho);
 
 #endif

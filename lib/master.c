@@ -305,10 +305,13 @@ static struct master_state *running;
 
 void master_close_in_child(void)
 {
-	for (size_t i = 0; running != NULL && i < running->nchildren; i++)
+	for (size_t i = 0; running != NULL && i < running->nchildren; i++) {
 		for (int k = 0; k < 2; k++)
 			if (running->children[i].ctl[k] >= 0)
 				close(running->children[i].ctl[k]);
+		if (running->children[i].keys_fd >= 0) /* another connection's account keys */
+			close(running->children[i].keys_fd);
+	}
 }
 
 /* In every child first: what only the master may hold goes (listeners, the sockets of
@@ -448,6 +451,7 @@ struct child *master_add_child(struct master_state *m, pid_t pid, pid_t pre, con
 	c->listener = l;
 	c->busy = true;
 	c->ctl[0] = c->ctl[1] = -1;
+	c->keys_fd = -1;
 	str_assert(str_copy(c->ip, sizeof c->ip, ip), "ip and peer_ip are both 64 bytes");
 	return c;
 }
@@ -571,7 +575,7 @@ int master_run(const struct master_opts *o, struct listener *ls, size_t n)
 		size_t nall = master_reused_watch(&m, pfd, np, &all, &cap);
 		int r = poll(all, nall, 1000);
 		if (r > 0)
-			master_reused_heard(&m, all + np, nall - np);
+			master_reused_heard(o, &m, ls, n, all + np, nall - np);
 		if (got_chld) {
 			got_chld = 0;
 			reap(&m);

@@ -23,16 +23,20 @@ struct privsep;
 
 #define MASTER_MAX_LISTENERS 8
 #define MASTER_MAX_POOLS 4
+/* A pre-login process's hint for its session process (master_session_ask), with its
+ * NUL: "c:" and a certificate's SHA-256 in hex, or "u:" and a SASL user cut to fit. */
+#define MASTER_HINT_MAX 320
 
 /* How a listener's processes are reused (master_set_reuse gives the counts). */
 enum master_reuse {
 	MASTER_REUSE_NONE = 0, /* one process (pair) per connection */
 	MASTER_REUSE_PAIR,     /* the pre-login/session pair serves one connection after
 	                          another (an MX: its session process is no one's) */
-	MASTER_REUSE_PRELOGIN, /* the pre-login process alone does; each connection gets a
-	                          session process of its own, forked for it (submission:
-	                          a session process becomes the account's that logged in;
-	                          Dovecot's login processes do the same) */
+	MASTER_REUSE_PRELOGIN, /* the pre-login process does for anyone; a session process
+	                          becomes the account's that logged in (submission): one
+	                          of its own for each connection, or with
+	                          master_set_account_reuse one reused for that account
+	                          alone, asked for by the pre-login process */
 };
 
 struct listener {
@@ -145,6 +149,19 @@ void master_set_limits(unsigned max_sessions, unsigned max_sessions_per_ip,
  * ends after idle_time seconds without one (at the master's next tick). max_use 1 or 0:
  * one connection per process, as on the other listeners. */
 void master_set_reuse(unsigned max_use, unsigned idle_time);
+/* Per-account session processes on MASTER_REUSE_PRELOGIN listeners (at start and from
+ * on_reload): a pre-login process gets its connection's session process only when it
+ * asks (master_session_ask), an idle one handed out before for the same hint when there
+ * is one, and at most idle_accounts of them wait between connections (0: none; the
+ * session process is forked for each connection at accept, as without this). */
+void master_set_account_reuse(unsigned idle_accounts);
+/* In a reused pre-login process alone, at its first authentication request of a
+ * connection (si: the connection's, si->pool_fd its socket to the master): asks the
+ * master for the connection's session process, naming hint (see MASTER_HINT_MAX; only
+ * a hint: the session process refuses another account than the one it served).
+ * Returns 0 with *auth_fd and *relay_fd (closed by the caller, or by the pool after
+ * the connection), or -1 (no session process: the caller tells the client to retry). */
+int master_session_ask(const struct session_info *si, const char *hint, int *auth_fd, int *relay_fd);
 /* From on_reload or on_tick, when what the reused processes were forked with is stale
  * (SIGHUP: configuration, TLS material; a new CRL file): idle ones end now, busy ones
  * after their connection, and the next connections get fresh processes. */

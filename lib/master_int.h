@@ -26,6 +26,24 @@ struct child {
 	 * against the limits, the session process forked for its connection does (a child
 	 * of its own whose prelogin names it). */
 	bool alone;
+	/* Per-account session processes (master_set_reuse's idle_accounts above 0): a
+	 * pre-login process alone gets no session process at accept; it asks for one at its
+	 * first authentication request (master_pool.h). Until then (awaiting) it holds the
+	 * connection's places itself, and asked says it did (once per connection). The
+	 * connection's session id, local address and port are kept for that request. */
+	bool awaiting;
+	bool asked;
+	/* the connection's account key agent channel, made at accept (a connection the
+	 * agent cannot serve is refused there) and kept here for its session process */
+	int keys_fd;
+	char session_id[16];
+	char local_ip[64];
+	unsigned peer_port;
+	/* A session process reused for one account (account): the hint its pre-login
+	 * processes named when it was handed out (a certificate's fingerprint or a SASL
+	 * user; only the session process decides whose it is). */
+	bool account;
+	char hint[MASTER_HINT_MAX];
 	bool busy;
 	int ctl[2];
 	unsigned pending;

@@ -22,6 +22,7 @@
 #include "lib/str.h"
 
 #define MASTER_POOL_DONE 'D' /* a reused process's connection ended */
+#define MASTER_POOL_ASK 'A'  /* a pre-login process asks for its session process */
 #define MASTER_POOL_FDS 5    /* client, key agent channel, auth, relay, account keys */
 
 /* The descriptors one connection brought into a reused process, with their identity
@@ -43,6 +44,23 @@ struct pool_msg {
 	char local_ip[64];
 	char session_id[16];
 };
+
+/* A pre-login process's request for its connection's session process (one per
+ * connection), answered by a struct pool_msg carrying the authentication and relay
+ * channels, or none when there is no session process for it. */
+struct pool_ask {
+	char type; /* MASTER_POOL_ASK */
+	char hint[MASTER_HINT_MAX];
+};
+
+/* In a reused process: the daemon's listeners (to read the master's answers in
+ * mid-connection), and the channels a request brought for the current connection,
+ * closed after it as the connection's own are. */
+static struct {
+	const struct listener *ls;
+	size_t n;
+	struct pool_conn asked;
+} here;
 
 /* The descriptors of a connection in their wire order (-1: none). */
 static void conn_fds(const struct session_info *si, int fd, int out[MASTER_POOL_FDS])
@@ -208,12 +226,42 @@ static void pool_release(struct pool_conn *pc)
 	}
 }
 
+int master_session_ask(const struct session_info *si, const char *hint, int *auth_fd, int *relay_fd)
+{
+	struct pool_ask a;
+	struct session_info got;
+	struct pool_conn pc;
+	int fd = -1;
+
+	*auth_fd = *relay_fd = -1;
+	if (si->pool_fd < 0 || here.ls == NULL)
+		return -1;
+	memset(&a, 0, sizeof(a));
+	a.type = MASTER_POOL_ASK;
+	if (str_copy(a.hint, sizeof(a.hint), hint) < 0) {
+		/* cut to fit: still a hint, of as many connections as before */
+	}
+	if (send(si->pool_fd, &a, sizeof(a), MSG_NOSIGNAL) != (ssize_t)sizeof(a))
+		return -1;
+	if (pool_recv(si->pool_fd, here.ls, here.n, &got, &fd, &pc) != 1)
+		return -1;
+	here.asked = pc; /* closed after the connection if its code left them open */
+	if (fd >= 0 || got.auth_fd < 0 || got.relay_fd < 0) {
+		pool_release(&here.asked); /* none (the master could not), or not what was asked */
+		return -1;
+	}
+	*auth_fd = got.auth_fd;
+	*relay_fd = got.relay_fd;
+	return 0;
+}
+
 /* ---- the master's side ---------------------------------------------------------- */
 
 /* Reuse on listeners that allow it (master_set_reuse), and the generation in force. */
 static struct {
 	unsigned max_use;
 	unsigned idle_time;
+	unsigned idle_accounts;
 	unsigned gen;
 } reuse;
 
@@ -221,6 +269,11 @@ void master_set_reuse(unsigned max_use, unsigned idle_time)
 {
 	reuse.max_use = max_use;
 	reuse.idle_time = idle_time;
+}
+
+void master_set_account_reuse(unsigned idle_accounts)
+{
+	reuse.idle_accounts = idle_accounts;
 }
 
 void master_retire_reused(void)
@@ -232,6 +285,9 @@ void master_retire_reused(void)
  * copy of the socket), then the close. */
 void master_reused_close(struct child *c)
 {
+	if (c->keys_fd >= 0) /* a connection's, never asked for */
+		close(c->keys_fd);
+	c->keys_fd = -1;
 	for (int i = 0; i < 2; i++) {
 		if (c->ctl[i] < 0)
 			continue;
@@ -243,7 +299,9 @@ void master_reused_close(struct child *c)
 
 bool master_counts(const struct child *c)
 {
-	return !c->reused || (c->busy && !c->alone);
+	/* a pre-login process alone holds its connection's places until its session
+	 * process has them (awaiting: per-account session processes) */
+	return !c->reused || (c->busy && (!c->alone || c->awaiting));
 }
 
 /* A reused process's life: connections from the master, one at a time, until it has
@@ -258,6 +316,10 @@ static void serve_reused(const struct master_opts *o, struct listener *ls, size_
 	int fd;
 
 	master_child_enter(o, ls, n);
+	here.ls = ls;
+	here.n = n;
+	for (size_t i = 0; i < MASTER_POOL_FDS; i++)
+		here.asked.fd[i] = -1;
 	for (int i = 0; i < 2; i++) /* the connection the master is handing out: not here */
 		if (in_hand[i] >= 0)
 			close(in_hand[i]);
@@ -273,6 +335,7 @@ static void serve_reused(const struct master_opts *o, struct listener *ls, size_
 		else
 			o->session(fd, &si, o->arg);
 		pool_release(&pc);
+		pool_release(&here.asked);
 		log_set_session(NULL);
 		char done = MASTER_POOL_DONE;
 		if (send(ctl, &done, 1, MSG_NOSIGNAL) != 1)
@@ -358,8 +421,8 @@ static struct child *idle_reused(struct master_state *m, const struct listener *
 {
 	for (size_t i = 0; i < m->nchildren; i++) {
 		struct child *c = &m->children[i];
-		if (c->reused && !c->busy && c->listener == l && c->gen == reuse.gen && c->ctl[0] >= 0 &&
-		    (c->prelogin == 0 || c->ctl[1] >= 0) && c->uses < reuse.max_use)
+		if (c->reused && !c->account && !c->busy && c->listener == l && c->gen == reuse.gen &&
+		    c->ctl[0] >= 0 && (c->prelogin == 0 || c->ctl[1] >= 0) && c->uses < reuse.max_use)
 			return c;
 	}
 	return NULL;
@@ -403,6 +466,16 @@ static int send_conn(const struct master_opts *o, struct master_state *m, struct
 
 	log_new_session_id(sid);
 	str_assert(str_copy(si->session_id, sizeof(si->session_id), sid), "LOG_SESSION_ID_SIZE both");
+	if ((*c)->alone && reuse.idle_accounts > 0) {
+		/* the session process comes when the pre-login process asks (attach_session):
+		 * what that needs of the connection is kept, its account key agent channel too */
+		if (o->keys_channel && ((*c)->keys_fd = o->keys_channel(si, o->arg)) < 0)
+			return -1;
+		memcpy((*c)->session_id, si->session_id, sizeof((*c)->session_id));
+		memcpy((*c)->local_ip, si->local_ip, sizeof((*c)->local_ip));
+		(*c)->peer_port = si->peer_port;
+		return pool_send((*c)->ctl[0], si, fd, ls);
+	}
 	if (o->keys_channel && (si->keys_fd = o->keys_channel(si, o->arg)) < 0)
 		return -1;
 	if ((*c)->prelogin == 0 && !(*c)->alone) {
@@ -468,31 +541,189 @@ int master_reused_take(const struct master_opts *o, struct master_state *m, stru
 	c->busy = true;
 	c->pending = c->prelogin > 0 ? 2 : 1;
 	c->uses++;
-	if (!c->alone) /* alone: its session process holds the address's place */
-		str_assert(str_copy(c->ip, sizeof c->ip, si->peer_ip), "ip and peer_ip are both 64 bytes");
+	/* alone: its session process holds the address's place, or the pre-login process
+	 * itself until it asks for one (awaiting) */
+	c->awaiting = c->alone && reuse.idle_accounts > 0;
+	c->asked = false;
+	str_assert(str_copy(c->ip, sizeof c->ip, si->peer_ip), "ip and peer_ip are both 64 bytes");
 	return 0;
 }
 
-/* A reused process said its connection ended (or went away): once every process of
- * the pair has, it waits for the next one, or ends when it may serve no more. */
-static void reused_said(struct child *c, int k)
+/* An idle session process of l handed out before for hint, that may take one more
+ * connection, or NULL. */
+static struct child *idle_account(struct master_state *m, const struct listener *l, const char *hint)
 {
-	char b;
-	ssize_t r = recv(c->ctl[k], &b, 1, MSG_DONTWAIT);
-
-	if (r < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (r != 1 || b != MASTER_POOL_DONE || !c->busy || c->pending == 0) {
-		master_reused_close(c); /* gone, or not speaking the protocol: ends */
-		return;
+	for (size_t i = 0; i < m->nchildren; i++) {
+		struct child *c = &m->children[i];
+		if (c->account && !c->busy && c->listener == l && c->gen == reuse.gen && c->ctl[0] >= 0 &&
+		    c->uses < reuse.max_use && strcmp(c->hint, hint) == 0)
+			return c;
 	}
+	return NULL;
+}
+
+/* A session process for one account, forked idle with nothing but its socket to the
+ * master (serve_reused). Returns it (m->children may have moved), or NULL. */
+static struct child *fork_account(const struct master_opts *o, struct master_state *m, struct listener *ls,
+                                  size_t n, const struct listener *l)
+{
+	int s0[2];
+	const int none[2] = {-1, -1};
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, s0) < 0)
+		return NULL;
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(s0[0]);
+		serve_reused(o, ls, n, s0[1], false, none);
+	}
+	close(s0[1]);
+	if (pid < 0) {
+		close(s0[0]);
+		return NULL;
+	}
+	struct child *c = master_add_child(m, pid, 0, l, "");
+	c->reused = c->account = true;
+	c->busy = false;
+	c->ctl[0] = s0[0];
+	c->gen = reuse.gen;
+	return c;
+}
+
+/* Sends the pre-login process *pre its half of the connection's channels (auth, relay;
+ * both -1: there is no session process for it). Returns 0 or -1. */
+static int answer_ask(const struct child *pre, struct listener *ls, int auth_fd, int relay_fd)
+{
+	struct session_info si;
+
+	memset(&si, 0, sizeof(si));
+	si.listener = pre->listener;
+	si.channel_fd = si.keys_fd = -1;
+	si.auth_fd = auth_fd;
+	si.relay_fd = relay_fd;
+	return pool_send(pre->ctl[0], &si, -1, ls);
+}
+
+/* The session process of the connection the pre-login process at children[at] runs,
+ * for hint: an idle one handed out for the same hint, else a fresh one; it gets the
+ * connection's channels (authentication, relay, account keys) as fork_pair's second
+ * process would, and the pre-login process its ends. The session process then holds
+ * the connection's places. Returns 0, or -1 (the pre-login process was told none). */
+static int attach_session(const struct master_opts *o, struct master_state *m, struct listener *ls, size_t n,
+                          size_t at, const char *hint)
+{
+	struct child *pre = &m->children[at];
+	struct session_info sess;
+	int ach[2] = {-1, -1}, rel[2] = {-1, -1}, rc = -1;
+
+	memset(&sess, 0, sizeof(sess));
+	sess.listener = pre->listener;
+	sess.peer_port = pre->peer_port;
+	memcpy(sess.peer_ip, pre->ip, sizeof(sess.peer_ip));
+	memcpy(sess.local_ip, pre->local_ip, sizeof(sess.local_ip));
+	memcpy(sess.session_id, pre->session_id, sizeof(sess.session_id));
+	sess.channel_fd = sess.keys_fd = -1;
+	sess.prelogin_pid = (long)pre->pid;
+	struct child *c = idle_account(m, pre->listener, hint);
+	size_t ci = 0;
+	if (c == NULL && (c = fork_account(o, m, ls, n, pre->listener)) == NULL)
+		log_err("fork_failed", "error=\"%s\"", strerror(errno));
+	else
+		ci = (size_t)(c - m->children);
+	pre = &m->children[at];
+	/* taken after the fork: a forked process closes only what children[] holds */
+	sess.keys_fd = pre->keys_fd; /* closed here once sent */
+	pre->keys_fd = -1;
+	if (c == NULL || (o->keys_channel && sess.keys_fd < 0) ||
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ach) < 0 ||
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, rel) < 0)
+		goto out;
+	c = &m->children[ci];
+	sess.auth_fd = ach[0];
+	sess.relay_fd = rel[0];
+	if (pool_send(c->ctl[0], &sess, -1, ls) < 0) {
+		master_reused_close(c);
+		goto out;
+	}
+	c->busy = true;
+	c->pending = 1;
+	c->uses++;
+	c->prelogin = pre->pid;
+	memcpy(c->ip, pre->ip, sizeof(c->ip));
+	str_assert(str_copy(c->hint, sizeof(c->hint), hint), "both MASTER_HINT_MAX, checked on receipt");
+	pre->awaiting = false; /* the session process holds the places from now on */
+	rc = 0;
+out:
+	if (answer_ask(pre, ls, rc == 0 ? ach[1] : -1, rc == 0 ? rel[1] : -1) < 0)
+		master_reused_close(pre);
+	for (int i = 0; i < 2; i++) {
+		if (ach[i] >= 0)
+			close(ach[i]);
+		if (rel[i] >= 0)
+			close(rel[i]);
+	}
+	if (sess.keys_fd >= 0)
+		close(sess.keys_fd);
+	return rc;
+}
+
+/* How many session processes for one account wait between connections. */
+static unsigned idle_accounts(const struct master_state *m)
+{
+	unsigned k = 0;
+
+	for (size_t i = 0; i < m->nchildren; i++)
+		k += m->children[i].account && !m->children[i].busy && m->children[i].ctl[0] >= 0;
+	return k;
+}
+
+/* A connection's end in children[at]: once every process of the pair has said so, it
+ * waits for the next one, or ends when it may serve no more (or, a session process
+ * for one account, when idle_accounts of them already wait). */
+static void reused_done(struct master_state *m, size_t at)
+{
+	struct child *c = &m->children[at];
+
 	if (--c->pending > 0)
 		return;
 	c->busy = false;
+	c->awaiting = false;
 	c->ip[0] = '\0';
+	if (c->keys_fd >= 0) /* the connection ended before it asked for its session process */
+		close(c->keys_fd);
+	c->keys_fd = -1;
 	c->idle_since = time(NULL);
-	if (c->uses >= reuse.max_use || c->gen != reuse.gen)
+	if (c->account)
+		c->prelogin = 0; /* that pre-login process's end is no longer this one's */
+	if (c->uses >= reuse.max_use || c->gen != reuse.gen ||
+	    (c->account && idle_accounts(m) > reuse.idle_accounts))
 		master_reused_close(c);
+}
+
+/* A reused process said something on its socket k: its connection ended, or (a
+ * pre-login process alone, awaiting its session process) it asks for the session
+ * process, once per connection. Anything else, or its going away, ends it: a
+ * pre-login process is not believed beyond that, and what it names is a hint. */
+static void reused_said(const struct master_opts *o, struct master_state *m, struct listener *ls, size_t n,
+                        size_t at, int k)
+{
+	struct child *c = &m->children[at];
+	struct pool_ask a;
+	ssize_t r = recv(c->ctl[k], &a, sizeof(a), MSG_DONTWAIT | MSG_TRUNC);
+
+	if (r < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (r == 1 && a.type == MASTER_POOL_DONE && c->busy && c->pending > 0) {
+		reused_done(m, at);
+		return;
+	}
+	if (r == (ssize_t)sizeof(a) && a.type == MASTER_POOL_ASK && c->alone && c->busy && c->awaiting &&
+	    !c->asked && memchr(a.hint, '\0', sizeof(a.hint)) != NULL) {
+		c->asked = true;
+		(void)attach_session(o, m, ls, n, at, a.hint);
+		return;
+	}
+	master_reused_close(c); /* gone, or not speaking the protocol: ends */
 }
 
 void master_reused_tick(struct master_state *m)
@@ -527,16 +758,25 @@ size_t master_reused_watch(const struct master_state *m, const struct pollfd *pf
 	return k;
 }
 
-void master_reused_heard(struct master_state *m, const struct pollfd *p, size_t n)
+/* The reused process whose socket fd has something to say (the children may have
+ * moved since the poll: a session process forked, so it is looked up anew). */
+static void heard_on(const struct master_opts *o, struct master_state *m, struct listener *ls, size_t nls,
+                     int fd)
 {
-	for (size_t i = 0; i < n; i++) {
-		if (!p[i].revents)
-			continue;
-		for (size_t c = 0; c < m->nchildren; c++)
-			for (int j = 0; j < 2; j++)
-				if (m->children[c].ctl[j] == p[i].fd)
-					reused_said(&m->children[c], j);
-	}
+	for (size_t c = 0; c < m->nchildren; c++)
+		for (int j = 0; j < 2; j++)
+			if (m->children[c].ctl[j] == fd) {
+				reused_said(o, m, ls, nls, c, j);
+				return;
+			}
+}
+
+void master_reused_heard(const struct master_opts *o, struct master_state *m, struct listener *ls, size_t nls,
+                         const struct pollfd *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i].revents)
+			heard_on(o, m, ls, nls, p[i].fd);
 }
 
 bool master_reused_on(const struct master_opts *o, const struct listener *l)

@@ -19,7 +19,13 @@
  * process with its ends of the connection's socketpairs, as fork_pair's second fork
  * does, records it as a child of its own (which holds the connection's session place
  * and names the pre-login process, so that a refused hand-off or a crash ends that
- * too), then sends the pre-login process its half. */
+ * too), then sends the pre-login process its half. With master_set_account_reuse, it
+ * sends the pre-login process its connection alone; at its first authentication
+ * request the pre-login process asks for its session process (a struct pool_ask naming
+ * a hint), and the master hands it out (attach_session): an idle one of the same hint,
+ * else a fresh one forked idle as the MX's, with the connection's channels; the answer
+ * carries the pre-login process's ends. The session process alone decides whose it
+ * is (smtpd: it refuses any account but the first it logged in). */
 #ifndef MSS_MASTER_POOL_H
 #define MSS_MASTER_POOL_H
 
@@ -49,7 +55,10 @@ void master_reused_tick(struct master_state *m);
  * processes, in *all (grown as needed, *cap). Returns their count. */
 size_t master_reused_watch(const struct master_state *m, const struct pollfd *pfd, size_t np,
                            struct pollfd **all, size_t *cap);
-/* What the reused processes said (the n entries of the poll after the listeners). */
-void master_reused_heard(struct master_state *m, const struct pollfd *p, size_t n);
+/* What the reused processes said (the n entries of the poll after the listeners):
+ * a connection's end, or a pre-login process's request for its session process
+ * (master_session_ask), which may fork one (ls, nls: the daemon's listeners). */
+void master_reused_heard(const struct master_opts *o, struct master_state *m, struct listener *ls, size_t nls,
+                         const struct pollfd *p, size_t n);
 
 #endif

@@ -25,6 +25,30 @@ void smtp_auth_offer(const struct smtp_session *s, struct sasl_offer *o)
 	o->oauth = s->ctx->oauth != NULL;
 }
 
+/* The pre-login process's session process, when the master hands them out per
+ * account: asked for at the connection's first authentication request, naming the
+ * certificate ("c:" fingerprint) or the SASL user ("u:"), a hint the session process
+ * checks. Returns 0 (s->auth_fd, s->relay_fd), or -1: no session process for this
+ * connection (the client is told to try again). */
+static int session_for(struct smtp_session *s, const char *kind, const char *name)
+{
+	char hint[MASTER_HINT_MAX];
+	const struct session_info *si = s->ask;
+
+	if (si == NULL)
+		return s->auth_fd >= 0 ? 0 : -1;
+	s->ask = NULL; /* once per connection */
+	if (str_format(hint, sizeof(hint), "%s%s", kind, name) < 0) {
+		/* cut to fit: still a hint, of as many connections as before */
+	}
+	int rc = master_session_ask(si, hint, &s->auth_fd, &s->relay_fd);
+	sodium_memzero(hint, sizeof(hint)); /* a reused pre-login process serves others next */
+	if (rc < 0)
+		log_warn("smtp.session_ask", "session=%s error=\"no session process for this connection\"",
+		         s->id);
+	return rc;
+}
+
 void smtp_auth_map_certificate(struct smtp_session *s)
 {
 	struct auth_ctx c;
@@ -39,7 +63,12 @@ void smtp_auth_map_certificate(struct smtp_session *s)
 	/* the pre-login process asks its session process, which holds the database: the
 	 * answer only offers EXTERNAL; the session process maps the account itself */
 	if (s->prelogin) {
-		s->cert_mapped = auth_chan_cert_map(s->auth_fd, &peer) == 1;
+		int rc = session_for(s, "c:", peer.sha256) < 0 ? -1 : auth_chan_cert_map(s->auth_fd, &peer);
+		s->cert_mapped = rc == 1;
+		if (rc < 0) { /* no session process, or it refused this certificate's account */
+			smtp_reply(s, RPL_SESSION_RETRY);
+			s->closing = true;
+		}
 		return;
 	}
 	c = auth_context(s);
@@ -63,10 +92,14 @@ static int challenge(void *arg, const char *b64, struct buf *line)
 
 static void verify(void *arg, const struct auth_request *rq, struct auth_reply *rp)
 {
-	const struct smtp_session *s = arg;
+	struct smtp_session *s = arg;
 	struct auth_ctx c = auth_context(s);
 
-	if (s->prelogin) /* the pre-login process: the session process decides */
+	if (s->prelogin && session_for(s, "u:", rq->user) < 0) {
+		memset(rp, 0, sizeof(*rp));
+		rp->result = AUTH_TEMPFAIL;
+		rp->reason = AUTH_R_INTERNAL;
+	} else if (s->prelogin) /* the pre-login process: the session process decides */
 		(void)auth_chan_verify(s->auth_fd, rq, rp);
 	else
 		auth_verify(&c, rq, rp, time(NULL));

@@ -16,6 +16,7 @@ static const char *const reasons[RPL_COUNT] = {
     [RPL_AUTH_LOCKED] = "auth_locked",
     [RPL_OVERLOAD] = "overload",
     [RPL_UNAVAILABLE] = "unavailable",
+    [RPL_SESSION_RETRY] = "session_retry",
     [RPL_TEMPFAIL] = "tempfail",
     [RPL_TOO_MANY_RCPTS] = "too_many_recipients",
     [RPL_QUOTA_FULL] = "quota_full",

@@ -33,7 +33,7 @@
 #include "store/store.h"
 
 /* Builds and sends the HANDOFF, then relays until either side closes. */
-static void hand_over(struct smtp_session *s, const struct session_info *si)
+static void hand_over(struct smtp_session *s)
 {
 	struct auth_handoff ho;
 
@@ -42,10 +42,11 @@ static void hand_over(struct smtp_session *s, const struct session_info *si)
 	ho.errors = s->errors;
 	str_assert(str_copy(ho.client_name, sizeof(ho.client_name), s->helo), "SMTP_DOMAIN_MAX into 256");
 	auth_handoff_set_tls(&ho, s->tls ? &s->peer : NULL);
-	int rc = auth_chan_handoff(si->auth_fd, &ho);
+	int rc = auth_chan_handoff(s->auth_fd, &ho);
 
 	sodium_memzero(&ho, sizeof(ho)); /* the peer's names and certificate (reuse) */
-	close(si->auth_fd);
+	close(s->auth_fd);
+	s->auth_fd = -1;
 	if (rc < 0) { /* the session process is gone */
 		smtp_reply(s, RPL_UNAVAILABLE);
 		conn_flush(s->conn);
@@ -53,7 +54,17 @@ static void hand_over(struct smtp_session *s, const struct session_info *si)
 	}
 	/* every command of the session process is bounded by its own deadlines; this
 	 * bounds a partial TLS record or a stuck write only */
-	privsep_relay(s->conn, si->relay_fd, s->cfg->smtp_data_timeout);
+	privsep_relay(s->conn, s->relay_fd, s->cfg->smtp_data_timeout);
+}
+
+/* The connection's channels to its session process, if it has one. */
+static void close_channels(struct smtp_session *s)
+{
+	if (s->auth_fd >= 0)
+		close(s->auth_fd);
+	if (s->relay_fd >= 0)
+		close(s->relay_fd);
+	s->auth_fd = s->relay_fd = -1;
 }
 
 void smtp_session_prelogin(int fd, const struct session_info *si, void *arg)
@@ -67,15 +78,18 @@ void smtp_session_prelogin(int fd, const struct session_info *si, void *arg)
 		return;
 	s.prelogin = true;
 	s.auth_fd = si->auth_fd;
+	s.relay_fd = si->relay_fd;
+	/* per-account session processes: none yet, asked for at the first authentication
+	 * request (smtp_auth.c) */
+	s.ask = si->auth_fd < 0 && si->pool_fd >= 0 ? si : NULL;
 	if (smtp_session_open(&s) == 0)
 		smtp_session_loop(&s);
-	if (s.handoff != SMTP_HANDOFF_NONE && !s.closing) {
-		hand_over(&s, si); /* the session process logs the end */
-		close(si->relay_fd);
+	if (s.handoff != SMTP_HANDOFF_NONE && !s.closing && s.auth_fd >= 0) {
+		hand_over(&s); /* the session process logs the end */
+		close_channels(&s);
 		conn_free(s.conn);
 	} else {
-		close(si->auth_fd); /* the session process ends with the channel */
-		close(si->relay_fd);
+		close_channels(&s); /* the session process ends its connection with the channel */
 		smtp_session_end(&s);
 	}
 	/* a reused pre-login process serves the next peer with this stack: this peer's
@@ -86,10 +100,13 @@ void smtp_session_prelogin(int fd, const struct session_info *si, void *arg)
 /* Until the hand-off: answers the pre-login process's requests. Returns 1 handed over
  * (*ho; *logged_in when a VERIFY succeeded first, *ok its reply), 0 when the
  * connection ended before, -1 when the pre-login process sent a forged message
- * (logged, and ended). */
+ * (logged, and ended), -2 when an answer named another account than the one this
+ * process logged in before (refused: the pre-login process got a temporary failure). */
 static int serve(const struct smtp_session *s, const struct session_info *si, bool *logged_in,
                  struct auth_reply *ok, struct auth_handoff *ho)
 {
+	const char *own = s->ctx->account;
+
 	struct auth_ctx c = {s->store, s->cfg, s->ctx->oauth};
 
 	*logged_in = false;
@@ -97,7 +114,7 @@ static int serve(const struct smtp_session *s, const struct session_info *si, bo
 		if (!auth_chan_wait(si->auth_fd))
 			return 0;
 		switch (auth_chan_serve_until_handoff(si->auth_fd, (pid_t)si->prelogin_pid, &c, *logged_in,
-		                                      ok, ho)) {
+		                                      own, ok, ho)) {
 		case AUTH_CHAN_LOGGED_IN:
 			*logged_in = true;
 			break;
@@ -107,6 +124,8 @@ static int serve(const struct smtp_session *s, const struct session_info *si, bo
 			return 1;
 		case AUTH_CHAN_REFUSED:
 			return -1;
+		case AUTH_CHAN_OTHER_ACCOUNT:
+			return -2;
 		default:
 			return 0;
 		}
@@ -188,6 +207,23 @@ void smtp_session_reused_end(void *arg)
 	ctx->kept = NULL;
 }
 
+/* A connection whose certificate or login names another account than the one this
+ * session process served: refused (the client was told to try again), logged, and the
+ * process ends, so that a session process never serves a second account. */
+__attribute__((noreturn)) static void other_account(struct smtpd_ctx *ctx, struct smtp_session *s,
+                                                    const struct session_info *si)
+{
+	log_warn("smtp.session_refused",
+	         "session=%s peer=%s error=\"the login names another account than "
+	         "this session process's\" action=ended",
+	         s->id, si->peer_ip);
+	close(si->auth_fd);
+	close(si->relay_fd);
+	store_close(s->store);
+	smtp_session_reused_end(ctx);
+	_exit(0);
+}
+
 void smtp_session_split(struct smtpd_ctx *ctx, const struct session_info *si)
 {
 	struct smtp_session s;
@@ -212,6 +248,11 @@ void smtp_session_split(struct smtpd_ctx *ctx, const struct session_info *si)
 	store_use_agent(s.store, si->keys_fd);
 	store_agent_bind(s.store); /* a submission session: its own account only */
 	rc = serve(&s, si, &logged_in, &ok, &ho);
+	if (rc == -2)
+		other_account(ctx, &s, si);
+	if (logged_in && s.kind != SMTP_KIND_MX && ctx->account[0] == '\0') /* its account for good */
+		str_assert(str_copy(ctx->account, sizeof(ctx->account), ok.account),
+		           "AUTH_ADDRESS_MAX into MSS_ADDRESS_SIZE");
 	why = rc == 1 ? handoff_refused(&s, logged_in, &ho) : NULL;
 	close(si->auth_fd);
 	if (why != NULL) {

@@ -29,6 +29,7 @@ static const struct smtp_reply replies[RPL_COUNT] = {
     [RPL_AUTH_LOCKED] = {421, "4.7.0", "Error: too many authentication failures, closing connection"},
     [RPL_OVERLOAD] = {421, "4.7.0", "Error: too many connections, try again later"},
     [RPL_UNAVAILABLE] = {421, "4.3.0", "Service temporarily unavailable, closing connection"},
+    [RPL_SESSION_RETRY] = {421, "4.3.2", "Session not available now, try again"},
     [RPL_TEMPFAIL] = {451, "4.3.0", "Temporary failure, try again later"},
     [RPL_TOO_MANY_RCPTS] = {452, "4.5.3", "Error: too many recipients"},
     /* RFC 3463 4.2.2 / 5.2.2: mailbox full (quota_storage); temporary while the

@@ -31,6 +31,7 @@ enum smtp_reply_id {
 	RPL_AUTH_LOCKED,       /* 421 4.7.0 */
 	RPL_OVERLOAD,          /* 421 4.7.0 */
 	RPL_UNAVAILABLE,       /* 421 4.3.0 */
+	RPL_SESSION_RETRY,     /* 421 4.3.2 */
 	RPL_TEMPFAIL,          /* 451 4.3.0 */
 	RPL_TOO_MANY_RCPTS,    /* 452 4.5.3 */
 	RPL_QUOTA_FULL,        /* 452 4.2.2 */

@@ -285,6 +285,10 @@ int smtp_session_open(struct smtp_session *s)
 		s->keys_fd = -1;
 	}
 	smtp_auth_map_certificate(s);
+	if (s->closing) { /* no session process would take this certificate: 421 sent */
+		conn_flush(s->conn);
+		return -1;
+	}
 	conn_printf(s->conn, "220 %s ESMTP MSS\r\n", s->cfg->hostname);
 	return 0;
 }
@@ -299,6 +303,7 @@ void smtp_session_init(struct smtp_session *s, const struct smtpd_ctx *ctx, cons
 	s->keys_fd = si->keys_fd;
 	s->listener = si->listener->name;
 	s->auth_fd = -1;
+	s->relay_fd = -1;
 	str_assert(str_copy(s->peer_ip, sizeof(s->peer_ip), si->peer_ip), "64 bytes both");
 	/* with privilege separation the master drew one id for both processes */
 	if (si->session_id[0] == '\0' || str_copy(s->id, sizeof(s->id), si->session_id) < 0)

@@ -46,6 +46,10 @@ struct smtpd_ctx {
 	/* A reused MX session process's store between two connections (smtp_privsep.c
 	 * session_store), NULL otherwise */
 	struct store *kept;
+	/* A submission session process: the account it logged in first, "" before. Its
+	 * later connections (a session process reused for its own account) may name no
+	 * other: it refuses them and ends (smtp_privsep.c). */
+	char account[MSS_ADDRESS_SIZE];
 };
 
 /* Where a pre-login process (lib/privsep.h) hands the conversation to its session
@@ -98,6 +102,11 @@ struct smtp_session {
 	bool prelogin;
 	int keys_fd; /* the channel to the account key agent (master's), -1 without */
 	int auth_fd;
+	int relay_fd;
+	/* The connection to ask the master for its session process at the first
+	 * authentication request (master_session_ask: per-account session processes),
+	 * NULL when there is one already or it was asked for. */
+	const struct session_info *ask;
 	enum smtp_handoff handoff;
 };
 

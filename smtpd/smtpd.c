@@ -152,6 +152,7 @@ static void apply_limits(const struct mss_config *c)
 	limits_of(c, pool_max);
 	master_set_limits(c->max_sessions, c->max_sessions_per_ip, pool_max);
 	master_set_reuse(c->smtp_session_max_use, c->smtp_session_idle_time);
+	master_set_account_reuse(c->submission_idle_sessions);
 	(void)slots_resize(c->auth_hash_concurrency, c->auth_hash_wait * 1000);
 }
 
@@ -377,6 +378,7 @@ int main(int argc, char **argv)
 	mo.max_sessions_per_ip = cfg.max_sessions_per_ip;
 	limits_of(&cfg, mo.pool_max);
 	master_set_reuse(cfg.smtp_session_max_use, cfg.smtp_session_idle_time);
+	master_set_account_reuse(cfg.submission_idle_sessions);
 	(void)crl_changed(cfg.tls_crl); /* the state the first processes settle */
 	mo.user = cfg.user;
 	mo.session = smtp_session_main;

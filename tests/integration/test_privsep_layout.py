@@ -238,7 +238,9 @@ def test_session_process_holds_no_master_key(imapd):
 def smtp_prelogin(m, listener, cert=None):
     """An SMTP connection in TLS after EHLO, not logged in, with its session process
     (the database) and its pre-login process (the client socket; reused on every
-    listener, so one socket more: its channel to the master)."""
+    listener, so one socket more: its channel to the master). On submission the
+    session process comes at the first authentication request (per-account session
+    processes): there, with a certificate, at its map after the handshake."""
     master = m.procs["smtpd"].pid
     before = set(children(master))
     c = connect(m, listener, cert=cert)
@@ -348,7 +350,7 @@ def test_smtp_forged_auth_message_ends_the_prelogin_process(mx, listener, forged
     """A message on the authentication channel that does not check is logged, dropped,
     and its sender, the pre-login process, ended; the daemon goes on."""
     m = mx
-    c, session, pre = smtp_prelogin(m, listener)
+    c, session, pre = smtp_prelogin(m, listener, cert=None if listener == "smtp" else "pro")
     if forged == "bad-magic":
         send_forged(pre, session, b"EVIL" + b"\0" * 60)
     elif forged == "truncated":

@@ -1,11 +1,13 @@
-"""mss-smtpd's reused submission pre-login processes (issue 15, lib/master.h
+"""mss-smtpd's reused submission processes (issue 15, lib/master.h
 MASTER_REUSE_PRELOGIN): on submission and submissions one pre-login process (TLS,
 greeting, EHLO, AUTH; no store) serves up to smtp_session_max_use connections one after
-another, but every connection gets a session process of its own, forked for it by the
-master, so a process that became one account's never serves anyone else. Nothing of a
-connection (identity, AUTH state, buffered bytes, certificate) reaches the next one
-through the pre-login process; a new CRL ends it; killing it mid-session loses nothing
-that was acknowledged."""
+another. Its session process is asked of the master at the first authentication
+request (certificate or SASL user as a hint): one that served the same account before,
+or a fresh one (submission_idle_sessions 0: a fresh one per connection, forked at
+accept). A session process that logged one account in refuses any other and ends, so
+it never serves anyone else. Nothing of a connection (identity, AUTH state, buffered
+bytes, certificate) reaches the next one through the pre-login process; a new CRL and
+SIGHUP end them; killing one mid-session loses nothing that was acknowledged."""
 import os
 import shutil
 import signal
@@ -13,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import PASSWORDS, PATIENT, PRO
+from conftest import PASSWORDS, PATIENT, PRO, PRO2, cert_sha256
 from test_smtp_auth import send
 from test_smtp_protocol import RawSmtp, connect, inbox_count, plain
 from test_tls_agent import memory_holds
@@ -51,8 +53,143 @@ def session_pid(m, sid, wait=10):
     return disconnects(m)[sid]
 
 
-def test_one_prelogin_process_a_fresh_session_process_per_connection(sub):
+def sessions_of(m, listener="submissions"):
+    """The session process of each connection of listener, in order."""
+    return [session_pid(m, sid) for _, sid, lst in connects(m) if lst == listener]
+
+
+def test_one_prelogin_process_and_the_accounts_own_session_process(sub):
     m = sub
+    m.start("smtpd")
+    for _ in range(3):
+        c = external(m)
+        assert send(c, PRO, PATIENT)[-1][0] == 250
+        assert c.cmd("QUIT")[0] == 221
+        ended(m, c)
+    assert inbox_count(m, PATIENT) == 3
+    pres = {pid for pid, _, listener in connects(m) if listener == "submissions"}
+    sessions = sessions_of(m)
+    assert len(pres) == 1 and len(set(sessions)) == 1, (pres, sessions)  # both reused
+    assert sessions[0] not in pres
+    # max_use (3): both ended after their third connection; the next ones are new
+    assert gone(int(sessions[0])) and gone(int(next(iter(pres))))
+    c = external(m)
+    assert send(c, PRO, PATIENT)[-1][0] == 250
+    assert c.cmd("QUIT")[0] == 221
+    ended(m, c)
+    mine = sessions_of(m)[-1]
+    assert mine != sessions[0]
+    # another account: another session process, even through the same pre-login one
+    c = external(m, cert="pro2")
+    assert c.cmd("QUIT")[0] == 221
+    ended(m, c)
+    assert connects(m)[-1][0] == connects(m)[-2][0]
+    assert sessions_of(m)[-1] != mine and not gone(int(mine), wait=0)
+    # and the account's own again: its idle session process
+    c = external(m)
+    assert c.cmd("QUIT")[0] == 221
+    ended(m, c)
+    assert sessions_of(m)[-1] == mine
+
+
+def test_password_logins_are_verified_at_every_connection(sub):
+    m = sub
+    m.start("smtpd")
+    c = connect(m, "submission")
+    assert c.cmd("AUTH PLAIN " + plain(PATIENT, PASSWORDS[PATIENT]))[0] == 235
+    assert c.cmd("QUIT")[0] == 221
+    ended(m, c)
+    mine = session_pid(m, connects(m)[-1][1])
+    c = connect(m, "submission")  # the same hint: the account's own session process
+    assert c.cmd("AUTH PLAIN " + plain(PATIENT, "not-the-password"))[0] == 535
+    assert c.cmd("AUTH PLAIN " + plain(PATIENT, PASSWORDS[PATIENT]))[0] == 235
+    assert c.cmd("QUIT")[0] == 221
+    ended(m, c)
+    assert session_pid(m, connects(m)[-1][1]) == mine
+    m.ctl("account", "disable", PATIENT)  # between two connections: refused at the next
+    c = connect(m, "submission")
+    assert c.cmd("AUTH PLAIN " + plain(PATIENT, PASSWORDS[PATIENT]))[0] == 535
+    c.close()
+
+
+def test_a_session_process_never_logs_in_a_second_account(sub, pki):
+    """The master's choice is a hint: the certificate's fingerprint. Moved to another
+    account between two connections, it leads the next connection to the session
+    process of the first account, which refuses it (421 4.3.2), logs it and ends; the
+    client's next try gets a fresh one."""
+    m = sub
+    m.start("smtpd")
+    c = external(m)
+    assert send(c, PRO, PATIENT)[-1][0] == 250
+    assert c.cmd("QUIT")[0] == 221
+    ended(m, c)
+    first = sessions_of(m)[-1]
+    m.ctl("account", "set-cert", PRO, "--cert-sha256", "0" * 64)
+    m.ctl("account", "set-cert", PRO2, "--cert-sha256", cert_sha256(pki / "pro.crt"))
+    with pytest.raises((OSError, EOFError, AssertionError)):
+        c = connect(m, "submissions", cert="pro", ehlo=False)
+        code, text = c.reply()
+        assert code == 220, text  # a 421 4.3.2 instead of the greeting
+    assert gone(int(first))
+    refused = [l for l in m.log("smtpd").splitlines() if "event=smtp.session_refused" in l]
+    assert len(refused) == 1 and f"mss-smtpd[{first}]" in refused[0], refused
+    c = external(m)
+    assert send(c, PRO2, PATIENT)[-1][0] == 250
+    assert c.cmd("QUIT")[0] == 221
+    ended(m, c)
+    assert sessions_of(m)[-1] != first
+
+
+def test_a_blocked_professional_is_refused_at_the_next_connection(sub):
+    m = sub
+    m.start("smtpd")
+    c = external(m)
+    assert send(c, PRO, PATIENT)[-1][0] == 250
+    assert c.cmd("QUIT")[0] == 221
+    ended(m, c)
+    mine = sessions_of(m)[-1]
+    m.ctl("access", "block", PATIENT, PRO)
+    c = external(m)
+    assert c.cmd(f"MAIL FROM:<{PRO}>")[0] == 250
+    assert c.cmd(f"RCPT TO:<{PATIENT}>")[0] >= 500
+    assert c.cmd("QUIT")[0] == 221
+    ended(m, c)
+    assert sessions_of(m)[-1] == mine and inbox_count(m, PATIENT) == 1
+
+
+def test_idle_account_session_process_ends_after_idle_time(sub):
+    m = sub
+    m.set(smtp_session_idle_time=1)
+    m.start("smtpd")
+    c = external(m)
+    assert c.cmd("QUIT")[0] == 221
+    ended(m, c)
+    assert gone(int(sessions_of(m)[-1]), wait=5)
+
+
+def test_idle_account_session_processes_past_the_limit_and_at_sighup(sub):
+    m = sub
+    m.set(submission_idle_sessions=1)
+    m.start("smtpd")
+    for cert in ("pro", "pro2"):
+        c = external(m, cert=cert)
+        assert c.cmd("QUIT")[0] == 221
+        ended(m, c)
+    first, second = sessions_of(m)
+    assert first != second
+    assert gone(int(second))  # a second idle one is past submission_idle_sessions
+    assert not gone(int(first), wait=0)
+    os.kill(m.procs["smtpd"].pid, signal.SIGHUP)
+    assert gone(int(first))  # retired with what it was forked with
+    c = external(m)
+    assert c.cmd("QUIT")[0] == 221
+    ended(m, c)
+    assert sessions_of(m)[-1] not in (first, second)
+
+
+def test_fresh_session_process_per_connection_with_idle_sessions_0(sub):
+    m = sub
+    m.set(submission_idle_sessions=0)
     m.start("smtpd")
     for _ in range(3):
         c = external(m)
@@ -113,7 +250,9 @@ def test_next_connection_sees_nothing_of_the_previous(sub):
     assert send(third, PRO, PATIENT)[-1][0] == 250
     assert third.cmd("QUIT")[0] == 221
     ended(m, third)
-    assert session_pid(m, connects(m)[-1][1]) != session_pid(m, s1)
+    # the account's own session process, which forgot the first connection's transaction
+    assert session_pid(m, connects(m)[-1][1]) == session_pid(m, s1)
+    assert inbox_count(m, PATIENT) == 1
 
 
 def test_certificate_revoked_between_connections_is_refused(sub, pki):
@@ -125,6 +264,7 @@ def test_certificate_revoked_between_connections_is_refused(sub, pki):
     assert c.cmd("QUIT")[0] == 221
     ended(m, c)
     before = connects(m)[-1][0]
+    session = session_pid(m, connects(m)[-1][1])
     tmp = m.crl.with_name("crl.new")
     shutil.copyfile(pki / "crl-next.pem", tmp)
     # revokes "late", no SIGHUP, no wait: the master stats the file before it accepts
@@ -144,7 +284,7 @@ def test_certificate_revoked_between_connections_is_refused(sub, pki):
     assert connects(m)[-1][0] != before
     assert send(c, PRO, PATIENT)[-1][0] == 250
     c.close()
-    assert gone(int(before))
+    assert gone(int(before)) and gone(int(session))  # both retired at the CRL change
     assert inbox_count(m, PATIENT) == 2
 
 
@@ -154,7 +294,8 @@ def test_kill_prelogin_mid_session_loses_no_acknowledged_message(sub):
     c = external(m)
     assert send(c, PRO, PATIENT)[-1][0] == 250  # acknowledged
     ended(m, c)
-    c = external(m)  # the same pre-login process, a new session process
+    first = session_pid(m, connects(m)[-1][1])
+    c = external(m)  # the same pre-login process and session process (one account)
     pre = connects(m)[-1][0]
     assert send(c, PRO, PATIENT)[-1][0] == 250  # acknowledged
     assert c.cmd(f"MAIL FROM:<{PRO}>")[0] == 250
@@ -167,12 +308,41 @@ def test_kill_prelogin_mid_session_loses_no_acknowledged_message(sub):
         c.send(b"\r\n.\r\n")
         assert c.reply()[0] == 250
     assert gone(int(pre))
-    assert gone(int(session_pid(m, sid)))  # its session process ended with the relay
+    # its session process ended the connection with the relay (and may serve the
+    # account again: it verified everything itself)
+    assert session_pid(m, sid) == first
     assert inbox_count(m, PATIENT) == 2
     c = external(m)  # the daemon goes on, with a new pre-login process
     assert connects(m)[-1][0] != pre
     assert send(c, PRO, PATIENT)[-1][0] == 250
     c.close()
+    assert inbox_count(m, PATIENT) == 3
+
+
+def test_kill_reused_session_process_mid_transaction_loses_no_acknowledged_message(sub):
+    m = sub
+    m.start("smtpd")
+    c = external(m)
+    assert send(c, PRO, PATIENT)[-1][0] == 250  # acknowledged
+    ended(m, c)
+    mine = sessions_of(m)[-1]
+    c = external(m)  # the account's own session process again
+    assert send(c, PRO, PATIENT)[-1][0] == 250  # acknowledged
+    assert c.cmd(f"MAIL FROM:<{PRO}>")[0] == 250
+    assert c.cmd(f"RCPT TO:<{PATIENT}>")[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    c.send(b"Subject: half\r\n\r\nnot finished")
+    os.kill(int(mine), signal.SIGKILL)
+    with pytest.raises((OSError, EOFError, AssertionError)):
+        c.send(b"\r\n.\r\n")
+        assert c.reply()[0] == 250
+    assert gone(int(mine))
+    assert inbox_count(m, PATIENT) == 2
+    c = external(m)  # the daemon goes on, with a new session process
+    assert send(c, PRO, PATIENT)[-1][0] == 250
+    assert c.cmd("QUIT")[0] == 221
+    ended(m, c)
+    assert session_pid(m, connects(m)[-1][1]) != mine
     assert inbox_count(m, PATIENT) == 3
 
 
