@@ -190,11 +190,12 @@ def group_pids(pgid):
 RECVMSG = 47  # x86_64's recvmsg, as /proc/PID/syscall names it
 
 
-def idle_prelogin(pid, login_uid):
-    """Whether pid is a reused pre-login process waiting for its next connection: it runs
-    as login_user and is in recvmsg, on its socket to the master (lib/master_pool.c
-    pool_recv). A session process runs as the daemons' user; a busy pre-login process
-    relays in poll. Unreadable or gone: False (the caller decides what gone means)."""
+def idle_reused(pid, uids):
+    """Whether pid is a reused process waiting for its next connection: a pre-login
+    process (login_user) or a submission session process kept for its account (the
+    daemons' user), in recvmsg on its socket to the master (lib/master_pool.c
+    pool_recv); uids: those two. A busy one relays or waits for its client in poll.
+    Unreadable or gone: False (the caller decides what gone means)."""
     try:
         with open(f"/proc/{pid}/status") as f:
             uid = next(int(l.split()[1]) for l in f if l.startswith("Uid:"))
@@ -202,7 +203,7 @@ def idle_prelogin(pid, login_uid):
             nr = f.read().split()[0]
     except (OSError, StopIteration, IndexError, ValueError):
         return False
-    return uid == login_uid and nr == str(RECVMSG)
+    return uid in uids and nr == str(RECVMSG)
 
 
 def rss_kb(pid):

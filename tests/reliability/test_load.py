@@ -12,7 +12,7 @@ import smtplib
 import threading
 import time
 
-from relhelp import (CERT_OF, PASSWORDS, PRO, PRO2, group_pids, idle_prelogin, imap_login, import_directory,
+from relhelp import (CERT_OF, PASSWORDS, PRO, PRO2, group_pids, idle_reused, imap_login, import_directory,
                      message, require_binaries, rss_kb, submission, wait_until)
 
 SECONDS = int(os.environ.get("MSS_RELIABILITY_LOAD_SECONDS", "30"))
@@ -142,12 +142,16 @@ def test_load_50_smtp_50_imap(mss, tmp_path):
     for d in masters:
         assert rss_end[d] - rss_start[d] <= MASTER_GROWTH_KB, f"{d} master grew: {summary}"
 
-    # Every session process ends once its client has gone; what is left is an idle
-    # reused pre-login process (submission), and it ends after smtp_session_idle_time.
+    # Every session ends once its client has gone; what is left is idle reused processes
+    # (submission's pre-login processes, its session processes kept for their account),
+    # and they end after smtp_session_idle_time.
     login_uid = pwd.getpwnam("nobody").pw_uid  # login_user's default
     for d, pid in masters.items():
+        with open(f"/proc/{pid}/status") as f:  # and the daemons' user, the master's
+            uids = {login_uid, next(int(l.split()[1]) for l in f if l.startswith("Uid:"))}
+
         def busy():
-            return sorted(p for p in set(group_pids(pid)) - baseline[d] if not idle_prelogin(p, login_uid))
+            return sorted(p for p in set(group_pids(pid)) - baseline[d] if not idle_reused(p, uids))
         assert wait_until(lambda: not busy(), 20), f"{d}: sessions left behind: {busy()}"
     for d, pid in masters.items():
         assert wait_until(lambda: set(group_pids(pid)) <= baseline[d], IDLE_TIME + 20), \
