@@ -214,7 +214,7 @@ __attribute__((noreturn)) static void other_account(struct smtpd_ctx *ctx, struc
                                                     const struct session_info *si)
 {
 	log_warn("smtp.session_refused",
-	         "session=%s peer=%s error=\"the login names another account than "
+	         "session=%s peer=%s error=\"the certificate or login names another account than "
 	         "this session process's\" action=ended",
 	         s->id, si->peer_ip);
 	close(si->auth_fd);
