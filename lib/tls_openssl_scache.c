@@ -52,7 +52,7 @@ static int session_new(SSL *ssl, SSL_SESSION *sess)
 		unsigned char *p = der;
 		time_t expires = (time_t)SSL_SESSION_get_time(sess) + (time_t)SSL_SESSION_get_timeout(sess);
 		if (i2d_SSL_SESSION(sess, &p) == len)
-			(void)tls_scache_put(t, id, id_len, expires, der, (size_t)len);
+			(void)tls_scache_put(t, id, id_len, time(NULL), expires, der, (size_t)len);
 		OPENSSL_cleanse(der, (size_t)len);
 	}
 	ERR_clear_error();

@@ -5,18 +5,25 @@ serves it, and still carries its verified certificate (the operator it was stays
 operator it is); the certificate a resumed session carries is checked again against
 the CRL in force, so a revoked one is refused even when resumed. With
 smtp_tls_ticket_lifetime = 0 nothing resumes; after SIGHUP (a new ticket key) a ticket
-made before gets a full handshake. Driven with openssl s_client -sess_out / -sess_in."""
+made before gets a full handshake. Pre-login processes killed (kill -9) in the middle
+of their handshakes do not stop later clients resuming. Driven with openssl s_client
+-sess_out / -sess_in."""
 import os
 import re
 import shutil
 import signal
+import ssl
 import subprocess
+import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from conftest import PRO
+from test_privsep import children, fd_targets
 from test_smtp_mx import trust_list
+from test_smtp_protocol import RawSmtp
 
 OPERATOR = "dr.x@other-operator.test"
 OPERATOR_DN = "CN=mx.other-operator.test,OU=12345678900011,O=Other Operator,C=FR"
@@ -185,3 +192,112 @@ def test_sighup_follows_the_ticket_lifetime(mx, tmp_path):
     s_client(m, "operator", sess_out=sess)
     out, reused = s_client(m, "operator", sess_in=sess)
     assert reused, out
+
+
+# ---- pre-login processes killed in their handshakes ----------------------------------
+# The pre-login process, the one that parses the peer's bytes, writes the table of TLS
+# sessions (OpenSSL, smtp_tls_session_cache): one killed while it writes a slot leaves
+# the slot half-written, and the next writer takes it over (lib/tls_scache.h). With a
+# table of one slot, every session goes through that slot.
+
+def mx_prelogin(m):
+    """An MX connection after its greeting and EHLO, in clear, and its pre-login process
+    (a new child of the master that does not hold the database; smtp_session_max_use 1:
+    a new one per connection)."""
+    master = m.procs["smtpd"].pid
+    before = set(children(master))
+    c = RawSmtp(m.port("smtp"))
+    assert c.reply()[0] == 220
+    assert c.cmd("EHLO mx.other-operator.test")[0] == 250
+    for _ in range(100):
+        new = [p for p in children(master) if p not in before]
+        pre = [p for p in new if not any(t.endswith("mss.db") for t in fd_targets(p))]
+        if len(new) == 2 and len(pre) == 1:
+            return c, pre[0]
+        time.sleep(0.05)
+    raise AssertionError("no pre-login process found")
+
+
+def handshake(c, ctx):
+    try:
+        c.sock = ctx.wrap_socket(c.sock, server_hostname="localhost")
+        c.cmd("EHLO mx.other-operator.test")
+    except (OSError, EOFError, ssl.SSLError, AssertionError):
+        pass  # the server was killed
+
+
+def resumes(m, tmp_path):
+    """A full handshake keeps a session, which the next connection resumes (with MAIL
+    FROM accepted: the operator's certificate came back with it)."""
+    sess = tmp_path / "sess.pem"
+    out, reused = s_client(m, "operator", sess_out=sess)
+    assert not reused and sess.exists(), out
+    out, reused = s_client(m, "operator", sess_in=sess, lines=(f"MAIL FROM:<{OPERATOR}>",))
+    assert reused and re.search(r"^250 2\.1\.0", out, re.M), out
+    return out
+
+
+def test_resumption_survives_killed_prelogin_processes(mx, tmp_path):
+    """20 pre-login processes killed 0 to 38 ms after STARTTLS, at any point of their
+    handshakes: the next clients still get a session kept, and resume it."""
+    m = mx
+    m.set(smtp_tls_session_cache=1, smtp_session_max_use=1)
+    started(m)
+    ctx = m.client_context("operator")
+    for i in range(20):
+        c, pre = mx_prelogin(m)
+        assert c.cmd("STARTTLS")[0] == 220
+        t = threading.Thread(target=handshake, args=(c, ctx))
+        t.start()
+        time.sleep(i * 0.002)
+        os.kill(pre, signal.SIGKILL)
+        t.join(30)
+        c.close()
+        assert not t.is_alive()
+    resumes(m, tmp_path)
+
+
+def state(pid):
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return {}
+    return dict(line.split(":\t", 1) for line in text.splitlines() if ":\t" in line)
+
+
+@pytest.mark.skipif(shutil.which("gdb") is None, reason="gdb stops the writer inside the table")
+def test_slot_of_a_writer_killed_inside_it_is_taken_over(mx, tmp_path):
+    """Not left to chance: gdb stops a pre-login process inside tls_scache_put, the
+    table's one slot taken and written but not handed back (at slot_release, inlined
+    in it), and kills it there.
+    The next full handshake's session is kept all the same (the dead writer's slot
+    taken over), and resumes."""
+    m = mx
+    m.set(smtp_tls_session_cache=1, smtp_session_max_use=1)
+    started(m)
+    c, pre = mx_prelogin(m)
+    if "tls=openssl" not in m.log("smtpd"):
+        c.close()
+        pytest.skip("GnuTLS keeps no table (stateless tickets)")
+    gdb = subprocess.Popen(["gdb", "-nx", "-batch", "-p", str(pre), "-ex", "break tls_scache_put",
+                            "-ex", "continue", "-ex", "break slot_release", "-ex", "continue",
+                            "-ex", "kill"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60  # attached, breakpoint set, running again
+        while not (state(pre).get("TracerPid", "0") != "0" and state(pre).get("State", "")[:1] == "S"):
+            assert time.monotonic() < deadline and gdb.poll() is None, "gdb did not attach"
+            time.sleep(0.1)
+        time.sleep(0.5)
+        assert c.cmd("STARTTLS")[0] == 220
+        handshake(c, m.client_context("operator"))
+        out = gdb.communicate(timeout=60)[0]
+    finally:
+        if gdb.poll() is None:
+            gdb.kill()
+            gdb.wait()
+        c.close()
+    assert re.search(r"^Breakpoint 2(\.[0-9]+)?, slot_release", out, re.M) and "tls_scache_put" in out, out
+    deadline = time.monotonic() + 10
+    while state(pre).get("State", "Z")[:1] != "Z" and state(pre) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    resumes(m, tmp_path)
