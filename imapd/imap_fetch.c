@@ -384,9 +384,15 @@ static int fetch_one(struct imap_session *s, const struct imap_fetch_request *r,
 		conn_puts(s->conn, "* ");
 		conn_put_uint(s->conn, f.seq);
 		conn_puts(s->conn, " FETCH (");
+		bool first = true;
 		for (size_t k = 0; k < r->n && rc == FETCH_OK; k++) {
-			if (k > 0)
+			/* a shared view has no MODSEQ: FETCH asking it answers BAD, and NOTIFY's
+			 * MessageNew attributes, set for every mailbox, go without it there */
+			if (r->items[k].kind == IMAP_FETCH_MODSEQ && s->view.shared)
+				continue;
+			if (!first)
 				conn_puts(s->conn, " ");
+			first = false;
 			rc = write_item(&f, &r->items[k]);
 			has_flags |= r->items[k].kind == IMAP_FETCH_FLAGS;
 		}
@@ -504,6 +510,10 @@ void cmd_fetch(struct imap_session *s, struct imap_command *c)
 	}
 	if (r.modseq)
 		imap_condstore_enable(s);
+	if (r.modseq && s->view.shared) { /* MODSEQ, CHANGEDSINCE: RFC 7162 3.1.2 */
+		imap_send(s, c->tag, IMAP_R_NOMODSEQ);
+		goto out;
+	}
 	if (r.vanished && !s->enabled_qresync) { /* RFC 7162 3.2.6 */
 		imap_send(s, c->tag, IMAP_R_VANISHED_NEEDS_QRESYNC);
 		goto out;

@@ -82,7 +82,11 @@ static void select_untagged(struct imap_session *s, const struct store_mailbox *
 		}
 	conn_printf(s->conn, "* OK [UIDVALIDITY %u] UIDs valid\r\n", mb->uidvalidity);
 	conn_printf(s->conn, "* OK [UIDNEXT %u] Predicted next UID\r\n", mb->uidnext);
-	conn_printf(s->conn, "* OK [HIGHESTMODSEQ %llu] Highest\r\n", (unsigned long long)mb->highestmodseq);
+	if (v->shared) /* RFC 7162 3.1.2: what a professional may see has no MODSEQ */
+		conn_puts(s->conn, "* OK [NOMODSEQ] No MODSEQ in a shared folder\r\n");
+	else
+		conn_printf(s->conn, "* OK [HIGHESTMODSEQ %llu] Highest\r\n",
+		            (unsigned long long)mb->highestmodseq);
 }
 
 /* SELECT/EXAMINE once the arguments are read. */

@@ -83,13 +83,12 @@ void imap_qresync_free(struct imap_qresync *q)
 	q->has_known = false;
 }
 
-/* The highest UID a '*' names: the mailbox's last UID, seen or not; in a shared vault
- * view the last one the professional may see (its UIDNEXT is theirs, imap_vault_shown). */
+/* The highest UID a '*' names: the mailbox's last UID, seen or not. */
 static uint32_t star_uid(const struct imap_session *s)
 {
 	const struct imap_view *v = &s->view;
 	uint32_t last = v->n ? v->v[v->n - 1].uid : 0;
-	return v->uidnext > last + 1 && !v->shared ? v->uidnext - 1 : last;
+	return v->uidnext > last + 1 ? v->uidnext - 1 : last;
 }
 
 /* Writes "* VANISHED (EARLIER) ..." with the UIDs expunged since that set (normalised,
@@ -118,70 +117,16 @@ static void vanished_earlier(struct imap_session *s, const struct imap_seqset *s
 	free(uids);
 }
 
-/* "lo" or "lo:hi" after what b holds. */
-static void put_range(struct buf *b, uint64_t lo, uint64_t hi)
-{
-	int rc = b->len > 0 ? buf_append_char(b, ',') : 0;
-	rc |= lo == hi ? buf_printf(b, "%llu", (unsigned long long)lo)
-	               : buf_printf(b, "%llu:%llu", (unsigned long long)lo, (unsigned long long)hi);
-	str_assert(rc, "b is BUF_UNLIMITED");
-}
-
-/* VANISHED (EARLIER) in a shared vault view: every UID of set (normalised; NULL: up to
- * the last one the view holds) that the view does not hold, whether it was expunged,
- * is masked or never was. To the professional a masked document is an expunged one
- * (an open view tells its EXPUNGE when it is masked), and the store's expunged UIDs
- * alone would tell one from the other: a UID named neither visible nor vanished is a
- * masked document, which nothing may reveal (imap_vault.h). A client forgets the UIDs
- * named that it holds; the others (never known to it) change nothing, and Dovecot too
- * names whole ranges when its log of expunges is short. */
-static void vanished_shared(struct imap_session *s, const struct imap_seqset *set)
-{
-	const struct imap_view *v = &s->view;
-	struct imap_seq_range all = {1, star_uid(s)};
-	const struct imap_seq_range *r = set != NULL ? set->r : &all;
-	size_t nr = set != NULL ? set->n : all.hi > 0, i = 0;
-	struct buf b;
-	buf_init(&b, BUF_UNLIMITED);
-	for (size_t k = 0; k < nr; k++) { /* ascending, disjoint: the view is walked once */
-		uint64_t at = r[k].lo;
-		for (; i < v->n && v->v[i].uid < at; i++)
-			;
-		while (at <= r[k].hi) {
-			uint64_t held = i < v->n ? v->v[i].uid : UINT64_MAX;
-			if (held > r[k].hi) { /* left for the next range */
-				put_range(&b, at, r[k].hi);
-				break;
-			}
-			if (held > at)
-				put_range(&b, at, held - 1);
-			at = held + 1;
-			i++;
-		}
-	}
-	if (b.len > 0)
-		conn_printf(s->conn, "* VANISHED (EARLIER) %s\r\n", b.data);
-	buf_free(&b);
-}
-
-/* The UIDs the client should forget: vanished_earlier, or vanished_shared in a shared
- * vault view. */
-static void vanished(struct imap_session *s, const struct imap_seqset *set, uint64_t since)
-{
-	if (s->view.shared)
-		vanished_shared(s, set);
-	else
-		vanished_earlier(s, set, since);
-}
-
 void imap_qresync_select(struct imap_session *s, struct imap_qresync *q)
 {
 	struct imap_view *v = &s->view;
-	if (!q->on || q->uidvalidity != v->uidvalidity)
-		return; /* RFC 7162 3.2.5.2: a new UIDVALIDITY means a full resynchronisation */
+	/* RFC 7162 3.2.5.2: a new UIDVALIDITY means a full resynchronisation; so does a
+	 * shared view, which has no MODSEQ (NOMODSEQ, imap_vault.h) to resynchronise from */
+	if (!q->on || q->uidvalidity != v->uidvalidity || v->shared)
+		return;
 	if (q->has_known)
 		imap_seqset_normalise(&q->known, star_uid(s));
-	vanished(s, q->has_known ? &q->known : NULL, q->modseq);
+	vanished_earlier(s, q->has_known ? &q->known : NULL, q->modseq);
 	for (size_t i = 0; i < v->n; i++)
 		if (v->v[i].modseq > q->modseq && (!q->has_known || imap_seqset_has(&q->known, v->v[i].uid)))
 			imap_view_write_fetch_flags(s, i);
@@ -193,6 +138,6 @@ void imap_qresync_vanished(struct imap_session *s, const char *set, uint64_t sin
 	if (strcmp(set, "$") == 0 || imap_seqset_parse(set, &ss) < 0)
 		return; /* the saved result names messages still here; the set was checked */
 	imap_seqset_normalise(&ss, star_uid(s));
-	vanished(s, &ss, since);
+	vanished_earlier(s, &ss, since);
 	imap_seqset_free(&ss);
 }

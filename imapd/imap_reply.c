@@ -124,6 +124,7 @@ static const struct imap_reply replies[IMAP_R_COUNT] = {
     [IMAP_R_INVALID_DATE] = R_BAD(NULL, "Invalid date-time"),
     [IMAP_R_INVALID_URLAUTH] = R_BAD(NULL, "Invalid URLAUTH URL"),
     [IMAP_R_VANISHED_NEEDS_QRESYNC] = R_BAD(NULL, "VANISHED needs ENABLE QRESYNC"),
+    [IMAP_R_NOMODSEQ] = R_BAD(NULL, "No MODSEQ in a shared folder (NOMODSEQ)"),
     [IMAP_R_UNKNOWN_CONTEXT] = R_BAD(NULL, "Unknown search context"),
     [IMAP_R_AUTH_BASE64] = R_BAD(NULL, "Invalid base64 or response"),
     [IMAP_R_AUTH_CANCELLED] = R_BAD(NULL, "Authentication cancelled"),

@@ -119,6 +119,7 @@ enum imap_reply_id {
 	IMAP_R_INVALID_DATE,
 	IMAP_R_INVALID_URLAUTH,
 	IMAP_R_VANISHED_NEEDS_QRESYNC, /* BAD (RFC 7162 3.2.6) */
+	IMAP_R_NOMODSEQ,               /* BAD: MODSEQ in a shared vault view (RFC 7162 3.1.2) */
 	IMAP_R_UNKNOWN_CONTEXT,        /* BAD: CANCELUPDATE of an unknown tag (RFC 5267 4.3) */
 	IMAP_R_AUTH_BASE64,            /* BAD: an AUTHENTICATE response not base64 */
 	IMAP_R_AUTH_CANCELLED,         /* BAD "*" (RFC 9051 6.2.2) */

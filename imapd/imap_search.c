@@ -261,6 +261,8 @@ int imap_search_eval(struct imap_session *s, struct imap_search_query *q, size_t
 		return IMAP_SEARCH_TOO_MANY_KEYS;
 	if (q->has_modseq)
 		imap_condstore_enable(s);
+	if (q->has_modseq && s->view.shared)
+		return IMAP_SEARCH_NOMODSEQ;
 	prepare(s, q->root);
 	*idx = xcalloc(s->view.n ? s->view.n : 1, sizeof(**idx));
 	time_t until = time(NULL) + (time_t)s->cfg->imap_search_timeout;
@@ -427,6 +429,8 @@ void imap_search_refuse(struct imap_session *s, const char *tag, int rc, const c
 	else if (rc == IMAP_SEARCH_TOO_LONG)
 		imap_send_text2(s, tag, IMAP_R_LIMIT_SEARCH_TIME, what,
 		                imap_num(s->cfg->imap_search_timeout, &n));
+	else if (rc == IMAP_SEARCH_NOMODSEQ)
+		imap_send(s, tag, IMAP_R_NOMODSEQ);
 	else
 		imap_send_text(s, tag, IMAP_R_SERVERBUG_FAILED, what);
 }

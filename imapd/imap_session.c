@@ -231,10 +231,11 @@ void imap_condstore_enable(struct imap_session *s)
 	s->enabled_condstore = true;
 	/* RFC 7162 3.1: a CONDSTORE enabling command with a mailbox selected tells the
 	 * client where the mailbox's MODSEQ stands */
-	if (s->view.open)
+	if (s->view.open && s->view.shared)
+		conn_puts(s->conn, "* OK [NOMODSEQ] No MODSEQ in a shared folder\r\n");
+	else if (s->view.open)
 		conn_printf(s->conn, "* OK [HIGHESTMODSEQ %llu] Highest\r\n",
-		            (unsigned long long)(s->view.shared ? imap_vault_highestmodseq(s)
-		                                                : s->view.highestmodseq));
+		            (unsigned long long)s->view.highestmodseq);
 }
 
 void imap_audit(struct imap_session *s, const char *action, const char *target, const char *detail,

@@ -396,10 +396,11 @@ int imap_vault_list(struct imap_session *s, struct store_mailbox_list *l)
 	return vault_patients_readable_by(s->store, s->account.address, add_patient, &x);
 }
 
-/* The folder as a professional may see it: counts, UIDNEXT and HIGHESTMODSEQ of the
- * documents not masked only, none of the patient's flags, so that nothing tells a
- * masked document exists; a folder with no such document does not exist for them.
- * Returns 1, 0 (none visible, or no such folder), -1. */
+/* The folder as a professional may see it: counts and UIDNEXT of the documents not
+ * masked only, none of the patient's flags, so that nothing tells a masked document
+ * exists; HIGHESTMODSEQ 0, as RFC 7162 3.1.2 has it for a mailbox without MODSEQ (a
+ * shared view is one: imap_vault.h); a folder with no such document does not exist
+ * for them. Returns 1, 0 (none visible, or no such folder), -1. */
 static int visible_folder(struct imap_session *s, const char *owner, const char *name,
                           struct store_mailbox *mb)
 {
@@ -416,7 +417,7 @@ static int visible_folder(struct imap_session *s, const char *owner, const char 
 	mb->total_size = 0;
 	mb->deleted_size = 0; /* the patient's \Deleted is theirs too */
 	mb->uidnext = 1;
-	mb->highestmodseq = 1;
+	mb->highestmodseq = 0;
 	for (size_t i = 0; i < list.n; i++) {
 		const struct store_msg *m = &list.v[i];
 		if (imap_keywords_masked(m->keywords))
@@ -424,10 +425,9 @@ static int visible_folder(struct imap_session *s, const char *owner, const char 
 		mb->messages++;
 		mb->total_size += m->size;
 		mb->uidnext = m->uid + 1;
-		if (m->modseq > mb->highestmodseq)
-			mb->highestmodseq = m->modseq;
 	}
 	mb->unseen = mb->messages; /* the patient's \Seen is theirs: never shown */
+	mb->recent = 0;            /* the mark moves when the patient opens it (imap_view.c) */
 	store_msglist_free(&list);
 	return mb->messages > 0 ? 1 : 0;
 }
@@ -437,15 +437,6 @@ int imap_vault_status(struct imap_session *s, const struct imap_target *t, struc
 	return visible_folder(s, t->owner, t->name, mb);
 }
 
-uint64_t imap_vault_highestmodseq(const struct imap_session *s)
-{
-	uint64_t h = 1;
-	for (size_t i = 0; i < s->view.n; i++)
-		if (s->view.v[i].modseq > h)
-			h = s->view.v[i].modseq;
-	return h;
-}
-
 int imap_vault_shown(struct imap_session *s, struct store_mailbox *mb)
 {
 	if (!s->view.shared)
@@ -453,7 +444,7 @@ int imap_vault_shown(struct imap_session *s, struct store_mailbox *mb)
 	if (s->view.n == 0)
 		return 0;
 	mb->uidnext = s->view.v[s->view.n - 1].uid + 1;
-	mb->highestmodseq = imap_vault_highestmodseq(s);
+	mb->highestmodseq = 0; /* NOMODSEQ: SELECT does not announce it */
 	return 1;
 }
 

@@ -70,13 +70,15 @@ bool imap_vault_visible(struct imap_session *s, uint32_t uid);
  * the vault's own state ($Masked, $Superseded) crosses. No-op outside a shared view. */
 void imap_vault_strip(const struct imap_session *s, struct store_msg *m);
 /* After a shared view opened: 0 when no document is visible (the folder does not exist
- * for the professional), else 1 with mb's UIDNEXT and HIGHESTMODSEQ those of the
- * visible documents (nothing tells a masked one exists). 1 outside a shared view. */
+ * for the professional), else 1 with mb's UIDNEXT that of the visible documents
+ * (nothing tells a masked one exists). 1 outside a shared view.
+ * A shared view has no MODSEQ (RFC 7162 3.1.2 NOMODSEQ): the folder's MODSEQ counts the
+ * patient's own changes too (\Seen, flags, keywords, masks), so any MODSEQ shown would
+ * tell the professional when the patient read or handled each document. SELECT says
+ * [NOMODSEQ], STATUS HIGHESTMODSEQ is 0, FETCH MODSEQ / CHANGEDSINCE and SEARCH MODSEQ
+ * answer BAD, the QRESYNC parameter is ignored (a full resynchronisation), and no
+ * untagged FETCH carries MODSEQ (doc/architecture.md "Readers other than the owner"). */
 int imap_vault_shown(struct imap_session *s, struct store_mailbox *mb);
-/* The HIGHESTMODSEQ a shared view shows: the highest MODSEQ of the documents it holds
- * (1 when none), never the folder's, which a masked document's change may have raised
- * (CONDSTORE enabled after SELECT tells it, RFC 7162 3.1). */
-uint64_t imap_vault_highestmodseq(const struct imap_session *s);
 /* Audits a search in the documents' content (SEARCH BODY/TEXT) in a shared view as a
  * consultation (vault.search); listing and header searches are not. */
 void imap_vault_searched(struct imap_session *s);

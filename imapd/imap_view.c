@@ -96,9 +96,13 @@ static void view_seen(struct imap_session *s)
 
 /* The first UID that is \Recent in this session (RFC 3501 2.3.2): a read-write view
  * takes the messages no session has seen yet; a read-only one shows them as recent
- * without taking them (RFC 3501 6.3.2). mb is the mailbox as just read. */
+ * without taking them (RFC 3501 6.3.2). A shared view shows as recent only what was
+ * filed while it was open: the mailbox's mark moves when the patient opens her folder,
+ * which the professional must not learn (imap_vault.h). mb is the mailbox as just read. */
 static uint32_t recent_from(struct imap_session *s, const struct store_mailbox *mb)
 {
+	if (s->view.shared)
+		return s->view.uidnext; /* at SELECT mb's UIDNEXT: none */
 	uint32_t first = mb->first_recent_uid;
 	if (s->view.readonly || first >= mb->uidnext)
 		return first;
@@ -572,7 +576,7 @@ void imap_view_write_fetch_flags(struct imap_session *s, size_t i)
 	const struct imap_msg *m = &s->view.v[i];
 	conn_printf(s->conn, "* %zu FETCH (UID %u ", i + 1, m->uid);
 	imap_flags_write(s, m->flags, m->keywords, m->recent && !s->enabled_rev2);
-	if (s->enabled_condstore)
+	if (s->enabled_condstore && !s->view.shared) /* NOMODSEQ (imap_vault.h) */
 		conn_printf(s->conn, " MODSEQ (%llu)", (unsigned long long)m->modseq);
 	conn_puts(s->conn, ")\r\n");
 }

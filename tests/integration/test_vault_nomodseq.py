@@ -1,0 +1,162 @@
+"""A professional's view of a patient's folder has no MODSEQ (RFC 7162 3.1.2 NOMODSEQ):
+the folder's MODSEQ counts the patient's own changes (\\Seen, flags, keywords), so any
+MODSEQ shown would tell the professional when the patient read or handled each
+document. SELECT says [NOMODSEQ], STATUS HIGHESTMODSEQ is 0, FETCH MODSEQ /
+CHANGEDSINCE and SEARCH MODSEQ answer BAD, the QRESYNC parameter is ignored, and
+nothing a professional sees (live or at the next session, NOTIFY included) moves when
+the patient changes her flags; documents filed, masked and unmasked still show.
+Raw IMAP sessions over TLS (exact lines)."""
+import re
+
+import pytest
+
+from conftest import PATIENT, PRO
+from controls_helpers import session
+from test_vault_live import more_documents, shared  # noqa: F401 (fixture)
+
+PATIENT_CHANGES = ["+FLAGS (\\Seen)", "+FLAGS (\\Flagged)", "+FLAGS (urgent)", "-FLAGS (\\Answered)"]
+
+
+def patient_store(m, *stores):
+    pat = session(m, PATIENT)
+    try:
+        _, t = pat.cmd("p0", f'SELECT "{m.folder}"')
+        assert t.startswith(b"p0 OK"), t
+        for i, st in enumerate(stores, 1):
+            _, t = pat.cmd(f"p{i}", f"UID STORE 1:* {st}")
+            assert t.startswith(f"p{i} OK".encode()), t
+    finally:
+        pat.close()
+
+
+def observed(m):
+    """Everything a professional's fresh session is told about the folder by the
+    commands that carry MODSEQ, as (command, lines, tagged) with the tags' names."""
+    pro = session(m, PRO)
+    out = []
+    try:
+        for tag, cmd in (("o0", "ENABLE QRESYNC"),
+                         ("o1", f'STATUS "{m.shared}" (MESSAGES UIDNEXT HIGHESTMODSEQ)'),
+                         ("o2", f'EXAMINE "{m.shared}" (CONDSTORE)'),
+                         ("o3", "FETCH 1:* (UID FLAGS MODSEQ)"),
+                         ("o4", "UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE 1)"),
+                         ("o5", "UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE 1 VANISHED)"),
+                         ("o6", "SEARCH MODSEQ 1"),
+                         ("o7", "UID SEARCH RETURN (ALL) MODSEQ 2"),
+                         ("o8", "SORT (DATE) UTF-8 MODSEQ 1"),
+                         ("o9", "FETCH 1:* (UID FLAGS)"),
+                         ("oa", f'SELECT "{m.shared}"')):
+            lines, t = pro.cmd(tag, cmd)
+            out.append((cmd, [l for l in lines if not l.startswith(b"* OK [CLOSED]")], t))
+        uidvalidity = re.search(rb"UIDVALIDITY (\d+)", b"\n".join(out[2][1])).group(1).decode()
+        lines, t = pro.cmd("ob", f'EXAMINE "{m.shared}" (QRESYNC ({uidvalidity} 1))')
+        out.append(("QRESYNC", [l for l in lines if not l.startswith(b"* OK [CLOSED]")], t))
+    finally:
+        pro.close()
+    return out
+
+
+def test_a_shared_view_says_nomodseq(shared):
+    """SELECT/EXAMINE [NOMODSEQ], STATUS HIGHESTMODSEQ 0, BAD for the commands that
+    need a MODSEQ (RFC 7162 3.1.2), no VANISHED or FETCH from a QRESYNC reselect."""
+    got = {cmd: (lines, t) for cmd, lines, t in observed(shared)}
+    lines, t = got[f'STATUS "{shared.shared}" (MESSAGES UIDNEXT HIGHESTMODSEQ)']
+    assert t.startswith(b"o1 OK") and lines[0].endswith(b"(MESSAGES 1 UIDNEXT 2 HIGHESTMODSEQ 0)"), lines
+    for cmd in (f'EXAMINE "{shared.shared}" (CONDSTORE)', f'SELECT "{shared.shared}"'):
+        lines, t = got[cmd]
+        assert b" OK " in t, (cmd, t)
+        assert b"* OK [NOMODSEQ] No MODSEQ in a shared folder" in lines, (cmd, lines)
+        assert not any(b"HIGHESTMODSEQ" in l for l in lines), (cmd, lines)
+    for cmd in ("FETCH 1:* (UID FLAGS MODSEQ)", "UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE 1)",
+                "UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE 1 VANISHED)", "SEARCH MODSEQ 1",
+                "UID SEARCH RETURN (ALL) MODSEQ 2", "SORT (DATE) UTF-8 MODSEQ 1"):
+        lines, t = got[cmd]
+        assert b" BAD " in t and lines == [], (cmd, lines, t)
+    lines, t = got["FETCH 1:* (UID FLAGS)"]
+    assert t.startswith(b"o9 OK") and lines == [b"* 1 FETCH (UID 1 FLAGS ())"], lines
+    lines, t = got["QRESYNC"]
+    assert t.startswith(b"ob OK"), t
+    assert not any(l.startswith((b"* VANISHED", b"* 1 FETCH")) or b"MODSEQ (" in l for l in lines), lines
+
+
+@pytest.mark.parametrize("change", PATIENT_CHANGES)
+def test_the_patients_flags_move_nothing_the_professional_sees(shared, change):
+    """The patient sets \\Seen, \\Flagged, a keyword, or clears a flag: a professional's
+    next session is told exactly what it was told before (SELECT, EXAMINE, STATUS,
+    FETCH, CHANGEDSINCE, SEARCH MODSEQ, QRESYNC), and one open since then (CONDSTORE
+    and QRESYNC on, NOTIFY on the folder as another mailbox and as the selected one)
+    is told nothing."""
+    m = shared
+    if change.startswith("-"):
+        patient_store(m, change.replace("-", "+"))
+    before = observed(m)
+    selected = session(m, PRO)
+    other = session(m, PRO)
+    try:
+        for s in (selected, other):
+            _, t = s.cmd("e1", "ENABLE QRESYNC")
+            assert t.startswith(b"e1 OK"), t
+        _, t = selected.cmd("n1", f'SELECT "{m.shared}"')
+        assert t.startswith(b"n1 OK"), t
+        _, t = selected.cmd("n2", "NOTIFY SET (selected (MessageNew (UID FLAGS MODSEQ) MessageExpunge "
+                                  "FlagChange))")
+        assert t.startswith(b"n2 OK"), t
+        _, t = other.cmd("n1", "SELECT INBOX")
+        assert t.startswith(b"n1 OK"), t
+        _, t = other.cmd("n2", "NOTIFY SET STATUS (subtree Patients (MessageNew MessageExpunge FlagChange))")
+        assert t.startswith(b"n2 OK"), t
+        for s in (selected, other):
+            s.send(b"i1 IDLE\r\n")
+            assert s.readline().startswith(b"+")
+        patient_store(m, change)
+        for s in (selected, other):
+            s.sock.settimeout(2)
+            with pytest.raises(TimeoutError):
+                line = s.readline()
+                pytest.fail(f"told after {change}: {line!r}")
+            s.sock.settimeout(15)
+            s.send(b"DONE\r\n")
+            lines, t = s.read_until_tagged("i1")
+            assert t.startswith(b"i1 OK") and lines == [], (change, lines)
+            lines, t = s.cmd("n3", "NOOP")
+            assert t.startswith(b"n3 OK") and lines == [], (change, lines)
+    finally:
+        selected.close()
+        other.close()
+    after = observed(m)
+    assert after == before, (change, before, after)
+
+
+def test_filing_masking_and_unmasking_still_show(shared):
+    """A document filed shows as EXISTS with its FETCH (no MODSEQ, CONDSTORE on), a
+    masked one as VANISHED (QRESYNC on), an unmasked one at the next SELECT; STATUS
+    follows them, HIGHESTMODSEQ staying 0."""
+    m = shared
+    pro = session(m, PRO)
+    try:
+        _, t = pro.cmd("e1", "ENABLE QRESYNC")
+        assert t.startswith(b"e1 OK"), t
+        lines, t = pro.cmd("s1", f'SELECT "{m.shared}"')
+        assert t.startswith(b"s1 OK") and b"* 1 EXISTS" in lines, lines
+        more_documents(m, 1, ())
+        lines, t = pro.cmd("n1", "NOOP")
+        assert t.startswith(b"n1 OK") and b"* 2 EXISTS" in lines, lines
+        lines, t = pro.cmd("f1", "FETCH 2 (UID FLAGS)")
+        assert lines == [b"* 2 FETCH (UID 2 FLAGS (\\Recent))"], lines  # filed while open
+        pat = session(m, PATIENT)
+        try:
+            pat.cmd("p1", f'SELECT "{m.folder}"')
+            _, t = pat.cmd("p2", "UID STORE 1 +FLAGS ($Masked)")
+            assert t.startswith(b"p2 OK"), t
+            lines, t = pro.cmd("n2", "NOOP")
+            assert b"* VANISHED 1" in lines and not any(b"MODSEQ" in l for l in lines), lines
+            _, t = pat.cmd("p3", "UID STORE 1 -FLAGS ($Masked)")
+            assert t.startswith(b"p3 OK"), t
+        finally:
+            pat.close()
+        lines, t = pro.cmd("s2", f'SELECT "{m.shared}"')
+        assert t.startswith(b"s2 OK") and b"* 2 EXISTS" in lines, lines
+        lines, t = pro.cmd("s3", f'STATUS "{m.shared}" (MESSAGES HIGHESTMODSEQ)')
+        assert lines[0].endswith(b"(MESSAGES 2 HIGHESTMODSEQ 0)"), lines
+    finally:
+        pro.close()
