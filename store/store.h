@@ -461,6 +461,10 @@ int store_expunged_since(struct store *st, int64_t mailbox_id, uint64_t since, u
  * contacts). Call after that transaction ends; after a rollback the wake is spurious
  * but harmless. Changes made outside a caller's transaction wake at once. */
 void store_notify_flush(struct store *st);
+/* Wakes the watchers of mailbox_id as a change of it would, though it did not change:
+ * for what they must look at again that is not the mailbox's (vault_access: a read
+ * access withdrawn). Inside a transaction, at store_notify_flush as above. */
+void store_wake(struct store *st, int64_t mailbox_id);
 
 /* After each commit that changes a mailbox (deliver, append, copy/move into it,
  * expunge, flags, delete, rename) the store touches data_dir/run/mbox-<id>.

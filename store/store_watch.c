@@ -251,6 +251,11 @@ void store_notify(struct store *st, int64_t mailbox_id)
 	st->pending_notify[st->npending_notify++] = mailbox_id;
 }
 
+void store_wake(struct store *st, int64_t mailbox_id)
+{
+	store_notify(st, mailbox_id);
+}
+
 void store_notify_flush(struct store *st)
 {
 	for (size_t i = 0; i < st->npending_notify; i++)

@@ -11,6 +11,7 @@
 #include "lib/str.h"
 #include "audit/audit.h"
 #include "store/store_sql.h"
+#include "vault/vault.h"
 
 #define ADDR_MAX MSS_ADDRESS_SIZE
 
@@ -135,6 +136,39 @@ static int run_locked(struct store *st, const struct vault_actor *who, enum acce
 	return audit_append(st, &ev, err, errlen) == 0 ? 0 : -1;
 }
 
+/* Wakes the sessions that have one of owner's folders named prefix + a shared folder
+ * selected (store_wake, as a change of the folder would). */
+static void wake_folders(struct store *st, const char *owner, const char *prefix)
+{
+	struct store_mailbox_list l;
+	char err[256];
+	if (store_user_exists(st, owner) != 1)
+		return; /* no folder yet (the PS account is made at its first document) */
+	if (store_mailbox_list(st, owner, &l, err, sizeof err) < 0) {
+		log_warn("vault_access.wake", "owner=%s error=\"%s\"", owner, err);
+		return;
+	}
+	size_t plen = strlen(prefix);
+	for (size_t i = 0; i < l.n; i++)
+		if (strncmp(l.v[i].name, prefix, plen) == 0 && vault_is_shared_mailbox(l.v[i].name + plen))
+			store_wake(st, l.v[i].id);
+	store_mailbox_list_free(&l);
+}
+
+/* After a revocation or a block committed: a professional idling (IDLE, NOTIFY) in
+ * one of the patient's shared folders, or in the PS account's "<patient>/..." ones, is
+ * woken at once and finds the access gone (imapd answers BYE, imap_view_sync), rather
+ * than at the next change of the folder or the next command. Best effort: a lost wake
+ * only leaves that BYE to then, and nothing is served meanwhile either way. */
+static void wake_readers(struct store *st, const char *patient)
+{
+	char ps[ADDR_MAX], prefix[ADDR_MAX + 1];
+	wake_folders(st, patient, "");
+	if (vault_ps_user(store_config(st), ps, sizeof ps) == 0 &&
+	    str_format(prefix, sizeof prefix, "%s/", patient) == 0)
+		wake_folders(st, ps, prefix);
+}
+
 static int run(struct store *st, const struct vault_actor *who, enum access_op op, const char *patient_in,
                const char *pro_in, char *err, size_t errlen)
 {
@@ -145,8 +179,12 @@ static int run(struct store *st, const struct vault_actor *who, enum access_op o
 	if (sql_begin_write(db, err, errlen) != 0)
 		return -1;
 	int r = run_locked(st, who, op, patient, pro, err, errlen);
+	if (r == 0 && sql_commit(db, err, errlen) != 0)
+		return -1;
+	if (r == 0 && (op == OP_REVOKE || op == OP_BLOCK))
+		wake_readers(st, patient);
 	if (r == 0)
-		return sql_commit(db, err, errlen) == 0 ? 0 : -1;
+		return 0;
 	sql_rollback(db);
 	/* the reason may be cut in the record: the caller still gets it whole in err */
 	if (str_format(result, sizeof result, "%s: %s", r > 0 ? "refused" : "error", err) != 0)

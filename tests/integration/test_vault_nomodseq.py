@@ -5,14 +5,20 @@ document. SELECT says [NOMODSEQ], STATUS HIGHESTMODSEQ is 0, FETCH MODSEQ /
 CHANGEDSINCE and SEARCH MODSEQ answer BAD, the QRESYNC parameter is ignored, and
 nothing a professional sees (live or at the next session, NOTIFY included) moves when
 the patient changes her flags; documents filed, masked and unmasked still show.
+And a professional idling in the folder (IDLE, NOTIFY) gets BYE at once when the
+patient revokes the grant or blocks them, not at the folder's next change.
 Raw IMAP sessions over TLS (exact lines)."""
 import re
+import time
 
 import pytest
 
 from conftest import PATIENT, PRO
-from controls_helpers import session
-from test_vault_live import more_documents, shared  # noqa: F401 (fixture)
+from controls_helpers import last_seq, session
+from test_vault_invisible import invisible_message, wait_filed
+from test_vault_invisible import send as send_invisible
+from web_helpers import forms, logged_in
+from test_vault_live import block, more_documents, opened, revoke, shared  # noqa: F401 (fixture)
 
 PATIENT_CHANGES = ["+FLAGS (\\Seen)", "+FLAGS (\\Flagged)", "+FLAGS (urgent)", "-FLAGS (\\Answered)"]
 
@@ -158,5 +164,87 @@ def test_filing_masking_and_unmasking_still_show(shared):
         assert t.startswith(b"s2 OK") and b"* 2 EXISTS" in lines, lines
         lines, t = pro.cmd("s3", f'STATUS "{m.shared}" (MESSAGES HIGHESTMODSEQ)')
         assert lines[0].endswith(b"(MESSAGES 2 HIGHESTMODSEQ 0)"), lines
+    finally:
+        pro.close()
+
+
+WITHDRAWALS = {"revoke": revoke, "block": block}
+
+
+@pytest.mark.parametrize("notify", [False, True])
+@pytest.mark.parametrize("change", sorted(WITHDRAWALS))
+def test_idle_ends_at_once_when_access_is_withdrawn(shared, change, notify):
+    """A professional idling in the folder (IDLE, or IDLE under NOTIFY) gets BYE within
+    a few seconds of the revocation (DELETEACL over IMAP) or the block (mssctl), with
+    no document filed meanwhile; no read of a document is recorded."""
+    m = shared
+    pro, _ = opened(m)
+    try:
+        if notify:
+            _, t = pro.cmd("n1", "NOTIFY SET (selected (MessageNew MessageExpunge))")
+            assert t.startswith(b"n1 OK"), t
+        pro.send(b"i1 IDLE\r\n")
+        assert pro.readline().startswith(b"+")
+        before = last_seq(m)
+        WITHDRAWALS[change](m)
+        start = time.monotonic()
+        pro.sock.settimeout(5)
+        got = b""
+        while b"BYE" not in got:
+            line = pro.readline()  # TimeoutError past 5 s: IDLE was not woken
+            got += line + b"\n"
+        assert time.monotonic() - start < 5
+        assert b"* BYE Access to this folder was withdrawn" in got and b"EXISTS" not in got, got
+        reads = m.sql("SELECT count(*) FROM audit_log WHERE seq > ? AND action = 'vault.read'", before)[0][0]
+        assert reads == 0
+    finally:
+        pro.close()
+
+
+def test_idle_in_documents_ps_ends_at_once_when_blocked(shared):
+    """The same in Documents-PS (the PS account's folder of the patient's INVISIBLE_PATIENT
+    documents): the block wakes it too."""
+    m = shared
+    msg, _, _ = invisible_message()
+    send_invisible(m, msg, [PATIENT])
+    wait_filed(m, 1)
+    pro = session(m, PRO)
+    try:
+        lines, t = pro.cmd("s1", f'SELECT "Patients/{PATIENT}/Documents-PS/Imagerie"')
+        assert t.startswith(b"s1 OK") and b"* 1 EXISTS" in lines, (t, lines)
+        assert b"* OK [NOMODSEQ] No MODSEQ in a shared folder" in lines, lines
+        pro.send(b"i1 IDLE\r\n")
+        assert pro.readline().startswith(b"+")
+        start = time.monotonic()
+        block(m)
+        pro.sock.settimeout(5)
+        got = b""
+        while b"BYE" not in got:
+            got += pro.readline() + b"\n"  # TimeoutError past 5 s
+        assert time.monotonic() - start < 5
+        assert b"* BYE Access to this folder was withdrawn" in got, got
+    finally:
+        pro.close()
+
+
+def test_idle_ends_at_once_when_revoked_in_the_web_space(shared):
+    """The same when the patient withdraws the grant in mss-webd (its own processes)."""
+    m = shared
+    m.start("webd")
+    w = logged_in(m)
+    pro, _ = opened(m)
+    try:
+        pro.send(b"i1 IDLE\r\n")
+        assert pro.readline().startswith(b"+")
+        page = w.get("/professionnels")
+        f = next(f for f in forms(page, "/professionnels/retirer") if f["pro"] == PRO)
+        start = time.monotonic()
+        assert w.post("/professionnels/retirer", f).status == 303
+        pro.sock.settimeout(5)
+        got = b""
+        while b"BYE" not in got:
+            got += pro.readline() + b"\n"  # TimeoutError past 5 s
+        assert time.monotonic() - start < 5
+        assert b"* BYE Access to this folder was withdrawn" in got, got
     finally:
         pro.close()
