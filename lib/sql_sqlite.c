@@ -512,6 +512,7 @@ static int lite_script(struct sql *db, const char *what, const char *sql, bool r
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (unsigned attempt = 0;; attempt++) {
 		char *msg = NULL;
+		l->base.prepares++; /* sqlite3_exec parses its text each time */
 		int rc = sqlite3_exec(l->h, sql, NULL, NULL, &msg);
 		if (rc == SQLITE_OK)
 			return 0;
@@ -526,15 +527,41 @@ static int lite_script(struct sql *db, const char *what, const char *sql, bool r
 	}
 }
 
+/* BEGIN and COMMIT run around every write, so they come from the statement cache
+ * like any other statement rather than being parsed again by sqlite3_exec each time
+ * (issue 15). A busy answer is retried as lite_script does: BEGIN IMMEDIATE waits for
+ * the write lock, COMMIT for readers a checkpoint is waiting on. */
+static int lite_control(struct sql *db, const char *what, const char *sql, char *err, size_t errlen)
+{
+	struct lite *l = lite(db);
+	struct lite_stmt *c = cursor_for(l, what, sql, err, errlen);
+	if (c == NULL)
+		return -1;
+	struct timespec start;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	int rc;
+	for (unsigned attempt = 0;; attempt++) {
+		rc = sqlite3_step(c->st);
+		if (rc == SQLITE_DONE || !is_busy(rc) || sql_elapsed_ms(&start) > SQL_WAIT_MS)
+			break;
+		sqlite3_reset(c->st);
+		sql_backoff(attempt);
+	}
+	if (rc != SQLITE_DONE)
+		fail(l, rc, what, err, errlen);
+	lite_done(&c->base);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
 static int lite_begin(struct sql *db, bool write, char *err, size_t errlen)
 {
-	return lite_script(db, write ? "begin write" : "begin read", write ? "BEGIN IMMEDIATE" : "BEGIN",
-	                   true, err, errlen);
+	return lite_control(db, write ? "begin write" : "begin read", write ? "BEGIN IMMEDIATE" : "BEGIN",
+	                    err, errlen);
 }
 
 static int lite_commit(struct sql *db, char *err, size_t errlen)
 {
-	return lite_script(db, "commit", "COMMIT", true, err, errlen);
+	return lite_control(db, "commit", "COMMIT", err, errlen);
 }
 
 static void lite_rollback(struct sql *db)

@@ -354,6 +354,55 @@ static void test_statement_cache_eviction(void **state)
 	assert_int_equal(sql_prepare_count(db) - before, 1);
 }
 
+/* A write transaction's BEGIN and COMMIT come from the statement cache like its other
+ * statements: once one transaction ran, the next prepares nothing (issue 15: the
+ * SQLite driver parsed both anew at every delivery; PostgreSQL sends them as text). */
+static void test_transaction_prepares_nothing_again(void **state)
+{
+	struct sql *db = *state;
+	char err[256];
+	for (int round = 0; round < 3; round++) {
+		unsigned long before = sql_prepare_count(db);
+		assert_int_equal(sql_begin_write(db, err, sizeof err), 0);
+		assert_int_equal(sql_exec(db, "t.insert", "INSERT INTO t(i) VALUES(?1)",
+		                          SQL_ARGS(SQL_INT(round)), err, sizeof err),
+		                 1);
+		assert_int_equal(sql_commit(db, err, sizeof err), 0);
+		if (round > 0)
+			assert_int_equal(sql_prepare_count(db) - before, 0);
+	}
+	assert_int_equal(count(db, "SELECT count(*) FROM t"), 3);
+	/* the cached BEGIN, rolled back, serves again; and it still waits for another
+	 * connection's write transaction rather than failing */
+	assert_int_equal(sql_begin_write(db, err, sizeof err), 0);
+	sql_rollback(db);
+	int ready[2];
+	assert_int_equal(pipe(ready), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct sql *other = sql_open(target, 0, err, sizeof err);
+		if (other == NULL || sql_begin_write(other, err, sizeof err) < 0 ||
+		    sql_exec(other, "hold", "INSERT INTO t(i) VALUES(9)", SQL_NOARGS, err, sizeof err) != 1)
+			_exit(1);
+		(void)!write(ready[1], "x", 1);
+		usleep(300 * 1000);
+		_exit(sql_commit(other, err, sizeof err) == 0 ? 0 : 1);
+	}
+	char c;
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	assert_int_equal(sql_begin_write(db, err, sizeof err), 0);
+	assert_int_equal(
+	    sql_exec(db, "t.insert", "INSERT INTO t(i) VALUES(?1)", SQL_ARGS(SQL_INT(10)), err, sizeof err),
+	    1);
+	assert_int_equal(sql_commit(db, err, sizeof err), 0);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(count(db, "SELECT count(*) FROM t"), 5);
+	close(ready[0]);
+	close(ready[1]);
+}
+
 /* A cached statement stays right when the schema changes under it: the table it reads
  * made again by another connection with its columns moved (SQLite prepares it again
  * on SQLITE_SCHEMA; PostgreSQL plans it again), and a migration on this connection
@@ -941,6 +990,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_errors_name_their_purpose, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_statement_cache, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_statement_cache_eviction, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_transaction_prepares_nothing_again, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_statement_cache_schema_change, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fault_count, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_foreach, setup, teardown),
