@@ -25,80 +25,100 @@ int store_message_insert(struct store *st, const struct store_new_msg *m, uint32
 {
 	const char *kw = (m->keywords != NULL && m->keywords[0] != '\0') ? m->keywords : NULL;
 	const struct store_mime_info *mi = m->mi;
-	const struct store_meta_text t = {mi->envelope, mi->bodystructure, mi->body, mi->refs};
-	struct buf meta;
-	buf_init(&meta, BUF_UNLIMITED);
+	struct buf sealed;
+	buf_init(&sealed, BUF_UNLIMITED);
+	const struct buf *meta = m->meta;
+	if (meta == NULL && store_message_meta(m->key, mi, &sealed, err, errlen) < 0) {
+		buf_free(&sealed);
+		return -1;
+	}
+	if (meta == NULL)
+		meta = &sealed;
 	/* the plaintext columns stay empty: subjects, names and file names only sealed */
 	int rc =
-	    store_meta_seal(m->key, &t, &meta, err, errlen) < 0 ||
-	            sql_exec(st->sql, "store.message_insert",
-	                     "INSERT INTO messages (mailbox_id, uid, modseq, internaldate, size, flags,"
-	                     " keywords, blob_id, sent_date, header_size, envelope, bodystructure, body,"
-	                     " parts, sent_local, meta)"
-	                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, '', '', '', ?11, ?12, ?13)",
-	                     SQL_ARGS(SQL_INT(m->mailbox_id), SQL_INT(uid), SQL_INT(modseq),
-	                              SQL_INT(m->internaldate), SQL_INT(m->size),
-	                              SQL_INT(m->flags & STORE_FLAG_ALL), SQL_TEXT(kw), SQL_INT(m->blob_id),
-	                              SQL_INT(mi->sent_date), SQL_INT(mi->header_size),
-	                              SQL_BLOB(mi->parts.data, mi->parts.len), SQL_INT(mi->sent_local),
-	                              SQL_BLOB(meta.data, meta.len)),
-	                     err, errlen) != 1
+	    sql_exec(st->sql, "store.message_insert",
+	             "INSERT INTO messages (mailbox_id, uid, modseq, internaldate, size, flags,"
+	             " keywords, blob_id, sent_date, header_size, envelope, bodystructure, body,"
+	             " parts, sent_local, meta)"
+	             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, '', '', '', ?11, ?12, ?13)",
+	             SQL_ARGS(SQL_INT(m->mailbox_id), SQL_INT(uid), SQL_INT(modseq), SQL_INT(m->internaldate),
+	                      SQL_INT(m->size), SQL_INT(m->flags & STORE_FLAG_ALL), SQL_TEXT(kw),
+	                      SQL_INT(m->blob_id), SQL_INT(mi->sent_date), SQL_INT(mi->header_size),
+	                      SQL_BLOB(mi->parts.data, mi->parts.len), SQL_INT(mi->sent_local),
+	                      SQL_BLOB(meta->data, meta->len)),
+	             err, errlen) != 1
 	        ? -1
 	        : 0;
-	buf_free(&meta);
+	buf_free(&sealed);
 	/* the readers the vault gives this mailbox get the key now: public keys only */
 	if (rc == 0)
-		rc = store_readers_seal_new(st, m->mailbox_id, m->blob_id, kw, m->key, err, errlen);
+		rc = store_readers_seal_new(st, m, err, errlen);
 	return rc;
+}
+
+int store_message_meta(const unsigned char *key, const struct store_mime_info *mi, struct buf *out, char *err,
+                       size_t errlen)
+{
+	const struct store_meta_text t = {mi->envelope, mi->bodystructure, mi->body, mi->refs};
+	return store_meta_seal(key, &t, out, err, errlen);
 }
 
 /* One recipient's part of a delivery, prepared before the transaction. */
 struct rcpt_plan {
+	const char *address;
 	int64_t user_id;
 	char blob[STORE_BLOB_NAME_LEN];
 	struct buf row;         /* the encrypted blob when it goes into its row (empty: a file) */
+	struct buf meta;        /* the message row's sealed metadata */
 	struct store_msgkey mk; /* the message's key for this recipient (wiped after) */
 	int64_t mailbox_id;     /* filled inside the transaction */
 };
 
-/* The blob under a fresh message key sealed to the recipient's public key: delivery
- * holds no account's secret (store_msgkey.c). */
-static int plan_rcpt(struct store *st, const char *address, const char *data, size_t len, struct rcpt_plan *p,
-                     struct store_paths *written, char *err, size_t errlen)
+/* The blob and the row's metadata under a fresh message key sealed to the
+ * recipient's public key: delivery holds no account's secret (store_msgkey.c). All
+ * of it before the transaction, so that none of it is done under the write lock. */
+static int plan_rcpt(struct store *st, const char *address, const char *data, size_t len,
+                     const struct store_mime_info *mi, struct rcpt_plan *p, struct store_paths *written,
+                     char *err, size_t errlen)
 {
-	int rc = store_user_id(st, address, &p->user_id, err, errlen);
+	p->address = address;
+	int rc = store_msgkey_for(st, address, &p->user_id, &p->mk, err, errlen);
 	if (rc <= 0) {
 		if (rc == 0)
 			str_error(err, errlen, "recipient has no mailboxes");
 		return -1;
 	}
-	if (store_msgkey_new(st, p->user_id, &p->mk, err, errlen) < 0)
+	if (store_message_meta(p->mk.key, mi, &p->meta, err, errlen) < 0)
 		return -1;
 	return store_blob_put(st, p->mk.key, data, len, p->blob, &p->row, written, err, errlen);
 }
 
-/* Inside the transaction: the target mailbox (created when missing), the blob row,
- * one UID, the message row. */
+/* Inside the transaction: one UID of the target mailbox (created when missing), the
+ * blob row, the message row. */
 static int insert_for(struct store *st, struct rcpt_plan *p, const char *mailbox,
                       const struct store_new_msg *tmpl, uint32_t *uid, char *err, size_t errlen)
 {
-	struct store_mailbox mb;
 	struct store_new_msg m = *tmpl;
 	uint64_t modseq;
-	int rc = store_mailbox_row(st, p->user_id, mailbox, &mb, NULL, err, errlen);
+	int rc =
+	    store_mailbox_bump_name(st, p->user_id, mailbox, 1, uid, &modseq, &p->mailbox_id, err, errlen);
 	if (rc == 0) {
 		if (store_mailbox_create_locked(st, p->user_id, mailbox, 0, true, err, errlen) != 0)
 			return -1;
-		rc = store_mailbox_row(st, p->user_id, mailbox, &mb, NULL, err, errlen);
+		rc = store_mailbox_bump_name(st, p->user_id, mailbox, 1, uid, &modseq, &p->mailbox_id, err,
+		                             errlen);
+		if (rc == 0)
+			str_error(err, errlen, "mailbox %s not created", mailbox);
 	}
 	if (rc != 1)
 		return -1;
-	p->mailbox_id = mb.id;
-	m.mailbox_id = mb.id;
+	m.mailbox_id = p->mailbox_id;
 	m.key = p->mk.key;
+	m.meta = &p->meta;
+	m.owner = p->address;
+	m.mailbox = mailbox;
 	if (store_blob_insert(st, p->user_id, p->blob, tmpl->size, p->mk.sealed, &p->row, &m.blob_id, err,
-	                      errlen) < 0 ||
-	    store_mailbox_bump(st, mb.id, 1, uid, &modseq, err, errlen) < 0)
+	                      errlen) < 0)
 		return -1;
 	return store_message_insert(st, &m, *uid, modseq, err, errlen);
 }
@@ -161,10 +181,12 @@ int store_deliver(struct store *st, const struct store_delivery *d, uint32_t *ui
 	                             .mi = &mi};
 	struct rcpt_plan *plans = xcalloc(d->nrcpt, sizeof(*plans));
 	int rc = 0;
-	for (size_t i = 0; i < d->nrcpt; i++)
+	for (size_t i = 0; i < d->nrcpt; i++) {
 		buf_init(&plans[i].row, BUF_UNLIMITED);
+		buf_init(&plans[i].meta, BUF_UNLIMITED);
+	}
 	for (size_t i = 0; i < d->nrcpt && rc == 0; i++)
-		rc = plan_rcpt(st, d->rcpts[i], d->data, d->len, &plans[i], &written, err, errlen);
+		rc = plan_rcpt(st, d->rcpts[i], d->data, d->len, &mi, &plans[i], &written, err, errlen);
 	if (rc == 0)
 		rc = deliver_rows(st, d, mailbox, plans, &tmpl, uids_out, err, errlen);
 	if (rc == 0) {
@@ -177,6 +199,7 @@ int store_deliver(struct store *st, const struct store_delivery *d, uint32_t *ui
 	for (size_t i = 0; i < d->nrcpt; i++) {
 		store_msgkey_wipe(&plans[i].mk);
 		buf_free(&plans[i].row);
+		buf_free(&plans[i].meta);
 	}
 	free(plans);
 	store_mime_info_free(&mi);

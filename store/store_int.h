@@ -128,6 +128,13 @@ struct store_msgkey {
 	unsigned char sealed[CRYPTO_SEALED_KEY_LEN];
 };
 int store_msgkey_new(struct store *st, int64_t user_id, struct store_msgkey *mk, char *err, size_t errlen);
+/* The same from the public key itself. */
+int store_msgkey_seal(const unsigned char pk[CRYPTO_PUBLIC_KEY_LEN], struct store_msgkey *mk, char *err,
+                      size_t errlen);
+/* store_user_id and store_msgkey_new in one statement (a delivery's recipient).
+ * Returns 1 with *user_id and *mk, 0 when address has no store side, -1. */
+int store_msgkey_for(struct store *st, const char *address, int64_t *user_id, struct store_msgkey *mk,
+                     char *err, size_t errlen);
 /* user_id's public key (store_users.public_key). Returns 0, or -1 (none yet: "run
  * mssctl migrate", or damaged). */
 int store_public_key(struct store *st, int64_t user_id, unsigned char pk[CRYPTO_PUBLIC_KEY_LEN], char *err,
@@ -145,9 +152,10 @@ int store_reader_key(struct store *st, const struct store_keyref *r, unsigned ch
  * a reader with a row), -1 with err otherwise (no secret used). */
 int store_reader_check(struct store *st, const struct store_keyref *r, char *err, size_t errlen);
 /* Inside the write transaction of a new message row: seals its content key to every
- * reader the rule gives its mailbox (public keys only). Returns 0 or -1. */
-int store_readers_seal_new(struct store *st, int64_t mailbox_id, int64_t blob_id, const char *keywords,
-                           const unsigned char key[CRYPTO_KEY_LEN], char *err, size_t errlen);
+ * reader the rule gives its mailbox (public keys only); the mailbox's owner and name
+ * are read only when m does not give them. Returns 0 or -1. */
+struct store_new_msg;
+int store_readers_seal_new(struct store *st, const struct store_new_msg *m, char *err, size_t errlen);
 /* Inside a write transaction: store_readers_refresh of mailbox_id's owner, limited to
  * that mailbox (a keyword changed: $Masked). Returns 0 or -1. */
 int store_readers_refresh_mailbox(struct store *st, int64_t mailbox_id, char *err, size_t errlen);
@@ -253,6 +261,12 @@ int store_mailbox_create_locked(struct store *st, int64_t user_id, const char *n
  * Returns 0 with *first_uid and *modseq, -1. */
 int store_mailbox_bump(struct store *st, int64_t mailbox_id, uint32_t nuids, uint32_t *first_uid,
                        uint64_t *modseq, char *err, size_t errlen);
+/* The same for the mailbox name of user_id, found by the bump itself (a delivery:
+ * one statement under the write lock instead of a SELECT and an UPDATE). Returns 1
+ * with *first_uid, *modseq and *mailbox_id, 0 when there is no such mailbox, -1. */
+int store_mailbox_bump_name(struct store *st, int64_t user_id, const char *name, uint32_t nuids,
+                            uint32_t *first_uid, uint64_t *modseq, int64_t *mailbox_id, char *err,
+                            size_t errlen);
 /* Fills messages/unseen/deleted/total_size. */
 int store_mailbox_counts(struct store *st, struct store_mailbox *mb, char *err, size_t errlen);
 /* Inside a read transaction: store_select_scan_as_of's pass over every row. */
@@ -302,6 +316,12 @@ void store_meta_text_free(struct store_meta_text *t);
 struct store_new_msg {
 	const unsigned char *key; /* the message's content key: seals the metadata */
 	int64_t mailbox_id;
+	/* Known to the caller before the transaction, so not read or made under the write
+	 * lock; NULL when not: the metadata sealed under key (store_meta_seal), and the
+	 * mailbox's owner (store_users.address) and name, which the readers' rule takes. */
+	const struct buf *meta;
+	const char *owner;
+	const char *mailbox;
 	int64_t blob_id;
 	uint32_t flags;
 	const char *keywords;
@@ -311,6 +331,10 @@ struct store_new_msg {
 };
 int store_message_insert(struct store *st, const struct store_new_msg *m, uint32_t uid, uint64_t modseq,
                          char *err, size_t errlen);
+/* The metadata of a message row (its envelope, structure and references) sealed under
+ * its content key into out, as store_message_insert stores it. Returns 0 or -1. */
+int store_message_meta(const unsigned char *key, const struct store_mime_info *mi, struct buf *out, char *err,
+                       size_t errlen);
 
 /* store_modify.c: inside a write transaction, removes the listed messages of
  * mailbox_id, records them as expunged at modseq, and releases their blobs

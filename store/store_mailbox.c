@@ -250,16 +250,11 @@ int store_mailbox_create(struct store *st, const char *user, const char *name, u
 	return rc;
 }
 
-int store_mailbox_bump(struct store *st, int64_t mailbox_id, uint32_t nuids, uint32_t *first_uid,
-                       uint64_t *modseq, char *err, size_t errlen)
+/* The counters a bump returned (uidnext, highestmodseq, id): 1 with the first of
+ * the nuids UIDs, 0 when no row matched, -1. */
+static int bump_answer(struct sql_stmt *q, uint32_t nuids, uint32_t *first_uid, uint64_t *modseq,
+                       int64_t *mailbox_id, char *err, size_t errlen)
 {
-	/* One statement that reads and writes the counters: the row lock it takes (and
-	 * SQLite's single writer) makes two deliveries never share a UID or a MODSEQ. */
-	struct sql_stmt *q =
-	    sql_query(st->sql, "store.mailbox_bump",
-	              "UPDATE mailboxes SET uidnext = uidnext + ?1, highestmodseq = highestmodseq + 1"
-	              " WHERE id = ?2 RETURNING uidnext, highestmodseq",
-	              SQL_ARGS(SQL_INT(nuids), SQL_INT(mailbox_id)), err, errlen);
 	if (q == NULL)
 		return -1;
 	int rc = sql_next(q, err, errlen);
@@ -267,22 +262,48 @@ int store_mailbox_bump(struct store *st, int64_t mailbox_id, uint32_t nuids, uin
 	if (rc == 1) {
 		uidnext = sql_int(q, 0);
 		*modseq = (uint64_t)sql_int(q, 1);
+		if (mailbox_id != NULL)
+			*mailbox_id = sql_int(q, 2);
 		rc = sql_next(q, err, errlen) < 0 ? -1 : 1;
 	}
 	sql_done(q);
-	if (rc != 1) {
-		if (rc == 0)
-			str_error(err, errlen, "mailbox no longer exists");
-		return -1;
-	}
 	/* UIDs are 32-bit, nonzero (RFC 9051 2.3.1.1): refusing beats wrapping. */
-	if (uidnext > (int64_t)UINT32_MAX) {
+	if (rc == 1 && uidnext > (int64_t)UINT32_MAX) {
 		str_error(err, errlen, "mailbox UIDs exhausted");
 		return -1;
 	}
-	if (first_uid != NULL)
+	if (rc == 1 && first_uid != NULL)
 		*first_uid = (uint32_t)(uidnext - nuids);
-	return 0;
+	return rc;
+}
+
+int store_mailbox_bump(struct store *st, int64_t mailbox_id, uint32_t nuids, uint32_t *first_uid,
+                       uint64_t *modseq, char *err, size_t errlen)
+{
+	/* One statement that reads and writes the counters: the row lock it takes (and
+	 * SQLite's single writer) makes two deliveries never share a UID or a MODSEQ. */
+	int rc = bump_answer(
+	    sql_query(st->sql, "store.mailbox_bump",
+	              "UPDATE mailboxes SET uidnext = uidnext + ?1, highestmodseq = highestmodseq + 1"
+	              " WHERE id = ?2 RETURNING uidnext, highestmodseq, id",
+	              SQL_ARGS(SQL_INT(nuids), SQL_INT(mailbox_id)), err, errlen),
+	    nuids, first_uid, modseq, NULL, err, errlen);
+	if (rc == 0)
+		str_error(err, errlen, "mailbox no longer exists");
+	return rc == 1 ? 0 : -1;
+}
+
+int store_mailbox_bump_name(struct store *st, int64_t user_id, const char *name, uint32_t nuids,
+                            uint32_t *first_uid, uint64_t *modseq, int64_t *mailbox_id, char *err,
+                            size_t errlen)
+{
+	/* the (user_id, name) unique index finds the row: no SELECT of it before */
+	return bump_answer(
+	    sql_query(st->sql, "store.mailbox_bump_name",
+	              "UPDATE mailboxes SET uidnext = uidnext + ?1, highestmodseq = highestmodseq + 1"
+	              " WHERE user_id = ?2 AND name = ?3 RETURNING uidnext, highestmodseq, id",
+	              SQL_ARGS(SQL_INT(nuids), SQL_INT(user_id), SQL_TEXT(name)), err, errlen),
+	    nuids, first_uid, modseq, mailbox_id, err, errlen);
 }
 
 /* The subscribed names without a mailbox (deleted since, RFC 9051 6.3.7). */

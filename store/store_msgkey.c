@@ -16,6 +16,7 @@
 #include <sodium.h>
 
 #include "lib/log.h"
+#include "lib/mss_limits.h"
 #include "lib/sql.h"
 #include "lib/str.h"
 #include "store/store_int.h"
@@ -41,28 +42,17 @@ int store_keyref_read(struct sql_stmt *q, int user_col, int sealed_col, int blob
 	return 0;
 }
 
-int store_public_key(struct store *st, int64_t user_id, unsigned char pk[CRYPTO_PUBLIC_KEY_LEN], char *err,
-                     size_t errlen)
+/* The public key column's text (NULL: none yet) into pk. Returns 0 or -1. */
+static int public_key_parse(const char *hex, unsigned char pk[CRYPTO_PUBLIC_KEY_LEN], char *err,
+                            size_t errlen)
 {
-	char hex[PUBLIC_HEX_LEN + 8];
-	struct sql_stmt *q =
-	    sql_query(st->sql, "store.public_key", "SELECT public_key FROM store_users WHERE id = ?1",
-	              SQL_ARGS(SQL_INT(user_id)), err, errlen);
-	if (q == NULL)
-		return -1;
-	int rc = sql_next(q, err, errlen);
-	bool missing = rc == 1 && sql_is_null(q, 0);
-	if (rc == 1 && !missing && sql_text_copy(q, 0, hex, sizeof hex) != 0)
-		rc = -1;
-	sql_done(q);
-	if (rc == 0 || missing) {
+	size_t n = 0;
+	if (hex == NULL) {
 		str_error(err, errlen, "account has no key pair (run mssctl migrate)");
 		return -1;
 	}
-	if (rc < 0)
-		return -1;
-	size_t n = 0;
-	if (sodium_hex2bin(pk, CRYPTO_PUBLIC_KEY_LEN, hex, strlen(hex), NULL, &n, NULL) != 0 ||
+	if (strlen(hex) >= PUBLIC_HEX_LEN + 8 ||
+	    sodium_hex2bin(pk, CRYPTO_PUBLIC_KEY_LEN, hex, strlen(hex), NULL, &n, NULL) != 0 ||
 	    n != CRYPTO_PUBLIC_KEY_LEN) {
 		str_error(err, errlen, "account public key damaged");
 		return -1;
@@ -70,11 +60,61 @@ int store_public_key(struct store *st, int64_t user_id, unsigned char pk[CRYPTO_
 	return 0;
 }
 
+int store_public_key(struct store *st, int64_t user_id, unsigned char pk[CRYPTO_PUBLIC_KEY_LEN], char *err,
+                     size_t errlen)
+{
+	struct sql_stmt *q =
+	    sql_query(st->sql, "store.public_key", "SELECT public_key FROM store_users WHERE id = ?1",
+	              SQL_ARGS(SQL_INT(user_id)), err, errlen);
+	if (q == NULL)
+		return -1;
+	int rc = sql_next(q, err, errlen);
+	if (rc == 0)
+		str_error(err, errlen, "account has no key pair (run mssctl migrate)");
+	if (rc == 1)
+		rc = public_key_parse(sql_is_null(q, 0) ? NULL : sql_text(q, 0), pk, err, errlen) == 0 ? 1
+		                                                                                       : -1;
+	sql_done(q);
+	return rc == 1 ? 0 : -1;
+}
+
+int store_msgkey_for(struct store *st, const char *address, int64_t *user_id, struct store_msgkey *mk,
+                     char *err, size_t errlen)
+{
+	unsigned char pk[CRYPTO_PUBLIC_KEY_LEN];
+	char key[MSS_ADDRESS_SIZE];
+	if (str_copy(key, sizeof key, address) != 0)
+		return 0; /* no account has so long an address */
+	str_lower(key);   /* kept lowercase (store_user.c) */
+	/* the account and its public key in one statement: a delivery's one store lookup */
+	struct sql_stmt *q = sql_query(st->sql, "store.user_public_key",
+	                               "SELECT id, public_key FROM store_users WHERE address = ?1",
+	                               SQL_ARGS(SQL_TEXT(key)), err, errlen);
+	if (q == NULL)
+		return -1;
+	int rc = sql_next(q, err, errlen);
+	if (rc == 1) {
+		*user_id = sql_int(q, 0);
+		rc = public_key_parse(sql_is_null(q, 1) ? NULL : sql_text(q, 1), pk, err, errlen) == 0 ? 1
+		                                                                                       : -1;
+	}
+	sql_done(q);
+	if (rc != 1)
+		return rc;
+	return store_msgkey_seal(pk, mk, err, errlen) == 0 ? 1 : -1;
+}
+
 int store_msgkey_new(struct store *st, int64_t user_id, struct store_msgkey *mk, char *err, size_t errlen)
 {
 	unsigned char pk[CRYPTO_PUBLIC_KEY_LEN];
 	if (store_public_key(st, user_id, pk, err, errlen) < 0)
 		return -1;
+	return store_msgkey_seal(pk, mk, err, errlen);
+}
+
+int store_msgkey_seal(const unsigned char pk[CRYPTO_PUBLIC_KEY_LEN], struct store_msgkey *mk, char *err,
+                      size_t errlen)
+{
 	crypto_key_generate(mk->key);
 	if (crypto_key_seal(pk, mk->key, mk->sealed) < 0) {
 		store_msgkey_wipe(mk);

@@ -171,26 +171,36 @@ static int seal_row(struct store *st, int64_t blob_id, int64_t reader,
 	           : 0;
 }
 
-int store_readers_seal_new(struct store *st, int64_t mailbox_id, int64_t blob_id, const char *keywords,
-                           const unsigned char key[CRYPTO_KEY_LEN], char *err, size_t errlen)
+int store_readers_seal_new(struct store *st, const struct store_new_msg *m, char *err, size_t errlen)
 {
 	struct store_mailbox mb;
 	int64_t owner_id = 0;
 	char owner[MSS_ADDRESS_SIZE];
 	struct id_set ids = {0};
-	if (rule == NULL || hidden(keywords))
+	const char *kw = m->keywords != NULL && m->keywords[0] != '\0' ? m->keywords : NULL;
+	if (rule == NULL || hidden(kw))
 		return 0;
-	int rc = store_mailbox_row_id(st, mailbox_id, &mb, &owner_id, err, errlen);
-	if (rc == 0)
-		str_error(err, errlen, "mailbox gone");
-	if (rc != 1 || owner_address(st, owner_id, owner, sizeof owner, err, errlen) < 0 ||
-	    mailbox_readers(st, owner, mb.name, &ids, err, errlen) < 0) {
+	const char *name = m->mailbox;
+	if (m->owner == NULL || name == NULL) {
+		int rc = store_mailbox_row_id(st, m->mailbox_id, &mb, &owner_id, err, errlen);
+		if (rc == 0)
+			str_error(err, errlen, "mailbox gone");
+		if (rc != 1 || owner_address(st, owner_id, owner, sizeof owner, err, errlen) < 0)
+			return -1;
+		name = mb.name;
+	} else if (str_copy(owner, sizeof owner, m->owner) != 0) {
+		str_error(err, errlen, "owner address too long");
+		return -1;
+	}
+	/* the rule's own reads stay here, under the write lock: a grant revoked before this
+	 * transaction can leave no row, and one revoked after it removes the rows it finds */
+	if (mailbox_readers(st, owner, name, &ids, err, errlen) < 0) {
 		free(ids.v);
 		return -1;
 	}
-	rc = 0;
+	int rc = 0;
 	for (size_t i = 0; i < ids.n && rc == 0; i++)
-		rc = seal_row(st, blob_id, ids.v[i], key, err, errlen);
+		rc = seal_row(st, m->blob_id, ids.v[i], m->key, err, errlen);
 	free(ids.v);
 	return rc;
 }

@@ -133,6 +133,31 @@ static void test_delivery_seals_to_reader(void **state)
 	store_close(r);
 }
 
+/* The delivery gives the rule the owner and mailbox it knows (no read of them under
+ * the write lock): the recipient as the envelope wrote it (any case) and the mailbox
+ * the delivery made, when missing, in the same transaction; the reader's row follows,
+ * and the new mailbox's UIDs start at 1. */
+static void test_delivery_to_a_new_mailbox_seals_to_reader(void **state)
+{
+	struct store_fixture *f = *state;
+	assert_int_equal(store_mailbox_delete(f->st, PAT, SHARED, f->err, sizeof(f->err)), 0);
+	struct store *w = store_open_nokeys(&f->cfg, f->err, sizeof(f->err));
+	assert_non_null(w);
+	struct store_fixture wf = *f;
+	wf.st = w;
+	assert_int_equal(store_fixture_deliver(&wf, "146026322000196@PATIENT.mss.test", SHARED, msg1, NULL),
+	                 1);
+	assert_int_equal(store_fixture_deliver(&wf, PAT, SHARED, msg1, NULL), 2);
+	store_close(w);
+	assert_int_equal(rows(f), 2);
+	break_owner_key(f);
+	struct store *r = reader(f);
+	int64_t sh = store_fixture_mailbox(f, PAT, SHARED);
+	assert_int_equal(read_as(r, sh, 1, f->err, sizeof(f->err)), 0);
+	assert_int_equal(read_as(r, sh, 2, f->err, sizeof(f->err)), 0);
+	store_close(r);
+}
+
 /* store_reuse_end (a process serving one client after another keeps its store): the
  * reader binding of the last client is gone, a transaction left open is rolled back and
  * the store refused for reuse, and store_reuse_begin refuses a store whose schema was
@@ -287,6 +312,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_delivery_seals_to_reader, setup, store_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_delivery_to_a_new_mailbox_seals_to_reader, setup,
+	                                    store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_refresh_mask_expunge, setup, store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_reuse_end_forgets_the_client, setup, store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_copy_and_move_follow, setup, store_fixture_teardown),
