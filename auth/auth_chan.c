@@ -257,17 +257,34 @@ static enum auth_chan_served refuse(pid_t peer, const char *err)
 	return AUTH_CHAN_REFUSED;
 }
 
-/* Whether rp (a VERIFY's or CERT_MAP's answer) names an account other than own (the
+/* Whether rp (a VERIFY's or CERT_MAP's answer) names an account other than own's (the
  * one the serving process logged in before; NULL or "": none yet). */
-static bool other_account(const struct auth_reply *rp, const char *own)
+static bool other_account(const struct auth_reply *rp, const struct auth_chan_own *own)
 {
-	return own != NULL && own[0] != '\0' && rp->result == AUTH_OK && strcmp(rp->account, own) != 0;
+	return own != NULL && own->account != NULL && own->account[0] != '\0' && rp->result == AUTH_OK &&
+	       strcmp(rp->account, own->account) != 0;
+}
+
+/* What the connection's first VERIFY (m, of type) or CERT_MAP (answered rp) named, into
+ * own (see struct auth_chan_own): the SASL user it was asked for, or the account the
+ * certificate maps to. */
+static void first_named(struct auth_chan_own *own, const struct auth_chan_msg *m, int type,
+                        const struct auth_reply *rp)
+{
+	if (own == NULL || own->named_set)
+		return;
+	own->named_set = true;
+	const char *named = type == AUTH_CHAN_VERIFY ? m->b.rq.user
+	                    : rp->result == AUTH_OK  ? rp->account
+	                                             : "";
+	str_assert(str_copy(own->named, sizeof(own->named), named), "user and account: AUTH_ADDRESS_MAX");
 }
 
 /* handoff: where a HANDOFF goes, NULL when none is accepted; logged_in: only a
- * HANDOFF is; own: see other_account. */
+ * HANDOFF is; own: see struct auth_chan_own. */
 static enum auth_chan_served serve(int fd, pid_t peer, const struct auth_ctx *ctx, bool logged_in,
-                                   const char *own, struct auth_reply *ok, struct auth_handoff *handoff)
+                                   struct auth_chan_own *own, struct auth_reply *ok,
+                                   struct auth_handoff *handoff)
 {
 	struct auth_reply rp;
 	char err[160];
@@ -287,6 +304,7 @@ static enum auth_chan_served serve(int fd, pid_t peer, const struct auth_ctx *ct
 		return AUTH_CHAN_HANDED_OVER;
 	}
 	handle(&msgbuf, type, ctx, &rp);
+	first_named(own, &msgbuf, type, &rp);
 	wipe();
 	if (other_account(&rp, own)) { /* a temporary failure for the client; the caller ends */
 		memset(&rp, 0, sizeof(rp));
@@ -314,8 +332,8 @@ enum auth_chan_served auth_chan_serve(int fd, pid_t peer, const struct auth_ctx 
 }
 
 enum auth_chan_served auth_chan_serve_until_handoff(int fd, pid_t peer, const struct auth_ctx *ctx,
-                                                    bool logged_in, const char *own, struct auth_reply *ok,
-                                                    struct auth_handoff *ho)
+                                                    bool logged_in, struct auth_chan_own *own,
+                                                    struct auth_reply *ok, struct auth_handoff *ho)
 {
 	return serve(fd, peer, ctx, logged_in, own, ok, ho);
 }

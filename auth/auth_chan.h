@@ -113,6 +113,19 @@ enum auth_chan_served {
 	AUTH_CHAN_OTHER_ACCOUNT = -3, /* the answer named another account than own: the
 	                               * pre-login process was told AUTH_TEMPFAIL instead */
 };
+/* A session process's account across the connections it serves (mss-smtpd's
+ * submission session process reused for its own account). account: the one it logged
+ * in before ("" or NULL: none yet). named: what the connection's first VERIFY or
+ * CERT_MAP named, as this process verified it (named_set: there was one): the account
+ * the certificate maps to ("" when it maps to none), or the SASL user of the login,
+ * whatever the login's outcome. The pre-login process names the same request's
+ * certificate or user to the master as the hint its session process is kept under, so
+ * the session process can tell whether that hint names its account (smtp_privsep.c). */
+struct auth_chan_own {
+	const char *account;
+	bool named_set;
+	char named[AUTH_ADDRESS_MAX];
+};
 /* Waits for one request on fd (SIGTERM interrupts: AUTH_CHAN_CLOSED with errno EINTR
  * left for the caller to see through conn_stopping()), answers it with ctx, and says
  * what happened. peer: the pre-login process, ended (SIGKILL) on a refused message.
@@ -126,12 +139,13 @@ int auth_chan_wait(int fd);
 /* mss-smtpd's session process: as auth_chan_serve, and a HANDOFF is taken (*ho, after
  * its check: AUTH_CHAN_HANDED_OVER). logged_in: a VERIFY already succeeded, so the only
  * message the pre-login process may still send is the HANDOFF (any other is refused
- * as forged). own: the account this process logged in before (a session process
- * reused for its own account), NULL or "" none: a VERIFY or CERT_MAP whose answer
- * names another account is answered AUTH_TEMPFAIL, and AUTH_CHAN_OTHER_ACCOUNT
- * returned (the caller ends the process). */
+ * as forged). own (NULL: none): own->account, the account this process logged in
+ * before (a session process reused for its own account): a VERIFY or CERT_MAP whose
+ * answer names another account is answered AUTH_TEMPFAIL, and AUTH_CHAN_OTHER_ACCOUNT
+ * returned (the caller ends the process); own->named is filled by the first of them
+ * (the caller clears named_set at each connection). */
 enum auth_chan_served auth_chan_serve_until_handoff(int fd, pid_t peer, const struct auth_ctx *ctx,
-                                                    bool logged_in, const char *own, struct auth_reply *ok,
-                                                    struct auth_handoff *ho);
+                                                    bool logged_in, struct auth_chan_own *own,
+                                                    struct auth_reply *ok, struct auth_handoff *ho);
 
 #endif

@@ -162,6 +162,11 @@ void master_set_account_reuse(unsigned idle_accounts);
  * Returns 0 with *auth_fd and *relay_fd (closed by the caller, or by the pool after
  * the connection), or -1 (no session process: the caller tells the client to retry). */
 int master_session_ask(const struct session_info *si, const char *hint, int *auth_fd, int *relay_fd);
+/* In a reused process, during a connection: this connection is its last. It tells the
+ * master so with the connection's end (the master hands it out no more) and ends, as
+ * after its max_use-th. (A submission session process whose connection's hint does
+ * not name its account: smtp_privsep.c.) Outside a reused process: nothing. */
+void master_reused_last(void);
 /* From on_reload or on_tick, when what the reused processes were forked with is stale
  * (SIGHUP: configuration, TLS material; a new CRL file): idle ones end now, busy ones
  * after their connection, and the next connections get fresh processes. */

@@ -44,6 +44,8 @@ struct child {
 	 * user; only the session process decides whose it is). */
 	bool account;
 	char hint[MASTER_HINT_MAX];
+	/* one of its processes said its connection was its last (master_reused_last) */
+	bool last;
 	bool busy;
 	int ctl[2];
 	unsigned pending;

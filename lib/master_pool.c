@@ -22,6 +22,7 @@
 #include "lib/str.h"
 
 #define MASTER_POOL_DONE 'D' /* a reused process's connection ended */
+#define MASTER_POOL_LAST 'L' /* the same, and the process ends (master_reused_last) */
 #define MASTER_POOL_ASK 'A'  /* a pre-login process asks for its session process */
 #define MASTER_POOL_FDS 5    /* client, key agent channel, auth, relay, account keys */
 
@@ -60,6 +61,7 @@ static struct {
 	const struct listener *ls;
 	size_t n;
 	struct pool_conn asked;
+	bool last; /* master_reused_last: the current connection is the process's last */
 } here;
 
 /* The descriptors of a connection in their wire order (-1: none). */
@@ -255,6 +257,11 @@ int master_session_ask(const struct session_info *si, const char *hint, int *aut
 	return 0;
 }
 
+void master_reused_last(void)
+{
+	here.last = true;
+}
+
 /* ---- the master's side ---------------------------------------------------------- */
 
 /* Reuse on listeners that allow it (master_set_reuse), and the generation in force. */
@@ -285,6 +292,8 @@ void master_retire_reused(void)
  * copy of the socket), then the close. */
 void master_reused_close(struct child *c)
 {
+	/* handed out no more: the hint (a SASL user, a certificate's fingerprint) goes */
+	memset(c->hint, 0, sizeof(c->hint));
 	if (c->keys_fd >= 0) /* a connection's, never asked for */
 		close(c->keys_fd);
 	c->keys_fd = -1;
@@ -337,8 +346,8 @@ static void serve_reused(const struct master_opts *o, struct listener *ls, size_
 		pool_release(&pc);
 		pool_release(&here.asked);
 		log_set_session(NULL);
-		char done = MASTER_POOL_DONE;
-		if (send(ctl, &done, 1, MSG_NOSIGNAL) != 1)
+		char done = here.last ? MASTER_POOL_LAST : MASTER_POOL_DONE;
+		if (send(ctl, &done, 1, MSG_NOSIGNAL) != 1 || here.last)
 			break;
 	}
 	if (o->reused_end != NULL)
@@ -680,12 +689,14 @@ static unsigned idle_accounts(const struct master_state *m)
 }
 
 /* A connection's end in children[at]: once every process of the pair has said so, it
- * waits for the next one, or ends when it may serve no more (or, a session process
- * for one account, when idle_accounts of them already wait). */
-static void reused_done(struct master_state *m, size_t at)
+ * waits for the next one, or ends when it may serve no more (last: one of them said
+ * it ends; or, a session process for one account, when idle_accounts of them already
+ * wait). */
+static void reused_done(struct master_state *m, size_t at, bool last)
 {
 	struct child *c = &m->children[at];
 
+	c->last |= last;
 	if (--c->pending > 0)
 		return;
 	c->busy = false;
@@ -697,7 +708,7 @@ static void reused_done(struct master_state *m, size_t at)
 	c->idle_since = time(NULL);
 	if (c->account)
 		c->prelogin = 0; /* that pre-login process's end is no longer this one's */
-	if (c->uses >= reuse.max_use || c->gen != reuse.gen ||
+	if (c->last || c->uses >= reuse.max_use || c->gen != reuse.gen ||
 	    (c->account && (c->hint[0] == '\0' || idle_accounts(m) > reuse.idle_accounts)))
 		master_reused_close(c);
 }
@@ -715,8 +726,9 @@ static void reused_said(const struct master_opts *o, struct master_state *m, str
 
 	if (r < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
-	if (r == 1 && a.type == MASTER_POOL_DONE && c->busy && c->pending > 0) {
-		reused_done(m, at);
+	if (r == 1 && (a.type == MASTER_POOL_DONE || a.type == MASTER_POOL_LAST) && c->busy &&
+	    c->pending > 0) {
+		reused_done(m, at, a.type == MASTER_POOL_LAST);
 		return;
 	}
 	if (r == (ssize_t)sizeof(a) && a.type == MASTER_POOL_ASK && c->alone && c->busy && c->awaiting &&

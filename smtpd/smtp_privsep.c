@@ -97,16 +97,15 @@ void smtp_session_prelogin(int fd, const struct session_info *si, void *arg)
 	sodium_memzero(&s, sizeof(s));
 }
 
-/* Until the hand-off: answers the pre-login process's requests. Returns 1 handed over
+/* Until the hand-off: answers the pre-login process's requests (own: see struct
+ * auth_chan_own; filled with what the first of them named). Returns 1 handed over
  * (*ho; *logged_in when a VERIFY succeeded first, *ok its reply), 0 when the
  * connection ended before, -1 when the pre-login process sent a forged message
  * (logged, and ended), -2 when an answer named another account than the one this
  * process logged in before (refused: the pre-login process got a temporary failure). */
-static int serve(const struct smtp_session *s, const struct session_info *si, bool *logged_in,
-                 struct auth_reply *ok, struct auth_handoff *ho)
+static int serve(const struct smtp_session *s, const struct session_info *si, struct auth_chan_own *own,
+                 bool *logged_in, struct auth_reply *ok, struct auth_handoff *ho)
 {
-	const char *own = s->ctx->account;
-
 	struct auth_ctx c = {s->store, s->cfg, s->ctx->oauth};
 
 	*logged_in = false;
@@ -207,6 +206,28 @@ void smtp_session_reused_end(void *arg)
 	ctx->kept = NULL;
 }
 
+/* After a connection of a submission session process reused for its own account: the
+ * master hands it out again under the hint its pre-login process named, the
+ * connection's first certificate or SASL user (smtp_auth.c session_for). Unless that
+ * certificate maps to, or that user is, the account this process logged in (as it
+ * verified them itself: own->named), the hint would lead that certificate's or user's
+ * next connection here (another account's: refused with 421 4.3.2, one in two for
+ * ever), so this connection is its last. A case-insensitive match is the directory's:
+ * it looks addresses up lowercase. */
+static void keep_or_end(const struct smtp_session *s, const struct session_info *si,
+                        const struct auth_chan_own *own)
+{
+	const char *account = s->ctx->account;
+
+	if (si->pool_fd < 0 || s->kind == SMTP_KIND_MX)
+		return; /* not reused, or no one's (the MX) */
+	if (account[0] != '\0' && own->named_set && str_ieq(own->named, account))
+		return;
+	log_info("smtp.session_not_kept", "session=%s reason=\"%s\" action=ends_after_connection", s->id,
+	         account[0] == '\0' ? "no login" : "its first certificate or user is not its account");
+	master_reused_last();
+}
+
 /* A connection whose certificate or login names another account than the one this
  * session process served: refused (the client was told to try again), logged, and the
  * process ends, so that a session process never serves a second account. */
@@ -229,6 +250,7 @@ void smtp_session_split(struct smtpd_ctx *ctx, const struct session_info *si)
 	struct smtp_session s;
 	struct auth_reply ok;
 	struct auth_handoff ho;
+	struct auth_chan_own own = {0};
 	bool logged_in;
 	const char *why;
 	char err[256];
@@ -247,12 +269,15 @@ void smtp_session_split(struct smtpd_ctx *ctx, const struct session_info *si)
 	}
 	store_use_agent(s.store, si->keys_fd);
 	store_agent_bind(s.store); /* a submission session: its own account only */
-	rc = serve(&s, si, &logged_in, &ok, &ho);
+	own.account = ctx->account;
+	rc = serve(&s, si, &own, &logged_in, &ok, &ho);
 	if (rc == -2)
 		other_account(ctx, &s, si);
 	if (logged_in && s.kind != SMTP_KIND_MX && ctx->account[0] == '\0') /* its account for good */
 		str_assert(str_copy(ctx->account, sizeof(ctx->account), ok.account),
 		           "AUTH_ADDRESS_MAX into MSS_ADDRESS_SIZE");
+	keep_or_end(&s, si, &own);
+	sodium_memzero(&own, sizeof(own)); /* a SASL user: this connection's */
 	why = rc == 1 ? handoff_refused(&s, logged_in, &ho) : NULL;
 	close(si->auth_fd);
 	if (why != NULL) {

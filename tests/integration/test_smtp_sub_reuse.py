@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from auth_helpers import Issuer, Sasl, oauthbearer
 from conftest import PASSWORDS, PATIENT, PRO, PRO2, cert_sha256
 from test_smtp_auth import send
 from test_smtp_protocol import RawSmtp, connect, inbox_count, plain
@@ -138,6 +139,62 @@ def test_a_session_process_never_logs_in_a_second_account(sub, pki):
     assert c.cmd("QUIT")[0] == 221
     ended(m, c)
     assert sessions_of(m)[-1] != first
+
+
+def log_events(m, name):
+    return [l for l in m.log("smtpd").splitlines() if f"event={name} " in l]
+
+
+def test_a_certificate_and_another_accounts_password_succeed_every_time(sub):
+    """The hint is the connection's first certificate or SASL user; the account is the
+    login's. A client presenting a professional's certificate that logs in with the
+    patient's password makes its session process the patient's under the certificate's
+    hint: the next connection with that certificate would be led to it and refused
+    (421 4.3.2, one connection in two for ever). Such a session process is kept for no
+    one: it ends after its connection (smtp.session_not_kept)."""
+    m = sub
+    m.start("smtpd")
+    for _ in range(3):
+        c = connect(m, "submissions", cert="pro")  # a 421 4.3.2 greeting before the fix
+        code, text = c.cmd("AUTH PLAIN " + plain(PATIENT, PASSWORDS[PATIENT]))
+        assert code == 235, text
+        assert c.cmd(f"MAIL FROM:<{PATIENT}>")[0] == 250
+        assert c.cmd("QUIT")[0] == 221
+        ended(m, c)
+    sessions = sessions_of(m)
+    assert len(set(sessions)) == 3 and all(gone(int(p)) for p in sessions), sessions
+    assert not log_events(m, "smtp.session_refused")
+    ends = log_events(m, "smtp.session_not_kept")
+    assert len(ends) == 3 and all(f"mss-smtpd[{p}]" in l for p, l in zip(sessions, ends)), ends
+    assert PATIENT not in "".join(ends) and PASSWORDS[PATIENT] not in m.log("smtpd")
+    # the certificate's own account still gets its kept session process
+    for _ in range(2):
+        c = external(m)
+        assert c.cmd("QUIT")[0] == 221
+        ended(m, c)
+    assert sessions_of(m)[-1] == sessions_of(m)[-2] and sessions_of(m)[-1] not in sessions
+    assert len(log_events(m, "smtp.session_not_kept")) == 3
+
+
+def test_a_token_without_user_is_kept_for_no_one(sub):
+    """OAUTHBEARER without a user (no a=): the SASL user is empty and names no account;
+    the token's claim does. Two professionals in a row, each with such a token, both log
+    in (f4c488c led the second to the first's session process, which refused it: 454
+    4.7.0). The master keeps no process under an empty hint (7b2a2ce), and the session
+    process, whose first request named no user, ends after its connection too."""
+    m = sub
+    issuer = Issuer(m.root)
+    m.set(**issuer.settings())
+    m.start("smtpd")
+    for who in (PRO, PRO2, PRO):
+        s = Sasl(m, "submissions")
+        assert s.start("OAUTHBEARER", oauthbearer("", issuer.token(who))) == "ok", s.text
+        assert s.c.cmd(f"MAIL FROM:<{who}>")[0] == 250
+        assert s.c.cmd("QUIT")[0] == 221
+        ended(m, s.c)
+    sessions = sessions_of(m)
+    assert len(set(sessions)) == 3 and all(gone(int(p)) for p in sessions), sessions
+    assert not log_events(m, "smtp.session_refused")
 
 
 def test_a_blocked_professional_is_refused_at_the_next_connection(sub):
@@ -344,6 +401,38 @@ def test_kill_reused_session_process_mid_transaction_loses_no_acknowledged_messa
     ended(m, c)
     assert session_pid(m, connects(m)[-1][1]) != mine
     assert inbox_count(m, PATIENT) == 3
+
+
+def test_idle_session_process_killed_right_before_its_accounts_request(sub):
+    """An idle session process killed (kill -9) while its account's next connection's
+    request for it already waits in the master's socket (the master stopped meanwhile):
+    the master hears of the death first (SIGCHLD interrupts its poll and it reaps
+    before it reads any request; the socket's hang-up too), so the connection gets a
+    fresh session process, not a temporary failure. (Only a death between the master's
+    poll and its answer, within one round of its loop, is answered none: 454 4.7.0.)"""
+    m = sub
+    m.start("smtpd")
+    c = connect(m, "submission")
+    assert c.cmd("AUTH PLAIN " + plain(PATIENT, PASSWORDS[PATIENT]))[0] == 235
+    assert c.cmd("QUIT")[0] == 221
+    ended(m, c)
+    mine = sessions_of(m, "submission")[-1]
+    c = connect(m, "submission")  # its pre-login process has not asked yet
+    master = m.procs["smtpd"].pid
+    os.kill(master, signal.SIGSTOP)
+    try:
+        os.kill(int(mine), signal.SIGKILL)
+        assert gone(int(mine))  # a zombie: its socket to the master is closed
+        c.send(("AUTH PLAIN " + plain(PATIENT, PASSWORDS[PATIENT]) + "\r\n").encode())
+        time.sleep(0.5)  # the request waits in the master's socket
+    finally:
+        os.kill(master, signal.SIGCONT)
+    code, text = c.reply()
+    assert code == 235, text
+    assert c.cmd(f"MAIL FROM:<{PATIENT}>")[0] == 250
+    assert c.cmd("QUIT")[0] == 221
+    ended(m, c)
+    assert sessions_of(m, "submission")[-1] != mine
 
 
 def test_idle_prelogin_process_holds_no_place(sub):
