@@ -30,11 +30,11 @@ static int lookup_rcpt(struct store *st, const char *address, struct vault_rcpt 
 	r->account = rc == 1 && !a.disabled;
 	if (str_copy(r->canonical, sizeof r->canonical, r->account ? a.address : address) != 0)
 		return -1;
-	if (r->account) {
+	if (r->account)
 		r->role = a.role;
-		if (a.role == ROLE_PATIENT)
-			vault_address_ins(a.address, r->ins, sizeof r->ins);
-	}
+	r->patient = rc == 1 && a.role == ROLE_PATIENT;
+	if (r->patient)
+		vault_address_ins(a.address, r->ins, sizeof r->ins);
 	return 0;
 }
 
@@ -92,7 +92,7 @@ int vault_delivery_open(struct store *store, const struct policy_message *m, str
 			free(d->rcpts);
 			return -1;
 		}
-		d->npatients += d->rcpts[i].account && d->rcpts[i].role == ROLE_PATIENT;
+		d->npatients += d->rcpts[i].patient;
 	}
 	if (lookup_sender(st, m, d) != 0) {
 		str_error(err, errlen, "sender lookup failed");

@@ -23,8 +23,11 @@ struct vault_rcpt {
 	const char *address;    /* as the envelope gave it */
 	bool account;           /* an enabled local account */
 	enum account_role role; /* when account */
-	char canonical[256];    /* the account's address (lowercase), else address */
-	char ins[16];           /* a patient whose address is an INS: that INS, else "" */
+	/* a patient's account, enabled or not: it gets the patient's copy (one disabled
+	 * after RCPT accepted it still has its INBOX, and reads it once enabled again) */
+	bool patient;
+	char canonical[256]; /* the account's address (lowercase), else address */
+	char ins[16];        /* a patient whose address is an INS: that INS, else "" */
 };
 
 struct vault_delivery {
@@ -34,7 +37,7 @@ struct vault_delivery {
 	struct msg msg;
 	struct vault_inspection insp; /* valid when parsed */
 	struct vault_rcpt *rcpts;     /* m->nrcpt of them */
-	size_t npatients;             /* recipients that are patient accounts */
+	size_t npatients;             /* recipients that are patients' accounts (rcpt.patient) */
 	char sender[256];             /* the authenticated account, else MAIL FROM ("" for <>) */
 	char sender_name[256];        /* the account's name, else the directory's, else sender */
 	bool sender_patient;          /* the sender is a local patient account */

@@ -248,7 +248,7 @@ static size_t group(const struct vault_delivery *d, struct version *v)
 		const struct vault_rcpt *r = &d->rcpts[i];
 		struct vault_copy_plan plan;
 		size_t k = 0;
-		if (!r->account || r->role != ROLE_PATIENT) {
+		if (!r->patient) { /* enabled or not: see vault_rcpt */
 			v[0].rcpts[v[0].n++] = r->address;
 			continue;
 		}

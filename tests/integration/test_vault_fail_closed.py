@@ -4,11 +4,12 @@ mailboxes, however it is wrapped; whatever the server could not inspect (past th
 part or archive limits, inside a forwarded message) is withheld from the patient's
 copy, and the sender gets the integration report that says so. Real smtplib and
 imaplib clients, the exact inputs of the issue."""
+import smtplib
 import time
 
 import pytest
 
-from conftest import PATIENT, PATIENT2, PRO, PRO2
+from conftest import PASSWORDS, PATIENT, PATIENT2, PRO, PRO2
 from controls_helpers import (SECRET, assert_never_seen, decoded_payloads, everything_of, inbox_copy,
                               invisible_cda, invisible_entry, ko_reports, message, parsed, pdf,
                               report_text, send, vault_rows, xdm, xdm_with_padding)
@@ -247,3 +248,28 @@ def test_encrypted_or_wrapped_parts_fail_closed(both, kind):
     assert withheld_note(copy)
     assert_never_seen(m, [SECRET.encode(), b"PK\x03\x04", b"BEGIN PGP MESSAGE", b"\x78\x9f\x3e\x22"])
     assert WITHHELD in assert_reported(m, f"emballage {kind}")
+
+
+def test_patient_disabled_between_rcpt_and_data_still_gets_the_patients_copy(both):
+    """RCPT accepted the patient, whose account is disabled before the end of DATA. The
+    message still goes in (RCPT's answer stands, as Postfix's queue keeps what its smtpd
+    accepted), and what goes into the patient's INBOX is still the patient's copy: the
+    kind of account decides it, not its state, so a document kept from patients never
+    waits there for the account's return."""
+    m = both
+    cda = invisible_cda()
+    msg = message(subject="Entre RCPT et DATA")
+    msg.add_attachment(xdm.build_xdm([invisible_entry(cda)]), maintype="application", subtype="zip",
+                       filename="IHE_XDM.ZIP")
+    with smtplib.SMTP("127.0.0.1", m.port("submission"), timeout=120) as s:
+        s.starttls(context=m.login_context(PRO))
+        s.login(PRO, PASSWORDS[PRO])
+        assert s.mail(PRO)[0] == 250
+        assert s.rcpt(PATIENT)[0] == 250
+        m.ctl("account", "disable", PATIENT)
+        r = s.data(msg.as_bytes(policy=msg.policy.clone(linesep="\r\n")))
+        assert r[0] == 250, r
+    m.ctl("account", "enable", PATIENT)
+    copy = inbox_copy(m, b"Entre RCPT et DATA")
+    assert withheld_note(copy)
+    assert_never_seen(m, [cda, SECRET.encode(), b"PK\x03\x04"])
