@@ -19,7 +19,7 @@ int store_quota_usage(struct store *st, const char *user, uint64_t *octets, uint
 	*messages = 0;
 	if (str_copy(key, sizeof key, user) != 0)
 		return 0; /* no account has so long an address: nothing used */
-	str_lower(key); /* kept lowercase (store_user.c) */
+	str_lower(key);   /* kept lowercase (store_user.c) */
 	/* one statement from the address (each RCPT asks): no mailboxes yet, nothing used */
 	struct sql_stmt *q = sql_query(st->sql, "store.quota_usage",
 	                               "SELECT coalesce(sum(m.total_size), 0), coalesce(sum(m.n_messages), 0)"
