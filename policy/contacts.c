@@ -80,6 +80,28 @@ int contacts_record(struct store *st, const char *patient, const char *contact, 
 	return 0;
 }
 
+int contacts_record_named(struct store *st, const char *patient, const char *contact)
+{
+	char p[256], c[256], err[256];
+	if (keys(patient, contact, p, c) < 0 || !str_is_address(c))
+		return -1;
+	struct sql_stmt *q =
+	    sql_query(store_sql(st), "contacts.record_named",
+	              "INSERT INTO policy_contacts (patient, contact, state, first_seen, last_seen)"
+	              " VALUES (?1, ?2, 'open', ?3, ?3) ON CONFLICT (patient, contact) DO UPDATE SET"
+	              " last_seen = excluded.last_seen RETURNING state",
+	              SQL_ARGS(SQL_TEXT(p), SQL_TEXT(c), SQL_INT(time(NULL))), err, sizeof err);
+	if (q == NULL)
+		return failed(err);
+	int rc = sql_next(q, err, sizeof err);
+	const char *state = rc == 1 ? sql_text(q, 0) : NULL;
+	bool open = state != NULL && strcmp(state, "open") == 0;
+	sql_done(q);
+	if (rc != 1)
+		return failed(rc < 0 ? err : "no row returned");
+	return open ? 1 : 0;
+}
+
 int contacts_state(struct store *st, const char *patient, const char *contact, enum contact_state *out)
 {
 	char p[256], c[256], err[256];

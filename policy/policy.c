@@ -293,16 +293,24 @@ static void record_contacts(struct store *store, const struct vault_delivery *d)
 		contact = identity;
 	if (contact[0] == '\0')
 		return;
-	/* A FIN counts only from the contact itself, never from a third party naming it. */
-	bool fin = info.fin && identity_may_close(m->sender, info.from[0] ? info.from : identity, contact);
+	/* A FIN counts only from the contact itself, never from a third party naming it;
+	 * nor does a third party reopen an exchange the contact closed. */
+	bool own = identity_may_close(m->sender, info.from[0] ? info.from : identity, contact);
+	bool fin = info.fin && own;
 	for (size_t i = 0; i < m->nrcpt; i++) {
 		const struct vault_rcpt *to = &d->rcpts[i];
 		if (!to->account || to->role != ROLE_PATIENT)
 			continue;
-		if (contacts_record(store, to->canonical, contact, fin) < 0) {
+		/* 1: recorded, 0: a closed contact kept closed, -1: failed */
+		int r = !own ? contacts_record_named(store, to->canonical, contact)
+		        : contacts_record(store, to->canonical, contact, fin) < 0 ? -1
+		                                                                  : 1;
+		if (r < 0) {
 			log_err("contact_failed", "qid=%s", m->queue_id);
 			continue;
 		}
+		if (r == 0)
+			continue; /* kept closed: nothing changed (the delivery is recorded) */
 		struct mss_status ok = {0};
 		audit_decision(store, m->sender, fin ? "contact.close" : "contact.open", contact, m->queue_id,
 		               &ok, to->canonical);

@@ -131,6 +131,28 @@ def test_fin_only_from_the_contact_itself(space):
     assert code == 550 and "closed" in text
 
 
+def test_closed_exchange_reopened_only_by_the_contact_itself(space):
+    """Dr Durand closed his exchange with the patient (FIN); another professional naming
+    him in Reply-To, without FIN, reopened it for him: the patient could write to Dr
+    Durand again against his decision. Only his own message reopens it."""
+    d2 = login(space, PRO2)
+    assert data(d2, PRO2, PATIENT, f"From: {PRO2}\r\nX-MSS-MES: FIN\r\nSubject: fin")[0] == 250
+    d = login(space, PRO)
+    assert data(d, PRO, PATIENT, f"From: {PRO}\r\nReply-To: {PRO2}\r\nSubject: suite")[0] == 250
+    assert space.sql("SELECT state FROM policy_contacts WHERE patient = ? AND contact = ?", PATIENT, PRO2) == \
+        [("closed",)]
+    p = login(space, PATIENT)
+    code, text = data(p, PATIENT, PRO2, f"From: {PATIENT}\r\nSubject: re")
+    assert code == 550 and "closed" in text
+    # the third party's own contact is opened as before
+    assert data(p, PATIENT, PRO, f"From: {PATIENT}\r\nSubject: re")[0] == 550  # Reply-To won
+    assert data(d, PRO, PATIENT, f"From: {PRO}\r\nSubject: suite")[0] == 250
+    assert data(p, PATIENT, PRO, f"From: {PATIENT}\r\nSubject: re")[0] == 250
+    # Dr Durand writing again reopens it
+    assert data(d2, PRO2, PATIENT, f"From: {PRO2}\r\nSubject: reprise")[0] == 250
+    assert data(p, PATIENT, PRO2, f"From: {PATIENT}\r\nSubject: re")[0] == 250
+
+
 def test_disabled_directory_entry_or_account_cannot_send(space):
     """Issue 10: a local professional whose directory entry is disabled could still start
     a conversation with a patient."""
