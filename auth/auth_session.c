@@ -68,14 +68,18 @@ int auth_session_find(struct store *st, const char *token, time_t now, unsigned 
 	char key[65], err[256];
 	struct sql_stmt *q;
 	int rc, found = 0;
+	bool gone = false;
 	int64_t last = 0;
 
 	memset(out, 0, sizeof(*out));
 	if (!token_well_formed(token))
 		return 0;
 	token_key(token, key);
+	/* the account as it is now: one disabled or deleted since the login (mssctl) ends
+	 * its sessions at their next request, as it sends nothing more (auth/identity.h) */
 	q = sql_query(db, "read web session",
-	              "SELECT account, csrf, last_seen FROM web_sessions WHERE token_sha256 = ?1",
+	              "SELECT s.account, s.csrf, s.last_seen, COALESCE(a.disabled, 1) FROM web_sessions s"
+	              " LEFT JOIN accounts a ON a.address = s.account WHERE s.token_sha256 = ?1",
 	              SQL_ARGS(SQL_TEXT(key)), err, sizeof(err));
 	if (q == NULL)
 		return -1;
@@ -84,13 +88,14 @@ int auth_session_find(struct store *st, const char *token, time_t now, unsigned 
 		found = sql_text_copy(q, 0, out->account, sizeof(out->account)) == 0 &&
 		        sql_text_copy(q, 1, out->csrf, sizeof(out->csrf)) == 0;
 		last = sql_int(q, 2);
+		gone = sql_int(q, 3) != 0;
 	}
 	sql_done(q);
 	if (rc < 0)
 		return -1;
 	if (!found)
 		return 0;
-	if (last < (int64_t)now - idle) { /* idle too long: over, whatever the browser says */
+	if (gone || last < (int64_t)now - idle) { /* over, whatever the browser says */
 		memset(out, 0, sizeof(*out));
 		return auth_session_end(st, token) < 0 ? -1 : 0;
 	}

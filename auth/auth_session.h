@@ -33,8 +33,8 @@ int auth_session_create(struct store *st, const char *account, const char *peer,
                         struct auth_session *out, char *err, size_t errlen);
 /* Finds the session whose token is token and that was used within idle seconds of
  * now, and marks it used now. Returns 1 with out->account and out->csrf (out->token
- * copied), 0 when there is none (unknown, malformed, or idle too long: then deleted),
- * -1 on a database error. */
+ * copied), 0 when there is none (unknown, malformed, or idle too long or its account
+ * disabled or deleted since the login: then deleted), -1 on a database error. */
 int auth_session_find(struct store *st, const char *token, time_t now, unsigned idle,
                       struct auth_session *out);
 /* Ends the session token (logout). Returns 0 (also when there was none) or -1. */

@@ -3,6 +3,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "auth/auth_session.h"
 #include "ctl/ctl.h"
 #include "directory/account.h"
 #include "lib/crypto.h"
@@ -192,6 +193,17 @@ static int account_delete_cmd(struct ctl *c, int argc, char **argv)
 	return CTL_OK;
 }
 
+/* Ends every mss-webd session of address (stored under its lowercase address). */
+static int end_web_sessions(struct ctl *c, const char *address, char *err, size_t errlen)
+{
+	char key[256];
+
+	if (str_copy(key, sizeof key, address) < 0)
+		return 0; /* no such account: account_set_password said so */
+	str_lower(key);
+	return auth_session_end_others(c->store, key, NULL, err, errlen);
+}
+
 static int account_passwd_cmd(struct ctl *c, int argc, char **argv)
 {
 	if (argc != 4 || strcmp(argv[3], "--password-stdin") != 0)
@@ -206,6 +218,9 @@ static int account_passwd_cmd(struct ctl *c, int argc, char **argv)
 	if (r == 0)
 		r = account_set_password(c->store, argv[2], password, err, sizeof err);
 	sodium_memzero(password, sizeof password);
+	/* a reset after a stolen password: the thief's web sessions end with it */
+	if (r == 0 && end_web_sessions(c, argv[2], err, sizeof err) < 0)
+		r = -1;
 	if (r == -2)
 		return CTL_REFUSED;
 	if (r != 0)

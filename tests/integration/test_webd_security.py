@@ -170,6 +170,28 @@ def test_session_required_and_logout(web):
     assert replay.get("/documents").status == 303
 
 
+@pytest.mark.parametrize("action", ["disable", "delete", "passwd"])
+def test_disabled_deleted_or_reset_account_ends_its_web_sessions(web, action):
+    """A patient's account disabled (or deleted) by the administrator, or its password
+    reset after a theft, kept its web sessions: the cookie still opened the documents
+    until the idle timeout."""
+    w = logged_in(web)
+    assert w.get("/documents").status == 200
+    other = logged_in(web, PATIENT2)
+    args = ("--password-stdin",) if action == "passwd" else ()
+    web.ctl("account", action, PATIENT.upper(), *args, input="a-new-password-1234\n")
+    r = w.get("/documents")
+    assert r.status == 303 and r.headers["Location"] == "/login"
+    assert web.sql("SELECT account FROM web_sessions") == [(PATIENT2,)]
+    # a POST with the old cookie changes nothing
+    r = w.post("/logout", {"csrf": "0" * 64})
+    assert r.status == 403
+    assert other.get("/documents").status == 200
+    if action == "disable":  # enabled again: the ended session stays ended
+        web.ctl("account", "enable", PATIENT)
+        assert w.get("/documents").status == 303
+
+
 def test_idle_timeout(web):
     w = logged_in(web)
     assert w.get("/documents").status == 200

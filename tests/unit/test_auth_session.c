@@ -4,6 +4,7 @@
 #include "test_store_util.h"
 
 #include "auth/auth_session.h"
+#include "directory/account.h"
 #include "lib/str.h"
 #include "policy/policy.h"
 #include "store/store_sql.h"
@@ -14,12 +15,18 @@
 static int setup(void **state)
 {
 	struct store_fixture *f;
+	struct account a;
 	char err[256];
 
 	if (store_fixture_setup(state) < 0)
 		return -1;
 	f = *state;
-	return policy_schema_migrate(f->st, NULL, err, sizeof(err));
+	if (policy_schema_migrate(f->st, NULL, err, sizeof(err)) < 0)
+		return -1;
+	memset(&a, 0, sizeof(a));
+	a.role = ROLE_PATIENT;
+	assert_int_equal(str_copy(a.address, sizeof(a.address), PATIENT), 0);
+	return account_add(f->st, &a, "right", NULL, err, sizeof(err)) == 0 ? 0 : -1;
 }
 
 static int64_t rows(struct store_fixture *f, const char *where_token)
@@ -109,6 +116,37 @@ static void test_login_prunes_idle_rows(void **state)
 	assert_int_equal(n, 1);
 }
 
+static int64_t all_rows(struct store_fixture *f)
+{
+	int64_t n = -1;
+	char err[256];
+
+	assert_int_equal(sql_one(store_sql(f->st), "count", "SELECT count(*) FROM web_sessions", SQL_NOARGS,
+	                         &n, err, sizeof(err)),
+	                 1);
+	return n;
+}
+
+/* A session of an account disabled or deleted since its login is over, and gone. */
+static void test_account_disabled_or_deleted(void **state)
+{
+	struct store_fixture *f = *state;
+	struct auth_session a, found;
+	char err[256];
+
+	assert_int_equal(auth_session_create(f->st, PATIENT, "127.0.0.1", T0, 900, &a, err, sizeof(err)), 0);
+	assert_int_equal(auth_session_find(f->st, a.token, T0 + 1, 900, &found), 1);
+	assert_int_equal(account_disable(f->st, PATIENT, err, sizeof(err)), 0);
+	assert_int_equal(auth_session_find(f->st, a.token, T0 + 2, 900, &found), 0);
+	assert_int_equal(all_rows(f), 0);
+	/* a session naming no account at all */
+	assert_int_equal(
+	    auth_session_create(f->st, "nobody@patient.mss.test", "127.0.0.1", T0, 900, &a, err, sizeof(err)),
+	    0);
+	assert_int_equal(auth_session_find(f->st, a.token, T0 + 1, 900, &found), 0);
+	assert_int_equal(all_rows(f), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -116,6 +154,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_idle_edge, setup, store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_malformed_tokens, setup, store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_login_prunes_idle_rows, setup, store_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_account_disabled_or_deleted, setup, store_fixture_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
