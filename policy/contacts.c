@@ -64,20 +64,37 @@ static int failed(const char *err)
 	return -1;
 }
 
+/* Moves last_seen of patient's contact when it exists and is in state ("": any).
+ * Returns the rows changed (0 or 1), or -1. */
+static int touch(struct store *st, const char *p, const char *c, const char *state)
+{
+	char err[256];
+	int n = sql_exec(store_sql(st), "contacts.touch",
+	                 "UPDATE policy_contacts SET last_seen = ?4 WHERE patient = ?1 AND contact = ?2"
+	                 " AND (?3 = '' OR state = ?3)",
+	                 SQL_ARGS(SQL_TEXT(p), SQL_TEXT(c), SQL_TEXT(state), SQL_INT(time(NULL))), err,
+	                 sizeof err);
+	return n < 0 ? failed(err) : n;
+}
+
 int contacts_record(struct store *st, const char *patient, const char *contact, bool fin)
 {
 	char p[256], c[256], err[256];
+	const char *state = fin ? "closed" : "open";
 	if (keys(patient, contact, p, c) < 0 || !str_is_address(c))
 		return -1;
-	if (sql_exec(
-	        store_sql(st), "contacts.record",
-	        "INSERT INTO policy_contacts (patient, contact, state, first_seen, last_seen)"
-	        " VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (patient, contact) DO UPDATE SET"
-	        " state = excluded.state, last_seen = excluded.last_seen",
-	        SQL_ARGS(SQL_TEXT(p), SQL_TEXT(c), SQL_TEXT(fin ? "closed" : "open"), SQL_INT(time(NULL))),
-	        err, sizeof err) < 0)
+	/* the usual case, a professional writing again in an open exchange: one UPDATE */
+	int same = touch(st, p, c, state);
+	if (same != 0)
+		return same < 0 ? -1 : 0;
+	if (sql_exec(store_sql(st), "contacts.record",
+	             "INSERT INTO policy_contacts (patient, contact, state, first_seen, last_seen)"
+	             " VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (patient, contact) DO UPDATE SET"
+	             " state = excluded.state, last_seen = excluded.last_seen",
+	             SQL_ARGS(SQL_TEXT(p), SQL_TEXT(c), SQL_TEXT(state), SQL_INT(time(NULL))), err,
+	             sizeof err) < 0)
 		return failed(err);
-	return 0;
+	return 1;
 }
 
 int contacts_record_named(struct store *st, const char *patient, const char *contact)
@@ -85,21 +102,16 @@ int contacts_record_named(struct store *st, const char *patient, const char *con
 	char p[256], c[256], err[256];
 	if (keys(patient, contact, p, c) < 0 || !str_is_address(c))
 		return -1;
-	struct sql_stmt *q =
-	    sql_query(store_sql(st), "contacts.record_named",
-	              "INSERT INTO policy_contacts (patient, contact, state, first_seen, last_seen)"
-	              " VALUES (?1, ?2, 'open', ?3, ?3) ON CONFLICT (patient, contact) DO UPDATE SET"
-	              " last_seen = excluded.last_seen RETURNING state",
-	              SQL_ARGS(SQL_TEXT(p), SQL_TEXT(c), SQL_INT(time(NULL))), err, sizeof err);
-	if (q == NULL)
+	int known = touch(st, p, c, ""); /* open or closed, its state stays */
+	if (known != 0)
+		return known < 0 ? -1 : 0;
+	if (sql_exec(store_sql(st), "contacts.record_named",
+	             "INSERT INTO policy_contacts (patient, contact, state, first_seen, last_seen)"
+	             " VALUES (?1, ?2, 'open', ?3, ?3) ON CONFLICT (patient, contact) DO UPDATE SET"
+	             " last_seen = excluded.last_seen",
+	             SQL_ARGS(SQL_TEXT(p), SQL_TEXT(c), SQL_INT(time(NULL))), err, sizeof err) < 0)
 		return failed(err);
-	int rc = sql_next(q, err, sizeof err);
-	const char *state = rc == 1 ? sql_text(q, 0) : NULL;
-	bool open = state != NULL && strcmp(state, "open") == 0;
-	sql_done(q);
-	if (rc != 1)
-		return failed(rc < 0 ? err : "no row returned");
-	return open ? 1 : 0;
+	return 1;
 }
 
 int contacts_state(struct store *st, const char *patient, const char *contact, enum contact_state *out)

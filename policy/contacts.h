@@ -33,13 +33,15 @@ void contacts_info_from_header(const struct msg_header *h, struct contact_info *
 const char *contacts_reply_address(struct store *st, const struct contact_info *info);
 
 /* Records (or updates) patient's contact with state open, or closed when fin: the
- * contact's own message (auth/identity.h identity_may_close). Returns 0 or -1. */
+ * contact's own message (auth/identity.h identity_may_close). Returns 1 when the
+ * exchange opened or closed (new contact, or its state changed: what the patient's
+ * history records), 0 when it was already in that state (last_seen moved), -1. */
 int contacts_record(struct store *st, const char *patient, const char *contact, bool fin);
 /* A third party's message naming contact (its Reply-To) to patient: the contact is
  * opened when the patient has none with it; a closed one stays closed, since the
  * contact ended that exchange and only its own message reopens it (as only its own
- * FIN closes one). Returns 1 when the contact is open after it, 0 when it stays
- * closed, -1 on error. */
+ * FIN closes one). Returns 1 when the contact was opened (it was none), 0 when
+ * it was known already (open or closed, its state unchanged), -1 on error. */
 int contacts_record_named(struct store *st, const char *patient, const char *contact);
 
 /* The state of patient's contact. Returns 0 (out set, CONTACT_NONE when unknown) or -1. */

@@ -301,16 +301,16 @@ static void record_contacts(struct store *store, const struct vault_delivery *d)
 		const struct vault_rcpt *to = &d->rcpts[i];
 		if (!to->account || to->role != ROLE_PATIENT)
 			continue;
-		/* 1: recorded, 0: a closed contact kept closed, -1: failed */
-		int r = !own ? contacts_record_named(store, to->canonical, contact)
-		        : contacts_record(store, to->canonical, contact, fin) < 0 ? -1
-		                                                                  : 1;
+		/* 1: the exchange opened or closed, 0: its state unchanged, -1: failed */
+		int r = own ? contacts_record(store, to->canonical, contact, fin)
+		            : contacts_record_named(store, to->canonical, contact);
 		if (r < 0) {
 			log_err("contact_failed", "qid=%s", m->queue_id);
 			continue;
 		}
-		if (r == 0)
-			continue; /* kept closed: nothing changed (the delivery is recorded) */
+		if (r == 0) /* nothing changed: the history records an exchange's opening and
+		             * end, not each message (the delivery has its own record) */
+			continue;
 		struct mss_status ok = {0};
 		audit_decision(store, m->sender, fin ? "contact.close" : "contact.open", contact, m->queue_id,
 		               &ok, to->canonical);

@@ -173,6 +173,28 @@ def test_after_fin_refused_until_written_again(space):
     assert rows == [("closed",)]
 
 
+def test_history_records_an_exchange_opening_and_end_not_each_message(space):
+    """The patient's history says when an exchange opened or closed, once each: not
+    "Échange ouvert" for every message of an open exchange."""
+    def records():
+        return [r[0] for r in space.sql(
+            "SELECT action FROM audit_log WHERE patient = ? AND target = ? AND action LIKE 'contact.%'"
+            " ORDER BY seq", PATIENT, PRO)]
+    with as_professional(space) as s:
+        for _ in range(3):
+            assert send(s, PRO, PATIENT) == (250, "")
+        assert records() == ["contact.open"]
+        assert send(s, PRO, PATIENT, headers={"X-MSS-MES": "FIN"}) == (250, "")
+        assert send(s, PRO, PATIENT, headers={"X-MSS-MES": "FIN"}) == (250, "")
+        assert records() == ["contact.open", "contact.close"]
+        assert send(s, PRO, PATIENT) == (250, "")
+        assert send(s, PRO, PATIENT) == (250, "")
+    assert records() == ["contact.open", "contact.close", "contact.open"]
+    assert inbox(space, PATIENT) == 7  # every message delivered, and each has its record
+    assert space.sql("SELECT count(*) FROM audit_log WHERE patient = ? AND action = 'smtp.deliver'",
+                     PATIENT)[0][0] == 7
+
+
 def test_blocked_professional_refused(space):
     r = space.ctl("access", "block", PATIENT, PRO2, check=False)
     assert r.returncode == 0, r.stderr

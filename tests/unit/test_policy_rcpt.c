@@ -120,8 +120,8 @@ static int setup(void **state)
 	                 0);
 	assert_int_equal(vault_access_block(store, &admin, PAT, "Dr.Durand@pro.mss.test", err, sizeof err),
 	                 0);
-	assert_int_equal(contacts_record(store, PAT, "dr.martin@pro.mss.test", false), 0);
-	assert_int_equal(contacts_record(store, PAT, "labo@pro.mss.test", true), 0);
+	assert_int_equal(contacts_record(store, PAT, "dr.martin@pro.mss.test", false), 1);
+	assert_int_equal(contacts_record(store, PAT, "labo@pro.mss.test", true), 1);
 	return 0;
 }
 
@@ -343,14 +343,25 @@ static void test_contact_states(void **state)
 	enum contact_state cs;
 	assert_int_equal(contacts_state(store, PAT2, "dr.durand@pro.mss.test", &cs), 0);
 	assert_int_equal(cs, CONTACT_NONE);
-	assert_int_equal(contacts_record(store, PAT2, "Dr.Durand@pro.mss.test", false), 0);
+	/* 1 when the exchange opens or ends (what the history records), 0 when its state
+	 * stays */
+	assert_int_equal(contacts_record(store, PAT2, "Dr.Durand@pro.mss.test", false), 1);
 	assert_int_equal(contacts_state(store, PAT2, "dr.durand@PRO.mss.test", &cs), 0);
 	assert_int_equal(cs, CONTACT_OPEN);
-	assert_int_equal(contacts_record(store, PAT2, "dr.durand@pro.mss.test", true), 0);
+	assert_int_equal(contacts_record(store, PAT2, "dr.durand@pro.mss.test", false), 0);
+	assert_int_equal(contacts_record_named(store, PAT2, "dr.durand@pro.mss.test"), 0);
+	assert_int_equal(contacts_record(store, PAT2, "dr.durand@pro.mss.test", true), 1);
 	assert_int_equal(contacts_state(store, PAT2, "dr.durand@pro.mss.test", &cs), 0);
 	assert_int_equal(cs, CONTACT_CLOSED);
+	assert_int_equal(contacts_record(store, PAT2, "dr.durand@pro.mss.test", true), 0);
+	/* a third party naming it neither reopens it nor counts as a change */
+	assert_int_equal(contacts_record_named(store, PAT2, "dr.durand@pro.mss.test"), 0);
+	assert_int_equal(contacts_state(store, PAT2, "dr.durand@pro.mss.test", &cs), 0);
+	assert_int_equal(cs, CONTACT_CLOSED);
+	assert_int_equal(contacts_record_named(store, PAT2, "dr.other@pro.mss.test"), 1);
+	assert_int_equal(contacts_record_named(store, PAT2, "dr.other@pro.mss.test"), 0);
 	/* writing again reopens the exchange */
-	assert_int_equal(contacts_record(store, PAT2, "dr.durand@pro.mss.test", false), 0);
+	assert_int_equal(contacts_record(store, PAT2, "dr.durand@pro.mss.test", false), 1);
 	assert_int_equal(contacts_state(store, PAT2, "dr.durand@pro.mss.test", &cs), 0);
 	assert_int_equal(cs, CONTACT_OPEN);
 	assert_int_equal(contacts_record(store, PAT2, "not an address", false), -1);
