@@ -231,9 +231,30 @@ static bool name_shows_other(const char *name, const char *addr)
 	return false;
 }
 
+/* Does text hold an address-like token that is none of addr[0, n)? */
+static bool text_shows_other(const char *text, const char *const *addr, size_t n)
+{
+	for (const char *at = strchr(text, '@'); at != NULL; at = strchr(at + 1, '@')) {
+		const char *b = at, *e = at + 1;
+		bool own = false;
+
+		while (b > text && !token_end(b[-1]))
+			b--;
+		while (!token_end(*e))
+			e++;
+		if (b == at || e == at + 1)
+			continue;
+		for (size_t i = 0; i < n && !own; i++)
+			own = (size_t)(e - b) == strlen(addr[i]) && str_ieqn(b, addr[i], (size_t)(e - b));
+		if (!own)
+			return true;
+	}
+	return false;
+}
+
 static int check_list(struct store *st, const struct mss_config *cfg, const struct policy_sender *s,
-                      const char *const *addr, const char *const *names, size_t n, const char *what,
-                      struct mss_status *out, const char **why)
+                      const char *const *addr, const char *const *names, const char *text, size_t n,
+                      const char *what, struct mss_status *out, const char **why)
 {
 	for (size_t i = 0; i < n; i++) {
 		enum verdict v = address_verdict(st, cfg, s, addr[i]);
@@ -250,6 +271,11 @@ static int check_list(struct store *st, const struct mss_config *cfg, const stru
 			              "display name names another address than the sender's");
 		}
 	}
+	if (text != NULL && text_shows_other(text, addr, n)) {
+		*why = "header-name-not-theirs";
+		return refuse(out, 550, "5.7.1", what,
+		              "display name names another address than the sender's");
+	}
 	return 0;
 }
 
@@ -265,9 +291,10 @@ int identity_check_header(struct store *st, const struct mss_config *cfg, const 
 		*why = "header-unreadable";
 		return refuse(out, 550, "5.7.1", "header From or Sender", "cannot be read as addresses");
 	}
-	r = check_list(st, cfg, s, h->from, h->from_names, h->nfrom, "header From", out, why);
+	r = check_list(st, cfg, s, h->from, h->from_names, h->from_text, h->nfrom, "header From", out, why);
 	if (r == 0)
-		r = check_list(st, cfg, s, h->sender, h->sender_names, h->nsender, "header Sender", out, why);
+		r = check_list(st, cfg, s, h->sender, h->sender_names, h->sender_text, h->nsender,
+		               "header Sender", out, why);
 	if (r != 0)
 		return r;
 	*why = "header-own";

@@ -49,6 +49,12 @@ struct identity_header {
 	 * "dr.durand@... <dr.martin@...>" would show Dr Durand as the author. */
 	const char *const *from_names;
 	const char *const *sender_names;
+	/* The text a reader shows of the From fields and of the Sender fields, comments
+	 * included (msg_field_text), NULL when the caller has none: an address in it other
+	 * than one of the field's own addresses is refused as a name would be, since many
+	 * readers show "dr.martin@... (dr.durand@...)" as from Dr Durand. */
+	const char *from_text;
+	const char *sender_text;
 	bool unreadable; /* a From or Sender field that does not parse as addresses (or too many) */
 };
 

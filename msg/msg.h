@@ -139,6 +139,13 @@ size_t msg_header_size(const char *data, size_t len);
 /* The fields named From or Sender in the header block data[0, header_size), counted as
  * a mail client finds them, whatever their value. For bytes msg_parse refused too. */
 unsigned msg_author_fields(const char *data, size_t header_size);
+/* The text a reader shows of every field named name (From, Sender) in the header block
+ * data[0, header_size), found as msg_author_fields finds them: their values unfolded,
+ * one space between fields, parentheses as spaces and encoded words (RFC 2047) decoded
+ * to UTF-8. A comment is the name many readers show beside an address (RFC 822's
+ * "address (Full Name)"), which libetpan's parse leaves out. Returns a malloc'ed string
+ * ("" when there is none). */
+char *msg_field_text(const char *data, size_t header_size, const char *name);
 
 /* true when s is "type/subtype", each an RFC 2045 token (no spaces, controls, tspecials,
  * parameters), at most 127 octets: safe to write into a Content-Type header. */

@@ -47,21 +47,77 @@ size_t msg_header_size(const char *data, size_t len)
 	return len;
 }
 
+/* The length of the field name that starts the line at p (up to end), 0 for a
+ * continuation line: a field name ends at ':' or a blank. */
+static size_t field_name_len(const char *p, const char *end)
+{
+	size_t k = 0;
+
+	while (p + k < end && p[k] != ':' && p[k] != ' ' && p[k] != '\t')
+		k++;
+	return k;
+}
+
+static bool is_field(const char *p, size_t k, const char *name)
+{
+	return k == strlen(name) && str_ieqn(p, name, k);
+}
+
 unsigned msg_author_fields(const char *data, size_t header_size)
 {
 	unsigned count = 0;
 	for (size_t i = 0; i < header_size;) {
-		size_t k = 0, end = i;
+		size_t end = i;
 		while (end < header_size && data[end] != '\n')
 			end++;
-		/* a field name ends at ':'; a continuation line starts with a blank (k == 0) */
-		while (i + k < end && data[i + k] != ':' && data[i + k] != ' ' && data[i + k] != '\t')
-			k++;
-		if ((k == 4 && str_ieqn(data + i, "From", 4)) || (k == 6 && str_ieqn(data + i, "Sender", 6)))
+		size_t k = field_name_len(data + i, data + end);
+		if (is_field(data + i, k, "From") || is_field(data + i, k, "Sender"))
 			count++;
 		i = end + 1;
 	}
 	return count;
+}
+
+/* Appends the line p[0, n) to out: CR and LF left out, parentheses as spaces. */
+static void put_unfolded(struct buf *out, const char *p, size_t n)
+{
+	for (size_t j = 0; j < n; j++) {
+		char c = p[j];
+		if (c != '\r' && c != '\n')
+			buf_put_char(out, c == '(' || c == ')' ? ' ' : c);
+	}
+}
+
+char *msg_field_text(const char *data, size_t header_size, const char *name)
+{
+	struct buf raw;
+	bool in_field = false;
+
+	buf_init(&raw, BUF_UNLIMITED);
+	for (size_t i = 0; i < header_size;) {
+		size_t end = i;
+		while (end < header_size && data[end] != '\n')
+			end++;
+		size_t k = field_name_len(data + i, data + end);
+		if (k > 0) { /* a field starts: its value begins after its colon */
+			in_field = is_field(data + i, k, name);
+			const char *colon = memchr(data + i, ':', end - i);
+			size_t from = colon != NULL ? (size_t)(colon - data) + 1 : i + k;
+			if (in_field) {
+				buf_put_char(&raw, ' ');
+				put_unfolded(&raw, data + from, end - from);
+			}
+		} else if (in_field) {
+			put_unfolded(&raw, data + i, end - i);
+		}
+		i = end + 1;
+	}
+	/* decoding never more than doubles the text (ISO-8859-1 to UTF-8 at most) */
+	size_t outlen = 2 * raw.len + 1;
+	char *out = xmalloc(outlen);
+	msg_decode_words(raw.len > 0 ? raw.data : "", out, outlen);
+	buf_free(&raw);
+	return out;
 }
 
 static bool list_unreadable(const struct msg_address_list *l)

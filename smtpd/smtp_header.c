@@ -34,6 +34,10 @@ void smtp_header_authors(const struct msg *m, const char *data, size_t len, stru
 		return;
 	}
 	h->unreadable = m->h.authors_unreadable;
+	out->from_text = msg_field_text(data, m->h.size, "From");
+	out->sender_text = msg_field_text(data, m->h.size, "Sender");
+	h->from_text = out->from_text;
+	h->sender_text = out->sender_text;
 	if (!take(&m->h.from, out->from, out->from_names, &h->nfrom) ||
 	    !take(&m->h.sender, out->sender, out->sender_names, &h->nsender))
 		h->unreadable = true;
@@ -45,5 +49,7 @@ void smtp_header_free(struct smtp_header_authors *a)
 		free(a->from[i]);
 	for (size_t i = 0; i < a->ids.nsender; i++)
 		free(a->sender[i]);
+	free(a->from_text);
+	free(a->sender_text);
 	memset(a, 0, sizeof(*a));
 }

@@ -18,6 +18,8 @@ struct smtp_header_authors {
 	char *sender[SMTP_HEADER_AUTHORS_MAX];
 	const char *from_names[SMTP_HEADER_AUTHORS_MAX]; /* display names decoded to UTF-8 (into m) */
 	const char *sender_names[SMTP_HEADER_AUTHORS_MAX];
+	char *from_text; /* msg_field_text's, malloc'ed */
+	char *sender_text;
 	struct identity_header ids; /* points into the arrays above */
 };
 

@@ -1,6 +1,6 @@
 /* fuzz-libs: msg lib */
 /* fuzz_msg.c: the parsed form of a message (msg/) on hostile bytes: one libetpan pass,
- * the header fields, the flat MIME tree, every leaf decoded.
+ * the header fields, the flat MIME tree, every leaf decoded, the From fields' text.
  *
  * Invariants: never crashes; every part's range lies inside the message and inside its
  * parent's; children follow their parent; the header size never exceeds the input; a
@@ -8,6 +8,7 @@
  * bare LF into CRLF: libetpan writes canonical line ends). */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "lib/buf.h"
 #include "msg/msg.h"
@@ -44,6 +45,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t i = 0; i < m.nparts; i++)
 		check_part(&m, i);
 	(void)msg_part_forwarded(&m, m.nparts - 1);
+	/* what the identity check reads of the authors: never longer than twice the header */
+	char *t = msg_field_text(m.data, m.h.size, "From");
+	if (strlen(t) > 2 * m.h.size)
+		abort();
+	free(t);
 	msg_free(&m);
 	return 0;
 }

@@ -192,6 +192,11 @@ DISPLAY_NAME_SPOOFS = [
     ("address inside a name", 'From: "Dr Durand ({o})" <{m}>\r\n'),
     ("encoded-word address", "From: =?utf-8?q?{oq}?= <{m}>\r\n"),
     ("Sender display name", "From: {m}\r\nSender: {o} <{m}>\r\n"),
+    # RFC 822's "address (Full Name)": the comment is the name many readers show
+    ("comment after the address", "From: {m} ({o})\r\n"),
+    ("encoded-word comment", "From: {m} (=?utf-8?q?{oq}?=)\r\n"),
+    ("folded comment", "From: Dr Martin <{m}>\r\n (\r\n {o})\r\n"),
+    ("Sender comment", "From: {m}\r\nSender: {m} ({o})\r\n"),
 ]
 
 
@@ -207,5 +212,7 @@ def test_display_name_naming_another_address_refused(space, name, header):
                             + " display name names another address than the sender's"), (name, text)
     # a name that is the address itself, or no address at all, is fine
     for ok in (f'From: "{PRO}" <{PRO}>\r\n', f"From: {PRO.upper()} <{PRO}>\r\n",
-               f"From: Laboratoire @ CHU <{PRO}>\r\n", f'From: "Dr Martin" <{PRO}>\r\n'):
+               f"From: Laboratoire @ CHU <{PRO}>\r\n", f'From: "Dr Martin" <{PRO}>\r\n',
+               f"From: {PRO} (Dr Martin)\r\n", f"From: {PRO} ({PRO})\r\n",
+               f"From: {PRO}\r\nSender: {PRO} (=?utf-8?q?Dr_Martin?=)\r\n"):
         assert data(d, PRO, PATIENT, ok + "Subject: ok")[0] == 250, ok

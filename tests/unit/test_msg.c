@@ -101,6 +101,30 @@ static void test_authors_unreadable(void **state)
 	assert_int_equal(msg_author_fields(fields, sizeof fields - 1), 2);
 }
 
+/* msg_field_text: what a reader shows of a field, comments included, unfolded. */
+static void test_field_text(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *hdr, *name, *text;
+	} cases[] = {
+	    {"From: a@b (c@d)\r\n\r\n", "From", "  a@b  c@d "},
+	    {"From: a@b (=?utf-8?q?c=40d?=)\r\n\r\n", "From", "a@b c@d "},
+	    {"From: Dr <a@b>\r\n (\r\n c@d)\r\nSender: s@t\r\n\r\n", "From", "  Dr <a@b>   c@d "},
+	    {"From: Dr <a@b>\r\n (\r\n c@d)\r\nSender: s@t\r\n\r\n", "Sender", "  s@t"},
+	    {"From: a@b\r\nfrom : x@y\r\n\r\nFrom: body@z\r\n", "From", "  a@b  x@y"},
+	    {"X-From: a@b\r\nSubject: (c@d)\r\n\r\n", "From", ""},
+	    {"", "From", ""},
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		size_t len = strlen(cases[i].hdr);
+		char *t = msg_field_text(cases[i].hdr, msg_header_size(cases[i].hdr, len), cases[i].name);
+		assert_string_equal(t, cases[i].text);
+		free(t);
+	}
+}
+
 #define MULTI                                                                                                \
 	"From: a@b.test\r\nSubject: s\r\nMIME-Version: 1.0\r\n"                                              \
 	"Content-Type: multipart/mixed; boundary=\"B\"\r\n\r\n"                                              \
@@ -223,6 +247,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_header_table),
 	    cmocka_unit_test(test_authors_unreadable),
+	    cmocka_unit_test(test_field_text),
 	    cmocka_unit_test(test_tree),
 	    cmocka_unit_test(test_limits),
 	    cmocka_unit_test(test_single_body_and_types),
