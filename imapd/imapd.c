@@ -140,6 +140,10 @@ static void prelogin(int fd, const struct session_info *si, void *arg)
 	close(si->auth_fd);
 	if (s.state == IMAP_STATE_AUTH) {
 		imap_release_memory(&s); /* from here on a relay: the login's memory goes back */
+		if (d->cfg.imap_relay_batch && privsep_relay_batch() < 0)
+			log_warn("imap.relay_batch",
+			         "peer=%s error=\"SCHED_BATCH: %s (imap_relay_batch = no stops trying)\"",
+			         si->peer_ip, strerror(errno));
 		privsep_relay(s.conn, si->relay_fd, d->cfg.imap_idle_timeout);
 	}
 	close(si->relay_fd);

@@ -109,6 +109,7 @@ static const struct config_key config_keys[] = {
     NUM(oauth_clock_skew, KEY_SECONDS, "60", 0, 3600),
     NUM(imap_idle_timeout, KEY_SECONDS, "30m", 60, 86400),
     NUM(imap_idle_release, KEY_SECONDS, "1", 1, 86400),
+    NUM(imap_relay_batch, KEY_BOOL, "yes", 0, 1),
     NUM(imap_history_check, KEY_SECONDS, "30", 1, 3600),
     NUM(imap_notify_max_events, KEY_UINT, "1000", 1, 1000000),
     NUM(imap_notify_max_mailboxes, KEY_UINT, "1000", 1, 100000),

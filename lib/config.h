@@ -82,6 +82,7 @@ struct mss_config {
 	unsigned oauth_clock_skew;                 /* seconds; default 60 */
 	unsigned imap_idle_timeout;                /* seconds; default 1800 (RFC 9051 5.4) */
 	unsigned imap_idle_release;                /* seconds; caches go after that idle; 1 */
+	int imap_relay_batch;                      /* 1 = the relay runs SCHED_BATCH; default yes */
 	unsigned imap_history_check;               /* seconds; IDLE on Historique rechecks this often */
 	unsigned imap_notify_max_events;           /* NOTIFY: notifications queued at once (RFC 5465 5.8) */
 	unsigned imap_notify_max_mailboxes;        /* NOTIFY: mailboxes one session watches */

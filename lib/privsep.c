@@ -7,6 +7,7 @@
 #include <grp.h>
 #include <poll.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <stdint.h>
@@ -311,6 +312,12 @@ void privsep_relay(struct conn *client, int fd, unsigned idle_timeout)
 	}
 	(void)conn_flush(client);
 	buf_wipe(&pending);
+}
+
+int privsep_relay_batch(void)
+{
+	const struct sched_param none = {.sched_priority = 0}; /* the only one SCHED_BATCH has */
+	return sched_setscheduler(0, SCHED_BATCH, &none);
 }
 
 int privsep_prelogin_begin(const struct privsep *p, int fd, const struct session_info *si,

@@ -81,4 +81,12 @@ int privsep_prelogin_begin(const struct privsep *p, int fd, const struct session
  * client sends more never deadlocks the two. Returns when done (the caller frees). */
 void privsep_relay(struct conn *client, int fd, unsigned idle_timeout);
 
+/* Puts the calling process (a relay about to start) under SCHED_BATCH: woken by the
+ * client's input or the session process's output, it no longer preempts the process
+ * that woke it, which is about to wait for the answer anyway; it runs when that one
+ * sleeps, or on the other processor. One switch of the processor less per command
+ * (issue 15: a body FETCH, bench/README "bodyfetch2"); its share and nice value stay.
+ * Returns 0, or -1 with errno (the relay then runs as it was: nothing depends on it). */
+int privsep_relay_batch(void);
+
 #endif

@@ -108,6 +108,28 @@ def test_prelogin_process_is_confined(imapd):
         c.logout()
 
 
+@pytest.mark.parametrize("batch", ["yes", "no"])
+def test_relay_runs_under_sched_batch(mss, batch):
+    """Once logged in, the pre-login process only relays: with imap_relay_batch (the
+    default) it runs under SCHED_BATCH, so that a command or an answer waking it does not
+    preempt the process that woke it (issue 15); before the login, and with the key set
+    to no, it keeps the normal policy. The session process keeps it in every case."""
+    mss.set(imap_relay_batch=batch)
+    mss.start("imapd")
+    c, session, pre = connect_prelogin(mss)
+    try:
+        assert os.sched_getscheduler(pre) == os.SCHED_OTHER
+        assert c.login(PATIENT, PASSWORDS[PATIENT])[0] == "OK"
+        assert c.select("INBOX")[0] == "OK"  # answered through the relay
+        want = os.SCHED_BATCH if batch == "yes" else os.SCHED_OTHER
+        assert os.sched_getscheduler(pre) == want
+        assert os.sched_getscheduler(session) == os.SCHED_OTHER
+        assert c.noop()[0] == "OK"
+    finally:
+        c.logout()
+    assert "imap.relay_batch" not in mss.log_path("imapd").read_text()
+
+
 def test_key_files_unreadable_by_login_user(imapd):
     """Whatever the pre-login process could do outside its chroot, login_user can read
     neither the master key, the audit key, the TLS key nor the database."""
