@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 
+#include "audit/audit.h"
 #include "ctl/ctl.h"
 #include "lib/str.h"
 #include "policy/policy.h"
@@ -82,6 +83,11 @@ int ctl_init(struct ctl *c, int argc, char **argv)
 	ctl_audit_action(c, "admin.init", c->cfg.data_dir, NULL, "ok", NULL);
 	store_close(c->store); /* closes the database so that no journal is left behind */
 	c->store = NULL;
+	/* The signer (root) signs admin.init and ends before the walk: a file it created
+	 * after nftw had read the directory (mss.db-sync, -wal, -shm while mss.db was still
+	 * root's) stayed root's 0600, and every later mssctl, as the daemons' user, got
+	 * "Permission denied". */
+	audit_signer_finish();
 	int rc = chown_tree(&c->cfg);
 	if (rc != 0)
 		return rc;

@@ -1,11 +1,15 @@
 """mssctl init and account: the command line contract of DESIGN.md, exit codes 0/1/2."""
 import os
+import pwd
 import sqlite3
 import stat
+import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
 
-from conftest import PATIENT, PRO, cert_sha256
+from conftest import PATIENT, PRO, Mss, cert_sha256
 
 
 @pytest.mark.sqlite_only
@@ -19,6 +23,29 @@ def test_init_creates_private_data_dir(mss_factory):
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     con.close()
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.skipif(os.geteuid() != 0, reason="init gives the data_dir away only when run as root")
+def test_init_as_root_gives_every_file_to_the_daemons_user(pki, tmp_path_factory):
+    """Everything init leaves in the data_dir is the daemons' user's but the master key
+    and the audit key pair (root's), whatever the audit signer (root, running beside
+    init) created meanwhile: a root-owned 0600 mss.db-sync made every later mssctl fail
+    with Permission denied."""
+    nobody = pwd.getpwnam("nobody").pw_uid
+    for _ in range(5):
+        root = Path(tempfile.mkdtemp(prefix="mss-init-"))
+        root.chmod(0o755)
+        m = Mss(root, pki, {"user": "nobody"})
+        try:
+            m.init()
+            m.add_account(PATIENT, "patient", password="s3cret-passphrase")  # as nobody
+            roots = sorted(str(p.relative_to(m.data_dir)) for p in m.data_dir.rglob("*")
+                           if p.lstat().st_uid != nobody)
+            assert roots == ["keys/audit.key", "keys/audit.pub", "keys/master.key"], roots
+        finally:
+            m.stop_all()
+            subprocess.run(["rm", "-rf", str(root)], check=False)
 
 
 @pytest.mark.sqlite_only
