@@ -49,8 +49,12 @@ int auth_password_change(struct store *st, const struct mss_config *cfg, const c
 	if (sql_begin_write(db, err, errlen) != 0)
 		return -1;
 	r = change_locked(st, account, peer, keep_token, password, err, errlen);
-	if (r == 0)
-		return sql_commit(db, err, errlen) == 0 ? 0 : -1;
+	if (r == 0 && sql_commit(db, err, errlen) != 0)
+		return -1;
+	if (r == 0) {
+		store_notify_flush(st); /* the account's IMAP sessions (account_set_password) */
+		return 0;
+	}
 	sql_rollback(db);
 	return r;
 }

@@ -326,6 +326,7 @@ int account_disable(struct store *st, const char *address, char *err, size_t err
 		str_error(err, errlen, "no account %s", address);
 		return 1;
 	}
+	store_account_wake(st, key); /* its open sessions end (imapd: imap_kick.c) */
 	return 0;
 }
 

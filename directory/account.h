@@ -48,7 +48,8 @@ int account_by_cert(struct store *st, const char *sha256, const char *email, str
 int account_check_password(struct store *st, const char *address, const char *password, struct account *out);
 /* Calls fn for each account in address order. Returns 0 or -1. */
 int account_foreach(struct store *st, int (*fn)(const struct account *a, void *arg), void *arg);
-/* Marks disabled. Returns 0, 1 when there is no such account, -1 error. */
+/* Marks disabled and wakes its sessions (store_account_wake), as account_set_password
+ * and account_remove do. Returns 0, 1 when there is no such account, -1 error. */
 int account_disable(struct store *st, const char *address, char *err, size_t errlen);
 /* Certificate fingerprints are accepted as plain hex or colon-separated (openssl's
  * form): writes 64 lowercase hex digits into out. Returns 0, or -1 when in is not a
@@ -65,7 +66,8 @@ int account_set_password(struct store *st, const char *address, const char *pass
 int account_set_cert(struct store *st, const char *address, const char *cert_sha256, char *err,
                      size_t errlen);
 /* Deletes the account row and its fingerprints, inside the caller's write transaction
- * (policy_account_delete removes the rest: mailboxes, vault, contacts). */
+ * (policy_account_delete removes the rest: mailboxes, vault, contacts); its sessions are
+ * woken at the caller's store_notify_flush. */
 int account_remove(struct store *st, const char *address, char *err, size_t errlen);
 
 /* A login is recorded to the hour: last_login moves only when the one recorded is at
@@ -86,6 +88,18 @@ int account_set_warned(struct store *st, int64_t account_id, int64_t when, char 
 int account_password_allowed(const struct mss_config *cfg, const char *password, char *err, size_t errlen);
 int account_address_allowed(const struct mss_config *cfg, const char *address, enum account_role role,
                             char *err, size_t errlen);
+
+/* What a logged-in session compares when woken (imapd, imap_kick.c): the account's
+ * id, whether it is disabled, and a digest of its password hash (a replaced password,
+ * even the same one, has a new salt and so a new digest; all zero without one). The
+ * hash itself never leaves this function. Returns 1, 0 no such account, -1 error. */
+#define ACCOUNT_STAMP_SIZE 16
+struct account_stamp {
+	int64_t id;
+	bool disabled;
+	unsigned char password[ACCOUNT_STAMP_SIZE];
+};
+int account_stamp(struct store *st, const char *address, struct account_stamp *out);
 
 /* Lists registered fingerprints into out (space separated). Returns 0 or -1. */
 int account_cert_list(struct store *st, int64_t account_id, char *out, size_t outlen);

@@ -56,6 +56,8 @@ int account_set_password(struct store *st, const char *address, const char *pass
 	int rc = by_address(st, "account.passwd", "UPDATE accounts SET password_hash = ?2 WHERE address = ?1",
 	                    address, hash, err, errlen);
 	sodium_memzero(hash, sizeof hash);
+	if (rc == 0)
+		store_account_wake(st, address); /* a reset after a theft: the thief's sessions end */
 	return rc;
 }
 
@@ -110,8 +112,11 @@ int account_set_cert(struct store *st, const char *address, const char *cert_sha
 int account_remove(struct store *st, const char *address, char *err, size_t errlen)
 {
 	/* account_certs rows go with it (ON DELETE CASCADE). */
-	return by_address(st, "account.delete", "DELETE FROM accounts WHERE address = ?1", address, NULL, err,
-	                  errlen);
+	int rc = by_address(st, "account.delete", "DELETE FROM accounts WHERE address = ?1", address, NULL,
+	                    err, errlen);
+	if (rc == 0)
+		store_account_wake(st, address); /* at the caller's store_notify_flush */
+	return rc;
 }
 
 int account_touch_login(struct store *st, int64_t account_id, int64_t now, char *err, size_t errlen)

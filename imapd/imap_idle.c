@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "imapd/imap_cmd.h"
+#include "imapd/imap_kick.h"
 #include "imapd/imap_notify.h"
 #include "imapd/imap_reader.h"
 #include "imapd/imap_vault.h"
@@ -88,7 +89,7 @@ void cmd_idle(struct imap_session *s, struct imap_command *c)
 			imap_release_memory(s);
 			released = true;
 		}
-		int rc = conn_wait_readable(s->conn, fd, (int)wait);
+		int rc = imap_wait(s, fd, (int)wait); /* also the account (imap_kick.h) */
 		if (rc == -2)
 			conn_puts(s->conn, "* BYE Server shutting down\r\n");
 		if (rc < 0) {

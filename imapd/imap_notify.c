@@ -8,6 +8,7 @@
 #include "imap/imap_fetch_items.h"
 #include "imap/imap_notify_args.h"
 #include "imapd/imap_cmd.h"
+#include "imapd/imap_kick.h"
 #include "imapd/imap_vault.h"
 #include "lib/log.h"
 #include "lib/str.h"
@@ -465,7 +466,7 @@ int imap_notify_wait(struct imap_session *s, int timeout_ms)
 		if (conn_flush(s->conn) < 0)
 			return -1;
 		long left = deadline - now_ms();
-		int rc = conn_wait_readable(s->conn, imap_notify_fd(s), left > 0 ? (int)left : 0);
+		int rc = imap_wait(s, imap_notify_fd(s), left > 0 ? (int)left : 0);
 		if (rc != 2)
 			return rc;
 	}

@@ -7,6 +7,7 @@
 
 #include "imapd/imap_context.h"
 #include "imapd/imap_cmd.h"
+#include "imapd/imap_kick.h"
 #include "imapd/imap_notify.h"
 #include "imapd/imap_reader.h"
 #include "imapd/imap_vault.h"
@@ -319,4 +320,5 @@ void imap_session_run(struct imap_session *s)
 	}
 	imap_notify_free(s);
 	imap_view_close(s);
+	imap_kick_disarm(s);
 }

@@ -98,6 +98,15 @@ struct imap_view {
 struct imap_context;
 struct imap_notify;
 
+/* The session's account as it logged in, and the watch that tells it the account was
+ * disabled, deleted or given a new password (imap_kick.c). */
+struct imap_kick {
+	bool armed;       /* in the logged-in session process (it holds the store) */
+	int fd;           /* store_account_watch_open, -1: none (no wake: see imap_kick.h) */
+	bool by_password; /* the login used the password: a new one ends the session */
+	struct account_stamp at_login;
+};
+
 struct imap_session {
 	struct conn *conn;
 	struct imap_parser *parser; /* the command being read (imap_reader.c) */
@@ -130,6 +139,7 @@ struct imap_session {
 	struct imap_context *ctx[IMAP_CONTEXTS_MAX];
 	size_t nctx;
 	struct imap_notify *notify; /* NOTIFY SET in force (imap_notify.c), NULL when none */
+	struct imap_kick kick;
 	/* counted, not listed: reading one's own mail (audited once at logout) */
 	unsigned n_select, n_fetch, n_append, n_expunge;
 };

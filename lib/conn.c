@@ -342,14 +342,21 @@ bool conn_has_buffered_input(const struct conn *c)
 
 int conn_wait_readable(struct conn *c, int extra_fd, int timeout_ms)
 {
+	return conn_wait_readable2(c, extra_fd, -1, timeout_ms);
+}
+
+int conn_wait_readable2(struct conn *c, int extra_fd, int extra_fd2, int timeout_ms)
+{
 	if (conn_has_buffered_input(c))
 		return 1;
-	struct pollfd p[2] = {{.fd = c->fd, .events = POLLIN}, {.fd = extra_fd, .events = POLLIN}};
+	struct pollfd p[3] = {{.fd = c->fd, .events = POLLIN},
+	                      {.fd = extra_fd, .events = POLLIN},
+	                      {.fd = extra_fd2, .events = POLLIN}}; /* poll skips a negative fd */
 	int r;
 	do {
 		if (stop_requested)
 			return -2;
-		r = poll(p, extra_fd >= 0 ? 2 : 1, timeout_ms);
+		r = poll(p, 3, timeout_ms);
 	} while (r < 0 && errno == EINTR);
 	if (r < 0)
 		return -1;
@@ -357,7 +364,7 @@ int conn_wait_readable(struct conn *c, int extra_fd, int timeout_ms)
 		return 0;
 	if (p[0].revents)
 		return 1;
-	return 2;
+	return p[1].revents ? 2 : 3;
 }
 
 static int send_raw(struct conn *c, const char *p, size_t n)

@@ -491,6 +491,19 @@ int store_watch_all_open(struct store *st, char *err, size_t errlen);
  * look. A lost or early wake-up only delays a message to that next look. */
 void store_queue_notify(struct store *st);
 int store_queue_watch_open(struct store *st, char *err, size_t errlen);
+/* An account's credentials changed (disabled, deleted, password replaced): wakes the
+ * sessions logged in to it, which read the account again and end when it is no longer
+ * what they logged in to (imapd: imap_kick.c). Like a mailbox's wake: inside a write
+ * transaction, at store_notify_flush after the commit (a session woken before the
+ * commit would find nothing changed and sleep on); best effort, a lost wake leaves the
+ * end to the session's own next look. SQLite: data_dir/run/account/<digest> touched;
+ * a shared store: NOTIFY mss_acct_<digest>, the digest a BLAKE2b of the lowercase
+ * address (no address in a file name or channel). */
+void store_account_wake(struct store *st, const char *address);
+/* The descriptor a session of address polls (drained with store_watch_drain, closed
+ * with store_watch_close): an inotify watch on that file, or on a shared store a
+ * connection of its own listening on that channel. Returns the fd, or -1 with err. */
+int store_account_watch_open(struct store *st, const char *address, char *err, size_t errlen);
 /* Drains it (never blocks): the ids of the mailboxes changed, at most max into ids
  * (*n); *more when there were more, or some may have been lost (look at every one).
  * Returns 1 when anything happened, 0 when nothing, -1 on error. */

@@ -55,6 +55,9 @@ struct store {
 	 * by store_notify_flush once that transaction has committed. */
 	int64_t pending_notify[STORE_PENDING_NOTIFY_MAX];
 	size_t npending_notify;
+	/* store_account_wake inside a transaction: the account (lowercase) whose sessions
+	 * store_notify_flush wakes after the commit; "" when none */
+	char pending_account[256];
 	/* store_reuse_end/begin: the connection's fault count at the last client's end, and
 	 * the schema's stamp then (store.c schema_stamp; -1 before the first) */
 	unsigned long reuse_faults;

@@ -256,11 +256,16 @@ void store_wake(struct store *st, int64_t mailbox_id)
 	store_notify(st, mailbox_id);
 }
 
+static void account_wake_now(struct store *st, const char *address);
+
 void store_notify_flush(struct store *st)
 {
 	for (size_t i = 0; i < st->npending_notify; i++)
 		notify_now(st, st->pending_notify[i]);
 	st->npending_notify = 0;
+	if (st->pending_account[0] != '\0')
+		account_wake_now(st, st->pending_account);
+	st->pending_account[0] = '\0';
 }
 
 void store_notify_gone(struct store *st, int64_t mailbox_id)
@@ -334,6 +339,86 @@ int store_queue_watch_open(struct store *st, char *err, size_t errlen)
 		return -1;
 	}
 	return inotify_watch(path, err, errlen);
+}
+
+/* ---- an account's sessions (store_account_wake) ---- */
+
+#define ACCOUNT_DIGEST_SIZE 16
+
+/* "<digest>" of the lowercase address: the name of its file and the tail of its
+ * channel. Returns 0, -1 when the address does not fit. */
+static int account_name(const char *address, char out[2 * ACCOUNT_DIGEST_SIZE + 1])
+{
+	char key[256];
+	unsigned char d[ACCOUNT_DIGEST_SIZE];
+	if (str_copy(key, sizeof(key), address) < 0)
+		return -1;
+	str_lower(key);
+	crypto_generichash(d, sizeof(d), (const unsigned char *)key, strlen(key), NULL, 0);
+	sodium_bin2hex(out, 2 * ACCOUNT_DIGEST_SIZE + 1, d, sizeof(d));
+	return 0;
+}
+
+/* In a directory of its own, as the queue's: a file in run/ would wake every NOTIFY
+ * session (store_watch_all_open). */
+static int account_where(struct store *st, const char *address, bool channel, char *out, size_t outlen)
+{
+	char name[2 * ACCOUNT_DIGEST_SIZE + 1];
+	if (account_name(address, name) < 0)
+		return -1;
+	if (channel)
+		return str_format(out, outlen, "mss_acct_%s", name);
+	return str_format(out, outlen, "%s/run/account/%s", st->cfg.data_dir, name);
+}
+
+static void account_wake_now(struct store *st, const char *address)
+{
+	char where[CONFIG_PATH_MAX + 64], err[256];
+	bool shared = store_is_shared(&st->cfg);
+	if (account_where(st, address, shared, where, sizeof(where)) < 0)
+		return;
+	if (shared)
+		(void)sql_notify(st->sql, where, "", err, sizeof(err)); /* best effort */
+	else
+		touch(where); /* best effort; no file: no session has watched it yet */
+}
+
+void store_account_wake(struct store *st, const char *address)
+{
+	if (!sql_in_transaction(st->sql)) {
+		account_wake_now(st, address);
+		return;
+	}
+	/* one account per transaction in every caller; another one pending is woken now,
+	 * early (its sessions may miss it: their next look then ends them) */
+	if (st->pending_account[0] != '\0' && strcmp(st->pending_account, address) != 0)
+		account_wake_now(st, st->pending_account);
+	if (str_copy(st->pending_account, sizeof(st->pending_account), address) < 0) {
+		st->pending_account[0] = '\0';
+		account_wake_now(st, address);
+	}
+}
+
+int store_account_watch_open(struct store *st, const char *address, char *err, size_t errlen)
+{
+	char where[CONFIG_PATH_MAX + 64];
+	bool shared = store_is_shared(&st->cfg);
+	if (account_where(st, address, shared, where, sizeof(where)) < 0) {
+		str_error(err, errlen, "account watch name too long");
+		return -1;
+	}
+	if (shared)
+		return pg_watch_open(st, where, err, errlen);
+	char dir[CONFIG_PATH_MAX + 64];
+	if (str_format(dir, sizeof(dir), "%s/run/account", st->cfg.data_dir) < 0) {
+		str_error(err, errlen, "run path too long");
+		return -1;
+	}
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		str_error(err, errlen, "%s: %s", dir, strerror(errno));
+		return -1;
+	}
+	return inotify_watch(where, err, errlen);
 }
 
 /* An inotify descriptor that wakes when path is written and closed. */
