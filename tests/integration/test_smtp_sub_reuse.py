@@ -18,7 +18,7 @@ import pytest
 from auth_helpers import Issuer, Sasl, oauthbearer
 from conftest import PASSWORDS, PATIENT, PRO, PRO2, cert_sha256
 from test_smtp_auth import send
-from test_smtp_protocol import RawSmtp, connect, inbox_count, plain
+from test_smtp_protocol import RawSmtp, connect, inbox_count, login, plain
 from test_tls_agent import memory_holds
 from test_smtp_reuse import connects, disconnects, ended, gone
 
@@ -505,3 +505,30 @@ def test_idle_prelogin_process_holds_nothing_of_the_last_peer(sub):
     pre = int(connects(m)[-1][0])
     needles = [PASSWORDS[PRO].encode(), token.encode(), helo.encode(), body.encode()]
     assert memory_holds(pre, needles) == set()
+
+
+@pytest.mark.parametrize("action", ["disable", "delete", "passwd"])
+def test_an_account_disabled_deleted_or_reset_sends_nothing_more(sub, action):
+    """mssctl account disable|delete|passwd with a submission connection of the account
+    open on its reused session process: that connection's next MAIL is refused (disable,
+    delete: the sender's account is read again at every MAIL), and the next connection's
+    login with the old credentials too, though the same session process is handed out."""
+    m = sub
+    m.start("smtpd")
+    c = login(m, PATIENT)
+    assert c.cmd("QUIT")[0] == 221
+    ended(m, c)
+    mine = session_pid(m, connects(m)[-1][1])
+    c = login(m, PATIENT)  # on the account's idle session process
+    assert c.cmd(f"MAIL FROM:<{PATIENT}>")[0] == 250 and c.cmd("RSET")[0] == 250
+    args = ("--password-stdin",) if action == "passwd" else ()
+    m.ctl("account", action, PATIENT, *args, input="a-new-password-1234\n")
+    if action != "passwd":
+        code, text = c.cmd(f"MAIL FROM:<{PATIENT}>")
+        assert (code, text[0]) == (550, "5.7.1 your account is disabled: it cannot send"), text
+    assert c.cmd("QUIT")[0] == 221
+    ended(m, c)
+    assert session_pid(m, connects(m)[-1][1]) == mine
+    c = connect(m, "submission")
+    assert c.cmd("AUTH PLAIN " + plain(PATIENT, PASSWORDS[PATIENT]))[0] == 535
+    c.close()
