@@ -497,8 +497,8 @@ int store_queue_watch_open(struct store *st, char *err, size_t errlen);
  * transaction, at store_notify_flush after the commit (a session woken before the
  * commit would find nothing changed and sleep on); best effort, a lost wake leaves the
  * end to the session's own next look. SQLite: data_dir/run/account/<digest> touched;
- * a shared store: NOTIFY mss_acct_<digest>, the digest a BLAKE2b of the lowercase
- * address (no address in a file name or channel). */
+ * a shared store: NOTIFY mss_acct_<digest>, the digest 16 hex digits of a BLAKE2b of
+ * the lowercase address (no address in a file name or channel). */
 void store_account_wake(struct store *st, const char *address);
 /* The descriptor a session of address polls (drained with store_watch_drain, closed
  * with store_watch_close): an inotify watch on that file, or on a shared store a

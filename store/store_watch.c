@@ -343,19 +343,21 @@ int store_queue_watch_open(struct store *st, char *err, size_t errlen)
 
 /* ---- an account's sessions (store_account_wake) ---- */
 
-#define ACCOUNT_DIGEST_SIZE 16
+/* 8 bytes: "mss_acct_" and 16 hex digits stay within sql_plain_identifier's 32
+ * characters; two accounts that share a name only wake each other for nothing. */
+#define ACCOUNT_DIGEST_SIZE 8
 
 /* "<digest>" of the lowercase address: the name of its file and the tail of its
  * channel. Returns 0, -1 when the address does not fit. */
 static int account_name(const char *address, char out[2 * ACCOUNT_DIGEST_SIZE + 1])
 {
 	char key[256];
-	unsigned char d[ACCOUNT_DIGEST_SIZE];
+	unsigned char d[crypto_generichash_BYTES_MIN];
 	if (str_copy(key, sizeof(key), address) < 0)
 		return -1;
 	str_lower(key);
 	crypto_generichash(d, sizeof(d), (const unsigned char *)key, strlen(key), NULL, 0);
-	sodium_bin2hex(out, 2 * ACCOUNT_DIGEST_SIZE + 1, d, sizeof(d));
+	sodium_bin2hex(out, 2 * ACCOUNT_DIGEST_SIZE + 1, d, ACCOUNT_DIGEST_SIZE);
 	return 0;
 }
 
