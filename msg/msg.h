@@ -143,8 +143,10 @@ unsigned msg_author_fields(const char *data, size_t header_size);
  * data[0, header_size), found as msg_author_fields finds them: their values unfolded,
  * one space between fields, parentheses as spaces and encoded words (RFC 2047) decoded
  * to UTF-8. A comment is the name many readers show beside an address (RFC 822's
- * "address (Full Name)"), which libetpan's parse leaves out. Returns a malloc'ed string
- * ("" when there is none). */
+ * "address (Full Name)"), which libetpan's parse leaves out. Lookalikes of '@' and '.'
+ * (fullwidth, small, ideographic: U+FF20, U+FE6B, U+FF0E, U+3002...) come out as their
+ * ASCII forms, so that an address written with them reads as the address it shows
+ * (this text serves that check only). Returns a malloc'ed string ("" when none). */
 char *msg_field_text(const char *data, size_t header_size, const char *name);
 
 /* true when s is "type/subtype", each an RFC 2045 token (no spaces, controls, tspecials,

@@ -88,6 +88,39 @@ static void put_unfolded(struct buf *out, const char *p, size_t n)
 	}
 }
 
+/* Characters a reader shows much as '@' or '.', in UTF-8: an address written with them
+ * ("dr.durand＠pro...") reads as one. Each is longer than its ASCII form. */
+static const struct {
+	const char *utf8;
+	char ascii;
+} lookalikes[] = {
+    {"\xef\xbc\xa0", '@'}, /* U+FF20 FULLWIDTH COMMERCIAL AT */
+    {"\xef\xb9\xab", '@'}, /* U+FE6B SMALL COMMERCIAL AT */
+    {"\xef\xbc\x8e", '.'}, /* U+FF0E FULLWIDTH FULL STOP */
+    {"\xe3\x80\x82", '.'}, /* U+3002 IDEOGRAPHIC FULL STOP */
+    {"\xef\xbd\xa1", '.'}, /* U+FF61 HALFWIDTH IDEOGRAPHIC FULL STOP */
+    {"\xef\xb9\x92", '.'}, /* U+FE52 SMALL FULL STOP */
+    {"\xe2\x80\xa4", '.'}, /* U+2024 ONE DOT LEADER */
+};
+
+/* Rewrites s in place with each lookalike as its ASCII form (never longer). */
+static void ascii_lookalikes(char *s)
+{
+	char *w = s;
+	for (const char *r = s; *r != '\0';) {
+		size_t i = 0, n = sizeof(lookalikes) / sizeof(lookalikes[0]);
+		while (i < n && strncmp(r, lookalikes[i].utf8, strlen(lookalikes[i].utf8)) != 0)
+			i++;
+		if (i < n) {
+			*w++ = lookalikes[i].ascii;
+			r += strlen(lookalikes[i].utf8);
+		} else {
+			*w++ = *r++;
+		}
+	}
+	*w = '\0';
+}
+
 char *msg_field_text(const char *data, size_t header_size, const char *name)
 {
 	struct buf raw;
@@ -117,6 +150,7 @@ char *msg_field_text(const char *data, size_t header_size, const char *name)
 	char *out = xmalloc(outlen);
 	msg_decode_words(raw.len > 0 ? raw.data : "", out, outlen);
 	buf_free(&raw);
+	ascii_lookalikes(out); /* after decoding: an encoded word may carry them too */
 	return out;
 }
 

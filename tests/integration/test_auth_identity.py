@@ -197,6 +197,12 @@ DISPLAY_NAME_SPOOFS = [
     ("encoded-word comment", "From: {m} (=?utf-8?q?{oq}?=)\r\n"),
     ("folded comment", "From: Dr Martin <{m}>\r\n (\r\n {o})\r\n"),
     ("Sender comment", "From: {m}\r\nSender: {m} ({o})\r\n"),
+    # lookalikes of '@' and '.' (fullwidth, small, ideographic) read as the address
+    ("fullwidth at in a name", 'From: "{ofw}" <{m}>\r\n'),
+    ("small at and ideographic stops", "From: {osm} <{m}>\r\n"),
+    ("encoded fullwidth at and stop", "From: =?utf-8?q?{ofq}?= <{m}>\r\n"),
+    ("fullwidth at in a comment", "From: {m} ({ofw})\r\n"),
+    ("Sender fullwidth at", "From: {m}\r\nSender: {ofw} <{m}>\r\n"),
 ]
 
 
@@ -206,7 +212,10 @@ def test_display_name_naming_another_address_refused(space, name, header):
     another address shows that address as the author. Found replaying the forgeries of
     issue 10 against IMAP ENVELOPE: `From: dr.durand@... <dr.martin@...>` was taken."""
     d = login(space, PRO)
-    h = header.format(m=PRO, o=PRO2, oq=PRO2.replace("@", "=40").replace(".", "=2E"))
+    h = header.format(m=PRO, o=PRO2, oq=PRO2.replace("@", "=40").replace(".", "=2E"),
+                      ofw=PRO2.replace("@", "\uff20").replace(".", "\uff0e"),
+                      osm=PRO2.replace("@", "\ufe6b").replace(".", "\u3002"),
+                      ofq=PRO2.replace("@", "=EF=BC=A0").replace(".", "=EF=BC=8E"))
     code, text = data(d, PRO, PATIENT, h + "Subject: x")
     assert (code, text) == (550, "5.7.1 header " + ("Sender" if "Sender" in name else "From")
                             + " display name names another address than the sender's"), (name, text)
@@ -214,5 +223,7 @@ def test_display_name_naming_another_address_refused(space, name, header):
     for ok in (f'From: "{PRO}" <{PRO}>\r\n', f"From: {PRO.upper()} <{PRO}>\r\n",
                f"From: Laboratoire @ CHU <{PRO}>\r\n", f'From: "Dr Martin" <{PRO}>\r\n',
                f"From: {PRO} (Dr Martin)\r\n", f"From: {PRO} ({PRO})\r\n",
-               f"From: {PRO}\r\nSender: {PRO} (=?utf-8?q?Dr_Martin?=)\r\n"):
+               f"From: {PRO}\r\nSender: {PRO} (=?utf-8?q?Dr_Martin?=)\r\n",
+               f"From: Laboratoire \uff20 CHU <{PRO}>\r\n",
+               f"From: {PRO.replace('@', chr(0xff20))} <{PRO}>\r\n"):
         assert data(d, PRO, PATIENT, ok + "Subject: ok")[0] == 250, ok

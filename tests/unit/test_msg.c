@@ -113,6 +113,18 @@ static void test_field_text(void **state)
 	    {"From: Dr <a@b>\r\n (\r\n c@d)\r\nSender: s@t\r\n\r\n", "From", "  Dr <a@b>   c@d "},
 	    {"From: Dr <a@b>\r\n (\r\n c@d)\r\nSender: s@t\r\n\r\n", "Sender", "  s@t"},
 	    {"From: a@b\r\nfrom : x@y\r\n\r\nFrom: body@z\r\n", "From", "  a@b  x@y"},
+	    /* lookalikes of '@' and '.', plain or in an encoded word, read as ASCII */
+	    {"From: \"c\xef\xbc\xa0"
+	     "d\xef\xbc\x8e"
+	     "e\" <a@b>\r\n\r\n",
+	     "From", "  \"c@d.e\" <a@b>"},
+	    {"From: c\xef\xb9\xab"
+	     "d\xe3\x80\x82"
+	     "e <a@b>\r\n\r\n",
+	     "From", "  c@d.e <a@b>"},
+	    {"From: =?utf-8?q?c=EF=BC=A0d?= <a@b>\r\n\r\n", "From", "c@d <a@b>"},
+	    {"From: \xe2\x80\xa4\xef\xbd\xa1\xef\xb9\x92 \xef\xbc <a@b>\r\n\r\n", "From",
+	     "  ... \xef\xbc <a@b>"},
 	    {"X-From: a@b\r\nSubject: (c@d)\r\n\r\n", "From", ""},
 	    {"", "From", ""},
 	};
