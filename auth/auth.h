@@ -126,7 +126,10 @@ struct auth_reply {
 	char account[AUTH_ADDRESS_MAX]; /* on AUTH_OK: the account (lowercase) */
 	enum account_role role;         /* on AUTH_OK */
 	enum auth_strength strength;    /* on AUTH_OK */
-	unsigned delay_ms;              /* on failure: wait this long before answering */
+	/* on AUTH_OK: the account's password digest then (account.h), for a session that
+	 * logged in with the password to tell a reset later (submission's MAIL) */
+	unsigned char password_stamp[ACCOUNT_STAMP_SIZE];
+	unsigned delay_ms; /* on failure: wait this long before answering */
 };
 
 struct oauth_keys;

@@ -22,6 +22,10 @@ enum sender_auth {
 struct policy_sender {
 	enum sender_auth auth;
 	char account[256]; /* authenticated local account address, "" when none */
+	/* the login used the account's password, whose digest was password_stamp then: a
+	 * password replaced since (a reset after a theft) sends nothing more */
+	bool by_password;
+	unsigned char password_stamp[ACCOUNT_STAMP_SIZE];
 	char peer_ip[64];
 	char tls_subject_dn[512]; /* verified peer certificate subject DN, "" when none */
 	char listener[32];        /* "smtp", "submission", "submissions" */

@@ -1,6 +1,7 @@
 /* identity.c: the sender identity rules (see identity.h). */
 #include "auth/identity.h"
 
+#include <sodium.h>
 #include <string.h>
 
 #include "directory/account.h"
@@ -137,6 +138,12 @@ static int sender_state(struct store *st, const struct policy_sender *s, struct 
 	if (r == 0 || a.disabled) {
 		*why = "account-disabled";
 		return refuse(out, 550, "5.7.1", "your account", "is disabled: it cannot send");
+	}
+	if (s->by_password &&
+	    sodium_memcmp(a.password_stamp, s->password_stamp, sizeof(a.password_stamp)) != 0) {
+		*why = "password-changed";
+		return refuse(out, 550, "5.7.1", "your password",
+		              "was changed since this login: log in again");
 	}
 	switch (directory_state(st, s, s->account)) {
 	case V_ERROR:

@@ -173,7 +173,7 @@ int account_add(struct store *st, const struct account *a, const char *password,
 
 #define ACCOUNT_COLUMNS                                                                                      \
 	"id, address, role, name, rpps, finess, password_hash IS NOT NULL, disabled, created, last_login, "  \
-	"retention_warned"
+	"retention_warned, password_hash"
 
 /* Fields are bounded by what account_add accepts; a longer stored one is damage,
  * reported as an error rather than cut. */
@@ -188,6 +188,7 @@ static int read_row(struct sql_stmt *q, struct account *out)
 	out->created = sql_int(q, 8);
 	out->last_login = sql_int(q, 9);
 	out->retention_warned = sql_int(q, 10);
+	account_password_stamp(sql_text(q, 11), out->password_stamp);
 	return sql_text_copy(q, 1, out->address, sizeof out->address) |
 	       sql_text_copy(q, 3, out->name, sizeof out->name) |
 	       sql_text_copy(q, 4, out->rpps, sizeof out->rpps) |
@@ -264,7 +265,7 @@ int account_check_password(struct store *st, const char *address, const char *pa
 	}
 	if (lower_key(address, key) == 0) {
 		q = sql_query(store_sql(st), "account.password",
-		              "SELECT " ACCOUNT_COLUMNS ", password_hash FROM accounts WHERE address = ?1",
+		              "SELECT " ACCOUNT_COLUMNS " FROM accounts WHERE address = ?1",
 		              SQL_ARGS(SQL_TEXT(key)), err, sizeof err);
 		rc = q != NULL ? sql_next(q, err, sizeof err) : -1;
 	}

@@ -13,6 +13,9 @@
 
 enum account_role { ROLE_PATIENT = 1, ROLE_PROFESSIONAL = 2, ROLE_ORGANISATION = 3 };
 
+/* A digest of an account's password hash (account_stamp below). */
+#define ACCOUNT_STAMP_SIZE 16
+
 struct account {
 	int64_t id;
 	char address[256]; /* lowercase */
@@ -25,6 +28,9 @@ struct account {
 	int64_t created;          /* unix time */
 	int64_t last_login;       /* unix time of the last successful login (to the hour), 0: never */
 	int64_t retention_warned; /* when last warned of deletion for inactivity, 0: never */
+	/* a digest of the password hash as read (account_stamp), all zero without one: a
+	 * session that logged in with the password compares it later (submission's MAIL) */
+	unsigned char password_stamp[ACCOUNT_STAMP_SIZE];
 };
 
 /* "patient" -> ROLE_PATIENT; 0 when unknown. */
@@ -93,13 +99,14 @@ int account_address_allowed(const struct mss_config *cfg, const char *address, e
  * id, whether it is disabled, and a digest of its password hash (a replaced password,
  * even the same one, has a new salt and so a new digest; all zero without one). The
  * hash itself never leaves this function. Returns 1, 0 no such account, -1 error. */
-#define ACCOUNT_STAMP_SIZE 16
 struct account_stamp {
 	int64_t id;
 	bool disabled;
 	unsigned char password[ACCOUNT_STAMP_SIZE];
 };
 int account_stamp(struct store *st, const char *address, struct account_stamp *out);
+/* That digest of hash (NULL: all zero). */
+void account_password_stamp(const char *hash, unsigned char out[ACCOUNT_STAMP_SIZE]);
 
 /* Lists registered fingerprints into out (space separated). Returns 0 or -1. */
 int account_cert_list(struct store *st, int64_t account_id, char *out, size_t outlen);

@@ -10,6 +10,14 @@
 #include "lib/str.h"
 #include "store/store_sql.h"
 
+void account_password_stamp(const char *hash, unsigned char out[ACCOUNT_STAMP_SIZE])
+{
+	memset(out, 0, ACCOUNT_STAMP_SIZE);
+	if (hash != NULL)
+		crypto_generichash(out, ACCOUNT_STAMP_SIZE, (const unsigned char *)hash, strlen(hash), NULL,
+		                   0);
+}
+
 int account_stamp(struct store *st, const char *address, struct account_stamp *out)
 {
 	char key[256], err[256];
@@ -24,10 +32,7 @@ int account_stamp(struct store *st, const char *address, struct account_stamp *o
 	if (rc == 1) {
 		out->id = sql_int(q, 0);
 		out->disabled = sql_int(q, 1) != 0;
-		const char *hash = sql_text(q, 2);
-		if (hash != NULL)
-			crypto_generichash(out->password, sizeof out->password, (const unsigned char *)hash,
-			                   strlen(hash), NULL, 0);
+		account_password_stamp(sql_text(q, 2), out->password);
 	}
 	sql_done(q);
 	if (rc < 0)

@@ -128,7 +128,10 @@ void smtp_auth_logged_in(struct smtp_session *s, const struct auth_reply *rp)
 	str_assert(str_copy(s->auth_account.address, sizeof(s->auth_account.address), rp->account),
 	           "AUTH_ADDRESS_MAX into an account's 256 bytes");
 	s->auth_account.role = rp->role;
+	memcpy(s->auth_account.password_stamp, rp->password_stamp, sizeof(rp->password_stamp));
 	s->auth_kind = sender_kind(rp->strength);
+	s->auth_by_password =
+	    rp->strength == AUTH_STRENGTH_PASSWORD || rp->strength == AUTH_STRENGTH_PASSWORD_CERT;
 }
 
 static int logged_in(struct smtp_session *s, const struct auth_reply *rp)

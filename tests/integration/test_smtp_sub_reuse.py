@@ -510,9 +510,10 @@ def test_idle_prelogin_process_holds_nothing_of_the_last_peer(sub):
 @pytest.mark.parametrize("action", ["disable", "delete", "passwd"])
 def test_an_account_disabled_deleted_or_reset_sends_nothing_more(sub, action):
     """mssctl account disable|delete|passwd with a submission connection of the account
-    open on its reused session process: that connection's next MAIL is refused (disable,
-    delete: the sender's account is read again at every MAIL), and the next connection's
-    login with the old credentials too, though the same session process is handed out."""
+    open on its reused session process: that connection's next MAIL is refused (the
+    sender's account is read again at every MAIL: disabled, gone, or a password other
+    than the one it logged in with), and the next connection's login with the old
+    credentials too, though the same session process is handed out."""
     m = sub
     m.start("smtpd")
     c = login(m, PATIENT)
@@ -523,12 +524,22 @@ def test_an_account_disabled_deleted_or_reset_sends_nothing_more(sub, action):
     assert c.cmd(f"MAIL FROM:<{PATIENT}>")[0] == 250 and c.cmd("RSET")[0] == 250
     args = ("--password-stdin",) if action == "passwd" else ()
     m.ctl("account", action, PATIENT, *args, input="a-new-password-1234\n")
-    if action != "passwd":
-        code, text = c.cmd(f"MAIL FROM:<{PATIENT}>")
-        assert (code, text[0]) == (550, "5.7.1 your account is disabled: it cannot send"), text
+    code, text = c.cmd(f"MAIL FROM:<{PATIENT}>")
+    assert (code, text[0]) == (550, "5.7.1 your password was changed since this login: log in again"
+                               if action == "passwd" else "5.7.1 your account is disabled: it cannot send"), text
     assert c.cmd("QUIT")[0] == 221
     ended(m, c)
     assert session_pid(m, connects(m)[-1][1]) == mine
     c = connect(m, "submission")
     assert c.cmd("AUTH PLAIN " + plain(PATIENT, PASSWORDS[PATIENT]))[0] == 535
     c.close()
+
+
+def test_a_new_password_leaves_a_certificate_connection_sending(sub):
+    """A reset ends what the old password opened, not a certificate's (EXTERNAL) login."""
+    m = sub
+    m.start("smtpd")
+    c = external(m)
+    m.ctl("account", "passwd", PRO, "--password-stdin", input="a-new-password-1234\n")
+    assert send(c, PRO, PATIENT)[-1][0] == 250
+    assert c.cmd("QUIT")[0] == 221
