@@ -559,11 +559,9 @@ int master_reused_take(const struct master_opts *o, struct master_state *m, stru
 }
 
 /* An idle session process of l handed out before for hint, that may take one more
- * connection, or NULL (always for an empty hint: nothing named the account). */
+ * connection, or NULL. */
 static struct child *idle_account(struct master_state *m, const struct listener *l, const char *hint)
 {
-	if (hint[0] == '\0')
-		return NULL;
 	for (size_t i = 0; i < m->nchildren; i++) {
 		struct child *c = &m->children[i];
 		if (c->account && !c->busy && c->listener == l && c->gen == reuse.gen && c->ctl[0] >= 0 &&
@@ -709,7 +707,7 @@ static void reused_done(struct master_state *m, size_t at, bool last)
 	if (c->account)
 		c->prelogin = 0; /* that pre-login process's end is no longer this one's */
 	if (c->last || c->uses >= reuse.max_use || c->gen != reuse.gen ||
-	    (c->account && (c->hint[0] == '\0' || idle_accounts(m) > reuse.idle_accounts)))
+	    (c->account && idle_accounts(m) > reuse.idle_accounts))
 		master_reused_close(c);
 }
 

@@ -38,10 +38,7 @@ static int session_for(struct smtp_session *s, const char *kind, const char *nam
 	if (si == NULL)
 		return s->auth_fd >= 0 ? 0 : -1;
 	s->ask = NULL; /* once per connection */
-	/* no name (OAUTHBEARER without a user): only the token names the account, so no
-	 * hint: a fresh session process, never kept */
-	hint[0] = '\0';
-	if (name[0] != '\0' && str_format(hint, sizeof(hint), "%s%s", kind, name) < 0) {
+	if (str_format(hint, sizeof(hint), "%s%s", kind, name) < 0) {
 		/* cut to fit: still a hint, of as many connections as before */
 	}
 	int rc = master_session_ask(si, hint, &s->auth_fd, &s->relay_fd);
