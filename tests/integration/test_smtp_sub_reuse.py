@@ -42,6 +42,16 @@ def external(m, listener="submissions", cert="pro"):
     return c
 
 
+def one_connection(m, sender=PRO):
+    """A connection with the professional's certificate (EXTERNAL): one message from
+    sender (none when None), QUIT, and its end seen in the log."""
+    c = external(m)
+    if sender is not None:
+        assert send(c, sender, PATIENT)[-1][0] == 250
+    assert c.cmd("QUIT")[0] == 221
+    ended(m, c)
+
+
 def tls_lines(m):
     return [l for l in m.log("smtpd").splitlines() if "event=smtp.tls " in l]
 
@@ -63,10 +73,7 @@ def test_one_prelogin_process_and_the_accounts_own_session_process(sub):
     m = sub
     m.start("smtpd")
     for _ in range(3):
-        c = external(m)
-        assert send(c, PRO, PATIENT)[-1][0] == 250
-        assert c.cmd("QUIT")[0] == 221
-        ended(m, c)
+        one_connection(m)
     assert inbox_count(m, PATIENT) == 3
     pres = {pid for pid, _, listener in connects(m) if listener == "submissions"}
     sessions = sessions_of(m)
@@ -74,10 +81,7 @@ def test_one_prelogin_process_and_the_accounts_own_session_process(sub):
     assert sessions[0] not in pres
     # max_use (3): both ended after their third connection; the next ones are new
     assert gone(int(sessions[0])) and gone(int(next(iter(pres))))
-    c = external(m)
-    assert send(c, PRO, PATIENT)[-1][0] == 250
-    assert c.cmd("QUIT")[0] == 221
-    ended(m, c)
+    one_connection(m)
     mine = sessions_of(m)[-1]
     assert mine != sessions[0]
     # another account: another session process, even through the same pre-login one
@@ -87,9 +91,7 @@ def test_one_prelogin_process_and_the_accounts_own_session_process(sub):
     assert connects(m)[-1][0] == connects(m)[-2][0]
     assert sessions_of(m)[-1] != mine and not gone(int(mine), wait=0)
     # and the account's own again: its idle session process
-    c = external(m)
-    assert c.cmd("QUIT")[0] == 221
-    ended(m, c)
+    one_connection(m, None)
     assert sessions_of(m)[-1] == mine
 
 
@@ -120,10 +122,7 @@ def test_a_session_process_never_logs_in_a_second_account(sub, pki):
     client's next try gets a fresh one."""
     m = sub
     m.start("smtpd")
-    c = external(m)
-    assert send(c, PRO, PATIENT)[-1][0] == 250
-    assert c.cmd("QUIT")[0] == 221
-    ended(m, c)
+    one_connection(m)
     first = sessions_of(m)[-1]
     m.ctl("account", "set-cert", PRO, "--cert-sha256", "0" * 64)
     m.ctl("account", "set-cert", PRO2, "--cert-sha256", cert_sha256(pki / "pro.crt"))
@@ -134,10 +133,7 @@ def test_a_session_process_never_logs_in_a_second_account(sub, pki):
     assert gone(int(first))
     refused = [l for l in m.log("smtpd").splitlines() if "event=smtp.session_refused" in l]
     assert len(refused) == 1 and f"mss-smtpd[{first}]" in refused[0], refused
-    c = external(m)
-    assert send(c, PRO2, PATIENT)[-1][0] == 250
-    assert c.cmd("QUIT")[0] == 221
-    ended(m, c)
+    one_connection(m, PRO2)
     assert sessions_of(m)[-1] != first
 
 
@@ -169,9 +165,7 @@ def test_a_certificate_and_another_accounts_password_succeed_every_time(sub):
     assert PATIENT not in "".join(ends) and PASSWORDS[PATIENT] not in m.log("smtpd")
     # the certificate's own account still gets its kept session process
     for _ in range(2):
-        c = external(m)
-        assert c.cmd("QUIT")[0] == 221
-        ended(m, c)
+        one_connection(m, None)
     assert sessions_of(m)[-1] == sessions_of(m)[-2] and sessions_of(m)[-1] not in sessions
     assert len(log_events(m, "smtp.session_not_kept")) == 3
 
@@ -200,10 +194,7 @@ def test_a_token_without_user_is_kept_for_no_one(sub):
 def test_a_blocked_professional_is_refused_at_the_next_connection(sub):
     m = sub
     m.start("smtpd")
-    c = external(m)
-    assert send(c, PRO, PATIENT)[-1][0] == 250
-    assert c.cmd("QUIT")[0] == 221
-    ended(m, c)
+    one_connection(m)
     mine = sessions_of(m)[-1]
     m.ctl("access", "block", PATIENT, PRO)
     c = external(m)
@@ -218,9 +209,7 @@ def test_idle_account_session_process_ends_after_idle_time(sub):
     m = sub
     m.set(smtp_session_idle_time=1)
     m.start("smtpd")
-    c = external(m)
-    assert c.cmd("QUIT")[0] == 221
-    ended(m, c)
+    one_connection(m, None)
     assert gone(int(sessions_of(m)[-1]), wait=5)
 
 
@@ -238,9 +227,7 @@ def test_idle_account_session_processes_past_the_limit_and_at_sighup(sub):
     assert not gone(int(first), wait=0)
     os.kill(m.procs["smtpd"].pid, signal.SIGHUP)
     assert gone(int(first))  # retired with what it was forked with
-    c = external(m)
-    assert c.cmd("QUIT")[0] == 221
-    ended(m, c)
+    one_connection(m, None)
     assert sessions_of(m)[-1] not in (first, second)
 
 
@@ -249,10 +236,7 @@ def test_fresh_session_process_per_connection_with_idle_sessions_0(sub):
     m.set(submission_idle_sessions=0)
     m.start("smtpd")
     for _ in range(3):
-        c = external(m)
-        assert send(c, PRO, PATIENT)[-1][0] == 250
-        assert c.cmd("QUIT")[0] == 221
-        ended(m, c)
+        one_connection(m)
     assert inbox_count(m, PATIENT) == 3
     seen = [(pid, sid) for pid, sid, listener in connects(m) if listener == "submissions"]
     assert len(seen) == 3 and len({pid for pid, _ in seen}) == 1, seen  # one pre-login process
@@ -466,9 +450,7 @@ def test_idle_prelogin_process_ends_after_idle_time(sub):
     m = sub
     m.set(smtp_session_idle_time=1)
     m.start("smtpd")
-    c = external(m)
-    assert c.cmd("QUIT")[0] == 221
-    ended(m, c)
+    one_connection(m, None)
     pre = connects(m)[-1][0]
     assert gone(int(pre), wait=5)
 
@@ -478,9 +460,7 @@ def test_max_use_one_forks_a_pair_per_connection(sub):
     m.set(smtp_session_max_use=1)
     m.start("smtpd")
     for _ in range(2):
-        c = external(m)
-        assert c.cmd("QUIT")[0] == 221
-        ended(m, c)
+        one_connection(m, None)
     pres = [pid for pid, _, listener in connects(m) if listener == "submissions"]
     assert len(pres) == 2 and pres[0] != pres[1]
 
