@@ -165,7 +165,7 @@ static int account_state_cmd(struct ctl *c, int argc, char **argv, bool enable)
 		return CTL_REFUSED;
 	char err[512];
 	int r = enable ? account_enable(c->store, argv[2], err, sizeof err)
-	               : account_disable(c->store, argv[2], err, sizeof err);
+	               : policy_account_disable(c->store, argv[2], err, sizeof err);
 	if (r != 0)
 		return ctl_fail("%s", err);
 	ctl_audit_action(c, enable ? "admin.account.enable" : "admin.account.disable", argv[2], NULL, "ok",

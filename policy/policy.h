@@ -47,6 +47,13 @@ struct account;
 int policy_account_delete(struct store *st, const char *address, struct account *deleted, char *err,
                           size_t errlen);
 
+/* Disables the account (account_disable, which wakes its own sessions) and, for a
+ * patient, wakes the professionals' sessions watching her shared folders
+ * (vault_wake_readers): her vault is no longer readable by anyone, and an IDLE or
+ * NOTIFY there gets its BYE at once. (Deleting needs no such call: the folders' deletion
+ * wakes their watchers.) Returns 0, 1 when there is no such account (err), -1 (err). */
+int policy_account_disable(struct store *st, const char *address, char *err, size_t errlen);
+
 /* Retention (policy_retention.c, DESIGN.md "Retention"): each account idle (no login
  * since its last login or creation) for inactive_warning is warned once (INBOX message
  * and notify_command account.inactive); idle for inactive_delete, and warned at least

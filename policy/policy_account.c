@@ -1,6 +1,7 @@
-/* policy_account.c: deleting an account across every part that keeps data about it
- * (mssctl account delete, retention). All rows go in one transaction, so a failure
- * leaves the account whole; blob files go after the commit. */
+/* policy_account.c: disabling an account, and deleting it across every part that keeps
+ * data about it (mssctl account disable|delete, retention). A deletion's rows go in
+ * one transaction, so a failure leaves the account whole; blob files go after the
+ * commit. */
 #include <string.h>
 
 #include "directory/account.h"
@@ -9,6 +10,7 @@
 #include "policy/policy.h"
 #include "store/store_sql.h"
 #include "vault/vault.h"
+#include "vault/vault_access.h"
 
 /* Authorised contacts of the patient, and those naming the address as contact. */
 static int forget_contacts(struct store *st, const char *address, char *err, size_t errlen)
@@ -62,4 +64,18 @@ int policy_account_delete(struct store *st, const char *address, struct account 
 	    vault_forget_hidden_documents(st, deleted->address, err, errlen) < 0)
 		return 2;
 	return 0;
+}
+
+int policy_account_disable(struct store *st, const char *address, char *err, size_t errlen)
+{
+	struct account a;
+	int rc = account_get(st, address, &a);
+	if (rc < 0) {
+		str_error(err, errlen, "cannot read account %s", address);
+		return -1;
+	}
+	rc = account_disable(st, address, err, errlen);
+	if (rc == 0 && a.role == ROLE_PATIENT)
+		vault_wake_readers(st, a.address); /* after account_disable's commit: they find it */
+	return rc;
 }

@@ -155,12 +155,7 @@ static void wake_folders(struct store *st, const char *owner, const char *prefix
 	store_mailbox_list_free(&l);
 }
 
-/* After a revocation or a block committed: a professional idling (IDLE, NOTIFY) in
- * one of the patient's shared folders, or in the PS account's "<patient>/..." ones, is
- * woken at once and finds the access gone (imapd answers BYE, imap_view_sync), rather
- * than at the next change of the folder or the next command. Best effort: a lost wake
- * only leaves that BYE to then, and nothing is served meanwhile either way. */
-static void wake_readers(struct store *st, const char *patient)
+void vault_wake_readers(struct store *st, const char *patient)
 {
 	char ps[ADDR_MAX], prefix[ADDR_MAX + 1];
 	wake_folders(st, patient, "");
@@ -182,7 +177,7 @@ static int run(struct store *st, const struct vault_actor *who, enum access_op o
 	if (r == 0 && sql_commit(db, err, errlen) != 0)
 		return -1;
 	if (r == 0 && (op == OP_REVOKE || op == OP_BLOCK))
-		wake_readers(st, patient);
+		vault_wake_readers(st, patient);
 	if (r == 0)
 		return 0;
 	sql_rollback(db);

@@ -49,6 +49,15 @@ int vault_access_block(struct store *st, const struct vault_actor *who, const ch
 int vault_access_unblock(struct store *st, const struct vault_actor *who, const char *patient,
                          const char *pro, char *err, size_t errlen);
 
+/* After a revocation, a block or the patient's account disabled (policy_account_disable)
+ * committed: a professional idling (IDLE, NOTIFY) in one of the patient's shared
+ * folders, or in the PS account's "<patient>/..." ones, is woken at once (store_wake,
+ * as a change of the folder would) and finds the access gone (imapd answers BYE,
+ * imap_view_sync), rather than at the next change of the folder or the next command.
+ * patient: lowercase. Best effort: a lost wake only leaves that BYE to then, and
+ * nothing is served meanwhile either way. */
+void vault_wake_readers(struct store *st, const char *patient);
+
 /* The decision imapd asks for each access of pro to patient's vault: 1 when pro holds
  * a grant, is not blocked, and both accounts exist and are enabled; 0 otherwise; -1
  * on a database error (deny). */

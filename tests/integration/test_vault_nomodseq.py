@@ -248,3 +248,67 @@ def test_idle_ends_at_once_when_revoked_in_the_web_space(shared):
         assert b"* BYE Access to this folder was withdrawn" in got, got
     finally:
         pro.close()
+
+
+
+ACCOUNT_ENDS = {"disable": lambda m, who: m.ctl("account", "disable", who),
+                "delete": lambda m, who: m.ctl("account", "delete", who)}
+
+
+def bye_within_5s(pro):
+    pro.sock.settimeout(5)
+    start = time.monotonic()
+    got = b""
+    while b"BYE" not in got:
+        got += pro.readline() + b"\n"  # TimeoutError past 5 s: IDLE was not woken
+    assert time.monotonic() - start < 5
+    return got
+
+
+@pytest.mark.parametrize("notify", [False, True])
+@pytest.mark.parametrize("change", sorted(ACCOUNT_ENDS))
+def test_idle_ends_at_once_when_the_patient_account_ends(shared, change, notify):
+    """The same when the administrator disables or deletes the patient's account
+    (mssctl; retention deletes the same way): her vault is no longer readable
+    (vault_may_read wants both accounts enabled), and the professional idling in her
+    folder gets BYE within a few seconds, not at the folder's next change or the next
+    command; no read is recorded. The professional's own account ending is
+    test_imap_kick's (its own sessions end) and checked below."""
+    m = shared
+    pro, _ = opened(m)
+    try:
+        if notify:
+            _, t = pro.cmd("n1", "NOTIFY SET (selected (MessageNew MessageExpunge))")
+            assert t.startswith(b"n1 OK"), t
+        pro.send(b"i1 IDLE\r\n")
+        assert pro.readline().startswith(b"+")
+        before = last_seq(m)
+        ACCOUNT_ENDS[change](m, PATIENT)
+        got = bye_within_5s(pro)
+        assert b"* BYE Access to this folder was withdrawn" in got and b"EXISTS" not in got, got
+        reads = m.sql("SELECT count(*) FROM audit_log WHERE seq > ? AND action = 'vault.read'", before)[0][0]
+        assert reads == 0
+    finally:
+        pro.close()
+
+
+@pytest.mark.parametrize("who", ["patient", "professional"])
+def test_idle_in_documents_ps_ends_at_once_when_an_account_is_disabled(shared, who):
+    """Documents-PS (the PS account's folder of hers) too when the patient is disabled;
+    and when the professional is, his own sessions end (imap_kick), here as well."""
+    m = shared
+    msg, _, _ = invisible_message()
+    send_invisible(m, msg, [PATIENT])
+    wait_filed(m, 1)
+    pro = session(m, PRO)
+    try:
+        lines, t = pro.cmd("s1", f'SELECT "Patients/{PATIENT}/Documents-PS/Imagerie"')
+        assert t.startswith(b"s1 OK") and b"* 1 EXISTS" in lines, (t, lines)
+        pro.send(b"i1 IDLE\r\n")
+        assert pro.readline().startswith(b"+")
+        ACCOUNT_ENDS["disable"](m, PATIENT if who == "patient" else PRO)
+        got = bye_within_5s(pro)
+        want = b"* BYE Access to this folder was withdrawn" if who == "patient" else b"* BYE Account disabled"
+        assert want in got, got
+    finally:
+        pro.close()
