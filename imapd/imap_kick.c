@@ -55,7 +55,10 @@ static const char *ended(struct imap_session *s)
 /* Woken: 1 when the session ended (BYE written), 0 when it goes on. */
 static int woken(struct imap_session *s)
 {
-	(void)store_watch_drain(s->kick.fd);
+	/* 0: readable for another watch's notification (on PostgreSQL the session's
+	 * watches share one connection, store_watch.c): no account read for it */
+	if (store_watch_drain(s->kick.fd) == 0)
+		return 0;
 	const char *why = ended(s);
 	if (why == NULL)
 		return 0;

@@ -364,7 +364,7 @@ int conn_wait_readable2(struct conn *c, int extra_fd, int extra_fd2, int timeout
 		return 0;
 	if (p[0].revents)
 		return 1;
-	return p[1].revents ? 2 : 3;
+	return p[2].revents ? 3 : 2; /* extra_fd2 first: see conn.h */
 }
 
 static int send_raw(struct conn *c, const char *p, size_t n)

@@ -64,7 +64,9 @@ bool conn_has_buffered_input(const struct conn *c);
  * watching extra_fd (or -1). Returns 1 input ready, 2 extra_fd ready, 0 timeout, -1 error,
  * -2 the process is stopping (conn_request_stop). */
 int conn_wait_readable(struct conn *c, int extra_fd, int timeout_ms);
-/* The same with a second extra descriptor (or -1): returns 3 when extra_fd2 is ready. */
+/* The same with a second extra descriptor (or -1): returns 3 when extra_fd2 is ready,
+ * checked before extra_fd (imapd's account watch: an ended account outranks a
+ * mailbox's news, and on PostgreSQL one wake may make both readable). */
 int conn_wait_readable2(struct conn *c, int extra_fd, int extra_fd2, int timeout_ms);
 
 /* Buffers output; conn_flush sends it. Returns 0 or -1 (connection broken). */
