@@ -449,7 +449,13 @@ int sql_notify_fd(struct sql *db)
 
 int sql_notification(struct sql *db, char *payload, size_t len)
 {
-	return db->drv->notification != NULL ? db->drv->notification(db, payload, len) : 0;
+	char channel[64];
+	return sql_notification_on(db, channel, sizeof channel, payload, len);
+}
+
+int sql_notification_on(struct sql *db, char *channel, size_t chlen, char *payload, size_t len)
+{
+	return db->drv->notification != NULL ? db->drv->notification(db, channel, chlen, payload, len) : 0;
 }
 
 /* ---- migrations ------------------------------------------------------------------ */

@@ -236,6 +236,9 @@ int sql_notify_fd(struct sql *db);
  * payload (cut to len), 0 when none is waiting, -1 when the connection was lost (open
  * a new one and listen again: notifications sent meanwhile are gone). */
 int sql_notification(struct sql *db, char *payload, size_t len);
+/* The same, with the channel it came on copied into channel (cut to chlen): for one
+ * connection that listens on several channels. */
+int sql_notification_on(struct sql *db, char *channel, size_t chlen, char *payload, size_t len);
 
 /* ---- backup ------------------------------------------------------------------------ */
 

@@ -57,7 +57,7 @@ struct sql_driver {
 	int (*notify)(struct sql *db, const char *channel, const char *payload, char *err, size_t errlen);
 	int (*listen)(struct sql *db, const char *channel, char *err, size_t errlen);
 	int (*notify_fd)(struct sql *db);
-	int (*notification)(struct sql *db, char *payload, size_t len);
+	int (*notification)(struct sql *db, char *channel, size_t chlen, char *payload, size_t len);
 	/* sql_backup (NULL: the engine is backed up with its own tools) */
 	int (*backup)(struct sql *db, const char *path, char *err, size_t errlen);
 	/* sql_blob_part (NULL: a query of the part, substring) */

@@ -942,7 +942,7 @@ static int pg_notify_fd(struct sql *db)
 	return connected(p) ? PQsocket(p->c) : -1;
 }
 
-static int pg_notification(struct sql *db, char *payload, size_t len)
+static int pg_notification(struct sql *db, char *channel, size_t chlen, char *payload, size_t len)
 {
 	struct pg *p = pg(db);
 	if (!connected(p) || !PQconsumeInput(p->c)) {
@@ -956,6 +956,9 @@ static int pg_notification(struct sql *db, char *payload, size_t len)
 		return 0;
 	if (str_copy(payload, len, n->extra != NULL ? n->extra : "") != 0) {
 		/* cut: the reader gets what fits */
+	}
+	if (str_copy(channel, chlen, n->relname != NULL ? n->relname : "") != 0) {
+		/* cut, as the payload */
 	}
 	PQfreemem(n);
 	return 1;

@@ -502,7 +502,8 @@ int store_queue_watch_open(struct store *st, char *err, size_t errlen);
 void store_account_wake(struct store *st, const char *address);
 /* The descriptor a session of address polls (drained with store_watch_drain, closed
  * with store_watch_close): an inotify watch on that file, or on a shared store a
- * connection of its own listening on that channel. Returns the fd, or -1 with err. */
+ * LISTEN on that channel (on the process's one watch connection, shared with its
+ * other watches: store_watch.c). Returns the fd, or -1 with err. */
 int store_account_watch_open(struct store *st, const char *address, char *err, size_t errlen);
 /* Drains it (never blocks): the ids of the mailboxes changed, at most max into ids
  * (*n); *more when there were more, or some may have been lost (look at every one).

@@ -14,7 +14,9 @@
  * the socket would then not wake the poll). The descriptor handed out is an epoll set
  * holding that connection's socket, so it stays the same when the connection is made
  * again after PostgreSQL restarted: the contract (an fd to poll, drain, close) is the
- * same for both engines. */
+ * same for both engines. One connection LISTENs for all the process's watches (an
+ * IMAP session's account and selected mailbox): a second one would cost PostgreSQL a
+ * backend per session for nothing. */
 #include "store/store.h"
 
 #include <errno.h>
@@ -22,6 +24,7 @@
 #include <string.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -33,47 +36,37 @@
 
 /* A session selects one mailbox at a time; a few slots leave room for tests. */
 #define PG_WATCH_MAX 4
+/* Mailbox ids kept for a NOTIFY watch between two drains; more: "look at all". */
+#define PG_WATCH_IDS 32
 
+/* One watch: what its consumer polls. Every watch of the process shares one LISTEN
+ * connection (pg_conn): a session with a mailbox selected and its account watched
+ * costs PostgreSQL one backend for both, not two. The connection's socket sits in
+ * every watch's epoll set, beside the watch's own eventfd: a drain reads whatever
+ * arrived, for every channel, and hands each notification to the watches of its
+ * channel, waking the others through their eventfd (the socket is read by then). */
 struct pg_watch {
 	int epfd; /* -1: free slot */
-	int sock; /* the connection's socket in the epoll set, -1 when none */
-	struct sql *db;
-	char *target;
-	unsigned timeout_ms;
+	int evfd; /* eventfd: a notification of this watch's channel taken by another drain */
 	char channel[48];
+	bool pending; /* notified since the last drain */
+	bool more;    /* ids lost (too many, or a reconnect): look at every mailbox */
+	size_t nids;
+	int64_t ids[PG_WATCH_IDS];
 };
 
-static struct pg_watch pg_watches[PG_WATCH_MAX] = {{.epfd = -1}, {.epfd = -1}, {.epfd = -1}, {.epfd = -1}};
+static struct pg_watch pg_watches[PG_WATCH_MAX] = {
+    {.epfd = -1, .evfd = -1}, {.epfd = -1, .evfd = -1}, {.epfd = -1, .evfd = -1}, {.epfd = -1, .evfd = -1}};
 
-/* The last watch's connection, kept for the next SELECT (LISTEN on another channel)
- * rather than made again: a connection costs a server process and a round of
- * authentication, far more than the UNLISTEN/LISTEN that replaces it. */
-static struct sql *pg_spare;
-static char *pg_spare_target;
-
-static void pg_spare_drop(void)
-{
-	sql_close(pg_spare);
-	pg_spare = NULL;
-	if (pg_spare_target != NULL)
-		sodium_memzero(pg_spare_target, strlen(pg_spare_target));
-	free(pg_spare_target);
-	pg_spare_target = NULL;
-}
-
-/* Takes the spare connection when it was made for target. */
-static struct sql *pg_spare_take(const char *target)
-{
-	if (pg_spare == NULL || strcmp(pg_spare_target, target) != 0)
-		return NULL;
-	struct sql *db = pg_spare;
-	pg_spare = NULL;
-	pg_spare_drop();
-	char payload[64];
-	while (sql_notification(db, payload, sizeof(payload)) == 1)
-		; /* left from the previous channel */
-	return db;
-}
+/* The shared connection. Kept when the last watch closes, for the next SELECT
+ * (LISTEN on another channel) rather than made again: a connection costs a server
+ * process and a round of authentication, far more than the UNLISTEN/LISTEN. */
+static struct {
+	struct sql *db; /* NULL: not connected (lost and not made again yet) */
+	int sock;       /* db's socket, in every open watch's epoll set; -1 when none */
+	char *target;   /* the store URI it is made for (may hold a password) */
+	unsigned timeout_ms;
+} pg_conn = {.sock = -1};
 
 static int channel_name(int64_t mailbox_id, char *out, size_t outlen)
 {
@@ -84,40 +77,139 @@ static int channel_name(int64_t mailbox_id, char *out, size_t outlen)
  * sessions that watch all mailboxes at once (NOTIFY, RFC 5465). */
 #define WATCH_ALL_CHANNEL "mss_mbox_all"
 
-static void pg_watch_disconnect(struct pg_watch *w)
+static int64_t id_of(const char *p);
+static void note_id(int64_t id, int64_t *ids, size_t max, size_t *n, bool *more);
+
+static void pg_watch_signal(struct pg_watch *w)
 {
-	if (w->sock >= 0)
-		epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->sock, NULL);
-	w->sock = -1;
-	sql_close(w->db);
-	w->db = NULL;
+	uint64_t one = 1;
+	if (write(w->evfd, &one, sizeof(one)) < 0) {
+		/* full counter (cannot happen at 2^64-1): the watch is readable anyway */
+	}
 }
 
-/* (Re)connects and listens. Returns 0 or -1 with err. */
-static int pg_watch_connect(struct pg_watch *w, char *err, size_t errlen)
+/* Notifications may have been lost: every watch looks at everything. */
+static void pg_watch_all_lost(void)
 {
-	w->db = pg_spare_take(w->target);
-	if (w->db != NULL && sql_listen(w->db, w->channel, err, errlen) < 0) {
-		sql_close(w->db); /* lost meanwhile: a new one below */
-		w->db = NULL;
+	for (size_t i = 0; i < PG_WATCH_MAX; i++) {
+		struct pg_watch *w = &pg_watches[i];
+		if (w->epfd < 0)
+			continue;
+		w->pending = true;
+		w->more = true;
+		pg_watch_signal(w);
 	}
-	if (w->db == NULL) {
-		w->db = sql_open_timeout(w->target, 0, w->timeout_ms, err, errlen);
-		if (w->db == NULL)
-			return -1;
-		if (sql_listen(w->db, w->channel, err, errlen) < 0) {
-			pg_watch_disconnect(w);
+}
+
+static void pg_conn_disconnect(void)
+{
+	for (size_t i = 0; pg_conn.sock >= 0 && i < PG_WATCH_MAX; i++)
+		if (pg_watches[i].epfd >= 0)
+			epoll_ctl(pg_watches[i].epfd, EPOLL_CTL_DEL, pg_conn.sock, NULL);
+	pg_conn.sock = -1;
+	sql_close(pg_conn.db);
+	pg_conn.db = NULL;
+}
+
+static void pg_conn_forget(void)
+{
+	pg_conn_disconnect();
+	if (pg_conn.target != NULL)
+		sodium_memzero(pg_conn.target, strlen(pg_conn.target));
+	free(pg_conn.target);
+	pg_conn.target = NULL;
+}
+
+static bool pg_channel_used(const char *channel, const struct pg_watch *but)
+{
+	for (size_t i = 0; i < PG_WATCH_MAX; i++)
+		if (&pg_watches[i] != but && pg_watches[i].epfd >= 0 &&
+		    strcmp(pg_watches[i].channel, channel) == 0)
+			return true;
+	return false;
+}
+
+static int pg_watch_add_sock(struct pg_watch *w, char *err, size_t errlen)
+{
+	struct epoll_event ev = {.events = EPOLLIN};
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, pg_conn.sock, &ev) < 0 && errno != EEXIST) {
+		str_error(err, errlen, "epoll: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Hands what arrived to the watches of each channel. Returns 0, or -1 when the
+ * connection was lost (disconnected then). */
+static int pg_conn_read(void)
+{
+	char channel[64], payload[64];
+	int rc;
+	if (pg_conn.db == NULL)
+		return -1;
+	while ((rc = sql_notification_on(pg_conn.db, channel, sizeof(channel), payload, sizeof(payload))) ==
+	       1) {
+		for (size_t i = 0; i < PG_WATCH_MAX; i++) {
+			struct pg_watch *w = &pg_watches[i];
+			if (w->epfd < 0 || strcmp(w->channel, channel) != 0)
+				continue;
+			if (!w->pending)
+				pg_watch_signal(w);
+			w->pending = true;
+			note_id(id_of(payload), w->ids, PG_WATCH_IDS, &w->nids, &w->more);
+		}
+	}
+	if (rc == 0)
+		return 0;
+	pg_conn_disconnect();
+	return -1;
+}
+
+/* (Re)connects and listens on every open watch's channel. Returns 0 or -1 with err. */
+static int pg_conn_connect(char *err, size_t errlen)
+{
+	pg_conn.db = sql_open_timeout(pg_conn.target, 0, pg_conn.timeout_ms, err, errlen);
+	if (pg_conn.db == NULL)
+		return -1;
+	pg_conn.sock = sql_notify_fd(pg_conn.db);
+	if (pg_conn.sock < 0) {
+		str_error(err, errlen, "epoll: no socket");
+		pg_conn_disconnect();
+		return -1;
+	}
+	for (size_t i = 0; i < PG_WATCH_MAX; i++) {
+		struct pg_watch *w = &pg_watches[i];
+		if (w->epfd < 0)
+			continue;
+		if (sql_listen(pg_conn.db, w->channel, err, errlen) < 0 ||
+		    pg_watch_add_sock(w, err, errlen) < 0) {
+			pg_conn_disconnect();
 			return -1;
 		}
 	}
-	struct epoll_event ev = {.events = EPOLLIN};
-	w->sock = sql_notify_fd(w->db);
-	if (w->sock < 0 || epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->sock, &ev) < 0) {
-		str_error(err, errlen, "epoll: %s", w->sock < 0 ? "no socket" : strerror(errno));
-		w->sock = -1;
-		pg_watch_disconnect(w);
+	if (pg_conn_read() < 0) {
+		str_error(err, errlen, "store connection lost");
 		return -1;
 	}
+	return 0;
+}
+
+/* Listens on w's channel too, on the shared connection (made when there is none,
+ * and again when found lost). Returns 0 or -1 with err. */
+static int pg_watch_listen(struct pg_watch *w, char *err, size_t errlen)
+{
+	/* a statement on the connection may read notifications into libpq's buffer,
+	 * where no poll sees them: pg_conn_read hands them out after each one */
+	if (pg_conn.db != NULL && pg_conn_read() == 0 &&
+	    sql_listen(pg_conn.db, w->channel, err, errlen) == 0 && pg_watch_add_sock(w, err, errlen) == 0 &&
+	    pg_conn_read() == 0)
+		return 0;
+	pg_conn_disconnect(); /* none yet, or lost meanwhile */
+	if (pg_conn_connect(err, errlen) < 0)
+		return -1;
+	pg_watch_all_lost(); /* the others' notifications sent meanwhile are gone */
+	w->pending = false;
+	w->more = false;
 	return 0;
 }
 
@@ -127,6 +219,16 @@ static struct pg_watch *pg_watch_find(int fd)
 		if (fd >= 0 && pg_watches[i].epfd == fd)
 			return &pg_watches[i];
 	return NULL;
+}
+
+static void pg_watch_free(struct pg_watch *w)
+{
+	if (w->evfd >= 0)
+		close(w->evfd);
+	if (w->epfd >= 0)
+		close(w->epfd);
+	w->evfd = -1;
+	w->epfd = -1;
 }
 
 /* channel: the mailbox's own, or WATCH_ALL_CHANNEL (store_watch_all_open). */
@@ -140,65 +242,94 @@ static int pg_watch_open(struct store *st, const char *channel, char *err, size_
 		str_error(err, errlen, "too many watches in one process");
 		return -1;
 	}
+	bool others = false;
+	for (size_t i = 0; i < PG_WATCH_MAX; i++)
+		others = others || pg_watches[i].epfd >= 0;
+	if (pg_conn.target != NULL && strcmp(pg_conn.target, st->cfg.store) != 0) {
+		if (others) {
+			str_error(err, errlen, "watches on two stores in one process");
+			return -1;
+		}
+		pg_conn_forget(); /* kept for another store */
+	}
 	if (str_copy(w->channel, sizeof(w->channel), channel) < 0) {
 		str_error(err, errlen, "channel name too long");
 		return -1;
 	}
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (w->epfd < 0) {
+	w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	struct epoll_event ev = {.events = EPOLLIN};
+	if (w->epfd < 0 || w->evfd < 0 || epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->evfd, &ev) < 0) {
 		str_error(err, errlen, "epoll: %s", strerror(errno));
+		pg_watch_free(w);
 		return -1;
 	}
-	w->sock = -1;
-	w->target = xstrdup(st->cfg.store);
-	w->timeout_ms = st->cfg.store_timeout * 1000u;
-	if (pg_watch_connect(w, err, errlen) < 0) {
-		close(w->epfd);
-		free(w->target);
-		w->epfd = -1;
+	w->pending = false;
+	w->more = false;
+	w->nids = 0;
+	if (pg_conn.target == NULL) {
+		pg_conn.target = xstrdup(st->cfg.store);
+		pg_conn.timeout_ms = st->cfg.store_timeout * 1000u;
+	}
+	if (pg_watch_listen(w, err, errlen) < 0) {
+		pg_watch_free(w);
 		return -1;
 	}
 	return w->epfd;
 }
 
-/* Takes every notification waiting. A lost connection is made again (notifications
- * sent meanwhile are gone, so the caller is told to look: 1). */
+/* Takes what this watch was told since its last drain (1: something, 0: nothing).
+ * A lost connection is made again (notifications sent meanwhile are gone, so every
+ * watch is told to look: 1, with more). */
+static int pg_watch_take(struct pg_watch *w, int64_t *ids, size_t max, size_t *n, bool *more)
+{
+	char err[256];
+	uint64_t count;
+	if (pg_conn.db != NULL && pg_conn_read() < 0)
+		pg_watch_all_lost(); /* lost now: every watch looks, once */
+	if (pg_conn.db == NULL) {
+		if (pg_conn_connect(err, sizeof(err)) == 0)
+			pg_watch_all_lost(); /* lost earlier: the notifications meanwhile are gone */
+		/* unreachable now: this watch looks; its next drain tries again (the
+		 * others are not woken again, or they would wake each other in a loop) */
+		w->pending = true;
+		w->more = true;
+	}
+	while (read(w->evfd, &count, sizeof(count)) < 0 && errno == EINTR)
+		; /* read after pg_conn_read: its own wake is taken here too */
+	int any = w->pending ? 1 : 0;
+	*more = w->more;
+	for (size_t i = 0; i < w->nids; i++)
+		note_id(w->ids[i], ids, max, n, more);
+	w->pending = false;
+	w->more = false;
+	w->nids = 0;
+	return any;
+}
+
 static int pg_watch_drain(struct pg_watch *w)
 {
-	char payload[64], err[256];
-	int any = 0;
-	if (w->db != NULL) {
-		int rc;
-		while ((rc = sql_notification(w->db, payload, sizeof(payload))) == 1)
-			any = 1;
-		if (rc == 0)
-			return any;
-		pg_watch_disconnect(w);
-	}
-	/* unreachable now: the next drain (the session's next command) tries again */
-	(void)pg_watch_connect(w, err, sizeof(err));
-	return 1;
+	int64_t ids[1];
+	size_t n = 0;
+	bool more = false;
+	return pg_watch_take(w, ids, 0, &n, &more);
 }
 
 static void pg_watch_close(struct pg_watch *w)
 {
-	char err[256];
-	if (w->db != NULL && pg_spare == NULL &&
-	    sql_script(w->db, "unlisten", "UNLISTEN *", err, sizeof(err)) == 0) {
-		if (w->sock >= 0)
-			epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->sock, NULL);
-		w->sock = -1;
-		pg_spare = w->db;
-		pg_spare_target = xstrdup(w->target);
-		w->db = NULL;
+	char err[256], sql[80];
+	bool lost = false;
+	if (pg_conn.sock >= 0)
+		epoll_ctl(w->epfd, EPOLL_CTL_DEL, pg_conn.sock, NULL);
+	if (pg_conn.db != NULL && !pg_channel_used(w->channel, w) &&
+	    (str_format(sql, sizeof(sql), "UNLISTEN %s", w->channel) < 0 ||
+	     sql_script(pg_conn.db, "unlisten", sql, err, sizeof(err)) < 0))
+		lost = true;
+	pg_watch_free(w);
+	if (lost || (pg_conn.db != NULL && pg_conn_read() < 0)) {
+		pg_conn_disconnect();
+		pg_watch_all_lost(); /* the others drain, and connect again */
 	}
-	pg_watch_disconnect(w);
-	close(w->epfd);
-	w->epfd = -1;
-	if (w->target != NULL)
-		sodium_memzero(w->target, strlen(w->target)); /* the URI may hold a password */
-	free(w->target);
-	w->target = NULL;
 }
 
 static int change_path(struct store *st, int64_t mailbox_id, char *out, size_t outlen)
@@ -526,25 +657,6 @@ int store_watch_all_open(struct store *st, char *err, size_t errlen)
 	return fd;
 }
 
-static int pg_watch_drain_ids(struct pg_watch *w, int64_t *ids, size_t max, size_t *n, bool *more)
-{
-	char payload[64], err[256];
-	int any = 0;
-	if (w->db != NULL) {
-		int rc;
-		while ((rc = sql_notification(w->db, payload, sizeof(payload))) == 1) {
-			any = 1;
-			note_id(id_of(payload), ids, max, n, more);
-		}
-		if (rc == 0)
-			return any;
-		pg_watch_disconnect(w);
-	}
-	(void)pg_watch_connect(w, err, sizeof(err)); /* as pg_watch_drain */
-	*more = true;
-	return 1;
-}
-
 int store_watch_all_drain(int fd, int64_t *ids, size_t max, size_t *n, bool *more)
 {
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
@@ -552,7 +664,7 @@ int store_watch_all_drain(int fd, int64_t *ids, size_t max, size_t *n, bool *mor
 	*more = false;
 	struct pg_watch *w = pg_watch_find(fd);
 	if (w != NULL)
-		return pg_watch_drain_ids(w, ids, max, n, more);
+		return pg_watch_take(w, ids, max, n, more);
 	int any = 0;
 	for (;;) {
 		ssize_t len = read(fd, buf, sizeof(buf));

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import PASSWORDS, PATIENT, PATIENT2, PRO
+from conftest import PASSWORDS, PATIENT, PATIENT2, PG_BASE, PRO
 from controls_helpers import session
 from test_imap_helpers import RawImap
 
@@ -147,3 +147,53 @@ def test_the_patients_own_password_change_in_the_web_space_ends_them_too(imapd):
         assert b"* BYE Account password changed" in bye_within(idle, start)
     finally:
         idle.close()
+
+
+def imapd_backends(m):
+    """The PostgreSQL connections of mss-imapd's processes (its sessions), by the
+    client ports of their sockets."""
+    from test_privsep import children, comm
+    from test_smtp_reuse import database_handles
+    return sum(len(database_handles(m, p)) for p in children(m.procs["imapd"].pid)
+               if comm(p) == "mss-imapd")
+
+
+def settled_backends(m):
+    last, same = None, 0
+    deadline = time.monotonic() + 10
+    while same < 3 and time.monotonic() < deadline:
+        n = imapd_backends(m)
+        same = same + 1 if n == last else 0
+        last = n
+        time.sleep(0.2)
+    return last
+
+
+@pytest.mark.postgresql
+@pytest.mark.skipif(not PG_BASE, reason="needs MSS_TEST_PG (a PostgreSQL server)")
+def test_one_listen_connection_serves_the_account_and_the_mailbox(imapd):
+    """On PostgreSQL a session in IDLE watches its account and its mailbox on one LISTEN
+    connection beside its own: two backends for the session, as before kick, not three.
+    Both kinds of wake still reach it: a message appended by another session, then a
+    disable."""
+    m = imapd
+    before = settled_backends(m)
+    idle = idling(m, PATIENT)
+    writer = imaplib_session(m, PATIENT)
+    try:
+        assert settled_backends(m) - before == 2 + 2  # each session: its own and one watch
+        msg = b"From: a@example.org\r\nSubject: wake\r\n\r\nHello.\r\n"
+        assert writer.append("INBOX", None, None, msg)[0] == "OK"
+        idle.sock.settimeout(5)
+        got = b""
+        while b"EXISTS" not in got:
+            got += idle.readline() + b"\n"
+        start = time.monotonic()
+        m.ctl("account", "disable", PATIENT)
+        assert b"* BYE Account disabled" in bye_within(idle, start)
+    finally:
+        idle.close()
+        try:
+            writer.logout()
+        except (imaplib.IMAP4.error, OSError):
+            pass

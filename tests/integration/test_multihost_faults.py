@@ -317,3 +317,45 @@ def test_partition_between_host_and_database(own_pg, mss_factory, tmp_path):
     assert_acked_stored(a, ws)
     assert a.ctl("audit", "verify").returncode == 0
     proxy.done = True
+
+
+def test_watches_survive_a_postgresql_restart(own_pg, mss_factory, tmp_path):
+    """A session's watches (its account's and its mailbox's, one LISTEN connection
+    between them) are made again after PostgreSQL restarts: after its next command the
+    session in IDLE is woken by a message appended elsewhere, then ended by a disable,
+    and it still holds two connections (its own and the watches')."""
+    from test_imap_kick import bye_within, idling, imaplib_session, settled_backends
+    _, uri = own_pg
+    m = mss_factory(name="a", init=False, pg_base=uri, extra={"store_timeout": "4"})
+    m.init()
+    m.add_demo_accounts()
+    m.start("imapd")
+    idle = idling(m, PATIENT)
+    try:
+        assert settled_backends(m) == 2
+        subprocess.run([CLUSTER, "restart", own_pg[0], "-m", "immediate"], check=True)
+        idle.send(b"DONE\r\n")
+        idle.sock.settimeout(15)
+        idle.read_until_tagged("i1")  # OK, or NO [UNAVAILABLE] while it comes back
+        deadline = time.monotonic() + 15
+        while True:  # its next commands make the connections again
+            _, t = idle.cmd("n1", "STATUS INBOX (MESSAGES)")
+            if t.startswith(b"n1 OK") or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert t.startswith(b"n1 OK"), t  # NO [UNAVAILABLE] until then
+        idle.send(b"i2 IDLE\r\n")
+        assert idle.readline().startswith(b"+")
+        writer = imaplib_session(m, PATIENT)
+        msg = b"From: a@example.org\r\nSubject: after the restart\r\n\r\nHello.\r\n"
+        assert writer.append("INBOX", None, None, msg)[0] == "OK"
+        writer.logout()
+        got = b""
+        while b"EXISTS" not in got:
+            got += idle.readline() + b"\n"
+        assert settled_backends(m) == 2
+        start = time.monotonic()
+        m.ctl("account", "disable", PATIENT)
+        assert b"* BYE Account disabled" in bye_within(idle, start)
+    finally:
+        idle.close()

@@ -674,6 +674,41 @@ static void test_watch(void **state)
 	store_watch_close(fd);
 }
 
+/* Two watches of one process (a session's selected mailbox and its account; on
+ * PostgreSQL one LISTEN connection for both): a drain of one that takes the other's
+ * notification leaves the other readable, and each drain tells only its own. */
+static void test_watch_two(void **state)
+{
+	struct store_fixture *f = *state;
+	int64_t inbox = store_fixture_mailbox(f, PAT, "INBOX");
+	int mbox = store_watch_open(f->st, inbox, f->err, sizeof(f->err));
+	assert_true(mbox >= 0);
+	int acct = store_account_watch_open(f->st, PAT, f->err, sizeof(f->err));
+	assert_true(acct >= 0);
+	struct pollfd pm = {.fd = mbox, .events = POLLIN}, pa = {.fd = acct, .events = POLLIN};
+
+	store_account_wake(f->st, PAT);
+	assert_int_equal(poll(&pa, 1, 5000), 1);
+	assert_int_equal(store_watch_drain(mbox), 0);
+	assert_int_equal(poll(&pa, 1, 0), 1);
+	assert_int_equal(store_watch_drain(acct), 1);
+	assert_int_equal(poll(&pa, 1, 0), 0);
+
+	store_wake(f->st, inbox);
+	assert_int_equal(poll(&pm, 1, 5000), 1);
+	assert_int_equal(store_watch_drain(acct), 0);
+	assert_int_equal(poll(&pm, 1, 0), 1);
+	assert_int_equal(store_watch_drain(mbox), 1);
+	assert_int_equal(poll(&pm, 1, 0), 0);
+	store_watch_close(acct);
+
+	/* the mailbox's watch goes on alone */
+	store_wake(f->st, inbox);
+	assert_int_equal(poll(&pm, 1, 5000), 1);
+	assert_int_equal(store_watch_drain(mbox), 1);
+	store_watch_close(mbox);
+}
+
 /* A blob kept in its row, altered: nothing of it comes out. */
 static void test_tamper_row(void **state)
 {
@@ -1123,6 +1158,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_copy_move_expunge, setup, store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_expunged_kept_for_views, setup, store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_watch, setup, store_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_watch_two, setup, store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_tamper, setup, store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_large_mailbox, setup, store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_snapshot_checkpoints_checked, setup, store_fixture_teardown),
