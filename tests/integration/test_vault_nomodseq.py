@@ -112,8 +112,7 @@ def test_the_patients_flags_move_nothing_the_professional_sees(shared, change):
         _, t = other.cmd("n2", "NOTIFY SET STATUS (subtree Patients (MessageNew MessageExpunge FlagChange))")
         assert t.startswith(b"n2 OK"), t
         for s in (selected, other):
-            s.send(b"i1 IDLE\r\n")
-            assert s.readline().startswith(b"+")
+            idle(s)
         patient_store(m, change)
         for s in (selected, other):
             s.sock.settimeout(2)
@@ -180,11 +179,7 @@ def test_idle_ends_at_once_when_access_is_withdrawn(shared, change, notify):
     m = shared
     pro, _ = opened(m)
     try:
-        if notify:
-            _, t = pro.cmd("n1", "NOTIFY SET (selected (MessageNew MessageExpunge))")
-            assert t.startswith(b"n1 OK"), t
-        pro.send(b"i1 IDLE\r\n")
-        assert pro.readline().startswith(b"+")
+        idle(pro, notify)
         before = last_seq(m)
         WITHDRAWALS[change](m)
         start = time.monotonic()
@@ -213,8 +208,7 @@ def test_idle_in_documents_ps_ends_at_once_when_blocked(shared):
         lines, t = pro.cmd("s1", f'SELECT "Patients/{PATIENT}/Documents-PS/Imagerie"')
         assert t.startswith(b"s1 OK") and b"* 1 EXISTS" in lines, (t, lines)
         assert b"* OK [NOMODSEQ] No MODSEQ in a shared folder" in lines, lines
-        pro.send(b"i1 IDLE\r\n")
-        assert pro.readline().startswith(b"+")
+        idle(pro)
         start = time.monotonic()
         block(m)
         pro.sock.settimeout(5)
@@ -234,8 +228,7 @@ def test_idle_ends_at_once_when_revoked_in_the_web_space(shared):
     w = logged_in(m)
     pro, _ = opened(m)
     try:
-        pro.send(b"i1 IDLE\r\n")
-        assert pro.readline().startswith(b"+")
+        idle(pro)
         page = w.get("/professionnels")
         f = next(f for f in forms(page, "/professionnels/retirer") if f["pro"] == PRO)
         start = time.monotonic()
@@ -253,6 +246,16 @@ def test_idle_ends_at_once_when_revoked_in_the_web_space(shared):
 
 ACCOUNT_ENDS = {"disable": lambda m, who: m.ctl("account", "disable", who),
                 "delete": lambda m, who: m.ctl("account", "delete", who)}
+
+
+def idle(pro, notify=False):
+    """The professional's session enters IDLE (under NOTIFY for the selected mailbox
+    when notify) and has its continuation."""
+    if notify:
+        _, t = pro.cmd("n1", "NOTIFY SET (selected (MessageNew MessageExpunge))")
+        assert t.startswith(b"n1 OK"), t
+    pro.send(b"i1 IDLE\r\n")
+    assert pro.readline().startswith(b"+")
 
 
 def bye_within_5s(pro):
@@ -277,11 +280,7 @@ def test_idle_ends_at_once_when_the_patient_account_ends(shared, change, notify)
     m = shared
     pro, _ = opened(m)
     try:
-        if notify:
-            _, t = pro.cmd("n1", "NOTIFY SET (selected (MessageNew MessageExpunge))")
-            assert t.startswith(b"n1 OK"), t
-        pro.send(b"i1 IDLE\r\n")
-        assert pro.readline().startswith(b"+")
+        idle(pro, notify)
         before = last_seq(m)
         ACCOUNT_ENDS[change](m, PATIENT)
         got = bye_within_5s(pro)
@@ -304,8 +303,7 @@ def test_idle_in_documents_ps_ends_at_once_when_an_account_is_disabled(shared, w
     try:
         lines, t = pro.cmd("s1", f'SELECT "Patients/{PATIENT}/Documents-PS/Imagerie"')
         assert t.startswith(b"s1 OK") and b"* 1 EXISTS" in lines, (t, lines)
-        pro.send(b"i1 IDLE\r\n")
-        assert pro.readline().startswith(b"+")
+        idle(pro)
         ACCOUNT_ENDS["disable"](m, PATIENT if who == "patient" else PRO)
         got = bye_within_5s(pro)
         want = b"* BYE Access to this folder was withdrawn" if who == "patient" else b"* BYE Account disabled"
