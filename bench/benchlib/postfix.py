@@ -134,6 +134,12 @@ class Postfix:
         }
         main.update(extra or {})
         self._write("main.cf", "".join("%s = %s\n" % kv for kv in main.items()))
+        self._write_master()
+        self._write("vmailbox", "".join("%s %s/\n" % (r, r.replace("@", "_"))
+                                        for r in recipients))
+        return self
+
+    def _write_master(self):
         cert = ("-o smtpd_tls_security_level=encrypt -o smtpd_tls_ask_ccert=yes "
                 "-o smtpd_tls_req_ccert=yes "
                 "-o smtpd_recipient_restrictions=permit_tls_all_clientcerts,reject")
@@ -145,9 +151,6 @@ class Postfix:
         rows += "127.0.0.1:%d inet n - n - %d smtpd -o smtpd_tls_security_level=none\n" % (
             self.ports["plain"], self.maxproc)
         self._write("master.cf", rows)
-        self._write("vmailbox", "".join("%s %s/\n" % (r, r.replace("@", "_"))
-                                        for r in recipients))
-        return self
 
     def _postfix(self, *args, check=True):
         return subprocess.run(["postfix", "-c", self.conf] + list(args),
@@ -160,11 +163,22 @@ class Postfix:
         except OSError:
             return ""
 
-    def start(self):
-        for cmd in ("check", "start"):
-            r = self._postfix(cmd, check=False)
-            if r.returncode != 0:
-                raise RuntimeError("postfix %s: %s%s" % (cmd, r.stderr, self.log_tail()))
+    def start(self, tries=3):
+        """Starts the instance. The free ports were chosen before Postfix binds them: a
+        process started meanwhile (the test stages run side by side) may take one, and
+        Postfix's master then fails ("mail system startup failed"): new ports, again."""
+        r = self._postfix("check", check=False)
+        if r.returncode != 0:
+            raise RuntimeError("postfix check: %s%s" % (r.stderr, self.log_tail()))
+        for attempt in range(tries):
+            r = self._postfix("start", check=False)
+            if r.returncode == 0:
+                break
+            if attempt == tries - 1:
+                raise RuntimeError("postfix start: %s%s" % (r.stderr, self.log_tail(20)))
+            self._postfix("stop", check=False)
+            self.ports = {k: common.free_port() for k in self.ports}
+            self._write_master()
         self.started = True
         for p in self.ports.values():
             common.wait_port(p)
