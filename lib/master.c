@@ -186,16 +186,39 @@ static void install_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/* The entry of session process c's pre-login process when that one is a reused
+ * pre-login process alone (its own child), else NULL (a pair's, or one of a single
+ * connection: those serve c's connection only). */
+static struct child *prelogin_alone(struct master_state *m, const struct child *c)
+{
+	for (size_t i = 0; i < m->nchildren; i++)
+		if (m->children[i].pid == c->prelogin && m->children[i].alone)
+			return &m->children[i];
+	return NULL;
+}
+
 /* A session process ended: its pre-login process goes too when the session process
- * refused it or died (normally it ends by itself once the relay closes). */
-static void session_ended(const struct child *c, int status)
+ * refused it (a forged message: that process is not believed again, whatever it runs
+ * now) or died while the pre-login process still ran its connection (normally it ends
+ * that connection by itself once the relay closes). A reused pre-login process that
+ * already told the master so serves, or is about to serve, the next peer: a killed
+ * session process must not take that peer's connection with it. One that is ended is
+ * handed no connection meanwhile (closed before its death is reaped). */
+static void session_ended(struct master_state *m, const struct child *c, int status)
 {
 	bool refused = WIFEXITED(status) && WEXITSTATUS(status) == MASTER_EXIT_PEER_REFUSED;
+	struct child *pre = c->prelogin > 0 ? prelogin_alone(m, c) : NULL;
 
 	if (WIFSIGNALED(status) && !c->alone) /* a pre-login process's end: logged by reap */
 		log_warn("session_crashed", "pid=%ld signal=%d", (long)c->pid, WTERMSIG(status));
-	if (c->prelogin > 0 && (refused || WIFSIGNALED(status)))
-		privsep_signal(c->prelogin, SIGKILL);
+	if (c->prelogin <= 0 || !(refused || WIFSIGNALED(status)))
+		return;
+	if (!refused && pre != NULL &&
+	    !(pre->busy && memcmp(pre->session_id, c->session_id, sizeof(pre->session_id)) == 0))
+		return; /* done with c's connection */
+	if (pre != NULL)
+		master_reused_close(pre);
+	privsep_signal(c->prelogin, SIGKILL);
 }
 
 /* A helper's keeper ended (lib/keeper.h): it never should, and the master, running as
@@ -247,7 +270,7 @@ static void reap(struct master_state *m)
 		for (size_t i = 0; i < m->nchildren; i++) {
 			if (m->children[i].pid != pid)
 				continue;
-			session_ended(&m->children[i], status);
+			session_ended(m, &m->children[i], status);
 			master_reused_close(&m->children[i]);
 			m->children[i] = m->children[--m->nchildren];
 			break;

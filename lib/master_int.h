@@ -36,6 +36,8 @@ struct child {
 	/* the connection's account key agent channel, made at accept (a connection the
 	 * agent cannot serve is refused there) and kept here for its session process */
 	int keys_fd;
+	/* the connection a pre-login process alone runs, or that a session process of such
+	 * a pre-login process was given (whether its end is that pre-login process's) */
 	char session_id[16];
 	char local_ip[64];
 	unsigned peer_port;

@@ -458,7 +458,8 @@ static int fork_session(const struct master_opts *o, struct master_state *m, str
 	}
 	if (pid < 0)
 		return -1;
-	(void)master_add_child(m, pid, pre, sess->listener, sess->peer_ip);
+	struct child *c = master_add_child(m, pid, pre, sess->listener, sess->peer_ip);
+	memcpy(c->session_id, sess->session_id, sizeof(c->session_id)); /* its pre-login process's too */
 	return 0;
 }
 
@@ -475,12 +476,13 @@ static int send_conn(const struct master_opts *o, struct master_state *m, struct
 
 	log_new_session_id(sid);
 	str_assert(str_copy(si->session_id, sizeof(si->session_id), sid), "LOG_SESSION_ID_SIZE both");
+	if ((*c)->alone) /* which connection it runs (master.c, a session process's end) */
+		memcpy((*c)->session_id, si->session_id, sizeof((*c)->session_id));
 	if ((*c)->alone && reuse.idle_accounts > 0) {
 		/* the session process comes when the pre-login process asks (attach_session):
 		 * what that needs of the connection is kept, its account key agent channel too */
 		if (o->keys_channel && ((*c)->keys_fd = o->keys_channel(si, o->arg)) < 0)
 			return -1;
-		memcpy((*c)->session_id, si->session_id, sizeof((*c)->session_id));
 		memcpy((*c)->local_ip, si->local_ip, sizeof((*c)->local_ip));
 		(*c)->peer_port = si->peer_port;
 		return pool_send((*c)->ctl[0], si, fd, ls);
@@ -658,6 +660,7 @@ static int attach_session(const struct master_opts *o, struct master_state *m, s
 	c->pending = 1;
 	c->uses++;
 	c->prelogin = pre->pid;
+	memcpy(c->session_id, pre->session_id, sizeof(c->session_id));
 	memcpy(c->ip, pre->ip, sizeof(c->ip));
 	str_assert(str_copy(c->hint, sizeof(c->hint), hint), "both MASTER_HINT_MAX, checked on receipt");
 	pre->awaiting = false; /* the session process holds the places from now on */

@@ -11,6 +11,7 @@ SIGHUP end them; killing one mid-session loses nothing that was acknowledged."""
 import os
 import shutil
 import signal
+import subprocess
 import time
 
 import pytest
@@ -20,7 +21,7 @@ from conftest import PASSWORDS, PATIENT, PRO, PRO2, cert_sha256
 from test_smtp_auth import send
 from test_smtp_protocol import RawSmtp, connect, inbox_count, login, plain
 from test_tls_agent import memory_holds
-from test_smtp_reuse import connects, disconnects, ended, gone
+from test_smtp_reuse import connects, disconnects, ended, gone, waiting
 
 LATE = "dr.late@pro.mss.test"
 
@@ -385,6 +386,67 @@ def test_kill_reused_session_process_mid_transaction_loses_no_acknowledged_messa
     ended(m, c)
     assert session_pid(m, connects(m)[-1][1]) != mine
     assert inbox_count(m, PATIENT) == 3
+
+
+def status(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return dict(line.split(":\t", 1) for line in f.read().splitlines() if ":\t" in line)
+
+
+@pytest.mark.skipif(shutil.which("gdb") is None, reason="gdb holds the master's SIGCHLD back")
+def test_session_process_reaped_late_leaves_its_pre_login_process_next_peer_alone(sub):
+    """A reused pre-login process goes on to its next peer once the relay to its session
+    process closes. That session process killed (kill -9) mid-transaction, and its
+    death reaped by the master only once the pre-login process serves the next peer
+    (under load, the master reads the pre-login process's "done" and accepts before it
+    reaps): the master must not end the pre-login process then, nor the next peer's
+    connection with it (lib/master.c session_ended; a CI run lost one so under the
+    sanitizers). Not left to chance: gdb discards the master's SIGCHLD until the next
+    peer is in, then one SIGCHLD makes it reap."""
+    m = sub
+    m.start("smtpd")
+    one_connection(m)
+    pre = connects(m)[-1][0]
+    mine = int(sessions_of(m)[-1])
+    c = external(m)
+    assert c.cmd(f"MAIL FROM:<{PRO}>")[0] == 250
+    master = m.procs["smtpd"].pid
+    gdb = subprocess.Popen(["gdb", "-nx", "-batch", "-p", str(master),
+                            "-ex", "handle SIGCHLD nostop noprint nopass",
+                            "-ex", "handle SIGWINCH stop print nopass", "-ex", "continue", "-ex", "detach"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60  # attached, running again
+        while not (status(master).get("TracerPid", "0") != "0" and status(master)["State"][:1] == "S"):
+            assert time.monotonic() < deadline and gdb.poll() is None, "gdb did not attach"
+            time.sleep(0.1)
+        time.sleep(0.5)
+        os.kill(mine, signal.SIGKILL)
+        with pytest.raises((OSError, EOFError, AssertionError)):
+            assert c.cmd(f"RCPT TO:<{PATIENT}>")[0] == 250
+        deadline = time.monotonic() + 10
+        while not waiting(int(pre)) and time.monotonic() < deadline:
+            time.sleep(0.02)  # it saw the relay close and told the master
+        assert waiting(int(pre))
+        nxt = external(m)
+        assert connects(m)[-1][0] == pre, "the next peer reaches the same pre-login process"
+        os.kill(master, signal.SIGWINCH)  # gdb lets go
+        out = gdb.communicate(timeout=60)[0]
+    finally:
+        if gdb.poll() is None:
+            gdb.kill()
+            gdb.wait()
+    assert "SIGWINCH" in out, out
+    assert os.path.exists(f"/proc/{mine}"), "reaped too early: the case is not made"
+    os.kill(master, signal.SIGCHLD)
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/{mine}") and time.monotonic() < deadline:
+        time.sleep(0.02)  # reaped: the master has decided about the pre-login process
+    assert not os.path.exists(f"/proc/{mine}")
+    assert send(nxt, PRO, PATIENT)[-1][0] == 250
+    assert nxt.cmd("QUIT")[0] == 221
+    ended(m, nxt)
+    assert inbox_count(m, PATIENT) == 2
 
 
 def test_idle_session_process_killed_right_before_its_accounts_request(sub):
