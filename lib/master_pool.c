@@ -243,7 +243,11 @@ int master_session_ask(const struct session_info *si, const char *hint, int *aut
 	if (str_copy(a.hint, sizeof(a.hint), hint) < 0) {
 		/* cut to fit: still a hint, of as many connections as before */
 	}
-	if (send(si->pool_fd, &a, sizeof(a), MSG_NOSIGNAL) != (ssize_t)sizeof(a))
+	ssize_t sent = send(si->pool_fd, &a, sizeof(a), MSG_NOSIGNAL);
+	/* the hint names this peer (a SASL user: a patient's address; a certificate's
+	 * fingerprint): this process serves other peers next, whose memory this stack is */
+	explicit_bzero(&a, sizeof(a));
+	if (sent != (ssize_t)sizeof(a))
 		return -1;
 	if (pool_recv(si->pool_fd, here.ls, here.n, &got, &fd, &pc) != 1)
 		return -1;

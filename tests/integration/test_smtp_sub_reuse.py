@@ -549,6 +549,27 @@ def test_idle_prelogin_process_holds_nothing_of_the_last_peer(sub):
     assert memory_holds(pre, needles) == set()
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="reads another user's memory")
+@pytest.mark.parametrize("how", ["password", "certificate"])
+def test_idle_prelogin_process_holds_no_hint_of_the_last_peer(sub, pki, how):
+    """The hint the pre-login process named to the master for its session process (the
+    SASL user: a patient's address; or the certificate's fingerprint) is not in its
+    memory once it waits for the next peer, whoever that is."""
+    m = sub
+    m.start("smtpd")
+    if how == "password":
+        c = connect(m, "submission")
+        assert c.cmd("AUTH PLAIN " + plain(PATIENT, PASSWORDS[PATIENT]))[0] == 235
+        hint = "u:" + PATIENT
+    else:
+        c = external(m)
+        hint = "c:" + cert_sha256(pki / "pro.crt")
+    assert c.cmd("QUIT")[0] == 221
+    ended(m, c)
+    pre = int(connects(m)[-1][0])
+    assert memory_holds(pre, [hint.encode()]) == set()
+
+
 @pytest.mark.parametrize("action", ["disable", "delete", "passwd"])
 def test_an_account_disabled_deleted_or_reset_sends_nothing_more(sub, action):
     """mssctl account disable|delete|passwd with a submission connection of the account
