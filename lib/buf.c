@@ -75,20 +75,71 @@ void buf_init(struct buf *b, size_t limit)
 	b->len = 0;
 	b->limit = limit > BUF_UNLIMITED ? BUF_UNLIMITED : limit;
 	b->refused = false;
+	b->wiped = false;
+}
+
+void buf_init_wiped(struct buf *b, size_t limit)
+{
+	buf_init(b, limit);
+	b->wiped = true;
+}
+
+/* A buf_init_wiped buffer of BUF_WIPED_MAP bytes or more has a mapping of its own
+ * (wiped_grow): realloc would copy it through the heap, or mremap it without saying;
+ * moved by mremap the pages leave nothing behind, and munmap gives them back to the
+ * kernel, which zeroes them before anyone maps them again. */
+#define BUF_WIPED_MAP (128 * 1024)
+
+static bool wiped_mapped(const struct buf *b)
+{
+	return b->wiped && b->cap >= BUF_WIPED_MAP;
 }
 
 void buf_free(struct buf *b)
 {
-	free(b->data);
+	if (b->data != NULL && wiped_mapped(b)) {
+		munmap(b->data, b->cap);
+	} else {
+		if (b->wiped && b->data != NULL)
+			explicit_bzero(b->data, b->cap);
+		free(b->data);
+	}
 	b->data = NULL;
 	b->len = b->cap = 0;
 }
 
 void buf_wipe(struct buf *b)
 {
-	if (b->data != NULL)
+	if (!b->wiped && b->data != NULL) /* a wiped one is overwritten (or unmapped) by buf_free */
 		explicit_bzero(b->data, b->cap);
 	buf_free(b);
+}
+
+/* buf_reserve for a buf_init_wiped buffer: to cap bytes, its old storage overwritten or
+ * its pages moved, never left in the heap as realloc would. */
+static void wiped_grow(struct buf *b, size_t cap)
+{
+	char *moved;
+
+	if (cap < BUF_WIPED_MAP) {
+		moved = xmalloc(cap);
+		memcpy(moved, b->data, b->len + 1);
+		explicit_bzero(b->data, b->cap);
+		free(b->data);
+	} else if (wiped_mapped(b)) {
+		moved = mremap(b->data, b->cap, cap, MREMAP_MAYMOVE);
+		if (moved == MAP_FAILED)
+			out_of_memory(cap);
+	} else {
+		moved = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (moved == MAP_FAILED)
+			out_of_memory(cap);
+		memcpy(moved, b->data, b->len + 1);
+		explicit_bzero(b->data, b->cap);
+		free(b->data);
+	}
+	b->data = moved;
+	b->cap = cap;
 }
 
 void buf_reset(struct buf *b)
@@ -110,6 +161,10 @@ int buf_reserve(struct buf *b, size_t n)
 	size_t cap = b->cap;
 	while (cap < need)
 		cap = cap > BUF_UNLIMITED / 2 ? need : cap * 2;
+	if (b->wiped) { /* realloc would free the old storage as it is */
+		wiped_grow(b, cap);
+		return 0;
+	}
 	b->data = xrealloc(b->data, cap);
 	b->cap = cap;
 	return 0;

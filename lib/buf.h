@@ -19,17 +19,26 @@ struct buf {
 	size_t cap;   /* allocated bytes, including room for the NUL */
 	size_t limit; /* the most data bytes it may hold */
 	bool refused; /* an append was refused at the limit since buf_init or buf_reset */
+	bool wiped;   /* buf_init_wiped: its storage is overwritten whenever it goes */
 };
 
 #define BUF_UNLIMITED ((size_t)-1 / 2)
 
 /* Initialises an empty buffer that holds at most limit bytes. */
 void buf_init(struct buf *b, size_t limit);
-/* Frees the storage; the buf may be buf_init'ed again. */
+/* As buf_init, for a peer's bytes in a process that serves other peers next (lib/master.h
+ * reuse): nothing of it stays in freed memory. The storage is overwritten before it
+ * goes, when the buffer grows (moved by hand, where realloc would leave a copy in the
+ * heap) and when it is freed; from 128 KiB on it is a mapping of its own, moved by
+ * mremap and unmapped. */
+void buf_init_wiped(struct buf *b, size_t limit);
+/* Frees the storage (overwritten first when the buffer was made by buf_init_wiped);
+ * the buf may be buf_init'ed again. */
 void buf_free(struct buf *b);
 /* buf_free after overwriting the storage: what a connection's bytes passed through
  * must not stay in the memory of a process that serves the next one (lib/master.h
- * reuse). Earlier storage a growing buffer left behind is not reached. */
+ * reuse). Earlier storage a growing buffer left behind is reached only by
+ * buf_init_wiped. */
 void buf_wipe(struct buf *b);
 /* Empties the buffer, keeping its storage. */
 void buf_reset(struct buf *b);

@@ -43,8 +43,9 @@ struct conn *conn_new(int fd, const char *peer_ip)
 	/* an address text (INET6_ADDRSTRLEN) is shorter than peer_ip; a cut one is logged as is */
 	if (str_copy(c->peer_ip, sizeof c->peer_ip, peer_ip ? peer_ip : "") < 0)
 		log_warn("conn", "error=\"peer address cut\" peer=%s", c->peer_ip);
-	buf_init(&c->in, BUF_UNLIMITED);
-	buf_init(&c->out, BUF_UNLIMITED);
+	/* a peer's bytes: wiped as they grow and go (reused processes, lib/master.h) */
+	buf_init_wiped(&c->in, BUF_UNLIMITED);
+	buf_init_wiped(&c->out, BUF_UNLIMITED);
 	int fl = fcntl(fd, F_GETFL);
 	if (fl >= 0)
 		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
@@ -64,8 +65,9 @@ void conn_free(struct conn *c)
 		tls_sess_free(c->tls);
 	if (c->fd >= 0)
 		close(c->fd);
-	buf_wipe(&c->in); /* the next connection of a reused process must not find them */
-	buf_wipe(&c->out);
+	/* wiped (buf_init_wiped): the next connection of a reused process must not find them */
+	buf_free(&c->in);
+	buf_free(&c->out);
 	if (c->zin != NULL) {
 		inflateEnd(c->zin);
 		deflateEnd(c->zout);
@@ -327,7 +329,7 @@ void conn_unread(struct conn *c, const void *p, size_t n)
 {
 	struct buf in;
 
-	buf_init(&in, BUF_UNLIMITED); /* as c->in: its bound is the reader's line limit */
+	buf_init_wiped(&in, BUF_UNLIMITED); /* as c->in: its bound is the reader's line limit */
 	buf_put(&in, p, n);
 	if (c->in.len > 0)
 		buf_put(&in, c->in.data, c->in.len);

@@ -287,7 +287,7 @@ void privsep_relay(struct conn *client, int fd, unsigned idle_timeout)
 	signal(SIGINT, SIG_IGN);
 	conn_set_deadline(client, 0);
 	conn_set_timeout(client, idle_timeout); /* bounds a partial TLS record or a stuck write */
-	buf_init(&pending, BUF_UNLIMITED);
+	buf_init_wiped(&pending, BUF_UNLIMITED);
 	for (;;) {
 		if (conn_flush(client) < 0)
 			break;
@@ -311,7 +311,7 @@ void privsep_relay(struct conn *client, int fd, unsigned idle_timeout)
 			break;
 	}
 	(void)conn_flush(client);
-	buf_wipe(&pending);
+	buf_free(&pending); /* wiped (buf_init_wiped) */
 }
 
 int privsep_relay_batch(void)

@@ -28,7 +28,7 @@ static int read_chunk(struct smtp_session *s, struct smtp_data *d, uint64_t size
 	struct buf piece;
 	enum conn_result r = CONN_OK;
 
-	buf_init(&piece, BDAT_PIECE);
+	buf_init_wiped(&piece, BDAT_PIECE); /* the message's octets (smtp_data_init) */
 	conn_set_timeout(s->conn, s->cfg->smtp_data_timeout);
 	/* the whole chunk within smtp_data_timeout, as a DATA transfer */
 	conn_set_deadline(s->conn, s->cfg->smtp_data_timeout);

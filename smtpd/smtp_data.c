@@ -12,13 +12,16 @@ void smtp_data_init(struct smtp_data *d, uint64_t max_size)
 	memset(d, 0, sizeof(*d));
 	d->max_size = max_size;
 	d->in_header = true;
-	buf_init(&d->body, max_size < BUF_UNLIMITED - SMTP_DATA_SLACK ? (size_t)max_size + SMTP_DATA_SLACK
-	                                                              : BUF_UNLIMITED);
+	/* a message's text: in a reused session process (the MX's serves any peer) it must
+	 * not stay in freed memory for the next one, nor the copies its growth leaves */
+	buf_init_wiped(&d->body, max_size < BUF_UNLIMITED - SMTP_DATA_SLACK
+	                             ? (size_t)max_size + SMTP_DATA_SLACK
+	                             : BUF_UNLIMITED);
 }
 
 void smtp_data_free(struct smtp_data *d)
 {
-	buf_free(&d->body);
+	buf_free(&d->body); /* both buf_init_wiped */
 	buf_free(&d->partial);
 }
 
@@ -27,7 +30,7 @@ void smtp_data_init_chunked(struct smtp_data *d, uint64_t max_size, size_t line_
 	smtp_data_init(d, max_size);
 	d->line_max = line_max;
 	/* the line and its CR, which may arrive in the next chunk's LF */
-	buf_init(&d->partial, line_max + 2);
+	buf_init_wiped(&d->partial, line_max + 2);
 }
 
 static bool refused(const struct smtp_data *d)

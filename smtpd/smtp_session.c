@@ -222,7 +222,7 @@ void smtp_session_loop(struct smtp_session *s)
 	enum conn_result r;
 	int flags;
 
-	buf_init(&line, read_max + 16);
+	buf_init_wiped(&line, read_max + 16); /* the commands (AUTH's token) of a peer */
 	while (!s->closing && s->handoff == SMTP_HANDOFF_NONE) {
 		/* RFC 2920: answer a pipelined group in one write, once its input is used up. */
 		if (!conn_has_buffered_input(s->conn) && conn_flush(s->conn) < 0)
@@ -254,7 +254,7 @@ void smtp_session_loop(struct smtp_session *s)
 			smtp_reply(s, RPL_TOO_MANY_ERRORS);
 	}
 	conn_flush(s->conn);
-	buf_wipe(&line); /* the commands (AUTH's token) of a peer, in a reused process */
+	buf_free(&line); /* wiped (buf_init_wiped): the next peer of a reused process */
 }
 
 static void session_id(char out[16])

@@ -213,7 +213,7 @@ static int read_data(struct smtp_session *s, struct smtp_data *d)
 	enum smtp_data_step step = SMTP_DATA_MORE;
 	int flags = 0, rc = 0;
 
-	buf_init(&line, max + 16);
+	buf_init_wiped(&line, max + 16); /* the message's lines (smtp_data_init) */
 	conn_set_timeout(s->conn, s->cfg->smtp_data_timeout);
 	/* the whole message within smtp_data_timeout, not each read (issue 12) */
 	conn_set_deadline(s->conn, s->cfg->smtp_data_timeout);
@@ -270,7 +270,7 @@ static int add_trace(struct smtp_session *s, struct smtp_data *d, const char *qi
 	t.queue_id = qid;
 	t.for_rcpt = s->nrcpt == 1 ? s->rcpts[0] : "";
 	t.now = time(NULL);
-	buf_init(&hdr, SMTP_DATA_SLACK);
+	buf_init_wiped(&hdr, SMTP_DATA_SLACK);
 	if (smtp_data_trace_headers(d, &t, &hdr) < 0 || smtp_data_prepend(d, &hdr) < 0) {
 		buf_free(&hdr);
 		log_err("smtp.deliver", "session=%s qid=%s result=failed error=\"trace headers\"", s->id,

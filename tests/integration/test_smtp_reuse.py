@@ -18,6 +18,7 @@ import pytest
 from conftest import PRO
 from test_smtp_mx import deliver, mail, trust_list
 from test_smtp_protocol import RawSmtp, connect, inbox_count
+from test_tls_agent import memory_holds
 
 OPERATOR = "dr.x@other-operator.test"
 OPERATOR_DN = "CN=mx.other-operator.test,OU=12345678900011,O=Other Operator,C=FR"
@@ -137,6 +138,41 @@ def test_next_connection_sees_nothing_of_the_previous(reuse):
     assert connects(m)[-1][0] == p1
     assert deliver(third, OPERATOR, PRO)[0] == 250
     third.close()
+    assert inbox_count(m, PRO) == 1
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="reads another user's memory")
+@pytest.mark.parametrize("way", ["DATA", "BDAT"])
+@pytest.mark.parametrize("lines", [600, 5000])
+def test_idle_session_process_holds_no_message_of_the_last_peer(reuse, way, lines):
+    """The MX session process is reused for any operator: the text of the message it
+    took last is not in its memory once it waits for the next peer, neither in the
+    buffers it went through nor in the storage they left as they grew (5000 lines,
+    ~420 kB: past malloc's mmap threshold, earlier storage stays in the heap). Without
+    this a later peer that took over the process would read what an earlier one wrote
+    to a professional, which write-only delivery keeps even the process from reading."""
+    m = reuse
+    m.start("smtpd")
+    marker = "clinical-note-3c9e1f-of-the-last-peer"
+    lines = "".join(f"{marker} line {i:05d} " + "x" * 40 + "\r\n" for i in range(lines))
+    msg = f"From: {OPERATOR}\r\nTo: {PRO}\r\nSubject: test\r\n\r\n{lines}".encode()
+    c = connect(m, "smtp", cert="operator")
+    assert mail(c, OPERATOR)[0] == 250
+    assert c.cmd(f"RCPT TO:<{PRO}>")[0] == 250
+    if way == "DATA":
+        assert c.cmd("DATA")[0] == 354
+        c.send(msg + b".\r\n")
+    else:
+        half = len(msg) // 2
+        c.send(f"BDAT {half}\r\n".encode() + msg[:half])
+        assert c.reply()[0] == 250
+        c.send(f"BDAT {len(msg) - half} LAST\r\n".encode() + msg[half:])
+    assert c.reply()[0] == 250
+    assert c.cmd("QUIT")[0] == 221
+    ended(m, c)
+    session = int(disconnects(m)[connects(m)[-1][1]])
+    assert os.path.exists(f"/proc/{session}")  # idle, kept for the next peer
+    assert memory_holds(session, [marker.encode()]) == set()
     assert inbox_count(m, PRO) == 1
 
 

@@ -128,6 +128,32 @@ static void test_put_unlimited_only(void **state)
 
 /* buf_wipe (a reused process's buffers): frees like buf_free, also twice, and the
  * buf may be used again. */
+/* A buf_init_wiped buffer moves as it grows (its old storage overwritten, which the
+ * reused MX session process's memory test checks: test_smtp_reuse.py): what it held
+ * comes along, its NUL and limit hold, and buf_init makes a plain one again. */
+static void test_wiped_buffer_grows_and_keeps_its_data(void **state)
+{
+	struct buf b;
+
+	(void)state;
+	buf_init_wiped(&b, 3000000);
+	for (int i = 0; i < 200000; i++) /* 1 MB: through the heap, then a mapping moved */
+		assert_int_equal(buf_printf(&b, "%05d", i % 100000), 0);
+	assert_int_equal(b.len, 1000000);
+	assert_memory_equal(b.data, "00000000010000200003", 20);
+	assert_memory_equal(b.data + 500000, "00000", 5);
+	assert_memory_equal(b.data + b.len - 5, "99999", 5);
+	assert_int_equal(b.data[b.len], '\0');
+	buf_consume(&b, 5);
+	assert_memory_equal(b.data, "00001", 5);
+	assert_int_equal(buf_reserve(&b, 3000000), -1);
+	buf_free(&b);
+	assert_null(b.data);
+	buf_init(&b, 64);
+	assert_false(b.wiped);
+	buf_wipe(&b);
+}
+
 static void test_wipe_frees(void **state)
 {
 	struct buf b;
@@ -253,6 +279,7 @@ int main(void)
 	    cmocka_unit_test(test_refused_is_sticky),
 	    cmocka_unit_test(test_str_copy_display),
 	    cmocka_unit_test(test_wipe_frees),
+	    cmocka_unit_test(test_wiped_buffer_grows_and_keeps_its_data),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
