@@ -144,13 +144,14 @@ def test_next_connection_sees_nothing_of_the_previous(reuse):
 @pytest.mark.skipif(os.geteuid() != 0, reason="reads another user's memory")
 @pytest.mark.parametrize("way", ["DATA", "BDAT"])
 @pytest.mark.parametrize("lines", [600, 5000])
-def test_idle_session_process_holds_no_message_of_the_last_peer(reuse, way, lines):
-    """The MX session process is reused for any operator: the text of the message it
-    took last is not in its memory once it waits for the next peer, neither in the
-    buffers it went through nor in the storage they left as they grew (5000 lines,
-    ~420 kB: past malloc's mmap threshold, earlier storage stays in the heap). Without
-    this a later peer that took over the process would read what an earlier one wrote
-    to a professional, which write-only delivery keeps even the process from reading."""
+def test_idle_processes_hold_no_message_of_the_last_peer(reuse, way, lines):
+    """The MX pair is reused for any operator: the text of the message it took last is
+    not in the memory of either process once they wait for the next peer, neither in
+    the buffers it went through (the relay's, the session's) nor in the storage they
+    left as they grew (5000 lines, ~420 kB: past malloc's mmap threshold, earlier
+    storage stays in the heap). Without this a later peer that took over a process
+    would read what an earlier one wrote to a professional, which write-only delivery
+    keeps even the session process from reading."""
     m = reuse
     m.start("smtpd")
     marker = "clinical-note-3c9e1f-of-the-last-peer"
@@ -170,9 +171,10 @@ def test_idle_session_process_holds_no_message_of_the_last_peer(reuse, way, line
     assert c.reply()[0] == 250
     assert c.cmd("QUIT")[0] == 221
     ended(m, c)
-    session = int(disconnects(m)[connects(m)[-1][1]])
-    assert os.path.exists(f"/proc/{session}")  # idle, kept for the next peer
-    assert memory_holds(session, [marker.encode()]) == set()
+    pre, sid, _ = connects(m)[-1]
+    for pid in (int(pre), int(disconnects(m)[sid])):
+        assert os.path.exists(f"/proc/{pid}")  # idle, kept for the next peer
+        assert memory_holds(pid, [marker.encode()]) == set(), pid
     assert inbox_count(m, PRO) == 1
 
 
