@@ -30,8 +30,10 @@ static int list_one(const struct vault_access_entry *e, void *arg)
 	(*(int *)arg)++;
 	if (e->granted)
 		vault_history_time(e->granted, since, sizeof since);
-	printf("%-40s %-6s %-8s %s\n", e->professional, e->rights[0] ? e->rights : "-",
-	       e->blocked ? "blocked" : "-", since);
+	/* an inactive entry's grant stays, without effect (vault_may_read): said after it */
+	printf("%-40s %-6s %-8s %s%s\n", e->professional, e->rights[0] ? e->rights : "-",
+	       e->blocked ? "blocked" : "-", since,
+	       e->inactive && e->rights[0] ? "  (suspended: inactive in the directory)" : "");
 	return 0;
 }
 

@@ -155,6 +155,8 @@ int dir_entry_set_active(struct store *st, const char *address, bool active)
 	                 SQL_ARGS(SQL_INT(active ? 1 : 0), SQL_TEXT(key)), err, sizeof(err));
 	if (n < 0)
 		return failed(err);
+	if (n > 0 && !active)
+		store_account_wake(st, key); /* imapd ends its views of patients' vaults */
 	return n > 0 ? 0 : 1;
 }
 

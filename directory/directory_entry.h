@@ -59,7 +59,9 @@ int dir_structure_foreach(struct store *st, const char *address,
 int dir_entry_search(struct store *st, const char *text, unsigned limit,
                      int (*fn)(const struct dir_entry *e, void *arg), void *arg);
 
-/* Sets the administrator's active flag. Returns 0, 1 when there is no such entry, -1. */
+/* Sets the administrator's active flag; made inactive, the address's sessions are
+ * woken (store_account_wake: imapd ends their views of patients' vaults, which an
+ * inactive entry no longer reads). Returns 0, 1 when there is no such entry, -1. */
 int dir_entry_set_active(struct store *st, const char *address, bool active);
 
 /* True (1) when address is an active entry whose BAL type is ORG and whose profession

@@ -15,6 +15,7 @@
 #include "lib/log.h"
 #include "lib/sql.h"
 #include "lib/str.h"
+#include "lib/strset.h"
 #include "store/store_sql.h"
 
 /* Lines are appended in file order to a plain rowid table: sequential writes, fast
@@ -142,10 +143,11 @@ static int read_lines(struct importer *im, FILE *f)
 	return rc;
 }
 
-static int diff_and_apply(struct sql *db, struct dir_import_result *r, char *err, size_t errlen)
+static int diff_and_apply(struct sql *db, struct dir_import_result *r, struct strset *struck, char *err,
+                          size_t errlen)
 {
 	int64_t n = 0;
-	if (dir_merge_staged(db, r, err, errlen) < 0 ||
+	if (dir_merge_staged(db, r, struck, err, errlen) < 0 ||
 	    sql_one(db, "directory.count", "SELECT count(*) FROM directory_entry", SQL_NOARGS, &n, err,
 	            errlen) != 1)
 		return -1;
@@ -200,16 +202,22 @@ int directory_import(struct store *st, const char *path, bool strict, struct dir
 	        "PRAGMA temp_store = FILE; PRAGMA main.cache_size = -16384; PRAGMA temp.cache_size = -16384",
 	        err, errlen) < 0)
 		log_warn("directory_import", "error=\"%s\"", err);
+	struct strset struck = {0};
 	int rc = stage_file(&im, f, strict);
 	if (rc == 0)
 		rc = sql_begin_write(db, err, errlen);
 	if (rc == 0) {
-		rc = diff_and_apply(db, r, err, errlen);
+		rc = diff_and_apply(db, r, &struck, err, errlen);
 		if (rc == 0)
 			rc = sql_commit(db, err, errlen);
 		else
 			sql_rollback(db);
 	}
+	/* after the commit, as account_disable: their sessions find the entry inactive */
+	for (size_t i = 0; rc == 0 && i < struck.cap; i++)
+		if (struck.slot[i] != NULL)
+			store_account_wake(st, struck.slot[i]);
+	strset_free(&struck);
 	char ignored[64];
 	if (sql_script(db, "directory.unstage", "DROP TABLE IF EXISTS stage_line", ignored, sizeof(ignored)) <
 	    0)

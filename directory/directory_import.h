@@ -30,15 +30,22 @@ struct dir_import_result {
 };
 
 /* Imports path, replacing the previous import. strict: any unreadable line refuses the
- * whole file. Returns 0 when committed (r filled), 1 when refused (err says why: cannot
- * open, missing column, bad lines under strict, read error; r holds the bad lines), -1
- * on a database error. The caller holds no transaction. */
+ * whole file. A local professional or organisation account whose entry the file no
+ * longer lists (struck off) keeps its entry, inactive, and its open sessions are woken
+ * after the commit (store_account_wake: imapd ends their views of patients' vaults);
+ * listed again, the entry is active again. Returns 0 when committed (r filled), 1 when refused (err says why:
+ * cannot open, missing column, bad lines under strict, read error; r holds the bad lines), -1 on a database
+ * error. The caller holds no transaction. */
 int directory_import(struct store *st, const char *path, bool strict, struct dir_import_result *r, char *err,
                      size_t errlen);
 
 /* Internal to directory_import.c / directory_merge.c: applies the lines staged in the
  * temporary table stage_line to the directory tables inside the caller's write
- * transaction, filling r->added, changed, removed. Returns 0 or -1 with err. */
-int dir_merge_staged(struct sql *db, struct dir_import_result *r, char *err, size_t errlen);
+ * transaction, filling r->added, changed, removed (struck off included), and struck
+ * with the local accounts whose entry it made inactive (the caller wakes their
+ * sessions after the commit). Returns 0 or -1 with err. */
+struct strset;
+int dir_merge_staged(struct sql *db, struct dir_import_result *r, struct strset *struck, char *err,
+                     size_t errlen);
 
 #endif

@@ -15,10 +15,14 @@
 #include "lib/buf.h"
 #include "lib/sql.h"
 #include "lib/str.h"
+#include "lib/strset.h"
 
 /* Far above any real address (a few structures each); caps memory on hostile input. */
 #define MAX_STRUCTURES 1000
 #define DIGEST_LEN 16
+/* The digest of an entry struck off by an import (all zero: no BLAKE2b of a real one),
+ * so that only its return, not the administrator's own disable, makes it active. */
+static const unsigned char STRUCK_DIGEST[DIGEST_LEN];
 
 /* The staged lines in address order, each address's lines in file order: SQLite's
  * external sorter (the index on address is dropped before, so that the scan does not
@@ -38,13 +42,32 @@ static const char update_sql[] =
     " speciality_code = ?11, speciality_label = ?12, digest = ?13, updated = ?14 WHERE address = ?1";
 
 /* Entries whose address the new file lacks: their structures first, then themselves
- * (stage_line_address, built while staging, makes each test an index probe). */
+ * (stage_line_address, built while staging, makes each test an index probe), except a
+ * local professional's or organisation's: struck off (retired, suspended), that one is
+ * kept inactive, so that it neither writes to patients nor reads the vaults shared with
+ * it (policy.md; without an entry a local account counts as approved), and listed
+ * again it is active again (STRUCK_DIGEST). Driven by the local accounts (a few
+ * thousand at most), not by the national directory. */
 static const char remove_sql[] =
     "DELETE FROM directory_structure WHERE address IN (SELECT address FROM directory_entry d"
     " WHERE NOT EXISTS (SELECT 1 FROM stage_line s WHERE s.address = d.address))";
 static const char remove_entries_sql[] =
     "DELETE FROM directory_entry WHERE NOT EXISTS"
-    " (SELECT 1 FROM stage_line s WHERE s.address = directory_entry.address)";
+    " (SELECT 1 FROM stage_line s WHERE s.address = directory_entry.address)"
+    " AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.address = directory_entry.address"
+    "  AND a.role IN ('professional', 'organisation'))";
+static const char struck_sql[] =
+    "SELECT d.address FROM accounts a JOIN directory_entry d ON d.address = a.address"
+    " WHERE a.role IN ('professional', 'organisation') AND d.active = 1"
+    " AND NOT EXISTS (SELECT 1 FROM stage_line s WHERE s.address = d.address)";
+static const char strike_sql[] =
+    "UPDATE directory_entry SET active = 0, digest = ?2, updated = ?3 WHERE address = ?1";
+/* A struck-off entry listed again: its fields, and active once more. */
+static const char return_sql[] =
+    "UPDATE directory_entry SET bal_type = ?2, id_type = ?3, id_value = ?4, national_id = ?5,"
+    " civility = ?6, last_name = ?7, first_name = ?8, profession_code = ?9, profession_label = ?10,"
+    " speciality_code = ?11, speciality_label = ?12, digest = ?13, updated = ?14, active = 1"
+    " WHERE address = ?1";
 
 struct group {
 	bool open;
@@ -58,6 +81,7 @@ struct merger {
 	struct dir_import_result *r;
 	struct group g;
 	int64_t now;
+	struct strset *struck; /* addresses struck off by this import, woken after it */
 	char *err;
 	size_t errlen;
 };
@@ -179,7 +203,7 @@ static int write_structures(struct merger *m)
 }
 
 /* The stored digest of the group's address: 1 same as digest, 0 differs, 2 no entry,
- * -1 error. */
+ * 3 struck off (STRUCK_DIGEST), -1 error. */
 static int stored_digest(struct merger *m, const unsigned char digest[DIGEST_LEN])
 {
 	struct sql_stmt *q =
@@ -191,6 +215,8 @@ static int stored_digest(struct merger *m, const unsigned char digest[DIGEST_LEN
 	size_t len = 0;
 	const void *p = rc == 1 ? sql_blob(q, 0, &len) : NULL;
 	int r = rc < 0 ? -1 : rc == 0 ? 2 : (len == DIGEST_LEN && memcmp(p, digest, DIGEST_LEN) == 0);
+	if (r == 0 && len == DIGEST_LEN && memcmp(p, STRUCK_DIGEST, DIGEST_LEN) == 0)
+		r = 3;
 	sql_done(q);
 	return r;
 }
@@ -209,12 +235,12 @@ static int flush_group(struct merger *m)
 		return -1;
 	if (r == 1)
 		return 0;
-	if (r == 0) {
+	if (r == 0 || r == 3) {
 		m->r->changed++;
 		if (sql_exec(m->db, "directory.clear_structures",
 		             "DELETE FROM directory_structure WHERE address = ?1",
 		             SQL_ARGS(SQL_TEXT(m->g.e.address)), m->err, m->errlen) < 0 ||
-		    write_entry(m, update_sql, digest) < 0)
+		    write_entry(m, r == 3 ? return_sql : update_sql, digest) < 0)
 			return -1;
 	} else {
 		m->r->added++;
@@ -281,20 +307,52 @@ static int merge_scan(struct merger *m)
 	return rc < 0 ? -1 : flush_group(m);
 }
 
+static int struck_row(void *arg, struct sql_stmt *q)
+{
+	struct merger *m = arg;
+	const char *address = sql_text(q, 0);
+	if (address != NULL)
+		strset_add(m->struck, address);
+	return 0;
+}
+
+/* Local accounts' entries missing from the file: kept, inactive, noted for the wake. */
+static int strike_off(struct merger *m)
+{
+	if (sql_foreach(m->db, "directory.struck", struck_sql, SQL_NOARGS, struck_row, m, m->err, m->errlen) <
+	    0)
+		return -1;
+	for (size_t i = 0; i < m->struck->cap; i++) {
+		const char *address = m->struck->slot[i];
+		if (address == NULL)
+			continue;
+		if (sql_exec(
+		        m->db, "directory.strike", strike_sql,
+		        SQL_ARGS(SQL_TEXT(address), SQL_BLOB(STRUCK_DIGEST, DIGEST_LEN), SQL_INT(m->now)),
+		        m->err, m->errlen) < 0)
+			return -1;
+	}
+	m->r->removed += m->struck->n;
+	return 0;
+}
+
 static int remove_missing(struct merger *m)
 {
 	int n;
-	if (sql_exec(m->db, "directory.remove", remove_sql, SQL_NOARGS, m->err, m->errlen) < 0 ||
+	if (strike_off(m) < 0 ||
+	    sql_exec(m->db, "directory.remove", remove_sql, SQL_NOARGS, m->err, m->errlen) < 0 ||
 	    (n = sql_exec(m->db, "directory.remove", remove_entries_sql, SQL_NOARGS, m->err, m->errlen)) < 0)
 		return -1;
-	m->r->removed = (uint64_t)n;
+	m->r->removed += (uint64_t)n;
 	/* the scan below sorts instead of walking the index (see scan_sql) */
 	return sql_script(m->db, "directory.merge", "DROP INDEX stage_line_address", m->err, m->errlen);
 }
 
-int dir_merge_staged(struct sql *db, struct dir_import_result *r, char *err, size_t errlen)
+int dir_merge_staged(struct sql *db, struct dir_import_result *r, struct strset *struck, char *err,
+                     size_t errlen)
 {
-	struct merger m = {.db = db, .r = r, .err = err, .errlen = errlen, .now = (int64_t)time(NULL)};
+	struct merger m = {
+	    .db = db, .r = r, .struck = struck, .err = err, .errlen = errlen, .now = (int64_t)time(NULL)};
 	m.g.st = xcalloc(MAX_STRUCTURES, sizeof(m.g.st[0]));
 	int rc = remove_missing(&m);
 	if (rc == 0)

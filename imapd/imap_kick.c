@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "lib/log.h"
+#include "vault/vault_access.h"
 
 void imap_kick_arm(struct imap_session *s, bool by_password)
 {
@@ -60,6 +61,17 @@ static int woken(struct imap_session *s)
 	if (store_watch_drain(s->kick.fd) == 0)
 		return 0;
 	const char *why = ended(s);
+	if (why == NULL && s->view.shared &&
+	    vault_may_read(s->store, s->account.address, s->view.patient) != 1) {
+		/* the professional's directory entry made inactive or struck off (mssctl
+		 * directory disable|import): as a revocation (imap_view_sync), at once */
+		conn_puts(s->conn, "* BYE Access to this folder was withdrawn\r\n");
+		conn_flush(s->conn);
+		log_info("imap.kicked", "peer=%s user=%s reason=no-access", conn_peer_ip(s->conn),
+		         s->account.address);
+		s->close_after_reply = true;
+		return 1;
+	}
 	if (why == NULL)
 		return 0;
 	conn_printf(s->conn, "* BYE Account %s: log in again\r\n",

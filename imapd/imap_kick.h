@@ -9,7 +9,10 @@
  * issue 15). The account gone (or another one under its address), disabled, or, for a
  * login that used the password, a password hash other than the one at login: "* BYE"
  * and the session ends (imap.kicked, one line). A certificate (EXTERNAL) or token
- * login is ended by disable and delete, not by a new password.
+ * login is ended by disable and delete, not by a new password. A professional whose
+ * directory entry became inactive (mssctl directory disable, struck off by an import:
+ * they wake him too) and who has a patient's shared folder selected gets "* BYE Access
+ * to this folder was withdrawn", as for a revocation (imap_view_sync).
  *
  * Best effort, as a mailbox's wake: a lost wake, or a watch that could not be opened,
  * leaves the session to what its commands check anyway: the vault's reads

@@ -6,6 +6,7 @@
 
 #include "lib/mss_limits.h"
 #include "directory/account.h"
+#include "directory/directory_entry.h"
 #include "lib/sql.h"
 #include "lib/log.h"
 #include "lib/str.h"
@@ -14,6 +15,13 @@
 #include "vault/vault.h"
 
 #define ADDR_MAX MSS_ADDRESS_SIZE
+
+/* The grantee g.professional is not a directory entry marked inactive (mssctl directory
+ * disable, or struck off: a local account's entry the import no longer lists is kept
+ * inactive, directory_merge.c). The grant itself stays: the access returns with the
+ * entry. A local account the directory never listed reads, as it writes (policy.md). */
+#define GRANTEE_IN_DIRECTORY                                                                                 \
+	"NOT EXISTS (SELECT 1 FROM directory_entry d WHERE d.address = g.professional AND d.active = 0)"
 
 enum access_op { OP_GRANT, OP_REVOKE, OP_BLOCK, OP_UNBLOCK };
 
@@ -57,6 +65,7 @@ static int check_parties(struct store *st, enum access_op op, const char *patien
                          size_t errlen)
 {
 	struct account a;
+	struct dir_entry e;
 	int r = account_get(st, patient, &a);
 	if (r < 0)
 		return -1;
@@ -71,6 +80,11 @@ static int check_parties(struct store *st, enum access_op op, const char *patien
 		return refuse(err, errlen, "not a professional or organisation account here");
 	if (a.disabled)
 		return refuse(err, errlen, "the professional's account is disabled");
+	r = dir_entry_get(st, pro, &e);
+	if (r < 0)
+		return -1;
+	if (r == 1 && !e.active)
+		return refuse(err, errlen, "the professional is not active in the health directory");
 	r = vault_is_blocked(st, patient, pro);
 	if (r != 0)
 		return r < 0
@@ -241,7 +255,8 @@ int vault_may_read(struct store *st, const char *pro, const char *patient)
 	               "  AND r.role IN ('professional', 'organisation')"
 	               " WHERE g.patient = ?2 AND g.professional = ?1"
 	               " AND NOT EXISTS (SELECT 1 FROM patient_blocks b"
-	               "  WHERE b.patient = g.patient AND b.professional = g.professional)",
+	               "  WHERE b.patient = g.patient AND b.professional = g.professional)"
+	               " AND " GRANTEE_IN_DIRECTORY,
 	               pro, patient);
 }
 
@@ -262,6 +277,7 @@ static int access_row(void *arg, struct sql_stmt *q)
 	e.granted = sql_int(q, 2);
 	e.blocked = sql_int(q, 3) != 0;
 	e.blocked_since = sql_int(q, 4);
+	e.inactive = sql_int(q, 5) != 0;
 	return w->fn(&e, w->arg) != 0 ? 1 : 0;
 }
 
@@ -272,15 +288,18 @@ int vault_access_list(struct store *st, const char *patient,
 	struct list_walk w = {fn, arg};
 	if (lower_copy(p, patient) != 0)
 		return 0;
-	int rc =
-	    sql_foreach(store_sql(st), "vault.access_list",
-	                "SELECT pro, max(rights), max(granted), max(blocked), max(since) FROM ("
-	                " SELECT professional AS pro, rights, created AS granted, 0 AS blocked, 0 AS since"
-	                "  FROM vault_grant WHERE patient = ?1"
-	                " UNION ALL"
-	                " SELECT professional, '', 0, 1, created FROM patient_blocks WHERE patient = ?1) AS x"
-	                " GROUP BY pro ORDER BY pro",
-	                SQL_ARGS(SQL_TEXT(p)), access_row, &w, err, sizeof err);
+	int rc = sql_foreach(
+	    store_sql(st), "vault.access_list",
+	    "SELECT pro, max(rights), max(granted), max(blocked), max(since),"
+	    " CASE WHEN EXISTS (SELECT 1 FROM directory_entry d WHERE d.address = pro AND d.active = 0)"
+	    "  THEN 1 ELSE 0 END"
+	    " FROM ("
+	    " SELECT professional AS pro, rights, created AS granted, 0 AS blocked, 0 AS since"
+	    "  FROM vault_grant WHERE patient = ?1"
+	    " UNION ALL"
+	    " SELECT professional, '', 0, 1, created FROM patient_blocks WHERE patient = ?1) AS x"
+	    " GROUP BY pro ORDER BY pro",
+	    SQL_ARGS(SQL_TEXT(p)), access_row, &w, err, sizeof err);
 	if (rc < 0)
 		log_err("vault_access", "error=\"%s\"", err);
 	return rc < 0 ? -1 : 0;
@@ -313,7 +332,7 @@ int vault_patients_readable_by(struct store *st, const char *pro, int (*fn)(cons
 	                " JOIN accounts a ON a.address = g.patient AND a.role = 'patient' AND a.disabled = 0"
 	                " WHERE g.professional = ?1 AND NOT EXISTS (SELECT 1 FROM patient_blocks b"
 	                "  WHERE b.patient = g.patient AND b.professional = g.professional)"
-	                " ORDER BY g.patient",
+	                " AND " GRANTEE_IN_DIRECTORY " ORDER BY g.patient",
 	                SQL_ARGS(SQL_TEXT(p)), patient_row, &w, err, sizeof err);
 	if (rc < 0)
 		log_err("vault_access", "error=\"%s\"", err);

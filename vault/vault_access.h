@@ -35,7 +35,8 @@ struct vault_actor {
 
 /* Grants pro read access to patient's vault. Returns 0 (also when already granted),
  * 1 refused with err (patient is not a patient account, pro is not a local
- * professional or organisation account, pro is blocked by the patient), -1 error. */
+ * professional or organisation account, is disabled, inactive in the directory or
+ * blocked by the patient), -1 error. */
 int vault_access_grant(struct store *st, const struct vault_actor *who, const char *patient, const char *pro,
                        char *err, size_t errlen);
 /* Removes the grant. Returns 0, 1 when there was none (err), -1. */
@@ -59,8 +60,10 @@ int vault_access_unblock(struct store *st, const struct vault_actor *who, const 
 void vault_wake_readers(struct store *st, const char *patient);
 
 /* The decision imapd asks for each access of pro to patient's vault: 1 when pro holds
- * a grant, is not blocked, and both accounts exist and are enabled; 0 otherwise; -1
- * on a database error (deny). */
+ * a grant, is not blocked, both accounts exist and are enabled, and pro's directory
+ * entry, if any, is active (an entry disabled or struck off suspends the grant, which
+ * stays and counts again once the entry is active); 0 otherwise; -1 on a database
+ * error (deny). */
 int vault_may_read(struct store *st, const char *pro, const char *patient);
 /* 1 when patient blocked pro, 0 not, -1 error. */
 int vault_is_blocked(struct store *st, const char *patient, const char *pro);
@@ -71,13 +74,17 @@ struct vault_access_entry {
 	int64_t granted; /* unix time, 0 when not granted */
 	bool blocked;
 	int64_t blocked_since;
+	/* the professional's directory entry is inactive (disabled, or struck off): the
+	 * grant stays but gives no access while so (vault_may_read) */
+	bool inactive;
 };
 /* Calls fn for every professional with a grant or a block on patient's vault (address
  * order); fn returns nonzero to stop. Returns 0 or -1. (IMAP GETACL, mssctl list.) */
 int vault_access_list(struct store *st, const char *patient,
                       int (*fn)(const struct vault_access_entry *e, void *arg), void *arg);
-/* Calls fn for every patient whose vault pro may read now (grant, no block), in
- * address order: the Patients/<patient>/... folders imapd lists. Returns 0 or -1. */
+/* Calls fn for every patient whose vault pro may read now (grant, no block, pro's
+ * directory entry not inactive), in address order: the Patients/<patient>/... folders
+ * imapd lists. Returns 0 or -1. */
 int vault_patients_readable_by(struct store *st, const char *pro, int (*fn)(const char *patient, void *arg),
                                void *arg);
 

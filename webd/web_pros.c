@@ -63,6 +63,11 @@ static int access_row(const struct vault_access_entry *e, void *arg)
 	web_puts(&r->body, "</td><td>");
 	if (e->blocked) {
 		web_puts(&r->body, "Bloqué : ne peut ni lire vos documents ni vous écrire");
+	} else if (e->granted && e->inactive) {
+		/* the grant stays (vault_may_read): said so, and that it returns by itself */
+		web_puts(&r->body, "Accès suspendu : ce professionnel n'est plus actif dans l'annuaire "
+		                   "santé. Il ne peut pas lire vos documents tant qu'il ne l'est pas de "
+		                   "nouveau.");
 	} else if (e->granted) {
 		mss_date_french(r->d->cfg.timezone, e->granted, false, since, sizeof(since));
 		web_puts(&r->body, "Peut lire vos documents non masqués, depuis ");
@@ -134,8 +139,10 @@ static int search_directory(const struct dir_entry *e, void *arg)
  * already has access can lose it. */
 static void search_result(struct web_req *r, const char *pro)
 {
+	struct dir_entry e;
 	int blocked = vault_is_blocked(r->st, r->sess.account, pro);
 	int granted = vault_may_read(r->st, pro, r->sess.account);
+	int inactive = dir_entry_get(r->st, pro, &e) == 1 && !e.active;
 
 	web_puts(&r->body, "<li>");
 	person(r, pro);
@@ -144,6 +151,9 @@ static void search_result(struct web_req *r, const char *pro)
 		web_puts(&r->body, "(bloqué) ");
 		if (blocked == 1)
 			pro_button(r, "/professionnels/debloquer", pro, "Débloquer");
+	} else if (inactive) { /* a grant would be refused (vault_access_grant) */
+		web_puts(&r->body, "(n'est plus actif dans l'annuaire santé) ");
+		pro_button(r, "/professionnels/bloquer", pro, "Bloquer");
 	} else if (granted == 1) {
 		web_puts(&r->body, "(a déjà accès) ");
 		pro_button(r, "/professionnels/retirer", pro, "Retirer l'accès");
@@ -227,6 +237,7 @@ enum pro_op { OP_GRANT, OP_REVOKE, OP_BLOCK, OP_UNBLOCK };
 static const char *refusal(struct web_req *r, enum pro_op op, const char *pro)
 {
 	struct account a;
+	struct dir_entry e;
 	int rc = account_get(r->st, pro, &a), blocked = vault_is_blocked(r->st, r->sess.account, pro);
 
 	if (op == OP_BLOCK)
@@ -241,6 +252,8 @@ static const char *refusal(struct web_req *r, enum pro_op op, const char *pro)
 		return "Vous avez bloqué ce professionnel : débloquez-le d'abord.";
 	if (a.disabled)
 		return "Ce compte professionnel est désactivé.";
+	if (dir_entry_get(r->st, pro, &e) == 1 && !e.active)
+		return "Ce professionnel n'est plus actif dans l'annuaire santé.";
 	return "Ce changement n'est pas possible.";
 }
 

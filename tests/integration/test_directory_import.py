@@ -153,7 +153,7 @@ def test_31_and_32_columns(mss):
     text = render([row("x@pro.mss.test")]).replace("\n", "|\n")
     text = text.split("\n", 1)[0].rstrip("|") + "\n" + text.split("\n", 1)[1]
     r = imp(mss, text)
-    assert counts(r.stdout) == (1, 1, 0, 1)
+    assert counts(r.stdout) == (2, 1, 0, 1)  # PRO, a local account, struck off: kept inactive
     r = imp(mss, render([row("x@pro.mss.test")]) + "|".join(["PER", "y@pro.mss.test"] + [""] * 29) + "|extra\n")
     assert "1 unreadable" in r.stdout
 
