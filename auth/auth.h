@@ -129,6 +129,9 @@ struct auth_reply {
 	/* on AUTH_OK: the account's password digest then (account.h), for a session that
 	 * logged in with the password to tell a reset later (submission's MAIL) */
 	unsigned char password_stamp[ACCOUNT_STAMP_SIZE];
+	/* on AUTH_OK: the same of its certificate fingerprints, for a certificate login to
+	 * tell a set-cert later */
+	unsigned char cert_stamp[ACCOUNT_STAMP_SIZE];
 	unsigned delay_ms; /* on failure: wait this long before answering */
 };
 

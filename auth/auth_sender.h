@@ -26,6 +26,10 @@ struct policy_sender {
 	 * password replaced since (a reset after a theft) sends nothing more */
 	bool by_password;
 	unsigned char password_stamp[ACCOUNT_STAMP_SIZE];
+	/* the login used a certificate, the account's fingerprints' digest being cert_stamp
+	 * then: a certificate replaced since (mssctl account set-cert) sends nothing more */
+	bool by_cert;
+	unsigned char cert_stamp[ACCOUNT_STAMP_SIZE];
 	char peer_ip[64];
 	char tls_subject_dn[512]; /* verified peer certificate subject DN, "" when none */
 	char listener[32];        /* "smtp", "submission", "submissions" */

@@ -311,6 +311,7 @@ static enum auth_result succeed(const struct auth_ctx *ctx, const struct auth_re
 	rp->role = a->role;
 	rp->strength = strength;
 	memcpy(rp->password_stamp, a->password_stamp, sizeof(rp->password_stamp));
+	memcpy(rp->cert_stamp, a->cert_stamp, sizeof(rp->cert_stamp));
 	/* retention counts from the last login, to the hour; a failure to record it never
 	 * refuses one. Within the hour there is nothing to record, and the UPDATE, which
 	 * would change no row, would still wait for the database's write lock (every

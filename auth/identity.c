@@ -145,6 +145,11 @@ static int sender_state(struct store *st, const struct policy_sender *s, struct 
 		return refuse(out, 550, "5.7.1", "your password",
 		              "was changed since this login: log in again");
 	}
+	if (s->by_cert && sodium_memcmp(a.cert_stamp, s->cert_stamp, sizeof(a.cert_stamp)) != 0) {
+		*why = "certificate-changed";
+		return refuse(out, 550, "5.7.1", "your account's certificate",
+		              "was changed since this login: log in again");
+	}
 	switch (directory_state(st, s, s->account)) {
 	case V_ERROR:
 		return temp_failure(out, why);

@@ -173,7 +173,7 @@ int account_add(struct store *st, const struct account *a, const char *password,
 
 #define ACCOUNT_COLUMNS                                                                                      \
 	"id, address, role, name, rpps, finess, password_hash IS NOT NULL, disabled, created, last_login, "  \
-	"retention_warned, password_hash"
+	"retention_warned, password_hash, " ACCOUNT_CERTS_TEXT
 
 /* Fields are bounded by what account_add accepts; a longer stored one is damage,
  * reported as an error rather than cut. */
@@ -189,6 +189,7 @@ static int read_row(struct sql_stmt *q, struct account *out)
 	out->last_login = sql_int(q, 9);
 	out->retention_warned = sql_int(q, 10);
 	account_password_stamp(sql_text(q, 11), out->password_stamp);
+	account_password_stamp(sql_text(q, 12), out->cert_stamp);
 	return sql_text_copy(q, 1, out->address, sizeof out->address) |
 	       sql_text_copy(q, 3, out->name, sizeof out->name) |
 	       sql_text_copy(q, 4, out->rpps, sizeof out->rpps) |

@@ -31,6 +31,9 @@ struct account {
 	/* a digest of the password hash as read (account_stamp), all zero without one: a
 	 * session that logged in with the password compares it later (submission's MAIL) */
 	unsigned char password_stamp[ACCOUNT_STAMP_SIZE];
+	/* the same of its registered certificate fingerprints (ACCOUNT_CERTS_TEXT): a
+	 * session that logged in with a certificate compares it later */
+	unsigned char cert_stamp[ACCOUNT_STAMP_SIZE];
 };
 
 /* "patient" -> ROLE_PATIENT; 0 when unknown. */
@@ -96,14 +99,22 @@ int account_address_allowed(const struct mss_config *cfg, const char *address, e
                             char *err, size_t errlen);
 
 /* What a logged-in session compares when woken (imapd, imap_kick.c): the account's
- * id, whether it is disabled, and a digest of its password hash (a replaced password,
- * even the same one, has a new salt and so a new digest; all zero without one). The
- * hash itself never leaves this function. Returns 1, 0 no such account, -1 error. */
+ * id, whether it is disabled, a digest of its password hash (a replaced password,
+ * even the same one, has a new salt and so a new digest; all zero without one) and one
+ * of its registered certificate fingerprints (mssctl account set-cert changes it; the
+ * same fingerprint set again does not). The hash itself never leaves this function.
+ * Returns 1, 0 no such account, -1 error. */
 struct account_stamp {
 	int64_t id;
 	bool disabled;
 	unsigned char password[ACCOUNT_STAMP_SIZE];
+	unsigned char certs[ACCOUNT_STAMP_SIZE];
 };
+/* The SQL expression (in a query on accounts) whose digest is the certificate stamp:
+ * how many fingerprints, and the greatest (set-cert replaces them all with one). */
+#define ACCOUNT_CERTS_TEXT                                                                                   \
+	"(SELECT CAST(count(*) AS TEXT) || ':' || coalesce(max(c.sha256), '') FROM account_certs c"          \
+	" WHERE c.account_id = accounts.id)"
 int account_stamp(struct store *st, const char *address, struct account_stamp *out);
 /* That digest of hash (NULL: all zero). */
 void account_password_stamp(const char *hash, unsigned char out[ACCOUNT_STAMP_SIZE]);

@@ -106,7 +106,12 @@ int account_set_cert(struct store *st, const char *address, const char *cert_sha
 		sql_rollback(db);
 		return r;
 	}
-	return sql_commit(db, err, errlen) == 0 ? 0 : -1;
+	if (sql_commit(db, err, errlen) != 0)
+		return -1;
+	/* the sessions that logged in with a certificate end (imapd: imap_kick.c; submission
+	 * refuses their next MAIL): the old one may be the stolen one being replaced */
+	store_account_wake(st, a.address);
+	return 0;
 }
 
 int account_remove(struct store *st, const char *address, char *err, size_t errlen)

@@ -26,13 +26,15 @@ int account_stamp(struct store *st, const char *address, struct account_stamp *o
 		return 0;
 	str_lower(key);
 	struct sql_stmt *q = sql_query(store_sql(st), "account.stamp",
-	                               "SELECT id, disabled, password_hash FROM accounts WHERE address = ?1",
+	                               "SELECT id, disabled, password_hash, " ACCOUNT_CERTS_TEXT
+	                               " FROM accounts WHERE address = ?1",
 	                               SQL_ARGS(SQL_TEXT(key)), err, sizeof err);
 	int rc = q != NULL ? sql_next(q, err, sizeof err) : -1;
 	if (rc == 1) {
 		out->id = sql_int(q, 0);
 		out->disabled = sql_int(q, 1) != 0;
 		account_password_stamp(sql_text(q, 2), out->password);
+		account_password_stamp(sql_text(q, 3), out->certs);
 	}
 	sql_done(q);
 	if (rc < 0)

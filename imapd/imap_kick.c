@@ -9,7 +9,7 @@
 #include "lib/log.h"
 #include "vault/vault_access.h"
 
-void imap_kick_arm(struct imap_session *s, bool by_password)
+void imap_kick_arm(struct imap_session *s, bool by_password, bool by_cert)
 {
 	char err[256];
 	struct imap_kick *k = &s->kick;
@@ -23,6 +23,7 @@ void imap_kick_arm(struct imap_session *s, bool by_password)
 		return;
 	}
 	k->by_password = by_password;
+	k->by_cert = by_cert;
 	k->armed = true;
 }
 
@@ -50,6 +51,8 @@ static const char *ended(struct imap_session *s)
 		return "disabled";
 	if (s->kick.by_password && sodium_memcmp(now.password, was->password, sizeof(now.password)) != 0)
 		return "password";
+	if (s->kick.by_cert && sodium_memcmp(now.certs, was->certs, sizeof(now.certs)) != 0)
+		return "certificate";
 	return NULL;
 }
 
@@ -75,7 +78,9 @@ static int woken(struct imap_session *s)
 	if (why == NULL)
 		return 0;
 	conn_printf(s->conn, "* BYE Account %s: log in again\r\n",
-	            strcmp(why, "password") == 0 ? "password changed" : why);
+	            strcmp(why, "password") == 0      ? "password changed"
+	            : strcmp(why, "certificate") == 0 ? "certificate changed"
+	                                              : why);
 	conn_flush(s->conn);
 	log_info("imap.kicked", "peer=%s user=%s reason=%s", conn_peer_ip(s->conn), s->account.address, why);
 	s->close_after_reply = true;

@@ -1,15 +1,18 @@
 /* imap_kick.h: a logged-in session ends at once when an administrator disables or
- * deletes its account or replaces its password (mssctl account disable|delete|passwd,
- * the patient's own change in mss-webd, retention's deletion): as Dovecot's `doveadm
- * kick`, a stolen password's thief stops reading then, not at logout.
+ * deletes its account, replaces its password or its certificate (mssctl account
+ * disable|delete|passwd|set-cert, the patient's own change in mss-webd, retention's
+ * deletion): as Dovecot's `doveadm kick`, a stolen password's (or certificate's) thief
+ * stops reading then, not at logout.
  *
  * Those writers wake the account's sessions (store_account_wake, after the commit);
  * the session polls that watch beside its socket between commands and in IDLE, and
  * once woken reads its account again (one statement, only then: none per command,
  * issue 15). The account gone (or another one under its address), disabled, or, for a
- * login that used the password, a password hash other than the one at login: "* BYE"
- * and the session ends (imap.kicked, one line). A certificate (EXTERNAL) or token
- * login is ended by disable and delete, not by a new password. A professional whose
+ * login that used the password, a password hash other than the one at login, or, for
+ * one that used a certificate (EXTERNAL, or password + certificate), registered
+ * fingerprints other than at login: "* BYE" and the session ends (imap.kicked, one
+ * line). A certificate login is not ended by a new password, a password login not by
+ * a new certificate; a token login only by disable and delete. A professional whose
  * directory entry became inactive (mssctl directory disable, struck off by an import:
  * they wake him too) and who has a patient's shared folder selected gets "* BYE Access
  * to this folder was withdrawn", as for a revocation (imap_view_sync).
@@ -24,7 +27,7 @@
 
 /* At login, in the process that holds the store: opens the watch, then reads the
  * account (a change after the read wakes the watch). */
-void imap_kick_arm(struct imap_session *s, bool by_password);
+void imap_kick_arm(struct imap_session *s, bool by_password, bool by_cert);
 void imap_kick_disarm(struct imap_session *s);
 /* conn_wait_readable on s's connection and fd (or -1), also watching the account: a
  * wake that finds the session ended returns -1 with BYE written and close_after_reply

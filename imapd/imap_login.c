@@ -58,8 +58,9 @@ void imap_login_done(struct imap_session *s, const struct auth_reply *rp)
 	if (s->store != NULL && store_reader_bind(s->store, s->account.address, err, sizeof(err)) < 0)
 		log_err("imap.reader", "user=%s error=\"%s\"", s->account.address, err);
 	if (s->store != NULL) /* the process that goes on with the session */
-		imap_kick_arm(s, rp->strength == AUTH_STRENGTH_PASSWORD ||
-		                     rp->strength == AUTH_STRENGTH_PASSWORD_CERT);
+		imap_kick_arm(
+		    s, rp->strength == AUTH_STRENGTH_PASSWORD || rp->strength == AUTH_STRENGTH_PASSWORD_CERT,
+		    rp->strength == AUTH_STRENGTH_CERTIFICATE || rp->strength == AUTH_STRENGTH_PASSWORD_CERT);
 }
 
 static void logged_in(struct imap_session *s, const char *tag, const struct auth_reply *rp)

@@ -104,6 +104,7 @@ struct imap_kick {
 	bool armed;       /* in the logged-in session process (it holds the store) */
 	int fd;           /* store_account_watch_open, -1: none (no wake: see imap_kick.h) */
 	bool by_password; /* the login used the password: a new one ends the session */
+	bool by_cert;     /* the login used a certificate: set-cert ends the session */
 	struct account_stamp at_login;
 };
 

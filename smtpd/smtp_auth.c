@@ -126,9 +126,12 @@ void smtp_auth_logged_in(struct smtp_session *s, const struct auth_reply *rp)
 	           "AUTH_ADDRESS_MAX into an account's 256 bytes");
 	s->auth_account.role = rp->role;
 	memcpy(s->auth_account.password_stamp, rp->password_stamp, sizeof(rp->password_stamp));
+	memcpy(s->auth_account.cert_stamp, rp->cert_stamp, sizeof(rp->cert_stamp));
 	s->auth_kind = sender_kind(rp->strength);
 	s->auth_by_password =
 	    rp->strength == AUTH_STRENGTH_PASSWORD || rp->strength == AUTH_STRENGTH_PASSWORD_CERT;
+	s->auth_by_cert =
+	    rp->strength == AUTH_STRENGTH_CERTIFICATE || rp->strength == AUTH_STRENGTH_PASSWORD_CERT;
 }
 
 static int logged_in(struct smtp_session *s, const struct auth_reply *rp)

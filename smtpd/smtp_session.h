@@ -77,9 +77,10 @@ struct smtp_session {
 	bool cert_mapped;     /* peer certificate maps to cert_account (address and role only) */
 	struct account cert_account;
 	bool authenticated;
-	struct account auth_account; /* address, role and password_stamp only */
+	struct account auth_account; /* address, role, password_stamp and cert_stamp only */
 	enum sender_auth auth_kind;  /* SENDER_PASSWORD, _CERTIFICATE or _TOKEN once authenticated */
 	bool auth_by_password;       /* the login used the password (with a certificate or not) */
+	bool auth_by_cert;           /* the login used a certificate (with the password or not) */
 
 	/* The current transaction. */
 	bool in_mail;

@@ -76,6 +76,8 @@ static void identify_sender(struct smtp_session *s, const char *mail_from)
 	str_assert(str_copy(ps->account, sizeof(ps->account), s->auth_account.address), "256 bytes both");
 	ps->by_password = s->auth_by_password;
 	memcpy(ps->password_stamp, s->auth_account.password_stamp, sizeof(ps->password_stamp));
+	ps->by_cert = s->auth_by_cert;
+	memcpy(ps->cert_stamp, s->auth_account.cert_stamp, sizeof(ps->cert_stamp));
 }
 
 static int refuse(struct smtp_session *s, const char *action, const char *target, enum smtp_reply_id id)

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import PASSWORDS, PATIENT, PATIENT2, PG_BASE, PRO
+from conftest import PASSWORDS, PATIENT, PATIENT2, PG_BASE, PRO, cert_sha256
 from controls_helpers import session
 from test_imap_helpers import RawImap
 
@@ -130,6 +130,38 @@ def test_a_certificate_session_ends_at_disable_not_at_a_new_password(imapd):
     finally:
         pro.close()
         with_password.close()
+
+
+def test_a_new_certificate_ends_the_certificate_sessions_not_a_password_one(imapd):
+    """mssctl account set-cert (a lost or stolen certificate replaced) ends the sessions
+    that logged in with the certificate (EXTERNAL, and LOGIN with it: password +
+    certificate) at once; the same fingerprint set again ends nothing, and a patient's
+    password session is left alone by a certificate set on her account."""
+    m = imapd
+    pro = RawImap(m, cert="pro")
+    _, t = pro.cmd("L1", "AUTHENTICATE EXTERNAL =")
+    assert t.startswith(b"L1 OK"), t
+    idling(m, PRO, raw=pro)
+    with_password = idling(m, PRO)
+    patient = idling(m, PATIENT)
+    try:
+        m.ctl("account", "set-cert", PRO, "--cert-sha256", cert_sha256(m.pki / "pro.crt"))  # the same
+        m.ctl("account", "set-cert", PATIENT, "--cert-sha256", "cd" * 32)
+        time.sleep(1)
+        still_there(patient)
+        still_there(pro)
+        pro.send(b"i1 IDLE\r\n")
+        assert pro.readline().startswith(b"+")
+        start = time.monotonic()
+        m.ctl("account", "set-cert", PRO, "--cert-sha256", "ab" * 32)
+        assert b"* BYE Account certificate changed" in bye_within(pro, start)
+        assert b"* BYE Account certificate changed" in bye_within(with_password, start)
+        log = m.log("imapd")
+        assert re.findall(rf"event=imap\.kicked session=\w+ peer=127\.0\.0\.1 user={PRO} reason=(\w+)",
+                          log) == ["certificate"] * 2, log
+    finally:
+        for r in (pro, with_password, patient):
+            r.close()
 
 
 def test_the_patients_own_password_change_in_the_web_space_ends_them_too(imapd):

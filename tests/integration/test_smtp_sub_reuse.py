@@ -606,3 +606,28 @@ def test_a_new_password_leaves_a_certificate_connection_sending(sub):
     m.ctl("account", "passwd", PRO, "--password-stdin", input="a-new-password-1234\n")
     assert send(c, PRO, PATIENT)[-1][0] == 250
     assert c.cmd("QUIT")[0] == 221
+
+
+OTHER_FINGERPRINT = "ab" * 32  # no certificate of the test PKI
+
+
+def test_a_new_certificate_ends_what_the_old_one_opened_not_a_password_login(sub):
+    """mssctl account set-cert (a lost or stolen certificate replaced): the connection
+    that logged in with the certificate (EXTERNAL), on its reused session process,
+    sends nothing more from its next MAIL; a patient's password connection is left
+    sending by a certificate set on her account (a password login is untouched by a
+    certificate change, as a certificate login by a password change, above)."""
+    m = sub
+    m.start("smtpd")
+    c = external(m)
+    assert send(c, PRO, PATIENT)[-1][0] == 250
+    pat = login(m, PATIENT)
+    m.ctl("account", "set-cert", PRO, "--cert-sha256", OTHER_FINGERPRINT)
+    m.ctl("account", "set-cert", PATIENT, "--cert-sha256", "cd" * 32)
+    code, text = c.cmd(f"MAIL FROM:<{PRO}>")
+    assert (code, text[0]) == (550, "5.7.1 your account's certificate was changed since this login: "
+                                    "log in again"), text
+    assert c.cmd("QUIT")[0] == 221
+    code, _ = pat.cmd(f"MAIL FROM:<{PATIENT}>")
+    assert code == 250
+    assert pat.cmd("QUIT")[0] == 221
