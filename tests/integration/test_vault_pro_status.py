@@ -7,12 +7,14 @@ patient's controls list it as suspended, and the access returns with the entry. 
 professional still active and another patient's grants are untouched.
 Raw IMAP sessions over TLS (exact lines), mssctl."""
 import html
+import smtplib
 
 import pytest
 
 from conftest import PATIENT, PATIENT2, PRO, PRO2
 from controls_helpers import session
 from test_directory_import import imp, render, row
+from test_vault_access import send
 from test_vault_live import opened, shared  # noqa: F401 (fixture)
 from test_vault_nomodseq import bye_within_5s, idle
 from web_helpers import logged_in
@@ -130,8 +132,12 @@ def test_struck_off_only_once_and_a_return_is_active(shared):
     out = listed(m, PRO2).stdout
     assert "removed 1)" in out, out
     assert "state: inactive" in m.ctl("directory", "show", PRO).stdout
+    with pytest.raises(smtplib.SMTPSenderRefused) as e:  # at MAIL, as directory disable
+        send(m, PRO, PATIENT)
+    assert e.value.smtp_code == 550 and b"directory entry is not active" in e.value.smtp_error, e.value
     assert "removed 0)" in listed(m, PRO2).stdout
     strike_back(m)
+    send(m, PRO, PATIENT)
     assert "state: active" in m.ctl("directory", "show", PRO).stdout
     m.ctl("directory", "disable", PRO)
     strike_off(m)
