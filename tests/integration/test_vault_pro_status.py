@@ -8,11 +8,13 @@ professional still active and another patient's grants are untouched.
 Raw IMAP sessions over TLS (exact lines), mssctl."""
 import html
 import smtplib
+import time
 
 import pytest
 
 from conftest import PATIENT, PATIENT2, PRO, PRO2
-from controls_helpers import session
+from controls_helpers import PDF, message, session
+from controls_helpers import send as send_as
 from test_directory_import import imp, render, row
 from test_vault_access import send
 from test_vault_live import opened, shared  # noqa: F401 (fixture)
@@ -161,3 +163,39 @@ def test_a_patient_sees_the_suspension_in_her_web_space(shared):
     found = html.unescape(w.get("/professionnels?nom=martin").text)
     item = next(li for li in found.split("<li>") if li.startswith(f"Dr Martin ({PRO})"))
     assert "(n'est plus actif dans l'annuaire santé)" in item and "Autoriser l'accès" not in item, item
+
+
+def file_from_pro2(m, total):
+    """A document from the active colleague, filed: the patient's vault holds total."""
+    msg = message(subject=f"document {total}", sender=PRO2)
+    msg.add_attachment(PDF, maintype="application", subtype="pdf", filename=f"cr-{total}.pdf")
+    send_as(m, msg, user=PRO2)
+    deadline = time.monotonic() + 20
+    while len(m.sql("SELECT 1 FROM vault_document WHERE patient = ?", PATIENT)) < total:
+        assert time.monotonic() < deadline, "not filed"
+        time.sleep(0.1)
+    time.sleep(0.5)  # the wake reaches the NOTIFY session
+
+
+@pytest.mark.parametrize("how", sorted(ENDS))
+def test_notify_on_the_shared_folders_tells_an_inactive_professional_nothing(shared, how):
+    """A session with INBOX selected and NOTIFY on the patients' folders (not selected,
+    so nothing to end) is told nothing of a document filed after the change; before
+    it, the same filing is told (STATUS)."""
+    m = shared
+    listed(m, PRO, PRO2)
+    pro = session(m, PRO)
+    try:
+        _, t = pro.cmd("n1", "SELECT INBOX")
+        assert t.startswith(b"n1 OK"), t
+        _, t = pro.cmd("n2", "NOTIFY SET STATUS (subtree Patients (MessageNew MessageExpunge))")
+        assert t.startswith(b"n2 OK"), t
+        file_from_pro2(m, 2)
+        lines, t = pro.cmd("n3", "NOOP")
+        assert any(l.startswith(b"* STATUS") and m.shared.encode() in l for l in lines), lines  # told
+        ENDS[how][0](m)
+        file_from_pro2(m, 3)
+        lines, t = pro.cmd("n4", "NOOP")
+        assert t.startswith(b"n4 OK") and not any(m.shared.encode() in l for l in lines), lines
+    finally:
+        pro.close()
