@@ -247,10 +247,13 @@ int msg_part_decode(const struct msg *m, size_t i, struct buf *out)
 		body = copy;
 	}
 	int rc = mailmime_part_parse(body, p->body_len, &idx, enc, &res, &rlen) == MAILIMF_NO_ERROR ? 0 : -1;
+	if (copy != NULL)
+		explicit_bzero(copy, p->body_len);
 	free(copy);
 	if (rc != 0)
 		return -1;
 	rc = buf_append(out, res, rlen);
+	explicit_bzero(res, rlen);
 	mailmime_decoded_part_free(res);
 	return rc == 0 ? 0 : -1;
 }

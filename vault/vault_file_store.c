@@ -181,7 +181,7 @@ static int store_message(struct filing *f, const struct vault_doc *d, const char
 	                        .service_domain = store_config(f->store)->patient_domain,
 	                        .timezone = store_config(f->store)->timezone,
 	                        .replaced = replaced};
-	buf_init(&msg, BUF_UNLIMITED);
+	buf_init_wiped(&msg, BUF_UNLIMITED);
 	int rc = vault_build_document(&msg, &b);
 	const char *rcpt[1] = {user};
 	struct store_delivery sd = {.mail_from = "",
@@ -241,7 +241,7 @@ void vault_file_all(struct filing *f)
 		struct buf bytes;
 		if (d->rendition_of >= 0)
 			continue; /* filed with the document it renders */
-		buf_init(&bytes, BUF_UNLIMITED);
+		buf_init_wiped(&bytes, BUF_UNLIMITED);
 		int rc = d->error_code                                    ? 1
 		         : (d->from_xdm && read_entry(f, d, &bytes) != 0) ? 1
 		                                                          : file_one(f, d);

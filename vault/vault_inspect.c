@@ -157,7 +157,7 @@ static struct vault_item *new_item(struct vault_inspection *in, size_t part)
 	memset(it, 0, sizeof *it);
 	it->part = part;
 	it->forwarded = msg_part_forwarded(in->msg, part);
-	buf_init(&it->data, BUF_UNLIMITED);
+	buf_init_wiped(&it->data, BUF_UNLIMITED);
 	return it;
 }
 
@@ -190,7 +190,7 @@ static int item(struct vault_inspection *in, const struct vault_limits *lim, siz
 		}
 		it->kind = VITEM_TEXT;
 		buf_free(&it->data); /* the message's own text: the copy keeps it as sent */
-		buf_init(&it->data, BUF_UNLIMITED);
+		buf_init_wiped(&it->data, BUF_UNLIMITED);
 		return 0;
 	}
 	document(in, lim, it);

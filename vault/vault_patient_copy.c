@@ -91,7 +91,7 @@ static void note_part(const struct vault_copy_plan *plan, struct buf *out)
 {
 	struct buf t;
 	int rc = 0;
-	buf_init(&t, BUF_UNLIMITED);
+	buf_init_wiped(&t, BUF_UNLIMITED);
 	if (plan->invisible)
 		rc |= buf_append_str(&t, note_invisible);
 	if (plan->other_patient)
@@ -308,7 +308,7 @@ static int deliver_versions(struct store *store, const struct vault_delivery *d,
 			m = &fallback;
 		}
 		struct buf copy;
-		buf_init(&copy, BUF_UNLIMITED);
+		buf_init_wiped(&copy, BUF_UNLIMITED);
 		rc = vault_copy_build(store_config(store), m, &v[k].plan, &copy);
 		if (rc != 0)
 			str_error(err, errlen, "the patient's copy could not be built");

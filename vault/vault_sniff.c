@@ -64,14 +64,10 @@ bool vault_pdf_embeds_file(const char *data, size_t len)
 /* A CDA document: XML whose first element is ClinicalDocument. */
 static bool looks_cda(const char *d, size_t len)
 {
+	/* looked for in place: a copy on the stack would leave the document's first
+	 * bytes there for the next peer of a reused session process (lib/master.h) */
 	size_t n = len < 4096 ? len : 4096;
-	char head[4097];
-	memcpy(head, d, n);
-	head[n] = '\0';
-	for (size_t i = 0; i < n; i++)
-		if (head[i] == '\0')
-			head[i] = ' ';
-	return strstr(head, "<ClinicalDocument") || strstr(head, ":ClinicalDocument");
+	return memmem(d, n, "<ClinicalDocument", 17) || memmem(d, n, ":ClinicalDocument", 17);
 }
 
 static const char *magic_type(const char *d, size_t len)

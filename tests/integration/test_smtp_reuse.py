@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import PRO
+from conftest import PATIENT, PRO
 from test_smtp_mx import deliver, mail, trust_list
 from test_smtp_protocol import RawSmtp, connect, inbox_count
 from test_tls_agent import memory_holds
@@ -176,6 +176,50 @@ def test_idle_processes_hold_no_message_of_the_last_peer(reuse, way, lines):
         assert os.path.exists(f"/proc/{pid}")  # idle, kept for the next peer
         assert memory_holds(pid, [marker.encode()]) == set(), pid
     assert inbox_count(m, PRO) == 1
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="reads another user's memory")
+def test_idle_processes_hold_nothing_of_a_document_filed_for_a_patient(mss):
+    """A listed operator's professional writes to a patient: the session process files
+    the documents in her vault and builds her copy (vault_inspect, vault_patient_copy,
+    vault_file_store). Once the pair waits for the next operator neither process holds
+    the message's text, its attachment's or the CDA document's: the buffers they went
+    through are wiped, and the document is not copied onto the stack to be sniffed."""
+    from email.message import EmailMessage
+    from test_policy_smtp import DIRECTORY, OPERATOR_DN as LISTED_DN, REMOTE_PRO, as_operator, inbox
+    from test_policy_smtp import trust_xml as listed
+    from test_vault_texts import NARRATIVE_CDA
+    m = mss
+    d = m.root / "directory.csv"
+    d.write_text(DIRECTORY, encoding="utf-8")
+    m.ctl("directory", "import", "--strict", str(d))
+    (m.root / "trust.xml").write_text(listed([("other-operator.test", LISTED_DN)]))
+    m.ctl("trust", "import", str(m.root / "trust.xml"))
+    m.set(smtp_session_max_use=3)
+    m.start("smtpd")
+    text, attached, cda = "note-5d1e07-of-the-text", "note-a2c94b-of-the-attachment", "cda-e7730f"
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = REMOTE_PRO, PATIENT, "Consultation"
+    msg.set_content("".join(f"{text} line {i:05d}\n" for i in range(300)))
+    msg.add_attachment((attached + "\n") * 200, filename="note.txt")
+    msg.add_attachment(NARRATIVE_CDA.replace(b"13,5 g/dL", f"{cda} g/dL".encode()), maintype="application",
+                       subtype="xml", filename="cr.xml")
+    s = as_operator(m)
+    assert s.send_message(msg, from_addr=REMOTE_PRO, to_addrs=[PATIENT]) == {}
+    s.quit()
+    pre, sid, _ = connects(m)[-1]
+    ended(m, RawSmtpClosed(), session=sid)
+    assert inbox(m, PATIENT) >= 1  # her copy (and the vault's notice)
+    for pid in (int(pre), int(disconnects(m)[sid])):
+        assert os.path.exists(f"/proc/{pid}")  # idle, kept for the next peer
+        assert memory_holds(pid, [text.encode(), attached.encode(), cda.encode()]) == set(), pid
+
+
+class RawSmtpClosed:
+    """A connection already closed (ended() closes what it is given)."""
+
+    def close(self):
+        pass
 
 
 def starttls_accepted(m, cert):
