@@ -328,13 +328,22 @@ static struct master_state *running;
 
 void master_close_in_child(void)
 {
-	for (size_t i = 0; running != NULL && i < running->nchildren; i++) {
+	if (running == NULL)
+		return;
+	for (size_t i = 0; i < running->nchildren; i++) {
 		for (int k = 0; k < 2; k++)
 			if (running->children[i].ctl[k] >= 0)
 				close(running->children[i].ctl[k]);
 		if (running->children[i].keys_fd >= 0) /* another connection's account keys */
 			close(running->children[i].keys_fd);
 	}
+	/* and what the master knows of the other connections: their peers' addresses and
+	 * the hints idle session processes are handed out under (a SASL user, a patient's
+	 * address; a certificate's fingerprint), which a process serving anyone must not
+	 * hold */
+	if (running->children != NULL)
+		explicit_bzero(running->children, running->cap * sizeof(*running->children));
+	running->nchildren = 0;
 }
 
 /* In every child first: what only the master may hold goes (listeners, the sockets of

@@ -570,6 +570,33 @@ def test_idle_prelogin_process_holds_no_hint_of_the_last_peer(sub, pki, how):
     assert memory_holds(pre, [hint.encode()]) == set()
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="reads another user's memory")
+def test_a_process_forked_later_holds_no_hint_of_other_accounts(sub):
+    """The master keeps, for each idle session process, the hint it hands it out under
+    (the SASL user: a patient's address). A pre-login process it forks afterwards, for
+    anyone, and another account's session process do not hold that table: what the
+    master knows of other connections goes in every process it forks."""
+    m = sub
+    m.start("smtpd")
+    c = connect(m, "submission")
+    assert c.cmd("AUTH PLAIN " + plain(PATIENT, PASSWORDS[PATIENT]))[0] == 235
+    assert c.cmd("QUIT")[0] == 221
+    ended(m, c)  # the patient's session process idles under the hint u:PATIENT
+    first = connects(m)[-1][0]
+    busy = connect(m, "submission")  # holds the idle pre-login process
+    other = external(m)  # so this one is forked now, and its session process too
+    pre = connects(m)[-1][0]
+    assert pre not in (first, connects(m)[-2][0]), connects(m)
+    assert send(other, PRO, PATIENT)[-1][0] == 250
+    assert other.cmd("QUIT")[0] == 221
+    sid = connects(m)[-1][1]
+    ended(m, other, session=sid)
+    hint = ("u:" + PATIENT).encode()
+    for pid in (int(pre), int(session_pid(m, sid))):  # the professional's session process
+        assert memory_holds(pid, [hint]) == set(), pid
+    busy.close()
+
+
 @pytest.mark.parametrize("action", ["disable", "delete", "passwd"])
 def test_an_account_disabled_deleted_or_reset_sends_nothing_more(sub, action):
     """mssctl account disable|delete|passwd with a submission connection of the account
