@@ -61,6 +61,14 @@ int audit_flush(struct store *st, char *err, size_t errlen);
 void audit_deferred_settle(bool committed);
 /* How many records are kept (tests). */
 size_t audit_deferred_count(void);
+/* The committer (smtpd/committer.h) writes a session's kept records in its batch: the
+ * session reads them out (audit_deferred_get, i < audit_deferred_count), the committer
+ * keeps each again with its decision's time (audit_defer_at), and both forget them
+ * (audit_deferred_drop) once the batch ended: the session only when the committer said
+ * they were committed. Returns 0, -1 when i is out of range. */
+int audit_deferred_get(size_t i, struct audit_event *ev, int64_t *when);
+void audit_defer_at(const struct audit_event *ev, int64_t when);
+void audit_deferred_drop(void);
 
 /* --- Signed checkpoints, verification and reading (vault). ---
  *

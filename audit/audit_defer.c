@@ -38,12 +38,17 @@ static char *dup_field(const char *s)
 
 void audit_defer(const struct audit_event *ev)
 {
+	audit_defer_at(ev, (int64_t)time(NULL));
+}
+
+void audit_defer_at(const struct audit_event *ev, int64_t when)
+{
 	if (deferred.n == deferred.cap) {
 		deferred.cap = deferred.cap ? deferred.cap * 2 : 8;
 		deferred.v = xrealloc(deferred.v, deferred.cap * sizeof *deferred.v);
 	}
 	struct kept *k = &deferred.v[deferred.n++];
-	k->time = (int64_t)time(NULL);
+	k->time = when;
 	const char *f[FIELDS] = {ev->actor,  ev->auth,   ev->action, ev->target,
 	                         ev->detail, ev->result, ev->peer,   ev->patient};
 	for (size_t i = 0; i < FIELDS; i++)
@@ -106,4 +111,20 @@ void audit_deferred_settle(bool committed)
 size_t audit_deferred_count(void)
 {
 	return deferred.n - deferred.written;
+}
+
+int audit_deferred_get(size_t i, struct audit_event *ev, int64_t *when)
+{
+	if (i >= deferred.n - deferred.written)
+		return -1;
+	const struct kept *k = &deferred.v[deferred.written + i];
+	*ev = (struct audit_event){k->f[0], k->f[1], k->f[2], k->f[3], k->f[4], k->f[5], k->f[6], k->f[7]};
+	*when = k->time;
+	return 0;
+}
+
+void audit_deferred_drop(void)
+{
+	deferred.written = deferred.n;
+	drop_front(deferred.n);
 }

@@ -369,51 +369,105 @@ static bool writes_to_self(const struct vault_delivery *d)
 	return false;
 }
 
-static int deliver_local(struct store *store, const struct policy_message *m, struct mss_status *st)
+/* The delivery up to its commit: the rows, contacts and audit records in the
+ * delivery's transaction (a savepoint of it when the caller holds one open, the
+ * committer's batch). Returns 0 when stored, with *d open for the filing after the
+ * commit; 1 when accepted with nothing left to do (a profile section, filed); -1 with
+ * st filled (refused, or 451) and nothing stored. d is closed unless 0. */
+static int deliver_stage(struct store *store, const struct policy_message *m, struct mss_status *st,
+                         struct vault_delivery *d)
 {
 	char err[512];
-	struct vault_delivery d;
-	int rc = vault_delivery_open(store, m, &d, err, sizeof err);
-	int profile = rc == 0 ? vault_profile_mail(store, &d, err, sizeof err) : 0;
+	int rc = vault_delivery_open(store, m, d, err, sizeof err);
+	int profile = rc == 0 ? vault_profile_mail(store, d, err, sizeof err) : 0;
 	if (profile != 0) { /* a patient's profile section to themselves: filed, not stored in INBOX */
-		vault_delivery_close(&d);
-		if (profile == 1)
-			return accept(st);
+		vault_delivery_close(d);
+		if (profile == 1) {
+			accept(st);
+			return 1;
+		}
 		if (profile == 2)
 			refuse(st, 550, "5.6.0", err);
 		else
 			rc = -1;
 	}
-	if (profile == 0 && rc == 0 && writes_to_self(&d)) { /* RCPT let it through for a section */
-		vault_delivery_close(&d);
+	if (profile == 0 && rc == 0 && writes_to_self(d)) { /* RCPT let it through for a section */
+		vault_delivery_close(d);
 		refuse(
 		    st, 550, "5.7.1",
 		    "patients cannot write to patients; to yourself, only a profile section (Subject: Profil "
 		    "medical : <section>)");
 		profile = 2;
 	}
+	char why[256];
 	if (profile == 2) {
+		/* the decisions that led here first, as audit_append would (in a batch too) */
+		(void)audit_flush(store, why, sizeof why);
 		audit_decision(store, m->sender, "smtp.deliver", m->queue_id, NULL, st, "");
 		return -1;
 	}
 	if (rc == 0) {
-		struct delivery_records r = {.store = store, .d = &d};
+		struct delivery_records r = {.store = store, .d = d};
 		struct vault_inbox_hook hook = {.fn = record_delivery, .arg = &r};
-		rc = vault_deliver_inbox(store, &d, &hook, err, sizeof err);
+		rc = vault_deliver_inbox(store, d, &hook, err, sizeof err);
 		audit_deferred_settle(rc == 0);
 		if (rc != 0)
-			vault_delivery_close(&d);
+			vault_delivery_close(d);
 	}
 	if (rc != 0) {
 		log_err("delivery_failed", "qid=%s error=\"%s\"", m->queue_id, err);
 		refuse(st, 451, "4.3.0", "temporary failure storing the message, try again later");
+		(void)audit_flush(store, why, sizeof why);
 		audit_decision(store, m->sender, "smtp.deliver", m->queue_id, NULL, st, "");
 		return -1;
 	}
 	accept(st);
+	return 0;
+}
+
+static int deliver_local(struct store *store, const struct policy_message *m, struct mss_status *st)
+{
+	struct vault_delivery d;
+	int rc = deliver_stage(store, m, st, &d);
+	if (rc != 0)
+		return rc == 1 ? 0 : -1;
 	vault_file_delivery(store, &d); /* after the durable store: filing never loses mail */
 	vault_delivery_close(&d);
 	return 0;
+}
+
+struct policy_staged {
+	struct vault_delivery d;
+	bool open; /* d holds a stored message still to be filed */
+};
+
+bool policy_all_local(const struct mss_config *cfg, const struct policy_message *m)
+{
+	for (size_t i = 0; i < m->nrcpt; i++)
+		if (!config_is_local_domain(cfg, str_address_domain(m->rcpts[i])))
+			return false;
+	return m->nrcpt > 0;
+}
+
+int policy_deliver_stage(struct store *store, const struct policy_message *m, struct mss_status *st,
+                         struct policy_staged **staged)
+{
+	struct policy_staged *p = xcalloc(1, sizeof *p);
+	int rc = deliver_stage(store, m, st, &p->d);
+	p->open = rc == 0;
+	*staged = p;
+	return rc < 0 ? -1 : 0;
+}
+
+void policy_deliver_finish(struct store *store, struct policy_staged *staged, bool committed)
+{
+	if (staged == NULL)
+		return;
+	if (staged->open && committed)
+		vault_file_delivery(store, &staged->d); /* after the durable store, as deliver_local */
+	if (staged->open)
+		vault_delivery_close(&staged->d);
+	free(staged);
 }
 
 int policy_audit_decision(struct store *store, const struct policy_sender *s, const char *action,

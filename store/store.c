@@ -445,6 +445,39 @@ void store_paths_discard(struct store *st, struct store_paths *p)
 	store_paths_unlink(p);
 }
 
+int store_batch_begin(struct store *st, char *err, size_t errlen)
+{
+	if (sql_begin_write(st->sql, err, errlen) != 0)
+		return -1;
+	st->in_batch = true;
+	return 0;
+}
+
+bool store_batch_open(struct store *st)
+{
+	return st->in_batch && sql_in_transaction(st->sql);
+}
+
+int store_batch_end(struct store *st, bool ok, char *err, size_t errlen)
+{
+	int rc = -1;
+	if (ok && !sql_in_transaction(st->sql))
+		str_error(err, errlen, "the transaction ended early");
+	else if (ok)
+		rc = sql_commit(st->sql, err, errlen) == 0 ? 0 : -1;
+	else if (sql_in_transaction(st->sql))
+		sql_rollback(st->sql);
+	if (!ok && err[0] == '\0')
+		str_error(err, errlen, "not committed");
+	st->in_batch = false;
+	if (rc == 0)
+		store_paths_free(&st->batch_written);
+	else
+		store_paths_discard(st, &st->batch_written);
+	store_notify_flush(st); /* IMAP sessions idling on these mailboxes */
+	return rc;
+}
+
 void store_paths_free(struct store_paths *p)
 {
 	for (size_t i = 0; i < p->n; i++)

@@ -218,6 +218,17 @@ struct store_paths {
 /* Unlinks every path (errors ignored: an orphan file is harmless) and frees. */
 void store_paths_unlink(struct store_paths *p);
 void store_paths_free(struct store_paths *p);
+/* A committer's batch (smtpd/committer.h): one write transaction for several
+ * deliveries, each in the savepoint store_deliver opens inside it. store_batch_begin
+ * opens it; the blob files the deliveries write are kept in the batch's list instead of
+ * forgotten at their savepoint's release. store_batch_open says whether it is still
+ * open (an SQLite error may have ended it: the batch then fails whole).
+ * store_batch_end commits when ok (0 only once the commit's group WAL sync succeeded),
+ * else rolls back; the files are removed unless committed; the watchers of the
+ * mailboxes are woken. Returns 0 committed, -1 with err. */
+int store_batch_begin(struct store *st, char *err, size_t errlen);
+bool store_batch_open(struct store *st);
+int store_batch_end(struct store *st, bool ok, char *err, size_t errlen);
 
 /* Deletes the store side of address inside the caller's write transaction: its
  * mailboxes, messages, subscriptions, blobs and wrapped key (without the key, a blob

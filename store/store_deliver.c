@@ -190,6 +190,9 @@ int store_deliver(struct store *st, const struct store_delivery *d, uint32_t *ui
 	if (rc == 0)
 		rc = deliver_rows(st, d, mailbox, plans, &tmpl, uids_out, err, errlen);
 	if (rc == 0) {
+		/* in a committer's batch the commit is still to come: its failure removes them */
+		for (size_t i = 0; st->in_batch && i < written.n; i++)
+			store_paths_add(&st->batch_written, written.v[i]);
 		store_paths_free(&written);
 		for (size_t i = 0; i < d->nrcpt; i++)
 			store_notify(st, plans[i].mailbox_id);

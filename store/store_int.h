@@ -55,6 +55,9 @@ struct store {
 	 * by store_notify_flush once that transaction has committed. */
 	int64_t pending_notify[STORE_PENDING_NOTIFY_MAX];
 	size_t npending_notify;
+	/* the blob files written inside a committer's batch (store_batch_begin) */
+	struct store_paths batch_written;
+	bool in_batch;
 	/* store_account_wake inside a transaction: the account (lowercase) whose sessions
 	 * store_notify_flush wakes after the commit; "" when none */
 	char pending_account[256];
