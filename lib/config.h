@@ -95,6 +95,7 @@ struct mss_config {
 	unsigned smtp_session_max_use;     /* MX connections per session process (pair); 100 */
 	unsigned smtp_session_idle_time;   /* seconds a reused MX process waits for the next; 60 */
 	unsigned submission_idle_sessions; /* idle submission session processes, each for one account; 32 */
+	unsigned delivery_batch_max;       /* MX deliveries per committer transaction; 0/1 none; 32 */
 	unsigned smtp_tls_ticket_lifetime; /* seconds a TLS session ticket resumes; 0 none; 1h */
 	unsigned smtp_tls_session_cache;   /* TLS sessions kept for resumption (OpenSSL); 1000 */
 	unsigned imap_command_timeout;     /* seconds to receive one command, from its first byte; 2m */

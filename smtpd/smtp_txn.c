@@ -20,6 +20,7 @@
 #include "smtpd/smtp_data.h"
 #include "smtpd/smtp_header.h"
 #include "smtpd/smtp_spf.h"
+#include "smtpd/committer.h"
 #include "smtpd/smtp_success.h"
 #include "store/store.h"
 
@@ -332,10 +333,17 @@ static int deliver(struct smtp_session *s, struct smtp_data *d, const char *qid,
 	pm.dsn = &s->mail_params.dsn;
 	pm.rcpt_dsn = s->rcpt_dsn;
 	memset(&st, 0, sizeof(st));
-	rc = policy_deliver(s->store, &pm, &st);
+	/* MX to local recipients: one transaction with other sessions' deliveries
+	 * (committer.h); submission delivers itself (a patient's profile section reads
+	 * her own key, which only her session holds) */
+	unsigned batch = 0; /* the deliveries of the committer's transaction; 0: our own */
+	if (s->kind != SMTP_KIND_MX || !committer_wanted(s->cfg, &pm) ||
+	    committer_deliver(s->cfg, &pm, &rc, &st, &batch) != 0)
+		rc = policy_deliver(s->store, &pm, &st);
 	metrics_count1(METRICS_DELIVERIES, rc == 0 ? "stored" : st.code >= 500 ? "refused" : "failed");
-	log_info("smtp.deliver", "session=%s qid=%s from=%s nrcpt=%zu size=%zu result=%s", s->id, qid,
-	         log_quote(q, sizeof(q), s->mail_from), s->nrcpt, d->body.len, rc == 0 ? "ok" : "failed");
+	log_info("smtp.deliver", "session=%s qid=%s from=%s nrcpt=%zu size=%zu result=%s batch=%u", s->id,
+	         qid, log_quote(q, sizeof(q), s->mail_from), s->nrcpt, d->body.len, rc == 0 ? "ok" : "failed",
+	         batch);
 	if (rc != 0) {
 		if (st.code < 400)
 			smtp_reply_status(RPL_TEMPFAIL, &st);

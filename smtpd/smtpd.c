@@ -24,6 +24,7 @@
 #include "lib/tls.h"
 #include "auth/oauth.h"
 #include "policy/policy.h"
+#include "smtpd/committer.h"
 #include "smtpd/relay_process.h"
 #include "smtpd/smtp_session.h"
 #include "smtpd/smtp_spf.h"
@@ -31,7 +32,8 @@
 #include "store/store_agent.h"
 
 static struct mss_config cfg;
-static struct relay_process relay; /* the queue process, watched by the master */
+static struct relay_process relay;         /* the queue process, watched by the master */
+static struct committer_process committer; /* MX deliveries' batches (committer.h) */
 static int listener_fds[3];
 
 static void usage(void)
@@ -242,6 +244,8 @@ static void reload(void *arg)
 	(void)oauth_keys_sighup(c->cfg, &c->oauth);
 	key_agent_sighup_done(ok, restart);
 	relay_process_reload(&relay, ok);
+	if (ok)
+		committer_reload(&committer);
 	/* reused MX processes hold the material they were forked with (and the CRL in
 	 * force then): the next connections get processes forked with what is in force now */
 	master_retire_reused();
@@ -256,13 +260,15 @@ static void helper_restart(void *arg)
 
 	(void)key_agent_renew(&c->agent, c->tls);
 	relay_process_reload(&relay, true);
+	committer_reload(&committer);
 }
 
 /* The queue process ended: restarted (lib/master.h on_child_exit, relay_process.h). */
 static void child_exit(pid_t pid, int status, void *arg)
 {
 	(void)arg;
-	(void)relay_process_exited(&relay, pid, status);
+	if (!relay_process_exited(&relay, pid, status))
+		(void)committer_exited(&committer, pid, status);
 }
 
 /* Whether the CRL file changed since the last call (a stat; unreadable counts as a
@@ -292,6 +298,7 @@ static void tick(void *arg)
 	struct smtpd_ctx *c = arg;
 
 	relay_process_tick(&relay);
+	committer_tick(&committer);
 	/* a new ticket key or CRL: reused processes hold the old one */
 	if (crl_changed(cfg.tls_crl) || tls_ctx_rotate_tickets(c->tls) > 0)
 		master_retire_reused();
@@ -352,12 +359,17 @@ int main(int argc, char **argv)
 	 * later by the master closes the listeners first */
 	if (relay_process_start(&relay, &cfg, &ctx.agent, &ctx.keys, err, sizeof(err)) < 0)
 		fatal("relay: %s", err[0] ? err : "cannot fork the queue process");
+	/* the committer likewise: forked before binding, a later one closes the listeners */
+	if (committer_start(&committer, &cfg, &ctx.agent, &ctx.keys) < 0)
+		fatal("committer: cannot fork");
 	if (master_bind(ls, 3, err, sizeof(err)) < 0)
 		fatal("%s", err);
 	for (size_t i = 0; i < 3; i++)
 		listener_fds[i] = ls[i].fd;
 	relay.close_fds = listener_fds;
 	relay.nclose = 3;
+	committer.close_fds = listener_fds;
+	committer.nclose = 3;
 	signal(SIGPIPE, SIG_IGN);
 	/* Forked before the privilege drop: the audit key is not the daemons' user's
 	 * (issue 12). */

@@ -467,6 +467,7 @@ def test_migration_while_idle_is_seen_by_the_next_connection(reuse):
     (no statement of the old schema kept) and delivers into the new one."""
     from atrest_helpers import UNDO_STORE_STEPS_AFTER_11, blobs_to_files
     m = reuse
+    m.set(delivery_batch_max=0)  # the session's own store delivers (the committer's: test_smtp_committer)
     m.start("smtpd")
     pid = one_delivery(m, "first")
     before = database_handles(m, pid)

@@ -1,0 +1,74 @@
+/* committer.h: mss-smtpd's committer, one write transaction for several MX deliveries
+ * (issue 15; doc/architecture.md "Durability", mss-smtpd(8)).
+ *
+ * With delivery_batch_max above 1 (SQLite only), the master forks one committer
+ * process as the daemons' user, which listens on data_dir/run/committer. An MX session
+ * process whose message goes to local recipients only hands it over whole (the
+ * envelope, the sender, its kept audit records and the message: committer_msg.h) and
+ * waits for the answer. The committer takes every request waiting when its previous
+ * commit ended, up to delivery_batch_max (no timer: an idle committer commits a lone
+ * message at once), opens one write transaction, runs each delivery in it
+ * (policy_deliver_stage: a savepoint each, so one failure undoes only itself), commits
+ * (the group WAL sync, lib/sql_sqlite_sync.c, covers it), files what the vault files,
+ * and only then answers each session, which says 250 or 451 as policy_deliver would
+ * have made it. A commit that fails answers 451 to the whole batch and removes the
+ * blob files it wrote. A committer that dies mid-batch committed nothing of it: its
+ * sessions read the end of the socket and answer 451 4.3.0; the master starts another
+ * (after a pause that doubles while it keeps dying young, as the queue process).
+ * Sessions that cannot reach a committer (none running, or restarting) deliver
+ * themselves, as with delivery_batch_max 0 or 1. */
+#ifndef MSS_SMTPD_COMMITTER_H
+#define MSS_SMTPD_COMMITTER_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "lib/config.h"
+#include "lib/key_agent.h"
+#include "lib/status.h"
+#include "store/store_agent.h"
+#include "vault/vault_message.h"
+
+/* ---- the master's side ---- */
+struct committer_process {
+	const struct mss_config *cfg; /* the settings the process starts with */
+	struct store_agent *keys;     /* its channel to the account key agent (public keys only) */
+	struct key_agent *agent;      /* the TLS key agent: its control socket closed in the process */
+	pid_t pid;                    /* 0: not running */
+	time_t started;
+	time_t restart_at; /* 0: no restart due */
+	unsigned pause;    /* seconds before the next restart after a crash */
+	bool ending;       /* asked to end (committer_reload): its exit is no crash */
+	const int *close_fds;
+	size_t nclose;
+};
+
+/* Forks the committer when the settings ask for one (delivery_batch_max > 1 and a
+ * SQLite store). Returns 0 (started, or not wanted: pid 0), -1 when fork failed. */
+int committer_start(struct committer_process *cp, const struct mss_config *cfg, struct key_agent *agent,
+                    struct store_agent *keys);
+/* From master_opts.on_child_exit: true when pid was the committer (restart planned). */
+bool committer_exited(struct committer_process *cp, pid_t pid, int status);
+/* From master_opts.on_tick: starts the next committer when one is due. */
+void committer_tick(struct committer_process *cp);
+/* SIGHUP with new settings, or a helper started again (its key agent channel died with
+ * the agent): the committer ends once it answered what it read, and the next one
+ * starts with the settings in force (none when they turned it off). */
+void committer_reload(struct committer_process *cp);
+
+/* ---- a session's side ---- */
+/* Whether this delivery goes to the committer: settings ask for one and every
+ * recipient is local. */
+bool committer_wanted(const struct mss_config *cfg, const struct policy_message *m);
+/* Hands m to the committer and waits for its answer. Returns 1 when no committer could
+ * be reached with nothing sent (the caller delivers itself), else 0 with *rc and *st as
+ * policy_deliver gives them (a committer lost after the request was sent: 451 4.3.0)
+ * and *batch the deliveries its transaction held (0 when lost). */
+int committer_deliver(const struct mss_config *cfg, const struct policy_message *m, int *rc,
+                      struct mss_status *st, unsigned *batch);
+
+/* data_dir/run/committer into out. Returns 0, -1 when it does not fit. */
+int committer_socket_path(const struct mss_config *cfg, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,130 @@
+/* committer_client.c: a session process's side of the committer (committer.h). */
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "audit/audit.h"
+#include "lib/buf.h"
+#include "lib/log.h"
+#include "lib/str.h"
+#include "smtpd/committer.h"
+#include "smtpd/committer_msg.h"
+
+/* Kept open for the next delivery: a reused MX process connects once. */
+static int committer_fd = -1;
+
+static int connect_committer(const struct mss_config *cfg)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	if (committer_socket_path(cfg, a.sun_path, sizeof a.sun_path) < 0)
+		return -1;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	/* a committer that never answers (stopped, or stuck behind another writer) costs
+	 * the client a 451 after twice the wait one database call may take, not its session */
+	struct timeval wait = {.tv_sec = 2 * (time_t)cfg->store_timeout};
+	if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void disconnect(void)
+{
+	if (committer_fd >= 0)
+		close(committer_fd);
+	committer_fd = -1;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int read_all(int fd, uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t r = read(fd, p, n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		p += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+/* The request sent whole: to the connection kept from the last delivery, else (it
+ * broke while idle: the committer was restarted) to a new one. Nothing of a request
+ * whose write failed was taken: a committer handles whole frames only. */
+static int send_request(const struct mss_config *cfg, const struct buf *req)
+{
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (committer_fd < 0)
+			committer_fd = connect_committer(cfg);
+		if (committer_fd < 0)
+			return -1;
+		if (write_all(committer_fd, req->data, req->len) == 0)
+			return 0;
+		disconnect();
+	}
+	return -1;
+}
+
+static int lost(int *rc, struct mss_status *st)
+{
+	disconnect();
+	log_err("committer.lost", "error=\"no answer from the committer: the delivery was not committed\"");
+	*rc = -1;
+	st->code = 451;
+	str_assert(str_copy(st->enhanced, sizeof st->enhanced, "4.3.0"), "a constant into 12 bytes");
+	str_assert(
+	    str_copy(st->text, sizeof st->text, "temporary failure storing the message, try again later"),
+	    "a constant sentence into 256 bytes");
+	return 0;
+}
+
+int committer_deliver(const struct mss_config *cfg, const struct policy_message *m, int *rc,
+                      struct mss_status *st, unsigned *batch)
+{
+	struct buf req;
+	buf_init(&req, BUF_UNLIMITED);
+	committer_req_write(&req, m->queue_id, m->sender, m->mail_from, m->dsn, m->rcpts, m->rcpt_dsn,
+	                    m->nrcpt, m->data, m->len);
+	int sent = send_request(cfg, &req);
+	buf_free(&req);
+	if (sent < 0)
+		return 1; /* no committer: the caller delivers itself */
+	*batch = 0;
+	uint8_t head[COMMITTER_FRAME_HEAD], body[1024];
+	if (read_all(committer_fd, head, sizeof head) < 0)
+		return lost(rc, st);
+	uint32_t len = committer_frame_len(head);
+	struct committer_ans a;
+	if (len > sizeof body || read_all(committer_fd, body, len) < 0 ||
+	    committer_ans_parse(body, len, &a) < 0)
+		return lost(rc, st);
+	if (a.kept_written)
+		audit_deferred_drop(); /* written in the committer's transaction */
+	*rc = a.rc;
+	*st = a.st;
+	*batch = a.batch;
+	return 0;
+}

@@ -1,0 +1,258 @@
+"""mss-smtpd's committer (smtpd/committer.h, delivery_batch_max): MX deliveries of several
+sessions in one write transaction. The UIDs and the audit chain are given out in order
+inside it; a delivery that fails in a batch fails alone (451) and leaves nothing; kill -9
+of the committer in the middle of a batch (after its deliveries ran, before its commit)
+gives 451 4.3.0 to every session of it, stores nothing of them, and a new committer
+takes the next ones; 0 and 1 keep the sessions' own delivery, as does PostgreSQL."""
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import PRO
+from test_smtp_mx import trust_list
+from test_smtp_protocol import connect, inbox_count
+
+OPERATOR = "dr.x@other-operator.test"
+OPERATOR_DN = "CN=mx.other-operator.test,OU=12345678900011,O=Other Operator,C=FR"
+SMALL = b"Subject: batch\r\n\r\n" + (b"y" * 76 + b"\r\n") * 50  # 4 KiB: in its row
+LARGE = b"Subject: batch\r\n\r\n" + (b"x" * 76 + b"\r\n") * 1000  # a blob file
+
+
+@pytest.fixture
+def mx(mss):
+    f = trust_list(mss.root / "trust.xml", [("other-operator.test", OPERATOR_DN)])
+    mss.ctl("trust", "import", str(f))
+    return mss
+
+
+def children(pid):
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(p) for p in f.read().split()]
+
+
+def committer_pid(m, wait=10):
+    """The committer the master forked (its name: mss-committer), None when there is none."""
+    deadline = time.monotonic() + wait
+    while True:
+        for p in children(m.procs["smtpd"].pid):
+            try:
+                with open(f"/proc/{p}/comm") as f:
+                    if f.read().strip() == "mss-committer":
+                        return p
+            except OSError:
+                continue
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.05)
+
+
+def send(m, body=SMALL, count=1, results=None):
+    """count messages on one MX connection of the operator; their replies."""
+    c = connect(m, "smtp", cert="operator")
+    out = [] if results is None else results
+    for _ in range(count):
+        assert c.cmd("MAIL FROM:<%s>" % OPERATOR)[0] == 250
+        assert c.cmd("RCPT TO:<%s>" % PRO)[0] == 250
+        assert c.cmd("DATA")[0] == 354
+        c.send(f"From: {OPERATOR}\r\nTo: {PRO}\r\n".encode() + body + b".\r\n")
+        out.append(c.reply())
+    c.cmd("QUIT")
+    return out
+
+
+def in_threads(m, bodies):
+    """One MX session per body, all at once; their replies in bodies' order."""
+    results = [[] for _ in bodies]
+    threads = [threading.Thread(target=send, args=(m, b, 1, results[i])) for i, b in enumerate(bodies)]
+    for t in threads:
+        t.start()
+    return threads, results
+
+
+def batches(m):
+    """The batch= of every smtp.deliver line so far."""
+    return [int(b) for b in re.findall(r"event=smtp\.deliver .*batch=(\d+)", m.log("smtpd"))]
+
+
+def held_back(m, pid, bodies):
+    """The committer stopped (SIGSTOP) while one session per body hands its message over,
+    so that the next batch holds them all; returns the sessions' threads and replies."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        threads, results = in_threads(m, bodies)
+        time.sleep(2)  # every session has sent its request and waits for the answer
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    for t in threads:
+        t.join(60)
+    return [r[0] for r in results]
+
+
+@pytest.mark.sqlite_only
+def test_concurrent_sessions_share_transactions_uids_and_audit_in_order(mx):
+    mx.start("smtpd")
+    pid = committer_pid(mx)
+    assert pid is not None, mx.log("smtpd")[-2000:]
+    first = held_back(mx, pid, [SMALL] * 6)
+    assert all(code == 250 for code, _ in first), first
+    assert batches(mx)[:6] == [6] * 6  # the six in one transaction
+    # then a steady load: eight sessions of ten messages each
+    results = [[] for _ in range(8)]
+    threads = [threading.Thread(target=send, args=(mx, SMALL, 10, results[i])) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert all(code == 250 for r in results for code, _ in r) and sum(map(len, results)) == 80
+    assert len(batches(mx)) == 86 and min(batches(mx)) >= 1
+    uids = [u for (u,) in mx.sql("SELECT m.uid FROM messages m JOIN mailboxes b ON m.mailbox_id = b.id "
+                                 "JOIN store_users u ON b.user_id = u.id WHERE u.address = ? "
+                                 "AND b.name = 'INBOX' ORDER BY m.uid", PRO)]
+    assert uids == list(range(1, 87))  # given out in order, none twice, none skipped
+    modseqs = [s for (s,) in mx.sql("SELECT modseq FROM messages")]
+    assert len(set(modseqs)) == 86
+    # each delivery's MAIL and RCPT records, kept by its session, come before its own
+    rows = mx.sql("SELECT seq, action, result FROM audit_log WHERE action LIKE 'smtp.%' ORDER BY seq")
+    actions = [a for _, a, r in rows if r == "ok"]
+    assert actions.count("smtp.deliver") == 86 and actions.count("smtp.mail") == 86
+    assert actions.count("smtp.rcpt") == 86
+    assert mx.ctl("audit", "verify", check=False).returncode == 0
+
+
+@pytest.mark.sqlite_only
+def test_a_failing_delivery_fails_alone_in_its_batch(mx):
+    mx.start("smtpd")
+    pid = committer_pid(mx)
+    blobs = mx.data_dir / "blobs"
+    away = mx.data_dir / "blobs.away"
+    blobs.rename(away)
+    blobs.write_text("not a directory\n")  # a large message's file cannot be written
+    try:
+        replies = held_back(mx, pid, [SMALL, LARGE, SMALL, SMALL])
+    finally:
+        blobs.unlink()
+        away.rename(blobs)
+    assert [code for code, _ in replies] == [250, 451, 250, 250], replies
+    assert replies[1][1][0].startswith("4.3.0")
+    assert batches(mx) == [4, 4, 4, 4]  # all four in one transaction
+    assert inbox_count(mx, PRO) == 3
+    assert mx.sql("SELECT count(*) FROM blobs")[0][0] == 3
+    assert [p for p in blobs.rglob("*") if p.is_file()] == []
+    rows = mx.sql("SELECT result FROM audit_log WHERE action = 'smtp.deliver'")
+    assert sorted(r[0][:12] for r in rows) == ["ok", "ok", "ok", "refused: 451"], rows
+    assert mx.ctl("audit", "verify", check=False).returncode == 0
+
+
+@pytest.mark.sqlite_only
+def test_kill9_of_the_committer_mid_batch_gives_451_and_stores_nothing_of_it(mx):
+    mx.start("smtpd")
+    pid = committer_pid(mx)
+    send(mx)  # one before: its store is open, its statements ready
+    before = inbox_count(mx, PRO)
+    # the three sessions' requests wait while the committer is stopped; then a
+    # breakpoint at the batch's commit: all three deliveries ran, none is committed
+    os.kill(pid, signal.SIGSTOP)
+    threads, results = in_threads(mx, [SMALL, SMALL, SMALL])
+    time.sleep(2)
+    gdb = subprocess.Popen(["gdb", "-p", str(pid), "-batch", "-nx", "-ex", "break sql_commit",
+                            "-ex", "continue", "-ex", "signal SIGKILL"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    time.sleep(3)  # attached (gdb's continue resumes the stopped process), the breakpoint set
+    try:
+        os.kill(pid, signal.SIGCONT)
+    except ProcessLookupError:
+        pass  # already killed at the breakpoint
+    for t in threads:
+        t.join(60)
+    out = gdb.communicate(timeout=60)[0].decode(errors="replace")
+    replies = [r[0] for r in results]
+    assert [(code, text[0][:5]) for code, text in replies] == [(451, "4.3.0")] * 3, (replies, out)
+    assert inbox_count(mx, PRO) == before  # nothing of the batch
+    assert mx.sql("SELECT count(*) FROM blobs")[0][0] == before
+    assert mx.sql("SELECT count(*) FROM audit_log WHERE action = 'smtp.deliver'")[0][0] == before
+    assert re.search(r"event=committer result=ended signal=9", mx.log("smtpd"))
+    assert mx.log("smtpd").count("event=committer.lost") == 3
+    # the daemon goes on: a new committer, and the next deliveries are its
+    new = committer_pid(mx)
+    deadline = time.monotonic() + 10
+    while (new is None or new == pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        new = committer_pid(mx)
+    assert new is not None and new != pid
+    while mx.log("smtpd").count("event=committer.start") < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)  # it logs its start once it listens
+    code, _ = send(mx)[0]
+    assert code == 250 and batches(mx)[-1] == 1
+    assert inbox_count(mx, PRO) == before + 1
+    assert mx.ctl("audit", "verify", check=False).returncode == 0
+
+
+@pytest.mark.parametrize("value", ["0", "1"])
+def test_zero_or_one_keeps_the_sessions_own_delivery(mx, value):
+    mx.set(delivery_batch_max=value)
+    mx.start("smtpd")
+    assert committer_pid(mx, wait=1) is None
+    assert [code for code, _ in send(mx, count=3)] == [250] * 3
+    assert batches(mx) == [0, 0, 0]
+    assert inbox_count(mx, PRO) == 3
+
+
+def test_postgresql_keeps_the_sessions_own_delivery(mx):
+    """The committer is SQLite's (its transaction and the WAL's group sync): with a
+    PostgreSQL store the key is ignored; with SQLite the MX deliveries are the committer's."""
+    mx.start("smtpd")
+    assert [code for code, _ in send(mx, count=2)] == [250] * 2
+    if mx.settings.get("store"):
+        assert committer_pid(mx, wait=1) is None
+        assert batches(mx) == [0, 0]
+    else:
+        assert committer_pid(mx) is not None
+        assert batches(mx) == [1, 1]
+
+
+@pytest.mark.sqlite_only
+def test_sighup_turns_the_committer_off_and_on(mx):
+    mx.start("smtpd")
+    first = committer_pid(mx)
+    assert first is not None
+    mx.set(delivery_batch_max=0)
+    os.kill(mx.procs["smtpd"].pid, signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while committer_pid(mx, wait=0) is not None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert committer_pid(mx, wait=0) is None
+    assert send(mx)[0][0] == 250 and batches(mx)[-1] == 0
+    mx.set(delivery_batch_max=8)
+    os.kill(mx.procs["smtpd"].pid, signal.SIGHUP)
+    again = committer_pid(mx)
+    assert again is not None and again != first
+    deadline = time.monotonic() + 10
+    while "batch_max=8" not in mx.log("smtpd") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "batch_max=8" in mx.log("smtpd")
+    time.sleep(0.3)
+    assert send(mx)[0][0] == 250 and batches(mx)[-1] == 1
+
+
+@pytest.mark.sqlite_only
+def test_migration_while_running_is_seen_by_the_next_batch(mx):
+    """mssctl migrate while the committer waits: its next batch opens the store afresh
+    (no statement of the old schema kept) and delivers into the new one."""
+    from atrest_helpers import UNDO_STORE_STEPS_AFTER_11, blobs_to_files
+    mx.start("smtpd")
+    assert send(mx)[0][0] == 250
+    blobs_to_files(mx)
+    for stmt in ["DROP INDEX blobs_user", *UNDO_STORE_STEPS_AFTER_11]:  # the steps after 11
+        mx.sql(stmt)
+    mx.sql("UPDATE schema_version SET version = 11 WHERE component = 'store'")
+    assert "migrat" in mx.ctl("migrate").stdout
+    assert send(mx)[0][0] == 250 and batches(mx)[-1] == 1
+    assert re.search(r'event=committer\.store action=reopen reason="the schema changed', mx.log("smtpd"))
+    # the counters migration 12 made are kept by the new connection's delivery
+    assert mx.sql("SELECT n_messages FROM mailboxes b JOIN store_users u ON b.user_id = u.id "
+                  "WHERE u.address = ? AND b.name = 'INBOX'", PRO)[0][0] == 2
