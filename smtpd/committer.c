@@ -74,7 +74,7 @@ static void drop_client(struct committer *k, size_t i)
 	close(c->fd);
 	if (c->has_req)
 		committer_req_free(&c->req);
-	buf_free(&c->in);
+	buf_free(&c->in); /* overwritten: buf_init_wiped */
 	k->c[i] = k->c[--k->n];
 }
 
@@ -95,7 +95,8 @@ static void accept_clients(struct committer *k)
 		struct client *c = &k->c[k->n++];
 		memset(c, 0, sizeof *c);
 		c->fd = fd;
-		buf_init(&c->in, k->frame_max + COMMITTER_FRAME_HEAD);
+		/* a patient's message passes through it: overwritten when it grows or goes */
+		buf_init_wiped(&c->in, k->frame_max + COMMITTER_FRAME_HEAD);
 	}
 }
 
@@ -217,7 +218,11 @@ static void answer(struct client *c, bool committed, unsigned batch)
 	buf_free(&out);
 	committer_req_free(&c->req);
 	c->has_req = false;
-	buf_reset(&c->in);
+	/* the message read is wiped, as a reused session process wipes a peer's bytes:
+	 * nothing of one patient's mail stays in the heap the next delivery uses */
+	size_t limit = c->in.limit;
+	buf_free(&c->in);
+	buf_init_wiped(&c->in, limit);
 }
 
 static void store_done(struct committer *k);

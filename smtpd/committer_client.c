@@ -105,7 +105,9 @@ int committer_deliver(const struct mss_config *cfg, const struct policy_message 
                       struct mss_status *st, unsigned *batch)
 {
 	struct buf req;
-	buf_init(&req, BUF_UNLIMITED);
+	/* it holds the message: overwritten when it grows and goes, as the session's own
+	 * buffers are (a reused MX process serves other operators next) */
+	buf_init_wiped(&req, BUF_UNLIMITED);
 	committer_req_write(&req, m->queue_id, m->sender, m->mail_from, m->dsn, m->rcpts, m->rcpt_dsn,
 	                    m->nrcpt, m->data, m->len);
 	int sent = send_request(cfg, &req);
