@@ -115,7 +115,7 @@ static void memo_add(X509_STORE *st, const unsigned char fp[32], STACK_OF(X509) 
 
 int tls_ossl_reverify(SSL_CTX *c, SSL *ssl, char *err, size_t errlen)
 {
-	X509 *cert = SSL_get0_peer_certificate(ssl);
+	X509 *cert = tls_ossl_peer_cert(ssl);
 	X509_STORE *st = SSL_CTX_get_cert_store(c);
 	X509_STORE_CTX *x;
 	unsigned char fp[32];

@@ -57,6 +57,16 @@ void tls_ossl_scache_off(SSL_CTX *c);
 /* Forgets every session kept; false when the context keeps none (stateless tickets). */
 bool tls_ossl_scache_clear(SSL_CTX *c);
 
+/* tls_openssl_peer.c: the peer's certificate of ssl's session (a full handshake's,
+ * or the one tls_ossl_session_set_peer attached to a session resumed from the table);
+ * NULL when the peer showed none. Owned by the session. */
+X509 *tls_ossl_peer_cert(const SSL *ssl);
+X509 *tls_ossl_session_peer(const SSL_SESSION *sess);
+/* Attaches to sess, which has no peer certificate of its own, the certificate der
+ * (len bytes) encodes: decoded once per process and kept (the same DER, byte for byte,
+ * gets the same X509). Returns 0, or -1 (does not decode as one certificate). */
+int tls_ossl_session_set_peer(SSL_SESSION *sess, const unsigned char *der, size_t len);
+
 /* tls_openssl_key.c: an EVP_PKEY whose private operations go to the key agent on
  * fd, for the public key of cert. NULL with err. */
 EVP_PKEY *tls_ossl_agent_pkey(X509 *cert, int fd, struct tls_agent_key **akey_r, char *err, size_t errlen);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/asn1.h>
 #include <openssl/err.h>
 
 #include "lib/tls_openssl_int.h"
@@ -38,6 +39,95 @@ static struct tls_scache *table_of(const SSL_CTX *c)
 	return idx >= 0 ? SSL_CTX_get_ex_data(c, idx) : NULL;
 }
 
+/* ---- a session's encoding with its peer certificate beside it -------------------- */
+
+/* Where the peer certificate sits in OpenSSL's encoding of a session: the element
+ * [3] EXPLICIT of the SEQUENCE SSL_SESSION_ASN1 (ssl/ssl_asn1.c, stable since 1.0). */
+#define PEER_TAG 3
+
+/* Copies the SEQUENCE der (len bytes) into out (cap bytes) without its element of
+ * context tag PEER_TAG, walked with OpenSSL's own TLV reader: what d2i_SSL_SESSION
+ * then decodes is the session without the certificate, whose key OpenSSL 3.0 decodes
+ * through its provider decoders. Returns the length written, or -1 (not the expected
+ * shape: the session is then not kept). */
+static long without_peer(const unsigned char *der, long len, unsigned char *out, size_t cap)
+{
+	const unsigned char *p = der, *skip = NULL;
+	long body = 0, skiplen = 0;
+	int tag, xclass;
+
+	if (ASN1_get_object(&p, &body, &tag, &xclass, len) != V_ASN1_CONSTRUCTED || tag != V_ASN1_SEQUENCE ||
+	    xclass != V_ASN1_UNIVERSAL || p + body != der + len)
+		return -1;
+	const unsigned char *start = p, *end = p + body;
+	while (p < end) {
+		const unsigned char *el = p;
+		long elen = 0;
+		int r = ASN1_get_object(&p, &elen, &tag, &xclass, end - p);
+		if ((r & 0x80) || (r & 0x01)) /* malformed, or of indefinite length */
+			return -1;
+		p += elen;
+		if (xclass == V_ASN1_CONTEXT_SPECIFIC && tag == PEER_TAG) {
+			skip = el;
+			skiplen = p - el;
+		}
+	}
+	long kept = body - skiplen;
+	int size = ASN1_object_size(1, (int)kept, V_ASN1_SEQUENCE);
+	if (size < 0 || (size_t)size > cap)
+		return -1;
+	unsigned char *w = out;
+	ASN1_put_object(&w, 1, (int)kept, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL);
+	if (skip == NULL)
+		skip = end;
+	memcpy(w, start, (size_t)(skip - start));
+	w += skip - start;
+	memcpy(w, skip + skiplen, (size_t)(end - skip - skiplen));
+	w += end - skip - skiplen;
+	return (long)(w - out);
+}
+
+/* What the table keeps of sess: its encoding without the peer certificate, then that
+ * certificate's DER (nothing when the session has none), into out. Returns the
+ * length, or -1 (too large: the session is not kept). */
+static long encode_split(SSL_SESSION *sess, unsigned char *out, size_t cap)
+{
+	unsigned char der[TLS_SCACHE_DER_MAX];
+	unsigned char *p = der;
+	X509 *cert = tls_ossl_session_peer(sess);
+	int len = i2d_SSL_SESSION(sess, NULL);
+	long n = -1;
+
+	if (len > 0 && (size_t)len <= sizeof der && i2d_SSL_SESSION(sess, &p) == len)
+		n = without_peer(der, len, out, cap);
+	if (len > 0)
+		OPENSSL_cleanse(der, (size_t)len < sizeof der ? (size_t)len : sizeof der);
+	if (n < 0 || cert == NULL)
+		return n;
+	int clen = i2d_X509(cert, NULL);
+	if (clen <= 0 || (size_t)clen > cap - (size_t)n)
+		return -1;
+	p = out + n;
+	return i2d_X509(cert, &p) == clen ? n + clen : -1;
+}
+
+/* The session of what encode_split made (len bytes), its certificate attached; NULL
+ * when it does not decode as one. */
+static SSL_SESSION *decode_split(const unsigned char *der, long len)
+{
+	const unsigned char *p = der;
+	SSL_SESSION *sess = d2i_SSL_SESSION(NULL, &p, len);
+	long rest = der + len - p;
+
+	if (sess == NULL || rest == 0)
+		return sess;
+	if (SSL_SESSION_get0_peer(sess) != NULL || tls_ossl_session_set_peer(sess, p, (size_t)rest) != 0) {
+		SSL_SESSION_free(sess);
+		return NULL;
+	}
+	return sess;
+}
+
 /* OpenSSL hands over a session it made (a full handshake, or the new ticket of a
  * resumption): kept, encoded, until it expires. */
 static int session_new(SSL *ssl, SSL_SESSION *sess)
@@ -46,15 +136,13 @@ static int session_new(SSL *ssl, SSL_SESSION *sess)
 	unsigned char der[TLS_SCACHE_DER_MAX];
 	unsigned int id_len = 0;
 	const unsigned char *id = SSL_SESSION_get_id(sess, &id_len);
-	int len = i2d_SSL_SESSION(sess, NULL);
+	long len = t != NULL ? encode_split(sess, der, sizeof der) : -1;
 
-	if (t != NULL && len > 0 && (size_t)len <= sizeof der) {
-		unsigned char *p = der;
+	if (len > 0) {
 		time_t expires = (time_t)SSL_SESSION_get_time(sess) + (time_t)SSL_SESSION_get_timeout(sess);
-		if (i2d_SSL_SESSION(sess, &p) == len)
-			(void)tls_scache_put(t, id, id_len, time(NULL), expires, der, (size_t)len);
-		OPENSSL_cleanse(der, (size_t)len);
+		(void)tls_scache_put(t, id, id_len, time(NULL), expires, der, (size_t)len);
 	}
+	OPENSSL_cleanse(der, len > 0 ? (size_t)len : sizeof der);
 	ERR_clear_error();
 	return 0; /* OpenSSL keeps its own reference */
 }
@@ -68,8 +156,7 @@ static SSL_SESSION *session_get(SSL *ssl, const unsigned char *id, int id_len, i
 
 	*copy = 0; /* the reference returned is OpenSSL's */
 	if (n > 0) {
-		const unsigned char *p = der;
-		sess = d2i_SSL_SESSION(NULL, &p, (long)n);
+		sess = decode_split(der, (long)n);
 		OPENSSL_cleanse(der, (size_t)n);
 	}
 	ERR_clear_error();

@@ -242,7 +242,7 @@ static void peer_email(X509 *cert, char *out, size_t outlen)
 
 void tls_peer_info(struct tls_sess *s, struct tls_peer *out)
 {
-	X509 *cert = SSL_get0_peer_certificate(s->ssl);
+	X509 *cert = tls_ossl_peer_cert(s->ssl);
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
 

@@ -117,6 +117,47 @@ def test_revoked_certificate_refused_on_resumption(mx, tmp_path, pki, version):
     assert "result=failed" in last and 'error="certificate revoked"' in last, last
 
 
+@pytest.mark.parametrize("version", ["-tls1_3", "-tls1_2"])
+def test_operator_taken_off_the_trust_list_refused_on_resumption(mx, tmp_path, version):
+    """A resumed session brings back the certificate, never the trust list's answer: an
+    operator taken off the list since its full handshake is refused at MAIL though its
+    ticket still resumes, also in a reused process that kept the certificate decoded
+    (tls_openssl_peer.c), and is accepted again once listed again. Each connection
+    resumes with the newest ticket, as a client should (RFC 8446 C.4): an older one's
+    slot in the table may have been taken by a newer session."""
+    m = mx
+    m.set(smtp_session_max_use=100)
+    started(m)
+    sessions = iter(tmp_path / f"sess{i}.pem" for i in range(10))
+    sess = next(sessions)
+    mail = (f"MAIL FROM:<{OPERATOR}>",)
+
+    def resume():
+        nonlocal sess
+        newer = next(sessions)
+        r = s_client(m, "operator", sess_in=sess, sess_out=newer, lines=mail, version=version)
+        if newer.exists():  # TLS 1.2 keeps its session id: s_client writes nothing new
+            sess = newer
+        return r
+
+    out, reused = s_client(m, "operator", sess_out=sess, version=version)
+    assert not reused, out
+    for _ in range(2):  # the certificate decoded once, then kept by the process
+        out, reused = resume()
+        assert reused and re.search(r"^250 2\.1\.0", out, re.M), out
+    m.ctl("trust", "import", str(trust_list(m.root / "trust2.xml",
+                                            [("third.test", "CN=mx.third.test,O=Third,C=FR")])))
+    for _ in range(2):
+        out, reused = resume()
+        assert reused, out  # the ticket itself is still good...
+        assert re.search(r"^550 5\.7\.1", out, re.M), out  # ...the operator is not listed
+        assert "resumed=yes client_cert=verified" in tls_lines(m)[-1]
+    m.ctl("trust", "import", str(trust_list(m.root / "trust3.xml",
+                                            [("other-operator.test", OPERATOR_DN)])))
+    out, reused = resume()
+    assert reused and re.search(r"^250 2\.1\.0", out, re.M), out
+
+
 @pytest.mark.parametrize("cache", [1000, 0])
 def test_resumption_gets_a_fresh_ticket(mx, tmp_path, cache):
     """A resumed connection gets a new ticket, which resumes in turn (a client may use
