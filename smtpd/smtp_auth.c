@@ -59,9 +59,13 @@ void smtp_auth_map_certificate(struct smtp_session *s)
 	memset(&s->cert_account, 0, sizeof(s->cert_account));
 	if (!s->peer.has_cert || (s->store == NULL && !s->prelogin))
 		return;
-	auth_peer_from_tls(&peer, &s->peer);
 	/* the pre-login process asks its session process, which holds the database: the
-	 * answer only offers EXTERNAL; the session process maps the account itself */
+	 * answer only offers EXTERNAL; the session process maps the account itself. The MX
+	 * offers no AUTH (smtp_cmd_auth_offered), so there it asks nothing: a round trip
+	 * and a lookup per connection whose answer nothing read. */
+	if (s->prelogin && s->kind == SMTP_KIND_MX)
+		return;
+	auth_peer_from_tls(&peer, &s->peer);
 	if (s->prelogin) {
 		int rc = session_for(s, "c:", peer.sha256) < 0 ? -1 : auth_chan_cert_map(s->auth_fd, &peer);
 		s->cert_mapped = rc == 1;

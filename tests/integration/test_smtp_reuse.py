@@ -434,6 +434,32 @@ def one_delivery(m, subject):
     return int(disconnects(m)[connects(m)[-1][1]])
 
 
+def test_mx_prelogin_asks_its_session_process_nothing_before_the_handoff(reuse):
+    """The MX offers no AUTH, so no EXTERNAL: its pre-login process does not ask the
+    session process whether the certificate maps to an account (a round trip and a
+    lookup per connection that nothing read); the session process maps it itself at
+    the hand-off. With its session process stopped, a connection still gets through
+    STARTTLS and EHLO; MAIL, which needs the session process, waits for it."""
+    m = reuse
+    m.start("smtpd")
+    pid = one_delivery(m, "first")
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        c = connect(m, "smtp", cert="operator", ehlo=False)
+        c.sock.settimeout(5)
+        code, lines = c.cmd("EHLO mx.other-operator.test")
+        assert code == 250 and not any(l.startswith("AUTH") for l in lines), lines
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    c.sock.settimeout(30)
+    code, text = deliver_subject(c, PRO, "second")
+    assert code == 250, text
+    assert c.cmd("QUIT")[0] == 221
+    ended(m, c)
+    assert int(disconnects(m)[connects(m)[-1][1]]) == pid  # the same pair, its session process
+    assert inbox_count(m, PRO) == 2
+
+
 def audit_after(m, seq):
     return m.sql("SELECT actor, action, target, result FROM audit_log WHERE seq > ? ORDER BY seq", seq)
 
