@@ -108,6 +108,32 @@ def latencies(server, select_reps=5, flags_reps=5, body_reps=50):
     }
 
 
+def body_loop(server, pids_fn, n, seed=16):
+    """n UID FETCH u BODY.PEEK[] in one session (UIDs drawn over the mailbox, the same
+    draw for every server), after the session's first fetch: the p50 and p95 of a
+    sample large enough to be steady, and what the loop cost the server's processes,
+    CPU time and context switches per fetch (common.run_of: the TLS proxy that holds
+    the client's connection and the session process, on both servers)."""
+    c = login(server)
+    try:
+        timed(c.select, "INBOX")
+        uidnext = int(c.response("UIDNEXT")[1][0])
+        body_fetches(c, uidnext, 1, seed=2)  # the session's first (its view): apart
+        pids = pids_fn()
+        ns, switches = common.run_of(pids)
+        lat = body_fetches(c, uidnext, n, seed)
+        ns2, switches2 = common.run_of(pids)
+        c.logout()
+    except Exception:
+        c.shutdown()
+        raise
+    return {"body_loop_n": n,
+            "body_loop_p50_ms": common.ms(common.percentile(lat, 50)),
+            "body_loop_p95_ms": common.ms(common.percentile(lat, 95)),
+            "body_loop_server_cpu_us": round((ns2 - ns) / 1000.0 / n, 1),
+            "body_loop_server_switches": round((switches2 - switches) / float(n), 2)}
+
+
 def _round(server, c_factory, lat, window):
     """One round: login, select, fetch flags, fetch bodies, search, logout."""
     t = time.monotonic()

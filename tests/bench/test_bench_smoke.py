@@ -93,7 +93,7 @@ def test_smtp(tmp_path):
 
 def test_imap(tmp_path):
     args = ["-m", "5", "-c", "2", "-r", "1", "--idle", "2", "--populate-clients", "2",
-            "--max-seconds", "120"]
+            "--max-seconds", "120", "--body-loop", "20"]
     servers = ["mss"]
     if have("dovecot", "doveadm") and os.geteuid() == 0:
         servers.append("dovecot")
@@ -105,7 +105,11 @@ def test_imap(tmp_path):
         assert r["messages"] == 5 and r["mixed"]["errors"] == 0, "%r\n%s" % (r, out[-3000:])
         assert r["select_p50_ms"] is not None and r["pss_kb_per_session"] is not None
         assert r["mixed"]["server_cpu_ms_per_round"] is not None
-    assert "server CPU ms / mixed round" in out
+        # the loop's cost is read from the server's processes: none counted means the
+        # TLS proxy and the session process were not found in the server's tree
+        assert r["body_loop_n"] == 20 and r["body_loop_p50_ms"] is not None, r
+        assert r["body_loop_server_cpu_us"] > 0 and r["body_loop_server_switches"] > 0, r
+    assert "server CPU ms / mixed round" in out and "body loop: server CPU us / fetch" in out
 
 
 def test_directory(tmp_path):
