@@ -1,9 +1,10 @@
-/* committer.h: mss-smtpd's committer, one write transaction for several MX deliveries
+/* committer.h: mss-smtpd's committer, one write transaction for several deliveries
  * (issue 15; doc/architecture.md "Durability", mss-smtpd(8)).
  *
  * With delivery_batch_max above 1 (SQLite only), the master forks one committer
- * process as the daemons' user, which listens on data_dir/run/committer. An MX session
- * process whose message goes to local recipients only hands it over whole (the
+ * process as the daemons' user, which listens on data_dir/run/committer. A session
+ * process (the MX's, or submission's when the sender is not a patient) whose message
+ * goes to local recipients only hands it over whole (the
  * envelope, the sender, its kept audit records and the message: committer_msg.h) and
  * waits for the answer. The committer takes every request waiting when its previous
  * commit ended, up to delivery_batch_max (no timer: an idle committer commits a lone

@@ -311,6 +311,19 @@ static unsigned relay_flags(const struct smtp_session *s, const struct smtp_data
 	return f | (s->mail_params.smtputf8 && utf8 ? QUEUE_SMTPUTF8 : 0);
 }
 
+/* Whether this session's deliveries to local recipients go to the committer
+ * (committer.h): the MX's, and submission's when the sender's account (read at MAIL)
+ * is not a patient's. A patient's own deliveries stay here: her profile section sent to
+ * herself is read with her account key, which only her session holds (the committer
+ * has none). */
+static bool batchable(const struct smtp_session *s)
+{
+	if (s->kind == SMTP_KIND_MX)
+		return true;
+	const struct sender_rows *r = &s->sender.rows;
+	return r->address[0] != '\0' && r->account_rc == 1 && r->account.role != ROLE_PATIENT;
+}
+
 /* parsed: the message's one parse, NULL when it has none (the stages then fail closed).
  * Returns 1 when the message was stored (250 queued), else 0 (the refusal queued). */
 static int deliver(struct smtp_session *s, struct smtp_data *d, const char *qid, const struct msg *parsed)
@@ -333,11 +346,8 @@ static int deliver(struct smtp_session *s, struct smtp_data *d, const char *qid,
 	pm.dsn = &s->mail_params.dsn;
 	pm.rcpt_dsn = s->rcpt_dsn;
 	memset(&st, 0, sizeof(st));
-	/* MX to local recipients: one transaction with other sessions' deliveries
-	 * (committer.h); submission delivers itself (a patient's profile section reads
-	 * her own key, which only her session holds) */
 	unsigned batch = 0; /* the deliveries of the committer's transaction; 0: our own */
-	if (s->kind != SMTP_KIND_MX || !committer_wanted(s->cfg, &pm) ||
+	if (!batchable(s) || !committer_wanted(s->cfg, &pm) ||
 	    committer_deliver(s->cfg, &pm, &rc, &st, &batch) != 0)
 		rc = policy_deliver(s->store, &pm, &st);
 	metrics_count1(METRICS_DELIVERIES, rc == 0 ? "stored" : st.code >= 500 ? "refused" : "failed");

@@ -3,7 +3,8 @@ sessions in one write transaction. The UIDs and the audit chain are given out in
 inside it; a delivery that fails in a batch fails alone (451) and leaves nothing; kill -9
 of the committer in the middle of a batch (after its deliveries ran, before its commit)
 gives 451 4.3.0 to every session of it, stores nothing of them, and a new committer
-takes the next ones; 0 and 1 keep the sessions' own delivery, as does PostgreSQL."""
+takes the next ones; 0 and 1 keep the sessions' own delivery, as do PostgreSQL and a
+patient's submission."""
 import os
 import re
 import signal
@@ -13,9 +14,9 @@ import time
 
 import pytest
 
-from conftest import PRO
+from conftest import PATIENT, PRO
 from test_smtp_mx import trust_list
-from test_smtp_protocol import connect, inbox_count
+from test_smtp_protocol import connect, inbox_count, login
 
 OPERATOR = "dr.x@other-operator.test"
 OPERATOR_DN = "CN=mx.other-operator.test,OU=12345678900011,O=Other Operator,C=FR"
@@ -49,6 +50,15 @@ def committer_pid(m, wait=10):
         if time.monotonic() > deadline:
             return None
         time.sleep(0.05)
+
+
+def listening(m, count=1, wait=10):
+    """Until the committer logged its start (it does once it listens): deliveries made
+    before go the sessions' own way."""
+    deadline = time.monotonic() + wait
+    while m.log("smtpd").count("event=committer.start") < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert m.log("smtpd").count("event=committer.start") >= count, m.log("smtpd")[-2000:]
 
 
 def send(m, body=SMALL, count=1, results=None):
@@ -96,6 +106,7 @@ def held_back(m, pid, bodies):
 @pytest.mark.sqlite_only
 def test_concurrent_sessions_share_transactions_uids_and_audit_in_order(mx):
     mx.start("smtpd")
+    listening(mx)
     pid = committer_pid(mx)
     assert pid is not None, mx.log("smtpd")[-2000:]
     first = held_back(mx, pid, [SMALL] * 6)
@@ -127,6 +138,7 @@ def test_concurrent_sessions_share_transactions_uids_and_audit_in_order(mx):
 @pytest.mark.sqlite_only
 def test_a_failing_delivery_fails_alone_in_its_batch(mx):
     mx.start("smtpd")
+    listening(mx)
     pid = committer_pid(mx)
     blobs = mx.data_dir / "blobs"
     away = mx.data_dir / "blobs.away"
@@ -151,6 +163,7 @@ def test_a_failing_delivery_fails_alone_in_its_batch(mx):
 @pytest.mark.sqlite_only
 def test_kill9_of_the_committer_mid_batch_gives_451_and_stores_nothing_of_it(mx):
     mx.start("smtpd")
+    listening(mx)
     pid = committer_pid(mx)
     send(mx)  # one before: its store is open, its statements ready
     before = inbox_count(mx, PRO)
@@ -184,8 +197,7 @@ def test_kill9_of_the_committer_mid_batch_gives_451_and_stores_nothing_of_it(mx)
         time.sleep(0.1)
         new = committer_pid(mx)
     assert new is not None and new != pid
-    while mx.log("smtpd").count("event=committer.start") < 2 and time.monotonic() < deadline:
-        time.sleep(0.1)  # it logs its start once it listens
+    listening(mx, 2)
     code, _ = send(mx)[0]
     assert code == 250 and batches(mx)[-1] == 1
     assert inbox_count(mx, PRO) == before + 1
@@ -206,18 +218,21 @@ def test_postgresql_keeps_the_sessions_own_delivery(mx):
     """The committer is SQLite's (its transaction and the WAL's group sync): with a
     PostgreSQL store the key is ignored; with SQLite the MX deliveries are the committer's."""
     mx.start("smtpd")
+    if not mx.settings.get("store"):
+        listening(mx)
     assert [code for code, _ in send(mx, count=2)] == [250] * 2
     if mx.settings.get("store"):
         assert committer_pid(mx, wait=1) is None
         assert batches(mx) == [0, 0]
     else:
         assert committer_pid(mx) is not None
-        assert batches(mx) == [1, 1]
+        assert batches(mx) == [1, 1]  # the committer was listening before the first
 
 
 @pytest.mark.sqlite_only
 def test_sighup_turns_the_committer_off_and_on(mx):
     mx.start("smtpd")
+    listening(mx)
     first = committer_pid(mx)
     assert first is not None
     mx.set(delivery_batch_max=0)
@@ -231,11 +246,8 @@ def test_sighup_turns_the_committer_off_and_on(mx):
     os.kill(mx.procs["smtpd"].pid, signal.SIGHUP)
     again = committer_pid(mx)
     assert again is not None and again != first
-    deadline = time.monotonic() + 10
-    while "batch_max=8" not in mx.log("smtpd") and time.monotonic() < deadline:
-        time.sleep(0.1)
+    listening(mx, 2)
     assert "batch_max=8" in mx.log("smtpd")
-    time.sleep(0.3)
     assert send(mx)[0][0] == 250 and batches(mx)[-1] == 1
 
 
@@ -245,6 +257,7 @@ def test_migration_while_running_is_seen_by_the_next_batch(mx):
     (no statement of the old schema kept) and delivers into the new one."""
     from atrest_helpers import UNDO_STORE_STEPS_AFTER_11, blobs_to_files
     mx.start("smtpd")
+    listening(mx)
     assert send(mx)[0][0] == 250
     blobs_to_files(mx)
     for stmt in ["DROP INDEX blobs_user", *UNDO_STORE_STEPS_AFTER_11]:  # the steps after 11
@@ -256,3 +269,28 @@ def test_migration_while_running_is_seen_by_the_next_batch(mx):
     # the counters migration 12 made are kept by the new connection's delivery
     assert mx.sql("SELECT n_messages FROM mailboxes b JOIN store_users u ON b.user_id = u.id "
                   "WHERE u.address = ? AND b.name = 'INBOX'", PRO)[0][0] == 2
+
+
+def submit(m, user, rcpt):
+    c = login(m, user)
+    assert c.cmd("MAIL FROM:<%s>" % user)[0] == 250
+    assert c.cmd("RCPT TO:<%s>" % rcpt)[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    c.send(f"From: {user}\r\nTo: {rcpt}\r\nSubject: test\r\n\r\nHello.\r\n.\r\n".encode())
+    reply = c.reply()
+    c.cmd("QUIT")
+    return reply
+
+
+@pytest.mark.sqlite_only
+def test_submission_batched_but_a_patients_own(mx):
+    """A professional's submission goes to the committer; a patient's is delivered in her
+    session (her profile section is read with her own key, which the committer has not)."""
+    mx.start("smtpd")
+    listening(mx)
+    assert submit(mx, PRO, PATIENT)[0] == 250
+    assert batches(mx)[-1] == 1
+    assert submit(mx, PATIENT, PRO)[0] == 250  # a reply: the exchange is open
+    assert batches(mx)[-1] == 0
+    assert inbox_count(mx, PATIENT) == 1 and inbox_count(mx, PRO) == 1
+    assert mx.ctl("audit", "verify", check=False).returncode == 0
