@@ -564,15 +564,29 @@ int master_reused_take(const struct master_opts *o, struct master_state *m, stru
 	return 0;
 }
 
+/* Whether an idle reused process's socket is quiet: one that died (its death not
+ * reaped yet: the master reads requests before it reaps within one round of its loop)
+ * has hung up, and one that speaks while idle breaks the protocol. */
+static bool quiet(const struct child *c)
+{
+	struct pollfd p = {.fd = c->ctl[0], .events = POLLIN};
+
+	return poll(&p, 1, 0) == 0;
+}
+
 /* An idle session process of l handed out before for hint, that may take one more
- * connection, or NULL. */
+ * connection, or NULL. One found dead is closed, so that its account's connection gets
+ * a fresh one instead of a temporary failure. */
 static struct child *idle_account(struct master_state *m, const struct listener *l, const char *hint)
 {
 	for (size_t i = 0; i < m->nchildren; i++) {
 		struct child *c = &m->children[i];
-		if (c->account && !c->busy && c->listener == l && c->gen == reuse.gen && c->ctl[0] >= 0 &&
-		    c->uses < reuse.max_use && strcmp(c->hint, hint) == 0)
+		if (!(c->account && !c->busy && c->listener == l && c->gen == reuse.gen && c->ctl[0] >= 0 &&
+		      c->uses < reuse.max_use && strcmp(c->hint, hint) == 0))
+			continue;
+		if (quiet(c))
 			return c;
+		master_reused_close(c);
 	}
 	return NULL;
 }

@@ -454,8 +454,7 @@ def test_idle_session_process_killed_right_before_its_accounts_request(sub):
     request for it already waits in the master's socket (the master stopped meanwhile):
     the master hears of the death first (SIGCHLD interrupts its poll and it reaps
     before it reads any request; the socket's hang-up too), so the connection gets a
-    fresh session process, not a temporary failure. (Only a death between the master's
-    poll and its answer, within one round of its loop, is answered none: 454 4.7.0.)"""
+    fresh session process, not a temporary failure. (The other order: the next test.)"""
     m = sub
     m.start("smtpd")
     c = connect(m, "submission")
@@ -479,6 +478,62 @@ def test_idle_session_process_killed_right_before_its_accounts_request(sub):
     assert c.cmd("QUIT")[0] == 221
     ended(m, c)
     assert sessions_of(m, "submission")[-1] != mine
+
+
+@pytest.mark.skipif(shutil.which("gdb") is None, reason="gdb holds the master's SIGCHLD back")
+def test_idle_session_process_found_dead_before_its_death_is_reaped(sub, tmp_path):
+    """The other order of the case above: the master reads the request in the same round
+    as the dead idle session process's hang-up, before it reaps it (under load, its
+    SIGCHLD comes while it works, not in its poll). It must not hand the request to the
+    dead process (which answered none: 454 4.7.0, a CI flake) but see it gone and fork a
+    fresh one (master_pool.c idle_account). Not left to chance: gdb stops the master and
+    discards its SIGCHLD while the process dies and the request comes."""
+    m = sub
+    m.start("smtpd")
+    c = connect(m, "submission")
+    assert c.cmd("AUTH PLAIN " + plain(PATIENT, PASSWORDS[PATIENT]))[0] == 235
+    assert c.cmd("QUIT")[0] == 221
+    ended(m, c)
+    mine = int(sessions_of(m, "submission")[-1])
+    c = connect(m, "submission")  # its pre-login process has not asked yet
+    master = m.procs["smtpd"].pid
+    flag = tmp_path / "go"
+    gdb = subprocess.Popen(["gdb", "-nx", "-batch", "-p", str(master),
+                            "-ex", "handle SIGCHLD nostop noprint nopass",
+                            "-ex", "handle SIGWINCH stop print nopass", "-ex", "continue",
+                            "-ex", f"shell while [ ! -e {flag} ]; do sleep 0.05; done",
+                            "-ex", "continue", "-ex", "detach"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60  # attached, running again
+        while not (status(master).get("TracerPid", "0") != "0" and status(master)["State"][:1] == "S"):
+            assert time.monotonic() < deadline and gdb.poll() is None, "gdb did not attach"
+            time.sleep(0.1)
+        time.sleep(0.3)
+        os.kill(master, signal.SIGWINCH)  # gdb stops it
+        while status(master)["State"][:1] != "t":
+            assert time.monotonic() < deadline and gdb.poll() is None, "gdb did not stop the master"
+            time.sleep(0.02)
+        os.kill(mine, signal.SIGKILL)
+        assert gone(mine)  # a zombie: its socket to the master is closed
+        c.send(("AUTH PLAIN " + plain(PATIENT, PASSWORDS[PATIENT]) + "\r\n").encode())
+        time.sleep(0.5)  # the request waits in the master's socket
+        flag.touch()  # gdb lets it run: one round reads both
+        code, text = c.reply()
+        os.kill(master, signal.SIGWINCH)  # gdb lets go
+        out = gdb.communicate(timeout=60)[0]
+    finally:
+        flag.touch()
+        if gdb.poll() is None:
+            gdb.kill()
+            gdb.wait()
+    assert out.count("SIGWINCH") >= 2, out
+    os.kill(master, signal.SIGCHLD)  # reaps it now
+    assert code == 235, text
+    assert c.cmd(f"MAIL FROM:<{PATIENT}>")[0] == 250
+    assert c.cmd("QUIT")[0] == 221
+    ended(m, c)
+    assert int(sessions_of(m, "submission")[-1]) != mine
 
 
 def test_idle_prelogin_process_holds_no_place(sub):
