@@ -336,6 +336,8 @@ void master_close_in_child(void)
 				close(running->children[i].ctl[k]);
 		if (running->children[i].keys_fd >= 0) /* another connection's account keys */
 			close(running->children[i].keys_fd);
+		if (running->children[i].tls_chan >= 0) /* another process's signatures */
+			close(running->children[i].tls_chan);
 	}
 	/* and what the master knows of the other connections: their peers' addresses and
 	 * the hints idle session processes are handed out under (a SASL user, a patient's
@@ -483,7 +485,7 @@ struct child *master_add_child(struct master_state *m, pid_t pid, pid_t pre, con
 	c->listener = l;
 	c->busy = true;
 	c->ctl[0] = c->ctl[1] = -1;
-	c->keys_fd = -1;
+	c->keys_fd = c->tls_chan = -1;
 	str_assert(str_copy(c->ip, sizeof c->ip, ip), "ip and peer_ip are both 64 bytes");
 	return c;
 }
@@ -504,14 +506,16 @@ static void accept_one(const struct master_opts *o, struct master_state *m, stru
 		close(fd);
 		return;
 	}
-	si.channel_fd = o->session_channel ? o->session_channel(o->arg) : -1;
-	if (o->session_channel && si.channel_fd < 0) {
+	bool reused = master_reused_on(o, l);
+	/* a reused process has its own channel for its life (master_pool.c) */
+	si.channel_fd = o->session_channel && !reused ? o->session_channel(o->arg) : -1;
+	if (o->session_channel && !reused && si.channel_fd < 0) {
 		if (o->overload)
 			o->overload(fd, &si, "service unavailable");
 		close(fd);
 		return;
 	}
-	if (master_reused_on(o, l)) {
+	if (reused) {
 		/* a connection that cannot be served is told so (an agent's channel refused) */
 		if (master_reused_take(o, m, ls, n, fd, &si) < 0 && o->overload)
 			o->overload(fd, &si, "service unavailable");

@@ -36,6 +36,12 @@ struct child {
 	/* the connection's account key agent channel, made at accept (a connection the
 	 * agent cannot serve is refused there) and kept here for its session process */
 	int keys_fd;
+	/* A reused process that runs handshakes (the pre-login one, or the only one without
+	 * privilege separation): the master's copy of its TLS key agent channel, made once
+	 * for its life (master_pool.c, "one channel per process"), -1 without. The master
+	 * never reads it: it looks whether the agent's end hung up (the agent died) before
+	 * it hands the process a connection. */
+	int tls_chan;
 	/* the connection a pre-login process alone runs, or that a session process of such
 	 * a pre-login process was given (whether its end is that pre-login process's) */
 	char session_id[16];

@@ -298,6 +298,9 @@ void master_reused_close(struct child *c)
 {
 	/* handed out no more: the hint (a SASL user, a certificate's fingerprint) goes */
 	memset(c->hint, 0, sizeof(c->hint));
+	if (c->tls_chan >= 0) /* the process's own copy ends with it */
+		close(c->tls_chan);
+	c->tls_chan = -1;
 	if (c->keys_fd >= 0) /* a connection's, never asked for */
 		close(c->keys_fd);
 	c->keys_fd = -1;
@@ -320,9 +323,11 @@ bool master_counts(const struct child *c)
 /* A reused process's life: connections from the master, one at a time, until it has
  * served max_use of them, the master ends it, or the daemon stops. Each one runs as in
  * a freshly forked process (run_child), with its own session id in the log, then
- * whatever it left open is closed before the master hears it is done. */
+ * whatever it left open is closed before the master hears it is done. tls_chan: the
+ * process's own TLS key agent channel, given to each connection it runs (-1 without:
+ * a session process never signs). */
 static void serve_reused(const struct master_opts *o, struct listener *ls, size_t n, int ctl, bool prelogin,
-                         const int *in_hand)
+                         const int *in_hand, int tls_chan)
 {
 	struct session_info si;
 	struct pool_conn pc;
@@ -342,6 +347,8 @@ static void serve_reused(const struct master_opts *o, struct listener *ls, size_
 		master_session_signals();
 		if (pool_recv(ctl, ls, n, &si, &fd, &pc) != 1)
 			break;
+		if (si.channel_fd < 0) /* not in pc: it stays after the connection */
+			si.channel_fd = tls_chan;
 		log_set_session(si.session_id[0] ? si.session_id : NULL);
 		if (prelogin)
 			o->prelogin(fd, &si, o->arg);
@@ -361,8 +368,9 @@ static void serve_reused(const struct master_opts *o, struct listener *ls, size_
 
 /* Forks a reused process (pair) for l, idle: both processes, or the pre-login one
  * alone on a listener with MASTER_REUSE_PRELOGIN; in_hand: the client socket and key
- * agent channel of the connection the master holds (it sends them afterwards). Returns
- * it, or NULL. */
+ * agent channel of the connection the master holds (it sends them afterwards). The
+ * process that runs handshakes gets its TLS key agent channel here, for its life (the
+ * master keeps a copy, c->tls_chan). Returns it, or NULL. */
 static struct child *fork_reused(const struct master_opts *o, struct master_state *m, struct listener *ls,
                                  size_t n, const struct listener *l, const int *in_hand)
 {
@@ -370,37 +378,41 @@ static struct child *fork_reused(const struct master_opts *o, struct master_stat
 	bool alone = two && l->reuse == MASTER_REUSE_PRELOGIN;
 	int s0[2], s1[2] = {-1, -1};
 	pid_t pre = 0, pid;
+	int chan = o->session_channel ? o->session_channel(o->arg) : -1; /* the callee logs */
 
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, s0) < 0)
+	if (o->session_channel && chan < 0)
 		return NULL;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, s0) < 0)
+		goto fail;
 	if (alone) {
 		pid = fork();
 		if (pid == 0) {
 			close(s0[0]);
-			serve_reused(o, ls, n, s0[1], true, in_hand);
+			serve_reused(o, ls, n, s0[1], true, in_hand, chan);
 		}
 		close(s0[1]);
 		if (pid < 0) {
 			close(s0[0]);
-			return NULL;
+			goto fail;
 		}
 		struct child *c = master_add_child(m, pid, 0, l, "");
 		c->reused = c->alone = true;
 		c->busy = false;
 		c->ctl[0] = s0[0];
+		c->tls_chan = chan;
 		c->gen = reuse.gen;
 		return c;
 	}
 	if (two && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, s1) < 0) {
 		close(s0[0]);
 		close(s0[1]);
-		return NULL;
+		goto fail;
 	}
 	if (two && (pre = fork()) == 0) {
 		close(s0[0]);
 		close(s0[1]);
 		close(s1[0]);
-		serve_reused(o, ls, n, s1[1], true, in_hand);
+		serve_reused(o, ls, n, s1[1], true, in_hand, chan);
 	}
 	if (two)
 		close(s1[1]);
@@ -409,7 +421,9 @@ static struct child *fork_reused(const struct master_opts *o, struct master_stat
 		close(s0[0]);
 		if (two)
 			close(s1[0]);
-		serve_reused(o, ls, n, s0[1], false, in_hand);
+		if (two && chan >= 0) /* the session process never signs */
+			close(chan);
+		serve_reused(o, ls, n, s0[1], false, in_hand, two ? -1 : chan);
 	}
 	close(s0[1]);
 	if (pid < 0) {
@@ -418,15 +432,29 @@ static struct child *fork_reused(const struct master_opts *o, struct master_stat
 			close(s1[0]);
 		if (pre > 0)
 			privsep_signal(pre, SIGKILL);
-		return NULL;
+		goto fail;
 	}
 	struct child *c = master_add_child(m, pid, pre, l, "");
 	c->reused = true;
 	c->busy = false;
 	c->ctl[0] = s0[0];
 	c->ctl[1] = s1[0];
+	c->tls_chan = chan;
 	c->gen = reuse.gen;
 	return c;
+fail:
+	if (chan >= 0)
+		close(chan);
+	return NULL;
+}
+
+/* Whether the TLS key agent's end of c's channel is gone: the agent died (its keeper
+ * starts another, whose channels are new ones). */
+static bool agent_gone(const struct child *c)
+{
+	struct pollfd p = {.fd = c->tls_chan, .events = 0};
+
+	return c->tls_chan >= 0 && poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR | POLLNVAL));
 }
 
 /* An idle reused process (pair) of l that may take one more connection, or NULL. */
@@ -434,9 +462,14 @@ static struct child *idle_reused(struct master_state *m, const struct listener *
 {
 	for (size_t i = 0; i < m->nchildren; i++) {
 		struct child *c = &m->children[i];
-		if (c->reused && !c->account && !c->busy && c->listener == l && c->gen == reuse.gen &&
-		    c->ctl[0] >= 0 && (c->prelogin == 0 || c->ctl[1] >= 0) && c->uses < reuse.max_use)
-			return c;
+		if (!c->reused || c->account || c->busy || c->listener != l || c->gen != reuse.gen ||
+		    c->ctl[0] < 0 || (c->prelogin != 0 && c->ctl[1] < 0) || c->uses >= reuse.max_use)
+			continue;
+		if (agent_gone(c)) { /* its handshakes would fail: it ends, a new one comes */
+			master_reused_close(c);
+			continue;
+		}
+		return c;
 	}
 	return NULL;
 }
@@ -604,7 +637,7 @@ static struct child *fork_account(const struct master_opts *o, struct master_sta
 	pid_t pid = fork();
 	if (pid == 0) {
 		close(s0[0]);
-		serve_reused(o, ls, n, s0[1], false, none);
+		serve_reused(o, ls, n, s0[1], false, none, -1);
 	}
 	close(s0[1]);
 	if (pid < 0) {

@@ -5,8 +5,12 @@
  * socketpair to the master. For each connection the master sends one message on it:
  * what session_info says of the connection (listener, peer, session id, the pre-login
  * process's pid) and, as SCM_RIGHTS, that connection's own descriptors (the client
- * socket, its key agent channel, its authentication and relay socketpairs, its account
- * key agent channel), made for it alone as for a forked process. The process runs the
+ * socket, its authentication and relay socketpairs, its account key agent channel),
+ * made for it alone as for a forked process. The TLS key agent channel is the
+ * process's own, made when the master forks it and kept for its life (fork_reused):
+ * the agent serves every channel alike, and the process would be given a new one for
+ * its next peer anyway, so a channel per connection protected nothing and cost the
+ * agent two wake-ups and the master a socketpair per connection (issue 15). The process runs the
  * connection exactly as a fresh one would, closes whatever the connection left open,
  * and answers one byte before it waits for the next. So nothing of a connection (its
  * descriptors, its session id, its peer, its transaction) reaches the next one but

@@ -191,9 +191,9 @@ def test_metrics_server_killed_is_started_again(metered):  # noqa: F811
 
 
 def test_mx_after_tls_agent_restart(mx):  # noqa: F811
-    """The MX's reused processes (smtp_session_max_use) get a new channel with each
-    connection: after the TLS agent was started again, the next MX connections, handed
-    to the processes forked before, deliver."""
+    """The MX's reused processes (smtp_session_max_use) forked before the TLS agent was
+    started again are retired, their channels dead with it: the next MX connections,
+    handed to new ones, deliver."""
     m = mx
     c = connect(m, "smtp", cert="operator")
     assert mx_deliver(c, "dr.x@other-operator.test", PRO)[0] == 250
@@ -378,3 +378,22 @@ def test_webd_helpers_killed_are_started_again(mss):
         w = logged_in(m)
         assert w.get("/documents").status == 200
         w.close()
+
+
+def test_mx_connection_while_tls_agent_is_down(mx):  # noqa: F811
+    """A reused MX pre-login process has one TLS key agent channel for its life, which
+    dies with the agent. The master sees the agent's end gone before it hands the
+    process a connection and forks a new pair instead, whose channel waits in the
+    keeper's socket for the next agent: a connection made while the agent is down
+    handshakes in full and delivers once it is back, rather than failing."""
+    m = mx
+    c = connect(m, "smtp", cert="operator")
+    assert mx_deliver(c, "dr.x@other-operator.test", PRO)[0] == 250
+    c.close()
+    old = helper(m, "smtpd", "mss-tls-agent")
+    time.sleep(0.5)  # the pair is idle again
+    os.kill(old, signal.SIGKILL)
+    assert wait_for(lambda: f"event=child.ended name=tls-key-agent pid={old}" in m.log("smtpd"))
+    c = connect(m, "smtp", cert="operator")  # before the restart (1 s later)
+    assert mx_deliver(c, "dr.x@other-operator.test", PRO)[0] == 250
+    c.close()

@@ -18,6 +18,7 @@ import pytest
 from conftest import PATIENT, PRO
 from test_smtp_mx import deliver, mail, trust_list
 from test_smtp_protocol import RawSmtp, connect, inbox_count
+from test_privsep import children
 from test_tls_agent import memory_holds
 
 OPERATOR = "dr.x@other-operator.test"
@@ -546,3 +547,38 @@ def test_postgresql_restart_between_two_connections(own_pg, mss_factory):
     assert len(after) == 1 and after != before, (before, after)
     assert inbox_count(m, PRO) == 2
     assert m.ctl("audit", "verify").returncode == 0
+
+
+# ---- a reused pre-login process has one TLS key agent channel for its life
+
+
+def agent_ends(m, pid, name="mss-tls-agent"):
+    """The inodes of the agent's ends of pid's channels to the daemon's helper name."""
+    agents = [p for p in children(m.procs["smtpd"].pid) if comm(p) == name]
+    assert len(agents) == 1, agents
+    held = socket_inodes(agents[0])
+    peers = unix_peers()
+    return {peers[i] for i in socket_inodes(int(pid)) if peers.get(i) in held}
+
+
+def test_reused_prelogin_keeps_its_tls_agent_channel(reuse):
+    """The master makes a reused pre-login process's TLS key agent channel once, when it
+    forks it, not for each connection (doc/architecture.md, "one channel per process"):
+    the agent adds and ends no channel per connection. The process served anyone with a
+    new channel each time as well, so a longer-kept channel gives it nothing more; its
+    session process still holds none."""
+    m = reuse
+    m.start("smtpd")
+    seen = []
+    for _ in range(2):
+        c = connect(m, "smtp", cert="operator")
+        code, text = deliver(c, OPERATOR, PRO)
+        assert code == 250, text
+        pre, sid, _ = connects(m)[-1]
+        seen.append((pre, agent_ends(m, pre)))
+        assert c.cmd("QUIT")[0] == 221
+        ended(m, c)
+        assert not agent_ends(m, disconnects(m)[sid])  # the session process signs nothing
+    (pre1, chan1), (pre2, chan2) = seen
+    assert pre1 == pre2
+    assert len(chan1) == 1 and chan1 == chan2, seen
