@@ -338,6 +338,8 @@ void master_close_in_child(void)
 			close(running->children[i].keys_fd);
 		if (running->children[i].tls_chan >= 0) /* another process's signatures */
 			close(running->children[i].tls_chan);
+		if (running->children[i].keys_chan >= 0) /* and its account key agent channel */
+			close(running->children[i].keys_chan);
 	}
 	/* and what the master knows of the other connections: their peers' addresses and
 	 * the hints idle session processes are handed out under (a SASL user, a patient's
@@ -485,7 +487,7 @@ struct child *master_add_child(struct master_state *m, pid_t pid, pid_t pre, con
 	c->listener = l;
 	c->busy = true;
 	c->ctl[0] = c->ctl[1] = -1;
-	c->keys_fd = c->tls_chan = -1;
+	c->keys_fd = c->tls_chan = c->keys_chan = -1;
 	str_assert(str_copy(c->ip, sizeof c->ip, ip), "ip and peer_ip are both 64 bytes");
 	return c;
 }

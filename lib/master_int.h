@@ -38,10 +38,14 @@ struct child {
 	int keys_fd;
 	/* A reused process that runs handshakes (the pre-login one, or the only one without
 	 * privilege separation): the master's copy of its TLS key agent channel, made once
-	 * for its life (master_pool.c, "one channel per process"), -1 without. The master
+	 * for its life (master_pool.c fork_reused), -1 without. The master
 	 * never reads it: it looks whether the agent's end hung up (the agent died) before
 	 * it hands the process a connection. */
 	int tls_chan;
+	/* A reused session process of a pair (MASTER_REUSE_PAIR: it serves any peer, so its
+	 * channel binds no account): the master's copy of its account key agent channel,
+	 * made once for its life and looked at as tls_chan is, -1 without. */
+	int keys_chan;
 	/* the connection a pre-login process alone runs, or that a session process of such
 	 * a pre-login process was given (whether its end is that pre-login process's) */
 	char session_id[16];

@@ -4,6 +4,7 @@
 #include "lib/master_pool.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -215,6 +216,19 @@ static int pool_recv(int ctl, const struct listener *ls, size_t n, struct sessio
 	return 1;
 }
 
+/* A copy of a process's own channel for one connection (*fd, -1 when none could be
+ * made), recorded as pc's descriptor i so that it is closed after the connection. */
+static void keep_copy(struct pool_conn *pc, size_t i, int *fd, int chan)
+{
+	struct stat st;
+
+	*fd = pc->fd[i] = fcntl(chan, F_DUPFD_CLOEXEC, 0);
+	if (*fd >= 0 && fstat(*fd, &st) == 0) {
+		pc->dev[i] = st.st_dev;
+		pc->ino[i] = st.st_ino;
+	}
+}
+
 /* Closes the descriptors of pc that the connection's code left open. */
 static void pool_release(struct pool_conn *pc)
 {
@@ -298,9 +312,11 @@ void master_reused_close(struct child *c)
 {
 	/* handed out no more: the hint (a SASL user, a certificate's fingerprint) goes */
 	memset(c->hint, 0, sizeof(c->hint));
-	if (c->tls_chan >= 0) /* the process's own copy ends with it */
+	if (c->tls_chan >= 0) /* the process's own copies end with it */
 		close(c->tls_chan);
-	c->tls_chan = -1;
+	if (c->keys_chan >= 0)
+		close(c->keys_chan);
+	c->tls_chan = c->keys_chan = -1;
 	if (c->keys_fd >= 0) /* a connection's, never asked for */
 		close(c->keys_fd);
 	c->keys_fd = -1;
@@ -325,9 +341,11 @@ bool master_counts(const struct child *c)
  * a freshly forked process (run_child), with its own session id in the log, then
  * whatever it left open is closed before the master hears it is done. tls_chan: the
  * process's own TLS key agent channel, given to each connection it runs (-1 without:
- * a session process never signs). */
+ * a session process never signs); keys_chan: its own account key agent channel, of
+ * which each connection gets a copy (its store closes it after the connection), -1
+ * without. */
 static void serve_reused(const struct master_opts *o, struct listener *ls, size_t n, int ctl, bool prelogin,
-                         const int *in_hand, int tls_chan)
+                         const int *in_hand, int tls_chan, int keys_chan)
 {
 	struct session_info si;
 	struct pool_conn pc;
@@ -349,6 +367,8 @@ static void serve_reused(const struct master_opts *o, struct listener *ls, size_
 			break;
 		if (si.channel_fd < 0) /* not in pc: it stays after the connection */
 			si.channel_fd = tls_chan;
+		if (si.keys_fd < 0 && keys_chan >= 0) /* in pc: closed after, if left open */
+			keep_copy(&pc, MASTER_POOL_FDS - 1, &si.keys_fd, keys_chan);
 		log_set_session(si.session_id[0] ? si.session_id : NULL);
 		if (prelogin)
 			o->prelogin(fd, &si, o->arg);
@@ -366,6 +386,26 @@ static void serve_reused(const struct master_opts *o, struct listener *ls, size_
 	_exit(0);
 }
 
+/* The account key agent channel of a reused session process of l for its life, or -1
+ * (none, or none made: the callee logged why). Only a pair reused whole
+ * (MASTER_REUSE_PAIR) has one: its session process serves any peer, so its channel
+ * binds no account (mss-smtpd's MX: kind mx). The agent's lines name it by an id the
+ * master draws and logs here with the process. */
+static int own_keys_channel(const struct master_opts *o, const struct listener *l,
+                            char sid[LOG_SESSION_ID_SIZE])
+{
+	struct session_info si;
+
+	if (o->keys_channel == NULL || l->reuse != MASTER_REUSE_PAIR)
+		return -1;
+	memset(&si, 0, sizeof(si));
+	si.listener = l;
+	si.channel_fd = si.auth_fd = si.relay_fd = si.keys_fd = si.pool_fd = -1;
+	log_new_session_id(sid);
+	str_assert(str_copy(si.session_id, sizeof(si.session_id), sid), "LOG_SESSION_ID_SIZE both");
+	return o->keys_channel(&si, o->arg);
+}
+
 /* Forks a reused process (pair) for l, idle: both processes, or the pre-login one
  * alone on a listener with MASTER_REUSE_PRELOGIN; in_hand: the client socket and key
  * agent channel of the connection the master holds (it sends them afterwards). The
@@ -379,6 +419,8 @@ static struct child *fork_reused(const struct master_opts *o, struct master_stat
 	int s0[2], s1[2] = {-1, -1};
 	pid_t pre = 0, pid;
 	int chan = o->session_channel ? o->session_channel(o->arg) : -1; /* the callee logs */
+	int keys = -1;
+	char sid[LOG_SESSION_ID_SIZE] = "";
 
 	if (o->session_channel && chan < 0)
 		return NULL;
@@ -388,7 +430,7 @@ static struct child *fork_reused(const struct master_opts *o, struct master_stat
 		pid = fork();
 		if (pid == 0) {
 			close(s0[0]);
-			serve_reused(o, ls, n, s0[1], true, in_hand, chan);
+			serve_reused(o, ls, n, s0[1], true, in_hand, chan, -1);
 		}
 		close(s0[1]);
 		if (pid < 0) {
@@ -412,18 +454,21 @@ static struct child *fork_reused(const struct master_opts *o, struct master_stat
 		close(s0[0]);
 		close(s0[1]);
 		close(s1[0]);
-		serve_reused(o, ls, n, s1[1], true, in_hand, chan);
+		serve_reused(o, ls, n, s1[1], true, in_hand, chan, -1);
 	}
 	if (two)
 		close(s1[1]);
-	pid = pre < 0 ? -1 : fork();
+	/* made after the pre-login process's fork: the account keys are the session
+	 * process's alone */
+	keys = pre < 0 ? -1 : own_keys_channel(o, l, sid);
+	pid = pre < 0 || (o->keys_channel && keys < 0) ? -1 : fork();
 	if (pid == 0) {
 		close(s0[0]);
 		if (two)
 			close(s1[0]);
 		if (two && chan >= 0) /* the session process never signs */
 			close(chan);
-		serve_reused(o, ls, n, s0[1], false, in_hand, two ? -1 : chan);
+		serve_reused(o, ls, n, s0[1], false, in_hand, two ? -1 : chan, keys);
 	}
 	close(s0[1]);
 	if (pid < 0) {
@@ -440,21 +485,31 @@ static struct child *fork_reused(const struct master_opts *o, struct master_stat
 	c->ctl[0] = s0[0];
 	c->ctl[1] = s1[0];
 	c->tls_chan = chan;
+	c->keys_chan = keys;
 	c->gen = reuse.gen;
+	if (keys >= 0) /* the name the account key agent's lines give its channel */
+		log_info("master.reused", "pid=%ld keys_channel=%s", (long)pid, sid);
 	return c;
 fail:
 	if (chan >= 0)
 		close(chan);
+	if (keys >= 0)
+		close(keys);
 	return NULL;
 }
 
-/* Whether the TLS key agent's end of c's channel is gone: the agent died (its keeper
- * starts another, whose channels are new ones). */
+/* Whether an agent's end of the channel fd is gone: the agent died (its keeper starts
+ * another, whose channels are new ones) or closed it on a refusal. */
+static bool hung_up(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = 0};
+
+	return fd >= 0 && poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR | POLLNVAL));
+}
+
 static bool agent_gone(const struct child *c)
 {
-	struct pollfd p = {.fd = c->tls_chan, .events = 0};
-
-	return c->tls_chan >= 0 && poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR | POLLNVAL));
+	return hung_up(c->tls_chan) || hung_up(c->keys_chan);
 }
 
 /* An idle reused process (pair) of l that may take one more connection, or NULL. */
@@ -524,7 +579,8 @@ static int send_conn(const struct master_opts *o, struct master_state *m, struct
 		(*c)->peer_port = si->peer_port;
 		return pool_send((*c)->ctl[0], si, fd, ls);
 	}
-	if (o->keys_channel && (si->keys_fd = o->keys_channel(si, o->arg)) < 0)
+	/* a pair reused whole has its own for its life (own_keys_channel) */
+	if (o->keys_channel && (*c)->keys_chan < 0 && (si->keys_fd = o->keys_channel(si, o->arg)) < 0)
 		return -1;
 	if ((*c)->prelogin == 0 && !(*c)->alone) {
 		rc = pool_send((*c)->ctl[0], si, fd, ls);
@@ -637,7 +693,7 @@ static struct child *fork_account(const struct master_opts *o, struct master_sta
 	pid_t pid = fork();
 	if (pid == 0) {
 		close(s0[0]);
-		serve_reused(o, ls, n, s0[1], false, none, -1);
+		serve_reused(o, ls, n, s0[1], false, none, -1, -1);
 	}
 	close(s0[1]);
 	if (pid < 0) {

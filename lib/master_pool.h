@@ -10,7 +10,11 @@
  * process's own, made when the master forks it and kept for its life (fork_reused):
  * the agent serves every channel alike, and the process would be given a new one for
  * its next peer anyway, so a channel per connection protected nothing and cost the
- * agent two wake-ups and the master a socketpair per connection (issue 15). The process runs the
+ * agent two wake-ups and the master a socketpair per connection (issue 15). So is the
+ * account key agent channel of a pair reused whole (MASTER_REUSE_PAIR, the MX): its
+ * session process serves any peer, its channel binds none (own_keys_channel); each
+ * connection gets a copy. The master keeps a copy of both, and hands a process whose
+ * agent's end hung up (the agent died, or refused and closed it) no more connections. The process runs the
  * connection exactly as a fresh one would, closes whatever the connection left open,
  * and answers one byte before it waits for the next. So nothing of a connection (its
  * descriptors, its session id, its peer, its transaction) reaches the next one but

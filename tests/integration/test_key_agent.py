@@ -188,22 +188,36 @@ def test_mx_session_channel_has_no_account_key(mx):  # noqa: F811
     try:
         assert c.cmd("EHLO mx.other-operator.test")[0] == 250
         assert mx_deliver(c, "dr.x@other-operator.test", PRO)[0] == 250
-        chans = [socket.socket(fileno=grab_fd(session, fd)) for fd in agent_channel_fds(m, session, "smtpd")]
-        assert len(chans) == 1, chans
+        # the process's own channel, and the copy its store holds for this connection
+        fds = agent_channel_fds(m, session, "smtpd")
+        assert len({os.readlink(f"/proc/{session}/fd/{fd}") for fd in fds}) == 1, fds
+        chans = [socket.socket(fileno=grab_fd(session, fds[0]))]
         wrapped = m.sql("SELECT wrapped_key FROM store_users WHERE address = ?", PRO)[0][0]
         chans[0].send(forged_ask(PRO, wrapped))
         chans[0].settimeout(10)
         assert chans[0].recv(1024) == b""  # closed, no key
         chans[0].close()
         log = m.log("smtpd")
-        sid = re.findall(r"event=smtp\.connect session=(\w+)", log)[-1]
+        # a reused MX session process's channel is its own, named when it was forked
+        sid = re.search(rf"event=master\.reused pid={session} keys_channel=(\w+)", log).group(1)
         assert re.search(rf"event=keyagent\.refused session={sid} kind=mx \S+ asked={PRO} ", log), log[-2000:]
     finally:
         c.close()
-    s = smtplib.SMTP("127.0.0.1", m.port("smtp"), timeout=20)
-    s.starttls(context=m.client_context("operator"))
-    assert s.ehlo("mx.other-operator.test")[0] == 250
-    s.quit()
+    # its channel closed by the agent, that pair is handed no more connections (the
+    # master sees the agent's end gone): the next one gets a new pair, which delivers
+    import time
+    from test_smtp_reuse import waiting
+    deadline = time.monotonic() + 10
+    while not waiting(session) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # the master has read that the pair is done
+    c, session2, _pre = smtp_prelogin(m, "smtp", cert="operator")
+    try:
+        assert session2 != session
+        assert c.cmd("EHLO mx.other-operator.test")[0] == 250
+        assert mx_deliver(c, "dr.x@other-operator.test", PRO)[0] == 250
+    finally:
+        c.close()
 
 
 def forged_queue_ask(kind):

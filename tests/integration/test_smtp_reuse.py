@@ -563,7 +563,7 @@ def agent_ends(m, pid, name="mss-tls-agent"):
 
 def test_reused_prelogin_keeps_its_tls_agent_channel(reuse):
     """The master makes a reused pre-login process's TLS key agent channel once, when it
-    forks it, not for each connection (doc/architecture.md, "one channel per process"):
+    forks it, not for each connection (doc/architecture.md, "Key agent"):
     the agent adds and ends no channel per connection. The process served anyone with a
     new channel each time as well, so a longer-kept channel gives it nothing more; its
     session process still holds none."""
@@ -582,3 +582,27 @@ def test_reused_prelogin_keeps_its_tls_agent_channel(reuse):
     (pre1, chan1), (pre2, chan2) = seen
     assert pre1 == pre2
     assert len(chan1) == 1 and chan1 == chan2, seen
+
+
+def test_reused_mx_session_process_keeps_its_account_key_channel(reuse):
+    """An MX pair's session process serves any peer, so its account key agent channel
+    (kind mx: no account key, bound to none) is its own too, made when the master forks
+    it, of which each connection's store gets a copy: the agent adds and ends no channel
+    per connection. Its pre-login process holds none."""
+    m = reuse
+    m.start("smtpd")
+    seen = []
+    for _ in range(2):
+        c = connect(m, "smtp", cert="operator")
+        code, text = deliver(c, OPERATOR, PRO)
+        assert code == 250, text
+        pre, sid, _ = connects(m)[-1]
+        assert c.cmd("QUIT")[0] == 221
+        ended(m, c)
+        session = disconnects(m)[sid]
+        seen.append((session, agent_ends(m, session, "mss-keyagent")))
+        assert not agent_ends(m, pre, "mss-keyagent")
+    (s1, chan1), (s2, chan2) = seen
+    assert s1 == s2
+    assert len(chan1) == 1 and chan1 == chan2, seen
+    assert re.search(rf"event=master\.reused pid={s1} keys_channel=\w+", m.log("smtpd"))
