@@ -713,3 +713,23 @@ def test_a_new_certificate_ends_what_the_old_one_opened_not_a_password_login(sub
     code, _ = pat.cmd(f"MAIL FROM:<{PATIENT}>")
     assert code == 250
     assert pat.cmd("QUIT")[0] == 221
+
+
+def test_reused_prelogin_keeps_its_tls_agent_channel(sub):
+    """The submission pre-login process, reused alone, has one TLS key agent channel for
+    its life too (made when the master forks it); the account's session process holds
+    none."""
+    from test_smtp_reuse import agent_ends
+    m = sub
+    m.start("smtpd")
+    seen = []
+    for _ in range(2):
+        c = external(m)
+        pre, sid, _ = connects(m)[-1]
+        seen.append((pre, agent_ends(m, pre)))
+        assert c.cmd("QUIT")[0] == 221
+        ended(m, c)
+        assert not agent_ends(m, session_pid(m, sid))
+    (pre1, chan1), (pre2, chan2) = seen
+    assert pre1 == pre2
+    assert len(chan1) == 1 and chan1 == chan2, seen
