@@ -369,77 +369,116 @@ static bool writes_to_self(const struct vault_delivery *d)
 	return false;
 }
 
-/* The delivery up to its commit: the rows, contacts and audit records in the
- * delivery's transaction (a savepoint of it when the caller holds one open, the
- * committer's batch). Returns 0 when stored, with *d open for the filing after the
- * commit; 1 when accepted with nothing left to do (a profile section, filed); -1 with
- * st filled (refused, or 451) and nothing stored. d is closed unless 0. */
-static int deliver_stage(struct store *store, const struct policy_message *m, struct mss_status *st,
-                         struct vault_delivery *d)
+/* One local delivery between its two steps: prepared before the transaction, its rows
+ * in it (deliver_rows), filed after the commit (policy_deliver_finish). */
+struct policy_staged {
+	const struct policy_message *m;
+	struct vault_delivery d;
+	bool open;                      /* d is open */
+	struct vault_inbox_plan *inbox; /* the versions prepared for the store */
+	struct delivery_records rec;    /* the hook's arg: lives until the rows */
+	/* 0: to store; 1: accepted with nothing left to do (a profile section, filed);
+	 * 2: refused (why in st); -1: failed (451) */
+	int outcome;
+	struct mss_status st;
+	bool stored; /* the rows are in: filed once committed */
+};
+
+/* Everything that needs no row given out in the transaction, so that a committer
+ * holds the write lock for the rows only: the parse, the vault's inspection and the
+ * lookups (vault_delivery_open), a patient's profile section, the patients' copies,
+ * the blobs sealed and written, the message keys sealed to the recipients (their
+ * readers' keys are sealed in the rows, where the readers' rule is read). Writes no
+ * audit record: deliver_rows writes the outcome's. */
+static void deliver_prepare(struct store *store, struct policy_staged *p)
 {
+	const struct policy_message *m = p->m;
 	char err[512];
-	int rc = vault_delivery_open(store, m, d, err, sizeof err);
-	int profile = rc == 0 ? vault_profile_mail(store, d, err, sizeof err) : 0;
+	int rc = vault_delivery_open(store, m, &p->d, err, sizeof err);
+	p->open = rc == 0;
+	int profile = rc == 0 ? vault_profile_mail(store, &p->d, err, sizeof err) : 0;
 	if (profile != 0) { /* a patient's profile section to themselves: filed, not stored in INBOX */
-		vault_delivery_close(d);
+		vault_delivery_close(&p->d);
+		p->open = false;
 		if (profile == 1) {
-			accept(st);
-			return 1;
+			p->outcome = 1;
+			return;
 		}
-		if (profile == 2)
-			refuse(st, 550, "5.6.0", err);
-		else
-			rc = -1;
+		if (profile == 2) {
+			refuse(&p->st, 550, "5.6.0", err);
+			p->outcome = 2;
+			return;
+		}
+		rc = -1;
 	}
-	if (profile == 0 && rc == 0 && writes_to_self(d)) { /* RCPT let it through for a section */
-		vault_delivery_close(d);
+	if (rc == 0 && writes_to_self(&p->d)) { /* RCPT let it through for a section */
+		vault_delivery_close(&p->d);
+		p->open = false;
 		refuse(
-		    st, 550, "5.7.1",
+		    &p->st, 550, "5.7.1",
 		    "patients cannot write to patients; to yourself, only a profile section (Subject: Profil "
 		    "medical : <section>)");
-		profile = 2;
+		p->outcome = 2;
+		return;
 	}
-	char why[256];
-	if (profile == 2) {
+	if (rc == 0) {
+		p->rec = (struct delivery_records){.store = store, .d = &p->d};
+		struct vault_inbox_hook hook = {.fn = record_delivery, .arg = &p->rec};
+		rc = vault_inbox_prepare(store, &p->d, &hook, &p->inbox, err, sizeof err);
+	}
+	if (rc != 0) {
+		log_err("delivery_failed", "qid=%s error=\"%s\"", m->queue_id, err);
+		p->outcome = -1;
+	}
+}
+
+/* The delivery's rows, contacts and audit records in the delivery's transaction (a
+ * savepoint of it when the caller holds one open, the committer's batch). Returns 0
+ * when stored (filed after the commit by policy_deliver_finish); 1 when accepted with
+ * nothing left to do; -1 with st filled (refused, or 451) and nothing stored. */
+static int deliver_rows(struct store *store, struct policy_staged *p, struct mss_status *st)
+{
+	const struct policy_message *m = p->m;
+	char why[256], err[512];
+	if (p->outcome == 1) {
+		accept(st);
+		return 1;
+	}
+	if (p->outcome == 2) {
+		*st = p->st;
 		/* the decisions that led here first, as audit_append would (in a batch too) */
 		(void)audit_flush(store, why, sizeof why);
 		audit_decision(store, m->sender, "smtp.deliver", m->queue_id, NULL, st, "");
 		return -1;
 	}
-	if (rc == 0) {
-		struct delivery_records r = {.store = store, .d = d};
-		struct vault_inbox_hook hook = {.fn = record_delivery, .arg = &r};
-		rc = vault_deliver_inbox(store, d, &hook, err, sizeof err);
+	int rc = p->outcome;
+	if (p->inbox != NULL) {
+		if (rc == 0) {
+			rc = vault_inbox_rows(store, p->inbox, err, sizeof err);
+			if (rc != 0)
+				log_err("delivery_failed", "qid=%s error=\"%s\"", m->queue_id, err);
+		}
 		audit_deferred_settle(rc == 0);
-		if (rc != 0)
-			vault_delivery_close(d);
 	}
 	if (rc != 0) {
-		log_err("delivery_failed", "qid=%s error=\"%s\"", m->queue_id, err);
 		refuse(st, 451, "4.3.0", "temporary failure storing the message, try again later");
 		(void)audit_flush(store, why, sizeof why);
 		audit_decision(store, m->sender, "smtp.deliver", m->queue_id, NULL, st, "");
 		return -1;
 	}
+	p->stored = true;
 	accept(st);
 	return 0;
 }
 
 static int deliver_local(struct store *store, const struct policy_message *m, struct mss_status *st)
 {
-	struct vault_delivery d;
-	int rc = deliver_stage(store, m, st, &d);
-	if (rc != 0)
-		return rc == 1 ? 0 : -1;
-	vault_file_delivery(store, &d); /* after the durable store: filing never loses mail */
-	vault_delivery_close(&d);
-	return 0;
+	struct policy_staged *p = policy_deliver_prepare(store, m);
+	int rc = deliver_rows(store, p, st);
+	/* filed after the durable store: filing never loses mail */
+	policy_deliver_finish(store, p, rc == 0);
+	return rc < 0 ? -1 : 0;
 }
-
-struct policy_staged {
-	struct vault_delivery d;
-	bool open; /* d holds a stored message still to be filed */
-};
 
 bool policy_all_local(const struct mss_config *cfg, const struct policy_message *m)
 {
@@ -449,22 +488,26 @@ bool policy_all_local(const struct mss_config *cfg, const struct policy_message 
 	return m->nrcpt > 0;
 }
 
-int policy_deliver_stage(struct store *store, const struct policy_message *m, struct mss_status *st,
-                         struct policy_staged **staged)
+struct policy_staged *policy_deliver_prepare(struct store *store, const struct policy_message *m)
 {
 	struct policy_staged *p = xcalloc(1, sizeof *p);
-	int rc = deliver_stage(store, m, st, &p->d);
-	p->open = rc == 0;
-	*staged = p;
-	return rc < 0 ? -1 : 0;
+	p->m = m;
+	deliver_prepare(store, p);
+	return p;
+}
+
+int policy_deliver_stage(struct store *store, struct policy_staged *staged, struct mss_status *st)
+{
+	return deliver_rows(store, staged, st) < 0 ? -1 : 0;
 }
 
 void policy_deliver_finish(struct store *store, struct policy_staged *staged, bool committed)
 {
 	if (staged == NULL)
 		return;
-	if (staged->open && committed)
-		vault_file_delivery(store, &staged->d); /* after the durable store, as deliver_local */
+	if (staged->stored && committed)
+		vault_file_delivery(store, &staged->d);
+	vault_inbox_free(store, staged->inbox); /* removes the blobs of rows never stored */
 	if (staged->open)
 		vault_delivery_close(&staged->d);
 	free(staged);

@@ -102,19 +102,25 @@ int policy_check_rcpt(struct store *store, const struct policy_sender *s, const 
  * (451 4.3.0) when nothing was stored. */
 int policy_deliver(struct store *store, const struct policy_message *m, struct mss_status *st);
 
-/* The committer's batch (smtpd/committer.h, doc/architecture.md "Durability"): the
- * first half of policy_deliver for a message whose recipients are all local
- * (policy_all_local), inside the write transaction the caller holds open. The rows, the
- * contacts and the audit records (the session's kept ones given with audit_defer_at
- * first) go in a savepoint of their own, so a failure leaves the batch's other
- * deliveries whole; the failure's own record joins the batch. Returns 0 with st
- * accepted, or -1 with st filled and nothing of this message stored; *staged is set
- * either way: give it to policy_deliver_finish once the caller's transaction ended. */
+/* The committer's batch (smtpd/committer.h, doc/architecture.md "Durability"):
+ * policy_deliver for a message whose recipients are all local (policy_all_local), in
+ * three steps, the same code as a session's. policy_deliver_prepare, before the write
+ * transaction, does what needs no row given out in it (parse, vault inspection and
+ * lookups, the patients' copies, blobs sealed and written, keys sealed to the
+ * recipients), writes nothing to the database, and never fails: its failure is given
+ * by the next step. m must live until policy_deliver_finish. policy_deliver_stage,
+ * inside the write transaction the caller holds open: the rows, the contacts and the
+ * audit records (the session's kept ones given with audit_defer_at first) in a
+ * savepoint of their own, so a failure leaves the batch's other deliveries whole; the
+ * failure's own record joins the batch. Returns 0 with st accepted, or -1 with st
+ * filled and nothing of this message stored. */
 struct policy_staged;
-int policy_deliver_stage(struct store *store, const struct policy_message *m, struct mss_status *st,
-                         struct policy_staged **staged);
+struct policy_staged *policy_deliver_prepare(struct store *store, const struct policy_message *m);
+int policy_deliver_stage(struct store *store, struct policy_staged *staged, struct mss_status *st);
 /* After the caller's commit (committed: it succeeded and was synced): the vault's
- * filing, as policy_deliver files after its commit; else nothing is filed. Frees staged. */
+ * filing, as policy_deliver files after its commit; else nothing is filed. Frees staged,
+ * removing the blob files of a delivery whose rows were never stored (a batch that
+ * could not begin). staged may be NULL. */
 void policy_deliver_finish(struct store *store, struct policy_staged *staged, bool committed);
 /* Whether m has recipients and all of them are in a local domain. */
 bool policy_all_local(const struct mss_config *cfg, const struct policy_message *m);

@@ -162,9 +162,11 @@ static void fail_st(struct mss_status *st)
 	    "a constant sentence into 256 bytes");
 }
 
-/* One delivery inside the batch's transaction: the session's kept records first (with
- * their decisions' times), then policy's first half. */
-static void stage_one(struct committer *k, struct client *c)
+/* One delivery's first step, before the batch's transaction: everything that needs no
+ * row given out in it (policy_deliver_prepare), so the write lock is held for the rows
+ * only. Reads the store, writes none of it (a large blob's file, removed unless its
+ * rows commit). */
+static void prepare_one(struct committer *k, struct client *c)
 {
 	const struct committer_req *r = &c->req;
 	c->pm = (struct policy_message){.sender = &r->sender,
@@ -177,8 +179,18 @@ static void stage_one(struct committer *k, struct client *c)
 	                                .dsn = &r->dsn,
 	                                .rcpt_dsn = r->rcpt_dsn};
 	memset(&c->st, 0, sizeof c->st);
-	c->staged = NULL;
 	c->kept_written = false;
+	c->rc = -1;
+	fail_st(&c->st); /* until its rows are in */
+	c->staged = policy_deliver_prepare(k->st, &c->pm);
+}
+
+/* Its second, inside the batch's transaction: the session's kept records first (with
+ * their decisions' times), then the rows, contacts and audit records. */
+static void stage_one(struct committer *k, struct client *c)
+{
+	const struct committer_req *r = &c->req;
+	memset(&c->st, 0, sizeof c->st);
 	if (!store_batch_open(k->st)) { /* an earlier one's error ended it */
 		c->rc = -1;
 		fail_st(&c->st);
@@ -190,7 +202,7 @@ static void stage_one(struct committer *k, struct client *c)
 		                               e->f[4], e->f[5], e->f[6], e->f[7]};
 		audit_defer_at(&ev, e->when);
 	}
-	c->rc = policy_deliver_stage(k->st, &c->pm, &c->st, &c->staged);
+	c->rc = policy_deliver_stage(k->st, c->staged, &c->st);
 	c->kept_written = audit_deferred_count() == 0;
 	audit_deferred_drop(); /* the session keeps its own copy until the answer */
 }
@@ -281,6 +293,8 @@ static void run_batch(struct committer *k)
 		free(b);
 		return;
 	}
+	for (size_t i = 0; i < n; i++)
+		prepare_one(k, b[i]);
 	char err[512] = "";
 	bool committed = store_batch_begin(k->st, err, sizeof err) == 0;
 	for (size_t i = 0; i < n && committed; i++)

@@ -693,6 +693,22 @@ struct store_delivery {
  * watchers are woken too early, so daemons call it with no transaction open. */
 int store_deliver(struct store *st, const struct store_delivery *d, uint32_t *uids_out, char *err,
                   size_t errlen);
+/* store_deliver in two steps, for a caller that commits several deliveries in one
+ * transaction (smtpd's committer) and keeps its write lock for the rows only:
+ * store_deliver_prepare, before the transaction, does everything that needs no row
+ * given out in it (the MIME analysis, the message key sealed to each recipient's public
+ * key, the sealed metadata, the encrypted blob, a large one written and fsynced); d's
+ * data may be freed after it, its rcpts and in_transaction must live until the rows.
+ * Returns 0 with *out, or -1 with err and nothing written. store_deliver_rows, in the
+ * transaction (a savepoint of the caller's), inserts the rows as store_deliver does;
+ * on -1 the blob files are removed. store_deliver_free frees p (NULL is fine) and
+ * removes the blob files of a delivery whose rows were never stored. */
+struct store_prepared;
+int store_deliver_prepare(struct store *st, const struct store_delivery *d, struct store_prepared **out,
+                          char *err, size_t errlen);
+int store_deliver_rows(struct store *st, struct store_prepared *p, uint32_t *uids_out, char *err,
+                       size_t errlen);
+void store_deliver_free(struct store *st, struct store_prepared *p);
 
 /* APPEND (RFC 9051 6.3.12, UIDPLUS APPENDUID, RFC 3502 MULTIAPPEND), streamed: each
  * message goes to its encrypted blob (and through the MIME analysis) as it arrives,

@@ -161,50 +161,94 @@ static int deliver_prepare(const struct store_delivery *d, char *mailbox, uint32
 	return 0;
 }
 
-int store_deliver(struct store *st, const struct store_delivery *d, uint32_t *uids_out, char *err,
-                  size_t errlen)
-{
+/* A delivery prepared before its transaction (store_deliver_prepare). */
+struct store_prepared {
+	struct store_delivery d; /* its data is not read again after the prepare */
 	char mailbox[STORE_MAILBOX_MAX];
 	char keywords[STORE_KEYWORDS_MAX];
 	struct store_mime_info mi;
-	struct store_paths written = {0};
-	uint32_t flags;
+	struct store_new_msg tmpl;
+	struct rcpt_plan *plans;
+	struct store_paths written; /* blob files to remove unless the rows are stored */
+};
 
-	if (deliver_prepare(d, mailbox, &flags, keywords, err, errlen) < 0)
+int store_deliver_prepare(struct store *st, const struct store_delivery *d, struct store_prepared **out,
+                          char *err, size_t errlen)
+{
+	uint32_t flags;
+	*out = NULL;
+	struct store_prepared *p = xcalloc(1, sizeof *p);
+	if (deliver_prepare(d, p->mailbox, &flags, p->keywords, err, errlen) < 0) {
+		free(p);
 		return -1;
-	store_mime_build(d->data, d->len, &mi);
-	struct store_new_msg tmpl = {.flags = flags,
-	                             .keywords = keywords,
-	                             .internaldate =
-	                                 d->internal_date != 0 ? d->internal_date : (int64_t)time(NULL),
-	                             .size = d->len,
-	                             .mi = &mi};
-	struct rcpt_plan *plans = xcalloc(d->nrcpt, sizeof(*plans));
+	}
+	p->d = *d;
+	p->d.mailbox = p->mailbox;
+	store_mime_build(d->data, d->len, &p->mi);
+	p->tmpl = (struct store_new_msg){.flags = flags,
+	                                 .keywords = p->keywords,
+	                                 .internaldate =
+	                                     d->internal_date != 0 ? d->internal_date : (int64_t)time(NULL),
+	                                 .size = d->len,
+	                                 .mi = &p->mi};
+	p->plans = xcalloc(d->nrcpt, sizeof *p->plans);
+	for (size_t i = 0; i < d->nrcpt; i++) {
+		buf_init(&p->plans[i].row, BUF_UNLIMITED);
+		buf_init(&p->plans[i].meta, BUF_UNLIMITED);
+	}
 	int rc = 0;
-	for (size_t i = 0; i < d->nrcpt; i++) {
-		buf_init(&plans[i].row, BUF_UNLIMITED);
-		buf_init(&plans[i].meta, BUF_UNLIMITED);
-	}
 	for (size_t i = 0; i < d->nrcpt && rc == 0; i++)
-		rc = plan_rcpt(st, d->rcpts[i], d->data, d->len, &mi, &plans[i], &written, err, errlen);
-	if (rc == 0)
-		rc = deliver_rows(st, d, mailbox, plans, &tmpl, uids_out, err, errlen);
-	if (rc == 0) {
-		/* in a committer's batch the commit is still to come: its failure removes them */
-		for (size_t i = 0; st->in_batch && i < written.n; i++)
-			store_paths_add(&st->batch_written, written.v[i]);
-		store_paths_free(&written);
-		for (size_t i = 0; i < d->nrcpt; i++)
-			store_notify(st, plans[i].mailbox_id);
-	} else {
-		store_paths_discard(st, &written);
+		rc = plan_rcpt(st, d->rcpts[i], d->data, d->len, &p->mi, &p->plans[i], &p->written, err,
+		               errlen);
+	p->d.data = NULL; /* the caller may free the message: the rows need only the plans */
+	*out = p;
+	if (rc != 0) {
+		store_deliver_free(st, p);
+		*out = NULL;
 	}
-	for (size_t i = 0; i < d->nrcpt; i++) {
-		store_msgkey_wipe(&plans[i].mk);
-		buf_free(&plans[i].row);
-		buf_free(&plans[i].meta);
+	return rc;
+}
+
+int store_deliver_rows(struct store *st, struct store_prepared *p, uint32_t *uids_out, char *err,
+                       size_t errlen)
+{
+	const struct store_delivery *d = &p->d;
+	int rc = deliver_rows(st, d, p->mailbox, p->plans, &p->tmpl, uids_out, err, errlen);
+	if (rc != 0) {
+		store_paths_discard(st, &p->written);
+		return rc;
 	}
-	free(plans);
-	store_mime_info_free(&mi);
+	/* in a committer's batch the commit is still to come: its failure removes them */
+	for (size_t i = 0; st->in_batch && i < p->written.n; i++)
+		store_paths_add(&st->batch_written, p->written.v[i]);
+	store_paths_free(&p->written);
+	for (size_t i = 0; i < d->nrcpt; i++)
+		store_notify(st, p->plans[i].mailbox_id);
+	return 0;
+}
+
+void store_deliver_free(struct store *st, struct store_prepared *p)
+{
+	if (p == NULL)
+		return;
+	store_paths_discard(st, &p->written); /* empty once the rows are stored */
+	for (size_t i = 0; i < p->d.nrcpt; i++) {
+		store_msgkey_wipe(&p->plans[i].mk);
+		buf_free(&p->plans[i].row);
+		buf_free(&p->plans[i].meta);
+	}
+	free(p->plans);
+	store_mime_info_free(&p->mi);
+	free(p);
+}
+
+int store_deliver(struct store *st, const struct store_delivery *d, uint32_t *uids_out, char *err,
+                  size_t errlen)
+{
+	struct store_prepared *p;
+	if (store_deliver_prepare(st, d, &p, err, errlen) < 0)
+		return -1;
+	int rc = store_deliver_rows(st, p, uids_out, err, errlen);
+	store_deliver_free(st, p);
 	return rc;
 }

@@ -83,6 +83,18 @@ struct vault_inbox_hook {
  * Returns 0 or -1 with err. */
 int vault_deliver_inbox(struct store *store, const struct vault_delivery *d,
                         const struct vault_inbox_hook *hook, char *err, size_t errlen);
+/* vault_deliver_inbox in two steps (store_deliver_prepare's reasons): the prepare,
+ * before the transaction, decides the versions, builds the patients' copies and
+ * prepares each for the store (sealed, blobs written); *out is set either way, give it
+ * to vault_inbox_free. The rows, in the transaction, store each version in turn. d and
+ * the hook's arg must live until the rows. Each returns 0 or -1 with err. */
+struct vault_inbox_plan;
+int vault_inbox_prepare(struct store *store, const struct vault_delivery *d,
+                        const struct vault_inbox_hook *hook, struct vault_inbox_plan **out, char *err,
+                        size_t errlen);
+int vault_inbox_rows(struct store *store, struct vault_inbox_plan *p, char *err, size_t errlen);
+/* Frees p (NULL is fine), removing the blob files of versions never stored. */
+void vault_inbox_free(struct store *store, struct vault_inbox_plan *p);
 
 /* Loads the administrator's class table from cfg->vault_classes_file once per process
  * (vault_file_message calls it). Returns 0, or -1 with err (built-in table kept). */

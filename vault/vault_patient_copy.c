@@ -209,10 +209,11 @@ struct version {
 	bool original;
 };
 
-/* parsed: the parse of exactly data when there is one (the store then does not parse). */
-static int deliver(struct store *store, const struct policy_message *m, const struct version *v,
+/* parsed: the parse of exactly data when there is one (the store then does not parse).
+ * Everything before the transaction: the blob sealed and written, the keys sealed. */
+static int prepare(struct store *store, const struct policy_message *m, const struct version *v,
                    const char *data, size_t len, const struct msg *parsed,
-                   const struct vault_inbox_hook *hook, char *err, size_t errlen)
+                   const struct vault_inbox_hook *hook, struct store_prepared **out, char *err, size_t errlen)
 {
 	struct store_delivery d = {.mail_from = m->mail_from,
 	                           .rcpts = v->rcpts,
@@ -224,7 +225,7 @@ static int deliver(struct store *store, const struct policy_message *m, const st
 		d.in_transaction = hook->fn;
 		d.in_transaction_arg = hook->arg;
 	}
-	return store_deliver(store, &d, NULL, err, errlen);
+	return store_deliver_prepare(store, &d, out, err, errlen);
 }
 
 /* A message that could not be parsed: its patients' copy is its header and a note. */
@@ -281,23 +282,30 @@ static void log_copy(const struct vault_delivery *d, const struct version *v)
 	         v->plan.uninspected, v->plan.whole);
 }
 
-/* Stores each version; the hook runs with the last, so the delivery's records say
- * "delivered" only once everything is stored. Should a later store fail, the sender
- * retries and the earlier recipients get the message twice, never zero times. */
-static int deliver_versions(struct store *store, const struct vault_delivery *d, struct version *v, size_t nv,
+/* The versions, each prepared for the store (NULL: no recipient gets it). */
+struct vault_inbox_plan {
+	struct version *v; /* n + 1 of them: the store's deliveries point at their rcpts */
+	size_t n, nv;
+	struct store_prepared **prep;
+};
+
+/* Prepares each version; the hook runs with the last, so the delivery's records say
+ * "delivered" only once everything is stored. */
+static int prepare_versions(struct store *store, const struct vault_delivery *d, struct vault_inbox_plan *p,
                             const struct vault_inbox_hook *hook, char *err, size_t errlen)
 {
-	size_t last = nv;
+	struct version *v = p->v;
+	size_t last = p->nv;
 	while (last > 0 && v[last - 1].n == 0)
 		last--;
 	int rc = 0;
-	for (size_t k = 0; k < nv && rc == 0; k++) {
+	for (size_t k = 0; k < p->nv && rc == 0; k++) {
 		if (v[k].n == 0)
 			continue;
 		const struct vault_inbox_hook *h = k + 1 == last ? hook : NULL;
 		if (v[k].original) {
-			rc = deliver(store, d->m, &v[k], d->m->data, d->m->len, d->parsed ? &d->msg : NULL, h,
-			             err, errlen);
+			rc = prepare(store, d->m, &v[k], d->m->data, d->m->len, d->parsed ? &d->msg : NULL, h,
+			             &p->prep[k], err, errlen);
 			continue;
 		}
 		struct msg fallback;
@@ -313,26 +321,62 @@ static int deliver_versions(struct store *store, const struct vault_delivery *d,
 		if (rc != 0)
 			str_error(err, errlen, "the patient's copy could not be built");
 		else
-			rc = deliver(store, d->m, &v[k], copy.data, copy.len, NULL, h, err, errlen);
+			rc = prepare(store, d->m, &v[k], copy.data, copy.len, NULL, h, &p->prep[k], err,
+			             errlen);
 		log_copy(d, &v[k]);
 		buf_free(&copy);
 	}
 	return rc;
 }
 
+void vault_inbox_free(struct store *store, struct vault_inbox_plan *p)
+{
+	if (p == NULL)
+		return;
+	for (size_t k = 0; k < p->n + 1; k++) {
+		store_deliver_free(store, p->prep[k]);
+		vault_copy_plan_free(&p->v[k].plan);
+		free(p->v[k].rcpts);
+	}
+	free(p->prep);
+	free(p->v);
+	free(p);
+}
+
+int vault_inbox_prepare(struct store *store, const struct vault_delivery *d,
+                        const struct vault_inbox_hook *hook, struct vault_inbox_plan **out, char *err,
+                        size_t errlen)
+{
+	struct vault_inbox_plan *p = xcalloc(1, sizeof *p);
+	p->n = d->m->nrcpt;
+	p->v = xcalloc(p->n + 1, sizeof *p->v);
+	p->prep = xcalloc(p->n + 1, sizeof *p->prep);
+	for (size_t k = 0; k < p->n + 1; k++)
+		p->v[k].rcpts = xcalloc(p->n ? p->n : 1, sizeof *p->v[k].rcpts);
+	p->nv = group(d, p->v);
+	*out = p;
+	return prepare_versions(store, d, p, hook, err, errlen);
+}
+
+/* Should a later version's rows fail, the sender retries and the earlier recipients
+ * get the message twice, never zero times (outside a batch each version commits on
+ * its own). */
+int vault_inbox_rows(struct store *store, struct vault_inbox_plan *p, char *err, size_t errlen)
+{
+	int rc = 0;
+	for (size_t k = 0; k < p->nv && rc == 0; k++)
+		if (p->prep[k] != NULL)
+			rc = store_deliver_rows(store, p->prep[k], NULL, err, errlen);
+	return rc;
+}
+
 int vault_deliver_inbox(struct store *store, const struct vault_delivery *d,
                         const struct vault_inbox_hook *hook, char *err, size_t errlen)
 {
-	size_t n = d->m->nrcpt;
-	struct version *v = xcalloc(n + 1, sizeof *v);
-	for (size_t k = 0; k < n + 1; k++)
-		v[k].rcpts = xcalloc(n ? n : 1, sizeof *v[k].rcpts);
-	size_t nv = group(d, v);
-	int rc = deliver_versions(store, d, v, nv, hook, err, errlen);
-	for (size_t k = 0; k < n + 1; k++) {
-		vault_copy_plan_free(&v[k].plan);
-		free(v[k].rcpts);
-	}
-	free(v);
+	struct vault_inbox_plan *p;
+	int rc = vault_inbox_prepare(store, d, hook, &p, err, errlen);
+	if (rc == 0)
+		rc = vault_inbox_rows(store, p, err, errlen);
+	vault_inbox_free(store, p);
 	return rc;
 }
