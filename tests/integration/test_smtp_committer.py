@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 
@@ -201,6 +202,40 @@ def test_kill9_of_the_committer_mid_batch_gives_451_and_stores_nothing_of_it(mx)
     code, _ = send(mx)[0]
     assert code == 250 and batches(mx)[-1] == 1
     assert inbox_count(mx, PRO) == before + 1
+    assert mx.ctl("audit", "verify", check=False).returncode == 0
+
+
+@pytest.mark.sqlite_only
+def test_a_batch_is_prepared_before_its_begin(mx):
+    """The write lock is held for the rows only: at the batch's BEGIN (store_batch_begin,
+    under gdb) the delivery's large blob is already sealed, written and fsynced, and no
+    row of it is in; then it commits and is answered 250."""
+    mx.start("smtpd")
+    listening(mx)
+    pid = committer_pid(mx)
+    send(mx)  # one before: its store is open
+    blobs = mx.data_dir / "blobs"
+    seen = mx.root / "at_begin.txt"
+    count = mx.root / "count.py"  # what gdb's shell runs while the committer waits at BEGIN
+    count.write_text("import sqlite3\nprint(sqlite3.connect(%r, uri=True).execute("
+                     "'SELECT count(*) FROM messages').fetchone()[0])\n" % f"file:{mx.data_dir / 'mss.db'}?mode=ro")
+    gdb = subprocess.Popen(["gdb", "-p", str(pid), "-batch", "-nx", "-ex", "break store_batch_begin",
+                            "-ex", "continue",
+                            "-ex", f"shell (find {blobs} -type f | wc -l; {sys.executable} {count}) > {seen}",
+                            "-ex", "detach"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 20
+    while "TracerPid:\t0\n" in open(f"/proc/{pid}/status").read() and time.monotonic() < deadline:
+        time.sleep(0.05)  # until attached
+    time.sleep(1)  # the breakpoint set, the process continued
+    replies = send(mx, LARGE)
+    out = gdb.communicate(timeout=60)[0].decode(errors="replace")
+    assert "Breakpoint 1, store_batch_begin" in out, out
+    assert [code for code, _ in replies] == [250], replies
+    assert batches(mx)[-1] == 1
+    assert seen.read_text().split() == ["1", "1"], out  # its blob file, before the lock and its row
+    assert inbox_count(mx, PRO) == 2
+    assert len([p for p in blobs.rglob("*") if p.is_file()]) == 1
     assert mx.ctl("audit", "verify", check=False).returncode == 0
 
 

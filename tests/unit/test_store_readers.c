@@ -158,6 +158,50 @@ static void test_delivery_to_a_new_mailbox_seals_to_reader(void **state)
 	store_close(r);
 }
 
+/* One delivery to the shared mailbox in two steps, the rule changed between them (a
+ * committer prepares before its batch's BEGIN): the readers are read and sealed to in
+ * the rows, under the write lock. Returns the reader rows it made. */
+static int64_t prepared_then_rows(struct store_fixture *f, bool at_prepare, bool at_rows)
+{
+	struct store *w = store_open_nokeys(&f->cfg, f->err, sizeof(f->err));
+	assert_non_null(w);
+	const char *rcpts[] = {PAT};
+	const struct store_delivery d = {.mail_from = PRO,
+	                                 .rcpts = rcpts,
+	                                 .nrcpt = 1,
+	                                 .mailbox = SHARED,
+	                                 .data = msg1,
+	                                 .len = sizeof(msg1) - 1};
+	int64_t before = rows(f);
+	struct store_prepared *p;
+	granted = at_prepare;
+	assert_int_equal(store_deliver_prepare(w, &d, &p, f->err, sizeof(f->err)), 0);
+	assert_int_equal(rows(f), before); /* nothing in the database yet */
+	granted = at_rows;
+	assert_int_equal(store_deliver_rows(w, p, NULL, f->err, sizeof(f->err)), 0);
+	store_deliver_free(w, p);
+	store_close(w);
+	return rows(f) - before;
+}
+
+/* A reader granted between the prepare and the rows gets the message's key; one
+ * revoked between them gets no row (a grant revoked before the commit leaves none). */
+static void test_readers_read_in_the_rows_not_the_prepare(void **state)
+{
+	struct store_fixture *f = *state;
+	assert_int_equal(prepared_then_rows(f, false, true), 1);
+	assert_int_equal(prepared_then_rows(f, true, false), 0);
+	assert_int_equal(prepared_then_rows(f, true, true), 1);
+	granted = true;
+	break_owner_key(f);
+	struct store *r = reader(f);
+	int64_t sh = store_fixture_mailbox(f, PAT, SHARED);
+	assert_int_equal(read_as(r, sh, 1, f->err, sizeof(f->err)), 0);
+	assert_int_equal(read_as(r, sh, 2, f->err, sizeof(f->err)), -1); /* revoked before its rows */
+	assert_int_equal(read_as(r, sh, 3, f->err, sizeof(f->err)), 0);
+	store_close(r);
+}
+
 /* store_reuse_end (a process serving one client after another keeps its store): the
  * reader binding of the last client is gone, a transaction left open is rolled back and
  * the store refused for reuse, and store_reuse_begin refuses a store whose schema was
@@ -313,6 +357,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_delivery_seals_to_reader, setup, store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_delivery_to_a_new_mailbox_seals_to_reader, setup,
+	                                    store_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_readers_read_in_the_rows_not_the_prepare, setup,
 	                                    store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_refresh_mask_expunge, setup, store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_reuse_end_forgets_the_client, setup, store_fixture_teardown),
