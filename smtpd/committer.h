@@ -8,7 +8,8 @@
  * envelope, the sender, its kept audit records and the message: committer_msg.h) and
  * waits for the answer. The committer takes every request waiting when its previous
  * commit ended, up to delivery_batch_max (no timer: an idle committer commits a lone
- * message at once), opens one write transaction, runs each delivery in it
+ * message at once), prepares each before its transaction (policy_deliver_prepare: the
+ * parse, the sealing, the blobs written), opens one write transaction for their rows
  * (policy_deliver_stage: a savepoint each, so one failure undoes only itself), commits
  * (the group WAL sync, lib/sql_sqlite_sync.c, covers it), files what the vault files,
  * and only then answers each session, which says 250 or 451 as policy_deliver would
