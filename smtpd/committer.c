@@ -398,6 +398,8 @@ static pid_t fork_committer(struct committer_process *cp, int keys_fd)
 		if (cp->close_fds[i] >= 0)
 			close(cp->close_fds[i]);
 	master_close_in_child();
+	if (cp->child_init != NULL)
+		cp->child_init(cp->child_arg);
 	/* no control socket to either agent: it reads sessions' frames, it asks for nothing */
 	key_agent_close_master(cp->agent);
 	store_agent_forget(cp->keys);
@@ -443,7 +445,11 @@ int committer_start(struct committer_process *cp, const struct mss_config *cfg, 
 {
 	const int *close_fds = cp->close_fds;
 	size_t nclose = cp->nclose;
+	void (*child_init)(void *arg) = cp->child_init;
+	void *child_arg = cp->child_arg;
 	memset(cp, 0, sizeof *cp);
+	cp->child_init = child_init;
+	cp->child_arg = child_arg;
 	cp->cfg = cfg;
 	cp->keys = keys;
 	cp->agent = agent;

@@ -44,6 +44,10 @@ struct committer_process {
 	bool ending;       /* asked to end (committer_reload): its exit is no crash */
 	const int *close_fds;
 	size_t nclose;
+	/* In the process first (may be NULL): closes what the master holds for its other
+	 * children (the TLS key agent channel of the relay's context, for the queue) */
+	void (*child_init)(void *arg);
+	void *child_arg;
 };
 
 /* Forks the committer when the settings ask for one (delivery_batch_max > 1 and a

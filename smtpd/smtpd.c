@@ -180,6 +180,13 @@ static int keys_channel(const struct session_info *si, void *arg)
 	return store_agent_channel(&c->keys, kind, si->session_id);
 }
 
+/* In the committer: the channel of the relay's TLS context, which the master keeps for
+ * the queue processes it forks, is not its (it signs nothing). */
+static void forget_relay(void *arg)
+{
+	relay_process_forget(arg);
+}
+
 /* In every process the master forks: only the master makes channels. Its control
  * sockets to both agents, its own TLS agent channel and the queue's go, so that no
  * session process can ask for a channel or a signature; a pre-login process signs
@@ -360,6 +367,8 @@ int main(int argc, char **argv)
 	if (relay_process_start(&relay, &cfg, &ctx.agent, &ctx.keys, err, sizeof(err)) < 0)
 		fatal("relay: %s", err[0] ? err : "cannot fork the queue process");
 	/* the committer likewise: forked before binding, a later one closes the listeners */
+	committer.child_init = forget_relay;
+	committer.child_arg = &relay;
 	if (committer_start(&committer, &cfg, &ctx.agent, &ctx.keys) < 0)
 		fatal("committer: cannot fork");
 	if (master_bind(ls, 3, err, sizeof(err)) < 0)
