@@ -383,6 +383,11 @@ static const struct sql_migration store_migrations[] = {
                    " modseq BIGINT NOT NULL,"
                    " uidnext BIGINT NOT NULL,"
                    " data BYTEA NOT NULL);"},
+    /* SELECT's first unseen message found without walking the seen ones before it
+     * (issue 15, store_select.c first_unseen_locked): only the messages without \Seen
+     * (STORE_FLAG_SEEN, 1; the query names the same literal, or neither engine uses it). */
+    {.version = 18,
+     .sql = "CREATE INDEX messages_unseen ON messages(mailbox_id, uid) WHERE (flags & 1) = 0;"},
 };
 
 const struct sql_schema store_schema = {"store", store_migrations,

@@ -29,6 +29,7 @@ UNDO_STORE_STEPS_AFTER_11 = [
     "DROP INDEX messages_keywords",  # 15
     "ALTER TABLE blobs DROP COLUMN data",  # 16 (blobs_to_files first, or their bytes go)
     "DROP TABLE view_snapshots",  # 17
+    "DROP INDEX messages_unseen",  # 18
 ]
 
 

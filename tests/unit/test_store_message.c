@@ -904,6 +904,61 @@ static void test_large_mailbox(void **state)
 	print_message("2000 deliveries: %.2f s, select: %.4f s\n", t1 - t0, t2 - t1);
 }
 
+/* SELECT's head (store_select_head): the first unseen message's number counted on
+ * either side of it (new mail near the end from the tail, with the mailbox's count),
+ * with messages expunged before it, and the keyword lists walked list by list in the
+ * order of their first UID (issue 15). */
+static int keyword_list(void *arg, const char *keywords)
+{
+	struct buf *b = arg;
+	str_assert(buf_printf(b, "%s|", keywords), "BUF_UNLIMITED");
+	return 0;
+}
+
+static uint32_t head_unseen(struct store_fixture *f, int64_t inbox, struct buf *kw)
+{
+	struct store_mailbox mb;
+	uint32_t unseen = 99;
+	buf_reset(kw);
+	assert_int_equal(
+	    store_select_head(f->st, inbox, &mb, &unseen, keyword_list, kw, f->err, sizeof(f->err)), 1);
+	return unseen;
+}
+
+static void set_sql(struct store_fixture *f, const char *q)
+{
+	assert_true(sql_exec(store_sql(f->st), "t", q, SQL_NOARGS, f->err, sizeof(f->err)) >= 0);
+}
+
+static void test_select_head_first_unseen(void **state)
+{
+	struct store_fixture *f = *state;
+	int64_t inbox = store_fixture_mailbox(f, PAT, "INBOX");
+	for (int i = 0; i < 40; i++)
+		store_fixture_deliver(f, PAT, NULL, msg1, i == 36 ? NULL : "\\Seen"); /* UID 37 unseen */
+	struct buf kw;
+	buf_init(&kw, BUF_UNLIMITED);
+	assert_int_equal(head_unseen(f, inbox, &kw), 37);                        /* from the tail */
+	set_sql(f, "UPDATE messages SET flags = flags | 8 WHERE uid IN (2, 3)"); /* \\Deleted */
+	uint32_t *gone = NULL;
+	size_t ngone = 0;
+	assert_int_equal(store_expunge(f->st, inbox, NULL, 0, &gone, &ngone, f->err, sizeof(f->err)), 0);
+	assert_int_equal(ngone, 2);
+	free(gone);
+	assert_int_equal(head_unseen(f, inbox, &kw), 35);
+	set_sql(f, "UPDATE messages SET flags = 0 WHERE uid = 5"); /* from the head */
+	assert_int_equal(head_unseen(f, inbox, &kw), 3);
+	set_sql(f, "UPDATE messages SET flags = 1 WHERE uid IN (5, 37)");
+	assert_int_equal(head_unseen(f, inbox, &kw), 0);
+	assert_string_equal(kw.data == NULL ? "" : (const char *)kw.data, "");
+	set_sql(f, "UPDATE messages SET keywords = '$B' WHERE uid IN (10, 20)");
+	set_sql(f, "UPDATE messages SET keywords = '$A $B' WHERE uid IN (7, 30)");
+	set_sql(f, "UPDATE messages SET keywords = '$C' WHERE uid = 40");
+	assert_int_equal(head_unseen(f, inbox, &kw), 0);
+	assert_string_equal((const char *)kw.data, "$A $B|$B|$C|");
+	buf_free(&kw);
+}
+
 /* The quota every delivery checks (smtpd RCPT, IMAP APPEND) is the sum of the
  * account's mailboxes' counters, one row each, not an aggregate over every message:
  * its cost does not grow with the mailbox (issue 15: 8 ms per delivery at 100,000
@@ -1161,6 +1216,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_watch_two, setup, store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_tamper, setup, store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_large_mailbox, setup, store_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_select_head_first_unseen, setup, store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_snapshot_checkpoints_checked, setup, store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_quota_from_counters, setup, store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_counts_by_statement, setup, store_fixture_teardown),
