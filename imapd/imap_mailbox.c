@@ -75,11 +75,9 @@ static void select_untagged(struct imap_session *s, const struct store_mailbox *
 		conn_printf(s->conn, "* %zu RECENT\r\n", v->nrecent);
 	if (v->pending && v->pending_unseen > 0 && !s->enabled_rev2)
 		conn_printf(s->conn, "* OK [UNSEEN %u] First unseen\r\n", v->pending_unseen);
-	for (size_t i = 0; i < v->n && !s->enabled_rev2; i++)
-		if (!(v->v[i].flags & STORE_FLAG_SEEN)) {
-			conn_printf(s->conn, "* OK [UNSEEN %zu] First unseen\r\n", i + 1);
-			break;
-		}
+	size_t unseen = v->pending || s->enabled_rev2 ? v->n : imap_view_first_unseen(v);
+	if (unseen < v->n)
+		conn_printf(s->conn, "* OK [UNSEEN %zu] First unseen\r\n", unseen + 1);
 	conn_printf(s->conn, "* OK [UIDVALIDITY %u] UIDs valid\r\n", mb->uidvalidity);
 	conn_printf(s->conn, "* OK [UIDNEXT %u] Predicted next UID\r\n", mb->uidnext);
 	if (v->shared) /* RFC 7162 3.1.2: what a professional may see has no MODSEQ */

@@ -293,6 +293,7 @@ void imap_session_run(struct imap_session *s)
 	if (s->state != IMAP_STATE_AUTH) /* else resumed after a login made elsewhere */
 		s->state = IMAP_STATE_NOT_AUTH;
 	s->view.watch_fd = -1;
+	s->view.recent_low = UINT32_MAX; /* no entry, none recent */
 	s->parser = imap_parser_new();
 	buf_init(&s->line, BUF_UNLIMITED);
 	conn_set_timeout(s->conn, s->cfg->imap_idle_timeout);

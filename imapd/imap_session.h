@@ -75,6 +75,11 @@ struct imap_view {
 	struct imap_msg *v;
 	size_t n, cap;
 	size_t nrecent; /* messages with recent set */
+	/* What a SELECT again answers without a pass over v[] (issue 15): recent is set
+	 * only at UIDs from recent_low on (0 when not known), and v[0..seen_below) all have
+	 * \Seen (the first unseen is at seen_below or after). */
+	uint32_t recent_low;
+	size_t seen_below;
 	/* A first SELECT of one's own mailbox answers from the counts (issue 15): the
 	 * messages are read when a command needs them (imap_view_load), as they were then:
 	 * pending_exists and pending_unseen (0 none) stand for them until; recent_uid is the
@@ -240,6 +245,10 @@ void imap_view_expunged(struct imap_session *s, uint32_t uid);
 /* Same for n UIDs (ascending; those not in the view are skipped): one "* VANISHED set"
  * once QRESYNC is enabled (RFC 7162 3.2.10), else one "* n EXPUNGE" each. */
 void imap_view_expunge_uids(struct imap_session *s, const uint32_t *uids, size_t n);
+/* The index of the view's first entry without \Seen, v->n when none: found from
+ * seen_below on, and kept there, so that a SELECT again does not pass over every seen
+ * message before it (issue 15). */
+size_t imap_view_first_unseen(struct imap_view *v);
 /* Writes "* n FETCH (UID u FLAGS (...) [MODSEQ (m)])" for view entry i. */
 void imap_view_write_fetch_flags(struct imap_session *s, size_t i);
 /* Announces the keywords of a message that the last FLAGS response did not name:

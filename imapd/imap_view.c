@@ -14,6 +14,7 @@
 #include "vault/vault_access.h"
 
 static void view_remove(struct imap_session *s, size_t i);
+static size_t view_lower_bound(const struct imap_view *v, uint32_t uid);
 
 _Static_assert(sizeof(struct imap_msg) == 24, "struct imap_msg is kept to 24 bytes (imap_session.h)");
 _Static_assert(STORE_FLAG_ALL < (1u << 30), "STORE_FLAG_* fit imap_msg.flags");
@@ -42,6 +43,41 @@ static void view_keywords_compact(struct imap_view *v)
 	strset_free(&old);
 }
 
+/* Keeps recent_low and seen_below true of the entry just added at the end. */
+static void view_pushed(struct imap_view *v, bool recent)
+{
+	const struct imap_msg *m = &v->v[v->n - 1];
+	if (recent && m->uid < v->recent_low)
+		v->recent_low = m->uid;
+	if (v->seen_below == v->n - 1 && (m->flags & STORE_FLAG_SEEN))
+		v->seen_below = v->n;
+}
+
+/* Keeps seen_below true once entry i's flags changed. */
+static void view_flags_changed(struct imap_view *v, size_t i)
+{
+	if (!(v->v[i].flags & STORE_FLAG_SEEN) && i < v->seen_below)
+		v->seen_below = i;
+}
+
+size_t imap_view_first_unseen(struct imap_view *v)
+{
+	size_t i = v->seen_below < v->n ? v->seen_below : v->n;
+	while (i < v->n && (v->v[i].flags & STORE_FLAG_SEEN))
+		i++;
+	v->seen_below = i; /* every one before it has \Seen */
+	return i;
+}
+
+/* Clears recent on every entry, from recent_low on. */
+static void view_clear_recent(struct imap_view *v)
+{
+	for (size_t i = view_lower_bound(v, v->recent_low); i < v->n; i++)
+		v->v[i].recent = false;
+	v->nrecent = 0;
+	v->recent_low = UINT32_MAX;
+}
+
 static void view_push(struct imap_view *v, const struct store_msg *sm, bool recent)
 {
 	v->nrecent += recent;
@@ -56,6 +92,7 @@ static void view_push(struct imap_view *v, const struct store_msg *sm, bool rece
 	m->keywords = view_keywords(v, sm->keywords);
 	m->unannounced = false;
 	m->recent = recent;
+	view_pushed(v, recent);
 }
 
 void imap_view_close(struct imap_session *s)
@@ -74,7 +111,8 @@ void imap_view_close(struct imap_session *s)
 	strset_free(&v->kwsets);
 	memset(v, 0, sizeof(*v));
 	v->watch_fd = -1;
-	free(s->saved); /* "$" is per selected mailbox (RFC 5182 2.1) */
+	v->recent_low = UINT32_MAX; /* no entry, none recent */
+	free(s->saved);             /* "$" is per selected mailbox (RFC 5182 2.1) */
 	s->saved = NULL;
 	s->nsaved = 0;
 	if (s->state == IMAP_STATE_SELECTED)
@@ -156,6 +194,8 @@ static void view_mark_recent(struct imap_view *v, uint32_t first)
 	for (size_t i = lo; i < v->n; i++)
 		v->v[i].recent = true;
 	v->nrecent += v->n - lo;
+	if (lo < v->n && v->v[lo].uid < v->recent_low)
+		v->recent_low = v->v[lo].uid;
 }
 
 /* Registers this session's view of the mailbox, then reads its messages into the view:
@@ -180,6 +220,12 @@ static int select_registered(struct imap_session *s, const struct imap_target *t
 	return rc;
 }
 
+static int head_keywords(void *arg, const char *keywords)
+{
+	imap_view_add_keywords(arg, keywords);
+	return 0;
+}
+
 /* One change applied without a word to the client (a re-SELECT's responses say it
  * all): flags of a known message, or a new one. */
 static void apply_silently(struct imap_view *v, const struct store_msg *sm, size_t i)
@@ -190,6 +236,7 @@ static void apply_silently(struct imap_view *v, const struct store_msg *sm, size
 		m->flags = sm->flags;
 		m->modseq = sm->modseq;
 		m->unannounced = false;
+		view_flags_changed(v, i);
 		view_keywords_compact(v);
 	} else if (v->n == 0 || sm->uid > v->v[v->n - 1].uid) {
 		view_push(v, sm, false);
@@ -234,20 +281,17 @@ static int view_reselect(struct imap_session *s, const struct imap_target *t, bo
 	v->readonly = readonly;
 	v->uidnext = mb->uidnext;
 	v->highestmodseq = mb->highestmodseq;
-	for (size_t i = 0; i < v->n; i++)
-		v->v[i].recent = false;
-	v->nrecent = 0;
+	/* the keywords in use as a first SELECT reads them (store_select_head), not by a
+	 * pass over the view: one read later, they may name one the view meets next. Read
+	 * before \Recent is claimed, which a failure here would lose. */
+	imap_view_free_keywords(v);
+	struct store_mailbox now;
+	if (store_select_head(s->store, v->id, &now, NULL, head_keywords, v, err, sizeof(err)) != 1)
+		return 0; /* deleted meanwhile, or an error: the full path says which */
+	view_clear_recent(v);
 	view_mark_recent(v, recent_from(s, mb));
 	view_seen(s);
-	imap_view_free_keywords(v);
-	imap_view_collect_keywords(v);
 	return 1;
-}
-
-static int head_keywords(void *arg, const char *keywords)
-{
-	imap_view_add_keywords(arg, keywords);
-	return 0;
 }
 
 /* A first SELECT of one's own mailbox: its counts, keywords and first unseen message,
@@ -379,6 +423,7 @@ static int view_load_one(void *arg, struct store_msg *m)
 	struct imap_view *v = arg;
 	if (m == NULL) { /* a damaged snapshot: read again from the rows */
 		v->n = 0;
+		v->seen_below = 0;
 		return 0;
 	}
 	if (v->n == v->cap) { /* the count SELECT announced, unless it moved meanwhile */
@@ -395,6 +440,7 @@ static int view_load_one(void *arg, struct store_msg *m)
 	e->keywords = view_keywords(v, m->keywords);
 	e->unannounced = !gone && m->modseq > v->highestmodseq;
 	e->recent = false;
+	view_pushed(v, false);
 	return 0;
 }
 
@@ -412,6 +458,7 @@ int imap_view_load(struct imap_session *s)
 		for (size_t i = 0; i < v->n; i++)
 			msg_free(&v->v[i]);
 		v->n = 0;
+		v->seen_below = 0;
 		return -1;
 	}
 	v->pending = false;
@@ -520,6 +567,8 @@ static void view_remove(struct imap_session *s, size_t i)
 	struct imap_view *v = &s->view;
 	imap_context_expunged(s, i); /* REMOVEFROM under the number it still has */
 	v->nrecent -= v->v[i].recent;
+	if (i < v->seen_below)
+		v->seen_below--;
 	msg_free(&v->v[i]);
 	memmove(&v->v[i], &v->v[i + 1], (v->n - i - 1) * sizeof(*v->v));
 	v->n--;
@@ -563,6 +612,7 @@ void imap_view_set_flags(struct imap_session *s, size_t i, uint32_t flags, const
 	m->flags = flags;
 	m->modseq = modseq;
 	m->unannounced = false;
+	view_flags_changed(&s->view, i);
 	view_keywords_compact(&s->view);
 }
 

@@ -62,3 +62,64 @@ def test_reselect_catches_up(imapd):
     _, t = a.cmd("S9", "SELECT INBOX")
     assert t.startswith(b"S9 OK [READ-WRITE]"), t
     ok(a, "S10", "STORE 1 +FLAGS (\\Flagged)")
+
+
+def select_lines(lines):
+    """SELECT's untagged answers but RECENT (claimed once) and [CLOSED] (a re-SELECT's)."""
+    return [x for x in lines if b"RECENT" not in x and b"[CLOSED]" not in x]
+
+
+def same_as_fresh(imapd, a, tag, cmd="SELECT INBOX"):
+    """a's SELECT again answers as a new session's, and shows the same flags; returns a's
+    untagged lines."""
+    mine = ok(a, tag, cmd)
+    c = session(imapd)
+    fresh = ok(c, "C1", cmd)
+    assert select_lines(mine) == select_lines(fresh), (mine, fresh)
+    assert flags_by_uid(ok(a, tag + "f", "FETCH 1:* (UID FLAGS)")) == flags_by_uid(ok(c, "C2", "FETCH 1:* (UID FLAGS)"))
+    c.close()
+    return mine
+
+
+def test_reselect_after_changes_answers_as_a_fresh_session(imapd):
+    """The first unseen message and \\Recent of a view already read are kept as it
+    changes (seen_below, recent_low in imapd/imap_view.c), not found by a pass over
+    every message at each SELECT: unseen again before it, expunged before it, keywords
+    gone or new, \\Recent ended by the next SELECT (issue 15)."""
+    a = session(imapd)
+    for i, flags in enumerate(("\\Seen", "\\Seen $A", "\\Seen", "\\Seen $B", "\\Seen", "", "\\Seen $A", "")):
+        append(a, f"P{i}", flags, i)  # UIDs 1..8, first unseen UID 6
+    ok(a, "S1", "SELECT INBOX")
+    ok(a, "S2", "FETCH 1:* (FLAGS)")  # the view read
+    assert any(b"[UNSEEN 6]" in x for x in same_as_fresh(imapd, a, "S3"))
+    b = session(imapd)
+    ok(b, "B1", "SELECT INBOX")
+
+    ok(b, "B2", "UID STORE 2 -FLAGS (\\Seen)")  # unseen again, before the first one
+    assert any(b"[UNSEEN 2]" in x for x in same_as_fresh(imapd, a, "S4"))
+    ok(b, "B3", "UID STORE 2 +FLAGS (\\Seen)")
+    assert any(b"[UNSEEN 6]" in x for x in same_as_fresh(imapd, a, "S5"))
+    ok(b, "B4", "UID STORE 1 +FLAGS (\\Deleted)")
+    ok(b, "B5", "UID EXPUNGE 1")  # one before the first unseen goes: UID 6 is now 5th
+    assert any(b"[UNSEEN 5]" in x for x in same_as_fresh(imapd, a, "S6"))
+
+    ok(b, "B6", "UID STORE 4 -FLAGS ($B)")  # no message holds $B any more
+    ok(b, "B7", "UID STORE 3 +FLAGS ($C)")
+    lines = same_as_fresh(imapd, a, "S7", "EXAMINE INBOX")
+    flags = [x for x in lines if x.startswith(b"* FLAGS")]
+    assert flags and b"$C" in flags[0] and b"$B" not in flags[0], lines
+
+    ok(b, "B8", "UNSELECT")
+    append(b, "B9", "", 9)  # UID 9, recent for a's next SELECT
+    lines = same_as_fresh(imapd, a, "S8")
+    assert b"* 1 RECENT" in lines, lines
+    assert sum(b"\\Recent" in x for x in ok(a, "S9", "FETCH 1:* (FLAGS)")) == 1
+    lines = same_as_fresh(imapd, a, "S10")
+    assert b"* 0 RECENT" in lines, lines
+    assert not any(b"\\Recent" in x for x in ok(a, "S11", "FETCH 1:* (FLAGS)"))
+    append(b, "B10", "", 10)  # UID 10, told to a selected a: recent in its view
+    lines = ok(a, "S12", "NOOP")
+    assert b"* 9 EXISTS" in lines and b"* 1 RECENT" in lines, lines
+    lines = same_as_fresh(imapd, a, "S13")
+    assert b"* 0 RECENT" in lines, lines
+    assert not any(b"\\Recent" in x for x in ok(a, "S14", "FETCH 1:* (FLAGS)"))
