@@ -61,6 +61,7 @@ static const struct config_key config_keys[] = {
     TEXT(master_key_file, KEY_PATH, ""),
     NUM(store_timeout, KEY_SECONDS, "30", 1, 3600),
     NUM(store_inline_blob_max, KEY_SIZE, "64K", 0, 1ULL << 20),
+    NUM(store_blob_sweep_age, KEY_SECONDS, "1d", 3600, 365 * 86400ULL),
     TEXT(user, KEY_STRING, "mss"),
     TEXT(login_user, KEY_STRING, "nobody"),
     TEXT(login_root, KEY_PATH, ""),

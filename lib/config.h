@@ -31,6 +31,9 @@ struct mss_config {
 	/* a blob this small (encrypted) is kept in its database row, not a file; 0 = files
 	 * only; default 64K */
 	uint64_t store_inline_blob_max;
+	/* a blob file no row names is removed by the committer's start once this old
+	 * (store_blob_sweep); seconds, default 1d */
+	unsigned store_blob_sweep_age;
 	char user[CONFIG_STR_MAX]; /* unprivileged account after binding */
 	/* the code before login (issue 12): runs as login_user, chrooted to login_root
 	 * ("" = data_dir/run/empty), an empty root-owned directory */

@@ -336,12 +336,26 @@ static int listen_on(const struct mss_config *cfg)
 	return fd;
 }
 
+/* The blob files a committer killed mid-batch (or a session) left without rows, once
+ * store_blob_sweep_age old: at each start, before listening (sessions deliver
+ * themselves meanwhile). */
+static void sweep(struct committer *k)
+{
+	char err[512];
+	size_t removed = 0;
+	if (store_blob_sweep(k->st, k->cfg->store_blob_sweep_age, &removed, err, sizeof err) < 0)
+		log_err("committer.sweep", "result=failed removed=%zu error=\"%s\"", removed, err);
+	else
+		log_info("committer.sweep", "result=ok removed=%zu", removed);
+}
+
 static void committer_main(const struct mss_config *cfg, int keys_fd)
 {
 	struct committer k = {.cfg = cfg, .lfd = -1, .keys_fd = keys_fd};
 	k.frame_max = (size_t)cfg->max_message_size + COMMITTER_ENVELOPE_MAX;
 	if (store_ready(&k) < 0)
 		_exit(1);
+	sweep(&k);
 	k.lfd = listen_on(cfg);
 	if (k.lfd < 0) {
 		log_err("committer", "result=failed error=\"cannot listen on data_dir/run/committer: %s\"",

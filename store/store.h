@@ -709,6 +709,14 @@ int store_deliver_prepare(struct store *st, const struct store_delivery *d, stru
 int store_deliver_rows(struct store *st, struct store_prepared *p, uint32_t *uids_out, char *err,
                        size_t errlen);
 void store_deliver_free(struct store *st, struct store_prepared *p);
+/* Removes the blob files no row names that are older than min_age seconds (the file's
+ * modification time), and lib/crypto's temporary blob files as old: what a process
+ * killed between a blob's write and its row's commit (a committer mid-batch, a
+ * session) left behind. The age keeps every delivery, APPEND or migration still in
+ * flight: their files are younger, and their rows not yet committed. Only files named
+ * as blobs are looked at. Returns 0 with *removed, or -1 with err (what was removed
+ * stays removed). */
+int store_blob_sweep(struct store *st, unsigned min_age, size_t *removed, char *err, size_t errlen);
 
 /* APPEND (RFC 9051 6.3.12, UIDPLUS APPENDUID, RFC 3502 MULTIAPPEND), streamed: each
  * message goes to its encrypted blob (and through the MIME analysis) as it arrives,

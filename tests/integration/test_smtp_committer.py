@@ -239,6 +239,34 @@ def test_a_batch_is_prepared_before_its_begin(mx):
     assert mx.ctl("audit", "verify", check=False).returncode == 0
 
 
+@pytest.mark.sqlite_only
+def test_a_new_committer_sweeps_old_blob_files_without_rows(mx):
+    """What a killed committer (or session) left: at its next start the committer removes
+    the blob files no row names once store_blob_sweep_age old, and old temporary ones;
+    it keeps a file its row names however old, a younger one (a delivery may be about to
+    commit it), and files not named as blobs."""
+    mx.start("smtpd")
+    listening(mx)
+    assert "event=committer.sweep result=ok removed=0" in mx.log("smtpd")
+    assert send(mx, LARGE)[0][0] == 250
+    [stored] = [p for p in (mx.data_dir / "blobs").rglob("*") if p.is_file()]
+    d = stored.parent
+    old = time.time() - 2 * 86400  # the default age is a day
+    files = {"stored": stored, "orphan": d / (d.name + "1" * 30), "young": d / (d.name + "2" * 30),
+             "tmp": d / ".tmp-blob-Ab12Cd", "other": d / "notes.txt"}
+    for name, p in files.items():
+        if name != "stored":
+            p.write_bytes(b"x" * 100)
+        if name != "young":
+            os.utime(p, (old, old))
+    os.kill(committer_pid(mx), signal.SIGKILL)
+    listening(mx, 2, wait=20)  # the master starts another
+    assert "event=committer.sweep result=ok removed=2" in mx.log("smtpd"), mx.log("smtpd")[-2000:]
+    assert {n for n, p in files.items() if p.exists()} == {"stored", "young", "other"}
+    assert inbox_count(mx, PRO) == 1
+    assert send(mx, LARGE)[0][0] == 250  # and it delivers
+
+
 @pytest.mark.parametrize("value", ["0", "1"])
 def test_zero_or_one_keeps_the_sessions_own_delivery(mx, value):
     mx.set(delivery_batch_max=value)
