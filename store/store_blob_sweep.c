@@ -23,8 +23,8 @@
 static bool blob_file(const char *name, bool *tmp)
 {
 	*tmp = strncmp(name, TMP_PREFIX, strlen(TMP_PREFIX)) == 0;
-	return *tmp || (strlen(name) == STORE_BLOB_NAME_LEN - 1 && strspn(name, "0123456789abcdef") ==
-	                                                               STORE_BLOB_NAME_LEN - 1);
+	return *tmp || (strlen(name) == STORE_BLOB_NAME_LEN - 1 &&
+	                strspn(name, "0123456789abcdef") == STORE_BLOB_NAME_LEN - 1);
 }
 
 /* 1 when dir's file name may go: old enough and, a blob, named by no row. 0 keeps it. */
@@ -32,7 +32,8 @@ static int orphan(struct store *st, int dfd, const char *name, time_t before, ch
 {
 	bool tmp;
 	struct stat sb;
-	if (!blob_file(name, &tmp) || fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(sb.st_mode))
+	if (!blob_file(name, &tmp) || fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
+	    !S_ISREG(sb.st_mode))
 		return 0;
 	if (sb.st_mtime > before) /* a delivery may be about to commit its row */
 		return 0;
