@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/fd_io.h"
 #include "lib/str.h"
 
 static void put_u64(unsigned char *p, uint64_t v)
@@ -113,21 +114,6 @@ static int read_exact_file(const char *path, unsigned char *out, size_t n, char 
 	return 0;
 }
 
-static int write_all(int fd, const void *p, size_t n)
-{
-	const unsigned char *c = p;
-	while (n > 0) {
-		ssize_t w = write(fd, c, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		c += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Writes path from a temp file and links it into place; EEXIST means someone else won
  * the race, which is fine (the caller then reads theirs). */
 static int publish_file(const char *keydir, const char *name, const void *p, size_t n, mode_t mode, char *err,
@@ -150,7 +136,7 @@ static int publish_file(const char *keydir, const char *name, const void *p, siz
 	 * mssctl started as root, so the daemons' user can neither read audit.key nor
 	 * rewrite audit.pub (issue 12). */
 	/* the mode asked, whatever the umask (077 in the daemons): audit.pub is public */
-	int rc = fchmod(fd, mode) == 0 && write_all(fd, p, n) == 0 && fsync(fd) == 0 ? 0 : -1;
+	int rc = fchmod(fd, mode) == 0 && fd_write_all(fd, p, n) == 0 && fsync(fd) == 0 ? 0 : -1;
 	close(fd);
 	if (rc == 0 && link(tmp, final) != 0 && errno != EEXIST)
 		rc = -1;

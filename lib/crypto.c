@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "lib/crypto.h"
+#include "lib/fd_io.h"
 #include "lib/str.h"
 
 #define SS_HEADER crypto_secretstream_xchacha20poly1305_HEADERBYTES
@@ -90,23 +91,6 @@ bool crypto_password_verify_dummy(const char *password)
 }
 
 /* ---- file helpers ---- */
-
-static int write_all(int fd, const void *p, size_t n)
-{
-	const unsigned char *c = p;
-
-	while (n > 0) {
-		ssize_t w = write(fd, c, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		c += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
 
 /* Reads up to n bytes, stopping early only at EOF. Returns the count or -1. */
 static ssize_t read_full(int fd, void *p, size_t n)
@@ -191,7 +175,7 @@ int crypto_master_key_create(const char *path, char *err, size_t errlen)
 		return -1;
 	}
 	randombytes_buf(key, sizeof(key));
-	if (fchmod(fd, 0400) < 0 || write_all(fd, key, sizeof(key)) < 0 || fsync(fd) < 0) {
+	if (fchmod(fd, 0400) < 0 || fd_write_all(fd, key, sizeof(key)) < 0 || fsync(fd) < 0) {
 		str_error(err, errlen, "cannot write master key file %s: %s", path, strerror(errno));
 		rc = -1;
 	}
@@ -488,7 +472,7 @@ struct blob_writer *crypto_blob_create(const char *final_path, const unsigned ch
 	}
 	memcpy(head, BLOB_MAGIC, BLOB_MAGIC_LEN);
 	crypto_secretstream_xchacha20poly1305_init_push(&w->st, head + BLOB_MAGIC_LEN, key);
-	if (write_all(w->fd, head, sizeof(head)) < 0) {
+	if (fd_write_all(w->fd, head, sizeof(head)) < 0) {
 		str_error(err, errlen, "cannot write blob for %s: %s", final_path, strerror(errno));
 		crypto_blob_abort(w);
 		return NULL;
@@ -514,7 +498,7 @@ static int writer_push(struct blob_writer *w, unsigned char tag, char *err, size
 		}
 		return 0;
 	}
-	if (w->failed || write_all(w->fd, w->cipher, (size_t)clen) < 0) {
+	if (w->failed || fd_write_all(w->fd, w->cipher, (size_t)clen) < 0) {
 		w->failed = true;
 		str_error(err, errlen, "cannot write blob for %s: %s", w->final_path, strerror(errno));
 		return -1;

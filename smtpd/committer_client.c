@@ -9,6 +9,7 @@
 
 #include "audit/audit.h"
 #include "lib/buf.h"
+#include "lib/fd_io.h"
 #include "lib/log.h"
 #include "lib/str.h"
 #include "smtpd/committer.h"
@@ -43,34 +44,6 @@ static void disconnect(void)
 	committer_fd = -1;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-static int read_all(int fd, uint8_t *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t r = read(fd, p, n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		p += r;
-		n -= (size_t)r;
-	}
-	return 0;
-}
-
 /* The request sent whole: to the connection kept from the last delivery, else (it
  * broke while idle: the committer was restarted) to a new one. Nothing of a request
  * whose write failed was taken: a committer handles whole frames only. */
@@ -81,7 +54,7 @@ static int send_request(const struct mss_config *cfg, const struct buf *req)
 			committer_fd = connect_committer(cfg);
 		if (committer_fd < 0)
 			return -1;
-		if (write_all(committer_fd, req->data, req->len) == 0)
+		if (fd_send_all(committer_fd, req->data, req->len) == 0)
 			return 0;
 		disconnect();
 	}
@@ -116,11 +89,11 @@ int committer_deliver(const struct mss_config *cfg, const struct policy_message 
 		return 1; /* no committer: the caller delivers itself */
 	*batch = 0;
 	uint8_t head[COMMITTER_FRAME_HEAD], body[1024];
-	if (read_all(committer_fd, head, sizeof head) < 0)
+	if (fd_read_exact(committer_fd, head, sizeof head) < 0)
 		return lost(rc, st);
 	uint32_t len = committer_frame_len(head);
 	struct committer_ans a;
-	if (len > sizeof body || read_all(committer_fd, body, len) < 0 ||
+	if (len > sizeof body || fd_read_exact(committer_fd, body, len) < 0 ||
 	    committer_ans_parse(body, len, &a) < 0)
 		return lost(rc, st);
 	if (a.kept_written)

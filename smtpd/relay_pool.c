@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/fd_io.h"
 #include "lib/log.h"
 #include "lib/str.h"
 
@@ -164,43 +165,12 @@ bool relay_pool_free_slot(struct relay_pool *p, const char *domain, size_t *slot
 	return false;
 }
 
-/* Writes all of b, or -1. */
-static int write_all(int fd, const void *b, size_t len)
-{
-	const char *c = b;
-	while (len > 0) {
-		ssize_t w = write(fd, c, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		c += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
-static int read_all(int fd, void *b, size_t len)
-{
-	char *c = b;
-	while (len > 0) {
-		ssize_t r = read(fd, c, len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		c += r;
-		len -= (size_t)r;
-	}
-	return 0;
-}
-
 /* The batch to an idle worker: its length, then its bytes. */
 static int give(struct relay_slot *s, const void *job, size_t len)
 {
 	s->idle = false;
 	batch_keep(s, job, len);
-	if (write_all(s->ctl, &len, sizeof len) < 0 || write_all(s->ctl, job, len) < 0) {
+	if (fd_write_all(s->ctl, &len, sizeof len) < 0 || fd_write_all(s->ctl, job, len) < 0) {
 		log_warn("relay.reuse", "pid=%ld domain=%s result=failed error=\"worker gone\"", (long)s->pid,
 		         s->domain);
 		end_worker(s);
@@ -215,12 +185,12 @@ size_t relay_pool_next(int ctl, void **job)
 {
 	size_t len = 0;
 	*job = NULL;
-	if (ctl < 0 || write_all(ctl, "i", 1) < 0 || read_all(ctl, &len, sizeof len) < 0 || len == 0)
+	if (ctl < 0 || fd_write_all(ctl, "i", 1) < 0 || fd_read_exact(ctl, &len, sizeof len) < 0 || len == 0)
 		return 0;
 	*job = malloc(len);
 	if (*job == NULL)
 		abort();
-	if (read_all(ctl, *job, len) < 0) {
+	if (fd_read_exact(ctl, *job, len) < 0) {
 		free(*job);
 		*job = NULL;
 		return 0;
