@@ -8,6 +8,7 @@ accept). A session process that logged one account in refuses any other and ends
 it never serves anyone else. Nothing of a connection (identity, AUTH state, buffered
 bytes, certificate) reaches the next one through the pre-login process; a new CRL and
 SIGHUP end them; killing one mid-session loses nothing that was acknowledged."""
+import contextlib
 import os
 import shutil
 import signal
@@ -51,6 +52,16 @@ def one_connection(m, sender=PRO):
         assert send(c, sender, PATIENT)[-1][0] == 250
     assert c.cmd("QUIT")[0] == 221
     ended(m, c)
+
+
+def patient_once(m):
+    """One connection of the patient (AUTH PLAIN, QUIT), over: her session process's
+    pid, idle under the hint u:PATIENT."""
+    c = connect(m, "submission")
+    assert c.cmd("AUTH PLAIN " + plain(PATIENT, PASSWORDS[PATIENT]))[0] == 235
+    assert c.cmd("QUIT")[0] == 221
+    ended(m, c)
+    return int(sessions_of(m, "submission")[-1])
 
 
 def tls_lines(m):
@@ -393,6 +404,29 @@ def status(pid):
         return dict(line.split(":\t", 1) for line in f.read().splitlines() if ":\t" in line)
 
 
+@contextlib.contextmanager
+def gdb_holding_sigchld(master, then=()):
+    """gdb attached to the master, discarding its SIGCHLD (so that it reaps only when
+    told) and stopping it at a SIGWINCH, after which the gdb commands then run, and it
+    detaches at the next SIGWINCH (or the one after then's continue). Yields gdb once
+    attached and the master running again; gdb ends with the block."""
+    cmds = ["handle SIGCHLD nostop noprint nopass", "handle SIGWINCH stop print nopass", "continue",
+            *then, "detach"]
+    gdb = subprocess.Popen(["gdb", "-nx", "-batch", "-p", str(master)] + [a for c in cmds for a in ("-ex", c)],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (status(master).get("TracerPid", "0") != "0" and status(master)["State"][:1] == "S"):
+            assert time.monotonic() < deadline and gdb.poll() is None, "gdb did not attach"
+            time.sleep(0.1)
+        time.sleep(0.3)
+        yield gdb
+    finally:
+        if gdb.poll() is None:
+            gdb.kill()
+            gdb.wait()
+
+
 @pytest.mark.skipif(shutil.which("gdb") is None, reason="gdb holds the master's SIGCHLD back")
 def test_session_process_reaped_late_leaves_its_pre_login_process_next_peer_alone(sub):
     """A reused pre-login process goes on to its next peer once the relay to its session
@@ -411,16 +445,7 @@ def test_session_process_reaped_late_leaves_its_pre_login_process_next_peer_alon
     c = external(m)
     assert c.cmd(f"MAIL FROM:<{PRO}>")[0] == 250
     master = m.procs["smtpd"].pid
-    gdb = subprocess.Popen(["gdb", "-nx", "-batch", "-p", str(master),
-                            "-ex", "handle SIGCHLD nostop noprint nopass",
-                            "-ex", "handle SIGWINCH stop print nopass", "-ex", "continue", "-ex", "detach"],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 60  # attached, running again
-        while not (status(master).get("TracerPid", "0") != "0" and status(master)["State"][:1] == "S"):
-            assert time.monotonic() < deadline and gdb.poll() is None, "gdb did not attach"
-            time.sleep(0.1)
-        time.sleep(0.5)
+    with gdb_holding_sigchld(master) as gdb:
         os.kill(mine, signal.SIGKILL)
         with pytest.raises((OSError, EOFError, AssertionError)):
             assert c.cmd(f"RCPT TO:<{PATIENT}>")[0] == 250
@@ -432,10 +457,6 @@ def test_session_process_reaped_late_leaves_its_pre_login_process_next_peer_alon
         assert connects(m)[-1][0] == pre, "the next peer reaches the same pre-login process"
         os.kill(master, signal.SIGWINCH)  # gdb lets go
         out = gdb.communicate(timeout=60)[0]
-    finally:
-        if gdb.poll() is None:
-            gdb.kill()
-            gdb.wait()
     assert "SIGWINCH" in out, out
     assert os.path.exists(f"/proc/{mine}"), "reaped too early: the case is not made"
     os.kill(master, signal.SIGCHLD)
@@ -457,11 +478,7 @@ def test_idle_session_process_killed_right_before_its_accounts_request(sub):
     fresh session process, not a temporary failure. (The other order: the next test.)"""
     m = sub
     m.start("smtpd")
-    c = connect(m, "submission")
-    assert c.cmd("AUTH PLAIN " + plain(PATIENT, PASSWORDS[PATIENT]))[0] == 235
-    assert c.cmd("QUIT")[0] == 221
-    ended(m, c)
-    mine = sessions_of(m, "submission")[-1]
+    mine = str(patient_once(m))
     c = connect(m, "submission")  # its pre-login process has not asked yet
     master = m.procs["smtpd"].pid
     os.kill(master, signal.SIGSTOP)
@@ -490,43 +507,28 @@ def test_idle_session_process_found_dead_before_its_death_is_reaped(sub, tmp_pat
     discards its SIGCHLD while the process dies and the request comes."""
     m = sub
     m.start("smtpd")
-    c = connect(m, "submission")
-    assert c.cmd("AUTH PLAIN " + plain(PATIENT, PASSWORDS[PATIENT]))[0] == 235
-    assert c.cmd("QUIT")[0] == 221
-    ended(m, c)
-    mine = int(sessions_of(m, "submission")[-1])
+    mine = patient_once(m)
     c = connect(m, "submission")  # its pre-login process has not asked yet
     master = m.procs["smtpd"].pid
     flag = tmp_path / "go"
-    gdb = subprocess.Popen(["gdb", "-nx", "-batch", "-p", str(master),
-                            "-ex", "handle SIGCHLD nostop noprint nopass",
-                            "-ex", "handle SIGWINCH stop print nopass", "-ex", "continue",
-                            "-ex", f"shell while [ ! -e {flag} ]; do sleep 0.05; done",
-                            "-ex", "continue", "-ex", "detach"],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 60  # attached, running again
-        while not (status(master).get("TracerPid", "0") != "0" and status(master)["State"][:1] == "S"):
-            assert time.monotonic() < deadline and gdb.poll() is None, "gdb did not attach"
-            time.sleep(0.1)
-        time.sleep(0.3)
-        os.kill(master, signal.SIGWINCH)  # gdb stops it
-        while status(master)["State"][:1] != "t":
-            assert time.monotonic() < deadline and gdb.poll() is None, "gdb did not stop the master"
-            time.sleep(0.02)
-        os.kill(mine, signal.SIGKILL)
-        assert gone(mine)  # a zombie: its socket to the master is closed
-        c.send(("AUTH PLAIN " + plain(PATIENT, PASSWORDS[PATIENT]) + "\r\n").encode())
-        time.sleep(0.5)  # the request waits in the master's socket
-        flag.touch()  # gdb lets it run: one round reads both
-        code, text = c.reply()
-        os.kill(master, signal.SIGWINCH)  # gdb lets go
-        out = gdb.communicate(timeout=60)[0]
+        with gdb_holding_sigchld(master, then=(f"shell while [ ! -e {flag} ]; do sleep 0.05; done",
+                                               "continue")) as gdb:
+            os.kill(master, signal.SIGWINCH)  # gdb stops it
+            deadline = time.monotonic() + 60
+            while status(master)["State"][:1] != "t":
+                assert time.monotonic() < deadline and gdb.poll() is None, "gdb did not stop the master"
+                time.sleep(0.02)
+            os.kill(mine, signal.SIGKILL)
+            assert gone(mine)  # a zombie: its socket to the master is closed
+            c.send(("AUTH PLAIN " + plain(PATIENT, PASSWORDS[PATIENT]) + "\r\n").encode())
+            time.sleep(0.5)  # the request waits in the master's socket
+            flag.touch()  # gdb lets it run: one round reads both
+            code, text = c.reply()
+            os.kill(master, signal.SIGWINCH)  # gdb lets go
+            out = gdb.communicate(timeout=60)[0]
     finally:
-        flag.touch()
-        if gdb.poll() is None:
-            gdb.kill()
-            gdb.wait()
+        flag.touch()  # gdb's shell loop ends whatever happened
     assert out.count("SIGWINCH") >= 2, out
     os.kill(master, signal.SIGCHLD)  # reaps it now
     assert code == 235, text
@@ -633,10 +635,7 @@ def test_a_process_forked_later_holds_no_hint_of_other_accounts(sub):
     master knows of other connections goes in every process it forks."""
     m = sub
     m.start("smtpd")
-    c = connect(m, "submission")
-    assert c.cmd("AUTH PLAIN " + plain(PATIENT, PASSWORDS[PATIENT]))[0] == 235
-    assert c.cmd("QUIT")[0] == 221
-    ended(m, c)  # the patient's session process idles under the hint u:PATIENT
+    patient_once(m)  # her session process idles under the hint u:PATIENT
     first = connects(m)[-1][0]
     busy = connect(m, "submission")  # holds the idle pre-login process
     other = external(m)  # so this one is forked now, and its session process too
