@@ -14,6 +14,7 @@
 
 #include "audit/audit.h"
 #include "lib/buf.h"
+#include "lib/fd_io.h"
 #include "lib/log.h"
 #include "lib/master.h"
 #include "lib/privsep.h"
@@ -218,15 +219,9 @@ static void answer(struct client *c, bool committed, unsigned batch)
 	    .rc = c->rc, .st = c->st, .kept_written = committed && c->kept_written, .batch = batch};
 	buf_init(&out, BUF_UNLIMITED);
 	committer_ans_write(&out, &a);
-	size_t done = 0;
-	while (done < out.len) { /* a few hundred octets: the socket takes them at once */
-		ssize_t w = write(c->fd, out.data + done, out.len - done);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			break; /* the session is gone: its read fails too */
-		done += (size_t)w;
-	}
+	/* a few hundred octets: the socket takes them at once; a session gone reads
+	 * nothing either, so a failure here needs nothing more */
+	(void)fd_write_all(c->fd, out.data, out.len);
 	buf_free(&out);
 	committer_req_free(&c->req);
 	c->has_req = false;
