@@ -95,19 +95,11 @@ static int read_exact_file(const char *path, unsigned char *out, size_t n, char 
 		str_error(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	size_t got = 0;
-	while (got < n) {
-		ssize_t r = read(fd, out + got, n - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-	}
+	int rc = fd_read_exact(fd, out, n);
 	char extra;
 	ssize_t more = read(fd, &extra, 1);
 	close(fd);
-	if (got != n || more != 0) {
+	if (rc != 0 || more != 0) {
 		str_error(err, errlen, "%s: not a %zu-byte key", path, n);
 		return -1;
 	}
