@@ -32,14 +32,15 @@ int committer_socket_path(const struct mss_config *cfg, char *out, size_t outlen
 	return config_data_path(cfg, "run/committer", out, outlen);
 }
 
-static bool sqlite_store(const struct mss_config *cfg)
+/* A committer runs: batching asked for, on SQLite (PostgreSQL groups its own commits). */
+static bool batching(const struct mss_config *cfg)
 {
-	return cfg->store[0] == '\0'; /* else a PostgreSQL URI (lib/config.c checks it) */
+	return cfg->delivery_batch_max > 1 && !store_is_shared(cfg);
 }
 
 bool committer_wanted(const struct mss_config *cfg, const struct policy_message *m)
 {
-	return cfg->delivery_batch_max > 1 && sqlite_store(cfg) && policy_all_local(cfg, m);
+	return batching(cfg) && policy_all_local(cfg, m);
 }
 
 /* ---- the process ---- */
@@ -465,7 +466,7 @@ int committer_start(struct committer_process *cp, const struct mss_config *cfg, 
 	cp->pause = 1;
 	cp->close_fds = close_fds;
 	cp->nclose = nclose;
-	if (cfg->delivery_batch_max <= 1 || !sqlite_store(cfg))
+	if (!batching(cfg))
 		return 0;
 	fork_one(cp);
 	return cp->pid > 0 ? 0 : -1;
@@ -509,7 +510,7 @@ void committer_tick(struct committer_process *cp)
 {
 	if (cp->pid > 0 || cp->restart_at == 0 || time(NULL) < cp->restart_at)
 		return;
-	if (cp->cfg->delivery_batch_max <= 1 || !sqlite_store(cp->cfg)) { /* turned off by SIGHUP */
+	if (!batching(cp->cfg)) { /* turned off by SIGHUP */
 		cp->restart_at = 0;
 		return;
 	}
