@@ -436,7 +436,7 @@ static int writer_open_tmp(struct blob_writer *w, char *err, size_t errlen)
 	struct buf b;
 
 	buf_init(&b, PATH_MAX - 1);
-	int rc = buf_printf(&b, "%s/.tmp-blob-XXXXXX", dir);
+	int rc = buf_printf(&b, "%s/" CRYPTO_BLOB_TMP_PREFIX "XXXXXX", dir);
 	free(dir);
 	if (rc < 0) {
 		buf_free(&b);

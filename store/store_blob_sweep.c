@@ -16,13 +16,11 @@
 #include "lib/str.h"
 #include "store/store_int.h"
 
-#define TMP_PREFIX ".tmp-blob-" /* lib/crypto.c's temporary files, renamed once whole */
-
 /* A blob's name (16 random bytes in hex, store_blob_name) or a temporary file's:
  * nothing else in the directory is ever looked at. */
 static bool blob_file(const char *name, bool *tmp)
 {
-	*tmp = strncmp(name, TMP_PREFIX, strlen(TMP_PREFIX)) == 0;
+	*tmp = strncmp(name, CRYPTO_BLOB_TMP_PREFIX, strlen(CRYPTO_BLOB_TMP_PREFIX)) == 0;
 	return *tmp || (strlen(name) == STORE_BLOB_NAME_LEN - 1 &&
 	                strspn(name, "0123456789abcdef") == STORE_BLOB_NAME_LEN - 1);
 }
