@@ -461,7 +461,7 @@ static int deliver_rows(struct store *store, struct policy_staged *p, struct mss
 		audit_deferred_settle(rc == 0);
 	}
 	if (rc != 0) {
-		refuse(st, 451, "4.3.0", "temporary failure storing the message, try again later");
+		policy_not_stored(st);
 		(void)audit_flush(store, why, sizeof why);
 		audit_decision(store, m->sender, "smtp.deliver", m->queue_id, NULL, st, "");
 		return -1;
@@ -478,6 +478,11 @@ static int deliver_local(struct store *store, const struct policy_message *m, st
 	/* filed after the durable store: filing never loses mail */
 	policy_deliver_finish(store, p, rc == 0);
 	return rc < 0 ? -1 : 0;
+}
+
+void policy_not_stored(struct mss_status *st)
+{
+	(void)refuse(st, 451, "4.3.0", "temporary failure storing the message, try again later");
 }
 
 bool policy_all_local(const struct mss_config *cfg, const struct policy_message *m)

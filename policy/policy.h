@@ -122,6 +122,9 @@ int policy_deliver_stage(struct store *store, struct policy_staged *staged, stru
  * removing the blob files of a delivery whose rows were never stored (a batch that
  * could not begin). staged may be NULL. */
 void policy_deliver_finish(struct store *store, struct policy_staged *staged, bool committed);
+/* st set to what a delivery nothing of which was stored answers (451 4.3.0): the
+ * session's, and the committer's when its batch or its answer was lost. */
+void policy_not_stored(struct mss_status *st);
 /* Whether m has recipients and all of them are in a local domain. */
 bool policy_all_local(const struct mss_config *cfg, const struct policy_message *m);
 

@@ -18,7 +18,6 @@
 #include "lib/log.h"
 #include "lib/master.h"
 #include "lib/privsep.h"
-#include "lib/str.h"
 #include "policy/policy.h"
 #include "smtpd/committer_msg.h"
 #include "store/store.h"
@@ -155,15 +154,6 @@ static int by_arrival(const void *a, const void *b)
 	return x->arrived < y->arrived ? -1 : x->arrived > y->arrived;
 }
 
-static void fail_st(struct mss_status *st)
-{
-	st->code = 451;
-	str_assert(str_copy(st->enhanced, sizeof st->enhanced, "4.3.0"), "a constant into 12 bytes");
-	str_assert(
-	    str_copy(st->text, sizeof st->text, "temporary failure storing the message, try again later"),
-	    "a constant sentence into 256 bytes");
-}
-
 /* One delivery's first step, before the batch's transaction: everything that needs no
  * row given out in it (policy_deliver_prepare), so the write lock is held for the rows
  * only. Reads the store, writes none of it (a large blob's file, removed unless its
@@ -183,7 +173,7 @@ static void prepare_one(struct committer *k, struct client *c)
 	memset(&c->st, 0, sizeof c->st);
 	c->kept_written = false;
 	c->rc = -1;
-	fail_st(&c->st); /* until its rows are in */
+	policy_not_stored(&c->st); /* until its rows are in */
 	c->staged = policy_deliver_prepare(k->st, &c->pm);
 }
 
@@ -195,7 +185,7 @@ static void stage_one(struct committer *k, struct client *c)
 	memset(&c->st, 0, sizeof c->st);
 	if (!store_batch_open(k->st)) { /* an earlier one's error ended it */
 		c->rc = -1;
-		fail_st(&c->st);
+		policy_not_stored(&c->st);
 		return;
 	}
 	for (size_t i = 0; i < r->nkept; i++) {
@@ -214,7 +204,7 @@ static void answer(struct client *c, bool committed, unsigned batch)
 	struct buf out;
 	if (!committed) {
 		c->rc = -1;
-		fail_st(&c->st);
+		policy_not_stored(&c->st);
 	}
 	const struct committer_ans a = {
 	    .rc = c->rc, .st = c->st, .kept_written = committed && c->kept_written, .batch = batch};

@@ -11,7 +11,7 @@
 #include "lib/buf.h"
 #include "lib/fd_io.h"
 #include "lib/log.h"
-#include "lib/str.h"
+#include "policy/policy.h"
 #include "smtpd/committer.h"
 #include "smtpd/committer_msg.h"
 
@@ -66,11 +66,7 @@ static int lost(int *rc, struct mss_status *st)
 	disconnect();
 	log_err("committer.lost", "error=\"no answer from the committer: the delivery was not committed\"");
 	*rc = -1;
-	st->code = 451;
-	str_assert(str_copy(st->enhanced, sizeof st->enhanced, "4.3.0"), "a constant into 12 bytes");
-	str_assert(
-	    str_copy(st->text, sizeof st->text, "temporary failure storing the message, try again later"),
-	    "a constant sentence into 256 bytes");
+	policy_not_stored(st);
 	return 0;
 }
 
