@@ -16,12 +16,14 @@
 
 #define ADDR_MAX MSS_ADDRESS_SIZE
 
-/* The grantee g.professional is not a directory entry marked inactive (mssctl directory
+/* The professional in column col is a directory entry marked inactive (mssctl directory
  * disable, or struck off: a local account's entry the import no longer lists is kept
- * inactive, directory_merge.c). The grant itself stays: the access returns with the
- * entry. A local account the directory never listed reads, as it writes (policy.md). */
-#define GRANTEE_IN_DIRECTORY                                                                                 \
-	"NOT EXISTS (SELECT 1 FROM directory_entry d WHERE d.address = g.professional AND d.active = 0)"
+ * inactive, directory_merge.c). His grants stay: the access returns with the entry. A
+ * local account the directory never listed reads, as it writes (policy.md). */
+#define INACTIVE_IN_DIRECTORY(col)                                                                           \
+	"EXISTS (SELECT 1 FROM directory_entry d WHERE d.address = " col " AND d.active = 0)"
+#define GRANTEE_IN_DIRECTORY "NOT " INACTIVE_IN_DIRECTORY("g.professional")
+#define PRO_INACTIVE INACTIVE_IN_DIRECTORY("pro") /* vault_access_list's */
 
 enum access_op { OP_GRANT, OP_REVOKE, OP_BLOCK, OP_UNBLOCK };
 
@@ -288,18 +290,17 @@ int vault_access_list(struct store *st, const char *patient,
 	struct list_walk w = {fn, arg};
 	if (lower_copy(p, patient) != 0)
 		return 0;
-	int rc = sql_foreach(
-	    store_sql(st), "vault.access_list",
-	    "SELECT pro, max(rights), max(granted), max(blocked), max(since),"
-	    " CASE WHEN EXISTS (SELECT 1 FROM directory_entry d WHERE d.address = pro AND d.active = 0)"
-	    "  THEN 1 ELSE 0 END"
-	    " FROM ("
-	    " SELECT professional AS pro, rights, created AS granted, 0 AS blocked, 0 AS since"
-	    "  FROM vault_grant WHERE patient = ?1"
-	    " UNION ALL"
-	    " SELECT professional, '', 0, 1, created FROM patient_blocks WHERE patient = ?1) AS x"
-	    " GROUP BY pro ORDER BY pro",
-	    SQL_ARGS(SQL_TEXT(p)), access_row, &w, err, sizeof err);
+	int rc =
+	    sql_foreach(store_sql(st), "vault.access_list",
+	                "SELECT pro, max(rights), max(granted), max(blocked), max(since),"
+	                " CASE WHEN " PRO_INACTIVE " THEN 1 ELSE 0 END"
+	                " FROM ("
+	                " SELECT professional AS pro, rights, created AS granted, 0 AS blocked, 0 AS since"
+	                "  FROM vault_grant WHERE patient = ?1"
+	                " UNION ALL"
+	                " SELECT professional, '', 0, 1, created FROM patient_blocks WHERE patient = ?1) AS x"
+	                " GROUP BY pro ORDER BY pro",
+	                SQL_ARGS(SQL_TEXT(p)), access_row, &w, err, sizeof err);
 	if (rc < 0)
 		log_err("vault_access", "error=\"%s\"", err);
 	return rc < 0 ? -1 : 0;
