@@ -36,10 +36,12 @@ static const char insert_sql[] =
     " first_name, profession_code, profession_label, speciality_code, speciality_label, digest, updated, "
     "active)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 1)";
-static const char update_sql[] =
-    "UPDATE directory_entry SET bal_type = ?2, id_type = ?3, id_value = ?4, national_id = ?5,"
-    " civility = ?6, last_name = ?7, first_name = ?8, profession_code = ?9, profession_label = ?10,"
-    " speciality_code = ?11, speciality_label = ?12, digest = ?13, updated = ?14 WHERE address = ?1";
+/* An entry's fields from the file (write_entry's arguments), for update_sql and return_sql. */
+#define SET_FIELDS                                                                                           \
+	"UPDATE directory_entry SET bal_type = ?2, id_type = ?3, id_value = ?4, national_id = ?5,"           \
+	" civility = ?6, last_name = ?7, first_name = ?8, profession_code = ?9, profession_label = ?10,"     \
+	" speciality_code = ?11, speciality_label = ?12, digest = ?13, updated = ?14"
+static const char update_sql[] = SET_FIELDS " WHERE address = ?1";
 
 /* Entries whose address the new file lacks: their structures first, then themselves
  * (stage_line_address, built while staging, makes each test an index probe), except a
@@ -63,11 +65,7 @@ static const char struck_sql[] =
 static const char strike_sql[] =
     "UPDATE directory_entry SET active = 0, digest = ?2, updated = ?3 WHERE address = ?1";
 /* A struck-off entry listed again: its fields, and active once more. */
-static const char return_sql[] =
-    "UPDATE directory_entry SET bal_type = ?2, id_type = ?3, id_value = ?4, national_id = ?5,"
-    " civility = ?6, last_name = ?7, first_name = ?8, profession_code = ?9, profession_label = ?10,"
-    " speciality_code = ?11, speciality_label = ?12, digest = ?13, updated = ?14, active = 1"
-    " WHERE address = ?1";
+static const char return_sql[] = SET_FIELDS ", active = 1 WHERE address = ?1";
 
 struct group {
 	bool open;
