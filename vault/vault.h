@@ -80,14 +80,11 @@ struct vault_inbox_hook {
  * as sent to the others, and to each patient the copy vault_copy.h decides (patients
  * whose copies are the same share one delivery; a patient whose copy changes nothing
  * gets the message as sent). The hook runs with the last delivery. hook may be NULL.
- * Returns 0 or -1 with err. */
-int vault_deliver_inbox(struct store *store, const struct vault_delivery *d,
-                        const struct vault_inbox_hook *hook, char *err, size_t errlen);
-/* vault_deliver_inbox in two steps (store_deliver_prepare's reasons): the prepare,
- * before the transaction, decides the versions, builds the patients' copies and
- * prepares each for the store (sealed, blobs written); *out is set either way, give it
- * to vault_inbox_free. The rows, in the transaction, store each version in turn. d and
- * the hook's arg must live until the rows. Each returns 0 or -1 with err. */
+ * In two steps (store_deliver_prepare's reasons): the prepare, before the transaction,
+ * decides the versions, builds the patients' copies and prepares each for the store
+ * (sealed, blobs written); *out is set either way, give it to vault_inbox_free. The
+ * rows, in the transaction, store each version in turn. d and the hook's arg must live
+ * until the rows. Each returns 0 or -1 with err. */
 struct vault_inbox_plan;
 int vault_inbox_prepare(struct store *store, const struct vault_delivery *d,
                         const struct vault_inbox_hook *hook, struct vault_inbox_plan **out, char *err,

@@ -369,14 +369,3 @@ int vault_inbox_rows(struct store *store, struct vault_inbox_plan *p, char *err,
 			rc = store_deliver_rows(store, p->prep[k], NULL, err, errlen);
 	return rc;
 }
-
-int vault_deliver_inbox(struct store *store, const struct vault_delivery *d,
-                        const struct vault_inbox_hook *hook, char *err, size_t errlen)
-{
-	struct vault_inbox_plan *p;
-	int rc = vault_inbox_prepare(store, d, hook, &p, err, errlen);
-	if (rc == 0)
-		rc = vault_inbox_rows(store, p, err, errlen);
-	vault_inbox_free(store, p);
-	return rc;
-}
