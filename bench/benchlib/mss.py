@@ -15,6 +15,8 @@ PRO = "dr.martin@pro.mss.test"
 PRO2 = "dr.durand@pro.mss.test"
 PATIENT = "146026322000196@patient.mss.test"
 PASSWORD = "bench-Passw0rd-123"
+# Each daemon's listeners (the second is the one waited for); KEY_listen in mss.conf.
+DAEMON_PORTS = {"mss-smtpd": ("smtp", "submission", "submissions"), "mss-imapd": ("imaps", "imap")}
 
 
 class Mss:
@@ -47,9 +49,27 @@ class Mss:
             "relay_networks": "127.0.0.0/8",
         }
         lines.update(extra or {})
+        self.lines = lines
+        self._write_conf()
+
+    def _write_conf(self):
         with open(self.conf, "w") as f:
-            for k, v in lines.items():
+            for k, v in self.lines.items():
                 f.write("%s = %s\n" % (k, v))
+
+    def _new_ports(self, name):
+        """New free ports for the listeners of daemon name, written into the config."""
+        for k in DAEMON_PORTS[name]:
+            self.ports[k] = common.free_port()
+            self.lines[k + "_listen"] = "127.0.0.1:%d" % self.ports[k]
+        self._write_conf()
+
+    def log_tail(self, name, n=20):
+        try:
+            with open(os.path.join(self.dir, name + ".log"), errors="replace") as f:
+                return "".join(f.readlines()[-n:])
+        except OSError:
+            return ""
 
     def bin(self, name):
         sub = {"mssctl": "ctl", "mss-smtpd": "smtpd", "mss-imapd": "imapd"}[name]
@@ -71,15 +91,28 @@ class Mss:
                      stdin=PASSWORD + "\n")
         return self
 
-    def start(self, which=("mss-smtpd", "mss-imapd")):
+    def start(self, which=("mss-smtpd", "mss-imapd"), tries=3):
+        """Starts the daemons. The free ports were chosen before a daemon binds them: a
+        process started meanwhile (the test stages run side by side) may take one, and
+        the daemon then stops ("cannot listen on ...: Address already in use"): new
+        ports for it, and again (as benchlib/postfix does)."""
         for name in which:
-            log = open(os.path.join(self.dir, name + ".log"), "ab")
-            p = subprocess.Popen([self.bin(name), "-c", self.conf, "-d"],
-                                 stdout=log, stderr=subprocess.STDOUT,
-                                 start_new_session=True)
-            self.procs[name] = p
-            port = self.ports["submission" if name == "mss-smtpd" else "imap"]
-            common.wait_port(port, proc=p)
+            for attempt in range(tries):
+                log = open(os.path.join(self.dir, name + ".log"), "ab")
+                p = subprocess.Popen([self.bin(name), "-c", self.conf, "-d"],
+                                     stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+                log.close()
+                self.procs[name] = p
+                try:
+                    common.wait_port(self.ports[DAEMON_PORTS[name][1]], proc=p)
+                    break
+                except RuntimeError as e:
+                    tail = self.log_tail(name)
+                    if attempt == tries - 1 or "Address already in use" not in tail:
+                        raise RuntimeError("%s: %s\n%s" % (name, e, tail)) from None
+                    self.procs.pop(name)
+                    self._new_ports(name)
         return self
 
     def pid(self, name):
