@@ -24,11 +24,13 @@
 #include "vault/vault_delivery.h"
 #include "vault/vault_profile.h"
 
-static int refuse(struct mss_status *st, int code, const char *enh, const char *text)
+int policy_refuse(struct mss_status *st, int code, const char *enh, const char *text)
 {
 	st->code = code;
 	str_assert(str_copy(st->enhanced, sizeof st->enhanced, enh), "a constant \"4.3.0\" into 12 bytes");
-	str_assert(str_copy(st->text, sizeof st->text, text), "a constant sentence into 256 bytes");
+	if (str_copy(st->text, sizeof st->text, text) < 0)
+		log_warn("policy", "code=%d enhanced=%s error=\"reply text cut to %zu bytes\"", code, enh,
+		         sizeof st->text - 1);
 	return code >= 500 ? 1 : -1;
 }
 
@@ -41,7 +43,7 @@ static int accept(struct mss_status *st)
 
 static int temp_failure(struct mss_status *st)
 {
-	return refuse(st, 451, "4.3.0", "temporary failure, try again later");
+	return policy_refuse(st, 451, "4.3.0", "temporary failure, try again later");
 }
 
 /* Formats an audit record's detail. A record cut short would misstate the decision, so a
@@ -405,7 +407,7 @@ static void deliver_prepare(struct store *store, struct policy_staged *p)
 			return;
 		}
 		if (profile == 2) {
-			refuse(&p->st, 550, "5.6.0", err);
+			policy_refuse(&p->st, 550, "5.6.0", err);
 			p->outcome = 2;
 			return;
 		}
@@ -414,7 +416,7 @@ static void deliver_prepare(struct store *store, struct policy_staged *p)
 	if (rc == 0 && writes_to_self(&p->d)) { /* RCPT let it through for a section */
 		vault_delivery_close(&p->d);
 		p->open = false;
-		refuse(
+		policy_refuse(
 		    &p->st, 550, "5.7.1",
 		    "patients cannot write to patients; to yourself, only a profile section (Subject: Profil "
 		    "medical : <section>)");
@@ -482,7 +484,7 @@ static int deliver_local(struct store *store, const struct policy_message *m, st
 
 void policy_not_stored(struct mss_status *st)
 {
-	(void)refuse(st, 451, "4.3.0", "temporary failure storing the message, try again later");
+	(void)policy_refuse(st, 451, "4.3.0", "temporary failure storing the message, try again later");
 }
 
 bool policy_all_local(const struct mss_config *cfg, const struct policy_message *m)

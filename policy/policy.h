@@ -122,6 +122,10 @@ int policy_deliver_stage(struct store *store, struct policy_staged *staged, stru
  * removing the blob files of a delivery whose rows were never stored (a batch that
  * could not begin). staged may be NULL. */
 void policy_deliver_finish(struct store *store, struct policy_staged *staged, bool committed);
+/* st set to a refusal (code 5xx, returns 1) or a failure (returns -1). enh is a constant;
+ * text may come from the vault (a profile section's refusal, of no bounded length) and is
+ * cut at the reply's length: a cut reply still says why, an abort would end the session. */
+int policy_refuse(struct mss_status *st, int code, const char *enh, const char *text);
 /* st set to what a delivery nothing of which was stored answers (451 4.3.0): the
  * session's, and the committer's when its batch or its answer was lost. */
 void policy_not_stored(struct mss_status *st);

@@ -27,6 +27,7 @@
 #include "audit/audit_schema.h"
 #include "msg/msg.h"
 #include "policy/contacts.h"
+#include "policy/policy.h"
 #include "policy/policy_rules.h"
 #include "policy/policy_schema.h"
 #include "vault/vault_access.h"
@@ -373,9 +374,29 @@ static void test_contact_states(void **state)
 	                 0);
 }
 
+/* A refusal's text from the vault (a profile section's, "Profile section not filed: "
+ * and the vault's sentence, of no bounded length) longer than a reply holds is cut to
+ * it, not a panic that would end the patient's session process. */
+static void test_refusal_text_longer_than_a_reply_is_cut(void **state)
+{
+	(void)state;
+	struct mss_status st;
+	char text[600];
+	memset(text, 'x', sizeof text - 1);
+	text[sizeof text - 1] = '\0';
+	assert_int_equal(policy_refuse(&st, 550, "5.6.0", text), 1);
+	assert_int_equal(st.code, 550);
+	assert_string_equal(st.enhanced, "5.6.0");
+	assert_int_equal(strlen(st.text), sizeof st.text - 1);
+	assert_memory_equal(st.text, text, sizeof st.text - 1);
+	assert_int_equal(policy_refuse(&st, 451, "4.3.0", "short"), -1);
+	assert_string_equal(st.text, "short");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_refusal_text_longer_than_a_reply_is_cut),
 	    cmocka_unit_test(test_policy_table),
 	    cmocka_unit_test(test_audit_reason),
 	    cmocka_unit_test(test_contact_from_headers),
