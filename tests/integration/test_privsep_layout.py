@@ -20,11 +20,12 @@ import socket
 import struct
 import subprocess
 import time
+import urllib.parse
 from pathlib import Path
 
 import pytest
 
-from conftest import PASSWORDS, PATIENT, PRO
+from conftest import PASSWORDS, PATIENT, PG_BASE, PRO
 from test_privsep import children, comm, fd_targets
 from test_smtp_mx import OPERATOR_DN, deliver, mx  # noqa: F401 (the mx fixture)
 from test_smtp_protocol import connect, inbox_count, plain
@@ -49,7 +50,29 @@ def descendants(pid):
 
 
 def holds_db(pid):
-    return any(t.endswith("mss.db") for t in fd_targets(pid))
+    """Whether pid holds the store: the SQLite file open, or on PostgreSQL (MSS_TEST_PG)
+    a connection to its server (a session process's descriptors, not a file's name)."""
+    targets = fd_targets(pid)
+    if any(t.endswith("mss.db") for t in targets):
+        return True
+    return bool(PG_BASE) and bool(pg_connections() & {t[8:-1] for t in targets if t.startswith("socket:[")})
+
+
+def pg_connections():
+    """The socket inodes of the TCP connections to the PostgreSQL server's port, from
+    /proc/net/tcp{,6}: "sl local remote state ... inode", addresses as hex ip:port."""
+    port = urllib.parse.urlsplit(PG_BASE).port or 5432
+    out = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            if len(f) > 9 and int(f[2].rsplit(":", 1)[1], 16) == port and f[3] == "01":  # ESTABLISHED
+                out.add(f[9])
+    return out
 
 
 def connect_prelogin(m):
@@ -97,11 +120,12 @@ def test_prelogin_process_is_confined(imapd):
         assert list(empty.iterdir()) == []
         targets = fd_targets(pre)
         assert not [t for t in targets if "mss.db" in t or "/keys" in t or str(m.data_dir) in t]
+        assert not holds_db(pre)  # nor, on PostgreSQL, a connection to its server
         assert len(sockets_of(pre)) == 4, targets
         files = [t for t in targets if not t.startswith("socket:")]
         assert set(files) <= {str(m.log_path("imapd")), "/dev/null"}, targets
         # the session process holds the database; the pre-login one asks it
-        assert [t for t in fd_targets(session) if t.endswith("mss.db")]
+        assert holds_db(session)
         assert c.login(PATIENT, PASSWORDS[PATIENT])[0] == "OK"
         assert c.select("INBOX")[0] == "OK"
     finally:
@@ -132,11 +156,12 @@ def test_relay_runs_under_sched_batch(mss, batch):
 
 def test_key_files_unreadable_by_login_user(imapd):
     """Whatever the pre-login process could do outside its chroot, login_user can read
-    neither the master key, the audit key, the TLS key nor the database."""
+    neither the master key, the audit key, the TLS key nor the database (SQLite's file;
+    PostgreSQL's is its server's)."""
     m = imapd
     nobody = pwd.getpwnam("nobody")
     paths = [m.data_dir / "keys" / "master.key", m.data_dir / "keys" / "audit.key",
-             m.data_dir / "mss.db", Path(m.settings["tls_key"])]
+             Path(m.settings["tls_key"])] + ([] if PG_BASE else [m.data_dir / "mss.db"])
     assert all(p.exists() for p in paths)
     pid = os.fork()
     if pid == 0:
@@ -296,10 +321,11 @@ def assert_confined(m, pre, session, daemon, sockets=4):
     assert list(empty.iterdir()) == []
     targets = fd_targets(pre)
     assert not [t for t in targets if "mss.db" in t or "/keys" in t or str(m.data_dir) in t]
+    assert not holds_db(pre)  # nor, on PostgreSQL, a connection to its server
     assert len(sockets_of(pre)) == sockets, targets
     files = [t for t in targets if not t.startswith("socket:")]
     assert set(files) <= {str(m.log_path(daemon)), "/dev/null"}, targets
-    assert [t for t in fd_targets(session) if t.endswith("mss.db")]
+    assert holds_db(session)
 
 
 @pytest.mark.parametrize("listener", ["smtp", "submission", "submissions"])
