@@ -56,6 +56,11 @@ struct client {
 	int rc;
 	struct mss_status st;
 	bool kept_written;
+	/* what the session sent after its request: its withdrawal (committer_msg.h), read
+	 * apart from in, which the parsed request points into */
+	uint8_t after[COMMITTER_WITHDRAW_LEN];
+	size_t nafter;
+	bool withdrawn;
 };
 
 struct committer {
@@ -101,10 +106,50 @@ static void accept_clients(struct committer *k)
 	}
 }
 
+static int refuse_after(void)
+{
+	log_err("committer.request", "result=refused error=\"a second request before the answer\"");
+	return -1;
+}
+
+/* n more octets after c's request: its withdrawal once whole. Returns -1 for anything
+ * else (a second request before the answer). */
+static int read_after(struct client *c, const uint8_t *p, size_t n)
+{
+	if (n > sizeof c->after - c->nafter)
+		return refuse_after();
+	memcpy(c->after + c->nafter, p, n);
+	c->nafter += n;
+	if (c->nafter < sizeof c->after)
+		return 0;
+	if (!committer_is_withdraw(c->after))
+		return refuse_after();
+	c->withdrawn = true;
+	return 0;
+}
+
+/* While c's request waits: only its withdrawal may come, or the end of the connection
+ * (the session gave up: the request goes unstored). */
+static int read_withdrawal(struct client *c)
+{
+	uint8_t b[COMMITTER_WITHDRAW_LEN + 1];
+	for (;;) {
+		ssize_t r = read(c->fd, b, sizeof b);
+		if (r == 0)
+			return -1;
+		if (r < 0)
+			return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
+		if (read_after(c, b, (size_t)r) < 0)
+			return -1;
+	}
+}
+
 /* Reads what c sent; a whole frame becomes its request. Returns -1 when c must go
  * (closed, an error, a frame too large or malformed: its session answers 451). */
 static int read_client(struct committer *k, struct client *c)
 {
+	if (c->has_req)
+		return read_withdrawal(c);
 	for (;;) {
 		/* straight into the request's buffer, which stops at frame_max */
 		if (buf_reserve(&c->in, 65536) < 0 && buf_reserve(&c->in, 1) < 0) {
@@ -125,7 +170,10 @@ static int read_client(struct committer *k, struct client *c)
 	}
 	if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 		return -1;
-	if (c->has_req || c->in.len < COMMITTER_FRAME_HEAD)
+	/* a withdrawal read after its request's answer went: nothing left to withdraw */
+	while (c->in.len >= COMMITTER_WITHDRAW_LEN && committer_is_withdraw((const uint8_t *)c->in.data))
+		buf_consume(&c->in, COMMITTER_WITHDRAW_LEN);
+	if (c->in.len < COMMITTER_FRAME_HEAD)
 		return 0;
 	uint32_t len = committer_frame_len((const uint8_t *)c->in.data);
 	if (len > k->frame_max) {
@@ -135,17 +183,15 @@ static int read_client(struct committer *k, struct client *c)
 	if (c->in.len < COMMITTER_FRAME_HEAD + (size_t)len)
 		return 0;
 	char err[256];
-	if (c->in.len != COMMITTER_FRAME_HEAD + (size_t)len ||
-	    committer_req_parse((const uint8_t *)c->in.data + COMMITTER_FRAME_HEAD, len, &c->req, err,
+	if (committer_req_parse((const uint8_t *)c->in.data + COMMITTER_FRAME_HEAD, len, &c->req, err,
 	                        sizeof err) < 0) {
-		log_err("committer.request", "result=refused error=\"%s\"",
-		        c->in.len != COMMITTER_FRAME_HEAD + (size_t)len ? "a second request before the answer"
-		                                                        : err);
+		log_err("committer.request", "result=refused error=\"%s\"", err);
 		return -1;
 	}
 	c->has_req = true;
 	c->arrived = k->next_arrival++;
-	return 0;
+	size_t end = COMMITTER_FRAME_HEAD + (size_t)len;
+	return read_after(c, (const uint8_t *)c->in.data + end, c->in.len - end);
 }
 
 static int by_arrival(const void *a, const void *b)
@@ -216,11 +262,27 @@ static void answer(struct client *c, bool committed, unsigned batch)
 	buf_free(&out);
 	committer_req_free(&c->req);
 	c->has_req = false;
+	c->nafter = 0;
+	c->withdrawn = false;
 	/* the message read is wiped, as a reused session process wipes a peer's bytes:
 	 * nothing of one patient's mail stays in the heap the next delivery uses */
 	size_t limit = c->in.limit;
 	buf_free(&c->in);
 	buf_init_wiped(&c->in, limit);
+}
+
+/* The requests whose sessions gave up waiting before a batch took them: answered "not
+ * stored" and never stored, so the session's 451 is true and its client's retry the
+ * only copy. */
+static void answer_withdrawn(struct committer *k)
+{
+	for (size_t i = 0; i < k->n; i++) {
+		struct client *c = &k->c[i];
+		if (!c->has_req || !c->withdrawn)
+			continue;
+		log_info("committer.withdraw", "qid=%s result=withdrawn", c->req.queue_id);
+		answer(c, false, 0);
+	}
 }
 
 static void store_done(struct committer *k);
@@ -377,6 +439,7 @@ static void committer_main(const struct mss_config *cfg, int keys_fd)
 			waiting = waiting || k.c[i].has_req;
 		if (stop && ready == 0 && !waiting)
 			break;
+		answer_withdrawn(&k);
 		run_batch(&k);
 	}
 	free(p);

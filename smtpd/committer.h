@@ -17,6 +17,10 @@
  * blob files it wrote. A committer that dies mid-batch committed nothing of it: its
  * sessions read the end of the socket and answer 451 4.3.0; the master starts another
  * (after a pause that doubles while it keeps dying young, as the queue process).
+ * A session with no answer after twice store_timeout asks the committer to withdraw its
+ * delivery and waits as long again: not yet in a batch, it is answered 451 and never
+ * stored; else the batch's outcome comes. Only a committer silent to both says 451
+ * with the outcome unknown (committer.lost result=unknown names the queue id).
  * Sessions that cannot reach a committer (none running, or restarting) deliver
  * themselves, as with delivery_batch_max 0 or 1. */
 #ifndef MSS_SMTPD_COMMITTER_H

@@ -11,6 +11,7 @@
 #include "lib/buf.h"
 #include "lib/fd_io.h"
 #include "lib/log.h"
+#include "lib/str.h"
 #include "policy/policy.h"
 #include "smtpd/committer.h"
 #include "smtpd/committer_msg.h"
@@ -26,8 +27,10 @@ static int connect_committer(const struct mss_config *cfg)
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
-	/* a committer that never answers (stopped, or stuck behind another writer) costs
-	 * the client a 451 after twice the wait one database call may take, not its session */
+	/* a committer that does not answer (stopped, or stuck behind another writer) within
+	 * twice the wait one database call may take is asked to withdraw the delivery, and
+	 * given as long again (withdraw): a 451, not the session, and never one said of a
+	 * delivery it then commits */
 	struct timeval wait = {.tv_sec = 2 * (time_t)cfg->store_timeout};
 	if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait) < 0) {
@@ -61,13 +64,63 @@ static int send_request(const struct mss_config *cfg, const struct buf *req)
 	return -1;
 }
 
-static int lost(int *rc, struct mss_status *st)
+static int lost(const char *qid, int *rc, struct mss_status *st)
 {
 	disconnect();
-	log_err("committer.lost", "error=\"no answer from the committer: the delivery was not committed\"");
+	log_err("committer.lost",
+	        "qid=%s error=\"no answer from the committer: the delivery was not committed\"", qid);
 	*rc = -1;
 	policy_not_stored(st);
 	return 0;
+}
+
+/* The committer neither answered nor withdrew the delivery in time: it may still commit
+ * it (stopped, or stuck in its batch's commit), so the 451 says so, and the log names
+ * the queue id an operator finds a second copy by. */
+static int unknown(const char *qid, int *rc, struct mss_status *st)
+{
+	disconnect();
+	log_err("committer.lost",
+	        "qid=%s result=unknown error=\"no answer from the committer, nor to its withdrawal: the "
+	        "delivery may still be committed, and the client's retry then delivers it twice\"",
+	        qid);
+	*rc = -1;
+	st->code = 451;
+	str_assert(str_copy(st->enhanced, sizeof st->enhanced, "4.3.0"), "a constant into 12 bytes");
+	str_assert(str_copy(st->text, sizeof st->text,
+	                    "the message's storage is not confirmed; a retry may deliver it twice"),
+	           "a constant sentence into 256 bytes");
+	return 0;
+}
+
+/* The answer to the request sent. Returns 0, 1 when none came within the socket's wait
+ * (SO_RCVTIMEO), -1 when the connection ended or the answer does not parse. */
+static int read_answer(struct committer_ans *a)
+{
+	uint8_t head[COMMITTER_FRAME_HEAD], body[1024];
+	errno = 0;
+	if (fd_read_exact(committer_fd, head, sizeof head) < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK ? 1 : -1;
+	uint32_t len = committer_frame_len(head);
+	if (len > sizeof body || fd_read_exact(committer_fd, body, len) < 0 ||
+	    committer_ans_parse(body, len, a) < 0)
+		return -1;
+	return 0;
+}
+
+/* The wait ran out: the committer may not have begun the batch that holds the request,
+ * or be in it. Asks it to withdraw the delivery and waits once more as long: it answers
+ * "not stored" (withdrawn) or the batch's real outcome. Returns as read_answer. */
+static int withdraw(struct committer_ans *a)
+{
+	struct buf w;
+	buf_init(&w, BUF_UNLIMITED);
+	committer_withdraw_write(&w);
+	int sent = fd_send_all(committer_fd, w.data, w.len);
+	buf_free(&w);
+	/* a committer gone: it dies before its commit or answers after it, and it answered
+	 * nothing, so nothing of its batch was committed */
+	return sent < 0 ? -1 : read_answer(a);
 }
 
 int committer_deliver(const struct mss_config *cfg, const struct policy_message *m, int *rc,
@@ -84,14 +137,18 @@ int committer_deliver(const struct mss_config *cfg, const struct policy_message 
 	if (sent < 0)
 		return 1; /* no committer: the caller delivers itself */
 	*batch = 0;
-	uint8_t head[COMMITTER_FRAME_HEAD], body[1024];
-	if (fd_read_exact(committer_fd, head, sizeof head) < 0)
-		return lost(rc, st);
-	uint32_t len = committer_frame_len(head);
 	struct committer_ans a;
-	if (len > sizeof body || fd_read_exact(committer_fd, body, len) < 0 ||
-	    committer_ans_parse(body, len, &a) < 0)
-		return lost(rc, st);
+	int got = read_answer(&a);
+	if (got == 1) {
+		log_warn("committer.withdraw",
+		         "qid=%s error=\"no answer from the committer in %us: withdrawing\"", m->queue_id,
+		         2 * cfg->store_timeout);
+		got = withdraw(&a);
+	}
+	if (got == 1)
+		return unknown(m->queue_id, rc, st);
+	if (got < 0)
+		return lost(m->queue_id, rc, st);
 	if (a.kept_written)
 		audit_deferred_drop(); /* written in the committer's transaction */
 	*rc = a.rc;

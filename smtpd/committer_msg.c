@@ -111,6 +111,17 @@ void committer_req_write(struct buf *out, const char *queue_id, const struct pol
 	end_frame(out, at);
 }
 
+void committer_withdraw_write(struct buf *out)
+{
+	end_frame(out, begin_frame(out, 'W'));
+}
+
+bool committer_is_withdraw(const uint8_t *p)
+{
+	static const uint8_t w[COMMITTER_WITHDRAW_LEN] = {0, 0, 0, 4, 'M', 'W', FRAME_VERSION, 0};
+	return memcmp(p, w, sizeof w) == 0;
+}
+
 /* ---- parsing: a cursor that turns bad at the first field that does not fit ---- */
 
 struct cursor {

@@ -75,6 +75,16 @@ struct committer_ans {
 void committer_ans_write(struct buf *out, const struct committer_ans *a);
 int committer_ans_parse(const uint8_t *p, size_t n, struct committer_ans *a);
 
+/* The session's withdrawal, sent when it gave up waiting for its answer: a frame of
+ * its own after the request ("MW", the version, nothing more). A committer that has not
+ * begun the batch holding the request answers it "not stored" (451) and never stores it;
+ * one that has answers it as it would have, and one that answered before reading it
+ * ignores it. Either way one request gets one answer. */
+#define COMMITTER_WITHDRAW_LEN (COMMITTER_FRAME_HEAD + 4)
+void committer_withdraw_write(struct buf *out);
+/* Whether p (COMMITTER_WITHDRAW_LEN octets, the head included) is a withdrawal. */
+bool committer_is_withdraw(const uint8_t *p);
+
 /* A frame's body length from its 4-octet head. */
 uint32_t committer_frame_len(const uint8_t head[COMMITTER_FRAME_HEAD]);
 

@@ -7,6 +7,7 @@ takes the next ones; 0 and 1 keep the sessions' own delivery, as do PostgreSQL a
 patient's submission."""
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -357,3 +358,117 @@ def test_submission_batched_but_a_patients_own(mx):
     assert batches(mx)[-1] == 0
     assert inbox_count(mx, PATIENT) == 1 and inbox_count(mx, PRO) == 1
     assert mx.ctl("audit", "verify", check=False).returncode == 0
+
+
+def held_in_its_batch(m, pid, seconds):
+    """gdb stops the committer at its next batch's BEGIN (store_batch_begin: the batch
+    taken, its deliveries prepared) for seconds, then lets it go on; returns gdb once
+    attached and the breakpoint set."""
+    gdb = subprocess.Popen(["gdb", "-p", str(pid), "-batch", "-nx", "-ex", "break store_batch_begin",
+                            "-ex", "continue", "-ex", f"shell sleep {seconds}", "-ex", "detach"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 20
+    while "TracerPid:\t0\n" in open(f"/proc/{pid}/status").read() and time.monotonic() < deadline:
+        time.sleep(0.05)  # until attached
+    time.sleep(1)  # the breakpoint set, the process continued
+    return gdb
+
+
+def send_retrying(m, count=2):
+    """count messages on one MX connection, each sent again after a 4xx as a client
+    does; the replies, in order (a retried message's two)."""
+    c = connect(m, "smtp", cert="operator")
+    out = []
+    for i in range(count):
+        while True:
+            assert c.cmd("MAIL FROM:<%s>" % OPERATOR)[0] == 250
+            assert c.cmd("RCPT TO:<%s>" % PRO)[0] == 250
+            assert c.cmd("DATA")[0] == 354
+            c.send(f"From: {OPERATOR}\r\nTo: {PRO}\r\nSubject: m{i}\r\n\r\nbody\r\n.\r\n".encode())
+            out.append(c.reply())
+            if out[-1][0] != 451 or len(out) > 2 * count:
+                break
+    c.cmd("QUIT")
+    return out
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.skipif(shutil.which("gdb") is None, reason="gdb holds the committer in its batch")
+def test_a_session_that_waited_too_long_never_says_451_of_a_delivery_then_committed(mx):
+    """A committer held in its batch longer than a session's wait (twice store_timeout),
+    but not than its second one: the session asks it to withdraw the delivery, which it
+    cannot (the batch has begun), and reads the batch's real outcome, 250. Before, it
+    said 451 'not committed' at the first wait, the committer committed it after, and the
+    client's retry stored the message twice. The stale withdrawal the committer reads
+    after its answer is ignored: the next message on that connection is delivered."""
+    mx.set(store_timeout="2")  # the session's wait: 4 s, then 4 s more
+    mx.start("smtpd")
+    listening(mx)
+    pid = committer_pid(mx)
+    send(mx)  # one before: its store is open
+    before = inbox_count(mx, PRO)
+    gdb = held_in_its_batch(mx, pid, 6)
+    replies = send_retrying(mx, 2)
+    out = gdb.communicate(timeout=60)[0].decode(errors="replace")
+    assert "Breakpoint 1, store_batch_begin" in out, out
+    assert inbox_count(mx, PRO) == before + 2, (replies, mx.log("smtpd")[-3000:])  # once each
+    assert [code for code, _ in replies] == [250, 250], replies
+    log = mx.log("smtpd")
+    assert "event=committer.withdraw qid=" in log and "result=withdrawn" not in log, log[-3000:]
+    assert "event=committer.lost" not in log, log[-3000:]
+    assert mx.ctl("audit", "verify", check=False).returncode == 0
+
+
+@pytest.mark.sqlite_only
+def test_a_delivery_withdrawn_before_its_batch_is_never_stored(mx):
+    """A committer stopped before it read a session's request (SIGSTOP) past the
+    session's wait: the session withdraws the delivery; the committer, let go within the
+    second wait, reads the request and its withdrawal together, answers 451 4.3.0 and
+    stores nothing of it; the client's retry is the only copy."""
+    mx.set(store_timeout="2")
+    mx.start("smtpd")
+    listening(mx)
+    pid = committer_pid(mx)
+    send(mx)
+    before = inbox_count(mx, PRO)
+    os.kill(pid, signal.SIGSTOP)
+    results = []
+    t = threading.Thread(target=lambda: results.extend(send_retrying(mx, 1)))
+    t.start()
+    try:
+        time.sleep(6)  # past the first wait (4 s), within the second
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    t.join(60)
+    assert [(code, text[0][:5]) for code, text in results] == [(451, "4.3.0"), (250, "2.0.0")], results
+    log = mx.log("smtpd")
+    qid = re.search(r"event=committer\.withdraw qid=(\w+) result=withdrawn", log)
+    assert qid, log[-3000:]
+    assert re.search(rf"event=smtp\.deliver \S+ qid={qid.group(1)} .*result=failed", log), log[-3000:]
+    assert inbox_count(mx, PRO) == before + 1
+    assert mx.ctl("audit", "verify", check=False).returncode == 0
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.skipif(shutil.which("gdb") is None, reason="gdb holds the committer in its batch")
+def test_a_committer_silent_past_both_waits_gives_451_with_the_outcome_unknown(mx):
+    """Held in its batch past both waits, the committer may still commit: the session's
+    451 says a retry may deliver the message twice, and its log names the queue id."""
+    mx.set(store_timeout="1")  # 2 s, then 2 s more
+    mx.start("smtpd")
+    listening(mx)
+    pid = committer_pid(mx)
+    send(mx)
+    before = inbox_count(mx, PRO)
+    gdb = held_in_its_batch(mx, pid, 7)
+    replies = send(mx)
+    gdb.communicate(timeout=60)
+    (code, text), = replies
+    assert code == 451 and text[0].startswith("4.3.0") and "twice" in text[0], replies
+    log = mx.log("smtpd")
+    lost = re.search(r"event=committer\.lost qid=(\w+) result=unknown", log)
+    assert lost and re.search(rf"event=smtp\.deliver \S+ qid={lost.group(1)} ", log), log[-3000:]
+    deadline = time.monotonic() + 10  # let go, the committer commits it: the copy the log names
+    while inbox_count(mx, PRO) == before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert inbox_count(mx, PRO) == before + 1

@@ -211,12 +211,36 @@ static void test_answer_read_back(void **state)
 	buf_free(&b);
 }
 
+/* The withdrawal is a frame of its own, told apart from a request's and an answer's
+ * first octets. */
+static void test_withdrawal(void **state)
+{
+	(void)state;
+	struct buf b;
+	buf_init(&b, BUF_UNLIMITED);
+	committer_withdraw_write(&b);
+	assert_int_equal(b.len, COMMITTER_WITHDRAW_LEN);
+	assert_true(committer_is_withdraw((const uint8_t *)b.data));
+	assert_int_equal(committer_frame_len((const uint8_t *)b.data), COMMITTER_WITHDRAW_LEN - 4);
+	struct committer_ans back;
+	assert_int_equal(committer_ans_parse((const uint8_t *)b.data + 4, b.len - 4, &back), -1);
+	buf_reset(&b);
+	struct policy_sender s = sender();
+	committer_req_write(&b, "Q", &s, "", NULL, RCPTS, NULL, 1, "", 0);
+	assert_false(committer_is_withdraw((const uint8_t *)b.data));
+	buf_reset(&b);
+	struct committer_ans a = {.rc = 0};
+	committer_ans_write(&b, &a);
+	assert_false(committer_is_withdraw((const uint8_t *)b.data));
+	buf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_request_read_back), cmocka_unit_test(test_without_dsn_or_records),
 	    cmocka_unit_test(test_every_cut_refused), cmocka_unit_test(test_bad_fields_refused),
-	    cmocka_unit_test(test_answer_read_back),
+	    cmocka_unit_test(test_answer_read_back),  cmocka_unit_test(test_withdrawal),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
