@@ -21,6 +21,7 @@
 #include "policy/policy_relay.h"
 #include "policy/policy_rules.h"
 #include "vault/vault.h"
+#include "vault/vault_copy.h"
 #include "vault/vault_delivery.h"
 #include "vault/vault_profile.h"
 
@@ -508,16 +509,62 @@ int policy_deliver_stage(struct store *store, struct policy_staged *staged, stru
 	return deliver_rows(store, staged, st) < 0 ? -1 : 0;
 }
 
-void policy_deliver_finish(struct store *store, struct policy_staged *staged, bool committed)
+bool policy_deliver_finish(struct store *store, struct policy_staged *staged, bool committed)
 {
 	if (staged == NULL)
-		return;
-	if (staged->stored && committed)
+		return false;
+	/* the copies given: the session that decided them inspected the message and files it */
+	bool theirs = staged->m->copies != NULL;
+	bool filing = staged->stored && committed;
+	if (filing && !theirs)
 		vault_file_delivery(store, &staged->d);
 	vault_inbox_free(store, staged->inbox); /* removes the blobs of rows never stored */
 	if (staged->open)
 		vault_delivery_close(&staged->d);
 	free(staged);
+	return filing && theirs;
+}
+
+/* What a committer's session keeps of its delivery: the message inspected and looked
+ * up as deliver_prepare does it, and the patients' copies decided from it. */
+struct policy_inspection {
+	struct vault_delivery d;
+	struct vault_copy_plan *copies; /* one per recipient (empty for those not patients) */
+	size_t n;
+};
+
+struct policy_inspection *policy_inspect(struct store *store, const struct policy_message *m, char *err,
+                                         size_t errlen)
+{
+	struct policy_inspection *in = xcalloc(1, sizeof *in);
+	if (vault_delivery_open(store, m, &in->d, err, errlen) != 0) {
+		free(in);
+		return NULL;
+	}
+	in->n = m->nrcpt;
+	in->copies = xcalloc(in->n ? in->n : 1, sizeof *in->copies);
+	for (size_t i = 0; i < in->n; i++)
+		if (in->d.rcpts[i].patient)
+			(void)vault_copy_for(&in->d, i, &in->copies[i]); /* -1: memory, aborted first */
+	return in;
+}
+
+const struct vault_copy_plan *policy_inspection_copies(const struct policy_inspection *in)
+{
+	return in->copies;
+}
+
+void policy_inspection_end(struct store *store, struct policy_inspection *in, bool file)
+{
+	if (in == NULL)
+		return;
+	if (file) /* after the committer's commit, before the 250: as deliver_local files */
+		vault_file_delivery(store, &in->d);
+	for (size_t i = 0; i < in->n; i++)
+		vault_copy_plan_free(&in->copies[i]);
+	free(in->copies);
+	vault_delivery_close(&in->d);
+	free(in);
 }
 
 int policy_audit_decision(struct store *store, const struct policy_sender *s, const char *action,

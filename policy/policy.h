@@ -120,8 +120,29 @@ int policy_deliver_stage(struct store *store, struct policy_staged *staged, stru
 /* After the caller's commit (committed: it succeeded and was synced): the vault's
  * filing, as policy_deliver files after its commit; else nothing is filed. Frees staged,
  * removing the blob files of a delivery whose rows were never stored (a batch that
- * could not begin). staged may be NULL. */
-void policy_deliver_finish(struct store *store, struct policy_staged *staged, bool committed);
+ * could not begin). staged may be NULL. Returns true when the message's rows are
+ * committed and its filing is the process that inspected it (m->copies given: the
+ * committer's session, policy_inspection_end), false otherwise. */
+bool policy_deliver_finish(struct store *store, struct policy_staged *staged, bool committed);
+
+/* The session's half of a committer delivery (doc/architecture.md "Durability"): the
+ * steps of policy_deliver_prepare that read content no one vouches for run in the
+ * session process of the peer who sent it, never in the committer. policy_inspect
+ * parses (or borrows m->parsed), inspects for the vault (vault_inspect.h: the XDM
+ * archives, the CDA and XDS metadata) and decides each patient recipient's copy; the
+ * copies go to the committer (policy_inspection_copies, one per recipient, as
+ * policy_message.copies), which builds them from its own parse without inspecting.
+ * After the committer's answer, policy_inspection_end files the delivery in the vault
+ * when file (the answer said its rows are committed: policy_deliver_finish's true),
+ * as policy_deliver files after its commit, and frees in. policy_inspect returns NULL
+ * with err on a database error (the caller then delivers itself, and fails as that
+ * would). */
+struct policy_inspection;
+struct vault_copy_plan;
+struct policy_inspection *policy_inspect(struct store *store, const struct policy_message *m, char *err,
+                                         size_t errlen);
+const struct vault_copy_plan *policy_inspection_copies(const struct policy_inspection *in);
+void policy_inspection_end(struct store *store, struct policy_inspection *in, bool file);
 /* st set to a refusal (code 5xx, returns 1) or a failure (returns -1). enh is a constant;
  * text may come from the vault (a profile section's refusal, of no bounded length) and is
  * cut at the reply's length: a cut reply still says why, an abort would end the session. */

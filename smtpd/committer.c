@@ -61,6 +61,7 @@ struct client {
 	uint8_t after[COMMITTER_WITHDRAW_LEN];
 	size_t nafter;
 	bool withdrawn;
+	bool to_file; /* committed, and its session files it (policy_deliver_finish) */
 };
 
 struct committer {
@@ -203,7 +204,10 @@ static int by_arrival(const void *a, const void *b)
 /* One delivery's first step, before the batch's transaction: everything that needs no
  * row given out in it (policy_deliver_prepare), so the write lock is held for the rows
  * only. Reads the store, writes none of it (a large blob's file, removed unless its
- * rows commit). */
+ * rows commit). The patients' copies are the session's (r->copies): the vault's
+ * inspection ran there, in the process of the peer who sent the message, and the
+ * session files it after the answer; a copy that does not fit this process's parse
+ * fails the delivery (vault_delivery_open). */
 static void prepare_one(struct committer *k, struct client *c)
 {
 	const struct committer_req *r = &c->req;
@@ -215,9 +219,11 @@ static void prepare_one(struct committer *k, struct client *c)
 	                                .len = r->len,
 	                                .queue_id = r->queue_id,
 	                                .dsn = &r->dsn,
-	                                .rcpt_dsn = r->rcpt_dsn};
+	                                .rcpt_dsn = r->rcpt_dsn,
+	                                .copies = r->copies};
 	memset(&c->st, 0, sizeof c->st);
 	c->kept_written = false;
+	c->to_file = false;
 	c->rc = -1;
 	policy_not_stored(&c->st); /* until its rows are in */
 	c->staged = policy_deliver_prepare(k->st, &c->pm);
@@ -252,8 +258,11 @@ static void answer(struct client *c, bool committed, unsigned batch)
 		c->rc = -1;
 		policy_not_stored(&c->st);
 	}
-	const struct committer_ans a = {
-	    .rc = c->rc, .st = c->st, .kept_written = committed && c->kept_written, .batch = batch};
+	const struct committer_ans a = {.rc = c->rc,
+	                                .st = c->st,
+	                                .kept_written = committed && c->kept_written,
+	                                .to_file = committed && c->to_file,
+	                                .batch = batch};
 	buf_init(&out, BUF_UNLIMITED);
 	committer_ans_write(&out, &a);
 	/* a few hundred octets: the socket takes them at once; a session gone reads
@@ -352,7 +361,7 @@ static void run_batch(struct committer *k)
 		committed = false;
 	}
 	for (size_t i = 0; i < n; i++) {
-		policy_deliver_finish(k->st, b[i]->staged, committed && b[i]->rc == 0);
+		b[i]->to_file = policy_deliver_finish(k->st, b[i]->staged, committed && b[i]->rc == 0);
 		b[i]->staged = NULL;
 		answer(b[i], committed, (unsigned)n);
 	}

@@ -4,16 +4,19 @@
  * With delivery_batch_max above 1 (SQLite only), the master forks one committer
  * process as the daemons' user, which listens on data_dir/run/committer. A session
  * process (the MX's, or submission's when the sender is not a patient) whose message
- * goes to local recipients only hands it over whole (the
- * envelope, the sender, its kept audit records and the message: committer_msg.h) and
- * waits for the answer. The committer takes every request waiting when its previous
- * commit ended, up to delivery_batch_max (no timer: an idle committer commits a lone
- * message at once), prepares each before its transaction (policy_deliver_prepare: the
- * parse, the sealing, the blobs written), opens one write transaction for their rows
- * (policy_deliver_stage: a savepoint each, so one failure undoes only itself), commits
- * (the group WAL sync, lib/sql_sqlite_sync.c, covers it), files what the vault files,
- * and only then answers each session, which says 250 or 451 as policy_deliver would
- * have made it. A commit that fails answers 451 to the whole batch and removes the
+ * goes to local recipients only inspects it for the vault itself (policy_inspect: the
+ * archives and CDA documents opened in its own peer's process) and hands it over with
+ * the patients' copies decided from that (the envelope, the sender, its kept audit
+ * records, the copies and the message: committer_msg.h), then waits for the answer.
+ * The committer takes every request waiting when its previous commit ended, up to
+ * delivery_batch_max (no timer: an idle committer commits a lone message at once),
+ * prepares each before its transaction (policy_deliver_prepare with the session's
+ * copies: the parse, the copies built, the sealing, the blobs written; no inspection),
+ * opens one write transaction for their rows (policy_deliver_stage: a savepoint each,
+ * so one failure undoes only itself), commits (the group WAL sync,
+ * lib/sql_sqlite_sync.c, covers it) and only then answers each session, which files
+ * the documents in the vault (policy_inspection_end) and says 250 or 451 as
+ * policy_deliver would have made it. A commit that fails answers 451 to the whole batch and removes the
  * blob files it wrote. A committer that dies mid-batch committed nothing of it: its
  * sessions read the end of the socket and answer 451 4.3.0; the master starts another
  * (after a pause that doubles while it keeps dying young, as the queue process).
@@ -33,6 +36,7 @@
 #include "lib/config.h"
 #include "lib/key_agent.h"
 #include "lib/status.h"
+#include "store/store.h"
 #include "store/store_agent.h"
 #include "vault/vault_message.h"
 
@@ -71,12 +75,16 @@ void committer_reload(struct committer_process *cp);
 /* Whether this delivery goes to the committer: settings ask for one and every
  * recipient is local. */
 bool committer_wanted(const struct mss_config *cfg, const struct policy_message *m);
-/* Hands m to the committer and waits for its answer. Returns 1 when no committer could
- * be reached with nothing sent (the caller delivers itself), else 0 with *rc and *st as
- * policy_deliver gives them (a committer lost after the request was sent: 451 4.3.0)
- * and *batch the deliveries its transaction held (0 when lost). */
-int committer_deliver(const struct mss_config *cfg, const struct policy_message *m, int *rc,
-                      struct mss_status *st, unsigned *batch);
+/* Hands m to the committer and waits for its answer: inspects the message for the
+ * vault first, in this process (policy_inspect: the committer runs no parser of an
+ * archive or a CDA), sends the patients' copies decided from it with the message, and
+ * files the message in the vault once the answer says its rows are committed, before
+ * the caller's 250. Returns 1 when no committer could be reached with nothing sent
+ * (the caller delivers itself), else 0 with *rc and *st as policy_deliver gives them
+ * (a committer lost after the request was sent: 451 4.3.0) and *batch the deliveries
+ * its transaction held (0 when lost). */
+int committer_deliver(struct store *store, const struct policy_message *m, int *rc, struct mss_status *st,
+                      unsigned *batch);
 
 /* data_dir/run/committer into out. Returns 0, -1 when it does not fit. */
 int committer_socket_path(const struct mss_config *cfg, char *out, size_t outlen);

@@ -123,19 +123,33 @@ static int withdraw(struct committer_ans *a)
 	return sent < 0 ? -1 : read_answer(a);
 }
 
-int committer_deliver(const struct mss_config *cfg, const struct policy_message *m, int *rc,
-                      struct mss_status *st, unsigned *batch)
+int committer_deliver(struct store *store, const struct policy_message *m, int *rc, struct mss_status *st,
+                      unsigned *batch)
 {
+	const struct mss_config *cfg = store_config(store);
+	char err[256];
+	/* a committer to hand it to first: else the delivery inspects it itself, once */
+	if (committer_fd < 0)
+		committer_fd = connect_committer(cfg);
+	if (committer_fd < 0)
+		return 1;
+	/* the vault's inspection here, in this peer's process: the committer only builds
+	 * the copies decided from it, and this process files the message once committed */
+	struct policy_inspection *in = policy_inspect(store, m, err, sizeof err);
+	if (in == NULL)
+		return 1; /* a database error: the caller's own delivery fails as it would */
 	struct buf req;
 	/* it holds the message: overwritten when it grows and goes, as the session's own
 	 * buffers are (a reused MX process serves other operators next) */
 	buf_init_wiped(&req, BUF_UNLIMITED);
 	committer_req_write(&req, m->queue_id, m->sender, m->mail_from, m->dsn, m->rcpts, m->rcpt_dsn,
-	                    m->nrcpt, m->data, m->len);
+	                    policy_inspection_copies(in), m->nrcpt, m->data, m->len);
 	int sent = send_request(cfg, &req);
 	buf_free(&req);
-	if (sent < 0)
+	if (sent < 0) {
+		policy_inspection_end(store, in, false);
 		return 1; /* no committer: the caller delivers itself */
+	}
 	*batch = 0;
 	struct committer_ans a;
 	int got = read_answer(&a);
@@ -145,6 +159,8 @@ int committer_deliver(const struct mss_config *cfg, const struct policy_message 
 		         2 * cfg->store_timeout);
 		got = withdraw(&a);
 	}
+	if (got != 0)
+		policy_inspection_end(store, in, false); /* nothing to file: not known stored */
 	if (got == 1)
 		return unknown(m->queue_id, rc, st);
 	if (got < 0)
@@ -154,5 +170,6 @@ int committer_deliver(const struct mss_config *cfg, const struct policy_message 
 	*rc = a.rc;
 	*st = a.st;
 	*batch = a.batch;
+	policy_inspection_end(store, in, a.rc == 0 && a.to_file);
 	return 0;
 }

@@ -7,7 +7,7 @@
 #include "audit/audit.h"
 #include "lib/str.h"
 
-#define FRAME_VERSION 1
+#define FRAME_VERSION 2 /* 2: the patients' copies, and the filing left to the session */
 #define KEPT_FIELDS 8
 /* a request with more recipients or records than this is refused unread */
 #define COUNT_MAX 100000
@@ -89,9 +89,23 @@ static void put_kept(struct buf *b)
 	}
 }
 
+/* A recipient's copy: empty (nothing withheld, no part) for one who is not a patient. */
+static void put_copy(struct buf *b, const struct vault_copy_plan *p)
+{
+	put32(b, p->whole ? 1 : 0);
+	put32(b, p->strip_prefix ? 1 : 0);
+	put32(b, p->invisible);
+	put32(b, p->other_patient);
+	put32(b, p->uninspected);
+	put32(b, (uint32_t)p->nparts);
+	for (size_t i = 0; i < p->nparts; i++)
+		buf_put_char(b, (char)p->parts[i]);
+}
+
 void committer_req_write(struct buf *out, const char *queue_id, const struct policy_sender *s,
                          const char *mail_from, const struct dsn_mail *dsn, const char *const *rcpts,
-                         const struct dsn_rcpt *rcpt_dsn, size_t nrcpt, const char *data, size_t len)
+                         const struct dsn_rcpt *rcpt_dsn, const struct vault_copy_plan *copies, size_t nrcpt,
+                         const char *data, size_t len)
 {
 	size_t at = begin_frame(out, 'C');
 	put_text(out, queue_id);
@@ -106,6 +120,8 @@ void committer_req_write(struct buf *out, const char *queue_id, const struct pol
 		put32(out, rcpt_dsn != NULL ? rcpt_dsn[i].notify : 0);
 		put_text(out, rcpt_dsn != NULL ? rcpt_dsn[i].orcpt : "");
 	}
+	for (size_t i = 0; i < nrcpt; i++)
+		put_copy(out, &copies[i]);
 	put_kept(out);
 	put_bytes(out, data, len);
 	end_frame(out, at);
@@ -243,6 +259,40 @@ static void get_rcpts(struct cursor *c, struct committer_req *r)
 	}
 }
 
+/* Each recipient's copy: flags 0 or 1, a known reason for every part, at most
+ * COUNT_MAX parts (a message has at most max_mime_parts). */
+static void get_copies(struct cursor *c, struct committer_req *r)
+{
+	if (c->bad)
+		return;
+	r->copies = xcalloc(r->nrcpt, sizeof *r->copies);
+	for (size_t i = 0; i < r->nrcpt && !c->bad; i++) {
+		struct vault_copy_plan *p = &r->copies[i];
+		uint32_t whole = get32(c), strip = get32(c);
+		p->invisible = get32(c);
+		p->other_patient = get32(c);
+		p->uninspected = get32(c);
+		uint32_t n = get32(c);
+		if (c->bad || whole > 1 || strip > 1 || n > COUNT_MAX || n > c->n) {
+			c->bad = true;
+			return;
+		}
+		p->whole = whole == 1;
+		p->strip_prefix = strip == 1;
+		p->nparts = n;
+		p->parts = xcalloc(n ? n : 1, sizeof *p->parts);
+		for (size_t j = 0; j < n; j++) {
+			if (c->p[j] > VW_UNINSPECTED) {
+				c->bad = true;
+				return;
+			}
+			p->parts[j] = (enum vault_withhold)c->p[j];
+		}
+		c->p += n;
+		c->n -= n;
+	}
+}
+
 static void get_kept(struct cursor *c, struct committer_req *r)
 {
 	uint32_t n = get32(c);
@@ -287,6 +337,7 @@ int committer_req_parse(const uint8_t *p, size_t n, struct committer_req *r, cha
 	r->dsn.ret = (enum dsn_ret)ret;
 	get_fixed(&c, r->dsn.envid, sizeof r->dsn.envid);
 	get_rcpts(&c, r);
+	get_copies(&c, r);
 	get_kept(&c, r);
 	size_t len = 0;
 	const uint8_t *data = get_bytes(&c, &len);
@@ -307,6 +358,9 @@ void committer_req_free(struct committer_req *r)
 		free(r->rcpts[i]);
 	free(r->rcpts);
 	free(r->rcpt_dsn);
+	for (size_t i = 0; r->copies != NULL && i < r->nrcpt; i++)
+		vault_copy_plan_free(&r->copies[i]);
+	free(r->copies);
 	for (size_t i = 0; r->kept != NULL && i < r->nkept; i++)
 		for (size_t j = 0; j < KEPT_FIELDS; j++)
 			free(r->kept[i].f[j]);
@@ -319,6 +373,7 @@ void committer_ans_write(struct buf *out, const struct committer_ans *a)
 	size_t at = begin_frame(out, 'A');
 	put32(out, (uint32_t)(a->rc == 0 ? 0 : a->rc < 0 ? 2 : 1));
 	put32(out, a->kept_written ? 1 : 0);
+	put32(out, a->to_file ? 1 : 0);
 	put32(out, a->batch);
 	put32(out, (uint32_t)a->st.code);
 	put_text(out, a->st.enhanced);
@@ -333,14 +388,16 @@ int committer_ans_parse(const uint8_t *p, size_t n, struct committer_ans *a)
 		return -1;
 	uint32_t r = get32(&c);
 	uint32_t kept = get32(&c);
+	uint32_t to_file = get32(&c);
 	a->batch = get32(&c);
 	uint32_t code = get32(&c);
 	get_fixed(&c, a->st.enhanced, sizeof a->st.enhanced);
 	get_fixed(&c, a->st.text, sizeof a->st.text);
-	if (c.bad || c.n != 0 || r > 2 || kept > 1 || code > 599)
+	if (c.bad || c.n != 0 || r > 2 || kept > 1 || to_file > 1 || code > 599)
 		return -1;
 	a->rc = r == 0 ? 0 : r == 2 ? -1 : 1;
 	a->kept_written = kept == 1;
+	a->to_file = to_file == 1;
 	a->st.code = (int)code;
 	return 0;
 }

@@ -7,12 +7,18 @@
  * among them. Request: the queue id, the sender (how it proved itself, its account,
  * password stamp, peer, certificate DN, listener, SPF domain, listed domain: not the
  * rows it read, which the committer reads again), MAIL FROM, the DSN's RET and ENVID,
- * the recipients (address, NOTIFY, ORCPT), the session's kept audit records (time and
- * eight fields), then the message. Answer: policy_deliver's result and status,
- * whether the kept records were committed, the batch's size.
+ * the recipients (address, NOTIFY, ORCPT), each recipient's copy as the session decided
+ * it from its own inspection (vault_copy.h: whole, subject prefix dropped, the withheld
+ * leaves counted by reason, then one octet per MIME part; all empty for a recipient
+ * who is not a patient), the session's kept audit records (time and eight fields),
+ * then the message. Answer: policy_deliver's result and status, whether the kept
+ * records were committed, whether the session files the message now (its rows
+ * committed), the batch's size.
  *
  * The committer trusts no frame: committer_req_parse checks every length against what
- * is left and each text against its field's size, and refuses anything else. */
+ * is left, each text against its field's size and each part's reason against the known
+ * ones, and refuses anything else; a copy that does not fit the committer's own parse
+ * of the message fails that delivery (vault_copy_plan_fits). */
 #ifndef MSS_SMTPD_COMMITTER_MSG_H
 #define MSS_SMTPD_COMMITTER_MSG_H
 
@@ -24,6 +30,7 @@
 #include "lib/buf.h"
 #include "lib/dsn.h"
 #include "lib/status.h"
+#include "vault/vault_copy.h"
 
 #define COMMITTER_FRAME_HEAD 4
 /* What a frame may hold besides the message: smtp_max_recipients addresses and the
@@ -46,6 +53,7 @@ struct committer_req {
 	char **rcpts;
 	struct dsn_rcpt *rcpt_dsn;
 	size_t nrcpt;
+	struct vault_copy_plan *copies; /* nrcpt of them: policy_message.copies */
 	struct committer_kept *kept;
 	size_t nkept;
 	const char *data;
@@ -53,10 +61,11 @@ struct committer_req {
 };
 
 /* Appends the request frame of one delivery to out; the kept records are read from
- * this process's (audit_deferred_get). */
+ * this process's (audit_deferred_get). copies: nrcpt of them (policy_inspection_copies). */
 void committer_req_write(struct buf *out, const char *queue_id, const struct policy_sender *s,
                          const char *mail_from, const struct dsn_mail *dsn, const char *const *rcpts,
-                         const struct dsn_rcpt *rcpt_dsn, size_t nrcpt, const char *data, size_t len);
+                         const struct dsn_rcpt *rcpt_dsn, const struct vault_copy_plan *copies, size_t nrcpt,
+                         const char *data, size_t len);
 /* Parses a request frame's body (after its length). Returns 0, or -1 with err (nothing
  * to free). */
 int committer_req_parse(const uint8_t *p, size_t n, struct committer_req *r, char *err, size_t errlen);
@@ -64,12 +73,14 @@ void committer_req_free(struct committer_req *r);
 
 /* The answer: rc as policy_deliver returned it, its status, whether the session's kept
  * audit records were committed (then the session forgets them; else it keeps them for
- * its next flush, as after a rolled-back delivery), and how many deliveries the
- * transaction held (the session's log line says it). */
+ * its next flush, as after a rolled-back delivery), whether the session files the
+ * message in the vault now (policy_deliver_finish's true), and how many deliveries
+ * the transaction held (the session's log line says it). */
 struct committer_ans {
 	int rc;
 	struct mss_status st;
 	bool kept_written;
+	bool to_file;
 	unsigned batch;
 };
 void committer_ans_write(struct buf *out, const struct committer_ans *a);

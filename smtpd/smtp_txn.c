@@ -348,7 +348,7 @@ static int deliver(struct smtp_session *s, struct smtp_data *d, const char *qid,
 	memset(&st, 0, sizeof(st));
 	unsigned batch = 0; /* the deliveries of the committer's transaction; 0: our own */
 	if (!batchable(s) || !committer_wanted(s->cfg, &pm) ||
-	    committer_deliver(s->cfg, &pm, &rc, &st, &batch) != 0)
+	    committer_deliver(s->store, &pm, &rc, &st, &batch) != 0)
 		rc = policy_deliver(s->store, &pm, &st);
 	metrics_count1(METRICS_DELIVERIES, rc == 0 ? "stored" : st.code >= 500 ? "refused" : "failed");
 	log_info("smtp.deliver", "session=%s qid=%s from=%s nrcpt=%zu size=%zu result=%s batch=%u", s->id,

@@ -90,6 +90,12 @@ int vault_inbox_prepare(struct store *store, const struct vault_delivery *d,
                         const struct vault_inbox_hook *hook, struct vault_inbox_plan **out, char *err,
                         size_t errlen);
 int vault_inbox_rows(struct store *store, struct vault_inbox_plan *p, char *err, size_t errlen);
+/* The copy recipient i of d, a patient, gets (vault_copy.h): decided from d's
+ * inspection, or given (policy_message.copies, checked to fit by vault_delivery_open);
+ * for a message that could not be parsed, its header and a note. Returns 0 (free it
+ * with vault_copy_plan_free), -1 on memory only. */
+struct vault_copy_plan;
+int vault_copy_for(const struct vault_delivery *d, size_t i, struct vault_copy_plan *plan);
 /* Frees p (NULL is fine), removing the blob files of versions never stored. */
 void vault_inbox_free(struct store *store, struct vault_inbox_plan *p);
 

@@ -53,6 +53,14 @@ void vault_copy_plan_free(struct vault_copy_plan *plan);
 bool vault_copy_withholds(const struct vault_copy_plan *plan);
 /* true when the copy differs from the message as sent. */
 bool vault_copy_changes(const struct vault_copy_plan *plan);
+/* to gets a copy of from (its own parts; vault_copy_plan_free). */
+void vault_copy_plan_copy(const struct vault_copy_plan *from, struct vault_copy_plan *to);
+/* true when plan, decided by another process (the committer's sessions: vault_message.h
+ * policy_message.copies), can be built from m as this process parsed it: a part per
+ * part of m (or none, with the body going whole), each a known reason, and the
+ * subject's prefix dropped only when m's subject has it. Anything else is refused, not
+ * guessed at. */
+bool vault_copy_plan_fits(const struct vault_copy_plan *plan, const struct msg *m);
 /* true when both plans build the same copy (patients who may share one delivery). */
 bool vault_copy_same(const struct vault_copy_plan *a, const struct vault_copy_plan *b);
 

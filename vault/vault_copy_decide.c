@@ -83,6 +83,13 @@ static void count_reasons(const struct vault_inspection *in, struct vault_copy_p
 	}
 }
 
+/* The subject's prefix is dropped only when it is whole there (a cut subject is left). */
+static bool has_prefix(const struct msg *m)
+{
+	return !m->h.subject_cut &&
+	       strncmp(m->h.subject, VAULT_XDM_SUBJECT_PREFIX, strlen(VAULT_XDM_SUBJECT_PREFIX)) == 0;
+}
+
 int vault_copy_decide(const struct vault_inspection *in, const char *patient_ins,
                       struct vault_copy_plan *plan)
 {
@@ -103,9 +110,28 @@ int vault_copy_decide(const struct vault_inspection *in, const char *patient_ins
 		plan->uninspected++; /* what was not described was not inspected */
 	}
 	/* a subject too long to hold whole is left as sent: rewritten, it would be cut */
-	plan->strip_prefix = !m->h.subject_cut && strncmp(m->h.subject, VAULT_XDM_SUBJECT_PREFIX,
-	                                                  strlen(VAULT_XDM_SUBJECT_PREFIX)) == 0;
+	plan->strip_prefix = has_prefix(m);
 	return 0;
+}
+
+void vault_copy_plan_copy(const struct vault_copy_plan *from, struct vault_copy_plan *to)
+{
+	*to = *from;
+	to->parts = xcalloc(from->nparts ? from->nparts : 1, sizeof *to->parts);
+	if (from->nparts > 0)
+		memcpy(to->parts, from->parts, from->nparts * sizeof *to->parts);
+}
+
+bool vault_copy_plan_fits(const struct vault_copy_plan *plan, const struct msg *m)
+{
+	if (plan->nparts != m->nparts && !(plan->whole && plan->nparts == 0))
+		return false;
+	if (plan->strip_prefix && !has_prefix(m))
+		return false;
+	for (size_t i = 0; i < plan->nparts; i++)
+		if (plan->parts[i] > VW_UNINSPECTED)
+			return false;
+	return true;
 }
 
 void vault_copy_plan_free(struct vault_copy_plan *plan)

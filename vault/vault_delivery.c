@@ -7,6 +7,7 @@
 
 #include "auth/sender_rows.h"
 #include "lib/str.h"
+#include "vault/vault_copy.h"
 #include "vault/vault_people.h"
 
 void vault_address_ins(const char *address, char *out, size_t outlen)
@@ -68,7 +69,8 @@ static void parse(struct store *store, struct vault_delivery *d)
 	} else {
 		d->parsed = msg_parse(d->m->data, d->m->len, &ml, &d->msg, err, sizeof err) == 0;
 	}
-	if (d->parsed && d->npatients > 0) {
+	/* copies given: the process that decided them inspected the message, not this one */
+	if (d->parsed && d->npatients > 0 && d->m->copies == NULL) {
 		vault_limits_from_config(cfg, &vl);
 		if (vault_inspect(&d->msg, &vl, &d->insp) != 0) {
 			vault_inspection_free(&d->insp);
@@ -77,6 +79,16 @@ static void parse(struct store *store, struct vault_delivery *d)
 			d->parsed = false; /* the patients' copies then withhold everything */
 		}
 	}
+}
+
+/* The copies another process decided (policy_message.copies) must fit this parse; an
+ * unparsed message's patients get its header and a note whatever was given. */
+static bool copies_fit(const struct vault_delivery *d)
+{
+	for (size_t i = 0; d->m->copies != NULL && d->parsed && i < d->m->nrcpt; i++)
+		if (d->rcpts[i].patient && !vault_copy_plan_fits(&d->m->copies[i], &d->msg))
+			return false;
+	return true;
 }
 
 int vault_delivery_open(struct store *store, const struct policy_message *m, struct vault_delivery *d,
@@ -100,6 +112,11 @@ int vault_delivery_open(struct store *store, const struct policy_message *m, str
 		return -1;
 	}
 	parse(store, d);
+	if (!copies_fit(d)) {
+		str_error(err, errlen, "the patients' copies given do not fit the message");
+		vault_delivery_close(d);
+		return -1;
+	}
 	return 0;
 }
 

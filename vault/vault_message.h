@@ -13,6 +13,7 @@
 #include "lib/dsn.h"
 
 struct msg;
+struct vault_copy_plan;
 
 /* An accepted message on its way to its local recipients (policy_deliver). */
 struct policy_message {
@@ -34,6 +35,13 @@ struct policy_message {
 	 * ORCPT in rcpts' order; NULL when none were given. */
 	const struct dsn_mail *dsn;
 	const struct dsn_rcpt *rcpt_dsn;
+	/* The patients' copies (vault_copy.h) as the process that inspected the message
+	 * decided them, one per recipient in rcpts' order (read for the patients only),
+	 * or NULL: the delivery inspects the message itself and files it. The committer's
+	 * deliveries (smtpd/committer.h) carry them: their sessions inspect and file, so
+	 * that no parser of an archive or a CDA runs where other peers' messages pass. A
+	 * plan that does not fit the delivery's own parse fails it (451). */
+	const struct vault_copy_plan *copies;
 };
 
 #endif

@@ -240,6 +240,20 @@ static void unparsed(const struct vault_delivery *d, struct msg *m, struct vault
 	plan->uninspected = 1;
 }
 
+int vault_copy_for(const struct vault_delivery *d, size_t i, struct vault_copy_plan *plan)
+{
+	if (!d->parsed) {
+		struct msg m;
+		unparsed(d, &m, plan);
+		return 0;
+	}
+	if (d->m->copies != NULL) { /* fits: vault_delivery_open checked */
+		vault_copy_plan_copy(&d->m->copies[i], plan);
+		return 0;
+	}
+	return vault_copy_decide(&d->insp, d->rcpts[i].ins, plan);
+}
+
 /* Groups the recipients by the version they get. Returns the number of versions. */
 static size_t group(const struct vault_delivery *d, struct version *v)
 {
@@ -253,12 +267,7 @@ static size_t group(const struct vault_delivery *d, struct version *v)
 			v[0].rcpts[v[0].n++] = r->address;
 			continue;
 		}
-		if (!d->parsed) {
-			struct msg m;
-			unparsed(d, &m, &plan);
-		} else {
-			vault_copy_decide(&d->insp, r->ins, &plan);
-		}
+		vault_copy_for(d, i, &plan);
 		if (!vault_copy_changes(&plan))
 			k = 0;
 		else

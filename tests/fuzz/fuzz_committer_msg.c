@@ -4,7 +4,7 @@
  * leaks, checks what the committer relies on: every fixed text of a parsed request is
  * NUL-terminated within its field, the message lies inside the input, and a parsed
  * request written again (its kept records through the audit list, as a session does)
- * parses to the same fields. */
+ * parses to the same fields, the patients' copies included (each part a known reason). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -27,9 +27,16 @@ static void same(const struct committer_req *a, const struct committer_req *b)
 	    a->len != b->len || memcmp(a->data, b->data, a->len) != 0 ||
 	    (a->rcpt_dsn == NULL) != (b->rcpt_dsn == NULL))
 		abort();
-	for (size_t i = 0; i < a->nrcpt; i++)
-		if (strcmp(a->rcpts[i], b->rcpts[i]) != 0)
+	for (size_t i = 0; i < a->nrcpt; i++) {
+		const struct vault_copy_plan *x = &a->copies[i], *y = &b->copies[i];
+		if (strcmp(a->rcpts[i], b->rcpts[i]) != 0 || !vault_copy_same(x, y) ||
+		    x->invisible != y->invisible || x->other_patient != y->other_patient ||
+		    x->uninspected != y->uninspected)
 			abort();
+		for (size_t j = 0; j < x->nparts; j++)
+			if (x->parts[j] > VW_UNINSPECTED)
+				abort();
+	}
 	for (size_t i = 0; i < a->nkept; i++)
 		if (a->kept[i].when != b->kept[i].when || strcmp(a->kept[i].f[4], b->kept[i].f[4]) != 0)
 			abort();
@@ -59,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct buf b;
 	buf_init(&b, BUF_UNLIMITED);
 	committer_req_write(&b, r.queue_id, &r.sender, r.mail_from, &r.dsn, (const char *const *)r.rcpts,
-	                    r.rcpt_dsn, r.nrcpt, r.data, r.len);
+	                    r.rcpt_dsn, r.copies, r.nrcpt, r.data, r.len);
 	audit_deferred_drop();
 	if (committer_req_parse((const uint8_t *)b.data + COMMITTER_FRAME_HEAD, b.len - COMMITTER_FRAME_HEAD,
 	                        &again, err, sizeof err) != 0)

@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import threading
@@ -472,3 +473,94 @@ def test_a_committer_silent_past_both_waits_gives_451_with_the_outcome_unknown(m
     while inbox_count(mx, PRO) == before and time.monotonic() < deadline:
         time.sleep(0.1)
     assert inbox_count(mx, PRO) == before + 1
+
+
+@pytest.mark.sqlite_only
+def test_the_vault_inspection_and_filing_stay_in_the_senders_session(mx):
+    """No parser of an archive or a CDA runs in the committer, which sees every peer's
+    messages: the session inspects (vault_inspect: libzip, expat), sends the patient's
+    copy as it decided it, and files the documents once the answer says committed. Under
+    gdb, the committer's first stop among the vault's parsers, its filing and its answer
+    must be the answer; the patient's copy still withholds the INVISIBLE_PATIENT archive
+    and its PDF, and the document is filed for professionals."""
+    from test_vault_invisible import SECRET, assert_patient_never_sees, invisible_message, wait_filed
+    from test_vault_invisible import send as submit
+    mx.start("smtpd")
+    mx.start("imapd")
+    listening(mx)
+    pid = committer_pid(mx)
+    send(mx)  # one before: its store is open
+    gdb = subprocess.Popen(["gdb", "-p", str(pid), "-batch", "-nx"]
+                           + [x for f in ("vault_inspect", "xdm_open", "xdm_read_document", "cda_parse",
+                                          "cda_render_html", "vault_file_delivery", "committer_ans_write")
+                              for x in ("-ex", "break " + f)]
+                           + ["-ex", "continue", "-ex", "detach"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 20
+    while "TracerPid:\t0\n" in open(f"/proc/{pid}/status").read() and time.monotonic() < deadline:
+        time.sleep(0.05)  # until attached
+    time.sleep(1)  # the breakpoints set, the process continued
+    msg, msgid, cda = invisible_message()
+    submit(mx, msg, [PATIENT])
+    out = gdb.communicate(timeout=60)[0].decode(errors="replace")
+    stops = re.findall(r"Breakpoint \d+, (?:0x[0-9a-f]+ in )?(\w+)", out)
+    assert stops == ["committer_ans_write"], out
+    assert batches(mx)[-1] >= 1  # the committer's, not the session's own delivery
+    wait_filed(mx, 1)
+    assert_patient_never_sees(mx, msgid, cda)
+    assert SECRET not in mx.log("smtpd")
+    assert mx.ctl("audit", "verify", check=False).returncode == 0
+
+
+def frame_text(s):
+    b = s if isinstance(s, bytes) else s.encode()
+    return struct.pack(">I", len(b)) + b
+
+
+def lying_request(copy):
+    """A request as a session writes it (committer_msg.h, version 2): an operator's
+    message to the patient, with copy (whole, prefix, three counts, part reasons)."""
+    body = (b"MC\x02\x00" + frame_text("QLIAR1") + struct.pack(">I", 3) + frame_text("")
+            + struct.pack(">I", 0) + frame_text(bytes(16)) + frame_text("192.0.2.9")
+            + frame_text(OPERATOR_DN) + frame_text("smtp") + frame_text("") + frame_text("other-operator.test")
+            + frame_text(OPERATOR) + struct.pack(">I", 0) + frame_text("")
+            + struct.pack(">II", 0, 1) + frame_text(PATIENT) + struct.pack(">I", 0) + frame_text(""))
+    whole, prefix, counts, parts = copy
+    body += struct.pack(">5I", whole, prefix, *counts) + frame_text(bytes(parts))
+    body += struct.pack(">I", 0)  # no kept records
+    body += frame_text(f"From: {OPERATOR}\r\nTo: {PATIENT}\r\nSubject: liar\r\n\r\nHello\r\n".encode())
+    return struct.pack(">I", len(body)) + body
+
+
+def ask_committer(m, frame):
+    import socket
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(30)
+    s.connect(str(m.data_dir / "run" / "committer"))
+    s.sendall(frame)
+    head = s.recv(4, socket.MSG_WAITALL)
+    body = s.recv(struct.unpack(">I", head)[0], socket.MSG_WAITALL)
+    s.close()
+    rc, kept, to_file, batch, code = struct.unpack(">5I", body[4:24])
+    return rc, code, to_file
+
+
+@pytest.mark.sqlite_only
+def test_a_copy_that_does_not_fit_the_committers_parse_fails_the_delivery(mx):
+    """A session may lie about the patient's copy: the committer builds only a copy that
+    fits its own parse of the message (a reason for each of its parts, or the body
+    whole). Anything else fails that delivery (451), stores nothing, and the committer
+    goes on; a copy that fits is stored."""
+    mx.start("smtpd")
+    listening(mx)
+    before = inbox_count(mx, PATIENT)
+    for copy in ((0, 0, (0, 0, 0), [0] * 7),  # more parts than the message has
+                 (0, 0, (0, 0, 0), []),  # none, and the body not whole
+                 (0, 1, (0, 0, 0), [0, 0])):  # a prefix the subject has not
+        assert ask_committer(mx, lying_request(copy))[:2] == (2, 451), copy
+    assert inbox_count(mx, PATIENT) == before
+    assert mx.log("smtpd").count("the patients' copies given do not fit the message") == 3
+    rc, code, to_file = ask_committer(mx, lying_request((1, 0, (0, 0, 1), [])))  # whole: header and a note
+    assert (rc, to_file) == (0, 1)
+    assert inbox_count(mx, PATIENT) == before + 1
+    assert mx.ctl("audit", "verify", check=False).returncode == 0

@@ -2,7 +2,8 @@
  * answer read back as written, the session's kept audit records carried with their
  * times and forgotten on demand (audit_defer_at, audit_deferred_drop), and every
  * malformed frame refused (cut anywhere, a NUL in a text, a text too long for its
- * field, a count beyond what the frame holds, bytes after the end). */
+ * field, a count beyond what the frame holds, bytes after the end, a patient's copy
+ * with an unknown reason or flag). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +19,10 @@
 
 static const char *const RCPTS[] = {"dr.a@pro.test", "p.b@patient.test"};
 static const char DATA[] = "From: dr.x@op.test\r\n\r\nHello\r\n";
+/* the session's copies: none for the professional, the patient's withholds part 2 */
+static enum vault_withhold PARTS[] = {VW_KEEP, VW_KEEP, VW_INVISIBLE};
+static const struct vault_copy_plan COPIES[] = {
+    {0}, {.parts = PARTS, .nparts = 3, .strip_prefix = true, .invisible = 1}};
 
 static struct policy_sender sender(void)
 {
@@ -49,7 +54,8 @@ static void request(struct buf *out)
 	ev.patient = NULL; /* kept as "" */
 	audit_defer_at(&ev, 200);
 	buf_init(out, BUF_UNLIMITED);
-	committer_req_write(out, "Q1234", &s, "dr.x@op.test", &dsn, RCPTS, rd, 2, DATA, sizeof DATA - 1);
+	committer_req_write(out, "Q1234", &s, "dr.x@op.test", &dsn, RCPTS, rd, COPIES, 2, DATA,
+	                    sizeof DATA - 1);
 }
 
 static void test_request_read_back(void **state)
@@ -75,6 +81,11 @@ static void test_request_read_back(void **state)
 	assert_non_null(r.rcpt_dsn);
 	assert_int_equal(r.rcpt_dsn[0].notify, 3);
 	assert_string_equal(r.rcpt_dsn[0].orcpt, "rfc822;dr.a@pro.test");
+	assert_int_equal(r.copies[0].nparts, 0);
+	assert_false(r.copies[0].whole || r.copies[0].strip_prefix || r.copies[0].invisible);
+	assert_true(vault_copy_same(&r.copies[1], &COPIES[1]));
+	assert_int_equal(r.copies[1].invisible, 1);
+	assert_int_equal(r.copies[1].parts[2], VW_INVISIBLE);
 	assert_int_equal(r.nkept, 2);
 	assert_int_equal(r.kept[0].when, 100);
 	assert_int_equal(r.kept[1].when, 200);
@@ -99,7 +110,7 @@ static void test_without_dsn_or_records(void **state)
 	char err[128];
 	audit_deferred_drop();
 	buf_init(&b, BUF_UNLIMITED);
-	committer_req_write(&b, "Q2", &s, "", NULL, RCPTS, NULL, 1, "", 0);
+	committer_req_write(&b, "Q2", &s, "", NULL, RCPTS, NULL, COPIES, 1, "", 0);
 	assert_int_equal(committer_req_parse((const uint8_t *)b.data + 4, b.len - 4, &r, err, sizeof err), 0);
 	assert_null(r.rcpt_dsn);
 	assert_int_equal(r.nkept, 0);
@@ -166,7 +177,7 @@ static void test_bad_fields_refused(void **state)
 	/* a recipient count the frame cannot hold */
 	struct policy_sender s = sender();
 	buf_init(&b, BUF_UNLIMITED);
-	committer_req_write(&b, "Q3", &s, "a@b", NULL, RCPTS, NULL, 1, "x", 1);
+	committer_req_write(&b, "Q3", &s, "a@b", NULL, RCPTS, NULL, COPIES, 1, "x", 1);
 	body = (uint8_t *)b.data + 4;
 	const uint8_t one[4] = {0, 0, 0, 1};
 	/* the recipients' head: no DSN (0), one recipient (1), then "dr.a@pro.test"'s length */
@@ -184,10 +195,45 @@ static void test_bad_fields_refused(void **state)
 	buf_free(&b);
 }
 
+/* The patient's copy as the request carries it: whole 0, prefix 1, counts 1 0 0, three
+ * parts (keep, keep, invisible). A reason or a flag the committer does not know, or
+ * more parts than the frame holds, refuses the request: the committer builds no copy
+ * from a guess. */
+static void test_bad_copies_refused(void **state)
+{
+	(void)state;
+	struct buf b;
+	struct committer_req r;
+	char err[128];
+	request(&b);
+	audit_deferred_drop();
+	uint8_t *body = (uint8_t *)b.data + 4;
+	size_t n = b.len - 4;
+	static const uint8_t copy[27] = {0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0,           0,
+	                                 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, VW_INVISIBLE};
+	uint8_t *at = NULL;
+	for (size_t i = 0; at == NULL && i + sizeof copy <= n; i++)
+		if (memcmp(body + i, copy, sizeof copy) == 0)
+			at = body + i;
+	assert_non_null(at);
+	at[26] = VW_UNINSPECTED + 1; /* a reason unknown */
+	assert_int_equal(committer_req_parse(body, n, &r, err, sizeof err), -1);
+	at[26] = VW_UNINSPECTED;
+	assert_int_equal(committer_req_parse(body, n, &r, err, sizeof err), 0);
+	assert_int_equal(r.copies[1].parts[2], VW_UNINSPECTED);
+	committer_req_free(&r);
+	at[3] = 2; /* whole neither 0 nor 1 */
+	assert_int_equal(committer_req_parse(body, n, &r, err, sizeof err), -1);
+	at[3] = 0;
+	put32(at + 20, 0x10000); /* more parts than the frame holds */
+	assert_int_equal(committer_req_parse(body, n, &r, err, sizeof err), -1);
+	buf_free(&b);
+}
+
 static void test_answer_read_back(void **state)
 {
 	(void)state;
-	struct committer_ans a = {.rc = -1, .kept_written = true, .batch = 7}, back;
+	struct committer_ans a = {.rc = 0, .kept_written = true, .to_file = true, .batch = 7}, back;
 	a.st.code = 451;
 	strcpy(a.st.enhanced, "4.3.0");
 	strcpy(a.st.text, "temporary failure");
@@ -195,8 +241,9 @@ static void test_answer_read_back(void **state)
 	buf_init(&b, BUF_UNLIMITED);
 	committer_ans_write(&b, &a);
 	assert_int_equal(committer_ans_parse((const uint8_t *)b.data + 4, b.len - 4, &back), 0);
-	assert_int_equal(back.rc, -1);
+	assert_int_equal(back.rc, 0);
 	assert_true(back.kept_written);
+	assert_true(back.to_file);
 	assert_int_equal(back.batch, 7);
 	assert_int_equal(back.st.code, 451);
 	assert_string_equal(back.st.enhanced, "4.3.0");
@@ -206,7 +253,7 @@ static void test_answer_read_back(void **state)
 	/* a request is no answer */
 	buf_reset(&b);
 	struct policy_sender s = sender();
-	committer_req_write(&b, "Q", &s, "", NULL, RCPTS, NULL, 1, "", 0);
+	committer_req_write(&b, "Q", &s, "", NULL, RCPTS, NULL, COPIES, 1, "", 0);
 	assert_int_equal(committer_ans_parse((const uint8_t *)b.data + 4, b.len - 4, &back), -1);
 	buf_free(&b);
 }
@@ -226,7 +273,7 @@ static void test_withdrawal(void **state)
 	assert_int_equal(committer_ans_parse((const uint8_t *)b.data + 4, b.len - 4, &back), -1);
 	buf_reset(&b);
 	struct policy_sender s = sender();
-	committer_req_write(&b, "Q", &s, "", NULL, RCPTS, NULL, 1, "", 0);
+	committer_req_write(&b, "Q", &s, "", NULL, RCPTS, NULL, COPIES, 1, "", 0);
 	assert_false(committer_is_withdraw((const uint8_t *)b.data));
 	buf_reset(&b);
 	struct committer_ans a = {.rc = 0};
@@ -238,9 +285,10 @@ static void test_withdrawal(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_request_read_back), cmocka_unit_test(test_without_dsn_or_records),
-	    cmocka_unit_test(test_every_cut_refused), cmocka_unit_test(test_bad_fields_refused),
-	    cmocka_unit_test(test_answer_read_back),  cmocka_unit_test(test_withdrawal),
+	    cmocka_unit_test(test_request_read_back),  cmocka_unit_test(test_without_dsn_or_records),
+	    cmocka_unit_test(test_every_cut_refused),  cmocka_unit_test(test_bad_fields_refused),
+	    cmocka_unit_test(test_bad_copies_refused), cmocka_unit_test(test_answer_read_back),
+	    cmocka_unit_test(test_withdrawal),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
