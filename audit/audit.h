@@ -41,14 +41,15 @@ int audit_append(struct store *st, const struct audit_event *ev, char *err, size
 /* --- Deferred records (audit_defer.c) ---
  *
  * An accepted MAIL or RCPT changes nothing stored by itself: the delivery that follows
- * does. Its record is kept in the process (with the decision's time) and written with
- * the delivery's rows, in the delivery's transaction: one commit per message instead of
- * one per command. Every refusal, and every record of something stored, is still
- * written before its answer goes out; kept records are written first by the next
- * audit_append of this process that opens its own transaction, so the chain keeps the
- * decisions' order. A crash before they are written loses only records of decisions
- * that stored nothing (no 250 was given after DATA). At most an SMTP transaction's MAIL
- * and smtp_max_recipients RCPTs are kept: smtpd flushes them when a transaction ends. */
+ * does (an accepted submission login neither: auth.h defer_login_record). Its record is
+ * kept in the process (with the decision's time) and written with the delivery's rows,
+ * in the delivery's transaction: one commit per message instead of one per command.
+ * Every refusal, and every record of something stored, is still written before its
+ * answer goes out; kept records are written first by the next audit_append of this
+ * process that opens its own transaction, so the chain keeps the decisions' order. A
+ * crash before they are written loses only records of decisions that stored nothing
+ * (no 250 was given after DATA). At most an SMTP transaction's MAIL and
+ * smtp_max_recipients RCPTs are kept: smtpd flushes them when a transaction ends. */
 
 /* Keeps a copy of ev, stamped now, to be written later. */
 void audit_defer(const struct audit_event *ev);

@@ -139,11 +139,17 @@ struct oauth_keys;
 
 /* What verification needs. Today each session process builds one over its own store
  * handle; with privilege separation it lives in the authentication process. keys is
- * NULL when OAuth is not configured. */
+ * NULL when OAuth is not configured. defer_login_record: an accepted login's audit
+ * record is kept (audit_defer) and written with what the session stores next, as an
+ * accepted MAIL or RCPT's is (audit.h, "Deferred records"): mss-smtpd only, whose
+ * sessions write kept records at each transaction's end and the connection's, and
+ * whose login gives access to nothing stored (IMAP's and the web's logins read:
+ * written before their answer). A refusal is always written before its answer. */
 struct auth_ctx {
 	struct store *store;
 	const struct mss_config *cfg;
 	const struct oauth_keys *keys;
+	bool defer_login_record;
 };
 
 /* Short fixed word for logs and audit records ("bad-credentials", ...). */

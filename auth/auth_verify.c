@@ -259,6 +259,10 @@ static int audit_attempt(const struct auth_ctx *ctx, const struct auth_request *
 	               rq->listener) < 0 ||
 	    str_format(result, sizeof(result), ok ? "ok" : "refused: %s", auth_reason_name(rp->reason)) < 0)
 		return -1;
+	if (ok && ctx->defer_login_record) {
+		audit_defer(&ev); /* written with the session's next commit (auth.h) */
+		return 0;
+	}
 	if (audit_append(ctx->store, &ev, err, sizeof(err)) < 0) {
 		log_err("auth.audit", "peer=%s result=failed error=\"%s\"", rq->client_ip, err);
 		return -1;

@@ -106,7 +106,7 @@ void smtp_session_prelogin(int fd, const struct session_info *si, void *arg)
 static int serve(const struct smtp_session *s, const struct session_info *si, struct auth_chan_own *own,
                  bool *logged_in, struct auth_reply *ok, struct auth_handoff *ho)
 {
-	struct auth_ctx c = {s->store, s->cfg, s->ctx->oauth};
+	struct auth_ctx c = {s->store, s->cfg, s->ctx->oauth, true};
 
 	*logged_in = false;
 	for (;;) {
@@ -240,6 +240,7 @@ __attribute__((noreturn)) static void other_account(struct smtpd_ctx *ctx, struc
 	         s->id, si->peer_ip);
 	close(si->auth_fd);
 	close(si->relay_fd);
+	smtp_session_reset_txn(s); /* this connection's login, accepted before (auth.h) */
 	store_close(s->store);
 	smtp_session_reused_end(ctx);
 	_exit(0);
@@ -286,6 +287,9 @@ void smtp_session_split(struct smtpd_ctx *ctx, const struct session_info *si)
 		rc = -1;
 	}
 	if (rc != 1) {
+		/* a login accepted before the connection ended, or before a forged message:
+		 * its record, kept for a delivery (auth.h), is written now */
+		smtp_session_reset_txn(&s);
 		if (rc < 0)
 			store_close(s.store);
 		else
