@@ -156,9 +156,13 @@ static void take_over(struct smtp_session *s, bool logged_in, const struct auth_
 	s->errors = ho->errors;
 	str_assert(str_copy(s->helo, sizeof(s->helo), ho->client_name), "checked by handoff_refused");
 	auth_handoff_tls(ho, &s->peer);
+	/* the certificate's account is read by the MX alone (an organisation's makes a
+	 * relay, smtp_txn.c): a session logged in (submission's hand-off always is) offers
+	 * AUTH no more, so its mapping was a lookup per connection read by nothing */
 	if (logged_in)
 		smtp_auth_logged_in(s, ok);
-	smtp_auth_map_certificate(s);
+	else
+		smtp_auth_map_certificate(s);
 }
 
 /* The store for this connection: the one a reused process kept from its last
