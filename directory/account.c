@@ -196,12 +196,12 @@ static int read_row(struct sql_stmt *q, struct account *out)
 	       sql_text_copy(q, 5, out->finess, sizeof out->finess);
 }
 
-/* Runs a one-parameter query expected to return at most one account. */
-static int query_one(struct store *st, const char *what, const char *sql, const char *param,
-                     struct account *out)
+/* Runs a query of args expected to return at most one account. */
+static int query_row(struct store *st, const char *what, const char *sql, const struct sql_value *args,
+                     size_t nargs, struct account *out)
 {
 	char err[256];
-	struct sql_stmt *q = sql_query(store_sql(st), what, sql, SQL_ARGS(SQL_TEXT(param)), err, sizeof err);
+	struct sql_stmt *q = sql_query(store_sql(st), what, sql, args, nargs, err, sizeof err);
 	if (q == NULL) {
 		log_err("account_read", "error=\"%s\"", err);
 		return -1;
@@ -215,6 +215,12 @@ static int query_one(struct store *st, const char *what, const char *sql, const 
 	if (rc < 0)
 		log_err("account_read", "error=\"%s\"", err);
 	return rc;
+}
+
+static int query_one(struct store *st, const char *what, const char *sql, const char *param,
+                     struct account *out)
+{
+	return query_row(st, what, sql, SQL_ARGS(SQL_TEXT(param)), out);
 }
 
 /* Addresses are stored lowercase: looking them up lowercase keeps the comparison
@@ -238,18 +244,21 @@ int account_get(struct store *st, const char *address, struct account *out)
 
 int account_by_cert(struct store *st, const char *sha256, const char *email, struct account *out)
 {
-	char key[256];
-	if (sha256 && sha256[0] && lower_key(sha256, key) == 0) {
-		int r = query_one(st, "account.by_cert",
-		                  "SELECT " ACCOUNT_COLUMNS " FROM accounts WHERE id = "
-		                  "(SELECT account_id FROM account_certs WHERE sha256 = ?1)",
-		                  key, out);
-		if (r != 0)
-			return r;
-	}
-	if (email && email[0])
-		return account_get(st, email, out);
-	return 0;
+	char fp[256] = "", address[256] = "";
+	if (sha256 && sha256[0] && lower_key(sha256, fp) != 0)
+		fp[0] = '\0';
+	if (email && email[0] && lower_key(email, address) != 0)
+		address[0] = '\0'; /* longer than any address: none has it */
+	if (fp[0] == '\0' && address[0] == '\0')
+		return 0;
+	/* One statement, where the fingerprint's and then the address's were two (a
+	 * submission connection maps its certificate twice: issue 15). "" matches no
+	 * fingerprint and no address. */
+	return query_row(st, "account.by_cert",
+	                 "SELECT " ACCOUNT_COLUMNS " FROM accounts WHERE id = coalesce("
+	                 "(SELECT account_id FROM account_certs WHERE sha256 = ?1), "
+	                 "(SELECT id FROM accounts WHERE address = ?2))",
+	                 SQL_ARGS(SQL_TEXT(fp), SQL_TEXT(address)), out);
 }
 
 int account_check_password(struct store *st, const char *address, const char *password, struct account *out)
