@@ -18,6 +18,7 @@
 #include "lib/buf.h"
 #include "lib/conn.h"
 #include "lib/log.h"
+#include "lib/mem_wipe.h"
 #include "lib/master_int.h"
 #include "lib/privsep.h"
 #include "lib/str.h"
@@ -352,6 +353,9 @@ static void serve_reused(const struct master_opts *o, struct listener *ls, size_
 	int fd;
 
 	master_child_enter(o, ls, n);
+	/* the libraries' freed buffers (libetpan's, expat's, libzip's, OpenSSL's) hold this
+	 * connection's message for the next one's session otherwise */
+	mem_wipe_freed_on();
 	here.ls = ls;
 	here.n = n;
 	for (size_t i = 0; i < MASTER_POOL_FDS; i++)

@@ -17,6 +17,7 @@
 #include "lib/fd_io.h"
 #include "lib/log.h"
 #include "lib/master.h"
+#include "lib/mem_wipe.h"
 #include "lib/privsep.h"
 #include "policy/policy.h"
 #include "smtpd/committer_msg.h"
@@ -408,6 +409,9 @@ static void sweep(struct committer *k)
 
 static void committer_main(const struct mss_config *cfg, int keys_fd)
 {
+	/* every session's message goes through the vault's parsers here (libetpan, expat,
+	 * libzip): their freed buffers are overwritten, not left for the next delivery */
+	mem_wipe_freed_on();
 	struct committer k = {.cfg = cfg, .lfd = -1, .keys_fd = keys_fd};
 	k.frame_max = (size_t)cfg->max_message_size + COMMITTER_ENVELOPE_MAX;
 	if (store_ready(&k) < 0)

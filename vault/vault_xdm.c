@@ -176,20 +176,23 @@ static int read_entry(struct xdm_archive *a, const char *name, uint64_t max, str
 		return -1;
 	}
 	uint64_t want = sb.size;
+	/* straight into out, which has room for the declared size and one byte more (to
+	 * see an entry longer than declared): no copy of a patient's document is left on
+	 * the stack of a process that serves other peers next (lib/master.h reuse) */
 	int rc = buf_reserve(out, (size_t)want + 1);
-	char tmp[16384];
 	while (rc == 0) {
-		zip_int64_t r = zip_fread(zf, tmp, sizeof tmp);
+		zip_int64_t r = zip_fread(zf, out->data + out->len, want + 1);
 		if (r < 0) {
 			str_error(err, errlen, "corrupt archive entry: %s",
 			          zip_error_strerror(zip_file_get_error(zf)));
 			rc = -1;
 		} else if (r == 0) {
 			break;
-		} else if ((uint64_t)r > want || buf_append(out, tmp, (size_t)r) != 0) {
+		} else if ((uint64_t)r > want) {
 			str_error(err, errlen, "archive entry larger than declared");
 			rc = -1;
 		} else {
+			buf_added(out, (size_t)r);
 			want -= (uint64_t)r;
 		}
 	}
@@ -204,7 +207,7 @@ static int read_entry(struct xdm_archive *a, const char *name, uint64_t max, str
 enum xdm_result xdm_read_metadata(struct xdm_archive *a, struct xdm_metadata *md, char *err, size_t errlen)
 {
 	struct buf xml;
-	buf_init(&xml, XDM_METADATA_MAX);
+	buf_init_wiped(&xml, XDM_METADATA_MAX); /* the patient's names and the documents' titles */
 	int rc = read_entry(a, XDM_METADATA_PATH, XDM_METADATA_MAX, &xml, err, errlen);
 	enum xdm_result r = XDM_OK;
 	if (rc == 1) {

@@ -11,7 +11,9 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -180,42 +182,70 @@ def test_idle_processes_hold_no_message_of_the_last_peer(reuse, way, lines):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="reads another user's memory")
-def test_idle_processes_hold_no_text_of_a_message_to_a_patient(mss):
-    """A listed operator's professional writes to a patient: the session process files
-    the documents in her vault and builds her copy (vault_inspect, vault_patient_copy,
-    vault_file_store). Once the pair waits for the next operator neither process holds
-    the message's text: the buffers it went through are wiped. (The attachment's and
-    the CDA document's text also go through libetpan's, expat's and the store's own
-    buffers, freed as they are: under AddressSanitizer, whose quarantine keeps freed
-    memory, they are found; architecture.md "Reused MX processes".)"""
+@pytest.mark.parametrize("batch", ["0", "32"])
+def test_idle_processes_hold_no_text_of_a_message_to_a_patient(mss, batch):
+    """A listed operator's professional writes to a patient: the vault parses the
+    message (libetpan), files its documents (a CDA parsed by expat; one inside an XDM
+    archive, inflated by libzip) and builds her copy, in the session process (batch 0)
+    or in the committer (the default). Once the pair waits for the next operator, and
+    the committer for the next delivery, none of them holds the message's text, its
+    subject, its attachment or its documents: the project's buffers are wiped
+    (buf_init_wiped), and so are the libraries' own once freed (lib/mem_wipe.h), which
+    kept the header block, the CDA's narrative and, on the stack, the archived document.
+    (Under AddressSanitizer, whose quarantine keeps freed memory, they are found.)"""
     from email.message import EmailMessage
     from test_policy_smtp import DIRECTORY, OPERATOR_DN as LISTED_DN, REMOTE_PRO, as_operator, inbox
     from test_policy_smtp import trust_xml as listed
+    from test_imap_memory import sanitized
+    from test_smtp_committer import committer_pid
     from test_vault_texts import NARRATIVE_CDA
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    import xdm  # tests/xdm.py
     m = mss
     d = m.root / "directory.csv"
     d.write_text(DIRECTORY, encoding="utf-8")
     m.ctl("directory", "import", "--strict", str(d))
     (m.root / "trust.xml").write_text(listed([("other-operator.test", LISTED_DN)]))
     m.ctl("trust", "import", str(m.root / "trust.xml"))
-    m.set(smtp_session_max_use=3)
+    m.set(smtp_session_max_use=3, delivery_batch_max=batch)
     m.start("smtpd")
     text, attached, cda = "note-5d1e07-of-the-text", "note-a2c94b-of-the-attachment", "cda-e7730f"
+    archived, subject = "xdm-4b81d2-of-the-archive", "subj-77c1e0-of-the-header"
     msg = EmailMessage()
-    msg["From"], msg["To"], msg["Subject"] = REMOTE_PRO, PATIENT, "Consultation"
+    msg["From"], msg["To"], msg["Subject"] = REMOTE_PRO, PATIENT, "Consultation " + subject
     msg.set_content("".join(f"{text} line {i:05d}\n" for i in range(300)))
     msg.add_attachment((attached + "\n") * 200, filename="note.txt")
     msg.add_attachment(NARRATIVE_CDA.replace(b"13,5 g/dL", f"{cda} g/dL".encode()), maintype="application",
                        subtype="xml", filename="cr.xml")
+    # a document inside an XDM archive: deflated in the message, in clear only once
+    # libzip inflated it (and expat parsed it)
+    doc = xdm.cda_document().replace("Résultats normaux.".encode(), f"{archived} ".encode() * 50)
+    msg.add_attachment(xdm.build_xdm([{"name": "DOC0001.XML", "data": doc, "type_code": "11502-2"}]),
+                       maintype="application", subtype="zip", filename="IHE_XDM.ZIP")
+    if batch != "0":
+        listening_committer(m)
     s = as_operator(m)
     assert s.send_message(msg, from_addr=REMOTE_PRO, to_addrs=[PATIENT]) == {}
     s.quit()
     pre, sid, _ = connects(m)[-1]
     ended(m, RawSmtpClosed(), session=sid)
     assert inbox(m, PATIENT) >= 1  # her copy (and the vault's notice)
-    for pid in (int(pre), int(disconnects(m)[sid])):
-        assert os.path.exists(f"/proc/{pid}")  # idle, kept for the next peer
-        assert memory_holds(pid, [text.encode()]) == set(), pid
+    assert re.search(r"event=vault_file .*filed=2 ", m.log("smtpd")), m.log("smtpd")[-2000:]
+    assert re.search(rf"event=smtp\.deliver .*result=ok batch={'0' if batch == '0' else '1'}", m.log("smtpd"))
+    pids = [int(pre), int(disconnects(m)[sid])] + ([committer_pid(m)] if batch != "0" else [])
+    needles = [text, attached, cda, archived, subject]
+    if sanitized(pids[0]):  # the libraries' freed buffers stay in its quarantine
+        needles = [text]
+    for pid in pids:
+        assert os.path.exists(f"/proc/{pid}")  # idle, kept for the next peer or delivery
+        assert {needles[i] for i in memory_holds(pid, [n.encode() for n in needles])} == set(), pid
+
+
+def listening_committer(m, wait=10):
+    """Until the committer listens (it logs its start): deliveries before go the sessions' own way."""
+    deadline = time.monotonic() + wait
+    while "event=committer.start" not in m.log("smtpd") and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 class RawSmtpClosed:
