@@ -186,9 +186,10 @@ def test_idle_processes_hold_no_message_of_the_last_peer(reuse, way, lines):
 def test_idle_processes_hold_no_text_of_a_message_to_a_patient(mss, batch):
     """A listed operator's professional writes to a patient: the vault parses the
     message (libetpan), files its documents (a CDA parsed by expat; one inside an XDM
-    archive, inflated by libzip) and builds her copy, in the session process (batch 0)
-    or in the committer (the default). Once the pair waits for the next operator, and
-    the committer for the next delivery, none of them holds the message's text, its
+    archive, inflated by libzip) and builds her copy in the session process, which
+    stores it itself (batch 0) or hands it to the committer (the default). Once the
+    pair waits for the next operator, and the committer for the next delivery, none of
+    them holds the message's text, its
     subject, its attachment or its documents: the project's buffers are wiped
     (buf_init_wiped), and so are the libraries' own once freed (lib/mem_wipe.h), which
     kept the header block, the CDA's narrative and, on the stack, the archived document.
