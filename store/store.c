@@ -212,7 +212,9 @@ static struct store *open_db(const struct mss_config *cfg, int with_key, char *e
 	st->cfg = *cfg;
 	st->agent_fd = -1;
 	st->reuse_schema = -1;
-	buf_init(&st->cache.data, BUF_UNLIMITED);
+	/* a patient's decrypted message: growing as it is decrypted chunk by chunk, its
+	 * earlier storage is overwritten, not freed as it was (store_cache_clear) */
+	buf_init_wiped(&st->cache.data, BUF_UNLIMITED);
 	st->sql = sql_open_timeout(path, 0, cfg->store_timeout * 1000u, err, errlen);
 	if (st->sql == NULL)
 		goto fail;
@@ -353,7 +355,7 @@ void store_release_memory(struct store *st)
 		return;
 	store_cache_clear(st);
 	buf_free(&st->cache.data);
-	buf_init(&st->cache.data, BUF_UNLIMITED);
+	buf_init_wiped(&st->cache.data, BUF_UNLIMITED); /* as store_open made it */
 	if (sql_engine(st->sql) != SQL_SQLITE || sql_in_transaction(st->sql))
 		return;
 	/* frees the unused pages of the connection's cache, which is all of them between

@@ -141,6 +141,10 @@ int store_blob_row(struct store *st, const char *name, struct buf *row, char *er
 	return rc;
 }
 
+/* Every byte the cache's storage was given is overwritten: the data is all that was
+ * written since the last clear (a failed decryption zeroes what it added, crypto.c),
+ * and the storage it outgrew was overwritten as it grew (buf_init_wiped: before, a
+ * realloc left each smaller copy of a patient's message in the heap). */
 void store_cache_clear(struct store *st)
 {
 	if (st->cache.data.data != NULL) {

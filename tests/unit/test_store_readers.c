@@ -237,6 +237,23 @@ static void test_reuse_end_forgets_the_client(void **state)
 	store_close(r);
 }
 
+/* The decrypted message's cache (store_cache_clear) grows as a blob is decrypted into
+ * it chunk by chunk: its buffer is a wiped one, so that each storage it outgrew is
+ * overwritten (test_lib_buf), not left with a patient's message in the heap of a
+ * reused process; after store_release_memory too. */
+static void test_decrypted_message_cache_is_wiped(void **state)
+{
+	struct store_fixture *f = *state;
+	uint32_t shared = store_fixture_deliver(f, PAT, SHARED, msg1, NULL);
+	struct store *r = reader(f);
+	assert_int_equal(read_as(r, store_fixture_mailbox(f, PAT, SHARED), shared, f->err, sizeof(f->err)),
+	                 0);
+	assert_true(r->cache.data.wiped);
+	store_release_memory(r);
+	assert_true(r->cache.data.wiped);
+	store_close(r);
+}
+
 static void test_refresh_mask_expunge(void **state)
 {
 	struct store_fixture *f = *state;
@@ -356,6 +373,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_delivery_seals_to_reader, setup, store_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_decrypted_message_cache_is_wiped, setup,
+	                                    store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_delivery_to_a_new_mailbox_seals_to_reader, setup,
 	                                    store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_readers_read_in_the_rows_not_the_prepare, setup,
