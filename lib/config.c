@@ -123,6 +123,7 @@ static const struct config_key config_keys[] = {
     /* MX session processes reused for several connections (issue 15) */
     NUM(smtp_session_max_use, KEY_UINT, "100", 1, 100000),
     NUM(smtp_session_idle_time, KEY_SECONDS, "60", 1, 86400),
+    NUM(smtp_relay_batch, KEY_BOOL, "yes", 0, 1),
     NUM(submission_idle_sessions, KEY_UINT, "32", 0, 10000),
     NUM(delivery_batch_max, KEY_UINT, "32", 0, 10000),
     NUM(smtp_tls_ticket_lifetime, KEY_SECONDS, "1h", 0, 86400),

@@ -97,6 +97,7 @@ struct mss_config {
 	unsigned submission_max_sessions;  /* sessions on submission + submissions; default 100 */
 	unsigned smtp_session_max_use;     /* MX connections per session process (pair); 100 */
 	unsigned smtp_session_idle_time;   /* seconds a reused MX process waits for the next; 60 */
+	int smtp_relay_batch;              /* 1 = the relay and its session process run SCHED_BATCH; yes */
 	unsigned submission_idle_sessions; /* idle submission session processes, each for one account; 32 */
 	unsigned delivery_batch_max;       /* MX deliveries per committer transaction; 0/1 none; 32 */
 	unsigned smtp_tls_ticket_lifetime; /* seconds a TLS session ticket resumes; 0 none; 1h */

@@ -320,6 +320,12 @@ int privsep_relay_batch(void)
 	return sched_setscheduler(0, SCHED_BATCH, &none);
 }
 
+int privsep_relay_normal(void)
+{
+	const struct sched_param none = {.sched_priority = 0};
+	return sched_setscheduler(0, SCHED_OTHER, &none);
+}
+
 int privsep_prelogin_begin(const struct privsep *p, int fd, const struct session_info *si,
                            const struct key_agent *agent, struct tls_ctx *tls)
 {

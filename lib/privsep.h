@@ -88,5 +88,8 @@ void privsep_relay(struct conn *client, int fd, unsigned idle_timeout);
  * (issue 15: a body FETCH, bench/README "bodyfetch2"); its share and nice value stay.
  * Returns 0, or -1 with errno (the relay then runs as it was: nothing depends on it). */
 int privsep_relay_batch(void);
+/* Back to the normal policy (SCHED_OTHER), for a reused process whose connection
+ * ended: the next one starts as a fresh process would. Returns 0, or -1 with errno. */
+int privsep_relay_normal(void);
 
 #endif

@@ -32,6 +32,30 @@
 #include "smtpd/smtp_session.h"
 #include "store/store.h"
 
+/* From the hand-off on, under smtp_relay_batch: the pre-login process relays and the
+ * session process answers the relayed conversation, each woken by the other (and the
+ * session process by the committer) only to hand the work on and wait again: under
+ * SCHED_BATCH neither preempts the process that woke it, which is about to wait anyway
+ * (privsep_relay_batch; issue 15, bench/README.md "mxcpu"). Returns whether it took. */
+static bool relay_batch(const struct smtp_session *s)
+{
+	if (!s->cfg->smtp_relay_batch)
+		return false;
+	if (privsep_relay_batch() == 0)
+		return true;
+	log_warn("smtp.relay_batch",
+	         "session=%s error=\"SCHED_BATCH: %s (smtp_relay_batch = no stops trying)\"", s->id,
+	         strerror(errno));
+	return false;
+}
+
+/* A reused process's next connection starts under the normal policy, as a fresh one. */
+static void relay_batch_end(bool batch)
+{
+	if (batch)
+		(void)privsep_relay_normal();
+}
+
 /* Builds and sends the HANDOFF, then relays until either side closes. */
 static void hand_over(struct smtp_session *s)
 {
@@ -54,7 +78,9 @@ static void hand_over(struct smtp_session *s)
 	}
 	/* every command of the session process is bounded by its own deadlines; this
 	 * bounds a partial TLS record or a stuck write only */
+	bool batch = relay_batch(s);
 	privsep_relay(s->conn, s->relay_fd, s->cfg->smtp_data_timeout);
+	relay_batch_end(batch);
 }
 
 /* The connection's channels to its session process, if it has one. */
@@ -306,7 +332,9 @@ void smtp_session_split(struct smtpd_ctx *ctx, const struct session_info *si)
 	take_over(&s, logged_in, &ok, &ho);
 	s.conn = conn_new(si->relay_fd, si->peer_ip);
 	conn_set_timeout(s.conn, s.cfg->smtp_command_timeout);
+	bool batch = relay_batch(&s);
 	smtp_session_loop(&s);
+	relay_batch_end(batch);
 	smtp_session_reset_txn(&s); /* the transaction's end needs the store (audit) */
 	session_store_done(ctx, si, s.store);
 	s.store = NULL;

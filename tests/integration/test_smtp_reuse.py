@@ -492,6 +492,36 @@ def test_mx_prelogin_asks_its_session_process_nothing_before_the_handoff(reuse):
     assert inbox_count(m, PRO) == 2
 
 
+@pytest.mark.parametrize("batch", ["yes", "no"])
+def test_relay_and_session_process_run_under_sched_batch_after_the_handoff(reuse, batch):
+    """From the hand-off (the first MAIL) on, the pre-login process only relays and the
+    session process answers what it relays: with smtp_relay_batch (the default) both run
+    under SCHED_BATCH, so that one waking the other does not preempt it (issue 15).
+    Before the hand-off, with the key set to no, and once the connection ended (a
+    reused pair's next peer starts as on a fresh pair), the normal policy."""
+    m = reuse
+    m.set(smtp_relay_batch=batch)
+    m.start("smtpd")
+    session = one_delivery(m, "first")
+    c = connect(m, "smtp", cert="operator")
+    pre = int(connects(m)[-1][0])
+    assert int(connects(m)[-2][0]) == pre  # the same pair
+    assert os.sched_getscheduler(pre) == os.SCHED_OTHER
+    assert os.sched_getscheduler(session) == os.SCHED_OTHER
+    code, text = deliver_subject(c, PRO, "second")
+    assert code == 250, text
+    want = os.SCHED_BATCH if batch == "yes" else os.SCHED_OTHER
+    assert os.sched_getscheduler(pre) == want
+    assert os.sched_getscheduler(session) == want
+    assert c.cmd("QUIT")[0] == 221
+    ended(m, c)
+    assert int(disconnects(m)[connects(m)[-1][1]]) == session
+    assert os.sched_getscheduler(pre) == os.SCHED_OTHER
+    assert os.sched_getscheduler(session) == os.SCHED_OTHER
+    assert inbox_count(m, PRO) == 2
+    assert "smtp.relay_batch" not in m.log("smtpd")
+
+
 def audit_after(m, seq):
     return m.sql("SELECT actor, action, target, result FROM audit_log WHERE seq > ? ORDER BY seq", seq)
 
