@@ -409,8 +409,8 @@ static void sweep(struct committer *k)
 
 static void committer_main(const struct mss_config *cfg, int keys_fd)
 {
-	/* every session's message goes through the vault's parsers here (libetpan, expat,
-	 * libzip): their freed buffers are overwritten, not left for the next delivery */
+	/* every session's message is parsed (libetpan) and sealed here: what the libraries
+	 * free of it is overwritten, not left for the next delivery (lib/mem_wipe.h) */
 	mem_wipe_freed_on();
 	struct committer k = {.cfg = cfg, .lfd = -1, .keys_fd = keys_fd};
 	k.frame_max = (size_t)cfg->max_message_size + COMMITTER_ENVELOPE_MAX;
