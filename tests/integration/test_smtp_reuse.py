@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PATIENT, PRO
+from conftest import PATIENT, PG_BASE, PRO
 from test_smtp_mx import deliver, mail, trust_list
 from test_smtp_protocol import RawSmtp, connect, inbox_count
 from test_privsep import children
@@ -202,6 +202,8 @@ def test_idle_processes_hold_no_text_of_a_message_to_a_patient(mss, batch):
     from test_vault_texts import NARRATIVE_CDA
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import xdm  # tests/xdm.py
+    if batch != "0" and PG_BASE:
+        pytest.skip("no committer on PostgreSQL: the sessions deliver themselves, as with 0")
     m = mss
     d = m.root / "directory.csv"
     d.write_text(DIRECTORY, encoding="utf-8")
