@@ -100,6 +100,11 @@ struct master_opts {
 	 * and, with privilege separation, the session id), closed by the master after the
 	 * fork; -1 refuses the connection (the callee logs why). */
 	int (*keys_channel)(const struct session_info *si, void *arg);
+	/* In the master at a connection whose session process has its account key agent
+	 * channel already, or gets it later (may be NULL): true when the agent can make no
+	 * more channels (gone for good; the callee logs it): the connection is refused as
+	 * one whose keys_channel failed. */
+	bool (*keys_gone)(void *arg);
 	void (*on_shutdown)(void *arg); /* in the master before exit (may be NULL) */
 	void (*on_reload)(void *arg);   /* in the master on SIGHUP (may be NULL): keeps what
 	                                 * it cannot reload as it was, and logs why */

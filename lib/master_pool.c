@@ -391,16 +391,18 @@ static void serve_reused(const struct master_opts *o, struct listener *ls, size_
 }
 
 /* The account key agent channel of a reused session process of l for its life, or -1
- * (none, or none made: the callee logged why). Only a pair reused whole
- * (MASTER_REUSE_PAIR) has one: its session process serves any peer, so its channel
- * binds no account (mss-smtpd's MX: kind mx). The agent's lines name it by an id the
- * master draws and logs here with the process. */
+ * (none, or none made: the callee logged why). A pair reused whole (MASTER_REUSE_PAIR)
+ * has one: its session process serves any peer, so its channel binds no account
+ * (mss-smtpd's MX: kind mx); so has a session process for one account (fork_account:
+ * its channel binds to that account at its first request, as the process itself
+ * refuses any other). The agent's lines name it by an id the master draws and logs
+ * here with the process. */
 static int own_keys_channel(const struct master_opts *o, const struct listener *l,
                             char sid[LOG_SESSION_ID_SIZE])
 {
 	struct session_info si;
 
-	if (o->keys_channel == NULL || l->reuse != MASTER_REUSE_PAIR)
+	if (o->keys_channel == NULL || l->reuse == MASTER_REUSE_NONE)
 		return -1;
 	memset(&si, 0, sizeof(si));
 	si.listener = l;
@@ -576,8 +578,9 @@ static int send_conn(const struct master_opts *o, struct master_state *m, struct
 		memcpy((*c)->session_id, si->session_id, sizeof((*c)->session_id));
 	if ((*c)->alone && reuse.idle_accounts > 0) {
 		/* the session process comes when the pre-login process asks (attach_session):
-		 * what that needs of the connection is kept, its account key agent channel too */
-		if (o->keys_channel && ((*c)->keys_fd = o->keys_channel(si, o->arg)) < 0)
+		 * what that needs of the connection is kept (its account key agent channel is
+		 * the session process's own, fork_account: refused now if it cannot be) */
+		if (o->keys_gone && o->keys_gone(o->arg))
 			return -1;
 		memcpy((*c)->local_ip, si->local_ip, sizeof((*c)->local_ip));
 		(*c)->peer_port = si->peer_port;
@@ -677,39 +680,52 @@ static struct child *idle_account(struct master_state *m, const struct listener 
 		if (!(c->account && !c->busy && c->listener == l && c->gen == reuse.gen && c->ctl[0] >= 0 &&
 		      c->uses < reuse.max_use && strcmp(c->hint, hint) == 0))
 			continue;
-		if (quiet(c))
+		if (quiet(c) && !agent_gone(c))
 			return c;
-		master_reused_close(c);
+		master_reused_close(c); /* dead, or its key agent channel is (a new one comes) */
 	}
 	return NULL;
 }
 
-/* A session process for one account, forked idle with nothing but its socket to the
- * master (serve_reused). Returns it (m->children may have moved), or NULL. */
+/* A session process for one account, forked idle with its socket to the master
+ * (serve_reused) and its account key agent channel for its life (own_keys_channel;
+ * the master keeps a copy, c->keys_chan, to see the agent's end hang up). Returns it
+ * (m->children may have moved), or NULL (an agent that made no channel: logged). */
 static struct child *fork_account(const struct master_opts *o, struct master_state *m, struct listener *ls,
                                   size_t n, const struct listener *l)
 {
 	int s0[2];
 	const int none[2] = {-1, -1};
+	char sid[LOG_SESSION_ID_SIZE] = "";
+	int keys = own_keys_channel(o, l, sid);
 
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, s0) < 0)
+	if (o->keys_channel && keys < 0)
 		return NULL;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, s0) < 0)
+		goto fail;
 	pid_t pid = fork();
 	if (pid == 0) {
 		close(s0[0]);
-		serve_reused(o, ls, n, s0[1], false, none, -1, -1);
+		serve_reused(o, ls, n, s0[1], false, none, -1, keys);
 	}
 	close(s0[1]);
 	if (pid < 0) {
 		close(s0[0]);
-		return NULL;
+		goto fail;
 	}
 	struct child *c = master_add_child(m, pid, 0, l, "");
 	c->reused = c->account = true;
 	c->busy = false;
 	c->ctl[0] = s0[0];
+	c->keys_chan = keys;
 	c->gen = reuse.gen;
+	if (keys >= 0) /* the name the account key agent's lines give its channel */
+		log_info("master.reused", "pid=%ld keys_channel=%s", (long)pid, sid);
 	return c;
+fail:
+	if (keys >= 0)
+		close(keys);
+	return NULL;
 }
 
 /* Sends the pre-login process *pre its half of the connection's channels (auth, relay;
@@ -753,11 +769,8 @@ static int attach_session(const struct master_opts *o, struct master_state *m, s
 	else
 		ci = (size_t)(c - m->children);
 	pre = &m->children[at];
-	/* taken after the fork: a forked process closes only what children[] holds */
-	sess.keys_fd = pre->keys_fd; /* closed here once sent */
-	pre->keys_fd = -1;
-	if (c == NULL || (o->keys_channel && sess.keys_fd < 0) ||
-	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ach) < 0 ||
+	/* the session process has its account key agent channel for its life (fork_account) */
+	if (c == NULL || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ach) < 0 ||
 	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, rel) < 0)
 		goto out;
 	c = &m->children[ci];
@@ -785,8 +798,6 @@ out:
 		if (rel[i] >= 0)
 			close(rel[i]);
 	}
-	if (sess.keys_fd >= 0)
-		close(sess.keys_fd);
 	return rc;
 }
 

@@ -33,7 +33,9 @@
  * a hint), and the master hands it out (attach_session): an idle one of the same hint,
  * else a fresh one forked idle as the MX's, with the connection's channels; the answer
  * carries the pre-login process's ends. The session process alone decides whose it
- * is (smtpd: it refuses any account but the first it logged in). */
+ * is (smtpd: it refuses any account but the first it logged in). Its account key agent
+ * channel is its own for its life, as the MX session process's (fork_account): bound
+ * by the agent to the first account asked, which is the process's own for good. */
 #ifndef MSS_MASTER_POOL_H
 #define MSS_MASTER_POOL_H
 

@@ -180,6 +180,19 @@ static int keys_channel(const struct session_info *si, void *arg)
 	return store_agent_channel(&c->keys, kind, si->session_id);
 }
 
+/* A submission connection whose session process has its own channel, or forks with
+ * one when it asks (lib/master_pool.c fork_account): refused at once, as a failed
+ * channel is, when the agent is gone for good. */
+static bool keys_gone(void *arg)
+{
+	struct smtpd_ctx *c = arg;
+
+	if (!store_agent_gone(&c->keys))
+		return false;
+	log_err("keyagent.channel_failed", "error=\"the account key agent is gone\"");
+	return true;
+}
+
 /* In the committer: the channel of the relay's TLS context, which the master keeps for
  * the queue processes it forks, is not its (it signs nothing). */
 static void forget_relay(void *arg)
@@ -408,6 +421,7 @@ int main(int argc, char **argv)
 	mo.reused_end = smtp_session_reused_end;
 	mo.session_channel = session_channel;
 	mo.keys_channel = keys_channel;
+	mo.keys_gone = keys_gone;
 	mo.child_init = child_init;
 	mo.overload = smtp_session_overload;
 	mo.on_shutdown = shutdown_checkpoint;

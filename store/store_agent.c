@@ -437,6 +437,13 @@ int store_agent_channel(struct store_agent *a, enum store_agent_kind kind, const
 	return sv[0];
 }
 
+bool store_agent_gone(const struct store_agent *a)
+{
+	struct pollfd p = {.fd = a->ctl, .events = 0};
+
+	return a->ctl < 0 || (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR | POLLNVAL)));
+}
+
 void store_agent_forget(struct store_agent *a)
 {
 	if (a->ctl >= 0)

@@ -25,6 +25,7 @@
 #ifndef MSS_STORE_AGENT_H
 #define MSS_STORE_AGENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -64,6 +65,9 @@ void store_master_key_warn(const struct mss_config *cfg);
 /* In the master, for one session: a new channel of kind, whose lines name session
  * (may be ""). Returns the session's end, or -1 (logged keyagent.channel_failed). */
 int store_agent_channel(struct store_agent *a, enum store_agent_kind kind, const char *session);
+/* In the master: whether the agent and its keeper are both gone (the control socket
+ * hung up), so that no channel can be made; one being restarted is not gone. */
+bool store_agent_gone(const struct store_agent *a);
 /* In a forked child: closes the master's control socket (no child makes channels). */
 void store_agent_forget(struct store_agent *a);
 /* For a store opened with store_open_nokeys: account keys, new account keys and

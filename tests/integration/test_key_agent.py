@@ -242,14 +242,38 @@ def test_submission_session_cannot_read_the_queue(mx, kind):  # noqa: F811
     c, session, _pre = smtp_prelogin(m, "submission", cert="pro")
     try:
         assert c.cmd("AUTH PLAIN " + plain(PRO, PASSWORDS[PRO]))[0] == 235
-        chans = [socket.socket(fileno=grab_fd(session, fd)) for fd in agent_channel_fds(m, session, "smtpd")]
-        assert len(chans) == 1, chans
+        # the process's own channel, and the copy its store holds for this connection
+        fds = agent_channel_fds(m, session, "smtpd")
+        assert len({os.readlink(f"/proc/{session}/fd/{fd}") for fd in fds}) == 1, fds
+        chans = [socket.socket(fileno=grab_fd(session, fds[0]))]
         chans[0].send(forged_queue_ask(kind))
         chans[0].settimeout(10)
         assert chans[0].recv(1024) == b""  # closed, no key
         chans[0].close()
         log = m.log("smtpd")
-        sid = re.findall(r"event=smtp\.connect session=(\w+)", log)[-1]
+        # a session process for one account has its channel for its life, named when it
+        # was forked
+        sid = re.search(rf"event=master\.reused pid={session} keys_channel=(\w+)", log).group(1)
         assert re.search(rf"event=keyagent\.refused session={sid} kind=bound \S+ asked=queue ", log), log[-2000:]
     finally:
         c.close()
+    # its channel closed by the agent, that session process is handed the account's
+    # connections no more (the master sees the agent's end gone): the next one gets a
+    # new one, which delivers
+    import time
+    from test_smtp_auth import send
+    from test_smtp_protocol import connect
+    from test_smtp_reuse import waiting
+    deadline = time.monotonic() + 10
+    while not waiting(session) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # the master has read that it is done
+    c = connect(m, "submission", cert="pro")
+    try:
+        assert c.cmd("AUTH PLAIN " + plain(PRO, PASSWORDS[PRO]))[0] == 235
+        assert send(c, PRO, PATIENT)[-1][0] == 250
+    finally:
+        c.close()
+    sid2 = re.findall(r"event=smtp\.connect session=(\w+)", m.log("smtpd"))[-1]
+    pid2 = re.search(rf"mss-smtpd\[(\d+)\] level=info event=smtp\.deliver session={sid2} ", m.log("smtpd")).group(1)
+    assert int(pid2) != session

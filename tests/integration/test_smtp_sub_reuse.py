@@ -10,6 +10,7 @@ bytes, certificate) reaches the next one through the pre-login process; a new CR
 SIGHUP end them; killing one mid-session loses nothing that was acknowledged."""
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -732,3 +733,43 @@ def test_reused_prelogin_keeps_its_tls_agent_channel(sub):
     (pre1, chan1), (pre2, chan2) = seen
     assert pre1 == pre2
     assert len(chan1) == 1 and chan1 == chan2, seen
+
+
+def test_account_session_process_keeps_its_account_key_channel(sub):
+    """A session process for one account has its account key agent channel for its life,
+    made when the master forks it (named in master.reused), of which each connection's
+    store gets a copy: the agent adds and ends no channel per connection, and the channel
+    is bound to that account as the process is. Its pre-login process holds none."""
+    from test_smtp_reuse import agent_ends
+    m = sub
+    m.start("smtpd")
+    seen = []
+    for _ in range(2):
+        c = external(m)
+        assert send(c, PRO, PATIENT)[-1][0] == 250
+        pre, sid, _ = connects(m)[-1]
+        assert c.cmd("QUIT")[0] == 221
+        ended(m, c)
+        session = session_pid(m, sid)
+        seen.append((session, agent_ends(m, session, "mss-keyagent")))
+        assert not agent_ends(m, pre, "mss-keyagent")
+    (s1, chan1), (s2, chan2) = seen
+    assert s1 == s2
+    assert len(chan1) == 1 and chan1 == chan2, seen
+    assert re.search(rf"event=master\.reused pid={s1} keys_channel=\w+", m.log("smtpd"))
+
+
+def test_account_session_process_after_key_agent_restart(sub):
+    """The account key agent killed and started again: the idle session process whose
+    channel died with it is handed no more connections (the master sees the agent's end
+    gone); the account's next connection gets a new one, which delivers."""
+    from test_helper_restart import kill9_and_see_it_back
+    m = sub
+    m.start("smtpd")
+    one_connection(m)
+    first = sessions_of(m)[-1]
+    kill9_and_see_it_back(m, "smtpd", "mss-keyagent", "account-key-agent")
+    one_connection(m)
+    assert sessions_of(m)[-1] != first
+    assert gone(int(first))
+    assert inbox_count(m, PATIENT) == 2
