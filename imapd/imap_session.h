@@ -67,8 +67,9 @@ struct imap_view {
 	uint32_t uidnext;
 	uint64_t highestmodseq; /* the last MODSEQ this session has caught up to */
 	/* The mailbox's HIGHESTMODSEQ and UIDNEXT read by this command with a message's
-	 * body (stamp true): the catching up at its end compares with them instead of
-	 * asking the store again (issue 15). Reset before each command: never older. */
+	 * body, or by a SELECT again (stamp true): the catching up at its end compares
+	 * with them instead of asking the store again (issue 15). Reset before each
+	 * command: never older. */
 	bool stamp;
 	uint64_t stamp_highestmodseq;
 	uint32_t stamp_uidnext;

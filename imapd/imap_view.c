@@ -124,6 +124,24 @@ bool imap_view_hides(const struct imap_session *s, const char *keywords)
 	return s->view.shared && imap_keywords_masked(keywords);
 }
 
+/* Before a SELECT again reads the mailbox: a change committed after the reading then
+ * wakes IDLE and NOTIFY, and is told at the next command. */
+static void view_watch_drain(struct imap_view *v)
+{
+	if (v->watch_fd >= 0)
+		store_watch_drain(v->watch_fd);
+}
+
+/* A SELECT again has just read the mailbox's HIGHESTMODSEQ and UIDNEXT, the watch
+ * drained before (view_watch_drain): the catching up before its tagged reply compares
+ * with them instead of asking the store again, as after a body fetch (issue 15). */
+static void view_stamp(struct imap_view *v)
+{
+	v->stamp_highestmodseq = v->highestmodseq;
+	v->stamp_uidnext = v->uidnext;
+	v->stamp = true;
+}
+
 /* Every EXPUNGE up to v->highestmodseq was sent: what only we held back can go. */
 static void view_seen(struct imap_session *s)
 {
@@ -254,14 +272,30 @@ static int view_reselect(struct imap_session *s, const struct imap_target *t, bo
 {
 	struct imap_view *v = &s->view;
 	char err[256];
-	if (!v->open || v->pending || v->shared || t->shared || strcmp(v->owner, t->owner) != 0 ||
-	    store_mailbox_get(s->store, t->owner, t->name, mb, err, sizeof(err)) != 1 || mb->id != v->id ||
-	    mb->uidvalidity != v->uidvalidity)
+	if (!v->open || v->pending || v->shared || t->shared || strcmp(v->owner, t->owner) != 0)
 		return 0;
+	bool own;
 	struct store_changes ch;
-	if (v->watch_fd >= 0)
-		store_watch_drain(v->watch_fd);
-	if (store_changes_since(s->store, v->id, v->highestmodseq, &ch, err, sizeof(err)) != 1)
+	struct store_mailbox now;
+	view_watch_drain(v);
+	if (store_reads_begin(s->store, &own, err, sizeof(err)) < 0)
+		return 0;
+	int rc = store_mailbox_get(s->store, t->owner, t->name, mb, err, sizeof(err)) == 1 &&
+	                 mb->id == v->id && mb->uidvalidity == v->uidvalidity
+	             ? store_changes_since(s->store, v->id, v->highestmodseq, &ch, err, sizeof(err))
+	             : 0;
+	/* the keywords in use as a first SELECT reads them (store_select_head), not by a
+	 * pass over the view: one read later, they may name one the view meets next. Read
+	 * before \Recent is claimed, which a failure here would lose. */
+	if (rc == 1) {
+		imap_view_free_keywords(v);
+		if (store_select_head(s->store, v->id, &now, NULL, head_keywords, v, err, sizeof(err)) != 1) {
+			store_changes_free(&ch);
+			rc = 0;
+		}
+	}
+	store_reads_end(s->store, own); /* before \Recent's claim, a write */
+	if (rc != 1)
 		return 0; /* deleted meanwhile, or an error: the full path says which */
 	imap_context_clear(s);
 	free(s->saved); /* "$" is per selection (RFC 5182 2.1) */
@@ -281,16 +315,10 @@ static int view_reselect(struct imap_session *s, const struct imap_target *t, bo
 	v->readonly = readonly;
 	v->uidnext = mb->uidnext;
 	v->highestmodseq = mb->highestmodseq;
-	/* the keywords in use as a first SELECT reads them (store_select_head), not by a
-	 * pass over the view: one read later, they may name one the view meets next. Read
-	 * before \Recent is claimed, which a failure here would lose. */
-	imap_view_free_keywords(v);
-	struct store_mailbox now;
-	if (store_select_head(s->store, v->id, &now, NULL, head_keywords, v, err, sizeof(err)) != 1)
-		return 0; /* deleted meanwhile, or an error: the full path says which */
 	view_clear_recent(v);
 	view_mark_recent(v, recent_from(s, mb));
 	view_seen(s);
+	view_stamp(v);
 	return 1;
 }
 
@@ -345,20 +373,26 @@ static int view_rehead(struct imap_session *s, const struct imap_target *t, bool
 {
 	struct imap_view *v = &s->view;
 	char err[256];
-	if (!v->open || !v->pending || t->shared || strcmp(v->owner, t->owner) != 0 ||
-	    store_mailbox_get(s->store, t->owner, t->name, mb, err, sizeof(err)) != 1 || mb->id != v->id ||
-	    mb->uidvalidity != v->uidvalidity)
+	if (!v->open || !v->pending || t->shared || strcmp(v->owner, t->owner) != 0)
 		return 0;
-	if (v->watch_fd >= 0)
-		store_watch_drain(v->watch_fd);
+	bool own;
+	view_watch_drain(v);
+	if (store_reads_begin(s->store, &own, err, sizeof(err)) < 0)
+		return 0;
+	int rc = store_mailbox_get(s->store, t->owner, t->name, mb, err, sizeof(err)) == 1 &&
+	         mb->id == v->id && mb->uidvalidity == v->uidvalidity;
+	if (rc == 1) {
+		imap_view_free_keywords(v);
+		rc = store_select_head(s->store, v->id, mb, s->enabled_rev2 ? NULL : &v->pending_unseen,
+		                       head_keywords, v, err, sizeof(err));
+	}
+	store_reads_end(s->store, own); /* before \Recent's claim, a write */
+	if (rc != 1)
+		return 0; /* deleted meanwhile, or an error: the full path says which */
 	imap_context_clear(s);
 	free(s->saved); /* "$" is per selection (RFC 5182 2.1) */
 	s->saved = NULL;
 	s->nsaved = 0;
-	imap_view_free_keywords(v);
-	if (store_select_head(s->store, v->id, mb, s->enabled_rev2 ? NULL : &v->pending_unseen, head_keywords,
-	                      v, err, sizeof(err)) != 1)
-		return 0; /* deleted meanwhile, or an error: the full path says which */
 	str_assert(str_copy(v->name, sizeof(v->name), mb->name), "STORE_MAILBOX_MAX both"); /* renamed? */
 	v->pending_exists = mb->messages;
 	v->history = imap_history_protected(s, t->name);
@@ -368,6 +402,7 @@ static int view_rehead(struct imap_session *s, const struct imap_target *t, bool
 	if (head_recent(s, mb) < 0)
 		return 0;
 	view_seen(s);
+	view_stamp(v);
 	return 1;
 }
 

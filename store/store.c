@@ -530,3 +530,17 @@ void store_read_end(struct store *st, struct store_txn *t)
 	if (t->own && sql_commit(st->sql, ignored, sizeof(ignored)) < 0)
 		sql_rollback(st->sql);
 }
+
+int store_reads_begin(struct store *st, bool *own, char *err, size_t errlen)
+{
+	struct store_txn t;
+	int rc = store_read_begin(st, &t, err, errlen);
+	*own = rc == 0 && t.own;
+	return rc;
+}
+
+void store_reads_end(struct store *st, bool own)
+{
+	struct store_txn t = {.own = own};
+	store_read_end(st, &t);
+}

@@ -71,6 +71,12 @@ int store_reuse_end(struct store *st);
  * store is opened afresh, so no plan or cached statement of the old schema is used).
  * Returns 0, or -1 with err: close it and open a new one. */
 int store_reuse_begin(struct store *st, char *err, size_t errlen);
+/* Several reads as one (a SELECT again, issue 15): a read transaction, unless one is
+ * open already (*own false), so that the calls up to store_reads_end see one state of
+ * the database and take its read lock once. Nothing may write in between: a write
+ * there could find that state outdated. Returns 0, or -1 with err. */
+int store_reads_begin(struct store *st, bool *own, char *err, size_t errlen);
+void store_reads_end(struct store *st, bool own);
 const struct mss_config *store_config(struct store *st);
 /* A key of the master key for one service's own encrypted files (crypto_subkey; ctx:
  * exactly 8 characters naming the use): "mssqueue", the key of messages an older MSS

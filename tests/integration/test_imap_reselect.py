@@ -4,6 +4,9 @@ first SELECT shows (counts, UNSEEN, keywords in use, flags, \\Recent claimed onc
 without an EXPUNGE or FETCH for the changes in between; EXAMINE makes it read-only;
 "$" ends with the selection (RFC 5182 2.1)."""
 import re
+import shutil
+
+import pytest
 
 from test_imap_helpers import append_with_flags as append, ok_cmd as ok, patient_session as session
 
@@ -123,3 +126,58 @@ def test_reselect_after_changes_answers_as_a_fresh_session(imapd):
     lines = same_as_fresh(imapd, a, "S13")
     assert b"* 0 RECENT" in lines, lines
     assert not any(b"\\Recent" in x for x in ok(a, "S14", "FETCH 1:* (FLAGS)"))
+
+
+def pro_session(imapd):
+    """A RawImap logged in as a professional (EXTERNAL with the certificate)."""
+    from test_imap_helpers import RawImap
+    r = RawImap(imapd, cert="pro")
+    ok(r, "L1", "AUTHENTICATE EXTERNAL =")
+    return r
+
+
+def locks_and_drains(pid, run):
+    """What the process pid does while run() runs: the database's read locks it takes
+    (SQLite's WAL read marks, one per read transaction) and its watch drains (reads
+    that find nothing, EAGAIN), from strace."""
+    import subprocess
+    import tempfile
+    import time
+    with tempfile.NamedTemporaryFile("r", suffix=".strace") as out:
+        st = subprocess.Popen(["strace", "-p", str(pid), "-e", "trace=fcntl,read", "-o", out.name],
+                              stderr=subprocess.PIPE, text=True)
+        try:
+            assert "attached" in st.stderr.readline()
+            run()
+            time.sleep(0.2)
+        finally:
+            st.terminate()
+            st.wait(timeout=10)
+        text = out.read()
+    return text.count("F_RDLCK"), text.count("EAGAIN")
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
+def test_reselect_reads_in_one_transaction(imapd):
+    """A SELECT again of a mailbox not read yet, and of one read: one read transaction
+    for its reads (the mailbox, the changes since, the keywords in use), the watch
+    drained once before it, and no statement more for the catching up before its tagged
+    reply, which compares with what it read (issue 15: 4 read transactions fewer). A
+    change committed afterwards is told at the next command all the same."""
+    from test_imap_memory import session_process
+    a = pro_session(imapd)  # a patient's commands also read her vault first
+    for i in range(3):
+        append(a, f"P{i}", "", i)
+    ok(a, "S1", "SELECT INBOX")
+    ok(a, "S2", "SELECT INBOX")
+    pid = session_process(imapd)
+    assert pid is not None
+    assert locks_and_drains(pid, lambda: ok(a, "S3", "SELECT INBOX")) == (1, 1)  # counts only
+    ok(a, "S4", "FETCH 1:* (FLAGS)")  # the view read
+    assert locks_and_drains(pid, lambda: ok(a, "S5", "SELECT INBOX")) == (1, 1)  # caught up
+    b = pro_session(imapd)
+    append(b, "B1", "", 9)
+    assert b"* 4 EXISTS" in ok(a, "S6", "NOOP")
+    lines = ok(a, "S7", "SELECT INBOX")
+    assert b"* 4 EXISTS" in lines and b"* 0 RECENT" in lines, lines  # told by the NOOP

@@ -261,6 +261,36 @@ static void test_inbox_hierarchy_and_validity(void **state)
 	assert_int_equal(b.special_use, STORE_SPECIAL_JUNK);
 }
 
+/* store_reads_begin (a SELECT again, issue 15): the reads up to store_reads_end see one
+ * state of the database, whatever another connection commits meanwhile; inside a
+ * transaction of the caller's it neither begins nor ends one. */
+static void test_reads_one_state(void **state)
+{
+	struct store_fixture *f = *state;
+	struct store_mailbox mb;
+	bool own;
+	assert_int_equal(store_user_create(f->st, USER, f->err, sizeof(f->err)), 0);
+	struct store *w = store_open(&f->cfg, f->err, sizeof(f->err));
+	assert_non_null(w);
+
+	assert_int_equal(store_reads_begin(f->st, &own, f->err, sizeof(f->err)), 0);
+	assert_true(own);
+	assert_int_equal(store_mailbox_get(f->st, USER, "INBOX", &mb, f->err, sizeof(f->err)), 1);
+	assert_int_equal(store_mailbox_create(w, USER, "Later", 0, f->err, sizeof(f->err)), 0);
+	assert_int_equal(store_mailbox_get(f->st, USER, "Later", &mb, f->err, sizeof(f->err)), 0);
+	store_reads_end(f->st, own);
+	assert_false(sql_in_transaction(store_sql(f->st)));
+	assert_int_equal(store_mailbox_get(f->st, USER, "Later", &mb, f->err, sizeof(f->err)), 1);
+
+	assert_int_equal(sql_begin_read(store_sql(f->st), f->err, sizeof(f->err)), 0);
+	assert_int_equal(store_reads_begin(f->st, &own, f->err, sizeof(f->err)), 0);
+	assert_false(own);
+	store_reads_end(f->st, own);
+	assert_true(sql_in_transaction(store_sql(f->st)));
+	assert_int_equal(sql_commit(store_sql(f->st), f->err, sizeof(f->err)), 0);
+	store_close(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -280,6 +310,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_user_create_in_caller_txn, store_fixture_setup,
 	                                    store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_inbox_hierarchy_and_validity, store_fixture_setup,
+	                                    store_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_reads_one_state, store_fixture_setup,
 	                                    store_fixture_teardown),
 	};
 	return STORE_RUN_GROUPS("store mailboxes", tests);
