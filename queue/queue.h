@@ -78,7 +78,9 @@ struct queue_hook {
 };
 
 /* Queues m for all its recipients, first attempt at m->now. Returns 0 once the file
- * and the rows are durable; -1 with err, nothing queued. hook may be NULL. */
+ * and the rows are durable (inside the caller's write transaction: the rows in a
+ * savepoint of it, durable with its commit); -1 with err, nothing queued. hook may be
+ * NULL. */
 int queue_put(struct store *st, const struct queue_put *m, const struct queue_hook *hook, char *err,
               size_t errlen);
 

@@ -95,6 +95,22 @@ static int put_rows(void *arg, char *err, size_t errlen)
 	return 0;
 }
 
+/* Inside the caller's write transaction (a vault filing's report, vault_file.c): the rows
+ * in a savepoint of it, durable with the caller's commit; a BEGIN there would fail. */
+static int put_nested(struct put_txn *t, char *err, size_t errlen)
+{
+	struct sql *db = store_sql(t->st);
+	char why[256];
+	if (sql_savepoint(db, "queue_put", err, errlen) != 0)
+		return -1;
+	int rc = put_rows(t, err, errlen);
+	if (sql_release(db, "queue_put", rc == 0, why, sizeof why) < 0 && rc == 0) {
+		str_error(err, errlen, "%s", why);
+		rc = -1;
+	}
+	return rc;
+}
+
 int queue_put(struct store *st, const struct queue_put *m, const struct queue_hook *hook, char *err,
               size_t errlen)
 {
@@ -120,7 +136,8 @@ int queue_put(struct store *st, const struct queue_put *m, const struct queue_ho
 	if (rc < 0)
 		return -1;
 	struct put_txn t = {.st = st, .m = m, .hook = hook, .sealed = sealed};
-	rc = sql_transaction(store_sql(st), put_rows, &t, err, errlen);
+	rc = sql_in_transaction(store_sql(st)) ? put_nested(&t, err, errlen)
+	                                       : sql_transaction(store_sql(st), put_rows, &t, err, errlen);
 	/* A commit lost with the connection may have taken effect: keep the file then (an
 	 * orphan file is harmless; a row without its file would lose the message). */
 	if (rc != 0 && sql_last_error(store_sql(st)) != SQL_ERR_CONNECTION)

@@ -137,19 +137,30 @@ static int build(struct buf *b, const struct vault_actor *who, const char *patie
 
 /* The entries stored and the book marked stale in one transaction: a session woken by
  * the new message (IDLE on Vaccinations) finds the mark, and a rebuild that sees the
- * mark sees the entries. Returns 0 or -1 with err. */
+ * mark sees the entries. Inside the caller's (a filing's, vault_file.c), a savepoint
+ * of it: a BEGIN there would fail, a ROLLBACK undo the caller's work. Returns 0 or -1
+ * with err. */
 static int append_marked(struct store *st, const char *patient, const struct buf *b, bool masked,
                          int64_t when, char *err, size_t errlen)
 {
 	struct sql *db = store_sql(st);
 	uint32_t uid = 0;
-	int rc = sql_begin_write(db, err, errlen);
+	char why[256];
+	bool own = !sql_in_transaction(db);
+	int rc = own ? sql_begin_write(db, err, errlen) : sql_savepoint(db, "vacc_append", err, errlen);
 
 	if (rc == 0)
 		rc = vault_folder_append(st, patient, VAULT_VACC_MAILBOX, b->data, b->len, masked, when, &uid,
 		                         err, errlen);
 	if (rc == 0)
 		rc = stale_mark(st, patient, err, errlen);
+	if (!own) {
+		if (sql_release(db, "vacc_append", rc == 0, why, sizeof why) < 0 && rc == 0) {
+			str_error(err, errlen, "%s", why);
+			rc = -1;
+		}
+		return rc; /* the caller's commit wakes the watchers */
+	}
 	if (rc == 0)
 		rc = sql_commit(db, err, errlen) == 0 ? 0 : -1;
 	else
