@@ -47,9 +47,10 @@ bool vault_is_documents_mailbox(const char *name);
 bool vault_is_shared_mailbox(const char *name);
 
 struct vault_file_report {
-	unsigned filed;   /* documents filed (visible to the patient or not) */
-	unsigned refused; /* documents not filed (identity mismatch, over limits, ...) */
-	int error_code;   /* first integration error sent to the sender (902...906), 0 none */
+	unsigned filed;          /* documents filed (visible to the patient or not) */
+	unsigned refused;        /* documents not filed (identity mismatch, over limits, ...) */
+	int error_code;          /* first integration error sent to the sender (902...906), 0 none */
+	const char *notice_kind; /* notify_command's KIND to run once committed, NULL none */
 };
 
 struct vault_delivery;
@@ -62,13 +63,15 @@ struct vault_rcpt;
  * again. A document whose INS does not match the patient, one that was not inspected,
  * and parts withheld from the patient's copy without being filed are reported to the
  * sender ([KO Intégration système !][<code>], local senders only: see doc). Notifies
- * the patient, audits each document. Never fails the delivery: returns 0, with rep
- * filled. */
+ * the patient (the notice stored; notify_command left to the caller, rep->notice_kind),
+ * audits each document. Never fails the delivery: returns 0, with rep filled. */
 int vault_file_message(struct store *store, const struct vault_delivery *d, const struct vault_rcpt *r,
                        struct vault_file_report *rep);
 
 /* What policy_deliver calls after storing the message: vault_file_message for each
- * recipient that is a patient account (others are left alone). Never fails. */
+ * recipient that is a patient account (others are left alone), all in one write
+ * transaction (or inside the caller's when one is open), then notify_command for each
+ * notice once committed. Never fails. */
 void vault_file_delivery(struct store *store, const struct vault_delivery *d);
 
 /* Work the caller commits with the delivery (store_delivery.in_transaction). */

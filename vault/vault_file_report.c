@@ -121,6 +121,7 @@ void vault_report(struct filing *f)
 {
 	audit_withheld(f);
 	send_ko(f);
-	if (f->nnotices > 0)
-		vault_notify_documents(f->store, f->rcpt->canonical, f->notices, f->nnotices);
+	if (f->nnotices > 0) /* notify_command: by vault_file_delivery, once committed */
+		(void)vault_notice_documents(f->store, f->rcpt->canonical, f->notices, f->nnotices,
+		                             &f->rep->notice_kind);
 }

@@ -92,7 +92,18 @@ static int notice_line(struct buf *t, const struct vault_notice_item *it)
 int vault_notify_documents(struct store *store, const char *patient, const struct vault_notice_item *items,
                            size_t n)
 {
+	const char *kind = NULL;
+	int rc = vault_notice_documents(store, patient, items, n, &kind);
+	if (kind != NULL)
+		vault_notify_command(store_config(store), kind, patient);
+	return rc;
+}
+
+int vault_notice_documents(struct store *store, const char *patient, const struct vault_notice_item *items,
+                           size_t n, const char **command_kind)
+{
 	struct buf t;
+	*command_kind = NULL;
 	bool all_changed = true;
 	for (size_t i = 0; i < n; i++)
 		all_changed &= items[i].changed;
@@ -122,7 +133,7 @@ int vault_notify_documents(struct store *store, const char *patient, const struc
 	                    t.data);
 	buf_free(&t);
 	audit_notice(store, patient, kind, NULL, rc == 0 ? "ok" : "error: not stored");
-	vault_notify_command(store_config(store), kind, patient);
+	*command_kind = kind;
 	return rc;
 }
 

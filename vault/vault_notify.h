@@ -29,6 +29,12 @@ struct vault_notice_item {
  * Returns 0 (also when the patient turned these notices off), or -1 (logged) when it could not be stored. */
 int vault_notify_documents(struct store *store, const char *patient, const struct vault_notice_item *items,
                            size_t n);
+/* The same without notify_command, for a caller that stores the notice inside its
+ * transaction and must not run a command (for up to notify_timeout seconds) while it
+ * holds the write lock, nor announce what it has not committed (vault_file_delivery):
+ * *command_kind is the KIND to run it with once committed, NULL for none. */
+int vault_notice_documents(struct store *store, const char *patient, const struct vault_notice_item *items,
+                           size_t n, const char **command_kind);
 
 /* A professional opened the patient's vault (imapd: SELECT/EXAMINE of a shared
  * Patients/<patient>/Documents... mailbox). At most one notice per professional and

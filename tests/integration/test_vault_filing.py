@@ -7,8 +7,12 @@ import email
 import email.policy
 import imaplib
 import os
+import re
+import shutil
 import smtplib
+import subprocess
 import sys
+import time
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -318,3 +322,65 @@ def test_hanging_notify_command_does_not_block_delivery(mss_factory, tmp_path):
     assert time.monotonic() - t0 < 15
     assert len(vault_docs(m)) == 1
     assert "result=timeout" in m.log("smtpd")
+
+
+def session_of(m, user):
+    """The session process that logged user in last (the one that files its deliveries)."""
+    pids = re.findall(r"mss-smtpd\[(\d+)\] .*event=auth\.login .*user=%s result=ok" % re.escape(user),
+                      m.log("smtpd"))
+    assert pids
+    return int(pids[-1])
+
+
+@pytest.mark.skipif(shutil.which("gdb") is None, reason="gdb stops the session in its filing")
+def test_a_filing_commits_whole_or_not_at_all(mss_factory, tmp_path):
+    """A filing is one transaction: the session killed (-9) in the middle of it, its
+    document stored, indexed and audited but the patient's notice not yet written,
+    leaves nothing of it (the message itself, committed before, stays in the INBOX),
+    and notify_command, which runs only once the filing committed, never ran."""
+    from test_smtp_protocol import inbox_count, login
+    events = tmp_path / "events"
+    script = tmp_path / "notify.sh"
+    script.write_text(f"#!/bin/sh\necho \"$1 $2\" >> {events}\n")
+    script.chmod(0o755)
+    m = mss_factory(extra={"notify_command": str(script), "notify_timeout": "5"})
+    m.add_demo_accounts()
+    m.start("smtpd")
+    msg = message()
+    msg.add_attachment(PDF, maintype="application", subtype="pdf", filename="a.pdf")
+    data = msg.as_bytes().replace(b"\n", b"\r\n").replace(b"\r\r\n", b"\r\n")
+    c = login(m, PRO)
+    pid = session_of(m, PRO)
+    gdb = subprocess.Popen(["gdb", "-p", str(pid), "-batch", "-nx", "-ex", "break vault_settings_get",
+                            "-ex", "continue", "-ex", "signal SIGKILL"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 20
+    while "TracerPid:\t0\n" in open(f"/proc/{pid}/status").read() and time.monotonic() < deadline:
+        time.sleep(0.05)  # until attached
+    time.sleep(1)  # the breakpoint set, the process continued
+    assert c.cmd("MAIL FROM:<%s>" % PRO)[0] == 250
+    assert c.cmd("RCPT TO:<%s>" % PATIENT)[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    c.send(data + b".\r\n")
+    try:
+        r = c.reply()
+    except (EOFError, OSError) as e:
+        r = e
+    if not isinstance(r, (EOFError, OSError)):
+        gdb.kill()
+        pytest.fail("answered %r: the filing was not stopped" % (r,))
+    out = gdb.communicate(timeout=60)[0].decode(errors="replace")
+    assert "vault_settings_get" in out, out
+    # the message was committed before the filing began; nothing of the filing was
+    assert inbox_count(m, PATIENT) == 1
+    assert vault_docs(m) == []
+    assert m.sql("SELECT count(*) FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id "
+                 "WHERE b.name LIKE 'Documents/%'")[0][0] == 0
+    assert m.sql("SELECT count(*) FROM audit_log WHERE action = 'vault.file'")[0][0] == 0
+    assert not events.exists()
+    assert m.ctl("audit", "verify", check=False).returncode == 0
+    # the daemon goes on, and the next filing is whole
+    send(m, msg)
+    assert len(vault_docs(m)) == 1
+    assert m.sql("SELECT count(*) FROM audit_log WHERE action = 'vault.notify'")[0][0] == 1
+    assert events.read_text() == f"document.added {PATIENT}\n"
