@@ -8,6 +8,7 @@ patient's submission."""
 import os
 import re
 import shutil
+import select
 import signal
 import struct
 import subprocess
@@ -368,10 +369,27 @@ def held_in_its_batch(m, pid, seconds):
     gdb = subprocess.Popen(["gdb", "-p", str(pid), "-batch", "-nx", "-ex", "break store_batch_begin",
                             "-ex", "continue", "-ex", f"shell sleep {seconds}", "-ex", "detach"],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 20
-    while "TracerPid:\t0\n" in open(f"/proc/{pid}/status").read() and time.monotonic() < deadline:
-        time.sleep(0.05)  # until attached
-    time.sleep(1)  # the breakpoint set, the process continued
+    # until gdb has set its breakpoint (the slow part: an ASan binary's symbols read under
+    # load) and the committer runs again (no longer in a tracing stop). A fixed pause was
+    # not enough under the sanitizers: gdb still reading symbols kept the committer
+    # stopped past the session's first wait, the hold ran past its second one too and
+    # the delivery got 451. gdb's "Continuing." is not flushed to a pipe: not waited for.
+    seen = b""
+    deadline = time.monotonic() + 60
+    while b"Breakpoint 1 at" not in seen and time.monotonic() < deadline:
+        ready, _, _ = select.select([gdb.stdout], [], [], 0.5)
+        if ready:
+            chunk = os.read(gdb.stdout.fileno(), 4096)
+            if not chunk:
+                break
+            seen += chunk
+    assert b"Breakpoint 1 at" in seen, seen.decode(errors="replace")
+    while time.monotonic() < deadline:
+        state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+        if state not in ("t", "T"):
+            break
+        time.sleep(0.02)
+    gdb.seen = seen  # what the caller's communicate() will not return
     return gdb
 
 
@@ -410,7 +428,7 @@ def test_a_session_that_waited_too_long_never_says_451_of_a_delivery_then_commit
     before = inbox_count(mx, PRO)
     gdb = held_in_its_batch(mx, pid, 6)
     replies = send_retrying(mx, 2)
-    out = gdb.communicate(timeout=60)[0].decode(errors="replace")
+    out = (gdb.seen + gdb.communicate(timeout=60)[0]).decode(errors="replace")
     assert "Breakpoint 1, store_batch_begin" in out, out
     assert inbox_count(mx, PRO) == before + 2, (replies, mx.log("smtpd")[-3000:])  # once each
     assert [code for code, _ in replies] == [250, 250], replies
