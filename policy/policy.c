@@ -198,8 +198,9 @@ static int sender_facts(struct store *store, const struct policy_sender *s, cons
 	return 0;
 }
 
+/* row (may be NULL): the local recipient's account as read here, for the delivery */
 static int rcpt_facts(struct store *store, const struct mss_config *cfg, const char *rcpt,
-                      struct policy_facts *f)
+                      struct policy_facts *f, struct policy_rcpt_row *row)
 {
 	const char *dom = str_address_domain(rcpt);
 	if (config_is_local_domain(cfg, dom)) {
@@ -207,6 +208,8 @@ static int rcpt_facts(struct store *store, const struct mss_config *cfg, const c
 		int r = account_get(store, rcpt, &a);
 		if (r < 0)
 			return -1;
+		if (row != NULL)
+			vault_rcpt_row_set(row, r, &a);
 		f->place = RCPT_LOCAL;
 		f->rcpt_patient_domain = str_ieq(dom, cfg->patient_domain);
 		f->rcpt_exists = r == 1 && !a.disabled;
@@ -238,27 +241,35 @@ static int relation_facts(struct store *store, const char *identity, const char 
 	return 0;
 }
 
-int policy_rcpt_facts(struct store *store, const struct policy_sender *s, const char *mail_from,
-                      const char *rcpt, struct policy_facts *f)
+static int gather_facts(struct store *store, const struct policy_sender *s, const char *mail_from,
+                        const char *rcpt, struct policy_facts *f, struct policy_rcpt_row *row)
 {
 	const struct mss_config *cfg = store_config(store);
 	memset(f, 0, sizeof(*f));
+	if (row != NULL)
+		*row = (struct policy_rcpt_row){.rc = -1}; /* a remote recipient's is not read */
 	f->auth = s->auth;
 	f->relay_supported = true; /* the queue relays to the trust space (policy_relay.h) */
 	const char *identity = sender_identity(s, mail_from);
-	if (sender_facts(store, s, identity, mail_from, f) < 0 || rcpt_facts(store, cfg, rcpt, f) < 0 ||
+	if (sender_facts(store, s, identity, mail_from, f) < 0 || rcpt_facts(store, cfg, rcpt, f, row) < 0 ||
 	    relation_facts(store, identity, rcpt, f) < 0)
 		return -1;
 	return 0;
 }
 
+int policy_rcpt_facts(struct store *store, const struct policy_sender *s, const char *mail_from,
+                      const char *rcpt, struct policy_facts *f)
+{
+	return gather_facts(store, s, mail_from, rcpt, f, NULL);
+}
+
 int policy_check_rcpt(struct store *store, const struct policy_sender *s, const char *mail_from,
-                      const char *rcpt, struct mss_status *st)
+                      const char *rcpt, struct policy_rcpt_row *row, struct mss_status *st)
 {
 	struct policy_facts f;
 	struct policy_verdict v = {.reason = "error"};
 	int r;
-	if (policy_rcpt_facts(store, s, mail_from, rcpt, &f) < 0) {
+	if (gather_facts(store, s, mail_from, rcpt, &f, row) < 0) {
 		r = temp_failure(&v.st);
 	} else {
 		r = policy_decide(&f, &v);
@@ -584,12 +595,15 @@ int policy_deliver(struct store *store, const struct policy_message *m, struct m
 	const char **remote = xcalloc(m->nrcpt ? m->nrcpt : 1, sizeof *remote);
 	struct dsn_rcpt *remote_dsn = m->rcpt_dsn ? xcalloc(m->nrcpt, sizeof *remote_dsn) : NULL;
 	struct dsn_rcpt *local_dsn = m->rcpt_dsn ? xcalloc(m->nrcpt, sizeof *local_dsn) : NULL;
+	struct policy_rcpt_row *local_rows = m->rcpt_rows ? xcalloc(m->nrcpt, sizeof *local_rows) : NULL;
 	size_t nlocal = 0, nremote = 0;
 	int rc = 0;
 	for (size_t i = 0; i < m->nrcpt; i++) {
 		if (config_is_local_domain(cfg, str_address_domain(m->rcpts[i]))) {
 			if (local_dsn)
 				local_dsn[nlocal] = m->rcpt_dsn[i];
+			if (local_rows)
+				local_rows[nlocal] = m->rcpt_rows[i];
 			local[nlocal++] = m->rcpts[i];
 			continue;
 		}
@@ -604,6 +618,7 @@ int policy_deliver(struct store *store, const struct policy_message *m, struct m
 		lm.rcpts = local;
 		lm.nrcpt = nlocal;
 		lm.rcpt_dsn = local_dsn; /* the vault's reports after the 250 follow NOTIFY */
+		lm.rcpt_rows = local_rows;
 		rc = deliver_local(store, &lm, st);
 		if (rc != 0 && nremote > 0)
 			policy_relay_withdraw(store, m);
@@ -614,5 +629,6 @@ int policy_deliver(struct store *store, const struct policy_message *m, struct m
 	free(remote);
 	free(remote_dsn);
 	free(local_dsn);
+	free(local_rows);
 	return rc;
 }

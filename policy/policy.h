@@ -92,9 +92,12 @@ int policy_check_mail(struct store *store, struct policy_sender *s, const char *
  * returns as policy_check_mail. */
 int policy_check_header(struct store *store, const struct policy_sender *s, const char *mail_from,
                         const struct identity_header *h, struct mss_status *st);
-/* Decides one RCPT (the conversation rules). Same returns. Audited with its reason. */
+/* Decides one RCPT (the conversation rules). Same returns. Audited with its reason.
+ * row (may be NULL): the recipient's account as read for the decision (rc -1 when not
+ * read: not local, or a database error), for the transaction's delivery
+ * (policy_message.rcpt_rows). */
 int policy_check_rcpt(struct store *store, const struct policy_sender *s, const char *mail_from,
-                      const char *rcpt, struct mss_status *st);
+                      const char *rcpt, struct policy_rcpt_row *row, struct mss_status *st);
 
 /* Delivers an accepted message to its local recipients: stores it (durably), then
  * applies its consequences (authorised contacts, vault filing, notifications) and

@@ -58,8 +58,10 @@ void smtp_session_reset_txn(struct smtp_session *s)
 		free(s->rcpts[i]);
 	free(s->rcpts);
 	free(s->rcpt_dsn);
+	free(s->rcpt_rows);
 	s->rcpts = NULL;
 	s->rcpt_dsn = NULL;
+	s->rcpt_rows = NULL;
 	s->nrcpt = 0;
 	s->rcpt_count = 0;
 	if (s->bdat != NULL) {

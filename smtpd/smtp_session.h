@@ -89,6 +89,9 @@ struct smtp_session {
 	struct policy_sender sender;
 	char **rcpts;              /* accepted recipients, each once */
 	struct dsn_rcpt *rcpt_dsn; /* their NOTIFY and ORCPT (RFC 3461), rcpts' order */
+	/* their accounts as their RCPT read them, rcpts' order: the delivery's lookup
+	 * (policy_message.rcpt_rows), read afresh in the next transaction */
+	struct policy_rcpt_row *rcpt_rows;
 	size_t nrcpt;
 	unsigned rcpt_count;    /* accepted RCPT commands, duplicates included */
 	struct smtp_data *bdat; /* the message so far when BDAT began it (RFC 3030), else NULL */

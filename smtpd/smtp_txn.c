@@ -182,7 +182,8 @@ int smtp_cmd_rcpt(struct smtp_session *s, const char *args)
 	if (s->rcpt_count >= s->cfg->smtp_max_recipients)
 		return smtp_reply(s, RPL_TOO_MANY_RCPTS); /* RFC 5321 4.5.3.1.10 */
 	memset(&st, 0, sizeof(st));
-	rc = policy_check_rcpt(s->store, &s->sender, s->mail_from, rcpt, &st);
+	struct policy_rcpt_row row;
+	rc = policy_check_rcpt(s->store, &s->sender, s->mail_from, rcpt, &row, &st);
 	if (rc != 0)
 		return policy_refused(s, rc, &st);
 	/* Never an open relay, whatever the policy says: the MX listener takes local
@@ -198,7 +199,9 @@ int smtp_cmd_rcpt(struct smtp_session *s, const char *args)
 	if (!has_rcpt(s, rcpt)) { /* a repeated recipient keeps its first DSN parameters */
 		s->rcpts = xrealloc(s->rcpts, (s->nrcpt + 1) * sizeof(*s->rcpts));
 		s->rcpt_dsn = xrealloc(s->rcpt_dsn, (s->nrcpt + 1) * sizeof(*s->rcpt_dsn));
+		s->rcpt_rows = xrealloc(s->rcpt_rows, (s->nrcpt + 1) * sizeof(*s->rcpt_rows));
 		s->rcpt_dsn[s->nrcpt] = dsn;
+		s->rcpt_rows[s->nrcpt] = row;
 		s->rcpts[s->nrcpt++] = xstrdup(rcpt);
 	}
 	log_info("smtp.rcpt", "session=%s to=%s result=ok", s->id, log_quote(q, sizeof(q), rcpt));
@@ -345,6 +348,7 @@ static int deliver(struct smtp_session *s, struct smtp_data *d, const char *qid,
 	pm.relay_flags = relay_flags(s, d);
 	pm.dsn = &s->mail_params.dsn;
 	pm.rcpt_dsn = s->rcpt_dsn;
+	pm.rcpt_rows = s->rcpt_rows; /* what RCPT read: not read again (vault_delivery.h) */
 	memset(&st, 0, sizeof(st));
 	unsigned batch = 0; /* the deliveries of the committer's transaction; 0: our own */
 	if (!batchable(s) || !committer_wanted(s->cfg, &pm) ||

@@ -20,20 +20,47 @@ void vault_address_ins(const char *address, char *out, size_t outlen)
 	}
 }
 
-static int lookup_rcpt(struct store *st, const char *address, struct vault_rcpt *r)
+void vault_rcpt_row_set(struct policy_rcpt_row *row, int rc, const struct account *a)
 {
+	memset(row, 0, sizeof *row);
+	row->rc = rc;
+	if (rc != 1)
+		return;
+	row->role = a->role;
+	row->disabled = a->disabled;
+	memcpy(row->address, a->address, sizeof row->address); /* same size: never cut */
+}
+
+/* The recipient's account as its RCPT read it (given), else read now. */
+static int rcpt_row(struct store *st, const char *address, const struct policy_rcpt_row *given,
+                    struct policy_rcpt_row *row)
+{
+	if (given != NULL && given->rc >= 0) {
+		*row = *given;
+		return 0;
+	}
 	struct account a;
-	memset(r, 0, sizeof *r);
-	r->address = address;
 	int rc = account_get(st, address, &a);
 	if (rc < 0)
 		return -1;
-	r->account = rc == 1 && !a.disabled;
+	vault_rcpt_row_set(row, rc, &a);
+	return 0;
+}
+
+static int lookup_rcpt(struct store *st, const char *address, const struct policy_rcpt_row *given,
+                       struct vault_rcpt *r)
+{
+	struct policy_rcpt_row a;
+	memset(r, 0, sizeof *r);
+	r->address = address;
+	if (rcpt_row(st, address, given, &a) != 0)
+		return -1;
+	r->account = a.rc == 1 && !a.disabled;
 	if (str_copy(r->canonical, sizeof r->canonical, r->account ? a.address : address) != 0)
 		return -1;
 	if (r->account)
 		r->role = a.role;
-	r->patient = rc == 1 && a.role == ROLE_PATIENT;
+	r->patient = a.rc == 1 && a.role == ROLE_PATIENT;
 	if (r->patient)
 		vault_address_ins(a.address, r->ins, sizeof r->ins);
 	return 0;
@@ -99,7 +126,8 @@ int vault_delivery_open(struct store *store, const struct policy_message *m, str
 	d->m = m;
 	d->rcpts = xcalloc(m->nrcpt ? m->nrcpt : 1, sizeof *d->rcpts);
 	for (size_t i = 0; i < m->nrcpt; i++) {
-		if (lookup_rcpt(st, m->rcpts[i], &d->rcpts[i]) != 0) {
+		const struct policy_rcpt_row *given = m->rcpt_rows != NULL ? &m->rcpt_rows[i] : NULL;
+		if (lookup_rcpt(st, m->rcpts[i], given, &d->rcpts[i]) != 0) {
 			str_error(err, errlen, "recipient lookup failed");
 			free(d->rcpts);
 			return -1;

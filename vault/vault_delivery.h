@@ -3,7 +3,8 @@
  * Postfix cleanup(8)'s model: one pass extracts everything, later stages read the
  * extracted form. policy_deliver opens this once per accepted message: the message
  * parsed once (msg/), what the vault inspected of it once (vault_inspect.h), the sender
- * and each recipient looked up once in the accounts. The store's INBOX deliveries, the
+ * and each recipient looked up once in the accounts: in mss-smtpd's session, at MAIL
+ * and RCPT (sender_rows.h, policy_message.rcpt_rows), which it passes down. The store's INBOX deliveries, the
  * authorised contacts, the patients' copies, the filing and the delivery's audit
  * records all read it; none parses the message or looks a recipient up again. */
 #ifndef MSS_VAULT_DELIVERY_H
@@ -44,12 +45,17 @@ struct vault_delivery {
 };
 
 /* Parses m once, inspects it for the vault when a recipient is a patient, and looks
- * the sender and every recipient up. Returns 0 (close it with vault_delivery_close),
+ * the sender and every recipient up (from m->sender's rows and m->rcpt_rows when
+ * given, else in the store). Returns 0 (close it with vault_delivery_close),
  * or -1 with err on a database error (nothing to close). An unparseable message is not
  * an error: parsed is false, and the patients' copies then withhold every part. */
 int vault_delivery_open(struct store *store, const struct policy_message *m, struct vault_delivery *d,
                         char *err, size_t errlen);
 void vault_delivery_close(struct vault_delivery *d);
+
+/* Fills row with account_get's answer rc (1: a found, 0: none) as the delivery reads
+ * it (policy_rcpt_row). */
+void vault_rcpt_row_set(struct policy_rcpt_row *row, int rc, const struct account *a);
 
 /* "14602632200019" -> the 15-digit INS an address is built on, "" otherwise. */
 void vault_address_ins(const char *address, char *out, size_t outlen);

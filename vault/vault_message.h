@@ -7,6 +7,7 @@
 #ifndef MSS_VAULT_MESSAGE_H
 #define MSS_VAULT_MESSAGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "auth/auth_sender.h"
@@ -14,6 +15,23 @@
 
 struct msg;
 struct vault_copy_plan;
+
+/* One recipient's account as the RCPT that accepted it read it (policy_check_rcpt), so
+ * that the delivery of the same transaction does not read it again (vault_delivery.h's
+ * lookup). mss-smtpd reads it afresh at every RCPT and drops it when the transaction
+ * ends: an account disabled between the RCPT and the end of DATA counts from the next
+ * transaction on, as the sender's rows do (sender_rows.h). An account's role and
+ * address change only when it is deleted and added again. What must be current is read
+ * where it is written: the store's recipient key and mailboxes (an account deleted
+ * meanwhile: 451), the vault's readers and access rules (a disabled patient's vault is
+ * readable by no one), the committer's own lookup (doc/architecture.md "One delivery,
+ * one parse"). */
+struct policy_rcpt_row {
+	int rc;                 /* account_get's answer: 1 found, 0 none; -1 not read (remote) */
+	enum account_role role; /* when rc is 1 */
+	bool disabled;
+	char address[256]; /* the account's (lowercase) */
+};
 
 /* An accepted message on its way to its local recipients (policy_deliver). */
 struct policy_message {
@@ -42,6 +60,9 @@ struct policy_message {
 	 * that no parser of an archive or a CDA runs where other peers' messages pass. A
 	 * plan that does not fit the delivery's own parse fails it (451). */
 	const struct vault_copy_plan *copies;
+	/* Each recipient's account as its RCPT read it, in rcpts' order, or NULL: the
+	 * delivery reads them (the committer's, whose sessions it does not trust). */
+	const struct policy_rcpt_row *rcpt_rows;
 };
 
 #endif

@@ -109,6 +109,7 @@ static void deliver_loop(struct store *st, unsigned n)
 	str_assert(str_copy(s.listener, sizeof s.listener, "submission"),
 	           "test setup: constants and temporary paths that fit");
 	const char *rcpts[] = {PATIENT};
+	struct policy_rcpt_row row; /* what RCPT read, handed to the delivery as mss-smtpd does */
 	struct mss_status ms;
 	struct clock c;
 	clock_start(&c);
@@ -117,7 +118,7 @@ static void deliver_loop(struct store *st, unsigned n)
 		str_assert(str_format(qid, sizeof qid, "Q%u", i),
 		           "test setup: constants and temporary paths that fit");
 		if (policy_check_mail(st, &s, PRO, &ms) != 0 ||
-		    policy_check_rcpt(st, &s, PRO, PATIENT, &ms) != 0)
+		    policy_check_rcpt(st, &s, PRO, PATIENT, &row, &ms) != 0)
 			die("rules", ms.text);
 		struct policy_message m = {.sender = &s,
 		                           .mail_from = PRO,
@@ -125,7 +126,8 @@ static void deliver_loop(struct store *st, unsigned n)
 		                           .nrcpt = 1,
 		                           .data = body,
 		                           .len = sizeof body - 1,
-		                           .queue_id = qid};
+		                           .queue_id = qid,
+		                           .rcpt_rows = &row};
 		if (policy_deliver(st, &m, &ms) != 0)
 			die("deliver", ms.text);
 	}

@@ -258,7 +258,7 @@ static void test_policy_table(void **state)
 		struct mss_status st;
 		memset(&st, 0, sizeof st);
 		int64_t before = audit_count();
-		int rc = r->rcpt ? policy_check_rcpt(store, &s, r->mail_from, r->rcpt, &st)
+		int rc = r->rcpt ? policy_check_rcpt(store, &s, r->mail_from, r->rcpt, NULL, &st)
 		                 : policy_check_mail(store, &s, r->mail_from, &st);
 		if (rc != r->rc || st.code != r->code || strcmp(st.enhanced, r->enhanced) != 0)
 			fail_msg("row %zu (%s -> %s): got rc=%d %d %s \"%s\", want rc=%d %d %s", i,
@@ -281,7 +281,7 @@ static void test_audit_reason(void **state)
 	assert_int_equal(str_copy(s.account, sizeof s.account, PAT), 0);
 	assert_int_equal(str_copy(s.listener, sizeof s.listener, "submission"), 0);
 	struct mss_status st;
-	assert_int_equal(policy_check_rcpt(store, &s, PAT, PAT2, &st), 1);
+	assert_int_equal(policy_check_rcpt(store, &s, PAT, PAT2, NULL, &st), 1);
 	char err[256];
 	struct sql_stmt *q = sql_query(store_sql(store), "test",
 	                               "SELECT action, target, detail, result, patient FROM audit_log "
@@ -393,6 +393,71 @@ static void test_refusal_text_longer_than_a_reply_is_cut(void **state)
 	assert_string_equal(st.text, "short");
 }
 
+static char *last_delivery_patient(void)
+{
+	char err[256];
+	struct sql_stmt *q = sql_query(store_sql(store), "test",
+	                               "SELECT patient FROM audit_log WHERE action = 'smtp.deliver' "
+	                               "ORDER BY seq DESC LIMIT 1",
+	                               SQL_NOARGS, err, sizeof err);
+	assert_non_null(q);
+	assert_int_equal(sql_next(q, err, sizeof err), 1);
+	char *p = strdup(sql_text(q, 0) ? sql_text(q, 0) : "");
+	sql_done(q);
+	assert_non_null(p);
+	return p;
+}
+
+/* The delivery takes each recipient's account as its RCPT read it (policy_check_rcpt's
+ * row, policy_message.rcpt_rows), not from a second read: a patient disabled between
+ * the RCPT and the end of DATA is delivered as the RCPT found her, her history
+ * included; a change counts from the next transaction. Without rows (the committer's
+ * deliveries) the delivery reads the account itself, and sees her disabled. */
+static void test_delivery_takes_what_rcpt_read(void **state)
+{
+	(void)state;
+	static const char body[] = "From: <dr.martin@pro.mss.test>\r\nTo: <" PAT2 ">\r\n"
+	                           "Subject: compte rendu\r\nMessage-ID: <rows@pro.mss.test>\r\n\r\n"
+	                           "Bonjour.\r\n";
+	const char *pro = "dr.martin@pro.mss.test";
+	struct policy_sender s = {.auth = SENDER_CERTIFICATE};
+	assert_int_equal(str_copy(s.account, sizeof s.account, pro), 0);
+	assert_int_equal(str_copy(s.listener, sizeof s.listener, "submission"), 0);
+	assert_int_equal(str_copy(s.peer_ip, sizeof s.peer_ip, "127.0.0.1"), 0);
+	struct policy_rcpt_row row, remote;
+	struct mss_status st;
+	char err[256];
+	assert_int_equal(policy_check_mail(store, &s, pro, &st), 0);
+	assert_int_equal(policy_check_rcpt(store, &s, pro, "x@other-operator.test", &remote, &st), 0);
+	assert_int_equal(remote.rc, -1); /* not local: not read */
+	assert_int_equal(policy_check_rcpt(store, &s, pro, PAT2, &row, &st), 0);
+	assert_int_equal(row.rc, 1);
+	assert_int_equal(row.role, ROLE_PATIENT);
+	assert_false(row.disabled);
+	assert_string_equal(row.address, PAT2);
+	assert_int_equal(account_disable(store, PAT2, err, sizeof err), 0);
+	const char *rcpts[] = {PAT2};
+	struct policy_message m = {.sender = &s,
+	                           .mail_from = pro,
+	                           .rcpts = rcpts,
+	                           .nrcpt = 1,
+	                           .data = body,
+	                           .len = sizeof body - 1,
+	                           .queue_id = "ROWS1",
+	                           .rcpt_rows = &row};
+	assert_int_equal(policy_deliver(store, &m, &st), 0);
+	char *p = last_delivery_patient();
+	assert_string_equal(p, PAT2);
+	free(p);
+	m.rcpt_rows = NULL;
+	m.queue_id = "ROWS2";
+	assert_int_equal(policy_deliver(store, &m, &st), 0);
+	p = last_delivery_patient();
+	assert_string_equal(p, "");
+	free(p);
+	assert_int_equal(account_enable(store, PAT2, err, sizeof err), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -401,6 +466,7 @@ int main(void)
 	    cmocka_unit_test(test_audit_reason),
 	    cmocka_unit_test(test_contact_from_headers),
 	    cmocka_unit_test(test_contact_states),
+	    cmocka_unit_test(test_delivery_takes_what_rcpt_read),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
