@@ -494,6 +494,13 @@ void store_paths_free(struct store_paths *p)
 int store_txn_begin(struct store *st, struct store_txn *t, char *err, size_t errlen)
 {
 	t->own = !sql_in_transaction(st->sql);
+	if (t->own && st->in_batch) {
+		/* the engine ended the batch's transaction (SQLite rolls one back itself on a
+		 * full disk or an I/O error): a write of our own would commit alone, and the
+		 * batch's end, which fails, remove the blob files it wrote (batch_written) */
+		str_error(err, errlen, "the batch's transaction ended early: nothing written");
+		return -1;
+	}
 	if (t->own)
 		return sql_begin_write(st->sql, err, errlen);
 	return sql_savepoint(st->sql, "store", err, errlen);

@@ -228,7 +228,8 @@ void store_paths_free(struct store_paths *p);
  * deliveries, each in the savepoint store_deliver opens inside it. store_batch_begin
  * opens it; the blob files the deliveries write are kept in the batch's list instead of
  * forgotten at their savepoint's release. store_batch_open says whether it is still
- * open (an SQLite error may have ended it: the batch then fails whole).
+ * open (an SQLite error may have ended it: the batch then fails whole, and every write
+ * of the store is refused until store_batch_end, none committing on its own).
  * store_batch_end commits when ok (0 only once the commit's group WAL sync succeeded),
  * else rolls back; the files are removed unless committed; the watchers of the
  * mailboxes are woken. Returns 0 committed, -1 with err. */

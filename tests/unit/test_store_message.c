@@ -290,6 +290,30 @@ static void test_deliver_failure_leaves_nothing(void **state)
 	assert_int_equal(mb.uidnext, 1);
 }
 
+/* A batch whose transaction the engine ended (SQLite rolls one back itself on a full
+ * disk or an I/O error): a delivery then is refused, not committed on its own while the
+ * batch's failed end removes its blob file (a row without its message). */
+static void test_batch_ended_early_writes_nothing(void **state)
+{
+	struct store_fixture *f = *state;
+	reopen_inline_max(f, 0); /* the message in a file of its own */
+	const char *rcpts[1] = {PAT};
+	struct store_delivery d = {
+	    .mail_from = PRO, .rcpts = rcpts, .nrcpt = 1, .data = msg1, .len = sizeof(msg1) - 1};
+	assert_int_equal(store_batch_begin(f->st, f->err, sizeof(f->err)), 0);
+	sql_rollback(store_sql(f->st)); /* what the engine did */
+	assert_false(store_batch_open(f->st));
+	assert_int_equal(store_deliver(f->st, &d, NULL, f->err, sizeof(f->err)), -1);
+	assert_int_equal(store_batch_end(f->st, true, f->err, sizeof(f->err)), -1);
+	struct store_mailbox mb;
+	assert_int_equal(store_mailbox_status(f->st, PAT, "INBOX", &mb, f->err, sizeof(f->err)), 1);
+	assert_int_equal(mb.messages, 0);
+	assert_int_equal(count_blobs(f), 0);
+	/* the batch over, the store writes as before */
+	assert_int_equal(store_deliver(f->st, &d, NULL, f->err, sizeof(f->err)), 0);
+	assert_int_equal(count_blob_files(f), 1);
+}
+
 static void test_append_select(void **state)
 {
 	struct store_fixture *f = *state;
@@ -1206,6 +1230,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_inline_or_file, setup, store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_tamper_row, setup, store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_release_memory, setup, store_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_batch_ended_early_writes_nothing, setup,
+	                                    store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_deliver_failure_leaves_nothing, setup,
 	                                    store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_append_select, setup, store_fixture_teardown),
