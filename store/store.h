@@ -506,7 +506,8 @@ int store_watch_all_open(struct store *st, char *err, size_t errlen);
 /* The outbound queue's wake-up: queue_put calls store_queue_notify once its rows are
  * committed, and the queue process polls store_queue_watch_open's descriptor (drained
  * with store_watch_drain, closed with store_watch_close) instead of waiting for its next
- * look. A lost or early wake-up only delays a message to that next look. */
+ * look. A lost or early wake-up only delays a message to that next look. Inside a
+ * transaction (queue_put in the caller's), at store_notify_flush after the commit. */
 void store_queue_notify(struct store *st);
 int store_queue_watch_open(struct store *st, char *err, size_t errlen);
 /* An account's credentials changed (disabled, deleted, password replaced): wakes the

@@ -61,6 +61,9 @@ struct store {
 	/* store_account_wake inside a transaction: the account (lowercase) whose sessions
 	 * store_notify_flush wakes after the commit; "" when none */
 	char pending_account[256];
+	/* store_queue_notify inside a transaction on SQLite: store_notify_flush wakes the
+	 * queue process after the commit (PostgreSQL sends its NOTIFY at the commit) */
+	bool pending_queue;
 	/* store_reuse_end/begin: the connection's fault count at the last client's end, and
 	 * the schema's stamp then (store.c schema_stamp; -1 before the first) */
 	unsigned long reuse_faults;

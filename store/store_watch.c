@@ -397,6 +397,10 @@ void store_notify_flush(struct store *st)
 	if (st->pending_account[0] != '\0')
 		account_wake_now(st, st->pending_account);
 	st->pending_account[0] = '\0';
+	if (st->pending_queue) {
+		st->pending_queue = false;
+		store_queue_notify(st);
+	}
 }
 
 void store_notify_gone(struct store *st, int64_t mailbox_id)
@@ -448,6 +452,12 @@ void store_queue_notify(struct store *st)
 	char path[CONFIG_PATH_MAX + 64], err[256];
 	if (store_is_shared(&st->cfg)) {
 		(void)sql_notify(st->sql, QUEUE_CHANNEL, "", err, sizeof(err)); /* best effort */
+		return;
+	}
+	/* inside a transaction (queue_put in a filing's savepoint) the queue process would
+	 * look before the commit and find nothing: store_notify_flush wakes it after */
+	if (sql_in_transaction(st->sql)) {
+		st->pending_queue = true;
 		return;
 	}
 	if (queue_watch_path(st, path, sizeof(path)) == 0)

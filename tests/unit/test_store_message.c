@@ -314,6 +314,27 @@ static void test_batch_ended_early_writes_nothing(void **state)
 	assert_int_equal(count_blob_files(f), 1);
 }
 
+/* The queue's wake-up inside a transaction (a filing's report, queue_put in its
+ * savepoint) waits for the commit on SQLite: woken before, the queue process finds
+ * nothing and looks again only a second later. PostgreSQL sends its NOTIFY at the
+ * commit itself. */
+static void test_queue_wake_after_commit(void **state)
+{
+	struct store_fixture *f = *state;
+	STORE_SQLITE_ONLY();
+	int fd = store_queue_watch_open(f->st, f->err, sizeof(f->err));
+	assert_true(fd >= 0);
+	(void)store_watch_drain(fd);
+	assert_int_equal(store_batch_begin(f->st, f->err, sizeof(f->err)), 0);
+	store_queue_notify(f->st);
+	assert_int_equal(store_watch_drain(fd), 0);
+	assert_int_equal(store_batch_end(f->st, true, f->err, sizeof(f->err)), 0);
+	assert_int_equal(store_watch_drain(fd), 1);
+	store_queue_notify(f->st); /* outside a transaction: at once */
+	assert_int_equal(store_watch_drain(fd), 1);
+	store_watch_close(fd);
+}
+
 static void test_append_select(void **state)
 {
 	struct store_fixture *f = *state;
@@ -1232,6 +1253,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_release_memory, setup, store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_batch_ended_early_writes_nothing, setup,
 	                                    store_fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_queue_wake_after_commit, setup, store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_deliver_failure_leaves_nothing, setup,
 	                                    store_fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_append_select, setup, store_fixture_teardown),
