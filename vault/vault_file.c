@@ -196,6 +196,20 @@ int vault_file_message(struct store *store, const struct vault_delivery *d, cons
 	return 0;
 }
 
+/* A message parsed whole whose parts are all text (its own text or HTML) has nothing
+ * to file, withhold (vault_copy_decide keeps text) or report: no write lock is taken for
+ * it, which the committer's next batch would wait for (an empty BEGIN and COMMIT a
+ * plain message to a patient, after its delivery). */
+static bool text_only(const struct vault_delivery *d)
+{
+	if (!d->parsed || !d->msg.complete)
+		return false;
+	for (size_t i = 0; i < d->insp.nitems; i++)
+		if (d->insp.items[i].kind != VITEM_TEXT)
+			return false;
+	return true;
+}
+
 /* A filing is one write transaction, whichever process files (issue 15): the document,
  * its index row, the superseded version's mark, the audit records, the vaccination
  * entries, the sender's report and the patient's notice all commit together, once.
@@ -211,6 +225,7 @@ void vault_file_delivery(struct store *store, const struct vault_delivery *d)
 {
 	char err[256] = "";
 	const char **kinds = xcalloc(d->m->nrcpt ? d->m->nrcpt : 1, sizeof *kinds);
+	bool nothing_to_write = text_only(d);
 	bool filing = false, own = false;
 	for (size_t i = 0; i < d->m->nrcpt; i++) {
 		const struct vault_rcpt *r = &d->rcpts[i];
@@ -222,7 +237,8 @@ void vault_file_delivery(struct store *store, const struct vault_delivery *d)
 			         r->canonical, d->m->queue_id ? d->m->queue_id : "-");
 			continue;
 		}
-		if (!filing && !sql_in_transaction(store_sql(store))) /* else the caller's */
+		if (!filing && !nothing_to_write &&
+		    !sql_in_transaction(store_sql(store))) /* else the caller's */
 			own = store_batch_begin(store, err, sizeof err) == 0;
 		if (!filing && !own && err[0]) /* each write then commits on its own, as it can */
 			log_err("vault_file", "qid=%s error=\"%s\"", d->m->queue_id ? d->m->queue_id : "-",

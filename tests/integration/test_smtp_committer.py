@@ -582,3 +582,70 @@ def test_a_copy_that_does_not_fit_the_committers_parse_fails_the_delivery(mx):
     assert (rc, to_file) == (0, 1)
     assert inbox_count(mx, PATIENT) == before + 1
     assert mx.ctl("audit", "verify", check=False).returncode == 0
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.skipif(shutil.which("gdb") is None, reason="gdb counts the session's write transactions")
+def test_a_plain_message_to_a_patient_takes_no_write_lock_in_its_session(mss):
+    """A session that handed a message to a patient to the committer files its documents
+    after the commit, in one write transaction of its own (vault_file_delivery). A plain
+    message has none: its session begins no transaction (it did, an empty BEGIN and COMMIT
+    a message, contending with the committer's batches); one with a CDA still files, once."""
+    from test_policy_smtp import DIRECTORY, OPERATOR_DN as LISTED_DN, REMOTE_PRO, as_operator, inbox
+    from test_policy_smtp import trust_xml as listed
+    from test_smtp_reuse import connects, disconnects, listening_committer
+    from test_vault_texts import NARRATIVE_CDA
+    from email.message import EmailMessage
+    m = mss
+    d = m.root / "directory.csv"
+    d.write_text(DIRECTORY, encoding="utf-8")
+    m.ctl("directory", "import", "--strict", str(d))
+    (m.root / "trust.xml").write_text(listed([("other-operator.test", LISTED_DN)]))
+    m.ctl("trust", "import", str(m.root / "trust.xml"))
+    m.set(smtp_session_max_use=5)
+    m.start("smtpd")
+    listening_committer(m)
+
+    def message(subject, cda=False):
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = REMOTE_PRO, PATIENT, subject
+        msg.set_content("Bonjour,\nvoici le compte rendu.\n")
+        if cda:
+            msg.add_attachment(NARRATIVE_CDA, maintype="application", subtype="xml", filename="cr.xml")
+        return msg
+
+    s = as_operator(m)
+    assert s.send_message(message("warm-up"), from_addr=REMOTE_PRO, to_addrs=[PATIENT]) == {}
+    s.quit()
+    deadline = time.monotonic() + 10
+    while connects(m)[-1][1] not in disconnects(m) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pid = int(disconnects(m)[connects(m)[-1][1]])
+    script = m.root / "count.gdb"
+    script.write_text("set pagination off\nbreak store_batch_begin\ncommands\nsilent\n"
+                      'printf "BEGIN-HIT\\n"\ncontinue\nend\ncontinue\ndetach\n')
+    gdb = subprocess.Popen(["gdb", "-p", str(pid), "-batch", "-nx", "-x", str(script)],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    seen = b""
+    while b"Breakpoint 1 at" not in seen and time.monotonic() < deadline + 50:
+        ready, _, _ = select.select([gdb.stdout], [], [], 0.5)
+        if ready:
+            chunk = os.read(gdb.stdout.fileno(), 4096)
+            if not chunk:
+                break
+            seen += chunk
+    assert b"Breakpoint 1 at" in seen, seen.decode(errors="replace")
+    try:
+        s = as_operator(m)
+        assert s.send_message(message("plain"), from_addr=REMOTE_PRO, to_addrs=[PATIENT]) == {}
+        assert s.send_message(message("with a CDA", cda=True), from_addr=REMOTE_PRO, to_addrs=[PATIENT]) == {}
+        s.quit()
+    finally:
+        time.sleep(0.5)
+        gdb.send_signal(signal.SIGINT)  # stops the process: the script detaches and ends
+        out = (seen + gdb.communicate(timeout=60)[0]).decode(errors="replace")
+    assert int(disconnects(m)[connects(m)[-1][1]]) == pid, "another session process served it"
+    assert out.count("BEGIN-HIT") == 1, out  # the CDA's filing only
+    assert re.search(r"event=vault_file .*filed=1 ", m.log("smtpd")), m.log("smtpd")[-2000:]
+    assert inbox(m, PATIENT) >= 3
+    assert m.ctl("audit", "verify", check=False).returncode == 0
