@@ -1,8 +1,8 @@
 /* vault.h: the patient's document vault (coffre-fort): filing documents that reach a
  * patient into Documents/<Class>, and where they are kept.
  *
- * policy_deliver calls vault_file_message once per patient recipient, after the
- * message is durably stored: filing never loses or delays the message itself.
+ * policy_deliver calls vault_file_delivery, which files for each patient recipient,
+ * after the message is durably stored: filing never loses or delays the message itself.
  *
  * Where documents live (imapd serves them from there):
  * - each document is a message of the patient's own mailbox "Documents/<Class>"
@@ -55,23 +55,19 @@ struct vault_file_report {
 
 struct vault_delivery;
 struct vault_rcpt;
-/* Files every document that the delivery's message carries for one patient recipient
- * r (the message already stored in its INBOX): PDF, CDA XML, images, plain-text
- * reports, IHE XDM archives (each document inside filed with its metadata; the
- * documents sent beside an archive are its readable copies, attached to the document
- * they render). Reads the delivery's one inspection (vault_inspect.h); parses nothing
- * again. A document whose INS does not match the patient, one that was not inspected,
- * and parts withheld from the patient's copy without being filed are reported to the
- * sender ([KO Intégration système !][<code>], local senders only: see doc). Notifies
- * the patient (the notice stored; notify_command left to the caller, rep->notice_kind),
- * audits each document. Never fails the delivery: returns 0, with rep filled. */
-int vault_file_message(struct store *store, const struct vault_delivery *d, const struct vault_rcpt *r,
-                       struct vault_file_report *rep);
-
-/* What policy_deliver calls after storing the message: vault_file_message for each
- * recipient that is a patient account (others are left alone), all in one write
- * transaction (or inside the caller's when one is open), then notify_command for each
- * notice once committed. Never fails. */
+/* What policy_deliver calls after storing the message (in each patient recipient's
+ * INBOX): files every document that the message carries for each recipient that is a
+ * patient account (others are left alone): PDF, CDA XML, images, plain-text reports,
+ * IHE XDM archives (each document inside filed with its metadata; the documents sent
+ * beside an archive are its readable copies, attached to the document they render).
+ * Reads the delivery's one inspection (vault_inspect.h); parses nothing again. A
+ * document whose INS does not match the patient, one that was not inspected, and parts
+ * withheld from the patient's copy without being filed are reported to the sender
+ * ([KO Intégration système !][<code>], local senders only: see doc). Notifies the
+ * patient, audits each document. Every patient's documents are read, built and sealed
+ * first (the filing plan, vault_filing.h), then their rows written in one write
+ * transaction (or inside the caller's when one is open), then notify_command run for
+ * each notice once committed. Never fails the delivery. */
 void vault_file_delivery(struct store *store, const struct vault_delivery *d);
 
 /* Work the caller commits with the delivery (store_delivery.in_transaction). */
@@ -103,7 +99,7 @@ int vault_copy_for(const struct vault_delivery *d, size_t i, struct vault_copy_p
 void vault_inbox_free(struct store *store, struct vault_inbox_plan *p);
 
 /* Loads the administrator's class table from cfg->vault_classes_file once per process
- * (vault_file_message calls it). Returns 0, or -1 with err (built-in table kept). */
+ * (vault_file_delivery calls it). Returns 0, or -1 with err (built-in table kept). */
 int vault_classes_init(const struct mss_config *cfg, char *err, size_t errlen);
 
 /* vault_forget.c, for account deletion. Inside the caller's write transaction:

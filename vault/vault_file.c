@@ -175,25 +175,36 @@ static void log_filing(const struct filing *f)
 	         f->rep->refused, f->withheld, f->rep->error_code, maxrss);
 }
 
-int vault_file_message(struct store *store, const struct vault_delivery *d, const struct vault_rcpt *r,
-                       struct vault_file_report *rep)
+/* A patient's filing planned, before the transaction (vault_filing.h). */
+static void plan_patient(struct filing *f, struct store *store, const struct vault_delivery *d,
+                         const struct vault_rcpt *r, struct vault_file_report *rep)
 {
 	char err[256];
-	struct filing f = {.store = store, .d = d, .rcpt = r, .rep = rep};
+	*f = (struct filing){.store = store, .d = d, .rcpt = r, .rep = rep};
 	memset(rep, 0, sizeof *rep);
 	if (vault_classes_init(store_config(store), err, sizeof err) != 0)
 		log_err("vault_classes_file", "error=\"%s\"", err);
-	vault_copy_decide(&d->insp, r->ins, &f.plan);
-	collect(&f);
-	vault_settle_renditions(&f);
-	vault_file_all(&f);
-	vault_report(&f);
-	log_filing(&f);
-	vault_copy_plan_free(&f.plan);
-	free(f.docs);
-	free(f.notices);
-	free(f.filed_sha);
-	return 0;
+	vault_copy_decide(&d->insp, r->ins, &f->plan);
+	collect(f);
+	vault_settle_renditions(f);
+	vault_file_plan(f);
+}
+
+/* In the transaction: its rows, the sender's report, the patient's notice. */
+static void file_patient(struct filing *f)
+{
+	vault_file_rows(f);
+	vault_report(f);
+	log_filing(f);
+}
+
+static void filing_free(struct filing *f)
+{
+	vault_file_plan_free(f);
+	vault_copy_plan_free(&f->plan);
+	free(f->docs);
+	free(f->notices);
+	free(f->filed_sha);
 }
 
 /* A message parsed whole whose parts are all text (its own text or HTML) has nothing
@@ -216,20 +227,23 @@ static bool text_only(const struct vault_delivery *d)
  * Written one by one, each was a transaction of its own (six or seven a document): every
  * BEGIN IMMEDIATE contended for the lock with the other sessions and the committer, and
  * every commit of another process emptied this one's page cache (strace -c over 200
- * messages: 160 pread64 a message, 15,207 refused locks). The price: the lock is held
- * from the first document read to the notice, the rendering and a large document's
- * blob file write and sync included (the filing plan, the committer writing rows the
- * session computed, would hold it for the rows only). notify_command runs after the
- * commit, never under the lock nor for what was not committed. */
+ * messages: 160 pread64 a message, 15,207 refused locks). The lock (SQLite's one writer
+ * for the whole server) is held for the rows only: every patient's filing plan (the
+ * documents read, rendered, built, sealed, their blob files written and fsynced) is
+ * made before BEGIN, the same seam a committer writing rows a session computed needs.
+ * notify_command runs after the commit, never under the lock nor for what was not
+ * committed. */
 void vault_file_delivery(struct store *store, const struct vault_delivery *d)
 {
 	char err[256] = "";
-	const char **kinds = xcalloc(d->m->nrcpt ? d->m->nrcpt : 1, sizeof *kinds);
+	size_t n = d->m->nrcpt;
+	struct filing *fs = xcalloc(n ? n : 1, sizeof *fs);
+	struct vault_file_report *reps = xcalloc(n ? n : 1, sizeof *reps);
+	bool *planned = xcalloc(n ? n : 1, sizeof *planned);
 	bool nothing_to_write = text_only(d);
-	bool filing = false, own = false;
-	for (size_t i = 0; i < d->m->nrcpt; i++) {
+	bool any = false, own = false;
+	for (size_t i = 0; i < n; i++) {
 		const struct vault_rcpt *r = &d->rcpts[i];
-		struct vault_file_report rep;
 		if (!r->account || r->role != ROLE_PATIENT)
 			continue;
 		if (!d->parsed) {
@@ -237,22 +251,28 @@ void vault_file_delivery(struct store *store, const struct vault_delivery *d)
 			         r->canonical, d->m->queue_id ? d->m->queue_id : "-");
 			continue;
 		}
-		if (!filing && !nothing_to_write &&
-		    !sql_in_transaction(store_sql(store))) /* else the caller's */
-			own = store_batch_begin(store, err, sizeof err) == 0;
-		if (!filing && !own && err[0]) /* each write then commits on its own, as it can */
-			log_err("vault_file", "qid=%s error=\"%s\"", d->m->queue_id ? d->m->queue_id : "-",
-			        err);
-		filing = true;
-		vault_file_message(store, d, r, &rep);
-		kinds[i] = rep.notice_kind;
+		plan_patient(&fs[i], store, d, r, &reps[i]);
+		planned[i] = any = true;
 	}
+	if (any && !nothing_to_write && !sql_in_transaction(store_sql(store))) /* else the caller's */
+		own = store_batch_begin(store, err, sizeof err) == 0;
+	if (any && !own && err[0]) /* each write then commits on its own, as it can */
+		log_err("vault_file", "qid=%s error=\"%s\"", d->m->queue_id ? d->m->queue_id : "-", err);
+	for (size_t i = 0; i < n; i++)
+		if (planned[i])
+			file_patient(&fs[i]);
 	bool committed = !own || store_batch_end(store, true, err, sizeof err) == 0;
 	if (!committed)
 		log_err("vault_file", "qid=%s error=\"not filed: %s\"", d->m->queue_id ? d->m->queue_id : "-",
 		        err);
-	for (size_t i = 0; committed && i < d->m->nrcpt; i++)
-		if (kinds[i] != NULL)
-			vault_notify_command(store_config(store), kinds[i], d->rcpts[i].canonical);
-	free(kinds);
+	for (size_t i = 0; i < n; i++) {
+		if (!planned[i])
+			continue;
+		if (committed && reps[i].notice_kind != NULL)
+			vault_notify_command(store_config(store), reps[i].notice_kind, d->rcpts[i].canonical);
+		filing_free(&fs[i]);
+	}
+	free(planned);
+	free(reps);
+	free(fs);
 }

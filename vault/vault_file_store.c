@@ -163,11 +163,14 @@ static int index_doc(struct filing *f, const struct vault_doc *d, const char *us
 	return 0;
 }
 
-static int store_message(struct filing *f, const struct vault_doc *d, const char *user, const char *mbox,
-                         const char *replaced, uint32_t *uid)
+/* Builds d's message (the CDA rendered) and, with prep, prepares its delivery
+ * (sealed, a large blob written and fsynced: before the transaction), else stores it
+ * (in the transaction: uid). 0, or -1 logged. */
+static int store_message(struct filing *f, const struct vault_doc *d, struct vault_doc_plan *p,
+                         const char *replaced, struct store_prepared **prep, uint32_t *uid)
 {
 	const struct vault_doc *rend[VAULT_MAX_RENDITIONS];
-	char err[256];
+	char err[256] = "";
 	struct buf msg;
 	for (size_t i = 0; i < d->nrenditions; i++)
 		rend[i] = &f->docs[d->renditions[i]];
@@ -183,82 +186,150 @@ static int store_message(struct filing *f, const struct vault_doc *d, const char
 	                        .replaced = replaced};
 	buf_init_wiped(&msg, BUF_UNLIMITED);
 	int rc = vault_build_document(&msg, &b);
-	const char *rcpt[1] = {user};
+	p->rcpt[0] = p->user; /* lives with the plan, as a prepared delivery needs */
 	struct store_delivery sd = {.mail_from = "",
-	                            .rcpts = rcpt,
+	                            .rcpts = p->rcpt,
 	                            .nrcpt = 1,
-	                            .mailbox = mbox,
+	                            .mailbox = p->mbox,
 	                            .data = msg.data,
 	                            .len = msg.len,
 	                            .internal_date = d->created_time,
 	                            .flags = d->masked_ps ? VAULT_MASKED_KEYWORD : NULL};
-	if (rc == 0 && store_deliver(f->store, &sd, uid, err, sizeof err) != 0) {
-		log_err("vault_store_failed", "patient=%s error=\"%s\"", f->rcpt->canonical, err);
-		rc = -1;
-	}
+	if (rc == 0)
+		rc = prep != NULL ? store_deliver_prepare(f->store, &sd, prep, err, sizeof err)
+		                  : store_deliver(f->store, &sd, uid, err, sizeof err);
+	if (rc != 0)
+		log_err("vault_store_failed", "patient=%s error=\"%s\"", f->rcpt->canonical,
+		        err[0] ? err : "the document's message could not be built");
 	buf_free(&msg);
 	return rc;
 }
 
-/* Files one document (and its renditions). 0 filed, 1 not (refused or a duplicate). */
-static int file_one(struct filing *f, struct vault_doc *d)
+/* The filing plan's part for d, before the transaction. 0 planned, 1 not (refused or
+ * a duplicate). A replacement the read here finds refused (901) is left to the
+ * transaction's current read, unprepared. */
+static int plan_one(struct filing *f, struct vault_doc *d, struct vault_doc_plan *p)
 {
-	char user[300], mbox[600], target[1000], sha[65], when[64];
+	char err[256], when[64];
+	if (seen(f, d, p->sha)) {
+		p->duplicate = true;
+		return 1;
+	}
+	p->replaced = vault_index_replaced(f->store, f->rcpt->canonical, d->replaces, d->unique_id, d->set_id,
+	                                   d->version, &p->old, err, sizeof err) == 1;
+	if (destination(f, d, p->user, sizeof p->user, p->mbox, sizeof p->mbox) != 0) {
+		vault_refuse_doc(d, 906, "the document could not be stored");
+		return 1;
+	}
+	p->vacc = vault_vacc_entries(f, d, &p->nvacc);
+	if (p->replaced && d->replaces[0] && !str_ieq(p->old.sender, f->d->sender))
+		return 0;
+	if (p->replaced)
+		mss_date_french(store_config(f->store)->timezone, p->old.filed, false, when, sizeof when);
+	if (store_message(f, d, p, p->replaced ? when : NULL, &p->prepared, NULL) != 0) {
+		vault_refuse_doc(d, 906, "the document could not be stored");
+		return 1;
+	}
+	return 0;
+}
+
+/* In the transaction, d's message built and stored when the plan has it not prepared
+ * (an archive entry read again: the plan released its bytes). */
+static int store_now(struct filing *f, struct vault_doc *d, struct vault_doc_plan *p, const char *replaced,
+                     uint32_t *uid)
+{
+	struct buf bytes;
+	buf_init_wiped(&bytes, BUF_UNLIMITED);
+	int rc =
+	    d->from_xdm && read_entry(f, d, &bytes) != 0 ? -1 : store_message(f, d, p, replaced, NULL, uid);
+	if (d->from_xdm)
+		d->data = NULL;
+	buf_free(&bytes);
+	return rc;
+}
+
+/* Files one planned document (and its renditions), in the transaction. 0 filed, 1 not
+ * (refused now). */
+static int file_one(struct filing *f, struct vault_doc *d, struct vault_doc_plan *p)
+{
+	char target[1000], when[64], err[256];
 	struct vault_version old;
 	uint32_t uid = 0;
 	int64_t id = 0;
-	if (seen(f, d, sha))
-		return 1;
-	int r = replaced_version(f, d, &old);
+	int r = replaced_version(f, d, &old); /* current: the plan's read may be stale */
 	if (r < 0)
 		return 1;
 	if (r == 1)
 		mss_date_french(store_config(f->store)->timezone, old.filed, false, when, sizeof when);
-	if (destination(f, d, user, sizeof user, mbox, sizeof mbox) != 0 ||
-	    store_message(f, d, user, mbox, r == 1 ? when : NULL, &uid) != 0) {
+	if (p->prepared != NULL && (r != p->replaced || (r == 1 && old.filed != p->old.filed))) {
+		store_deliver_free(f->store, p->prepared); /* its text names another version */
+		p->prepared = NULL;
+	}
+	int rc = p->prepared != NULL ? store_deliver_rows(f->store, p->prepared, &uid, err, sizeof err)
+	                             : store_now(f, d, p, r == 1 ? when : NULL, &uid);
+	if (rc != 0) {
+		if (p->prepared != NULL)
+			log_err("vault_store_failed", "patient=%s error=\"%s\"", f->rcpt->canonical, err);
 		vault_refuse_doc(d, 906, "the document could not be stored");
 		return 1;
 	}
-	str_assert(str_format(target, sizeof target, "%s%s%s UID %u", d->invisible_patient ? user : "",
-	                      d->invisible_patient ? ":" : "", mbox, uid),
+	str_assert(str_format(target, sizeof target, "%s%s%s UID %u", d->invisible_patient ? p->user : "",
+	                      d->invisible_patient ? ":" : "", p->mbox, uid),
 	           "user 300, mailbox 600 and a number fit 1000");
-	if (index_doc(f, d, user, mbox, uid, sha, &id) == 0 && r == 1)
+	if (index_doc(f, d, p->user, p->mbox, uid, p->sha, &id) == 0 && r == 1)
 		supersede(f, &old, id);
 	audit_doc(f, d, target, "ok");
-	vault_file_vaccinations(f, d);
+	vault_file_vaccinations(f, p->vacc, p->nvacc);
 	if (!d->invisible_patient)
 		f->notices[f->nnotices++] = (struct vault_notice_item){vault_class_name(d->cls), d->author,
 		                                                       f->d->sender_name, r == 1};
 	return 0;
 }
 
-void vault_file_all(struct filing *f)
+void vault_file_plan(struct filing *f)
+{
+	f->plans = xcalloc(f->ndocs ? f->ndocs : 1, sizeof *f->plans);
+	for (size_t i = 0; i < f->ndocs; i++) {
+		struct vault_doc *d = &f->docs[i];
+		struct buf bytes;
+		if (d->rendition_of >= 0 || d->error_code)
+			continue; /* filed with the document it renders; refused */
+		buf_init_wiped(&bytes, BUF_UNLIMITED);
+		if (!d->from_xdm || read_entry(f, d, &bytes) == 0)
+			(void)plan_one(f, d, &f->plans[i]);
+		if (d->from_xdm)
+			d->data = NULL; /* an entry's bytes go now: one in memory at a time */
+		buf_free(&bytes);
+	}
+}
+
+void vault_file_rows(struct filing *f)
 {
 	char result[300];
 	f->notices = xcalloc(f->ndocs ? f->ndocs : 1, sizeof *f->notices);
 	for (size_t i = 0; i < f->ndocs; i++) {
 		struct vault_doc *d = &f->docs[i];
-		struct buf bytes;
-		if (d->rendition_of >= 0)
-			continue; /* filed with the document it renders */
-		buf_init_wiped(&bytes, BUF_UNLIMITED);
-		int rc = d->error_code                                    ? 1
-		         : (d->from_xdm && read_entry(f, d, &bytes) != 0) ? 1
-		                                                          : file_one(f, d);
-		if (rc == 0) {
+		if (d->rendition_of >= 0 || (!d->error_code && f->plans[i].duplicate))
+			continue; /* filed with the document it renders; filed already */
+		if (!d->error_code && file_one(f, d, &f->plans[i]) == 0) {
 			f->rep->filed++;
-		} else if (d->error_code) {
-			str_assert(
-			    str_format(result, sizeof result, "refused: %d %s", d->error_code, d->error),
-			    "a code and the 160-byte error fit 300");
-			audit_doc(f, d, "Documents", result);
-			f->rep->refused++;
-			for (size_t k = 0; k < d->nrenditions; k++)
-				vault_refuse_doc(&f->docs[d->renditions[k]], d->error_code,
-				                 "sent with a refused document");
+			continue;
 		}
-		d->data = NULL; /* an entry's bytes go now: one document in memory at a time */
-		d->len = 0;
-		buf_free(&bytes);
+		str_assert(str_format(result, sizeof result, "refused: %d %s", d->error_code, d->error),
+		           "a code and the 160-byte error fit 300");
+		audit_doc(f, d, "Documents", result);
+		f->rep->refused++;
+		for (size_t k = 0; k < d->nrenditions; k++)
+			vault_refuse_doc(&f->docs[d->renditions[k]], d->error_code,
+			                 "sent with a refused document");
 	}
+}
+
+void vault_file_plan_free(struct filing *f)
+{
+	for (size_t i = 0; f->plans != NULL && i < f->ndocs; i++) {
+		store_deliver_free(f->store, f->plans[i].prepared);
+		free(f->plans[i].vacc);
+	}
+	free(f->plans);
 }

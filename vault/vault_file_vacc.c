@@ -26,27 +26,35 @@ static void document_entry(const struct filing *f, const struct vault_doc *d, st
 		e->who[0] = '\0';
 }
 
-void vault_file_vaccinations(struct filing *f, const struct vault_doc *d)
+struct vault_vacc_entry *vault_vacc_entries(const struct filing *f, const struct vault_doc *d, size_t *n)
 {
 	struct vault_vacc_entry *e;
-	struct vault_actor who = {f->d->sender, policy_auth_name(f->d->m->sender->auth),
-	                          f->d->m->sender->peer_ip};
-	size_t n = 0;
 	char err[256];
 
+	*n = 0;
 	if (d->cls != VAULT_VACCINATIONS || d->invisible_patient || d->masked_ps)
-		return;
+		return NULL;
 	e = xcalloc(VAULT_VACC_MAX, sizeof(*e));
 	if (strcmp(d->mime, "text/xml") != 0 ||
-	    vault_vacc_from_cda(d->data, d->len, e, VAULT_VACC_MAX, &n, err, sizeof(err)) != 0)
-		n = 0;
-	for (size_t i = 0; i < n; i++)
+	    vault_vacc_from_cda(d->data, d->len, e, VAULT_VACC_MAX, n, err, sizeof(err)) != 0)
+		*n = 0;
+	for (size_t i = 0; i < *n; i++)
 		if (e[i].who[0] == '\0' &&
 		    str_copy(e[i].who, sizeof(e[i].who), d->author[0] ? d->author : f->d->sender_name) < 0)
 			e[i].who[0] = '\0';
+	if (*n == 0)
+		document_entry(f, d, &e[(*n)++]);
+	return e;
+}
+
+void vault_file_vaccinations(struct filing *f, const struct vault_vacc_entry *e, size_t n)
+{
+	struct vault_actor who = {f->d->sender, policy_auth_name(f->d->m->sender->auth),
+	                          f->d->m->sender->peer_ip};
+	char err[256];
+
 	if (n == 0)
-		document_entry(f, d, &e[n++]);
+		return;
 	if (vault_vacc_record(f->store, &who, f->rcpt->canonical, e, n, err, sizeof(err)) != 0)
 		log_err("vault.vaccination", "patient=%s error=\"%s\"", f->rcpt->canonical, err);
-	free(e);
 }

@@ -4,7 +4,7 @@
  * message's own text, a document (what its bytes really are; a CDA's identity), an IHE
  * XDM archive whose metadata were read whole, a ZIP without metadata, or a part that
  * was NOT inspected. The patient's copy (vault_copy_decide) and the filing
- * (vault_file_message) both read this one inspection: they can never disagree on what
+ * (vault_file_delivery) both read this one inspection: they can never disagree on what
  * a message holds, and neither parses it again.
  *
  * Fail closed: a part is "not inspected" when the message carries more documents than

@@ -293,6 +293,24 @@ def test_replaced_document_notified_as_changed(both):
     assert len(vault_docs(both)) == 2
 
 
+def test_a_version_filed_earlier_in_the_same_message_is_the_one_replaced(both):
+    """The filing plan builds a document before the transaction, against the version it
+    replaces as read then; the transaction reads it again. A replacement of a document
+    filed earlier in the same filing is found only there: the replacement's message is
+    built again there, and its text says what it replaces, as across two messages."""
+    archive = xdm.build_xdm([{"name": f"DOC000{v}.XML", "data": xdm.cda_document(title=f"v{v}"),
+                              "unique_id": "1.2.250.1.999.1.43"} for v in (1, 2)])
+    msg = message()
+    msg.add_attachment(archive, maintype="application", subtype="zip", filename="IHE_XDM.ZIP")
+    send(both, msg)
+    assert both.sql("SELECT superseded_by IS NOT NULL FROM vault_document ORDER BY id") == [(1,), (0,)]
+    c = imap(both)
+    v1, v2 = fetch_all(c, "Documents/Biologie")
+    c.logout()
+    assert "remplace" not in v1.get_body(("plain",)).get_content().lower()
+    assert "remplace" in v2.get_body(("plain",)).get_content().lower()
+
+
 def test_notify_command_gets_kind_and_address_only(mss_factory, tmp_path):
     out = tmp_path / "events"
     script = tmp_path / "notify.sh"
@@ -330,6 +348,65 @@ def session_of(m, user):
                       m.log("smtpd"))
     assert pids
     return int(pids[-1])
+
+
+def unnamed_blob_files(m):
+    """The blob files no blobs row names."""
+    named = {name for (name,) in m.sql("SELECT name FROM blobs")}
+    return [p for p in (m.data_dir / "blobs").rglob("*") if p.is_file() and p.name not in named]
+
+
+@pytest.mark.skipif(shutil.which("gdb") is None, reason="gdb stops the session in its filing")
+def test_a_large_document_is_written_before_the_filing_takes_the_lock(mss_factory):
+    """The filing holds the write lock for its rows only (the filing plan): a document
+    larger than store_inline_blob_max is built, sealed and its blob file written and
+    fsynced before the filing's transaction begins. The session killed (-9) there
+    leaves that file, which no row names (store_blob_sweep's to remove), and nothing of
+    the filing; the next filing is whole."""
+    from test_smtp_protocol import inbox_count, login
+    m = mss_factory()
+    m.add_demo_accounts()
+    m.start("smtpd")
+    m.start("imapd")
+    big = PDF[:-7] + os.urandom(200 * 1024) + b"\n%%EOF\n"  # its blob: a file
+    msg = message()
+    msg.add_attachment(big, maintype="application", subtype="pdf", filename="a.pdf")
+    data = msg.as_bytes().replace(b"\n", b"\r\n").replace(b"\r\r\n", b"\r\n")
+    c = login(m, PRO)
+    pid = session_of(m, PRO)
+    gdb = subprocess.Popen(["gdb", "-p", str(pid), "-batch", "-nx", "-ex", "break store_batch_begin",
+                            "-ex", "continue", "-ex", "bt", "-ex", "signal SIGKILL"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 20
+    while "TracerPid:\t0\n" in open(f"/proc/{pid}/status").read() and time.monotonic() < deadline:
+        time.sleep(0.05)  # until attached
+    time.sleep(1)  # the breakpoint set, the process continued
+    assert c.cmd("MAIL FROM:<%s>" % PRO)[0] == 250
+    assert c.cmd("RCPT TO:<%s>" % PATIENT)[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    c.send(data + b".\r\n")
+    try:
+        r = c.reply()
+    except (EOFError, OSError) as e:
+        r = e
+    if not isinstance(r, (EOFError, OSError)):
+        gdb.kill()
+        pytest.fail("answered %r: the filing was not stopped" % (r,))
+    out = gdb.communicate(timeout=60)[0].decode(errors="replace")
+    assert "vault_file_delivery" in out, out
+    assert inbox_count(m, PATIENT) == 1
+    assert vault_docs(m) == []
+    [orphan] = unnamed_blob_files(m)  # the document's, durable before the lock
+    assert orphan.stat().st_size > 200 * 1024
+    assert m.sql("SELECT count(*) FROM audit_log WHERE action = 'vault.file'")[0][0] == 0
+    assert m.ctl("audit", "verify", check=False).returncode == 0
+    send(m, msg)
+    assert len(vault_docs(m)) == 1
+    assert len(unnamed_blob_files(m)) == 1  # the new one's file is its row's
+    c = imap(m)
+    [doc] = fetch_all(c, vault_docs(m)[0][6])
+    assert [(n, p) for n, _, p in attachments(doc)] == [("a.pdf", big)]
+    c.logout()
 
 
 @pytest.mark.skipif(shutil.which("gdb") is None, reason="gdb stops the session in its filing")
