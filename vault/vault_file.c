@@ -3,10 +3,11 @@
  * Reads the delivery's one inspection (vault_inspect.h): every document part, every
  * entry of every IHE XDM archive. Order of work: collect the documents and check each
  * one's patient identity; settle which are the readable copies (renditions) of an
- * archive's documents; then file them one at a time. An archive entry's bytes are read
- * just before the document is stored and released right after, so a filing holds one
- * document at a time whatever the archive names, within what max_message_size lets the
- * archives expand to; a file named twice (one URI in one archive, the same bytes
+ * archive's documents; then plan them one at a time and write their rows. An archive
+ * entry's bytes are read just before the document is built and sealed, and released
+ * right after, so a filing holds one document at a time whatever the archive names
+ * (and what each prepared one keeps: its sealed rows), within what max_message_size
+ * lets the archives expand to; a file named twice (one URI in one archive, the same bytes
  * anywhere in the message) is filed once. Then the sender is told what was refused or
  * withheld, and the patient what was filed. The message is already stored in the
  * INBOX: nothing here can lose it. */

@@ -1,6 +1,8 @@
-/* vault_file_store.c: storing the documents of a filing, one at a time (see
- * vault_file.c): an archive entry is read, checked against its metadata (hash, size),
- * stored and released before the next; a document whose bytes were already filed from
+/* vault_file_store.c: storing the documents of a filing (see vault_file.c), in two
+ * steps (vault_filing.h). The filing plan, before the write transaction: one document
+ * at a time, an archive entry is read, checked against its metadata (hash, size), its
+ * message built, sealed and a large blob written, and its bytes released before the
+ * next. The rows, in the transaction: a document whose bytes were already filed from
  * this message is not filed again; a replacement supersedes the version it replaces,
  * which stays in the folder marked $Superseded. */
 #include <sodium.h>
