@@ -68,21 +68,22 @@ static int woken(struct imap_session *s)
 	    vault_may_read(s->store, s->account.address, s->view.patient) != 1) {
 		/* the professional's directory entry made inactive or struck off (mssctl
 		 * directory disable|import): as a revocation (imap_view_sync), at once */
-		conn_puts(s->conn, "* BYE Access to this folder was withdrawn\r\n");
-		conn_flush(s->conn);
+		/* logged before the BYE is sent: whoever saw the BYE finds the line */
 		log_info("imap.kicked", "peer=%s user=%s reason=no-access", conn_peer_ip(s->conn),
 		         s->account.address);
+		conn_puts(s->conn, "* BYE Access to this folder was withdrawn\r\n");
+		conn_flush(s->conn);
 		s->close_after_reply = true;
 		return 1;
 	}
 	if (why == NULL)
 		return 0;
+	log_info("imap.kicked", "peer=%s user=%s reason=%s", conn_peer_ip(s->conn), s->account.address, why);
 	conn_printf(s->conn, "* BYE Account %s: log in again\r\n",
 	            strcmp(why, "password") == 0      ? "password changed"
 	            : strcmp(why, "certificate") == 0 ? "certificate changed"
 	                                              : why);
 	conn_flush(s->conn);
-	log_info("imap.kicked", "peer=%s user=%s reason=%s", conn_peer_ip(s->conn), s->account.address, why);
 	s->close_after_reply = true;
 	return 1;
 }
