@@ -362,18 +362,14 @@ def test_submission_batched_but_a_patients_own(mx):
     assert mx.ctl("audit", "verify", check=False).returncode == 0
 
 
-def held_in_its_batch(m, pid, seconds):
-    """gdb stops the committer at its next batch's BEGIN (store_batch_begin: the batch
-    taken, its deliveries prepared) for seconds, then lets it go on; returns gdb once
-    attached and the breakpoint set."""
-    gdb = subprocess.Popen(["gdb", "-p", str(pid), "-batch", "-nx", "-ex", "break store_batch_begin",
-                            "-ex", "continue", "-ex", f"shell sleep {seconds}", "-ex", "detach"],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    # until gdb has set its breakpoint (the slow part: an ASan binary's symbols read under
-    # load) and the committer runs again (no longer in a tracing stop). A fixed pause was
-    # not enough under the sanitizers: gdb still reading symbols kept the committer
-    # stopped past the session's first wait, the hold ran past its second one too and
-    # the delivery got 451. gdb's "Continuing." is not flushed to a pipe: not waited for.
+def gdb_armed(gdb, pid):
+    """gdb (started on pid with a breakpoint, then continue) once it has set its
+    breakpoint (the slow part: an ASan binary's symbols read under load) and the process
+    runs again (no longer in a tracing stop); gdb.seen holds the output read meanwhile,
+    which communicate() will not return. A fixed pause was not enough under the
+    sanitizers: gdb still reading symbols kept the committer stopped past the session's
+    first wait, the hold ran past its second one too and the delivery got 451. gdb's
+    "Continuing." is not flushed to a pipe: not waited for."""
     seen = b""
     deadline = time.monotonic() + 60
     while b"Breakpoint 1 at" not in seen and time.monotonic() < deadline:
@@ -389,8 +385,30 @@ def held_in_its_batch(m, pid, seconds):
         if state not in ("t", "T"):
             break
         time.sleep(0.02)
-    gdb.seen = seen  # what the caller's communicate() will not return
+    gdb.seen = seen
     return gdb
+
+
+def held_in_its_batch(m, pid, seconds):
+    """gdb stops the committer at its next batch's BEGIN (store_batch_begin: the batch
+    taken, its deliveries prepared) for seconds, then lets it go on; returns gdb once
+    attached and the breakpoint set."""
+    gdb = subprocess.Popen(["gdb", "-p", str(pid), "-batch", "-nx", "-ex", "break store_batch_begin",
+                            "-ex", "continue", "-ex", f"shell sleep {seconds}", "-ex", "detach"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return gdb_armed(gdb, pid)
+
+
+def listed_operator(m):
+    """The directory of test_policy_smtp imported and its operator's DN on the trust
+    list: its professionals (REMOTE_PRO) may write to the patients."""
+    from test_policy_smtp import DIRECTORY, OPERATOR_DN
+    from test_policy_smtp import trust_xml as listed
+    d = m.root / "directory.csv"
+    d.write_text(DIRECTORY, encoding="utf-8")
+    m.ctl("directory", "import", "--strict", str(d))
+    (m.root / "trust.xml").write_text(listed([("other-operator.test", OPERATOR_DN)]))
+    m.ctl("trust", "import", str(m.root / "trust.xml"))
 
 
 def send_retrying(m, count=2):
@@ -591,17 +609,12 @@ def test_a_plain_message_to_a_patient_takes_no_write_lock_in_its_session(mss):
     after the commit, in one write transaction of its own (vault_file_delivery). A plain
     message has none: its session begins no transaction (it did, an empty BEGIN and COMMIT
     a message, contending with the committer's batches); one with a CDA still files, once."""
-    from test_policy_smtp import DIRECTORY, OPERATOR_DN as LISTED_DN, REMOTE_PRO, as_operator, inbox
-    from test_policy_smtp import trust_xml as listed
+    from test_policy_smtp import REMOTE_PRO, as_operator, inbox
     from test_smtp_reuse import connects, disconnects, listening_committer
     from test_vault_texts import NARRATIVE_CDA
     from email.message import EmailMessage
     m = mss
-    d = m.root / "directory.csv"
-    d.write_text(DIRECTORY, encoding="utf-8")
-    m.ctl("directory", "import", "--strict", str(d))
-    (m.root / "trust.xml").write_text(listed([("other-operator.test", LISTED_DN)]))
-    m.ctl("trust", "import", str(m.root / "trust.xml"))
+    listed_operator(m)
     m.set(smtp_session_max_use=5)
     m.start("smtpd")
     listening_committer(m)
@@ -624,17 +637,8 @@ def test_a_plain_message_to_a_patient_takes_no_write_lock_in_its_session(mss):
     script = m.root / "count.gdb"
     script.write_text("set pagination off\nbreak store_batch_begin\ncommands\nsilent\n"
                       'printf "BEGIN-HIT\\n"\ncontinue\nend\ncontinue\ndetach\n')
-    gdb = subprocess.Popen(["gdb", "-p", str(pid), "-batch", "-nx", "-x", str(script)],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    seen = b""
-    while b"Breakpoint 1 at" not in seen and time.monotonic() < deadline + 50:
-        ready, _, _ = select.select([gdb.stdout], [], [], 0.5)
-        if ready:
-            chunk = os.read(gdb.stdout.fileno(), 4096)
-            if not chunk:
-                break
-            seen += chunk
-    assert b"Breakpoint 1 at" in seen, seen.decode(errors="replace")
+    gdb = gdb_armed(subprocess.Popen(["gdb", "-p", str(pid), "-batch", "-nx", "-x", str(script)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT), pid)
     try:
         s = as_operator(m)
         assert s.send_message(message("plain"), from_addr=REMOTE_PRO, to_addrs=[PATIENT]) == {}
@@ -643,7 +647,7 @@ def test_a_plain_message_to_a_patient_takes_no_write_lock_in_its_session(mss):
     finally:
         time.sleep(0.5)
         gdb.send_signal(signal.SIGINT)  # stops the process: the script detaches and ends
-        out = (seen + gdb.communicate(timeout=60)[0]).decode(errors="replace")
+        out = (gdb.seen + gdb.communicate(timeout=60)[0]).decode(errors="replace")
     assert int(disconnects(m)[connects(m)[-1][1]]) == pid, "another session process served it"
     assert out.count("BEGIN-HIT") == 1, out  # the CDA's filing only
     assert re.search(r"event=vault_file .*filed=1 ", m.log("smtpd")), m.log("smtpd")[-2000:]

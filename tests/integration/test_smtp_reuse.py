@@ -195,21 +195,16 @@ def test_idle_processes_hold_no_text_of_a_message_to_a_patient(mss, batch):
     kept the header block, the CDA's narrative and, on the stack, the archived document.
     (Under AddressSanitizer, whose quarantine keeps freed memory, they are found.)"""
     from email.message import EmailMessage
-    from test_policy_smtp import DIRECTORY, OPERATOR_DN as LISTED_DN, REMOTE_PRO, as_operator, inbox
-    from test_policy_smtp import trust_xml as listed
+    from test_policy_smtp import REMOTE_PRO, as_operator, inbox
     from test_imap_memory import sanitized
-    from test_smtp_committer import committer_pid
+    from test_smtp_committer import committer_pid, listed_operator
     from test_vault_texts import NARRATIVE_CDA
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import xdm  # tests/xdm.py
     if batch != "0" and PG_BASE:
         pytest.skip("no committer on PostgreSQL: the sessions deliver themselves, as with 0")
     m = mss
-    d = m.root / "directory.csv"
-    d.write_text(DIRECTORY, encoding="utf-8")
-    m.ctl("directory", "import", "--strict", str(d))
-    (m.root / "trust.xml").write_text(listed([("other-operator.test", LISTED_DN)]))
-    m.ctl("trust", "import", str(m.root / "trust.xml"))
+    listed_operator(m)
     m.set(smtp_session_max_use=3, delivery_batch_max=batch)
     m.start("smtpd")
     text, attached, cda = "note-5d1e07-of-the-text", "note-a2c94b-of-the-attachment", "cda-e7730f"
