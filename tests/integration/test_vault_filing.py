@@ -342,6 +342,31 @@ def test_hanging_notify_command_does_not_block_delivery(mss_factory, tmp_path):
     assert "result=timeout" in m.log("smtpd")
 
 
+def killed_in_filing(m, function, data, more=()):
+    """PRO's submission session process killed (-9) by gdb when it reaches function
+    while it delivers data to PATIENT (more: gdb commands run there first); gdb's
+    output. The connection must drop, never answer."""
+    from test_smtp_committer import gdb_armed
+    from test_smtp_protocol import login
+    c = login(m, PRO)
+    pid = session_of(m, PRO)
+    gdb = gdb_armed(subprocess.Popen(["gdb", "-p", str(pid), "-batch", "-nx", "-ex", f"break {function}",
+                                      "-ex", "continue", *more, "-ex", "signal SIGKILL"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT), pid)
+    assert c.cmd("MAIL FROM:<%s>" % PRO)[0] == 250
+    assert c.cmd("RCPT TO:<%s>" % PATIENT)[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    c.send(data + b".\r\n")
+    try:
+        r = c.reply()
+    except (EOFError, OSError) as e:
+        r = e
+    if not isinstance(r, (EOFError, OSError)):
+        gdb.kill()
+        pytest.fail("answered %r: the filing was not stopped" % (r,))
+    return (gdb.seen + gdb.communicate(timeout=60)[0]).decode(errors="replace")
+
+
 def session_of(m, user):
     """The session process that logged user in last (the one that files its deliveries)."""
     pids = re.findall(r"mss-smtpd\[(\d+)\] .*event=auth\.login .*user=%s result=ok" % re.escape(user),
@@ -363,7 +388,7 @@ def test_a_large_document_is_written_before_the_filing_takes_the_lock(mss_factor
     fsynced before the filing's transaction begins. The session killed (-9) there
     leaves that file, which no row names (store_blob_sweep's to remove), and nothing of
     the filing; the next filing is whole."""
-    from test_smtp_protocol import inbox_count, login
+    from test_smtp_protocol import inbox_count
     m = mss_factory()
     m.add_demo_accounts()
     m.start("smtpd")
@@ -372,27 +397,7 @@ def test_a_large_document_is_written_before_the_filing_takes_the_lock(mss_factor
     msg = message()
     msg.add_attachment(big, maintype="application", subtype="pdf", filename="a.pdf")
     data = msg.as_bytes().replace(b"\n", b"\r\n").replace(b"\r\r\n", b"\r\n")
-    c = login(m, PRO)
-    pid = session_of(m, PRO)
-    gdb = subprocess.Popen(["gdb", "-p", str(pid), "-batch", "-nx", "-ex", "break store_batch_begin",
-                            "-ex", "continue", "-ex", "bt", "-ex", "signal SIGKILL"],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 20
-    while "TracerPid:\t0\n" in open(f"/proc/{pid}/status").read() and time.monotonic() < deadline:
-        time.sleep(0.05)  # until attached
-    time.sleep(1)  # the breakpoint set, the process continued
-    assert c.cmd("MAIL FROM:<%s>" % PRO)[0] == 250
-    assert c.cmd("RCPT TO:<%s>" % PATIENT)[0] == 250
-    assert c.cmd("DATA")[0] == 354
-    c.send(data + b".\r\n")
-    try:
-        r = c.reply()
-    except (EOFError, OSError) as e:
-        r = e
-    if not isinstance(r, (EOFError, OSError)):
-        gdb.kill()
-        pytest.fail("answered %r: the filing was not stopped" % (r,))
-    out = gdb.communicate(timeout=60)[0].decode(errors="replace")
+    out = killed_in_filing(m, "store_batch_begin", data, ["-ex", "bt"])
     assert "vault_file_delivery" in out, out
     assert inbox_count(m, PATIENT) == 1
     assert vault_docs(m) == []
@@ -415,7 +420,7 @@ def test_a_filing_commits_whole_or_not_at_all(mss_factory, tmp_path):
     document stored, indexed and audited but the patient's notice not yet written,
     leaves nothing of it (the message itself, committed before, stays in the INBOX),
     and notify_command, which runs only once the filing committed, never ran."""
-    from test_smtp_protocol import inbox_count, login
+    from test_smtp_protocol import inbox_count
     events = tmp_path / "events"
     script = tmp_path / "notify.sh"
     script.write_text(f"#!/bin/sh\necho \"$1 $2\" >> {events}\n")
@@ -426,27 +431,7 @@ def test_a_filing_commits_whole_or_not_at_all(mss_factory, tmp_path):
     msg = message()
     msg.add_attachment(PDF, maintype="application", subtype="pdf", filename="a.pdf")
     data = msg.as_bytes().replace(b"\n", b"\r\n").replace(b"\r\r\n", b"\r\n")
-    c = login(m, PRO)
-    pid = session_of(m, PRO)
-    gdb = subprocess.Popen(["gdb", "-p", str(pid), "-batch", "-nx", "-ex", "break vault_settings_get",
-                            "-ex", "continue", "-ex", "signal SIGKILL"],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 20
-    while "TracerPid:\t0\n" in open(f"/proc/{pid}/status").read() and time.monotonic() < deadline:
-        time.sleep(0.05)  # until attached
-    time.sleep(1)  # the breakpoint set, the process continued
-    assert c.cmd("MAIL FROM:<%s>" % PRO)[0] == 250
-    assert c.cmd("RCPT TO:<%s>" % PATIENT)[0] == 250
-    assert c.cmd("DATA")[0] == 354
-    c.send(data + b".\r\n")
-    try:
-        r = c.reply()
-    except (EOFError, OSError) as e:
-        r = e
-    if not isinstance(r, (EOFError, OSError)):
-        gdb.kill()
-        pytest.fail("answered %r: the filing was not stopped" % (r,))
-    out = gdb.communicate(timeout=60)[0].decode(errors="replace")
+    out = killed_in_filing(m, "vault_settings_get", data)
     assert "vault_settings_get" in out, out
     # the message was committed before the filing began; nothing of the filing was
     assert inbox_count(m, PATIENT) == 1
