@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <paths.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,6 +19,61 @@
 static const char *log_ident = "mss";
 static int log_to_stderr = 1;
 static char log_session[LOG_SESSION_ID_SIZE + sizeof " session="];
+/* The pid and the second's timestamp of the last line, kept per process: getpid(2) is a
+ * system call each time (glibc caches nothing since 2.25) and an MX message logs three
+ * lines. The pid is read again in every child fork(2) makes (pthread_atfork). */
+static long log_pid;
+static time_t log_when_sec = -1;
+static char log_when[32];
+
+static void log_forked(void)
+{
+	log_pid = (long)getpid();
+}
+
+static long pid_of_process(void)
+{
+	static int registered;
+
+	if (!registered) {
+		registered = pthread_atfork(NULL, NULL, log_forked) == 0;
+		log_pid = (long)getpid();
+	}
+	return registered ? log_pid : (long)getpid();
+}
+
+static const char *when_now(void)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (now != log_when_sec) {
+		if (strftime(log_when, sizeof log_when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm)) == 0)
+			log_when[0] = '\0';
+		log_when_sec = now;
+	}
+	return log_when;
+}
+
+/* One write(2) per line, as the unbuffered stderr stream made it, without stdio's
+ * formatting into a second buffer; a line cut at the buffer still ends with its newline. */
+static void write_line(char *line, size_t cap, int n)
+{
+	size_t len = n < 0 ? 0 : (size_t)n;
+
+	if (len >= cap) {
+		len = cap - 1;
+		line[len - 1] = '\n';
+	}
+	for (size_t off = 0; off < len;) {
+		ssize_t w = write(STDERR_FILENO, line + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		off += (size_t)w;
+	}
+}
 
 void log_set_session(const char *id)
 {
@@ -88,12 +144,12 @@ __attribute__((format(printf, 3, 0))) static void log_vevent(enum log_level lvl,
 		syslog(syslog_priority(lvl), "event=%s%s %s", event, log_session, msg);
 		return;
 	}
-	char when[32];
-	time_t now = time(NULL);
-	struct tm tm;
-	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
-	fprintf(stderr, "%s %s[%ld] level=%s event=%s%s %s\n", when, log_ident, (long)getpid(),
-	        level_name(lvl), event, log_session, msg);
+	char line[sizeof msg + 256];
+	int saved = errno;
+	int n = snprintf(line, sizeof line, "%s %s[%ld] level=%s event=%s%s %s\n", when_now(), log_ident,
+	                 pid_of_process(), level_name(lvl), event, log_session, msg);
+	write_line(line, sizeof line, n);
+	errno = saved;
 }
 
 void log_event(enum log_level lvl, const char *event, const char *fmt, ...)
