@@ -5,7 +5,9 @@
  * X509, with the same verified identity as the full handshake. Real handshakes over
  * socketpairs: the server through lib/tls.h in this process, a raw OpenSSL client
  * (which keeps its ticket, as stunnel does) in a child. TLS 1.3 and TLS 1.2 (a session
- * id). Uses the test PKI of MSS_TEST_PKI; skipped without it. */
+ * id). Also: an error another OpenSSL call left in the thread's queue does not make a
+ * read that would block look like a broken session. Uses the test PKI of MSS_TEST_PKI;
+ * skipped without it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -149,12 +152,80 @@ static void test_tls12_resumptions_share_one_certificate(void **state)
 	resumptions_share_one_certificate(TLS1_2_VERSION);
 }
 
+/* The child for the stale-error test: one connection; it sends its line only once the
+ * parent says go (a byte on the pipe), then reads the echo. */
+static void client_on_go(int fd, int go)
+{
+	char c[600], k[600], a[600], buf[8];
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	SSL *ssl;
+
+	if (ctx == NULL ||
+	    SSL_CTX_use_certificate_file(ctx, pki_file(c, sizeof c, "operator.crt"), SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, pki_file(k, sizeof k, "operator.key"), SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_load_verify_locations(ctx, pki_file(a, sizeof a, "ca.crt"), NULL) != 1)
+		_exit(2);
+	ssl = SSL_new(ctx);
+	if (ssl == NULL || SSL_set_fd(ssl, fd) != 1 || SSL_connect(ssl) != 1 || read(go, buf, 1) != 1 ||
+	    SSL_write(ssl, "hi\n", 3) != 3 || SSL_read(ssl, buf, sizeof buf) != 3)
+		_exit(3);
+	_exit(0);
+}
+
+/* tls_read and tls_write look at the error queue before clearing it (a clear walks all
+ * its slots, twice per relayed line): an error left there by an earlier call must still
+ * be cleared, or SSL_get_error reports it for a read that only would block, and the
+ * session is taken for broken. */
+static void test_an_old_error_does_not_break_a_read_that_would_block(void **state)
+{
+	(void)state;
+	int sp[2], go[2], status = -1;
+	char err[256] = "", line[8];
+	struct tls_ctx *ctx;
+	struct tls_sess *s;
+	pid_t pid;
+
+	if (!pki[0])
+		skip();
+	ctx = server();
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	assert_int_equal(pipe(go), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(sp[0]);
+		close(go[1]);
+		client_on_go(sp[1], go[0]);
+	}
+	close(sp[1]);
+	close(go[0]);
+	s = tls_accept(ctx, sp[0], 10, err, sizeof err);
+	if (s == NULL)
+		fail_msg("handshake: %s", err);
+	assert_int_equal(fcntl(sp[0], F_SETFL, O_NONBLOCK), 0);
+	ERR_raise(ERR_LIB_X509, X509_R_CERT_ALREADY_IN_HASH_TABLE); /* left by another call */
+	assert_int_equal(tls_read(s, line, sizeof line), -2);   /* nothing sent yet: would block */
+	assert_int_equal(ERR_peek_error(), 0);
+	assert_int_equal(fcntl(sp[0], F_SETFL, 0), 0);
+	assert_int_equal(write(go[1], "g", 1), 1);
+	assert_int_equal(tls_read(s, line, sizeof line), 3);
+	ERR_raise(ERR_LIB_X509, X509_R_CERT_ALREADY_IN_HASH_TABLE);
+	assert_int_equal(tls_write(s, line, 3), 3);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	tls_sess_free(s);
+	close(sp[0]);
+	close(go[1]);
+	tls_ctx_free(ctx);
+}
+
 int main(void)
 {
 	const char *p = getenv("MSS_TEST_PKI");
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_tls13_resumptions_share_one_certificate),
 	    cmocka_unit_test(test_tls12_resumptions_share_one_certificate),
+	    cmocka_unit_test(test_an_old_error_does_not_break_a_read_that_would_block),
 	};
 
 	signal(SIGPIPE, SIG_IGN); /* a client that failed: its error, not a signal */
