@@ -132,8 +132,12 @@ int trust_is_listed(struct store *st, const char *domain, const char *dn)
 	if (dn_keys(dn, k1, k2) < 0 || str_copy(dom, sizeof(dom), domain) < 0)
 		return 0;
 	str_lower(dom);
+	/* Two lookups of the key, not "dn_key IN (?2, ?3)": for an IN list of parameters
+	 * SQLite builds, fills and frees a temporary b-tree at every MX MAIL command (a third
+	 * of this statement's cost, 2 % of the MX session process's CPU). */
 	return exists(st, "trust.listed",
-	              "SELECT 1 FROM trust_domain WHERE domain = ?1 AND dn_key IN (?2, ?3)",
+	              "SELECT 1 FROM trust_domain WHERE domain = ?1 AND dn_key = ?2"
+	              " UNION ALL SELECT 1 FROM trust_domain WHERE domain = ?1 AND dn_key = ?3",
 	              SQL_ARGS(SQL_TEXT(dom), SQL_TEXT(k1), SQL_TEXT(k2)));
 }
 
