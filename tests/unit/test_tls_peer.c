@@ -204,7 +204,7 @@ static void test_an_old_error_does_not_break_a_read_that_would_block(void **stat
 		fail_msg("handshake: %s", err);
 	assert_int_equal(fcntl(sp[0], F_SETFL, O_NONBLOCK), 0);
 	ERR_raise(ERR_LIB_X509, X509_R_CERT_ALREADY_IN_HASH_TABLE); /* left by another call */
-	assert_int_equal(tls_read(s, line, sizeof line), -2);   /* nothing sent yet: would block */
+	assert_int_equal(tls_read(s, line, sizeof line), -2);       /* nothing sent yet: would block */
 	assert_int_equal(ERR_peek_error(), 0);
 	assert_int_equal(fcntl(sp[0], F_SETFL, 0), 0);
 	assert_int_equal(write(go[1], "g", 1), 1);
