@@ -282,6 +282,15 @@ uint64_t sql_txn_generation(const struct sql *db)
 	return db->txn_gen;
 }
 
+int sql_durable(struct sql *db, char *err, size_t errlen)
+{
+	if (sql_in_transaction(db)) {
+		str_error(err, errlen, "durable: a transaction is open");
+		return -1;
+	}
+	return db->drv->durable != NULL ? db->drv->durable(db, err, errlen) : 0;
+}
+
 int sql_begin_write(struct sql *db, char *err, size_t errlen)
 {
 	db->last_error = SQL_ERR_NONE;

@@ -201,6 +201,11 @@ int sql_release(struct sql *db, const char *name, bool keep, char *err, size_t e
  * or wrote inside a write transaction is still there while it stays the same and
  * sql_in_transaction holds (a cache of it needs no invalidation of its own). */
 uint64_t sql_txn_generation(const struct sql *db);
+/* Outside a transaction: returns once every commit this connection can read is durable,
+ * another process's too (one that wrote its commit and died before its own wait,
+ * sql_sqlite_sync.h: an fdatasync of the WAL begun after this call; PostgreSQL's
+ * commits are durable when they return: nothing to do). Returns 0 or -1 with err. */
+int sql_durable(struct sql *db, char *err, size_t errlen);
 
 /* Inside a write transaction: serializes the rest of it with every other transaction
  * that takes the same named lock, on any host (the audit chain's tail, a counter read

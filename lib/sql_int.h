@@ -66,6 +66,8 @@ struct sql_driver {
 	/* drops the cached prepared statements that have no cursor open (after a schema
 	 * change made here: they are prepared again at their next use) */
 	void (*forget)(struct sql *db);
+	/* sql_durable (NULL: a commit is durable once it returned) */
+	int (*durable)(struct sql *db, char *err, size_t errlen);
 };
 
 /* Every driver's connection and cursor start with these. */

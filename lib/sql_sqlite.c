@@ -283,6 +283,15 @@ static void lite_forget(struct sql *db)
 	cache_forget(lite(db), false);
 }
 
+/* A commit written by any process is in the WAL once a reader sees it; a sync begun
+ * now covers it (the writer may have died before its own, wal_hook). Without group
+ * sync each commit synced itself before its write lock went. */
+static int lite_durable(struct sql *db, char *err, size_t errlen)
+{
+	struct lite *l = lite(db);
+	return l->group_sync ? lite_sync_durable(&l->sync, err, errlen) : 0;
+}
+
 static sqlite3_stmt *prepare(struct lite *l, const char *what, const char *sql, bool persistent, char *err,
                              size_t errlen)
 {
@@ -630,5 +639,6 @@ const struct sql_driver sql_sqlite_driver = {
     .in_transaction = lite_in_transaction,
     .backup = lite_backup,
     .forget = lite_forget,
+    .durable = lite_durable,
     .blob_part = lite_blob_part,
 };

@@ -121,6 +121,11 @@ int lite_sync_committed(struct lite_sync *s, char *err, size_t errlen)
 	return lite_sync_wait(s, after, err, errlen);
 }
 
+int lite_sync_durable(struct lite_sync *s, char *err, size_t errlen)
+{
+	return lite_sync_wait(s, load(&s->sh->started), err, errlen);
+}
+
 int lite_sync_wait(struct lite_sync *s, uint64_t after, char *err, size_t errlen)
 {
 	if (lock(s->lock_fd, LOCK_EX) != 0) {

@@ -44,6 +44,9 @@ int lite_sync_open(struct lite_sync *s, const char *db_path, char *err, size_t e
  * this call succeeded (made here, or by another process meanwhile); -1 with err when
  * such a sync failed: the commit happened but may not be durable. */
 int lite_sync_committed(struct lite_sync *s, char *err, size_t errlen);
+/* The same for what another process committed (sql_durable): returns once an fdatasync
+ * of the WAL begun after this call succeeded; no commit counted. */
+int lite_sync_durable(struct lite_sync *s, char *err, size_t errlen);
 /* The wait itself: returns 0 once a sync numbered above `after` succeeded, -1 when one
  * failed (lite_sync_committed reads `after` from `started` right after the commit). */
 int lite_sync_wait(struct lite_sync *s, uint64_t after, char *err, size_t errlen);

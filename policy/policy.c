@@ -520,6 +520,11 @@ int policy_deliver_stage(struct store *store, struct policy_staged *staged, stru
 	return deliver_rows(store, staged, st) < 0 ? -1 : 0;
 }
 
+bool policy_deliver_stored(const struct policy_staged *staged)
+{
+	return staged != NULL && staged->stored;
+}
+
 bool policy_deliver_finish(struct store *store, struct policy_staged *staged, bool committed)
 {
 	if (staged == NULL)

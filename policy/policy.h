@@ -120,6 +120,10 @@ int policy_deliver(struct store *store, const struct policy_message *m, struct m
 struct policy_staged;
 struct policy_staged *policy_deliver_prepare(struct store *store, const struct policy_message *m);
 int policy_deliver_stage(struct store *store, struct policy_staged *staged, struct mss_status *st);
+/* After policy_deliver_stage: whether its rows are in (to be filed once committed), as
+ * policy_deliver_finish will say of a commit; false for one accepted with nothing
+ * stored (a patient's profile section) or not delivered. */
+bool policy_deliver_stored(const struct policy_staged *staged);
 /* After the caller's commit (committed: it succeeded and was synced): the vault's
  * filing, as policy_deliver files after its commit; else nothing is filed. Frees staged,
  * removing the blob files of a delivery whose rows were never stored (a batch that

@@ -74,6 +74,7 @@ struct committer {
 	size_t n, cap;
 	uint64_t next_arrival;
 	size_t frame_max;
+	int64_t note_seq; /* the last batch note written (store_batch_note); 0: to be read */
 };
 
 static void drop_client(struct committer *k, size_t i)
@@ -330,6 +331,42 @@ static void store_done(struct committer *k)
 	store_use_agent(k->st, dup(k->keys_fd));
 }
 
+/* What a staged delivery's note says (store.h STORE_NOTE_*), 0 for none: not stored
+ * and its kept records not written either, as when nothing was committed. */
+static char note_mark(const struct client *c)
+{
+	if (c->rc == 0)
+		return policy_deliver_stored(c->staged) ? STORE_NOTE_STORED : STORE_NOTE_ACCEPTED;
+	return c->kept_written ? STORE_NOTE_RECORDED : 0;
+}
+
+/* Last in the batch's transaction: which deliveries it commits (store_batch_note),
+ * read by their sessions only when this process dies between its COMMIT and their
+ * answers. Returns 0, -1 with err (the batch then fails: a commit its sessions could
+ * not find would be a 451 said of stored messages). */
+static int note_batch(struct committer *k, struct client **b, size_t n, char *err, size_t errlen)
+{
+	if (!store_batch_open(k->st))
+		return 0; /* ended early: store_batch_end fails it */
+	if (k->note_seq == 0 && store_batch_note_last(k->st, &k->note_seq, err, errlen) < 0)
+		return -1;
+	struct buf text;
+	buf_init(&text, BUF_UNLIMITED);
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		char mark = note_mark(b[i]);
+		if (mark != 0)
+			rc = store_batch_note_add(&text, b[i]->req.queue_id, mark);
+	}
+	if (rc == 0 && text.len > 0) {
+		rc = store_batch_note(k->st, k->note_seq + 1, text.data, err, errlen);
+		if (rc == 0)
+			k->note_seq++;
+	}
+	buf_free(&text);
+	return rc;
+}
+
 /* Every request waiting, up to delivery_batch_max, in one transaction. */
 static void run_batch(struct committer *k)
 {
@@ -357,6 +394,8 @@ static void run_batch(struct committer *k)
 	bool committed = store_batch_begin(k->st, err, sizeof err) == 0;
 	for (size_t i = 0; i < n && committed; i++)
 		stage_one(k, b[i]);
+	if (committed && note_batch(k, b, n, err, sizeof err) < 0)
+		committed = false;
 	if (store_batch_end(k->st, committed, err, sizeof err) != 0) {
 		log_err("committer.batch", "result=failed messages=%zu error=\"%s\"", n, err);
 		committed = false;

@@ -17,13 +17,17 @@
  * lib/sql_sqlite_sync.c, covers it) and only then answers each session, which files
  * the documents in the vault (policy_inspection_end) and says 250 or 451 as
  * policy_deliver would have made it. A commit that fails answers 451 to the whole batch and removes the
- * blob files it wrote. A committer that dies mid-batch committed nothing of it: its
- * sessions read the end of the socket and answer 451 4.3.0; the master starts another
+ * blob files it wrote. Last in its transaction a batch notes its deliveries by queue id
+ * (store_batch_note): a session whose committer died before answering (the end of the
+ * socket) looks its delivery up there, and answers 250 when the batch committed it (the
+ * committer died after its COMMIT; the session makes it durable and files it first),
+ * else 451 4.3.0 (committer.lost result=stored or not-stored); the master starts another
  * (after a pause that doubles while it keeps dying young, as the queue process).
  * A session with no answer after twice store_timeout asks the committer to withdraw its
  * delivery and waits as long again: not yet in a batch, it is answered 451 and never
- * stored; else the batch's outcome comes. Only a committer silent to both says 451
- * with the outcome unknown (committer.lost result=unknown names the queue id).
+ * stored; else the batch's outcome comes. A committer silent to both: the notes again,
+ * 250 when found, else 451 with the outcome unknown (committer.lost result=unknown names
+ * the queue id).
  * Sessions that cannot reach a committer (none running, or restarting) deliver
  * themselves, as with delivery_batch_max 0 or 1. */
 #ifndef MSS_SMTPD_COMMITTER_H
@@ -81,8 +85,8 @@ bool committer_wanted(const struct mss_config *cfg, const struct policy_message 
  * files the message in the vault once the answer says its rows are committed, before
  * the caller's 250. Returns 1 when no committer could be reached with nothing sent
  * (the caller delivers itself), else 0 with *rc and *st as policy_deliver gives them
- * (a committer lost after the request was sent: 451 4.3.0) and *batch the deliveries
- * its transaction held (0 when lost). */
+ * (a committer lost after the request was sent: as its batch's note says, else 451
+ * 4.3.0) and *batch the deliveries its transaction held (0 when lost). */
 int committer_deliver(struct store *store, const struct policy_message *m, int *rc, struct mss_status *st,
                       unsigned *batch);
 

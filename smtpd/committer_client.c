@@ -64,26 +64,19 @@ static int send_request(const struct mss_config *cfg, const struct buf *req)
 	return -1;
 }
 
-static int lost(const char *qid, int *rc, struct mss_status *st)
+/* The committer neither answered nor withdrew the delivery in time, and no note of a
+ * batch holds it yet: it may still commit it (stopped, or stuck in its batch's commit),
+ * so the 451 says so, and the log names the queue id an operator finds a second copy
+ * by. The kept audit records are forgotten: written if it commits, else they are of
+ * decisions that stored nothing (audit.h), never written twice. Also when the notes
+ * could not be read (why). */
+static int unknown(const char *qid, const char *why, int *rc, struct mss_status *st)
 {
-	disconnect();
+	audit_deferred_drop();
 	log_err("committer.lost",
-	        "qid=%s error=\"no answer from the committer: the delivery was not committed\"", qid);
-	*rc = -1;
-	policy_not_stored(st);
-	return 0;
-}
-
-/* The committer neither answered nor withdrew the delivery in time: it may still commit
- * it (stopped, or stuck in its batch's commit), so the 451 says so, and the log names
- * the queue id an operator finds a second copy by. */
-static int unknown(const char *qid, int *rc, struct mss_status *st)
-{
-	disconnect();
-	log_err("committer.lost",
-	        "qid=%s result=unknown error=\"no answer from the committer, nor to its withdrawal: the "
-	        "delivery may still be committed, and the client's retry then delivers it twice\"",
-	        qid);
+	        "qid=%s result=unknown error=\"%s: the delivery may still be committed, and the client's "
+	        "retry then delivers it twice\"",
+	        qid, why);
 	*rc = -1;
 	st->code = 451;
 	str_assert(str_copy(st->enhanced, sizeof st->enhanced, "4.3.0"), "a constant into 12 bytes");
@@ -118,9 +111,38 @@ static int withdraw(struct committer_ans *a)
 	committer_withdraw_write(&w);
 	int sent = fd_send_all(committer_fd, w.data, w.len);
 	buf_free(&w);
-	/* a committer gone: it dies before its commit or answers after it, and it answered
-	 * nothing, so nothing of its batch was committed */
+	/* a committer gone: what it committed, if anything, is read from its notes */
 	return sent < 0 ? -1 : read_answer(a);
+}
+
+/* No answer came: the committer's connection ended (it died: before its COMMIT, or
+ * after it and before its answers) or it stayed silent past the withdrawal (gone=false:
+ * it may commit yet). Its batch's note (store_batch_noted) says whether the delivery was
+ * committed: 250 (filed first, as after an answer) and its kept audit records, written
+ * in that transaction, forgotten; else 451, the client's retry the only copy. */
+static int look_up(struct store *store, const struct policy_message *m, struct policy_inspection *in,
+                   bool gone, int *rc, struct mss_status *st)
+{
+	disconnect();
+	char mark = 0, err[256];
+	int found = store_batch_noted(store, m->queue_id, &mark, err, sizeof err);
+	bool ok = found == 1 && (mark == STORE_NOTE_STORED || mark == STORE_NOTE_ACCEPTED);
+	policy_inspection_end(store, in, ok && mark == STORE_NOTE_STORED);
+	if (found < 0)
+		return unknown(m->queue_id, err, rc, st);
+	if (found == 0 && !gone)
+		return unknown(m->queue_id, "no answer from the committer, nor to its withdrawal", rc, st);
+	if (found == 1)
+		audit_deferred_drop(); /* written in its transaction */
+	log_warn("committer.lost", "qid=%s result=%s error=\"no answer from the committer%s: %s\"",
+	         m->queue_id, ok ? "stored" : "not-stored",
+	         gone ? ", its connection ended" : ", nor to its withdrawal",
+	         ok ? "its batch's note says it was committed" : "no batch committed it");
+	*rc = ok ? 0 : -1;
+	memset(st, 0, sizeof *st);
+	if (!ok)
+		policy_not_stored(st);
+	return 0;
 }
 
 int committer_deliver(struct store *store, const struct policy_message *m, int *rc, struct mss_status *st,
@@ -160,11 +182,7 @@ int committer_deliver(struct store *store, const struct policy_message *m, int *
 		got = withdraw(&a);
 	}
 	if (got != 0)
-		policy_inspection_end(store, in, false); /* nothing to file: not known stored */
-	if (got == 1)
-		return unknown(m->queue_id, rc, st);
-	if (got < 0)
-		return lost(m->queue_id, rc, st);
+		return look_up(store, m, in, got < 0, rc, st);
 	if (a.kept_written)
 		audit_deferred_drop(); /* written in the committer's transaction */
 	*rc = a.rc;

@@ -237,6 +237,31 @@ int store_batch_begin(struct store *st, char *err, size_t errlen);
 bool store_batch_open(struct store *st);
 int store_batch_end(struct store *st, bool ok, char *err, size_t errlen);
 
+/* What a batch committed, for the sessions of a committer that dies after its COMMIT
+ * and before its answers (store_batch_note.c, store schema step 19): one row per batch
+ * in its transaction, in a ring of STORE_BATCH_NOTES rows. Each delivery is noted as
+ * " <queue id>:<mark>": STORE_NOTE_STORED (its rows are in: 250, filed by its session),
+ * STORE_NOTE_ACCEPTED (250 with nothing stored or to file), STORE_NOTE_RECORDED (not
+ * stored, but its session's kept audit records were written). */
+#define STORE_BATCH_NOTES 4096
+#define STORE_NOTE_STORED 's'
+#define STORE_NOTE_ACCEPTED 'a'
+#define STORE_NOTE_RECORDED 'r'
+#define STORE_NOTE_ID_MAX 15
+/* Appends one delivery to a note's text; a queue id not of 1 to STORE_NOTE_ID_MAX
+ * letters and digits is left out (its session then finds nothing: 451). Returns 0, -1
+ * when the text cannot grow. */
+int store_batch_note_add(struct buf *text, const char *queue_id, char mark);
+/* The last note's number (0: none). Returns 0 or -1 with err. */
+int store_batch_note_last(struct store *st, int64_t *seq, char *err, size_t errlen);
+/* Inside the batch: note number seq (the last plus one), deliveries as above. Returns 0
+ * or -1 with err (the batch then fails: a commit its sessions could not find). */
+int store_batch_note(struct store *st, int64_t seq, const char *deliveries, char *err, size_t errlen);
+/* Whether a note holds queue_id (letters and digits): 1 with its mark, made durable
+ * first (the committer may have died before its commit's sync), 0 when none does,
+ * -1 with err. */
+int store_batch_noted(struct store *st, const char *queue_id, char *mark, char *err, size_t errlen);
+
 /* Deletes the store side of address inside the caller's write transaction: its
  * mailboxes, messages, subscriptions, blobs and wrapped key (without the key, a blob
  * file left behind can no longer be read). The blob files to remove are added to

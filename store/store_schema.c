@@ -388,6 +388,20 @@ static const struct sql_migration store_migrations[] = {
      * (STORE_FLAG_SEEN, 1; the query names the same literal, or neither engine uses it). */
     {.version = 18,
      .sql = "CREATE INDEX messages_unseen ON messages(mailbox_id, uid) WHERE (flags & 1) = 0;"},
+    /* What each recent committer batch committed (smtpd/committer.h, store_batch_note.c):
+     * one row per batch, written in its transaction, in a ring of STORE_BATCH_NOTES
+     * slots, so that a session whose committer died after its COMMIT and before its
+     * answer finds its delivery stored (250) instead of saying 451 of it. Queue ids
+     * only, no content; PostgreSQL runs no committer and leaves it empty. */
+    {.version = 19,
+     .sqlite = "CREATE TABLE committer_batches("
+               " slot INTEGER PRIMARY KEY,"
+               " seq INTEGER NOT NULL,"
+               " deliveries TEXT NOT NULL);",
+     .postgresql = "CREATE TABLE committer_batches("
+                   " slot BIGINT PRIMARY KEY,"
+                   " seq BIGINT NOT NULL,"
+                   " deliveries TEXT NOT NULL);"},
 };
 
 const struct sql_schema store_schema = {"store", store_migrations,

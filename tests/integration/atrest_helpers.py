@@ -30,6 +30,7 @@ UNDO_STORE_STEPS_AFTER_11 = [
     "ALTER TABLE blobs DROP COLUMN data",  # 16 (blobs_to_files first, or their bytes go)
     "DROP TABLE view_snapshots",  # 17
     "DROP INDEX messages_unseen",  # 18
+    "DROP TABLE committer_batches",  # 19
 ]
 
 

@@ -278,7 +278,7 @@ def test_migrate_seals_an_old_data_dir(delivered):
     assert scan_files(m), "the old form must show the markers, or this test proves nothing"
     accounts = m.sql("SELECT count(*) FROM store_users")[0][0]
     r = m.ctl("migrate")
-    assert r.stdout.splitlines() == ["store schema: 13 migrations applied",
+    assert r.stdout.splitlines() == ["store schema: 14 migrations applied",
                                      f"account keys: {accounts} wrapped for their account",
                                      f"account key pairs: {accounts} made",
                                      f"store metadata: {n} message{'s' if n != 1 else ''} sealed"], r.stdout

@@ -509,6 +509,122 @@ def test_a_committer_silent_past_both_waits_gives_451_with_the_outcome_unknown(m
     while inbox_count(mx, PRO) == before and time.monotonic() < deadline:
         time.sleep(0.1)
     assert inbox_count(mx, PRO) == before + 1
+    # its MAIL and RCPT records were in that commit: not kept to be written again
+    assert send(mx)[0][0] == 250 and audit_counts(mx) == [before + 2] * 3
+
+
+def killed_at(m, pid, function):
+    """gdb stops the committer at function's next call and kills it there (kill -9);
+    returns gdb once its breakpoint is set and the committer runs again."""
+    gdb = subprocess.Popen(["gdb", "-p", str(pid), "-batch", "-nx", "-ex", f"break {function}",
+                            "-ex", "continue", "-ex", "signal SIGKILL"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return gdb_armed(gdb, pid)
+
+
+def restarted(m, pid):
+    """The master's next committer, once it listens; the next message is its own."""
+    deadline = time.monotonic() + 15
+    new = committer_pid(m)
+    while (new is None or new == pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        new = committer_pid(m)
+    assert new is not None and new != pid, m.log("smtpd")[-3000:]
+    listening(m, 2)
+    code, _ = send(m)[0]
+    assert code == 250 and batches(m)[-1] == 1
+
+
+def audit_counts(m):
+    """How many MAIL, RCPT and delivery records the log holds, accepted ones."""
+    rows = m.sql("SELECT action, count(*) FROM audit_log WHERE result = 'ok' GROUP BY action")
+    counts = dict(rows)
+    return [counts.get(a, 0) for a in ("smtp.mail", "smtp.rcpt", "smtp.deliver")]
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.skipif(shutil.which("gdb") is None, reason="gdb kills the committer after its commit")
+@pytest.mark.parametrize("where", ["lite_sync_committed", "committer_ans_write"])
+def test_a_committer_killed_after_its_commit_gives_250_and_one_copy(mx, where):
+    """kill -9 of the committer after its COMMIT (where: before the commit's WAL sync, or
+    after it and before the answer): the session reads its batch's note, makes the commit
+    durable and says 250; the store holds one copy. Before, it said 451 and the client's
+    retry stored the message twice. Its MAIL and RCPT records, written in that commit, are
+    not written again with the next message of the connection; the master starts another
+    committer and the next message is its own."""
+    mx.start("smtpd")
+    listening(mx)
+    pid = committer_pid(mx)
+    send(mx)  # one before: its store is open, its statements ready
+    before = inbox_count(mx, PRO)
+    gdb = killed_at(mx, pid, where)
+    replies = send_retrying(mx, 2)  # the second: the session's own or the new committer's
+    out = (gdb.seen + gdb.communicate(timeout=60)[0]).decode(errors="replace")
+    assert re.search(rf"Breakpoint 1(\.\d+)?, (0x[0-9a-f]+ in )?{where} ", out), out
+    assert [code for code, _ in replies] == [250, 250], (replies, mx.log("smtpd")[-3000:])
+    assert inbox_count(mx, PRO) == before + 2  # once each
+    log = mx.log("smtpd")
+    assert re.search(r"event=committer result=ended signal=9", log), log[-3000:]
+    lost = re.search(r"event=committer\.lost qid=(\w+) result=stored", log)
+    assert lost and re.search(rf"event=smtp\.deliver \S+ qid={lost.group(1)} .*result=ok", log), log[-3000:]
+    assert audit_counts(mx) == [before + 2] * 3  # each decision once
+    restarted(mx, pid)
+    assert inbox_count(mx, PRO) == before + 3
+    assert mx.ctl("audit", "verify", check=False).returncode == 0
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.skipif(shutil.which("gdb") is None, reason="gdb kills the committer before its commit")
+def test_a_committer_killed_before_its_commit_gives_451_and_the_retry_one_copy(mx):
+    """kill -9 of the committer at its COMMIT (sql_commit, the batch's rows staged): no
+    note holds the delivery, the session says 451 and logs that nothing was stored; the
+    client's retry stores the only copy. The first attempt's MAIL and RCPT records, never
+    written, are written with the retry's delivery."""
+    mx.start("smtpd")
+    listening(mx)
+    pid = committer_pid(mx)
+    send(mx)
+    before = inbox_count(mx, PRO)
+    gdb = killed_at(mx, pid, "sql_commit")
+    replies = send_retrying(mx, 1)
+    out = (gdb.seen + gdb.communicate(timeout=60)[0]).decode(errors="replace")
+    assert re.search(r"Breakpoint 1(\.\d+)?, sql_commit ", out), out  # two locations
+    assert [(code, text[0][:5]) for code, text in replies] == [(451, "4.3.0"), (250, "2.0.0")], replies
+    assert inbox_count(mx, PRO) == before + 1
+    log = mx.log("smtpd")
+    lost = re.search(r"event=committer\.lost qid=(\w+) result=not-stored", log)
+    assert lost and re.search(rf"event=smtp\.deliver \S+ qid={lost.group(1)} .*result=failed", log), log[-3000:]
+    assert audit_counts(mx) == [before + 2, before + 2, before + 1]  # two attempts, one delivery
+    restarted(mx, pid)
+    assert inbox_count(mx, PRO) == before + 2
+    assert mx.ctl("audit", "verify", check=False).returncode == 0
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.skipif(shutil.which("gdb") is None, reason="gdb holds the committer before its answer")
+def test_a_committer_silent_after_its_commit_gives_250(mx):
+    """Held after its commit (committer_ans_write) past both of the session's waits: the
+    session finds the delivery in its batch's note and says 250, not 451 'unknown'; the
+    answer the committer writes afterwards goes to a closed connection."""
+    mx.set(store_timeout="1")  # 2 s, then 2 s more
+    mx.start("smtpd")
+    listening(mx)
+    pid = committer_pid(mx)
+    send(mx)
+    before = inbox_count(mx, PRO)
+    gdb = subprocess.Popen(["gdb", "-p", str(pid), "-batch", "-nx", "-ex", "break committer_ans_write",
+                            "-ex", "continue", "-ex", "shell sleep 7", "-ex", "detach"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    gdb_armed(gdb, pid)
+    replies = send_retrying(mx, 1)
+    gdb.communicate(timeout=60)
+    assert [code for code, _ in replies] == [250], replies
+    assert inbox_count(mx, PRO) == before + 1
+    log = mx.log("smtpd")
+    assert re.search(r"event=committer\.lost qid=\w+ result=stored .*nor to its withdrawal", log), log[-3000:]
+    assert audit_counts(mx) == [before + 1] * 3
+    assert send(mx)[0][0] == 250  # the committer goes on
+    assert mx.ctl("audit", "verify", check=False).returncode == 0
 
 
 @pytest.mark.sqlite_only

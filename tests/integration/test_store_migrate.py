@@ -22,7 +22,7 @@ def write_sql(m, *statements):
         con.close()
 
 
-LATEST = 18  # the store's latest migration (store/store_schema.c)
+LATEST = 19  # the store's latest migration (store/store_schema.c)
 OLDER = 7  # before migrations 8 (key pairs), 9 (readers' keys), 10 (bound wraps), 11 (URLAUTH keys),
 # 12 (mailbox counts), 13 (the counts by statement on PostgreSQL), 14 (blobs by owner on SQLite),
 # 15 (keywords index), 16 (small blobs in their rows)

@@ -248,6 +248,28 @@ static void test_waits_for_a_sync_begun_after(void **state)
 	sql_close(db);
 }
 
+/* sql_durable: what another process committed (a committer that died before its own
+ * sync) is covered by a sync begun after the call, counted as no commit; refused inside
+ * a transaction. */
+static void test_durable_syncs_what_others_committed(void **state)
+{
+	(void)state;
+	char err[256];
+	struct sql *db = open_db();
+	assert_int_equal(sql_script(db, "t", "CREATE TABLE t (w INTEGER)", err, sizeof err), 0);
+	struct lite_sync a;
+	assert_int_equal(lite_sync_open(&a, dbpath, err, sizeof err), 0);
+	uint64_t syncs = a.sh->syncs, commits = a.sh->commits;
+	assert_int_equal(sql_durable(db, err, sizeof err), 0);
+	assert_int_equal(a.sh->syncs, syncs + 1);
+	assert_int_equal(a.sh->commits, commits);
+	assert_int_equal(sql_begin_read(db, err, sizeof err), 0);
+	assert_int_equal(sql_durable(db, err, sizeof err), -1);
+	sql_rollback(db);
+	lite_sync_close(&a);
+	sql_close(db);
+}
+
 static int open_fds(void)
 {
 	int n = 0;
@@ -282,6 +304,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_concurrent_commits_share_syncs, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_failed_sync_fails_what_it_covered, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_waits_for_a_sync_begun_after, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_durable_syncs_what_others_committed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_close_releases_sync_files, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_wal_bounded_under_steady_readers, setup, teardown),
 	};
