@@ -194,3 +194,55 @@ def pids_named(names):
         except OSError:
             pass
     return out
+
+
+def nice_of(pid):
+    """The nice value of pid (/proc/PID/stat), or None."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            st = f.read()
+        return int(st[st.rindex(")") + 2:].split()[16])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def cpus():
+    """The CPUs this process may run on, sorted."""
+    return sorted(os.sched_getaffinity(0))
+
+
+def set_affinity(pids, cpu_set):
+    """Pins each live pid to cpu_set (a process gone meanwhile is skipped); a child forked
+    later inherits its parent's set."""
+    for p in pids:
+        try:
+            os.sched_setaffinity(p, cpu_set)
+        except OSError:
+            pass
+
+
+def tcp_peer_holder(local_port, pids):
+    """The pid among pids that holds the TCP socket whose peer is 127.0.0.1:local_port
+    (the server's end of a client's connection), or None: /proc/net/tcp gives the
+    socket's inode, /proc/PID/fd the process holding it."""
+    want = None
+    try:
+        with open("/proc/net/tcp") as f:
+            next(f)
+            for line in f:
+                x = line.split()
+                if int(x[2].split(":")[1], 16) == local_port:
+                    want = "socket:[%s]" % x[9]
+                    break
+    except (OSError, ValueError, IndexError):
+        return None
+    if want is None:
+        return None
+    for p in pids:
+        try:
+            for fd in os.listdir("/proc/%d/fd" % p):
+                if os.readlink("/proc/%d/fd/%s" % (p, fd)) == want:
+                    return p
+        except OSError:
+            continue
+    return None

@@ -70,17 +70,86 @@ def body_fetches(c, uidnext, n, seed=15):
     return out
 
 
-def latencies(server, select_reps=5, flags_reps=5, body_reps=50):
-    """SELECT INBOX (median of select_reps), FETCH 1:* FLAGS and UID FETCH n
-    BODY.PEEK[] (body_reps UIDs over the mailbox) on the populated, warmed-up mailbox,
-    one session; and the first body fetch of a new session, right after its SELECT."""
+class placement:
+    """Where the single-session figures run, the same for every server: the client (this
+    process) and the server's whole process tree (the session's processes forked later
+    inherit it) on one CPU, the last this process may use. Unpinned, the scheduler puts
+    the client, the TLS proxy and the session process on one CPU or on two as it
+    happens and keeps them there for the session's life: on this 2-CPU virtual machine,
+    MSS's CPU per body fetch was 76-95 us with all three on one CPU and 118-190 us with
+    the client on the other (the proxy 14-21 against 44-80 us: each wake-up across CPUs
+    costs), so one instance gave 81-130 us from one session to the next. A fetch's chain
+    (client, proxy, session, proxy, client) is serial: one CPU loses it no parallelism.
+    With one CPU nothing is pinned. Undone on exit (the mixed workload and the idle
+    sessions run unpinned)."""
+
+    def __init__(self, pids_fn):
+        self.pids_fn = pids_fn
+        self.all = set(common.cpus())
+        self.cpu = None
+
+    def describe(self):
+        if self.cpu is None:
+            return "not pinned (one CPU)"
+        return "the client and the server's processes pinned to CPU %d" % self.cpu
+
+    def __enter__(self):
+        if len(self.all) < 2:
+            return self
+        self.cpu = max(self.all)
+        os.sched_setaffinity(0, {self.cpu})
+        common.set_affinity(self.pids_fn(), {self.cpu})
+        return self
+
+    def __exit__(self, *exc):
+        if self.cpu is not None:
+            common.set_affinity(self.pids_fn(), self.all)
+            os.sched_setaffinity(0, self.all)
+        return False
+
+
+def raw_command(c, command, tag=b"R1"):
+    """Sends command on imaplib session c and reads its answer raw up to the tagged line,
+    parsing nothing: counts its bytes and lines. The client's cost is then the TLS reads
+    (imaplib builds Python objects line by line: about 0.27 s for 100,000 FLAGS lines,
+    several times the server's work). Returns (seconds, bytes, lines)."""
+    end = b"\n" + tag + b" "
+    t = time.monotonic()
+    c.send(tag + b" " + command + b"\r\n")
+    size = lines = 0
+    tail = b"\n"
+    while True:
+        chunk = c.file.read1(65536)
+        if not chunk:
+            raise RuntimeError("%s: connection closed" % command.decode())
+        size += len(chunk)
+        lines += chunk.count(b"\n")
+        tail = tail[-200:] + chunk
+        k = tail.rfind(end)
+        if k >= 0 and tail.endswith(b"\r\n"):
+            d = time.monotonic() - t
+            status = tail[k + len(end):].split(None, 1)[0]
+            if status != b"OK":
+                raise RuntimeError("%s: %s" % (command.decode(), tail[k + 1:].decode(
+                    "ascii", "replace").strip()))
+            return d, size, lines
+
+
+def latencies(server, pids_fn, select_reps=5, flags_reps=5, body_reps=50):
+    """SELECT INBOX (median of select_reps), FETCH 1:* (FLAGS) (read raw, raw_command:
+    its p50 and the server's CPU per command) and UID FETCH n BODY.PEEK[] (body_reps UIDs
+    over the mailbox) on the populated, warmed-up mailbox, one session; and the first body
+    fetch of a new session, right after its SELECT. Run inside placement()."""
     c = login(server)
     try:
         first, data = timed(c.select, "INBOX")
         exists = int(data[0])
         uidnext = int(c.response("UIDNEXT")[1][0])
         sel = [timed(c.select, "INBOX")[0] for _ in range(select_reps)]
-        flags = [timed(c.fetch, "1:*", "(FLAGS)")[0] for _ in range(flags_reps)]
+        pids = pids_fn()
+        ns0, _ = common.run_of(pids)
+        flags = [raw_command(c, b"FETCH 1:* (FLAGS)", b"F%d" % i) for i in range(flags_reps)]
+        ns1, _ = common.run_of(pids)
         bodies = body_fetches(c, uidnext, body_reps)
         c.logout()
     except Exception:
@@ -95,6 +164,7 @@ def latencies(server, select_reps=5, flags_reps=5, body_reps=50):
     except Exception:
         c.shutdown()
         raise
+    times = [f[0] for f in flags]
     return {
         "first_body_fetch_ms": common.ms(first_body),
         "body_fetch_p50_ms": common.ms(common.percentile(bodies, 50)),
@@ -103,20 +173,21 @@ def latencies(server, select_reps=5, flags_reps=5, body_reps=50):
         "first_select_ms": common.ms(first),
         "select_p50_ms": common.ms(common.percentile(sel, 50)),
         "select_max_ms": common.ms(max(sel)),
-        "fetch_all_flags_p50_ms": common.ms(common.percentile(flags, 50)),
-        "fetch_all_flags_max_ms": common.ms(max(flags)),
+        "fetch_all_flags_p50_ms": common.ms(common.percentile(times, 50)),
+        "fetch_all_flags_max_ms": common.ms(max(times)),
+        "fetch_all_flags_server_cpu_ms": round((ns1 - ns0) / 1e6 / flags_reps, 2),
+        "fetch_all_flags_bytes": flags[-1][1],
+        "fetch_all_flags_lines": flags[-1][2],
     }
 
 
-def body_loop(server, pids_fn, n, seed=16):
-    """n UID FETCH u BODY.PEEK[] in one session (UIDs drawn over the mailbox, the same
-    draw for every server) in its steady state: the p50 and p95 of a sample large
-    enough to be steady, and what the loop cost the server's processes, CPU time and
-    context switches per fetch (common.run_of: the TLS proxy that holds the client's
-    connection and the session process, on both servers). FETCH 1 (FLAGS) and one body
-    fetch come first, apart: MSS answers the first UID FETCHes after a SELECT without
-    reading the mailbox's list (imap_view_lookups), then reads it; latencies() times the
-    first one."""
+def body_loop_round(server, pids_fn, n, seed):
+    """One session: SELECT, FETCH 1 (FLAGS), one body fetch (MSS answers the first UID
+    FETCHes after a SELECT without reading the mailbox's list, imap_view_lookups, then
+    reads it; latencies() times the first one), then n UID FETCH u BODY.PEEK[] timed, and
+    what they cost each of the server's processes (common.run_of): the TLS proxy is the
+    one holding the client's connection, the session process the other one that ran the
+    most. Returns (latencies, figures)."""
     c = login(server)
     try:
         timed(c.select, "INBOX")
@@ -124,18 +195,44 @@ def body_loop(server, pids_fn, n, seed=16):
         timed(c.fetch, "1", "(FLAGS)")
         body_fetches(c, uidnext, 1, seed=2)
         pids = pids_fn()
-        ns, switches = common.run_of(pids)
+        before = {p: common.run_of([p]) for p in pids}
         lat = body_fetches(c, uidnext, n, seed)
-        ns2, switches2 = common.run_of(pids)
+        after = {p: common.run_of([p]) for p in pids}
+        proxy = common.tcp_peer_holder(c.sock.getsockname()[1], pids)
         c.logout()
     except Exception:
         c.shutdown()
         raise
-    return {"body_loop_n": n,
+    cpu = {p: (after[p][0] - before[p][0]) / 1000.0 / n for p in pids}
+    sw = {p: (after[p][1] - before[p][1]) / float(n) for p in pids}
+    others = sorted((p for p in pids if p != proxy), key=lambda p: -cpu[p])
+    return lat, {"cpu_us": round(sum(cpu.values()), 1),
+                 "switches": round(sum(sw.values()), 2),
+                 "proxy_cpu_us": round(cpu[proxy], 1) if proxy else None,
+                 "session_cpu_us": round(cpu[others[0]], 1) if others else None,
+                 "p50_ms": common.ms(common.percentile(lat, 50))}
+
+
+def body_loop(server, pids_fn, n, rounds=3, seed=16):
+    """rounds sessions of n UID FETCH u BODY.PEEK[] each in their steady state (UIDs drawn
+    over the mailbox, the same draws for every server): the p50 and p95 of all the
+    fetches, and the server's CPU time and context switches per fetch of the median round
+    by CPU (each round's figures kept: total, TLS proxy, session process). Run inside
+    placement(), so that every round of every server runs on the same CPUs."""
+    lat, per = [], []
+    for i in range(rounds):
+        lt, f = body_loop_round(server, pids_fn, n, seed + i)
+        lat.extend(lt)
+        per.append(f)
+    mid = sorted(per, key=lambda f: f["cpu_us"])[len(per) // 2]
+    return {"body_loop_n": n, "body_loop_rounds": rounds,
             "body_loop_p50_ms": common.ms(common.percentile(lat, 50)),
             "body_loop_p95_ms": common.ms(common.percentile(lat, 95)),
-            "body_loop_server_cpu_us": round((ns2 - ns) / 1000.0 / n, 1),
-            "body_loop_server_switches": round((switches2 - switches) / float(n), 2)}
+            "body_loop_server_cpu_us": mid["cpu_us"],
+            "body_loop_proxy_cpu_us": mid["proxy_cpu_us"],
+            "body_loop_session_cpu_us": mid["session_cpu_us"],
+            "body_loop_server_switches": mid["switches"],
+            "body_loop_per_round": per}
 
 
 def _round(server, c_factory, lat, window):

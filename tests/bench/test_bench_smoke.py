@@ -101,7 +101,8 @@ def test_imap(tmp_path):
         args.append("--no-dovecot")
     out, figures = run_bench(tmp_path, "imap", *args)
     assert "IMAP: 5 messages" in out and "SELECT median of 5 ms" in out
-    for r in check_runs(figures, servers, out):
+    runs = check_runs(figures, servers, out)
+    for r in runs:
         assert r["messages"] == 5 and r["mixed"]["errors"] == 0, "%r\n%s" % (r, out[-3000:])
         assert r["select_p50_ms"] is not None and r["pss_kb_per_session"] is not None
         assert r["mixed"]["server_cpu_ms_per_round"] is not None
@@ -109,7 +110,18 @@ def test_imap(tmp_path):
         # TLS proxy and the session process were not found in the server's tree
         assert r["body_loop_n"] == 20 and r["body_loop_p50_ms"] is not None, r
         assert r["body_loop_server_cpu_us"] > 0 and r["body_loop_server_switches"] > 0, r
+        # every session measured, the TLS proxy (the holder of the client's connection)
+        # and the session process told apart
+        assert r["body_loop_rounds"] == 3 and len(r["body_loop_per_round"]) == 3, r
+        assert r["body_loop_proxy_cpu_us"] > 0 and r["body_loop_session_cpu_us"] > 0, r
+        # FETCH 1:* (FLAGS) read raw: 5 FETCH lines and the tagged OK, and the server's CPU
+        assert r["fetch_all_flags_lines"] == 6 and r["fetch_all_flags_bytes"] > 100, r
+        assert r["fetch_all_flags_server_cpu_ms"] > 0, r
+        # measured alike: the same nice for all of a server's processes, the same placement
+        assert len(r["server_nice"]) == 1, r
+        assert r["placement"] == runs[0]["placement"], r
     assert "server CPU ms / mixed round" in out and "body loop: server CPU us / fetch" in out
+    assert "FETCH 1:* (FLAGS) server CPU ms" in out and "body loop: TLS proxy CPU us" in out
 
 
 def test_directory(tmp_path):
