@@ -71,38 +71,43 @@ def body_fetches(c, uidnext, n, seed=15):
 
 
 class placement:
-    """Where the single-session figures run, the same for every server: the client (this
-    process) and the server's whole process tree (the session's processes forked later
-    inherit it) on one CPU, the last this process may use. Unpinned, the scheduler puts
-    the client, the TLS proxy and the session process on one CPU or on two as it
-    happens and keeps them there for the session's life: on this 2-CPU virtual machine,
-    MSS's CPU per body fetch was 76-95 us with all three on one CPU and 118-190 us with
-    the client on the other (the proxy 14-21 against 44-80 us: each wake-up across CPUs
-    costs), so one instance gave 81-130 us from one session to the next. A fetch's chain
-    (client, proxy, session, proxy, client) is serial: one CPU loses it no parallelism.
-    With one CPU nothing is pinned. Undone on exit (the mixed workload and the idle
-    sessions run unpinned)."""
+    """Where the single-session figures run, the same for every server. mode "one": the
+    client (this process) and the server's whole process tree on one CPU, the last this
+    process may use (the session's processes forked later inherit it); "apart": the
+    client on that CPU, the server's processes on the others. Unpinned, the scheduler
+    chooses one or the other as the machine's load goes and keeps it for the session's
+    life, and on this 2-CPU virtual machine it doubles a body fetch's server CPU on both
+    servers (each wake-up across CPUs, and a server CPU idle between commands): MSS
+    68-76 us one CPU, 164-188 apart; Dovecot 81-89 and 152-163. Hence two figures, each
+    placement chosen, not found. With one CPU nothing is pinned. Undone on exit (the
+    mixed workload and the idle sessions run unpinned)."""
 
-    def __init__(self, pids_fn):
+    def __init__(self, pids_fn, mode="one"):
         self.pids_fn = pids_fn
+        self.mode = mode
         self.all = set(common.cpus())
-        self.cpu = None
+        self.client = None
+        self.server = None
 
     def describe(self):
-        if self.cpu is None:
+        if self.client is None:
             return "not pinned (one CPU)"
-        return "the client and the server's processes pinned to CPU %d" % self.cpu
+        if self.mode == "one":
+            return "the client and the server's processes pinned to CPU %d" % self.client
+        return "the client pinned to CPU %d, the server's processes to CPU %s" % (
+            self.client, ",".join(str(c) for c in sorted(self.server)))
 
     def __enter__(self):
         if len(self.all) < 2:
             return self
-        self.cpu = max(self.all)
-        os.sched_setaffinity(0, {self.cpu})
-        common.set_affinity(self.pids_fn(), {self.cpu})
+        self.client = max(self.all)
+        self.server = {self.client} if self.mode == "one" else self.all - {self.client}
+        os.sched_setaffinity(0, {self.client})
+        common.set_affinity(self.pids_fn(), self.server)
         return self
 
     def __exit__(self, *exc):
-        if self.cpu is not None:
+        if self.client is not None:
             common.set_affinity(self.pids_fn(), self.all)
             os.sched_setaffinity(0, self.all)
         return False
@@ -213,26 +218,27 @@ def body_loop_round(server, pids_fn, n, seed):
                  "p50_ms": common.ms(common.percentile(lat, 50))}
 
 
-def body_loop(server, pids_fn, n, rounds=3, seed=16):
+def body_loop(server, pids_fn, n, rounds=3, seed=16, key="body_loop"):
     """rounds sessions of n UID FETCH u BODY.PEEK[] each in their steady state (UIDs drawn
     over the mailbox, the same draws for every server): the p50 and p95 of all the
-    fetches, and the server's CPU time and context switches per fetch of the median round
-    by CPU (each round's figures kept: total, TLS proxy, session process). Run inside
-    placement(), so that every round of every server runs on the same CPUs."""
+    fetches, and the server's CPU time and context switches per fetch of the median session
+    by CPU (each session's figures kept: total, TLS proxy, session process). Run inside a
+    placement(), so that every session of every server runs on the same CPUs. The
+    figures' names begin with key."""
     lat, per = [], []
     for i in range(rounds):
         lt, f = body_loop_round(server, pids_fn, n, seed + i)
         lat.extend(lt)
         per.append(f)
     mid = sorted(per, key=lambda f: f["cpu_us"])[len(per) // 2]
-    return {"body_loop_n": n, "body_loop_rounds": rounds,
-            "body_loop_p50_ms": common.ms(common.percentile(lat, 50)),
-            "body_loop_p95_ms": common.ms(common.percentile(lat, 95)),
-            "body_loop_server_cpu_us": mid["cpu_us"],
-            "body_loop_proxy_cpu_us": mid["proxy_cpu_us"],
-            "body_loop_session_cpu_us": mid["session_cpu_us"],
-            "body_loop_server_switches": mid["switches"],
-            "body_loop_per_round": per}
+    return {key + "_n": n, key + "_rounds": rounds,
+            key + "_p50_ms": common.ms(common.percentile(lat, 50)),
+            key + "_p95_ms": common.ms(common.percentile(lat, 95)),
+            key + "_server_cpu_us": mid["cpu_us"],
+            key + "_proxy_cpu_us": mid["proxy_cpu_us"],
+            key + "_session_cpu_us": mid["session_cpu_us"],
+            key + "_server_switches": mid["switches"],
+            key + "_per_round": per}
 
 
 def _round(server, c_factory, lat, window):

@@ -114,14 +114,18 @@ def test_imap(tmp_path):
         # and the session process told apart
         assert r["body_loop_rounds"] == 3 and len(r["body_loop_per_round"]) == 3, r
         assert r["body_loop_proxy_cpu_us"] > 0 and r["body_loop_session_cpu_us"] > 0, r
+        # and again with the client on another CPU
+        assert len(r["body_apart_per_round"]) == 3 and r["body_apart_session_cpu_us"] > 0, r
         # FETCH 1:* (FLAGS) read raw: 5 FETCH lines and the tagged OK, and the server's CPU
         assert r["fetch_all_flags_lines"] == 6 and r["fetch_all_flags_bytes"] > 100, r
         assert r["fetch_all_flags_server_cpu_ms"] > 0, r
         # measured alike: the same nice for all of a server's processes, the same placement
         assert len(r["server_nice"]) == 1, r
         assert r["placement"] == runs[0]["placement"], r
+        assert r["placement_apart"] == runs[0]["placement_apart"], r
     assert "server CPU ms / mixed round" in out and "body loop: server CPU us / fetch" in out
     assert "FETCH 1:* (FLAGS) server CPU ms" in out and "body loop: TLS proxy CPU us" in out
+    assert "client on another CPU: server CPU us / fetch" in out
 
 
 def test_directory(tmp_path):
