@@ -64,6 +64,10 @@ static int send_request(const struct mss_config *cfg, const struct buf *req)
 	return -1;
 }
 
+/* A request's room beside the message's octets: its envelope, the sender's rows and each
+ * recipient's copy plan (a few hundred octets for one recipient); more only grows. */
+#define COMMITTER_REQ_ROOM 4096
+
 /* The committer neither answered nor withdrew the delivery in time, and no note of a
  * batch holds it yet: it may still commit it (stopped, or stuck in its batch's commit),
  * so the 451 says so, and the log names the queue id an operator finds a second copy
@@ -164,6 +168,10 @@ int committer_deliver(struct store *store, const struct policy_message *m, int *
 	/* it holds the message: overwritten when it grows and goes, as the session's own
 	 * buffers are (a reused MX process serves other operators next) */
 	buf_init_wiped(&req, BUF_UNLIMITED);
+	/* the message and room for the rest, at once: grown from 64 bytes it was copied,
+	 * wiped and freed five times per message */
+	if (buf_reserve(&req, m->len + COMMITTER_REQ_ROOM) < 0)
+		req.refused = false; /* then it grows as it goes, as before */
 	committer_req_write(&req, m->queue_id, m->sender, m->mail_from, m->dsn, m->rcpts, m->rcpt_dsn,
 	                    policy_inspection_copies(in), m->nrcpt, m->data, m->len);
 	int sent = send_request(cfg, &req);

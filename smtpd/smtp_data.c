@@ -17,6 +17,10 @@ void smtp_data_init(struct smtp_data *d, uint64_t max_size)
 	buf_init_wiped(&d->body, max_size < BUF_UNLIMITED - SMTP_DATA_SLACK
 	                             ? (size_t)max_size + SMTP_DATA_SLACK
 	                             : BUF_UNLIMITED);
+	/* SMTP_DATA_FIRST octets with the NUL, at once. The limit is at least SMTP_DATA_SLACK,
+	 * so this is not refused; were it, the buffer would just grow from its 64 bytes. */
+	if (buf_reserve(&d->body, SMTP_DATA_FIRST - 1) < 0)
+		d->body.refused = false;
 }
 
 void smtp_data_free(struct smtp_data *d)

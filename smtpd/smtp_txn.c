@@ -277,6 +277,9 @@ static int add_trace(struct smtp_session *s, struct smtp_data *d, const char *qi
 	t.for_rcpt = s->nrcpt == 1 ? s->rcpts[0] : "";
 	t.now = time(NULL);
 	buf_init_wiped(&hdr, SMTP_DATA_SLACK);
+	/* the usual trace headers' size at once (grown from 64 bytes: twice a message) */
+	if (buf_reserve(&hdr, SMTP_TRACE_ROOM) < 0)
+		hdr.refused = false;
 	if (smtp_data_trace_headers(d, &t, &hdr) < 0 || smtp_data_prepend(d, &hdr) < 0) {
 		buf_free(&hdr);
 		log_err("smtp.deliver", "session=%s qid=%s result=failed error=\"trace headers\"", s->id,

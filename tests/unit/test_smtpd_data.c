@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -107,6 +108,33 @@ static void test_size_limit_counts_past_limit(void **state)
 	assert_int_equal(smtp_data_verdict(&d), RPL_SIZE_EXCEEDED);
 	assert_true(d.body.len <= 20);
 	smtp_data_free(&d);
+}
+
+/* A common message's text (4 KiB, bench/smtp's) goes into the buffer smtp_data_init
+ * made, without growing it: each growth of this wiped buffer copies, wipes and frees it
+ * (issue 15). A larger one still grows, whole. */
+static void test_common_message_fits_without_growing(void **state)
+{
+	static char text[40000];
+	struct smtp_data d;
+	(void)state;
+
+	for (size_t size = 4096; size <= 32768; size *= 8) {
+		size_t n = 0;
+		n += (size_t)snprintf(text + n, sizeof text - n, "Subject: s\r\n\r\n");
+		while (n + 72 + 5 < size)
+			n += (size_t)snprintf(text + n, sizeof text - n, "%070zu\r\n", n);
+		n += (size_t)snprintf(text + n, sizeof text - n, ".\r\n");
+		smtp_data_init(&d, 10u << 20);
+		const char *first = d.body.data;
+		assert_true(d.body.cap >= SMTP_DATA_FIRST);
+		assert_int_equal(feed(&d, text), SMTP_DATA_END);
+		assert_int_equal(d.body.len, n - 3);
+		assert_memory_equal(d.body.data, text, n - 3);
+		if (size < SMTP_DATA_FIRST)
+			assert_ptr_equal(d.body.data, first);
+		smtp_data_free(&d);
+	}
 }
 
 static void test_bare_lf_aborts(void **state)
@@ -335,6 +363,7 @@ int main(void)
 	    cmocka_unit_test(test_headers_seen),
 	    cmocka_unit_test(test_headerless),
 	    cmocka_unit_test(test_size_limit_counts_past_limit),
+	    cmocka_unit_test(test_common_message_fits_without_growing),
 	    cmocka_unit_test(test_bare_lf_aborts),
 	    cmocka_unit_test(test_bare_cr_refused),
 	    cmocka_unit_test(test_chunked),
