@@ -20,6 +20,7 @@
 #include "policy/contacts.h"
 #include "policy/policy_relay.h"
 #include "policy/policy_rules.h"
+#include "store/store_sql.h"
 #include "vault/vault.h"
 #include "vault/vault_copy.h"
 #include "vault/vault_delivery.h"
@@ -396,6 +397,7 @@ struct policy_staged {
 	int outcome;
 	struct mss_status st;
 	bool stored; /* the rows are in: filed once committed */
+	bool filed;  /* the filing's rows were in the delivery's own transaction (deliver_local) */
 };
 
 /* Everything that needs no row given out in the transaction, so that a committer
@@ -485,11 +487,45 @@ static int deliver_rows(struct store *store, struct policy_staged *p, struct mss
 	return 0;
 }
 
+/* A message with documents for a patient, delivered here: the filing is planned before
+ * the write transaction (its documents read, built, sealed, their blob files durable)
+ * and its rows written in the delivery's own, after the message's rows, so that the
+ * message is never stored without its filing (two commits left it so when the process
+ * died between them, and the client's retry delivered it twice). The failure's own
+ * audit record commits as in a committer's batch. Returns as deliver_rows; p->filed
+ * then says policy_deliver_finish has nothing left to file. */
+static int deliver_filed(struct store *store, struct policy_staged *p, struct mss_status *st)
+{
+	const struct policy_message *m = p->m;
+	char err[512] = "";
+	struct vault_filing_run *run = vault_file_plan_all(store, &p->d);
+	if (store_batch_begin(store, err, sizeof err) != 0) {
+		log_err("delivery_failed", "qid=%s error=\"%s\"", m->queue_id, err);
+		vault_file_end(run, false);
+		policy_not_stored(st);
+		return -1;
+	}
+	int rc = deliver_rows(store, p, st);
+	if (rc == 0)
+		vault_file_rows_all(run);
+	if (store_batch_end(store, true, err, sizeof err) != 0 && rc == 0) {
+		log_err("delivery_failed", "qid=%s error=\"%s\"", m->queue_id, err);
+		policy_not_stored(st);
+		rc = -1;
+	}
+	p->filed = true;
+	vault_file_end(run, rc == 0);
+	return rc;
+}
+
 static int deliver_local(struct store *store, const struct policy_message *m, struct mss_status *st)
 {
 	struct policy_staged *p = policy_deliver_prepare(store, m);
-	int rc = deliver_rows(store, p, st);
-	/* filed after the durable store: filing never loses mail */
+	bool files =
+	    p->outcome == 0 && p->open && vault_file_writes(&p->d) && !sql_in_transaction(store_sql(store));
+	int rc = files ? deliver_filed(store, p, st) : deliver_rows(store, p, st);
+	/* else filed after the durable store, when anything is to file (a text-only
+	 * message's filing writes nothing) */
 	policy_deliver_finish(store, p, rc == 0);
 	return rc < 0 ? -1 : 0;
 }
@@ -532,7 +568,7 @@ bool policy_deliver_finish(struct store *store, struct policy_staged *staged, bo
 	/* the copies given: the session that decided them inspected the message and files it */
 	bool theirs = staged->m->copies != NULL;
 	bool filing = staged->stored && committed;
-	if (filing && !theirs)
+	if (filing && !theirs && !staged->filed)
 		vault_file_delivery(store, &staged->d);
 	vault_inbox_free(store, staged->inbox); /* removes the blobs of rows never stored */
 	if (staged->open)
@@ -563,6 +599,11 @@ struct policy_inspection *policy_inspect(struct store *store, const struct polic
 		if (in->d.rcpts[i].patient)
 			(void)vault_copy_for(&in->d, i, &in->copies[i]); /* -1: memory, aborted first */
 	return in;
+}
+
+bool policy_inspection_files(const struct policy_inspection *in)
+{
+	return vault_file_writes(&in->d);
 }
 
 const struct vault_copy_plan *policy_inspection_copies(const struct policy_inspection *in)

@@ -149,6 +149,10 @@ struct vault_copy_plan;
 struct policy_inspection *policy_inspect(struct store *store, const struct policy_message *m, char *err,
                                          size_t errlen);
 const struct vault_copy_plan *policy_inspection_copies(const struct policy_inspection *in);
+/* Whether the message has documents to file for a patient (vault_file_writes): then
+ * it is delivered by the session itself, its filing in the delivery's transaction
+ * (policy_deliver), never through the committer. */
+bool policy_inspection_files(const struct policy_inspection *in);
 void policy_inspection_end(struct store *store, struct policy_inspection *in, bool file);
 /* st set to a refusal (code 5xx, returns 1) or a failure (returns -1). enh is a constant;
  * text may come from the vault (a profile section's refusal, of no bounded length) and is

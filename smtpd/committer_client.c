@@ -164,6 +164,13 @@ int committer_deliver(struct store *store, const struct policy_message *m, int *
 	struct policy_inspection *in = policy_inspect(store, m, err, sizeof err);
 	if (in == NULL)
 		return 1; /* a database error: the caller's own delivery fails as it would */
+	if (policy_inspection_files(in)) {
+		/* documents for a patient: filed in the delivery's own transaction, which the
+		 * committer's batch is not (its session filed after the answer, a second
+		 * commit a crash could fall between: stored, unfiled, then sent again) */
+		policy_inspection_end(store, in, false);
+		return 1;
+	}
 	struct buf req;
 	/* it holds the message: overwritten when it grows and goes, as the session's own
 	 * buffers are (a reused MX process serves other operators next) */

@@ -69,6 +69,18 @@ struct vault_rcpt;
  * transaction (or inside the caller's when one is open), then notify_command run for
  * each notice once committed. Never fails the delivery. */
 void vault_file_delivery(struct store *store, const struct vault_delivery *d);
+/* The same in steps, for a caller that writes the filing's rows in the delivery's own
+ * transaction (policy_deliver: a message is then never stored without its filing).
+ * vault_file_plan_all, before the transaction: every patient's plan; it needs a write
+ * transaction when vault_file_writes(d) (the caller asks before choosing one).
+ * vault_file_rows_all, inside the caller's transaction: the rows, the reports.
+ * vault_file_end, after it: notify_command when committed, and frees run (NULL is
+ * fine); a plan's document never stored has its blob file removed. */
+struct vault_filing_run;
+bool vault_file_writes(const struct vault_delivery *d);
+struct vault_filing_run *vault_file_plan_all(struct store *store, const struct vault_delivery *d);
+void vault_file_rows_all(struct vault_filing_run *run);
+void vault_file_end(struct vault_filing_run *run, bool committed);
 
 /* Work the caller commits with the delivery (store_delivery.in_transaction). */
 struct vault_inbox_hook {

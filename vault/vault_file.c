@@ -222,6 +222,77 @@ static bool text_only(const struct vault_delivery *d)
 	return true;
 }
 
+/* One delivery's filing between its steps: every patient's plan, then their rows. */
+struct vault_filing_run {
+	struct store *store;
+	const struct vault_delivery *d;
+	struct filing *fs;
+	struct vault_file_report *reps;
+	bool *planned;
+	bool any;    /* a patient's filing is planned */
+	bool writes; /* and it writes rows: a write transaction is needed */
+};
+
+bool vault_file_writes(const struct vault_delivery *d)
+{
+	if (text_only(d))
+		return false;
+	for (size_t i = 0; i < d->m->nrcpt; i++)
+		if (d->rcpts[i].account && d->rcpts[i].role == ROLE_PATIENT && d->parsed)
+			return true;
+	return false;
+}
+
+struct vault_filing_run *vault_file_plan_all(struct store *store, const struct vault_delivery *d)
+{
+	size_t n = d->m->nrcpt;
+	struct vault_filing_run *run = xcalloc(1, sizeof *run);
+	*run = (struct vault_filing_run){.store = store,
+	                                 .d = d,
+	                                 .fs = xcalloc(n ? n : 1, sizeof *run->fs),
+	                                 .reps = xcalloc(n ? n : 1, sizeof *run->reps),
+	                                 .planned = xcalloc(n ? n : 1, sizeof *run->planned)};
+	for (size_t i = 0; i < n; i++) {
+		const struct vault_rcpt *r = &d->rcpts[i];
+		if (!r->account || r->role != ROLE_PATIENT)
+			continue;
+		if (!d->parsed) {
+			log_warn("vault_file", "patient=%s qid=%s error=\"the message cannot be parsed\"",
+			         r->canonical, d->m->queue_id ? d->m->queue_id : "-");
+			continue;
+		}
+		plan_patient(&run->fs[i], store, d, r, &run->reps[i]);
+		run->planned[i] = run->any = true;
+	}
+	run->writes = run->any && !text_only(d);
+	return run;
+}
+
+void vault_file_rows_all(struct vault_filing_run *run)
+{
+	for (size_t i = 0; run != NULL && i < run->d->m->nrcpt; i++)
+		if (run->planned[i])
+			file_patient(&run->fs[i]);
+}
+
+void vault_file_end(struct vault_filing_run *run, bool committed)
+{
+	if (run == NULL)
+		return;
+	for (size_t i = 0; i < run->d->m->nrcpt; i++) {
+		if (!run->planned[i])
+			continue;
+		if (committed && run->reps[i].notice_kind != NULL)
+			vault_notify_command(store_config(run->store), run->reps[i].notice_kind,
+			                     run->d->rcpts[i].canonical);
+		filing_free(&run->fs[i]);
+	}
+	free(run->planned);
+	free(run->reps);
+	free(run->fs);
+	free(run);
+}
+
 /* A filing is one write transaction, whichever process files (issue 15): the document,
  * its index row, the superseded version's mark, the audit records, the vaccination
  * entries, the sender's report and the patient's notice all commit together, once.
@@ -233,47 +304,22 @@ static bool text_only(const struct vault_delivery *d)
  * documents read, rendered, built, sealed, their blob files written and fsynced) is
  * made before BEGIN, the same seam a committer writing rows a session computed needs.
  * notify_command runs after the commit, never under the lock nor for what was not
- * committed. */
+ * committed. A delivery's own transaction may hold it (vault_file_rows_all inside
+ * the caller's: the session that delivers a message with documents itself), so that a
+ * message is never stored without its filing. */
 void vault_file_delivery(struct store *store, const struct vault_delivery *d)
 {
 	char err[256] = "";
-	size_t n = d->m->nrcpt;
-	struct filing *fs = xcalloc(n ? n : 1, sizeof *fs);
-	struct vault_file_report *reps = xcalloc(n ? n : 1, sizeof *reps);
-	bool *planned = xcalloc(n ? n : 1, sizeof *planned);
-	bool nothing_to_write = text_only(d);
-	bool any = false, own = false;
-	for (size_t i = 0; i < n; i++) {
-		const struct vault_rcpt *r = &d->rcpts[i];
-		if (!r->account || r->role != ROLE_PATIENT)
-			continue;
-		if (!d->parsed) {
-			log_warn("vault_file", "patient=%s qid=%s error=\"the message cannot be parsed\"",
-			         r->canonical, d->m->queue_id ? d->m->queue_id : "-");
-			continue;
-		}
-		plan_patient(&fs[i], store, d, r, &reps[i]);
-		planned[i] = any = true;
-	}
-	if (any && !nothing_to_write && !sql_in_transaction(store_sql(store))) /* else the caller's */
+	const char *qid = d->m->queue_id ? d->m->queue_id : "-";
+	struct vault_filing_run *run = vault_file_plan_all(store, d);
+	bool own = false;
+	if (run->writes && !sql_in_transaction(store_sql(store))) /* else the caller's */
 		own = store_batch_begin(store, err, sizeof err) == 0;
-	if (any && !own && err[0]) /* each write then commits on its own, as it can */
-		log_err("vault_file", "qid=%s error=\"%s\"", d->m->queue_id ? d->m->queue_id : "-", err);
-	for (size_t i = 0; i < n; i++)
-		if (planned[i])
-			file_patient(&fs[i]);
+	if (run->any && !own && err[0]) /* each write then commits on its own, as it can */
+		log_err("vault_file", "qid=%s error=\"%s\"", qid, err);
+	vault_file_rows_all(run);
 	bool committed = !own || store_batch_end(store, true, err, sizeof err) == 0;
 	if (!committed)
-		log_err("vault_file", "qid=%s error=\"not filed: %s\"", d->m->queue_id ? d->m->queue_id : "-",
-		        err);
-	for (size_t i = 0; i < n; i++) {
-		if (!planned[i])
-			continue;
-		if (committed && reps[i].notice_kind != NULL)
-			vault_notify_command(store_config(store), reps[i].notice_kind, d->rcpts[i].canonical);
-		filing_free(&fs[i]);
-	}
-	free(planned);
-	free(reps);
-	free(fs);
+		log_err("vault_file", "qid=%s error=\"not filed: %s\"", qid, err);
+	vault_file_end(run, committed);
 }

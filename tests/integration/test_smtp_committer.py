@@ -630,11 +630,12 @@ def test_a_committer_silent_after_its_commit_gives_250(mx):
 @pytest.mark.sqlite_only
 def test_the_vault_inspection_and_filing_stay_in_the_senders_session(mx):
     """No parser of an archive or a CDA runs in the committer, which sees every peer's
-    messages: the session inspects (vault_inspect: libzip, expat), sends the patient's
-    copy as it decided it, and files the documents once the answer says committed. Under
-    gdb, the committer's first stop among the vault's parsers, its filing and its answer
-    must be the answer; the patient's copy still withholds the INVISIBLE_PATIENT archive
-    and its PDF, and the document is filed for professionals."""
+    messages: the session inspects (vault_inspect: libzip, expat), and a message with
+    documents for a patient it delivers itself, its filing in the delivery's own
+    transaction (never stored unfiled), not through the committer. Under gdb, the
+    committer's first stop among the vault's parsers, its filing and its answer must be
+    the answer to the plain message sent next; the patient's copy still withholds the
+    INVISIBLE_PATIENT archive and its PDF, and the document is filed for professionals."""
     from test_vault_invisible import SECRET, assert_patient_never_sees, invisible_message, wait_filed
     from test_vault_invisible import send as submit
     mx.start("smtpd")
@@ -654,11 +655,13 @@ def test_the_vault_inspection_and_filing_stay_in_the_senders_session(mx):
     time.sleep(1)  # the breakpoints set, the process continued
     msg, msgid, cda = invisible_message()
     submit(mx, msg, [PATIENT])
+    wait_filed(mx, 1)
+    assert batches(mx)[-1] == 0  # the session's own delivery
+    assert send(mx)[0][0] == 250  # a plain one: the committer's
     out = gdb.communicate(timeout=60)[0].decode(errors="replace")
     stops = re.findall(r"Breakpoint \d+, (?:0x[0-9a-f]+ in )?(\w+)", out)
     assert stops == ["committer_ans_write"], out
-    assert batches(mx)[-1] >= 1  # the committer's, not the session's own delivery
-    wait_filed(mx, 1)
+    assert batches(mx)[-1] >= 1
     assert_patient_never_sees(mx, msgid, cda)
     assert SECRET not in mx.log("smtpd")
     assert mx.ctl("audit", "verify", check=False).returncode == 0

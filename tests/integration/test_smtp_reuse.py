@@ -187,7 +187,8 @@ def test_idle_processes_hold_no_text_of_a_message_to_a_patient(mss, batch):
     """A listed operator's professional writes to a patient: the vault parses the
     message (libetpan), files its documents (a CDA parsed by expat; one inside an XDM
     archive, inflated by libzip) and builds her copy in the session process, which
-    stores it itself (batch 0) or hands it to the committer (the default). Once the
+    stores it itself (its filing in the delivery's transaction, whatever the batch); with
+    the committer (the default) a second message, text only, is the committer's. Once the
     pair waits for the next operator, and the committer for the next delivery, none of
     them holds the message's text, its
     subject, its attachment or its documents: the project's buffers are wiped
@@ -224,12 +225,18 @@ def test_idle_processes_hold_no_text_of_a_message_to_a_patient(mss, batch):
         listening_committer(m)
     s = as_operator(m)
     assert s.send_message(msg, from_addr=REMOTE_PRO, to_addrs=[PATIENT]) == {}
+    if batch != "0":  # nothing to file: the committer's
+        plain = EmailMessage()
+        plain["From"], plain["To"], plain["Subject"] = REMOTE_PRO, PATIENT, "Consultation " + subject
+        plain.set_content("".join(f"{text} line {i:05d}\n" for i in range(300)))
+        assert s.send_message(plain, from_addr=REMOTE_PRO, to_addrs=[PATIENT]) == {}
     s.quit()
     pre, sid, _ = connects(m)[-1]
     ended(m, RawSmtpClosed(), session=sid)
     assert inbox(m, PATIENT) >= 1  # her copy (and the vault's notice)
     assert re.search(r"event=vault_file .*filed=2 ", m.log("smtpd")), m.log("smtpd")[-2000:]
-    assert re.search(rf"event=smtp\.deliver .*result=ok batch={'0' if batch == '0' else '1'}", m.log("smtpd"))
+    assert re.search(r"event=smtp\.deliver .*result=ok batch=0", m.log("smtpd"))  # the documents' one
+    assert batch == "0" or re.search(r"event=smtp\.deliver .*result=ok batch=1", m.log("smtpd"))
     pids = [int(pre), int(disconnects(m)[sid])] + ([committer_pid(m)] if batch != "0" else [])
     needles = [text, attached, cda, archived, subject]
     if sanitized(pids[0]):  # the libraries' freed buffers stay in its quarantine

@@ -385,9 +385,10 @@ def unnamed_blob_files(m):
 def test_a_large_document_is_written_before_the_filing_takes_the_lock(mss_factory):
     """The filing holds the write lock for its rows only (the filing plan): a document
     larger than store_inline_blob_max is built, sealed and its blob file written and
-    fsynced before the filing's transaction begins. The session killed (-9) there
-    leaves that file, which no row names (store_blob_sweep's to remove), and nothing of
-    the filing; the next filing is whole."""
+    fsynced before the delivery's transaction begins (the message's and its filing's
+    rows, one transaction). The session killed (-9) there leaves the document's file and
+    the message's, which no row names (store_blob_sweep's to remove), and nothing of the
+    message nor of its filing; the next delivery is whole."""
     from test_smtp_protocol import inbox_count
     m = mss_factory()
     m.add_demo_accounts()
@@ -398,16 +399,16 @@ def test_a_large_document_is_written_before_the_filing_takes_the_lock(mss_factor
     msg.add_attachment(big, maintype="application", subtype="pdf", filename="a.pdf")
     data = msg.as_bytes().replace(b"\n", b"\r\n").replace(b"\r\r\n", b"\r\n")
     out = killed_in_filing(m, "store_batch_begin", data, ["-ex", "bt"])
-    assert "vault_file_delivery" in out, out
-    assert inbox_count(m, PATIENT) == 1
+    assert "deliver_filed" in out, out
+    assert inbox_count(m, PATIENT) == 0
     assert vault_docs(m) == []
-    [orphan] = unnamed_blob_files(m)  # the document's, durable before the lock
-    assert orphan.stat().st_size > 200 * 1024
+    orphans = unnamed_blob_files(m)  # the document's and the message's, durable before the lock
+    assert len(orphans) == 2 and all(p.stat().st_size > 200 * 1024 for p in orphans), orphans
     assert m.sql("SELECT count(*) FROM audit_log WHERE action = 'vault.file'")[0][0] == 0
     assert m.ctl("audit", "verify", check=False).returncode == 0
     send(m, msg)
-    assert len(vault_docs(m)) == 1
-    assert len(unnamed_blob_files(m)) == 1  # the new one's file is its row's
+    assert len(vault_docs(m)) == 1 and inbox_count(m, PATIENT) == 2  # the message, the notice
+    assert len(unnamed_blob_files(m)) == 2  # the new ones' files are their rows'
     c = imap(m)
     [doc] = fetch_all(c, vault_docs(m)[0][6])
     assert [(n, p) for n, _, p in attachments(doc)] == [("a.pdf", big)]
@@ -416,10 +417,11 @@ def test_a_large_document_is_written_before_the_filing_takes_the_lock(mss_factor
 
 @pytest.mark.skipif(shutil.which("gdb") is None, reason="gdb stops the session in its filing")
 def test_a_filing_commits_whole_or_not_at_all(mss_factory, tmp_path):
-    """A filing is one transaction: the session killed (-9) in the middle of it, its
-    document stored, indexed and audited but the patient's notice not yet written,
-    leaves nothing of it (the message itself, committed before, stays in the INBOX),
-    and notify_command, which runs only once the filing committed, never ran."""
+    """A filing is one transaction with its message's delivery: the session killed (-9)
+    in the middle of it, its document stored, indexed and audited but the patient's
+    notice not yet written, leaves nothing of it nor of the message (the client had no
+    answer: its retry is the only copy), and notify_command, which runs only once the
+    filing committed, never ran."""
     from test_smtp_protocol import inbox_count
     events = tmp_path / "events"
     script = tmp_path / "notify.sh"
@@ -433,8 +435,8 @@ def test_a_filing_commits_whole_or_not_at_all(mss_factory, tmp_path):
     data = msg.as_bytes().replace(b"\n", b"\r\n").replace(b"\r\r\n", b"\r\n")
     out = killed_in_filing(m, "vault_settings_get", data)
     assert "vault_settings_get" in out, out
-    # the message was committed before the filing began; nothing of the filing was
-    assert inbox_count(m, PATIENT) == 1
+    # nothing of the filing was committed, nor the message it is one transaction with
+    assert inbox_count(m, PATIENT) == 0
     assert vault_docs(m) == []
     assert m.sql("SELECT count(*) FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id "
                  "WHERE b.name LIKE 'Documents/%'")[0][0] == 0
@@ -446,3 +448,30 @@ def test_a_filing_commits_whole_or_not_at_all(mss_factory, tmp_path):
     assert len(vault_docs(m)) == 1
     assert m.sql("SELECT count(*) FROM audit_log WHERE action = 'vault.notify'")[0][0] == 1
     assert events.read_text() == f"document.added {PATIENT}\n"
+
+
+@pytest.mark.skipif(shutil.which("gdb") is None, reason="gdb kills the session in its delivery")
+@pytest.mark.parametrize("where", ["vault_file_plan", "vault_file_end"])
+def test_a_message_is_never_stored_without_its_filing(mss_factory, where):
+    """The message's rows and its filing's are one transaction: the session killed (-9)
+    where a first commit (the message) and a second one (its filing) used to lie apart,
+    before the documents are built (vault_file_plan), leaves nothing (the client had no
+    answer: its retry is the only copy); killed once that transaction committed
+    (vault_file_end), the message and its document are both there. Before, the first
+    kill left the message stored and unfiled, and the retry delivered it twice."""
+    from test_smtp_protocol import inbox_count
+    m = mss_factory()
+    m.add_demo_accounts()
+    m.start("smtpd")
+    msg = message()
+    msg.add_attachment(PDF, maintype="application", subtype="pdf", filename="a.pdf")
+    data = msg.as_bytes().replace(b"\n", b"\r\n").replace(b"\r\r\n", b"\r\n")
+    out = killed_in_filing(m, where, data)
+    assert re.search(rf"Breakpoint 1(\.\d+)?, (0x[0-9a-f]+ in )?{where} ", out), out
+    whole = (2, 1)  # in the INBOX the message and the notice of its document; the document
+    stored = (inbox_count(m, PATIENT), len(vault_docs(m)))
+    assert stored == ((0, 0) if where == "vault_file_plan" else whole), stored
+    assert m.ctl("audit", "verify", check=False).returncode == 0
+    if where == "vault_file_plan":
+        send(m, msg)  # the client's retry: the only copy
+        assert (inbox_count(m, PATIENT), len(vault_docs(m))) == whole
