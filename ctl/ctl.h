@@ -63,5 +63,6 @@ int ctl_backup(struct ctl *c, int argc, char **argv);
 int ctl_backup_open_keys(struct ctl *c, int argc, char **argv);
 int ctl_retention(struct ctl *c, int argc, char **argv);
 int ctl_queue(struct ctl *c, int argc, char **argv);
+int ctl_store(struct ctl *c, int argc, char **argv);
 
 #endif

@@ -56,6 +56,7 @@ static const struct ctl_command commands[] = {
     {"backup", ctl_backup, "backup DIR", false, ctl_backup_open_keys},
     {"retention", ctl_retention, "retention run [--dry-run]", false, NULL},
     {"queue", ctl_queue, "queue list\nqueue show|delete ID\nqueue flush [ID]", false, NULL},
+    {"store", ctl_store, "store sweep [--dry-run]", false, NULL},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

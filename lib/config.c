@@ -62,6 +62,8 @@ static const struct config_key config_keys[] = {
     NUM(store_timeout, KEY_SECONDS, "30", 1, 3600),
     NUM(store_inline_blob_max, KEY_SIZE, "64K", 0, 1ULL << 20),
     NUM(store_blob_sweep_age, KEY_SECONDS, "1d", 3600, 365 * 86400ULL),
+    NUM(store_blob_sweep_interval, KEY_SECONDS, "1m", 0, 86400),
+    NUM(store_blob_sweep_batch, KEY_UINT, "1000", 1, 1000000),
     TEXT(user, KEY_STRING, "mss"),
     TEXT(login_user, KEY_STRING, "nobody"),
     TEXT(login_root, KEY_PATH, ""),

@@ -31,9 +31,14 @@ struct mss_config {
 	/* a blob this small (encrypted) is kept in its database row, not a file; 0 = files
 	 * only; default 64K */
 	uint64_t store_inline_blob_max;
-	/* a blob file no row names is removed by the committer's start once this old
-	 * (store_blob_sweep); seconds, default 1d */
+	/* a blob file no row names is removed by the blob sweep once this old
+	 * (store_blob_sweep_pass); seconds, default 1d */
 	unsigned store_blob_sweep_age;
+	/* seconds between two passes of mss-smtpd's blob sweep (the committer's on SQLite,
+	 * else the queue process's); 0 = none (mssctl store sweep only); default 1m */
+	unsigned store_blob_sweep_interval;
+	/* file names one such pass looks at, at most (a row lookup each); default 1000 */
+	unsigned store_blob_sweep_batch;
 	char user[CONFIG_STR_MAX]; /* unprivileged account after binding */
 	/* the code before login (issue 12): runs as login_user, chrooted to login_root
 	 * ("" = data_dir/run/empty), an empty root-owned directory */

@@ -75,7 +75,7 @@ int crypto_record_open(const unsigned char key[CRYPTO_KEY_LEN], const char *ad, 
 /* Streaming encryption of one blob (XChaCha20-Poly1305 secretstream) into a file:
  * written to a temporary file in the destination's directory, then on commit fsynced,
  * renamed to final_path, and the directory fsynced. Durable once commit returns 0. */
-/* How the temporary file's name begins (the rest random): store_blob_sweep removes old
+/* How the temporary file's name begins (the rest random): store_blob_sweep_pass removes old
  * ones a killed writer left. */
 #define CRYPTO_BLOB_TMP_PREFIX ".tmp-blob-"
 struct blob_writer;

@@ -20,6 +20,7 @@
 #include "lib/mem_wipe.h"
 #include "lib/privsep.h"
 #include "policy/policy.h"
+#include "smtpd/blob_sweeper.h"
 #include "smtpd/committer_msg.h"
 #include "store/store.h"
 
@@ -32,15 +33,14 @@ int committer_socket_path(const struct mss_config *cfg, char *out, size_t outlen
 	return config_data_path(cfg, "run/committer", out, outlen);
 }
 
-/* A committer runs: batching asked for, on SQLite (PostgreSQL groups its own commits). */
-static bool batching(const struct mss_config *cfg)
+bool committer_runs(const struct mss_config *cfg)
 {
 	return cfg->delivery_batch_max > 1 && !store_is_shared(cfg);
 }
 
 bool committer_wanted(const struct mss_config *cfg, const struct policy_message *m)
 {
-	return batching(cfg) && policy_all_local(cfg, m);
+	return committer_runs(cfg) && policy_all_local(cfg, m);
 }
 
 /* ---- the process ---- */
@@ -433,19 +433,6 @@ static int listen_on(const struct mss_config *cfg)
 	return fd;
 }
 
-/* The blob files a committer killed mid-batch (or a session) left without rows, once
- * store_blob_sweep_age old: at each start, before listening (sessions deliver
- * themselves meanwhile). */
-static void sweep(struct committer *k)
-{
-	char err[512];
-	size_t removed = 0;
-	if (store_blob_sweep(k->st, k->cfg->store_blob_sweep_age, &removed, err, sizeof err) < 0)
-		log_err("committer.sweep", "result=failed removed=%zu error=\"%s\"", removed, err);
-	else
-		log_info("committer.sweep", "result=ok removed=%zu", removed);
-}
-
 static void committer_main(const struct mss_config *cfg, int keys_fd)
 {
 	/* every session's message is parsed (libetpan) and sealed here: what the libraries
@@ -455,7 +442,10 @@ static void committer_main(const struct mss_config *cfg, int keys_fd)
 	k.frame_max = (size_t)cfg->max_message_size + COMMITTER_ENVELOPE_MAX;
 	if (store_ready(&k) < 0)
 		_exit(1);
-	sweep(&k);
+	/* the blob files a committer killed mid-batch (or a session, a filing) left without
+	 * rows: a bounded pass between two batches, the first at once (blob_sweeper.h) */
+	struct blob_sweeper sweep;
+	blob_sweeper_init(&sweep, cfg, "committer.sweep");
 	k.lfd = listen_on(cfg);
 	if (k.lfd < 0) {
 		log_err("committer", "result=failed error=\"cannot listen on data_dir/run/committer: %s\"",
@@ -477,7 +467,7 @@ static void committer_main(const struct mss_config *cfg, int keys_fd)
 		for (size_t i = 0; i < k.n; i++)
 			p[i + 1] = (struct pollfd){.fd = k.c[i].fd, .events = POLLIN};
 		size_t polled = k.n;
-		int ready = poll(p, polled + 1, stop ? 0 : -1);
+		int ready = poll(p, polled + 1, stop ? 0 : blob_sweeper_wait_ms(&sweep, -1));
 		if (ready < 0)
 			continue; /* EINTR: stop is looked at */
 		/* from the end: drop_client moves the last one into the hole */
@@ -493,6 +483,13 @@ static void committer_main(const struct mss_config *cfg, int keys_fd)
 			break;
 		answer_withdrawn(&k);
 		run_batch(&k);
+		if (!stop && blob_sweeper_due(&sweep)) {
+			bool reached =
+			    store_ready(&k) == 0; /* else that pass is skipped, not retried at once */
+			blob_sweeper_run(&sweep, reached ? k.st : NULL);
+			if (reached)
+				store_done(&k);
+		}
 	}
 	free(p);
 	if (k.st != NULL)
@@ -571,7 +568,7 @@ int committer_start(struct committer_process *cp, const struct mss_config *cfg, 
 	cp->pause = 1;
 	cp->close_fds = close_fds;
 	cp->nclose = nclose;
-	if (!batching(cfg))
+	if (!committer_runs(cfg))
 		return 0;
 	fork_one(cp);
 	return cp->pid > 0 ? 0 : -1;
@@ -615,7 +612,7 @@ void committer_tick(struct committer_process *cp)
 {
 	if (cp->pid > 0 || cp->restart_at == 0 || time(NULL) < cp->restart_at)
 		return;
-	if (!batching(cp->cfg)) { /* turned off by SIGHUP */
+	if (!committer_runs(cp->cfg)) { /* turned off by SIGHUP */
 		cp->restart_at = 0;
 		return;
 	}

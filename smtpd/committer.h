@@ -75,6 +75,10 @@ void committer_tick(struct committer_process *cp);
  * starts with the settings in force (none when they turned it off). */
 void committer_reload(struct committer_process *cp);
 
+/* Whether settings have a committer run: delivery_batch_max above 1, on SQLite
+ * (PostgreSQL groups its own commits). */
+bool committer_runs(const struct mss_config *cfg);
+
 /* ---- a session's side ---- */
 /* Whether this delivery goes to the committer: settings ask for one and every
  * recipient is local. */

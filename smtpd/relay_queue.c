@@ -16,6 +16,7 @@
 #include "lib/master.h"
 #include "lib/str.h"
 #include "queue/queue.h"
+#include "smtpd/blob_sweeper.h"
 #include "smtpd/relay_bounce.h"
 #include "smtpd/relay_client.h"
 #include "smtpd/relay_pool.h"
@@ -44,6 +45,8 @@ struct relay_round {
 	struct tls_ctx *ctx;
 	int64_t now;
 	const char *owner; /* the queue process, as its claims name it (queue_owner_self) */
+	/* the blob sweep, when no committer runs to make it (blob_sweeper.h); else never due */
+	struct blob_sweeper sweep;
 };
 
 struct outcome_audit {
@@ -489,14 +492,13 @@ static void on_child(int sig)
 	(void)sig;
 }
 
-/* Up to queue_scan_interval, less when a message is queued (wake: store_queue_watch_open's
- * descriptor, or -1), a worker ends or turns idle, an idle one's reuse time ends or
- * SIGHUP arrives. SIGCHLD and SIGHUP are blocked but here (mask: the set without them),
- * so that one that arrives between the last look and the wait still ends it. */
-static void wait_for_work(struct relay_pool *pool, int wake, unsigned interval, const sigset_t *mask)
+/* Up to ms, less when a message is queued (wake: store_queue_watch_open's descriptor, or
+ * -1), a worker ends or turns idle, an idle one's reuse time ends or SIGHUP arrives.
+ * SIGCHLD and SIGHUP are blocked but here (mask: the set without them), so that one that
+ * arrives between the last look and the wait still ends it. */
+static void wait_for_work(struct relay_pool *pool, int wake, int ms, const sigset_t *mask)
 {
 	struct pollfd p[RELAY_CONNECTIONS_MAX + 1];
-	int ms = (int)interval * 1000;
 	size_t n = relay_pool_watch(pool, p + 1, RELAY_CONNECTIONS_MAX, &ms);
 	p[0] = (struct pollfd){.fd = wake, .events = POLLIN};
 	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
@@ -515,11 +517,14 @@ static void deliver_loop(struct relay_round *rd, struct relay_pool *pool, struct
 		if (relay_pool_busy(pool) < pool->n && p->n + RELAY_BATCH <= RELAY_PENDING_MAX)
 			claimed = claim(rd, p);
 		dispatch(rd, pool, p);
+		blob_sweeper_run(&rd->sweep, rd->st);
 		/* a full batch: more may be due at once; else wait for a queued message, a
 		 * worker's end or queue_scan_interval at most (retries fall due, mssctl queue
-		 * flush: one indexed query) */
+		 * flush: one indexed query), or the blob sweep's next pass */
 		if (claimed < RELAY_BATCH && !reload_asked)
-			wait_for_work(pool, wake, rd->cfg->queue_scan_interval, mask);
+			wait_for_work(
+			    pool, wake,
+			    blob_sweeper_wait_ms(&rd->sweep, (int)rd->cfg->queue_scan_interval * 1000), mask);
 		else
 			relay_pool_update(pool, NULL, 0); /* idle workers past their time */
 	}
@@ -562,6 +567,8 @@ static void queue_main(const struct mss_config *cfg, struct tls_ctx *ctx, int ke
 		log_info("relay.release", "recipients=%zu reason=\"claimed by a queue process that is gone\"",
 		         released);
 	struct relay_round rd = {.st = st, .cfg = cfg, .ctx = ctx, .owner = owner};
+	if (blob_sweeper_in_queue(cfg))
+		blob_sweeper_init(&rd.sweep, cfg, "relay.sweep");
 	struct relay_pool pool;
 	struct relay_pending pending = {.d = calloc(RELAY_PENDING_MAX, sizeof *pending.d)};
 	if (pending.d == NULL)

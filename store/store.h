@@ -742,14 +742,43 @@ int store_deliver_prepare(struct store *st, const struct store_delivery *d, stru
 int store_deliver_rows(struct store *st, struct store_prepared *p, uint32_t *uids_out, char *err,
                        size_t errlen);
 void store_deliver_free(struct store *st, struct store_prepared *p);
-/* Removes the blob files no row names that are older than min_age seconds (the file's
- * modification time), and lib/crypto's temporary blob files as old: what a process
- * killed between a blob's write and its row's commit (a committer mid-batch, a
- * session) left behind. The age keeps every delivery, APPEND or migration still in
- * flight: their files are younger, and their rows not yet committed. Only files named
- * as blobs are looked at. Returns 0 with *removed, or -1 with err (what was removed
- * stays removed). */
-int store_blob_sweep(struct store *st, unsigned min_age, size_t *removed, char *err, size_t errlen);
+/* The blob sweep (store_blob_sweep.c): removes the blob files no row names that are
+ * older than min_age seconds (the file's modification time), and lib/crypto's temporary
+ * blob files as old: what a process killed between a blob's write and its row's commit
+ * (a committer mid-batch, a session, a filing) left behind. The age keeps every
+ * delivery, APPEND, filing or migration still in flight: their files are younger, and
+ * their rows not yet committed. Only files named as blobs, in blob_dir's two-digit
+ * directories, are looked at (never queue/).
+ *
+ * A round goes through the directories 00..ff, each in name order, in passes of at most
+ * max_files names each, so that a daemon's pass between two batches of its own work
+ * holds nothing long; where to go on is in a struct store_sweep (zeroed: the start). */
+#define STORE_SWEEP_NAME_MAX 48 /* a blob's name or a temporary file's, with room */
+struct store_sweep {
+	unsigned dir;                     /* the next directory, 0..255 (00..ff) */
+	char after[STORE_SWEEP_NAME_MAX]; /* in it, the last name looked at; "" none yet */
+};
+struct store_sweep_opts {
+	unsigned min_age; /* seconds: store_blob_sweep_age */
+	size_t max_files; /* names looked at in one pass at most; 0: the rest of the round */
+	bool dry_run;     /* remove nothing, report what would go */
+	/* called with each file's path as it goes (or would go); may be NULL */
+	void (*each)(void *arg, const char *path);
+	void *arg;
+};
+struct store_sweep_report {
+	size_t looked;   /* blob and temporary file names looked at */
+	size_t removed;  /* removed (dry run: that would be) */
+	size_t failed;   /* that could not be removed (err names the first) */
+	bool round_done; /* the pass reached ff's end: the next one starts at 00 again */
+};
+/* One pass from *sw, which it moves on. Returns 0, or -1 with err naming the path and
+ * why: blob_dir or one of its directories unreadable, a file that could not be removed
+ * (the pass goes on past it and reports the first), the database unreachable (the pass
+ * stops there, and the next one starts again at that name). What was removed stays
+ * removed. A blob_dir not made yet (no large blob ever) is an empty round. */
+int store_blob_sweep_pass(struct store *st, struct store_sweep *sw, const struct store_sweep_opts *o,
+                          struct store_sweep_report *r, char *err, size_t errlen);
 
 /* APPEND (RFC 9051 6.3.12, UIDPLUS APPENDUID, RFC 3502 MULTIAPPEND), streamed: each
  * message goes to its encrypted blob (and through the MIME analysis) as it arrives,

@@ -22,7 +22,7 @@ struct vault_vacc_entry;
  * row writes remain. The document's message is built (the CDA rendered), sealed to
  * its store user and, larger than store_inline_blob_max, its blob file written and
  * fsynced (store_deliver_prepare: a process killed before the commit leaves a file no
- * row names, which store_blob_sweep removes). What the transaction reads again: the
+ * row names, which store_blob_sweep_pass removes). What the transaction reads again: the
  * version it replaces (current, its sender for 901): when that is not the one read
  * here (another filing's, or an earlier document's of this one), the message is built
  * again in the transaction, and its text names the right version. */

@@ -84,7 +84,7 @@ def test_help_lists_every_command_the_manual_documents():
     forms = command_forms()
     for expected in ("account show|disable|enable|delete ADDRESS", "account passwd ADDRESS --password-stdin",
                      "account set-cert ADDRESS --cert-sha256 HEX", "directory disable|enable ADDRESS",
-                     "config check", "config show", "backup DIR", "retention run [--dry-run]",
+                     "config check", "config show", "backup DIR", "retention run [--dry-run]", "store sweep [--dry-run]",
                      "migrate", "audit verify [--anchor FILE|-]", "audit anchor"):
         assert expected in forms, expected
     page = (SRC / "doc" / "mssctl.8").read_text().replace("\\-", "-").replace("\\fB", "").replace("\\fR", "")
