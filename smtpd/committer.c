@@ -311,6 +311,10 @@ static int store_ready(struct committer *k)
 		store_close(k->st);
 	}
 	k->st = store_open_nokeys(k->cfg, err, sizeof err);
+	if (k->st != NULL && store_batch_setup(k->st, err, sizeof err) < 0) {
+		store_close(k->st);
+		k->st = NULL;
+	}
 	if (k->st == NULL) {
 		log_err("committer.store", "result=failed error=\"%s\"", err);
 		return -1;

@@ -455,6 +455,20 @@ int store_batch_begin(struct store *st, char *err, size_t errlen)
 	return 0;
 }
 
+/* SQLite journals every page a savepoint changes, as it was, in a statement journal:
+ * in memory up to 64 KiB, then in a temporary file (TMPDIR, /var/tmp), which a batch
+ * of 4 KiB messages fills with about 13 pages a delivery: two writes a page, and a file
+ * created and unlinked a batch, holding copies of the database's pages (addresses,
+ * audit rows) outside data_dir. temp_store=MEMORY keeps it in memory, where SQLite
+ * empties it at each delivery's release. Not for every connection: it also puts
+ * VACUUM's copy of the whole database in memory. */
+int store_batch_setup(struct store *st, char *err, size_t errlen)
+{
+	if (sql_engine(st->sql) != SQL_SQLITE)
+		return 0;
+	return sql_script(st->sql, "store.batch_setup", "PRAGMA temp_store=MEMORY", err, errlen) < 0 ? -1 : 0;
+}
+
 bool store_batch_open(struct store *st)
 {
 	return st->in_batch && sql_in_transaction(st->sql);

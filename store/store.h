@@ -234,6 +234,10 @@ void store_paths_free(struct store_paths *p);
  * else rolls back; the files are removed unless committed; the watchers of the
  * mailboxes are woken. Returns 0 committed, -1 with err. */
 int store_batch_begin(struct store *st, char *err, size_t errlen);
+/* Once on a committer's connection, before its first batch: the savepoints' journal
+ * (the pages a delivery's savepoint changed, as they were, for its rollback) kept in
+ * memory, not in a temporary file outside data_dir. Returns 0, -1 with err. */
+int store_batch_setup(struct store *st, char *err, size_t errlen);
 bool store_batch_open(struct store *st);
 int store_batch_end(struct store *st, bool ok, char *err, size_t errlen);
 

@@ -209,6 +209,33 @@ def test_kill9_of_the_committer_mid_batch_gives_451_and_stores_nothing_of_it(mx)
 
 
 @pytest.mark.sqlite_only
+def test_a_batch_writes_no_temporary_file(mx, monkeypatch):
+    """SQLite journals the pages each delivery's savepoint changes, as they were, for its
+    rollback: past 64 KiB in a temporary file of SQLITE_TMPDIR (else TMPDIR, /var/tmp),
+    outside data_dir, copies of the database's pages written there two writes a page
+    (about 13 pages a delivery of 4 KiB). The committer keeps that journal in memory
+    (store_batch_setup): eight sessions of ten messages neither create nor remove a
+    file in that directory (without it, they did)."""
+    tmp = mx.root / "sqlite-tmp"  # where the daemons' user can reach it
+    tmp.mkdir()
+    tmp.chmod(0o1777)
+    monkeypatch.setenv("SQLITE_TMPDIR", str(tmp))
+    mx.start("smtpd")
+    listening(mx)
+    before = os.stat(tmp).st_mtime_ns
+    results = [[] for _ in range(8)]
+    threads = [threading.Thread(target=send, args=(mx, SMALL, 10, results[i])) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert [code for r in results for code, _ in r] == [250] * 80, results
+    assert max(batches(mx)) > 1
+    assert os.stat(tmp).st_mtime_ns == before and list(tmp.iterdir()) == []
+    assert inbox_count(mx, PRO) == 80
+
+
+@pytest.mark.sqlite_only
 def test_a_batch_is_prepared_before_its_begin(mx):
     """The write lock is held for the rows only: at the batch's BEGIN (store_batch_begin,
     under gdb) the delivery's large blob is already sealed, written and fsynced, and no
