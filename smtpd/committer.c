@@ -27,6 +27,8 @@
 /* The most sessions one committer listens to at once: smtp_max_sessions bounds the MX
  * sessions, this only the array that grows with them. */
 #define CLIENTS_MAX 100000
+/* What one read of a session's frame may take at most (read_client). */
+#define READ_RESERVE 65536
 
 int committer_socket_path(const struct mss_config *cfg, char *out, size_t outlen)
 {
@@ -49,6 +51,7 @@ bool committer_wanted(const struct mss_config *cfg, const struct policy_message 
 struct client {
 	int fd;
 	struct buf in;
+	size_t in_high; /* the most of in's storage ever written: what answer wipes */
 	bool has_req;
 	uint64_t arrived; /* the order requests came in: a batch takes them in it */
 	struct committer_req req;
@@ -155,7 +158,7 @@ static int read_client(struct committer *k, struct client *c)
 		return read_withdrawal(c);
 	for (;;) {
 		/* straight into the request's buffer, which stops at frame_max */
-		if (buf_reserve(&c->in, 65536) < 0 && buf_reserve(&c->in, 1) < 0) {
+		if (buf_reserve(&c->in, READ_RESERVE) < 0 && buf_reserve(&c->in, 1) < 0) {
 			log_err("committer.request",
 			        "result=refused error=\"frame larger than max_message_size "
 			        "and the envelope\"");
@@ -170,6 +173,8 @@ static int read_client(struct committer *k, struct client *c)
 		if (r < 0)
 			break;
 		buf_added(&c->in, (size_t)r);
+		if (c->in.len + 1 > c->in_high) /* buf_consume moves octets below len only */
+			c->in_high = c->in.len + 1;
 	}
 	if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 		return -1;
@@ -253,6 +258,26 @@ static void stage_one(struct committer *k, struct client *c)
 	audit_deferred_drop(); /* the session keeps its own copy until the answer */
 }
 
+/* The message read is wiped, as a reused session process wipes a peer's bytes: nothing
+ * of one patient's mail stays in memory the next delivery uses. A buffer of one read's
+ * reserve (read_client) is kept, what was written of it overwritten: the next request
+ * reads into it without a mapping made and unmade (2 system calls and its page faults a
+ * message). A larger one, grown by a large message, goes (buf_free unmaps it). */
+#define IN_KEEP_MAX (2 * READ_RESERVE)
+
+static void wipe_in(struct client *c)
+{
+	if (c->in.cap <= IN_KEEP_MAX) {
+		explicit_bzero(c->in.data, c->in_high);
+		buf_reset(&c->in);
+	} else {
+		size_t limit = c->in.limit;
+		buf_free(&c->in);
+		buf_init_wiped(&c->in, limit);
+	}
+	c->in_high = 0;
+}
+
 static void answer(struct client *c, bool committed, unsigned batch)
 {
 	struct buf out;
@@ -275,11 +300,7 @@ static void answer(struct client *c, bool committed, unsigned batch)
 	c->has_req = false;
 	c->nafter = 0;
 	c->withdrawn = false;
-	/* the message read is wiped, as a reused session process wipes a peer's bytes:
-	 * nothing of one patient's mail stays in the heap the next delivery uses */
-	size_t limit = c->in.limit;
-	buf_free(&c->in);
-	buf_init_wiped(&c->in, limit);
+	wipe_in(c);
 }
 
 /* The requests whose sessions gave up waiting before a batch took them: answered "not
