@@ -48,7 +48,6 @@ static const char dummy_hash[] =
 
 struct blob_writer {
 	int fd;
-	struct buf *mem; /* crypto_blob_seal: the blob goes here, not to a file */
 	char *tmp_path;
 	char *final_path;
 	crypto_secretstream_xchacha20poly1305_state st;
@@ -405,7 +404,6 @@ static struct blob_writer *writer_new(void)
 	struct blob_writer *w = xmalloc(sizeof(*w));
 
 	w->fd = -1;
-	w->mem = NULL;
 	w->tmp_path = NULL;
 	w->final_path = NULL;
 	w->used = 0;
@@ -490,14 +488,6 @@ static int writer_push(struct blob_writer *w, unsigned char tag, char *err, size
 	w->used = 0;
 	if ((size_t)clen > w->cipher_used)
 		w->cipher_used = (size_t)clen;
-	if (w->mem != NULL) {
-		if (w->failed || buf_append(w->mem, w->cipher, (size_t)clen) < 0) {
-			w->failed = true;
-			str_error(err, errlen, "blob larger than its buffer's limit");
-			return -1;
-		}
-		return 0;
-	}
 	if (w->failed || fd_write_all(w->fd, w->cipher, (size_t)clen) < 0) {
 		w->failed = true;
 		str_error(err, errlen, "cannot write blob for %s: %s", w->final_path, strerror(errno));
@@ -587,29 +577,38 @@ size_t crypto_blob_sealed_size(size_t n)
 	return BLOB_MAGIC_LEN + SS_HEADER + chunks * SS_ABYTES + n;
 }
 
+/* Straight from p into out, chunk by chunk as crypto_blob_write cuts them (each full
+ * chunk tagged MESSAGE while more follows, the last FINAL): no writer, whose staging
+ * buffers (two chunks, 128 KiB) a blob of a few KiB would allocate, copy through, wipe
+ * and free for every message delivered; nothing of the plaintext is copied. */
 int crypto_blob_seal(const unsigned char key[CRYPTO_KEY_LEN], const void *p, size_t n, struct buf *out,
                      char *err, size_t errlen)
 {
-	struct blob_writer *w = writer_new();
 	unsigned char head[BLOB_MAGIC_LEN + SS_HEADER];
-	size_t orig_len = out->len;
-
-	w->mem = out;
+	crypto_secretstream_xchacha20poly1305_state st;
 	memcpy(head, BLOB_MAGIC, BLOB_MAGIC_LEN);
-	crypto_secretstream_xchacha20poly1305_init_push(&w->st, head + BLOB_MAGIC_LEN, key);
-	int rc = 0;
-	if (buf_append(out, head, sizeof(head)) < 0) {
+	crypto_secretstream_xchacha20poly1305_init_push(&st, head + BLOB_MAGIC_LEN, key);
+	/* the whole blob's room at once: out is left as it was when it has not */
+	if (buf_reserve(out, crypto_blob_sealed_size(n)) < 0 || buf_append(out, head, sizeof(head)) < 0) {
+		sodium_memzero(&st, sizeof(st));
 		str_error(err, errlen, "blob larger than its buffer's limit");
-		rc = -1;
+		return -1;
 	}
-	if (rc == 0)
-		rc = crypto_blob_write(w, p, n, err, errlen);
-	if (rc == 0)
-		rc = writer_push(w, SS_TAG_FINAL, err, errlen);
-	writer_free(w);
-	if (rc < 0)
-		buf_truncate(out, orig_len);
-	return rc;
+	const unsigned char *c = p;
+	for (size_t left = n;;) {
+		size_t take = left < BLOB_CHUNK ? left : BLOB_CHUNK;
+		unsigned char tag = take == left ? SS_TAG_FINAL : SS_TAG_MESSAGE;
+		unsigned long long clen = 0;
+		crypto_secretstream_xchacha20poly1305_push(&st, (unsigned char *)out->data + out->len, &clen,
+		                                           c, take, NULL, 0, tag);
+		buf_added(out, (size_t)clen);
+		if (tag == SS_TAG_FINAL)
+			break; /* before c moves: an empty blob's p may be NULL */
+		c += take;
+		left -= take;
+	}
+	sodium_memzero(&st, sizeof(st));
+	return 0;
 }
 
 /* ---- blob reader ---- */
