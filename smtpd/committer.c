@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "audit/audit.h"
+#include "auth/sender_rows.h"
 #include "lib/buf.h"
 #include "lib/fd_io.h"
 #include "lib/log.h"
@@ -217,7 +218,13 @@ static int by_arrival(const void *a, const void *b)
  * fails the delivery (vault_delivery_open). */
 static void prepare_one(struct committer *k, struct client *c)
 {
-	const struct committer_req *r = &c->req;
+	struct committer_req *r = &c->req;
+	/* the sender's account and directory entry, read once for the delivery's questions
+	 * as a session reads them at MAIL (auth/sender_rows.h): the sender's lookup and its
+	 * name each read the account again (an error leaves them to read for themselves) */
+	const char *who = r->sender.account[0] ? r->sender.account : r->mail_from;
+	if (who[0] != '\0')
+		(void)sender_rows_read(k->st, &r->sender, who);
 	c->pm = (struct policy_message){.sender = &r->sender,
 	                                .mail_from = r->mail_from,
 	                                .rcpts = (const char *const *)r->rcpts,
