@@ -346,6 +346,14 @@ bool sql_plain_identifier(const char *s)
 	return true;
 }
 
+/* q, a savepoint's statement: cached where the driver can (control), else parsed. */
+static int savepoint_stmt(struct sql *db, const char *q, char *err, size_t errlen)
+{
+	if (db->drv->control != NULL)
+		return db->drv->control(db, "savepoint", q, err, errlen);
+	return db->drv->script(db, "savepoint", q, false, err, errlen);
+}
+
 int sql_savepoint(struct sql *db, const char *name, char *err, size_t errlen)
 {
 	char q[64];
@@ -353,7 +361,7 @@ int sql_savepoint(struct sql *db, const char *name, char *err, size_t errlen)
 		str_error(err, errlen, "savepoint: bad name");
 		return -1;
 	}
-	return db->drv->script(db, "savepoint", q, false, err, errlen);
+	return savepoint_stmt(db, q, err, errlen);
 }
 
 int sql_release(struct sql *db, const char *name, bool keep, char *err, size_t errlen)
@@ -366,12 +374,12 @@ int sql_release(struct sql *db, const char *name, bool keep, char *err, size_t e
 	if (!keep) {
 		txn_changed(db);
 		if (str_format(q, sizeof q, "ROLLBACK TO SAVEPOINT %s", name) != 0 ||
-		    db->drv->script(db, "savepoint", q, false, err, errlen) < 0)
+		    savepoint_stmt(db, q, err, errlen) < 0)
 			return -1;
 	}
 	if (str_format(q, sizeof q, "RELEASE SAVEPOINT %s", name) != 0)
 		return -1;
-	return db->drv->script(db, "savepoint", q, false, err, errlen);
+	return savepoint_stmt(db, q, err, errlen);
 }
 
 int sql_lock(struct sql *db, const char *name, char *err, size_t errlen)

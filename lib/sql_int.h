@@ -46,6 +46,10 @@ struct sql_driver {
 	 * retry_busy: wait while the database is busy (transaction control) */
 	int (*script)(struct sql *db, const char *what, const char *sql, bool retry_busy, char *err,
 	              size_t errlen);
+	/* one statement of transaction control without parameters or results (SAVEPOINT,
+	 * RELEASE, ROLLBACK TO) from the statement cache, waiting while busy as begin does
+	 * (NULL: script, which parses its text at every call) */
+	int (*control)(struct sql *db, const char *what, const char *sql, char *err, size_t errlen);
 	/* BEGIN (read or write), waiting while busy; COMMIT; ROLLBACK */
 	int (*begin)(struct sql *db, bool write, char *err, size_t errlen);
 	int (*commit)(struct sql *db, char *err, size_t errlen);

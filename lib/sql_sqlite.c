@@ -536,10 +536,12 @@ static int lite_script(struct sql *db, const char *what, const char *sql, bool r
 	}
 }
 
-/* BEGIN and COMMIT run around every write, so they come from the statement cache
- * like any other statement rather than being parsed again by sqlite3_exec each time
- * (issue 15). A busy answer is retried as lite_script does: BEGIN IMMEDIATE waits for
- * the write lock, COMMIT for readers a checkpoint is waiting on. */
+/* BEGIN and COMMIT run around every write, and SAVEPOINT and RELEASE around every
+ * delivery of a committer's batch, so they come from the statement cache like any
+ * other statement rather than being parsed again by sqlite3_exec each time (issue 15).
+ * A busy answer is retried as lite_script does: BEGIN IMMEDIATE waits for the write
+ * lock, COMMIT (or the release of a savepoint that began the transaction) for readers
+ * a checkpoint is waiting on. */
 static int lite_control(struct sql *db, const char *what, const char *sql, char *err, size_t errlen)
 {
 	struct lite *l = lite(db);
@@ -633,6 +635,7 @@ const struct sql_driver sql_sqlite_driver = {
     .col_text = lite_col_text,
     .col_blob = lite_col_blob,
     .script = lite_script,
+    .control = lite_control,
     .begin = lite_begin,
     .commit = lite_commit,
     .rollback = lite_rollback,

@@ -536,6 +536,31 @@ static void test_transactions_and_savepoints(void **state)
 	assert_int_equal(sql_savepoint(db, "bad name", err, sizeof err), -1);
 }
 
+/* A savepoint, its rollback and its release, once used, are not parsed again (a
+ * committer runs one per delivery; each was parsed anew), and each still does
+ * what it says. PostgreSQL's driver sends them as text. */
+static void test_savepoints_from_the_cache(void **state)
+{
+	struct sql *db = *state;
+	char err[256];
+	unsigned long before = 0;
+	assert_int_equal(sql_begin_write(db, err, sizeof err), 0);
+	for (int i = 0; i < 52; i++) {
+		if (i == 2)
+			before = sql_prepare_count(db); /* each text used once: kept, then rolled back */
+		assert_int_equal(sql_savepoint(db, "each", err, sizeof err), 0);
+		assert_int_equal(sql_exec(db, "t.insert", "INSERT INTO t(i) VALUES(?1)",
+		                          SQL_ARGS(SQL_INT(1000 + i)), err, sizeof err),
+		                 1);
+		assert_int_equal(sql_release(db, "each", i % 2 == 0, err, sizeof err), 0);
+	}
+	if (sql_engine(db) == SQL_SQLITE)
+		assert_int_equal(sql_prepare_count(db) - before, 0);
+	assert_int_equal(sql_commit(db, err, sizeof err), 0);
+	assert_int_equal(count(db, "SELECT count(*) FROM t WHERE i >= 1000"), 26); /* the even ones */
+	assert_int_equal(sql_release(db, "none", true, err, sizeof err), -1);      /* no such savepoint */
+}
+
 /* sql_txn_generation changes at every begin, end and rollback to a savepoint, never
  * with the statements between, and no two connections share one. */
 static void test_transaction_generation(void **state)
@@ -995,6 +1020,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_fault_count, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_foreach, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_transactions_and_savepoints, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_savepoints_from_the_cache, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_transaction_generation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_busy_waits_for_other_connection, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
