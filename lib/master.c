@@ -330,6 +330,7 @@ void master_close_in_child(void)
 {
 	if (running == NULL)
 		return;
+	master_watch_free(&running->watch); /* the master's wait on the others' sockets */
 	for (size_t i = 0; i < running->nchildren; i++) {
 		for (int k = 0; k < 2; k++)
 			if (running->children[i].ctl[k] >= 0)
@@ -584,6 +585,7 @@ static void stop_children(struct master_state *m)
 int master_run(const struct master_opts *o, struct listener *ls, size_t n)
 {
 	struct master_state m = {.opts = o};
+	master_watch_init(&m.watch);
 	master_set_limits(o->max_sessions, o->max_sessions_per_ip, o->pool_max);
 	struct pollfd pfd[MASTER_MAX_LISTENERS];
 	struct listener *by_index[MASTER_MAX_LISTENERS];
@@ -611,7 +613,7 @@ int master_run(const struct master_opts *o, struct listener *ls, size_t n)
 	while (!got_term) {
 		metrics_gauge_set((enum metrics_gauge)o->sessions_gauge, count_sessions(&m));
 		size_t nall = master_reused_watch(&m, pfd, np, &all, &cap);
-		int r = poll(all, nall, 1000);
+		int r = master_watch_wait(&m.watch, all, nall, 1000);
 		if (r > 0)
 			master_reused_heard(o, &m, ls, n, all + np, nall - np);
 		if (got_chld) {
@@ -648,6 +650,7 @@ int master_run(const struct master_opts *o, struct listener *ls, size_t n)
 		o->on_shutdown(o->arg);
 	free(all);
 	free(m.children);
+	master_watch_free(&m.watch);
 	running = NULL;
 	return 0;
 }

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "lib/master.h"
+#include "lib/master_watch.h"
 
 /* The running sessions, to enforce limits and to signal them at shutdown. */
 struct child {
@@ -72,6 +73,7 @@ struct master_state {
 	size_t nchildren;
 	size_t cap;
 	const struct master_opts *opts; /* for on_child_exit; NULL once shutdown began */
+	struct master_watch watch;      /* master_run's wait (master_watch.h) */
 };
 
 /* In every child first: closes what only the master may hold (listeners, the sockets

@@ -327,6 +327,7 @@ void master_reused_close(struct child *c)
 		(void)send(c->ctl[i], "", 0, MSG_NOSIGNAL | MSG_DONTWAIT);
 		close(c->ctl[i]);
 		c->ctl[i] = -1;
+		master_watch_changed(); /* master_run's set watched it */
 	}
 }
 
