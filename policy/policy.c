@@ -398,6 +398,8 @@ struct policy_staged {
 	struct mss_status st;
 	bool stored; /* the rows are in: filed once committed */
 	bool filed;  /* the filing's rows were in the delivery's own transaction (deliver_local) */
+	/* that transaction commits after the rows (deliver_filed), and settles the kept records */
+	bool commit_after;
 };
 
 /* Everything that needs no row given out in the transaction, so that a committer
@@ -474,7 +476,10 @@ static int deliver_rows(struct store *store, struct policy_staged *p, struct mss
 			if (rc != 0)
 				log_err("delivery_failed", "qid=%s error=\"%s\"", m->queue_id, err);
 		}
-		audit_deferred_settle(rc == 0);
+		/* stored: the kept records are in the rows' transaction, dropped once it commits
+		 * (deliver_filed's commits after them: it settles them then) */
+		if (rc != 0 || !p->commit_after)
+			audit_deferred_settle(rc == 0);
 	}
 	if (rc != 0) {
 		policy_not_stored(st);
@@ -505,10 +510,16 @@ static int deliver_filed(struct store *store, struct policy_staged *p, struct ms
 		policy_not_stored(st);
 		return -1;
 	}
+	p->commit_after = true;
 	int rc = deliver_rows(store, p, st);
 	if (rc == 0)
 		vault_file_rows_all(run);
-	if (store_batch_end(store, true, err, sizeof err) != 0 && rc == 0) {
+	bool committed = store_batch_end(store, true, err, sizeof err) == 0;
+	/* the kept MAIL/RCPT records (and a submission's login) written in it: dropped once
+	 * committed, else kept for the SMTP transaction's end, as after a committer's failed
+	 * batch (dropped before the COMMIT, a failed one lost them) */
+	audit_deferred_settle(committed);
+	if (!committed && rc == 0) {
 		log_err("delivery_failed", "qid=%s error=\"%s\"", m->queue_id, err);
 		policy_not_stored(st);
 		rc = -1;

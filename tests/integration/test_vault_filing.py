@@ -475,3 +475,42 @@ def test_a_message_is_never_stored_without_its_filing(mss_factory, where):
     if where == "vault_file_plan":
         send(m, msg)  # the client's retry: the only copy
         assert (inbox_count(m, PATIENT), len(vault_docs(m))) == whole
+
+
+@pytest.mark.skipif(shutil.which("gdb") is None, reason="gdb ends the delivery's transaction")
+def test_a_failed_commit_keeps_the_records_of_the_commands_before_it(mss_factory):
+    """The accepted login, MAIL and RCPT of a message with documents are written in its
+    delivery's transaction (deliver_filed): when that transaction fails to commit (here
+    gdb rolls it back just before, as SQLite does itself on a full disk or an I/O error)
+    the client gets 451 and the records are kept for the end of the SMTP transaction, as
+    after a committer's failed batch, never lost: the audit log holds each once."""
+    from test_smtp_committer import gdb_armed
+    from test_smtp_protocol import inbox_count, login
+    m = mss_factory()
+    m.add_demo_accounts()
+    m.start("smtpd")
+    msg = message()
+    msg.add_attachment(PDF, maintype="application", subtype="pdf", filename="a.pdf")
+    data = msg.as_bytes().replace(b"\n", b"\r\n").replace(b"\r\r\n", b"\r\n")
+    c = login(m, PRO)
+    pid = session_of(m, PRO)
+    gdb = gdb_armed(subprocess.Popen(["gdb", "-p", str(pid), "-batch", "-nx", "-ex", "break store_batch_end",
+                                      "-ex", "continue", "-ex", "bt", "-ex", "call (void) sql_rollback(st->sql)",
+                                      "-ex", "detach"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT), pid)
+    assert c.cmd("MAIL FROM:<%s>" % PRO)[0] == 250
+    assert c.cmd("RCPT TO:<%s>" % PATIENT)[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    c.send(data + b".\r\n")
+    code, text = c.reply()
+    out = (gdb.seen + gdb.communicate(timeout=60)[0]).decode(errors="replace")
+    assert "deliver_filed" in out, out
+    assert code == 451, text
+    assert c.cmd("QUIT")[0] == 221
+    assert (inbox_count(m, PATIENT), len(vault_docs(m))) == (0, 0)
+    records = dict(m.sql("SELECT action, count(*) FROM audit_log WHERE actor = ? AND result = 'ok' "
+                         "GROUP BY action", PRO))
+    logins = sum(n for a, n in records.items() if a.endswith(".login"))
+    kept = [logins] + [records.get(a, 0) for a in ("smtp.mail", "smtp.rcpt", "smtp.deliver")]
+    assert kept == [1, 1, 1, 0], records
+    assert m.ctl("audit", "verify", check=False).returncode == 0
