@@ -86,12 +86,23 @@ static void note_fault(struct sql *db)
 		db->faults++;
 }
 
+/* A held transaction the engine ended itself (sql_hold): nothing may run alone. */
+static bool ended_early(struct sql *db, char *err, size_t errlen)
+{
+	if (!db->held || db->drv->in_transaction(db))
+		return false;
+	str_error(err, errlen, "the transaction ended early (the database rolled it back): nothing written");
+	return true;
+}
+
 /* ---- statements ------------------------------------------------------------------ */
 
 struct sql_stmt *sql_query(struct sql *db, const char *what, const char *sql, const struct sql_value *args,
                            size_t nargs, char *err, size_t errlen)
 {
 	db->last_error = SQL_ERR_NONE;
+	if (ended_early(db, err, errlen))
+		return NULL;
 	struct sql_stmt *q = db->drv->query(db, what, sql, args, nargs, SQL_QUERY_KEEP, err, errlen);
 	if (q == NULL)
 		note_fault(db);
@@ -102,6 +113,8 @@ struct sql_stmt *sql_query_binary(struct sql *db, const char *what, const char *
                                   const struct sql_value *args, size_t nargs, char *err, size_t errlen)
 {
 	db->last_error = SQL_ERR_NONE;
+	if (ended_early(db, err, errlen))
+		return NULL;
 	struct sql_stmt *q =
 	    db->drv->query(db, what, sql, args, nargs, SQL_QUERY_KEEP | SQL_QUERY_BINARY, err, errlen);
 	if (q == NULL)
@@ -159,6 +172,8 @@ static struct sql_stmt *run(struct sql *db, const char *what, const char *sql, c
                             size_t nargs, char *err, size_t errlen)
 {
 	db->last_error = SQL_ERR_NONE;
+	if (ended_early(db, err, errlen))
+		return NULL;
 	struct sql_stmt *q = db->drv->query(db, what, sql, args, nargs, 0, err, errlen);
 	if (q == NULL)
 		note_fault(db);
@@ -222,6 +237,8 @@ int sql_exec(struct sql *db, const char *what, const char *sql, const struct sql
 int sql_script(struct sql *db, const char *what, const char *sql, char *err, size_t errlen)
 {
 	db->last_error = SQL_ERR_NONE;
+	if (ended_early(db, err, errlen))
+		return -1;
 	int rc = db->drv->script(db, what, sql, false, err, errlen);
 	if (rc < 0)
 		note_fault(db);
@@ -294,6 +311,8 @@ int sql_durable(struct sql *db, char *err, size_t errlen)
 int sql_begin_write(struct sql *db, char *err, size_t errlen)
 {
 	db->last_error = SQL_ERR_NONE;
+	if (ended_early(db, err, errlen))
+		return -1;
 	txn_changed(db);
 	int rc = db->drv->begin(db, true, err, errlen);
 	if (rc < 0)
@@ -304,6 +323,8 @@ int sql_begin_write(struct sql *db, char *err, size_t errlen)
 int sql_begin_read(struct sql *db, char *err, size_t errlen)
 {
 	db->last_error = SQL_ERR_NONE;
+	if (ended_early(db, err, errlen))
+		return -1;
 	txn_changed(db);
 	int rc = db->drv->begin(db, false, err, errlen);
 	if (rc < 0)
@@ -313,6 +334,7 @@ int sql_begin_read(struct sql *db, char *err, size_t errlen)
 
 int sql_commit(struct sql *db, char *err, size_t errlen)
 {
+	db->held = false;
 	txn_changed(db);
 	if (db->drv->commit(db, err, errlen) < 0) {
 		enum sql_error kind = db->last_error;
@@ -326,6 +348,7 @@ int sql_commit(struct sql *db, char *err, size_t errlen)
 
 void sql_rollback(struct sql *db)
 {
+	db->held = false;
 	txn_changed(db);
 	db->drv->rollback(db);
 }
@@ -333,6 +356,11 @@ void sql_rollback(struct sql *db)
 bool sql_in_transaction(const struct sql *db)
 {
 	return db->drv->in_transaction(db);
+}
+
+void sql_hold(struct sql *db, bool on)
+{
+	db->held = on;
 }
 
 bool sql_plain_identifier(const char *s)
@@ -361,6 +389,8 @@ int sql_savepoint(struct sql *db, const char *name, char *err, size_t errlen)
 		str_error(err, errlen, "savepoint: bad name");
 		return -1;
 	}
+	if (ended_early(db, err, errlen)) /* a SAVEPOINT outside a transaction begins one */
+		return -1;
 	return savepoint_stmt(db, q, err, errlen);
 }
 

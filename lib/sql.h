@@ -192,6 +192,13 @@ int sql_commit(struct sql *db, char *err, size_t errlen);
 void sql_rollback(struct sql *db);
 /* True inside a transaction begun by sql_begin_*. */
 bool sql_in_transaction(const struct sql *db);
+/* Holds (on) the open transaction to end by sql_commit or sql_rollback only (a batch of
+ * the store, store_batch_begin). SQLite rolls a transaction back itself on a full disk
+ * or an I/O error: a statement run after that would run, and commit, on its own (an
+ * audit record of work rolled back, a row without the rows it goes with). While held,
+ * a query, a script, a BEGIN or a SAVEPOINT run after the transaction ended is refused
+ * ("the transaction ended early") until sql_commit, sql_rollback or sql_hold(db, false). */
+void sql_hold(struct sql *db, bool on);
 /* Nested work inside the open transaction: SAVEPOINT name / RELEASE name (keeping the
  * work) / ROLLBACK TO name then RELEASE (undoing it). name: a plain identifier. */
 int sql_savepoint(struct sql *db, const char *name, char *err, size_t errlen);

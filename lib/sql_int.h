@@ -81,6 +81,7 @@ struct sql {
 	unsigned long prepares; /* texts the cache did not hold, parsed anew (sql_prepare_count) */
 	unsigned long faults;   /* calls failed for the connection or the engine (sql_fault_count) */
 	uint64_t txn_gen;       /* sql_txn_generation */
+	bool held;              /* sql_hold */
 };
 
 struct sql_stmt {

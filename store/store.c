@@ -451,6 +451,7 @@ int store_batch_begin(struct store *st, char *err, size_t errlen)
 {
 	if (sql_begin_write(st->sql, err, errlen) != 0)
 		return -1;
+	sql_hold(st->sql, true); /* nothing of the batch commits alone */
 	st->in_batch = true;
 	return 0;
 }
@@ -477,6 +478,7 @@ bool store_batch_open(struct store *st)
 int store_batch_end(struct store *st, bool ok, char *err, size_t errlen)
 {
 	int rc = -1;
+	sql_hold(st->sql, false);
 	if (ok && !sql_in_transaction(st->sql))
 		str_error(err, errlen, "the transaction ended early");
 	else if (ok)

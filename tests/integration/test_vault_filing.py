@@ -514,3 +514,45 @@ def test_a_failed_commit_keeps_the_records_of_the_commands_before_it(mss_factory
     kept = [logins] + [records.get(a, 0) for a in ("smtp.mail", "smtp.rcpt", "smtp.deliver")]
     assert kept == [1, 1, 1, 0], records
     assert m.ctl("audit", "verify", check=False).returncode == 0
+
+
+@pytest.mark.skipif(shutil.which("gdb") is None, reason="gdb ends the delivery's transaction")
+def test_a_transaction_the_database_ended_writes_nothing_alone(mss_factory):
+    """SQLite rolls a transaction back itself on a full disk or an I/O error: here gdb
+    does it (the driver's ROLLBACK, under the sql layer) as the filing's rows begin, after
+    the message's. Nothing the filing does next commits on its own (its audit records of
+    a document it could not store, of a message never stored): the client gets 451 and
+    the store holds neither the message nor a record of its filing; the retry files it
+    once. Before, the document's refusal (906) was audited alone and the retry's filing
+    audited a second time."""
+    from test_smtp_committer import gdb_armed
+    from test_smtp_protocol import inbox_count, login
+    if os.environ.get("MSS_TEST_PG"):
+        pytest.skip("SQLite's own rollback; PostgreSQL refuses every statement of an aborted transaction")
+    m = mss_factory()
+    m.add_demo_accounts()
+    m.start("smtpd")
+    msg = message()
+    msg.add_attachment(PDF, maintype="application", subtype="pdf", filename="a.pdf")
+    data = msg.as_bytes().replace(b"\n", b"\r\n").replace(b"\r\r\n", b"\r\n")
+    c = login(m, PRO)
+    pid = session_of(m, PRO)
+    rollback = "call (void) f->store->sql->drv->rollback(f->store->sql)"  # the driver's, below sql_rollback
+    gdb = gdb_armed(subprocess.Popen(["gdb", "-p", str(pid), "-batch", "-nx", "-ex", "break vault_file_rows",
+                                      "-ex", "continue", "-ex", "bt", "-ex", rollback, "-ex", "detach"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT), pid)
+    assert c.cmd("MAIL FROM:<%s>" % PRO)[0] == 250
+    assert c.cmd("RCPT TO:<%s>" % PATIENT)[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    c.send(data + b".\r\n")
+    code, text = c.reply()
+    out = (gdb.seen + gdb.communicate(timeout=60)[0]).decode(errors="replace")
+    assert "deliver_filed" in out, out
+    assert code == 451, text
+    assert c.cmd("QUIT")[0] == 221
+    assert (inbox_count(m, PATIENT), len(vault_docs(m))) == (0, 0)
+    assert m.sql("SELECT count(*) FROM audit_log WHERE action LIKE 'vault.%'")[0][0] == 0
+    assert m.ctl("audit", "verify", check=False).returncode == 0
+    send(m, msg)  # the client's retry: the only copy, filed and audited once
+    assert (inbox_count(m, PATIENT), len(vault_docs(m))) == (2, 1)
+    assert m.sql("SELECT result FROM audit_log WHERE action = 'vault.file'") == [("ok",)]
