@@ -19,7 +19,7 @@ static int sweep(struct ctl *c, bool dry)
 	    .min_age = c->cfg.store_blob_sweep_age, .dry_run = dry, .each = print_file, .arg = &dry};
 	struct store_sweep_report r;
 	/* max_files 0: the whole round in one pass, from 00 (mssctl holds nothing the
-	 * daemons wait for: each row lookup is a read of its own) */
+	 * daemons wait for: a directory's lookups share one read transaction, no write lock) */
 	int rc = store_blob_sweep_pass(c->store, &at, &o, &r, err, sizeof err);
 	printf("store sweep%s: %zu blob files looked at, %zu %s, %zu could not be removed\n",
 	       dry ? " (dry run)" : "", r.looked, r.removed, dry ? "would be removed" : "removed", r.failed);
