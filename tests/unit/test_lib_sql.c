@@ -561,6 +561,38 @@ static void test_savepoints_from_the_cache(void **state)
 	assert_int_equal(sql_release(db, "none", true, err, sizeof err), -1);      /* no such savepoint */
 }
 
+/* A held transaction that SQLite rolled back itself (a full disk: max_page_count here)
+ * runs nothing more until it is ended: the next write would run, and commit, alone. */
+static void test_a_held_transaction_the_engine_ended_runs_nothing_alone(void **state)
+{
+	struct sql *db = *state;
+	char err[256];
+	int64_t pages = 0;
+	if (sql_engine(db) != SQL_SQLITE)
+		skip(); /* PostgreSQL refuses every statement of an aborted transaction itself */
+	assert_int_equal(sql_one(db, "pages", "PRAGMA page_count", SQL_NOARGS, &pages, err, sizeof err), 1);
+	char limit[64];
+	snprintf(limit, sizeof limit, "PRAGMA max_page_count=%lld", (long long)pages + 4);
+	assert_int_equal(sql_script(db, "limit", limit, err, sizeof err), 0);
+	assert_int_equal(sql_begin_write(db, err, sizeof err), 0);
+	sql_hold(db, true);
+	int rc = 0;
+	for (int i = 0; i < 100 && rc >= 0; i++)
+		rc = sql_exec(db, "t.fill", "INSERT INTO t(i, b) VALUES(1, randomblob(3000))", SQL_NOARGS,
+		              err, sizeof err);
+	assert_int_equal(rc, -1);             /* full */
+	assert_false(sql_in_transaction(db)); /* and rolled back by SQLite */
+	assert_int_equal(sql_exec(db, "t.alone", "INSERT INTO t(i) VALUES(2)", SQL_NOARGS, err, sizeof err),
+	                 -1);
+	assert_non_null(strstr(err, "ended early"));
+	assert_int_equal(sql_begin_write(db, err, sizeof err), -1);
+	assert_int_equal(sql_savepoint(db, "alone", err, sizeof err), -1);
+	sql_rollback(db); /* the caller ends it: the connection serves again */
+	assert_int_equal(count(db, "SELECT count(*) FROM t"), 0);
+	assert_int_equal(sql_exec(db, "t.after", "INSERT INTO t(i) VALUES(3)", SQL_NOARGS, err, sizeof err),
+	                 1);
+}
+
 /* sql_txn_generation changes at every begin, end and rollback to a savepoint, never
  * with the statements between, and no two connections share one. */
 static void test_transaction_generation(void **state)
@@ -1021,6 +1053,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_foreach, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_transactions_and_savepoints, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_savepoints_from_the_cache, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_a_held_transaction_the_engine_ended_runs_nothing_alone,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_transaction_generation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_busy_waits_for_other_connection, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
