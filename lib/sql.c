@@ -299,13 +299,18 @@ uint64_t sql_txn_generation(const struct sql *db)
 	return db->txn_gen;
 }
 
-int sql_durable(struct sql *db, char *err, size_t errlen)
+int sql_durable(struct sql *db, uint64_t since, char *err, size_t errlen)
 {
 	if (sql_in_transaction(db)) {
 		str_error(err, errlen, "durable: a transaction is open");
 		return -1;
 	}
-	return db->drv->durable != NULL ? db->drv->durable(db, err, errlen) : 0;
+	return db->drv->durable != NULL ? db->drv->durable(db, since, err, errlen) : 0;
+}
+
+uint64_t sql_sync_mark(struct sql *db)
+{
+	return db->drv->sync_mark != NULL ? db->drv->sync_mark(db) : 0;
 }
 
 int sql_begin_write(struct sql *db, char *err, size_t errlen)

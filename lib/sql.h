@@ -211,8 +211,12 @@ uint64_t sql_txn_generation(const struct sql *db);
 /* Outside a transaction: returns once every commit this connection can read is durable,
  * another process's too (one that wrote its commit and died before its own wait,
  * sql_sqlite_sync.h: an fdatasync of the WAL begun after this call; PostgreSQL's
- * commits are durable when they return: nothing to do). Returns 0 or -1 with err. */
-int sql_durable(struct sql *db, char *err, size_t errlen);
+ * commits are durable when they return: nothing to do). Returns 0 or -1 with err, also
+ * when a sync begun after since (sql_sync_mark, taken before the other process could
+ * commit what the caller looks for) failed: that commit may be lost, a later sync's
+ * success notwithstanding. */
+int sql_durable(struct sql *db, uint64_t since, char *err, size_t errlen);
+uint64_t sql_sync_mark(struct sql *db);
 
 /* Inside a write transaction: serializes the rest of it with every other transaction
  * that takes the same named lock, on any host (the audit chain's tail, a counter read

@@ -70,8 +70,9 @@ struct sql_driver {
 	/* drops the cached prepared statements that have no cursor open (after a schema
 	 * change made here: they are prepared again at their next use) */
 	void (*forget)(struct sql *db);
-	/* sql_durable (NULL: a commit is durable once it returned) */
-	int (*durable)(struct sql *db, char *err, size_t errlen);
+	/* sql_durable and sql_sync_mark (NULL: a commit is durable once it returned) */
+	int (*durable)(struct sql *db, uint64_t since, char *err, size_t errlen);
+	uint64_t (*sync_mark)(struct sql *db);
 };
 
 /* Every driver's connection and cursor start with these. */

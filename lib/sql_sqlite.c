@@ -286,10 +286,16 @@ static void lite_forget(struct sql *db)
 /* A commit written by any process is in the WAL once a reader sees it; a sync begun
  * now covers it (the writer may have died before its own, wal_hook). Without group
  * sync each commit synced itself before its write lock went. */
-static int lite_durable(struct sql *db, char *err, size_t errlen)
+static int lite_durable(struct sql *db, uint64_t since, char *err, size_t errlen)
 {
 	struct lite *l = lite(db);
-	return l->group_sync ? lite_sync_durable(&l->sync, err, errlen) : 0;
+	return l->group_sync ? lite_sync_durable(&l->sync, since, err, errlen) : 0;
+}
+
+static uint64_t lite_sync_mark_of(struct sql *db)
+{
+	struct lite *l = lite(db);
+	return l->group_sync ? lite_sync_mark(&l->sync) : 0;
 }
 
 static sqlite3_stmt *prepare(struct lite *l, const char *what, const char *sql, bool persistent, char *err,
@@ -643,5 +649,6 @@ const struct sql_driver sql_sqlite_driver = {
     .backup = lite_backup,
     .forget = lite_forget,
     .durable = lite_durable,
+    .sync_mark = lite_sync_mark_of,
     .blob_part = lite_blob_part,
 };

@@ -121,9 +121,19 @@ int lite_sync_committed(struct lite_sync *s, char *err, size_t errlen)
 	return lite_sync_wait(s, after, err, errlen);
 }
 
-int lite_sync_durable(struct lite_sync *s, char *err, size_t errlen)
+int lite_sync_durable(struct lite_sync *s, uint64_t since, char *err, size_t errlen)
 {
+	if (load(&s->sh->failed) > since) {
+		str_error(err, errlen, "%s: an fdatasync that may have covered this commit failed",
+		          s->wal_path);
+		return -1;
+	}
 	return lite_sync_wait(s, load(&s->sh->started), err, errlen);
+}
+
+uint64_t lite_sync_mark(const struct lite_sync *s)
+{
+	return load(&s->sh->started);
 }
 
 int lite_sync_wait(struct lite_sync *s, uint64_t after, char *err, size_t errlen)

@@ -45,8 +45,13 @@ int lite_sync_open(struct lite_sync *s, const char *db_path, char *err, size_t e
  * such a sync failed: the commit happened but may not be durable. */
 int lite_sync_committed(struct lite_sync *s, char *err, size_t errlen);
 /* The same for what another process committed (sql_durable): returns once an fdatasync
- * of the WAL begun after this call succeeded; no commit counted. */
-int lite_sync_durable(struct lite_sync *s, char *err, size_t errlen);
+ * of the WAL begun after this call succeeded; no commit counted. -1 also when a sync
+ * numbered above since (lite_sync_mark, taken before that process could commit) failed:
+ * it may have covered the commit, whose writes may then be lost though a later sync
+ * succeeds. */
+int lite_sync_durable(struct lite_sync *s, uint64_t since, char *err, size_t errlen);
+/* The syncs begun so far, for lite_sync_durable's since. */
+uint64_t lite_sync_mark(const struct lite_sync *s);
 /* The wait itself: returns 0 once a sync numbered above `after` succeeded, -1 when one
  * failed (lite_sync_committed reads `after` from `started` right after the commit). */
 int lite_sync_wait(struct lite_sync *s, uint64_t after, char *err, size_t errlen);

@@ -123,13 +123,15 @@ static int withdraw(struct committer_ans *a)
  * after it and before its answers) or it stayed silent past the withdrawal (gone=false:
  * it may commit yet). Its batch's note (store_batch_noted) says whether the delivery was
  * committed: 250 (filed first, as after an answer) and its kept audit records, written
- * in that transaction, forgotten; else 451, the client's retry the only copy. */
+ * in that transaction, forgotten; else 451, the client's retry the only copy. since:
+ * the syncs begun before the request went (a failed one after may have been its
+ * commit's, which is then not known durable: 451 with the outcome unknown). */
 static int look_up(struct store *store, const struct policy_message *m, struct policy_inspection *in,
-                   bool gone, int *rc, struct mss_status *st)
+                   uint64_t since, bool gone, int *rc, struct mss_status *st)
 {
 	disconnect();
 	char mark = 0, err[256];
-	int found = store_batch_noted(store, m->queue_id, &mark, err, sizeof err);
+	int found = store_batch_noted(store, m->queue_id, since, &mark, err, sizeof err);
 	bool ok = found == 1 && (mark == STORE_NOTE_STORED || mark == STORE_NOTE_ACCEPTED);
 	policy_inspection_end(store, in, ok && mark == STORE_NOTE_STORED);
 	if (found < 0)
@@ -181,6 +183,7 @@ int committer_deliver(struct store *store, const struct policy_message *m, int *
 		req.refused = false; /* then it grows as it goes, as before */
 	committer_req_write(&req, m->queue_id, m->sender, m->mail_from, m->dsn, m->rcpts, m->rcpt_dsn,
 	                    policy_inspection_copies(in), m->nrcpt, m->data, m->len);
+	uint64_t since = store_batch_sync_mark(store); /* before it can be committed */
 	int sent = send_request(cfg, &req);
 	buf_free(&req);
 	if (sent < 0) {
@@ -197,7 +200,7 @@ int committer_deliver(struct store *store, const struct policy_message *m, int *
 		got = withdraw(&a);
 	}
 	if (got != 0)
-		return look_up(store, m, in, got < 0, rc, st);
+		return look_up(store, m, in, since, got < 0, rc, st);
 	if (a.kept_written)
 		audit_deferred_drop(); /* written in the committer's transaction */
 	*rc = a.rc;

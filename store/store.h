@@ -262,9 +262,12 @@ int store_batch_note_last(struct store *st, int64_t *seq, char *err, size_t errl
  * or -1 with err (the batch then fails: a commit its sessions could not find). */
 int store_batch_note(struct store *st, int64_t seq, const char *deliveries, char *err, size_t errlen);
 /* Whether a note holds queue_id (letters and digits): 1 with its mark, made durable
- * first (the committer may have died before its commit's sync), 0 when none does,
- * -1 with err. */
-int store_batch_noted(struct store *st, const char *queue_id, char *mark, char *err, size_t errlen);
+ * first (the committer may have died before its commit's sync; since: what
+ * store_batch_sync_mark gave before the request was sent, sql_durable), 0 when none
+ * does, -1 with err. */
+int store_batch_noted(struct store *st, const char *queue_id, uint64_t since, char *mark, char *err,
+                      size_t errlen);
+uint64_t store_batch_sync_mark(struct store *st);
 
 /* Deletes the store side of address inside the caller's write transaction: its
  * mailboxes, messages, subscriptions, blobs and wrapped key (without the key, a blob

@@ -56,6 +56,11 @@ int store_batch_note(struct store *st, int64_t seq, const char *deliveries, char
 	           : -1;
 }
 
+uint64_t store_batch_sync_mark(struct store *st)
+{
+	return sql_sync_mark(st->sql);
+}
+
 /* The mark after " queue_id:" in a note's text, 0 when it does not hold it. */
 static char mark_in(const char *text, const char *key)
 {
@@ -63,7 +68,8 @@ static char mark_in(const char *text, const char *key)
 	return at != NULL ? at[strlen(key)] : 0;
 }
 
-int store_batch_noted(struct store *st, const char *queue_id, char *mark, char *err, size_t errlen)
+int store_batch_noted(struct store *st, const char *queue_id, uint64_t since, char *mark, char *err,
+                      size_t errlen)
 {
 	char key[STORE_NOTE_ID_MAX + 3], like[STORE_NOTE_ID_MAX + 5];
 	*mark = 0;
@@ -83,5 +89,5 @@ int store_batch_noted(struct store *st, const char *queue_id, char *mark, char *
 	sql_done(q);
 	if (*mark == 0)
 		return rc < 0 ? -1 : 0;
-	return sql_durable(st->sql, err, errlen) == 0 ? 1 : -1;
+	return sql_durable(st->sql, since, err, errlen) == 0 ? 1 : -1;
 }

@@ -260,12 +260,37 @@ static void test_durable_syncs_what_others_committed(void **state)
 	struct lite_sync a;
 	assert_int_equal(lite_sync_open(&a, dbpath, err, sizeof err), 0);
 	uint64_t syncs = a.sh->syncs, commits = a.sh->commits;
-	assert_int_equal(sql_durable(db, err, sizeof err), 0);
+	assert_int_equal(sql_durable(db, sql_sync_mark(db), err, sizeof err), 0);
 	assert_int_equal(a.sh->syncs, syncs + 1);
 	assert_int_equal(a.sh->commits, commits);
 	assert_int_equal(sql_begin_read(db, err, sizeof err), 0);
-	assert_int_equal(sql_durable(db, err, sizeof err), -1);
+	assert_int_equal(sql_durable(db, sql_sync_mark(db), err, sizeof err), -1);
 	sql_rollback(db);
+	lite_sync_close(&a);
+	sql_close(db);
+}
+
+/* A session whose committer died after its COMMIT (sql_durable): a sync that failed
+ * after the session's mark (taken before its request went) may have been that commit's,
+ * lost with it even though a later sync succeeds: not durable. One failed before the
+ * mark began before anything of the request could be committed. */
+static void test_durable_fails_after_a_failed_sync_since_the_mark(void **state)
+{
+	(void)state;
+	char err[256];
+	struct sql *db = open_db();
+	assert_int_equal(sql_script(db, "t", "CREATE TABLE t (w INTEGER)", err, sizeof err), 0);
+	struct lite_sync a;
+	assert_int_equal(lite_sync_open(&a, dbpath, err, sizeof err), 0);
+	uint64_t mark = sql_sync_mark(db); /* the request sent: the committer commits, then */
+	a.sync = failing_sync;             /* its sync fails, and it dies before answering */
+	assert_int_equal(lite_sync_committed(&a, err, sizeof err), -1);
+	a.sync = fdatasync;
+	assert_int_equal(lite_sync_committed(&a, err, sizeof err), 0); /* a later one succeeds */
+	assert_int_equal(sql_durable(db, mark, err, sizeof err), -1);
+	assert_non_null(strstr(err, "fdatasync"));
+	/* a mark taken after the failure: what the committer commits next is covered */
+	assert_int_equal(sql_durable(db, sql_sync_mark(db), err, sizeof err), 0);
 	lite_sync_close(&a);
 	sql_close(db);
 }
@@ -305,6 +330,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_failed_sync_fails_what_it_covered, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_waits_for_a_sync_begun_after, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_durable_syncs_what_others_committed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_durable_fails_after_a_failed_sync_since_the_mark, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_close_releases_sync_files, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_wal_bounded_under_steady_readers, setup, teardown),
 	};

@@ -333,25 +333,25 @@ static void test_batch_notes(void **state)
 	assert_int_equal(store_batch_begin(f->st, f->err, sizeof(f->err)), 0);
 	assert_int_equal(store_batch_note(f->st, 1, t.data, f->err, sizeof(f->err)), 0);
 	assert_int_equal(store_batch_end(f->st, false, f->err, sizeof(f->err)), -1); /* rolled back */
-	assert_int_equal(store_batch_noted(f->st, "ABC123", &mark, f->err, sizeof(f->err)), 0);
+	assert_int_equal(store_batch_noted(f->st, "ABC123", 0, &mark, f->err, sizeof(f->err)), 0);
 	assert_int_equal(store_batch_begin(f->st, f->err, sizeof(f->err)), 0);
 	assert_int_equal(store_batch_note(f->st, 1, t.data, f->err, sizeof(f->err)), 0);
 	assert_int_equal(store_batch_end(f->st, true, f->err, sizeof(f->err)), 0);
-	assert_int_equal(store_batch_noted(f->st, "ABC123", &mark, f->err, sizeof(f->err)), 1);
+	assert_int_equal(store_batch_noted(f->st, "ABC123", 0, &mark, f->err, sizeof(f->err)), 1);
 	assert_int_equal(mark, STORE_NOTE_STORED);
-	assert_int_equal(store_batch_noted(f->st, "DEF456", &mark, f->err, sizeof(f->err)), 1);
+	assert_int_equal(store_batch_noted(f->st, "DEF456", 0, &mark, f->err, sizeof(f->err)), 1);
 	assert_int_equal(mark, STORE_NOTE_RECORDED);
-	assert_int_equal(store_batch_noted(f->st, "ABC12", &mark, f->err, sizeof(f->err)), 0);
-	assert_int_equal(store_batch_noted(f->st, "BC123", &mark, f->err, sizeof(f->err)), 0);
-	assert_int_equal(store_batch_noted(f->st, "X Y", &mark, f->err, sizeof(f->err)), -1);
+	assert_int_equal(store_batch_noted(f->st, "ABC12", 0, &mark, f->err, sizeof(f->err)), 0);
+	assert_int_equal(store_batch_noted(f->st, "BC123", 0, &mark, f->err, sizeof(f->err)), 0);
+	assert_int_equal(store_batch_noted(f->st, "X Y", 0, &mark, f->err, sizeof(f->err)), -1);
 	/* the ring: the note STORE_BATCH_NOTES later takes the first one's slot */
 	buf_reset(&t);
 	assert_int_equal(store_batch_note_add(&t, "GHI789", STORE_NOTE_ACCEPTED), 0);
 	assert_int_equal(store_batch_begin(f->st, f->err, sizeof(f->err)), 0);
 	assert_int_equal(store_batch_note(f->st, 1 + STORE_BATCH_NOTES, t.data, f->err, sizeof(f->err)), 0);
 	assert_int_equal(store_batch_end(f->st, true, f->err, sizeof(f->err)), 0);
-	assert_int_equal(store_batch_noted(f->st, "ABC123", &mark, f->err, sizeof(f->err)), 0);
-	assert_int_equal(store_batch_noted(f->st, "GHI789", &mark, f->err, sizeof(f->err)), 1);
+	assert_int_equal(store_batch_noted(f->st, "ABC123", 0, &mark, f->err, sizeof(f->err)), 0);
+	assert_int_equal(store_batch_noted(f->st, "GHI789", 0, &mark, f->err, sizeof(f->err)), 1);
 	assert_int_equal(mark, STORE_NOTE_ACCEPTED);
 	assert_int_equal(store_batch_note_last(f->st, &seq, f->err, sizeof(f->err)), 0);
 	assert_int_equal(seq, 1 + STORE_BATCH_NOTES);
