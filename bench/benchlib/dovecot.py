@@ -15,6 +15,14 @@ import shutil
 import subprocess
 import tempfile
 import time
+from datetime import datetime
+
+# Dovecot's MAILDIR_SYNC_SECS (src/lib-storage/index/maildir/maildir-sync.c): a Maildir
+# directory whose last scan began less than this many whole seconds after its last change
+# is "dirty", and every SELECT (a full sync) rescans it (and rereads dovecot-uidlist)
+# until a scan begins later than that. A mailbox a user has used is clean: its last
+# delivery was seconds or days before the scan that saw it.
+MAILDIR_SYNC_SECS = 1
 
 from . import common
 
@@ -50,6 +58,7 @@ class Dovecot:
         self.ports = {"imap": common.free_port(), "imaps": common.free_port()}
         self.vuser = pwd.getpwnam("nobody")
         self.started = False
+        self.settled_s = 0.0
 
     def configure(self, users):
         """users: {address: password}."""
@@ -157,11 +166,57 @@ default_client_limit = 5000
             common.wait_port(p)
         return self
 
+    def settle(self, address):
+        """Waits until the user's new/ and cur/ were last changed more than
+        MAILDIR_SYNC_SECS whole seconds ago, so that the scan that follows leaves them
+        clean in the index (sync_state): populate() has just written them, and a scan
+        in the same or the next second would leave Dovecot rescanning cur/ and
+        rereading dovecot-uidlist at every SELECT until a later scan. Returns the
+        seconds waited."""
+        base = self.maildir(address)
+        last = max(int(os.stat(os.path.join(base, d)).st_mtime) for d in ("new", "cur"))
+        wait = last + MAILDIR_SYNC_SECS + 1.05 - time.time()
+        if wait > 0:
+            time.sleep(wait)
+        return max(0.0, wait)
+
+    def sync_state(self, address):
+        """The Maildir's state as the INBOX index records it (doveadm dump of
+        dovecot.index, the maildir header): for new/ and cur/, the seconds between the
+        directory's last change and the start of its last scan; "dirty" lists the
+        directories a SELECT would rescan (MAILDIR_SYNC_SECS or less), empty when a
+        re-SELECT reads nothing but the index, as on a user's warm mailbox."""
+        r = subprocess.run(["doveadm", "-c", self.conf, "dump",
+                            os.path.join(self.maildir(address), "dovecot.index")],
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           timeout=600)
+        if r.returncode != 0:
+            raise RuntimeError("doveadm dump: %s%s" % (r.stderr, self.log_tail()))
+        hdr = {}
+        for line in r.stdout.splitlines():
+            parts = line.strip().lstrip("- ").split("=", 1)
+            if len(parts) != 2:
+                continue
+            key = parts[0].strip(" .")
+            if key in ("new_check_time", "new_mtime", "cur_check_time", "cur_mtime"):
+                hdr[key] = datetime.strptime(parts[1].strip()[:19], "%Y-%m-%d %H:%M:%S")
+        if len(hdr) != 4:
+            raise RuntimeError("doveadm dump: no maildir header in %r" % r.stdout[-500:])
+        out = {"dirty": []}
+        for d in ("new", "cur"):
+            lag = (hdr[d + "_check_time"] - hdr[d + "_mtime"]).total_seconds()
+            out[d + "_scan_after_change_s"] = int(lag)
+            if lag <= MAILDIR_SYNC_SECS:
+                out["dirty"].append(d)
+        return out
+
     def build_index(self, address):
         """Builds the user's INBOX index and cache with doveadm before anything is timed
         (force-resync reads the Maildir into dovecot-uidlist and the index, index adds
-        every message to the cache), as a mailbox that has been used is. Returns the
-        seconds it took."""
+        every message to the cache), as a mailbox that has been used is; settle() first,
+        so that the index records new/ and cur/ as clean. Returns the seconds it took,
+        the settling apart."""
+        self.settled_s = self.settle(address)
         t = time.monotonic()
         for cmd in (["force-resync", "-u", address, "INBOX"], ["index", "-u", address, "INBOX"]):
             r = subprocess.run(["doveadm", "-c", self.conf] + cmd, stdin=subprocess.DEVNULL,

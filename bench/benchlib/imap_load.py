@@ -56,6 +56,21 @@ def warm_up(server):
     return d
 
 
+def select_probe(server, reps=3):
+    """One session of a SELECT INBOX and reps re-SELECTs: the re-SELECTs' times in ms.
+    Run after the warm-up and before anything timed, on every server, to show that the
+    state measured is steady (a re-SELECT then reads nothing the previous one did not)."""
+    c = login(server)
+    try:
+        timed(c.select, "INBOX")
+        out = [common.ms(timed(c.select, "INBOX")[0]) for _ in range(reps)]
+        c.logout()
+    except Exception:
+        c.shutdown()
+        raise
+    return out
+
+
 def body_fetches(c, uidnext, n, seed=15):
     """UID FETCH u BODY.PEEK[] of n UIDs drawn over the whole mailbox (the same draw for
     every server: both number their messages 1..M here); the latencies in seconds."""

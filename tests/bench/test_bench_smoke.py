@@ -105,6 +105,11 @@ def test_imap(tmp_path):
     for r in runs:
         assert r["messages"] == 5 and r["mixed"]["errors"] == 0, "%r\n%s" % (r, out[-3000:])
         assert r["select_p50_ms"] is not None and r["pss_kb_per_session"] is not None
+        # both servers' re-SELECTs probed after the warm-up; Dovecot's index checked
+        # clean (no directory its SELECT would rescan) before anything is timed
+        assert len(r["probe_reselect_ms"]) == 3, r
+        if r["server"] == "dovecot":
+            assert r["maildir_state"]["dirty"] == [], r
         assert r["mixed"]["server_cpu_ms_per_round"] is not None
         # the loop's cost is read from the server's processes: none counted means the
         # TLS proxy and the session process were not found in the server's tree
