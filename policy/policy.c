@@ -408,11 +408,15 @@ struct policy_staged {
  * the blobs sealed and written, the message keys sealed to the recipients (their
  * readers' keys are sealed in the rows, where the readers' rule is read). Writes no
  * audit record: deliver_rows writes the outcome's. */
-static void deliver_prepare(struct store *store, struct policy_staged *p)
+static void deliver_prepare(struct store *store, struct policy_staged *p, struct vault_delivery *given)
 {
 	const struct policy_message *m = p->m;
 	char err[512];
-	int rc = vault_delivery_open(store, m, &p->d, err, sizeof err);
+	int rc = 0;
+	if (given != NULL) /* this process's own inspection (policy_inspect): not done again */
+		vault_delivery_move(&p->d, given);
+	else
+		rc = vault_delivery_open(store, m, &p->d, err, sizeof err);
 	p->open = rc == 0;
 	int profile = rc == 0 ? vault_profile_mail(store, &p->d, err, sizeof err) : 0;
 	if (profile != 0) { /* a patient's profile section to themselves: filed, not stored in INBOX */
@@ -529,9 +533,13 @@ static int deliver_filed(struct store *store, struct policy_staged *p, struct ms
 	return rc;
 }
 
-static int deliver_local(struct store *store, const struct policy_message *m, struct mss_status *st)
+/* given: m's delivery opened and inspected by this process (policy_inspect), else NULL. */
+static int deliver_local(struct store *store, const struct policy_message *m, struct vault_delivery *given,
+                         struct mss_status *st)
 {
-	struct policy_staged *p = policy_deliver_prepare(store, m);
+	struct policy_staged *p = xcalloc(1, sizeof *p);
+	p->m = m;
+	deliver_prepare(store, p, given);
 	bool files =
 	    p->outcome == 0 && p->open && vault_file_writes(&p->d) && !sql_in_transaction(store_sql(store));
 	int rc = files ? deliver_filed(store, p, st) : deliver_rows(store, p, st);
@@ -558,7 +566,7 @@ struct policy_staged *policy_deliver_prepare(struct store *store, const struct p
 {
 	struct policy_staged *p = xcalloc(1, sizeof *p);
 	p->m = m;
-	deliver_prepare(store, p);
+	deliver_prepare(store, p, NULL);
 	return p;
 }
 
@@ -610,6 +618,20 @@ struct policy_inspection *policy_inspect(struct store *store, const struct polic
 		if (in->d.rcpts[i].patient)
 			(void)vault_copy_for(&in->d, i, &in->copies[i]); /* -1: memory, aborted first */
 	return in;
+}
+
+int policy_deliver_inspected(struct store *store, struct policy_inspection *in, struct mss_status *st)
+{
+	const struct policy_message *m = in->d.m;
+	if (!policy_all_local(store_config(store), m)) { /* the relay's part: policy_deliver's */
+		policy_inspection_end(store, in, false);
+		return policy_deliver(store, m, st);
+	}
+	int rc = deliver_local(store, m, &in->d, st); /* takes in->d: the parse and inspection */
+	policy_inspection_end(store, in, false);      /* the copies decided for a committer */
+	if (rc == 0)
+		accept(st);
+	return rc;
 }
 
 bool policy_inspection_files(const struct policy_inspection *in)
@@ -676,7 +698,7 @@ int policy_deliver(struct store *store, const struct policy_message *m, struct m
 		lm.nrcpt = nlocal;
 		lm.rcpt_dsn = local_dsn; /* the vault's reports after the 250 follow NOTIFY */
 		lm.rcpt_rows = local_rows;
-		rc = deliver_local(store, &lm, st);
+		rc = deliver_local(store, &lm, NULL, st);
 		if (rc != 0 && nremote > 0)
 			policy_relay_withdraw(store, m);
 	}

@@ -154,6 +154,12 @@ const struct vault_copy_plan *policy_inspection_copies(const struct policy_inspe
  * (policy_deliver), never through the committer. */
 bool policy_inspection_files(const struct policy_inspection *in);
 void policy_inspection_end(struct store *store, struct policy_inspection *in, bool file);
+/* policy_deliver for the message in was made from (its recipients all local, else the
+ * relay's part is policy_deliver's), delivered by this process with in's parse, vault
+ * inspection and lookups instead of its own: a message with documents for a patient
+ * (policy_inspection_files), or one no committer took, is inspected once in its
+ * session. Frees in; returns as policy_deliver. */
+int policy_deliver_inspected(struct store *store, struct policy_inspection *in, struct mss_status *st);
 /* st set to a refusal (code 5xx, returns 1) or a failure (returns -1). enh is a constant;
  * text may come from the vault (a profile section's refusal, of no bounded length) and is
  * cut at the reply's length: a cut reply still says why, an abort would end the session. */

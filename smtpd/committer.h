@@ -87,8 +87,11 @@ bool committer_wanted(const struct mss_config *cfg, const struct policy_message 
  * vault first, in this process (policy_inspect: the committer runs no parser of an
  * archive or a CDA), sends the patients' copies decided from it with the message, and
  * files the message in the vault once the answer says its rows are committed, before
- * the caller's 250. Returns 1 when no committer could be reached with nothing sent
- * (the caller delivers itself), else 0 with *rc and *st as policy_deliver gives them
+ * the caller's 250. A message with documents for a patient, or one the committer
+ * could not be sent, is delivered here with that inspection (policy_deliver_inspected:
+ * never inspected twice). Returns 1 when no committer could be reached before the
+ * inspection, or the inspection met a database error (the caller delivers itself),
+ * else 0 with *rc and *st as policy_deliver gives them
  * (a committer lost after the request was sent: as its batch's note says, else 451
  * 4.3.0) and *batch the deliveries its transaction held (0 when lost). */
 int committer_deliver(struct store *store, const struct policy_message *m, int *rc, struct mss_status *st,

@@ -169,9 +169,11 @@ int committer_deliver(struct store *store, const struct policy_message *m, int *
 	if (policy_inspection_files(in)) {
 		/* documents for a patient: filed in the delivery's own transaction, which the
 		 * committer's batch is not (its session filed after the answer, a second
-		 * commit a crash could fall between: stored, unfiled, then sent again) */
-		policy_inspection_end(store, in, false);
-		return 1;
+		 * commit a crash could fall between: stored, unfiled, then sent again); with
+		 * this inspection, not a second one */
+		*batch = 0;
+		*rc = policy_deliver_inspected(store, in, st);
+		return 0;
 	}
 	struct buf req;
 	/* it holds the message: overwritten when it grows and goes, as the session's own
@@ -186,9 +188,10 @@ int committer_deliver(struct store *store, const struct policy_message *m, int *
 	uint64_t since = store_batch_sync_mark(store); /* before it can be committed */
 	int sent = send_request(cfg, &req);
 	buf_free(&req);
-	if (sent < 0) {
-		policy_inspection_end(store, in, false);
-		return 1; /* no committer: the caller delivers itself */
+	if (sent < 0) { /* no committer: delivered here, with this inspection */
+		*batch = 0;
+		*rc = policy_deliver_inspected(store, in, st);
+		return 0;
 	}
 	*batch = 0;
 	struct committer_ans a;

@@ -148,6 +148,14 @@ int vault_delivery_open(struct store *store, const struct policy_message *m, str
 	return 0;
 }
 
+void vault_delivery_move(struct vault_delivery *to, struct vault_delivery *from)
+{
+	*to = *from;
+	if (to->parsed)
+		to->insp.msg = &to->msg; /* the inspection reads the parse it was made from */
+	memset(from, 0, sizeof *from);
+}
+
 void vault_delivery_close(struct vault_delivery *d)
 {
 	if (d->parsed) {

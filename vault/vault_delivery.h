@@ -52,6 +52,9 @@ struct vault_delivery {
 int vault_delivery_open(struct store *store, const struct policy_message *m, struct vault_delivery *d,
                         char *err, size_t errlen);
 void vault_delivery_close(struct vault_delivery *d);
+/* Hands an open delivery (its parse, inspection and lookups) from one holder to
+ * another: from is left closed (closing it again is harmless). */
+void vault_delivery_move(struct vault_delivery *to, struct vault_delivery *from);
 
 /* Fills row with account_get's answer rc (1: a found, 0: none) as the delivery reads
  * it (policy_rcpt_row). */

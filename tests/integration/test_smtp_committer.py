@@ -752,6 +752,54 @@ def test_a_copy_that_does_not_fit_the_committers_parse_fails_the_delivery(mx):
     assert mx.ctl("audit", "verify", check=False).returncode == 0
 
 
+def to_patient(subject, cda=False):
+    """An operator's message to the patient, with a CDA document when cda."""
+    from test_policy_smtp import REMOTE_PRO
+    from test_vault_texts import NARRATIVE_CDA
+    from email.message import EmailMessage
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = REMOTE_PRO, PATIENT, subject
+    msg.set_content("Bonjour,\nvoici le compte rendu.\n")
+    if cda:
+        msg.add_attachment(NARRATIVE_CDA, maintype="application", subtype="xml", filename="cr.xml")
+    return msg
+
+
+def hits_in_a_reused_session(m, function, messages):
+    """Sends messages (to_patient's) from the operator in one connection, served by the
+    session process a warm-up connection used (smtp_session_max_use), which gdb watches:
+    returns how often it called function."""
+    from test_policy_smtp import REMOTE_PRO, as_operator
+    from test_smtp_reuse import connects, disconnects, listening_committer
+    listed_operator(m)
+    m.set(smtp_session_max_use=5)
+    m.start("smtpd")
+    listening_committer(m)
+    s = as_operator(m)
+    assert s.send_message(to_patient("warm-up"), from_addr=REMOTE_PRO, to_addrs=[PATIENT]) == {}
+    s.quit()
+    deadline = time.monotonic() + 10
+    while connects(m)[-1][1] not in disconnects(m) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pid = int(disconnects(m)[connects(m)[-1][1]])
+    script = m.root / "count.gdb"
+    script.write_text(f"set pagination off\nbreak {function}\ncommands\nsilent\n"
+                      'printf "FUNCTION-HIT\\n"\ncontinue\nend\ncontinue\ndetach\n')
+    gdb = gdb_armed(subprocess.Popen(["gdb", "-p", str(pid), "-batch", "-nx", "-x", str(script)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT), pid)
+    try:
+        s = as_operator(m)
+        for msg in messages:
+            assert s.send_message(msg, from_addr=REMOTE_PRO, to_addrs=[PATIENT]) == {}
+        s.quit()
+    finally:
+        time.sleep(0.5)
+        gdb.send_signal(signal.SIGINT)  # stops the process: the script detaches and ends
+        out = (gdb.seen + gdb.communicate(timeout=60)[0]).decode(errors="replace")
+    assert int(disconnects(m)[connects(m)[-1][1]]) == pid, "another session process served it"
+    return out.count("FUNCTION-HIT")
+
+
 @pytest.mark.sqlite_only
 @pytest.mark.skipif(shutil.which("gdb") is None, reason="gdb counts the session's write transactions")
 def test_a_plain_message_to_a_patient_takes_no_write_lock_in_its_session(mss):
@@ -759,47 +807,26 @@ def test_a_plain_message_to_a_patient_takes_no_write_lock_in_its_session(mss):
     after the commit, in one write transaction of its own (vault_file_delivery). A plain
     message has none: its session begins no transaction (it did, an empty BEGIN and COMMIT
     a message, contending with the committer's batches); one with a CDA still files, once."""
-    from test_policy_smtp import REMOTE_PRO, as_operator, inbox
-    from test_smtp_reuse import connects, disconnects, listening_committer
-    from test_vault_texts import NARRATIVE_CDA
-    from email.message import EmailMessage
+    from test_policy_smtp import inbox
     m = mss
-    listed_operator(m)
-    m.set(smtp_session_max_use=5)
-    m.start("smtpd")
-    listening_committer(m)
+    messages = [to_patient("plain"), to_patient("with a CDA", cda=True)]
+    assert hits_in_a_reused_session(m, "store_batch_begin", messages) == 1  # the CDA's filing only
+    assert re.search(r"event=vault_file .*filed=1 ", m.log("smtpd")), m.log("smtpd")[-2000:]
+    assert inbox(m, PATIENT) >= 3
+    assert m.ctl("audit", "verify", check=False).returncode == 0
 
-    def message(subject, cda=False):
-        msg = EmailMessage()
-        msg["From"], msg["To"], msg["Subject"] = REMOTE_PRO, PATIENT, subject
-        msg.set_content("Bonjour,\nvoici le compte rendu.\n")
-        if cda:
-            msg.add_attachment(NARRATIVE_CDA, maintype="application", subtype="xml", filename="cr.xml")
-        return msg
 
-    s = as_operator(m)
-    assert s.send_message(message("warm-up"), from_addr=REMOTE_PRO, to_addrs=[PATIENT]) == {}
-    s.quit()
-    deadline = time.monotonic() + 10
-    while connects(m)[-1][1] not in disconnects(m) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    pid = int(disconnects(m)[connects(m)[-1][1]])
-    script = m.root / "count.gdb"
-    script.write_text("set pagination off\nbreak store_batch_begin\ncommands\nsilent\n"
-                      'printf "BEGIN-HIT\\n"\ncontinue\nend\ncontinue\ndetach\n')
-    gdb = gdb_armed(subprocess.Popen(["gdb", "-p", str(pid), "-batch", "-nx", "-x", str(script)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT), pid)
-    try:
-        s = as_operator(m)
-        assert s.send_message(message("plain"), from_addr=REMOTE_PRO, to_addrs=[PATIENT]) == {}
-        assert s.send_message(message("with a CDA", cda=True), from_addr=REMOTE_PRO, to_addrs=[PATIENT]) == {}
-        s.quit()
-    finally:
-        time.sleep(0.5)
-        gdb.send_signal(signal.SIGINT)  # stops the process: the script detaches and ends
-        out = (gdb.seen + gdb.communicate(timeout=60)[0]).decode(errors="replace")
-    assert int(disconnects(m)[connects(m)[-1][1]]) == pid, "another session process served it"
-    assert out.count("BEGIN-HIT") == 1, out  # the CDA's filing only
+@pytest.mark.sqlite_only
+@pytest.mark.skipif(shutil.which("gdb") is None, reason="gdb counts the session's inspections")
+def test_a_message_with_documents_is_inspected_once_in_its_session(mss):
+    """A message with documents for a patient, which its session delivers itself (its
+    filing in the delivery's transaction), is inspected once there: the inspection
+    made for the committer (policy_inspect) serves the delivery (it inspected the
+    archives and the CDA a second time). A plain message is inspected once too."""
+    from test_policy_smtp import inbox
+    m = mss
+    messages = [to_patient("plain"), to_patient("with a CDA", cda=True)]
+    assert hits_in_a_reused_session(m, "vault_inspect", messages) == 2
     assert re.search(r"event=vault_file .*filed=1 ", m.log("smtpd")), m.log("smtpd")[-2000:]
     assert inbox(m, PATIENT) >= 3
     assert m.ctl("audit", "verify", check=False).returncode == 0
