@@ -150,6 +150,23 @@ struct auth_ctx {
 	const struct mss_config *cfg;
 	const struct oauth_keys *keys;
 	bool defer_login_record;
+	struct auth_cert_memo *memo; /* NULL, or see struct auth_cert_memo */
+};
+
+/* One connection's certificate mapping, read once for its login (mss-smtpd's
+ * submission session process, one per connection, wiped at its end). The pre-login
+ * process asks for the mapping (CERT_MAP: offer EXTERNAL or not) after EHLO, then for
+ * the login (VERIFY) one client round trip later, with the same certificate: the login
+ * takes the account the mapping read instead of reading it again, once (a second
+ * login reads afresh). The row is older by that round trip only, as a login's row
+ * always gets older during its connection: what the sending depends on is read again
+ * at every MAIL, which refuses a disabled account or a changed certificate
+ * (identity.c, cert_stamp). A read transaction less a connection: with the committer
+ * committing between any two, every one reloads SQLite's page cache (issue 15). */
+struct auth_cert_memo {
+	bool set;
+	struct auth_peer peer;  /* the certificate as CERT_MAP named it */
+	struct account account; /* its account, as cert_account accepted it */
 };
 
 /* Short fixed word for logs and audit records ("bad-credentials", ...). */

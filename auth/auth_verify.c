@@ -2,6 +2,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <sodium.h>
+
 #include "audit/audit.h"
 #include "auth/auth.h"
 #include "auth/auth_rules.h"
@@ -85,7 +87,9 @@ static int cert_account(const struct auth_ctx *ctx, const struct auth_peer *peer
 	return 1;
 }
 
-int auth_cert_map(const struct auth_ctx *ctx, const struct auth_peer *peer, struct auth_reply *rp)
+/* cert_account's answer as rp; keep: into ctx->memo for this connection's login. */
+static int map_certificate(const struct auth_ctx *ctx, const struct auth_peer *peer, struct auth_reply *rp,
+                           bool keep)
 {
 	struct account a;
 	int r = cert_account(ctx, peer, &a);
@@ -95,7 +99,33 @@ int auth_cert_map(const struct auth_ctx *ctx, const struct auth_peer *peer, stru
 	/* account addresses are 256 bytes, as AUTH_ADDRESS_MAX */
 	str_assert(str_copy(rp->account, sizeof(rp->account), a.address), "AUTH_ADDRESS_MAX");
 	rp->role = a.role;
+	if (keep && ctx->memo != NULL) {
+		ctx->memo->set = true;
+		ctx->memo->peer = *peer;
+		ctx->memo->account = a;
+	}
 	return 1;
+}
+
+int auth_cert_map(const struct auth_ctx *ctx, const struct auth_peer *peer, struct auth_reply *rp)
+{
+	return map_certificate(ctx, peer, rp, true);
+}
+
+/* The account this connection's mapping read for peer's certificate, taken once (see
+ * struct auth_cert_memo), else read now. Returns as cert_account. */
+static int login_cert_account(const struct auth_ctx *ctx, const struct auth_peer *peer, struct account *a)
+{
+	struct auth_cert_memo *m = ctx->memo;
+
+	if (m == NULL || !m->set)
+		return cert_account(ctx, peer, a);
+	bool same = peer->has_cert && strcmp(m->peer.sha256, peer->sha256) == 0 &&
+	            strcmp(m->peer.email, peer->email) == 0;
+	if (same)
+		*a = m->account;
+	sodium_memzero(m, sizeof(*m)); /* once, and never for another certificate */
+	return same ? 1 : cert_account(ctx, peer, a);
 }
 
 static bool is_token(enum auth_mech m)
@@ -120,7 +150,7 @@ static enum auth_reason account_facts(const struct auth_ctx *ctx, const struct a
 
 	memset(&cert, 0, sizeof(cert));
 	found_facts(rq, a, f);
-	switch (auth_cert_map(ctx, &rq->peer, &cert)) {
+	switch (map_certificate(ctx, &rq->peer, &cert, false)) {
 	case -1:
 		return AUTH_R_INTERNAL;
 	case 1:
@@ -199,8 +229,9 @@ static enum auth_reason external_facts(const struct auth_ctx *ctx, const struct 
 	if (rq->input != AUTH_INPUT_OK)
 		return AUTH_R_MALFORMED;
 	/* the certificate's account, read once: it is the account found, and the account
-	 * the certificate stands for (account_facts would map it again) */
-	r = cert_account(ctx, &rq->peer, a);
+	 * the certificate stands for (account_facts would map it again); or as this
+	 * connection's mapping read it (struct auth_cert_memo) */
+	r = login_cert_account(ctx, &rq->peer, a);
 	if (r < 0)
 		return AUTH_R_INTERNAL;
 	if (r == 0)

@@ -13,7 +13,7 @@
 
 static struct auth_ctx auth_context(const struct imap_session *s)
 {
-	struct auth_ctx c = {s->store, s->cfg, s->oauth, false};
+	struct auth_ctx c = {s->store, s->cfg, s->oauth, false, NULL};
 
 	return c;
 }

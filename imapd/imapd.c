@@ -156,7 +156,7 @@ static void prelogin(int fd, const struct session_info *si, void *arg)
  * it says BYE and closes the channel. */
 static int serve_logins(struct imap_session *s, const struct session_info *si, struct auth_reply *ok)
 {
-	struct auth_ctx c = {s->store, s->cfg, s->oauth, false};
+	struct auth_ctx c = {s->store, s->cfg, s->oauth, false, NULL};
 
 	for (;;) {
 		if (!auth_chan_wait(si->auth_fd))

@@ -14,7 +14,7 @@
 
 static struct auth_ctx auth_context(const struct smtp_session *s)
 {
-	struct auth_ctx c = {s->store, s->cfg, s->ctx->oauth, true};
+	struct auth_ctx c = {s->store, s->cfg, s->ctx->oauth, true, NULL};
 
 	return c;
 }

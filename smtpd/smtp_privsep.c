@@ -129,16 +129,14 @@ void smtp_session_prelogin(int fd, const struct session_info *si, void *arg)
  * connection ended before, -1 when the pre-login process sent a forged message
  * (logged, and ended), -2 when an answer named another account than the one this
  * process logged in before (refused: the pre-login process got a temporary failure). */
-static int serve(const struct smtp_session *s, const struct session_info *si, struct auth_chan_own *own,
-                 bool *logged_in, struct auth_reply *ok, struct auth_handoff *ho)
+static int serve_requests(const struct session_info *si, const struct auth_ctx *c, struct auth_chan_own *own,
+                          bool *logged_in, struct auth_reply *ok, struct auth_handoff *ho)
 {
-	struct auth_ctx c = {s->store, s->cfg, s->ctx->oauth, true};
-
 	*logged_in = false;
 	for (;;) {
 		if (!auth_chan_wait(si->auth_fd))
 			return 0;
-		switch (auth_chan_serve_until_handoff(si->auth_fd, (pid_t)si->prelogin_pid, &c, *logged_in,
+		switch (auth_chan_serve_until_handoff(si->auth_fd, (pid_t)si->prelogin_pid, c, *logged_in,
 		                                      own, ok, ho)) {
 		case AUTH_CHAN_LOGGED_IN:
 			*logged_in = true;
@@ -155,6 +153,20 @@ static int serve(const struct smtp_session *s, const struct session_info *si, st
 			return 0;
 		}
 	}
+}
+
+/* serve_requests with this connection's certificate mapping kept for its login
+ * (struct auth_cert_memo), wiped after: a reused process serves another peer next. */
+static int serve(const struct smtp_session *s, const struct session_info *si, struct auth_chan_own *own,
+                 bool *logged_in, struct auth_reply *ok, struct auth_handoff *ho)
+{
+	struct auth_cert_memo memo;
+	struct auth_ctx c = {s->store, s->cfg, s->ctx->oauth, true, &memo};
+
+	memset(&memo, 0, sizeof(memo));
+	int rc = serve_requests(si, &c, own, logged_in, ok, ho);
+	sodium_memzero(&memo, sizeof(memo));
+	return rc;
 }
 
 /* A hand-off the pre-login process could not have made honestly: on submission before

@@ -114,7 +114,7 @@ void web_post_login(struct web_req *r)
 {
 	static struct auth_request rq; /* 16 KiB of secret: off the stack, wiped below */
 	struct auth_reply rp;
-	struct auth_ctx ctx = {r->st, &r->d->cfg, NULL, false};
+	struct auth_ctx ctx = {r->st, &r->d->cfg, NULL, false, NULL};
 
 	if (!login_csrf_ok(r)) {
 		login_form(r, 403, "Le formulaire de connexion a expiré. Recommencez.");

@@ -69,7 +69,7 @@ void web_page_password(struct web_req *r)
 static enum auth_result verify_current(struct web_req *r, const char *current)
 {
 	static struct auth_request rq; /* 16 KiB of secret: off the stack, wiped below */
-	struct auth_ctx ctx = {r->st, &r->d->cfg, NULL, false};
+	struct auth_ctx ctx = {r->st, &r->d->cfg, NULL, false, NULL};
 	struct auth_reply rp;
 
 	memset(&rq, 0, sizeof(rq));

@@ -49,7 +49,7 @@ static enum auth_result attempt(struct store_fixture *f, enum auth_mech mech, co
                                 struct auth_reply *rp)
 {
 	static struct auth_request rq;
-	struct auth_ctx ctx = {f->st, &f->cfg, NULL, false};
+	struct auth_ctx ctx = {f->st, &f->cfg, NULL, false, NULL};
 
 	memset(&rq, 0, sizeof(rq));
 	rq.mech = mech;
