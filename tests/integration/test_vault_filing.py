@@ -477,13 +477,11 @@ def test_a_message_is_never_stored_without_its_filing(mss_factory, where):
         assert (inbox_count(m, PATIENT), len(vault_docs(m))) == whole
 
 
-@pytest.mark.skipif(shutil.which("gdb") is None, reason="gdb ends the delivery's transaction")
-def test_a_failed_commit_keeps_the_records_of_the_commands_before_it(mss_factory):
-    """The accepted login, MAIL and RCPT of a message with documents are written in its
-    delivery's transaction (deliver_filed): when that transaction fails to commit (here
-    gdb rolls it back just before, as SQLite does itself on a full disk or an I/O error)
-    the client gets 451 and the records are kept for the end of the SMTP transaction, as
-    after a committer's failed batch, never lost: the audit log holds each once."""
+def refused_by_gdb(mss_factory, where, command):
+    """A message with a PDF for the patient, sent while gdb, stopped at where in the
+    professional's session process (inside deliver_filed), runs command there (a
+    rollback): the client gets 451 and the store holds neither the message nor its
+    document. Returns (m, msg) for the test's own checks."""
     from test_smtp_committer import gdb_armed
     from test_smtp_protocol import inbox_count, login
     m = mss_factory()
@@ -494,9 +492,8 @@ def test_a_failed_commit_keeps_the_records_of_the_commands_before_it(mss_factory
     data = msg.as_bytes().replace(b"\n", b"\r\n").replace(b"\r\r\n", b"\r\n")
     c = login(m, PRO)
     pid = session_of(m, PRO)
-    gdb = gdb_armed(subprocess.Popen(["gdb", "-p", str(pid), "-batch", "-nx", "-ex", "break store_batch_end",
-                                      "-ex", "continue", "-ex", "bt", "-ex", "call (void) sql_rollback(st->sql)",
-                                      "-ex", "detach"],
+    gdb = gdb_armed(subprocess.Popen(["gdb", "-p", str(pid), "-batch", "-nx", "-ex", f"break {where}",
+                                      "-ex", "continue", "-ex", "bt", "-ex", command, "-ex", "detach"],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT), pid)
     assert c.cmd("MAIL FROM:<%s>" % PRO)[0] == 250
     assert c.cmd("RCPT TO:<%s>" % PATIENT)[0] == 250
@@ -508,6 +505,17 @@ def test_a_failed_commit_keeps_the_records_of_the_commands_before_it(mss_factory
     assert code == 451, text
     assert c.cmd("QUIT")[0] == 221
     assert (inbox_count(m, PATIENT), len(vault_docs(m))) == (0, 0)
+    return m, msg
+
+
+@pytest.mark.skipif(shutil.which("gdb") is None, reason="gdb ends the delivery's transaction")
+def test_a_failed_commit_keeps_the_records_of_the_commands_before_it(mss_factory):
+    """The accepted login, MAIL and RCPT of a message with documents are written in its
+    delivery's transaction (deliver_filed): when that transaction fails to commit (here
+    gdb rolls it back just before, as SQLite does itself on a full disk or an I/O error)
+    the client gets 451 and the records are kept for the end of the SMTP transaction, as
+    after a committer's failed batch, never lost: the audit log holds each once."""
+    m, _ = refused_by_gdb(mss_factory, "store_batch_end", "call (void) sql_rollback(st->sql)")
     records = dict(m.sql("SELECT action, count(*) FROM audit_log WHERE actor = ? AND result = 'ok' "
                          "GROUP BY action", PRO))
     logins = sum(n for a, n in records.items() if a.endswith(".login"))
@@ -525,32 +533,11 @@ def test_a_transaction_the_database_ended_writes_nothing_alone(mss_factory):
     the store holds neither the message nor a record of its filing; the retry files it
     once. Before, the document's refusal (906) was audited alone and the retry's filing
     audited a second time."""
-    from test_smtp_committer import gdb_armed
-    from test_smtp_protocol import inbox_count, login
+    from test_smtp_protocol import inbox_count
     if os.environ.get("MSS_TEST_PG"):
         pytest.skip("SQLite's own rollback; PostgreSQL refuses every statement of an aborted transaction")
-    m = mss_factory()
-    m.add_demo_accounts()
-    m.start("smtpd")
-    msg = message()
-    msg.add_attachment(PDF, maintype="application", subtype="pdf", filename="a.pdf")
-    data = msg.as_bytes().replace(b"\n", b"\r\n").replace(b"\r\r\n", b"\r\n")
-    c = login(m, PRO)
-    pid = session_of(m, PRO)
     rollback = "call (void) f->store->sql->drv->rollback(f->store->sql)"  # the driver's, below sql_rollback
-    gdb = gdb_armed(subprocess.Popen(["gdb", "-p", str(pid), "-batch", "-nx", "-ex", "break vault_file_rows",
-                                      "-ex", "continue", "-ex", "bt", "-ex", rollback, "-ex", "detach"],
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT), pid)
-    assert c.cmd("MAIL FROM:<%s>" % PRO)[0] == 250
-    assert c.cmd("RCPT TO:<%s>" % PATIENT)[0] == 250
-    assert c.cmd("DATA")[0] == 354
-    c.send(data + b".\r\n")
-    code, text = c.reply()
-    out = (gdb.seen + gdb.communicate(timeout=60)[0]).decode(errors="replace")
-    assert "deliver_filed" in out, out
-    assert code == 451, text
-    assert c.cmd("QUIT")[0] == 221
-    assert (inbox_count(m, PATIENT), len(vault_docs(m))) == (0, 0)
+    m, msg = refused_by_gdb(mss_factory, "vault_file_rows", rollback)
     assert m.sql("SELECT count(*) FROM audit_log WHERE action LIKE 'vault.%'")[0][0] == 0
     assert m.ctl("audit", "verify", check=False).returncode == 0
     send(m, msg)  # the client's retry: the only copy, filed and audited once
