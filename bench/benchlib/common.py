@@ -108,8 +108,9 @@ def print_table(title, header, rows):
     sys.stdout.flush()
 
 
-def proc_tree(root_pid):
-    """The pids of root_pid and all its descendants (from /proc)."""
+def proc_tree(root_pid, prune=()):
+    """The pids of root_pid and all its descendants (from /proc), leaving out the pids of
+    prune and their descendants."""
     children = {}
     for d in os.listdir("/proc"):
         if not d.isdigit():
@@ -124,6 +125,8 @@ def proc_tree(root_pid):
     out, todo = [], [root_pid]
     while todo:
         p = todo.pop()
+        if p in prune:
+            continue
         out.append(p)
         todo.extend(children.get(p, []))
     return out

@@ -29,6 +29,7 @@ class Mss:
                       ("smtp", "submission", "submissions", "imap", "imaps")}
         self.conf = os.path.join(self.dir, "mss.conf")
         self.procs = {}
+        self.launch = list  # cmd -> the command that starts a daemon (cgroup.Side.launch)
         lines = {
             "data_dir": os.path.join(self.dir, "data"),
             "user": pwd.getpwuid(os.getuid()).pw_name,
@@ -99,7 +100,7 @@ class Mss:
         for name in which:
             for attempt in range(tries):
                 log = open(os.path.join(self.dir, name + ".log"), "ab")
-                p = subprocess.Popen([self.bin(name), "-c", self.conf, "-d"],
+                p = subprocess.Popen(self.launch([self.bin(name), "-c", self.conf, "-d"]),
                                      stdout=log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
                 log.close()

@@ -67,6 +67,7 @@ class Postfix:
         self.ports = {k: common.free_port() for k in ("starttls", "tls", "plain")}
         self.maxproc = maxproc
         self.started = False
+        self.launch = list  # cmd -> the command that starts the master (cgroup.Side.launch)
 
     def _write(self, name, text):
         with open(os.path.join(self.conf, name), "w") as f:
@@ -153,7 +154,12 @@ class Postfix:
         self._write("master.cf", rows)
 
     def _postfix(self, *args, check=True):
-        return subprocess.run(["postfix", "-c", self.conf] + list(args),
+        """postfix -c CONF ARGS; "start" through self.launch, so that the master and all
+        it forks start where launch puts them (an accounting group, a CPU set)."""
+        cmd = ["postfix", "-c", self.conf] + list(args)
+        if args[:1] == ("start",):
+            cmd = self.launch(cmd)
+        return subprocess.run(cmd,
                               capture_output=True, text=True, timeout=120, check=check)
 
     def log_tail(self, n=5):

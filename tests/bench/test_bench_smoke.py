@@ -65,9 +65,31 @@ def check_runs(figures, servers, out):
     return runs
 
 
+def bench_groups():
+    """The accounting groups bench/smtp made and left, in any cgroup hierarchy."""
+    return glob.glob("/sys/fs/cgroup/**/mss-bench-*", recursive=True)
+
+
+def check_server_cpu(figures, servers, out):
+    """Each row's server CPU per message measured (root: the groups are writable) and its
+    client's, the Postfix/MSS ratio beside the rate's; the groups removed afterwards."""
+    if os.geteuid() != 0:
+        assert "server CPU: not measured" in out, out[-3000:]
+        return
+    assert figures["server_cpu_accounting"].startswith("cgroup v"), figures
+    for r in figures["runs"]:
+        assert r["server_cpu_ms_per_msg"] > 0 and r["server_cpu"]["seconds"] > 0, r
+        assert r["client_cpu_ms_per_msg"] > 0, r
+    assert "server CPU: " in out and "ms/message" in out
+    if "postfix" in servers:
+        assert all(x["postfix_over_mss_server_cpu"] > 0 for x in figures["ratios"]), figures
+    assert bench_groups() == []
+
+
 def test_smtp(tmp_path):
     """Both C clients (smtp-source on the MX port, smtp-gen with AUTH EXTERNAL on
-    submission), both rows each, against MSS and Postfix."""
+    submission), both rows each, against MSS and Postfix; each server's CPU per message
+    from its accounting group."""
     if not have("smtp-source", "stunnel4"):
         pytest.skip("smtp-source and stunnel4 needed (scripts/install-deps --bench)")
     n = 4
@@ -76,6 +98,8 @@ def test_smtp(tmp_path):
     if len(servers) == 1:
         args.append("--no-postfix")
     out, figures = run_bench(tmp_path, "smtp", *args)
+    check_server_cpu(figures, servers, out)
+    assert figures["split_cpus"] is None and all("split" not in r for r in figures["runs"])
     assert "SMTP: %d msgs" % n in out
     assert "the patient's INBOX holds %d messages" % (4 * n) in out
     runs = check_runs(figures, servers, out)
@@ -89,6 +113,41 @@ def test_smtp(tmp_path):
         if r["mode"].startswith("submission"):
             assert r["p50_ms"] is not None and r["p99_ms"] is not None
     assert "smtp-gen" in figures["client"] and "smtp-source" in figures["client"]
+
+
+def test_smtp_split_cpus(tmp_path):
+    """--split-cpus: the servers on one CPU, the client on another, the pinning checked on
+    both sides' processes during each row; with the cgroup v2 accounting where the
+    machine has it beside v1 (test_smtp takes v1)."""
+    if not have("smtp-source", "stunnel4", "taskset"):
+        pytest.skip("smtp-source, stunnel4 and taskset needed")
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("--split-cpus needs two CPUs")
+    args = ["-n", "20", "-c", "2", "--max-seconds", "120", "--split-cpus"]
+    if os.path.exists("/sys/fs/cgroup/unified/cgroup.procs") or \
+            os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+        args += ["--cgroup", "v2"]
+    servers = ["mss", "postfix"] if postfix_usable() else ["mss"]
+    if len(servers) == 1:
+        args.append("--no-postfix")
+    out, figures = run_bench(tmp_path, "smtp", *args)
+    check_server_cpu(figures, servers, out)
+    if "--cgroup" in args and os.geteuid() == 0:
+        assert figures["server_cpu_accounting"].startswith("cgroup v2"), figures
+    cpus = sorted(os.sched_getaffinity(0))
+    split = {"server": str(cpus[0]), "client": str(cpus[-1])}
+    assert figures["split_cpus"] == split
+    assert ("servers on CPU %(server)s, the client (and this script) on CPU %(client)s"
+            % split) in out
+    for r in check_runs(figures, servers, out):
+        sp = r["split"]
+        assert sp["server_cpus"] == split["server"] and sp["client_cpus"] == split["client"]
+        assert sp["pinning_held"] and sp["pinning"]["samples"] >= 1, r
+        # the server's processes were seen, each allowed only the server's CPU
+        assert sp["pinning"]["server_pids"] > 0, r
+        assert all(lists == [split["server"]] for lists in sp["pinning"]["server"].values())
+        assert set(sp["cpu_busy"]) == {str(c) for c in range(os.cpu_count())}, r
+    assert "pinning held" in out and "NOT HELD" not in out
 
 
 def test_imap(tmp_path):
