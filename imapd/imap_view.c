@@ -132,9 +132,10 @@ static void view_watch_drain(struct imap_view *v)
 		store_watch_drain(v->watch_fd);
 }
 
-/* A SELECT again has just read the mailbox's HIGHESTMODSEQ and UIDNEXT, the watch
- * drained before (view_watch_drain): the catching up before its tagged reply compares
- * with them instead of asking the store again, as after a body fetch (issue 15). */
+/* A SELECT has just read the mailbox's HIGHESTMODSEQ and UIDNEXT, the watch drained
+ * before (view_watch_drain; a first SELECT's opened before, select_head): the catching
+ * up before its tagged reply compares with them instead of asking the store again, as
+ * after a body fetch (issue 15). */
 static void view_stamp(struct imap_view *v)
 {
 	v->stamp_highestmodseq = v->highestmodseq;
@@ -322,22 +323,43 @@ static int view_reselect(struct imap_session *s, const struct imap_target *t, bo
 	return 1;
 }
 
+/* The mailbox's watch (store_watch_open), opened before the mailbox is read so that a
+ * change committed after the reading wakes it; -1 (logged) when it cannot be. */
+static int view_watch_open(int64_t mailbox_id, struct store *st)
+{
+	char err[256];
+	int fd = store_watch_open(st, mailbox_id, err, sizeof(err));
+	if (fd < 0)
+		log_warn("imap.watch", "mailbox_id=%lld error=\"%s\"", (long long)mailbox_id, err);
+	return fd;
+}
+
 /* A first SELECT of one's own mailbox: its counts, keywords and first unseen message,
- * registered as select_registered does; the messages wait for imap_view_load. */
+ * registered as select_registered does; the messages wait for imap_view_load. The
+ * mailbox's watch is opened (*watch_fd) before the counts are read: a change committed
+ * after their reading then wakes IDLE and NOTIFY and is told at the next command, so
+ * the catching up before the tagged reply compares with what they read (view_stamp)
+ * instead of asking the store again (issue 15, as view_rehead does). */
 static int select_head(struct imap_session *s, const struct imap_target *t, struct store_mailbox *mb,
-                       struct store_view **sv)
+                       struct store_view **sv, int *watch_fd)
 {
 	struct imap_view *v = &s->view;
 	char err[256];
+	*watch_fd = -1;
 	int rc = store_mailbox_get(s->store, t->owner, t->name, mb, err, sizeof(err));
 	if (rc == 1 && store_view_open(s->store, mb->id, sv, err, sizeof(err)) < 0)
 		log_warn("imap.retained", "mailbox_id=%lld error=\"%s\"", (long long)mb->id, err);
-	if (rc == 1)
+	if (rc == 1) {
+		*watch_fd = view_watch_open(mb->id, s->store);
 		rc = store_select_head(s->store, mb->id, mb, s->enabled_rev2 ? NULL : &v->pending_unseen,
 		                       head_keywords, v, err, sizeof(err));
+	}
 	if (rc < 0)
 		log_err("imap.select", "user=%s error=\"%s\"", s->account.address, err);
 	if (rc != 1) {
+		if (*watch_fd >= 0)
+			store_watch_close(*watch_fd);
+		*watch_fd = -1;
 		store_view_close(s->store, *sv, err, sizeof(err));
 		*sv = NULL;
 		return rc;
@@ -415,13 +437,14 @@ int imap_view_open(struct imap_session *s, const struct imap_target *t, bool rea
 	struct imap_view *v = &s->view;
 	v->shared = t->shared; /* what the scan strips and hides (view_fill_one) */
 	struct store_view *sv = NULL;
-	char err[256];
-	int rc = t->shared ? select_registered(s, t, mb, &sv) : select_head(s, t, mb, &sv);
+	int watch_fd = -1;
+	int rc = t->shared ? select_registered(s, t, mb, &sv) : select_head(s, t, mb, &sv, &watch_fd);
 	if (rc != 1) {
 		imap_view_close(s); /* the messages read before a failure */
 		return rc;
 	}
 	v->sv = sv;
+	v->watch_fd = watch_fd;
 	v->open = true;
 	v->id = mb->id;
 	str_assert(str_copy(v->name, sizeof(v->name), mb->name), "STORE_MAILBOX_MAX both");
@@ -443,9 +466,10 @@ int imap_view_open(struct imap_session *s, const struct imap_target *t, bool rea
 		imap_view_collect_keywords(v);
 	}
 	view_seen(s);
-	v->watch_fd = store_watch_open(s->store, v->id, err, sizeof(err));
-	if (v->watch_fd < 0)
-		log_warn("imap.watch", "mailbox_id=%lld error=\"%s\"", (long long)v->id, err);
+	if (t->shared)
+		v->watch_fd = view_watch_open(v->id, s->store);
+	else if (v->pending && v->watch_fd >= 0)
+		view_stamp(v); /* the counts were read after the watch was opened */
 	s->state = IMAP_STATE_SELECTED;
 	return 1;
 }

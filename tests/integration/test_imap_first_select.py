@@ -6,6 +6,9 @@ changes the mailbox between the SELECT and the first command that reads it, the
 messages are numbered as the SELECT announced them and the changes come as untagged
 EXPUNGE, FETCH and EXISTS at the next catching up, as for a view read at SELECT."""
 import re
+import shutil
+
+import pytest
 
 from test_imap_helpers import append_with_flags as append, ok_cmd as ok, patient_session as session
 
@@ -155,3 +158,39 @@ def test_reselect_before_any_read(imapd):
     ok(c, "C1", "EXAMINE INBOX")
     fresh = fetched(ok(c, "C2", "FETCH 1:* (UID FLAGS)"))
     assert mine == fresh and [u for _, u, _ in mine] == [4, 5, 6, 7], (mine, fresh)
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
+def test_first_select_catches_up_without_a_statement(imapd):
+    """A session's first SELECT opens the mailbox's watch before it reads the counts, so
+    that the catching up before its tagged reply compares with what it read instead of
+    asking the store again (issue 15, firstselect: one read transaction and one watch
+    drain fewer); a change committed right after is told at the next command, and wakes
+    an IDLE begun after the SELECT, as before."""
+    from test_imap_memory import session_process
+    from test_imap_reselect import locks_and_drains, pro_session
+    a = pro_session(imapd)  # a patient's commands also read her vault first
+    for i in range(3):
+        append(a, f"P{i}", ("$Zed", "$Alpha", "$Zed")[i], i)
+    pid = session_process(imapd)
+    assert pid is not None
+    lines = []
+    # the account and the mailbox by name (two), the counts, keywords and first unseen
+    # (one), \Recent's claim (a write), the retained rows the view's registration may
+    # free (one): five read locks and no drain; before, the catching up took a sixth and
+    # drained the watch
+    assert locks_and_drains(pid, lambda: lines.extend(ok(a, "S1", "SELECT INBOX"))) == (5, 0)
+    flags = [x for x in lines if x.startswith(b"* FLAGS")]
+    assert flags and flags[0].index(b"$Zed") < flags[0].index(b"$Alpha"), lines  # by first UID
+
+    b = pro_session(imapd)
+    append(b, "B1", "", 9)
+    assert b"* 4 EXISTS" in ok(a, "S2", "NOOP")
+    a.send(b"I1 IDLE\r\n")
+    assert a.readline().startswith(b"+ "), "IDLE refused"
+    append(b, "B2", "", 10)
+    assert a.readline().strip() == b"* 5 EXISTS"
+    a.send(b"DONE\r\n")
+    lines, t = a.read_until_tagged("I1")
+    assert t.startswith(b"I1 OK"), (lines, t)
