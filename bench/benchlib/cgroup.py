@@ -219,7 +219,9 @@ def cpu_list(cpus):
 
 
 def cpu_times():
-    """{cpu: (busy ticks, all ticks)} from /proc/stat."""
+    """{cpu: (busy ticks, all ticks, interrupt ticks)} from /proc/stat; interrupts (irq and
+    softirq: among them loopback's packets, handled on the sending CPU) are busy time that
+    no process's CPU counts."""
     out = {}
     with open("/proc/stat") as f:
         for line in f:
@@ -228,16 +230,18 @@ def cpu_times():
                 v = [int(t) for t in x[1:]]
                 idle = v[3] + (v[4] if len(v) > 4 else 0)  # idle + iowait
                 total = sum(v[:8])  # guest time is counted in user already
-                out[int(x[0][3:])] = (total - idle, total)
+                out[int(x[0][3:])] = (total - idle, total, v[5] + v[6])
     return out
 
 
-def busy_share(before, after):
-    """{cpu: share of the time it was busy} between two cpu_times()."""
+def busy_share(before, after, field=0):
+    """{cpu: share of the time it was busy} between two cpu_times() (field 2: in
+    interrupts)."""
     out = {}
-    for c, (b1, t1) in after.items():
-        b0, t0 = before.get(c, (b1, t1))
-        out[c] = round((b1 - b0) / (t1 - t0), 3) if t1 > t0 else None
+    for c, now in after.items():
+        then = before.get(c, now)
+        out[c] = (round((now[field] - then[field]) / (now[1] - then[1]), 3)
+                  if now[1] > then[1] else None)
     return out
 
 
@@ -350,6 +354,8 @@ class Row:
             script = round((self.script1 - self.script0) / wall, 3) if wall else None
             r["split"] = {"server_cpus": want["server"], "client_cpus": want["client"],
                           "cpu_busy": {str(c): v for c, v in sorted(busy.items())},
+                          "cpu_interrupts": {str(c): v for c, v in sorted(
+                              busy_share(self.times0, self.times1, 2).items())},
                           "client_share_of_its_cpus": share,
                           "script_share_of_client_cpus": script,
                           "pinning": self.pins, "pinning_held": held,

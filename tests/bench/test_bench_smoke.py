@@ -147,7 +147,8 @@ def test_smtp_split_cpus(tmp_path):
         assert sp["pinning"]["server_pids"] > 0, r
         assert all(lists == [split["server"]] for lists in sp["pinning"]["server"].values())
         assert set(sp["cpu_busy"]) == {str(c) for c in range(os.cpu_count())}, r
-    assert "pinning held" in out and "NOT HELD" not in out
+        assert set(sp["cpu_interrupts"]) == set(sp["cpu_busy"]), r
+    assert "pinning held" in out and "NOT HELD" not in out and "interrupts" in out
 
 
 def test_imap(tmp_path):
