@@ -20,8 +20,8 @@ DAEMON_PORTS = {"mss-smtpd": ("smtp", "submission", "submissions"), "mss-imapd":
 
 
 class Mss:
-    def __init__(self, pki, workdir=None, max_sessions=1000, extra=None):
-        self.build = common.build_dir()
+    def __init__(self, pki, workdir=None, max_sessions=1000, extra=None, build=None):
+        self.build = build or common.build_dir()
         self.pki = pki
         self.dir = workdir or tempfile.mkdtemp(prefix="mss-bench-")
         os.makedirs(self.dir, exist_ok=True)

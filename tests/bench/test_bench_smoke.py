@@ -148,6 +148,33 @@ def test_smtp_split_cpus(tmp_path):
     assert "pinning held" in out and "NOT HELD" not in out and "interrupts" in out
 
 
+def test_smtp_second_build(tmp_path):
+    """--mss-build-dir-2 runs the same rows against a second build (here the same one)
+    in the same run: its rows under its label, each message accepted (EXTERNAL on
+    submission as for the first build), its ratio to the first in the "/MSS" column."""
+    if not have("smtp-source", "stunnel4"):
+        pytest.skip("smtp-source and stunnel4 needed (scripts/install-deps --bench)")
+    n = 2
+    out, figures = run_bench(tmp_path, "smtp", "-n", str(n), "-c", "1", "--max-seconds", "120",
+                             "--no-postfix", "--mss-build-dir-2", os.environ["MSS_BUILD_DIR"],
+                             "--mss-label-2", "MSS again")
+    runs = check_runs(figures, ["mss", "mss2"], out)
+    modes = ["mx-per-message", "mx-persistent", "submission-per-message",
+             "submission-persistent"]
+    for server in ("mss", "mss2"):
+        assert [r["mode"] for r in runs if r["server"] == server] == modes
+        assert "%-8s the patient's INBOX holds %d messages" % (server, 4 * n) in out
+    for r in runs:
+        assert r["accepted"] == n and r["errors"] == 0, "%r\n%s" % (r, out[-3000:])
+    first, second = ([r for r in runs if r["server"] == s] for s in ("mss", "mss2"))
+    for a, b in zip(first, second):  # measured alike: each in an accounting group of its own
+        assert (a["server_cpu_ms_per_msg"] is None) == (b["server_cpu_ms_per_msg"] is None)
+    table = out[out.index("\nSMTP: "):]
+    assert "/MSS" in table.splitlines()[2]
+    assert len([l for l in table.splitlines() if l.startswith("MSS again ")]) == 4
+    assert figures["labels"]["mss2"].startswith("MSS again (")
+
+
 def test_imap(tmp_path):
     args = ["-m", "5", "-c", "2", "-r", "1", "--idle", "2", "--populate-clients", "2",
             "--max-seconds", "120", "--body-loop", "20"]
