@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -396,6 +397,59 @@ static void test_forked_writers_never_tear(void **state)
 	tls_scache_free(c);
 }
 
+/* Under ASan each page of the table touched has its shadow page touched too (the
+ * slots are far apart: one shadow page each). */
+#if defined(__SANITIZE_ADDRESS__)
+#define FAULTS_PER_PAGE 2
+#else
+#define FAULTS_PER_PAGE 1
+#endif
+
+static long minor_faults(void)
+{
+	struct rusage ru;
+
+	assert_int_equal(getrusage(RUSAGE_SELF, &ru), 0);
+	return ru.ru_minflt;
+}
+
+/* A put, and a get, touch one page of the table: a process forked with the table
+ * maps its pages at their first touch (a fork does not copy a shared anonymous
+ * mapping's page table entries), one fault each, and slots of 4,064 bytes straddled
+ * two pages nearly all (about twice the faults counted here). */
+static void test_a_slot_is_one_page(void **state)
+{
+	static uint8_t der[1800], out[TLS_SCACHE_DER_MAX]; /* a session with its certificate */
+	struct tls_scache *warm = tls_scache_new(4), *c = tls_scache_new(1024);
+	uint8_t id[32];
+	long before, faults, gets;
+	int kept = 0;
+
+	(void)state;
+	memset(der, 0x5a, sizeof der);
+	memset(out, 0, sizeof out);
+	id_of(id, 1); /* the code and the stack of put and get, touched first */
+	assert_int_equal(tls_scache_put(warm, id, 32, 100, 200, der, sizeof der), 0);
+	assert_int_equal(tls_scache_get(warm, id, 32, 100, out, sizeof out), (ssize_t)sizeof der);
+	before = minor_faults();
+	for (uint8_t i = 1; i <= 16; i++) {
+		id_of(id, i);
+		assert_int_equal(tls_scache_put(c, id, 32, 100, 200, der, sizeof der), 0);
+	}
+	faults = minor_faults() - before;
+	before = minor_faults();
+	for (uint8_t i = 1; i <= 16; i++) { /* one per slot: a later id replaced an earlier */
+		id_of(id, i);
+		kept += tls_scache_get(c, id, 32, 100, out, sizeof out) == (ssize_t)sizeof der;
+	}
+	gets = minor_faults() - before;
+	assert_true(kept >= 8);
+	assert_in_range(faults, kept * FAULTS_PER_PAGE, kept * FAULTS_PER_PAGE + kept / 4);
+	assert_in_range(gets, 0, 2); /* the pages the puts mapped */
+	tls_scache_free(warm);
+	tls_scache_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -409,6 +463,7 @@ int main(void)
 	    cmocka_unit_test(test_dead_writer_slot_taken_over),
 	    cmocka_unit_test(test_live_writer_slot_not_read),
 	    cmocka_unit_test(test_forked_writers_never_tear),
+	    cmocka_unit_test(test_a_slot_is_one_page),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
