@@ -241,22 +241,51 @@ def test_sighup_follows_the_ticket_lifetime(mx, tmp_path):
 # the slot half-written, and the next writer takes it over (lib/tls_scache.h). With a
 # table of one slot, every session goes through that slot.
 
-def mx_prelogin(m):
-    """An MX connection after its greeting and EHLO, in clear, and its pre-login process
-    (a new child of the master that does not hold the database; smtp_session_max_use 1:
-    a new one per connection)."""
+def server_socket(port, peer_port):
+    """The inode of the server's end of a TCP connection from 127.0.0.1:peer_port to
+    127.0.0.1:port (/proc/net/tcp), None while the server has not accepted it."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        f = line.split()
+        if int(f[1].split(":")[1], 16) == port and int(f[2].split(":")[1], 16) == peer_port and f[3] == "01":
+            return f[9]
+    return None
+
+
+def holds(pid, target):
+    return target in fd_targets_or_none(pid)
+
+
+def mx_prelogin(m, meanwhile=None):
+    """An MX connection after its greeting and EHLO, in clear, and its pre-login process:
+    the new child of the master that holds the connection's socket and not the database
+    (smtp_session_max_use 1: a new one per connection). Found by the socket, not as "the
+    one of the two new children": other children may start meanwhile (a helper its
+    keeper forks after the start was logged, slow under load; another connection's
+    processes; meanwhile() opens one)."""
     master = m.procs["smtpd"].pid
     before = set(children(master))
+    if meanwhile is not None:
+        meanwhile()
     c = RawSmtp(m.port("smtp"))
     assert c.reply()[0] == 220
     assert c.cmd("EHLO mx.other-operator.test")[0] == 250
-    for _ in range(100):
-        new = [p for p in children(master) if p not in before]
-        pre = [p for p in new if not any(t.endswith("mss.db") for t in fd_targets(p))]
-        if len(new) == 2 and len(pre) == 1:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        inode = server_socket(m.port("smtp"), c.sock.getsockname()[1])
+        pre = [p for p in children(master) if p not in before and inode is not None
+               and holds(p, f"socket:[{inode}]")
+               and not any(t.endswith("mss.db") for t in fd_targets_or_none(p))]
+        if len(pre) == 1:
             return c, pre[0]
         time.sleep(0.05)
     raise AssertionError("no pre-login process found")
+
+
+def fd_targets_or_none(pid):
+    try:
+        return fd_targets(pid)
+    except OSError:
+        return []  # gone meanwhile
 
 
 def handshake(c, ctx):
@@ -276,6 +305,32 @@ def resumes(m, tmp_path):
     out, reused = s_client(m, "operator", sess_in=sess, lines=(f"MAIL FROM:<{OPERATOR}>",))
     assert reused and re.search(r"^250 2\.1\.0", out, re.M), out
     return out
+
+
+def test_prelogin_found_beside_other_new_processes(mx):
+    """mx_prelogin names the connection's own pre-login process when other children of
+    the master start meanwhile: here another MX connection's pair, after a start under
+    load a helper its keeper forks late (the gdb test below failed so once, "no
+    pre-login process found", when two new children were looked for)."""
+    m = mx
+    m.set(smtp_session_max_use=1)
+    started(m)
+    other = []
+
+    def another():
+        o = RawSmtp(m.port("smtp"))
+        other.append(o)
+        assert o.reply()[0] == 220
+
+    c, pre = mx_prelogin(m, meanwhile=another)
+    try:
+        mine = server_socket(m.port("smtp"), c.sock.getsockname()[1])
+        theirs = server_socket(m.port("smtp"), other[0].sock.getsockname()[1])
+        assert holds(pre, f"socket:[{mine}]") and not holds(pre, f"socket:[{theirs}]")
+        assert not any(t.endswith("mss.db") for t in fd_targets_or_none(pre))
+    finally:
+        c.close()
+        other[0].close()
 
 
 def test_resumption_survives_killed_prelogin_processes(mx, tmp_path):
