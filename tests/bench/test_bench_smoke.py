@@ -175,6 +175,21 @@ def test_smtp_second_build(tmp_path):
     assert figures["labels"]["mss2"].startswith("MSS again (")
 
 
+def test_imap_mss_conf_named(tmp_path):
+    """--mss-conf's lines are named with the figures they changed (header, table, JSON):
+    a result file of another configuration cannot pass for the bench's own; a line that
+    is not KEY=VALUE is refused before anything starts."""
+    out, figures = run_bench(tmp_path, "imap", "-m", "3", "-c", "1", "-r", "1", "--idle", "1",
+                             "--populate-clients", "1", "--max-seconds", "120", "--body-loop",
+                             "0", "--no-dovecot", "--mss-conf", "imap_view_lookups=16")
+    assert figures["mss_conf"] == {"imap_view_lookups": "16"}, figures.get("mss_conf")
+    assert "MSS's mss.conf over the bench's own: imap_view_lookups=16" in out
+    assert "; MSS with imap_view_lookups=16" in out[out.index("\nIMAP: "):].splitlines()[1]
+    r = subprocess.run([sys.executable, str(BENCH / "imap"), "--mss-conf", "imap_view_lookups"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "is not KEY=VALUE" in r.stderr, r.stdout + r.stderr
+
+
 def test_imap(tmp_path):
     args = ["-m", "5", "-c", "2", "-r", "1", "--idle", "2", "--populate-clients", "2",
             "--max-seconds", "120", "--body-loop", "20"]
