@@ -1050,6 +1050,21 @@ static void test_select_head_first_unseen(void **state)
 	set_sql(f, "UPDATE messages SET keywords = '$C' WHERE uid = 40");
 	assert_int_equal(head_unseen(f, inbox, &kw), 0);
 	assert_string_equal((const char *)kw.data, "$A $B|$B|$C|");
+	/* the order of the first UIDs, not the lists' own (that of each engine's collation):
+	 * a list sorting last but first in the mailbox, one a prefix of another's, one whose
+	 * only message goes (review4: statement per list, sorted in C) */
+	set_sql(f, "UPDATE messages SET keywords = 'zz' WHERE uid = 1");
+	set_sql(f, "UPDATE messages SET keywords = '$A' WHERE uid IN (4, 39)");
+	assert_int_equal(head_unseen(f, inbox, &kw), 0);
+	assert_string_equal((const char *)kw.data, "zz|$A|$A $B|$B|$C|");
+	set_sql(f, "UPDATE messages SET flags = flags | 8 WHERE uid = 40");
+	gone = NULL;
+	ngone = 0;
+	assert_int_equal(store_expunge(f->st, inbox, NULL, 0, &gone, &ngone, f->err, sizeof(f->err)), 0);
+	assert_int_equal(ngone, 1);
+	free(gone);
+	assert_int_equal(head_unseen(f, inbox, &kw), 0);
+	assert_string_equal((const char *)kw.data, "zz|$A|$A $B|$B|");
 	buf_free(&kw);
 }
 
