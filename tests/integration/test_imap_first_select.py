@@ -194,3 +194,84 @@ def test_first_select_catches_up_without_a_statement(imapd):
     a.send(b"DONE\r\n")
     lines, t = a.read_until_tagged("I1")
     assert t.startswith(b"I1 OK"), (lines, t)
+
+
+@pytest.mark.skipif(shutil.which("gdb") is None, reason="gdb stops the session inside its SELECT")
+def test_first_select_changes_around_its_reading_told_once(imapd, tmp_path):
+    """Not left to chance: gdb stops the session process in its first SELECT, once with
+    the mailbox's watch open and the counts not read yet (store_select_head), once with
+    them read and the tagged reply not sent yet (its return), and another session
+    appends a message at each stop (and expunges one at the second). The first is in
+    SELECT's EXISTS and never told again; the second's are told once (at the next
+    command since afc436c, where the watch
+    is opened before the counts and the catching up before the tagged reply no longer
+    asks the store), and an IDLE after has nothing to tell (review4)."""
+    import subprocess
+    import time
+    from test_imap_memory import session_process
+    from test_imap_reselect import pro_session
+    from test_tls_resume import state
+    a = pro_session(imapd)
+    for i in range(3):
+        append(a, f"P{i}", "", i)
+    pid = session_process(imapd)  # a's, the only one yet
+    assert pid is not None
+    b = pro_session(imapd)
+    ok(b, "B0", "SELECT INBOX")
+    hit, go = [tmp_path / f"hit{i}" for i in (1, 2)], [tmp_path / f"go{i}" for i in (1, 2)]
+
+    def wait_for(path):
+        return f"shell touch {hit[path]}; while [ ! -e {go[path]} ]; do sleep 0.05; done"
+
+    gdb = subprocess.Popen(["gdb", "-nx", "-batch", "-p", str(pid), "-ex", "break store_select_head",
+                            "-ex", "continue", "-ex", wait_for(0), "-ex", "finish", "-ex", wait_for(1),
+                            "-ex", "detach"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60  # attached, breakpoint set, running again
+        while not (state(pid).get("TracerPid", "0") != "0" and state(pid).get("State", "")[:1] == "S"):
+            assert time.monotonic() < deadline and gdb.poll() is None, "gdb did not attach"
+            time.sleep(0.1)
+        time.sleep(0.5)
+        a.send(b"S1 SELECT INBOX\r\n")
+        while not hit[0].exists() and gdb.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert hit[0].exists(), "no first stop"
+        append(b, "B1", "", 7)  # after the watch, before the reading
+        go[0].touch()
+        deadline = time.monotonic() + 60
+        while not hit[1].exists() and gdb.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert hit[1].exists(), "no second stop"
+        # after the reading, before the tagged reply: UID 1 expunged, a message appended
+        ok(b, "B2", "UID STORE 1 +FLAGS.SILENT (\\Deleted)")
+        ok(b, "B3", "EXPUNGE")
+        append(b, "B4", "", 8)
+        go[1].touch()
+        out = gdb.communicate(timeout=60)[0]
+    finally:
+        for g in go:
+            g.touch()
+        if gdb.poll() is None:
+            gdb.kill()
+            gdb.wait()
+    assert "store_select_head" in out, out
+    told, t = a.read_until_tagged("S1")
+    assert t.startswith(b"S1 OK"), (told, t)
+    assert b"* 4 EXISTS" in told, told  # B1: read by the SELECT
+    told += ok(a, "N1", "NOOP") + ok(a, "N2", "NOOP")
+    # the second stop's changes told once, before the tagged reply or at the next
+    # command; B1 never again
+    assert [x for x in told if x.endswith((b"EXISTS", b"EXPUNGE"))] == [
+        b"* 4 EXISTS", b"* 1 EXPUNGE", b"* 4 EXISTS"], told
+    a.send(b"I1 IDLE\r\n")
+    assert a.readline().startswith(b"+ "), "IDLE refused"
+    a.sock.settimeout(1.5)  # perhaps woken by the watch's events: nothing new to tell
+    try:
+        early = a.readline()
+    except OSError:
+        early = None
+    a.sock.settimeout(20)
+    assert early is None, early
+    a.send(b"DONE\r\n")
+    lines, t = a.read_until_tagged("I1")
+    assert t.startswith(b"I1 OK") and not lines, (lines, t)
