@@ -28,11 +28,12 @@ def build():
         return exe
     os.makedirs(out_dir, exist_ok=True)
     cc = os.environ.get("CC", "cc")
+    tmp = "%s.%d.tmp" % (exe, os.getpid())  # benches started together each build their own
     r = subprocess.run([cc, "-O2", "-Wall", "-Wextra", "-Werror", "-pthread", "-o",
-                        exe + ".tmp", SOURCE], capture_output=True, text=True, timeout=120)
+                        tmp, SOURCE], capture_output=True, text=True, timeout=120)
     if r.returncode != 0:
         raise RuntimeError("cannot build %s with %s: %s" % (SOURCE, cc, r.stderr.strip()[-500:]))
-    os.replace(exe + ".tmp", exe)
+    os.replace(tmp, exe)
     return exe
 
 

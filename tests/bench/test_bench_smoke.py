@@ -261,3 +261,20 @@ def test_commit_batch(tmp_path):
     assert [r["mode"] for r in runs] == ["sessions", "committer 5", "committer 20"], out
     assert all(r["deliveries"] == 40 and r["wal_frames"] > 0 for r in runs), out
     assert [r["commits"] for r in runs] == [40, 8, 2], out
+
+
+def test_smtp_gen_built_by_two_at_once(tmp_path):
+    """Two benches started together on a build without smtp-gen (the smoke runs, -n 2)
+    both get it: each compiles to a file of its own before the rename (they shared
+    smtp-gen.tmp, and one failed: "No such file or directory: ...smtp-gen.tmp")."""
+    code = ("import sys; sys.path.insert(0, %r); from benchlib import smtp_gen; "
+            "print(smtp_gen.build())" % str(BENCH))
+    env = dict(os.environ, MSS_BUILD_DIR=str(tmp_path))
+    for _ in range(3):
+        for f in glob.glob(str(tmp_path / "bench" / "smtp-gen*")):
+            os.unlink(f)
+        ps = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True) for _ in range(3)]
+        outs = [(p.communicate(timeout=TIMEOUT)[0], p.returncode) for p in ps]
+        assert all(rc == 0 for _, rc in outs), outs
+        assert os.listdir(tmp_path / "bench") == ["smtp-gen"], os.listdir(tmp_path / "bench")

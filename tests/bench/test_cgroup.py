@@ -119,7 +119,12 @@ def test_whole_mss_tree_in_its_group():
     m.launch = side.launch
     try:
         m.start(("mss-smtpd",))
-        names = check_tree(side, m.pid("mss-smtpd"))
+        deadline = time.monotonic() + 30  # the committer names itself once it runs
+        while True:
+            names = check_tree(side, m.pid("mss-smtpd"))
+            if {"mss-smtpd", "mss-committer"} <= names or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         assert {"mss-smtpd", "mss-committer"} <= names, names
     finally:
         m.remove()
