@@ -206,11 +206,10 @@ def test_first_select_changes_around_its_reading_told_once(imapd, tmp_path):
     command since afc436c, where the watch
     is opened before the counts and the catching up before the tagged reply no longer
     asks the store), and an IDLE after has nothing to tell (review4)."""
-    import subprocess
     import time
     from test_imap_memory import session_process
     from test_imap_reselect import pro_session
-    from test_tls_resume import state
+    from test_tls_resume import gdb_running
     a = pro_session(imapd)
     for i in range(3):
         append(a, f"P{i}", "", i)
@@ -223,15 +222,9 @@ def test_first_select_changes_around_its_reading_told_once(imapd, tmp_path):
     def wait_for(path):
         return f"shell touch {hit[path]}; while [ ! -e {go[path]} ]; do sleep 0.05; done"
 
-    gdb = subprocess.Popen(["gdb", "-nx", "-batch", "-p", str(pid), "-ex", "break store_select_head",
-                            "-ex", "continue", "-ex", wait_for(0), "-ex", "finish", "-ex", wait_for(1),
-                            "-ex", "detach"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    gdb = gdb_running(pid, "break store_select_head", "continue", wait_for(0), "finish", wait_for(1), "detach")
     try:
-        deadline = time.monotonic() + 60  # attached, breakpoint set, running again
-        while not (state(pid).get("TracerPid", "0") != "0" and state(pid).get("State", "")[:1] == "S"):
-            assert time.monotonic() < deadline and gdb.poll() is None, "gdb did not attach"
-            time.sleep(0.1)
-        time.sleep(0.5)
+        deadline = time.monotonic() + 60
         a.send(b"S1 SELECT INBOX\r\n")
         while not hit[0].exists() and gdb.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -361,6 +361,22 @@ def state(pid):
     return dict(line.split(":\t", 1) for line in text.splitlines() if ":\t" in line)
 
 
+def gdb_running(pid, *commands):
+    """gdb -batch attached to pid running commands (-ex each), returned once it has
+    attached, set its first breakpoint and let pid run again (traced, sleeping)."""
+    gdb = subprocess.Popen(["gdb", "-nx", "-batch", "-p", str(pid)] + [a for c in commands for a in ("-ex", c)],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while not (state(pid).get("TracerPid", "0") != "0" and state(pid).get("State", "")[:1] == "S"):
+        if time.monotonic() > deadline or gdb.poll() is not None:
+            gdb.kill()
+            gdb.wait()
+            raise AssertionError("gdb did not attach")
+        time.sleep(0.1)
+    time.sleep(0.5)
+    return gdb
+
+
 @pytest.mark.skipif(shutil.which("gdb") is None, reason="gdb stops the writer inside the table")
 def test_slot_of_a_writer_killed_inside_it_is_taken_over(mx, tmp_path):
     """Not left to chance: gdb stops a pre-login process inside tls_scache_put, the
@@ -375,15 +391,8 @@ def test_slot_of_a_writer_killed_inside_it_is_taken_over(mx, tmp_path):
     if "tls=openssl" not in m.log("smtpd"):
         c.close()
         pytest.skip("GnuTLS keeps no table (stateless tickets)")
-    gdb = subprocess.Popen(["gdb", "-nx", "-batch", "-p", str(pre), "-ex", "break tls_scache_put",
-                            "-ex", "continue", "-ex", "break slot_release", "-ex", "continue",
-                            "-ex", "kill"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    gdb = gdb_running(pre, "break tls_scache_put", "continue", "break slot_release", "continue", "kill")
     try:
-        deadline = time.monotonic() + 60  # attached, breakpoint set, running again
-        while not (state(pre).get("TracerPid", "0") != "0" and state(pre).get("State", "")[:1] == "S"):
-            assert time.monotonic() < deadline and gdb.poll() is None, "gdb did not attach"
-            time.sleep(0.1)
-        time.sleep(0.5)
         assert c.cmd("STARTTLS")[0] == 220
         handshake(c, m.client_context("operator"))
         out = gdb.communicate(timeout=60)[0]
