@@ -38,7 +38,7 @@
 
 struct slot {
 	_Alignas(SLOT_BYTES) uint64_t word; /* WORD(seq, when taken, writer's pid) */
-	uint8_t sum[SUM_BYTES]; /* of expires, len, id_len, id and der[0, len): see sum_of */
+	uint8_t sum[SUM_BYTES];             /* of expires, len, id_len, id and der[0, len): see sum_of */
 	int64_t expires;
 	uint16_t len; /* 0: empty */
 	uint8_t id_len;

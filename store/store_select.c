@@ -227,11 +227,11 @@ static int head_keywords(struct store *st, int64_t mailbox_id, int (*kw)(void *a
 	size_t n = 0, cap = 0;
 	int rc;
 	for (;;) {
-		struct sql_stmt *q = sql_query(st->sql, "store.select_keywords",
-		                               "SELECT keywords, uid FROM messages WHERE mailbox_id = ?1"
-		                               " AND keywords <> '' AND keywords > ?2 ORDER BY keywords, uid LIMIT 1",
-		                               SQL_ARGS(SQL_INT(mailbox_id), SQL_TEXT(n ? lists[n - 1].keywords : "")),
-		                               err, errlen);
+		struct sql_stmt *q = sql_query(
+		    st->sql, "store.select_keywords",
+		    "SELECT keywords, uid FROM messages WHERE mailbox_id = ?1"
+		    " AND keywords <> '' AND keywords > ?2 ORDER BY keywords, uid LIMIT 1",
+		    SQL_ARGS(SQL_INT(mailbox_id), SQL_TEXT(n ? lists[n - 1].keywords : "")), err, errlen);
 		if (q == NULL) {
 			rc = -1;
 			break;
@@ -254,7 +254,8 @@ static int head_keywords(struct store *st, int64_t mailbox_id, int (*kw)(void *a
 		qsort(lists, n, sizeof(*lists), kw_first_cmp);
 		for (size_t i = 0; i < n && rc == 0; i++)
 			if (kw(arg, lists[i].keywords) < 0) {
-				str_error(err, errlen, "mailbox %lld: reading stopped", (long long)mailbox_id);
+				str_error(err, errlen, "mailbox %lld: reading stopped",
+				          (long long)mailbox_id);
 				rc = -1;
 			}
 	}
