@@ -213,6 +213,35 @@ static int kw_first_cmp(const void *a, const void *b)
 	return x->first < y->first ? -1 : x->first > y->first;
 }
 
+/* PostgreSQL: the same seeks in one recursive query, one round trip to the server
+ * instead of one a list (a statement's preparation there is the server's, and the
+ * first-run cost that made SQLite walk list by list is SQLite's own). */
+static int head_keywords_recursive(struct store *st, int64_t mailbox_id,
+                                   int (*kw)(void *arg, const char *keywords), void *arg, char *err,
+                                   size_t errlen)
+{
+	struct sql_stmt *q = sql_query(
+	    st->sql, "store.select_keywords_recursive",
+	    "WITH RECURSIVE k(kw) AS ("
+	    " SELECT min(keywords) FROM messages WHERE mailbox_id = ?1 AND keywords <> ''"
+	    " UNION ALL SELECT (SELECT min(keywords) FROM messages"
+	    "  WHERE mailbox_id = ?1 AND keywords <> '' AND keywords > k.kw) FROM k WHERE kw IS NOT NULL)"
+	    " SELECT kw, (SELECT min(uid) FROM messages WHERE mailbox_id = ?1 AND keywords <> ''"
+	    "  AND keywords = k.kw) AS first FROM k WHERE kw IS NOT NULL ORDER BY first",
+	    SQL_ARGS(SQL_INT(mailbox_id)), err, errlen);
+	if (q == NULL)
+		return -1;
+	int rc;
+	while ((rc = sql_next(q, err, errlen)) == 1)
+		if (kw(arg, sql_text(q, 0)) < 0) {
+			str_error(err, errlen, "mailbox %lld: reading stopped", (long long)mailbox_id);
+			rc = -1;
+			break;
+		}
+	sql_done(q);
+	return rc < 0 ? -1 : 0;
+}
+
 /* The keyword lists in use in the mailbox, each once, given to kw in the order of
  * their first UID: read from the partial index messages_keywords (migration 15), which
  * holds only the messages with keywords, list to list (the first message of the next
@@ -223,6 +252,8 @@ static int kw_first_cmp(const void *a, const void *b)
 static int head_keywords(struct store *st, int64_t mailbox_id, int (*kw)(void *arg, const char *keywords),
                          void *arg, char *err, size_t errlen)
 {
+	if (sql_engine(st->sql) != SQL_SQLITE)
+		return head_keywords_recursive(st, mailbox_id, kw, arg, err, errlen);
 	struct kw_first *lists = NULL;
 	size_t n = 0, cap = 0;
 	int rc;
