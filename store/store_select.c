@@ -282,7 +282,8 @@ static int head_keywords(struct store *st, int64_t mailbox_id, int (*kw)(void *a
 			break;
 	}
 	if (rc == 0) {
-		qsort(lists, n, sizeof(*lists), kw_first_cmp);
+		if (n > 1) /* lists is NULL when no message has keywords: qsort wants an array */
+			qsort(lists, n, sizeof(*lists), kw_first_cmp);
 		for (size_t i = 0; i < n && rc == 0; i++)
 			if (kw(arg, lists[i].keywords) < 0) {
 				str_error(err, errlen, "mailbox %lld: reading stopped",
