@@ -91,7 +91,13 @@ def test_a_pass_looks_at_store_blob_sweep_batch_names_at_most(mx):
     files = planted(mx)
     wait_gone(mx, files, ["orphan", "orphan2", "tmp"], wait=40)
     event = sweeper(mx)
-    lines = [line for line in mx.log("smtpd").splitlines() if f"event={event} " in line]
+    # the pass that removed the last file logs its line after the unlink: wait for it
+    deadline = time.monotonic() + 20
+    while True:
+        lines = [line for line in mx.log("smtpd").splitlines() if f"event={event} " in line]
+        if len(lines) >= 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert len(lines) == 3 and all("result=ok removed=1 looked=1" in line for line in lines), lines
     assert left(files) == {"stored", "young", "other"}
 
